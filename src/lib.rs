@@ -1,0 +1,11 @@
+//! Sotto: end-to-end encryption for one-to-one instant messages over every libpurple protocol.
+//!
+//! * [`protocol`]: the pure protocol core (no libpurple, no unsafe).
+//! * `purple` (feature `purple`): the libpurple plugin layer, the only place with `unsafe`.
+#![cfg_attr(not(feature = "purple"), forbid(unsafe_code))]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod protocol;
+
+#[cfg(feature = "purple")]
+pub mod purple;

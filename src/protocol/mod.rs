@@ -1,0 +1,25 @@
+//! The Sotto protocol core: identity keys, the handshake, the double ratchet, the wire codec,
+//! fragmentation and the per-conversation session state machine.
+//!
+//! Nothing here knows about libpurple, GLib or C: every input is a `&str` or bytes, every
+//! output is wire text to inject, plaintext to display, or a typed [`Event`] for the UI.
+//! Randomness is injected (`rand_core::CryptoRngCore`), so tests and vectors are reproducible.
+#![forbid(unsafe_code)]
+
+pub mod fragment;
+pub mod handshake;
+pub mod identity;
+mod kdf;
+pub mod padding;
+pub mod ratchet;
+pub mod session;
+pub mod wire;
+
+pub use identity::{Fingerprint, IdentityKey, IdentityPublic};
+pub use session::{
+    Conversation, ConvState, Event, Policy, ReceiveAction, ReceiveOutcome, SendAction,
+    SendOutcome, SnapshotError,
+};
+
+/// Protocol version carried in every wire prefix (`?S1`).
+pub const VERSION: u8 = 1;
