@@ -1,0 +1,379 @@
+//! The Sotto handshake: Noise XX over X25519, ChaCha20-Poly1305 and SHA-256, three messages.
+//!
+//! ```text
+//!   initiator                                   responder
+//!   ?S1I  tag_i, e_i                  ──▶
+//!                                     ◀──  ?S1R  tag_r, tag_i, e_r, ee, [s_r], es, [payload]
+//!   ?S1C  tag_i, tag_r, [s_i], se, [payload] ──▶
+//! ```
+//!
+//! It follows Noise XX (`-> e`, `<- e, ee, s, es`, `-> s, se`) with one change: the cleartext
+//! header of each message (type letter and both instance tags) is mixed into the handshake
+//! hash before the message's keys, so the transcript binds the protocol version (through the
+//! protocol name and prologue), both identity keys, both ephemerals and both instance tags.
+//! Authentication is by Diffie-Hellman only: no signatures, so either party could have
+//! forged a transcript with the other (deniability, as in Noise and Signal).
+//!
+//! Every DH output is checked to be contributory (non-zero), so a low-order public key
+//! cannot force a known secret.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::ChaCha20Poly1305;
+use rand_core::CryptoRngCore;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use super::identity::{IdentityKey, IdentityPublic};
+use super::kdf::{hkdf2, Key32};
+use super::wire::{ConfirmMessage, InitMessage, ResponseMessage};
+
+/// Noise-style protocol name: hashed into the initial handshake hash.
+pub const PROTOCOL_NAME: &[u8] = b"Sotto_XX_25519_ChaChaPoly_SHA256_v1";
+/// Prologue mixed in after the protocol name.
+pub const PROLOGUE: &[u8] = b"Sotto v1";
+/// HKDF info for deriving the ratchet's first keys from the finished handshake.
+pub const SPLIT_INFO: &[u8] = b"Sotto v1 split";
+
+/// Why a handshake message was rejected. Nothing about the handshake state changes.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum HandshakeError {
+    /// The message names instance tags that are not this handshake's.
+    #[error("handshake message for another instance")]
+    WrongInstance,
+    /// A public key gave an all-zero (non-contributory) shared secret.
+    #[error("invalid public key")]
+    NonContributory,
+    /// Decryption failed: the message was altered or not made for this handshake.
+    #[error("handshake authentication failed")]
+    Authentication,
+}
+
+/// Noise's SymmetricState: chaining key, handshake hash, current cipher key and nonce.
+#[derive(Clone)]
+pub(crate) struct SymmetricState {
+    ck: Key32,
+    h: [u8; 32],
+    k: Option<Key32>,
+    n: u64,
+}
+
+impl SymmetricState {
+    fn new() -> Self {
+        let h: [u8; 32] = Sha256::digest(PROTOCOL_NAME).into();
+        let mut s = Self { ck: Zeroizing::new(h), h, k: None, n: 0 };
+        s.mix_hash(PROLOGUE);
+        s
+    }
+
+    fn mix_hash(&mut self, data: &[u8]) {
+        let mut d = Sha256::new();
+        d.update(self.h);
+        d.update(data);
+        self.h = d.finalize().into();
+    }
+
+    fn mix_key(&mut self, ikm: &[u8]) {
+        let (ck, k) = hkdf2(self.ck.as_ref(), ikm, b"");
+        self.ck = ck;
+        self.k = Some(k);
+        self.n = 0;
+    }
+
+    fn nonce(&self) -> [u8; 12] {
+        let mut nonce = [0u8; 12];
+        nonce[4..].copy_from_slice(&self.n.to_le_bytes());
+        nonce
+    }
+
+    fn encrypt_and_hash(&mut self, plaintext: &[u8]) -> Vec<u8> {
+        let Some(k) = &self.k else {
+            self.mix_hash(plaintext);
+            return plaintext.to_vec();
+        };
+        let cipher = ChaCha20Poly1305::new(k.as_ref().into());
+        let nonce = self.nonce();
+        // Encryption with ChaCha20-Poly1305 fails only for inputs beyond 256 GiB.
+        let ct = cipher.encrypt(&nonce.into(), Payload { msg: plaintext, aad: &self.h }).unwrap_or_default();
+        self.n += 1;
+        self.mix_hash(&ct);
+        ct
+    }
+
+    fn decrypt_and_hash(&mut self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, HandshakeError> {
+        let Some(k) = &self.k else {
+            return Err(HandshakeError::Authentication);
+        };
+        let cipher = ChaCha20Poly1305::new(k.as_ref().into());
+        let nonce = self.nonce();
+        let pt = cipher
+            .decrypt(&nonce.into(), Payload { msg: ciphertext, aad: &self.h })
+            .map_err(|_| HandshakeError::Authentication)?;
+        self.n += 1;
+        self.mix_hash(ciphertext);
+        Ok(Zeroizing::new(pt))
+    }
+
+    pub(crate) fn to_bytes(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.ck.as_ref());
+        out.extend_from_slice(&self.h);
+        match &self.k {
+            Some(k) => {
+                out.push(1);
+                out.extend_from_slice(k.as_ref());
+            }
+            None => out.push(0),
+        }
+        out.extend_from_slice(&self.n.to_be_bytes());
+    }
+
+    pub(crate) fn from_reader(r: &mut super::snapshot::Reader<'_>) -> Option<Self> {
+        let ck = Zeroizing::new(r.array::<32>()?);
+        let h = r.array::<32>()?;
+        let k = match r.u8()? {
+            0 => None,
+            1 => Some(Zeroizing::new(r.array::<32>()?)),
+            _ => return None,
+        };
+        let n = r.u64()?;
+        Some(Self { ck, h, k, n })
+    }
+}
+
+fn dh(secret: &StaticSecret, public: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, HandshakeError> {
+    let shared = secret.diffie_hellman(&PublicKey::from(*public));
+    if !shared.was_contributory() {
+        return Err(HandshakeError::NonContributory);
+    }
+    Ok(Zeroizing::new(shared.to_bytes()))
+}
+
+fn header(kind: u8, a: u32, b: Option<u32>) -> Vec<u8> {
+    let mut v = vec![kind];
+    v.extend_from_slice(&a.to_be_bytes());
+    if let Some(b) = b {
+        v.extend_from_slice(&b.to_be_bytes());
+    }
+    v
+}
+
+/// Which side of the handshake we were.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// We sent `?S1I`.
+    Initiator,
+    /// We answered with `?S1R`.
+    Responder,
+}
+
+/// A finished handshake: everything the double ratchet starts from.
+pub struct Established {
+    /// Our role.
+    pub role: Role,
+    /// Final handshake hash: binds the whole transcript; its first 4 bytes are the session id.
+    pub handshake_hash: [u8; 32],
+    /// First root key.
+    pub root_key: Key32,
+    /// Chain key of the responder's first sending chain (responder → initiator).
+    pub responder_chain: Key32,
+    /// The peer's authenticated identity key.
+    pub peer_identity: IdentityPublic,
+    /// The peer's instance tag.
+    pub peer_tag: u32,
+    /// The responder's ephemeral public key: its first ratchet key.
+    pub responder_ephemeral: [u8; 32],
+    /// The responder keeps its ephemeral secret as its first ratchet key.
+    pub(crate) responder_ephemeral_secret: Option<Box<StaticSecret>>,
+}
+
+impl Established {
+    fn split(ss: &SymmetricState) -> (Key32, Key32) {
+        hkdf2(ss.ck.as_ref(), &ss.h, SPLIT_INFO)
+    }
+}
+
+/// The initiator, waiting for `?S1R`.
+#[derive(Clone)]
+pub struct Initiator {
+    pub(crate) ss: SymmetricState,
+    pub(crate) ephemeral: Box<StaticSecret>,
+    pub(crate) tag: u32,
+}
+
+impl Initiator {
+    /// Starts a handshake; returns the state to keep and the `?S1I` to send.
+    pub fn start(tag: u32, rng: &mut impl CryptoRngCore) -> (Self, InitMessage) {
+        let ephemeral = Box::new(StaticSecret::random_from_rng(rng));
+        let e_pub = PublicKey::from(ephemeral.as_ref()).to_bytes();
+        let mut ss = SymmetricState::new();
+        ss.mix_hash(&header(b'I', tag, None));
+        ss.mix_hash(&e_pub);
+        (Self { ss, ephemeral, tag }, InitMessage { initiator_tag: tag, ephemeral: e_pub })
+    }
+
+    /// Our ephemeral public key (for resolving simultaneous starts).
+    pub fn ephemeral_public(&self) -> [u8; 32] {
+        PublicKey::from(self.ephemeral.as_ref()).to_bytes()
+    }
+
+    /// Processes `?S1R`; on success returns the finished handshake and the `?S1C` to send.
+    /// `self` is untouched on failure.
+    pub fn finish(
+        &self,
+        identity: &IdentityKey,
+        msg: &ResponseMessage,
+    ) -> Result<(Established, ConfirmMessage), HandshakeError> {
+        if msg.initiator_tag != self.tag {
+            return Err(HandshakeError::WrongInstance);
+        }
+        let mut ss = self.ss.clone();
+        ss.mix_hash(&header(b'R', msg.responder_tag, Some(msg.initiator_tag)));
+        ss.mix_hash(&msg.ephemeral);
+        ss.mix_key(dh(&self.ephemeral, &msg.ephemeral)?.as_ref());
+        let s_r = ss.decrypt_and_hash(&msg.encrypted_static)?;
+        let s_r: [u8; 32] = s_r.as_slice().try_into().map_err(|_| HandshakeError::Authentication)?;
+        ss.mix_key(dh(&self.ephemeral, &s_r)?.as_ref());
+        ss.decrypt_and_hash(&msg.encrypted_payload)?;
+
+        ss.mix_hash(&header(b'C', self.tag, Some(msg.responder_tag)));
+        let s_i = identity.public().to_bytes();
+        let enc_static = ss.encrypt_and_hash(&s_i);
+        ss.mix_key(dh(identity.secret(), &msg.ephemeral)?.as_ref());
+        let enc_payload = ss.encrypt_and_hash(&[]);
+        let (root_key, responder_chain) = Established::split(&ss);
+        let confirm = ConfirmMessage {
+            initiator_tag: self.tag,
+            responder_tag: msg.responder_tag,
+            encrypted_static: enc_static.as_slice().try_into().map_err(|_| HandshakeError::Authentication)?,
+            encrypted_payload: enc_payload.as_slice().try_into().map_err(|_| HandshakeError::Authentication)?,
+        };
+        Ok((
+            Established {
+                role: Role::Initiator,
+                handshake_hash: ss.h,
+                root_key,
+                responder_chain,
+                peer_identity: IdentityPublic::from_bytes(s_r),
+                peer_tag: msg.responder_tag,
+                responder_ephemeral: msg.ephemeral,
+                responder_ephemeral_secret: None,
+            },
+            confirm,
+        ))
+    }
+}
+
+/// The responder, waiting for `?S1C`.
+#[derive(Clone)]
+pub struct Responder {
+    pub(crate) ss: SymmetricState,
+    pub(crate) ephemeral: Box<StaticSecret>,
+    pub(crate) tag: u32,
+    pub(crate) peer_tag: u32,
+}
+
+impl Responder {
+    /// Answers `?S1I`; returns the state to keep and the `?S1R` to send.
+    pub fn respond(
+        identity: &IdentityKey,
+        tag: u32,
+        msg: &InitMessage,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(Self, ResponseMessage), HandshakeError> {
+        let mut ss = SymmetricState::new();
+        ss.mix_hash(&header(b'I', msg.initiator_tag, None));
+        ss.mix_hash(&msg.ephemeral);
+        let ephemeral = Box::new(StaticSecret::random_from_rng(rng));
+        let e_pub = PublicKey::from(ephemeral.as_ref()).to_bytes();
+        ss.mix_hash(&header(b'R', tag, Some(msg.initiator_tag)));
+        ss.mix_hash(&e_pub);
+        ss.mix_key(dh(&ephemeral, &msg.ephemeral)?.as_ref());
+        let enc_static = ss.encrypt_and_hash(&identity.public().to_bytes());
+        ss.mix_key(dh(identity.secret(), &msg.ephemeral)?.as_ref());
+        let enc_payload = ss.encrypt_and_hash(&[]);
+        let response = ResponseMessage {
+            responder_tag: tag,
+            initiator_tag: msg.initiator_tag,
+            ephemeral: e_pub,
+            encrypted_static: enc_static.as_slice().try_into().map_err(|_| HandshakeError::Authentication)?,
+            encrypted_payload: enc_payload.as_slice().try_into().map_err(|_| HandshakeError::Authentication)?,
+        };
+        Ok((Self { ss, ephemeral, tag, peer_tag: msg.initiator_tag }, response))
+    }
+
+    /// Processes `?S1C`. `self` is untouched on failure.
+    pub fn finish(&self, msg: &ConfirmMessage) -> Result<Established, HandshakeError> {
+        if msg.initiator_tag != self.peer_tag || msg.responder_tag != self.tag {
+            return Err(HandshakeError::WrongInstance);
+        }
+        let mut ss = self.ss.clone();
+        ss.mix_hash(&header(b'C', msg.initiator_tag, Some(msg.responder_tag)));
+        let s_i = ss.decrypt_and_hash(&msg.encrypted_static)?;
+        let s_i: [u8; 32] = s_i.as_slice().try_into().map_err(|_| HandshakeError::Authentication)?;
+        ss.mix_key(dh(&self.ephemeral, &s_i)?.as_ref());
+        ss.decrypt_and_hash(&msg.encrypted_payload)?;
+        let (root_key, responder_chain) = Established::split(&ss);
+        Ok(Established {
+            role: Role::Responder,
+            handshake_hash: ss.h,
+            root_key,
+            responder_chain,
+            peer_identity: IdentityPublic::from_bytes(s_i),
+            peer_tag: self.peer_tag,
+            responder_ephemeral: PublicKey::from(self.ephemeral.as_ref()).to_bytes(),
+            responder_ephemeral_secret: Some(self.ephemeral.clone()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    fn run(seed: u64) -> (Established, Established, IdentityKey, IdentityKey) {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let alice = IdentityKey::generate(&mut rng);
+        let bob = IdentityKey::generate(&mut rng);
+        let (init, m1) = Initiator::start(11, &mut rng);
+        let (resp, m2) = Responder::respond(&bob, 22, &m1, &mut rng).unwrap();
+        let (a, m3) = init.finish(&alice, &m2).unwrap();
+        let b = resp.finish(&m3).unwrap();
+        (a, b, alice, bob)
+    }
+
+    #[test]
+    fn both_sides_agree() {
+        let (a, b, alice, bob) = run(1);
+        assert_eq!(a.handshake_hash, b.handshake_hash);
+        assert_eq!(*a.root_key, *b.root_key);
+        assert_eq!(*a.responder_chain, *b.responder_chain);
+        assert_eq!(a.peer_identity, bob.public());
+        assert_eq!(b.peer_identity, alice.public());
+        assert_eq!((a.peer_tag, b.peer_tag), (22, 11));
+    }
+
+    #[test]
+    fn low_order_ephemeral_rejected() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let bob = IdentityKey::generate(&mut rng);
+        let m1 = InitMessage { initiator_tag: 1, ephemeral: [0u8; 32] };
+        assert_eq!(Responder::respond(&bob, 2, &m1, &mut rng).err(), Some(HandshakeError::NonContributory));
+    }
+
+    #[test]
+    fn tampered_tags_fail() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let alice = IdentityKey::generate(&mut rng);
+        let bob = IdentityKey::generate(&mut rng);
+        let (init, mut m1) = Initiator::start(11, &mut rng);
+        m1.initiator_tag = 12; // attacker rewrites the tag: the responder echoes it
+        let (_, m2) = Responder::respond(&bob, 22, &m1, &mut rng).unwrap();
+        assert_eq!(init.finish(&alice, &m2).err(), Some(HandshakeError::WrongInstance));
+        let mut m2b = m2.clone();
+        m2b.initiator_tag = 11; // ...and fixing it up breaks authentication
+        assert_eq!(init.finish(&alice, &m2b).err(), Some(HandshakeError::Authentication));
+    }
+}

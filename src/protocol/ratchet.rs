@@ -1,0 +1,336 @@
+//! The double ratchet (Signal's Double Ratchet spec, revision 4) over X25519, HKDF-SHA256 and
+//! ChaCha20-Poly1305.
+//!
+//! * [`RootKey`] and [`ChainKey`] advance through the KDFs in `kdf.rs`.
+//! * A [`MessageKey`] encrypts exactly one message: `encrypt(self)`/`decrypt(self)` consume it,
+//!   so the compiler forbids reuse, and the AEAD nonce can therefore be the constant zero.
+//! * Associated data: the session's handshake hash ‖ the message header.
+//! * Out of order: up to [`MAX_GAP`] messages may be skipped in one chain; at most
+//!   [`MAX_SKIPPED`] skipped keys are kept (oldest dropped first).
+//! * A message that fails to decrypt leaves the ratchet exactly as it was: all new state is
+//!   computed aside and committed only after the tag verifies.
+//! * Replays fail: a used message key is deleted, and indices below the chain position are
+//!   refused.
+
+use std::collections::VecDeque;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::ChaCha20Poly1305;
+use rand_core::CryptoRngCore;
+use thiserror::Error;
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use super::handshake::{Established, Role};
+use super::kdf::{chain_step, hkdf2, Key32, RATCHET_INFO};
+use super::padding;
+use super::snapshot::{put_opt32, Reader};
+use super::wire::DataMessage;
+
+/// Most messages that may be skipped within one chain by a single incoming message.
+pub const MAX_GAP: u32 = 1000;
+/// Most skipped message keys stored per session.
+pub const MAX_SKIPPED: usize = 2000;
+
+/// Why an incoming data message was not decrypted. The ratchet state is unchanged.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecryptError {
+    /// The message was altered, forged, replayed on an old chain, or not meant for us.
+    #[error("message authentication failed")]
+    Authentication,
+    /// The message was already received (its key is used up).
+    #[error("duplicate message")]
+    Duplicate,
+    /// More than [`MAX_GAP`] messages are missing before this one.
+    #[error("too many missing messages")]
+    TooFarAhead,
+    /// The plaintext framing inside a valid ciphertext was malformed.
+    #[error("malformed plaintext")]
+    Malformed,
+}
+
+/// The root key: advanced by each DH ratchet step.
+pub(crate) struct RootKey(Key32);
+/// A sending or receiving chain key.
+#[derive(Clone)]
+pub(crate) struct ChainKey(Key32);
+/// A single-use message key.
+pub(crate) struct MessageKey(Key32);
+
+impl RootKey {
+    fn step(&self, dh_out: &[u8; 32]) -> (RootKey, ChainKey) {
+        let (rk, ck) = hkdf2(self.0.as_ref(), dh_out, RATCHET_INFO);
+        (RootKey(rk), ChainKey(ck))
+    }
+}
+
+impl ChainKey {
+    fn step(&self) -> (MessageKey, ChainKey) {
+        let (mk, ck) = chain_step(&self.0);
+        (MessageKey(mk), ChainKey(ck))
+    }
+}
+
+const ZERO_NONCE: [u8; 12] = [0u8; 12];
+
+impl MessageKey {
+    fn encrypt(self, ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let cipher = ChaCha20Poly1305::new(self.0.as_ref().into());
+        // Fails only for inputs beyond 256 GiB, which fragmenting has long refused.
+        cipher.encrypt(&ZERO_NONCE.into(), Payload { msg: plaintext, aad: ad }).unwrap_or_default()
+    }
+
+    fn decrypt(self, ad: &[u8], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        let cipher = ChaCha20Poly1305::new(self.0.as_ref().into());
+        cipher
+            .decrypt(&ZERO_NONCE.into(), Payload { msg: ciphertext, aad: ad })
+            .map(Zeroizing::new)
+            .map_err(|_| DecryptError::Authentication)
+    }
+}
+
+struct SkippedKey {
+    ratchet_key: [u8; 32],
+    index: u32,
+    key: Key32,
+}
+
+fn dh(secret: &StaticSecret, public: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
+    let s = secret.diffie_hellman(&PublicKey::from(*public));
+    s.was_contributory().then(|| Zeroizing::new(s.to_bytes()))
+}
+
+/// One session's ratchet state.
+pub struct DoubleRatchet {
+    root: RootKey,
+    dhs: Box<StaticSecret>,
+    dhs_pub: [u8; 32],
+    dhr: Option<[u8; 32]>,
+    cks: ChainKey,
+    ns: u32,
+    pn: u32,
+    ckr: Option<ChainKey>,
+    nr: u32,
+    skipped: VecDeque<SkippedKey>,
+}
+
+/// A decrypted message: inner type and content.
+pub struct Decrypted {
+    /// Inner message type (see `session.rs`).
+    pub kind: u8,
+    /// The content, wiped on drop.
+    pub content: Zeroizing<Vec<u8>>,
+}
+
+impl DoubleRatchet {
+    /// The ratchet right after a handshake. The initiator makes the first DH ratchet step at
+    /// once (against the responder's ephemeral), as Signal's Alice does against Bob's prekey;
+    /// the responder may send at once on the responder chain.
+    pub fn new(est: &Established, rng: &mut impl CryptoRngCore) -> Option<Self> {
+        let rk0 = RootKey(Zeroizing::new(*est.root_key));
+        let responder_chain = ChainKey(Zeroizing::new(*est.responder_chain));
+        match est.role {
+            Role::Initiator => {
+                let dhs = Box::new(StaticSecret::random_from_rng(rng));
+                let (root, cks) = rk0.step(&*dh(&dhs, &est.responder_ephemeral)?);
+                let dhs_pub = PublicKey::from(dhs.as_ref()).to_bytes();
+                Some(Self {
+                    root,
+                    dhs,
+                    dhs_pub,
+                    dhr: Some(est.responder_ephemeral),
+                    cks,
+                    ns: 0,
+                    pn: 0,
+                    ckr: Some(responder_chain),
+                    nr: 0,
+                    skipped: VecDeque::new(),
+                })
+            }
+            Role::Responder => {
+                let dhs = est.responder_ephemeral_secret.clone()?;
+                Some(Self {
+                    root: rk0,
+                    dhs_pub: est.responder_ephemeral,
+                    dhs,
+                    dhr: None,
+                    cks: responder_chain,
+                    ns: 0,
+                    pn: 0,
+                    ckr: None,
+                    nr: 0,
+                    skipped: VecDeque::new(),
+                })
+            }
+        }
+    }
+
+    /// Encrypts one message (inner `kind` + `content`, padded).
+    pub fn encrypt(&mut self, session_id: [u8; 4], handshake_hash: &[u8; 32], kind: u8, content: &[u8]) -> DataMessage {
+        let (mk, next) = self.cks.step();
+        self.cks = next;
+        let mut msg = DataMessage {
+            session_id,
+            ratchet_key: self.dhs_pub,
+            previous_chain_len: self.pn,
+            index: self.ns,
+            ciphertext: Vec::new(),
+        };
+        self.ns = self.ns.saturating_add(1);
+        let ad = associated_data(handshake_hash, &msg);
+        msg.ciphertext = mk.encrypt(&ad, &padding::pad(kind, content));
+        msg
+    }
+
+    /// Decrypts one message; commits the new state only if it authenticates.
+    pub fn decrypt(
+        &mut self,
+        handshake_hash: &[u8; 32],
+        msg: &DataMessage,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Decrypted, DecryptError> {
+        let ad = associated_data(handshake_hash, msg);
+        let open = |mk: MessageKey| -> Result<Decrypted, DecryptError> {
+            let padded = mk.decrypt(&ad, &msg.ciphertext)?;
+            let (kind, content) = padding::unpad(&padded).ok_or(DecryptError::Malformed)?;
+            Ok(Decrypted { kind, content: Zeroizing::new(content.to_vec()) })
+        };
+
+        // 1. A key we skipped earlier.
+        if let Some(pos) =
+            self.skipped.iter().position(|s| s.ratchet_key == msg.ratchet_key && s.index == msg.index)
+        {
+            let mk = MessageKey(Zeroizing::new(*self.skipped[pos].key));
+            let out = open(mk)?;
+            self.skipped.remove(pos);
+            return Ok(out);
+        }
+
+        // 2. The current receiving chain.
+        if self.dhr == Some(msg.ratchet_key) {
+            let ckr = self.ckr.as_ref().ok_or(DecryptError::Authentication)?;
+            if msg.index < self.nr {
+                return Err(DecryptError::Duplicate);
+            }
+            let (new_skipped, ck) = advance(ckr, msg.ratchet_key, self.nr, msg.index)?;
+            let (mk, next) = ck.step();
+            let out = open(mk)?;
+            self.ckr = Some(next);
+            self.nr = msg.index + 1;
+            self.store_skipped(new_skipped);
+            return Ok(out);
+        }
+
+        // 3. A new ratchet key from the peer: a DH ratchet step, computed aside.
+        let mut new_skipped = Vec::new();
+        if let (Some(ckr), Some(dhr)) = (&self.ckr, self.dhr) {
+            if msg.previous_chain_len > self.nr {
+                new_skipped = advance(ckr, dhr, self.nr, msg.previous_chain_len)?.0;
+            }
+        }
+        if msg.index > MAX_GAP {
+            return Err(DecryptError::TooFarAhead);
+        }
+        let dh_recv = dh(&self.dhs, &msg.ratchet_key).ok_or(DecryptError::Authentication)?;
+        let (root1, ckr_new) = self.root.step(&*dh_recv);
+        let (chain_skipped, ck) = advance(&ckr_new, msg.ratchet_key, 0, msg.index)?;
+        let (mk, next) = ck.step();
+        let out = open(mk)?;
+
+        let dhs_new = Box::new(StaticSecret::random_from_rng(rng));
+        let dh_send = dh(&dhs_new, &msg.ratchet_key).ok_or(DecryptError::Authentication)?;
+        let (root2, cks_new) = root1.step(&*dh_send);
+        new_skipped.extend(chain_skipped);
+        self.store_skipped(new_skipped);
+        self.pn = self.ns;
+        self.ns = 0;
+        self.nr = msg.index + 1;
+        self.dhr = Some(msg.ratchet_key);
+        self.ckr = Some(next);
+        self.root = root2;
+        self.dhs_pub = PublicKey::from(dhs_new.as_ref()).to_bytes();
+        self.dhs = dhs_new;
+        self.cks = cks_new;
+        Ok(out)
+    }
+
+    fn store_skipped(&mut self, keys: Vec<SkippedKey>) {
+        for k in keys {
+            if self.skipped.len() >= MAX_SKIPPED {
+                self.skipped.pop_front();
+            }
+            self.skipped.push_back(k);
+        }
+    }
+
+    /// Number of skipped keys held.
+    pub fn skipped_len(&self) -> usize {
+        self.skipped.len()
+    }
+
+    pub(crate) fn to_bytes(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.root.0.as_ref());
+        out.extend_from_slice(self.dhs.to_bytes().as_ref());
+        put_opt32(out, self.dhr.as_ref());
+        out.extend_from_slice(self.cks.0.as_ref());
+        out.extend_from_slice(&self.ns.to_be_bytes());
+        out.extend_from_slice(&self.pn.to_be_bytes());
+        put_opt32(out, self.ckr.as_ref().map(|c| &*c.0));
+        out.extend_from_slice(&self.nr.to_be_bytes());
+        out.extend_from_slice(&(self.skipped.len() as u32).to_be_bytes());
+        for s in &self.skipped {
+            out.extend_from_slice(&s.ratchet_key);
+            out.extend_from_slice(&s.index.to_be_bytes());
+            out.extend_from_slice(s.key.as_ref());
+        }
+    }
+
+    pub(crate) fn from_reader(r: &mut Reader<'_>) -> Option<Self> {
+        let root = RootKey(Zeroizing::new(r.array::<32>()?));
+        let dhs = Box::new(StaticSecret::from(*Zeroizing::new(r.array::<32>()?)));
+        let dhr = r.opt32()?;
+        let cks = ChainKey(Zeroizing::new(r.array::<32>()?));
+        let ns = r.u32()?;
+        let pn = r.u32()?;
+        let ckr = r.opt32()?.map(|k| ChainKey(Zeroizing::new(k)));
+        let nr = r.u32()?;
+        let count = r.u32()? as usize;
+        if count > MAX_SKIPPED {
+            return None;
+        }
+        let mut skipped = VecDeque::with_capacity(count);
+        for _ in 0..count {
+            skipped.push_back(SkippedKey {
+                ratchet_key: r.array::<32>()?,
+                index: r.u32()?,
+                key: Zeroizing::new(r.array::<32>()?),
+            });
+        }
+        let dhs_pub = PublicKey::from(dhs.as_ref()).to_bytes();
+        Some(Self { root, dhs, dhs_pub, dhr, cks, ns, pn, ckr, nr, skipped })
+    }
+}
+
+/// AD = handshake hash ‖ header bytes.
+fn associated_data(handshake_hash: &[u8; 32], msg: &DataMessage) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(32 + 46);
+    ad.extend_from_slice(handshake_hash);
+    ad.extend_from_slice(&msg.header_bytes());
+    ad
+}
+
+/// Walks `chain` (currently at index `from`) to index `to`: the keys for `from..to` become
+/// skipped keys; returns them and the chain key at `to`.
+fn advance(chain: &ChainKey, ratchet_key: [u8; 32], from: u32, to: u32) -> Result<(Vec<SkippedKey>, ChainKey), DecryptError> {
+    if to.saturating_sub(from) > MAX_GAP {
+        return Err(DecryptError::TooFarAhead);
+    }
+    let mut ck = chain.clone();
+    let mut skipped = Vec::with_capacity(to.saturating_sub(from) as usize);
+    for index in from..to {
+        let (mk, next) = ck.step();
+        skipped.push(SkippedKey { ratchet_key, index, key: mk.0 });
+        ck = next;
+    }
+    Ok((skipped, ck))
+}

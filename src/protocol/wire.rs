@@ -1,0 +1,398 @@
+//! The wire codec: every Sotto message is one line of ASCII text.
+//!
+//! ```text
+//! ?S1<T><body>
+//!  │ │ │  └─ base64url without padding (RFC 4648 §5), or human text for Q and E
+//!  │ │ └──── type: Q query, I init, R response, C confirm, D data, E error, P fragment
+//!  │ └────── protocol version 1
+//!  └──────── marker: '?' and 'S' survive HTML escaping, whitespace stripping and linkification
+//! ```
+//!
+//! | type | body (binary, before base64url)                                              | bytes |
+//! |------|------------------------------------------------------------------------------|-------|
+//! | Q    | human-readable text (ignored by Sotto)                                       | —     |
+//! | I    | initiator tag u32be ‖ initiator ephemeral (32)                               | 36    |
+//! | R    | responder tag ‖ initiator tag ‖ responder ephemeral (32) ‖ enc. static (48) ‖ enc. payload (16) | 104 |
+//! | C    | initiator tag ‖ responder tag ‖ enc. static (48) ‖ enc. payload (16)         | 72    |
+//! | D    | session id (4) ‖ ratchet key (32) ‖ pn varint ‖ n varint ‖ ciphertext+tag    | ≥ 62  |
+//! | E    | human-readable text                                                          | —     |
+//! | P    | id (4 chars) ‖ index (2 chars) ‖ total (2 chars) ‖ chunk of another line     | text  |
+//!
+//! Base64url has no `<`, `>`, `&`, `"`, `'`, spaces, `.`, `:` or `@`, so HTML escaping,
+//! trailing-whitespace stripping and URL/e-mail linkification leave it untouched.
+//! No account name ever appears on the wire.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use thiserror::Error;
+
+/// Marker and version that start every Sotto line.
+pub const PREFIX: &str = "?S1";
+
+/// Human text of the query message: what a contact without Sotto sees.
+pub const QUERY_TEXT: &str =
+    "Sotto end-to-end encryption requested (your chat client does not run Sotto yet)";
+
+/// Why a line could not be decoded.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The line does not start with `?S1` and a known type letter.
+    #[error("not a Sotto message")]
+    NotSotto,
+    /// The body is not valid base64url.
+    #[error("malformed encoding")]
+    Base64,
+    /// The body has the wrong length or malformed fields.
+    #[error("malformed message")]
+    Malformed,
+}
+
+/// A handshake start: `?S1I`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitMessage {
+    /// The initiator's instance tag.
+    pub initiator_tag: u32,
+    /// The initiator's ephemeral X25519 public key.
+    pub ephemeral: [u8; 32],
+}
+
+/// The handshake response: `?S1R`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResponseMessage {
+    /// The responder's instance tag.
+    pub responder_tag: u32,
+    /// The initiator's instance tag, echoed.
+    pub initiator_tag: u32,
+    /// The responder's ephemeral public key.
+    pub ephemeral: [u8; 32],
+    /// The responder's static (identity) key, encrypted.
+    pub encrypted_static: [u8; 48],
+    /// An empty payload's tag: key confirmation.
+    pub encrypted_payload: [u8; 16],
+}
+
+/// The last handshake message: `?S1C`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfirmMessage {
+    /// The initiator's instance tag.
+    pub initiator_tag: u32,
+    /// The responder's instance tag.
+    pub responder_tag: u32,
+    /// The initiator's static (identity) key, encrypted.
+    pub encrypted_static: [u8; 48],
+    /// An empty payload's tag: key confirmation.
+    pub encrypted_payload: [u8; 16],
+}
+
+/// An encrypted message: `?S1D`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataMessage {
+    /// First 4 bytes of the handshake hash: which session this belongs to.
+    pub session_id: [u8; 4],
+    /// The sender's current ratchet public key.
+    pub ratchet_key: [u8; 32],
+    /// Number of messages in the sender's previous sending chain.
+    pub previous_chain_len: u32,
+    /// Index of this message in its chain.
+    pub index: u32,
+    /// ChaCha20-Poly1305 ciphertext with its 16-byte tag.
+    pub ciphertext: Vec<u8>,
+}
+
+/// One piece of a long line: `?S1P`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fragment {
+    /// Random 24-bit id shared by the pieces of one line.
+    pub id: u32,
+    /// 0-based index of this piece.
+    pub index: u16,
+    /// Number of pieces (1..=4095).
+    pub total: u16,
+    /// This piece of the original line.
+    pub chunk: String,
+}
+
+/// Any Sotto line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireMessage {
+    /// `?S1Q`: please start an encrypted session.
+    Query,
+    /// `?S1I`: handshake message 1.
+    Init(InitMessage),
+    /// `?S1R`: handshake message 2.
+    Response(ResponseMessage),
+    /// `?S1C`: handshake message 3.
+    Confirm(ConfirmMessage),
+    /// `?S1D`: an encrypted message.
+    Data(DataMessage),
+    /// `?S1E`: an unauthenticated error notice.
+    Error(String),
+    /// `?S1P`: a fragment of a longer line.
+    Fragment(Fragment),
+}
+
+/// Does `text` look like Sotto traffic (so it must never be shown raw)?
+pub fn is_sotto_text(text: &str) -> bool {
+    let t = text.trim_start();
+    t.starts_with(PREFIX)
+        && matches!(t.as_bytes().get(PREFIX.len()), Some(b'Q' | b'I' | b'R' | b'C' | b'D' | b'E' | b'P'))
+}
+
+/// Characters of base64url, used for the fragment header numbers (6 bits each).
+const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fn push_digits(out: &mut String, value: u32, count: usize) {
+    for i in (0..count).rev() {
+        out.push(DIGITS[((value >> (6 * i)) & 63) as usize] as char);
+    }
+}
+
+fn read_digits(s: &[u8]) -> Option<u32> {
+    s.iter().try_fold(0u32, |acc, &c| {
+        let d = DIGITS.iter().position(|&x| x == c)? as u32;
+        Some((acc << 6) | d)
+    })
+}
+
+/// Appends `v` as unsigned LEB128.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Reads a minimal unsigned LEB128 u32; returns (value, bytes used).
+fn get_varint(buf: &[u8]) -> Option<(u32, usize)> {
+    let mut value: u64 = 0;
+    for (i, &b) in buf.iter().enumerate().take(5) {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            if i > 0 && b == 0 {
+                return None; // non-minimal encoding
+            }
+            return u32::try_from(value).ok().map(|v| (v, i + 1));
+        }
+    }
+    None
+}
+
+fn array<const N: usize>(buf: &[u8]) -> Option<[u8; N]> {
+    buf.get(..N)?.try_into().ok()
+}
+
+fn u32be(buf: &[u8]) -> Option<u32> {
+    array::<4>(buf).map(u32::from_be_bytes)
+}
+
+impl DataMessage {
+    /// The header bytes: everything before the ciphertext. They are authenticated as
+    /// associated data.
+    pub fn header_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(46);
+        out.extend_from_slice(&self.session_id);
+        out.extend_from_slice(&self.ratchet_key);
+        put_varint(&mut out, self.previous_chain_len);
+        put_varint(&mut out, self.index);
+        out
+    }
+
+    fn decode_body(body: &[u8]) -> Option<Self> {
+        let session_id = array::<4>(body)?;
+        let ratchet_key = array::<32>(body.get(4..)?)?;
+        let (previous_chain_len, a) = get_varint(body.get(36..)?)?;
+        let (index, b) = get_varint(body.get(36 + a..)?)?;
+        let ciphertext = body.get(36 + a + b..)?.to_vec();
+        if ciphertext.len() < 16 + 8 {
+            return None;
+        }
+        Some(Self { session_id, ratchet_key, previous_chain_len, index, ciphertext })
+    }
+}
+
+impl WireMessage {
+    /// The line of text to send.
+    pub fn encode(&self) -> String {
+        let (kind, body): (char, Vec<u8>) = match self {
+            WireMessage::Query => return format!("{PREFIX}Q {QUERY_TEXT}"),
+            WireMessage::Error(text) => {
+                let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+                return format!("{PREFIX}E {clean}");
+            }
+            WireMessage::Fragment(f) => {
+                let mut out = String::with_capacity(12 + f.chunk.len());
+                out.push_str(PREFIX);
+                out.push('P');
+                push_digits(&mut out, f.id & 0xff_ffff, 4);
+                push_digits(&mut out, u32::from(f.index), 2);
+                push_digits(&mut out, u32::from(f.total), 2);
+                out.push_str(&f.chunk);
+                return out;
+            }
+            WireMessage::Init(m) => {
+                let mut b = Vec::with_capacity(36);
+                b.extend_from_slice(&m.initiator_tag.to_be_bytes());
+                b.extend_from_slice(&m.ephemeral);
+                ('I', b)
+            }
+            WireMessage::Response(m) => {
+                let mut b = Vec::with_capacity(104);
+                b.extend_from_slice(&m.responder_tag.to_be_bytes());
+                b.extend_from_slice(&m.initiator_tag.to_be_bytes());
+                b.extend_from_slice(&m.ephemeral);
+                b.extend_from_slice(&m.encrypted_static);
+                b.extend_from_slice(&m.encrypted_payload);
+                ('R', b)
+            }
+            WireMessage::Confirm(m) => {
+                let mut b = Vec::with_capacity(72);
+                b.extend_from_slice(&m.initiator_tag.to_be_bytes());
+                b.extend_from_slice(&m.responder_tag.to_be_bytes());
+                b.extend_from_slice(&m.encrypted_static);
+                b.extend_from_slice(&m.encrypted_payload);
+                ('C', b)
+            }
+            WireMessage::Data(m) => {
+                let mut b = m.header_bytes();
+                b.extend_from_slice(&m.ciphertext);
+                ('D', b)
+            }
+        };
+        let mut out = String::with_capacity(4 + body.len() * 4 / 3 + 4);
+        out.push_str(PREFIX);
+        out.push(kind);
+        URL_SAFE_NO_PAD.encode_string(&body, &mut out);
+        out
+    }
+
+    /// Parses one line.
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        let t = text.trim();
+        if !is_sotto_text(t) {
+            return Err(DecodeError::NotSotto);
+        }
+        let kind = t.as_bytes()[PREFIX.len()];
+        let rest = &t[PREFIX.len() + 1..];
+        match kind {
+            b'Q' => return Ok(WireMessage::Query),
+            b'E' => return Ok(WireMessage::Error(rest.trim().to_owned())),
+            b'P' => {
+                let token = rest.split_whitespace().next().unwrap_or("");
+                let raw = token.as_bytes();
+                if raw.len() <= 8 || !token.is_ascii() {
+                    return Err(DecodeError::Malformed);
+                }
+                let id = read_digits(&raw[..4]).ok_or(DecodeError::Malformed)?;
+                let index = read_digits(&raw[4..6]).ok_or(DecodeError::Malformed)? as u16;
+                let total = read_digits(&raw[6..8]).ok_or(DecodeError::Malformed)? as u16;
+                if total == 0 || index >= total {
+                    return Err(DecodeError::Malformed);
+                }
+                return Ok(WireMessage::Fragment(Fragment {
+                    id,
+                    index,
+                    total,
+                    chunk: token[8..].to_owned(),
+                }));
+            }
+            _ => {}
+        }
+        let token = rest.split_whitespace().next().unwrap_or("");
+        let body = URL_SAFE_NO_PAD.decode(token).map_err(|_| DecodeError::Base64)?;
+        let msg = match kind {
+            b'I' if body.len() == 36 => WireMessage::Init(InitMessage {
+                initiator_tag: u32be(&body).ok_or(DecodeError::Malformed)?,
+                ephemeral: array(&body[4..]).ok_or(DecodeError::Malformed)?,
+            }),
+            b'R' if body.len() == 104 => WireMessage::Response(ResponseMessage {
+                responder_tag: u32be(&body).ok_or(DecodeError::Malformed)?,
+                initiator_tag: u32be(&body[4..]).ok_or(DecodeError::Malformed)?,
+                ephemeral: array(&body[8..]).ok_or(DecodeError::Malformed)?,
+                encrypted_static: array(&body[40..]).ok_or(DecodeError::Malformed)?,
+                encrypted_payload: array(&body[88..]).ok_or(DecodeError::Malformed)?,
+            }),
+            b'C' if body.len() == 72 => WireMessage::Confirm(ConfirmMessage {
+                initiator_tag: u32be(&body).ok_or(DecodeError::Malformed)?,
+                responder_tag: u32be(&body[4..]).ok_or(DecodeError::Malformed)?,
+                encrypted_static: array(&body[8..]).ok_or(DecodeError::Malformed)?,
+                encrypted_payload: array(&body[56..]).ok_or(DecodeError::Malformed)?,
+            }),
+            b'D' => WireMessage::Data(DataMessage::decode_body(&body).ok_or(DecodeError::Malformed)?),
+            _ => return Err(DecodeError::Malformed),
+        };
+        Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_data() -> impl Strategy<Value = DataMessage> {
+        (any::<[u8; 4]>(), any::<[u8; 32]>(), any::<u32>(), any::<u32>(), proptest::collection::vec(any::<u8>(), 24..600))
+            .prop_map(|(session_id, ratchet_key, previous_chain_len, index, ciphertext)| DataMessage {
+                session_id, ratchet_key, previous_chain_len, index, ciphertext,
+            })
+    }
+
+    fn arb_message() -> impl Strategy<Value = WireMessage> {
+        prop_oneof![
+            Just(WireMessage::Query),
+            (any::<u32>(), any::<[u8; 32]>()).prop_map(|(t, e)| WireMessage::Init(InitMessage { initiator_tag: t, ephemeral: e })),
+            (any::<u32>(), any::<u32>(), any::<[u8; 32]>(), proptest::collection::vec(any::<u8>(), 48), any::<[u8; 16]>()).prop_map(|(a, b, e, s, p)| {
+                WireMessage::Response(ResponseMessage { responder_tag: a, initiator_tag: b, ephemeral: e, encrypted_static: s.try_into().unwrap(), encrypted_payload: p })
+            }),
+            (any::<u32>(), any::<u32>(), proptest::collection::vec(any::<u8>(), 48), any::<[u8; 16]>()).prop_map(|(a, b, s, p)| {
+                WireMessage::Confirm(ConfirmMessage { initiator_tag: a, responder_tag: b, encrypted_static: s.try_into().unwrap(), encrypted_payload: p })
+            }),
+            arb_data().prop_map(WireMessage::Data),
+            "[a-zA-Z0-9 .,]{1,80}".prop_map(|s| WireMessage::Error(s.trim().to_owned())),
+            (0u32..(1 << 24), 1u16..4096, "[A-Za-z0-9_-]{1,300}").prop_flat_map(|(id, total, chunk)| {
+                (0..total).prop_map(move |index| WireMessage::Fragment(Fragment { id, index, total, chunk: chunk.clone() }))
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn roundtrip(m in arb_message()) {
+            let text = m.encode();
+            prop_assert!(is_sotto_text(&text));
+            prop_assert!(text.is_ascii());
+            prop_assert!(!text.contains(['<', '>', '&', '"', '\'', '\n']));
+            prop_assert_eq!(WireMessage::decode(&text), Ok(m));
+        }
+
+        #[test]
+        fn decode_never_panics(s in "\\PC{0,200}") {
+            let _ = WireMessage::decode(&s);
+            let _ = WireMessage::decode(&format!("?S1D{s}"));
+            let _ = WireMessage::decode(&format!("?S1P{s}"));
+        }
+    }
+
+    #[test]
+    fn varint_minimal() {
+        for v in [0u32, 1, 127, 128, 300, u32::MAX] {
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            assert_eq!(get_varint(&b), Some((v, b.len())));
+        }
+        assert_eq!(get_varint(&[0x80, 0x00]), None);
+        assert_eq!(get_varint(&[0xff, 0xff, 0xff, 0xff, 0x7f]), None); // > u32
+    }
+
+    #[test]
+    fn not_sotto() {
+        assert_eq!(WireMessage::decode("hello"), Err(DecodeError::NotSotto));
+        assert_eq!(WireMessage::decode("?S1Z"), Err(DecodeError::NotSotto));
+        assert_eq!(WireMessage::decode("?S1I!!!"), Err(DecodeError::Base64));
+        assert_eq!(WireMessage::decode("?S1IAAAA"), Err(DecodeError::Malformed));
+    }
+}
