@@ -1,0 +1,991 @@
+/*
+ * sotto-testclient: a headless libpurple client driven over stdin/stdout.
+ *
+ * One account, one GLib main loop, no GTK. The end-to-end tests start two of
+ * these (alice and bob), load build/sotto.so into each, and type into them the
+ * way a user types into Pidgin. Everything libpurple would show the user is
+ * printed as one machine-readable line on stdout. The protocol is described
+ * in tests/README.md; the summary:
+ *
+ *   sotto-testclient USERDIR PROTOCOL USERNAME PASSWORD
+ *                    [--opt key=value]... [--pref /path=value]... [--plugin PATH]
+ *                    [--debug]
+ *
+ * stdin, one command per line (arguments escaped: \n \t \r \s \\):
+ *   send <buddy> <text>        type <text> in the IM window and press Enter
+ *                              (escaped to markup the way Pidgin's entry does)
+ *   sendraw <buddy> <markup>   same, but <markup> is passed as is
+ *   cmd <buddy> <cmdline>      run "/<cmdline>" in the IM window
+ *   pref <path> <value>        set a preference
+ *   menu <buddy>               list the conversation's extended menu
+ *   menuact <buddy> <label>    activate a menu item (path "Sub/Item" allowed)
+ *   answer <n> <value>         answer request n (action index, choice value,
+ *                              input text, or fields "id=value;id=value")
+ *   cancel <n>                 cancel request n
+ *   echo <text>                print "ECHO <text>" (a barrier for the driver)
+ *   quit                       sign off and exit
+ *
+ * stdout, one event per line, fields escaped the same way:
+ *   READY, SIGNED_ON <account>, PLUGIN_LOADED <id>, PLUGIN_FAILED <reason>,
+ *   WRITE <conv> <flags> <who> <text>, TITLE <conv> <title>,
+ *   CMD <conv> <status> <error>, REQUEST <n> <kind> <title> <primary> <secondary>,
+ *   REQUEST_ITEM <n> <index-or-id> <label>, REQUEST_CLOSED <n>,
+ *   NOTIFY <type> <title> <primary> <secondary>, MENU <conv> <path>,
+ *   ERROR <what> <detail>, CRITICAL <domain> <message>, WARNING <domain> <message>,
+ *   ECHO <text>, BYE
+ */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+#include <glib-unix.h>
+
+#include <purple.h>
+
+#define UI_ID "sotto-testclient"
+
+static GMainLoop *main_loop;
+static PurpleAccount *the_account;
+
+/* ---------------------------------------------------------------- output */
+
+/* Escape one field: backslash, newline, tab and CR always; space too unless
+ * the field is the last one on the line. NULL and "" become "-" in the
+ * middle of a line, "" at the end. */
+static void
+put_field(GString *line, const char *s, gboolean last)
+{
+	const char *p;
+
+	if (line->len > 0)
+		g_string_append_c(line, ' ');
+	if (s == NULL || *s == '\0') {
+		if (!last)
+			g_string_append_c(line, '-');
+		return;
+	}
+	for (p = s; *p; p++) {
+		switch (*p) {
+		case '\\': g_string_append(line, "\\\\"); break;
+		case '\n': g_string_append(line, "\\n"); break;
+		case '\t': g_string_append(line, "\\t"); break;
+		case '\r': g_string_append(line, "\\r"); break;
+		case ' ':
+			g_string_append(line, last ? " " : "\\s");
+			break;
+		default: g_string_append_c(line, *p);
+		}
+	}
+}
+
+/* emit("WRITE", n, f1, ..., fn): the last field keeps its spaces. */
+static void
+emit(const char *tag, int n, ...)
+{
+	GString *line = g_string_new(tag);
+	va_list ap;
+	int i;
+
+	va_start(ap, n);
+	for (i = 0; i < n; i++)
+		put_field(line, va_arg(ap, const char *), i == n - 1);
+	va_end(ap);
+	g_string_append_c(line, '\n');
+	fputs(line->str, stdout);
+	fflush(stdout);
+	g_string_free(line, TRUE);
+}
+
+static char *
+unescape(const char *s)
+{
+	GString *out = g_string_new(NULL);
+	const char *p;
+
+	for (p = s; *p; p++) {
+		if (*p != '\\' || p[1] == '\0') {
+			g_string_append_c(out, *p);
+			continue;
+		}
+		p++;
+		switch (*p) {
+		case 'n': g_string_append_c(out, '\n'); break;
+		case 't': g_string_append_c(out, '\t'); break;
+		case 'r': g_string_append_c(out, '\r'); break;
+		case 's': g_string_append_c(out, ' '); break;
+		default: g_string_append_c(out, *p); break;
+		}
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* GLib log messages: CRITICALs are bugs, in the plugin or in libpurple. The
+ * driver fails a test on any CRITICAL line; SOTTO_TESTCLIENT_FATAL=1 makes
+ * them abort the process instead (for gdb). */
+static void
+log_handler(const gchar *domain, GLogLevelFlags level, const gchar *message,
+            gpointer data)
+{
+	if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+		emit("CRITICAL", 2, domain ? domain : "-", message);
+	else if (level & G_LOG_LEVEL_WARNING)
+		emit("WARNING", 2, domain ? domain : "-", message);
+	else
+		g_log_default_handler(domain, level, message, data);
+}
+
+/* ------------------------------------------------------- eventloop on GLib */
+
+typedef struct {
+	PurpleInputFunction func;
+	gpointer data;
+} InputClosure;
+
+static gboolean
+input_dispatch(GIOChannel *source, GIOCondition condition, gpointer data)
+{
+	InputClosure *closure = data;
+	int cond = 0;
+
+	if (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+		cond |= PURPLE_INPUT_READ;
+	if (condition & (G_IO_OUT | G_IO_HUP | G_IO_ERR | G_IO_NVAL))
+		cond |= PURPLE_INPUT_WRITE;
+	closure->func(closure->data, g_io_channel_unix_get_fd(source),
+	              (PurpleInputCondition)cond);
+	return TRUE;
+}
+
+static guint
+input_add(gint fd, PurpleInputCondition cond, PurpleInputFunction func,
+          gpointer data)
+{
+	InputClosure *closure = g_new0(InputClosure, 1);
+	GIOChannel *channel = g_io_channel_unix_new(fd);
+	GIOCondition watch = 0;
+	guint id;
+
+	closure->func = func;
+	closure->data = data;
+	if (cond & PURPLE_INPUT_READ)
+		watch |= G_IO_IN | G_IO_HUP | G_IO_ERR;
+	if (cond & PURPLE_INPUT_WRITE)
+		watch |= G_IO_OUT | G_IO_HUP | G_IO_ERR | G_IO_NVAL;
+	id = g_io_add_watch_full(channel, G_PRIORITY_DEFAULT, watch,
+	                         input_dispatch, closure, g_free);
+	g_io_channel_unref(channel);
+	return id;
+}
+
+static PurpleEventLoopUiOps eventloop_ops = {
+	.timeout_add = g_timeout_add,
+	.timeout_remove = g_source_remove,
+	.input_add = input_add,
+	.input_remove = g_source_remove,
+	.input_get_error = NULL,
+	.timeout_add_seconds = g_timeout_add_seconds,
+};
+
+/* ------------------------------------------------------- conversations */
+
+static void
+write_conv(PurpleConversation *conv, const char *who, const char *alias,
+           const char *message, PurpleMessageFlags flags, time_t mtime)
+{
+	char flagstr[16];
+
+	g_snprintf(flagstr, sizeof(flagstr), "%d", (int)flags);
+	emit("WRITE", 4, purple_conversation_get_name(conv), flagstr, who, message);
+}
+
+static PurpleConversationUiOps conversation_ops = {
+	.write_conv = write_conv,
+};
+
+static void
+conversation_updated(PurpleConversation *conv, PurpleConvUpdateType type)
+{
+	if (type == PURPLE_CONV_UPDATE_TITLE)
+		emit("TITLE", 2, purple_conversation_get_name(conv),
+		     purple_conversation_get_title(conv));
+}
+
+/* The IM window the user would type into: an open one for this buddy (on
+ * XMPP, one that libpurple renamed to the buddy's full JID counts too), or a
+ * new one, as when the user double-clicks the buddy. */
+static PurpleConversation *
+im_window(const char *buddy)
+{
+	PurpleConversation *conv;
+	GList *l;
+	size_t n = strlen(buddy);
+
+	conv = purple_find_conversation_with_account(PURPLE_CONV_TYPE_IM, buddy,
+	                                             the_account);
+	if (conv != NULL)
+		return conv;
+	for (l = purple_get_ims(); l != NULL; l = l->next) {
+		const char *name = purple_conversation_get_name(l->data);
+
+		if (purple_conversation_get_account(l->data) == the_account &&
+		    g_ascii_strncasecmp(name, buddy, n) == 0 && name[n] == '/')
+			return l->data;
+	}
+	return purple_conversation_new(PURPLE_CONV_TYPE_IM, the_account, buddy);
+}
+
+/* ------------------------------------------------------- requests */
+
+typedef struct {
+	int n;
+	PurpleRequestType type;
+	GCallback ok_cb;
+	GCallback cancel_cb;
+	void *user_data;
+	GArray *actions;             /* request_action: PurpleRequestActionCb */
+	PurpleRequestFields *fields; /* request_fields */
+} Request;
+
+static GHashTable *requests; /* n -> Request */
+static int next_request = 1;
+
+static Request *
+request_new(PurpleRequestType type, const char *kind, const char *title,
+            const char *primary, const char *secondary, void *user_data)
+{
+	Request *r = g_new0(Request, 1);
+	char nstr[16];
+
+	r->n = next_request++;
+	r->type = type;
+	r->user_data = user_data;
+	g_hash_table_insert(requests, GINT_TO_POINTER(r->n), r);
+	g_snprintf(nstr, sizeof(nstr), "%d", r->n);
+	emit("REQUEST", 5, nstr, kind, title, primary, secondary);
+	return r;
+}
+
+static void
+request_item(Request *r, const char *key, const char *label)
+{
+	char nstr[16];
+
+	g_snprintf(nstr, sizeof(nstr), "%d", r->n);
+	emit("REQUEST_ITEM", 3, nstr, key, label);
+}
+
+static void *
+request_input(const char *title, const char *primary, const char *secondary,
+              const char *default_value, gboolean multiline, gboolean masked,
+              gchar *hint, const char *ok_text, GCallback ok_cb,
+              const char *cancel_text, GCallback cancel_cb,
+              PurpleAccount *account, const char *who,
+              PurpleConversation *conv, void *user_data)
+{
+	Request *r = request_new(PURPLE_REQUEST_INPUT, "input", title, primary,
+	                         secondary, user_data);
+
+	r->ok_cb = ok_cb;
+	r->cancel_cb = cancel_cb;
+	request_item(r, "default", default_value);
+	return r;
+}
+
+static void *
+request_choice(const char *title, const char *primary, const char *secondary,
+               int default_value, const char *ok_text, GCallback ok_cb,
+               const char *cancel_text, GCallback cancel_cb,
+               PurpleAccount *account, const char *who,
+               PurpleConversation *conv, void *user_data, va_list choices)
+{
+	Request *r = request_new(PURPLE_REQUEST_CHOICE, "choice", title, primary,
+	                         secondary, user_data);
+	const char *label;
+
+	r->ok_cb = ok_cb;
+	r->cancel_cb = cancel_cb;
+	while ((label = va_arg(choices, const char *)) != NULL) {
+		char vstr[16];
+
+		g_snprintf(vstr, sizeof(vstr), "%d", va_arg(choices, int));
+		request_item(r, vstr, label);
+	}
+	return r;
+}
+
+static void *
+request_action(const char *title, const char *primary, const char *secondary,
+               int default_action, PurpleAccount *account, const char *who,
+               PurpleConversation *conv, void *user_data, size_t action_count,
+               va_list actions)
+{
+	Request *r = request_new(PURPLE_REQUEST_ACTION, "action", title, primary,
+	                         secondary, user_data);
+	size_t i;
+
+	r->actions = g_array_new(FALSE, TRUE, sizeof(GCallback));
+	for (i = 0; i < action_count; i++) {
+		const char *label = va_arg(actions, const char *);
+		GCallback cb = va_arg(actions, GCallback);
+		char istr[16];
+
+		g_array_append_val(r->actions, cb);
+		g_snprintf(istr, sizeof(istr), "%u", (unsigned)i);
+		request_item(r, istr, label);
+	}
+	return r;
+}
+
+static void *
+request_action_with_icon(const char *title, const char *primary,
+                         const char *secondary, int default_action,
+                         PurpleAccount *account, const char *who,
+                         PurpleConversation *conv, gconstpointer icon_data,
+                         gsize icon_size, void *user_data, size_t action_count,
+                         va_list actions)
+{
+	return request_action(title, primary, secondary, default_action, account,
+	                      who, conv, user_data, action_count, actions);
+}
+
+static void *
+request_fields(const char *title, const char *primary, const char *secondary,
+               PurpleRequestFields *fields, const char *ok_text, GCallback ok_cb,
+               const char *cancel_text, GCallback cancel_cb,
+               PurpleAccount *account, const char *who,
+               PurpleConversation *conv, void *user_data)
+{
+	Request *r = request_new(PURPLE_REQUEST_FIELDS, "fields", title, primary,
+	                         secondary, user_data);
+	GList *g, *f;
+
+	r->ok_cb = ok_cb;
+	r->cancel_cb = cancel_cb;
+	r->fields = fields;
+	for (g = purple_request_fields_get_groups(fields); g; g = g->next) {
+		for (f = purple_request_field_group_get_fields(g->data); f; f = f->next) {
+			PurpleRequestField *field = f->data;
+			GString *label = g_string_new(purple_request_field_get_label(field));
+			GList *l;
+
+			if (purple_request_field_get_type(field) == PURPLE_REQUEST_FIELD_CHOICE) {
+				int i = 0;
+
+				for (l = purple_request_field_choice_get_labels(field); l; l = l->next)
+					g_string_append_printf(label, " [%d=%s]", i++, (char *)l->data);
+			} else if (purple_request_field_get_type(field) == PURPLE_REQUEST_FIELD_LIST) {
+				for (l = purple_request_field_list_get_items(field); l; l = l->next)
+					g_string_append_printf(label, " [%s]", (char *)l->data);
+			} else if (purple_request_field_get_type(field) == PURPLE_REQUEST_FIELD_STRING) {
+				const char *v = purple_request_field_string_get_default_value(field);
+
+				if (v != NULL)
+					g_string_append_printf(label, " [default=%s]", v);
+			}
+			request_item(r, purple_request_field_get_id(field), label->str);
+			g_string_free(label, TRUE);
+		}
+	}
+	return r;
+}
+
+static void
+request_forget(Request *r)
+{
+	g_hash_table_remove(requests, GINT_TO_POINTER(r->n));
+	if (r->actions)
+		g_array_free(r->actions, TRUE);
+	g_free(r);
+}
+
+/* libpurple closes a request (purple_request_close, or after our callback). */
+static void
+close_request(PurpleRequestType type, void *handle)
+{
+	Request *r = handle;
+	char nstr[16];
+
+	if (g_hash_table_lookup(requests, GINT_TO_POINTER(r->n)) != r)
+		return;
+	g_snprintf(nstr, sizeof(nstr), "%d", r->n);
+	emit("REQUEST_CLOSED", 1, nstr);
+	request_forget(r);
+}
+
+static PurpleRequestUiOps request_ops = {
+	.request_input = request_input,
+	.request_choice = request_choice,
+	.request_action = request_action,
+	.request_fields = request_fields,
+	.close_request = close_request,
+	.request_action_with_icon = request_action_with_icon,
+};
+
+/* Set "id=value;id=value" into a fields request. */
+static gboolean
+fill_fields(PurpleRequestFields *fields, const char *spec)
+{
+	gchar **pairs = g_strsplit(spec, ";", -1);
+	gboolean ok = TRUE;
+	int i;
+
+	for (i = 0; pairs[i] && ok; i++) {
+		gchar **kv = g_strsplit(pairs[i], "=", 2);
+		PurpleRequestField *field;
+
+		if (kv[0] == NULL || kv[1] == NULL ||
+		    (field = purple_request_fields_get_field(fields, kv[0])) == NULL) {
+			ok = *pairs[i] == '\0';
+			g_strfreev(kv);
+			continue;
+		}
+		switch (purple_request_field_get_type(field)) {
+		case PURPLE_REQUEST_FIELD_STRING:
+			purple_request_field_string_set_value(field, kv[1]);
+			break;
+		case PURPLE_REQUEST_FIELD_INTEGER:
+			purple_request_field_int_set_value(field, atoi(kv[1]));
+			break;
+		case PURPLE_REQUEST_FIELD_BOOLEAN:
+			purple_request_field_bool_set_value(field,
+				g_ascii_strcasecmp(kv[1], "true") == 0 || strcmp(kv[1], "1") == 0);
+			break;
+		case PURPLE_REQUEST_FIELD_CHOICE:
+			purple_request_field_choice_set_value(field, atoi(kv[1]));
+			break;
+		case PURPLE_REQUEST_FIELD_LIST:
+			purple_request_field_list_add_selected(field, kv[1]);
+			break;
+		default:
+			ok = FALSE;
+		}
+		g_strfreev(kv);
+	}
+	g_strfreev(pairs);
+	return ok;
+}
+
+static void
+answer_request(int n, const char *value, gboolean cancel)
+{
+	Request *r = g_hash_table_lookup(requests, GINT_TO_POINTER(n));
+
+	if (r == NULL) {
+		emit("ERROR", 2, "answer", "no such request");
+		return;
+	}
+	/* Detach first: the callback may close other requests, or this one. */
+	g_hash_table_remove(requests, GINT_TO_POINTER(n));
+	g_hash_table_insert(requests, GINT_TO_POINTER(n), r);
+
+	switch (r->type) {
+	case PURPLE_REQUEST_ACTION: {
+		int i = cancel ? -1 : atoi(value);
+
+		if (i < 0 || (guint)i >= r->actions->len) {
+			emit("ERROR", 2, "answer", "no such action");
+			return;
+		}
+		if (g_array_index(r->actions, GCallback, i))
+			((PurpleRequestActionCb)g_array_index(r->actions, GCallback, i))(r->user_data, i);
+		break;
+	}
+	case PURPLE_REQUEST_INPUT:
+		if (cancel && r->cancel_cb)
+			((PurpleRequestInputCb)r->cancel_cb)(r->user_data, value);
+		else if (!cancel && r->ok_cb)
+			((PurpleRequestInputCb)r->ok_cb)(r->user_data, value);
+		break;
+	case PURPLE_REQUEST_CHOICE:
+		if (cancel && r->cancel_cb)
+			((PurpleRequestChoiceCb)r->cancel_cb)(r->user_data, 0);
+		else if (!cancel && r->ok_cb)
+			((PurpleRequestChoiceCb)r->ok_cb)(r->user_data, atoi(value));
+		break;
+	case PURPLE_REQUEST_FIELDS:
+		if (!cancel && !fill_fields(r->fields, value)) {
+			emit("ERROR", 2, "answer", "bad fields");
+			return;
+		}
+		if (cancel && r->cancel_cb)
+			((PurpleRequestFieldsCb)r->cancel_cb)(r->user_data, r->fields);
+		else if (!cancel && r->ok_cb)
+			((PurpleRequestFieldsCb)r->ok_cb)(r->user_data, r->fields);
+		break;
+	default:
+		break;
+	}
+	/* As a real UI does: the dialog goes away once answered. */
+	if (g_hash_table_lookup(requests, GINT_TO_POINTER(n)) == r)
+		purple_request_close(r->type, r);
+}
+
+/* ------------------------------------------------------- notify */
+
+static void *
+notify_message(PurpleNotifyMsgType type, const char *title, const char *primary,
+               const char *secondary)
+{
+	static const char *names[] = { "error", "warning", "info" };
+
+	emit("NOTIFY", 4, (unsigned)type < 3 ? names[type] : "other", title,
+	     primary, secondary);
+	return NULL;
+}
+
+static void *
+notify_formatted(const char *title, const char *primary, const char *secondary,
+                 const char *text)
+{
+	emit("NOTIFY", 4, "formatted", title, primary, text);
+	return NULL;
+}
+
+static PurpleNotifyUiOps notify_ops = {
+	.notify_message = notify_message,
+	.notify_formatted = notify_formatted,
+};
+
+/* ------------------------------------------------------- menus */
+
+static void
+print_menu(const char *conv, GList *items, const char *prefix)
+{
+	for (; items; items = items->next) {
+		PurpleMenuAction *act = items->data;
+		char *path;
+
+		if (act == NULL)
+			continue; /* separator */
+		path = prefix ? g_strdup_printf("%s/%s", prefix, act->label)
+		              : g_strdup(act->label);
+		emit("MENU", 2, conv, path);
+		print_menu(conv, act->children, path);
+		g_free(path);
+	}
+}
+
+static PurpleMenuAction *
+find_menu(GList *items, const char *path, const char *prefix)
+{
+	for (; items; items = items->next) {
+		PurpleMenuAction *act = items->data, *found;
+		char *here;
+
+		if (act == NULL)
+			continue;
+		here = prefix ? g_strdup_printf("%s/%s", prefix, act->label)
+		              : g_strdup(act->label);
+		found = strcmp(here, path) == 0 ? act : find_menu(act->children, path, here);
+		g_free(here);
+		if (found)
+			return found;
+	}
+	return NULL;
+}
+
+/* Pidgin's Conversation > More is the buddy's blist-node-extended-menu, and
+ * the Options menu the conversation-extended-menu: list both, the first
+ * under "More/", the second under "Options/". */
+static GList *
+conversation_menus(PurpleConversation *conv)
+{
+	GList *menus = NULL;
+	PurpleBuddy *buddy = purple_find_buddy(the_account,
+	                                       purple_conversation_get_name(conv));
+	PurpleMenuAction *more, *options;
+
+	if (buddy == NULL) {
+		buddy = purple_buddy_new(the_account, purple_conversation_get_name(conv), NULL);
+		purple_blist_add_buddy(buddy, NULL, NULL, NULL);
+	}
+	more = purple_menu_action_new("More", NULL, NULL,
+		purple_blist_node_get_extended_menu((PurpleBlistNode *)buddy));
+	options = purple_menu_action_new("Options", NULL, NULL,
+		purple_conversation_get_extended_menu(conv));
+	menus = g_list_append(menus, more);
+	menus = g_list_append(menus, options);
+	return menus;
+}
+
+static void
+free_menus(GList *items)
+{
+	for (GList *l = items; l; l = l->next)
+		if (l->data)
+			purple_menu_action_free(l->data);
+	g_list_free(items);
+}
+
+/* ------------------------------------------------------- preferences */
+
+static void
+set_pref(const char *path, const char *value)
+{
+	PurplePrefType type = purple_prefs_get_type(path);
+	char *end = NULL;
+	long num;
+
+	if (type == PURPLE_PREF_NONE && !purple_prefs_exists(path)) {
+		/* Not created yet (the plugin adds its prefs when it loads, and
+		 * purple_prefs_add_* keeps an existing value): create the parents
+		 * and guess the type from the value. */
+		gchar **parts = g_strsplit(path + 1, "/", -1);
+		GString *walk = g_string_new(NULL);
+		int i;
+
+		for (i = 0; parts[i] && parts[i + 1]; i++) {
+			g_string_append_printf(walk, "/%s", parts[i]);
+			if (!purple_prefs_exists(walk->str))
+				purple_prefs_add_none(walk->str);
+		}
+		g_string_free(walk, TRUE);
+		g_strfreev(parts);
+		num = strtol(value, &end, 10);
+		if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0)
+			purple_prefs_add_bool(path, strcmp(value, "true") == 0);
+		else if (*value && end && *end == '\0')
+			purple_prefs_add_int(path, (int)num);
+		else
+			purple_prefs_add_string(path, value);
+		return;
+	}
+	switch (type) {
+	case PURPLE_PREF_BOOLEAN:
+		purple_prefs_set_bool(path, strcmp(value, "true") == 0 || strcmp(value, "1") == 0);
+		break;
+	case PURPLE_PREF_INT:
+		purple_prefs_set_int(path, atoi(value));
+		break;
+	case PURPLE_PREF_STRING:
+	case PURPLE_PREF_PATH:
+		purple_prefs_set_string(path, value);
+		break;
+	default:
+		emit("ERROR", 2, "pref", "unsupported preference type");
+	}
+}
+
+/* ------------------------------------------------------- account */
+
+static void
+set_account_option(PurpleAccount *account, const char *key, const char *value)
+{
+	PurplePlugin *prpl = purple_find_prpl(purple_account_get_protocol_id(account));
+	PurplePluginProtocolInfo *info = prpl ? PURPLE_PLUGIN_PROTOCOL_INFO(prpl) : NULL;
+	PurplePrefType type = PURPLE_PREF_STRING;
+	GList *l;
+
+	for (l = info ? info->protocol_options : NULL; l; l = l->next) {
+		if (strcmp(purple_account_option_get_setting(l->data), key) == 0) {
+			type = purple_account_option_get_type(l->data);
+			break;
+		}
+	}
+	if (l == NULL)
+		emit("WARNING", 2, "option", key); /* not a protocol option: set as string */
+	switch (type) {
+	case PURPLE_PREF_BOOLEAN:
+		purple_account_set_bool(account, key,
+			strcmp(value, "true") == 0 || strcmp(value, "1") == 0);
+		break;
+	case PURPLE_PREF_INT:
+		purple_account_set_int(account, key, atoi(value));
+		break;
+	default:
+		purple_account_set_string(account, key, value);
+	}
+}
+
+static void
+signed_on(PurpleConnection *gc)
+{
+	emit("SIGNED_ON", 1, purple_account_get_username(purple_connection_get_account(gc)));
+}
+
+static void
+connection_error(PurpleConnection *gc, PurpleConnectionError err, const gchar *desc)
+{
+	emit("ERROR", 2, "connection", desc);
+}
+
+/* ------------------------------------------------------- stdin commands */
+
+static void
+run_command(char *line)
+{
+	char *verb = line, *arg1, *rest;
+
+	arg1 = strchr(line, ' ');
+	if (arg1)
+		*arg1++ = '\0';
+	rest = arg1 ? strchr(arg1, ' ') : NULL;
+	if (rest)
+		*rest++ = '\0';
+
+	if (strcmp(verb, "quit") == 0) {
+		g_main_loop_quit(main_loop);
+	} else if (strcmp(verb, "echo") == 0) {
+		emit("ECHO", 1, arg1 ? (rest ? g_strjoin(" ", arg1, rest, NULL) : arg1) : "");
+	} else if (strcmp(verb, "send") == 0 || strcmp(verb, "sendraw") == 0) {
+		char *buddy, *text, *markup;
+		PurpleConversation *conv;
+
+		if (!arg1 || !rest) {
+			emit("ERROR", 2, verb, "usage: send <buddy> <text>");
+			return;
+		}
+		buddy = unescape(arg1);
+		text = unescape(rest);
+		/* Pidgin's entry hands libpurple escaped markup, newline as <br>. */
+		if (strcmp(verb, "send") == 0) {
+			gchar *escaped = g_markup_escape_text(text, -1);
+			gchar **lines = g_strsplit(escaped, "\n", -1);
+
+			markup = g_strjoinv("<br>", lines);
+			g_strfreev(lines);
+			g_free(escaped);
+		} else {
+			markup = g_strdup(text);
+		}
+		conv = im_window(buddy);
+		purple_conv_im_send(PURPLE_CONV_IM(conv), markup);
+		g_free(markup);
+		g_free(text);
+		g_free(buddy);
+	} else if (strcmp(verb, "cmd") == 0) {
+		char *buddy, *cmdline, *markup, *error = NULL, status[16];
+		PurpleConversation *conv;
+		PurpleCmdStatus st;
+
+		if (!arg1 || !rest) {
+			emit("ERROR", 2, verb, "usage: cmd <buddy> <command line>");
+			return;
+		}
+		buddy = unescape(arg1);
+		cmdline = unescape(rest);
+		markup = g_markup_escape_text(cmdline, -1);
+		conv = im_window(buddy);
+		st = purple_cmd_do_command(conv, cmdline, markup, &error);
+		g_snprintf(status, sizeof(status), "%d", (int)st);
+		emit("CMD", 3, purple_conversation_get_name(conv), status, error);
+		g_free(error);
+		g_free(markup);
+		g_free(cmdline);
+		g_free(buddy);
+	} else if (strcmp(verb, "pref") == 0) {
+		char *path, *value;
+
+		if (!arg1 || !rest) {
+			emit("ERROR", 2, verb, "usage: pref <path> <value>");
+			return;
+		}
+		path = unescape(arg1);
+		value = unescape(rest);
+		set_pref(path, value);
+		g_free(path);
+		g_free(value);
+	} else if (strcmp(verb, "menu") == 0 || strcmp(verb, "menuact") == 0) {
+		char *buddy;
+		PurpleConversation *conv;
+		GList *menus;
+
+		if (!arg1) {
+			emit("ERROR", 2, verb, "usage: menu <buddy> [label path]");
+			return;
+		}
+		buddy = unescape(arg1);
+		conv = im_window(buddy);
+		menus = conversation_menus(conv);
+		if (strcmp(verb, "menu") == 0) {
+			print_menu(purple_conversation_get_name(conv), menus, NULL);
+		} else {
+			char *path = rest ? unescape(rest) : g_strdup("");
+			PurpleMenuAction *act = find_menu(menus, path, NULL);
+
+			/* More/ items take the buddy node, Options/ items the conversation. */
+			gpointer target = g_str_has_prefix(path, "Options/")
+				? (gpointer)conv
+				: (gpointer)purple_find_buddy(the_account,
+				                              purple_conversation_get_name(conv));
+
+			if (act && act->callback)
+				((void (*)(gpointer, gpointer))act->callback)(target, act->data);
+			else
+				emit("ERROR", 2, "menuact", "no such menu item");
+			g_free(path);
+		}
+		free_menus(menus);
+		g_free(buddy);
+	} else if (strcmp(verb, "answer") == 0 || strcmp(verb, "cancel") == 0) {
+		char *value = rest ? unescape(rest) : g_strdup("");
+
+		if (!arg1) {
+			emit("ERROR", 2, verb, "usage: answer <n> <value>");
+		} else {
+			answer_request(atoi(arg1), value, strcmp(verb, "cancel") == 0);
+		}
+		g_free(value);
+	} else if (*verb != '\0') {
+		emit("ERROR", 2, "command", verb);
+	}
+}
+
+static gboolean
+stdin_ready(GIOChannel *channel, GIOCondition cond, gpointer data)
+{
+	gchar *line = NULL;
+	gsize term = 0;
+	GIOStatus status;
+
+	while ((status = g_io_channel_read_line(channel, &line, NULL, &term, NULL))
+	       == G_IO_STATUS_NORMAL) {
+		line[term] = '\0';
+		run_command(line);
+		g_free(line);
+		line = NULL;
+	}
+	if (status == G_IO_STATUS_EOF || status == G_IO_STATUS_ERROR) {
+		g_main_loop_quit(main_loop);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* ------------------------------------------------------- main */
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	        "usage: sotto-testclient USERDIR PROTOCOL USERNAME PASSWORD\n"
+	        "       [--opt key=value]... [--pref /path=value]... [--plugin PATH] [--debug]\n");
+	exit(2);
+}
+
+static gboolean
+on_sigterm(gpointer data)
+{
+	g_main_loop_quit(main_loop);
+	return G_SOURCE_REMOVE;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *userdir, *protocol, *username, *password, *plugin_path = NULL;
+	GPtrArray *opts = g_ptr_array_new(), *prefs = g_ptr_array_new();
+	gboolean debug = FALSE;
+	GIOChannel *in;
+	PurpleSavedStatus *status;
+	guint i;
+	int a;
+
+	if (argc < 5)
+		usage();
+	userdir = argv[1];
+	protocol = argv[2];
+	username = argv[3];
+	password = argv[4];
+	for (a = 5; a < argc; a++) {
+		if (strcmp(argv[a], "--opt") == 0 && a + 1 < argc)
+			g_ptr_array_add(opts, argv[++a]);
+		else if (strcmp(argv[a], "--pref") == 0 && a + 1 < argc)
+			g_ptr_array_add(prefs, argv[++a]);
+		else if (strcmp(argv[a], "--plugin") == 0 && a + 1 < argc)
+			plugin_path = argv[++a];
+		else if (strcmp(argv[a], "--debug") == 0)
+			debug = TRUE;
+		else
+			usage();
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	g_log_set_default_handler(log_handler, NULL);
+	if (g_getenv("SOTTO_TESTCLIENT_FATAL"))
+		g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL);
+	main_loop = g_main_loop_new(NULL, FALSE);
+	g_unix_signal_add(SIGTERM, on_sigterm, NULL);
+	g_unix_signal_add(SIGINT, on_sigterm, NULL);
+	requests = g_hash_table_new(g_direct_hash, g_direct_equal);
+
+	purple_util_set_user_dir(userdir);
+	purple_debug_set_enabled(debug || g_getenv("SOTTO_TESTCLIENT_DEBUG") != NULL);
+	purple_eventloop_set_ui_ops(&eventloop_ops);
+	purple_conversations_set_ui_ops(&conversation_ops);
+	purple_request_set_ui_ops(&request_ops);
+	purple_notify_set_ui_ops(&notify_ops);
+	if (!purple_core_init(UI_ID)) {
+		emit("ERROR", 2, "core", "purple_core_init failed");
+		return 1;
+	}
+	purple_set_blist(purple_blist_new());
+	purple_blist_load();
+	purple_prefs_load();
+
+	purple_signal_connect(purple_connections_get_handle(), "signed-on", &the_account,
+	                      PURPLE_CALLBACK(signed_on), NULL);
+	purple_signal_connect(purple_connections_get_handle(), "connection-error", &the_account,
+	                      PURPLE_CALLBACK(connection_error), NULL);
+	purple_signal_connect(purple_conversations_get_handle(), "conversation-updated",
+	                      &the_account, PURPLE_CALLBACK(conversation_updated), NULL);
+
+	for (i = 0; i < prefs->len; i++) {
+		gchar **kv = g_strsplit(g_ptr_array_index(prefs, i), "=", 2);
+
+		if (kv[0] && kv[1])
+			set_pref(kv[0], kv[1]);
+		else
+			usage();
+		g_strfreev(kv);
+	}
+
+	if (plugin_path != NULL) {
+		PurplePlugin *plugin = purple_plugin_probe(plugin_path);
+
+		if (plugin == NULL)
+			emit("PLUGIN_FAILED", 1, "probe failed (not a libpurple plugin, or dlopen error)");
+		else if (!purple_plugin_load(plugin))
+			emit("PLUGIN_FAILED", 1, plugin->error ? plugin->error : "load failed");
+		else
+			emit("PLUGIN_LOADED", 1, purple_plugin_get_id(plugin));
+	}
+
+	/* A restarted client finds its account in accounts.xml. */
+	the_account = purple_accounts_find(username, protocol);
+	if (the_account == NULL) {
+		the_account = purple_account_new(username, protocol);
+		purple_accounts_add(the_account);
+	}
+	purple_account_set_password(the_account, password);
+	purple_account_set_remember_password(the_account, TRUE);
+	for (i = 0; i < opts->len; i++) {
+		gchar **kv = g_strsplit(g_ptr_array_index(opts, i), "=", 2);
+
+		if (kv[0] && kv[1])
+			set_account_option(the_account, kv[0], kv[1]);
+		else
+			usage();
+		g_strfreev(kv);
+	}
+	purple_account_set_enabled(the_account, UI_ID, TRUE);
+	status = purple_savedstatus_new(NULL, PURPLE_STATUS_AVAILABLE);
+	purple_savedstatus_activate(status);
+
+	in = g_io_channel_unix_new(0);
+	g_io_channel_set_flags(in, G_IO_FLAG_NONBLOCK, NULL);
+	g_io_add_watch(in, G_IO_IN | G_IO_HUP | G_IO_ERR, stdin_ready, NULL);
+	emit("READY", 0);
+
+	g_main_loop_run(main_loop);
+
+	purple_core_quit();
+	emit("BYE", 0);
+	return 0;
+}
