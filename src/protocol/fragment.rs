@@ -38,7 +38,11 @@ pub enum FragmentError {
 
 /// Cuts `line` into pieces of at most `max_line` characters (one piece, unchanged, if it fits).
 /// `line` must be ASCII (all Sotto lines are).
-pub fn split(line: &str, max_line: usize, rng: &mut impl CryptoRngCore) -> Result<Vec<String>, FragmentError> {
+pub fn split(
+    line: &str,
+    max_line: usize,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Vec<String>, FragmentError> {
     let max_line = max_line.max(MIN_LINE);
     if line.len() <= max_line {
         return Ok(vec![line.to_owned()]);
@@ -94,7 +98,8 @@ impl Reassembler {
 
     /// Adds one piece; returns the whole line once every piece has arrived.
     pub fn add(&mut self, frag: Fragment, now_secs: u64) -> Option<String> {
-        self.partial.retain(|_, p| now_secs.saturating_sub(p.first_seen) <= MAX_AGE_SECS);
+        self.partial
+            .retain(|_, p| now_secs.saturating_sub(p.first_seen) <= MAX_AGE_SECS);
         if frag.total == 0 || frag.index >= frag.total || frag.chunk.len() > MAX_BUFFERED_BYTES {
             return None;
         }
@@ -147,7 +152,12 @@ impl Reassembler {
     }
 
     fn evict_oldest(&mut self) {
-        if let Some(id) = self.partial.iter().min_by_key(|(_, p)| p.order).map(|(id, _)| *id) {
+        if let Some(id) = self
+            .partial
+            .iter()
+            .min_by_key(|(_, p)| p.order)
+            .map(|(id, _)| *id)
+        {
             self.partial.remove(&id);
         }
     }
@@ -182,7 +192,10 @@ mod tests {
     #[test]
     fn short_lines_are_not_split() {
         let mut rng = ChaCha20Rng::seed_from_u64(0);
-        assert_eq!(split("?S1Dabc", 400, &mut rng).unwrap(), vec!["?S1Dabc".to_owned()]);
+        assert_eq!(
+            split("?S1Dabc", 400, &mut rng).unwrap(),
+            vec!["?S1Dabc".to_owned()]
+        );
     }
 
     #[test]
@@ -198,14 +211,22 @@ mod tests {
     fn too_long_is_refused() {
         let mut rng = ChaCha20Rng::seed_from_u64(0);
         let line = "x".repeat(MAX_BUFFERED_BYTES * 2);
-        assert!(matches!(split(&line, 100, &mut rng), Err(FragmentError::TooLong(_))));
+        assert!(matches!(
+            split(&line, 100, &mut rng),
+            Err(FragmentError::TooLong(_))
+        ));
     }
 
     #[test]
     fn hostile_fragments_are_bounded() {
         let mut r = Reassembler::new();
         for id in 0..1000u32 {
-            let f = Fragment { id, index: 0, total: 4095, chunk: "A".repeat(60_000) };
+            let f = Fragment {
+                id,
+                index: 0,
+                total: 4095,
+                chunk: "A".repeat(60_000),
+            };
             assert_eq!(r.add(f, 0), None);
             assert!(r.buffered() <= MAX_BUFFERED_BYTES);
             assert!(r.partial.len() <= MAX_PENDING);
@@ -215,9 +236,39 @@ mod tests {
     #[test]
     fn stale_partials_expire() {
         let mut r = Reassembler::new();
-        r.add(Fragment { id: 1, index: 0, total: 2, chunk: "ab".into() }, 0);
-        assert_eq!(r.add(Fragment { id: 1, index: 1, total: 2, chunk: "cd".into() }, MAX_AGE_SECS + 1), None);
-        assert_eq!(r.add(Fragment { id: 1, index: 0, total: 2, chunk: "ab".into() }, MAX_AGE_SECS + 2), Some("abcd".into()));
+        r.add(
+            Fragment {
+                id: 1,
+                index: 0,
+                total: 2,
+                chunk: "ab".into(),
+            },
+            0,
+        );
+        assert_eq!(
+            r.add(
+                Fragment {
+                    id: 1,
+                    index: 1,
+                    total: 2,
+                    chunk: "cd".into()
+                },
+                MAX_AGE_SECS + 1
+            ),
+            None
+        );
+        assert_eq!(
+            r.add(
+                Fragment {
+                    id: 1,
+                    index: 0,
+                    total: 2,
+                    chunk: "ab".into()
+                },
+                MAX_AGE_SECS + 2
+            ),
+            Some("abcd".into())
+        );
     }
 
     proptest! {

@@ -62,7 +62,12 @@ pub(crate) struct SymmetricState {
 impl SymmetricState {
     fn new() -> Self {
         let h: [u8; 32] = Sha256::digest(PROTOCOL_NAME).into();
-        let mut s = Self { ck: Zeroizing::new(h), h, k: None, n: 0 };
+        let mut s = Self {
+            ck: Zeroizing::new(h),
+            h,
+            k: None,
+            n: 0,
+        };
         s.mix_hash(PROLOGUE);
         s
     }
@@ -95,20 +100,37 @@ impl SymmetricState {
         let cipher = ChaCha20Poly1305::new(k.as_ref().into());
         let nonce = self.nonce();
         // Encryption with ChaCha20-Poly1305 fails only for inputs beyond 256 GiB.
-        let ct = cipher.encrypt(&nonce.into(), Payload { msg: plaintext, aad: &self.h }).unwrap_or_default();
+        let ct = cipher
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: plaintext,
+                    aad: &self.h,
+                },
+            )
+            .unwrap_or_default();
         self.n += 1;
         self.mix_hash(&ct);
         ct
     }
 
-    fn decrypt_and_hash(&mut self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, HandshakeError> {
+    fn decrypt_and_hash(
+        &mut self,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, HandshakeError> {
         let Some(k) = &self.k else {
             return Err(HandshakeError::Authentication);
         };
         let cipher = ChaCha20Poly1305::new(k.as_ref().into());
         let nonce = self.nonce();
         let pt = cipher
-            .decrypt(&nonce.into(), Payload { msg: ciphertext, aad: &self.h })
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: ciphertext,
+                    aad: &self.h,
+                },
+            )
             .map_err(|_| HandshakeError::Authentication)?;
         self.n += 1;
         self.mix_hash(ciphertext);
@@ -209,7 +231,13 @@ impl Initiator {
         let mut ss = SymmetricState::new();
         ss.mix_hash(&header(b'I', tag, None));
         ss.mix_hash(&e_pub);
-        (Self { ss, ephemeral, tag }, InitMessage { initiator_tag: tag, ephemeral: e_pub })
+        (
+            Self { ss, ephemeral, tag },
+            InitMessage {
+                initiator_tag: tag,
+                ephemeral: e_pub,
+            },
+        )
     }
 
     /// Our ephemeral public key (for resolving simultaneous starts).
@@ -232,7 +260,10 @@ impl Initiator {
         ss.mix_hash(&msg.ephemeral);
         ss.mix_key(dh(&self.ephemeral, &msg.ephemeral)?.as_ref());
         let s_r = ss.decrypt_and_hash(&msg.encrypted_static)?;
-        let s_r: [u8; 32] = s_r.as_slice().try_into().map_err(|_| HandshakeError::Authentication)?;
+        let s_r: [u8; 32] = s_r
+            .as_slice()
+            .try_into()
+            .map_err(|_| HandshakeError::Authentication)?;
         ss.mix_key(dh(&self.ephemeral, &s_r)?.as_ref());
         ss.decrypt_and_hash(&msg.encrypted_payload)?;
 
@@ -245,8 +276,14 @@ impl Initiator {
         let confirm = ConfirmMessage {
             initiator_tag: self.tag,
             responder_tag: msg.responder_tag,
-            encrypted_static: enc_static.as_slice().try_into().map_err(|_| HandshakeError::Authentication)?,
-            encrypted_payload: enc_payload.as_slice().try_into().map_err(|_| HandshakeError::Authentication)?,
+            encrypted_static: enc_static
+                .as_slice()
+                .try_into()
+                .map_err(|_| HandshakeError::Authentication)?,
+            encrypted_payload: enc_payload
+                .as_slice()
+                .try_into()
+                .map_err(|_| HandshakeError::Authentication)?,
         };
         Ok((
             Established {
@@ -296,10 +333,24 @@ impl Responder {
             responder_tag: tag,
             initiator_tag: msg.initiator_tag,
             ephemeral: e_pub,
-            encrypted_static: enc_static.as_slice().try_into().map_err(|_| HandshakeError::Authentication)?,
-            encrypted_payload: enc_payload.as_slice().try_into().map_err(|_| HandshakeError::Authentication)?,
+            encrypted_static: enc_static
+                .as_slice()
+                .try_into()
+                .map_err(|_| HandshakeError::Authentication)?,
+            encrypted_payload: enc_payload
+                .as_slice()
+                .try_into()
+                .map_err(|_| HandshakeError::Authentication)?,
         };
-        Ok((Self { ss, ephemeral, tag, peer_tag: msg.initiator_tag }, response))
+        Ok((
+            Self {
+                ss,
+                ephemeral,
+                tag,
+                peer_tag: msg.initiator_tag,
+            },
+            response,
+        ))
     }
 
     /// Processes `?S1C`. `self` is untouched on failure.
@@ -310,7 +361,10 @@ impl Responder {
         let mut ss = self.ss.clone();
         ss.mix_hash(&header(b'C', msg.initiator_tag, Some(msg.responder_tag)));
         let s_i = ss.decrypt_and_hash(&msg.encrypted_static)?;
-        let s_i: [u8; 32] = s_i.as_slice().try_into().map_err(|_| HandshakeError::Authentication)?;
+        let s_i: [u8; 32] = s_i
+            .as_slice()
+            .try_into()
+            .map_err(|_| HandshakeError::Authentication)?;
         ss.mix_key(dh(&self.ephemeral, &s_i)?.as_ref());
         ss.decrypt_and_hash(&msg.encrypted_payload)?;
         let (root_key, responder_chain) = Established::split(&ss);
@@ -359,8 +413,14 @@ mod tests {
     fn low_order_ephemeral_rejected() {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
         let bob = IdentityKey::generate(&mut rng);
-        let m1 = InitMessage { initiator_tag: 1, ephemeral: [0u8; 32] };
-        assert_eq!(Responder::respond(&bob, 2, &m1, &mut rng).err(), Some(HandshakeError::NonContributory));
+        let m1 = InitMessage {
+            initiator_tag: 1,
+            ephemeral: [0u8; 32],
+        };
+        assert_eq!(
+            Responder::respond(&bob, 2, &m1, &mut rng).err(),
+            Some(HandshakeError::NonContributory)
+        );
     }
 
     #[test]
@@ -371,9 +431,15 @@ mod tests {
         let (init, mut m1) = Initiator::start(11, &mut rng);
         m1.initiator_tag = 12; // attacker rewrites the tag: the responder echoes it
         let (_, m2) = Responder::respond(&bob, 22, &m1, &mut rng).unwrap();
-        assert_eq!(init.finish(&alice, &m2).err(), Some(HandshakeError::WrongInstance));
+        assert_eq!(
+            init.finish(&alice, &m2).err(),
+            Some(HandshakeError::WrongInstance)
+        );
         let mut m2b = m2.clone();
         m2b.initiator_tag = 11; // ...and fixing it up breaks authentication
-        assert_eq!(init.finish(&alice, &m2b).err(), Some(HandshakeError::Authentication));
+        assert_eq!(
+            init.finish(&alice, &m2b).err(),
+            Some(HandshakeError::Authentication)
+        );
     }
 }

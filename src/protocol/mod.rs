@@ -10,16 +10,19 @@ pub mod fragment;
 pub mod handshake;
 pub mod identity;
 mod kdf;
-mod snapshot;
 pub mod padding;
 pub mod ratchet;
 pub mod session;
+mod snapshot;
 pub mod wire;
+
+#[cfg(test)]
+mod tests;
 
 pub use identity::{Fingerprint, IdentityKey, IdentityPublic};
 pub use session::{
-    Conversation, ConvState, Event, Policy, ReceiveAction, ReceiveOutcome, SendAction,
-    SendOutcome, SnapshotError,
+    ConvState, Conversation, Event, Policy, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome,
+    SnapshotError,
 };
 
 /// Protocol version carried in every wire prefix (`?S1`).

@@ -77,13 +77,27 @@ impl MessageKey {
     fn encrypt(self, ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let cipher = ChaCha20Poly1305::new(self.0.as_ref().into());
         // Fails only for inputs beyond 256 GiB, which fragmenting has long refused.
-        cipher.encrypt(&ZERO_NONCE.into(), Payload { msg: plaintext, aad: ad }).unwrap_or_default()
+        cipher
+            .encrypt(
+                &ZERO_NONCE.into(),
+                Payload {
+                    msg: plaintext,
+                    aad: ad,
+                },
+            )
+            .unwrap_or_default()
     }
 
     fn decrypt(self, ad: &[u8], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         let cipher = ChaCha20Poly1305::new(self.0.as_ref().into());
         cipher
-            .decrypt(&ZERO_NONCE.into(), Payload { msg: ciphertext, aad: ad })
+            .decrypt(
+                &ZERO_NONCE.into(),
+                Payload {
+                    msg: ciphertext,
+                    aad: ad,
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| DecryptError::Authentication)
     }
@@ -166,7 +180,13 @@ impl DoubleRatchet {
     }
 
     /// Encrypts one message (inner `kind` + `content`, padded).
-    pub fn encrypt(&mut self, session_id: [u8; 4], handshake_hash: &[u8; 32], kind: u8, content: &[u8]) -> DataMessage {
+    pub fn encrypt(
+        &mut self,
+        session_id: [u8; 4],
+        handshake_hash: &[u8; 32],
+        kind: u8,
+        content: &[u8],
+    ) -> DataMessage {
         let (mk, next) = self.cks.step();
         self.cks = next;
         let mut msg = DataMessage {
@@ -193,12 +213,17 @@ impl DoubleRatchet {
         let open = |mk: MessageKey| -> Result<Decrypted, DecryptError> {
             let padded = mk.decrypt(&ad, &msg.ciphertext)?;
             let (kind, content) = padding::unpad(&padded).ok_or(DecryptError::Malformed)?;
-            Ok(Decrypted { kind, content: Zeroizing::new(content.to_vec()) })
+            Ok(Decrypted {
+                kind,
+                content: Zeroizing::new(content.to_vec()),
+            })
         };
 
         // 1. A key we skipped earlier.
-        if let Some(pos) =
-            self.skipped.iter().position(|s| s.ratchet_key == msg.ratchet_key && s.index == msg.index)
+        if let Some(pos) = self
+            .skipped
+            .iter()
+            .position(|s| s.ratchet_key == msg.ratchet_key && s.index == msg.index)
         {
             let mk = MessageKey(Zeroizing::new(*self.skipped[pos].key));
             let out = open(mk)?;
@@ -307,7 +332,18 @@ impl DoubleRatchet {
             });
         }
         let dhs_pub = PublicKey::from(dhs.as_ref()).to_bytes();
-        Some(Self { root, dhs, dhs_pub, dhr, cks, ns, pn, ckr, nr, skipped })
+        Some(Self {
+            root,
+            dhs,
+            dhs_pub,
+            dhr,
+            cks,
+            ns,
+            pn,
+            ckr,
+            nr,
+            skipped,
+        })
     }
 }
 
@@ -321,7 +357,12 @@ fn associated_data(handshake_hash: &[u8; 32], msg: &DataMessage) -> Vec<u8> {
 
 /// Walks `chain` (currently at index `from`) to index `to`: the keys for `from..to` become
 /// skipped keys; returns them and the chain key at `to`.
-fn advance(chain: &ChainKey, ratchet_key: [u8; 32], from: u32, to: u32) -> Result<(Vec<SkippedKey>, ChainKey), DecryptError> {
+fn advance(
+    chain: &ChainKey,
+    ratchet_key: [u8; 32],
+    from: u32,
+    to: u32,
+) -> Result<(Vec<SkippedKey>, ChainKey), DecryptError> {
     if to.saturating_sub(from) > MAX_GAP {
         return Err(DecryptError::TooFarAhead);
     }
@@ -329,7 +370,11 @@ fn advance(chain: &ChainKey, ratchet_key: [u8; 32], from: u32, to: u32) -> Resul
     let mut skipped = Vec::with_capacity(to.saturating_sub(from) as usize);
     for index in from..to {
         let (mk, next) = ck.step();
-        skipped.push(SkippedKey { ratchet_key, index, key: mk.0 });
+        skipped.push(SkippedKey {
+            ratchet_key,
+            index,
+            key: mk.0,
+        });
         ck = next;
     }
     Ok((skipped, ck))

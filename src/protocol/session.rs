@@ -101,7 +101,9 @@ impl Policy {
     }
 
     fn from_u8(v: u8) -> Option<Self> {
-        [Policy::Manual, Policy::Opportunistic, Policy::Always].get(usize::from(v)).copied()
+        [Policy::Manual, Policy::Opportunistic, Policy::Always]
+            .get(usize::from(v))
+            .copied()
     }
 }
 
@@ -232,7 +234,11 @@ pub struct ReceiveOutcome {
 
 impl ReceiveOutcome {
     fn swallow() -> Self {
-        Self { action: ReceiveAction::Swallow, inject: Vec::new(), events: Vec::new() }
+        Self {
+            action: ReceiveAction::Swallow,
+            inject: Vec::new(),
+            events: Vec::new(),
+        }
     }
 }
 
@@ -389,7 +395,9 @@ impl Conversation {
         self.finished = false;
         self.blocked = false;
         for text in self.queue.drain(..) {
-            out.events.push(Event::Unsent { text: text.to_string() });
+            out.events.push(Event::Unsent {
+                text: text.to_string(),
+            });
         }
         out
     }
@@ -407,16 +415,24 @@ impl Conversation {
 
     /// The user typed `plaintext` (plain UTF-8).
     pub fn send(&mut self, plaintext: &str, rng: &mut impl CryptoRngCore) -> SendOutcome {
-        let mut out = SendOutcome { action: SendAction::Hold, inject: Vec::new(), events: Vec::new() };
+        let mut out = SendOutcome {
+            action: SendAction::Hold,
+            inject: Vec::new(),
+            events: Vec::new(),
+        };
         if plaintext.len() > MAX_PLAINTEXT {
-            out.events.push(Event::Unsent { text: plaintext.to_owned() });
+            out.events.push(Event::Unsent {
+                text: plaintext.to_owned(),
+            });
             return out;
         }
         let reason = match self.state() {
             ConvState::Encrypted if !self.blocked => {
                 match self.encrypt_text(plaintext, rng) {
                     Some(lines) => out.action = SendAction::Replace(lines),
-                    None => out.events.push(Event::Unsent { text: plaintext.to_owned() }),
+                    None => out.events.push(Event::Unsent {
+                        text: plaintext.to_owned(),
+                    }),
                 }
                 return out;
             }
@@ -441,16 +457,26 @@ impl Conversation {
             },
         };
         if self.queue.len() >= MAX_QUEUE {
-            out.events.push(Event::Unsent { text: plaintext.to_owned() });
+            out.events.push(Event::Unsent {
+                text: plaintext.to_owned(),
+            });
         } else {
             self.queue.push_back(Zeroizing::new(plaintext.to_owned()));
-            out.events.push(Event::Held { queued: self.queue.len(), reason });
+            out.events.push(Event::Held {
+                queued: self.queue.len(),
+                reason,
+            });
         }
         out
     }
 
     /// A message arrived (markup already reduced to text). `now_secs` ages out fragments.
-    pub fn receive(&mut self, text: &str, now_secs: u64, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
+    pub fn receive(
+        &mut self,
+        text: &str,
+        now_secs: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> ReceiveOutcome {
         self.receive_inner(text, now_secs, rng, true)
     }
 
@@ -472,7 +498,9 @@ impl Conversation {
                 return out;
             }
             Err(e) => {
-                out.events.push(Event::Unreadable { reason: e.to_string() });
+                out.events.push(Event::Unreadable {
+                    reason: e.to_string(),
+                });
                 return out;
             }
         };
@@ -483,7 +511,9 @@ impl Conversation {
                 }
             }
             WireMessage::Fragment(_) => {
-                out.events.push(Event::Unreadable { reason: "nested fragment".into() });
+                out.events.push(Event::Unreadable {
+                    reason: "nested fragment".into(),
+                });
             }
             WireMessage::Query => {
                 self.note_peer_supports(&mut out.events);
@@ -505,7 +535,9 @@ impl Conversation {
                         self.pending = Some(Pending::Responder(r));
                         out.inject.push(WireMessage::Response(reply).encode());
                     }
-                    Err(e) => out.events.push(Event::HandshakeFailed { reason: e.to_string() }),
+                    Err(e) => out.events.push(Event::HandshakeFailed {
+                        reason: e.to_string(),
+                    }),
                 }
             }
             WireMessage::Response(m) => {
@@ -517,7 +549,9 @@ impl Conversation {
                         out.inject.push(WireMessage::Confirm(confirm).encode());
                         self.establish(est, &mut out, rng);
                     }
-                    Err(e) => out.events.push(Event::HandshakeFailed { reason: e.to_string() }),
+                    Err(e) => out.events.push(Event::HandshakeFailed {
+                        reason: e.to_string(),
+                    }),
                 }
             }
             WireMessage::Confirm(m) => {
@@ -526,7 +560,9 @@ impl Conversation {
                 };
                 match r.finish(&m) {
                     Ok(est) => self.establish(est, &mut out, rng),
-                    Err(e) => out.events.push(Event::HandshakeFailed { reason: e.to_string() }),
+                    Err(e) => out.events.push(Event::HandshakeFailed {
+                        reason: e.to_string(),
+                    }),
                 }
             }
             WireMessage::Data(m) => {
@@ -535,7 +571,9 @@ impl Conversation {
                     (_, Some(p)) if p.id == m.session_id => p,
                     _ => {
                         out.events.push(Event::Unreadable {
-                            reason: "it belongs to no encrypted session we know (restart the session)".into(),
+                            reason:
+                                "it belongs to no encrypted session we know (restart the session)"
+                                    .into(),
                         });
                         return out;
                     }
@@ -543,7 +581,9 @@ impl Conversation {
                 match session.ratchet.decrypt(&session.hash, &m, rng) {
                     Ok(d) if d.kind == KIND_TEXT => match std::str::from_utf8(&d.content) {
                         Ok(s) => out.action = ReceiveAction::Display(Zeroizing::new(s.to_owned())),
-                        Err(_) => out.events.push(Event::Unreadable { reason: "not UTF-8 text".into() }),
+                        Err(_) => out.events.push(Event::Unreadable {
+                            reason: "not UTF-8 text".into(),
+                        }),
                     },
                     Ok(d) if d.kind == KIND_END => {
                         if self.session.as_ref().map(|s| s.id) == Some(m.session_id) {
@@ -554,7 +594,9 @@ impl Conversation {
                         }
                     }
                     Ok(_) => {} // unknown inner type from a newer peer: ignore
-                    Err(e) => out.events.push(Event::Unreadable { reason: e.to_string() }),
+                    Err(e) => out.events.push(Event::Unreadable {
+                        reason: e.to_string(),
+                    }),
                 }
             }
             WireMessage::Error(text) => out.events.push(Event::PeerError { text }),
@@ -580,18 +622,34 @@ impl Conversation {
         }
     }
 
-    fn establish(&mut self, est: Established, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
+    fn establish(
+        &mut self,
+        est: Established,
+        out: &mut ReceiveOutcome,
+        rng: &mut impl CryptoRngCore,
+    ) {
         let Some(ratchet) = DoubleRatchet::new(&est, rng) else {
-            out.events.push(Event::HandshakeFailed { reason: "invalid public key".into() });
+            out.events.push(Event::HandshakeFailed {
+                reason: "invalid public key".into(),
+            });
             return;
         };
         let mut id = [0u8; 4];
         id.copy_from_slice(&est.handshake_hash[..4]);
-        let session = Session { id, hash: est.handshake_hash, peer: est.peer_identity, peer_tag: est.peer_tag, ratchet };
+        let session = Session {
+            id,
+            hash: est.handshake_hash,
+            peer: est.peer_identity,
+            peer_tag: est.peer_tag,
+            ratchet,
+        };
         self.previous = self.session.replace(session);
         self.pending = None;
         self.finished = false;
-        out.events.push(Event::Started { peer: est.peer_identity, fingerprint: est.peer_identity.fingerprint() });
+        out.events.push(Event::Started {
+            peer: est.peer_identity,
+            fingerprint: est.peer_identity.fingerprint(),
+        });
         if !self.blocked {
             self.flush(out, rng);
         }
@@ -602,9 +660,13 @@ impl Conversation {
             match self.encrypt_text(&text, rng) {
                 Some(lines) => {
                     out.inject.extend(lines);
-                    out.events.push(Event::QueuedSent { text: text.to_string() });
+                    out.events.push(Event::QueuedSent {
+                        text: text.to_string(),
+                    });
                 }
-                None => out.events.push(Event::Unsent { text: text.to_string() }),
+                None => out.events.push(Event::Unsent {
+                    text: text.to_string(),
+                }),
             }
         }
     }
@@ -623,7 +685,11 @@ impl Conversation {
         out.extend_from_slice(&self.tag.to_be_bytes());
         out.push(self.policy.to_u8());
         out.extend_from_slice(&(self.max_line as u32).to_be_bytes());
-        out.push(u8::from(self.peer_supports) | u8::from(self.finished) << 1 | u8::from(self.blocked) << 2);
+        out.push(
+            u8::from(self.peer_supports)
+                | u8::from(self.finished) << 1
+                | u8::from(self.blocked) << 2,
+        );
         match &self.pending {
             None => out.push(0),
             Some(Pending::Queried) => out.push(1),
@@ -667,7 +733,9 @@ impl Conversation {
         if r.u8() != Some(SNAPSHOT_VERSION) {
             return Err(SnapshotError::Version);
         }
-        Self::read(identity, &mut r).filter(|_| r.is_empty()).ok_or(SnapshotError::Corrupt)
+        Self::read(identity, &mut r)
+            .filter(|_| r.is_empty())
+            .ok_or(SnapshotError::Corrupt)
     }
 
     fn read(identity: IdentityKey, r: &mut Reader<'_>) -> Option<Self> {
@@ -676,7 +744,9 @@ impl Conversation {
         let max_line = r.u32()? as usize;
         let flags = r.u8()?;
         let secret = |r: &mut Reader<'_>| -> Option<Box<StaticSecret>> {
-            Some(Box::new(StaticSecret::from(*Zeroizing::new(r.array::<32>()?))))
+            Some(Box::new(StaticSecret::from(*Zeroizing::new(
+                r.array::<32>()?,
+            ))))
         };
         let pending = match r.u8()? {
             0 => None,
@@ -684,13 +754,22 @@ impl Conversation {
             2 => {
                 let ss = SymmetricState::from_reader(r)?;
                 let ephemeral = secret(r)?;
-                Some(Pending::Initiator(Initiator { ss, ephemeral, tag: r.u32()? }))
+                Some(Pending::Initiator(Initiator {
+                    ss,
+                    ephemeral,
+                    tag: r.u32()?,
+                }))
             }
             3 => {
                 let ss = SymmetricState::from_reader(r)?;
                 let ephemeral = secret(r)?;
                 let tag = r.u32()?;
-                Some(Pending::Responder(Responder { ss, ephemeral, tag, peer_tag: r.u32()? }))
+                Some(Pending::Responder(Responder {
+                    ss,
+                    ephemeral,
+                    tag,
+                    peer_tag: r.u32()?,
+                }))
             }
             _ => return None,
         };
@@ -734,4 +813,3 @@ impl Conversation {
         })
     }
 }
-

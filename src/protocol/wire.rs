@@ -135,7 +135,10 @@ pub enum WireMessage {
 pub fn is_sotto_text(text: &str) -> bool {
     let t = text.trim_start();
     t.starts_with(PREFIX)
-        && matches!(t.as_bytes().get(PREFIX.len()), Some(b'Q' | b'I' | b'R' | b'C' | b'D' | b'E' | b'P'))
+        && matches!(
+            t.as_bytes().get(PREFIX.len()),
+            Some(b'Q' | b'I' | b'R' | b'C' | b'D' | b'E' | b'P')
+        )
 }
 
 /// Characters of base64url, used for the fragment header numbers (6 bits each).
@@ -211,7 +214,13 @@ impl DataMessage {
         if ciphertext.len() < 16 + 8 {
             return None;
         }
-        Some(Self { session_id, ratchet_key, previous_chain_len, index, ciphertext })
+        Some(Self {
+            session_id,
+            ratchet_key,
+            previous_chain_len,
+            index,
+            ciphertext,
+        })
     }
 }
 
@@ -303,7 +312,9 @@ impl WireMessage {
             _ => {}
         }
         let token = rest.split_whitespace().next().unwrap_or("");
-        let body = URL_SAFE_NO_PAD.decode(token).map_err(|_| DecodeError::Base64)?;
+        let body = URL_SAFE_NO_PAD
+            .decode(token)
+            .map_err(|_| DecodeError::Base64)?;
         let msg = match kind {
             b'I' if body.len() == 36 => WireMessage::Init(InitMessage {
                 initiator_tag: u32be(&body).ok_or(DecodeError::Malformed)?,
@@ -322,7 +333,9 @@ impl WireMessage {
                 encrypted_static: array(&body[8..]).ok_or(DecodeError::Malformed)?,
                 encrypted_payload: array(&body[56..]).ok_or(DecodeError::Malformed)?,
             }),
-            b'D' => WireMessage::Data(DataMessage::decode_body(&body).ok_or(DecodeError::Malformed)?),
+            b'D' => {
+                WireMessage::Data(DataMessage::decode_body(&body).ok_or(DecodeError::Malformed)?)
+            }
             _ => return Err(DecodeError::Malformed),
         };
         Ok(msg)
@@ -335,27 +348,75 @@ mod tests {
     use proptest::prelude::*;
 
     fn arb_data() -> impl Strategy<Value = DataMessage> {
-        (any::<[u8; 4]>(), any::<[u8; 32]>(), any::<u32>(), any::<u32>(), proptest::collection::vec(any::<u8>(), 24..600))
-            .prop_map(|(session_id, ratchet_key, previous_chain_len, index, ciphertext)| DataMessage {
-                session_id, ratchet_key, previous_chain_len, index, ciphertext,
-            })
+        (
+            any::<[u8; 4]>(),
+            any::<[u8; 32]>(),
+            any::<u32>(),
+            any::<u32>(),
+            proptest::collection::vec(any::<u8>(), 24..600),
+        )
+            .prop_map(
+                |(session_id, ratchet_key, previous_chain_len, index, ciphertext)| DataMessage {
+                    session_id,
+                    ratchet_key,
+                    previous_chain_len,
+                    index,
+                    ciphertext,
+                },
+            )
     }
 
     fn arb_message() -> impl Strategy<Value = WireMessage> {
         prop_oneof![
             Just(WireMessage::Query),
-            (any::<u32>(), any::<[u8; 32]>()).prop_map(|(t, e)| WireMessage::Init(InitMessage { initiator_tag: t, ephemeral: e })),
-            (any::<u32>(), any::<u32>(), any::<[u8; 32]>(), proptest::collection::vec(any::<u8>(), 48), any::<[u8; 16]>()).prop_map(|(a, b, e, s, p)| {
-                WireMessage::Response(ResponseMessage { responder_tag: a, initiator_tag: b, ephemeral: e, encrypted_static: s.try_into().unwrap(), encrypted_payload: p })
-            }),
-            (any::<u32>(), any::<u32>(), proptest::collection::vec(any::<u8>(), 48), any::<[u8; 16]>()).prop_map(|(a, b, s, p)| {
-                WireMessage::Confirm(ConfirmMessage { initiator_tag: a, responder_tag: b, encrypted_static: s.try_into().unwrap(), encrypted_payload: p })
-            }),
+            (any::<u32>(), any::<[u8; 32]>()).prop_map(|(t, e)| WireMessage::Init(InitMessage {
+                initiator_tag: t,
+                ephemeral: e
+            })),
+            (
+                any::<u32>(),
+                any::<u32>(),
+                any::<[u8; 32]>(),
+                proptest::collection::vec(any::<u8>(), 48),
+                any::<[u8; 16]>()
+            )
+                .prop_map(|(a, b, e, s, p)| {
+                    WireMessage::Response(ResponseMessage {
+                        responder_tag: a,
+                        initiator_tag: b,
+                        ephemeral: e,
+                        encrypted_static: s.try_into().unwrap(),
+                        encrypted_payload: p,
+                    })
+                }),
+            (
+                any::<u32>(),
+                any::<u32>(),
+                proptest::collection::vec(any::<u8>(), 48),
+                any::<[u8; 16]>()
+            )
+                .prop_map(|(a, b, s, p)| {
+                    WireMessage::Confirm(ConfirmMessage {
+                        initiator_tag: a,
+                        responder_tag: b,
+                        encrypted_static: s.try_into().unwrap(),
+                        encrypted_payload: p,
+                    })
+                }),
             arb_data().prop_map(WireMessage::Data),
             "[a-zA-Z0-9 .,]{1,80}".prop_map(|s| WireMessage::Error(s.trim().to_owned())),
-            (0u32..(1 << 24), 1u16..4096, "[A-Za-z0-9_-]{1,300}").prop_flat_map(|(id, total, chunk)| {
-                (0..total).prop_map(move |index| WireMessage::Fragment(Fragment { id, index, total, chunk: chunk.clone() }))
-            }),
+            (0u32..(1 << 24), 1u16..4096, "[A-Za-z0-9_-]{1,300}").prop_flat_map(
+                |(id, total, chunk)| {
+                    (0..total).prop_map(move |index| {
+                        WireMessage::Fragment(Fragment {
+                            id,
+                            index,
+                            total,
+                            chunk: chunk.clone(),
+                        })
+                    })
+                }
+            ),
         ]
     }
 
