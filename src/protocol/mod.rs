@@ -17,7 +17,11 @@ mod snapshot;
 pub mod wire;
 
 #[cfg(test)]
+mod kat;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vectors;
 
 pub use identity::{Fingerprint, IdentityKey, IdentityPublic};
 pub use session::{
