@@ -21,7 +21,13 @@ fn xmpp_plaintext_without_plugin_reaches_peer_and_tap() {
 
 fn baseline(proto: Proto) {
     let t0 = Instant::now();
-    let mut p = Pair::start(proto, PairOptions { plugin: false, ..Default::default() });
+    let mut p = Pair::start(
+        proto,
+        PairOptions {
+            plugin: false,
+            ..Default::default()
+        },
+    );
     note(&format!("{proto:?}: servers and two clients online"), t0);
 
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
@@ -35,10 +41,22 @@ fn baseline(proto: Proto) {
     p.alice.client.expect_received(&bob, reply, WAIT);
 
     // What the server saw: alice's tap carried her words up, bob's tap carried them down.
-    assert!(find(&p.alice.tap.bytes(Dir::Up), b"walrus tango").is_some(), "alice's tap (up) lacks her message");
-    assert!(find(&p.bob.tap.bytes(Dir::Down), b"walrus tango").is_some(), "bob's tap (down) lacks alice's message");
-    assert!(find(&p.bob.tap.bytes(Dir::Up), b"zebra quartz").is_some(), "bob's tap (up) lacks his reply");
-    assert!(find(&p.alice.tap.bytes(Dir::Down), b"zebra quartz").is_some(), "alice's tap (down) lacks bob's reply");
+    assert!(
+        find(&p.alice.tap.bytes(Dir::Up), b"walrus tango").is_some(),
+        "alice's tap (up) lacks her message"
+    );
+    assert!(
+        find(&p.bob.tap.bytes(Dir::Down), b"walrus tango").is_some(),
+        "bob's tap (down) lacks alice's message"
+    );
+    assert!(
+        find(&p.bob.tap.bytes(Dir::Up), b"zebra quartz").is_some(),
+        "bob's tap (up) lacks his reply"
+    );
+    assert!(
+        find(&p.alice.tap.bytes(Dir::Down), b"zebra quartz").is_some(),
+        "alice's tap (down) lacks bob's reply"
+    );
 
     // And the assertion the encrypted tests rely on really fails on a leak.
     let taps = [&p.alice.tap, &p.bob.tap];
@@ -46,9 +64,15 @@ fn baseline(proto: Proto) {
     std::panic::set_hook(Box::new(|_| {})); // the panic below is the expected outcome
     let caught = std::panic::catch_unwind(|| assert_not_on_wire(&taps, "walrus tango", "probe"));
     std::panic::set_hook(hook);
-    assert!(caught.is_err(), "assert_not_on_wire did not notice plaintext on the wire");
+    assert!(
+        caught.is_err(),
+        "assert_not_on_wire did not notice plaintext on the wire"
+    );
     for n in needles(hello, 4) {
-        assert!(p.alice.tap.contains(&n), "needle {n:?} of a plaintext message not found on the wire");
+        assert!(
+            p.alice.tap.contains(&n),
+            "needle {n:?} of a plaintext message not found on the wire"
+        );
     }
 
     // HTML specials travel as text, and the comparison un-escapes them exactly.
@@ -62,10 +86,15 @@ fn baseline(proto: Proto) {
     let long = long_text(5000);
     p.alice.client.send(&bob, &long);
     let tail_words = &long[long.len() - 30..];
-    p.bob.client.expect_write("the end of the long plaintext message", WAIT, |w| {
-        w.has(flags::RECV) && w.shown().ends_with(tail_words)
-    });
-    note(&format!("{proto:?}: 5,000 plaintext characters delivered"), t1);
+    p.bob
+        .client
+        .expect_write("the end of the long plaintext message", WAIT, |w| {
+            w.has(flags::RECV) && w.shown().ends_with(tail_words)
+        });
+    note(
+        &format!("{proto:?}: 5,000 plaintext characters delivered"),
+        t1,
+    );
 
     p.assert_no_criticals();
     p.alice.client.quit();

@@ -13,8 +13,10 @@
 //! libpurple debug output with `SOTTO_TESTCLIENT_DEBUG=1`, server logs) for inspection.
 #![allow(dead_code)] // each e2e_*.rs uses a different part of the rig
 
-use std::fmt::Write as _;
+pub mod scenarios;
+
 use std::ffi::OsStr;
+use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -57,7 +59,14 @@ pub fn plugin_path() -> PathBuf {
 }
 
 fn which(program: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/sbin", "/bin"] {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/sbin",
+        "/bin",
+    ] {
         let p = Path::new(dir).join(program);
         if p.exists() {
             return p;
@@ -96,7 +105,11 @@ impl Drop for TempDir {
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// Start a server in the foreground with its output in `dir/<program>.log`, and wait until it
@@ -121,11 +134,17 @@ fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) {
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited ({status}) before listening on {port}:\n{}", tail(log, 40));
+            panic!(
+                "{what} exited ({status}) before listening on {port}:\n{}",
+                tail(log, 40)
+            );
         }
         thread::sleep(Duration::from_millis(50));
     }
-    panic!("{what} did not listen on 127.0.0.1:{port} within 20 s:\n{}", tail(log, 40));
+    panic!(
+        "{what} did not listen on 127.0.0.1:{port} within 20 s:\n{}",
+        tail(log, 40)
+    );
 }
 
 /// The last `n` lines of a log file, for failure messages.
@@ -191,8 +210,20 @@ impl Ngircd {
         .expect("write ngircd.conf");
         // ngircd drops root to "nobody" after reading its config: that is fine, it only needs
         // the listening socket and the MOTD, both opened before it switches.
-        let _ = fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755));
-        let child = spawn_server("ngircd", &[OsStr::new("--nodaemon"), OsStr::new("--config"), conf.as_os_str()], &dir, port);
+        let _ = fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        );
+        let child = spawn_server(
+            "ngircd",
+            &[
+                OsStr::new("--nodaemon"),
+                OsStr::new("--config"),
+                conf.as_os_str(),
+            ],
+            &dir,
+            port,
+        );
         Ngircd { port, child, dir }
     }
 }
@@ -271,8 +302,18 @@ VirtualHost "localhost"
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let child = spawn_server("prosody", &[OsStr::new("--config"), conf.as_os_str(), OsStr::new("-F")], &dir, port);
-        Prosody { port, domain: "localhost".into(), child, dir }
+        let child = spawn_server(
+            "prosody",
+            &[OsStr::new("--config"), conf.as_os_str(), OsStr::new("-F")],
+            &dir,
+            port,
+        );
+        Prosody {
+            port,
+            domain: "localhost".into(),
+            child,
+            dir,
+        }
     }
 }
 
@@ -328,7 +369,12 @@ impl Tap {
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
                 log2.lock().expect("tap lock").connections += 1;
-                pump(client.try_clone().expect("clone"), server.try_clone().expect("clone"), log2.clone(), Dir::Up);
+                pump(
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                    log2.clone(),
+                    Dir::Up,
+                );
                 pump(server, client, log2.clone(), Dir::Down);
             }
         });
@@ -483,7 +529,10 @@ impl Line {
         } else {
             rest.splitn(arity, ' ').map(|f| unescape_field(f)).collect()
         };
-        Line { tag: tag.to_string(), fields }
+        Line {
+            tag: tag.to_string(),
+            fields,
+        }
     }
 
     pub fn field(&self, i: usize) -> &str {
@@ -526,6 +575,11 @@ fn unescape_field(f: &str) -> String {
     out
 }
 
+/// [`Line`] parsing, exposed for the rig's self-test.
+pub fn parse_line_for_tests(raw: &str) -> Line {
+    Line::parse(raw)
+}
+
 /// Escape a command argument for the test client's stdin.
 pub fn escape_arg(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -554,7 +608,9 @@ pub fn html_to_text(html: &str) -> String {
     let mut i = 0;
     while i < html.len() {
         let rest = &lower[i..];
-        let br = ["<br>", "<br/>", "<br />"].iter().find(|b| rest.starts_with(**b));
+        let br = ["<br>", "<br/>", "<br />"]
+            .iter()
+            .find(|b| rest.starts_with(**b));
         if let Some(b) = br {
             s.push('\n');
             i += b.len();
@@ -583,7 +639,9 @@ fn decode_entities(s: &str) -> String {
                 "quot" => Some('"'),
                 "apos" => Some('\''),
                 _ if name.starts_with("#x") || name.starts_with("#X") => {
-                    u32::from_str_radix(&name[2..], 16).ok().and_then(char::from_u32)
+                    u32::from_str_radix(&name[2..], 16)
+                        .ok()
+                        .and_then(char::from_u32)
                 }
                 _ if name.starts_with('#') => name[1..].parse().ok().and_then(char::from_u32),
                 _ => None,
@@ -607,7 +665,9 @@ fn decode_entities(s: &str) -> String {
 
 /// A Sotto fingerprint as shown to users: 8 groups of 5 hex digits separated by spaces.
 pub fn find_fingerprint(text: &str) -> Option<String> {
-    let words: Vec<&str> = text.split(|c: char| c.is_whitespace() || c == ':' || c == ',' || c == '(' || c == ')').collect();
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == ':' || c == ',' || c == '(' || c == ')')
+        .collect();
     let is_group = |w: &str| w.len() == 5 && w.chars().all(|c| c.is_ascii_hexdigit());
     words
         .windows(8)
@@ -657,7 +717,13 @@ impl Client {
             dir,
             child: None,
             stdin: None,
-            shared: Arc::new((Mutex::new(Shared { lines: Vec::new(), eof: false }), Condvar::new())),
+            shared: Arc::new((
+                Mutex::new(Shared {
+                    lines: Vec::new(),
+                    eof: false,
+                }),
+                Condvar::new(),
+            )),
             generation: 0,
         };
         c.spawn();
@@ -698,12 +764,22 @@ impl Client {
         let stdout = child.stdout.take().expect("stdout");
         self.stdin = child.stdin.take();
         self.child = Some(child);
-        let shared = Arc::new((Mutex::new(Shared { lines: Vec::new(), eof: false }), Condvar::new()));
+        let shared = Arc::new((
+            Mutex::new(Shared {
+                lines: Vec::new(),
+                eof: false,
+            }),
+            Condvar::new(),
+        ));
         self.shared = shared.clone();
         let transcript = self.dir.path().join("stdout.log");
         let gen = self.generation;
         thread::spawn(move || {
-            let mut log = fs::OpenOptions::new().create(true).append(true).open(transcript).ok();
+            let mut log = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(transcript)
+                .ok();
             if let Some(f) = log.as_mut() {
                 let _ = writeln!(f, "--- process {gen} ---");
             }
@@ -713,7 +789,10 @@ impl Client {
                     let _ = writeln!(f, "{raw}");
                 }
                 let (lock, cv) = &*shared;
-                lock.lock().expect("client lock").lines.push((Line::parse(&raw), false));
+                lock.lock()
+                    .expect("client lock")
+                    .lines
+                    .push((Line::parse(&raw), false));
                 cv.notify_all();
             }
             let (lock, cv) = &*shared;
@@ -735,7 +814,11 @@ impl Client {
     pub fn command(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("client not running");
         if let Err(e) = writeln!(stdin, "{line}").and_then(|_| stdin.flush()) {
-            panic!("[{}] stdin closed ({e}); it printed:\n{}", self.cfg.name, self.dump());
+            panic!(
+                "[{}] stdin closed ({e}); it printed:\n{}",
+                self.cfg.name,
+                self.dump()
+            );
         }
     }
 
@@ -746,13 +829,23 @@ impl Client {
 
     /// Send markup as is (as if the user had used the formatting toolbar).
     pub fn send_raw(&mut self, buddy: &str, markup: &str) {
-        self.command(&format!("sendraw {} {}", escape_arg(buddy), escape_arg(markup)));
+        self.command(&format!(
+            "sendraw {} {}",
+            escape_arg(buddy),
+            escape_arg(markup)
+        ));
     }
 
     /// Run `/<cmdline>` in the IM window with `buddy`; returns the CMD line (status 0 = OK).
     pub fn cmd(&mut self, buddy: &str, cmdline: &str) -> Line {
-        self.command(&format!("cmd {} {}", escape_arg(buddy), escape_arg(cmdline)));
-        let line = self.expect(&format!("CMD result of /{cmdline}"), WAIT, |l| l.tag == "CMD");
+        self.command(&format!(
+            "cmd {} {}",
+            escape_arg(buddy),
+            escape_arg(cmdline)
+        ));
+        let line = self.expect(&format!("CMD result of /{cmdline}"), WAIT, |l| {
+            l.tag == "CMD"
+        });
         assert_eq!(
             line.field(1),
             "0",
@@ -778,12 +871,19 @@ impl Client {
         static N: AtomicUsize = AtomicUsize::new(0);
         let token = format!("sync-{}", N.fetch_add(1, Ordering::SeqCst));
         self.command(&format!("echo {token}"));
-        self.expect("ECHO barrier", WAIT, |l| l.tag == "ECHO" && l.field(0) == token);
+        self.expect("ECHO barrier", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0) == token
+        });
     }
 
     /// Wait for the first not-yet-consumed line that matches, consume it and return it.
     /// On timeout, panic with `what` and everything the client printed.
-    pub fn expect(&self, what: &str, timeout: Duration, mut pred: impl FnMut(&Line) -> bool) -> Line {
+    pub fn expect(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut pred: impl FnMut(&Line) -> bool,
+    ) -> Line {
         match self.wait(timeout, &mut pred) {
             Some(l) => l,
             None => panic!(
@@ -815,7 +915,12 @@ impl Client {
     }
 
     /// Wait for a WRITE line that matches.
-    pub fn expect_write(&self, what: &str, timeout: Duration, mut pred: impl FnMut(&Written) -> bool) -> Written {
+    pub fn expect_write(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut pred: impl FnMut(&Written) -> bool,
+    ) -> Written {
         self.expect(what, timeout, |l| l.written().is_some_and(|w| pred(&w)))
             .written()
             .expect("WRITE")
@@ -823,26 +928,45 @@ impl Client {
 
     /// Wait until the conversation with `peer` shows a received message that reads exactly `text`.
     pub fn expect_received(&self, peer: &str, text: &str, timeout: Duration) -> Written {
-        self.expect_write(&format!("a received message from {peer} reading exactly {text:?}"), timeout, |w| {
-            w.has(flags::RECV) && w.is_with(peer) && w.shown() == text
-        })
+        self.expect_write(
+            &format!("a received message from {peer} reading exactly {text:?}"),
+            timeout,
+            |w| w.has(flags::RECV) && w.is_with(peer) && w.shown() == text,
+        )
     }
 
     /// Wait until the conversation with `peer` shows our own message `text` as sent.
     pub fn expect_sent(&self, peer: &str, text: &str, timeout: Duration) -> Written {
-        self.expect_write(&format!("our sent message to {peer} reading exactly {text:?}"), timeout, |w| {
-            w.has(flags::SEND) && w.is_with(peer) && w.shown() == text
-        })
+        self.expect_write(
+            &format!("our sent message to {peer} reading exactly {text:?}"),
+            timeout,
+            |w| w.has(flags::SEND) && w.is_with(peer) && w.shown() == text,
+        )
     }
 
     /// Wait for a system line in the conversation with `peer` whose text satisfies `pred`.
-    pub fn expect_system(&self, peer: &str, what: &str, timeout: Duration, mut pred: impl FnMut(&str) -> bool) -> Written {
-        self.expect_write(what, timeout, |w| w.has(flags::SYSTEM) && w.is_with(peer) && pred(&w.shown()))
+    pub fn expect_system(
+        &self,
+        peer: &str,
+        what: &str,
+        timeout: Duration,
+        mut pred: impl FnMut(&str) -> bool,
+    ) -> Written {
+        self.expect_write(what, timeout, |w| {
+            w.has(flags::SYSTEM) && w.is_with(peer) && pred(&w.shown())
+        })
     }
 
     /// All lines printed by the current process so far (consumed or not).
     pub fn lines(&self) -> Vec<Line> {
-        self.shared.0.lock().expect("client lock").lines.iter().map(|(l, _)| l.clone()).collect()
+        self.shared
+            .0
+            .lock()
+            .expect("client lock")
+            .lines
+            .iter()
+            .map(|(l, _)| l.clone())
+            .collect()
     }
 
     /// All WRITE lines so far.
@@ -876,9 +1000,12 @@ impl Client {
                 l.tag == "PLUGIN_LOADED" || l.tag == "PLUGIN_FAILED"
             });
             assert_eq!(
-                l.tag, "PLUGIN_LOADED",
+                l.tag,
+                "PLUGIN_LOADED",
                 "[{}] the plugin did not load: {:?}\n{}",
-                self.cfg.name, l.fields, tail(&self.stderr_path(), 30)
+                self.cfg.name,
+                l.fields,
+                tail(&self.stderr_path(), 30)
             );
             assert_eq!(l.field(0), "core-sotto", "plugin id");
         }
@@ -887,8 +1014,17 @@ impl Client {
 
     /// Fail if the client printed a GLib CRITICAL (a bug in the plugin or in libpurple's use of it).
     pub fn assert_no_criticals(&self) {
-        let bad: Vec<Line> = self.lines().into_iter().filter(|l| l.tag == "CRITICAL").collect();
-        assert!(bad.is_empty(), "[{}] GLib CRITICALs:\n{:#?}", self.cfg.name, bad);
+        let bad: Vec<Line> = self
+            .lines()
+            .into_iter()
+            .filter(|l| l.tag == "CRITICAL")
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "[{}] GLib CRITICALs:\n{:#?}",
+            self.cfg.name,
+            bad
+        );
     }
 
     /// SIGKILL the process (no goodbye to the server, no chance to save anything).
@@ -1021,7 +1157,10 @@ impl Pair {
                     vec![
                         ("connect_server".to_string(), "127.0.0.1".to_string()),
                         ("port".to_string(), tap.port.to_string()),
-                        ("connection_security".to_string(), "opportunistic_tls".to_string()),
+                        (
+                            "connection_security".to_string(),
+                            "opportunistic_tls".to_string(),
+                        ),
                         ("auth_plain_in_clear".to_string(), "true".to_string()),
                     ],
                 ),
@@ -1038,13 +1177,22 @@ impl Pair {
                 prefs: prefs.to_vec(),
                 plugin: plugin.clone(),
             });
-            Peer { client, tap, address }
+            Peer {
+                client,
+                tap,
+                address,
+            }
         };
         let alice = make(&o.alice_nick, &o.alice_prefs);
         let bob = make(&o.bob_nick, &o.bob_prefs);
         alice.client.expect_online();
         bob.client.expect_online();
-        Pair { proto, alice, bob, server }
+        Pair {
+            proto,
+            alice,
+            bob,
+            server,
+        }
     }
 
     /// Both clients: no GLib CRITICALs so far.
@@ -1120,11 +1268,20 @@ pub fn irc_sotto_lines(bytes: &[u8]) -> Vec<IrcSottoLine> {
     split_lines(bytes)
         .into_iter()
         .filter_map(|raw| {
-            let body = if raw.starts_with(':') { raw.split_once(' ')?.1 } else { raw.as_str() };
+            let body = if raw.starts_with(':') {
+                raw.split_once(' ')?.1
+            } else {
+                raw.as_str()
+            };
             let rest = body.strip_prefix("PRIVMSG ")?;
             let (target, text) = rest.split_once(" :")?;
             let kind = text.strip_prefix("?S1")?.chars().next()?;
-            Some(IrcSottoLine { raw: raw.clone(), target: target.to_string(), kind, payload: text.to_string() })
+            Some(IrcSottoLine {
+                raw: raw.clone(),
+                target: target.to_string(),
+                kind,
+                payload: text.to_string(),
+            })
         })
         .collect()
 }

@@ -1,0 +1,66 @@
+//! Sotto over IRC: real libpurple (prpl-irc), a loopback ngircd, a tap on each client.
+//! Needs build/sotto.so: run with `make e2e` (see tests/README.md).
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::scenarios::*;
+use support::*;
+
+/// `/sotto start`, then short, 5,000-character, unicode, HTML-special and multi-line messages
+/// both ways: shown exactly, never on the wire; handshake messages one PRIVMSG line each.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_encrypted_conversation_both_ways() {
+    full_conversation(Proto::Irc);
+}
+
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_always_policy_holds_then_delivers() {
+    always_holds_then_delivers(Proto::Irc);
+}
+
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_stop_ends_session_on_both_sides() {
+    stop_ends_on_both_sides(Proto::Irc);
+}
+
+/// 30-character nicks (the longest prefix ngircd relays, so the shortest room for the text)
+/// and libpurple's default rate limiter (a burst of 5 lines, then one per 2 s): a 5,000-character
+/// message each way arrives intact, every line within 512 bytes as relayed.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_thirty_char_nicks_long_message_default_ratelimit() {
+    let t0 = Instant::now();
+    let alice_nick = "alice_with_a_very_long_nick_30";
+    let bob_nick = "bob_has_an_even_longer_nick_30";
+    assert_eq!((alice_nick.len(), bob_nick.len()), (30, 30));
+    let mut p = Pair::start(
+        Proto::Irc,
+        PairOptions {
+            fast_irc: false,
+            alice_nick: alice_nick.into(),
+            bob_nick: bob_nick.into(),
+            ..Default::default()
+        },
+    );
+    let marks = (p.alice.tap.mark(), p.bob.tap.mark());
+    start_session(&mut p);
+    let (a, b) = (long_text(5000, "alice"), long_text(5000, "bob"));
+    {
+        let Pair { alice, bob, .. } = &mut p;
+        exchange(Proto::Irc, alice, bob, "long at default rate limit", &a);
+        exchange(Proto::Irc, bob, alice, "long at default rate limit", &b);
+    }
+    assert_only_sotto_since(&p, marks);
+    assert_irc_relayed_intact(&p.alice.tap, marks.0, &p.bob.tap, marks.1);
+    assert_irc_relayed_intact(&p.bob.tap, marks.1, &p.alice.tap, marks.0);
+    assert_no_trouble(&p);
+    note("Irc: 30-char nicks, default rate limit", t0);
+    assert!(
+        t0.elapsed() < Duration::from_secs(240),
+        "too slow for the suite budget"
+    );
+}
