@@ -22,7 +22,11 @@ struct Screen {
 
 impl Screen {
     fn new(p: &Pair) -> Screen {
-        let width: usize = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(150).max(90);
+        let width: usize = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(150)
+            .max(90);
         Screen {
             col: (width - 6) / 3,
             alice_seen: p.alice.client.lines().len(),
@@ -33,8 +37,18 @@ impl Screen {
 
     fn header(&self) {
         println!();
-        println!("{} │ {} │ {}", pad("ALICE (▸ typed, then what her window shows)", self.col), pad("BOB (▸ typed, then what his window shows)", self.col), pad("IRC SERVER (received, via the taps)", self.col));
-        println!("{}─┼─{}─┼─{}", "─".repeat(self.col), "─".repeat(self.col), "─".repeat(self.col));
+        println!(
+            "{} │ {} │ {}",
+            pad("ALICE (▸ typed, then what her window shows)", self.col),
+            pad("BOB (▸ typed, then what his window shows)", self.col),
+            pad("IRC SERVER (received, via the taps)", self.col)
+        );
+        println!(
+            "{}─┼─{}─┼─{}",
+            "─".repeat(self.col),
+            "─".repeat(self.col),
+            "─".repeat(self.col)
+        );
     }
 
     /// Print one step: what alice typed, then everything new on both clients and the wire.
@@ -45,7 +59,10 @@ impl Screen {
         let mut mid: Vec<String> = bob_typed.map(|t| format!("▸ {t}")).into_iter().collect();
         mid.extend(self.new_writes(&p.bob.client, false));
         let mut right = Vec::new();
-        for (who, tap, mark) in [("alice", &p.alice.tap, self.marks.0), ("bob", &p.bob.tap, self.marks.1)] {
+        for (who, tap, mark) in [
+            ("alice", &p.alice.tap, self.marks.0),
+            ("bob", &p.bob.tap, self.marks.1),
+        ] {
             for line in split_lines(&tap.since(mark, Dir::Up)) {
                 if line.starts_with("PRIVMSG ") {
                     right.push(format!("{who}: {}", abbreviate(&line, self.col * 2 - 10)));
@@ -55,16 +72,29 @@ impl Screen {
         self.marks = (p.alice.tap.mark(), p.bob.tap.mark());
         let rule = (self.col * 3 + 6).saturating_sub(title.chars().count() + 4);
         println!("── {title} {}", "─".repeat(rule));
-        let (l, m, r) = (wrap_all(&left, self.col), wrap_all(&mid, self.col), wrap_all(&right, self.col));
+        let (l, m, r) = (
+            wrap_all(&left, self.col),
+            wrap_all(&mid, self.col),
+            wrap_all(&right, self.col),
+        );
         for i in 0..l.len().max(m.len()).max(r.len()) {
             let get = |v: &Vec<String>| v.get(i).cloned().unwrap_or_default();
-            println!("{} │ {} │ {}", pad(&get(&l), self.col), pad(&get(&m), self.col), pad(&get(&r), self.col));
+            println!(
+                "{} │ {} │ {}",
+                pad(&get(&l), self.col),
+                pad(&get(&m), self.col),
+                pad(&get(&r), self.col)
+            );
         }
     }
 
     fn new_writes(&mut self, c: &Client, alice: bool) -> Vec<String> {
         let lines = c.lines();
-        let seen = if alice { &mut self.alice_seen } else { &mut self.bob_seen };
+        let seen = if alice {
+            &mut self.alice_seen
+        } else {
+            &mut self.bob_seen
+        };
         let new: Vec<String> = lines[*seen..]
             .iter()
             .filter_map(|l| {
@@ -124,7 +154,9 @@ fn wrap_all(items: &[String], w: usize) -> Vec<String> {
 #[ignore = "demo: run via make demo"]
 fn demo() {
     let t0 = Instant::now();
-    println!("\nSotto demo: a loopback ngircd, alice and bob in headless libpurple with build/sotto.so,");
+    println!(
+        "\nSotto demo: a loopback ngircd, alice and bob in headless libpurple with build/sotto.so,"
+    );
     println!("and a tap that records what the server receives. Starting…");
     let mut p = Pair::start(Proto::Irc, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
@@ -134,17 +166,39 @@ fn demo() {
     let before = "hi bob, this line goes out BEFORE encryption";
     p.alice.client.send(&bob, before);
     p.bob.client.expect_received(&alice, before, WAIT);
-    screen.step(&p, "1. no session yet: plaintext, and the server reads it", Some(before), None);
+    screen.step(
+        &p,
+        "1. no session yet: plaintext, and the server reads it",
+        Some(before),
+        None,
+    );
 
     p.alice.client.cmd(&bob, "sotto start");
     expect_started(&p.alice.client, &bob, WAIT);
     expect_started(&p.bob.client, &alice, WAIT);
-    screen.step(&p, "2. alice starts Sotto: a 3-message handshake, one IRC line each", Some("/sotto start"), None);
+    screen.step(
+        &p,
+        "2. alice starts Sotto: a 3-message handshake, one IRC line each",
+        Some("/sotto start"),
+        None,
+    );
 
     let script: Vec<(bool, &str, &str)> = vec![
-        (true, "3. encrypted: the server sees only ?S1D… lines", "now the server cannot read this"),
-        (false, "4. HTML specials arrive as text, never as markup", "<b>not bold</b> & \"quotes\" <script>alert(1)</script>"),
-        (true, "5. newlines and unicode survive", "two lines:\nnaïve café ✓ 日本語 🔐"),
+        (
+            true,
+            "3. encrypted: the server sees only ?S1D… lines",
+            "now the server cannot read this",
+        ),
+        (
+            false,
+            "4. HTML specials arrive as text, never as markup",
+            "<b>not bold</b> & \"quotes\" <script>alert(1)</script>",
+        ),
+        (
+            true,
+            "5. newlines and unicode survive",
+            "two lines:\nnaïve café ✓ 日本語 🔐",
+        ),
     ];
     let mut secret = Vec::new();
     for (from_alice, title, text) in script {
@@ -161,14 +215,26 @@ fn demo() {
     }
 
     p.alice.client.cmd(&bob, "sotto stop");
-    p.bob.client.expect_system(&alice, "the ended line", WAIT, |t| t.to_lowercase().contains("ended"));
-    screen.step(&p, "6. alice ends the encrypted conversation", Some("/sotto stop"), None);
+    p.bob
+        .client
+        .expect_system(&alice, "the ended line", WAIT, |t| {
+            t.to_lowercase().contains("ended")
+        });
+    screen.step(
+        &p,
+        "6. alice ends the encrypted conversation",
+        Some("/sotto stop"),
+        None,
+    );
 
     for text in &secret {
         assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "demo message");
     }
     println!();
     println!("Checked: none of the {} encrypted messages appears on the wire (both taps, both directions);", secret.len());
-    println!("the first, sent before /sotto start, does. Demo took {:.1} s.", t0.elapsed().as_secs_f64());
+    println!(
+        "the first, sent before /sotto start, does. Demo took {:.1} s.",
+        t0.elapsed().as_secs_f64()
+    );
     println!("Next: `make e2e` runs the full end-to-end suite (IRC and XMPP); tests/README.md explains the rig.");
 }

@@ -83,7 +83,7 @@ fn baseline(proto: Proto) {
     // Timing reference for the encrypted tests: one long plaintext message. IRC splits it into
     // ~12 PRIVMSG lines (so bob sees several messages); XMPP sends one stanza.
     let t1 = Instant::now();
-    let long = long_text(5000);
+    let long = support::scenarios::long_text(5000, "alice");
     p.alice.client.send(&bob, &long);
     let tail_words = &long[long.len() - 30..];
     p.bob
@@ -100,17 +100,4 @@ fn baseline(proto: Proto) {
     p.alice.client.quit();
     p.bob.client.quit();
     note(&format!("{proto:?}: baseline total"), t0);
-}
-
-/// `len` characters of words separated by spaces, numbered so any slice is unique.
-fn long_text(len: usize) -> String {
-    let mut s = String::new();
-    let mut i = 0;
-    while s.len() < len {
-        s.push_str(&format!("w{i:04} "));
-        i += 1;
-    }
-    s.truncate(len - 3);
-    s.push_str("end");
-    s
 }

@@ -10,13 +10,19 @@ use support::*;
 #[test]
 fn html_to_text_undoes_exactly_what_the_plugin_does() {
     assert_eq!(html_to_text("a<br>b<BR/>c<br />d"), "a\nb\nc\nd");
-    assert_eq!(html_to_text("&lt;b&gt;x&lt;/b&gt; &amp; &quot;q&quot; &apos;a&apos; &#39;"), "<b>x</b> & \"q\" 'a' '");
+    assert_eq!(
+        html_to_text("&lt;b&gt;x&lt;/b&gt; &amp; &quot;q&quot; &apos;a&apos; &#39;"),
+        "<b>x</b> & \"q\" 'a' '"
+    );
     assert_eq!(html_to_text("&#x1F510;&#233;"), "🔐é");
     // An escaped <br> is text, not a newline; a real tag stays visible (and fails a comparison).
     assert_eq!(html_to_text("&lt;br&gt;"), "<br>");
     assert_eq!(html_to_text("<b>bold</b>"), "<b>bold</b>");
     // Stray ampersands survive.
-    assert_eq!(html_to_text("fish & chips &nosuch; &"), "fish & chips &nosuch; &");
+    assert_eq!(
+        html_to_text("fish & chips &nosuch; &"),
+        "fish & chips &nosuch; &"
+    );
 }
 
 #[test]
@@ -24,12 +30,21 @@ fn client_lines_parse_with_escapes() {
     let raw = r"WRITE bob 2 alice hello world\nsecond\\line\ttab";
     let l = support_line(raw);
     let w = l.written().expect("WRITE");
-    assert_eq!((w.conv.as_str(), w.flags, w.who.as_str()), ("bob", 2, "alice"));
+    assert_eq!(
+        (w.conv.as_str(), w.flags, w.who.as_str()),
+        ("bob", 2, "alice")
+    );
     assert_eq!(w.html, "hello world\nsecond\\line\ttab");
     let t = support_line(r"TITLE alice@localhost/e2e bob\s(encrypted) x");
     assert_eq!(t.field(0), "alice@localhost/e2e");
     assert_eq!(t.field(1), "bob (encrypted) x");
-    assert!(Written { conv: "alice@localhost/e2e".into(), flags: 0, who: String::new(), html: String::new() }.is_with("alice@localhost"));
+    assert!(Written {
+        conv: "alice@localhost/e2e".into(),
+        flags: 0,
+        who: String::new(),
+        html: String::new()
+    }
+    .is_with("alice@localhost"));
     assert_eq!(escape_arg("a b\nc\\"), r"a\sb\nc\\");
 }
 
@@ -41,18 +56,31 @@ fn support_line(raw: &str) -> Line {
 #[test]
 fn fingerprints_are_found_in_prose() {
     let t = "Sotto: encrypted conversation started. bob's fingerprint is 0A1B2 C3D4E 5F607 18293 A4B5C D6E7F 80912 3A4B5 (unverified).";
-    assert_eq!(find_fingerprint(t).as_deref(), Some("0A1B2 C3D4E 5F607 18293 A4B5C D6E7F 80912 3A4B5"));
-    assert_eq!(find_fingerprint("starting an encrypted conversation with bob…"), None);
+    assert_eq!(
+        find_fingerprint(t).as_deref(),
+        Some("0A1B2 C3D4E 5F607 18293 A4B5C D6E7F 80912 3A4B5")
+    );
+    assert_eq!(
+        find_fingerprint("starting an encrypted conversation with bob…"),
+        None
+    );
 }
 
 #[test]
 fn needles_contain_a_space_and_no_markup() {
     let n = needles("<b>x</b> & \"q\" the walrus tango\nis here", 8);
     assert!(n.contains(&"the walrus".to_string()), "{n:?}");
-    assert!(n.iter().all(|s| s.contains(' ') && !s.contains('<') && !s.contains('\n')), "{n:?}");
+    assert!(
+        n.iter()
+            .all(|s| s.contains(' ') && !s.contains('<') && !s.contains('\n')),
+        "{n:?}"
+    );
     let long: String = (0..1000).map(|i| format!("w{i:04} ")).collect();
     let n = needles(&long, 8);
-    assert!(n.len() >= 8 && n.contains(&"w0998 w0999".to_string()), "{n:?}");
+    assert!(
+        n.len() >= 8 && n.contains(&"w0998 w0999".to_string()),
+        "{n:?}"
+    );
 }
 
 #[test]
@@ -60,7 +88,10 @@ fn irc_and_xmpp_wire_parsers() {
     let wire = b"PING :x\r\nPRIVMSG bob :?S1IAAAA\r\n:alice!~alice@127.0.0.1 PRIVMSG bob :?S1DBBBB\r\nPRIVMSG bob :hello\r\n";
     let l = irc_sotto_lines(wire);
     assert_eq!(l.len(), 2);
-    assert_eq!((l[0].kind, l[0].target.as_str(), l[0].payload.as_str()), ('I', "bob", "?S1IAAAA"));
+    assert_eq!(
+        (l[0].kind, l[0].target.as_str(), l[0].payload.as_str()),
+        ('I', "bob", "?S1IAAAA")
+    );
     assert_eq!((l[1].kind, l[1].payload.as_str()), ('D', "?S1DBBBB"));
     let x = b"<message to='bob@localhost'><body>?S1RCCCC</body></message><message><body>plain</body></message>";
     assert_eq!(xmpp_sotto_bodies(x), vec!["?S1RCCCC".to_string()]);
