@@ -6,6 +6,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod protocol;
+pub mod store;
 
 #[cfg(feature = "purple")]
 pub mod purple;
