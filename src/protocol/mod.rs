@@ -14,6 +14,7 @@ pub mod padding;
 pub mod ratchet;
 pub mod session;
 mod snapshot;
+pub mod verify;
 pub mod wire;
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ use super::handshake::{Established, Initiator, Responder, SymmetricState};
 use super::identity::{Fingerprint, IdentityKey, IdentityPublic};
 use super::ratchet::DoubleRatchet;
 use super::snapshot::{put_bytes, Reader};
+use super::verify::{self, Verify};
 use super::wire::{DecodeError, WireMessage};
 
 /// Inner message type: text typed by the user (UTF-8).
@@ -58,6 +59,8 @@ pub const MAX_QUEUE: usize = 200;
 pub const MAX_PLAINTEXT: usize = 64 * 1024;
 /// Default wire line limit, in characters.
 pub const DEFAULT_MAX_LINE: usize = 400;
+/// Most identity keys remembered as accepted for one peer.
+pub const MAX_KNOWN_KEYS: usize = 16;
 
 const SNAPSHOT_VERSION: u8 = 1;
 
@@ -186,6 +189,34 @@ pub enum Event {
         /// Human-readable reason.
         reason: String,
     },
+    /// First session with this peer: its key is accepted on first use, unverified.
+    NewPeerKey {
+        /// The key's fingerprint.
+        fingerprint: Fingerprint,
+    },
+    /// The peer's key is not one accepted before: sending is blocked until the user
+    /// acknowledges it ([`Conversation::acknowledge_peer_key`]).
+    PeerKeyChanged {
+        /// The new key's fingerprint.
+        fingerprint: Fingerprint,
+    },
+    /// The peer asks us a verification question: the user should answer it
+    /// ([`Conversation::answer_question`]).
+    VerificationQuestion {
+        /// The question, as the peer typed it (plain text, escape before display).
+        question: String,
+    },
+    /// A verification finished.
+    VerificationResult {
+        /// Both sides used the same answer, in this session.
+        success: bool,
+        /// We asked (so on success *our* trust in the peer's key may become verified).
+        we_asked: bool,
+        /// The peer key that was verified (or not).
+        peer: IdentityPublic,
+    },
+    /// The peer abandoned a verification, or one could not proceed.
+    VerificationAborted,
 }
 
 /// What to do with the text the user typed.
@@ -283,6 +314,9 @@ pub struct Conversation {
     previous: Option<Session>,
     queue: VecDeque<Zeroizing<String>>,
     reassembler: Reassembler,
+    /// Peer identity keys the user has accepted (first use, or acknowledged after a change).
+    known_keys: Vec<IdentityPublic>,
+    verify: Option<Verify>,
 }
 
 impl core::fmt::Debug for Conversation {
@@ -311,6 +345,157 @@ impl Conversation {
             previous: None,
             queue: VecDeque::new(),
             reassembler: Reassembler::new(),
+            known_keys: Vec::new(),
+            verify: None,
+        }
+    }
+
+    /// The peer keys accepted so far (most recent last).
+    pub fn known_peer_keys(&self) -> &[IdentityPublic] {
+        &self.known_keys
+    }
+
+    /// Replaces the accepted peer keys (e.g. after the user forgot one in the key list).
+    pub fn set_known_peer_keys(&mut self, keys: Vec<IdentityPublic>) {
+        self.known_keys = keys;
+        let excess = self.known_keys.len().saturating_sub(MAX_KNOWN_KEYS);
+        self.known_keys.drain(..excess);
+    }
+
+    fn remember_key(&mut self, key: IdentityPublic) {
+        self.known_keys.retain(|k| *k != key);
+        self.known_keys.push(key);
+        let excess = self.known_keys.len().saturating_sub(MAX_KNOWN_KEYS);
+        self.known_keys.drain(..excess);
+    }
+
+    /// The user accepts the current session's (changed) peer key: it is remembered and
+    /// whatever was held is sent.
+    pub fn acknowledge_peer_key(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
+        if let Some(peer) = self.peer_identity() {
+            self.remember_key(peer);
+        }
+        self.set_blocked(false, rng)
+    }
+
+    /// The question the peer asked, while it waits for our user's answer.
+    pub fn pending_question(&self) -> Option<&str> {
+        match &self.verify {
+            Some(Verify::Question { question, .. }) => Some(question),
+            _ => None,
+        }
+    }
+
+    /// Asks the peer `question`; `answer` is what only the real peer should know. Needs an
+    /// encrypted session (otherwise only a [`Event::VerificationAborted`]).
+    pub fn ask_question(
+        &mut self,
+        question: &str,
+        answer: &str,
+        rng: &mut impl CryptoRngCore,
+    ) -> ReceiveOutcome {
+        let mut out = ReceiveOutcome::swallow();
+        let me = self.identity.public();
+        let Some(s) = self.session.as_ref().filter(|_| self.pending.is_none()) else {
+            out.events.push(Event::VerificationAborted);
+            return out;
+        };
+        let (state, content) = verify::ask(question, answer, &s.hash, &me, &s.peer, rng);
+        if let Some(lines) = self.encrypt_inner(verify::KIND_ASK, &content, rng) {
+            self.verify = Some(state);
+            out.inject = lines;
+        }
+        out
+    }
+
+    /// Our user's answer to the peer's pending question.
+    pub fn answer_question(
+        &mut self,
+        answer: &str,
+        rng: &mut impl CryptoRngCore,
+    ) -> ReceiveOutcome {
+        let mut out = ReceiveOutcome::swallow();
+        let me = self.identity.public();
+        let (Some(Verify::Question { spake_a, .. }), Some(s)) =
+            (self.verify.take(), self.session.as_ref())
+        else {
+            out.events.push(Event::VerificationAborted);
+            return out;
+        };
+        match verify::reply(&spake_a, answer, &s.hash, &me, &s.peer, rng) {
+            Some((state, content)) => {
+                if let Some(lines) = self.encrypt_inner(verify::KIND_REPLY, &content, rng) {
+                    self.verify = Some(state);
+                    out.inject = lines;
+                }
+            }
+            None => {
+                out.events.push(Event::VerificationAborted);
+                out.inject = self
+                    .encrypt_inner(verify::KIND_ABORT, &[], rng)
+                    .unwrap_or_default();
+            }
+        }
+        out
+    }
+
+    /// Abandons a verification in progress (either side); the peer is told.
+    pub fn abort_verification(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
+        let mut out = ReceiveOutcome::swallow();
+        if self.verify.take().is_some() {
+            out.inject = self
+                .encrypt_inner(verify::KIND_ABORT, &[], rng)
+                .unwrap_or_default();
+            out.events.push(Event::VerificationAborted);
+        }
+        out
+    }
+
+    fn on_verify(
+        &mut self,
+        kind: u8,
+        content: &[u8],
+        out: &mut ReceiveOutcome,
+        rng: &mut impl CryptoRngCore,
+    ) {
+        let Some((hash, peer)) = self.session.as_ref().map(|s| (s.hash, s.peer)) else {
+            return;
+        };
+        match (kind, self.verify.take()) {
+            (verify::KIND_ASK, _) => match verify::parse_ask(content) {
+                Some((spake_a, question)) => {
+                    out.events.push(Event::VerificationQuestion {
+                        question: question.clone(),
+                    });
+                    self.verify = Some(Verify::Question { spake_a, question });
+                }
+                None => out.events.push(Event::VerificationAborted),
+            },
+            (verify::KIND_REPLY, Some(Verify::Asked { spake })) => {
+                let (success, content) = verify::finish_asker(spake, content, &hash);
+                out.inject = self
+                    .encrypt_inner(verify::KIND_RESULT, &content, rng)
+                    .unwrap_or_default();
+                out.events.push(Event::VerificationResult {
+                    success,
+                    we_asked: true,
+                    peer,
+                });
+            }
+            (verify::KIND_RESULT, Some(Verify::Replied { key })) => {
+                let success = verify::finish_answerer(&key, content, &hash);
+                out.events.push(Event::VerificationResult {
+                    success,
+                    we_asked: false,
+                    peer,
+                });
+            }
+            (verify::KIND_ABORT, Some(_)) => out.events.push(Event::VerificationAborted),
+            (verify::KIND_ABORT, None) => {}
+            (_, state) => {
+                // Out of order (e.g. a reply we did not ask for): drop it, keep our state.
+                self.verify = state;
+            }
         }
     }
 
@@ -394,6 +579,7 @@ impl Conversation {
         self.pending = None;
         self.finished = false;
         self.blocked = false;
+        self.verify = None;
         for text in self.queue.drain(..) {
             out.events.push(Event::Unsent {
                 text: text.to_string(),
@@ -593,6 +779,11 @@ impl Conversation {
                             out.events.push(Event::Ended { by_peer: true });
                         }
                     }
+                    Ok(d) if (verify::KIND_ASK..=verify::KIND_ABORT).contains(&d.kind) => {
+                        if self.session.as_ref().map(|s| s.id) == Some(m.session_id) {
+                            self.on_verify(d.kind, &d.content, &mut out, rng);
+                        }
+                    }
                     Ok(_) => {} // unknown inner type from a newer peer: ignore
                     Err(e) => out.events.push(Event::Unreadable {
                         reason: e.to_string(),
@@ -646,10 +837,24 @@ impl Conversation {
         self.previous = self.session.replace(session);
         self.pending = None;
         self.finished = false;
+        self.verify = None;
+        let peer = est.peer_identity;
         out.events.push(Event::Started {
-            peer: est.peer_identity,
-            fingerprint: est.peer_identity.fingerprint(),
+            peer,
+            fingerprint: peer.fingerprint(),
         });
+        if self.known_keys.is_empty() {
+            self.remember_key(peer);
+            out.events.push(Event::NewPeerKey {
+                fingerprint: peer.fingerprint(),
+            });
+        } else if !self.known_keys.contains(&peer) {
+            // Nothing typed goes to a key the user has not accepted.
+            self.blocked = true;
+            out.events.push(Event::PeerKeyChanged {
+                fingerprint: peer.fingerprint(),
+            });
+        }
         if !self.blocked {
             self.flush(out, rng);
         }
@@ -670,10 +875,18 @@ impl Conversation {
             }
         }
     }
-
     fn encrypt_text(&mut self, text: &str, rng: &mut impl CryptoRngCore) -> Option<Vec<String>> {
+        self.encrypt_inner(KIND_TEXT, text.as_bytes(), rng)
+    }
+
+    fn encrypt_inner(
+        &mut self,
+        kind: u8,
+        content: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<Vec<String>> {
         let s = self.session.as_mut()?;
-        let msg = s.ratchet.encrypt(s.id, &s.hash, KIND_TEXT, text.as_bytes());
+        let msg = s.ratchet.encrypt(s.id, &s.hash, kind, content);
         fragment::split(&WireMessage::Data(msg).encode(), self.max_line, rng).ok()
     }
 
@@ -723,6 +936,10 @@ impl Conversation {
         out.extend_from_slice(&(self.queue.len() as u32).to_be_bytes());
         for q in &self.queue {
             put_bytes(&mut out, q.as_bytes());
+        }
+        out.push(self.known_keys.len() as u8);
+        for k in &self.known_keys {
+            out.extend_from_slice(&k.to_bytes());
         }
         out
     }
@@ -797,6 +1014,14 @@ impl Conversation {
         for _ in 0..count {
             queue.push_back(Zeroizing::new(String::from_utf8(r.bytes()?.to_vec()).ok()?));
         }
+        let known = usize::from(r.u8()?);
+        if known > MAX_KNOWN_KEYS {
+            return None;
+        }
+        let mut known_keys = Vec::with_capacity(known);
+        for _ in 0..known {
+            known_keys.push(IdentityPublic::from_bytes(r.array::<32>()?));
+        }
         Some(Self {
             identity,
             tag,
@@ -810,6 +1035,8 @@ impl Conversation {
             previous,
             queue,
             reassembler: Reassembler::new(),
+            known_keys,
+            verify: None,
         })
     }
 }
