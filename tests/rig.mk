@@ -15,6 +15,8 @@ RIG_CARGO   ?= cargo
 # The e2e tests use only std: build them without the libpurple bindings so a broken plugin
 # build shows up as a plugin failure, not as a test compile error.
 RIG_TESTFLAGS ?= --no-default-features
+# Own target dir: cargo holds the build-dir lock while tests run, and an e2e run takes minutes.
+RIG_TARGET  ?= target/e2e
 
 .PHONY: testclient e2e demo rig-deps
 
@@ -38,8 +40,8 @@ build/sotto-testclient: tests/client/sotto-testclient.c tests/rig.mk
 # The plugin comes from the top-level Makefile's `build` target.
 e2e: rig-deps testclient
 	$(MAKE) build
-	$(RIG_CARGO) test $(RIG_TESTFLAGS) --test 'e2e_*' -- --ignored --test-threads=1 $(E2E_ARGS)
+	CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test $(RIG_TESTFLAGS) --test 'e2e_*' -- --ignored --test-threads=1 $(E2E_ARGS)
 
 demo: rig-deps testclient
 	$(MAKE) build
-	$(RIG_CARGO) test $(RIG_TESTFLAGS) --test demo -- --ignored --nocapture
+	CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test -q $(RIG_TESTFLAGS) --test demo -- --ignored --nocapture

@@ -139,6 +139,13 @@ log_handler(const gchar *domain, GLogLevelFlags level, const gchar *message,
 		g_log_default_handler(domain, level, message, data);
 }
 
+/* libpurple's debug output goes through g_print: keep it off the event stream. */
+static void
+print_to_stderr(const gchar *text)
+{
+	fputs(text, stderr);
+}
+
 /* ------------------------------------------------------- eventloop on GLib */
 
 typedef struct {
@@ -908,6 +915,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	g_log_set_default_handler(log_handler, NULL);
+	g_set_print_handler(print_to_stderr);
 	if (g_getenv("SOTTO_TESTCLIENT_FATAL"))
 		g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL);
 	main_loop = g_main_loop_new(NULL, FALSE);
