@@ -527,7 +527,7 @@ impl Line {
         let fields = if arity == 0 {
             Vec::new()
         } else {
-            rest.splitn(arity, ' ').map(|f| unescape_field(f)).collect()
+            rest.splitn(arity, ' ').map(unescape_field).collect()
         };
         Line {
             tag: tag.to_string(),
@@ -996,7 +996,7 @@ impl Client {
                     cut -= 1;
                 }
                 text.truncate(cut);
-                text.push_str("…");
+                text.push('…');
             }
             let _ = writeln!(s, "  {}{}", if *used { "✓ " } else { "  " }, text);
         }
@@ -1063,10 +1063,9 @@ impl Client {
 
     /// Ask the client to sign off and exit; wait for it.
     pub fn quit(&mut self) {
-        if self.stdin.is_some() {
-            let _ = writeln!(self.stdin.as_mut().expect("stdin"), "quit");
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = writeln!(stdin, "quit");
         }
-        self.stdin = None;
         if let Some(mut c) = self.child.take() {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
