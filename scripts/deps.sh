@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install the Debian packages Sotto's build and tests need, only those missing.
+# Called by `make`, `make test` and `make demo`; safe to run again (it does nothing when all are present).
+#   scripts/deps.sh            build + test dependencies
+#   SOTTO_DEPS_SKIP=1 make     skip the check (e.g. on a non-Debian system with the libraries installed)
+set -euo pipefail
+
+if [ "${SOTTO_DEPS_SKIP:-0}" = 1 ]; then
+	exit 0
+fi
+
+# Build: libpurple + GLib headers (bindgen, the C shim), libclang (bindgen), a C compiler, pkg-config.
+# Tests and demo: the IRC and XMPP servers, and Pidgin under Xvfb for the screenshots.
+packages=(
+	libpurple-dev libglib2.0-dev pkg-config clang libclang-dev gcc make
+	ngircd prosody
+	pidgin finch xvfb xdotool
+)
+
+if ! command -v dpkg >/dev/null 2>&1; then
+	echo "deps.sh: not a Debian system; install the equivalents of: ${packages[*]}" >&2
+	exit 0
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg -s "$p" >/dev/null 2>&1; then
+		missing+=("$p")
+	fi
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+echo "deps.sh: installing ${missing[*]}" >&2
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+	sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Update the package lists first when there are none; again if a package cannot be found.
+if ! compgen -G "/var/lib/apt/lists/*_Packages*" >/dev/null; then
+	"${sudo[@]}" apt-get update
+fi
+if ! "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; then
+	"${sudo[@]}" apt-get update
+	"${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+# Services installed only for tests must not stay running system-wide.
+for svc in ngircd prosody; do
+	if [[ " ${missing[*]} " == *" $svc "* ]] && command -v systemctl >/dev/null 2>&1; then
+		"${sudo[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
+	fi
+done

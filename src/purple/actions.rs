@@ -1,0 +1,59 @@
+//! Plugin actions (Tools > Sotto in Pidgin, Tools > Plugin Actions in Finch).
+
+use super::bindings as sys;
+use super::boundary::{ffi_boundary, non_null};
+use super::engine;
+use super::glue::{self, cstr_to_string};
+
+/// The action list libpurple asks for (it frees the list and the actions).
+pub(crate) fn list() -> *mut sys::GList {
+    // SAFETY: static label; `show_fingerprints` has PurplePluginAction's callback signature.
+    unsafe {
+        let act = sys::purple_plugin_action_new(
+            c"Show my fingerprints".as_ptr(),
+            Some(show_fingerprints),
+        );
+        sys::g_list_append(std::ptr::null_mut(), act.cast())
+    }
+}
+
+unsafe extern "C" fn show_fingerprints(action: *mut sys::PurplePluginAction) {
+    ffi_boundary!((), {
+        non_null!(action);
+        let mut lines = Vec::new();
+        // SAFETY: the account list and its accounts are owned by libpurple, live for this call.
+        unsafe {
+            let mut l = sys::purple_accounts_get_all();
+            while !l.is_null() {
+                let account: *mut sys::PurpleAccount = (*l).data.cast();
+                l = (*l).next;
+                if account.is_null() {
+                    continue;
+                }
+                let user = cstr_to_string(sys::purple_account_get_username(account));
+                let proto = cstr_to_string(sys::purple_account_get_protocol_id(account));
+                if let (Some(user), Some(proto)) = (user, proto) {
+                    if let Some(fp) = engine::account_fingerprint(&proto, &user) {
+                        lines.push(format!("{user} ({proto}): {fp}"));
+                    }
+                }
+            }
+        }
+        if lines.is_empty() {
+            lines.push("No accounts yet.".to_owned());
+        }
+        let text = glue::cstring(&lines.join("\n"));
+        // SAFETY: valid strings; no callback.
+        unsafe {
+            sys::purple_notify_message(
+                super::ffi::plugin_handle(),
+                sys::PURPLE_NOTIFY_MSG_INFO,
+                c"Sotto".as_ptr(),
+                c"Your Sotto fingerprints".as_ptr(),
+                text.as_ptr(),
+                None,
+                std::ptr::null_mut(),
+            );
+        }
+    })
+}

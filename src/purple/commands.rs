@@ -1,0 +1,181 @@
+//! `/sotto start|stop|status|fingerprint|verify|help` in IM conversations, on every protocol.
+
+use std::ffi::{c_char, c_void};
+
+use crate::protocol::ConvState;
+
+use super::bindings as sys;
+use super::boundary::{ffi_boundary, non_null};
+use super::engine;
+use super::glue::{self, cstr_to_string, ConvRef};
+
+const HELP: &str = "/sotto start: start (or restart) an encrypted conversation\n\
+/sotto stop: end it (messages are then sent unencrypted)\n\
+/sotto status: whether this conversation is encrypted, the policy, logging\n\
+/sotto fingerprint: your fingerprint and your contact's\n\
+/sotto verify QUESTION | ANSWER: ask your contact a question only they can answer\n\
+/sotto answer ANSWER: answer your contact's question\n\
+/sotto accept: accept your contact's changed key (after checking its fingerprint)\n\
+/sotto help: this text";
+
+/// Unregisters the command when dropped (plugin unload).
+pub(crate) struct CommandGuard(sys::PurpleCmdId);
+
+impl Drop for CommandGuard {
+    fn drop(&mut self) {
+        // SAFETY: an id returned by purple_cmd_register, unregistered once.
+        unsafe { sys::purple_cmd_unregister(self.0) };
+    }
+}
+
+/// Register `/sotto`.
+pub(crate) fn register() -> Option<CommandGuard> {
+    let help = glue::cstring(&format!("sotto &lt;start|stop|status|fingerprint|verify|help&gt;: Sotto end-to-end encryption.\n{HELP}"));
+    // SAFETY: valid strings (copied by libpurple) and a function with PurpleCmdFunc's signature.
+    let id = unsafe {
+        sys::purple_cmd_register(
+            c"sotto".as_ptr(),
+            c"s".as_ptr(),
+            sys::PURPLE_CMD_P_PLUGIN,
+            sys::PURPLE_CMD_FLAG_IM | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS,
+            std::ptr::null(),
+            Some(sotto_cmd),
+            help.as_ptr(),
+            std::ptr::null_mut(),
+        )
+    };
+    (id != 0).then_some(CommandGuard(id))
+}
+
+/// What the user sees from `/sotto status`.
+pub(crate) fn status_text(r: &ConvRef) -> String {
+    let state = match engine::conv_state(r) {
+        Some(ConvState::Encrypted) => "encrypted",
+        Some(ConvState::Handshaking) => "starting encryption (waiting for the peer)",
+        Some(ConvState::Finished) => "ended by the peer (messages held)",
+        Some(ConvState::Plaintext) | None => "not encrypted",
+    };
+    let logging = if glue::prefs::boolean(glue::prefs::LOG_ENCRYPTED) {
+        "encrypted conversations are logged"
+    } else {
+        "encrypted conversations are not logged"
+    };
+    format!(
+        "this conversation is {state}. Policy: {} ; {logging}.",
+        engine::effective_policy(r).as_str()
+    )
+}
+
+/// What the user sees from `/sotto fingerprint`.
+pub(crate) fn fingerprint_text(r: &ConvRef) -> String {
+    match engine::fingerprints(r) {
+        Some((ours, Some(theirs))) => {
+            format!(
+                "your fingerprint: {ours}. {}'s fingerprint: {theirs}.",
+                r.peer
+            )
+        }
+        Some((ours, None)) => format!(
+            "your fingerprint: {ours}. {}'s is known once an encrypted conversation starts.",
+            r.peer
+        ),
+        None => "no identity key is available for this account.".to_owned(),
+    }
+}
+
+/// The command line after its first word.
+fn rest(line: &str) -> &str {
+    let line = line.trim_start();
+    line.find(char::is_whitespace).map_or("", |i| &line[i..])
+}
+
+/// `/sotto verify QUESTION | ANSWER`: a question-and-answer check bound to this session.
+fn verify(r: &ConvRef, args: &str) {
+    match args.split_once('|') {
+        Some((q, a)) if !q.trim().is_empty() && !a.trim().is_empty() => {
+            let (q, a) = (q.trim().to_owned(), a.trim().to_owned());
+            if let Some(fx) = engine::user_action(r, |conv, rng| conv.ask_question(&q, &a, rng)) {
+                engine::apply(fx);
+                r.system_line(&format!(
+                    "asked {}: \"{q}\". Waiting for their answer.",
+                    r.peer
+                ));
+            }
+        }
+        _ => r.system_line(
+            "to verify your contact, compare fingerprints over another channel (/sotto \
+             fingerprint shows both), or ask a question only they can answer: \
+             /sotto verify QUESTION | ANSWER",
+        ),
+    }
+}
+
+unsafe extern "C" fn sotto_cmd(
+    conv: *mut sys::PurpleConversation,
+    _cmd: *const c_char,
+    args: *mut *mut c_char,
+    error: *mut *mut c_char,
+    _data: *mut c_void,
+) -> sys::PurpleCmdRet {
+    ffi_boundary!(sys::PURPLE_CMD_RET_FAILED, {
+        non_null!(conv, sys::PURPLE_CMD_RET_FAILED);
+        // SAFETY: live conversation for this callback.
+        let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
+            return sys::PURPLE_CMD_RET_FAILED;
+        };
+        let line = if args.is_null() {
+            String::new()
+        } else {
+            // SAFETY: `args` is a NULL-terminated vector; with the "s" format it has one entry.
+            cstr_to_string(unsafe { *args }).unwrap_or_default()
+        };
+        let word = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("help")
+            .to_ascii_lowercase();
+        match word.as_str() {
+            "start" | "stop" => {
+                if let Some(fx) = engine::start_or_stop(&r, word == "start") {
+                    engine::apply(fx);
+                } else {
+                    r.system_line("no identity key is available for this account.");
+                }
+            }
+            "status" => r.system_line(&status_text(&r)),
+            "fingerprint" | "fp" => r.system_line(&fingerprint_text(&r)),
+            "verify" => verify(&r, rest(&line)),
+            "answer" => {
+                let answer = rest(&line).trim().to_owned();
+                if answer.is_empty() {
+                    r.system_line("usage: /sotto answer ANSWER");
+                } else if let Some(fx) =
+                    engine::user_action(&r, |conv, rng| conv.answer_question(&answer, rng))
+                {
+                    engine::apply(fx);
+                }
+            }
+            "accept" => {
+                if let Some(fx) =
+                    engine::user_action(&r, |conv, rng| conv.acknowledge_peer_key(rng))
+                {
+                    engine::apply(fx);
+                    r.system_line(&format!("{}'s current key is accepted.", r.peer));
+                }
+            }
+            "help" => r.system_line(HELP),
+            other => {
+                if !error.is_null() {
+                    // SAFETY: libpurple frees *error with g_free.
+                    unsafe {
+                        *error = glue::g_strdup(&format!(
+                            "unknown Sotto command '{other}': try /sotto help"
+                        ))
+                    };
+                }
+                return sys::PURPLE_CMD_RET_FAILED;
+            }
+        }
+        sys::PURPLE_CMD_RET_OK
+    })
+}

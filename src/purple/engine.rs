@@ -1,0 +1,451 @@
+//! Drives the protocol core from libpurple events and turns its outcomes into libpurple actions.
+//!
+//! Each entry point decides with the state borrowed ([`with_state`]) and acts after the borrow is
+//! released ([`apply`]): injected lines go out with `serv_send_im`, events become one system line
+//! each, and the window's title and logging follow the session state.
+
+use rand_core::OsRng;
+
+use crate::protocol::session::HoldReason;
+use crate::protocol::{
+    ConvState, Conversation, Event, Policy, ReceiveAction, ReceiveOutcome, SendAction,
+};
+
+use super::bindings as sys;
+use super::glue::{self, prefs, ConvRef};
+use super::state::{with_state, Session, State};
+use super::{fragsize, keys};
+
+/// Blist setting on a buddy holding its per-contact policy.
+pub(crate) const BUDDY_POLICY: &str = "sotto-policy";
+/// Suffix on the title of an encrypted conversation.
+pub(crate) const TITLE_SUFFIX: &str = " (encrypted)";
+
+/// The global policy preference (default `opportunistic`).
+pub(crate) fn global_policy() -> Policy {
+    prefs::string(prefs::POLICY)
+        .and_then(|s| Policy::parse(&s))
+        .unwrap_or(Policy::Opportunistic)
+}
+
+/// The contact's override, else the global preference.
+pub(crate) fn effective_policy(r: &ConvRef) -> Policy {
+    glue::buddy_setting(r, BUDDY_POLICY)
+        .and_then(|s| Policy::parse(&s))
+        .unwrap_or_else(global_policy)
+}
+
+fn log_encrypted() -> bool {
+    prefs::boolean(prefs::LOG_ENCRYPTED)
+}
+
+/// The account's identity, loaded or created on first use.
+pub(crate) fn identity(state: &mut State, r: &ConvRef) -> Option<keys::AccountIdentity> {
+    let key = r.key();
+    let id = (key.protocol.clone(), key.account.clone());
+    if let Some(found) = state.identities.get(&id) {
+        return Some(found.clone());
+    }
+    let dir = glue::user_dir()?.join("sotto");
+    match keys::load_or_create(&dir, &key.protocol, &key.account, &mut OsRng) {
+        Ok(identity) => {
+            state.identities.insert(id, identity.clone());
+            Some(identity)
+        }
+        Err(e) => {
+            glue::debug_error(&format!("identity for {}: {e}", key.protocol));
+            None
+        }
+    }
+}
+
+/// The session for `r`, created on first use, with policy and line size refreshed (both can
+/// change between messages: preferences, per-contact setting, IRC nick).
+fn session<'s>(state: &'s mut State, r: &ConvRef) -> Option<&'s mut Session> {
+    let key = r.key();
+    if !state.sessions.contains_key(&key) {
+        let identity = identity(state, r)?;
+        let mut conv = Conversation::new(identity.key, identity.instance_tag, effective_policy(r));
+        conv.set_peer_supports_sotto(state.seen.contains(&key));
+        state.sessions.insert(
+            key.clone(),
+            Session {
+                conv,
+                peer_raw: r.peer.clone(),
+                logging_saved: None,
+                held_notified: false,
+            },
+        );
+    }
+    let s = state.sessions.get_mut(&key)?;
+    s.conv.set_policy(effective_policy(r));
+    s.conv.set_max_line(fragsize::for_protocol(
+        &r.protocol,
+        r.own_display_name().as_deref(),
+        &r.peer,
+        prefs::int(prefs::FRAGMENT_SIZE_DEFAULT),
+    ));
+    Some(s)
+}
+
+/// Where replies to `r` go (the peer's name as last seen on the wire).
+fn reply_ref(state: &State, r: &ConvRef) -> ConvRef {
+    let mut out = r.clone();
+    if let Some(s) = state.sessions.get(&r.key()) {
+        out.peer = s.peer_raw.clone();
+    }
+    out
+}
+
+/// What the send path should do with the user's text.
+pub(crate) enum Outgoing {
+    /// Let the text go out unchanged (policy allows plaintext, no session).
+    Plaintext,
+    /// Send these lines instead, in order.
+    Lines(Vec<String>),
+    /// Do not send (queued, or refused).
+    Hold,
+}
+
+/// The user (or an auto-reply) sends `text` to `r`. Returns the decision plus what to apply.
+pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
+    with_state(|state| {
+        let s = session(state, r)?;
+        let mut fx = Effects::default();
+        // Under `opportunistic` the core starts a handshake by itself, but only with a peer it
+        // knows runs Sotto (`set_peer_supports_sotto`): nobody else gets unsolicited traffic.
+        let out = s.conv.send(text, &mut OsRng);
+        fx.absorb(out.inject, out.events);
+        let decision = match out.action {
+            SendAction::SendPlaintext => Outgoing::Plaintext,
+            SendAction::Replace(lines) if lines.is_empty() => Outgoing::Hold,
+            SendAction::Replace(lines) => Outgoing::Lines(lines),
+            SendAction::Hold => Outgoing::Hold,
+        };
+        let reply = reply_ref(state, r);
+        fx.target = Some(reply);
+        Some((decision, fx))
+    })
+    .flatten()
+}
+
+/// A message arrived from `r` (text already stripped of markup).
+pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effects)> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    with_state(|state| {
+        let key = r.key();
+        // Plaintext from someone we have no session with: not ours, and no state is created.
+        if !state.sessions.contains_key(&key) && !crate::protocol::wire::is_sotto_text(text) {
+            return None;
+        }
+        let s = session(state, r)?;
+        s.peer_raw = r.peer.clone();
+        let out = s.conv.receive(text, now, &mut OsRng);
+        let mut fx = Effects::default();
+        fx.absorb(out.inject, out.events);
+        fx.target = Some(r.clone());
+        Some((out.action, fx))
+    })
+    .flatten()
+}
+
+/// A user action on the conversation with `r` (start, stop, accept a key, verify...).
+pub(crate) fn user_action(
+    r: &ConvRef,
+    act: impl FnOnce(&mut Conversation, &mut OsRng) -> ReceiveOutcome,
+) -> Option<Effects> {
+    with_state(|state| {
+        let reply = reply_ref(state, r);
+        let s = session(state, r)?;
+        let out = act(&mut s.conv, &mut OsRng);
+        let mut fx = Effects::default();
+        fx.absorb(out.inject, out.events);
+        fx.target = Some(reply);
+        fx.force_window = true;
+        Some(fx)
+    })
+    .flatten()
+}
+
+/// The user asked to start (`true`) or stop encryption with `r`.
+pub(crate) fn start_or_stop(r: &ConvRef, start: bool) -> Option<Effects> {
+    user_action(r, |conv, rng| {
+        if start {
+            conv.start(rng)
+        } else {
+            conv.stop(rng)
+        }
+    })
+}
+
+/// End every encrypted or starting session (plugin unload): peers are told, windows restored.
+pub(crate) fn stop_all() {
+    let targets: Vec<ConvRef> = with_state(|state| {
+        state
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.conv.state() != ConvState::Plaintext)
+            .map(|(k, s)| ConvRef {
+                protocol: k.protocol.clone(),
+                account: k.account.clone(),
+                peer: s.peer_raw.clone(),
+            })
+            .collect()
+    })
+    .unwrap_or_default();
+    for r in targets {
+        if let Some(fx) = start_or_stop(&r, false) {
+            apply(Effects {
+                force_window: false,
+                never_open: true,
+                ..fx
+            });
+        }
+    }
+}
+
+/// Fingerprint of an account's identity (created on first use).
+pub(crate) fn account_fingerprint(protocol: &str, account: &str) -> Option<String> {
+    // The identity is per account; the peer part of the reference is not used.
+    let r = ConvRef {
+        protocol: protocol.to_owned(),
+        account: account.to_owned(),
+        peer: account.to_owned(),
+    };
+    with_state(|state| identity(state, &r).map(|i| i.key.public().fingerprint().to_string()))
+        .flatten()
+}
+
+/// State of the session with `r`, if one exists.
+pub(crate) fn conv_state(r: &ConvRef) -> Option<ConvState> {
+    with_state(|state| state.sessions.get(&r.key()).map(|s| s.conv.state())).flatten()
+}
+
+/// Our fingerprint for `r`'s account and the peer's, if known.
+pub(crate) fn fingerprints(r: &ConvRef) -> Option<(String, Option<String>)> {
+    with_state(|state| {
+        let ours = identity(state, r)?.key.public().fingerprint().to_string();
+        let theirs = state
+            .sessions
+            .get(&r.key())
+            .and_then(|s| s.conv.peer_identity())
+            .map(|p| p.fingerprint().to_string());
+        Some((ours, theirs))
+    })
+    .flatten()
+}
+
+/// What to do after a decision, with the state no longer borrowed.
+#[derive(Default)]
+pub(crate) struct Effects {
+    pub inject: Vec<String>,
+    pub events: Vec<Event>,
+    /// Where injected lines go and whose window shows the events.
+    pub target: Option<ConvRef>,
+    /// Open a window for the events even when none is open (user-initiated actions).
+    pub force_window: bool,
+    /// Never open a window (plugin unload).
+    pub never_open: bool,
+}
+
+impl Effects {
+    fn absorb(&mut self, inject: Vec<String>, events: Vec<Event>) {
+        self.inject.extend(inject);
+        self.events.extend(events);
+    }
+}
+
+/// Send the injected lines, write one line per event, and make the window match the state.
+pub(crate) fn apply(fx: Effects) {
+    let Some(r) = fx.target else { return };
+    for line in &fx.inject {
+        if !r.send_raw(line) {
+            glue::debug_warning("could not send a protocol line (offline?)");
+        }
+    }
+    let wants_window = !fx.never_open
+        && (fx.force_window
+            || fx.events.iter().any(|e| {
+                matches!(
+                    e,
+                    Event::Started { .. }
+                        | Event::Ended { .. }
+                        | Event::HandshakeFailed { .. }
+                        | Event::QueuedSent { .. }
+                        | Event::Unsent { .. }
+                )
+            }));
+    if wants_window {
+        r.conversation_or_new();
+    }
+    for event in fx.events {
+        write_event(&r, event);
+    }
+    redecorate(&r);
+}
+
+fn write_event(r: &ConvRef, event: Event) {
+    let peer = r.peer.as_str();
+    match event {
+        Event::HandshakeStarted => {
+            r.system_line(&format!("starting an encrypted conversation with {peer}…"));
+        }
+        Event::Started { fingerprint, .. } => {
+            let logging = if log_encrypted() {
+                "This conversation is being logged."
+            } else {
+                "This conversation is not logged."
+            };
+            // Verification arrives with the trust store (a later issue): every key is unverified.
+            r.system_line(&format!(
+                "encrypted conversation started. {peer}'s fingerprint is {fingerprint} \
+                 (unverified: compare it with {peer} over another channel). {logging}"
+            ));
+        }
+        Event::Ended { by_peer: true } => r.system_line(&format!(
+            "{peer} ended the encrypted conversation. Your messages are held: \
+             /sotto stop to send in plaintext, or /sotto start to encrypt again."
+        )),
+        Event::Ended { by_peer: false } => {
+            r.system_line("encrypted conversation ended. Messages are now sent unencrypted.");
+        }
+        Event::Held { queued, reason } => {
+            let first = with_state(|state| {
+                state
+                    .sessions
+                    .get_mut(&r.key())
+                    .map(|s| !std::mem::replace(&mut s.held_notified, true))
+            })
+            .flatten()
+            .unwrap_or(true);
+            if first {
+                let why = match reason {
+                    HoldReason::Handshaking => "until the encrypted session is up",
+                    HoldReason::PolicyAlways => {
+                        "until the encrypted session is up (policy: never send plaintext)"
+                    }
+                    HoldReason::EndedByPeer => {
+                        "because the peer ended the encrypted conversation (/sotto start or /sotto stop)"
+                    }
+                    HoldReason::Blocked => "until you acknowledge the peer's new key",
+                };
+                r.system_line(&format!(
+                    "message held {why}; {queued} waiting. It will be sent encrypted, in order."
+                ));
+            }
+        }
+        Event::QueuedSent { text } => {
+            reset_held(r);
+            let mut flags = sys::PURPLE_MESSAGE_SEND;
+            if !log_encrypted() {
+                flags |= sys::PURPLE_MESSAGE_NO_LOG;
+            }
+            let me = r.own_display_name().unwrap_or_else(|| r.account.clone());
+            r.write(Some(&me), &super::markup::text_to_html(&text), flags);
+        }
+        Event::Unsent { text } => {
+            reset_held(r);
+            r.system_line(&format!("not sent: {text}"));
+        }
+        Event::PeerSupportsSotto => {
+            let key = r.key();
+            let _ = with_state(|state| state.seen.insert(key));
+        }
+        Event::Unreadable { reason } => {
+            r.system_line(&format!(
+                "an encrypted message from {peer} could not be read ({reason})."
+            ));
+        }
+        Event::PeerError { text } => {
+            r.system_line(&format!("{peer}'s Sotto reported an error: {text}"));
+        }
+        Event::PlaintextWhileEncrypted => {
+            r.system_line(&format!("the next message from {peer} was NOT encrypted."))
+        }
+        Event::HandshakeFailed { reason } => {
+            r.system_line(&format!(
+                "could not start the encrypted conversation: {reason}"
+            ));
+        }
+        // Trust on first use. Accepted keys live in the session (memory) for now; the store of
+        // the trust-and-continuity issue persists them.
+        Event::NewPeerKey { .. } => r.system_line(&format!(
+            "{peer}'s key is new to Sotto: accepted on first use, not verified yet \
+             (/sotto verify)."
+        )),
+        Event::PeerKeyChanged { fingerprint } => r.system_line(&format!(
+            "WARNING: {peer}'s key changed; the new fingerprint is {fingerprint}. This can be a new \
+             device or someone in the middle. Your messages are held: check the fingerprint with \
+             {peer} over another channel, then /sotto accept (or /sotto stop)."
+        )),
+        Event::VerificationQuestion { question } => r.system_line(&format!(
+            "{peer} asks you to verify them: \"{question}\". Reply with /sotto answer <your answer>."
+        )),
+        Event::VerificationResult { success: true, .. } => r.system_line(&format!(
+            "verification succeeded: {peer} gave the same answer in this encrypted session."
+        )),
+        Event::VerificationResult { success: false, .. } => r.system_line(&format!(
+            "verification FAILED: the answers differ. Do not trust this session with {peer} \
+             until you have checked fingerprints."
+        )),
+        Event::VerificationAborted => r.system_line("verification did not complete."),
+    }
+}
+
+fn reset_held(r: &ConvRef) {
+    let _ = with_state(|state| {
+        if let Some(s) = state.sessions.get_mut(&r.key()) {
+            s.held_notified = false;
+        }
+    });
+}
+
+/// Make the window match the session: title marked and logging off while encrypted (unless the
+/// user logs encrypted conversations), restored afterwards. Safe to call often: it only changes
+/// what differs, so the `conversation-updated` it causes ends here.
+pub(crate) fn redecorate(r: &ConvRef) {
+    let conv = r.conversation();
+    if conv.is_null() {
+        return;
+    }
+    let key = r.key();
+    let log = log_encrypted();
+    // SAFETY: `conv` was looked up just now and is live for this call.
+    let is_logging = unsafe { sys::purple_conversation_is_logging(conv) != 0 };
+    // Decide with the state borrowed; act after.
+    let decision = with_state(|state| {
+        let s = state.sessions.get_mut(&key)?;
+        let encrypted = s.conv.state() == ConvState::Encrypted;
+        let set_logging = if encrypted && !log && s.logging_saved.is_none() {
+            s.logging_saved = Some(is_logging);
+            Some(false)
+        } else if !encrypted {
+            s.logging_saved.take()
+        } else {
+            None
+        };
+        Some((encrypted, set_logging))
+    })
+    .flatten();
+    let encrypted = decision.map(|d| d.0).unwrap_or(false);
+    if let Some((_, Some(logging))) = decision {
+        if logging != is_logging {
+            // SAFETY: live conversation.
+            unsafe { sys::purple_conversation_set_logging(conv, i32::from(logging)) };
+        }
+    }
+    // SAFETY: live conversation.
+    let title = unsafe { glue::conversation_title(conv) }.unwrap_or_default();
+    let marked = title.ends_with(TITLE_SUFFIX);
+    if encrypted && !marked {
+        let t = glue::cstring(&format!("{title}{TITLE_SUFFIX}"));
+        // SAFETY: live conversation, valid string (copied by libpurple).
+        unsafe { sys::purple_conversation_set_title(conv, t.as_ptr()) };
+    } else if !encrypted && marked {
+        // SAFETY: live conversation.
+        unsafe { sys::purple_conversation_autoset_title(conv) };
+    }
+}

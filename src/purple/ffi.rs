@@ -1,0 +1,136 @@
+//! The C API the shim (`purple-plugin/sotto-plugin.c`) calls: cbindgen turns this file, and only
+//! this file, into `include/sotto.h`.
+//!
+//! Exported symbols of `build/sotto.so`: `purple_init_plugin` (libpurple's entry point) and the
+//! `sotto_plugin_*` functions below. Each body runs inside the panic boundary.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+
+use super::bindings::{gboolean, GList, PurplePlugin, PurplePluginPrefFrame};
+use super::boundary::{ffi_boundary, non_null};
+use super::{actions, commands, engine, glue, prefs_frame, prpl, signals, state};
+
+extern "C" {
+    /// The `PURPLE_INIT_PLUGIN` body, compiled in the C shim under this name (see build.rs).
+    fn sotto_shim_init_plugin(plugin: *mut PurplePlugin) -> gboolean;
+}
+
+/// What a loaded plugin holds; dropping it undoes the load (disconnects, unregisters, restores).
+struct Loaded {
+    _hooks: Vec<signals::SignalHook>,
+    _command: Option<commands::CommandGuard>,
+    _wraps: prpl::SendImWraps,
+}
+
+thread_local! {
+    static LOADED: RefCell<Option<Loaded>> = const { RefCell::new(None) };
+    /// The loaded plugin, as the owner handle for requests and notifications. Valid from load to
+    /// unload (libpurple keeps the plugin alive while it is loaded); cleared on unload.
+    static PLUGIN: Cell<*mut PurplePlugin> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// The plugin handle for `purple_request_*` and `purple_notify_*` (NULL when not loaded).
+pub(crate) fn plugin_handle() -> *mut c_void {
+    PLUGIN.with(Cell::get).cast()
+}
+
+/// libpurple's entry point: registers the plugin (info from the shim).
+///
+/// # Safety
+/// Called by libpurple with the new plugin object.
+#[no_mangle]
+pub unsafe extern "C" fn purple_init_plugin(plugin: *mut PurplePlugin) -> gboolean {
+    ffi_boundary!(0, {
+        non_null!(plugin, 0);
+        // SAFETY: the shim's init sets plugin->info to its static info and registers the plugin.
+        unsafe { sotto_shim_init_plugin(plugin) }
+    })
+}
+
+/// Called once when libpurple probes the plugin: registers the preferences and their defaults.
+///
+/// # Safety
+/// Called by the shim with the plugin object.
+#[no_mangle]
+pub unsafe extern "C" fn sotto_plugin_init(plugin: *mut PurplePlugin) {
+    ffi_boundary!((), {
+        non_null!(plugin);
+        glue::prefs::register();
+    })
+}
+
+/// Plugin load: connect signals, register `/sotto`, wrap every protocol's `send_im`.
+///
+/// # Safety
+/// Called by libpurple (through the shim's info table) with the plugin being loaded.
+#[no_mangle]
+pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolean {
+    ffi_boundary!(0, {
+        non_null!(plugin, 0);
+        glue::prefs::register();
+        PLUGIN.with(|p| p.set(plugin));
+        state::install();
+        // SAFETY: `plugin` is the plugin being loaded.
+        let hooks = unsafe { signals::connect_all(plugin) };
+        let loaded = Loaded {
+            _hooks: hooks,
+            _command: commands::register(),
+            _wraps: prpl::wrap_all(),
+        };
+        LOADED.with(|l| *l.borrow_mut() = Some(loaded));
+        glue::debug_info("Sotto loaded");
+        1
+    })
+}
+
+/// Plugin unload: end every encrypted session (the peers are told), restore the windows, then
+/// disconnect everything.
+///
+/// # Safety
+/// Called by libpurple with the plugin being unloaded.
+#[no_mangle]
+pub unsafe extern "C" fn sotto_plugin_unload(plugin: *mut PurplePlugin) -> gboolean {
+    ffi_boundary!(1, {
+        non_null!(plugin, 1);
+        engine::stop_all();
+        LOADED.with(|l| drop(l.borrow_mut().take()));
+        drop(state::remove());
+        // SAFETY: closes any settings dialog we opened (its user data is then leaked, not freed
+        // twice).
+        unsafe { super::bindings::purple_request_close_with_handle(plugin.cast()) };
+        PLUGIN.with(|p| p.set(std::ptr::null_mut()));
+        glue::debug_info("Sotto unloaded");
+        1
+    })
+}
+
+/// The "Configure Plugin" frame: policy, logging, line size for unknown protocols.
+///
+/// # Safety
+/// Called by libpurple with the plugin.
+#[no_mangle]
+pub unsafe extern "C" fn sotto_plugin_pref_frame(
+    plugin: *mut PurplePlugin,
+) -> *mut PurplePluginPrefFrame {
+    ffi_boundary!(std::ptr::null_mut(), {
+        non_null!(plugin, std::ptr::null_mut());
+        prefs_frame::build()
+    })
+}
+
+/// Plugin actions (Tools > Sotto).
+///
+/// # Safety
+/// Called by libpurple with the plugin; `context` is unused (NULL for standard plugins).
+#[no_mangle]
+pub unsafe extern "C" fn sotto_plugin_actions(
+    plugin: *mut PurplePlugin,
+    context: *mut c_void,
+) -> *mut GList {
+    let _ = context;
+    ffi_boundary!(std::ptr::null_mut(), {
+        non_null!(plugin, std::ptr::null_mut());
+        actions::list()
+    })
+}

@@ -1,0 +1,410 @@
+//! Safe wrappers over the libpurple calls the plugin makes.
+//!
+//! Rules kept here so the rest of `src/purple` can stay mostly safe:
+//! * every pointer from libpurple is null-checked before it is dereferenced;
+//! * strings are copied out (`String`) immediately, never borrowed across a callback;
+//! * libpurple objects are found again by name ([`ConvRef`]) instead of being stored.
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::ptr;
+
+use super::bindings as sys;
+
+/// Copy a C string owned by libpurple into a Rust `String` (lossy on invalid UTF-8).
+/// NULL gives `None`.
+pub(crate) fn cstr_to_string(p: *const c_char) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: libpurple passes NUL-terminated strings that live at least for the callback; we copy
+    // the bytes out before returning.
+    let s = unsafe { CStr::from_ptr(p) };
+    Some(s.to_string_lossy().into_owned())
+}
+
+/// A `CString` for passing to C. Interior NULs (which C could not see anyway) are dropped.
+pub(crate) fn cstring(s: &str) -> CString {
+    match CString::new(s) {
+        Ok(c) => c,
+        Err(_) => CString::new(s.replace('\0', "")).unwrap_or_default(),
+    }
+}
+
+/// Duplicate `s` into GLib-owned memory (the caller of a `char **` out-parameter frees it with
+/// `g_free`).
+pub(crate) fn g_strdup(s: &str) -> *mut c_char {
+    let c = cstring(s);
+    // SAFETY: `c` is a valid NUL-terminated string; g_strdup copies it.
+    unsafe { sys::g_strdup(c.as_ptr()) }
+}
+
+/// Replace a GLib-owned `*message` with `new` (or NULL), freeing the old string.
+///
+/// # Safety
+/// `slot` must be null or point to a `char *` that is NULL or was allocated with GLib.
+pub(crate) unsafe fn replace_gstring(slot: *mut *mut c_char, new: Option<&str>) {
+    if slot.is_null() {
+        return;
+    }
+    // SAFETY: the caller guarantees `slot` points to a GLib-owned string pointer.
+    unsafe {
+        let old = *slot;
+        *slot = match new {
+            Some(s) => g_strdup(s),
+            None => ptr::null_mut(),
+        };
+        if !old.is_null() {
+            sys::g_free(old.cast());
+        }
+    }
+}
+
+fn debug(level: u8, msg: &str) {
+    let cat = c"sotto";
+    let fmt = c"%s\n";
+    let text = cstring(msg);
+    // SAFETY: the variadic debug functions receive a "%s" format and one valid C string.
+    unsafe {
+        match level {
+            0 => sys::purple_debug_info(cat.as_ptr(), fmt.as_ptr(), text.as_ptr()),
+            1 => sys::purple_debug_warning(cat.as_ptr(), fmt.as_ptr(), text.as_ptr()),
+            _ => sys::purple_debug_error(cat.as_ptr(), fmt.as_ptr(), text.as_ptr()),
+        }
+    }
+}
+
+/// Debug-log lines never contain plaintext or key material: callers pass only states and names.
+pub(crate) fn debug_info(msg: &str) {
+    debug(0, msg);
+}
+pub(crate) fn debug_warning(msg: &str) {
+    debug(1, msg);
+}
+pub(crate) fn debug_error(msg: &str) {
+    debug(2, msg);
+}
+
+/// Plain text from the markup libpurple gives (`<br>` becomes `\n`, entities are decoded, links
+/// become their text).
+pub(crate) fn markup_to_text(markup: &str) -> String {
+    let c = cstring(markup);
+    // SAFETY: purple_markup_strip_html takes a valid C string and returns a new g_malloc'd string
+    // (or NULL), which we copy and free.
+    unsafe {
+        let out = sys::purple_markup_strip_html(c.as_ptr());
+        if out.is_null() {
+            return String::new();
+        }
+        let s = cstr_to_string(out).unwrap_or_default();
+        sys::g_free(out.cast());
+        s
+    }
+}
+
+/// Names that identify one conversation without holding a libpurple pointer: the protocol id,
+/// the account's username and the peer's name, as libpurple spells them. [`ConvRef::key`] gives
+/// the normalized form used to key session state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ConvRef {
+    pub protocol: String,
+    pub account: String,
+    pub peer: String,
+}
+
+/// Session-state key: protocol id, normalized account username, normalized peer name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ConvKey {
+    pub protocol: String,
+    pub account: String,
+    pub peer: String,
+}
+
+fn normalize(account: *mut sys::PurpleAccount, name: &str) -> String {
+    let c = cstring(name);
+    // SAFETY: `account` is a live account (or NULL, which purple_normalize accepts); the result
+    // points into a static buffer that we copy at once.
+    let out = unsafe { sys::purple_normalize(account, c.as_ptr()) };
+    cstr_to_string(out).unwrap_or_else(|| name.to_owned())
+}
+
+impl ConvRef {
+    /// Names for `peer` on `account`.
+    ///
+    /// # Safety
+    /// `account` must be null or a live `PurpleAccount`.
+    pub(crate) unsafe fn from_account(
+        account: *mut sys::PurpleAccount,
+        peer: &str,
+    ) -> Option<ConvRef> {
+        if account.is_null() || peer.is_empty() {
+            return None;
+        }
+        // SAFETY: `account` is non-null and live per the caller.
+        let (protocol, user) = unsafe {
+            (
+                cstr_to_string(sys::purple_account_get_protocol_id(account))?,
+                cstr_to_string(sys::purple_account_get_username(account))?,
+            )
+        };
+        Some(ConvRef {
+            protocol,
+            account: user,
+            peer: peer.to_owned(),
+        })
+    }
+
+    /// Names for an IM conversation (None for chats or NULL).
+    ///
+    /// # Safety
+    /// `conv` must be null or a live `PurpleConversation`.
+    pub(crate) unsafe fn from_conversation(conv: *mut sys::PurpleConversation) -> Option<ConvRef> {
+        if conv.is_null() {
+            return None;
+        }
+        // SAFETY: `conv` is non-null and live per the caller.
+        unsafe {
+            if sys::purple_conversation_get_type(conv) != sys::PURPLE_CONV_TYPE_IM {
+                return None;
+            }
+            let account = sys::purple_conversation_get_account(conv);
+            let name = cstr_to_string(sys::purple_conversation_get_name(conv))?;
+            Self::from_account(account, &name)
+        }
+    }
+
+    /// The live account, looked up again by name.
+    pub(crate) fn account(&self) -> *mut sys::PurpleAccount {
+        let user = cstring(&self.account);
+        let proto = cstring(&self.protocol);
+        // SAFETY: both are valid C strings; the result is a live account or NULL.
+        unsafe { sys::purple_accounts_find(user.as_ptr(), proto.as_ptr()) }
+    }
+
+    /// The normalized key for session state.
+    pub(crate) fn key(&self) -> ConvKey {
+        let account = self.account();
+        ConvKey {
+            protocol: self.protocol.clone(),
+            account: normalize(account, &self.account),
+            peer: normalize(account, &self.peer),
+        }
+    }
+
+    /// The open IM conversation with the peer, if any.
+    pub(crate) fn conversation(&self) -> *mut sys::PurpleConversation {
+        let account = self.account();
+        if account.is_null() {
+            return ptr::null_mut();
+        }
+        let name = cstring(&self.peer);
+        // SAFETY: valid account and name; the result is NULL or a live conversation.
+        unsafe {
+            sys::purple_find_conversation_with_account(
+                sys::PURPLE_CONV_TYPE_IM,
+                name.as_ptr(),
+                account,
+            )
+        }
+    }
+
+    /// The open IM conversation, created when missing (e.g. the user started from the buddy list).
+    pub(crate) fn conversation_or_new(&self) -> *mut sys::PurpleConversation {
+        let conv = self.conversation();
+        if !conv.is_null() {
+            return conv;
+        }
+        let account = self.account();
+        // SAFETY: live account (checked); libpurple needs a connection for a new conversation.
+        if account.is_null() || unsafe { sys::purple_account_get_connection(account) }.is_null() {
+            return ptr::null_mut();
+        }
+        let name = cstring(&self.peer);
+        // SAFETY: valid, connected account and name; libpurple owns the new conversation.
+        unsafe { sys::purple_conversation_new(sys::PURPLE_CONV_TYPE_IM, account, name.as_ptr()) }
+    }
+
+    /// Our display name (nick) on the account's connection, when connected.
+    pub(crate) fn own_display_name(&self) -> Option<String> {
+        let account = self.account();
+        if account.is_null() {
+            return None;
+        }
+        // SAFETY: `account` is live; the connection may be NULL when offline.
+        unsafe {
+            let gc = sys::purple_account_get_connection(account);
+            if gc.is_null() {
+                return None;
+            }
+            cstr_to_string(sys::purple_connection_get_display_name(gc))
+        }
+    }
+
+    /// Send one wire line straight to the protocol. `serv_send_im` emits no signal, so the line
+    /// does not come back through our `sending-im-msg` handler; the `send_im` wrapper lets it
+    /// through because [`super::prpl::injecting`] marks it as ours.
+    pub(crate) fn send_raw(&self, line: &str) -> bool {
+        let account = self.account();
+        if account.is_null() {
+            return false;
+        }
+        let name = cstring(&self.peer);
+        let text = cstring(line);
+        // SAFETY: account is live; the connection is checked; strings are valid for the call.
+        let rc = unsafe {
+            let gc = sys::purple_account_get_connection(account);
+            if gc.is_null() {
+                return false;
+            }
+            super::prpl::injecting(|| sys::serv_send_im(gc, name.as_ptr(), text.as_ptr(), 0))
+        };
+        rc >= 0
+    }
+
+    /// Write `html` into the conversation window (creating none) with `flags`.
+    pub(crate) fn write(&self, who: Option<&str>, html: &str, flags: sys::PurpleMessageFlags) {
+        let conv = self.conversation();
+        if conv.is_null() {
+            return;
+        }
+        let text = cstring(html);
+        let who_c = who.map(cstring);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        // SAFETY: `conv` is live (looked up just now); strings valid for the call.
+        unsafe {
+            sys::purple_conversation_write(
+                conv,
+                who_c.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+                text.as_ptr(),
+                flags,
+                now as sys::time_t,
+            );
+        }
+    }
+
+    /// Write one Sotto state line (system, never logged). `text` is plain text: escaped here.
+    pub(crate) fn system_line(&self, text: &str) {
+        let html = super::markup::text_to_html(&format!("Sotto: {text}"));
+        self.write(
+            None,
+            &html,
+            sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_NO_LOG,
+        );
+    }
+}
+
+/// Borrow a `PurpleConversation`'s title.
+///
+/// # Safety
+/// `conv` must be a live conversation.
+pub(crate) unsafe fn conversation_title(conv: *mut sys::PurpleConversation) -> Option<String> {
+    // SAFETY: per the caller.
+    unsafe { cstr_to_string(sys::purple_conversation_get_title(conv)) }
+}
+
+/// Preference accessors under `/plugins/core/sotto/`.
+pub(crate) mod prefs {
+    use super::{cstr_to_string, cstring, sys};
+
+    pub(crate) const ROOT: &str = "/plugins/core/sotto";
+    pub(crate) const POLICY: &str = "/plugins/core/sotto/policy";
+    pub(crate) const LOG_ENCRYPTED: &str = "/plugins/core/sotto/log_encrypted";
+    pub(crate) const FRAGMENT_SIZE_DEFAULT: &str = "/plugins/core/sotto/fragment_size_default";
+
+    /// Register the preferences with their defaults (existing values are kept).
+    pub(crate) fn register() {
+        let root = cstring(ROOT);
+        let policy = cstring(POLICY);
+        let log = cstring(LOG_ENCRYPTED);
+        let frag = cstring(FRAGMENT_SIZE_DEFAULT);
+        // SAFETY: valid C strings; the add_* functions only add when missing.
+        unsafe {
+            sys::purple_prefs_add_none(root.as_ptr());
+            sys::purple_prefs_add_string(policy.as_ptr(), c"opportunistic".as_ptr());
+            sys::purple_prefs_add_bool(log.as_ptr(), 0);
+            sys::purple_prefs_add_int(
+                frag.as_ptr(),
+                super::super::fragsize::DEFAULT_UNKNOWN as i32,
+            );
+        }
+    }
+
+    pub(crate) fn string(path: &str) -> Option<String> {
+        let p = cstring(path);
+        // SAFETY: valid path; returns a pointer owned by the prefs store, copied at once.
+        unsafe { cstr_to_string(sys::purple_prefs_get_string(p.as_ptr())) }
+    }
+
+    pub(crate) fn boolean(path: &str) -> bool {
+        let p = cstring(path);
+        // SAFETY: valid path.
+        unsafe { sys::purple_prefs_get_bool(p.as_ptr()) != 0 }
+    }
+
+    pub(crate) fn int(path: &str) -> i64 {
+        let p = cstring(path);
+        // SAFETY: valid path.
+        i64::from(unsafe { sys::purple_prefs_get_int(p.as_ptr()) })
+    }
+}
+
+/// Find the buddy for a conversation (for its per-contact settings).
+pub(crate) fn find_buddy(r: &ConvRef) -> *mut sys::PurpleBuddy {
+    let account = r.account();
+    if account.is_null() {
+        return ptr::null_mut();
+    }
+    let name = cstring(&r.peer);
+    // SAFETY: live account, valid name; result NULL or a live buddy.
+    unsafe { sys::purple_find_buddy(account, name.as_ptr()) }
+}
+
+/// The per-contact policy override stored on the buddy (`sotto-policy`), if any.
+pub(crate) fn buddy_setting(r: &ConvRef, key: &str) -> Option<String> {
+    let buddy = find_buddy(r);
+    if buddy.is_null() {
+        return None;
+    }
+    let k = cstring(key);
+    // SAFETY: a PurpleBuddy starts with its PurpleBlistNode, as libpurple's own casts assume.
+    unsafe { cstr_to_string(sys::purple_blist_node_get_string(buddy.cast(), k.as_ptr())) }
+}
+
+/// Store (or, with `None`, remove) a per-contact setting on the buddy. False when not a buddy.
+pub(crate) fn set_buddy_setting(r: &ConvRef, key: &str, value: Option<&str>) -> bool {
+    let buddy = find_buddy(r);
+    if buddy.is_null() {
+        return false;
+    }
+    let k = cstring(key);
+    // SAFETY: see `buddy_setting`.
+    unsafe {
+        match value {
+            Some(v) => {
+                let v = cstring(v);
+                sys::purple_blist_node_set_string(buddy.cast(), k.as_ptr(), v.as_ptr());
+            }
+            None => sys::purple_blist_node_remove_setting(buddy.cast(), k.as_ptr()),
+        }
+    }
+    true
+}
+
+/// `purple_user_dir()`, e.g. `~/.purple`.
+pub(crate) fn user_dir() -> Option<std::path::PathBuf> {
+    // SAFETY: returns a static string owned by libpurple.
+    unsafe { cstr_to_string(sys::purple_user_dir()) }.map(std::path::PathBuf::from)
+}
+
+/// A `PurpleCallback`-shaped pointer from any `extern "C"` function pointer.
+///
+/// # Safety
+/// `f` must be an `extern "C"` function whose real signature matches what libpurple will call it
+/// with (the signal's or menu's documented marshaller).
+pub(crate) unsafe fn callback(f: *const c_void) -> sys::PurpleCallback {
+    // SAFETY: function pointers and data pointers have the same size on every platform libpurple
+    // runs on; the caller guarantees the signature.
+    unsafe { std::mem::transmute::<*const c_void, sys::PurpleCallback>(f) }
+}

@@ -1,0 +1,235 @@
+//! The "Sotto" submenu (buddy menu, Conversation > More, conversation Options) and the
+//! per-contact settings dialog.
+//!
+//! Menu items carry only an action code; the buddy or conversation they act on is the object
+//! libpurple hands the callback, looked up again when the item is chosen.
+
+use std::ffi::{c_int, c_void, CStr};
+
+use crate::protocol::Policy;
+
+use super::bindings as sys;
+use super::boundary::{ffi_boundary, non_null};
+use super::engine::{self, BUDDY_POLICY};
+use super::glue::{self, cstr_to_string, ConvRef};
+
+const START: usize = 1;
+const STOP: usize = 2;
+const SETTINGS: usize = 3;
+const FINGERPRINT: usize = 4;
+
+const ITEMS: [(&CStr, usize); 4] = [
+    (c"Start encrypted conversation", START),
+    (c"End encrypted conversation", STOP),
+    (c"Show fingerprints", FINGERPRINT),
+    (c"Settings for this contact...", SETTINGS),
+];
+
+/// Append the "Sotto" submenu with `callback` (called as `callback(object, action_code)`).
+///
+/// # Safety
+/// `menu` must be a valid `GList **`; `callback` must take `(gpointer object, gpointer data)`.
+unsafe fn append_submenu(menu: *mut *mut sys::GList, callback: *const c_void) {
+    // SAFETY: per the caller; labels are static and copied by libpurple.
+    unsafe {
+        let cb = glue::callback(callback);
+        let mut children: *mut sys::GList = std::ptr::null_mut();
+        for (label, code) in ITEMS {
+            let act = sys::purple_menu_action_new(
+                label.as_ptr(),
+                cb,
+                code as *mut c_void,
+                std::ptr::null_mut(),
+            );
+            children = sys::g_list_append(children, act.cast());
+        }
+        let sub =
+            sys::purple_menu_action_new(c"Sotto".as_ptr(), None, std::ptr::null_mut(), children);
+        *menu = sys::g_list_append(*menu, sub.cast());
+    }
+}
+
+/// The buddy a blist node stands for: a buddy, or a contact's priority buddy (Finch hands
+/// contacts).
+///
+/// # Safety
+/// `node` must be null or a live blist node.
+unsafe fn buddy_ref(node: *mut sys::PurpleBlistNode) -> Option<ConvRef> {
+    if node.is_null() {
+        return None;
+    }
+    // SAFETY: live node; buddies and contacts start with their PurpleBlistNode.
+    unsafe {
+        let buddy: *mut sys::PurpleBuddy = match sys::purple_blist_node_get_type(node) {
+            sys::PURPLE_BLIST_BUDDY_NODE => node.cast(),
+            sys::PURPLE_BLIST_CONTACT_NODE => sys::purple_contact_get_priority_buddy(node.cast()),
+            _ => return None,
+        };
+        if buddy.is_null() {
+            return None;
+        }
+        let account = sys::purple_buddy_get_account(buddy);
+        let name = cstr_to_string(sys::purple_buddy_get_name(buddy))?;
+        ConvRef::from_account(account, &name)
+    }
+}
+
+/// `blist-node-extended-menu(node, &menu)`.
+pub(crate) unsafe extern "C" fn blist_node_extended_menu(
+    node: *mut sys::PurpleBlistNode,
+    menu: *mut *mut sys::GList,
+    _data: *mut c_void,
+) {
+    ffi_boundary!((), {
+        non_null!(menu);
+        // SAFETY: live node for this callback.
+        if unsafe { buddy_ref(node) }.is_none() {
+            return;
+        }
+        // SAFETY: valid menu; `blist_action` takes (node, data).
+        unsafe { append_submenu(menu, blist_action as *const c_void) };
+    })
+}
+
+/// `conversation-extended-menu(conv, &menu)`.
+pub(crate) unsafe extern "C" fn conversation_extended_menu(
+    conv: *mut sys::PurpleConversation,
+    menu: *mut *mut sys::GList,
+    _data: *mut c_void,
+) {
+    ffi_boundary!((), {
+        non_null!(menu);
+        // SAFETY: live conversation for this callback.
+        if unsafe { ConvRef::from_conversation(conv) }.is_none() {
+            return;
+        }
+        // SAFETY: valid menu; `conv_action` takes (conv, data).
+        unsafe { append_submenu(menu, conv_action as *const c_void) };
+    })
+}
+
+unsafe extern "C" fn blist_action(node: *mut sys::PurpleBlistNode, data: *mut c_void) {
+    ffi_boundary!((), {
+        // SAFETY: the node the menu was built for, live while its menu is shown.
+        if let Some(r) = unsafe { buddy_ref(node) } {
+            run(&r, data as usize);
+        }
+    })
+}
+
+unsafe extern "C" fn conv_action(conv: *mut sys::PurpleConversation, data: *mut c_void) {
+    ffi_boundary!((), {
+        // SAFETY: the conversation the menu was built for.
+        if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
+            run(&r, data as usize);
+        }
+    })
+}
+
+fn run(r: &ConvRef, code: usize) {
+    match code {
+        START | STOP => {
+            if let Some(fx) = engine::start_or_stop(r, code == START) {
+                engine::apply(fx);
+            }
+        }
+        FINGERPRINT => {
+            r.conversation_or_new();
+            r.system_line(&super::commands::fingerprint_text(r));
+        }
+        SETTINGS => settings_dialog(r),
+        _ => {}
+    }
+}
+
+/// Choices of the per-contact dialog, in order (index = choice value).
+const CHOICES: [(&CStr, Option<Policy>); 4] = [
+    (c"Use the global setting (Tools > Plugins > Sotto)", None),
+    (
+        c"Manual: encrypt only when I start it",
+        Some(Policy::Manual),
+    ),
+    (
+        c"Opportunistic: encrypt automatically once this contact is seen running Sotto",
+        Some(Policy::Opportunistic),
+    ),
+    (
+        c"Always: never send this contact anything unencrypted",
+        Some(Policy::Always),
+    ),
+];
+
+fn settings_dialog(r: &ConvRef) {
+    let current = glue::buddy_setting(r, BUDDY_POLICY).and_then(|s| Policy::parse(&s));
+    let default = CHOICES.iter().position(|(_, p)| *p == current).unwrap_or(0) as c_int;
+    let title = glue::cstring("Sotto settings");
+    let primary = glue::cstring(&format!("Encryption with {}", r.peer));
+    let secondary = glue::cstring(&format!(
+        "When should Sotto encrypt conversations with {}? The global setting is '{}'.",
+        r.peer,
+        engine::global_policy().as_str()
+    ));
+    let who = glue::cstring(&r.peer);
+    let user_data = Box::into_raw(Box::new(r.clone()));
+    let handle = super::ffi::plugin_handle();
+    // SAFETY: all strings valid for the call (libpurple copies them); the choice list is
+    // (label, int value) pairs terminated by NULL, as purple_request_choice requires; the
+    // callbacks have the (user_data, choice) signature and free `user_data`.
+    unsafe {
+        let ok = glue::callback(settings_ok as *const c_void);
+        let cancel = glue::callback(settings_cancel as *const c_void);
+        sys::purple_request_choice(
+            handle,
+            title.as_ptr(),
+            primary.as_ptr(),
+            secondary.as_ptr(),
+            default,
+            c"Save".as_ptr(),
+            ok,
+            c"Cancel".as_ptr(),
+            cancel,
+            r.account(),
+            who.as_ptr(),
+            r.conversation(),
+            user_data.cast::<c_void>(),
+            CHOICES[0].0.as_ptr(),
+            0 as c_int,
+            CHOICES[1].0.as_ptr(),
+            1 as c_int,
+            CHOICES[2].0.as_ptr(),
+            2 as c_int,
+            CHOICES[3].0.as_ptr(),
+            3 as c_int,
+            std::ptr::null::<std::ffi::c_char>(),
+        );
+    }
+}
+
+unsafe extern "C" fn settings_ok(user_data: *mut c_void, choice: c_int) {
+    ffi_boundary!((), {
+        non_null!(user_data);
+        // SAFETY: the Box leaked in `settings_dialog`, reclaimed exactly once (ok or cancel).
+        let r = unsafe { Box::from_raw(user_data.cast::<ConvRef>()) };
+        let policy = usize::try_from(choice)
+            .ok()
+            .and_then(|i| CHOICES.get(i))
+            .and_then(|(_, p)| *p);
+        if glue::set_buddy_setting(&r, BUDDY_POLICY, policy.map(Policy::as_str)) {
+            let shown = policy.map_or("the global setting", Policy::as_str);
+            r.system_line(&format!("policy for {} is now: {shown}.", r.peer));
+        } else {
+            r.system_line(&format!(
+                "add {} to your buddy list to keep a setting for this contact.",
+                r.peer
+            ));
+        }
+    })
+}
+
+unsafe extern "C" fn settings_cancel(user_data: *mut c_void, _choice: c_int) {
+    ffi_boundary!((), {
+        non_null!(user_data);
+        // SAFETY: as in `settings_ok`.
+        drop(unsafe { Box::from_raw(user_data.cast::<ConvRef>()) });
+    })
+}

@@ -1,0 +1,26 @@
+//! The libpurple plugin layer: the only module tree with `unsafe`.
+//!
+//! * [`bindings`]: bindgen's raw libpurple API (GLib types from `glib-sys`).
+//! * `boundary`: the panic boundary and null checks every `extern "C"` body uses.
+//! * `glue`: safe wrappers (strings, lookups by name, writing lines, preferences).
+//! * `ffi`: the functions the C shim calls (cbindgen → `include/sotto.h`).
+//! * `signals`, `commands`, `menu`, `actions`, `prefs_frame`: the UI seams.
+//! * `prpl`: the fail-closed `send_im` wrapper.
+//! * `engine`: drives `crate::protocol::Conversation`; `state`: per-conversation sessions.
+//! * `markup`, `fragsize`, `keys`: pure helpers (plaintext format, line sizes, key files).
+
+mod actions;
+pub(crate) mod bindings;
+mod boundary;
+mod commands;
+mod engine;
+pub mod ffi;
+mod fragsize;
+mod glue;
+mod keys;
+mod markup;
+mod menu;
+mod prefs_frame;
+mod prpl;
+mod signals;
+mod state;

@@ -1,0 +1,208 @@
+//! Fail-closed send path: every protocol plugin's `send_im` is wrapped.
+//!
+//! `sending-im-msg` sees what the user types, but text also leaves through `serv_send_im`
+//! directly, with no signal: away auto-replies, other plugins. The wrapper sits under all of them.
+//! It lets through (a) lines we inject ourselves ([`injecting`]) and (b) the exact text our
+//! `sending-im-msg` handler approved a moment earlier (`State::allow_next`). Anything else is run
+//! through the session like a typed message: encrypted when a session is up, held when policy
+//! says so, and only sent unchanged when the policy allows plaintext to that peer.
+//!
+//! The original pointers are restored on unload ([`SendImWraps`]'s `Drop`).
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int};
+
+use super::bindings as sys;
+use super::boundary::{ffi_boundary, non_null};
+use super::engine::{self, Outgoing};
+use super::glue::{self, cstr_to_string, ConvRef};
+use super::state::with_state;
+
+type SendIm = unsafe extern "C" fn(
+    *mut sys::PurpleConnection,
+    *const c_char,
+    *const c_char,
+    sys::PurpleMessageFlags,
+) -> c_int;
+
+thread_local! {
+    static INJECTING: Cell<bool> = const { Cell::new(false) };
+    static ORIGINALS: std::cell::RefCell<HashMap<String, SendIm>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// Run `f` (which sends our own protocol line) with the wrapper told to let it through.
+pub(crate) fn injecting<R>(f: impl FnOnce() -> R) -> R {
+    let before = INJECTING.with(|c| c.replace(true));
+    let out = f();
+    INJECTING.with(|c| c.set(before));
+    out
+}
+
+/// The protocol-info struct of a protocol plugin, or NULL.
+///
+/// # Safety
+/// `plugin` must be null or a live `PurplePlugin`.
+unsafe fn prpl_info(plugin: *mut sys::PurplePlugin) -> *mut sys::PurplePluginProtocolInfo {
+    if plugin.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: a live plugin's `info` is NULL or its static info; `extra_info` of a protocol plugin
+    // is its PurplePluginProtocolInfo (libpurple's PURPLE_PLUGIN_PROTOCOL_INFO macro).
+    unsafe {
+        let info = (*plugin).info;
+        if info.is_null() || (*info).type_ != sys::PURPLE_PLUGIN_PROTOCOL {
+            return std::ptr::null_mut();
+        }
+        (*info).extra_info.cast()
+    }
+}
+
+/// # Safety
+/// `plugin` must be null or a live `PurplePlugin`.
+unsafe fn plugin_id(plugin: *mut sys::PurplePlugin) -> Option<String> {
+    if plugin.is_null() {
+        return None;
+    }
+    // SAFETY: per the caller.
+    unsafe {
+        let info = (*plugin).info;
+        if info.is_null() {
+            return None;
+        }
+        cstr_to_string((*info).id)
+    }
+}
+
+/// Wrap one protocol plugin's `send_im` (idempotent).
+///
+/// # Safety
+/// `plugin` must be null or a live `PurplePlugin`.
+pub(crate) unsafe fn wrap(plugin: *mut sys::PurplePlugin) {
+    // SAFETY: per the caller.
+    let (info, id) = unsafe { (prpl_info(plugin), plugin_id(plugin)) };
+    let Some(id) = id else { return };
+    if info.is_null() {
+        return;
+    }
+    // SAFETY: `info` is the protocol's static protocol info; libpurple reads `send_im` from it on
+    // every send, on this same thread.
+    unsafe {
+        match (*info).send_im {
+            Some(f) if f as usize == wrapped_send_im as SendIm as usize => {}
+            Some(f) => {
+                ORIGINALS.with(|o| o.borrow_mut().insert(id, f));
+                (*info).send_im = Some(wrapped_send_im);
+            }
+            None => {}
+        }
+    }
+}
+
+/// Wrap every protocol loaded now. Protocols loaded later are wrapped from `plugin-load`.
+pub(crate) fn wrap_all() -> SendImWraps {
+    // SAFETY: the list and its plugins are owned by libpurple and live for this call.
+    unsafe {
+        let mut l = sys::purple_plugins_get_protocols();
+        while !l.is_null() {
+            wrap((*l).data.cast());
+            l = (*l).next;
+        }
+    }
+    SendImWraps { _private: () }
+}
+
+/// Restores the protocols' own `send_im` when dropped (plugin unload).
+pub(crate) struct SendImWraps {
+    _private: (),
+}
+
+impl Drop for SendImWraps {
+    fn drop(&mut self) {
+        // SAFETY: as in `wrap_all`; we only write back the pointer we replaced.
+        unsafe {
+            let mut l = sys::purple_plugins_get_protocols();
+            while !l.is_null() {
+                let plugin: *mut sys::PurplePlugin = (*l).data.cast();
+                let info = prpl_info(plugin);
+                if let (false, Some(id)) = (info.is_null(), plugin_id(plugin)) {
+                    if let Some(orig) = ORIGINALS.with(|o| o.borrow_mut().remove(&id)) {
+                        if (*info).send_im.map(|f| f as usize)
+                            == Some(wrapped_send_im as SendIm as usize)
+                        {
+                            (*info).send_im = Some(orig);
+                        }
+                    }
+                }
+                l = (*l).next;
+            }
+        }
+    }
+}
+
+fn original_for(gc: *mut sys::PurpleConnection) -> Option<SendIm> {
+    // SAFETY: `gc` is a live connection (checked by the caller); its prpl is a live plugin.
+    let id = unsafe { plugin_id(sys::purple_connection_get_prpl(gc)) }?;
+    ORIGINALS.with(|o| o.borrow().get(&id).copied())
+}
+
+/// The wrapper installed as every protocol's `send_im`.
+unsafe extern "C" fn wrapped_send_im(
+    gc: *mut sys::PurpleConnection,
+    who: *const c_char,
+    message: *const c_char,
+    flags: sys::PurpleMessageFlags,
+) -> c_int {
+    // A panic here must not send: report "not sent" (0), which libpurple shows nothing for.
+    ffi_boundary!(0, {
+        non_null!(gc, -libc::EINVAL);
+        non_null!(who, -libc::EINVAL);
+        non_null!(message, -libc::EINVAL);
+        let Some(orig) = original_for(gc) else {
+            glue::debug_error("send_im wrapper: no original for this protocol; not sending");
+            return -libc::EINVAL;
+        };
+        // SAFETY: the original function of this protocol, with the arguments libpurple gave us.
+        let pass = || unsafe { orig(gc, who, message, flags) };
+        if INJECTING.with(Cell::get) {
+            return pass();
+        }
+        let text = cstr_to_string(message).unwrap_or_default();
+        let approved =
+            with_state(|s| s.allow_next.take().is_some_and(|a| a == text)).unwrap_or(false);
+        if approved {
+            return pass();
+        }
+        // Not from our send path: an auto-reply or another plugin. Run it through the session.
+        // SAFETY: live connection.
+        let account = unsafe { sys::purple_connection_get_account(gc) };
+        let Some(peer) = cstr_to_string(who) else {
+            return -libc::EINVAL;
+        };
+        // SAFETY: the connection's account is live.
+        let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
+            return -libc::EINVAL;
+        };
+        let plain = glue::markup_to_text(&text);
+        match engine::outgoing(&r, &plain) {
+            Some((Outgoing::Plaintext, fx)) => {
+                engine::apply(fx);
+                pass()
+            }
+            Some((Outgoing::Lines(lines), mut fx)) => {
+                fx.inject.extend(lines);
+                engine::apply(fx);
+                1
+            }
+            Some((Outgoing::Hold, fx)) => {
+                engine::apply(fx);
+                0
+            }
+            None => {
+                glue::debug_error("send_im wrapper: no session state; not sending");
+                0
+            }
+        }
+    })
+}

@@ -1,0 +1,306 @@
+//! Signal handlers, and the guard that disconnects them.
+
+use std::ffi::{c_char, c_void};
+
+use crate::protocol::ReceiveAction;
+
+use super::bindings as sys;
+use super::boundary::{ffi_boundary, non_null};
+use super::engine::{self, Outgoing};
+use super::glue::{self, cstr_to_string, prefs, ConvRef};
+use super::markup;
+use super::state::with_state;
+
+/// Which libpurple subsystem emits a signal (its handle is looked up again when disconnecting).
+#[derive(Clone, Copy)]
+pub(crate) enum Emitter {
+    Conversations,
+    Blist,
+    Plugins,
+}
+
+impl Emitter {
+    fn handle(self) -> *mut c_void {
+        // SAFETY: these return libpurple's static subsystem handles.
+        unsafe {
+            match self {
+                Emitter::Conversations => sys::purple_conversations_get_handle(),
+                Emitter::Blist => sys::purple_blist_get_handle(),
+                Emitter::Plugins => sys::purple_plugins_get_handle(),
+            }
+        }
+    }
+}
+
+/// A connected signal handler; dropping it disconnects (rust-weechat's `SignalHook` pattern).
+pub(crate) struct SignalHook {
+    emitter: Emitter,
+    signal: &'static std::ffi::CStr,
+    /// Our plugin's handle: the one libpurple pointer kept, valid from load to unload, which is
+    /// exactly this guard's life.
+    plugin: *mut sys::PurplePlugin,
+    func: sys::PurpleCallback,
+}
+
+impl SignalHook {
+    /// Connect `func` (whose signature must match the signal's marshaller) to `signal`.
+    ///
+    /// # Safety
+    /// `plugin` must be the loaded plugin; `func` must have the signal's C signature.
+    pub(crate) unsafe fn connect(
+        plugin: *mut sys::PurplePlugin,
+        emitter: Emitter,
+        signal: &'static std::ffi::CStr,
+        func: *const c_void,
+    ) -> Option<SignalHook> {
+        // SAFETY: per the caller.
+        let cb = unsafe { glue::callback(func) };
+        // SAFETY: valid handles and signal name; libpurple copies what it needs.
+        let id = unsafe {
+            sys::purple_signal_connect(
+                emitter.handle(),
+                signal.as_ptr(),
+                plugin.cast(),
+                cb,
+                std::ptr::null_mut(),
+            )
+        };
+        if id == 0 {
+            glue::debug_error(&format!("could not connect {}", signal.to_string_lossy()));
+            return None;
+        }
+        Some(SignalHook {
+            emitter,
+            signal,
+            plugin,
+            func: cb,
+        })
+    }
+}
+
+impl Drop for SignalHook {
+    fn drop(&mut self) {
+        // SAFETY: same arguments as at connect; the plugin is still loaded (we drop during unload).
+        unsafe {
+            sys::purple_signal_disconnect(
+                self.emitter.handle(),
+                self.signal.as_ptr(),
+                self.plugin.cast(),
+                self.func,
+            );
+        }
+    }
+}
+
+/// Connect every handler the plugin needs.
+///
+/// # Safety
+/// `plugin` must be the plugin being loaded.
+pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
+    use Emitter::*;
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 7] = [
+        (
+            Conversations,
+            c"sending-im-msg",
+            sending_im_msg as *const c_void,
+        ),
+        (
+            Conversations,
+            c"receiving-im-msg",
+            receiving_im_msg as *const c_void,
+        ),
+        (
+            Conversations,
+            c"conversation-updated",
+            conversation_updated as *const c_void,
+        ),
+        (
+            Conversations,
+            c"conversation-created",
+            conversation_created as *const c_void,
+        ),
+        (
+            Conversations,
+            c"conversation-extended-menu",
+            super::menu::conversation_extended_menu as *const c_void,
+        ),
+        (
+            Blist,
+            c"blist-node-extended-menu",
+            super::menu::blist_node_extended_menu as *const c_void,
+        ),
+        (Plugins, c"plugin-load", plugin_load as *const c_void),
+    ];
+    table
+        .into_iter()
+        // SAFETY: each function below has the C signature of its signal (libpurple's
+        // conversation-signals / blist-signals / plugin-signals documentation).
+        .filter_map(|(e, s, f)| unsafe { SignalHook::connect(plugin, e, s, f) })
+        .collect()
+}
+
+/// Abort a send: the plaintext never leaves.
+///
+/// # Safety
+/// `message` must be null or point to a GLib-owned string pointer.
+unsafe fn abort_send(message: *mut *mut c_char) {
+    // SAFETY: per the caller.
+    unsafe { glue::replace_gstring(message, None) };
+}
+
+/// `sending-im-msg(account, receiver, &message)`.
+unsafe extern "C" fn sending_im_msg(
+    account: *mut sys::PurpleAccount,
+    receiver: *const c_char,
+    message: *mut *mut c_char,
+    _data: *mut c_void,
+) {
+    // Fail closed: on a panic the message is dropped, never sent in plaintext.
+    ffi_boundary!(
+        {
+            // SAFETY: `message` is libpurple's out-parameter (checked for NULL inside).
+            unsafe { abort_send(message) }
+        },
+        {
+            non_null!(account);
+            non_null!(receiver);
+            non_null!(message);
+            // SAFETY: non-null out-parameter from libpurple.
+            let original = unsafe { *message };
+            non_null!(original);
+            let Some(peer) = cstr_to_string(receiver) else {
+                return;
+            };
+            // SAFETY: live account for this callback.
+            let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
+                return;
+            };
+            let markup = cstr_to_string(original).unwrap_or_default();
+            let text = glue::markup_to_text(&markup);
+            let Some((decision, fx)) = engine::outgoing(&r, &text) else {
+                glue::debug_error("no session state for an outgoing message; not sending");
+                // SAFETY: valid out-parameter.
+                unsafe { abort_send(message) };
+                return;
+            };
+            match decision {
+                Outgoing::Plaintext => {
+                    let _ = with_state(|s| s.allow_next = Some(markup));
+                    engine::apply(fx);
+                }
+                Outgoing::Hold => {
+                    // SAFETY: valid out-parameter.
+                    unsafe { abort_send(message) };
+                    engine::apply(fx);
+                }
+                Outgoing::Lines(mut lines) => {
+                    let Some(last) = lines.pop() else {
+                        // SAFETY: valid out-parameter.
+                        unsafe { abort_send(message) };
+                        return;
+                    };
+                    let mut fx = fx;
+                    fx.inject.extend(lines);
+                    engine::apply(fx);
+                    let _ = with_state(|s| s.allow_next = Some(last.clone()));
+                    // SAFETY: valid out-parameter; the old string is GLib-owned.
+                    unsafe { glue::replace_gstring(message, Some(&last)) };
+                }
+            }
+        }
+    )
+}
+
+/// `receiving-im-msg(account, &sender, &message, conv, &flags)`: TRUE drops the message.
+unsafe extern "C" fn receiving_im_msg(
+    account: *mut sys::PurpleAccount,
+    sender: *mut *mut c_char,
+    message: *mut *mut c_char,
+    _conv: *mut sys::PurpleConversation,
+    flags: *mut sys::PurpleMessageFlags,
+    _data: *mut c_void,
+) -> sys::gboolean {
+    ffi_boundary!(0, {
+        non_null!(account, 0);
+        non_null!(sender, 0);
+        non_null!(message, 0);
+        // SAFETY: non-null out-parameters from libpurple.
+        let (sender_s, message_p) = unsafe { (*sender, *message) };
+        non_null!(sender_s, 0);
+        non_null!(message_p, 0);
+        let Some(peer) = cstr_to_string(sender_s) else {
+            return 0;
+        };
+        let raw = cstr_to_string(message_p).unwrap_or_default();
+        let text = if markup::needs_strip(&raw) {
+            glue::markup_to_text(&raw)
+        } else {
+            raw
+        };
+        // SAFETY: live account for this callback.
+        let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
+            return 0;
+        };
+        let Some((action, fx)) = engine::incoming(&r, &text) else {
+            return 0;
+        };
+        let result = match action {
+            ReceiveAction::PassThrough => 0,
+            ReceiveAction::Swallow => {
+                // SAFETY: valid out-parameter.
+                unsafe { glue::replace_gstring(message, None) };
+                1
+            }
+            ReceiveAction::Display(plain) => {
+                let html = zeroize::Zeroizing::new(markup::text_to_html(&plain));
+                // SAFETY: valid out-parameter.
+                unsafe { glue::replace_gstring(message, Some(&html)) };
+                if !flags.is_null() && !prefs::boolean(prefs::LOG_ENCRYPTED) {
+                    // SAFETY: non-null flags out-parameter.
+                    unsafe { *flags |= sys::PURPLE_MESSAGE_NO_LOG };
+                }
+                0
+            }
+        };
+        engine::apply(fx);
+        result
+    })
+}
+
+/// `conversation-updated(conv, type)`: Pidgin resets titles; put our mark back.
+unsafe extern "C" fn conversation_updated(
+    conv: *mut sys::PurpleConversation,
+    kind: sys::PurpleConvUpdateType,
+    _data: *mut c_void,
+) {
+    ffi_boundary!((), {
+        non_null!(conv);
+        if kind != sys::PURPLE_CONV_UPDATE_TITLE {
+            return;
+        }
+        // SAFETY: live conversation for this callback.
+        if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
+            engine::redecorate(&r);
+        }
+    })
+}
+
+/// `conversation-created(conv)`: a reopened window of an encrypted session gets its mark.
+unsafe extern "C" fn conversation_created(conv: *mut sys::PurpleConversation, _data: *mut c_void) {
+    ffi_boundary!((), {
+        non_null!(conv);
+        // SAFETY: live conversation for this callback.
+        if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
+            engine::redecorate(&r);
+        }
+    })
+}
+
+/// `plugin-load(plugin)`: wrap protocols loaded after us.
+unsafe extern "C" fn plugin_load(plugin: *mut sys::PurplePlugin, _data: *mut c_void) {
+    ffi_boundary!((), {
+        non_null!(plugin);
+        // SAFETY: the plugin being loaded is live.
+        unsafe { super::prpl::wrap(plugin) };
+    })
+}
