@@ -122,3 +122,26 @@ fn tap_forwards_and_records_both_directions() {
     let caught = std::panic::catch_unwind(|| assert_not_on_wire(&[&tap], "ping", "probe"));
     assert!(caught.is_err());
 }
+
+#[test]
+fn sotto_data_headers_parse_and_fragments_reassemble() {
+    // The "hi" line of docs/PROTOCOL.md §7.
+    let hi =
+        "?S1Dro-5vhT-NWj9fsmB9CfHgHzm5Af-fV4oje0mFON9EUiDaPcYAAASJHBdNsXLZhFEBQHkK1vdi0wAz2Ie8kM";
+    let (h, ct) = parse_data(hi).expect("data line");
+    assert_eq!((h.sid.len(), h.rk.len(), h.n), (4, 32, 0));
+    assert!(!ct.is_empty());
+    assert_eq!(b64u_decode("AAEC").expect("b64u"), vec![0, 1, 2]);
+    // Split `hi` into three fragments (id "AAAB", totals/indices in base64url digits), out of order.
+    let (a, b, c) = (&hi[..30], &hi[30..60], &hi[60..]);
+    let frags = vec![
+        format!("?S1PAAABABAD{b}"),
+        "?S1IAAAA".to_string(),
+        format!("?S1PAAABACAD{c}"),
+        format!("?S1PAAABAAAD{a}"),
+    ];
+    assert_eq!(
+        reassemble(&frags),
+        vec!["?S1IAAAA".to_string(), hi.to_string()]
+    );
+}
