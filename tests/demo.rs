@@ -64,8 +64,14 @@ impl Screen {
             ("bob", &p.bob.tap, self.marks.1),
         ] {
             for line in split_lines(&tap.since(mark, Dir::Up)) {
-                if line.starts_with("PRIVMSG ") {
-                    right.push(format!("{who}: {}", abbreviate(&line, self.col * 2 - 10)));
+                if let Some((target, text)) = line
+                    .strip_prefix("PRIVMSG ")
+                    .and_then(|r| r.split_once(" :"))
+                {
+                    right.push(format!(
+                        "{who} → {target}: {}",
+                        abbreviate(text, self.col * 2 - 16)
+                    ));
                 }
             }
         }
@@ -125,26 +131,56 @@ fn abbreviate(s: &str, max: usize) -> String {
     format!("{head}… ({} bytes)", s.len())
 }
 
-fn pad(s: &str, w: usize) -> String {
-    let n = s.chars().count();
-    if n >= w {
-        s.chars().take(w).collect()
-    } else {
-        format!("{s}{}", " ".repeat(w - n))
+/// Terminal columns a character takes: 2 for CJK and most emoji, 0 for combining marks,
+/// variation selectors and skin-tone modifiers, 1 otherwise. Good enough to keep the columns
+/// straight for the demo's text.
+fn cells(c: char) -> usize {
+    match c as u32 {
+        0x0300..=0x036F | 0xFE0F | 0x200D | 0x1F3FB..=0x1F3FF => 0,
+        0x1100..=0x115F
+        | 0x2E80..=0xA4CF
+        | 0xAC00..=0xD7A3
+        | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6
+        | 0x1F300..=0x1F64F
+        | 0x1F900..=0x1F9FF
+        | 0x20000..=0x3FFFD => 2,
+        _ => 1,
     }
 }
 
+fn width(s: &str) -> usize {
+    s.chars().map(cells).sum()
+}
+
+fn pad(s: &str, w: usize) -> String {
+    format!("{s}{}", " ".repeat(w.saturating_sub(width(s))))
+}
+
+/// Word-wrap every item to `w` cells (long words are cut).
 fn wrap_all(items: &[String], w: usize) -> Vec<String> {
     let mut out = Vec::new();
     for item in items {
         for para in item.split('\n') {
-            let chars: Vec<char> = para.chars().collect();
-            if chars.is_empty() {
-                out.push(String::new());
+            let mut line = String::new();
+            for word in para.split(' ') {
+                let sep = usize::from(!line.is_empty());
+                if width(&line) + sep + width(word) > w && !line.is_empty() {
+                    out.push(std::mem::take(&mut line));
+                }
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                for c in word.chars() {
+                    if width(&line) + cells(c) > w {
+                        out.push(std::mem::take(&mut line));
+                    }
+                    line.push(c);
+                }
             }
-            for chunk in chars.chunks(w) {
-                out.push(chunk.iter().collect());
-            }
+            out.push(line);
         }
     }
     out
@@ -178,7 +214,7 @@ fn demo() {
     expect_started(&p.bob.client, &alice, WAIT);
     screen.step(
         &p,
-        "2. alice starts Sotto: a 3-message handshake, one IRC line each",
+        "2. alice starts Sotto: a query, then a 3-message handshake (I, R, C), one IRC line each",
         Some("/sotto start"),
         None,
     );
