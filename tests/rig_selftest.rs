@@ -55,7 +55,7 @@ fn support_line(raw: &str) -> Line {
 
 #[test]
 fn fingerprints_are_found_in_prose() {
-    let t = "Sotto: encrypted conversation started. bob's fingerprint is 0A1B2 C3D4E 5F607 18293 A4B5C D6E7F 80912 3A4B5 (unverified).";
+    let t = "Sotto: encrypted conversation started. bob's fingerprint is 0A1B2 C3D4E 5F607 18293 A4B5C D6E7F 80912 3A4B5. (unverified)";
     assert_eq!(
         find_fingerprint(t).as_deref(),
         Some("0A1B2 C3D4E 5F607 18293 A4B5C D6E7F 80912 3A4B5")

@@ -666,7 +666,7 @@ fn decode_entities(s: &str) -> String {
 /// A Sotto fingerprint as shown to users: 8 groups of 5 hex digits separated by spaces.
 pub fn find_fingerprint(text: &str) -> Option<String> {
     let words: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || c == ':' || c == ',' || c == '(' || c == ')')
+        .split(|c: char| c.is_whitespace() || ":,;.()\"'".contains(c))
         .collect();
     let is_group = |w: &str| w.len() == 5 && w.chars().all(|c| c.is_ascii_hexdigit());
     words
@@ -867,6 +867,25 @@ impl Client {
             self.dump()
         );
         line
+    }
+
+    /// Run `/<cmdline>` like [`Client::cmd`] and return what it wrote synchronously: the WRITE
+    /// lines between the command and its result (consumed, so later expectations skip them).
+    pub fn cmd_output(&mut self, buddy: &str, cmdline: &str) -> Vec<Written> {
+        let start = self.shared.0.lock().expect("client lock").lines.len();
+        self.cmd(buddy, cmdline);
+        let mut g = self.shared.0.lock().expect("client lock");
+        let end = (start..g.lines.len())
+            .find(|&i| g.lines[i].0.tag == "CMD")
+            .unwrap_or(g.lines.len());
+        let mut out = Vec::new();
+        for (line, used) in &mut g.lines[start..end] {
+            if let Some(w) = line.written() {
+                *used = true;
+                out.push(w);
+            }
+        }
+        out
     }
 
     pub fn pref(&mut self, path: &str, value: &str) {
