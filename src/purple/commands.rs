@@ -28,6 +28,101 @@ impl Drop for CommandGuard {
     }
 }
 
+/// IRC's own `/me` sends a CTCP ACTION straight to the server (no `send_im`, no signal). While a
+/// session is up (or policy is `always`) ours runs first and sends the action encrypted, as the
+/// text `/me ...`, which the peer's libpurple displays as an action. Otherwise it defers to IRC's.
+pub(crate) fn register_irc_me() -> Option<CommandGuard> {
+    // SAFETY: as in `register`.
+    let id = unsafe {
+        sys::purple_cmd_register(
+            c"me".as_ptr(),
+            c"s".as_ptr(),
+            sys::PURPLE_CMD_P_PLUGIN,
+            sys::PURPLE_CMD_FLAG_IM | sys::PURPLE_CMD_FLAG_PRPL_ONLY,
+            c"prpl-irc".as_ptr(),
+            Some(irc_me_cmd),
+            c"me &lt;action&gt;: an action (encrypted by Sotto while a session is up).".as_ptr(),
+            std::ptr::null_mut(),
+        )
+    };
+    (id != 0).then_some(CommandGuard(id))
+}
+
+/// The single argument of an "s"-format command ("" when absent).
+///
+/// # Safety
+/// `args` must be null or libpurple's NULL-terminated argument vector.
+unsafe fn first_arg(args: *mut *mut c_char) -> String {
+    if args.is_null() {
+        return String::new();
+    }
+    // SAFETY: per the caller; with the "s" format the vector has (at most) one entry.
+    cstr_to_string(unsafe { *args }).unwrap_or_default()
+}
+
+/// Report a command error (libpurple shows it and frees it with `g_free`).
+///
+/// # Safety
+/// `error` must be null or libpurple's error out-parameter.
+unsafe fn set_error(error: *mut *mut c_char, msg: &str) {
+    if !error.is_null() {
+        // SAFETY: per the caller.
+        unsafe { *error = glue::g_strdup(msg) };
+    }
+}
+
+unsafe extern "C" fn irc_me_cmd(
+    conv: *mut sys::PurpleConversation,
+    _cmd: *const c_char,
+    args: *mut *mut c_char,
+    error: *mut *mut c_char,
+    _data: *mut c_void,
+) -> sys::PurpleCmdRet {
+    // A panic must not let the action out in plaintext.
+    ffi_boundary!(sys::PURPLE_CMD_RET_FAILED, {
+        non_null!(conv, sys::PURPLE_CMD_RET_CONTINUE);
+        // SAFETY: live conversation for this callback.
+        let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
+            return sys::PURPLE_CMD_RET_CONTINUE;
+        };
+        let plaintext_ok = matches!(engine::conv_state(&r), None | Some(ConvState::Plaintext))
+            && engine::effective_policy(&r) != crate::protocol::Policy::Always;
+        if plaintext_ok {
+            return sys::PURPLE_CMD_RET_CONTINUE;
+        }
+        // SAFETY: libpurple's argument vector for this callback.
+        let action = unsafe { first_arg(args) };
+        // The argument is markup like any typed text.
+        let text = format!("/me {}", glue::markup_to_text(&action));
+        match engine::outgoing(&r, &text) {
+            Some((engine::Outgoing::Plaintext, fx)) => {
+                engine::apply(fx);
+                sys::PURPLE_CMD_RET_CONTINUE
+            }
+            Some((engine::Outgoing::Lines(lines), mut fx)) => {
+                fx.inject.extend(lines);
+                engine::apply(fx);
+                let mut flags = sys::PURPLE_MESSAGE_SEND;
+                if !glue::prefs::boolean(glue::prefs::LOG_ENCRYPTED) {
+                    flags |= sys::PURPLE_MESSAGE_NO_LOG;
+                }
+                let me = r.own_display_name().unwrap_or_else(|| r.account.clone());
+                r.write(Some(&me), &super::markup::text_to_html(&text), flags);
+                sys::PURPLE_CMD_RET_OK
+            }
+            Some((engine::Outgoing::Hold, fx)) => {
+                engine::apply(fx);
+                sys::PURPLE_CMD_RET_OK
+            }
+            None => {
+                // SAFETY: libpurple's error out-parameter.
+                unsafe { set_error(error, "Sotto: not sent (no session state)") };
+                sys::PURPLE_CMD_RET_FAILED
+            }
+        }
+    })
+}
+
 /// Register `/sotto`.
 pub(crate) fn register() -> Option<CommandGuard> {
     let help = glue::cstring(&format!("sotto &lt;start|stop|status|fingerprint|verify|help&gt;: Sotto end-to-end encryption.\n{HELP}"));
@@ -123,12 +218,8 @@ unsafe extern "C" fn sotto_cmd(
         let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
             return sys::PURPLE_CMD_RET_FAILED;
         };
-        let line = if args.is_null() {
-            String::new()
-        } else {
-            // SAFETY: `args` is a NULL-terminated vector; with the "s" format it has one entry.
-            cstr_to_string(unsafe { *args }).unwrap_or_default()
-        };
+        // SAFETY: libpurple's argument vector for this callback.
+        let line = unsafe { first_arg(args) };
         let word = line
             .split_whitespace()
             .next()
@@ -165,14 +256,9 @@ unsafe extern "C" fn sotto_cmd(
             }
             "help" => r.system_line(HELP),
             other => {
-                if !error.is_null() {
-                    // SAFETY: libpurple frees *error with g_free.
-                    unsafe {
-                        *error = glue::g_strdup(&format!(
-                            "unknown Sotto command '{other}': try /sotto help"
-                        ))
-                    };
-                }
+                let msg = format!("unknown Sotto command '{other}': try /sotto help");
+                // SAFETY: libpurple's error out-parameter.
+                unsafe { set_error(error, &msg) };
                 return sys::PURPLE_CMD_RET_FAILED;
             }
         }

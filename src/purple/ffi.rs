@@ -20,6 +20,7 @@ extern "C" {
 struct Loaded {
     _hooks: Vec<signals::SignalHook>,
     _command: Option<commands::CommandGuard>,
+    _irc_me: Option<commands::CommandGuard>,
     _wraps: prpl::SendImWraps,
 }
 
@@ -76,6 +77,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         let loaded = Loaded {
             _hooks: hooks,
             _command: commands::register(),
+            _irc_me: commands::register_irc_me(),
             _wraps: prpl::wrap_all(),
         };
         LOADED.with(|l| *l.borrow_mut() = Some(loaded));

@@ -169,12 +169,6 @@ unsafe extern "C" fn wrapped_send_im(
             return pass();
         }
         let text = cstr_to_string(message).unwrap_or_default();
-        let approved =
-            with_state(|s| s.allow_next.take().is_some_and(|a| a == text)).unwrap_or(false);
-        if approved {
-            return pass();
-        }
-        // Not from our send path: an auto-reply or another plugin. Run it through the session.
         // SAFETY: live connection.
         let account = unsafe { sys::purple_connection_get_account(gc) };
         let Some(peer) = cstr_to_string(who) else {
@@ -184,6 +178,17 @@ unsafe extern "C" fn wrapped_send_im(
         let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
             return -libc::EINVAL;
         };
+        let key = r.key();
+        let approved = with_state(|s| {
+            s.allow_next
+                .take()
+                .is_some_and(|(k, a)| k == key && a == text)
+        })
+        .unwrap_or(false);
+        if approved {
+            return pass();
+        }
+        // Not from our send path: an auto-reply or another plugin. Run it through the session.
         let plain = glue::markup_to_text(&text);
         match engine::outgoing(&r, &plain) {
             Some((Outgoing::Plaintext, fx)) => {

@@ -185,7 +185,7 @@ unsafe extern "C" fn sending_im_msg(
             };
             match decision {
                 Outgoing::Plaintext => {
-                    let _ = with_state(|s| s.allow_next = Some(markup));
+                    let _ = with_state(|s| s.allow_next = Some((r.key(), markup)));
                     engine::apply(fx);
                 }
                 Outgoing::Hold => {
@@ -202,7 +202,7 @@ unsafe extern "C" fn sending_im_msg(
                     let mut fx = fx;
                     fx.inject.extend(lines);
                     engine::apply(fx);
-                    let _ = with_state(|s| s.allow_next = Some(last.clone()));
+                    let _ = with_state(|s| s.allow_next = Some((r.key(), last.clone())));
                     // SAFETY: valid out-parameter; the old string is GLib-owned.
                     unsafe { glue::replace_gstring(message, Some(&last)) };
                 }

@@ -38,9 +38,10 @@ pub(crate) struct State {
     /// Peers seen running Sotto, for `opportunistic`. In memory only for now: the trust store of a
     /// later issue persists it.
     pub seen: HashSet<ConvKey>,
-    /// The exact text our `sending-im-msg` handler approved for the protocol's `send_im` (the
-    /// substituted wire line, or plaintext the policy allows). Consumed by the `send_im` wrapper.
-    pub allow_next: Option<String>,
+    /// The peer and exact text our `sending-im-msg` handler approved for the protocol's
+    /// `send_im` (the substituted wire line, or plaintext the policy allows). Consumed by the
+    /// `send_im` wrapper.
+    pub allow_next: Option<(ConvKey, String)>,
 }
 
 thread_local! {
