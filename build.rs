@@ -51,6 +51,7 @@ mod purple {
         "purple_buddy_get_name",
         "purple_find_buddy",
         "purple_plugins_get_handle",
+        "purple_get_core",
         "purple_plugins_get_protocols",
         "purple_plugin_get_id",
         "purple_plugin_is_loaded",

@@ -8,7 +8,7 @@
  * prefs frame; check /sotto is registered; check every protocol's send_im is wrapped; run the
  * plugin action; drive the signals on an offline IRC account (policy "always" must abort a plaintext send;
  * "opportunistic" with an unknown peer must leave it alone; a received plaintext must pass);
- * check the identity file is 0600; check libpurple's markup stripping gives the canonical plain
+ * check the key store is 0600 in a 0700 directory; check libpurple's markup stripping gives the canonical plain
  * text Sotto encrypts; unload and check everything is restored. Exit status 0 only if all pass.
  */
 #include <glib.h>
@@ -195,9 +195,11 @@ main(int argc, char **argv)
 		act->callback(act);
 		g_list_free_full(actions, (GDestroyNotify)purple_plugin_action_free);
 	}
-	keyfile = g_build_filename(dir, "sotto", "prpl-irc.alice%40127.0.0.1.identity", NULL);
-	CHECK(g_stat(keyfile, &st) == 0 && (st.st_mode & 0777) == 0600, "identity key file created 0600");
-	g_stat(dir, &st);
+	keyfile = g_build_filename(dir, "sotto", "sotto.db", NULL);
+	CHECK(g_stat(keyfile, &st) == 0 && (st.st_mode & 0777) == 0600, "key store sotto.db is 0600");
+	g_free(keyfile);
+	keyfile = g_build_filename(dir, "sotto", NULL);
+	CHECK(g_stat(keyfile, &st) == 0 && (st.st_mode & 0777) == 0700, "data directory is 0700");
 
 	/* opportunistic + a peer never seen running Sotto: the text is left alone. */
 	msg = emit_sending(account, "bob", "hello <b>bob</b>");

@@ -155,8 +155,16 @@ pub(crate) fn status_text(r: &ConvRef) -> String {
     } else {
         "encrypted conversations are not logged"
     };
+    let trust = match engine::peer_trust(r) {
+        Some(crate::store::Trust::Verified) => format!(" {}'s key is verified.", r.peer),
+        Some(crate::store::Trust::Unverified) => format!(
+            " {}'s key is unverified (/sotto verify, or compare /sotto fingerprint).",
+            r.peer
+        ),
+        None => String::new(),
+    };
     format!(
-        "this conversation is {state}. Policy: {} ; {logging}.",
+        "this conversation is {state}.{trust} Policy: {}; {logging}.",
         engine::effective_policy(r).as_str()
     )
 }
@@ -247,9 +255,7 @@ unsafe extern "C" fn sotto_cmd(
                 }
             }
             "accept" => {
-                if let Some(fx) =
-                    engine::user_action(&r, |conv, rng| conv.acknowledge_peer_key(rng))
-                {
+                if let Some(fx) = engine::accept_key(&r) {
                     engine::apply(fx);
                     r.system_line(&format!("{}'s current key is accepted.", r.peer));
                 }

@@ -11,10 +11,13 @@ use crate::protocol::{
     ConvState, Conversation, Event, Policy, ReceiveAction, ReceiveOutcome, SendAction,
 };
 
+use crate::protocol::IdentityKey;
+use crate::store::Trust;
+
 use super::bindings as sys;
-use super::glue::{self, prefs, ConvRef};
+use super::fragsize;
+use super::glue::{self, prefs, ConvKey, ConvRef};
 use super::state::{with_state, Session, State};
-use super::{fragsize, keys};
 
 /// Blist setting on a buddy holding its per-contact policy.
 pub(crate) const BUDDY_POLICY: &str = "sotto-policy";
@@ -39,16 +42,24 @@ fn log_encrypted() -> bool {
     prefs::boolean(prefs::LOG_ENCRYPTED)
 }
 
-/// The account's identity, loaded or created on first use.
-pub(crate) fn identity(state: &mut State, r: &ConvRef) -> Option<keys::AccountIdentity> {
+/// An account's long-term identity and its persistent instance tag.
+#[derive(Clone)]
+pub(crate) struct AccountIdentity {
+    pub key: IdentityKey,
+    pub instance_tag: u32,
+}
+
+/// The account's identity, loaded from the store or created there on first use.
+pub(crate) fn identity(state: &mut State, r: &ConvRef) -> Option<AccountIdentity> {
     let key = r.key();
     let id = (key.protocol.clone(), key.account.clone());
     if let Some(found) = state.identities.get(&id) {
         return Some(found.clone());
     }
-    let dir = glue::user_dir()?.join("sotto");
-    match keys::load_or_create(&dir, &key.protocol, &key.account, &mut OsRng) {
-        Ok(identity) => {
+    let store = state.store.as_ref()?;
+    match store.load_or_create_identity(&key.protocol, &key.account, &mut OsRng) {
+        Ok((key, instance_tag)) => {
+            let identity = AccountIdentity { key, instance_tag };
             state.identities.insert(id, identity.clone());
             Some(identity)
         }
@@ -59,14 +70,45 @@ pub(crate) fn identity(state: &mut State, r: &ConvRef) -> Option<keys::AccountId
     }
 }
 
-/// The session for `r`, created on first use, with policy and line size refreshed (both can
-/// change between messages: preferences, per-contact setting, IRC nick).
+/// The session for `r`: in memory, else restored from the store, else new. Policy and line size
+/// are refreshed every time (preferences, the per-contact setting and IRC nicks change).
 fn session<'s>(state: &'s mut State, r: &ConvRef) -> Option<&'s mut Session> {
     let key = r.key();
     if !state.sessions.contains_key(&key) {
         let identity = identity(state, r)?;
-        let mut conv = Conversation::new(identity.key, identity.instance_tag, effective_policy(r));
-        conv.set_peer_supports_sotto(state.seen.contains(&key));
+        let store = state.store.as_ref()?;
+        let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
+        let restored = match store.load_session(p, a, peer) {
+            Ok(Some(bytes)) => match Conversation::restore(identity.key.clone(), &bytes) {
+                Ok(conv) => Some(conv),
+                Err(e) => {
+                    glue::debug_error(&format!("saved session unreadable ({e:?}); starting over"));
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                glue::debug_error(&format!("loading a session: {e}"));
+                None
+            }
+        };
+        let mut conv = restored.unwrap_or_else(|| {
+            Conversation::new(identity.key, identity.instance_tag, effective_policy(r))
+        });
+        if store.peer_runs_sotto(p, a, peer).unwrap_or(false) {
+            conv.set_peer_supports_sotto(true);
+        }
+        // Keys accepted before (trust on first use), oldest first as the core keeps them.
+        let mut known: Vec<_> = store
+            .trust_records(p, a, peer)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.key)
+            .collect();
+        known.reverse();
+        if !known.is_empty() {
+            conv.set_known_peer_keys(known);
+        }
         state.sessions.insert(
             key.clone(),
             Session {
@@ -86,6 +128,57 @@ fn session<'s>(state: &'s mut State, r: &ConvRef) -> Option<&'s mut Session> {
         prefs::int(prefs::FRAGMENT_SIZE_DEFAULT),
     ));
     Some(s)
+}
+
+/// Make the session durable before anything it produced leaves (the store syncs each commit),
+/// and record what the events say about the peer: runs Sotto, key seen, key verified.
+fn persist(state: &mut State, key: &ConvKey, events: &[Event]) {
+    let (Some(store), Some(s)) = (state.store.as_ref(), state.sessions.get(key)) else {
+        return;
+    };
+    let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
+    // Plaintext chatter with no Sotto event changes nothing worth a synced write.
+    if s.conv.state() != ConvState::Plaintext || !events.is_empty() {
+        if let Err(e) = store.save_session(p, a, peer, &s.conv.snapshot()) {
+            glue::debug_error(&format!("saving a session: {e}"));
+        }
+    }
+    // A changed key is recorded only once the user accepts it (`accept_key`): on a restart the
+    // recorded keys are the accepted ones.
+    let key_changed = events
+        .iter()
+        .any(|e| matches!(e, Event::PeerKeyChanged { .. }));
+    for event in events {
+        let res = match event {
+            Event::PeerSupportsSotto => store.set_peer_runs_sotto(p, a, peer),
+            Event::Started { peer: k, .. } if !key_changed => store.record_key_seen(p, a, peer, k),
+            Event::VerificationResult {
+                success: true,
+                we_asked: true,
+                peer: k,
+            } => store.set_trust(p, a, peer, k, Trust::Verified),
+            _ => Ok(()),
+        };
+        if let Err(e) = res {
+            glue::debug_error(&format!("recording trust: {e}"));
+        }
+    }
+}
+
+/// How the user trusts the key of the current (or last) session with `r`.
+pub(crate) fn peer_trust(r: &ConvRef) -> Option<Trust> {
+    let key = r.key();
+    with_state(|state| {
+        let peer_key = state.sessions.get(&key)?.conv.peer_identity()?;
+        let store = state.store.as_ref()?;
+        store
+            .trust_records(&key.protocol, &key.account, &key.peer)
+            .ok()?
+            .into_iter()
+            .find(|t| t.key == peer_key)
+            .map(|t| t.trust)
+    })
+    .flatten()
 }
 
 /// Where replies to `r` go (the peer's name as last seen on the wire).
@@ -115,6 +208,7 @@ pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
         // Under `opportunistic` the core starts a handshake by itself, but only with a peer it
         // knows runs Sotto (`set_peer_supports_sotto`): nobody else gets unsolicited traffic.
         let out = s.conv.send(text, &mut OsRng);
+        persist(state, &r.key(), &out.events);
         fx.absorb(out.inject, out.events);
         let decision = match out.action {
             SendAction::SendPlaintext => Outgoing::Plaintext,
@@ -144,6 +238,7 @@ pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effect
         let s = session(state, r)?;
         s.peer_raw = r.peer.clone();
         let out = s.conv.receive(text, now, &mut OsRng);
+        persist(state, &key, &out.events);
         let mut fx = Effects::default();
         fx.absorb(out.inject, out.events);
         fx.target = Some(r.clone());
@@ -161,6 +256,7 @@ pub(crate) fn user_action(
         let reply = reply_ref(state, r);
         let s = session(state, r)?;
         let out = act(&mut s.conv, &mut OsRng);
+        persist(state, &r.key(), &out.events);
         let mut fx = Effects::default();
         fx.absorb(out.inject, out.events);
         fx.target = Some(reply);
@@ -168,6 +264,22 @@ pub(crate) fn user_action(
         Some(fx)
     })
     .flatten()
+}
+
+/// The user accepts the peer's changed key (`/sotto accept`): recorded as seen (unverified) and
+/// whatever was held goes out.
+pub(crate) fn accept_key(r: &ConvRef) -> Option<Effects> {
+    let fx = user_action(r, |conv, rng| conv.acknowledge_peer_key(rng))?;
+    let key = r.key();
+    let _ = with_state(|state| {
+        let peer_key = state.sessions.get(&key)?.conv.peer_identity()?;
+        let store = state.store.as_ref()?;
+        if let Err(e) = store.record_key_seen(&key.protocol, &key.account, &key.peer, &peer_key) {
+            glue::debug_error(&format!("recording an accepted key: {e}"));
+        }
+        Some(())
+    });
+    Some(fx)
 }
 
 /// The user asked to start (`true`) or stop encryption with `r`.
@@ -181,7 +293,8 @@ pub(crate) fn start_or_stop(r: &ConvRef, start: bool) -> Option<Effects> {
     })
 }
 
-/// End every encrypted or starting session (plugin unload): peers are told, windows restored.
+/// End every encrypted or starting session (the user unloads the plugin while running: peers are
+/// told, windows restored). Not called when libpurple is quitting: sessions persist then.
 pub(crate) fn stop_all() {
     let targets: Vec<ConvRef> = with_state(|state| {
         state
@@ -299,10 +412,14 @@ fn write_event(r: &ConvRef, event: Event) {
             } else {
                 "This conversation is not logged."
             };
-            // Verification arrives with the trust store (a later issue): every key is unverified.
+            let trust = if peer_trust(r) == Some(Trust::Verified) {
+                "verified".to_owned()
+            } else {
+                format!("unverified: compare it with {peer} over another channel")
+            };
             r.system_line(&format!(
                 "encrypted conversation started. {peer}'s fingerprint is {fingerprint} \
-                 (unverified: compare it with {peer} over another channel). {logging}"
+                 ({trust}). {logging}"
             ));
         }
         Event::Ended { by_peer: true } => r.system_line(&format!(
@@ -350,10 +467,8 @@ fn write_event(r: &ConvRef, event: Event) {
             reset_held(r);
             r.system_line(&format!("not sent: {text}"));
         }
-        Event::PeerSupportsSotto => {
-            let key = r.key();
-            let _ = with_state(|state| state.seen.insert(key));
-        }
+        // Recorded in the store by `persist`; nothing to show.
+        Event::PeerSupportsSotto => {}
         Event::Unreadable { reason } => {
             r.system_line(&format!(
                 "an encrypted message from {peer} could not be read ({reason})."
@@ -370,8 +485,7 @@ fn write_event(r: &ConvRef, event: Event) {
                 "could not start the encrypted conversation: {reason}"
             ));
         }
-        // Trust on first use. Accepted keys live in the session (memory) for now; the store of
-        // the trust-and-continuity issue persists them.
+        // Trust on first use; accepted keys are recorded in the store (`persist`, `accept_key`).
         Event::NewPeerKey { .. } => r.system_line(&format!(
             "{peer}'s key is new to Sotto: accepted on first use, not verified yet \
              (/sotto verify)."

@@ -71,7 +71,28 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         non_null!(plugin, 0);
         glue::prefs::register();
         PLUGIN.with(|p| p.set(plugin));
-        state::install();
+        if let Some(error) = state::install() {
+            // Without the store there are no keys: nothing can be encrypted, and sends to a
+            // contact fail closed. Tell the user once, plainly.
+            glue::debug_error(&format!("store: {error}"));
+            let text = glue::cstring(&format!(
+                "Sotto cannot open its key store ({error}). Nothing will be encrypted, and \
+                 messages will not be sent while the plugin is loaded. Fix the file or disable \
+                 the plugin."
+            ));
+            // SAFETY: valid strings; no callback.
+            unsafe {
+                super::bindings::purple_notify_message(
+                    plugin.cast(),
+                    super::bindings::PURPLE_NOTIFY_MSG_ERROR,
+                    c"Sotto".as_ptr(),
+                    c"Sotto cannot open its key store".as_ptr(),
+                    text.as_ptr(),
+                    None,
+                    std::ptr::null_mut(),
+                );
+            }
+        }
         // SAFETY: `plugin` is the plugin being loaded.
         let hooks = unsafe { signals::connect_all(plugin) };
         let loaded = Loaded {
@@ -86,8 +107,9 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
     })
 }
 
-/// Plugin unload: end every encrypted session (the peers are told), restore the windows, then
-/// disconnect everything.
+/// Plugin unload: when the user unloads the plugin in a running client, end every encrypted
+/// session (the peers are told) and restore the windows; when the client quits, keep the sessions
+/// (they are in the store) for the next start. Then disconnect everything.
 ///
 /// # Safety
 /// Called by libpurple with the plugin being unloaded.
@@ -95,7 +117,9 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
 pub unsafe extern "C" fn sotto_plugin_unload(plugin: *mut PurplePlugin) -> gboolean {
     ffi_boundary!(1, {
         non_null!(plugin, 1);
-        engine::stop_all();
+        if !signals::is_quitting() {
+            engine::stop_all();
+        }
         LOADED.with(|l| drop(l.borrow_mut().take()));
         drop(state::remove());
         // SAFETY: closes any settings dialog we opened (its user data is then leaked, not freed

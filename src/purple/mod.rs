@@ -6,8 +6,9 @@
 //! * `ffi`: the functions the C shim calls (cbindgen → `include/sotto.h`).
 //! * `signals`, `commands`, `menu`, `actions`, `prefs_frame`: the UI seams.
 //! * `prpl`: the fail-closed `send_im` wrapper.
-//! * `engine`: drives `crate::protocol::Conversation`; `state`: per-conversation sessions.
-//! * `markup`, `fragsize`, `keys`: pure helpers (plaintext format, line sizes, key files).
+//! * `engine`: drives `crate::protocol::Conversation`, persisting through `crate::store`;
+//!   `state`: the loaded plugin's sessions and store.
+//! * `markup`, `fragsize`: pure helpers (plaintext format, line sizes).
 
 mod actions;
 pub(crate) mod bindings;
@@ -17,7 +18,6 @@ mod engine;
 pub mod ffi;
 mod fragsize;
 mod glue;
-mod keys;
 mod markup;
 mod menu;
 mod prefs_frame;

@@ -17,6 +17,7 @@ pub(crate) enum Emitter {
     Conversations,
     Blist,
     Plugins,
+    Core,
 }
 
 impl Emitter {
@@ -27,6 +28,7 @@ impl Emitter {
                 Emitter::Conversations => sys::purple_conversations_get_handle(),
                 Emitter::Blist => sys::purple_blist_get_handle(),
                 Emitter::Plugins => sys::purple_plugins_get_handle(),
+                Emitter::Core => sys::purple_get_core().cast(),
             }
         }
     }
@@ -98,7 +100,7 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 7] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 8] = [
         (
             Conversations,
             c"sending-im-msg",
@@ -130,6 +132,7 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
             super::menu::blist_node_extended_menu as *const c_void,
         ),
         (Plugins, c"plugin-load", plugin_load as *const c_void),
+        (Core, c"quitting", quitting as *const c_void),
     ];
     table
         .into_iter()
@@ -302,5 +305,21 @@ unsafe extern "C" fn plugin_load(plugin: *mut sys::PurplePlugin, _data: *mut c_v
         non_null!(plugin);
         // SAFETY: the plugin being loaded is live.
         unsafe { super::prpl::wrap(plugin) };
+    })
+}
+
+thread_local! {
+    static QUITTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether libpurple is shutting down (then sessions are kept for the next start, not ended).
+pub(crate) fn is_quitting() -> bool {
+    QUITTING.with(std::cell::Cell::get)
+}
+
+/// `quitting()` on the core: the client is exiting.
+unsafe extern "C" fn quitting(_data: *mut c_void) {
+    ffi_boundary!((), {
+        QUITTING.with(|q| q.set(true));
     })
 }

@@ -11,12 +11,13 @@
 //! callback refuse its work (fail closed) instead of panicking.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::protocol::Conversation;
+use crate::store::Store;
 
+use super::engine::AccountIdentity;
 use super::glue::ConvKey;
-use super::keys::AccountIdentity;
 
 /// One conversation's session plus what the plugin changed about its window.
 pub(crate) struct Session {
@@ -32,12 +33,12 @@ pub(crate) struct Session {
 /// Everything the loaded plugin knows.
 #[derive(Default)]
 pub(crate) struct State {
+    /// Identities, sessions and trust on disk (`<purple user dir>/sotto/sotto.db`). `None` when it
+    /// could not be opened: then nothing is encrypted and sends to a peer fail closed.
+    pub store: Option<Store>,
     pub sessions: HashMap<ConvKey, Session>,
     /// Identity per (protocol, normalized account).
     pub identities: HashMap<(String, String), AccountIdentity>,
-    /// Peers seen running Sotto, for `opportunistic`. In memory only for now: the trust store of a
-    /// later issue persists it.
-    pub seen: HashSet<ConvKey>,
     /// The peer and exact text our `sending-im-msg` handler approved for the protocol's
     /// `send_im` (the substituted wire line, or plaintext the policy allows). Consumed by the
     /// `send_im` wrapper.
@@ -59,16 +60,25 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
     })
 }
 
-/// Install fresh state (plugin load).
-pub(crate) fn install() {
+/// Install fresh state (plugin load), opening the store. Returns the store's error, if any.
+pub(crate) fn install() -> Option<String> {
+    let (store, error) = match super::glue::user_dir().map(|d| Store::open(&d.join("sotto"))) {
+        Some(Ok(store)) => (Some(store), None),
+        Some(Err(e)) => (None, Some(e.to_string())),
+        None => (None, Some("libpurple has no user directory".to_owned())),
+    };
     STATE.with(|cell| {
         if let Ok(mut guard) = cell.try_borrow_mut() {
-            *guard = Some(State::default());
+            *guard = Some(State {
+                store,
+                ..State::default()
+            });
         }
     });
+    error
 }
 
-/// Drop the state (plugin unload). Sessions are in memory only for now: unloading ends them.
+/// Drop the state (plugin unload); sessions stay in the store.
 pub(crate) fn remove() -> Option<State> {
     STATE.with(|cell| cell.try_borrow_mut().ok().and_then(|mut g| g.take()))
 }
