@@ -34,8 +34,9 @@ void sotto_plugin_init(PurplePlugin *plugin);
 // Called by libpurple (through the shim's info table) with the plugin being loaded.
 gboolean sotto_plugin_load(PurplePlugin *plugin);
 
-// Plugin unload: end every encrypted session (the peers are told), restore the windows, then
-// disconnect everything.
+// Plugin unload: when the user unloads the plugin in a running client, end every encrypted
+// session (the peers are told) and restore the windows; when the client quits, keep the sessions
+// (they are in the store) for the next start. Then disconnect everything.
 //
 // # Safety
 // Called by libpurple with the plugin being unloaded.
