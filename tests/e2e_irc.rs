@@ -64,3 +64,27 @@ fn irc_thirty_char_nicks_long_message_default_ratelimit() {
         "too slow for the suite budget"
     );
 }
+
+/// IRC's `/me` goes straight to the server as a CTCP ACTION, past `sending-im-msg`: while a
+/// session is up it must still never leave in plaintext, and bob must see the action's words.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_me_action_is_encrypted() {
+    let mut p = Pair::start(Proto::Irc, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    start_session(&mut p);
+    let action = "waves a secret walrus flag";
+    p.alice.client.cmd(&bob, &format!("me {action}"));
+    p.bob
+        .client
+        .expect_write("bob shows alice's action", WAIT, |w| {
+            w.has(flags::RECV) && w.is_with(&alice) && w.shown().contains(action)
+        });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], action, "/me action");
+    assert!(
+        !p.alice.tap.contains("\u{1}ACTION"),
+        "a CTCP ACTION went to the server during an encrypted session"
+    );
+    assert_no_trouble(&p);
+}

@@ -18,6 +18,15 @@ fn html_to_text_undoes_exactly_what_the_plugin_does() {
     // An escaped <br> is text, not a newline; a real tag stays visible (and fails a comparison).
     assert_eq!(html_to_text("&lt;br&gt;"), "<br>");
     assert_eq!(html_to_text("<b>bold</b>"), "<b>bold</b>");
+    // libpurple's linkified echo shows the link text; an escaped <a> is text.
+    assert_eq!(
+        html_to_text(r#"see <A HREF="https://x.org/?a=1&b=2">https://x.org/?a=1&amp;b=2</A> ok"#),
+        "see https://x.org/?a=1&b=2 ok"
+    );
+    assert_eq!(
+        html_to_text("&lt;a href=&quot;x&quot;&gt;y&lt;/a&gt;"),
+        r#"<a href="x">y</a>"#
+    );
     // Stray ampersands survive.
     assert_eq!(
         html_to_text("fish & chips &nosuch; &"),

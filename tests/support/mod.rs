@@ -599,22 +599,36 @@ pub fn escape_arg(s: &str) -> String {
 /// What a conversation shows for a message, as text: the comparison every test makes.
 ///
 /// The plugin HTML-escapes decrypted plain text and turns `\n` into `<br>`; libpurple's own
-/// plaintext path does the same. So: `<br>` / `<br/>` / `<br />` become `\n`, then the
-/// entities `&lt; &gt; &amp; &quot; &apos; &#NN; &#xHH;` are decoded, and nothing else is
-/// touched: any other tag survives as literal `<...>` and so fails an exact comparison.
+/// plaintext path does the same, and libpurple's local echo of a sent message on an HTML
+/// protocol (XMPP) wraps URLs and addresses in `<a href>` (`purple_markup_linkify`). So: the
+/// `<a …>` and `</a>` tags are dropped (a link shows its text), `<br>` / `<br/>` / `<br />`
+/// become `\n`, then the entities `&lt; &gt; &amp; &quot; &apos; &#NN; &#xHH;` are decoded.
+/// Nothing else is touched: any other tag survives as literal `<...>`, and a peer's typed
+/// `<a href>` arrives escaped, so markup that got rendered instead of shown fails an exact
+/// comparison.
 pub fn html_to_text(html: &str) -> String {
     let mut s = String::with_capacity(html.len());
     let lower = html.to_ascii_lowercase();
     let mut i = 0;
     while i < html.len() {
         let rest = &lower[i..];
-        let br = ["<br>", "<br/>", "<br />"]
+        if let Some(b) = ["<br>", "<br/>", "<br />"]
             .iter()
-            .find(|b| rest.starts_with(**b));
-        if let Some(b) = br {
+            .find(|b| rest.starts_with(**b))
+        {
             s.push('\n');
             i += b.len();
             continue;
+        }
+        if rest.starts_with("</a>") {
+            i += 4;
+            continue;
+        }
+        if rest.starts_with("<a ") {
+            if let Some(end) = rest.find('>') {
+                i += end + 1;
+                continue;
+            }
         }
         let c = html[i..].chars().next().expect("char");
         s.push(c);
@@ -699,7 +713,7 @@ struct Shared {
 pub struct Client {
     pub cfg: ClientConfig,
     pub dir: TempDir,
-    child: Option<Child>,
+    child: Mutex<Option<Child>>,
     stdin: Option<ChildStdin>,
     shared: Arc<(Mutex<Shared>, Condvar)>,
     generation: usize,
@@ -726,7 +740,7 @@ impl Client {
         let mut c = Client {
             cfg,
             dir,
-            child: None,
+            child: Mutex::new(None),
             stdin: None,
             shared: Arc::new((
                 Mutex::new(Shared {
@@ -774,7 +788,7 @@ impl Client {
             .expect("spawn sotto-testclient");
         let stdout = child.stdout.take().expect("stdout");
         self.stdin = child.stdin.take();
-        self.child = Some(child);
+        *self.child.lock().expect("child lock") = Some(child);
         let shared = Arc::new((
             Mutex::new(Shared {
                 lines: Vec::new(),
@@ -819,6 +833,24 @@ impl Client {
     /// The purple user dir (`~/.purple` of this client).
     pub fn purple_dir(&self) -> PathBuf {
         self.dir.path().join("purple")
+    }
+
+    /// Does any file under this client's libpurple log dir (`<user dir>/logs`) contain `needle`?
+    pub fn logs_contain(&self, needle: &str) -> bool {
+        fn walk(dir: &Path, needle: &[u8]) -> bool {
+            let Ok(entries) = fs::read_dir(dir) else {
+                return false;
+            };
+            entries.flatten().any(|e| {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, needle)
+                } else {
+                    fs::read(&p).is_ok_and(|b| find(&b, needle).is_some())
+                }
+            })
+        }
+        walk(&self.purple_dir().join("logs"), needle.as_bytes())
     }
 
     /// Write one raw command line to the client's stdin.
@@ -917,12 +949,40 @@ impl Client {
         match self.wait(timeout, &mut pred) {
             Some(l) => l,
             None => panic!(
-                "[{}] timed out after {:?} waiting for: {what}\n--- what it printed ---\n{}\n--- stderr (tail) ---\n{}",
+                "[{}] timed out after {:?} waiting for: {what}\n--- process: {} ---\n--- what it printed ---\n{}\n--- stderr (tail) ---\n{}",
                 self.cfg.name,
                 timeout,
+                self.process_state(),
                 self.dump(),
                 tail(&self.stderr_path(), 30)
             ),
+        }
+    }
+
+    /// "running", or how the process ended (a crash shows as a signal).
+    pub fn process_state(&self) -> String {
+        use std::os::unix::process::ExitStatusExt;
+        match self
+            .child
+            .lock()
+            .expect("child lock")
+            .as_mut()
+            .map(Child::try_wait)
+        {
+            None => "not running (killed by the test)".into(),
+            Some(Ok(None)) => "running".into(),
+            Some(Ok(Some(st))) => match st.signal() {
+                Some(sig) => format!(
+                    "DIED from signal {sig}{}",
+                    if st.core_dumped() {
+                        " (core dumped)"
+                    } else {
+                        ""
+                    }
+                ),
+                None => format!("exited with {st}"),
+            },
+            Some(Err(e)) => format!("unknown ({e})"),
         }
     }
 
@@ -1069,7 +1129,7 @@ impl Client {
     /// SIGKILL the process (no goodbye to the server, no chance to save anything).
     pub fn kill(&mut self) {
         self.stdin = None;
-        if let Some(mut c) = self.child.take() {
+        if let Some(mut c) = self.child.lock().expect("child lock").take() {
             kill(&mut c);
         }
     }
@@ -1085,7 +1145,7 @@ impl Client {
         if let Some(mut stdin) = self.stdin.take() {
             let _ = writeln!(stdin, "quit");
         }
-        if let Some(mut c) = self.child.take() {
+        if let Some(mut c) = self.child.lock().expect("child lock").take() {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -1206,13 +1266,16 @@ impl Pair {
             if proto == Proto::Irc && o.fast_irc {
                 opts.push(("ratelimit-interval".into(), "0".into()));
             }
+            // Log IMs as Pidgin users commonly do, so the tests can check what reaches the logs.
+            let mut all_prefs = vec![("/purple/logging/log_ims".to_string(), "true".to_string())];
+            all_prefs.extend(prefs.iter().cloned());
             let client = Client::start(ClientConfig {
                 name: nick.to_string(),
                 protocol: protocol.to_string(),
                 username,
                 password,
                 opts,
-                prefs: prefs.to_vec(),
+                prefs: all_prefs,
                 plugin: plugin.clone(),
             });
             Peer {
@@ -1237,6 +1300,21 @@ impl Pair {
     pub fn assert_no_criticals(&self) {
         self.alice.client.assert_no_criticals();
         self.bob.client.assert_no_criticals();
+    }
+}
+
+impl Drop for Pair {
+    /// On a failure (or with `SOTTO_E2E_KEEP`), save what each tap recorded next to the
+    /// client's transcripts: `tap-up.log` (what the server received), `tap-down.log`.
+    fn drop(&mut self) {
+        if !thread::panicking() && std::env::var_os("SOTTO_E2E_KEEP").is_none() {
+            return;
+        }
+        for peer in [&self.alice, &self.bob] {
+            let dir = peer.client.dir.path();
+            let _ = fs::write(dir.join("tap-up.log"), peer.tap.bytes(Dir::Up));
+            let _ = fs::write(dir.join("tap-down.log"), peer.tap.bytes(Dir::Down));
+        }
     }
 }
 

@@ -34,6 +34,10 @@ pub fn messages(from: &str) -> Vec<(&'static str, String)> {
             "multiline",
             format!("first line from {from}\nsecond line of three\n\nfourth after a blank line"),
         ),
+        (
+            "url",
+            format!("a link from {from}: https://example.com/a?b=c&d=e#f and mail bob@example.org"),
+        ),
     ]
 }
 
@@ -309,6 +313,18 @@ pub fn full_conversation(proto: Proto) {
             "[{}] {n} 'started' lines: state lines are written once per change",
             c.cfg.name
         );
+    }
+    // Encrypted conversations are not logged (log_encrypted is off by default).
+    for (_, text) in messages("alice").into_iter().chain(messages("bob")) {
+        for n in needles(&text, 4) {
+            for c in [&p.alice.client, &p.bob.client] {
+                assert!(
+                    !c.logs_contain(&n),
+                    "[{}] the log holds {n:?} of an encrypted message",
+                    c.cfg.name
+                );
+            }
+        }
     }
     assert_no_trouble(&p);
     note(&format!("{proto:?}: full conversation"), t0);
