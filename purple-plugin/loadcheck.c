@@ -214,6 +214,29 @@ main(int argc, char **argv)
 	g_free(msg);
 	purple_prefs_set_string("/plugins/core/sotto/policy", "opportunistic");
 
+	/*
+	 * Plaintext that bypasses sending-im-msg (away auto-replies call serv_send_im directly) meets
+	 * the send_im wrapper. Connect (the IRC connection is created at once; the socket connects
+	 * later in the main loop, which never runs here) and call the protocol's send_im as
+	 * serv_send_im would: under "always" the wrapper holds it (0) and IRC's own send_im (which
+	 * returns 1) is never reached; under "opportunistic" with an unknown peer it passes.
+	 */
+	purple_account_set_enabled(account, "sotto-loadcheck", TRUE);
+	purple_account_connect(account);
+	if (purple_account_get_connection(account)) {
+		PurpleConnection *gc = purple_account_get_connection(account);
+		SendIm send_im = irc_send_im();
+
+		purple_prefs_set_string("/plugins/core/sotto/policy", "always");
+		CHECK(send_im(gc, "dave", "auto-reply text", PURPLE_MESSAGE_AUTO_RESP) == 0,
+		      "policy always: a direct serv_send_im (auto-reply) is held by the send_im wrapper");
+		purple_prefs_set_string("/plugins/core/sotto/policy", "opportunistic");
+		CHECK(send_im(gc, "erin", "auto-reply text", PURPLE_MESSAGE_AUTO_RESP) == 1,
+		      "opportunistic, unknown peer: a direct serv_send_im passes to IRC");
+	} else {
+		CHECK(FALSE, "IRC connection object created");
+	}
+
 	/* A received plaintext from someone else passes through untouched. */
 	sender = g_strdup("carol");
 	msg = g_strdup("hi &amp; bye");

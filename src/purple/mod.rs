@@ -1,6 +1,6 @@
 //! The libpurple plugin layer: the only module tree with `unsafe`.
 //!
-//! * [`bindings`]: bindgen's raw libpurple API (GLib types from `glib-sys`).
+//! * `bindings`: bindgen's raw libpurple API (GLib types from `glib-sys`).
 //! * `boundary`: the panic boundary and null checks every `extern "C"` body uses.
 //! * `glue`: safe wrappers (strings, lookups by name, writing lines, preferences).
 //! * `ffi`: the functions the C shim calls (cbindgen → `include/sotto.h`).
