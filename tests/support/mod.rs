@@ -758,7 +758,19 @@ impl Client {
     /// (Re)start the process on the same purple user dir.
     fn spawn(&mut self) {
         self.generation += 1;
-        let mut cmd = Command::new(testclient_path());
+        // SOTTO_TESTCLIENT_WRAPPER="gdb -q -batch -ex run -ex bt --args" runs each client under
+        // a debugger (its output lands in the transcript, stdout.log).
+        let wrapper: Vec<String> = std::env::var("SOTTO_TESTCLIENT_WRAPPER")
+            .map(|w| w.split_whitespace().map(String::from).collect())
+            .unwrap_or_default();
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(testclient_path());
+                c
+            }
+            None => Command::new(testclient_path()),
+        };
         cmd.arg(self.dir.path().join("purple"))
             .arg(&self.cfg.protocol)
             .arg(&self.cfg.username)
