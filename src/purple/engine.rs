@@ -231,10 +231,9 @@ pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effect
         .unwrap_or(0);
     with_state(|state| {
         let key = r.key();
-        // Plaintext from someone we have no session with: not ours, and no state is created.
-        if !state.sessions.contains_key(&key) && !crate::protocol::wire::is_sotto_text(text) {
-            return None;
-        }
+        // Every message goes to the session (loaded from the store after a restart), so a
+        // plaintext message during an encrypted session is flagged. Plaintext chatter creates no
+        // stored state (`persist` writes only Sotto activity).
         let s = session(state, r)?;
         s.peer_raw = r.peer.clone();
         let out = s.conv.receive(text, now, &mut OsRng);
@@ -333,17 +332,17 @@ pub(crate) fn account_fingerprint(protocol: &str, account: &str) -> Option<Strin
 }
 
 /// State of the session with `r`, if one exists.
+/// (Loaded from the store if needed: after a restart the first question may come before any
+/// message.)
 pub(crate) fn conv_state(r: &ConvRef) -> Option<ConvState> {
-    with_state(|state| state.sessions.get(&r.key()).map(|s| s.conv.state())).flatten()
+    with_state(|state| session(state, r).map(|s| s.conv.state())).flatten()
 }
 
 /// Our fingerprint for `r`'s account and the peer's, if known.
 pub(crate) fn fingerprints(r: &ConvRef) -> Option<(String, Option<String>)> {
     with_state(|state| {
         let ours = identity(state, r)?.key.public().fingerprint().to_string();
-        let theirs = state
-            .sessions
-            .get(&r.key())
+        let theirs = session(state, r)
             .and_then(|s| s.conv.peer_identity())
             .map(|p| p.fingerprint().to_string());
         Some((ours, theirs))
@@ -525,13 +524,13 @@ pub(crate) fn redecorate(r: &ConvRef) {
     if conv.is_null() {
         return;
     }
-    let key = r.key();
     let log = log_encrypted();
     // SAFETY: `conv` was looked up just now and is live for this call.
     let is_logging = unsafe { sys::purple_conversation_is_logging(conv) != 0 };
     // Decide with the state borrowed; act after.
     let decision = with_state(|state| {
-        let s = state.sessions.get_mut(&key)?;
+        // A window opened after a restart belongs to a session that may still be in the store.
+        let s = session(state, r)?;
         let encrypted = s.conv.state() == ConvState::Encrypted;
         let set_logging = if encrypted && !log && s.logging_saved.is_none() {
             s.logging_saved = Some(is_logging);

@@ -184,6 +184,9 @@ unsafe extern "C" fn sending_im_msg(
                 glue::debug_error("no session state for an outgoing message; not sending");
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
+                r.system_line(
+                    "message NOT sent: Sotto has no key for this account (see the debug log).",
+                );
                 return;
             };
             match decision {
