@@ -21,6 +21,13 @@ const HELP: &str = "/sotto start: start (or restart) an encrypted conversation\n
 /// Unregisters the command when dropped (plugin unload).
 pub(crate) struct CommandGuard(sys::PurpleCmdId);
 
+impl CommandGuard {
+    /// Guard an id returned by `purple_cmd_register`.
+    pub(crate) fn new(id: sys::PurpleCmdId) -> Self {
+        CommandGuard(id)
+    }
+}
+
 impl Drop for CommandGuard {
     fn drop(&mut self) {
         // SAFETY: an id returned by purple_cmd_register, unregistered once.
@@ -28,99 +35,36 @@ impl Drop for CommandGuard {
     }
 }
 
-/// IRC's own `/me` sends a CTCP ACTION straight to the server (no `send_im`, no signal). While a
-/// session is up (or policy is `always`) ours runs first and sends the action encrypted, as the
-/// text `/me ...`, which the peer's libpurple displays as an action. Otherwise it defers to IRC's.
-pub(crate) fn register_irc_me() -> Option<CommandGuard> {
-    // SAFETY: as in `register`.
-    let id = unsafe {
-        sys::purple_cmd_register(
-            c"me".as_ptr(),
-            c"s".as_ptr(),
-            sys::PURPLE_CMD_P_PLUGIN,
-            sys::PURPLE_CMD_FLAG_IM | sys::PURPLE_CMD_FLAG_PRPL_ONLY,
-            c"prpl-irc".as_ptr(),
-            Some(irc_me_cmd),
-            c"me &lt;action&gt;: an action (encrypted by Sotto while a session is up).".as_ptr(),
-            std::ptr::null_mut(),
-        )
-    };
-    (id != 0).then_some(CommandGuard(id))
-}
-
-/// The single argument of an "s"-format command ("" when absent).
+/// Argument `index` of a command ("" when absent).
 ///
 /// # Safety
 /// `args` must be null or libpurple's NULL-terminated argument vector.
-unsafe fn first_arg(args: *mut *mut c_char) -> String {
+pub(crate) unsafe fn arg(args: *mut *mut c_char, index: usize) -> String {
     if args.is_null() {
         return String::new();
     }
-    // SAFETY: per the caller; with the "s" format the vector has (at most) one entry.
-    cstr_to_string(unsafe { *args }).unwrap_or_default()
+    for i in 0..=index {
+        // SAFETY: per the caller, entries up to the terminating NULL are valid; we stop there.
+        let p = unsafe { *args.add(i) };
+        if p.is_null() {
+            return String::new();
+        }
+        if i == index {
+            return cstr_to_string(p).unwrap_or_default();
+        }
+    }
+    String::new()
 }
 
 /// Report a command error (libpurple shows it and frees it with `g_free`).
 ///
 /// # Safety
 /// `error` must be null or libpurple's error out-parameter.
-unsafe fn set_error(error: *mut *mut c_char, msg: &str) {
+pub(crate) unsafe fn set_error(error: *mut *mut c_char, msg: &str) {
     if !error.is_null() {
         // SAFETY: per the caller.
         unsafe { *error = glue::g_strdup(msg) };
     }
-}
-
-unsafe extern "C" fn irc_me_cmd(
-    conv: *mut sys::PurpleConversation,
-    _cmd: *const c_char,
-    args: *mut *mut c_char,
-    error: *mut *mut c_char,
-    _data: *mut c_void,
-) -> sys::PurpleCmdRet {
-    // A panic must not let the action out in plaintext.
-    ffi_boundary!(sys::PURPLE_CMD_RET_FAILED, {
-        non_null!(conv, sys::PURPLE_CMD_RET_CONTINUE);
-        // SAFETY: live conversation for this callback.
-        let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
-            return sys::PURPLE_CMD_RET_CONTINUE;
-        };
-        let plaintext_ok = matches!(engine::conv_state(&r), None | Some(ConvState::Plaintext))
-            && engine::effective_policy(&r) != crate::protocol::Policy::Always;
-        if plaintext_ok {
-            return sys::PURPLE_CMD_RET_CONTINUE;
-        }
-        // SAFETY: libpurple's argument vector for this callback.
-        let action = unsafe { first_arg(args) };
-        // The argument is markup like any typed text.
-        let text = format!("/me {}", glue::markup_to_text(&action));
-        match engine::outgoing(&r, &text) {
-            Some((engine::Outgoing::Plaintext, fx)) => {
-                engine::apply(fx);
-                sys::PURPLE_CMD_RET_CONTINUE
-            }
-            Some((engine::Outgoing::Lines(lines), mut fx)) => {
-                fx.inject.extend(lines);
-                engine::apply(fx);
-                let mut flags = sys::PURPLE_MESSAGE_SEND;
-                if !glue::prefs::boolean(glue::prefs::LOG_ENCRYPTED) {
-                    flags |= sys::PURPLE_MESSAGE_NO_LOG;
-                }
-                let me = r.own_display_name().unwrap_or_else(|| r.account.clone());
-                r.write(Some(&me), &super::markup::text_to_html(&text), flags);
-                sys::PURPLE_CMD_RET_OK
-            }
-            Some((engine::Outgoing::Hold, fx)) => {
-                engine::apply(fx);
-                sys::PURPLE_CMD_RET_OK
-            }
-            None => {
-                // SAFETY: libpurple's error out-parameter.
-                unsafe { set_error(error, "Sotto: not sent (no session state)") };
-                sys::PURPLE_CMD_RET_FAILED
-            }
-        }
-    })
 }
 
 /// Register `/sotto`.
@@ -227,7 +171,7 @@ unsafe extern "C" fn sotto_cmd(
             return sys::PURPLE_CMD_RET_FAILED;
         };
         // SAFETY: libpurple's argument vector for this callback.
-        let line = unsafe { first_arg(args) };
+        let line = unsafe { arg(args, 0) };
         let word = line
             .split_whitespace()
             .next()

@@ -455,12 +455,7 @@ fn write_event(r: &ConvRef, event: Event) {
         }
         Event::QueuedSent { text } => {
             reset_held(r);
-            let mut flags = sys::PURPLE_MESSAGE_SEND;
-            if !log_encrypted() {
-                flags |= sys::PURPLE_MESSAGE_NO_LOG;
-            }
-            let me = r.own_display_name().unwrap_or_else(|| r.account.clone());
-            r.write(Some(&me), &super::markup::text_to_html(&text), flags);
+            show_sent(r, &text);
         }
         Event::Unsent { text } => {
             reset_held(r);
@@ -506,6 +501,17 @@ fn write_event(r: &ConvRef, event: Event) {
         )),
         Event::VerificationAborted => r.system_line("verification did not complete."),
     }
+}
+
+/// Show `text` in `r`'s window as a message we sent (for text libpurple does not echo itself:
+/// flushed queues, encrypted IRC commands). Not logged unless `log_encrypted`.
+pub(crate) fn show_sent(r: &ConvRef, text: &str) {
+    let mut flags = sys::PURPLE_MESSAGE_SEND;
+    if !log_encrypted() {
+        flags |= sys::PURPLE_MESSAGE_NO_LOG;
+    }
+    let me = r.own_display_name().unwrap_or_else(|| r.account.clone());
+    r.write(Some(&me), &super::markup::text_to_html(text), flags);
 }
 
 fn reset_held(r: &ConvRef) {

@@ -9,7 +9,7 @@ use std::ffi::c_void;
 
 use super::bindings::{gboolean, GList, PurplePlugin, PurplePluginPrefFrame};
 use super::boundary::{ffi_boundary, non_null};
-use super::{actions, commands, engine, glue, prefs_frame, prpl, signals, state};
+use super::{actions, commands, engine, glue, irc_cmds, prefs_frame, prpl, signals, state};
 
 extern "C" {
     /// The `PURPLE_INIT_PLUGIN` body, compiled in the C shim under this name (see build.rs).
@@ -20,7 +20,7 @@ extern "C" {
 struct Loaded {
     _hooks: Vec<signals::SignalHook>,
     _command: Option<commands::CommandGuard>,
-    _irc_me: Option<commands::CommandGuard>,
+    _irc_commands: Vec<commands::CommandGuard>,
     _wraps: prpl::SendImWraps,
 }
 
@@ -98,7 +98,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         let loaded = Loaded {
             _hooks: hooks,
             _command: commands::register(),
-            _irc_me: commands::register_irc_me(),
+            _irc_commands: irc_cmds::register(),
             _wraps: prpl::wrap_all(),
         };
         LOADED.with(|l| *l.borrow_mut() = Some(loaded));

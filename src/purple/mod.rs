@@ -5,7 +5,7 @@
 //! * `glue`: safe wrappers (strings, lookups by name, writing lines, preferences).
 //! * `ffi`: the functions the C shim calls (cbindgen → `include/sotto.h`).
 //! * `signals`, `commands`, `menu`, `actions`, `prefs_frame`: the UI seams.
-//! * `prpl`: the fail-closed `send_im` wrapper.
+//! * `prpl`: the fail-closed `send_im` wrapper; `irc_cmds`: IRC commands that bypass it.
 //! * `engine`: drives `crate::protocol::Conversation`, persisting through `crate::store`;
 //!   `state`: the loaded plugin's sessions and store.
 //! * `markup`, `fragsize`: pure helpers (plaintext format, line sizes).
@@ -18,6 +18,7 @@ mod engine;
 pub mod ffi;
 mod fragsize;
 mod glue;
+mod irc_cmds;
 mod markup;
 mod menu;
 mod prefs_frame;

@@ -1,0 +1,176 @@
+//! IRC commands that would put text on the wire without `send_im` or any signal.
+//!
+//! libpurple's IRC protocol sends `/me`, `/action`, `/msg`, `/query nick text`, `/notice` and
+//! `/ctcp` with `irc_send` directly, so neither `sending-im-msg` nor the `send_im` wrapper sees
+//! them. Sotto registers the same names for `prpl-irc` at plugin priority, so they run first:
+//! when the target has no session and the policy allows plaintext they return CONTINUE and
+//! IRC's own command runs unchanged; otherwise the text goes through the session (an action as
+//! the text `/me ...`, which the peer's libpurple shows as an action), and `/notice` and `/ctcp`,
+//! which cannot be carried encrypted, are refused.
+//!
+//! Not covered: `/quote` and `/raw` (the user types protocol lines by hand).
+
+use std::ffi::{c_char, c_void, CStr};
+
+use crate::protocol::{ConvState, Policy};
+
+use super::bindings as sys;
+use super::boundary::{ffi_boundary, non_null};
+use super::commands::{arg, set_error, CommandGuard};
+use super::engine::{self, Outgoing};
+use super::glue::{self, ConvRef};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `/me text`, `/action text`: an action to the conversation's peer.
+    Me = 1,
+    /// `/msg nick text`: a message to `nick`.
+    Msg = 2,
+    /// `/query nick [text]`: open a window with `nick`, optionally sending `text`.
+    Query = 3,
+    /// `/notice nick text`, `/ctcp nick ...`: no encrypted form; refused while encrypting.
+    Refuse = 4,
+}
+
+const IM: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_IM;
+const IM_CHAT: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_IM | sys::PURPLE_CMD_FLAG_CHAT;
+
+const OVERRIDES: [(&CStr, &CStr, sys::PurpleCmdFlag, Kind); 6] = [
+    (c"me", c"s", IM, Kind::Me),
+    (c"action", c"s", IM, Kind::Me),
+    (c"msg", c"ws", IM_CHAT, Kind::Msg),
+    (
+        c"query",
+        c"ws",
+        IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS,
+        Kind::Query,
+    ),
+    (c"notice", c"ws", IM_CHAT, Kind::Refuse),
+    (c"ctcp", c"ws", IM_CHAT, Kind::Refuse),
+];
+
+/// Register the overrides (each unregistered when its guard drops).
+pub(crate) fn register() -> Vec<CommandGuard> {
+    OVERRIDES
+        .iter()
+        .filter_map(|(name, args, flags, kind)| {
+            // SAFETY: static strings; `irc_override` has PurpleCmdFunc's signature; the data
+            // pointer is a small integer (the kind), never dereferenced.
+            let id = unsafe {
+                sys::purple_cmd_register(
+                    name.as_ptr(),
+                    args.as_ptr(),
+                    sys::PURPLE_CMD_P_PLUGIN,
+                    *flags | sys::PURPLE_CMD_FLAG_PRPL_ONLY,
+                    c"prpl-irc".as_ptr(),
+                    Some(irc_override),
+                    c"(Sotto: encrypted, or refused, while a session with the target is up)"
+                        .as_ptr(),
+                    *kind as usize as *mut c_void,
+                )
+            };
+            (id != 0).then_some(CommandGuard::new(id))
+        })
+        .collect()
+}
+
+/// Plaintext may go to `r`: no session is up or starting, and the policy is not `always`.
+fn plaintext_ok(r: &ConvRef) -> bool {
+    matches!(engine::conv_state(r), None | Some(ConvState::Plaintext))
+        && engine::effective_policy(r) != Policy::Always
+}
+
+unsafe extern "C" fn irc_override(
+    conv: *mut sys::PurpleConversation,
+    cmd: *const c_char,
+    args: *mut *mut c_char,
+    error: *mut *mut c_char,
+    data: *mut c_void,
+) -> sys::PurpleCmdRet {
+    // A panic must not let the text out in plaintext.
+    ffi_boundary!(sys::PURPLE_CMD_RET_FAILED, {
+        non_null!(conv, sys::PURPLE_CMD_RET_CONTINUE);
+        let kind = match data as usize {
+            1 => Kind::Me,
+            2 => Kind::Msg,
+            3 => Kind::Query,
+            _ => Kind::Refuse,
+        };
+        // SAFETY: live conversation and libpurple's argument vector for this callback.
+        let (account, first, second) = unsafe {
+            (
+                sys::purple_conversation_get_account(conv),
+                arg(args, 0),
+                arg(args, 1),
+            )
+        };
+        let target = if kind == Kind::Me {
+            // SAFETY: live conversation.
+            let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
+                return sys::PURPLE_CMD_RET_CONTINUE;
+            };
+            r
+        } else {
+            // SAFETY: the conversation's account is live.
+            let Some(r) = (unsafe { ConvRef::from_account(account, first.trim()) }) else {
+                return sys::PURPLE_CMD_RET_CONTINUE;
+            };
+            r
+        };
+        if plaintext_ok(&target) {
+            return sys::PURPLE_CMD_RET_CONTINUE;
+        }
+        // Arguments are markup like any typed text.
+        let text = match kind {
+            Kind::Me => format!("/me {}", glue::markup_to_text(&first)),
+            Kind::Msg | Kind::Query => glue::markup_to_text(&second),
+            Kind::Refuse => {
+                let name = glue::cstr_to_string(cmd).unwrap_or_default();
+                let msg = format!(
+                    "Sotto: /{name} would reach {} unencrypted, and your conversation with them \
+                     is encrypted (or the policy is 'always'): not sent.",
+                    target.peer
+                );
+                // SAFETY: libpurple's error out-parameter.
+                unsafe { set_error(error, &msg) };
+                return sys::PURPLE_CMD_RET_FAILED;
+            }
+        };
+        if kind == Kind::Query {
+            target.conversation_or_new();
+            if text.is_empty() {
+                return sys::PURPLE_CMD_RET_OK;
+            }
+        }
+        send_encrypted(&target, &text, error)
+    })
+}
+
+/// Send `text` to `r` through its session and show it as sent in `r`'s window.
+///
+/// # Safety
+/// `error` must be null or libpurple's error out-parameter.
+unsafe fn send_encrypted(r: &ConvRef, text: &str, error: *mut *mut c_char) -> sys::PurpleCmdRet {
+    match engine::outgoing(r, text) {
+        // The policy allowed plaintext after all (e.g. it changed): let IRC's command run.
+        Some((Outgoing::Plaintext, fx)) => {
+            engine::apply(fx);
+            sys::PURPLE_CMD_RET_CONTINUE
+        }
+        Some((Outgoing::Lines(lines), mut fx)) => {
+            fx.inject.extend(lines);
+            engine::apply(fx);
+            engine::show_sent(r, text);
+            sys::PURPLE_CMD_RET_OK
+        }
+        Some((Outgoing::Hold, fx)) => {
+            engine::apply(fx);
+            sys::PURPLE_CMD_RET_OK
+        }
+        None => {
+            // SAFETY: per the caller.
+            unsafe { set_error(error, "Sotto: not sent (no key for this account)") };
+            sys::PURPLE_CMD_RET_FAILED
+        }
+    }
+}
