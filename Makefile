@@ -44,15 +44,20 @@ build: deps
 $(PLUGIN):
 	$(MAKE) build
 
+# Installed copies drop the debug info (the release profile keeps it for tests and gdb: ~20 MB).
+STRIP ?= strip
+
 install: build
 	install -d "$(PURPLE_PLUGIN_DIR)"
 	install -m 0644 $(PLUGIN) "$(PURPLE_PLUGIN_DIR)/sotto.so"
+	-$(STRIP) --strip-debug "$(PURPLE_PLUGIN_DIR)/sotto.so"
 	@echo "installed $(PURPLE_PLUGIN_DIR)/sotto.so: restart Pidgin/Finch, then Tools > Plugins > Sotto"
 
 install-system: build
 	@test -n "$(SYSTEM_PLUGIN_DIR)" || { echo "pkg-config knows no purple plugindir"; exit 1; }
 	install -d "$(DESTDIR)$(SYSTEM_PLUGIN_DIR)"
 	install -m 0644 $(PLUGIN) "$(DESTDIR)$(SYSTEM_PLUGIN_DIR)/sotto.so"
+	-$(STRIP) --strip-debug "$(DESTDIR)$(SYSTEM_PLUGIN_DIR)/sotto.so"
 
 uninstall:
 	rm -f "$(PURPLE_PLUGIN_DIR)/sotto.so"
