@@ -127,10 +127,12 @@ impl Drop for SendImWraps {
                 let plugin: *mut sys::PurplePlugin = (*l).data.cast();
                 let info = prpl_info(plugin);
                 if let (false, Some(id)) = (info.is_null(), plugin_id(plugin)) {
-                    if let Some(orig) = ORIGINALS.with(|o| o.borrow_mut().remove(&id)) {
-                        if (*info).send_im.map(|f| f as usize)
-                            == Some(wrapped_send_im as SendIm as usize)
-                        {
+                    let ours = (*info).send_im.map(|f| f as usize)
+                        == Some(wrapped_send_im as SendIm as usize);
+                    // If another plugin wrapped send_im after us, it calls our wrapper: keep the
+                    // original so the (unloaded, hence pass-through) wrapper can still forward.
+                    if ours {
+                        if let Some(orig) = ORIGINALS.with(|o| o.borrow_mut().remove(&id)) {
                             (*info).send_im = Some(orig);
                         }
                     }
@@ -165,7 +167,8 @@ unsafe extern "C" fn wrapped_send_im(
         };
         // SAFETY: the original function of this protocol, with the arguments libpurple gave us.
         let pass = || unsafe { orig(gc, who, message, flags) };
-        if INJECTING.with(Cell::get) {
+        // Our own lines, or the plugin is unloaded but another wrapper still calls us.
+        if INJECTING.with(Cell::get) || !super::state::is_loaded() {
             return pass();
         }
         let text = cstr_to_string(message).unwrap_or_default();

@@ -60,6 +60,11 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
     })
 }
 
+/// Whether the plugin is loaded (its state installed).
+pub(crate) fn is_loaded() -> bool {
+    STATE.with(|cell| cell.try_borrow().map_or(true, |g| g.is_some()))
+}
+
 /// Install fresh state (plugin load), opening the store. Returns the store's error, if any.
 pub(crate) fn install() -> Option<String> {
     let (store, error) = match super::glue::user_dir().map(|d| Store::open(&d.join("sotto"))) {
