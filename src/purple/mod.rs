@@ -10,6 +10,8 @@
 //!   `state`: the loaded plugin's sessions and store.
 //! * `markup`, `fragsize`: pure helpers (plaintext format, line sizes).
 
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 mod actions;
 pub(crate) mod bindings;
 mod boundary;
