@@ -107,8 +107,23 @@ pub(crate) fn status_text(r: &ConvRef) -> String {
         ),
         None => String::new(),
     };
+    let waiting = match engine::waiting(r) {
+        Some((0, false)) | None => String::new(),
+        Some((n, true)) => format!(
+            " {n} message(s) held until you accept {}'s changed key (/sotto accept).",
+            r.peer
+        ),
+        Some((n, false)) => format!(
+            " {n} message(s) held ({why}).",
+            why = match engine::conv_state(r) {
+                Some(ConvState::Finished) =>
+                    "the peer ended the session: /sotto start or /sotto stop",
+                _ => "sent encrypted as soon as the session is up",
+            }
+        ),
+    };
     format!(
-        "this conversation is {state}.{trust} Policy: {}; {logging}.",
+        "this conversation is {state}.{trust}{waiting} Policy: {}; {logging}.",
         engine::effective_policy(r).as_str()
     )
 }

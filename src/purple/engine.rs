@@ -338,6 +338,11 @@ pub(crate) fn conv_state(r: &ConvRef) -> Option<ConvState> {
     with_state(|state| session(state, r).map(|s| s.conv.state())).flatten()
 }
 
+/// Messages waiting to be sent to `r`, and whether sending is blocked by a changed key.
+pub(crate) fn waiting(r: &ConvRef) -> Option<(usize, bool)> {
+    with_state(|state| session(state, r).map(|s| (s.conv.queued(), s.conv.is_blocked()))).flatten()
+}
+
 /// Our fingerprint for `r`'s account and the peer's, if known.
 pub(crate) fn fingerprints(r: &ConvRef) -> Option<(String, Option<String>)> {
     with_state(|state| {
