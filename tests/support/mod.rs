@@ -55,7 +55,7 @@ pub fn plugin_path() -> PathBuf {
         "{} is missing: run `make build` (or `make e2e`, which builds it)",
         p.display()
     );
-    p
+    p.canonicalize().unwrap_or(p)
 }
 
 fn which(program: &str) -> PathBuf {
@@ -771,6 +771,8 @@ impl Client {
             }
             None => Command::new(testclient_path()),
         };
+        // Run in the client's temp dir: a core dump (`ulimit -c unlimited`) lands there.
+        cmd.current_dir(self.dir.path());
         cmd.arg(self.dir.path().join("purple"))
             .arg(&self.cfg.protocol)
             .arg(&self.cfg.username)
