@@ -24,32 +24,41 @@ const FINGERPRINT_LABEL: &[u8] = b"Sotto fingerprint v1";
 /// A secret X25519 identity key. Zeroized on drop (x25519-dalek's `zeroize` feature), kept
 /// boxed so moves leave no copies behind, and never printed.
 #[derive(Clone)]
-pub struct IdentityKey(Box<StaticSecret>);
+pub struct IdentityKey {
+    secret: Box<StaticSecret>,
+    /// Cached: the handshake needs it twice per run, and it costs a scalar multiplication.
+    public: IdentityPublic,
+}
 
 impl IdentityKey {
     /// A fresh identity key from `rng`.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
-        Self(Box::new(StaticSecret::random_from_rng(rng)))
+        Self::from_secret(Box::new(StaticSecret::random_from_rng(rng)))
     }
 
     /// Restores a key saved with [`IdentityKey::to_bytes`].
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         let bytes = Zeroizing::new(bytes);
-        Self(Box::new(StaticSecret::from(*bytes)))
+        Self::from_secret(Box::new(StaticSecret::from(*bytes)))
+    }
+
+    fn from_secret(secret: Box<StaticSecret>) -> Self {
+        let public = IdentityPublic(PublicKey::from(secret.as_ref()).to_bytes());
+        Self { secret, public }
     }
 
     /// The secret bytes, for storage only.
     pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(self.0.to_bytes())
+        Zeroizing::new(self.secret.to_bytes())
     }
 
     /// The public half.
     pub fn public(&self) -> IdentityPublic {
-        IdentityPublic(PublicKey::from(self.0.as_ref()).to_bytes())
+        self.public
     }
 
     pub(crate) fn secret(&self) -> &StaticSecret {
-        &self.0
+        &self.secret
     }
 }
 
@@ -60,8 +69,15 @@ impl fmt::Debug for IdentityKey {
 }
 
 /// A peer's (or our own) public identity key.
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct IdentityPublic([u8; 32]);
+
+// Hash agrees with the constant-time `PartialEq`: both look at exactly the 32 bytes.
+impl core::hash::Hash for IdentityPublic {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl IdentityPublic {
     /// From the 32 raw bytes of an X25519 public key.
@@ -103,8 +119,14 @@ const FINGERPRINT_BYTES: usize = 20;
 /// 160 bits of SHA-256 over the public key, shown as 8 groups of 5 upper-case hex digits,
 /// e.g. `3F2A9 0C1DE 77B40 A9E21 5D3C8 04F6B 9A1E2 C7D05`. Hex (not base32) because users
 /// read it aloud and compare it on paper: no letter/digit confusion beyond A-F.
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct Fingerprint([u8; FINGERPRINT_BYTES]);
+
+impl core::hash::Hash for Fingerprint {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl Fingerprint {
     /// The raw fingerprint bytes.

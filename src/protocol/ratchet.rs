@@ -257,14 +257,14 @@ impl DoubleRatchet {
             return Err(DecryptError::TooFarAhead);
         }
         let dh_recv = dh(&self.dhs, &msg.ratchet_key).ok_or(DecryptError::Authentication)?;
-        let (root1, ckr_new) = self.root.step(&*dh_recv);
+        let (root1, ckr_new) = self.root.step(&dh_recv);
         let (chain_skipped, ck) = advance(&ckr_new, msg.ratchet_key, 0, msg.index)?;
         let (mk, next) = ck.step();
         let out = open(mk)?;
 
         let dhs_new = Box::new(StaticSecret::random_from_rng(rng));
         let dh_send = dh(&dhs_new, &msg.ratchet_key).ok_or(DecryptError::Authentication)?;
-        let (root2, cks_new) = root1.step(&*dh_send);
+        let (root2, cks_new) = root1.step(&dh_send);
         new_skipped.extend(chain_skipped);
         self.store_skipped(new_skipped);
         self.pn = self.ns;

@@ -287,8 +287,8 @@ pub enum SnapshotError {
 enum Pending {
     /// We sent a query and wait for the peer's handshake start.
     Queried,
-    Initiator(Initiator),
-    Responder(Responder),
+    Initiator(Box<Initiator>),
+    Responder(Box<Responder>),
 }
 
 struct Session {
@@ -310,8 +310,8 @@ pub struct Conversation {
     blocked: bool,
     pending: Option<Pending>,
     session: Option<Session>,
-    /// The session before a re-key, for messages still in flight.
-    previous: Option<Session>,
+    /// The session before a re-key, for messages still in flight (boxed: usually empty).
+    previous: Option<Box<Session>>,
     queue: VecDeque<Zeroizing<String>>,
     reassembler: Reassembler,
     /// Peer identity keys the user has accepted (first use, or acknowledged after a change).
@@ -364,6 +364,8 @@ impl Conversation {
 
     fn remember_key(&mut self, key: IdentityPublic) {
         self.known_keys.retain(|k| *k != key);
+        // Exact growth: most peers have one key for life, and idle sessions should stay small.
+        self.known_keys.reserve_exact(1);
         self.known_keys.push(key);
         let excess = self.known_keys.len().saturating_sub(MAX_KNOWN_KEYS);
         self.known_keys.drain(..excess);
@@ -472,7 +474,7 @@ impl Conversation {
                 None => out.events.push(Event::VerificationAborted),
             },
             (verify::KIND_REPLY, Some(Verify::Asked { spake })) => {
-                let (success, content) = verify::finish_asker(spake, content, &hash);
+                let (success, content) = verify::finish_asker(*spake, content, &hash);
                 out.inject = self
                     .encrypt_inner(verify::KIND_RESULT, &content, rng)
                     .unwrap_or_default();
@@ -567,9 +569,10 @@ impl Conversation {
         let mut out = ReceiveOutcome::swallow();
         if let Some(mut s) = self.session.take() {
             let msg = s.ratchet.encrypt(s.id, &s.hash, KIND_END, &[]);
-            match fragment::split(&WireMessage::Data(msg).encode(), self.max_line, rng) {
-                Ok(lines) => out.inject.extend(lines),
-                Err(_) => {} // an empty message always fits
+            // An empty message always fits, so `split` cannot refuse it.
+            if let Ok(lines) = fragment::split(&WireMessage::Data(msg).encode(), self.max_line, rng)
+            {
+                out.inject.extend(lines);
             }
             out.events.push(Event::Ended { by_peer: false });
         } else if self.finished || self.pending.is_some() {
@@ -718,7 +721,7 @@ impl Conversation {
                 }
                 match Responder::respond(&self.identity, self.tag, &m, rng) {
                     Ok((r, reply)) => {
-                        self.pending = Some(Pending::Responder(r));
+                        self.pending = Some(Pending::Responder(Box::new(r)));
                         out.inject.push(WireMessage::Response(reply).encode());
                     }
                     Err(e) => out.events.push(Event::HandshakeFailed {
@@ -805,7 +808,7 @@ impl Conversation {
     fn begin_handshake(&mut self, inject: &mut Vec<String>, rng: &mut impl CryptoRngCore) {
         if self.peer_supports {
             let (i, msg) = Initiator::start(self.tag, rng);
-            self.pending = Some(Pending::Initiator(i));
+            self.pending = Some(Pending::Initiator(Box::new(i)));
             inject.push(WireMessage::Init(msg).encode());
         } else {
             self.pending = Some(Pending::Queried);
@@ -834,7 +837,7 @@ impl Conversation {
             peer_tag: est.peer_tag,
             ratchet,
         };
-        self.previous = self.session.replace(session);
+        self.previous = self.session.replace(session).map(Box::new);
         self.pending = None;
         self.finished = false;
         self.verify = None;
@@ -920,7 +923,7 @@ impl Conversation {
                 out.extend_from_slice(&r.peer_tag.to_be_bytes());
             }
         }
-        for s in [&self.session, &self.previous] {
+        for s in [self.session.as_ref(), self.previous.as_deref()] {
             match s {
                 None => out.push(0),
                 Some(s) => {
@@ -971,22 +974,22 @@ impl Conversation {
             2 => {
                 let ss = SymmetricState::from_reader(r)?;
                 let ephemeral = secret(r)?;
-                Some(Pending::Initiator(Initiator {
+                Some(Pending::Initiator(Box::new(Initiator {
                     ss,
                     ephemeral,
                     tag: r.u32()?,
-                }))
+                })))
             }
             3 => {
                 let ss = SymmetricState::from_reader(r)?;
                 let ephemeral = secret(r)?;
                 let tag = r.u32()?;
-                Some(Pending::Responder(Responder {
+                Some(Pending::Responder(Box::new(Responder {
                     ss,
                     ephemeral,
                     tag,
                     peer_tag: r.u32()?,
-                }))
+                })))
             }
             _ => return None,
         };
@@ -1032,7 +1035,7 @@ impl Conversation {
             blocked: flags & 4 != 0,
             pending,
             session,
-            previous,
+            previous: previous.map(Box::new),
             queue,
             reassembler: Reassembler::new(),
             known_keys,

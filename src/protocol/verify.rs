@@ -46,7 +46,7 @@ pub const MAX_QUESTION: usize = 512;
 /// Verification in progress.
 pub(crate) enum Verify {
     /// We asked; waiting for the reply.
-    Asked { spake: Spake2<Ed25519Group> },
+    Asked { spake: Box<Spake2<Ed25519Group>> },
     /// We were asked; waiting for our user's answer.
     Question { spake_a: Vec<u8>, question: String },
     /// We replied; waiting for the asker's confirmation.
@@ -108,7 +108,12 @@ pub(crate) fn ask(
         q.pop();
     }
     content.extend_from_slice(q.as_bytes());
-    (Verify::Asked { spake }, content)
+    (
+        Verify::Asked {
+            spake: Box::new(spake),
+        },
+        content,
+    )
 }
 
 /// Parses a 0x10 message: (SPAKE2 message, question).
@@ -190,7 +195,7 @@ mod tests {
         else {
             panic!()
         };
-        let (asker_ok, result) = finish_asker(spake, &reply_msg, &h_asker);
+        let (asker_ok, result) = finish_asker(*spake, &reply_msg, &h_asker);
         (asker_ok, finish_answerer(&key, &result, &h_answerer))
     }
 
