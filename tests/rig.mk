@@ -40,7 +40,7 @@ build/sotto-testclient: tests/client/sotto-testclient.c tests/rig.mk
 # The plugin comes from the top-level Makefile's `build` target.
 e2e: rig-deps testclient
 	$(MAKE) build
-	CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test $(RIG_TESTFLAGS) --test 'e2e_*' -- --ignored --test-threads=1 $(E2E_ARGS)
+	CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test $(RIG_TESTFLAGS) --no-fail-fast --test 'e2e_*' -- --ignored --test-threads=1 $(E2E_ARGS)
 
 demo: rig-deps testclient
 	$(MAKE) build

@@ -486,10 +486,6 @@ answer_request(int n, const char *value, gboolean cancel)
 		emit("ERROR", 2, "answer", "no such request");
 		return;
 	}
-	/* Detach first: the callback may close other requests, or this one. */
-	g_hash_table_remove(requests, GINT_TO_POINTER(n));
-	g_hash_table_insert(requests, GINT_TO_POINTER(n), r);
-
 	switch (r->type) {
 	case PURPLE_REQUEST_ACTION: {
 		int i = cancel ? -1 : atoi(value);
@@ -527,7 +523,8 @@ answer_request(int n, const char *value, gboolean cancel)
 	default:
 		break;
 	}
-	/* As a real UI does: the dialog goes away once answered. */
+	/* As a real UI does: the dialog goes away once answered (unless the
+	 * callback already closed it, which freed r). */
 	if (g_hash_table_lookup(requests, GINT_TO_POINTER(n)) == r)
 		purple_request_close(r->type, r);
 }
@@ -738,7 +735,10 @@ run_command(char *line)
 	if (strcmp(verb, "quit") == 0) {
 		g_main_loop_quit(main_loop);
 	} else if (strcmp(verb, "echo") == 0) {
-		emit("ECHO", 1, arg1 ? (rest ? g_strjoin(" ", arg1, rest, NULL) : arg1) : "");
+		char *text = g_strjoin(" ", arg1 ? arg1 : "", rest, NULL);
+
+		emit("ECHO", 1, g_strstrip(text));
+		g_free(text);
 	} else if (strcmp(verb, "send") == 0 || strcmp(verb, "sendraw") == 0) {
 		char *buddy, *text, *markup;
 		PurpleConversation *conv;
