@@ -38,7 +38,9 @@ deps:
 build: deps
 	$(CARGO) build $(CARGO_PROFILE_FLAG) --lib
 	@mkdir -p build
-	cp $(CARGO_SO) $(PLUGIN)
+	@# Replace by rename, never in place: clients (tests, Pidgin) running the old build keep
+	@# their mapped copy instead of crashing (cp would truncate and rewrite the same inode).
+	cp $(CARGO_SO) $(PLUGIN).tmp.$$$$ && mv -f $(PLUGIN).tmp.$$$$ $(PLUGIN)
 	@echo "built $(PLUGIN)"
 
 $(PLUGIN):
@@ -49,15 +51,17 @@ STRIP ?= strip
 
 install: build
 	install -d "$(PURPLE_PLUGIN_DIR)"
-	install -m 0644 $(PLUGIN) "$(PURPLE_PLUGIN_DIR)/sotto.so"
-	-$(STRIP) --strip-debug "$(PURPLE_PLUGIN_DIR)/sotto.so"
+	install -m 0644 $(PLUGIN) "$(PURPLE_PLUGIN_DIR)/sotto.so.tmp"
+	-$(STRIP) --strip-debug "$(PURPLE_PLUGIN_DIR)/sotto.so.tmp"
+	mv -f "$(PURPLE_PLUGIN_DIR)/sotto.so.tmp" "$(PURPLE_PLUGIN_DIR)/sotto.so"
 	@echo "installed $(PURPLE_PLUGIN_DIR)/sotto.so: restart Pidgin/Finch, then Tools > Plugins > Sotto"
 
 install-system: build
 	@test -n "$(SYSTEM_PLUGIN_DIR)" || { echo "pkg-config knows no purple plugindir"; exit 1; }
 	install -d "$(DESTDIR)$(SYSTEM_PLUGIN_DIR)"
-	install -m 0644 $(PLUGIN) "$(DESTDIR)$(SYSTEM_PLUGIN_DIR)/sotto.so"
-	-$(STRIP) --strip-debug "$(DESTDIR)$(SYSTEM_PLUGIN_DIR)/sotto.so"
+	install -m 0644 $(PLUGIN) "$(DESTDIR)$(SYSTEM_PLUGIN_DIR)/sotto.so.tmp"
+	-$(STRIP) --strip-debug "$(DESTDIR)$(SYSTEM_PLUGIN_DIR)/sotto.so.tmp"
+	mv -f "$(DESTDIR)$(SYSTEM_PLUGIN_DIR)/sotto.so.tmp" "$(DESTDIR)$(SYSTEM_PLUGIN_DIR)/sotto.so"
 
 uninstall:
 	rm -f "$(PURPLE_PLUGIN_DIR)/sotto.so"
