@@ -105,9 +105,11 @@ test-protocol:
 test-all:
 	$(CARGO) test
 
-# API docs must build without warnings (broken intra-doc links fail).
+# Docs, private items included (reviewers read the KDF steps and FFI internals there), must build
+# without warnings: broken intra-doc links fail (links to private items resolve in these docs).
 doc:
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+	RUSTDOCFLAGS="-D warnings -A rustdoc::private_intra_doc_links" \
+		$(CARGO) doc --no-deps --document-private-items
 
 # A short fuzz budget on every test run; `make fuzz` runs longer.
 fuzz-short:
