@@ -88,3 +88,9 @@ fn irc_me_action_is_encrypted() {
     );
     assert_no_trouble(&p);
 }
+
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_opportunistic_sends_nothing_unsolicited() {
+    opportunistic_sends_nothing_unsolicited(Proto::Irc);
+}

@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::time::Duration;
 use support::scenarios::*;
 use support::*;
 
@@ -72,4 +73,105 @@ fn menu_item(c: &mut Client, buddy: &str, label: &str) -> String {
         .find(|path| path.starts_with("More/") && path.to_lowercase().contains(label))
         .cloned()
         .unwrap_or_else(|| panic!("no More/…/{label:?} menu item; the menus were: {items:#?}"))
+}
+
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_opportunistic_sends_nothing_unsolicited() {
+    opportunistic_sends_nothing_unsolicited(Proto::Xmpp);
+}
+
+/// Sotto's data under the purple user dir (keys, sessions) is readable by its owner only.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_sotto_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    start_session(&mut p);
+    let mut checked = 0;
+    for c in [&p.alice.client, &p.bob.client] {
+        let dir = c.purple_dir().join("sotto");
+        let mode = std::fs::metadata(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "{} is mode {:o}",
+            dir.display(),
+            mode & 0o777
+        );
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+                let path = entry.expect("dir entry").path();
+                let mode = std::fs::metadata(&path)
+                    .expect("metadata")
+                    .permissions()
+                    .mode();
+                if path.is_dir() {
+                    stack.push(path.clone());
+                }
+                assert_eq!(
+                    mode & 0o077,
+                    0,
+                    "{} is mode {:o}: group/other may read it",
+                    path.display(),
+                    mode & 0o777
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 2,
+        "no Sotto files found under the purple user dirs"
+    );
+}
+
+/// With `log_encrypted` on, encrypted conversations do go to libpurple's logs (the user asked),
+/// and the started line says the conversation is logged.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_log_encrypted_pref_logs_encrypted_conversations() {
+    let log = vec![(
+        "/plugins/core/sotto/log_encrypted".to_string(),
+        "true".to_string(),
+    )];
+    let mut p = Pair::start(
+        Proto::Xmpp,
+        PairOptions {
+            alice_prefs: log.clone(),
+            bob_prefs: log,
+            ..Default::default()
+        },
+    );
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.alice.client.cmd(&bob, "sotto start");
+    let started = p
+        .alice
+        .client
+        .expect_system(&bob, "the started line", WAIT, |t| {
+            t.to_lowercase().contains("started")
+        });
+    let t = started.shown().to_lowercase();
+    assert!(
+        t.contains("logged") && !t.contains("not logged"),
+        "the started line should say it is logged: {t:?}"
+    );
+    expect_started(&p.bob.client, &alice, WAIT);
+    let text = "a logged walrus, as the user asked";
+    p.alice.client.send(&bob, text);
+    p.bob.client.expect_received(&alice, text, WAIT);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        p.alice.client.logs_contain("logged walrus"),
+        "alice's log lacks the encrypted message"
+    );
+    assert!(
+        p.bob.client.logs_contain("logged walrus"),
+        "bob's log lacks the encrypted message"
+    );
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "logged message");
 }

@@ -472,3 +472,29 @@ pub fn stop_ends_on_both_sides(proto: Proto) {
     );
     p.assert_no_criticals();
 }
+
+/// `opportunistic` (the default) with a contact never seen running Sotto: plaintext goes out as
+/// typed, and no Sotto line (query, whitespace tag, handshake) is ever sent unasked.
+pub fn opportunistic_sends_nothing_unsolicited(proto: Proto) {
+    let mut p = Pair::start(proto, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let hello = "plain hello under the default policy";
+    p.alice.client.send(&bob, hello);
+    p.bob.client.expect_received(&alice, hello, WAIT);
+    let reply = "plain reply under the default policy";
+    p.bob.client.send(&alice, reply);
+    p.alice.client.expect_received(&bob, reply, WAIT);
+    std::thread::sleep(Duration::from_secs(1));
+    for (who, tap) in [("alice", &p.alice.tap), ("bob", &p.bob.tap)] {
+        let up = tap.bytes(Dir::Up);
+        assert!(
+            find(&up, b"?S1").is_none(),
+            "{who} sent Sotto traffic to a contact not known to run Sotto"
+        );
+        assert!(
+            find(&up, b" \t  \t\t").is_none() && find(&up, b"\t  \t\t").is_none(),
+            "{who} sent something that looks like a whitespace tag"
+        );
+    }
+    assert_no_trouble(&p);
+}
