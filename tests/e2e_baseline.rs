@@ -76,14 +76,7 @@ fn baseline(proto: Proto) {
     }
 
     // libpurple logs this plaintext conversation (the encrypted tests check theirs is not).
-    assert!(
-        p.alice.client.logs_contain("walrus tango"),
-        "alice's log lacks the plaintext message"
-    );
-    assert!(
-        p.bob.client.logs_contain("walrus tango"),
-        "bob's log lacks the plaintext message"
-    );
+    p.assert_logged("walrus tango", "the plaintext message");
 
     // HTML specials travel as text, and the comparison un-escapes them exactly.
     let special = r#"<b>x</b> & "q" 'a' <script>"#;

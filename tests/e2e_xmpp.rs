@@ -165,13 +165,6 @@ fn xmpp_log_encrypted_pref_logs_encrypted_conversations() {
     p.alice.client.send(&bob, text);
     p.bob.client.expect_received(&alice, text, WAIT);
     std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        p.alice.client.logs_contain("logged walrus"),
-        "alice's log lacks the encrypted message"
-    );
-    assert!(
-        p.bob.client.logs_contain("logged walrus"),
-        "bob's log lacks the encrypted message"
-    );
+    p.assert_logged("logged walrus", "the encrypted message");
     assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "logged message");
 }

@@ -1310,6 +1310,17 @@ impl Pair {
         }
     }
 
+    /// Both clients' libpurple logs contain `needle` (what: a name for the failure message).
+    pub fn assert_logged(&self, needle: &str, what: &str) {
+        for c in [&self.alice.client, &self.bob.client] {
+            assert!(
+                c.logs_contain(needle),
+                "[{}] the log lacks {what} ({needle:?})",
+                c.cfg.name
+            );
+        }
+    }
+
     /// Both clients: no GLib CRITICALs so far.
     pub fn assert_no_criticals(&self) {
         self.alice.client.assert_no_criticals();
