@@ -94,3 +94,57 @@ fn irc_me_action_is_encrypted() {
 fn irc_opportunistic_sends_nothing_unsolicited() {
     opportunistic_sends_nothing_unsolicited(Proto::Irc);
 }
+
+/// libpurple's IRC commands that write to the server directly (no `send_im`, no signal) must not
+/// leak during a session: `/msg` and `/query` with text arrive decrypted at bob, `/notice` and
+/// `/ctcp` (which have no encrypted form) are refused; none of their words reach the wire.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_direct_commands_never_leak_during_a_session() {
+    let mut p = Pair::start(Proto::Irc, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    start_session(&mut p);
+    for (verb, words) in [
+        ("msg", "quiet msg walrus words"),
+        ("query", "quiet query walrus words"),
+    ] {
+        p.alice.client.cmd(&bob, &format!("{verb} {bob} {words}"));
+        p.bob
+            .client
+            .expect_write(&format!("bob shows the /{verb} text"), WAIT, |w| {
+                w.has(flags::RECV) && w.is_with(&alice) && w.shown() == words
+            });
+    }
+    for (verb, words) in [
+        ("notice", "loud notice walrus words"),
+        ("ctcp", "loud ctcp walrus words"),
+    ] {
+        let status = p
+            .alice
+            .client
+            .cmd_status(&bob, &format!("{verb} {bob} {words}"));
+        eprintln!(
+            "[rig] /{verb} during a session: CMD status {} {:?}",
+            status.field(1),
+            status.field(2)
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for words in [
+        "quiet msg walrus",
+        "quiet query walrus",
+        "loud notice walrus",
+        "loud ctcp walrus",
+    ] {
+        assert_not_on_wire(&[&p.alice.tap, &p.bob.tap], words, "an IRC command's text");
+    }
+    assert!(
+        !p.bob
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().contains("loud")),
+        "bob was shown a /notice or /ctcp sent during the session"
+    );
+    p.assert_no_criticals();
+}

@@ -893,16 +893,22 @@ impl Client {
         ));
     }
 
-    /// Run `/<cmdline>` in the IM window with `buddy`; returns the CMD line (status 0 = OK).
-    pub fn cmd(&mut self, buddy: &str, cmdline: &str) -> Line {
+    /// Run `/<cmdline>` in the IM window with `buddy`; returns the CMD line whatever its status
+    /// (0 ok, 1 failed, 2 no such command, 3 wrong args, 4 wrong protocol, 5 wrong type).
+    pub fn cmd_status(&mut self, buddy: &str, cmdline: &str) -> Line {
         self.command(&format!(
             "cmd {} {}",
             escape_arg(buddy),
             escape_arg(cmdline)
         ));
-        let line = self.expect(&format!("CMD result of /{cmdline}"), WAIT, |l| {
+        self.expect(&format!("CMD result of /{cmdline}"), WAIT, |l| {
             l.tag == "CMD"
-        });
+        })
+    }
+
+    /// Run `/<cmdline>` in the IM window with `buddy`; fails unless it ran (status 0).
+    pub fn cmd(&mut self, buddy: &str, cmdline: &str) -> Line {
+        let line = self.cmd_status(buddy, cmdline);
         assert_eq!(
             line.field(1),
             "0",
