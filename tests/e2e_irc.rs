@@ -148,3 +148,11 @@ fn irc_direct_commands_never_leak_during_a_session() {
     );
     p.assert_no_criticals();
 }
+
+/// On IRC the handshake takes a few seconds (libpurple flushes its send queue once a second):
+/// what alice types meanwhile waits and then arrives, in order.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_messages_typed_during_handshake_arrive_in_order() {
+    typed_during_handshake_arrive_in_order(Proto::Irc);
+}

@@ -168,3 +168,9 @@ fn xmpp_log_encrypted_pref_logs_encrypted_conversations() {
     p.assert_logged("logged walrus", "the encrypted message");
     assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "logged message");
 }
+
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_messages_typed_during_handshake_arrive_in_order() {
+    typed_during_handshake_arrive_in_order(Proto::Xmpp);
+}

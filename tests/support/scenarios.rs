@@ -498,3 +498,51 @@ pub fn opportunistic_sends_nothing_unsolicited(proto: Proto) {
     }
     assert_no_trouble(&p);
 }
+
+/// Messages typed right after `/sotto start`, while the handshake is still running, are held
+/// (one "held" line, not one per message), then delivered encrypted, in the order typed.
+pub fn typed_during_handshake_arrive_in_order(proto: Proto) {
+    let mut p = Pair::start(proto, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let texts: Vec<String> = (1..=4)
+        .map(|i| format!("queued walrus number {i} of four"))
+        .collect();
+    p.alice.client.cmd(&bob, "sotto start");
+    for t in &texts {
+        p.alice.client.send(&bob, t);
+    }
+    expect_started(&p.alice.client, &bob, WAIT);
+    expect_started(&p.bob.client, &alice, WAIT);
+    for t in &texts {
+        p.bob.client.expect_received(&alice, t, WAIT);
+        p.alice.client.expect_sent(&bob, t, WAIT);
+    }
+    let order: Vec<String> = p
+        .bob
+        .client
+        .writes()
+        .into_iter()
+        .filter(|w| w.has(flags::RECV) && w.shown().starts_with("queued walrus"))
+        .map(|w| w.shown())
+        .collect();
+    assert_eq!(order, texts, "bob got the queued messages out of order");
+    let held_lines = p
+        .alice
+        .client
+        .writes()
+        .iter()
+        .filter(|w| w.has(flags::SYSTEM) && w.shown().to_lowercase().contains("held"))
+        .count();
+    assert!(
+        held_lines <= 1,
+        "{held_lines} 'held' lines for one wait: state lines are written once per change"
+    );
+    for t in &texts {
+        assert_hidden(
+            &[&p.alice.tap, &p.bob.tap],
+            t,
+            "message typed during the handshake",
+        );
+    }
+    assert_no_trouble(&p);
+}
