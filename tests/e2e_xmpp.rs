@@ -174,3 +174,68 @@ fn xmpp_log_encrypted_pref_logs_encrypted_conversations() {
 fn xmpp_messages_typed_during_handshake_arrive_in_order() {
     typed_during_handshake_arrive_in_order(Proto::Xmpp);
 }
+
+/// The per-contact override, from the buddy menu: More > Sotto > "Settings for this contact..."
+/// opens a `purple_request_choice` dialog; choosing "Always" makes the next message to that
+/// contact wait for a session (held, not on the wire), and it arrives once the session is up.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_contact_settings_dialog_sets_always() {
+    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let settings = menu_item(&mut p.alice.client, &bob, "settings for this contact");
+    p.alice.client.command(&format!(
+        "menuact {} {}",
+        escape_arg(&bob),
+        escape_arg(&settings)
+    ));
+    let req = p
+        .alice
+        .client
+        .expect("a request dialog", WAIT, |l| l.tag == "REQUEST");
+    let n = req.field(0).to_string();
+    p.alice.client.sync();
+    let items: Vec<Line> = p
+        .alice
+        .client
+        .lines()
+        .into_iter()
+        .filter(|l| l.tag == "REQUEST_ITEM" && l.field(0) == n)
+        .collect();
+    let always = items
+        .iter()
+        .find(|l| l.field(2).to_lowercase().starts_with("always"))
+        .unwrap_or_else(|| panic!("no 'Always' choice in the dialog {req:?}: {items:#?}"));
+    p.alice.client.answer(&n, always.field(1));
+    p.alice
+        .client
+        .expect_system(&bob, "a line confirming the new policy", WAIT, |t| {
+            t.to_lowercase().contains("always")
+        });
+
+    let held = "per-contact always keeps this walrus waiting";
+    p.alice.client.send(&bob, held);
+    p.alice
+        .client
+        .expect_system(&bob, "the held line", WAIT, |t| {
+            t.to_lowercase().contains("held")
+        });
+    std::thread::sleep(Duration::from_secs(1));
+    if p.alice
+        .client
+        .wait(Duration::from_secs(2), &mut |l| {
+            l.written()
+                .is_some_and(|w| w.has(flags::SYSTEM) && w.shown().contains("started"))
+        })
+        .is_none()
+    {
+        p.alice.client.cmd(&bob, "sotto start");
+    }
+    p.bob.client.expect_received(&alice, held, WAIT);
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        held,
+        "message held by the per-contact policy",
+    );
+    assert_no_trouble(&p);
+}
