@@ -210,18 +210,7 @@ fn xmpp_changed_key_blocks_until_accepted() {
         });
 
     let held = "a careful walrus waits for acceptance";
-    p.alice.client.send(&bob, held);
-    p.alice
-        .client
-        .expect_system(&bob, "alice: the message is held", WAIT, |t| {
-            t.to_lowercase().contains("held")
-        });
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    assert_hidden(
-        &[&p.alice.tap, &p.bob.tap],
-        held,
-        "message held on a key change",
-    );
+    send_expect_held(&mut p, true, held, "message held on a key change");
     assert!(
         !p.bob
             .client

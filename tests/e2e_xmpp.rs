@@ -214,13 +214,7 @@ fn xmpp_contact_settings_dialog_sets_always() {
         });
 
     let held = "per-contact always keeps this walrus waiting";
-    p.alice.client.send(&bob, held);
-    p.alice
-        .client
-        .expect_system(&bob, "the held line", WAIT, |t| {
-            t.to_lowercase().contains("held")
-        });
-    std::thread::sleep(Duration::from_secs(1));
+    send_expect_held(&mut p, true, held, "message held by the per-contact policy");
     if p.alice
         .client
         .wait(Duration::from_secs(2), &mut |l| {

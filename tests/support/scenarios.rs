@@ -347,15 +347,7 @@ pub fn always_holds_then_delivers(proto: Proto) {
     );
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     let held = "held walrus message typed before any session";
-    p.alice.client.send(&bob, held);
-    p.alice.client.expect_system(
-        &bob,
-        "a system line saying the message is held",
-        WAIT,
-        |t| t.to_lowercase().contains("held"),
-    );
-    std::thread::sleep(Duration::from_secs(2)); // let anything that would leak reach the wire
-    assert_hidden(&[&p.alice.tap, &p.bob.tap], held, "held message");
+    send_expect_held(&mut p, true, held, "held message");
     // `always` may start the session by itself and deliver meanwhile (XMPP is quick), but bob
     // must never see the message before his side of the session is up.
     let bob_writes = p.bob.client.writes();
@@ -449,19 +441,7 @@ pub fn stop_ends_on_both_sides(proto: Proto) {
     );
 
     let blocked = "bob types a lonely zebra after the end";
-    p.bob.client.send(&alice, blocked);
-    p.bob.client.expect_system(
-        &alice,
-        "bob: message held because the peer ended the session",
-        WAIT,
-        |t| t.to_lowercase().contains("held"),
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    assert_hidden(
-        &[&p.alice.tap, &p.bob.tap],
-        blocked,
-        "message typed after the peer ended",
-    );
+    send_expect_held(&mut p, false, blocked, "message typed after the peer ended");
 
     let plain = "alice now writes plain words on purpose";
     p.alice.client.send(&bob, plain);
@@ -545,4 +525,21 @@ pub fn typed_during_handshake_arrive_in_order(proto: Proto) {
         );
     }
     assert_no_trouble(&p);
+}
+
+/// Alice (or bob) types `text`; it must be held: a system line with "held" in the sender's
+/// window, and after 2 s (time for a leak to reach the server) nothing of it on either tap.
+pub fn send_expect_held(p: &mut Pair, from_alice: bool, text: &str, why: &str) {
+    let (from, to) = if from_alice {
+        (&mut p.alice, &p.bob)
+    } else {
+        (&mut p.bob, &p.alice)
+    };
+    from.client.send(&to.address, text);
+    from.client
+        .expect_system(&to.address, &format!("a 'held' line: {why}"), WAIT, |t| {
+            t.to_lowercase().contains("held")
+        });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], text, why);
 }
