@@ -156,3 +156,9 @@ fn irc_direct_commands_never_leak_during_a_session() {
 fn irc_messages_typed_during_handshake_arrive_in_order() {
     typed_during_handshake_arrive_in_order(Proto::Irc);
 }
+
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_peer_without_sotto() {
+    peer_without_sotto(Proto::Irc);
+}

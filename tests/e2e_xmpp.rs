@@ -233,3 +233,9 @@ fn xmpp_contact_settings_dialog_sets_always() {
     );
     assert_no_trouble(&p);
 }
+
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_peer_without_sotto() {
+    peer_without_sotto(Proto::Xmpp);
+}

@@ -1194,6 +1194,8 @@ impl Drop for Client {
 pub struct PairOptions {
     /// Load `build/sotto.so` into both clients.
     pub plugin: bool,
+    /// Load the plugin into bob too (false: bob is a contact without Sotto).
+    pub bob_plugin: bool,
     /// Relax libpurple's IRC rate limiter (`ratelimit-interval=0`): on by default, since the
     /// default limiter (a burst of 5, then one line per 2 s) makes long messages take long.
     pub fast_irc: bool,
@@ -1208,6 +1210,7 @@ impl Default for PairOptions {
     fn default() -> Self {
         PairOptions {
             plugin: true,
+            bob_plugin: true,
             fast_irc: true,
             alice_nick: "alice".into(),
             bob_nick: "bob".into(),
@@ -1257,7 +1260,7 @@ impl Pair {
                 (Server::Xmpp(s), p)
             }
         };
-        let make = |nick: &str, prefs: &[(String, String)]| -> Peer {
+        let make = |nick: &str, prefs: &[(String, String)], plugin: Option<PathBuf>| -> Peer {
             let tap = Tap::start(upstream);
             let (protocol, username, password, address, mut opts) = match proto {
                 Proto::Irc => (
@@ -1296,7 +1299,7 @@ impl Pair {
                 password,
                 opts,
                 prefs: all_prefs,
-                plugin: plugin.clone(),
+                plugin,
             });
             Peer {
                 client,
@@ -1304,8 +1307,8 @@ impl Pair {
                 address,
             }
         };
-        let alice = make(&o.alice_nick, &o.alice_prefs);
-        let bob = make(&o.bob_nick, &o.bob_prefs);
+        let alice = make(&o.alice_nick, &o.alice_prefs, plugin.clone());
+        let bob = make(&o.bob_nick, &o.bob_prefs, plugin.filter(|_| o.bob_plugin));
         alice.client.expect_online();
         bob.client.expect_online();
         Pair {

@@ -543,3 +543,48 @@ pub fn send_expect_held(p: &mut Pair, from_alice: bool, text: &str, why: &str) {
     std::thread::sleep(Duration::from_secs(2));
     assert_hidden(&[&p.alice.tap, &p.bob.tap], text, why);
 }
+
+/// Bob does not run Sotto. Under the default policy alice and bob talk in plaintext as before;
+/// when alice asks for encryption bob reads the query's explanation (not base64 noise), and
+/// what alice types while waiting for an answer that never comes is held, never sent in clear.
+pub fn peer_without_sotto(proto: Proto) {
+    let mut p = Pair::start(
+        proto,
+        PairOptions {
+            bob_plugin: false,
+            ..Default::default()
+        },
+    );
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let hello = "hello to a contact without sotto";
+    p.alice.client.send(&bob, hello);
+    p.bob.client.expect_received(&alice, hello, WAIT);
+    let reply = "reply from a client without sotto";
+    p.bob.client.send(&alice, reply);
+    p.alice.client.expect_received(&bob, reply, WAIT);
+
+    p.alice.client.cmd(&bob, "sotto start");
+    p.bob
+        .client
+        .expect_write("bob reads the query's explanation", WAIT, |w| {
+            w.has(flags::RECV)
+                && w.shown().contains("?S1Q")
+                && w.shown().to_lowercase().contains("sotto")
+        });
+    send_expect_held(
+        &mut p,
+        true,
+        "patient walrus waits quietly here",
+        "typed while the peer never answers",
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        !p.bob
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().contains("patient walrus")),
+        "bob was shown a message that should wait for encryption"
+    );
+    p.assert_no_criticals();
+}
