@@ -230,3 +230,35 @@ unsafe extern "C" fn sotto_cmd(
         sys::PURPLE_CMD_RET_OK
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+
+    #[test]
+    fn arg_reads_up_to_the_terminating_null() {
+        let a = CString::new("bob").unwrap();
+        let b = CString::new("hello there").unwrap();
+        let mut v = [
+            a.as_ptr().cast_mut(),
+            b.as_ptr().cast_mut(),
+            std::ptr::null_mut(),
+        ];
+        // SAFETY: a NULL-terminated vector of valid C strings, as libpurple passes.
+        unsafe {
+            assert_eq!(arg(v.as_mut_ptr(), 0), "bob");
+            assert_eq!(arg(v.as_mut_ptr(), 1), "hello there");
+            assert_eq!(arg(v.as_mut_ptr(), 2), "");
+            assert_eq!(arg(v.as_mut_ptr(), 5), "");
+            assert_eq!(arg(std::ptr::null_mut(), 0), "");
+        }
+    }
+
+    #[test]
+    fn rest_skips_the_first_word() {
+        assert_eq!(rest("verify  q | a").trim(), "q | a");
+        assert_eq!(rest("  answer   42 "), "   42 ");
+        assert_eq!(rest("start"), "");
+    }
+}
