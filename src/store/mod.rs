@@ -95,6 +95,14 @@ pub struct TrustRecord {
     pub last_seen: i64,
 }
 
+impl TrustRecord {
+    /// The protocol id and account username of [`TrustRecord::account`] (protocol ids hold no
+    /// `/`; usernames may, e.g. an XMPP resource).
+    pub fn protocol_and_account(&self) -> Option<(&str, &str)> {
+        self.account.split_once('/')
+    }
+}
+
 /// The open store.
 pub struct Store {
     conn: Connection,
@@ -312,39 +320,22 @@ impl Store {
     ) -> Result<Vec<TrustRecord>, StoreError> {
         let acct = account_key(protocol, account);
         let mut stmt = self.conn.prepare(
-            "SELECT key, trust, first_seen, last_seen FROM trust WHERE account = ?1 AND peer = ?2 ORDER BY last_seen DESC",
+            "SELECT account, peer, key, trust, first_seen, last_seen FROM trust
+             WHERE account = ?1 AND peer = ?2 ORDER BY last_seen DESC",
         )?;
-        let rows = stmt.query_map(params![acct, peer], |r| {
-            Ok((
-                r.get::<_, Vec<u8>>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (key, trust, first_seen, last_seen) = row?;
-            let key: [u8; 32] = key
-                .as_slice()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("peer key"))?;
-            let key = IdentityPublic::from_bytes(key);
-            out.push(TrustRecord {
-                account: acct.clone(),
-                peer: peer.to_owned(),
-                fingerprint: key.fingerprint(),
-                key,
-                trust: if trust == 1 {
-                    Trust::Verified
-                } else {
-                    Trust::Unverified
-                },
-                first_seen,
-                last_seen,
-            });
-        }
-        Ok(out)
+        let rows = stmt.query_map(params![acct, peer], raw_trust_row)?;
+        rows.map(|row| trust_record(row?)).collect()
+    }
+
+    /// Every recorded key of every contact of every account (the "Known fingerprints" view),
+    /// ordered by account, contact, then most recently seen first.
+    pub fn all_trust_records(&self) -> Result<Vec<TrustRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT account, peer, key, trust, first_seen, last_seen FROM trust
+             ORDER BY account, peer, last_seen DESC",
+        )?;
+        let rows = stmt.query_map([], raw_trust_row)?;
+        rows.map(|row| trust_record(row?)).collect()
     }
 
     /// Records that `peer` presented `key` now (new keys start unverified).
@@ -403,6 +394,41 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+type RawTrustRow = (String, String, Vec<u8>, i64, i64, i64);
+
+fn raw_trust_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawTrustRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn trust_record(row: RawTrustRow) -> Result<TrustRecord, StoreError> {
+    let (account, peer, key, trust, first_seen, last_seen) = row;
+    let key: [u8; 32] = key
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("peer key"))?;
+    let key = IdentityPublic::from_bytes(key);
+    Ok(TrustRecord {
+        account,
+        peer,
+        fingerprint: key.fingerprint(),
+        key,
+        trust: if trust == 1 {
+            Trust::Verified
+        } else {
+            Trust::Unverified
+        },
+        first_seen,
+        last_seen,
+    })
 }
 
 fn now() -> i64 {
@@ -485,6 +511,51 @@ mod tests {
         assert!(!s.peer_runs_sotto("prpl-irc", "a", "bob").unwrap());
         s.set_peer_runs_sotto("prpl-irc", "a", "bob").unwrap();
         assert!(s.peer_runs_sotto("prpl-irc", "a", "bob").unwrap());
+        fs::remove_dir_all(d).ok();
+    }
+
+    #[test]
+    fn all_trust_records_lists_every_account_and_contact() {
+        let d = tmp("all");
+        let s = Store::open(&d).unwrap();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+        assert!(s.all_trust_records().unwrap().is_empty());
+        let k1 = IdentityKey::generate(&mut rng).public();
+        let k2 = IdentityKey::generate(&mut rng).public();
+        let k3 = IdentityKey::generate(&mut rng).public();
+        s.record_key_seen("prpl-jabber", "a@x/res", "bob@x", &k1)
+            .unwrap();
+        s.record_key_seen("prpl-jabber", "a@x/res", "bob@x", &k2)
+            .unwrap();
+        s.record_key_seen("prpl-irc", "a", "carol", &k3).unwrap();
+        s.set_trust("prpl-irc", "a", "carol", &k3, Trust::Verified)
+            .unwrap();
+        let all = s.all_trust_records().unwrap();
+        assert_eq!(all.len(), 3);
+        // Ordered by account: prpl-irc first.
+        assert_eq!(all[0].protocol_and_account(), Some(("prpl-irc", "a")));
+        assert_eq!(
+            (all[0].peer.as_str(), all[0].trust),
+            ("carol", Trust::Verified)
+        );
+        assert_eq!(all[0].fingerprint, k3.fingerprint());
+        assert!(all[1..].iter().all(|r| r.peer == "bob@x"
+            && r.trust == Trust::Unverified
+            && r.protocol_and_account() == Some(("prpl-jabber", "a@x/res"))));
+        let keys: Vec<_> = all[1..].iter().map(|r| r.key).collect();
+        assert!(keys.contains(&k1) && keys.contains(&k2));
+        // The per-contact query agrees, and forgetting removes exactly one key.
+        assert_eq!(
+            s.trust_records("prpl-jabber", "a@x/res", "bob@x")
+                .unwrap()
+                .len(),
+            2
+        );
+        s.forget_key("prpl-jabber", "a@x/res", "bob@x", &k1)
+            .unwrap();
+        let all = s.all_trust_records().unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|r| r.key != k1));
         fs::remove_dir_all(d).ok();
     }
 
