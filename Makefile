@@ -26,7 +26,7 @@ CARGO_SO = target/$(TARGET_SUBDIR)/libsotto.so
 LOADCHECK = build/sotto-loadcheck
 
 .PHONY: all build deps install install-system uninstall header check-header test test-protocol \
-	test-all loadcheck lint fmt bench fuzz fuzz-short doc demo clean
+	test-all loadcheck lint fmt bench wire-size fuzz fuzz-short doc demo clean
 
 all: build
 
@@ -121,6 +121,10 @@ test: deps lint test-protocol test-all doc check-header loadcheck fuzz-short
 
 bench:
 	$(CARGO) bench --no-default-features
+
+# Characters on the wire per message type, plaintext per line, snapshot and memory per session.
+wire-size:
+	$(CARGO) run --release --no-default-features --example wire_size
 
 # cargo-fuzz needs nightly, which this project cannot install: tests/fuzz.rs is a time-budgeted,
 # coverage-blind mutation fuzzer on stable (decode, receive, restore). Its seed corpus also runs

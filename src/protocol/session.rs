@@ -679,6 +679,13 @@ impl Conversation {
         let mut out = ReceiveOutcome::swallow();
         let msg = match WireMessage::decode(text) {
             Ok(m) => m,
+            Err(DecodeError::NotSotto) if !allow_fragment => {
+                // Reassembled pieces that do not form a Sotto line: never shown raw.
+                out.events.push(Event::Unreadable {
+                    reason: "malformed fragments".into(),
+                });
+                return out;
+            }
             Err(DecodeError::NotSotto) => {
                 out.action = ReceiveAction::PassThrough;
                 if self.session.is_some() || self.finished {

@@ -631,3 +631,44 @@ fn key_change_blocks_until_acknowledged() {
     // The old Bob is no longer the session's peer.
     assert_ne!(a.peer_identity(), b.peer_identity());
 }
+
+/// Fragments: changing any character of any piece (to another base64url character) or
+/// dropping its tail makes the reassembled message fail, and changes nothing.
+#[test]
+fn tampered_fragments_are_rejected_and_change_nothing() {
+    let (mut a, mut b, mut rng) = established(25);
+    a.set_max_line(120);
+    let pieces = send(&mut a, &"fragmented secret ".repeat(12), &mut rng);
+    assert!(pieces.len() > 3);
+    let before = state_of(&b);
+    for (i, piece) in pieces.iter().enumerate() {
+        let mut variants = Vec::new();
+        for pos in 12..piece.len() {
+            let mut bytes = piece.clone().into_bytes();
+            bytes[pos] = if bytes[pos] == b'A' { b'B' } else { b'A' };
+            variants.push(String::from_utf8(bytes).unwrap());
+        }
+        variants.push(piece[..piece.len() - 1].to_owned());
+        for v in variants.into_iter().step_by(3) {
+            let mut fresh =
+                Conversation::restore(IdentityKey::from_bytes([6; 32]), &b.snapshot()).unwrap();
+            let mut all = pieces.clone();
+            all[i] = v.clone();
+            let mut shown = Vec::new();
+            for l in all {
+                let out = fresh.receive(&l, 0, &mut rng);
+                assert_ne!(
+                    out.action,
+                    ReceiveAction::PassThrough,
+                    "a piece was shown raw: {v}"
+                );
+                if let ReceiveAction::Display(t) = out.action {
+                    shown.push(t);
+                }
+            }
+            assert!(shown.is_empty(), "tampered fragment accepted: {v}");
+            assert_eq!(state_of(&fresh), before);
+        }
+    }
+    assert_eq!(deliver(&mut b, pieces, &mut rng).0.len(), 1);
+}
