@@ -564,6 +564,7 @@ fn verification_right_answer_both_see_success() {
         }
     )));
     assert!(chars <= 1500, "{chars} characters");
+    println!("verification wire cost: 3 lines, {chars} characters");
     // The conversation goes on normally.
     let l = send(&mut a, "after", &mut rng);
     assert_eq!(deliver(&mut b, l, &mut rng).0, vec!["after".to_owned()]);
