@@ -88,6 +88,23 @@ mod purple {
         "purple_cmd_unregister",
         "purple_menu_action_new",
         "purple_request_choice",
+        "purple_request_action",
+        "purple_request_input",
+        "purple_request_fields",
+        "purple_request_fields_new",
+        "purple_request_fields_add_group",
+        "purple_request_fields_get_field",
+        "purple_request_fields_get_string",
+        "purple_request_fields_get_choice",
+        "purple_request_field_group_new",
+        "purple_request_field_group_add_field",
+        "purple_request_field_string_new",
+        "purple_request_field_set_required",
+        "purple_request_field_choice_new",
+        "purple_request_field_choice_add",
+        "purple_request_field_list_new",
+        "purple_request_field_list_add_icon",
+        "purple_request_field_list_get_selected",
         "purple_request_close_with_handle",
         "purple_notify_message",
         "purple_debug_info",
@@ -151,6 +168,7 @@ mod purple {
             .generate_comments(false)
             .allowlist_type("PurplePluginProtocolInfo")
             .allowlist_type("PurpleConvUpdateType")
+            .allowlist_type("PurpleRequestFields")
             .allowlist_var("PURPLE_.*")
             .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()));
         for f in FUNCTIONS {

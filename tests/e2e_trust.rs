@@ -196,12 +196,7 @@ fn xmpp_changed_key_blocks_until_accepted() {
         .client
         .expect_system(&bob, "alice: verification succeeded", WAIT, is_success);
 
-    p.bob.client.kill();
-    let store = p.bob.client.purple_dir().join("sotto");
-    std::fs::remove_dir_all(&store).unwrap_or_else(|e| panic!("remove {}: {e}", store.display()));
-    p.bob.client.restart();
-    p.bob.client.expect_online();
-    p.bob.client.cmd(&alice, "sotto start");
+    bob_gets_a_new_key(&mut p);
     p.alice
         .client
         .expect_system(&bob, "alice: a warning that bob's key changed", WAIT, |t| {
@@ -233,4 +228,299 @@ fn xmpp_changed_key_blocks_until_accepted() {
         "message held on a key change",
     );
     p.assert_no_criticals();
+}
+
+/// Bob loses his identity (his `sotto/` data dir is deleted, as on a new install) and starts
+/// a new session with alice.
+fn bob_gets_a_new_key(p: &mut Pair) {
+    let alice = p.alice.address.clone();
+    p.bob.client.kill();
+    let store = p.bob.client.purple_dir().join("sotto");
+    std::fs::remove_dir_all(&store).unwrap_or_else(|e| panic!("remove {}: {e}", store.display()));
+    p.bob.client.restart();
+    p.bob.client.expect_online();
+    p.bob.client.cmd(&alice, "sotto start");
+}
+
+/// A `purple_request_*` dialog the client showed: its number, kind, title, primary and
+/// secondary text, and its items as (key, label).
+struct Dialog {
+    n: String,
+    kind: String,
+    title: String,
+    primary: String,
+    secondary: String,
+    items: Vec<(String, String)>,
+}
+
+impl Dialog {
+    /// The key of the first item whose label contains `label` (any case).
+    fn item(&self, label: &str) -> String {
+        self.items
+            .iter()
+            .find(|(_, l)| l.to_lowercase().contains(&label.to_lowercase()))
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no item {label:?} in dialog {:?}: {:?}",
+                    self.title, self.items
+                )
+            })
+    }
+
+    fn text(&self) -> String {
+        format!("{}\n{}\n{}", self.title, self.primary, self.secondary)
+    }
+}
+
+/// Wait for the next dialog whose title, primary or secondary text contains `what` (any case).
+fn expect_dialog(c: &mut Client, what: &str) -> Dialog {
+    let needle = what.to_lowercase();
+    let req = c.expect(&format!("a request dialog about {what:?}"), WAIT, |l| {
+        l.tag == "REQUEST"
+            && [2, 3, 4]
+                .iter()
+                .any(|&i| l.field(i).to_lowercase().contains(&needle))
+    });
+    let n = req.field(0).to_string();
+    c.sync();
+    let items = c
+        .lines()
+        .into_iter()
+        .filter(|l| l.tag == "REQUEST_ITEM" && l.field(0) == n)
+        .map(|l| (l.field(1).to_string(), l.field(2).to_string()))
+        .collect();
+    Dialog {
+        kind: req.field(1).to_string(),
+        title: req.field(2).to_string(),
+        primary: req.field(3).to_string(),
+        secondary: req.field(4).to_string(),
+        n,
+        items,
+    }
+}
+
+/// Activate More > Sotto > `label` in the IM window with `buddy`.
+fn choose_menu(c: &mut Client, buddy: &str, label: &str) {
+    let path = menu_item(c, buddy, &label.to_lowercase());
+    c.command(&format!(
+        "menuact {} {}",
+        escape_arg(buddy),
+        escape_arg(&path)
+    ));
+}
+
+/// More > Sotto > "Verify contact..." > "Compare fingerprints" shows both fingerprints;
+/// "They match: mark verified" makes the contact's key verified (status says so, a line says
+/// so), on the clicking side only.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_fingerprint_dialog_marks_verified() {
+    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let (bob_fp, _) = start_session(&mut p);
+    let alice_fp = own_fingerprint(&mut p.alice.client, &bob);
+    assert!(!says_verified(&status(&mut p.alice.client, &bob)));
+
+    choose_menu(&mut p.alice.client, &bob, "verify contact");
+    let choose = expect_dialog(&mut p.alice.client, "verify");
+    assert_eq!(choose.kind, "action", "{:?}", choose.items);
+    p.alice
+        .client
+        .answer(&choose.n, &choose.item("compare fingerprints"));
+    let compare = expect_dialog(&mut p.alice.client, "compare fingerprints");
+    assert_eq!(compare.kind, "action");
+    let text = compare.text();
+    assert!(
+        text.contains(&alice_fp) && text.contains(&bob_fp),
+        "the compare dialog must show both fingerprints ({alice_fp} and {bob_fp}): {text:?}"
+    );
+    p.alice
+        .client
+        .answer(&compare.n, &compare.item("they match"));
+    p.alice
+        .client
+        .expect_system(&bob, "a line saying bob's key is verified", WAIT, |t| {
+            t.contains(&bob_fp) && t.to_lowercase().contains("verified")
+        });
+    let after = status(&mut p.alice.client, &bob);
+    assert!(
+        says_verified(&after),
+        "alice's status after comparing: {after:?}"
+    );
+    let bobs = status(&mut p.bob.client, &alice);
+    assert!(!says_verified(&bobs), "bob's trust is his own: {bobs:?}");
+    assert_no_trouble(&p);
+}
+
+/// `/sotto verify` with no arguments opens the dialog; "Ask a question" opens a form; bob gets
+/// the question in an input dialog (and, escaped, in a conversation line) and answers there;
+/// both see success and alice's trust becomes verified. A second question declined in the
+/// dialog ends with "did not complete" on both sides.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_question_and_answer_through_dialogs() {
+    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    start_session(&mut p);
+    let question = "which <b>bakery</b> & café?";
+    let secret = "the one by the canal";
+
+    p.alice.client.cmd(&bob, "sotto verify");
+    let choose = expect_dialog(&mut p.alice.client, "verify");
+    p.alice
+        .client
+        .answer(&choose.n, &choose.item("ask a question"));
+    let form = expect_dialog(&mut p.alice.client, "question");
+    assert_eq!(form.kind, "fields", "{:?}", form.items);
+    form.item("question");
+    form.item("answer");
+    p.alice
+        .client
+        .answer(&form.n, &format!("question={question};answer={secret}"));
+
+    // Bob's window shows the question as text (escaped markup reads back exactly).
+    p.bob
+        .client
+        .expect_system(&alice, "bob sees the question, as text", WAIT, |t| {
+            t.contains(question)
+        });
+    let ask = expect_dialog(&mut p.bob.client, "asks");
+    assert_eq!(ask.kind, "input");
+    assert!(
+        ask.primary.contains(question),
+        "the answer dialog shows the question: {:?}",
+        ask.primary
+    );
+    p.bob.client.answer(&ask.n, secret);
+    p.alice
+        .client
+        .expect_system(&bob, "alice: verification succeeded", WAIT, is_success);
+    p.bob
+        .client
+        .expect_system(&alice, "bob: verification succeeded", WAIT, is_success);
+    let after = status(&mut p.alice.client, &bob);
+    assert!(
+        says_verified(&after),
+        "alice's status after the dialogs: {after:?}"
+    );
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], secret, "verification answer");
+
+    // Declining a question: both sides are told it did not complete.
+    p.alice
+        .client
+        .cmd(&bob, "sotto verify second question here | yes");
+    let ask = expect_dialog(&mut p.bob.client, "second question here");
+    p.bob.client.command(&format!("cancel {}", ask.n));
+    for (c, peer) in [(&p.alice.client, &bob), (&p.bob.client, &alice)] {
+        c.expect_system(peer, "verification did not complete", WAIT, |t| {
+            t.to_lowercase().contains("did not complete")
+        });
+    }
+    assert_no_trouble(&p);
+}
+
+/// Bob's key changes: besides the warning line alice gets a dialog that explains what it may
+/// mean; "Accept the new key" there delivers the held message, as `/sotto accept` does.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_key_change_dialog_accept_delivers_held() {
+    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    start_session(&mut p);
+    bob_gets_a_new_key(&mut p);
+    let dialog = expect_dialog(&mut p.alice.client, "key");
+    assert_eq!(dialog.kind, "action");
+    let text = dialog.text().to_lowercase();
+    assert!(
+        text.contains("changed") && text.contains("held") && text.contains("intercept"),
+        "the key-change dialog explains itself: {text:?}"
+    );
+    let accept = dialog.item("accept the new key");
+    dialog.item("keep holding");
+
+    let held = "a patient walrus waits for the dialog";
+    send_expect_held(&mut p, true, held, "message held on a key change");
+    p.alice.client.answer(&dialog.n, &accept);
+    p.bob.client.expect_received(&alice, held, WAIT);
+    p.alice.client.expect_sent(&bob, held, WAIT);
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        held,
+        "message held on a key change",
+    );
+    p.assert_no_criticals();
+}
+
+/// `/sotto fingerprints` lists bob's key with its trust; the Known fingerprints dialog marks
+/// it verified (status agrees), then forgets it (the list no longer has it).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_known_fingerprints_verify_and_forget() {
+    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let bob = p.bob.address.clone();
+    let (bob_fp, _) = start_session(&mut p);
+
+    let listed = shown(&p.alice.client.cmd_output(&bob, "sotto fingerprints"));
+    let line = listed
+        .lines()
+        .find(|l| l.contains(&bob_fp))
+        .unwrap_or_else(|| panic!("/sotto fingerprints does not list {bob_fp}: {listed:?}"));
+    assert!(
+        line.contains("unverified") && line.contains("last seen"),
+        "{line:?}"
+    );
+    let known = expect_dialog(&mut p.alice.client, "known fingerprints");
+    assert_eq!(known.kind, "fields");
+    let label = list_entry(&known, &bob_fp);
+    let ids: Vec<&str> = known.items.iter().map(|(k, _)| k.as_str()).collect();
+    assert!(
+        ids.contains(&"key") && ids.contains(&"action"),
+        "{:?}",
+        known.items
+    );
+    p.alice
+        .client
+        .answer(&known.n, &format!("key={label};action=0"));
+    p.alice
+        .client
+        .expect_system(&bob, "a line saying the key is now verified", WAIT, |t| {
+            t.contains(&bob_fp) && t.contains("verified")
+        });
+    assert!(says_verified(&status(&mut p.alice.client, &bob)));
+    let listed = shown(&p.alice.client.cmd_output(&bob, "sotto fingerprints"));
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains(&bob_fp) && l.contains("- verified -")),
+        "{listed:?}"
+    );
+
+    let known = expect_dialog(&mut p.alice.client, "known fingerprints");
+    let label = list_entry(&known, &bob_fp);
+    p.alice
+        .client
+        .answer(&known.n, &format!("key={label};action=2"));
+    p.alice
+        .client
+        .expect_system(&bob, "a line saying the key is forgotten", WAIT, |t| {
+            t.contains(&bob_fp) && t.contains("forgotten")
+        });
+    let listed = shown(&p.alice.client.cmd_output(&bob, "sotto fingerprints"));
+    assert!(
+        !listed.contains(&bob_fp),
+        "a forgotten key is still listed: {listed:?}"
+    );
+    assert_no_trouble(&p);
+}
+
+/// The entry of a Known fingerprints list (printed `[entry]` after the field label) holding `fp`.
+fn list_entry(d: &Dialog, fp: &str) -> String {
+    d.items
+        .iter()
+        .flat_map(|(_, label)| label.split('[').skip(1))
+        .filter_map(|s| s.strip_suffix("] ").or(s.strip_suffix(']')))
+        .find(|s| s.contains(fp))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no list entry with {fp}: {:?}", d.items))
 }

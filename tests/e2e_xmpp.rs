@@ -35,6 +35,14 @@ fn xmpp_stop_ends_session_on_both_sides() {
 fn xmpp_buddy_menu_starts_and_ends_encryption() {
     let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let listed = menu_items(&mut p.alice.client, &bob);
+    assert!(
+        !listed.iter().any(|l| {
+            let l = l.to_lowercase();
+            l.contains("end encrypted") || l.contains("restart encrypted")
+        }),
+        "'End'/'Restart' offered while not encrypted: {listed:#?}"
+    );
     let start = menu_item(&mut p.alice.client, &bob, "start encrypted conversation");
     p.alice.client.command(&format!(
         "menuact {} {}",
@@ -43,6 +51,21 @@ fn xmpp_buddy_menu_starts_and_ends_encryption() {
     ));
     expect_started(&p.alice.client, &bob, WAIT);
     expect_started(&p.bob.client, &alice, WAIT);
+    // Only the actions that apply: no "Start" while encrypted ("Restart" instead), and no
+    // "End" while plaintext (checked on the first listing by `menu_item`'s caller above).
+    let listed = menu_items(&mut p.alice.client, &bob);
+    assert!(
+        !listed
+            .iter()
+            .any(|l| l.to_lowercase().ends_with("/start encrypted conversation")),
+        "'Start' offered while encrypted: {listed:#?}"
+    );
+    assert!(
+        listed.iter().any(|l| l
+            .to_lowercase()
+            .ends_with("/restart encrypted conversation")),
+        "no 'Restart' while encrypted: {listed:#?}"
+    );
     let end = menu_item(&mut p.alice.client, &bob, "end encrypted conversation");
     p.alice.client.command(&format!(
         "menuact {} {}",
@@ -55,24 +78,6 @@ fn xmpp_buddy_menu_starts_and_ends_encryption() {
         });
     }
     assert_no_trouble(&p);
-}
-
-/// The path of the first menu item under More/ whose label contains `label` (any case).
-fn menu_item(c: &mut Client, buddy: &str, label: &str) -> String {
-    c.command(&format!("menu {}", escape_arg(buddy)));
-    c.sync();
-    let items: Vec<String> = c
-        .lines()
-        .iter()
-        .filter(|l| l.tag == "MENU")
-        .map(|l| l.field(1).to_string())
-        .collect();
-    items
-        .iter()
-        .rev()
-        .find(|path| path.starts_with("More/") && path.to_lowercase().contains(label))
-        .cloned()
-        .unwrap_or_else(|| panic!("no More/…/{label:?} menu item; the menus were: {items:#?}"))
 }
 
 #[test]

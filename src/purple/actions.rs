@@ -7,14 +7,27 @@ use super::glue::{self, cstr_to_string};
 
 /// The action list libpurple asks for (it frees the list and the actions).
 pub(crate) fn list() -> *mut sys::GList {
-    // SAFETY: static label; `show_fingerprints` has PurplePluginAction's callback signature.
+    // SAFETY: static labels; both callbacks have PurplePluginAction's callback signature.
     unsafe {
-        let act = sys::purple_plugin_action_new(
+        let mine = sys::purple_plugin_action_new(
             c"Show my fingerprints".as_ptr(),
             Some(show_fingerprints),
         );
-        sys::g_list_append(std::ptr::null_mut(), act.cast())
+        let known = sys::purple_plugin_action_new(
+            c"Known fingerprints...".as_ptr(),
+            Some(known_fingerprints),
+        );
+        let l = sys::g_list_append(std::ptr::null_mut(), mine.cast());
+        sys::g_list_append(l, known.cast())
     }
+}
+
+/// Tools > Sotto > Known fingerprints...: every recorded contact key, to verify or forget.
+unsafe extern "C" fn known_fingerprints(action: *mut sys::PurplePluginAction) {
+    ffi_boundary!((), {
+        non_null!(action);
+        super::dialogs::known_fingerprints(None);
+    })
 }
 
 unsafe extern "C" fn show_fingerprints(action: *mut sys::PurplePluginAction) {

@@ -6,6 +6,7 @@ use crate::protocol::ConvState;
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
+use super::dialogs;
 use super::engine;
 use super::glue::{self, cstr_to_string, ConvRef};
 
@@ -13,9 +14,11 @@ const HELP: &str = "/sotto start: start (or restart) an encrypted conversation\n
 /sotto stop: end it (messages are then sent unencrypted)\n\
 /sotto status: whether this conversation is encrypted, the policy, logging\n\
 /sotto fingerprint: your fingerprint and your contact's\n\
+/sotto verify: verify your contact (compare fingerprints, or ask a question) in a dialog\n\
 /sotto verify QUESTION | ANSWER: ask your contact a question only they can answer\n\
 /sotto answer ANSWER: answer your contact's question\n\
 /sotto accept: accept your contact's changed key (after checking its fingerprint)\n\
+/sotto fingerprints: every contact key Sotto knows (verify or forget them in a dialog)\n\
 /sotto help: this text";
 
 /// Unregisters the command when dropped (plugin unload).
@@ -69,7 +72,7 @@ pub(crate) unsafe fn set_error(error: *mut *mut c_char, msg: &str) {
 
 /// Register `/sotto`.
 pub(crate) fn register() -> Option<CommandGuard> {
-    let help = glue::cstring(&format!("sotto &lt;start|stop|status|fingerprint|verify|help&gt;: Sotto end-to-end encryption.\n{HELP}"));
+    let help = glue::cstring(&format!("sotto &lt;start|stop|status|fingerprint|fingerprints|verify|answer|accept|help&gt;: Sotto end-to-end encryption.\n{HELP}"));
     // SAFETY: valid strings (copied by libpurple) and a function with PurpleCmdFunc's signature.
     let id = unsafe {
         sys::purple_cmd_register(
@@ -151,23 +154,20 @@ fn rest(line: &str) -> &str {
     line.find(char::is_whitespace).map_or("", |i| &line[i..])
 }
 
-/// `/sotto verify QUESTION | ANSWER`: a question-and-answer check bound to this session.
+/// `/sotto verify` (a dialog) or `/sotto verify QUESTION | ANSWER`.
 fn verify(r: &ConvRef, args: &str) {
+    if args.trim().is_empty() {
+        dialogs::verify(r);
+        return;
+    }
     match args.split_once('|') {
         Some((q, a)) if !q.trim().is_empty() && !a.trim().is_empty() => {
-            let (q, a) = (q.trim().to_owned(), a.trim().to_owned());
-            if let Some(fx) = engine::user_action(r, |conv, rng| conv.ask_question(&q, &a, rng)) {
-                engine::apply(fx);
-                r.system_line(&format!(
-                    "asked {}: \"{q}\". Waiting for their answer.",
-                    r.peer
-                ));
-            }
+            dialogs::ask_question(r, q.trim(), a.trim());
         }
         _ => r.system_line(
             "to verify your contact, compare fingerprints over another channel (/sotto \
              fingerprint shows both), or ask a question only they can answer: \
-             /sotto verify QUESTION | ANSWER",
+             /sotto verify QUESTION | ANSWER (or /sotto verify alone for a dialog)",
         ),
     }
 }
@@ -207,17 +207,14 @@ unsafe extern "C" fn sotto_cmd(
                 let answer = rest(&line).trim().to_owned();
                 if answer.is_empty() {
                     r.system_line("usage: /sotto answer ANSWER");
-                } else if let Some(fx) =
-                    engine::user_action(&r, |conv, rng| conv.answer_question(&answer, rng))
-                {
-                    engine::apply(fx);
+                } else {
+                    dialogs::answer_question(&r, &answer);
                 }
             }
-            "accept" => {
-                if let Some(fx) = engine::accept_key(&r) {
-                    engine::apply(fx);
-                    r.system_line(&format!("{}'s current key is accepted.", r.peer));
-                }
+            "accept" => dialogs::accept_new_key(&r),
+            "fingerprints" | "keys" => {
+                r.system_line(&dialogs::known_fingerprints_text());
+                dialogs::known_fingerprints(Some(&r));
             }
             "help" => r.system_line(HELP),
             other => {

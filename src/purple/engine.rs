@@ -489,14 +489,21 @@ fn write_event(r: &ConvRef, event: Event) {
             "{peer}'s key is new to Sotto: accepted on first use, not verified yet \
              (/sotto verify)."
         )),
-        Event::PeerKeyChanged { fingerprint } => r.system_line(&format!(
-            "WARNING: {peer}'s key changed; the new fingerprint is {fingerprint}. This can be a new \
-             device or someone in the middle. Your messages are held: check the fingerprint with \
-             {peer} over another channel, then /sotto accept (or /sotto stop)."
-        )),
-        Event::VerificationQuestion { question } => r.system_line(&format!(
-            "{peer} asks you to verify them: \"{question}\". Reply with /sotto answer <your answer>."
-        )),
+        Event::PeerKeyChanged { fingerprint } => {
+            r.system_line(&format!(
+                "WARNING: {peer}'s key changed; the new fingerprint is {fingerprint}. This can be a \
+                 new device or someone in the middle. Your messages are held: check the \
+                 fingerprint with {peer} over another channel, then /sotto accept (or /sotto stop)."
+            ));
+            super::dialogs::key_changed(r, &fingerprint.to_string());
+        }
+        Event::VerificationQuestion { question } => {
+            r.system_line(&format!(
+                "{peer} asks you to verify them: \"{question}\". Reply with /sotto answer <your \
+                 answer>, or in the dialog."
+            ));
+            super::dialogs::answer(r, &question);
+        }
         Event::VerificationResult { success: true, .. } => r.system_line(&format!(
             "verification succeeded: {peer} gave the same answer in this encrypted session."
         )),

@@ -6,7 +6,7 @@
 
 use std::ffi::{c_int, c_void, CStr};
 
-use crate::protocol::Policy;
+use crate::protocol::{ConvState, Policy};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
@@ -17,24 +17,39 @@ const START: usize = 1;
 const STOP: usize = 2;
 const SETTINGS: usize = 3;
 const FINGERPRINT: usize = 4;
+const VERIFY: usize = 5;
 
-const ITEMS: [(&CStr, usize); 4] = [
-    (c"Start encrypted conversation", START),
-    (c"End encrypted conversation", STOP),
-    (c"Show fingerprints", FINGERPRINT),
-    (c"Settings for this contact...", SETTINGS),
-];
+/// The submenu's items for a conversation in `state`: each label names the action it takes, so
+/// "Start" shows only while not encrypted, "Restart" and "End" only while a session exists (or
+/// is starting, or was ended by the peer).
+fn items(state: Option<ConvState>) -> Vec<(&'static CStr, usize)> {
+    let mut items = match state {
+        Some(ConvState::Plaintext) | None => vec![(c"Start encrypted conversation", START)],
+        Some(ConvState::Handshaking | ConvState::Encrypted | ConvState::Finished) => vec![
+            (c"Restart encrypted conversation", START),
+            (c"End encrypted conversation", STOP),
+        ],
+    };
+    items.extend([
+        (c"Verify contact...", VERIFY),
+        (c"Show fingerprints", FINGERPRINT),
+        (c"Settings for this contact...", SETTINGS),
+    ]);
+    items
+}
 
-/// Append the "Sotto" submenu with `callback` (called as `callback(object, action_code)`).
+/// Append the "Sotto" submenu for the conversation with `r` with `callback` (called as
+/// `callback(object, action_code)`).
 ///
 /// # Safety
 /// `menu` must be a valid `GList **`; `callback` must take `(gpointer object, gpointer data)`.
-unsafe fn append_submenu(menu: *mut *mut sys::GList, callback: *const c_void) {
+unsafe fn append_submenu(menu: *mut *mut sys::GList, callback: *const c_void, r: &ConvRef) {
+    let items = items(engine::conv_state(r));
     // SAFETY: per the caller; labels are static and copied by libpurple.
     unsafe {
         let cb = glue::callback(callback);
         let mut children: *mut sys::GList = std::ptr::null_mut();
-        for (label, code) in ITEMS {
+        for (label, code) in items {
             let act = sys::purple_menu_action_new(
                 label.as_ptr(),
                 cb,
@@ -83,11 +98,11 @@ pub(crate) unsafe extern "C" fn blist_node_extended_menu(
     ffi_boundary!((), {
         non_null!(menu);
         // SAFETY: live node for this callback.
-        if unsafe { buddy_ref(node) }.is_none() {
+        let Some(r) = (unsafe { buddy_ref(node) }) else {
             return;
-        }
+        };
         // SAFETY: valid menu; `blist_action` takes (node, data).
-        unsafe { append_submenu(menu, blist_action as *const c_void) };
+        unsafe { append_submenu(menu, blist_action as *const c_void, &r) };
     })
 }
 
@@ -100,11 +115,11 @@ pub(crate) unsafe extern "C" fn conversation_extended_menu(
     ffi_boundary!((), {
         non_null!(menu);
         // SAFETY: live conversation for this callback.
-        if unsafe { ConvRef::from_conversation(conv) }.is_none() {
+        let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
             return;
-        }
+        };
         // SAFETY: valid menu; `conv_action` takes (conv, data).
-        unsafe { append_submenu(menu, conv_action as *const c_void) };
+        unsafe { append_submenu(menu, conv_action as *const c_void, &r) };
     })
 }
 
@@ -137,6 +152,7 @@ fn run(r: &ConvRef, code: usize) {
             r.conversation_or_new();
             r.system_line(&super::commands::fingerprint_text(r));
         }
+        VERIFY => super::dialogs::verify(r),
         SETTINGS => settings_dialog(r),
         _ => {}
     }
@@ -232,4 +248,37 @@ unsafe extern "C" fn settings_cancel(user_data: *mut c_void, _choice: c_int) {
         // SAFETY: as in `settings_ok`.
         drop(unsafe { Box::from_raw(user_data.cast::<ConvRef>()) });
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(state: Option<ConvState>) -> Vec<String> {
+        items(state)
+            .into_iter()
+            .map(|(l, _)| l.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn menu_offers_only_the_actions_that_apply() {
+        for plain in [None, Some(ConvState::Plaintext)] {
+            let l = labels(plain);
+            assert!(l.contains(&"Start encrypted conversation".to_owned()));
+            assert!(!l.iter().any(|x| x.contains("End") || x.contains("Restart")));
+        }
+        for s in [
+            ConvState::Handshaking,
+            ConvState::Encrypted,
+            ConvState::Finished,
+        ] {
+            let l = labels(Some(s));
+            assert!(!l.contains(&"Start encrypted conversation".to_owned()));
+            assert!(l.contains(&"Restart encrypted conversation".to_owned()));
+            assert!(l.contains(&"End encrypted conversation".to_owned()));
+        }
+        assert!(labels(None).contains(&"Verify contact...".to_owned()));
+        assert!(labels(None).contains(&"Settings for this contact...".to_owned()));
+    }
 }

@@ -4,7 +4,7 @@
 //! * `boundary`: the panic boundary and null checks every `extern "C"` body uses.
 //! * `glue`: safe wrappers (strings, lookups by name, writing lines, preferences).
 //! * `ffi`: the functions the C shim calls (cbindgen → `include/sotto.h`).
-//! * `signals`, `commands`, `menu`, `actions`, `prefs_frame`: the UI seams.
+//! * `signals`, `commands`, `menu`, `actions`, `dialogs`, `prefs_frame`: the UI seams.
 //! * `prpl`: the fail-closed `send_im` wrapper; `irc_cmds`: IRC commands that bypass it.
 //! * `engine`: drives `crate::protocol::Conversation`, persisting through `crate::store`;
 //!   `state`: the loaded plugin's sessions and store.
@@ -16,6 +16,7 @@ mod actions;
 pub(crate) mod bindings;
 mod boundary;
 mod commands;
+mod dialogs;
 mod engine;
 pub mod ffi;
 mod fragsize;

@@ -43,6 +43,11 @@ pub(crate) struct State {
     /// `send_im` (the substituted wire line, or plaintext the policy allows). Consumed by the
     /// `send_im` wrapper.
     pub allow_next: Option<(ConvKey, String)>,
+    /// Open `purple_request_*` dialogs: what each is about, keyed by the number its callbacks
+    /// carry as user data (never a libpurple pointer).
+    pub dialogs: HashMap<usize, super::dialogs::Pending>,
+    /// The last dialog number handed out (0 is never used: it would be a NULL user data).
+    pub last_dialog: usize,
 }
 
 thread_local! {

@@ -588,3 +588,27 @@ pub fn peer_without_sotto(proto: Proto) {
     );
     p.assert_no_criticals();
 }
+
+/// The IM window's menus with `buddy` as the client lists them now: `More/...` (the buddy menu,
+/// Pidgin's Conversation > More) and `Options/...` paths.
+pub fn menu_items(c: &mut Client, buddy: &str) -> Vec<String> {
+    let before = c.lines().len();
+    c.command(&format!("menu {}", escape_arg(buddy)));
+    c.sync();
+    c.lines()
+        .iter()
+        .skip(before)
+        .filter(|l| l.tag == "MENU")
+        .map(|l| l.field(1).to_string())
+        .collect()
+}
+
+/// The path of the first menu item under More/ whose label contains `label` (any case).
+pub fn menu_item(c: &mut Client, buddy: &str, label: &str) -> String {
+    let items = menu_items(c, buddy);
+    items
+        .iter()
+        .find(|path| path.starts_with("More/") && path.to_lowercase().contains(label))
+        .cloned()
+        .unwrap_or_else(|| panic!("no More/…/{label:?} menu item; the menus were: {items:#?}"))
+}
