@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use support::scenarios::*;
 use support::*;
@@ -74,19 +73,7 @@ fn session_survives_restarts(proto: Proto) -> Pair {
         let b = format!("after {victim} was killed and restarted, bob writes");
         exchange(proto, alice, bob, "after restart", &a);
         exchange(proto, bob, alice, "after restart", &b);
-        for (who, tap, mark) in [
-            ("alice", &p.alice.tap, marks.0),
-            ("bob", &p.bob.tap, marks.1),
-        ] {
-            let kinds: String = sotto_lines(proto, &tap.since(mark, Dir::Up))
-                .iter()
-                .filter_map(|l| l[3..].chars().next())
-                .collect();
-            assert!(
-                !kinds.contains(['Q', 'I', 'R', 'C']),
-                "{who} sent handshake traffic after {victim}'s restart ({kinds}): sessions must survive restarts"
-            );
-        }
+        assert_no_handshake_since(&p, marks, &format!("{victim}'s restart"));
         assert_no_trouble(&p);
         note(&format!("{proto:?}: {victim} killed and restarted"), t0);
     }
@@ -137,26 +124,7 @@ fn xmpp_random_sigkills_never_reuse_a_message_key() {
     }
     note(&format!("{proto:?}: {iterations} crash points"), t0);
 
-    let mut seen: HashMap<DataHeader, Vec<u8>> = HashMap::new();
-    let mut count = 0;
-    for (who, tap) in [("alice", &p.alice.tap), ("bob", &p.bob.tap)] {
-        for line in reassemble(&sotto_lines(proto, &tap.bytes(Dir::Up))) {
-            let Some((header, ct)) = parse_data(&line) else {
-                continue;
-            };
-            count += 1;
-            if let Some(other) = seen.insert(header.clone(), ct.clone()) {
-                assert_eq!(
-                    other, ct,
-                    "{who} sent two different ciphertexts under one message key/nonce: {header:?}"
-                );
-            }
-        }
-    }
-    eprintln!(
-        "[rig] {count} data messages on the wire, {} distinct keys",
-        seen.len()
-    );
+    let count = assert_no_key_reuse(&p);
     assert!(
         count >= 2 * iterations,
         "too few data messages on the wire: {count}"

@@ -78,6 +78,8 @@ fn session<'s>(state: &'s mut State, r: &ConvRef) -> Option<&'s mut Session> {
         let identity = identity(state, r)?;
         let store = state.store.as_ref()?;
         let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
+        // A store that cannot be read gives no session at all (the caller refuses to send):
+        // starting a blank one would forget the peer's keys, the ratchet and the queue.
         let restored = match store.load_session(p, a, peer) {
             Ok(Some(bytes)) => match Conversation::restore(identity.key.clone(), &bytes) {
                 Ok(conv) => Some(conv),
@@ -89,19 +91,28 @@ fn session<'s>(state: &'s mut State, r: &ConvRef) -> Option<&'s mut Session> {
             Ok(None) => None,
             Err(e) => {
                 glue::debug_error(&format!("loading a session: {e}"));
-                None
+                return None;
             }
         };
         let mut conv = restored.unwrap_or_else(|| {
             Conversation::new(identity.key, identity.instance_tag, effective_policy(r))
         });
-        if store.peer_runs_sotto(p, a, peer).unwrap_or(false) {
+        let read = |what: &str, e: crate::store::StoreError| {
+            glue::debug_error(&format!("loading {what}: {e}"));
+        };
+        if store
+            .peer_runs_sotto(p, a, peer)
+            .map_err(|e| read("a peer", e))
+            .ok()?
+        {
             conv.set_peer_supports_sotto(true);
         }
-        // Keys accepted before (trust on first use), oldest first as the core keeps them.
+        // Keys accepted before (trust on first use), oldest first as the core keeps them. Not
+        // readable means no session: an empty list would accept a changed key as new.
         let mut known: Vec<_> = store
             .trust_records(p, a, peer)
-            .unwrap_or_default()
+            .map_err(|e| read("trust records", e))
+            .ok()?
             .into_iter()
             .map(|t| t.key)
             .collect();
@@ -132,15 +143,22 @@ fn session<'s>(state: &'s mut State, r: &ConvRef) -> Option<&'s mut Session> {
 
 /// Make the session durable before anything it produced leaves (the store syncs each commit),
 /// and record what the events say about the peer: runs Sotto, key seen, key verified.
-fn persist(state: &mut State, key: &ConvKey, events: &[Event]) {
-    let (Some(store), Some(s)) = (state.store.as_ref(), state.sessions.get(key)) else {
-        return;
+///
+/// `Err` (the reason) when the session could not be saved, or there is no store to save it in:
+/// then nothing the operation produced may leave ([`fail_closed`]).
+fn persist(state: &mut State, key: &ConvKey, events: &[Event]) -> Result<(), String> {
+    let Some(s) = state.sessions.get(key) else {
+        return Ok(());
+    };
+    let Some(store) = state.store.as_ref() else {
+        return Err("Sotto has no key store".to_owned());
     };
     let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
     // Plaintext chatter with no Sotto event changes nothing worth a synced write.
     if s.conv.state() != ConvState::Plaintext || !events.is_empty() {
         if let Err(e) = store.save_session(p, a, peer, &s.conv.snapshot()) {
             glue::debug_error(&format!("saving a session: {e}"));
+            return Err(e.to_string());
         }
     }
     // A changed key is recorded only once the user accepts it (`accept_key`): on a restart the
@@ -163,6 +181,40 @@ fn persist(state: &mut State, key: &ConvKey, events: &[Event]) {
             glue::debug_error(&format!("recording trust: {e}"));
         }
     }
+    Ok(())
+}
+
+/// The session could not be saved: put the conversation back to what the store last holds.
+///
+/// Why roll back rather than keep the newer state in memory: the newer state consumed message
+/// keys for lines that will now never leave. Kept in memory, it would run ahead of disk, and a
+/// crash before the next successful save would restart from the older snapshot and encrypt new
+/// text under keys a *sent* message had already used. Rolled back, memory equals disk, exactly as
+/// after a crash at this instant, and nothing produced from the discarded state is sent: every
+/// key that ever reaches the wire has been durable first. When the store cannot even be read, the
+/// session is dropped, and every later send is refused until it can ([`session`]).
+fn roll_back(state: &mut State, r: &ConvRef) {
+    let key = r.key();
+    let old = state.sessions.remove(&key);
+    if session(state, r).is_none() {
+        return;
+    }
+    if let (Some(old), Some(s)) = (old, state.sessions.get_mut(&key)) {
+        s.peer_raw = old.peer_raw;
+        s.logging_saved = old.logging_saved;
+    }
+}
+
+/// After a failed save: discard what the operation produced (no injected line, no event about
+/// a state that was rolled back), roll back, and say so once in the window.
+fn fail_closed(state: &mut State, r: &ConvRef, fx: &mut Effects, reason: &str, what: &str) {
+    roll_back(state, r);
+    fx.inject.clear();
+    fx.events.clear();
+    fx.notices.push(format!(
+        "{what}: Sotto could not save its encryption state ({reason}), and it sends nothing \
+         it has not saved. Check the disk and the permissions of ~/.purple/sotto."
+    ));
 }
 
 /// How the user trusts the key of the current (or last) session with `r`.
@@ -208,14 +260,20 @@ pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
         // Under `opportunistic` the core starts a handshake by itself, but only with a peer it
         // knows runs Sotto (`set_peer_supports_sotto`): nobody else gets unsolicited traffic.
         let out = s.conv.send(text, &mut OsRng);
-        persist(state, &r.key(), &out.events);
+        let saved = persist(state, &r.key(), &out.events);
         fx.absorb(out.inject, out.events);
-        let decision = match out.action {
+        let mut decision = match out.action {
             SendAction::SendPlaintext => Outgoing::Plaintext,
             SendAction::Replace(lines) if lines.is_empty() => Outgoing::Hold,
             SendAction::Replace(lines) => Outgoing::Lines(lines),
             SendAction::Hold => Outgoing::Hold,
         };
+        if let Err(reason) = saved {
+            // The typed text is neither sent nor queued: show it back so it is not lost.
+            let what = format!("message NOT sent ({})", text.trim());
+            fail_closed(state, r, &mut fx, &reason, &what);
+            decision = Outgoing::Hold;
+        }
         let reply = reply_ref(state, r);
         fx.target = Some(reply);
         Some((decision, fx))
@@ -237,9 +295,15 @@ pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effect
         let s = session(state, r)?;
         s.peer_raw = r.peer.clone();
         let out = s.conv.receive(text, now, &mut OsRng);
-        persist(state, &key, &out.events);
+        let saved = persist(state, &key, &out.events);
         let mut fx = Effects::default();
         fx.absorb(out.inject, out.events);
+        if let Err(reason) = saved {
+            // A decrypted message is still shown (the peer's ratchet has moved on: it would be
+            // lost); replies the protocol wanted to send are not.
+            let what = format!("{}'s message was read but nothing was answered", r.peer);
+            fail_closed(state, r, &mut fx, &reason, &what);
+        }
         fx.target = Some(r.clone());
         Some((out.action, fx))
     })
@@ -255,9 +319,12 @@ pub(crate) fn user_action(
         let reply = reply_ref(state, r);
         let s = session(state, r)?;
         let out = act(&mut s.conv, &mut OsRng);
-        persist(state, &r.key(), &out.events);
+        let saved = persist(state, &r.key(), &out.events);
         let mut fx = Effects::default();
         fx.absorb(out.inject, out.events);
+        if let Err(reason) = saved {
+            fail_closed(state, r, &mut fx, &reason, "nothing was done or sent");
+        }
         fx.target = Some(reply);
         fx.force_window = true;
         Some(fx)
@@ -366,6 +433,8 @@ pub(crate) struct Effects {
     pub force_window: bool,
     /// Never open a window (plugin unload).
     pub never_open: bool,
+    /// System lines to write after the events (a failed save).
+    pub notices: Vec<String>,
 }
 
 impl Effects {
@@ -394,12 +463,16 @@ pub(crate) fn apply(fx: Effects) {
                         | Event::QueuedSent { .. }
                         | Event::Unsent { .. }
                 )
-            }));
+            })
+            || !fx.notices.is_empty());
     if wants_window {
         r.conversation_or_new();
     }
     for event in fx.events {
         write_event(&r, event);
+    }
+    for notice in &fx.notices {
+        r.system_line(notice);
     }
     redecorate(&r);
 }
@@ -516,14 +589,25 @@ fn write_event(r: &ConvRef, event: Event) {
 }
 
 /// Show `text` in `r`'s window as a message we sent (for text libpurple does not echo itself:
-/// flushed queues, encrypted IRC commands). Not logged unless `log_encrypted`.
+/// flushed queues, encrypted IRC commands). Not logged unless `log_encrypted`: the window's
+/// logging is off while encrypted ([`redecorate`]), so the line is an ordinary sent message
+/// (Pidgin draws `NO_LOG` lines grey, without name or time).
 pub(crate) fn show_sent(r: &ConvRef, text: &str) {
+    redecorate(r);
     let mut flags = sys::PURPLE_MESSAGE_SEND;
-    if !log_encrypted() {
+    if must_not_log(r) {
         flags |= sys::PURPLE_MESSAGE_NO_LOG;
     }
     let me = r.own_display_name().unwrap_or_else(|| r.account.clone());
     r.write(Some(&me), &super::markup::text_to_html(text), flags);
+}
+
+/// Whether `r`'s window would log a message it must not: it is still logging although encrypted
+/// text is not to be logged. A last line of defence; [`redecorate`] normally turned logging off.
+pub(crate) fn must_not_log(r: &ConvRef) -> bool {
+    let conv = r.conversation();
+    // SAFETY: `conv` was looked up just now and is live for this call.
+    !conv.is_null() && !log_encrypted() && unsafe { sys::purple_conversation_is_logging(conv) != 0 }
 }
 
 fn reset_held(r: &ConvRef) {
@@ -550,8 +634,10 @@ pub(crate) fn redecorate(r: &ConvRef) {
         // A window opened after a restart belongs to a session that may still be in the store.
         let s = session(state, r)?;
         let encrypted = s.conv.state() == ConvState::Encrypted;
-        let set_logging = if encrypted && !log && s.logging_saved.is_none() {
-            s.logging_saved = Some(is_logging);
+        // Every window of an encrypted session is kept from logging, also one opened after
+        // the first (libpurple creates it with logging from the `log_ims` preference).
+        let set_logging = if encrypted && !log {
+            s.logging_saved.get_or_insert(is_logging);
             Some(false)
         } else if !encrypted {
             s.logging_saved.take()

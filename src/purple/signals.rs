@@ -7,7 +7,7 @@ use crate::protocol::ReceiveAction;
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::engine::{self, Outgoing};
-use super::glue::{self, cstr_to_string, prefs, ConvRef};
+use super::glue::{self, cstr_to_string, ConvRef};
 use super::markup;
 use super::state::with_state;
 
@@ -185,7 +185,8 @@ unsafe extern "C" fn sending_im_msg(
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
                 r.system_line(
-                    "message NOT sent: Sotto has no key for this account (see the debug log).",
+                    "message NOT sent: Sotto cannot read its keys or its session with this contact \
+                     (see the debug log).",
                 );
                 return;
             };
@@ -250,6 +251,7 @@ unsafe extern "C" fn receiving_im_msg(
         let Some((action, fx)) = engine::incoming(&r, &text) else {
             return 0;
         };
+        let displayed = matches!(action, ReceiveAction::Display(_));
         let result = match action {
             ReceiveAction::PassThrough => 0,
             ReceiveAction::Swallow => {
@@ -261,14 +263,17 @@ unsafe extern "C" fn receiving_im_msg(
                 let html = zeroize::Zeroizing::new(markup::text_to_html(&plain));
                 // SAFETY: valid out-parameter.
                 unsafe { glue::replace_gstring(message, Some(&html)) };
-                if !flags.is_null() && !prefs::boolean(prefs::LOG_ENCRYPTED) {
-                    // SAFETY: non-null flags out-parameter.
-                    unsafe { *flags |= sys::PURPLE_MESSAGE_NO_LOG };
-                }
                 0
             }
         };
+        // Turns the window's logging off while encrypted (a window libpurple creates for this
+        // message is handled in `conversation_created`): the message stays an ordinary
+        // received one, shown with name and time, and is not logged.
         engine::apply(fx);
+        if result == 0 && displayed && !flags.is_null() && engine::must_not_log(&r) {
+            // SAFETY: non-null flags out-parameter.
+            unsafe { *flags |= sys::PURPLE_MESSAGE_NO_LOG };
+        }
         result
     })
 }
@@ -291,7 +296,9 @@ unsafe extern "C" fn conversation_updated(
     })
 }
 
-/// `conversation-created(conv)`: a reopened window of an encrypted session gets its mark.
+/// `conversation-created(conv)`: a reopened window of an encrypted session gets its mark, and its
+/// logging is turned off before the message that made libpurple open it is written
+/// (`serv_got_im` creates the window after `receiving-im-msg`).
 unsafe extern "C" fn conversation_created(conv: *mut sys::PurpleConversation, _data: *mut c_void) {
     ffi_boundary!((), {
         non_null!(conv);

@@ -396,23 +396,71 @@ pub fn always_holds_then_delivers(proto: Proto) {
     note(&format!("{proto:?}: always policy"), t0);
 }
 
+/// Both sides on the `manual` policy: a session starts only when asked, and after `/sotto stop`
+/// the next message is plaintext (under `opportunistic` it could start a new session by itself
+/// with a peer known to run Sotto).
+pub fn both_manual() -> PairOptions {
+    let manual = vec![(
+        "/plugins/core/sotto/policy".to_string(),
+        "manual".to_string(),
+    )];
+    PairOptions {
+        alice_prefs: manual.clone(),
+        bob_prefs: manual,
+        ..Default::default()
+    }
+}
+
+/// Neither side sent handshake traffic (`?S1Q/I/R/C`) since `marks` (alice's, bob's): the
+/// session went on as it was. `after` names the event for the failure message.
+pub fn assert_no_handshake_since(p: &Pair, marks: ((usize, usize), (usize, usize)), after: &str) {
+    for (who, tap, mark) in [
+        ("alice", &p.alice.tap, marks.0),
+        ("bob", &p.bob.tap, marks.1),
+    ] {
+        let kinds: String = sotto_lines(p.proto, &tap.since(mark, Dir::Up))
+            .iter()
+            .filter_map(|l| l[3..].chars().next())
+            .collect();
+        assert!(
+            !kinds.contains(['Q', 'I', 'R', 'C']),
+            "{who} sent handshake traffic after {after} ({kinds}): sessions must go on"
+        );
+    }
+}
+
+/// No two different data messages that either client gave the server share (session id, ratchet
+/// key, message number), i.e. a message key and nonce. Returns how many data messages there were.
+pub fn assert_no_key_reuse(p: &Pair) -> usize {
+    let mut seen: std::collections::HashMap<DataHeader, Vec<u8>> = Default::default();
+    let mut count = 0;
+    for (who, tap) in [("alice", &p.alice.tap), ("bob", &p.bob.tap)] {
+        for line in reassemble(&sotto_lines(p.proto, &tap.bytes(Dir::Up))) {
+            let Some((header, ct)) = parse_data(&line) else {
+                continue;
+            };
+            count += 1;
+            if let Some(other) = seen.insert(header.clone(), ct.clone()) {
+                assert_eq!(
+                    other, ct,
+                    "{who} sent two different ciphertexts under one message key/nonce: {header:?}"
+                );
+            }
+        }
+    }
+    eprintln!(
+        "[rig] {count} data messages on the wire, {} distinct keys",
+        seen.len()
+    );
+    count
+}
+
 /// `/sotto stop` from alice: both sides say it ended; bob's next message is held (his peer ended
 /// the session) and not on the wire; alice's next message goes out as plaintext (her choice).
 pub fn stop_ends_on_both_sides(proto: Proto) {
     // `manual` on both: under `opportunistic` alice's next message could legitimately restart
     // the session by itself (bob is known to run Sotto), which is not what this test is about.
-    let manual = vec![(
-        "/plugins/core/sotto/policy".to_string(),
-        "manual".to_string(),
-    )];
-    let mut p = Pair::start(
-        proto,
-        PairOptions {
-            alice_prefs: manual.clone(),
-            bob_prefs: manual,
-            ..Default::default()
-        },
-    );
+    let mut p = Pair::start(proto, both_manual());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     start_session(&mut p);
     {
