@@ -11,6 +11,14 @@
 //!   "unverified" / "not verified" otherwise;
 //! - a changed key: a system line with "key" and "changed"; messages typed then are held (a
 //!   "held" line, nothing on the wire) until `/sotto accept`, then delivered.
+//! - dialogs (`purple_request_*`, printed as `REQUEST` lines): "Verify contact..." (More > Sotto,
+//!   or `/sotto verify` alone) is an action dialog with "Compare fingerprints" / "Ask a question";
+//!   the compare dialog shows both fingerprints and offers "They match"; the question form is a
+//!   fields dialog with fields `question` and `answer`; the answerer's dialog is an input whose
+//!   primary text contains the question; a changed key opens an action dialog mentioning "key",
+//!   with "Accept the new key" / "Keep holding"; Known fingerprints is a fields dialog with a
+//!   list `key` (one entry per key, with its fingerprint and "- verified -" / "- unverified -")
+//!   and a choice `action` (0 verify, 1 unverify, 2 forget).
 
 mod support;
 
@@ -453,7 +461,8 @@ fn xmpp_key_change_dialog_accept_delivers_held() {
 }
 
 /// `/sotto fingerprints` lists bob's key with its trust; the Known fingerprints dialog marks
-/// it verified (status agrees), then forgets it (the list no longer has it).
+/// it verified (status agrees); the same view from the Tools action forgets it (the list no
+/// longer has it).
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_known_fingerprints_verify_and_forget() {
@@ -496,7 +505,19 @@ fn xmpp_known_fingerprints_verify_and_forget() {
         "{listed:?}"
     );
 
+    // That listing opened the dialog again: close it without a decision; then the same view
+    // from Tools > Sotto > Known fingerprints... forgets the key.
+    let from_cmd = expect_dialog(&mut p.alice.client, "known fingerprints");
+    p.alice.client.command(&format!("cancel {}", from_cmd.n));
+    p.alice
+        .client
+        .command(&format!("action {}", escape_arg("Known fingerprints...")));
     let known = expect_dialog(&mut p.alice.client, "known fingerprints");
+    assert!(
+        known.items.iter().any(|(_, l)| l.contains("- verified -")),
+        "the Tools view shows the key as verified: {:?}",
+        known.items
+    );
     let label = list_entry(&known, &bob_fp);
     p.alice
         .client

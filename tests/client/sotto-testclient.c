@@ -22,6 +22,7 @@
  *   answer <n> <value>         answer request n (action index, choice value,
  *                              input text, or fields "id=value;id=value")
  *   cancel <n>                 cancel request n
+ *   action <label>             run a plugin action (Tools > plugin > label)
  *   echo <text>                print "ECHO <text>" (a barrier for the driver)
  *   quit                       sign off and exit
  *
@@ -829,6 +830,44 @@ run_command(char *line)
 		}
 		free_menus(menus);
 		g_free(buddy);
+	} else if (strcmp(verb, "action") == 0) {
+		/* Tools > <plugin> > <label>: run a loaded plugin's action, as Pidgin's
+		 * Tools menu and Finch's "Plugin Actions" do. */
+		char *label;
+		GList *l;
+		gboolean found = FALSE;
+
+		if (!arg1) {
+			emit("ERROR", 2, verb, "usage: action <label>");
+			return;
+		}
+		label = unescape(arg1);
+		for (l = purple_plugins_get_loaded(); l != NULL && !found; l = l->next) {
+			PurplePlugin *plugin = l->data;
+			GList *acts, *a;
+
+			if (!PURPLE_PLUGIN_HAS_ACTIONS(plugin))
+				continue;
+			acts = PURPLE_PLUGIN_ACTIONS(plugin, NULL);
+			for (a = acts; a != NULL; a = a->next) {
+				PurplePluginAction *act = a->data;
+
+				if (act == NULL)
+					continue;
+				if (!found && strcmp(act->label, label) == 0) {
+					act->plugin = plugin;
+					act->context = NULL;
+					if (act->callback)
+						act->callback(act);
+					found = TRUE;
+				}
+				purple_plugin_action_free(act);
+			}
+			g_list_free(acts);
+		}
+		if (!found)
+			emit("ERROR", 2, "action", "no such plugin action");
+		g_free(label);
 	} else if (strcmp(verb, "answer") == 0 || strcmp(verb, "cancel") == 0) {
 		char *value = rest ? unescape(rest) : g_strdup("");
 
