@@ -26,7 +26,7 @@ CARGO_SO = target/$(TARGET_SUBDIR)/libsotto.so
 LOADCHECK = build/sotto-loadcheck
 
 .PHONY: all build deps install install-system uninstall header check-header test test-protocol \
-	test-all loadcheck lint fmt bench wire-size fuzz fuzz-short doc demo clean
+	test-all loadcheck loadtime lint fmt bench wire-size fuzz fuzz-short doc demo clean
 
 all: build
 
@@ -89,6 +89,25 @@ $(LOADCHECK): purple-plugin/loadcheck.c
 
 loadcheck: build $(LOADCHECK)
 	$(LOADCHECK) $(abspath $(PLUGIN))
+
+# Plugin load time with $(LOADTIME_SESSIONS) stored sessions (docs/PERFORMANCE.md "Plugin load"):
+# throw-away purple user dirs filled with real sessions by examples/fill_store.rs (which also
+# times the synced per-message save), one with none for comparison, then real libpurple loads
+# build/sotto.so on each. Prints timings, asserts nothing.
+LOADTIME = build/sotto-loadtime
+LOADTIME_SESSIONS ?= 1000
+
+$(LOADTIME): purple-plugin/loadtime.c
+	@mkdir -p build
+	$(CC) -Wall -Wextra -O2 -o $@ $< $$(pkg-config --cflags --libs purple glib-2.0)
+
+loadtime: build $(LOADTIME)
+	@set -e; e=$$(mktemp -d /tmp/sotto-loadtime-XXXXXX); f=$$(mktemp -d /tmp/sotto-loadtime-XXXXXX); \
+	trap 'rm -rf "$$e" "$$f"' EXIT; \
+	$(CARGO) run -q --release --no-default-features --example fill_store -- "$$e" 0 0; \
+	echo "== 0 sessions"; $(LOADTIME) "$$e" $(abspath $(PLUGIN)) 5; \
+	$(CARGO) run -q --release --no-default-features --example fill_store -- "$$f" $(LOADTIME_SESSIONS) 200; \
+	echo "== $(LOADTIME_SESSIONS) sessions"; $(LOADTIME) "$$f" $(abspath $(PLUGIN)) 5
 
 lint: deps
 	$(CARGO) fmt --all -- --check
