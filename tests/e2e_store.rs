@@ -200,6 +200,17 @@ fn xmpp_store_that_cannot_open_never_makes_a_new_identity() {
     p.alice
         .client
         .expect_system(&bob, "the refusal", WAIT, |t| t.contains("NOT sent"));
+    // Bob's session is fine: what he sends is reported, never shown as raw ciphertext.
+    let alice_addr = p.alice.address.clone();
+    p.bob
+        .client
+        .send(&alice_addr, "bob writes while alice's store is closed");
+    p.alice.client.expect_system(
+        &bob,
+        "an unreadable-right-now notice instead of raw ciphertext",
+        WAIT,
+        |t| t.contains("cannot read right now"),
+    );
     let out = p.alice.client.cmd_output(&bob, "sotto fingerprint");
     for w in &out {
         if let Some(fp) = find_fingerprint(&w.shown()) {

@@ -249,6 +249,17 @@ unsafe extern "C" fn receiving_im_msg(
             return 0;
         };
         let Some((action, fx)) = engine::incoming(&r, &text) else {
+            // No session could be had (the store is unreadable, say): protocol traffic is
+            // still never shown raw.
+            if crate::protocol::wire::is_sotto_text(&text) {
+                r.system_line(
+                    "an encrypted message arrived that Sotto cannot read right now (its \
+                     storage is unavailable, see the notice); it is not shown",
+                );
+                // SAFETY: valid out-parameter.
+                unsafe { glue::replace_gstring(message, None) };
+                return 1;
+            }
             return 0;
         };
         let displayed = matches!(action, ReceiveAction::Display(_));
