@@ -171,6 +171,11 @@ fn dh(secret: &StaticSecret, public: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, H
     Ok(Zeroizing::new(shared.to_bytes()))
 }
 
+/// A handshake ciphertext of the exact size its field has (48 or 16 bytes).
+fn fixed<const N: usize>(v: &[u8]) -> Result<[u8; N], HandshakeError> {
+    v.try_into().map_err(|_| HandshakeError::Authentication)
+}
+
 fn header(kind: u8, a: u32, b: Option<u32>) -> Vec<u8> {
     let mut v = vec![kind];
     v.extend_from_slice(&a.to_be_bytes());
@@ -260,10 +265,7 @@ impl Initiator {
         ss.mix_hash(&msg.ephemeral);
         ss.mix_key(dh(&self.ephemeral, &msg.ephemeral)?.as_ref());
         let s_r = ss.decrypt_and_hash(&msg.encrypted_static)?;
-        let s_r: [u8; 32] = s_r
-            .as_slice()
-            .try_into()
-            .map_err(|_| HandshakeError::Authentication)?;
+        let s_r: [u8; 32] = fixed(&s_r)?;
         ss.mix_key(dh(&self.ephemeral, &s_r)?.as_ref());
         ss.decrypt_and_hash(&msg.encrypted_payload)?;
 
@@ -276,14 +278,8 @@ impl Initiator {
         let confirm = ConfirmMessage {
             initiator_tag: self.tag,
             responder_tag: msg.responder_tag,
-            encrypted_static: enc_static
-                .as_slice()
-                .try_into()
-                .map_err(|_| HandshakeError::Authentication)?,
-            encrypted_payload: enc_payload
-                .as_slice()
-                .try_into()
-                .map_err(|_| HandshakeError::Authentication)?,
+            encrypted_static: fixed(&enc_static)?,
+            encrypted_payload: fixed(&enc_payload)?,
         };
         Ok((
             Established {
@@ -333,14 +329,8 @@ impl Responder {
             responder_tag: tag,
             initiator_tag: msg.initiator_tag,
             ephemeral: e_pub,
-            encrypted_static: enc_static
-                .as_slice()
-                .try_into()
-                .map_err(|_| HandshakeError::Authentication)?,
-            encrypted_payload: enc_payload
-                .as_slice()
-                .try_into()
-                .map_err(|_| HandshakeError::Authentication)?,
+            encrypted_static: fixed(&enc_static)?,
+            encrypted_payload: fixed(&enc_payload)?,
         };
         Ok((
             Self {
@@ -361,10 +351,7 @@ impl Responder {
         let mut ss = self.ss.clone();
         ss.mix_hash(&header(b'C', msg.initiator_tag, Some(msg.responder_tag)));
         let s_i = ss.decrypt_and_hash(&msg.encrypted_static)?;
-        let s_i: [u8; 32] = s_i
-            .as_slice()
-            .try_into()
-            .map_err(|_| HandshakeError::Authentication)?;
+        let s_i: [u8; 32] = fixed(&s_i)?;
         ss.mix_key(dh(&self.ephemeral, &s_i)?.as_ref());
         ss.decrypt_and_hash(&msg.encrypted_payload)?;
         let (root_key, responder_chain) = Established::split(&ss);
