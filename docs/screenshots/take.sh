@@ -36,6 +36,9 @@
 
 set -euo pipefail
 
+# shellcheck source=docs/screenshots/common.sh
+. "$(dirname "$0")/common.sh"
+
 log() { printf 'take.sh: %s\n' "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 SHORT=()
@@ -99,17 +102,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 124' TERM
 
-# wait_for FILE REGEX SECONDS: until a line of FILE matches (grep -E).
-wait_for() {
-    local file=$1 pat=$2 secs=$3 i
-    for ((i = 0; i < secs * 10; i++)); do
-        grep -qE -- "$pat" "$file" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    log "waited ${secs}s for /$pat/ in $file; last lines:"
-    tail -n 20 "$file" >&2 || true
-    return 1
-}
 
 # wait_win REGEX SECONDS: print the id of the first visible window whose name matches.
 wait_win() {
@@ -124,14 +116,6 @@ wait_win() {
     return 1
 }
 
-free_port() {
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 20000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
-    done
-    die "no free port"
-}
 
 shot() { # shot NAME: the whole screen into $TMP/raw-NAME.png
     import -display "$DISPLAY" -window root "$TMP/raw-$1.png"
@@ -218,41 +202,7 @@ type_line() { # type_line TEXT: type into the focused window and press Enter
 }
 
 # ------------------------------------------------------------------ 1. ngircd
-PORT=$(free_port)
-cat >"$TMP/motd" <<'EOF'
-Sotto screenshot server (loopback only)
-EOF
-cat >"$TMP/ngircd.conf" <<EOF
-[Global]
-Name = irc.sotto.test
-Info = Sotto screenshot server
-AdminInfo1 = Sotto docs/screenshots/take.sh
-AdminInfo2 = loopback only
-AdminEMail = nobody@localhost
-Listen = 127.0.0.1
-Ports = $PORT
-MotdFile = $TMP/motd
-[Limits]
-MaxNickLength = 31
-MaxConnectionsIP = 0
-PingTimeout = 600
-PongTimeout = 600
-[Options]
-DNS = no
-Ident = no
-PAM = no
-[SSL]
-EOF
-chmod 644 "$TMP/ngircd.conf" "$TMP/motd"
-ngircd --nodaemon --config "$TMP/ngircd.conf" >"$TMP/ngircd.log" 2>&1 </dev/null &
-PIDS+=($!)
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$TMP/ngircd.log" >&2; die "ngircd exited"; }
-    sleep 0.1
-done
-(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || die "ngircd not listening on $PORT"
-log "ngircd on 127.0.0.1:$PORT"
+start_ngircd "screenshot"
 
 # ------------------------------------------------------------------ 2. Xvfb
 SCREEN_W=1280 SCREEN_H=800
@@ -279,45 +229,7 @@ CFG=$TMP/pidgin
 mkdir -p "$CFG/plugins" "$TMP/home"
 cp "$PLUGIN" "$CFG/plugins/sotto.so"
 
-cat >"$CFG/accounts.xml" <<EOF
-<?xml version='1.0' encoding='UTF-8' ?>
-<account version='1.0'>
- <account>
-  <protocol>prpl-irc</protocol>
-  <name>alice@127.0.0.1</name>
-  <alias>Alice</alias>
-  <settings>
-   <setting name='port' type='int'>$PORT</setting>
-   <setting name='ssl' type='bool'>0</setting>
-   <setting name='ratelimit-interval' type='int'>0</setting>
-   <setting name='username' type='string'>alice</setting>
-   <setting name='realname' type='string'>Alice</setting>
-  </settings>
-  <settings ui='gtk-gaim'>
-   <setting name='auto-login' type='bool'>1</setting>
-  </settings>
- </account>
-</account>
-EOF
-
-cat >"$CFG/blist.xml" <<'EOF'
-<?xml version='1.0' encoding='UTF-8' ?>
-<purple version='1.0'>
- <blist>
-  <group name='Buddies'>
-   <setting name='collapsed' type='bool'>0</setting>
-   <contact>
-    <buddy account='alice@127.0.0.1' proto='prpl-irc'>
-     <name>bob</name>
-    </buddy>
-   </contact>
-  </group>
- </blist>
- <privacy>
-  <account proto='prpl-irc' name='alice@127.0.0.1' mode='1'/>
- </privacy>
-</purple>
-EOF
+write_account "$CFG" gtk-gaim
 
 cat >"$CFG/prefs.xml" <<EOF
 <?xml version='1.0' encoding='UTF-8' ?>
