@@ -2,8 +2,9 @@
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
-use super::engine;
 use super::glue::{self, cstr_to_string};
+use super::state::plugin_handle;
+use super::{service, texts};
 
 /// The action list libpurple asks for (it frees the list and the actions).
 pub(crate) fn list() -> *mut sys::GList {
@@ -46,20 +47,20 @@ unsafe extern "C" fn show_fingerprints(action: *mut sys::PurplePluginAction) {
                 let user = cstr_to_string(sys::purple_account_get_username(account));
                 let proto = cstr_to_string(sys::purple_account_get_protocol_id(account));
                 if let (Some(user), Some(proto)) = (user, proto) {
-                    if let Some(fp) = engine::account_fingerprint(&proto, &user) {
-                        lines.push(format!("{user} ({proto}): {fp}"));
+                    if let Some(fp) = service::account_fingerprint(&proto, &user) {
+                        lines.push(texts::account_fingerprint(&user, &proto, &fp));
                     }
                 }
             }
         }
         if lines.is_empty() {
-            lines.push("No accounts yet.".to_owned());
+            lines.push(texts::no_accounts().to_owned());
         }
         let text = glue::cstring(&lines.join("\n"));
         // SAFETY: valid strings; no callback.
         unsafe {
             sys::purple_notify_message(
-                super::ffi::plugin_handle(),
+                plugin_handle(),
                 sys::PURPLE_NOTIFY_MSG_INFO,
                 c"Sotto".as_ptr(),
                 c"Your Sotto fingerprints".as_ptr(),

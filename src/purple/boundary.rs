@@ -4,7 +4,9 @@
 //! Since Rust 1.81 a panic that unwinds out of an `extern "C"` function aborts the process, which
 //! would take Pidgin (and the user's unsent messages) down with it. The boundary catches the panic,
 //! logs it, and returns a value that is safe for the caller: for the send path that means "do not
-//! send" (the plaintext never leaves), for the receive path "leave the message alone".
+//! send" (the plaintext never leaves), for the receive path "leave the message alone". After a
+//! caught panic the in-memory conversations are dropped, so the next callback reloads them from
+//! the store: a half-finished decision never runs ahead of what is on disk.
 
 /// Run `$body` and turn a panic into `$default` (logged to the purple debug log).
 ///
@@ -15,6 +17,8 @@ macro_rules! ffi_boundary {
             Ok(value) => value,
             Err(_) => {
                 $crate::purple::glue::debug_error("a callback panicked; refusing the operation");
+                // Memory may have run ahead of disk: reload every conversation from the store.
+                $crate::purple::state::after_panic();
                 $default
             }
         }

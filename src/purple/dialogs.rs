@@ -16,29 +16,16 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 
 use crate::protocol::{ConvState, IdentityPublic};
-use crate::store::{Trust, TrustRecord};
+use crate::sessions::trust::Change;
+use crate::store::TrustRecord;
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
-use super::engine;
-use super::glue::{self, cstr_to_string, ConvKey, ConvRef};
-use super::state::with_state;
-
-/// What an open dialog is about.
-pub(crate) enum Pending {
-    /// "Verify contact...": choose how.
-    Verify(ConvRef),
-    /// Both fingerprints shown; `key` is the contact's key the user is looking at.
-    Compare { r: ConvRef, key: IdentityPublic },
-    /// Question-and-answer form.
-    Ask(ConvRef),
-    /// The contact's question, waiting for our user's answer.
-    Answer(ConvRef),
-    /// The contact's key changed: accept it or keep holding.
-    KeyChanged(ConvRef),
-    /// The Known fingerprints list: each item's label and the record it stands for.
-    Known(Vec<(String, TrustRecord)>),
-}
+use super::glue::{self, cstr_to_string, ConvRef};
+use super::present;
+use super::service;
+use super::state::{plugin_handle, with_state, Pending};
+use super::texts::{self, Dialog};
 
 /// Longest peer-controlled string put into a dialog.
 const MAX_SHOWN: usize = 300;
@@ -71,29 +58,20 @@ fn take(data: *mut c_void) -> Option<Pending> {
     with_state(|state| state.dialogs.remove(&(data as usize))).flatten()
 }
 
-/// The contact's key in the current (or last) session with `r`, loaded from the store if needed.
-fn current_peer_key(r: &ConvRef) -> Option<IdentityPublic> {
-    engine::conv_state(r)?;
-    let key = r.key();
-    with_state(|state| state.sessions.get(&key)?.conv.peer_identity()).flatten()
-}
-
 /// Run an action dialog (at most three buttons) with one callback for every button (it gets the
 /// button's index).
 fn action_dialog(
     r: Option<&ConvRef>,
-    title: &str,
-    primary: &str,
-    secondary: &str,
+    text: &Dialog,
     default: c_int,
     buttons: &[&CStr],
     p: Pending,
 ) {
     let Some(data) = park(p) else { return };
     let (title, primary, secondary) = (
-        glue::cstring(title),
-        glue::cstring(primary),
-        glue::cstring(secondary),
+        glue::cstring(&text.title),
+        glue::cstring(&text.primary),
+        glue::cstring(&text.secondary),
     );
     let who = r.map(|r| glue::cstring(&r.peer));
     let (account, conv) = r.map_or((std::ptr::null_mut(), std::ptr::null_mut()), |r| {
@@ -106,7 +84,7 @@ fn action_dialog(
         let cb = glue::callback(action_chosen as *const c_void);
         let label = |i: usize| buttons.get(i).map_or(c"".as_ptr(), |b| b.as_ptr());
         let who = who.as_ref().map_or(std::ptr::null(), |w| w.as_ptr());
-        let handle = super::ffi::plugin_handle();
+        let handle = plugin_handle();
         // Always three (label, callback) pairs: libpurple reads `count` of them; the C
         // varargs convention ignores the rest.
         let count = buttons.len().min(3);
@@ -140,11 +118,7 @@ unsafe extern "C" fn action_chosen(data: *mut c_void, index: c_int) {
             (Pending::Verify(r), 1) => ask(&r),
             (Pending::Compare { r, key }, 0) => mark_verified(&r, &key),
             (Pending::KeyChanged(r), 0) => accept_new_key(&r),
-            (Pending::KeyChanged(r), _) => r.system_line(&format!(
-                "messages to {} stay held until you accept the new key (/sotto accept) or end \
-                 the conversation (/sotto stop).",
-                r.peer
-            )),
+            (Pending::KeyChanged(r), _) => r.system_line(&texts::still_holding(&r.peer)),
             _ => {}
         }
     })
@@ -154,25 +128,13 @@ unsafe extern "C" fn action_chosen(data: *mut c_void, index: c_int) {
 /// question.
 pub(crate) fn verify(r: &ConvRef) {
     r.conversation_or_new();
-    if current_peer_key(r).is_none() {
-        r.system_line(&format!(
-            "to verify {}, start an encrypted conversation first (/sotto start): Sotto knows \
-             their key once one has started.",
-            r.peer
-        ));
+    if service::peer_key(r).is_none() {
+        r.system_line(&texts::verify_needs_session(&r.peer));
         return;
     }
-    let peer = plain(&r.peer);
     action_dialog(
         Some(r),
-        "Sotto: verify contact",
-        &format!("Verify {peer}"),
-        &format!(
-            "Make sure you are really talking to {peer} and nobody sits in the middle. Either \
-             compare fingerprints with {peer} over another channel (in person, by phone), or ask \
-             a question only {peer} can answer; the answer is checked inside this encrypted \
-             conversation and never sent."
-        ),
+        &texts::verify_dialog(&plain(&r.peer)),
         0,
         &[c"Compare fingerprints", c"Ask a question", c"Cancel"],
         Pending::Verify(r.clone()),
@@ -181,22 +143,14 @@ pub(crate) fn verify(r: &ConvRef) {
 
 /// Both fingerprints, and "They match: mark verified".
 fn compare(r: &ConvRef) {
-    let (Some((ours, _)), Some(key)) = (engine::fingerprints(r), current_peer_key(r)) else {
-        r.system_line("no fingerprints to compare: start an encrypted conversation first.");
+    let (Some((ours, _)), Some(key)) = (service::fingerprints(r), service::peer_key(r)) else {
+        r.system_line(texts::nothing_to_compare());
         return;
     };
-    let peer = plain(&r.peer);
+    let text = texts::compare_dialog(&plain(&r.peer), &ours, &key.fingerprint().to_string());
     action_dialog(
         Some(r),
-        "Sotto: compare fingerprints",
-        &format!("Compare fingerprints with {peer}"),
-        &format!(
-            "Your fingerprint:\n{ours}\n\n{peer}'s fingerprint (this conversation):\n{}\n\n\
-             Ask {peer} to read their own fingerprint (/sotto fingerprint) to you over another \
-             channel: in person or by phone, not in this chat. Mark it verified only if every \
-             group matches.",
-            key.fingerprint()
-        ),
+        &text,
         1,
         &[c"They match: mark verified", c"Cancel"],
         Pending::Compare { r: r.clone(), key },
@@ -206,59 +160,39 @@ fn compare(r: &ConvRef) {
 /// The user compared fingerprints and they matched: `key` becomes verified (and, if it is a
 /// changed key still waiting for acceptance, accepted: checking it is exactly what we asked for).
 fn mark_verified(r: &ConvRef, key: &IdentityPublic) {
-    if engine::waiting(r).is_some_and(|(_, blocked)| blocked)
-        && current_peer_key(r).as_ref() == Some(key)
+    if service::waiting(r).is_some_and(|(_, blocked)| blocked)
+        && service::peer_key(r).as_ref() == Some(key)
     {
         accept_new_key(r);
     }
-    let k = r.key();
-    let res = with_state(|state| {
-        let store = state.store.as_ref()?;
-        Some(
-            store
-                .record_key_seen(&k.protocol, &k.account, &k.peer, key)
-                .and_then(|()| {
-                    store.set_trust(&k.protocol, &k.account, &k.peer, key, Trust::Verified)
-                }),
-        )
-    })
-    .flatten();
-    match res {
-        Some(Ok(())) => r.system_line(&format!(
-            "you compared fingerprints: {}'s key {} is now verified.",
-            r.peer,
-            key.fingerprint()
+    match service::mark_verified(r, key) {
+        Some(Ok(())) => r.system_line(&texts::compared_verified(
+            &r.peer,
+            &key.fingerprint().to_string(),
         )),
-        Some(Err(e)) => {
-            glue::debug_error(&format!("marking a key verified: {e}"));
-            r.system_line("the key could not be marked verified (storage problem).");
-        }
-        None => r.system_line("the key could not be marked verified (no key store)."),
+        Some(Err(why)) => r.system_line(&texts::not_marked_verified(&why)),
+        None => r.system_line(&texts::not_marked_verified("no key store")),
     }
 }
 
 /// The question-and-answer form.
 fn ask(r: &ConvRef) {
-    if engine::conv_state(r) != Some(ConvState::Encrypted) {
-        r.system_line("a question can only be asked in an encrypted conversation (/sotto start).");
+    if service::conv_state(r) != Some(ConvState::Encrypted) {
+        r.system_line(texts::ask_needs_session());
         return;
     }
     let Some(data) = park(Pending::Ask(r.clone())) else {
         return;
     };
-    let peer = plain(&r.peer);
+    let text = texts::ask_dialog(&plain(&r.peer));
     let (title, primary, secondary) = (
-        glue::cstring("Sotto: ask a question"),
-        glue::cstring(&format!("Ask {peer} a question only they can answer")),
-        glue::cstring(&format!(
-            "{peer} sees the question and types the answer. Sotto compares the two answers \
-             without sending either: a wrong answer reveals nothing but \"no match\". Choose \
-             something an eavesdropper cannot guess or look up."
-        )),
+        glue::cstring(&text.title),
+        glue::cstring(&text.primary),
+        glue::cstring(&text.secondary),
     );
     let (q_label, a_label) = (
-        glue::cstring("Question"),
-        glue::cstring("The answer you expect"),
+        glue::cstring(texts::ASK_QUESTION_LABEL),
+        glue::cstring(texts::ASK_ANSWER_LABEL),
     );
     let who = glue::cstring(&r.peer);
     // SAFETY: strings valid for the calls (copied by libpurple); the new fields object is handed
@@ -279,7 +213,7 @@ fn ask(r: &ConvRef) {
             sys::purple_request_field_group_add_field(group, f);
         }
         sys::purple_request_fields(
-            super::ffi::plugin_handle(),
+            plugin_handle(),
             title.as_ptr(),
             primary.as_ptr(),
             secondary.as_ptr(),
@@ -335,15 +269,12 @@ unsafe extern "C" fn dismissed(data: *mut c_void, _fields: *mut c_void) {
 /// Ask `question`, expecting `answer` (from the form or `/sotto verify Q | A`).
 pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
     if question.is_empty() || answer.is_empty() {
-        r.system_line("a verification needs both a question and the answer you expect.");
+        r.system_line(texts::ask_incomplete());
         return;
     }
-    if let Some(fx) = engine::user_action(r, |conv, rng| conv.ask_question(question, answer, rng)) {
-        engine::apply(fx);
-        r.system_line(&format!(
-            "asked {}: \"{question}\". Waiting for their answer.",
-            r.peer
-        ));
+    if let Some(fx) = service::act(r, |conv, rng| conv.ask_question(question, answer, rng)) {
+        present::apply(r, fx);
+        r.system_line(&texts::asked(&r.peer, question));
     }
 }
 
@@ -352,22 +283,18 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
     let Some(data) = park(Pending::Answer(r.clone())) else {
         return;
     };
-    let peer = plain(&r.peer);
+    let text = texts::answer_dialog(&plain(&r.peer), &plain(question));
     let (title, primary, secondary) = (
-        glue::cstring("Sotto: a question from your contact"),
-        glue::cstring(&format!("{peer} asks: {}", plain(question))),
-        glue::cstring(&format!(
-            "{peer} wants to make sure it is really you. Type the answer; Sotto checks it against \
-             theirs inside this encrypted conversation without sending it. Both of you see \
-             whether the answers matched. Decline if you did not expect this question."
-        )),
+        glue::cstring(&text.title),
+        glue::cstring(&text.primary),
+        glue::cstring(&text.secondary),
     );
     let who = glue::cstring(&r.peer);
     // SAFETY: strings valid for the call (copied by libpurple); both callbacks have
     // PurpleRequestInputCb's (user_data, text) signature.
     unsafe {
         sys::purple_request_input(
-            super::ffi::plugin_handle(),
+            plugin_handle(),
             title.as_ptr(),
             primary.as_ptr(),
             secondary.as_ptr(),
@@ -390,14 +317,7 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
 /// Whether the contact's question still waits for an answer (it may have been answered with
 /// `/sotto answer`, or aborted, while the dialog was open).
 fn question_pending(r: &ConvRef) -> bool {
-    let key = r.key();
-    with_state(|state| {
-        state
-            .sessions
-            .get(&key)
-            .is_some_and(|s| s.conv.pending_question().is_some())
-    })
-    .unwrap_or(false)
+    service::question_pending(r)
 }
 
 unsafe extern "C" fn answer_ok(data: *mut c_void, text: *const c_char) {
@@ -431,34 +351,22 @@ unsafe extern "C" fn answer_declined(data: *mut c_void, _text: *const c_char) {
 
 /// Our answer to the contact's question (from the dialog or `/sotto answer`).
 pub(crate) fn answer_question(r: &ConvRef, answer: &str) {
-    if let Some(fx) = engine::user_action(r, |conv, rng| conv.answer_question(answer, rng)) {
-        engine::apply(fx);
+    if let Some(fx) = service::act(r, |conv, rng| conv.answer_question(answer, rng)) {
+        present::apply(r, fx);
     }
 }
 
 fn decline(r: &ConvRef) {
-    if let Some(fx) = engine::user_action(r, |conv, rng| conv.abort_verification(rng)) {
-        engine::apply(fx);
+    if let Some(fx) = service::act(r, |conv, rng| conv.abort_verification(rng)) {
+        present::apply(r, fx);
     }
 }
 
 /// The contact's key changed (`Event::PeerKeyChanged`): explain, and offer to accept it.
 pub(crate) fn key_changed(r: &ConvRef, fingerprint: &str) {
-    let peer = plain(&r.peer);
     action_dialog(
         Some(r),
-        "Sotto: key changed",
-        &format!("{peer}'s encryption key has changed"),
-        &format!(
-            "The key {peer} uses for Sotto is not the one you accepted before.\n\
-             New fingerprint: {fingerprint}\n\n\
-             Usually this means {peer} reinstalled, uses a new computer or lost their Sotto \
-             data. It can also mean that someone is intercepting the conversation and \
-             pretending to be {peer}.\n\n\
-             Until you decide, what you type to {peer} is held, not sent. Ask {peer} over \
-             another channel (in person, by phone) whether their key changed, and compare the \
-             fingerprint. Accepting does not mark the new key verified."
-        ),
+        &texts::key_changed_dialog(&plain(&r.peer), fingerprint),
         1,
         &[c"Accept the new key", c"Keep holding messages"],
         Pending::KeyChanged(r.clone()),
@@ -467,39 +375,30 @@ pub(crate) fn key_changed(r: &ConvRef, fingerprint: &str) {
 
 /// The user accepts the contact's changed key (the dialog, or `/sotto accept`).
 pub(crate) fn accept_new_key(r: &ConvRef) {
-    if let Some(fx) = engine::accept_key(r) {
-        engine::apply(fx);
-        r.system_line(&format!("{}'s current key is accepted.", r.peer));
+    if let Some(fx) = service::accept_key(r) {
+        present::apply(r, fx);
+        r.system_line(&texts::key_accepted(&r.peer));
     }
 }
 
 /// Every recorded key, with the label the Known fingerprints view shows for it.
 fn known_keys() -> Vec<(String, TrustRecord)> {
-    let records = with_state(|state| {
-        state
-            .store
-            .as_ref()
-            .map(|s| s.all_trust_records().unwrap_or_default())
-    })
-    .flatten()
-    .unwrap_or_default();
-    records.into_iter().map(|t| (key_label(&t), t)).collect()
+    service::all_trust_records()
+        .into_iter()
+        .map(|t| (key_label(&t), t))
+        .collect()
 }
 
 /// One line of the view: contact, fingerprint, trust, last seen, account.
 fn key_label(t: &TrustRecord) -> String {
     let (protocol, account) = t.protocol_and_account().unwrap_or(("?", &t.account));
-    format!(
-        "{} - {} - {} - last seen {} - {} ({})",
-        plain(&t.peer),
-        t.fingerprint,
-        match t.trust {
-            Trust::Verified => "verified",
-            Trust::Unverified => "unverified",
-        },
-        utc_time(t.last_seen),
-        plain(account),
-        protocol
+    texts::known_key_label(
+        &plain(&t.peer),
+        &t.fingerprint.to_string(),
+        t.trust,
+        &utc_time(t.last_seen),
+        &plain(account),
+        protocol,
     )
 }
 
@@ -507,10 +406,10 @@ fn key_label(t: &TrustRecord) -> String {
 pub(crate) fn known_fingerprints_text() -> String {
     let keys = known_keys();
     if keys.is_empty() {
-        return "no contact keys recorded yet.".to_owned();
+        return texts::no_known_keys().to_owned();
     }
     let lines: Vec<String> = keys.into_iter().map(|(label, _)| label).collect();
-    format!("known fingerprints:\n{}", lines.join("\n"))
+    texts::known_keys(&lines)
 }
 
 /// Actions of the Known fingerprints view (index = choice value).
@@ -520,14 +419,15 @@ const KNOWN_ACTIONS: [&CStr; 3] = [c"Mark verified", c"Mark unverified", c"Forge
 pub(crate) fn known_fingerprints(r: Option<&ConvRef>) {
     let keys = known_keys();
     if keys.is_empty() {
+        let text = glue::cstring(texts::no_known_keys_notice());
         // SAFETY: valid strings; no callback.
         unsafe {
             sys::purple_notify_message(
-                super::ffi::plugin_handle(),
+                plugin_handle(),
                 sys::PURPLE_NOTIFY_MSG_INFO,
                 c"Sotto".as_ptr(),
                 c"Known fingerprints".as_ptr(),
-                c"No contact keys recorded yet: they are recorded when an encrypted conversation starts.".as_ptr(),
+                text.as_ptr(),
                 None,
                 std::ptr::null_mut(),
             );
@@ -535,6 +435,12 @@ pub(crate) fn known_fingerprints(r: Option<&ConvRef>) {
         return;
     }
     let labels: Vec<_> = keys.iter().map(|(l, _)| glue::cstring(l)).collect();
+    let text = texts::known_keys_dialog();
+    let (title, primary, secondary) = (
+        glue::cstring(&text.title),
+        glue::cstring(&text.primary),
+        glue::cstring(&text.secondary),
+    );
     let Some(data) = park(Pending::Known(keys)) else {
         return;
     };
@@ -566,14 +472,10 @@ pub(crate) fn known_fingerprints(r: Option<&ConvRef>) {
         }
         sys::purple_request_field_group_add_field(group, action);
         sys::purple_request_fields(
-            super::ffi::plugin_handle(),
-            c"Sotto: known fingerprints".as_ptr(),
-            c"Known fingerprints".as_ptr(),
-            c"Every contact key Sotto has recorded, per account. Select a key to mark it \
-               verified (only after comparing fingerprints with the contact over another \
-               channel), unverified, or to forget it (the next conversation then accepts the \
-               contact's key as new)."
-                .as_ptr(),
+            plugin_handle(),
+            title.as_ptr(),
+            primary.as_ptr(),
+            secondary.as_ptr(),
             fields,
             c"Apply".as_ptr(),
             glue::callback(known_ok as *const c_void),
@@ -624,52 +526,24 @@ fn apply_known(t: &TrustRecord, choice: c_int) {
     let Some((protocol, account)) = t.protocol_and_account() else {
         return;
     };
-    let (protocol, account) = (protocol.to_owned(), account.to_owned());
-    let key = ConvKey {
-        protocol: protocol.clone(),
-        account: account.clone(),
-        peer: t.peer.clone(),
+    let change = match choice {
+        0 => Change::Verify,
+        1 => Change::Unverify,
+        _ => Change::Forget,
     };
-    let done = with_state(|state| {
-        let store = state.store.as_ref()?;
-        let res = match choice {
-            0 => store.set_trust(&protocol, &account, &t.peer, &t.key, Trust::Verified),
-            1 => store.set_trust(&protocol, &account, &t.peer, &t.key, Trust::Unverified),
-            _ => store.forget_key(&protocol, &account, &t.peer, &t.key),
-        };
-        if let Err(e) = res {
-            glue::debug_error(&format!("changing a recorded key: {e}"));
-            return Some(false);
-        }
-        if choice >= 2 {
-            // The core keeps accepted keys oldest first; the store lists newest first.
-            let mut remaining: Vec<_> = store
-                .trust_records(&protocol, &account, &t.peer)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|r| r.key)
-                .collect();
-            remaining.reverse();
-            if let Some(s) = state.sessions.get_mut(&key) {
-                s.conv.set_known_peer_keys(remaining);
-            }
-        }
-        Some(true)
-    })
-    .flatten()
-    .unwrap_or(false);
+    let done = service::change_record(t, change);
     let r = ConvRef {
-        protocol,
-        account,
+        protocol: protocol.to_owned(),
+        account: account.to_owned(),
         peer: t.peer.clone(),
     };
-    let what = match (done, choice) {
-        (false, _) => "could not be changed (storage problem)",
-        (true, 0) => "is now marked verified",
-        (true, 1) => "is now marked unverified",
-        (true, _) => "is forgotten",
-    };
-    r.system_line(&format!("{}'s key {} {what}.", t.peer, t.fingerprint));
+    let change = u8::try_from(choice.clamp(0, 2)).unwrap_or(2);
+    r.system_line(&texts::record_changed(
+        &t.peer,
+        &t.fingerprint.to_string(),
+        done,
+        change,
+    ));
 }
 
 /// `secs` since the epoch as `YYYY-MM-DD HH:MM UTC`.

@@ -4,12 +4,14 @@
 //! Exported symbols of `build/sotto.so`: `purple_init_plugin` (libpurple's entry point) and the
 //! `sotto_plugin_*` functions below. Each body runs inside the panic boundary.
 
-use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
+
+use crate::store::Store;
 
 use super::bindings::{gboolean, GList, PurplePlugin, PurplePluginPrefFrame};
 use super::boundary::{ffi_boundary, non_null};
-use super::{actions, commands, engine, glue, irc_cmds, prefs_frame, prpl, signals, state};
+use super::glue::CommandGuard;
+use super::{actions, commands, glue, irc_cmds, prefs_frame, present, prpl, signals, state, texts};
 
 extern "C" {
     /// The `PURPLE_INIT_PLUGIN` body, compiled in the C shim under this name (see build.rs).
@@ -17,23 +19,18 @@ extern "C" {
 }
 
 /// What a loaded plugin holds; dropping it undoes the load (disconnects, unregisters, restores).
+/// Kept in the plugin state from load to unload ([`state::hold_loaded`]); fields drop in order.
 struct Loaded {
     _hooks: Vec<signals::SignalHook>,
-    _command: Option<commands::CommandGuard>,
-    _irc_commands: Vec<commands::CommandGuard>,
+    _command: Option<CommandGuard>,
+    _irc_commands: Vec<CommandGuard>,
     _wraps: prpl::SendImWraps,
 }
 
-thread_local! {
-    static LOADED: RefCell<Option<Loaded>> = const { RefCell::new(None) };
-    /// The loaded plugin, as the owner handle for requests and notifications. Valid from load to
-    /// unload (libpurple keeps the plugin alive while it is loaded); cleared on unload.
-    static PLUGIN: Cell<*mut PurplePlugin> = const { Cell::new(std::ptr::null_mut()) };
-}
-
-/// The plugin handle for `purple_request_*` and `purple_notify_*` (NULL when not loaded).
-pub(crate) fn plugin_handle() -> *mut c_void {
-    PLUGIN.with(Cell::get).cast()
+/// Open the store in `<purple user dir>/sotto/`.
+fn open_store() -> Result<Store, String> {
+    let dir = glue::user_dir().ok_or_else(|| "libpurple has no user directory".to_owned())?;
+    Store::open(&dir.join("sotto")).map_err(|e| e.to_string())
 }
 
 /// libpurple's entry point: registers the plugin (info from the shim).
@@ -70,16 +67,14 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
     ffi_boundary!(0, {
         non_null!(plugin, 0);
         glue::prefs::register();
-        PLUGIN.with(|p| p.set(plugin));
-        if let Some(error) = state::install() {
+        let store = open_store();
+        let error = store.as_ref().err().cloned();
+        state::install(plugin.cast(), store.ok());
+        if let Some(error) = error {
             // Without the store there are no keys: nothing can be encrypted, and sends to a
             // contact fail closed. Tell the user once, plainly.
             glue::debug_error(&format!("store: {error}"));
-            let text = glue::cstring(&format!(
-                "Sotto cannot open its key store ({error}). Nothing will be encrypted, and \
-                 messages will not be sent while the plugin is loaded. Fix the file or disable \
-                 the plugin."
-            ));
+            let text = glue::cstring(&texts::store_unavailable(&error));
             // SAFETY: valid strings; no callback.
             unsafe {
                 super::bindings::purple_notify_message(
@@ -101,7 +96,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             _irc_commands: irc_cmds::register(),
             _wraps: prpl::wrap_all(),
         };
-        LOADED.with(|l| *l.borrow_mut() = Some(loaded));
+        state::hold_loaded(Box::new(loaded));
         glue::debug_info("Sotto loaded");
         1
     })
@@ -117,15 +112,13 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
 pub unsafe extern "C" fn sotto_plugin_unload(plugin: *mut PurplePlugin) -> gboolean {
     ffi_boundary!(1, {
         non_null!(plugin, 1);
-        if !signals::is_quitting() {
-            engine::stop_all();
+        if !state::is_quitting() {
+            present::stop_all();
         }
-        LOADED.with(|l| drop(l.borrow_mut().take()));
-        drop(state::remove());
+        state::remove();
         // SAFETY: closes any settings dialog we opened (its user data is then leaked, not freed
         // twice).
         unsafe { super::bindings::purple_request_close_with_handle(plugin.cast()) };
-        PLUGIN.with(|p| p.set(std::ptr::null_mut()));
         glue::debug_info("Sotto unloaded");
         1
     })

@@ -8,7 +8,11 @@
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
 
+use crate::protocol::Policy;
+pub(crate) use crate::sessions::{ConvKey, ConvRef};
+
 use super::bindings as sys;
+use super::state::Injecting;
 
 /// Copy a C string owned by libpurple into a Rust `String` (lossy on invalid UTF-8).
 /// NULL gives `None`.
@@ -99,24 +103,6 @@ pub(crate) fn markup_to_text(markup: &str) -> String {
         sys::g_free(out.cast());
         s
     }
-}
-
-/// Names that identify one conversation without holding a libpurple pointer: the protocol id,
-/// the account's username and the peer's name, as libpurple spells them. [`ConvRef::key`] gives
-/// the normalized form used to key session state.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ConvRef {
-    pub protocol: String,
-    pub account: String,
-    pub peer: String,
-}
-
-/// Session-state key: protocol id, normalized account username, normalized peer name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct ConvKey {
-    pub protocol: String,
-    pub account: String,
-    pub peer: String,
 }
 
 fn normalize(account: *mut sys::PurpleAccount, name: &str) -> String {
@@ -241,7 +227,7 @@ impl ConvRef {
 
     /// Send one wire line straight to the protocol. `serv_send_im` emits no signal, so the line
     /// does not come back through our `sending-im-msg` handler; the `send_im` wrapper lets it
-    /// through because [`super::prpl::injecting`] marks it as ours.
+    /// through because [`Injecting`] marks it as ours.
     pub(crate) fn send_raw(&self, line: &str) -> bool {
         let account = self.account();
         if account.is_null() {
@@ -255,7 +241,8 @@ impl ConvRef {
             if gc.is_null() {
                 return false;
             }
-            super::prpl::injecting(|| sys::serv_send_im(gc, name.as_ptr(), text.as_ptr(), 0))
+            let _ours = Injecting::enter();
+            sys::serv_send_im(gc, name.as_ptr(), text.as_ptr(), 0)
         };
         rc >= 0
     }
@@ -350,6 +337,23 @@ pub(crate) mod prefs {
     }
 }
 
+/// Blist setting on a buddy holding its per-contact policy.
+pub(crate) const BUDDY_POLICY: &str = "sotto-policy";
+
+/// The global policy preference (default `opportunistic`).
+pub(crate) fn global_policy() -> Policy {
+    prefs::string(prefs::POLICY)
+        .and_then(|s| Policy::parse(&s))
+        .unwrap_or(Policy::Opportunistic)
+}
+
+/// The contact's override, else the global preference.
+pub(crate) fn effective_policy(r: &ConvRef) -> Policy {
+    buddy_setting(r, BUDDY_POLICY)
+        .and_then(|s| Policy::parse(&s))
+        .unwrap_or_else(global_policy)
+}
+
 /// Find the buddy for a conversation (for its per-contact settings).
 pub(crate) fn find_buddy(r: &ConvRef) -> *mut sys::PurpleBuddy {
     let account = r.account();
@@ -407,4 +411,78 @@ pub(crate) unsafe fn callback(f: *const c_void) -> sys::PurpleCallback {
     // SAFETY: function pointers and data pointers have the same size on every platform libpurple
     // runs on; the caller guarantees the signature.
     unsafe { std::mem::transmute::<*const c_void, sys::PurpleCallback>(f) }
+}
+
+/// Unregisters a command when dropped (plugin unload).
+pub(crate) struct CommandGuard(sys::PurpleCmdId);
+
+impl CommandGuard {
+    /// Guard an id returned by `purple_cmd_register`.
+    pub(crate) fn new(id: sys::PurpleCmdId) -> Self {
+        CommandGuard(id)
+    }
+}
+
+impl Drop for CommandGuard {
+    fn drop(&mut self) {
+        // SAFETY: an id returned by purple_cmd_register, unregistered once.
+        unsafe { sys::purple_cmd_unregister(self.0) };
+    }
+}
+
+/// Argument `index` of a command ("" when absent).
+///
+/// # Safety
+/// `args` must be null or libpurple's NULL-terminated argument vector.
+pub(crate) unsafe fn arg(args: *mut *mut c_char, index: usize) -> String {
+    if args.is_null() {
+        return String::new();
+    }
+    for i in 0..=index {
+        // SAFETY: per the caller, entries up to the terminating NULL are valid; we stop there.
+        let p = unsafe { *args.add(i) };
+        if p.is_null() {
+            return String::new();
+        }
+        if i == index {
+            return cstr_to_string(p).unwrap_or_default();
+        }
+    }
+    String::new()
+}
+
+/// Report a command error (libpurple shows it and frees it with `g_free`).
+///
+/// # Safety
+/// `error` must be null or libpurple's error out-parameter.
+pub(crate) unsafe fn set_error(error: *mut *mut c_char, msg: &str) {
+    if !error.is_null() {
+        // SAFETY: per the caller.
+        unsafe { *error = g_strdup(msg) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+
+    #[test]
+    fn arg_reads_up_to_the_terminating_null() {
+        let a = CString::new("bob").unwrap();
+        let b = CString::new("hello there").unwrap();
+        let mut v = [
+            a.as_ptr().cast_mut(),
+            b.as_ptr().cast_mut(),
+            std::ptr::null_mut(),
+        ];
+        // SAFETY: a NULL-terminated vector of valid C strings, as libpurple passes.
+        unsafe {
+            assert_eq!(arg(v.as_mut_ptr(), 0), "bob");
+            assert_eq!(arg(v.as_mut_ptr(), 1), "hello there");
+            assert_eq!(arg(v.as_mut_ptr(), 2), "");
+            assert_eq!(arg(v.as_mut_ptr(), 5), "");
+            assert_eq!(arg(std::ptr::null_mut(), 0), "");
+        }
+    }
 }

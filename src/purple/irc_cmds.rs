@@ -16,9 +16,9 @@ use crate::protocol::{ConvState, Policy};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
-use super::commands::{arg, set_error, CommandGuard};
-use super::engine::{self, Outgoing};
-use super::glue::{self, ConvRef};
+use super::glue::{self, arg, set_error, CommandGuard, ConvRef};
+use super::{present, service, texts};
+use crate::sessions::Outgoing;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -76,8 +76,8 @@ pub(crate) fn register() -> Vec<CommandGuard> {
 
 /// Plaintext may go to `r`: no session is up or starting, and the policy is not `always`.
 fn plaintext_ok(r: &ConvRef) -> bool {
-    matches!(engine::conv_state(r), None | Some(ConvState::Plaintext))
-        && engine::effective_policy(r) != Policy::Always
+    matches!(service::conv_state(r), None | Some(ConvState::Plaintext))
+        && glue::effective_policy(r) != Policy::Always
 }
 
 unsafe extern "C" fn irc_override(
@@ -126,11 +126,7 @@ unsafe extern "C" fn irc_override(
             Kind::Msg | Kind::Query => glue::markup_to_text(&second),
             Kind::Refuse => {
                 let name = glue::cstr_to_string(cmd).unwrap_or_default();
-                let msg = format!(
-                    "Sotto: /{name} would reach {} unencrypted, and your conversation with them \
-                     is encrypted (or the policy is 'always'): not sent.",
-                    target.peer
-                );
+                let msg = texts::irc_command_refused(&name, &target.peer);
                 // SAFETY: libpurple's error out-parameter.
                 unsafe { set_error(error, &msg) };
                 return sys::PURPLE_CMD_RET_FAILED;
@@ -151,25 +147,25 @@ unsafe extern "C" fn irc_override(
 /// # Safety
 /// `error` must be null or libpurple's error out-parameter.
 unsafe fn send_encrypted(r: &ConvRef, text: &str, error: *mut *mut c_char) -> sys::PurpleCmdRet {
-    match engine::outgoing(r, text) {
+    match service::outgoing(r, text) {
         // The policy allowed plaintext after all (e.g. it changed): let IRC's command run.
         Some((Outgoing::Plaintext, fx)) => {
-            engine::apply(fx);
+            present::apply(r, fx);
             sys::PURPLE_CMD_RET_CONTINUE
         }
         Some((Outgoing::Lines(lines), mut fx)) => {
             fx.inject.extend(lines);
-            engine::apply(fx);
-            engine::show_sent(r, text);
+            present::apply(r, fx);
+            present::show_sent(r, text);
             sys::PURPLE_CMD_RET_OK
         }
         Some((Outgoing::Hold, fx)) => {
-            engine::apply(fx);
+            present::apply(r, fx);
             sys::PURPLE_CMD_RET_OK
         }
         None => {
             // SAFETY: per the caller.
-            unsafe { set_error(error, "Sotto: not sent (no key for this account)") };
+            unsafe { set_error(error, texts::irc_command_no_key()) };
             sys::PURPLE_CMD_RET_FAILED
         }
     }

@@ -10,8 +10,8 @@ use crate::protocol::{ConvState, Policy};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
-use super::engine::{self, BUDDY_POLICY};
-use super::glue::{self, cstr_to_string, ConvRef};
+use super::glue::{self, cstr_to_string, ConvRef, BUDDY_POLICY};
+use super::{present, service, texts};
 
 const START: usize = 1;
 const STOP: usize = 2;
@@ -44,7 +44,7 @@ fn items(state: Option<ConvState>) -> Vec<(&'static CStr, usize)> {
 /// # Safety
 /// `menu` must be a valid `GList **`; `callback` must take `(gpointer object, gpointer data)`.
 unsafe fn append_submenu(menu: *mut *mut sys::GList, callback: *const c_void, r: &ConvRef) {
-    let items = items(engine::conv_state(r));
+    let items = items(service::conv_state(r));
     // SAFETY: per the caller; labels are static and copied by libpurple.
     unsafe {
         let cb = glue::callback(callback);
@@ -144,13 +144,13 @@ unsafe extern "C" fn conv_action(conv: *mut sys::PurpleConversation, data: *mut 
 fn run(r: &ConvRef, code: usize) {
     match code {
         START | STOP => {
-            if let Some(fx) = engine::start_or_stop(r, code == START) {
-                engine::apply(fx);
+            if let Some(fx) = service::start_or_stop(r, code == START) {
+                present::apply(r, fx);
             }
         }
         FINGERPRINT => {
             r.conversation_or_new();
-            r.system_line(&super::commands::fingerprint_text(r));
+            r.system_line(&present::fingerprint_text(r));
         }
         VERIFY => super::dialogs::verify(r),
         SETTINGS => settings_dialog(r),
@@ -178,16 +178,13 @@ const CHOICES: [(&CStr, Option<Policy>); 4] = [
 fn settings_dialog(r: &ConvRef) {
     let current = glue::buddy_setting(r, BUDDY_POLICY).and_then(|s| Policy::parse(&s));
     let default = CHOICES.iter().position(|(_, p)| *p == current).unwrap_or(0) as c_int;
-    let title = glue::cstring("Sotto settings");
-    let primary = glue::cstring(&format!("Encryption with {}", r.peer));
-    let secondary = glue::cstring(&format!(
-        "When should Sotto encrypt conversations with {}? The global setting is '{}'.",
-        r.peer,
-        engine::global_policy().as_str()
-    ));
+    let text = texts::settings_dialog(&r.peer, glue::global_policy());
+    let title = glue::cstring(&text.title);
+    let primary = glue::cstring(&text.primary);
+    let secondary = glue::cstring(&text.secondary);
     let who = glue::cstring(&r.peer);
     let user_data = Box::into_raw(Box::new(r.clone()));
-    let handle = super::ffi::plugin_handle();
+    let handle = super::state::plugin_handle();
     // SAFETY: all strings valid for the call (libpurple copies them); the choice list is
     // (label, int value) pairs terminated by NULL, as purple_request_choice requires; the
     // callbacks have the (user_data, choice) signature and free `user_data`.
@@ -231,13 +228,9 @@ unsafe extern "C" fn settings_ok(user_data: *mut c_void, choice: c_int) {
             .and_then(|i| CHOICES.get(i))
             .and_then(|(_, p)| *p);
         if glue::set_buddy_setting(&r, BUDDY_POLICY, policy.map(Policy::as_str)) {
-            let shown = policy.map_or("the global setting", Policy::as_str);
-            r.system_line(&format!("policy for {} is now: {shown}.", r.peer));
+            r.system_line(&texts::policy_saved(&r.peer, policy));
         } else {
-            r.system_line(&format!(
-                "add {} to your buddy list to keep a setting for this contact.",
-                r.peer
-            ));
+            r.system_line(&texts::policy_needs_buddy(&r.peer));
         }
     })
 }

@@ -1,14 +1,20 @@
-//! The libpurple plugin layer: the only module tree with `unsafe`.
+//! The libpurple plugin layer: the only module tree with `unsafe`. Decisions live in
+//! [`crate::sessions`]; this layer reads libpurple, asks, and shows. ARCHITECTURE.md draws the
+//! rooms and the path of a typed message and of an incoming line.
 //!
-//! * `bindings`: bindgen's raw libpurple API (GLib types from `glib-sys`).
-//! * `boundary`: the panic boundary and null checks every `extern "C"` body uses.
-//! * `glue`: safe wrappers (strings, lookups by name, writing lines, preferences).
-//! * `ffi`: the functions the C shim calls (cbindgen → `include/sotto.h`).
-//! * `signals`, `commands`, `menu`, `actions`, `dialogs`, `prefs_frame`: the UI seams.
-//! * `prpl`: the fail-closed `send_im` wrapper; `irc_cmds`: IRC commands that bypass it.
-//! * `engine`: drives `crate::protocol::Conversation`, persisting through `crate::store`;
-//!   `state`: the loaded plugin's sessions and store.
-//! * `markup`, `fragsize`: pure helpers (plaintext format, line sizes).
+//! From the bottom up (each imports only from the ones above it, but for the dialogs ↔
+//! presenter pair that callback UIs need):
+//!
+//! * `bindings`: bindgen's raw libpurple API (GLib types from `glib-sys`); `boundary`: the panic
+//!   boundary and null checks every `extern "C"` body uses; `markup`, `fragsize`, `texts`: pure
+//!   helpers (plaintext format, line sizes, every sentence the user sees).
+//! * `state`: the loaded plugin's one state value (the sessions service, windows, open dialogs,
+//!   the injecting and quitting flags, the wrapped `send_im`s).
+//! * `glue`: safe wrappers (strings, lookups by name, writing lines, preferences, commands).
+//! * `service`: the sessions service as callbacks reach it (names → key and settings).
+//! * `present` (the presenter) and `dialogs`: what the user sees of a decision.
+//! * `signals`, `prpl`, `commands`, `irc_cmds`, `menu`, `actions`, `prefs_frame`: the seams
+//!   libpurple calls; `ffi`: the functions the C shim calls (cbindgen → `include/sotto.h`).
 
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
@@ -17,7 +23,6 @@ pub(crate) mod bindings;
 mod boundary;
 mod commands;
 mod dialogs;
-mod engine;
 pub mod ffi;
 mod fragsize;
 mod glue;
@@ -25,6 +30,9 @@ mod irc_cmds;
 mod markup;
 mod menu;
 mod prefs_frame;
+mod present;
 mod prpl;
+mod service;
 mod signals;
 mod state;
+mod texts;

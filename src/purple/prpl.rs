@@ -2,43 +2,22 @@
 //!
 //! `sending-im-msg` sees what the user types, but text also leaves through `serv_send_im`
 //! directly, with no signal: away auto-replies, other plugins. The wrapper sits under all of them.
-//! It lets through (a) lines we inject ourselves ([`injecting`]) and (b) the exact text our
+//! It lets through (a) lines we inject ourselves ([`super::state::Injecting`]) and (b) the exact text our
 //! `sending-im-msg` handler approved a moment earlier (`State::allow_next`). Anything else is run
 //! through the session like a typed message: encrypted when a session is up, held when policy
 //! says so, and only sent unchanged when the policy allows plaintext to that peer.
 //!
 //! The original pointers are restored on unload ([`SendImWraps`]'s `Drop`).
 
-use std::cell::Cell;
-use std::collections::HashMap;
 use std::ffi::{c_char, c_int};
+
+use crate::sessions::Outgoing;
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
-use super::engine::{self, Outgoing};
 use super::glue::{self, cstr_to_string, ConvRef};
-use super::state::with_state;
-
-type SendIm = unsafe extern "C" fn(
-    *mut sys::PurpleConnection,
-    *const c_char,
-    *const c_char,
-    sys::PurpleMessageFlags,
-) -> c_int;
-
-thread_local! {
-    static INJECTING: Cell<bool> = const { Cell::new(false) };
-    static ORIGINALS: std::cell::RefCell<HashMap<String, SendIm>> =
-        std::cell::RefCell::new(HashMap::new());
-}
-
-/// Run `f` (which sends our own protocol line) with the wrapper told to let it through.
-pub(crate) fn injecting<R>(f: impl FnOnce() -> R) -> R {
-    let before = INJECTING.with(|c| c.replace(true));
-    let out = f();
-    INJECTING.with(|c| c.set(before));
-    out
-}
+use super::state::{self, with_state, SendIm};
+use super::{present, service};
 
 /// The protocol-info struct of a protocol plugin, or NULL.
 ///
@@ -92,7 +71,7 @@ pub(crate) unsafe fn wrap(plugin: *mut sys::PurplePlugin) {
         match (*info).send_im {
             Some(f) if f as usize == wrapped_send_im as SendIm as usize => {}
             Some(f) => {
-                ORIGINALS.with(|o| o.borrow_mut().insert(id, f));
+                state::keep_original(id, f);
                 (*info).send_im = Some(wrapped_send_im);
             }
             None => {}
@@ -132,7 +111,7 @@ impl Drop for SendImWraps {
                     // If another plugin wrapped send_im after us, it calls our wrapper: keep the
                     // original so the (unloaded, hence pass-through) wrapper can still forward.
                     if ours {
-                        if let Some(orig) = ORIGINALS.with(|o| o.borrow_mut().remove(&id)) {
+                        if let Some(orig) = state::take_original(&id) {
                             (*info).send_im = Some(orig);
                         }
                     }
@@ -146,7 +125,7 @@ impl Drop for SendImWraps {
 fn original_for(gc: *mut sys::PurpleConnection) -> Option<SendIm> {
     // SAFETY: `gc` is a live connection (checked by the caller); its prpl is a live plugin.
     let id = unsafe { plugin_id(sys::purple_connection_get_prpl(gc)) }?;
-    ORIGINALS.with(|o| o.borrow().get(&id).copied())
+    state::original(&id)
 }
 
 /// The wrapper installed as every protocol's `send_im`.
@@ -168,7 +147,7 @@ unsafe extern "C" fn wrapped_send_im(
         // SAFETY: the original function of this protocol, with the arguments libpurple gave us.
         let pass = || unsafe { orig(gc, who, message, flags) };
         // Our own lines, or the plugin is unloaded but another wrapper still calls us.
-        if INJECTING.with(Cell::get) || !super::state::is_loaded() {
+        if state::is_injecting() || !state::is_loaded() {
             return pass();
         }
         let text = cstr_to_string(message).unwrap_or_default();
@@ -193,18 +172,18 @@ unsafe extern "C" fn wrapped_send_im(
         }
         // Not from our send path: an auto-reply or another plugin. Run it through the session.
         let plain = glue::markup_to_text(&text);
-        match engine::outgoing(&r, &plain) {
+        match service::outgoing(&r, &plain) {
             Some((Outgoing::Plaintext, fx)) => {
-                engine::apply(fx);
+                present::apply(&r, fx);
                 pass()
             }
             Some((Outgoing::Lines(lines), mut fx)) => {
                 fx.inject.extend(lines);
-                engine::apply(fx);
+                present::apply(&r, fx);
                 1
             }
             Some((Outgoing::Hold, fx)) => {
-                engine::apply(fx);
+                present::apply(&r, fx);
                 0
             }
             None => {

@@ -3,13 +3,14 @@
 use std::ffi::{c_char, c_void};
 
 use crate::protocol::ReceiveAction;
+use crate::sessions::Outgoing;
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
-use super::engine::{self, Outgoing};
 use super::glue::{self, cstr_to_string, ConvRef};
 use super::markup;
-use super::state::with_state;
+use super::state::{self, with_state};
+use super::{present, service, texts};
 
 /// Which libpurple subsystem emits a signal (its handle is looked up again when disconnecting).
 #[derive(Clone, Copy)]
@@ -180,25 +181,22 @@ unsafe extern "C" fn sending_im_msg(
             };
             let markup = cstr_to_string(original).unwrap_or_default();
             let text = glue::markup_to_text(&markup);
-            let Some((decision, fx)) = engine::outgoing(&r, &text) else {
+            let Some((decision, fx)) = service::outgoing(&r, &text) else {
                 glue::debug_error("no session state for an outgoing message; not sending");
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
-                r.system_line(
-                    "message NOT sent: Sotto cannot read its keys or its session with this contact \
-                     (see the debug log).",
-                );
+                r.system_line(texts::send_refused_no_state());
                 return;
             };
             match decision {
                 Outgoing::Plaintext => {
                     let _ = with_state(|s| s.allow_next = Some((r.key(), markup)));
-                    engine::apply(fx);
+                    present::apply(&r, fx);
                 }
                 Outgoing::Hold => {
                     // SAFETY: valid out-parameter.
                     unsafe { abort_send(message) };
-                    engine::apply(fx);
+                    present::apply(&r, fx);
                 }
                 Outgoing::Lines(mut lines) => {
                     let Some(last) = lines.pop() else {
@@ -208,7 +206,7 @@ unsafe extern "C" fn sending_im_msg(
                     };
                     let mut fx = fx;
                     fx.inject.extend(lines);
-                    engine::apply(fx);
+                    present::apply(&r, fx);
                     let _ = with_state(|s| s.allow_next = Some((r.key(), last.clone())));
                     // SAFETY: valid out-parameter; the old string is GLib-owned.
                     unsafe { glue::replace_gstring(message, Some(&last)) };
@@ -248,14 +246,11 @@ unsafe extern "C" fn receiving_im_msg(
         let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
             return 0;
         };
-        let Some((action, fx)) = engine::incoming(&r, &text) else {
+        let Some((action, fx)) = service::incoming(&r, &text) else {
             // No session could be had (the store is unreadable, say): protocol traffic is
             // still never shown raw.
             if crate::protocol::wire::is_sotto_text(&text) {
-                r.system_line(
-                    "an encrypted message arrived that Sotto cannot read right now (its \
-                     storage is unavailable, see the notice); it is not shown",
-                );
+                r.system_line(texts::unreadable_no_state());
                 // SAFETY: valid out-parameter.
                 unsafe { glue::replace_gstring(message, None) };
                 return 1;
@@ -280,8 +275,8 @@ unsafe extern "C" fn receiving_im_msg(
         // Turns the window's logging off while encrypted (a window libpurple creates for this
         // message is handled in `conversation_created`): the message stays an ordinary
         // received one, shown with name and time, and is not logged.
-        engine::apply(fx);
-        if result == 0 && displayed && !flags.is_null() && engine::must_not_log(&r) {
+        present::apply(&r, fx);
+        if result == 0 && displayed && !flags.is_null() && present::must_not_log(&r) {
             // SAFETY: non-null flags out-parameter.
             unsafe { *flags |= sys::PURPLE_MESSAGE_NO_LOG };
         }
@@ -302,7 +297,7 @@ unsafe extern "C" fn conversation_updated(
         }
         // SAFETY: live conversation for this callback.
         if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
-            engine::redecorate(&r);
+            present::redecorate(&r);
         }
     })
 }
@@ -315,7 +310,7 @@ unsafe extern "C" fn conversation_created(conv: *mut sys::PurpleConversation, _d
         non_null!(conv);
         // SAFETY: live conversation for this callback.
         if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
-            engine::redecorate(&r);
+            present::redecorate(&r);
         }
     })
 }
@@ -329,18 +324,9 @@ unsafe extern "C" fn plugin_load(plugin: *mut sys::PurplePlugin, _data: *mut c_v
     })
 }
 
-thread_local! {
-    static QUITTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether libpurple is shutting down (then sessions are kept for the next start, not ended).
-pub(crate) fn is_quitting() -> bool {
-    QUITTING.with(std::cell::Cell::get)
-}
-
 /// `quitting()` on the core: the client is exiting.
 unsafe extern "C" fn quitting(_data: *mut c_void) {
     ffi_boundary!((), {
-        QUITTING.with(|q| q.set(true));
+        state::set_quitting();
     })
 }

@@ -1,65 +1,119 @@
-//! The plugin's state between load and unload.
+//! The loaded plugin's state: one value, in this one leaf module (it imports nothing else from
+//! `crate::purple` but the raw bindings' types).
 //!
-//! libpurple calls us on the GLib main thread only, so the state is a thread-local owned by the
-//! loaded plugin: created in `sotto_plugin_load`, dropped (which disconnects every hook) in
-//! `sotto_plugin_unload`. It holds no libpurple pointer: sessions are keyed by names
-//! ([`ConvKey`]), and libpurple objects are looked up again on every callback.
+//! libpurple calls us on the GLib main thread only, so the state is one thread-local, filled on
+//! `sotto_plugin_load` and emptied on `sotto_plugin_unload`. It holds no libpurple object but the
+//! plugin's own handle: conversations are keyed by names ([`ConvKey`]) and libpurple objects are
+//! looked up again on every callback.
 //!
-//! Borrow discipline: code borrows the state only to decide, never while calling a libpurple
+//! Borrow discipline: code borrows [`State`] only to decide, never while calling a libpurple
 //! function that can emit a signal (sending, writing, renaming a conversation), because those
 //! re-enter our handlers. [`with_state`] uses `try_borrow_mut`, so a mistake there makes the
-//! callback refuse its work (fail closed) instead of panicking.
+//! callback refuse its work (fail closed) instead of panicking. The few flags that must be read
+//! while the state may be borrowed (are we injecting a line? is libpurple quitting?) are `Cell`s
+//! beside it, not inside it.
 
-use std::cell::RefCell;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::ffi::c_void;
 
-use crate::protocol::Conversation;
-use crate::store::Store;
+use crate::protocol::IdentityPublic;
+use crate::sessions::{ConvKey, ConvRef, Sessions};
+use crate::store::{Store, TrustRecord};
 
-use super::engine::AccountIdentity;
-use super::glue::ConvKey;
+use super::bindings as sys;
 
-/// One conversation's session plus what the plugin changed about its window.
-pub(crate) struct Session {
-    pub conv: Conversation,
-    /// The peer's name as last seen on the wire (an XMPP full JID, say): replies go there.
-    pub peer_raw: String,
+/// A protocol plugin's own `send_im`, kept while ours stands in for it.
+pub(crate) type SendIm = unsafe extern "C" fn(
+    *mut sys::PurpleConnection,
+    *const std::ffi::c_char,
+    *const std::ffi::c_char,
+    sys::PurpleMessageFlags,
+) -> std::ffi::c_int;
+
+/// What an open `purple_request_*` dialog is about.
+pub(crate) enum Pending {
+    /// "Verify contact...": choose how.
+    Verify(ConvRef),
+    /// Both fingerprints shown; `key` is the contact's key the user is looking at.
+    Compare { r: ConvRef, key: IdentityPublic },
+    /// Question-and-answer form.
+    Ask(ConvRef),
+    /// The contact's question, waiting for our user's answer.
+    Answer(ConvRef),
+    /// The contact's key changed: accept it or keep holding.
+    KeyChanged(ConvRef),
+    /// The Known fingerprints list: each item's label and the record it stands for.
+    Known(Vec<(String, TrustRecord)>),
+}
+
+/// What the plugin changed about one conversation window.
+#[derive(Default)]
+pub(crate) struct Window {
     /// Whether the window was logging before encryption turned logging off (restored after).
     pub logging_saved: Option<bool>,
     /// A "held" line was written for the current wait (no line per held message).
     pub held_notified: bool,
 }
 
-/// Everything the loaded plugin knows.
-#[derive(Default)]
+/// Everything the loaded plugin decides with.
 pub(crate) struct State {
-    /// Identities, sessions and trust on disk (`<purple user dir>/sotto/sotto.db`). `None` when it
-    /// could not be opened: then nothing is encrypted and sends to a peer fail closed.
-    pub store: Option<Store>,
-    pub sessions: HashMap<ConvKey, Session>,
-    /// Identity per (protocol, normalized account).
-    pub identities: HashMap<(String, String), AccountIdentity>,
+    /// Conversations, identities and trust (the sessions service, over the store).
+    pub sessions: Sessions,
+    /// Window decorations, per conversation.
+    pub windows: HashMap<ConvKey, Window>,
     /// The peer and exact text our `sending-im-msg` handler approved for the protocol's
     /// `send_im` (the substituted wire line, or plaintext the policy allows). Consumed by the
     /// `send_im` wrapper.
     pub allow_next: Option<(ConvKey, String)>,
-    /// Open `purple_request_*` dialogs: what each is about, keyed by the number its callbacks
-    /// carry as user data (never a libpurple pointer).
-    pub dialogs: HashMap<usize, super::dialogs::Pending>,
+    /// Open dialogs, keyed by the number their callbacks carry as user data.
+    pub dialogs: HashMap<usize, Pending>,
     /// The last dialog number handed out (0 is never used: it would be a NULL user data).
     pub last_dialog: usize,
 }
 
-thread_local! {
-    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+/// The one plugin value: the state, and beside it what must be readable while it is borrowed.
+struct Plugin {
+    state: RefCell<Option<State>>,
+    /// The loaded plugin, as the owner handle for requests and notifications (NULL when not
+    /// loaded; libpurple keeps the plugin alive from load to unload).
+    handle: Cell<*mut c_void>,
+    /// libpurple is shutting down: sessions are kept for the next start, not ended.
+    quitting: Cell<bool>,
+    /// The line being sent is our own protocol line: the `send_im` wrapper lets it through.
+    injecting: Cell<bool>,
+    /// Hooks, commands and wrappers: dropping this undoes the load.
+    loaded: RefCell<Option<Box<dyn Any>>>,
+    /// Each wrapped protocol's own `send_im`, by protocol id.
+    originals: RefCell<HashMap<String, SendIm>>,
 }
 
-/// Run `f` on the state. `None` when the plugin is not loaded or the state is already borrowed.
+thread_local! {
+    static PLUGIN: Plugin = Plugin {
+        state: RefCell::new(None),
+        handle: Cell::new(std::ptr::null_mut()),
+        quitting: Cell::new(false),
+        injecting: Cell::new(false),
+        loaded: RefCell::new(None),
+        originals: RefCell::new(HashMap::new()),
+    };
+}
+
+/// Run `f` on the state. `None` when the plugin is not loaded or the state is already borrowed
+/// (a re-entrant call: the caller refuses its work).
 pub(crate) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
-    STATE.with(|cell| match cell.try_borrow_mut() {
+    PLUGIN.with(|p| match p.state.try_borrow_mut() {
         Ok(mut guard) => guard.as_mut().map(f),
         Err(_) => {
-            super::glue::debug_error("re-entrant state access refused");
+            // SAFETY: the variadic debug function gets a "%s" format and one static C string.
+            unsafe {
+                sys::purple_debug_error(
+                    c"sotto".as_ptr(),
+                    c"%s\n".as_ptr(),
+                    c"re-entrant state access refused".as_ptr(),
+                );
+            }
             None
         }
     })
@@ -67,28 +121,108 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
 
 /// Whether the plugin is loaded (its state installed).
 pub(crate) fn is_loaded() -> bool {
-    STATE.with(|cell| cell.try_borrow().map_or(true, |g| g.is_some()))
+    PLUGIN.with(|p| p.state.try_borrow().map_or(true, |g| g.is_some()))
 }
 
-/// Install fresh state (plugin load), opening the store. Returns the store's error, if any.
-pub(crate) fn install() -> Option<String> {
-    let (store, error) = match super::glue::user_dir().map(|d| Store::open(&d.join("sotto"))) {
-        Some(Ok(store)) => (Some(store), None),
-        Some(Err(e)) => (None, Some(e.to_string())),
-        None => (None, Some("libpurple has no user directory".to_owned())),
-    };
-    STATE.with(|cell| {
-        if let Ok(mut guard) = cell.try_borrow_mut() {
+/// Install fresh state (plugin load) over `store`, and the plugin handle.
+pub(crate) fn install(handle: *mut c_void, store: Option<Store>) {
+    PLUGIN.with(|p| {
+        p.handle.set(handle);
+        p.quitting.set(false);
+        if let Ok(mut guard) = p.state.try_borrow_mut() {
             *guard = Some(State {
-                store,
-                ..State::default()
+                sessions: Sessions::new(store),
+                windows: HashMap::new(),
+                allow_next: None,
+                dialogs: HashMap::new(),
+                last_dialog: 0,
             });
         }
     });
-    error
 }
 
-/// Drop the state (plugin unload); sessions stay in the store.
-pub(crate) fn remove() -> Option<State> {
-    STATE.with(|cell| cell.try_borrow_mut().ok().and_then(|mut g| g.take()))
+/// Keep what undoes the load (hooks, commands, wrappers) until [`remove`].
+pub(crate) fn hold_loaded(loaded: Box<dyn Any>) {
+    PLUGIN.with(|p| *p.loaded.borrow_mut() = Some(loaded));
+}
+
+/// Plugin unload: undo the load (dropping hooks and wrappers), then drop the state; sessions
+/// stay in the store.
+pub(crate) fn remove() {
+    // Taken out first and dropped outside the borrow: dropping restores protocol functions,
+    // which reads `originals`.
+    let loaded = PLUGIN.with(|p| p.loaded.borrow_mut().take());
+    drop(loaded);
+    let state = PLUGIN.with(|p| p.state.try_borrow_mut().ok().and_then(|mut g| g.take()));
+    drop(state);
+    PLUGIN.with(|p| p.handle.set(std::ptr::null_mut()));
+}
+
+/// After the panic boundary caught a panic: memory may have run ahead of disk, so every loaded
+/// conversation is dropped (the next callback reloads it from the store), and no approval stays
+/// armed.
+pub(crate) fn after_panic() {
+    let _ = with_state(|s| {
+        s.sessions.drop_memory();
+        s.allow_next = None;
+    });
+}
+
+/// The plugin handle for `purple_request_*` and `purple_notify_*` (NULL when not loaded).
+pub(crate) fn plugin_handle() -> *mut c_void {
+    PLUGIN.with(|p| p.handle.get())
+}
+
+/// libpurple is quitting (the core's `quitting` signal).
+pub(crate) fn set_quitting() {
+    PLUGIN.with(|p| p.quitting.set(true));
+}
+
+/// Whether libpurple is shutting down (then sessions are kept for the next start, not ended).
+pub(crate) fn is_quitting() -> bool {
+    PLUGIN.with(|p| p.quitting.get())
+}
+
+/// Marks our own protocol lines while it lives (see [`Injecting::enter`]).
+pub(crate) struct Injecting {
+    before: bool,
+}
+
+impl Injecting {
+    /// From now until the guard drops (also on unwinding), the `send_im` wrapper lets lines
+    /// through unexamined: they are ours.
+    pub(crate) fn enter() -> Self {
+        Injecting {
+            before: PLUGIN.with(|p| p.injecting.replace(true)),
+        }
+    }
+}
+
+impl Drop for Injecting {
+    fn drop(&mut self) {
+        let before = self.before;
+        PLUGIN.with(|p| p.injecting.set(before));
+    }
+}
+
+/// Whether the line being sent is our own (inside [`Injecting::enter`]).
+pub(crate) fn is_injecting() -> bool {
+    PLUGIN.with(|p| p.injecting.get())
+}
+
+/// Remember a protocol's own `send_im`.
+pub(crate) fn keep_original(protocol: String, f: SendIm) {
+    PLUGIN.with(|p| {
+        p.originals.borrow_mut().insert(protocol, f);
+    });
+}
+
+/// The protocol's own `send_im`, while wrapped.
+pub(crate) fn original(protocol: &str) -> Option<SendIm> {
+    PLUGIN.with(|p| p.originals.borrow().get(protocol).copied())
+}
+
+/// Forget and return a protocol's own `send_im` (the wrapper is being removed).
+pub(crate) fn take_original(protocol: &str) -> Option<SendIm> {
+    PLUGIN.with(|p| p.originals.borrow_mut().remove(protocol))
 }

@@ -148,6 +148,15 @@ impl Store {
         Ok(store)
     }
 
+    /// Make every later write fail as a read-only disk would (SQLite's `query_only`): the
+    /// tests of the fail-closed paths use it to make a save fail for real.
+    #[cfg(test)]
+    pub(crate) fn fail_writes(&self, fail: bool) {
+        self.conn
+            .pragma_update(None, "query_only", fail)
+            .expect("query_only");
+    }
+
     /// Where the database lives.
     pub fn path(&self) -> &Path {
         &self.path
@@ -325,6 +334,22 @@ impl Store {
         )?;
         let rows = stmt.query_map(params![acct, peer], raw_trust_row)?;
         rows.map(|row| trust_record(row?)).collect()
+    }
+
+    /// The keys of `peer` the user has accepted, least recently seen first (the order in which
+    /// the protocol core keeps them).
+    pub fn accepted_keys(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<Vec<IdentityPublic>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT account, peer, key, trust, first_seen, last_seen FROM trust
+             WHERE account = ?1 AND peer = ?2 ORDER BY last_seen ASC",
+        )?;
+        let rows = stmt.query_map(params![account_key(protocol, account), peer], raw_trust_row)?;
+        rows.map(|row| trust_record(row?).map(|t| t.key)).collect()
     }
 
     /// Every recorded key of every contact of every account (the "Known fingerprints" view),

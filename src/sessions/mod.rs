@@ -1,0 +1,457 @@
+//! The sessions service: every decision the plugin makes about a conversation, with no libpurple,
+//! no GLib and no `unsafe`.
+//!
+//! The plugin layer (`crate::purple`) turns libpurple callbacks into calls here, keyed by plain
+//! names ([`ConvKey`]), and turns what comes back ([`Effects`]) into libpurple actions (the
+//! presenter). In between, this service:
+//!
+//! * loads a conversation from the store the first time it is needed (a restart is invisible),
+//!   creating the account's identity on first use;
+//! * runs the protocol core ([`crate::protocol::Conversation`]) with the [`Settings`] the caller
+//!   read from preferences;
+//! * makes the new state durable **before** anything it produced may leave ([`Sessions::outgoing`]
+//!   and friends save first, then hand out lines), and when the save fails, rolls the
+//!   conversation back to what the store holds and hands out nothing: fail closed;
+//! * owns trust: the only code that writes trust records ([`trust`]) and the only code that pushes
+//!   accepted keys into a loaded conversation.
+//!
+//! Because nothing here touches libpurple, `cargo test --no-default-features` exercises the
+//! fail-closed paths directly: a save that fails (the store made read-only), then what was sent,
+//! what memory holds and what disk holds (`tests.rs`).
+#![forbid(unsafe_code)]
+
+mod effects;
+#[cfg(test)]
+mod tests;
+pub mod trust;
+
+use std::collections::HashMap;
+
+use rand_core::CryptoRngCore;
+
+use crate::protocol::{
+    ConvState, Conversation, Event, IdentityKey, IdentityPublic, Policy, ReceiveAction,
+    ReceiveOutcome, SendAction,
+};
+use crate::store::{Store, StoreError};
+
+pub use effects::{Doing, Effects, Notice, Outgoing};
+
+/// The names of one conversation as the host spells them: protocol id, the local account's
+/// username and the peer's name (an XMPP full JID, an IRC nick). [`ConvKey`] is the normalized
+/// form that keys state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvRef {
+    /// Protocol id (`prpl-irc`, `prpl-jabber`, ...).
+    pub protocol: String,
+    /// The local account's username, as the host spells it.
+    pub account: String,
+    /// The peer's name, as last seen.
+    pub peer: String,
+}
+
+/// Session-state key: protocol id, normalized account username, normalized peer name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConvKey {
+    /// Protocol id.
+    pub protocol: String,
+    /// Normalized account username.
+    pub account: String,
+    /// Normalized peer name.
+    pub peer: String,
+}
+
+/// What the caller read from preferences for this conversation, refreshed on every call
+/// (preferences, the per-contact setting and IRC nicks change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// The contact's policy (its override, else the global one).
+    pub policy: Policy,
+    /// Longest wire line for this peer on this protocol.
+    pub max_line: usize,
+}
+
+/// An account's long-term identity and its persistent instance tag.
+#[derive(Clone)]
+pub struct AccountIdentity {
+    /// The long-term key.
+    pub key: IdentityKey,
+    /// This client's instance tag for the account.
+    pub instance_tag: u32,
+}
+
+/// One loaded conversation.
+struct Session {
+    conv: Conversation,
+    /// The peer's name as last seen on the wire (an XMPP full JID, say): replies go there.
+    peer_raw: String,
+}
+
+/// Every conversation the plugin has loaded, and the store behind them.
+pub struct Sessions {
+    /// `None` when the store could not be opened: then nothing is encrypted and every send to a
+    /// peer fails closed.
+    store: Option<Store>,
+    sessions: HashMap<ConvKey, Session>,
+    /// Identity per (protocol, normalized account).
+    identities: HashMap<(String, String), AccountIdentity>,
+    /// Debug-log lines (states and names only, never text or keys) for the caller to write.
+    log: Vec<String>,
+}
+
+impl core::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("store", &self.store)
+            .field("loaded", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The reason a store error gives, for the debug log and the user.
+fn reason(e: &StoreError) -> String {
+    e.to_string()
+}
+
+impl Sessions {
+    /// A service over `store` (`None`: the store could not be opened).
+    pub fn new(store: Option<Store>) -> Self {
+        Self {
+            store,
+            sessions: HashMap::new(),
+            identities: HashMap::new(),
+            log: Vec::new(),
+        }
+    }
+
+    /// The store, when it could be opened.
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    /// Debug-log lines gathered since the last call (the caller writes them to its log).
+    pub fn take_log(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.log)
+    }
+
+    fn note(&mut self, line: String) {
+        self.log.push(line);
+    }
+
+    /// Forget every loaded conversation: the next call reloads it from the store. Used after a
+    /// caught panic, when memory may have run ahead of disk.
+    pub fn drop_memory(&mut self) {
+        self.sessions.clear();
+    }
+
+    /// The account's identity, loaded from the store or created there on first use.
+    pub fn identity(&mut self, protocol: &str, account: &str) -> Option<AccountIdentity> {
+        let id = (protocol.to_owned(), account.to_owned());
+        if let Some(found) = self.identities.get(&id) {
+            return Some(found.clone());
+        }
+        let store = self.store.as_ref()?;
+        match store.load_or_create_identity(protocol, account, &mut rand_core::OsRng) {
+            Ok((key, instance_tag)) => {
+                let identity = AccountIdentity { key, instance_tag };
+                self.identities.insert(id, identity.clone());
+                Some(identity)
+            }
+            Err(e) => {
+                self.note(format!("identity for {protocol}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// The conversation for `key`: in memory, else restored from the store, else new. `None`
+    /// when the store cannot be read: starting blank would forget the peer's keys, the ratchet
+    /// and the queue, so the caller refuses instead.
+    fn session(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: Settings,
+    ) -> Option<&mut Session> {
+        if !self.sessions.contains_key(key) {
+            let conv = self.load(key, settings)?;
+            self.sessions.insert(
+                key.clone(),
+                Session {
+                    conv,
+                    peer_raw: peer_raw.to_owned(),
+                },
+            );
+        }
+        let s = self.sessions.get_mut(key)?;
+        s.conv.set_policy(settings.policy);
+        s.conv.set_max_line(settings.max_line);
+        Some(s)
+    }
+
+    fn load(&mut self, key: &ConvKey, settings: Settings) -> Option<Conversation> {
+        let identity = self.identity(&key.protocol, &key.account)?;
+        let store = self.store.as_ref()?;
+        let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
+        let mut notes = Vec::new();
+        let restored = match store.load_session(p, a, peer) {
+            Ok(Some(bytes)) => match Conversation::restore(identity.key.clone(), &bytes) {
+                Ok(conv) => Some(conv),
+                Err(e) => {
+                    notes.push(format!("saved session unreadable ({e:?}); starting over"));
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                self.note(format!("loading a session: {e}"));
+                return None;
+            }
+        };
+        let loaded = (|| {
+            let mut conv = restored.unwrap_or_else(|| {
+                Conversation::new(identity.key, identity.instance_tag, settings.policy)
+            });
+            if store
+                .peer_runs_sotto(p, a, peer)
+                .map_err(|e| notes.push(format!("loading a peer: {e}")))
+                .ok()?
+            {
+                conv.set_peer_supports_sotto(true);
+            }
+            // Not readable means no session: an empty list would accept a changed key as new.
+            trust::push_accepted(store, key, &mut conv)
+                .map_err(|e| notes.push(format!("loading trust records: {e}")))
+                .ok()?;
+            Some(conv)
+        })();
+        self.log.extend(notes);
+        loaded
+    }
+
+    /// Make the conversation durable before anything it produced leaves (the store syncs each
+    /// commit), and record what the events say about the peer.
+    ///
+    /// `Err` (the reason) when it could not be saved, or there is no store to save it in: then
+    /// nothing the operation produced may leave ([`Sessions::fail_closed`]).
+    fn persist(&mut self, key: &ConvKey, events: &[Event]) -> Result<(), String> {
+        let Some(s) = self.sessions.get(key) else {
+            return Ok(());
+        };
+        let Some(store) = self.store.as_ref() else {
+            return Err("Sotto has no key store".to_owned());
+        };
+        // Plaintext chatter with no Sotto event changes nothing worth a synced write.
+        if s.conv.state() != ConvState::Plaintext || !events.is_empty() {
+            if let Err(e) =
+                store.save_session(&key.protocol, &key.account, &key.peer, &s.conv.snapshot())
+            {
+                self.note(format!("saving a session: {e}"));
+                return Err(reason(&e));
+            }
+        }
+        let notes = trust::record_events(store, key, events);
+        self.log.extend(notes);
+        Ok(())
+    }
+
+    /// The conversation could not be saved: put it back to what the store last holds.
+    ///
+    /// Why roll back rather than keep the newer state in memory: the newer state consumed message
+    /// keys for lines that will now never leave. Kept in memory, it would run ahead of disk, and
+    /// a crash before the next successful save would restart from the older snapshot and encrypt
+    /// new text under keys a *sent* message had already used. Rolled back, memory equals disk,
+    /// exactly as after a crash at this instant, and nothing produced from the discarded state is
+    /// sent: every key that ever reaches the wire has been durable first. When the store cannot
+    /// even be read, the conversation is dropped, and every later send is refused until it can.
+    fn roll_back(&mut self, key: &ConvKey, settings: Settings) {
+        let Some(old) = self.sessions.remove(key) else {
+            return;
+        };
+        // Reloaded with the name replies went to, so they keep going there.
+        let _ = self.session(key, &old.peer_raw, settings);
+    }
+
+    /// After a failed save: discard what the operation produced (no injected line, no event about
+    /// a state that was rolled back), roll back, and say so once.
+    fn fail_closed(
+        &mut self,
+        key: &ConvKey,
+        settings: Settings,
+        fx: &mut Effects,
+        reason: String,
+        doing: Doing,
+    ) {
+        self.roll_back(key, settings);
+        fx.inject.clear();
+        fx.events.clear();
+        fx.notices.push(Notice::NotSaved { doing, reason });
+    }
+
+    /// Where replies to `key` go: the peer's name as last seen on the wire, else `fallback`.
+    fn reply_to(&self, key: &ConvKey, fallback: &str) -> String {
+        self.sessions
+            .get(key)
+            .map_or_else(|| fallback.to_owned(), |s| s.peer_raw.clone())
+    }
+
+    /// The user (or an auto-reply) sends `text` to `peer_raw`. `None`: no conversation could be
+    /// had (no store, unreadable store): the caller must not send.
+    pub fn outgoing(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        text: &str,
+        settings: Settings,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<(Outgoing, Effects)> {
+        let s = self.session(key, peer_raw, settings)?;
+        // Under `opportunistic` the core starts a handshake by itself, but only with a peer it
+        // knows runs Sotto: nobody else gets unsolicited traffic.
+        let out = s.conv.send(text, rng);
+        let saved = self.persist(key, &out.events);
+        let mut fx = Effects::default();
+        fx.absorb(out.inject, out.events);
+        let mut decision = match out.action {
+            SendAction::SendPlaintext => Outgoing::Plaintext,
+            SendAction::Replace(lines) if lines.is_empty() => Outgoing::Hold,
+            SendAction::Replace(lines) => Outgoing::Lines(lines),
+            SendAction::Hold => Outgoing::Hold,
+        };
+        if let Err(reason) = saved {
+            // The typed text is neither sent nor queued: it is shown back so it is not lost.
+            let doing = Doing::Sending(text.trim().to_owned());
+            self.fail_closed(key, settings, &mut fx, reason, doing);
+            decision = Outgoing::Hold;
+        }
+        fx.reply_to = self.reply_to(key, peer_raw);
+        Some((decision, fx))
+    }
+
+    /// A message arrived from `peer_raw` (text already stripped of markup). Every message goes to
+    /// the conversation (loaded from the store after a restart), so a plaintext message during an
+    /// encrypted session is flagged; plaintext chatter creates no stored state.
+    pub fn incoming(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        text: &str,
+        settings: Settings,
+        now_secs: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<(ReceiveAction, Effects)> {
+        let s = self.session(key, peer_raw, settings)?;
+        s.peer_raw = peer_raw.to_owned();
+        let out = s.conv.receive(text, now_secs, rng);
+        let saved = self.persist(key, &out.events);
+        let mut fx = Effects::default();
+        fx.absorb(out.inject, out.events);
+        if let Err(reason) = saved {
+            // A decrypted message is still shown (the peer's ratchet has moved on: it would be
+            // lost); replies the protocol wanted to send are not.
+            let doing = Doing::Receiving;
+            self.fail_closed(key, settings, &mut fx, reason, doing);
+        }
+        fx.reply_to = peer_raw.to_owned();
+        Some((out.action, fx))
+    }
+
+    /// A user action on the conversation (start, stop, verify...). `None`: no conversation could
+    /// be had.
+    pub fn act<R: CryptoRngCore>(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: Settings,
+        rng: &mut R,
+        act: impl FnOnce(&mut Conversation, &mut R) -> ReceiveOutcome,
+    ) -> Option<Effects> {
+        let reply = self.reply_to(key, peer_raw);
+        let s = self.session(key, peer_raw, settings)?;
+        let out = act(&mut s.conv, rng);
+        let saved = self.persist(key, &out.events);
+        let mut fx = Effects::default();
+        fx.absorb(out.inject, out.events);
+        if let Err(reason) = saved {
+            self.fail_closed(key, settings, &mut fx, reason, Doing::Acting);
+        }
+        fx.reply_to = reply;
+        fx.force_window = true;
+        Some(fx)
+    }
+
+    /// The user asked to start (`true`) or stop encryption.
+    pub fn start_or_stop(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: Settings,
+        start: bool,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<Effects> {
+        self.act(key, peer_raw, settings, rng, |conv, rng| {
+            if start {
+                conv.start(rng)
+            } else {
+                conv.stop(rng)
+            }
+        })
+    }
+
+    /// Loaded conversations that are not in plaintext, with the name replies go to (the user
+    /// unloads the plugin: each is ended).
+    pub fn active(&self) -> Vec<(ConvKey, String)> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.conv.state() != ConvState::Plaintext)
+            .map(|(k, s)| (k.clone(), s.peer_raw.clone()))
+            .collect()
+    }
+
+    /// State of the conversation, loaded from the store if needed (after a restart the first
+    /// question may come before any message).
+    pub fn state(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: Settings,
+    ) -> Option<ConvState> {
+        self.session(key, peer_raw, settings)
+            .map(|s| s.conv.state())
+    }
+
+    /// Messages waiting to be sent, and whether sending is blocked by a changed key.
+    pub fn waiting(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: Settings,
+    ) -> Option<(usize, bool)> {
+        self.session(key, peer_raw, settings)
+            .map(|s| (s.conv.queued(), s.conv.is_blocked()))
+    }
+
+    /// The contact's key in the current (or last) session, loaded from the store if needed.
+    pub fn peer_key(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: Settings,
+    ) -> Option<IdentityPublic> {
+        self.session(key, peer_raw, settings)?.conv.peer_identity()
+    }
+
+    /// The question the contact asked and that waits for our answer, in a loaded conversation.
+    pub fn pending_question(&self, key: &ConvKey) -> Option<String> {
+        self.sessions
+            .get(key)?
+            .conv
+            .pending_question()
+            .map(str::to_owned)
+    }
+
+    /// The contact's key in a loaded conversation (nothing is loaded).
+    pub fn loaded_peer_key(&self, key: &ConvKey) -> Option<IdentityPublic> {
+        self.sessions.get(key)?.conv.peer_identity()
+    }
+}

@@ -1,0 +1,381 @@
+//! The sessions service's fail-closed decisions, without libpurple: two services, each over its
+//! own real store in a temp dir, talk by handing each other the lines they inject. A save is made
+//! to fail for real (`Store::fail_writes`: SQLite refuses writes, as on a read-only disk), and the
+//! tests check what was sent, what memory holds against what disk holds, and that no message key
+//! reaches the wire twice.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use super::*;
+use crate::protocol::wire::WireMessage;
+
+const LINE: usize = 16_000;
+
+struct Peer {
+    sessions: Sessions,
+    key: ConvKey,
+    name: &'static str,
+    dir: PathBuf,
+    rng: ChaCha20Rng,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn settings(policy: Policy) -> Settings {
+    Settings {
+        policy,
+        max_line: LINE,
+    }
+}
+
+/// A service for `me` talking to `other`, over a fresh store.
+fn peer(test: &str, me: &'static str, other: &str, seed: u64) -> Peer {
+    let dir =
+        std::env::temp_dir().join(format!("sotto-sessions-{test}-{me}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir).expect("store");
+    Peer {
+        sessions: Sessions::new(Some(store)),
+        key: ConvKey {
+            protocol: "prpl-test".into(),
+            account: me.into(),
+            peer: other.into(),
+        },
+        name: me,
+        dir,
+        rng: ChaCha20Rng::seed_from_u64(seed),
+    }
+}
+
+impl Peer {
+    fn store(&self) -> &Store {
+        self.sessions.store().expect("store")
+    }
+
+    /// What memory holds for the conversation, and what disk holds.
+    fn memory_and_disk(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let memory = self
+            .sessions
+            .sessions
+            .get(&self.key)
+            .map(|s| s.conv.snapshot().to_vec());
+        let k = &self.key;
+        let disk = self
+            .store()
+            .load_session(&k.protocol, &k.account, &k.peer)
+            .expect("read")
+            .map(|b| b.to_vec());
+        (memory, disk)
+    }
+
+    fn receive(&mut self, from: &str, lines: &[String]) -> (Vec<String>, Vec<Event>, Vec<String>) {
+        let (mut inject, mut events, mut shown) = (Vec::new(), Vec::new(), Vec::new());
+        for line in lines {
+            let (action, fx) = self
+                .sessions
+                .incoming(
+                    &self.key,
+                    from,
+                    line,
+                    settings(Policy::Manual),
+                    0,
+                    &mut self.rng,
+                )
+                .expect("incoming");
+            if let ReceiveAction::Display(text) = action {
+                shown.push(text.to_string());
+            }
+            inject.extend(fx.inject);
+            events.extend(fx.events);
+        }
+        (inject, events, shown)
+    }
+
+    fn send(&mut self, text: &str) -> (Outgoing, Effects) {
+        self.sessions
+            .outgoing(
+                &self.key,
+                "peer",
+                text,
+                settings(Policy::Manual),
+                &mut self.rng,
+            )
+            .expect("outgoing")
+    }
+}
+
+/// alice and bob with an encrypted session.
+fn encrypted(test: &str) -> (Peer, Peer) {
+    let mut alice = peer(test, "alice", "bob", 1);
+    let mut bob = peer(test, "bob", "alice", 2);
+    let fx = alice
+        .sessions
+        .start_or_stop(
+            &alice.key,
+            "bob",
+            settings(Policy::Manual),
+            true,
+            &mut alice.rng,
+        )
+        .expect("start");
+    let mut to_bob = fx.inject;
+    while !to_bob.is_empty() {
+        let (to_alice, _, _) = bob.receive("alice", &to_bob);
+        to_bob = alice.receive("bob", &to_alice).0;
+    }
+    for p in [&mut alice, &mut bob] {
+        let s = p
+            .sessions
+            .state(&p.key.clone(), "x", settings(Policy::Manual));
+        assert_eq!(s, Some(ConvState::Encrypted), "{} encrypted", p.name);
+    }
+    (alice, bob)
+}
+
+/// The message keys a data line uses: session, ratchet key and index.
+fn key_ids(lines: &[String]) -> Vec<([u8; 4], [u8; 32], u32)> {
+    lines
+        .iter()
+        .filter_map(|l| match WireMessage::decode(l) {
+            Ok(WireMessage::Data(m)) => Some((m.session_id, m.ratchet_key, m.index)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn lines_of(out: Outgoing) -> Vec<String> {
+    match out {
+        Outgoing::Lines(lines) => lines,
+        other => panic!("expected lines, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_failed_save_on_send_sends_nothing_and_memory_equals_disk() {
+    let (mut alice, mut bob) = encrypted("send");
+    let first = lines_of(alice.send("one").0);
+    let (memory, disk) = alice.memory_and_disk();
+    assert_eq!(memory, disk);
+
+    alice.store().fail_writes(true);
+    let (out, fx) = alice.send("two: never leaves");
+    assert_eq!(out, Outgoing::Hold, "nothing to send instead of the text");
+    assert!(fx.inject.is_empty(), "no injected line");
+    assert!(fx.events.is_empty(), "no event about a rolled-back state");
+    assert_eq!(
+        fx.notices,
+        vec![Notice::NotSaved {
+            doing: Doing::Sending("two: never leaves".into()),
+            reason: fx_reason(&fx),
+        }]
+    );
+    let (memory_after, disk_after) = alice.memory_and_disk();
+    assert_eq!(memory_after, disk_after, "rolled back to what disk holds");
+    assert_eq!(disk_after, disk, "disk unchanged by the failed save");
+
+    alice.store().fail_writes(false);
+    let third = lines_of(alice.send("three").0);
+    let mut sent = key_ids(&first);
+    sent.extend(key_ids(&third));
+    let distinct: HashSet<_> = sent.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        sent.len(),
+        "no message key on the wire twice"
+    );
+
+    let mut all = first;
+    all.extend(third);
+    let (_, events, shown) = bob.receive("alice", &all);
+    assert_eq!(shown, vec!["one".to_owned(), "three".to_owned()]);
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Unreadable { .. })),
+        "{events:?}"
+    );
+}
+
+fn fx_reason(fx: &Effects) -> String {
+    match fx.notices.first() {
+        Some(Notice::NotSaved { reason, .. }) => {
+            assert!(reason.contains("readonly"), "SQLite's own reason: {reason}");
+            reason.clone()
+        }
+        None => panic!("no notice"),
+    }
+}
+
+#[test]
+fn a_failed_save_on_receive_shows_the_message_but_answers_nothing() {
+    let (mut alice, mut bob) = encrypted("receive");
+    alice.store().fail_writes(true);
+    // A message is still shown (bob's ratchet has moved on: it would be lost otherwise).
+    let msg = lines_of(bob.send("hello").0);
+    let (inject, _, shown) = alice.receive("bob", &msg);
+    assert_eq!(shown, vec!["hello".to_owned()]);
+    assert!(inject.is_empty());
+    let (memory, disk) = alice.memory_and_disk();
+    assert_eq!(memory, disk);
+
+    // bob restarts the session: alice's answer (?S1R) would be an injected line, and her
+    // unsaved handshake state must not leave.
+    let fx = bob
+        .sessions
+        .start_or_stop(
+            &bob.key.clone(),
+            "alice",
+            settings(Policy::Manual),
+            true,
+            &mut bob.rng,
+        )
+        .expect("restart");
+    assert_eq!(fx.inject.len(), 1, "bob's ?S1I");
+    let (inject, events, _) = alice.receive("bob", &fx.inject);
+    assert!(inject.is_empty(), "no ?S1R from an unsaved state");
+    assert!(events.is_empty(), "{events:?}");
+    let (memory_after, disk_after) = alice.memory_and_disk();
+    assert_eq!(memory_after, disk_after);
+    assert_eq!(disk_after, disk);
+
+    // Once the store works again, the same line is answered.
+    alice.store().fail_writes(false);
+    let (inject, _, _) = alice.receive("bob", &fx.inject);
+    assert_eq!(inject.len(), 1);
+}
+
+#[test]
+fn a_failed_save_on_start_injects_no_handshake() {
+    let mut alice = peer("start", "alice", "bob", 3);
+    // Create the identity first: a read-only store cannot create one.
+    assert!(alice.sessions.identity("prpl-test", "alice").is_some());
+    alice.store().fail_writes(true);
+    let fx = alice
+        .sessions
+        .start_or_stop(
+            &alice.key.clone(),
+            "bob",
+            settings(Policy::Manual),
+            true,
+            &mut alice.rng,
+        )
+        .expect("a conversation");
+    assert!(fx.inject.is_empty(), "no ?S1 line leaves unsaved");
+    assert!(matches!(
+        fx.notices.as_slice(),
+        [Notice::NotSaved {
+            doing: Doing::Acting,
+            ..
+        }]
+    ));
+    assert_eq!(
+        alice
+            .sessions
+            .state(&alice.key.clone(), "bob", settings(Policy::Manual)),
+        Some(ConvState::Plaintext)
+    );
+}
+
+#[test]
+fn no_store_means_no_conversation_and_no_send() {
+    let mut s = Sessions::new(None);
+    let key = ConvKey {
+        protocol: "prpl-test".into(),
+        account: "alice".into(),
+        peer: "bob".into(),
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    for policy in [Policy::Manual, Policy::Opportunistic, Policy::Always] {
+        assert!(s
+            .outgoing(&key, "bob", "hi", settings(policy), &mut rng)
+            .is_none());
+    }
+    assert!(s.state(&key, "bob", settings(Policy::Manual)).is_none());
+}
+
+#[test]
+fn held_text_survives_a_failed_save_only_if_it_was_saved() {
+    let mut alice = peer("held", "alice", "bob", 5);
+    let always = settings(Policy::Always);
+    let key = alice.key.clone();
+    let (out, fx) = alice
+        .sessions
+        .outgoing(&key, "bob", "first", always, &mut alice.rng)
+        .expect("outgoing");
+    assert_eq!(out, Outgoing::Hold);
+    assert_eq!(fx.inject.len(), 1, "a query or handshake start");
+    alice.store().fail_writes(true);
+    let (out, fx) = alice
+        .sessions
+        .outgoing(&key, "bob", "second", always, &mut alice.rng)
+        .expect("outgoing");
+    assert_eq!(out, Outgoing::Hold);
+    assert!(matches!(
+        fx.notices.as_slice(),
+        [Notice::NotSaved { doing: Doing::Sending(t), .. }] if t == "second"
+    ));
+    assert_eq!(
+        alice.sessions.waiting(&key, "bob", always),
+        Some((1, false))
+    );
+    // After a restart (memory dropped), the same: one held message, the saved one.
+    alice.sessions.drop_memory();
+    assert_eq!(
+        alice.sessions.waiting(&key, "bob", always),
+        Some((1, false))
+    );
+}
+
+#[test]
+fn dropping_memory_reloads_exactly_what_disk_holds() {
+    let (mut alice, mut bob) = encrypted("reload");
+    let a = lines_of(alice.send("before").0);
+    let (memory, _) = alice.memory_and_disk();
+    alice.sessions.drop_memory();
+    assert!(alice.sessions.sessions.is_empty());
+    let b = lines_of(alice.send("after").0);
+    assert_ne!(memory, alice.memory_and_disk().0);
+    let mut all = a;
+    all.extend(b);
+    assert_eq!(
+        bob.receive("alice", &all).2,
+        vec!["before".to_owned(), "after".to_owned()]
+    );
+}
+
+#[test]
+fn the_trust_table_is_the_one_source_of_accepted_keys() {
+    let (mut alice, _bob) = encrypted("trust");
+    let k = alice.key.clone();
+    let records = alice
+        .store()
+        .trust_records(&k.protocol, &k.account, &k.peer)
+        .unwrap();
+    assert_eq!(records.len(), 1, "bob's key recorded on first use");
+    let loaded = |a: &Sessions| {
+        a.sessions
+            .get(&k)
+            .map(|s| s.conv.known_peer_keys().to_vec())
+            .unwrap_or_default()
+    };
+    assert_eq!(loaded(&alice.sessions), vec![records[0].key]);
+
+    // Forgetting it empties the loaded conversation's copy at once, and after a restart too:
+    // the snapshot's copy does not bring it back.
+    assert!(alice
+        .sessions
+        .change_record(&records[0], trust::Change::Forget));
+    assert!(loaded(&alice.sessions).is_empty());
+    alice.sessions.drop_memory();
+    alice
+        .sessions
+        .state(&k, "bob", settings(Policy::Manual))
+        .expect("reloaded");
+    assert!(loaded(&alice.sessions).is_empty());
+}

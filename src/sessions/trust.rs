@@ -1,0 +1,169 @@
+//! Trust has one owner: this file. It is the only code that writes trust records (keys seen,
+//! verified, forgotten) and the only code that tells a loaded conversation which of the peer's
+//! keys the user has accepted.
+//!
+//! The store's trust table is the source of truth: a key is in it once the user accepted it (on
+//! first use, or after a change). A conversation keeps a copy only to decide, inside the
+//! protocol core, whether a new session's key is new, known or changed; that copy is refreshed
+//! from the table whenever the conversation is loaded and whenever the table changes.
+
+use crate::protocol::{Conversation, Event, IdentityPublic};
+use crate::store::{Store, StoreError, Trust, TrustRecord};
+
+use super::{ConvKey, Sessions};
+
+/// What the user does to a recorded key in the Known fingerprints view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Mark it verified.
+    Verify,
+    /// Mark it unverified.
+    Unverify,
+    /// Forget it: the next session accepts the contact's key as new.
+    Forget,
+}
+
+/// Tell `conv` which of the peer's keys are accepted (oldest first, as the core keeps them).
+pub(super) fn push_accepted(
+    store: &Store,
+    key: &ConvKey,
+    conv: &mut Conversation,
+) -> Result<(), StoreError> {
+    let keys = store.accepted_keys(&key.protocol, &key.account, &key.peer)?;
+    conv.set_known_peer_keys(keys);
+    Ok(())
+}
+
+/// Record what a decision's events say about the peer: runs Sotto, key seen, key verified.
+/// Returns debug-log lines for what could not be recorded (a failure here changes no sending
+/// decision: the conversation itself was saved).
+pub(super) fn record_events(store: &Store, key: &ConvKey, events: &[Event]) -> Vec<String> {
+    let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
+    // A changed key is recorded only once the user accepts it: the recorded keys are the
+    // accepted ones.
+    let key_changed = events
+        .iter()
+        .any(|e| matches!(e, Event::PeerKeyChanged { .. }));
+    let mut notes = Vec::new();
+    for event in events {
+        let res = match event {
+            Event::PeerSupportsSotto => store.set_peer_runs_sotto(p, a, peer),
+            Event::Started { peer: k, .. } if !key_changed => store.record_key_seen(p, a, peer, k),
+            Event::VerificationResult {
+                success: true,
+                we_asked: true,
+                peer: k,
+            } => store.set_trust(p, a, peer, k, Trust::Verified),
+            _ => Ok(()),
+        };
+        if let Err(e) = res {
+            notes.push(format!("recording trust: {e}"));
+        }
+    }
+    notes
+}
+
+impl Sessions {
+    /// How the user trusts the key of the current (or last) session with `key`.
+    pub fn peer_trust(&self, key: &ConvKey) -> Option<Trust> {
+        let peer_key = self.sessions.get(key)?.conv.peer_identity()?;
+        self.store
+            .as_ref()?
+            .trust_records(&key.protocol, &key.account, &key.peer)
+            .ok()?
+            .into_iter()
+            .find(|t| t.key == peer_key)
+            .map(|t| t.trust)
+    }
+
+    /// Record the current session's key as accepted (the user accepted a changed key).
+    pub(super) fn record_accepted(&mut self, key: &ConvKey) {
+        let Some(peer_key) = self.loaded_peer_key(key) else {
+            return;
+        };
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        if let Err(e) = store.record_key_seen(&key.protocol, &key.account, &key.peer, &peer_key) {
+            self.note(format!("recording an accepted key: {e}"));
+        }
+    }
+
+    /// The user compared fingerprints and they matched: `peer_key` is recorded, verified.
+    pub fn mark_verified(
+        &mut self,
+        key: &ConvKey,
+        peer_key: &IdentityPublic,
+    ) -> Result<(), String> {
+        let Some(store) = self.store.as_ref() else {
+            return Err("no key store".to_owned());
+        };
+        let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
+        let res = store
+            .record_key_seen(p, a, peer, peer_key)
+            .and_then(|()| store.set_trust(p, a, peer, peer_key, Trust::Verified));
+        res.map_err(|e| {
+            self.note(format!("marking a key verified: {e}"));
+            "storage problem".to_owned()
+        })
+    }
+
+    /// Every recorded key of every contact (the Known fingerprints view).
+    pub fn all_trust_records(&self) -> Vec<TrustRecord> {
+        self.store
+            .as_ref()
+            .map(|s| s.all_trust_records().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Verify, unverify or forget one recorded key; a loaded conversation with that contact
+    /// learns the keys that remain. `false` when the store could not do it.
+    pub fn change_record(&mut self, t: &TrustRecord, change: Change) -> bool {
+        let Some((protocol, account)) = t.protocol_and_account() else {
+            return false;
+        };
+        let key = ConvKey {
+            protocol: protocol.to_owned(),
+            account: account.to_owned(),
+            peer: t.peer.clone(),
+        };
+        let Some(store) = self.store.as_ref() else {
+            return false;
+        };
+        let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
+        let res = match change {
+            Change::Verify => store.set_trust(p, a, peer, &t.key, Trust::Verified),
+            Change::Unverify => store.set_trust(p, a, peer, &t.key, Trust::Unverified),
+            Change::Forget => store.forget_key(p, a, peer, &t.key),
+        };
+        let res = res.and_then(|()| match self.sessions.get_mut(&key) {
+            Some(s) if change == Change::Forget => push_accepted(store, &key, &mut s.conv),
+            _ => Ok(()),
+        });
+        match res {
+            Ok(()) => true,
+            Err(e) => {
+                self.note(format!("changing a recorded key: {e}"));
+                false
+            }
+        }
+    }
+}
+
+impl Sessions {
+    /// The user accepts the contact's changed key (`/sotto accept`, the key-change dialog): the
+    /// conversation sends what it held, and the key is recorded as accepted (unverified).
+    pub fn accept_key<R: rand_core::CryptoRngCore>(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: super::Settings,
+        rng: &mut R,
+    ) -> Option<super::Effects> {
+        let fx = self.act(key, peer_raw, settings, rng, |conv, rng| {
+            conv.acknowledge_peer_key(rng)
+        })?;
+        self.record_accepted(key);
+        Some(fx)
+    }
+}
