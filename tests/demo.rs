@@ -10,7 +10,6 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::scenarios::{assert_hidden, expect_started};
 use support::*;
 
 struct Screen {

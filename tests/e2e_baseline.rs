@@ -86,7 +86,7 @@ fn baseline(proto: Proto) {
     // Timing reference for the encrypted tests: one long plaintext message. IRC splits it into
     // ~12 PRIVMSG lines (so bob sees several messages); XMPP sends one stanza.
     let t1 = Instant::now();
-    let long = support::scenarios::long_text(5000, "alice");
+    let long = support::long_text(5000, "alice");
     p.alice.client.send(&bob, &long);
     let tail_words = &long[long.len() - 30..];
     p.bob

@@ -70,9 +70,8 @@ fn irc_thirty_char_nicks_long_message_default_ratelimit() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_me_action_is_encrypted() {
-    let mut p = Pair::start(Proto::Irc, PairOptions::default());
+    let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    start_session(&mut p);
     let action = "waves a secret walrus flag";
     p.alice.client.cmd(&bob, &format!("me {action}"));
     p.bob
@@ -101,9 +100,8 @@ fn irc_opportunistic_sends_nothing_unsolicited() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_direct_commands_never_leak_during_a_session() {
-    let mut p = Pair::start(Proto::Irc, PairOptions::default());
+    let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    start_session(&mut p);
     for (verb, words) in [
         ("msg", "quiet msg walrus words"),
         ("query", "quiet query walrus words"),

@@ -4,7 +4,6 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::scenarios::*;
 use support::*;
 
 /// A session on IRC; SIGKILL alice mid-conversation, restart her on the same purple user dir:
@@ -37,8 +36,7 @@ fn xmpp_session_survives_sigkill_and_reads_offline_messages() {
 
 fn session_survives_restarts(proto: Proto) -> Pair {
     let t0 = Instant::now();
-    let mut p = Pair::start(proto, PairOptions::default());
-    start_session(&mut p);
+    let (mut p, _) = encrypted_pair(proto, PairOptions::default());
     {
         let Pair { alice, bob, .. } = &mut p;
         exchange(
@@ -96,9 +94,8 @@ fn xmpp_random_sigkills_never_reuse_a_message_key() {
         rng.0
     );
     let proto = Proto::Xmpp;
-    let mut p = Pair::start(proto, PairOptions::default());
+    let (mut p, _) = encrypted_pair(proto, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    start_session(&mut p);
     for i in 0..iterations {
         let kill_alice = rng.next() & 1 == 0;
         let alice_sends = rng.next() & 1 == 0;

@@ -13,7 +13,6 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::scenarios::*;
 use support::*;
 
 /// Makes a directory read-only until dropped (also when the test fails: an immutable directory
@@ -84,9 +83,8 @@ fn is_save_notice(t: &str) -> bool {
 fn xmpp_store_that_cannot_save_sends_nothing() {
     let t0 = Instant::now();
     let proto = Proto::Xmpp;
-    let mut p = Pair::start(proto, PairOptions::default());
+    let (mut p, _) = encrypted_pair(proto, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    start_session(&mut p);
     {
         let Pair { alice, bob, .. } = &mut p;
         exchange(
@@ -167,9 +165,8 @@ fn xmpp_store_that_cannot_save_sends_nothing() {
 fn xmpp_store_that_cannot_open_never_makes_a_new_identity() {
     let t0 = Instant::now();
     let proto = Proto::Xmpp;
-    let mut p = Pair::start(proto, PairOptions::default());
+    let (mut p, _) = encrypted_pair(proto, PairOptions::default());
     let bob = p.bob.address.clone();
-    start_session(&mut p);
     {
         let Pair { alice, bob, .. } = &mut p;
         exchange(
@@ -286,9 +283,8 @@ fn assert_ordinary(w: &Written, f: u32, who: &str) {
 fn ordinary_and_unlogged(proto: Proto) {
     let t0 = Instant::now();
     // Manual: after `/sotto stop` alice's next message is plaintext.
-    let mut p = Pair::start(proto, both_manual());
+    let (mut p, _) = encrypted_pair(proto, both_manual());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    start_session(&mut p);
 
     let first = "first encrypted words in an open window";
     p.alice.client.send(&bob, first);

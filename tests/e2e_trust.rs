@@ -22,7 +22,6 @@
 
 mod support;
 
-use support::scenarios::*;
 use support::*;
 
 /// Our own fingerprint, from `/sotto fingerprint`.
@@ -80,9 +79,9 @@ fn is_success(t: &str) -> bool {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_fingerprints_match_across_both_sides() {
-    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let (mut p, (bob_as_alice_sees_it, alice_as_bob_sees_it)) =
+        encrypted_pair(Proto::Xmpp, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    let (bob_as_alice_sees_it, alice_as_bob_sees_it) = start_session(&mut p);
     assert_eq!(
         own_fingerprint(&mut p.bob.client, &alice),
         bob_as_alice_sees_it
@@ -110,9 +109,8 @@ fn irc_question_and_answer_verifies() {
 }
 
 fn question_and_answer_verifies(proto: Proto) {
-    let mut p = Pair::start(proto, PairOptions::default());
+    let (mut p, _) = encrypted_pair(proto, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    start_session(&mut p);
     let before = status(&mut p.alice.client, &bob);
     assert!(
         !says_verified(&before),
@@ -171,9 +169,8 @@ fn question_and_answer_verifies(proto: Proto) {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_wrong_answer_fails_on_both_sides() {
-    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    start_session(&mut p);
     verify(&mut p, "name of my first cat", "marmalade", "pickles");
     let fail = |t: &str| t.to_lowercase().contains("fail") && !is_success(t);
     p.alice
@@ -196,9 +193,8 @@ fn xmpp_wrong_answer_fails_on_both_sides() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_changed_key_blocks_until_accepted() {
-    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    start_session(&mut p);
     verify(&mut p, "favourite colour", "teal", "teal");
     p.alice
         .client
@@ -324,9 +320,8 @@ fn choose_menu(c: &mut Client, buddy: &str, label: &str) {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_fingerprint_dialog_marks_verified() {
-    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let (mut p, (bob_fp, _)) = encrypted_pair(Proto::Xmpp, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    let (bob_fp, _) = start_session(&mut p);
     let alice_fp = own_fingerprint(&mut p.alice.client, &bob);
     assert!(!says_verified(&status(&mut p.alice.client, &bob)));
 
@@ -368,9 +363,8 @@ fn xmpp_fingerprint_dialog_marks_verified() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_question_and_answer_through_dialogs() {
-    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    start_session(&mut p);
     let question = "which <b>bakery</b> & café?";
     let secret = "the one by the canal";
 
@@ -433,9 +427,8 @@ fn xmpp_question_and_answer_through_dialogs() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_key_change_dialog_accept_delivers_held() {
-    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    start_session(&mut p);
     bob_gets_a_new_key(&mut p);
     let dialog = expect_dialog(&mut p.alice.client, "key");
     assert_eq!(dialog.kind, "action");
@@ -466,9 +459,8 @@ fn xmpp_key_change_dialog_accept_delivers_held() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_known_fingerprints_verify_and_forget() {
-    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let (mut p, (bob_fp, _)) = encrypted_pair(Proto::Xmpp, PairOptions::default());
     let bob = p.bob.address.clone();
-    let (bob_fp, _) = start_session(&mut p);
 
     let listed = shown(&p.alice.client.cmd_output(&bob, "sotto fingerprints"));
     let line = listed

@@ -91,8 +91,7 @@ fn xmpp_opportunistic_sends_nothing_unsolicited() {
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_sotto_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
-    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
-    start_session(&mut p);
+    let (p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
     let mut checked = 0;
     for c in [&p.alice.client, &p.bob.client] {
         let dir = c.purple_dir().join("sotto");

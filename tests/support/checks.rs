@@ -1,0 +1,258 @@
+//! What must hold after each step: nothing typed ever on the wire, the handshake and every Sotto
+//! line intact, nothing wrong shown to the user, no message key used twice.
+
+use super::{
+    find, flags, irc_sotto_lines, parse_data, reassemble, sotto_lines, split_lines,
+    xmpp_sotto_bodies, DataHeader, Dir, Pair, Proto, Tap,
+};
+
+/// Assert that no byte sequence of `needle` went through either tap, in either direction.
+/// `what` names the message for the failure text.
+pub fn assert_not_on_wire(taps: &[&Tap], needle: &str, what: &str) {
+    for (i, tap) in taps.iter().enumerate() {
+        for dir in [Dir::Up, Dir::Down] {
+            let bytes = tap.bytes(dir);
+            if let Some(at) = find(&bytes, needle.as_bytes()) {
+                let from = at.saturating_sub(120);
+                let to = (at + needle.len() + 120).min(bytes.len());
+                panic!(
+                    "PLAINTEXT ON THE WIRE: {what}: {needle:?} found in tap {i} ({dir:?}) at byte {at}:\n…{}…",
+                    String::from_utf8_lossy(&bytes[from..to])
+                );
+            }
+        }
+    }
+}
+
+/// Distinctive pieces of `text` to look for on the wire: each contains a space (which never
+/// occurs inside a base64url run), up to `n` pieces spread over the text, each ≤ 24 bytes and
+/// free of characters a protocol would escape (`<>&"'` and newline), so the raw form is what
+/// a leak would look like on IRC and inside an XMPP `<body>`.
+pub fn needles(text: &str, n: usize) -> Vec<String> {
+    let mut pairs: Vec<String> = Vec::new();
+    for seg in text.split(|c: char| "<>&\"'\n".contains(c)) {
+        let words: Vec<&str> = seg.split(' ').filter(|w| !w.is_empty()).collect();
+        for p in words.windows(2) {
+            let mut s = format!("{} {}", p[0], p[1]);
+            let mut cut = s.len().min(24);
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            s.truncate(cut);
+            pairs.push(s);
+        }
+    }
+    let step = (pairs.len() / n.max(1)).max(1);
+    let mut out: Vec<String> = pairs.iter().step_by(step).take(n).cloned().collect();
+    if let Some(last) = pairs.last() {
+        if !out.contains(last) {
+            out.push(last.clone());
+        }
+    }
+    out
+}
+
+/// The handshake on the wire: only query/handshake types, each message in one line.
+pub(super) fn assert_handshake_lines(p: &Pair, marks: ((usize, usize), (usize, usize))) {
+    let sent: Vec<String> = match p.proto {
+        Proto::Irc => {
+            let a = irc_sotto_lines(&p.alice.tap.since(marks.0, Dir::Up));
+            let b = irc_sotto_lines(&p.bob.tap.since(marks.1, Dir::Up));
+            for l in a.iter().chain(b.iter()) {
+                assert!(
+                    "QIRC".contains(l.kind),
+                    "a handshake message was fragmented or is not a handshake type ({}): {}",
+                    l.kind,
+                    l.raw
+                );
+                assert!(
+                    l.raw.len() + 2 <= 512,
+                    "IRC line over 512 bytes: {} bytes",
+                    l.raw.len() + 2
+                );
+            }
+            assert_irc_relayed_intact(&p.alice.tap, marks.0, &p.bob.tap, marks.1);
+            assert_irc_relayed_intact(&p.bob.tap, marks.1, &p.alice.tap, marks.0);
+            a.into_iter().chain(b).map(|l| l.payload).collect()
+        }
+        Proto::Xmpp => {
+            let a = xmpp_sotto_bodies(&p.alice.tap.since(marks.0, Dir::Up));
+            let b = xmpp_sotto_bodies(&p.bob.tap.since(marks.1, Dir::Up));
+            for body in a.iter().chain(b.iter()) {
+                let kind = body[3..].chars().next().unwrap_or('?');
+                assert!(
+                    "QIRC".contains(kind),
+                    "unexpected message type {kind} during the handshake: {body}"
+                );
+            }
+            a.into_iter().chain(b).collect()
+        }
+    };
+    let kinds: String = sent.iter().filter_map(|s| s[3..].chars().next()).collect();
+    assert!(
+        kinds.contains('I') && kinds.contains('R'),
+        "no I/R handshake messages seen on the wire: {kinds:?}"
+    );
+    let sizes: Vec<usize> = sent.iter().map(String::len).collect();
+    eprintln!(
+        "[rig] {:?}: handshake on the wire: types {kinds}, sizes {sizes:?}",
+        p.proto
+    );
+}
+
+/// Every Sotto line the sender's client gave the IRC server arrived at the receiver's client
+/// byte for byte (nothing cut at 512 bytes, nothing re-split).
+pub fn assert_irc_relayed_intact(
+    sender: &Tap,
+    smark: (usize, usize),
+    receiver: &Tap,
+    rmark: (usize, usize),
+) {
+    let sent = irc_sotto_lines(&sender.since(smark, Dir::Up));
+    let got: Vec<String> = irc_sotto_lines(&receiver.since(rmark, Dir::Down))
+        .into_iter()
+        .map(|l| l.payload)
+        .collect();
+    for l in &sent {
+        assert!(
+            got.contains(&l.payload),
+            "a Sotto line alice/bob sent was not relayed intact by the IRC server:\n  sent: {}\n  relayed lines: {}",
+            l.raw,
+            got.len()
+        );
+    }
+    for l in irc_sotto_lines(&receiver.since(rmark, Dir::Down)) {
+        assert!(
+            l.raw.len() + 2 <= 512,
+            "relayed IRC line over 512 bytes ({}): {}",
+            l.raw.len() + 2,
+            l.raw
+        );
+    }
+}
+
+/// No distinctive piece of `text` on any tap (raw, and HTML-escaped for the special characters).
+pub fn assert_hidden(taps: &[&Tap], text: &str, label: &str) {
+    for n in needles(text, 8) {
+        assert_not_on_wire(taps, &n, label);
+    }
+    for special in [
+        "<script>",
+        "&lt;script&gt;",
+        "<b>x</b>",
+        "&lt;b&gt;x",
+        "日本語",
+        "🔐",
+        "héllo",
+        "h&#233;llo",
+    ] {
+        if text.contains(special) || (special.starts_with("&lt;") && text.contains('<')) {
+            assert_not_on_wire(taps, special, label);
+        }
+    }
+}
+
+/// After a session: every IM between the two on the wire was Sotto text (no plaintext PRIVMSG or
+/// `<body>` at all since `marks`).
+pub fn assert_only_sotto_since(p: &Pair, marks: ((usize, usize), (usize, usize))) {
+    for (who, tap, mark) in [
+        ("alice", &p.alice.tap, marks.0),
+        ("bob", &p.bob.tap, marks.1),
+    ] {
+        let up = tap.since(mark, Dir::Up);
+        match p.proto {
+            Proto::Irc => {
+                for line in split_lines(&up) {
+                    if let Some(rest) = line.strip_prefix("PRIVMSG ") {
+                        let text = rest.split_once(" :").map(|x| x.1).unwrap_or("");
+                        assert!(
+                            text.starts_with("?S1"),
+                            "{who} sent a non-Sotto PRIVMSG while encrypted: {line}"
+                        );
+                    }
+                }
+            }
+            Proto::Xmpp => {
+                let s = String::from_utf8_lossy(&up);
+                let mut rest: &str = &s;
+                while let Some(i) = rest.find("<body>") {
+                    rest = &rest[i + 6..];
+                    assert!(
+                        rest.starts_with("?S1"),
+                        "{who} sent a non-Sotto <body> while encrypted: {}",
+                        &rest[..rest.len().min(80)]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// No line on either side says something went wrong.
+pub fn assert_no_trouble(p: &Pair) {
+    for c in [&p.alice.client, &p.bob.client] {
+        c.assert_no_criticals();
+        for w in c.writes() {
+            let t = w.shown().to_lowercase();
+            let bad = w.has(flags::ERROR)
+                || (w.has(flags::SYSTEM)
+                    && (t.contains("could not")
+                        || t.contains("not encrypted")
+                        || t.contains("error")
+                        || t.contains("failed")));
+            assert!(!bad, "[{}] trouble in the conversation: {w:?}", c.cfg.name);
+        }
+        for l in c.lines() {
+            assert!(
+                l.tag != "ERROR",
+                "[{}] the client reported {:?}",
+                c.cfg.name,
+                l.fields
+            );
+        }
+    }
+}
+
+/// Neither side sent handshake traffic (`?S1Q/I/R/C`) since `marks` (alice's, bob's): the
+/// session went on as it was. `after` names the event for the failure message.
+pub fn assert_no_handshake_since(p: &Pair, marks: ((usize, usize), (usize, usize)), after: &str) {
+    for (who, tap, mark) in [
+        ("alice", &p.alice.tap, marks.0),
+        ("bob", &p.bob.tap, marks.1),
+    ] {
+        let kinds: String = sotto_lines(p.proto, &tap.since(mark, Dir::Up))
+            .iter()
+            .filter_map(|l| l[3..].chars().next())
+            .collect();
+        assert!(
+            !kinds.contains(['Q', 'I', 'R', 'C']),
+            "{who} sent handshake traffic after {after} ({kinds}): sessions must go on"
+        );
+    }
+}
+
+/// No two different data messages that either client gave the server share (session id, ratchet
+/// key, message number), i.e. a message key and nonce. Returns how many data messages there were.
+pub fn assert_no_key_reuse(p: &Pair) -> usize {
+    let mut seen: std::collections::HashMap<DataHeader, Vec<u8>> = Default::default();
+    let mut count = 0;
+    for (who, tap) in [("alice", &p.alice.tap), ("bob", &p.bob.tap)] {
+        for line in reassemble(&sotto_lines(p.proto, &tap.bytes(Dir::Up))) {
+            let Some((header, ct)) = parse_data(&line) else {
+                continue;
+            };
+            count += 1;
+            if let Some(other) = seen.insert(header.clone(), ct.clone()) {
+                assert_eq!(
+                    other, ct,
+                    "{who} sent two different ciphertexts under one message key/nonce: {header:?}"
+                );
+            }
+        }
+    }
+    eprintln!(
+        "[rig] {count} data messages on the wire, {} distinct keys",
+        seen.len()
+    );
+    count
+}

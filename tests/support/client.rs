@@ -1,0 +1,534 @@
+//! The test client process driver: one `sotto-testclient` (tests/client/) per [`Client`], its
+//! stdin written as a user types, its stdout collected as [`Line`]s that expectations consume.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{escape_arg, find, flags, kill, tail, testclient_path, Line, TempDir, Written};
+
+/// How to start one test client.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Short name for messages and temp dirs ("alice").
+    pub name: String,
+    pub protocol: String,
+    pub username: String,
+    pub password: String,
+    pub opts: Vec<(String, String)>,
+    pub prefs: Vec<(String, String)>,
+    pub plugin: Option<PathBuf>,
+}
+
+struct Shared {
+    lines: Vec<(Line, bool)>, // (line, consumed by an expectation)
+    eof: bool,
+}
+
+/// One running `sotto-testclient` process and everything it printed.
+pub struct Client {
+    pub cfg: ClientConfig,
+    pub dir: TempDir,
+    child: Mutex<Option<Child>>,
+    stdin: Option<ChildStdin>,
+    shared: Arc<(Mutex<Shared>, Condvar)>,
+    generation: usize,
+}
+
+/// GLib CRITICALs that libpurple itself raises on a legitimate path: (protocol, message, why).
+/// Anything else fails the test.
+pub const KNOWN_LIBPURPLE_CRITICALS: &[(&str, &str, &str)] = &[(
+    "prpl-jabber",
+    "purple_conversation_get_type: assertion 'conv != NULL' failed",
+    "libpurple's jabber send_im asks jabber_conv_support_custom_smileys() about the IM window \
+     and passes NULL when none is open: serv_send_im (the plugin's handshake reply) before \
+     the peer's window exists. Harmless (no custom smileys); gone if the plugin opens the \
+     conversation before it sends",
+)];
+
+/// Default wait for one expected event. Long IRC messages at libpurple's default rate limit
+/// pass their own, longer timeout.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+impl Client {
+    pub fn start(cfg: ClientConfig) -> Client {
+        let dir = TempDir::new(&cfg.name);
+        let mut c = Client {
+            cfg,
+            dir,
+            child: Mutex::new(None),
+            stdin: None,
+            shared: Arc::new((
+                Mutex::new(Shared {
+                    lines: Vec::new(),
+                    eof: false,
+                }),
+                Condvar::new(),
+            )),
+            generation: 0,
+        };
+        c.spawn();
+        c
+    }
+
+    /// (Re)start the process on the same purple user dir.
+    fn spawn(&mut self) {
+        self.generation += 1;
+        // SOTTO_TESTCLIENT_WRAPPER="gdb -q -batch -ex run -ex bt --args" runs each client under
+        // a debugger (its output lands in the transcript, stdout.log).
+        let wrapper: Vec<String> = std::env::var("SOTTO_TESTCLIENT_WRAPPER")
+            .map(|w| w.split_whitespace().map(String::from).collect())
+            .unwrap_or_default();
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(testclient_path());
+                c
+            }
+            None => Command::new(testclient_path()),
+        };
+        // Run in the client's temp dir: a core dump (`ulimit -c unlimited`) lands there.
+        cmd.current_dir(self.dir.path());
+        cmd.arg(self.dir.path().join("purple"))
+            .arg(&self.cfg.protocol)
+            .arg(&self.cfg.username)
+            .arg(&self.cfg.password);
+        for (k, v) in &self.cfg.opts {
+            cmd.arg("--opt").arg(format!("{k}={v}"));
+        }
+        for (k, v) in &self.cfg.prefs {
+            cmd.arg("--pref").arg(format!("{k}={v}"));
+        }
+        if let Some(p) = &self.cfg.plugin {
+            cmd.arg("--plugin").arg(p);
+        }
+        if std::env::var_os("SOTTO_TESTCLIENT_DEBUG").is_some() {
+            cmd.arg("--debug");
+        }
+        let stderr = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.stderr_path())
+            .expect("stderr log");
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn sotto-testclient");
+        let stdout = child.stdout.take().expect("stdout");
+        self.stdin = child.stdin.take();
+        *self.child.lock().expect("child lock") = Some(child);
+        let shared = Arc::new((
+            Mutex::new(Shared {
+                lines: Vec::new(),
+                eof: false,
+            }),
+            Condvar::new(),
+        ));
+        self.shared = shared.clone();
+        let transcript = self.dir.path().join("stdout.log");
+        let gen = self.generation;
+        thread::spawn(move || {
+            let mut log = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(transcript)
+                .ok();
+            if let Some(f) = log.as_mut() {
+                let _ = writeln!(f, "--- process {gen} ---");
+            }
+            for raw in BufReader::new(stdout).lines() {
+                let Ok(raw) = raw else { break };
+                if let Some(f) = log.as_mut() {
+                    let _ = writeln!(f, "{raw}");
+                }
+                let (lock, cv) = &*shared;
+                lock.lock()
+                    .expect("client lock")
+                    .lines
+                    .push((Line::parse(&raw), false));
+                cv.notify_all();
+            }
+            let (lock, cv) = &*shared;
+            lock.lock().expect("client lock").eof = true;
+            cv.notify_all();
+        });
+    }
+
+    pub fn stderr_path(&self) -> PathBuf {
+        self.dir.path().join("stderr.log")
+    }
+
+    /// The purple user dir (`~/.purple` of this client).
+    pub fn purple_dir(&self) -> PathBuf {
+        self.dir.path().join("purple")
+    }
+
+    /// Does any file under this client's libpurple log dir (`<user dir>/logs`) contain `needle`?
+    pub fn logs_contain(&self, needle: &str) -> bool {
+        fn walk(dir: &Path, needle: &[u8]) -> bool {
+            let Ok(entries) = fs::read_dir(dir) else {
+                return false;
+            };
+            entries.flatten().any(|e| {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, needle)
+                } else {
+                    fs::read(&p).is_ok_and(|b| find(&b, needle).is_some())
+                }
+            })
+        }
+        walk(&self.purple_dir().join("logs"), needle.as_bytes())
+    }
+
+    /// Write one raw command line to the client's stdin.
+    pub fn command(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("client not running");
+        if let Err(e) = writeln!(stdin, "{line}").and_then(|_| stdin.flush()) {
+            panic!(
+                "[{}] stdin closed ({e}); it printed:\n{}",
+                self.cfg.name,
+                self.dump()
+            );
+        }
+    }
+
+    /// The user types `text` into the IM window with `buddy` and presses Enter.
+    pub fn send(&mut self, buddy: &str, text: &str) {
+        self.command(&format!("send {} {}", escape_arg(buddy), escape_arg(text)));
+    }
+
+    /// Send markup as is (as if the user had used the formatting toolbar).
+    pub fn send_raw(&mut self, buddy: &str, markup: &str) {
+        self.command(&format!(
+            "sendraw {} {}",
+            escape_arg(buddy),
+            escape_arg(markup)
+        ));
+    }
+
+    /// Run `/<cmdline>` in the IM window with `buddy`; returns the CMD line whatever its status
+    /// (0 ok, 1 failed, 2 no such command, 3 wrong args, 4 wrong protocol, 5 wrong type).
+    pub fn cmd_status(&mut self, buddy: &str, cmdline: &str) -> Line {
+        self.command(&format!(
+            "cmd {} {}",
+            escape_arg(buddy),
+            escape_arg(cmdline)
+        ));
+        self.expect(&format!("CMD result of /{cmdline}"), WAIT, |l| {
+            l.tag == "CMD"
+        })
+    }
+
+    /// Run `/<cmdline>` in the IM window with `buddy`; fails unless it ran (status 0).
+    pub fn cmd(&mut self, buddy: &str, cmdline: &str) -> Line {
+        let line = self.cmd_status(buddy, cmdline);
+        assert_eq!(
+            line.field(1),
+            "0",
+            "[{}] /{cmdline} did not run (status {}: 2 = no such command, 3 = wrong args; error {:?}). Output:\n{}",
+            self.cfg.name,
+            line.field(1),
+            line.field(2),
+            self.dump()
+        );
+        line
+    }
+
+    /// Run `/<cmdline>` like [`Client::cmd`] and return what it wrote synchronously: the WRITE
+    /// lines between the command and its result (consumed, so later expectations skip them).
+    pub fn cmd_output(&mut self, buddy: &str, cmdline: &str) -> Vec<Written> {
+        let start = self.shared.0.lock().expect("client lock").lines.len();
+        self.cmd(buddy, cmdline);
+        let mut g = self.shared.0.lock().expect("client lock");
+        let end = (start..g.lines.len())
+            .find(|&i| g.lines[i].0.tag == "CMD")
+            .unwrap_or(g.lines.len());
+        let mut out = Vec::new();
+        for (line, used) in &mut g.lines[start..end] {
+            if let Some(w) = line.written() {
+                *used = true;
+                out.push(w);
+            }
+        }
+        out
+    }
+
+    pub fn pref(&mut self, path: &str, value: &str) {
+        self.command(&format!("pref {} {}", escape_arg(path), escape_arg(value)));
+    }
+
+    pub fn answer(&mut self, request: &str, value: &str) {
+        self.command(&format!("answer {request} {}", escape_arg(value)));
+    }
+
+    /// Round-trip through the client's stdin: every command sent before has been run.
+    pub fn sync(&mut self) {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let token = format!("sync-{}", N.fetch_add(1, Ordering::SeqCst));
+        self.command(&format!("echo {token}"));
+        self.expect("ECHO barrier", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0) == token
+        });
+    }
+
+    /// Wait for the first not-yet-consumed line that matches, consume it and return it.
+    /// On timeout, panic with `what` and everything the client printed.
+    pub fn expect(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut pred: impl FnMut(&Line) -> bool,
+    ) -> Line {
+        match self.wait(timeout, &mut pred) {
+            Some(l) => l,
+            None => panic!(
+                "[{}] timed out after {:?} waiting for: {what}\n--- process: {} ---\n--- what it printed ---\n{}\n--- stderr (tail) ---\n{}",
+                self.cfg.name,
+                timeout,
+                self.process_state(),
+                self.dump(),
+                tail(&self.stderr_path(), 30)
+            ),
+        }
+    }
+
+    /// "running", or how the process ended (a crash shows as a signal).
+    pub fn process_state(&self) -> String {
+        use std::os::unix::process::ExitStatusExt;
+        match self
+            .child
+            .lock()
+            .expect("child lock")
+            .as_mut()
+            .map(Child::try_wait)
+        {
+            None => "not running (killed by the test)".into(),
+            Some(Ok(None)) => "running".into(),
+            Some(Ok(Some(st))) => match st.signal() {
+                Some(sig) => format!(
+                    "DIED from signal {sig}{}",
+                    if st.core_dumped() {
+                        " (core dumped)"
+                    } else {
+                        ""
+                    }
+                ),
+                None => format!("exited with {st}"),
+            },
+            Some(Err(e)) => format!("unknown ({e})"),
+        }
+    }
+
+    /// Like [`Client::expect`] but returns `None` on timeout.
+    pub fn wait(&self, timeout: Duration, pred: &mut impl FnMut(&Line) -> bool) -> Option<Line> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.shared;
+        let mut g = lock.lock().expect("client lock");
+        loop {
+            if let Some((line, used)) = g.lines.iter_mut().find(|(l, used)| !*used && pred(l)) {
+                *used = true;
+                return Some(line.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline || g.eof {
+                return None;
+            }
+            g = cv.wait_timeout(g, deadline - now).expect("client lock").0;
+        }
+    }
+
+    /// Wait for a WRITE line that matches.
+    pub fn expect_write(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut pred: impl FnMut(&Written) -> bool,
+    ) -> Written {
+        self.expect(what, timeout, |l| l.written().is_some_and(|w| pred(&w)))
+            .written()
+            .expect("WRITE")
+    }
+
+    /// Wait until the conversation with `peer` shows a received message that reads exactly `text`.
+    pub fn expect_received(&self, peer: &str, text: &str, timeout: Duration) -> Written {
+        self.expect_write(
+            &format!("a received message from {peer} reading exactly {text:?}"),
+            timeout,
+            |w| w.has(flags::RECV) && w.is_with(peer) && w.shown() == text,
+        )
+    }
+
+    /// Wait until the conversation with `peer` shows our own message `text` as sent.
+    pub fn expect_sent(&self, peer: &str, text: &str, timeout: Duration) -> Written {
+        self.expect_write(
+            &format!("our sent message to {peer} reading exactly {text:?}"),
+            timeout,
+            |w| w.has(flags::SEND) && w.is_with(peer) && w.shown() == text,
+        )
+    }
+
+    /// Wait for a system line in the conversation with `peer` whose text satisfies `pred`.
+    pub fn expect_system(
+        &self,
+        peer: &str,
+        what: &str,
+        timeout: Duration,
+        mut pred: impl FnMut(&str) -> bool,
+    ) -> Written {
+        self.expect_write(what, timeout, |w| {
+            w.has(flags::SYSTEM) && w.is_with(peer) && pred(&w.shown())
+        })
+    }
+
+    /// All lines printed by the current process so far (consumed or not).
+    pub fn lines(&self) -> Vec<Line> {
+        self.shared
+            .0
+            .lock()
+            .expect("client lock")
+            .lines
+            .iter()
+            .map(|(l, _)| l.clone())
+            .collect()
+    }
+
+    /// All WRITE lines so far.
+    pub fn writes(&self) -> Vec<Written> {
+        self.lines().iter().filter_map(Line::written).collect()
+    }
+
+    /// Everything the current process printed, one per line, for failure messages.
+    pub fn dump(&self) -> String {
+        let mut s = String::new();
+        for (l, used) in &self.shared.0.lock().expect("client lock").lines {
+            let mut text = format!("{} {:?}", l.tag, l.fields);
+            if text.len() > 600 {
+                let mut cut = 600;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+                text.push('…');
+            }
+            let _ = writeln!(s, "  {}{}", if *used { "✓ " } else { "  " }, text);
+        }
+        s
+    }
+
+    /// Start-up: wait for READY, the plugin result (when a plugin was given) and SIGNED_ON.
+    pub fn expect_online(&self) {
+        self.expect("READY", WAIT, |l| l.tag == "READY");
+        if self.cfg.plugin.is_some() {
+            let l = self.expect("PLUGIN_LOADED or PLUGIN_FAILED", WAIT, |l| {
+                l.tag == "PLUGIN_LOADED" || l.tag == "PLUGIN_FAILED"
+            });
+            assert_eq!(
+                l.tag,
+                "PLUGIN_LOADED",
+                "[{}] the plugin did not load: {:?}\n{}",
+                self.cfg.name,
+                l.fields,
+                tail(&self.stderr_path(), 30)
+            );
+            assert_eq!(l.field(0), "core-sotto", "plugin id");
+        }
+        self.expect("SIGNED_ON", WAIT, |l| l.tag == "SIGNED_ON");
+    }
+
+    /// Fail if the client printed a GLib CRITICAL (a bug in the plugin or in libpurple's use of
+    /// it), except the known libpurple ones in [`KNOWN_LIBPURPLE_CRITICALS`], which are noted.
+    pub fn assert_no_criticals(&self) {
+        let mut bad = Vec::new();
+        for l in self.lines().into_iter().filter(|l| l.tag == "CRITICAL") {
+            match KNOWN_LIBPURPLE_CRITICALS
+                .iter()
+                .find(|(proto, msg, _)| *proto == self.cfg.protocol && l.field(1) == *msg)
+            {
+                Some((_, msg, why)) => eprintln!(
+                    "[rig] {}: known libpurple CRITICAL {msg:?}: {why}",
+                    self.cfg.name
+                ),
+                None => bad.push(l),
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "[{}] GLib CRITICALs:\n{:#?}",
+            self.cfg.name,
+            bad
+        );
+    }
+
+    /// SIGKILL the process (no goodbye to the server, no chance to save anything).
+    pub fn kill(&mut self) {
+        self.stdin = None;
+        if let Some(mut c) = self.child.lock().expect("child lock").take() {
+            kill(&mut c);
+        }
+    }
+
+    /// Start again on the same user dir (after [`Client::kill`] or [`Client::quit`]).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Ask the client to sign off and exit; wait for it.
+    pub fn quit(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = writeln!(stdin, "quit");
+        }
+        if let Some(mut c) = self.child.lock().expect("child lock").take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+            kill(&mut c);
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("[rig] {} printed:\n{}", self.cfg.name, self.dump());
+        }
+        self.kill();
+    }
+}
+
+/// The IM window's menus with `buddy` as the client lists them now: `More/...` (the buddy menu,
+/// Pidgin's Conversation > More) and `Options/...` paths.
+pub fn menu_items(c: &mut Client, buddy: &str) -> Vec<String> {
+    let before = c.lines().len();
+    c.command(&format!("menu {}", escape_arg(buddy)));
+    c.sync();
+    c.lines()
+        .iter()
+        .skip(before)
+        .filter(|l| l.tag == "MENU")
+        .map(|l| l.field(1).to_string())
+        .collect()
+}
+
+/// The path of the first menu item under More/ whose label contains `label` (any case).
+pub fn menu_item(c: &mut Client, buddy: &str, label: &str) -> String {
+    let items = menu_items(c, buddy);
+    items
+        .iter()
+        .find(|path| path.starts_with("More/") && path.to_lowercase().contains(label))
+        .cloned()
+        .unwrap_or_else(|| panic!("no More/…/{label:?} menu item; the menus were: {items:#?}"))
+}

@@ -1,0 +1,170 @@
+//! A two-party setup: one server, two taps, alice and bob signed on.
+
+use std::fs;
+use std::path::PathBuf;
+use std::thread;
+
+use super::{plugin_path, testclient_path, Client, ClientConfig, Dir, Ngircd, Prosody, Proto, Tap};
+
+/// Options for [`Pair::start`].
+#[derive(Clone, Debug)]
+pub struct PairOptions {
+    /// Load `build/sotto.so` into both clients.
+    pub plugin: bool,
+    /// Load the plugin into bob too (false: bob is a contact without Sotto).
+    pub bob_plugin: bool,
+    /// Relax libpurple's IRC rate limiter (`ratelimit-interval=0`): on by default, since the
+    /// default limiter (a burst of 5, then one line per 2 s) makes long messages take long.
+    pub fast_irc: bool,
+    pub alice_nick: String,
+    pub bob_nick: String,
+    /// Extra preferences for alice / bob (set before the plugin loads).
+    pub alice_prefs: Vec<(String, String)>,
+    pub bob_prefs: Vec<(String, String)>,
+}
+
+impl Default for PairOptions {
+    fn default() -> Self {
+        PairOptions {
+            plugin: true,
+            bob_plugin: true,
+            fast_irc: true,
+            alice_nick: "alice".into(),
+            bob_nick: "bob".into(),
+            alice_prefs: Vec::new(),
+            bob_prefs: Vec::new(),
+        }
+    }
+}
+
+/// Either server, kept alive for the pair's lifetime.
+pub enum Server {
+    Irc(Ngircd),
+    Xmpp(Prosody),
+}
+
+/// One side of a [`Pair`]: its client, its tap, and the name the *other* side uses for it.
+pub struct Peer {
+    pub client: Client,
+    pub tap: Tap,
+    /// How the other client addresses this one: an IRC nick, or a bare JID.
+    pub address: String,
+}
+
+/// A server, two taps and two clients (alice and bob), signed on and ready.
+pub struct Pair {
+    pub proto: Proto,
+    pub alice: Peer,
+    pub bob: Peer,
+    pub server: Server,
+}
+
+pub const PASSWORD: &str = "correct horse";
+
+impl Pair {
+    pub fn start(proto: Proto, o: PairOptions) -> Pair {
+        let plugin = if o.plugin { Some(plugin_path()) } else { None };
+        testclient_path();
+        let (server, upstream) = match proto {
+            Proto::Irc => {
+                let s = Ngircd::start();
+                let p = s.port;
+                (Server::Irc(s), p)
+            }
+            Proto::Xmpp => {
+                let s = Prosody::start(&[(&o.alice_nick, PASSWORD), (&o.bob_nick, PASSWORD)]);
+                let p = s.port;
+                (Server::Xmpp(s), p)
+            }
+        };
+        let make = |nick: &str, prefs: &[(String, String)], plugin: Option<PathBuf>| -> Peer {
+            let tap = Tap::start(upstream);
+            let (protocol, username, password, address, mut opts) = match proto {
+                Proto::Irc => (
+                    "prpl-irc",
+                    format!("{nick}@127.0.0.1"),
+                    String::new(),
+                    nick.to_string(),
+                    vec![("port".to_string(), tap.port.to_string())],
+                ),
+                Proto::Xmpp => (
+                    "prpl-jabber",
+                    format!("{nick}@localhost/e2e"),
+                    PASSWORD.to_string(),
+                    format!("{nick}@localhost"),
+                    vec![
+                        ("connect_server".to_string(), "127.0.0.1".to_string()),
+                        ("port".to_string(), tap.port.to_string()),
+                        (
+                            "connection_security".to_string(),
+                            "opportunistic_tls".to_string(),
+                        ),
+                        ("auth_plain_in_clear".to_string(), "true".to_string()),
+                    ],
+                ),
+            };
+            if proto == Proto::Irc && o.fast_irc {
+                opts.push(("ratelimit-interval".into(), "0".into()));
+            }
+            // Log IMs as Pidgin users commonly do, so the tests can check what reaches the logs.
+            let mut all_prefs = vec![("/purple/logging/log_ims".to_string(), "true".to_string())];
+            all_prefs.extend(prefs.iter().cloned());
+            let client = Client::start(ClientConfig {
+                name: nick.to_string(),
+                protocol: protocol.to_string(),
+                username,
+                password,
+                opts,
+                prefs: all_prefs,
+                plugin,
+            });
+            Peer {
+                client,
+                tap,
+                address,
+            }
+        };
+        let alice = make(&o.alice_nick, &o.alice_prefs, plugin.clone());
+        let bob = make(&o.bob_nick, &o.bob_prefs, plugin.filter(|_| o.bob_plugin));
+        alice.client.expect_online();
+        bob.client.expect_online();
+        Pair {
+            proto,
+            alice,
+            bob,
+            server,
+        }
+    }
+
+    /// Both clients' libpurple logs contain `needle` (what: a name for the failure message).
+    pub fn assert_logged(&self, needle: &str, what: &str) {
+        for c in [&self.alice.client, &self.bob.client] {
+            assert!(
+                c.logs_contain(needle),
+                "[{}] the log lacks {what} ({needle:?})",
+                c.cfg.name
+            );
+        }
+    }
+
+    /// Both clients: no GLib CRITICALs so far.
+    pub fn assert_no_criticals(&self) {
+        self.alice.client.assert_no_criticals();
+        self.bob.client.assert_no_criticals();
+    }
+}
+
+impl Drop for Pair {
+    /// On a failure (or with `SOTTO_E2E_KEEP`), save what each tap recorded next to the
+    /// client's transcripts: `tap-up.log` (what the server received), `tap-down.log`.
+    fn drop(&mut self) {
+        if !thread::panicking() && std::env::var_os("SOTTO_E2E_KEEP").is_none() {
+            return;
+        }
+        for peer in [&self.alice, &self.bob] {
+            let dir = peer.client.dir.path();
+            let _ = fs::write(dir.join("tap-up.log"), peer.tap.bytes(Dir::Up));
+            let _ = fs::write(dir.join("tap-down.log"), peer.tap.bytes(Dir::Down));
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Paths, temporary directories and child processes: what the rest of the rig stands on.
+//!
+//! A missing `build/sotto-testclient`, `build/sotto.so`, `ngircd` or `prosody` is a loud failure
+//! that says what to build or install, never a skip.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Instant;
+
+/// The repository root (where `build/` lives).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `build/sotto-testclient`, which `make testclient` builds. Missing → a loud failure.
+pub fn testclient_path() -> PathBuf {
+    let p = root().join("build/sotto-testclient");
+    assert!(
+        p.exists(),
+        "{} is missing: run `make testclient` (or `make e2e`, which builds it)",
+        p.display()
+    );
+    p
+}
+
+/// `build/sotto.so`, the plugin under test. Missing → a loud failure, never a skip.
+pub fn plugin_path() -> PathBuf {
+    let p = std::env::var_os("SOTTO_PLUGIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("build/sotto.so"));
+    assert!(
+        p.exists(),
+        "{} is missing: run `make build` (or `make e2e`, which builds it)",
+        p.display()
+    );
+    p.canonicalize().unwrap_or(p)
+}
+
+pub(super) fn which(program: &str) -> PathBuf {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/sbin",
+        "/bin",
+    ] {
+        let p = Path::new(dir).join(program);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{program} is not installed: run `make e2e` (it installs the Debian packages the rig needs)");
+}
+
+/// A fresh directory under the system temp dir, removed on drop unless `SOTTO_E2E_KEEP` is set
+/// or the thread is panicking (then its path is printed, so the logs can be read).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("sotto-e2e-{}-{n}-{label}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if thread::panicking() || std::env::var_os("SOTTO_E2E_KEEP").is_some() {
+            eprintln!("[rig] kept {}", self.0.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The last `n` lines of a log file, for failure messages.
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+pub(super) fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Log a timing line for the suite's budget (`make e2e` shows them with --nocapture).
+pub fn note(what: &str, since: Instant) {
+    eprintln!("[rig] {what}: {:.1} s", since.elapsed().as_secs_f64());
+}

@@ -1,0 +1,164 @@
+//! The steps of an encrypted conversation, shared by the scenarios and the e2e tests: the
+//! messages the tests type, starting a session (and a pair that has one), one message each way,
+//! a message that must be held.
+
+use std::time::{Duration, Instant};
+
+use super::{
+    assert_handshake_lines, assert_hidden, find_fingerprint, flags, note, Client, Pair,
+    PairOptions, Peer, Proto, Written, WAIT,
+};
+
+/// The messages every direction of every protocol carries.
+pub fn messages(from: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("short", format!("short walrus note from {from}")),
+        ("long", long_text(5000, from)),
+        (
+            "unicode",
+            format!("unicode from {from}: héllo wörld ✓ — 日本語のテキスト 🔐👍🏽 ünïcödé tail"),
+        ),
+        (
+            "html",
+            format!(
+                "<b>x</b> & \"q\" 'a' <script>alert(\"sotto\")</script> html specials from {from}"
+            ),
+        ),
+        (
+            "multiline",
+            format!("first line from {from}\nsecond line of three\n\nfourth after a blank line"),
+        ),
+        (
+            "url",
+            format!("a link from {from}: https://example.com/a?b=c&d=e#f and mail bob@example.org"),
+        ),
+    ]
+}
+
+/// `len` bytes of numbered words (each 6-word window is unique), ending in a marker.
+pub fn long_text(len: usize, from: &str) -> String {
+    let mut s = format!("long message from {from} ");
+    let mut i = 0;
+    while s.len() < len {
+        s.push_str(&format!("w{i:04} "));
+        i += 1;
+    }
+    s.truncate(len - 8);
+    s.push_str(" the end");
+    s
+}
+
+/// Wait for the "encrypted conversation started" line with `peer`; returns the fingerprint.
+pub fn expect_started(client: &Client, peer: &str, timeout: Duration) -> String {
+    let w = client.expect_system(
+        peer,
+        &format!("a system line saying the encrypted conversation with {peer} started, with a fingerprint"),
+        timeout,
+        |t| t.to_lowercase().contains("started") && find_fingerprint(t).is_some(),
+    );
+    assert!(
+        w.has(flags::NO_LOG),
+        "the started line must not be logged (NO_LOG): {w:?}"
+    );
+    find_fingerprint(&w.shown()).expect("fingerprint")
+}
+
+pub(super) fn is_started(w: &Written) -> bool {
+    w.has(flags::SYSTEM)
+        && w.shown().to_lowercase().contains("started")
+        && find_fingerprint(&w.shown()).is_some()
+}
+
+/// `/sotto start` from alice; both sides show the started line; the handshake used only
+/// one-line messages (IRC: each is a single PRIVMSG, relayed intact). Returns the fingerprints
+/// (the one alice shows for bob, the one bob shows for alice).
+pub fn start_session(p: &mut Pair) -> (String, String) {
+    let t0 = Instant::now();
+    let marks = (p.alice.tap.mark(), p.bob.tap.mark());
+    let bob = p.bob.address.clone();
+    let alice = p.alice.address.clone();
+    p.alice.client.cmd(&bob, "sotto start");
+    let fp_bob = expect_started(&p.alice.client, &bob, WAIT);
+    let fp_alice = expect_started(&p.bob.client, &alice, WAIT);
+    note(&format!("{:?}: handshake", p.proto), t0);
+    assert_ne!(
+        fp_bob, fp_alice,
+        "both sides show the same fingerprint: each must show the *peer's* key"
+    );
+
+    p.alice
+        .client
+        .expect("the conversation title marked as encrypted", WAIT, |l| {
+            l.tag == "TITLE" && {
+                let t = l.field(1).to_lowercase();
+                t.contains("encrypt") || t.contains('🔒')
+            }
+        });
+    assert_handshake_lines(p, marks);
+    (fp_bob, fp_alice)
+}
+
+/// A [`Pair`] whose session is already encrypted: [`Pair::start`], then [`start_session`] with
+/// all its checks. Returns the pair and what `start_session` returned (the fingerprint alice
+/// shows for bob, the one bob shows for alice).
+pub fn encrypted_pair(proto: Proto, o: PairOptions) -> (Pair, (String, String)) {
+    let mut p = Pair::start(proto, o);
+    let fingerprints = start_session(&mut p);
+    (p, fingerprints)
+}
+
+/// One message, typed by `from` to `to`: the receiver shows exactly the text, the sender's
+/// window shows it as sent, and neither tap ever carried a distinctive piece of it.
+pub fn exchange(proto: Proto, from: &mut Peer, to: &mut Peer, label: &str, text: &str) {
+    let t0 = Instant::now();
+    let timeout = if text.len() > 1000 {
+        Duration::from_secs(120)
+    } else {
+        WAIT
+    };
+    from.client.send(&to.address, text);
+    to.client.expect_received(&from.address, text, timeout);
+    from.client.expect_sent(&to.address, text, WAIT);
+    note(
+        &format!(
+            "{proto:?}: {label} ({} bytes) {} → {}",
+            text.len(),
+            from.client.cfg.name,
+            to.client.cfg.name
+        ),
+        t0,
+    );
+    assert_hidden(&[&from.tap, &to.tap], text, label);
+}
+
+/// Both sides on the `manual` policy: a session starts only when asked, and after `/sotto stop`
+/// the next message is plaintext (under `opportunistic` it could start a new session by itself
+/// with a peer known to run Sotto).
+pub fn both_manual() -> PairOptions {
+    let manual = vec![(
+        "/plugins/core/sotto/policy".to_string(),
+        "manual".to_string(),
+    )];
+    PairOptions {
+        alice_prefs: manual.clone(),
+        bob_prefs: manual,
+        ..Default::default()
+    }
+}
+
+/// Alice (or bob) types `text`; it must be held: a system line with "held" in the sender's
+/// window, and after 2 s (time for a leak to reach the server) nothing of it on either tap.
+pub fn send_expect_held(p: &mut Pair, from_alice: bool, text: &str, why: &str) {
+    let (from, to) = if from_alice {
+        (&mut p.alice, &p.bob)
+    } else {
+        (&mut p.bob, &p.alice)
+    };
+    from.client.send(&to.address, text);
+    from.client
+        .expect_system(&to.address, &format!("a 'held' line: {why}"), WAIT, |t| {
+            t.to_lowercase().contains("held")
+        });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], text, why);
+}

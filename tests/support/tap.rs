@@ -1,0 +1,137 @@
+//! The TCP tap: a recording proxy between a client and its server. What the tap saw is what the
+//! server saw; `wire.rs` reads it.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use super::{find, split_lines};
+
+/// Which way bytes went through a [`Tap`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// Client → server: what the server received from this client.
+    Up,
+    /// Server → client: what the server relayed to this client.
+    Down,
+}
+
+#[derive(Default)]
+struct TapLog {
+    up: Vec<u8>,
+    down: Vec<u8>,
+    connections: usize,
+}
+
+/// A TCP proxy on a loopback port that forwards to `upstream` and records every byte in both
+/// directions, across reconnects. Point a client at `tap.port` instead of the server.
+pub struct Tap {
+    pub port: u16,
+    log: Arc<Mutex<TapLog>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Tap {
+    pub fn start(upstream: u16) -> Tap {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("tap bind");
+        let port = listener.local_addr().expect("tap addr").port();
+        let log = Arc::new(Mutex::new(TapLog::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (log2, stop2) = (log.clone(), stop.clone());
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = conn else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                log2.lock().expect("tap lock").connections += 1;
+                pump(
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                    log2.clone(),
+                    Dir::Up,
+                );
+                pump(server, client, log2.clone(), Dir::Down);
+            }
+        });
+        Tap { port, log, stop }
+    }
+
+    /// Everything recorded so far in one direction.
+    pub fn bytes(&self, dir: Dir) -> Vec<u8> {
+        let log = self.log.lock().expect("tap lock");
+        match dir {
+            Dir::Up => log.up.clone(),
+            Dir::Down => log.down.clone(),
+        }
+    }
+
+    /// Bytes recorded so far, per direction: a mark to slice later traffic with [`Tap::since`].
+    pub fn mark(&self) -> (usize, usize) {
+        let log = self.log.lock().expect("tap lock");
+        (log.up.len(), log.down.len())
+    }
+
+    /// Bytes recorded in `dir` since `mark`.
+    pub fn since(&self, mark: (usize, usize), dir: Dir) -> Vec<u8> {
+        let all = self.bytes(dir);
+        let from = if dir == Dir::Up { mark.0 } else { mark.1 };
+        all[from.min(all.len())..].to_vec()
+    }
+
+    /// How many client connections went through (a reconnect counts again).
+    pub fn connections(&self) -> usize {
+        self.log.lock().expect("tap lock").connections
+    }
+
+    /// Does either direction contain `needle` (as UTF-8 bytes)?
+    pub fn contains(&self, needle: &str) -> bool {
+        let log = self.log.lock().expect("tap lock");
+        find(&log.up, needle.as_bytes()).is_some() || find(&log.down, needle.as_bytes()).is_some()
+    }
+
+    /// The recorded text of one direction split into lines (lossy UTF-8, CR stripped).
+    pub fn lines(&self, dir: Dir) -> Vec<String> {
+        split_lines(&self.bytes(dir))
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port)); // wake the accept loop
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, log: Arc<Mutex<TapLog>>, dir: Dir) {
+    thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            {
+                // Record before forwarding: when the peer has seen a byte, the log has it.
+                let mut log = log.lock().expect("tap lock");
+                match dir {
+                    Dir::Up => log.up.extend_from_slice(&buf[..n]),
+                    Dir::Down => log.down.extend_from_slice(&buf[..n]),
+                }
+            }
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+        let _ = from.shutdown(Shutdown::Read);
+    });
+}
