@@ -81,11 +81,17 @@ check-header: build
 		|| { echo "include/sotto.h is stale: run 'make header' and commit it"; exit 1; }
 	@echo "include/sotto.h is up to date"
 
+# The headless libpurple start-up and GLib event loop that loadcheck, loadtime and the rig's
+# test client (tests/rig.mk) share.
+HEADLESS = tests/client/headless.c tests/client/headless.h
+HEADLESS_CFLAGS = -Itests/client
+
 # A headless libpurple client that probes and loads build/sotto.so and checks id, name, prefs,
 # the /sotto command and unload (purple-plugin/loadcheck.c).
-$(LOADCHECK): purple-plugin/loadcheck.c
+$(LOADCHECK): purple-plugin/loadcheck.c $(HEADLESS)
 	@mkdir -p build
-	$(CC) -Wall -Wextra -o $@ $< $$(pkg-config --cflags --libs purple glib-2.0)
+	$(CC) -Wall -Wextra $(HEADLESS_CFLAGS) -o $@ $(filter %.c,$^) \
+		$$(pkg-config --cflags --libs purple glib-2.0)
 
 loadcheck: build $(LOADCHECK)
 	$(LOADCHECK) $(abspath $(PLUGIN))
@@ -97,9 +103,10 @@ loadcheck: build $(LOADCHECK)
 LOADTIME = build/sotto-loadtime
 LOADTIME_SESSIONS ?= 1000
 
-$(LOADTIME): purple-plugin/loadtime.c
+$(LOADTIME): purple-plugin/loadtime.c $(HEADLESS)
 	@mkdir -p build
-	$(CC) -Wall -Wextra -O2 -o $@ $< $$(pkg-config --cflags --libs purple glib-2.0)
+	$(CC) -Wall -Wextra -O2 $(HEADLESS_CFLAGS) -o $@ $(filter %.c,$^) \
+		$$(pkg-config --cflags --libs purple glib-2.0)
 
 loadtime: build $(LOADTIME)
 	@set -e; e=$$(mktemp -d /tmp/sotto-loadtime-XXXXXX); f=$$(mktemp -d /tmp/sotto-loadtime-XXXXXX); \

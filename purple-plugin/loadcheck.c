@@ -3,13 +3,14 @@
  *
  *   build/sotto-loadcheck /abs/path/to/build/sotto.so      (make loadcheck)
  *
- * Headless libpurple (GLib eventloop ops, a temporary user dir, conversation ui ops capturing
- * written lines), then: probe + load the plugin; check its id, name, summary, preferences and
- * prefs frame; check /sotto is registered; check every protocol's send_im is wrapped; run the
- * plugin action; drive the signals on an offline IRC account (policy "always" must abort a plaintext send;
- * "opportunistic" with an unknown peer must leave it alone; a received plaintext must pass);
- * check the key store is 0600 in a 0700 directory; check libpurple's markup stripping gives the canonical plain
- * text Sotto encrypts; unload and check everything is restored. Exit status 0 only if all pass.
+ * Headless libpurple (tests/client/headless.c: GLib eventloop ops, a temporary user dir) with
+ * conversation ui ops capturing written lines, then: probe + load the plugin; check its id, name,
+ * summary, preferences and prefs frame; check /sotto is registered; check every protocol's send_im
+ * is wrapped; run the plugin action; drive the signals on an offline IRC account (policy "always"
+ * must abort a plaintext send; "opportunistic" with an unknown peer must leave it alone; a received
+ * plaintext must pass); check the key store is 0600 in a 0700 directory; check libpurple's markup
+ * stripping gives the canonical plain text Sotto encrypts; unload and check everything is
+ * restored. Exit status 0 only if all pass.
  */
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -19,6 +20,8 @@
 
 #include <purple.h>
 
+#include "headless.h"
+
 static int failures = 0;
 static GString *written = NULL;
 
@@ -26,52 +29,6 @@ static GString *written = NULL;
 	if (cond) { printf("ok   %s\n", what); } \
 	else { printf("FAIL %s\n", what); failures++; } \
 } while (0)
-
-/* ---- eventloop on GLib (the pattern of libpurple's nullclient) ---- */
-typedef struct {
-	PurpleInputFunction function;
-	guint result;
-	gpointer data;
-} IoClosure;
-
-static gboolean
-io_invoke(GIOChannel *source, GIOCondition condition, gpointer data)
-{
-	IoClosure *closure = data;
-	PurpleInputCondition cond = 0;
-	if (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR | G_IO_NVAL))
-		cond |= PURPLE_INPUT_READ;
-	if (condition & (G_IO_OUT | G_IO_HUP | G_IO_ERR | G_IO_NVAL))
-		cond |= PURPLE_INPUT_WRITE;
-	closure->function(closure->data, g_io_channel_unix_get_fd(source), cond);
-	return TRUE;
-}
-
-static guint
-input_add(gint fd, PurpleInputCondition condition, PurpleInputFunction function, gpointer data)
-{
-	IoClosure *closure = g_new0(IoClosure, 1);
-	GIOChannel *channel;
-	GIOCondition cond = 0;
-	closure->function = function;
-	closure->data = data;
-	if (condition & PURPLE_INPUT_READ)
-		cond |= G_IO_IN | G_IO_HUP | G_IO_ERR | G_IO_NVAL;
-	if (condition & PURPLE_INPUT_WRITE)
-		cond |= G_IO_OUT | G_IO_HUP | G_IO_ERR | G_IO_NVAL;
-	channel = g_io_channel_unix_new(fd);
-	closure->result = g_io_add_watch_full(channel, G_PRIORITY_DEFAULT, cond, io_invoke, closure, g_free);
-	g_io_channel_unref(channel);
-	return closure->result;
-}
-
-static PurpleEventLoopUiOps eventloop_ops = {
-	.timeout_add = g_timeout_add,
-	.timeout_remove = g_source_remove,
-	.input_add = input_add,
-	.input_remove = g_source_remove,
-	.timeout_add_seconds = g_timeout_add_seconds,
-};
 
 /* ---- capture what the plugin writes into conversations ---- */
 static void
@@ -136,16 +93,12 @@ main(int argc, char **argv)
 		return 2;
 	}
 	written = g_string_new(NULL);
-	dir = g_dir_make_tmp("sotto-loadcheck-XXXXXX", NULL);
-	purple_util_set_user_dir(dir);
-	purple_debug_set_enabled(g_getenv("SOTTO_DEBUG") != NULL);
 	purple_core_set_ui_ops(&core_ops);
-	purple_eventloop_set_ui_ops(&eventloop_ops);
-	if (!purple_core_init("sotto-loadcheck")) {
+	dir = sotto_headless_init("sotto-loadcheck", NULL, g_getenv("SOTTO_DEBUG") != NULL);
+	if (dir == NULL) {
 		fprintf(stderr, "libpurple failed to initialize\n");
 		return 1;
 	}
-	purple_set_blist(purple_blist_new());
 	/* As libpurple's own check suite does: any g_return_if_fail in libpurple fails the run. */
 	g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL);
 

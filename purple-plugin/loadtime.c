@@ -5,7 +5,8 @@
  *
  *   build/sotto-loadtime USERDIR /abs/path/to/sotto.so [RUNS]
  *
- * Headless libpurple on USERDIR (GLib eventloop ops, no UI, no account), then RUNS times:
+ * Headless libpurple on USERDIR (tests/client/headless.c: GLib eventloop ops; no UI, no
+ * account), then RUNS times:
  * purple_plugin_probe (dlopen and the plugin's init, first run only: libpurple keeps the plugin),
  * purple_plugin_load (what Pidgin calls at start-up for an enabled plugin, and when the user
  * ticks it), purple_plugin_unload. The first load is the start-up case; later ones reuse the
@@ -17,11 +18,7 @@
 
 #include <purple.h>
 
-static PurpleEventLoopUiOps eventloop_ops = {
-	.timeout_add = g_timeout_add,
-	.timeout_remove = g_source_remove,
-	.timeout_add_seconds = g_timeout_add_seconds,
-};
+#include "headless.h"
 
 static double
 ms_since(gint64 t0)
@@ -33,6 +30,7 @@ int
 main(int argc, char **argv)
 {
 	PurplePlugin *plugin;
+	char *dir;
 	gint64 t0;
 	int runs = argc > 3 ? atoi(argv[3]) : 5, i;
 
@@ -40,14 +38,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s USERDIR /absolute/path/to/sotto.so [RUNS]\n", argv[0]);
 		return 2;
 	}
-	purple_util_set_user_dir(argv[1]);
-	purple_debug_set_enabled(g_getenv("SOTTO_DEBUG") != NULL);
-	purple_eventloop_set_ui_ops(&eventloop_ops);
-	if (!purple_core_init("sotto-loadtime")) {
+	dir = sotto_headless_init("sotto-loadtime", argv[1], g_getenv("SOTTO_DEBUG") != NULL);
+	if (dir == NULL) {
 		fprintf(stderr, "libpurple failed to initialize\n");
 		return 1;
 	}
-	purple_set_blist(purple_blist_new());
+	g_free(dir);
 
 	t0 = g_get_monotonic_time();
 	plugin = purple_plugin_probe(argv[2]);

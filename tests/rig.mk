@@ -33,9 +33,13 @@ rig-deps:
 
 testclient: build/sotto-testclient
 
-build/sotto-testclient: tests/client/sotto-testclient.c tests/rig.mk
+# headless.c/.h: the headless libpurple start-up and GLib event loop, shared with the top-level
+# Makefile's build/sotto-loadcheck and build/sotto-loadtime.
+RIG_HEADLESS := tests/client/headless.c tests/client/headless.h
+
+build/sotto-testclient: tests/client/sotto-testclient.c $(RIG_HEADLESS) tests/rig.mk
 	@mkdir -p build
-	$(RIG_CC) $(RIG_CFLAGS) -o $@ $< $$(pkg-config --cflags --libs $(RIG_PKGS))
+	$(RIG_CC) $(RIG_CFLAGS) -o $@ $(filter %.c,$^) $$(pkg-config --cflags --libs $(RIG_PKGS))
 
 # The plugin comes from the top-level Makefile's `build` target.
 e2e: rig-deps testclient

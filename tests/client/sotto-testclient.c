@@ -1,11 +1,12 @@
 /*
  * sotto-testclient: a headless libpurple client driven over stdin/stdout.
  *
- * One account, one GLib main loop, no GTK. The end-to-end tests start two of
- * these (alice and bob), load build/sotto.so into each, and type into them the
- * way a user types into Pidgin. Everything libpurple would show the user is
- * printed as one machine-readable line on stdout. The protocol is described
- * in tests/README.md; the summary:
+ * One account, one GLib main loop, no GTK (the headless start-up and event
+ * loop are headless.c's). The end-to-end tests start two of these (alice and
+ * bob), load build/sotto.so into each, and type into them the way a user types
+ * into Pidgin. Everything libpurple would show the user is printed as one
+ * machine-readable line on stdout. The protocol is described in
+ * tests/README.md; the summary:
  *
  *   sotto-testclient USERDIR PROTOCOL USERNAME PASSWORD
  *                    [--opt key=value]... [--pref /path=value]... [--plugin PATH]
@@ -47,6 +48,8 @@
 #include <glib-unix.h>
 
 #include <purple.h>
+
+#include "headless.h"
 
 #define UI_ID "sotto-testclient"
 
@@ -146,58 +149,6 @@ print_to_stderr(const gchar *text)
 {
 	fputs(text, stderr);
 }
-
-/* ------------------------------------------------------- eventloop on GLib */
-
-typedef struct {
-	PurpleInputFunction func;
-	gpointer data;
-} InputClosure;
-
-static gboolean
-input_dispatch(GIOChannel *source, GIOCondition condition, gpointer data)
-{
-	InputClosure *closure = data;
-	int cond = 0;
-
-	if (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR))
-		cond |= PURPLE_INPUT_READ;
-	if (condition & (G_IO_OUT | G_IO_HUP | G_IO_ERR | G_IO_NVAL))
-		cond |= PURPLE_INPUT_WRITE;
-	closure->func(closure->data, g_io_channel_unix_get_fd(source),
-	              (PurpleInputCondition)cond);
-	return TRUE;
-}
-
-static guint
-input_add(gint fd, PurpleInputCondition cond, PurpleInputFunction func,
-          gpointer data)
-{
-	InputClosure *closure = g_new0(InputClosure, 1);
-	GIOChannel *channel = g_io_channel_unix_new(fd);
-	GIOCondition watch = 0;
-	guint id;
-
-	closure->func = func;
-	closure->data = data;
-	if (cond & PURPLE_INPUT_READ)
-		watch |= G_IO_IN | G_IO_HUP | G_IO_ERR;
-	if (cond & PURPLE_INPUT_WRITE)
-		watch |= G_IO_OUT | G_IO_HUP | G_IO_ERR | G_IO_NVAL;
-	id = g_io_add_watch_full(channel, G_PRIORITY_DEFAULT, watch,
-	                         input_dispatch, closure, g_free);
-	g_io_channel_unref(channel);
-	return id;
-}
-
-static PurpleEventLoopUiOps eventloop_ops = {
-	.timeout_add = g_timeout_add,
-	.timeout_remove = g_source_remove,
-	.input_add = input_add,
-	.input_remove = g_source_remove,
-	.input_get_error = NULL,
-	.timeout_add_seconds = g_timeout_add_seconds,
-};
 
 /* ------------------------------------------------------- conversations */
 
@@ -925,6 +876,7 @@ int
 main(int argc, char **argv)
 {
 	const char *userdir, *protocol, *username, *password, *plugin_path = NULL;
+	char *dir;
 	GPtrArray *opts = g_ptr_array_new(), *prefs = g_ptr_array_new();
 	gboolean debug = FALSE;
 	GIOChannel *in;
@@ -962,17 +914,16 @@ main(int argc, char **argv)
 	g_unix_signal_add(SIGINT, on_sigterm, NULL);
 	requests = g_hash_table_new(g_direct_hash, g_direct_equal);
 
-	purple_util_set_user_dir(userdir);
-	purple_debug_set_enabled(debug || g_getenv("SOTTO_TESTCLIENT_DEBUG") != NULL);
-	purple_eventloop_set_ui_ops(&eventloop_ops);
 	purple_conversations_set_ui_ops(&conversation_ops);
 	purple_request_set_ui_ops(&request_ops);
 	purple_notify_set_ui_ops(&notify_ops);
-	if (!purple_core_init(UI_ID)) {
+	dir = sotto_headless_init(UI_ID, userdir,
+		debug || g_getenv("SOTTO_TESTCLIENT_DEBUG") != NULL);
+	if (dir == NULL) {
 		emit("ERROR", 2, "core", "purple_core_init failed");
 		return 1;
 	}
-	purple_set_blist(purple_blist_new());
+	g_free(dir);
 	purple_blist_load();
 	purple_prefs_load();
 
