@@ -122,13 +122,11 @@ impl RatchetPair {
             &IdentityKey::generate(&mut OsRng),
             &IdentityKey::generate(&mut OsRng),
         );
-        let mut id = [0u8; 4];
-        id.copy_from_slice(&est_a.handshake_hash[..4]);
         Self {
             a: DoubleRatchet::new(&est_a, &mut OsRng).expect("ratchet a"),
             b: DoubleRatchet::new(&est_b, &mut OsRng).expect("ratchet b"),
-            hash: est_a.handshake_hash,
-            id,
+            hash: est_a.handshake_hash(),
+            id: est_a.session_id(),
         }
     }
 

@@ -27,6 +27,7 @@ use zeroize::Zeroizing;
 
 use super::identity::{IdentityKey, IdentityPublic};
 use super::kdf::{hkdf2, Key32};
+use super::snapshot::Reader;
 use super::wire::{ConfirmMessage, InitMessage, ResponseMessage};
 
 /// Noise-style protocol name: hashed into the initial handshake hash.
@@ -37,7 +38,7 @@ pub const PROLOGUE: &[u8] = b"Sotto v1";
 pub const SPLIT_INFO: &[u8] = b"Sotto v1 split";
 
 /// Why a handshake message was rejected. Nothing about the handshake state changes.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
 pub enum HandshakeError {
     /// The message names instance tags that are not this handshake's.
     #[error("handshake message for another instance")]
@@ -52,7 +53,7 @@ pub enum HandshakeError {
 
 /// Noise's SymmetricState: chaining key, handshake hash, current cipher key and nonce.
 #[derive(Clone)]
-pub(crate) struct SymmetricState {
+struct SymmetricState {
     ck: Key32,
     h: [u8; 32],
     k: Option<Key32>,
@@ -137,7 +138,7 @@ impl SymmetricState {
         Ok(Zeroizing::new(pt))
     }
 
-    pub(crate) fn to_bytes(&self, out: &mut Vec<u8>) {
+    fn to_bytes(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.ck.as_ref());
         out.extend_from_slice(&self.h);
         match &self.k {
@@ -150,7 +151,7 @@ impl SymmetricState {
         out.extend_from_slice(&self.n.to_be_bytes());
     }
 
-    pub(crate) fn from_reader(r: &mut super::snapshot::Reader<'_>) -> Option<Self> {
+    fn from_reader(r: &mut Reader<'_>) -> Option<Self> {
         let ck = Zeroizing::new(r.array::<32>()?);
         let h = r.array::<32>()?;
         let k = match r.u8()? {
@@ -195,37 +196,89 @@ pub enum Role {
 }
 
 /// A finished handshake: everything the double ratchet starts from.
+///
+/// The secrets (root key, first chain key, the responder's ephemeral) stay private: only the
+/// ratchet reads them ([`DoubleRatchet::new`](super::ratchet::DoubleRatchet::new)), through
+/// crate-private accessors, and they are wiped when this value drops.
 pub struct Established {
-    /// Our role.
-    pub role: Role,
-    /// Final handshake hash: binds the whole transcript; its first 4 bytes are the session id.
-    pub handshake_hash: [u8; 32],
-    /// First root key.
-    pub root_key: Key32,
+    role: Role,
+    handshake_hash: [u8; 32],
+    root_key: Key32,
     /// Chain key of the responder's first sending chain (responder → initiator).
-    pub responder_chain: Key32,
-    /// The peer's authenticated identity key.
-    pub peer_identity: IdentityPublic,
-    /// The peer's instance tag.
-    pub peer_tag: u32,
-    /// The responder's ephemeral public key: its first ratchet key.
-    pub responder_ephemeral: [u8; 32],
+    responder_chain: Key32,
+    peer_identity: IdentityPublic,
+    peer_tag: u32,
+    responder_ephemeral: [u8; 32],
     /// The responder keeps its ephemeral secret as its first ratchet key.
-    pub(crate) responder_ephemeral_secret: Option<Box<StaticSecret>>,
+    responder_ephemeral_secret: Option<Box<StaticSecret>>,
 }
 
 impl Established {
     fn split(ss: &SymmetricState) -> (Key32, Key32) {
         hkdf2(ss.ck.as_ref(), &ss.h, SPLIT_INFO)
     }
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Final handshake hash: binds the whole transcript.
+    pub fn handshake_hash(&self) -> [u8; 32] {
+        self.handshake_hash
+    }
+
+    /// The session id: the first 4 bytes of the handshake hash.
+    pub fn session_id(&self) -> [u8; 4] {
+        let mut id = [0u8; 4];
+        id.copy_from_slice(&self.handshake_hash[..4]);
+        id
+    }
+
+    /// The peer's authenticated identity key.
+    pub fn peer_identity(&self) -> IdentityPublic {
+        self.peer_identity
+    }
+
+    /// The peer's instance tag.
+    pub fn peer_tag(&self) -> u32 {
+        self.peer_tag
+    }
+
+    /// The responder's ephemeral public key: its first ratchet key.
+    pub fn responder_ephemeral(&self) -> [u8; 32] {
+        self.responder_ephemeral
+    }
+
+    /// First root key.
+    pub(crate) fn root_key(&self) -> &Key32 {
+        &self.root_key
+    }
+
+    /// Chain key of the responder's first sending chain (responder → initiator).
+    pub(crate) fn responder_chain(&self) -> &Key32 {
+        &self.responder_chain
+    }
+
+    /// The responder's ephemeral secret (`None` on the initiator's side).
+    pub(crate) fn responder_ephemeral_secret(&self) -> Option<&StaticSecret> {
+        self.responder_ephemeral_secret.as_deref()
+    }
+}
+
+/// Reads an ephemeral secret from a snapshot of a handshake in progress.
+fn read_secret(r: &mut Reader<'_>) -> Option<Box<StaticSecret>> {
+    Some(Box::new(StaticSecret::from(*Zeroizing::new(
+        r.array::<32>()?,
+    ))))
 }
 
 /// The initiator, waiting for `?S1R`.
 #[derive(Clone)]
 pub struct Initiator {
-    pub(crate) ss: SymmetricState,
-    pub(crate) ephemeral: Box<StaticSecret>,
-    pub(crate) tag: u32,
+    ss: SymmetricState,
+    ephemeral: Box<StaticSecret>,
+    tag: u32,
 }
 
 impl Initiator {
@@ -248,6 +301,22 @@ impl Initiator {
     /// Our ephemeral public key (for resolving simultaneous starts).
     pub fn ephemeral_public(&self) -> [u8; 32] {
         PublicKey::from(self.ephemeral.as_ref()).to_bytes()
+    }
+
+    /// Appends this handshake state to a snapshot: symmetric state ‖ e (32) ‖ tag_i.
+    pub(crate) fn to_bytes(&self, out: &mut Vec<u8>) {
+        self.ss.to_bytes(out);
+        out.extend_from_slice(self.ephemeral.as_bytes());
+        out.extend_from_slice(&self.tag.to_be_bytes());
+    }
+
+    /// Reads what [`Initiator::to_bytes`] wrote.
+    pub(crate) fn from_reader(r: &mut Reader<'_>) -> Option<Self> {
+        Some(Self {
+            ss: SymmetricState::from_reader(r)?,
+            ephemeral: read_secret(r)?,
+            tag: r.u32()?,
+        })
     }
 
     /// Processes `?S1R`; on success returns the finished handshake and the `?S1C` to send.
@@ -300,10 +369,10 @@ impl Initiator {
 /// The responder, waiting for `?S1C`.
 #[derive(Clone)]
 pub struct Responder {
-    pub(crate) ss: SymmetricState,
-    pub(crate) ephemeral: Box<StaticSecret>,
-    pub(crate) tag: u32,
-    pub(crate) peer_tag: u32,
+    ss: SymmetricState,
+    ephemeral: Box<StaticSecret>,
+    tag: u32,
+    peer_tag: u32,
 }
 
 impl Responder {
@@ -341,6 +410,24 @@ impl Responder {
             },
             response,
         ))
+    }
+
+    /// Appends this handshake state to a snapshot: symmetric state ‖ e (32) ‖ tag_r ‖ tag_i.
+    pub(crate) fn to_bytes(&self, out: &mut Vec<u8>) {
+        self.ss.to_bytes(out);
+        out.extend_from_slice(self.ephemeral.as_bytes());
+        out.extend_from_slice(&self.tag.to_be_bytes());
+        out.extend_from_slice(&self.peer_tag.to_be_bytes());
+    }
+
+    /// Reads what [`Responder::to_bytes`] wrote.
+    pub(crate) fn from_reader(r: &mut Reader<'_>) -> Option<Self> {
+        Some(Self {
+            ss: SymmetricState::from_reader(r)?,
+            ephemeral: read_secret(r)?,
+            tag: r.u32()?,
+            peer_tag: r.u32()?,
+        })
     }
 
     /// Processes `?S1C`. `self` is untouched on failure.

@@ -27,7 +27,7 @@ mod vectors;
 pub use identity::{Fingerprint, IdentityKey, IdentityPublic};
 pub use session::{
     ConvState, Conversation, Event, Policy, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome,
-    SnapshotError,
+    SnapshotError, UnreadableReason,
 };
 
 /// Protocol version carried in every wire prefix (`?S1`).

@@ -33,7 +33,7 @@ pub const MAX_GAP: u32 = 1000;
 pub const MAX_SKIPPED: usize = 2000;
 
 /// Why an incoming data message was not decrypted. The ratchet state is unchanged.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
 pub enum DecryptError {
     /// The message was altered, forged, replayed on an old chain, or not meant for us.
     #[error("message authentication failed")]
@@ -130,7 +130,7 @@ pub struct DoubleRatchet {
 
 /// A decrypted message: inner type and content.
 pub struct Decrypted {
-    /// Inner message type (see `session.rs`).
+    /// Inner message type (see `session/mod.rs`).
     pub kind: u8,
     /// The content, wiped on drop.
     pub content: Zeroizing<Vec<u8>>,
@@ -141,18 +141,19 @@ impl DoubleRatchet {
     /// once (against the responder's ephemeral), as Signal's Alice does against Bob's prekey;
     /// the responder may send at once on the responder chain.
     pub fn new(est: &Established, rng: &mut impl CryptoRngCore) -> Option<Self> {
-        let rk0 = RootKey(Zeroizing::new(*est.root_key));
-        let responder_chain = ChainKey(Zeroizing::new(*est.responder_chain));
-        match est.role {
+        let rk0 = RootKey(Zeroizing::new(**est.root_key()));
+        let responder_chain = ChainKey(Zeroizing::new(**est.responder_chain()));
+        let responder_ephemeral = est.responder_ephemeral();
+        match est.role() {
             Role::Initiator => {
                 let dhs = Box::new(StaticSecret::random_from_rng(rng));
-                let (root, cks) = rk0.step(&*dh(&dhs, &est.responder_ephemeral)?);
+                let (root, cks) = rk0.step(&*dh(&dhs, &responder_ephemeral)?);
                 let dhs_pub = PublicKey::from(dhs.as_ref()).to_bytes();
                 Some(Self {
                     root,
                     dhs,
                     dhs_pub,
-                    dhr: Some(est.responder_ephemeral),
+                    dhr: Some(responder_ephemeral),
                     cks,
                     ns: 0,
                     pn: 0,
@@ -162,10 +163,10 @@ impl DoubleRatchet {
                 })
             }
             Role::Responder => {
-                let dhs = est.responder_ephemeral_secret.clone()?;
+                let dhs = Box::new(est.responder_ephemeral_secret()?.clone());
                 Some(Self {
                     root: rk0,
-                    dhs_pub: est.responder_ephemeral,
+                    dhs_pub: responder_ephemeral,
                     dhs,
                     dhr: None,
                     cks: responder_chain,

@@ -808,3 +808,17 @@ fn fixture_snapshots_restore_to_the_same_bytes() {
         assert_eq!(restored.snapshot().to_vec(), bytes, "{title}");
     }
 }
+
+/// A session that the peer has ended is dropped at once, so no snapshot holds both: one that
+/// does was not written by Sotto and is refused.
+#[test]
+fn finished_with_a_session_is_refused() {
+    let (a, _, _) = established(26);
+    let mut bytes = a.snapshot().to_vec();
+    assert_eq!(bytes[10] & 2, 0);
+    bytes[10] |= 2;
+    assert_eq!(
+        Conversation::restore(IdentityKey::from_bytes([1; 32]), &bytes).err(),
+        Some(crate::protocol::SnapshotError::Corrupt)
+    );
+}

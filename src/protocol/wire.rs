@@ -34,7 +34,7 @@ pub const QUERY_TEXT: &str =
     "Sotto end-to-end encryption requested (your chat client does not run Sotto yet)";
 
 /// Why a line could not be decoded.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
 pub enum DecodeError {
     /// The line does not start with `?S1` and a known type letter.
     #[error("not a Sotto message")]

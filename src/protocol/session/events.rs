@@ -1,0 +1,236 @@
+//! What the state machine hands back: the outcomes of sending and receiving, and the [`Event`]s
+//! the UI turns into sentences.
+//!
+//! Reasons inside events are typed, so callers can tell failures apart without parsing text;
+//! their `Display` is the exact sentence the plugin shows (end-to-end tests match it).
+
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::protocol::handshake::HandshakeError;
+use crate::protocol::identity::{Fingerprint, IdentityPublic};
+use crate::protocol::ratchet::DecryptError;
+use crate::protocol::wire::DecodeError;
+
+/// Why a message was held rather than sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldReason {
+    /// The handshake is not finished yet.
+    Handshaking,
+    /// Policy `always` and no session yet.
+    PolicyAlways,
+    /// The peer ended the session.
+    EndedByPeer,
+    /// Sending is blocked (the peer's key changed and the user has not acknowledged it).
+    Blocked,
+}
+
+/// Something the UI should tell the user about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// We sent a handshake start or a query; waiting for the peer.
+    HandshakeStarted,
+    /// The encrypted session is up.
+    Started {
+        /// The peer's long-term identity key.
+        peer: IdentityPublic,
+        /// Its fingerprint.
+        fingerprint: Fingerprint,
+    },
+    /// The session ended.
+    Ended {
+        /// The peer ended it (sending is now held until the user acts).
+        by_peer: bool,
+    },
+    /// A typed message was queued, not sent.
+    Held {
+        /// Messages now waiting.
+        queued: usize,
+        /// Why.
+        reason: HoldReason,
+    },
+    /// A previously held message has now been sent encrypted.
+    QueuedSent {
+        /// What the user had typed.
+        text: String,
+    },
+    /// A typed message will not be sent (session ended by the user, queue full, too long).
+    Unsent {
+        /// What the user had typed.
+        text: String,
+    },
+    /// The peer runs Sotto (it sent a query or a handshake message).
+    PeerSupportsSotto,
+    /// An encrypted message could not be read. No state changed.
+    Unreadable {
+        /// Why (its `Display` is the sentence to show).
+        reason: UnreadableReason,
+    },
+    /// The peer sent a Sotto error notice (unauthenticated).
+    PeerError {
+        /// Its text.
+        text: String,
+    },
+    /// A plaintext message arrived while a session was up.
+    PlaintextWhileEncrypted,
+    /// A handshake message was rejected. No state changed.
+    HandshakeFailed {
+        /// Why (its `Display` is the sentence to show).
+        reason: HandshakeError,
+    },
+    /// First session with this peer: its key is accepted on first use, unverified.
+    NewPeerKey {
+        /// The key's fingerprint.
+        fingerprint: Fingerprint,
+    },
+    /// The peer's key is not one accepted before: sending is blocked until the user
+    /// acknowledges it
+    /// ([`Conversation::acknowledge_peer_key`](super::Conversation::acknowledge_peer_key)).
+    PeerKeyChanged {
+        /// The new key's fingerprint.
+        fingerprint: Fingerprint,
+    },
+    /// The peer asks us a verification question: the user should answer it
+    /// ([`Conversation::answer_question`](super::Conversation::answer_question)).
+    VerificationQuestion {
+        /// The question, as the peer typed it (plain text, escape before display).
+        question: String,
+    },
+    /// A verification finished.
+    VerificationResult {
+        /// Both sides used the same answer, in this session.
+        success: bool,
+        /// We asked (so on success *our* trust in the peer's key may become verified).
+        we_asked: bool,
+        /// The peer key that was verified (or not).
+        peer: IdentityPublic,
+    },
+    /// The peer abandoned a verification, or one could not proceed.
+    VerificationAborted,
+}
+
+/// What to do with the text the user typed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SendAction {
+    /// No session and the policy allows plaintext: send the text unchanged.
+    SendPlaintext,
+    /// Send these lines instead of the text, in order (already fragmented).
+    Replace(Vec<String>),
+    /// Do not send the text now (queued, or refused: see the events).
+    Hold,
+}
+
+/// Result of [`Conversation::send`](super::Conversation::send).
+#[derive(Debug)]
+pub struct SendOutcome {
+    /// What to do with the typed text.
+    pub action: SendAction,
+    /// Lines to send first, in order (e.g. a handshake start).
+    pub inject: Vec<String>,
+    /// What to tell the user.
+    pub events: Vec<Event>,
+}
+
+/// What to do with an incoming message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReceiveAction {
+    /// Not Sotto traffic: show it as is.
+    PassThrough,
+    /// Sotto traffic with nothing to show: swallow it.
+    Swallow,
+    /// Decrypted text to show instead (plain UTF-8, to be escaped by the UI).
+    Display(Zeroizing<String>),
+}
+
+/// Result of [`Conversation::receive`](super::Conversation::receive) and of the user actions.
+#[derive(Debug)]
+pub struct ReceiveOutcome {
+    /// What to do with the incoming message.
+    pub action: ReceiveAction,
+    /// Lines to send now, in order.
+    pub inject: Vec<String>,
+    /// What to tell the user.
+    pub events: Vec<Event>,
+}
+
+impl ReceiveOutcome {
+    /// Nothing to show, send or tell (yet): the start of every outcome.
+    pub(super) fn swallow() -> Self {
+        Self {
+            action: ReceiveAction::Swallow,
+            inject: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
+/// Why an encrypted message could not be read ([`Event::Unreadable`]).
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum UnreadableReason {
+    /// A Sotto line whose encoding or fields are malformed.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Reassembled fragments that do not form a Sotto line (never shown raw).
+    #[error("malformed fragments")]
+    MalformedFragments,
+    /// Reassembled fragments that form another fragment.
+    #[error("nested fragment")]
+    NestedFragment,
+    /// A data message for neither the current nor the previous session.
+    #[error("it belongs to no encrypted session we know (restart the session)")]
+    UnknownSession,
+    /// A text message that authenticated but is not UTF-8.
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    /// The ratchet refused the message.
+    #[error(transparent)]
+    Decrypt(#[from] DecryptError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plugin shows these sentences and end-to-end tests match them: they were free text
+    /// before the reasons were typed, and must read the same.
+    #[test]
+    fn reasons_read_as_before() {
+        let unreadable = [
+            (UnreadableReason::MalformedFragments, "malformed fragments"),
+            (UnreadableReason::NestedFragment, "nested fragment"),
+            (
+                UnreadableReason::UnknownSession,
+                "it belongs to no encrypted session we know (restart the session)",
+            ),
+            (UnreadableReason::NotUtf8, "not UTF-8 text"),
+            (DecodeError::Base64.into(), "malformed encoding"),
+            (DecodeError::Malformed.into(), "malformed message"),
+            (
+                DecryptError::Authentication.into(),
+                "message authentication failed",
+            ),
+            (DecryptError::Duplicate.into(), "duplicate message"),
+            (
+                DecryptError::TooFarAhead.into(),
+                "too many missing messages",
+            ),
+            (DecryptError::Malformed.into(), "malformed plaintext"),
+        ];
+        for (reason, text) in unreadable {
+            assert_eq!(reason.to_string(), text);
+        }
+        for (reason, text) in [
+            (
+                HandshakeError::WrongInstance,
+                "handshake message for another instance",
+            ),
+            (HandshakeError::NonContributory, "invalid public key"),
+            (
+                HandshakeError::Authentication,
+                "handshake authentication failed",
+            ),
+        ] {
+            assert_eq!(reason.to_string(), text);
+        }
+    }
+}

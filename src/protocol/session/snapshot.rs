@@ -1,0 +1,202 @@
+//! The snapshot codec: a [`Conversation`] as versioned bytes, saved before every message
+//! leaves and restored when the plugin loads. Snapshots sit on users' disks, so the layout
+//! below is frozen for version 1 (`docs/PROTOCOL.md`, "Snapshot"; byte-exact fixtures in the
+//! protocol tests), and restoring fails closed on anything malformed.
+//!
+//! ```text
+//! 0x01 ‖ tag u32be ‖ policy u8 ‖ max_line u32be
+//! ‖ flags u8 (1 peer runs Sotto, 2 finished, 4 blocked)
+//! ‖ handshake: 0 | 1 (queried) | 2 ‖ initiator | 3 ‖ responder     (handshake.rs writes them)
+//! ‖ session ‖ previous session
+//!       each: 0 | 1 ‖ sid (4) ‖ h (32) ‖ peer identity (32) ‖ peer tag ‖ ratchet (ratchet.rs)
+//! ‖ queue: count u32be ‖ (len u32be ‖ UTF-8)*
+//! ‖ accepted peer keys: count u8 ‖ key (32)*
+//! ```
+//!
+//! Partial fragments and a verification in progress are not kept: the peer's next message is
+//! unaffected, and a verification simply has to be asked again.
+
+use std::collections::VecDeque;
+
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use super::conversation::Conversation;
+use super::phase::{Handshake, Phase, Session};
+use super::verification::Verification;
+use super::{Policy, MAX_KNOWN_KEYS, MAX_QUEUE};
+use crate::protocol::fragment::{self, Reassembler};
+use crate::protocol::handshake::{Initiator, Responder};
+use crate::protocol::identity::{IdentityKey, IdentityPublic};
+use crate::protocol::ratchet::DoubleRatchet;
+use crate::protocol::snapshot::{put_bytes, Reader};
+
+const SNAPSHOT_VERSION: u8 = 1;
+
+const FLAG_PEER_SUPPORTS: u8 = 1;
+const FLAG_FINISHED: u8 = 2;
+const FLAG_BLOCKED: u8 = 4;
+
+/// Why a snapshot could not be restored.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SnapshotError {
+    /// Written by a newer Sotto, or not a snapshot.
+    #[error("unknown snapshot version")]
+    Version,
+    /// Truncated or malformed.
+    #[error("corrupt snapshot")]
+    Corrupt,
+}
+
+impl Policy {
+    fn to_u8(self) -> u8 {
+        match self {
+            Policy::Manual => 0,
+            Policy::Opportunistic => 1,
+            Policy::Always => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> Option<Self> {
+        [Policy::Manual, Policy::Opportunistic, Policy::Always]
+            .get(usize::from(v))
+            .copied()
+    }
+}
+
+impl Handshake {
+    fn to_bytes(handshake: Option<&Self>, out: &mut Vec<u8>) {
+        match handshake {
+            None => out.push(0),
+            Some(Handshake::Queried) => out.push(1),
+            Some(Handshake::Initiator(i)) => {
+                out.push(2);
+                i.to_bytes(out);
+            }
+            Some(Handshake::Responder(r)) => {
+                out.push(3);
+                r.to_bytes(out);
+            }
+        }
+    }
+
+    fn from_reader(r: &mut Reader<'_>) -> Option<Option<Self>> {
+        Some(Some(match r.u8()? {
+            0 => return Some(None),
+            1 => Handshake::Queried,
+            2 => Handshake::Initiator(Box::new(Initiator::from_reader(r)?)),
+            3 => Handshake::Responder(Box::new(Responder::from_reader(r)?)),
+            _ => return None,
+        }))
+    }
+}
+
+impl Session {
+    fn to_bytes(session: Option<&Self>, out: &mut Vec<u8>) {
+        let Some(s) = session else {
+            out.push(0);
+            return;
+        };
+        out.push(1);
+        out.extend_from_slice(&s.id);
+        out.extend_from_slice(&s.hash);
+        out.extend_from_slice(&s.peer.to_bytes());
+        out.extend_from_slice(&s.peer_tag.to_be_bytes());
+        s.ratchet.to_bytes(out);
+    }
+
+    fn from_reader(r: &mut Reader<'_>) -> Option<Option<Self>> {
+        match r.u8()? {
+            0 => Some(None),
+            1 => Some(Some(Session {
+                id: r.array::<4>()?,
+                hash: r.array::<32>()?,
+                peer: IdentityPublic::from_bytes(r.array::<32>()?),
+                peer_tag: r.u32()?,
+                ratchet: DoubleRatchet::from_reader(r)?,
+            })),
+            _ => None,
+        }
+    }
+}
+
+impl Conversation {
+    /// The whole conversation as versioned bytes: ratchet, skipped keys, queue, handshake
+    /// in progress. Partial fragments are not kept (the peer's next message is unaffected).
+    pub fn snapshot(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(320));
+        out.push(SNAPSHOT_VERSION);
+        out.extend_from_slice(&self.tag.to_be_bytes());
+        out.push(self.policy.to_u8());
+        out.extend_from_slice(&(self.max_line as u32).to_be_bytes());
+        let flag = |set: bool, bit: u8| if set { bit } else { 0 };
+        out.push(
+            flag(self.peer_supports, FLAG_PEER_SUPPORTS)
+                | flag(self.phase.is_finished(), FLAG_FINISHED)
+                | flag(self.blocked, FLAG_BLOCKED),
+        );
+        Handshake::to_bytes(self.phase.handshake(), &mut out);
+        Session::to_bytes(self.phase.session(), &mut out);
+        Session::to_bytes(self.previous.as_deref(), &mut out);
+        out.extend_from_slice(&(self.queue.len() as u32).to_be_bytes());
+        for q in &self.queue {
+            put_bytes(&mut out, q.as_bytes());
+        }
+        out.push(self.known_keys.len() as u8);
+        for k in &self.known_keys {
+            out.extend_from_slice(&k.to_bytes());
+        }
+        out
+    }
+
+    /// Restores a conversation from [`Conversation::snapshot`].
+    pub fn restore(identity: IdentityKey, bytes: &[u8]) -> Result<Self, SnapshotError> {
+        let mut r = Reader::new(bytes);
+        if r.u8() != Some(SNAPSHOT_VERSION) {
+            return Err(SnapshotError::Version);
+        }
+        Self::read(identity, &mut r)
+            .filter(|_| r.is_empty())
+            .ok_or(SnapshotError::Corrupt)
+    }
+
+    fn read(identity: IdentityKey, r: &mut Reader<'_>) -> Option<Self> {
+        let tag = r.u32()?;
+        let policy = Policy::from_u8(r.u8()?)?;
+        let max_line = r.u32()? as usize;
+        let flags = r.u8()?;
+        let handshake = Handshake::from_reader(r)?;
+        let session = Session::from_reader(r)?;
+        let previous = Session::from_reader(r)?;
+        let count = r.u32()? as usize;
+        if count > MAX_QUEUE {
+            return None;
+        }
+        let mut queue = VecDeque::with_capacity(count);
+        for _ in 0..count {
+            queue.push_back(Zeroizing::new(String::from_utf8(r.bytes()?.to_vec()).ok()?));
+        }
+        let known = usize::from(r.u8()?);
+        if known > MAX_KNOWN_KEYS {
+            return None;
+        }
+        let mut known_keys = Vec::with_capacity(known);
+        for _ in 0..known {
+            known_keys.push(IdentityPublic::from_bytes(r.array::<32>()?));
+        }
+        Some(Self {
+            identity,
+            tag,
+            policy,
+            max_line: max_line.max(fragment::MIN_LINE),
+            peer_supports: flags & FLAG_PEER_SUPPORTS != 0,
+            phase: Phase::from_parts(flags & FLAG_FINISHED != 0, handshake, session)?,
+            blocked: flags & FLAG_BLOCKED != 0,
+            previous: previous.map(Box::new),
+            queue,
+            reassembler: Reassembler::new(),
+            known_keys,
+            verification: Verification::default(),
+        })
+    }
+}
