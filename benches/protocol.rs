@@ -32,51 +32,30 @@ use sha2::Sha256;
 use sotto::protocol::handshake::{Established, Initiator, Responder};
 use sotto::protocol::ratchet::DoubleRatchet;
 use sotto::protocol::session::DEFAULT_MAX_LINE;
+use sotto::protocol::testkit::{self, Setup, TAG_A, TAG_B};
 use sotto::protocol::wire::{DataMessage, WireMessage};
-use sotto::protocol::{ConvState, Conversation, IdentityKey, Policy, ReceiveAction, SendAction};
+use sotto::protocol::{ConvState, Conversation, IdentityKey, ReceiveAction, SendAction};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 /// The message size of the targets.
 const MSG: usize = 256;
-/// Instance tags of the two sides.
-const TAG_A: u32 = 0x0101_0101;
-const TAG_B: u32 = 0x0202_0202;
 
 fn text() -> String {
     "x".repeat(MSG)
 }
 
-/// Two conversations of a fresh pair, with Alice's first handshake line.
-fn fresh_pair(alice: &IdentityKey, bob: &IdentityKey) -> (Conversation, Conversation) {
-    let mut a = Conversation::new(alice.clone(), TAG_A, Policy::Manual);
-    let b = Conversation::new(bob.clone(), TAG_B, Policy::Manual);
-    a.set_peer_supports_sotto(true); // straight to ?S1I, no ?S1Q round trip
-    (a, b)
-}
-
-/// Runs the handshake loop of the `session.rs` example until neither side has more to send.
-fn handshake(a: &mut Conversation, b: &mut Conversation) {
-    let mut to_b = a.start(&mut OsRng).inject;
-    while !to_b.is_empty() {
-        let mut to_a = Vec::new();
-        for line in to_b.drain(..) {
-            to_a.extend(b.receive(&line, 0, &mut OsRng).inject);
-        }
-        for line in to_a {
-            to_b.extend(a.receive(&line, 0, &mut OsRng).inject);
-        }
-    }
-}
-
-/// An established pair of conversations with a given wire line limit.
+/// An established pair of conversations with a given wire line limit (Alice knows Bob runs
+/// Sotto: straight to ?S1I, no ?S1Q round trip).
 fn established(max_line: usize) -> (Conversation, Conversation) {
-    let (mut a, mut b) = fresh_pair(
-        &IdentityKey::generate(&mut OsRng),
-        &IdentityKey::generate(&mut OsRng),
+    let setup = Setup {
+        max_line: Some(max_line),
+        ..Setup::default()
+    };
+    let (a, b) = setup.established(
+        IdentityKey::generate(&mut OsRng),
+        IdentityKey::generate(&mut OsRng),
+        &mut OsRng,
     );
-    a.set_max_line(max_line);
-    b.set_max_line(max_line);
-    handshake(&mut a, &mut b);
     assert_eq!(
         (a.state(), b.state()),
         (ConvState::Encrypted, ConvState::Encrypted)
@@ -157,9 +136,9 @@ fn bench_handshake(c: &mut Criterion) {
 
     g.bench_function("conversation", |b| {
         b.iter_batched(
-            || fresh_pair(&alice, &bob),
+            || Setup::default().pair(alice.clone(), bob.clone()),
             |(mut a, mut bb)| {
-                handshake(&mut a, &mut bb);
+                testkit::handshake(&mut a, &mut bb, &mut OsRng);
                 black_box((a, bb))
             },
             BatchSize::SmallInput,

@@ -16,25 +16,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
+use sotto::protocol::testkit;
 use sotto::protocol::{Conversation, IdentityKey, Policy, SendAction};
 use sotto::store::Store;
 
 const PROTOCOL: &str = "prpl-irc";
 const ACCOUNT: &str = "alice@127.0.0.1";
-
-/// Runs the handshake loop between `a` (which starts) and `b`.
-fn handshake(a: &mut Conversation, b: &mut Conversation) {
-    let mut to_b = a.start(&mut OsRng).inject;
-    while !to_b.is_empty() {
-        let mut to_a = Vec::new();
-        for line in to_b.drain(..) {
-            to_a.extend(b.receive(&line, 0, &mut OsRng).inject);
-        }
-        for line in to_a {
-            to_b.extend(a.receive(&line, 0, &mut OsRng).inject);
-        }
-    }
-}
 
 /// `from` sends `text` to `to`.
 fn send(from: &mut Conversation, to: &mut Conversation, text: &str) {
@@ -69,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut a = Conversation::new(key.clone(), tag, Policy::Opportunistic);
         a.set_peer_supports_sotto(true);
         let mut b = Conversation::new(IdentityKey::generate(&mut OsRng), 7, Policy::Manual);
-        handshake(&mut a, &mut b);
+        testkit::handshake(&mut a, &mut b, &mut OsRng);
         send(&mut a, &mut b, "hello from the fill");
         send(&mut b, &mut a, "hello back");
         store.save_session(PROTOCOL, ACCOUNT, &peer, &a.snapshot())?;

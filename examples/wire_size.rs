@@ -16,7 +16,8 @@ use std::alloc::System;
 
 use rand_core::OsRng;
 use sotto::protocol::session::DEFAULT_MAX_LINE;
-use sotto::protocol::{ConvState, Conversation, IdentityKey, Policy, SendAction};
+use sotto::protocol::testkit::{self, Setup};
+use sotto::protocol::{ConvState, Conversation, IdentityKey, SendAction};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
@@ -24,32 +25,6 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Sessions created for the memory measurement (pairs × 2).
 const PAIRS: usize = 500;
-
-/// One conversation per side, Alice knowing that Bob runs Sotto (no query round trip).
-fn pair(alice: &IdentityKey, bob: &IdentityKey) -> (Conversation, Conversation) {
-    let mut a = Conversation::new(alice.clone(), 0x0101_0101, Policy::Manual);
-    let b = Conversation::new(bob.clone(), 0x0202_0202, Policy::Manual);
-    a.set_peer_supports_sotto(true);
-    (a, b)
-}
-
-/// The handshake loop of the `session.rs` example; returns every line sent, in order.
-fn handshake(a: &mut Conversation, b: &mut Conversation) -> Vec<String> {
-    let mut sent = Vec::new();
-    let mut to_b = a.start(&mut OsRng).inject;
-    while !to_b.is_empty() {
-        let mut to_a = Vec::new();
-        for line in to_b.drain(..) {
-            to_a.extend(b.receive(&line, 0, &mut OsRng).inject);
-            sent.push(line);
-        }
-        for line in to_a {
-            to_b.extend(a.receive(&line, 0, &mut OsRng).inject);
-            sent.push(line);
-        }
-    }
-    sent
-}
 
 /// The wire lines `from` sends for `text`, delivered to `to`.
 fn send(from: &mut Conversation, to: &mut Conversation, text: &str) -> Vec<String> {
@@ -62,13 +37,13 @@ fn send(from: &mut Conversation, to: &mut Conversation, text: &str) -> Vec<Strin
     lines
 }
 
+/// A fresh established pair, Alice knowing that Bob runs Sotto (no query round trip).
 fn established() -> (Conversation, Conversation) {
-    let (mut a, mut b) = pair(
-        &IdentityKey::generate(&mut OsRng),
-        &IdentityKey::generate(&mut OsRng),
-    );
-    handshake(&mut a, &mut b);
-    (a, b)
+    Setup::default().established(
+        IdentityKey::generate(&mut OsRng),
+        IdentityKey::generate(&mut OsRng),
+        &mut OsRng,
+    )
 }
 
 /// Largest plaintext (ASCII bytes) whose data message is one line of at most `max` characters,
@@ -111,12 +86,15 @@ fn main() {
     println!("|{:-<64}|{:->14}|{:-<24}|", "", "", "");
 
     // The query: Alice does not know yet whether Bob runs Sotto.
-    let (mut a, mut b) = pair(
-        &IdentityKey::generate(&mut OsRng),
-        &IdentityKey::generate(&mut OsRng),
+    let query = Setup {
+        peer_known: false,
+        ..Setup::default()
+    };
+    let (mut a, mut b) = query.pair(
+        IdentityKey::generate(&mut OsRng),
+        IdentityKey::generate(&mut OsRng),
     );
-    a.set_peer_supports_sotto(false);
-    let lines = handshake(&mut a, &mut b);
+    let lines = testkit::handshake(&mut a, &mut b, &mut OsRng);
     for line in &lines {
         let kind = &line[..4.min(line.len())];
         let target = if kind == "?S1Q" {
@@ -194,8 +172,8 @@ fn main() {
         let mut sessions: Vec<Conversation> = Vec::with_capacity(n);
         let region = Region::new(GLOBAL);
         for _ in 0..PAIRS {
-            let (mut a, mut b) = pair(&alice, &bob);
-            handshake(&mut a, &mut b);
+            let (mut a, mut b) = Setup::default().pair(alice.clone(), bob.clone());
+            testkit::handshake(&mut a, &mut b, &mut OsRng);
             for _ in 0..exchange {
                 send(&mut a, &mut b, "hi");
                 send(&mut b, &mut a, "hi");

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use sotto::protocol::testkit::Setup;
 use sotto::protocol::wire::WireMessage;
-use sotto::protocol::{Conversation, IdentityKey, Policy, ReceiveAction, SendAction};
+use sotto::protocol::{Conversation, IdentityKey, ReceiveAction, SendAction};
 
 fn seed_lines() -> Vec<String> {
     include_str!("../docs/vectors/transcript-v1.txt")
@@ -26,20 +27,11 @@ fn seed_lines() -> Vec<String> {
 }
 
 fn established(rng: &mut ChaCha20Rng) -> (Conversation, Conversation) {
-    let mut a = Conversation::new(IdentityKey::generate(rng), 1, Policy::Manual);
-    let mut b = Conversation::new(IdentityKey::generate(rng), 2, Policy::Manual);
-    a.set_peer_supports_sotto(true);
-    let mut to_b = a.start(rng).inject;
-    for _ in 0..4 {
-        let mut to_a = Vec::new();
-        for l in to_b.drain(..) {
-            to_a.extend(b.receive(&l, 0, rng).inject);
-        }
-        for l in to_a {
-            to_b.extend(a.receive(&l, 0, rng).inject);
-        }
-    }
-    (a, b)
+    let setup = Setup {
+        tags: (1, 2),
+        ..Setup::default()
+    };
+    setup.established(IdentityKey::generate(rng), IdentityKey::generate(rng), rng)
 }
 
 fn mutate(input: &[u8], corpus: &[Vec<u8>], rng: &mut ChaCha20Rng) -> Vec<u8> {

@@ -9,7 +9,8 @@
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sotto::protocol::session::DEFAULT_MAX_LINE;
-use sotto::protocol::{ConvState, Conversation, IdentityKey, Policy, ReceiveAction, SendAction};
+use sotto::protocol::testkit::{self, Setup};
+use sotto::protocol::{ConvState, Conversation, IdentityKey, ReceiveAction, SendAction};
 
 /// One IRC line with a 30-character nick leaves this much for the message.
 const HANDSHAKE_LINE_MAX: usize = 350;
@@ -21,22 +22,12 @@ const ONE_LINE_PLAINTEXT: usize = 230;
 /// Runs the handshake (Alice starts; `query` = she does not know yet that Bob runs Sotto)
 /// and returns every line sent, in order, with the two established conversations.
 fn handshake(query: bool, rng: &mut ChaCha20Rng) -> (Vec<String>, Conversation, Conversation) {
-    let mut a = Conversation::new(IdentityKey::generate(rng), 0x0101_0101, Policy::Manual);
-    let mut b = Conversation::new(IdentityKey::generate(rng), 0x0202_0202, Policy::Manual);
-    a.set_peer_supports_sotto(!query);
-    let mut sent = Vec::new();
-    let mut to_b = a.start(rng).inject;
-    while !to_b.is_empty() {
-        let mut to_a = Vec::new();
-        for line in to_b.drain(..) {
-            to_a.extend(b.receive(&line, 0, rng).inject);
-            sent.push(line);
-        }
-        for line in to_a {
-            to_b.extend(a.receive(&line, 0, rng).inject);
-            sent.push(line);
-        }
-    }
+    let setup = Setup {
+        peer_known: !query,
+        ..Setup::default()
+    };
+    let (mut a, mut b) = setup.pair(IdentityKey::generate(rng), IdentityKey::generate(rng));
+    let sent = testkit::handshake(&mut a, &mut b, rng);
     assert_eq!(
         (a.state(), b.state()),
         (ConvState::Encrypted, ConvState::Encrypted)

@@ -14,6 +14,8 @@ pub mod padding;
 pub mod ratchet;
 pub mod session;
 mod snapshot;
+#[doc(hidden)]
+pub mod testkit;
 pub mod verify;
 pub mod wire;
 

@@ -8,6 +8,7 @@ use rand_chacha::ChaCha20Rng;
 use super::session::{
     ConvState, Conversation, Event, HoldReason, Policy, ReceiveAction, SendAction,
 };
+use super::testkit::{self, Setup};
 use super::wire::WireMessage;
 use super::IdentityKey;
 
@@ -15,10 +16,18 @@ pub(crate) fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }
 
+/// Alice's and Bob's set-up in these tests: Alice does not know yet that Bob runs Sotto.
+fn setup(policy: Policy) -> Setup {
+    Setup {
+        tags: (0x0000_00a1, 0x0000_00b2),
+        policy,
+        peer_known: false,
+        max_line: None,
+    }
+}
+
 pub(crate) fn pair(rng: &mut ChaCha20Rng, policy: Policy) -> (Conversation, Conversation) {
-    let a = Conversation::new(IdentityKey::generate(rng), 0x0000_00a1, policy);
-    let b = Conversation::new(IdentityKey::generate(rng), 0x0000_00b2, policy);
-    (a, b)
+    setup(policy).pair(IdentityKey::generate(rng), IdentityKey::generate(rng))
 }
 
 /// Delivers `lines` to `to`; returns what `to` displayed and what it sent back.
@@ -41,33 +50,13 @@ fn deliver(
     (shown, back, events)
 }
 
-/// Runs traffic back and forth until both sides fall silent.
-fn pump(
-    a: &mut Conversation,
-    b: &mut Conversation,
-    first: Vec<String>,
-    rng: &mut ChaCha20Rng,
-) -> (Vec<Event>, Vec<Event>) {
-    let (mut ev_a, mut ev_b) = (Vec::new(), Vec::new());
-    let mut to_b = first;
-    for _ in 0..10 {
-        if to_b.is_empty() {
-            break;
-        }
-        let (_, to_a, e) = deliver(b, std::mem::take(&mut to_b), rng);
-        ev_b.extend(e);
-        let (_, back, e) = deliver(a, to_a, rng);
-        ev_a.extend(e);
-        to_b = back;
-    }
-    (ev_a, ev_b)
-}
-
 pub(crate) fn established(seed: u64) -> (Conversation, Conversation, ChaCha20Rng) {
     let mut rng = rng(seed);
-    let (mut a, mut b) = pair(&mut rng, Policy::Manual);
-    let first = a.start(&mut rng).inject;
-    pump(&mut a, &mut b, first, &mut rng);
+    let (a, b) = setup(Policy::Manual).established(
+        IdentityKey::generate(&mut rng),
+        IdentityKey::generate(&mut rng),
+        &mut rng,
+    );
     assert_eq!(a.state(), ConvState::Encrypted);
     assert_eq!(b.state(), ConvState::Encrypted);
     (a, b, rng)
@@ -433,7 +422,7 @@ fn peer_restart_rekeys_and_late_messages_still_decrypt() {
     let late = send(&mut a, "in flight", &mut rng);
     // B lost its state (e.g. a new device) and starts again.
     let restart = b.start(&mut rng).inject;
-    pump(&mut b, &mut a, restart, &mut rng);
+    testkit::exchange(&mut b, &mut a, restart, &mut rng);
     assert_eq!(
         (a.state(), b.state()),
         (ConvState::Encrypted, ConvState::Encrypted)
