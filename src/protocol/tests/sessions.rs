@@ -1,0 +1,227 @@
+//! Sessions: the handshake paths (query, direct, simultaneous, restart), policies, ordering
+//! and fragments, and how a session ends.
+
+use proptest::prelude::*;
+use rand_chacha::rand_core::RngCore;
+
+use super::*;
+use crate::protocol::session::HoldReason;
+use crate::protocol::wire::WireMessage;
+
+#[test]
+fn query_path_then_both_directions() {
+    let (mut a, mut b, mut rng) = established(1);
+    assert_eq!(
+        a.peer_identity().map(|p| p.fingerprint()),
+        b.peer_identity()
+            .map(|_| a.peer_identity().unwrap().fingerprint())
+    );
+    for (from_a, text) in [
+        (true, "hi"),
+        (false, "hello <b>bob</b> & \"q\" 'a'\nline 2 😀"),
+        (true, &"x".repeat(5000)),
+    ] {
+        let (s, r) = if from_a {
+            (&mut a, &mut b)
+        } else {
+            (&mut b, &mut a)
+        };
+        let lines = send(s, text, &mut rng);
+        let (shown, _, _) = deliver(r, lines, &mut rng);
+        assert_eq!(shown, vec![text.to_owned()]);
+    }
+}
+
+#[test]
+fn handshake_lines_fit_irc_and_hi_is_short() {
+    let mut rng = rng(2);
+    let (mut a, mut b) = pair(&mut rng, Policy::Manual);
+    a.set_peer_supports_sotto(true);
+    let mut all = a.start(&mut rng).inject;
+    let (_, r, _) = deliver(&mut b, all.clone(), &mut rng);
+    all.extend(r.clone());
+    let (_, c, _) = deliver(&mut a, r, &mut rng);
+    all.extend(c.clone());
+    deliver(&mut b, c, &mut rng);
+    assert_eq!(all.len(), 3);
+    for l in &all {
+        assert!(l.len() <= 350, "{l}");
+    }
+    let hi = send(&mut a, "hi", &mut rng);
+    assert_eq!(hi.len(), 1);
+    assert!(hi[0].len() <= 90, "{} chars", hi[0].len());
+}
+
+#[test]
+fn simultaneous_start_resolves_to_one_session() {
+    for seed in 0..20 {
+        let mut rng = rng(100 + seed);
+        let (mut a, mut b) = pair(&mut rng, Policy::Manual);
+        a.set_peer_supports_sotto(true);
+        b.set_peer_supports_sotto(true);
+        let from_a = a.start(&mut rng).inject;
+        let from_b = b.start(&mut rng).inject;
+        // Both starts cross on the wire.
+        let (_, mut to_a, _) = deliver(&mut b, from_a, &mut rng);
+        let (_, mut to_b, _) = deliver(&mut a, from_b, &mut rng);
+        for _ in 0..5 {
+            let (_, x, _) = deliver(&mut a, std::mem::take(&mut to_a), &mut rng);
+            let (_, y, _) = deliver(&mut b, std::mem::take(&mut to_b), &mut rng);
+            to_b = x;
+            to_a = y;
+        }
+        assert_eq!(
+            (a.state(), b.state()),
+            (ConvState::Encrypted, ConvState::Encrypted),
+            "seed {seed}"
+        );
+        let lines = send(&mut a, "one session", &mut rng);
+        assert_eq!(
+            deliver(&mut b, lines, &mut rng).0,
+            vec!["one session".to_owned()]
+        );
+        let lines = send(&mut b, "both ways", &mut rng);
+        assert_eq!(
+            deliver(&mut a, lines, &mut rng).0,
+            vec!["both ways".to_owned()]
+        );
+    }
+}
+
+#[test]
+fn always_holds_until_session_then_sends_in_order() {
+    let mut rng = rng(3);
+    let (mut a, mut b) = pair(&mut rng, Policy::Always);
+    let first = a.send("first", &mut rng);
+    assert_eq!(first.action, SendAction::Hold);
+    assert!(first.events.contains(&Event::Held {
+        queued: 1,
+        reason: HoldReason::PolicyAlways
+    }));
+    // Nothing but the query went out, and the query carries no plaintext.
+    assert_eq!(first.inject.len(), 1);
+    assert!(first.inject[0].starts_with("?S1Q"));
+    assert_eq!(a.send("second", &mut rng).action, SendAction::Hold);
+    let mut to_b = first.inject;
+    let mut shown = Vec::new();
+    for _ in 0..5 {
+        let (s, to_a, _) = deliver(&mut b, std::mem::take(&mut to_b), &mut rng);
+        shown.extend(s);
+        let (_, back, _) = deliver(&mut a, to_a, &mut rng);
+        to_b = back;
+    }
+    assert_eq!(shown, vec!["first".to_owned(), "second".to_owned()]);
+    assert_eq!(a.queued(), 0);
+}
+
+#[test]
+fn plaintext_policies() {
+    let mut rng = rng(4);
+    let (mut a, _) = pair(&mut rng, Policy::Opportunistic);
+    assert_eq!(a.send("hello", &mut rng).action, SendAction::SendPlaintext);
+    a.set_peer_supports_sotto(true);
+    let out = a.send("hello", &mut rng);
+    assert_eq!(out.action, SendAction::Hold);
+    assert!(out.inject[0].starts_with("?S1I"));
+    let (mut m, _) = pair(&mut rng, Policy::Manual);
+    m.set_peer_supports_sotto(true);
+    assert_eq!(m.send("hello", &mut rng).action, SendAction::SendPlaintext);
+}
+
+#[test]
+fn peer_end_holds_and_stop_hands_back() {
+    let (mut a, mut b, mut rng) = established(5);
+    let end = a.stop(&mut rng);
+    assert_eq!(a.state(), ConvState::Plaintext);
+    let (_, _, ev) = deliver(&mut b, end.inject, &mut rng);
+    assert!(ev.contains(&Event::Ended { by_peer: true }));
+    assert_eq!(b.state(), ConvState::Finished);
+    let out = b.send("secret", &mut rng);
+    assert_eq!(out.action, SendAction::Hold);
+    assert!(out.inject.is_empty());
+    let stop = b.stop(&mut rng);
+    assert!(stop.events.contains(&Event::Unsent {
+        text: "secret".into()
+    }));
+    assert_eq!(b.state(), ConvState::Plaintext);
+}
+
+#[test]
+fn fragments_with_small_lines() {
+    let (mut a, mut b, mut rng) = established(6);
+    a.set_max_line(100);
+    let text = "ünïcödé ".repeat(300);
+    let mut lines = send(&mut a, &text, &mut rng);
+    assert!(lines.len() > 10);
+    assert!(lines.iter().all(|l| l.len() <= 100));
+    lines.reverse();
+    let (shown, _, _) = deliver(&mut b, lines, &mut rng);
+    assert_eq!(shown, vec![text]);
+}
+
+#[test]
+fn peer_restart_rekeys_and_late_messages_still_decrypt() {
+    let (mut a, mut b, mut rng) = established(14);
+    let late = send(&mut a, "in flight", &mut rng);
+    // B lost its state (e.g. a new device) and starts again.
+    let restart = b.start(&mut rng).inject;
+    testkit::exchange(&mut b, &mut a, restart, &mut rng);
+    assert_eq!(
+        (a.state(), b.state()),
+        (ConvState::Encrypted, ConvState::Encrypted)
+    );
+    let l = send(&mut a, "new session", &mut rng);
+    assert_eq!(
+        deliver(&mut b, l, &mut rng).0,
+        vec!["new session".to_owned()]
+    );
+    assert_eq!(
+        deliver(&mut b, late, &mut rng).0,
+        vec!["in flight".to_owned()]
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    /// Any delivery order of up to 50 in-flight messages (across DH ratchet steps) decrypts.
+    #[test]
+    fn any_permutation_decrypts(seed: u64, n in 1usize..=50, turns in proptest::collection::vec(any::<bool>(), 50)) {
+        let (mut a, mut b, mut rng) = established(seed);
+        // Some messages from B first, so A's chain changes while its messages are in flight.
+        let mut in_flight = Vec::new();
+        for (i, t) in turns.iter().take(n).enumerate() {
+            if *t && i % 7 == 3 {
+                let l = send(&mut b, "turn", &mut rng);
+                deliver(&mut a, l, &mut rng);
+            }
+            in_flight.push((format!("msg {i}"), send(&mut a, &format!("msg {i}"), &mut rng)));
+        }
+        for i in (1..in_flight.len()).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            in_flight.swap(i, j);
+        }
+        for (text, lines) in in_flight {
+            let (shown, _, _) = deliver(&mut b, lines, &mut rng);
+            prop_assert_eq!(shown, vec![text]);
+        }
+    }
+
+    /// Random text round trips, whatever it contains.
+    #[test]
+    fn any_text_roundtrips(seed in 0u64..4, text in "\\PC{0,600}") {
+        let (mut a, mut b, mut rng) = established(seed);
+        let l = send(&mut a, &text, &mut rng);
+        prop_assert_eq!(deliver(&mut b, l, &mut rng).0, vec![text]);
+    }
+}
+
+#[test]
+fn wire_never_contains_plaintext() {
+    let (mut a, mut b, mut rng) = established(16);
+    let secret = "the eagle lands at midnight";
+    let l = send(&mut a, secret, &mut rng);
+    assert!(l
+        .iter()
+        .all(|x| !x.contains("eagle") && WireMessage::decode(x).is_ok()));
+    deliver(&mut b, l, &mut rng);
+}

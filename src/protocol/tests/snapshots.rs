@@ -1,0 +1,193 @@
+//! Snapshots: a restored conversation carries on, corrupt bytes are refused, and the bytes of
+//! every shape a conversation can be saved in match a committed fixture (they sit on users'
+//! disks, so version 1 must never change).
+
+use super::*;
+
+#[test]
+fn snapshot_restore_continues_conversation() {
+    let (mut a, mut b, mut rng) = established(9);
+    for i in 0..3 {
+        let l = send(&mut a, &format!("a{i}"), &mut rng);
+        deliver(&mut b, l, &mut rng);
+        let l = send(&mut b, &format!("b{i}"), &mut rng);
+        deliver(&mut a, l, &mut rng);
+    }
+    let skipped = send(&mut a, "late", &mut rng);
+    let a_id = IdentityKey::from_bytes([1; 32]);
+    let b_id = IdentityKey::from_bytes([2; 32]);
+    let mut a2 = Conversation::restore(a_id, &a.snapshot()).unwrap();
+    let mut b2 = Conversation::restore(b_id, &b.snapshot()).unwrap();
+    let l = send(&mut a2, "after restart", &mut rng);
+    assert_eq!(
+        deliver(&mut b2, l, &mut rng).0,
+        vec!["after restart".to_owned()]
+    );
+    assert_eq!(
+        deliver(&mut b2, skipped, &mut rng).0,
+        vec!["late".to_owned()]
+    );
+    let l = send(&mut b2, "reply", &mut rng);
+    assert_eq!(deliver(&mut a2, l, &mut rng).0, vec!["reply".to_owned()]);
+}
+
+#[test]
+fn corrupt_snapshots_are_refused_not_panicking() {
+    let (a, _, _) = established(10);
+    let snap = a.snapshot();
+    for len in 0..snap.len() {
+        assert!(Conversation::restore(IdentityKey::from_bytes([1; 32]), &snap[..len]).is_err());
+    }
+    let mut bad = snap.to_vec();
+    bad[0] = 99;
+    assert!(Conversation::restore(IdentityKey::from_bytes([1; 32]), &bad).is_err());
+}
+
+/// Snapshots of every shape a conversation can be saved in (each handshake role, re-keying,
+/// a previous session, skipped keys, a queue, blocked, finished), from a fixed-seed scenario.
+fn snapshot_scenario() -> Vec<(String, Vec<u8>)> {
+    let mut rng = rng(0x5a47);
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut a = Conversation::new(
+        IdentityKey::from_bytes([0x11; 32]),
+        0x0000_0a11,
+        Policy::Always,
+    );
+    let mut b = Conversation::new(
+        IdentityKey::from_bytes([0x22; 32]),
+        0x0000_0b22,
+        Policy::Manual,
+    );
+    out.push(("fresh, policy always".into(), a.snapshot().to_vec()));
+    b.set_max_line(120);
+    b.set_policy(Policy::Opportunistic);
+    out.push((
+        "fresh, opportunistic, max line 120".into(),
+        b.snapshot().to_vec(),
+    ));
+    let held = a.send("held while the query is out", &mut rng);
+    out.push((
+        "query sent, one message queued".into(),
+        a.snapshot().to_vec(),
+    ));
+    let init = b.receive(&held.inject[0], 0, &mut rng).inject;
+    out.push((
+        "peer runs Sotto, initiator waiting".into(),
+        b.snapshot().to_vec(),
+    ));
+    let resp = a.receive(&init[0], 0, &mut rng).inject;
+    out.push(("responder waiting".into(), a.snapshot().to_vec()));
+    let confirm = b.receive(&resp[0], 0, &mut rng).inject;
+    out.push(("initiator established".into(), b.snapshot().to_vec()));
+    let flushed = a.receive(&confirm[0], 0, &mut rng).inject;
+    out.push((
+        "responder established, queue sent".into(),
+        a.snapshot().to_vec(),
+    ));
+    deliver(&mut b, flushed, &mut rng);
+    let _lost = send(&mut a, "lost", &mut rng);
+    let _late = send(&mut a, "late", &mut rng);
+    let last = send(&mut a, "last", &mut rng);
+    deliver(&mut b, last, &mut rng);
+    out.push(("two skipped keys".into(), b.snapshot().to_vec()));
+    let restart = b.start(&mut rng).inject;
+    out.push((
+        "rekeying: initiator with a session".into(),
+        b.snapshot().to_vec(),
+    ));
+    let resp = a.receive(&restart[0], 0, &mut rng).inject;
+    out.push((
+        "rekeying: responder with a session".into(),
+        a.snapshot().to_vec(),
+    ));
+    let confirm = b.receive(&resp[0], 0, &mut rng).inject;
+    a.receive(&confirm[0], 0, &mut rng);
+    out.push((
+        "re-keyed: previous session kept".into(),
+        a.snapshot().to_vec(),
+    ));
+    let mut c = Conversation::new(
+        IdentityKey::from_bytes([0x33; 32]),
+        0x0000_0c33,
+        Policy::Manual,
+    );
+    c.set_peer_supports_sotto(true);
+    let start = c.start(&mut rng).inject;
+    let (_, to_c, _) = deliver(&mut a, start, &mut rng);
+    let (_, to_a, _) = deliver(&mut c, to_c, &mut rng);
+    deliver(&mut a, to_a, &mut rng);
+    a.send("for the new key only", &mut rng);
+    out.push((
+        "key changed: blocked, one held".into(),
+        a.snapshot().to_vec(),
+    ));
+    a.acknowledge_peer_key(&mut rng);
+    out.push(("acknowledged: two known keys".into(), a.snapshot().to_vec()));
+    let end = c.stop(&mut rng).inject;
+    deliver(&mut a, end, &mut rng);
+    out.push(("ended by the peer".into(), a.snapshot().to_vec()));
+    let q = c.start(&mut rng).inject;
+    deliver(&mut a, q, &mut rng);
+    out.push((
+        "ended by the peer, peer restarting".into(),
+        a.snapshot().to_vec(),
+    ));
+    out
+}
+
+/// Regenerate (only after a deliberate, versioned format change) with
+/// `SOTTO_WRITE_VECTORS=1 cargo test --no-default-features snapshot_bytes`.
+const FIXTURE: &str = include_str!("snapshots-v1.txt");
+
+fn fixture_text(snapshots: &[(String, Vec<u8>)]) -> String {
+    snapshots
+        .iter()
+        .map(|(title, bytes)| format!("# {title}\n{}\n", hex::encode(bytes)))
+        .collect()
+}
+
+#[test]
+fn snapshot_bytes_match_fixture() {
+    let text = fixture_text(&snapshot_scenario());
+    if std::env::var_os("SOTTO_WRITE_VECTORS").is_some() {
+        std::fs::write(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/src/protocol/tests/snapshots-v1.txt"
+            ),
+            &text,
+        )
+        .unwrap();
+        return;
+    }
+    assert_eq!(
+        text, FIXTURE,
+        "snapshot format changed: users' saved sessions would no longer restore"
+    );
+}
+
+/// Every committed snapshot restores, and saves again to the very same bytes.
+#[test]
+fn fixture_snapshots_restore_to_the_same_bytes() {
+    let mut lines = FIXTURE.lines();
+    while let (Some(title), Some(hex)) = (lines.next(), lines.next()) {
+        let bytes = hex::decode(hex).unwrap();
+        let restored = Conversation::restore(IdentityKey::from_bytes([4; 32]), &bytes)
+            .unwrap_or_else(|e| panic!("{title}: {e}"));
+        assert_eq!(restored.snapshot().to_vec(), bytes, "{title}");
+    }
+}
+
+/// A session that the peer has ended is dropped at once, so no snapshot holds both: one that
+/// does was not written by Sotto and is refused.
+#[test]
+fn finished_with_a_session_is_refused() {
+    let (a, _, _) = established(26);
+    let mut bytes = a.snapshot().to_vec();
+    assert_eq!(bytes[10] & 2, 0);
+    bytes[10] |= 2;
+    assert_eq!(
+        Conversation::restore(IdentityKey::from_bytes([1; 32]), &bytes).err(),
+        Some(crate::protocol::SnapshotError::Corrupt)
+    );
+}

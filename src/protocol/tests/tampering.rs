@@ -1,0 +1,209 @@
+//! Tampering: forged, altered, replayed and hostile input is rejected, never shown, and
+//! leaves the state exactly as it was.
+
+use super::*;
+
+#[test]
+fn replay_rejected_also_after_restore() {
+    let (mut a, mut b, mut rng) = established(7);
+    let lines = send(&mut a, "once", &mut rng);
+    assert_eq!(
+        deliver(&mut b, lines.clone(), &mut rng).0,
+        vec!["once".to_owned()]
+    );
+    let before = state_of(&b);
+    let (shown, _, ev) = deliver(&mut b, lines.clone(), &mut rng);
+    assert!(shown.is_empty());
+    assert!(matches!(ev.as_slice(), [Event::Unreadable { .. }]));
+    assert_eq!(state_of(&b), before);
+    let identity = IdentityKey::from_bytes([9; 32]); // restore takes the identity separately
+    let mut restored = Conversation::restore(identity, &b.snapshot()).unwrap();
+    assert_eq!(state_of(&restored), before);
+    assert!(deliver(&mut restored, lines, &mut rng).0.is_empty());
+}
+
+#[test]
+fn replay_of_skipped_key_rejected() {
+    let (mut a, mut b, mut rng) = established(8);
+    let m1 = send(&mut a, "m1", &mut rng);
+    let m2 = send(&mut a, "m2", &mut rng);
+    assert_eq!(
+        deliver(&mut b, m2.clone(), &mut rng).0,
+        vec!["m2".to_owned()]
+    );
+    assert_eq!(
+        deliver(&mut b, m1.clone(), &mut rng).0,
+        vec!["m1".to_owned()]
+    );
+    assert!(deliver(&mut b, m1, &mut rng).0.is_empty());
+    assert!(deliver(&mut b, m2, &mut rng).0.is_empty());
+}
+
+/// Re-encodes a decoded line after `f` mutates its binary body.
+fn body_variants(line: &str) -> Vec<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let (prefix, b64) = line.split_at(4);
+    let body = URL_SAFE_NO_PAD.decode(b64).unwrap();
+    let mut out = Vec::new();
+    for bit in 0..body.len() * 8 {
+        let mut b = body.clone();
+        b[bit / 8] ^= 1 << (bit % 8);
+        out.push(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(&b)));
+    }
+    for len in 0..body.len() {
+        out.push(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(&body[..len])));
+    }
+    for len in 0..line.len() {
+        out.push(line[..len].to_owned());
+    }
+    out
+}
+
+/// Every bit flip and truncation of R, C and D is rejected and changes nothing.
+#[test]
+fn tampering_is_rejected_and_changes_nothing() {
+    let mut rng = rng(11);
+    let (mut a, mut b) = pair(&mut rng, Policy::Manual);
+    a.set_peer_supports_sotto(true);
+    let init = a.start(&mut rng).inject;
+    let resp = b.receive(&init[0], 0, &mut rng).inject;
+    // Tampered ?S1R at the initiator.
+    let before = state_of(&a);
+    for v in body_variants(&resp[0]) {
+        let out = a.receive(&v, 0, &mut rng);
+        assert!(out.inject.is_empty(), "tampered response accepted: {v}");
+        assert_ne!(a.state(), ConvState::Encrypted);
+        assert_eq!(state_of(&a), before);
+    }
+    let confirm = a.receive(&resp[0], 0, &mut rng).inject;
+    assert_eq!(a.state(), ConvState::Encrypted);
+    // Tampered ?S1C at the responder.
+    let before = state_of(&b);
+    for v in body_variants(&confirm[0]) {
+        b.receive(&v, 0, &mut rng);
+        assert_eq!(state_of(&b), before, "tampered confirm changed state: {v}");
+    }
+    b.receive(&confirm[0], 0, &mut rng);
+    assert_eq!(b.state(), ConvState::Encrypted);
+    // Tampered ?S1D, on a fresh chain (DH ratchet path) and on a continuing chain.
+    for _ in 0..2 {
+        let line = send(&mut a, "tamper me", &mut rng).remove(0);
+        let before = state_of(&b);
+        for v in body_variants(&line) {
+            let out = b.receive(&v, 0, &mut rng);
+            assert!(
+                !matches!(out.action, ReceiveAction::Display(_)),
+                "tampered data shown: {v}"
+            );
+            assert_eq!(state_of(&b), before);
+        }
+        assert_eq!(
+            deliver(&mut b, vec![line], &mut rng).0,
+            vec!["tamper me".to_owned()]
+        );
+    }
+}
+
+/// A tampered ?S1I cannot be detected by the responder (it is unauthenticated), but the
+/// handshake it starts can never complete and the initiator's state does not change.
+#[test]
+fn tampered_init_never_completes() {
+    let mut rng = rng(12);
+    let (mut a, mut b) = pair(&mut rng, Policy::Manual);
+    a.set_peer_supports_sotto(true);
+    let init = a.start(&mut rng).inject;
+    let before = state_of(&a);
+    for v in body_variants(&init[0]).into_iter().step_by(7) {
+        let mut b2 =
+            Conversation::restore(IdentityKey::from_bytes([3; 32]), &b.snapshot()).unwrap();
+        let resp = b2.receive(&v, 0, &mut rng).inject;
+        for r in resp {
+            let out = a.receive(&r, 0, &mut rng);
+            assert!(out.inject.is_empty());
+        }
+        assert_eq!(state_of(&a), before);
+    }
+    let _ = &mut b;
+}
+
+#[test]
+fn hostile_text_is_reported_not_shown() {
+    let (_, mut b, mut rng) = established(13);
+    let before = state_of(&b);
+    for junk in [
+        "?S1D",
+        "?S1Dxyz",
+        "?S1R!!",
+        "?S1C",
+        "?S1PAAAAAAAB",
+        "?S1I",
+        "?S1PAAAAAB",
+    ] {
+        let out = b.receive(junk, 0, &mut rng);
+        assert!(
+            !matches!(
+                out.action,
+                ReceiveAction::Display(_) | ReceiveAction::PassThrough
+            ),
+            "{junk}"
+        );
+        assert_eq!(state_of(&b), before);
+    }
+    let out = b.receive("plain hello", 0, &mut rng);
+    assert_eq!(out.action, ReceiveAction::PassThrough);
+    assert_eq!(out.events, vec![Event::PlaintextWhileEncrypted]);
+}
+
+#[test]
+fn gap_bound_enforced() {
+    let (mut a, mut b, mut rng) = established(15);
+    let mut last = Vec::new();
+    for _ in 0..=crate::protocol::ratchet::MAX_GAP + 1 {
+        last = send(&mut a, "x", &mut rng);
+    }
+    let (shown, _, ev) = deliver(&mut b, last, &mut rng);
+    assert!(shown.is_empty());
+    assert!(matches!(ev.as_slice(), [Event::Unreadable { .. }]));
+}
+
+/// Fragments: changing any character of any piece (to another base64url character) or
+/// dropping its tail makes the reassembled message fail, and changes nothing.
+#[test]
+fn tampered_fragments_are_rejected_and_change_nothing() {
+    let (mut a, mut b, mut rng) = established(25);
+    a.set_max_line(120);
+    let pieces = send(&mut a, &"fragmented secret ".repeat(12), &mut rng);
+    assert!(pieces.len() > 3);
+    let before = state_of(&b);
+    for (i, piece) in pieces.iter().enumerate() {
+        let mut variants = Vec::new();
+        for pos in 12..piece.len() {
+            let mut bytes = piece.clone().into_bytes();
+            bytes[pos] = if bytes[pos] == b'A' { b'B' } else { b'A' };
+            variants.push(String::from_utf8(bytes).unwrap());
+        }
+        variants.push(piece[..piece.len() - 1].to_owned());
+        for v in variants.into_iter().step_by(3) {
+            let mut fresh =
+                Conversation::restore(IdentityKey::from_bytes([6; 32]), &b.snapshot()).unwrap();
+            let mut all = pieces.clone();
+            all[i] = v.clone();
+            let mut shown = Vec::new();
+            for l in all {
+                let out = fresh.receive(&l, 0, &mut rng);
+                assert_ne!(
+                    out.action,
+                    ReceiveAction::PassThrough,
+                    "a piece was shown raw: {v}"
+                );
+                if let ReceiveAction::Display(t) = out.action {
+                    shown.push(t);
+                }
+            }
+            assert!(shown.is_empty(), "tampered fragment accepted: {v}");
+            assert_eq!(state_of(&fresh), before);
+        }
+    }
+    assert_eq!(deliver(&mut b, pieces, &mut rng).0.len(), 1);
+}

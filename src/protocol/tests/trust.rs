@@ -1,0 +1,132 @@
+//! Trust: a changed peer key blocks sending until acknowledged, and question-and-answer
+//! verification succeeds only with the same answer on both sides.
+
+use super::*;
+use crate::protocol::session::HoldReason;
+
+/// Runs a question-and-answer verification; returns (asker events, answerer events, wire chars).
+fn verify_run(
+    a: &mut Conversation,
+    b: &mut Conversation,
+    answer_a: &str,
+    answer_b: &str,
+    rng: &mut ChaCha20Rng,
+) -> (Vec<Event>, Vec<Event>, usize) {
+    let mut chars = 0;
+    let ask = a.ask_question("Where did we meet?", answer_a, rng).inject;
+    chars += ask.iter().map(String::len).sum::<usize>();
+    assert_eq!(ask.len(), 1, "each verification message fits one line");
+    let (shown, back, mut ev_b) = deliver(b, ask, rng);
+    assert!(shown.is_empty());
+    assert!(back.is_empty());
+    assert!(ev_b.contains(&Event::VerificationQuestion {
+        question: "Where did we meet?".into()
+    }));
+    assert_eq!(b.pending_question(), Some("Where did we meet?"));
+    let reply = b.answer_question(answer_b, rng).inject;
+    assert_eq!(reply.len(), 1);
+    chars += reply[0].len();
+    let (_, result, ev_a) = deliver(a, reply, rng);
+    assert_eq!(result.len(), 1);
+    chars += result[0].len();
+    let (_, none, ev) = deliver(b, result, rng);
+    assert!(none.is_empty());
+    ev_b.extend(ev);
+    (ev_a, ev_b, chars)
+}
+
+#[test]
+fn verification_right_answer_both_see_success() {
+    let (mut a, mut b, mut rng) = established(20);
+    let (ev_a, ev_b, chars) = verify_run(
+        &mut a,
+        &mut b,
+        "The Old Library",
+        "  the old   library ",
+        &mut rng,
+    );
+    assert!(ev_a.iter().any(|e| matches!(
+        e,
+        Event::VerificationResult {
+            success: true,
+            we_asked: true,
+            ..
+        }
+    )));
+    assert!(ev_b.iter().any(|e| matches!(
+        e,
+        Event::VerificationResult {
+            success: true,
+            we_asked: false,
+            ..
+        }
+    )));
+    assert!(chars <= 1500, "{chars} characters");
+    println!("verification wire cost: 3 lines, {chars} characters");
+    // The conversation goes on normally.
+    let l = send(&mut a, "after", &mut rng);
+    assert_eq!(deliver(&mut b, l, &mut rng).0, vec!["after".to_owned()]);
+}
+
+#[test]
+fn verification_wrong_answer_both_see_failure() {
+    let (mut a, mut b, mut rng) = established(21);
+    let (ev_a, ev_b, _) = verify_run(&mut a, &mut b, "library", "museum", &mut rng);
+    assert!(ev_a.iter().any(|e| matches!(
+        e,
+        Event::VerificationResult {
+            success: false,
+            we_asked: true,
+            ..
+        }
+    )));
+    assert!(ev_b.iter().any(|e| matches!(
+        e,
+        Event::VerificationResult {
+            success: false,
+            we_asked: false,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn key_change_blocks_until_acknowledged() {
+    let (mut a, b, mut rng) = established(24);
+    assert_eq!(a.known_peer_keys().len(), 1);
+    // Bob's identity is regenerated (reinstall): a new conversation object with a new key.
+    let mut b2 = Conversation::new(IdentityKey::generate(&mut rng), 0xb3, Policy::Manual);
+    b2.set_peer_supports_sotto(true);
+    let start = b2.start(&mut rng).inject;
+    let (_, to_b2, ev_a) = deliver(&mut a, start, &mut rng);
+    let (_, to_a, _) = deliver(&mut b2, to_b2, &mut rng);
+    let (_, _, ev_a2) = deliver(&mut a, to_a, &mut rng);
+    let all: Vec<_> = ev_a.into_iter().chain(ev_a2).collect();
+    assert!(
+        all.iter()
+            .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
+        "{all:?}"
+    );
+    assert!(a.is_blocked());
+    let held = a.send("for bob only", &mut rng);
+    assert_eq!(held.action, SendAction::Hold);
+    assert!(held.inject.is_empty());
+    assert!(held.events.contains(&Event::Held {
+        queued: 1,
+        reason: HoldReason::Blocked
+    }));
+    // Restore keeps the block.
+    let mut a = Conversation::restore(IdentityKey::from_bytes([5; 32]), &a.snapshot()).unwrap();
+    assert!(a.is_blocked());
+    let ack = a.acknowledge_peer_key(&mut rng);
+    assert!(ack.events.contains(&Event::QueuedSent {
+        text: "for bob only".into()
+    }));
+    assert_eq!(
+        deliver(&mut b2, ack.inject, &mut rng).0,
+        vec!["for bob only".to_owned()]
+    );
+    assert_eq!(a.known_peer_keys().len(), 2);
+    // The old Bob is no longer the session's peer.
+    assert_ne!(a.peer_identity(), b.peer_identity());
+}
