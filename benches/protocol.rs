@@ -81,8 +81,13 @@ fn deliver(from: &mut Conversation, to: &mut Conversation, text: &str) {
 /// Both sides of one core handshake, as `Conversation` drives it.
 fn core_handshake(alice: &IdentityKey, bob: &IdentityKey) -> (Established, Established) {
     let (init, m1) = Initiator::start(TAG_A, &mut OsRng);
-    let (resp, m2) = Responder::respond(bob, TAG_B, &m1, &mut OsRng).expect("respond");
-    let (est_a, m3) = init.finish(alice, &m2).expect("initiator finish");
+    // The names Conversation states (an IRC-sized pair), so the timing includes them.
+    let (names_a, names_b) = (
+        b"\x05alice\x03bob".as_slice(),
+        b"\x03bob\x05alice".as_slice(),
+    );
+    let (resp, m2) = Responder::respond(bob, TAG_B, &m1, names_b, &mut OsRng).expect("respond");
+    let (est_a, m3) = init.finish(alice, &m2, names_a).expect("initiator finish");
     let est_b = resp.finish(&m3).expect("responder finish");
     (est_a, est_b)
 }

@@ -201,12 +201,14 @@ fn xmpp_changed_key_blocks_until_accepted() {
         .expect_system(&bob, "alice: verification succeeded", WAIT, is_success);
 
     bob_gets_a_new_key(&mut p);
-    p.alice
-        .client
-        .expect_system(&bob, "alice: a warning that bob's key changed", WAIT, |t| {
-            let t = t.to_lowercase();
-            t.contains("key") && t.contains("changed")
-        });
+    let warning =
+        p.alice
+            .client
+            .expect_system(&bob, "alice: a warning that bob's key changed", WAIT, |t| {
+                let t = t.to_lowercase();
+                t.contains("key") && t.contains("changed")
+            });
+    let new_fp = find_fingerprint(&warning.shown()).expect("the new fingerprint in the warning");
 
     let held = "a careful walrus waits for acceptance";
     send_expect_held(&mut p, true, held, "message held on a key change");
@@ -219,7 +221,28 @@ fn xmpp_changed_key_blocks_until_accepted() {
         "bob got the message before alice accepted his new key"
     );
 
+    // `/sotto accept` alone accepts nothing: it says what to type.
     p.alice.client.cmd(&bob, "sotto accept");
+    p.alice
+        .client
+        .expect_system(&bob, "how to accept the key that was checked", WAIT, |t| {
+            t.contains(&format!("/sotto accept {}", &new_fp[..5]))
+        });
+    // Another key's first group is refused; the checked key's first group accepts it.
+    let wrong = if new_fp.starts_with('0') {
+        "11111"
+    } else {
+        "00000"
+    };
+    p.alice.client.cmd(&bob, &format!("sotto accept {wrong}"));
+    p.alice
+        .client
+        .expect_system(&bob, "a wrong fingerprint is refused", WAIT, |t| {
+            t.contains("NOT accepted")
+        });
+    p.alice
+        .client
+        .cmd(&bob, &format!("sotto accept {}", &new_fp[..5]));
     p.bob.client.expect_received(&alice, held, WAIT);
     let after = status(&mut p.alice.client, &bob);
     assert!(
@@ -232,76 +255,6 @@ fn xmpp_changed_key_blocks_until_accepted() {
         "message held on a key change",
     );
     p.assert_no_criticals();
-}
-
-/// Bob loses his identity (his `sotto/` data dir is deleted, as on a new install) and starts
-/// a new session with alice.
-fn bob_gets_a_new_key(p: &mut Pair) {
-    let alice = p.alice.address.clone();
-    p.bob.client.kill();
-    let store = p.bob.client.purple_dir().join("sotto");
-    std::fs::remove_dir_all(&store).unwrap_or_else(|e| panic!("remove {}: {e}", store.display()));
-    p.bob.client.restart();
-    p.bob.client.expect_online();
-    p.bob.client.cmd(&alice, "sotto start");
-}
-
-/// A `purple_request_*` dialog the client showed: its number, kind, title, primary and
-/// secondary text, and its items as (key, label).
-struct Dialog {
-    n: String,
-    kind: String,
-    title: String,
-    primary: String,
-    secondary: String,
-    items: Vec<(String, String)>,
-}
-
-impl Dialog {
-    /// The key of the first item whose label contains `label` (any case).
-    fn item(&self, label: &str) -> String {
-        self.items
-            .iter()
-            .find(|(_, l)| l.to_lowercase().contains(&label.to_lowercase()))
-            .map(|(k, _)| k.clone())
-            .unwrap_or_else(|| {
-                panic!(
-                    "no item {label:?} in dialog {:?}: {:?}",
-                    self.title, self.items
-                )
-            })
-    }
-
-    fn text(&self) -> String {
-        format!("{}\n{}\n{}", self.title, self.primary, self.secondary)
-    }
-}
-
-/// Wait for the next dialog whose title, primary or secondary text contains `what` (any case).
-fn expect_dialog(c: &mut Client, what: &str) -> Dialog {
-    let needle = what.to_lowercase();
-    let req = c.expect(&format!("a request dialog about {what:?}"), WAIT, |l| {
-        l.tag == "REQUEST"
-            && [2, 3, 4]
-                .iter()
-                .any(|&i| l.field(i).to_lowercase().contains(&needle))
-    });
-    let n = req.field(0).to_string();
-    c.sync();
-    let items = c
-        .lines()
-        .into_iter()
-        .filter(|l| l.tag == "REQUEST_ITEM" && l.field(0) == n)
-        .map(|l| (l.field(1).to_string(), l.field(2).to_string()))
-        .collect();
-    Dialog {
-        kind: req.field(1).to_string(),
-        title: req.field(2).to_string(),
-        primary: req.field(3).to_string(),
-        secondary: req.field(4).to_string(),
-        n,
-        items,
-    }
 }
 
 /// Activate More > Sotto > `label` in the IM window with `buddy`.

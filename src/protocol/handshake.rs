@@ -177,6 +177,16 @@ fn fixed<const N: usize>(v: &[u8]) -> Result<[u8; N], HandshakeError> {
     v.try_into().map_err(|_| HandshakeError::Authentication)
 }
 
+/// Longest handshake payload (plaintext) in `?S1R` and `?S1C`: two names of up to 255 bytes,
+/// each with its length byte (see `names`).
+pub const MAX_PAYLOAD: usize = 2 * (1 + 255);
+
+/// `payload`, cut to [`MAX_PAYLOAD`] (callers build shorter ones; the cut keeps every line
+/// decodable whatever they pass).
+fn bounded(payload: &[u8]) -> &[u8] {
+    &payload[..payload.len().min(MAX_PAYLOAD)]
+}
+
 fn header(kind: u8, a: u32, b: Option<u32>) -> Vec<u8> {
     let mut v = vec![kind];
     v.extend_from_slice(&a.to_be_bytes());
@@ -211,9 +221,17 @@ pub struct Established {
     responder_ephemeral: [u8; 32],
     /// The responder keeps its ephemeral secret as its first ratchet key.
     responder_ephemeral_secret: Option<Box<StaticSecret>>,
+    /// The payload the peer sent, authenticated by its identity key (`?S1R`'s for the initiator,
+    /// `?S1C`'s for the responder): the names it states (`names`).
+    peer_payload: Vec<u8>,
 }
 
 impl Established {
+    /// The payload the peer sent in its handshake message, authenticated by its identity key.
+    pub fn peer_payload(&self) -> &[u8] {
+        &self.peer_payload
+    }
+
     fn split(ss: &SymmetricState) -> (Key32, Key32) {
         hkdf2(ss.ck.as_ref(), &ss.h, SPLIT_INFO)
     }
@@ -325,6 +343,7 @@ impl Initiator {
         &self,
         identity: &IdentityKey,
         msg: &ResponseMessage,
+        payload: &[u8],
     ) -> Result<(Established, ConfirmMessage), HandshakeError> {
         if msg.initiator_tag != self.tag {
             return Err(HandshakeError::WrongInstance);
@@ -336,19 +355,19 @@ impl Initiator {
         let s_r = ss.decrypt_and_hash(&msg.encrypted_static)?;
         let s_r: [u8; 32] = fixed(&s_r)?;
         ss.mix_key(dh(&self.ephemeral, &s_r)?.as_ref());
-        ss.decrypt_and_hash(&msg.encrypted_payload)?;
+        let peer_payload = ss.decrypt_and_hash(&msg.encrypted_payload)?;
 
         ss.mix_hash(&header(b'C', self.tag, Some(msg.responder_tag)));
         let s_i = identity.public().to_bytes();
         let enc_static = ss.encrypt_and_hash(&s_i);
         ss.mix_key(dh(identity.secret(), &msg.ephemeral)?.as_ref());
-        let enc_payload = ss.encrypt_and_hash(&[]);
+        let encrypted_payload = ss.encrypt_and_hash(bounded(payload));
         let (root_key, responder_chain) = Established::split(&ss);
         let confirm = ConfirmMessage {
             initiator_tag: self.tag,
             responder_tag: msg.responder_tag,
             encrypted_static: fixed(&enc_static)?,
-            encrypted_payload: fixed(&enc_payload)?,
+            encrypted_payload,
         };
         Ok((
             Established {
@@ -360,6 +379,7 @@ impl Initiator {
                 peer_tag: msg.responder_tag,
                 responder_ephemeral: msg.ephemeral,
                 responder_ephemeral_secret: None,
+                peer_payload: peer_payload.to_vec(),
             },
             confirm,
         ))
@@ -381,6 +401,7 @@ impl Responder {
         identity: &IdentityKey,
         tag: u32,
         msg: &InitMessage,
+        payload: &[u8],
         rng: &mut impl CryptoRngCore,
     ) -> Result<(Self, ResponseMessage), HandshakeError> {
         let mut ss = SymmetricState::new();
@@ -393,13 +414,13 @@ impl Responder {
         ss.mix_key(dh(&ephemeral, &msg.ephemeral)?.as_ref());
         let enc_static = ss.encrypt_and_hash(&identity.public().to_bytes());
         ss.mix_key(dh(identity.secret(), &msg.ephemeral)?.as_ref());
-        let enc_payload = ss.encrypt_and_hash(&[]);
+        let encrypted_payload = ss.encrypt_and_hash(bounded(payload));
         let response = ResponseMessage {
             responder_tag: tag,
             initiator_tag: msg.initiator_tag,
             ephemeral: e_pub,
             encrypted_static: fixed(&enc_static)?,
-            encrypted_payload: fixed(&enc_payload)?,
+            encrypted_payload,
         };
         Ok((
             Self {
@@ -440,7 +461,7 @@ impl Responder {
         let s_i = ss.decrypt_and_hash(&msg.encrypted_static)?;
         let s_i: [u8; 32] = fixed(&s_i)?;
         ss.mix_key(dh(&self.ephemeral, &s_i)?.as_ref());
-        ss.decrypt_and_hash(&msg.encrypted_payload)?;
+        let peer_payload = ss.decrypt_and_hash(&msg.encrypted_payload)?;
         let (root_key, responder_chain) = Established::split(&ss);
         Ok(Established {
             role: Role::Responder,
@@ -451,6 +472,7 @@ impl Responder {
             peer_tag: self.peer_tag,
             responder_ephemeral: PublicKey::from(self.ephemeral.as_ref()).to_bytes(),
             responder_ephemeral_secret: Some(self.ephemeral.clone()),
+            peer_payload: peer_payload.to_vec(),
         })
     }
 }
@@ -466,8 +488,8 @@ mod tests {
         let alice = IdentityKey::generate(&mut rng);
         let bob = IdentityKey::generate(&mut rng);
         let (init, m1) = Initiator::start(11, &mut rng);
-        let (resp, m2) = Responder::respond(&bob, 22, &m1, &mut rng).unwrap();
-        let (a, m3) = init.finish(&alice, &m2).unwrap();
+        let (resp, m2) = Responder::respond(&bob, 22, &m1, b"", &mut rng).unwrap();
+        let (a, m3) = init.finish(&alice, &m2, b"").unwrap();
         let b = resp.finish(&m3).unwrap();
         (a, b, alice, bob)
     }
@@ -492,7 +514,7 @@ mod tests {
             ephemeral: [0u8; 32],
         };
         assert_eq!(
-            Responder::respond(&bob, 2, &m1, &mut rng).err(),
+            Responder::respond(&bob, 2, &m1, b"", &mut rng).err(),
             Some(HandshakeError::NonContributory)
         );
     }
@@ -504,15 +526,15 @@ mod tests {
         let bob = IdentityKey::generate(&mut rng);
         let (init, mut m1) = Initiator::start(11, &mut rng);
         m1.initiator_tag = 12; // attacker rewrites the tag: the responder echoes it
-        let (_, m2) = Responder::respond(&bob, 22, &m1, &mut rng).unwrap();
+        let (_, m2) = Responder::respond(&bob, 22, &m1, b"", &mut rng).unwrap();
         assert_eq!(
-            init.finish(&alice, &m2).err(),
+            init.finish(&alice, &m2, b"").err(),
             Some(HandshakeError::WrongInstance)
         );
         let mut m2b = m2.clone();
         m2b.initiator_tag = 11; // ...and fixing it up breaks authentication
         assert_eq!(
-            init.finish(&alice, &m2b).err(),
+            init.finish(&alice, &m2b, b"").err(),
             Some(HandshakeError::Authentication)
         );
     }

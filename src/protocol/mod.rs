@@ -10,6 +10,7 @@ pub mod fragment;
 pub mod handshake;
 pub mod identity;
 mod kdf;
+pub mod names;
 pub mod padding;
 pub mod ratchet;
 pub mod session;

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use rand_chacha::rand_core::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
+use super::names::Names;
 use super::session::{Conversation, Policy, ReceiveAction, SendAction};
 use super::IdentityKey;
 
@@ -95,9 +96,29 @@ fn transcript() -> String {
         out,
         "alice instance tag: 0xa11ce001; bob instance tag: 0x000b0b02"
     );
+    let alice_names = Names {
+        me: "alice".into(),
+        peer: "bob".into(),
+    };
+    let bob_names = Names {
+        me: "bob".into(),
+        peer: "alice".into(),
+    };
+    let _ = writeln!(
+        out,
+        "alice states names me=alice peer=bob: payload {}",
+        hex::encode(alice_names.encode())
+    );
+    let _ = writeln!(
+        out,
+        "bob states names me=bob peer=alice: payload {}",
+        hex::encode(bob_names.encode())
+    );
     rng.draws.clear();
     let mut alice = Conversation::new(alice_id, 0xa11c_e001, Policy::Manual);
     let mut bob = Conversation::new(bob_id, 0x000b_0b02, Policy::Manual);
+    alice.set_names(alice_names);
+    bob.set_names(bob_names);
 
     let q = alice.start(&mut rng).inject;
     step(

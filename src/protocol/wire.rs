@@ -12,15 +12,16 @@
 //! |------|------------------------------------------------------------------------------|-------|
 //! | Q    | human-readable text (ignored by Sotto)                                       | —     |
 //! | I    | initiator tag u32be ‖ initiator ephemeral (32)                               | 36    |
-//! | R    | responder tag ‖ initiator tag ‖ responder ephemeral (32) ‖ enc. static (48) ‖ enc. payload (16) | 104 |
-//! | C    | initiator tag ‖ responder tag ‖ enc. static (48) ‖ enc. payload (16)         | 72    |
+//! | R    | responder tag ‖ initiator tag ‖ responder ephemeral (32) ‖ enc. static (48) ‖ enc. payload (16 + names) | 104–616 |
+//! | C    | initiator tag ‖ responder tag ‖ enc. static (48) ‖ enc. payload (16 + names) | 72–584 |
 //! | D    | session id (4) ‖ ratchet key (32) ‖ pn varint ‖ n varint ‖ ciphertext+tag    | ≥ 62  |
 //! | E    | human-readable text                                                          | —     |
 //! | P    | id (4 chars) ‖ index (2 chars) ‖ total (2 chars) ‖ chunk of another line     | text  |
 //!
 //! Base64url has no `<`, `>`, `&`, `"`, `'`, spaces, `.`, `:` or `@`, so HTML escaping,
 //! trailing-whitespace stripping and URL/e-mail linkification leave it untouched.
-//! No account name ever appears on the wire.
+//! No account name ever appears on the wire in the clear: the names a side states (`names`) are
+//! inside the encrypted payloads of R and C.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -28,6 +29,9 @@ use thiserror::Error;
 
 /// Marker and version that start every Sotto line.
 pub const PREFIX: &str = "?S1";
+
+/// Longest encrypted handshake payload in `?S1R` and `?S1C`: the payload plus its 16-byte tag.
+pub const MAX_SEALED_PAYLOAD: usize = super::handshake::MAX_PAYLOAD + 16;
 
 /// Human text of the query message: what a contact without Sotto sees.
 pub const QUERY_TEXT: &str =
@@ -67,8 +71,9 @@ pub struct ResponseMessage {
     pub ephemeral: [u8; 32],
     /// The responder's static (identity) key, encrypted.
     pub encrypted_static: [u8; 48],
-    /// An empty payload's tag: key confirmation.
-    pub encrypted_payload: [u8; 16],
+    /// The responder's payload (the names it states), encrypted: 16 bytes of tag plus up to
+    /// [`MAX_PAYLOAD`](super::handshake::MAX_PAYLOAD). Doubles as key confirmation.
+    pub encrypted_payload: Vec<u8>,
 }
 
 /// The last handshake message: `?S1C`.
@@ -80,8 +85,8 @@ pub struct ConfirmMessage {
     pub responder_tag: u32,
     /// The initiator's static (identity) key, encrypted.
     pub encrypted_static: [u8; 48],
-    /// An empty payload's tag: key confirmation.
-    pub encrypted_payload: [u8; 16],
+    /// The initiator's payload (the names it states), encrypted, as in `?S1R`.
+    pub encrypted_payload: Vec<u8>,
 }
 
 /// An encrypted message: `?S1D`.
@@ -250,7 +255,7 @@ impl WireMessage {
                 ('I', b)
             }
             WireMessage::Response(m) => {
-                let mut b = Vec::with_capacity(104);
+                let mut b = Vec::with_capacity(88 + m.encrypted_payload.len());
                 b.extend_from_slice(&m.responder_tag.to_be_bytes());
                 b.extend_from_slice(&m.initiator_tag.to_be_bytes());
                 b.extend_from_slice(&m.ephemeral);
@@ -259,7 +264,7 @@ impl WireMessage {
                 ('R', b)
             }
             WireMessage::Confirm(m) => {
-                let mut b = Vec::with_capacity(72);
+                let mut b = Vec::with_capacity(56 + m.encrypted_payload.len());
                 b.extend_from_slice(&m.initiator_tag.to_be_bytes());
                 b.extend_from_slice(&m.responder_tag.to_be_bytes());
                 b.extend_from_slice(&m.encrypted_static);
@@ -320,19 +325,23 @@ impl WireMessage {
                 initiator_tag: u32be(&body).ok_or(DecodeError::Malformed)?,
                 ephemeral: array(&body[4..]).ok_or(DecodeError::Malformed)?,
             }),
-            b'R' if body.len() == 104 => WireMessage::Response(ResponseMessage {
-                responder_tag: u32be(&body).ok_or(DecodeError::Malformed)?,
-                initiator_tag: u32be(&body[4..]).ok_or(DecodeError::Malformed)?,
-                ephemeral: array(&body[8..]).ok_or(DecodeError::Malformed)?,
-                encrypted_static: array(&body[40..]).ok_or(DecodeError::Malformed)?,
-                encrypted_payload: array(&body[88..]).ok_or(DecodeError::Malformed)?,
-            }),
-            b'C' if body.len() == 72 => WireMessage::Confirm(ConfirmMessage {
-                initiator_tag: u32be(&body).ok_or(DecodeError::Malformed)?,
-                responder_tag: u32be(&body[4..]).ok_or(DecodeError::Malformed)?,
-                encrypted_static: array(&body[8..]).ok_or(DecodeError::Malformed)?,
-                encrypted_payload: array(&body[56..]).ok_or(DecodeError::Malformed)?,
-            }),
+            b'R' if (88 + 16..=88 + MAX_SEALED_PAYLOAD).contains(&body.len()) => {
+                WireMessage::Response(ResponseMessage {
+                    responder_tag: u32be(&body).ok_or(DecodeError::Malformed)?,
+                    initiator_tag: u32be(&body[4..]).ok_or(DecodeError::Malformed)?,
+                    ephemeral: array(&body[8..]).ok_or(DecodeError::Malformed)?,
+                    encrypted_static: array(&body[40..]).ok_or(DecodeError::Malformed)?,
+                    encrypted_payload: body[88..].to_vec(),
+                })
+            }
+            b'C' if (56 + 16..=56 + MAX_SEALED_PAYLOAD).contains(&body.len()) => {
+                WireMessage::Confirm(ConfirmMessage {
+                    initiator_tag: u32be(&body).ok_or(DecodeError::Malformed)?,
+                    responder_tag: u32be(&body[4..]).ok_or(DecodeError::Malformed)?,
+                    encrypted_static: array(&body[8..]).ok_or(DecodeError::Malformed)?,
+                    encrypted_payload: body[56..].to_vec(),
+                })
+            }
             b'D' => {
                 WireMessage::Data(DataMessage::decode_body(&body).ok_or(DecodeError::Malformed)?)
             }
@@ -378,7 +387,7 @@ mod tests {
                 any::<u32>(),
                 any::<[u8; 32]>(),
                 proptest::collection::vec(any::<u8>(), 48),
-                any::<[u8; 16]>()
+                proptest::collection::vec(any::<u8>(), 16..=MAX_SEALED_PAYLOAD)
             )
                 .prop_map(|(a, b, e, s, p)| {
                     WireMessage::Response(ResponseMessage {
@@ -393,7 +402,7 @@ mod tests {
                 any::<u32>(),
                 any::<u32>(),
                 proptest::collection::vec(any::<u8>(), 48),
-                any::<[u8; 16]>()
+                proptest::collection::vec(any::<u8>(), 16..=MAX_SEALED_PAYLOAD)
             )
                 .prop_map(|(a, b, s, p)| {
                     WireMessage::Confirm(ConfirmMessage {

@@ -27,7 +27,7 @@ pub(crate) fn list() -> *mut sys::GList {
 unsafe extern "C" fn known_fingerprints(action: *mut sys::PurplePluginAction) {
     ffi_boundary!((), {
         non_null!(action);
-        super::dialogs::known_fingerprints(None);
+        super::known::known_fingerprints(None);
     })
 }
 

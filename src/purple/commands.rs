@@ -5,11 +5,11 @@ use std::ffi::{c_char, c_void};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
-use super::dialogs;
 use super::glue::{self, arg, set_error, CommandGuard, ConvRef};
 use super::present;
 use super::service;
 use super::texts;
+use super::{dialogs, known};
 
 /// Register `/sotto`.
 pub(crate) fn register() -> Option<CommandGuard> {
@@ -60,6 +60,8 @@ unsafe extern "C" fn sotto_cmd(
     ffi_boundary!(sys::PURPLE_CMD_RET_FAILED, {
         non_null!(conv, sys::PURPLE_CMD_RET_FAILED);
         // SAFETY: live conversation for this callback.
+        unsafe { service::track(conv) };
+        // SAFETY: live conversation for this callback.
         let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
             return sys::PURPLE_CMD_RET_FAILED;
         };
@@ -89,10 +91,10 @@ unsafe extern "C" fn sotto_cmd(
                     dialogs::answer_question(&r, &answer);
                 }
             }
-            "accept" => dialogs::accept_new_key(&r),
+            "accept" => dialogs::accept_typed(&r, rest(&line)),
             "fingerprints" | "keys" => {
-                r.system_line(&dialogs::known_fingerprints_text());
-                dialogs::known_fingerprints(Some(&r));
+                r.system_line(&known::known_fingerprints_text());
+                known::known_fingerprints(Some(&r));
             }
             "help" => r.system_line(texts::HELP),
             other => {

@@ -16,8 +16,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 
 use crate::protocol::{ConvState, IdentityPublic};
-use crate::sessions::trust::Change;
-use crate::store::TrustRecord;
+use crate::sessions::trust::{fingerprint_prefix_matches, AcceptError};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
@@ -44,7 +43,7 @@ pub(crate) fn plain(s: &str) -> String {
 }
 
 /// Keep `p` until its dialog is answered; the number goes to libpurple as user data.
-fn park(p: Pending) -> Option<*mut c_void> {
+pub(super) fn park(p: Pending) -> Option<*mut c_void> {
     with_state(|state| {
         state.last_dialog = state.last_dialog.wrapping_add(1).max(1);
         let id = state.last_dialog;
@@ -54,7 +53,7 @@ fn park(p: Pending) -> Option<*mut c_void> {
 }
 
 /// The dialog a callback's user data stands for (once: a dialog is answered once).
-fn take(data: *mut c_void) -> Option<Pending> {
+pub(super) fn take(data: *mut c_void) -> Option<Pending> {
     with_state(|state| state.dialogs.remove(&(data as usize))).flatten()
 }
 
@@ -117,8 +116,8 @@ unsafe extern "C" fn action_chosen(data: *mut c_void, index: c_int) {
             (Pending::Verify(r), 0) => compare(&r),
             (Pending::Verify(r), 1) => ask(&r),
             (Pending::Compare { r, key }, 0) => mark_verified(&r, &key),
-            (Pending::KeyChanged(r), 0) => accept_new_key(&r),
-            (Pending::KeyChanged(r), _) => r.system_line(&texts::still_holding(&r.peer)),
+            (Pending::KeyChanged { r, key }, 0) => accept_new_key(&r, &key),
+            (Pending::KeyChanged { r, .. }, _) => r.system_line(&texts::still_holding(&r.peer)),
             _ => {}
         }
     })
@@ -163,7 +162,7 @@ fn mark_verified(r: &ConvRef, key: &IdentityPublic) {
     if service::waiting(r).is_some_and(|(_, blocked)| blocked)
         && service::peer_key(r).as_ref() == Some(key)
     {
-        accept_new_key(r);
+        accept_new_key(r, key);
     }
     match service::mark_verified(r, key) {
         Some(Ok(())) => r.system_line(&texts::compared_verified(
@@ -259,7 +258,7 @@ unsafe extern "C" fn ask_ok(data: *mut c_void, fields: *mut sys::PurpleRequestFi
 }
 
 /// Any dialog closed without a decision: forget what it was about.
-unsafe extern "C" fn dismissed(data: *mut c_void, _fields: *mut c_void) {
+pub(super) unsafe extern "C" fn dismissed(data: *mut c_void, _fields: *mut c_void) {
     ffi_boundary!((), {
         non_null!(data);
         drop(take(data));
@@ -362,221 +361,93 @@ fn decline(r: &ConvRef) {
     }
 }
 
-/// The contact's key changed (`Event::PeerKeyChanged`): explain, and offer to accept it.
-pub(crate) fn key_changed(r: &ConvRef, fingerprint: &str) {
+/// The contact's key changed to `key` (`Event::PeerKeyChanged`): explain, and offer to accept
+/// exactly that key.
+pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
+    let fingerprint = key.fingerprint().to_string();
     action_dialog(
         Some(r),
-        &texts::key_changed_dialog(&plain(&r.peer), fingerprint),
+        &texts::key_changed_dialog(&plain(&r.peer), &fingerprint),
         1,
         &[c"Accept the new key", c"Keep holding messages"],
-        Pending::KeyChanged(r.clone()),
+        Pending::KeyChanged { r: r.clone(), key },
     );
 }
 
-/// The user accepts the contact's changed key (the dialog, or `/sotto accept`).
-pub(crate) fn accept_new_key(r: &ConvRef) {
-    if let Some(fx) = service::accept_key(r) {
-        present::apply(r, fx);
-        r.system_line(&texts::key_accepted(&r.peer));
-    }
-}
-
-/// Every recorded key, with the label the Known fingerprints view shows for it.
-fn known_keys() -> Vec<(String, TrustRecord)> {
-    service::all_trust_records()
-        .into_iter()
-        .map(|t| (key_label(&t), t))
-        .collect()
-}
-
-/// One line of the view: contact, fingerprint, trust, last seen, account.
-fn key_label(t: &TrustRecord) -> String {
-    let (protocol, account) = t.protocol_and_account().unwrap_or(("?", &t.account));
-    texts::known_key_label(
-        &plain(&t.peer),
-        &t.fingerprint.to_string(),
-        t.trust,
-        &utc_time(t.last_seen),
-        &plain(account),
-        protocol,
-    )
-}
-
-/// `/sotto fingerprints`: every recorded key, as text.
-pub(crate) fn known_fingerprints_text() -> String {
-    let keys = known_keys();
-    if keys.is_empty() {
-        return texts::no_known_keys().to_owned();
-    }
-    let lines: Vec<String> = keys.into_iter().map(|(label, _)| label).collect();
-    texts::known_keys(&lines)
-}
-
-/// Actions of the Known fingerprints view (index = choice value).
-const KNOWN_ACTIONS: [&CStr; 3] = [c"Mark verified", c"Mark unverified", c"Forget this key"];
-
-/// The Known fingerprints view: pick a key, then verify, unverify or forget it.
-pub(crate) fn known_fingerprints(r: Option<&ConvRef>) {
-    let keys = known_keys();
-    if keys.is_empty() {
-        let text = glue::cstring(texts::no_known_keys_notice());
-        // SAFETY: valid strings; no callback.
-        unsafe {
-            sys::purple_notify_message(
-                plugin_handle(),
-                sys::PURPLE_NOTIFY_MSG_INFO,
-                c"Sotto".as_ptr(),
-                c"Known fingerprints".as_ptr(),
-                text.as_ptr(),
-                None,
-                std::ptr::null_mut(),
-            );
-        }
-        return;
-    }
-    let labels: Vec<_> = keys.iter().map(|(l, _)| glue::cstring(l)).collect();
-    let text = texts::known_keys_dialog();
-    let (title, primary, secondary) = (
-        glue::cstring(&text.title),
-        glue::cstring(&text.primary),
-        glue::cstring(&text.secondary),
+/// The contact states other names than the ones we see: explain, and offer to accept this key
+/// with those names (exactly the key shown), or keep holding.
+pub(crate) fn names_mismatch(
+    r: &ConvRef,
+    key: IdentityPublic,
+    me: &str,
+    stated_self: &str,
+    stated_peer: &str,
+) {
+    let text = texts::names_mismatch_dialog(
+        &plain(&r.peer),
+        &plain(me),
+        &plain(stated_self),
+        &plain(stated_peer),
     );
-    let Some(data) = park(Pending::Known(keys)) else {
-        return;
-    };
-    let who = r.map(|r| glue::cstring(&r.peer));
-    let (account, conv) = r.map_or((std::ptr::null_mut(), std::ptr::null_mut()), |r| {
-        (r.account(), r.conversation())
-    });
-    // SAFETY: strings valid for the calls (copied by libpurple); the fields object is handed to
-    // purple_request_fields, which owns it; the callbacks have PurpleRequestFieldsCb's signature.
-    unsafe {
-        let fields = sys::purple_request_fields_new();
-        let group = sys::purple_request_field_group_new(std::ptr::null());
-        sys::purple_request_fields_add_group(fields, group);
-        let list = sys::purple_request_field_list_new(c"key".as_ptr(), c"Keys".as_ptr());
-        for (i, label) in labels.iter().enumerate() {
-            // libpurple refuses an item without data; ours is its position (never read back).
-            sys::purple_request_field_list_add_icon(
-                list,
-                label.as_ptr(),
-                std::ptr::null(),
-                (i + 1) as *mut c_void,
-            );
+    action_dialog(
+        Some(r),
+        &text,
+        1,
+        &[
+            c"Accept: I know why the names differ",
+            c"Keep holding messages",
+        ],
+        Pending::KeyChanged { r: r.clone(), key },
+    );
+}
+
+/// The user accepts the contact's changed key `expected` (the dialog showed it, or
+/// `/sotto accept` named it). Refused when the session's key is another one by now.
+pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) {
+    match service::accept_key(r, expected) {
+        Some(Ok(fx)) => {
+            present::apply(r, fx);
+            r.system_line(&texts::key_accepted(&r.peer));
         }
-        sys::purple_request_field_set_required(list, 1);
-        sys::purple_request_field_group_add_field(group, list);
-        let action = sys::purple_request_field_choice_new(c"action".as_ptr(), c"Do".as_ptr(), 0);
-        for a in KNOWN_ACTIONS {
-            sys::purple_request_field_choice_add(action, a.as_ptr());
-        }
-        sys::purple_request_field_group_add_field(group, action);
-        sys::purple_request_fields(
-            plugin_handle(),
-            title.as_ptr(),
-            primary.as_ptr(),
-            secondary.as_ptr(),
-            fields,
-            c"Apply".as_ptr(),
-            glue::callback(known_ok as *const c_void),
-            c"Close".as_ptr(),
-            glue::callback(dismissed as *const c_void),
-            account,
-            who.as_ref().map_or(std::ptr::null(), |w| w.as_ptr()),
-            conv,
-            data,
-        );
+        Some(Err(AcceptError::Different { current })) => r.system_line(&texts::accept_refused(
+            &r.peer,
+            &expected.fingerprint().to_string(),
+            &current.fingerprint().to_string(),
+        )),
+        Some(Err(AcceptError::NoKey)) => r.system_line(&texts::nothing_to_accept(&r.peer)),
+        None => {}
     }
 }
 
-unsafe extern "C" fn known_ok(data: *mut c_void, fields: *mut sys::PurpleRequestFields) {
-    ffi_boundary!((), {
-        non_null!(data);
-        non_null!(fields);
-        let Some(Pending::Known(keys)) = take(data) else {
-            return;
-        };
-        let mut selected = Vec::new();
-        // SAFETY: the fields of this callback; the list and its strings belong to the field and
-        // are copied at once.
-        let choice = unsafe {
-            let field = sys::purple_request_fields_get_field(fields, c"key".as_ptr());
-            if !field.is_null() {
-                let mut l = sys::purple_request_field_list_get_selected(field);
-                while !l.is_null() {
-                    if let Some(s) = cstr_to_string((*l).data.cast::<c_char>()) {
-                        selected.push(s);
-                    }
-                    l = (*l).next;
-                }
-            }
-            sys::purple_request_fields_get_choice(fields, c"action".as_ptr())
-        };
-        for (label, record) in keys {
-            if selected.contains(&label) {
-                apply_known(&record, choice);
-            }
-        }
-    })
-}
-
-/// Verify (0), unverify (1) or forget (2) one recorded key; the contact's window, if open,
-/// says so, and a loaded session learns the keys that remain.
-fn apply_known(t: &TrustRecord, choice: c_int) {
-    let Some((protocol, account)) = t.protocol_and_account() else {
+/// `/sotto accept [FINGERPRINT PREFIX]`: accept the contact's current key only when the user
+/// names it (its first group or more), so what is accepted is what was checked.
+pub(crate) fn accept_typed(r: &ConvRef, typed: &str) {
+    let Some(current) = service::peer_key(r) else {
+        r.system_line(&texts::nothing_to_accept(&r.peer));
         return;
     };
-    let change = match choice {
-        0 => Change::Verify,
-        1 => Change::Unverify,
-        _ => Change::Forget,
-    };
-    let done = service::change_record(t, change);
-    let r = ConvRef {
-        protocol: protocol.to_owned(),
-        account: account.to_owned(),
-        peer: t.peer.clone(),
-    };
-    let change = u8::try_from(choice.clamp(0, 2)).unwrap_or(2);
-    r.system_line(&texts::record_changed(
-        &t.peer,
-        &t.fingerprint.to_string(),
-        done,
-        change,
-    ));
-}
-
-/// `secs` since the epoch as `YYYY-MM-DD HH:MM UTC`.
-fn utc_time(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3_600,
-        rem % 3_600 / 60
-    )
+    let fingerprint = current.fingerprint();
+    if typed.trim().is_empty() {
+        let blocked = service::waiting(r).is_some_and(|(_, blocked)| blocked);
+        r.system_line(&texts::accept_usage(
+            &r.peer,
+            &fingerprint.to_string(),
+            blocked,
+        ));
+    } else if fingerprint_prefix_matches(&fingerprint, typed) {
+        accept_new_key(r, &current);
+    } else {
+        r.system_line(&texts::accept_refused(
+            &r.peer,
+            typed.trim(),
+            &fingerprint.to_string(),
+        ));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_time_formats_known_instants() {
-        assert_eq!(utc_time(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc_time(1_700_000_000), "2023-11-14 22:13 UTC");
-        assert_eq!(utc_time(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(utc_time(-86_400), "1969-12-31 00:00 UTC");
-    }
 
     #[test]
     fn plain_removes_control_characters_and_bounds_length() {

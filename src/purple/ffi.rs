@@ -88,6 +88,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
                 );
             }
         }
+        super::windows::track_all();
         // SAFETY: `plugin` is the plugin being loaded.
         let hooks = unsafe { signals::connect_all(plugin) };
         let loaded = Loaded {

@@ -176,6 +176,21 @@ impl ConvRef {
         }
     }
 
+    /// The names a handshake states for this conversation: our name on the network (the
+    /// connection's display name, an IRC nick or an XMPP JID, else the account's username) and
+    /// the peer's, both normalized as `key` does. Empty when not connected.
+    pub(crate) fn names(&self) -> crate::protocol::names::Names {
+        let account = self.account();
+        let me = self
+            .own_display_name()
+            .map(|n| normalize(account, &n))
+            .unwrap_or_default();
+        crate::protocol::names::Names {
+            me,
+            peer: normalize(account, &self.peer),
+        }
+    }
+
     /// The open IM conversation with the peer, if any.
     pub(crate) fn conversation(&self) -> *mut sys::PurpleConversation {
         let account = self.account();
@@ -345,13 +360,6 @@ pub(crate) fn global_policy() -> Policy {
     prefs::string(prefs::POLICY)
         .and_then(|s| Policy::parse(&s))
         .unwrap_or(Policy::Opportunistic)
-}
-
-/// The contact's override, else the global preference.
-pub(crate) fn effective_policy(r: &ConvRef) -> Policy {
-    buddy_setting(r, BUDDY_POLICY)
-        .and_then(|s| Policy::parse(&s))
-        .unwrap_or_else(global_policy)
 }
 
 /// Find the buddy for a conversation (for its per-contact settings).

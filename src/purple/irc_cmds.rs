@@ -77,7 +77,7 @@ pub(crate) fn register() -> Vec<CommandGuard> {
 /// Plaintext may go to `r`: no session is up or starting, and the policy is not `always`.
 fn plaintext_ok(r: &ConvRef) -> bool {
     matches!(service::conv_state(r), None | Some(ConvState::Plaintext))
-        && glue::effective_policy(r) != Policy::Always
+        && service::policy(r) != Policy::Always
 }
 
 unsafe extern "C" fn irc_override(
@@ -117,6 +117,12 @@ unsafe extern "C" fn irc_override(
             };
             r
         };
+        // A renamed window's conversation follows first; if it cannot, nothing is sent.
+        if !service::track_name(&target) {
+            // SAFETY: libpurple's error out-parameter.
+            unsafe { set_error(error, texts::irc_command_no_key()) };
+            return sys::PURPLE_CMD_RET_FAILED;
+        }
         if plaintext_ok(&target) {
             return sys::PURPLE_CMD_RET_CONTINUE;
         }

@@ -10,9 +10,11 @@
 //!   helpers (plaintext format, line sizes, every sentence the user sees).
 //! * `state`: the loaded plugin's one state value (the sessions service, windows, open dialogs,
 //!   the injecting and quitting flags, the wrapped `send_im`s).
-//! * `glue`: safe wrappers (strings, lookups by name, writing lines, preferences, commands).
+//! * `glue`: safe wrappers (strings, lookups by name, writing lines, preferences, commands);
+//!   `windows`: the number each IM window carries, so a conversation follows a renamed window.
 //! * `service`: the sessions service as callbacks reach it (names → key and settings).
-//! * `present` (the presenter) and `dialogs`: what the user sees of a decision.
+//! * `present` (the presenter), `dialogs` and `known` (the Known fingerprints view): what the
+//!   user sees of a decision.
 //! * `signals`, `prpl`, `commands`, `irc_cmds`, `menu`, `actions`, `prefs_frame`: the seams
 //!   libpurple calls; `ffi`: the functions the C shim calls (cbindgen → `include/sotto.h`).
 
@@ -27,6 +29,7 @@ pub mod ffi;
 mod fragsize;
 mod glue;
 mod irc_cmds;
+mod known;
 mod markup;
 mod menu;
 mod prefs_frame;
@@ -36,3 +39,4 @@ mod service;
 mod signals;
 mod state;
 mod texts;
+mod windows;

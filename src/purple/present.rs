@@ -10,7 +10,7 @@ use crate::store::Trust;
 use super::bindings as sys;
 use super::glue::{self, prefs};
 use super::service;
-use super::state::with_state;
+use super::state::{with_state, Decorating, TitleMark};
 use super::texts;
 
 /// Whether encrypted conversations go to the logs (`log_encrypted`).
@@ -82,9 +82,29 @@ fn write_event(r: &ConvRef, event: Event) {
             r.system_line(&texts::not_sent(&text));
         }
         Event::PeerKeyChanged { fingerprint } => {
-            let fingerprint = fingerprint.to_string();
-            r.system_line(&texts::key_changed(peer, &fingerprint));
-            super::dialogs::key_changed(r, &fingerprint);
+            r.system_line(&texts::key_changed(peer, &fingerprint.to_string()));
+            // The dialog accepts exactly the key it shows: the one this event is about.
+            if let Some(key) = service::peer_key(r).filter(|k| k.fingerprint() == fingerprint) {
+                super::dialogs::key_changed(r, key);
+            }
+        }
+        Event::NamesMismatch {
+            stated_self,
+            stated_peer,
+        } => {
+            let me = r.names().me;
+            let key = service::peer_key(r);
+            let fingerprint = key.map(|k| k.fingerprint().to_string()).unwrap_or_default();
+            r.system_line(&texts::names_mismatch(
+                peer,
+                &me,
+                &stated_self,
+                &stated_peer,
+                &fingerprint,
+            ));
+            if let Some(key) = key {
+                super::dialogs::names_mismatch(r, key, &me, &stated_self, &stated_peer);
+            }
         }
         Event::VerificationQuestion { question } => {
             r.system_line(&texts::question_asked(peer, &question));
@@ -129,49 +149,110 @@ fn reset_held(r: &ConvRef) {
 }
 
 /// Make the window match the session: title marked and logging off while encrypted (unless the
-/// user logs encrypted conversations), restored afterwards. Safe to call often: it only changes
-/// what differs, so the `conversation-updated` it causes ends here.
+/// user logs encrypted conversations), restored afterwards.
+///
+/// The mark is decided from Sotto's state and from the title Sotto itself set, never from the
+/// title's text: the title is libpurple's alias of the contact, which the user, the server and
+/// (on XMPP) the contact's published nickname control. A plaintext window whose own title ends
+/// like the mark ("bob (encrypted)") is marked as not encrypted instead. Title changes are
+/// guarded: `set_title` emits `conversation-updated`, which calls this again, and that inner
+/// call returns at once.
 pub(crate) fn redecorate(r: &ConvRef) {
     let conv = r.conversation();
     if conv.is_null() {
         return;
     }
+    let Some(_ours) = Decorating::enter() else {
+        return;
+    };
     let log = log_encrypted();
     // SAFETY: `conv` was looked up just now and is live for this call.
     let is_logging = unsafe { sys::purple_conversation_is_logging(conv) != 0 };
     // A window opened after a restart belongs to a session that may still be in the store.
     let encrypted = service::conv_state(r) == Some(ConvState::Encrypted);
+    // SAFETY: live conversation.
+    let title = unsafe { glue::conversation_title(conv) }.unwrap_or_default();
     // Decide with the state borrowed; act after. Every window of an encrypted session is kept
     // from logging, also one opened after the first (libpurple creates it with logging from
     // the `log_ims` preference).
-    let set_logging = with_state(|state| {
+    let decision = with_state(|state| {
         let w = state.windows.entry(r.key()).or_default();
-        if encrypted && !log {
+        let set_logging = if encrypted && !log {
             w.logging_saved.get_or_insert(is_logging);
             Some(false)
         } else if !encrypted {
             w.logging_saved.take()
         } else {
             None
-        }
-    })
-    .flatten();
+        };
+        let ours = w.title.take();
+        let (title_change, mark) = retitle(&title, ours, encrypted);
+        w.title = mark;
+        (set_logging, title_change)
+    });
+    let Some((set_logging, title_change)) = decision else {
+        return;
+    };
     if let Some(logging) = set_logging {
         if logging != is_logging {
             // SAFETY: live conversation.
             unsafe { sys::purple_conversation_set_logging(conv, i32::from(logging)) };
         }
     }
-    // SAFETY: live conversation.
-    let title = unsafe { glue::conversation_title(conv) }.unwrap_or_default();
-    let marked = title.ends_with(texts::TITLE_SUFFIX);
-    if encrypted && !marked {
-        let t = glue::cstring(&format!("{title}{}", texts::TITLE_SUFFIX));
-        // SAFETY: live conversation, valid string (copied by libpurple).
-        unsafe { sys::purple_conversation_set_title(conv, t.as_ptr()) };
-    } else if !encrypted && marked {
+    match title_change {
+        TitleChange::Keep => {}
+        TitleChange::Set(t) => {
+            let t = glue::cstring(&t);
+            // SAFETY: live conversation, valid string (copied by libpurple).
+            unsafe { sys::purple_conversation_set_title(conv, t.as_ptr()) };
+        }
         // SAFETY: live conversation.
-        unsafe { sys::purple_conversation_autoset_title(conv) };
+        TitleChange::Restore => unsafe { sys::purple_conversation_autoset_title(conv) },
+    }
+}
+
+/// What to do to a window's title.
+#[derive(Debug, PartialEq, Eq)]
+enum TitleChange {
+    Keep,
+    Set(String),
+    /// Give the window libpurple's own title back.
+    Restore,
+}
+
+/// The title for a window showing `title` now, given the mark Sotto set last (`ours`) and
+/// whether the conversation is encrypted; and the mark to remember.
+fn retitle(
+    title: &str,
+    ours: Option<TitleMark>,
+    encrypted: bool,
+) -> (TitleChange, Option<TitleMark>) {
+    // libpurple's own title: ours minus our suffix while it stands, else what is shown (libpurple
+    // reset it: a rename, an alias change, Pidgin's tab switch).
+    let (base, ours_shown) = match ours {
+        Some(m) if m.shown == title => (m.base, true),
+        _ => (title.to_owned(), false),
+    };
+    let suffix = if encrypted {
+        Some(texts::TITLE_SUFFIX)
+    } else if base.ends_with(texts::TITLE_SUFFIX) {
+        // The alias itself reads "… (encrypted)": say plainly that this window is not.
+        Some(texts::TITLE_NOT_ENCRYPTED)
+    } else {
+        None
+    };
+    match suffix {
+        Some(suffix) => {
+            let shown = format!("{base}{suffix}");
+            let change = if shown == title {
+                TitleChange::Keep
+            } else {
+                TitleChange::Set(shown.clone())
+            };
+            (change, Some(TitleMark { base, shown }))
+        }
+        None if ours_shown => (TitleChange::Restore, None),
+        None => (TitleChange::Keep, None),
     }
 }
 
@@ -182,7 +263,7 @@ pub(crate) fn status_text(r: &ConvRef) -> String {
         service::conv_state(r),
         service::peer_trust(r),
         service::waiting(r),
-        glue::effective_policy(r),
+        service::policy(r),
         log_encrypted(),
     )
 }
@@ -207,5 +288,59 @@ pub(crate) fn stop_all() {
             };
             apply(&r, fx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(base: &str, shown: &str) -> Option<TitleMark> {
+        Some(TitleMark {
+            base: base.into(),
+            shown: shown.into(),
+        })
+    }
+
+    #[test]
+    fn encrypted_windows_are_marked_once() {
+        let (c, m) = retitle("bob", None, true);
+        assert_eq!(c, TitleChange::Set("bob (encrypted)".into()));
+        assert_eq!(m, mark("bob", "bob (encrypted)"));
+        // Our own mark, seen again (the update our set_title caused): nothing to do.
+        assert_eq!(
+            retitle("bob (encrypted)", m.clone(), true),
+            (TitleChange::Keep, m.clone())
+        );
+        // libpurple reset the title (a rename to bob_away): marked again, from the new base.
+        assert_eq!(
+            retitle("bob_away", m.clone(), true).0,
+            TitleChange::Set("bob_away (encrypted)".into())
+        );
+        // The session ended: libpurple's title comes back.
+        assert_eq!(
+            retitle("bob (encrypted)", m, false),
+            (TitleChange::Restore, None)
+        );
+    }
+
+    #[test]
+    fn an_alias_that_reads_encrypted_does_not_make_a_window_look_encrypted() {
+        let alias = "bob (encrypted)";
+        let (c, m) = retitle(alias, None, false);
+        assert_eq!(
+            c,
+            TitleChange::Set("bob (encrypted) (NOT encrypted)".into())
+        );
+        // Stable: the next update changes nothing (no loop, no flapping).
+        let again = retitle("bob (encrypted) (NOT encrypted)", m.clone(), false);
+        assert_eq!(again, (TitleChange::Keep, m.clone()));
+        // Encrypted with that alias: our mark on top, honestly.
+        assert_eq!(
+            retitle("bob (encrypted) (NOT encrypted)", m, true).0,
+            TitleChange::Set("bob (encrypted) (encrypted)".into())
+        );
+        // A title we never set is never "restored".
+        assert_eq!(retitle("bob", None, false), (TitleChange::Keep, None));
     }
 }

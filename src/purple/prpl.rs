@@ -160,6 +160,9 @@ unsafe extern "C" fn wrapped_send_im(
         let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
             return -libc::EINVAL;
         };
+        if !service::track_name(&r) {
+            return 0;
+        }
         let key = r.key();
         let approved = with_state(|s| {
             s.allow_next

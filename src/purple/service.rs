@@ -7,25 +7,38 @@
 use rand_core::OsRng;
 
 use crate::protocol::{ConvState, Conversation, IdentityPublic, ReceiveAction, ReceiveOutcome};
-use crate::sessions::{trust::Change, ConvRef, Effects, Outgoing, Sessions, Settings};
+use crate::sessions::trust::AcceptError;
+use crate::sessions::{trust::Change, ConvRef, Effects, Notice, Outgoing, Sessions, Settings};
 use crate::store::{Trust, TrustRecord};
 
+use super::bindings as sys;
 use super::fragsize;
-use super::glue::{self, prefs};
-use super::state::{with_state, State};
+use super::glue::{self, prefs, ConvKey};
+use super::state::{with_state, State, Tag};
+use super::texts;
+use super::windows;
 
 /// The contact's settings: its policy (override, else global) and the line size on its
 /// protocol (which depends on both nicks on IRC).
 pub(crate) fn settings(r: &ConvRef) -> Settings {
     Settings {
-        policy: glue::effective_policy(r),
+        policy: policy(r),
         max_line: fragsize::for_protocol(
             &r.protocol,
             r.own_display_name().as_deref(),
             &r.peer,
             prefs::int(prefs::FRAGMENT_SIZE_DEFAULT),
         ),
+        names: r.names(),
     }
+}
+
+/// The contact's policy: its buddy's override, else one its window carried over from the buddy
+/// it was opened for (the contact was renamed since), else the global preference.
+pub(crate) fn policy(r: &ConvRef) -> crate::protocol::Policy {
+    windows::buddy_policy(r)
+        .or_else(|| windows::carried_policy(r))
+        .unwrap_or_else(glue::global_policy)
 }
 
 /// Run `f` on the service with the state borrowed; the service's debug lines are written after.
@@ -43,7 +56,7 @@ fn with_sessions<T>(f: impl FnOnce(&mut Sessions) -> T) -> Option<T> {
 /// The user (or an auto-reply) sends `text` to `r`.
 pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
     let (key, settings) = (r.key(), settings(r));
-    with_sessions(|s| s.outgoing(&key, &r.peer, text, settings, &mut OsRng)).flatten()
+    with_sessions(|s| s.outgoing(&key, &r.peer, text, &settings, &mut OsRng)).flatten()
 }
 
 /// A message arrived from `r` (text already stripped of markup).
@@ -53,7 +66,7 @@ pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effect
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let (key, settings) = (r.key(), settings(r));
-    with_sessions(|s| s.incoming(&key, &r.peer, text, settings, now, &mut OsRng)).flatten()
+    with_sessions(|s| s.incoming(&key, &r.peer, text, &settings, now, &mut OsRng)).flatten()
 }
 
 /// A user action on the conversation with `r` (start, stop, verify...).
@@ -62,19 +75,22 @@ pub(crate) fn act(
     act: impl FnOnce(&mut Conversation, &mut OsRng) -> ReceiveOutcome,
 ) -> Option<Effects> {
     let (key, settings) = (r.key(), settings(r));
-    with_sessions(|s| s.act(&key, &r.peer, settings, &mut OsRng, act)).flatten()
+    with_sessions(|s| s.act(&key, &r.peer, &settings, &mut OsRng, act)).flatten()
 }
 
 /// The user asked to start (`true`) or stop encryption with `r`.
 pub(crate) fn start_or_stop(r: &ConvRef, start: bool) -> Option<Effects> {
     let (key, settings) = (r.key(), settings(r));
-    with_sessions(|s| s.start_or_stop(&key, &r.peer, settings, start, &mut OsRng)).flatten()
+    with_sessions(|s| s.start_or_stop(&key, &r.peer, &settings, start, &mut OsRng)).flatten()
 }
 
-/// The user accepts the contact's changed key.
-pub(crate) fn accept_key(r: &ConvRef) -> Option<Effects> {
+/// The user accepts the contact's changed key `expected` (the one they were shown or named).
+pub(crate) fn accept_key(
+    r: &ConvRef,
+    expected: &IdentityPublic,
+) -> Option<Result<Effects, AcceptError>> {
     let (key, settings) = (r.key(), settings(r));
-    with_sessions(|s| s.accept_key(&key, &r.peer, settings, &mut OsRng)).flatten()
+    with_sessions(|s| s.accept_key(&key, &r.peer, &settings, expected, &mut OsRng)).flatten()
 }
 
 /// Loaded conversations that are not in plaintext, as references replies go to.
@@ -93,19 +109,19 @@ pub(crate) fn active() -> Vec<ConvRef> {
 /// State of the conversation with `r`, loaded from the store if needed.
 pub(crate) fn conv_state(r: &ConvRef) -> Option<ConvState> {
     let (key, settings) = (r.key(), settings(r));
-    with_sessions(|s| s.state(&key, &r.peer, settings)).flatten()
+    with_sessions(|s| s.state(&key, &r.peer, &settings)).flatten()
 }
 
 /// Messages waiting to be sent to `r`, and whether sending is blocked by a changed key.
 pub(crate) fn waiting(r: &ConvRef) -> Option<(usize, bool)> {
     let (key, settings) = (r.key(), settings(r));
-    with_sessions(|s| s.waiting(&key, &r.peer, settings)).flatten()
+    with_sessions(|s| s.waiting(&key, &r.peer, &settings)).flatten()
 }
 
 /// The contact's key in the current (or last) session with `r`, loaded from the store if needed.
 pub(crate) fn peer_key(r: &ConvRef) -> Option<IdentityPublic> {
     let (key, settings) = (r.key(), settings(r));
-    with_sessions(|s| s.peer_key(&key, &r.peer, settings)).flatten()
+    with_sessions(|s| s.peer_key(&key, &r.peer, &settings)).flatten()
 }
 
 /// Whether the contact's question still waits for our answer.
@@ -145,7 +161,7 @@ pub(crate) fn fingerprints(r: &ConvRef) -> Option<(String, Option<String>)> {
             .fingerprint()
             .to_string();
         let theirs = s
-            .peer_key(&key, &r.peer, settings)
+            .peer_key(&key, &r.peer, &settings)
             .map(|p| p.fingerprint().to_string());
         Some((ours, theirs))
     })
@@ -166,4 +182,63 @@ pub(crate) fn all_trust_records() -> Vec<TrustRecord> {
 /// Verify, unverify or forget one recorded key.
 pub(crate) fn change_record(t: &TrustRecord, change: Change) -> bool {
     with_sessions(|s| s.change_record(t, change)).unwrap_or(false)
+}
+
+/// The host renamed the contact: move the conversation from `old` to `r`'s name.
+fn rename(old: &ConvKey, r: &ConvRef) -> Option<Result<Notice, String>> {
+    let (new, settings) = (r.key(), settings(r));
+    with_sessions(|s| s.rename(old, &new, &r.peer, &settings)).flatten()
+}
+
+/// Whether `conv`'s window is in step with its conversation (see `windows`): a window renamed
+/// since it was last seen takes its conversation to the new name first. `false` when the
+/// contact was renamed and the conversation could not follow: the caller refuses to send.
+///
+/// # Safety
+/// `conv` must be null or a live conversation.
+pub(crate) unsafe fn track(conv: *mut sys::PurpleConversation) -> bool {
+    // SAFETY: per the caller.
+    let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
+        return true;
+    };
+    // SAFETY: `conv` is live (it gave a reference).
+    let Some((id, known)) = (unsafe { windows::known(conv) }) else {
+        // SAFETY: live conversation.
+        unsafe { windows::tag(conv, &r) };
+        return true;
+    };
+    if known.key == r.key() {
+        return true;
+    }
+    follow(&r, id, &known)
+}
+
+/// The window `r` names, if one is open, tracked (see [`track`]); `true` when none is.
+pub(crate) fn track_name(r: &ConvRef) -> bool {
+    let conv = r.conversation();
+    // SAFETY: looked up just now: null or live.
+    conv.is_null() || unsafe { track(conv) }
+}
+
+/// The contact of window `id` was renamed to `r.peer`: the conversation follows, and the window
+/// says so in one line.
+fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
+    let old_ref = ConvRef {
+        peer: known.key.peer.clone(),
+        ..r.clone()
+    };
+    // A policy set on the buddy the window was opened for stays with the window.
+    let carried = windows::buddy_policy(&old_ref).or(known.carried_policy);
+    match rename(&known.key, r) {
+        None => true,
+        Some(Ok(notice)) => {
+            windows::moved(id, &known.key, &r.key(), carried);
+            r.system_line(&texts::notice(&r.peer, &notice));
+            true
+        }
+        Some(Err(reason)) => {
+            r.system_line(&texts::rename_failed(&known.key.peer, &r.peer, &reason));
+            false
+        }
+    }
 }

@@ -101,7 +101,7 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 8] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 9] = [
         (
             Conversations,
             c"sending-im-msg",
@@ -121,6 +121,11 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
             Conversations,
             c"conversation-created",
             conversation_created as *const c_void,
+        ),
+        (
+            Conversations,
+            c"deleting-conversation",
+            deleting_conversation as *const c_void,
         ),
         (
             Conversations,
@@ -179,6 +184,13 @@ unsafe extern "C" fn sending_im_msg(
             let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
                 return;
             };
+            // The window may have been renamed (a nick change) since it was last seen: its
+            // conversation follows first, and if it cannot, nothing is sent.
+            if !service::track_name(&r) {
+                // SAFETY: valid out-parameter.
+                unsafe { abort_send(message) };
+                return;
+            }
             let markup = cstr_to_string(original).unwrap_or_default();
             let text = glue::markup_to_text(&markup);
             let Some((decision, fx)) = service::outgoing(&r, &text) else {
@@ -221,11 +233,13 @@ unsafe extern "C" fn receiving_im_msg(
     account: *mut sys::PurpleAccount,
     sender: *mut *mut c_char,
     message: *mut *mut c_char,
-    _conv: *mut sys::PurpleConversation,
+    conv: *mut sys::PurpleConversation,
     flags: *mut sys::PurpleMessageFlags,
     _data: *mut c_void,
 ) -> sys::gboolean {
     ffi_boundary!(0, {
+        // SAFETY: libpurple's conversation for this message (NULL when none is open yet).
+        unsafe { service::track(conv) };
         non_null!(account, 0);
         non_null!(sender, 0);
         non_null!(message, 0);
@@ -295,6 +309,9 @@ unsafe extern "C" fn conversation_updated(
         if kind != sys::PURPLE_CONV_UPDATE_TITLE {
             return;
         }
+        // A rename (IRC NICK) shows here first: `set_name` retitles the window.
+        // SAFETY: live conversation for this callback.
+        unsafe { service::track(conv) };
         // SAFETY: live conversation for this callback.
         if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
             present::redecorate(&r);
@@ -309,9 +326,20 @@ unsafe extern "C" fn conversation_created(conv: *mut sys::PurpleConversation, _d
     ffi_boundary!((), {
         non_null!(conv);
         // SAFETY: live conversation for this callback.
+        unsafe { service::track(conv) };
+        // SAFETY: live conversation for this callback.
         if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
             present::redecorate(&r);
         }
+    })
+}
+
+/// `deleting-conversation(conv)`: the window goes; forget its number.
+unsafe extern "C" fn deleting_conversation(conv: *mut sys::PurpleConversation, _data: *mut c_void) {
+    ffi_boundary!((), {
+        non_null!(conv);
+        // SAFETY: libpurple emits this while the conversation and its data are still valid.
+        unsafe { super::windows::forget(conv) };
     })
 }
 

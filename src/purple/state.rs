@@ -42,8 +42,8 @@ pub(crate) enum Pending {
     Ask(ConvRef),
     /// The contact's question, waiting for our user's answer.
     Answer(ConvRef),
-    /// The contact's key changed: accept it or keep holding.
-    KeyChanged(ConvRef),
+    /// The contact's key changed to `key`: accept exactly that key, or keep holding.
+    KeyChanged { r: ConvRef, key: IdentityPublic },
     /// The Known fingerprints list: each item's label and the record it stands for.
     Known(Vec<(String, TrustRecord)>),
 }
@@ -55,6 +55,29 @@ pub(crate) struct Window {
     pub logging_saved: Option<bool>,
     /// A "held" line was written for the current wait (no line per held message).
     pub held_notified: bool,
+    /// The title Sotto put on the window, if any (decided from Sotto's state, never from the
+    /// title's text, which an alias controls).
+    pub title: Option<TitleMark>,
+}
+
+/// A title Sotto set: libpurple's own title and what Sotto made of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TitleMark {
+    /// libpurple's title (the alias or name) before Sotto's suffix.
+    pub base: String,
+    /// The title Sotto set.
+    pub shown: String,
+}
+
+/// What Sotto knows of one open IM window, under the number stored in the window itself
+/// (`purple_conversation_set_data`), which libpurple keeps when it renames the window.
+#[derive(Clone, Debug)]
+pub(crate) struct Tag {
+    /// The conversation the window showed when last looked at.
+    pub key: ConvKey,
+    /// A per-contact policy carried over from the buddy the window was opened for, after a
+    /// rename to a name with no buddy of its own.
+    pub carried_policy: Option<crate::protocol::Policy>,
 }
 
 /// Everything the loaded plugin decides with.
@@ -71,6 +94,10 @@ pub(crate) struct State {
     pub dialogs: HashMap<usize, Pending>,
     /// The last dialog number handed out (0 is never used: it would be a NULL user data).
     pub last_dialog: usize,
+    /// Open IM windows, by the number stored in each.
+    pub tags: HashMap<usize, Tag>,
+    /// The last window number handed out (0 means "not tagged").
+    pub last_tag: usize,
 }
 
 /// The one plugin value: the state, and beside it what must be readable while it is borrowed.
@@ -83,6 +110,8 @@ struct Plugin {
     quitting: Cell<bool>,
     /// The line being sent is our own protocol line: the `send_im` wrapper lets it through.
     injecting: Cell<bool>,
+    /// A window title is being changed by us: the `conversation-updated` it emits is ours.
+    decorating: Cell<bool>,
     /// Hooks, commands and wrappers: dropping this undoes the load.
     loaded: RefCell<Option<Box<dyn Any>>>,
     /// Each wrapped protocol's own `send_im`, by protocol id.
@@ -95,6 +124,7 @@ thread_local! {
         handle: Cell::new(std::ptr::null_mut()),
         quitting: Cell::new(false),
         injecting: Cell::new(false),
+        decorating: Cell::new(false),
         loaded: RefCell::new(None),
         originals: RefCell::new(HashMap::new()),
     };
@@ -136,6 +166,8 @@ pub(crate) fn install(handle: *mut c_void, store: Option<Store>) {
                 allow_next: None,
                 dialogs: HashMap::new(),
                 last_dialog: 0,
+                tags: HashMap::new(),
+                last_tag: 0,
             });
         }
     });
@@ -225,4 +257,22 @@ pub(crate) fn original(protocol: &str) -> Option<SendIm> {
 /// Forget and return a protocol's own `send_im` (the wrapper is being removed).
 pub(crate) fn take_original(protocol: &str) -> Option<SendIm> {
     PLUGIN.with(|p| p.originals.borrow_mut().remove(protocol))
+}
+
+/// Marks a window-title change of ours while it lives (see [`Decorating::enter`]).
+pub(crate) struct Decorating(());
+
+impl Decorating {
+    /// `None` when a title change of ours is already under way: the `conversation-updated` it
+    /// emitted must not start another (libpurple emits it from inside `set_title`).
+    pub(crate) fn enter() -> Option<Self> {
+        let busy = PLUGIN.with(|p| p.decorating.replace(true));
+        (!busy).then_some(Decorating(()))
+    }
+}
+
+impl Drop for Decorating {
+    fn drop(&mut self) {
+        PLUGIN.with(|p| p.decorating.set(false));
+    }
 }

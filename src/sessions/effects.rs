@@ -37,6 +37,25 @@ pub enum Notice {
         /// The store's reason.
         reason: String,
     },
+    /// The encrypted conversation once held under this name moved to `to` (the contact was
+    /// renamed): this name may be someone else now, so nothing is sent here in plaintext.
+    Moved {
+        /// The name the conversation moved to.
+        to: String,
+    },
+    /// The contact's key, new for this name, is one the store knows under other names of this
+    /// account ("this key is the one you know as alice").
+    KnownAs {
+        /// Those names.
+        names: Vec<String>,
+    },
+    /// The contact was renamed; the conversation followed.
+    Renamed {
+        /// The old name.
+        from: String,
+        /// Whether the conversation was encrypted (or starting, or ended by the peer).
+        encrypted: bool,
+    },
 }
 
 /// What to do after a decision. (No `Debug`: events carry what the user typed.)

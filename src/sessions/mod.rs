@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod effects;
+mod names;
 #[cfg(test)]
 mod tests;
 pub mod trust;
@@ -29,6 +30,7 @@ use std::collections::HashMap;
 
 use rand_core::CryptoRngCore;
 
+use crate::protocol::names::Names;
 use crate::protocol::{
     ConvState, Conversation, Event, IdentityKey, IdentityPublic, Policy, ReceiveAction,
     ReceiveOutcome, SendAction,
@@ -61,14 +63,17 @@ pub struct ConvKey {
     pub peer: String,
 }
 
-/// What the caller read from preferences for this conversation, refreshed on every call
-/// (preferences, the per-contact setting and IRC nicks change).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What the caller read from preferences and the connection for this conversation, refreshed
+/// on every call (preferences, the per-contact setting and IRC nicks change).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// The contact's policy (its override, else the global one).
     pub policy: Policy,
     /// Longest wire line for this peer on this protocol.
     pub max_line: usize,
+    /// Our name on the network and the contact's, normalized, as handshakes state them
+    /// (`crate::protocol::names`).
+    pub names: Names,
 }
 
 /// An account's long-term identity and its persistent instance tag.
@@ -85,6 +90,11 @@ struct Session {
     conv: Conversation,
     /// The peer's name as last seen on the wire (an XMPP full JID, say): replies go there.
     peer_raw: String,
+    /// An encrypted conversation once held under this name moved to this one (the contact was
+    /// renamed): until the user decides, nothing leaves here in plaintext.
+    moved_to: Option<String>,
+    /// The user was told about `moved_to` (once per load).
+    moved_noticed: bool,
 }
 
 /// Every conversation the plugin has loaded, and the store behind them.
@@ -171,25 +181,37 @@ impl Sessions {
         &mut self,
         key: &ConvKey,
         peer_raw: &str,
-        settings: Settings,
+        settings: &Settings,
     ) -> Option<&mut Session> {
         if !self.sessions.contains_key(key) {
             let conv = self.load(key, settings)?;
+            let moved_to = self.load_moved(key)?;
             self.sessions.insert(
                 key.clone(),
                 Session {
                     conv,
                     peer_raw: peer_raw.to_owned(),
+                    moved_to,
+                    moved_noticed: false,
                 },
             );
         }
         let s = self.sessions.get_mut(key)?;
-        s.conv.set_policy(settings.policy);
+        // A name an encrypted conversation moved away from is held as under `always`: whoever
+        // holds the name now gets a handshake (checked against the keys accepted for it), never
+        // plaintext.
+        let policy = if s.moved_to.is_some() {
+            Policy::Always
+        } else {
+            settings.policy
+        };
+        s.conv.set_policy(policy);
         s.conv.set_max_line(settings.max_line);
+        s.conv.set_names(settings.names.clone());
         Some(s)
     }
 
-    fn load(&mut self, key: &ConvKey, settings: Settings) -> Option<Conversation> {
+    fn load(&mut self, key: &ConvKey, settings: &Settings) -> Option<Conversation> {
         let identity = self.identity(&key.protocol, &key.account)?;
         let store = self.store.as_ref()?;
         let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
@@ -264,7 +286,7 @@ impl Sessions {
     /// exactly as after a crash at this instant, and nothing produced from the discarded state is
     /// sent: every key that ever reaches the wire has been durable first. When the store cannot
     /// even be read, the conversation is dropped, and every later send is refused until it can.
-    fn roll_back(&mut self, key: &ConvKey, settings: Settings) {
+    fn roll_back(&mut self, key: &ConvKey, settings: &Settings) {
         let Some(old) = self.sessions.remove(key) else {
             return;
         };
@@ -277,7 +299,7 @@ impl Sessions {
     fn fail_closed(
         &mut self,
         key: &ConvKey,
-        settings: Settings,
+        settings: &Settings,
         fx: &mut Effects,
         reason: String,
         doing: Doing,
@@ -302,16 +324,23 @@ impl Sessions {
         key: &ConvKey,
         peer_raw: &str,
         text: &str,
-        settings: Settings,
+        settings: &Settings,
         rng: &mut impl CryptoRngCore,
     ) -> Option<(Outgoing, Effects)> {
         let s = self.session(key, peer_raw, settings)?;
         // Under `opportunistic` the core starts a handshake by itself, but only with a peer it
         // knows runs Sotto: nobody else gets unsolicited traffic.
         let out = s.conv.send(text, rng);
+        let moved = match &s.moved_to {
+            Some(to) if !std::mem::replace(&mut s.moved_noticed, true) => Some(to.clone()),
+            _ => None,
+        };
         let saved = self.persist(key, &out.events);
         let mut fx = Effects::default();
         fx.absorb(out.inject, out.events);
+        if let Some(to) = moved {
+            fx.notices.push(Notice::Moved { to });
+        }
         let mut decision = match out.action {
             SendAction::SendPlaintext => Outgoing::Plaintext,
             SendAction::Replace(lines) if lines.is_empty() => Outgoing::Hold,
@@ -336,15 +365,19 @@ impl Sessions {
         key: &ConvKey,
         peer_raw: &str,
         text: &str,
-        settings: Settings,
+        settings: &Settings,
         now_secs: u64,
         rng: &mut impl CryptoRngCore,
     ) -> Option<(ReceiveAction, Effects)> {
         let s = self.session(key, peer_raw, settings)?;
         s.peer_raw = peer_raw.to_owned();
-        let out = s.conv.receive(text, now_secs, rng);
+        let mut out = s.conv.receive(text, now_secs, rng);
+        trust::accept_if_verified(&mut s.conv, &mut out, rng);
         let saved = self.persist(key, &out.events);
         let mut fx = Effects::default();
+        if saved.is_ok() {
+            self.after_start(key, &out.events, &mut fx);
+        }
         fx.absorb(out.inject, out.events);
         if let Err(reason) = saved {
             // A decrypted message is still shown (the peer's ratchet has moved on: it would be
@@ -362,7 +395,7 @@ impl Sessions {
         &mut self,
         key: &ConvKey,
         peer_raw: &str,
-        settings: Settings,
+        settings: &Settings,
         rng: &mut R,
         act: impl FnOnce(&mut Conversation, &mut R) -> ReceiveOutcome,
     ) -> Option<Effects> {
@@ -371,6 +404,9 @@ impl Sessions {
         let out = act(&mut s.conv, rng);
         let saved = self.persist(key, &out.events);
         let mut fx = Effects::default();
+        if saved.is_ok() {
+            self.after_start(key, &out.events, &mut fx);
+        }
         fx.absorb(out.inject, out.events);
         if let Err(reason) = saved {
             self.fail_closed(key, settings, &mut fx, reason, Doing::Acting);
@@ -385,10 +421,13 @@ impl Sessions {
         &mut self,
         key: &ConvKey,
         peer_raw: &str,
-        settings: Settings,
+        settings: &Settings,
         start: bool,
         rng: &mut impl CryptoRngCore,
     ) -> Option<Effects> {
+        // Starting with whoever holds the name now, or allowing plaintext, is the user's decision
+        // about a name a conversation moved away from.
+        self.clear_moved(key);
         self.act(key, peer_raw, settings, rng, |conv, rng| {
             if start {
                 conv.start(rng)
@@ -414,7 +453,7 @@ impl Sessions {
         &mut self,
         key: &ConvKey,
         peer_raw: &str,
-        settings: Settings,
+        settings: &Settings,
     ) -> Option<ConvState> {
         self.session(key, peer_raw, settings)
             .map(|s| s.conv.state())
@@ -425,7 +464,7 @@ impl Sessions {
         &mut self,
         key: &ConvKey,
         peer_raw: &str,
-        settings: Settings,
+        settings: &Settings,
     ) -> Option<(usize, bool)> {
         self.session(key, peer_raw, settings)
             .map(|s| (s.conv.queued(), s.conv.is_blocked()))
@@ -436,7 +475,7 @@ impl Sessions {
         &mut self,
         key: &ConvKey,
         peer_raw: &str,
-        settings: Settings,
+        settings: &Settings,
     ) -> Option<IdentityPublic> {
         self.session(key, peer_raw, settings)?.conv.peer_identity()
     }

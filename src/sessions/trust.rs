@@ -41,19 +41,25 @@ pub(super) fn record_events(store: &Store, key: &ConvKey, events: &[Event]) -> V
     let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
     // A changed key is recorded only once the user accepts it: the recorded keys are the
     // accepted ones.
-    let key_changed = events
-        .iter()
-        .any(|e| matches!(e, Event::PeerKeyChanged { .. }));
+    let key_changed = events.iter().any(|e| {
+        matches!(
+            e,
+            Event::PeerKeyChanged { .. } | Event::NamesMismatch { .. }
+        )
+    });
     let mut notes = Vec::new();
     for event in events {
         let res = match event {
             Event::PeerSupportsSotto => store.set_peer_runs_sotto(p, a, peer),
             Event::Started { peer: k, .. } if !key_changed => store.record_key_seen(p, a, peer, k),
+            // Recorded first: a changed key verified before the user accepted it has no row yet.
             Event::VerificationResult {
                 success: true,
                 we_asked: true,
                 peer: k,
-            } => store.set_trust(p, a, peer, k, Trust::Verified),
+            } => store
+                .record_key_seen(p, a, peer, k)
+                .and_then(|()| store.set_trust(p, a, peer, k, Trust::Verified)),
             _ => Ok(()),
         };
         if let Err(e) = res {
@@ -150,20 +156,79 @@ impl Sessions {
     }
 }
 
+/// Why accepting a key was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AcceptError {
+    /// No session with this contact has a key to accept.
+    NoKey,
+    /// The contact's current key is not the one the user checked (it changed again since the
+    /// dialog was shown, or the fingerprint typed is another one).
+    Different {
+        /// The key the session has now.
+        current: IdentityPublic,
+    },
+}
+
 impl Sessions {
-    /// The user accepts the contact's changed key (`/sotto accept`, the key-change dialog): the
-    /// conversation sends what it held, and the key is recorded as accepted (unverified).
+    /// The user accepts the contact's changed key `expected` (the key-change dialog shows one
+    /// fingerprint; `/sotto accept` names one): the conversation sends what it held, and the key
+    /// is recorded as accepted (unverified). Refused, changing nothing, when the session's key is
+    /// not `expected`: a server that completes its own handshake before the click gets nothing.
     pub fn accept_key<R: rand_core::CryptoRngCore>(
         &mut self,
         key: &ConvKey,
         peer_raw: &str,
-        settings: super::Settings,
+        settings: &super::Settings,
+        expected: &IdentityPublic,
         rng: &mut R,
-    ) -> Option<super::Effects> {
+    ) -> Option<Result<super::Effects, AcceptError>> {
+        match self.peer_key(key, peer_raw, settings) {
+            None => return Some(Err(AcceptError::NoKey)),
+            Some(current) if current != *expected => {
+                return Some(Err(AcceptError::Different { current }))
+            }
+            Some(_) => {}
+        }
         let fx = self.act(key, peer_raw, settings, rng, |conv, rng| {
             conv.acknowledge_peer_key(rng)
         })?;
         self.record_accepted(key);
-        Some(fx)
+        Some(Ok(fx))
     }
+}
+
+/// A verification we asked for succeeded on the session's key while that key waits for the
+/// user's acceptance (it changed): checking it is exactly what acceptance asks for, so it is
+/// accepted in the same step, and what was held goes out. Recorded (seen, then verified) by
+/// [`record_events`] when the decision is saved.
+pub(super) fn accept_if_verified(
+    conv: &mut Conversation,
+    out: &mut crate::protocol::ReceiveOutcome,
+    rng: &mut impl rand_core::CryptoRngCore,
+) {
+    let verified = out.events.iter().find_map(|e| match e {
+        Event::VerificationResult {
+            success: true,
+            we_asked: true,
+            peer,
+        } => Some(*peer),
+        _ => None,
+    });
+    if verified.is_some() && conv.is_blocked() && conv.peer_identity() == verified {
+        let more = conv.acknowledge_peer_key(rng);
+        out.inject.extend(more.inject);
+        out.events.extend(more.events);
+    }
+}
+
+/// Whether `typed` names `fingerprint`: its first group (five hex digits) or more, spaces and
+/// case ignored. What `/sotto accept` takes, so the user accepts the key they checked.
+pub fn fingerprint_prefix_matches(fingerprint: &crate::protocol::Fingerprint, typed: &str) -> bool {
+    let typed: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let full: String = fingerprint.to_string().replace(' ', "");
+    typed.len() >= 5 && typed.chars().all(|c| c.is_ascii_hexdigit()) && full.starts_with(&typed)
 }

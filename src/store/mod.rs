@@ -35,8 +35,13 @@ use zeroize::Zeroizing;
 
 use crate::protocol::{Fingerprint, IdentityKey, IdentityPublic};
 
+mod names;
+#[cfg(test)]
+mod tests;
+mod trust;
+
 /// Current schema version (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "sotto.db";
@@ -117,7 +122,7 @@ impl core::fmt::Debug for Store {
     }
 }
 
-fn account_key(protocol: &str, account: &str) -> String {
+pub(crate) fn account_key(protocol: &str, account: &str) -> String {
     format!("{protocol}/{account}")
 }
 
@@ -197,6 +202,21 @@ impl Store {
                      runs_sotto INTEGER NOT NULL,
                      PRIMARY KEY (account, peer));
                  PRAGMA user_version = 1;
+                 COMMIT;",
+            )?;
+        }
+        if version < 2 {
+            // Version 2: names a conversation moved away from (a contact renamed), so a window
+            // that was encrypted never falls back to plaintext under the old name.
+            self.conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS moved (
+                     account TEXT NOT NULL,
+                     peer TEXT NOT NULL,
+                     to_peer TEXT NOT NULL,
+                     at INTEGER NOT NULL,
+                     PRIMARY KEY (account, peer));
+                 PRAGMA user_version = 2;
                  COMMIT;",
             )?;
         }
@@ -319,292 +339,11 @@ impl Store {
         )?;
         Ok(())
     }
-
-    /// All keys recorded for `peer`, most recently seen first.
-    pub fn trust_records(
-        &self,
-        protocol: &str,
-        account: &str,
-        peer: &str,
-    ) -> Result<Vec<TrustRecord>, StoreError> {
-        let acct = account_key(protocol, account);
-        let mut stmt = self.conn.prepare(
-            "SELECT account, peer, key, trust, first_seen, last_seen FROM trust
-             WHERE account = ?1 AND peer = ?2 ORDER BY last_seen DESC",
-        )?;
-        let rows = stmt.query_map(params![acct, peer], raw_trust_row)?;
-        rows.map(|row| trust_record(row?)).collect()
-    }
-
-    /// The keys of `peer` the user has accepted, least recently seen first (the order in which
-    /// the protocol core keeps them).
-    pub fn accepted_keys(
-        &self,
-        protocol: &str,
-        account: &str,
-        peer: &str,
-    ) -> Result<Vec<IdentityPublic>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT account, peer, key, trust, first_seen, last_seen FROM trust
-             WHERE account = ?1 AND peer = ?2 ORDER BY last_seen ASC",
-        )?;
-        let rows = stmt.query_map(params![account_key(protocol, account), peer], raw_trust_row)?;
-        rows.map(|row| trust_record(row?).map(|t| t.key)).collect()
-    }
-
-    /// Every recorded key of every contact of every account (the "Known fingerprints" view),
-    /// ordered by account, contact, then most recently seen first.
-    pub fn all_trust_records(&self) -> Result<Vec<TrustRecord>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT account, peer, key, trust, first_seen, last_seen FROM trust
-             ORDER BY account, peer, last_seen DESC",
-        )?;
-        let rows = stmt.query_map([], raw_trust_row)?;
-        rows.map(|row| trust_record(row?)).collect()
-    }
-
-    /// Records that `peer` presented `key` now (new keys start unverified).
-    pub fn record_key_seen(
-        &self,
-        protocol: &str,
-        account: &str,
-        peer: &str,
-        key: &IdentityPublic,
-    ) -> Result<(), StoreError> {
-        let t = now();
-        self.conn.execute(
-            "INSERT INTO trust (account, peer, key, trust, first_seen, last_seen) VALUES (?1, ?2, ?3, 0, ?4, ?4)
-             ON CONFLICT (account, peer, key) DO UPDATE SET last_seen = excluded.last_seen",
-            params![account_key(protocol, account), peer, key.to_bytes().as_slice(), t],
-        )?;
-        Ok(())
-    }
-
-    /// Sets the trust level of `peer`'s `key`.
-    pub fn set_trust(
-        &self,
-        protocol: &str,
-        account: &str,
-        peer: &str,
-        key: &IdentityPublic,
-        trust: Trust,
-    ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE trust SET trust = ?4 WHERE account = ?1 AND peer = ?2 AND key = ?3",
-            params![
-                account_key(protocol, account),
-                peer,
-                key.to_bytes().as_slice(),
-                i64::from(trust == Trust::Verified)
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// Forgets one recorded key of `peer`.
-    pub fn forget_key(
-        &self,
-        protocol: &str,
-        account: &str,
-        peer: &str,
-        key: &IdentityPublic,
-    ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "DELETE FROM trust WHERE account = ?1 AND peer = ?2 AND key = ?3",
-            params![
-                account_key(protocol, account),
-                peer,
-                key.to_bytes().as_slice()
-            ],
-        )?;
-        Ok(())
-    }
 }
 
-type RawTrustRow = (String, String, Vec<u8>, i64, i64, i64);
-
-fn raw_trust_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawTrustRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
-}
-
-fn trust_record(row: RawTrustRow) -> Result<TrustRecord, StoreError> {
-    let (account, peer, key, trust, first_seen, last_seen) = row;
-    let key: [u8; 32] = key
-        .as_slice()
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("peer key"))?;
-    let key = IdentityPublic::from_bytes(key);
-    Ok(TrustRecord {
-        account,
-        peer,
-        fingerprint: key.fingerprint(),
-        key,
-        trust: if trust == 1 {
-            Trust::Verified
-        } else {
-            Trust::Unverified
-        },
-        first_seen,
-        last_seen,
-    })
-}
-
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::{Conversation, Policy};
-    use rand_chacha::rand_core::SeedableRng;
-
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("sotto-store-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        d
-    }
-
-    #[test]
-    fn files_are_private() {
-        let d = tmp("perm");
-        let s = Store::open(&d).unwrap();
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
-        s.load_or_create_identity("prpl-irc", "a", &mut rng)
-            .unwrap();
-        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&d), 0o700);
-        assert_eq!(mode(s.path()), 0o600);
-        fs::remove_dir_all(d).ok();
-    }
-
-    #[test]
-    fn identity_survives_reopen() {
-        let d = tmp("ident");
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
-        let (k1, t1) = Store::open(&d)
-            .unwrap()
-            .load_or_create_identity("prpl-irc", "a", &mut rng)
-            .unwrap();
-        let (k2, t2) = Store::open(&d)
-            .unwrap()
-            .load_or_create_identity("prpl-irc", "a", &mut rng)
-            .unwrap();
-        assert_eq!((k1.public(), t1), (k2.public(), t2));
-        let (k3, _) = Store::open(&d)
-            .unwrap()
-            .load_or_create_identity("prpl-jabber", "a", &mut rng)
-            .unwrap();
-        assert_ne!(k1.public(), k3.public());
-        fs::remove_dir_all(d).ok();
-    }
-
-    #[test]
-    fn sessions_and_trust_roundtrip() {
-        let d = tmp("sess");
-        let s = Store::open(&d).unwrap();
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
-        let (k, tag) = s
-            .load_or_create_identity("prpl-irc", "a", &mut rng)
-            .unwrap();
-        let c = Conversation::new(k.clone(), tag, Policy::Always);
-        s.save_session("prpl-irc", "a", "bob", &c.snapshot())
-            .unwrap();
-        let back = s.load_session("prpl-irc", "a", "bob").unwrap().unwrap();
-        assert_eq!(&back[..], &c.snapshot()[..]);
-        assert!(s.load_session("prpl-irc", "a", "carol").unwrap().is_none());
-        let peer = IdentityKey::generate(&mut rng).public();
-        s.record_key_seen("prpl-irc", "a", "bob", &peer).unwrap();
-        s.set_trust("prpl-irc", "a", "bob", &peer, Trust::Verified)
-            .unwrap();
-        let recs = Store::open(&d)
-            .unwrap()
-            .trust_records("prpl-irc", "a", "bob")
-            .unwrap();
-        assert_eq!(recs.len(), 1);
-        assert_eq!(recs[0].trust, Trust::Verified);
-        assert!(!s.peer_runs_sotto("prpl-irc", "a", "bob").unwrap());
-        s.set_peer_runs_sotto("prpl-irc", "a", "bob").unwrap();
-        assert!(s.peer_runs_sotto("prpl-irc", "a", "bob").unwrap());
-        fs::remove_dir_all(d).ok();
-    }
-
-    #[test]
-    fn all_trust_records_lists_every_account_and_contact() {
-        let d = tmp("all");
-        let s = Store::open(&d).unwrap();
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
-        assert!(s.all_trust_records().unwrap().is_empty());
-        let k1 = IdentityKey::generate(&mut rng).public();
-        let k2 = IdentityKey::generate(&mut rng).public();
-        let k3 = IdentityKey::generate(&mut rng).public();
-        s.record_key_seen("prpl-jabber", "a@x/res", "bob@x", &k1)
-            .unwrap();
-        s.record_key_seen("prpl-jabber", "a@x/res", "bob@x", &k2)
-            .unwrap();
-        s.record_key_seen("prpl-irc", "a", "carol", &k3).unwrap();
-        s.set_trust("prpl-irc", "a", "carol", &k3, Trust::Verified)
-            .unwrap();
-        let all = s.all_trust_records().unwrap();
-        assert_eq!(all.len(), 3);
-        // Ordered by account: prpl-irc first.
-        assert_eq!(all[0].protocol_and_account(), Some(("prpl-irc", "a")));
-        assert_eq!(
-            (all[0].peer.as_str(), all[0].trust),
-            ("carol", Trust::Verified)
-        );
-        assert_eq!(all[0].fingerprint, k3.fingerprint());
-        assert!(all[1..].iter().all(|r| r.peer == "bob@x"
-            && r.trust == Trust::Unverified
-            && r.protocol_and_account() == Some(("prpl-jabber", "a@x/res"))));
-        let keys: Vec<_> = all[1..].iter().map(|r| r.key).collect();
-        assert!(keys.contains(&k1) && keys.contains(&k2));
-        // The per-contact query agrees, and forgetting removes exactly one key.
-        assert_eq!(
-            s.trust_records("prpl-jabber", "a@x/res", "bob@x")
-                .unwrap()
-                .len(),
-            2
-        );
-        s.forget_key("prpl-jabber", "a@x/res", "bob@x", &k1)
-            .unwrap();
-        let all = s.all_trust_records().unwrap();
-        assert_eq!(all.len(), 2);
-        assert!(all.iter().all(|r| r.key != k1));
-        fs::remove_dir_all(d).ok();
-    }
-
-    #[test]
-    fn garbage_database_is_an_error_not_a_new_identity() {
-        let d = tmp("corrupt");
-        fs::create_dir_all(&d).unwrap();
-        fs::write(
-            d.join(DB_FILE),
-            b"this is not a database at all, not even close............",
-        )
-        .unwrap();
-        assert!(Store::open(&d).is_err());
-        fs::remove_dir_all(d).ok();
-    }
-
-    #[test]
-    fn newer_schema_is_refused() {
-        let d = tmp("newer");
-        drop(Store::open(&d).unwrap());
-        let c = Connection::open(d.join(DB_FILE)).unwrap();
-        c.pragma_update(None, "user_version", 99).unwrap();
-        drop(c);
-        assert!(matches!(Store::open(&d), Err(StoreError::NewerSchema(99))));
-        fs::remove_dir_all(d).ok();
-    }
 }

@@ -737,6 +737,31 @@ run_command(char *line)
 		g_free(markup);
 		g_free(cmdline);
 		g_free(buddy);
+	} else if (strcmp(verb, "alias") == 0 || strcmp(verb, "serveralias") == 0) {
+		/* The buddy's local alias (what the user types in Pidgin's Alias dialog), or its
+		 * server alias as libpurple sets it when the contact publishes a nickname (XMPP's
+		 * usernick.c calls serv_got_alias): both end up in the window title. */
+		char *buddy, *alias;
+		PurpleBuddy *b;
+
+		if (!arg1 || !rest) {
+			emit("ERROR", 2, verb, "usage: alias <buddy> <alias>");
+			return;
+		}
+		buddy = unescape(arg1);
+		alias = unescape(rest);
+		b = purple_find_buddy(the_account, buddy);
+		if (!b) {
+			b = purple_buddy_new(the_account, buddy, NULL);
+			purple_blist_add_buddy(b, NULL, NULL, NULL);
+		}
+		if (strcmp(verb, "alias") == 0)
+			purple_blist_alias_buddy(b, alias);
+		else
+			serv_got_alias(purple_account_get_connection(the_account), buddy, alias);
+		emit("ECHO", 1, verb);
+		g_free(alias);
+		g_free(buddy);
 	} else if (strcmp(verb, "pref") == 0) {
 		char *path, *value;
 

@@ -24,6 +24,7 @@
 //! | `text.rs` | what the user sees: [`html_to_text`], [`find_fingerprint`] |
 //! | `client.rs` | [`Client`]: one test client process, commands and expectations |
 //! | `pair.rs` | [`Pair`]: a server, two taps, alice and bob signed on |
+//! | `dialogs.rs` | [`Dialog`]: a `purple_request_*` dialog; a contact whose key changes |
 //! | `session.rs` | steps: [`encrypted_pair`], [`start_session`], [`exchange`], held messages |
 //! | `checks.rs` | what must hold: [`assert_hidden`], [`assert_no_trouble`], [`needles`]… |
 //! | `scenarios.rs` | whole tests written once, run on IRC and on XMPP (`support::scenarios`) |
@@ -31,6 +32,7 @@
 
 mod checks;
 mod client;
+mod dialogs;
 mod lines;
 mod pair;
 mod process;
@@ -43,6 +45,8 @@ mod wire;
 
 pub use checks::*;
 pub use client::*;
+#[allow(unused_imports)] // only the trust and names tests use it
+pub use dialogs::*;
 pub use lines::*;
 pub use pair::*;
 pub use process::*;

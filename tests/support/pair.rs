@@ -21,6 +21,8 @@ pub struct PairOptions {
     /// Extra preferences for alice / bob (set before the plugin loads).
     pub alice_prefs: Vec<(String, String)>,
     pub bob_prefs: Vec<(String, String)>,
+    /// More XMPP accounts to create on the server, for [`Pair::another`] (IRC needs none).
+    pub more_accounts: Vec<String>,
 }
 
 impl Default for PairOptions {
@@ -33,6 +35,7 @@ impl Default for PairOptions {
             bob_nick: "bob".into(),
             alice_prefs: Vec::new(),
             bob_prefs: Vec::new(),
+            more_accounts: Vec::new(),
         }
     }
 }
@@ -57,6 +60,7 @@ pub struct Pair {
     pub alice: Peer,
     pub bob: Peer,
     pub server: Server,
+    fast_irc: bool,
 }
 
 pub const PASSWORD: &str = "correct horse";
@@ -72,57 +76,18 @@ impl Pair {
                 (Server::Irc(s), p)
             }
             Proto::Xmpp => {
-                let s = Prosody::start(&[(&o.alice_nick, PASSWORD), (&o.bob_nick, PASSWORD)]);
+                let mut accounts = vec![
+                    (o.alice_nick.as_str(), PASSWORD),
+                    (o.bob_nick.as_str(), PASSWORD),
+                ];
+                accounts.extend(o.more_accounts.iter().map(|a| (a.as_str(), PASSWORD)));
+                let s = Prosody::start(&accounts);
                 let p = s.port;
                 (Server::Xmpp(s), p)
             }
         };
         let make = |nick: &str, prefs: &[(String, String)], plugin: Option<PathBuf>| -> Peer {
-            let tap = Tap::start(upstream);
-            let (protocol, username, password, address, mut opts) = match proto {
-                Proto::Irc => (
-                    "prpl-irc",
-                    format!("{nick}@127.0.0.1"),
-                    String::new(),
-                    nick.to_string(),
-                    vec![("port".to_string(), tap.port.to_string())],
-                ),
-                Proto::Xmpp => (
-                    "prpl-jabber",
-                    format!("{nick}@localhost/e2e"),
-                    PASSWORD.to_string(),
-                    format!("{nick}@localhost"),
-                    vec![
-                        ("connect_server".to_string(), "127.0.0.1".to_string()),
-                        ("port".to_string(), tap.port.to_string()),
-                        (
-                            "connection_security".to_string(),
-                            "opportunistic_tls".to_string(),
-                        ),
-                        ("auth_plain_in_clear".to_string(), "true".to_string()),
-                    ],
-                ),
-            };
-            if proto == Proto::Irc && o.fast_irc {
-                opts.push(("ratelimit-interval".into(), "0".into()));
-            }
-            // Log IMs as Pidgin users commonly do, so the tests can check what reaches the logs.
-            let mut all_prefs = vec![("/purple/logging/log_ims".to_string(), "true".to_string())];
-            all_prefs.extend(prefs.iter().cloned());
-            let client = Client::start(ClientConfig {
-                name: nick.to_string(),
-                protocol: protocol.to_string(),
-                username,
-                password,
-                opts,
-                prefs: all_prefs,
-                plugin,
-            });
-            Peer {
-                client,
-                tap,
-                address,
-            }
+            client_peer(proto, upstream, o.fast_irc, nick, prefs, plugin)
         };
         let alice = make(&o.alice_nick, &o.alice_prefs, plugin.clone());
         let bob = make(&o.bob_nick, &o.bob_prefs, plugin.filter(|_| o.bob_plugin));
@@ -133,7 +98,21 @@ impl Pair {
             alice,
             bob,
             server,
+            fast_irc: o.fast_irc,
         }
+    }
+
+    /// A third client on the same server (IRC: any nick; XMPP: an account named in
+    /// [`PairOptions::more_accounts`]), with its own tap, signed on; with the plugin or not.
+    pub fn another(&self, nick: &str, plugin: bool) -> Peer {
+        let upstream = match &self.server {
+            Server::Irc(s) => s.port,
+            Server::Xmpp(s) => s.port,
+        };
+        let plugin = plugin.then(plugin_path);
+        let peer = client_peer(self.proto, upstream, self.fast_irc, nick, &[], plugin);
+        peer.client.expect_online();
+        peer
     }
 
     /// Both clients' libpurple logs contain `needle` (what: a name for the failure message).
@@ -151,6 +130,62 @@ impl Pair {
     pub fn assert_no_criticals(&self) {
         self.alice.client.assert_no_criticals();
         self.bob.client.assert_no_criticals();
+    }
+}
+
+/// One client with its own tap to the server at `upstream`.
+fn client_peer(
+    proto: Proto,
+    upstream: u16,
+    fast_irc: bool,
+    nick: &str,
+    prefs: &[(String, String)],
+    plugin: Option<PathBuf>,
+) -> Peer {
+    let tap = Tap::start(upstream);
+    let (protocol, username, password, address, mut opts) = match proto {
+        Proto::Irc => (
+            "prpl-irc",
+            format!("{nick}@127.0.0.1"),
+            String::new(),
+            nick.to_string(),
+            vec![("port".to_string(), tap.port.to_string())],
+        ),
+        Proto::Xmpp => (
+            "prpl-jabber",
+            format!("{nick}@localhost/e2e"),
+            PASSWORD.to_string(),
+            format!("{nick}@localhost"),
+            vec![
+                ("connect_server".to_string(), "127.0.0.1".to_string()),
+                ("port".to_string(), tap.port.to_string()),
+                (
+                    "connection_security".to_string(),
+                    "opportunistic_tls".to_string(),
+                ),
+                ("auth_plain_in_clear".to_string(), "true".to_string()),
+            ],
+        ),
+    };
+    if proto == Proto::Irc && fast_irc {
+        opts.push(("ratelimit-interval".into(), "0".into()));
+    }
+    // Log IMs as Pidgin users commonly do, so the tests can check what reaches the logs.
+    let mut all_prefs = vec![("/purple/logging/log_ims".to_string(), "true".to_string())];
+    all_prefs.extend(prefs.iter().cloned());
+    let client = Client::start(ClientConfig {
+        name: nick.to_string(),
+        protocol: protocol.to_string(),
+        username,
+        password,
+        opts,
+        prefs: all_prefs,
+        plugin,
+    });
+    Peer {
+        client,
+        tap,
+        address,
     }
 }
 

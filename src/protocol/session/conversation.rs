@@ -24,6 +24,7 @@ use super::{
 use crate::protocol::fragment::{self, Reassembler};
 use crate::protocol::handshake::{Established, HandshakeError, Initiator, Responder};
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
+use crate::protocol::names::Names;
 use crate::protocol::wire::{DecodeError, WireMessage};
 
 /// One conversation with one peer.
@@ -43,6 +44,9 @@ pub struct Conversation {
     /// Peer identity keys the user has accepted (first use, or acknowledged after a change).
     pub(super) known_keys: Vec<IdentityPublic>,
     pub(super) verification: Verification,
+    /// Who this side is and talks to, stated in our handshake payloads and compared with what
+    /// the peer states (`crate::protocol::names`). Set by the host before each call; not saved.
+    pub(super) names: Names,
 }
 
 impl core::fmt::Debug for Conversation {
@@ -71,7 +75,14 @@ impl Conversation {
             reassembler: Reassembler::new(),
             known_keys: Vec::new(),
             verification: Verification::default(),
+            names: Names::default(),
         }
+    }
+
+    /// The names this side states in handshakes and checks the peer's against: its own name
+    /// and the peer's, as the host normalizes them (empty: not known).
+    pub fn set_names(&mut self, names: Names) {
+        self.names = names;
     }
 
     /// The peer keys accepted so far (most recent last).
@@ -360,7 +371,8 @@ impl Conversation {
                         return out;
                     }
                 }
-                match Responder::respond(&self.identity, self.tag, &m, rng) {
+                let payload = self.names.encode();
+                match Responder::respond(&self.identity, self.tag, &m, &payload, rng) {
                     Ok((r, reply)) => {
                         self.set_handshake(Handshake::Responder(Box::new(r)));
                         out.inject.push(WireMessage::Response(reply).encode());
@@ -372,7 +384,7 @@ impl Conversation {
                 let Some(Handshake::Initiator(i)) = self.phase.handshake() else {
                     return out; // stale or duplicate: nothing to do
                 };
-                match i.finish(&self.identity, &m) {
+                match i.finish(&self.identity, &m, &self.names.encode()) {
                     Ok((est, confirm)) => {
                         out.inject.push(WireMessage::Confirm(confirm).encode());
                         self.establish(est, &mut out, rng);
@@ -471,6 +483,8 @@ impl Conversation {
             return;
         };
         let peer = est.peer_identity();
+        // What the peer states about names, against what we see (an empty payload: none).
+        let mismatch = Names::decode(est.peer_payload()).and_then(|n| self.names.mismatch(&n));
         // A re-key keeps the session it replaces for messages still in flight.
         self.previous = mem::replace(&mut self.phase, Phase::Encrypted(session))
             .into_session()
@@ -481,7 +495,10 @@ impl Conversation {
             fingerprint: peer.fingerprint(),
         });
         if self.known_keys.is_empty() {
-            self.remember_key(peer);
+            // Trust on first use, but not of a key whose owner states other names.
+            if mismatch.is_none() {
+                self.remember_key(peer);
+            }
             out.events.push(Event::NewPeerKey {
                 fingerprint: peer.fingerprint(),
             });
@@ -490,6 +507,15 @@ impl Conversation {
             self.blocked = true;
             out.events.push(Event::PeerKeyChanged {
                 fingerprint: peer.fingerprint(),
+            });
+        }
+        if let Some(m) = mismatch {
+            // Held like a changed key: nothing typed goes out under names the user has not
+            // seen, until they acknowledge (`acknowledge_peer_key`).
+            self.blocked = true;
+            out.events.push(Event::NamesMismatch {
+                stated_self: m.stated_self,
+                stated_peer: m.stated_peer,
             });
         }
         if !self.blocked {

@@ -90,6 +90,15 @@ pub enum Event {
         /// The new key's fingerprint.
         fingerprint: Fingerprint,
     },
+    /// The peer states, inside its authenticated handshake payload, names that are not the ones
+    /// we see: someone may be relaying another person's handshake under their own name (or an
+    /// IRC nick changed meanwhile). Sending is blocked as for a changed key.
+    NamesMismatch {
+        /// The name the peer says it has.
+        stated_self: String,
+        /// The name the peer says it talks to.
+        stated_peer: String,
+    },
     /// The peer asks us a verification question: the user should answer it
     /// ([`Conversation::answer_question`](super::Conversation::answer_question)).
     VerificationQuestion {

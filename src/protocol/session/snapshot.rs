@@ -197,6 +197,7 @@ impl Conversation {
             reassembler: Reassembler::new(),
             known_keys,
             verification: Verification::default(),
+            names: crate::protocol::names::Names::default(),
         })
     }
 }

@@ -1,5 +1,5 @@
 //! Every sentence Sotto shows the user, one function each: conversation lines, dialog texts,
-//! command help. A translation (as pidgin-otr's `_()`) is a one-file job, and the end-to-end
+//! command help (`trust.rs`: the trust dialogs and what they lead to). A translation (as pidgin-otr's `_()`) is a one-file job, and the end-to-end
 //! tests' "what the plugin must print" points here.
 //!
 //! Functions return plain text. Conversation lines are escaped by
@@ -14,6 +14,9 @@ use crate::store::Trust;
 
 /// Suffix on the title of an encrypted conversation.
 pub(crate) const TITLE_SUFFIX: &str = " (encrypted)";
+/// Suffix on the title of a plaintext conversation whose own title (an alias) ends like
+/// [`TITLE_SUFFIX`].
+pub(crate) const TITLE_NOT_ENCRYPTED: &str = " (NOT encrypted)";
 
 /// Title, primary and secondary text of a dialog.
 pub(crate) struct Dialog {
@@ -21,6 +24,9 @@ pub(crate) struct Dialog {
     pub primary: String,
     pub secondary: String,
 }
+
+mod trust;
+pub(crate) use trust::*;
 
 fn dialog(title: &str, primary: String, secondary: String) -> Dialog {
     Dialog {
@@ -79,6 +85,56 @@ pub(crate) fn key_changed(peer: &str, fingerprint: &str) -> String {
     )
 }
 
+/// The contact states other names than the ones we see (a relay, or a nick that changed).
+pub(crate) fn names_mismatch(
+    peer: &str,
+    me: &str,
+    stated_self: &str,
+    stated_peer: &str,
+    fingerprint: &str,
+) -> String {
+    let first = fingerprint.split(' ').next().unwrap_or(fingerprint);
+    let stated_self = if stated_self.is_empty() {
+        "(no name)"
+    } else {
+        stated_self
+    };
+    let stated_peer = if stated_peer.is_empty() {
+        "(no name)"
+    } else {
+        stated_peer
+    };
+    format!(
+        "WARNING: names do not match. Inside the encrypted handshake, the contact you see as \
+         {peer} says they are \"{stated_self}\" and that they are writing to \"{stated_peer}\" \
+         (you are {me}). Someone may be passing another person's conversation on under their \
+         own name. Your messages are held. If you expected this (a nick changed meanwhile), \
+         /sotto accept {first}; otherwise /sotto stop, and verify {peer} (/sotto verify)."
+    )
+}
+
+/// The names-mismatch dialog.
+pub(crate) fn names_mismatch_dialog(
+    peer: &str,
+    me: &str,
+    stated_self: &str,
+    stated_peer: &str,
+) -> Dialog {
+    dialog(
+        "Sotto: names do not match",
+        format!("{peer} says they are \"{stated_self}\""),
+        format!(
+            "Inside the encrypted handshake, the contact you see as {peer} states that they are \
+             \"{stated_self}\" and that they are writing to \"{stated_peer}\". You are {me}.\n\n\
+             This happens when someone passes another person's conversation on under their own \
+             name: you would be talking to \"{stated_self}\" while seeing {peer}. It also \
+             happens when an IRC nick changed while the conversation started.\n\n\
+             Until you decide, what you type to {peer} is held, not sent. Accept only if you \
+             know why the names differ."
+        ),
+    )
+}
+
 /// The contact asks a verification question.
 pub(crate) fn question_asked(peer: &str, question: &str) -> String {
     format!(
@@ -129,6 +185,7 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
         | Event::QueuedSent { .. }
         | Event::Unsent { .. }
         | Event::PeerKeyChanged { .. }
+        | Event::NamesMismatch { .. }
         | Event::VerificationQuestion { .. } => return None,
     })
 }
@@ -147,7 +204,37 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
                  nothing it has not saved. Check the disk and the permissions of ~/.purple/sotto."
             )
         }
+        Notice::Moved { to } => format!(
+            "your encrypted conversation with {peer} moved to {to} when they were renamed. \
+             {peer} may be someone else now, so nothing is sent here unencrypted: what you type \
+             is held and an encrypted conversation is started, checked against the key you \
+             accepted for {peer}. /sotto stop allows plaintext to {peer}."
+        ),
+        Notice::KnownAs { names } => format!(
+            "this key is the one you know as {}. If {peer} is not that contact, someone may be \
+             relaying their conversation: verify before you trust it.",
+            names.join(", ")
+        ),
+        Notice::Renamed {
+            from,
+            encrypted: true,
+        } => format!(
+            "{from} is now known as {peer}; the encrypted conversation continues with the same \
+             key."
+        ),
+        Notice::Renamed {
+            from,
+            encrypted: false,
+        } => format!("{from} is now known as {peer}."),
     }
+}
+
+/// The contact was renamed and the conversation could not follow (the store refused).
+pub(crate) fn rename_failed(from: &str, to: &str, reason: &str) -> String {
+    format!(
+        "{from} is now known as {to}, and Sotto could not move your conversation to the new name \
+         ({reason}). Nothing is sent in this window until it can."
+    )
 }
 
 // ---- send and receive paths ----------------------------------------------------------------
@@ -195,7 +282,7 @@ pub(crate) const HELP: &str = "/sotto start: start (or restart) an encrypted con
 /sotto verify: verify your contact (compare fingerprints, or ask a question) in a dialog\n\
 /sotto verify QUESTION | ANSWER: ask your contact a question only they can answer\n\
 /sotto answer ANSWER: answer your contact's question\n\
-/sotto accept: accept your contact's changed key (after checking its fingerprint)\n\
+/sotto accept FINGERPRINT: accept your contact's changed key (type at least its first group, after checking it)\n\
 /sotto fingerprints: every contact key Sotto knows (verify or forget them in a dialog)\n\
 /sotto help: this text";
 
@@ -285,190 +372,6 @@ pub(crate) fn fingerprints(peer: &str, ours: &str, theirs: Option<&str>) -> Stri
             "your fingerprint: {ours}. {peer}'s is known once an encrypted conversation starts."
         ),
     }
-}
-
-// ---- trust dialogs and their outcomes --------------------------------------------------------
-
-/// "Verify contact..." before any session.
-pub(crate) fn verify_needs_session(peer: &str) -> String {
-    format!(
-        "to verify {peer}, start an encrypted conversation first (/sotto start): Sotto knows \
-         their key once one has started."
-    )
-}
-
-/// "Verify contact...": choose how.
-pub(crate) fn verify_dialog(peer: &str) -> Dialog {
-    dialog(
-        "Sotto: verify contact",
-        format!("Verify {peer}"),
-        format!(
-            "Make sure you are really talking to {peer} and nobody sits in the middle. Either \
-             compare fingerprints with {peer} over another channel (in person, by phone), or \
-             ask a question only {peer} can answer; the answer is checked inside this encrypted \
-             conversation and never sent."
-        ),
-    )
-}
-
-/// Compare fingerprints without a session.
-pub(crate) fn nothing_to_compare() -> &'static str {
-    "no fingerprints to compare: start an encrypted conversation first."
-}
-
-/// Both fingerprints side by side.
-pub(crate) fn compare_dialog(peer: &str, ours: &str, theirs: &str) -> Dialog {
-    dialog(
-        "Sotto: compare fingerprints",
-        format!("Compare fingerprints with {peer}"),
-        format!(
-            "Your fingerprint:\n{ours}\n\n{peer}'s fingerprint (this conversation):\n{theirs}\n\n\
-             Ask {peer} to read their own fingerprint (/sotto fingerprint) to you over another \
-             channel: in person or by phone, not in this chat. Mark it verified only if every \
-             group matches."
-        ),
-    )
-}
-
-/// The user marked a key verified after comparing.
-pub(crate) fn compared_verified(peer: &str, fingerprint: &str) -> String {
-    format!("you compared fingerprints: {peer}'s key {fingerprint} is now verified.")
-}
-
-/// A key could not be marked verified.
-pub(crate) fn not_marked_verified(why: &str) -> String {
-    format!("the key could not be marked verified ({why}).")
-}
-
-/// The question form needs a session.
-pub(crate) fn ask_needs_session() -> &'static str {
-    "a question can only be asked in an encrypted conversation (/sotto start)."
-}
-
-/// The question-and-answer form.
-pub(crate) fn ask_dialog(peer: &str) -> Dialog {
-    dialog(
-        "Sotto: ask a question",
-        format!("Ask {peer} a question only they can answer"),
-        format!(
-            "{peer} sees the question and types the answer. Sotto compares the two answers \
-             without sending either: a wrong answer reveals nothing but \"no match\". Choose \
-             something an eavesdropper cannot guess or look up."
-        ),
-    )
-}
-
-/// Labels of the question form's fields.
-pub(crate) const ASK_QUESTION_LABEL: &str = "Question";
-/// Label of the expected-answer field.
-pub(crate) const ASK_ANSWER_LABEL: &str = "The answer you expect";
-
-/// A question without its answer (or the reverse).
-pub(crate) fn ask_incomplete() -> &'static str {
-    "a verification needs both a question and the answer you expect."
-}
-
-/// The question went out.
-pub(crate) fn asked(peer: &str, question: &str) -> String {
-    format!("asked {peer}: \"{question}\". Waiting for their answer.")
-}
-
-/// The contact's question, waiting for an answer.
-pub(crate) fn answer_dialog(peer: &str, question: &str) -> Dialog {
-    dialog(
-        "Sotto: a question from your contact",
-        format!("{peer} asks: {question}"),
-        format!(
-            "{peer} wants to make sure it is really you. Type the answer; Sotto checks it \
-             against theirs inside this encrypted conversation without sending it. Both of you \
-             see whether the answers matched. Decline if you did not expect this question."
-        ),
-    )
-}
-
-/// The key-change dialog.
-pub(crate) fn key_changed_dialog(peer: &str, fingerprint: &str) -> Dialog {
-    dialog(
-        "Sotto: key changed",
-        format!("{peer}'s encryption key has changed"),
-        format!(
-            "The key {peer} uses for Sotto is not the one you accepted before.\n\
-             New fingerprint: {fingerprint}\n\n\
-             Usually this means {peer} reinstalled, uses a new computer or lost their Sotto \
-             data. It can also mean that someone is intercepting the conversation and \
-             pretending to be {peer}.\n\n\
-             Until you decide, what you type to {peer} is held, not sent. Ask {peer} over \
-             another channel (in person, by phone) whether their key changed, and compare the \
-             fingerprint. Accepting does not mark the new key verified."
-        ),
-    )
-}
-
-/// "Keep holding messages" in the key-change dialog.
-pub(crate) fn still_holding(peer: &str) -> String {
-    format!(
-        "messages to {peer} stay held until you accept the new key (/sotto accept) or end the \
-         conversation (/sotto stop)."
-    )
-}
-
-/// The changed key was accepted.
-pub(crate) fn key_accepted(peer: &str) -> String {
-    format!("{peer}'s current key is accepted.")
-}
-
-/// `/sotto fingerprints` with nothing recorded.
-pub(crate) fn no_known_keys() -> &'static str {
-    "no contact keys recorded yet."
-}
-
-/// `/sotto fingerprints`: one label per line.
-pub(crate) fn known_keys(labels: &[String]) -> String {
-    format!("known fingerprints:\n{}", labels.join("\n"))
-}
-
-/// One line of the Known fingerprints view.
-pub(crate) fn known_key_label(
-    peer: &str,
-    fingerprint: &str,
-    trust: Trust,
-    last_seen: &str,
-    account: &str,
-    protocol: &str,
-) -> String {
-    let trust = match trust {
-        Trust::Verified => "verified",
-        Trust::Unverified => "unverified",
-    };
-    format!("{peer} - {fingerprint} - {trust} - last seen {last_seen} - {account} ({protocol})")
-}
-
-/// The Known fingerprints view when it is empty (a notification).
-pub(crate) fn no_known_keys_notice() -> &'static str {
-    "No contact keys recorded yet: they are recorded when an encrypted conversation starts."
-}
-
-/// The Known fingerprints view's explanation.
-pub(crate) fn known_keys_dialog() -> Dialog {
-    dialog(
-        "Sotto: known fingerprints",
-        "Known fingerprints".to_owned(),
-        "Every contact key Sotto has recorded, per account. Select a key to mark it verified \
-         (only after comparing fingerprints with the contact over another channel), unverified, \
-         or to forget it (the next conversation then accepts the contact's key as new)."
-            .to_owned(),
-    )
-}
-
-/// What became of a recorded key.
-pub(crate) fn record_changed(peer: &str, fingerprint: &str, done: bool, change: u8) -> String {
-    let what = match (done, change) {
-        (false, _) => "could not be changed (storage problem)",
-        (true, 0) => "is now marked verified",
-        (true, 1) => "is now marked unverified",
-        (true, _) => "is forgotten",
-    };
-    format!("{peer}'s key {fingerprint} {what}.")
 }
 
 // ---- menus and settings ---------------------------------------------------------------------

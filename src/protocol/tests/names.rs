@@ -1,0 +1,115 @@
+//! Names in the handshake (`crate::protocol::names`): the honest case, a relay that both sides
+//! notice, nicks at IRC's length, and a peer that states no names.
+
+use super::*;
+use crate::protocol::names::Names;
+
+fn names(me: &str, peer: &str) -> Names {
+    Names {
+        me: me.into(),
+        peer: peer.into(),
+    }
+}
+
+/// alice and bob, with the names each believes, run a handshake started by alice; returns every
+/// handshake line and each side's events.
+fn handshake(
+    alice_names: Names,
+    bob_names: Names,
+    seed: u64,
+) -> (
+    Conversation,
+    Conversation,
+    Vec<String>,
+    Vec<Event>,
+    Vec<Event>,
+    ChaCha20Rng,
+) {
+    let mut rng = rng(seed);
+    let (mut a, mut b) = pair(&mut rng, Policy::Manual);
+    a.set_names(alice_names);
+    b.set_names(bob_names);
+    a.set_peer_supports_sotto(true);
+    let (mut ev_a, mut ev_b, mut lines) = (Vec::new(), Vec::new(), Vec::new());
+    let mut to_b = a.start(&mut rng).inject;
+    while !to_b.is_empty() {
+        lines.extend(to_b.clone());
+        let (_, to_a, e) = deliver(&mut b, to_b, &mut rng);
+        ev_b.extend(e);
+        lines.extend(to_a.clone());
+        let (_, next, e) = deliver(&mut a, to_a, &mut rng);
+        ev_a.extend(e);
+        to_b = next;
+    }
+    (a, b, lines, ev_a, ev_b, rng)
+}
+
+fn mismatched(events: &[Event]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, Event::NamesMismatch { .. }))
+}
+
+#[test]
+fn honest_names_change_nothing() {
+    let (mut a, mut b, _, ev_a, ev_b, mut rng) =
+        handshake(names("alice", "bob"), names("bob", "alice"), 1);
+    assert!(!mismatched(&ev_a) && !mismatched(&ev_b));
+    assert!(!a.is_blocked() && !b.is_blocked());
+    let lines = send(&mut a, "hello", &mut rng);
+    assert_eq!(deliver(&mut b, lines, &mut rng).0, vec!["hello".to_owned()]);
+}
+
+#[test]
+fn a_relay_under_another_name_blocks_both_sides() {
+    // mallory forwards each line unchanged: alice talks to "mallory", and so does bob.
+    let (mut a, b, _, ev_a, ev_b, mut rng) =
+        handshake(names("alice", "mallory"), names("bob", "mallory"), 2);
+    assert!(
+        ev_b.contains(&Event::NamesMismatch {
+            stated_self: "alice".into(),
+            stated_peer: "mallory".into()
+        }),
+        "bob: {ev_b:?}"
+    );
+    assert!(
+        ev_a.contains(&Event::NamesMismatch {
+            stated_self: "bob".into(),
+            stated_peer: "mallory".into()
+        }),
+        "alice: {ev_a:?}"
+    );
+    assert!(
+        a.is_blocked() && b.is_blocked(),
+        "sending held on both sides"
+    );
+    assert!(
+        a.known_peer_keys().is_empty(),
+        "no trust on first use for a misbound key"
+    );
+    let out = a.send("for mallory's eyes?", &mut rng);
+    assert_eq!(out.action, SendAction::Hold);
+    assert!(out.inject.is_empty());
+}
+
+#[test]
+fn handshake_lines_fit_one_irc_line_with_thirty_character_nicks() {
+    let (na, nb) = ("a".repeat(30), "b".repeat(30));
+    let (_, _, lines, ev_a, ev_b, _) = handshake(names(&na, &nb), names(&nb, &na), 3);
+    assert!(!mismatched(&ev_a) && !mismatched(&ev_b));
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for l in &lines {
+        assert!(l.len() <= 350, "{} chars: {l}", l.len());
+    }
+    assert_eq!(
+        lines.iter().map(String::len).collect::<Vec<_>>(),
+        vec![52, 226, 183]
+    );
+}
+
+#[test]
+fn a_peer_that_states_no_names_is_not_compared() {
+    let (a, b, _, ev_a, ev_b, _) = handshake(names("alice", "bob"), Names::default(), 4);
+    assert!(!mismatched(&ev_a) && !mismatched(&ev_b));
+    assert!(!a.is_blocked() && !b.is_blocked());
+}

@@ -1,0 +1,215 @@
+//! The trust dialogs' texts (verify, compare, question and answer, key changes, names, the Known
+//! fingerprints view) and the lines their outcomes write.
+
+use crate::store::Trust;
+
+use super::{dialog, Dialog};
+
+/// "Verify contact..." before any session.
+pub(crate) fn verify_needs_session(peer: &str) -> String {
+    format!(
+        "to verify {peer}, start an encrypted conversation first (/sotto start): Sotto knows \
+         their key once one has started."
+    )
+}
+
+/// "Verify contact...": choose how.
+pub(crate) fn verify_dialog(peer: &str) -> Dialog {
+    dialog(
+        "Sotto: verify contact",
+        format!("Verify {peer}"),
+        format!(
+            "Make sure you are really talking to {peer} and nobody sits in the middle. Either \
+             compare fingerprints with {peer} over another channel (in person, by phone), or \
+             ask a question only {peer} can answer; the answer is checked inside this encrypted \
+             conversation and never sent."
+        ),
+    )
+}
+
+/// Compare fingerprints without a session.
+pub(crate) fn nothing_to_compare() -> &'static str {
+    "no fingerprints to compare: start an encrypted conversation first."
+}
+
+/// Both fingerprints side by side.
+pub(crate) fn compare_dialog(peer: &str, ours: &str, theirs: &str) -> Dialog {
+    dialog(
+        "Sotto: compare fingerprints",
+        format!("Compare fingerprints with {peer}"),
+        format!(
+            "Your fingerprint:\n{ours}\n\n{peer}'s fingerprint (this conversation):\n{theirs}\n\n\
+             Ask {peer} to read their own fingerprint (/sotto fingerprint) to you over another \
+             channel: in person or by phone, not in this chat. Mark it verified only if every \
+             group matches."
+        ),
+    )
+}
+
+/// The user marked a key verified after comparing.
+pub(crate) fn compared_verified(peer: &str, fingerprint: &str) -> String {
+    format!("you compared fingerprints: {peer}'s key {fingerprint} is now verified.")
+}
+
+/// A key could not be marked verified.
+pub(crate) fn not_marked_verified(why: &str) -> String {
+    format!("the key could not be marked verified ({why}).")
+}
+
+/// The question form needs a session.
+pub(crate) fn ask_needs_session() -> &'static str {
+    "a question can only be asked in an encrypted conversation (/sotto start)."
+}
+
+/// The question-and-answer form.
+pub(crate) fn ask_dialog(peer: &str) -> Dialog {
+    dialog(
+        "Sotto: ask a question",
+        format!("Ask {peer} a question only they can answer"),
+        format!(
+            "{peer} sees the question and types the answer. Sotto compares the two answers \
+             without sending either: a wrong answer reveals nothing but \"no match\". Choose \
+             something an eavesdropper cannot guess or look up."
+        ),
+    )
+}
+
+/// Labels of the question form's fields.
+pub(crate) const ASK_QUESTION_LABEL: &str = "Question";
+/// Label of the expected-answer field.
+pub(crate) const ASK_ANSWER_LABEL: &str = "The answer you expect";
+
+/// A question without its answer (or the reverse).
+pub(crate) fn ask_incomplete() -> &'static str {
+    "a verification needs both a question and the answer you expect."
+}
+
+/// The question went out.
+pub(crate) fn asked(peer: &str, question: &str) -> String {
+    format!("asked {peer}: \"{question}\". Waiting for their answer.")
+}
+
+/// The contact's question, waiting for an answer.
+pub(crate) fn answer_dialog(peer: &str, question: &str) -> Dialog {
+    dialog(
+        "Sotto: a question from your contact",
+        format!("{peer} asks: {question}"),
+        format!(
+            "{peer} wants to make sure it is really you. Type the answer; Sotto checks it \
+             against theirs inside this encrypted conversation without sending it. Both of you \
+             see whether the answers matched. Decline if you did not expect this question."
+        ),
+    )
+}
+
+/// The key-change dialog.
+pub(crate) fn key_changed_dialog(peer: &str, fingerprint: &str) -> Dialog {
+    dialog(
+        "Sotto: key changed",
+        format!("{peer}'s encryption key has changed"),
+        format!(
+            "The key {peer} uses for Sotto is not the one you accepted before.\n\
+             New fingerprint: {fingerprint}\n\n\
+             Usually this means {peer} reinstalled, uses a new computer or lost their Sotto \
+             data. It can also mean that someone is intercepting the conversation and \
+             pretending to be {peer}.\n\n\
+             Until you decide, what you type to {peer} is held, not sent. Ask {peer} over \
+             another channel (in person, by phone) whether their key changed, and compare the \
+             fingerprint. Accepting does not mark the new key verified."
+        ),
+    )
+}
+
+/// "Keep holding messages" in the key-change dialog.
+pub(crate) fn still_holding(peer: &str) -> String {
+    format!(
+        "messages to {peer} stay held until you accept the new key (/sotto accept) or end the \
+         conversation (/sotto stop)."
+    )
+}
+
+/// `/sotto accept` without a fingerprint.
+pub(crate) fn accept_usage(peer: &str, fingerprint: &str, waiting: bool) -> String {
+    if waiting {
+        let first = fingerprint.split(' ').next().unwrap_or(fingerprint);
+        format!(
+            "{peer}'s key {fingerprint} waits for you to accept it. Check it with {peer} over \
+             another channel, then type /sotto accept {first} (its first group, or more) to \
+             accept exactly this key."
+        )
+    } else {
+        format!("{peer}'s key {fingerprint} is already accepted: nothing waits for you.")
+    }
+}
+
+/// Accepting refused: the key is not the one the user checked.
+pub(crate) fn accept_refused(peer: &str, checked: &str, current: &str) -> String {
+    format!(
+        "NOT accepted: {peer}'s key is now {current}, not the {checked} you checked. It may have \
+         changed again; check the new one with {peer} before accepting it. Messages stay held."
+    )
+}
+
+/// Nothing to accept.
+pub(crate) fn nothing_to_accept(peer: &str) -> String {
+    format!("there is no key of {peer} to accept: start an encrypted conversation first.")
+}
+
+/// The changed key was accepted.
+pub(crate) fn key_accepted(peer: &str) -> String {
+    format!("{peer}'s current key is accepted.")
+}
+
+/// `/sotto fingerprints` with nothing recorded.
+pub(crate) fn no_known_keys() -> &'static str {
+    "no contact keys recorded yet."
+}
+
+/// `/sotto fingerprints`: one label per line.
+pub(crate) fn known_keys(labels: &[String]) -> String {
+    format!("known fingerprints:\n{}", labels.join("\n"))
+}
+
+/// One line of the Known fingerprints view.
+pub(crate) fn known_key_label(
+    peer: &str,
+    fingerprint: &str,
+    trust: Trust,
+    last_seen: &str,
+    account: &str,
+    protocol: &str,
+) -> String {
+    let trust = match trust {
+        Trust::Verified => "verified",
+        Trust::Unverified => "unverified",
+    };
+    format!("{peer} - {fingerprint} - {trust} - last seen {last_seen} - {account} ({protocol})")
+}
+
+/// The Known fingerprints view when it is empty (a notification).
+pub(crate) fn no_known_keys_notice() -> &'static str {
+    "No contact keys recorded yet: they are recorded when an encrypted conversation starts."
+}
+
+/// The Known fingerprints view's explanation.
+pub(crate) fn known_keys_dialog() -> Dialog {
+    dialog(
+        "Sotto: known fingerprints",
+        "Known fingerprints".to_owned(),
+        "Every contact key Sotto has recorded, per account. Select a key to mark it verified \
+         (only after comparing fingerprints with the contact over another channel), unverified, \
+         or to forget it (the next conversation then accepts the contact's key as new)."
+            .to_owned(),
+    )
+}
+
+/// What became of a recorded key.
+pub(crate) fn record_changed(peer: &str, fingerprint: &str, done: bool, change: u8) -> String {
+    let what = match (done, change) {
+        (false, _) => "could not be changed (storage problem)",
+        (true, 0) => "is now marked verified",
+        (true, 1) => "is now marked unverified",
+        (true, _) => "is forgotten",
+    };
+    format!("{peer}'s key {fingerprint} {what}.")
+}

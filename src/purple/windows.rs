@@ -1,0 +1,142 @@
+//! A stable identity per IM window, so a conversation follows the window when the server renames
+//! the contact.
+//!
+//! libpurple 2.x has no "conversation renamed" signal. What it does have, and what this file
+//! relies on (checked in libpurple 2.14's source):
+//!
+//! * On an IRC `NICK`, `irc_msg_nick` renames the open query window in place
+//!   (`purple_conversation_set_name`): the same `PurpleConversation`, with the same data table.
+//!   `set_name` then calls `autoset_title`, which emits `conversation-updated` with
+//!   `PURPLE_CONV_UPDATE_TITLE` while the window already carries the new name.
+//! * `purple_conversation_set_data` survives the rename and is dropped with the window
+//!   (`deleting-conversation` is emitted while it is still readable).
+//!
+//! So every IM window gets a number stored in it ([`DATA_KEY`]); the plugin state remembers which
+//! conversation (normalized name) that window showed. Whenever a window is seen (its title
+//! changes, a message arrives in it, the user sends or runs a command in it) and its name no longer
+//! normalizes to what its number remembers, the contact was renamed, and the conversation moves
+//! to the new name (`service::track`, then [`crate::sessions::Sessions::rename`]) before anything
+//! else is decided. XMPP's switches between bare and full JIDs normalize to the same name and
+//! move nothing.
+//!
+//! Why this is sound: what was encrypted can only be read by the holder of the contact's key,
+//! wherever the server delivers it, so following the server's rename never exposes text; not
+//! following it is what leaked (the renamed window fell back to a fresh, plaintext conversation).
+//! When the move cannot be made (the store refuses), the window's sends are refused with a line.
+
+use std::ffi::c_void;
+
+use crate::protocol::Policy;
+
+use super::bindings as sys;
+use super::glue::{self, ConvKey, ConvRef, BUDDY_POLICY};
+use super::state::{with_state, Tag};
+
+/// The window-data key holding a window's number.
+const DATA_KEY: &std::ffi::CStr = c"sotto-window";
+
+/// The window's number (0: not tagged yet).
+///
+/// # Safety
+/// `conv` must be a live conversation.
+unsafe fn number(conv: *mut sys::PurpleConversation) -> usize {
+    // SAFETY: per the caller; the value is a small integer we stored, never dereferenced.
+    unsafe { sys::purple_conversation_get_data(conv, DATA_KEY.as_ptr()) as usize }
+}
+
+/// Give `conv` a number for `r`'s conversation.
+///
+/// # Safety
+/// `conv` must be a live conversation.
+pub(crate) unsafe fn tag(conv: *mut sys::PurpleConversation, r: &ConvRef) {
+    let id = with_state(|s| {
+        s.last_tag = s.last_tag.wrapping_add(1).max(1);
+        let id = s.last_tag;
+        s.tags.insert(
+            id,
+            Tag {
+                key: r.key(),
+                carried_policy: None,
+            },
+        );
+        id
+    });
+    if let Some(id) = id {
+        // SAFETY: per the caller; the value is an integer, freed by nobody.
+        unsafe { sys::purple_conversation_set_data(conv, DATA_KEY.as_ptr(), id as *mut c_void) };
+    }
+}
+
+/// What the plugin remembers of `conv`'s window: its number and tag (`None`: not tagged).
+///
+/// # Safety
+/// `conv` must be a live conversation.
+pub(crate) unsafe fn known(conv: *mut sys::PurpleConversation) -> Option<(usize, Tag)> {
+    // SAFETY: per the caller.
+    let id = unsafe { number(conv) };
+    if id == 0 {
+        return None;
+    }
+    with_state(|s| s.tags.get(&id).cloned().map(|t| (id, t))).flatten()
+}
+
+/// Window `id` now shows `new`'s conversation, with `carried` policy; its decorations follow.
+pub(crate) fn moved(id: usize, old: &ConvKey, new: &ConvKey, carried: Option<Policy>) {
+    let _ = with_state(|s| {
+        if let Some(t) = s.tags.get_mut(&id) {
+            t.key = new.clone();
+            t.carried_policy = carried;
+        }
+        if let Some(w) = s.windows.remove(old) {
+            s.windows.insert(new.clone(), w);
+        }
+        if s.allow_next.as_ref().is_some_and(|(k, _)| k == old) {
+            s.allow_next = None;
+        }
+    });
+}
+
+/// The buddy policy of `r`'s name, if it has a buddy with one.
+pub(crate) fn buddy_policy(r: &ConvRef) -> Option<Policy> {
+    glue::buddy_setting(r, BUDDY_POLICY).and_then(|s| Policy::parse(&s))
+}
+
+/// The policy carried by `r`'s window from the buddy it was opened for, if it was renamed away
+/// from that buddy.
+pub(crate) fn carried_policy(r: &ConvRef) -> Option<Policy> {
+    let conv = r.conversation();
+    if conv.is_null() {
+        return None;
+    }
+    // SAFETY: looked up just now: live.
+    let id = unsafe { number(conv) };
+    with_state(|s| s.tags.get(&id).and_then(|t| t.carried_policy)).flatten()
+}
+
+/// The window is going away: forget its number.
+///
+/// # Safety
+/// `conv` must be a live conversation.
+pub(crate) unsafe fn forget(conv: *mut sys::PurpleConversation) {
+    // SAFETY: per the caller.
+    let id = unsafe { number(conv) };
+    if id != 0 {
+        let _ = with_state(|s| s.tags.remove(&id));
+    }
+}
+
+/// Number every IM window already open (the plugin was loaded into a running client).
+pub(crate) fn track_all() {
+    // SAFETY: libpurple's list of IM conversations (PurpleConversation pointers), live for this
+    // call.
+    unsafe {
+        let mut l = sys::purple_get_ims();
+        while !l.is_null() {
+            let conv: *mut sys::PurpleConversation = (*l).data.cast();
+            l = (*l).next;
+            if let Some(r) = ConvRef::from_conversation(conv) {
+                tag(conv, &r);
+            }
+        }
+    }
+}

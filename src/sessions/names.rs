@@ -1,0 +1,114 @@
+//! A conversation follows the contact, not the name the server gives them.
+//!
+//! Names are the server's: an IRC nick changes (`bob` → `bob|away`, a forced "Guest" rename),
+//! and the same name may later belong to someone else. Sotto's promise rests on keys, so:
+//!
+//! * When the host renames a window (libpurple renames an open IRC query on `NICK`), the
+//!   conversation moves with it: its session, queue and state, with the accepted keys and
+//!   "runs Sotto" copied to the new name ([`Sessions::rename`]). Confidentiality never depended on
+//!   the name: what is encrypted can only be read by the key holder, wherever the server routes it.
+//! * The old name keeps a mark: an encrypted conversation moved away from it. Until the user
+//!   decides (`/sotto start` with whoever holds it now, or `/sotto stop`), it is held as under
+//!   `always`: whoever answers gets a handshake checked against the keys accepted for that name,
+//!   never plaintext.
+//! * A key that is new for a name but known under another name of the account is named
+//!   ([`Notice::KnownAs`]): a relaying user who borrows someone's handshake shows up.
+
+use crate::protocol::{ConvState, Event};
+
+use super::{ConvKey, Effects, Notice, Sessions, Settings};
+
+impl Sessions {
+    /// Whether an encrypted conversation moved away from `key` (`None`: the store is unreadable).
+    pub(super) fn load_moved(&mut self, key: &ConvKey) -> Option<Option<String>> {
+        let store = self.store.as_ref()?;
+        match store.moved_to(&key.protocol, &key.account, &key.peer) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.note(format!("loading a moved mark: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Forget that a conversation moved away from `key` (the user decided).
+    pub(super) fn clear_moved(&mut self, key: &ConvKey) {
+        let marked = self.sessions.get(key).is_some_and(|s| s.moved_to.is_some());
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        if let Err(e) = store.clear_moved(&key.protocol, &key.account, &key.peer) {
+            self.note(format!("clearing a moved mark: {e}"));
+            return;
+        }
+        if marked {
+            if let Some(s) = self.sessions.get_mut(key) {
+                s.moved_to = None;
+            }
+        }
+    }
+
+    /// After a saved decision: a session that started with a key already accepted for this name
+    /// settles the name (no moved mark), and a key new for this name but known under other
+    /// names is named.
+    pub(super) fn after_start(&mut self, key: &ConvKey, events: &[Event], fx: &mut Effects) {
+        let Some(started) = events.iter().find_map(|e| match e {
+            Event::Started { peer, .. } => Some(*peer),
+            _ => None,
+        }) else {
+            return;
+        };
+        let new_for_name = events.iter().any(|e| {
+            matches!(
+                e,
+                Event::NewPeerKey { .. }
+                    | Event::PeerKeyChanged { .. }
+                    | Event::NamesMismatch { .. }
+            )
+        });
+        if !new_for_name {
+            self.clear_moved(key);
+            return;
+        }
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        match store.peers_with_key(&key.protocol, &key.account, &started, &key.peer) {
+            Ok(names) if !names.is_empty() => fx.notices.push(Notice::KnownAs { names }),
+            Ok(_) => {}
+            Err(e) => self.note(format!("looking a key up: {e}")),
+        }
+    }
+
+    /// The host renamed the contact's window from `old` to `new` (`new_raw` as it spells it): the
+    /// conversation moves along, on disk first. `None` when nothing moved (the same name, or no
+    /// store); `Err` when the store could not do it (then nothing moved in memory either).
+    pub fn rename(
+        &mut self,
+        old: &ConvKey,
+        new: &ConvKey,
+        new_raw: &str,
+        settings: &Settings,
+    ) -> Option<Result<Notice, String>> {
+        if old == new {
+            return None;
+        }
+        let state = self.session(old, new_raw, settings)?.conv.state();
+        let encrypted = state != ConvState::Plaintext;
+        let store = self.store.as_ref()?;
+        let (p, a) = (&old.protocol, &old.account);
+        if let Err(e) = store.rename_peer(p, a, &old.peer, &new.peer, encrypted) {
+            self.note(format!("moving a conversation to a new name: {e}"));
+            return Some(Err(e.to_string()));
+        }
+        let mut moved = self.sessions.remove(old)?;
+        moved.peer_raw = new_raw.to_owned();
+        moved.moved_to = None;
+        moved.moved_noticed = false;
+        self.sessions.insert(new.clone(), moved);
+        Some(Ok(Notice::Renamed {
+            from: old.peer.clone(),
+            encrypted,
+        }))
+    }
+}

@@ -1,0 +1,220 @@
+//! The sessions service's decisions, without libpurple: two services, each over its own real
+//! store in a temp dir, talk by handing each other the lines they inject.
+//!
+//! * `save`: a save made to fail for real (`Store::fail_writes`: SQLite refuses writes, as on a
+//!   read-only disk): what was sent, what memory holds against disk, no message key twice.
+//! * `names`: renames, the moved mark, keys known under other names, accepting exactly the key
+//!   that was checked.
+
+mod names;
+mod save;
+
+use std::path::PathBuf;
+
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use super::*;
+pub(super) use crate::protocol::wire::WireMessage;
+
+const LINE: usize = 16_000;
+
+struct Peer {
+    sessions: Sessions,
+    key: ConvKey,
+    name: &'static str,
+    dir: PathBuf,
+    rng: ChaCha20Rng,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn settings(policy: Policy) -> Settings {
+    Settings {
+        policy,
+        max_line: LINE,
+        names: Names::default(),
+    }
+}
+
+/// A service for `me` talking to `other`, over a fresh store.
+fn peer(test: &str, me: &'static str, other: &str, seed: u64) -> Peer {
+    let dir =
+        std::env::temp_dir().join(format!("sotto-sessions-{test}-{me}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir).expect("store");
+    Peer {
+        sessions: Sessions::new(Some(store)),
+        key: ConvKey {
+            protocol: "prpl-test".into(),
+            account: me.into(),
+            peer: other.into(),
+        },
+        name: me,
+        dir,
+        rng: ChaCha20Rng::seed_from_u64(seed),
+    }
+}
+
+impl Peer {
+    fn store(&self) -> &Store {
+        self.sessions.store().expect("store")
+    }
+
+    /// What memory holds for the conversation, and what disk holds.
+    fn memory_and_disk(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let memory = self
+            .sessions
+            .sessions
+            .get(&self.key)
+            .map(|s| s.conv.snapshot().to_vec());
+        let k = &self.key;
+        let disk = self
+            .store()
+            .load_session(&k.protocol, &k.account, &k.peer)
+            .expect("read")
+            .map(|b| b.to_vec());
+        (memory, disk)
+    }
+
+    fn receive(&mut self, from: &str, lines: &[String]) -> (Vec<String>, Vec<Event>, Vec<String>) {
+        let (mut inject, mut events, mut shown) = (Vec::new(), Vec::new(), Vec::new());
+        for line in lines {
+            let (action, fx) = self
+                .sessions
+                .incoming(
+                    &self.key,
+                    from,
+                    line,
+                    &settings(Policy::Manual),
+                    0,
+                    &mut self.rng,
+                )
+                .expect("incoming");
+            if let ReceiveAction::Display(text) = action {
+                shown.push(text.to_string());
+            }
+            inject.extend(fx.inject);
+            events.extend(fx.events);
+        }
+        (inject, events, shown)
+    }
+
+    fn send(&mut self, text: &str) -> (Outgoing, Effects) {
+        self.sessions
+            .outgoing(
+                &self.key,
+                "peer",
+                text,
+                &settings(Policy::Manual),
+                &mut self.rng,
+            )
+            .expect("outgoing")
+    }
+
+    /// The conversation with `peer` on this account.
+    fn key_for(&self, peer: &str) -> ConvKey {
+        ConvKey {
+            peer: peer.into(),
+            ..self.key.clone()
+        }
+    }
+
+    /// Like `receive`, for the conversation with `peer` (who writes from that name).
+    fn receive_as(&mut self, peer: &str, lines: &[String]) -> (Vec<String>, Vec<Event>, Effects) {
+        let key = self.key_for(peer);
+        let (mut inject, mut events, mut last) = (Vec::new(), Vec::new(), Effects::default());
+        for line in lines {
+            let (_, fx) = self
+                .sessions
+                .incoming(
+                    &key,
+                    peer,
+                    line,
+                    &settings(Policy::Manual),
+                    0,
+                    &mut self.rng,
+                )
+                .expect("incoming");
+            inject.extend(fx.inject.iter().cloned());
+            events.extend(fx.events.iter().cloned());
+            last.notices.extend(fx.notices.iter().cloned());
+        }
+        (inject, events, last)
+    }
+
+    /// `/sotto start` in the conversation with its peer: the lines that go out.
+    fn start(&mut self) -> Vec<String> {
+        let (key, peer) = (self.key.clone(), self.key.peer.clone());
+        self.sessions
+            .start_or_stop(&key, &peer, &settings(Policy::Manual), true, &mut self.rng)
+            .expect("start")
+            .inject
+    }
+
+    /// Like `send`, to `peer` under `policy`.
+    fn send_to(&mut self, peer: &str, text: &str, policy: Policy) -> (Outgoing, Effects) {
+        let key = self.key_for(peer);
+        self.sessions
+            .outgoing(&key, peer, text, &settings(policy), &mut self.rng)
+            .expect("outgoing")
+    }
+}
+
+/// alice and bob with an encrypted session.
+fn encrypted(test: &str) -> (Peer, Peer) {
+    let mut alice = peer(test, "alice", "bob", 1);
+    let mut bob = peer(test, "bob", "alice", 2);
+    let lines = alice.start();
+    converse(&mut bob, "alice", &mut alice, "bob", lines);
+    for p in [&mut alice, &mut bob] {
+        let s = p
+            .sessions
+            .state(&p.key.clone(), "x", &settings(Policy::Manual));
+        assert_eq!(s, Some(ConvState::Encrypted), "{} encrypted", p.name);
+    }
+    (alice, bob)
+}
+
+/// The message keys a data line uses: session, ratchet key and index.
+fn key_ids(lines: &[String]) -> Vec<([u8; 4], [u8; 32], u32)> {
+    lines
+        .iter()
+        .filter_map(|l| match WireMessage::decode(l) {
+            Ok(WireMessage::Data(m)) => Some((m.session_id, m.ratchet_key, m.index)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn lines_of(out: Outgoing) -> Vec<String> {
+    match out {
+        Outgoing::Lines(lines) => lines,
+        other => panic!("expected lines, got {other:?}"),
+    }
+}
+
+/// Hands lines back and forth until neither side sends more: `a` gets `lines` as written by
+/// `a_sees` (the name `a` sees the other side under), its answers go to `b` as written by
+/// `b_sees`, and so on. Returns the notices each side got (`a`'s, `b`'s).
+fn converse(
+    a: &mut Peer,
+    a_sees: &str,
+    b: &mut Peer,
+    b_sees: &str,
+    mut lines: Vec<String>,
+) -> (Vec<Notice>, Vec<Notice>) {
+    let (mut na, mut nb) = (Vec::new(), Vec::new());
+    while !lines.is_empty() {
+        let (to_b, _, fx) = a.receive_as(a_sees, &lines);
+        na.extend(fx.notices);
+        let (to_a, _, fx) = b.receive_as(b_sees, &to_b);
+        nb.extend(fx.notices);
+        lines = to_a;
+    }
+    (na, nb)
+}

@@ -1,0 +1,305 @@
+//! A conversation follows the contact's key, never the name: renames, the mark left on a name
+//! an encrypted conversation moved away from, keys known under other names, accepting exactly
+//! the key that was checked, and a verification that accepts a changed key.
+
+use super::*;
+
+fn rename(p: &mut Peer, old: &str, new: &str) -> Notice {
+    let (old, new_key) = (p.key_for(old), p.key_for(new));
+    p.sessions
+        .rename(&old, &new_key, new, &settings(Policy::Manual))
+        .expect("something moved")
+        .expect("saved")
+}
+
+fn data_lines(lines: &[String]) -> usize {
+    key_ids(lines).len()
+}
+
+#[test]
+fn an_encrypted_conversation_follows_a_rename() {
+    let (mut alice, mut bob) = encrypted("follow");
+    let notice = rename(&mut alice, "bob", "bob_away");
+    assert_eq!(
+        notice,
+        Notice::Renamed {
+            from: "bob".into(),
+            encrypted: true
+        }
+    );
+    // The renamed window encrypts, in the same session: bob reads it.
+    let (out, fx) = alice.send_to("bob_away", "still secret", Policy::Manual);
+    let lines = lines_of(out);
+    assert!(fx.inject.is_empty());
+    assert_eq!(
+        bob.receive("alice", &lines).2,
+        vec!["still secret".to_owned()]
+    );
+    // And bob's replies, now from bob_away, are read in it.
+    let reply = lines_of(bob.send("from the new nick").0);
+    let (_, events, _) = alice.receive_as("bob_away", &reply);
+    assert!(!events.iter().any(|e| matches!(e, Event::Unreadable { .. })));
+    // On disk too: a restart finds it under the new name.
+    alice.sessions.drop_memory();
+    let key = alice.key_for("bob_away");
+    assert_eq!(
+        alice
+            .sessions
+            .state(&key, "bob_away", &settings(Policy::Manual)),
+        Some(ConvState::Encrypted)
+    );
+}
+
+#[test]
+fn the_old_name_never_gets_plaintext_after_an_encrypted_conversation_left_it() {
+    let (mut alice, _bob) = encrypted("oldname");
+    rename(&mut alice, "bob", "bob_away");
+    // A new window with "bob" (someone else may hold the nick now), under `manual`.
+    let (out, fx) = alice.send_to("bob", "for bob only", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold, "held, not plaintext");
+    assert!(
+        fx.notices.contains(&Notice::Moved {
+            to: "bob_away".into()
+        }),
+        "said why, once"
+    );
+    assert_eq!(
+        fx.inject.len(),
+        1,
+        "a handshake with whoever holds the name"
+    );
+    assert!(!fx.inject[0].contains("for bob only"));
+    let (out, fx) = alice.send_to("bob", "again", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold);
+    assert!(!fx.notices.iter().any(|n| matches!(n, Notice::Moved { .. })));
+    // The user decides: /sotto stop allows plaintext again.
+    let key = alice.key_for("bob");
+    let fx = alice
+        .sessions
+        .start_or_stop(
+            &key,
+            "bob",
+            &settings(Policy::Manual),
+            false,
+            &mut alice.rng,
+        )
+        .expect("stop");
+    assert!(fx.inject.is_empty());
+    assert_eq!(
+        alice.send_to("bob", "plain now", Policy::Manual).0,
+        Outgoing::Plaintext
+    );
+}
+
+#[test]
+fn held_messages_follow_a_rename_and_arrive_in_order() {
+    let mut alice = peer("heldrename", "alice", "bob", 7);
+    let mut bob = peer("heldrename", "bob", "alice", 8);
+    let (out, fx) = alice.send_to("bob", "one", Policy::Always);
+    assert_eq!(out, Outgoing::Hold);
+    let query = fx.inject;
+    alice.send_to("bob", "two", Policy::Always);
+    rename(&mut alice, "bob", "bob_away");
+    // bob answers the query from his new nick.
+    let mut to_alice = bob.receive("alice", &query).0;
+    let mut shown = Vec::new();
+    while !to_alice.is_empty() {
+        let (to_bob, _, _) = alice.receive_as("bob_away", &to_alice);
+        let (next, _, s) = bob.receive("alice", &to_bob);
+        shown.extend(s);
+        to_alice = next;
+    }
+    assert_eq!(shown, vec!["one".to_owned(), "two".to_owned()]);
+}
+
+#[test]
+fn a_stranger_behind_a_forced_rename_gets_a_key_warning_and_nothing_else() {
+    let (mut alice, _bob) = encrypted("stranger");
+    // The server renames bob to Guest1, and answers as Guest1 itself with its own key.
+    rename(&mut alice, "bob", "guest1");
+    let mut stranger = peer("stranger", "guest1", "alice", 9);
+    let start = stranger
+        .sessions
+        .start_or_stop(
+            &stranger.key.clone(),
+            "alice",
+            &settings(Policy::Manual),
+            true,
+            &mut stranger.rng,
+        )
+        .expect("start")
+        .inject;
+    let mut to_alice = start;
+    let mut alice_events = Vec::new();
+    while !to_alice.is_empty() {
+        let (to_stranger, events, _) = alice.receive_as("guest1", &to_alice);
+        alice_events.extend(events);
+        to_alice = stranger.receive("alice", &to_stranger).0;
+    }
+    assert!(
+        alice_events
+            .iter()
+            .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
+        "bob's key was accepted for this conversation: a new one is a change, {alice_events:?}"
+    );
+    let (out, fx) = alice.send_to("guest1", "meant for bob", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold);
+    assert_eq!(
+        data_lines(&fx.inject),
+        0,
+        "nothing encrypted to the stranger"
+    );
+}
+
+#[test]
+fn a_key_new_for_a_name_but_known_under_another_is_named() {
+    // bob's key, accepted for "bob", shows up in a handshake from "mallory" (a relay).
+    let (mut alice, mut bob) = encrypted("knownas");
+    let lines = bob.start();
+    let (notices, _) = converse(&mut alice, "mallory", &mut bob, "alice", lines);
+    assert!(
+        notices.contains(&Notice::KnownAs {
+            names: vec!["bob".into()]
+        }),
+        "{notices:?}"
+    );
+}
+
+/// alice and bob, with bob's key changed: bob lost his store and starts again.
+fn changed_key(test: &str) -> (Peer, Peer) {
+    let (mut alice, bob) = encrypted(test);
+    drop(bob);
+    let mut bob = peer(&format!("{test}2"), "bob", "alice", 11);
+    let lines = bob.start();
+    converse(&mut alice, "bob", &mut bob, "alice", lines);
+    assert_eq!(
+        alice
+            .sessions
+            .waiting(&alice.key.clone(), "bob", &settings(Policy::Manual)),
+        Some((0, true)),
+        "blocked until accepted"
+    );
+    (alice, bob)
+}
+
+#[test]
+fn accepting_takes_exactly_the_key_that_was_shown() {
+    let (mut alice, mut bob) = changed_key("accept");
+    let key = alice.key.clone();
+    let shown = alice.sessions.loaded_peer_key(&key).expect("a key");
+    alice.send_to("bob", "held until accepted", Policy::Manual);
+    // A stale dialog: the key it showed is not the current one.
+    let other = crate::protocol::IdentityKey::generate(&mut alice.rng).public();
+    let refused = alice
+        .sessions
+        .accept_key(
+            &key,
+            "bob",
+            &settings(Policy::Manual),
+            &other,
+            &mut alice.rng,
+        )
+        .expect("a conversation");
+    assert_eq!(
+        refused.err(),
+        Some(trust::AcceptError::Different { current: shown })
+    );
+    assert_eq!(
+        alice
+            .sessions
+            .waiting(&key, "bob", &settings(Policy::Manual)),
+        Some((1, true)),
+        "still held, still blocked"
+    );
+    let fx = alice
+        .sessions
+        .accept_key(
+            &key,
+            "bob",
+            &settings(Policy::Manual),
+            &shown,
+            &mut alice.rng,
+        )
+        .expect("a conversation")
+        .expect("accepted");
+    assert_eq!(
+        bob.receive("alice", &fx.inject).2,
+        vec!["held until accepted".to_owned()]
+    );
+}
+
+#[test]
+fn a_fingerprint_prefix_names_a_key() {
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let fp = crate::protocol::IdentityKey::generate(&mut rng)
+        .public()
+        .fingerprint();
+    let s = fp.to_string();
+    let first = s.split(' ').next().expect("a group");
+    assert!(trust::fingerprint_prefix_matches(&fp, first));
+    assert!(trust::fingerprint_prefix_matches(
+        &fp,
+        &first.to_lowercase()
+    ));
+    assert!(trust::fingerprint_prefix_matches(&fp, &s));
+    assert!(
+        !trust::fingerprint_prefix_matches(&fp, &first[..4]),
+        "too short"
+    );
+    assert!(!trust::fingerprint_prefix_matches(&fp, "00000 00000"));
+    assert!(!trust::fingerprint_prefix_matches(&fp, ""));
+}
+
+#[test]
+fn a_question_answered_right_accepts_and_verifies_a_changed_key_in_one_step() {
+    let (mut alice, mut bob) = changed_key("qa");
+    let key = alice.key.clone();
+    alice.send_to("bob", "after the check", Policy::Manual);
+    let fx = alice
+        .sessions
+        .act(
+            &key,
+            "bob",
+            &settings(Policy::Manual),
+            &mut alice.rng,
+            |c, rng| c.ask_question("our cat?", "Miso", rng),
+        )
+        .expect("ask");
+    let (to_alice, _, _) = bob.receive("alice", &fx.inject);
+    assert!(to_alice.is_empty());
+    let fx = bob
+        .sessions
+        .act(
+            &bob.key.clone(),
+            "alice",
+            &settings(Policy::Manual),
+            &mut bob.rng,
+            |c, rng| c.answer_question("Miso", rng),
+        )
+        .expect("answer");
+    let (to_bob, events, _) = alice.receive_as("bob", &fx.inject);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::VerificationResult {
+            success: true,
+            we_asked: true,
+            ..
+        }
+    )));
+    assert_eq!(
+        alice
+            .sessions
+            .waiting(&key, "bob", &settings(Policy::Manual)),
+        Some((0, false)),
+        "accepted: the held message left"
+    );
+    let (_, _, shown) = bob.receive("alice", &to_bob);
+    assert_eq!(shown, vec!["after the check".to_owned()]);
+    let records = alice
+        .store()
+        .trust_records(&key.protocol, &key.account, &key.peer)
+        .expect("records");
+    let current = alice.sessions.loaded_peer_key(&key).expect("key");
+    let rec = records.iter().find(|r| r.key == current).expect("recorded");
+    assert_eq!(rec.trust, crate::store::Trust::Verified);
+}

@@ -1,0 +1,111 @@
+//! Names that change: a contact renamed (an IRC nick change, a forced rename) takes its
+//! conversation, accepted keys and "runs Sotto" along, and the old name keeps a record that an
+//! encrypted conversation moved away from it.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{account_key, now, Store, StoreError};
+
+impl Store {
+    /// `old` is now called `new` on this account: in one transaction, the saved conversation
+    /// moves to `new` (one already saved under `new` is parked under a name no lookup finds, so
+    /// nothing is lost), the accepted keys and "runs Sotto" are copied (the old name keeps them:
+    /// whoever takes it next is checked against them), and, when `was_encrypted`, `old` is
+    /// marked as moved to `new`. A mark on `new` is cleared.
+    pub fn rename_peer(
+        &self,
+        protocol: &str,
+        account: &str,
+        old: &str,
+        new: &str,
+        was_encrypted: bool,
+    ) -> Result<(), StoreError> {
+        let acct = account_key(protocol, account);
+        let t = now();
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE session SET peer = peer || char(31) || 'parked-' || ?3
+             WHERE account = ?1 AND peer = ?2",
+            params![acct, new, t],
+        )?;
+        tx.execute(
+            "UPDATE session SET peer = ?3 WHERE account = ?1 AND peer = ?2",
+            params![acct, old, new],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO trust (account, peer, key, trust, first_seen, last_seen)
+             SELECT account, ?3, key, trust, first_seen, last_seen FROM trust
+             WHERE account = ?1 AND peer = ?2",
+            params![acct, old, new],
+        )?;
+        tx.execute(
+            "INSERT INTO peer (account, peer, runs_sotto)
+             SELECT account, ?3, runs_sotto FROM peer WHERE account = ?1 AND peer = ?2 AND runs_sotto = 1
+             ON CONFLICT (account, peer) DO UPDATE SET runs_sotto = 1",
+            params![acct, old, new],
+        )?;
+        tx.execute(
+            "DELETE FROM moved WHERE account = ?1 AND peer = ?2",
+            params![acct, new],
+        )?;
+        if was_encrypted {
+            tx.execute(
+                "INSERT INTO moved (account, peer, to_peer, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account, peer) DO UPDATE SET to_peer = excluded.to_peer, at = excluded.at",
+                params![acct, old, new, t],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Where the encrypted conversation once held under `peer` moved to, if it did.
+    pub fn moved_to(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT to_peer FROM moved WHERE account = ?1 AND peer = ?2",
+                params![account_key(protocol, account), peer],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The user decided about `peer` (started a session with whoever holds the name now, or
+    /// allowed plaintext): forget that a conversation moved away from it.
+    pub fn clear_moved(&self, protocol: &str, account: &str, peer: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM moved WHERE account = ?1 AND peer = ?2",
+            params![account_key(protocol, account), peer],
+        )?;
+        Ok(())
+    }
+
+    /// Other contacts of this account that `key` is recorded for (a key the store already knows
+    /// under another name).
+    pub fn peers_with_key(
+        &self,
+        protocol: &str,
+        account: &str,
+        key: &crate::protocol::IdentityPublic,
+        except: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT peer FROM trust WHERE account = ?1 AND key = ?2 AND peer != ?3 ORDER BY peer",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                account_key(protocol, account),
+                key.to_bytes().as_slice(),
+                except
+            ],
+            |r| r.get::<_, String>(0),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,147 @@
+//! The store's own tests: privacy of the files, persistence across reopen, refusal of what
+//! it cannot read.
+
+use super::*;
+use crate::protocol::{Conversation, Policy};
+use rand_chacha::rand_core::SeedableRng;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sotto-store-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn files_are_private() {
+    let d = tmp("perm");
+    let s = Store::open(&d).unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    s.load_or_create_identity("prpl-irc", "a", &mut rng)
+        .unwrap();
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&d), 0o700);
+    assert_eq!(mode(s.path()), 0o600);
+    fs::remove_dir_all(d).ok();
+}
+
+#[test]
+fn identity_survives_reopen() {
+    let d = tmp("ident");
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+    let (k1, t1) = Store::open(&d)
+        .unwrap()
+        .load_or_create_identity("prpl-irc", "a", &mut rng)
+        .unwrap();
+    let (k2, t2) = Store::open(&d)
+        .unwrap()
+        .load_or_create_identity("prpl-irc", "a", &mut rng)
+        .unwrap();
+    assert_eq!((k1.public(), t1), (k2.public(), t2));
+    let (k3, _) = Store::open(&d)
+        .unwrap()
+        .load_or_create_identity("prpl-jabber", "a", &mut rng)
+        .unwrap();
+    assert_ne!(k1.public(), k3.public());
+    fs::remove_dir_all(d).ok();
+}
+
+#[test]
+fn sessions_and_trust_roundtrip() {
+    let d = tmp("sess");
+    let s = Store::open(&d).unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+    let (k, tag) = s
+        .load_or_create_identity("prpl-irc", "a", &mut rng)
+        .unwrap();
+    let c = Conversation::new(k.clone(), tag, Policy::Always);
+    s.save_session("prpl-irc", "a", "bob", &c.snapshot())
+        .unwrap();
+    let back = s.load_session("prpl-irc", "a", "bob").unwrap().unwrap();
+    assert_eq!(&back[..], &c.snapshot()[..]);
+    assert!(s.load_session("prpl-irc", "a", "carol").unwrap().is_none());
+    let peer = IdentityKey::generate(&mut rng).public();
+    s.record_key_seen("prpl-irc", "a", "bob", &peer).unwrap();
+    s.set_trust("prpl-irc", "a", "bob", &peer, Trust::Verified)
+        .unwrap();
+    let recs = Store::open(&d)
+        .unwrap()
+        .trust_records("prpl-irc", "a", "bob")
+        .unwrap();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].trust, Trust::Verified);
+    assert!(!s.peer_runs_sotto("prpl-irc", "a", "bob").unwrap());
+    s.set_peer_runs_sotto("prpl-irc", "a", "bob").unwrap();
+    assert!(s.peer_runs_sotto("prpl-irc", "a", "bob").unwrap());
+    fs::remove_dir_all(d).ok();
+}
+
+#[test]
+fn all_trust_records_lists_every_account_and_contact() {
+    let d = tmp("all");
+    let s = Store::open(&d).unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+    assert!(s.all_trust_records().unwrap().is_empty());
+    let k1 = IdentityKey::generate(&mut rng).public();
+    let k2 = IdentityKey::generate(&mut rng).public();
+    let k3 = IdentityKey::generate(&mut rng).public();
+    s.record_key_seen("prpl-jabber", "a@x/res", "bob@x", &k1)
+        .unwrap();
+    s.record_key_seen("prpl-jabber", "a@x/res", "bob@x", &k2)
+        .unwrap();
+    s.record_key_seen("prpl-irc", "a", "carol", &k3).unwrap();
+    s.set_trust("prpl-irc", "a", "carol", &k3, Trust::Verified)
+        .unwrap();
+    let all = s.all_trust_records().unwrap();
+    assert_eq!(all.len(), 3);
+    // Ordered by account: prpl-irc first.
+    assert_eq!(all[0].protocol_and_account(), Some(("prpl-irc", "a")));
+    assert_eq!(
+        (all[0].peer.as_str(), all[0].trust),
+        ("carol", Trust::Verified)
+    );
+    assert_eq!(all[0].fingerprint, k3.fingerprint());
+    assert!(all[1..].iter().all(|r| r.peer == "bob@x"
+        && r.trust == Trust::Unverified
+        && r.protocol_and_account() == Some(("prpl-jabber", "a@x/res"))));
+    let keys: Vec<_> = all[1..].iter().map(|r| r.key).collect();
+    assert!(keys.contains(&k1) && keys.contains(&k2));
+    // The per-contact query agrees, and forgetting removes exactly one key.
+    assert_eq!(
+        s.trust_records("prpl-jabber", "a@x/res", "bob@x")
+            .unwrap()
+            .len(),
+        2
+    );
+    s.forget_key("prpl-jabber", "a@x/res", "bob@x", &k1)
+        .unwrap();
+    let all = s.all_trust_records().unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|r| r.key != k1));
+    fs::remove_dir_all(d).ok();
+}
+
+#[test]
+fn garbage_database_is_an_error_not_a_new_identity() {
+    let d = tmp("corrupt");
+    fs::create_dir_all(&d).unwrap();
+    fs::write(
+        d.join(DB_FILE),
+        b"this is not a database at all, not even close............",
+    )
+    .unwrap();
+    assert!(Store::open(&d).is_err());
+    fs::remove_dir_all(d).ok();
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let d = tmp("newer");
+    drop(Store::open(&d).unwrap());
+    let c = Connection::open(d.join(DB_FILE)).unwrap();
+    c.pragma_update(None, "user_version", 99).unwrap();
+    drop(c);
+    assert!(matches!(Store::open(&d), Err(StoreError::NewerSchema(99))));
+    fs::remove_dir_all(d).ok();
+}

@@ -1,0 +1,145 @@
+//! Trust records: which keys of each contact the user accepted, and how much they trust each.
+//! The sessions service (`crate::sessions::trust`) is their only writer.
+
+use rusqlite::params;
+
+use crate::protocol::IdentityPublic;
+
+use super::{account_key, now, Store, StoreError, Trust, TrustRecord};
+
+impl Store {
+    /// All keys recorded for `peer`, most recently seen first.
+    pub fn trust_records(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<Vec<TrustRecord>, StoreError> {
+        let acct = account_key(protocol, account);
+        let mut stmt = self.conn.prepare(
+            "SELECT account, peer, key, trust, first_seen, last_seen FROM trust
+             WHERE account = ?1 AND peer = ?2 ORDER BY last_seen DESC",
+        )?;
+        let rows = stmt.query_map(params![acct, peer], raw_trust_row)?;
+        rows.map(|row| trust_record(row?)).collect()
+    }
+
+    /// The keys of `peer` the user has accepted, least recently seen first (the order in which
+    /// the protocol core keeps them).
+    pub fn accepted_keys(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<Vec<IdentityPublic>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT account, peer, key, trust, first_seen, last_seen FROM trust
+             WHERE account = ?1 AND peer = ?2 ORDER BY last_seen ASC",
+        )?;
+        let rows = stmt.query_map(params![account_key(protocol, account), peer], raw_trust_row)?;
+        rows.map(|row| trust_record(row?).map(|t| t.key)).collect()
+    }
+
+    /// Every recorded key of every contact of every account (the "Known fingerprints" view),
+    /// ordered by account, contact, then most recently seen first.
+    pub fn all_trust_records(&self) -> Result<Vec<TrustRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT account, peer, key, trust, first_seen, last_seen FROM trust
+             ORDER BY account, peer, last_seen DESC",
+        )?;
+        let rows = stmt.query_map([], raw_trust_row)?;
+        rows.map(|row| trust_record(row?)).collect()
+    }
+
+    /// Records that `peer` presented `key` now (new keys start unverified).
+    pub fn record_key_seen(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+        key: &IdentityPublic,
+    ) -> Result<(), StoreError> {
+        let t = now();
+        self.conn.execute(
+            "INSERT INTO trust (account, peer, key, trust, first_seen, last_seen) VALUES (?1, ?2, ?3, 0, ?4, ?4)
+             ON CONFLICT (account, peer, key) DO UPDATE SET last_seen = excluded.last_seen",
+            params![account_key(protocol, account), peer, key.to_bytes().as_slice(), t],
+        )?;
+        Ok(())
+    }
+
+    /// Sets the trust level of `peer`'s `key`.
+    pub fn set_trust(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+        key: &IdentityPublic,
+        trust: Trust,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE trust SET trust = ?4 WHERE account = ?1 AND peer = ?2 AND key = ?3",
+            params![
+                account_key(protocol, account),
+                peer,
+                key.to_bytes().as_slice(),
+                i64::from(trust == Trust::Verified)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets one recorded key of `peer`.
+    pub fn forget_key(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+        key: &IdentityPublic,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM trust WHERE account = ?1 AND peer = ?2 AND key = ?3",
+            params![
+                account_key(protocol, account),
+                peer,
+                key.to_bytes().as_slice()
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+type RawTrustRow = (String, String, Vec<u8>, i64, i64, i64);
+
+fn raw_trust_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawTrustRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn trust_record(row: RawTrustRow) -> Result<TrustRecord, StoreError> {
+    let (account, peer, key, trust, first_seen, last_seen) = row;
+    let key: [u8; 32] = key
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("peer key"))?;
+    let key = IdentityPublic::from_bytes(key);
+    Ok(TrustRecord {
+        account,
+        peer,
+        fingerprint: key.fingerprint(),
+        key,
+        trust: if trust == 1 {
+            Trust::Verified
+        } else {
+            Trust::Unverified
+        },
+        first_seen,
+        last_seen,
+    })
+}
