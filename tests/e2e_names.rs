@@ -181,6 +181,32 @@ fn irc_forced_rename_then_a_stranger_answers() {
     p.alice.client.assert_no_criticals();
 }
 
+/// alice has a window with carol; carol leaves and bob (encrypted with alice) takes the name.
+/// libpurple now has two windows named "carol": the renamed one says bob is now carol; the old
+/// one says the name now belongs to the contact who was bob, so the user is not misled into
+/// thinking they still write to the earlier carol.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_rename_onto_a_name_an_old_window_still_shows() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
+    share_a_channel(&mut p);
+    let mut carol = p.another("carol", false);
+    p.alice.client.send("carol", "hello carol, in plaintext");
+    carol
+        .client
+        .expect_received("alice", "hello carol, in plaintext", WAIT);
+    carol.client.quit();
+    thread::sleep(Duration::from_secs(1));
+    rename(&mut p.bob, &p.alice, "carol", true);
+    p.alice.client.expect_system(
+        "carol",
+        "the old carol window says the name now belongs to the contact who was bob",
+        WAIT,
+        |t| t.contains("now belongs to the contact who was bob"),
+    );
+    p.assert_no_criticals();
+}
+
 /// The last title the client printed for the window with `peer`.
 fn title_of(c: &Client, peer: &str) -> Option<String> {
     c.lines()

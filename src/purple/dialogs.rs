@@ -24,23 +24,8 @@ use super::glue::{self, cstr_to_string, ConvRef};
 use super::present;
 use super::service;
 use super::state::{plugin_handle, with_state, Pending};
+pub(crate) use super::texts::plain;
 use super::texts::{self, Dialog};
-
-/// Longest peer-controlled string put into a dialog.
-const MAX_SHOWN: usize = 300;
-
-/// `s` without control characters (each becomes a space), at most [`MAX_SHOWN`] characters.
-pub(crate) fn plain(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_SHOWN)
-        .collect();
-    if s.chars().count() > MAX_SHOWN {
-        out.push('…');
-    }
-    out
-}
 
 /// Keep `p` until its dialog is answered; the number goes to libpurple as user data.
 pub(super) fn park(p: Pending) -> Option<*mut c_void> {
@@ -442,18 +427,5 @@ pub(crate) fn accept_typed(r: &ConvRef, typed: &str) {
             typed.trim(),
             &fingerprint.to_string(),
         ));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_removes_control_characters_and_bounds_length() {
-        assert_eq!(plain("a\nb\u{1b}[31mc"), "a b [31mc");
-        assert_eq!(plain("<b>kept as text</b>"), "<b>kept as text</b>");
-        let long = "x".repeat(1_000);
-        assert_eq!(plain(&long).chars().count(), MAX_SHOWN + 1);
     }
 }

@@ -268,22 +268,8 @@ impl ConvRef {
         if conv.is_null() {
             return;
         }
-        let text = cstring(html);
-        let who_c = who.map(cstring);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        // SAFETY: `conv` is live (looked up just now); strings valid for the call.
-        unsafe {
-            sys::purple_conversation_write(
-                conv,
-                who_c.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
-                text.as_ptr(),
-                flags,
-                now as sys::time_t,
-            );
-        }
+        // SAFETY: `conv` is live (looked up just now).
+        unsafe { write_to(conv, who, html, flags) };
     }
 
     /// Write one Sotto state line (system, never logged). `text` is plain text: escaped here.
@@ -295,6 +281,45 @@ impl ConvRef {
             sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_NO_LOG,
         );
     }
+}
+
+/// Write `html` into the conversation `conv` with `flags`.
+///
+/// # Safety
+/// `conv` must be a live conversation.
+pub(crate) unsafe fn write_to(
+    conv: *mut sys::PurpleConversation,
+    who: Option<&str>,
+    html: &str,
+    flags: sys::PurpleMessageFlags,
+) {
+    let text = cstring(html);
+    let who_c = who.map(cstring);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    // SAFETY: per the caller; strings valid for the call.
+    unsafe {
+        sys::purple_conversation_write(
+            conv,
+            who_c.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+            text.as_ptr(),
+            flags,
+            now as sys::time_t,
+        );
+    }
+}
+
+/// Write one Sotto state line (plain text, escaped here) into the conversation `conv`.
+///
+/// # Safety
+/// `conv` must be a live conversation.
+pub(crate) unsafe fn system_line_to(conv: *mut sys::PurpleConversation, text: &str) {
+    let html = super::markup::text_to_html(&format!("Sotto: {text}"));
+    let flags = sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_NO_LOG;
+    // SAFETY: per the caller.
+    unsafe { write_to(conv, None, &html, flags) };
 }
 
 /// Borrow a `PurpleConversation`'s title.

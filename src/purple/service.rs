@@ -232,8 +232,17 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
     match rename(&known.key, r) {
         None => true,
         Some(Ok(notice)) => {
-            windows::moved(id, &known.key, &r.key(), carried);
+            let new = r.key();
+            windows::moved(id, &known.key, &new, carried);
             r.system_line(&texts::notice(&r.peer, &notice));
+            // A window still named after the name's previous holder (who left) now reaches the
+            // renamed contact: say so there, once.
+            for stale in windows::others_showing(&new, id) {
+                // SAFETY: listed from libpurple's open conversations just now.
+                unsafe {
+                    glue::system_line_to(stale, &texts::name_taken(&r.peer, &known.key.peer))
+                };
+            }
             true
         }
         Some(Err(reason)) => {

@@ -125,6 +125,31 @@ pub(crate) unsafe fn forget(conv: *mut sys::PurpleConversation) {
     }
 }
 
+/// Other open IM windows (not window `except`) that show `key`'s conversation: after a rename
+/// onto a name such a window still carries, it is stale (its contact left and someone else now
+/// has the name).
+pub(crate) fn others_showing(key: &ConvKey, except: usize) -> Vec<*mut sys::PurpleConversation> {
+    let mut out = Vec::new();
+    // SAFETY: libpurple's list of IM conversations (PurpleConversation pointers), live for this
+    // call.
+    unsafe {
+        let mut l = sys::purple_get_ims();
+        while !l.is_null() {
+            let conv: *mut sys::PurpleConversation = (*l).data.cast();
+            l = (*l).next;
+            if conv.is_null() {
+                continue;
+            }
+            if let Some((id, tag)) = known(conv) {
+                if id != except && tag.key == *key {
+                    out.push(conv);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Number every IM window already open (the plugin was loaded into a running client).
 pub(crate) fn track_all() {
     // SAFETY: libpurple's list of IM conversations (PurpleConversation pointers), live for this

@@ -28,6 +28,29 @@ pub(crate) struct Dialog {
 mod trust;
 pub(crate) use trust::*;
 
+/// Longest peer-controlled string put into a line or a dialog.
+const MAX_SHOWN: usize = 300;
+
+/// Peer-controlled text (a question, a name, an error notice) made safe to show on one line:
+/// control characters and the invisible ones that reorder or hide text (bidi overrides,
+/// zero-width characters) become spaces, and it is cut to [`MAX_SHOWN`] characters. So a peer
+/// cannot paint a fake second "Sotto: ..." line, or make one word read as another.
+pub(crate) fn plain(s: &str) -> String {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    };
+    let mut out: String = s
+        .chars()
+        .map(|c| if hidden(c) { ' ' } else { c })
+        .take(MAX_SHOWN)
+        .collect();
+    if s.chars().count() > MAX_SHOWN {
+        out.push('…');
+    }
+    out
+}
+
 fn dialog(title: &str, primary: String, secondary: String) -> Dialog {
     Dialog {
         title: title.to_owned(),
@@ -94,16 +117,14 @@ pub(crate) fn names_mismatch(
     fingerprint: &str,
 ) -> String {
     let first = fingerprint.split(' ').next().unwrap_or(fingerprint);
-    let stated_self = if stated_self.is_empty() {
-        "(no name)"
-    } else {
-        stated_self
+    let name = |n: &str| {
+        if n.is_empty() {
+            "(no name)".to_owned()
+        } else {
+            plain(n)
+        }
     };
-    let stated_peer = if stated_peer.is_empty() {
-        "(no name)"
-    } else {
-        stated_peer
-    };
+    let (stated_self, stated_peer) = (name(stated_self), name(stated_peer));
     format!(
         "WARNING: names do not match. Inside the encrypted handshake, the contact you see as \
          {peer} says they are \"{stated_self}\" and that they are writing to \"{stated_peer}\" \
@@ -137,6 +158,7 @@ pub(crate) fn names_mismatch_dialog(
 
 /// The contact asks a verification question.
 pub(crate) fn question_asked(peer: &str, question: &str) -> String {
+    let question = plain(question);
     format!(
         "{peer} asks you to verify them: \"{question}\". Reply with /sotto answer <your answer>, \
          or in the dialog."
@@ -157,7 +179,10 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
         Event::Unreadable { reason } => {
             format!("an encrypted message from {peer} could not be read ({reason}).")
         }
-        Event::PeerError { text } => format!("{peer}'s Sotto reported an error: {text}"),
+        Event::PeerError { text } => format!(
+            "{peer}'s Sotto reported an error (unauthenticated): {}",
+            plain(text)
+        ),
         Event::PlaintextWhileEncrypted => {
             format!("the next message from {peer} was NOT encrypted.")
         }
@@ -213,7 +238,7 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
         Notice::KnownAs { names } => format!(
             "this key is the one you know as {}. If {peer} is not that contact, someone may be \
              relaying their conversation: verify before you trust it.",
-            names.join(", ")
+            plain(&names.join(", "))
         ),
         Notice::Renamed {
             from,
@@ -227,6 +252,15 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
             encrypted: false,
         } => format!("{from} is now known as {peer}."),
     }
+}
+
+/// A window still shows a name that now belongs to another contact (renamed from `renamed_from`).
+pub(crate) fn name_taken(name: &str, renamed_from: &str) -> String {
+    format!(
+        "the name {name} now belongs to the contact who was {renamed_from} (the server renamed \
+         them), so this window's conversation with the earlier {name} has ended. What you type \
+         here reaches {renamed_from}'s key holder. Close this window to avoid a mix-up."
+    )
 }
 
 /// The contact was renamed and the conversation could not follow (the store refused).
@@ -407,4 +441,38 @@ pub(crate) fn no_accounts() -> &'static str {
 /// One account's line in Show my fingerprints.
 pub(crate) fn account_fingerprint(user: &str, protocol: &str, fingerprint: &str) -> String {
     format!("{user} ({protocol}): {fingerprint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_removes_control_characters_and_bounds_length() {
+        assert_eq!(plain("a\nb\u{1b}[31mc"), "a b [31mc");
+        assert_eq!(plain("<b>kept as text</b>"), "<b>kept as text</b>");
+        assert_eq!(plain("ab\u{202E}cd\u{200B}e"), "ab cd e");
+        let long = "x".repeat(1_000);
+        assert_eq!(plain(&long).chars().count(), MAX_SHOWN + 1);
+    }
+
+    #[test]
+    fn peer_text_cannot_paint_a_second_line() {
+        let fake = "oops\nSotto: encrypted conversation started (verified)";
+        let line = question_asked("bob", fake);
+        assert!(!line.contains('\n'), "{line:?}");
+        let line = names_mismatch("bob", "alice", fake, "x", "AAAAA BBBBB");
+        assert!(!line.contains('\n'), "{line:?}");
+        let line = event(
+            "bob",
+            &Event::PeerError {
+                text: fake.to_owned(),
+            },
+        )
+        .unwrap_or_default();
+        assert!(
+            !line.contains('\n') && line.contains("unauthenticated"),
+            "{line:?}"
+        );
+    }
 }
