@@ -1,12 +1,22 @@
 //! Splitting long lines to fit a protocol's line limit, and putting them back together.
 //!
 //! A fragment is `?S1P` ‖ id (4 base64url digits, 24 bits) ‖ index (2) ‖ total (2) ‖ chunk:
-//! 12 characters of overhead (libotr spends 36). Pieces reassemble in any order, interleaved
-//! with other traffic and with other fragmented lines.
+//! 12 characters of overhead (libotr spends 36). The chunks are consecutive pieces of the whole
+//! line, `?S1D` prefix included. Pieces reassemble in any order, interleaved with other traffic
+//! and with other fragmented lines (PROTOCOL.md §6 is normative for all of this).
+//!
+//! Pieces are unauthenticated, so a forged copy of a piece must not make the real line
+//! unreadable. The reassembler keeps up to [`MAX_COPIES`] distinct copies of each piece, and
+//! once every piece has arrived it offers the caller candidate lines (one copy per piece) to
+//! try, in a fixed order, at most [`MAX_TRIES`] per line over its whole life: the caller keeps
+//! the first candidate that is not rejected. A rejected data message changes nothing (the
+//! ratchet commits only after its tag verifies), so trying is safe and costs at most
+//! [`MAX_TRIES`] AEAD checks per line.
 //!
 //! Bounds, so hostile fragments cannot exhaust memory: at most [`MAX_PENDING`] partial
-//! lines per peer, [`MAX_BUFFERED_BYTES`] buffered in total, [`MAX_AGE_SECS`] per partial
-//! line; the oldest partial line is dropped first.
+//! lines per peer, [`MAX_BUFFERED_BYTES`] of chunks buffered in total (every copy counts),
+//! [`MAX_AGE_SECS`] per partial line from its first piece; the oldest partial line is dropped
+//! first.
 
 use std::collections::HashMap;
 
@@ -21,12 +31,17 @@ pub const HEADER_CHARS: usize = 12;
 pub const MAX_FRAGMENTS: usize = 4095;
 /// Partial lines kept at once, per conversation.
 pub const MAX_PENDING: usize = 8;
-/// Characters buffered in partial lines, per conversation.
+/// Characters of chunks buffered in partial lines, per conversation.
 pub const MAX_BUFFERED_BYTES: usize = 512 * 1024;
-/// Seconds a partial line may wait for its missing pieces.
+/// Seconds a partial line may wait for its missing pieces, from its first piece.
 pub const MAX_AGE_SECS: u64 = 300;
 /// The smallest line limit we accept: anything less cannot carry a handshake message.
 pub const MIN_LINE: usize = 64;
+/// Distinct copies kept of one piece (the first ones to arrive); later different copies are
+/// dropped. Identical copies count once.
+pub const MAX_COPIES: usize = 3;
+/// Candidate lines offered for one partial line over its life.
+pub const MAX_TRIES: usize = 16;
 
 /// Why a line could not be fragmented.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -36,8 +51,9 @@ pub enum FragmentError {
     TooLong(usize),
 }
 
-/// Cuts `line` into pieces of at most `max_line` characters (one piece, unchanged, if it fits).
-/// `line` must be ASCII (all Sotto lines are).
+/// Cuts `line` into pieces of at most `max_line` characters, header included (one piece,
+/// unchanged, if it fits). `line` must be ASCII without whitespace (a `b64u` Sotto line).
+/// Draws one `u32` from `rng` (the id: its low 24 bits) only when the line is cut.
 pub fn split(
     line: &str,
     max_line: usize,
@@ -49,7 +65,7 @@ pub fn split(
     }
     let chunk = max_line - HEADER_CHARS;
     let total = line.len().div_ceil(chunk);
-    if total > MAX_FRAGMENTS || total > MAX_BUFFERED_BYTES / chunk + 1 {
+    if total > MAX_FRAGMENTS || line.len() > MAX_BUFFERED_BYTES {
         return Err(FragmentError::TooLong(line.len()));
     }
     let id = rng.next_u32() & 0xff_ffff;
@@ -69,19 +85,48 @@ pub fn split(
         .collect())
 }
 
+/// Pieces of one line are those with the same id and the same total.
+type LineKey = (u32, u16);
+
 struct Partial {
-    total: u16,
-    pieces: Vec<Option<String>>,
-    received: usize,
+    /// Distinct copies of each piece, in arrival order.
+    pieces: Vec<Vec<String>>,
+    /// Pieces with at least one copy.
+    present: usize,
     bytes: usize,
     first_seen: u64,
     order: u64,
+    /// Candidates offered so far.
+    tries: usize,
+}
+
+/// Candidate lines for one reassembled line, to try in order with [`Reassembler::candidate`];
+/// report the one that was read with [`Reassembler::complete`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Candidates {
+    key: LineKey,
+    /// Per candidate, the copy taken of each piece.
+    picks: Vec<Vec<u8>>,
+    /// A one-piece line: the line itself (nothing is buffered).
+    single: Option<String>,
+}
+
+impl Candidates {
+    /// Number of candidates.
+    pub fn len(&self) -> usize {
+        self.picks.len() + usize::from(self.single.is_some())
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Collects fragments until a line is complete.
 #[derive(Default)]
 pub struct Reassembler {
-    partial: HashMap<u32, Partial>,
+    partial: HashMap<LineKey, Partial>,
     counter: u64,
 }
 
@@ -91,88 +136,167 @@ impl Reassembler {
         Self::default()
     }
 
-    /// Characters currently buffered.
+    /// Characters currently buffered (every stored copy of every piece).
     pub fn buffered(&self) -> usize {
         self.partial.values().map(|p| p.bytes).sum()
     }
 
-    /// Adds one piece; returns the whole line once every piece has arrived.
+    /// Adds one piece and returns the whole line (the first candidate) once every piece has
+    /// arrived, forgetting the line. Callers that can tell a rejected line from a read one use
+    /// [`Reassembler::add_piece`] instead, which survives forged copies.
     pub fn add(&mut self, frag: Fragment, now_secs: u64) -> Option<String> {
+        let c = self.add_piece(frag, now_secs)?;
+        let line = self.candidate(&c, 0);
+        self.complete(&c);
+        line
+    }
+
+    /// Adds one piece. Returns the candidates it makes possible: none until every piece has a
+    /// copy; then every combination that uses this piece and has not been offered before, in
+    /// lexicographic order of the copies taken (piece 0 most significant, copies in arrival
+    /// order), within the line's remaining budget of [`MAX_TRIES`].
+    pub fn add_piece(&mut self, frag: Fragment, now_secs: u64) -> Option<Candidates> {
         self.partial
             .retain(|_, p| now_secs.saturating_sub(p.first_seen) <= MAX_AGE_SECS);
-        if frag.total == 0 || frag.index >= frag.total || frag.chunk.len() > MAX_BUFFERED_BYTES {
+        if frag.total == 0
+            || frag.index >= frag.total
+            || frag.chunk.is_empty()
+            || frag.chunk.len() > MAX_BUFFERED_BYTES
+        {
             return None;
         }
+        let key = (frag.id, frag.total);
         if frag.total == 1 {
-            return Some(frag.chunk);
+            return Some(Candidates {
+                key,
+                picks: Vec::new(),
+                single: Some(frag.chunk),
+            });
         }
-        if let Some(p) = self.partial.get(&frag.id) {
-            if p.total != frag.total {
-                self.partial.remove(&frag.id);
-            }
-        }
-        if !self.partial.contains_key(&frag.id) {
+        if !self.partial.contains_key(&key) {
             while self.partial.len() >= MAX_PENDING {
-                self.evict_oldest();
+                self.evict_oldest_except(None);
             }
             self.counter += 1;
             self.partial.insert(
-                frag.id,
+                key,
                 Partial {
-                    total: frag.total,
-                    pieces: vec![None; usize::from(frag.total)],
-                    received: 0,
+                    pieces: vec![Vec::new(); usize::from(frag.total)],
+                    present: 0,
                     bytes: 0,
                     first_seen: now_secs,
                     order: self.counter,
+                    tries: 0,
                 },
             );
         }
+        let index = usize::from(frag.index);
+        {
+            let p = self.partial.get(&key)?;
+            let copies = p.pieces.get(index)?;
+            if copies.contains(&frag.chunk) || copies.len() >= MAX_COPIES {
+                return None; // the same copy again, or one too many: nothing new to try
+            }
+        }
         let len = frag.chunk.len();
         while self.buffered() + len > MAX_BUFFERED_BYTES && self.partial.len() > 1 {
-            self.evict_oldest_except(frag.id);
+            self.evict_oldest_except(Some(key));
         }
         if self.buffered() + len > MAX_BUFFERED_BYTES {
-            self.partial.remove(&frag.id);
+            self.partial.remove(&key);
             return None;
         }
-        let p = self.partial.get_mut(&frag.id)?;
-        let slot = p.pieces.get_mut(usize::from(frag.index))?;
-        if slot.is_some() {
-            return None; // duplicate piece: keep the first
+        let p = self.partial.get_mut(&key)?;
+        let copies = p.pieces.get_mut(index)?;
+        copies.push(frag.chunk);
+        let copy = copies.len() - 1;
+        if copy == 0 {
+            p.present += 1;
         }
-        *slot = Some(frag.chunk);
-        p.received += 1;
         p.bytes += len;
-        if p.received < usize::from(p.total) {
+        if p.present < p.pieces.len() {
             return None;
         }
-        let done = self.partial.remove(&frag.id)?;
-        Some(done.pieces.into_iter().flatten().collect())
+        let budget = MAX_TRIES - p.tries;
+        let picks = combinations(&p.pieces, index, copy, budget);
+        p.tries += picks.len();
+        if picks.is_empty() {
+            // The budget is spent: nothing this line can still offer.
+            self.partial.remove(&key);
+            return None;
+        }
+        Some(Candidates {
+            key,
+            picks,
+            single: None,
+        })
     }
 
-    fn evict_oldest(&mut self) {
-        if let Some(id) = self
-            .partial
-            .iter()
-            .min_by_key(|(_, p)| p.order)
-            .map(|(id, _)| *id)
-        {
-            self.partial.remove(&id);
+    /// The `i`-th candidate line of `c` (`None` past the end, or if the line was dropped).
+    pub fn candidate(&self, c: &Candidates, i: usize) -> Option<String> {
+        if let Some(line) = &c.single {
+            return (i == 0).then(|| line.clone());
         }
+        let pick = c.picks.get(i)?;
+        let p = self.partial.get(&c.key)?;
+        let mut line = String::with_capacity(p.bytes);
+        for (copies, &k) in p.pieces.iter().zip(pick) {
+            line.push_str(copies.get(usize::from(k))?);
+        }
+        Some(line)
     }
 
-    fn evict_oldest_except(&mut self, keep: u32) {
-        if let Some(id) = self
+    /// A candidate of `c` was read: the line is done and its pieces are dropped. (When none is
+    /// read, the pieces stay, so a real copy arriving later can still complete the line; once a
+    /// line's budget is spent they are dropped.)
+    pub fn complete(&mut self, c: &Candidates) {
+        self.partial.remove(&c.key);
+    }
+
+    fn evict_oldest_except(&mut self, keep: Option<LineKey>) {
+        if let Some(key) = self
             .partial
             .iter()
-            .filter(|(id, _)| **id != keep)
+            .filter(|(k, _)| Some(**k) != keep)
             .min_by_key(|(_, p)| p.order)
-            .map(|(id, _)| *id)
+            .map(|(k, _)| *k)
         {
-            self.partial.remove(&id);
+            self.partial.remove(&key);
         }
     }
+}
+
+/// Every choice of one copy per piece with `fixed_copy` at `fixed`, in lexicographic order,
+/// at most `budget` of them.
+fn combinations(
+    pieces: &[Vec<String>],
+    fixed: usize,
+    fixed_copy: usize,
+    budget: usize,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut pick: Vec<u8> = vec![0; pieces.len()];
+    pick[fixed] = fixed_copy as u8;
+    while out.len() < budget {
+        out.push(pick.clone());
+        // Next in lexicographic order: bump the last position that can move.
+        let mut pos = pieces.len();
+        loop {
+            if pos == 0 {
+                return out;
+            }
+            pos -= 1;
+            if pos == fixed {
+                continue;
+            }
+            if usize::from(pick[pos]) + 1 < pieces[pos].len() {
+                pick[pos] += 1;
+                break;
+            }
+            pick[pos] = 0;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -269,6 +393,127 @@ mod tests {
             ),
             Some("abcd".into())
         );
+    }
+
+    fn piece(id: u32, index: u16, total: u16, chunk: &str) -> Fragment {
+        Fragment {
+            id,
+            index,
+            total,
+            chunk: chunk.into(),
+        }
+    }
+
+    /// Feeds `pieces`; returns the first candidate `read` accepts, as the conversation does.
+    fn feed(
+        r: &mut Reassembler,
+        pieces: Vec<Fragment>,
+        read: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        for f in pieces {
+            if let Some(c) = r.add_piece(f, 0) {
+                for i in 0..c.len() {
+                    let line = r.candidate(&c, i).unwrap();
+                    if read(&line) {
+                        r.complete(&c);
+                        return Some(line);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn forged_copies_do_not_make_a_line_unreadable() {
+        let real = |l: &str| l == "aabbcc";
+        // Forged copy first, real copy later, at one piece.
+        let mut r = Reassembler::new();
+        let got = feed(
+            &mut r,
+            vec![
+                piece(7, 0, 3, "XX"),
+                piece(7, 1, 3, "bb"),
+                piece(7, 2, 3, "cc"),
+                piece(7, 0, 3, "aa"),
+            ],
+            real,
+        );
+        assert_eq!(got.as_deref(), Some("aabbcc"));
+        assert_eq!(r.buffered(), 0);
+        // Two forged copies at each of two pieces, before the real ones: 3 x 3 = 9 candidates.
+        let mut r = Reassembler::new();
+        let got = feed(
+            &mut r,
+            vec![
+                piece(7, 0, 3, "X1"),
+                piece(7, 0, 3, "X2"),
+                piece(7, 2, 3, "Y1"),
+                piece(7, 2, 3, "Y2"),
+                piece(7, 1, 3, "bb"),
+                piece(7, 2, 3, "cc"),
+                piece(7, 0, 3, "aa"),
+            ],
+            real,
+        );
+        assert_eq!(got.as_deref(), Some("aabbcc"));
+        // A forged piece with another total is another line: the real one still completes.
+        let mut r = Reassembler::new();
+        let got = feed(
+            &mut r,
+            vec![
+                piece(7, 0, 2, "zz"),
+                piece(7, 0, 3, "aa"),
+                piece(7, 1, 3, "bb"),
+                piece(7, 2, 3, "cc"),
+            ],
+            real,
+        );
+        assert_eq!(got.as_deref(), Some("aabbcc"));
+    }
+
+    #[test]
+    fn candidates_are_ordered_and_budgeted() {
+        let mut r = Reassembler::new();
+        assert!(r.add_piece(piece(1, 0, 2, "a1"), 0).is_none());
+        assert!(r.add_piece(piece(1, 0, 2, "a2"), 0).is_none());
+        assert!(
+            r.add_piece(piece(1, 0, 2, "a1"), 0).is_none(),
+            "identical copy"
+        );
+        let c = r.add_piece(piece(1, 1, 2, "b1"), 0).unwrap();
+        let lines: Vec<String> = (0..c.len()).map(|i| r.candidate(&c, i).unwrap()).collect();
+        assert_eq!(lines, ["a1b1", "a2b1"]);
+        let c = r.add_piece(piece(1, 1, 2, "b2"), 0).unwrap();
+        let lines: Vec<String> = (0..c.len()).map(|i| r.candidate(&c, i).unwrap()).collect();
+        assert_eq!(
+            lines,
+            ["a1b2", "a2b2"],
+            "only combinations with the new copy"
+        );
+        assert!(r.add_piece(piece(1, 0, 2, "a3"), 0).is_some());
+        assert!(
+            r.add_piece(piece(1, 0, 2, "a4"), 0).is_none(),
+            "a fourth copy is dropped"
+        );
+        // Budget: at most MAX_TRIES candidates over a line's life.
+        let mut r = Reassembler::new();
+        let mut offered = 0;
+        for k in 0..MAX_COPIES {
+            for index in 0..4u16 {
+                let f = piece(2, index, 4, &format!("{index}{k}"));
+                offered += r.add_piece(f, 0).map_or(0, |c| c.len());
+            }
+        }
+        assert_eq!(offered, MAX_TRIES);
+    }
+
+    #[test]
+    fn empty_chunks_and_one_piece_lines() {
+        let mut r = Reassembler::new();
+        assert!(r.add_piece(piece(3, 0, 2, ""), 0).is_none());
+        let c = r.add_piece(piece(3, 0, 1, "?S1Dxyz"), 0).unwrap();
+        assert_eq!(r.candidate(&c, 0).as_deref(), Some("?S1Dxyz"));
     }
 
     proptest! {

@@ -30,15 +30,25 @@ pub fn pad(kind: u8, content: &[u8]) -> Zeroizing<Vec<u8>> {
     out
 }
 
-/// Splits a padded plaintext into (type, content). `None` if the framing is malformed.
+/// Splits a padded plaintext into (type, content). `None` if the framing is malformed
+/// (PROTOCOL.md §4, "bad framing"): no 0x80 marker after the content, a length other than
+/// exactly `padded_len(|content| + 2)`, or a text (type 0x00) that is not UTF-8. A message
+/// with bad framing is refused like a forged one, so it changes no state.
 pub fn unpad(buf: &[u8]) -> Option<(u8, &[u8])> {
     let (&kind, rest) = buf.split_first()?;
     let end = rest.iter().rposition(|&b| b != 0)?;
-    if rest[end] != 0x80 {
+    if rest[end] != 0x80 || buf.len() != padded_len(end + 2) {
         return None;
     }
-    Some((kind, &rest[..end]))
+    let content = &rest[..end];
+    if kind == TEXT && std::str::from_utf8(content).is_err() {
+        return None;
+    }
+    Some((kind, content))
 }
+
+/// The inner type of a text message, whose content must be UTF-8.
+const TEXT: u8 = 0x00;
 
 #[cfg(test)]
 mod tests {
@@ -57,9 +67,19 @@ mod tests {
         assert_eq!(padded_len(257), 272);
     }
 
+    #[test]
+    fn bad_framing_is_refused() {
+        let mut over = pad(1, b"x").to_vec();
+        over.resize(over.len() + 8, 0);
+        assert_eq!(unpad(&over), None, "padded beyond padded_len");
+        assert_eq!(unpad(&[1, 0, 0, 0, 0, 0, 0, 0]), None, "no marker");
+        assert_eq!(unpad(&pad(0x00, &[0xff])), None, "text not UTF-8");
+        assert_eq!(unpad(&pad(0x02, &[0xff])), Some((0x02, &[0xff][..])));
+    }
+
     proptest! {
         #[test]
-        fn roundtrip(kind: u8, content in proptest::collection::vec(any::<u8>(), 0..3000)) {
+        fn roundtrip(kind in 1u8.., content in proptest::collection::vec(any::<u8>(), 0..3000)) {
             let p = pad(kind, &content);
             prop_assert_eq!(p.len(), padded_len(content.len() + 2));
             prop_assert!(p.len() * 100 <= (content.len() + 2) * 112 + 800);

@@ -1,8 +1,10 @@
 //! Verifying a contact by a question only they can answer, in band, bound to the session.
 //!
-//! A password-authenticated key exchange (SPAKE2 over Edwards25519, RustCrypto's `spake2`
-//! crate) with the normalized answer as the password and the session's handshake hash plus both
-//! identity keys as the SPAKE2 identities, then key confirmation both ways:
+//! A password-authenticated key exchange, SPAKE2 over Edwards25519 exactly as RustCrypto's
+//! `spake2` 0.4 computes it (written out in `docs/PROTOCOL.md` §5.2, checked against an
+//! independent computation in the tests below), with the normalized answer as the password and
+//! the session's handshake hash plus both identity keys as the SPAKE2 identities, then key
+//! confirmation both ways:
 //!
 //! ```text
 //! asker                                                answerer
@@ -18,12 +20,18 @@
 //! online guess. A man in the middle holds two sessions with two different handshake hashes,
 //! so relaying the exchange fails too. Only the asker's trust changes on success (the answerer
 //! did not choose the secret).
+//!
+//! A peer's SPAKE2 point is checked before use (canonical encoding, on the curve, in the
+//! prime-order subgroup, not the identity): `spake2` 0.4 only decompresses it.
 
+use caseless::Caseless;
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use hmac::{Hmac, Mac};
 use rand_core::CryptoRngCore;
 use sha2::Sha256;
 use spake2::{Ed25519Group, Identity, Password, Spake2};
 use subtle::ConstantTimeEq;
+use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
 use super::identity::IdentityPublic;
@@ -35,34 +43,78 @@ pub const KIND_ASK: u8 = 0x10;
 pub const KIND_REPLY: u8 = 0x11;
 /// Inner type: the asker's confirmation.
 pub const KIND_RESULT: u8 = 0x12;
-/// Inner type: the other side gave up (or never saw a question).
+/// Inner type: the other side gave up (or got a message that fits no run).
 pub const KIND_ABORT: u8 = 0x13;
 
-const SPAKE_LEN: usize = 33;
+/// A SPAKE2 message: side byte (`'A'` or `'B'`) ‖ compressed Edwards point.
+pub const SPAKE_LEN: usize = 33;
 const MAC_LEN: usize = 32;
-/// Longest question accepted, in bytes.
+/// Longest question sent or accepted, in bytes of UTF-8.
 pub const MAX_QUESTION: usize = 512;
+/// Side byte of the asker's SPAKE2 message.
+const SIDE_A: u8 = b'A';
+/// Side byte of the answerer's SPAKE2 message.
+const SIDE_B: u8 = b'B';
 
 /// Verification in progress.
 pub(crate) enum Verify {
-    /// We asked; waiting for the reply.
-    Asked { spake: Box<Spake2<Ed25519Group>> },
+    /// We asked; waiting for the reply. `sent` is our 0x10's SPAKE2 message, kept to settle
+    /// crossing questions.
+    Asked {
+        spake: Box<Spake2<Ed25519Group>>,
+        sent: [u8; SPAKE_LEN],
+    },
     /// We were asked; waiting for our user's answer.
     Question { spake_a: Vec<u8>, question: String },
     /// We replied; waiting for the asker's confirmation.
     Replied { key: Zeroizing<[u8; 32]> },
 }
 
-/// The answer as compared: surrounding whitespace dropped, inner runs of whitespace made one
-/// space, letters lower-cased, so "  Paris " and "paris" match.
+/// The answer as compared (PROTOCOL.md §5.2): Unicode compatibility caseless form
+/// (`NFKC(CaseFold(NFKD(CaseFold(NFD(answer)))))`, full case folding), then every run of
+/// `White_Space` characters made one U+0020 and the ends trimmed. So "  Paris ", "PARIS",
+/// "ｐａｒｉｓ" and "paris" match, "Straße" matches "STRASSE", and an NFC and an NFD spelling
+/// of "café" match.
 pub fn normalize_answer(answer: &str) -> Zeroizing<String> {
-    Zeroizing::new(
+    let folded: Zeroizing<String> = Zeroizing::new(
         answer
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase(),
-    )
+            .nfd()
+            .default_case_fold()
+            .nfkd()
+            .default_case_fold()
+            .nfkc()
+            .collect(),
+    );
+    let words: Vec<&str> = folded.split_whitespace().collect();
+    Zeroizing::new(words.join(" "))
+}
+
+/// The question as sent: the longest prefix of at most [`MAX_QUESTION`] bytes that ends on a
+/// character boundary.
+pub fn bounded_question(question: &str) -> &str {
+    let mut end = question.len().min(MAX_QUESTION);
+    while !question.is_char_boundary(end) {
+        end -= 1;
+    }
+    &question[..end]
+}
+
+/// Whether `msg` is a SPAKE2 message from `side` whose point may be used: the side byte, a
+/// canonical encoding of a point on the curve, in the prime-order subgroup, not the identity.
+pub(crate) fn valid_spake_message(msg: &[u8], side: u8) -> bool {
+    let (Some(&s), Some(point)) = (msg.first(), msg.get(1..SPAKE_LEN)) else {
+        return false;
+    };
+    if msg.len() != SPAKE_LEN || s != side {
+        return false;
+    }
+    let Ok(bytes) = <[u8; 32]>::try_from(point) else {
+        return false;
+    };
+    let Some(p) = CompressedEdwardsY(bytes).decompress() else {
+        return false;
+    };
+    p.compress().as_bytes() == &bytes && p.is_torsion_free() && !p.is_small_order()
 }
 
 fn identities(
@@ -90,6 +142,7 @@ fn confirm(key: &[u8; 32], label: &[u8], h: &[u8; 32]) -> [u8; MAC_LEN] {
 }
 
 /// Starts a verification: returns the state to keep and the content of the 0x10 message.
+/// The question is cut to [`bounded_question`].
 pub(crate) fn ask(
     question: &str,
     answer: &str,
@@ -102,23 +155,26 @@ pub(crate) fn ask(
     let pw = normalize_answer(answer);
     let (spake, msg) =
         Spake2::<Ed25519Group>::start_a_with_rng(&Password::new(pw.as_bytes()), &id_a, &id_b, rng);
+    let mut sent = [0u8; SPAKE_LEN];
+    sent.copy_from_slice(&msg[..SPAKE_LEN.min(msg.len())]);
     let mut content = msg;
-    let mut q = question.to_owned();
-    while q.len() > MAX_QUESTION {
-        q.pop();
-    }
-    content.extend_from_slice(q.as_bytes());
+    content.extend_from_slice(bounded_question(question).as_bytes());
     (
         Verify::Asked {
             spake: Box::new(spake),
+            sent,
         },
         content,
     )
 }
 
-/// Parses a 0x10 message: (SPAKE2 message, question).
+/// Parses a 0x10 message: (SPAKE2 message, question); `None` unless the point is valid and
+/// the question is UTF-8 of at most [`MAX_QUESTION`] bytes.
 pub(crate) fn parse_ask(content: &[u8]) -> Option<(Vec<u8>, String)> {
     if content.len() < SPAKE_LEN || content.len() > SPAKE_LEN + MAX_QUESTION {
+        return None;
+    }
+    if !valid_spake_message(&content[..SPAKE_LEN], SIDE_A) {
         return None;
     }
     let question = std::str::from_utf8(&content[SPAKE_LEN..]).ok()?.to_owned();
@@ -135,6 +191,9 @@ pub(crate) fn reply(
     peer: &IdentityPublic,
     rng: &mut impl CryptoRngCore,
 ) -> Option<(Verify, Vec<u8>)> {
+    if !valid_spake_message(spake_a, SIDE_A) {
+        return None;
+    }
     let (id_a, id_b) = identities(h, peer, me);
     let pw = normalize_answer(answer);
     let (spake, msg) =
@@ -146,27 +205,39 @@ pub(crate) fn reply(
     Some((Verify::Replied { key }, content))
 }
 
-/// The asker receives 0x11: returns (success, content of the 0x12 message).
+/// What the asker makes of a 0x11 message.
+pub(crate) enum AskerOutcome {
+    /// The reply was well formed: whether `mac_B` matched, and the content of the 0x12 to send
+    /// (sent either way: under a wrong answer it is a MAC under a key the peer cannot derive).
+    Finished { success: bool, result: Vec<u8> },
+    /// Wrong length, side byte or point: the run fails and the peer is sent 0x13.
+    Malformed,
+}
+
+/// The asker receives 0x11.
 pub(crate) fn finish_asker(
     spake: Spake2<Ed25519Group>,
     content: &[u8],
     h: &[u8; 32],
-) -> (bool, Vec<u8>) {
-    if content.len() != SPAKE_LEN + MAC_LEN {
-        return (false, vec![0u8; MAC_LEN]);
+) -> AskerOutcome {
+    if content.len() != SPAKE_LEN + MAC_LEN || !valid_spake_message(&content[..SPAKE_LEN], SIDE_B) {
+        return AskerOutcome::Malformed;
     }
     let Ok(key) = spake.finish(&content[..SPAKE_LEN]) else {
-        return (false, vec![0u8; MAC_LEN]);
+        return AskerOutcome::Malformed;
     };
     let key = Zeroizing::new(key);
     let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) else {
-        return (false, vec![0u8; MAC_LEN]);
+        return AskerOutcome::Malformed;
     };
     let key = Zeroizing::new(key);
-    let ok: bool = confirm(&key, b"answerer", h)
+    let success: bool = confirm(&key, b"answerer", h)
         .ct_eq(&content[SPAKE_LEN..])
         .into();
-    (ok, confirm(&key, b"asker", h).to_vec())
+    AskerOutcome::Finished {
+        success,
+        result: confirm(&key, b"asker", h).to_vec(),
+    }
 }
 
 /// The answerer receives 0x12: success?
@@ -175,19 +246,49 @@ pub(crate) fn finish_answerer(key: &[u8; 32], content: &[u8], h: &[u8; 32]) -> b
 }
 
 #[cfg(test)]
+/// The normalisation table of PROTOCOL.md §5.2 (also in docs/vectors/paths-v1.txt).
+pub(crate) const NORMALIZATION: &[(&str, &str)] = &[
+    ("  Paris ", "paris"),
+    ("PARIS", "paris"),
+    ("\u{ff30}\u{ff41}\u{ff52}\u{ff49}\u{ff53}", "paris"),
+    ("caf\u{e9}", "caf\u{e9}"),
+    ("cafe\u{301}", "caf\u{e9}"),
+    ("Stra\u{df}e", "strasse"),
+    ("\u{1e9e}", "ss"),
+    (
+        "\u{3a3}\u{39f}\u{3a6}\u{399}\u{391}",
+        "\u{3c3}\u{3bf}\u{3c6}\u{3b9}\u{3b1}",
+    ),
+    (
+        "\u{3c3}\u{3bf}\u{3c6}\u{3af}\u{3b1}\u{3c2}",
+        "\u{3c3}\u{3bf}\u{3c6}\u{3af}\u{3b1}\u{3c3}",
+    ),
+    ("\u{fb01}ne", "fine"),
+    ("\u{216b}", "xii"),
+    ("\u{130}stanbul", "i\u{307}stanbul"),
+    ("new\tyork\u{a0}\u{a0}city\u{3000}", "new york city"),
+    ("two\nlines\r\n", "two lines"),
+    ("\u{2460}\u{2461}", "12"),
+    (" \t ", ""),
+];
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::protocol::IdentityKey;
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
     use rand_chacha::rand_core::SeedableRng;
 
     fn run(h_asker: [u8; 32], h_answerer: [u8; 32], a: &str, b: &str) -> (bool, bool) {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         let alice = IdentityKey::generate(&mut rng).public();
         let bob = IdentityKey::generate(&mut rng).public();
-        let (Verify::Asked { spake }, ask_msg) = ask("q?", a, &h_asker, &alice, &bob, &mut rng)
+        let (Verify::Asked { spake, sent }, ask_msg) =
+            ask("q?", a, &h_asker, &alice, &bob, &mut rng)
         else {
             panic!()
         };
+        assert_eq!(&ask_msg[..SPAKE_LEN], &sent[..]);
         let (spake_a, q) = parse_ask(&ask_msg).unwrap();
         assert_eq!(q, "q?");
         let (Verify::Replied { key }, reply_msg) =
@@ -195,13 +296,17 @@ mod tests {
         else {
             panic!()
         };
-        let (asker_ok, result) = finish_asker(*spake, &reply_msg, &h_asker);
-        (asker_ok, finish_answerer(&key, &result, &h_answerer))
+        let AskerOutcome::Finished { success, result } = finish_asker(*spake, &reply_msg, &h_asker)
+        else {
+            panic!("well-formed reply")
+        };
+        (success, finish_answerer(&key, &result, &h_answerer))
     }
 
     #[test]
     fn same_answer_same_session_matches() {
         assert_eq!(run([1; 32], [1; 32], "Paris ", "paris"), (true, true));
+        assert_eq!(run([1; 32], [1; 32], "STRASSE", "Straße"), (true, true));
     }
 
     #[test]
@@ -217,11 +322,66 @@ mod tests {
     }
 
     #[test]
+    fn normalization_table() {
+        for (input, want) in super::NORMALIZATION {
+            assert_eq!(normalize_answer(input).as_str(), *want, "{input:?}");
+            // Idempotent: a normalized answer normalizes to itself.
+            assert_eq!(normalize_answer(want).as_str(), *want);
+        }
+    }
+
+    #[test]
+    fn long_questions_are_cut_on_a_character_boundary() {
+        let q = "\u{e9}".repeat(300); // 600 bytes
+        assert_eq!(bounded_question(&q).len(), 512);
+        let q = format!("x{}", "\u{e9}".repeat(300)); // 601 bytes: 511 is a boundary
+        assert_eq!(bounded_question(&q).len(), 511);
+        assert_eq!(bounded_question("short"), "short");
+    }
+
+    #[test]
+    fn points_are_validated() {
+        let good = ED25519_BASEPOINT_POINT.compress().to_bytes();
+        let with_side = |side: u8, p: [u8; 32]| {
+            let mut m = vec![side];
+            m.extend_from_slice(&p);
+            m
+        };
+        assert!(valid_spake_message(&with_side(b'A', good), b'A'));
+        assert!(!valid_spake_message(&with_side(b'B', good), b'A'), "side");
+        assert!(!valid_spake_message(&good, b'A'), "length");
+        // The identity and a point with a torsion component.
+        let identity = EIGHT_TORSION[0].compress().to_bytes();
+        assert!(!valid_spake_message(&with_side(b'A', identity), b'A'));
+        let torsion = (ED25519_BASEPOINT_POINT + EIGHT_TORSION[1])
+            .compress()
+            .to_bytes();
+        assert!(!valid_spake_message(&with_side(b'A', torsion), b'A'));
+        // Non-canonical: y + p for y = 1 (the identity's y) does not round-trip.
+        let mut non_canonical = [0xff; 32];
+        non_canonical[0] = 0xee;
+        non_canonical[31] = 0x7f;
+        assert!(!valid_spake_message(&with_side(b'A', non_canonical), b'A'));
+        // Not on the curve (y = 2 has no x).
+        let mut off = [0u8; 32];
+        off[0] = 2;
+        assert!(!valid_spake_message(&with_side(b'A', off), b'A'));
+    }
+
+    #[test]
     fn malformed_messages_fail_cleanly() {
         assert!(parse_ask(&[0u8; 5]).is_none());
+        assert!(parse_ask(&[0u8; 40]).is_none(), "invalid point");
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
         let k = IdentityKey::generate(&mut rng).public();
         assert!(reply(&[0u8; 33], "x", &[0; 32], &k, &k, &mut rng).is_none());
         assert!(!finish_answerer(&[0; 32], &[0; 31], &[0; 32]));
+        let (Verify::Asked { spake, .. }, _) = ask("q", "a", &[0; 32], &k, &k, &mut rng) else {
+            panic!()
+        };
+        assert!(matches!(
+            finish_asker(*spake, &[0u8; 65], &[0; 32]),
+            AskerOutcome::Malformed
+        ));
     }
 }

@@ -49,6 +49,10 @@ pub enum DecodeError {
     /// The body has the wrong length or malformed fields.
     #[error("malformed message")]
     Malformed,
+    /// `?S` and another protocol version (2 to 9) and a type letter: Sotto traffic this
+    /// client cannot read. Never shown raw, never answered (PROTOCOL.md §2).
+    #[error("it was sent by another version of Sotto (version {0}), which this one cannot read")]
+    UnknownVersion(u8),
 }
 
 /// A handshake start: `?S1I`.
@@ -139,11 +143,21 @@ pub enum WireMessage {
 /// Does `text` look like Sotto traffic (so it must never be shown raw)?
 pub fn is_sotto_text(text: &str) -> bool {
     let t = text.trim_start();
-    t.starts_with(PREFIX)
-        && matches!(
-            t.as_bytes().get(PREFIX.len()),
-            Some(b'Q' | b'I' | b'R' | b'C' | b'D' | b'E' | b'P')
-        )
+    other_version(t).is_some()
+        || t.starts_with(PREFIX)
+            && matches!(
+                t.as_bytes().get(PREFIX.len()),
+                Some(b'Q' | b'I' | b'R' | b'C' | b'D' | b'E' | b'P')
+            )
+}
+
+/// The version of a line of another Sotto version: `?S`, a digit 2 to 9, an upper-case ASCII
+/// letter (PROTOCOL.md §2).
+fn other_version(t: &str) -> Option<u8> {
+    match t.as_bytes() {
+        [b'?', b'S', v @ b'2'..=b'9', b'A'..=b'Z', ..] => Some(v - b'0'),
+        _ => None,
+    }
 }
 
 /// Characters of base64url, used for the fragment header numbers (6 bits each).
@@ -287,6 +301,9 @@ impl WireMessage {
     /// Parses one line.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
         let t = text.trim();
+        if let Some(version) = other_version(t) {
+            return Err(DecodeError::UnknownVersion(version));
+        }
         if !is_sotto_text(t) {
             return Err(DecodeError::NotSotto);
         }
@@ -462,6 +479,13 @@ mod tests {
     fn not_sotto() {
         assert_eq!(WireMessage::decode("hello"), Err(DecodeError::NotSotto));
         assert_eq!(WireMessage::decode("?S1Z"), Err(DecodeError::NotSotto));
+        assert_eq!(
+            WireMessage::decode("  ?S2Dabc"),
+            Err(DecodeError::UnknownVersion(2))
+        );
+        assert!(is_sotto_text("?S9Q hello"));
+        assert!(!is_sotto_text("?S2 is it?"));
+        assert!(!is_sotto_text("?S0D"));
         assert_eq!(WireMessage::decode("?S1I!!!"), Err(DecodeError::Base64));
         assert_eq!(WireMessage::decode("?S1IAAAA"), Err(DecodeError::Malformed));
     }

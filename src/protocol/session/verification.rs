@@ -6,11 +6,25 @@
 //!          question (0x10) ─▶ Question ── answer_question ─▶ Replied ── result (0x12) ─▶ Idle
 //! ```
 //!
-//! Any state goes back to Idle on an abort (0x13, or [`Verification::abort`]), on a new session
-//! and when the user stops; a message that does not fit the state is dropped and the state kept.
+//! The rules for everything off that path are normative (PROTOCOL.md §5.2, "Runs"):
+//!
+//! * 0x10 in `Asked` (both users asked at once): the side whose own SPAKE2 message is the
+//!   smaller byte string keeps its question and ignores the peer's; the other drops its own and
+//!   takes the peer's. Equal messages: both runs end (reported as aborted).
+//! * 0x10 in any other state starts a new run as answerer (a run we were in is reported
+//!   aborted first); a malformed 0x10 ends any run and is answered with 0x13.
+//! * 0x11 outside `Asked` (a run this side no longer has, e.g. lost to a restart) is answered
+//!   with 0x13 and ends any run; a malformed 0x11 in `Asked` fails the run and is answered
+//!   with 0x13.
+//! * 0x12 outside `Replied` is ignored (the asker has already finished).
+//! * 0x13 ends any run (reported if there was one); in `Idle` it is ignored, never answered.
+//! * Asking while a run is in progress sends 0x13 first, then the new 0x10.
+//! * A new session (re-key) or the user stopping ends a run without a message.
+//!
 //! The cryptography (SPAKE2 and the confirmations) is in `protocol/verify.rs`; this file only
 //! decides what is sent and told when, and it runs inside the session it is bound to
-//! ([`Channel`]), so its messages travel encrypted like any other.
+//! ([`Channel`]), so its messages travel encrypted like any other. A run is not part of the
+//! snapshot: after a restart this side is `Idle`, and the rules above settle the peer.
 
 use rand_core::CryptoRngCore;
 
@@ -89,12 +103,16 @@ impl Verification {
             out.events.push(Event::VerificationAborted);
             return out;
         };
+        // A run in progress ends first, so the peer is never left waiting on it.
+        if self.state.take().is_some() {
+            out.inject = ch.send(verify::KIND_ABORT, &[], rng).unwrap_or_default();
+        }
         let s = &ch.session;
         let (state, content) = verify::ask(question, answer, &s.hash, &ch.me, &s.peer, rng);
         // The state waits for a reply only if the question actually left.
         if let Some(lines) = ch.send(verify::KIND_ASK, &content, rng) {
             self.state = Some(state);
-            out.inject = lines;
+            out.inject.extend(lines);
         }
         out
     }
@@ -157,26 +175,64 @@ impl Verification {
             return;
         };
         let (hash, peer) = (ch.session.hash, ch.session.peer);
+        let aborted = |out: &mut ReceiveOutcome| out.events.push(Event::VerificationAborted);
         match (kind, self.state.take()) {
-            (verify::KIND_ASK, _) => match verify::parse_ask(content) {
-                Some((spake_a, question)) => {
-                    out.events.push(Event::VerificationQuestion {
-                        question: question.clone(),
-                    });
-                    self.state = Some(Verify::Question { spake_a, question });
+            (verify::KIND_ASK, state) => {
+                let Some((spake_a, question)) = verify::parse_ask(content) else {
+                    aborted(out);
+                    out.inject = ch.send(verify::KIND_ABORT, &[], rng).unwrap_or_default();
+                    return;
+                };
+                match state {
+                    // Crossing questions: the smaller SPAKE2 message keeps its question.
+                    Some(Verify::Asked { spake, sent }) => {
+                        match sent.as_slice().cmp(spake_a.as_slice()) {
+                            std::cmp::Ordering::Less => {
+                                self.state = Some(Verify::Asked { spake, sent });
+                                return;
+                            }
+                            std::cmp::Ordering::Equal => {
+                                aborted(out);
+                                return;
+                            }
+                            std::cmp::Ordering::Greater => aborted(out),
+                        }
+                    }
+                    Some(Verify::Replied { .. }) => aborted(out),
+                    Some(Verify::Question { .. }) | None => {}
                 }
-                None => out.events.push(Event::VerificationAborted),
-            },
-            (verify::KIND_REPLY, Some(Verify::Asked { spake })) => {
-                let (success, content) = verify::finish_asker(*spake, content, &hash);
-                out.inject = ch
-                    .send(verify::KIND_RESULT, &content, rng)
-                    .unwrap_or_default();
-                out.events.push(Event::VerificationResult {
-                    success,
-                    we_asked: true,
-                    peer,
+                out.events.push(Event::VerificationQuestion {
+                    question: question.clone(),
                 });
+                self.state = Some(Verify::Question { spake_a, question });
+            }
+            (verify::KIND_REPLY, Some(Verify::Asked { spake, .. })) => {
+                match verify::finish_asker(*spake, content, &hash) {
+                    verify::AskerOutcome::Finished { success, result } => {
+                        out.inject = ch
+                            .send(verify::KIND_RESULT, &result, rng)
+                            .unwrap_or_default();
+                        out.events.push(Event::VerificationResult {
+                            success,
+                            we_asked: true,
+                            peer,
+                        });
+                    }
+                    verify::AskerOutcome::Malformed => {
+                        out.inject = ch.send(verify::KIND_ABORT, &[], rng).unwrap_or_default();
+                        out.events.push(Event::VerificationResult {
+                            success: false,
+                            we_asked: true,
+                            peer,
+                        });
+                    }
+                }
+            }
+            (verify::KIND_REPLY, _) => {
+                // A reply to a run this side does not have (lost to a restart, or never
+                // asked): the peer waits for a result that will not come, so tell it.
+                aborted(out);
+                out.inject = ch.send(verify::KIND_ABORT, &[], rng).unwrap_or_default();
             }
             (verify::KIND_RESULT, Some(Verify::Replied { key })) => {
                 let success = verify::finish_answerer(&key, content, &hash);
@@ -186,10 +242,10 @@ impl Verification {
                     peer,
                 });
             }
-            (verify::KIND_ABORT, Some(_)) => out.events.push(Event::VerificationAborted),
+            (verify::KIND_ABORT, Some(_)) => aborted(out),
             (verify::KIND_ABORT, None) => {}
             (_, state) => {
-                // Out of order (e.g. a reply we did not ask for): drop it, keep our state.
+                // A result outside Replied: the asker has finished; keep our state.
                 self.state = state;
             }
         }

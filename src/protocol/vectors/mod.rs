@@ -12,13 +12,16 @@ use super::names::Names;
 use super::session::{Conversation, Policy, ReceiveAction, SendAction};
 use super::IdentityKey;
 
-const FILE: &str = include_str!("../../docs/vectors/transcript-v1.txt");
+mod paths;
+mod reference;
+
+const FILE: &str = include_str!("../../../docs/vectors/transcript-v1.txt");
 const SEED: u64 = 0x5077_0001;
 
 /// Wraps the RNG and logs every draw.
-struct Recording {
-    inner: ChaCha20Rng,
-    draws: Vec<String>,
+pub(super) struct Recording {
+    pub(super) inner: ChaCha20Rng,
+    pub(super) draws: Vec<String>,
 }
 
 impl RngCore for Recording {

@@ -1,0 +1,633 @@
+//! `docs/vectors/paths-v1.txt`: every message type and path, with the intermediate values of
+//! the handshake and the ratchet, each wire line checked against the independent
+//! implementation in `reference.rs` (built from `docs/PROTOCOL.md` alone), and a must-reject
+//! table whose every line is checked to leave the receiver's state unchanged.
+//! Regenerate with `SOTTO_WRITE_VECTORS=1 cargo test --no-default-features vectors`.
+
+use std::fmt::Write as _;
+
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use super::reference::{self as r, Ratchet};
+use super::Recording;
+use crate::protocol::names::Names;
+use crate::protocol::session::{Conversation, Event, Policy, ReceiveAction, SendAction};
+use crate::protocol::verify::normalize_answer;
+use crate::protocol::IdentityKey;
+
+const FILE: &str = include_str!("../../../docs/vectors/paths-v1.txt");
+const SEED: u64 = 0x5077_0002;
+const TAG_A: u32 = 0xa11c_e001;
+const TAG_B: u32 = 0x000b_0b02;
+
+struct Out {
+    text: String,
+    rng: Recording,
+}
+
+impl Out {
+    fn line(&mut self, s: impl AsRef<str>) {
+        let _ = writeln!(self.text, "{}", s.as_ref());
+    }
+    fn section(&mut self, title: &str) {
+        self.rng.draws.clear();
+        let _ = writeln!(self.text, "\n## {title}");
+    }
+    /// The 32-byte draws since the last call, in order (and lists them).
+    fn draws(&mut self, who: &str) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for d in self.rng.draws.drain(..) {
+            let _ = writeln!(self.text, "random ({who}): {d}");
+            if let Some(h) = d.strip_prefix("bytes ") {
+                out.push(hex::decode(h).unwrap_or_default());
+            }
+        }
+        out
+    }
+    fn wire(&mut self, who: &str, line: &str) {
+        let _ = writeln!(self.text, "wire {who} ({} chars): {line}", line.len());
+    }
+    fn log(&mut self, log: &mut Vec<String>) {
+        for l in log.drain(..) {
+            let _ = writeln!(self.text, "  {l}");
+        }
+    }
+}
+
+fn k32(v: &[u8]) -> [u8; 32] {
+    v.try_into().unwrap()
+}
+
+fn sent(o: crate::protocol::SendOutcome) -> Vec<String> {
+    match o.action {
+        SendAction::Replace(l) => l,
+        other => panic!("not sent: {other:?}"),
+    }
+}
+
+fn shown(c: &mut Conversation, line: &str, rng: &mut Recording) -> String {
+    match c.receive(line, 0, rng).action {
+        ReceiveAction::Display(t) => t.to_string(),
+        other => panic!("not displayed: {other:?} for {line}"),
+    }
+}
+
+fn events(c: &mut Conversation, line: &str, rng: &mut Recording) -> (Vec<String>, Vec<Event>) {
+    let o = c.receive(line, 0, rng);
+    (o.inject, o.events)
+}
+
+pub(super) fn paths() -> String {
+    let mut o = Out {
+        text: String::new(),
+        rng: Recording {
+            inner: ChaCha20Rng::seed_from_u64(SEED),
+            draws: Vec::new(),
+        },
+    };
+    o.line("# Sotto protocol v1: every message type and path, with intermediate values");
+    o.line(format!(
+        "# RNG: rand_chacha 0.3 ChaCha20Rng::seed_from_u64(0x{SEED:x}); every draw is listed \
+         (X25519 secrets: 32 bytes; SPAKE2 scalars: 64 bytes; fragment ids: a u32)."
+    ));
+    o.line("# Each wire line below was also built by an independent implementation of");
+    o.line("# docs/PROTOCOL.md (src/protocol/vectors/reference.rs) and found equal.");
+    let alice_id = IdentityKey::generate(&mut o.rng);
+    let bob_id = IdentityKey::generate(&mut o.rng);
+    o.rng.draws.clear();
+    let (s_a, s_b) = (*alice_id.to_bytes(), *bob_id.to_bytes());
+    o.line(format!("alice identity secret: {}", hex::encode(s_a)));
+    o.line(format!(
+        "alice identity public: {}",
+        hex::encode(alice_id.public().to_bytes())
+    ));
+    o.line(format!("bob identity secret: {}", hex::encode(s_b)));
+    o.line(format!(
+        "bob identity public: {}",
+        hex::encode(bob_id.public().to_bytes())
+    ));
+    o.line(format!(
+        "alice instance tag: 0x{TAG_A:08x}; bob instance tag: 0x{TAG_B:08x}"
+    ));
+    let an = Names {
+        me: "alice".into(),
+        peer: "bob".into(),
+    };
+    let bn = Names {
+        me: "bob".into(),
+        peer: "alice".into(),
+    };
+    let (pa, pb) = (an.encode(), bn.encode());
+    let mut alice = Conversation::new(IdentityKey::from_bytes(s_a), TAG_A, Policy::Manual);
+    let mut bob = Conversation::new(IdentityKey::from_bytes(s_b), TAG_B, Policy::Manual);
+    alice.set_names(an);
+    bob.set_names(bn);
+    alice.set_peer_supports_sotto(true);
+    // Whole lines until section 7 (the default limit, 400, would cut the long ones).
+    alice.set_max_line(4096);
+    bob.set_max_line(4096);
+
+    // ---- 1. Handshake ----
+    o.section("1. handshake: alice knows bob runs Sotto and initiates; every intermediate value");
+    let i = alice.start(&mut o.rng).inject;
+    let e_i = k32(&o.draws("alice")[0]);
+    o.wire("alice", &i[0]);
+    let (rr, _) = events(&mut bob, &i[0], &mut o.rng);
+    let e_r = k32(&o.draws("bob")[0]);
+    o.wire("bob", &rr[0]);
+    let (c, _) = events(&mut alice, &rr[0], &mut o.rng);
+    let a1 = k32(&o.draws("alice: A1, her first ratchet key, drawn after C is built")[0]);
+    o.wire("alice", &c[0]);
+    let (none, ev) = events(&mut bob, &c[0], &mut o.rng);
+    assert!(none.is_empty() && ev.iter().any(|e| matches!(e, Event::Started { .. })));
+    let mut hs = r::handshake(&r::HandshakeInput {
+        tag_i: TAG_A,
+        tag_r: TAG_B,
+        s_i: s_a,
+        s_r: s_b,
+        e_i,
+        e_r,
+        payload_i: &pa,
+        payload_r: &pb,
+    });
+    assert_eq!(
+        (&hs.init, &hs.response, &hs.confirm),
+        (&i[0], &rr[0], &c[0])
+    );
+    o.line("intermediate values (both sides compute the same):");
+    o.log(&mut hs.log);
+
+    // ---- 2. First ratchet step ----
+    o.section("2. the first ratchet step: initial states");
+    let e_r_pub = r::x25519_public(&e_r);
+    let mut ra = Ratchet::initiator(&hs, a1, e_r_pub);
+    let mut rb = Ratchet::responder(&hs, e_r);
+    o.log(&mut ra.log);
+    o.line(format!(
+        "  responder: RK = RK0, DHs = e_r, CKs = CK_r = {}, no receiving chain",
+        hex::encode(hs.ck_r)
+    ));
+
+    // ---- 3. The responder sends at once; a reserved inner type ----
+    o.section("3. bob sends at once on the responder chain (CK_r), then a reserved inner type");
+    let text = "first words, on the responder chain";
+    let l = sent(bob.send(text, &mut o.rng));
+    o.wire("bob", &l[0]);
+    assert_eq!(rb.seal(0x00, text.as_bytes()), l[0]);
+    o.log(&mut rb.log);
+    assert_eq!(shown(&mut alice, &l[0], &mut o.rng), text);
+    let (hk, pn, n) = r::data_header(&l[0]);
+    ra.receive(hk, pn, n, None);
+    let mut future = rb.clone();
+    let reserved = future.seal(0x02, b"from a future version");
+    o.line("bob (a newer client) sends inner type 0x02, content \"from a future version\":");
+    o.log(&mut future.log);
+    o.wire("bob", &reserved);
+    let out = alice.receive(&reserved, 0, &mut o.rng);
+    assert!(out.events.is_empty() && out.inject.is_empty());
+    assert_eq!(out.action, ReceiveAction::Swallow);
+    o.line("alice: decrypts it, ignores it (nothing shown, nothing reported); its key is used");
+    let (hk, pn, n) = r::data_header(&reserved);
+    ra.receive(hk, pn, n, None);
+
+    // ---- 4. Data in the initiator's first chain ----
+    o.section("4. alice sends \"hi\" (n = 0) and a 288-byte text (Padmé: L = 290 -> 304)");
+    let long: String = "Padme pads this. ".repeat(17)[..288].to_owned();
+    for text in ["hi", long.as_str()] {
+        let l = sent(alice.send(text, &mut o.rng));
+        assert_eq!(ra.seal(0x00, text.as_bytes()), l[0]);
+        o.log(&mut ra.log);
+        o.wire("alice", &l[0]);
+        assert_eq!(shown(&mut bob, &l[0], &mut o.rng), text);
+        let fresh = o.draws("bob").first().map(|d| k32(d));
+        let (hk, pn, n) = r::data_header(&l[0]);
+        rb.receive(hk, pn, n, fresh);
+        o.log(&mut rb.log);
+    }
+
+    // ---- 5. Skipped keys, out of order, multi-byte varints ----
+    o.section("5. alice sends n = 2..=129; bob gets n = 129 first (127 keys skipped), then n = 7");
+    let mut lines = Vec::new();
+    for k in 2..=129u32 {
+        let text = format!("message {k}");
+        let l = sent(alice.send(&text, &mut o.rng));
+        assert_eq!(ra.seal(0x00, text.as_bytes()), l[0]);
+        lines.push((k, text, l[0].clone()));
+    }
+    ra.log.clear();
+    for k in [129u32, 7] {
+        let (_, text, line) = lines.iter().find(|x| x.0 == k).unwrap().clone();
+        o.line(format!(
+            "alice n = {k} (\"{text}\"; n as varint: {}):",
+            hex::encode(varint(k))
+        ));
+        o.wire("alice", &line);
+        assert_eq!(shown(&mut bob, &line, &mut o.rng), text);
+        let (hk, pn, n) = r::data_header(&line);
+        rb.receive(hk, pn, n, None);
+    }
+    o.line("bob now holds 126 skipped keys (n = 2..=128 except 7)");
+    let replay7 = lines.iter().find(|x| x.0 == 7).unwrap().2.clone();
+
+    o.section(
+        "6. bob replies (his DH ratchet step, pn = 1); alice answers (pn = 130, two-byte varint)",
+    );
+    let text = "reply after the gap";
+    let l = sent(bob.send(text, &mut o.rng));
+    assert_eq!(rb.seal(0x00, text.as_bytes()), l[0]);
+    o.log(&mut rb.log);
+    o.wire("bob", &l[0]);
+    assert_eq!(shown(&mut alice, &l[0], &mut o.rng), text);
+    let fresh = o.draws("alice").first().map(|d| k32(d));
+    let (hk, pn, n) = r::data_header(&l[0]);
+    ra.receive(hk, pn, n, fresh);
+    o.log(&mut ra.log);
+    let text = "pn is now 130";
+    let l = sent(alice.send(text, &mut o.rng));
+    assert_eq!(ra.seal(0x00, text.as_bytes()), l[0]);
+    o.log(&mut ra.log);
+    o.wire("alice", &l[0]);
+    assert_eq!(shown(&mut bob, &l[0], &mut o.rng), text);
+    let fresh = o.draws("bob").first().map(|d| k32(d));
+    let (hk, pn, n) = r::data_header(&l[0]);
+    rb.receive(hk, pn, n, fresh);
+    o.log(&mut rb.log);
+
+    // ---- 7. Fragments ----
+    o.section("7. fragments: alice's line limit is 100; a forged copy of piece 0 is injected");
+    alice.set_max_line(100);
+    let text = "A line longer than the peer's line limit is cut into pieces of at most 100 \
+                characters, header included; the pieces may arrive in any order.";
+    let pieces = sent(alice.send(text, &mut o.rng));
+    o.draws("alice: the fragment id is its low 24 bits");
+    let whole = ra.seal(0x00, text.as_bytes());
+    o.log(&mut ra.log);
+    o.line(format!("the whole line ({} chars): {whole}", whole.len()));
+    assert_eq!(pieces.iter().map(|p| &p[12..]).collect::<String>(), whole);
+    for p in &pieces {
+        o.wire("alice", p);
+    }
+    let mut forged = pieces[0].clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    o.wire("forger", &forged);
+    let mut got = Vec::new();
+    let order = [&pieces[3], &pieces[0], &forged, &pieces[2], &pieces[1]];
+    for p in order {
+        let out = bob.receive(p, 0, &mut o.rng);
+        if let ReceiveAction::Display(t) = out.action {
+            got.push(t.to_string());
+        }
+    }
+    assert_eq!(got, [text]);
+    o.line("bob: delivered 3, 0, forged 0, 2, 1; the first candidate (0, 1, 2, 3) is read and");
+    o.line("shown once (with a forged copy first, the next candidate would be tried: §6)");
+    let (hk, pn, n) = r::data_header(&whole);
+    rb.receive(hk, pn, n, None);
+    alice.set_max_line(4096);
+
+    // ---- 8. Verification ----
+    let h = hs.h;
+    let mpt = r::arbitrary_element(b"M");
+    let npt = r::arbitrary_element(b"N");
+    o.section("8. verification: alice asks, bob answers (same answer, other spelling): success");
+    o.line(format!(
+        "M = arbitrary_element(\"M\") = {}",
+        hex::encode(mpt.compress().as_bytes())
+    ));
+    o.line(format!(
+        "N = arbitrary_element(\"N\") = {}",
+        hex::encode(npt.compress().as_bytes())
+    ));
+    for (title, q, a_ans, b_ans, success) in [
+        (
+            "success",
+            "Where did we meet?",
+            "Café Zürich",
+            " CAFE\u{301}  ZU\u{308}RICH ",
+            true,
+        ),
+        ("failure", "Our first film?", "Alien", "Aliens", false),
+    ] {
+        o.line(format!(
+            "-- {title}: question {q:?}, alice's answer {a_ans:?}, bob's {b_ans:?}"
+        ));
+        let pw_a = normalize_answer(a_ans);
+        let pw_b = normalize_answer(b_ans);
+        o.line(format!(
+            "normalized: {:?} ({}) and {:?} ({})",
+            pw_a.as_str(),
+            hex::encode(pw_a.as_bytes()),
+            pw_b.as_str(),
+            hex::encode(pw_b.as_bytes())
+        ));
+        let ask = alice.ask_question(q, a_ans, &mut o.rng).inject;
+        let xa: [u8; 64] = o.draws("alice: x")[..].concat().try_into().unwrap();
+        let (ev_inject, ev) = events(&mut bob, &ask[0], &mut o.rng);
+        assert!(ev_inject.is_empty());
+        assert!(ev
+            .iter()
+            .any(|e| matches!(e, Event::VerificationQuestion { question } if question == q)));
+        let reply = bob.answer_question(b_ans, &mut o.rng).inject;
+        let yb: [u8; 64] = o.draws("bob: y")[..].concat().try_into().unwrap();
+        let (result, ev_a) = events(&mut alice, &reply[0], &mut o.rng);
+        let fresh_a = o.draws("alice: ratchet step").first().map(|d| k32(d));
+        let (none, ev_b) = events(&mut bob, &result[0], &mut o.rng);
+        let fresh_b = o.draws("bob: ratchet step").first().map(|d| k32(d));
+        assert!(none.is_empty());
+        let ok = |ev: &[Event]| {
+            ev.iter()
+                .any(|e| matches!(e, Event::VerificationResult { success: s, .. } if *s == success))
+        };
+        assert!(ok(&ev_a) && ok(&ev_b));
+        // The reference computation.
+        let (wa, wb) = (
+            r::password_scalar(pw_a.as_bytes()),
+            r::password_scalar(pw_b.as_bytes()),
+        );
+        let id_a = [&b"Sotto v1 verify asker"[..], &h, &r::x25519_public(&s_a)].concat();
+        let id_b = [
+            &b"Sotto v1 verify answerer"[..],
+            &h,
+            &r::x25519_public(&s_b),
+        ]
+        .concat();
+        let msg_a = r::spake_message(b'A', &xa, &wa, &mpt);
+        let msg_b = r::spake_message(b'B', &yb, &wb, &npt);
+        let (ka_pt, ka) = r::spake_key(
+            &xa,
+            &wa,
+            pw_a.as_bytes(),
+            &msg_b[1..],
+            &npt,
+            &id_a,
+            &id_b,
+            &msg_a[1..],
+            &msg_b[1..],
+        );
+        let (kb_pt, kb) = r::spake_key(
+            &yb,
+            &wb,
+            pw_b.as_bytes(),
+            &msg_a[1..],
+            &mpt,
+            &id_a,
+            &id_b,
+            &msg_a[1..],
+            &msg_b[1..],
+        );
+        let mac = |k: &[u8; 32], label: &[u8]| {
+            let mk = r::hkdf(b"", k, b"Sotto v1 verify confirm", 64);
+            r::hmac(&mk[..32], &[label, &h])
+        };
+        let mac_b = mac(&kb, b"answerer");
+        let mac_a = mac(&ka, b"asker");
+        o.line(format!(
+            "  w_A = {}; w_B = {}",
+            hex::encode(wa.as_bytes()),
+            hex::encode(wb.as_bytes())
+        ));
+        o.line(format!("  spake_A = {}", hex::encode(&msg_a)));
+        o.line(format!("  spake_B = {}", hex::encode(&msg_b)));
+        o.line(format!(
+            "  K point: asker {}, answerer {}",
+            hex::encode(ka_pt),
+            hex::encode(kb_pt)
+        ));
+        o.line(format!(
+            "  K: asker {}, answerer {}",
+            hex::encode(ka),
+            hex::encode(kb)
+        ));
+        o.line(format!(
+            "  mac_B = {}; mac_A = {}",
+            hex::encode(mac_b),
+            hex::encode(mac_a)
+        ));
+        let c10 = [&msg_a[..], q.as_bytes()].concat();
+        let c11 = [&msg_b[..], &mac_b].concat();
+        assert_eq!(ra.seal(0x10, &c10), ask[0]);
+        let (hk, pn, n) = r::data_header(&ask[0]);
+        rb.receive(hk, pn, n, None);
+        assert_eq!(rb.seal(0x11, &c11), reply[0]);
+        let (hk, pn, n) = r::data_header(&reply[0]);
+        ra.receive(hk, pn, n, fresh_a);
+        assert_eq!(ra.seal(0x12, &mac_a), result[0]);
+        let (hk, pn, n) = r::data_header(&result[0]);
+        rb.receive(hk, pn, n, fresh_b);
+        ra.log.clear();
+        rb.log.clear();
+        o.wire("alice 0x10", &ask[0]);
+        o.wire("bob 0x11", &reply[0]);
+        o.wire("alice 0x12", &result[0]);
+        o.line(format!(
+            "both report: {}",
+            if success { "verified" } else { "no match" }
+        ));
+    }
+
+    // ---- 9. Error notice ----
+    o.section("9. an error notice ?S1E (unauthenticated: shown as from the peer's software)");
+    let e = "?S1E message could not be read";
+    let (inject, ev) = events(&mut alice, e, &mut o.rng);
+    assert!(inject.is_empty() && matches!(&ev[..], [Event::PeerError { .. }]));
+    o.wire("bob's software", e);
+
+    // ---- 10. Must-reject table ----
+    o.section("10. must reject: bob receives each line; his state (snapshot) is unchanged");
+    o.line("case | reported to the user | line");
+    let mut cases: Vec<(&str, String)> = vec![
+        (
+            "replay of n = 7 (its key is used; an old chain now)",
+            replay7,
+        ),
+        ("unknown session id", {
+            let mut x = ra.clone();
+            x.sid = [0, 0, 0, 0];
+            x.seal(0x00, b"no such session")
+        }),
+        ("authentication (a flipped bit in the tag)", {
+            let mut b = ra.clone().seal(0x00, b"flipped").into_bytes();
+            let last = b.len() - 1;
+            b[last] = if b[last] == b'A' { b'Q' } else { b'A' };
+            String::from_utf8(b).unwrap()
+        }),
+        ("too far ahead (n = next + 1001)", {
+            let mut x = ra.clone();
+            for _ in 0..1001 {
+                x.cks = r::kdf_ck(&x.cks).1;
+                x.ns += 1;
+            }
+            x.seal(0x00, b"far")
+        }),
+        ("malformed plaintext (padded beyond padded_len)", {
+            let mut p = r::frame(0x00, b"over-padded");
+            p.resize(p.len() + 8, 0);
+            ra.clone().seal_framed(&p)
+        }),
+        (
+            "malformed plaintext (no 0x80 marker)",
+            ra.clone().seal_framed(&[0u8; 16]),
+        ),
+        (
+            "malformed plaintext (text not UTF-8)",
+            ra.clone().seal(0x00, &[0xff, 0xfe]),
+        ),
+        ("malformed message (non-minimal varint pn = 0x80 0x00)", {
+            let body = [&ra.sid[..], &[7u8; 32], &[0x80, 0x00, 0x00], &[0u8; 24]].concat();
+            format!("?S1D{}", r::b64(&body))
+        }),
+        (
+            "malformed encoding (non-zero trailing bits)",
+            "?S1IAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB".into(),
+        ),
+        ("malformed message (D body too short)", "?S1DAAAA".into()),
+        (
+            "handshake: invalid public key (low-order e_i)",
+            format!("?S1I{}", r::b64(&[0u8; 36])),
+        ),
+        ("malformed fragment (empty chunk)", "?S1PAAAAAAAC".into()),
+        (
+            "another version (never shown, never answered)",
+            "?S2DAAAA".into(),
+        ),
+    ];
+    for (reason, line) in cases.drain(..) {
+        let before = bob.snapshot().to_vec();
+        let out = bob.receive(&line, 0, &mut o.rng);
+        assert!(out.inject.is_empty(), "{reason}: {:?}", out.inject);
+        assert_ne!(out.action, ReceiveAction::PassThrough, "{reason}");
+        assert!(!matches!(out.action, ReceiveAction::Display(_)), "{reason}");
+        assert_eq!(bob.snapshot().to_vec(), before, "{reason}: state changed");
+        // (A rejected ?S1I has drawn e_r before its DH check failed: that draw is not listed.)
+        o.rng.draws.clear();
+        let told: Vec<String> = out
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::Unreadable { reason } => format!("unreadable: {reason}"),
+                Event::HandshakeFailed { reason } => format!("handshake failed: {reason}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        o.line(format!("{reason} | {} | {line}", told.join("; ")));
+    }
+
+    // ---- 11. End of session ----
+    o.section("11. bob ends the session (inner type 0x01)");
+    let out = bob.stop(&mut o.rng);
+    let end = out.inject[0].clone();
+    assert_eq!(rb.seal(0x01, b""), end);
+    o.log(&mut rb.log);
+    o.wire("bob", &end);
+    let (_, ev) = events(&mut alice, &end, &mut o.rng);
+    assert!(ev.contains(&Event::Ended { by_peer: true }));
+    o.line("alice: finished (typed text is held until she starts again or stops)");
+
+    // ---- 12. Simultaneous start ----
+    o.section("12. simultaneous start: both send ?S1I; the smaller ephemeral stays initiator");
+    let mut alice = Conversation::new(IdentityKey::from_bytes(s_a), TAG_A, Policy::Manual);
+    let mut bob = Conversation::new(IdentityKey::from_bytes(s_b), TAG_B, Policy::Manual);
+    alice.set_peer_supports_sotto(true);
+    bob.set_peer_supports_sotto(true);
+    let ia = alice.start(&mut o.rng).inject;
+    o.draws("alice");
+    o.wire("alice", &ia[0]);
+    let ib = bob.start(&mut o.rng).inject;
+    o.draws("bob");
+    o.wire("bob", &ib[0]);
+    let (to_bob, _) = events(&mut alice, &ib[0], &mut o.rng);
+    o.draws("alice");
+    let (to_alice, _) = events(&mut bob, &ia[0], &mut o.rng);
+    o.draws("bob");
+    for l in &to_bob {
+        o.wire("alice answers", l);
+    }
+    for l in &to_alice {
+        o.wire("bob answers", l);
+    }
+    assert_eq!(to_bob.len() + to_alice.len(), 1, "exactly one side answers");
+    let mut first = to_bob;
+    for l in &to_alice {
+        first.extend(alice.receive(l, 0, &mut o.rng).inject);
+    }
+    let rest = crate::protocol::testkit::exchange(&mut alice, &mut bob, first, &mut o.rng);
+    o.draws("both");
+    for l in &rest {
+        o.wire("then", l);
+    }
+    assert_eq!(alice.state(), crate::protocol::ConvState::Encrypted);
+    assert_eq!(bob.state(), crate::protocol::ConvState::Encrypted);
+
+    // ---- 13. Previous session ----
+    o.section("13. previous session: a message sent before a re-key is read after it");
+    let late = sent(alice.send("sent before the re-key", &mut o.rng));
+    o.draws("alice");
+    o.wire("alice (held back by the network)", &late[0]);
+    let i = bob.start(&mut o.rng).inject;
+    let lines = crate::protocol::testkit::exchange(&mut bob, &mut alice, i, &mut o.rng);
+    o.draws("both");
+    for l in &lines {
+        o.wire("re-key", l);
+    }
+    assert_eq!(
+        shown(&mut bob, &late[0], &mut o.rng),
+        "sent before the re-key"
+    );
+    o.line("bob: read through the previous session (its sid names it)");
+
+    // ---- 14. Normalisation ----
+    o.section("14. answer normalisation (§5.2): input (Rust escapes) -> password bytes");
+    for (input, _) in crate::protocol::verify::NORMALIZATION {
+        o.line(format!(
+            "{input:?} -> {}",
+            hex::encode(normalize_answer(input).as_bytes())
+        ));
+    }
+    o.text
+}
+
+fn varint(mut v: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+#[test]
+fn paths_match_committed_vectors() {
+    let t = paths();
+    if std::env::var_os("SOTTO_WRITE_VECTORS").is_some() {
+        std::fs::write(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/docs/vectors/paths-v1.txt"),
+            &t,
+        )
+        .unwrap();
+        return;
+    }
+    assert_eq!(
+        t, FILE,
+        "wire behaviour changed: update docs/PROTOCOL.md and regenerate"
+    );
+}
+
+/// M and N as derived by §5.2 are the constants `spake2` 0.4 uses.
+#[test]
+fn spake2_constants_derive_from_their_seeds() {
+    assert_eq!(
+        hex::encode(r::arbitrary_element(b"M").compress().as_bytes()),
+        "15cfd18e385952982b6a8f8c7854963b58e34388c8e6dae891db756481a02312"
+    );
+    assert_eq!(
+        hex::encode(r::arbitrary_element(b"N").compress().as_bytes()),
+        "f04f2e7eb734b2a8f8b472eaf9c3c632576ac64aea650b496a8a20ff00e583c3"
+    );
+}
