@@ -78,6 +78,27 @@ fn events(c: &mut Conversation, line: &str, rng: &mut Recording) -> (Vec<String>
     (o.inject, o.events)
 }
 
+/// One side and its mirror in the reference implementation.
+struct Side<'a> {
+    name: &'static str,
+    conv: &'a mut Conversation,
+    mirror: &'a mut Ratchet,
+}
+
+/// `from` sends `text` whole; the line must equal the reference's; `to` shows it, and its
+/// mirror follows (with the ratchet key `to` drew, if it drew one).
+fn talk(o: &mut Out, from: &mut Side<'_>, to: &mut Side<'_>, text: &str) {
+    let l = sent(from.conv.send(text, &mut o.rng));
+    assert_eq!(from.mirror.seal(0x00, text.as_bytes()), l[0]);
+    o.log(&mut from.mirror.log);
+    o.wire(from.name, &l[0]);
+    assert_eq!(shown(to.conv, &l[0], &mut o.rng), text);
+    let fresh = o.draws(to.name).first().map(|d| k32(d));
+    let (hk, pn, n) = r::data_header(&l[0]);
+    to.mirror.receive(hk, pn, n, fresh);
+    o.log(&mut to.mirror.log);
+}
+
 pub(super) fn paths() -> String {
     let mut o = Out {
         text: String::new(),
@@ -195,15 +216,17 @@ pub(super) fn paths() -> String {
     o.section("4. alice sends \"hi\" (n = 0) and a 288-byte text (Padmé: L = 290 -> 304)");
     let long: String = "Padme pads this. ".repeat(17)[..288].to_owned();
     for text in ["hi", long.as_str()] {
-        let l = sent(alice.send(text, &mut o.rng));
-        assert_eq!(ra.seal(0x00, text.as_bytes()), l[0]);
-        o.log(&mut ra.log);
-        o.wire("alice", &l[0]);
-        assert_eq!(shown(&mut bob, &l[0], &mut o.rng), text);
-        let fresh = o.draws("bob").first().map(|d| k32(d));
-        let (hk, pn, n) = r::data_header(&l[0]);
-        rb.receive(hk, pn, n, fresh);
-        o.log(&mut rb.log);
+        let mut a = Side {
+            name: "alice",
+            conv: &mut alice,
+            mirror: &mut ra,
+        };
+        let mut b = Side {
+            name: "bob",
+            conv: &mut bob,
+            mirror: &mut rb,
+        };
+        talk(&mut o, &mut a, &mut b, text);
     }
 
     // ---- 5. Skipped keys, out of order, multi-byte varints ----
@@ -233,26 +256,20 @@ pub(super) fn paths() -> String {
     o.section(
         "6. bob replies (his DH ratchet step, pn = 1); alice answers (pn = 130, two-byte varint)",
     );
-    let text = "reply after the gap";
-    let l = sent(bob.send(text, &mut o.rng));
-    assert_eq!(rb.seal(0x00, text.as_bytes()), l[0]);
-    o.log(&mut rb.log);
-    o.wire("bob", &l[0]);
-    assert_eq!(shown(&mut alice, &l[0], &mut o.rng), text);
-    let fresh = o.draws("alice").first().map(|d| k32(d));
-    let (hk, pn, n) = r::data_header(&l[0]);
-    ra.receive(hk, pn, n, fresh);
-    o.log(&mut ra.log);
-    let text = "pn is now 130";
-    let l = sent(alice.send(text, &mut o.rng));
-    assert_eq!(ra.seal(0x00, text.as_bytes()), l[0]);
-    o.log(&mut ra.log);
-    o.wire("alice", &l[0]);
-    assert_eq!(shown(&mut bob, &l[0], &mut o.rng), text);
-    let fresh = o.draws("bob").first().map(|d| k32(d));
-    let (hk, pn, n) = r::data_header(&l[0]);
-    rb.receive(hk, pn, n, fresh);
-    o.log(&mut rb.log);
+    {
+        let mut a = Side {
+            name: "alice",
+            conv: &mut alice,
+            mirror: &mut ra,
+        };
+        let mut b = Side {
+            name: "bob",
+            conv: &mut bob,
+            mirror: &mut rb,
+        };
+        talk(&mut o, &mut b, &mut a, "reply after the gap");
+        talk(&mut o, &mut a, &mut b, "pn is now 130");
+    }
 
     // ---- 7. Fragments ----
     o.section("7. fragments: alice's line limit is 100; a forged copy of piece 0 is injected");
