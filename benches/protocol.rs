@@ -26,103 +26,23 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::ChaCha20Poly1305;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
 use rand_core::OsRng;
 use sha2::Sha256;
-use sotto::protocol::handshake::{Established, Initiator, Responder};
 use sotto::protocol::ratchet::DoubleRatchet;
 use sotto::protocol::session::DEFAULT_MAX_LINE;
-use sotto::protocol::testkit::{self, Setup, TAG_A, TAG_B};
+use sotto::protocol::testkit::{self, Setup};
 use sotto::protocol::wire::{DataMessage, WireMessage};
-use sotto::protocol::{ConvState, Conversation, IdentityKey, ReceiveAction, SendAction};
+use sotto::protocol::IdentityKey;
 use x25519_dalek::{PublicKey, StaticSecret};
+
+mod common;
+use common::{core_handshake, deliver, established, Floor, RatchetPair};
 
 /// The message size of the issue's targets.
 const MSG: usize = 256;
 
 fn text() -> String {
     "x".repeat(MSG)
-}
-
-/// An established pair of conversations with a given wire line limit (Alice knows Bob runs
-/// Sotto: straight to ?S1I, no ?S1Q round trip).
-fn established(max_line: usize) -> (Conversation, Conversation) {
-    let setup = Setup {
-        max_line: Some(max_line),
-        ..Setup::default()
-    };
-    let (a, b) = setup.established(
-        IdentityKey::generate(&mut OsRng),
-        IdentityKey::generate(&mut OsRng),
-        &mut OsRng,
-    );
-    assert_eq!(
-        (a.state(), b.state()),
-        (ConvState::Encrypted, ConvState::Encrypted)
-    );
-    (a, b)
-}
-
-/// Sends `text` from `from` to `to` through the wire text, fragments and all.
-fn deliver(from: &mut Conversation, to: &mut Conversation, text: &str) {
-    let SendAction::Replace(lines) = from.send(text, &mut OsRng).action else {
-        panic!("not encrypted");
-    };
-    let mut shown = false;
-    for line in &lines {
-        shown |= matches!(
-            to.receive(line, 0, &mut OsRng).action,
-            ReceiveAction::Display(_)
-        );
-    }
-    assert!(shown, "message not displayed");
-}
-
-/// Both sides of one core handshake, as `Conversation` drives it.
-fn core_handshake(alice: &IdentityKey, bob: &IdentityKey) -> (Established, Established) {
-    let (init, m1) = Initiator::start(TAG_A, &mut OsRng);
-    // The names Conversation states (an IRC-sized pair), so the timing includes them.
-    let (names_a, names_b) = (
-        b"\x05alice\x03bob".as_slice(),
-        b"\x03bob\x05alice".as_slice(),
-    );
-    let (resp, m2) = Responder::respond(bob, TAG_B, &m1, names_b, &mut OsRng).expect("respond");
-    let (est_a, m3) = init.finish(alice, &m2, names_a).expect("initiator finish");
-    let est_b = resp.finish(&m3).expect("responder finish");
-    (est_a, est_b)
-}
-
-/// The two ratchets of one session, and its handshake hash and id.
-struct RatchetPair {
-    a: DoubleRatchet,
-    b: DoubleRatchet,
-    hash: [u8; 32],
-    id: [u8; 4],
-}
-
-impl RatchetPair {
-    fn new() -> Self {
-        let (est_a, est_b) = core_handshake(
-            &IdentityKey::generate(&mut OsRng),
-            &IdentityKey::generate(&mut OsRng),
-        );
-        Self {
-            a: DoubleRatchet::new(&est_a, &mut OsRng).expect("ratchet a"),
-            b: DoubleRatchet::new(&est_b, &mut OsRng).expect("ratchet b"),
-            hash: est_a.handshake_hash(),
-            id: est_a.session_id(),
-        }
-    }
-
-    fn a_to_b(&mut self, content: &[u8]) {
-        let m = self.a.encrypt(self.id, &self.hash, 0, content);
-        black_box(self.b.decrypt(&self.hash, &m, &mut OsRng).expect("decrypt"));
-    }
-
-    fn b_to_a(&mut self, content: &[u8]) {
-        let m = self.b.encrypt(self.id, &self.hash, 0, content);
-        black_box(self.a.decrypt(&self.hash, &m, &mut OsRng).expect("decrypt"));
-    }
 }
 
 fn bench_handshake(c: &mut Criterion) {
@@ -268,23 +188,22 @@ fn bench_primitives(c: &mut Criterion) {
     // As kdf.rs's chain_step: HMAC(ck, 0x01) and HMAC(ck, 0x02) from one keyed state.
     let ck = [5u8; 32];
     g.bench_function("hmac_sha256_chain_step", |b| {
-        b.iter(|| {
-            let mac = <Hmac<Sha256> as Mac>::new_from_slice(black_box(&ck)).expect("key");
-            let mut m = mac.clone();
-            m.update(&[0x01]);
-            let mk = m.finalize().into_bytes();
-            let mut n = mac;
-            n.update(&[0x02]);
-            black_box((mk, n.finalize().into_bytes()))
-        })
+        b.iter(|| black_box(Floor::chain_step(black_box(&ck))))
     });
 
     // Seal + open of 256 bytes of text as padding.rs pads it (272 bytes), with the
-    // associated data ratchet.rs binds (handshake hash ‖ header, 32 + 40 bytes here).
-    let padded = sotto::protocol::padding::pad(0, text().as_bytes());
-    let ad = [3u8; 72];
+    // associated data ratchet.rs binds (handshake hash ‖ header): `ring`, as ratchet.rs.
+    let floor = Floor::new(MSG);
     let key = [1u8; 32];
     g.bench_function("chacha20poly1305_seal_open_272B", |b| {
+        b.iter(|| floor.aead(black_box(&key)))
+    });
+
+    // The same with RustCrypto's chacha20poly1305, which the handshake uses (and data
+    // messages did before issue 13): compare the two in one run.
+    let padded = sotto::protocol::padding::pad(0, text().as_bytes());
+    let ad = [3u8; 72];
+    g.bench_function("rustcrypto_chacha20poly1305_seal_open_272B", |b| {
         b.iter(|| {
             let nonce = [0u8; 12];
             let cipher = ChaCha20Poly1305::new(black_box(&key).into());
@@ -334,6 +253,26 @@ fn bench_burst(c: &mut Criterion) {
     g.bench_function("ratchet_256B_per_msg", |bn| {
         bn.iter(|| p.a_to_b(content.as_bytes()))
     });
+
+    // The sizes of issue 13, each beside its floor (benches/common: two chain steps, seal,
+    // open; then base64url encode + decode). `benches/burst.rs` runs them beside libotr.
+    for size in [16usize, 4096] {
+        let text = "x".repeat(size);
+        let (mut a, mut b) = established(1_000_000);
+        g.bench_function(format!("conversation_{size}B_per_msg"), |bn| {
+            bn.iter(|| deliver(&mut a, &mut b, &text))
+        });
+    }
+    for size in [16usize, 256, 4096] {
+        let floor = Floor::new(size);
+        let mut ck = [7u8; 32];
+        g.bench_function(format!("floor_crypto_{size}B"), |bn| {
+            bn.iter(|| floor.crypto(&mut ck))
+        });
+        g.bench_function(format!("floor_codec_{size}B"), |bn| {
+            bn.iter(|| floor.codec())
+        });
+    }
     g.finish();
 }
 

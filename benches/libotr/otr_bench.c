@@ -9,7 +9,12 @@
  *   - alternating 256-byte messages (each reply makes OTR's next DH key current);
  *   - characters on the wire of each AKE message and of "hi".
  * DSA keys and instance tags are made once, before any timing, into a temporary directory.
- * This is a measuring tool, not product code: it aborts on any error. */
+ * This is a measuring tool, not product code: it aborts on any error.
+ *
+ *   otr_bench [ROUNDS [MESSAGES]]        the report above (256-byte messages)
+ *   otr_bench burst SIZE MESSAGES         one line for benches/burst.rs: a burst of SIZE-byte
+ *                                         messages after one AKE and 100 warm-up messages:
+ *                                         "burst SIZE <wall us/msg> <cpu us/msg>", medians of 21 batches */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +31,7 @@
 
 #define PROTO "prpl-bench"
 #define MSG_LEN 256
+#define MAX_MSG_LEN 65536
 
 struct party { const char *name; const char *peer; OtrlUserState us; int idx; };
 static struct party P[2] = { { "alice", "bob", NULL, 0 }, { "bob", "alice", NULL, 1 } };
@@ -142,13 +148,53 @@ static double now(clockid_t clk) {
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The measured loop of a burst, on its own so that callgrind can count it alone
+ * (--toggle-collect=burst_loop). Returns the number of messages shown. */
+__attribute__((noinline)) static int burst_loop(const char *text, int msgs) {
+    int shown = 0;
+    for (int i = 0; i < msgs; i++) { send_text(0, text, NULL); shown += pump(); }
+    return shown;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* A burst of `msgs` messages of `size` bytes, Alice to Bob, in BATCHES batches: the median
+ * batch's time per message (a batch the VM preempted does not move the median). */
+#define BATCHES 21
+static void burst_line(int size, int msgs) {
+    if (size < 1 || size > MAX_MSG_LEN || msgs < BATCHES) die("burst: SIZE 1..65536, MESSAGES >= 21");
+    char *text = malloc((size_t)size + 1);
+    if (!text) die("out of memory");
+    memset(text, 'x', (size_t)size);
+    text[size] = '\0';
+    ake();
+    if (burst_loop(text, 100) != 100) die("burst: warm-up messages lost");
+    double wall[BATCHES], cpu[BATCHES];
+    int per = msgs / BATCHES;
+    for (int b = 0; b < BATCHES; b++) {
+        double c0 = now(CLOCK_PROCESS_CPUTIME_ID), w0 = now(CLOCK_MONOTONIC);
+        if (burst_loop(text, per) != per) die("burst: messages lost");
+        cpu[b] = (now(CLOCK_PROCESS_CPUTIME_ID) - c0) / per * 1e6;
+        wall[b] = (now(CLOCK_MONOTONIC) - w0) / per * 1e6;
+    }
+    qsort(wall, BATCHES, sizeof wall[0], cmp_double);
+    qsort(cpu, BATCHES, sizeof cpu[0], cmp_double);
+    printf("burst %d %.4f %.4f\n", size, wall[BATCHES / 2], cpu[BATCHES / 2]);
+    free(text);
+}
+
 int main(int argc, char **argv) {
-    int rounds = argc > 1 ? atoi(argv[1]) : 50;
-    int msgs = argc > 2 ? atoi(argv[2]) : 20000;
+    int burst_mode = argc > 1 && strcmp(argv[1], "burst") == 0;
+    int rounds = argc > 1 && !burst_mode ? atoi(argv[1]) : 50;
+    int msgs = argc > 2 && !burst_mode ? atoi(argv[2]) : 20000;
     char dir[] = "/tmp/otr_bench.XXXXXX";
     if (!mkdtemp(dir)) die("mkdtemp");
     OTRL_INIT;
-    printf("libotr %s (OTRv3: DSA-1024, 1536-bit DH, AES-128-CTR, HMAC-SHA1)\n\n", otrl_version());
+    if (!burst_mode)
+        printf("libotr %s (OTRv3: DSA-1024, 1536-bit DH, AES-128-CTR, HMAC-SHA1)\n\n", otrl_version());
     for (int i = 0; i < 2; i++) {
         char key[256], tag[256];
         snprintf(key, sizeof key, "%s/%s.key", dir, P[i].name);
@@ -160,6 +206,14 @@ int main(int argc, char **argv) {
         unlink(tag);
     }
     rmdir(dir);
+
+    if (burst_mode) {
+        if (argc != 4) die("usage: otr_bench burst SIZE MESSAGES");
+        burst_line(atoi(argv[2]), atoi(argv[3]));
+        otrl_userstate_free(P[0].us);
+        otrl_userstate_free(P[1].us);
+        return 0;
+    }
 
     printf("Characters on the wire (no fragmentation):\n| %-28s | %6s |\n", "message", "chars");
     record_sizes = 1;

@@ -391,6 +391,9 @@ impl Initiator {
 pub struct Responder {
     ss: SymmetricState,
     ephemeral: Box<StaticSecret>,
+    /// The public half of `ephemeral`, kept so that `finish` need not recompute it (a
+    /// base-point multiplication, ~16 µs). Not in the snapshot: recomputed on restore.
+    ephemeral_public: [u8; 32],
     tag: u32,
     peer_tag: u32,
 }
@@ -426,6 +429,7 @@ impl Responder {
             Self {
                 ss,
                 ephemeral,
+                ephemeral_public: e_pub,
                 tag,
                 peer_tag: msg.initiator_tag,
             },
@@ -443,9 +447,12 @@ impl Responder {
 
     /// Reads what [`Responder::to_bytes`] wrote.
     pub(crate) fn from_reader(r: &mut Reader<'_>) -> Option<Self> {
+        let ss = SymmetricState::from_reader(r)?;
+        let ephemeral: Box<StaticSecret> = read_secret(r)?;
         Some(Self {
-            ss: SymmetricState::from_reader(r)?,
-            ephemeral: read_secret(r)?,
+            ss,
+            ephemeral_public: PublicKey::from(ephemeral.as_ref()).to_bytes(),
+            ephemeral,
             tag: r.u32()?,
             peer_tag: r.u32()?,
         })
@@ -470,7 +477,7 @@ impl Responder {
             responder_chain,
             peer_identity: IdentityPublic::from_bytes(s_i),
             peer_tag: self.peer_tag,
-            responder_ephemeral: PublicKey::from(self.ephemeral.as_ref()).to_bytes(),
+            responder_ephemeral: self.ephemeral_public,
             responder_ephemeral_secret: Some(self.ephemeral.clone()),
             peer_payload: peer_payload.to_vec(),
         })

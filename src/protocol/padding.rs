@@ -21,8 +21,15 @@ pub fn padded_len(len: usize) -> usize {
 
 /// Frames and pads `content` with inner type `kind`.
 pub fn pad(kind: u8, content: &[u8]) -> Zeroizing<Vec<u8>> {
+    pad_with_spare(kind, content, 0)
+}
+
+/// [`pad`], in a buffer with `spare` bytes of capacity left after the padded plaintext, so an
+/// AEAD tag can be appended in place without moving (and leaving behind an unwiped copy of)
+/// the plaintext.
+pub fn pad_with_spare(kind: u8, content: &[u8], spare: usize) -> Zeroizing<Vec<u8>> {
     let len = content.len() + 2;
-    let mut out = Zeroizing::new(Vec::with_capacity(padded_len(len)));
+    let mut out = Zeroizing::new(Vec::with_capacity(padded_len(len) + spare));
     out.push(kind);
     out.extend_from_slice(content);
     out.push(0x80);
