@@ -522,7 +522,7 @@ mod tests {
         fn any_order_interleaved(seed: u64, lens in proptest::collection::vec(1usize..3000, 1..4), max_line in 64usize..500) {
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
             let lines: Vec<String> = lens.iter().enumerate()
-                .map(|(i, n)| format!("?S1D{}", std::iter::repeat(char::from(b'a' + i as u8)).take(*n).collect::<String>()))
+                .map(|(i, n)| format!("?S1D{}", std::iter::repeat_n(char::from(b'a' + i as u8), *n).collect::<String>()))
                 .collect();
             let mut all: Vec<Option<String>> = Vec::new();
             for l in &lines {

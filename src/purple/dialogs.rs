@@ -349,6 +349,9 @@ fn decline(r: &ConvRef) {
 /// The contact's key changed to `key` (`Event::PeerKeyChanged`): explain, and offer to accept
 /// exactly that key.
 pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
+    if key_dialog_open(r) {
+        return;
+    }
     let fingerprint = key.fingerprint().to_string();
     action_dialog(
         Some(r),
@@ -368,6 +371,9 @@ pub(crate) fn names_mismatch(
     stated_self: &str,
     stated_peer: &str,
 ) {
+    if key_dialog_open(r) {
+        return;
+    }
     let text = texts::names_mismatch_dialog(
         &plain(&r.peer),
         &plain(me),
@@ -386,6 +392,19 @@ pub(crate) fn names_mismatch(
     );
 }
 
+/// Whether a dialog about `r`'s key (a change, or names that do not match) is open: one at a
+/// time per conversation, however often a peer changes keys.
+fn key_dialog_open(r: &ConvRef) -> bool {
+    let key = r.key();
+    with_state(|state| {
+        state
+            .dialogs
+            .values()
+            .any(|p| matches!(p, Pending::KeyChanged { r, .. } if r.key() == key))
+    })
+    .unwrap_or(false)
+}
+
 /// The user accepts the contact's changed key `expected` (the dialog showed it, or
 /// `/sotto accept` named it). Refused when the session's key is another one by now.
 pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) {
@@ -394,11 +413,15 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) {
             present::apply(r, fx);
             r.system_line(&texts::key_accepted(&r.peer));
         }
-        Some(Err(AcceptError::Different { current })) => r.system_line(&texts::accept_refused(
-            &r.peer,
-            &expected.fingerprint().to_string(),
-            &current.fingerprint().to_string(),
-        )),
+        Some(Err(AcceptError::Different { current })) => {
+            r.system_line(&texts::accept_refused(
+                &r.peer,
+                &expected.fingerprint().to_string(),
+                &current.fingerprint().to_string(),
+            ));
+            // The key it is now gets its own dialog (one at a time).
+            key_changed(r, current);
+        }
         Some(Err(AcceptError::NoKey)) => r.system_line(&texts::nothing_to_accept(&r.peer)),
         None => {}
     }

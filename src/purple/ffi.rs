@@ -11,7 +11,9 @@ use crate::store::Store;
 use super::bindings::{gboolean, GList, PurplePlugin, PurplePluginPrefFrame};
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::CommandGuard;
-use super::{actions, commands, glue, irc_cmds, prefs_frame, present, prpl, signals, state, texts};
+use super::{
+    actions, commands, direct_cmds, glue, prefs_frame, present, prpl, signals, state, texts,
+};
 
 extern "C" {
     /// The `PURPLE_INIT_PLUGIN` body, compiled in the C shim under this name (see build.rs).
@@ -23,7 +25,7 @@ extern "C" {
 struct Loaded {
     _hooks: Vec<signals::SignalHook>,
     _command: Option<CommandGuard>,
-    _irc_commands: Vec<CommandGuard>,
+    _direct_commands: Vec<CommandGuard>,
     _wraps: prpl::SendImWraps,
 }
 
@@ -69,7 +71,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         glue::prefs::register();
         let store = open_store();
         let error = store.as_ref().err().cloned();
-        state::install(plugin.cast(), store.ok());
+        state::install(plugin.cast(), store);
         if let Some(error) = error {
             // Without the store there are no keys: nothing can be encrypted, and sends to a
             // contact fail closed. Tell the user once, plainly.
@@ -94,7 +96,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         let loaded = Loaded {
             _hooks: hooks,
             _command: commands::register(),
-            _irc_commands: irc_cmds::register(),
+            _direct_commands: direct_cmds::register(),
             _wraps: prpl::wrap_all(),
         };
         state::hold_loaded(Box::new(loaded));

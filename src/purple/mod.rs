@@ -15,7 +15,7 @@
 //! * `service`: the sessions service as callbacks reach it (names → key and settings).
 //! * `present` (the presenter), `dialogs` and `known` (the Known fingerprints view): what the
 //!   user sees of a decision.
-//! * `signals`, `prpl`, `commands`, `irc_cmds`, `menu`, `actions`, `prefs_frame`: the seams
+//! * `signals`, `prpl`, `commands`, `direct_cmds`, `menu`, `actions`, `prefs_frame`: the seams
 //!   libpurple calls; `ffi`: the functions the C shim calls (cbindgen → `include/sotto.h`).
 
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
@@ -25,10 +25,10 @@ pub(crate) mod bindings;
 mod boundary;
 mod commands;
 mod dialogs;
+mod direct_cmds;
 pub mod ffi;
 mod fragsize;
 mod glue;
-mod irc_cmds;
 mod known;
 mod markup;
 mod menu;

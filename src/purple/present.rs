@@ -19,15 +19,18 @@ pub(crate) fn log_encrypted() -> bool {
 }
 
 /// Send the injected lines, write one line per event, and make the window match the state.
-/// `r` names the conversation (its account); the lines go to `fx.reply_to`.
-pub(crate) fn apply(r: &ConvRef, fx: Effects) {
+/// `r` names the conversation (its account); the lines go to `fx.reply_to`. Returns whether
+/// every line went out (a held message whose line did not go out is shown as not sent).
+pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     let r = ConvRef {
         peer: fx.reply_to.clone(),
         ..r.clone()
     };
+    let mut all_sent = true;
     for line in &fx.inject {
         if !r.send_raw(line) {
             glue::debug_warning("could not send a protocol line (offline?)");
+            all_sent = false;
         }
     }
     let wants_window = !fx.never_open
@@ -47,12 +50,20 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) {
         r.conversation_or_new();
     }
     for event in fx.events {
-        write_event(&r, event);
+        match event {
+            // Its line did not go out: say so, with the text, rather than show it as sent.
+            Event::QueuedSent { text } if !all_sent => {
+                reset_held(&r);
+                r.system_line(&texts::not_sent_offline(&text));
+            }
+            event => write_event(&r, event),
+        }
     }
     for notice in &fx.notices {
         r.system_line(&texts::notice(&r.peer, notice));
     }
     redecorate(&r);
+    all_sent
 }
 
 fn write_event(r: &ConvRef, event: Event) {
@@ -80,6 +91,11 @@ fn write_event(r: &ConvRef, event: Event) {
         Event::Unsent { text } => {
             reset_held(r);
             r.system_line(&texts::not_sent(&text));
+        }
+        Event::Unreadable { .. } => {
+            if let Some(line) = unreadable_line(r, &event) {
+                r.system_line(&line);
+            }
         }
         Event::PeerKeyChanged { fingerprint } => {
             r.system_line(&texts::key_changed(peer, &fingerprint.to_string()));
@@ -116,6 +132,31 @@ fn write_event(r: &ConvRef, event: Event) {
             }
         }
     }
+}
+
+/// At most one "could not be read" line per [`UNREADABLE_QUIET_SECS`] per window; the next one
+/// says how many were not reported.
+const UNREADABLE_QUIET_SECS: u64 = 30;
+
+fn unreadable_line(r: &ConvRef, event: &Event) -> Option<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let skipped = with_state(|state| {
+        let w = state.windows.entry(r.key()).or_default();
+        let (last, skipped) = w.unreadable;
+        if last != 0 && now.saturating_sub(last) < UNREADABLE_QUIET_SECS {
+            w.unreadable.1 += 1;
+            None
+        } else {
+            w.unreadable = (now, 0);
+            Some(skipped)
+        }
+    })
+    .flatten()?;
+    let line = texts::event(&r.peer, event)?;
+    Some(texts::with_unreported(line, skipped))
 }
 
 /// Show `text` in `r`'s window as a message we sent (for text libpurple does not echo itself:

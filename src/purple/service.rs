@@ -30,7 +30,16 @@ pub(crate) fn settings(r: &ConvRef) -> Settings {
             prefs::int(prefs::FRAGMENT_SIZE_DEFAULT),
         ),
         names: r.names(),
+        now_secs: now_secs(),
     }
+}
+
+/// Seconds since the epoch (0 if the clock is before it).
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The contact's policy: its buddy's override, else one its window carried over from the buddy
@@ -61,12 +70,8 @@ pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
 
 /// A message arrived from `r` (text already stripped of markup).
 pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effects)> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     let (key, settings) = (r.key(), settings(r));
-    with_sessions(|s| s.incoming(&key, &r.peer, text, &settings, now, &mut OsRng)).flatten()
+    with_sessions(|s| s.incoming(&key, &r.peer, text, &settings, &mut OsRng)).flatten()
 }
 
 /// A user action on the conversation with `r` (start, stop, verify...).
@@ -91,6 +96,11 @@ pub(crate) fn accept_key(
 ) -> Option<Result<Effects, AcceptError>> {
     let (key, settings) = (r.key(), settings(r));
     with_sessions(|s| s.accept_key(&key, &r.peer, &settings, expected, &mut OsRng)).flatten()
+}
+
+/// Why Sotto has no store, if it has none.
+pub(crate) fn unavailable() -> Option<String> {
+    with_sessions(|s| s.unavailable().map(str::to_owned)).flatten()
 }
 
 /// Loaded conversations that are not in plaintext, as references replies go to.

@@ -101,7 +101,7 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 9] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 10] = [
         (
             Conversations,
             c"sending-im-msg",
@@ -122,6 +122,7 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
             c"conversation-created",
             conversation_created as *const c_void,
         ),
+        (Conversations, c"sent-im-msg", sent_im_msg as *const c_void),
         (
             Conversations,
             c"deleting-conversation",
@@ -197,7 +198,9 @@ unsafe extern "C" fn sending_im_msg(
                 glue::debug_error("no session state for an outgoing message; not sending");
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
-                r.system_line(texts::send_refused_no_state());
+                r.system_line(&texts::send_refused_no_state(
+                    service::unavailable().as_deref(),
+                ));
                 return;
             };
             match decision {
@@ -218,7 +221,13 @@ unsafe extern "C" fn sending_im_msg(
                     };
                     let mut fx = fx;
                     fx.inject.extend(lines);
-                    present::apply(&r, fx);
+                    if !present::apply(&r, fx) {
+                        // A piece did not go out: the rest would be unreadable. Not sent, said.
+                        // SAFETY: valid out-parameter.
+                        unsafe { abort_send(message) };
+                        r.system_line(&texts::not_sent_offline(&text));
+                        return;
+                    }
                     let _ = with_state(|s| s.allow_next = Some((r.key(), last.clone())));
                     // SAFETY: valid out-parameter; the old string is GLib-owned.
                     unsafe { glue::replace_gstring(message, Some(&last)) };
@@ -226,6 +235,20 @@ unsafe extern "C" fn sending_im_msg(
             }
         }
     )
+}
+
+/// `sent-im-msg(account, receiver, message)`: libpurple's send is over (whether or not the
+/// protocol's `send_im` ran): an approval our `sending-im-msg` armed must not stay armed for a
+/// later, identical text.
+unsafe extern "C" fn sent_im_msg(
+    _account: *mut sys::PurpleAccount,
+    _receiver: *const c_char,
+    _message: *const c_char,
+    _data: *mut c_void,
+) {
+    ffi_boundary!((), {
+        let _ = with_state(|s| s.allow_next = None);
+    })
 }
 
 /// `receiving-im-msg(account, &sender, &message, conv, &flags)`: TRUE drops the message.

@@ -58,6 +58,9 @@ pub(crate) struct Window {
     /// The title Sotto put on the window, if any (decided from Sotto's state, never from the
     /// title's text, which an alias controls).
     pub title: Option<TitleMark>,
+    /// When the last "could not be read" line was written, and how many unreadable lines were
+    /// not reported since: a flood of garbage gets a handful of lines, not one each.
+    pub unreadable: (u64, usize),
 }
 
 /// A title Sotto set: libpurple's own title and what Sotto made of it.
@@ -155,7 +158,7 @@ pub(crate) fn is_loaded() -> bool {
 }
 
 /// Install fresh state (plugin load) over `store`, and the plugin handle.
-pub(crate) fn install(handle: *mut c_void, store: Option<Store>) {
+pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
     PLUGIN.with(|p| {
         p.handle.set(handle);
         p.quitting.set(false);

@@ -49,6 +49,14 @@ pub enum Notice {
         /// Those names.
         names: Vec<String>,
     },
+    /// The saved conversation could not be restored (its row is kept): nothing is sent or read
+    /// until the user starts afresh (`/sotto start`) or ends it (`/sotto stop`).
+    Unrestorable {
+        /// Why it could not be restored.
+        reason: String,
+        /// What the user typed and was not sent (shown back so it is not lost).
+        unsent: Option<String>,
+    },
     /// The contact was renamed; the conversation followed.
     Renamed {
         /// The old name.

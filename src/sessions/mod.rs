@@ -74,6 +74,8 @@ pub struct Settings {
     /// Our name on the network and the contact's, normalized, as handshakes state them
     /// (`crate::protocol::names`).
     pub names: Names,
+    /// The host's clock, seconds since the epoch (handshake timeouts, fragment ageing).
+    pub now_secs: u64,
 }
 
 /// An account's long-term identity and its persistent instance tag.
@@ -95,6 +97,13 @@ struct Session {
     moved_to: Option<String>,
     /// The user was told about `moved_to` (once per load).
     moved_noticed: bool,
+    /// SHA-256 of the snapshot the store holds (`None`: none saved yet): a decision that left
+    /// the conversation as it was (a garbage line, plaintext chatter) writes nothing.
+    saved: Option<[u8; 32]>,
+    /// The saved conversation could not be restored (written by a newer Sotto, damaged): why.
+    /// Its row is kept untouched, nothing is sent or answered, and the user decides
+    /// (`/sotto start` or `/sotto stop` begins afresh, replacing the row).
+    unrestorable: Option<String>,
 }
 
 /// Every conversation the plugin has loaded, and the store behind them.
@@ -102,11 +111,17 @@ pub struct Sessions {
     /// `None` when the store could not be opened: then nothing is encrypted and every send to a
     /// peer fails closed.
     store: Option<Store>,
+    /// Why there is no store, when there is none.
+    unavailable: Option<String>,
     sessions: HashMap<ConvKey, Session>,
     /// Identity per (protocol, normalized account).
     identities: HashMap<(String, String), AccountIdentity>,
     /// Debug-log lines (states and names only, never text or keys) for the caller to write.
     log: Vec<String>,
+    /// Lines that were read and shown while their conversation could not be saved (rolled
+    /// back): the same line again (a replay, a retransmission) would decrypt again, so it is
+    /// dropped silently instead of shown twice. Bounded; SHA-256 of each line.
+    shown_unsaved: std::collections::VecDeque<[u8; 32]>,
 }
 
 impl core::fmt::Debug for Sessions {
@@ -118,20 +133,41 @@ impl core::fmt::Debug for Sessions {
     }
 }
 
+/// Most lines remembered as shown while unsaved.
+const SHOWN_UNSAVED_MAX: usize = 256;
+
+/// SHA-256 of a snapshot: whether the store already holds exactly it.
+fn digest(snapshot: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(snapshot).into()
+}
+
 /// The reason a store error gives, for the debug log and the user.
 fn reason(e: &StoreError) -> String {
     e.to_string()
 }
 
 impl Sessions {
-    /// A service over `store` (`None`: the store could not be opened).
-    pub fn new(store: Option<Store>) -> Self {
+    /// A service over `store` (`Err`: why the store could not be opened; then nothing is
+    /// encrypted and every send to a peer fails closed).
+    pub fn new(store: Result<Store, String>) -> Self {
+        let (store, unavailable) = match store {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e)),
+        };
         Self {
             store,
+            unavailable,
             sessions: HashMap::new(),
             identities: HashMap::new(),
             log: Vec::new(),
+            shown_unsaved: std::collections::VecDeque::new(),
         }
+    }
+
+    /// Why the store could not be opened, if it could not.
+    pub fn unavailable(&self) -> Option<&str> {
+        self.unavailable.as_deref()
     }
 
     /// The store, when it could be opened.
@@ -184,7 +220,7 @@ impl Sessions {
         settings: &Settings,
     ) -> Option<&mut Session> {
         if !self.sessions.contains_key(key) {
-            let conv = self.load(key, settings)?;
+            let (conv, saved, unrestorable) = self.load(key, settings)?;
             let moved_to = self.load_moved(key)?;
             self.sessions.insert(
                 key.clone(),
@@ -193,6 +229,8 @@ impl Sessions {
                     peer_raw: peer_raw.to_owned(),
                     moved_to,
                     moved_noticed: false,
+                    saved,
+                    unrestorable,
                 },
             );
         }
@@ -211,16 +249,29 @@ impl Sessions {
         Some(s)
     }
 
-    fn load(&mut self, key: &ConvKey, settings: &Settings) -> Option<Conversation> {
+    fn load(
+        &mut self,
+        key: &ConvKey,
+        settings: &Settings,
+    ) -> Option<(Conversation, Option<[u8; 32]>, Option<String>)> {
         let identity = self.identity(&key.protocol, &key.account)?;
         let store = self.store.as_ref()?;
         let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
         let mut notes = Vec::new();
+        let mut saved = None;
+        let mut unrestorable = None;
         let restored = match store.load_session(p, a, peer) {
             Ok(Some(bytes)) => match Conversation::restore(identity.key.clone(), &bytes) {
-                Ok(conv) => Some(conv),
+                Ok(conv) => {
+                    saved = Some(digest(&bytes));
+                    Some(conv)
+                }
                 Err(e) => {
-                    notes.push(format!("saved session unreadable ({e:?}); starting over"));
+                    // Kept, never overwritten behind the user's back: it may hold the keys
+                    // of a session a newer Sotto can still use.
+                    notes.push(format!("saved session unreadable ({e:?}); kept, held"));
+                    saved = Some(digest(&bytes));
+                    unrestorable = Some(e.to_string());
                     None
                 }
             },
@@ -248,7 +299,7 @@ impl Sessions {
             Some(conv)
         })();
         self.log.extend(notes);
-        loaded
+        loaded.map(|conv| (conv, saved, unrestorable))
     }
 
     /// Make the conversation durable before anything it produced leaves (the store syncs each
@@ -257,19 +308,30 @@ impl Sessions {
     /// `Err` (the reason) when it could not be saved, or there is no store to save it in: then
     /// nothing the operation produced may leave ([`Sessions::fail_closed`]).
     fn persist(&mut self, key: &ConvKey, events: &[Event]) -> Result<(), String> {
-        let Some(s) = self.sessions.get(key) else {
+        let Some(s) = self.sessions.get_mut(key) else {
             return Ok(());
         };
+        if s.unrestorable.is_some() {
+            // The row it could not read stays as it is (nothing was decided that needs saving:
+            // every operation on such a conversation refuses first).
+            return Ok(());
+        }
         let Some(store) = self.store.as_ref() else {
             return Err("Sotto has no key store".to_owned());
         };
-        // Plaintext chatter with no Sotto event changes nothing worth a synced write.
+        // Plaintext chatter with no Sotto event changes nothing worth a synced write; nor does
+        // anything that left the conversation byte for byte as the store holds it.
         if s.conv.state() != ConvState::Plaintext || !events.is_empty() {
-            if let Err(e) =
-                store.save_session(&key.protocol, &key.account, &key.peer, &s.conv.snapshot())
-            {
-                self.note(format!("saving a session: {e}"));
-                return Err(reason(&e));
+            let snapshot = s.conv.snapshot();
+            let now = digest(&snapshot);
+            if s.saved != Some(now) {
+                if let Err(e) =
+                    store.save_session(&key.protocol, &key.account, &key.peer, &snapshot)
+                {
+                    self.log.push(format!("saving a session: {e}"));
+                    return Err(reason(&e));
+                }
+                s.saved = Some(now);
             }
         }
         let notes = trust::record_events(store, key, events);
@@ -328,9 +390,20 @@ impl Sessions {
         rng: &mut impl CryptoRngCore,
     ) -> Option<(Outgoing, Effects)> {
         let s = self.session(key, peer_raw, settings)?;
+        if let Some(reason) = s.unrestorable.clone() {
+            let mut fx = Effects::default();
+            fx.notices.push(Notice::Unrestorable {
+                reason,
+                unsent: Some(text.trim().to_owned()),
+            });
+            fx.reply_to = s.peer_raw.clone();
+            return Some((Outgoing::Hold, fx));
+        }
+        let ticked = s.conv.tick(settings.now_secs);
         // Under `opportunistic` the core starts a handshake by itself, but only with a peer it
         // knows runs Sotto: nobody else gets unsolicited traffic.
-        let out = s.conv.send(text, rng);
+        let mut out = s.conv.send(text, rng);
+        out.events.splice(0..0, ticked.events);
         let moved = match &s.moved_to {
             Some(to) if !std::mem::replace(&mut s.moved_noticed, true) => Some(to.clone()),
             _ => None,
@@ -366,12 +439,37 @@ impl Sessions {
         peer_raw: &str,
         text: &str,
         settings: &Settings,
-        now_secs: u64,
         rng: &mut impl CryptoRngCore,
     ) -> Option<(ReceiveAction, Effects)> {
         let s = self.session(key, peer_raw, settings)?;
         s.peer_raw = peer_raw.to_owned();
-        let mut out = s.conv.receive(text, now_secs, rng);
+        if let Some(reason) = s.unrestorable.clone() {
+            // Plaintext is shown as always; Sotto lines cannot be read and are not answered.
+            let mut fx = Effects {
+                reply_to: peer_raw.to_owned(),
+                ..Effects::default()
+            };
+            if !crate::protocol::wire::is_sotto_text(text) {
+                return Some((ReceiveAction::PassThrough, fx));
+            }
+            fx.notices.push(Notice::Unrestorable {
+                reason,
+                unsent: None,
+            });
+            return Some((ReceiveAction::Swallow, fx));
+        }
+        let line = digest(text.trim().as_bytes());
+        if self.shown_unsaved.contains(&line) {
+            let fx = Effects {
+                reply_to: peer_raw.to_owned(),
+                ..Effects::default()
+            };
+            return Some((ReceiveAction::Swallow, fx));
+        }
+        let s = self.sessions.get_mut(key)?;
+        let ticked = s.conv.tick(settings.now_secs);
+        let mut out = s.conv.receive(text, settings.now_secs, rng);
+        out.events.splice(0..0, ticked.events);
         trust::accept_if_verified(&mut s.conv, &mut out, rng);
         let saved = self.persist(key, &out.events);
         let mut fx = Effects::default();
@@ -381,7 +479,13 @@ impl Sessions {
         fx.absorb(out.inject, out.events);
         if let Err(reason) = saved {
             // A decrypted message is still shown (the peer's ratchet has moved on: it would be
-            // lost); replies the protocol wanted to send are not.
+            // lost); replies the protocol wanted to send are not. Shown once: remembered.
+            if matches!(out.action, ReceiveAction::Display(_)) {
+                if self.shown_unsaved.len() >= SHOWN_UNSAVED_MAX {
+                    self.shown_unsaved.pop_front();
+                }
+                self.shown_unsaved.push_back(line);
+            }
             let doing = Doing::Receiving;
             self.fail_closed(key, settings, &mut fx, reason, doing);
         }
@@ -401,7 +505,19 @@ impl Sessions {
     ) -> Option<Effects> {
         let reply = self.reply_to(key, peer_raw);
         let s = self.session(key, peer_raw, settings)?;
-        let out = act(&mut s.conv, rng);
+        if let Some(reason) = s.unrestorable.clone() {
+            let mut fx = Effects::default();
+            fx.notices.push(Notice::Unrestorable {
+                reason,
+                unsent: None,
+            });
+            fx.reply_to = reply;
+            fx.force_window = true;
+            return Some(fx);
+        }
+        let ticked = s.conv.tick(settings.now_secs);
+        let mut out = act(&mut s.conv, rng);
+        out.events.splice(0..0, ticked.events);
         let saved = self.persist(key, &out.events);
         let mut fx = Effects::default();
         if saved.is_ok() {
@@ -426,8 +542,12 @@ impl Sessions {
         rng: &mut impl CryptoRngCore,
     ) -> Option<Effects> {
         // Starting with whoever holds the name now, or allowing plaintext, is the user's decision
-        // about a name a conversation moved away from.
+        // about a name a conversation moved away from; and about a saved conversation that could
+        // not be restored (it is replaced by the new one).
         self.clear_moved(key);
+        if let Some(s) = self.sessions.get_mut(key) {
+            s.unrestorable = None;
+        }
         self.act(key, peer_raw, settings, rng, |conv, rng| {
             if start {
                 conv.start(rng)
@@ -437,12 +557,14 @@ impl Sessions {
         })
     }
 
-    /// Loaded conversations that are not in plaintext, with the name replies go to (the user
-    /// unloads the plugin: each is ended).
+    /// Loaded conversations that are not in plaintext and hold no typed message, with the name
+    /// replies go to (the user unloads the plugin: each is ended). One that holds messages is
+    /// left as saved, so its messages come back with the plugin instead of being lost with a
+    /// window that may be closed.
     pub fn active(&self) -> Vec<(ConvKey, String)> {
         self.sessions
             .iter()
-            .filter(|(_, s)| s.conv.state() != ConvState::Plaintext)
+            .filter(|(_, s)| s.conv.state() != ConvState::Plaintext && s.conv.queued() == 0)
             .map(|(k, s)| (k.clone(), s.peer_raw.clone()))
             .collect()
     }

@@ -51,6 +51,8 @@ pub(super) fn record_events(store: &Store, key: &ConvKey, events: &[Event]) -> V
     for event in events {
         let res = match event {
             Event::PeerSupportsSotto => store.set_peer_runs_sotto(p, a, peer),
+            // The user ended it: no automatic start again until one of the two starts.
+            Event::Ended { by_peer: false } => store.clear_peer_runs_sotto(p, a, peer),
             Event::Started { peer: k, .. } if !key_changed => store.record_key_seen(p, a, peer, k),
             // Recorded first: a changed key verified before the user accepted it has no row yet.
             Event::VerificationResult {

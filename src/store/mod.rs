@@ -58,6 +58,13 @@ pub enum StoreError {
     /// A stored value is malformed (the row is left untouched).
     #[error("the Sotto database holds a malformed {0}")]
     Corrupt(&'static str),
+    /// Another program (a second Pidgin or Finch on the same profile) holds the store. Two
+    /// writers would restore the same sessions and encrypt under the same message keys.
+    #[error(
+        "another program (a second Pidgin or Finch on this profile?) is using Sotto's keys; \
+         only one may, or the two would reuse message keys"
+    )]
+    Locked,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -110,6 +117,8 @@ impl TrustRecord {
 
 /// The open store.
 pub struct Store {
+    /// Holds SQLite's exclusive lock on the database for its whole life (`locking_mode =
+    /// EXCLUSIVE`): one writer per profile.
     conn: Connection,
     path: PathBuf,
 }
@@ -143,7 +152,8 @@ impl Store {
             .open(&path)?;
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
         let conn = Connection::open(&path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(2))?;
+        // Before anything else reads or writes: a second process is refused at once.
+        take_exclusive_lock(&conn)?;
         // DELETE journal (not WAL): one file plus a transient journal, both in the 0700 dir.
         conn.pragma_update(None, "journal_mode", "DELETE")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -325,6 +335,20 @@ impl Store {
             != 0)
     }
 
+    /// Forgets that `peer` runs Sotto (the user ended the conversation).
+    pub fn clear_peer_runs_sotto(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE peer SET runs_sotto = 0 WHERE account = ?1 AND peer = ?2",
+            params![account_key(protocol, account), peer],
+        )?;
+        Ok(())
+    }
+
     /// Records that `peer` runs Sotto.
     pub fn set_peer_runs_sotto(
         &self,
@@ -339,6 +363,31 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+/// One writer per profile: take SQLite's exclusive lock on the database now and keep it for the
+/// connection's life (`locking_mode = EXCLUSIVE`). A second process that restored the same
+/// sessions would encrypt under the same message keys (a two-time pad); it gets
+/// [`StoreError::Locked`] instead, at once. SQLite's locks are POSIX record locks: they belong to
+/// the process (a child libpurple forks to resolve names does not inherit them, unlike `flock`)
+/// and go with it, also on a crash.
+fn take_exclusive_lock(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::ZERO)?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    match conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;") {
+        Ok(()) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            return Err(StoreError::Locked)
+        }
+        Err(e) => return Err(e.into()),
+    }
+    conn.busy_timeout(std::time::Duration::from_secs(2))?;
+    Ok(())
 }
 
 pub(crate) fn now() -> i64 {

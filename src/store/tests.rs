@@ -65,10 +65,10 @@ fn sessions_and_trust_roundtrip() {
     s.record_key_seen("prpl-irc", "a", "bob", &peer).unwrap();
     s.set_trust("prpl-irc", "a", "bob", &peer, Trust::Verified)
         .unwrap();
-    let recs = Store::open(&d)
-        .unwrap()
-        .trust_records("prpl-irc", "a", "bob")
-        .unwrap();
+    // Reopened (after the first store is gone: one writer at a time), the record is there.
+    drop(s);
+    let s = Store::open(&d).unwrap();
+    let recs = s.trust_records("prpl-irc", "a", "bob").unwrap();
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].trust, Trust::Verified);
     assert!(!s.peer_runs_sotto("prpl-irc", "a", "bob").unwrap());
@@ -143,5 +143,19 @@ fn newer_schema_is_refused() {
     c.pragma_update(None, "user_version", 99).unwrap();
     drop(c);
     assert!(matches!(Store::open(&d), Err(StoreError::NewerSchema(99))));
+    fs::remove_dir_all(d).ok();
+}
+
+#[test]
+fn one_writer_per_profile() {
+    let d = tmp("lock");
+    let first = Store::open(&d).unwrap();
+    let second = Store::open(&d);
+    assert!(matches!(second, Err(StoreError::Locked)), "{second:?}");
+    // Held while idle, not only during a write.
+    first.save_session("prpl-irc", "a", "bob", b"x").unwrap();
+    assert!(matches!(Store::open(&d), Err(StoreError::Locked)));
+    drop(first);
+    assert!(Store::open(&d).is_ok(), "the lock goes with the store");
     fs::remove_dir_all(d).ok();
 }

@@ -24,6 +24,8 @@ pub struct ClientConfig {
     pub opts: Vec<(String, String)>,
     pub prefs: Vec<(String, String)>,
     pub plugin: Option<PathBuf>,
+    /// Use this purple user dir instead of one of its own (a second process on one profile).
+    pub purple_dir: Option<PathBuf>,
 }
 
 struct Shared {
@@ -95,7 +97,7 @@ impl Client {
         };
         // Run in the client's temp dir: a core dump (`ulimit -c unlimited`) lands there.
         cmd.current_dir(self.dir.path());
-        cmd.arg(self.dir.path().join("purple"))
+        cmd.arg(self.purple_dir())
             .arg(&self.cfg.protocol)
             .arg(&self.cfg.username)
             .arg(&self.cfg.password);
@@ -168,7 +170,10 @@ impl Client {
 
     /// The purple user dir (`~/.purple` of this client).
     pub fn purple_dir(&self) -> PathBuf {
-        self.dir.path().join("purple")
+        self.cfg
+            .purple_dir
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("purple"))
     }
 
     /// Does any file under this client's libpurple log dir (`<user dir>/logs`) contain `needle`?

@@ -181,6 +181,7 @@ fn client_peer(
         opts,
         prefs: all_prefs,
         plugin,
+        purple_dir: None,
     });
     Peer {
         client,

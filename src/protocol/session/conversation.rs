@@ -15,14 +15,13 @@ use zeroize::Zeroizing;
 use super::events::{
     Event, HoldReason, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome, UnreadableReason,
 };
-use super::phase::{Handshake, Phase, Session};
+use super::phase::{Phase, Session};
 use super::verification::{Channel, Verification};
 use super::{
     ConvState, Policy, DEFAULT_MAX_LINE, KIND_END, KIND_TEXT, MAX_KNOWN_KEYS, MAX_PLAINTEXT,
     MAX_QUEUE,
 };
 use crate::protocol::fragment::{self, Reassembler};
-use crate::protocol::handshake::{Established, HandshakeError, Initiator, Responder};
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
 use crate::protocol::names::Names;
 use crate::protocol::wire::{DecodeError, WireMessage};
@@ -47,6 +46,18 @@ pub struct Conversation {
     /// Who this side is and talks to, stated in our handshake payloads and compared with what
     /// the peer states (`crate::protocol::names`). Set by the host before each call; not saved.
     pub(super) names: Names,
+    /// The host's clock at the last [`Conversation::tick`] (seconds). Not saved.
+    pub(super) now: u64,
+    /// When the handshake in flight began (or was first seen after a restore). Not saved: after
+    /// a restart a pending handshake gets a full timeout again.
+    pub(super) handshake_since: Option<u64>,
+    /// The handshake in flight was not asked for here: it answers a peer's unauthenticated query
+    /// or init. It does not hold what the user types (the conversation stays as it was until it
+    /// completes), so an injected start cannot stall anyone. Not saved.
+    pub(super) handshake_passive: bool,
+    /// The current answer window's start and the answers sent in it (a query or an init
+    /// answered). Not saved.
+    pub(super) answers: (u64, u32),
 }
 
 impl core::fmt::Debug for Conversation {
@@ -76,6 +87,10 @@ impl Conversation {
             known_keys: Vec::new(),
             verification: Verification::default(),
             names: Names::default(),
+            now: 0,
+            handshake_since: None,
+            handshake_passive: false,
+            answers: (0, 0),
         }
     }
 
@@ -97,7 +112,7 @@ impl Conversation {
         self.known_keys.drain(..excess);
     }
 
-    fn remember_key(&mut self, key: IdentityPublic) {
+    pub(super) fn remember_key(&mut self, key: IdentityPublic) {
         self.known_keys.retain(|k| *k != key);
         // Exact growth: most peers have one key for life, and idle sessions should stay small.
         self.known_keys.reserve_exact(1);
@@ -165,7 +180,10 @@ impl Conversation {
 
     /// Where the conversation stands.
     pub fn state(&self) -> ConvState {
-        self.phase.state()
+        match self.phase.state() {
+            ConvState::Handshaking if self.handshake_passive => ConvState::Plaintext,
+            state => state,
+        }
     }
 
     /// The peer's identity in the current session.
@@ -230,6 +248,9 @@ impl Conversation {
         }
         self.previous = None;
         self.blocked = false;
+        // "Runs Sotto" was learned from a finished handshake; the user ending it means: do not
+        // start again by yourself (under `opportunistic`) until one of us starts.
+        self.peer_supports = false;
         self.verification.reset();
         for text in self.queue.drain(..) {
             out.events.push(Event::Unsent {
@@ -276,6 +297,13 @@ impl Conversation {
             ConvState::Encrypted => HoldReason::Blocked,
             ConvState::Handshaking => HoldReason::Handshaking,
             ConvState::Finished => HoldReason::EndedByPeer,
+            // Messages are still held from a handshake that did not finish: what is typed after
+            // them is held too (never plaintext behind them), and the handshake is tried again.
+            ConvState::Plaintext if !self.queue.is_empty() => {
+                self.begin_handshake(&mut out.inject, rng);
+                out.events.push(Event::HandshakeStarted);
+                HoldReason::Handshaking
+            }
             ConvState::Plaintext => match self.policy {
                 Policy::Always => {
                     self.begin_handshake(&mut out.inject, rng);
@@ -314,6 +342,7 @@ impl Conversation {
         now_secs: u64,
         rng: &mut impl CryptoRngCore,
     ) -> ReceiveOutcome {
+        self.now = now_secs;
         self.receive_inner(text, now_secs, rng, true)
     }
 
@@ -348,59 +377,35 @@ impl Conversation {
         };
         match msg {
             WireMessage::Fragment(f) if allow_fragment => {
-                if let Some(line) = self.reassembler.add(f, now_secs) {
-                    return self.receive_inner(&line, now_secs, rng, false);
+                // Every way to put the line together that the pieces allow (a forged copy of a
+                // piece adds one): a rejected candidate changes nothing, so the first one that
+                // is read wins and a forged copy cannot make the real line unreadable.
+                if let Some(c) = self.reassembler.add_piece(f, now_secs) {
+                    let mut rejected = None;
+                    for i in 0..c.len() {
+                        let Some(line) = self.reassembler.candidate(&c, i) else {
+                            break;
+                        };
+                        let attempt = self.receive_inner(&line, now_secs, rng, false);
+                        if !is_rejection(&attempt) {
+                            self.reassembler.complete(&c);
+                            return attempt;
+                        }
+                        rejected.get_or_insert(attempt);
+                    }
+                    if let Some(attempt) = rejected {
+                        return attempt;
+                    }
                 }
             }
             WireMessage::Fragment(_) => {
                 out.events
                     .push(unreadable(UnreadableReason::NestedFragment));
             }
-            WireMessage::Query => {
-                self.note_peer_supports(&mut out.events);
-                if !matches!(self.phase.handshake(), Some(Handshake::Initiator(_))) {
-                    self.peer_supports = true;
-                    self.begin_handshake(&mut out.inject, rng);
-                }
-            }
-            WireMessage::Init(m) => {
-                self.note_peer_supports(&mut out.events);
-                if let Some(Handshake::Initiator(i)) = self.phase.handshake() {
-                    // Simultaneous start: the smaller ephemeral key stays initiator.
-                    if i.ephemeral_public() < m.ephemeral {
-                        return out;
-                    }
-                }
-                let payload = self.names.encode();
-                match Responder::respond(&self.identity, self.tag, &m, &payload, rng) {
-                    Ok((r, reply)) => {
-                        self.set_handshake(Handshake::Responder(Box::new(r)));
-                        out.inject.push(WireMessage::Response(reply).encode());
-                    }
-                    Err(reason) => out.events.push(Event::HandshakeFailed { reason }),
-                }
-            }
-            WireMessage::Response(m) => {
-                let Some(Handshake::Initiator(i)) = self.phase.handshake() else {
-                    return out; // stale or duplicate: nothing to do
-                };
-                match i.finish(&self.identity, &m, &self.names.encode()) {
-                    Ok((est, confirm)) => {
-                        out.inject.push(WireMessage::Confirm(confirm).encode());
-                        self.establish(est, &mut out, rng);
-                    }
-                    Err(reason) => out.events.push(Event::HandshakeFailed { reason }),
-                }
-            }
-            WireMessage::Confirm(m) => {
-                let Some(Handshake::Responder(r)) = self.phase.handshake() else {
-                    return out;
-                };
-                match r.finish(&m) {
-                    Ok(est) => self.establish(est, &mut out, rng),
-                    Err(reason) => out.events.push(Event::HandshakeFailed { reason }),
-                }
-            }
+            WireMessage::Query => self.on_query(&mut out, rng),
+            WireMessage::Init(m) => self.on_init(&m, &mut out, rng),
+            WireMessage::Response(m) => self.on_response(&m, &mut out, rng),
+            WireMessage::Confirm(m) => self.on_confirm(&m, &mut out, rng),
             WireMessage::Data(m) => {
                 // Only the current session may end or verify; the previous one just decrypts.
                 let current = self.phase.session().map(|s| s.id) == Some(m.session_id);
@@ -447,83 +452,7 @@ impl Conversation {
         out
     }
 
-    fn note_peer_supports(&mut self, events: &mut Vec<Event>) {
-        if !self.peer_supports {
-            self.peer_supports = true;
-            events.push(Event::PeerSupportsSotto);
-        }
-    }
-
-    fn set_handshake(&mut self, handshake: Handshake) {
-        self.phase = mem::replace(&mut self.phase, Phase::Plaintext).with_handshake(handshake);
-    }
-
-    fn begin_handshake(&mut self, inject: &mut Vec<String>, rng: &mut impl CryptoRngCore) {
-        if self.peer_supports {
-            let (i, msg) = Initiator::start(self.tag, rng);
-            self.set_handshake(Handshake::Initiator(Box::new(i)));
-            inject.push(WireMessage::Init(msg).encode());
-        } else {
-            self.set_handshake(Handshake::Queried);
-            inject.push(WireMessage::Query.encode());
-        }
-    }
-
-    fn establish(
-        &mut self,
-        est: Established,
-        out: &mut ReceiveOutcome,
-        rng: &mut impl CryptoRngCore,
-    ) {
-        let Some(session) = Session::new(&est, rng) else {
-            // The ratchet's first DH step gave an all-zero secret.
-            out.events.push(Event::HandshakeFailed {
-                reason: HandshakeError::NonContributory,
-            });
-            return;
-        };
-        let peer = est.peer_identity();
-        // What the peer states about names, against what we see (an empty payload: none).
-        let mismatch = Names::decode(est.peer_payload()).and_then(|n| self.names.mismatch(&n));
-        // A re-key keeps the session it replaces for messages still in flight.
-        self.previous = mem::replace(&mut self.phase, Phase::Encrypted(session))
-            .into_session()
-            .map(Box::new);
-        self.verification.reset();
-        out.events.push(Event::Started {
-            peer,
-            fingerprint: peer.fingerprint(),
-        });
-        if self.known_keys.is_empty() {
-            // Trust on first use, but not of a key whose owner states other names.
-            if mismatch.is_none() {
-                self.remember_key(peer);
-            }
-            out.events.push(Event::NewPeerKey {
-                fingerprint: peer.fingerprint(),
-            });
-        } else if !self.known_keys.contains(&peer) {
-            // Nothing typed goes to a key the user has not accepted.
-            self.blocked = true;
-            out.events.push(Event::PeerKeyChanged {
-                fingerprint: peer.fingerprint(),
-            });
-        }
-        if let Some(m) = mismatch {
-            // Held like a changed key: nothing typed goes out under names the user has not
-            // seen, until they acknowledge (`acknowledge_peer_key`).
-            self.blocked = true;
-            out.events.push(Event::NamesMismatch {
-                stated_self: m.stated_self,
-                stated_peer: m.stated_peer,
-            });
-        }
-        if !self.blocked {
-            self.flush(out, rng);
-        }
-    }
-
-    fn flush(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
+    pub(super) fn flush(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
         while let Some(text) = self.queue.pop_front() {
             match self.encrypt_inner(KIND_TEXT, text.as_bytes(), rng) {
                 Some(lines) => {
@@ -548,4 +477,16 @@ impl Conversation {
         let max_line = self.max_line;
         self.phase.session_mut()?.seal(kind, content, max_line, rng)
     }
+}
+
+/// Whether an outcome is a rejected line: nothing shown, nothing sent, only "could not be read"
+/// or "handshake failed" (which change no state).
+fn is_rejection(out: &ReceiveOutcome) -> bool {
+    out.action == ReceiveAction::Swallow
+        && out.inject.is_empty()
+        && !out.events.is_empty()
+        && out
+            .events
+            .iter()
+            .all(|e| matches!(e, Event::Unreadable { .. } | Event::HandshakeFailed { .. }))
 }

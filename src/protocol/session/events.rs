@@ -30,6 +30,13 @@ pub enum HoldReason {
 pub enum Event {
     /// We sent a handshake start or a query; waiting for the peer.
     HandshakeStarted,
+    /// A handshake was not finished in time and was abandoned
+    /// ([`HANDSHAKE_TIMEOUT_SECS`](super::HANDSHAKE_TIMEOUT_SECS)). Messages still held stay held
+    /// (never sent in plaintext): the next message typed, or a start, tries again.
+    HandshakeExpired {
+        /// Messages still held.
+        queued: usize,
+    },
     /// The encrypted session is up.
     Started {
         /// The peer's long-term identity key.

@@ -46,6 +46,7 @@
 
 mod conversation;
 mod events;
+mod handshaking;
 mod phase;
 mod snapshot;
 mod verification;
@@ -69,6 +70,15 @@ pub const MAX_PLAINTEXT: usize = 64 * 1024;
 pub const DEFAULT_MAX_LINE: usize = 400;
 /// Most identity keys remembered as accepted for one peer.
 pub const MAX_KNOWN_KEYS: usize = 16;
+/// A handshake not finished within this many seconds is abandoned (`Conversation::tick`): an
+/// injected or replayed `?S1Q`/`?S1I` that nobody completes must not hold a conversation.
+pub const HANDSHAKE_TIMEOUT_SECS: u64 = 120;
+/// Answers to unauthenticated starts (`?S1I` to a query, `?S1R` to an init) are counted per
+/// window of this many seconds...
+pub const ANSWER_WINDOW_SECS: u64 = 10;
+/// ...and at most this many are sent per window: a flood of starts gets a few replies, not one
+/// each, while a real peer's restarts (a lost state, a simultaneous start) are answered.
+pub const ANSWER_BURST: u32 = 4;
 
 /// Who may start an encrypted session, and whether plaintext may ever leave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

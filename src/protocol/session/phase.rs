@@ -68,8 +68,9 @@ pub(super) enum Phase {
     /// A session is up.
     Encrypted(Session),
     /// A session is up and a new handshake is under way (either side restarted). It reports
-    /// [`ConvState::Handshaking`], so typed text is held, while the old session still decrypts,
-    /// verifies and can be ended until the new one replaces it.
+    /// [`ConvState::Encrypted`]: the session keeps encrypting what is typed, decrypting,
+    /// verifying and can be ended until the new one replaces it. (An unauthenticated `?S1I`,
+    /// injected or replayed, starts such a handshake; it must not hold the conversation.)
     Rekeying(Session, Handshake),
     /// The peer ended the session: typed text is held until the user starts or stops. A
     /// handshake the peer starts meanwhile is kept (and completes), but until it does the phase
@@ -99,8 +100,8 @@ impl Phase {
     pub(super) fn state(&self) -> ConvState {
         match self {
             Phase::Plaintext => ConvState::Plaintext,
-            Phase::Handshaking(_) | Phase::Rekeying(..) => ConvState::Handshaking,
-            Phase::Encrypted(_) => ConvState::Encrypted,
+            Phase::Handshaking(_) => ConvState::Handshaking,
+            Phase::Encrypted(_) | Phase::Rekeying(..) => ConvState::Encrypted,
             Phase::Finished(_) => ConvState::Finished,
         }
     }
@@ -144,6 +145,16 @@ impl Phase {
             Phase::Handshaking(h) | Phase::Rekeying(_, h) => Some(h),
             Phase::Finished(h) => h,
             Phase::Plaintext | Phase::Encrypted(_) => None,
+        }
+    }
+
+    /// The same phase without its handshake (abandoned); `None` when none was in flight.
+    pub(super) fn without_handshake(self) -> (Self, bool) {
+        match self {
+            Phase::Handshaking(_) => (Phase::Plaintext, true),
+            Phase::Rekeying(s, _) => (Phase::Encrypted(s), true),
+            Phase::Finished(Some(_)) => (Phase::Finished(None), true),
+            other => (other, false),
         }
     }
 

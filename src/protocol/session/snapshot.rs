@@ -198,6 +198,10 @@ impl Conversation {
             known_keys,
             verification: Verification::default(),
             names: crate::protocol::names::Names::default(),
+            now: 0,
+            handshake_since: None,
+            handshake_passive: false,
+            answers: (0, 0),
         })
     }
 }

@@ -10,6 +10,7 @@ use super::session::{ConvState, Conversation, Event, Policy, ReceiveAction, Send
 use super::testkit::{self, Setup};
 use super::IdentityKey;
 
+mod hostile;
 mod names;
 mod sessions;
 mod snapshots;

@@ -99,6 +99,11 @@ pub(crate) fn not_sent(text: &str) -> String {
     format!("not sent: {text}")
 }
 
+/// A held message whose encrypted line the protocol did not take (offline?).
+pub(crate) fn not_sent_offline(text: &str) -> String {
+    format!("NOT sent (the connection did not take it; offline?): {text}")
+}
+
 /// The contact's key is not the one accepted before.
 pub(crate) fn key_changed(peer: &str, fingerprint: &str) -> String {
     format!(
@@ -169,6 +174,15 @@ pub(crate) fn question_asked(peer: &str, question: &str) -> String {
 pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
     Some(match event {
         Event::HandshakeStarted => format!("starting an encrypted conversation with {peer}…"),
+        Event::HandshakeExpired { queued: 0 } => format!(
+            "the encrypted conversation with {peer} did not start (no answer in time); nothing \
+             is waiting."
+        ),
+        Event::HandshakeExpired { queued } => format!(
+            "the encrypted conversation with {peer} did not start (no answer in time). {queued} \
+             message(s) stay held, never sent unencrypted: what you type next tries again \
+             (/sotto start does too; /sotto stop gives them back to you)."
+        ),
         Event::Ended { by_peer: true } => format!(
             "{peer} ended the encrypted conversation. Your messages are held: /sotto stop to \
              send in plaintext, or /sotto start to encrypt again."
@@ -215,6 +229,15 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
     })
 }
 
+/// An unreadable-message line, saying how many more were not reported before it.
+pub(crate) fn with_unreported(line: String, unreported: usize) -> String {
+    if unreported == 0 {
+        line
+    } else {
+        format!("{line} ({unreported} more could not be read since the last such line.)")
+    }
+}
+
 /// A notice of the sessions service.
 pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
     match notice {
@@ -251,6 +274,18 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
             from,
             encrypted: false,
         } => format!("{from} is now known as {peer}."),
+        Notice::Unrestorable { reason, unsent } => {
+            let what = match unsent {
+                Some(text) => format!("message NOT sent ({text})"),
+                None => "nothing was read or sent".to_owned(),
+            };
+            format!(
+                "{what}: Sotto cannot restore its saved encrypted conversation with {peer} \
+                 ({reason}; written by a newer Sotto, or damaged). It keeps it untouched and \
+                 sends nothing until you decide: /sotto start begins a new encrypted \
+                 conversation (replacing the saved one), /sotto stop allows plaintext."
+            )
+        }
     }
 }
 
@@ -273,10 +308,18 @@ pub(crate) fn rename_failed(from: &str, to: &str, reason: &str) -> String {
 
 // ---- send and receive paths ----------------------------------------------------------------
 
-/// Typed text refused: no conversation state could be had.
-pub(crate) fn send_refused_no_state() -> &'static str {
-    "message NOT sent: Sotto cannot read its keys or its session with this contact (see the \
-     debug log)."
+/// Typed text refused: no conversation state could be had (`why`: the store's reason, when
+/// there is no store at all).
+pub(crate) fn send_refused_no_state(why: Option<&str>) -> String {
+    match why {
+        Some(why) => format!(
+            "message NOT sent: Sotto has no access to its keys ({why}), and it never sends in \
+             plaintext what it cannot check."
+        ),
+        None => "message NOT sent: Sotto cannot read its keys or its session with this contact \
+                 (see the debug log)."
+            .to_owned(),
+    }
 }
 
 /// A Sotto line arrived while the store is unavailable.
@@ -290,6 +333,15 @@ pub(crate) fn irc_command_refused(command: &str, peer: &str) -> String {
     format!(
         "Sotto: /{command} would reach {peer} unencrypted, and your conversation with them is \
          encrypted (or the policy is 'always'): not sent."
+    )
+}
+
+/// `/msg a,b text` (or `/notice`, `/query`) with at least one encrypted target.
+pub(crate) fn several_targets_refused(targets: &str) -> String {
+    format!(
+        "Sotto: not sent to {targets}: at least one of them has an encrypted conversation (or \
+         Sotto cannot tell), and one line cannot be both encrypted and plaintext. Send to each \
+         separately."
     )
 }
 

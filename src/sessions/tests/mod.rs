@@ -6,6 +6,7 @@
 //! * `names`: renames, the moved mark, keys known under other names, accepting exactly the key
 //!   that was checked.
 
+mod hostile;
 mod names;
 mod save;
 
@@ -38,6 +39,7 @@ fn settings(policy: Policy) -> Settings {
         policy,
         max_line: LINE,
         names: Names::default(),
+        now_secs: 0,
     }
 }
 
@@ -48,7 +50,7 @@ fn peer(test: &str, me: &'static str, other: &str, seed: u64) -> Peer {
     let _ = std::fs::remove_dir_all(&dir);
     let store = Store::open(&dir).expect("store");
     Peer {
-        sessions: Sessions::new(Some(store)),
+        sessions: Sessions::new(Ok(store)),
         key: ConvKey {
             protocol: "prpl-test".into(),
             account: me.into(),
@@ -91,7 +93,6 @@ impl Peer {
                     from,
                     line,
                     &settings(Policy::Manual),
-                    0,
                     &mut self.rng,
                 )
                 .expect("incoming");
@@ -131,14 +132,7 @@ impl Peer {
         for line in lines {
             let (_, fx) = self
                 .sessions
-                .incoming(
-                    &key,
-                    peer,
-                    line,
-                    &settings(Policy::Manual),
-                    0,
-                    &mut self.rng,
-                )
+                .incoming(&key, peer, line, &settings(Policy::Manual), &mut self.rng)
                 .expect("incoming");
             inject.extend(fx.inject.iter().cloned());
             events.extend(fx.events.iter().cloned());

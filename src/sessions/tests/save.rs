@@ -130,7 +130,7 @@ fn a_failed_save_on_start_injects_no_handshake() {
 
 #[test]
 fn no_store_means_no_conversation_and_no_send() {
-    let mut s = Sessions::new(None);
+    let mut s = Sessions::new(Err("no disk".into()));
     let key = ConvKey {
         protocol: "prpl-test".into(),
         account: "alice".into(),

@@ -1,12 +1,15 @@
-//! IRC commands that would put text on the wire without `send_im` or any signal.
+//! Protocol commands that would put text on the wire without `send_im` or any signal.
 //!
 //! libpurple's IRC protocol sends `/me`, `/action`, `/msg`, `/query nick text`, `/notice` and
-//! `/ctcp` with `irc_send` directly, so neither `sending-im-msg` nor the `send_im` wrapper sees
-//! them. Sotto registers the same names for `prpl-irc` at plugin priority, so they run first:
-//! when the target has no session and the policy allows plaintext they return CONTINUE and
-//! IRC's own command runs unchanged; otherwise the text goes through the session (an action as
-//! the text `/me ...`, which the peer's libpurple shows as an action), and `/notice` and `/ctcp`,
-//! which cannot be carried encrypted, are refused.
+//! `/ctcp` with `irc_send` directly, and XMPP's `/msg nick text` in a group chat calls
+//! `jabber_message_send_im` directly: neither `sending-im-msg` nor the `send_im` wrapper sees
+//! them. Sotto registers the same names for those protocols at plugin priority, so they run
+//! first: when every target has no session and the policy allows plaintext they return CONTINUE
+//! and the protocol's own command runs unchanged; otherwise the text goes through the session
+//! (an action as the text `/me ...`, which the peer's libpurple shows as an action), and
+//! `/notice` and `/ctcp`, which cannot be carried encrypted, are refused. "No state" (the store
+//! is unavailable) is never plaintext; a comma-separated list of IRC targets is checked target
+//! by target, and refused as a whole if any of them is encrypted.
 //!
 //! Not covered: `/quote` and `/raw` (the user types protocol lines by hand).
 
@@ -30,30 +33,36 @@ enum Kind {
     Query = 3,
     /// `/notice nick text`, `/ctcp nick ...`: no encrypted form; refused while encrypting.
     Refuse = 4,
+    /// XMPP `/msg nick text` in a group chat: a private message to `room@server/nick`.
+    RoomMsg = 5,
 }
 
 const IM: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_IM;
 const IM_CHAT: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_IM | sys::PURPLE_CMD_FLAG_CHAT;
 
-const OVERRIDES: [(&CStr, &CStr, sys::PurpleCmdFlag, Kind); 6] = [
-    (c"me", c"s", IM, Kind::Me),
-    (c"action", c"s", IM, Kind::Me),
-    (c"msg", c"ws", IM_CHAT, Kind::Msg),
+const CHAT: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_CHAT;
+
+const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 7] = [
+    (c"prpl-irc", c"me", c"s", IM, Kind::Me),
+    (c"prpl-irc", c"action", c"s", IM, Kind::Me),
+    (c"prpl-irc", c"msg", c"ws", IM_CHAT, Kind::Msg),
     (
+        c"prpl-irc",
         c"query",
         c"ws",
         IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS,
         Kind::Query,
     ),
-    (c"notice", c"ws", IM_CHAT, Kind::Refuse),
-    (c"ctcp", c"ws", IM_CHAT, Kind::Refuse),
+    (c"prpl-irc", c"notice", c"ws", IM_CHAT, Kind::Refuse),
+    (c"prpl-irc", c"ctcp", c"ws", IM_CHAT, Kind::Refuse),
+    (c"prpl-jabber", c"msg", c"ws", CHAT, Kind::RoomMsg),
 ];
 
 /// Register the overrides (each unregistered when its guard drops).
 pub(crate) fn register() -> Vec<CommandGuard> {
     OVERRIDES
         .iter()
-        .filter_map(|(name, args, flags, kind)| {
+        .filter_map(|(protocol, name, args, flags, kind)| {
             // SAFETY: static strings; `irc_override` has PurpleCmdFunc's signature; the data
             // pointer is a small integer (the kind), never dereferenced.
             let id = unsafe {
@@ -62,8 +71,8 @@ pub(crate) fn register() -> Vec<CommandGuard> {
                     args.as_ptr(),
                     sys::PURPLE_CMD_P_PLUGIN,
                     *flags | sys::PURPLE_CMD_FLAG_PRPL_ONLY,
-                    c"prpl-irc".as_ptr(),
-                    Some(irc_override),
+                    protocol.as_ptr(),
+                    Some(direct_override),
                     c"(Sotto: encrypted, or refused, while a session with the target is up)"
                         .as_ptr(),
                     *kind as usize as *mut c_void,
@@ -74,13 +83,13 @@ pub(crate) fn register() -> Vec<CommandGuard> {
         .collect()
 }
 
-/// Plaintext may go to `r`: no session is up or starting, and the policy is not `always`.
+/// Plaintext may go to `r`: its conversation is known to be in plaintext (no state at all, a
+/// store that cannot be read, is not plaintext), and the policy is not `always`.
 fn plaintext_ok(r: &ConvRef) -> bool {
-    matches!(service::conv_state(r), None | Some(ConvState::Plaintext))
-        && service::policy(r) != Policy::Always
+    service::conv_state(r) == Some(ConvState::Plaintext) && service::policy(r) != Policy::Always
 }
 
-unsafe extern "C" fn irc_override(
+unsafe extern "C" fn direct_override(
     conv: *mut sys::PurpleConversation,
     cmd: *const c_char,
     args: *mut *mut c_char,
@@ -94,6 +103,7 @@ unsafe extern "C" fn irc_override(
             1 => Kind::Me,
             2 => Kind::Msg,
             3 => Kind::Query,
+            5 => Kind::RoomMsg,
             _ => Kind::Refuse,
         };
         // SAFETY: live conversation and libpurple's argument vector for this callback.
@@ -104,18 +114,39 @@ unsafe extern "C" fn irc_override(
                 arg(args, 1),
             )
         };
-        let target = if kind == Kind::Me {
+        let name = first.trim();
+        // IRC sends `/msg a,b text` to each of a and b: every target is checked, and a mix of
+        // encrypted and plaintext targets is refused (each needs its own line).
+        if matches!(kind, Kind::Msg | Kind::Query | Kind::Refuse) && name.contains(',') {
+            let targets: Vec<&str> = name.split(',').filter(|t| !t.is_empty()).collect();
+            let all_plain = targets.iter().all(|t| {
+                // SAFETY: the conversation's account is live.
+                unsafe { ConvRef::from_account(account, t) }.is_some_and(|r| plaintext_ok(&r))
+            });
+            if all_plain {
+                return sys::PURPLE_CMD_RET_CONTINUE;
+            }
+            // SAFETY: libpurple's error out-parameter.
+            unsafe { set_error(error, &texts::several_targets_refused(name)) };
+            return sys::PURPLE_CMD_RET_FAILED;
+        }
+        let target = match kind {
             // SAFETY: live conversation.
-            let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
-                return sys::PURPLE_CMD_RET_CONTINUE;
-            };
-            r
-        } else {
+            Kind::Me => unsafe { ConvRef::from_conversation(conv) },
+            Kind::RoomMsg => {
+                // The private-chat partner is `room@server/nick`, the room being this chat.
+                // SAFETY: live conversation.
+                let room = glue::cstr_to_string(unsafe { sys::purple_conversation_get_name(conv) });
+                // SAFETY: the conversation's account is live.
+                room.and_then(|room| unsafe {
+                    ConvRef::from_account(account, &format!("{room}/{name}"))
+                })
+            }
             // SAFETY: the conversation's account is live.
-            let Some(r) = (unsafe { ConvRef::from_account(account, first.trim()) }) else {
-                return sys::PURPLE_CMD_RET_CONTINUE;
-            };
-            r
+            _ => unsafe { ConvRef::from_account(account, name) },
+        };
+        let Some(target) = target else {
+            return sys::PURPLE_CMD_RET_CONTINUE;
         };
         // A renamed window's conversation follows first; if it cannot, nothing is sent.
         if !service::track_name(&target) {
@@ -129,7 +160,7 @@ unsafe extern "C" fn irc_override(
         // Arguments are markup like any typed text.
         let text = match kind {
             Kind::Me => format!("/me {}", glue::markup_to_text(&first)),
-            Kind::Msg | Kind::Query => glue::markup_to_text(&second),
+            Kind::Msg | Kind::Query | Kind::RoomMsg => glue::markup_to_text(&second),
             Kind::Refuse => {
                 let name = glue::cstr_to_string(cmd).unwrap_or_default();
                 let msg = texts::irc_command_refused(&name, &target.peer);

@@ -1,0 +1,223 @@
+//! The handshake side of a [`Conversation`]: answering starts (bounded, and without holding the
+//! user's text when nobody here asked), starting, finishing, the timeout, and what a finished
+//! handshake establishes (trust on first use, a changed key, names that do not match).
+
+use std::mem;
+
+use rand_core::CryptoRngCore;
+
+use super::conversation::Conversation;
+use super::events::{Event, ReceiveOutcome};
+use super::phase::{Handshake, Phase, Session};
+use super::{ANSWER_BURST, ANSWER_WINDOW_SECS, HANDSHAKE_TIMEOUT_SECS};
+use crate::protocol::handshake::{Established, HandshakeError, Initiator, Responder};
+use crate::protocol::names::Names;
+use crate::protocol::wire::{ConfirmMessage, InitMessage, ResponseMessage, WireMessage};
+
+impl Conversation {
+    /// The host's clock (seconds since the epoch), given before each operation: a handshake
+    /// that has been in flight longer than [`HANDSHAKE_TIMEOUT_SECS`] is abandoned (the session it
+    /// would replace, if any, goes on). Messages held for it stay held.
+    pub fn tick(&mut self, now_secs: u64) -> ReceiveOutcome {
+        self.now = now_secs;
+        let mut out = ReceiveOutcome::swallow();
+        if self.phase.handshake().is_none() {
+            self.handshake_since = None;
+            return out;
+        }
+        let since = *self.handshake_since.get_or_insert(now_secs);
+        if now_secs.saturating_sub(since) > HANDSHAKE_TIMEOUT_SECS {
+            let (phase, dropped) =
+                mem::replace(&mut self.phase, Phase::Plaintext).without_handshake();
+            self.phase = phase;
+            self.handshake_since = None;
+            let noticed = !mem::take(&mut self.handshake_passive) || !self.queue.is_empty();
+            if dropped && noticed {
+                out.events.push(Event::HandshakeExpired {
+                    queued: self.queue.len(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Whether an unauthenticated start may be answered now (at most [`ANSWER_BURST`] per
+    /// [`ANSWER_WINDOW_SECS`]); counts the answer.
+    fn may_answer(&mut self) -> bool {
+        let (start, count) = &mut self.answers;
+        if self.now.saturating_sub(*start) >= ANSWER_WINDOW_SECS || self.now < *start {
+            (*start, *count) = (self.now, 0);
+        }
+        *count += 1;
+        *count <= ANSWER_BURST
+    }
+
+    // A query or an init is unauthenticated: it is answered (rate-limited) but learns nothing
+    // lasting; "runs Sotto" is learned only from a finished handshake.
+    pub(super) fn on_query(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
+        if !matches!(self.phase.handshake(), Some(Handshake::Initiator(_))) && self.may_answer() {
+            let passive = !self.active_handshake();
+            self.start_initiator(&mut out.inject, rng);
+            self.handshake_passive = passive;
+        }
+    }
+
+    pub(super) fn on_init(
+        &mut self,
+        m: &InitMessage,
+        out: &mut ReceiveOutcome,
+        rng: &mut impl CryptoRngCore,
+    ) {
+        if let Some(Handshake::Initiator(i)) = self.phase.handshake() {
+            // Simultaneous start: the smaller ephemeral key stays initiator.
+            // An init carrying our own ephemeral (reflected back at us) is ignored too.
+            if i.ephemeral_public() <= m.ephemeral {
+                return;
+            }
+        }
+        if !self.may_answer() {
+            return;
+        }
+        let payload = self.names.encode();
+        match Responder::respond(&self.identity, self.tag, m, &payload, rng) {
+            Ok((r, reply)) => {
+                let passive = !self.active_handshake();
+                self.set_handshake(Handshake::Responder(Box::new(r)));
+                self.handshake_passive = passive;
+                out.inject.push(WireMessage::Response(reply).encode());
+            }
+            Err(reason) => out.events.push(Event::HandshakeFailed { reason }),
+        }
+    }
+
+    pub(super) fn on_response(
+        &mut self,
+        m: &ResponseMessage,
+        out: &mut ReceiveOutcome,
+        rng: &mut impl CryptoRngCore,
+    ) {
+        let Some(Handshake::Initiator(i)) = self.phase.handshake() else {
+            return; // stale or duplicate: nothing to do
+        };
+        match i.finish(&self.identity, m, &self.names.encode()) {
+            Ok((est, confirm)) => {
+                out.inject.push(WireMessage::Confirm(confirm).encode());
+                self.establish(est, out, rng);
+            }
+            Err(reason) => out.events.push(Event::HandshakeFailed { reason }),
+        }
+    }
+
+    pub(super) fn on_confirm(
+        &mut self,
+        m: &ConfirmMessage,
+        out: &mut ReceiveOutcome,
+        rng: &mut impl CryptoRngCore,
+    ) {
+        let Some(Handshake::Responder(r)) = self.phase.handshake() else {
+            return;
+        };
+        match r.finish(m) {
+            Ok(est) => self.establish(est, out, rng),
+            Err(reason) => out.events.push(Event::HandshakeFailed { reason }),
+        }
+    }
+
+    pub(super) fn note_peer_supports(&mut self, events: &mut Vec<Event>) {
+        if !self.peer_supports {
+            self.peer_supports = true;
+            events.push(Event::PeerSupportsSotto);
+        }
+    }
+
+    pub(super) fn set_handshake(&mut self, handshake: Handshake) {
+        self.phase = mem::replace(&mut self.phase, Phase::Plaintext).with_handshake(handshake);
+        self.handshake_since = Some(self.now);
+        self.handshake_passive = false;
+    }
+
+    /// Whether a handshake asked for here (by the user or the policy) is in flight.
+    pub(super) fn active_handshake(&self) -> bool {
+        self.phase.handshake().is_some() && !self.handshake_passive
+    }
+
+    pub(super) fn start_initiator(
+        &mut self,
+        inject: &mut Vec<String>,
+        rng: &mut impl CryptoRngCore,
+    ) {
+        let (i, msg) = Initiator::start(self.tag, rng);
+        self.set_handshake(Handshake::Initiator(Box::new(i)));
+        inject.push(WireMessage::Init(msg).encode());
+    }
+
+    pub(super) fn begin_handshake(
+        &mut self,
+        inject: &mut Vec<String>,
+        rng: &mut impl CryptoRngCore,
+    ) {
+        if self.peer_supports {
+            self.start_initiator(inject, rng);
+        } else {
+            self.set_handshake(Handshake::Queried);
+            inject.push(WireMessage::Query.encode());
+        }
+    }
+
+    pub(super) fn establish(
+        &mut self,
+        est: Established,
+        out: &mut ReceiveOutcome,
+        rng: &mut impl CryptoRngCore,
+    ) {
+        let Some(session) = Session::new(&est, rng) else {
+            // The ratchet's first DH step gave an all-zero secret.
+            out.events.push(Event::HandshakeFailed {
+                reason: HandshakeError::NonContributory,
+            });
+            return;
+        };
+        let peer = est.peer_identity();
+        // What the peer states about names, against what we see (an empty payload: none).
+        let mismatch = Names::decode(est.peer_payload()).and_then(|n| self.names.mismatch(&n));
+        // A re-key keeps the session it replaces for messages still in flight.
+        self.handshake_passive = false;
+        self.previous = mem::replace(&mut self.phase, Phase::Encrypted(session))
+            .into_session()
+            .map(Box::new);
+        self.verification.reset();
+        // Only a finished, authenticated handshake teaches that the peer runs Sotto.
+        self.note_peer_supports(&mut out.events);
+        out.events.push(Event::Started {
+            peer,
+            fingerprint: peer.fingerprint(),
+        });
+        if self.known_keys.is_empty() {
+            // Trust on first use, but not of a key whose owner states other names.
+            if mismatch.is_none() {
+                self.remember_key(peer);
+            }
+            out.events.push(Event::NewPeerKey {
+                fingerprint: peer.fingerprint(),
+            });
+        } else if !self.known_keys.contains(&peer) {
+            // Nothing typed goes to a key the user has not accepted.
+            self.blocked = true;
+            out.events.push(Event::PeerKeyChanged {
+                fingerprint: peer.fingerprint(),
+            });
+        }
+        if let Some(m) = mismatch {
+            // Held like a changed key: nothing typed goes out under names the user has not
+            // seen, until they acknowledge (`acknowledge_peer_key`).
+            self.blocked = true;
+            out.events.push(Event::NamesMismatch {
+                stated_self: m.stated_self,
+                stated_peer: m.stated_peer,
+            });
+        }
+        if !self.blocked {
+            self.flush(out, rng);
+        }
+    }
+}

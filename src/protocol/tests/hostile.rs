@@ -1,0 +1,159 @@
+//! Unauthenticated lines anyone can inject (`?S1Q`, `?S1I`, a replayed start): they are
+//! answered within bounds, never stall an encrypted conversation, expire, and teach nothing
+//! lasting about the peer.
+
+use super::*;
+use crate::protocol::session::{ANSWER_BURST, HANDSHAKE_TIMEOUT_SECS};
+use crate::protocol::wire::{InitMessage, WireMessage};
+
+/// A start anyone could send: a fresh ephemeral key, any tag.
+fn forged_init(rng: &mut ChaCha20Rng) -> String {
+    let eph = IdentityKey::generate(rng).public().to_bytes();
+    WireMessage::Init(InitMessage {
+        initiator_tag: 0x0bad_0bad,
+        ephemeral: eph,
+    })
+    .encode()
+}
+
+#[test]
+fn a_forged_init_does_not_stall_an_encrypted_conversation() {
+    let (mut a, mut b, mut rng) = established(40);
+    let forged = forged_init(&mut rng);
+    let out = b.receive(&forged, 0, &mut rng);
+    assert_eq!(
+        out.inject.len(),
+        1,
+        "answered (rate-limited), as any start is"
+    );
+    assert_eq!(
+        b.state(),
+        ConvState::Encrypted,
+        "still encrypted for the user"
+    );
+    // bob keeps sending on the session alice has, and alice keeps reading.
+    let lines = send(&mut b, "still here", &mut rng);
+    assert_eq!(
+        deliver(&mut a, lines, &mut rng).0,
+        vec!["still here".to_owned()]
+    );
+    let lines = send(&mut a, "and me", &mut rng);
+    assert_eq!(
+        deliver(&mut b, lines, &mut rng).0,
+        vec!["and me".to_owned()]
+    );
+    // Nobody finishes the forged handshake: it is dropped after the timeout, quietly (nobody
+    // was waiting for it), and the session goes on.
+    let out = b.tick(HANDSHAKE_TIMEOUT_SECS + 1);
+    assert!(out.events.is_empty(), "{:?}", out.events);
+    assert_eq!(b.state(), ConvState::Encrypted);
+    let lines = send(&mut b, "after the timeout", &mut rng);
+    assert_eq!(
+        deliver(&mut a, lines, &mut rng).0,
+        vec!["after the timeout".to_owned()]
+    );
+}
+
+#[test]
+fn a_start_nobody_answers_expires_and_nothing_is_lost() {
+    // bob starts; nobody answers (the peer is gone, or the start was lost).
+    let mut rng = rng(41);
+    let (_, mut b) = pair(&mut rng, Policy::Manual);
+    b.tick(100);
+    assert_eq!(b.start(&mut rng).inject.len(), 1);
+    assert_eq!(b.state(), ConvState::Handshaking);
+    assert_eq!(b.send("typed meanwhile", &mut rng).action, SendAction::Hold);
+    let out = b.tick(100 + HANDSHAKE_TIMEOUT_SECS + 1);
+    assert!(out
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::HandshakeExpired { queued: 1 })));
+    assert_eq!(b.state(), ConvState::Plaintext);
+    // The held message is never sent in plaintext: what is typed next is held behind it, and a
+    // new start goes out.
+    let out = b.send("typed later", &mut rng);
+    assert_eq!(out.action, SendAction::Hold);
+    assert_eq!(out.inject.len(), 1, "a new start");
+    assert_eq!(b.queued(), 2);
+}
+
+#[test]
+fn starts_teach_nothing_lasting_and_stop_forgets_that_the_peer_runs_sotto() {
+    let mut rng = rng(42);
+    let (_, mut b) = pair(&mut rng, Policy::Opportunistic);
+    b.receive(&WireMessage::Query.encode(), 0, &mut rng);
+    b.receive(&forged_init(&mut rng), 0, &mut rng);
+    assert!(
+        !b.peer_supports_sotto(),
+        "an unauthenticated line taught it"
+    );
+    let snapshot = b.snapshot();
+    // Learned from a finished handshake only, and forgotten when the user ends it.
+    let (mut a, mut b, mut rng) = established(43);
+    assert!(a.peer_supports_sotto() && b.peer_supports_sotto());
+    a.set_policy(Policy::Opportunistic);
+    a.stop(&mut rng);
+    assert!(!a.peer_supports_sotto());
+    assert_eq!(
+        a.send("plain after stop", &mut rng).action,
+        SendAction::SendPlaintext
+    );
+    let _ = (&mut b, snapshot);
+}
+
+#[test]
+fn a_flood_of_starts_gets_a_bounded_number_of_answers() {
+    let (_, mut b, mut rng) = established(44);
+    let answers: usize = (0..100)
+        .map(|_| {
+            b.receive(&forged_init(&mut rng), 100, &mut rng)
+                .inject
+                .len()
+        })
+        .sum();
+    assert_eq!(answers, ANSWER_BURST as usize);
+    // A new window of time answers again.
+    assert_eq!(
+        b.receive(&forged_init(&mut rng), 200, &mut rng)
+            .inject
+            .len(),
+        1
+    );
+    assert_eq!(b.state(), ConvState::Encrypted);
+    // Queries count in the same budget.
+    let (_, mut b, mut rng) = established(45);
+    let answers: usize = (0..100)
+        .map(|_| {
+            b.receive(&WireMessage::Query.encode(), 100, &mut rng)
+                .inject
+                .len()
+        })
+        .sum();
+    assert!(answers <= ANSWER_BURST as usize, "{answers}");
+}
+
+#[test]
+fn an_injected_start_in_plaintext_holds_nothing() {
+    // carol runs no Sotto; someone injects a query and an init "from" her. bob answers (once)
+    // but what he types to her still goes out as typed under his policy, and nothing lasts.
+    let mut rng = rng(46);
+    for policy in [Policy::Manual, Policy::Opportunistic] {
+        let (_, mut bob) = pair(&mut rng, policy);
+        for line in [WireMessage::Query.encode(), forged_init(&mut rng)] {
+            bob.receive(&line, 0, &mut rng);
+            assert_eq!(bob.state(), ConvState::Plaintext, "{policy:?}");
+            assert_eq!(
+                bob.send("hello carol", &mut rng).action,
+                SendAction::SendPlaintext,
+                "{policy:?}"
+            );
+        }
+        let out = bob.tick(HANDSHAKE_TIMEOUT_SECS + 1);
+        assert!(
+            out.events.is_empty(),
+            "nobody was waiting: {:?}",
+            out.events
+        );
+        assert!(!bob.peer_supports_sotto());
+    }
+}

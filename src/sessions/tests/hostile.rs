@@ -1,0 +1,102 @@
+//! Hostile input and host faults at the service level: a line that changes nothing writes
+//! nothing, a saved conversation that cannot be restored is kept and held, a message shown
+//! while unsaved is not shown twice, and "runs Sotto" is forgotten when the user ends it.
+
+use super::*;
+
+#[test]
+fn a_line_that_changes_nothing_writes_nothing() {
+    let (mut alice, _bob) = encrypted("nowrite");
+    // With every write failing, a garbage line and plaintext chatter still cause no failure:
+    // no write was even tried.
+    alice.store().fail_writes(true);
+    for line in ["?S1Dgarbage", "?S1R@@@", "just plaintext while encrypted"] {
+        let (_, _, fx) = alice.receive_as("bob", &[line.to_owned()]);
+        assert!(fx.notices.is_empty(), "{line}: {:?}", fx.notices);
+    }
+}
+
+#[test]
+fn a_saved_conversation_that_cannot_be_restored_is_kept_and_held() {
+    let mut alice = peer("unrestorable", "alice", "bob", 20);
+    assert!(alice.sessions.identity("prpl-test", "alice").is_some());
+    let k = alice.key.clone();
+    let damaged = b"\x09 written by a future Sotto".to_vec();
+    alice
+        .store()
+        .save_session(&k.protocol, &k.account, &k.peer, &damaged)
+        .unwrap();
+    for policy in [Policy::Manual, Policy::Opportunistic] {
+        let (out, fx) = alice.send_to("bob", "typed", policy);
+        assert_eq!(out, Outgoing::Hold, "never plaintext");
+        assert!(fx.inject.is_empty());
+        assert!(matches!(
+            fx.notices.as_slice(),
+            [Notice::Unrestorable { unsent: Some(t), .. }] if t == "typed"
+        ));
+    }
+    let (_, _, fx) = alice.receive_as("bob", &["?S1Dsomething".to_owned()]);
+    assert!(matches!(
+        fx.notices.as_slice(),
+        [Notice::Unrestorable { .. }]
+    ));
+    let row = alice
+        .store()
+        .load_session(&k.protocol, &k.account, &k.peer)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.to_vec(), damaged, "the row is kept as it was");
+    // The user decides: a new start replaces it.
+    let lines = alice.start();
+    assert_eq!(lines.len(), 1);
+    let row = alice
+        .store()
+        .load_session(&k.protocol, &k.account, &k.peer)
+        .unwrap()
+        .unwrap();
+    assert_ne!(row.to_vec(), damaged);
+}
+
+#[test]
+fn a_message_shown_while_unsaved_is_not_shown_again_on_replay() {
+    let (mut alice, mut bob) = encrypted("replay");
+    let msg = lines_of(bob.send("only once").0);
+    alice.store().fail_writes(true);
+    assert_eq!(alice.receive("bob", &msg).2, vec!["only once".to_owned()]);
+    let (inject, events, shown) = alice.receive("bob", &msg);
+    assert!(
+        shown.is_empty() && inject.is_empty() && events.is_empty(),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn ending_a_conversation_forgets_that_the_peer_runs_sotto() {
+    let (mut alice, _bob) = encrypted("forget");
+    let k = alice.key.clone();
+    assert!(alice
+        .store()
+        .peer_runs_sotto(&k.protocol, &k.account, &k.peer)
+        .unwrap());
+    alice
+        .sessions
+        .start_or_stop(&k, "bob", &settings(Policy::Manual), false, &mut alice.rng)
+        .expect("stop");
+    assert!(!alice
+        .store()
+        .peer_runs_sotto(&k.protocol, &k.account, &k.peer)
+        .unwrap());
+    assert_eq!(
+        alice.send_to("bob", "plain now", Policy::Opportunistic).0,
+        Outgoing::Plaintext
+    );
+}
+
+#[test]
+fn no_store_says_why() {
+    let s = Sessions::new(Err("another program is using Sotto's keys".into()));
+    assert_eq!(
+        s.unavailable(),
+        Some("another program is using Sotto's keys")
+    );
+}
