@@ -57,6 +57,10 @@ pub enum Notice {
         /// What the user typed and was not sent (shown back so it is not lost).
         unsent: Option<String>,
     },
+    /// The conversation was loaded from a restored backup of the store: its keys may already
+    /// have been used, so they were dropped unused and a new session starts before anything is
+    /// sent.
+    RestoredBackup,
     /// The contact was renamed; the conversation followed.
     Renamed {
         /// The old name.

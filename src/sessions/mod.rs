@@ -22,19 +22,15 @@
 
 mod effects;
 mod names;
+mod operations;
 #[cfg(test)]
 mod tests;
 pub mod trust;
 
 use std::collections::HashMap;
 
-use rand_core::CryptoRngCore;
-
 use crate::protocol::names::Names;
-use crate::protocol::{
-    ConvState, Conversation, Event, IdentityKey, IdentityPublic, Policy, ReceiveAction,
-    ReceiveOutcome, SendAction,
-};
+use crate::protocol::{ConvState, Conversation, Event, IdentityKey, IdentityPublic, Policy};
 use crate::store::{Store, StoreError};
 
 pub use effects::{Doing, Effects, Notice, Outgoing};
@@ -100,10 +96,23 @@ struct Session {
     /// SHA-256 of the snapshot the store holds (`None`: none saved yet): a decision that left
     /// the conversation as it was (a garbage line, plaintext chatter) writes nothing.
     saved: Option<[u8; 32]>,
+    /// Loaded from a restored backup of the store: its keys were dropped unused, and until a new
+    /// session is up nothing leaves in plaintext (held as under `always`).
+    rekey: bool,
+    /// Notices about how it was loaded, for the next operation to hand out (once).
+    pending: Vec<Notice>,
     /// The saved conversation could not be restored (written by a newer Sotto, damaged): why.
     /// Its row is kept untouched, nothing is sent or answered, and the user decides
     /// (`/sotto start` or `/sotto stop` begins afresh, replacing the row).
     unrestorable: Option<String>,
+}
+
+/// A conversation as loaded from the store (see [`Session`]'s fields of the same names).
+struct Loaded {
+    conv: Conversation,
+    saved: Option<[u8; 32]>,
+    unrestorable: Option<String>,
+    rekey: bool,
 }
 
 /// Every conversation the plugin has loaded, and the store behind them.
@@ -132,9 +141,6 @@ impl core::fmt::Debug for Sessions {
             .finish_non_exhaustive()
     }
 }
-
-/// Most lines remembered as shown while unsaved.
-const SHOWN_UNSAVED_MAX: usize = 256;
 
 /// SHA-256 of a snapshot: whether the store already holds exactly it.
 fn digest(snapshot: &[u8]) -> [u8; 32] {
@@ -220,7 +226,12 @@ impl Sessions {
         settings: &Settings,
     ) -> Option<&mut Session> {
         if !self.sessions.contains_key(key) {
-            let (conv, saved, unrestorable) = self.load(key, settings)?;
+            let Loaded {
+                conv,
+                saved,
+                unrestorable,
+                rekey,
+            } = self.load(key, settings)?;
             let moved_to = self.load_moved(key)?;
             self.sessions.insert(
                 key.clone(),
@@ -231,6 +242,12 @@ impl Sessions {
                     moved_noticed: false,
                     saved,
                     unrestorable,
+                    rekey,
+                    pending: if rekey {
+                        vec![Notice::RestoredBackup]
+                    } else {
+                        Vec::new()
+                    },
                 },
             );
         }
@@ -238,7 +255,7 @@ impl Sessions {
         // A name an encrypted conversation moved away from is held as under `always`: whoever
         // holds the name now gets a handshake (checked against the keys accepted for it), never
         // plaintext.
-        let policy = if s.moved_to.is_some() {
+        let policy = if s.moved_to.is_some() || s.rekey {
             Policy::Always
         } else {
             settings.policy
@@ -249,11 +266,7 @@ impl Sessions {
         Some(s)
     }
 
-    fn load(
-        &mut self,
-        key: &ConvKey,
-        settings: &Settings,
-    ) -> Option<(Conversation, Option<[u8; 32]>, Option<String>)> {
+    fn load(&mut self, key: &ConvKey, settings: &Settings) -> Option<Loaded> {
         let identity = self.identity(&key.protocol, &key.account)?;
         let store = self.store.as_ref()?;
         let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
@@ -281,6 +294,12 @@ impl Sessions {
                 return None;
             }
         };
+        // From a restored backup: its keys may have been used on the wire already.
+        let rekey = restored.is_some()
+            && store
+                .needs_rekey(p, a, peer)
+                .map_err(|e| notes.push(format!("reading a re-key mark: {e}")))
+                .unwrap_or(true);
         let loaded = (|| {
             let mut conv = restored.unwrap_or_else(|| {
                 Conversation::new(identity.key, identity.instance_tag, settings.policy)
@@ -299,7 +318,17 @@ impl Sessions {
             Some(conv)
         })();
         self.log.extend(notes);
-        loaded.map(|conv| (conv, saved, unrestorable))
+        loaded.map(|mut conv| {
+            if rekey {
+                conv.forget_session();
+            }
+            Loaded {
+                conv,
+                saved,
+                unrestorable,
+                rekey,
+            }
+        })
     }
 
     /// Make the conversation durable before anything it produced leaves (the store syncs each
@@ -377,184 +406,6 @@ impl Sessions {
         self.sessions
             .get(key)
             .map_or_else(|| fallback.to_owned(), |s| s.peer_raw.clone())
-    }
-
-    /// The user (or an auto-reply) sends `text` to `peer_raw`. `None`: no conversation could be
-    /// had (no store, unreadable store): the caller must not send.
-    pub fn outgoing(
-        &mut self,
-        key: &ConvKey,
-        peer_raw: &str,
-        text: &str,
-        settings: &Settings,
-        rng: &mut impl CryptoRngCore,
-    ) -> Option<(Outgoing, Effects)> {
-        let s = self.session(key, peer_raw, settings)?;
-        if let Some(reason) = s.unrestorable.clone() {
-            let mut fx = Effects::default();
-            fx.notices.push(Notice::Unrestorable {
-                reason,
-                unsent: Some(text.trim().to_owned()),
-            });
-            fx.reply_to = s.peer_raw.clone();
-            return Some((Outgoing::Hold, fx));
-        }
-        let ticked = s.conv.tick(settings.now_secs);
-        // Under `opportunistic` the core starts a handshake by itself, but only with a peer it
-        // knows runs Sotto: nobody else gets unsolicited traffic.
-        let mut out = s.conv.send(text, rng);
-        out.events.splice(0..0, ticked.events);
-        let moved = match &s.moved_to {
-            Some(to) if !std::mem::replace(&mut s.moved_noticed, true) => Some(to.clone()),
-            _ => None,
-        };
-        let saved = self.persist(key, &out.events);
-        let mut fx = Effects::default();
-        fx.absorb(out.inject, out.events);
-        if let Some(to) = moved {
-            fx.notices.push(Notice::Moved { to });
-        }
-        let mut decision = match out.action {
-            SendAction::SendPlaintext => Outgoing::Plaintext,
-            SendAction::Replace(lines) if lines.is_empty() => Outgoing::Hold,
-            SendAction::Replace(lines) => Outgoing::Lines(lines),
-            SendAction::Hold => Outgoing::Hold,
-        };
-        if let Err(reason) = saved {
-            // The typed text is neither sent nor queued: it is shown back so it is not lost.
-            let doing = Doing::Sending(text.trim().to_owned());
-            self.fail_closed(key, settings, &mut fx, reason, doing);
-            decision = Outgoing::Hold;
-        }
-        fx.reply_to = self.reply_to(key, peer_raw);
-        Some((decision, fx))
-    }
-
-    /// A message arrived from `peer_raw` (text already stripped of markup). Every message goes to
-    /// the conversation (loaded from the store after a restart), so a plaintext message during an
-    /// encrypted session is flagged; plaintext chatter creates no stored state.
-    pub fn incoming(
-        &mut self,
-        key: &ConvKey,
-        peer_raw: &str,
-        text: &str,
-        settings: &Settings,
-        rng: &mut impl CryptoRngCore,
-    ) -> Option<(ReceiveAction, Effects)> {
-        let s = self.session(key, peer_raw, settings)?;
-        s.peer_raw = peer_raw.to_owned();
-        if let Some(reason) = s.unrestorable.clone() {
-            // Plaintext is shown as always; Sotto lines cannot be read and are not answered.
-            let mut fx = Effects {
-                reply_to: peer_raw.to_owned(),
-                ..Effects::default()
-            };
-            if !crate::protocol::wire::is_sotto_text(text) {
-                return Some((ReceiveAction::PassThrough, fx));
-            }
-            fx.notices.push(Notice::Unrestorable {
-                reason,
-                unsent: None,
-            });
-            return Some((ReceiveAction::Swallow, fx));
-        }
-        let line = digest(text.trim().as_bytes());
-        if self.shown_unsaved.contains(&line) {
-            let fx = Effects {
-                reply_to: peer_raw.to_owned(),
-                ..Effects::default()
-            };
-            return Some((ReceiveAction::Swallow, fx));
-        }
-        let s = self.sessions.get_mut(key)?;
-        let ticked = s.conv.tick(settings.now_secs);
-        let mut out = s.conv.receive(text, settings.now_secs, rng);
-        out.events.splice(0..0, ticked.events);
-        trust::accept_if_verified(&mut s.conv, &mut out, rng);
-        let saved = self.persist(key, &out.events);
-        let mut fx = Effects::default();
-        if saved.is_ok() {
-            self.after_start(key, &out.events, &mut fx);
-        }
-        fx.absorb(out.inject, out.events);
-        if let Err(reason) = saved {
-            // A decrypted message is still shown (the peer's ratchet has moved on: it would be
-            // lost); replies the protocol wanted to send are not. Shown once: remembered.
-            if matches!(out.action, ReceiveAction::Display(_)) {
-                if self.shown_unsaved.len() >= SHOWN_UNSAVED_MAX {
-                    self.shown_unsaved.pop_front();
-                }
-                self.shown_unsaved.push_back(line);
-            }
-            let doing = Doing::Receiving;
-            self.fail_closed(key, settings, &mut fx, reason, doing);
-        }
-        fx.reply_to = peer_raw.to_owned();
-        Some((out.action, fx))
-    }
-
-    /// A user action on the conversation (start, stop, verify...). `None`: no conversation could
-    /// be had.
-    pub fn act<R: CryptoRngCore>(
-        &mut self,
-        key: &ConvKey,
-        peer_raw: &str,
-        settings: &Settings,
-        rng: &mut R,
-        act: impl FnOnce(&mut Conversation, &mut R) -> ReceiveOutcome,
-    ) -> Option<Effects> {
-        let reply = self.reply_to(key, peer_raw);
-        let s = self.session(key, peer_raw, settings)?;
-        if let Some(reason) = s.unrestorable.clone() {
-            let mut fx = Effects::default();
-            fx.notices.push(Notice::Unrestorable {
-                reason,
-                unsent: None,
-            });
-            fx.reply_to = reply;
-            fx.force_window = true;
-            return Some(fx);
-        }
-        let ticked = s.conv.tick(settings.now_secs);
-        let mut out = act(&mut s.conv, rng);
-        out.events.splice(0..0, ticked.events);
-        let saved = self.persist(key, &out.events);
-        let mut fx = Effects::default();
-        if saved.is_ok() {
-            self.after_start(key, &out.events, &mut fx);
-        }
-        fx.absorb(out.inject, out.events);
-        if let Err(reason) = saved {
-            self.fail_closed(key, settings, &mut fx, reason, Doing::Acting);
-        }
-        fx.reply_to = reply;
-        fx.force_window = true;
-        Some(fx)
-    }
-
-    /// The user asked to start (`true`) or stop encryption.
-    pub fn start_or_stop(
-        &mut self,
-        key: &ConvKey,
-        peer_raw: &str,
-        settings: &Settings,
-        start: bool,
-        rng: &mut impl CryptoRngCore,
-    ) -> Option<Effects> {
-        // Starting with whoever holds the name now, or allowing plaintext, is the user's decision
-        // about a name a conversation moved away from; and about a saved conversation that could
-        // not be restored (it is replaced by the new one).
-        self.clear_moved(key);
-        if let Some(s) = self.sessions.get_mut(key) {
-            s.unrestorable = None;
-        }
-        self.act(key, peer_raw, settings, rng, |conv, rng| {
-            if start {
-                conv.start(rng)
-            } else {
-                conv.stop(rng)
-            }
-        })
     }
 
     /// Loaded conversations that are not in plaintext and hold no typed message, with the name

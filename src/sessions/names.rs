@@ -66,6 +66,10 @@ impl Sessions {
                     | Event::NamesMismatch { .. }
             )
         });
+        if let Some(s) = self.sessions.get_mut(key) {
+            // A new session: whatever a restored backup left is settled.
+            s.rekey = false;
+        }
         if !new_for_name {
             self.clear_moved(key);
             return;

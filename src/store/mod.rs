@@ -35,13 +35,14 @@ use zeroize::Zeroizing;
 
 use crate::protocol::{Fingerprint, IdentityKey, IdentityPublic};
 
+mod generation;
 mod names;
 #[cfg(test)]
 mod tests;
 mod trust;
 
 /// Current schema version (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "sotto.db";
@@ -160,6 +161,7 @@ impl Store {
         conn.pragma_update(None, "secure_delete", "ON")?;
         let store = Self { conn, path };
         store.migrate()?;
+        store.check_generation()?;
         Ok(store)
     }
 
@@ -229,6 +231,9 @@ impl Store {
                  PRAGMA user_version = 2;
                  COMMIT;",
             )?;
+        }
+        if version < 3 {
+            self.migrate_to_generations()?;
         }
         Ok(())
     }
@@ -300,11 +305,18 @@ impl Store {
         peer: &str,
         snapshot: &[u8],
     ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO session (account, peer, snapshot, updated) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (account, peer) DO UPDATE SET snapshot = excluded.snapshot, updated = excluded.updated",
+        let tx = self.conn.unchecked_transaction()?;
+        // A snapshot saved now holds no key of a restored backup: it needs no re-key.
+        tx.execute(
+            "INSERT INTO session (account, peer, snapshot, updated, needs_rekey)
+             VALUES (?1, ?2, ?3, ?4, 0)
+             ON CONFLICT (account, peer) DO UPDATE SET snapshot = excluded.snapshot,
+                 updated = excluded.updated, needs_rekey = 0",
             params![account_key(protocol, account), peer, snapshot, now()],
         )?;
+        let generation = generation::bump(&tx)?;
+        tx.commit()?;
+        self.note_generation(generation);
         Ok(())
     }
 

@@ -26,6 +26,8 @@ pub struct ClientConfig {
     pub plugin: Option<PathBuf>,
     /// Use this purple user dir instead of one of its own (a second process on one profile).
     pub purple_dir: Option<PathBuf>,
+    /// Extra environment for the process.
+    pub env: Vec<(String, String)>,
 }
 
 struct Shared {
@@ -118,6 +120,7 @@ impl Client {
             .append(true)
             .open(self.stderr_path())
             .expect("stderr log");
+        cmd.envs(self.cfg.env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -23,6 +23,8 @@ pub struct PairOptions {
     pub bob_prefs: Vec<(String, String)>,
     /// More XMPP accounts to create on the server, for [`Pair::another`] (IRC needs none).
     pub more_accounts: Vec<String>,
+    /// Extra environment for alice's process.
+    pub alice_env: Vec<(String, String)>,
 }
 
 impl Default for PairOptions {
@@ -36,6 +38,7 @@ impl Default for PairOptions {
             alice_prefs: Vec::new(),
             bob_prefs: Vec::new(),
             more_accounts: Vec::new(),
+            alice_env: Vec::new(),
         }
     }
 }
@@ -86,11 +89,21 @@ impl Pair {
                 (Server::Xmpp(s), p)
             }
         };
-        let make = |nick: &str, prefs: &[(String, String)], plugin: Option<PathBuf>| -> Peer {
-            client_peer(proto, upstream, o.fast_irc, nick, prefs, plugin)
+        let make = |nick: &str, prefs: &[(String, String)], plugin: Option<PathBuf>, env| -> Peer {
+            client_peer(proto, upstream, o.fast_irc, nick, prefs, plugin, env)
         };
-        let alice = make(&o.alice_nick, &o.alice_prefs, plugin.clone());
-        let bob = make(&o.bob_nick, &o.bob_prefs, plugin.filter(|_| o.bob_plugin));
+        let alice = make(
+            &o.alice_nick,
+            &o.alice_prefs,
+            plugin.clone(),
+            o.alice_env.clone(),
+        );
+        let bob = make(
+            &o.bob_nick,
+            &o.bob_prefs,
+            plugin.filter(|_| o.bob_plugin),
+            Vec::new(),
+        );
         alice.client.expect_online();
         bob.client.expect_online();
         Pair {
@@ -110,7 +123,15 @@ impl Pair {
             Server::Xmpp(s) => s.port,
         };
         let plugin = plugin.then(plugin_path);
-        let peer = client_peer(self.proto, upstream, self.fast_irc, nick, &[], plugin);
+        let peer = client_peer(
+            self.proto,
+            upstream,
+            self.fast_irc,
+            nick,
+            &[],
+            plugin,
+            Vec::new(),
+        );
         peer.client.expect_online();
         peer
     }
@@ -141,6 +162,7 @@ fn client_peer(
     nick: &str,
     prefs: &[(String, String)],
     plugin: Option<PathBuf>,
+    env: Vec<(String, String)>,
 ) -> Peer {
     let tap = Tap::start(upstream);
     let (protocol, username, password, address, mut opts) = match proto {
@@ -182,6 +204,7 @@ fn client_peer(
         prefs: all_prefs,
         plugin,
         purple_dir: None,
+        env,
     });
     Peer {
         client,

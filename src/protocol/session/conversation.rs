@@ -260,6 +260,22 @@ impl Conversation {
         out
     }
 
+    /// Forgets the session's keys without telling the peer (no end-of-session message: it would
+    /// be encrypted under keys that may have been used). For a conversation restored from a
+    /// backup of the store, whose message keys may already have been used on the wire: what is
+    /// held stays held, accepted keys stay accepted, and the next handshake starts afresh.
+    pub fn forget_session(&mut self) {
+        self.phase = match mem::replace(&mut self.phase, Phase::Plaintext) {
+            Phase::Finished(_) => Phase::Finished(None),
+            _ => Phase::Plaintext,
+        };
+        self.previous = None;
+        self.blocked = false;
+        self.handshake_since = None;
+        self.handshake_passive = false;
+        self.verification.reset();
+    }
+
     /// Holds every outgoing message, even while encrypted (e.g. the peer's key changed and
     /// the user has not acknowledged it). Unblocking sends what was held.
     pub fn set_blocked(&mut self, blocked: bool, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {

@@ -274,6 +274,11 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
             from,
             encrypted: false,
         } => format!("{from} is now known as {peer}."),
+        Notice::RestoredBackup => format!(
+            "Sotto's store was restored from a backup: the keys it held for {peer} may have been \
+             used already, so they were dropped unused. A new encrypted conversation starts \
+             (checked against the key you accepted); until it is up, what you type is held."
+        ),
         Notice::Unrestorable { reason, unsent } => {
             let what = match unsent {
                 Some(text) => format!("message NOT sent ({text})"),

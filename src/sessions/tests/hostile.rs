@@ -100,3 +100,49 @@ fn no_store_says_why() {
         Some("another program is using Sotto's keys")
     );
 }
+
+#[test]
+fn a_store_restored_from_a_backup_never_reuses_a_message_key() {
+    let (mut alice, mut bob) = encrypted("backup");
+    let first = lines_of(alice.send("before the backup").0);
+    bob.receive("alice", &first);
+    // alice backs her store up, goes on talking, then restores the backup.
+    let db = alice.dir.join(crate::store::DB_FILE);
+    alice.sessions = Sessions::new(Err("closed for the copy".into()));
+    let backup = std::fs::read(&db).unwrap();
+    alice.sessions = Sessions::new(Ok(Store::open(&alice.dir).unwrap()));
+    let sent_after_backup = lines_of(alice.send("after the backup").0);
+    bob.receive("alice", &sent_after_backup);
+    alice.sessions = Sessions::new(Err("closed for the restore".into()));
+    std::fs::write(&db, &backup).unwrap();
+    alice.sessions = Sessions::new(Ok(Store::open(&alice.dir).unwrap()));
+    // The restored conversation does not encrypt from its old keys: it holds, says why, and
+    // starts a new handshake.
+    let (out, fx) = alice.send_to("bob", "after the restore", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold);
+    assert!(
+        fx.notices.contains(&Notice::RestoredBackup),
+        "{:?}",
+        fx.notices
+    );
+    assert!(
+        key_ids(&fx.inject).is_empty(),
+        "no data line from restored keys"
+    );
+    // The handshake runs; alice's held message goes out in the new session, and bob reads it.
+    let mut from_alice = fx.inject;
+    let mut all_from_alice = first;
+    all_from_alice.extend(sent_after_backup);
+    let mut shown = Vec::new();
+    while !from_alice.is_empty() {
+        all_from_alice.extend(from_alice.clone());
+        let (to_alice, _, s) = bob.receive("alice", &from_alice);
+        shown.extend(s);
+        from_alice = alice.receive("bob", &to_alice).0;
+    }
+    assert_eq!(shown, vec!["after the restore".to_owned()]);
+    let ids = key_ids(&all_from_alice);
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "a message key on the wire twice");
+    assert!(ids.len() >= 3);
+}

@@ -16,6 +16,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::*;
+use crate::protocol::ReceiveAction;
 pub(super) use crate::protocol::wire::WireMessage;
 
 const LINE: usize = 16_000;

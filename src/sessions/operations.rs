@@ -1,0 +1,214 @@
+//! The operations the host calls: what the user sends, what arrives, what the user does. Each
+//! one loads the conversation if needed, lets the protocol core decide, saves before anything
+//! leaves, and fails closed when the save fails (`Sessions::persist`, `Sessions::fail_closed`).
+
+use rand_core::CryptoRngCore;
+
+use crate::protocol::{Conversation, ReceiveAction, ReceiveOutcome, SendAction};
+
+use super::{digest, trust, ConvKey, Doing, Effects, Notice, Outgoing, Sessions, Settings};
+
+/// For the end-to-end test of the panic boundary: panics when the typed text is the value of
+/// `SOTTO_TEST_PANIC_ON_TEXT` (read from the process environment; unset in any real use). The
+/// plugin layer must survive it, send nothing, and reload every conversation from disk.
+#[allow(clippy::panic)]
+fn test_panic_on(text: &str) {
+    if let Some(trigger) = std::env::var_os("SOTTO_TEST_PANIC_ON_TEXT") {
+        if !trigger.is_empty() && trigger == text {
+            panic!("SOTTO_TEST_PANIC_ON_TEXT: a panic inside a callback, on purpose");
+        }
+    }
+}
+
+/// Most lines remembered as shown while unsaved.
+const SHOWN_UNSAVED_MAX: usize = 256;
+
+impl Sessions {
+    /// The user (or an auto-reply) sends `text` to `peer_raw`. `None`: no conversation could be
+    /// had (no store, unreadable store): the caller must not send.
+    pub fn outgoing(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        text: &str,
+        settings: &Settings,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<(Outgoing, Effects)> {
+        let s = self.session(key, peer_raw, settings)?;
+        if let Some(reason) = s.unrestorable.clone() {
+            let mut fx = Effects::default();
+            fx.notices.push(Notice::Unrestorable {
+                reason,
+                unsent: Some(text.trim().to_owned()),
+            });
+            fx.reply_to = s.peer_raw.clone();
+            return Some((Outgoing::Hold, fx));
+        }
+        let ticked = s.conv.tick(settings.now_secs);
+        // Under `opportunistic` the core starts a handshake by itself, but only with a peer it
+        // knows runs Sotto: nobody else gets unsolicited traffic.
+        let mut out = s.conv.send(text, rng);
+        out.events.splice(0..0, ticked.events);
+        // Memory is now ahead of disk (a message key used, not saved): the worst moment to fail.
+        test_panic_on(text);
+        let moved = match &s.moved_to {
+            Some(to) if !std::mem::replace(&mut s.moved_noticed, true) => Some(to.clone()),
+            _ => None,
+        };
+        let pending = std::mem::take(&mut s.pending);
+        let saved = self.persist(key, &out.events);
+        let mut fx = Effects {
+            notices: pending,
+            ..Effects::default()
+        };
+        fx.absorb(out.inject, out.events);
+        if let Some(to) = moved {
+            fx.notices.push(Notice::Moved { to });
+        }
+        let mut decision = match out.action {
+            SendAction::SendPlaintext => Outgoing::Plaintext,
+            SendAction::Replace(lines) if lines.is_empty() => Outgoing::Hold,
+            SendAction::Replace(lines) => Outgoing::Lines(lines),
+            SendAction::Hold => Outgoing::Hold,
+        };
+        if let Err(reason) = saved {
+            // The typed text is neither sent nor queued: it is shown back so it is not lost.
+            let doing = Doing::Sending(text.trim().to_owned());
+            self.fail_closed(key, settings, &mut fx, reason, doing);
+            decision = Outgoing::Hold;
+        }
+        fx.reply_to = self.reply_to(key, peer_raw);
+        Some((decision, fx))
+    }
+
+    /// A message arrived from `peer_raw` (text already stripped of markup). Every message goes to
+    /// the conversation (loaded from the store after a restart), so a plaintext message during an
+    /// encrypted session is flagged; plaintext chatter creates no stored state.
+    pub fn incoming(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        text: &str,
+        settings: &Settings,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<(ReceiveAction, Effects)> {
+        let s = self.session(key, peer_raw, settings)?;
+        s.peer_raw = peer_raw.to_owned();
+        if let Some(reason) = s.unrestorable.clone() {
+            // Plaintext is shown as always; Sotto lines cannot be read and are not answered.
+            let mut fx = Effects {
+                reply_to: peer_raw.to_owned(),
+                ..Effects::default()
+            };
+            if !crate::protocol::wire::is_sotto_text(text) {
+                return Some((ReceiveAction::PassThrough, fx));
+            }
+            fx.notices.push(Notice::Unrestorable {
+                reason,
+                unsent: None,
+            });
+            return Some((ReceiveAction::Swallow, fx));
+        }
+        let line = digest(text.trim().as_bytes());
+        if self.shown_unsaved.contains(&line) {
+            let fx = Effects {
+                reply_to: peer_raw.to_owned(),
+                ..Effects::default()
+            };
+            return Some((ReceiveAction::Swallow, fx));
+        }
+        let s = self.sessions.get_mut(key)?;
+        let ticked = s.conv.tick(settings.now_secs);
+        let mut out = s.conv.receive(text, settings.now_secs, rng);
+        out.events.splice(0..0, ticked.events);
+        trust::accept_if_verified(&mut s.conv, &mut out, rng);
+        let pending = std::mem::take(&mut s.pending);
+        let saved = self.persist(key, &out.events);
+        let mut fx = Effects {
+            notices: pending,
+            ..Effects::default()
+        };
+        if saved.is_ok() {
+            self.after_start(key, &out.events, &mut fx);
+        }
+        fx.absorb(out.inject, out.events);
+        if let Err(reason) = saved {
+            // A decrypted message is still shown (the peer's ratchet has moved on: it would be
+            // lost); replies the protocol wanted to send are not. Shown once: remembered.
+            if matches!(out.action, ReceiveAction::Display(_)) {
+                if self.shown_unsaved.len() >= SHOWN_UNSAVED_MAX {
+                    self.shown_unsaved.pop_front();
+                }
+                self.shown_unsaved.push_back(line);
+            }
+            let doing = Doing::Receiving;
+            self.fail_closed(key, settings, &mut fx, reason, doing);
+        }
+        fx.reply_to = peer_raw.to_owned();
+        Some((out.action, fx))
+    }
+
+    /// A user action on the conversation (start, stop, verify...). `None`: no conversation could
+    /// be had.
+    pub fn act<R: CryptoRngCore>(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: &Settings,
+        rng: &mut R,
+        act: impl FnOnce(&mut Conversation, &mut R) -> ReceiveOutcome,
+    ) -> Option<Effects> {
+        let reply = self.reply_to(key, peer_raw);
+        let s = self.session(key, peer_raw, settings)?;
+        if let Some(reason) = s.unrestorable.clone() {
+            let mut fx = Effects::default();
+            fx.notices.push(Notice::Unrestorable {
+                reason,
+                unsent: None,
+            });
+            fx.reply_to = reply;
+            fx.force_window = true;
+            return Some(fx);
+        }
+        let ticked = s.conv.tick(settings.now_secs);
+        let mut out = act(&mut s.conv, rng);
+        out.events.splice(0..0, ticked.events);
+        let saved = self.persist(key, &out.events);
+        let mut fx = Effects::default();
+        if saved.is_ok() {
+            self.after_start(key, &out.events, &mut fx);
+        }
+        fx.absorb(out.inject, out.events);
+        if let Err(reason) = saved {
+            self.fail_closed(key, settings, &mut fx, reason, Doing::Acting);
+        }
+        fx.reply_to = reply;
+        fx.force_window = true;
+        Some(fx)
+    }
+
+    /// The user asked to start (`true`) or stop encryption.
+    pub fn start_or_stop(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: &Settings,
+        start: bool,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<Effects> {
+        // Starting with whoever holds the name now, or allowing plaintext, is the user's decision
+        // about a name a conversation moved away from; and about a saved conversation that could
+        // not be restored (it is replaced by the new one).
+        self.clear_moved(key);
+        if let Some(s) = self.sessions.get_mut(key) {
+            s.unrestorable = None;
+        }
+        self.act(key, peer_raw, settings, rng, |conv, rng| {
+            if start {
+                conv.start(rng)
+            } else {
+                conv.stop(rng)
+            }
+        })
+    }
+}

@@ -1,0 +1,133 @@
+//! Restored backups. Sessions are saved before every message leaves, so a `sotto.db` copied
+//! back from a backup holds ratchet states whose message keys were already used on the wire:
+//! encrypting from them again would reuse keys (a two-time pad under the constant nonce).
+//!
+//! The database counts its saves (`meta.generation`, bumped in the same transaction as every
+//! session save) and carries a random `meta.incarnation`. Beside it, `sotto.generation` holds
+//! the last count this machine wrote (written after each commit, not synced: after a crash it
+//! can only be behind, which is the safe side). At open, a database whose count is behind the
+//! file's, for the same incarnation, is a restored copy: every saved session is marked
+//! `needs_rekey`, and the sessions service drops such a session's keys when it loads it and
+//! starts a new handshake before anything is sent. A session saved again is unmarked.
+//!
+//! What this cannot see: a backup restored together with `sotto.generation`. The README says so.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt;
+
+use rand_core::RngCore;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{account_key, Store, StoreError};
+
+/// The file beside the database holding `incarnation generation`.
+pub const GENERATION_FILE: &str = "sotto.generation";
+
+/// Adds what generations need to a version-2 database (schema version 3).
+impl Store {
+    pub(super) fn migrate_to_generations(&self) -> Result<(), StoreError> {
+        let incarnation = (rand_core::OsRng.next_u64() >> 1) as i64;
+        self.conn.execute_batch(&format!(
+            "BEGIN;
+             ALTER TABLE session ADD COLUMN needs_rekey INTEGER NOT NULL DEFAULT 0;
+             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             INSERT OR IGNORE INTO meta (key, value) VALUES ('incarnation', {incarnation});
+             INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
+             PRAGMA user_version = 3;
+             COMMIT;"
+        ))?;
+        Ok(())
+    }
+
+    fn meta(&self, key: &str) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or(StoreError::Corrupt("meta"))
+    }
+
+    fn generation_file(&self) -> std::path::PathBuf {
+        self.path.with_file_name(GENERATION_FILE)
+    }
+
+    /// At open: is this database behind what this machine last wrote? Then it is a restored
+    /// copy, and every saved session is marked for a re-key (and the count moves past the
+    /// file's, so the mark is made once).
+    pub(super) fn check_generation(&self) -> Result<(), StoreError> {
+        let incarnation = self.meta("incarnation")?;
+        let mut generation = self.meta("generation")?;
+        let recorded = fs::read_to_string(self.generation_file())
+            .ok()
+            .and_then(|s| {
+                let mut it = s.split_whitespace().map(str::parse::<i64>);
+                Some((it.next()?.ok()?, it.next()?.ok()?))
+            });
+        if let Some((inc, last)) = recorded {
+            if inc == incarnation && last > generation {
+                let tx = self.conn.unchecked_transaction()?;
+                tx.execute("UPDATE session SET needs_rekey = 1", [])?;
+                generation = last + 1;
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'generation'",
+                    params![generation],
+                )?;
+                tx.commit()?;
+            }
+        }
+        self.note_generation(generation);
+        Ok(())
+    }
+
+    /// Records `generation` in the file beside the database (best effort, not synced).
+    pub(super) fn note_generation(&self, generation: i64) {
+        let Ok(incarnation) = self.meta("incarnation") else {
+            return;
+        };
+        let tmp = self.generation_file().with_extension("generation.tmp");
+        let written = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(format!("{incarnation} {generation}\n").as_bytes()))
+            .and_then(|()| fs::rename(&tmp, self.generation_file()));
+        drop(written);
+    }
+
+    /// Whether the saved session with `peer` comes from a restored backup (its keys may have
+    /// been used already): drop them and start a new handshake before sending.
+    pub fn needs_rekey(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT needs_rekey FROM session WHERE account = ?1 AND peer = ?2",
+                params![account_key(protocol, account), peer],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .unwrap_or(0)
+            != 0)
+    }
+}
+
+/// Counts one more save, inside the save's transaction; returns the new count.
+pub(super) fn bump(conn: &Connection) -> Result<i64, StoreError> {
+    conn.execute(
+        "UPDATE meta SET value = value + 1 WHERE key = 'generation'",
+        [],
+    )?;
+    Ok(
+        conn.query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
