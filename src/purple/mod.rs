@@ -40,3 +40,4 @@ mod signals;
 mod state;
 mod texts;
 mod windows;
+mod xmpp;

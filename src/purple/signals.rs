@@ -19,6 +19,9 @@ pub(crate) enum Emitter {
     Blist,
     Plugins,
     Core,
+    /// The XMPP protocol plugin (its own signals, e.g. `jabber-sending-xmlnode`); NULL when not
+    /// loaded, and then nothing connects.
+    Jabber,
 }
 
 impl Emitter {
@@ -30,6 +33,7 @@ impl Emitter {
                 Emitter::Blist => sys::purple_blist_get_handle(),
                 Emitter::Plugins => sys::purple_plugins_get_handle(),
                 Emitter::Core => sys::purple_get_core().cast(),
+                Emitter::Jabber => sys::purple_find_prpl(c"prpl-jabber".as_ptr()).cast(),
             }
         }
     }
@@ -56,6 +60,9 @@ impl SignalHook {
         signal: &'static std::ffi::CStr,
         func: *const c_void,
     ) -> Option<SignalHook> {
+        if emitter.handle().is_null() {
+            return None;
+        }
         // SAFETY: per the caller.
         let cb = unsafe { glue::callback(func) };
         // SAFETY: valid handles and signal name; libpurple copies what it needs.
@@ -101,7 +108,7 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 10] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 12] = [
         (
             Conversations,
             c"sending-im-msg",
@@ -123,6 +130,16 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
             conversation_created as *const c_void,
         ),
         (Conversations, c"sent-im-msg", sent_im_msg as *const c_void),
+        (
+            Conversations,
+            c"writing-im-msg",
+            super::xmpp::writing_im_msg as *const c_void,
+        ),
+        (
+            Jabber,
+            c"jabber-sending-xmlnode",
+            super::xmpp::sending_xmlnode as *const c_void,
+        ),
         (
             Conversations,
             c"deleting-conversation",

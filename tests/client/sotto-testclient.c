@@ -737,6 +737,27 @@ run_command(char *line)
 		g_free(markup);
 		g_free(cmdline);
 		g_free(buddy);
+	} else if (strcmp(verb, "write") == 0) {
+		/* What another plugin or path writes into the IM window (a carbons plugin's copy of a
+		 * message sent from another client, a protocol's echo): purple_conv_im_write, which
+		 * emits writing-im-msg. Usage: write <buddy> <flags> <markup>. */
+		char *buddy, *rest2, *text;
+		PurpleConversation *conv;
+		long flags;
+
+		if (!arg1 || !rest || !(rest2 = strchr(rest, ' '))) {
+			emit("ERROR", 2, verb, "usage: write <buddy> <flags> <markup>");
+			return;
+		}
+		*rest2++ = '\0';
+		flags = strtol(rest, NULL, 10);
+		buddy = unescape(arg1);
+		text = unescape(rest2);
+		conv = im_window(buddy);
+		purple_conv_im_write(PURPLE_CONV_IM(conv), buddy, text, (PurpleMessageFlags)flags, time(NULL));
+		emit("ECHO", 1, verb);
+		g_free(text);
+		g_free(buddy);
 	} else if (strcmp(verb, "alias") == 0 || strcmp(verb, "serveralias") == 0) {
 		/* The buddy's local alias (what the user types in Pidgin's Alias dialog), or its
 		 * server alias as libpurple sets it when the contact publishes a nickname (XMPP's

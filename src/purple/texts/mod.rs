@@ -350,6 +350,18 @@ pub(crate) fn several_targets_refused(targets: &str) -> String {
     )
 }
 
+/// What a window shows instead of a raw Sotto line that reached it another way than Sotto's own
+/// receive path (a copy of what we sent from another client, history, another plugin).
+pub(crate) fn hidden_sotto_line(sent: bool) -> &'static str {
+    if sent {
+        "(a Sotto-encrypted message sent from another of your clients: only that client can \
+         show it)"
+    } else {
+        "(a Sotto-encrypted message that cannot be read here: only the client it was \
+         encrypted for can show it)"
+    }
+}
+
 /// An IRC command's text could not be encrypted (no key store).
 pub(crate) fn irc_command_no_key() -> &'static str {
     "Sotto: not sent (no key for this account)"
