@@ -124,7 +124,9 @@ impl Conversation {
     /// The whole conversation as versioned bytes: ratchet, skipped keys, queue, handshake
     /// in progress. Partial fragments are not kept (the peer's next message is unaffected).
     pub fn snapshot(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(320));
+        // Sized up front, never grown: a Vec that reallocates leaves an unwiped copy of the keys
+        // written so far in the memory it frees.
+        let mut out = Zeroizing::new(Vec::with_capacity(self.snapshot_capacity()));
         out.push(SNAPSHOT_VERSION);
         out.extend_from_slice(&self.tag.to_be_bytes());
         out.push(self.policy.to_u8());
@@ -147,6 +149,25 @@ impl Conversation {
             out.extend_from_slice(&k.to_bytes());
         }
         out
+    }
+
+    #[cfg(test)]
+    pub(crate) fn snapshot_capacity_for_tests(&self) -> usize {
+        self.snapshot_capacity()
+    }
+
+    /// An upper bound of [`Conversation::snapshot`]'s length.
+    fn snapshot_capacity(&self) -> usize {
+        // Everything but the variable parts fits in 1 KiB (handshake state ~150 bytes, two
+        // sessions' fixed parts ~260 each); each skipped key takes 68 bytes, each held message 4
+        // plus its text, each known key 32.
+        let skipped: usize = [self.phase.session(), self.previous.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(|s| s.ratchet.skipped_len())
+            .sum();
+        let queued: usize = self.queue.iter().map(|q| 4 + q.len()).sum();
+        1024 + 68 * skipped + queued + 32 * self.known_keys.len()
     }
 
     /// Restores a conversation from [`Conversation::snapshot`].

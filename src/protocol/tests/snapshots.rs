@@ -191,3 +191,24 @@ fn finished_with_a_session_is_refused() {
         Some(crate::protocol::SnapshotError::Corrupt)
     );
 }
+
+#[test]
+fn a_snapshot_is_written_without_growing_its_buffer() {
+    // A buffer that grows reallocates and leaves an unwiped copy of the keys written so far:
+    // the capacity asked for up front must hold the whole snapshot, skipped keys included.
+    let (mut a, mut b, mut rng) = established(77);
+    let mut lines = Vec::new();
+    for i in 0..40 {
+        lines.push(send(&mut a, &format!("message {i}"), &mut rng));
+    }
+    // Deliver only the last one: 39 skipped keys at bob.
+    deliver(&mut b, lines.pop().unwrap(), &mut rng);
+    for _ in 0..5 {
+        b.send("held? no: encrypted", &mut rng);
+    }
+    for c in [&a, &b] {
+        let s = c.snapshot();
+        assert!(s.len() <= s.capacity());
+        assert_eq!(s.capacity(), c.snapshot_capacity_for_tests());
+    }
+}
