@@ -16,8 +16,8 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::*;
-use crate::protocol::ReceiveAction;
 pub(super) use crate::protocol::wire::WireMessage;
+use crate::protocol::ReceiveAction;
 
 const LINE: usize = 16_000;
 
