@@ -291,7 +291,7 @@ pub(super) fn paths() -> String {
     let forged = String::from_utf8(forged).unwrap();
     o.wire("forger", &forged);
     let mut got = Vec::new();
-    let order = [&pieces[3], &pieces[0], &forged, &pieces[2], &pieces[1]];
+    let order = [&pieces[3], &forged, &pieces[0], &pieces[2], &pieces[1]];
     for p in order {
         let out = bob.receive(p, 0, &mut o.rng);
         if let ReceiveAction::Display(t) = out.action {
@@ -299,8 +299,8 @@ pub(super) fn paths() -> String {
         }
     }
     assert_eq!(got, [text]);
-    o.line("bob: delivered 3, 0, forged 0, 2, 1; the first candidate (0, 1, 2, 3) is read and");
-    o.line("shown once (with a forged copy first, the next candidate would be tried: §6)");
+    o.line("bob: delivered 3, forged 0, 0, 2, 1; the first candidate (forged 0, 1, 2, 3) is");
+    o.line("rejected and changes nothing, the next (0, 1, 2, 3) is read and shown once (§6)");
     let (hk, pn, n) = r::data_header(&whole);
     rb.receive(hk, pn, n, None);
     alice.set_max_line(4096);
