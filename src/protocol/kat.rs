@@ -63,3 +63,44 @@ fn chacha20poly1305_rfc8439() {
         .unwrap();
     assert_eq!(back, pt);
 }
+
+/// RFC 8439 §2.8.2 through `ring`, the AEAD of data messages (`ratchet.rs`), sealed in place
+/// with the tag apart as `MessageKey::encrypt` does, and opened the same way.
+#[test]
+fn chacha20poly1305_rfc8439_ring() {
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
+    let key: Vec<u8> = (0x80..=0x9f).collect();
+    let nonce: [u8; 12] = hex::decode("070000004041424344454647")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let aad = hex::decode("50515253c0c1c2c3c4c5c6c7").unwrap();
+    let pt = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
+    let k = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &key).unwrap());
+    let mut buf = pt.to_vec();
+    let tag = k
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&aad),
+            &mut buf,
+        )
+        .unwrap();
+    assert_eq!(
+        hex::encode(&buf),
+        "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc3ff4def08e4b7a9de576d26586cec64b6116"
+    );
+    assert_eq!(
+        hex::encode(tag.as_ref()),
+        "1ae10b594f09e26a7e902ecbd0600691"
+    );
+    let opened = k
+        .open_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&aad),
+            tag,
+            &mut buf,
+            0..,
+        )
+        .unwrap();
+    assert_eq!(opened, &pt[..]);
+}
