@@ -17,6 +17,10 @@ RIG_CARGO   ?= cargo
 RIG_TESTFLAGS ?= --no-default-features
 # Own target dir: cargo holds the build-dir lock while tests run, and an e2e run takes minutes.
 RIG_TARGET  ?= target/e2e
+# The transform test protocol's builds (below).
+LOOP_SRC := tests/prpl/sotto-loop.c
+LOOP_PRPLS := build/sotto-loop.so build/sotto-loop-discord.so build/sotto-loop-telegram.so \
+	build/sotto-loop-slack.so build/sotto-loop-sms.so
 
 .PHONY: testclient e2e demo rig-deps
 
@@ -31,7 +35,7 @@ rig-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-testclient: build/sotto-testclient
+testclient: build/sotto-testclient $(LOOP_PRPLS)
 
 # headless.c/.h: the headless libpurple start-up and GLib event loop, shared with the top-level
 # Makefile's build/sotto-loadcheck and build/sotto-loadtime.
@@ -40,6 +44,44 @@ RIG_HEADLESS := tests/client/headless.c tests/client/headless.h
 build/sotto-testclient: tests/client/sotto-testclient.c $(RIG_HEADLESS) tests/rig.mk
 	@mkdir -p build
 	$(RIG_CC) $(RIG_CFLAGS) -o $@ $(filter %.c,$^) $$(pkg-config --cflags --libs $(RIG_PKGS))
+
+# The transform test protocol (tests/prpl/sotto-loop.c): one source, built once per protocol it
+# stands in for. Each build has the protocol id Sotto sees (which chooses its line size) and
+# the defaults of the third-party plugin it emulates; the account options switch each
+# behaviour on or off in any build.
+LOOP_CFLAGS := -shared -fPIC -fvisibility=hidden
+loop_id = -DLOOP_ID='"$(1)"' -DLOOP_NAME='"$(2) (Sotto loopback)"'
+
+build/sotto-loop.so: $(LOOP_SRC) tests/rig.mk
+	@mkdir -p build
+	$(RIG_CC) $(RIG_CFLAGS) $(LOOP_CFLAGS) -o $@ $< $$(pkg-config --cflags --libs $(RIG_PKGS))
+
+# purple-discord: markdown both ways, messages from other devices shown as sent, 2,000 bytes.
+build/sotto-loop-discord.so: $(LOOP_SRC) tests/rig.mk
+	@mkdir -p build
+	$(RIG_CC) $(RIG_CFLAGS) $(LOOP_CFLAGS) $(call loop_id,prpl-eionrobb-discord,Discord) \
+		-DLOOP_MARKDOWN=TRUE -DLOOP_OTHER_DEVICE=TRUE -DLOOP_REFUSE_OVER=2000 \
+		-o $@ $< $$(pkg-config --cflags --libs $(RIG_PKGS))
+
+# telegram-purple: send_im returns 0 and the server's echo is written; 4,096-character pieces.
+build/sotto-loop-telegram.so: $(LOOP_SRC) tests/rig.mk
+	@mkdir -p build
+	$(RIG_CC) $(RIG_CFLAGS) $(LOOP_CFLAGS) $(call loop_id,prpl-telegram,Telegram) \
+		-DLOOP_OWN_ECHO=TRUE -DLOOP_OTHER_DEVICE=TRUE -DLOOP_SPLIT_AT=4096 \
+		-o $@ $< $$(pkg-config --cflags --libs $(RIG_PKGS))
+
+# slack-libpurple: the same echo pattern, 4,000 characters.
+build/sotto-loop-slack.so: $(LOOP_SRC) tests/rig.mk
+	@mkdir -p build
+	$(RIG_CC) $(RIG_CFLAGS) $(LOOP_CFLAGS) $(call loop_id,prpl-slack,Slack) \
+		-DLOOP_OWN_ECHO=TRUE -DLOOP_OTHER_DEVICE=TRUE -DLOOP_REFUSE_OVER=4000 \
+		-o $@ $< $$(pkg-config --cflags --libs $(RIG_PKGS))
+
+# purple-mm-sms: 160-character SMS, a longer text goes out as several.
+build/sotto-loop-sms.so: $(LOOP_SRC) tests/rig.mk
+	@mkdir -p build
+	$(RIG_CC) $(RIG_CFLAGS) $(LOOP_CFLAGS) $(call loop_id,prpl-mm-sms,SMS) -DLOOP_SPLIT_AT=160 \
+		-o $@ $< $$(pkg-config --cflags --libs $(RIG_PKGS))
 
 # The plugin comes from the top-level Makefile's `build` target.
 e2e: rig-deps testclient

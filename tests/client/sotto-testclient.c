@@ -10,7 +10,7 @@
  *
  *   sotto-testclient USERDIR PROTOCOL USERNAME PASSWORD
  *                    [--opt key=value]... [--pref /path=value]... [--plugin PATH]
- *                    [--debug]
+ *                    [--prpl PATH] [--debug]
  *
  * stdin, one command per line (arguments escaped: \n \t \r \s \\):
  *   send <buddy> <text>        type <text> in the IM window and press Enter
@@ -43,6 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <glib.h>
 #include <glib-unix.h>
@@ -907,7 +909,8 @@ usage(void)
 {
 	fprintf(stderr,
 	        "usage: sotto-testclient USERDIR PROTOCOL USERNAME PASSWORD\n"
-	        "       [--opt key=value]... [--pref /path=value]... [--plugin PATH] [--debug]\n");
+	        "       [--opt key=value]... [--pref /path=value]... [--plugin PATH] [--prpl PATH]\n"
+	        "       [--debug]\n");
 	exit(2);
 }
 
@@ -922,6 +925,7 @@ int
 main(int argc, char **argv)
 {
 	const char *userdir, *protocol, *username, *password, *plugin_path = NULL;
+	const char *prpl_path = NULL;
 	char *dir;
 	GPtrArray *opts = g_ptr_array_new(), *prefs = g_ptr_array_new();
 	gboolean debug = FALSE;
@@ -943,6 +947,8 @@ main(int argc, char **argv)
 			g_ptr_array_add(prefs, argv[++a]);
 		else if (strcmp(argv[a], "--plugin") == 0 && a + 1 < argc)
 			plugin_path = argv[++a];
+		else if (strcmp(argv[a], "--prpl") == 0 && a + 1 < argc)
+			prpl_path = argv[++a];
 		else if (strcmp(argv[a], "--debug") == 0)
 			debug = TRUE;
 		else
@@ -989,6 +995,22 @@ main(int argc, char **argv)
 			usage();
 		g_strfreev(kv);
 	}
+
+	/* Protocols libpurple does not ship (the rig's transform test protocol, tests/prpl/) load
+	 * before Sotto, as a system-wide protocol plugin does in Pidgin. */
+	if (prpl_path != NULL) {
+		/* A probed protocol plugin waits in libpurple's load queue until the next
+		 * purple_plugins_probe(ext), which loads and lists the queued protocols after
+		 * probing the search paths for files ending in ext; none ends in this one. */
+		if (purple_plugin_probe(prpl_path) == NULL)
+			emit("ERROR", 2, "prpl", "cannot probe the protocol plugin");
+		purple_plugins_probe(".sotto-no-such-extension");
+	}
+
+	/* libpurple never seeds rand(), and SIMPLE draws its SIP Call-IDs, tags and branches from
+	 * it: two clients would send identical ids, and a SIP server drops the second as a
+	 * retransmission. Pidgin users run one client each; the rig runs several. */
+	srand((unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)g_random_int());
 
 	if (plugin_path != NULL) {
 		PurplePlugin *plugin = purple_plugin_probe(plugin_path);

@@ -24,6 +24,8 @@ pub struct ClientConfig {
     pub opts: Vec<(String, String)>,
     pub prefs: Vec<(String, String)>,
     pub plugin: Option<PathBuf>,
+    /// A protocol plugin to load first (the transform test protocol, `--prpl`).
+    pub prpl: Option<PathBuf>,
     /// Use this purple user dir instead of one of its own (a second process on one profile).
     pub purple_dir: Option<PathBuf>,
     /// Extra environment for the process.
@@ -111,6 +113,9 @@ impl Client {
         }
         if let Some(p) = &self.cfg.plugin {
             cmd.arg("--plugin").arg(p);
+        }
+        if let Some(p) = &self.cfg.prpl {
+            cmd.arg("--prpl").arg(p);
         }
         if std::env::var_os("SOTTO_TESTCLIENT_DEBUG").is_some() {
             cmd.arg("--debug");

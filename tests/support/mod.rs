@@ -18,6 +18,7 @@
 //! | --- | --- |
 //! | `process.rs` | paths (`build/`), temp dirs, free ports, log tails, timing notes |
 //! | `servers.rs` | [`Proto`], [`Ngircd`], [`Prosody`] |
+//! | `relay.rs` | [`Relay`]: the transform test protocol's server; [`LoopPrpl`]: its builds |
 //! | `tap.rs` | [`Tap`]: the recording TCP proxy, [`Dir`] |
 //! | `wire.rs` | reading recorded bytes: IRC/XMPP Sotto lines, fragments, data headers |
 //! | `lines.rs` | the test client's stdout ([`Line`], [`Written`], [`flags`]), stdin escaping |
@@ -36,6 +37,7 @@ mod dialogs;
 mod lines;
 mod pair;
 mod process;
+mod relay;
 pub mod scenarios;
 mod servers;
 mod session;
@@ -50,6 +52,7 @@ pub use dialogs::*;
 pub use lines::*;
 pub use pair::*;
 pub use process::*;
+pub use relay::*;
 pub use servers::*;
 pub use session::*;
 pub use tap::*;

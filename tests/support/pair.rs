@@ -4,7 +4,9 @@ use std::fs;
 use std::path::PathBuf;
 use std::thread;
 
-use super::{plugin_path, testclient_path, Client, ClientConfig, Dir, Ngircd, Prosody, Proto, Tap};
+use super::{
+    plugin_path, testclient_path, Client, ClientConfig, Dir, Ngircd, Prosody, Proto, Relay, Tap,
+};
 
 /// Options for [`Pair::start`].
 #[derive(Clone, Debug)]
@@ -25,6 +27,9 @@ pub struct PairOptions {
     pub more_accounts: Vec<String>,
     /// Extra environment for alice's process.
     pub alice_env: Vec<(String, String)>,
+    /// Extra account options for alice / bob (e.g. the transform test protocol's behaviours).
+    pub alice_opts: Vec<(String, String)>,
+    pub bob_opts: Vec<(String, String)>,
 }
 
 impl Default for PairOptions {
@@ -39,6 +44,8 @@ impl Default for PairOptions {
             bob_prefs: Vec::new(),
             more_accounts: Vec::new(),
             alice_env: Vec::new(),
+            alice_opts: Vec::new(),
+            bob_opts: Vec::new(),
         }
     }
 }
@@ -47,6 +54,18 @@ impl Default for PairOptions {
 pub enum Server {
     Irc(Ngircd),
     Xmpp(Prosody),
+    Loop(Relay),
+}
+
+impl Server {
+    /// The port clients (through their taps) connect to.
+    fn port(&self) -> u16 {
+        match self {
+            Server::Irc(s) => s.port,
+            Server::Xmpp(s) => s.port,
+            Server::Loop(s) => s.port,
+        }
+    }
 }
 
 /// One side of a [`Pair`]: its client, its tap, and the name the *other* side uses for it.
@@ -88,21 +107,28 @@ impl Pair {
                 let p = s.port;
                 (Server::Xmpp(s), p)
             }
+            Proto::Loop(_) => {
+                let s = Relay::start();
+                let p = s.port;
+                (Server::Loop(s), p)
+            }
         };
-        let make = |nick: &str, prefs: &[(String, String)], plugin: Option<PathBuf>, env| -> Peer {
-            client_peer(proto, upstream, o.fast_irc, nick, prefs, plugin, env)
+        let make = |nick: &str, prefs: &[(String, String)], plugin: Option<PathBuf>, env, opts| {
+            client_peer(proto, upstream, o.fast_irc, nick, prefs, plugin, env, opts)
         };
         let alice = make(
             &o.alice_nick,
             &o.alice_prefs,
             plugin.clone(),
             o.alice_env.clone(),
+            &o.alice_opts,
         );
         let bob = make(
             &o.bob_nick,
             &o.bob_prefs,
             plugin.filter(|_| o.bob_plugin),
             Vec::new(),
+            &o.bob_opts,
         );
         alice.client.expect_online();
         bob.client.expect_online();
@@ -118,10 +144,7 @@ impl Pair {
     /// A third client on the same server (IRC: any nick; XMPP: an account named in
     /// [`PairOptions::more_accounts`]), with its own tap, signed on; with the plugin or not.
     pub fn another(&self, nick: &str, plugin: bool) -> Peer {
-        let upstream = match &self.server {
-            Server::Irc(s) => s.port,
-            Server::Xmpp(s) => s.port,
-        };
+        let upstream = self.server.port();
         let plugin = plugin.then(plugin_path);
         let peer = client_peer(
             self.proto,
@@ -131,6 +154,7 @@ impl Pair {
             &[],
             plugin,
             Vec::new(),
+            &[],
         );
         peer.client.expect_online();
         peer
@@ -155,6 +179,7 @@ impl Pair {
 }
 
 /// One client with its own tap to the server at `upstream`.
+#[allow(clippy::too_many_arguments)]
 fn client_peer(
     proto: Proto,
     upstream: u16,
@@ -163,8 +188,10 @@ fn client_peer(
     prefs: &[(String, String)],
     plugin: Option<PathBuf>,
     env: Vec<(String, String)>,
+    extra_opts: &[(String, String)],
 ) -> Peer {
     let tap = Tap::start(upstream);
+    let mut prpl = None;
     let (protocol, username, password, address, mut opts) = match proto {
         Proto::Irc => (
             "prpl-irc",
@@ -188,7 +215,18 @@ fn client_peer(
                 ("auth_plain_in_clear".to_string(), "true".to_string()),
             ],
         ),
+        Proto::Loop(build) => {
+            prpl = Some(build.path());
+            (
+                build.id(),
+                nick.to_string(),
+                String::new(),
+                nick.to_string(),
+                vec![("port".to_string(), tap.port.to_string())],
+            )
+        }
     };
+    opts.extend(extra_opts.iter().cloned());
     if proto == Proto::Irc && fast_irc {
         opts.push(("ratelimit-interval".into(), "0".into()));
     }
@@ -203,6 +241,7 @@ fn client_peer(
         opts,
         prefs: all_prefs,
         plugin,
+        prpl,
         purple_dir: None,
         env,
     });

@@ -17,6 +17,8 @@ use super::{free_port, kill, tail, which, TempDir};
 pub enum Proto {
     Irc,
     Xmpp,
+    /// The transform test protocol (`tests/prpl/`) through the loopback [`super::Relay`].
+    Loop(super::LoopPrpl),
 }
 
 /// Start a server in the foreground with its output in `dir/<program>.log`, and wait until it

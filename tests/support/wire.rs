@@ -73,8 +73,36 @@ pub fn xmpp_sotto_bodies(bytes: &[u8]) -> Vec<String> {
     out
 }
 
+/// The texts of the transform test protocol's messages in relay `bytes` (either direction:
+/// `MSG <name> <text>` and the relay's `SENT <to> self|other <text>`), unescaped, in order.
+pub fn loop_messages(bytes: &[u8]) -> Vec<String> {
+    split_lines(bytes)
+        .into_iter()
+        .filter_map(|l| {
+            let text = match l.strip_prefix("MSG ") {
+                Some(rest) => rest.split_once(' ')?.1.to_string(),
+                None => l.strip_prefix("SENT ")?.splitn(3, ' ').nth(2)?.to_string(),
+            };
+            let mut out = String::with_capacity(text.len());
+            let mut chars = text.chars();
+            while let Some(c) = chars.next() {
+                match (c, c == '\\') {
+                    (_, true) => match chars.next() {
+                        Some('n') => out.push('\n'),
+                        Some('r') => out.push('\r'),
+                        Some(o) => out.push(o),
+                        None => out.push('\\'),
+                    },
+                    (c, false) => out.push(c),
+                }
+            }
+            Some(out)
+        })
+        .collect()
+}
+
 /// Every Sotto wire line a client gave the server (`Dir::Up`) on this tap, in order, whichever
-/// the protocol: IRC PRIVMSG payloads or XMPP `<body>` texts.
+/// the protocol: IRC PRIVMSG payloads, XMPP `<body>` texts, the relay's message texts.
 pub fn sotto_lines(proto: Proto, bytes: &[u8]) -> Vec<String> {
     match proto {
         Proto::Irc => irc_sotto_lines(bytes)
@@ -82,6 +110,10 @@ pub fn sotto_lines(proto: Proto, bytes: &[u8]) -> Vec<String> {
             .map(|l| l.payload)
             .collect(),
         Proto::Xmpp => xmpp_sotto_bodies(bytes),
+        Proto::Loop(_) => loop_messages(bytes)
+            .into_iter()
+            .filter(|t| t.starts_with("?S1"))
+            .collect(),
     }
 }
 
