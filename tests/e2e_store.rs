@@ -4,9 +4,11 @@
 //! build/sotto.so: run with `make e2e` (see tests/README.md).
 //!
 //! A read-only store: the tests run as root (permissions do not stop root), so the store's
-//! directory is made immutable with `chattr +i` (ext4, xfs, btrfs...). SQLite then cannot create
-//! its journal: every write fails while reads still work, which is what a full or read-only disk
-//! looks like to the plugin. Not root: `chmod 0500` does the same.
+//! directory and its files are made immutable with `chattr +i` (ext4, xfs, btrfs...). SQLite then
+//! cannot write its write-ahead log: every write fails while reads still work, which is what a
+//! full or read-only disk looks like to the plugin. Not root: `chmod 0500` on the directory
+//! only stops SQLite creating files, which a store in WAL mode (its log already open) does not
+//! need, so these tests want root.
 
 mod support;
 
@@ -27,8 +29,12 @@ impl ReadOnly {
             .output()
             .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
         if root {
+            // The files too, not only the directory: the store keeps its write-ahead log open
+            // (WAL mode), and a write to an open file is refused only when the file itself is
+            // immutable.
             let st = Command::new("chattr")
                 .arg("+i")
+                .args(files_in(dir))
                 .arg(dir)
                 .status()
                 .expect("run chattr");
@@ -50,9 +56,20 @@ impl ReadOnly {
     }
 }
 
+/// The files directly in `dir`.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
 impl Drop for ReadOnly {
     fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        let _ = Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .args(files_in(&self.0))
+            .status();
         let _ = Command::new("chmod").arg("0700").arg(&self.0).status();
     }
 }

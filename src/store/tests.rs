@@ -159,3 +159,66 @@ fn one_writer_per_profile() {
     assert!(Store::open(&d).is_ok(), "the lock goes with the store");
     fs::remove_dir_all(d).ok();
 }
+
+/// Every file of the store's directory, concatenated.
+fn dir_bytes(d: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for e in fs::read_dir(d).unwrap() {
+        all.extend(fs::read(e.unwrap().path()).unwrap());
+    }
+    all
+}
+
+#[test]
+fn wal_is_private_and_has_no_shared_memory_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmp("wal-mode");
+    let s = Store::open(&d).unwrap();
+    s.save_session("prpl-irc", "a", "bob", b"snapshot").unwrap();
+    let wal = d.join(format!("{DB_FILE}-wal"));
+    let mode = fs::metadata(&wal).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the WAL takes the database file's mode");
+    assert!(
+        !d.join(format!("{DB_FILE}-shm")).exists(),
+        "no -shm under the exclusive lock"
+    );
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}
+
+#[test]
+fn after_a_checkpoint_no_earlier_state_is_left_in_the_directory() {
+    let d = tmp("wal-old-keys");
+    let s = Store::open(&d).unwrap();
+    let old = [0xA7u8; 300]; // stands for a snapshot holding keys that must not survive
+    let new = [0x5Cu8; 300];
+    s.save_session("prpl-irc", "a", "bob", &old).unwrap();
+    s.checkpoint().unwrap();
+    s.save_session("prpl-irc", "a", "bob", &new).unwrap();
+    let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    // Durable and readable before any checkpoint; the old state is still in the WAL or db.
+    assert_eq!(
+        s.load_session("prpl-irc", "a", "bob")
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        &new[..]
+    );
+    assert!(has(&dir_bytes(&d), &old), "before the checkpoint");
+    s.checkpoint().unwrap();
+    let all = dir_bytes(&d);
+    assert!(
+        !has(&all, &old),
+        "the earlier snapshot is gone from every file"
+    );
+    assert!(has(&all, &new));
+    assert_eq!(
+        fs::metadata(d.join(format!("{DB_FILE}-wal")))
+            .unwrap()
+            .len(),
+        0,
+        "the WAL is emptied"
+    );
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}
