@@ -26,7 +26,8 @@ CARGO_SO = target/$(TARGET_SUBDIR)/libsotto.so
 LOADCHECK = build/sotto-loadcheck
 
 .PHONY: all build deps install install-system uninstall header check-header test test-protocol \
-	test-all loadcheck loadtime lint fmt bench wire-size fuzz fuzz-short doc demo clean
+	test-all loadcheck loadtime lint fmt bench bench-burst bench-burst-callgrind bench-e2e \
+	save-cost wire-size fuzz fuzz-short doc demo clean
 
 all: build
 
@@ -147,6 +148,60 @@ test: deps lint test-protocol test-all doc check-header loadcheck fuzz-short
 
 bench:
 	$(CARGO) bench --no-default-features
+
+# Issue 13's figures (docs/PERFORMANCE.md). Each prints figures and asserts nothing; none is part
+# of `make test`: speed targets live in benchmarks, never in timed tests.
+#
+#   bench-burst             burst per message at 16 B, 256 B, 4 KiB beside libotr, same run
+#   bench-burst-callgrind   the same as instruction counts (valgrind), which load does not move
+#   bench-e2e               per message through real libpurple, durable saves included, with
+#                           and without the plugin (purple-plugin/bench-e2e.c)
+#   save-cost               one durable save under each SQLite setting the store could use
+BENCH_ROUNDS ?= 5
+BENCH_MESSAGES ?= 42000
+LIBOTR_BENCH = benches/libotr/otr_bench
+
+$(LIBOTR_BENCH): benches/libotr/otr_bench.c
+	$(MAKE) -C benches/libotr otr_bench
+
+bench-burst: $(LIBOTR_BENCH)
+	$(CARGO) bench --no-default-features --bench burst -- $(BENCH_ROUNDS) $(BENCH_MESSAGES)
+
+CALLGRIND_MESSAGES ?= 500
+bench-burst-callgrind: $(LIBOTR_BENCH)
+	@b=$$($(CARGO) bench --no-default-features --bench burst --no-run 2>&1 \
+		| sed -n 's/.*(\(.*burst-[0-9a-f]*\))$$/\1/p' | tail -n 1); \
+	cg() { valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
+		--toggle-collect='*burst_loop*' "$$@" 2>&1 | awk '/Collected/ {print $$4}'; }; \
+	echo "instructions per message (callgrind, $(CALLGRIND_MESSAGES) messages after warm-up)"; \
+	echo "| size | libotr | Sotto (Conversation) | ratchet only | crypto floor | codec | Sotto / (crypto + codec) | Sotto / libotr |"; \
+	echo "|---|---|---|---|---|---|---|---|"; \
+	for s in 16 256 4096; do \
+		n=$$(( $(CALLGRIND_MESSAGES) / 21 * 21 )); \
+		o=$$(( $$(cg $(LIBOTR_BENCH) burst $$s $$n) / (n + 100) )); \
+		c=$$(( $$(cg "$$b" callgrind conversation $$s $(CALLGRIND_MESSAGES)) / $(CALLGRIND_MESSAGES) )); \
+		r=$$(( $$(cg "$$b" callgrind ratchet $$s $(CALLGRIND_MESSAGES)) / $(CALLGRIND_MESSAGES) )); \
+		f=$$(( $$(cg "$$b" callgrind crypto $$s $(CALLGRIND_MESSAGES)) / $(CALLGRIND_MESSAGES) )); \
+		k=$$(( $$(cg "$$b" callgrind codec $$s $(CALLGRIND_MESSAGES)) / $(CALLGRIND_MESSAGES) )); \
+		echo "| $$s B | $$o | $$c | $$r | $$f | $$k | $$(echo "scale=2; $$c / ($$f + $$k)" | bc) | $$(echo "scale=2; $$c / $$o" | bc) |"; \
+	done
+
+BENCH_E2E = build/sotto-bench-e2e
+BENCH_E2E_BYTES ?= 64
+# Where the bench's purple user dir (and so the store and its fsyncs) goes.
+BENCH_E2E_TMP ?= /tmp
+
+$(BENCH_E2E): purple-plugin/bench-e2e.c $(HEADLESS)
+	@mkdir -p build
+	$(CC) -Wall -Wextra -Wno-unused-parameter -O2 $(HEADLESS_CFLAGS) -o $@ $(filter %.c,$^) \
+		$$(pkg-config --cflags --libs purple glib-2.0)
+
+bench-e2e: build $(BENCH_E2E)
+	@set -e; d=$$(mktemp -d $(BENCH_E2E_TMP)/sotto-bench-e2e-XXXXXX); trap 'rm -rf "$$d"' EXIT; \
+	$(BENCH_E2E) $(abspath $(PLUGIN)) $(BENCH_E2E_BYTES) "$$d"
+
+save-cost:
+	$(CARGO) run --release --no-default-features --example save_cost
 
 # Characters on the wire per message type, plaintext per line, snapshot and memory per session.
 wire-size:

@@ -17,9 +17,10 @@
 //! Every save before a send is one transaction in WAL mode with `synchronous = FULL`: the new
 //! pages are appended to `sotto.db-wal` and that file is fsynced once, so the commit is on disk
 //! (and survives a crash or power loss) when `save_session` returns. Measured on the project's
-//! VM (`docs/PERFORMANCE.md`, "The synced save"): 0.2-0.3 ms per save, against 1.7-2.9 ms for
-//! the rollback journal (`DELETE`, four fsyncs, and a journal file created and unlinked per
-//! save) it replaces, and 1.2-1.7 ms for WAL with a checkpoint inside each save.
+//! VM (`make save-cost`; `docs/PERFORMANCE.md`, "The synced save"): 0.18-0.29 ms per commit,
+//! against 0.58-0.78 ms for the rollback journal (`DELETE`: four fsyncs, and a journal file
+//! created and unlinked per save) it replaces, and 1.05 ms for WAL with a checkpoint inside
+//! each save.
 //!
 //! The WAL holds earlier states of a session (old chain, root and skipped keys) until a
 //! checkpoint copies the pages into the database file (where they overwrite the old ones, and
