@@ -261,3 +261,41 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
         }
     }
 }
+
+/// How often the store's write-ahead log is emptied while Sotto is loaded.
+const CHECKPOINT_SECS: u32 = 30;
+
+/// Empties the store's write-ahead log every [`CHECKPOINT_SECS`] when something was saved
+/// (`Sessions::checkpoint`), off every send path; removed when dropped (plugin unload). On a
+/// clean exit SQLite checkpoints when the store closes.
+pub(crate) struct CheckpointTimer(u32);
+
+impl CheckpointTimer {
+    pub(crate) fn start() -> Self {
+        // SAFETY: `checkpoint_tick` has GSourceFunc's signature; no data pointer.
+        let id = unsafe {
+            sys::purple_timeout_add_seconds(
+                CHECKPOINT_SECS,
+                Some(checkpoint_tick),
+                std::ptr::null_mut(),
+            )
+        };
+        CheckpointTimer(id)
+    }
+}
+
+impl Drop for CheckpointTimer {
+    fn drop(&mut self) {
+        if self.0 != 0 {
+            // SAFETY: the id `purple_timeout_add_seconds` returned, removed once.
+            unsafe { sys::purple_timeout_remove(self.0) };
+        }
+    }
+}
+
+unsafe extern "C" fn checkpoint_tick(_data: sys::gpointer) -> sys::gboolean {
+    super::boundary::ffi_boundary!(1, {
+        let _ = with_sessions(Sessions::checkpoint);
+        1
+    })
+}

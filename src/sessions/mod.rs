@@ -131,6 +131,9 @@ pub struct Sessions {
     /// back): the same line again (a replay, a retransmission) would decrypt again, so it is
     /// dropped silently instead of shown twice. Bounded; SHA-256 of each line.
     shown_unsaved: std::collections::VecDeque<[u8; 32]>,
+    /// Saves were made since the last checkpoint: the store's write-ahead log holds earlier
+    /// states of those sessions until [`Sessions::checkpoint`].
+    unchecked: bool,
 }
 
 impl core::fmt::Debug for Sessions {
@@ -168,6 +171,24 @@ impl Sessions {
             identities: HashMap::new(),
             log: Vec::new(),
             shown_unsaved: std::collections::VecDeque::new(),
+            unchecked: false,
+        }
+    }
+
+    /// Moves what was saved since the last call out of the store's write-ahead log and empties
+    /// it, so no earlier state of a session (old chain, root and skipped keys) stays on disk
+    /// (`Store::checkpoint`). About 0.6 ms: the host calls it when things are quiet, never
+    /// between a save and its send (a save is durable without it).
+    pub fn checkpoint(&mut self) {
+        if !self.unchecked {
+            return;
+        }
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        match store.checkpoint() {
+            Ok(()) => self.unchecked = false,
+            Err(e) => self.note(format!("checkpoint: {e}")),
         }
     }
 
@@ -361,6 +382,7 @@ impl Sessions {
                     return Err(reason(&e));
                 }
                 s.saved = Some(now);
+                self.unchecked = true;
             }
         }
         let notes = trust::record_events(store, key, events);
