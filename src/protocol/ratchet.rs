@@ -178,6 +178,27 @@ impl core::ops::Deref for Plaintext {
     }
 }
 
+impl Plaintext {
+    /// The content as text in the same buffer, wiped on drop: the type byte is moved out in
+    /// place, so a caller that needs an owned `String` gets one without a second buffer and a
+    /// copy of the whole message. `None` (the buffer wiped) if the content is not UTF-8.
+    pub fn into_text(self) -> Option<Zeroizing<String>> {
+        let Plaintext { mut padded, end } = self;
+        padded.truncate(end);
+        if !padded.is_empty() {
+            padded.copy_within(1.., 0);
+            padded.pop();
+        }
+        match String::from_utf8(std::mem::take(&mut *padded)) {
+            Ok(text) => Some(Zeroizing::new(text)),
+            Err(e) => {
+                drop(Zeroizing::new(e.into_bytes()));
+                None
+            }
+        }
+    }
+}
+
 impl DoubleRatchet {
     /// The ratchet right after a handshake. The initiator makes the first DH ratchet step at
     /// once (against the responder's ephemeral), as Signal's Alice does against Bob's prekey;
@@ -438,4 +459,25 @@ fn advance(
         ck = next;
     }
     Ok((skipped, ck))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plaintext(kind: u8, content: &[u8]) -> Plaintext {
+        let padded = padding::pad(kind, content);
+        let end = 1 + padding::unpad(&padded).map_or(0, |(_, c)| c.len());
+        Plaintext { padded, end }
+    }
+
+    #[test]
+    fn plaintext_reads_the_content_and_becomes_text_in_place() {
+        for text in ["", "h", "héllo, wörld", &"x".repeat(300)] {
+            let p = plaintext(0, text.as_bytes());
+            assert_eq!(&*p, text.as_bytes());
+            assert_eq!(p.into_text().as_deref().map(String::as_str), Some(text));
+        }
+        assert!(plaintext(2, &[0xff, 0xfe]).into_text().is_none());
+    }
 }
