@@ -433,8 +433,9 @@ impl WireMessage {
         out
     }
 
-    /// Parses one line.
-    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+    /// The type letter of a Sotto line and what follows it (the line trimmed), or why the
+    /// line is not one.
+    fn kind_and_rest(text: &str) -> Result<(u8, &str), DecodeError> {
         let t = text.trim();
         if let Some(version) = other_version(t) {
             return Err(DecodeError::UnknownVersion(version));
@@ -442,8 +443,12 @@ impl WireMessage {
         if !is_sotto_text(t) {
             return Err(DecodeError::NotSotto);
         }
-        let kind = t.as_bytes()[PREFIX.len()];
-        let rest = &t[PREFIX.len() + 1..];
+        Ok((t.as_bytes()[PREFIX.len()], &t[PREFIX.len() + 1..]))
+    }
+
+    /// Parses one line.
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        let (kind, rest) = Self::kind_and_rest(text)?;
         match kind {
             b'Q' => return Ok(WireMessage::Query),
             b'E' => return Ok(WireMessage::Error(rest.trim().to_owned())),
@@ -644,15 +649,7 @@ mod tests {
     fn reference_decode(text: &str) -> Result<WireMessage, DecodeError> {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD as REF;
         use base64::Engine;
-        let t = text.trim();
-        if let Some(version) = other_version(t) {
-            return Err(DecodeError::UnknownVersion(version));
-        }
-        if !is_sotto_text(t) {
-            return Err(DecodeError::NotSotto);
-        }
-        let kind = t.as_bytes()[PREFIX.len()];
-        let rest = &t[PREFIX.len() + 1..];
+        let (kind, rest) = WireMessage::kind_and_rest(text)?;
         let token = rest.split_whitespace().next().unwrap_or("");
         match kind {
             b'Q' => return Ok(WireMessage::Query),
