@@ -76,6 +76,7 @@ mod purple {
         "xmlnode_set_attrib",
         "purple_account_get_username",
         "purple_account_get_protocol_id",
+        "purple_account_get_bool",
         "purple_account_get_connection",
         "purple_account_is_connected",
         "purple_accounts_find",

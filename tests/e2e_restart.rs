@@ -4,6 +4,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
+use support::scenarios;
 use support::*;
 
 /// A session on IRC; SIGKILL alice mid-conversation, restart her on the same purple user dir:
@@ -11,7 +12,7 @@ use support::*;
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_session_survives_sigkill_of_either_side() {
-    session_survives_restarts(Proto::Irc);
+    scenarios::session_survives_restarts(Proto::Irc);
 }
 
 /// The same on XMPP, plus: a message alice sends while bob is down is stored by the server
@@ -19,7 +20,7 @@ fn irc_session_survives_sigkill_of_either_side() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_session_survives_sigkill_and_reads_offline_messages() {
-    let mut p = session_survives_restarts(Proto::Xmpp);
+    let mut p = scenarios::session_survives_restarts(Proto::Xmpp);
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     p.bob.client.kill();
     std::thread::sleep(Duration::from_millis(500)); // prosody notices the closed stream
@@ -32,50 +33,6 @@ fn xmpp_session_survives_sigkill_and_reads_offline_messages() {
     p.bob.client.expect_received(&alice, away, WAIT);
     assert_hidden(&[&p.alice.tap, &p.bob.tap], away, "offline message");
     assert_no_trouble(&p);
-}
-
-fn session_survives_restarts(proto: Proto) -> Pair {
-    let t0 = Instant::now();
-    let (mut p, _) = encrypted_pair(proto, PairOptions::default());
-    {
-        let Pair { alice, bob, .. } = &mut p;
-        exchange(
-            proto,
-            alice,
-            bob,
-            "before restarts",
-            "before any restart, from alice",
-        );
-        exchange(
-            proto,
-            bob,
-            alice,
-            "before restarts",
-            "before any restart, from bob",
-        );
-    }
-    for victim in ["alice", "bob"] {
-        let marks = (p.alice.tap.mark(), p.bob.tap.mark());
-        {
-            let v = if victim == "alice" {
-                &mut p.alice
-            } else {
-                &mut p.bob
-            };
-            v.client.kill();
-            v.client.restart();
-            v.client.expect_online();
-        }
-        let Pair { alice, bob, .. } = &mut p;
-        let a = format!("after {victim} was killed and restarted, alice writes");
-        let b = format!("after {victim} was killed and restarted, bob writes");
-        exchange(proto, alice, bob, "after restart", &a);
-        exchange(proto, bob, alice, "after restart", &b);
-        assert_no_handshake_since(&p, marks, &format!("{victim}'s restart"));
-        assert_no_trouble(&p);
-        note(&format!("{proto:?}: {victim} killed and restarted"), t0);
-    }
-    p
 }
 
 /// 50 SIGKILLs at random moments around sends and receives (either side, 0–400 ms after a

@@ -5,9 +5,16 @@
 //! | test | plugin it stands in for | behaviour |
 //! |---|---|---|
 //! | `loop_full_conversation` | none (`prpl-sotto-loop`) | the rig itself: the shared scenario |
+//! | `discord_markdown_keeps_every_line_readable` | purple-discord | `_`, `__` and a trailing `\_` rewritten both ways |
+//! | `*_own_echo_shows_what_was_typed` | telegram-purple, slack-libpurple | `send_im` returns 0, the server's echo is written |
+//! | `other_device_lines_are_hidden_with_one_note` | purple-discord, skypeweb, purple-facebook | your other client's lines written as sent |
+//! | `sms_160_character_messages` | purple-mm-sms | 160-character messages, longer text split |
+//! | `duplicate_delivery_is_silent` | a retransmitting server | every message twice |
 //! | `reordered_delivery_is_read` | a server that reorders | messages in swapped pairs |
 
 mod support;
+
+use std::time::{Duration, Instant};
 
 use support::scenarios;
 use support::*;
@@ -28,10 +35,307 @@ fn loop_pair(build: LoopPrpl, alice_opts: &[(&str, &str)], bob_opts: &[(&str, &s
     )
 }
 
+/// Every message text that went through `tap` towards the relay.
+fn relay_texts(tap: &Tap) -> Vec<String> {
+    loop_messages(&tap.bytes(Dir::Up))
+}
+
+/// The writes in `c`'s window with `peer` whose text is `text` and that carry `flag`.
+fn count_writes(c: &Client, peer: &str, flag: u32, text: &str) -> usize {
+    c.writes()
+        .iter()
+        .filter(|w| w.has(flag) && w.is_with(peer) && w.shown() == text)
+        .count()
+}
+
+/// No window of `c` ever showed a raw Sotto line.
+fn assert_no_raw_line(c: &Client) {
+    for w in c.writes() {
+        assert!(
+            !w.shown().contains("?S1"),
+            "[{}] a raw Sotto line was shown: {w:?}",
+            c.cfg.name
+        );
+    }
+}
+
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn loop_full_conversation() {
     scenarios::full_conversation(Proto::Loop(LoopPrpl::Generic));
+}
+
+/// purple-discord rewrites markdown both ways: on sending a `_` at the end of a word becomes
+/// `\_`; on receiving `__` becomes `<u>`, a `_` whose word ends in `_` opens `<i>`, and `\_`
+/// stays `\_` unless that `_` would matter. A Sotto line (base64url has `_`) is changed whenever
+/// it holds `__` or ends in `_`. Messages are sent until the wire has carried at least three
+/// such lines; every message must still be read exactly, and the wire never carries a line
+/// over Discord's 2,000 bytes (the build refuses longer ones, as purple-discord does).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn discord_markdown_keeps_every_line_readable() {
+    let t0 = Instant::now();
+    let mut p = loop_pair(LoopPrpl::Discord, &[], &[]);
+    let proto = p.proto;
+    start_session(&mut p);
+    let mangled = |tap: &Tap| {
+        relay_texts(tap)
+            .iter()
+            .filter(|t| t.starts_with("?S1") && (t.contains("__") || t.ends_with("\\_")))
+            .count()
+    };
+    let mut sent = 0;
+    while mangled(&p.alice.tap) + mangled(&p.bob.tap) < 3 {
+        assert!(
+            sent < 40,
+            "40 messages and fewer than 3 lines markdown changes: the rig's markdown is off"
+        );
+        let text = long_text(
+            1400 + sent * 37,
+            if sent % 2 == 0 { "alice" } else { "bob" },
+        );
+        let Pair { alice, bob, .. } = &mut p;
+        if sent % 2 == 0 {
+            exchange(proto, alice, bob, "markdown", &text);
+        } else {
+            exchange(proto, bob, alice, "markdown", &text);
+        }
+        sent += 1;
+    }
+    let Pair { alice, bob, .. } = &mut p;
+    exchange(
+        proto,
+        alice,
+        bob,
+        "short",
+        "a short walrus after the markdown",
+    );
+    exchange(
+        proto,
+        bob,
+        alice,
+        "short",
+        "a short zebra after the markdown",
+    );
+    for tap in [&p.alice.tap, &p.bob.tap] {
+        for t in relay_texts(tap) {
+            assert!(
+                t.len() <= 2000,
+                "a line over Discord's 2,000 bytes: {}",
+                t.len()
+            );
+        }
+    }
+    eprintln!(
+        "[rig] {sent} long messages, {} lines changed by markdown",
+        mangled(&p.alice.tap) + mangled(&p.bob.tap)
+    );
+    for c in [&p.alice.client, &p.bob.client] {
+        assert_no_raw_line(c);
+    }
+    assert_no_trouble(&p);
+    note("discord markdown", t0);
+}
+
+/// telegram-purple and slack-libpurple: `send_im` returns 0 (libpurple shows nothing) and the
+/// server's echo of what we sent comes back and is written as sent. The sender must see what
+/// was typed, once, never the line (also for a message in fragments and for handshake lines).
+fn own_echo_shows_what_was_typed(build: LoopPrpl) {
+    let mut p = loop_pair(build, &[], &[]);
+    start_session(&mut p);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    exchange_all(&mut p);
+    // Give late echoes time to arrive, then count.
+    p.alice.client.sync();
+    std::thread::sleep(Duration::from_millis(500));
+    for ((_, a), (_, b)) in messages("alice").into_iter().zip(messages("bob")) {
+        assert_eq!(
+            count_writes(&p.alice.client, &bob, flags::SEND, &a),
+            1,
+            "alice's window shows her message once"
+        );
+        assert_eq!(
+            count_writes(&p.bob.client, &alice, flags::SEND, &b),
+            1,
+            "bob's window shows his message once"
+        );
+    }
+    for c in [&p.alice.client, &p.bob.client] {
+        assert_no_raw_line(c);
+        assert!(
+            !c.writes()
+                .iter()
+                .any(|w| w.shown().contains("another of your clients")),
+            "[{}] an echo of our own line was taken for another client's",
+            c.cfg.name
+        );
+    }
+    assert_no_trouble(&p);
+}
+
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn telegram_own_echo_shows_what_was_typed() {
+    own_echo_shows_what_was_typed(LoopPrpl::Telegram);
+}
+
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn slack_own_echo_shows_what_was_typed() {
+    own_echo_shows_what_was_typed(LoopPrpl::Slack);
+}
+
+/// Policy `always` with an echoing protocol: the typed message is held, then sent from the
+/// queue (Sotto writes it as sent); the server's echo of its line must not show it twice.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn telegram_held_message_is_shown_once() {
+    let always = vec![(
+        "/plugins/core/sotto/policy".to_string(),
+        "always".to_string(),
+    )];
+    let mut p = Pair::start(
+        Proto::Loop(LoopPrpl::Telegram),
+        PairOptions {
+            alice_prefs: always,
+            ..Default::default()
+        },
+    );
+    let bob = p.bob.address.clone();
+    let held = "a held walrus waits for the session";
+    send_expect_held(&mut p, true, held, "held message");
+    let auto = p.alice.client.wait(Duration::from_secs(3), &mut |l| {
+        l.written()
+            .is_some_and(|w| w.has(flags::SYSTEM) && w.shown().to_lowercase().contains("started"))
+    });
+    if auto.is_none() {
+        p.alice.client.cmd(&bob, "sotto start");
+    }
+    p.bob.client.expect_received(&p.alice.address, held, WAIT);
+    p.alice.client.expect_sent(&bob, held, WAIT);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(count_writes(&p.alice.client, &bob, flags::SEND, held), 1);
+    assert_no_raw_line(&p.alice.client);
+    assert!(
+        !p.alice
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().contains("another of your clients")),
+        "the echo of our own line was taken for another client's"
+    );
+    assert_no_trouble(&p);
+}
+
+/// purple-discord (and skypeweb, purple-facebook) write what your account sent from another
+/// client into the window as sent. That client's Sotto line cannot be read here: it is hidden,
+/// with one quiet note per message (one for all the pieces of a fragmented line).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn other_device_lines_are_hidden_with_one_note() {
+    let (mut p, _) = {
+        let mut p = loop_pair(LoopPrpl::Discord, &[], &[]);
+        let f = start_session(&mut p);
+        (p, f)
+    };
+    let bob = p.bob.address.clone();
+    let Server::Loop(relay) = &p.server else {
+        unreachable!("a loop pair has a relay")
+    };
+    // A data line and a line in three pieces that alice's client never sent.
+    let data = format!("?S1D{}", "Q".repeat(120));
+    relay.sent_from_other_device("alice", &bob, &data);
+    let body = format!("?S1D{}", "w".repeat(400));
+    let chunks: Vec<&str> = vec![&body[..150], &body[150..300], &body[300..]];
+    for (i, c) in chunks.iter().enumerate() {
+        let piece = format!("?S1PAbCd{}{}{c}", ["AA", "AB", "AC"][i], "AD");
+        relay.sent_from_other_device("alice", &bob, &piece);
+    }
+    p.alice.client.sync();
+    let notes = |c: &Client| {
+        c.writes()
+            .iter()
+            .filter(|w| w.is_with(&bob) && w.shown().contains("another of your clients"))
+            .count()
+    };
+    let deadline = Instant::now() + WAIT;
+    while notes(&p.alice.client) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        notes(&p.alice.client),
+        2,
+        "one note per message sent from another client:\n{}",
+        p.alice.client.dump()
+    );
+    for w in p.alice.client.writes() {
+        if w.shown().contains("another of your clients") {
+            assert!(
+                !w.has(flags::RECV),
+                "the note must not pose as a message from bob: {w:?}"
+            );
+        }
+    }
+    assert_no_raw_line(&p.alice.client);
+    // The conversation goes on.
+    let proto = p.proto;
+    let Pair { alice, bob: b, .. } = &mut p;
+    exchange(proto, alice, b, "after", "a walrus after the other device");
+    p.assert_no_criticals();
+}
+
+/// purple-mm-sms: 160-character messages; a longer text would go out as several, each
+/// arriving as a message of its own. Sotto's lines fit one SMS each.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn sms_160_character_messages() {
+    scenarios::full_conversation(Proto::Loop(LoopPrpl::Sms));
+}
+
+/// The wire of [`sms_160_character_messages`] on its own: every message at most 160 characters.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn sms_lines_fit_one_message() {
+    let (mut p, _) = {
+        let mut p = loop_pair(LoopPrpl::Sms, &[], &[]);
+        let f = start_session(&mut p);
+        (p, f)
+    };
+    let text = long_text(1200, "alice");
+    let proto = p.proto;
+    let Pair { alice, bob, .. } = &mut p;
+    exchange(proto, alice, bob, "long", &text);
+    for tap in [&p.alice.tap, &p.bob.tap] {
+        let texts = relay_texts(tap);
+        assert!(!texts.is_empty());
+        for t in texts {
+            assert!(
+                t.chars().count() <= 160,
+                "a message over 160 characters went to the relay: {}",
+                t.len()
+            );
+        }
+    }
+    assert_no_trouble(&p);
+}
+
+/// A server that delivers every message twice (a retransmission): each message is shown once,
+/// and the copy is dropped without a word.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn duplicate_delivery_is_silent() {
+    let twice = [("duplicate", "true")];
+    let mut p = loop_pair(LoopPrpl::Generic, &twice, &twice);
+    start_session(&mut p);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    exchange_all(&mut p);
+    std::thread::sleep(Duration::from_secs(1));
+    for ((_, a), (_, b)) in messages("alice").into_iter().zip(messages("bob")) {
+        assert_eq!(count_writes(&p.bob.client, &alice, flags::RECV, &a), 1);
+        assert_eq!(count_writes(&p.alice.client, &bob, flags::RECV, &b), 1);
+    }
+    assert_no_trouble(&p);
 }
 
 /// A server that delivers messages in swapped pairs: handshake, short and fragmented messages
@@ -41,14 +345,7 @@ fn loop_full_conversation() {
 fn reordered_delivery_is_read() {
     let swapped = [("reorder", "true")];
     let mut p = loop_pair(LoopPrpl::Generic, &swapped, &swapped);
-    let proto = p.proto;
     start_session(&mut p);
-    for ((label, a), (_, b)) in messages("alice").into_iter().zip(messages("bob")) {
-        let Pair {
-            alice: pa, bob: pb, ..
-        } = &mut p;
-        exchange(proto, pa, pb, label, &a);
-        exchange(proto, pb, pa, label, &b);
-    }
+    exchange_all(&mut p);
     assert_no_trouble(&p);
 }

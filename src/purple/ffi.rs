@@ -12,8 +12,8 @@ use super::bindings::{gboolean, GList, PurplePlugin, PurplePluginPrefFrame};
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::CommandGuard;
 use super::{
-    actions, commands, direct_cmds, glue, prefs_frame, present, prpl, service, signals, state,
-    texts,
+    actions, commands, direct_cmds, echo, glue, prefs_frame, present, prpl, service, signals,
+    state, texts,
 };
 
 extern "C" {
@@ -28,6 +28,7 @@ struct Loaded {
     _command: Option<CommandGuard>,
     _direct_commands: Vec<CommandGuard>,
     _wraps: prpl::SendImWraps,
+    _echoes: echo::Guard,
     _checkpoints: service::CheckpointTimer,
 }
 
@@ -100,6 +101,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             _command: commands::register(),
             _direct_commands: direct_cmds::register(),
             _wraps: prpl::wrap_all(),
+            _echoes: echo::Guard::new(),
             _checkpoints: service::CheckpointTimer::start(),
         };
         state::hold_loaded(Box::new(loaded));

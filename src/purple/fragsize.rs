@@ -1,19 +1,40 @@
 //! How long one wire line may be on each protocol (`Conversation::set_max_line`).
 //!
-//! Wire lines are ASCII (a prefix and base64), so characters and bytes are the same here.
+//! Wire lines are ASCII (a prefix and base64), so characters and bytes are the same here. A
+//! line longer than the limit is cut into `?S1P` fragments (PROTOCOL.md §6); the handshake
+//! lines are always sent whole (`?S1R` is 156 characters for the names `alice`/`bob`).
 //!
-//! * IRC: two limits apply. libpurple's IRC prpl splits a PRIVMSG argument at
-//!   `512 - len(target) - 64` bytes. The server relays the line to the peer as
-//!   `:nick!user@host PRIVMSG target :text\r\n`, which must fit 512 bytes (ngircd cuts longer
-//!   lines), so the sender's nick, user and host count too. User and host are not known to the
-//!   client, so we budget their maximum and keep a margin.
-//! * XMPP: stanzas are large (prosody's default limit is 256 KiB); 8,000 keeps one message per line.
-//! * Anything else: the `fragment_size_default` preference (default [`DEFAULT_UNKNOWN`]).
+//! | protocol | id (and account option) | line | why |
+//! |---|---|---|---|
+//! | IRC | `prpl-irc` | 160 to 386, from both nicks | libpurple splits a PRIVMSG at `512 - len(target) - 64` bytes, and the relayed line (`:nick!user@host PRIVMSG target :text`) must fit the server's 512 |
+//! | XMPP | `prpl-jabber` | 8,000 | stanzas are large (prosody: 256 KiB): one message per line |
+//! | SIP over TCP | `prpl-simple` (`udp` off, SIMPLE's default) | 16,000 | libpurple's SIMPLE reads one SIP message per `read()`, so messages that arrive together (a burst of fragments) wait until more bytes come: one line per message instead; Kamailio carries it |
+//! | SIP over UDP | `prpl-simple` (`udp` on) | 800 | a MESSAGE should stay near 1,300 bytes (RFC 3428); datagrams arrive one by one |
+//! | Discord | `prpl-eionrobb-discord` | 1,990 | purple-discord refuses over 2,000 bytes after escaping markdown (a trailing `_` gains a `\`) |
+//! | Telegram | `prpl-telegram`, `telegram-tdlib` | 4,096 | the message limit; telegram-purple splits longer text |
+//! | Slack | `prpl-slack` | 4,000 | slack-libpurple's limit |
+//! | SMS | `prpl-mm-sms` | 160 | one SMS each (longer lines are split into several, or cost two) |
+//! | anything else | | the `fragment_size_default` preference (default [`DEFAULT_UNKNOWN`]) | |
+//!
+//! The IRC figure budgets the sender's user and host, which the client does not know, at their
+//! maximum, and keeps a margin.
 
 /// Conservative default for protocols we know nothing about.
 pub(crate) const DEFAULT_UNKNOWN: usize = 300;
 /// XMPP line size.
 pub(crate) const XMPP: usize = 8000;
+/// SIP over TCP: one line per message (fragment bursts stall libpurple's SIMPLE reader).
+pub(crate) const SIP_TCP: usize = MAX_LINE;
+/// SIP over UDP: a MESSAGE request near RFC 3428's 1,300 bytes.
+pub(crate) const SIP_UDP: usize = 800;
+/// Discord: 2,000 bytes once purple-discord has escaped the line's markdown.
+pub(crate) const DISCORD: usize = 1990;
+/// Telegram's message limit.
+pub(crate) const TELEGRAM: usize = 4096;
+/// Slack's message limit.
+pub(crate) const SLACK: usize = 4000;
+/// One SMS.
+pub(crate) const SMS: usize = 160;
 /// Smallest line we ever ask the core for (a handshake message must fit one line).
 pub(crate) const MIN_LINE: usize = 160;
 /// Largest line for any protocol.
@@ -53,12 +74,14 @@ pub(crate) fn irc(own_nick_len: usize, peer_nick_len: usize) -> usize {
 }
 
 /// Line size for a protocol id (`prpl-irc`, `prpl-jabber`, ...). `default_pref` is the user's
-/// `fragment_size_default`.
+/// `fragment_size_default`; `option` reads one of the account's boolean options (SIMPLE's
+/// `udp`).
 pub(crate) fn for_protocol(
     protocol: &str,
     own_nick: Option<&str>,
     peer: &str,
     default_pref: i64,
+    option: impl Fn(&str) -> bool,
 ) -> usize {
     match protocol {
         "prpl-irc" => {
@@ -67,6 +90,12 @@ pub(crate) fn for_protocol(
             irc(own, peer.len())
         }
         "prpl-jabber" => XMPP,
+        "prpl-simple" if option("udp") => SIP_UDP,
+        "prpl-simple" => SIP_TCP,
+        "prpl-eionrobb-discord" => DISCORD,
+        "prpl-telegram" | "telegram-tdlib" => TELEGRAM,
+        "prpl-slack" => SLACK,
+        "prpl-mm-sms" => SMS,
         _ => usize::try_from(default_pref)
             .unwrap_or(DEFAULT_UNKNOWN)
             .clamp(MIN_LINE, MAX_LINE),
@@ -101,13 +130,45 @@ mod tests {
 
     #[test]
     fn per_protocol() {
-        assert_eq!(for_protocol("prpl-jabber", None, "bob@x", 300), XMPP);
-        assert_eq!(for_protocol("prpl-foo", None, "bob", 300), 300);
-        assert_eq!(for_protocol("prpl-foo", None, "bob", 10), MIN_LINE);
-        assert_eq!(for_protocol("prpl-foo", None, "bob", -5), DEFAULT_UNKNOWN);
+        let no = |_: &str| false;
+        assert_eq!(for_protocol("prpl-jabber", None, "bob@x", 300, no), XMPP);
+        assert_eq!(for_protocol("prpl-foo", None, "bob", 300, no), 300);
+        assert_eq!(for_protocol("prpl-foo", None, "bob", 10, no), MIN_LINE);
         assert_eq!(
-            for_protocol("prpl-irc", Some("alice"), "bob", 300),
+            for_protocol("prpl-foo", None, "bob", -5, no),
+            DEFAULT_UNKNOWN
+        );
+        assert_eq!(
+            for_protocol("prpl-irc", Some("alice"), "bob", 300, no),
             irc(5, 3)
         );
+    }
+
+    #[test]
+    fn sip_depends_on_the_transport() {
+        let udp = |k: &str| k == "udp";
+        assert_eq!(
+            for_protocol("prpl-simple", None, "sip:bob@h", 300, |_| false),
+            16_000
+        );
+        assert_eq!(
+            for_protocol("prpl-simple", None, "sip:bob@h", 300, udp),
+            800
+        );
+    }
+
+    #[test]
+    fn third_party_plugins() {
+        let no = |_: &str| false;
+        for (id, line) in [
+            ("prpl-eionrobb-discord", 1990),
+            ("prpl-telegram", 4096),
+            ("telegram-tdlib", 4096),
+            ("prpl-slack", 4000),
+            ("prpl-mm-sms", 160),
+        ] {
+            assert_eq!(for_protocol(id, None, "bob", 300, no), line, "{id}");
+            assert!((MIN_LINE..=MAX_LINE).contains(&line));
+        }
     }
 }

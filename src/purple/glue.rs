@@ -113,6 +113,31 @@ fn normalize(account: *mut sys::PurpleAccount, name: &str) -> String {
     cstr_to_string(out).unwrap_or_else(|| name.to_owned())
 }
 
+/// A contact's name as state is keyed and handshakes state it: libpurple's normalization, then
+/// what a protocol puts in front of the same name on some paths only. SIMPLE (`prpl-simple`)
+/// writes what it receives as from `sip:bob@host` and sends to `bob@host` as typed in a new
+/// window: both are the one contact `bob@host`.
+fn contact_name(protocol: &str, account: *mut sys::PurpleAccount, name: &str) -> String {
+    let n = normalize(account, name);
+    match protocol {
+        "prpl-simple" => strip_sip_scheme(&n).to_owned(),
+        _ => n,
+    }
+}
+
+/// `bob@host` from `sip:bob@host` or `sips:bob@host` (any case); other names as they are.
+fn strip_sip_scheme(name: &str) -> &str {
+    for scheme in ["sip:", "sips:"] {
+        if name
+            .get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+        {
+            return &name[scheme.len()..];
+        }
+    }
+    name
+}
+
 impl ConvRef {
     /// Names for `peer` on `account`.
     ///
@@ -166,28 +191,33 @@ impl ConvRef {
         unsafe { sys::purple_accounts_find(user.as_ptr(), proto.as_ptr()) }
     }
 
-    /// The normalized key for session state.
+    /// The normalized key for session state: one contact is one key, however the protocol
+    /// spelled its name this time (see `contact_name`).
     pub(crate) fn key(&self) -> ConvKey {
         let account = self.account();
         ConvKey {
             protocol: self.protocol.clone(),
             account: normalize(account, &self.account),
-            peer: normalize(account, &self.peer),
+            peer: contact_name(&self.protocol, account, &self.peer),
         }
     }
 
     /// The names a handshake states for this conversation: our name on the network (the
-    /// connection's display name, an IRC nick or an XMPP JID, else the account's username) and
-    /// the peer's, both normalized as `key` does. Empty when not connected.
+    /// connection's display name, an IRC nick or an XMPP JID; on SIP the account's address,
+    /// `alice@host`, as peers see it, where the display name is only `alice`) and the peer's,
+    /// both normalized as `key` does. Empty when not connected.
     pub(crate) fn names(&self) -> crate::protocol::names::Names {
         let account = self.account();
-        let me = self
-            .own_display_name()
-            .map(|n| normalize(account, &n))
-            .unwrap_or_default();
+        let me = match self.protocol.as_str() {
+            "prpl-simple" => self
+                .own_display_name()
+                .map(|_| contact_name(&self.protocol, account, &self.account)),
+            _ => self.own_display_name().map(|n| normalize(account, &n)),
+        }
+        .unwrap_or_default();
         crate::protocol::names::Names {
             me,
-            peer: normalize(account, &self.peer),
+            peer: contact_name(&self.protocol, account, &self.peer),
         }
     }
 
@@ -377,6 +407,17 @@ pub(crate) mod prefs {
     }
 }
 
+/// A boolean option of `r`'s account (SIMPLE's `udp`); false when the account is gone.
+pub(crate) fn account_bool(r: &ConvRef, key: &str) -> bool {
+    let account = r.account();
+    if account.is_null() {
+        return false;
+    }
+    let k = cstring(key);
+    // SAFETY: a live account (looked up just now) and a valid key.
+    unsafe { sys::purple_account_get_bool(account, k.as_ptr(), 0) != 0 }
+}
+
 /// Blist setting on a buddy holding its per-contact policy.
 pub(crate) const BUDDY_POLICY: &str = "sotto-policy";
 
@@ -499,6 +540,15 @@ pub(crate) unsafe fn set_error(error: *mut *mut c_char, msg: &str) {
 mod tests {
     use super::*;
     use std::ffi::CString;
+
+    #[test]
+    fn sip_scheme_is_not_part_of_the_contact() {
+        assert_eq!(strip_sip_scheme("sip:bob@host"), "bob@host");
+        assert_eq!(strip_sip_scheme("SIPS:bob@host"), "bob@host");
+        assert_eq!(strip_sip_scheme("bob@host"), "bob@host");
+        assert_eq!(strip_sip_scheme("sipbob@host"), "sipbob@host");
+        assert_eq!(strip_sip_scheme("sí"), "sí");
+    }
 
     #[test]
     fn arg_reads_up_to_the_terminating_null() {

@@ -6,8 +6,9 @@
 //! presenter pair that callback UIs need):
 //!
 //! * `bindings`: bindgen's raw libpurple API (GLib types from `glib-sys`); `boundary`: the panic
-//!   boundary and null checks every `extern "C"` body uses; `markup`, `fragsize`, `texts`: pure
-//!   helpers (plaintext format, line sizes, every sentence the user sees).
+//!   boundary and null checks every `extern "C"` body uses; `markup`, `fragsize`, `texts`,
+//!   `transforms`: pure helpers (plaintext format, line sizes, every sentence the user sees,
+//!   what protocol plugins do to a line, undone).
 //! * `state`: the loaded plugin's one state value (the sessions service, windows, open dialogs,
 //!   the injecting and quitting flags, the wrapped `send_im`s).
 //! * `glue`: safe wrappers (strings, lookups by name, writing lines, preferences, commands);
@@ -16,7 +17,9 @@
 //! * `present` (the presenter), `dialogs` and `known` (the Known fingerprints view): what the
 //!   user sees of a decision.
 //! * `signals`, `prpl`, `commands`, `direct_cmds`, `menu`, `actions`, `prefs_frame`: the seams
-//!   libpurple calls; `ffi`: the functions the C shim calls (cbindgen → `include/sotto.h`).
+//!   libpurple calls; `echo`: Sotto lines that come back (echoes, other clients' lines, copies),
+//!   `xmpp`: XMPP's stanza hints; `ffi`: the functions the C shim calls (cbindgen →
+//!   `include/sotto.h`).
 
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
@@ -26,6 +29,7 @@ mod boundary;
 mod commands;
 mod dialogs;
 mod direct_cmds;
+mod echo;
 pub mod ffi;
 mod fragsize;
 mod glue;
@@ -39,5 +43,6 @@ mod service;
 mod signals;
 mod state;
 mod texts;
+mod transforms;
 mod windows;
 mod xmpp;

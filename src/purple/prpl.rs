@@ -17,7 +17,7 @@ use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
 use super::state::{self, with_state, SendIm};
-use super::{present, service};
+use super::{echo, present, service};
 
 /// The protocol-info struct of a protocol plugin, or NULL.
 ///
@@ -147,10 +147,16 @@ unsafe extern "C" fn wrapped_send_im(
         // SAFETY: the original function of this protocol, with the arguments libpurple gave us.
         let pass = || unsafe { orig(gc, who, message, flags) };
         // Our own lines, or the plugin is unloaded but another wrapper still calls us.
-        if state::is_injecting() || !state::is_loaded() {
+        if !state::is_loaded() {
             return pass();
         }
         let text = cstr_to_string(message).unwrap_or_default();
+        if state::is_injecting() {
+            let rc = pass();
+            // Its echo, if the protocol writes one, is ours: hidden.
+            echo::passed(&text, rc, true);
+            return rc;
+        }
         // SAFETY: live connection.
         let account = unsafe { sys::purple_connection_get_account(gc) };
         let Some(peer) = cstr_to_string(who) else {
@@ -171,7 +177,10 @@ unsafe extern "C" fn wrapped_send_im(
         })
         .unwrap_or(false);
         if approved {
-            return pass();
+            let rc = pass();
+            // Whether libpurple shows the typed text (rc > 0) or the protocol's echo will (0).
+            echo::passed(&text, rc, false);
+            return rc;
         }
         // Not from our send path: an auto-reply or another plugin. Run it through the session.
         let plain = glue::markup_to_text(&text);

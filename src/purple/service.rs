@@ -28,6 +28,7 @@ pub(crate) fn settings(r: &ConvRef) -> Settings {
             r.own_display_name().as_deref(),
             &r.peer,
             prefs::int(prefs::FRAGMENT_SIZE_DEFAULT),
+            |option| glue::account_bool(r, option),
         ),
         names: r.names(),
         now_secs: now_secs(),

@@ -10,7 +10,7 @@ use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
 use super::markup;
 use super::state::{self, with_state};
-use super::{present, service, texts};
+use super::{echo, present, service, texts};
 
 /// Which libpurple subsystem emits a signal (its handle is looked up again when disconnecting).
 #[derive(Clone, Copy)]
@@ -133,7 +133,7 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
         (
             Conversations,
             c"writing-im-msg",
-            super::xmpp::writing_im_msg as *const c_void,
+            super::echo::writing_im_msg as *const c_void,
         ),
         (
             Jabber,
@@ -236,6 +236,8 @@ unsafe extern "C" fn sending_im_msg(
                         unsafe { abort_send(message) };
                         return;
                     };
+                    // Kept so that a protocol's echo of any piece shows what was typed.
+                    echo::typed(lines.iter().chain(std::iter::once(&last)), &text);
                     let mut fx = fx;
                     fx.inject.extend(lines);
                     if !present::apply(&r, fx) {
@@ -291,15 +293,17 @@ unsafe extern "C" fn receiving_im_msg(
             return 0;
         };
         let raw = cstr_to_string(message_p).unwrap_or_default();
-        let text = if markup::needs_strip(&raw) {
-            glue::markup_to_text(&raw)
-        } else {
-            raw
-        };
+        let text = echo::incoming_text(&raw);
         // SAFETY: live account for this callback.
         let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
             return 0;
         };
+        // A copy of a line already read (a retransmission): dropped without a word.
+        if echo::already_read(&text) {
+            // SAFETY: valid out-parameter.
+            unsafe { glue::replace_gstring(message, None) };
+            return 1;
+        }
         let Some((action, fx)) = service::incoming(&r, &text) else {
             // No session could be had (the store is unreadable, say): protocol traffic is
             // still never shown raw.

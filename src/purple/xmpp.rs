@@ -1,4 +1,4 @@
-//! Sotto's lines as other clients and servers see them, and lines written by other paths.
+//! Sotto's lines as other XMPP clients and servers see them.
 //!
 //! * **XMPP hints** (`jabber-sending-xmlnode`, run before libpurple's own handler serializes the
 //!   stanza): every `<message>` whose body is a Sotto line gets
@@ -9,21 +9,17 @@
 //!     works (`no-store` would stop it);
 //!   - XEP-0380 `<encryption xmlns='urn:xmpp:eme:0' namespace='urn:sotto:1' name='Sotto'/>`:
 //!     other clients say "encrypted with Sotto" instead of showing the line.
-//! * **Any window** (`writing-im-msg`, which every path that writes into an IM window passes:
-//!   a carbons plugin writing copies of what we sent from another client, an echo from a
-//!   protocol whose `send_im` returns 0, history): a raw Sotto line is never shown. Our own
-//!   receive path never lets one get this far, so a line seen here came another way; it is
-//!   replaced by a short note saying what it was.
+//!
+//! What any window shows of a Sotto line that reaches it another way (a carbon copy, an echo,
+//! history) is `super::echo`'s.
 
-use std::ffi::{c_char, c_void};
+use std::ffi::c_void;
 
 use crate::protocol::wire::is_sotto_text;
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
-use super::glue::{self, cstr_to_string};
-use super::markup;
-use super::texts;
+use super::glue::cstr_to_string;
 
 /// `jabber-sending-xmlnode(gc, &packet)`.
 pub(crate) unsafe extern "C" fn sending_xmlnode(
@@ -62,36 +58,5 @@ pub(crate) unsafe extern "C" fn sending_xmlnode(
             sys::xmlnode_set_attrib(eme, c"namespace".as_ptr(), c"urn:sotto:1".as_ptr());
             sys::xmlnode_set_attrib(eme, c"name".as_ptr(), c"Sotto".as_ptr());
         }
-    })
-}
-
-/// `writing-im-msg(account, who, &message, conv, flags)`: a raw Sotto line is replaced by a note.
-pub(crate) unsafe extern "C" fn writing_im_msg(
-    _account: *mut sys::PurpleAccount,
-    _who: *const c_char,
-    message: *mut *mut c_char,
-    _conv: *mut sys::PurpleConversation,
-    flags: sys::PurpleMessageFlags,
-    _data: *mut c_void,
-) -> sys::gboolean {
-    ffi_boundary!(0, {
-        non_null!(message, 0);
-        // SAFETY: libpurple's out-parameter, non-null.
-        let current = unsafe { *message };
-        non_null!(current, 0);
-        let raw = cstr_to_string(current).unwrap_or_default();
-        let text = if markup::needs_strip(&raw) {
-            glue::markup_to_text(&raw)
-        } else {
-            raw
-        };
-        if !is_sotto_text(&text) {
-            return 0;
-        }
-        let sent = flags & sys::PURPLE_MESSAGE_SEND != 0;
-        let note = markup::text_to_html(texts::hidden_sotto_line(sent));
-        // SAFETY: libpurple's GLib-owned message slot.
-        unsafe { glue::replace_gstring(message, Some(&note)) };
-        0
     })
 }

@@ -23,11 +23,7 @@ pub fn full_conversation(proto: Proto) {
     let mut p = Pair::start(proto, PairOptions::default());
     let marks = (p.alice.tap.mark(), p.bob.tap.mark());
     start_session(&mut p);
-    for ((label, a), (_, b)) in messages("alice").into_iter().zip(messages("bob")) {
-        let Pair { alice, bob, .. } = &mut p;
-        exchange(proto, alice, bob, label, &a);
-        exchange(proto, bob, alice, label, &b);
-    }
+    exchange_all(&mut p);
     assert_only_sotto_since(&p, marks);
     if proto == Proto::Irc {
         assert_irc_relayed_intact(&p.alice.tap, marks.0, &p.bob.tap, marks.1);
@@ -62,17 +58,7 @@ pub fn full_conversation(proto: Proto) {
 /// user told so), then delivered encrypted once the session is up, and shown as sent.
 pub fn always_holds_then_delivers(proto: Proto) {
     let t0 = Instant::now();
-    let always = vec![(
-        "/plugins/core/sotto/policy".to_string(),
-        "always".to_string(),
-    )];
-    let mut p = Pair::start(
-        proto,
-        PairOptions {
-            alice_prefs: always,
-            ..Default::default()
-        },
-    );
+    let mut p = Pair::start(proto, alice_always());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     let held = "held walrus message typed before any session";
     send_expect_held(&mut p, true, held, "held message");
@@ -92,13 +78,7 @@ pub fn always_holds_then_delivers(proto: Proto) {
     }
 
     // `always` may start the handshake by itself; if it did not, the user starts it.
-    let auto = p.alice.client.wait(Duration::from_secs(3), &mut |l| {
-        l.written().is_some_and(|w| is_started(&w))
-    });
-    if auto.is_none() {
-        p.alice.client.cmd(&bob, "sotto start");
-        expect_started(&p.alice.client, &bob, WAIT);
-    }
+    start_unless_started(&mut p.alice.client, &bob);
     expect_started(&p.bob.client, &alice, WAIT);
     p.bob.client.expect_received(&alice, held, WAIT);
     p.alice.client.expect_sent(&bob, held, WAIT);
@@ -286,4 +266,51 @@ pub fn peer_without_sotto(proto: Proto) {
         "bob was shown a message that should wait for encryption"
     );
     p.assert_no_criticals();
+}
+
+/// A session; SIGKILL alice mid-conversation, restart her on the same purple user dir: both
+/// directions go on with no new handshake on the wire and no error shown. Then bob. Returns
+/// the pair, still encrypted.
+pub fn session_survives_restarts(proto: Proto) -> Pair {
+    let t0 = Instant::now();
+    let (mut p, _) = encrypted_pair(proto, PairOptions::default());
+    {
+        let Pair { alice, bob, .. } = &mut p;
+        exchange(
+            proto,
+            alice,
+            bob,
+            "before restarts",
+            "before any restart, from alice",
+        );
+        exchange(
+            proto,
+            bob,
+            alice,
+            "before restarts",
+            "before any restart, from bob",
+        );
+    }
+    for victim in ["alice", "bob"] {
+        let marks = (p.alice.tap.mark(), p.bob.tap.mark());
+        {
+            let v = if victim == "alice" {
+                &mut p.alice
+            } else {
+                &mut p.bob
+            };
+            v.client.kill();
+            v.client.restart();
+            v.client.expect_online();
+        }
+        let Pair { alice, bob, .. } = &mut p;
+        let a = format!("after {victim} was killed and restarted, alice writes");
+        let b = format!("after {victim} was killed and restarted, bob writes");
+        exchange(proto, alice, bob, "after restart", &a);
+        exchange(proto, bob, alice, "after restart", &b);
+        assert_no_handshake_since(&p, marks, &format!("{victim}'s restart"));
+        assert_no_trouble(&p);
+        note(&format!("{proto:?}: {victim} killed and restarted"), t0);
+    }
+    p
 }

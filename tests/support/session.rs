@@ -146,6 +146,40 @@ pub fn both_manual() -> PairOptions {
     }
 }
 
+/// Alice on the `always` policy (bob on the default): what she types before a session is held.
+pub fn alice_always() -> PairOptions {
+    PairOptions {
+        alice_prefs: vec![(
+            "/plugins/core/sotto/policy".to_string(),
+            "always".to_string(),
+        )],
+        ..Default::default()
+    }
+}
+
+/// Under `always`, a held message may start the session by itself; if `client` shows no
+/// started line within 3 s, the user starts it with `/sotto start` in the window with `peer`.
+/// Either way `client`'s side is started when this returns.
+pub fn start_unless_started(client: &mut Client, peer: &str) {
+    let auto = client.wait(Duration::from_secs(3), &mut |l| {
+        l.written().is_some_and(|w| is_started(&w))
+    });
+    if auto.is_none() {
+        client.cmd(peer, "sotto start");
+        expect_started(client, peer, WAIT);
+    }
+}
+
+/// Every message of [`messages`] typed once each way, alice first, with [`exchange`]'s checks.
+pub fn exchange_all(p: &mut Pair) {
+    let proto = p.proto;
+    for ((label, a), (_, b)) in messages("alice").into_iter().zip(messages("bob")) {
+        let Pair { alice, bob, .. } = p;
+        exchange(proto, alice, bob, label, &a);
+        exchange(proto, bob, alice, label, &b);
+    }
+}
+
 /// Alice (or bob) types `text`; it must be held: a system line with "held" in the sender's
 /// window, and after 2 s (time for a leak to reach the server) nothing of it on either tap.
 pub fn send_expect_held(p: &mut Pair, from_alice: bool, text: &str, why: &str) {

@@ -1,0 +1,402 @@
+//! Sotto lines that come back: echoes of what we sent, lines our account sent from another
+//! client, and copies of lines already read. No window ever shows a raw Sotto line.
+//!
+//! * **Our own echoes.** Some protocols' `send_im` returns 0, so libpurple shows nothing, and the
+//!   server's echo of the message is written into the window later as sent (telegram-purple,
+//!   tdlib-purple, slack-libpurple, `purple_conv_im_write` with `PURPLE_MESSAGE_SEND`). That echo
+//!   is our own line. So every line we hand to a protocol is kept in a short record ([`Sent`]):
+//!   the echo of a typed message's line is shown as the text that was typed, once (its other
+//!   pieces, and any later copy, are hidden); the echo of anything else (handshake, a message
+//!   the presenter already showed as sent from the hold queue) is hidden. When `send_im`
+//!   returned more than 0, libpurple showed the typed text itself, and the echo is hidden too.
+//! * **Another client of ours.** A line written as sent that is not in the record was sent by
+//!   another client of this account (purple-discord, skypeweb and purple-facebook write those
+//!   as `SEND | REMOTE_SEND`); only that client can read it. It is hidden, and one quiet note
+//!   per message says so (one for all the pieces of a fragmented line).
+//! * **Any other raw line** written into a window (history, a carbons plugin, a plugin that
+//!   writes what it received): hidden, with a note.
+//! * **Copies.** A line read before, delivered again byte for byte (a retransmission, a server
+//!   that delivers twice), is dropped without a word ([`already_read`]); a different line
+//!   claiming an already used message number is still reported by the core.
+//!
+//! The record holds the typed text of the last [`MAX_MESSAGES`] messages in memory only,
+//! wiped when it leaves the record and when the plugin unloads ([`Guard`]); it is never
+//! written anywhere. Lines are matched after undoing what markdown plugins do to them
+//! ([`super::transforms`]).
+
+use std::cell::RefCell;
+use std::collections::{HashSet, VecDeque};
+use std::ffi::{c_char, c_int, c_void};
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::protocol::wire::is_sotto_text;
+
+use super::bindings as sys;
+use super::boundary::{ffi_boundary, non_null};
+use super::glue::{self, cstr_to_string, ConvRef};
+use super::{markup, present, texts, transforms};
+
+/// Typed messages whose text the record keeps.
+const MAX_MESSAGES: usize = 64;
+/// Lines the record keeps (handshake lines and fragments count one each).
+const MAX_LINES: usize = 1024;
+/// Read lines remembered to drop their copies.
+const MAX_READ: usize = 1024;
+/// Fragment ids of other clients' lines already noted.
+const MAX_NOTED: usize = 64;
+
+/// What became of a typed message's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shown {
+    /// Handed to the protocol; whether libpurple shows it depends on `send_im`'s answer.
+    Sending,
+    /// `send_im` returned 0: the protocol's echo will be shown as this text.
+    ByEcho,
+    /// Shown (by libpurple or by an echo), or never to be: later echoes are hidden.
+    Done,
+}
+
+/// A typed message in the record.
+struct Message {
+    id: u64,
+    text: Zeroizing<String>,
+    shown: Shown,
+}
+
+/// The lines we sent, the typed text of recent messages, and digests of lines read.
+#[derive(Default)]
+struct Sent {
+    /// Each line we handed to a protocol, with the typed message it belongs to (0: none).
+    lines: VecDeque<(String, u64)>,
+    messages: VecDeque<Message>,
+    last_id: u64,
+    /// SHA-256 of recently read lines, in arrival order and as a set.
+    read_order: VecDeque<[u8; 32]>,
+    read: HashSet<[u8; 32]>,
+    /// Fragment ids of other clients' lines already noted.
+    noted: VecDeque<String>,
+}
+
+/// What to do with a Sotto line written as sent.
+#[derive(Debug, PartialEq, Eq)]
+enum Echo {
+    /// Our typed message: show this text instead.
+    Show(Zeroizing<String>),
+    /// Ours, already shown or never to be: hide it.
+    Hide,
+    /// Not ours: another client of this account sent it.
+    Foreign,
+}
+
+impl Sent {
+    fn message(&mut self, id: u64) -> Option<&mut Message> {
+        self.messages.iter_mut().find(|m| m.id == id)
+    }
+
+    fn push_line(&mut self, line: &str, id: u64) {
+        if self.lines.len() == MAX_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back((line.to_owned(), id));
+    }
+
+    /// The user typed `text`, which goes out as `lines` (the last one through libpurple's own
+    /// send, the others injected before it).
+    fn typed<'a>(&mut self, lines: impl IntoIterator<Item = &'a String>, text: &str) {
+        self.last_id += 1;
+        let id = self.last_id;
+        if self.messages.len() == MAX_MESSAGES {
+            self.messages.pop_front();
+        }
+        self.messages.push_back(Message {
+            id,
+            text: Zeroizing::new(text.to_owned()),
+            shown: Shown::Sending,
+        });
+        for line in lines {
+            self.push_line(line, id);
+        }
+    }
+
+    /// `line` went to the protocol, whose `send_im` returned `rc`; `ours` when Sotto injected
+    /// it (a piece, a handshake line), not when it was the typed message's own send.
+    fn passed(&mut self, line: &str, rc: c_int, ours: bool) {
+        let id = self
+            .lines
+            .iter()
+            .rev()
+            .find(|(l, _)| l == line)
+            .map(|&(_, id)| id);
+        match id {
+            // Sent again (a line already recorded as not a typed message's), or a piece of a
+            // typed message that Sotto injected before the message's own send: nothing to learn.
+            Some(0) => {}
+            Some(_) if ours => {}
+            Some(id) => {
+                if let Some(m) = self.message(id).filter(|m| m.shown == Shown::Sending) {
+                    m.shown = if rc == 0 { Shown::ByEcho } else { Shown::Done };
+                }
+            }
+            None if rc >= 0 => self.push_line(line, 0),
+            None => {}
+        }
+    }
+
+    /// A Sotto line was written into a window as sent.
+    fn echo(&mut self, line: &str) -> Echo {
+        let Some(id) = self
+            .lines
+            .iter()
+            .rev()
+            .find(|(l, _)| l == line)
+            .map(|&(_, id)| id)
+        else {
+            return Echo::Foreign;
+        };
+        match self.message(id) {
+            // `Sending`: the echo came before `send_im` returned; libpurple will not show it.
+            Some(m) if m.shown != Shown::Done => {
+                m.shown = Shown::Done;
+                Echo::Show(m.text.clone())
+            }
+            _ => Echo::Hide,
+        }
+    }
+
+    /// Whether `line` was read before (and remember it).
+    fn already_read(&mut self, line: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(line.as_bytes()).into();
+        if self.read.contains(&digest) {
+            return true;
+        }
+        if self.read_order.len() == MAX_READ {
+            if let Some(old) = self.read_order.pop_front() {
+                self.read.remove(&old);
+            }
+        }
+        self.read_order.push_back(digest);
+        self.read.insert(digest);
+        false
+    }
+
+    /// Whether another client's line needs a note: once per fragmented line (by fragment id),
+    /// once per whole line.
+    fn note_needed(&mut self, line: &str) -> bool {
+        let Some(id) = line.strip_prefix("?S1P").and_then(|r| r.get(..4)) else {
+            return true;
+        };
+        if self.noted.iter().any(|n| n == id) {
+            return false;
+        }
+        if self.noted.len() == MAX_NOTED {
+            self.noted.pop_front();
+        }
+        self.noted.push_back(id.to_owned());
+        true
+    }
+}
+
+thread_local! {
+    static SENT: RefCell<Sent> = RefCell::new(Sent::default());
+}
+
+/// Run `f` on the record; `None` if it is busy (a re-entrant call: the caller does the safe
+/// thing).
+fn with_sent<R>(f: impl FnOnce(&mut Sent) -> R) -> Option<R> {
+    SENT.with(|s| s.try_borrow_mut().ok().map(|mut s| f(&mut s)))
+}
+
+/// Wipes the record when the plugin unloads (held with the plugin's hooks).
+pub(crate) struct Guard(());
+
+impl Guard {
+    pub(crate) fn new() -> Self {
+        Guard(())
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = with_sent(|s| *s = Sent::default());
+    }
+}
+
+/// The user typed `text`; it goes out as `lines`.
+pub(crate) fn typed<'a>(lines: impl IntoIterator<Item = &'a String>, text: &str) {
+    let _ = with_sent(|s| s.typed(lines, text));
+}
+
+/// A line went to the protocol's `send_im`, which returned `rc` (see [`Sent::passed`]).
+pub(crate) fn passed(line: &str, rc: c_int, ours: bool) {
+    if is_sotto_text(line) {
+        let _ = with_sent(|s| s.passed(line, rc, ours));
+    }
+}
+
+/// The text of a received message for the sessions service: a Sotto line restored from what
+/// a protocol plugin did to it, else the markup stripped to text.
+pub(crate) fn incoming_text(raw: &str) -> String {
+    if let Some(line) = transforms::sotto_line(raw) {
+        return line;
+    }
+    if markup::needs_strip(raw) {
+        glue::markup_to_text(raw)
+    } else {
+        raw.to_owned()
+    }
+}
+
+/// Whether `text`, a received Sotto line that carries keys or a message, is a copy of one read
+/// before (then it is dropped silently). Queries and notices repeat by design: never copies.
+pub(crate) fn already_read(text: &str) -> bool {
+    let t = text.trim();
+    let carries = matches!(
+        t.as_bytes().get(..4),
+        Some([b'?', b'S', b'1', b'I' | b'R' | b'C' | b'D' | b'P'])
+    );
+    carries && with_sent(|s| s.already_read(t)).unwrap_or(false)
+}
+
+/// `writing-im-msg(account, who, &message, conv, flags)`: TRUE cancels the write.
+pub(crate) unsafe extern "C" fn writing_im_msg(
+    _account: *mut sys::PurpleAccount,
+    _who: *const c_char,
+    message: *mut *mut c_char,
+    conv: *mut sys::PurpleConversation,
+    flags: sys::PurpleMessageFlags,
+    _data: *mut c_void,
+) -> sys::gboolean {
+    // On a panic the write is cancelled: a raw line is never shown.
+    ffi_boundary!(1, {
+        non_null!(message, 0);
+        // SAFETY: libpurple's out-parameter, non-null.
+        let current = unsafe { *message };
+        non_null!(current, 0);
+        let raw = cstr_to_string(current).unwrap_or_default();
+        let line = match transforms::sotto_line(&raw) {
+            Some(line) => line,
+            None => {
+                let text = if markup::needs_strip(&raw) {
+                    glue::markup_to_text(&raw)
+                } else {
+                    raw
+                };
+                if !is_sotto_text(&text) {
+                    return 0;
+                }
+                text.trim().to_owned()
+            }
+        };
+        // SAFETY: libpurple's conversation for this write (NULL-checked inside).
+        let r = unsafe { ConvRef::from_conversation(conv) };
+        let sent = flags & sys::PURPLE_MESSAGE_SEND != 0;
+        let echo = if sent {
+            with_sent(|s| s.echo(&line)).unwrap_or(Echo::Hide)
+        } else {
+            Echo::Foreign
+        };
+        match (echo, r) {
+            (Echo::Show(text), Some(r)) => present::show_sent(&r, &text),
+            (Echo::Show(_) | Echo::Hide, _) => {}
+            (Echo::Foreign, r) => {
+                if with_sent(|s| s.note_needed(&line)).unwrap_or(true) {
+                    let note = texts::hidden_sotto_line(sent);
+                    match r {
+                        Some(r) => r.system_line(note),
+                        // SAFETY: `conv` is libpurple's live conversation for this write.
+                        None if !conv.is_null() => unsafe { glue::system_line_to(conv, note) },
+                        None => {}
+                    }
+                }
+            }
+        }
+        1
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(n: usize, tag: &str) -> Vec<String> {
+        (0..n).map(|i| format!("?S1P{tag}{i:04}")).collect()
+    }
+
+    #[test]
+    fn an_echo_after_send_im_returned_zero_shows_the_typed_text_once() {
+        let mut s = Sent::default();
+        let l = lines(3, "a");
+        s.typed(&l, "hello");
+        s.passed(&l[0], 0, true);
+        s.passed(&l[1], 0, true);
+        s.passed(&l[2], 0, false);
+        assert_eq!(s.echo(&l[1]), Echo::Show(Zeroizing::new("hello".into())));
+        assert_eq!(s.echo(&l[0]), Echo::Hide);
+        assert_eq!(s.echo(&l[2]), Echo::Hide);
+        assert_eq!(s.echo(&l[1]), Echo::Hide, "a second copy of the echo");
+    }
+
+    #[test]
+    fn when_libpurple_showed_the_text_every_echo_is_hidden() {
+        let mut s = Sent::default();
+        let l = lines(1, "b");
+        s.typed(&l, "hello");
+        s.passed(&l[0], 1, false);
+        assert_eq!(s.echo(&l[0]), Echo::Hide);
+    }
+
+    #[test]
+    fn injected_lines_are_ours_and_hidden() {
+        let mut s = Sent::default();
+        s.passed("?S1Iabc", 0, true);
+        assert_eq!(s.echo("?S1Iabc"), Echo::Hide);
+        assert_eq!(s.echo("?S1Ixyz"), Echo::Foreign);
+        s.passed("?S1Dfailed", -1, true);
+        assert_eq!(
+            s.echo("?S1Dfailed"),
+            Echo::Foreign,
+            "a line that never left"
+        );
+    }
+
+    #[test]
+    fn an_echo_before_send_im_returned_shows_the_text() {
+        let mut s = Sent::default();
+        let l = lines(1, "c");
+        s.typed(&l, "early");
+        assert_eq!(s.echo(&l[0]), Echo::Show(Zeroizing::new("early".into())));
+        s.passed(&l[0], 0, false);
+        assert_eq!(s.echo(&l[0]), Echo::Hide);
+    }
+
+    #[test]
+    fn the_record_is_bounded() {
+        let mut s = Sent::default();
+        for i in 0..(MAX_MESSAGES + 10) {
+            s.typed(&lines(20, &format!("{i:03}")), "x");
+        }
+        assert_eq!(s.messages.len(), MAX_MESSAGES);
+        assert_eq!(s.lines.len(), MAX_LINES);
+        for i in 0..(MAX_READ + 5) {
+            assert!(!s.already_read(&format!("?S1D{i}")));
+        }
+        assert_eq!(s.read.len(), MAX_READ);
+        assert!(s.already_read(&format!("?S1D{}", MAX_READ + 4)));
+        assert!(
+            !s.already_read("?S1D0"),
+            "the oldest digests were forgotten"
+        );
+    }
+
+    #[test]
+    fn other_clients_fragments_get_one_note() {
+        let mut s = Sent::default();
+        assert!(s.note_needed("?S1PAbCdAAADxyz"));
+        assert!(!s.note_needed("?S1PAbCdABADxyz"));
+        assert!(s.note_needed("?S1PZZZZAAACxyz"));
+        assert!(s.note_needed("?S1Dabc"));
+        assert!(s.note_needed("?S1Dabc"));
+    }
+}
