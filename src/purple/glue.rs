@@ -185,10 +185,24 @@ impl ConvRef {
 
     /// The live account, looked up again by name.
     pub(crate) fn account(&self) -> *mut sys::PurpleAccount {
+        // `purple_accounts_find` normalizes every account's name on every call, and one message
+        // asks for the account a dozen times: the last one found is remembered (see
+        // `state::last_account`), and used only while it is still in libpurple's list and still
+        // has exactly this username and protocol.
+        if let Some(ptr) = super::state::last_account() {
+            let account = ptr as *mut sys::PurpleAccount;
+            if account_is(account, &self.protocol, &self.account) {
+                return account;
+            }
+        }
         let user = cstring(&self.account);
         let proto = cstring(&self.protocol);
         // SAFETY: both are valid C strings; the result is a live account or NULL.
-        unsafe { sys::purple_accounts_find(user.as_ptr(), proto.as_ptr()) }
+        let account = unsafe { sys::purple_accounts_find(user.as_ptr(), proto.as_ptr()) };
+        if !account.is_null() {
+            super::state::set_last_account(account as usize);
+        }
+        account
     }
 
     /// The normalized key for session state: one contact is one key, however the protocol
@@ -350,6 +364,26 @@ pub(crate) unsafe fn system_line_to(conv: *mut sys::PurpleConversation, text: &s
     let flags = sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_NO_LOG;
     // SAFETY: per the caller.
     unsafe { write_to(conv, None, &html, flags) };
+}
+
+/// Whether `account` is one of libpurple's accounts now, with exactly this protocol id and
+/// username (a remembered pointer is checked this way before use: an account can be deleted
+/// and its memory reused).
+fn account_is(account: *mut sys::PurpleAccount, protocol: &str, username: &str) -> bool {
+    // SAFETY: libpurple's account list, live for this call; only a listed account is read.
+    unsafe {
+        let mut l = sys::purple_accounts_get_all();
+        while !l.is_null() {
+            if (*l).data.cast::<sys::PurpleAccount>() == account {
+                return cstr_to_string(sys::purple_account_get_protocol_id(account)).as_deref()
+                    == Some(protocol)
+                    && cstr_to_string(sys::purple_account_get_username(account)).as_deref()
+                        == Some(username);
+            }
+            l = (*l).next;
+        }
+    }
+    false
 }
 
 /// Borrow a `PurpleConversation`'s title.

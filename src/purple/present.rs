@@ -49,6 +49,7 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     if wants_window {
         r.conversation_or_new();
     }
+    let window_may_change = !fx.events.is_empty() || !fx.notices.is_empty();
     for event in fx.events {
         match event {
             // Its line did not go out: say so, with the text, rather than show it as sent.
@@ -59,10 +60,15 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
             event => write_event(&r, event),
         }
     }
+    // A message in, a message out, with nothing else to say, changes nothing about the window
+    // (a quarter of the plugin's time per message went into redecorating it anyway). Renames,
+    // new windows and title resets redecorate from their own signals.
     for notice in &fx.notices {
         r.system_line(&texts::notice(&r.peer, notice));
     }
-    redecorate(&r);
+    if window_may_change {
+        redecorate(&r);
+    }
     all_sent
 }
 

@@ -119,6 +119,8 @@ struct Plugin {
     loaded: RefCell<Option<Box<dyn Any>>>,
     /// Each wrapped protocol's own `send_im`, by protocol id.
     originals: RefCell<HashMap<String, SendIm>>,
+    /// The account `ConvRef::account` found last (an address, checked before every use).
+    last_account: Cell<usize>,
 }
 
 thread_local! {
@@ -130,6 +132,7 @@ thread_local! {
         decorating: Cell::new(false),
         loaded: RefCell::new(None),
         originals: RefCell::new(HashMap::new()),
+        last_account: Cell::new(0),
     };
 }
 
@@ -162,6 +165,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
     PLUGIN.with(|p| {
         p.handle.set(handle);
         p.quitting.set(false);
+        p.last_account.set(0);
         if let Ok(mut guard) = p.state.try_borrow_mut() {
             *guard = Some(State {
                 sessions: Sessions::new(store),
@@ -190,7 +194,10 @@ pub(crate) fn remove() {
     drop(loaded);
     let state = PLUGIN.with(|p| p.state.try_borrow_mut().ok().and_then(|mut g| g.take()));
     drop(state);
-    PLUGIN.with(|p| p.handle.set(std::ptr::null_mut()));
+    PLUGIN.with(|p| {
+        p.handle.set(std::ptr::null_mut());
+        p.last_account.set(0);
+    });
 }
 
 /// After the panic boundary caught a panic: memory may have run ahead of disk, so every loaded
@@ -243,6 +250,17 @@ impl Drop for Injecting {
 /// Whether the line being sent is our own (inside [`Injecting::enter`]).
 pub(crate) fn is_injecting() -> bool {
     PLUGIN.with(|p| p.injecting.get())
+}
+
+/// The account looked up last by name (0: none), for `ConvRef::account`, which checks it is
+/// still libpurple's and still the one asked for before using it.
+pub(crate) fn last_account() -> Option<usize> {
+    PLUGIN.with(|p| Some(p.last_account.get()).filter(|a| *a != 0))
+}
+
+/// Remember the account looked up last.
+pub(crate) fn set_last_account(account: usize) {
+    PLUGIN.with(|p| p.last_account.set(account));
 }
 
 /// Remember a protocol's own `send_im`.

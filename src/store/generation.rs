@@ -41,12 +41,11 @@ impl Store {
     }
 
     fn meta(&self, key: &str) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .ok_or(StoreError::Corrupt("meta"))
+        self.row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .ok_or(StoreError::Corrupt("meta"))
     }
 
     fn generation_file(&self) -> std::path::PathBuf {
@@ -112,8 +111,7 @@ impl Store {
         peer: &str,
     ) -> Result<bool, StoreError> {
         Ok(self
-            .conn
-            .query_row(
+            .row(
                 "SELECT needs_rekey FROM session WHERE account = ?1 AND peer = ?2",
                 params![account_key(protocol, account), peer],
                 |r| r.get::<_, i64>(0),
@@ -126,13 +124,9 @@ impl Store {
 
 /// Counts one more save, inside the save's transaction; returns the new count.
 pub(super) fn bump(conn: &Connection) -> Result<i64, StoreError> {
-    conn.execute(
-        "UPDATE meta SET value = value + 1 WHERE key = 'generation'",
-        [],
-    )?;
-    Ok(
-        conn.query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| {
-            r.get(0)
-        })?,
-    )
+    conn.prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'generation'")?
+        .execute([])?;
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'generation'")?
+        .query_row([], |r| r.get(0))?)
 }

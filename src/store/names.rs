@@ -67,8 +67,7 @@ impl Store {
         peer: &str,
     ) -> Result<Option<String>, StoreError> {
         Ok(self
-            .conn
-            .query_row(
+            .row(
                 "SELECT to_peer FROM moved WHERE account = ?1 AND peer = ?2",
                 params![account_key(protocol, account), peer],
                 |r| r.get(0),
@@ -79,7 +78,7 @@ impl Store {
     /// The user decided about `peer` (started a session with whoever holds the name now, or
     /// allowed plaintext): forget that a conversation moved away from it.
     pub fn clear_moved(&self, protocol: &str, account: &str, peer: &str) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.exec(
             "DELETE FROM moved WHERE account = ?1 AND peer = ?2",
             params![account_key(protocol, account), peer],
         )?;
@@ -95,7 +94,7 @@ impl Store {
         key: &crate::protocol::IdentityPublic,
         except: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT peer FROM trust WHERE account = ?1 AND key = ?2 AND peer != ?3 ORDER BY peer",
         )?;
         let rows = stmt.query_map(

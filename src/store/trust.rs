@@ -16,7 +16,7 @@ impl Store {
         peer: &str,
     ) -> Result<Vec<TrustRecord>, StoreError> {
         let acct = account_key(protocol, account);
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT account, peer, key, trust, first_seen, last_seen FROM trust
              WHERE account = ?1 AND peer = ?2 ORDER BY last_seen DESC",
         )?;
@@ -32,7 +32,7 @@ impl Store {
         account: &str,
         peer: &str,
     ) -> Result<Vec<IdentityPublic>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT account, peer, key, trust, first_seen, last_seen FROM trust
              WHERE account = ?1 AND peer = ?2 ORDER BY last_seen ASC",
         )?;
@@ -43,7 +43,7 @@ impl Store {
     /// Every recorded key of every contact of every account (the "Known fingerprints" view),
     /// ordered by account, contact, then most recently seen first.
     pub fn all_trust_records(&self) -> Result<Vec<TrustRecord>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT account, peer, key, trust, first_seen, last_seen FROM trust
              ORDER BY account, peer, last_seen DESC",
         )?;
@@ -60,7 +60,7 @@ impl Store {
         key: &IdentityPublic,
     ) -> Result<(), StoreError> {
         let t = now();
-        self.conn.execute(
+        self.exec(
             "INSERT INTO trust (account, peer, key, trust, first_seen, last_seen) VALUES (?1, ?2, ?3, 0, ?4, ?4)
              ON CONFLICT (account, peer, key) DO UPDATE SET last_seen = excluded.last_seen",
             params![account_key(protocol, account), peer, key.to_bytes().as_slice(), t],
@@ -77,7 +77,7 @@ impl Store {
         key: &IdentityPublic,
         trust: Trust,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.exec(
             "UPDATE trust SET trust = ?4 WHERE account = ?1 AND peer = ?2 AND key = ?3",
             params![
                 account_key(protocol, account),
@@ -97,7 +97,7 @@ impl Store {
         peer: &str,
         key: &IdentityPublic,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.exec(
             "DELETE FROM trust WHERE account = ?1 AND peer = ?2 AND key = ?3",
             params![
                 account_key(protocol, account),
