@@ -2,7 +2,7 @@
 # (`-include tests/rig.mk`); also usable alone: `make -f tests/rig.mk testclient`.
 #
 #   make testclient   build/sotto-testclient, the headless libpurple client (C, pkg-config)
-#   make e2e          the end-to-end suite: real libpurple, ngircd, prosody, TCP taps
+#   make e2e          the end-to-end suite: real libpurple, ngircd, prosody, kamailio, taps
 #   make demo         a scripted encrypted conversation, shown side by side with the wire
 #
 # See tests/README.md.
@@ -10,7 +10,7 @@
 RIG_CC      ?= cc
 RIG_CFLAGS  ?= -O2 -g -Wall -Wextra -Wno-unused-parameter
 RIG_PKGS    := purple glib-2.0
-RIG_DEBS    := libpurple-dev libglib2.0-dev pkg-config ngircd prosody
+RIG_DEBS    := libpurple-dev libglib2.0-dev pkg-config ngircd prosody kamailio
 RIG_CARGO   ?= cargo
 # The e2e tests use only std: build them without the libpurple bindings so a broken plugin
 # build shows up as a plugin failure, not as a test compile error.

@@ -17,7 +17,8 @@
 //! | anything else | | the `fragment_size_default` preference (default [`DEFAULT_UNKNOWN`]) | |
 //!
 //! The IRC figure budgets the sender's user and host, which the client does not know, at their
-//! maximum, and keeps a margin.
+//! maximum, and keeps a margin. On SIP over TCP a burst Sotto cannot avoid (messages queued
+//! during a handshake, sent together) can still stall SIMPLE's reader until the next message.
 
 /// Conservative default for protocols we know nothing about.
 pub(crate) const DEFAULT_UNKNOWN: usize = 300;

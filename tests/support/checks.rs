@@ -2,8 +2,8 @@
 //! line intact, nothing wrong shown to the user, no message key used twice.
 
 use super::{
-    find, flags, irc_sotto_lines, loop_messages, parse_data, reassemble, sotto_lines, split_lines,
-    DataHeader, Dir, Pair, Proto, Tap,
+    find, flags, irc_sotto_lines, loop_messages, parse_data, reassemble, sip_messages, sotto_lines,
+    split_lines, DataHeader, Dir, Pair, Proto, Tap,
 };
 
 /// Assert that no byte sequence of `needle` went through either tap, in either direction.
@@ -75,7 +75,7 @@ pub(super) fn assert_handshake_lines(p: &Pair, marks: ((usize, usize), (usize, u
             assert_irc_relayed_intact(&p.bob.tap, marks.1, &p.alice.tap, marks.0);
             a.into_iter().chain(b).map(|l| l.payload).collect()
         }
-        Proto::Xmpp | Proto::Loop(_) => {
+        Proto::Xmpp | Proto::Loop(_) | Proto::Sip(_) => {
             let a = sotto_lines(p.proto, &p.alice.tap.since(marks.0, Dir::Up));
             let b = sotto_lines(p.proto, &p.bob.tap.since(marks.1, Dir::Up));
             for body in a.iter().chain(b.iter()) {
@@ -170,6 +170,14 @@ pub fn assert_only_sotto_since(p: &Pair, marks: ((usize, usize), (usize, usize))
                             "{who} sent a non-Sotto PRIVMSG while encrypted: {line}"
                         );
                     }
+                }
+            }
+            Proto::Sip(_) => {
+                for text in sip_messages(&up) {
+                    assert!(
+                        text.starts_with("?S1"),
+                        "{who} sent a non-Sotto MESSAGE while encrypted: {text}"
+                    );
                 }
             }
             Proto::Loop(_) => {

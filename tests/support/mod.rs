@@ -19,6 +19,7 @@
 //! | `process.rs` | paths (`build/`), temp dirs, free ports, log tails, timing notes |
 //! | `servers.rs` | [`Proto`], [`Ngircd`], [`Prosody`] |
 //! | `relay.rs` | [`Relay`]: the transform test protocol's server; [`LoopPrpl`]: its builds |
+//! | `sip.rs` | [`Kamailio`] (SIP registrar and MESSAGE relay), [`SipTransport`], SIP on a tap |
 //! | `tap.rs` | [`Tap`]: the recording TCP proxy, [`Dir`] |
 //! | `wire.rs` | reading recorded bytes: IRC/XMPP Sotto lines, fragments, data headers |
 //! | `lines.rs` | the test client's stdout ([`Line`], [`Written`], [`flags`]), stdin escaping |
@@ -41,6 +42,7 @@ mod relay;
 pub mod scenarios;
 mod servers;
 mod session;
+mod sip;
 mod tap;
 mod text;
 mod wire;
@@ -55,6 +57,7 @@ pub use process::*;
 pub use relay::*;
 pub use servers::*;
 pub use session::*;
+pub use sip::*;
 pub use tap::*;
 pub use text::*;
 pub use wire::*;

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::thread;
 
 use super::{
-    plugin_path, testclient_path, Client, ClientConfig, Dir, Ngircd, Prosody, Proto, Relay, Tap,
+    free_port_both, plugin_path, sip, testclient_path, Client, ClientConfig, Dir, Kamailio, Ngircd,
+    Prosody, Proto, Relay, SipTransport, Tap,
 };
 
 /// Options for [`Pair::start`].
@@ -55,6 +56,7 @@ pub enum Server {
     Irc(Ngircd),
     Xmpp(Prosody),
     Loop(Relay),
+    Sip(Kamailio),
 }
 
 impl Server {
@@ -64,6 +66,7 @@ impl Server {
             Server::Irc(s) => s.port,
             Server::Xmpp(s) => s.port,
             Server::Loop(s) => s.port,
+            Server::Sip(s) => s.port,
         }
     }
 }
@@ -111,6 +114,11 @@ impl Pair {
                 let s = Relay::start();
                 let p = s.port;
                 (Server::Loop(s), p)
+            }
+            Proto::Sip(_) => {
+                let s = Kamailio::start();
+                let p = s.port;
+                (Server::Sip(s), p)
             }
         };
         let make = |nick: &str, prefs: &[(String, String)], plugin: Option<PathBuf>, env, opts| {
@@ -190,8 +198,12 @@ fn client_peer(
     env: Vec<(String, String)>,
     extra_opts: &[(String, String)],
 ) -> Peer {
-    let tap = Tap::start(upstream);
+    let tap = match proto {
+        Proto::Sip(SipTransport::Udp) => Tap::start_udp(upstream),
+        _ => Tap::start(upstream),
+    };
     let mut prpl = None;
+    let mut proto_prefs = Vec::new();
     let (protocol, username, password, address, mut opts) = match proto {
         Proto::Irc => (
             "prpl-irc",
@@ -215,6 +227,24 @@ fn client_peer(
                 ("auth_plain_in_clear".to_string(), "true".to_string()),
             ],
         ),
+        Proto::Sip(transport) => {
+            proto_prefs = sip::client_prefs(free_port_both());
+            (
+                "prpl-simple",
+                format!("{nick}@127.0.0.1"),
+                // Kamailio asks for none, but SIMPLE does not sign on without one.
+                PASSWORD.to_string(),
+                format!("sip:{nick}@127.0.0.1"),
+                vec![
+                    ("port".to_string(), tap.port.to_string()),
+                    (
+                        "udp".to_string(),
+                        (transport == SipTransport::Udp).to_string(),
+                    ),
+                    ("dopublish".to_string(), "false".to_string()),
+                ],
+            )
+        }
         Proto::Loop(build) => {
             prpl = Some(build.path());
             (
@@ -232,6 +262,7 @@ fn client_peer(
     }
     // Log IMs as Pidgin users commonly do, so the tests can check what reaches the logs.
     let mut all_prefs = vec![("/purple/logging/log_ims".to_string(), "true".to_string())];
+    all_prefs.extend(proto_prefs);
     all_prefs.extend(prefs.iter().cloned());
     let client = Client::start(ClientConfig {
         name: nick.to_string(),

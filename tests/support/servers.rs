@@ -19,6 +19,8 @@ pub enum Proto {
     Xmpp,
     /// The transform test protocol (`tests/prpl/`) through the loopback [`super::Relay`].
     Loop(super::LoopPrpl),
+    /// SIP (libpurple's SIMPLE) through a loopback [`super::Kamailio`].
+    Sip(super::SipTransport),
 }
 
 /// Start a server in the foreground with its output in `dir/<program>.log`, and wait until it
@@ -36,7 +38,7 @@ fn spawn_server(program: &str, args: &[&OsStr], dir: &TempDir, port: u16) -> Chi
     child
 }
 
-fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) {
+pub(super) fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {

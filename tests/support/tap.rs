@@ -2,10 +2,11 @@
 //! server saw; `wire.rs` reads it.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use super::{find, split_lines};
 
@@ -62,6 +63,70 @@ impl Tap {
                 pump(server, client, log2.clone(), Dir::Down);
             }
         });
+        Tap { port, log, stop }
+    }
+
+    /// The same for datagrams (SIP over UDP): a loopback UDP port that forwards each datagram
+    /// to `upstream` from a socket of its own, records it (`Dir::Up`), and passes what comes
+    /// back to that socket on to the client (`Dir::Down`). A server that answers the address
+    /// a request names (SIP's Via and Contact) rather than its source bypasses the tap on the
+    /// way down.
+    pub fn start_udp(upstream: u16) -> Tap {
+        let front = UdpSocket::bind("127.0.0.1:0").expect("udp tap bind");
+        let port = front.local_addr().expect("udp tap addr").port();
+        let back = UdpSocket::bind("127.0.0.1:0").expect("udp tap bind");
+        back.connect(("127.0.0.1", upstream))
+            .expect("udp tap connect");
+        for s in [&front, &back] {
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .expect("udp timeout");
+        }
+        let log = Arc::new(Mutex::new(TapLog::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let client: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+        {
+            let (front, back) = (
+                front.try_clone().expect("clone"),
+                back.try_clone().expect("clone"),
+            );
+            let (log, stop, client) = (log.clone(), stop.clone(), client.clone());
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok((n, from)) = front.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    {
+                        let mut log = log.lock().expect("tap lock");
+                        log.up.extend_from_slice(&buf[..n]);
+                        let mut c = client.lock().expect("tap lock");
+                        if *c != Some(from) {
+                            log.connections += 1;
+                            *c = Some(from);
+                        }
+                    }
+                    let _ = back.send(&buf[..n]);
+                }
+            });
+        }
+        {
+            let (log, stop) = (log.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok(n) = back.recv(&mut buf) else {
+                        continue;
+                    };
+                    log.lock()
+                        .expect("tap lock")
+                        .down
+                        .extend_from_slice(&buf[..n]);
+                    if let Some(to) = *client.lock().expect("tap lock") {
+                        let _ = front.send_to(&buf[..n], to);
+                    }
+                }
+            });
+        }
         Tap { port, log, stop }
     }
 

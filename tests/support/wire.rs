@@ -102,7 +102,8 @@ pub fn loop_messages(bytes: &[u8]) -> Vec<String> {
 }
 
 /// Every Sotto wire line a client gave the server (`Dir::Up`) on this tap, in order, whichever
-/// the protocol: IRC PRIVMSG payloads, XMPP `<body>` texts, the relay's message texts.
+/// the protocol: IRC PRIVMSG payloads, XMPP `<body>` texts, the relay's message texts, SIP
+/// MESSAGE bodies.
 pub fn sotto_lines(proto: Proto, bytes: &[u8]) -> Vec<String> {
     match proto {
         Proto::Irc => irc_sotto_lines(bytes)
@@ -111,6 +112,10 @@ pub fn sotto_lines(proto: Proto, bytes: &[u8]) -> Vec<String> {
             .collect(),
         Proto::Xmpp => xmpp_sotto_bodies(bytes),
         Proto::Loop(_) => loop_messages(bytes)
+            .into_iter()
+            .filter(|t| t.starts_with("?S1"))
+            .collect(),
+        Proto::Sip(_) => super::sip_messages(bytes)
             .into_iter()
             .filter(|t| t.starts_with("?S1"))
             .collect(),
