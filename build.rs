@@ -74,6 +74,7 @@ mod purple {
         "xmlnode_new_child",
         "xmlnode_set_namespace",
         "xmlnode_set_attrib",
+        "xmlnode_get_attrib",
         "purple_account_get_username",
         "purple_account_get_protocol_id",
         "purple_account_get_bool",

@@ -10,10 +10,11 @@ if [ "${SOTTO_DEPS_SKIP:-0}" = 1 ]; then
 fi
 
 # Build: libpurple + GLib headers (bindgen, the C shim), libclang (bindgen), a C compiler, pkg-config.
-# Tests and demo: the IRC, XMPP and SIP servers, and Pidgin under Xvfb for the screenshots.
+# Tests and demo: the IRC, XMPP and SIP servers, the XMPP carbons plugin many users run beside
+# Sotto, and Pidgin under Xvfb for the screenshots.
 packages=(
 	libpurple-dev libglib2.0-dev pkg-config clang libclang-dev gcc make
-	ngircd prosody kamailio
+	ngircd prosody kamailio purple-xmpp-carbons
 	pidgin finch xvfb xdotool
 )
 

@@ -437,6 +437,11 @@ impl Responder {
         ))
     }
 
+    /// The instance tag of the initiator this handshake answers.
+    pub fn peer_tag(&self) -> u32 {
+        self.peer_tag
+    }
+
     /// Appends this handshake state to a snapshot: symmetric state ‖ e (32) ‖ tag_r ‖ tag_i.
     pub(crate) fn to_bytes(&self, out: &mut Vec<u8>) {
         self.ss.to_bytes(out);

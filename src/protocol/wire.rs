@@ -150,6 +150,23 @@ pub fn is_sotto_text(text: &str) -> bool {
             )
 }
 
+/// The session id (`sid`) a `?S1D` line names, read from its first 8 base64url characters
+/// without decoding the rest; `None` for any other line. Says nothing about whether the line
+/// is authentic: only a decryption does.
+pub fn data_session_id(text: &str) -> Option<[u8; 4]> {
+    let t = text.trim_start();
+    let token = t
+        .strip_prefix(PREFIX)?
+        .strip_prefix('D')?
+        .as_bytes()
+        .get(..8)?;
+    let mut head = [0u8; 6];
+    URL_SAFE_NO_PAD
+        .decode(token, base64_simd::Out::from_slice(&mut head))
+        .ok()?;
+    array(&head)
+}
+
 /// The version of a line of another Sotto version: `?S`, a digit 2 to 9, an upper-case ASCII
 /// letter (PROTOCOL.md §2).
 fn other_version(t: &str) -> Option<u8> {

@@ -135,6 +135,13 @@ pub(crate) fn peer_key(r: &ConvRef) -> Option<IdentityPublic> {
     with_sessions(|s| s.peer_key(&key, &r.peer, &settings)).flatten()
 }
 
+/// Where the lines of the current session with `r`'s contact go: the wire name of the
+/// contact's client that holds it (an XMPP full JID), when known.
+pub(crate) fn session_address(r: &ConvRef) -> Option<String> {
+    let key = r.key();
+    with_sessions(|s| s.session_address(&key).map(str::to_owned)).flatten()
+}
+
 /// Whether the contact's question still waits for our answer.
 pub(crate) fn question_pending(r: &ConvRef) -> bool {
     let key = r.key();

@@ -10,6 +10,17 @@
 //!   - XEP-0380 `<encryption xmlns='urn:xmpp:eme:0' namespace='urn:sotto:1' name='Sotto'/>`:
 //!     other clients say "encrypted with Sotto" instead of showing the line.
 //!
+//! * **Addressed to the client that holds the session**: a data line (`?S1D`, or a fragment
+//!   `?S1P`) goes to the full JID of the contact's client whose authenticated lines the session
+//!   last came from (`Sessions::session_address`), not to wherever libpurple's window points.
+//!   libpurple binds an IM window to the resource that wrote last (`handle_chat` in
+//!   `message.c`) and unbinds it to the bare JID on any presence change; the server delivers a
+//!   bare-JID message to every resource of top priority. Either way a contact logged in twice
+//!   got lines on the client that cannot read them, and lost them on the one that can. A full
+//!   JID whose resource has gone is treated by the server as the bare JID (RFC 6121 §8.5.3.2.1),
+//!   so a contact that reconnected under a new resource still gets the line (or it is stored
+//!   offline) and its next authenticated line moves the address.
+//!
 //! What any window shows of a Sotto line that reaches it another way (a carbon copy, an echo,
 //! history) is `super::echo`'s.
 
@@ -19,11 +30,12 @@ use crate::protocol::wire::is_sotto_text;
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
-use super::glue::cstr_to_string;
+use super::glue::{cstr_to_string, cstring, ConvRef};
+use super::service;
 
 /// `jabber-sending-xmlnode(gc, &packet)`.
 pub(crate) unsafe extern "C" fn sending_xmlnode(
-    _gc: *mut sys::PurpleConnection,
+    gc: *mut sys::PurpleConnection,
     packet: *mut *mut sys::xmlnode,
     _data: *mut c_void,
 ) {
@@ -57,6 +69,37 @@ pub(crate) unsafe extern "C" fn sending_xmlnode(
             sys::xmlnode_set_namespace(eme, c"urn:xmpp:eme:0".as_ptr());
             sys::xmlnode_set_attrib(eme, c"namespace".as_ptr(), c"urn:sotto:1".as_ptr());
             sys::xmlnode_set_attrib(eme, c"name".as_ptr(), c"Sotto".as_ptr());
+            if matches!(text.trim_start().as_bytes().get(3), Some(b'D' | b'P')) {
+                address_to_session(gc, node);
+            }
         }
     })
+}
+
+/// Points a data line's `to` at the contact's client that holds the session, if known and
+/// different from where libpurple addressed it.
+///
+/// # Safety
+/// `gc` must be null or the live connection of this callback; `node` a live `<message>` node.
+unsafe fn address_to_session(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) {
+    if gc.is_null() {
+        return;
+    }
+    // SAFETY: per the caller; attribute strings are borrowed from the node and copied at once.
+    unsafe {
+        let account = sys::purple_connection_get_account(gc);
+        let Some(to) = cstr_to_string(sys::xmlnode_get_attrib(node, c"to".as_ptr())) else {
+            return;
+        };
+        let Some(r) = ConvRef::from_account(account, &to) else {
+            return;
+        };
+        let Some(address) = service::session_address(&r) else {
+            return;
+        };
+        if address != to {
+            let address = cstring(&address);
+            sys::xmlnode_set_attrib(node, c"to".as_ptr(), address.as_ptr());
+        }
+    }
 }

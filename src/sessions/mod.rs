@@ -101,6 +101,13 @@ struct Session {
     rekey: bool,
     /// Notices about how it was loaded, for the next operation to hand out (once).
     pending: Vec<Notice>,
+    /// Which of the peer's clients holds the current session, and where it was last heard from:
+    /// its instance tag and its name on the wire (an XMPP full JID), learned only from lines
+    /// that authenticated (the handshake message that completed the session, a data message
+    /// that decrypted in it). The caller addresses the session's lines there, so that another
+    /// login of the contact, which cannot read them, neither gets them nor takes them away
+    /// from the one that can. Not saved: after a restart the next authenticated line tells.
+    instance: Option<(u32, String)>,
     /// The saved conversation could not be restored (written by a newer Sotto, damaged): why.
     /// Its row is kept untouched, nothing is sent or answered, and the user decides
     /// (`/sotto start` or `/sotto stop` begins afresh, replacing the row).
@@ -261,6 +268,7 @@ impl Sessions {
                     peer_raw: peer_raw.to_owned(),
                     moved_to,
                     moved_noticed: false,
+                    instance: None,
                     saved,
                     unrestorable,
                     rekey,
@@ -473,6 +481,18 @@ impl Sessions {
         settings: &Settings,
     ) -> Option<IdentityPublic> {
         self.session(key, peer_raw, settings)?.conv.peer_identity()
+    }
+
+    /// Where the current session's lines go: the wire name of the peer's client that holds the
+    /// session, as last heard from in an authenticated line (see [`Session`]'s `instance`).
+    /// `None` when no session is up or none of its lines has been heard yet.
+    pub fn session_address(&self, key: &ConvKey) -> Option<&str> {
+        let s = self.sessions.get(key)?;
+        let (_, tag) = s.conv.session_instance()?;
+        match &s.instance {
+            Some((t, address)) if *t == tag => Some(address),
+            _ => None,
+        }
     }
 
     /// The question the contact asked and that waits for our answer, in a loaded conversation.

@@ -109,6 +109,7 @@ impl Sessions {
         moved.peer_raw = new_raw.to_owned();
         moved.moved_to = None;
         moved.moved_noticed = false;
+        moved.instance = None;
         self.sessions.insert(new.clone(), moved);
         Some(Ok(Notice::Renamed {
             from: old.peer.clone(),

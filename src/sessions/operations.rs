@@ -4,9 +4,11 @@
 
 use rand_core::CryptoRngCore;
 
-use crate::protocol::{Conversation, ReceiveAction, ReceiveOutcome, SendAction};
+use crate::protocol::{Conversation, Event, ReceiveAction, ReceiveOutcome, SendAction};
 
-use super::{digest, trust, ConvKey, Doing, Effects, Notice, Outgoing, Sessions, Settings};
+use super::{
+    digest, trust, ConvKey, Doing, Effects, Notice, Outgoing, Session, Sessions, Settings,
+};
 
 /// For the end-to-end test of the panic boundary: panics when the typed text is the value of
 /// `SOTTO_TEST_PANIC_ON_TEXT` (read from the process environment; unset in any real use). The
@@ -122,6 +124,7 @@ impl Sessions {
         let mut out = s.conv.receive(text, settings.now_secs, rng);
         out.events.splice(0..0, ticked.events);
         trust::accept_if_verified(&mut s.conv, &mut out, rng);
+        note_instance(s, text, peer_raw, &out.events);
         let pending = std::mem::take(&mut s.pending);
         let saved = self.persist(key, &out.events);
         let mut fx = Effects {
@@ -210,5 +213,22 @@ impl Sessions {
                 conv.stop(rng)
             }
         })
+    }
+}
+
+/// Which of the peer's clients holds the session, from what just authenticated: a handshake
+/// that completed (from the client that sent its last message) or a data message that
+/// decrypted in the current session. Unauthenticated lines (starts, garbage, lines of the
+/// previous session) teach nothing.
+fn note_instance(s: &mut Session, text: &str, peer_raw: &str, events: &[Event]) {
+    let Some((sid, tag)) = s.conv.session_instance() else {
+        s.instance = None;
+        return;
+    };
+    let started = events.iter().any(|e| matches!(e, Event::Started { .. }));
+    let unreadable = events.iter().any(|e| matches!(e, Event::Unreadable { .. }));
+    let decrypted = !unreadable && crate::protocol::wire::data_session_id(text) == Some(sid);
+    if started || decrypted {
+        s.instance = Some((tag, peer_raw.to_owned()));
     }
 }

@@ -10,7 +10,7 @@
  *
  *   sotto-testclient USERDIR PROTOCOL USERNAME PASSWORD
  *                    [--opt key=value]... [--pref /path=value]... [--plugin PATH]
- *                    [--prpl PATH] [--debug]
+ *                    [--prpl PATH] [--also-plugin PATH]... [--debug]
  *
  * stdin, one command per line (arguments escaped: \n \t \r \s \\):
  *   send <buddy> <text>        type <text> in the IM window and press Enter
@@ -909,7 +909,7 @@ usage(void)
 {
 	fprintf(stderr,
 	        "usage: sotto-testclient USERDIR PROTOCOL USERNAME PASSWORD\n"
-	        "       [--opt key=value]... [--pref /path=value]... [--plugin PATH] [--prpl PATH]\n"
+	        "       [--opt key=value]... [--pref /path=value]... [--plugin PATH] [--prpl PATH] [--also-plugin PATH]...\n"
 	        "       [--debug]\n");
 	exit(2);
 }
@@ -926,6 +926,7 @@ main(int argc, char **argv)
 {
 	const char *userdir, *protocol, *username, *password, *plugin_path = NULL;
 	const char *prpl_path = NULL;
+	GPtrArray *also_plugins = g_ptr_array_new();
 	char *dir;
 	GPtrArray *opts = g_ptr_array_new(), *prefs = g_ptr_array_new();
 	gboolean debug = FALSE;
@@ -949,6 +950,8 @@ main(int argc, char **argv)
 			plugin_path = argv[++a];
 		else if (strcmp(argv[a], "--prpl") == 0 && a + 1 < argc)
 			prpl_path = argv[++a];
+		else if (strcmp(argv[a], "--also-plugin") == 0 && a + 1 < argc)
+			g_ptr_array_add(also_plugins, argv[++a]);
 		else if (strcmp(argv[a], "--debug") == 0)
 			debug = TRUE;
 		else
@@ -1011,6 +1014,17 @@ main(int argc, char **argv)
 	 * it: two clients would send identical ids, and a SIP server drops the second as a
 	 * retransmission. Pidgin users run one client each; the rig runs several. */
 	srand((unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)g_random_int());
+
+	/* Other plugins a user runs beside Sotto (the carbons plugin), loaded first. */
+	for (i = 0; i < also_plugins->len; i++) {
+		PurplePlugin *other = purple_plugin_probe(g_ptr_array_index(also_plugins, i));
+
+		if (other == NULL || !purple_plugin_load(other))
+			emit("ERROR", 2, "also-plugin", "cannot load the plugin");
+		else
+			emit("ALSO_LOADED", 1, purple_plugin_get_id(other));
+	}
+	g_ptr_array_free(also_plugins, TRUE);
 
 	if (plugin_path != NULL) {
 		PurplePlugin *plugin = purple_plugin_probe(plugin_path);

@@ -26,6 +26,9 @@ pub struct ClientConfig {
     pub plugin: Option<PathBuf>,
     /// A protocol plugin to load first (the transform test protocol, `--prpl`).
     pub prpl: Option<PathBuf>,
+    /// Other libpurple plugins loaded before Sotto, as a user runs them beside it (the
+    /// purple-xmpp-carbons plugin).
+    pub also_plugins: Vec<PathBuf>,
     /// Use this purple user dir instead of one of its own (a second process on one profile).
     pub purple_dir: Option<PathBuf>,
     /// Extra environment for the process.
@@ -116,6 +119,9 @@ impl Client {
         }
         if let Some(p) = &self.cfg.prpl {
             cmd.arg("--prpl").arg(p);
+        }
+        for p in &self.cfg.also_plugins {
+            cmd.arg("--also-plugin").arg(p);
         }
         if std::env::var_os("SOTTO_TESTCLIENT_DEBUG").is_some() {
             cmd.arg("--debug");

@@ -31,6 +31,9 @@ pub struct PairOptions {
     /// Extra account options for alice / bob (e.g. the transform test protocol's behaviours).
     pub alice_opts: Vec<(String, String)>,
     pub bob_opts: Vec<(String, String)>,
+    /// XMPP: load the purple-xmpp-carbons plugin (XEP-0280) into every client, as many users
+    /// run it beside Sotto.
+    pub carbons: bool,
 }
 
 impl Default for PairOptions {
@@ -47,6 +50,7 @@ impl Default for PairOptions {
             alice_env: Vec::new(),
             alice_opts: Vec::new(),
             bob_opts: Vec::new(),
+            carbons: false,
         }
     }
 }
@@ -86,6 +90,7 @@ pub struct Pair {
     pub bob: Peer,
     pub server: Server,
     fast_irc: bool,
+    also_plugins: Vec<PathBuf>,
 }
 
 pub const PASSWORD: &str = "correct horse";
@@ -121,8 +126,27 @@ impl Pair {
                 (Server::Sip(s), p)
             }
         };
+        let also_plugins: Vec<PathBuf> = if o.carbons {
+            vec![carbons_plugin_path()]
+        } else {
+            Vec::new()
+        };
+        let login = |nick: &str| Login {
+            nick: nick.to_string(),
+            resource: "e2e".to_string(),
+            also_plugins: also_plugins.clone(),
+        };
         let make = |nick: &str, prefs: &[(String, String)], plugin: Option<PathBuf>, env, opts| {
-            client_peer(proto, upstream, o.fast_irc, nick, prefs, plugin, env, opts)
+            client_peer(
+                proto,
+                upstream,
+                o.fast_irc,
+                &login(nick),
+                prefs,
+                plugin,
+                env,
+                opts,
+            )
         };
         let alice = make(
             &o.alice_nick,
@@ -146,6 +170,7 @@ impl Pair {
             bob,
             server,
             fast_irc: o.fast_irc,
+            also_plugins,
         }
     }
 
@@ -154,16 +179,46 @@ impl Pair {
     pub fn another(&self, nick: &str, plugin: bool) -> Peer {
         let upstream = self.server.port();
         let plugin = plugin.then(plugin_path);
+        let login = Login {
+            nick: nick.to_string(),
+            resource: "e2e".to_string(),
+            also_plugins: self.also_plugins.clone(),
+        };
         let peer = client_peer(
             self.proto,
             upstream,
             self.fast_irc,
-            nick,
+            &login,
             &[],
             plugin,
             Vec::new(),
             &[],
         );
+        peer.client.expect_online();
+        peer
+    }
+
+    /// XMPP: another login of the account `nick` (bob on a second machine): its own client
+    /// with Sotto, tap, purple directory and Sotto store, on the resource `resource`, signed
+    /// on, with `prefs`. Its `address` is the full JID.
+    pub fn another_login(&self, nick: &str, resource: &str, prefs: &[(String, String)]) -> Peer {
+        assert_eq!(self.proto, Proto::Xmpp, "resources are XMPP's");
+        let login = Login {
+            nick: nick.to_string(),
+            resource: resource.to_string(),
+            also_plugins: self.also_plugins.clone(),
+        };
+        let mut peer = client_peer(
+            self.proto,
+            self.server.port(),
+            self.fast_irc,
+            &login,
+            prefs,
+            Some(plugin_path()),
+            Vec::new(),
+            &[],
+        );
+        peer.address = format!("{nick}@localhost/{resource}");
         peer.client.expect_online();
         peer
     }
@@ -186,18 +241,37 @@ impl Pair {
     }
 }
 
+/// Who signs on: the account's name, the XMPP resource, other plugins beside Sotto.
+struct Login {
+    nick: String,
+    resource: String,
+    also_plugins: Vec<PathBuf>,
+}
+
+/// Where Debian's purple-xmpp-carbons package puts its plugin.
+pub fn carbons_plugin_path() -> PathBuf {
+    let p = PathBuf::from("/usr/lib/purple-2/carbons.so");
+    assert!(
+        p.exists(),
+        "{} missing: install purple-xmpp-carbons (scripts/deps.sh)",
+        p.display()
+    );
+    p
+}
+
 /// One client with its own tap to the server at `upstream`.
 #[allow(clippy::too_many_arguments)]
 fn client_peer(
     proto: Proto,
     upstream: u16,
     fast_irc: bool,
-    nick: &str,
+    login: &Login,
     prefs: &[(String, String)],
     plugin: Option<PathBuf>,
     env: Vec<(String, String)>,
     extra_opts: &[(String, String)],
 ) -> Peer {
+    let nick = login.nick.as_str();
     let tap = match proto {
         Proto::Sip(SipTransport::Udp) => Tap::start_udp(upstream),
         _ => Tap::start(upstream),
@@ -214,7 +288,7 @@ fn client_peer(
         ),
         Proto::Xmpp => (
             "prpl-jabber",
-            format!("{nick}@localhost/e2e"),
+            format!("{nick}@localhost/{}", login.resource),
             PASSWORD.to_string(),
             format!("{nick}@localhost"),
             vec![
@@ -265,7 +339,11 @@ fn client_peer(
     all_prefs.extend(proto_prefs);
     all_prefs.extend(prefs.iter().cloned());
     let client = Client::start(ClientConfig {
-        name: nick.to_string(),
+        name: if login.resource == "e2e" {
+            nick.to_string()
+        } else {
+            format!("{nick}-{}", login.resource)
+        },
         protocol: protocol.to_string(),
         username,
         password,
@@ -274,6 +352,7 @@ fn client_peer(
         plugin,
         prpl,
         purple_dir: None,
+        also_plugins: login.also_plugins.clone(),
         env,
     });
     Peer {

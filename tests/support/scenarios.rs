@@ -201,7 +201,17 @@ pub fn typed_during_handshake_arrive_in_order(proto: Proto) {
         .filter(|w| w.has(flags::RECV) && w.shown().starts_with("queued walrus"))
         .map(|w| w.shown())
         .collect();
-    assert_eq!(order, texts, "bob got the queued messages out of order");
+    if proto == Proto::Sip(SipTransport::Udp) {
+        // SIP over UDP promises no order, and a proxy with several workers (the rig's Kamailio
+        // has two, as deployments have many) can swap two datagrams that arrive together.
+        // Sotto reads them in any order (skipped keys); that each arrived is checked above.
+        let (mut got, mut want) = (order.clone(), texts.clone());
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "bob got other queued messages than typed");
+    } else {
+        assert_eq!(order, texts, "bob got the queued messages out of order");
+    }
     let held_lines = p
         .alice
         .client

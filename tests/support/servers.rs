@@ -125,7 +125,9 @@ impl Drop for Ngircd {
 }
 
 /// A loopback prosody with a temporary config and data dir: plaintext c2s allowed (only on
-/// 127.0.0.1), PLAIN auth in the clear, no TLS, no s2s, virtual host `localhost`. Accounts are
+/// 127.0.0.1), PLAIN auth in the clear, no TLS, no s2s, virtual host `localhost`. As a typical
+/// deployment: offline storage, message carbons (XEP-0280) and a message archive (XEP-0313,
+/// every chat message kept) are on. Accounts are
 /// registered with `prosodyctl register` against the same config before the server starts.
 ///
 /// Running as root: prosody refuses unless the config says `run_as_root = true` (mod_posix),
@@ -155,7 +157,9 @@ pidfile = "{pid}"
 data_path = "{data}"
 certificates = "{certs}"
 admins = {{ }}
-modules_enabled = {{ "roster"; "saslauth"; "disco"; "ping"; "posix"; "offline" }}
+modules_enabled = {{ "roster"; "saslauth"; "disco"; "ping"; "posix"; "offline"; "carbons"; "mam" }}
+default_archive_policy = true
+archive_expires_after = "never"
 modules_disabled = {{ "s2s"; "tls"; "c2s_direct_tls" }}
 c2s_ports = {{ {port} }}
 c2s_interfaces = {{ "127.0.0.1" }}

@@ -191,6 +191,12 @@ impl Conversation {
         self.phase.session().map(|s| s.peer)
     }
 
+    /// The current session's id (`sid`, the first 4 bytes of its handshake hash) and the peer
+    /// instance tag it is bound to: which of the peer's clients holds it.
+    pub fn session_instance(&self) -> Option<([u8; 4], u32)> {
+        self.phase.session().map(|s| (s.id, s.peer_tag))
+    }
+
     /// Messages waiting to be sent.
     pub fn queued(&self) -> usize {
         self.queue.len()

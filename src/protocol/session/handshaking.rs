@@ -68,12 +68,16 @@ impl Conversation {
         out: &mut ReceiveOutcome,
         rng: &mut impl CryptoRngCore,
     ) {
-        if let Some(Handshake::Initiator(i)) = self.phase.handshake() {
+        match self.phase.handshake() {
             // Simultaneous start: the smaller ephemeral key stays initiator.
             // An init carrying our own ephemeral (reflected back at us) is ignored too.
-            if i.ephemeral_public() <= m.ephemeral {
-                return;
-            }
+            Some(Handshake::Initiator(i)) if i.ephemeral_public() <= m.ephemeral => return,
+            // Another instance of the peer (a second login that saw the same query) while we
+            // answer one: the first answered completes, the other's start expires unanswered.
+            // Answering both would let the later replace the earlier and leave the earlier
+            // instance holding a session nobody here has (issue 9).
+            Some(Handshake::Responder(r)) if r.peer_tag() != m.initiator_tag => return,
+            _ => {}
         }
         if !self.may_answer() {
             return;
@@ -104,6 +108,9 @@ impl Conversation {
                 out.inject.push(WireMessage::Confirm(confirm).encode());
                 self.establish(est, out, rng);
             }
+            // An answer to another instance's start (another login of our own account): not
+            // ours to report.
+            Err(HandshakeError::WrongInstance) => {}
             Err(reason) => out.events.push(Event::HandshakeFailed { reason }),
         }
     }
@@ -119,6 +126,8 @@ impl Conversation {
         };
         match r.finish(m) {
             Ok(est) => self.establish(est, out, rng),
+            // The confirm of a handshake this side did not answer (another instance's): silent.
+            Err(HandshakeError::WrongInstance) => {}
             Err(reason) => out.events.push(Event::HandshakeFailed { reason }),
         }
     }

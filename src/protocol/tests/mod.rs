@@ -11,6 +11,7 @@ use super::testkit::{self, Setup};
 use super::IdentityKey;
 
 mod hostile;
+mod instances;
 mod names;
 mod sessions;
 mod snapshots;

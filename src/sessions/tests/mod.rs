@@ -7,6 +7,7 @@
 //!   that was checked.
 
 mod hostile;
+mod logins;
 mod names;
 mod save;
 
@@ -149,6 +150,14 @@ impl Peer {
             .start_or_stop(&key, &peer, &settings(Policy::Manual), true, &mut self.rng)
             .expect("start")
             .inject
+    }
+
+    /// `/sotto stop` in the conversation with its peer.
+    fn stop(&mut self) -> Effects {
+        let (key, peer) = (self.key.clone(), self.key.peer.clone());
+        self.sessions
+            .start_or_stop(&key, &peer, &settings(Policy::Manual), false, &mut self.rng)
+            .expect("stop")
     }
 
     /// Like `send`, to `peer` under `policy`.

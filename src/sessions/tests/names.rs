@@ -73,17 +73,7 @@ fn the_old_name_never_gets_plaintext_after_an_encrypted_conversation_left_it() {
     assert_eq!(out, Outgoing::Hold);
     assert!(!fx.notices.iter().any(|n| matches!(n, Notice::Moved { .. })));
     // The user decides: /sotto stop allows plaintext again.
-    let key = alice.key_for("bob");
-    let fx = alice
-        .sessions
-        .start_or_stop(
-            &key,
-            "bob",
-            &settings(Policy::Manual),
-            false,
-            &mut alice.rng,
-        )
-        .expect("stop");
+    let fx = alice.stop();
     assert!(fx.inject.is_empty());
     assert_eq!(
         alice.send_to("bob", "plain now", Policy::Manual).0,
