@@ -150,8 +150,9 @@ fn data_stanza_targets(tap: &Tap, since: (usize, usize)) -> Vec<String> {
 /// alice's window at it), and alice types 8 messages: every one is read by the client holding
 /// the session, addressed to it, and the other client sees nothing, no raw line, no "could not
 /// be read". bob answers. The archive holds no Sotto line (it does hold plaintext: it is on).
-/// Then both of bob's clients go away; what alice types waits offline and is read when the
-/// session's client comes back.
+/// The session's client signs off: alice's next line reaches the other login, which says it
+/// could not read it, and alice is shown which message. Then both of bob's clients are away;
+/// what alice types waits offline and is read when the session's client comes back.
 fn two_logins(alice_policy: &str) {
     let manual = policy("manual");
     let (mut p, _) = (
@@ -280,10 +281,44 @@ fn two_logins(alice_policy: &str) {
     );
     assert!(!data.contains("?S1"), "a Sotto line was archived or stored");
 
-    // Both of bob's clients go away; alice's next message waits offline for the session's
+    // The session's client signs off while the other stays: the server hands alice's next line
+    // to the other login, which cannot read it and says so, once; alice is shown which message.
+    winner.client.quit();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let lost = "a walrus for a client that went away";
+    a.client.send(&bob, lost);
+    a.client.expect_sent(&bob, lost, WAIT);
+    a.client.expect_system(
+        &bob,
+        "alice is told which message was not read",
+        WAIT,
+        |t| t.contains("could not read your message") && t.contains(lost),
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let unreadable_at_loser = loser
+        .client
+        .writes()
+        .iter()
+        .filter(|w| w.has(flags::SYSTEM) && w.shown().contains("could not be read"))
+        .count();
+    assert_eq!(unreadable_at_loser, 1, "the other login's notices");
+    assert!(
+        !loser
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().contains(lost)),
+        "the other login read it"
+    );
+    assert_hidden(
+        &[&a.tap, &loser.tap],
+        lost,
+        "the message the other login got",
+    );
+
+    // Both of bob's clients are away; alice's next message waits offline for the session's
     // client and is read when it is back (no new handshake).
     loser.client.quit();
-    winner.client.quit();
     std::thread::sleep(std::time::Duration::from_secs(1));
     let away = "while both logins were away";
     a.client.send(&bob, away);

@@ -150,6 +150,83 @@ pub fn is_sotto_text(text: &str) -> bool {
             )
 }
 
+/// Which data message a not-read notice (PROTOCOL.md §2.2) is about: its session id, the first
+/// 4 bytes of its ratchet public key and its index, all from the message's cleartext header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageRef {
+    /// `sid`.
+    pub session_id: [u8; 4],
+    /// The first 4 bytes of `rk`.
+    pub ratchet_key: [u8; 4],
+    /// `n`.
+    pub index: u32,
+}
+
+/// What a not-read notice says before the message reference.
+const NOT_READ: &str = "could not read message ";
+
+impl MessageRef {
+    /// The reference of a data message.
+    pub fn of(m: &DataMessage) -> Self {
+        let mut ratchet_key = [0u8; 4];
+        ratchet_key.copy_from_slice(&m.ratchet_key[..4]);
+        Self {
+            session_id: m.session_id,
+            ratchet_key,
+            index: m.index,
+        }
+    }
+
+    /// The not-read notice for this message: `?S1E could not read message <sid>.<rk>.<n>
+    /// (no encrypted session)`, `sid` and `rk` as 8 lower-case hex digits, `n` in decimal.
+    pub fn not_read_line(&self) -> String {
+        let hex = |b: &[u8; 4]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        format!(
+            "{PREFIX}E {NOT_READ}{}.{}.{} (no encrypted session)",
+            hex(&self.session_id),
+            hex(&self.ratchet_key),
+            self.index
+        )
+    }
+
+    /// The reference in the text of a `?S1E` line, if it is a not-read notice (anything after
+    /// the reference is ignored). Strict: lower-case hex, a decimal without leading zeros.
+    pub fn from_error_text(text: &str) -> Option<Self> {
+        let token = text
+            .trim()
+            .strip_prefix(NOT_READ)?
+            .split_whitespace()
+            .next()?;
+        let mut parts = token.split('.');
+        let (sid, rk, n) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let hex4 = |h: &str| -> Option<[u8; 4]> {
+            let b = h.as_bytes();
+            if b.len() != 8 || !b.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+                return None;
+            }
+            let mut out = [0u8; 4];
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = u8::from_str_radix(h.get(2 * i..2 * i + 2)?, 16).ok()?;
+            }
+            Some(out)
+        };
+        if n.is_empty()
+            || !n.bytes().all(|c| c.is_ascii_digit())
+            || (n.len() > 1 && n.starts_with('0'))
+        {
+            return None;
+        }
+        Some(Self {
+            session_id: hex4(sid)?,
+            ratchet_key: hex4(rk)?,
+            index: n.parse().ok()?,
+        })
+    }
+}
+
 /// The session id (`sid`) a `?S1D` line names, read from its first 8 base64url characters
 /// without decoding the rest; `None` for any other line. Says nothing about whether the line
 /// is authentic: only a decryption does.
@@ -569,6 +646,45 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn not_read_notices_name_exactly_one_message() {
+        let id = MessageRef {
+            session_id: [0x5e, 0x55, 0x87, 0x7a],
+            ratchet_key: [0xfc, 0xec, 0x1a, 0x06],
+            index: 3,
+        };
+        let line = id.not_read_line();
+        assert_eq!(
+            line,
+            "?S1E could not read message 5e55877a.fcec1a06.3 (no encrypted session)"
+        );
+        let Ok(WireMessage::Error(text)) = WireMessage::decode(&line) else {
+            panic!("not an error line: {line}");
+        };
+        assert_eq!(MessageRef::from_error_text(&text), Some(id));
+        for bad in [
+            "could not read message 5E55877A.fcec1a06.3",
+            "could not read message 5e55877a.fcec1a06.03",
+            "could not read message 5e55877a.fcec1a06",
+            "could not read message 5e55877a.fcec1a06.3.4",
+            "could not read message 5e55877a.fcec1a0.3",
+            "could not read message 5e55877a.fcec1a06.4294967296",
+            "could not read message 5e55877a.fcec1a06.-1",
+            "message could not be read",
+            "",
+        ] {
+            assert_eq!(MessageRef::from_error_text(bad), None, "{bad}");
+        }
+        assert_eq!(
+            MessageRef::from_error_text("could not read message 00000000.ffffffff.4294967295"),
+            Some(MessageRef {
+                session_id: [0; 4],
+                ratchet_key: [0xff; 4],
+                index: u32::MAX
+            })
+        );
+    }
+
     fn arb_data() -> impl Strategy<Value = DataMessage> {
         (
             any::<[u8; 4]>(),
@@ -643,7 +759,7 @@ mod tests {
     }
 
     proptest! {
-        #[test]
+            #[test]
         fn roundtrip(m in arb_message()) {
             let text = m.encode();
             prop_assert!(is_sotto_text(&text));

@@ -19,12 +19,12 @@ use super::phase::{Phase, Session};
 use super::verification::{Channel, Verification};
 use super::{
     ConvState, Policy, DEFAULT_MAX_LINE, KIND_END, KIND_TEXT, MAX_KNOWN_KEYS, MAX_PLAINTEXT,
-    MAX_QUEUE,
+    MAX_QUEUE, NOT_READ_INTERVAL_SECS, SENT_KEPT, SENT_KEPT_SECS,
 };
 use crate::protocol::fragment::{self, Reassembler};
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
 use crate::protocol::names::Names;
-use crate::protocol::wire::{DecodeError, WireMessage};
+use crate::protocol::wire::{DecodeError, MessageRef, WireMessage};
 
 /// One conversation with one peer.
 pub struct Conversation {
@@ -58,6 +58,23 @@ pub struct Conversation {
     /// The current answer window's start and the answers sent in it (a query or an init
     /// answered). Not saved.
     pub(super) answers: (u64, u32),
+    /// Text messages sent lately, for a not-read notice to name (at most [`SENT_KEPT`], for
+    /// [`SENT_KEPT_SECS`]). In memory only, wiped when dropped; never saved.
+    pub(super) sent: VecDeque<SentText>,
+    /// When this side last sent a not-read notice, and last showed one about a message it no
+    /// longer remembers. Not saved.
+    pub(super) not_read_at: (Option<u64>, Option<u64>),
+    /// The data message of the line being received that named no session we know (set while
+    /// receiving, taken when the outcome is final).
+    pub(super) unknown: Option<MessageRef>,
+}
+
+/// A text message this side sent, remembered for a while in memory.
+pub(super) struct SentText {
+    at: u64,
+    id: MessageRef,
+    /// `None` once a not-read notice named it: shown once, then wiped.
+    text: Option<Zeroizing<String>>,
 }
 
 impl core::fmt::Debug for Conversation {
@@ -91,6 +108,9 @@ impl Conversation {
             handshake_since: None,
             handshake_passive: false,
             answers: (0, 0),
+            sent: VecDeque::new(),
+            not_read_at: (None, None),
+            unknown: None,
         }
     }
 
@@ -308,7 +328,7 @@ impl Conversation {
         }
         let reason = match self.state() {
             ConvState::Encrypted if !self.blocked => {
-                match self.encrypt_inner(KIND_TEXT, plaintext.as_bytes(), rng) {
+                match self.encrypt_text(plaintext, rng) {
                     Some(lines) => out.action = SendAction::Replace(lines),
                     None => out.events.push(Event::Unsent {
                         text: plaintext.to_owned(),
@@ -365,7 +385,10 @@ impl Conversation {
         rng: &mut impl CryptoRngCore,
     ) -> ReceiveOutcome {
         self.now = now_secs;
-        self.receive_inner(text, now_secs, rng, true)
+        self.unknown = None;
+        let mut out = self.receive_inner(text, now_secs, rng, true);
+        self.answer_unknown_session(&mut out);
+        out
     }
 
     fn receive_inner(
@@ -435,6 +458,7 @@ impl Conversation {
                     (Some(s), _) if s.id == m.session_id => s,
                     (_, Some(p)) if p.id == m.session_id => p,
                     _ => {
+                        self.unknown = Some(MessageRef::of(&m));
                         out.events
                             .push(unreadable(UnreadableReason::UnknownSession));
                         return out;
@@ -469,14 +493,17 @@ impl Conversation {
                     Err(e) => out.events.push(unreadable(e.into())),
                 }
             }
-            WireMessage::Error(text) => out.events.push(Event::PeerError { text }),
+            WireMessage::Error(text) => match MessageRef::from_error_text(&text) {
+                Some(id) => self.on_not_read(id, &mut out),
+                None => out.events.push(Event::PeerError { text }),
+            },
         }
         out
     }
 
     pub(super) fn flush(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
         while let Some(text) = self.queue.pop_front() {
-            match self.encrypt_inner(KIND_TEXT, text.as_bytes(), rng) {
+            match self.encrypt_text(&text, rng) {
                 Some(lines) => {
                     out.inject.extend(lines);
                     out.events.push(Event::QueuedSent {
@@ -490,14 +517,75 @@ impl Conversation {
         }
     }
 
-    fn encrypt_inner(
-        &mut self,
-        kind: u8,
-        content: &[u8],
-        rng: &mut impl CryptoRngCore,
-    ) -> Option<Vec<String>> {
+    /// Encrypts typed text in the current session and remembers it for a while (in memory),
+    /// so that a not-read notice about it can say which message it was.
+    fn encrypt_text(&mut self, text: &str, rng: &mut impl CryptoRngCore) -> Option<Vec<String>> {
         let max_line = self.max_line;
-        self.phase.session_mut()?.seal(kind, content, max_line, rng)
+        let (lines, id) =
+            self.phase
+                .session_mut()?
+                .seal_ref(KIND_TEXT, text.as_bytes(), max_line, rng)?;
+        self.forget_old_sent();
+        if self.sent.len() >= SENT_KEPT {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(SentText {
+            at: self.now,
+            id,
+            text: Some(Zeroizing::new(text.to_owned())),
+        });
+        Some(lines)
+    }
+
+    fn forget_old_sent(&mut self) {
+        let now = self.now;
+        self.sent
+            .retain(|s| now.saturating_sub(s.at) <= SENT_KEPT_SECS && s.at <= now);
+    }
+
+    /// Whether `last` is long enough ago (or never) for another not-read notice.
+    fn not_read_due(last: Option<u64>, now: u64) -> bool {
+        last.map_or(true, |t| {
+            now.saturating_sub(t) >= NOT_READ_INTERVAL_SECS || now < t
+        })
+    }
+
+    /// The peer's client could not read one of our messages (an unauthenticated notice: it
+    /// changes nothing here, it is only shown): which one, once, while it is remembered; a
+    /// message no longer remembered is named at most once per interval.
+    fn on_not_read(&mut self, id: MessageRef, out: &mut ReceiveOutcome) {
+        self.forget_old_sent();
+        if let Some(s) = self.sent.iter_mut().find(|s| s.id == id) {
+            // Named again (a copy, a second client): already said.
+            if let Some(text) = s.text.take() {
+                out.events.push(Event::NotRead {
+                    text: Some(text.to_string()),
+                });
+            }
+        } else if Self::not_read_due(self.not_read_at.1, self.now) {
+            self.not_read_at.1 = Some(self.now);
+            out.events.push(Event::NotRead { text: None });
+        }
+    }
+
+    /// A data line named no session we know: the sender is told which message (at most one
+    /// notice per interval), since it cannot otherwise learn that this client did not read it.
+    fn answer_unknown_session(&mut self, out: &mut ReceiveOutcome) {
+        let Some(id) = self.unknown.take() else {
+            return;
+        };
+        let unknown = out.events.iter().any(|e| {
+            matches!(
+                e,
+                Event::Unreadable {
+                    reason: UnreadableReason::UnknownSession
+                }
+            )
+        });
+        if unknown && Self::not_read_due(self.not_read_at.0, self.now) {
+            self.not_read_at.0 = Some(self.now);
+            out.inject.push(id.not_read_line());
+        }
     }
 }
 

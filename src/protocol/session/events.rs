@@ -80,6 +80,11 @@ pub enum Event {
     },
     /// A plaintext message arrived while a session was up.
     PlaintextWhileEncrypted,
+    /// The peer's client could not read a message we sent (it holds no session with us: another
+    /// of the peer's logins, or it lost its state), as its unauthenticated not-read notice says
+    /// (PROTOCOL.md §2.2). `text`: the message, when still remembered (in memory, for
+    /// [`super::SENT_KEPT_SECS`]). Nothing changes here; the user decides.
+    NotRead { text: Option<String> },
     /// A handshake message was rejected. No state changed.
     HandshakeFailed {
         /// Why (its `Display` is the sentence to show).

@@ -80,6 +80,15 @@ pub const ANSWER_WINDOW_SECS: u64 = 10;
 /// each, while a real peer's restarts (a lost state, a simultaneous start) are answered.
 pub const ANSWER_BURST: u32 = 4;
 
+/// Text messages remembered after sending (in memory only, wiped), so that a not-read notice
+/// from the peer's side can name the message: at most this many...
+pub const SENT_KEPT: usize = 32;
+/// ...and for at most this many seconds.
+pub const SENT_KEPT_SECS: u64 = 600;
+/// A client sends at most one not-read notice per conversation in this many seconds, and shows
+/// at most one notice about a message it no longer remembers in as many.
+pub const NOT_READ_INTERVAL_SECS: u64 = 30;
+
 /// Who may start an encrypted session, and whether plaintext may ever leave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {

@@ -10,7 +10,7 @@ use crate::protocol::fragment;
 use crate::protocol::handshake::{Established, Initiator, Responder};
 use crate::protocol::identity::IdentityPublic;
 use crate::protocol::ratchet::DoubleRatchet;
-use crate::protocol::wire::WireMessage;
+use crate::protocol::wire::{MessageRef, WireMessage};
 
 /// A handshake in flight.
 pub(super) enum Handshake {
@@ -54,8 +54,22 @@ impl Session {
         max_line: usize,
         rng: &mut impl CryptoRngCore,
     ) -> Option<Vec<String>> {
+        self.seal_ref(kind, content, max_line, rng)
+            .map(|(lines, _)| lines)
+    }
+
+    /// [`Session::seal`], and which message it made (for a not-read notice to name).
+    pub(super) fn seal_ref(
+        &mut self,
+        kind: u8,
+        content: &[u8],
+        max_line: usize,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<(Vec<String>, MessageRef)> {
         let msg = self.ratchet.encrypt(self.id, &self.hash, kind, content);
-        fragment::split(&WireMessage::Data(msg).encode(), max_line, rng).ok()
+        let id = MessageRef::of(&msg);
+        let lines = fragment::split(&WireMessage::Data(msg).encode(), max_line, rng).ok()?;
+        Some((lines, id))
     }
 }
 

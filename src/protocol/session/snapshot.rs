@@ -223,6 +223,9 @@ impl Conversation {
             handshake_since: None,
             handshake_passive: false,
             answers: (0, 0),
+            sent: std::collections::VecDeque::new(),
+            not_read_at: (None, None),
+            unknown: None,
         })
     }
 }

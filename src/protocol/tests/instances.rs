@@ -122,3 +122,103 @@ fn a_restarted_peer_with_the_same_tag_is_still_answered_while_a_handshake_waits(
     assert_eq!(alice.state(), ConvState::Encrypted);
     assert_eq!(again.state(), ConvState::Encrypted);
 }
+
+fn not_read(events: &[Event]) -> Vec<Option<String>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::NotRead { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_client_without_the_session_tells_the_sender_which_message_it_could_not_read() {
+    let (mut alice, _laptop, mut rng) = established(904);
+    let mut desktop = Conversation::new(IdentityKey::generate(&mut rng), 0xb2, Policy::Manual);
+    alice.tick(1000);
+    let first = send(&mut alice, "walrus for the wrong client", &mut rng);
+    let second = send(&mut alice, "second walrus", &mut rng);
+    let third = send(&mut alice, "third walrus", &mut rng);
+    // The server hands them to bob's other client, which holds no session: it says it could
+    // not read them (at most one notice per interval), and keeps nothing.
+    let before = state_of(&desktop);
+    let out = desktop.receive(&first[0], 1001, &mut rng);
+    assert!(out.events.iter().any(|e| matches!(
+        e,
+        Event::Unreadable {
+            reason: crate::protocol::UnreadableReason::UnknownSession
+        }
+    )));
+    assert_eq!(out.inject.len(), 1, "{:?}", out.inject);
+    let notice = out.inject[0].clone();
+    assert!(
+        notice.starts_with("?S1E could not read message "),
+        "{notice}"
+    );
+    let out = desktop.receive(&second[0], 1010, &mut rng);
+    assert!(out.inject.is_empty(), "a second notice within the interval");
+    let out = desktop.receive(&third[0], 1031, &mut rng);
+    assert_eq!(
+        out.inject.len(),
+        1,
+        "after the interval, the next one is said"
+    );
+    assert_eq!(
+        state_of(&desktop),
+        before,
+        "the unreadable lines changed its state"
+    );
+
+    // alice is told which message, once, and nothing else changes.
+    let before = state_of(&alice);
+    let told = alice.receive(&notice, 1002, &mut rng);
+    assert_eq!(told.action, ReceiveAction::Swallow);
+    assert!(told.inject.is_empty());
+    assert_eq!(
+        not_read(&told.events),
+        [Some("walrus for the wrong client".to_owned())]
+    );
+    assert_eq!(
+        state_of(&alice),
+        before,
+        "an unauthenticated notice changed state"
+    );
+    let again = alice.receive(&notice, 1003, &mut rng);
+    assert!(again.events.is_empty(), "{:?}", again.events);
+
+    // A notice about a message alice does not remember (forged, or too old): one plain line
+    // per interval, never a text.
+    let forged = "?S1E could not read message 00000000.00000000.7 (no encrypted session)";
+    assert_eq!(
+        not_read(&alice.receive(forged, 1004, &mut rng).events),
+        [None]
+    );
+    assert!(alice.receive(forged, 1005, &mut rng).events.is_empty());
+    // Remembered texts go after the keeping time.
+    let late = alice.receive(
+        &desktop.receive(&third[0], 2000, &mut rng).inject[0],
+        2000,
+        &mut rng,
+    );
+    assert_eq!(not_read(&late.events), [None], "a text kept past its time");
+    // Any other error text is the peer's software talking, as before.
+    let other = alice.receive("?S1E something else", 2001, &mut rng);
+    assert!(matches!(other.events.as_slice(), [Event::PeerError { .. }]));
+}
+
+#[test]
+fn the_session_holder_sends_no_notice_for_lines_it_reads_or_rejects() {
+    let (mut alice, mut bob, mut rng) = established(905);
+    let lines = send(&mut alice, "readable", &mut rng);
+    let out = bob.receive(&lines[0], 0, &mut rng);
+    assert!(out.inject.is_empty());
+    // A tampered line of the current session: rejected, and not answered (it names a session
+    // bob has: it is damage or forgery, not another client's line).
+    let mut bad = send(&mut alice, "tampered", &mut rng)[0].clone();
+    let last = bad.pop().expect("non-empty");
+    bad.push(if last == 'A' { 'B' } else { 'A' });
+    let out = bob.receive(&bad, 0, &mut rng);
+    assert!(out.inject.is_empty(), "{:?}", out.inject);
+}

@@ -453,7 +453,10 @@ pub(super) fn paths() -> String {
     o.wire("bob's software", e);
 
     // ---- 10. Must-reject table ----
-    o.section("10. must reject: bob receives each line; his state (snapshot) is unchanged");
+    o.section(
+        "10. must reject: bob receives each line; his state (snapshot) is unchanged; only a \
+         data line naming no session he knows is answered (a not-read notice, §2.2)",
+    );
     o.line("case | reported to the user | line");
     let mut cases: Vec<(&str, String)> = vec![
         (
@@ -514,7 +517,16 @@ pub(super) fn paths() -> String {
     for (reason, line) in cases.drain(..) {
         let before = bob.snapshot().to_vec();
         let out = bob.receive(&line, 0, &mut o.rng);
-        assert!(out.inject.is_empty(), "{reason}: {:?}", out.inject);
+        // A data line naming no session bob knows is answered with a not-read notice (§2.2),
+        // built here independently; nothing else is answered.
+        let answer = if reason == "unknown session id" {
+            let notice = r::not_read_line(&line);
+            assert_eq!(out.inject, std::slice::from_ref(&notice), "{reason}");
+            format!("; answered {notice}")
+        } else {
+            assert!(out.inject.is_empty(), "{reason}: {:?}", out.inject);
+            String::new()
+        };
         assert_ne!(out.action, ReceiveAction::PassThrough, "{reason}");
         assert!(!matches!(out.action, ReceiveAction::Display(_)), "{reason}");
         assert_eq!(bob.snapshot().to_vec(), before, "{reason}: state changed");
@@ -529,7 +541,7 @@ pub(super) fn paths() -> String {
                 other => format!("{other:?}"),
             })
             .collect();
-        o.line(format!("{reason} | {} | {line}", told.join("; ")));
+        o.line(format!("{reason} | {}{answer} | {line}", told.join("; ")));
     }
 
     // ---- 11. End of session ----

@@ -243,6 +243,19 @@ pub(super) fn data_line(d: &Data<'_>) -> String {
     format!("?S1D{}", b64(&[header, ct].concat()))
 }
 
+/// The not-read notice (§2.2) a client without the session answers a data line with:
+/// `sid`, the first 4 bytes of `rk` in lower-case hex, `n` in decimal.
+pub(super) fn not_read_line(data: &str) -> String {
+    let body = URL_SAFE_NO_PAD.decode(&data[4..]).unwrap();
+    let (_, _, n) = data_header(data);
+    let hex: String = body[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "?S1E could not read message {}.{}.{n} (no encrypted session)",
+        &hex[..8],
+        &hex[8..]
+    )
+}
+
 /// `type ‖ content ‖ 0x80 ‖ 0x00*` padded to `padded_len`.
 pub(super) fn frame(kind: u8, content: &[u8]) -> Vec<u8> {
     let mut p = vec![kind];

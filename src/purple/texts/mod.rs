@@ -200,6 +200,18 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
         Event::PlaintextWhileEncrypted => {
             format!("the next message from {peer} was NOT encrypted.")
         }
+        Event::NotRead { text: Some(text) } => format!(
+            "{peer}'s client could not read your message \"{text}\": that client holds no \
+             encrypted conversation with you (another of {peer}'s logins, or it lost its state; \
+             it says so unauthenticated). To reach the client {peer} uses now, /sotto start, \
+             then send it again.",
+            text = plain(text)
+        ),
+        Event::NotRead { text: None } => format!(
+            "{peer}'s client could not read a message you sent earlier: that client holds no \
+             encrypted conversation with you (it says so unauthenticated). /sotto start to \
+             reach the client {peer} uses now."
+        ),
         Event::HandshakeFailed { reason } => {
             format!("could not start the encrypted conversation: {reason}")
         }
