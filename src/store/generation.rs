@@ -19,7 +19,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use rand_core::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{account_key, Store, StoreError};
+use super::{Store, StoreError};
 
 /// The file beside the database holding `incarnation generation`.
 pub const GENERATION_FILE: &str = "sotto.generation";
@@ -110,15 +110,12 @@ impl Store {
         account: &str,
         peer: &str,
     ) -> Result<bool, StoreError> {
-        Ok(self
-            .row(
-                "SELECT needs_rekey FROM session WHERE account = ?1 AND peer = ?2",
-                params![account_key(protocol, account), peer],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?
-            .unwrap_or(0)
-            != 0)
+        self.peer_flag(
+            "SELECT needs_rekey FROM session WHERE account = ?1 AND peer = ?2",
+            protocol,
+            account,
+            peer,
+        )
     }
 }
 

@@ -377,12 +377,26 @@ impl Store {
         account: &str,
         peer: &str,
     ) -> Result<bool, StoreError> {
+        self.peer_flag(
+            "SELECT runs_sotto FROM peer WHERE account = ?1 AND peer = ?2",
+            protocol,
+            account,
+            peer,
+        )
+    }
+
+    /// A 0/1 column of the row `sql` selects for (account, peer); false when there is no row.
+    pub(crate) fn peer_flag(
+        &self,
+        sql: &str,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<bool, StoreError> {
         Ok(self
-            .row(
-                "SELECT runs_sotto FROM peer WHERE account = ?1 AND peer = ?2",
-                params![account_key(protocol, account), peer],
-                |r| r.get::<_, i64>(0),
-            )
+            .row(sql, params![account_key(protocol, account), peer], |r| {
+                r.get::<_, i64>(0)
+            })
             .optional()?
             .unwrap_or(0)
             != 0)
