@@ -155,17 +155,14 @@ fn data_stanza_targets(tap: &Tap, since: (usize, usize)) -> Vec<String> {
 /// what alice types waits offline and is read when the session's client comes back.
 fn two_logins(alice_policy: &str) {
     let manual = policy("manual");
-    let (mut p, _) = (
-        Pair::start(
-            Proto::Xmpp,
-            PairOptions {
-                carbons: true,
-                alice_prefs: policy(alice_policy),
-                bob_prefs: manual.clone(),
-                ..Default::default()
-            },
-        ),
-        (),
+    let mut p = Pair::start(
+        Proto::Xmpp,
+        PairOptions {
+            carbons: true,
+            alice_prefs: policy(alice_policy),
+            bob_prefs: manual.clone(),
+            ..Default::default()
+        },
     );
     let mut desktop = p.another_login("bob", "desktop", &manual);
     for (name, tap) in [
