@@ -430,6 +430,13 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) {
 /// `/sotto accept [FINGERPRINT PREFIX]`: accept the contact's current key only when the user
 /// names it (its first group or more), so what is accepted is what was checked.
 pub(crate) fn accept_typed(r: &ConvRef, typed: &str) {
+    // A fingerprint of another client of the contact that waits for acceptance.
+    if !typed.trim().is_empty() {
+        if let Some(fx) = service::accept_other_client(r, typed) {
+            super::present::apply(r, fx);
+            return;
+        }
+    }
     let Some(current) = service::peer_key(r) else {
         r.system_line(&texts::nothing_to_accept(&r.peer));
         return;

@@ -27,10 +27,31 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
         ..r.clone()
     };
     let mut all_sent = true;
+    // A start of our own goes to the contact's bare JID: every client of the contact hears it.
+    let every_client = ConvRef {
+        peer: r.peer.split('/').next().unwrap_or(&r.peer).to_owned(),
+        ..r.clone()
+    };
+    let to = if fx.to_every_client {
+        &every_client
+    } else {
+        &r
+    };
     for line in &fx.inject {
-        if !r.send_raw(line) {
+        if !to.send_raw(line) {
             glue::debug_warning("could not send a protocol line (offline?)");
             all_sent = false;
+        }
+    }
+    // The contact's other clients' lines, each addressed to its client. One that does not go
+    // out leaves that client without the message, never the main one.
+    for (address, line) in &fx.elsewhere {
+        let to = ConvRef {
+            peer: address.clone(),
+            ..r.clone()
+        };
+        if !super::xmpp::to_other_client(|| to.send_raw(line)) {
+            glue::debug_warning("could not send a line to another client of the contact");
         }
     }
     let wants_window = !fx.never_open
@@ -305,14 +326,23 @@ fn retitle(
 
 /// What the user sees from `/sotto status`.
 pub(crate) fn status_text(r: &ConvRef) -> String {
-    texts::status(
+    let mut text = texts::status(
         &r.peer,
         service::conv_state(r),
         service::peer_trust(r),
         service::waiting(r),
         service::policy(r),
         log_encrypted(),
-    )
+    );
+    for (address, reads, fingerprint) in service::other_clients(r) {
+        text.push(' ');
+        text.push_str(&texts::other_client_status(
+            &address,
+            reads,
+            fingerprint.as_deref(),
+        ));
+    }
+    text
 }
 
 /// What the user sees from `/sotto fingerprint`.

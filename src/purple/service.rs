@@ -32,6 +32,8 @@ pub(crate) fn settings(r: &ConvRef) -> Settings {
         ),
         names: r.names(),
         now_secs: now_secs(),
+        // One client of a contact has a name of its own only on XMPP (a full JID).
+        addressable: r.protocol == "prpl-jabber",
     }
 }
 
@@ -133,6 +135,25 @@ pub(crate) fn waiting(r: &ConvRef) -> Option<(usize, bool)> {
 pub(crate) fn peer_key(r: &ConvRef) -> Option<IdentityPublic> {
     let (key, settings) = (r.key(), settings(r));
     with_sessions(|s| s.peer_key(&key, &r.peer, &settings)).flatten()
+}
+
+/// The transport says `line` was addressed to another client of this account.
+pub(crate) fn addressed_elsewhere(line: &str) {
+    let _ = with_sessions(|s| s.addressed_elsewhere(line));
+}
+
+/// The contact's other clients with a session: address, whether it reads what is typed, its
+/// key's fingerprint.
+pub(crate) fn other_clients(r: &ConvRef) -> Vec<(String, bool, Option<String>)> {
+    let key = r.key();
+    with_sessions(|s| s.other_clients(&key)).unwrap_or_default()
+}
+
+/// The user accepts the key of another client of the contact whose fingerprint starts with
+/// `typed`. `None`: no such client waits for acceptance.
+pub(crate) fn accept_other_client(r: &ConvRef, typed: &str) -> Option<Effects> {
+    let (key, settings) = (r.key(), settings(r));
+    with_sessions(|s| s.accept_other_client(&key, &r.peer, &settings, typed, &mut OsRng)).flatten()
 }
 
 /// Where the lines of the current session with `r`'s contact go: the wire name of the

@@ -108,7 +108,7 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 12] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 13] = [
         (
             Conversations,
             c"sending-im-msg",
@@ -139,6 +139,11 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
             Jabber,
             c"jabber-sending-xmlnode",
             super::xmpp::sending_xmlnode as *const c_void,
+        ),
+        (
+            Jabber,
+            c"jabber-receiving-xmlnode",
+            super::xmpp::receiving_xmlnode as *const c_void,
         ),
         (
             Conversations,
@@ -237,7 +242,11 @@ unsafe extern "C" fn sending_im_msg(
                         return;
                     };
                     // Kept so that a protocol's echo of any piece shows what was typed.
-                    echo::typed(lines.iter().chain(std::iter::once(&last)), &text);
+                    let elsewhere = fx.elsewhere.iter().map(|(_, l)| l);
+                    echo::typed(
+                        lines.iter().chain(std::iter::once(&last)).chain(elsewhere),
+                        &text,
+                    );
                     let mut fx = fx;
                     fx.inject.extend(lines);
                     if !present::apply(&r, fx) {

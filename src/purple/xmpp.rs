@@ -21,6 +21,9 @@
 //!   so a contact that reconnected under a new resource still gets the line (or it is stored
 //!   offline) and its next authenticated line moves the address.
 //!
+//! * **Lines for another client of ours** (`jabber-receiving-xmlnode`): see
+//!   [`receiving_xmlnode`].
+//!
 //! What any window shows of a Sotto line that reaches it another way (a carbon copy, an echo,
 //! history) is `super::echo`'s.
 
@@ -33,6 +36,26 @@ use super::boundary::{ffi_boundary, non_null};
 use super::glue::{cstr_to_string, cstring, ConvRef};
 use super::service;
 
+thread_local! {
+    /// Lines being sent to another client of the contact, under a session of its own: their
+    /// `to` is right as it is (see [`to_other_client`]).
+    static TO_OTHER_CLIENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `send` (which sends lines made for another client of the contact, addressed to it) so
+/// that the stanzas keep their `to`: only the conversation's own session's data lines are
+/// pointed at the client that holds it.
+pub(crate) fn to_other_client<T>(send: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            TO_OTHER_CLIENT.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(TO_OTHER_CLIENT.with(|c| c.replace(true)));
+    send()
+}
+
 /// `jabber-sending-xmlnode(gc, &packet)`.
 pub(crate) unsafe extern "C" fn sending_xmlnode(
     gc: *mut sys::PurpleConnection,
@@ -44,23 +67,12 @@ pub(crate) unsafe extern "C" fn sending_xmlnode(
         // SAFETY: libpurple's out-parameter, non-null.
         let node = unsafe { *packet };
         non_null!(node);
-        // SAFETY: a live node for this callback; children and data are copied out at once.
+        // SAFETY: a live node for this callback.
+        let Some(text) = (unsafe { sotto_body(node) }) else {
+            return;
+        };
+        // SAFETY: a live node for this callback; the children made are owned by it.
         unsafe {
-            if cstr_to_string((*node).name).as_deref() != Some("message") {
-                return;
-            }
-            let body = sys::xmlnode_get_child(node, c"body".as_ptr());
-            if body.is_null() {
-                return;
-            }
-            let data = sys::xmlnode_get_data(body);
-            let text = cstr_to_string(data).unwrap_or_default();
-            if !data.is_null() {
-                sys::g_free(data.cast());
-            }
-            if !is_sotto_text(&text) {
-                return;
-            }
             let private = sys::xmlnode_new_child(node, c"private".as_ptr());
             sys::xmlnode_set_namespace(private, c"urn:xmpp:carbons:2".as_ptr());
             let hint = sys::xmlnode_new_child(node, c"no-permanent-store".as_ptr());
@@ -74,6 +86,74 @@ pub(crate) unsafe extern "C" fn sending_xmlnode(
             }
         }
     })
+}
+
+/// `jabber-receiving-xmlnode(gc, &packet)`: a Sotto line addressed to another client of this
+/// account (its `to` names another resource: the server handed us a line for a client that has
+/// gone, RFC 6121 §8.5.3.2.1) is noted, so that if it names no session here it is dropped
+/// silently instead of answered with a not-read notice: the contact's Sotto made that line for
+/// the other client, and made this client its own copy. A line that does name a session here
+/// (this client came back under a new resource) is read as always.
+pub(crate) unsafe extern "C" fn receiving_xmlnode(
+    gc: *mut sys::PurpleConnection,
+    packet: *mut *mut sys::xmlnode,
+    _data: *mut c_void,
+) {
+    ffi_boundary!((), {
+        non_null!(packet);
+        non_null!(gc);
+        // SAFETY: libpurple's in/out parameter, non-null.
+        let node = unsafe { *packet };
+        non_null!(node);
+        // SAFETY: a live node and connection for this callback; strings are copied at once.
+        unsafe {
+            let Some(to) = cstr_to_string(sys::xmlnode_get_attrib(node, c"to".as_ptr())) else {
+                return;
+            };
+            let Some(own) = cstr_to_string(sys::purple_connection_get_display_name(gc)) else {
+                return;
+            };
+            if !another_resource(&to, &own) {
+                return;
+            }
+            if let Some(text) = sotto_body(node) {
+                service::addressed_elsewhere(&text);
+            }
+        }
+    })
+}
+
+/// The body of a `<message>` node, if it is a Sotto line.
+///
+/// # Safety
+/// `node` must be a live node; its data is copied out at once.
+unsafe fn sotto_body(node: *mut sys::xmlnode) -> Option<String> {
+    // SAFETY: per the caller; the data string is ours to free.
+    unsafe {
+        if cstr_to_string((*node).name).as_deref() != Some("message") {
+            return None;
+        }
+        let body = sys::xmlnode_get_child(node, c"body".as_ptr());
+        if body.is_null() {
+            return None;
+        }
+        let data = sys::xmlnode_get_data(body);
+        let text = cstr_to_string(data).unwrap_or_default();
+        if !data.is_null() {
+            sys::g_free(data.cast());
+        }
+        is_sotto_text(&text).then_some(text)
+    }
+}
+
+/// Whether `to` is a full JID of the same account as `own` with another resource.
+fn another_resource(to: &str, own: &str) -> bool {
+    match (to.split_once('/'), own.split_once('/')) {
+        (Some((to_bare, to_res)), Some((own_bare, own_res))) => {
+            to_bare.eq_ignore_ascii_case(own_bare) && to_res != own_res
+        }
+        _ => false,
+    }
 }
 
 /// Points a data line's `to` at the contact's client that holds the session, if known and
@@ -94,6 +174,10 @@ unsafe fn address_to_session(gc: *mut sys::PurpleConnection, node: *mut sys::xml
         let Some(r) = ConvRef::from_account(account, &to) else {
             return;
         };
+        // A line for another client of the contact stays addressed to it.
+        if TO_OTHER_CLIENT.with(std::cell::Cell::get) {
+            return;
+        }
         let Some(address) = service::session_address(&r) else {
             return;
         };

@@ -61,6 +61,13 @@ pub enum Notice {
     /// have been used, so they were dropped unused and a new session starts before anything is
     /// sent.
     RestoredBackup,
+    /// Something about another client of the contact (`crate::sessions` `clients`).
+    OtherClient {
+        /// Its name on the wire (an XMPP full JID).
+        address: String,
+        /// What happened.
+        what: OtherClient,
+    },
     /// The contact was renamed; the conversation followed.
     Renamed {
         /// The old name.
@@ -68,6 +75,31 @@ pub enum Notice {
         /// Whether the conversation was encrypted (or starting, or ended by the peer).
         encrypted: bool,
     },
+}
+
+/// What happened with another client of the contact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OtherClient {
+    /// A session with it is up, its key accepted: what is typed goes there too.
+    Started,
+    /// A session with it is up, but its key is not one the user accepted for the contact:
+    /// nothing goes there until the user accepts this fingerprint.
+    KeyNotAccepted {
+        /// The key's fingerprint.
+        fingerprint: String,
+    },
+    /// It wrote, but its key is not one the user accepted: its words are shown as such, never
+    /// as the contact's.
+    UnacceptedMessage {
+        /// The key's fingerprint.
+        fingerprint: String,
+        /// What it wrote.
+        text: String,
+    },
+    /// The user accepted its key: what is typed goes there too.
+    Accepted,
+    /// It ended its session: nothing goes there any more.
+    Ended,
 }
 
 /// What to do after a decision. (No `Debug`: events carry what the user typed.)
@@ -85,9 +117,26 @@ pub struct Effects {
     pub never_open: bool,
     /// Lines to write after the events.
     pub notices: Vec<Notice>,
+    /// Lines for the contact's other clients, each with the name it is addressed to, sent
+    /// after `inject`.
+    pub elsewhere: Vec<(String, String)>,
+    /// `inject` starts a handshake this side asked for (not an answer): where the transport
+    /// addresses clients one by one, it goes to the contact's name for every client (an XMPP
+    /// bare JID), so that each client of the contact that runs Sotto answers (§3.3).
+    pub to_every_client: bool,
 }
 
 impl Effects {
+    /// Marks a start this side asked for (the core said [`Event::HandshakeStarted`]) to go to
+    /// every client of the contact.
+    pub(crate) fn starts_to_every_client(&mut self, addressable: bool) {
+        self.to_every_client = addressable
+            && self
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::HandshakeStarted));
+    }
+
     pub(crate) fn absorb(&mut self, inject: Vec<String>, events: Vec<Event>) {
         self.inject.extend(inject);
         self.events.extend(events);

@@ -20,6 +20,7 @@
 //! what memory holds and what disk holds (`tests.rs`).
 #![forbid(unsafe_code)]
 
+mod clients;
 mod effects;
 mod names;
 mod operations;
@@ -33,7 +34,8 @@ use crate::protocol::names::Names;
 use crate::protocol::{ConvState, Conversation, Event, IdentityKey, IdentityPublic, Policy};
 use crate::store::{Store, StoreError};
 
-pub use effects::{Doing, Effects, Notice, Outgoing};
+pub use clients::MAX_OTHER_CLIENTS;
+pub use effects::{Doing, Effects, Notice, OtherClient, Outgoing};
 
 /// The names of one conversation as the host spells them: protocol id, the local account's
 /// username and the peer's name (an XMPP full JID, an IRC nick). [`ConvKey`] is the normalized
@@ -72,6 +74,11 @@ pub struct Settings {
     pub names: Names,
     /// The host's clock, seconds since the epoch (handshake timeouts, fragment ageing).
     pub now_secs: u64,
+    /// The transport addresses one client of the contact by name (an XMPP full JID, the
+    /// contact's name being the bare JID): the contact's other clients can get sessions of their
+    /// own, and starts go to the contact's name (`clients`). A contact name that itself holds a
+    /// `/` (an XMPP group chat's private chat) is never treated so.
+    pub addressable: bool,
 }
 
 /// An account's long-term identity and its persistent instance tag.
@@ -112,6 +119,18 @@ struct Session {
     /// Its row is kept untouched, nothing is sent or answered, and the user decides
     /// (`/sotto start` or `/sotto stop` begins afresh, replacing the row).
     unrestorable: Option<String>,
+    /// The contact's other clients with sessions of their own (`clients`).
+    others: Vec<clients::Other>,
+    /// The transport addresses the contact's clients one by one here (`Settings::addressable`,
+    /// and the contact's name names no single client: not an XMPP group chat's private chat,
+    /// `room@server/nick`, whose bare JID is the room). Refreshed on every call.
+    addressable: bool,
+    /// Other clients' names asked for a session since loaded (at most once each).
+    greeted: Vec<String>,
+    /// Starts (`?S1I`) other clients of the contact sent while no session was up, ignored
+    /// because another client was answered first: answered once that session is up
+    /// (`clients`). In memory only; at most `MAX_OTHER_CLIENTS`.
+    heard: Vec<(String, String)>,
 }
 
 /// A conversation as loaded from the store (see [`Session`]'s fields of the same names).
@@ -138,6 +157,9 @@ pub struct Sessions {
     /// back): the same line again (a replay, a retransmission) would decrypt again, so it is
     /// dropped silently instead of shown twice. Bounded; SHA-256 of each line.
     shown_unsaved: std::collections::VecDeque<[u8; 32]>,
+    /// Lines the transport says were addressed to another client of this account (SHA-256 of
+    /// each, trimmed; bounded): one that names no session here is that client's, not lost.
+    elsewhere_lines: std::collections::VecDeque<[u8; 32]>,
     /// Saves were made since the last checkpoint: the store's write-ahead log holds earlier
     /// states of those sessions until [`Sessions::checkpoint`].
     unchecked: bool,
@@ -178,6 +200,7 @@ impl Sessions {
             identities: HashMap::new(),
             log: Vec::new(),
             shown_unsaved: std::collections::VecDeque::new(),
+            elsewhere_lines: std::collections::VecDeque::new(),
             unchecked: false,
         }
     }
@@ -261,6 +284,11 @@ impl Sessions {
                 rekey,
             } = self.load(key, settings)?;
             let moved_to = self.load_moved(key)?;
+            let others = if unrestorable.is_none() {
+                self.load_others(key)
+            } else {
+                Vec::new()
+            };
             self.sessions.insert(
                 key.clone(),
                 Session {
@@ -272,6 +300,10 @@ impl Sessions {
                     saved,
                     unrestorable,
                     rekey,
+                    others,
+                    addressable: false,
+                    greeted: Vec::new(),
+                    heard: Vec::new(),
                     pending: if rekey {
                         vec![Notice::RestoredBackup]
                     } else {
@@ -292,6 +324,8 @@ impl Sessions {
         s.conv.set_policy(policy);
         s.conv.set_max_line(settings.max_line);
         s.conv.set_names(settings.names.clone());
+        s.addressable = settings.addressable && !key.peer.contains('/');
+        Self::refresh_others(s, settings);
         Some(s)
     }
 
@@ -378,20 +412,49 @@ impl Sessions {
             return Err("Sotto has no key store".to_owned());
         };
         // Plaintext chatter with no Sotto event changes nothing worth a synced write; nor does
-        // anything that left the conversation byte for byte as the store holds it.
+        // anything that left the conversation byte for byte as the store holds it. The
+        // contact's other clients are saved in the same commit.
+        let mut rows: Vec<(String, zeroize::Zeroizing<Vec<u8>>, [u8; 32])> = Vec::new();
+        let mut main = None;
         if s.conv.state() != ConvState::Plaintext || !events.is_empty() {
             let snapshot = s.conv.snapshot();
             let now = digest(&snapshot);
             if s.saved != Some(now) {
-                if let Err(e) =
-                    store.save_session(&key.protocol, &key.account, &key.peer, &snapshot)
-                {
-                    self.log.push(format!("saving a session: {e}"));
-                    return Err(reason(&e));
-                }
-                s.saved = Some(now);
-                self.unchecked = true;
+                main = Some(now);
+                rows.push((
+                    key.peer.clone(),
+                    zeroize::Zeroizing::new(snapshot.to_vec()),
+                    now,
+                ));
             }
+        }
+        let mut changed = Vec::new();
+        for (i, o) in s.others.iter().enumerate() {
+            let row = o.row();
+            let now = digest(&row);
+            if o.saved != Some(now) {
+                changed.push((i, now));
+                rows.push((clients::row_name(&key.peer, o.slot), row, now));
+            }
+        }
+        if !rows.is_empty() {
+            let batch: Vec<(&str, &[u8])> = rows
+                .iter()
+                .map(|(name, row, _)| (name.as_str(), row.as_slice()))
+                .collect();
+            if let Err(e) = store.save_sessions(&key.protocol, &key.account, &batch) {
+                self.log.push(format!("saving a session: {e}"));
+                return Err(reason(&e));
+            }
+            if main.is_some() {
+                s.saved = main;
+            }
+            for (i, now) in changed {
+                if let Some(o) = s.others.get_mut(i) {
+                    o.saved = Some(now);
+                }
+            }
+            self.unchecked = true;
         }
         let notes = trust::record_events(store, key, events);
         self.log.extend(notes);
@@ -429,6 +492,11 @@ impl Sessions {
         fx.inject.clear();
         fx.events.clear();
         fx.notices.push(Notice::NotSaved { doing, reason });
+    }
+
+    /// Whether the contact's clients are addressed one by one in this conversation.
+    fn addressable(&self, key: &ConvKey) -> bool {
+        self.sessions.get(key).is_some_and(|s| s.addressable)
     }
 
     /// Where replies to `key` go: the peer's name as last seen on the wire, else `fallback`.

@@ -4,7 +4,9 @@
 
 use rand_core::CryptoRngCore;
 
-use crate::protocol::{Conversation, Event, ReceiveAction, ReceiveOutcome, SendAction};
+use crate::protocol::{
+    ConvState, Conversation, Event, ReceiveAction, ReceiveOutcome, SendAction, UnreadableReason,
+};
 
 use super::{
     digest, trust, ConvKey, Doing, Effects, Notice, Outgoing, Session, Sessions, Settings,
@@ -51,6 +53,11 @@ impl Sessions {
         // knows runs Sotto: nobody else gets unsolicited traffic.
         let mut out = s.conv.send(text, rng);
         out.events.splice(0..0, ticked.events);
+        // The contact's other clients that read get the same text, each under its own session.
+        let elsewhere = match &out.action {
+            SendAction::Replace(lines) if !lines.is_empty() => Self::fan_out(s, text, rng),
+            _ => Vec::new(),
+        };
         // Memory is now ahead of disk (a message key used, not saved): the worst moment to fail.
         test_panic_on(text);
         let moved = match &s.moved_to {
@@ -61,6 +68,7 @@ impl Sessions {
         let saved = self.persist(key, &out.events);
         let mut fx = Effects {
             notices: pending,
+            elsewhere,
             ..Effects::default()
         };
         fx.absorb(out.inject, out.events);
@@ -76,10 +84,12 @@ impl Sessions {
         if let Err(reason) = saved {
             // The typed text is neither sent nor queued: it is shown back so it is not lost.
             let doing = Doing::Sending(text.trim().to_owned());
+            fx.elsewhere.clear();
             self.fail_closed(key, settings, &mut fx, reason, doing);
             decision = Outgoing::Hold;
         }
         fx.reply_to = self.reply_to(key, peer_raw);
+        fx.starts_to_every_client(self.addressable(key));
         Some((decision, fx))
     }
 
@@ -119,9 +129,34 @@ impl Sessions {
             };
             return Some((ReceiveAction::Swallow, fx));
         }
+        self.prune_others(key, settings.now_secs);
+        if let Some(done) = self.other_client_line(key, peer_raw, text, settings, rng) {
+            return Some(done);
+        }
+        let for_another_client = self.elsewhere_lines.contains(&line);
         let s = self.sessions.get_mut(key)?;
+        let was_up = s.conv.state() == ConvState::Encrypted;
         let ticked = s.conv.tick(settings.now_secs);
         let mut out = s.conv.receive(text, settings.now_secs, rng);
+        if for_another_client {
+            // Made for another client of this account (the server handed it here): not ours,
+            // not lost, not worth a word.
+            let theirs = |e: &Event| {
+                matches!(
+                    e,
+                    Event::Unreadable {
+                        reason: UnreadableReason::UnknownSession
+                    }
+                )
+            };
+            if out.events.iter().any(theirs) {
+                out.events.retain(|e| !theirs(e));
+                out.inject.retain(|l| !l.starts_with("?S1E"));
+            }
+        }
+        if !was_up {
+            s.heard_start(peer_raw, text);
+        }
         out.events.splice(0..0, ticked.events);
         trust::accept_if_verified(&mut s.conv, &mut out, rng);
         note_instance(s, text, peer_raw, &out.events);
@@ -131,10 +166,18 @@ impl Sessions {
             notices: pending,
             ..Effects::default()
         };
+        let started = out
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Started { .. }));
         if saved.is_ok() {
             self.after_start(key, &out.events, &mut fx);
         }
         fx.absorb(out.inject, out.events);
+        if started && saved.is_ok() {
+            // The contact's other clients that started while this one won get their answer.
+            self.answer_heard(key, settings, rng, &mut fx);
+        }
         if let Err(reason) = saved {
             // A decrypted message is still shown (the peer's ratchet has moved on: it would be
             // lost); replies the protocol wanted to send are not. Shown once: remembered.
@@ -148,6 +191,14 @@ impl Sessions {
             self.fail_closed(key, settings, &mut fx, reason, doing);
         }
         fx.reply_to = peer_raw.to_owned();
+        if matches!(out.action, ReceiveAction::PassThrough) {
+            // Plaintext from a client of the contact we have no session with (a late login):
+            // it is asked for one, once.
+            if let Some(more) = self.greet_new_client(key, peer_raw, settings, rng) {
+                fx.elsewhere.extend(more.elsewhere);
+                fx.notices.extend(more.notices);
+            }
+        }
         Some((out.action, fx))
     }
 
@@ -187,6 +238,7 @@ impl Sessions {
         }
         fx.reply_to = reply;
         fx.force_window = true;
+        fx.starts_to_every_client(self.addressable(key));
         Some(fx)
     }
 
@@ -206,13 +258,21 @@ impl Sessions {
         if let Some(s) = self.sessions.get_mut(key) {
             s.unrestorable = None;
         }
-        self.act(key, peer_raw, settings, rng, |conv, rng| {
+        let ended = if start {
+            Vec::new()
+        } else {
+            let _ = self.session(key, peer_raw, settings);
+            self.end_others(key, rng)
+        };
+        let mut fx = self.act(key, peer_raw, settings, rng, |conv, rng| {
             if start {
                 conv.start(rng)
             } else {
                 conv.stop(rng)
             }
-        })
+        })?;
+        fx.elsewhere.extend(ended);
+        Some(fx)
     }
 }
 
@@ -230,5 +290,21 @@ fn note_instance(s: &mut Session, text: &str, peer_raw: &str, events: &[Event]) 
     let decrypted = !unreadable && crate::protocol::wire::data_session_id(text) == Some(sid);
     if started || decrypted {
         s.instance = Some((tag, peer_raw.to_owned()));
+    }
+}
+
+/// Most lines remembered as addressed to another client of this account.
+const ELSEWHERE_MAX: usize = 64;
+
+impl Sessions {
+    /// The transport says `line` was addressed to another client of this account (an XMPP
+    /// message whose `to` names another resource): if it names no session here, it is that
+    /// client's and is dropped without a not-read notice.
+    pub fn addressed_elsewhere(&mut self, line: &str) {
+        if self.elsewhere_lines.len() >= ELSEWHERE_MAX {
+            self.elsewhere_lines.pop_front();
+        }
+        self.elsewhere_lines
+            .push_back(digest(line.trim().as_bytes()));
     }
 }

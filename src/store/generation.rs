@@ -48,6 +48,11 @@ impl Store {
         .ok_or(StoreError::Corrupt("meta"))
     }
 
+    /// How many saves the database has counted (each synced commit of sessions adds one).
+    pub fn generation(&self) -> Result<i64, StoreError> {
+        self.meta("generation")
+    }
+
     fn generation_file(&self) -> std::path::PathBuf {
         self.path.with_file_name(GENERATION_FILE)
     }

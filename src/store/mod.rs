@@ -345,24 +345,82 @@ impl Store {
         peer: &str,
         snapshot: &[u8],
     ) -> Result<(), StoreError> {
+        self.save_sessions(protocol, account, &[(peer, snapshot)])
+    }
+
+    /// Saves several conversation snapshots in one synced transaction (a message fanned out to
+    /// the contact's other clients costs one commit, not one per client): all or none.
+    pub fn save_sessions(
+        &self,
+        protocol: &str,
+        account: &str,
+        rows: &[(&str, &[u8])],
+    ) -> Result<(), StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        // A snapshot saved now holds no key of a restored backup: it needs no re-key.
-        tx.prepare_cached(
-            "INSERT INTO session (account, peer, snapshot, updated, needs_rekey)
-             VALUES (?1, ?2, ?3, ?4, 0)
-             ON CONFLICT (account, peer) DO UPDATE SET snapshot = excluded.snapshot,
-                 updated = excluded.updated, needs_rekey = 0",
-        )?
-        .execute(params![
-            account_key(protocol, account),
-            peer,
-            snapshot,
-            now()
-        ])?;
+        for (peer, snapshot) in rows {
+            // A snapshot saved now holds no key of a restored backup: it needs no re-key.
+            tx.prepare_cached(
+                "INSERT INTO session (account, peer, snapshot, updated, needs_rekey)
+                 VALUES (?1, ?2, ?3, ?4, 0)
+                 ON CONFLICT (account, peer) DO UPDATE SET snapshot = excluded.snapshot,
+                     updated = excluded.updated, needs_rekey = 0",
+            )?
+            .execute(params![
+                account_key(protocol, account),
+                peer,
+                snapshot,
+                now()
+            ])?;
+        }
         let generation = generation::bump(&tx)?;
         tx.commit()?;
         self.note_generation(generation);
         Ok(())
+    }
+
+    /// Deletes the saved snapshot named `peer` (durably).
+    pub fn delete_session(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "DELETE FROM session WHERE account = ?1 AND peer = ?2",
+            params![account_key(protocol, account), peer],
+        )?;
+        Ok(())
+    }
+
+    /// Every saved snapshot whose name starts with `prefix` (`prefix` must end in a character
+    /// below U+007F), with its name and whether it comes from a restored backup.
+    pub fn load_sessions_under(
+        &self,
+        protocol: &str,
+        account: &str,
+        prefix: &str,
+    ) -> Result<Vec<SavedRow>, StoreError> {
+        let Some(last) = prefix.chars().last().filter(|c| (*c as u32) < 0x7f) else {
+            return Ok(Vec::new());
+        };
+        // Names under the prefix sort between it and the prefix with its last character bumped.
+        let mut upper = prefix[..prefix.len() - last.len_utf8()].to_owned();
+        upper.push(char::from(last as u8 + 1));
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT peer, snapshot, needs_rekey FROM session
+             WHERE account = ?1 AND peer >= ?2 AND peer < ?3 ORDER BY peer",
+        )?;
+        let rows = stmt.query_map(
+            params![account_key(protocol, account), prefix, upper],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Zeroizing::new(r.get::<_, Vec<u8>>(1)?),
+                    r.get::<_, i64>(2)? != 0,
+                ))
+            },
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Number of saved sessions (all accounts).
@@ -449,6 +507,10 @@ impl Store {
         self.conn.prepare_cached(sql)?.execute(params)
     }
 }
+
+/// A saved snapshot as [`Store::load_sessions_under`] returns it: its name, its bytes, and
+/// whether it comes from a restored backup.
+pub type SavedRow = (String, Zeroizing<Vec<u8>>, bool);
 
 /// One writer per profile: take SQLite's exclusive lock on the database now and keep it for the
 /// connection's life (`locking_mode = EXCLUSIVE`). A second process that restored the same

@@ -67,6 +67,10 @@ pub struct Conversation {
     /// The data message of the line being received that named no session we know (set while
     /// receiving, taken when the outcome is final).
     pub(super) unknown: Option<MessageRef>,
+    /// A key seen for the first time is accepted (trust on first use). Off for a session with
+    /// another client of a contact the user already accepted a key of: a second client's key
+    /// waits for the user like a changed key. Set by the host; not saved.
+    pub(super) first_use: bool,
 }
 
 /// A text message this side sent, remembered for a while in memory.
@@ -111,7 +115,21 @@ impl Conversation {
             sent: VecDeque::new(),
             not_read_at: (None, None),
             unknown: None,
+            first_use: true,
         }
+    }
+
+    /// Whether a peer key seen for the first time is accepted on first use (the default), or
+    /// waits for the user like a changed key (`false`: a contact's other client).
+    pub fn set_first_use(&mut self, allowed: bool) {
+        self.first_use = allowed;
+    }
+
+    /// Whether `sid` names this conversation's current or previous session: the data message
+    /// carrying it is this conversation's to read.
+    pub fn has_session(&self, sid: [u8; 4]) -> bool {
+        self.phase.session().is_some_and(|s| s.id == sid)
+            || self.previous.as_ref().is_some_and(|s| s.id == sid)
     }
 
     /// The names this side states in handshakes and checks the peer's against: its own name
@@ -204,6 +222,12 @@ impl Conversation {
             ConvState::Handshaking if self.handshake_passive => ConvState::Plaintext,
             state => state,
         }
+    }
+
+    /// Whether a handshake is in flight, also one this side only answers (which [`Self::state`]
+    /// does not report).
+    pub fn handshake_in_flight(&self) -> bool {
+        self.phase.handshake().is_some()
     }
 
     /// The peer's identity in the current session.

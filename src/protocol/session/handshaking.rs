@@ -201,7 +201,7 @@ impl Conversation {
             peer,
             fingerprint: peer.fingerprint(),
         });
-        if self.known_keys.is_empty() {
+        if self.known_keys.is_empty() && self.first_use {
             // Trust on first use, but not of a key whose owner states other names.
             if mismatch.is_none() {
                 self.remember_key(peer);

@@ -226,6 +226,7 @@ impl Conversation {
             sent: std::collections::VecDeque::new(),
             not_read_at: (None, None),
             unknown: None,
+            first_use: true,
         })
     }
 }

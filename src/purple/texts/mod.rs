@@ -9,7 +9,7 @@
 
 use crate::protocol::session::HoldReason;
 use crate::protocol::{ConvState, Event, Policy};
-use crate::sessions::{Doing, Notice};
+use crate::sessions::{Doing, Notice, OtherClient};
 use crate::store::Trust;
 
 /// Suffix on the title of an encrypted conversation.
@@ -291,6 +291,7 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
              used already, so they were dropped unused. A new encrypted conversation starts \
              (checked against the key you accepted); until it is up, what you type is held."
         ),
+        Notice::OtherClient { address, what } => other_client(peer, address, what),
         Notice::Unrestorable { reason, unsent } => {
             let what = match unsent {
                 Some(text) => format!("message NOT sent ({text})"),
@@ -303,6 +304,57 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
                  conversation (replacing the saved one), /sotto stop allows plaintext."
             )
         }
+    }
+}
+
+/// `/sotto status` about another client of the contact.
+pub(crate) fn other_client_status(address: &str, reads: bool, fingerprint: Option<&str>) -> String {
+    let address = plain(address);
+    match (reads, fingerprint) {
+        (true, _) => format!("Also encrypted with the contact's client at {address}."),
+        (false, Some(fp)) => format!(
+            "The contact's client at {address} has a key you have not accepted ({fp}): it gets \
+             nothing you type (/sotto accept {fp})."
+        ),
+        (false, None) => format!("Starting an encrypted conversation with {address}."),
+    }
+}
+
+/// What happened with another client of the contact (a second login). `peer` may name one of
+/// the contact's clients (an XMPP window follows the client that wrote last): the contact is
+/// named without it.
+fn other_client(peer: &str, address: &str, what: &OtherClient) -> String {
+    let peer = peer.split('/').next().unwrap_or(peer);
+    let address = plain(address);
+    match what {
+        OtherClient::Started => format!(
+            "{peer} is also logged in at {address}: an encrypted conversation with that client \
+             started too (a key you accepted), and what you type now goes to both."
+        ),
+        OtherClient::KeyNotAccepted { fingerprint } => format!(
+            "{peer} is also logged in at {address}, with a key you have not accepted for {peer} \
+             (fingerprint {fingerprint}). Nothing you type goes to that client until you accept \
+             it: compare the fingerprint with {peer} (/sotto fingerprint on that client shows \
+             it), then type /sotto accept {fingerprint}"
+        ),
+        OtherClient::UnacceptedMessage { fingerprint, text } => {
+            // Its words on one line: a line break cannot paint a line of Sotto's own.
+            let text: String = text
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            format!(
+                "{peer}'s client at {address}, whose key you have not accepted (fingerprint \
+             {fingerprint}), wrote: \"{text}\" (/sotto accept {fingerprint} if you trust it)."
+            )
+        }
+        OtherClient::Accepted => {
+            format!("key accepted: what you type now also goes to {peer}'s client at {address}.")
+        }
+        OtherClient::Ended => format!(
+            "{peer}'s client at {address} ended its encrypted conversation: nothing you type \
+             goes there any more."
+        ),
     }
 }
 

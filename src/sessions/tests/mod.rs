@@ -6,6 +6,7 @@
 //! * `names`: renames, the moved mark, keys known under other names, accepting exactly the key
 //!   that was checked.
 
+mod clients;
 mod hostile;
 mod logins;
 mod names;
@@ -42,6 +43,7 @@ fn settings(policy: Policy) -> Settings {
         max_line: LINE,
         names: Names::default(),
         now_secs: 0,
+        addressable: true,
     }
 }
 

@@ -1,0 +1,645 @@
+//! The contact's other clients (issue 9): a contact logged in from several places (XMPP
+//! resources, each with its own store, key and instance tag) gets what the user types on every
+//! client that runs Sotto, not only on the one that holds the conversation's session.
+//!
+//! The conversation's own session (the *main* one: the window's state, its queue, verification,
+//! key changes) is with the first client that answered. Each other client that shows up gets a
+//! session of its own, kept beside it (an [`Other`]), at most [`MAX_OTHER_CLIENTS`]:
+//!
+//! * **Found** when a line comes from a client that is not the main session's (only where the
+//!   transport addresses one client by name: `Settings::addressable`) while the main session is
+//!   up and its key accepted: a handshake answer that lost the start race (`?S1R`), a start of
+//!   its own (`?S1I`, `?S1Q`), or plaintext (a late login, whose store is new). We start a
+//!   handshake with that client, addressed to it; its answers come back from it.
+//! * **Trusted only by the user.** Its key is checked against the keys the user accepted for
+//!   the contact, never accepted on first use (`Conversation::set_first_use`): a second client's
+//!   key is shown with its fingerprint and gets nothing until the user accepts it
+//!   (`/sotto accept`, which takes exactly the key it names). A server that invents a resource
+//!   gets a handshake and nothing else.
+//! * **Fanned out to.** Each text the user types is encrypted once more for each other client
+//!   whose session is up and whose key is accepted, and addressed to it
+//!   ([`super::Effects::elsewhere`]). Never plaintext: a client without a session gets nothing.
+//! * **Read from.** A data line goes to the session its `sid` names, whichever client it is;
+//!   other Sotto lines from an other client's address go to its session.
+//! * **Durable like the main session**: saved in the same synced commit before anything made
+//!   from it leaves, in rows named after the contact (`<peer>\n<slot>`), with the address.
+//! * **Gone quietly**: a handshake that fails or expires, or a client that ends its session,
+//!   removes it (one line when it had been up); `/sotto stop` ends all of them.
+//!
+//! What this does not do: messages held while the main session started are sent to the main
+//! client only; verification (question and answer) runs with the main client only.
+
+use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
+
+use crate::protocol::wire::data_session_id;
+use crate::protocol::{ConvState, Conversation, Event, Policy, ReceiveAction, SendAction};
+
+use super::{digest, ConvKey, Effects, Notice, OtherClient, Session, Sessions, Settings};
+
+/// Most other clients of one contact with a session of their own.
+pub const MAX_OTHER_CLIENTS: usize = 3;
+
+/// What a saved other client's row starts with.
+const ROW_MAGIC: &[u8; 4] = b"SOC1";
+
+/// Another client of the contact, with its own session.
+pub(super) struct Other {
+    /// Which row it is saved in (`<peer>\n<slot>`).
+    pub(super) slot: u8,
+    pub(super) conv: Conversation,
+    /// Its name on the wire (an XMPP full JID): its lines go there. Updated from lines that
+    /// authenticated in its session.
+    pub(super) address: String,
+    /// SHA-256 of the row the store holds (`None`: not saved yet).
+    pub(super) saved: Option<[u8; 32]>,
+}
+
+impl Other {
+    /// The row the store keeps it in.
+    pub(super) fn row(&self) -> Zeroizing<Vec<u8>> {
+        let snapshot = self.conv.snapshot();
+        let address = self.address.as_bytes();
+        let len = u16::try_from(address.len()).unwrap_or(u16::MAX);
+        let mut row = Zeroizing::new(Vec::with_capacity(6 + address.len() + snapshot.len()));
+        row.extend_from_slice(ROW_MAGIC);
+        row.extend_from_slice(&len.to_be_bytes());
+        row.extend_from_slice(&address[..usize::from(len)]);
+        row.extend_from_slice(&snapshot);
+        row
+    }
+
+    /// Whether it still has a session or a handshake under way.
+    fn alive(&self) -> bool {
+        self.conv.state() != ConvState::Plaintext
+            || self.conv.handshake_in_flight()
+            || self.conv.queued() > 0
+    }
+
+    /// Whether what it types may go there: a session up, its key accepted.
+    fn reads(&self) -> bool {
+        self.conv.state() == ConvState::Encrypted && !self.conv.is_blocked()
+    }
+}
+
+/// The name of an other client's row: the contact's name, a newline (in no chat name), the slot.
+pub(super) fn row_name(peer: &str, slot: u8) -> String {
+    format!("{peer}\n{slot}")
+}
+
+/// The prefix every other client's row of `peer` starts with.
+pub(super) fn row_prefix(peer: &str) -> String {
+    format!("{peer}\n")
+}
+
+/// A saved row: the address and the snapshot.
+pub(super) fn decode_row(row: &[u8]) -> Option<(String, &[u8])> {
+    let rest = row.strip_prefix(ROW_MAGIC)?;
+    let (len, rest) = rest.split_first_chunk::<2>()?;
+    let len = usize::from(u16::from_be_bytes(*len));
+    let address = std::str::from_utf8(rest.get(..len)?).ok()?.to_owned();
+    Some((address, rest.get(len..)?))
+}
+
+/// The letter after `?S1` of a Sotto line, if it is one.
+fn kind(text: &str) -> Option<u8> {
+    let t = text.trim_start();
+    t.strip_prefix("?S1").and_then(|r| r.bytes().next())
+}
+
+impl Session {
+    /// The other client whose session a line from `from` belongs to: a data line by its `sid`,
+    /// any other Sotto line by the address it came from.
+    fn other_for(&self, from: &str, text: &str) -> Option<usize> {
+        match kind(text)? {
+            b'D' => {
+                let sid = data_session_id(text)?;
+                if self.conv.has_session(sid) {
+                    return None;
+                }
+                self.others.iter().position(|o| o.conv.has_session(sid))
+            }
+            // An answer to a start: the other client's own start if it has one in flight, else
+            // the main session's (a start of ours goes to every client).
+            b'R' => self
+                .others
+                .iter()
+                .position(|o| o.address == from && o.conv.handshake_in_flight()),
+            b'Q' | b'I' | b'C' | b'P' | b'E' => self.others.iter().position(|o| o.address == from),
+            _ => None,
+        }
+    }
+
+    /// Whether a line from `from` shows a client of the contact we have no session with, that
+    /// should get one: the main session up with its key accepted and its client known, `from`
+    /// another name, room for one more.
+    fn new_client(&self, from: &str) -> bool {
+        self.addressable
+            && self.conv.state() == ConvState::Encrypted
+            && !self.conv.is_blocked()
+            && !self.conv.known_peer_keys().is_empty()
+            && self.others.len() < MAX_OTHER_CLIENTS
+            && self.others.iter().all(|o| o.address != from)
+            && matches!(&self.instance, Some((_, main)) if main != from)
+    }
+
+    /// A line that came while no session was up: a start from a client (kept, the latest per
+    /// client, to answer once the session with the client answered first is up).
+    pub(super) fn heard_start(&mut self, from: &str, text: &str) {
+        if !self.addressable || kind(text) != Some(b'I') {
+            return;
+        }
+        self.heard.retain(|(address, _)| address != from);
+        if self.heard.len() >= MAX_OTHER_CLIENTS {
+            self.heard.remove(0);
+        }
+        self.heard.push((from.to_owned(), text.trim().to_owned()));
+    }
+
+    fn free_slot(&self) -> Option<u8> {
+        (0..u8::try_from(MAX_OTHER_CLIENTS).unwrap_or(u8::MAX))
+            .find(|slot| self.others.iter().all(|o| o.slot != *slot))
+    }
+}
+
+impl Sessions {
+    /// A conversation with another client of the contact, for `slot`, trusting only the keys
+    /// the user accepted for the contact.
+    fn new_other(&mut self, key: &ConvKey, address: &str, slot: u8) -> Option<Other> {
+        let identity = self.identity(&key.protocol, &key.account)?;
+        let s = self.sessions.get(key)?;
+        let mut conv = Conversation::new(identity.key, identity.instance_tag, Policy::Manual);
+        conv.set_known_peer_keys(s.conv.known_peer_keys().to_vec());
+        conv.set_peer_supports_sotto(true);
+        Some(Other {
+            slot,
+            conv,
+            address: address.to_owned(),
+            saved: None,
+        })
+    }
+
+    /// Settings the main conversation gets on every call, given to each other client's too.
+    pub(super) fn refresh_others(s: &mut Session, settings: &Settings) {
+        let known = s.conv.known_peer_keys().to_vec();
+        for o in &mut s.others {
+            o.conv.set_max_line(settings.max_line);
+            o.conv.set_names(settings.names.clone());
+            o.conv.set_first_use(false);
+            if o.conv.known_peer_keys() != known.as_slice() {
+                o.conv.set_known_peer_keys(known.clone());
+            }
+        }
+    }
+
+    /// A line from `from` that is another client's: handled by its session (or by a new one),
+    /// saved, and its effects returned. `None`: the main conversation handles it.
+    pub(super) fn other_client_line(
+        &mut self,
+        key: &ConvKey,
+        from: &str,
+        text: &str,
+        settings: &Settings,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<(ReceiveAction, Effects)> {
+        let s = self.sessions.get_mut(key)?;
+        let found = s.other_for(from, text);
+        let letter = kind(text)?;
+        let index = match found {
+            Some(i) => i,
+            None if matches!(letter, b'R' | b'I' | b'Q') && s.new_client(from) => {
+                // It answered a start another client won: it gets a start of its own.
+                let start = letter == b'R';
+                let (index, started) =
+                    self.add_other(key, from, settings, start.then_some(true), rng)?;
+                if let Some(inject) = started {
+                    return Some(self.finish_other(key, index, inject, Vec::new(), None));
+                }
+                index
+            }
+            None => return None,
+        };
+        let s = self.sessions.get_mut(key)?;
+        Self::refresh_others(s, settings);
+        let o = s.others.get_mut(index)?;
+        let ticked = o.conv.tick(settings.now_secs);
+        let mut out = o.conv.receive(text, settings.now_secs, rng);
+        out.events.splice(0..0, ticked.events);
+        if o.conv.pending_question().is_some() {
+            // Verification runs with the main client only: the asker is told at once that
+            // this side will not answer, instead of waiting for an answer nobody is asked for.
+            let aborted = o.conv.abort_verification(rng);
+            out.inject.extend(aborted.inject);
+        }
+        let authenticated = out
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Started { .. }))
+            || (letter == b'D'
+                && !out
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, Event::Unreadable { .. })));
+        if authenticated {
+            o.address = from.to_owned();
+        }
+        let mut action = out.action;
+        let mut unaccepted = None;
+        if o.conv.is_blocked() {
+            // Read, but not shown as the contact's words: its key is not one the user accepted
+            // (a server can make up a client). Shown as a Sotto line that says so.
+            if let ReceiveAction::Display(text) =
+                std::mem::replace(&mut action, ReceiveAction::Swallow)
+            {
+                let fingerprint = o
+                    .conv
+                    .peer_identity()
+                    .map(|k| k.fingerprint().to_string())
+                    .unwrap_or_default();
+                unaccepted = Some(Notice::OtherClient {
+                    address: from.to_owned(),
+                    what: OtherClient::UnacceptedMessage {
+                        fingerprint,
+                        text: text.to_string(),
+                    },
+                });
+            }
+        }
+        let (action, mut fx) = self.finish_other(key, index, out.inject, out.events, Some(action));
+        fx.notices.extend(unaccepted);
+        Some((action, fx))
+    }
+
+    /// Adds a session with the contact's client at `from`; with `start`, starts its handshake
+    /// (a start when it is known to run Sotto, else a query a person can read). Returns its
+    /// index, and the lines the start made.
+    fn add_other(
+        &mut self,
+        key: &ConvKey,
+        from: &str,
+        settings: &Settings,
+        start: Option<bool>,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<(usize, Option<Vec<String>>)> {
+        let slot = self.sessions.get(key)?.free_slot()?;
+        let other = self.new_other(key, from, slot)?;
+        self.note(format!("another client of the contact: slot {slot}"));
+        let s = self.sessions.get_mut(key)?;
+        s.others.push(other);
+        Self::refresh_others(s, settings);
+        let index = s.others.len() - 1;
+        let started = start.map(|runs_sotto| {
+            let o = &mut s.others[index];
+            o.conv.set_peer_supports_sotto(runs_sotto);
+            o.conv.tick(settings.now_secs);
+            o.conv.start(rng).inject
+        });
+        Some((index, started))
+    }
+
+    /// The main session just started: each other client whose start was ignored meanwhile (the
+    /// race of §3.3 lost) gets a session of its own, its start answered now.
+    pub(super) fn answer_heard(
+        &mut self,
+        key: &ConvKey,
+        settings: &Settings,
+        rng: &mut impl CryptoRngCore,
+        fx: &mut Effects,
+    ) {
+        let Some(s) = self.sessions.get_mut(key) else {
+            return;
+        };
+        // A client that now holds the main session needs no session of its own beside it
+        // (it would get every message twice).
+        let main = s.instance.clone();
+        let main_tag = s.conv.session_instance().map(|(_, tag)| tag);
+        self.keep_others(key, |o| {
+            let same_address = main.as_ref().is_some_and(|(_, a)| *a == o.address);
+            let same_client =
+                main_tag.is_some() && o.conv.session_instance().map(|(_, t)| t) == main_tag;
+            !same_address && !same_client
+        });
+        let Some(s) = self.sessions.get_mut(key) else {
+            return;
+        };
+        for (from, line) in std::mem::take(&mut s.heard) {
+            if let Some((_, more)) = self.other_client_line(key, &from, &line, settings, rng) {
+                fx.elsewhere.extend(more.elsewhere);
+                fx.notices.extend(more.notices);
+            }
+        }
+    }
+
+    /// Plaintext came from `from`, a client of the contact we have no session with while the
+    /// main session is up (a late login, whose store is new): it is asked for a session of its
+    /// own, once per address while loaded, with a query a person without Sotto can read.
+    pub(super) fn greet_new_client(
+        &mut self,
+        key: &ConvKey,
+        from: &str,
+        settings: &Settings,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<Effects> {
+        let s = self.sessions.get_mut(key)?;
+        if !s.new_client(from) || s.greeted.iter().any(|g| g == from) {
+            return None;
+        }
+        if s.greeted.len() >= 16 {
+            s.greeted.remove(0);
+        }
+        s.greeted.push(from.to_owned());
+        let (index, inject) = self.add_other(key, from, settings, Some(false), rng)?;
+        let (_, fx) = self.finish_other(key, index, inject.unwrap_or_default(), Vec::new(), None);
+        Some(fx)
+    }
+
+    /// Other clients whose handshake expired are removed (a slot is not held forever by a
+    /// client that never answered, or by a name a server made up).
+    pub(super) fn prune_others(&mut self, key: &ConvKey, now_secs: u64) {
+        self.keep_others(key, |o| {
+            o.conv.tick(now_secs);
+            o.alive()
+        });
+    }
+
+    /// Keeps the other clients `keep` says yes to; the others' saved rows are deleted.
+    fn keep_others(&mut self, key: &ConvKey, mut keep: impl FnMut(&mut Other) -> bool) {
+        let Some(s) = self.sessions.get_mut(key) else {
+            return;
+        };
+        let mut gone = Vec::new();
+        s.others.retain_mut(|o| {
+            let kept = keep(o);
+            if !kept && o.saved.is_some() {
+                gone.push(o.slot);
+            }
+            kept
+        });
+        if let Some(store) = self.store.as_ref() {
+            for slot in gone {
+                let row = row_name(&key.peer, slot);
+                if let Err(e) = store.delete_session(&key.protocol, &key.account, &row) {
+                    self.log
+                        .push(format!("removing another client's session: {e}"));
+                }
+            }
+        }
+    }
+
+    /// After an other client's session decided: what the user is told (one line per change,
+    /// never a dialog), whether it stays, the save, and where its lines go.
+    fn finish_other(
+        &mut self,
+        key: &ConvKey,
+        index: usize,
+        inject: Vec<String>,
+        events: Vec<Event>,
+        action: Option<ReceiveAction>,
+    ) -> (ReceiveAction, Effects) {
+        let mut fx = Effects::default();
+        let mut action = action.unwrap_or(ReceiveAction::Swallow);
+        let Some(s) = self.sessions.get_mut(key) else {
+            return (ReceiveAction::Swallow, fx);
+        };
+        fx.reply_to = s.peer_raw.clone();
+        let Some(o) = s.others.get_mut(index) else {
+            return (ReceiveAction::Swallow, fx);
+        };
+        let address = o.address.clone();
+        let mut gone = false;
+        for event in events {
+            match event {
+                Event::Started { fingerprint, .. } => fx.notices.push(Notice::OtherClient {
+                    address: address.clone(),
+                    what: if o.conv.is_blocked() {
+                        OtherClient::KeyNotAccepted {
+                            fingerprint: fingerprint.to_string(),
+                        }
+                    } else {
+                        OtherClient::Started
+                    },
+                }),
+                Event::Ended { .. } => {
+                    gone = true;
+                    fx.notices.push(Notice::OtherClient {
+                        address: address.clone(),
+                        what: OtherClient::Ended,
+                    });
+                }
+                Event::HandshakeFailed { .. } | Event::HandshakeExpired { .. } => gone = true,
+                // What its session reads is shown like the main session's.
+                e @ (Event::Unreadable { .. }
+                | Event::PlaintextWhileEncrypted
+                | Event::NotRead { .. }) => fx.events.push(e),
+                // Key changes are said once above; verification runs with the main client only.
+                _ => {}
+            }
+        }
+        if !o.alive() {
+            gone = true;
+        }
+        if gone {
+            let o = s.others.remove(index);
+            if let Some(store) = self.store.as_ref() {
+                if o.saved.is_some() {
+                    if let Err(e) = store.delete_session(
+                        &key.protocol,
+                        &key.account,
+                        &row_name(&key.peer, o.slot),
+                    ) {
+                        self.log
+                            .push(format!("removing another client's session: {e}"));
+                    }
+                }
+            }
+            // Its last lines (an answer, an end) still go out.
+        }
+        if let Err(reason) = self.persist(key, &[]) {
+            self.log
+                .push(format!("saving another client's session: {reason}"));
+            // Nothing made from a state that is not on disk leaves; the reload drops it.
+            self.sessions.remove(key);
+            fx.events.retain(|e| !matches!(e, Event::NotRead { .. }));
+            if matches!(action, ReceiveAction::Display(_)) {
+                // The peer's ratchet moved on: shown anyway, like the main session's.
+            } else {
+                action = ReceiveAction::Swallow;
+            }
+            return (action, fx);
+        }
+        fx.elsewhere
+            .extend(inject.into_iter().map(|line| (address.clone(), line)));
+        (action, fx)
+    }
+
+    /// The user typed `text`, sent to the main client: each other client that reads gets its
+    /// own lines (not yet saved: the caller saves before anything leaves).
+    pub(super) fn fan_out(
+        s: &mut Session,
+        text: &str,
+        rng: &mut impl CryptoRngCore,
+    ) -> Vec<(String, String)> {
+        let mut lines = Vec::new();
+        for o in s.others.iter_mut().filter(|o| o.reads()) {
+            if let SendAction::Replace(out) = o.conv.send(text, rng).action {
+                lines.extend(out.into_iter().map(|l| (o.address.clone(), l)));
+            }
+        }
+        lines
+    }
+
+    /// The user ended the conversation: every other client's session ends too (each is told).
+    pub(super) fn end_others(
+        &mut self,
+        key: &ConvKey,
+        rng: &mut impl CryptoRngCore,
+    ) -> Vec<(String, String)> {
+        let Some(s) = self.sessions.get_mut(key) else {
+            return Vec::new();
+        };
+        let mut lines = Vec::new();
+        let mut rows = Vec::new();
+        for mut o in s.others.drain(..) {
+            let out = o.conv.stop(rng);
+            lines.extend(out.inject.into_iter().map(|l| (o.address.clone(), l)));
+            if o.saved.is_some() {
+                rows.push(row_name(&key.peer, o.slot));
+            }
+        }
+        if let Some(store) = self.store.as_ref() {
+            for row in rows {
+                if let Err(e) = store.delete_session(&key.protocol, &key.account, &row) {
+                    self.log
+                        .push(format!("removing another client's session: {e}"));
+                }
+            }
+        }
+        lines
+    }
+
+    /// The contact's other clients with a session: address, whether it reads what is typed
+    /// (session up, key accepted), its key's fingerprint.
+    pub fn other_clients(&self, key: &ConvKey) -> Vec<(String, bool, Option<String>)> {
+        self.sessions.get(key).map_or_else(Vec::new, |s| {
+            s.others
+                .iter()
+                .map(|o| {
+                    let fp = o.conv.peer_identity().map(|k| k.fingerprint().to_string());
+                    (o.address.clone(), o.reads(), fp)
+                })
+                .collect()
+        })
+    }
+
+    /// Loads the other clients' sessions saved for `key` (a row that cannot be read, or that
+    /// comes from a restored backup, is dropped: its keys may have been used; the client gets a
+    /// new handshake when it writes).
+    pub(super) fn load_others(&mut self, key: &ConvKey) -> Vec<Other> {
+        let Some(identity) = self.identity(&key.protocol, &key.account) else {
+            return Vec::new();
+        };
+        let Some(store) = self.store.as_ref() else {
+            return Vec::new();
+        };
+        let rows =
+            match store.load_sessions_under(&key.protocol, &key.account, &row_prefix(&key.peer)) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    self.log.push(format!("loading other clients: {e}"));
+                    return Vec::new();
+                }
+            };
+        let prefix = row_prefix(&key.peer);
+        let mut others = Vec::new();
+        for (name, bytes, rekey) in rows {
+            let slot = name
+                .strip_prefix(&prefix)
+                .and_then(|s| s.parse::<u8>().ok())
+                .filter(|s| usize::from(*s) < MAX_OTHER_CLIENTS);
+            let restored = decode_row(&bytes).and_then(|(address, snapshot)| {
+                let conv = Conversation::restore(identity.key.clone(), snapshot).ok()?;
+                Some((address, conv))
+            });
+            match (slot, restored) {
+                (Some(slot), Some((address, conv))) if !rekey => others.push(Other {
+                    slot,
+                    conv,
+                    address,
+                    saved: Some(digest(&bytes)),
+                }),
+                _ => {
+                    self.log
+                        .push("another client's saved session dropped".to_owned());
+                    if let Err(e) = store.delete_session(&key.protocol, &key.account, &name) {
+                        self.log
+                            .push(format!("removing another client's session: {e}"));
+                    }
+                }
+            }
+        }
+        others
+    }
+}
+
+impl Sessions {
+    /// The user accepts the key of another client of the contact whose fingerprint starts with
+    /// `typed` (its first group or more): that client gets what is typed from now on, and the
+    /// key is recorded as accepted for the contact. `None`: no other client waits with such a
+    /// key (the caller then tries the main session's key).
+    pub fn accept_other_client(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: &Settings,
+        typed: &str,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<Effects> {
+        let s = self.session(key, peer_raw, settings)?;
+        let index = s.others.iter().position(|o| {
+            o.conv.is_blocked()
+                && o.conv.peer_identity().is_some_and(|k| {
+                    super::trust::fingerprint_prefix_matches(&k.fingerprint(), typed)
+                })
+        })?;
+        let o = &mut s.others[index];
+        let accepted = o.conv.peer_identity()?;
+        // Its session sends nothing held (it holds nothing): only the key is accepted.
+        let _ = o.conv.acknowledge_peer_key(rng);
+        let address = o.address.clone();
+        let mut fx = Effects {
+            reply_to: s.peer_raw.clone(),
+            force_window: true,
+            ..Effects::default()
+        };
+        let store = self.store.as_ref()?;
+        let recorded = store.record_key_seen(&key.protocol, &key.account, &key.peer, &accepted);
+        let pushed = recorded.and_then(|()| {
+            let s = self
+                .sessions
+                .get_mut(key)
+                .ok_or(crate::store::StoreError::Corrupt("gone"))?;
+            super::trust::push_accepted(store, key, &mut s.conv)
+        });
+        if let Err(e) = pushed {
+            self.log
+                .push(format!("accepting another client's key: {e}"));
+        }
+        if let Some(s) = self.sessions.get_mut(key) {
+            Self::refresh_others(s, settings);
+        }
+        match self.persist(key, &[]) {
+            Ok(()) => fx.notices.push(Notice::OtherClient {
+                address,
+                what: OtherClient::Accepted,
+            }),
+            Err(reason) => {
+                self.roll_back(key, settings);
+                fx.notices.push(Notice::NotSaved {
+                    doing: super::Doing::Acting,
+                    reason,
+                });
+            }
+        }
+        Some(fx)
+    }
+}

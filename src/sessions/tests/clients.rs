@@ -1,0 +1,710 @@
+//! A contact logged in twice (issue 9): each client of the contact that runs Sotto gets a
+//! session of its own and reads what is typed, once its key is accepted; nothing ever leaves in
+//! plaintext for a client without a session.
+//!
+//! A tiny network: alice's service, and bob's two clients (each a service over its own store,
+//! as two machines), `bob/laptop` and `bob/desktop`. alice's lines carry an address: the
+//! contact's bare name (every client of bob gets it, as a server delivers a bare-JID message)
+//! or a client's full name (that client only).
+
+use super::*;
+use crate::sessions::{OtherClient, MAX_OTHER_CLIENTS};
+
+const LAPTOP: &str = "bob/laptop";
+const DESKTOP: &str = "bob/desktop";
+
+struct Net {
+    alice: Peer,
+    laptop: Peer,
+    desktop: Peer,
+    /// What each of bob's clients showed.
+    shown: HashMap<&'static str, Vec<String>>,
+    /// What alice was told.
+    notices: Vec<Notice>,
+    /// Every line alice sent, with its address.
+    wire: Vec<(String, String)>,
+    /// A line to the bare name reaches the desktop first.
+    desktop_first: bool,
+    /// The clock every service is given.
+    now: u64,
+}
+
+fn now(secs: u64) -> Settings {
+    Settings {
+        now_secs: secs,
+        ..settings(Policy::Manual)
+    }
+}
+
+impl Net {
+    fn new(test: &str) -> Self {
+        Self {
+            alice: peer(&format!("{test}-a"), "alice", "bob", 71),
+            laptop: peer(&format!("{test}-l"), "bob", "alice", 72),
+            desktop: peer(&format!("{test}-d"), "bob", "alice", 73),
+            shown: HashMap::new(),
+            notices: Vec::new(),
+            wire: Vec::new(),
+            desktop_first: false,
+            now: 0,
+        }
+    }
+
+    fn client(&mut self, name: &str) -> &mut Peer {
+        if name == LAPTOP {
+            &mut self.laptop
+        } else {
+            &mut self.desktop
+        }
+    }
+
+    /// Delivers alice's lines (`to`: "bob" for every client, else one client) and everything
+    /// that follows, until nobody sends more. `first` decides which client hears a bare-name
+    /// line first.
+    fn deliver(&mut self, mut queue: VecDeque<(String, String, String)>) {
+        let mut rounds = 0;
+        while let Some((from, to, line)) = queue.pop_front() {
+            rounds += 1;
+            assert!(rounds < 200, "no end to the exchange");
+            if from == "alice" {
+                self.wire.push((to.clone(), line.clone()));
+                let targets: Vec<&'static str> = match to.as_str() {
+                    "bob" if self.desktop_first => vec![DESKTOP, LAPTOP],
+                    "bob" => vec![LAPTOP, DESKTOP],
+                    LAPTOP => vec![LAPTOP],
+                    DESKTOP => vec![DESKTOP],
+                    other => panic!("alice addressed {other}"),
+                };
+                for t in targets {
+                    let at = self.now;
+                    let c = self.client(t);
+                    let key = c.key.clone();
+                    let (action, fx) = c
+                        .sessions
+                        .incoming(&key, "alice", &line, &now(at), &mut c.rng)
+                        .expect("incoming");
+                    if let ReceiveAction::Display(text) = action {
+                        self.shown.entry(t).or_default().push(text.to_string());
+                    }
+                    assert!(fx.elsewhere.is_empty(), "bob's clients see one alice");
+                    for l in fx.inject {
+                        queue.push_back((t.to_owned(), "alice".into(), l));
+                    }
+                }
+            } else {
+                let a = &mut self.alice;
+                let key = a.key.clone();
+                let (action, fx) = a
+                    .sessions
+                    .incoming(&key, &from, &line, &now(self.now), &mut a.rng)
+                    .expect("incoming");
+                if let ReceiveAction::Display(text) = action {
+                    self.shown
+                        .entry("alice")
+                        .or_default()
+                        .push(text.to_string());
+                }
+                self.notices.extend(fx.notices);
+                for l in fx.inject {
+                    // Answers go where the line came from.
+                    queue.push_back(("alice".into(), from.clone(), l));
+                }
+                for (to, l) in fx.elsewhere {
+                    queue.push_back(("alice".into(), to, l));
+                }
+            }
+        }
+    }
+
+    /// alice types `text`: her main client's lines go to the session's address (the transport
+    /// rule), the other clients' lines to theirs.
+    fn alice_types(&mut self, text: &str) {
+        let key = self.alice.key.clone();
+        let (out, fx) = self
+            .alice
+            .sessions
+            .outgoing(&key, "bob", text, &now(self.now), &mut self.alice.rng)
+            .expect("outgoing");
+        let main = self
+            .alice
+            .sessions
+            .session_address(&key)
+            .unwrap_or("bob")
+            .to_owned();
+        let mut queue = VecDeque::new();
+        match out {
+            Outgoing::Lines(lines) => {
+                for l in lines {
+                    queue.push_back(("alice".to_owned(), main.clone(), l));
+                }
+            }
+            Outgoing::Plaintext => panic!("plaintext left alice: {text}"),
+            Outgoing::Hold => {}
+        }
+        for l in fx.inject {
+            queue.push_back(("alice".to_owned(), main.clone(), l));
+        }
+        for (to, l) in fx.elsewhere {
+            assert_ne!(to, main, "an other client's line addressed to the main one");
+            queue.push_back(("alice".to_owned(), to, l));
+        }
+        self.notices.extend(fx.notices);
+        self.deliver(queue);
+    }
+
+    /// A client of bob types `text` to alice.
+    fn bob_types(&mut self, client: &'static str, text: &str) {
+        let at = self.now;
+        let c = self.client(client);
+        let key = c.key.clone();
+        let (out, fx) = c
+            .sessions
+            .outgoing(&key, "alice", text, &now(at), &mut c.rng)
+            .expect("outgoing");
+        let mut queue = VecDeque::new();
+        let lines = match out {
+            Outgoing::Lines(lines) => lines,
+            Outgoing::Plaintext => vec![text.to_owned()],
+            Outgoing::Hold => Vec::new(),
+        };
+        for l in fx.inject.into_iter().chain(lines) {
+            queue.push_back((client.to_owned(), "alice".to_owned(), l));
+        }
+        self.deliver(queue);
+    }
+
+    fn alice_starts(&mut self) {
+        let key = self.alice.key.clone();
+        let lines = self
+            .alice
+            .sessions
+            .start_or_stop(&key, "bob", &now(self.now), true, &mut self.alice.rng)
+            .expect("start")
+            .inject;
+        let queue = lines
+            .into_iter()
+            .map(|l| ("alice".to_owned(), "bob".to_owned(), l))
+            .collect();
+        self.deliver(queue);
+    }
+
+    fn shown(&self, who: &str) -> Vec<String> {
+        self.shown.get(who).cloned().unwrap_or_default()
+    }
+
+    fn others(&self) -> Vec<(String, bool, Option<String>)> {
+        self.alice.sessions.other_clients(&self.alice.key)
+    }
+
+    /// alice, who knows bob runs Sotto, starts; she accepts the other client's key.
+    fn both_accepted(&mut self) {
+        let key = self.alice.key.clone();
+        self.alice
+            .store()
+            .set_peer_runs_sotto(&key.protocol, &key.account, &key.peer)
+            .unwrap();
+        self.alice_starts();
+        let fp = self.others()[0].2.clone().expect("key");
+        self.accept(&fp).expect("accepted");
+    }
+
+    fn accept(&mut self, fingerprint: &str) -> Option<Effects> {
+        let key = self.alice.key.clone();
+        self.alice.sessions.accept_other_client(
+            &key,
+            "bob",
+            &now(self.now),
+            fingerprint,
+            &mut self.alice.rng,
+        )
+    }
+}
+
+use std::collections::{HashMap, VecDeque};
+
+/// Both of bob's clients answered alice's start; one won. The other gets a session of its own,
+/// its key waits for alice, and once accepted both clients read every message.
+fn both_read(test: &str, peer_known: bool) {
+    let mut net = Net::new(test);
+    if peer_known {
+        // alice knows bob runs Sotto: her start is `?S1I`, and both clients answer `?S1R`.
+        let key = net.alice.key.clone();
+        net.alice
+            .store()
+            .set_peer_runs_sotto(&key.protocol, &key.account, &key.peer)
+            .unwrap();
+    }
+    net.alice_starts();
+    let state = |p: &mut Peer| {
+        let k = p.key.clone();
+        p.sessions.state(&k, "x", &settings(Policy::Manual))
+    };
+    assert_eq!(state(&mut net.alice), Some(ConvState::Encrypted));
+    assert_eq!(state(&mut net.laptop), Some(ConvState::Encrypted));
+    assert_eq!(state(&mut net.desktop), Some(ConvState::Encrypted));
+    let others = net.others();
+    assert_eq!(others.len(), 1, "{others:?}");
+    let (address, reads, fingerprint) = others[0].clone();
+    assert!(!reads, "a second client's key was trusted on first use");
+    let fingerprint = fingerprint.expect("a key");
+    assert!(
+        net.notices.iter().any(|n| matches!(n,
+            Notice::OtherClient { address: a, what: OtherClient::KeyNotAccepted { fingerprint: f } }
+                if *a == address && *f == fingerprint)),
+        "{:?}",
+        net.notices
+    );
+
+    // Before the key is accepted the other client gets nothing (and never plaintext).
+    net.alice_types("before accepting");
+    let (winner, loser) = if address == DESKTOP {
+        (LAPTOP, DESKTOP)
+    } else {
+        (DESKTOP, LAPTOP)
+    };
+    assert_eq!(net.shown(winner), ["before accepting"]);
+    assert!(net.shown(loser).is_empty());
+    assert!(net.wire.iter().all(|(_, l)| l != "before accepting"));
+
+    // What it writes meanwhile is read but never shown as bob's words.
+    net.bob_types(loser, "unaccepted words");
+    assert!(!net.shown("alice").iter().any(|t| t == "unaccepted words"));
+    assert!(net.notices.iter().any(|n| matches!(n,
+        Notice::OtherClient { what: OtherClient::UnacceptedMessage { text, .. }, .. }
+            if text == "unaccepted words")));
+
+    // A fingerprint that is not its key accepts nothing.
+    assert!(net.accept("00000").is_none());
+    let fx = net.accept(&fingerprint[..5]).expect("accepted");
+    assert!(fx.notices.iter().any(|n| matches!(
+        n,
+        Notice::OtherClient {
+            what: OtherClient::Accepted,
+            ..
+        }
+    )));
+    assert!(net.others()[0].1, "reads once accepted");
+
+    for i in 0..5 {
+        net.alice_types(&format!("walrus {i}"));
+    }
+    for client in [LAPTOP, DESKTOP] {
+        let got: Vec<String> = net
+            .shown(client)
+            .into_iter()
+            .filter(|t| t.starts_with("walrus"))
+            .collect();
+        assert_eq!(
+            got,
+            (0..5).map(|i| format!("walrus {i}")).collect::<Vec<_>>(),
+            "{client}"
+        );
+    }
+    // Each client's lines went to that client only, never to the bare name.
+    assert!(net
+        .wire
+        .iter()
+        .filter(|(_, l)| l.starts_with("?S1D"))
+        .all(|(to, _)| to != "bob"));
+
+    // Both clients write; alice reads both.
+    net.bob_types(LAPTOP, "from the laptop");
+    net.bob_types(DESKTOP, "from the desktop");
+    assert!(net
+        .shown("alice")
+        .ends_with(&["from the laptop".to_owned(), "from the desktop".to_owned()]));
+
+    // A restart of alice (memory dropped): both sessions come back from disk and keep working.
+    net.alice.sessions.drop_memory();
+    net.bob_types(loser, "after alice restarted");
+    assert_eq!(
+        net.shown("alice").last().map(String::as_str),
+        Some("after alice restarted")
+    );
+    net.alice_types("walrus after restart");
+    for client in [LAPTOP, DESKTOP] {
+        assert_eq!(
+            net.shown(client).last().map(String::as_str),
+            Some("walrus after restart"),
+            "{client}"
+        );
+    }
+
+    // alice ends the conversation: every client is told, nothing remains.
+    let key = net.alice.key.clone();
+    let fx = net.alice.stop();
+    assert_eq!(
+        fx.elsewhere.len(),
+        1,
+        "the other client is told the session ended"
+    );
+    assert!(net.others().is_empty());
+    let rows = net
+        .alice
+        .store()
+        .load_sessions_under(&key.protocol, &key.account, "bob\n")
+        .unwrap();
+    assert!(rows.is_empty(), "an ended client's session stayed on disk");
+}
+
+#[test]
+fn both_clients_read_after_a_query_race() {
+    both_read("clients-query", false);
+}
+
+#[test]
+fn both_clients_read_after_an_init_race() {
+    both_read("clients-init", true);
+}
+
+#[test]
+fn a_late_login_writing_in_plaintext_is_asked_for_a_session() {
+    let mut net = Net::new("clients-late");
+    // Only the laptop is there at first.
+    let lines = net.alice.start();
+    let mut queue = VecDeque::new();
+    for l in lines {
+        queue.push_back(("alice".to_owned(), LAPTOP.to_owned(), l));
+    }
+    net.deliver(queue);
+    net.alice_types("hello laptop");
+    assert_eq!(net.shown(LAPTOP), ["hello laptop"]);
+    assert!(net.others().is_empty());
+
+    // The desktop signs on later (a fresh store) and writes in plaintext.
+    net.bob_types(DESKTOP, "hi from the desktop, in plaintext");
+    assert_eq!(
+        net.shown("alice").last().map(String::as_str),
+        None,
+        "plaintext is passed through, not shown by the service"
+    );
+    let others = net.others();
+    assert_eq!(others.len(), 1, "{others:?}");
+    assert_eq!(others[0].0, DESKTOP);
+    // The query went to the desktop only.
+    assert!(net
+        .wire
+        .iter()
+        .any(|(to, l)| to == DESKTOP && l.starts_with("?S1Q")));
+    let fp = others[0].2.clone().expect("its key");
+    assert!(!others[0].1);
+    net.accept(&fp).expect("accepted");
+    net.alice_types("hello both");
+    assert_eq!(
+        net.shown(LAPTOP).last().map(String::as_str),
+        Some("hello both")
+    );
+    assert_eq!(
+        net.shown(DESKTOP).last().map(String::as_str),
+        Some("hello both")
+    );
+    // Asked once: more plaintext does not ask again.
+    let queries = net
+        .wire
+        .iter()
+        .filter(|(_, l)| l.starts_with("?S1Q"))
+        .count();
+    net.bob_types(DESKTOP, "more plaintext");
+    assert_eq!(
+        net.wire
+            .iter()
+            .filter(|(_, l)| l.starts_with("?S1Q"))
+            .count(),
+        queries
+    );
+}
+
+#[test]
+fn made_up_clients_get_a_handshake_and_nothing_else() {
+    let mut net = Net::new("clients-forged");
+    let lines = net.alice.start();
+    let queue = lines
+        .into_iter()
+        .map(|l| ("alice".to_owned(), LAPTOP.to_owned(), l))
+        .collect();
+    net.deliver(queue);
+    let key = net.alice.key.clone();
+    // A server injects starts from many made-up resources of bob.
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let mut injected = Vec::new();
+    for i in 0..10 {
+        let (_, init) = crate::protocol::handshake::Initiator::start(1000 + i, &mut rng);
+        let line = WireMessage::Init(init).encode();
+        let from = format!("bob/fake{i}");
+        let (_, fx) = net
+            .alice
+            .sessions
+            .incoming(
+                &key,
+                &from,
+                &line,
+                &settings(Policy::Manual),
+                &mut net.alice.rng,
+            )
+            .expect("incoming");
+        injected.extend(fx.elsewhere);
+    }
+    assert_eq!(net.others().len(), MAX_OTHER_CLIENTS, "bounded");
+    assert!(net.others().iter().all(|o| !o.1), "none reads");
+    // Each got an answer, nothing else; what alice types goes to the laptop only.
+    assert!(injected.iter().all(|(_, l)| l.starts_with("?S1R")));
+    net.wire.clear();
+    net.alice_types("only the laptop");
+    assert!(
+        net.wire.iter().all(|(to, _)| to == LAPTOP),
+        "{:?}",
+        net.wire
+    );
+    // Unanswered, they expire and free their slots.
+    let later = Settings {
+        now_secs: crate::protocol::session::HANDSHAKE_TIMEOUT_SECS + 1,
+        ..settings(Policy::Manual)
+    };
+    let (_, _) = net
+        .alice
+        .sessions
+        .incoming(&key, LAPTOP, "plain chatter", &later, &mut net.alice.rng)
+        .expect("incoming");
+    assert!(net.others().is_empty(), "{:?}", net.others());
+}
+
+#[test]
+fn a_line_for_another_client_of_ours_is_dropped_without_a_notice() {
+    let mut net = Net::new("clients-elsewhere");
+    let key = net.alice.key.clone();
+    net.both_accepted();
+    // alice's copies for one client, handed by the server to the other (the first one left).
+    let mut copies = Vec::new();
+    for text in ["for one client", "for one client again"] {
+        let (out, fx) = net
+            .alice
+            .sessions
+            .outgoing(
+                &key,
+                "bob",
+                text,
+                &settings(Policy::Manual),
+                &mut net.alice.rng,
+            )
+            .expect("outgoing");
+        assert!(matches!(out, Outgoing::Lines(_)));
+        assert_eq!(fx.elsewhere.len(), 1);
+        copies.push(fx.elsewhere[0].clone());
+    }
+    let wrong = if copies[0].0 == DESKTOP {
+        LAPTOP
+    } else {
+        DESKTOP
+    };
+    let c = net.client(wrong);
+    let ckey = c.key.clone();
+    // Unmarked, it is answered with a not-read notice (the §2.2 rule) ...
+    let (_, fx) = c
+        .sessions
+        .incoming(
+            &ckey,
+            "alice",
+            &copies[0].1,
+            &settings(Policy::Manual),
+            &mut c.rng,
+        )
+        .expect("incoming");
+    assert!(
+        fx.inject.iter().any(|l| l.starts_with("?S1E")),
+        "{:?}",
+        fx.inject
+    );
+    assert!(!fx.events.is_empty());
+    // ... marked as addressed to another client of ours, it is dropped without a word (30 s
+    // later: the notice is not merely rate-limited).
+    c.sessions.addressed_elsewhere(&copies[1].1);
+    let later = Settings {
+        now_secs: 1000,
+        ..settings(Policy::Manual)
+    };
+    let (action, fx) = c
+        .sessions
+        .incoming(&ckey, "alice", &copies[1].1, &later, &mut c.rng)
+        .expect("incoming");
+    assert_eq!(action, ReceiveAction::Swallow);
+    assert!(fx.inject.is_empty(), "{:?}", fx.inject);
+    assert!(fx.events.is_empty());
+}
+
+/// The wire cost of one message to a contact with 1, 2 or 4 clients (docs/PERFORMANCE.md): one
+/// data line per client that reads, each as long as with one client (87 characters for "hi"),
+/// all made and saved in one synced commit.
+#[test]
+fn a_message_costs_one_line_per_client() {
+    for clients in [1usize, 2, 4] {
+        let test = format!("clients-cost-{clients}");
+        let mut alice = peer(&format!("{test}-a"), "alice", "bob", 81);
+        let mut bobs: Vec<Peer> = (0..clients)
+            .map(|i| peer(&format!("{test}-{i}"), "bob", "alice", 90 + i as u64))
+            .collect();
+        let names: Vec<String> = (0..clients).map(|i| format!("bob/c{i}")).collect();
+        let key = alice.key.clone();
+        alice
+            .store()
+            .set_peer_runs_sotto(&key.protocol, &key.account, &key.peer)
+            .unwrap();
+        // (from, to, line); "bob" reaches every client.
+        let mut queue: VecDeque<(String, String, String)> = alice
+            .start()
+            .into_iter()
+            .map(|l| ("alice".to_owned(), "bob".to_owned(), l))
+            .collect();
+        let mut notices = Vec::new();
+        while let Some((from, to, line)) = queue.pop_front() {
+            if from == "alice" {
+                for (i, b) in bobs.iter_mut().enumerate() {
+                    if to != "bob" && to != names[i] {
+                        continue;
+                    }
+                    for l in b.receive("alice", std::slice::from_ref(&line)).0 {
+                        queue.push_back((names[i].clone(), "alice".into(), l));
+                    }
+                }
+            } else {
+                let (_, fx) = alice
+                    .sessions
+                    .incoming(
+                        &key,
+                        &from,
+                        &line,
+                        &settings(Policy::Manual),
+                        &mut alice.rng,
+                    )
+                    .expect("incoming");
+                notices.extend(fx.notices);
+                for l in fx.inject {
+                    queue.push_back(("alice".into(), from.clone(), l));
+                }
+                for (to, l) in fx.elsewhere {
+                    queue.push_back(("alice".into(), to, l));
+                }
+            }
+        }
+        for (_, _, fp) in alice.sessions.other_clients(&key) {
+            let fp = fp.expect("a key");
+            alice
+                .sessions
+                .accept_other_client(&key, "bob", &settings(Policy::Manual), &fp, &mut alice.rng)
+                .expect("accepted");
+        }
+        let others = alice.sessions.other_clients(&key);
+        assert_eq!(others.len(), clients - 1);
+        assert!(others.iter().all(|o| o.1), "{others:?}");
+        let generation = alice.store().generation().expect("generation");
+        let (out, fx) = alice.send("hi");
+        let mut lines = lines_of(out);
+        lines.extend(fx.elsewhere.into_iter().map(|(_, l)| l));
+        let lengths: Vec<usize> = lines.iter().map(String::len).collect();
+        assert_eq!(lengths, vec![87; clients], "{clients} clients");
+        assert_eq!(
+            alice.store().generation().expect("generation"),
+            generation + 1,
+            "one commit for every client's line"
+        );
+        eprintln!(
+            "{clients} clients: {} characters for \"hi\"",
+            lengths.iter().sum::<usize>()
+        );
+    }
+}
+
+/// alice starts again while both clients have sessions: whichever client answers first holds
+/// the main session, no client has two sessions, and each reads every message exactly once.
+#[test]
+fn a_new_start_leaves_one_session_per_client() {
+    let mut net = Net::new("clients-restart");
+    let key = net.alice.key.clone();
+    net.both_accepted();
+    for round in 0..4 {
+        // The other client wins some of the races.
+        net.desktop_first = round % 2 == 0;
+        // Past the answer limit's window (a few starts per 10 s are answered).
+        net.now += 11;
+        net.alice_starts();
+        let main = net.alice.sessions.session_address(&key).map(str::to_owned);
+        let first = if net.desktop_first { DESKTOP } else { LAPTOP };
+        assert_eq!(main.as_deref(), Some(first), "round {round}");
+        let others = net.others();
+        assert_eq!(others.len(), 1, "round {round}: {others:?}");
+        assert!(
+            others[0].1,
+            "round {round}: the other client reads: {others:?} {:?}",
+            net.notices
+        );
+        let text = format!("after start {round}");
+        net.alice_types(&text);
+        for client in [LAPTOP, DESKTOP] {
+            let n = net.shown(client).iter().filter(|t| **t == text).count();
+            assert_eq!(n, 1, "round {round}: {client} read it {n} times");
+        }
+    }
+}
+
+/// An XMPP group chat's private chat (`room@server/nick`): its bare JID is the room, so no
+/// start goes there and no "other client" is made from another nick.
+#[test]
+fn a_group_chat_private_chat_is_never_fanned_out() {
+    let mut alice = peer("clients-muc-a", "alice", "room@conf/bob", 61);
+    let mut bob = peer("clients-muc-b", "bob", "alice", 62);
+    let key = alice.key.clone();
+    let fx = alice
+        .sessions
+        .start_or_stop(
+            &key,
+            "room@conf/bob",
+            &settings(Policy::Manual),
+            true,
+            &mut alice.rng,
+        )
+        .expect("start");
+    assert!(!fx.to_every_client, "a start went to the room");
+    converse(&mut bob, "alice", &mut alice, "room@conf/bob", fx.inject);
+    assert_eq!(
+        alice.sessions.state(&key, "x", &settings(Policy::Manual)),
+        Some(ConvState::Encrypted)
+    );
+    let (_, fx) = alice
+        .sessions
+        .incoming(
+            &key,
+            "room@conf/carol",
+            "hello",
+            &settings(Policy::Manual),
+            &mut alice.rng,
+        )
+        .expect("incoming");
+    assert!(fx.elsewhere.is_empty());
+    assert!(alice.sessions.other_clients(&key).is_empty());
+}
+
+#[test]
+fn a_start_of_our_own_goes_to_every_client() {
+    let mut alice = peer("clients-bare", "alice", "bob", 63);
+    let key = alice.key.clone();
+    let fx = alice
+        .sessions
+        .start_or_stop(
+            &key,
+            "bob/laptop",
+            &settings(Policy::Manual),
+            true,
+            &mut alice.rng,
+        )
+        .expect("start");
+    assert!(fx.to_every_client);
+    // Not on a transport that names no single client.
+    let plain = Settings {
+        addressable: false,
+        ..settings(Policy::Manual)
+    };
+    let fx = alice
+        .sessions
+        .start_or_stop(&key, "bob/laptop", &plain, true, &mut alice.rng)
+        .expect("start");
+    assert!(!fx.to_every_client);
+}
