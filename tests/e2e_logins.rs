@@ -383,3 +383,106 @@ fn xmpp_two_logins_every_client_reads_under_manual() {
 fn xmpp_two_logins_every_client_reads_under_opportunistic() {
     two_logins("opportunistic");
 }
+
+/// bob's second client signs on later, with a fresh store, and writes to alice in plaintext
+/// while alice and bob's first client are encrypted: alice's Sotto asks that client for a
+/// session at once (one query, addressed to it), the client's next message is encrypted, alice
+/// is told once about its key, and after she accepts it both of bob's clients read what she
+/// types.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_late_login_gets_a_session_right_away() {
+    let manual = policy("manual");
+    let mut p = Pair::start(
+        Proto::Xmpp,
+        PairOptions {
+            alice_prefs: manual.clone(),
+            bob_prefs: manual.clone(),
+            ..Default::default()
+        },
+    );
+    let bob = p.bob.address.clone();
+    let alice = p.alice.address.clone();
+    p.alice.client.cmd(&bob, "sotto start");
+    expect_started(&p.alice.client, &bob, WAIT);
+    expect_started(&p.bob.client, &alice, WAIT);
+    let first = "before the second login";
+    p.alice.client.send(&bob, first);
+    p.bob.client.expect_received(&alice, first, WAIT);
+
+    let mut desktop = p.another_login("bob", "desktop", &manual);
+    let desktop_jid = desktop.client.cfg.username.clone();
+    let plain = "hello from a client that signed on later";
+    desktop.client.send(&alice, plain);
+    p.alice.client.expect_received(&bob, plain, WAIT);
+    let notice = p.alice.client.expect_system(
+        &bob,
+        "alice is told about the late login's key",
+        WAIT,
+        |t| t.contains("is also logged in at") && t.contains(&desktop_jid),
+    );
+    expect_started(&desktop.client, &alice, WAIT);
+    let shown = notice.shown();
+    let fingerprint: String = shown
+        .split("/sotto accept ")
+        .nth(1)
+        .expect("the notice names the command")
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit() || *c == ' ')
+        .collect();
+
+    // Its next message is encrypted; alice sees it marked as from a key she has not accepted.
+    let next = "the late login now writes encrypted";
+    desktop.client.send(&alice, next);
+    p.alice
+        .client
+        .expect_system(&bob, "the late login's words, marked", WAIT, |t| {
+            t.contains(next) && t.contains("have not accepted")
+        });
+    assert_hidden(
+        &[&desktop.tap, &p.alice.tap],
+        next,
+        "the late login's message",
+    );
+
+    p.alice
+        .client
+        .cmd(&bob, &format!("sotto accept {}", fingerprint.trim()));
+    p.alice
+        .client
+        .expect_system(&bob, "alice accepted the key", WAIT, |t| {
+            t.contains("key accepted")
+        });
+    let both = "now for both of bob's clients";
+    p.alice.client.send(&bob, both);
+    p.bob.client.expect_received(&alice, both, WAIT);
+    desktop.client.expect_received(&alice, both, WAIT);
+    assert_hidden(
+        &[&desktop.tap, &p.alice.tap, &p.bob.tap],
+        both,
+        "alice's message",
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+
+    // One notice about the new client; no raw line, no failure anywhere.
+    let about_it = p
+        .alice
+        .client
+        .writes()
+        .iter()
+        .filter(|w| w.has(flags::SYSTEM) && w.shown().contains("is also logged in at"))
+        .count();
+    assert_eq!(about_it, 1, "notices about the late login");
+    for c in [&p.alice.client, &p.bob.client, &desktop.client] {
+        for w in c.writes() {
+            let l = w.shown().to_lowercase();
+            assert!(
+                !w.shown().contains("?S1") && !l.contains("could not") && !l.contains("failed"),
+                "[{}] {w:?}",
+                c.cfg.name
+            );
+        }
+    }
+    p.assert_no_criticals();
+    desktop.client.assert_no_criticals();
+}
