@@ -430,7 +430,8 @@ impl Sessions {
                 // What its session reads is shown like the main session's.
                 e @ (Event::Unreadable { .. }
                 | Event::PlaintextWhileEncrypted
-                | Event::NotRead { .. }) => fx.events.push(e),
+                | Event::NotRead { .. }
+                | Event::Resent { .. }) => fx.events.push(e),
                 // Key changes are said once above; verification runs with the main client only.
                 _ => {}
             }

@@ -71,6 +71,9 @@ pub struct Conversation {
     /// another client of a contact the user already accepted a key of: a second client's key
     /// waits for the user like a changed key. Set by the host; not saved.
     pub(super) first_use: bool,
+    /// Messages a not-read notice named, to send again once a new session is up (at most
+    /// [`SENT_KEPT`]). In memory only, wiped; never saved.
+    pub(super) resend: VecDeque<Zeroizing<String>>,
 }
 
 /// A text message this side sent, remembered for a while in memory.
@@ -116,6 +119,7 @@ impl Conversation {
             not_read_at: (None, None),
             unknown: None,
             first_use: true,
+            resend: VecDeque::new(),
         }
     }
 
@@ -302,6 +306,8 @@ impl Conversation {
         // start again by yourself (under `opportunistic`) until one of us starts.
         self.peer_supports = false;
         self.verification.reset();
+        // Nothing is sent again after the user ended the conversation (wiped as it is dropped).
+        self.resend.clear();
         for text in self.queue.drain(..) {
             out.events.push(Event::Unsent {
                 text: text.to_string(),
@@ -526,6 +532,25 @@ impl Conversation {
     }
 
     pub(super) fn flush(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
+        self.flush_queue(out, rng);
+        // What the peer's client could not read goes again, over this new session (only a new
+        // session calls here: the one the message was lost in is gone or replaced).
+        while let Some(text) = self.resend.pop_front() {
+            match self.encrypt_text(&text, rng) {
+                Some(lines) => {
+                    out.inject.extend(lines);
+                    out.events.push(Event::Resent {
+                        text: text.to_string(),
+                    });
+                }
+                None => out.events.push(Event::Unsent {
+                    text: text.to_string(),
+                }),
+            }
+        }
+    }
+
+    fn flush_queue(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
         while let Some(text) = self.queue.pop_front() {
             match self.encrypt_text(&text, rng) {
                 Some(lines) => {
@@ -585,6 +610,11 @@ impl Conversation {
                 out.events.push(Event::NotRead {
                     text: Some(text.to_string()),
                 });
+                // Sent again by itself once a new session is up (PROTOCOL.md §2.2).
+                if self.resend.len() >= SENT_KEPT {
+                    self.resend.pop_front();
+                }
+                self.resend.push_back(text);
             }
         } else if Self::not_read_due(self.not_read_at.1, self.now) {
             self.not_read_at.1 = Some(self.now);

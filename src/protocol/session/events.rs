@@ -61,6 +61,12 @@ pub enum Event {
         /// What the user had typed.
         text: String,
     },
+    /// A message the peer's client could not read (a not-read notice named it) was sent
+    /// again, over a new session.
+    Resent {
+        /// What the user had typed.
+        text: String,
+    },
     /// A typed message will not be sent (session ended by the user, queue full, too long).
     Unsent {
         /// What the user had typed.

@@ -227,6 +227,7 @@ impl Conversation {
             not_read_at: (None, None),
             unknown: None,
             first_use: true,
+            resend: std::collections::VecDeque::new(),
         })
     }
 }

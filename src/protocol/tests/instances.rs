@@ -222,3 +222,84 @@ fn the_session_holder_sends_no_notice_for_lines_it_reads_or_rejects() {
     let out = bob.receive(&bad, 0, &mut rng);
     assert!(out.inject.is_empty(), "{:?}", out.inject);
 }
+
+/// A message a not-read notice named goes again, once, over the next new session (whose key
+/// the user accepted), and never over the session it was lost in; `stop` forgets it.
+#[test]
+fn a_message_that_was_not_read_is_sent_again_over_a_new_session() {
+    let (mut alice, _laptop, mut rng) = established(905);
+    let mut desktop = Conversation::new(IdentityKey::generate(&mut rng), 0xb3, Policy::Manual);
+    let lost = send(&mut alice, "walrus nobody read", &mut rng);
+    let notice = desktop.receive(&lost[0], 0, &mut rng).inject;
+    assert_eq!(notice.len(), 1);
+    let told = alice.receive(&notice[0], 1, &mut rng);
+    assert_eq!(
+        not_read(&told.events),
+        [Some("walrus nobody read".to_owned())]
+    );
+    assert!(
+        told.inject.is_empty(),
+        "sent again over the session it was lost in"
+    );
+    // The same session goes on: what is typed now goes as typed, the lost one does not.
+    let later = send(&mut alice, "typed later", &mut rng);
+    assert_eq!(later.len(), 1);
+
+    // bob's other client starts a session with alice: its key is a changed key, so nothing
+    // goes until alice accepts it; then the lost message goes, once.
+    desktop.set_peer_supports_sotto(true);
+    let start = desktop.start(&mut rng).inject;
+    let (_, response, _) = deliver(&mut alice, start, &mut rng);
+    let (_, confirm, _) = deliver(&mut desktop, response, &mut rng);
+    let (_, back, events) = deliver(&mut alice, confirm, &mut rng);
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::PeerKeyChanged { .. })));
+    assert!(back.is_empty(), "sent to a key the user has not accepted");
+    let accepted = alice.acknowledge_peer_key(&mut rng);
+    let resent: Vec<&str> = accepted
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Resent { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resent, ["walrus nobody read"]);
+    let (shown, _, _) = deliver(&mut desktop, accepted.inject, &mut rng);
+    assert_eq!(shown, ["walrus nobody read"]);
+    // Once: the next new session sends nothing again.
+    desktop.tick(0);
+    let restart = desktop.start(&mut rng).inject;
+    let (_, response, _) = deliver(&mut alice, restart, &mut rng);
+    let (_, confirm, _) = deliver(&mut desktop, response, &mut rng);
+    let (_, back, events) = deliver(&mut alice, confirm, &mut rng);
+    assert!(events.iter().any(|e| matches!(e, Event::Started { .. })));
+    assert!(!events.iter().any(|e| matches!(e, Event::Resent { .. })));
+    assert!(back.is_empty(), "{back:?}");
+
+    // A named message the user then ends the conversation over is not sent again.
+    let lost = send(&mut alice, "second walrus", &mut rng);
+    let mut third = Conversation::new(IdentityKey::generate(&mut rng), 0xb4, Policy::Manual);
+    let notice = third.receive(&lost[0], 100, &mut rng).inject;
+    alice.receive(&notice[0], 100, &mut rng);
+    alice.stop(&mut rng);
+    let (_, response, _) = deliver(
+        &mut alice,
+        {
+            third.set_peer_supports_sotto(true);
+            third.start(&mut rng).inject
+        },
+        &mut rng,
+    );
+    let (_, confirm, _) = deliver(&mut third, response, &mut rng);
+    let (_, _, events) = deliver(&mut alice, confirm, &mut rng);
+    assert!(events.iter().any(|e| matches!(e, Event::Started { .. })));
+    let accepted = alice.acknowledge_peer_key(&mut rng);
+    let all: Vec<&Event> = events.iter().chain(accepted.events.iter()).collect();
+    assert!(
+        !all.iter().any(|e| matches!(e, Event::Resent { .. })),
+        "{all:?}"
+    );
+    assert!(accepted.inject.is_empty());
+}

@@ -203,8 +203,12 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
         Event::NotRead { text: Some(text) } => format!(
             "{peer}'s client could not read your message \"{text}\": that client holds no \
              encrypted conversation with you (another of {peer}'s logins, or it lost its state; \
-             it says so unauthenticated). To reach the client {peer} uses now, /sotto start, \
-             then send it again.",
+             it says so unauthenticated). It is sent again by itself as soon as a new encrypted \
+             conversation is up: /sotto start reaches the client {peer} uses now.",
+            text = plain(text)
+        ),
+        Event::Resent { text } => format!(
+            "sent again over the new encrypted conversation (it had not been read): \"{text}\"",
             text = plain(text)
         ),
         Event::NotRead { text: None } => format!(
