@@ -156,6 +156,26 @@ impl Session {
         self.heard.push((from.to_owned(), text.trim().to_owned()));
     }
 
+    /// The main session just started: a client that now holds it needs no session of its own
+    /// beside it (it would get every message twice). Returns the slots of the saved ones
+    /// removed (their rows go with [`Sessions::delete_other_rows`] once the main is saved).
+    pub(super) fn superseded_by_main(&mut self) -> Vec<u8> {
+        let main = self.instance.clone();
+        let main_tag = self.conv.session_instance().map(|(_, tag)| tag);
+        let mut gone = Vec::new();
+        self.others.retain(|o| {
+            let same_address = main.as_ref().is_some_and(|(_, a)| *a == o.address);
+            let same_client =
+                main_tag.is_some() && o.conv.session_instance().map(|(_, t)| t) == main_tag;
+            let keep = !same_address && !same_client;
+            if !keep && o.saved.is_some() {
+                gone.push(o.slot);
+            }
+            keep
+        });
+        gone
+    }
+
     fn free_slot(&self) -> Option<u8> {
         (0..u8::try_from(MAX_OTHER_CLIENTS).unwrap_or(u8::MAX))
             .find(|slot| self.others.iter().all(|o| o.slot != *slot))
@@ -309,19 +329,6 @@ impl Sessions {
         let Some(s) = self.sessions.get_mut(key) else {
             return;
         };
-        // A client that now holds the main session needs no session of its own beside it
-        // (it would get every message twice).
-        let main = s.instance.clone();
-        let main_tag = s.conv.session_instance().map(|(_, tag)| tag);
-        self.keep_others(key, |o| {
-            let same_address = main.as_ref().is_some_and(|(_, a)| *a == o.address);
-            let same_client =
-                main_tag.is_some() && o.conv.session_instance().map(|(_, t)| t) == main_tag;
-            !same_address && !same_client
-        });
-        let Some(s) = self.sessions.get_mut(key) else {
-            return;
-        };
         for (from, line) in std::mem::take(&mut s.heard) {
             if let Some((_, more)) = self.other_client_line(key, &from, &line, settings, rng) {
                 fx.elsewhere.extend(more.elsewhere);
@@ -375,13 +382,19 @@ impl Sessions {
             }
             kept
         });
-        if let Some(store) = self.store.as_ref() {
-            for slot in gone {
-                let row = row_name(&key.peer, slot);
-                if let Err(e) = store.delete_session(&key.protocol, &key.account, &row) {
-                    self.log
-                        .push(format!("removing another client's session: {e}"));
-                }
+        self.delete_other_rows(key, gone);
+    }
+
+    /// Deletes the saved rows of other clients no longer kept.
+    pub(super) fn delete_other_rows(&mut self, key: &ConvKey, slots: Vec<u8>) {
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        for slot in slots {
+            let row = row_name(&key.peer, slot);
+            if let Err(e) = store.delete_session(&key.protocol, &key.account, &row) {
+                self.log
+                    .push(format!("removing another client's session: {e}"));
             }
         }
     }
@@ -484,6 +497,22 @@ impl Sessions {
         for o in s.others.iter_mut().filter(|o| o.reads()) {
             if let SendAction::Replace(out) = o.conv.send(text, rng).action {
                 lines.extend(out.into_iter().map(|l| (o.address.clone(), l)));
+            }
+        }
+        lines
+    }
+
+    /// Messages the main session held and has now sent (its session came up, its key was
+    /// accepted) go to each other client that reads, too.
+    pub(super) fn fan_out_held(
+        s: &mut Session,
+        events: &[Event],
+        rng: &mut impl CryptoRngCore,
+    ) -> Vec<(String, String)> {
+        let mut lines = Vec::new();
+        for e in events {
+            if let Event::QueuedSent { text } = e {
+                lines.extend(Self::fan_out(s, text, rng));
             }
         }
         lines

@@ -160,12 +160,26 @@ impl Sessions {
         out.events.splice(0..0, ticked.events);
         trust::accept_if_verified(&mut s.conv, &mut out, rng);
         note_instance(s, text, peer_raw, &out.events);
+        let superseded = if out
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Started { .. }))
+        {
+            s.superseded_by_main()
+        } else {
+            Vec::new()
+        };
+        let held = Self::fan_out_held(s, &out.events, rng);
         let pending = std::mem::take(&mut s.pending);
         let saved = self.persist(key, &out.events);
         let mut fx = Effects {
             notices: pending,
             ..Effects::default()
         };
+        if saved.is_ok() {
+            fx.elsewhere = held;
+            self.delete_other_rows(key, superseded);
+        }
         let started = out
             .events
             .iter()
@@ -227,9 +241,11 @@ impl Sessions {
         let ticked = s.conv.tick(settings.now_secs);
         let mut out = act(&mut s.conv, rng);
         out.events.splice(0..0, ticked.events);
+        let held = Self::fan_out_held(s, &out.events, rng);
         let saved = self.persist(key, &out.events);
         let mut fx = Effects::default();
         if saved.is_ok() {
+            fx.elsewhere = held;
             self.after_start(key, &out.events, &mut fx);
         }
         fx.absorb(out.inject, out.events);

@@ -708,3 +708,48 @@ fn a_start_of_our_own_goes_to_every_client() {
         .expect("start");
     assert!(!fx.to_every_client);
 }
+
+/// What the main session held (the contact's client ended the session, alice typed on) goes to
+/// every client that reads when it is sent.
+#[test]
+fn held_messages_reach_the_other_clients_too() {
+    let mut net = Net::new("clients-held");
+    net.both_accepted();
+    let key = net.alice.key.clone();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    // bob's first client ends the session.
+    let laptop_key = net.laptop.key.clone();
+    let end = net
+        .laptop
+        .sessions
+        .start_or_stop(
+            &laptop_key,
+            "alice",
+            &now(net.now),
+            false,
+            &mut net.laptop.rng,
+        )
+        .expect("stop")
+        .inject;
+    let queue = end
+        .into_iter()
+        .map(|l| (LAPTOP.to_owned(), "alice".to_owned(), l))
+        .collect();
+    net.deliver(queue);
+    assert_eq!(
+        net.alice.sessions.state(&key, "bob", &now(net.now)),
+        Some(ConvState::Finished)
+    );
+    net.alice_types("held after the end");
+    assert!(!net.shown(DESKTOP).iter().any(|t| t == "held after the end"));
+    net.now += 11;
+    net.alice_starts();
+    for client in [LAPTOP, DESKTOP] {
+        let n = net
+            .shown(client)
+            .iter()
+            .filter(|t| *t == "held after the end")
+            .count();
+        assert_eq!(n, 1, "{client}");
+    }
+}
