@@ -140,7 +140,7 @@ impl Session {
             && !self.conv.known_peer_keys().is_empty()
             && self.others.len() < MAX_OTHER_CLIENTS
             && self.others.iter().all(|o| o.address != from)
-            && matches!(&self.instance, Some((_, main)) if main != from)
+            && self.holder().is_some_and(|main| main != from)
     }
 
     /// A line that came while no session was up: a start from a client (kept, the latest per
@@ -160,11 +160,11 @@ impl Session {
     /// beside it (it would get every message twice). Returns the slots of the saved ones
     /// removed (their rows go with [`Sessions::delete_other_rows`] once the main is saved).
     pub(super) fn superseded_by_main(&mut self) -> Vec<u8> {
-        let main = self.instance.clone();
+        let main = self.holder().map(str::to_owned);
         let main_tag = self.conv.session_instance().map(|(_, tag)| tag);
         let mut gone = Vec::new();
         self.others.retain(|o| {
-            let same_address = main.as_ref().is_some_and(|(_, a)| *a == o.address);
+            let same_address = main.as_deref() == Some(o.address.as_str());
             let same_client =
                 main_tag.is_some() && o.conv.session_instance().map(|(_, t)| t) == main_tag;
             let keep = !same_address && !same_client;

@@ -113,7 +113,8 @@ struct Session {
     /// that authenticated (the handshake message that completed the session, a data message
     /// that decrypted in it). The caller addresses the session's lines there, so that another
     /// login of the contact, which cannot read them, neither gets them nor takes them away
-    /// from the one that can. Not saved: after a restart the next authenticated line tells.
+    /// from the one that can. Saved when it changes (`Store::set_holder`), loaded with the
+    /// conversation.
     instance: Option<(u32, String)>,
     /// The saved conversation could not be restored (written by a newer Sotto, damaged): why.
     /// Its row is kept untouched, nothing is sent or answered, and the user decides
@@ -131,6 +132,18 @@ struct Session {
     /// because another client was answered first: answered once that session is up
     /// (`clients`). In memory only; at most `MAX_OTHER_CLIENTS`.
     heard: Vec<(String, String)>,
+}
+
+impl Session {
+    /// The wire name of the contact's client holding the current session, if known for this
+    /// session (a record of another instance's is not).
+    fn holder(&self) -> Option<&str> {
+        let (_, tag) = self.conv.session_instance()?;
+        match &self.instance {
+            Some((t, address)) if *t == tag => Some(address),
+            _ => None,
+        }
+    }
 }
 
 /// A conversation as loaded from the store (see [`Session`]'s fields of the same names).
@@ -289,6 +302,14 @@ impl Sessions {
             } else {
                 Vec::new()
             };
+            // Where the session's client was last heard from (checked against the session's
+            // instance tag before use): its lines go there at once after a restart.
+            let instance = self.store.as_ref().and_then(|st| {
+                st.holder(&key.protocol, &key.account, &key.peer)
+                    .map_err(|e| self.log.push(format!("loading the holder: {e}")))
+                    .ok()
+                    .flatten()
+            });
             self.sessions.insert(
                 key.clone(),
                 Session {
@@ -296,7 +317,7 @@ impl Sessions {
                     peer_raw: peer_raw.to_owned(),
                     moved_to,
                     moved_noticed: false,
-                    instance: None,
+                    instance,
                     saved,
                     unrestorable,
                     rekey,
@@ -555,12 +576,7 @@ impl Sessions {
     /// session, as last heard from in an authenticated line (see [`Session`]'s `instance`).
     /// `None` when no session is up or none of its lines has been heard yet.
     pub fn session_address(&self, key: &ConvKey) -> Option<&str> {
-        let s = self.sessions.get(key)?;
-        let (_, tag) = s.conv.session_instance()?;
-        match &s.instance {
-            Some((t, address)) if *t == tag => Some(address),
-            _ => None,
-        }
+        self.sessions.get(key)?.holder()
     }
 
     /// The question the contact asked and that waits for our answer, in a loaded conversation.

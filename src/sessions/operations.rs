@@ -159,7 +159,7 @@ impl Sessions {
         }
         out.events.splice(0..0, ticked.events);
         trust::accept_if_verified(&mut s.conv, &mut out, rng);
-        note_instance(s, text, peer_raw, &out.events);
+        let moved_holder = note_instance(s, text, peer_raw, &out.events);
         let superseded = if out
             .events
             .iter()
@@ -179,6 +179,13 @@ impl Sessions {
         if saved.is_ok() {
             fx.elsewhere = held;
             self.delete_other_rows(key, superseded);
+            if let (Some((tag, address)), Some(store)) = (moved_holder, self.store.as_ref()) {
+                if let Err(e) =
+                    store.set_holder(&key.protocol, &key.account, &key.peer, tag, &address)
+                {
+                    self.log.push(format!("recording the holder: {e}"));
+                }
+            }
         }
         let started = out
             .events
@@ -296,17 +303,24 @@ impl Sessions {
 /// that completed (from the client that sent its last message) or a data message that
 /// decrypted in the current session. Unauthenticated lines (starts, garbage, lines of the
 /// previous session) teach nothing.
-fn note_instance(s: &mut Session, text: &str, peer_raw: &str, events: &[Event]) {
-    let Some((sid, tag)) = s.conv.session_instance() else {
-        s.instance = None;
-        return;
-    };
+///
+/// Returns the new holder when it changed (to be recorded once the decision is saved).
+fn note_instance(
+    s: &mut Session,
+    text: &str,
+    peer_raw: &str,
+    events: &[Event],
+) -> Option<(u32, String)> {
+    let (sid, tag) = s.conv.session_instance()?;
     let started = events.iter().any(|e| matches!(e, Event::Started { .. }));
     let unreadable = events.iter().any(|e| matches!(e, Event::Unreadable { .. }));
     let decrypted = !unreadable && crate::protocol::wire::data_session_id(text) == Some(sid);
-    if started || decrypted {
-        s.instance = Some((tag, peer_raw.to_owned()));
+    let now = Some((tag, peer_raw.to_owned()));
+    if (started || decrypted) && s.instance != now {
+        s.instance.clone_from(&now);
+        return now;
     }
+    None
 }
 
 /// Most lines remembered as addressed to another client of this account.

@@ -63,7 +63,7 @@ mod tests;
 mod trust;
 
 /// Current schema version (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "sotto.db";
@@ -277,6 +277,22 @@ impl Store {
         if version < 3 {
             self.migrate_to_generations()?;
         }
+        if version < 4 {
+            // Version 4: which of the contact's clients holds a conversation's session (its
+            // instance tag and wire name, learned from a line that authenticated), so that
+            // after a restart its lines go there at once (sessions `clients`).
+            self.conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS holder (
+                     account TEXT NOT NULL,
+                     peer TEXT NOT NULL,
+                     tag INTEGER NOT NULL,
+                     address TEXT NOT NULL,
+                     PRIMARY KEY (account, peer));
+                 PRAGMA user_version = 4;
+                 COMMIT;",
+            )?;
+        }
         Ok(())
     }
 
@@ -421,6 +437,48 @@ impl Store {
             },
         )?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Which of `peer`'s clients holds the session with it: its instance tag and wire name.
+    pub fn holder(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<Option<(u32, String)>, StoreError> {
+        Ok(self
+            .row(
+                "SELECT tag, address FROM holder WHERE account = ?1 AND peer = ?2",
+                params![account_key(protocol, account), peer],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()?
+            .and_then(|(tag, address)| Some((u32::try_from(tag).ok()?, address))))
+    }
+
+    /// Records which of `peer`'s clients holds the session (not synced specially: a stale or
+    /// lost record only means the lines go where the host points until the next
+    /// authenticated line).
+    pub fn set_holder(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+        tag: u32,
+        address: &str,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO holder (account, peer, tag, address) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (account, peer) DO UPDATE SET tag = excluded.tag,
+                 address = excluded.address",
+            params![
+                account_key(protocol, account),
+                peer,
+                i64::from(tag),
+                address
+            ],
+        )?;
+        Ok(())
     }
 
     /// Number of saved sessions (all accounts).

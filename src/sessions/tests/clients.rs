@@ -753,3 +753,25 @@ fn held_messages_reach_the_other_clients_too() {
         assert_eq!(n, 1, "{client}");
     }
 }
+
+/// After a restart the main session's client is known at once (saved when it was learned), so
+/// its lines go there before any line of it arrives; a saved holder whose tag is not the
+/// session's is not used.
+#[test]
+fn the_main_client_is_known_after_a_restart() {
+    let mut net = Net::new("clients-holder");
+    net.both_accepted();
+    let key = net.alice.key.clone();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    net.alice.sessions.drop_memory();
+    let _ = net.alice.sessions.state(&key, "bob", &now(net.now));
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    // A record that names another instance is ignored.
+    net.alice
+        .store()
+        .set_holder(&key.protocol, &key.account, &key.peer, 7, DESKTOP)
+        .unwrap();
+    net.alice.sessions.drop_memory();
+    let _ = net.alice.sessions.state(&key, "bob", &now(net.now));
+    assert_eq!(net.alice.sessions.session_address(&key), None);
+}
