@@ -69,6 +69,13 @@ impl Other {
         row
     }
 
+    /// Whether its place may go to a new client when all are taken: its session is up but its
+    /// key was never accepted (a server that invents clients cannot keep a real late login
+    /// out by filling the places; one still in its handshake frees its place by expiring).
+    fn evictable(&self) -> bool {
+        self.conv.state() == ConvState::Encrypted && self.conv.is_blocked()
+    }
+
     /// Whether it still has a session or a handshake under way.
     fn alive(&self) -> bool {
         self.conv.state() != ConvState::Plaintext
@@ -138,7 +145,7 @@ impl Session {
             && self.conv.state() == ConvState::Encrypted
             && !self.conv.is_blocked()
             && !self.conv.known_peer_keys().is_empty()
-            && self.others.len() < MAX_OTHER_CLIENTS
+            && (self.others.len() < MAX_OTHER_CLIENTS || self.others.iter().any(Other::evictable))
             && self.others.iter().all(|o| o.address != from)
             && self.holder().is_some_and(|main| main != from)
     }
@@ -301,7 +308,22 @@ impl Sessions {
         start: Option<bool>,
         rng: &mut impl CryptoRngCore,
     ) -> Option<(usize, Option<Vec<String>>)> {
-        let slot = self.sessions.get(key)?.free_slot()?;
+        let s = self.sessions.get_mut(key)?;
+        let slot = match s.free_slot() {
+            Some(slot) => slot,
+            None => {
+                let oldest = s.others.iter().position(Other::evictable)?;
+                let gone = s.others.remove(oldest);
+                self.note(format!(
+                    "another client's unaccepted session dropped for a new one: slot {}",
+                    gone.slot
+                ));
+                if gone.saved.is_some() {
+                    self.delete_other_rows(key, vec![gone.slot]);
+                }
+                gone.slot
+            }
+        };
         let other = self.new_other(key, from, slot)?;
         self.note(format!("another client of the contact: slot {slot}"));
         let s = self.sessions.get_mut(key)?;

@@ -775,3 +775,68 @@ fn the_main_client_is_known_after_a_restart() {
     let _ = net.alice.sessions.state(&key, "bob", &now(net.now));
     assert_eq!(net.alice.sessions.session_address(&key), None);
 }
+
+/// Made-up clients that complete handshakes with keys of their own fill the places, but cannot
+/// keep a real late login out: the oldest one never accepted gives its place up.
+#[test]
+fn made_up_clients_cannot_keep_a_real_client_out() {
+    let mut net = Net::new("clients-evict");
+    let lines = net.alice.start();
+    let queue = lines
+        .into_iter()
+        .map(|l| ("alice".to_owned(), LAPTOP.to_owned(), l))
+        .collect();
+    net.deliver(queue);
+    let key = net.alice.key.clone();
+    let mut rng = ChaCha20Rng::seed_from_u64(19);
+    for i in 0..MAX_OTHER_CLIENTS {
+        let mut fake = crate::protocol::Conversation::new(
+            crate::protocol::IdentityKey::generate(&mut rng),
+            500 + i as u32,
+            Policy::Manual,
+        );
+        fake.set_peer_supports_sotto(true);
+        let from = format!("bob/fake{i}");
+        let mut to_alice = fake.start(&mut rng).inject;
+        while !to_alice.is_empty() {
+            let mut to_fake = Vec::new();
+            for l in to_alice.drain(..) {
+                let (_, fx) = net
+                    .alice
+                    .sessions
+                    .incoming(&key, &from, &l, &now(net.now), &mut net.alice.rng)
+                    .expect("incoming");
+                to_fake.extend(fx.elsewhere.into_iter().map(|(_, l)| l));
+            }
+            for l in to_fake {
+                to_alice.extend(fake.receive(&l, 0, &mut rng).inject);
+            }
+        }
+        assert_eq!(fake.state(), ConvState::Encrypted, "fake {i}");
+    }
+    let others = net.others();
+    assert_eq!(others.len(), MAX_OTHER_CLIENTS);
+    assert!(others.iter().all(|o| !o.1 && o.2.is_some()), "{others:?}");
+
+    // The real second client signs on and writes: it gets a place.
+    net.bob_types(DESKTOP, "hello from the real desktop");
+    let others = net.others();
+    assert_eq!(others.len(), MAX_OTHER_CLIENTS);
+    assert!(others.iter().any(|o| o.0 == DESKTOP), "{others:?}");
+    assert!(
+        !others.iter().any(|o| o.0 == "bob/fake0"),
+        "the oldest made-up one stays"
+    );
+    // Its session comes up; once accepted it reads.
+    let fp = others
+        .iter()
+        .find(|o| o.0 == DESKTOP)
+        .and_then(|o| o.2.clone())
+        .expect("its key");
+    net.accept(&fp).expect("accepted");
+    net.alice_types("to the real clients");
+    assert_eq!(
+        net.shown(DESKTOP).last().map(String::as_str),
+        Some("to the real clients")
+    );
+}
