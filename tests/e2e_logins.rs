@@ -388,7 +388,7 @@ fn xmpp_two_logins_every_client_reads_under_opportunistic() {
 /// while alice and bob's first client are encrypted: alice's Sotto asks that client for a
 /// session at once (one query, addressed to it), the client's next message is encrypted, alice
 /// is told once about its key, and after she accepts it both of bob's clients read what she
-/// types.
+/// types, also after alice's client is killed and restarted (no new handshake).
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_a_late_login_gets_a_session_right_away() {
@@ -483,6 +483,34 @@ fn xmpp_a_late_login_gets_a_session_right_away() {
             );
         }
     }
+    // alice's client is killed and restarted: both sessions come back from her store, the
+    // next message is read on both of bob's clients with no new handshake anywhere.
+    p.alice.client.restart();
+    p.alice.client.expect_online();
+    let after = "after alice's client was killed";
+    p.alice.client.send(&bob, after);
+    p.bob.client.expect_received(&alice, after, WAIT);
+    desktop.client.expect_received(&alice, after, WAIT);
+    assert_hidden(
+        &[&desktop.tap, &p.alice.tap, &p.bob.tap],
+        after,
+        "alice's message after her restart",
+    );
+    for (c, n) in [(&p.bob.client, 1), (&desktop.client, 1)] {
+        assert_eq!(
+            started_lines(c, &alice),
+            n,
+            "[{}] a new handshake",
+            c.cfg.name
+        );
+    }
+    assert_eq!(
+        started_lines(&p.alice.client, &bob),
+        0,
+        "alice started again"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+
     p.assert_no_criticals();
     desktop.client.assert_no_criticals();
 }
