@@ -387,8 +387,8 @@ fn xmpp_two_logins_every_client_reads_under_opportunistic() {
 /// bob's second client signs on later, with a fresh store, and writes to alice in plaintext
 /// while alice and bob's first client are encrypted: alice's Sotto asks that client for a
 /// session at once (one query, addressed to it), the client's next message is encrypted, alice
-/// is told once about its key, and after she accepts it both of bob's clients read what she
-/// types, also after alice's client is killed and restarted (no new handshake).
+/// is told once about its key (a line and a dialog), and after she accepts it in the dialog
+/// both of bob's clients read what she types, also after alice's client is killed and restarted (no new handshake).
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_a_late_login_gets_a_session_right_away() {
@@ -445,9 +445,16 @@ fn xmpp_a_late_login_gets_a_session_right_away() {
         "the late login's message",
     );
 
-    p.alice
-        .client
-        .cmd(&bob, &format!("sotto accept {}", fingerprint.trim()));
+    // Pidgin asks in a dialog too, bound to exactly this key: alice accepts there.
+    let dialog = expect_dialog(&mut p.alice.client, "another client");
+    assert!(
+        dialog.text().contains(fingerprint.trim()),
+        "the dialog shows the fingerprint: {:?}",
+        dialog.text()
+    );
+    let accept = dialog.item("accept this client");
+    dialog.item("not now");
+    p.alice.client.answer(&dialog.n, &accept);
     p.alice
         .client
         .expect_system(&bob, "alice accepted the key", WAIT, |t| {

@@ -362,6 +362,23 @@ pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
     );
 }
 
+/// Another client of the contact (a second login) has a key the user has not accepted: the
+/// dialog offers to accept exactly this key for it (nothing is held: that client only gets
+/// nothing until then).
+pub(crate) fn other_client_key(r: &ConvRef, address: &str, key: IdentityPublic) {
+    if key_dialog_open(r) {
+        return;
+    }
+    let fingerprint = key.fingerprint().to_string();
+    action_dialog(
+        Some(r),
+        &texts::other_client_key_dialog(&plain(&r.peer), &plain(address), &fingerprint),
+        1,
+        &[c"Accept this client's key", c"Not now"],
+        Pending::KeyChanged { r: r.clone(), key },
+    );
+}
+
 /// The contact states other names than the ones we see: explain, and offer to accept this key
 /// with those names (exactly the key shown), or keep holding.
 pub(crate) fn names_mismatch(
@@ -408,6 +425,11 @@ fn key_dialog_open(r: &ConvRef) -> bool {
 /// The user accepts the contact's changed key `expected` (the dialog showed it, or
 /// `/sotto accept` named it). Refused when the session's key is another one by now.
 pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) {
+    // The key of another client of the contact (its dialog), accepted for that client.
+    if let Some(fx) = service::accept_other_client(r, &expected.fingerprint().to_string()) {
+        present::apply(r, fx);
+        return;
+    }
     match service::accept_key(r, expected) {
         Some(Ok(fx)) => {
             present::apply(r, fx);

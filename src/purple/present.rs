@@ -4,7 +4,7 @@
 //! because sending and writing re-enter our signal handlers.
 
 use crate::protocol::{ConvState, Event};
-use crate::sessions::{ConvRef, Effects};
+use crate::sessions::{ConvRef, Effects, Notice, OtherClient};
 use crate::store::Trust;
 
 use super::bindings as sys;
@@ -86,6 +86,16 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     // new windows and title resets redecorate from their own signals.
     for notice in &fx.notices {
         r.system_line(&texts::notice(&r.peer, notice));
+        // A second client's key: the same choice in a dialog, bound to exactly this key.
+        if let Notice::OtherClient {
+            address,
+            what: OtherClient::KeyNotAccepted { fingerprint },
+        } = notice
+        {
+            if let Some(key) = service::other_client_key(&r, fingerprint) {
+                super::dialogs::other_client_key(&r, address, key);
+            }
+        }
     }
     if window_may_change {
         redecorate(&r);

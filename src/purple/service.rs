@@ -149,6 +149,12 @@ pub(crate) fn other_clients(r: &ConvRef) -> Vec<(String, bool, Option<String>)> 
     with_sessions(|s| s.other_clients(&key)).unwrap_or_default()
 }
 
+/// The key of another client of `r`'s contact that waits for acceptance, by its fingerprint.
+pub(crate) fn other_client_key(r: &ConvRef, fingerprint: &str) -> Option<IdentityPublic> {
+    let key = r.key();
+    with_sessions(|s| s.other_client_key(&key, fingerprint)).flatten()
+}
+
 /// The user accepts the key of another client of the contact whose fingerprint starts with
 /// `typed`. `None`: no such client waits for acceptance.
 pub(crate) fn accept_other_client(r: &ConvRef, typed: &str) -> Option<Effects> {

@@ -14,7 +14,8 @@
 //! * **Trusted only by the user.** Its key is checked against the keys the user accepted for
 //!   the contact, never accepted on first use (`Conversation::set_first_use`): a second client's
 //!   key is shown with its fingerprint and gets nothing until the user accepts it
-//!   (`/sotto accept`, which takes exactly the key it names). A server that invents a resource
+//!   (`/sotto accept`, or the dialog, each taking exactly the key it names); what it writes
+//!   meanwhile is shown as from a key not accepted, never as the contact's words. A server that invents a resource
 //!   gets a handshake and nothing else.
 //! * **Fanned out to.** Each text the user types is encrypted once more for each other client
 //!   whose session is up and whose key is accepted, and addressed to it
@@ -26,8 +27,13 @@
 //! * **Gone quietly**: a handshake that fails or expires, or a client that ends its session,
 //!   removes it (one line when it had been up); `/sotto stop` ends all of them.
 //!
-//! What this does not do: messages held while the main session started are sent to the main
-//! client only; verification (question and answer) runs with the main client only.
+//! * **Held messages** the main session sends later go to each other client that reads then.
+//! * **Bounded**: at most [`MAX_OTHER_CLIENTS`]; a handshake that is not finished frees its place
+//!   when it expires, and a client whose key was never accepted gives its place to a new one.
+//!
+//! What this does not do: a client whose session comes up after held messages were sent does
+//! not get them; verification (question and answer) runs with the main client only (a question
+//! from another client is aborted at once).
 
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
@@ -567,6 +573,19 @@ impl Sessions {
             }
         }
         lines
+    }
+
+    /// The key of the contact's other client whose key's fingerprint is `fingerprint` and waits
+    /// for the user's acceptance.
+    pub fn other_client_key(
+        &self,
+        key: &ConvKey,
+        fingerprint: &str,
+    ) -> Option<crate::protocol::IdentityPublic> {
+        self.sessions.get(key)?.others.iter().find_map(|o| {
+            let k = o.conv.peer_identity()?;
+            (o.conv.is_blocked() && k.fingerprint().to_string() == fingerprint).then_some(k)
+        })
     }
 
     /// The contact's other clients with a session: address, whether it reads what is typed

@@ -102,6 +102,26 @@ pub(crate) fn answer_dialog(peer: &str, question: &str) -> Dialog {
     )
 }
 
+/// Another client of the contact, with a key the user has not accepted.
+pub(crate) fn other_client_key_dialog(peer: &str, address: &str, fingerprint: &str) -> Dialog {
+    let peer = peer.split('/').next().unwrap_or(peer);
+    dialog(
+        "Sotto: another client",
+        format!("{peer} is also logged in from another client"),
+        format!(
+            "{peer} is also logged in at {address}, and that client has its own Sotto key, \
+             one you have not accepted for {peer}.\n\
+             Its fingerprint: {fingerprint}\n\n\
+             Usually this is {peer}'s other computer or phone. It can also be someone the \
+             server lets pose as another client of {peer}.\n\n\
+             Until you accept it, that client gets nothing you type (what you type still \
+             reaches {peer}'s client you accepted). Ask {peer} over another channel to read out the fingerprint \
+             their other client shows (/sotto fingerprint there). Accepting does not mark the \
+             key verified."
+        ),
+    )
+}
+
 /// The key-change dialog.
 pub(crate) fn key_changed_dialog(peer: &str, fingerprint: &str) -> Dialog {
     dialog(
