@@ -521,3 +521,76 @@ fn xmpp_a_late_login_gets_a_session_right_away() {
     p.assert_no_criticals();
     desktop.client.assert_no_criticals();
 }
+
+/// What already worked must keep working now that lines for another resource of ours are told
+/// apart: bob signs off, alice's message waits offline (addressed to the resource bob had), bob
+/// signs on again under a new resource and reads it with no new handshake and no notice
+/// anywhere; alice's next lines go to the new resource once bob's client writes from it.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_new_resource_after_a_reconnect_reads_what_waited() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    {
+        let Pair {
+            alice: a, bob: b, ..
+        } = &mut p;
+        exchange(Proto::Xmpp, a, b, "before", "a walrus before the reconnect");
+        exchange(
+            Proto::Xmpp,
+            b,
+            a,
+            "before",
+            "bob answers before the reconnect",
+        );
+    }
+    p.bob.client.quit();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let away = "a walrus that waited offline";
+    p.alice.client.send(&bob, away);
+    p.alice.client.expect_sent(&bob, away, WAIT);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+
+    let old = p.bob.client.cfg.username.clone();
+    let new = old.replace("/e2e", "/phone");
+    assert_ne!(old, new);
+    p.bob.client.cfg.username = new.clone();
+    p.bob.client.restart();
+    let online = p
+        .bob
+        .client
+        .expect("bob signed on under the new resource", WAIT, |l| {
+            l.tag == "SIGNED_ON"
+        });
+    assert!(online.field(0).ends_with("/phone"), "{online:?}");
+    p.bob.client.expect_received(&alice, away, WAIT);
+
+    let reply = "bob writes from the new resource";
+    p.bob.client.send(&alice, reply);
+    p.alice.client.expect_received(&bob, reply, WAIT);
+    let mark = p.alice.tap.mark();
+    let next = "alice answers the new resource";
+    p.alice.client.send(&bob, next);
+    p.bob.client.expect_received(&alice, next, WAIT);
+    let targets = data_stanza_targets(&p.alice.tap, mark);
+    assert!(
+        !targets.is_empty() && targets.iter().all(|t| *t == new),
+        "alice's lines after the reconnect went to {targets:?}, not {new}"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(started_lines(&p.bob.client, &alice), 0, "a new handshake");
+    for c in [&p.alice.client, &p.bob.client] {
+        for w in c.writes() {
+            let l = w.shown().to_lowercase();
+            assert!(
+                !w.shown().contains("?S1") && !l.contains("could not") && !l.contains("failed"),
+                "[{}] {w:?}",
+                c.cfg.name
+            );
+        }
+    }
+    for t in [away, reply, next] {
+        assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "a message");
+    }
+    p.assert_no_criticals();
+}

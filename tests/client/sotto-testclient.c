@@ -1042,6 +1042,10 @@ main(int argc, char **argv)
 	if (the_account == NULL) {
 		the_account = purple_account_new(username, protocol);
 		purple_accounts_add(the_account);
+	} else if (strcmp(purple_account_get_username(the_account), username) != 0) {
+		/* The same account under another spelling: on XMPP, another resource (a
+		 * client that comes back under a new one). */
+		purple_account_set_username(the_account, username);
 	}
 	purple_account_set_password(the_account, password);
 	purple_account_set_remember_password(the_account, TRUE);
