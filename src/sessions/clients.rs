@@ -38,7 +38,7 @@
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
-use crate::protocol::wire::data_session_id;
+use crate::protocol::wire::{data_session_id, WireMessage};
 use crate::protocol::{ConvState, Conversation, Event, Policy, ReceiveAction, SendAction};
 
 use super::{digest, ConvKey, Effects, Notice, OtherClient, Session, Sessions, Settings};
@@ -112,6 +112,16 @@ pub(super) fn decode_row(row: &[u8]) -> Option<(String, &[u8])> {
     let len = usize::from(u16::from_be_bytes(*len));
     let address = std::str::from_utf8(rest.get(..len)?).ok()?.to_owned();
     Some((address, rest.get(len..)?))
+}
+
+/// The instance tag of the contact's client that sent a handshake line (`?S1I`: the
+/// initiator's, `?S1R`: the responder's).
+fn sender_tag(text: &str) -> Option<u32> {
+    match WireMessage::decode(text).ok()? {
+        WireMessage::Init(m) => Some(m.initiator_tag),
+        WireMessage::Response(m) => Some(m.responder_tag),
+        _ => None,
+    }
 }
 
 /// The letter after `?S1` of a Sotto line, if it is one.
@@ -240,7 +250,12 @@ impl Sessions {
         let letter = kind(text)?;
         let index = match found {
             Some(i) => i,
-            None if matches!(letter, b'R' | b'I' | b'Q') && s.new_client(from) => {
+            // The main session's own client writing from a new address (it reconnected under
+            // another resource) is the main session's, not a new client.
+            None if matches!(letter, b'R' | b'I' | b'Q')
+                && s.new_client(from)
+                && sender_tag(text) != s.conv.session_instance().map(|(_, t)| t) =>
+            {
                 // It answered a start another client won: it gets a start of its own.
                 let start = letter == b'R';
                 let (index, started) =

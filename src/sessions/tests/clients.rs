@@ -840,3 +840,51 @@ fn made_up_clients_cannot_keep_a_real_client_out() {
         Some("to the real clients")
     );
 }
+
+/// The main session's own client, back under a new address (another resource), starts again:
+/// that is the main session re-keying, not a new client (no second session, no double copies).
+#[test]
+fn the_main_client_under_a_new_address_is_not_another_client() {
+    let mut net = Net::new("clients-moved");
+    let lines = net.alice.start();
+    let queue = lines
+        .into_iter()
+        .map(|l| ("alice".to_owned(), LAPTOP.to_owned(), l))
+        .collect();
+    net.deliver(queue);
+    let key = net.alice.key.clone();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    // The laptop starts again from "bob/phone".
+    let laptop_key = net.laptop.key.clone();
+    let start = net
+        .laptop
+        .sessions
+        .start_or_stop(
+            &laptop_key,
+            "alice",
+            &now(net.now),
+            true,
+            &mut net.laptop.rng,
+        )
+        .expect("start")
+        .inject;
+    let mut to_alice = start;
+    while !to_alice.is_empty() {
+        let mut to_laptop = Vec::new();
+        for l in to_alice.drain(..) {
+            let (_, fx) = net
+                .alice
+                .sessions
+                .incoming(&key, "bob/phone", &l, &now(net.now), &mut net.alice.rng)
+                .expect("incoming");
+            assert!(fx.elsewhere.is_empty(), "treated as another client");
+            to_laptop.extend(fx.inject);
+        }
+        for l in to_laptop {
+            let (i, _, _) = net.laptop.receive("alice", &[l]);
+            to_alice.extend(i);
+        }
+    }
+    assert!(net.others().is_empty(), "{:?}", net.others());
+    assert_eq!(net.alice.sessions.session_address(&key), Some("bob/phone"));
+}
