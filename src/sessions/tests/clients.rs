@@ -196,6 +196,16 @@ impl Net {
         self.alice.sessions.other_clients(&self.alice.key)
     }
 
+    /// alice starts while only bob's first client is there (her lines reach the laptop only).
+    fn start_with_laptop_only(&mut self) {
+        let lines = self.alice.start();
+        let queue = lines
+            .into_iter()
+            .map(|l| ("alice".to_owned(), LAPTOP.to_owned(), l))
+            .collect();
+        self.deliver(queue);
+    }
+
     /// alice, who knows bob runs Sotto, starts; she accepts the other client's key.
     fn both_accepted(&mut self) {
         let key = self.alice.key.clone();
@@ -361,12 +371,7 @@ fn both_clients_read_after_an_init_race() {
 fn a_late_login_writing_in_plaintext_is_asked_for_a_session() {
     let mut net = Net::new("clients-late");
     // Only the laptop is there at first.
-    let lines = net.alice.start();
-    let mut queue = VecDeque::new();
-    for l in lines {
-        queue.push_back(("alice".to_owned(), LAPTOP.to_owned(), l));
-    }
-    net.deliver(queue);
+    net.start_with_laptop_only();
     net.alice_types("hello laptop");
     assert_eq!(net.shown(LAPTOP), ["hello laptop"]);
     assert!(net.others().is_empty());
@@ -417,12 +422,7 @@ fn a_late_login_writing_in_plaintext_is_asked_for_a_session() {
 #[test]
 fn made_up_clients_get_a_handshake_and_nothing_else() {
     let mut net = Net::new("clients-forged");
-    let lines = net.alice.start();
-    let queue = lines
-        .into_iter()
-        .map(|l| ("alice".to_owned(), LAPTOP.to_owned(), l))
-        .collect();
-    net.deliver(queue);
+    net.start_with_laptop_only();
     let key = net.alice.key.clone();
     // A server injects starts from many made-up resources of bob.
     let mut rng = ChaCha20Rng::seed_from_u64(9);
@@ -781,12 +781,7 @@ fn the_main_client_is_known_after_a_restart() {
 #[test]
 fn made_up_clients_cannot_keep_a_real_client_out() {
     let mut net = Net::new("clients-evict");
-    let lines = net.alice.start();
-    let queue = lines
-        .into_iter()
-        .map(|l| ("alice".to_owned(), LAPTOP.to_owned(), l))
-        .collect();
-    net.deliver(queue);
+    net.start_with_laptop_only();
     let key = net.alice.key.clone();
     let mut rng = ChaCha20Rng::seed_from_u64(19);
     for i in 0..MAX_OTHER_CLIENTS {
@@ -846,12 +841,7 @@ fn made_up_clients_cannot_keep_a_real_client_out() {
 #[test]
 fn the_main_client_under_a_new_address_is_not_another_client() {
     let mut net = Net::new("clients-moved");
-    let lines = net.alice.start();
-    let queue = lines
-        .into_iter()
-        .map(|l| ("alice".to_owned(), LAPTOP.to_owned(), l))
-        .collect();
-    net.deliver(queue);
+    net.start_with_laptop_only();
     let key = net.alice.key.clone();
     assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
     // The laptop starts again from "bob/phone".
