@@ -95,6 +95,32 @@ fn started_lines(c: &Client, peer: &str) -> usize {
         .count()
 }
 
+/// The fingerprint a notice tells the user to accept (`/sotto accept <fingerprint>`).
+fn fingerprint_to_accept(shown: &str) -> String {
+    let fingerprint: String = shown
+        .split("/sotto accept ")
+        .nth(1)
+        .expect("the notice names the command")
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit() || *c == ' ')
+        .collect();
+    fingerprint.trim().to_owned()
+}
+
+/// No window of `clients` shows a raw Sotto line, "could not" or "failed".
+fn assert_no_failure_shown(clients: &[&Client]) {
+    for c in clients {
+        for w in c.writes() {
+            let l = w.shown().to_lowercase();
+            assert!(
+                !w.shown().contains("?S1") && !l.contains("could not") && !l.contains("failed"),
+                "[{}] {w:?}",
+                c.cfg.name
+            );
+        }
+    }
+}
+
 /// Every file under `dir`, read as text (prosody's data: accounts, offline store, archive).
 fn all_text_under(dir: &std::path::Path) -> String {
     let mut out = String::new();
@@ -196,14 +222,7 @@ fn two_logins(alice_policy: &str) {
         |t| t.contains("is also logged in at") && t.contains("not accepted"),
     );
     let shown = notice.shown();
-    let fingerprint: String = shown
-        .split("/sotto accept ")
-        .nth(1)
-        .expect("the notice names the command")
-        .chars()
-        .take_while(|c| c.is_ascii_hexdigit() || *c == ' ')
-        .collect();
-    let fingerprint = fingerprint.trim().to_owned();
+    let fingerprint = fingerprint_to_accept(&shown);
     assert_eq!(fingerprint.replace(' ', "").len(), 40, "{shown}");
     std::thread::sleep(std::time::Duration::from_secs(2));
     let on_laptop = started_lines(&p.bob.client, &alice);
@@ -423,13 +442,7 @@ fn xmpp_a_late_login_gets_a_session_right_away() {
     );
     expect_started(&desktop.client, &alice, WAIT);
     let shown = notice.shown();
-    let fingerprint: String = shown
-        .split("/sotto accept ")
-        .nth(1)
-        .expect("the notice names the command")
-        .chars()
-        .take_while(|c| c.is_ascii_hexdigit() || *c == ' ')
-        .collect();
+    let fingerprint = fingerprint_to_accept(&shown);
 
     // Its next message is encrypted; alice sees it marked as from a key she has not accepted.
     let next = "the late login now writes encrypted";
@@ -480,16 +493,7 @@ fn xmpp_a_late_login_gets_a_session_right_away() {
         .filter(|w| w.has(flags::SYSTEM) && w.shown().contains("is also logged in at"))
         .count();
     assert_eq!(about_it, 1, "notices about the late login");
-    for c in [&p.alice.client, &p.bob.client, &desktop.client] {
-        for w in c.writes() {
-            let l = w.shown().to_lowercase();
-            assert!(
-                !w.shown().contains("?S1") && !l.contains("could not") && !l.contains("failed"),
-                "[{}] {w:?}",
-                c.cfg.name
-            );
-        }
-    }
+    assert_no_failure_shown(&[&p.alice.client, &p.bob.client, &desktop.client]);
     // alice's client is killed and restarted: both sessions come back from her store, the
     // next message is read on both of bob's clients with no new handshake anywhere.
     p.alice.client.restart();
@@ -579,16 +583,7 @@ fn xmpp_a_new_resource_after_a_reconnect_reads_what_waited() {
     );
     std::thread::sleep(std::time::Duration::from_secs(1));
     assert_eq!(started_lines(&p.bob.client, &alice), 0, "a new handshake");
-    for c in [&p.alice.client, &p.bob.client] {
-        for w in c.writes() {
-            let l = w.shown().to_lowercase();
-            assert!(
-                !w.shown().contains("?S1") && !l.contains("could not") && !l.contains("failed"),
-                "[{}] {w:?}",
-                c.cfg.name
-            );
-        }
-    }
+    assert_no_failure_shown(&[&p.alice.client, &p.bob.client]);
     for t in [away, reply, next] {
         assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "a message");
     }

@@ -532,37 +532,32 @@ impl Conversation {
     }
 
     pub(super) fn flush(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
-        self.flush_queue(out, rng);
+        while let Some(text) = self.queue.pop_front() {
+            self.send_held(text, |text| Event::QueuedSent { text }, out, rng);
+        }
         // What the peer's client could not read goes again, over this new session (only a new
         // session calls here: the one the message was lost in is gone or replaced).
         while let Some(text) = self.resend.pop_front() {
-            match self.encrypt_text(&text, rng) {
-                Some(lines) => {
-                    out.inject.extend(lines);
-                    out.events.push(Event::Resent {
-                        text: text.to_string(),
-                    });
-                }
-                None => out.events.push(Event::Unsent {
-                    text: text.to_string(),
-                }),
-            }
+            self.send_held(text, |text| Event::Resent { text }, out, rng);
         }
     }
 
-    fn flush_queue(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
-        while let Some(text) = self.queue.pop_front() {
-            match self.encrypt_text(&text, rng) {
-                Some(lines) => {
-                    out.inject.extend(lines);
-                    out.events.push(Event::QueuedSent {
-                        text: text.to_string(),
-                    });
-                }
-                None => out.events.push(Event::Unsent {
-                    text: text.to_string(),
-                }),
+    /// Encrypts one text that waited; `sent` names the event that says it went.
+    fn send_held(
+        &mut self,
+        text: Zeroizing<String>,
+        sent: fn(String) -> Event,
+        out: &mut ReceiveOutcome,
+        rng: &mut impl CryptoRngCore,
+    ) {
+        match self.encrypt_text(&text, rng) {
+            Some(lines) => {
+                out.inject.extend(lines);
+                out.events.push(sent(text.to_string()));
             }
+            None => out.events.push(Event::Unsent {
+                text: text.to_string(),
+            }),
         }
     }
 

@@ -196,6 +196,17 @@ impl Net {
         self.alice.sessions.other_clients(&self.alice.key)
     }
 
+    /// bob's first client starts (`true`) or stops, from its own window: the lines it sends.
+    fn laptop_acts(&mut self, start: bool) -> Vec<String> {
+        let key = self.laptop.key.clone();
+        let at = now(self.now);
+        self.laptop
+            .sessions
+            .start_or_stop(&key, "alice", &at, start, &mut self.laptop.rng)
+            .expect("start or stop")
+            .inject
+    }
+
     /// alice starts while only bob's first client is there (her lines reach the laptop only).
     fn start_with_laptop_only(&mut self) {
         let lines = self.alice.start();
@@ -718,19 +729,7 @@ fn held_messages_reach_the_other_clients_too() {
     let key = net.alice.key.clone();
     assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
     // bob's first client ends the session.
-    let laptop_key = net.laptop.key.clone();
-    let end = net
-        .laptop
-        .sessions
-        .start_or_stop(
-            &laptop_key,
-            "alice",
-            &now(net.now),
-            false,
-            &mut net.laptop.rng,
-        )
-        .expect("stop")
-        .inject;
+    let end = net.laptop_acts(false);
     let queue = end
         .into_iter()
         .map(|l| (LAPTOP.to_owned(), "alice".to_owned(), l))
@@ -845,19 +844,7 @@ fn the_main_client_under_a_new_address_is_not_another_client() {
     let key = net.alice.key.clone();
     assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
     // The laptop starts again from "bob/phone".
-    let laptop_key = net.laptop.key.clone();
-    let start = net
-        .laptop
-        .sessions
-        .start_or_stop(
-            &laptop_key,
-            "alice",
-            &now(net.now),
-            true,
-            &mut net.laptop.rng,
-        )
-        .expect("start")
-        .inject;
+    let start = net.laptop_acts(true);
     let mut to_alice = start;
     while !to_alice.is_empty() {
         let mut to_laptop = Vec::new();
