@@ -82,6 +82,7 @@ mod purple {
         "purple_account_is_connected",
         "purple_accounts_find",
         "purple_accounts_get_all",
+        "purple_accounts_get_handle",
         "purple_connection_get_account",
         "purple_connection_get_prpl",
         "purple_connection_get_display_name",

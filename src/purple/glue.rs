@@ -185,33 +185,50 @@ impl ConvRef {
 
     /// The live account, looked up again by name.
     pub(crate) fn account(&self) -> *mut sys::PurpleAccount {
-        // `purple_accounts_find` normalizes every account's name on every call, and one message
-        // asks for the account a dozen times: the last one found is remembered (see
-        // `state::last_account`), and used only while it is still in libpurple's list and still
-        // has exactly this username and protocol.
-        if let Some(ptr) = super::state::last_account() {
-            let account = ptr as *mut sys::PurpleAccount;
-            if account_is(account, &self.protocol, &self.account) {
-                return account;
+        self.known_account().0
+    }
+
+    /// The live account (NULL when there is none) and its username normalized (`None` then).
+    ///
+    /// `purple_accounts_find` normalizes every account's name on every call, and one message
+    /// asks for the account a dozen times: accounts found are remembered (see
+    /// `state::known_account`; an entry goes when libpurple destroys its account) and used
+    /// while they still have exactly this username and protocol.
+    fn known_account(&self) -> (*mut sys::PurpleAccount, Option<String>) {
+        if let Some(known) = super::state::known_account(&self.protocol, &self.account) {
+            let account = known.address as *mut sys::PurpleAccount;
+            // SAFETY: a remembered account is live (removed at `account-destroying`).
+            if unsafe { account_has(account, &self.protocol, &self.account) } {
+                return (account, Some(known.normalized));
             }
+            super::state::remember_account(&self.protocol, &self.account, None);
         }
         let user = cstring(&self.account);
         let proto = cstring(&self.protocol);
         // SAFETY: both are valid C strings; the result is a live account or NULL.
         let account = unsafe { sys::purple_accounts_find(user.as_ptr(), proto.as_ptr()) };
-        if !account.is_null() {
-            super::state::set_last_account(account as usize);
+        if account.is_null() {
+            return (account, None);
         }
-        account
+        let normalized = normalize(account, &self.account);
+        super::state::remember_account(
+            &self.protocol,
+            &self.account,
+            Some(super::state::KnownAccount {
+                address: account as usize,
+                normalized: normalized.clone(),
+            }),
+        );
+        (account, Some(normalized))
     }
 
     /// The normalized key for session state: one contact is one key, however the protocol
     /// spelled its name this time (see `contact_name`).
     pub(crate) fn key(&self) -> ConvKey {
-        let account = self.account();
+        let (account, normalized) = self.known_account();
         ConvKey {
             protocol: self.protocol.clone(),
-            account: normalize(account, &self.account),
+            account: normalized.unwrap_or_else(|| normalize(account, &self.account)),
             peer: contact_name(&self.protocol, account, &self.peer),
         }
     }
@@ -366,24 +383,18 @@ pub(crate) unsafe fn system_line_to(conv: *mut sys::PurpleConversation, text: &s
     unsafe { write_to(conv, None, &html, flags) };
 }
 
-/// Whether `account` is one of libpurple's accounts now, with exactly this protocol id and
-/// username (a remembered pointer is checked this way before use: an account can be deleted
-/// and its memory reused).
-fn account_is(account: *mut sys::PurpleAccount, protocol: &str, username: &str) -> bool {
-    // SAFETY: libpurple's account list, live for this call; only a listed account is read.
+/// Whether `account` has exactly this protocol id and username (its username can change:
+/// `purple_account_set_username`).
+///
+/// # Safety
+/// `account` must be a live `PurpleAccount`.
+unsafe fn account_has(account: *mut sys::PurpleAccount, protocol: &str, username: &str) -> bool {
+    // SAFETY: per the caller; the strings are the account's own, read at once.
     unsafe {
-        let mut l = sys::purple_accounts_get_all();
-        while !l.is_null() {
-            if (*l).data.cast::<sys::PurpleAccount>() == account {
-                return cstr_to_string(sys::purple_account_get_protocol_id(account)).as_deref()
-                    == Some(protocol)
-                    && cstr_to_string(sys::purple_account_get_username(account)).as_deref()
-                        == Some(username);
-            }
-            l = (*l).next;
-        }
+        cstr_to_string(sys::purple_account_get_protocol_id(account)).as_deref() == Some(protocol)
+            && cstr_to_string(sys::purple_account_get_username(account)).as_deref()
+                == Some(username)
     }
-    false
 }
 
 /// Borrow a `PurpleConversation`'s title.

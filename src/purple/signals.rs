@@ -19,6 +19,7 @@ pub(crate) enum Emitter {
     Blist,
     Plugins,
     Core,
+    Accounts,
     /// The XMPP protocol plugin (its own signals, e.g. `jabber-sending-xmlnode`); NULL when not
     /// loaded, and then nothing connects.
     Jabber,
@@ -33,6 +34,7 @@ impl Emitter {
                 Emitter::Blist => sys::purple_blist_get_handle(),
                 Emitter::Plugins => sys::purple_plugins_get_handle(),
                 Emitter::Core => sys::purple_get_core().cast(),
+                Emitter::Accounts => sys::purple_accounts_get_handle(),
                 Emitter::Jabber => sys::purple_find_prpl(c"prpl-jabber".as_ptr()).cast(),
             }
         }
@@ -108,7 +110,7 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 13] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 14] = [
         (
             Conversations,
             c"sending-im-msg",
@@ -162,6 +164,11 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
         ),
         (Plugins, c"plugin-load", plugin_load as *const c_void),
         (Core, c"quitting", quitting as *const c_void),
+        (
+            Accounts,
+            c"account-destroying",
+            account_destroying as *const c_void,
+        ),
     ];
     table
         .into_iter()
@@ -402,6 +409,13 @@ unsafe extern "C" fn plugin_load(plugin: *mut sys::PurplePlugin, _data: *mut c_v
         non_null!(plugin);
         // SAFETY: the plugin being loaded is live.
         unsafe { super::prpl::wrap(plugin) };
+    })
+}
+
+/// `account-destroying(account)`: libpurple is about to free it; forget where it was.
+unsafe extern "C" fn account_destroying(account: *mut sys::PurpleAccount, _data: *mut c_void) {
+    ffi_boundary!((), {
+        state::forget_account(account as usize);
     })
 }
 

@@ -119,8 +119,19 @@ struct Plugin {
     loaded: RefCell<Option<Box<dyn Any>>>,
     /// Each wrapped protocol's own `send_im`, by protocol id.
     originals: RefCell<HashMap<String, SendIm>>,
-    /// The account `ConvRef::account` found last (an address, checked before every use).
-    last_account: Cell<usize>,
+    /// Accounts `ConvRef::account` found, by (protocol id, username as asked): addresses, each
+    /// removed when libpurple destroys its account (`account-destroying`), so every one held is
+    /// live. `purple_accounts_find` normalizes every account's name on every call: with 200
+    /// accounts, most of a message's cost.
+    accounts: RefCell<HashMap<(String, String), KnownAccount>>,
+}
+
+/// An account found by name, and its username normalized by its protocol (what conversation
+/// keys hold; normalizing it on every call was most of the rest of that cost).
+#[derive(Clone)]
+pub(crate) struct KnownAccount {
+    pub(crate) address: usize,
+    pub(crate) normalized: String,
 }
 
 thread_local! {
@@ -132,7 +143,7 @@ thread_local! {
         decorating: Cell::new(false),
         loaded: RefCell::new(None),
         originals: RefCell::new(HashMap::new()),
-        last_account: Cell::new(0),
+        accounts: RefCell::new(HashMap::new()),
     };
 }
 
@@ -165,7 +176,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
     PLUGIN.with(|p| {
         p.handle.set(handle);
         p.quitting.set(false);
-        p.last_account.set(0);
+        p.accounts.borrow_mut().clear();
         if let Ok(mut guard) = p.state.try_borrow_mut() {
             *guard = Some(State {
                 sessions: Sessions::new(store),
@@ -196,7 +207,7 @@ pub(crate) fn remove() {
     drop(state);
     PLUGIN.with(|p| {
         p.handle.set(std::ptr::null_mut());
-        p.last_account.set(0);
+        p.accounts.borrow_mut().clear();
     });
 }
 
@@ -252,15 +263,32 @@ pub(crate) fn is_injecting() -> bool {
     PLUGIN.with(|p| p.injecting.get())
 }
 
-/// The account looked up last by name (0: none), for `ConvRef::account`, which checks it is
-/// still libpurple's and still the one asked for before using it.
-pub(crate) fn last_account() -> Option<usize> {
-    PLUGIN.with(|p| Some(p.last_account.get()).filter(|a| *a != 0))
+/// The account found earlier for `protocol` and `username` (a live account: see
+/// [`forget_account`]; the caller checks it still has that name).
+pub(crate) fn known_account(protocol: &str, username: &str) -> Option<KnownAccount> {
+    PLUGIN.with(|p| {
+        p.accounts
+            .borrow()
+            .get(&(protocol.to_owned(), username.to_owned()))
+            .cloned()
+    })
 }
 
-/// Remember the account looked up last.
-pub(crate) fn set_last_account(account: usize) {
-    PLUGIN.with(|p| p.last_account.set(account));
+/// Remember the account found for `protocol` and `username` (`None`: forget that entry).
+pub(crate) fn remember_account(protocol: &str, username: &str, account: Option<KnownAccount>) {
+    PLUGIN.with(|p| {
+        let mut accounts = p.accounts.borrow_mut();
+        let key = (protocol.to_owned(), username.to_owned());
+        match account {
+            Some(a) => accounts.insert(key, a),
+            None => accounts.remove(&key),
+        };
+    });
+}
+
+/// libpurple is about to free `account`: no entry may point at it any more.
+pub(crate) fn forget_account(account: usize) {
+    PLUGIN.with(|p| p.accounts.borrow_mut().retain(|_, a| a.address != account));
 }
 
 /// Remember a protocol's own `send_im`.
@@ -295,5 +323,49 @@ impl Decorating {
 impl Drop for Decorating {
     fn drop(&mut self) {
         PLUGIN.with(|p| p.decorating.set(false));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(address: usize, normalized: &str) -> Option<KnownAccount> {
+        Some(KnownAccount {
+            address,
+            normalized: normalized.to_owned(),
+        })
+    }
+
+    /// An account libpurple destroys leaves no entry behind, under any of the names it was
+    /// found by; the others stay.
+    #[test]
+    fn a_destroyed_account_is_forgotten_under_every_name() {
+        remember_account("prpl-jabber", "a@x/one", known(0x1000, "a@x"));
+        remember_account("prpl-jabber", "a@x/two", known(0x1000, "a@x"));
+        remember_account("prpl-irc", "b@irc", known(0x2000, "b@irc"));
+        assert_eq!(
+            known_account("prpl-jabber", "a@x/one").map(|k| k.address),
+            Some(0x1000)
+        );
+        forget_account(0x1000);
+        assert!(known_account("prpl-jabber", "a@x/one").is_none());
+        assert!(known_account("prpl-jabber", "a@x/two").is_none());
+        assert_eq!(
+            known_account("prpl-irc", "b@irc").map(|k| k.normalized),
+            Some("b@irc".to_owned())
+        );
+        remember_account("prpl-irc", "b@irc", None);
+        assert!(known_account("prpl-irc", "b@irc").is_none());
+    }
+
+    /// Loading the plugin again starts with no remembered account (one destroyed while it was
+    /// not loaded sent its signal to nobody).
+    #[test]
+    fn installing_forgets_every_account() {
+        remember_account("prpl-irc", "c@irc", known(0x3000, "c@irc"));
+        install(std::ptr::null_mut(), Err("no store in this test".into()));
+        assert!(known_account("prpl-irc", "c@irc").is_none());
+        remove();
     }
 }
