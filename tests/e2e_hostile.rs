@@ -330,3 +330,99 @@ fn irc_a_panic_in_a_callback_is_survived_and_reloads_from_disk() {
     }
     p.assert_no_criticals();
 }
+
+/// A held message whose line the connection does not take (the transform test protocol
+/// refusing text over 200 bytes, as purple-discord and slack-libpurple refuse theirs): alice,
+/// on `always`, types a long message before any session; the handshake's lines (all under 200)
+/// go through, the message's fragments (300) are refused. Alice is told it was NOT sent, with
+/// its text; bob never shows it; nothing of it is on the wire; the session goes on.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn loop_a_held_message_the_connection_refuses_is_shown_as_not_sent() {
+    let mut p = Pair::start(
+        Proto::Loop(LoopPrpl::Generic),
+        PairOptions {
+            alice_opts: vec![("refuse_over".into(), "200".into())],
+            ..alice_always()
+        },
+    );
+    let bob = p.bob.address.clone();
+    let alice = p.alice.address.clone();
+    let long = format!("a refused walrus {}", "tusk ".repeat(200));
+    p.alice.client.send(&bob, &long);
+    p.alice
+        .client
+        .expect_system(&bob, "alice told the message was NOT sent", WAIT, |t| {
+            t.contains("NOT sent") && t.contains("a refused walrus")
+        });
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], &long, "the refused message");
+    {
+        let Pair {
+            alice: a,
+            bob: b,
+            proto,
+            ..
+        } = &mut p;
+        exchange(*proto, a, b, "after a refused line", "a short walrus");
+        exchange(*proto, b, a, "after a refused line", "a short reply");
+    }
+    assert!(
+        !p.bob
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.is_with(&alice) && w.shown().contains("a refused walrus")),
+        "bob showed the refused message"
+    );
+    p.assert_no_criticals();
+}
+
+/// A message held in a window the user then closes, and the plugin unloaded (Tools > Plugins)
+/// before the session is up: bob is offline, alice on `always`, her handshake waits in the
+/// server's offline storage. The conversation is not ended at unload, the held message is kept
+/// in the store, and when bob comes back and answers, the plugin (loaded again) finishes the
+/// handshake and delivers it, once, encrypted.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_held_message_survives_a_closed_window_and_an_unload() {
+    let mut p = Pair::start(Proto::Xmpp, alice_always());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.bob.client.kill();
+    thread::sleep(Duration::from_millis(500)); // prosody notices the closed stream
+    let held = "held through a closed window and an unload walrus";
+    p.alice.client.send(&bob, held);
+    p.alice
+        .client
+        .expect_system(&bob, "alice's message held", WAIT, |t| t.contains("held"));
+    p.alice
+        .client
+        .command(&format!("close {}", escape_arg(&bob)));
+    p.alice.client.expect("the window closed", WAIT, |l| {
+        l.tag == "ECHO" && l.field(0) == "close"
+    });
+    p.alice.client.command("unload");
+    p.alice
+        .client
+        .expect("the plugin unloaded", WAIT, |l| l.tag == "PLUGIN_UNLOADED");
+    p.alice.client.command("load");
+    p.alice.client.expect("the plugin loaded again", WAIT, |l| {
+        l.tag == "PLUGIN_LOADED"
+    });
+    p.bob.client.restart();
+    p.bob.client.expect_online();
+    p.bob
+        .client
+        .expect_received(&alice, held, Duration::from_secs(60));
+    p.alice.client.expect_sent(&bob, held, WAIT);
+    thread::sleep(Duration::from_secs(1));
+    let shown = p
+        .bob
+        .client
+        .writes()
+        .iter()
+        .filter(|w| w.has(flags::RECV) && w.shown() == held)
+        .count();
+    assert_eq!(shown, 1, "bob showed the held message {shown} times");
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], held, "the held message");
+    assert_no_trouble(&p);
+}

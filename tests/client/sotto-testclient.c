@@ -10,7 +10,8 @@
  *
  *   sotto-testclient USERDIR PROTOCOL USERNAME PASSWORD
  *                    [--opt key=value]... [--pref /path=value]... [--plugin PATH]
- *                    [--prpl PATH] [--also-plugin PATH]... [--debug]
+ *                    [--prpl PATH] [--also-plugin PATH]... [--also-account USERNAME]...
+ *                    [--debug]
  *
  * stdin, one command per line (arguments escaped: \n \t \r \s \\):
  *   send <buddy> <text>        type <text> in the IM window and press Enter
@@ -25,6 +26,11 @@
  *   cancel <n>                 cancel request n
  *   action <label>             run a plugin action (Tools > plugin > label)
  *   echo <text>                print "ECHO <text>" (a barrier for the driver)
+ *   close <buddy>              close the IM window with <buddy>
+ *   unload / load              unload / load again the --plugin plugin, as Tools > Plugins
+ *                              does (prints PLUGIN_UNLOADED / PLUGIN_LOADED or PLUGIN_FAILED)
+ *   as <username> <command>    run <command> as the account <username> (one named
+ *                              by --also-account; the others use the first account)
  *   quit                       sign off and exit
  *
  * stdout, one event per line, fields escaped the same way:
@@ -56,7 +62,12 @@
 #define UI_ID "sotto-testclient"
 
 static GMainLoop *main_loop;
+/* The account commands act as: the first one, or the one an "as" command names. */
 static PurpleAccount *the_account;
+/* Every account this client signs on (the first, then --also-account ones). */
+static GPtrArray *accounts;
+/* The plugin --plugin loaded (NULL when none): "unload" and "load" act on it. */
+static PurplePlugin *the_plugin;
 
 /* ---------------------------------------------------------------- output */
 
@@ -688,6 +699,52 @@ run_command(char *line)
 
 	if (strcmp(verb, "quit") == 0) {
 		g_main_loop_quit(main_loop);
+	} else if (strcmp(verb, "close") == 0) {
+		char *buddy;
+		PurpleConversation *conv;
+
+		if (!arg1) {
+			emit("ERROR", 2, verb, "usage: close <buddy>");
+			return;
+		}
+		buddy = unescape(arg1);
+		conv = purple_find_conversation_with_account(PURPLE_CONV_TYPE_IM, buddy, the_account);
+		if (conv != NULL)
+			purple_conversation_destroy(conv);
+		emit("ECHO", 1, verb);
+		g_free(buddy);
+	} else if (strcmp(verb, "unload") == 0) {
+		if (the_plugin == NULL || !purple_plugin_unload(the_plugin))
+			emit("ERROR", 2, verb, "cannot unload the plugin");
+		else
+			emit("PLUGIN_UNLOADED", 1, purple_plugin_get_id(the_plugin));
+	} else if (strcmp(verb, "load") == 0) {
+		if (the_plugin == NULL)
+			emit("ERROR", 2, verb, "no plugin");
+		else if (!purple_plugin_load(the_plugin))
+			emit("PLUGIN_FAILED", 1, the_plugin->error ? the_plugin->error : "load failed");
+		else
+			emit("PLUGIN_LOADED", 1, purple_plugin_get_id(the_plugin));
+	} else if (strcmp(verb, "as") == 0) {
+		/* Load tests: one process signs on many accounts, as a user with many accounts in
+		 * one Pidgin does. The username is matched exactly as given on the command line. */
+		PurpleAccount *saved = the_account, *as = NULL;
+		guint i;
+
+		if (!arg1 || !rest) {
+			emit("ERROR", 2, verb, "usage: as <username> <command>");
+			return;
+		}
+		for (i = 0; i < accounts->len && as == NULL; i++)
+			if (strcmp(purple_account_get_username(g_ptr_array_index(accounts, i)), arg1) == 0)
+				as = g_ptr_array_index(accounts, i);
+		if (as == NULL) {
+			emit("ERROR", 2, verb, "no such account");
+			return;
+		}
+		the_account = as;
+		run_command(rest);
+		the_account = saved;
 	} else if (strcmp(verb, "echo") == 0) {
 		char *text = g_strjoin(" ", arg1 ? arg1 : "", rest, NULL);
 
@@ -910,7 +967,7 @@ usage(void)
 	fprintf(stderr,
 	        "usage: sotto-testclient USERDIR PROTOCOL USERNAME PASSWORD\n"
 	        "       [--opt key=value]... [--pref /path=value]... [--plugin PATH] [--prpl PATH] [--also-plugin PATH]...\n"
-	        "       [--debug]\n");
+	        "       [--also-account USERNAME]... [--debug]\n");
 	exit(2);
 }
 
@@ -927,6 +984,7 @@ main(int argc, char **argv)
 	const char *userdir, *protocol, *username, *password, *plugin_path = NULL;
 	const char *prpl_path = NULL;
 	GPtrArray *also_plugins = g_ptr_array_new();
+	GPtrArray *usernames = g_ptr_array_new();
 	char *dir;
 	GPtrArray *opts = g_ptr_array_new(), *prefs = g_ptr_array_new();
 	gboolean debug = FALSE;
@@ -941,6 +999,8 @@ main(int argc, char **argv)
 	protocol = argv[2];
 	username = argv[3];
 	password = argv[4];
+	g_ptr_array_add(usernames, (gpointer)username);
+	accounts = g_ptr_array_new();
 	for (a = 5; a < argc; a++) {
 		if (strcmp(argv[a], "--opt") == 0 && a + 1 < argc)
 			g_ptr_array_add(opts, argv[++a]);
@@ -952,6 +1012,8 @@ main(int argc, char **argv)
 			prpl_path = argv[++a];
 		else if (strcmp(argv[a], "--also-plugin") == 0 && a + 1 < argc)
 			g_ptr_array_add(also_plugins, argv[++a]);
+		else if (strcmp(argv[a], "--also-account") == 0 && a + 1 < argc)
+			g_ptr_array_add(usernames, argv[++a]);
 		else if (strcmp(argv[a], "--debug") == 0)
 			debug = TRUE;
 		else
@@ -1033,32 +1095,43 @@ main(int argc, char **argv)
 			emit("PLUGIN_FAILED", 1, "probe failed (not a libpurple plugin, or dlopen error)");
 		else if (!purple_plugin_load(plugin))
 			emit("PLUGIN_FAILED", 1, plugin->error ? plugin->error : "load failed");
-		else
+		else {
+			the_plugin = plugin;
 			emit("PLUGIN_LOADED", 1, purple_plugin_get_id(plugin));
+		}
 	}
 
-	/* A restarted client finds its account in accounts.xml. */
-	the_account = purple_accounts_find(username, protocol);
-	if (the_account == NULL) {
-		the_account = purple_account_new(username, protocol);
-		purple_accounts_add(the_account);
-	} else if (strcmp(purple_account_get_username(the_account), username) != 0) {
-		/* The same account under another spelling: on XMPP, another resource (a
-		 * client that comes back under a new one). */
-		purple_account_set_username(the_account, username);
-	}
-	purple_account_set_password(the_account, password);
-	purple_account_set_remember_password(the_account, TRUE);
-	for (i = 0; i < opts->len; i++) {
-		gchar **kv = g_strsplit(g_ptr_array_index(opts, i), "=", 2);
+	/* A restarted client finds its accounts in accounts.xml. Every account has the same
+	 * password and options. */
+	for (i = 0; i < usernames->len; i++) {
+		const char *name = g_ptr_array_index(usernames, i);
+		PurpleAccount *account = purple_accounts_find(name, protocol);
+		guint o;
 
-		if (kv[0] && kv[1])
-			set_account_option(the_account, kv[0], kv[1]);
-		else
-			usage();
-		g_strfreev(kv);
+		if (account == NULL) {
+			account = purple_account_new(name, protocol);
+			purple_accounts_add(account);
+		} else if (strcmp(purple_account_get_username(account), name) != 0) {
+			/* The same account under another spelling: on XMPP, another resource (a
+			 * client that comes back under a new one). */
+			purple_account_set_username(account, name);
+		}
+		purple_account_set_password(account, password);
+		purple_account_set_remember_password(account, TRUE);
+		for (o = 0; o < opts->len; o++) {
+			gchar **kv = g_strsplit(g_ptr_array_index(opts, o), "=", 2);
+
+			if (kv[0] && kv[1])
+				set_account_option(account, kv[0], kv[1]);
+			else
+				usage();
+			g_strfreev(kv);
+		}
+		purple_account_set_enabled(account, UI_ID, TRUE);
+		g_ptr_array_add(accounts, account);
 	}
-	purple_account_set_enabled(the_account, UI_ID, TRUE);
+	g_ptr_array_free(usernames, TRUE);
+	the_account = g_ptr_array_index(accounts, 0);
 	status = purple_savedstatus_new(NULL, PURPLE_STATUS_AVAILABLE);
 	purple_savedstatus_activate(status);
 

@@ -250,10 +250,22 @@ pub fn assert_no_handshake_since(p: &Pair, marks: ((usize, usize), (usize, usize
 /// No two different data messages that either client gave the server share (session id, ratchet
 /// key, message number), i.e. a message key and nonce. Returns how many data messages there were.
 pub fn assert_no_key_reuse(p: &Pair) -> usize {
+    no_key_reuse_in(
+        p.proto,
+        &[
+            ("alice", p.alice.tap.bytes(Dir::Up)),
+            ("bob", p.bob.tap.bytes(Dir::Up)),
+        ],
+    )
+}
+
+/// [`assert_no_key_reuse`] over any set of streams (who sent them, what the server received):
+/// each stream is read on its own, so give one per connection when a tap carried several.
+pub fn no_key_reuse_in(proto: Proto, streams: &[(&str, Vec<u8>)]) -> usize {
     let mut seen: std::collections::HashMap<DataHeader, Vec<u8>> = Default::default();
     let mut count = 0;
-    for (who, tap) in [("alice", &p.alice.tap), ("bob", &p.bob.tap)] {
-        for line in reassemble(&sotto_lines(p.proto, &tap.bytes(Dir::Up))) {
+    for (who, bytes) in streams {
+        for line in reassemble(&sotto_lines(proto, bytes)) {
             let Some((header, ct)) = parse_data(&line) else {
                 continue;
             };

@@ -33,6 +33,9 @@ pub struct ClientConfig {
     pub purple_dir: Option<PathBuf>,
     /// Extra environment for the process.
     pub env: Vec<(String, String)>,
+    /// More accounts signed on by the same process, with the same password and options (a
+    /// load test's many conversations); commands reach them with [`Client::send_as`].
+    pub also_accounts: Vec<String>,
 }
 
 struct Shared {
@@ -122,6 +125,9 @@ impl Client {
         }
         for p in &self.cfg.also_plugins {
             cmd.arg("--also-plugin").arg(p);
+        }
+        for a in &self.cfg.also_accounts {
+            cmd.arg("--also-account").arg(a);
         }
         if std::env::var_os("SOTTO_TESTCLIENT_DEBUG").is_some() {
             cmd.arg("--debug");
@@ -218,6 +224,25 @@ impl Client {
                 self.dump()
             );
         }
+    }
+
+    /// [`Client::send`] as the account `username` (one of [`ClientConfig::also_accounts`], or
+    /// the first account's username).
+    pub fn send_as(&mut self, username: &str, buddy: &str, text: &str) {
+        self.command(&format!(
+            "as {username} send {} {}",
+            escape_arg(buddy),
+            escape_arg(text)
+        ));
+    }
+
+    /// The process id while it runs (for `/proc` figures).
+    pub fn pid(&self) -> Option<u32> {
+        self.child
+            .lock()
+            .expect("child lock")
+            .as_ref()
+            .map(Child::id)
     }
 
     /// The user types `text` into the IM window with `buddy` and presses Enter.

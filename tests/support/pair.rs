@@ -202,6 +202,18 @@ impl Pair {
     /// with Sotto, tap, purple directory and Sotto store, on the resource `resource`, signed
     /// on, with `prefs`. Its `address` is the full JID.
     pub fn another_login(&self, nick: &str, resource: &str, prefs: &[(String, String)]) -> Peer {
+        self.another_login_with(nick, resource, prefs, true)
+    }
+
+    /// [`Pair::another_login`], with Sotto or without it (`plugin`): a client without it sends
+    /// whatever is typed as is, which is how a test injects lines under the contact's account.
+    pub fn another_login_with(
+        &self,
+        nick: &str,
+        resource: &str,
+        prefs: &[(String, String)],
+        plugin: bool,
+    ) -> Peer {
         assert_eq!(self.proto, Proto::Xmpp, "resources are XMPP's");
         let login = Login {
             nick: nick.to_string(),
@@ -214,7 +226,7 @@ impl Pair {
             self.fast_irc,
             &login,
             prefs,
-            Some(plugin_path()),
+            plugin.then(plugin_path),
             Vec::new(),
             &[],
         );
@@ -259,6 +271,20 @@ pub fn carbons_plugin_path() -> PathBuf {
     p
 }
 
+/// The account options of an XMPP client that connects to prosody through the tap on `port`:
+/// loopback, no TLS, PLAIN in the clear.
+pub fn xmpp_opts(port: u16) -> Vec<(String, String)> {
+    vec![
+        ("connect_server".to_string(), "127.0.0.1".to_string()),
+        ("port".to_string(), port.to_string()),
+        (
+            "connection_security".to_string(),
+            "opportunistic_tls".to_string(),
+        ),
+        ("auth_plain_in_clear".to_string(), "true".to_string()),
+    ]
+}
+
 /// One client with its own tap to the server at `upstream`.
 #[allow(clippy::too_many_arguments)]
 fn client_peer(
@@ -291,15 +317,7 @@ fn client_peer(
             format!("{nick}@localhost/{}", login.resource),
             PASSWORD.to_string(),
             format!("{nick}@localhost"),
-            vec![
-                ("connect_server".to_string(), "127.0.0.1".to_string()),
-                ("port".to_string(), tap.port.to_string()),
-                (
-                    "connection_security".to_string(),
-                    "opportunistic_tls".to_string(),
-                ),
-                ("auth_plain_in_clear".to_string(), "true".to_string()),
-            ],
+            xmpp_opts(tap.port),
         ),
         Proto::Sip(transport) => {
             proto_prefs = sip::client_prefs(free_port_both());
@@ -354,6 +372,7 @@ fn client_peer(
         purple_dir: None,
         also_plugins: login.also_plugins.clone(),
         env,
+        also_accounts: Vec::new(),
     });
     Peer {
         client,

@@ -24,6 +24,9 @@ struct TapLog {
     up: Vec<u8>,
     down: Vec<u8>,
     connections: usize,
+    /// The same bytes per TCP connection (up, down), in the order connections came: what one
+    /// stream carried, unmixed with the others' (a load test's client has hundreds).
+    per_connection: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A TCP proxy on a loopback port that forwards to `upstream` and records every byte in both
@@ -53,14 +56,20 @@ impl Tap {
                 };
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
-                log2.lock().expect("tap lock").connections += 1;
+                let index = {
+                    let mut log = log2.lock().expect("tap lock");
+                    log.connections += 1;
+                    log.per_connection.push(Default::default());
+                    log.per_connection.len() - 1
+                };
                 pump(
                     client.try_clone().expect("clone"),
                     server.try_clone().expect("clone"),
                     log2.clone(),
                     Dir::Up,
+                    index,
                 );
-                pump(server, client, log2.clone(), Dir::Down);
+                pump(server, client, log2.clone(), Dir::Down, index);
             }
         });
         Tap { port, log, stop }
@@ -152,6 +161,19 @@ impl Tap {
         all[from.min(all.len())..].to_vec()
     }
 
+    /// What each TCP connection carried in `dir`, one entry per connection in the order they
+    /// came (TCP only).
+    pub fn per_connection(&self, dir: Dir) -> Vec<Vec<u8>> {
+        let log = self.log.lock().expect("tap lock");
+        log.per_connection
+            .iter()
+            .map(|(up, down)| match dir {
+                Dir::Up => up.clone(),
+                Dir::Down => down.clone(),
+            })
+            .collect()
+    }
+
     /// How many client connections went through (a reconnect counts again).
     pub fn connections(&self) -> usize {
         self.log.lock().expect("tap lock").connections
@@ -176,7 +198,7 @@ impl Drop for Tap {
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, log: Arc<Mutex<TapLog>>, dir: Dir) {
+fn pump(mut from: TcpStream, mut to: TcpStream, log: Arc<Mutex<TapLog>>, dir: Dir, index: usize) {
     thread::spawn(move || {
         let mut buf = [0u8; 16384];
         loop {
@@ -187,10 +209,13 @@ fn pump(mut from: TcpStream, mut to: TcpStream, log: Arc<Mutex<TapLog>>, dir: Di
             {
                 // Record before forwarding: when the peer has seen a byte, the log has it.
                 let mut log = log.lock().expect("tap lock");
-                match dir {
-                    Dir::Up => log.up.extend_from_slice(&buf[..n]),
-                    Dir::Down => log.down.extend_from_slice(&buf[..n]),
-                }
+                let log = &mut *log;
+                let (all, mine) = match dir {
+                    Dir::Up => (&mut log.up, &mut log.per_connection[index].0),
+                    Dir::Down => (&mut log.down, &mut log.per_connection[index].1),
+                };
+                all.extend_from_slice(&buf[..n]);
+                mine.extend_from_slice(&buf[..n]);
             }
             if to.write_all(&buf[..n]).is_err() {
                 break;
