@@ -23,16 +23,23 @@
 //!
 //! A peer's SPAKE2 point is checked before use (canonical encoding, on the curve, in the
 //! prime-order subgroup, not the identity): `spake2` 0.4 only decompresses it.
+//!
+//! The computation is written here on curve25519-dalek rather than called from `spake2` 0.4:
+//! that crate keeps the normalized answer, the password scalar and its ephemeral scalar in
+//! plain fields it never wipes, and they live from a question until its reply. [`Spake`] holds
+//! the same values in fields wiped when it drops. The tests check it against `spake2` 0.4 byte
+//! for byte, and the vectors (`paths-v1.txt` §8) against the independent implementation of
+//! §5.2.
 
 use caseless::Caseless;
-use curve25519_dalek::edwards::CompressedEdwardsY;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
 use hmac::{Hmac, Mac};
 use rand_core::CryptoRngCore;
-use sha2::Sha256;
-use spake2::{Ed25519Group, Identity, Password, Spake2};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::identity::IdentityPublic;
 use super::kdf::hkdf2;
@@ -56,12 +63,121 @@ const SIDE_A: u8 = b'A';
 /// Side byte of the answerer's SPAKE2 message.
 const SIDE_B: u8 = b'B';
 
+/// `M` of §5.2 (python-spake2's `arbitrary_element("M")`, encoded): blinds the asker's point.
+const M: [u8; 32] = [
+    0x15, 0xcf, 0xd1, 0x8e, 0x38, 0x59, 0x52, 0x98, 0x2b, 0x6a, 0x8f, 0x8c, 0x78, 0x54, 0x96, 0x3b,
+    0x58, 0xe3, 0x43, 0x88, 0xc8, 0xe6, 0xda, 0xe8, 0x91, 0xdb, 0x75, 0x64, 0x81, 0xa0, 0x23, 0x12,
+];
+/// `N` of §5.2: blinds the answerer's point.
+const N: [u8; 32] = [
+    0xf0, 0x4f, 0x2e, 0x7e, 0xb7, 0x34, 0xb2, 0xa8, 0xf8, 0xb4, 0x72, 0xea, 0xf9, 0xc3, 0xc6, 0x32,
+    0x57, 0x6a, 0xc6, 0x4a, 0xea, 0x65, 0x0b, 0x49, 0x6a, 0x8a, 0x20, 0xff, 0x00, 0xe5, 0x83, 0xc3,
+];
+
+fn constant(encoded: &[u8; 32]) -> Option<EdwardsPoint> {
+    CompressedEdwardsY(*encoded).decompress()
+}
+
+/// `w` of §5.2: HKDF(salt = "", ikm = pw, info = "SPAKE2 pw", 48) as a big-endian integer,
+/// reduced mod L.
+fn password_scalar(pw: &[u8]) -> Zeroizing<Scalar> {
+    let mut okm = Zeroizing::new([0u8; 48]);
+    // 48 bytes is within HKDF-SHA256's limit: `expand` cannot fail here.
+    let _ = hkdf::Hkdf::<Sha256>::new(Some(&[]), pw).expand(b"SPAKE2 pw", okm.as_mut());
+    let mut wide = Zeroizing::new([0u8; 64]);
+    for (dst, src) in wide.iter_mut().zip(okm.iter().rev()) {
+        *dst = *src;
+    }
+    Zeroizing::new(Scalar::from_bytes_mod_order_wide(&wide))
+}
+
+/// One side of a SPAKE2 run (§5.2), from its message until the peer's: the secrets in it are
+/// wiped when it drops.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct Spake {
+    /// This side's ephemeral scalar (`x` or `y`).
+    ephemeral: Scalar,
+    /// `w`, from the answer.
+    w: Scalar,
+    /// SHA-256 of the normalized answer, for the transcript: it allows offline guessing.
+    pw_hash: [u8; 32],
+    /// SHA-256(id_A) ‖ SHA-256(id_B): public.
+    #[zeroize(skip)]
+    ids: [u8; 64],
+    /// This side's encoded point (`enc(X)` or `enc(Y)`): public.
+    #[zeroize(skip)]
+    own: [u8; 32],
+    /// `SIDE_A` or `SIDE_B`.
+    #[zeroize(skip)]
+    side: u8,
+}
+
+impl Spake {
+    /// Starts `side` of a run with the normalized answer `pw`; returns the state and the
+    /// message to send (side byte ‖ encoded point). Draws 64 random bytes.
+    fn start(
+        side: u8,
+        pw: &[u8],
+        id_a: &[u8],
+        id_b: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<(Spake, [u8; SPAKE_LEN])> {
+        let blind = constant(if side == SIDE_A { &M } else { &N })?;
+        let mut draw = Zeroizing::new([0u8; 64]);
+        rng.fill_bytes(draw.as_mut());
+        let ephemeral = Zeroizing::new(Scalar::from_bytes_mod_order_wide(&draw));
+        let w = password_scalar(pw);
+        let point = EdwardsPoint::mul_base(&ephemeral) + blind * *w;
+        let own = point.compress().to_bytes();
+        let mut ids = [0u8; 64];
+        ids[..32].copy_from_slice(&Sha256::digest(id_a));
+        ids[32..].copy_from_slice(&Sha256::digest(id_b));
+        let mut msg = [0u8; SPAKE_LEN];
+        msg[0] = side;
+        msg[1..].copy_from_slice(&own);
+        let spake = Spake {
+            ephemeral: *ephemeral,
+            w: *w,
+            pw_hash: Sha256::digest(pw).into(),
+            ids,
+            own,
+            side,
+        };
+        Some((spake, msg))
+    }
+
+    /// The shared key from the peer's message (already checked by [`valid_spake_message`]):
+    /// `HASH(HASH(pw) ‖ HASH(id_A) ‖ HASH(id_B) ‖ enc(X) ‖ enc(Y) ‖ K)`.
+    fn finish(&self, peer_msg: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
+        let peer_bytes: [u8; 32] = peer_msg.get(1..SPAKE_LEN)?.try_into().ok()?;
+        let peer = CompressedEdwardsY(peer_bytes).decompress()?;
+        let unblind = constant(if self.side == SIDE_A { &N } else { &M })?;
+        let k = Zeroizing::new(
+            ((peer - unblind * self.w) * self.ephemeral)
+                .compress()
+                .to_bytes(),
+        );
+        let (x, y) = if self.side == SIDE_A {
+            (&self.own, &peer_bytes)
+        } else {
+            (&peer_bytes, &self.own)
+        };
+        let mut d = Sha256::new();
+        d.update(self.pw_hash);
+        d.update(self.ids);
+        d.update(x);
+        d.update(y);
+        d.update(k.as_ref());
+        Some(Zeroizing::new(d.finalize().into()))
+    }
+}
+
 /// Verification in progress.
 pub(crate) enum Verify {
     /// We asked; waiting for the reply. `sent` is our 0x10's SPAKE2 message, kept to settle
     /// crossing questions.
     Asked {
-        spake: Box<Spake2<Ed25519Group>>,
+        spake: Box<Spake>,
         sent: [u8; SPAKE_LEN],
     },
     /// We were asked; waiting for our user's answer.
@@ -117,18 +233,19 @@ pub(crate) fn valid_spake_message(msg: &[u8], side: u8) -> bool {
     p.compress().as_bytes() == &bytes && p.is_torsion_free() && !p.is_small_order()
 }
 
+/// `id_A` and `id_B` of §5.2.
 fn identities(
     h: &[u8; 32],
     asker: &IdentityPublic,
     answerer: &IdentityPublic,
-) -> (Identity, Identity) {
+) -> (Vec<u8>, Vec<u8>) {
     let mut a = b"Sotto v1 verify asker".to_vec();
     a.extend_from_slice(h);
     a.extend_from_slice(&asker.to_bytes());
     let mut b = b"Sotto v1 verify answerer".to_vec();
     b.extend_from_slice(h);
     b.extend_from_slice(&answerer.to_bytes());
-    (Identity::new(&a), Identity::new(&b))
+    (a, b)
 }
 
 fn confirm(key: &[u8; 32], label: &[u8], h: &[u8; 32]) -> [u8; MAC_LEN] {
@@ -142,7 +259,8 @@ fn confirm(key: &[u8; 32], label: &[u8], h: &[u8; 32]) -> [u8; MAC_LEN] {
 }
 
 /// Starts a verification: returns the state to keep and the content of the 0x10 message.
-/// The question is cut to [`bounded_question`].
+/// The question is cut to [`bounded_question`]. `None` only if the constants did not decode,
+/// which they do (a test says so).
 pub(crate) fn ask(
     question: &str,
     answer: &str,
@@ -150,22 +268,19 @@ pub(crate) fn ask(
     me: &IdentityPublic,
     peer: &IdentityPublic,
     rng: &mut impl CryptoRngCore,
-) -> (Verify, Vec<u8>) {
+) -> Option<(Verify, Vec<u8>)> {
     let (id_a, id_b) = identities(h, me, peer);
     let pw = normalize_answer(answer);
-    let (spake, msg) =
-        Spake2::<Ed25519Group>::start_a_with_rng(&Password::new(pw.as_bytes()), &id_a, &id_b, rng);
-    let mut sent = [0u8; SPAKE_LEN];
-    sent.copy_from_slice(&msg[..SPAKE_LEN.min(msg.len())]);
-    let mut content = msg;
+    let (spake, sent) = Spake::start(SIDE_A, pw.as_bytes(), &id_a, &id_b, rng)?;
+    let mut content = sent.to_vec();
     content.extend_from_slice(bounded_question(question).as_bytes());
-    (
+    Some((
         Verify::Asked {
             spake: Box::new(spake),
             sent,
         },
         content,
-    )
+    ))
 }
 
 /// Parses a 0x10 message: (SPAKE2 message, question); `None` unless the point is valid and
@@ -196,11 +311,9 @@ pub(crate) fn reply(
     }
     let (id_a, id_b) = identities(h, peer, me);
     let pw = normalize_answer(answer);
-    let (spake, msg) =
-        Spake2::<Ed25519Group>::start_b_with_rng(&Password::new(pw.as_bytes()), &id_a, &id_b, rng);
-    let key = Zeroizing::new(spake.finish(spake_a).ok()?);
-    let key: Zeroizing<[u8; 32]> = Zeroizing::new(key.as_slice().try_into().ok()?);
-    let mut content = msg;
+    let (spake, msg) = Spake::start(SIDE_B, pw.as_bytes(), &id_a, &id_b, rng)?;
+    let key = spake.finish(spake_a)?;
+    let mut content = msg.to_vec();
     content.extend_from_slice(&confirm(&key, b"answerer", h));
     Some((Verify::Replied { key }, content))
 }
@@ -215,22 +328,13 @@ pub(crate) enum AskerOutcome {
 }
 
 /// The asker receives 0x11.
-pub(crate) fn finish_asker(
-    spake: Spake2<Ed25519Group>,
-    content: &[u8],
-    h: &[u8; 32],
-) -> AskerOutcome {
+pub(crate) fn finish_asker(spake: &Spake, content: &[u8], h: &[u8; 32]) -> AskerOutcome {
     if content.len() != SPAKE_LEN + MAC_LEN || !valid_spake_message(&content[..SPAKE_LEN], SIDE_B) {
         return AskerOutcome::Malformed;
     }
-    let Ok(key) = spake.finish(&content[..SPAKE_LEN]) else {
+    let Some(key) = spake.finish(&content[..SPAKE_LEN]) else {
         return AskerOutcome::Malformed;
     };
-    let key = Zeroizing::new(key);
-    let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) else {
-        return AskerOutcome::Malformed;
-    };
-    let key = Zeroizing::new(key);
     let success: bool = confirm(&key, b"answerer", h)
         .ct_eq(&content[SPAKE_LEN..])
         .into();
@@ -283,7 +387,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         let alice = IdentityKey::generate(&mut rng).public();
         let bob = IdentityKey::generate(&mut rng).public();
-        let (Verify::Asked { spake, sent }, ask_msg) =
+        let Some((Verify::Asked { spake, sent }, ask_msg)) =
             ask("q?", a, &h_asker, &alice, &bob, &mut rng)
         else {
             panic!()
@@ -296,7 +400,7 @@ mod tests {
         else {
             panic!()
         };
-        let AskerOutcome::Finished { success, result } = finish_asker(*spake, &reply_msg, &h_asker)
+        let AskerOutcome::Finished { success, result } = finish_asker(&spake, &reply_msg, &h_asker)
         else {
             panic!("well-formed reply")
         };
@@ -376,12 +480,112 @@ mod tests {
         let k = IdentityKey::generate(&mut rng).public();
         assert!(reply(&[0u8; 33], "x", &[0; 32], &k, &k, &mut rng).is_none());
         assert!(!finish_answerer(&[0; 32], &[0; 31], &[0; 32]));
-        let (Verify::Asked { spake, .. }, _) = ask("q", "a", &[0; 32], &k, &k, &mut rng) else {
+        let Some((Verify::Asked { spake, .. }, _)) = ask("q", "a", &[0; 32], &k, &k, &mut rng)
+        else {
             panic!()
         };
         assert!(matches!(
-            finish_asker(*spake, &[0u8; 65], &[0; 32]),
+            finish_asker(&spake, &[0u8; 65], &[0; 32]),
             AskerOutcome::Malformed
         ));
+    }
+
+    /// The constants decode (so `ask` and `reply` never return `None` for them), and they are
+    /// the encodings of `spake2` 0.4's M and N.
+    #[test]
+    fn the_constants_are_spake2s() {
+        assert!(constant(&M).is_some() && constant(&N).is_some());
+        let pw = spake2::Password::new(b"x");
+        let (id_a, id_b) = (spake2::Identity::new(b"a"), spake2::Identity::new(b"b"));
+        // With a zero ephemeral scalar a SPAKE2 message is w·M (or w·N) alone.
+        struct Zeros;
+        impl rand_core::RngCore for Zeros {
+            fn next_u32(&mut self) -> u32 {
+                0
+            }
+            fn next_u64(&mut self) -> u64 {
+                0
+            }
+            fn fill_bytes(&mut self, dest: &mut [u8]) {
+                dest.fill(0);
+            }
+            fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+                dest.fill(0);
+                Ok(())
+            }
+        }
+        impl rand_core::CryptoRng for Zeros {}
+        let w = password_scalar(b"x");
+        for (side, blind) in [(SIDE_A, &M), (SIDE_B, &N)] {
+            let (_, theirs) = if side == SIDE_A {
+                spake2::Spake2::<spake2::Ed25519Group>::start_a_with_rng(&pw, &id_a, &id_b, Zeros)
+            } else {
+                spake2::Spake2::<spake2::Ed25519Group>::start_b_with_rng(&pw, &id_a, &id_b, Zeros)
+            };
+            let ours = (constant(blind).unwrap() * *w).compress().to_bytes();
+            assert_eq!(&theirs[1..], &ours[..], "side {}", side as char);
+        }
+    }
+
+    /// Byte for byte what `spake2` 0.4 computes, from the same random draws: both messages
+    /// and the key, on both sides, for many answers and identities, matching or not.
+    #[test]
+    fn the_computation_is_spake2s() {
+        use spake2::{Ed25519Group, Identity, Password, Spake2};
+        for seed in 0..12u64 {
+            let pw_a = format!("answer {}", seed % 5);
+            let pw_b = format!("answer {}", seed % 3);
+            let id_a = format!("asker {seed}").into_bytes();
+            let id_b = format!("answerer {}", seed * 7).into_bytes();
+            let rng = |n: u64| rand_chacha::ChaCha20Rng::seed_from_u64(n);
+
+            let (our_a, our_msg_a) =
+                Spake::start(SIDE_A, pw_a.as_bytes(), &id_a, &id_b, &mut rng(seed)).unwrap();
+            let (their_a, their_msg_a) = Spake2::<Ed25519Group>::start_a_with_rng(
+                &Password::new(pw_a.as_bytes()),
+                &Identity::new(&id_a),
+                &Identity::new(&id_b),
+                rng(seed),
+            );
+            assert_eq!(
+                &our_msg_a[..],
+                &their_msg_a[..],
+                "asker's message, seed {seed}"
+            );
+
+            let (our_b, our_msg_b) =
+                Spake::start(SIDE_B, pw_b.as_bytes(), &id_a, &id_b, &mut rng(seed + 1000)).unwrap();
+            let (their_b, their_msg_b) = Spake2::<Ed25519Group>::start_b_with_rng(
+                &Password::new(pw_b.as_bytes()),
+                &Identity::new(&id_a),
+                &Identity::new(&id_b),
+                rng(seed + 1000),
+            );
+            assert_eq!(
+                &our_msg_b[..],
+                &their_msg_b[..],
+                "answerer's message, seed {seed}"
+            );
+
+            let ours_a = our_a.finish(&our_msg_b).unwrap();
+            let ours_b = our_b.finish(&our_msg_a).unwrap();
+            let theirs_a = their_a.finish(&their_msg_b).unwrap();
+            let theirs_b = their_b.finish(&their_msg_a).unwrap();
+            assert_eq!(&ours_a[..], &theirs_a[..], "asker's key, seed {seed}");
+            assert_eq!(&ours_b[..], &theirs_b[..], "answerer's key, seed {seed}");
+            assert_eq!(ours_a == ours_b, pw_a == pw_b, "keys agree iff answers do");
+        }
+    }
+
+    /// Dropping a run wipes its secrets (the point of not using `spake2`'s state).
+    #[test]
+    fn a_run_wipes_its_secrets() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        let (mut spake, _) = Spake::start(SIDE_A, b"paris", b"a", b"b", &mut rng).unwrap();
+        assert_ne!(spake.ephemeral, Scalar::ZERO);
+        spake.zeroize();
+        assert_eq!(spake.ephemeral, Scalar::ZERO);
+        assert_eq!(spake.w, Scalar::ZERO);
+        assert_eq!(spake.pw_hash, [0u8; 32]);
     }
 }

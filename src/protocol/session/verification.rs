@@ -108,7 +108,11 @@ impl Verification {
             out.inject = ch.send(verify::KIND_ABORT, &[], rng).unwrap_or_default();
         }
         let s = &ch.session;
-        let (state, content) = verify::ask(question, answer, &s.hash, &ch.me, &s.peer, rng);
+        let Some((state, content)) = verify::ask(question, answer, &s.hash, &ch.me, &s.peer, rng)
+        else {
+            out.events.push(Event::VerificationAborted);
+            return out;
+        };
         // The state waits for a reply only if the question actually left.
         if let Some(lines) = ch.send(verify::KIND_ASK, &content, rng) {
             self.state = Some(state);
@@ -207,7 +211,7 @@ impl Verification {
                 self.state = Some(Verify::Question { spake_a, question });
             }
             (verify::KIND_REPLY, Some(Verify::Asked { spake, .. })) => {
-                match verify::finish_asker(*spake, content, &hash) {
+                match verify::finish_asker(&spake, content, &hash) {
                     verify::AskerOutcome::Finished { success, result } => {
                         out.inject = ch
                             .send(verify::KIND_RESULT, &result, rng)
