@@ -25,11 +25,21 @@
 //! The WAL holds earlier states of a session (old chain, root and skipped keys) until a
 //! checkpoint copies the pages into the database file (where they overwrite the old ones, and
 //! `secure_delete` zeroes freed space) and empties it: [`Store::checkpoint`], which the caller
-//! runs after the line has been handed on, off the send path. `journal_size_limit = 0` makes
-//! SQLite truncate a WAL it restarts instead of keeping old frames in it; the open store
-//! checkpoints once at start (after a crash) and SQLite's own checkpoint every 1,000 pages
-//! bounds the WAL if nobody calls it. What no file system setting changes: blocks freed by a
-//! truncation (or by the old journal's unlink) keep their bytes until reused.
+//! runs after the line has been handed on, off the send path (the plugin: a 30 s timer). The
+//! open store checkpoints once at start (after a crash), and SQLite's own checkpoint every
+//! 1,000 pages bounds the WAL if nobody calls it. What no file system setting changes: blocks
+//! freed by a truncation (or by the old journal's unlink) keep their bytes until reused.
+//!
+//! A checkpoint then fills the emptied WAL with zeros (as much as the saves since the last one
+//! used, at least [`WAL_RESERVE_MIN`], at most [`WAL_RESERVE_MAX`]), and `journal_size_limit` is left unset so SQLite never
+//! truncates it: later commits overwrite those zeros in place instead of growing the file, and
+//! an fsync of a file that does not grow is cheaper here by 0.1-0.2 ms a save (0.19-0.23 ms
+//! against 0.30-0.39, `docs/PERFORMANCE.md`, "The synced save"). The zeros hold no state, and
+//! SQLite's recovery stops at the first frame whose checksum fails, which a zero frame does.
+//! The price: after SQLite's own checkpoint restarts the log, frames older than the restart
+//! stay in the file beyond the new ones until the next [`Store::checkpoint`] (with
+//! `journal_size_limit = 0`, as before, SQLite cut them off at the restart); the plugin's timer
+//! bounds that to about 30 s, as it bounded the WAL before.
 //! * A database that cannot be opened or has an unknown schema is reported as
 //!   [`StoreError`]: the caller shows a notice and refuses to encrypt; it never silently
 //!   creates a new identity over an unreadable one.
@@ -67,6 +77,12 @@ pub const SCHEMA_VERSION: i64 = 4;
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "sotto.db";
+/// The write-ahead log beside it (SQLite's name).
+const WAL_FILE: &str = "sotto.db-wal";
+/// Zeros written into an emptied write-ahead log, at least (see "The synced save").
+pub const WAL_RESERVE_MIN: u64 = 256 * 1024;
+/// At most.
+pub const WAL_RESERVE_MAX: u64 = 4 * 1024 * 1024;
 
 /// Why the store could not do what was asked.
 #[derive(Debug, Error)]
@@ -181,23 +197,48 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
-        conn.pragma_update(None, "journal_size_limit", 0)?;
+        // Never truncated by SQLite: a checkpoint fills it with zeros that commits overwrite.
+        conn.pragma_update(None, "journal_size_limit", -1)?;
         let store = Self { conn, path };
         store.migrate()?;
         store.check_generation()?;
-        // Whatever a crash left in the WAL goes into the database now, and the WAL is emptied.
+        // Whatever a crash left in the WAL goes into the database now, and the WAL is emptied
+        // and filled with zeros (256 KiB at least: about 1 ms of the plugin's load here).
         store.checkpoint()?;
         Ok(store)
     }
 
     /// Moves every committed save from the WAL into the database file and empties the WAL
-    /// (`wal_checkpoint(TRUNCATE)`): afterwards no earlier state of any session, old chain,
-    /// root or skipped keys, is left in a file of the store's directory. It costs a write and an
-    /// fsync of the database file and a truncation (0.8-3 ms here), and the save after it starts
-    /// a new WAL (0.6-1.3 ms instead of 0.2-0.3): run it when the conversation goes quiet,
-    /// after the lines have gone out, never between a save and its send (a save is durable
-    /// without it).
+    /// (`wal_checkpoint(TRUNCATE)`), then fills it with zeros (see "The synced save" in the
+    /// module doc): afterwards no earlier state of any session, old chain, root or skipped keys,
+    /// is left in a file of the store's directory. It costs a write and an fsync of the
+    /// database file, and the zeros' write and fsync (a few ms here): run it when the
+    /// conversation goes quiet, after the lines have gone out, never between a save and its
+    /// send (a save is durable without it).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
+        // How much of the log the saves since its last restart used: the zeros are sized on
+        // that (the file's own length would include the previous zeros and never shrink).
+        let (busy, frames): (i64, i64) =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+        let page: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        self.empty_wal()?;
+        if busy == 0 {
+            // A WAL frame is a 24-byte header and a page; the log starts with a 32-byte header.
+            let used = 32 + frames.max(0).saturating_mul(24 + page.max(0));
+            reserve_wal(
+                &self.path.with_file_name(WAL_FILE),
+                (used as u64).clamp(WAL_RESERVE_MIN, WAL_RESERVE_MAX),
+            );
+        }
+        Ok(())
+    }
+
+    /// `wal_checkpoint(TRUNCATE)`: every committed save into the database file, the WAL cut to
+    /// nothing.
+    fn empty_wal(&self) -> Result<(), StoreError> {
         let busy: i64 = self
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
@@ -569,6 +610,29 @@ impl Store {
 /// A saved snapshot as [`Store::load_sessions_under`] returns it: its name, its bytes, and
 /// whether it comes from a restored backup.
 pub type SavedRow = (String, Zeroizing<Vec<u8>>, bool);
+
+/// Fills the write-ahead log at `wal`, which a checkpoint has just emptied, with `len` zero
+/// bytes, synced. Best effort: on any failure, or if the log is not empty (SQLite holds frames
+/// in it), nothing is written and commits grow the log as they did before.
+fn reserve_wal(wal: &Path, len: u64) {
+    use std::io::Write as _;
+    let Ok(mut f) = fs::OpenOptions::new().write(true).open(wal) else {
+        return;
+    };
+    if f.metadata().map_or(true, |m| m.len() != 0) {
+        return;
+    }
+    let zeros = [0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        if f.write_all(&zeros[..n]).is_err() {
+            return;
+        }
+        left -= n as u64;
+    }
+    let _ = f.sync_data();
+}
 
 /// One writer per profile: take SQLite's exclusive lock on the database now and keep it for the
 /// connection's life (`locking_mode = EXCLUSIVE`). A second process that restored the same

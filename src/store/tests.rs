@@ -212,13 +212,77 @@ fn after_a_checkpoint_no_earlier_state_is_left_in_the_directory() {
         "the earlier snapshot is gone from every file"
     );
     assert!(has(&all, &new));
-    assert_eq!(
-        fs::metadata(d.join(format!("{DB_FILE}-wal")))
-            .unwrap()
-            .len(),
-        0,
-        "the WAL is emptied"
+    let wal = fs::read(d.join(format!("{DB_FILE}-wal"))).unwrap();
+    assert!(
+        wal.len() as u64 >= WAL_RESERVE_MIN && wal.iter().all(|b| *b == 0),
+        "the WAL is emptied and filled with zeros ({} bytes)",
+        wal.len()
     );
     drop(s);
     fs::remove_dir_all(d).ok();
+}
+
+/// The database and its log as they are on disk now, in a new directory (what a crash or a
+/// power cut leaves, for a store still open in this process).
+fn copy_store(d: &Path, name: &str) -> PathBuf {
+    let copy = tmp(name);
+    fs::create_dir_all(&copy).unwrap();
+    for f in [DB_FILE.to_owned(), format!("{DB_FILE}-wal")] {
+        fs::copy(d.join(&f), copy.join(&f)).unwrap();
+    }
+    copy
+}
+
+/// Commits after a checkpoint overwrite the zeros it left in the WAL: the file does not grow,
+/// every commit is read back, also by a store opened on the directory as a crash left it
+/// (no checkpoint at the end), and SQLite finds the database intact.
+#[test]
+fn commits_fill_the_reserved_wal_and_survive_a_reopen() {
+    let d = tmp("wal-reserve");
+    let s = Store::open(&d).unwrap();
+    s.save_session("prpl-irc", "a", "bob", &[1u8; 300]).unwrap();
+    s.checkpoint().unwrap();
+    let wal = d.join(format!("{DB_FILE}-wal"));
+    let reserved = fs::metadata(&wal).unwrap().len();
+    assert!(reserved >= WAL_RESERVE_MIN);
+    // A crash right now leaves a log of zeros only: SQLite's recovery takes it as empty.
+    let zeros_only = copy_store(&d, "wal-reserve-zeros");
+    let reopened = Store::open(&zeros_only).unwrap();
+    assert_eq!(
+        reopened
+            .load_session("prpl-irc", "a", "bob")
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        &[1u8; 300][..]
+    );
+    drop(reopened);
+    fs::remove_dir_all(zeros_only).ok();
+    for i in 0..20u8 {
+        s.save_session("prpl-irc", "a", &format!("peer{i}"), &[i; 300])
+            .unwrap();
+    }
+    assert_eq!(fs::metadata(&wal).unwrap().len(), reserved, "the WAL grew");
+    // As a crash leaves it: the connection goes away without a checkpoint.
+    std::mem::forget(s);
+    let copy = copy_store(&d, "wal-reserve-copy");
+    let again = Store::open(&copy).unwrap();
+    for i in 0..20u8 {
+        assert_eq!(
+            again
+                .load_session("prpl-irc", "a", &format!("peer{i}"))
+                .unwrap()
+                .unwrap()
+                .as_slice(),
+            &[i; 300][..]
+        );
+    }
+    let ok: String = again
+        .conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    drop(again);
+    fs::remove_dir_all(d).ok();
+    fs::remove_dir_all(copy).ok();
 }
