@@ -495,9 +495,10 @@ impl Conversation {
                     }
                 };
                 match session.ratchet.decrypt(&session.hash, &m, rng) {
-                    Ok(d) if d.kind == KIND_TEXT => match std::str::from_utf8(&d.content) {
-                        Ok(s) => out.action = ReceiveAction::Display(Zeroizing::new(s.to_owned())),
-                        Err(_) => out.events.push(unreadable(UnreadableReason::NotUtf8)),
+                    // The text in the decryption's own buffer: no copy of the message.
+                    Ok(d) if d.kind == KIND_TEXT => match d.content.into_text() {
+                        Some(text) => out.action = ReceiveAction::Display(text),
+                        None => out.events.push(unreadable(UnreadableReason::NotUtf8)),
                     },
                     Ok(d) if d.kind == KIND_END => {
                         if current {

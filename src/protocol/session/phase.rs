@@ -68,7 +68,7 @@ impl Session {
     ) -> Option<(Vec<String>, MessageRef)> {
         let msg = self.ratchet.encrypt(self.id, &self.hash, kind, content);
         let id = MessageRef::of(&msg);
-        let lines = fragment::split(&WireMessage::Data(msg).encode(), max_line, rng).ok()?;
+        let lines = fragment::split(WireMessage::Data(msg).encode(), max_line, rng).ok()?;
         Some((lines, id))
     }
 }
