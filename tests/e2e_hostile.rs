@@ -426,3 +426,42 @@ fn xmpp_a_held_message_survives_a_closed_window_and_an_unload() {
     assert_hidden(&[&p.alice.tap, &p.bob.tap], held, "the held message");
     assert_no_trouble(&p);
 }
+
+/// A send that another plugin cancels after Sotto approved it as plaintext (a handler connected
+/// after Sotto's empties the message: libpurple then calls neither the protocol's `send_im` nor
+/// `sent-im-msg`, which would have disarmed the approval): later, once the conversation is
+/// encrypted, an auto-reply with the identical text (`serv_send_im`, no `sending-im-msg`) is
+/// encrypted, not waved through in plaintext on the stale approval.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_an_approval_left_by_a_cancelled_send_lets_nothing_through_later() {
+    let o = PairOptions {
+        alice_env: vec![("SOTTO_TESTCLIENT_CANCEL_PREFIX".into(), "cancelled".into())],
+        ..both_manual()
+    };
+    let mut p = Pair::start(Proto::Irc, o);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let text = "cancelled walrus quokka zebra stale approval";
+    let t0 = std::time::Instant::now();
+    p.alice.client.send(&bob, text);
+    p.alice
+        .client
+        .expect("the other plugin cancelled the send", WAIT, |l| {
+            l.tag == "CANCELLED"
+        });
+    start_session(&mut p);
+    // Past the approval's lifetime (1 s): what an auto-reply much later would meet.
+    if let Some(rest) = Duration::from_millis(1500).checked_sub(t0.elapsed()) {
+        thread::sleep(rest);
+    }
+    p.alice.client.command(&format!(
+        "servsend {} {}",
+        escape_arg(&bob),
+        escape_arg(text)
+    ));
+    p.bob
+        .client
+        .expect_received(&alice, text, Duration::from_secs(30));
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "the auto-reply");
+    p.assert_no_criticals();
+}

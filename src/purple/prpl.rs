@@ -170,12 +170,8 @@ unsafe extern "C" fn wrapped_send_im(
             return 0;
         }
         let key = r.key();
-        let approved = with_state(|s| {
-            s.allow_next
-                .take()
-                .is_some_and(|(k, a)| k == key && a == text)
-        })
-        .unwrap_or(false);
+        let approved = with_state(|s| s.allow_next.take().is_some_and(|a| a.covers(&key, &text)))
+            .unwrap_or(false);
         if approved {
             let rc = pass();
             // Whether libpurple shows the typed text (rc > 0) or the protocol's echo will (0).

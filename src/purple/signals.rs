@@ -234,7 +234,8 @@ unsafe extern "C" fn sending_im_msg(
             };
             match decision {
                 Outgoing::Plaintext => {
-                    let _ = with_state(|s| s.allow_next = Some((r.key(), markup)));
+                    let _ =
+                        with_state(|s| s.allow_next = Some(state::Approval::new(r.key(), markup)));
                     present::apply(&r, fx);
                 }
                 Outgoing::Hold => {
@@ -263,7 +264,9 @@ unsafe extern "C" fn sending_im_msg(
                         r.system_line(&texts::not_sent_offline(&text));
                         return;
                     }
-                    let _ = with_state(|s| s.allow_next = Some((r.key(), last.clone())));
+                    let _ = with_state(|s| {
+                        s.allow_next = Some(state::Approval::new(r.key(), last.clone()))
+                    });
                     // SAFETY: valid out-parameter; the old string is GLib-owned.
                     unsafe { glue::replace_gstring(message, Some(&last)) };
                 }
@@ -272,9 +275,10 @@ unsafe extern "C" fn sending_im_msg(
     )
 }
 
-/// `sent-im-msg(account, receiver, message)`: libpurple's send is over (whether or not the
-/// protocol's `send_im` ran): an approval our `sending-im-msg` armed must not stay armed for a
-/// later, identical text.
+/// `sent-im-msg(account, receiver, message)`: libpurple's send is over: an approval our
+/// `sending-im-msg` armed must not stay armed for a later, identical text. (When a later
+/// handler cancels the send, libpurple emits neither this nor `send_im`: the approval's
+/// lifetime, `state::APPROVAL_LIFETIME`, covers that.)
 unsafe extern "C" fn sent_im_msg(
     _account: *mut sys::PurpleAccount,
     _receiver: *const c_char,

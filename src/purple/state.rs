@@ -92,7 +92,7 @@ pub(crate) struct State {
     /// The peer and exact text our `sending-im-msg` handler approved for the protocol's
     /// `send_im` (the substituted wire line, or plaintext the policy allows). Consumed by the
     /// `send_im` wrapper.
-    pub allow_next: Option<(ConvKey, String)>,
+    pub allow_next: Option<Approval>,
     /// Open dialogs, keyed by the number their callbacks carry as user data.
     pub dialogs: HashMap<usize, Pending>,
     /// The last dialog number handed out (0 is never used: it would be a NULL user data).
@@ -101,6 +101,36 @@ pub(crate) struct State {
     pub tags: HashMap<usize, Tag>,
     /// The last window number handed out (0 means "not tagged").
     pub last_tag: usize,
+}
+
+/// What our `sending-im-msg` handler let through, for the `send_im` wrapper to recognise.
+pub(crate) struct Approval {
+    pub key: ConvKey,
+    pub text: String,
+    armed: std::time::Instant,
+}
+
+/// How long an approval stays good. libpurple calls `send_im` synchronously right after the
+/// `sending-im-msg` handlers return (microseconds); when another plugin's later handler cancels
+/// the send, neither `send_im` nor `sent-im-msg` (which disarms it) follows, and without a
+/// lifetime the approval would wave through the next identical text, an auto-reply say, even
+/// after the conversation became encrypted.
+pub(crate) const APPROVAL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Approval {
+    /// Approves `text` for the conversation `key`, now.
+    pub(crate) fn new(key: ConvKey, text: String) -> Self {
+        Approval {
+            key,
+            text,
+            armed: std::time::Instant::now(),
+        }
+    }
+
+    /// Whether `text` for `key` is what was approved, within [`APPROVAL_LIFETIME`].
+    pub(crate) fn covers(&self, key: &ConvKey, text: &str) -> bool {
+        self.armed.elapsed() < APPROVAL_LIFETIME && self.key == *key && self.text == text
+    }
 }
 
 /// The one plugin value: the state, and beside it what must be readable while it is borrowed.
@@ -367,5 +397,34 @@ mod tests {
         install(std::ptr::null_mut(), Err("no store in this test".into()));
         assert!(known_account("prpl-irc", "c@irc").is_none());
         remove();
+    }
+
+    fn key(peer: &str) -> ConvKey {
+        ConvKey {
+            protocol: "prpl-irc".into(),
+            account: "alice@irc".into(),
+            peer: peer.into(),
+        }
+    }
+
+    /// An approval covers exactly the text and conversation it was given for, and only for
+    /// its lifetime: one left armed by a send another plugin cancelled does not wave through
+    /// a later identical text.
+    #[test]
+    fn an_approval_covers_one_text_for_one_conversation_for_a_moment() {
+        let fresh = Approval::new(key("bob"), "hello".into());
+        assert!(fresh.covers(&key("bob"), "hello"));
+        assert!(!fresh.covers(&key("bob"), "hello!"));
+        assert!(!fresh.covers(&key("carol"), "hello"));
+        let Some(earlier) =
+            std::time::Instant::now().checked_sub(APPROVAL_LIFETIME + APPROVAL_LIFETIME)
+        else {
+            return; // a clock too young to go back: nothing to check
+        };
+        let stale = Approval {
+            armed: earlier,
+            ..Approval::new(key("bob"), "hello".into())
+        };
+        assert!(!stale.covers(&key("bob"), "hello"));
     }
 }

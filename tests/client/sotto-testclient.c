@@ -29,6 +29,8 @@
  *   close <buddy>              close the IM window with <buddy>
  *   unload / load              unload / load again the --plugin plugin, as Tools > Plugins
  *                              does (prints PLUGIN_UNLOADED / PLUGIN_LOADED or PLUGIN_FAILED)
+ *   servsend <buddy> <markup>  hand <markup> to serv_send_im as libpurple's auto-reply does
+ *                              (no sending-im-msg); prints ECHO servsend
  *   as <username> <command>    run <command> as the account <username> (one named
  *                              by --also-account; the others use the first account)
  *   quit                       sign off and exit
@@ -68,6 +70,9 @@ static PurpleAccount *the_account;
 static GPtrArray *accounts;
 /* The plugin --plugin loaded (NULL when none): "unload" and "load" act on it. */
 static PurplePlugin *the_plugin;
+/* SOTTO_TESTCLIENT_CANCEL_PREFIX: a sending-im-msg handler that runs after the plugin's
+ * cancels every message starting with it, as another plugin may (prints CANCELLED <buddy>). */
+static const char *cancel_prefix;
 
 /* ---------------------------------------------------------------- output */
 
@@ -683,6 +688,17 @@ connection_error(PurpleConnection *gc, PurpleConnectionError err, const gchar *d
 	emit("ERROR", 2, "connection", desc);
 }
 
+static void
+cancel_sending(PurpleAccount *account, const char *receiver, char **message, gpointer data)
+{
+	if (cancel_prefix != NULL && message != NULL && *message != NULL &&
+	    g_str_has_prefix(*message, cancel_prefix)) {
+		g_free(*message);
+		*message = NULL;
+		emit("CANCELLED", 1, receiver);
+	}
+}
+
 /* ------------------------------------------------------- stdin commands */
 
 static void
@@ -699,6 +715,20 @@ run_command(char *line)
 
 	if (strcmp(verb, "quit") == 0) {
 		g_main_loop_quit(main_loop);
+	} else if (strcmp(verb, "servsend") == 0) {
+		char *buddy, *markup;
+
+		if (!arg1 || !rest) {
+			emit("ERROR", 2, verb, "usage: servsend <buddy> <markup>");
+			return;
+		}
+		buddy = unescape(arg1);
+		markup = unescape(rest);
+		serv_send_im(purple_account_get_connection(the_account), buddy, markup,
+		             PURPLE_MESSAGE_AUTO_RESP);
+		emit("ECHO", 1, verb);
+		g_free(markup);
+		g_free(buddy);
 	} else if (strcmp(verb, "close") == 0) {
 		char *buddy;
 		PurpleConversation *conv;
@@ -1100,6 +1130,15 @@ main(int argc, char **argv)
 			emit("PLUGIN_LOADED", 1, purple_plugin_get_id(plugin));
 		}
 	}
+
+	/* Another plugin's handler that runs after Sotto's: libpurple calls handlers of equal
+	 * priority in the reverse order of connection (g_list_insert_sorted puts a new one before
+	 * its equals), so one connected later needs a later priority to come after. */
+	cancel_prefix = g_getenv("SOTTO_TESTCLIENT_CANCEL_PREFIX");
+	if (cancel_prefix != NULL)
+		purple_signal_connect_priority(purple_conversations_get_handle(), "sending-im-msg",
+		                               &cancel_prefix, PURPLE_CALLBACK(cancel_sending), NULL,
+		                               PURPLE_SIGNAL_PRIORITY_DEFAULT + 1);
 
 	/* A restarted client finds its accounts in accounts.xml. Every account has the same
 	 * password and options. */
