@@ -170,8 +170,13 @@ unsafe extern "C" fn wrapped_send_im(
             return 0;
         }
         let key = r.key();
-        let approved = with_state(|s| s.allow_next.take().is_some_and(|a| a.covers(&key, &text)))
-            .unwrap_or(false);
+        let approval =
+            with_state(|s| s.allow_next.take().filter(|a| a.covers(&key, &text))).flatten();
+        // Plaintext only while the conversation still is: a session that came up since (within
+        // the approval's second) encrypts an identical later text.
+        let approved = approval.is_some_and(|a| {
+            !a.plaintext || service::conv_state(&r) == Some(crate::protocol::ConvState::Plaintext)
+        });
         if approved {
             let rc = pass();
             // Whether libpurple shows the typed text (rc > 0) or the protocol's echo will (0).

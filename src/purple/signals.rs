@@ -234,8 +234,9 @@ unsafe extern "C" fn sending_im_msg(
             };
             match decision {
                 Outgoing::Plaintext => {
-                    let _ =
-                        with_state(|s| s.allow_next = Some(state::Approval::new(r.key(), markup)));
+                    let _ = with_state(|s| {
+                        s.allow_next = Some(state::Approval::plaintext(r.key(), markup))
+                    });
                     present::apply(&r, fx);
                 }
                 Outgoing::Hold => {

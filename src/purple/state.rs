@@ -107,6 +107,9 @@ pub(crate) struct State {
 pub(crate) struct Approval {
     pub key: ConvKey,
     pub text: String,
+    /// Plaintext the policy allowed (rather than our own wire line): honoured only while the
+    /// conversation is still in plaintext.
+    pub plaintext: bool,
     armed: std::time::Instant,
 }
 
@@ -118,12 +121,21 @@ pub(crate) struct Approval {
 pub(crate) const APPROVAL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Approval {
-    /// Approves `text` for the conversation `key`, now.
+    /// Approves our wire line `text` for the conversation `key`, now.
     pub(crate) fn new(key: ConvKey, text: String) -> Self {
         Approval {
             key,
             text,
+            plaintext: false,
             armed: std::time::Instant::now(),
+        }
+    }
+
+    /// Approves `text` to go out as typed (the policy allows plaintext for `key` now).
+    pub(crate) fn plaintext(key: ConvKey, text: String) -> Self {
+        Approval {
+            plaintext: true,
+            ..Approval::new(key, text)
         }
     }
 
