@@ -266,7 +266,7 @@ unsafe extern "C" fn sending_im_msg(
                         return;
                     }
                     let _ = with_state(|s| {
-                        s.allow_next = Some(state::Approval::new(r.key(), last.clone()))
+                        s.allow_next = Some(state::Approval::line(r.key(), last.clone()))
                     });
                     // SAFETY: valid out-parameter; the old string is GLib-owned.
                     unsafe { glue::replace_gstring(message, Some(&last)) };

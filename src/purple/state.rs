@@ -122,7 +122,7 @@ pub(crate) const APPROVAL_LIFETIME: std::time::Duration = std::time::Duration::f
 
 impl Approval {
     /// Approves our wire line `text` for the conversation `key`, now.
-    pub(crate) fn new(key: ConvKey, text: String) -> Self {
+    pub(crate) fn line(key: ConvKey, text: String) -> Self {
         Approval {
             key,
             text,
@@ -135,7 +135,7 @@ impl Approval {
     pub(crate) fn plaintext(key: ConvKey, text: String) -> Self {
         Approval {
             plaintext: true,
-            ..Approval::new(key, text)
+            ..Approval::line(key, text)
         }
     }
 
@@ -424,7 +424,7 @@ mod tests {
     /// a later identical text.
     #[test]
     fn an_approval_covers_one_text_for_one_conversation_for_a_moment() {
-        let fresh = Approval::new(key("bob"), "hello".into());
+        let fresh = Approval::line(key("bob"), "hello".into());
         assert!(fresh.covers(&key("bob"), "hello"));
         assert!(!fresh.covers(&key("bob"), "hello!"));
         assert!(!fresh.covers(&key("carol"), "hello"));
@@ -435,7 +435,7 @@ mod tests {
         };
         let stale = Approval {
             armed: earlier,
-            ..Approval::new(key("bob"), "hello".into())
+            ..Approval::line(key("bob"), "hello".into())
         };
         assert!(!stale.covers(&key("bob"), "hello"));
     }
