@@ -67,6 +67,7 @@ mod purple {
         "purple_plugin_pref_add_choice",
         "purple_plugin_pref_set_bounds",
         "purple_find_prpl",
+        "purple_timeout_add",
         "purple_timeout_add_seconds",
         "purple_timeout_remove",
         "xmlnode_get_child",

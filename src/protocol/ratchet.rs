@@ -154,6 +154,9 @@ pub struct DoubleRatchet {
     ckr: Option<ChainKey>,
     nr: u32,
     skipped: VecDeque<SkippedKey>,
+    /// The sending index this chain has set aside up to (see [`DoubleRatchet::reserve`]);
+    /// 0 for none. Not part of the ratchet's bytes: the conversation's snapshot carries it.
+    reserved: u32,
 }
 
 /// A decrypted message: inner type and content.
@@ -223,6 +226,7 @@ impl DoubleRatchet {
                     ckr: Some(responder_chain),
                     nr: 0,
                     skipped: VecDeque::new(),
+                    reserved: 0,
                 })
             }
             Role::Responder => {
@@ -238,6 +242,7 @@ impl DoubleRatchet {
                     ckr: None,
                     nr: 0,
                     skipped: VecDeque::new(),
+                    reserved: 0,
                 })
             }
         }
@@ -342,7 +347,52 @@ impl DoubleRatchet {
         self.dhs_pub = PublicKey::from(dhs_new.as_ref()).to_bytes();
         self.dhs = dhs_new;
         self.cks = cks_new;
+        // A new sending chain: nothing of it is set aside yet.
+        self.reserved = 0;
         Ok(out)
+    }
+
+    /// Whether every message sent on the current sending chain has an index below a
+    /// reservation the caller already made durable; if not, sets aside the next `ahead` indices
+    /// and returns `true`: the caller must then save synced before the message leaves.
+    ///
+    /// Why: a state restored after a crash skips its sending chain to the reservation
+    /// ([`DoubleRatchet::skip_sending_to`]), so a message key used after the last synced save
+    /// is never used again, although the saves in between were not synced. The peer sees a
+    /// gap of at most `ahead` indices, as after lost messages (`docs/PROTOCOL.md` §1.1).
+    pub(crate) fn reserve(&mut self, ahead: u32) -> bool {
+        if self.ns <= self.reserved {
+            return false;
+        }
+        self.reserved = self.ns.saturating_add(ahead);
+        true
+    }
+
+    /// The reservation, when it is ahead of the chain (what a snapshot must carry).
+    pub(crate) fn reservation(&self) -> Option<u32> {
+        (self.reserved > self.ns).then_some(self.reserved)
+    }
+
+    /// Drops the reservation: the next snapshot holds the exact sending index (a clean stop
+    /// saves it synced, so the next start has no gap), and the next send reserves again.
+    pub(crate) fn release(&mut self) {
+        self.reserved = 0;
+    }
+
+    /// Restoring a state saved with a reservation: the sending chain moves on to it, its keys
+    /// discarded, since messages up to it may have left after this state was saved. `None`
+    /// when `to` is not ahead of the chain or further than [`MAX_GAP`] (not written by us).
+    pub(crate) fn skip_sending_to(&mut self, to: u32) -> Option<()> {
+        if to <= self.ns || to - self.ns > MAX_GAP {
+            return None;
+        }
+        for _ in self.ns..to {
+            let (_, next) = self.cks.step();
+            self.cks = next;
+        }
+        self.ns = to;
+        self.reserved = 0;
+        Some(())
     }
 
     fn store_skipped(&mut self, keys: Vec<SkippedKey>) {
@@ -409,6 +459,7 @@ impl DoubleRatchet {
             ckr,
             nr,
             skipped,
+            reserved: 0,
         })
     }
 }

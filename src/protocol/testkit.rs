@@ -123,3 +123,16 @@ pub fn exchange(
     }
     sent
 }
+
+/// The message keys the data lines among `lines` use: (session, ratchet key, index), for
+/// tests that check no key reaches the wire twice.
+pub fn key_ids(lines: &[String]) -> Vec<([u8; 4], [u8; 32], u32)> {
+    use super::wire::WireMessage;
+    lines
+        .iter()
+        .filter_map(|l| match WireMessage::decode(l) {
+            Ok(WireMessage::Data(m)) => Some((m.session_id, m.ratchet_key, m.index)),
+            _ => None,
+        })
+        .collect()
+}

@@ -123,6 +123,7 @@ pub unsafe extern "C" fn sotto_plugin_unload(plugin: *mut PurplePlugin) -> gbool
         if !state::is_quitting() {
             present::stop_all();
         }
+        service::release_reservations();
         state::remove();
         // SAFETY: closes any settings dialog we opened (its user data is then leaked, not freed
         // twice).

@@ -74,7 +74,60 @@ pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
 /// A message arrived from `r` (text already stripped of markup).
 pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effects)> {
     let (key, settings) = (r.key(), settings(r));
-    with_sessions(|s| s.incoming(&key, &r.peer, text, &settings, &mut OsRng)).flatten()
+    let out = with_sessions(|s| s.incoming(&key, &r.peer, text, &settings, &mut OsRng)).flatten();
+    sync_soon();
+    out
+}
+
+/// Before the plugin stops: every conversation saved with its exact sending index, so the
+/// next start skips none (`Sessions::release_reservations`).
+pub(crate) fn release_reservations() {
+    let _ = with_sessions(Sessions::release_reservations);
+}
+
+/// A message read was saved without its fsync: sync once the main loop has read everything
+/// that arrived with it (a backlog of 100 messages costs one fsync, not 100), unless a sync is
+/// already due.
+fn sync_soon() {
+    with_state(|state: &mut State| {
+        if state.sync_due.is_none() && state.sessions.needs_sync() {
+            state.sync_due = Some(SyncTimer::start());
+        }
+    });
+}
+
+/// The sync [`sync_soon`] asked for: a 0 ms libpurple timeout, which runs after the callbacks
+/// the main loop is dispatching now (the rest of a network read's messages). Removed when
+/// dropped before it ran (plugin unload: the store's close syncs anyway).
+pub(crate) struct SyncTimer(u32);
+
+impl SyncTimer {
+    fn start() -> Self {
+        // SAFETY: `sync_tick` has GSourceFunc's signature; no data pointer.
+        SyncTimer(unsafe { sys::purple_timeout_add(0, Some(sync_tick), std::ptr::null_mut()) })
+    }
+}
+
+impl Drop for SyncTimer {
+    fn drop(&mut self) {
+        if self.0 != 0 {
+            // SAFETY: the id `purple_timeout_add` returned, removed once, not yet run.
+            unsafe { sys::purple_timeout_remove(self.0) };
+        }
+    }
+}
+
+unsafe extern "C" fn sync_tick(_data: sys::gpointer) -> sys::gboolean {
+    super::boundary::ffi_boundary!(0, {
+        let _ = with_state(|state: &mut State| {
+            if let Some(mut due) = state.sync_due.take() {
+                // Running now: GLib removes it when this returns 0.
+                due.0 = 0;
+            }
+        });
+        let _ = with_sessions(Sessions::sync);
+        0
+    })
 }
 
 /// A user action on the conversation with `r` (start, stop, verify...).

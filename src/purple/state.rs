@@ -101,6 +101,8 @@ pub(crate) struct State {
     pub tags: HashMap<usize, Tag>,
     /// The last window number handed out (0 means "not tagged").
     pub last_tag: usize,
+    /// A sync of messages read and saved without one is due ([`super::service::SyncTimer`]).
+    pub sync_due: Option<super::service::SyncTimer>,
 }
 
 /// What our `sending-im-msg` handler let through, for the `send_im` wrapper to recognise.
@@ -228,6 +230,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 last_dialog: 0,
                 tags: HashMap::new(),
                 last_tag: 0,
+                sync_due: None,
             });
         }
     });

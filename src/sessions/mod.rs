@@ -187,6 +187,18 @@ impl core::fmt::Debug for Sessions {
     }
 }
 
+/// How a save is committed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Save {
+    /// On disk before the call returns: anything that leaves after the save.
+    Synced,
+    /// Committed, synced by the next [`Sessions::sync`] or synced save: a message that was
+    /// read and produced nothing to send, no event and no trust change, or data lines sent
+    /// under a sending reservation a synced save made durable (the store's module doc,
+    /// "Durable before it leaves", says why each is safe).
+    Unsynced,
+}
+
 /// SHA-256 of a snapshot: whether the store already holds exactly it.
 fn digest(snapshot: &[u8]) -> [u8; 32] {
     use sha2::Digest as _;
@@ -233,6 +245,40 @@ impl Sessions {
         match store.checkpoint() {
             Ok(()) => self.unchecked = false,
             Err(e) => self.note(format!("checkpoint: {e}")),
+        }
+    }
+
+    /// Before a clean stop: every loaded conversation saved (synced) with its exact sending
+    /// index, no reservation ahead of it, so the next start skips no index. A conversation
+    /// that cannot be saved keeps its reservation on disk, which is safe (the next start skips
+    /// past it).
+    pub fn release_reservations(&mut self) {
+        let keys: Vec<ConvKey> = self.sessions.keys().cloned().collect();
+        for key in keys {
+            if let Some(s) = self.sessions.get_mut(&key) {
+                s.conv.release_reservation();
+            }
+            if let Err(reason) = self.persist(&key, &[]) {
+                self.note(format!("saving a session before stopping: {reason}"));
+            }
+        }
+    }
+
+    /// Whether a message was read and saved without the fsync (nothing left with it): the host
+    /// calls [`Sessions::sync`] once the messages that arrived together have been read.
+    pub fn needs_sync(&self) -> bool {
+        self.store.as_ref().is_some_and(Store::unsynced)
+    }
+
+    /// Makes every save so far durable (`Store::sync`: one fsync for all the messages read
+    /// since the last one). A failure is logged: the next synced save meets the same disk and
+    /// fails closed.
+    pub fn sync(&mut self) {
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        if let Err(e) = store.sync() {
+            self.note(format!("syncing the store: {e}"));
         }
     }
 
@@ -416,12 +462,18 @@ impl Sessions {
         })
     }
 
-    /// Make the conversation durable before anything it produced leaves (the store syncs each
-    /// commit), and record what the events say about the peer.
+    /// Make the conversation durable before anything it produced leaves (a synced commit; see
+    /// [`Save`] for the saves that need not wait for the disk), and record what the events say
+    /// about the peer.
     ///
     /// `Err` (the reason) when it could not be saved, or there is no store to save it in: then
     /// nothing the operation produced may leave ([`Sessions::fail_closed`]).
     fn persist(&mut self, key: &ConvKey, events: &[Event]) -> Result<(), String> {
+        self.persist_as(key, events, Save::Synced)
+    }
+
+    /// [`Sessions::persist`], with the commit synced or not (see [`Save`]).
+    fn persist_as(&mut self, key: &ConvKey, events: &[Event], save: Save) -> Result<(), String> {
         let Some(s) = self.sessions.get_mut(key) else {
             return Ok(());
         };
@@ -459,12 +511,22 @@ impl Sessions {
                 rows.push((clients::row_name(&key.peer, o.slot), row, now));
             }
         }
+        // The contact's other clients hold no reservation: a change to one is always synced.
+        let save = if changed.is_empty() {
+            save
+        } else {
+            Save::Synced
+        };
         if !rows.is_empty() {
             let batch: Vec<(&str, &[u8])> = rows
                 .iter()
                 .map(|(name, row, _)| (name.as_str(), row.as_slice()))
                 .collect();
-            if let Err(e) = store.save_sessions(&key.protocol, &key.account, &batch) {
+            let saved = match save {
+                Save::Synced => store.save_sessions(&key.protocol, &key.account, &batch),
+                Save::Unsynced => store.save_sessions_unsynced(&key.protocol, &key.account, &batch),
+            };
+            if let Err(e) = saved {
                 self.log.push(format!("saving a session: {e}"));
                 return Err(reason(&e));
             }

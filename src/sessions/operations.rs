@@ -9,7 +9,7 @@ use crate::protocol::{
 };
 
 use super::{
-    digest, trust, ConvKey, Doing, Effects, Notice, Outgoing, Session, Sessions, Settings,
+    digest, trust, ConvKey, Doing, Effects, Notice, Outgoing, Save, Session, Sessions, Settings,
 };
 
 /// For the end-to-end test of the panic boundary: panics when the typed text is the value of
@@ -65,7 +65,19 @@ impl Sessions {
             _ => None,
         };
         let pending = std::mem::take(&mut s.pending);
-        let saved = self.persist(key, &out.events);
+        // Data lines and nothing else, under a sending reservation a synced save already made
+        // durable: the save need not wait for the disk (`Conversation::reserve_sending`).
+        let covered = matches!(&out.action, SendAction::Replace(lines) if !lines.is_empty())
+            && out.inject.is_empty()
+            && out.events.is_empty()
+            && elsewhere.is_empty()
+            && !s.conv.reserve_sending();
+        let save = if covered {
+            Save::Unsynced
+        } else {
+            Save::Synced
+        };
+        let saved = self.persist_as(key, &out.events, save);
         let mut fx = Effects {
             notices: pending,
             elsewhere,
@@ -171,7 +183,21 @@ impl Sessions {
         };
         let held = Self::fan_out_held(s, &out.events, rng);
         let pending = std::mem::take(&mut s.pending);
-        let saved = self.persist(key, &out.events);
+        // A message read in a session that was already up, and nothing else: no line leaves
+        // from this state, so its save need not wait for the disk.
+        let read_only = was_up
+            && matches!(out.action, ReceiveAction::Display(_))
+            && out.inject.is_empty()
+            && out.events.is_empty()
+            && held.is_empty()
+            && moved_holder.is_none()
+            && superseded.is_empty();
+        let save = if read_only {
+            Save::Unsynced
+        } else {
+            Save::Synced
+        };
+        let saved = self.persist_as(key, &out.events, save);
         let mut fx = Effects {
             notices: pending,
             ..Effects::default()

@@ -10,7 +10,8 @@
 //! * The database file and its write-ahead log are created 0600 inside a 0700 directory
 //!   (SQLite gives `sotto.db-wal` the database file's mode; under the exclusive lock there is
 //!   no `-shm` file).
-//! * `synchronous = FULL`: a commit is on disk when `save_session` returns.
+//! * `synchronous = FULL`: a commit is on disk when `save_session` returns; the one exception
+//!   is [`Store::save_sessions_unsynced`] (below).
 //!
 //! # The synced save
 //!
@@ -40,6 +41,28 @@
 //! stay in the file beyond the new ones until the next [`Store::checkpoint`] (with
 //! `journal_size_limit = 0`, as before, SQLite cut them off at the restart); the plugin's timer
 //! bounds that to about 30 s, as it bounded the WAL before.
+//!
+//! # Durable before it leaves
+//!
+//! What must be on disk before anything more happens is every state from which a line left:
+//! a session restored from an older one would encrypt under message keys already used on the
+//! wire. A message that was only *read* leaves nothing: the state it produced (the receiving
+//! chain moved on, skipped keys, a new ratchet key pair no line has used yet) may be lost to
+//! a power loss without any key being used twice, since the older state it falls back to can
+//! read the same messages again and draws a fresh key pair for its next send. So the plugin
+//! saves a plainly read message with [`Store::save_sessions_unsynced`] (a commit, without its
+//! fsync: it survives the process being killed, not a power loss) and calls [`Store::sync`]
+//! once the main loop has read what arrived together, one fsync for a backlog of messages
+//! instead of one each. Any synced commit before that (a send) covers it too, since the WAL
+//! is written in order. What a power loss in that short window costs: the messages read in it
+//! could be read, and shown, a second time if the server delivered them again.
+//!
+//! Sends are the same once a synced save has set sending indices aside
+//! (`Conversation::reserve_sending`, `docs/PROTOCOL.md` §4 "Sending reservations"): one synced
+//! save reserves the next 32 indices of the sending chain, the 32 messages that use them are
+//! committed without the fsync, and a state restored after a crash that lost those commits
+//! skips its chain past the reservation, so no message key is used twice; the peer sees a gap
+//! of at most 32 indices.
 //! * A database that cannot be opened or has an unknown schema is reported as
 //!   [`StoreError`]: the caller shows a notice and refuses to encrypt; it never silently
 //!   creates a new identity over an unreadable one.
@@ -159,6 +182,9 @@ pub struct Store {
     /// EXCLUSIVE`): one writer per profile.
     conn: Connection,
     path: PathBuf,
+    /// A commit was made without its fsync ([`Store::save_sessions_unsynced`]) and no sync has
+    /// covered it since: the generation it counted, for `sotto.generation` once it is synced.
+    unsynced: std::cell::Cell<Option<i64>>,
 }
 
 impl core::fmt::Debug for Store {
@@ -199,7 +225,11 @@ impl Store {
         conn.pragma_update(None, "secure_delete", "ON")?;
         // Never truncated by SQLite: a checkpoint fills it with zeros that commits overwrite.
         conn.pragma_update(None, "journal_size_limit", -1)?;
-        let store = Self { conn, path };
+        let store = Self {
+            conn,
+            path,
+            unsynced: std::cell::Cell::new(None),
+        };
         store.migrate()?;
         store.check_generation()?;
         // Whatever a crash left in the WAL goes into the database now, and the WAL is emptied
@@ -225,6 +255,10 @@ impl Store {
                 })?;
         let page: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         self.empty_wal()?;
+        // The checkpoint synced the log before copying it: every commit is durable.
+        if let Some(generation) = self.unsynced.take() {
+            self.note_generation(generation);
+        }
         if busy == 0 {
             // A WAL frame is a 24-byte header and a page; the log starts with a 32-byte header.
             let used = 32 + frames.max(0).saturating_mul(24 + page.max(0));
@@ -413,6 +447,72 @@ impl Store {
         account: &str,
         rows: &[(&str, &[u8])],
     ) -> Result<(), StoreError> {
+        let generation = self.write_sessions(protocol, account, rows)?;
+        // The WAL is appended to in order: this fsync made every earlier commit durable too.
+        self.unsynced.set(None);
+        self.note_generation(generation);
+        Ok(())
+    }
+
+    /// Saves like [`Store::save_sessions`], but commits without the fsync: the rows are in the
+    /// database for every later read, and survive the process being killed (the bytes are in
+    /// the kernel), but not a power loss or a kernel crash until [`Store::sync`], or any synced
+    /// commit, covers them. SQLite's WAL keeps commits in order, so what such a crash loses is
+    /// always a suffix of the unsynced commits, never an older one, and the database stays
+    /// whole. For a save no line waits on (see "Durable before it leaves" in the module doc).
+    pub fn save_sessions_unsynced(
+        &self,
+        protocol: &str,
+        account: &str,
+        rows: &[(&str, &[u8])],
+    ) -> Result<(), StoreError> {
+        self.set_synchronous("NORMAL")?;
+        let written = self.write_sessions(protocol, account, rows);
+        // Every other write of the store stays synced, whatever happened above.
+        let restored = self.set_synchronous("FULL");
+        let generation = written?;
+        // `sotto.generation` waits for the sync: written now, it could reach the disk before
+        // the commit, and a power loss would leave the database behind the file, which is how
+        // a restored backup looks (every session would be re-keyed).
+        self.unsynced.set(Some(generation));
+        restored?;
+        Ok(())
+    }
+
+    /// Whether a commit made by [`Store::save_sessions_unsynced`] is not yet known to be on
+    /// disk.
+    pub fn unsynced(&self) -> bool {
+        self.unsynced.get().is_some()
+    }
+
+    /// Makes every commit so far durable (an fsync of the write-ahead log, where a synced commit
+    /// would have made it), if one was made without it.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let Some(generation) = self.unsynced.get() else {
+            return Ok(());
+        };
+        // Linux syncs the file, not the descriptor: SQLite's pages written through its own
+        // descriptor are flushed by this one.
+        fs::File::open(self.path.with_file_name(WAL_FILE))?.sync_data()?;
+        self.unsynced.set(None);
+        self.note_generation(generation);
+        Ok(())
+    }
+
+    fn set_synchronous(&self, level: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(&format!("PRAGMA synchronous = {level}"))?
+            .execute([])?;
+        Ok(())
+    }
+
+    /// The rows in one transaction, committed as `synchronous` says; the new generation.
+    fn write_sessions(
+        &self,
+        protocol: &str,
+        account: &str,
+        rows: &[(&str, &[u8])],
+    ) -> Result<i64, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
         for (peer, snapshot) in rows {
             // A snapshot saved now holds no key of a restored backup: it needs no re-key.
@@ -431,8 +531,7 @@ impl Store {
         }
         let generation = generation::bump(&tx)?;
         tx.commit()?;
-        self.note_generation(generation);
-        Ok(())
+        Ok(generation)
     }
 
     /// Deletes the saved snapshot named `peer` (durably).

@@ -286,3 +286,64 @@ fn commits_fill_the_reserved_wal_and_survive_a_reopen() {
     fs::remove_dir_all(d).ok();
     fs::remove_dir_all(copy).ok();
 }
+
+#[test]
+fn an_unsynced_save_leaves_every_other_write_synced() {
+    let d = tmp("unsynced");
+    let s = Store::open(&d).unwrap();
+    let level = |s: &Store| -> i64 {
+        s.conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(level(&s), 2, "FULL");
+    let counted = || fs::read_to_string(d.join(generation::GENERATION_FILE)).unwrap_or_default();
+    s.save_session("prpl-irc", "a", "b", b"zero").unwrap();
+    let before = counted();
+    s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"one")])
+        .unwrap();
+    assert!(s.unsynced());
+    assert_eq!(
+        counted(),
+        before,
+        "the generation file waits for the sync: ahead of the disk's database it would \
+         look like a restored backup after a power loss"
+    );
+    assert_eq!(level(&s), 2, "back to FULL for every other write");
+    assert_eq!(
+        s.load_session("prpl-irc", "a", "b")
+            .unwrap()
+            .map(|v| v.to_vec()),
+        Some(b"one".to_vec())
+    );
+    s.sync().unwrap();
+    assert!(!s.unsynced());
+    assert_ne!(counted(), before, "written once synced");
+
+    s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"two")])
+        .unwrap();
+    s.save_session("prpl-irc", "a", "b", b"three").unwrap();
+    assert!(!s.unsynced(), "a synced commit covers the earlier one");
+
+    s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"four")])
+        .unwrap();
+    s.checkpoint().unwrap();
+    assert!(!s.unsynced(), "a checkpoint syncs the log first");
+
+    s.fail_writes(true);
+    assert!(s
+        .save_sessions_unsynced("prpl-irc", "a", &[("b", b"five")])
+        .is_err());
+    assert!(!s.unsynced(), "nothing was committed");
+    s.fail_writes(false);
+    assert_eq!(level(&s), 2, "FULL again after the failed write too");
+    drop(s);
+    let s = Store::open(&d).unwrap();
+    assert_eq!(
+        s.load_session("prpl-irc", "a", "b")
+            .unwrap()
+            .map(|v| v.to_vec()),
+        Some(b"four".to_vec())
+    );
+    fs::remove_dir_all(d).ok();
+}

@@ -19,7 +19,7 @@ use super::phase::{Phase, Session};
 use super::verification::{Channel, Verification};
 use super::{
     ConvState, Policy, DEFAULT_MAX_LINE, KIND_END, KIND_TEXT, MAX_KNOWN_KEYS, MAX_PLAINTEXT,
-    MAX_QUEUE, NOT_READ_INTERVAL_SECS, SENT_KEPT, SENT_KEPT_SECS,
+    MAX_QUEUE, NOT_READ_INTERVAL_SECS, RESERVE_AHEAD, SENT_KEPT, SENT_KEPT_SECS,
 };
 use crate::protocol::fragment::{self, Reassembler};
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
@@ -258,6 +258,26 @@ impl Conversation {
     /// Whether the peer is known to run Sotto.
     pub fn peer_supports_sotto(&self) -> bool {
         self.peer_supports
+    }
+
+    /// After a send: whether the current session's sending chain is covered by a reservation
+    /// the caller has already saved synced (`false`), or one was just made and the caller
+    /// must save synced before the lines leave (`true`; also when there is no session, so
+    /// nothing is skipped). Sets aside [`RESERVE_AHEAD`] indices at a time, so a burst or a
+    /// long conversation needs a synced save once per that many messages; the others may be
+    /// committed without waiting for the disk. See `DoubleRatchet::reserve`.
+    pub fn reserve_sending(&mut self) -> bool {
+        self.phase
+            .session_mut()
+            .map_or(true, |s| s.ratchet.reserve(RESERVE_AHEAD))
+    }
+
+    /// Makes the next snapshot hold the exact sending index (no reservation ahead of it): what a
+    /// clean stop saves, so that the next start skips nothing.
+    pub fn release_reservation(&mut self) {
+        if let Some(s) = self.phase.session_mut() {
+            s.ratchet.release();
+        }
     }
 
     /// Records that the peer runs Sotto (from earlier conversations); under `opportunistic`

@@ -85,6 +85,9 @@ pub const ANSWER_BURST: u32 = 4;
 pub const SENT_KEPT: usize = 32;
 /// ...and for at most this many seconds.
 pub const SENT_KEPT_SECS: u64 = 600;
+/// Sending indices set aside by one synced save (`Conversation::reserve_sending`): after a
+/// crash that lost the unsynced saves since, the sending chain skips at most this many.
+pub const RESERVE_AHEAD: u32 = 32;
 /// A client sends at most one not-read notice per conversation in this many seconds, and shows
 /// at most one notice about a message it no longer remembers in as many.
 pub const NOT_READ_INTERVAL_SECS: u64 = 30;

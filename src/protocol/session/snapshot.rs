@@ -13,6 +13,11 @@
 //! ‖ accepted peer keys: count u8 ‖ key (32)*
 //! ```
 //!
+//! Version 2 is the same bytes (after its own version byte) followed by `reserved u32be`: the
+//! current session's sending chain has indices set aside up to `reserved`, and a restore moves
+//! the chain there (see `DoubleRatchet::reserve`). Written only while a reservation is ahead of
+//! the chain; every other conversation is saved as version 1.
+//!
 //! Partial fragments and a verification in progress are not kept: the peer's next message is
 //! unaffected, and a verification simply has to be asked again.
 
@@ -32,6 +37,10 @@ use crate::protocol::ratchet::DoubleRatchet;
 use crate::protocol::snapshot::{put_bytes, Reader};
 
 const SNAPSHOT_VERSION: u8 = 1;
+/// Version 1's bytes followed by the current session's sending reservation (u32be), written
+/// only while one is ahead of the chain (`DoubleRatchet::reserve`): every other snapshot is
+/// still version 1, byte for byte.
+const SNAPSHOT_VERSION_RESERVED: u8 = 2;
 
 const FLAG_PEER_SUPPORTS: u8 = 1;
 const FLAG_FINISHED: u8 = 2;
@@ -127,7 +136,12 @@ impl Conversation {
         // Sized up front, never grown: a Vec that reallocates leaves an unwiped copy of the keys
         // written so far in the memory it frees.
         let mut out = Zeroizing::new(Vec::with_capacity(self.snapshot_capacity()));
-        out.push(SNAPSHOT_VERSION);
+        let reservation = self.phase.session().and_then(|s| s.ratchet.reservation());
+        out.push(if reservation.is_some() {
+            SNAPSHOT_VERSION_RESERVED
+        } else {
+            SNAPSHOT_VERSION
+        });
         out.extend_from_slice(&self.tag.to_be_bytes());
         out.push(self.policy.to_u8());
         out.extend_from_slice(&(self.max_line as u32).to_be_bytes());
@@ -148,6 +162,9 @@ impl Conversation {
         for k in &self.known_keys {
             out.extend_from_slice(&k.to_bytes());
         }
+        if let Some(reserved) = reservation {
+            out.extend_from_slice(&reserved.to_be_bytes());
+        }
         out
     }
 
@@ -167,18 +184,33 @@ impl Conversation {
             .map(|s| s.ratchet.skipped_len())
             .sum();
         let queued: usize = self.queue.iter().map(|q| 4 + q.len()).sum();
-        1024 + 68 * skipped + queued + 32 * self.known_keys.len()
+        1024 + 68 * skipped + queued + 32 * self.known_keys.len() + 4
     }
 
     /// Restores a conversation from [`Conversation::snapshot`].
+    ///
+    /// A version 2 snapshot was saved with sending indices set aside that messages may have
+    /// used since (its later saves were not synced, and a crash lost them): the restored
+    /// session's sending chain moves on past them, so no message key is used twice.
     pub fn restore(identity: IdentityKey, bytes: &[u8]) -> Result<Self, SnapshotError> {
         let mut r = Reader::new(bytes);
-        if r.u8() != Some(SNAPSHOT_VERSION) {
-            return Err(SnapshotError::Version);
+        let reserved = match r.u8() {
+            Some(SNAPSHOT_VERSION) => false,
+            Some(SNAPSHOT_VERSION_RESERVED) => true,
+            _ => return Err(SnapshotError::Version),
+        };
+        let mut conv = Self::read(identity, &mut r).ok_or(SnapshotError::Corrupt)?;
+        if reserved {
+            let to = r.u32().ok_or(SnapshotError::Corrupt)?;
+            conv.phase
+                .session_mut()
+                .and_then(|s| s.ratchet.skip_sending_to(to))
+                .ok_or(SnapshotError::Corrupt)?;
         }
-        Self::read(identity, &mut r)
-            .filter(|_| r.is_empty())
-            .ok_or(SnapshotError::Corrupt)
+        if !r.is_empty() {
+            return Err(SnapshotError::Corrupt);
+        }
+        Ok(conv)
     }
 
     fn read(identity: IdentityKey, r: &mut Reader<'_>) -> Option<Self> {

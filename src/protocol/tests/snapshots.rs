@@ -3,6 +3,7 @@
 //! disks, so version 1 must never change).
 
 use super::*;
+use crate::protocol::testkit::key_ids;
 
 #[test]
 fn snapshot_restore_continues_conversation() {
@@ -211,4 +212,120 @@ fn a_snapshot_is_written_without_growing_its_buffer() {
         assert!(s.len() <= s.capacity());
         assert_eq!(s.capacity(), c.snapshot_capacity_for_tests());
     }
+}
+
+/// The plugin saves synced only when `reserve_sending` says so; the other saves are committed
+/// without an fsync, and a power loss can lose any suffix of them. Whatever state survives (the
+/// last synced one, or any later one), the restored conversation never encrypts under a
+/// message key already used, and the peer reads everything from both sides of the crash.
+#[test]
+fn a_crash_that_loses_unsynced_saves_never_reuses_a_message_key() {
+    for crash_after in [1usize, 2, 20, 33, 34, 45, 70] {
+        for keep_latest in [false, true] {
+            let (mut a, mut b, mut rng) = established(91);
+            let a_id = IdentityKey::from_bytes([1; 32]);
+            let mut durable = a.snapshot().to_vec();
+            let mut synced = 0;
+            let mut sent: Vec<String> = Vec::new();
+            for i in 0..crash_after {
+                let lines = send(&mut a, &format!("m{i}"), &mut rng);
+                if a.reserve_sending() {
+                    durable = a.snapshot().to_vec();
+                    synced += 1;
+                }
+                let (shown, _, _) = deliver(&mut b, lines.clone(), &mut rng);
+                assert_eq!(shown, vec![format!("m{i}")]);
+                sent.extend(lines);
+                if i == 25 {
+                    // A reply: alice's next send starts a new sending chain (reserved afresh);
+                    // the read itself is an unsynced save.
+                    let reply = send(&mut b, "reply", &mut rng);
+                    assert_eq!(deliver(&mut a, reply, &mut rng).0, vec!["reply".to_owned()]);
+                }
+            }
+            let expected_synced = match crash_after {
+                n if n <= 26 => n.div_ceil(33),
+                n => 1 + (n - 26).div_ceil(33),
+            };
+            assert_eq!(
+                synced, expected_synced,
+                "synced saves after {crash_after} sends"
+            );
+            let survivor = if keep_latest {
+                a.snapshot().to_vec()
+            } else {
+                durable
+            };
+            let mut a2 = Conversation::restore(a_id.clone(), &survivor).unwrap();
+            let mut after = Vec::new();
+            for i in 0..5 {
+                let lines = send(&mut a2, &format!("after{i}"), &mut rng);
+                a2.reserve_sending();
+                after.extend(lines);
+            }
+            let mut all = key_ids(&sent);
+            all.extend(key_ids(&after));
+            let distinct: std::collections::HashSet<_> = all.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                all.len(),
+                "no message key twice (crash after {crash_after}, latest {keep_latest})"
+            );
+            let (shown, _, events) = deliver(&mut b, after, &mut rng);
+            assert_eq!(
+                shown,
+                (0..5).map(|i| format!("after{i}")).collect::<Vec<_>>(),
+                "{events:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_reservation_is_saved_as_version_2_and_restores_past_it() {
+    let (mut a, mut b, mut rng) = established(92);
+    let v1 = a.snapshot().to_vec();
+    assert_eq!(v1[0], 1);
+    let first = send(&mut a, "one", &mut rng);
+    assert!(a.reserve_sending(), "the first send reserves");
+    let v2 = a.snapshot().to_vec();
+    assert_eq!(v2[0], 2, "a reservation ahead of the chain: version 2");
+    assert_eq!(
+        &v2[v2.len() - 4..],
+        &33u32.to_be_bytes(),
+        "1 sent + 32 set aside"
+    );
+    assert!(!a.reserve_sending(), "covered: nothing more to set aside");
+
+    // Restored, it continues at index 33, and saves as version 1 again.
+    let mut a2 = Conversation::restore(IdentityKey::from_bytes([1; 32]), &v2).unwrap();
+    assert_eq!(a2.snapshot()[0], 1);
+    let next = send(&mut a2, "two", &mut rng);
+    assert_eq!(key_ids(&next)[0].2, 33);
+    let mut lines = first;
+    lines.extend(next);
+    assert_eq!(deliver(&mut b, lines, &mut rng).0, vec!["one", "two"]);
+
+    // Released (a clean stop): version 1, exact index, no gap at the next start.
+    a.release_reservation();
+    let clean = a.snapshot().to_vec();
+    assert_eq!(clean[0], 1);
+    let mut a3 = Conversation::restore(IdentityKey::from_bytes([1; 32]), &clean).unwrap();
+    assert_eq!(key_ids(&send(&mut a3, "three", &mut rng))[0].2, 1);
+
+    // Not written by Sotto: a reservation not ahead of the chain, too far, or cut short.
+    let with = |reserved: u32| {
+        let mut bytes = v1.clone();
+        bytes[0] = 2;
+        bytes.extend_from_slice(&reserved.to_be_bytes());
+        Conversation::restore(IdentityKey::from_bytes([1; 32]), &bytes).err()
+    };
+    let corrupt = Some(crate::protocol::SnapshotError::Corrupt);
+    assert_eq!(with(0), corrupt, "not ahead");
+    assert_eq!(with(1001), corrupt, "beyond MAX_GAP");
+    assert_eq!(with(5), None);
+    assert_eq!(
+        Conversation::restore(IdentityKey::from_bytes([1; 32]), &v2[..v2.len() - 1]).err(),
+        corrupt
+    );
 }

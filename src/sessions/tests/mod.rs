@@ -18,6 +18,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::*;
+use crate::protocol::testkit::key_ids;
 pub(super) use crate::protocol::wire::WireMessage;
 use crate::protocol::ReceiveAction;
 
@@ -71,19 +72,28 @@ impl Peer {
         self.sessions.store().expect("store")
     }
 
-    /// What memory holds for the conversation, and what disk holds.
+    /// What memory holds for the conversation, and what disk holds, each as a restart would
+    /// restore it (a snapshot saved with a sending reservation restores with the chain moved
+    /// past it).
     fn memory_and_disk(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let restored = |b: &[u8]| {
+            // The identity key is not part of the snapshot: any restores the same bytes.
+            Conversation::restore(crate::protocol::IdentityKey::from_bytes([0; 32]), b)
+                .expect("restore")
+                .snapshot()
+                .to_vec()
+        };
         let memory = self
             .sessions
             .sessions
             .get(&self.key)
-            .map(|s| s.conv.snapshot().to_vec());
+            .map(|s| restored(&s.conv.snapshot()));
         let k = &self.key;
         let disk = self
             .store()
             .load_session(&k.protocol, &k.account, &k.peer)
             .expect("read")
-            .map(|b| b.to_vec());
+            .map(|b| restored(&b));
         (memory, disk)
     }
 
@@ -184,17 +194,6 @@ fn encrypted(test: &str) -> (Peer, Peer) {
         assert_eq!(s, Some(ConvState::Encrypted), "{} encrypted", p.name);
     }
     (alice, bob)
-}
-
-/// The message keys a data line uses: session, ratchet key and index.
-fn key_ids(lines: &[String]) -> Vec<([u8; 4], [u8; 32], u32)> {
-    lines
-        .iter()
-        .filter_map(|l| match WireMessage::decode(l) {
-            Ok(WireMessage::Data(m)) => Some((m.session_id, m.ratchet_key, m.index)),
-            _ => None,
-        })
-        .collect()
 }
 
 fn lines_of(out: Outgoing) -> Vec<String> {

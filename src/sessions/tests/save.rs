@@ -225,3 +225,132 @@ fn the_trust_table_is_the_one_source_of_accepted_keys() {
         .expect("reloaded");
     assert!(loaded(&alice.sessions).is_empty());
 }
+
+#[test]
+fn a_message_read_is_committed_at_once_and_synced_once_for_all_before_anything_leaves() {
+    let (mut alice, mut bob) = encrypted("unsynced");
+    // The handshake's saves came before lines left: synced.
+    assert!(!alice.store().unsynced() && !bob.store().unsynced());
+
+    let one = lines_of(alice.send("one").0);
+    assert!(
+        !alice.store().unsynced(),
+        "a send is synced before it leaves"
+    );
+    let (inject, events, shown) = bob.receive("alice", &one);
+    assert_eq!(shown, vec!["one".to_owned()]);
+    assert!(
+        inject.is_empty() && events.is_empty(),
+        "{inject:?} {events:?}"
+    );
+    let (memory, disk) = bob.memory_and_disk();
+    assert_eq!(memory, disk, "committed: every later read sees it");
+    assert!(
+        bob.sessions.needs_sync(),
+        "read only: committed without its fsync"
+    );
+    bob.sessions.sync();
+    assert!(!bob.sessions.needs_sync());
+
+    // Two more read, then bob answers: the answer's synced commit covers both reads.
+    let mut more = lines_of(alice.send("two").0);
+    more.extend(lines_of(alice.send("three").0));
+    let (_, _, shown) = bob.receive("alice", &more);
+    assert_eq!(shown, vec!["two".to_owned(), "three".to_owned()]);
+    assert!(bob.sessions.needs_sync());
+    let reply = lines_of(bob.send("four").0);
+    assert!(
+        !bob.sessions.needs_sync(),
+        "the send's fsync made the reads durable too"
+    );
+    let (memory, disk) = bob.memory_and_disk();
+    assert_eq!(memory, disk);
+
+    // alice reads bob's answer: a new ratchet key from the peer, still nothing leaves.
+    let (_, _, shown) = alice.receive("bob", &reply);
+    assert_eq!(shown, vec!["four".to_owned()]);
+    assert!(alice.sessions.needs_sync());
+    // A message read from a state reopened after the process died (the commit is in the
+    // kernel, not lost with the process) decrypts the next line: the store kept it.
+    let dir = alice.dir.clone();
+    drop(std::mem::replace(
+        &mut alice.sessions,
+        Sessions::new(Err("closed".into())),
+    ));
+    alice.sessions = Sessions::new(Ok(Store::open(&dir).expect("reopen")));
+    let five = lines_of(bob.send("five").0);
+    let (_, events, shown) = alice.receive("bob", &five);
+    assert_eq!(shown, vec!["five".to_owned()], "{events:?}");
+}
+
+#[test]
+fn a_read_whose_save_fails_is_shown_once_and_nothing_is_left_unsynced() {
+    let (mut alice, mut bob) = encrypted("unsynced-fail");
+    let one = lines_of(alice.send("one").0);
+    bob.store().fail_writes(true);
+    let (_, _, shown) = bob.receive("alice", &one);
+    assert_eq!(
+        shown,
+        vec!["one".to_owned()],
+        "read, shown, though not saved"
+    );
+    assert!(!bob.sessions.needs_sync(), "no commit was made");
+    let (memory, disk) = bob.memory_and_disk();
+    assert_eq!(memory, disk, "rolled back to what disk holds");
+    bob.store().fail_writes(false);
+    let (_, _, shown) = bob.receive("alice", &one);
+    assert!(shown.is_empty(), "the same line again is not shown twice");
+}
+
+#[test]
+fn sends_wait_for_the_disk_once_per_reservation_and_a_clean_stop_leaves_no_gap() {
+    let (mut alice, mut bob) = encrypted("reserve");
+    let mut synced = Vec::new();
+    let mut lines = Vec::new();
+    for i in 0..100 {
+        // Each send starts from a synced store, so `unsynced` tells how this one was saved.
+        alice.sessions.sync();
+        let sent = lines_of(alice.send(&format!("m{i}")).0);
+        if !alice.store().unsynced() {
+            synced.push(i);
+        }
+        lines.extend(sent);
+    }
+    assert_eq!(
+        synced,
+        vec![0, 33, 66, 99],
+        "one synced save per 33 messages"
+    );
+    let (_, _, shown) = bob.receive("alice", &lines);
+    assert_eq!(shown.len(), 100);
+    let last = key_ids(&lines).last().map(|k| k.2);
+    assert_eq!(last, Some(99));
+
+    // A clean stop saves the exact index: the next start continues at 100.
+    alice.sessions.release_reservations();
+    let reopen = |p: &mut Peer| {
+        let dir = p.dir.clone();
+        drop(std::mem::replace(
+            &mut p.sessions,
+            Sessions::new(Err("closed".into())),
+        ));
+        p.sessions = Sessions::new(Ok(Store::open(&dir).expect("reopen")));
+    };
+    reopen(&mut alice);
+    let next = lines_of(alice.send("after a clean stop").0);
+    assert_eq!(key_ids(&next)[0].2, 100);
+
+    // Killed instead (no release): the next start skips to the reservation (101 + 32), and the
+    // peer still reads it.
+    reopen(&mut alice);
+    let next2 = lines_of(alice.send("after a kill").0);
+    assert_eq!(key_ids(&next2)[0].2, 133);
+    let mut both = next;
+    both.extend(next2);
+    let (_, events, shown) = bob.receive("alice", &both);
+    assert_eq!(
+        shown,
+        vec!["after a clean stop", "after a kill"],
+        "{events:?}"
+    );
+}
