@@ -185,6 +185,8 @@ pub struct Store {
     /// A commit was made without its fsync ([`Store::save_sessions_unsynced`]) and no sync has
     /// covered it since: the generation it counted, for `sotto.generation` once it is synced.
     unsynced: std::cell::Cell<Option<i64>>,
+    /// The database is in WAL mode (commits without an fsync are safe only there).
+    wal: bool,
 }
 
 impl core::fmt::Debug for Store {
@@ -221,6 +223,10 @@ impl Store {
         // Durability and what is left on disk: see "The synced save" in the module doc.
         // WAL entered under the exclusive lock keeps its index in memory: no -shm file.
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // A file system without WAL support leaves the rollback journal, under which a commit
+        // without its fsync could corrupt the database on a power loss: then every save syncs.
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        let wal = mode.eq_ignore_ascii_case("wal");
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
         // Never truncated by SQLite: a checkpoint fills it with zeros that commits overwrite.
@@ -229,6 +235,7 @@ impl Store {
             conn,
             path,
             unsynced: std::cell::Cell::new(None),
+            wal,
         };
         store.migrate()?;
         store.check_generation()?;
@@ -460,12 +467,16 @@ impl Store {
     /// commit, covers them. SQLite's WAL keeps commits in order, so what such a crash loses is
     /// always a suffix of the unsynced commits, never an older one, and the database stays
     /// whole. For a save no line waits on (see "Durable before it leaves" in the module doc).
+    /// Synced all the same when the database could not be put in WAL mode.
     pub fn save_sessions_unsynced(
         &self,
         protocol: &str,
         account: &str,
         rows: &[(&str, &[u8])],
     ) -> Result<(), StoreError> {
+        if !self.wal {
+            return self.save_sessions(protocol, account, rows);
+        }
         self.set_synchronous("NORMAL")?;
         let written = self.write_sessions(protocol, account, rows);
         // Every other write of the store stays synced, whatever happened above.

@@ -297,6 +297,7 @@ fn an_unsynced_save_leaves_every_other_write_synced() {
             .unwrap()
     };
     assert_eq!(level(&s), 2, "FULL");
+    assert!(s.wal, "unsynced commits only in WAL mode");
     let counted = || fs::read_to_string(d.join(generation::GENERATION_FILE)).unwrap_or_default();
     s.save_session("prpl-irc", "a", "b", b"zero").unwrap();
     let before = counted();
