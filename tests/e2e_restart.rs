@@ -117,8 +117,19 @@ impl XorShift {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_a_power_loss_that_drops_unsynced_saves_reuses_no_key() {
+    power_loss_after_unsynced_saves(Proto::Xmpp);
+}
+
+/// The same on IRC.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_power_loss_that_drops_unsynced_saves_reuses_no_key() {
+    power_loss_after_unsynced_saves(Proto::Irc);
+}
+
+fn power_loss_after_unsynced_saves(proto: Proto) {
     let t0 = Instant::now();
-    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (mut p, _) = encrypted_pair(proto, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     let first = "first after the handshake: saved synced, 32 keys set aside";
     p.alice.client.send(&bob, first);
@@ -157,5 +168,8 @@ fn xmpp_a_power_loss_that_drops_unsynced_saves_reuses_no_key() {
     let count = assert_no_key_reuse(&p);
     assert!(count >= 15, "too few data messages on the wire: {count}");
     assert_no_trouble(&p);
-    note("Xmpp: a power loss after 10 unsynced saves", t0);
+    note(
+        &format!("{proto:?}: a power loss after 10 unsynced saves"),
+        t0,
+    );
 }
