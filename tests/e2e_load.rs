@@ -291,20 +291,7 @@ fn run_load(plugin: bool) -> (Figures, Figures, Duration) {
         );
         // Nothing went wrong anywhere (held-message notices are expected; trouble is not).
         for side in [&a, &b] {
-            side.client.assert_no_criticals();
-            for w in side.client.writes() {
-                let t = w.shown().to_lowercase();
-                assert!(
-                    !(w.has(flags::ERROR)
-                        || (w.has(flags::SYSTEM)
-                            && (t.contains("could not")
-                                || t.contains("not encrypted")
-                                || t.contains("failed")
-                                || t.contains("not sent")))),
-                    "[{}] trouble: {w:?}",
-                    side.client.cfg.name
-                );
-            }
+            assert_client_untroubled(&side.client);
         }
     }
     if !plugin {

@@ -3,7 +3,7 @@
 
 use super::{
     find, flags, irc_sotto_lines, loop_messages, parse_data, reassemble, sip_messages, sotto_lines,
-    split_lines, DataHeader, Dir, Pair, Proto, Tap,
+    split_lines, Client, DataHeader, Dir, Pair, Proto, Tap,
 };
 
 /// Assert that no byte sequence of `needle` went through either tap, in either direction.
@@ -207,25 +207,31 @@ pub fn assert_only_sotto_since(p: &Pair, marks: ((usize, usize), (usize, usize))
 /// No line on either side says something went wrong.
 pub fn assert_no_trouble(p: &Pair) {
     for c in [&p.alice.client, &p.bob.client] {
-        c.assert_no_criticals();
-        for w in c.writes() {
-            let t = w.shown().to_lowercase();
-            let bad = w.has(flags::ERROR)
-                || (w.has(flags::SYSTEM)
-                    && (t.contains("could not")
-                        || t.contains("not encrypted")
-                        || t.contains("error")
-                        || t.contains("failed")));
-            assert!(!bad, "[{}] trouble in the conversation: {w:?}", c.cfg.name);
-        }
-        for l in c.lines() {
-            assert!(
-                l.tag != "ERROR",
-                "[{}] the client reported {:?}",
-                c.cfg.name,
-                l.fields
-            );
-        }
+        assert_client_untroubled(c);
+    }
+}
+
+/// One client: no libpurple CRITICAL, no error line and no system line that says something
+/// went wrong (could not, not encrypted, error, failed, not sent) in any window, no `ERROR`
+/// reported by the client.
+pub fn assert_client_untroubled(c: &Client) {
+    c.assert_no_criticals();
+    for w in c.writes() {
+        let t = w.shown().to_lowercase();
+        let bad = w.has(flags::ERROR)
+            || (w.has(flags::SYSTEM)
+                && ["could not", "not encrypted", "error", "failed", "not sent"]
+                    .iter()
+                    .any(|word| t.contains(word)));
+        assert!(!bad, "[{}] trouble in the conversation: {w:?}", c.cfg.name);
+    }
+    for l in c.lines() {
+        assert!(
+            l.tag != "ERROR",
+            "[{}] the client reported {:?}",
+            c.cfg.name,
+            l.fields
+        );
     }
 }
 
