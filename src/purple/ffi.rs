@@ -29,7 +29,7 @@ struct Loaded {
     _direct_commands: Vec<CommandGuard>,
     _wraps: prpl::SendImWraps,
     _echoes: echo::Guard,
-    _checkpoints: service::CheckpointTimer,
+    _checkpoints: service::Timeout,
 }
 
 /// Open the store in `<purple user dir>/sotto/`.
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             _direct_commands: direct_cmds::register(),
             _wraps: prpl::wrap_all(),
             _echoes: echo::Guard::new(),
-            _checkpoints: service::CheckpointTimer::start(),
+            _checkpoints: service::Timeout::checkpoints(),
         };
         state::hold_loaded(Box::new(loaded));
         glue::debug_info("Sotto loaded");

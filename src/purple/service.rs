@@ -91,38 +91,24 @@ pub(crate) fn release_reservations() {
 fn sync_soon() {
     with_state(|state: &mut State| {
         if state.sync_due.is_none() && state.sessions.needs_sync() {
-            state.sync_due = Some(SyncTimer::start());
+            state.sync_due = Some(sync_timer());
         }
     });
 }
 
-/// The sync [`sync_soon`] asked for: a 0 ms libpurple timeout, which runs after the callbacks
+/// The sync [`sync_soon`] asks for: a 0 ms libpurple timeout, which runs after the callbacks
 /// the main loop is dispatching now (the rest of a network read's messages). Removed when
 /// dropped before it ran (plugin unload: the store's close syncs anyway).
-pub(crate) struct SyncTimer(u32);
-
-impl SyncTimer {
-    fn start() -> Self {
-        // SAFETY: `sync_tick` has GSourceFunc's signature; no data pointer.
-        SyncTimer(unsafe { sys::purple_timeout_add(0, Some(sync_tick), std::ptr::null_mut()) })
-    }
-}
-
-impl Drop for SyncTimer {
-    fn drop(&mut self) {
-        if self.0 != 0 {
-            // SAFETY: the id `purple_timeout_add` returned, removed once, not yet run.
-            unsafe { sys::purple_timeout_remove(self.0) };
-        }
-    }
+fn sync_timer() -> Timeout {
+    // SAFETY: `sync_tick` has GSourceFunc's signature; no data pointer.
+    Timeout(unsafe { sys::purple_timeout_add(0, Some(sync_tick), std::ptr::null_mut()) })
 }
 
 unsafe extern "C" fn sync_tick(_data: sys::gpointer) -> sys::gboolean {
     super::boundary::ffi_boundary!(0, {
         let _ = with_state(|state: &mut State| {
-            if let Some(mut due) = state.sync_due.take() {
-                // Running now: GLib removes it when this returns 0.
-                due.0 = 0;
+            if let Some(due) = state.sync_due.take() {
+                due.ran();
             }
         });
         let _ = with_sessions(Sessions::sync);
@@ -353,29 +339,35 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
 /// How often the store's write-ahead log is emptied while Sotto is loaded.
 const CHECKPOINT_SECS: u32 = 30;
 
-/// Empties the store's write-ahead log every [`CHECKPOINT_SECS`] when something was saved
-/// (`Sessions::checkpoint`), off every send path; removed when dropped (plugin unload). On a
-/// clean exit SQLite checkpoints when the store closes.
-pub(crate) struct CheckpointTimer(u32);
+/// A libpurple timeout of ours, removed when dropped (plugin unload) unless it already ran
+/// and was not repeated ([`Timeout::ran`]).
+pub(crate) struct Timeout(u32);
 
-impl CheckpointTimer {
-    pub(crate) fn start() -> Self {
+impl Timeout {
+    /// Empties the store's write-ahead log every [`CHECKPOINT_SECS`] when something was saved
+    /// (`Sessions::checkpoint`), off every send path. On a clean exit SQLite checkpoints when
+    /// the store closes.
+    pub(crate) fn checkpoints() -> Self {
         // SAFETY: `checkpoint_tick` has GSourceFunc's signature; no data pointer.
-        let id = unsafe {
+        Timeout(unsafe {
             sys::purple_timeout_add_seconds(
                 CHECKPOINT_SECS,
                 Some(checkpoint_tick),
                 std::ptr::null_mut(),
             )
-        };
-        CheckpointTimer(id)
+        })
+    }
+
+    /// Called from its own callback, which returns 0: GLib removes the source itself.
+    fn ran(mut self) {
+        self.0 = 0;
     }
 }
 
-impl Drop for CheckpointTimer {
+impl Drop for Timeout {
     fn drop(&mut self) {
         if self.0 != 0 {
-            // SAFETY: the id `purple_timeout_add_seconds` returned, removed once.
+            // SAFETY: an id a libpurple timeout function returned, removed once, still active.
             unsafe { sys::purple_timeout_remove(self.0) };
         }
     }

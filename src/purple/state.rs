@@ -101,8 +101,8 @@ pub(crate) struct State {
     pub tags: HashMap<usize, Tag>,
     /// The last window number handed out (0 means "not tagged").
     pub last_tag: usize,
-    /// A sync of messages read and saved without one is due ([`super::service::SyncTimer`]).
-    pub sync_due: Option<super::service::SyncTimer>,
+    /// A sync of messages read and saved without one is due (a 0 ms timeout).
+    pub sync_due: Option<super::service::Timeout>,
 }
 
 /// What our `sending-im-msg` handler let through, for the `send_im` wrapper to recognise.

@@ -41,6 +41,9 @@
 //! stay in the file beyond the new ones until the next [`Store::checkpoint`] (with
 //! `journal_size_limit = 0`, as before, SQLite cut them off at the restart); the plugin's timer
 //! bounds that to about 30 s, as it bounded the WAL before.
+//! * A database that cannot be opened or has an unknown schema is reported as
+//!   [`StoreError`]: the caller shows a notice and refuses to encrypt; it never silently
+//!   creates a new identity over an unreadable one.
 //!
 //! # Durable before it leaves
 //!
@@ -63,9 +66,6 @@
 //! committed without the fsync, and a state restored after a crash that lost those commits
 //! skips its chain past the reservation, so no message key is used twice; the peer sees a gap
 //! of at most 32 indices.
-//! * A database that cannot be opened or has an unknown schema is reported as
-//!   [`StoreError`]: the caller shows a notice and refuses to encrypt; it never silently
-//!   creates a new identity over an unreadable one.
 //!
 //! ```
 //! use sotto::store::Store;
