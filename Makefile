@@ -162,6 +162,7 @@ BENCH_MESSAGES ?= 42000
 LIBOTR_BENCH = benches/libotr/otr_bench
 
 $(LIBOTR_BENCH): benches/libotr/otr_bench.c
+	@$(DEPS) libotr5-dev
 	$(MAKE) -C benches/libotr otr_bench
 
 bench-burst: $(LIBOTR_BENCH)
@@ -169,6 +170,7 @@ bench-burst: $(LIBOTR_BENCH)
 
 CALLGRIND_MESSAGES ?= 500
 bench-burst-callgrind: $(LIBOTR_BENCH)
+	@$(DEPS) valgrind
 	@b=$$($(CARGO) bench --no-default-features --bench burst --no-run 2>&1 \
 		| sed -n 's/.*(\(.*burst-[0-9a-f]*\))$$/\1/p' | tail -n 1); \
 	cg() { valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \

@@ -2,6 +2,7 @@
 # Install the Debian packages Sotto's build and tests need, only those missing.
 # Called by `make`, `make test` and `make demo`; safe to run again (it does nothing when all are present).
 #   scripts/deps.sh            build + test dependencies
+#   scripts/deps.sh PKG...     the same, plus PKG... (the benches: libotr5-dev, valgrind)
 #   SOTTO_DEPS_SKIP=1 make     skip the check (e.g. on a non-Debian system with the libraries installed)
 set -euo pipefail
 
@@ -16,6 +17,7 @@ packages=(
 	libpurple-dev libglib2.0-dev pkg-config clang libclang-dev gcc make
 	ngircd prosody kamailio purple-xmpp-carbons
 	pidgin finch xvfb xdotool
+	"$@"
 )
 
 if ! command -v dpkg >/dev/null 2>&1; then

@@ -27,6 +27,7 @@ use zeroize::Zeroizing;
 
 use super::identity::{IdentityKey, IdentityPublic};
 use super::kdf::{hkdf2, Key32};
+use super::secret::SecretBytes;
 use super::snapshot::Reader;
 use super::wire::{ConfirmMessage, InitMessage, ResponseMessage};
 
@@ -115,10 +116,7 @@ impl SymmetricState {
         ct
     }
 
-    fn decrypt_and_hash(
-        &mut self,
-        ciphertext: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, HandshakeError> {
+    fn decrypt_and_hash(&mut self, ciphertext: &[u8]) -> Result<SecretBytes, HandshakeError> {
         let Some(k) = &self.k else {
             return Err(HandshakeError::Authentication);
         };
@@ -135,7 +133,7 @@ impl SymmetricState {
             .map_err(|_| HandshakeError::Authentication)?;
         self.n += 1;
         self.mix_hash(ciphertext);
-        Ok(Zeroizing::new(pt))
+        Ok(SecretBytes::new(pt))
     }
 
     fn to_bytes(&self, out: &mut Vec<u8>) {

@@ -13,6 +13,7 @@ mod kdf;
 pub mod names;
 pub mod padding;
 pub mod ratchet;
+mod secret;
 pub mod session;
 mod snapshot;
 #[doc(hidden)]
@@ -28,6 +29,7 @@ mod tests;
 mod vectors;
 
 pub use identity::{Fingerprint, IdentityKey, IdentityPublic};
+pub use secret::{SecretBytes, SecretString};
 pub use session::{
     ConvState, Conversation, Event, Policy, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome,
     SnapshotError, UnreadableReason,

@@ -5,7 +5,7 @@
 //! [`padded_len`]: a multiple of 8 up to 64 bytes, then Padmé (Nikitin et al., PURBs), which
 //! leaks O(log log L) bits and costs at most 12 % overhead.
 
-use zeroize::Zeroizing;
+use super::secret::SecretBytes;
 
 /// Length after padding for `len` bytes (type + content + marker).
 pub fn padded_len(len: usize) -> usize {
@@ -20,16 +20,16 @@ pub fn padded_len(len: usize) -> usize {
 }
 
 /// Frames and pads `content` with inner type `kind`.
-pub fn pad(kind: u8, content: &[u8]) -> Zeroizing<Vec<u8>> {
+pub fn pad(kind: u8, content: &[u8]) -> SecretBytes {
     pad_with_spare(kind, content, 0)
 }
 
 /// [`pad`], in a buffer with `spare` bytes of capacity left after the padded plaintext, so an
 /// AEAD tag can be appended in place without moving (and leaving behind an unwiped copy of)
 /// the plaintext.
-pub fn pad_with_spare(kind: u8, content: &[u8], spare: usize) -> Zeroizing<Vec<u8>> {
+pub fn pad_with_spare(kind: u8, content: &[u8], spare: usize) -> SecretBytes {
     let len = content.len() + 2;
-    let mut out = Zeroizing::new(Vec::with_capacity(padded_len(len) + spare));
+    let mut out = SecretBytes::with_capacity(padded_len(len) + spare);
     out.push(kind);
     out.extend_from_slice(content);
     out.push(0x80);
@@ -42,20 +42,40 @@ pub fn pad_with_spare(kind: u8, content: &[u8], spare: usize) -> Zeroizing<Vec<u
 /// exactly `padded_len(|content| + 2)`, or a text (type 0x00) that is not UTF-8. A message
 /// with bad framing is refused like a forged one, so it changes no state.
 pub fn unpad(buf: &[u8]) -> Option<(u8, &[u8])> {
-    let (&kind, rest) = buf.split_first()?;
-    let end = rest.iter().rposition(|&b| b != 0)?;
-    if rest[end] != 0x80 || buf.len() != padded_len(end + 2) {
-        return None;
-    }
-    let content = &rest[..end];
+    let (kind, len) = unpad_frame(buf)?;
+    let content = buf.get(1..1 + len)?;
     if kind == TEXT && std::str::from_utf8(content).is_err() {
         return None;
     }
     Some((kind, content))
 }
 
+/// [`unpad`] without its UTF-8 check: (type, content length). The ratchet checks a text's
+/// UTF-8 once, as it makes the `String` (`ratchet::Plaintext`).
+pub(crate) fn unpad_frame(buf: &[u8]) -> Option<(u8, usize)> {
+    let (&kind, rest) = buf.split_first()?;
+    let end = last_nonzero(rest)?;
+    if rest[end] != 0x80 || buf.len() != padded_len(end + 2) {
+        return None;
+    }
+    Some((kind, end))
+}
+
+/// Index of the last non-zero byte: eight bytes at a time over the zeros (the padding is up
+/// to 12 % of a message: about 250 bytes at 4 KiB), then byte by byte.
+fn last_nonzero(bytes: &[u8]) -> Option<usize> {
+    let mut end = bytes.len();
+    while let Some(word) = end.checked_sub(8).and_then(|start| bytes.get(start..end)) {
+        if word.iter().fold(0u8, |acc, &b| acc | b) != 0 {
+            break;
+        }
+        end -= 8;
+    }
+    bytes.get(..end)?.iter().rposition(|&b| b != 0)
+}
+
 /// The inner type of a text message, whose content must be UTF-8.
-const TEXT: u8 = 0x00;
+pub(crate) const TEXT: u8 = 0x00;
 
 #[cfg(test)]
 mod tests {
@@ -93,6 +113,16 @@ mod tests {
             let (k, c) = unpad(&p).unwrap();
             prop_assert_eq!(k, kind);
             prop_assert_eq!(c, &content[..]);
+        }
+
+        #[test]
+        fn word_scan_finds_the_last_nonzero_byte(
+            head in proptest::collection::vec(any::<u8>(), 0..40),
+            zeros in 0usize..300,
+        ) {
+            let mut bytes = head;
+            bytes.resize(bytes.len() + zeros, 0);
+            prop_assert_eq!(last_nonzero(&bytes), bytes.iter().rposition(|&b| b != 0));
         }
     }
 }

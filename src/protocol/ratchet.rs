@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 use super::handshake::{Established, Role};
 use super::kdf::{chain_step, hkdf2, Key32, RATCHET_INFO};
 use super::padding;
+use super::secret::{SecretBytes, SecretString};
 use super::snapshot::{put_opt32, Reader};
 use super::wire::{DataMessage, HeaderBytes};
 
@@ -87,7 +88,7 @@ impl MessageKey {
 
     /// Encrypts `buf` (the padded plaintext, with [`TAG_LEN`] bytes of spare capacity) in
     /// place and appends the tag: the plaintext's buffer becomes the ciphertext, no copy.
-    fn encrypt(self, ad: &[u8], buf: &mut Zeroizing<Vec<u8>>) -> Vec<u8> {
+    fn encrypt(self, ad: &[u8], buf: &mut SecretBytes) -> Vec<u8> {
         let sealed = self.aead().and_then(|key| {
             key.seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(ZERO_NONCE),
@@ -108,17 +109,18 @@ impl MessageKey {
         }
     }
 
-    /// Decrypts `ciphertext` (with its tag) into a new buffer, wiped on drop: the one copy
-    /// a borrowed message needs.
-    fn decrypt(self, ad: &[u8], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
-        let split = ciphertext
+    /// Decrypts `ciphertext` (with its tag) in its own buffer, which becomes the plaintext's:
+    /// wiped on drop from here on, whether the tag verifies or not (a failed open may leave
+    /// key stream in it).
+    fn decrypt(self, ad: &[u8], ciphertext: Vec<u8>) -> Result<SecretBytes, DecryptError> {
+        let mut buf = SecretBytes::new(ciphertext);
+        let split = buf
             .len()
             .checked_sub(TAG_LEN)
             .ok_or(DecryptError::Authentication)?;
-        let (body, tag) = ciphertext.split_at(split);
-        let tag = Tag::try_from(tag).map_err(|_| DecryptError::Authentication)?;
+        let tag = Tag::try_from(&buf[split..]).map_err(|_| DecryptError::Authentication)?;
+        buf.truncate(split);
         let key = self.aead().ok_or(DecryptError::Authentication)?;
-        let mut buf = Zeroizing::new(body.to_vec());
         key.open_in_place_separate_tag(
             Nonce::assume_unique_for_key(ZERO_NONCE),
             Aad::from(ad),
@@ -167,35 +169,55 @@ pub struct Decrypted {
     pub content: Plaintext,
 }
 
-/// Decrypted content: the padded plaintext's own buffer, read through a window that leaves
-/// out the type byte and the padding (so it is never copied out), wiped on drop.
-pub struct Plaintext {
-    padded: Zeroizing<Vec<u8>>,
-    end: usize,
+/// Decrypted content, wiped on drop, never copied out of the buffer it was decrypted in: a
+/// text (inner type 0x00) is made a `String` in that buffer as it is decrypted, its UTF-8
+/// checked once (the type byte moved out in place); any other content is read through a
+/// window that leaves out the type byte and the padding.
+pub struct Plaintext(Content);
+
+enum Content {
+    Text(SecretString),
+    Bytes { padded: SecretBytes, end: usize },
 }
 
 impl core::ops::Deref for Plaintext {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        self.padded.get(1..self.end).unwrap_or_default()
+        match &self.0 {
+            Content::Text(text) => text.as_bytes(),
+            Content::Bytes { padded, end } => padded.get(1..*end).unwrap_or_default(),
+        }
     }
 }
 
 impl Plaintext {
-    /// The content as text in the same buffer, wiped on drop: the type byte is moved out in
-    /// place, so a caller that needs an owned `String` gets one without a second buffer and a
-    /// copy of the whole message. `None` (the buffer wiped) if the content is not UTF-8.
-    pub fn into_text(self) -> Option<Zeroizing<String>> {
-        let Plaintext { mut padded, end } = self;
+    /// The content of `padded` (whose framing `padding::unpad_frame` accepted, content ending
+    /// at `end`) with inner type `kind`. `None` (the buffer wiped) for a text that is not
+    /// UTF-8, which the ratchet refuses as bad framing.
+    fn new(kind: u8, padded: SecretBytes, end: usize) -> Option<Self> {
+        let content = Content::Bytes { padded, end };
+        if kind != padding::TEXT {
+            return Some(Self(content));
+        }
+        Self(content).into_text().map(|t| Self(Content::Text(t)))
+    }
+
+    /// The content as text, wiped on drop, in the buffer it was decrypted in. `None` (the
+    /// buffer wiped) if the content is not UTF-8.
+    pub fn into_text(self) -> Option<SecretString> {
+        let (mut padded, end) = match self.0 {
+            Content::Text(text) => return Some(text),
+            Content::Bytes { padded, end } => (padded, end),
+        };
         padded.truncate(end);
         if !padded.is_empty() {
             padded.copy_within(1.., 0);
             padded.pop();
         }
         match String::from_utf8(std::mem::take(&mut *padded)) {
-            Ok(text) => Some(Zeroizing::new(text)),
+            Ok(text) => Some(SecretString::new(text)),
             Err(e) => {
-                drop(Zeroizing::new(e.into_bytes()));
+                drop(SecretBytes::new(e.into_bytes()));
                 None
             }
         }
@@ -266,35 +288,41 @@ impl DoubleRatchet {
             ciphertext: Vec::new(),
         };
         self.ns = self.ns.saturating_add(1);
-        let ad = AssociatedData::new(handshake_hash, msg.header_bytes());
+        let ad = AssociatedData::new(handshake_hash, &msg);
         let mut buf = padding::pad_with_spare(kind, content, TAG_LEN);
         msg.ciphertext = mk.encrypt(&ad, &mut buf);
         msg
     }
 
-    /// Decrypts one message; commits the new state only if it authenticates.
+    /// Decrypts one message; commits the new state only if it authenticates. The message is
+    /// consumed: its ciphertext is opened in place (no copy), once, with the one key its
+    /// header names.
     pub fn decrypt(
         &mut self,
         handshake_hash: &[u8; 32],
-        msg: &DataMessage,
+        msg: DataMessage,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Decrypted, DecryptError> {
-        let ad = AssociatedData::new(handshake_hash, msg.header_bytes());
-        let open = |mk: MessageKey| -> Result<Decrypted, DecryptError> {
-            let padded = mk.decrypt(&ad, &msg.ciphertext)?;
-            let (kind, content) = padding::unpad(&padded).ok_or(DecryptError::Malformed)?;
-            let end = 1 + content.len();
-            Ok(Decrypted {
-                kind,
-                content: Plaintext { padded, end },
-            })
+        let ad = AssociatedData::new(handshake_hash, &msg);
+        let DataMessage {
+            ratchet_key,
+            previous_chain_len,
+            index,
+            ciphertext,
+            ..
+        } = msg;
+        let open = move |mk: MessageKey| -> Result<Decrypted, DecryptError> {
+            let padded = mk.decrypt(&ad, ciphertext)?;
+            let (kind, len) = padding::unpad_frame(&padded).ok_or(DecryptError::Malformed)?;
+            let content = Plaintext::new(kind, padded, 1 + len).ok_or(DecryptError::Malformed)?;
+            Ok(Decrypted { kind, content })
         };
 
         // 1. A key we skipped earlier.
         if let Some(pos) = self
             .skipped
             .iter()
-            .position(|s| s.ratchet_key == msg.ratchet_key && s.index == msg.index)
+            .position(|s| s.ratchet_key == ratchet_key && s.index == index)
         {
             let mk = MessageKey(Zeroizing::new(*self.skipped[pos].key));
             let out = open(mk)?;
@@ -303,16 +331,16 @@ impl DoubleRatchet {
         }
 
         // 2. The current receiving chain.
-        if self.dhr == Some(msg.ratchet_key) {
+        if self.dhr == Some(ratchet_key) {
             let ckr = self.ckr.as_ref().ok_or(DecryptError::Authentication)?;
-            if msg.index < self.nr {
+            if index < self.nr {
                 return Err(DecryptError::Duplicate);
             }
-            let (new_skipped, ck) = advance(ckr, msg.ratchet_key, self.nr, msg.index)?;
+            let (new_skipped, ck) = advance(ckr, ratchet_key, self.nr, index)?;
             let (mk, next) = ck.step();
             let out = open(mk)?;
             self.ckr = Some(next);
-            self.nr = msg.index + 1;
+            self.nr = index + 1;
             self.store_skipped(new_skipped);
             return Ok(out);
         }
@@ -320,28 +348,28 @@ impl DoubleRatchet {
         // 3. A new ratchet key from the peer: a DH ratchet step, computed aside.
         let mut new_skipped = Vec::new();
         if let (Some(ckr), Some(dhr)) = (&self.ckr, self.dhr) {
-            if msg.previous_chain_len > self.nr {
-                new_skipped = advance(ckr, dhr, self.nr, msg.previous_chain_len)?.0;
+            if previous_chain_len > self.nr {
+                new_skipped = advance(ckr, dhr, self.nr, previous_chain_len)?.0;
             }
         }
-        if msg.index > MAX_GAP {
+        if index > MAX_GAP {
             return Err(DecryptError::TooFarAhead);
         }
-        let dh_recv = dh(&self.dhs, &msg.ratchet_key).ok_or(DecryptError::Authentication)?;
+        let dh_recv = dh(&self.dhs, &ratchet_key).ok_or(DecryptError::Authentication)?;
         let (root1, ckr_new) = self.root.step(&dh_recv);
-        let (chain_skipped, ck) = advance(&ckr_new, msg.ratchet_key, 0, msg.index)?;
+        let (chain_skipped, ck) = advance(&ckr_new, ratchet_key, 0, index)?;
         let (mk, next) = ck.step();
         let out = open(mk)?;
 
         let dhs_new = Box::new(StaticSecret::random_from_rng(rng));
-        let dh_send = dh(&dhs_new, &msg.ratchet_key).ok_or(DecryptError::Authentication)?;
+        let dh_send = dh(&dhs_new, &ratchet_key).ok_or(DecryptError::Authentication)?;
         let (root2, cks_new) = root1.step(&dh_send);
         new_skipped.extend(chain_skipped);
         self.store_skipped(new_skipped);
         self.pn = self.ns;
         self.ns = 0;
-        self.nr = msg.index + 1;
-        self.dhr = Some(msg.ratchet_key);
+        self.nr = index + 1;
+        self.dhr = Some(ratchet_key);
         self.ckr = Some(next);
         self.root = root2;
         self.dhs_pub = PublicKey::from(dhs_new.as_ref()).to_bytes();
@@ -471,11 +499,13 @@ struct AssociatedData {
 }
 
 impl AssociatedData {
-    fn new(handshake_hash: &[u8; 32], header: HeaderBytes) -> Self {
+    fn new(handshake_hash: &[u8; 32], msg: &DataMessage) -> Self {
         let mut buf = [0u8; 32 + HeaderBytes::MAX];
-        buf[..32].copy_from_slice(handshake_hash);
-        let len = 32 + header.len();
-        buf[32..len].copy_from_slice(&header);
+        let (hash, header) = buf.split_at_mut(32);
+        hash.copy_from_slice(handshake_hash);
+        let mut h = [0u8; HeaderBytes::MAX];
+        let len = 32 + msg.write_header(&mut h);
+        header.copy_from_slice(&h);
         Self { buf, len }
     }
 }
@@ -516,19 +546,25 @@ fn advance(
 mod tests {
     use super::*;
 
-    fn plaintext(kind: u8, content: &[u8]) -> Plaintext {
+    fn plaintext(kind: u8, content: &[u8]) -> Option<Plaintext> {
         let padded = padding::pad(kind, content);
-        let end = 1 + padding::unpad(&padded).map_or(0, |(_, c)| c.len());
-        Plaintext { padded, end }
+        let (_, len) = padding::unpad_frame(&padded)?;
+        Plaintext::new(kind, padded, 1 + len)
     }
 
     #[test]
     fn plaintext_reads_the_content_and_becomes_text_in_place() {
-        for text in ["", "h", "héllo, wörld", &"x".repeat(300)] {
-            let p = plaintext(0, text.as_bytes());
-            assert_eq!(&*p, text.as_bytes());
-            assert_eq!(p.into_text().as_deref().map(String::as_str), Some(text));
+        for kind in [0, 2] {
+            for text in ["", "h", "héllo, wörld", &"x".repeat(300)] {
+                let p = plaintext(kind, text.as_bytes()).expect("well framed");
+                assert_eq!(&*p, text.as_bytes());
+                assert_eq!(p.into_text().as_deref().map(String::as_str), Some(text));
+            }
         }
-        assert!(plaintext(2, &[0xff, 0xfe]).into_text().is_none());
+        // Not UTF-8: refused as a text, carried as other content (whose reader decides).
+        assert!(plaintext(0, &[0xff, 0xfe]).is_none());
+        let bytes = plaintext(2, &[0xff, 0xfe]).expect("not a text");
+        assert_eq!(&*bytes, &[0xff, 0xfe]);
+        assert!(bytes.into_text().is_none());
     }
 }

@@ -43,6 +43,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::identity::IdentityPublic;
 use super::kdf::hkdf2;
+use super::secret::SecretString;
 
 /// Inner type: the question and the asker's SPAKE2 message.
 pub const KIND_ASK: u8 = 0x10;
@@ -191,8 +192,8 @@ pub(crate) enum Verify {
 /// `White_Space` characters made one U+0020 and the ends trimmed. So "  Paris ", "PARIS",
 /// "ｐａｒｉｓ" and "paris" match, "Straße" matches "STRASSE", and an NFC and an NFD spelling
 /// of "café" match.
-pub fn normalize_answer(answer: &str) -> Zeroizing<String> {
-    let folded: Zeroizing<String> = Zeroizing::new(
+pub fn normalize_answer(answer: &str) -> SecretString {
+    let folded = SecretString::new(
         answer
             .nfd()
             .default_case_fold()
@@ -202,7 +203,7 @@ pub fn normalize_answer(answer: &str) -> Zeroizing<String> {
             .collect(),
     );
     let words: Vec<&str> = folded.split_whitespace().collect();
-    Zeroizing::new(words.join(" "))
+    SecretString::new(words.join(" "))
 }
 
 /// The question as sent: the longest prefix of at most [`MAX_QUESTION`] bytes that ends on a

@@ -283,6 +283,17 @@ fn write_varint(out: &mut [u8; 5], mut v: u32) -> usize {
     5 // unreachable: a u32 takes at most 5 groups of 7 bits
 }
 
+/// Bytes of `v` as a minimal unsigned LEB128.
+fn varint_len(v: u32) -> usize {
+    match v {
+        0..=0x7f => 1,
+        0x80..=0x3fff => 2,
+        0x4000..=0x1f_ffff => 3,
+        0x20_0000..=0xfff_ffff => 4,
+        _ => 5,
+    }
+}
+
 /// Reads a minimal unsigned LEB128 u32; returns (value, bytes used).
 fn get_varint(buf: &[u8]) -> Option<(u32, usize)> {
     let mut value: u64 = 0;
@@ -324,20 +335,6 @@ impl HeaderBytes {
     /// Most bytes a header takes: session id (4), ratchet key (32), two varints of at most 5
     /// bytes each.
     pub const MAX: usize = 4 + 32 + 5 + 5;
-
-    fn push(&mut self, bytes: &[u8]) {
-        let end = self.len + bytes.len();
-        if let Some(dst) = self.buf.get_mut(self.len..end) {
-            dst.copy_from_slice(bytes);
-            self.len = end;
-        }
-    }
-
-    fn push_varint(&mut self, v: u32) {
-        let mut tmp = [0u8; 5];
-        let n = write_varint(&mut tmp, v);
-        self.push(&tmp[..n]);
-    }
 }
 
 impl core::ops::Deref for HeaderBytes {
@@ -355,11 +352,30 @@ impl DataMessage {
             buf: [0u8; HeaderBytes::MAX],
             len: 0,
         };
-        out.push(&self.session_id);
-        out.push(&self.ratchet_key);
-        out.push_varint(self.previous_chain_len);
-        out.push_varint(self.index);
+        out.len = self.write_header(&mut out.buf);
         out
+    }
+
+    /// Writes the header bytes into `out` and returns their length: fixed-size copies only
+    /// (this runs for every message sent and received).
+    pub(crate) fn write_header(&self, out: &mut [u8; HeaderBytes::MAX]) -> usize {
+        out[..4].copy_from_slice(&self.session_id);
+        out[4..36].copy_from_slice(&self.ratchet_key);
+        let mut pn = [0u8; 5];
+        let pn_len = write_varint(&mut pn, self.previous_chain_len).min(5);
+        let mut index = [0u8; 5];
+        let index_len = write_varint(&mut index, self.index).min(5);
+        // Both varints side by side, the index right after the first one's last byte.
+        let mut varints = [0u8; 10];
+        varints[..5].copy_from_slice(&pn);
+        varints[pn_len..pn_len + 5].copy_from_slice(&index);
+        out[36..].copy_from_slice(&varints);
+        36 + pn_len + index_len
+    }
+
+    /// Length of the header bytes, without writing them.
+    fn header_len(&self) -> usize {
+        36 + varint_len(self.previous_chain_len) + varint_len(self.index)
     }
 
     /// Parses the header at the start of `body`: the message without its ciphertext, and the
@@ -440,9 +456,7 @@ impl DataMessage {
 
     /// Characters of the `?S1D` line.
     fn encoded_len(&self) -> usize {
-        PREFIX.len()
-            + 1
-            + URL_SAFE_NO_PAD.encoded_length(self.header_bytes().len() + self.ciphertext.len())
+        PREFIX.len() + 1 + URL_SAFE_NO_PAD.encoded_length(self.header_len() + self.ciphertext.len())
     }
 }
 

@@ -29,9 +29,9 @@ use std::collections::{HashSet, VecDeque};
 use std::ffi::{c_char, c_int, c_void};
 
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 use crate::protocol::wire::is_sotto_text;
+use crate::protocol::SecretString;
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
@@ -61,7 +61,7 @@ enum Shown {
 /// A typed message in the record.
 struct Message {
     id: u64,
-    text: Zeroizing<String>,
+    text: SecretString,
     shown: Shown,
 }
 
@@ -83,7 +83,7 @@ struct Sent {
 #[derive(Debug, PartialEq, Eq)]
 enum Echo {
     /// Our typed message: show this text instead.
-    Show(Zeroizing<String>),
+    Show(SecretString),
     /// Ours, already shown or never to be: hide it.
     Hide,
     /// Not ours: another client of this account sent it.
@@ -112,7 +112,7 @@ impl Sent {
         }
         self.messages.push_back(Message {
             id,
-            text: Zeroizing::new(text.to_owned()),
+            text: SecretString::from(text),
             shown: Shown::Sending,
         });
         for line in lines {
@@ -332,7 +332,7 @@ mod tests {
         s.passed(&l[0], 0, true);
         s.passed(&l[1], 0, true);
         s.passed(&l[2], 0, false);
-        assert_eq!(s.echo(&l[1]), Echo::Show(Zeroizing::new("hello".into())));
+        assert_eq!(s.echo(&l[1]), Echo::Show(SecretString::from("hello")));
         assert_eq!(s.echo(&l[0]), Echo::Hide);
         assert_eq!(s.echo(&l[2]), Echo::Hide);
         assert_eq!(s.echo(&l[1]), Echo::Hide, "a second copy of the echo");
@@ -366,7 +366,7 @@ mod tests {
         let mut s = Sent::default();
         let l = lines(1, "c");
         s.typed(&l, "early");
-        assert_eq!(s.echo(&l[0]), Echo::Show(Zeroizing::new("early".into())));
+        assert_eq!(s.echo(&l[0]), Echo::Show(SecretString::from("early")));
         s.passed(&l[0], 0, false);
         assert_eq!(s.echo(&l[0]), Echo::Hide);
     }

@@ -36,10 +36,11 @@
 //! from another client is aborted at once).
 
 use rand_core::CryptoRngCore;
-use zeroize::Zeroizing;
 
 use crate::protocol::wire::{data_session_id, WireMessage};
-use crate::protocol::{ConvState, Conversation, Event, Policy, ReceiveAction, SendAction};
+use crate::protocol::{
+    ConvState, Conversation, Event, Policy, ReceiveAction, SecretBytes, SendAction,
+};
 
 use super::{digest, ConvKey, Effects, Notice, OtherClient, Session, Sessions, Settings};
 
@@ -63,11 +64,11 @@ pub(super) struct Other {
 
 impl Other {
     /// The row the store keeps it in.
-    pub(super) fn row(&self) -> Zeroizing<Vec<u8>> {
+    pub(super) fn row(&self) -> SecretBytes {
         let snapshot = self.conv.snapshot();
         let address = self.address.as_bytes();
         let len = u16::try_from(address.len()).unwrap_or(u16::MAX);
-        let mut row = Zeroizing::new(Vec::with_capacity(6 + address.len() + snapshot.len()));
+        let mut row = SecretBytes::with_capacity(6 + address.len() + snapshot.len());
         row.extend_from_slice(ROW_MAGIC);
         row.extend_from_slice(&len.to_be_bytes());
         row.extend_from_slice(&address[..usize::from(len)]);

@@ -31,7 +31,9 @@ pub mod trust;
 use std::collections::HashMap;
 
 use crate::protocol::names::Names;
-use crate::protocol::{ConvState, Conversation, Event, IdentityKey, IdentityPublic, Policy};
+use crate::protocol::{
+    ConvState, Conversation, Event, IdentityKey, IdentityPublic, Policy, SecretBytes,
+};
 use crate::store::{Store, StoreError};
 
 pub use clients::MAX_OTHER_CLIENTS;
@@ -488,18 +490,14 @@ impl Sessions {
         // Plaintext chatter with no Sotto event changes nothing worth a synced write; nor does
         // anything that left the conversation byte for byte as the store holds it. The
         // contact's other clients are saved in the same commit.
-        let mut rows: Vec<(String, zeroize::Zeroizing<Vec<u8>>, [u8; 32])> = Vec::new();
+        let mut rows: Vec<(String, SecretBytes, [u8; 32])> = Vec::new();
         let mut main = None;
         if s.conv.state() != ConvState::Plaintext || !events.is_empty() {
             let snapshot = s.conv.snapshot();
             let now = digest(&snapshot);
             if s.saved != Some(now) {
                 main = Some(now);
-                rows.push((
-                    key.peer.clone(),
-                    zeroize::Zeroizing::new(snapshot.to_vec()),
-                    now,
-                ));
+                rows.push((key.peer.clone(), SecretBytes::new(snapshot.to_vec()), now));
             }
         }
         let mut changed = Vec::new();

@@ -85,9 +85,8 @@ use std::path::{Path, PathBuf};
 use rand_core::CryptoRngCore;
 use rusqlite::{params, Connection, OptionalExtension};
 use thiserror::Error;
-use zeroize::Zeroizing;
 
-use crate::protocol::{Fingerprint, IdentityKey, IdentityPublic};
+use crate::protocol::{Fingerprint, IdentityKey, IdentityPublic, SecretBytes};
 
 mod generation;
 mod names;
@@ -386,11 +385,11 @@ impl Store {
         rng: &mut impl CryptoRngCore,
     ) -> Result<(IdentityKey, u32), StoreError> {
         let acct = account_key(protocol, account);
-        let row: Option<(Zeroizing<Vec<u8>>, i64)> = self
+        let row: Option<(SecretBytes, i64)> = self
             .row(
                 "SELECT secret, instance_tag FROM identity WHERE account = ?1",
                 params![acct],
-                |r| Ok((Zeroizing::new(r.get::<_, Vec<u8>>(0)?), r.get(1)?)),
+                |r| Ok((SecretBytes::new(r.get::<_, Vec<u8>>(0)?), r.get(1)?)),
             )
             .optional()?;
         if let Some((secret, tag)) = row {
@@ -424,7 +423,7 @@ impl Store {
         protocol: &str,
         account: &str,
         peer: &str,
-    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    ) -> Result<Option<SecretBytes>, StoreError> {
         Ok(self
             .row(
                 "SELECT snapshot FROM session WHERE account = ?1 AND peer = ?2",
@@ -432,7 +431,7 @@ impl Store {
                 |r| r.get::<_, Vec<u8>>(0),
             )
             .optional()?
-            .map(Zeroizing::new))
+            .map(SecretBytes::new))
     }
 
     /// Saves (durably: the commit is synced) the conversation snapshot with `peer`.
@@ -582,7 +581,7 @@ impl Store {
             |r| {
                 Ok((
                     r.get::<_, String>(0)?,
-                    Zeroizing::new(r.get::<_, Vec<u8>>(1)?),
+                    SecretBytes::new(r.get::<_, Vec<u8>>(1)?),
                     r.get::<_, i64>(2)? != 0,
                 ))
             },
@@ -719,7 +718,7 @@ impl Store {
 
 /// A saved snapshot as [`Store::load_sessions_under`] returns it: its name, its bytes, and
 /// whether it comes from a restored backup.
-pub type SavedRow = (String, Zeroizing<Vec<u8>>, bool);
+pub type SavedRow = (String, SecretBytes, bool);
 
 /// Fills the write-ahead log at `wal`, which a checkpoint has just emptied, with `len` zero
 /// bytes, synced. Best effort: on any failure, or if the log is not empty (SQLite holds frames

@@ -10,7 +10,6 @@ use std::collections::VecDeque;
 use std::mem;
 
 use rand_core::CryptoRngCore;
-use zeroize::Zeroizing;
 
 use super::events::{
     Event, HoldReason, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome, UnreadableReason,
@@ -24,6 +23,7 @@ use super::{
 use crate::protocol::fragment::{self, Reassembler};
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
 use crate::protocol::names::Names;
+use crate::protocol::secret::SecretString;
 use crate::protocol::wire::{DecodeError, MessageRef, WireMessage};
 
 /// One conversation with one peer.
@@ -38,7 +38,7 @@ pub struct Conversation {
     pub(super) blocked: bool,
     /// The session before a re-key, for messages still in flight (boxed: usually empty).
     pub(super) previous: Option<Box<Session>>,
-    pub(super) queue: VecDeque<Zeroizing<String>>,
+    pub(super) queue: VecDeque<SecretString>,
     pub(super) reassembler: Reassembler,
     /// Peer identity keys the user has accepted (first use, or acknowledged after a change).
     pub(super) known_keys: Vec<IdentityPublic>,
@@ -73,7 +73,7 @@ pub struct Conversation {
     pub(super) first_use: bool,
     /// Messages a not-read notice named, to send again once a new session is up (at most
     /// [`SENT_KEPT`]). In memory only, wiped; never saved.
-    pub(super) resend: VecDeque<Zeroizing<String>>,
+    pub(super) resend: VecDeque<SecretString>,
 }
 
 /// A text message this side sent, remembered for a while in memory.
@@ -81,7 +81,7 @@ pub(super) struct SentText {
     at: u64,
     id: MessageRef,
     /// `None` once a not-read notice named it: shown once, then wiped.
-    text: Option<Zeroizing<String>>,
+    text: Option<SecretString>,
 }
 
 impl core::fmt::Debug for Conversation {
@@ -418,7 +418,7 @@ impl Conversation {
                 text: plaintext.to_owned(),
             });
         } else {
-            self.queue.push_back(Zeroizing::new(plaintext.to_owned()));
+            self.queue.push_back(SecretString::from(plaintext));
             out.events.push(Event::Held {
                 queued: self.queue.len(),
                 reason,
@@ -514,7 +514,7 @@ impl Conversation {
                         return out;
                     }
                 };
-                match session.ratchet.decrypt(&session.hash, &m, rng) {
+                match session.ratchet.decrypt(&session.hash, m, rng) {
                     // The text in the decryption's own buffer: no copy of the message.
                     Ok(d) if d.kind == KIND_TEXT => match d.content.into_text() {
                         Some(text) => out.action = ReceiveAction::Display(text),
@@ -566,7 +566,7 @@ impl Conversation {
     /// Encrypts one text that waited; `sent` names the event that says it went.
     fn send_held(
         &mut self,
-        text: Zeroizing<String>,
+        text: SecretString,
         sent: fn(String) -> Event,
         out: &mut ReceiveOutcome,
         rng: &mut impl CryptoRngCore,
@@ -597,15 +597,25 @@ impl Conversation {
         self.sent.push_back(SentText {
             at: self.now,
             id,
-            text: Some(Zeroizing::new(text.to_owned())),
+            text: Some(SecretString::from(text)),
         });
         Some(lines)
     }
 
+    /// Drops the sent texts past their keeping time, and any stamped after `now` (the clock
+    /// was set back). Every push comes after this call, stamped `now`: the texts stay in the
+    /// order of their stamps, so while the newest is not ahead of the clock the old ones are a
+    /// prefix and only they are looked at (this runs before every message sent).
     fn forget_old_sent(&mut self) {
         let now = self.now;
-        self.sent
-            .retain(|s| now.saturating_sub(s.at) <= SENT_KEPT_SECS && s.at <= now);
+        let kept = |s: &SentText| now.saturating_sub(s.at) <= SENT_KEPT_SECS && s.at <= now;
+        if self.sent.back().map_or(true, |s| s.at <= now) {
+            while self.sent.front().is_some_and(|s| !kept(s)) {
+                self.sent.pop_front();
+            }
+        } else {
+            self.sent.retain(kept);
+        }
     }
 
     /// Whether `last` is long enough ago (or never) for another not-read notice.

@@ -5,11 +5,11 @@
 //! their `Display` is the exact sentence the plugin shows (end-to-end tests match it).
 
 use thiserror::Error;
-use zeroize::Zeroizing;
 
 use crate::protocol::handshake::HandshakeError;
 use crate::protocol::identity::{Fingerprint, IdentityPublic};
 use crate::protocol::ratchet::DecryptError;
+use crate::protocol::secret::SecretString;
 use crate::protocol::wire::DecodeError;
 
 /// Why a message was held rather than sent.
@@ -166,7 +166,7 @@ pub enum ReceiveAction {
     /// Sotto traffic with nothing to show: swallow it.
     Swallow,
     /// Decrypted text to show instead (plain UTF-8, to be escaped by the UI).
-    Display(Zeroizing<String>),
+    Display(SecretString),
 }
 
 /// Result of [`Conversation::receive`](super::Conversation::receive) and of the user actions.

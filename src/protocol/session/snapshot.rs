@@ -24,7 +24,6 @@
 use std::collections::VecDeque;
 
 use thiserror::Error;
-use zeroize::Zeroizing;
 
 use super::conversation::Conversation;
 use super::phase::{Handshake, Phase, Session};
@@ -34,6 +33,7 @@ use crate::protocol::fragment::{self, Reassembler};
 use crate::protocol::handshake::{Initiator, Responder};
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
 use crate::protocol::ratchet::DoubleRatchet;
+use crate::protocol::secret::{SecretBytes, SecretString};
 use crate::protocol::snapshot::{put_bytes, Reader};
 
 const SNAPSHOT_VERSION: u8 = 1;
@@ -132,10 +132,10 @@ impl Session {
 impl Conversation {
     /// The whole conversation as versioned bytes: ratchet, skipped keys, queue, handshake
     /// in progress. Partial fragments are not kept (the peer's next message is unaffected).
-    pub fn snapshot(&self) -> Zeroizing<Vec<u8>> {
+    pub fn snapshot(&self) -> SecretBytes {
         // Sized up front, never grown: a Vec that reallocates leaves an unwiped copy of the keys
         // written so far in the memory it frees.
-        let mut out = Zeroizing::new(Vec::with_capacity(self.snapshot_capacity()));
+        let mut out = SecretBytes::with_capacity(self.snapshot_capacity());
         let reservation = self.phase.session().and_then(|s| s.ratchet.reservation());
         out.push(if reservation.is_some() {
             SNAPSHOT_VERSION_RESERVED
@@ -227,7 +227,9 @@ impl Conversation {
         }
         let mut queue = VecDeque::with_capacity(count);
         for _ in 0..count {
-            queue.push_back(Zeroizing::new(String::from_utf8(r.bytes()?.to_vec()).ok()?));
+            queue.push_back(SecretString::new(
+                String::from_utf8(r.bytes()?.to_vec()).ok()?,
+            ));
         }
         let known = usize::from(r.u8()?);
         if known > MAX_KNOWN_KEYS {

@@ -208,6 +208,45 @@ fn a_client_without_the_session_tells_the_sender_which_message_it_could_not_read
     assert!(matches!(other.events.as_slice(), [Event::PeerError { .. }]));
 }
 
+/// What a not-read notice can name follows the clock both ways: texts past their keeping time
+/// are forgotten in order, and a clock set back forgets what was stamped after it (it cannot
+/// tell how old those are), while what came before stays nameable.
+#[test]
+fn sent_texts_are_forgotten_by_their_time_when_the_clock_moves_either_way() {
+    let (mut alice, _laptop, mut rng) = established(906);
+    // The notice a client without the session sends about `line` (a fresh one each time, so
+    // no interval holds it back).
+    let notice = |line: &str, rng: &mut ChaCha20Rng| {
+        let mut other = Conversation::new(IdentityKey::generate(rng), 0xb3, Policy::Manual);
+        other.receive(line, 0, rng).inject.remove(0)
+    };
+    alice.tick(1000);
+    let early = send(&mut alice, "early", &mut rng);
+    alice.tick(1300);
+    let middle = send(&mut alice, "middle", &mut rng);
+    alice.tick(1700);
+    let late = send(&mut alice, "late", &mut rng);
+    // At 1,700 "early" (1,000) is past the 600 s; "middle" is kept.
+    let n = notice(&early[0], &mut rng);
+    assert_eq!(not_read(&alice.receive(&n, 1700, &mut rng).events), [None]);
+    let n = notice(&middle[0], &mut rng);
+    assert_eq!(
+        not_read(&alice.receive(&n, 1701, &mut rng).events),
+        [Some("middle".to_owned())]
+    );
+    // The clock set back to 1,500: "late" (1,700) lies ahead of it and is forgotten when the
+    // next text goes; that one ("again", 1,500) is kept and named later.
+    alice.tick(1500);
+    let again = send(&mut alice, "again", &mut rng);
+    let n = notice(&late[0], &mut rng);
+    assert_eq!(not_read(&alice.receive(&n, 1500, &mut rng).events), [None]);
+    let n = notice(&again[0], &mut rng);
+    assert_eq!(
+        not_read(&alice.receive(&n, 1900, &mut rng).events),
+        [Some("again".to_owned())]
+    );
+}
+
 #[test]
 fn the_session_holder_sends_no_notice_for_lines_it_reads_or_rejects() {
     let (mut alice, mut bob, mut rng) = established(905);
