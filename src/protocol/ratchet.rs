@@ -336,8 +336,13 @@ impl DoubleRatchet {
             if index < self.nr {
                 return Err(DecryptError::Duplicate);
             }
-            let (new_skipped, ck) = advance(ckr, ratchet_key, self.nr, index)?;
-            let (mk, next) = ck.step();
+            // The next message in order (the usual case) skips nothing: no copy of the chain.
+            let (new_skipped, (mk, next)) = if index == self.nr {
+                (Vec::new(), ckr.step())
+            } else {
+                let (skipped, ck) = advance(ckr, ratchet_key, self.nr, index)?;
+                (skipped, ck.step())
+            };
             let out = open(mk)?;
             self.ckr = Some(next);
             self.nr = index + 1;
@@ -503,9 +508,7 @@ impl AssociatedData {
         let mut buf = [0u8; 32 + HeaderBytes::MAX];
         let (hash, header) = buf.split_at_mut(32);
         hash.copy_from_slice(handshake_hash);
-        let mut h = [0u8; HeaderBytes::MAX];
-        let len = 32 + msg.write_header(&mut h);
-        header.copy_from_slice(&h);
+        let len = 32 + msg.write_header(header);
         Self { buf, len }
     }
 }
