@@ -83,12 +83,12 @@ impl RatchetPair {
 
     pub fn a_to_b(&mut self, content: &[u8]) {
         let m = self.a.encrypt(self.id, &self.hash, 0, content);
-        black_box(self.b.decrypt(&self.hash, m, &mut OsRng).expect("decrypt"));
+        black_box(self.b.decrypt(&self.hash, &m, &mut OsRng).expect("decrypt"));
     }
 
     pub fn b_to_a(&mut self, content: &[u8]) {
         let m = self.b.encrypt(self.id, &self.hash, 0, content);
-        black_box(self.a.decrypt(&self.hash, m, &mut OsRng).expect("decrypt"));
+        black_box(self.a.decrypt(&self.hash, &m, &mut OsRng).expect("decrypt"));
     }
 }
 

@@ -514,7 +514,7 @@ impl Conversation {
                         return out;
                     }
                 };
-                match session.ratchet.decrypt(&session.hash, m, rng) {
+                match session.ratchet.decrypt(&session.hash, &m, rng) {
                     // The text in the decryption's own buffer: no copy of the message.
                     Ok(d) if d.kind == KIND_TEXT => match d.content.into_text() {
                         Some(text) => out.action = ReceiveAction::Display(text),
