@@ -304,16 +304,8 @@ impl DoubleRatchet {
         rng: &mut impl CryptoRngCore,
     ) -> Result<Decrypted, DecryptError> {
         let ad = AssociatedData::new(handshake_hash, msg);
-        let DataMessage {
-            ratchet_key,
-            previous_chain_len,
-            index,
-            ciphertext,
-            ..
-        } = msg;
-        let (ratchet_key, previous_chain_len, index) = (*ratchet_key, *previous_chain_len, *index);
         let open = |mk: MessageKey| -> Result<Decrypted, DecryptError> {
-            let padded = mk.decrypt(&ad, ciphertext)?;
+            let padded = mk.decrypt(&ad, &msg.ciphertext)?;
             let (kind, len) = padding::unpad_frame(&padded).ok_or(DecryptError::Malformed)?;
             let content = Plaintext::new(kind, padded, 1 + len).ok_or(DecryptError::Malformed)?;
             Ok(Decrypted { kind, content })
@@ -323,7 +315,7 @@ impl DoubleRatchet {
         if let Some(pos) = self
             .skipped
             .iter()
-            .position(|s| s.ratchet_key == ratchet_key && s.index == index)
+            .position(|s| s.ratchet_key == msg.ratchet_key && s.index == msg.index)
         {
             let mk = MessageKey(Zeroizing::new(*self.skipped[pos].key));
             let out = open(mk)?;
@@ -332,21 +324,21 @@ impl DoubleRatchet {
         }
 
         // 2. The current receiving chain.
-        if self.dhr == Some(ratchet_key) {
+        if self.dhr == Some(msg.ratchet_key) {
             let ckr = self.ckr.as_ref().ok_or(DecryptError::Authentication)?;
-            if index < self.nr {
+            if msg.index < self.nr {
                 return Err(DecryptError::Duplicate);
             }
             // The next message in order (the usual case) skips nothing: no copy of the chain.
-            let (new_skipped, (mk, next)) = if index == self.nr {
+            let (new_skipped, (mk, next)) = if msg.index == self.nr {
                 (Vec::new(), ckr.step())
             } else {
-                let (skipped, ck) = advance(ckr, ratchet_key, self.nr, index)?;
+                let (skipped, ck) = advance(ckr, msg.ratchet_key, self.nr, msg.index)?;
                 (skipped, ck.step())
             };
             let out = open(mk)?;
             self.ckr = Some(next);
-            self.nr = index + 1;
+            self.nr = msg.index + 1;
             self.store_skipped(new_skipped);
             return Ok(out);
         }
@@ -354,28 +346,28 @@ impl DoubleRatchet {
         // 3. A new ratchet key from the peer: a DH ratchet step, computed aside.
         let mut new_skipped = Vec::new();
         if let (Some(ckr), Some(dhr)) = (&self.ckr, self.dhr) {
-            if previous_chain_len > self.nr {
-                new_skipped = advance(ckr, dhr, self.nr, previous_chain_len)?.0;
+            if msg.previous_chain_len > self.nr {
+                new_skipped = advance(ckr, dhr, self.nr, msg.previous_chain_len)?.0;
             }
         }
-        if index > MAX_GAP {
+        if msg.index > MAX_GAP {
             return Err(DecryptError::TooFarAhead);
         }
-        let dh_recv = dh(&self.dhs, &ratchet_key).ok_or(DecryptError::Authentication)?;
+        let dh_recv = dh(&self.dhs, &msg.ratchet_key).ok_or(DecryptError::Authentication)?;
         let (root1, ckr_new) = self.root.step(&dh_recv);
-        let (chain_skipped, ck) = advance(&ckr_new, ratchet_key, 0, index)?;
+        let (chain_skipped, ck) = advance(&ckr_new, msg.ratchet_key, 0, msg.index)?;
         let (mk, next) = ck.step();
         let out = open(mk)?;
 
         let dhs_new = Box::new(StaticSecret::random_from_rng(rng));
-        let dh_send = dh(&dhs_new, &ratchet_key).ok_or(DecryptError::Authentication)?;
+        let dh_send = dh(&dhs_new, &msg.ratchet_key).ok_or(DecryptError::Authentication)?;
         let (root2, cks_new) = root1.step(&dh_send);
         new_skipped.extend(chain_skipped);
         self.store_skipped(new_skipped);
         self.pn = self.ns;
         self.ns = 0;
-        self.nr = index + 1;
-        self.dhr = Some(ratchet_key);
+        self.nr = msg.index + 1;
+        self.dhr = Some(msg.ratchet_key);
         self.ckr = Some(next);
         self.root = root2;
         self.dhs_pub = PublicKey::from(dhs_new.as_ref()).to_bytes();

@@ -262,9 +262,7 @@ impl Store {
         let page: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         self.empty_wal()?;
         // The checkpoint synced the log before copying it: every commit is durable.
-        if let Some(generation) = self.unsynced.take() {
-            self.note_generation(generation);
-        }
+        self.now_synced();
         if busy == 0 {
             // A WAL frame is a 24-byte header and a page; the log starts with a 32-byte header.
             let used = 32 + frames.max(0).saturating_mul(24 + page.max(0));
@@ -498,15 +496,21 @@ impl Store {
     /// Makes every commit so far durable (an fsync of the write-ahead log, where a synced commit
     /// would have made it), if one was made without it.
     pub fn sync(&self) -> Result<(), StoreError> {
-        let Some(generation) = self.unsynced.get() else {
+        if !self.unsynced() {
             return Ok(());
-        };
+        }
         // Linux syncs the file, not the descriptor: SQLite's pages written through its own
         // descriptor are flushed by this one.
         fs::File::open(self.path.with_file_name(WAL_FILE))?.sync_data()?;
-        self.unsynced.set(None);
-        self.note_generation(generation);
+        self.now_synced();
         Ok(())
+    }
+
+    /// Every commit so far is on disk: `sotto.generation` may now count the last unsynced one.
+    fn now_synced(&self) {
+        if let Some(generation) = self.unsynced.take() {
+            self.note_generation(generation);
+        }
     }
 
     fn set_synchronous(&self, level: &str) -> Result<(), StoreError> {
