@@ -23,11 +23,11 @@
  *            fsync) and serv_send_im.
  *   receive  serv_got_im(bob, "alice", line) until the conversation UI's write_conv is called
  *            with the message for bob's window: "receiving-im-msg" (Sotto decrypts and commits
- *            the save; the fsync of a message that was only read is deferred to the end of the
- *            main-loop turn), then libpurple's own writing.
+ *            the save; the fsync of a message that was only read is asked for at the end of the
+ *            main-loop turn and runs on the store's worker thread), then libpurple's own writing.
  *   loop     per burst received: from the first line's delivery until the main loop has run
- *            everything pending after the last (Sotto's one deferred fsync for the burst
- *            included), divided by the messages shown.
+ *            everything pending after the last (Sotto's one request for the burst's fsync
+ *            included; the fsync itself runs on a worker thread), divided by the messages shown.
  * A burst sends all its messages first (the lines queue up; between two sends the GLib main
  * context runs whatever is pending, untimed, as a main loop would), then delivers them all in
  * one main-loop turn, the way a backlog read from the network arrives. The tables give, per
@@ -418,7 +418,7 @@ main(int argc, char **argv)
 		       rs - rb, (ss - sb) + (rs - rb));
 	}
 	printf("\nreceive, the main loop's whole time per message: a burst's lines delivered in one "
-	       "turn and everything the loop ran after them (Sotto's deferred fsync included) / "
+	       "turn and everything the loop ran after them (Sotto's fsync request included) / "
 	       "messages; median over the bursts (200 / 5 / 1 of them)\n");
 	printf("| burst | baseline | sotto | added |\n|---|---|---|---|\n");
 	for (int b = 0; b < NBURSTS; b++) {

@@ -87,7 +87,7 @@ pub(crate) fn release_reservations() {
 
 /// A message read was saved without its fsync: sync once the main loop has read everything
 /// that arrived with it (a backlog of 100 messages costs one fsync, not 100), unless a sync is
-/// already due.
+/// already due. The fsync itself runs on the store's worker thread, off the main loop.
 fn sync_soon() {
     with_state(|state: &mut State| {
         if state.sync_due.is_none() && state.sessions.needs_sync() {
@@ -111,7 +111,7 @@ unsafe extern "C" fn sync_tick(_data: sys::gpointer) -> sys::gboolean {
                 due.ran();
             }
         });
-        let _ = with_sessions(Sessions::sync);
+        let _ = with_sessions(Sessions::sync_in_background);
         0
     })
 }

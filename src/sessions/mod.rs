@@ -267,7 +267,8 @@ impl Sessions {
     }
 
     /// Whether a message was read and saved without the fsync (nothing left with it): the host
-    /// calls [`Sessions::sync`] once the messages that arrived together have been read.
+    /// calls [`Sessions::sync_in_background`] once the messages that arrived together have
+    /// been read.
     pub fn needs_sync(&self) -> bool {
         self.store.as_ref().is_some_and(Store::unsynced)
     }
@@ -280,6 +281,17 @@ impl Sessions {
             return;
         };
         if let Err(e) = store.sync() {
+            self.note(format!("syncing the store: {e}"));
+        }
+    }
+
+    /// Like [`Sessions::sync`], but the fsync runs on the store's worker thread
+    /// (`Store::sync_in_background`): what the main loop calls once it has read a backlog.
+    pub fn sync_in_background(&mut self) {
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        if let Err(e) = store.sync_in_background() {
             self.note(format!("syncing the store: {e}"));
         }
     }

@@ -4,10 +4,10 @@
 //!
 //! The database counts its saves (`meta.generation`, bumped in the same transaction as every
 //! session save) and carries a random `meta.incarnation`. Beside it, `sotto.generation` holds
-//! the last count this machine wrote (written after each synced commit, or after the sync that
-//! covers commits made without one, and not synced itself: after a crash it can only be
-//! behind, which is the safe side). At open, a database whose count is behind the
-//! file's, for the same incarnation, is a restored copy: every saved session is marked
+//! the last count this machine wrote (written after each synced commit, or once the store
+//! learns of the sync that covered commits made without one, and not synced itself: after a
+//! crash it can only be behind, which is the safe side). At open, a database whose count is
+//! behind the file's, for the same incarnation, is a restored copy: every saved session is marked
 //! `needs_rekey`, and the sessions service drops such a session's keys when it loads it and
 //! starts a new handshake before anything is sent. A session saved again is unmarked.
 //!

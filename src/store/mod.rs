@@ -54,10 +54,11 @@
 //! a power loss without any key being used twice, since the older state it falls back to can
 //! read the same messages again and draws a fresh key pair for its next send. So the plugin
 //! saves a plainly read message with [`Store::save_sessions_unsynced`] (a commit, without its
-//! fsync: it survives the process being killed, not a power loss) and calls [`Store::sync`]
-//! once the main loop has read what arrived together, one fsync for a backlog of messages
-//! instead of one each. Any synced commit before that (a send) covers it too, since the WAL
-//! is written in order. What a power loss in that short window costs: the messages read in it
+//! fsync: it survives the process being killed, not a power loss) and calls
+//! [`Store::sync_in_background`] once the main loop has read what arrived together, one fsync
+//! for a backlog of messages instead of one each, run on a worker thread (`syncer.rs`) so that
+//! the main loop does not wait for the disk. Any synced commit before that (a send) covers it
+//! too, since the WAL is written in order. What a power loss in that short window costs: the messages read in it
 //! could be read, and shown, a second time if the server delivered them again.
 //!
 //! Sends are the same once a synced save has set sending indices aside
@@ -90,6 +91,7 @@ use crate::protocol::{Fingerprint, IdentityKey, IdentityPublic, SecretBytes};
 
 mod generation;
 mod names;
+mod syncer;
 #[cfg(test)]
 mod tests;
 mod trust;
@@ -177,6 +179,9 @@ impl TrustRecord {
 
 /// The open store.
 pub struct Store {
+    /// The worker that syncs the log for [`Store::sync_in_background`], started at its first
+    /// use. First, so that it is dropped (stopped and joined) before the connection closes.
+    syncer: std::cell::OnceCell<Option<syncer::Syncer>>,
     /// Holds SQLite's exclusive lock on the database for its whole life (`locking_mode =
     /// EXCLUSIVE`): one writer per profile.
     conn: Connection,
@@ -231,6 +236,7 @@ impl Store {
         // Never truncated by SQLite: a checkpoint fills it with zeros that commits overwrite.
         conn.pragma_update(None, "journal_size_limit", -1)?;
         let store = Self {
+            syncer: std::cell::OnceCell::new(),
             conn,
             path,
             unsynced: std::cell::Cell::new(None),
@@ -488,9 +494,54 @@ impl Store {
     }
 
     /// Whether a commit made by [`Store::save_sessions_unsynced`] is not yet known to be on
-    /// disk.
+    /// disk (a sync asked of [`Store::sync_in_background`] counts once it has finished).
     pub fn unsynced(&self) -> bool {
+        let _ = self.settle();
         self.unsynced.get().is_some()
+    }
+
+    /// Like [`Store::sync`], but the fsync runs on a worker thread and this returns at once
+    /// (`src/store/syncer.rs` says why that is safe for what is left unsynced). The store
+    /// learns at its next call whether the sync covered the commits (then `sotto.generation`
+    /// counts them). `Err` reports a background sync that failed since the last call; the
+    /// commits stay unsynced, the next synced commit covers them or meets the same disk.
+    /// Where no thread can be started, syncs here.
+    pub fn sync_in_background(&self) -> Result<(), StoreError> {
+        self.settle()?;
+        let Some(generation) = self.unsynced.get() else {
+            return Ok(());
+        };
+        let wal = self.path.with_file_name(WAL_FILE);
+        match self.syncer.get_or_init(|| syncer::Syncer::start(wal).ok()) {
+            Some(worker) => {
+                worker.request(generation);
+                Ok(())
+            }
+            None => self.sync(),
+        }
+    }
+
+    /// Takes in what the worker of [`Store::sync_in_background`] has done since the last call.
+    fn settle(&self) -> Result<(), StoreError> {
+        let Some(Some(worker)) = self.syncer.get() else {
+            return Ok(());
+        };
+        let (synced, failed) = worker.progress();
+        if self.unsynced.get().is_some_and(|g| g <= synced) {
+            self.now_synced();
+        }
+        match failed {
+            Some(reason) => Err(StoreError::Io(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the worker of [`Store::sync_in_background`] to finish what it was asked.
+    #[cfg(test)]
+    pub(crate) fn background_sync_idle(&self) {
+        if let Some(Some(worker)) = self.syncer.get() {
+            worker.idle();
+        }
     }
 
     /// Makes every commit so far durable (an fsync of the write-ahead log, where a synced commit

@@ -13,6 +13,16 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
+/// Closes `s`, opens the store in `d` again and returns the session `prpl-irc`/`a`/`b`.
+fn reopened_session(s: Store, d: &Path) -> Option<Vec<u8>> {
+    drop(s);
+    Store::open(d)
+        .unwrap()
+        .load_session("prpl-irc", "a", "b")
+        .unwrap()
+        .map(|v| v.to_vec())
+}
+
 #[test]
 fn files_are_private() {
     let d = tmp("perm");
@@ -288,6 +298,49 @@ fn commits_fill_the_reserved_wal_and_survive_a_reopen() {
 }
 
 #[test]
+fn a_background_sync_counts_the_commits_it_covered_and_no_later_one() {
+    let d = tmp("background-sync");
+    let s = Store::open(&d).unwrap();
+    let counted = || -> i64 {
+        let text = fs::read_to_string(d.join(generation::GENERATION_FILE)).unwrap();
+        text.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    s.save_session("prpl-irc", "a", "b", b"zero").unwrap();
+    let synced = counted();
+    assert_eq!(synced, s.generation().unwrap());
+
+    s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"one")])
+        .unwrap();
+    let one = s.generation().unwrap();
+    s.sync_in_background().unwrap();
+    s.background_sync_idle();
+    assert!(!s.unsynced(), "the worker's fsync covered the read");
+    assert_eq!(counted(), one, "and the generation file counts it");
+
+    // A commit made after the request is not covered by the sync asked for before it.
+    s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"two")])
+        .unwrap();
+    s.sync_in_background().unwrap();
+    s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"three")])
+        .unwrap();
+    let three = s.generation().unwrap();
+    s.background_sync_idle();
+    assert!(s.unsynced(), "the last commit came after the request");
+    assert!(counted() < three, "so it is not counted");
+    s.sync_in_background().unwrap();
+    s.background_sync_idle();
+    assert!(!s.unsynced());
+    assert_eq!(counted(), three);
+
+    // Closing with a sync in flight waits for it and loses nothing.
+    s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"four")])
+        .unwrap();
+    s.sync_in_background().unwrap();
+    assert_eq!(reopened_session(s, &d), Some(b"four".to_vec()));
+    fs::remove_dir_all(d).ok();
+}
+
+#[test]
 fn an_unsynced_save_leaves_every_other_write_synced() {
     let d = tmp("unsynced");
     let s = Store::open(&d).unwrap();
@@ -338,13 +391,6 @@ fn an_unsynced_save_leaves_every_other_write_synced() {
     assert!(!s.unsynced(), "nothing was committed");
     s.fail_writes(false);
     assert_eq!(level(&s), 2, "FULL again after the failed write too");
-    drop(s);
-    let s = Store::open(&d).unwrap();
-    assert_eq!(
-        s.load_session("prpl-irc", "a", "b")
-            .unwrap()
-            .map(|v| v.to_vec()),
-        Some(b"four".to_vec())
-    );
+    assert_eq!(reopened_session(s, &d), Some(b"four".to_vec()));
     fs::remove_dir_all(d).ok();
 }
