@@ -92,7 +92,17 @@ fn irc_renames_keep_the_conversation_encrypted() {
     }
     assert_only_sotto_since(&p, marks);
 
-    // A new window with the old nick: whoever has "bob" now gets no plaintext.
+    // Whoever has "bob" now gets no plaintext: not by the commands that bypass the typed path
+    // (`/msg` and `/query` from another window, before any window with "bob" exists; `/me` in
+    // the old name's window), and not by typed text.
+    let by_cmd = ["quokka by msg", "axolotl by query", "waves a narwhal"];
+    for (window, cmdline) in [
+        ("bob_away", format!("msg bob {}", by_cmd[0])),
+        ("bob_away", format!("query bob {}", by_cmd[1])),
+        ("bob", format!("me {}", by_cmd[2])),
+    ] {
+        p.alice.client.cmd_status(window, &cmdline);
+    }
     let text = "meant for the old bob";
     p.alice.client.send("bob", text);
     p.alice.client.expect_system(
@@ -102,7 +112,9 @@ fn irc_renames_keep_the_conversation_encrypted() {
         |t| t.contains("moved to bob_away") && t.contains("nothing is sent here unencrypted"),
     );
     thread::sleep(Duration::from_secs(2));
-    assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "typed to the old nick");
+    for t in by_cmd.into_iter().chain([text]) {
+        assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "to the old nick");
+    }
     p.assert_no_criticals();
 }
 
@@ -204,6 +216,63 @@ fn irc_rename_onto_a_name_an_old_window_still_shows() {
         WAIT,
         |t| t.contains("now belongs to the contact who was bob"),
     );
+    p.assert_no_criticals();
+}
+
+/// mallory talks with alice in plaintext; bob, whose conversation with alice is encrypted,
+/// leaves, and mallory takes the name "bob" (a hostile server can rename anyone at any time).
+/// Nothing alice sends to "bob", typed in either window or by `/msg`, leaves in plaintext; the
+/// renamed window and bob's old one each say why, and how to decide.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_plaintext_contact_renamed_onto_an_encrypted_name_gets_no_plaintext() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    share_a_channel(&mut p);
+    let mut mallory = p.another("mallory", false);
+    mallory.client.cmd("alice", "join #sotto-names");
+    thread::sleep(Duration::from_secs(2));
+    p.alice
+        .client
+        .send("mallory", "hello mallory, in plaintext");
+    mallory
+        .client
+        .expect_received("alice", "hello mallory, in plaintext", WAIT);
+    p.bob.client.quit();
+    p.alice
+        .client
+        .expect_write("bob left the channel", WAIT, |w| {
+            w.conv == "#sotto-names" && w.shown().contains("bob left the room")
+        });
+    mallory.client.cmd("alice", "nick bob");
+    p.alice.client.expect_system(
+        "bob",
+        "the renamed window says the name had an encrypted conversation",
+        WAIT,
+        |t| {
+            t.contains("mallory is now known as bob")
+                && t.contains("nothing is sent here unencrypted")
+        },
+    );
+    p.alice.client.expect_system(
+        "bob",
+        "bob's old window says the name was taken and that nothing is sent unencrypted",
+        WAIT,
+        |t| {
+            t.contains("now belongs to the contact who was mallory")
+                && t.contains("Nothing typed here is sent unencrypted")
+        },
+    );
+    let typed = "pangolin typed for bob";
+    p.alice.client.send("bob", typed);
+    let by_msg = "okapi by msg for bob";
+    p.alice
+        .client
+        .cmd_status("mallory", &format!("msg bob {by_msg}"));
+    thread::sleep(Duration::from_secs(2));
+    for t in [typed, by_msg] {
+        assert_hidden(&[&p.alice.tap, &mallory.tap], t, "to the name mallory took");
+    }
+    mallory.client.assert_no_criticals();
     p.assert_no_criticals();
 }
 

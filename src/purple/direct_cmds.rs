@@ -15,8 +15,6 @@
 
 use std::ffi::{c_char, c_void, CStr};
 
-use crate::protocol::{ConvState, Policy};
-
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, arg, set_error, CommandGuard, ConvRef};
@@ -83,10 +81,12 @@ pub(crate) fn register() -> Vec<CommandGuard> {
         .collect()
 }
 
-/// Plaintext may go to `r`: its conversation is known to be in plaintext (no state at all, a
-/// store that cannot be read, is not plaintext), and the policy is not `always`.
+/// Plaintext may go to `r`: typed text would go out as plaintext too (the sessions service
+/// decides, with everything it knows: a renamed contact, a restored backup, a conversation that
+/// cannot be restored, held messages; no state at all, a store that cannot be read, is not
+/// plaintext).
 fn plaintext_ok(r: &ConvRef) -> bool {
-    service::conv_state(r) == Some(ConvState::Plaintext) && service::policy(r) != Policy::Always
+    service::plaintext_allowed(r)
 }
 
 unsafe extern "C" fn direct_override(

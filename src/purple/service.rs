@@ -164,6 +164,13 @@ pub(crate) fn conv_state(r: &ConvRef) -> Option<ConvState> {
     with_sessions(|s| s.state(&key, &r.peer, &settings)).flatten()
 }
 
+/// Whether a line that bypasses `sending-im-msg` (IRC's `/msg`, `/query`, `/me`) may go to `r`
+/// in plaintext (`Sessions::plaintext_allowed`).
+pub(crate) fn plaintext_allowed(r: &ConvRef) -> bool {
+    let (key, settings) = (r.key(), settings(r));
+    with_sessions(|s| s.plaintext_allowed(&key, &r.peer, &settings)).unwrap_or(false)
+}
+
 /// Messages waiting to be sent to `r`, and whether sending is blocked by a changed key.
 pub(crate) fn waiting(r: &ConvRef) -> Option<(usize, bool)> {
     let (key, settings) = (r.key(), settings(r));
@@ -321,11 +328,11 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
             r.system_line(&texts::notice(&r.peer, &notice));
             // A window still named after the name's previous holder (who left) now reaches the
             // renamed contact: say so there, once.
+            let held = matches!(notice, Notice::NameTaken { .. });
+            let line = texts::name_taken(&r.peer, &known.key.peer, held);
             for stale in windows::others_showing(&new, id) {
                 // SAFETY: listed from libpurple's open conversations just now.
-                unsafe {
-                    glue::system_line_to(stale, &texts::name_taken(&r.peer, &known.key.peer))
-                };
+                unsafe { glue::system_line_to(stale, &line) };
             }
             true
         }

@@ -43,6 +43,14 @@ pub enum Notice {
         /// The name the conversation moved to.
         to: String,
     },
+    /// A contact in plaintext was renamed onto this name, which had an encrypted conversation
+    /// (now parked in the store, never lost): whoever holds the name now gets nothing in
+    /// plaintext until the user decides (`/sotto start` or `/sotto stop`). `from` is the name
+    /// the contact had, when known (at the rename; not after a restart).
+    NameTaken {
+        /// The contact's previous name.
+        from: Option<String>,
+    },
     /// The contact's key, new for this name, is one the store knows under other names of this
     /// account ("this key is the one you know as alice").
     KnownAs {

@@ -624,6 +624,21 @@ impl Sessions {
             .map(|s| s.conv.state())
     }
 
+    /// Whether a line the host sends without [`Sessions::outgoing`] (IRC's `/msg`, `/query`)
+    /// may go to the contact as plaintext: exactly when typed text would (a conversation in
+    /// plaintext, nothing held, a policy that starts nothing), and never for a name an
+    /// encrypted conversation moved away from, a store restored from a backup, or a saved
+    /// conversation that cannot be restored. `false` when no conversation can be had.
+    pub fn plaintext_allowed(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: &Settings,
+    ) -> bool {
+        self.session(key, peer_raw, settings)
+            .is_some_and(|s| s.unrestorable.is_none() && s.conv.sends_plaintext())
+    }
+
     /// Messages waiting to be sent, and whether sending is blocked by a changed key.
     pub fn waiting(
         &mut self,

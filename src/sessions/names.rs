@@ -5,8 +5,12 @@
 //!
 //! * When the host renames a window (libpurple renames an open IRC query on `NICK`), the
 //!   conversation moves with it: its session, queue and state, with the accepted keys and
-//!   "runs Sotto" copied to the new name ([`Sessions::rename`]). Confidentiality never depended on
-//!   the name: what is encrypted can only be read by the key holder, wherever the server routes it.
+//!   "runs Sotto" copied to the new name when no key is recorded for it ([`Sessions::rename`]; a
+//!   known name keeps exactly its own keys). Confidentiality never depended on the name: what is
+//!   encrypted can only be read by the key holder, wherever the server routes it.
+//! * A contact in plaintext renamed onto a name whose conversation was saved (encrypted, or
+//!   starting) does not inherit it: that conversation is parked in the store and the name is
+//!   marked as below ([`Notice::NameTaken`]), so no window with it sends plaintext.
 //! * The old name keeps a mark: an encrypted conversation moved away from it. Until the user
 //!   decides (`/sotto start` with whoever holds it now, or `/sotto stop`), it is held as under
 //!   `always`: whoever answers gets a handshake checked against the keys accepted for that name,
@@ -101,19 +105,29 @@ impl Sessions {
         let encrypted = state != ConvState::Plaintext;
         let store = self.store.as_ref()?;
         let (p, a) = (&old.protocol, &old.account);
-        if let Err(e) = store.rename_peer(p, a, &old.peer, &new.peer, encrypted) {
-            self.note(format!("moving a conversation to a new name: {e}"));
-            return Some(Err(e.to_string()));
-        }
+        let parked = match store.rename_peer(p, a, &old.peer, &new.peer, encrypted) {
+            Ok(parked) => parked,
+            Err(e) => {
+                self.note(format!("moving a conversation to a new name: {e}"));
+                return Some(Err(e.to_string()));
+            }
+        };
         let mut moved = self.sessions.remove(old)?;
         moved.peer_raw = new_raw.to_owned();
-        moved.moved_to = None;
-        moved.moved_noticed = false;
+        // Told now, in the renamed window, when the name's encrypted conversation was parked.
+        moved.moved_noticed = parked.is_some();
+        moved.moved_to = parked.clone();
         moved.instance = None;
+        // The conversation held under the new name until now is parked (on disk), not lost.
         self.sessions.insert(new.clone(), moved);
-        Some(Ok(Notice::Renamed {
-            from: old.peer.clone(),
-            encrypted,
+        Some(Ok(match parked {
+            Some(_) => Notice::NameTaken {
+                from: Some(old.peer.clone()),
+            },
+            None => Notice::Renamed {
+                from: old.peer.clone(),
+                encrypted,
+            },
         }))
     }
 }

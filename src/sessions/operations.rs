@@ -85,7 +85,11 @@ impl Sessions {
         };
         fx.absorb(out.inject, out.events);
         if let Some(to) = moved {
-            fx.notices.push(Notice::Moved { to });
+            fx.notices.push(if crate::store::is_parked(&to) {
+                Notice::NameTaken { from: None }
+            } else {
+                Notice::Moved { to }
+            });
         }
         let mut decision = match out.action {
             SendAction::SendPlaintext => Outgoing::Plaintext,

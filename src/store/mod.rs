@@ -91,6 +91,7 @@ use crate::protocol::{Fingerprint, IdentityKey, IdentityPublic, SecretBytes};
 
 mod generation;
 mod names;
+pub use names::is_parked;
 mod syncer;
 #[cfg(test)]
 mod tests;

@@ -6,12 +6,30 @@ use rusqlite::{params, OptionalExtension};
 
 use super::{account_key, now, Store, StoreError};
 
+/// Separates a parked conversation's name from the name it was parked from (a control
+/// character no protocol puts in a contact's name).
+const PARKED: char = '\u{1f}';
+
+/// Whether `name` is where a conversation was parked when another contact took its name.
+pub fn is_parked(name: &str) -> bool {
+    name.contains(PARKED)
+}
+
 impl Store {
     /// `old` is now called `new` on this account: in one transaction, the saved conversation
     /// moves to `new` (one already saved under `new` is parked under a name no lookup finds, so
-    /// nothing is lost), the accepted keys and "runs Sotto" are copied (the old name keeps them:
-    /// whoever takes it next is checked against them), and, when `was_encrypted`, `old` is
-    /// marked as moved to `new`. A mark on `new` is cleared.
+    /// nothing is lost), and, when `was_encrypted`, `old` is marked as moved to `new`.
+    ///
+    /// What is known about `new` is never overwritten by what was known about `old`: the
+    /// accepted keys and "runs Sotto" are copied only to a name with no key recorded (the old
+    /// name keeps them: whoever takes it next is checked against them). A contact who renames
+    /// onto a known contact's name and back does not leave his key accepted for that name.
+    ///
+    /// A mark on `new` is cleared, except when the conversation parked there was saved (it was
+    /// encrypted, or starting) and the one arriving is not: then `new` is marked as moved to the
+    /// parked name, and whoever holds `new` now gets no plaintext until the user decides (a
+    /// plaintext contact renamed onto the name of an encrypted one must not inherit its window).
+    /// Returns that parked name when it marked `new`.
     pub fn rename_peer(
         &self,
         protocol: &str,
@@ -19,35 +37,47 @@ impl Store {
         old: &str,
         new: &str,
         was_encrypted: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<String>, StoreError> {
         let acct = account_key(protocol, account);
         let t = now();
+        let parked = format!("{new}{PARKED}parked-{t}");
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute(
-            "UPDATE session SET peer = peer || char(31) || 'parked-' || ?3
-             WHERE account = ?1 AND peer = ?2",
-            params![acct, new, t],
-        )?;
+        let displaced = tx.execute(
+            "UPDATE session SET peer = ?3 WHERE account = ?1 AND peer = ?2",
+            params![acct, new, parked],
+        )? > 0;
         tx.execute(
             "UPDATE session SET peer = ?3 WHERE account = ?1 AND peer = ?2",
             params![acct, old, new],
         )?;
-        tx.execute(
-            "INSERT OR IGNORE INTO trust (account, peer, key, trust, first_seen, last_seen)
-             SELECT account, ?3, key, trust, first_seen, last_seen FROM trust
-             WHERE account = ?1 AND peer = ?2",
-            params![acct, old, new],
-        )?;
-        tx.execute(
-            "INSERT INTO peer (account, peer, runs_sotto)
-             SELECT account, ?3, runs_sotto FROM peer WHERE account = ?1 AND peer = ?2 AND runs_sotto = 1
-             ON CONFLICT (account, peer) DO UPDATE SET runs_sotto = 1",
-            params![acct, old, new],
-        )?;
+        let new_is_known: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM trust WHERE account = ?1 AND peer = ?2)")?
+            .query_row(params![acct, new], |r| r.get(0))?;
+        if !new_is_known {
+            tx.execute(
+                "INSERT OR IGNORE INTO trust (account, peer, key, trust, first_seen, last_seen)
+                 SELECT account, ?3, key, trust, first_seen, last_seen FROM trust
+                 WHERE account = ?1 AND peer = ?2",
+                params![acct, old, new],
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO peer (account, peer, runs_sotto)
+                 SELECT account, ?3, runs_sotto FROM peer
+                 WHERE account = ?1 AND peer = ?2 AND runs_sotto = 1",
+                params![acct, old, new],
+            )?;
+        }
         tx.execute(
             "DELETE FROM moved WHERE account = ?1 AND peer = ?2",
             params![acct, new],
         )?;
+        let mark_new = displaced && !was_encrypted;
+        if mark_new {
+            tx.execute(
+                "INSERT INTO moved (account, peer, to_peer, at) VALUES (?1, ?2, ?3, ?4)",
+                params![acct, new, parked, t],
+            )?;
+        }
         if was_encrypted {
             tx.execute(
                 "INSERT INTO moved (account, peer, to_peer, at) VALUES (?1, ?2, ?3, ?4)
@@ -56,7 +86,7 @@ impl Store {
             )?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(mark_new.then_some(parked))
     }
 
     /// Where the encrypted conversation once held under `peer` moved to, if it did.

@@ -394,3 +394,86 @@ fn an_unsynced_save_leaves_every_other_write_synced() {
     assert_eq!(reopened_session(s, &d), Some(b"four".to_vec()));
     fs::remove_dir_all(d).ok();
 }
+
+/// A rename never lends one name's keys to another known name: a contact who renames onto a
+/// known contact's name and back leaves his key accepted for neither; a name nobody had gets
+/// the keys (the conversation goes on there).
+#[test]
+fn renames_copy_keys_only_to_a_name_with_none() {
+    let d = tmp("rename-trust");
+    let s = Store::open(&d).unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(51);
+    let (bob, mallory) = (
+        IdentityKey::generate(&mut rng).public(),
+        IdentityKey::generate(&mut rng).public(),
+    );
+    let keys = |peer: &str| s.accepted_keys("prpl-irc", "a", peer).unwrap();
+    s.record_key_seen("prpl-irc", "a", "bob", &bob).unwrap();
+    s.record_key_seen("prpl-irc", "a", "mallory", &mallory)
+        .unwrap();
+    s.rename_peer("prpl-irc", "a", "bob", "mallory", true)
+        .unwrap();
+    assert_eq!(
+        keys("mallory"),
+        vec![mallory],
+        "a known name keeps its own keys"
+    );
+    s.rename_peer("prpl-irc", "a", "mallory", "bob", true)
+        .unwrap();
+    assert_eq!(
+        keys("bob"),
+        vec![bob],
+        "and so does the one he came back to"
+    );
+    s.rename_peer("prpl-irc", "a", "bob", "bob_away", true)
+        .unwrap();
+    assert_eq!(keys("bob_away"), vec![bob], "a new name gets the keys");
+    assert_eq!(keys("bob"), vec![bob], "and the old name keeps them");
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}
+
+/// A contact in plaintext renamed onto the name of a saved (encrypted) conversation: the saved
+/// one is parked, not lost, and the name is marked so that its new holder gets no plaintext.
+/// An encrypted conversation renamed onto it brings its own key and leaves no mark.
+#[test]
+fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
+    let d = tmp("rename-displace");
+    let s = Store::open(&d).unwrap();
+    s.save_session("prpl-irc", "a", "carol", b"encrypted with carol")
+        .unwrap();
+    let parked = s
+        .rename_peer("prpl-irc", "a", "mallory", "carol", false)
+        .unwrap()
+        .expect("carol is marked");
+    assert!(is_parked(&parked));
+    assert_eq!(
+        s.moved_to("prpl-irc", "a", "carol").unwrap().as_deref(),
+        Some(parked.as_str())
+    );
+    let kept = s
+        .load_sessions_under("prpl-irc", "a", "carol\u{1f}")
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].1.to_vec(), b"encrypted with carol".to_vec());
+    assert!(s.load_session("prpl-irc", "a", "carol").unwrap().is_none());
+
+    s.save_session("prpl-irc", "a", "dave", b"encrypted with dave")
+        .unwrap();
+    s.save_session("prpl-irc", "a", "erin", b"encrypted with erin")
+        .unwrap();
+    assert_eq!(
+        s.rename_peer("prpl-irc", "a", "erin", "dave", true)
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.moved_to("prpl-irc", "a", "dave").unwrap(), None);
+    assert_eq!(
+        s.rename_peer("prpl-irc", "a", "nobody", "frank", false)
+            .unwrap(),
+        None,
+        "nothing saved under the name: nothing to mark"
+    );
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}

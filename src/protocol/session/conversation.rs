@@ -215,6 +215,20 @@ impl Conversation {
         self.policy
     }
 
+    /// Whether [`Conversation::send`] would let a message go out as plaintext now: no session,
+    /// nothing held, and a policy that does not start one (`manual`, or `opportunistic` with a
+    /// contact not known to run Sotto). What a host asks before it lets a line it does not pass
+    /// through `send` (IRC's `/msg`, `/query`) go out unencrypted.
+    pub fn sends_plaintext(&self) -> bool {
+        self.state() == ConvState::Plaintext
+            && self.queue.is_empty()
+            && match self.policy {
+                Policy::Always => false,
+                Policy::Opportunistic => !self.peer_supports,
+                Policy::Manual => true,
+            }
+    }
+
     /// Changes the policy.
     pub fn set_policy(&mut self, policy: Policy) {
         self.policy = policy;

@@ -128,6 +128,51 @@ fn plaintext_policies() {
     assert_eq!(m.send("hello", &mut rng).action, SendAction::SendPlaintext);
 }
 
+/// `sends_plaintext` (what the plugin asks before IRC's `/msg` or `/query` goes out as typed)
+/// says exactly what `send` would do, in every state, policy and queue a conversation can be in.
+#[test]
+fn sends_plaintext_agrees_with_send() {
+    let mut rng = rng(41);
+    let mut cases: Vec<(String, Conversation)> = Vec::new();
+    for policy in [Policy::Manual, Policy::Opportunistic, Policy::Always] {
+        for supports in [false, true] {
+            let (mut a, _) = pair(&mut rng, policy);
+            a.set_peer_supports_sotto(supports);
+            cases.push((format!("{policy:?}, runs Sotto {supports}"), a));
+        }
+    }
+    // Handshaking, with a message held.
+    let (mut a, _) = pair(&mut rng, Policy::Manual);
+    let _ = a.start(&mut rng);
+    let _ = a.send("held", &mut rng);
+    cases.push(("handshaking".into(), a));
+    // Plaintext again with a message still held (the handshake was abandoned).
+    let (mut a, _) = pair(&mut rng, Policy::Always);
+    let _ = a.send("held", &mut rng);
+    a.set_policy(Policy::Manual);
+    let _ = a.tick(1);
+    let _ = a.tick(10_000);
+    assert_eq!((a.state(), a.queued()), (ConvState::Plaintext, 1));
+    cases.push(("plaintext with a held message".into(), a));
+    let (a, mut b, _) = established(42);
+    cases.push(("encrypted".into(), a));
+    let end = b.stop(&mut rng);
+    let (mut a, _, _) = established(43);
+    let _ = deliver(&mut a, end.inject, &mut rng);
+    cases.push(("ended by the peer".into(), a));
+    let mut plain = 0;
+    for (what, mut c) in cases {
+        let says = c.sends_plaintext();
+        let does = c.send("x", &mut rng).action == SendAction::SendPlaintext;
+        assert_eq!(says, does, "{what}");
+        plain += usize::from(does);
+    }
+    assert_eq!(
+        plain, 3,
+        "manual twice, opportunistic with a contact without Sotto"
+    );
+}
+
 #[test]
 fn peer_end_holds_and_stop_hands_back() {
     let (mut a, mut b, mut rng) = established(5);

@@ -274,6 +274,18 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
              is held and an encrypted conversation is started, checked against the key you \
              accepted for {peer}. /sotto stop allows plaintext to {peer}."
         ),
+        Notice::NameTaken { from } => {
+            let who = match from {
+                Some(from) => format!("{from} is now known as {peer}, a name"),
+                None => format!("the name {peer}"),
+            };
+            format!(
+                "{who} that had an encrypted conversation with another contact (kept, unused). \
+                 {peer} may be someone else now, so nothing is sent here unencrypted: what you \
+                 type is held and an encrypted conversation is started, checked against the key \
+                 you accepted for {peer}. /sotto stop allows plaintext to {peer}."
+            )
+        }
         Notice::KnownAs { names } => format!(
             "this key is the one you know as {}. If {peer} is not that contact, someone may be \
              relaying their conversation: verify before you trust it.",
@@ -362,12 +374,23 @@ fn other_client(peer: &str, address: &str, what: &OtherClient) -> String {
     }
 }
 
-/// A window still shows a name that now belongs to another contact (renamed from `renamed_from`).
-pub(crate) fn name_taken(name: &str, renamed_from: &str) -> String {
+/// A window still shows a name that now belongs to another contact (renamed from
+/// `renamed_from`). `held`: that contact's conversation is not encrypted, so what is typed here
+/// is held (the name's encrypted conversation was parked); otherwise it is encrypted to the
+/// renamed contact's key.
+pub(crate) fn name_taken(name: &str, renamed_from: &str, held: bool) -> String {
+    let typed = if held {
+        format!(
+            "Nothing typed here is sent unencrypted: it is held until you start an encrypted \
+             conversation (/sotto start) or allow plaintext to {name} (/sotto stop)."
+        )
+    } else {
+        format!("What you type here reaches {renamed_from}'s key holder.")
+    };
     format!(
         "the name {name} now belongs to the contact who was {renamed_from} (the server renamed \
-         them), so this window's conversation with the earlier {name} has ended. What you type \
-         here reaches {renamed_from}'s key holder. Close this window to avoid a mix-up."
+         them), so this window's conversation with the earlier {name} has ended. {typed} Close \
+         this window to avoid a mix-up."
     )
 }
 

@@ -27,6 +27,10 @@ fn a_saved_conversation_that_cannot_be_restored_is_kept_and_held() {
         .save_session(&k.protocol, &k.account, &k.peer, &damaged)
         .unwrap();
     for policy in [Policy::Manual, Policy::Opportunistic] {
+        assert!(
+            !alice.plaintext_allowed("bob", policy),
+            "no /msg in plaintext"
+        );
         let (out, fx) = alice.send_to("bob", "typed", policy);
         assert_eq!(out, Outgoing::Hold, "never plaintext");
         assert!(fx.inject.is_empty());
@@ -117,7 +121,8 @@ fn a_store_restored_from_a_backup_never_reuses_a_message_key() {
     std::fs::write(&db, &backup).unwrap();
     alice.sessions = Sessions::new(Ok(Store::open(&alice.dir).unwrap()));
     // The restored conversation does not encrypt from its old keys: it holds, says why, and
-    // starts a new handshake.
+    // starts a new handshake. Nor does IRC's `/msg` go around it in plaintext.
+    assert!(!alice.plaintext_allowed("bob", Policy::Manual));
     let (out, fx) = alice.send_to("bob", "after the restore", Policy::Manual);
     assert_eq!(out, Outgoing::Hold);
     assert!(

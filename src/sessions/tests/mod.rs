@@ -179,6 +179,13 @@ impl Peer {
             .outgoing(&key, peer, text, &settings(policy), &mut self.rng)
             .expect("outgoing")
     }
+
+    /// Whether a line that bypasses `outgoing` (IRC's `/msg`) may go to `peer` in plaintext.
+    fn plaintext_allowed(&mut self, peer: &str, policy: Policy) -> bool {
+        let key = self.key_for(peer);
+        self.sessions
+            .plaintext_allowed(&key, peer, &settings(policy))
+    }
 }
 
 /// alice and bob with an encrypted session.

@@ -54,6 +54,13 @@ fn an_encrypted_conversation_follows_a_rename() {
 fn the_old_name_never_gets_plaintext_after_an_encrypted_conversation_left_it() {
     let (mut alice, _bob) = encrypted("oldname");
     rename(&mut alice, "bob", "bob_away");
+    assert!(
+        alice.plaintext_allowed("carol", Policy::Manual),
+        "a contact never encrypted"
+    );
+    // Neither IRC's `/msg bob` (which bypasses the typed path) nor typed text may go out.
+    assert!(!alice.plaintext_allowed("bob", Policy::Manual));
+    assert!(!alice.plaintext_allowed("bob", Policy::Opportunistic));
     // A new window with "bob" (someone else may hold the nick now), under `manual`.
     let (out, fx) = alice.send_to("bob", "for bob only", Policy::Manual);
     assert_eq!(out, Outgoing::Hold, "held, not plaintext");
@@ -75,6 +82,7 @@ fn the_old_name_never_gets_plaintext_after_an_encrypted_conversation_left_it() {
     // The user decides: /sotto stop allows plaintext again.
     let fx = alice.stop();
     assert!(fx.inject.is_empty());
+    assert!(alice.plaintext_allowed("bob", Policy::Manual));
     assert_eq!(
         alice.send_to("bob", "plain now", Policy::Manual).0,
         Outgoing::Plaintext
@@ -292,4 +300,57 @@ fn a_question_answered_right_accepts_and_verifies_a_changed_key_in_one_step() {
     let current = alice.sessions.loaded_peer_key(&key).expect("key");
     let rec = records.iter().find(|r| r.key == current).expect("recorded");
     assert_eq!(rec.trust, crate::store::Trust::Verified);
+}
+
+/// mallory, in plaintext, is renamed onto the name of bob, whose conversation is encrypted (bob
+/// left; a hostile server can do this at any time). Whoever holds "bob" now gets nothing in
+/// plaintext, typed or by `/msg`, in the renamed window or in bob's old one; bob's conversation
+/// is parked, not lost; a restart keeps the mark; `/sotto stop` is the user's way out.
+#[test]
+fn a_plaintext_contact_renamed_onto_an_encrypted_name_gets_no_plaintext() {
+    let (mut alice, _bob) = encrypted("displaced");
+    assert_eq!(
+        alice.send_to("mallory", "hello mallory", Policy::Manual).0,
+        Outgoing::Plaintext
+    );
+    assert_eq!(
+        rename(&mut alice, "mallory", "bob"),
+        Notice::NameTaken {
+            from: Some("mallory".into())
+        }
+    );
+    assert!(!alice.plaintext_allowed("bob", Policy::Manual));
+    assert!(!alice.plaintext_allowed("bob", Policy::Opportunistic));
+    let (out, fx) = alice.send_to("bob", "for the real bob only", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold, "held, not plaintext");
+    assert!(
+        fx.notices.is_empty(),
+        "told once, at the rename: {:?}",
+        fx.notices
+    );
+    assert_eq!(
+        fx.inject.len(),
+        1,
+        "a handshake with whoever holds the name"
+    );
+    assert!(fx.inject[0].starts_with("?S1") && !fx.inject[0].contains("real bob"));
+    let parked = alice
+        .store()
+        .load_sessions_under("prpl-test", "alice", "bob\u{1f}")
+        .unwrap();
+    assert_eq!(parked.len(), 1, "bob's encrypted conversation is kept");
+
+    // After a restart the name is still held, and the first send says why.
+    alice.sessions.drop_memory();
+    assert!(!alice.plaintext_allowed("bob", Policy::Manual));
+    let (out, fx) = alice.send_to("bob", "after a restart", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold);
+    assert!(
+        fx.notices.contains(&Notice::NameTaken { from: None }),
+        "{:?}",
+        fx.notices
+    );
+    // The user decides: /sotto stop allows plaintext to the name's new holder.
+    alice.stop();
+    assert!(alice.plaintext_allowed("bob", Policy::Manual));
 }
