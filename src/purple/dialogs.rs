@@ -16,7 +16,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 
 use crate::protocol::{ConvState, IdentityPublic};
-use crate::sessions::trust::{fingerprint_prefix_matches, AcceptError};
+use crate::sessions::trust::{fingerprint_prefix_matches, AcceptError, ACCEPT_GROUPS};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
@@ -450,7 +450,7 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) {
 }
 
 /// `/sotto accept [FINGERPRINT PREFIX]`: accept the contact's current key only when the user
-/// names it (its first group or more), so what is accepted is what was checked.
+/// names it (its first four groups or more), so what is accepted is what was checked.
 pub(crate) fn accept_typed(r: &ConvRef, typed: &str) {
     // A fingerprint of another client of the contact that waits for acceptance.
     if !typed.trim().is_empty() {
@@ -473,6 +473,8 @@ pub(crate) fn accept_typed(r: &ConvRef, typed: &str) {
         ));
     } else if fingerprint_prefix_matches(&fingerprint, typed) {
         accept_new_key(r, &current);
+    } else if typed.chars().filter(char::is_ascii_hexdigit).count() < 5 * ACCEPT_GROUPS {
+        r.system_line(&texts::accept_too_short(&r.peer, typed.trim()));
     } else {
         r.system_line(&texts::accept_refused(
             &r.peer,

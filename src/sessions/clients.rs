@@ -670,7 +670,7 @@ impl Sessions {
 
 impl Sessions {
     /// The user accepts the key of another client of the contact whose fingerprint starts with
-    /// `typed` (its first group or more): that client gets what is typed from now on, and the
+    /// `typed` (its first four groups or more): that client gets what is typed from now on, and the
     /// key is recorded as accepted for the contact. `None`: no other client waits with such a
     /// key (the caller then tries the main session's key).
     pub fn accept_other_client(

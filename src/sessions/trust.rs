@@ -223,7 +223,22 @@ pub(super) fn accept_if_verified(
     }
 }
 
-/// Whether `typed` names `fingerprint`: its first group (five hex digits) or more, spaces and
+/// Fingerprint groups (five hex digits each) `/sotto accept` needs at least: 80 bits. One group,
+/// 20 bits, could be matched by a key a hostile server (or an invented client of the contact)
+/// generates in about a million tries, and the user's `/sotto accept` would accept it.
+pub const ACCEPT_GROUPS: usize = 4;
+
+/// The start of `fingerprint` (as displayed, groups separated by spaces) that `/sotto accept`
+/// needs: its first [`ACCEPT_GROUPS`] groups.
+pub fn accept_prefix(fingerprint: &str) -> String {
+    fingerprint
+        .split(' ')
+        .take(ACCEPT_GROUPS)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether `typed` names `fingerprint`: its first [`ACCEPT_GROUPS`] groups or more, spaces and
 /// case ignored. What `/sotto accept` takes, so the user accepts the key they checked.
 pub fn fingerprint_prefix_matches(fingerprint: &crate::protocol::Fingerprint, typed: &str) -> bool {
     let typed: String = typed
@@ -232,5 +247,7 @@ pub fn fingerprint_prefix_matches(fingerprint: &crate::protocol::Fingerprint, ty
         .map(|c| c.to_ascii_uppercase())
         .collect();
     let full: String = fingerprint.to_string().replace(' ', "");
-    typed.len() >= 5 && typed.chars().all(|c| c.is_ascii_hexdigit()) && full.starts_with(&typed)
+    typed.len() >= 5 * ACCEPT_GROUPS
+        && typed.chars().all(|c| c.is_ascii_hexdigit())
+        && full.starts_with(&typed)
 }

@@ -121,7 +121,7 @@ pub(crate) fn names_mismatch(
     stated_peer: &str,
     fingerprint: &str,
 ) -> String {
-    let first = fingerprint.split(' ').next().unwrap_or(fingerprint);
+    let first = crate::sessions::trust::accept_prefix(fingerprint);
     let name = |n: &str| {
         if n.is_empty() {
             "(no name)".to_owned()
@@ -476,7 +476,7 @@ pub(crate) const HELP: &str = "/sotto start: start (or restart) an encrypted con
 /sotto verify: verify your contact (compare fingerprints, or ask a question) in a dialog\n\
 /sotto verify QUESTION | ANSWER: ask your contact a question only they can answer\n\
 /sotto answer ANSWER: answer your contact's question\n\
-/sotto accept FINGERPRINT: accept your contact's changed key, or the key of their other client (type at least its first group, after checking it)\n\
+/sotto accept FINGERPRINT: accept your contact's changed key, or the key of their other client (type at least its first four groups, after checking it)\n\
 /sotto fingerprints: every contact key Sotto knows (verify or forget them in a dialog)\n\
 /sotto help: this text";
 

@@ -151,11 +151,11 @@ pub(crate) fn still_holding(peer: &str) -> String {
 /// `/sotto accept` without a fingerprint.
 pub(crate) fn accept_usage(peer: &str, fingerprint: &str, waiting: bool) -> String {
     if waiting {
-        let first = fingerprint.split(' ').next().unwrap_or(fingerprint);
+        let first = crate::sessions::trust::accept_prefix(fingerprint);
         format!(
             "{peer}'s key {fingerprint} waits for you to accept it. Check it with {peer} over \
-             another channel, then type /sotto accept {first} (its first group, or more) to \
-             accept exactly this key."
+             another channel, then type /sotto accept {first} (its first four groups, or more) \
+             to accept exactly this key."
         )
     } else {
         format!("{peer}'s key {fingerprint} is already accepted: nothing waits for you.")
@@ -167,6 +167,15 @@ pub(crate) fn accept_refused(peer: &str, checked: &str, current: &str) -> String
     format!(
         "NOT accepted: {peer}'s key is now {current}, not the {checked} you checked. It may have \
          changed again; check the new one with {peer} before accepting it. Messages stay held."
+    )
+}
+
+/// `/sotto accept` with fewer digits than it needs.
+pub(crate) fn accept_too_short(peer: &str, typed: &str) -> String {
+    format!(
+        "NOT accepted: {typed} is too short to name {peer}'s key (a key can be made to match a \
+         few digits). Type at least the first four groups of the fingerprint you checked. \
+         Messages stay held."
     )
 }
 

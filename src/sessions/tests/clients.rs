@@ -294,9 +294,12 @@ fn both_read(test: &str, peer_known: bool) {
         Notice::OtherClient { what: OtherClient::UnacceptedMessage { text, .. }, .. }
             if text == "unaccepted words")));
 
-    // A fingerprint that is not its key accepts nothing.
-    assert!(net.accept("00000").is_none());
-    let fx = net.accept(&fingerprint[..5]).expect("accepted");
+    // A fingerprint that is not its key accepts nothing, nor does its first group alone.
+    assert!(net.accept("00000 00000 00000 00000").is_none());
+    assert!(net.accept(&fingerprint[..5]).is_none());
+    let fx = net
+        .accept(&super::trust::accept_prefix(&fingerprint))
+        .expect("accepted");
     assert!(fx.notices.iter().any(|n| matches!(
         n,
         Notice::OtherClient {

@@ -233,16 +233,21 @@ fn a_fingerprint_prefix_names_a_key() {
         .public()
         .fingerprint();
     let s = fp.to_string();
-    let first = s.split(' ').next().expect("a group");
-    assert!(trust::fingerprint_prefix_matches(&fp, first));
+    let first = trust::accept_prefix(&s);
+    assert_eq!(first.len(), 4 * 5 + 3, "four groups");
+    assert!(trust::fingerprint_prefix_matches(&fp, &first));
     assert!(trust::fingerprint_prefix_matches(
         &fp,
         &first.to_lowercase()
     ));
     assert!(trust::fingerprint_prefix_matches(&fp, &s));
     assert!(
-        !trust::fingerprint_prefix_matches(&fp, &first[..4]),
-        "too short"
+        !trust::fingerprint_prefix_matches(&fp, &first[..first.len() - 1]),
+        "too short: a key made to match fewer digits is within a server's reach"
+    );
+    assert!(
+        !trust::fingerprint_prefix_matches(&fp, &s[..5]),
+        "one group (20 bits) is not enough"
     );
     assert!(!trust::fingerprint_prefix_matches(&fp, "00000 00000"));
     assert!(!trust::fingerprint_prefix_matches(&fp, ""));
