@@ -45,6 +45,11 @@ const SNAPSHOT_VERSION_RESERVED: u8 = 2;
 const FLAG_PEER_SUPPORTS: u8 = 1;
 const FLAG_FINISHED: u8 = 2;
 const FLAG_BLOCKED: u8 = 4;
+/// The pending handshake only answers the peer's unsolicited start (`?S1Q`, `?S1I`, which anyone
+/// can inject): the conversation is in plaintext to the user, and stays so after a restart.
+/// Without it, a restored answer was a handshake of our own and held everything typed. An
+/// older Sotto ignores the bit (and restores it as before).
+const FLAG_HANDSHAKE_PASSIVE: u8 = 8;
 
 /// Why a snapshot could not be restored.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -149,7 +154,11 @@ impl Conversation {
         out.push(
             flag(self.peer_supports, FLAG_PEER_SUPPORTS)
                 | flag(self.phase.is_finished(), FLAG_FINISHED)
-                | flag(self.blocked, FLAG_BLOCKED),
+                | flag(self.blocked, FLAG_BLOCKED)
+                | flag(
+                    self.handshake_passive && self.phase.handshake().is_some(),
+                    FLAG_HANDSHAKE_PASSIVE,
+                ),
         );
         Handshake::to_bytes(self.phase.handshake(), &mut out);
         Session::to_bytes(self.phase.session(), &mut out);
@@ -219,6 +228,7 @@ impl Conversation {
         let max_line = r.u32()? as usize;
         let flags = r.u8()?;
         let handshake = Handshake::from_reader(r)?;
+        let handshake_passive = flags & FLAG_HANDSHAKE_PASSIVE != 0 && handshake.is_some();
         let session = Session::from_reader(r)?;
         let previous = Session::from_reader(r)?;
         let count = r.u32()? as usize;
@@ -255,7 +265,7 @@ impl Conversation {
             names: crate::protocol::names::Names::default(),
             now: 0,
             handshake_since: None,
-            handshake_passive: false,
+            handshake_passive,
             answers: (0, 0),
             sent: std::collections::VecDeque::new(),
             not_read_at: (None, None),
