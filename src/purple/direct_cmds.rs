@@ -192,8 +192,12 @@ unsafe fn send_encrypted(r: &ConvRef, text: &str, error: *mut *mut c_char) -> sy
         }
         Some((Outgoing::Lines(lines), mut fx)) => {
             fx.inject.extend(lines);
-            present::apply(r, fx);
-            present::show_sent(r, text);
+            // Shown as sent only if its lines went out; otherwise shown back, not lost.
+            if present::apply(r, fx) {
+                present::show_sent(r, text);
+            } else {
+                r.system_line(&texts::not_sent_offline(text));
+            }
             sys::PURPLE_CMD_RET_OK
         }
         Some((Outgoing::Hold, fx)) => {

@@ -313,8 +313,9 @@ fn retitle(
     };
     let suffix = if encrypted {
         Some(texts::TITLE_SUFFIX)
-    } else if base.ends_with(texts::TITLE_SUFFIX) {
-        // The alias itself reads "… (encrypted)": say plainly that this window is not.
+    } else if claims_encryption(&base) {
+        // The alias itself reads "… (encrypted)", in any spelling: say plainly that this window
+        // is not.
         Some(texts::TITLE_NOT_ENCRYPTED)
     } else {
         None
@@ -332,6 +333,21 @@ fn retitle(
         None if ours_shown => (TitleChange::Restore, None),
         None => (TitleChange::Keep, None),
     }
+}
+
+/// Whether a title libpurple made (from an alias the server or the contact may set) claims
+/// encryption in any spelling: "encrypt" or "verified" in any case, with spaces or invisible
+/// characters anywhere in it (a trailing space or zero-width space used to defeat an exact
+/// suffix match), or a lock. Saying "(NOT encrypted)" on a window whose alias merely mentions
+/// encryption costs nothing.
+fn claims_encryption(base: &str) -> bool {
+    let visible: String = texts::one_line(base)
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    ["encrypt", "verified", "\u{1F512}", "\u{1F510}"]
+        .iter()
+        .any(|claim| visible.contains(claim))
 }
 
 /// What the user sees from `/sotto status`.
@@ -429,5 +445,22 @@ mod tests {
         );
         // A title we never set is never "restored".
         assert_eq!(retitle("bob", None, false), (TitleChange::Keep, None));
+        // Nor can another spelling pass for our mark: trailing space or zero-width space, other
+        // case, spaces inside, a lock, a "verified".
+        for alias in [
+            "bob (encrypted) ",
+            "bob (encrypted)\u{200B}",
+            "bob (ENCRYPTED)",
+            "bob (en crypted)",
+            "bob (encrypt\u{2060}ed)",
+            "bob \u{1F512}",
+            "bob (verified)",
+        ] {
+            assert_eq!(
+                retitle(alias, None, false).0,
+                TitleChange::Set(format!("{alias} (NOT encrypted)")),
+                "{alias:?}"
+            );
+        }
     }
 }

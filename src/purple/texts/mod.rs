@@ -36,19 +36,32 @@ const MAX_SHOWN: usize = 300;
 /// zero-width characters) become spaces, and it is cut to [`MAX_SHOWN`] characters. So a peer
 /// cannot paint a fake second "Sotto: ..." line, or make one word read as another.
 pub(crate) fn plain(s: &str) -> String {
-    let hidden = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
-    };
-    let mut out: String = s
-        .chars()
-        .map(|c| if hidden(c) { ' ' } else { c })
-        .take(MAX_SHOWN)
-        .collect();
+    let mut out: String = one_line(s).take(MAX_SHOWN).collect();
     if s.chars().count() > MAX_SHOWN {
         out.push('…');
     }
     out
+}
+
+/// `s` with every character that breaks a line or hides or reorders text replaced by a space:
+/// controls (C0, C1: `\n`, `\r`, NEL), the line and paragraph separators U+2028 and U+2029
+/// (GTK breaks lines on them too), zero-width and joiner characters, bidi marks, embeddings,
+/// overrides and isolates, and the byte order mark.
+pub(crate) fn one_line(s: &str) -> impl Iterator<Item = char> + '_ {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061C}'
+                    | '\u{180E}'
+                    | '\u{200B}'..='\u{200F}'
+                    | '\u{2028}'..='\u{202E}'
+                    | '\u{2060}'..='\u{2064}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{FEFF}'
+            )
+    };
+    s.chars().map(move |c| if hidden(c) { ' ' } else { c })
 }
 
 fn dialog(title: &str, primary: String, secondary: String) -> Dialog {
@@ -355,10 +368,7 @@ fn other_client(peer: &str, address: &str, what: &OtherClient) -> String {
         ),
         OtherClient::UnacceptedMessage { fingerprint, text } => {
             // Its words on one line: a line break cannot paint a line of Sotto's own.
-            let text: String = text
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect();
+            let text: String = one_line(text).collect();
             format!(
                 "{peer}'s client at {address}, whose key you have not accepted (fingerprint \
              {fingerprint}), wrote: \"{text}\" (/sotto accept {fingerprint} if you trust it)."
@@ -618,6 +628,16 @@ mod tests {
 
     #[test]
     fn peer_text_cannot_paint_a_second_line() {
+        // Every character GTK breaks a line on: one line each time.
+        for fake in [
+            "\n", "\r", "\u{85}", "\u{2028}", "\u{2029}", "\u{b}", "\u{c}",
+        ] {
+            let shown = plain(&format!("oops{fake}Sotto: encrypted conversation started"));
+            assert_eq!(
+                shown, "oops Sotto: encrypted conversation started",
+                "{fake:?}"
+            );
+        }
         let fake = "oops\nSotto: encrypted conversation started (verified)";
         let line = question_asked("bob", fake);
         assert!(!line.contains('\n'), "{line:?}");
