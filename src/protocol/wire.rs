@@ -564,6 +564,11 @@ impl WireMessage {
         match kind {
             b'Q' => return Ok(WireMessage::Query),
             b'E' => return Ok(WireMessage::Error(rest.trim().to_owned())),
+            // A b64u body starts right after the type letter (§2): `?S1D <body>` has an empty
+            // body, which is malformed, as an implementation of the spec alone reads it.
+            _ if rest.chars().next().map_or(true, char::is_whitespace) => {
+                return Err(DecodeError::Malformed)
+            }
             b'P' => {
                 // The token must be ASCII: a non-ASCII character in it makes it malformed.
                 let token = first_token(rest, |b| b.is_ascii() && !char::from(b).is_whitespace())
@@ -577,7 +582,6 @@ impl WireMessage {
         // fails is the token looked for, the way `split_whitespace` would (text after a space
         // is ignored), and decoded again: whitespace is not base64url, so a line with any
         // fails the first decode as `Base64`, and every other result is already final.
-        let rest = rest.trim_start();
         match Self::decode_body(kind, rest) {
             Err(DecodeError::Base64) => {
                 let token = first_token(rest, is_base64url).ok_or(DecodeError::Base64)?;
@@ -794,17 +798,20 @@ mod tests {
         }
     }
 
-    /// The decoder as it was before byte-level scanning and split base64 decoding (the
-    /// `base64` crate on the whole first whitespace-separated token): the new one must give
-    /// the same result, error kinds included, on every line.
+    /// The decoder as §2 describes it, before byte-level scanning and split base64 decoding
+    /// (the `base64` crate on the text after the type letter up to the first whitespace; an
+    /// empty body is malformed): the real one must give the same result, error kinds included,
+    /// on every line.
     fn reference_decode(text: &str) -> Result<WireMessage, DecodeError> {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD as REF;
         use base64::Engine;
         let (kind, rest) = WireMessage::kind_and_rest(text)?;
-        let token = rest.split_whitespace().next().unwrap_or("");
+        // §2: the body is the text right after the type letter, up to the first whitespace.
+        let token = rest.split(char::is_whitespace).next().unwrap_or("");
         match kind {
             b'Q' => return Ok(WireMessage::Query),
             b'E' => return Ok(WireMessage::Error(rest.trim().to_owned())),
+            _ if token.is_empty() => return Err(DecodeError::Malformed),
             b'P' if !token.is_ascii() => return Err(DecodeError::Malformed),
             b'P' => return Fragment::from_token(token).map(WireMessage::Fragment),
             _ => {}

@@ -167,6 +167,45 @@ fn gap_bound_enforced() {
     assert!(matches!(ev.as_slice(), [Event::Unreadable { .. }]));
 }
 
+/// The bound is exactly `MAX_GAP` (docs/PROTOCOL.md §4): a message `MAX_GAP` ahead of the
+/// next expected index is read, in the current chain and in the previous chain at a DH
+/// ratchet step (`pn − Nr`); one more is refused there too (the current chain's refusal is
+/// `gap_bound_enforced`). Fails if either comparison becomes `>=`.
+#[test]
+fn gap_bound_is_exactly_max_gap_in_both_chains() {
+    use crate::protocol::ratchet::MAX_GAP;
+    let (mut a, mut b, mut rng) = established(16);
+    let mut last = Vec::new();
+    for _ in 0..=MAX_GAP {
+        last = send(&mut a, "x", &mut rng);
+    }
+    assert_eq!(
+        deliver(&mut b, last, &mut rng).0,
+        ["x"],
+        "n = next + MAX_GAP"
+    );
+    for (unread, readable) in [(MAX_GAP, true), (MAX_GAP + 1, false)] {
+        let (mut a, mut b, mut rng) = established(17);
+        let first = send(&mut a, "first", &mut rng);
+        assert_eq!(deliver(&mut b, first, &mut rng).0, ["first"]);
+        for _ in 0..unread {
+            send(&mut a, "never delivered", &mut rng);
+        }
+        let reply = send(&mut b, "reply", &mut rng);
+        assert_eq!(deliver(&mut a, reply, &mut rng).0, ["reply"]);
+        let before = state_of(&b);
+        let next = send(&mut a, "in the next chain", &mut rng);
+        let (shown, _, events) = deliver(&mut b, next, &mut rng);
+        if readable {
+            assert_eq!(shown, ["in the next chain"], "pn - Nr = {unread}");
+        } else {
+            assert!(shown.is_empty(), "pn - Nr = {unread}");
+            assert!(matches!(events.as_slice(), [Event::Unreadable { .. }]));
+            assert_eq!(state_of(&b), before);
+        }
+    }
+}
+
 /// Fragments: changing any character of any piece (to another base64url character) or
 /// dropping its tail makes the reassembled message fail, and changes nothing.
 #[test]

@@ -99,6 +99,38 @@ fn talk(o: &mut Out, from: &mut Side<'_>, to: &mut Side<'_>, text: &str) {
     o.log(&mut to.mirror.log);
 }
 
+/// Delivers `first` (lines `a` sent, already written out) to `b`, the answers to `a`, and so on
+/// until both fall silent; writes every later line with its sender, and each side's draws
+/// under its name.
+fn exchange_logged(
+    o: &mut Out,
+    (a, a_name): (&mut Conversation, &str),
+    (b, b_name): (&mut Conversation, &str),
+    first: Vec<String>,
+) {
+    let mut to_b = first;
+    for _ in 0..8 {
+        if to_b.is_empty() {
+            return;
+        }
+        let mut to_a = Vec::new();
+        for line in to_b.drain(..) {
+            to_a.extend(b.receive(&line, 0, &mut o.rng).inject);
+            o.draws(b_name);
+        }
+        for l in &to_a {
+            o.wire(b_name, l);
+        }
+        for line in to_a {
+            to_b.extend(a.receive(&line, 0, &mut o.rng).inject);
+            o.draws(a_name);
+        }
+        for l in &to_b {
+            o.wire(a_name, l);
+        }
+    }
+}
+
 pub(super) fn paths() -> String {
     let mut o = Out {
         text: String::new(),
@@ -112,8 +144,14 @@ pub(super) fn paths() -> String {
         "# RNG: rand_chacha 0.3 ChaCha20Rng::seed_from_u64(0x{SEED:x}); every draw is listed \
          (X25519 secrets: 32 bytes; SPAKE2 scalars: 64 bytes; fragment ids: a u32)."
     ));
-    o.line("# Each wire line below was also built by an independent implementation of");
-    o.line("# docs/PROTOCOL.md (src/protocol/vectors/reference.rs) and found equal.");
+    o.line("# Each wire line of sections 1 to 11 below (fragment headers included) was also built");
+    o.line("# by an independent implementation of docs/PROTOCOL.md (src/protocol/vectors/reference.rs)");
+    o.line(
+        "# and found equal; sections 12 and 13 (simultaneous start, previous session) run the same",
+    );
+    o.line(
+        "# handshake and ratchet with other draws and are checked by the plugin's own code only.",
+    );
     let alice_id = IdentityKey::generate(&mut o.rng);
     let bob_id = IdentityKey::generate(&mut o.rng);
     o.rng.draws.clear();
@@ -277,11 +315,21 @@ pub(super) fn paths() -> String {
     let text = "A line longer than the peer's line limit is cut into pieces of at most 100 \
                 characters, header included; the pieces may arrive in any order.";
     let pieces = sent(alice.send(text, &mut o.rng));
+    let id_draw = o
+        .rng
+        .draws
+        .iter()
+        .find_map(|d| d.strip_prefix("u32 "))
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .expect("the fragment id is drawn");
     o.draws("alice: the fragment id is its low 24 bits");
     let whole = ra.seal(0x00, text.as_bytes());
     o.log(&mut ra.log);
     o.line(format!("the whole line ({} chars): {whole}", whole.len()));
     assert_eq!(pieces.iter().map(|p| &p[12..]).collect::<String>(), whole);
+    for (i, p) in pieces.iter().enumerate() {
+        assert_eq!(p[..12], r::fragment_header(id_draw, i, pieces.len()));
+    }
     for p in &pieces {
         o.wire("alice", p);
     }
@@ -505,6 +553,13 @@ pub(super) fn paths() -> String {
         ),
         ("malformed message (D body too short)", "?S1DAAAA".into()),
         (
+            "malformed line (a space between the type letter and the body: an empty body)",
+            {
+                let line = ra.clone().seal(0x00, b"spaced");
+                format!("?S1D {}", &line[4..])
+            },
+        ),
+        (
             "handshake: invalid public key (low-order e_i)",
             format!("?S1I{}", r::b64(&[0u8; 36])),
         ),
@@ -578,15 +633,16 @@ pub(super) fn paths() -> String {
         o.wire("bob answers", l);
     }
     assert_eq!(to_bob.len() + to_alice.len(), 1, "exactly one side answers");
+    let answered = to_bob.len();
     let mut first = to_bob;
     for l in &to_alice {
         first.extend(alice.receive(l, 0, &mut o.rng).inject);
+        o.draws("alice");
     }
-    let rest = crate::protocol::testkit::exchange(&mut alice, &mut bob, first, &mut o.rng);
-    o.draws("both");
-    for l in &rest {
-        o.wire("then", l);
+    for l in &first[answered..] {
+        o.wire("alice", l);
     }
+    exchange_logged(&mut o, (&mut alice, "alice"), (&mut bob, "bob"), first);
     assert_eq!(alice.state(), crate::protocol::ConvState::Encrypted);
     assert_eq!(bob.state(), crate::protocol::ConvState::Encrypted);
 
@@ -596,11 +652,11 @@ pub(super) fn paths() -> String {
     o.draws("alice");
     o.wire("alice (held back by the network)", &late[0]);
     let i = bob.start(&mut o.rng).inject;
-    let lines = crate::protocol::testkit::exchange(&mut bob, &mut alice, i, &mut o.rng);
-    o.draws("both");
-    for l in &lines {
-        o.wire("re-key", l);
+    o.draws("bob");
+    for l in &i {
+        o.wire("bob (re-key)", l);
     }
+    exchange_logged(&mut o, (&mut bob, "bob"), (&mut alice, "alice"), i);
     assert_eq!(
         shown(&mut bob, &late[0], &mut o.rng),
         "sent before the re-key"

@@ -245,6 +245,24 @@ pub(super) fn data_line(d: &Data<'_>) -> String {
 
 /// The not-read notice (§2.2) a client without the session answers a data line with:
 /// `sid`, the first 4 bytes of `rk` in lower-case hex, `n` in decimal.
+/// §6: the 12-character header of piece `index` of `total` of the line whose random u32 was
+/// `draw` (its low 24 bits are the id), numbers in base64url digits, most significant first.
+pub(super) fn fragment_header(draw: u32, index: usize, total: usize) -> String {
+    const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let digits = |v: u32, n: u32| -> String {
+        (0..n)
+            .rev()
+            .map(|i| char::from(DIGITS[((v >> (6 * i)) & 63) as usize]))
+            .collect()
+    };
+    format!(
+        "?S1P{}{}{}",
+        digits(draw & 0x00FF_FFFF, 4),
+        digits(index as u32, 2),
+        digits(total as u32, 2)
+    )
+}
+
 pub(super) fn not_read_line(data: &str) -> String {
     let body = URL_SAFE_NO_PAD.decode(&data[4..]).unwrap();
     let (_, _, n) = data_header(data);
