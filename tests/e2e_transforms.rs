@@ -320,6 +320,48 @@ fn sms_lines_fit_one_message() {
     assert_no_trouble(&p);
 }
 
+/// SMS between phone numbers: the handshake's `?S1R` and `?S1C` state both numbers and outgrow
+/// one SMS, so they go out in `?S1P` pieces (sent whole, the SMS plugin cut them into two
+/// messages and no handshake could finish). Every message stays within 160 characters.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn sms_between_phone_numbers_cuts_the_handshake_into_sms() {
+    let mut p = Pair::start(
+        Proto::Loop(LoopPrpl::Sms),
+        PairOptions {
+            alice_nick: "+4915112345678".into(),
+            bob_nick: "+4917698765432".into(),
+            ..Default::default()
+        },
+    );
+    start_session(&mut p);
+    let proto = p.proto;
+    let Pair { alice, bob, .. } = &mut p;
+    exchange(
+        proto,
+        alice,
+        bob,
+        "by SMS",
+        "a walrus between phone numbers",
+    );
+    exchange(
+        proto,
+        bob,
+        alice,
+        "reply by SMS",
+        "the walrus answers by SMS",
+    );
+    let mut pieces = 0;
+    for tap in [&p.alice.tap, &p.bob.tap] {
+        for t in relay_texts(tap) {
+            assert!(t.chars().count() <= 160, "over one SMS: {t}");
+            pieces += usize::from(t.starts_with("?S1P"));
+        }
+    }
+    assert!(pieces >= 2, "the handshake lines went out in pieces");
+    assert_no_trouble(&p);
+}
+
 /// A server that delivers every message twice (a retransmission): each message is shown once,
 /// and the copy is dropped without a word.
 #[test]

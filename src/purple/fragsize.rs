@@ -1,8 +1,9 @@
 //! How long one wire line may be on each protocol (`Conversation::set_max_line`).
 //!
 //! Wire lines are ASCII (a prefix and base64), so characters and bytes are the same here. A
-//! line longer than the limit is cut into `?S1P` fragments (PROTOCOL.md §6); the handshake
-//! lines are always sent whole (`?S1R` is 156 characters for the names `alice`/`bob`).
+//! line longer than the limit is cut into `?S1P` fragments (PROTOCOL.md §6), a handshake line
+//! too (`?S1R` is 156 characters for the names `alice`/`bob`, 178 for two phone numbers: two
+//! pieces on SMS).
 //!
 //! | protocol | id (and account option) | line | why |
 //! |---|---|---|---|
@@ -36,7 +37,8 @@ pub(crate) const TELEGRAM: usize = 4096;
 pub(crate) const SLACK: usize = 4000;
 /// One SMS.
 pub(crate) const SMS: usize = 160;
-/// Smallest line we ever ask the core for (a handshake message must fit one line).
+/// Smallest line we ever ask the core for (one SMS; IRC's handshake lines fit it whole with
+/// nicks of a few characters, and are cut into pieces beyond that).
 pub(crate) const MIN_LINE: usize = 160;
 /// Largest line for any protocol.
 pub(crate) const MAX_LINE: usize = 16_000;

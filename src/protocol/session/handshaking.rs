@@ -10,6 +10,7 @@ use super::conversation::Conversation;
 use super::events::{Event, ReceiveOutcome};
 use super::phase::{Handshake, Phase, Session};
 use super::{ANSWER_BURST, ANSWER_WINDOW_SECS, HANDSHAKE_TIMEOUT_SECS};
+use crate::protocol::fragment;
 use crate::protocol::handshake::{Established, HandshakeError, Initiator, Responder};
 use crate::protocol::names::Names;
 use crate::protocol::wire::{ConfirmMessage, InitMessage, ResponseMessage, WireMessage};
@@ -88,10 +89,26 @@ impl Conversation {
                 let passive = !self.active_handshake();
                 self.set_handshake(Handshake::Responder(Box::new(r)));
                 self.handshake_passive = passive;
-                out.inject.push(WireMessage::Response(reply).encode());
+                let line = WireMessage::Response(reply).encode();
+                self.push_handshake_line(line, &mut out.inject, rng);
             }
             Err(reason) => out.events.push(Event::HandshakeFailed { reason }),
         }
+    }
+
+    /// A handshake line (`?S1R`, `?S1C`: they grow with the names they state), cut into `?S1P`
+    /// pieces when it is longer than the peer's line limit, whole otherwise (§6). With the
+    /// limits the plugin sets that happens only on SMS's 160 characters with names longer than
+    /// a few characters (phone numbers): sent whole, the SMS plugin would cut it into messages
+    /// that no longer read as one line, and the handshake could never finish.
+    fn push_handshake_line(
+        &self,
+        line: String,
+        inject: &mut Vec<String>,
+        rng: &mut impl CryptoRngCore,
+    ) {
+        // A handshake line is a few hundred characters: never too long to cut.
+        inject.extend(fragment::split(line, self.max_line, rng).unwrap_or_default());
     }
 
     pub(super) fn on_response(
@@ -105,7 +122,8 @@ impl Conversation {
         };
         match i.finish(&self.identity, m, &self.names.encode()) {
             Ok((est, confirm)) => {
-                out.inject.push(WireMessage::Confirm(confirm).encode());
+                let line = WireMessage::Confirm(confirm).encode();
+                self.push_handshake_line(line, &mut out.inject, rng);
                 self.establish(est, out, rng);
             }
             // An answer to another instance's start (another login of our own account): not

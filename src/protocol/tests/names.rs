@@ -113,3 +113,37 @@ fn a_peer_that_states_no_names_is_not_compared() {
     assert!(!mismatched(&ev_a) && !mismatched(&ev_b));
     assert!(!a.is_blocked() && !b.is_blocked());
 }
+
+/// SMS: a line is at most 160 characters, and the names are phone numbers. `?S1R` and `?S1C`
+/// state both names and outgrow one SMS; they are cut into `?S1P` pieces like a data line, the
+/// other side reassembles them, and the conversation starts (sent whole, the SMS plugin would
+/// cut them into messages that no longer read as one line).
+#[test]
+fn handshake_lines_longer_than_the_line_limit_are_cut_and_still_read() {
+    let (alice_no, bob_no) = ("+4915112345678", "+4917698765432");
+    let mut rng = rng(60);
+    let (mut a, mut b) = pair(&mut rng, Policy::Manual);
+    a.set_names(names(alice_no, bob_no));
+    b.set_names(names(bob_no, alice_no));
+    a.set_max_line(160);
+    b.set_max_line(160);
+    a.set_peer_supports_sotto(true);
+    let mut lines = Vec::new();
+    let mut to_b = a.start(&mut rng).inject;
+    while !to_b.is_empty() {
+        lines.extend(to_b.clone());
+        let (_, to_a, _) = deliver(&mut b, to_b, &mut rng);
+        lines.extend(to_a.clone());
+        to_b = deliver(&mut a, to_a, &mut rng).1;
+    }
+    assert!(lines.iter().all(|l| l.len() <= 160), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("?S1P")),
+        "the R and C lines were cut: {lines:?}"
+    );
+    assert_eq!(a.state(), ConvState::Encrypted);
+    assert_eq!(b.state(), ConvState::Encrypted);
+    assert!(!a.is_blocked() && !b.is_blocked(), "the names matched");
+    let hello = send(&mut a, "hello by SMS", &mut rng);
+    assert_eq!(deliver(&mut b, hello, &mut rng).0, ["hello by SMS"]);
+}
