@@ -173,3 +173,66 @@ fn power_loss_after_unsynced_saves(proto: Proto) {
         t0,
     );
 }
+
+/// bob's client lost its conversation with alice (its saved session is gone; his key is not).
+/// What alice sends next cannot be read there: bob's client tells alice's (unauthenticated),
+/// alice's window names the message and says it is sent again by itself, and once a new
+/// session is up it is, once, and bob reads it. Nothing lost, nothing in plaintext (issue 9's
+/// "the sender learns", through libpurple).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_message_the_peer_could_not_read_is_named_and_sent_again() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, both_manual());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.bob.client.kill();
+    {
+        let store = sotto::store::Store::open(&p.bob.client.purple_dir().join("sotto"))
+            .expect("bob's store");
+        let username = p.bob.client.cfg.username.clone();
+        let account = username.split('/').next().unwrap_or(&username).to_owned();
+        store
+            .delete_session("prpl-jabber", &account, &alice)
+            .expect("forget the session");
+    }
+    p.bob.client.restart();
+    p.bob.client.expect_online();
+    let lost = "a gnu that bob cannot read yet";
+    p.alice.client.send(&bob, lost);
+    p.alice.client.expect_system(
+        &bob,
+        "alice is told which message was not read, and that it goes again",
+        WAIT,
+        |t| t.contains("could not read your message") && t.contains(lost),
+    );
+    assert!(
+        !p.bob
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().contains(lost)),
+        "bob could not have read it"
+    );
+    p.alice.client.cmd(&bob, "sotto start");
+    p.alice.client.expect_system(
+        &bob,
+        "alice: the message is sent again over the new session",
+        WAIT,
+        |t| t.contains("sent again over the new encrypted conversation") && t.contains(lost),
+    );
+    p.bob.client.expect_received(&alice, lost, WAIT);
+    std::thread::sleep(Duration::from_secs(1));
+    let shown = p
+        .bob
+        .client
+        .writes()
+        .iter()
+        .filter(|w| w.shown() == lost)
+        .count();
+    assert_eq!(shown, 1, "read once");
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        lost,
+        "not read, then sent again",
+    );
+    p.assert_no_criticals();
+}
