@@ -185,9 +185,13 @@ impl Conversation {
         answer: &str,
         rng: &mut impl CryptoRngCore,
     ) -> ReceiveOutcome {
-        // Not while re-keying: the answer would be bound to a session about to be replaced.
+        // Not while a re-key of our own is under way: the answer would be bound to a session
+        // about to be replaced. One this side only answers (an unsolicited `?S1I`, which anyone
+        // can inject every two minutes) does not hold the question back: if it does complete,
+        // the new session ends the run without a message and the user asks again.
         let settled = match &mut self.phase {
             Phase::Encrypted(s) => Some(s),
+            Phase::Rekeying(s, _) if self.handshake_passive => Some(s),
             _ => None,
         };
         let channel = Channel::new(settled, &self.identity, self.max_line);

@@ -114,6 +114,34 @@ fn starts_teach_nothing_lasting_and_stop_forgets_that_the_peer_runs_sotto() {
     let _ = &mut b;
 }
 
+/// A forged `?S1I` injected every two minutes (each answered, each expiring unanswered) must
+/// not block question-and-answer verification: the question goes out in the session, and the
+/// run completes with the real peer.
+#[test]
+fn a_forged_start_does_not_block_verification() {
+    let (mut a, mut b, mut rng) = established(46);
+    let answer = b.receive(&forged_init(&mut rng), 0, &mut rng);
+    assert_eq!(answer.inject.len(), 1, "answered (the answer goes nowhere)");
+    assert_eq!(b.state(), ConvState::Encrypted);
+    let ask = b
+        .ask_question("Which cafe?", "the blue one", &mut rng)
+        .inject;
+    assert_eq!(ask.len(), 1, "the question goes out");
+    let (_, _, ev) = deliver(&mut a, ask, &mut rng);
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::VerificationQuestion { .. })));
+    let reply = a.answer_question("The Blue One", &mut rng).inject;
+    let (_, result, ev_b) = deliver(&mut b, reply, &mut rng);
+    assert!(ev_b
+        .iter()
+        .any(|e| matches!(e, Event::VerificationResult { success: true, .. })));
+    let (_, _, ev_a) = deliver(&mut a, result, &mut rng);
+    assert!(ev_a
+        .iter()
+        .any(|e| matches!(e, Event::VerificationResult { success: true, .. })));
+}
+
 #[test]
 fn a_flood_of_starts_gets_a_bounded_number_of_answers() {
     let (_, mut b, mut rng) = established(44);
