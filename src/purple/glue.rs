@@ -335,13 +335,35 @@ impl ConvRef {
 
     /// Write one Sotto state line (system, never logged). `text` is plain text: escaped here.
     pub(crate) fn system_line(&self, text: &str) {
-        let html = super::markup::text_to_html(&format!("Sotto: {text}"));
+        let html = sotto_html(text);
         self.write(
             None,
             &html,
             sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_NO_LOG,
         );
     }
+}
+
+/// A Sotto line as written into a window: "Sotto: " and `text`, with every character that
+/// would start a line Sotto did not write (U+2028, U+2029, NEL, on which GTK breaks lines too)
+/// or reorder it (bidi controls) made a space. Names the server or the contact chose (a nick, a
+/// resource) appear in many of these lines; Sotto's own `\n` (the help) stays.
+fn sotto_html(text: &str) -> String {
+    let text: String = text
+        .chars()
+        .map(|c| match c {
+            '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{061C}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}' => ' ',
+            c => c,
+        })
+        .collect();
+    super::markup::text_to_html(&format!("Sotto: {text}"))
 }
 
 /// Write `html` into the conversation `conv` with `flags`.
@@ -377,7 +399,7 @@ pub(crate) unsafe fn write_to(
 /// # Safety
 /// `conv` must be a live conversation.
 pub(crate) unsafe fn system_line_to(conv: *mut sys::PurpleConversation, text: &str) {
-    let html = super::markup::text_to_html(&format!("Sotto: {text}"));
+    let html = sotto_html(text);
     let flags = sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_NO_LOG;
     // SAFETY: per the caller.
     unsafe { write_to(conv, None, &html, flags) };
@@ -585,6 +607,17 @@ pub(crate) unsafe fn set_error(error: *mut *mut c_char, msg: &str) {
 mod tests {
     use super::*;
     use std::ffi::CString;
+
+    /// A name in a Sotto line (a nick, a resource: the server's or the contact's choice) cannot
+    /// start a line of its own, or reorder one; Sotto's own line breaks stay.
+    #[test]
+    fn a_name_in_a_sotto_line_cannot_break_it() {
+        for fake in ["\u{2028}", "\u{2029}", "\u{85}", "\u{202E}"] {
+            let html = sotto_html(&format!("bob{fake}Sotto: encrypted conversation started"));
+            assert!(!html.contains(fake), "{fake:?}: {html:?}");
+        }
+        assert!(sotto_html("one\ntwo").contains("<br"));
+    }
 
     #[test]
     fn sip_scheme_is_not_part_of_the_contact() {

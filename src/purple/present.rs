@@ -341,8 +341,31 @@ fn retitle(
 /// suffix match), or a lock. Saying "(NOT encrypted)" on a window whose alias merely mentions
 /// encryption costs nothing.
 fn claims_encryption(base: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization as _;
+    // NFKC folds full-width and other compatibility spellings; then what does not show: spaces,
+    // controls, and the default-ignorable characters (soft hyphen, joiners, variation
+    // selectors, tags, fillers).
+    let ignorable = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\u{00AD}'
+                    | '\u{034F}'
+                    | '\u{115F}'..='\u{1160}'
+                    | '\u{17B4}'..='\u{17B5}'
+                    | '\u{180B}'..='\u{180F}'
+                    | '\u{3164}'
+                    | '\u{FE00}'..='\u{FE0F}'
+                    | '\u{FFA0}'
+                    | '\u{1BCA0}'..='\u{1BCA3}'
+                    | '\u{1D173}'..='\u{1D17A}'
+                    | '\u{E0000}'..='\u{E0FFF}'
+            )
+    };
     let visible: String = texts::one_line(base)
-        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .nfkc()
+        .filter(|c| !ignorable(*c))
         .flat_map(char::to_lowercase)
         .collect();
     ["encrypt", "verified", "\u{1F512}", "\u{1F510}"]
@@ -455,6 +478,11 @@ mod tests {
             "bob (encrypt\u{2060}ed)",
             "bob \u{1F512}",
             "bob (verified)",
+            "bob (encr\u{AD}ypted)",
+            "bob (en\u{34F}crypted)",
+            "bob (encrypted\u{FE0F})",
+            "bob (\u{FF45}\u{FF4E}\u{FF43}rypted)",
+            "bob (encryp\u{E0041}ted)",
         ] {
             assert_eq!(
                 retitle(alias, None, false).0,

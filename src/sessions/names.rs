@@ -20,7 +20,8 @@
 
 use crate::protocol::{ConvState, Event};
 
-use super::{ConvKey, Effects, Notice, Sessions, Settings};
+use super::{trust, ConvKey, Effects, Notice, Sessions, Settings};
+use crate::store::Renamed;
 
 impl Sessions {
     /// Whether an encrypted conversation moved away from `key` (`None`: the store is unreadable).
@@ -105,8 +106,8 @@ impl Sessions {
         let encrypted = state != ConvState::Plaintext;
         let store = self.store.as_ref()?;
         let (p, a) = (&old.protocol, &old.account);
-        let parked = match store.rename_peer(p, a, &old.peer, &new.peer, encrypted) {
-            Ok(parked) => parked,
+        let renamed = match store.rename_peer(p, a, &old.peer, &new.peer, encrypted) {
+            Ok(renamed) => renamed,
             Err(e) => {
                 self.note(format!("moving a conversation to a new name: {e}"));
                 return Some(Err(e.to_string()));
@@ -114,20 +115,35 @@ impl Sessions {
         };
         let mut moved = self.sessions.remove(old)?;
         moved.peer_raw = new_raw.to_owned();
-        // Told now, in the renamed window, when the name's encrypted conversation was parked.
-        moved.moved_noticed = parked.is_some();
-        moved.moved_to = parked.clone();
+        let displaced = matches!(renamed, Renamed::Displaced(_));
+        // Told now, in the renamed window, when the name's encrypted conversation was parked;
+        // a mark kept or carried is told at the first send, as any mark.
+        moved.moved_noticed = displaced;
+        moved.moved_to = renamed.mark().map(str::to_owned);
         moved.instance = None;
+        // The conversation answers to the new name now: its next handshake is checked against
+        // the keys accepted for that name (never the keys it brings, never on first use where
+        // the name held an encrypted conversation), as it will be after a restart.
+        let refreshed = trust::push_accepted(store, new, &mut moved.conv);
+        if displaced {
+            moved.conv.set_first_use(false);
+        }
         // The conversation held under the new name until now is parked (on disk), not lost.
         self.sessions.insert(new.clone(), moved);
-        Some(Ok(match parked {
-            Some(_) => Notice::NameTaken {
+        if let Err(e) = refreshed {
+            // Held all the same: the keys load again from the store at the next start.
+            self.note(format!("loading the keys accepted for a new name: {e}"));
+            self.sessions.remove(new);
+        }
+        Some(Ok(if displaced {
+            Notice::NameTaken {
                 from: Some(old.peer.clone()),
-            },
-            None => Notice::Renamed {
+            }
+        } else {
+            Notice::Renamed {
                 from: old.peer.clone(),
                 encrypted,
-            },
+            }
         }))
     }
 }

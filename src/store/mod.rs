@@ -91,7 +91,7 @@ use crate::protocol::{Fingerprint, IdentityKey, IdentityPublic, SecretBytes};
 
 mod generation;
 mod names;
-pub use names::is_parked;
+pub use names::{is_parked, Renamed};
 mod syncer;
 #[cfg(test)]
 mod tests;
@@ -190,6 +190,8 @@ pub struct Store {
     /// A commit was made without its fsync ([`Store::save_sessions_unsynced`]) and no sync has
     /// covered it since: the generation it counted, for `sotto.generation` once it is synced.
     unsynced: std::cell::Cell<Option<i64>>,
+    /// Why a background sync failed, noticed by a call that could not report it.
+    sync_failed: std::cell::Cell<Option<String>>,
     /// The database is in WAL mode (commits without an fsync are safe only there).
     wal: bool,
 }
@@ -241,6 +243,7 @@ impl Store {
             conn,
             path,
             unsynced: std::cell::Cell::new(None),
+            sync_failed: std::cell::Cell::new(None),
             wal,
         };
         store.migrate()?;
@@ -497,7 +500,10 @@ impl Store {
     /// Whether a commit made by [`Store::save_sessions_unsynced`] is not yet known to be on
     /// disk (a sync asked of [`Store::sync_in_background`] counts once it has finished).
     pub fn unsynced(&self) -> bool {
-        let _ = self.settle();
+        if let Err(e) = self.settle() {
+            // Reported by the next `sync_in_background`, which is what asks to be told.
+            self.sync_failed.set(Some(e.to_string()));
+        }
         self.unsynced.get().is_some()
     }
 
@@ -508,6 +514,9 @@ impl Store {
     /// commits stay unsynced, the next synced commit covers them or meets the same disk.
     /// Where no thread can be started, syncs here.
     pub fn sync_in_background(&self) -> Result<(), StoreError> {
+        if let Some(reason) = self.sync_failed.take() {
+            return Err(StoreError::Io(reason));
+        }
         self.settle()?;
         let Some(generation) = self.unsynced.get() else {
             return Ok(());

@@ -2,6 +2,7 @@
 //! conversation, accepted keys and "runs Sotto" along, and the old name keeps a record that an
 //! encrypted conversation moved away from it.
 
+use rand_core::{OsRng, RngCore};
 use rusqlite::{params, OptionalExtension};
 
 use super::{account_key, now, Store, StoreError};
@@ -15,6 +16,28 @@ pub fn is_parked(name: &str) -> bool {
     name.contains(PARKED)
 }
 
+/// What a rename left on the new name ([`Store::rename_peer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renamed {
+    /// No mark: the conversation there goes on under the user's policy.
+    Settled,
+    /// The name's saved conversation was parked under this name, and the name is marked as
+    /// moved to it: a plaintext contact took the name of an encrypted one.
+    Displaced(String),
+    /// The name keeps (or the arriving conversation brings) this mark.
+    Held(String),
+}
+
+impl Renamed {
+    /// The mark on the new name, if any.
+    pub fn mark(&self) -> Option<&str> {
+        match self {
+            Renamed::Settled => None,
+            Renamed::Displaced(m) | Renamed::Held(m) => Some(m),
+        }
+    }
+}
+
 impl Store {
     /// `old` is now called `new` on this account: in one transaction, the saved conversation
     /// moves to `new` (one already saved under `new` is parked under a name no lookup finds, so
@@ -25,11 +48,14 @@ impl Store {
     /// name keeps them: whoever takes it next is checked against them). A contact who renames
     /// onto a known contact's name and back does not leave his key accepted for that name.
     ///
-    /// A mark on `new` is cleared, except when the conversation parked there was saved (it was
-    /// encrypted, or starting) and the one arriving is not: then `new` is marked as moved to the
-    /// parked name, and whoever holds `new` now gets no plaintext until the user decides (a
-    /// plaintext contact renamed onto the name of an encrypted one must not inherit its window).
-    /// Returns that parked name when it marked `new`.
+    /// The mark on `new` afterwards (see [`Renamed`]): an encrypted conversation arriving
+    /// settles the name (its mark is cleared). A plaintext one never does: it is held there if
+    /// the name had a saved conversation (encrypted, or starting: it is parked, and `new` is
+    /// marked as moved to the parked row), if `new` already had a mark (an encrypted
+    /// conversation moved away from it), or if it carries a mark itself (it took a name held for
+    /// an encrypted conversation and moves on: the mark goes with it, whatever order the
+    /// server sends the renames in). Whoever holds a marked name gets no plaintext until the
+    /// user decides.
     pub fn rename_peer(
         &self,
         protocol: &str,
@@ -37,11 +63,18 @@ impl Store {
         old: &str,
         new: &str,
         was_encrypted: bool,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Renamed, StoreError> {
         let acct = account_key(protocol, account);
         let t = now();
-        let parked = format!("{new}{PARKED}parked-{t}");
+        // Unique even for two parkings of one name within a second.
+        let parked = format!("{new}{PARKED}parked-{t}-{:08x}", OsRng.next_u32());
         let tx = self.conn.unchecked_transaction()?;
+        let mark_of = |peer: &str| -> rusqlite::Result<Option<String>> {
+            tx.prepare_cached("SELECT to_peer FROM moved WHERE account = ?1 AND peer = ?2")?
+                .query_row(params![acct, peer], |r| r.get(0))
+                .optional()
+        };
+        let (old_mark, new_mark) = (mark_of(old)?, mark_of(new)?);
         let displaced = tx.execute(
             "UPDATE session SET peer = ?3 WHERE account = ?1 AND peer = ?2",
             params![acct, new, parked],
@@ -67,15 +100,25 @@ impl Store {
                 params![acct, old, new],
             )?;
         }
+        let renamed = if was_encrypted {
+            Renamed::Settled
+        } else if displaced {
+            Renamed::Displaced(parked)
+        } else if let Some(carried) = old_mark.filter(|m| is_parked(m)) {
+            Renamed::Held(carried)
+        } else if let Some(kept) = new_mark {
+            Renamed::Held(kept)
+        } else {
+            Renamed::Settled
+        };
         tx.execute(
             "DELETE FROM moved WHERE account = ?1 AND peer = ?2",
             params![acct, new],
         )?;
-        let mark_new = displaced && !was_encrypted;
-        if mark_new {
+        if let Some(mark) = renamed.mark() {
             tx.execute(
                 "INSERT INTO moved (account, peer, to_peer, at) VALUES (?1, ?2, ?3, ?4)",
-                params![acct, new, parked, t],
+                params![acct, new, mark, t],
             )?;
         }
         if was_encrypted {
@@ -86,7 +129,7 @@ impl Store {
             )?;
         }
         tx.commit()?;
-        Ok(mark_new.then_some(parked))
+        Ok(renamed)
     }
 
     /// Where the encrypted conversation once held under `peer` moved to, if it did.
@@ -107,11 +150,28 @@ impl Store {
 
     /// The user decided about `peer` (started a session with whoever holds the name now, or
     /// allowed plaintext): forget that a conversation moved away from it.
+    ///
+    /// A conversation parked when another contact took the name is deleted with the last mark
+    /// that names it: nothing reads it again, and it holds old keys.
     pub fn clear_moved(&self, protocol: &str, account: &str, peer: &str) -> Result<(), StoreError> {
-        self.exec(
+        let acct = account_key(protocol, account);
+        let tx = self.conn.unchecked_transaction()?;
+        let mark: Option<String> = tx
+            .prepare_cached("SELECT to_peer FROM moved WHERE account = ?1 AND peer = ?2")?
+            .query_row(params![acct, peer], |r| r.get(0))
+            .optional()?;
+        tx.execute(
             "DELETE FROM moved WHERE account = ?1 AND peer = ?2",
-            params![account_key(protocol, account), peer],
+            params![acct, peer],
         )?;
+        if let Some(parked) = mark.filter(|m| is_parked(m)) {
+            tx.execute(
+                "DELETE FROM session WHERE account = ?1 AND peer = ?2
+                 AND NOT EXISTS (SELECT 1 FROM moved WHERE account = ?1 AND to_peer = ?2)",
+                params![acct, parked],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -332,7 +332,8 @@ fn a_background_sync_counts_the_commits_it_covered_and_no_later_one() {
     assert!(!s.unsynced());
     assert_eq!(counted(), three);
 
-    // Closing with a sync in flight waits for it and loses nothing.
+    // Closing with a sync in flight neither hangs nor panics (the worker is stopped and joined
+    // before the connection closes), and the store opens again with the commit.
     s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"four")])
         .unwrap();
     s.sync_in_background().unwrap();
@@ -440,24 +441,48 @@ fn renames_copy_keys_only_to_a_name_with_none() {
 fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
     let d = tmp("rename-displace");
     let s = Store::open(&d).unwrap();
+    let mark = |peer: &str| s.moved_to("prpl-irc", "a", peer).unwrap();
     s.save_session("prpl-irc", "a", "carol", b"encrypted with carol")
         .unwrap();
-    let parked = s
+    let Renamed::Displaced(parked) = s
         .rename_peer("prpl-irc", "a", "mallory", "carol", false)
         .unwrap()
-        .expect("carol is marked");
+    else {
+        panic!("carol is marked");
+    };
     assert!(is_parked(&parked));
-    assert_eq!(
-        s.moved_to("prpl-irc", "a", "carol").unwrap().as_deref(),
-        Some(parked.as_str())
-    );
+    assert_eq!(mark("carol").as_deref(), Some(parked.as_str()));
     let kept = s
         .load_sessions_under("prpl-irc", "a", "carol\u{1f}")
         .unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].1.to_vec(), b"encrypted with carol".to_vec());
     assert!(s.load_session("prpl-irc", "a", "carol").unwrap().is_none());
+    // The mark travels with the conversation that took the name, whatever the server's order
+    // of renames (mallory's conversation is renamed on before carol's window is).
+    assert_eq!(
+        s.rename_peer("prpl-irc", "a", "carol", "carol_away", false)
+            .unwrap(),
+        Renamed::Held(parked.clone())
+    );
+    assert_eq!(mark("carol_away").as_deref(), Some(parked.as_str()));
+    assert_eq!(mark("carol").as_deref(), Some(parked.as_str()), "kept");
+    // Decided on both names: the parked conversation (old keys) goes with the last mark.
+    s.clear_moved("prpl-irc", "a", "carol").unwrap();
+    assert_eq!(
+        s.load_sessions_under("prpl-irc", "a", "carol\u{1f}")
+            .unwrap()
+            .len(),
+        1,
+        "still named by carol_away's mark"
+    );
+    s.clear_moved("prpl-irc", "a", "carol_away").unwrap();
+    assert!(s
+        .load_sessions_under("prpl-irc", "a", "carol\u{1f}")
+        .unwrap()
+        .is_empty());
 
+    // An encrypted conversation arriving settles the name.
     s.save_session("prpl-irc", "a", "dave", b"encrypted with dave")
         .unwrap();
     s.save_session("prpl-irc", "a", "erin", b"encrypted with erin")
@@ -465,15 +490,26 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
     assert_eq!(
         s.rename_peer("prpl-irc", "a", "erin", "dave", true)
             .unwrap(),
-        None
+        Renamed::Settled
     );
-    assert_eq!(s.moved_to("prpl-irc", "a", "dave").unwrap(), None);
+    assert_eq!(mark("dave"), None);
     assert_eq!(
         s.rename_peer("prpl-irc", "a", "nobody", "frank", false)
             .unwrap(),
-        None,
-        "nothing saved under the name: nothing to mark"
+        Renamed::Settled,
+        "nothing saved under the name and no mark: nothing to hold"
     );
+    // A plaintext conversation arriving on a name an encrypted one moved away from keeps the
+    // name's mark: whoever holds "dave_old" still gets no plaintext.
+    s.rename_peer("prpl-irc", "a", "dave", "dave_new", true)
+        .unwrap();
+    assert_eq!(mark("dave").as_deref(), Some("dave_new"));
+    assert_eq!(
+        s.rename_peer("prpl-irc", "a", "mallory2", "dave", false)
+            .unwrap(),
+        Renamed::Held("dave_new".into())
+    );
+    assert_eq!(mark("dave").as_deref(), Some("dave_new"));
     drop(s);
     fs::remove_dir_all(d).ok();
 }

@@ -500,7 +500,12 @@ impl Conversation {
                             break;
                         };
                         let attempt = self.receive_inner(&line, now_secs, rng, false);
-                        if !is_rejection(&attempt) {
+                        // A handshake line that did nothing (tags of another start, nothing
+                        // waiting for it) is no reading either: a forged first piece that
+                        // changes the tags must not win over the real line.
+                        let ignored_handshake = is_silent(&attempt)
+                            && (line.starts_with("?S1R") || line.starts_with("?S1C"));
+                        if !is_rejection(&attempt) && !ignored_handshake {
                             self.reassembler.complete(&c);
                             return attempt;
                         }
@@ -685,6 +690,11 @@ impl Conversation {
             out.inject.push(id.not_read_line());
         }
     }
+}
+
+/// Whether an outcome is silent: nothing shown, sent or reported.
+fn is_silent(out: &ReceiveOutcome) -> bool {
+    out.action == ReceiveAction::Swallow && out.inject.is_empty() && out.events.is_empty()
 }
 
 /// Whether an outcome is a rejected line: nothing shown, nothing sent, only "could not be read"

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! 0x01 ‖ tag u32be ‖ policy u8 ‖ max_line u32be
-//! ‖ flags u8 (1 peer runs Sotto, 2 finished, 4 blocked)
+//! ‖ flags u8 (1 peer runs Sotto, 2 finished, 4 blocked, 8 the handshake only answers the peer's)
 //! ‖ handshake: 0 | 1 (queried) | 2 ‖ initiator | 3 ‖ responder     (handshake.rs writes them)
 //! ‖ session ‖ previous session
 //!       each: 0 | 1 ‖ sid (4) ‖ h (32) ‖ peer identity (32) ‖ peer tag ‖ ratchet (ratchet.rs)

@@ -114,20 +114,27 @@ fn a_peer_that_states_no_names_is_not_compared() {
     assert!(!a.is_blocked() && !b.is_blocked());
 }
 
-/// SMS: a line is at most 160 characters, and the names are phone numbers. `?S1R` and `?S1C`
-/// state both names and outgrow one SMS; they are cut into `?S1P` pieces like a data line, the
-/// other side reassembles them, and the conversation starts (sent whole, the SMS plugin would
-/// cut them into messages that no longer read as one line).
-#[test]
-fn handshake_lines_longer_than_the_line_limit_are_cut_and_still_read() {
+/// alice and bob on SMS: lines of at most 160 characters, phone numbers for names; alice knows
+/// bob runs Sotto.
+fn sms_pair(seed: u64) -> (Conversation, Conversation, ChaCha20Rng) {
     let (alice_no, bob_no) = ("+4915112345678", "+4917698765432");
-    let mut rng = rng(60);
+    let mut rng = rng(seed);
     let (mut a, mut b) = pair(&mut rng, Policy::Manual);
     a.set_names(names(alice_no, bob_no));
     b.set_names(names(bob_no, alice_no));
     a.set_max_line(160);
     b.set_max_line(160);
     a.set_peer_supports_sotto(true);
+    (a, b, rng)
+}
+
+/// SMS: a line is at most 160 characters, and the names are phone numbers. `?S1R` and `?S1C`
+/// state both names and outgrow one SMS; they are cut into `?S1P` pieces like a data line, the
+/// other side reassembles them, and the conversation starts (sent whole, the SMS plugin would
+/// cut them into messages that no longer read as one line).
+#[test]
+fn handshake_lines_longer_than_the_line_limit_are_cut_and_still_read() {
+    let (mut a, mut b, mut rng) = sms_pair(60);
     let mut lines = Vec::new();
     let mut to_b = a.start(&mut rng).inject;
     while !to_b.is_empty() {
@@ -146,4 +153,27 @@ fn handshake_lines_longer_than_the_line_limit_are_cut_and_still_read() {
     assert!(!a.is_blocked() && !b.is_blocked(), "the names matched");
     let hello = send(&mut a, "hello by SMS", &mut rng);
     assert_eq!(deliver(&mut b, hello, &mut rng).0, ["hello by SMS"]);
+}
+
+/// A handshake line in pieces, with a forged copy of its first piece that names other instance
+/// tags (a line that would be ignored, not rejected) delivered first: the real line still
+/// completes the handshake.
+#[test]
+fn a_forged_first_piece_of_a_handshake_line_does_not_win() {
+    let (mut a, mut b, mut rng) = sms_pair(61);
+    let init = a.start(&mut rng).inject;
+    let (_, response, _) = deliver(&mut b, init, &mut rng);
+    assert!(response.len() > 1, "the R line is in pieces");
+    // The R body starts with the responder's and the initiator's tags: change a character
+    // that encodes the initiator's tag, in the first piece (12 header characters, then ?S1R).
+    let mut forged = response[0].clone().into_bytes();
+    let at = 12 + 4 + 7;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let mut lines = vec![forged];
+    lines.extend(response);
+    let (_, confirm, _) = deliver(&mut a, lines, &mut rng);
+    assert_eq!(a.state(), ConvState::Encrypted, "the real R was read");
+    let _ = deliver(&mut b, confirm, &mut rng);
+    assert_eq!(b.state(), ConvState::Encrypted);
 }

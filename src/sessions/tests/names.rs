@@ -359,3 +359,133 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_gets_no_plaintext() {
     alice.stop();
     assert!(alice.plaintext_allowed("bob", Policy::Manual));
 }
+
+/// The same, with mallory running Sotto: she answers the handshake the held text starts. Her
+/// key is checked against the keys accepted for "bob" (not the ones her conversation brought
+/// from "mallory", and not trusted on first use): a changed key, named as mallory's, and the
+/// held text stays held. Then the server renames in the other order too: a conversation that
+/// took a marked name keeps the mark wherever it goes.
+#[test]
+fn a_contact_who_takes_an_encrypted_name_is_checked_against_its_keys() {
+    let (mut alice, _bob) = encrypted("displaced-sotto");
+    let mut mallory = peer("displaced-sotto", "mallory", "alice", 9);
+    // mallory and alice once had a session of their own: her key is accepted for "mallory".
+    let start = alice
+        .sessions
+        .start_or_stop(
+            &alice.key_for("mallory"),
+            "mallory",
+            &settings(Policy::Manual),
+            true,
+            &mut alice.rng,
+        )
+        .expect("start")
+        .inject;
+    converse(&mut mallory, "alice", &mut alice, "mallory", start);
+    assert_eq!(
+        alice.sessions.state(
+            &alice.key_for("mallory"),
+            "mallory",
+            &settings(Policy::Manual)
+        ),
+        Some(ConvState::Encrypted)
+    );
+    alice
+        .sessions
+        .start_or_stop(
+            &alice.key_for("mallory"),
+            "mallory",
+            &settings(Policy::Manual),
+            false,
+            &mut alice.rng,
+        )
+        .expect("stop");
+    rename(&mut alice, "mallory", "bob");
+    let secret = "for the real bob only";
+    let (out, fx) = alice.send_to("bob", secret, Policy::Manual);
+    assert_eq!(out, Outgoing::Hold);
+    let mut to_mallory = fx.inject;
+    let (mut events, mut notices, mut shown) = (Vec::new(), Vec::new(), Vec::new());
+    while !to_mallory.is_empty() {
+        let (to_alice, _, s) = mallory.receive("alice", &to_mallory);
+        shown.extend(s);
+        let (back, ev, fx) = alice.receive_as("bob", &to_alice);
+        events.extend(ev);
+        notices.extend(fx.notices);
+        to_mallory = back;
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
+        "mallory's key is a changed key for bob: {events:?}"
+    );
+    assert!(
+        notices.iter().any(
+            |n| matches!(n, Notice::KnownAs { names } if names.contains(&"mallory".to_owned()))
+        ),
+        "and named as mallory's: {notices:?}"
+    );
+    assert!(
+        !shown.iter().any(|t| t == secret),
+        "the held text stays held"
+    );
+    assert!(!alice.plaintext_allowed("bob", Policy::Manual));
+    assert!(alice
+        .store()
+        .accepted_keys("prpl-test", "alice", "bob")
+        .unwrap()
+        .iter()
+        .all(|k| Some(*k) != mallory_key(&mallory)));
+}
+
+/// The key of `p`'s identity on its account.
+fn mallory_key(p: &Peer) -> Option<crate::protocol::IdentityPublic> {
+    p.store()
+        .load_or_create_identity(&p.key.protocol, &p.key.account, &mut rand_core::OsRng)
+        .ok()
+        .map(|(k, _)| k.public())
+}
+
+/// The server renames mallory (plaintext) onto "bob" before it renames bob away: bob's window,
+/// renamed second, carries the conversation that took "bob", and it stays held (it used to be
+/// renamed to bob_away as a plaintext conversation, and the real bob got plaintext).
+#[test]
+fn renames_in_a_hostile_order_leave_no_plaintext() {
+    let (mut alice, _bob) = encrypted("displaced-order");
+    assert_eq!(
+        alice.send_to("mallory", "hello mallory", Policy::Manual).0,
+        Outgoing::Plaintext
+    );
+    rename(&mut alice, "mallory", "bob");
+    let notice = rename(&mut alice, "bob", "bob_away");
+    assert_eq!(
+        notice,
+        Notice::Renamed {
+            from: "bob".into(),
+            encrypted: false
+        }
+    );
+    for name in ["bob", "bob_away"] {
+        assert!(!alice.plaintext_allowed(name, Policy::Manual), "{name}");
+        assert_eq!(
+            alice.send_to(name, "secret", Policy::Manual).0,
+            Outgoing::Hold,
+            "{name}"
+        );
+    }
+    // And a plaintext contact renamed onto a name an encrypted conversation moved away from
+    // keeps that name's mark (the mark is not the arriving contact's to clear).
+    let (mut alice, _bob) = encrypted("moved-then-taken");
+    rename(&mut alice, "bob", "bob_away");
+    assert_eq!(
+        alice.send_to("carol", "hello carol", Policy::Manual).0,
+        Outgoing::Plaintext
+    );
+    rename(&mut alice, "carol", "bob");
+    assert!(!alice.plaintext_allowed("bob", Policy::Manual));
+    assert_eq!(
+        alice.send_to("bob", "meant for bob", Policy::Manual).0,
+        Outgoing::Hold
+    );
+}
