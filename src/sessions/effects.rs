@@ -51,6 +51,13 @@ pub enum Notice {
         /// The contact's previous name.
         from: Option<String>,
     },
+    /// An encrypted conversation was renamed onto a name whose accepted keys are another
+    /// contact's: it is held like a changed key until the user accepts its key for this name
+    /// (`/sotto accept`) or stops.
+    RenamedOntoAnother {
+        /// The contact's previous name.
+        from: String,
+    },
     /// The contact's key, new for this name, is one the store knows under other names of this
     /// account ("this key is the one you know as alice").
     KnownAs {

@@ -102,11 +102,16 @@ impl Sessions {
         if old == new {
             return None;
         }
-        let state = self.session(old, new_raw, settings)?.conv.state();
-        let encrypted = state != ConvState::Plaintext;
+        let s = self.session(old, new_raw, settings)?;
+        let encrypted = s.conv.state() != ConvState::Plaintext;
+        // What must never turn into plaintext on the way: a session, a restored backup's
+        // conversation (its keys dropped, a new one due), one that could not be restored, text
+        // still held. The old name is marked for any of them.
+        let protected = encrypted || s.rekey || s.unrestorable.is_some() || s.conv.queued() > 0;
+        let arriving_key = s.conv.peer_identity();
         let store = self.store.as_ref()?;
         let (p, a) = (&old.protocol, &old.account);
-        let renamed = match store.rename_peer(p, a, &old.peer, &new.peer, encrypted) {
+        let renamed = match store.rename_peer(p, a, &old.peer, &new.peer, protected) {
             Ok(renamed) => renamed,
             Err(e) => {
                 self.note(format!("moving a conversation to a new name: {e}"));
@@ -128,6 +133,18 @@ impl Sessions {
         if displaced {
             moved.conv.set_first_use(false);
         }
+        // An encrypted conversation arriving on a name whose accepted keys are another
+        // contact's (the name is known, its key is not among them): as far as the user knows,
+        // the name belongs to someone else. Held like a changed key until the user accepts
+        // this key for the name (`/sotto accept`) or stops.
+        let foreign = refreshed.is_ok()
+            && arriving_key.is_some_and(|k| {
+                let known = moved.conv.known_peer_keys();
+                !known.is_empty() && !known.contains(&k)
+            });
+        if foreign {
+            let _ = moved.conv.set_blocked(true, &mut rand_core::OsRng);
+        }
         // The conversation held under the new name until now is parked (on disk), not lost.
         self.sessions.insert(new.clone(), moved);
         if let Err(e) = refreshed {
@@ -135,9 +152,20 @@ impl Sessions {
             self.note(format!("loading the keys accepted for a new name: {e}"));
             self.sessions.remove(new);
         }
+        if foreign {
+            if let Err(reason) = self.persist(new, &[]) {
+                // Memory stays blocked; what disk holds is loaded again at the next start.
+                self.note(format!("saving a renamed conversation: {reason}"));
+                self.sessions.remove(new);
+            }
+        }
         Some(Ok(if displaced {
             Notice::NameTaken {
                 from: Some(old.peer.clone()),
+            }
+        } else if foreign {
+            Notice::RenamedOntoAnother {
+                from: old.peer.clone(),
             }
         } else {
             Notice::Renamed {

@@ -295,6 +295,28 @@ impl Sessions {
         Some(fx)
     }
 
+    /// The user allows plaintext where a restored backup left a conversation waiting for a new
+    /// session: its row (keys already used on the wire, dropped from memory but still on disk)
+    /// is deleted, so no restart brings them back, and it no longer holds what is typed.
+    fn end_rekey(&mut self, key: &ConvKey) {
+        if !self.sessions.get(key).is_some_and(|s| s.rekey) {
+            return;
+        }
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        match store.delete_session(&key.protocol, &key.account, &key.peer) {
+            Ok(()) => {
+                if let Some(s) = self.sessions.get_mut(key) {
+                    s.rekey = false;
+                    s.saved = None;
+                }
+            }
+            // Still held: the user is told by the next send, as before.
+            Err(e) => self.note(format!("forgetting a restored session: {e}")),
+        }
+    }
+
     /// The user asked to start (`true`) or stop encryption.
     pub fn start_or_stop(
         &mut self,
@@ -310,6 +332,9 @@ impl Sessions {
         self.clear_moved(key);
         if let Some(s) = self.sessions.get_mut(key) {
             s.unrestorable = None;
+        }
+        if !start {
+            self.end_rekey(key);
         }
         let ended = if start {
             Vec::new()

@@ -41,28 +41,29 @@ impl Renamed {
 impl Store {
     /// `old` is now called `new` on this account: in one transaction, the saved conversation
     /// moves to `new` (one already saved under `new` is parked under a name no lookup finds, so
-    /// nothing is lost), and, when `was_encrypted`, `old` is marked as moved to `new`.
+    /// nothing is lost), and, when `protected` (the conversation is encrypted, or held: it must
+    /// never turn into plaintext on the way), `old` is marked as moved to `new`.
     ///
     /// What is known about `new` is never overwritten by what was known about `old`: the
-    /// accepted keys and "runs Sotto" are copied only to a name with no key recorded (the old
-    /// name keeps them: whoever takes it next is checked against them). A contact who renames
-    /// onto a known contact's name and back does not leave his key accepted for that name.
+    /// accepted keys and "runs Sotto" are copied only to a name with no key recorded and no
+    /// mark (the old name keeps them: whoever takes it next is checked against them). A contact
+    /// who renames onto a known contact's name and back does not leave his key accepted for it.
     ///
-    /// The mark on `new` afterwards (see [`Renamed`]): an encrypted conversation arriving
-    /// settles the name (its mark is cleared). A plaintext one never does: it is held there if
-    /// the name had a saved conversation (encrypted, or starting: it is parked, and `new` is
-    /// marked as moved to the parked row), if `new` already had a mark (an encrypted
-    /// conversation moved away from it), or if it carries a mark itself (it took a name held for
-    /// an encrypted conversation and moves on: the mark goes with it, whatever order the
-    /// server sends the renames in). Whoever holds a marked name gets no plaintext until the
-    /// user decides.
+    /// The mark on `new` afterwards (see [`Renamed`]): a protected conversation arriving settles
+    /// the name (its mark is cleared; the caller checks its key against the name's). A plaintext
+    /// one never does: it is held there if the name had a saved conversation (encrypted, or
+    /// starting: it is parked, and `new` is marked as moved to the parked row), if `new` already
+    /// had a mark (an encrypted conversation moved away from it), or if it carries a mark
+    /// itself (it took a name held for an encrypted conversation and moves on: the mark goes
+    /// with it, whatever order the server sends the renames in). Whoever holds a marked name
+    /// gets no plaintext until the user decides.
     pub fn rename_peer(
         &self,
         protocol: &str,
         account: &str,
         old: &str,
         new: &str,
-        was_encrypted: bool,
+        protected: bool,
     ) -> Result<Renamed, StoreError> {
         let acct = account_key(protocol, account);
         let t = now();
@@ -86,7 +87,9 @@ impl Store {
         let new_is_known: bool = tx
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM trust WHERE account = ?1 AND peer = ?2)")?
             .query_row(params![acct, new], |r| r.get(0))?;
-        if !new_is_known {
+        // Nor into a name held for an encrypted conversation (marked, or whose conversation was
+        // just parked): its holder is checked against the keys of the one it was held for.
+        if !new_is_known && new_mark.is_none() && !displaced {
             tx.execute(
                 "INSERT OR IGNORE INTO trust (account, peer, key, trust, first_seen, last_seen)
                  SELECT account, ?3, key, trust, first_seen, last_seen FROM trust
@@ -100,11 +103,11 @@ impl Store {
                 params![acct, old, new],
             )?;
         }
-        let renamed = if was_encrypted {
+        let renamed = if protected {
             Renamed::Settled
         } else if displaced {
             Renamed::Displaced(parked)
-        } else if let Some(carried) = old_mark.filter(|m| is_parked(m)) {
+        } else if let Some(carried) = old_mark {
             Renamed::Held(carried)
         } else if let Some(kept) = new_mark {
             Renamed::Held(kept)
@@ -121,7 +124,7 @@ impl Store {
                 params![acct, new, mark, t],
             )?;
         }
-        if was_encrypted {
+        if protected {
             tx.execute(
                 "INSERT INTO moved (account, peer, to_peer, at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (account, peer) DO UPDATE SET to_peer = excluded.to_peer, at = excluded.at",

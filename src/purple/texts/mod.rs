@@ -299,6 +299,11 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
                  you accepted for {peer}. /sotto stop allows plaintext to {peer}."
             )
         }
+        Notice::RenamedOntoAnother { from } => format!(
+            "{from} is now known as {peer}, a name whose accepted key is another contact's. The \
+             conversation keeps {from}'s key, but nothing you type is sent until you accept that \
+             key for {peer} (/sotto accept, after checking its fingerprint) or /sotto stop."
+        ),
         Notice::KnownAs { names } => format!(
             "this key is the one you know as {}. If {peer} is not that contact, someone may be \
              relaying their conversation: verify before you trust it.",

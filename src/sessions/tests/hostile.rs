@@ -105,21 +105,27 @@ fn no_store_says_why() {
     );
 }
 
-#[test]
-fn a_store_restored_from_a_backup_never_reuses_a_message_key() {
-    let (mut alice, mut bob) = encrypted("backup");
+/// alice sends bob a message, backs her store up, sends another, then restores the backup:
+/// the two messages' lines (both read by bob).
+fn restore_a_backup(alice: &mut Peer, bob: &mut Peer) -> (Vec<String>, Vec<String>) {
     let first = lines_of(alice.send("before the backup").0);
     bob.receive("alice", &first);
-    // alice backs her store up, goes on talking, then restores the backup.
     let db = alice.dir.join(crate::store::DB_FILE);
     alice.sessions = Sessions::new(Err("closed for the copy".into()));
     let backup = std::fs::read(&db).unwrap();
     alice.sessions = Sessions::new(Ok(Store::open(&alice.dir).unwrap()));
-    let sent_after_backup = lines_of(alice.send("after the backup").0);
-    bob.receive("alice", &sent_after_backup);
+    let after = lines_of(alice.send("after the backup").0);
+    bob.receive("alice", &after);
     alice.sessions = Sessions::new(Err("closed for the restore".into()));
     std::fs::write(&db, &backup).unwrap();
     alice.sessions = Sessions::new(Ok(Store::open(&alice.dir).unwrap()));
+    (first, after)
+}
+
+#[test]
+fn a_store_restored_from_a_backup_never_reuses_a_message_key() {
+    let (mut alice, mut bob) = encrypted("backup");
+    let (first, sent_after_backup) = restore_a_backup(&mut alice, &mut bob);
     // The restored conversation does not encrypt from its old keys: it holds, says why, and
     // starts a new handshake. Nor does IRC's `/msg` go around it in plaintext.
     assert!(!alice.plaintext_allowed("bob", Policy::Manual));
@@ -150,4 +156,56 @@ fn a_store_restored_from_a_backup_never_reuses_a_message_key() {
     let distinct: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(distinct.len(), ids.len(), "a message key on the wire twice");
     assert!(ids.len() >= 3);
+}
+
+/// alice's store restored from a backup: bob's conversation waits for a new session. Renamed,
+/// it still marks the old name (it used to count as plaintext there, and `/msg bob` went out
+/// unencrypted); `/sotto stop` is a way out that lasts: the row with the used keys is deleted,
+/// and plaintext is allowed, also after a restart.
+#[test]
+fn a_restored_backup_conversation_marks_a_name_it_leaves_and_stop_releases_it() {
+    let (mut alice, mut bob) = encrypted("backup-rename");
+    restore_a_backup(&mut alice, &mut bob);
+
+    let (old, new) = (alice.key_for("bob"), alice.key_for("bob_away"));
+    alice
+        .sessions
+        .rename(&old, &new, "bob_away", &settings(Policy::Manual))
+        .expect("moved")
+        .expect("saved");
+    assert!(
+        !alice.plaintext_allowed("bob", Policy::Manual),
+        "the old name"
+    );
+    assert!(
+        !alice.plaintext_allowed("bob_away", Policy::Manual),
+        "the new"
+    );
+
+    // The user allows plaintext to bob_away: held no more, and the used keys are gone.
+    alice
+        .sessions
+        .start_or_stop(
+            &new,
+            "bob_away",
+            &settings(Policy::Manual),
+            false,
+            &mut alice.rng,
+        )
+        .expect("stop");
+    assert!(alice.plaintext_allowed("bob_away", Policy::Manual));
+    assert!(alice
+        .store()
+        .load_session("prpl-test", "alice", "bob_away")
+        .unwrap()
+        .is_none());
+    alice.sessions.drop_memory();
+    assert!(
+        alice.plaintext_allowed("bob_away", Policy::Manual),
+        "after a restart"
+    );
+    assert!(
+        !alice.plaintext_allowed("bob", Policy::Manual),
+        "bob is still marked"
+    );
 }

@@ -360,16 +360,10 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_gets_no_plaintext() {
     assert!(alice.plaintext_allowed("bob", Policy::Manual));
 }
 
-/// The same, with mallory running Sotto: she answers the handshake the held text starts. Her
-/// key is checked against the keys accepted for "bob" (not the ones her conversation brought
-/// from "mallory", and not trusted on first use): a changed key, named as mallory's, and the
-/// held text stays held. Then the server renames in the other order too: a conversation that
-/// took a marked name keeps the mark wherever it goes.
-#[test]
-fn a_contact_who_takes_an_encrypted_name_is_checked_against_its_keys() {
-    let (mut alice, _bob) = encrypted("displaced-sotto");
-    let mut mallory = peer("displaced-sotto", "mallory", "alice", 9);
-    // mallory and alice once had a session of their own: her key is accepted for "mallory".
+/// mallory, with an encrypted conversation of her own with `alice` (her key accepted for
+/// "mallory").
+fn encrypted_with_mallory(alice: &mut Peer, test: &str, seed: u64) -> Peer {
+    let mut mallory = peer(test, "mallory", "alice", seed);
     let start = alice
         .sessions
         .start_or_stop(
@@ -381,7 +375,19 @@ fn a_contact_who_takes_an_encrypted_name_is_checked_against_its_keys() {
         )
         .expect("start")
         .inject;
-    converse(&mut mallory, "alice", &mut alice, "mallory", start);
+    converse(&mut mallory, "alice", alice, "mallory", start);
+    mallory
+}
+
+/// The same, with mallory running Sotto: she answers the handshake the held text starts. Her
+/// key is checked against the keys accepted for "bob" (not the ones her conversation brought
+/// from "mallory", and not trusted on first use): a changed key, named as mallory's, and the
+/// held text stays held. Then the server renames in the other order too: a conversation that
+/// took a marked name keeps the mark wherever it goes.
+#[test]
+fn a_contact_who_takes_an_encrypted_name_is_checked_against_its_keys() {
+    let (mut alice, _bob) = encrypted("displaced-sotto");
+    let mut mallory = encrypted_with_mallory(&mut alice, "displaced-sotto", 9);
     assert_eq!(
         alice.sessions.state(
             &alice.key_for("mallory"),
@@ -474,6 +480,18 @@ fn renames_in_a_hostile_order_leave_no_plaintext() {
             "{name}"
         );
     }
+    // A window left on a name an encrypted conversation moved away from (marked) is renamed
+    // with whoever holds the name now: the mark goes with it.
+    let (mut alice, _bob) = encrypted("moved-then-renamed");
+    rename(&mut alice, "bob", "bob_away");
+    // (Nothing typed yet: the conversation at "bob" is in plaintext, held only by its mark.)
+    assert!(!alice.plaintext_allowed("bob", Policy::Manual));
+    rename(&mut alice, "bob", "zed");
+    assert!(!alice.plaintext_allowed("zed", Policy::Manual));
+    assert_eq!(
+        alice.send_to("zed", "meant for bob", Policy::Manual).0,
+        Outgoing::Hold
+    );
     // And a plaintext contact renamed onto a name an encrypted conversation moved away from
     // keeps that name's mark (the mark is not the arriving contact's to clear).
     let (mut alice, _bob) = encrypted("moved-then-taken");
@@ -488,4 +506,33 @@ fn renames_in_a_hostile_order_leave_no_plaintext() {
         alice.send_to("bob", "meant for bob", Policy::Manual).0,
         Outgoing::Hold
     );
+}
+
+/// mallory has an encrypted conversation of her own with alice (her key accepted for
+/// "mallory"). bob leaves his name; mallory takes it. Her conversation follows her, but "bob"
+/// is a name whose accepted key is bob's: it is held like a changed key (not encrypted to
+/// mallory under bob's name), says why, and stays so after a restart.
+#[test]
+fn an_encrypted_contact_renamed_onto_a_known_name_is_held_until_accepted() {
+    let (mut alice, _bob) = encrypted("foreign-rename");
+    let _mallory = encrypted_with_mallory(&mut alice, "foreign-rename", 11);
+    rename(&mut alice, "bob", "bob_away");
+    assert_eq!(
+        rename(&mut alice, "mallory", "bob"),
+        Notice::RenamedOntoAnother {
+            from: "mallory".into()
+        }
+    );
+    for restarted in [false, true] {
+        if restarted {
+            alice.sessions.drop_memory();
+        }
+        assert!(!alice.plaintext_allowed("bob", Policy::Manual));
+        let (out, fx) = alice.send_to("bob", "meant for bob", Policy::Manual);
+        assert_eq!(out, Outgoing::Hold, "restarted: {restarted}");
+        assert!(
+            key_ids(&fx.inject).is_empty(),
+            "nothing encrypted to mallory"
+        );
+    }
 }
