@@ -276,7 +276,7 @@ pub(crate) fn change_record(t: &TrustRecord, change: Change) -> bool {
 }
 
 /// The host renamed the contact: move the conversation from `old` to `r`'s name.
-fn rename(old: &ConvKey, r: &ConvRef) -> Option<Result<Notice, String>> {
+fn rename(old: &ConvKey, r: &ConvRef) -> Option<Result<Vec<Notice>, String>> {
     let (new, settings) = (r.key(), settings(r));
     with_sessions(|s| s.rename(old, &new, &r.peer, &settings)).flatten()
 }
@@ -322,13 +322,17 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
     let carried = windows::buddy_policy(&old_ref).or(known.carried_policy);
     match rename(&known.key, r) {
         None => true,
-        Some(Ok(notice)) => {
+        Some(Ok(notices)) => {
             let new = r.key();
             windows::moved(id, &known.key, &new, carried);
-            r.system_line(&texts::notice(&r.peer, &notice));
+            for notice in &notices {
+                r.system_line(&texts::notice(&r.peer, notice));
+            }
             // A window still named after the name's previous holder (who left) now reaches the
             // renamed contact: say so there, once.
-            let held = matches!(notice, Notice::NameTaken { .. });
+            let held = notices
+                .iter()
+                .any(|n| matches!(n, Notice::NameTaken { .. }));
             let line = texts::name_taken(&r.peer, &known.key.peer, held);
             for stale in windows::others_showing(&new, id) {
                 // SAFETY: listed from libpurple's open conversations just now.

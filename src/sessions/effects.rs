@@ -58,6 +58,15 @@ pub enum Notice {
         /// The contact's previous name.
         from: String,
     },
+    /// A text typed for whoever held the name `held_for` (a marked name: it waited for a
+    /// handshake checked against that name's keys) is handed back unsent: the conversation was
+    /// renamed, and answers to another name now.
+    HandedBack {
+        /// The name it was typed for.
+        held_for: String,
+        /// The text.
+        text: String,
+    },
     /// The contact's key, new for this name, is one the store knows under other names of this
     /// account ("this key is the one you know as alice").
     KnownAs {

@@ -91,19 +91,21 @@ impl Sessions {
 
     /// The host renamed the contact's window from `old` to `new` (`new_raw` as it spells it): the
     /// conversation moves along, on disk first. `None` when nothing moved (the same name, or no
-    /// store); `Err` when the store could not do it (then nothing moved in memory either).
+    /// store); `Err` when the store could not do it (then nothing moved in memory either). The
+    /// notices to show, in order: what happened to the name, then each held text handed back.
     pub fn rename(
         &mut self,
         old: &ConvKey,
         new: &ConvKey,
         new_raw: &str,
         settings: &Settings,
-    ) -> Option<Result<Notice, String>> {
+    ) -> Option<Result<Vec<Notice>, String>> {
         if old == new {
             return None;
         }
         let s = self.session(old, new_raw, settings)?;
         let encrypted = s.conv.state() != ConvState::Plaintext;
+        let held_on_a_mark = s.moved_to.is_some() && s.conv.queued() > 0;
         // What must never turn into plaintext on the way: a session, a restored backup's
         // conversation (its keys dropped, a new one due), one that could not be restored, text
         // still held. The old name is marked for any of them.
@@ -120,6 +122,20 @@ impl Sessions {
         };
         let mut moved = self.sessions.remove(old)?;
         moved.peer_raw = new_raw.to_owned();
+        // Text held on a marked name (typed for whoever held it, waiting for a handshake
+        // checked against that name's keys) is handed back, not carried: from now on the
+        // conversation answers to another name and its keys, and the text was not meant for
+        // them.
+        let handed_back: Vec<String> = if held_on_a_mark {
+            moved
+                .conv
+                .take_held()
+                .iter()
+                .map(|t| t.to_string())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let displaced = matches!(renamed, Renamed::Displaced(_));
         // Told now, in the renamed window, when the name's encrypted conversation was parked;
         // a mark kept or carried is told at the first send, as any mark.
@@ -152,14 +168,14 @@ impl Sessions {
             self.note(format!("loading the keys accepted for a new name: {e}"));
             self.sessions.remove(new);
         }
-        if foreign {
+        if foreign || !handed_back.is_empty() {
             if let Err(reason) = self.persist(new, &[]) {
                 // Memory stays blocked; what disk holds is loaded again at the next start.
                 self.note(format!("saving a renamed conversation: {reason}"));
                 self.sessions.remove(new);
             }
         }
-        Some(Ok(if displaced {
+        let first = if displaced {
             Notice::NameTaken {
                 from: Some(old.peer.clone()),
             }
@@ -172,6 +188,12 @@ impl Sessions {
                 from: old.peer.clone(),
                 encrypted,
             }
-        }))
+        };
+        let mut notices = vec![first];
+        notices.extend(handed_back.into_iter().map(|text| Notice::HandedBack {
+            held_for: old.peer.clone(),
+            text,
+        }));
+        Some(Ok(notices))
     }
 }

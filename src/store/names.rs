@@ -125,9 +125,11 @@ impl Store {
             )?;
         }
         if protected {
+            // A mark the old name already has stays (it may name a parked conversation, which is
+            // deleted with its last mark).
             tx.execute(
                 "INSERT INTO moved (account, peer, to_peer, at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (account, peer) DO UPDATE SET to_peer = excluded.to_peer, at = excluded.at",
+                 ON CONFLICT (account, peer) DO NOTHING",
                 params![acct, old, new, t],
             )?;
         }

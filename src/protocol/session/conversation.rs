@@ -268,6 +268,13 @@ impl Conversation {
         self.queue.len()
     }
 
+    /// Takes the messages waiting to be sent back, unsent (for the host to show back to the
+    /// user): what was typed for whoever held a name must not go to whoever holds the
+    /// conversation after the name changed hands.
+    pub fn take_held(&mut self) -> Vec<SecretString> {
+        self.queue.drain(..).collect()
+    }
+
     /// Whether sending is blocked (see [`Conversation::set_blocked`]).
     pub fn is_blocked(&self) -> bool {
         self.blocked

@@ -299,6 +299,12 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
                  you accepted for {peer}. /sotto stop allows plaintext to {peer}."
             )
         }
+        Notice::HandedBack { held_for, text } => format!(
+            "message NOT sent ({text}): it was typed for whoever held the name {held_for}, which \
+             is {peer} now; nothing waiting is sent to another name. Type it again where you \
+             mean it to go.",
+            text = plain(text)
+        ),
         Notice::RenamedOntoAnother { from } => format!(
             "{from} is now known as {peer}, a name whose accepted key is another contact's. The \
              conversation keeps {from}'s key, but nothing you type is sent until you accept that \

@@ -5,6 +5,11 @@
 use super::*;
 
 fn rename(p: &mut Peer, old: &str, new: &str) -> Notice {
+    renamed(p, old, new).remove(0)
+}
+
+/// Every notice of a rename, in order.
+fn renamed(p: &mut Peer, old: &str, new: &str) -> Vec<Notice> {
     let (old, new_key) = (p.key_for(old), p.key_for(new));
     p.sessions
         .rename(&old, &new_key, new, &settings(Policy::Manual))
@@ -379,6 +384,25 @@ fn encrypted_with_mallory(alice: &mut Peer, test: &str, seed: u64) -> Peer {
     mallory
 }
 
+/// alice stops her conversation with mallory (her key stays accepted for "mallory"); mallory
+/// takes bob's name; alice types `secret` to "bob", which is held. The start alice sends for it.
+fn mallory_takes_bobs_name(alice: &mut Peer, secret: &str) -> Vec<String> {
+    alice
+        .sessions
+        .start_or_stop(
+            &alice.key_for("mallory"),
+            "mallory",
+            &settings(Policy::Manual),
+            false,
+            &mut alice.rng,
+        )
+        .expect("stop");
+    rename(alice, "mallory", "bob");
+    let (out, fx) = alice.send_to("bob", secret, Policy::Manual);
+    assert_eq!(out, Outgoing::Hold);
+    fx.inject
+}
+
 /// The same, with mallory running Sotto: she answers the handshake the held text starts. Her
 /// key is checked against the keys accepted for "bob" (not the ones her conversation brought
 /// from "mallory", and not trusted on first use): a changed key, named as mallory's, and the
@@ -396,21 +420,8 @@ fn a_contact_who_takes_an_encrypted_name_is_checked_against_its_keys() {
         ),
         Some(ConvState::Encrypted)
     );
-    alice
-        .sessions
-        .start_or_stop(
-            &alice.key_for("mallory"),
-            "mallory",
-            &settings(Policy::Manual),
-            false,
-            &mut alice.rng,
-        )
-        .expect("stop");
-    rename(&mut alice, "mallory", "bob");
     let secret = "for the real bob only";
-    let (out, fx) = alice.send_to("bob", secret, Policy::Manual);
-    assert_eq!(out, Outgoing::Hold);
-    let mut to_mallory = fx.inject;
+    let mut to_mallory = mallory_takes_bobs_name(&mut alice, secret);
     let (mut events, mut notices, mut shown) = (Vec::new(), Vec::new(), Vec::new());
     while !to_mallory.is_empty() {
         let (to_alice, _, s) = mallory.receive("alice", &to_mallory);
@@ -535,4 +546,39 @@ fn an_encrypted_contact_renamed_onto_a_known_name_is_held_until_accepted() {
             "nothing encrypted to mallory"
         );
     }
+}
+
+/// mallory (runs Sotto, her key accepted for "mallory") takes bob's name; alice types to "bob",
+/// which is held for a handshake checked against bob's keys. mallory renames back before
+/// answering: the held text is handed back to alice (not carried to "mallory", whose keys are
+/// mallory's), and when mallory then answers, she reads nothing alice typed for bob.
+#[test]
+fn text_held_for_a_marked_name_is_handed_back_when_the_conversation_moves_on() {
+    let (mut alice, _bob) = encrypted("held-then-renamed");
+    let mut mallory = encrypted_with_mallory(&mut alice, "held-then-renamed", 12);
+    let secret = "typed for the real bob";
+    let start = mallory_takes_bobs_name(&mut alice, secret);
+    let notices = renamed(&mut alice, "bob", "mallory");
+    assert!(
+        notices.contains(&Notice::HandedBack {
+            held_for: "bob".into(),
+            text: secret.into()
+        }),
+        "{notices:?}"
+    );
+    // mallory answers the start alice sent for the held text.
+    let mut to_mallory = start;
+    let mut shown = Vec::new();
+    while !to_mallory.is_empty() {
+        let (to_alice, _, s) = mallory.receive("alice", &to_mallory);
+        shown.extend(s);
+        to_mallory = alice.receive_as("mallory", &to_alice).0;
+    }
+    assert!(!shown.iter().any(|t| t == secret), "{shown:?}");
+    // The old name keeps the mark naming bob's parked conversation.
+    assert!(alice
+        .store()
+        .moved_to("prpl-test", "alice", "bob")
+        .unwrap()
+        .is_some_and(|m| crate::store::is_parked(&m)));
 }
