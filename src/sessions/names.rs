@@ -104,12 +104,17 @@ impl Sessions {
             return None;
         }
         let s = self.session(old, new_raw, settings)?;
-        let encrypted = s.conv.state() != ConvState::Plaintext;
-        let held_on_a_mark = s.moved_to.is_some() && s.conv.queued() > 0;
+        let encrypted = s.conv.state() == ConvState::Encrypted;
+        let held_on_a_mark =
+            s.moved_to.as_ref().is_some_and(|m| *m != new.peer) && s.conv.queued() > 0;
+        let known_for_old = s.conv.known_peer_keys().to_vec();
         // What must never turn into plaintext on the way: a session, a restored backup's
         // conversation (its keys dropped, a new one due), one that could not be restored, text
         // still held. The old name is marked for any of them.
-        let protected = encrypted || s.rekey || s.unrestorable.is_some() || s.conv.queued() > 0;
+        let protected = s.conv.state() != ConvState::Plaintext
+            || s.rekey
+            || s.unrestorable.is_some()
+            || s.conv.queued() > 0;
         let arriving_key = s.conv.peer_identity();
         let store = self.store.as_ref()?;
         let (p, a) = (&old.protocol, &old.account);
@@ -122,6 +127,13 @@ impl Sessions {
         };
         let mut moved = self.sessions.remove(old)?;
         moved.peer_raw = new_raw.to_owned();
+        // What was held for the name's previous conversation (a window with it: its text was
+        // typed for whoever held the name then) is handed back, not dropped with it.
+        let replaced_held: Vec<String> = self
+            .sessions
+            .remove(new)
+            .map(|mut s| s.conv.take_held().iter().map(|t| t.to_string()).collect())
+            .unwrap_or_default();
         // Text held on a marked name (typed for whoever held it, waiting for a handshake
         // checked against that name's keys) is handed back, not carried: from now on the
         // conversation answers to another name and its keys, and the text was not meant for
@@ -153,13 +165,30 @@ impl Sessions {
         // contact's (the name is known, its key is not among them): as far as the user knows,
         // the name belongs to someone else. Held like a changed key until the user accepts
         // this key for the name (`/sotto accept`) or stops.
-        let foreign = refreshed.is_ok()
+        // Not when every key accepted for the new name is one of the old name's too: the same
+        // contact, whose key changed since (accepted under the old name): the new name learns it.
+        let unknown_here = refreshed.is_ok()
             && arriving_key.is_some_and(|k| {
                 let known = moved.conv.known_peer_keys();
                 !known.is_empty() && !known.contains(&k)
             });
+        let same_contact = moved
+            .conv
+            .known_peer_keys()
+            .iter()
+            .all(|k| known_for_old.contains(k));
+        let foreign = unknown_here && !same_contact;
         if foreign {
             let _ = moved.conv.set_blocked(true, &mut rand_core::OsRng);
+        } else if let (true, Some(k)) = (unknown_here, arriving_key) {
+            match store.record_key_seen(&new.protocol, &new.account, &new.peer, &k) {
+                Ok(()) => {
+                    let _ = trust::push_accepted(store, new, &mut moved.conv);
+                }
+                Err(e) => self
+                    .log
+                    .push(format!("recording a key for a new name: {e}")),
+            }
         }
         // The conversation held under the new name until now is parked (on disk), not lost.
         self.sessions.insert(new.clone(), moved);
@@ -192,6 +221,10 @@ impl Sessions {
         let mut notices = vec![first];
         notices.extend(handed_back.into_iter().map(|text| Notice::HandedBack {
             held_for: old.peer.clone(),
+            text,
+        }));
+        notices.extend(replaced_held.into_iter().map(|text| Notice::HandedBack {
+            held_for: new.peer.clone(),
             text,
         }));
         Some(Ok(notices))

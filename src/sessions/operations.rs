@@ -334,6 +334,8 @@ impl Sessions {
             s.unrestorable = None;
         }
         if !start {
+            // Loaded first: right after a restart the conversation is not in memory yet.
+            let _ = self.session(key, peer_raw, settings);
             self.end_rekey(key);
         }
         let ended = if start {

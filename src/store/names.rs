@@ -75,7 +75,11 @@ impl Store {
                 .query_row(params![acct, peer], |r| r.get(0))
                 .optional()
         };
-        let (old_mark, new_mark) = (mark_of(old)?, mark_of(new)?);
+        // A mark that names where this conversation goes (`old` moved to `new` before: it is
+        // coming back) or the name it leaves (`new` moved to `old`: the same) is about this very
+        // conversation, and holds nothing.
+        let old_mark = mark_of(old)?.filter(|m| m != new);
+        let new_mark = mark_of(new)?.filter(|m| m != old);
         let displaced = tx.execute(
             "UPDATE session SET peer = ?3 WHERE account = ?1 AND peer = ?2",
             params![acct, new, parked],
@@ -106,7 +110,7 @@ impl Store {
         let renamed = if protected {
             Renamed::Settled
         } else if displaced {
-            Renamed::Displaced(parked)
+            Renamed::Displaced(parked.clone())
         } else if let Some(carried) = old_mark {
             Renamed::Held(carried)
         } else if let Some(kept) = new_mark {
@@ -124,7 +128,21 @@ impl Store {
                 params![acct, new, mark, t],
             )?;
         }
+        if protected && displaced {
+            // Replaced by a conversation that is not to become plaintext: no mark names the
+            // parked row, nothing will read it again, and it holds old keys.
+            tx.execute(
+                "DELETE FROM session WHERE account = ?1 AND peer = ?2",
+                params![acct, parked],
+            )?;
+        }
         if protected {
+            // Marks follow the conversation they name ("moved to bob|away", then "to bob"), so
+            // a window with an old name says where it is now.
+            tx.execute(
+                "UPDATE moved SET to_peer = ?3 WHERE account = ?1 AND to_peer = ?2",
+                params![acct, old, new],
+            )?;
             // A mark the old name already has stays (it may name a parked conversation, which is
             // deleted with its last mark).
             tx.execute(

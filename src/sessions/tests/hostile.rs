@@ -209,3 +209,17 @@ fn a_restored_backup_conversation_marks_a_name_it_leaves_and_stop_releases_it() 
         "bob is still marked"
     );
 }
+
+/// Right after a restart (nothing loaded yet), `/sotto stop` on a restored backup's
+/// conversation releases it at once (it used to take a second `/sotto stop`).
+#[test]
+fn stop_releases_a_restored_backup_right_after_a_restart() {
+    let (mut alice, mut bob) = encrypted("backup-stop");
+    restore_a_backup(&mut alice, &mut bob);
+    alice.stop();
+    assert!(alice.plaintext_allowed("bob", Policy::Manual));
+    assert_eq!(
+        alice.send_to("bob", "plain now", Policy::Manual).0,
+        Outgoing::Plaintext
+    );
+}

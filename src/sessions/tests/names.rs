@@ -582,3 +582,132 @@ fn text_held_for_a_marked_name_is_handed_back_when_the_conversation_moves_on() {
         .unwrap()
         .is_some_and(|m| crate::store::is_parked(&m)));
 }
+
+/// Everyday renames stay quiet. bob, encrypted, goes away and back; later the conversation is
+/// in plaintext (stopped) and he goes away and back again: nothing is held, no mark is left on
+/// either nick, and a fresh window with an old nick says where he is now.
+#[test]
+fn an_everyday_away_and_back_holds_nothing_once_the_conversation_is_plain() {
+    let (mut alice, _bob) = encrypted("away-and-back");
+    rename(&mut alice, "bob", "bob|away");
+    rename(&mut alice, "bob|away", "bob");
+    let stop = alice.stop();
+    assert!(stop.inject.len() <= 1);
+    assert_eq!(
+        rename(&mut alice, "bob", "bob|away"),
+        Notice::Renamed {
+            from: "bob".into(),
+            encrypted: false
+        }
+    );
+    assert!(alice.plaintext_allowed("bob|away", Policy::Manual));
+    assert_eq!(
+        alice
+            .send_to("bob|away", "plain, as agreed", Policy::Manual)
+            .0,
+        Outgoing::Plaintext
+    );
+    rename(&mut alice, "bob|away", "bob");
+    assert!(alice.plaintext_allowed("bob", Policy::Manual));
+    for name in ["bob", "bob|away"] {
+        assert_eq!(
+            alice.store().moved_to("prpl-test", "alice", name).unwrap(),
+            None,
+            "{name}"
+        );
+    }
+    // Encrypted again, bob goes bob -> tmp -> bob2: the old nick's mark follows him.
+    let (mut alice, _bob) = encrypted("marks-follow");
+    rename(&mut alice, "bob", "tmp");
+    rename(&mut alice, "tmp", "bob2");
+    assert_eq!(
+        alice
+            .store()
+            .moved_to("prpl-test", "alice", "bob")
+            .unwrap()
+            .as_deref(),
+        Some("bob2")
+    );
+}
+
+/// bob reinstalled: alice accepted his new key under "bob"; "bob|away" still knows only his
+/// old one (copied at an earlier rename). The same contact going to his old nick is not
+/// "another contact's name": nothing is blocked, and the nick learns his new key.
+#[test]
+fn the_same_contact_with_a_new_key_is_not_blocked_on_his_old_nick() {
+    let (mut alice, _bob) = encrypted("reinstalled");
+    let old_key = alice
+        .sessions
+        .peer_key(&alice.key_for("bob"), "bob", &settings(Policy::Manual))
+        .expect("bob's key");
+    // An earlier rename left bob's (then) key accepted for "bob|away".
+    alice
+        .store()
+        .record_key_seen("prpl-test", "alice", "bob|away", &old_key)
+        .unwrap();
+    // bob reinstalls; alice accepts his new key under "bob".
+    let mut reinstalled = peer("reinstalled2", "bob", "alice", 77);
+    let start = alice
+        .sessions
+        .start_or_stop(
+            &alice.key_for("bob"),
+            "bob",
+            &settings(Policy::Manual),
+            true,
+            &mut alice.rng,
+        )
+        .expect("start")
+        .inject;
+    converse(&mut reinstalled, "alice", &mut alice, "bob", start);
+    let new_key = alice
+        .sessions
+        .peer_key(&alice.key_for("bob"), "bob", &settings(Policy::Manual))
+        .expect("the new key");
+    assert_ne!(new_key, old_key);
+    alice
+        .sessions
+        .accept_key(
+            &alice.key_for("bob"),
+            "bob",
+            &settings(Policy::Manual),
+            &new_key,
+            &mut alice.rng,
+        )
+        .expect("accept")
+        .expect("accepted");
+    assert_eq!(
+        rename(&mut alice, "bob", "bob|away"),
+        Notice::Renamed {
+            from: "bob".into(),
+            encrypted: true
+        }
+    );
+    let (out, _) = alice.send_to("bob|away", "still to bob", Policy::Manual);
+    assert!(matches!(out, Outgoing::Lines(_)), "not blocked: {out:?}");
+    assert!(alice
+        .store()
+        .accepted_keys("prpl-test", "alice", "bob|away")
+        .unwrap()
+        .contains(&new_key));
+}
+
+/// An encrypted conversation renamed onto a name whose window holds text (typed to the old
+/// holder of that name, waiting): the text is handed back, not dropped.
+#[test]
+fn text_held_in_a_replaced_conversation_is_handed_back() {
+    let (mut alice, _bob) = encrypted("replaced-held");
+    rename(&mut alice, "bob", "bob_away");
+    let typed = "typed to the name bob";
+    assert_eq!(
+        alice.send_to("bob", typed, Policy::Manual).0,
+        Outgoing::Hold
+    );
+    let notices = renamed(&mut alice, "bob_away", "bob");
+    assert!(
+        notices.contains(&Notice::HandedBack {
+            held_for: "bob".into(),
+            text: typed.into()
+        }),
+        "{notices:?}"
+    );
+}
