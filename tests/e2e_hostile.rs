@@ -185,12 +185,9 @@ fn xmpp_a_conversation_that_cannot_be_restored_is_kept_and_held() {
     let (mut p, _) = encrypted_pair(Proto::Xmpp, both_manual());
     let bob = p.bob.address.clone();
     p.alice.client.kill();
-    let dir = p.alice.client.purple_dir().join("sotto");
     let damaged = b"\x09 from a newer Sotto".to_vec();
     {
-        let store = sotto::store::Store::open(&dir).expect("store");
-        let username = p.alice.client.cfg.username.clone();
-        let account = username.split('/').next().unwrap_or(&username).to_owned();
+        let (store, account) = p.alice.client.sotto_store();
         store
             .save_session("prpl-jabber", &account, &bob, &damaged)
             .expect("save");
@@ -208,9 +205,7 @@ fn xmpp_a_conversation_that_cannot_be_restored_is_kept_and_held() {
     thread::sleep(Duration::from_secs(1));
     assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "damaged session");
     p.alice.client.kill();
-    let store = sotto::store::Store::open(&dir).expect("store");
-    let username = p.alice.client.cfg.username.clone();
-    let account = username.split('/').next().unwrap_or(&username).to_owned();
+    let (store, account) = p.alice.client.sotto_store();
     let row = store
         .load_session("prpl-jabber", &account, &bob)
         .expect("read")

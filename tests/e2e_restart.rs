@@ -186,10 +186,7 @@ fn xmpp_a_message_the_peer_could_not_read_is_named_and_sent_again() {
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     p.bob.client.kill();
     {
-        let store = sotto::store::Store::open(&p.bob.client.purple_dir().join("sotto"))
-            .expect("bob's store");
-        let username = p.bob.client.cfg.username.clone();
-        let account = username.split('/').next().unwrap_or(&username).to_owned();
+        let (store, account) = p.bob.client.sotto_store();
         store
             .delete_session("prpl-jabber", &account, &alice)
             .expect("forget the session");

@@ -196,6 +196,16 @@ impl Client {
             .unwrap_or_else(|| self.dir.path().join("purple"))
     }
 
+    /// This client's Sotto store, opened by the test (the client must not be running: the
+    /// store is one writer per profile), and the account name its rows are saved under (an
+    /// XMPP username without its resource).
+    pub fn sotto_store(&self) -> (sotto::store::Store, String) {
+        let store = sotto::store::Store::open(&self.purple_dir().join("sotto")).expect("store");
+        let username = &self.cfg.username;
+        let account = username.split('/').next().unwrap_or(username).to_owned();
+        (store, account)
+    }
+
     /// Does any file under this client's libpurple log dir (`<user dir>/logs`) contain `needle`?
     pub fn logs_contain(&self, needle: &str) -> bool {
         fn walk(dir: &Path, needle: &[u8]) -> bool {
