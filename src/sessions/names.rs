@@ -8,7 +8,8 @@
 //!   "runs Sotto" copied to the new name when no key is recorded for it ([`Sessions::rename`]; a
 //!   known name keeps exactly its own keys). Confidentiality never depended on the name: what is
 //!   encrypted can only be read by the key holder, wherever the server routes it.
-//! * A contact in plaintext renamed onto a name whose conversation was saved (encrypted, or
+//! * A contact without a session (in plaintext, or in a handshake nobody answered yet: it
+//!   brings no key to check) renamed onto a name whose conversation was saved (encrypted, or
 //!   starting) does not inherit it: that conversation is parked in the store and the name is
 //!   marked as below ([`Notice::NameTaken`]), so no window with it sends plaintext.
 //! * The old name keeps a mark: an encrypted conversation moved away from it. Until the user
@@ -118,7 +119,10 @@ impl Sessions {
         let arriving_key = s.conv.peer_identity();
         let store = self.store.as_ref()?;
         let (p, a) = (&old.protocol, &old.account);
-        let renamed = match store.rename_peer(p, a, &old.peer, &new.peer, protected) {
+        // Only a session brings a key the name's can be checked against: nothing else settles
+        // a name (a handshake nobody answered yet does not take an encrypted one).
+        let keyed = arriving_key.is_some();
+        let renamed = match store.rename_peer(p, a, &old.peer, &new.peer, protected, keyed) {
             Ok(renamed) => renamed,
             Err(e) => {
                 self.note(format!("moving a conversation to a new name: {e}"));

@@ -49,14 +49,16 @@ impl Store {
     /// mark (the old name keeps them: whoever takes it next is checked against them). A contact
     /// who renames onto a known contact's name and back does not leave his key accepted for it.
     ///
-    /// The mark on `new` afterwards (see [`Renamed`]): a protected conversation arriving settles
-    /// the name (its mark is cleared; the caller checks its key against the name's). A plaintext
-    /// one never does: it is held there if the name had a saved conversation (encrypted, or
-    /// starting: it is parked, and `new` is marked as moved to the parked row), if `new` already
-    /// had a mark (an encrypted conversation moved away from it), or if it carries a mark
-    /// itself (it took a name held for an encrypted conversation and moves on: the mark goes
-    /// with it, whatever order the server sends the renames in). Whoever holds a marked name
-    /// gets no plaintext until the user decides.
+    /// The mark on `new` afterwards (see [`Renamed`]): a conversation arriving with a session
+    /// (`keyed`: its peer's key authenticated) settles the name (its mark is cleared; the caller
+    /// checks that key against the name's). Any other never does, protected or not (a handshake
+    /// nobody answered yet, a restored backup's conversation: no key to check): it is held there
+    /// if the name had a saved conversation (encrypted, or starting: it is parked, and `new` is
+    /// marked as moved to the parked row), if `new` already had a mark (an encrypted
+    /// conversation moved away from it), or if it carries a mark itself (it took a name held for
+    /// an encrypted conversation and moves on: the mark goes with it, whatever order the server
+    /// sends the renames in). Whoever holds a marked name gets no plaintext until the user
+    /// decides, and a handshake that completes there is checked against the name's keys.
     pub fn rename_peer(
         &self,
         protocol: &str,
@@ -64,6 +66,7 @@ impl Store {
         old: &str,
         new: &str,
         protected: bool,
+        keyed: bool,
     ) -> Result<Renamed, StoreError> {
         let acct = account_key(protocol, account);
         let t = now();
@@ -107,7 +110,7 @@ impl Store {
                 params![acct, old, new],
             )?;
         }
-        let renamed = if protected {
+        let renamed = if keyed {
             Renamed::Settled
         } else if displaced {
             Renamed::Displaced(parked.clone())
@@ -128,7 +131,7 @@ impl Store {
                 params![acct, new, mark, t],
             )?;
         }
-        if protected && displaced {
+        if keyed && displaced {
             // Replaced by a conversation that is not to become plaintext: no mark names the
             // parked row, nothing will read it again, and it holds old keys.
             tx.execute(

@@ -412,21 +412,21 @@ fn renames_copy_keys_only_to_a_name_with_none() {
     s.record_key_seen("prpl-irc", "a", "bob", &bob).unwrap();
     s.record_key_seen("prpl-irc", "a", "mallory", &mallory)
         .unwrap();
-    s.rename_peer("prpl-irc", "a", "bob", "mallory", true)
+    s.rename_peer("prpl-irc", "a", "bob", "mallory", true, true)
         .unwrap();
     assert_eq!(
         keys("mallory"),
         vec![mallory],
         "a known name keeps its own keys"
     );
-    s.rename_peer("prpl-irc", "a", "mallory", "bob", true)
+    s.rename_peer("prpl-irc", "a", "mallory", "bob", true, true)
         .unwrap();
     assert_eq!(
         keys("bob"),
         vec![bob],
         "and so does the one he came back to"
     );
-    s.rename_peer("prpl-irc", "a", "bob", "bob_away", true)
+    s.rename_peer("prpl-irc", "a", "bob", "bob_away", true, true)
         .unwrap();
     assert_eq!(keys("bob_away"), vec![bob], "a new name gets the keys");
     assert_eq!(keys("bob"), vec![bob], "and the old name keeps them");
@@ -445,7 +445,7 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
     s.save_session("prpl-irc", "a", "carol", b"encrypted with carol")
         .unwrap();
     let Renamed::Displaced(parked) = s
-        .rename_peer("prpl-irc", "a", "mallory", "carol", false)
+        .rename_peer("prpl-irc", "a", "mallory", "carol", false, false)
         .unwrap()
     else {
         panic!("carol is marked");
@@ -461,7 +461,7 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
     // The mark travels with the conversation that took the name, whatever the server's order
     // of renames (mallory's conversation is renamed on before carol's window is).
     assert_eq!(
-        s.rename_peer("prpl-irc", "a", "carol", "carol_away", false)
+        s.rename_peer("prpl-irc", "a", "carol", "carol_away", false, false)
             .unwrap(),
         Renamed::Held(parked.clone())
     );
@@ -488,24 +488,24 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
     s.save_session("prpl-irc", "a", "erin", b"encrypted with erin")
         .unwrap();
     assert_eq!(
-        s.rename_peer("prpl-irc", "a", "erin", "dave", true)
+        s.rename_peer("prpl-irc", "a", "erin", "dave", true, true)
             .unwrap(),
         Renamed::Settled
     );
     assert_eq!(mark("dave"), None);
     assert_eq!(
-        s.rename_peer("prpl-irc", "a", "nobody", "frank", false)
+        s.rename_peer("prpl-irc", "a", "nobody", "frank", false, false)
             .unwrap(),
         Renamed::Settled,
         "nothing saved under the name and no mark: nothing to hold"
     );
     // A plaintext conversation arriving on a name an encrypted one moved away from keeps the
     // name's mark: whoever holds "dave_old" still gets no plaintext.
-    s.rename_peer("prpl-irc", "a", "dave", "dave_new", true)
+    s.rename_peer("prpl-irc", "a", "dave", "dave_new", true, true)
         .unwrap();
     assert_eq!(mark("dave").as_deref(), Some("dave_new"));
     assert_eq!(
-        s.rename_peer("prpl-irc", "a", "mallory2", "dave", false)
+        s.rename_peer("prpl-irc", "a", "mallory2", "dave", false, false)
             .unwrap(),
         Renamed::Held("dave_new".into())
     );

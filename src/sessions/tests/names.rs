@@ -367,19 +367,23 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_gets_no_plaintext() {
 
 /// mallory, with an encrypted conversation of her own with `alice` (her key accepted for
 /// "mallory").
-fn encrypted_with_mallory(alice: &mut Peer, test: &str, seed: u64) -> Peer {
-    let mut mallory = peer(test, "mallory", "alice", seed);
-    let start = alice
-        .sessions
+/// `/sotto start` in `p`'s conversation with `name`: the lines that go out.
+fn start_with(p: &mut Peer, name: &str) -> Vec<String> {
+    p.sessions
         .start_or_stop(
-            &alice.key_for("mallory"),
-            "mallory",
+            &p.key_for(name),
+            name,
             &settings(Policy::Manual),
             true,
-            &mut alice.rng,
+            &mut p.rng,
         )
         .expect("start")
-        .inject;
+        .inject
+}
+
+fn encrypted_with_mallory(alice: &mut Peer, test: &str, seed: u64) -> Peer {
+    let mut mallory = peer(test, "mallory", "alice", seed);
+    let start = start_with(alice, "mallory");
     converse(&mut mallory, "alice", alice, "mallory", start);
     mallory
 }
@@ -710,4 +714,71 @@ fn text_held_in_a_replaced_conversation_is_handed_back() {
         }),
         "{notices:?}"
     );
+}
+
+/// mallory has a handshake of alice's waiting (she never answers: no key of hers is known)
+/// when she takes the name of bob, whose encrypted conversation is saved. Her conversation,
+/// protected (it must not turn into plaintext under her old name), brings no key to check:
+/// it must not settle bob's name. bob's conversation is parked, the name is held, and when
+/// mallory's handshake expires nothing typed to "bob" leaves in plaintext, before or after a
+/// restart. (It used to delete bob's saved conversation and fall back to plaintext.)
+#[test]
+fn a_handshake_without_a_key_does_not_take_an_encrypted_name() {
+    let (mut alice, _bob) = encrypted("keyless-takes-name");
+    let start = start_with(&mut alice, "mallory");
+    assert!(!start.is_empty(), "a start went to mallory");
+    let notice = rename(&mut alice, "mallory", "bob");
+    assert!(
+        !matches!(notice, Notice::Renamed { .. }),
+        "not told the conversation simply continues: {notice:?}"
+    );
+    let later = Settings {
+        now_secs: 100_000,
+        ..settings(Policy::Manual)
+    };
+    for restarted in [false, true] {
+        if restarted {
+            alice.sessions.drop_memory();
+        }
+        let key = alice.key_for("bob");
+        assert!(
+            !alice.sessions.plaintext_allowed(&key, "bob", &later),
+            "restarted: {restarted}"
+        );
+        let (out, _) = alice
+            .sessions
+            .outgoing(&key, "bob", "meant for bob", &later, &mut alice.rng)
+            .expect("outgoing");
+        assert_eq!(out, Outgoing::Hold, "restarted: {restarted}");
+    }
+    // bob's conversation is still on disk (parked), not deleted with the name.
+    let parked = alice
+        .store()
+        .moved_to("prpl-test", "alice", "bob")
+        .expect("read")
+        .expect("the name is marked");
+    assert!(alice
+        .store()
+        .load_session("prpl-test", "alice", &parked)
+        .expect("read")
+        .is_some());
+}
+
+/// The same, but mallory answers after taking bob's name: the handshake completes under "bob"
+/// and is checked against bob's keys. It is a changed key, not a new contact's first use:
+/// what alice types to "bob" is held, never encrypted to mallory's key without a decision.
+#[test]
+fn a_handshake_that_took_an_encrypted_name_is_checked_against_its_keys() {
+    let (mut alice, _bob) = encrypted("keyless-answers");
+    let mut mallory = peer("keyless-answers", "mallory", "alice", 13);
+    let start = start_with(&mut alice, "mallory");
+    rename(&mut alice, "mallory", "bob");
+    converse(&mut mallory, "alice", &mut alice, "bob", start);
+    let (out, fx) = alice.send_to("bob", "meant for bob", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold);
+    assert!(
+        key_ids(&fx.inject).is_empty(),
+        "nothing encrypted to mallory"
+    );
+    assert!(!alice.plaintext_allowed("bob", Policy::Manual));
 }
