@@ -117,11 +117,59 @@ fn normalize(account: *mut sys::PurpleAccount, name: &str) -> String {
 /// what a protocol puts in front of the same name on some paths only. SIMPLE (`prpl-simple`)
 /// writes what it receives as from `sip:bob@host` and sends to `bob@host` as typed in a new
 /// window: both are the one contact `bob@host`.
+///
+/// XMPP (`prpl-jabber`) keys a contact by its bare JID, except an occupant of a group chat,
+/// `room@server/nick`, whom libpurple's normalization keeps whole only while the account is in
+/// that room: once it is left (closed, kicked, disconnected) the same window's name normalizes
+/// to `room@server`, one name for every occupant, whose conversation is another (in plaintext).
+/// Rooms the account has been in are remembered, and an occupant stays `room@server/nick`.
 fn contact_name(protocol: &str, account: *mut sys::PurpleAccount, name: &str) -> String {
     let n = normalize(account, name);
     match protocol {
         "prpl-simple" => strip_sip_scheme(&n).to_owned(),
+        "prpl-jabber" => occupant_name(account as usize, name, n),
         _ => n,
+    }
+}
+
+/// Our nick in the XMPP group chat `room` on `account`, while we are in it.
+fn room_nick(account: *mut sys::PurpleAccount, room: &str) -> Option<String> {
+    if account.is_null() {
+        return None;
+    }
+    let name = cstring(room);
+    // SAFETY: a live account and a valid name; the chat conversation found is live, its chat
+    // data belongs to it, and the nick is copied at once.
+    unsafe {
+        let conv = sys::purple_find_conversation_with_account(
+            sys::PURPLE_CONV_TYPE_CHAT,
+            name.as_ptr(),
+            account,
+        );
+        if conv.is_null() {
+            return None;
+        }
+        let chat = sys::purple_conversation_get_chat_data(conv);
+        if chat.is_null() {
+            return None;
+        }
+        cstr_to_string(sys::purple_conv_chat_get_nick(chat))
+    }
+}
+
+/// `normalized` (libpurple's normalization of the XMPP name `raw`), or `room@server/nick` for
+/// an occupant of a room `account` has been in (see [`contact_name`]).
+fn occupant_name(account: usize, raw: &str, normalized: String) -> String {
+    if let Some((room, _)) = normalized.split_once('/') {
+        // Kept whole: an occupant of a room the account is in.
+        super::state::remember_room(account, room);
+        return normalized;
+    }
+    match raw.split_once('/') {
+        Some((_, nick)) if !nick.is_empty() && super::state::was_in_room(account, &normalized) => {
+            format!("{normalized}/{nick}")
+        }
+        _ => normalized,
     }
 }
 
@@ -246,10 +294,16 @@ impl ConvRef {
             _ => self.own_display_name().map(|n| normalize(account, &n)),
         }
         .unwrap_or_default();
-        crate::protocol::names::Names {
-            me,
-            peer: contact_name(&self.protocol, account, &self.peer),
-        }
+        let peer = contact_name(&self.protocol, account, &self.peer);
+        // A private chat in an XMPP group chat: the occupant sees us as `room@server/our-nick`,
+        // not as our JID (which the room may hide).
+        let me = match (self.protocol.as_str(), peer.split_once('/')) {
+            ("prpl-jabber", Some((room, _))) => room_nick(account, room)
+                .map(|nick| format!("{room}/{nick}"))
+                .unwrap_or(me),
+            _ => me,
+        };
+        crate::protocol::names::Names { me, peer }
     }
 
     /// The open IM conversation with the peer, if any.
@@ -626,6 +680,43 @@ mod tests {
         assert_eq!(strip_sip_scheme("bob@host"), "bob@host");
         assert_eq!(strip_sip_scheme("sipbob@host"), "sipbob@host");
         assert_eq!(strip_sip_scheme("sí"), "sí");
+    }
+
+    /// An occupant of an XMPP room stays `room@server/nick` after the room is left (libpurple
+    /// then normalizes the name to `room@server`); a contact's full JID stays its bare JID.
+    #[test]
+    fn a_room_occupant_stays_itself_after_the_room_is_left() {
+        let account = 0x5150;
+        let room = "lounge@conference.example";
+        // A contact writing from a resource, before any room: the bare JID.
+        assert_eq!(
+            occupant_name(account, "bob@example/laptop", "bob@example".into()),
+            "bob@example"
+        );
+        assert_eq!(
+            occupant_name(account, &format!("{room}/bob"), format!("{room}/bob")),
+            format!("{room}/bob")
+        );
+        // Left: libpurple says `room@server`; the occupant is still the occupant.
+        assert_eq!(
+            occupant_name(account, &format!("{room}/bob"), room.into()),
+            format!("{room}/bob")
+        );
+        // The room itself, another account, other contacts: unchanged.
+        assert_eq!(occupant_name(account, room, room.into()), room);
+        assert_eq!(
+            occupant_name(account + 1, &format!("{room}/bob"), room.into()),
+            room
+        );
+        assert_eq!(
+            occupant_name(account, "bob@example/laptop", "bob@example".into()),
+            "bob@example"
+        );
+        super::super::state::forget_account(account);
+        assert_eq!(
+            occupant_name(account, &format!("{room}/bob"), room.into()),
+            room
+        );
     }
 
     #[test]

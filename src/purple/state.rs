@@ -168,6 +168,11 @@ struct Plugin {
     /// live. `purple_accounts_find` normalizes every account's name on every call: with 200
     /// accounts, most of a message's cost.
     accounts: RefCell<HashMap<(String, String), KnownAccount>>,
+    /// XMPP group chats each account has been in (`room@server`, as libpurple normalizes it), by
+    /// account address: a private chat with `room@server/nick` stays that one contact after the
+    /// room is left (libpurple then normalizes the name to the room's own; see
+    /// `glue::contact_name`). Removed with the account.
+    rooms: RefCell<HashMap<usize, std::collections::HashSet<String>>>,
 }
 
 /// An account found by name, and its username normalized by its protocol (what conversation
@@ -188,6 +193,7 @@ thread_local! {
         loaded: RefCell::new(None),
         originals: RefCell::new(HashMap::new()),
         accounts: RefCell::new(HashMap::new()),
+        rooms: RefCell::new(HashMap::new()),
     };
 }
 
@@ -333,7 +339,31 @@ pub(crate) fn remember_account(protocol: &str, username: &str, account: Option<K
 
 /// libpurple is about to free `account`: no entry may point at it any more.
 pub(crate) fn forget_account(account: usize) {
-    PLUGIN.with(|p| p.accounts.borrow_mut().retain(|_, a| a.address != account));
+    PLUGIN.with(|p| {
+        p.accounts.borrow_mut().retain(|_, a| a.address != account);
+        p.rooms.borrow_mut().remove(&account);
+    });
+}
+
+/// `account` (an address) is or was in the XMPP group chat `room`.
+pub(crate) fn remember_room(account: usize, room: &str) {
+    PLUGIN.with(|p| {
+        let mut rooms = p.rooms.borrow_mut();
+        let known = rooms.entry(account).or_default();
+        if !known.contains(room) {
+            known.insert(room.to_owned());
+        }
+    });
+}
+
+/// Whether `account` is or was in the XMPP group chat `room` ([`remember_room`]).
+pub(crate) fn was_in_room(account: usize, room: &str) -> bool {
+    PLUGIN.with(|p| {
+        p.rooms
+            .borrow()
+            .get(&account)
+            .is_some_and(|r| r.contains(room))
+    })
 }
 
 /// Remember a protocol's own `send_im`.

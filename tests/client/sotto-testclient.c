@@ -33,6 +33,9 @@
  *                              (no sending-im-msg); prints ECHO servsend
  *   as <username> <command>    run <command> as the account <username> (one named
  *                              by --also-account; the others use the first account)
+ *   join <room@server> <nick>  join an XMPP group chat as <nick> (prints JOINED <room>)
+ *   leave <room@server>        close the group chat's window, which leaves the room
+ *   chatcmd <room> <command>   run a /command typed in the group chat's window (prints CMD)
  *   quit                       sign off and exit
  *
  * stdout, one event per line, fields escaped the same way:
@@ -42,7 +45,7 @@
  *   REQUEST_ITEM <n> <index-or-id> <label>, REQUEST_CLOSED <n>,
  *   NOTIFY <type> <title> <primary> <secondary>, MENU <conv> <path>,
  *   ERROR <what> <detail>, CRITICAL <domain> <message>, WARNING <domain> <message>,
- *   ECHO <text>, BYE
+ *   ECHO <text>, JOINED <room>, BYE
  */
 
 #include <errno.h>
@@ -190,6 +193,13 @@ conversation_updated(PurpleConversation *conv, PurpleConvUpdateType type)
 	if (type == PURPLE_CONV_UPDATE_TITLE)
 		emit("TITLE", 2, purple_conversation_get_name(conv),
 		     purple_conversation_get_title(conv));
+}
+
+static void
+chat_joined(PurpleConversation *conv, gpointer data)
+{
+	(void)data;
+	emit("JOINED", 1, purple_conversation_get_name(conv));
 }
 
 /* The IM window the user would type into: an open one for this buddy (on
@@ -701,6 +711,22 @@ cancel_sending(PurpleAccount *account, const char *receiver, char **message, gpo
 
 /* ------------------------------------------------------- stdin commands */
 
+/* Run the escaped /command line `escaped` as typed in `conv`; prints CMD <conv> <status> <error>. */
+static void
+do_command(PurpleConversation *conv, const char *escaped)
+{
+	char *cmdline = unescape(escaped), *markup, *error = NULL, status[16];
+	PurpleCmdStatus st;
+
+	markup = g_markup_escape_text(cmdline, -1);
+	st = purple_cmd_do_command(conv, cmdline, markup, &error);
+	g_snprintf(status, sizeof(status), "%d", (int)st);
+	emit("CMD", 3, purple_conversation_get_name(conv), status, error);
+	g_free(error);
+	g_free(markup);
+	g_free(cmdline);
+}
+
 static void
 run_command(char *line)
 {
@@ -807,25 +833,58 @@ run_command(char *line)
 		g_free(text);
 		g_free(buddy);
 	} else if (strcmp(verb, "cmd") == 0) {
-		char *buddy, *cmdline, *markup, *error = NULL, status[16];
-		PurpleConversation *conv;
-		PurpleCmdStatus st;
+		char *buddy;
 
 		if (!arg1 || !rest) {
 			emit("ERROR", 2, verb, "usage: cmd <buddy> <command line>");
 			return;
 		}
 		buddy = unescape(arg1);
-		cmdline = unescape(rest);
-		markup = g_markup_escape_text(cmdline, -1);
-		conv = im_window(buddy);
-		st = purple_cmd_do_command(conv, cmdline, markup, &error);
-		g_snprintf(status, sizeof(status), "%d", (int)st);
-		emit("CMD", 3, purple_conversation_get_name(conv), status, error);
-		g_free(error);
-		g_free(markup);
-		g_free(cmdline);
+		do_command(im_window(buddy), rest);
 		g_free(buddy);
+	} else if (strcmp(verb, "join") == 0) {
+		/* As Pidgin's "Join a Chat" dialog does for XMPP: room, server, handle. */
+		char *room, *at, *nick;
+		GHashTable *components;
+
+		if (!arg1 || !rest || !(at = strchr(arg1, '@'))) {
+			emit("ERROR", 2, verb, "usage: join <room@server> <nick>");
+			return;
+		}
+		room = unescape(arg1);
+		nick = unescape(rest);
+		at = strchr(room, '@');
+		*at = '\0';
+		components = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+		g_hash_table_insert(components, g_strdup("room"), g_strdup(room));
+		g_hash_table_insert(components, g_strdup("server"), g_strdup(at + 1));
+		g_hash_table_insert(components, g_strdup("handle"), g_strdup(nick));
+		serv_join_chat(purple_account_get_connection(the_account), components);
+		g_hash_table_destroy(components);
+		emit("ECHO", 1, verb);
+		g_free(nick);
+		g_free(room);
+	} else if (strcmp(verb, "leave") == 0 || strcmp(verb, "chatcmd") == 0) {
+		char *room;
+		PurpleConversation *conv;
+
+		if (!arg1 || (strcmp(verb, "chatcmd") == 0 && !rest)) {
+			emit("ERROR", 2, verb, "usage: leave <room> | chatcmd <room> <command line>");
+			return;
+		}
+		room = unescape(arg1);
+		conv = purple_find_conversation_with_account(PURPLE_CONV_TYPE_CHAT, room, the_account);
+		g_free(room);
+		if (conv == NULL) {
+			emit("ERROR", 2, verb, "no such group chat");
+			return;
+		}
+		if (strcmp(verb, "leave") == 0) {
+			purple_conversation_destroy(conv);
+			emit("ECHO", 1, verb);
+			return;
+		}
+		do_command(conv, rest);
 	} else if (strcmp(verb, "write") == 0) {
 		/* What another plugin or path writes into the IM window (a carbons plugin's copy of a
 		 * message sent from another client, a protocol's echo): purple_conv_im_write, which
@@ -1080,6 +1139,8 @@ main(int argc, char **argv)
 	                      PURPLE_CALLBACK(connection_error), NULL);
 	purple_signal_connect(purple_conversations_get_handle(), "conversation-updated",
 	                      &the_account, PURPLE_CALLBACK(conversation_updated), NULL);
+	purple_signal_connect(purple_conversations_get_handle(), "chat-joined",
+	                      &the_account, PURPLE_CALLBACK(chat_joined), NULL);
 
 	for (i = 0; i < prefs->len; i++) {
 		gchar **kv = g_strsplit(g_ptr_array_index(prefs, i), "=", 2);

@@ -42,7 +42,8 @@ impl Written {
     /// Is this conversation the one with `peer`? On XMPP libpurple may name it by the full JID.
     pub fn is_with(&self, peer: &str) -> bool {
         let bare = self.conv.split('/').next().unwrap_or("");
-        bare.eq_ignore_ascii_case(peer)
+        // A full JID as the peer (a group chat's occupant, `room@server/nick`) names exactly one.
+        bare.eq_ignore_ascii_case(peer) || self.conv.eq_ignore_ascii_case(peer)
     }
 }
 

@@ -127,8 +127,9 @@ impl Drop for Ngircd {
 /// A loopback prosody with a temporary config and data dir: plaintext c2s allowed (only on
 /// 127.0.0.1), PLAIN auth in the clear, no TLS, no s2s, virtual host `localhost`. As a typical
 /// deployment: offline storage, message carbons (XEP-0280) and a message archive (XEP-0313,
-/// every chat message kept) are on. Accounts are
-/// registered with `prosodyctl register` against the same config before the server starts.
+/// every chat message kept) are on, and group chats (XEP-0045) at `conference.localhost`.
+/// Accounts are registered with `prosodyctl register` against the same config before the
+/// server starts.
 ///
 /// Running as root: prosody refuses unless the config says `run_as_root = true` (mod_posix),
 /// and prosodyctl would otherwise switch to the `prosody` user and fail to read our files.
@@ -174,6 +175,7 @@ storage = "internal"
 limits = {{ c2s = {{ rate = "10mb/s"; burst = "10mb" }} }}
 log = {{ {{ levels = {{ min = "info" }}, to = "console" }} }}
 VirtualHost "localhost"
+Component "conference.localhost" "muc"
 "#,
                 pid = dir.path().join("prosody.pid").display(),
                 data = data.display(),
