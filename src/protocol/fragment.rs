@@ -86,6 +86,16 @@ pub fn split(
         .collect())
 }
 
+/// Whether a line of this kind is ever sent in pieces: data lines and the handshake lines that
+/// grow with the names they state (`?S1D`, `?S1R`, `?S1C`). Queries, starts and error notices
+/// are always sent whole, so one put together from pieces is forged (PROTOCOL.md §6).
+pub fn arrives_in_pieces(msg: &WireMessage) -> bool {
+    matches!(
+        msg,
+        WireMessage::Data(_) | WireMessage::Response(_) | WireMessage::Confirm(_)
+    )
+}
+
 /// Pieces of one line are those with the same id and the same total.
 type LineKey = (u32, u16);
 

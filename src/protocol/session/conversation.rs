@@ -527,6 +527,13 @@ impl Conversation {
                 out.events
                     .push(unreadable(UnreadableReason::NestedFragment));
             }
+            // Queries, starts and error notices are always sent whole (§6): one put together
+            // from pieces is forged, and rejecting it lets the next candidate (the real line
+            // its pieces belong to) be tried instead of answering it or showing it.
+            m if !allow_fragment && !fragment::arrives_in_pieces(&m) => {
+                out.events
+                    .push(unreadable(UnreadableReason::MalformedFragments));
+            }
             WireMessage::Query => self.on_query(&mut out, rng),
             WireMessage::Init(m) => self.on_init(&m, &mut out, rng),
             WireMessage::Response(m) => self.on_response(&m, &mut out, rng),

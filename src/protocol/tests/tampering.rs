@@ -246,3 +246,46 @@ fn tampered_fragments_are_rejected_and_change_nothing() {
     }
     assert_eq!(deliver(&mut b, pieces, &mut rng).0.len(), 1);
 }
+
+/// A forged copy of a data line's first piece that makes the line read as a query, an error
+/// notice or a start (kinds that are never sent in pieces, PROTOCOL.md §6), delivered before
+/// the real pieces: it is not answered or shown, and the real line is read.
+#[test]
+fn a_forged_first_piece_of_another_kind_does_not_win() {
+    use crate::protocol::wire::{Fragment, WireMessage};
+    let piece = |line: &str| match WireMessage::decode(line) {
+        Ok(WireMessage::Fragment(f)) => f,
+        other => panic!("not a piece: {other:?}"),
+    };
+    for (seed, kind) in [(93, "Q"), (94, "E"), (95, "I")] {
+        let (mut a, b, mut rng) = established(seed);
+        a.set_max_line(64);
+        let pieces = send(&mut a, "hi", &mut rng);
+        assert_eq!(pieces.len(), 2, "two pieces");
+        let (first, second) = (piece(&pieces[0]), piece(&pieces[1]));
+        // `?S1Q` and `?S1E` read anything after them; a start needs 48 base64url characters
+        // in all, the real second piece's included.
+        let chunk = match kind {
+            "I" => format!("?S1I{}", "A".repeat(48 - second.chunk.len())),
+            _ => format!("?S1{kind}forged"),
+        };
+        let forged = WireMessage::Fragment(Fragment { chunk, ..first }).encode();
+        let before = state_of(&b);
+        for order in [
+            [&forged, &pieces[0], &pieces[1]],
+            [&forged, &pieces[1], &pieces[0]],
+        ] {
+            let mut fresh =
+                Conversation::restore(IdentityKey::from_bytes([6; 32]), &before).unwrap();
+            let (shown, back, events) =
+                deliver(&mut fresh, order.map(String::clone).to_vec(), &mut rng);
+            assert_eq!(shown, ["hi"], "{kind}: the real line is read");
+            assert!(back.is_empty(), "{kind}: nothing answered: {back:?}");
+            assert!(
+                events.iter().all(|e| matches!(e, Event::Unreadable { .. })),
+                "{kind}: {events:?}"
+            );
+            assert!(!fresh.handshake_in_flight(), "{kind}");
+        }
+    }
+}
