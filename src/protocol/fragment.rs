@@ -14,11 +14,12 @@
 //! [`MAX_TRIES`] AEAD checks per line.
 //!
 //! Bounds, so hostile fragments cannot exhaust memory: at most [`MAX_PENDING`] partial
-//! lines per peer, [`MAX_BUFFERED_BYTES`] of chunks buffered in total (every copy counts),
-//! [`MAX_AGE_SECS`] per partial line from its first piece; the oldest partial line is dropped
-//! first.
+//! lines per peer, [`MAX_BUFFERED_COST`] for the copies buffered in total (every copy counts,
+//! its characters and [`COPY_COST`]; only pieces that arrived are stored, whatever total they
+//! claim), [`MAX_AGE_SECS`] per partial line from its first piece (checked with every piece
+//! and every tick); the oldest partial line is dropped first.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rand_core::CryptoRngCore;
 use thiserror::Error;
@@ -31,8 +32,17 @@ pub const HEADER_CHARS: usize = 12;
 pub const MAX_FRAGMENTS: usize = 4095;
 /// Partial lines kept at once, per conversation.
 pub const MAX_PENDING: usize = 8;
-/// Characters of chunks buffered in partial lines, per conversation.
+/// Longest line a sender cuts into pieces (characters), and the longest chunk one piece may
+/// carry.
 pub const MAX_BUFFERED_BYTES: usize = 512 * 1024;
+/// What one stored copy of a piece is charged beyond its characters: its map entry and its
+/// allocation (a one-character copy takes about 90 bytes on a 64-bit target), so that a flood
+/// of tiny pieces is bounded like one of large pieces.
+pub const COPY_COST: usize = 96;
+/// What the copies buffered in partial lines may cost in all, per conversation (characters
+/// plus [`COPY_COST`] each): any line a sender may send, at most [`MAX_BUFFERED_BYTES`] in at
+/// most [`MAX_FRAGMENTS`] pieces, fits alone.
+pub const MAX_BUFFERED_COST: usize = MAX_BUFFERED_BYTES + MAX_FRAGMENTS * COPY_COST;
 /// Seconds a partial line may wait for its missing pieces, from its first piece.
 pub const MAX_AGE_SECS: u64 = 300;
 /// The smallest line limit we accept: anything less cannot carry a handshake message.
@@ -100,19 +110,44 @@ pub fn arrives_in_pieces(msg: &WireMessage) -> bool {
 type LineKey = (u32, u16);
 
 struct Partial {
-    /// Distinct copies of each piece, in arrival order.
-    pieces: Vec<Vec<String>>,
+    /// The copies that arrived, by piece index and copy number (in arrival order). Only what
+    /// arrived is stored: a line that claims 4095 pieces and sends one holds one copy.
+    copies: BTreeMap<(u16, u8), String>,
+    total: u16,
     /// Pieces with at least one copy.
     present: usize,
-    bytes: usize,
+    /// What the copies cost: their characters plus [`COPY_COST`] each.
+    cost: usize,
     first_seen: u64,
     order: u64,
     /// Candidates offered so far.
     tries: usize,
 }
 
+impl Partial {
+    /// The copies of piece `index`, in arrival order.
+    fn copies_of(&self, index: u16) -> impl Iterator<Item = &String> {
+        self.copies
+            .range((index, 0)..=(index, u8::MAX))
+            .map(|(_, chunk)| chunk)
+    }
+
+    /// How many copies each piece has, in index order (one number per piece: only asked once
+    /// every piece has a copy, so no more than the copies held).
+    fn counts(&self) -> Vec<u8> {
+        let mut counts = vec![0u8; usize::from(self.total)];
+        for &(index, _) in self.copies.keys() {
+            if let Some(n) = counts.get_mut(usize::from(index)) {
+                *n += 1;
+            }
+        }
+        counts
+    }
+}
+
 /// Candidate lines for one reassembled line, to try in order with [`Reassembler::candidate`];
-/// report the one that was read with [`Reassembler::complete`].
+/// report the one that was read with [`Reassembler::complete`], or that none was with
+/// [`Reassembler::rejected`].
 #[derive(Debug, PartialEq, Eq)]
 pub struct Candidates {
     key: LineKey,
@@ -147,9 +182,24 @@ impl Reassembler {
         Self::default()
     }
 
-    /// Characters currently buffered (every stored copy of every piece).
+    /// What the buffered copies cost: their characters plus [`COPY_COST`] for each stored copy
+    /// (at most [`MAX_BUFFERED_COST`]).
     pub fn buffered(&self) -> usize {
-        self.partial.values().map(|p| p.bytes).sum()
+        self.partial.values().map(|p| p.cost).sum()
+    }
+
+    /// Copies held, every piece of every partial line.
+    #[cfg(test)]
+    fn slots(&self) -> usize {
+        self.partial.values().map(|p| p.copies.len()).sum()
+    }
+
+    /// Drops the partial lines whose first piece is more than [`MAX_AGE_SECS`] older than
+    /// `now_secs`. Runs with every piece added, and from the conversation's tick, so that
+    /// pieces of a line that never completes do not wait for more traffic to go.
+    pub fn expire(&mut self, now_secs: u64) {
+        self.partial
+            .retain(|_, p| now_secs.saturating_sub(p.first_seen) <= MAX_AGE_SECS);
     }
 
     /// Adds one piece and returns the whole line (the first candidate) once every piece has
@@ -167,8 +217,7 @@ impl Reassembler {
     /// lexicographic order of the copies taken (piece 0 most significant, copies in arrival
     /// order), within the line's remaining budget of [`MAX_TRIES`].
     pub fn add_piece(&mut self, frag: Fragment, now_secs: u64) -> Option<Candidates> {
-        self.partial
-            .retain(|_, p| now_secs.saturating_sub(p.first_seen) <= MAX_AGE_SECS);
+        self.expire(now_secs);
         if frag.total == 0
             || frag.index >= frag.total
             || frag.chunk.is_empty()
@@ -192,44 +241,50 @@ impl Reassembler {
             self.partial.insert(
                 key,
                 Partial {
-                    pieces: vec![Vec::new(); usize::from(frag.total)],
+                    copies: BTreeMap::new(),
+                    total: frag.total,
                     present: 0,
-                    bytes: 0,
+                    cost: 0,
                     first_seen: now_secs,
                     order: self.counter,
                     tries: 0,
                 },
             );
         }
-        let index = usize::from(frag.index);
-        {
+        let index = frag.index;
+        let copy = {
             let p = self.partial.get(&key)?;
-            let copies = p.pieces.get(index)?;
-            if copies.contains(&frag.chunk) || copies.len() >= MAX_COPIES {
-                return None; // the same copy again, or one too many: nothing new to try
+            let mut held = 0;
+            for chunk in p.copies_of(index) {
+                if *chunk == frag.chunk {
+                    return None; // the same copy again: nothing new to try
+                }
+                held += 1;
             }
-        }
-        let len = frag.chunk.len();
-        while self.buffered() + len > MAX_BUFFERED_BYTES && self.partial.len() > 1 {
+            if held >= MAX_COPIES {
+                return None; // one too many: dropped
+            }
+            u8::try_from(held).ok()?
+        };
+        let cost = frag.chunk.len() + COPY_COST;
+        while self.buffered() + cost > MAX_BUFFERED_COST && self.partial.len() > 1 {
             self.evict_oldest_except(Some(key));
         }
-        if self.buffered() + len > MAX_BUFFERED_BYTES {
+        if self.buffered() + cost > MAX_BUFFERED_COST {
             self.partial.remove(&key);
             return None;
         }
         let p = self.partial.get_mut(&key)?;
-        let copies = p.pieces.get_mut(index)?;
-        copies.push(frag.chunk);
-        let copy = copies.len() - 1;
+        p.copies.insert((index, copy), frag.chunk);
         if copy == 0 {
             p.present += 1;
         }
-        p.bytes += len;
-        if p.present < p.pieces.len() {
+        p.cost += cost;
+        if p.present < usize::from(p.total) {
             return None;
         }
-        let budget = MAX_TRIES - p.tries;
-        let picks = combinations(&p.pieces, index, copy, budget);
+        let budget = MAX_TRIES.saturating_sub(p.tries);
+        let picks = combinations(&p.counts(), usize::from(index), copy, budget);
         p.tries += picks.len();
         if picks.is_empty() {
             // The budget is spent: nothing this line can still offer.
@@ -250,18 +305,30 @@ impl Reassembler {
         }
         let pick = c.picks.get(i)?;
         let p = self.partial.get(&c.key)?;
-        let mut line = String::with_capacity(p.bytes);
-        for (copies, &k) in p.pieces.iter().zip(pick) {
-            line.push_str(copies.get(usize::from(k))?);
+        let chars = p.cost.saturating_sub(p.copies.len() * COPY_COST);
+        let mut line = String::with_capacity(chars);
+        for (index, &k) in pick.iter().enumerate() {
+            line.push_str(p.copies.get(&(u16::try_from(index).ok()?, k))?);
         }
         Some(line)
     }
 
-    /// A candidate of `c` was read: the line is done and its pieces are dropped. (When none is
-    /// read, the pieces stay, so a real copy arriving later can still complete the line; once a
-    /// line's budget is spent they are dropped.)
+    /// A candidate of `c` was read: the line is done and its pieces are dropped.
     pub fn complete(&mut self, c: &Candidates) {
         self.partial.remove(&c.key);
+    }
+
+    /// No candidate of `c` was read. The pieces stay, so a real copy arriving later can still
+    /// complete the line, unless the line has offered all its [`MAX_TRIES`] candidates: then
+    /// it can offer nothing more and its pieces are dropped.
+    pub fn rejected(&mut self, c: &Candidates) {
+        if self
+            .partial
+            .get(&c.key)
+            .is_some_and(|p| p.tries >= MAX_TRIES)
+        {
+            self.partial.remove(&c.key);
+        }
     }
 
     fn evict_oldest_except(&mut self, keep: Option<LineKey>) {
@@ -277,34 +344,31 @@ impl Reassembler {
     }
 }
 
-/// Every choice of one copy per piece with `fixed_copy` at `fixed`, in lexicographic order,
-/// at most `budget` of them.
-fn combinations(
-    pieces: &[Vec<String>],
-    fixed: usize,
-    fixed_copy: usize,
-    budget: usize,
-) -> Vec<Vec<u8>> {
+/// Every choice of one copy per piece (`counts[i]` copies of piece `i`) with `fixed_copy` at
+/// `fixed`, in lexicographic order, at most `budget` of them.
+fn combinations(counts: &[u8], fixed: usize, fixed_copy: u8, budget: usize) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let mut pick: Vec<u8> = vec![0; pieces.len()];
-    pick[fixed] = fixed_copy as u8;
+    let mut pick: Vec<u8> = vec![0; counts.len()];
+    if let Some(at) = pick.get_mut(fixed) {
+        *at = fixed_copy;
+    }
     while out.len() < budget {
         out.push(pick.clone());
         // Next in lexicographic order: bump the last position that can move.
-        let mut pos = pieces.len();
-        loop {
-            if pos == 0 {
-                return out;
-            }
-            pos -= 1;
+        let mut moved = false;
+        for (pos, (at, &n)) in pick.iter_mut().zip(counts).enumerate().rev() {
             if pos == fixed {
                 continue;
             }
-            if usize::from(pick[pos]) + 1 < pieces[pos].len() {
-                pick[pos] += 1;
+            if *at + 1 < n {
+                *at += 1;
+                moved = true;
                 break;
             }
-            pick[pos] = 0;
+            *at = 0;
+        }
+        if !moved {
+            break;
         }
     }
     out
@@ -363,9 +427,73 @@ mod tests {
                 chunk: "A".repeat(60_000),
             };
             assert_eq!(r.add(f, 0), None);
-            assert!(r.buffered() <= MAX_BUFFERED_BYTES);
+            assert!(r.buffered() <= MAX_BUFFERED_COST);
             assert!(r.partial.len() <= MAX_PENDING);
         }
+    }
+
+    /// Partial lines that claim 4095 pieces and send one short piece each hold what they sent,
+    /// not a place for every piece they claim.
+    #[test]
+    fn memory_follows_what_arrived() {
+        let mut r = Reassembler::new();
+        for id in 0..1000u32 {
+            assert!(r
+                .add_piece(piece(id, 0, 4095, "?S1Dabcdefghi"), 0)
+                .is_none());
+            assert!(r.slots() <= MAX_PENDING, "{} places", r.slots());
+            assert!(r.buffered() <= MAX_PENDING * (13 + COPY_COST));
+        }
+        // A flood of one-character copies (three of every piece but the last, of as many lines
+        // as are kept) is charged per copy: it holds no more copies than the budget pays for.
+        let mut r = Reassembler::new();
+        for id in 0..MAX_PENDING as u32 {
+            for index in 0..4094 {
+                for chunk in ["a", "b", "c"] {
+                    assert!(r.add_piece(piece(id, index, 4095, chunk), 0).is_none());
+                }
+            }
+            assert!(r.buffered() <= MAX_BUFFERED_COST);
+        }
+        assert!(r.slots() * (1 + COPY_COST) <= MAX_BUFFERED_COST);
+        assert_eq!(r.buffered(), r.slots() * (1 + COPY_COST));
+    }
+
+    /// The largest line a sender may send, in the most pieces, fits the budget alone.
+    #[test]
+    fn the_largest_line_fits() {
+        let mut r = Reassembler::new();
+        let chunk = MAX_BUFFERED_BYTES / MAX_FRAGMENTS;
+        let total = MAX_FRAGMENTS as u16;
+        let mut done = None;
+        for index in 0..total {
+            let last = index + 1 == total;
+            let len = if last {
+                MAX_BUFFERED_BYTES - chunk * (MAX_FRAGMENTS - 1)
+            } else {
+                chunk
+            };
+            done = r.add(piece(9, index, total, &"x".repeat(len)), 0);
+            assert_eq!(done.is_some(), last);
+        }
+        assert_eq!(done.map(|l| l.len()), Some(MAX_BUFFERED_BYTES));
+    }
+
+    /// A line whose candidates are spent is dropped when the last ones are rejected.
+    #[test]
+    fn a_spent_line_is_dropped() {
+        let mut r = Reassembler::new();
+        let mut offered = 0;
+        for k in 0..2 {
+            for index in 0..4u16 {
+                if let Some(c) = r.add_piece(piece(2, index, 4, &format!("{index}{k}")), 0) {
+                    offered += c.len();
+                    r.rejected(&c);
+                    assert_eq!(r.buffered() == 0, offered == MAX_TRIES);
+                }
+            }
+        }
+        assert_eq!(offered, MAX_TRIES);
     }
 
     #[test]

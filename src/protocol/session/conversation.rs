@@ -316,6 +316,12 @@ impl Conversation {
         self.max_line = chars.max(fragment::MIN_LINE);
     }
 
+    /// What the fragments buffered cost (tests: bounds and expiry).
+    #[cfg(test)]
+    pub(crate) fn fragments_buffered(&self) -> usize {
+        self.reassembler.buffered()
+    }
+
     /// The user asked to start (or restart) encryption.
     pub fn start(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
         let mut out = ReceiveOutcome::swallow();
@@ -518,6 +524,9 @@ impl Conversation {
                         }
                         rejected.get_or_insert(attempt);
                     }
+                    // None was read: a line with candidates left waits for more copies, one
+                    // that has spent them is dropped.
+                    self.reassembler.rejected(&c);
                     if let Some(attempt) = rejected {
                         return attempt;
                     }

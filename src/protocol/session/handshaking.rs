@@ -18,9 +18,11 @@ use crate::protocol::wire::{ConfirmMessage, InitMessage, ResponseMessage, WireMe
 impl Conversation {
     /// The host's clock (seconds since the epoch), given before each operation: a handshake
     /// that has been in flight longer than [`HANDSHAKE_TIMEOUT_SECS`] is abandoned (the session it
-    /// would replace, if any, goes on). Messages held for it stay held.
+    /// would replace, if any, goes on). Messages held for it stay held. Pieces of lines that
+    /// stayed incomplete too long are dropped too.
     pub fn tick(&mut self, now_secs: u64) -> ReceiveOutcome {
         self.now = now_secs;
+        self.reassembler.expire(now_secs);
         let mut out = ReceiveOutcome::swallow();
         if self.phase.handshake().is_none() {
             self.handshake_since = None;

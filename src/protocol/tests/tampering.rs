@@ -2,6 +2,7 @@
 //! leaves the state exactly as it was.
 
 use super::*;
+use crate::protocol::fragment;
 
 #[test]
 fn replay_rejected_also_after_restore() {
@@ -288,4 +289,43 @@ fn a_forged_first_piece_of_another_kind_does_not_win() {
             assert!(!fresh.handshake_in_flight(), "{kind}");
         }
     }
+}
+
+/// Pieces of a line that never completes are dropped by the clock alone (a tick), not only
+/// when another piece arrives.
+#[test]
+fn stale_pieces_expire_on_a_tick() {
+    let (mut a, mut b, mut rng) = established(96);
+    a.set_max_line(64);
+    let pieces = send(&mut a, "hi", &mut rng);
+    assert!(deliver(&mut b, pieces[..1].to_vec(), &mut rng).0.is_empty());
+    assert!(b.fragments_buffered() > 0);
+    let _ = b.tick(fragment::MAX_AGE_SECS);
+    assert!(b.fragments_buffered() > 0, "not stale yet");
+    let _ = b.tick(fragment::MAX_AGE_SECS + 1);
+    assert_eq!(b.fragments_buffered(), 0);
+}
+
+/// A line whose 16 candidates were all rejected can offer nothing more: its pieces are dropped
+/// then (PROTOCOL.md §6), not kept until another copy arrives or they expire.
+#[test]
+fn a_line_whose_candidates_are_spent_is_dropped() {
+    let (mut a, mut b, mut rng) = established(97);
+    a.set_max_line(64);
+    let pieces = send(&mut a, &"a line cut into four pieces ".repeat(3), &mut rng);
+    assert_eq!(pieces.len(), 4);
+    // Two forged copies of every piece (the last character changed two ways): 2^4 = 16
+    // candidates, each rejected.
+    let forge = |p: &String, c: u8| {
+        let mut bytes = p.clone().into_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] = if bytes[last] == c { b'z' } else { c };
+        String::from_utf8(bytes).unwrap()
+    };
+    let mut forged: Vec<String> = pieces.iter().map(|p| forge(p, b'A')).collect();
+    forged.extend(pieces.iter().map(|p| forge(p, b'B')));
+    let (shown, _, events) = deliver(&mut b, forged, &mut rng);
+    assert!(shown.is_empty());
+    assert!(!events.is_empty(), "reported");
+    assert_eq!(b.fragments_buffered(), 0);
 }
