@@ -189,8 +189,9 @@ impl MessageRef {
         )
     }
 
-    /// The reference in the text of a `?S1E` line, if it is a not-read notice (anything after
-    /// the reference is ignored). Strict: lower-case hex, a decimal without leading zeros.
+    /// The reference in the text of a `?S1E` line, if it is a not-read notice (the reference
+    /// ends at whitespace or the end of the text; what follows the whitespace is ignored).
+    /// Strict: lower-case hex, a decimal without leading zeros.
     pub fn from_error_text(text: &str) -> Option<Self> {
         let token = text
             .trim()
@@ -692,10 +693,20 @@ mod tests {
             "could not read message 5e55877a.fcec1a0.3",
             "could not read message 5e55877a.fcec1a06.4294967296",
             "could not read message 5e55877a.fcec1a06.-1",
+            // The reference ends at whitespace or the end (PROTOCOL.md §2.2).
+            "could not read message 5e55877a.fcec1a06.3)",
+            "could not read message 5e55877a.fcec1a06.3.",
+            "could not read message 5e55877a.fcec1a06.3(no encrypted session)",
             "message could not be read",
             "",
         ] {
             assert_eq!(MessageRef::from_error_text(bad), None, "{bad}");
+        }
+        for good in [
+            "could not read message 5e55877a.fcec1a06.3",
+            "could not read message 5e55877a.fcec1a06.3\tanything (at all)",
+        ] {
+            assert_eq!(MessageRef::from_error_text(good), Some(id), "{good}");
         }
         assert_eq!(
             MessageRef::from_error_text("could not read message 00000000.ffffffff.4294967295"),

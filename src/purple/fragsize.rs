@@ -7,7 +7,7 @@
 //!
 //! | protocol | id (and account option) | line | why |
 //! |---|---|---|---|
-//! | IRC | `prpl-irc` | 160 to 386, from both nicks | libpurple splits a PRIVMSG at `512 - len(target) - 64` bytes, and the relayed line (`:nick!user@host PRIVMSG target :text`) must fit the server's 512 |
+//! | IRC | `prpl-irc` | 160 to 394, from both nicks | libpurple splits a PRIVMSG at `512 - len(target) - 64` bytes, and the relayed line (`:nick!user@host PRIVMSG target :text`) must fit the server's 512 |
 //! | XMPP | `prpl-jabber` | 8,000 | stanzas are large (prosody: 256 KiB): one message per line |
 //! | SIP over TCP | `prpl-simple` (`udp` off, SIMPLE's default) | 16,000 | libpurple's SIMPLE reads one SIP message per `read()`, so messages that arrive together (a burst of fragments) wait until more bytes come: one line per message instead; Kamailio carries it |
 //! | SIP over UDP | `prpl-simple` (`udp` on) | 800 | a MESSAGE should stay near 1,300 bytes (RFC 3428); datagrams arrive one by one |
@@ -124,6 +124,8 @@ mod tests {
     fn irc_short_nicks_get_more_room() {
         assert!(irc(5, 5) > irc(30, 30));
         assert_eq!(irc(5, 5), 386);
+        // The most any pair of nicks gets (PROTOCOL.md §6 states the range).
+        assert_eq!(irc(1, 1), 394);
     }
 
     #[test]
