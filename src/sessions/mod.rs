@@ -500,11 +500,14 @@ impl Sessions {
             return Err("Sotto has no key store".to_owned());
         };
         // Plaintext chatter with no Sotto event changes nothing worth a synced write; nor does
-        // anything that left the conversation byte for byte as the store holds it. The
+        // anything that left the conversation byte for byte as the store holds it, or, with no
+        // row saved, as a new conversation would be (a name never talked to that only sent
+        // lines that could not be read: no row, no fsync, no "not saved" on a full disk). The
         // contact's other clients are saved in the same commit.
         let mut rows: Vec<(String, SecretBytes, [u8; 32])> = Vec::new();
         let mut main = None;
-        if s.conv.state() != ConvState::Plaintext || !events.is_empty() {
+        let blank_unsaved = s.saved.is_none() && s.conv.is_blank();
+        if !blank_unsaved && (s.conv.state() != ConvState::Plaintext || !events.is_empty()) {
             let snapshot = s.conv.snapshot();
             let now = digest(&snapshot);
             if s.saved != Some(now) {

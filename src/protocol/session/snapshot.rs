@@ -177,6 +177,18 @@ impl Conversation {
         out
     }
 
+    /// Whether the conversation holds nothing a new one would not: no handshake, session,
+    /// previous session, held text or block, so its [`Conversation::snapshot`] is a new
+    /// conversation's with the same settings (policy, line length) and what the store's tables
+    /// give it when it is loaded (runs Sotto, accepted keys). Such a conversation needs no saved
+    /// row: a line from a name never talked to that leaves it so writes nothing.
+    pub fn is_blank(&self) -> bool {
+        matches!(self.phase, Phase::Plaintext)
+            && self.previous.is_none()
+            && !self.blocked
+            && self.queue.is_empty()
+    }
+
     #[cfg(test)]
     pub(crate) fn snapshot_capacity_for_tests(&self) -> usize {
         self.snapshot_capacity()

@@ -329,3 +329,53 @@ fn a_reservation_is_saved_as_version_2_and_restores_past_it() {
         corrupt
     );
 }
+
+/// `is_blank` says exactly when a snapshot is a new conversation's with the same settings and
+/// the same facts from the store (runs Sotto, accepted keys): what lets the plugin save no row
+/// for a name that only sent lines it could not read.
+#[test]
+fn a_conversation_is_blank_exactly_when_its_snapshot_is_a_new_ones() {
+    // The tag is the one `pair` and `established` give each side.
+    let as_new = |c: &Conversation, tag: u32| {
+        let mut n = Conversation::new(IdentityKey::from_bytes([7; 32]), tag, c.policy());
+        n.set_peer_supports_sotto(c.peer_supports_sotto());
+        n.set_known_peer_keys(c.known_peer_keys().to_vec());
+        n.snapshot().to_vec()
+    };
+    let check_tag = |c: &Conversation, tag: u32, blank: bool, what: &str| {
+        assert_eq!(c.is_blank(), blank, "{what}");
+        assert_eq!(c.snapshot().to_vec() == as_new(c, tag), blank, "{what}");
+    };
+    let check = |c: &Conversation, blank: bool, what: &str| check_tag(c, 0x0000_00a1, blank, what);
+    let mut rng = rng(0xb1a);
+    let (mut a, _) = pair(&mut rng, Policy::Manual);
+    check(&a, true, "new");
+    for garbage in [
+        "?S1Dxx",
+        "?S1E anything",
+        "?S2Dsomething",
+        "?S1R@@@",
+        "?S1C@@@",
+    ] {
+        a.receive(garbage, 0, &mut rng);
+        check(&a, true, garbage);
+    }
+    let (_, b, _) = established(0xb1b);
+    let unknown = send(&mut established(0xb1c).0, "not for a", &mut rng);
+    let out = a.receive(&unknown[0], 0, &mut rng);
+    assert_eq!(out.inject.len(), 1, "answered with a not-read notice");
+    check(&a, true, "a data line of an unknown session");
+    a.set_peer_supports_sotto(true);
+    check(&a, true, "runs Sotto (the store's peer table says so)");
+    a.set_policy(Policy::Always);
+    a.send("held", &mut rng);
+    check(&a, false, "a handshake and held text");
+    a.stop(&mut rng);
+    check(&a, true, "stopped");
+    a.receive("?S1Q", 0, &mut rng);
+    check(&a, false, "answering a query");
+    check_tag(&b, 0x0000_00b2, false, "encrypted");
+    let mut b = b;
+    b.stop(&mut rng);
+    check_tag(&b, 0x0000_00b2, true, "encrypted, then stopped");
+}

@@ -223,3 +223,84 @@ fn stop_releases_a_restored_backup_right_after_a_restart() {
         Outgoing::Plaintext
     );
 }
+
+/// The store's database and write-ahead log, byte for byte (a commit lands in the log, the
+/// database file only at a checkpoint).
+fn store_files(p: &Peer) -> Vec<Option<Vec<u8>>> {
+    let db = crate::store::DB_FILE;
+    [db.to_owned(), format!("{db}-wal")]
+        .iter()
+        .map(|f| std::fs::read(p.dir.join(f)).ok())
+        .collect()
+}
+
+/// Names never talked to send garbage: malformed lines, error notices, a newer version's
+/// lines and data lines of a session they have not (each a "could not be read" for the user).
+/// Nothing is saved for them (no row; the database and its log untouched), nothing can fail to
+/// be saved (no "not saved" notice, which opens a window, on a read-only disk), and the
+/// automatic not-read reply goes at most once per 30 seconds per name, not once per line.
+#[test]
+fn garbage_from_a_name_never_talked_to_writes_nothing() {
+    let (mut alice, mut bob) = encrypted("stranger");
+    let data = lines_of(bob.send("for alice, in a session mallory has not").0);
+    let garbage = [
+        "?S1Dxx".to_owned(),
+        "?S1E something went wrong".to_owned(),
+        "?S2Dfrom a newer Sotto".to_owned(),
+        data[0].clone(),
+    ];
+    alice.sessions.sync();
+    alice.sessions.checkpoint();
+    let before = store_files(&alice);
+    assert!(before.iter().all(Option::is_some), "both files exist");
+    for (stranger, read_only) in [("mallory", false), ("trudy", true)] {
+        alice.store().fail_writes(read_only);
+        let key = alice.key_for(stranger);
+        let (mut replies, mut unreadable) = (0, 0);
+        for i in 0..1000u64 {
+            let now = Settings {
+                now_secs: 1_000_000 + i,
+                ..settings(Policy::Manual)
+            };
+            let line = &garbage[(i % 4) as usize];
+            let (_, fx) = alice
+                .sessions
+                .incoming(&key, stranger, line, &now, &mut alice.rng)
+                .expect("incoming");
+            assert!(
+                fx.notices.is_empty(),
+                "{stranger}: {line}: {:?}",
+                fx.notices
+            );
+            replies += fx.inject.iter().filter(|l| l.starts_with("?S1E")).count();
+            unreadable += fx
+                .events
+                .iter()
+                .filter(|e| matches!(e, Event::Unreadable { .. }))
+                .count();
+        }
+        assert!(
+            unreadable >= 750,
+            "{stranger}: each line reported ({unreadable})"
+        );
+        assert!(
+            (1..=1000 / 30 + 1).contains(&replies),
+            "{stranger}: {replies} not-read replies to 250 data lines over 1000 s"
+        );
+        let k = &key;
+        assert!(
+            alice
+                .store()
+                .load_session(&k.protocol, &k.account, &k.peer)
+                .unwrap()
+                .is_none(),
+            "{stranger}: no row"
+        );
+    }
+    alice.store().fail_writes(false);
+    assert!(!alice.sessions.needs_sync(), "nothing committed unsynced");
+    assert!(
+        store_files(&alice) == before,
+        "the store's files were written"
+    );
+}
