@@ -449,13 +449,13 @@ impl Sessions {
             let mut conv = restored.unwrap_or_else(|| {
                 Conversation::new(identity.key, identity.instance_tag, settings.policy)
             });
-            if store
+            // The peer table decides, both ways: a snapshot's copy of the flag may predate a
+            // stop that changed nothing else in it (saved as it was).
+            let runs_sotto = store
                 .peer_runs_sotto(p, a, peer)
                 .map_err(|e| notes.push(format!("loading a peer: {e}")))
-                .ok()?
-            {
-                conv.set_peer_supports_sotto(true);
-            }
+                .ok()?;
+            conv.set_peer_supports_sotto(runs_sotto);
             // Not readable means no session: an empty list would accept a changed key as new.
             trust::push_accepted(store, key, &mut conv)
                 .map_err(|e| notes.push(format!("loading trust records: {e}")))

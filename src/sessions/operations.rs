@@ -263,6 +263,20 @@ impl Sessions {
         rng: &mut R,
         act: impl FnOnce(&mut Conversation, &mut R) -> ReceiveOutcome,
     ) -> Option<Effects> {
+        self.act_saved(key, peer_raw, settings, rng, act)
+            .map(|(fx, _)| fx)
+    }
+
+    /// [`Sessions::act`], and whether what the action decided was saved (`false` also for a
+    /// saved conversation that cannot be restored: nothing was decided).
+    fn act_saved<R: CryptoRngCore>(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: &Settings,
+        rng: &mut R,
+        act: impl FnOnce(&mut Conversation, &mut R) -> ReceiveOutcome,
+    ) -> Option<(Effects, bool)> {
         let reply = self.reply_to(key, peer_raw);
         let s = self.session(key, peer_raw, settings)?;
         if let Some(reason) = s.unrestorable.clone() {
@@ -273,7 +287,7 @@ impl Sessions {
             });
             fx.reply_to = reply;
             fx.force_window = true;
-            return Some(fx);
+            return Some((fx, false));
         }
         let ticked = s.conv.tick(settings.now_secs);
         let mut out = act(&mut s.conv, rng);
@@ -286,13 +300,14 @@ impl Sessions {
             self.after_start(key, &out.events, &mut fx);
         }
         fx.absorb(out.inject, out.events);
+        let done = saved.is_ok();
         if let Err(reason) = saved {
             self.fail_closed(key, settings, &mut fx, reason, Doing::Acting);
         }
         fx.reply_to = reply;
         fx.force_window = true;
         fx.starts_to_every_client(self.addressable(key));
-        Some(fx)
+        Some((fx, done))
     }
 
     /// The user allows plaintext where a restored backup left a conversation waiting for a new
@@ -344,13 +359,18 @@ impl Sessions {
             let _ = self.session(key, peer_raw, settings);
             self.end_others(key, rng)
         };
-        let mut fx = self.act(key, peer_raw, settings, rng, |conv, rng| {
+        let (mut fx, saved) = self.act_saved(key, peer_raw, settings, rng, |conv, rng| {
             if start {
                 conv.start(rng)
             } else {
                 conv.stop(rng)
             }
         })?;
+        if !start && saved {
+            // In any state: from plaintext too (a handshake that expired), where no session
+            // ended and no event says so.
+            self.forget_runs_sotto(key);
+        }
         fx.elsewhere.extend(ended);
         Some(fx)
     }

@@ -51,8 +51,6 @@ pub(super) fn record_events(store: &Store, key: &ConvKey, events: &[Event]) -> V
     for event in events {
         let res = match event {
             Event::PeerSupportsSotto => store.set_peer_runs_sotto(p, a, peer),
-            // The user ended it: no automatic start again until one of the two starts.
-            Event::Ended { by_peer: false } => store.clear_peer_runs_sotto(p, a, peer),
             Event::Started { peer: k, .. } if !key_changed => store.record_key_seen(p, a, peer, k),
             // Recorded first: a changed key verified before the user accepted it has no row yet.
             Event::VerificationResult {
@@ -82,6 +80,18 @@ impl Sessions {
             .into_iter()
             .find(|t| t.key == peer_key)
             .map(|t| t.trust)
+    }
+
+    /// The user stopped the conversation, in whatever state it was: forget that the contact
+    /// runs Sotto (no automatic start again until one of the two starts). The store's peer
+    /// table is what a load goes by, so it lasts across a restart.
+    pub(super) fn forget_runs_sotto(&mut self, key: &ConvKey) {
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        if let Err(e) = store.clear_peer_runs_sotto(&key.protocol, &key.account, &key.peer) {
+            self.note(format!("recording trust: {e}"));
+        }
     }
 
     /// Record the current session's key as accepted (the user accepted a changed key).

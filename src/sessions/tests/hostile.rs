@@ -304,3 +304,85 @@ fn garbage_from_a_name_never_talked_to_writes_nothing() {
         "the store's files were written"
     );
 }
+
+/// Under `opportunistic`, a handshake to a contact known to run Sotto (who no longer does)
+/// expires, and the user says `/sotto stop` in what is now plaintext: "runs Sotto" is forgotten
+/// in memory and in the store, so after a restart what is typed goes in plaintext again (no
+/// more `?S1I`). Held text is handed back unsent, as any stop does. Also when nothing was held
+/// (the expiry saved the conversation with the flag set, and the stop changes nothing else).
+#[test]
+fn stop_in_plaintext_forgets_that_the_peer_runs_sotto_also_after_a_restart() {
+    for held in [true, false] {
+        let mut alice = peer("stop-plain", "alice", "bob", 31);
+        let k = alice.key.clone();
+        assert!(alice.sessions.identity(&k.protocol, &k.account).is_some());
+        alice
+            .store()
+            .set_peer_runs_sotto(&k.protocol, &k.account, &k.peer)
+            .unwrap();
+        let at = |t: u64| Settings {
+            now_secs: t,
+            ..settings(Policy::Opportunistic)
+        };
+        let inject = if held {
+            let (out, fx) = alice
+                .sessions
+                .outgoing(&k, "bob", "typed", &at(0), &mut alice.rng)
+                .expect("outgoing");
+            assert_eq!(out, Outgoing::Hold);
+            fx.inject
+        } else {
+            alice
+                .sessions
+                .start_or_stop(&k, "bob", &at(0), true, &mut alice.rng)
+                .expect("start")
+                .inject
+        };
+        assert!(inject.iter().any(|l| l.starts_with("?S1I")), "{inject:?}");
+        // The handshake expires (plaintext from bob arrives two hours later).
+        let later = at(2 * 3600);
+        alice
+            .sessions
+            .incoming(&k, "bob", "hello, I uninstalled it", &later, &mut alice.rng)
+            .expect("incoming");
+        assert_eq!(
+            alice.sessions.state(&k, "bob", &later),
+            Some(ConvState::Plaintext)
+        );
+        let fx = alice
+            .sessions
+            .start_or_stop(&k, "bob", &later, false, &mut alice.rng)
+            .expect("stop");
+        let unsent: Vec<&Event> = fx
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Unsent { .. }))
+            .collect();
+        assert_eq!(
+            unsent.len(),
+            usize::from(held),
+            "held: {held}: {:?}",
+            fx.events
+        );
+        assert!(fx.inject.is_empty(), "held: {held}: {:?}", fx.inject);
+        assert!(
+            !alice
+                .store()
+                .peer_runs_sotto(&k.protocol, &k.account, &k.peer)
+                .unwrap(),
+            "held: {held}: forgotten in the store"
+        );
+        assert!(alice.plaintext_allowed("bob", Policy::Opportunistic));
+        alice.sessions.drop_memory();
+        assert!(
+            alice.plaintext_allowed("bob", Policy::Opportunistic),
+            "held: {held}: after a restart"
+        );
+        let (out, fx) = alice
+            .sessions
+            .outgoing(&k, "bob", "plain now", &at(2 * 3600 + 1), &mut alice.rng)
+            .expect("outgoing");
+        assert_eq!(out, Outgoing::Plaintext, "held: {held}: {:?}", fx.inject);
+        assert!(fx.inject.is_empty());
+    }
+}
