@@ -181,6 +181,15 @@ impl Sent {
         false
     }
 
+    /// Forget that `line` was read: it was not processed after all (no session could be had),
+    /// so a later copy (redelivered once the store is back) is read, not dropped as a copy.
+    fn forget_read(&mut self, line: &str) {
+        let digest: [u8; 32] = Sha256::digest(line.as_bytes()).into();
+        if self.read.remove(&digest) {
+            self.read_order.retain(|d| *d != digest);
+        }
+    }
+
     /// Whether another client's line needs a note: once per fragmented line (by fragment id),
     /// once per whole line.
     fn note_needed(&mut self, line: &str) -> bool {
@@ -257,6 +266,11 @@ pub(crate) fn already_read(text: &str) -> bool {
         Some([b'?', b'S', b'1', b'I' | b'R' | b'C' | b'D' | b'P'])
     );
     carries && with_sent(|s| s.already_read(t)).unwrap_or(false)
+}
+
+/// `text` (passed to [`already_read`]) was not processed: a later copy is not a copy.
+pub(crate) fn not_read(text: &str) {
+    let _ = with_sent(|s| s.forget_read(text.trim()));
 }
 
 /// `writing-im-msg(account, who, &message, conv, flags)`: TRUE cancels the write.
@@ -388,6 +402,21 @@ mod tests {
             !s.already_read("?S1D0"),
             "the oldest digests were forgotten"
         );
+    }
+
+    /// A line that could not be processed (no session could be had) is read when it comes
+    /// again; one that was processed is a copy.
+    #[test]
+    fn a_line_not_processed_is_not_a_copy() {
+        let mut s = Sent::default();
+        assert!(!s.already_read("?S1Dabc"));
+        s.forget_read("?S1Dabc");
+        assert!(
+            !s.already_read("?S1Dabc"),
+            "read again after the store came back"
+        );
+        assert!(s.already_read("?S1Dabc"), "and a copy after that");
+        assert_eq!(s.read.len(), s.read_order.len());
     }
 
     #[test]

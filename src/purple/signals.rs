@@ -326,8 +326,10 @@ unsafe extern "C" fn receiving_im_msg(
             return 1;
         }
         let Some((action, fx)) = service::incoming(&r, &text) else {
-            // No session could be had (the store is unreadable, say): protocol traffic is
-            // still never shown raw.
+            // No session could be had (the store is unreadable, say): the line was not read,
+            // so a copy of it later is (not dropped as a copy); protocol traffic is still never
+            // shown raw.
+            echo::not_read(&text);
             if crate::protocol::wire::is_sotto_text(&text) {
                 r.system_line(texts::unreadable_no_state());
                 // SAFETY: valid out-parameter.
