@@ -127,7 +127,12 @@ fn contact_name(protocol: &str, account: *mut sys::PurpleAccount, name: &str) ->
     let n = normalize(account, name);
     match protocol {
         "prpl-simple" => strip_sip_scheme(&n).to_owned(),
-        "prpl-jabber" => occupant_name(account as usize, name, n),
+        "prpl-jabber" => occupant_name(account as usize, name, n, |bare| {
+            let bare = cstring(bare);
+            // SAFETY: `account` is null or live (per the callers); the result is only tested.
+            !account.is_null()
+                && unsafe { !sys::purple_find_buddy(account, bare.as_ptr()).is_null() }
+        }),
         _ => n,
     }
 }
@@ -157,18 +162,29 @@ fn room_nick(account: *mut sys::PurpleAccount, room: &str) -> Option<String> {
     }
 }
 
-/// `normalized` (libpurple's normalization of the XMPP name `raw`), or `room@server/nick` for
-/// an occupant of a room `account` has been in (see [`contact_name`]).
-fn occupant_name(account: usize, raw: &str, normalized: String) -> String {
+/// `normalized` (libpurple's normalization of the XMPP name `raw`), or the occupant
+/// `room@server/nick` of a room `account` has been in (see [`contact_name`]), as libpurple
+/// normalized it in the room. A name in the buddy list (`is_buddy`, given the bare JID) is a
+/// contact, never a room: joining a "room" at a contact's address (an invitation from a hostile
+/// server) cannot make that contact's resources separate conversations after it is left.
+fn occupant_name(
+    account: usize,
+    raw: &str,
+    normalized: String,
+    is_buddy: impl Fn(&str) -> bool,
+) -> String {
     if let Some((room, _)) = normalized.split_once('/') {
         // Kept whole: an occupant of a room the account is in.
-        super::state::remember_room(account, room);
+        if !is_buddy(room) {
+            super::state::remember_occupant(account, room, raw, &normalized);
+        }
         return normalized;
     }
-    match raw.split_once('/') {
-        Some((_, nick)) if !nick.is_empty() && super::state::was_in_room(account, &normalized) => {
-            format!("{normalized}/{nick}")
-        }
+    if !raw.contains('/') {
+        return normalized;
+    }
+    match super::state::occupant_of_left_room(account, &normalized, raw) {
+        Some(occupant) if !is_buddy(&normalized) => occupant,
         _ => normalized,
     }
 }
@@ -688,35 +704,59 @@ mod tests {
     fn a_room_occupant_stays_itself_after_the_room_is_left() {
         let account = 0x5150;
         let room = "lounge@conference.example";
+        let no_buddy = |_: &str| false;
+        let name = |raw: &str, normalized: &str| {
+            occupant_name(account, raw, normalized.to_owned(), no_buddy)
+        };
         // A contact writing from a resource, before any room: the bare JID.
+        assert_eq!(name("bob@example/laptop", "bob@example"), "bob@example");
+        let bob = format!("{room}/bob");
+        assert_eq!(name(&bob, &bob), bob);
+        // A nick spelled another way (a combining accent) that the room normalized.
+        let decomposed = format!("{room}/jose\u{301}");
+        let composed = format!("{room}/jos\u{e9}");
+        assert_eq!(name(&decomposed, &composed), composed);
+        // Left: libpurple says `room@server`; the occupant is still the occupant, as the room
+        // normalized it.
+        assert_eq!(name(&bob, room), bob);
+        assert_eq!(name(&decomposed, room), composed);
         assert_eq!(
-            occupant_name(account, "bob@example/laptop", "bob@example".into()),
+            name(&format!("{room}/carol"), room),
+            format!("{room}/carol")
+        );
+        // The room itself, another account, other contacts: unchanged.
+        assert_eq!(name(room, room), room);
+        assert_eq!(
+            occupant_name(account + 1, &bob, room.into(), no_buddy),
+            room
+        );
+        assert_eq!(name("bob@example/laptop", "bob@example"), "bob@example");
+        // A buddy is a contact, never a room: not remembered, and not split after.
+        let buddy = |bare: &str| bare == "bob@example";
+        assert_eq!(
+            occupant_name(
+                account,
+                "bob@example/laptop",
+                "bob@example/laptop".into(),
+                buddy
+            ),
+            "bob@example/laptop"
+        );
+        assert_eq!(
+            occupant_name(account, "bob@example/laptop", "bob@example".into(), buddy),
             "bob@example"
         );
         assert_eq!(
-            occupant_name(account, &format!("{room}/bob"), format!("{room}/bob")),
-            format!("{room}/bob")
-        );
-        // Left: libpurple says `room@server`; the occupant is still the occupant.
-        assert_eq!(
-            occupant_name(account, &format!("{room}/bob"), room.into()),
-            format!("{room}/bob")
-        );
-        // The room itself, another account, other contacts: unchanged.
-        assert_eq!(occupant_name(account, room, room.into()), room);
-        assert_eq!(
-            occupant_name(account + 1, &format!("{room}/bob"), room.into()),
-            room
-        );
-        assert_eq!(
-            occupant_name(account, "bob@example/laptop", "bob@example".into()),
+            occupant_name(
+                account,
+                "bob@example/laptop",
+                "bob@example".into(),
+                no_buddy
+            ),
             "bob@example"
         );
         super::super::state::forget_account(account);
-        assert_eq!(
-            occupant_name(account, &format!("{room}/bob"), room.into()),
-            room
-        );
+        assert_eq!(name(&bob, room), room);
     }
 
     #[test]

@@ -172,7 +172,7 @@ struct Plugin {
     /// account address: a private chat with `room@server/nick` stays that one contact after the
     /// room is left (libpurple then normalizes the name to the room's own; see
     /// `glue::contact_name`). Removed with the account.
-    rooms: RefCell<HashMap<usize, std::collections::HashSet<String>>>,
+    rooms: RefCell<HashMap<usize, Rooms>>,
 }
 
 /// An account found by name, and its username normalized by its protocol (what conversation
@@ -345,24 +345,56 @@ pub(crate) fn forget_account(account: usize) {
     });
 }
 
-/// `account` (an address) is or was in the XMPP group chat `room`.
-pub(crate) fn remember_room(account: usize, room: &str) {
+/// XMPP group chats one account has been in, and the occupants seen in them.
+#[derive(Default)]
+pub(crate) struct Rooms {
+    /// `room@server`, as libpurple normalizes it.
+    rooms: std::collections::HashSet<String>,
+    /// An occupant's name as a window or stanza spelled it → as libpurple normalized it while
+    /// the account was in the room (its nick prepared: a nick spelled another way, with a
+    /// combining accent, say, is still the one occupant after the room is left).
+    occupants: HashMap<String, String>,
+}
+
+/// Occupants remembered per account, at most: a room with more only loses the exact spelling
+/// of the rest (they fall back to their name as spelled).
+const MAX_OCCUPANTS: usize = 4096;
+
+/// `account` (an address) is in the XMPP group chat `room`, and `raw` is the occupant
+/// libpurple normalizes to `normalized` (`room/nick`) there.
+pub(crate) fn remember_occupant(account: usize, room: &str, raw: &str, normalized: &str) {
     PLUGIN.with(|p| {
         let mut rooms = p.rooms.borrow_mut();
         let known = rooms.entry(account).or_default();
-        if !known.contains(room) {
-            known.insert(room.to_owned());
+        if !known.rooms.contains(room) {
+            known.rooms.insert(room.to_owned());
+        }
+        if known.occupants.len() < MAX_OCCUPANTS && !known.occupants.contains_key(raw) {
+            known
+                .occupants
+                .insert(raw.to_owned(), normalized.to_owned());
         }
     });
 }
 
-/// Whether `account` is or was in the XMPP group chat `room` ([`remember_room`]).
-pub(crate) fn was_in_room(account: usize, room: &str) -> bool {
+/// The occupant `raw` (`room/nick` as spelled) of `room`, a room `account` has been in and
+/// left (libpurple now normalizes `raw` to `room`): as it was normalized in the room, or
+/// `room/nick`. `None` when `account` was never in `room`.
+pub(crate) fn occupant_of_left_room(account: usize, room: &str, raw: &str) -> Option<String> {
     PLUGIN.with(|p| {
-        p.rooms
-            .borrow()
-            .get(&account)
-            .is_some_and(|r| r.contains(room))
+        let rooms = p.rooms.borrow();
+        let known = rooms.get(&account).filter(|r| r.rooms.contains(room))?;
+        let nick = raw
+            .split_once('/')
+            .map(|(_, n)| n)
+            .filter(|n| !n.is_empty())?;
+        Some(
+            known
+                .occupants
+                .get(raw)
+                .cloned()
+                .unwrap_or_else(|| format!("{room}/{nick}")),
+        )
     })
 }
 
