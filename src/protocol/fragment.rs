@@ -194,6 +194,11 @@ impl Reassembler {
         self.partial.values().map(|p| p.copies.len()).sum()
     }
 
+    /// Whether no piece is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.partial.is_empty()
+    }
+
     /// Drops the partial lines whose first piece is more than [`MAX_AGE_SECS`] older than
     /// `now_secs`. Runs with every piece added, and from the conversation's tick, so that
     /// pieces of a line that never completes do not wait for more traffic to go.

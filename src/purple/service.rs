@@ -387,6 +387,7 @@ impl Drop for Timeout {
 unsafe extern "C" fn checkpoint_tick(_data: sys::gpointer) -> sys::gboolean {
     super::boundary::ffi_boundary!(1, {
         let _ = with_sessions(Sessions::checkpoint);
+        let _ = with_sessions(|s| s.sweep(now_secs()));
         1
     })
 }

@@ -338,6 +338,9 @@ unsafe extern "C" fn receiving_im_msg(
             }
             return 0;
         };
+        if fx.not_taken {
+            echo::not_read(&text);
+        }
         let displayed = matches!(action, ReceiveAction::Display(_));
         let result = match action {
             ReceiveAction::PassThrough => 0,

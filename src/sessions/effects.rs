@@ -148,6 +148,10 @@ pub struct Effects {
     /// addresses clients one by one, it goes to the contact's name for every client (an XMPP
     /// bare JID), so that each client of the contact that runs Sotto answers (§3.3).
     pub to_every_client: bool,
+    /// The line received was not taken in: its conversation could not be saved and was rolled
+    /// back. A copy of it later (a redelivery once the store works) is to be read, not dropped
+    /// as one already read.
+    pub not_taken: bool,
 }
 
 impl Effects {

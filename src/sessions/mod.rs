@@ -250,6 +250,27 @@ impl Sessions {
         }
     }
 
+    /// Every so often (with the checkpoint timer): pieces of lines too old to complete are
+    /// dropped from every loaded conversation, and conversations that hold nothing a load
+    /// from the store would not give again leave memory (a name never talked to, whose lines
+    /// were garbage or plaintext: no saved row, blank, no mark, nothing pending). Without this,
+    /// every name a hostile server writes from stayed in memory for good, with up to its
+    /// fragment budget, though nothing of it was saved.
+    pub fn sweep(&mut self, now_secs: u64) {
+        self.sessions.retain(|_, s| {
+            let pieces = s.conv.expire_pieces(now_secs);
+            pieces
+                || s.saved.is_some()
+                || !s.conv.is_blank()
+                || s.moved_to.is_some()
+                || s.rekey
+                || s.unrestorable.is_some()
+                || !s.pending.is_empty()
+                || !s.others.is_empty()
+                || !s.heard.is_empty()
+        });
+    }
+
     /// Before a clean stop: every loaded conversation saved (synced) with its exact sending
     /// index, no reservation ahead of it, so the next start skips no index. A conversation
     /// that cannot be saved keeps its reservation on disk, which is safe (the next start skips

@@ -238,6 +238,9 @@ impl Sessions {
                 }
                 self.shown_unsaved.push_back(line);
             }
+            // Other lines may come again and are read then (a decrypted one is remembered
+            // above instead: its key is used up).
+            fx.not_taken = !matches!(out.action, ReceiveAction::Display(_));
             let doing = Doing::Receiving;
             self.fail_closed(key, settings, &mut fx, reason, doing);
         }

@@ -386,3 +386,121 @@ fn stop_in_plaintext_forgets_that_the_peer_runs_sotto_also_after_a_restart() {
         assert!(fx.inject.is_empty());
     }
 }
+
+/// Names a hostile server writes from do not stay in memory: after the sweep (the checkpoint
+/// timer's), a name that sent only garbage, or pieces of lines that never complete, is gone
+/// (its pieces first, once too old), while an encrypted conversation, one holding typed text,
+/// and one with fresh pieces stay.
+#[test]
+fn the_sweep_lets_go_of_names_that_hold_nothing() {
+    let (mut alice, _bob) = encrypted("sweep");
+    let at = |now_secs| Settings {
+        now_secs,
+        ..settings(Policy::Manual)
+    };
+    let t0 = 1_000_000;
+    let incoming = |alice: &mut Peer, name: &str, line: &str, now: u64| {
+        let key = alice.key_for(name);
+        alice
+            .sessions
+            .incoming(&key, name, line, &at(now), &mut alice.rng)
+            .expect("incoming");
+    };
+    incoming(&mut alice, "garbage", "?S1Dxx", t0);
+    // Eight partial lines, each claiming 4,095 pieces.
+    for id in 0..8u32 {
+        let piece = crate::protocol::wire::WireMessage::Fragment(crate::protocol::wire::Fragment {
+            id,
+            index: 0,
+            total: 4095,
+            chunk: "x".repeat(100),
+        })
+        .encode();
+        incoming(&mut alice, "pieces", &piece, t0);
+    }
+    for (name, policy, expected) in [
+        ("plain", Policy::Manual, Outgoing::Plaintext),
+        ("held", Policy::Always, Outgoing::Hold),
+    ] {
+        let (out, _) = alice
+            .sessions
+            .outgoing(
+                &alice.key_for(name),
+                name,
+                "typed",
+                &Settings {
+                    now_secs: t0,
+                    ..settings(policy)
+                },
+                &mut alice.rng,
+            )
+            .expect("outgoing");
+        assert_eq!(out, expected, "{name}");
+    }
+    let loaded =
+        |alice: &Peer, name: &str| alice.sessions.sessions.contains_key(&alice.key_for(name));
+    assert!(loaded(&alice, "garbage") && loaded(&alice, "pieces"));
+    alice.sessions.sweep(t0 + 10);
+    assert!(!loaded(&alice, "garbage"), "garbage only: let go");
+    assert!(!loaded(&alice, "plain"), "plaintext chatter: let go");
+    assert!(loaded(&alice, "held"), "held text stays");
+    assert!(loaded(&alice, "pieces"), "fresh pieces stay");
+    assert!(loaded(&alice, "bob"), "the encrypted conversation stays");
+    alice.sessions.sweep(t0 + 10_000);
+    assert!(
+        !loaded(&alice, "pieces"),
+        "old pieces expire, then the name goes"
+    );
+    assert!(loaded(&alice, "bob"));
+    // And the encrypted conversation still works after the sweep.
+    let (out, _) = alice.send("after the sweep");
+    assert!(matches!(out, Outgoing::Lines(_)));
+}
+
+/// A line received while its conversation cannot be saved is not taken in (rolled back, the
+/// user told): the caller is told so, and the same line once the store works is read.
+#[test]
+fn a_line_that_could_not_be_saved_is_read_when_it_comes_again() {
+    let (mut alice, _bob) = encrypted("not-taken");
+    let mut carol = peer("not-taken", "carol", "alice", 21);
+    // alice asks carol; carol's start (`?S1I`) is the line alice must save a handshake for.
+    let key = alice.key_for("carol");
+    let query = alice
+        .sessions
+        .start_or_stop(
+            &key,
+            "carol",
+            &settings(Policy::Manual),
+            true,
+            &mut alice.rng,
+        )
+        .expect("start")
+        .inject;
+    let (start, _, _) = carol.receive("alice", &query);
+    let mut receive = |alice: &mut Peer| {
+        let mut taken = (Vec::new(), false);
+        for line in &start {
+            let (_, fx) = alice
+                .sessions
+                .incoming(
+                    &key,
+                    "carol",
+                    line,
+                    &settings(Policy::Manual),
+                    &mut alice.rng,
+                )
+                .expect("incoming");
+            taken.0.extend(fx.inject);
+            taken.1 |= fx.not_taken;
+        }
+        taken
+    };
+    alice.store().fail_writes(true);
+    let (answer, not_taken) = receive(&mut alice);
+    assert!(not_taken, "the caller is told the line was not taken in");
+    assert!(answer.is_empty(), "nothing answered from an unsaved state");
+    alice.store().fail_writes(false);
+    let (answer, not_taken) = receive(&mut alice);
+    assert!(!not_taken);
+    assert!(!answer.is_empty(), "read and answered the second time");
+}
