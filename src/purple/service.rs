@@ -356,8 +356,9 @@ pub(crate) struct Timeout(u32);
 
 impl Timeout {
     /// Empties the store's write-ahead log every [`CHECKPOINT_SECS`] when something was saved
-    /// (`Sessions::checkpoint`), off every send path. On a clean exit SQLite checkpoints when
-    /// the store closes.
+    /// (`Sessions::checkpoint`), off every send path, and sweeps memory (`Sessions::sweep`:
+    /// old fragments, names that hold nothing). On a clean exit SQLite checkpoints when the
+    /// store closes.
     pub(crate) fn checkpoints() -> Self {
         // SAFETY: `checkpoint_tick` has GSourceFunc's signature; no data pointer.
         Timeout(unsafe {
