@@ -477,7 +477,7 @@ fn a_line_that_could_not_be_saved_is_read_when_it_comes_again() {
         .expect("start")
         .inject;
     let (start, _, _) = carol.receive("alice", &query);
-    let mut receive = |alice: &mut Peer| {
+    let receive = |alice: &mut Peer| {
         let mut taken = (Vec::new(), false);
         for line in &start {
             let (_, fx) = alice
