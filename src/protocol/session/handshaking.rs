@@ -22,7 +22,7 @@ impl Conversation {
     /// stayed incomplete too long are dropped too.
     pub fn tick(&mut self, now_secs: u64) -> ReceiveOutcome {
         self.now = now_secs;
-        self.reassembler.expire(now_secs);
+        self.expire_pieces(now_secs);
         let mut out = ReceiveOutcome::swallow();
         if self.phase.handshake().is_none() {
             self.handshake_since = None;
@@ -42,6 +42,13 @@ impl Conversation {
             }
         }
         out
+    }
+
+    /// Drops pieces of lines too old to complete (part of [`Conversation::tick`]; alone, for a
+    /// periodic sweep, since nothing saved changes). Whether pieces are still buffered.
+    pub fn expire_pieces(&mut self, now_secs: u64) -> bool {
+        self.reassembler.expire(now_secs);
+        !self.reassembler.is_empty()
     }
 
     /// Whether an unauthenticated start may be answered now (at most [`ANSWER_BURST`] per

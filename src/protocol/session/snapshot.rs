@@ -189,13 +189,6 @@ impl Conversation {
             && self.queue.is_empty()
     }
 
-    /// Drops pieces of lines too old to complete (as [`Conversation::tick`] does, without its
-    /// handshake expiry: nothing saved changes). Whether pieces are still buffered.
-    pub fn expire_pieces(&mut self, now_secs: u64) -> bool {
-        self.reassembler.expire(now_secs);
-        !self.reassembler.is_empty()
-    }
-
     #[cfg(test)]
     pub(crate) fn snapshot_capacity_for_tests(&self) -> usize {
         self.snapshot_capacity()

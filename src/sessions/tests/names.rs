@@ -17,6 +17,17 @@ fn renamed(p: &mut Peer, old: &str, new: &str) -> Vec<Notice> {
         .expect("saved")
 }
 
+/// `notices` hand `text`, held for `held_for`, back to the user.
+fn assert_handed_back(notices: &[Notice], held_for: &str, text: &str) {
+    assert!(
+        notices.contains(&Notice::HandedBack {
+            held_for: held_for.into(),
+            text: text.into()
+        }),
+        "{notices:?}"
+    );
+}
+
 fn data_lines(lines: &[String]) -> usize {
     key_ids(lines).len()
 }
@@ -563,13 +574,7 @@ fn text_held_for_a_marked_name_is_handed_back_when_the_conversation_moves_on() {
     let secret = "typed for the real bob";
     let start = mallory_takes_bobs_name(&mut alice, secret);
     let notices = renamed(&mut alice, "bob", "mallory");
-    assert!(
-        notices.contains(&Notice::HandedBack {
-            held_for: "bob".into(),
-            text: secret.into()
-        }),
-        "{notices:?}"
-    );
+    assert_handed_back(&notices, "bob", secret);
     // mallory answers the start alice sent for the held text.
     let mut to_mallory = start;
     let mut shown = Vec::new();
@@ -707,13 +712,7 @@ fn text_held_in_a_replaced_conversation_is_handed_back() {
         Outgoing::Hold
     );
     let notices = renamed(&mut alice, "bob_away", "bob");
-    assert!(
-        notices.contains(&Notice::HandedBack {
-            held_for: "bob".into(),
-            text: typed.into()
-        }),
-        "{notices:?}"
-    );
+    assert_handed_back(&notices, "bob", typed);
 }
 
 /// mallory has a handshake of alice's waiting (she never answers: no key of hers is known)
