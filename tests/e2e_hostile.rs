@@ -214,8 +214,9 @@ fn xmpp_a_conversation_that_cannot_be_restored_is_kept_and_held() {
 }
 
 /// 40 garbage Sotto lines from bob's connection (ngircd lets about one a second through after a
-/// burst): a few "could not be read" lines in alice's window (one per half minute, with a
-/// count), and not one write to her store.
+/// burst), undecryptable data and `?S1E` reports mixed: a few "could not be read" lines and a
+/// few error-report lines in alice's window (one of each kind per half minute, with a count),
+/// and not one write to her store.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_a_flood_of_garbage_costs_a_few_lines_and_no_writes() {
@@ -232,12 +233,15 @@ fn irc_a_flood_of_garbage_costs_a_few_lines_and_no_writes() {
         })
     };
     let before = modified();
+    // Half of them garbage data, half the peer software's unauthenticated error reports: each
+    // kind is kept quiet on its own.
     for i in 0..40 {
-        inject_irc(
-            &mut p.bob,
-            &alice,
-            &format!("?S1Dgarbage{i:04}AAAAAAAAAAAAAAAAAAAAAAAAAA"),
-        );
+        let line = if i % 2 == 0 {
+            format!("?S1Dgarbage{i:04}AAAAAAAAAAAAAAAAAAAAAAAAAA")
+        } else {
+            format!("?S1E forged report number {i}")
+        };
+        inject_irc(&mut p.bob, &alice, &line);
     }
     // A plaintext barrier, sent the same way: once alice shows it she has read all the rest.
     inject_irc(&mut p.bob, &alice, "barrier after the flood");
@@ -247,17 +251,17 @@ fn irc_a_flood_of_garbage_costs_a_few_lines_and_no_writes() {
         .expect_write("alice shows the barrier", Duration::from_secs(150), |w| {
             w.has(flags::RECV) && w.is_with(&bob) && w.shown().contains("barrier after the flood")
         });
-    let noticed = p
-        .alice
-        .client
-        .writes()
-        .iter()
-        .filter(|w| w.has(flags::SYSTEM) && w.shown().contains("could not be read"))
-        .count();
-    assert!(
-        (1..=3).contains(&noticed),
-        "{noticed} unreadable lines for 40"
-    );
+    let writes = p.alice.client.writes();
+    for (kind, says) in [
+        ("unreadable", "could not be read"),
+        ("error-report", "forged report number"),
+    ] {
+        let shown = writes
+            .iter()
+            .filter(|w| w.has(flags::SYSTEM) && w.shown().contains(says))
+            .count();
+        assert!((1..=3).contains(&shown), "{shown} {kind} lines for 20");
+    }
     assert_eq!(
         modified(),
         before,

@@ -10,7 +10,7 @@ use crate::store::Trust;
 use super::bindings as sys;
 use super::glue::{self, prefs};
 use super::service;
-use super::state::{with_state, Decorating, TitleMark};
+use super::state::{with_state, Decorating, Quiet, TitleMark};
 use super::texts;
 
 /// Whether encrypted conversations go to the logs (`log_encrypted`).
@@ -129,8 +129,13 @@ fn write_event(r: &ConvRef, event: Event) {
             reset_held(r);
             r.system_line(&texts::not_sent(&text));
         }
-        Event::Unreadable { .. } => {
-            if let Some(line) = unreadable_line(r, &event) {
+        Event::Unreadable { .. } | Event::PeerError { .. } | Event::HandshakeFailed { .. } => {
+            let kind = match event {
+                Event::Unreadable { .. } => Quiet::Unreadable,
+                Event::PeerError { .. } => Quiet::PeerError,
+                _ => Quiet::HandshakeFailed,
+            };
+            if let Some(line) = quiet_line(r, kind, &event) {
                 r.system_line(&line);
             }
         }
@@ -171,29 +176,28 @@ fn write_event(r: &ConvRef, event: Event) {
     }
 }
 
-/// At most one "could not be read" line per [`UNREADABLE_QUIET_SECS`] per window; the next one
-/// says how many were not reported.
-const UNREADABLE_QUIET_SECS: u64 = 30;
-
-fn unreadable_line(r: &ConvRef, event: &Event) -> Option<String> {
+/// The line for `event`, a kind anyone can provoke with unauthenticated lines, unless its kind
+/// was written in this window less than [`Quiet::SECS`] ago (see [`super::state::Window::may_write`]); the
+/// next one written says how many were not. Nothing is remembered for a conversation with no
+/// window (nothing would be written there).
+fn quiet_line(r: &ConvRef, kind: Quiet, event: &Event) -> Option<String> {
+    if r.conversation().is_null() {
+        return None;
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let skipped = with_state(|state| {
-        let w = state.windows.entry(r.key()).or_default();
-        let (last, skipped) = w.unreadable;
-        if last != 0 && now.saturating_sub(last) < UNREADABLE_QUIET_SECS {
-            w.unreadable.1 += 1;
-            None
-        } else {
-            w.unreadable = (now, 0);
-            Some(skipped)
-        }
+    let unreported = with_state(|state| {
+        state
+            .windows
+            .entry(r.key())
+            .or_default()
+            .may_write(kind, now)
     })
     .flatten()?;
     let line = texts::event(&r.peer, event)?;
-    Some(texts::with_unreported(line, skipped))
+    Some(texts::with_unreported(line, kind, unreported))
 }
 
 /// Show `text` in `r`'s window as a message we sent (for text libpurple does not echo itself:

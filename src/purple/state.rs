@@ -58,9 +58,47 @@ pub(crate) struct Window {
     /// The title Sotto put on the window, if any (decided from Sotto's state, never from the
     /// title's text, which an alias controls).
     pub title: Option<TitleMark>,
-    /// When the last "could not be read" line was written, and how many unreadable lines were
-    /// not reported since: a flood of garbage gets a handful of lines, not one each.
-    pub unreadable: (u64, usize),
+    /// Per kind of line anyone can provoke ([`Quiet`]): when the last one was written, and how
+    /// many were not written since. A flood gets a handful of lines, not one each.
+    pub quiet: [(u64, usize); Quiet::KINDS],
+}
+
+/// Window lines that an unauthenticated line provokes, each kind kept quiet on its own (one
+/// kind's flood never hides the first line of another).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Quiet {
+    /// "An encrypted message … could not be read".
+    Unreadable,
+    /// The peer software's `?S1E` words.
+    PeerError,
+    /// "Could not start the encrypted conversation" (a forged `?S1R` or `?S1C` while a
+    /// handshake waits).
+    HandshakeFailed,
+}
+
+impl Quiet {
+    const KINDS: usize = 3;
+
+    /// At most one line of a kind per this many seconds per window; the next says how many
+    /// were not written.
+    pub(crate) const SECS: u64 = 30;
+}
+
+impl Window {
+    /// Whether a line of `kind` may be written at `now` (seconds): `Some(n)`, with the number
+    /// of lines of that kind not written since the last one, or `None` (counted).
+    pub(crate) fn may_write(&mut self, kind: Quiet, now: u64) -> Option<usize> {
+        let (last, skipped) = &mut self.quiet[kind as usize];
+        // A clock set back (now before last) starts over rather than stay quiet for ever.
+        if *last != 0 && now >= *last && now - *last < Quiet::SECS {
+            *skipped += 1;
+            None
+        } else {
+            let unreported = *skipped;
+            (*last, *skipped) = (now, 0);
+            Some(unreported)
+        }
+    }
 }
 
 /// A title Sotto set: libpurple's own title and what Sotto made of it.
@@ -436,6 +474,29 @@ impl Drop for Decorating {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A flood of one kind writes one line per quiet period, the next saying how many were not
+    /// written; another kind's first line is never held back by it; a clock set back does not
+    /// silence a window for ever.
+    #[test]
+    fn each_kind_of_provoked_line_is_quiet_on_its_own() {
+        let mut w = Window::default();
+        let t = 1_000_000;
+        assert_eq!(w.may_write(Quiet::PeerError, t), Some(0));
+        for i in 1..=500 {
+            assert_eq!(w.may_write(Quiet::PeerError, t + i % Quiet::SECS), None);
+        }
+        assert_eq!(w.may_write(Quiet::Unreadable, t + 1), Some(0));
+        assert_eq!(w.may_write(Quiet::HandshakeFailed, t + 2), Some(0));
+        assert_eq!(w.may_write(Quiet::HandshakeFailed, t + 3), None);
+        assert_eq!(w.may_write(Quiet::PeerError, t + Quiet::SECS), Some(500));
+        assert_eq!(w.may_write(Quiet::PeerError, t + Quiet::SECS + 1), None);
+        assert_eq!(w.may_write(Quiet::PeerError, t - 3600), Some(1));
+        assert_eq!(
+            w.may_write(Quiet::HandshakeFailed, t + 2 + Quiet::SECS),
+            Some(1)
+        );
+    }
 
     fn known(address: usize, normalized: &str) -> Option<KnownAccount> {
         Some(KnownAccount {

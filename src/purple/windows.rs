@@ -113,7 +113,8 @@ pub(crate) fn carried_policy(r: &ConvRef) -> Option<Policy> {
     with_state(|s| s.tags.get(&id).and_then(|t| t.carried_policy)).flatten()
 }
 
-/// The window is going away: forget its number.
+/// The window is going away: forget its number, and what Sotto changed about it once no other
+/// window shows its conversation.
 ///
 /// # Safety
 /// `conv` must be a live conversation.
@@ -121,7 +122,15 @@ pub(crate) unsafe fn forget(conv: *mut sys::PurpleConversation) {
     // SAFETY: per the caller.
     let id = unsafe { number(conv) };
     if id != 0 {
-        let _ = with_state(|s| s.tags.remove(&id));
+        let _ = with_state(|s| {
+            // What Sotto changed about the window goes with its last window: the state kept
+            // per window stays as many as the windows open.
+            if let Some(tag) = s.tags.remove(&id) {
+                if !s.tags.values().any(|t| t.key == tag.key) {
+                    s.windows.remove(&tag.key);
+                }
+            }
+        });
     }
 }
 

@@ -12,6 +12,8 @@ use crate::protocol::{ConvState, Event, Policy};
 use crate::sessions::{Doing, Notice, OtherClient};
 use crate::store::Trust;
 
+use super::state::Quiet;
+
 /// Suffix on the title of an encrypted conversation.
 pub(crate) const TITLE_SUFFIX: &str = " (encrypted)";
 /// Suffix on the title of a plaintext conversation whose own title (an alias) ends like
@@ -258,13 +260,18 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
     })
 }
 
-/// An unreadable-message line, saying how many more were not reported before it.
-pub(crate) fn with_unreported(line: String, unreported: usize) -> String {
+/// A line of a kind kept quiet in floods, saying how many of that kind were not written
+/// before it.
+pub(crate) fn with_unreported(line: String, kind: Quiet, unreported: usize) -> String {
     if unreported == 0 {
-        line
-    } else {
-        format!("{line} ({unreported} more could not be read since the last such line.)")
+        return line;
     }
+    let what = match kind {
+        Quiet::Unreadable => "more could not be read",
+        Quiet::PeerError => "more such reports came",
+        Quiet::HandshakeFailed => "more attempts failed",
+    };
+    format!("{line} ({unreported} {what} since the last such line.)")
 }
 
 /// A notice of the sessions service.
