@@ -203,9 +203,11 @@ impl Sessions {
         }
         if foreign || !handed_back.is_empty() {
             if let Err(reason) = self.persist(new, &[]) {
-                // Memory stays blocked; what disk holds is loaded again at the next start.
+                // Memory is kept: it holds more than disk (blocked, without the text handed
+                // back), and the next save writes it. Reloading what disk holds would release
+                // the hold in this run; after a restart the load holds a session whose key the
+                // name does not accept all the same (`Sessions::load`).
                 self.note(format!("saving a renamed conversation: {reason}"));
-                self.sessions.remove(new);
             }
         }
         let first = if displaced {

@@ -305,6 +305,19 @@ impl Store {
             .expect("query_only");
     }
 
+    /// Make every later conversation save fail (and nothing else: a rename, trust records),
+    /// as a disk that fills up between two writes would.
+    #[cfg(test)]
+    pub(crate) fn fail_snapshot_saves(&self, fail: bool) {
+        let sql = if fail {
+            "CREATE TEMP TRIGGER IF NOT EXISTS test_fail_saves BEFORE INSERT ON session
+             BEGIN SELECT RAISE(ABORT, 'test: the disk is full'); END;"
+        } else {
+            "DROP TRIGGER IF EXISTS temp.test_fail_saves;"
+        };
+        self.conn.execute_batch(sql).expect("test trigger");
+    }
+
     /// Where the database lives.
     pub fn path(&self) -> &Path {
         &self.path

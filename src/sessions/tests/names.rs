@@ -32,6 +32,20 @@ fn data_lines(lines: &[String]) -> usize {
     key_ids(lines).len()
 }
 
+/// The user accepts `key` for `name` (the dialog, `/sotto accept`); what that sends.
+fn accept(p: &mut Peer, name: &str, key: &crate::protocol::IdentityPublic) -> Effects {
+    p.sessions
+        .accept_key(
+            &p.key_for(name),
+            name,
+            &settings(Policy::Manual),
+            key,
+            &mut p.rng,
+        )
+        .expect("a conversation")
+        .expect("accepted")
+}
+
 #[test]
 fn an_encrypted_conversation_follows_a_rename() {
     let (mut alice, mut bob) = encrypted("follow");
@@ -225,17 +239,7 @@ fn accepting_takes_exactly_the_key_that_was_shown() {
         Some((1, true)),
         "still held, still blocked"
     );
-    let fx = alice
-        .sessions
-        .accept_key(
-            &key,
-            "bob",
-            &settings(Policy::Manual),
-            &shown,
-            &mut alice.rng,
-        )
-        .expect("a conversation")
-        .expect("accepted");
+    let fx = accept(&mut alice, "bob", &shown);
     assert_eq!(
         bob.receive("alice", &fx.inject).2,
         vec!["held until accepted".to_owned()]
@@ -376,8 +380,6 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_gets_no_plaintext() {
     assert!(alice.plaintext_allowed("bob", Policy::Manual));
 }
 
-/// mallory, with an encrypted conversation of her own with `alice` (her key accepted for
-/// "mallory").
 /// `/sotto start` in `p`'s conversation with `name`: the lines that go out.
 fn start_with(p: &mut Peer, name: &str) -> Vec<String> {
     p.sessions
@@ -392,6 +394,8 @@ fn start_with(p: &mut Peer, name: &str) -> Vec<String> {
         .inject
 }
 
+/// mallory, with an encrypted conversation of her own with `alice` (her key accepted for
+/// "mallory").
 fn encrypted_with_mallory(alice: &mut Peer, test: &str, seed: u64) -> Peer {
     let mut mallory = peer(test, "mallory", "alice", seed);
     let start = start_with(alice, "mallory");
@@ -563,6 +567,67 @@ fn an_encrypted_contact_renamed_onto_a_known_name_is_held_until_accepted() {
     }
 }
 
+/// The same, on a disk that is full for a moment, between the rename's commit and the save of
+/// the held conversation after it: the hold stays, in this run (memory is kept, not reloaded
+/// from the disk that missed it) and after a restart (a session whose key the name does not
+/// accept loads held), until the user accepts the key.
+#[test]
+fn a_foreign_rename_whose_save_fails_stays_held_now_and_after_a_restart() {
+    for restarted in [false, true] {
+        let test = format!("foreign-rename-unsaved-{restarted}");
+        let (mut alice, _bob) = encrypted(&test);
+        let _mallory = encrypted_with_mallory(&mut alice, &test, 13);
+        rename(&mut alice, "bob", "bob_away");
+        alice.store().fail_snapshot_saves(true);
+        assert_eq!(
+            rename(&mut alice, "mallory", "bob"),
+            Notice::RenamedOntoAnother {
+                from: "mallory".into()
+            }
+        );
+        alice.store().fail_snapshot_saves(false);
+        if restarted {
+            alice.sessions.drop_memory();
+        }
+        let (out, fx) = alice.send_to("bob", "meant for bob", Policy::Manual);
+        assert_eq!(out, Outgoing::Hold, "restarted: {restarted}");
+        assert!(
+            key_ids(&fx.inject).is_empty(),
+            "nothing encrypted to mallory (restarted: {restarted})"
+        );
+        // Once the user accepts mallory's key for "bob", the conversation sends again.
+        let key = alice
+            .sessions
+            .loaded_peer_key(&alice.key_for("bob"))
+            .expect("a session");
+        accept(&mut alice, "bob", &key);
+        let (out, _) = alice.send_to("bob", "to this key, knowingly", Policy::Manual);
+        assert_eq!(data_lines(&lines_of(out)), 1, "encrypted once accepted");
+    }
+}
+
+/// A rename that hands held text back, on a disk that fills up after the rename's commit: the
+/// text handed back is not sent to whoever answers the new name later in this run.
+#[test]
+fn text_handed_back_stays_back_when_the_save_after_the_rename_fails() {
+    let (mut alice, _bob) = encrypted("handed-back-unsaved");
+    let mut mallory = encrypted_with_mallory(&mut alice, "handed-back-unsaved", 14);
+    let secret = "typed for the real bob, not saved after";
+    let start = mallory_takes_bobs_name(&mut alice, secret);
+    alice.store().fail_snapshot_saves(true);
+    let notices = renamed(&mut alice, "bob", "mallory");
+    assert_handed_back(&notices, "bob", secret);
+    alice.store().fail_snapshot_saves(false);
+    let mut to_mallory = start;
+    let mut shown = Vec::new();
+    while !to_mallory.is_empty() {
+        let (to_alice, _, s) = mallory.receive("alice", &to_mallory);
+        shown.extend(s);
+        to_mallory = alice.receive_as("mallory", &to_alice).0;
+    }
+    assert!(!shown.iter().any(|t| t == secret), "{shown:?}");
+}
+
 /// mallory (runs Sotto, her key accepted for "mallory") takes bob's name; alice types to "bob",
 /// which is held for a handshake checked against bob's keys. mallory renames back before
 /// answering: the held text is handed back to alice (not carried to "mallory", whose keys are
@@ -673,17 +738,7 @@ fn the_same_contact_with_a_new_key_is_not_blocked_on_his_old_nick() {
         .peer_key(&alice.key_for("bob"), "bob", &settings(Policy::Manual))
         .expect("the new key");
     assert_ne!(new_key, old_key);
-    alice
-        .sessions
-        .accept_key(
-            &alice.key_for("bob"),
-            "bob",
-            &settings(Policy::Manual),
-            &new_key,
-            &mut alice.rng,
-        )
-        .expect("accept")
-        .expect("accepted");
+    accept(&mut alice, "bob", &new_key);
     assert_eq!(
         rename(&mut alice, "bob", "bob|away"),
         Notice::Renamed {
