@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 
-use crate::sessions::trust::Change;
+use crate::sessions::trust::{Change, Changed};
 use crate::store::TrustRecord;
 
 use super::bindings as sys;
@@ -154,7 +154,8 @@ unsafe extern "C" fn known_ok(data: *mut c_void, fields: *mut sys::PurpleRequest
 }
 
 /// Verify (0), unverify (1) or forget (2) one recorded key; the contact's window, if open,
-/// says so, and a loaded session learns the keys that remain.
+/// says so (and that its messages are held, when its session used the key forgotten), and a
+/// loaded session learns the keys that remain.
 fn apply_known(t: &TrustRecord, choice: c_int) {
     let Some((protocol, account)) = t.protocol_and_account() else {
         return;
@@ -171,12 +172,17 @@ fn apply_known(t: &TrustRecord, choice: c_int) {
         peer: t.peer.clone(),
     };
     let change = u8::try_from(choice.clamp(0, 2)).unwrap_or(2);
+    let fingerprint = t.fingerprint.to_string();
     r.system_line(&texts::record_changed(
         &t.peer,
-        &t.fingerprint.to_string(),
-        done,
+        &fingerprint,
+        done != Changed::Failed,
         change,
     ));
+    if done == Changed::Held {
+        r.system_line(&texts::held_after_forget(&t.peer, &fingerprint));
+        super::present::redecorate(&r);
+    }
 }
 
 /// `secs` since the epoch as `YYYY-MM-DD HH:MM UTC`.

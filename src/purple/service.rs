@@ -8,7 +8,8 @@ use rand_core::OsRng;
 
 use crate::protocol::{ConvState, Conversation, IdentityPublic, ReceiveAction, ReceiveOutcome};
 use crate::sessions::trust::AcceptError;
-use crate::sessions::{trust::Change, ConvRef, Effects, Notice, Outgoing, Sessions, Settings};
+use crate::sessions::trust::{Change, Changed};
+use crate::sessions::{ConvRef, Effects, Notice, Outgoing, Sessions, Settings};
 use crate::store::{Trust, TrustRecord};
 
 use super::bindings as sys;
@@ -271,8 +272,8 @@ pub(crate) fn all_trust_records() -> Vec<TrustRecord> {
 }
 
 /// Verify, unverify or forget one recorded key.
-pub(crate) fn change_record(t: &TrustRecord, change: Change) -> bool {
-    with_sessions(|s| s.change_record(t, change)).unwrap_or(false)
+pub(crate) fn change_record(t: &TrustRecord, change: Change) -> Changed {
+    with_sessions(|s| s.change_record(t, change)).unwrap_or(Changed::Failed)
 }
 
 /// The host renamed the contact: move the conversation from `old` to `r`'s name.

@@ -490,14 +490,10 @@ impl Sessions {
             }
             // A session with a key the name has other accepted keys for, and not one of them,
             // is held as a changed key is, whatever the snapshot says: it is how every such
-            // session was left (a changed key, a contact renamed onto a known name), and a
-            // save that did not happen (a rename's, say) must not release it after a restart.
-            if let Some(k) = conv.peer_identity() {
-                let known = conv.known_peer_keys();
-                if !conv.is_blocked() && !known.is_empty() && !known.contains(&k) {
-                    let _ = conv.set_blocked(true, &mut rand_core::OsRng);
-                }
-            }
+            // session was left (a changed key, a contact renamed onto a known name, a key
+            // forgotten), and a save that did not happen (a rename's, say) must not release it
+            // after a restart.
+            trust::hold_unaccepted(&mut conv);
             Loaded {
                 conv,
                 saved,

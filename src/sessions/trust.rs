@@ -19,8 +19,26 @@ pub enum Change {
     Verify,
     /// Mark it unverified.
     Unverify,
-    /// Forget it: the next session accepts the contact's key as new.
+    /// Forget it: the next session accepts the contact's key as new (when the contact has no
+    /// other key accepted; with another, the key forgotten is a changed key, and a session
+    /// that uses it is held until accepted again).
     Forget,
+}
+
+/// Hold `conv` as a changed key is held when its session's key is not among the keys accepted
+/// for the name while others are (a key forgotten in the Known list, a contact renamed onto a
+/// known name, a save that did not happen): what its next handshake would be told, this session
+/// is told now. Whether it was held by this call.
+pub(super) fn hold_unaccepted(conv: &mut Conversation) -> bool {
+    let Some(k) = conv.peer_identity() else {
+        return false;
+    };
+    let known = conv.known_peer_keys();
+    if conv.is_blocked() || known.is_empty() || known.contains(&k) {
+        return false;
+    }
+    let _ = conv.set_blocked(true, &mut rand_core::OsRng);
+    true
 }
 
 /// Tell `conv` which of the peer's keys are accepted (oldest first, as the core keeps them).
@@ -135,10 +153,11 @@ impl Sessions {
     }
 
     /// Verify, unverify or forget one recorded key; a loaded conversation with that contact
-    /// learns the keys that remain. `false` when the store could not do it.
-    pub fn change_record(&mut self, t: &TrustRecord, change: Change) -> bool {
+    /// learns the keys that remain, and is held if its session uses the key forgotten while
+    /// another is accepted ([`Changed::Held`]).
+    pub fn change_record(&mut self, t: &TrustRecord, change: Change) -> Changed {
         let Some((protocol, account)) = t.protocol_and_account() else {
-            return false;
+            return Changed::Failed;
         };
         let key = ConvKey {
             protocol: protocol.to_owned(),
@@ -146,7 +165,7 @@ impl Sessions {
             peer: t.peer.clone(),
         };
         let Some(store) = self.store.as_ref() else {
-            return false;
+            return Changed::Failed;
         };
         let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
         let res = match change {
@@ -154,18 +173,42 @@ impl Sessions {
             Change::Unverify => store.set_trust(p, a, peer, &t.key, Trust::Unverified),
             Change::Forget => store.forget_key(p, a, peer, &t.key),
         };
+        let mut held = false;
         let res = res.and_then(|()| match self.sessions.get_mut(&key) {
-            Some(s) if change == Change::Forget => push_accepted(store, &key, &mut s.conv),
+            Some(s) if change == Change::Forget => {
+                push_accepted(store, &key, &mut s.conv)?;
+                held = hold_unaccepted(&mut s.conv);
+                Ok(())
+            }
             _ => Ok(()),
         });
-        match res {
-            Ok(()) => true,
-            Err(e) => {
-                self.note(format!("changing a recorded key: {e}"));
-                false
-            }
+        if let Err(e) = res {
+            self.note(format!("changing a recorded key: {e}"));
+            return Changed::Failed;
         }
+        if held {
+            if let Err(reason) = self.persist(&key, &[]) {
+                // Memory stays held; disk loads held too (`Sessions::load`).
+                self.note(format!(
+                    "saving a conversation held after a key was forgotten: {reason}"
+                ));
+            }
+            return Changed::Held;
+        }
+        Changed::Done
     }
+}
+
+/// What [`Sessions::change_record`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Changed {
+    /// Nothing: the store could not do it.
+    Failed,
+    /// Done.
+    Done,
+    /// Done, and the contact's session, which uses the key forgotten while another key of the
+    /// contact is accepted, is held until that key is accepted again.
+    Held,
 }
 
 /// Why accepting a key was refused.

@@ -242,3 +242,13 @@ pub(crate) fn record_changed(peer: &str, fingerprint: &str, done: bool, change: 
     };
     format!("{peer}'s key {fingerprint} {what}.")
 }
+
+/// The key just forgotten is the one the conversation's session uses, and the contact has
+/// another accepted key.
+pub(crate) fn held_after_forget(peer: &str, fingerprint: &str) -> String {
+    format!(
+        "your encrypted conversation with {peer} uses that key: what you type is held until \
+         you accept it again (/sotto accept {fingerprint}) or end the conversation \
+         (/sotto stop)."
+    )
+}

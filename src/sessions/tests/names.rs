@@ -210,6 +210,55 @@ fn changed_key(test: &str) -> (Peer, Peer) {
     (alice, bob)
 }
 
+/// bob's new key accepted beside his old one; the user forgets the new one in the Known list:
+/// the session that uses it is held at once (as its next handshake would be, and as it loads
+/// after a restart) until the key is accepted again. Forgetting the old key holds nothing.
+#[test]
+fn forgetting_the_key_a_session_uses_holds_it_while_another_is_accepted() {
+    let (mut alice, _bob) = changed_key("forget-current");
+    let new_key = alice.sessions.loaded_peer_key(&alice.key).expect("a key");
+    accept(&mut alice, "bob", &new_key);
+    let record = |a: &Peer, k| {
+        let c = &a.key;
+        a.store()
+            .trust_records(&c.protocol, &c.account, &c.peer)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.key == k)
+            .expect("recorded")
+    };
+    let old_key = alice
+        .store()
+        .accepted_keys("prpl-test", "alice", "bob")
+        .unwrap()
+        .into_iter()
+        .find(|k| *k != new_key)
+        .expect("the old key");
+    let forgotten = record(&alice, new_key);
+    assert_eq!(
+        alice
+            .sessions
+            .change_record(&forgotten, trust::Change::Forget),
+        trust::Changed::Held
+    );
+    for restarted in [false, true] {
+        if restarted {
+            alice.sessions.drop_memory();
+        }
+        let (out, fx) = alice.send_to("bob", "after forgetting", Policy::Manual);
+        assert_eq!(out, Outgoing::Hold, "restarted: {restarted}");
+        assert!(key_ids(&fx.inject).is_empty(), "restarted: {restarted}");
+    }
+    accept(&mut alice, "bob", &new_key);
+    let old = record(&alice, old_key);
+    assert_eq!(
+        alice.sessions.change_record(&old, trust::Change::Forget),
+        trust::Changed::Done
+    );
+    let (out, _) = alice.send_to("bob", "the old key forgotten", Policy::Manual);
+    assert_eq!(data_lines(&lines_of(out)), 1, "not held");
+}
+
 #[test]
 fn accepting_takes_exactly_the_key_that_was_shown() {
     let (mut alice, mut bob) = changed_key("accept");

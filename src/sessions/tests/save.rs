@@ -214,9 +214,12 @@ fn the_trust_table_is_the_one_source_of_accepted_keys() {
 
     // Forgetting it empties the loaded conversation's copy at once, and after a restart too:
     // the snapshot's copy does not bring it back.
-    assert!(alice
-        .sessions
-        .change_record(&records[0], trust::Change::Forget));
+    assert_eq!(
+        alice
+            .sessions
+            .change_record(&records[0], trust::Change::Forget),
+        trust::Changed::Done
+    );
     assert!(loaded(&alice.sessions).is_empty());
     alice.sessions.drop_memory();
     alice
