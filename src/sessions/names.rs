@@ -117,6 +117,25 @@ impl Sessions {
             || s.unrestorable.is_some()
             || s.conv.queued() > 0;
         let arriving_key = s.conv.peer_identity();
+        // Text held on a marked name (typed for whoever held it, waiting for a handshake
+        // checked against that name's keys) is handed back, not carried: from now on the
+        // conversation answers to another name and its keys, and the text was not meant for
+        // them. It is taken out and saved so before the move, which then carries no copy of
+        // it (a restart before a later save would find it queued under the new name). When
+        // that save fails, nothing moves.
+        let handed_back: Vec<String> = if held_on_a_mark {
+            s.conv.take_held().iter().map(|t| t.to_string()).collect()
+        } else {
+            Vec::new()
+        };
+        if !handed_back.is_empty() {
+            if let Err(reason) = self.persist(old, &[]) {
+                self.note(format!("saving a conversation before a rename: {reason}"));
+                // Memory reloads what disk holds: the text, still held there.
+                self.sessions.remove(old);
+                return Some(Err(reason));
+            }
+        }
         let store = self.store.as_ref()?;
         let (p, a) = (&old.protocol, &old.account);
         // Only a session brings a key the name's can be checked against: nothing else settles
@@ -138,20 +157,6 @@ impl Sessions {
             .remove(new)
             .map(|mut s| s.conv.take_held().iter().map(|t| t.to_string()).collect())
             .unwrap_or_default();
-        // Text held on a marked name (typed for whoever held it, waiting for a handshake
-        // checked against that name's keys) is handed back, not carried: from now on the
-        // conversation answers to another name and its keys, and the text was not meant for
-        // them.
-        let handed_back: Vec<String> = if held_on_a_mark {
-            moved
-                .conv
-                .take_held()
-                .iter()
-                .map(|t| t.to_string())
-                .collect()
-        } else {
-            Vec::new()
-        };
         let displaced = matches!(renamed, Renamed::Displaced(_));
         // Told now, in the renamed window, when the name's encrypted conversation was parked;
         // a mark kept or carried is told at the first send, as any mark.
@@ -201,12 +206,12 @@ impl Sessions {
             self.note(format!("loading the keys accepted for a new name: {e}"));
             self.sessions.remove(new);
         }
-        if foreign || !handed_back.is_empty() {
+        if foreign {
             if let Err(reason) = self.persist(new, &[]) {
-                // Memory is kept: it holds more than disk (blocked, without the text handed
-                // back), and the next save writes it. Reloading what disk holds would release
-                // the hold in this run; after a restart the load holds a session whose key the
-                // name does not accept all the same (`Sessions::load`).
+                // Memory is kept: it holds more than disk (blocked), and the next save writes
+                // it. Reloading what disk holds would release the hold in this run; after a
+                // restart the load holds a session whose key the name does not accept all the
+                // same (`Sessions::load`).
                 self.note(format!("saving a renamed conversation: {reason}"));
             }
         }

@@ -655,18 +655,34 @@ fn a_foreign_rename_whose_save_fails_stays_held_now_and_after_a_restart() {
     }
 }
 
-/// A rename that hands held text back, on a disk that fills up after the rename's commit: the
-/// text handed back is not sent to whoever answers the new name later in this run.
+/// A rename that hands held text back is never carried on disk under the new name: the text
+/// is saved out of the conversation before the move, and when that save fails (a full disk)
+/// nothing moves and the text stays held for the old name. Once the disk works the rename hands
+/// it back, and a restart right after finds nothing of it for mallory to read.
 #[test]
-fn text_handed_back_stays_back_when_the_save_after_the_rename_fails() {
+fn text_handed_back_at_a_rename_is_never_carried_on_disk() {
     let (mut alice, _bob) = encrypted("handed-back-unsaved");
     let mut mallory = encrypted_with_mallory(&mut alice, "handed-back-unsaved", 14);
-    let secret = "typed for the real bob, not saved after";
+    let secret = "typed for the real bob, not carried";
     let start = mallory_takes_bobs_name(&mut alice, secret);
     alice.store().fail_snapshot_saves(true);
+    let (old, new) = (alice.key_for("bob"), alice.key_for("mallory"));
+    let refused = alice
+        .sessions
+        .rename(&old, &new, "mallory", &settings(Policy::Manual));
+    assert!(matches!(refused, Some(Err(_))), "{refused:?}");
+    assert_eq!(
+        alice
+            .sessions
+            .waiting(&old, "bob", &settings(Policy::Manual))
+            .map(|w| w.0),
+        Some(1),
+        "still held for bob"
+    );
+    alice.store().fail_snapshot_saves(false);
     let notices = renamed(&mut alice, "bob", "mallory");
     assert_handed_back(&notices, "bob", secret);
-    alice.store().fail_snapshot_saves(false);
+    alice.sessions.drop_memory();
     let mut to_mallory = start;
     let mut shown = Vec::new();
     while !to_mallory.is_empty() {
