@@ -167,6 +167,12 @@ impl Sessions {
         // the keys accepted for that name (never the keys it brings, never on first use where
         // the name held an encrypted conversation), as it will be after a restart.
         let refreshed = trust::push_accepted(store, new, &mut moved.conv);
+        // Whether the peer runs Sotto is the new name's too, as the peer table says (the move
+        // copied the old name's only to a name with nothing recorded), as a load would decide.
+        match store.peer_runs_sotto(&new.protocol, &new.account, &new.peer) {
+            Ok(runs) => moved.conv.set_peer_supports_sotto(runs),
+            Err(e) => self.log.push(format!("loading a peer for a new name: {e}")),
+        }
         if displaced {
             moved.conv.set_first_use(false);
         }

@@ -722,6 +722,65 @@ fn text_held_for_a_marked_name_is_handed_back_when_the_conversation_moves_on() {
         .is_some_and(|m| crate::store::is_parked(&m)));
 }
 
+/// Whether the peer runs Sotto follows the name's record after a rename, in memory as after a
+/// restart: a plaintext contact renamed onto a name recorded as running Sotto, and the reverse
+/// (a contact known to run Sotto renamed onto a name recorded as not).
+#[test]
+fn runs_sotto_after_a_rename_is_the_new_names_in_memory_and_after_a_restart() {
+    let (mut alice, _bob) = encrypted("runs-sotto-rename");
+    assert_eq!(
+        alice.send_to("carol", "hello carol", Policy::Manual).0,
+        Outgoing::Plaintext
+    );
+    alice
+        .store()
+        .set_peer_runs_sotto("prpl-test", "alice", "dave")
+        .unwrap();
+    rename(&mut alice, "carol", "dave");
+    let runs = |a: &Peer, name: &str| {
+        a.sessions
+            .sessions
+            .get(&a.key_for(name))
+            .map(|s| s.conv.peer_supports_sotto())
+    };
+    assert_eq!(runs(&alice, "dave"), Some(true), "in memory");
+    alice.sessions.drop_memory();
+    alice
+        .sessions
+        .state(&alice.key_for("dave"), "dave", &settings(Policy::Manual));
+    assert_eq!(runs(&alice, "dave"), Some(true), "after a restart");
+
+    // The reverse: erin is known to run Sotto (a query answered earlier, then she stopped),
+    // "frank" has a record that says he does not (stopped).
+    alice
+        .store()
+        .set_peer_runs_sotto("prpl-test", "alice", "erin")
+        .unwrap();
+    alice
+        .store()
+        .set_peer_runs_sotto("prpl-test", "alice", "frank")
+        .unwrap();
+    alice
+        .store()
+        .clear_peer_runs_sotto("prpl-test", "alice", "frank")
+        .unwrap();
+    alice
+        .sessions
+        .state(&alice.key_for("erin"), "erin", &settings(Policy::Manual));
+    assert_eq!(runs(&alice, "erin"), Some(true));
+    rename(&mut alice, "erin", "frank");
+    let in_memory = runs(&alice, "frank");
+    alice.sessions.drop_memory();
+    alice
+        .sessions
+        .state(&alice.key_for("frank"), "frank", &settings(Policy::Manual));
+    assert_eq!(
+        in_memory,
+        runs(&alice, "frank"),
+        "memory and a restart agree"
+    );
+}
+
 /// Everyday renames stay quiet. bob, encrypted, goes away and back; later the conversation is
 /// in plaintext (stopped) and he goes away and back again: nothing is held, no mark is left on
 /// either nick, and a fresh window with an old nick says where he is now.
