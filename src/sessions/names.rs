@@ -72,8 +72,17 @@ impl Sessions {
                     | Event::NamesMismatch { .. }
             )
         });
+        // A new session: whatever a restored backup left is settled (the new session is saved
+        // already; if the mark cannot be cleared, the next load drops it and re-keys again,
+        // which is the safe side).
+        if self.sessions.get(key).is_some_and(|s| s.rekey) {
+            if let Some(store) = self.store.as_ref() {
+                if let Err(e) = store.clear_rekey(&key.protocol, &key.account, &key.peer) {
+                    self.note(format!("clearing a re-key mark: {e}"));
+                }
+            }
+        }
         if let Some(s) = self.sessions.get_mut(key) {
-            // A new session: whatever a restored backup left is settled.
             s.rekey = false;
         }
         if !new_for_name {

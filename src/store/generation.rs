@@ -7,9 +7,11 @@
 //! the last count this machine wrote (written after each synced commit, or once the store
 //! learns of the sync that covered commits made without one, and not synced itself: after a
 //! crash it can only be behind, which is the safe side). At open, a database whose count is
-//! behind the file's, for the same incarnation, is a restored copy: every saved session is marked
-//! `needs_rekey`, and the sessions service drops such a session's keys when it loads it and
-//! starts a new handshake before anything is sent. A session saved again is unmarked.
+//! behind the file's, for the same incarnation, is a restored copy; so is one of another
+//! incarnation than the file's (a backup from before generations existed gets a new incarnation
+//! when it is migrated): every saved session is marked `needs_rekey`, and the sessions service drops such a session's keys when it loads it and
+//! starts a new handshake before anything is sent. The mark stays through saves until a new
+//! session is up (`Store::clear_rekey`), or the user stops and the row is deleted.
 //!
 //! What this cannot see: a backup restored together with `sotto.generation`. The README says so.
 
@@ -71,7 +73,12 @@ impl Store {
                 Some((it.next()?.ok()?, it.next()?.ok()?))
             });
         if let Some((inc, last)) = recorded {
-            if inc == incarnation && last > generation {
+            // Behind the count this machine wrote for this database; or another database than
+            // the one it wrote it for, with sessions in it: a backup from before generations
+            // existed (migrated just now, under a new incarnation), or one of another
+            // database's. Nothing says its keys were not used: they are not used again. (A
+            // database made new here has no sessions: nothing is marked.)
+            if inc != incarnation || last > generation {
                 let tx = self.conn.unchecked_transaction()?;
                 tx.execute("UPDATE session SET needs_rekey = 1", [])?;
                 generation = last + 1;
@@ -106,6 +113,16 @@ impl Store {
                 f.write_all(format!("{incarnation:020} {generation:020}\n").as_bytes())
             });
         drop(written);
+    }
+
+    /// A new session settled the conversation with `peer`: its row no longer waits for a
+    /// re-key (a save leaves the mark as it is).
+    pub fn clear_rekey(&self, protocol: &str, account: &str, peer: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE session SET needs_rekey = 0 WHERE account = ?1 AND peer = ?2",
+            params![super::account_key(protocol, account), peer],
+        )?;
+        Ok(())
     }
 
     /// Whether the saved session with `peer` comes from a restored backup (its keys may have

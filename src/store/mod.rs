@@ -603,12 +603,14 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
         for (peer, snapshot) in rows {
-            // A snapshot saved now holds no key of a restored backup: it needs no re-key.
+            // A row's re-key mark stays until a new session settles it
+            // (`Store::clear_rekey`): a snapshot saved meanwhile (the keys already dropped)
+            // still waits for that session, and no restart may release it.
             tx.prepare_cached(
                 "INSERT INTO session (account, peer, snapshot, updated, needs_rekey)
                  VALUES (?1, ?2, ?3, ?4, 0)
                  ON CONFLICT (account, peer) DO UPDATE SET snapshot = excluded.snapshot,
-                     updated = excluded.updated, needs_rekey = 0",
+                     updated = excluded.updated",
             )?
             .execute(params![
                 account_key(protocol, account),
