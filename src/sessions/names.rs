@@ -202,9 +202,14 @@ impl Sessions {
             .iter()
             .all(|k| known_for_old.contains(k));
         let foreign = unknown_here && !same_contact;
+        // The name learns the key of the authenticated conversation that settles it: the same
+        // contact's changed key, or any key on a name that has none (else a handshake there
+        // later, from whoever the server lets answer as that name, would be a first use).
+        let learns = refreshed.is_ok()
+            && arriving_key.is_some_and(|k| !moved.conv.known_peer_keys().contains(&k));
         if foreign {
             let _ = moved.conv.set_blocked(true, &mut rand_core::OsRng);
-        } else if let (true, Some(k)) = (unknown_here, arriving_key) {
+        } else if let (true, Some(k)) = (learns, arriving_key) {
             match store.record_key_seen(&new.protocol, &new.account, &new.peer, &k) {
                 Ok(()) => {
                     let _ = trust::push_accepted(store, new, &mut moved.conv);

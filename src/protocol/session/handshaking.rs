@@ -214,6 +214,10 @@ impl Conversation {
             return;
         };
         let peer = est.peer_identity();
+        // The key of the session this one replaces, if any: a first use is a first session,
+        // never a new key in place of a live one (a name emptied of keys by renames must not
+        // let another key in without a warning).
+        let replaced = self.peer_identity();
         // What the peer states about names, against what we see (an empty payload: none).
         let mismatch = Names::decode(est.peer_payload()).and_then(|n| self.names.mismatch(&n));
         // A re-key keeps the session it replaces for messages still in flight.
@@ -228,7 +232,7 @@ impl Conversation {
             peer,
             fingerprint: peer.fingerprint(),
         });
-        if self.known_keys.is_empty() && self.first_use {
+        if self.known_keys.is_empty() && self.first_use && replaced.map_or(true, |k| k == peer) {
             // Trust on first use, but not of a key whose owner states other names.
             if mismatch.is_none() {
                 self.remember_key(peer);

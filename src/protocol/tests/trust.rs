@@ -90,18 +90,28 @@ fn verification_wrong_answer_both_see_failure() {
     )));
 }
 
+/// A peer with a new identity (instance `tag`) starts a session with `a`: that peer, and what
+/// `a` reported on the way.
+fn new_identity_starts_with(
+    a: &mut Conversation,
+    tag: u32,
+    rng: &mut ChaCha20Rng,
+) -> (Conversation, Vec<Event>) {
+    let mut b = Conversation::new(IdentityKey::generate(rng), tag, Policy::Manual);
+    b.set_peer_supports_sotto(true);
+    let start = b.start(rng).inject;
+    let (_, to_b, mut events) = deliver(a, start, rng);
+    let (_, to_a, _) = deliver(&mut b, to_b, rng);
+    events.extend(deliver(a, to_a, rng).2);
+    (b, events)
+}
+
 #[test]
 fn key_change_blocks_until_acknowledged() {
     let (mut a, b, mut rng) = established(24);
     assert_eq!(a.known_peer_keys().len(), 1);
     // Bob's identity is regenerated (reinstall): a new conversation object with a new key.
-    let mut b2 = Conversation::new(IdentityKey::generate(&mut rng), 0xb3, Policy::Manual);
-    b2.set_peer_supports_sotto(true);
-    let start = b2.start(&mut rng).inject;
-    let (_, to_b2, ev_a) = deliver(&mut a, start, &mut rng);
-    let (_, to_a, _) = deliver(&mut b2, to_b2, &mut rng);
-    let (_, _, ev_a2) = deliver(&mut a, to_a, &mut rng);
-    let all: Vec<_> = ev_a.into_iter().chain(ev_a2).collect();
+    let (mut b2, all) = new_identity_starts_with(&mut a, 0xb3, &mut rng);
     assert!(
         all.iter()
             .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
@@ -129,4 +139,37 @@ fn key_change_blocks_until_acknowledged() {
     assert_eq!(a.known_peer_keys().len(), 2);
     // The old Bob is no longer the session's peer.
     assert_ne!(a.peer_identity(), b.peer_identity());
+}
+
+/// A conversation whose accepted keys are gone (forgotten, or a name emptied of keys by
+/// renames) while its session is up: a new session with another key replacing it is a changed
+/// key, held, never a first use; the same key again is simply a new session.
+#[test]
+fn a_new_key_replacing_a_live_session_is_never_a_first_use() {
+    let (mut a, mut b, mut rng) = established(25);
+    a.set_known_peer_keys(Vec::new());
+    // The same peer re-keys: no warning, nothing held.
+    let start = b.start(&mut rng).inject;
+    let (_, to_b, _) = deliver(&mut a, start, &mut rng);
+    let (_, to_a, _) = deliver(&mut b, to_b, &mut rng);
+    let (_, _, ev) = deliver(&mut a, to_a, &mut rng);
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::PeerKeyChanged { .. })),
+        "{ev:?}"
+    );
+    assert!(!a.is_blocked());
+    // Another key takes over the conversation.
+    a.set_known_peer_keys(Vec::new());
+    let (_other, all) = new_identity_starts_with(&mut a, 0xb4, &mut rng);
+    assert!(
+        all.iter()
+            .any(|e| matches!(e, Event::PeerKeyChanged { .. }))
+            && !all.iter().any(|e| matches!(e, Event::NewPeerKey { .. })),
+        "{all:?}"
+    );
+    assert!(a.is_blocked());
+    assert_eq!(
+        a.send("not to the other key", &mut rng).action,
+        SendAction::Hold
+    );
 }

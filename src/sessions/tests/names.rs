@@ -781,6 +781,41 @@ fn runs_sotto_after_a_rename_is_the_new_names_in_memory_and_after_a_restart() {
     );
 }
 
+/// A hostile server empties a name of keys and moves bob there: alice's start to "x" (a user
+/// of the server) is never answered and held; the server renames x away (the name "x" keeps a
+/// mark, and has no key); then it renames bob, encrypted, onto "x" (his conversation settles
+/// the name) and answers a handshake as "x" with its own key. That key used to be accepted on
+/// first use, since "x" had none, and alice's next words to bob went to the server. The name
+/// learns the key of the conversation that settles it, and a new session replacing one with
+/// another key is a changed key, never a first use.
+#[test]
+fn a_server_cannot_empty_a_name_of_keys_and_take_the_encrypted_contact_it_moves_there() {
+    let (mut alice, _bob) = encrypted("emptied-name");
+    let (out, _) = alice.send_to("x", "hello x", Policy::Always);
+    assert_eq!(out, Outgoing::Hold);
+    rename(&mut alice, "x", "x2");
+    rename(&mut alice, "bob", "x");
+    let mut server = peer("emptied-name", "server", "alice", 21);
+    let mut to_alice = server.start();
+    let mut events = Vec::new();
+    let mut shown = Vec::new();
+    while !to_alice.is_empty() {
+        let (to_server, ev, _) = alice.receive_as("x", &to_alice);
+        events.extend(ev);
+        let (back, _, s) = server.receive("alice", &to_server);
+        shown.extend(s);
+        to_alice = back;
+    }
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::NewPeerKey { .. })),
+        "the server's key accepted on first use: {events:?}"
+    );
+    let (out, fx) = alice.send_to("x", "meant for bob", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold, "{events:?}");
+    assert!(key_ids(&fx.inject).is_empty());
+    assert!(!shown.iter().any(|t| t == "meant for bob"));
+}
+
 /// Everyday renames stay quiet. bob, encrypted, goes away and back; later the conversation is
 /// in plaintext (stopped) and he goes away and back again: nothing is held, no mark is left on
 /// either nick, and a fresh window with an old nick says where he is now.
