@@ -255,9 +255,19 @@ impl Sessions {
     /// from the store would not give again leave memory (a name never talked to, whose lines
     /// were garbage or plaintext: no saved row, blank, no mark, nothing pending). Without this,
     /// every name a hostile server writes from stayed in memory for good, with up to its
-    /// fragment budget, though nothing of it was saved.
+    /// fragment budget, though nothing of it was saved. A start from such a name that was
+    /// answered and never finished expires here too (`Conversation::expire_unanswered`), so
+    /// names that only sent starts go as well.
     pub fn sweep(&mut self, now_secs: u64) {
         self.sessions.retain(|_, s| {
+            if s.saved.is_none() {
+                s.conv.expire_unanswered(now_secs);
+            }
+            // Starts of other clients kept to answer once the session in progress is up: with
+            // no handshake in flight and no session, none is coming.
+            if !s.conv.handshake_in_flight() && s.conv.state() != ConvState::Encrypted {
+                s.heard.clear();
+            }
             let pieces = s.conv.expire_pieces(now_secs);
             pieces
                 || s.saved.is_some()

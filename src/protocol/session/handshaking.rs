@@ -44,6 +44,21 @@ impl Conversation {
         out
     }
 
+    /// Drops a handshake nobody here asked for (an answer to the peer's query or start) that
+    /// was not finished in time, when nothing is held: what [`Conversation::tick`] would do
+    /// for it, with nothing to report. For a periodic sweep of conversations no one writes in.
+    pub fn expire_unanswered(&mut self, now_secs: u64) {
+        let Some(since) = self.handshake_since else {
+            return;
+        };
+        if self.handshake_passive
+            && self.queue.is_empty()
+            && now_secs.saturating_sub(since) > HANDSHAKE_TIMEOUT_SECS
+        {
+            let _ = self.tick(now_secs);
+        }
+    }
+
     /// Drops pieces of lines too old to complete (part of [`Conversation::tick`]; alone, for a
     /// periodic sweep, since nothing saved changes). Whether pieces are still buffered.
     pub fn expire_pieces(&mut self, now_secs: u64) -> bool {

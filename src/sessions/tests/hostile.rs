@@ -508,9 +508,27 @@ fn the_sweep_lets_go_of_names_that_hold_nothing() {
             .expect("outgoing");
         assert_eq!(out, expected, "{name}");
     }
+    // Starts from names never talked to, never finished: answered (a handshake waits).
+    let query = crate::protocol::wire::WireMessage::Query.encode();
+    incoming(&mut alice, "query", &query, t0);
+    let (_, init) = crate::protocol::handshake::Initiator::start(0x5157, &mut alice.rng.clone());
+    let init = crate::protocol::wire::WireMessage::Init(init).encode();
+    incoming(&mut alice, "init", &init, t0);
+    let rows = |alice: &Peer, name: &str| {
+        alice
+            .store()
+            .load_session("prpl-test", "alice", name)
+            .unwrap()
+            .is_some()
+    };
     let loaded =
         |alice: &Peer, name: &str| alice.sessions.sessions.contains_key(&alice.key_for(name));
     assert!(loaded(&alice, "garbage") && loaded(&alice, "pieces"));
+    assert!(loaded(&alice, "query") && loaded(&alice, "init"));
+    assert!(
+        !rows(&alice, "query") && !rows(&alice, "init"),
+        "nothing saved for them"
+    );
     alice.sessions.sweep(t0 + 10);
     assert!(!loaded(&alice, "garbage"), "garbage only: let go");
     assert!(!loaded(&alice, "plain"), "plaintext chatter: let go");
@@ -522,6 +540,13 @@ fn the_sweep_lets_go_of_names_that_hold_nothing() {
         !loaded(&alice, "pieces"),
         "old pieces expire, then the name goes"
     );
+    for name in ["query", "init"] {
+        assert!(
+            !loaded(&alice, name),
+            "{name}: an unanswered start expires, then the name goes"
+        );
+        assert!(!rows(&alice, name), "{name}: no row left");
+    }
     assert!(loaded(&alice, "bob"));
     // And the encrypted conversation still works after the sweep.
     let (out, _) = alice.send("after the sweep");
