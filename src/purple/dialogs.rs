@@ -263,8 +263,26 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
 }
 
 /// The contact asked `question` (`Event::VerificationQuestion`): an input dialog for the answer.
+///
+/// One such dialog per conversation: while one is open, a newer question from the contact
+/// opens none (its line in the window says it); an answer typed in the open dialog is checked
+/// against the question it showed ([`answer_ok`]).
 pub(crate) fn answer(r: &ConvRef, question: &str) {
-    let Some(data) = park(Pending::Answer(r.clone())) else {
+    let key = r.key();
+    let open = with_state(|state| {
+        state
+            .dialogs
+            .values()
+            .any(|p| matches!(p, Pending::Answer { r, .. } if r.key() == key))
+    })
+    .unwrap_or(false);
+    if open {
+        return;
+    }
+    let Some(data) = park(Pending::Answer {
+        r: r.clone(),
+        question: question.to_owned(),
+    }) else {
         return;
     };
     let text = texts::answer_dialog(&plain(&r.peer), &plain(question));
@@ -307,11 +325,18 @@ fn question_pending(r: &ConvRef) -> bool {
 unsafe extern "C" fn answer_ok(data: *mut c_void, text: *const c_char) {
     ffi_boundary!((), {
         non_null!(data);
-        let Some(Pending::Answer(r)) = take(data) else {
+        let Some(Pending::Answer { r, question }) = take(data) else {
             return;
         };
         let answer = cstr_to_string(text).unwrap_or_default();
-        if !question_pending(&r) {
+        let Some(current) = service::pending_question(&r) else {
+            return;
+        };
+        // The contact asked another question since this dialog opened: this answer was
+        // typed for the one it showed. Nothing is sent; the current question gets its dialog.
+        if current != question {
+            r.system_line(&texts::question_changed(&r.peer, &current));
+            self::answer(&r, &current);
             return;
         }
         if answer.trim().is_empty() {
@@ -325,7 +350,7 @@ unsafe extern "C" fn answer_ok(data: *mut c_void, text: *const c_char) {
 unsafe extern "C" fn answer_declined(data: *mut c_void, _text: *const c_char) {
     ffi_boundary!((), {
         non_null!(data);
-        if let Some(Pending::Answer(r)) = take(data) {
+        if let Some(Pending::Answer { r, .. }) = take(data) {
             if question_pending(&r) {
                 decline(&r);
             }

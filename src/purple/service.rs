@@ -218,8 +218,13 @@ pub(crate) fn session_address(r: &ConvRef) -> Option<String> {
 
 /// Whether the contact's question still waits for our answer.
 pub(crate) fn question_pending(r: &ConvRef) -> bool {
+    pending_question(r).is_some()
+}
+
+/// The contact's question that waits for our answer, if any.
+pub(crate) fn pending_question(r: &ConvRef) -> Option<String> {
     let key = r.key();
-    with_sessions(|s| s.pending_question(&key).is_some()).unwrap_or(false)
+    with_sessions(|s| s.pending_question(&key)).flatten()
 }
 
 /// How the user trusts the key of the current (or last) session with `r`.

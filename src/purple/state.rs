@@ -40,8 +40,9 @@ pub(crate) enum Pending {
     Compare { r: ConvRef, key: IdentityPublic },
     /// Question-and-answer form.
     Ask(ConvRef),
-    /// The contact's question, waiting for our user's answer.
-    Answer(ConvRef),
+    /// The contact's question, waiting for our user's answer: the answer typed in this dialog
+    /// is for exactly this question.
+    Answer { r: ConvRef, question: String },
     /// The contact's key changed to `key`: accept exactly that key, or keep holding.
     KeyChanged { r: ConvRef, key: IdentityPublic },
     /// The Known fingerprints list: each item's label and the record it stands for.

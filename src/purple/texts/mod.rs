@@ -185,6 +185,16 @@ pub(crate) fn question_asked(peer: &str, question: &str) -> String {
     )
 }
 
+/// An answer typed in a dialog that showed an earlier question of the contact's.
+pub(crate) fn question_changed(peer: &str, current: &str) -> String {
+    let current = plain(current);
+    format!(
+        "{peer} asked another question since that dialog opened; your answer was not sent. \
+         The question now: \"{current}\". Reply with /sotto answer <your answer>, or in the \
+         dialog."
+    )
+}
+
 /// The line for an event that needs no more than a line (`None`: nothing to show).
 pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
     Some(match event {
