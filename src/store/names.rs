@@ -82,7 +82,8 @@ impl Store {
         // coming back) or the name it leaves (`new` moved to `old`: the same) is about this very
         // conversation, and holds nothing.
         let old_mark = mark_of(old)?.filter(|m| m != new);
-        let new_mark = mark_of(new)?.filter(|m| m != old);
+        let new_mark_was = mark_of(new)?;
+        let new_mark = new_mark_was.clone().filter(|m| m != old);
         let displaced = tx.execute(
             "UPDATE session SET peer = ?3 WHERE account = ?1 AND peer = ?2",
             params![acct, new, parked],
@@ -154,6 +155,12 @@ impl Store {
                 params![acct, old, new, t],
             )?;
         }
+        // A parked conversation that the mark on `new` named, and no mark names now (a
+        // conversation with a key settled the name): deleted, as with the last mark cleared
+        // ([`Store::clear_moved`]): nothing reads it again, and it holds old keys.
+        if let Some(mark) = new_mark_was {
+            delete_if_unnamed(&tx, &acct, &mark)?;
+        }
         tx.commit()?;
         Ok(renamed)
     }
@@ -190,12 +197,8 @@ impl Store {
             "DELETE FROM moved WHERE account = ?1 AND peer = ?2",
             params![acct, peer],
         )?;
-        if let Some(parked) = mark.filter(|m| is_parked(m)) {
-            tx.execute(
-                "DELETE FROM session WHERE account = ?1 AND peer = ?2
-                 AND NOT EXISTS (SELECT 1 FROM moved WHERE account = ?1 AND to_peer = ?2)",
-                params![acct, parked],
-            )?;
+        if let Some(mark) = mark {
+            delete_if_unnamed(&tx, &acct, &mark)?;
         }
         tx.commit()?;
         Ok(())
@@ -223,4 +226,21 @@ impl Store {
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Deletes the parked conversation `mark` names (when it names one) if no mark names it any
+/// more: nothing reads it again, and it holds old keys.
+fn delete_if_unnamed(
+    tx: &rusqlite::Transaction<'_>,
+    acct: &str,
+    mark: &str,
+) -> rusqlite::Result<()> {
+    if is_parked(mark) {
+        tx.execute(
+            "DELETE FROM session WHERE account = ?1 AND peer = ?2
+             AND NOT EXISTS (SELECT 1 FROM moved WHERE account = ?1 AND to_peer = ?2)",
+            params![acct, mark],
+        )?;
+    }
+    Ok(())
 }

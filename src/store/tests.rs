@@ -513,3 +513,32 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
     drop(s);
     fs::remove_dir_all(d).ok();
 }
+
+/// A name whose mark names a parked conversation, settled by a conversation with a key: the
+/// mark goes, and the parked conversation (old keys) with it when no other mark names it.
+#[test]
+fn a_parked_conversation_goes_when_a_keyed_arrival_settles_its_last_mark() {
+    let d = tmp("rename-settles-parked");
+    let s = Store::open(&d).unwrap();
+    let parked_rows = || {
+        s.load_sessions_under("prpl-irc", "a", "carol\u{1f}")
+            .unwrap()
+            .len()
+    };
+    s.save_session("prpl-irc", "a", "carol", b"encrypted with carol")
+        .unwrap();
+    s.rename_peer("prpl-irc", "a", "mallory", "carol", false, false)
+        .unwrap();
+    assert_eq!(parked_rows(), 1);
+    s.save_session("prpl-irc", "a", "dave", b"encrypted with dave")
+        .unwrap();
+    assert_eq!(
+        s.rename_peer("prpl-irc", "a", "dave", "carol", true, true)
+            .unwrap(),
+        Renamed::Settled
+    );
+    assert_eq!(s.moved_to("prpl-irc", "a", "carol").unwrap(), None);
+    assert_eq!(parked_rows(), 0, "old keys left with no mark naming them");
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}
