@@ -460,6 +460,17 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) {
             present::apply(r, fx);
             r.system_line(&texts::key_accepted(&r.peer));
         }
+        // The conversation waits for no key (its key is accepted): the key shown was another
+        // client's that is gone by now (its session ended, or it was let go). Nothing to warn
+        // about: a key-change warning here would be false, and teach clicking through them.
+        Some(Err(AcceptError::Different { .. }))
+            if service::waiting(r).is_some_and(|(_, blocked)| !blocked) =>
+        {
+            r.system_line(&texts::accept_gone(
+                &r.peer,
+                &expected.fingerprint().to_string(),
+            ));
+        }
         Some(Err(AcceptError::Different { current })) => {
             r.system_line(&texts::accept_refused(
                 &r.peer,

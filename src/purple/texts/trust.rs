@@ -170,6 +170,15 @@ pub(crate) fn accept_refused(peer: &str, checked: &str, current: &str) -> String
     )
 }
 
+/// A key accepted in a dialog (or by fingerprint) that no session waits for any more: another
+/// client of the contact that is gone.
+pub(crate) fn accept_gone(peer: &str, checked: &str) -> String {
+    format!(
+        "NOT accepted: no client of {peer} uses the key {checked} any more (that client ended \
+         its session or logged out). Nothing changed; {peer}'s current key is accepted."
+    )
+}
+
 /// `/sotto accept` with fewer digits than it needs.
 pub(crate) fn accept_too_short(peer: &str, typed: &str) -> String {
     format!(
