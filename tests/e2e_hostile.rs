@@ -330,6 +330,19 @@ fn irc_a_panic_in_a_callback_is_survived_and_reloads_from_disk() {
     p.assert_no_criticals();
 }
 
+/// alice (`always`) and bob over the transform test protocol, alice's connection refusing
+/// text over 200 bytes (as purple-discord and slack-libpurple refuse theirs): handshake lines
+/// and short data lines go through, 300-character pieces do not.
+fn refusing_loop_pair() -> Pair {
+    Pair::start(
+        Proto::Loop(LoopPrpl::Generic),
+        PairOptions {
+            alice_opts: vec![("refuse_over".into(), "200".into())],
+            ..alice_always()
+        },
+    )
+}
+
 /// A held message whose line the connection does not take (the transform test protocol
 /// refusing text over 200 bytes, as purple-discord and slack-libpurple refuse theirs): alice,
 /// on `always`, types a long message before any session; the handshake's lines (all under 200)
@@ -338,15 +351,8 @@ fn irc_a_panic_in_a_callback_is_survived_and_reloads_from_disk() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn loop_a_held_message_the_connection_refuses_is_shown_as_not_sent() {
-    let mut p = Pair::start(
-        Proto::Loop(LoopPrpl::Generic),
-        PairOptions {
-            alice_opts: vec![("refuse_over".into(), "200".into())],
-            ..alice_always()
-        },
-    );
-    let bob = p.bob.address.clone();
-    let alice = p.alice.address.clone();
+    let mut p = refusing_loop_pair();
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     let long = format!("a refused walrus {}", "tusk ".repeat(200));
     p.alice.client.send(&bob, &long);
     p.alice
@@ -373,6 +379,40 @@ fn loop_a_held_message_the_connection_refuses_is_shown_as_not_sent() {
             .any(|w| w.is_with(&alice) && w.shown().contains("a refused walrus")),
         "bob showed the refused message"
     );
+    p.assert_no_criticals();
+}
+
+/// A line from outside the send path (an auto-reply, another plugin: `serv_send_im`) whose
+/// lines the connection refuses is not reported sent: `send_im` returns 0 (it returned 1, and a
+/// caller that shows what it sends showed a message that never left).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn loop_an_auto_reply_the_connection_refuses_is_not_reported_sent() {
+    let mut p = refusing_loop_pair();
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.alice.client.send(&bob, "a short walrus first");
+    p.bob
+        .client
+        .expect_received(&alice, "a short walrus first", WAIT);
+    let long = format!("a refused auto-reply {}", "tusk ".repeat(200));
+    p.alice.client.command(&format!(
+        "servsend {} {}",
+        escape_arg(&bob),
+        escape_arg(&long)
+    ));
+    // "ECHO servsend RC" (the rig reads an ECHO's fields as one).
+    let echo = p.alice.client.expect("servsend's result", WAIT, |l| {
+        l.tag == "ECHO" && l.field(0).starts_with("servsend ")
+    });
+    let rc: i32 = echo.field(0)["servsend ".len()..]
+        .trim()
+        .parse()
+        .expect("a number");
+    assert!(
+        rc <= 0,
+        "send_im returned {rc} for lines the connection refused"
+    );
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], &long, "the refused auto-reply");
     p.assert_no_criticals();
 }
 

@@ -192,8 +192,13 @@ unsafe extern "C" fn wrapped_send_im(
             }
             Some((Outgoing::Lines(lines), mut fx)) => {
                 fx.inject.extend(lines);
-                present::apply(&r, fx);
-                1
+                // Sent only if the connection took every line: a caller that shows what it
+                // sends (rc > 0) must not show a message that did not leave.
+                if present::apply(&r, fx) {
+                    1
+                } else {
+                    0
+                }
             }
             Some((Outgoing::Hold, fx)) => {
                 present::apply(&r, fx);

@@ -30,6 +30,7 @@
  *   unload / load              unload / load again the --plugin plugin, as Tools > Plugins
  *                              does (prints PLUGIN_UNLOADED / PLUGIN_LOADED or PLUGIN_FAILED)
  *   servsend <buddy> <markup>  hand <markup> to serv_send_im as libpurple's auto-reply does
+ *                              (ECHO servsend <what send_im returned>)
  *                              (no sending-im-msg); prints ECHO servsend
  *   as <username> <command>    run <command> as the account <username> (one named
  *                              by --also-account; the others use the first account)
@@ -742,7 +743,8 @@ run_command(char *line)
 	if (strcmp(verb, "quit") == 0) {
 		g_main_loop_quit(main_loop);
 	} else if (strcmp(verb, "servsend") == 0) {
-		char *buddy, *markup;
+		char *buddy, *markup, *rc_text;
+		int rc;
 
 		if (!arg1 || !rest) {
 			emit("ERROR", 2, verb, "usage: servsend <buddy> <markup>");
@@ -750,9 +752,11 @@ run_command(char *line)
 		}
 		buddy = unescape(arg1);
 		markup = unescape(rest);
-		serv_send_im(purple_account_get_connection(the_account), buddy, markup,
-		             PURPLE_MESSAGE_AUTO_RESP);
-		emit("ECHO", 1, verb);
+		rc = serv_send_im(purple_account_get_connection(the_account), buddy, markup,
+		                  PURPLE_MESSAGE_AUTO_RESP);
+		rc_text = g_strdup_printf("%d", rc);
+		emit("ECHO", 2, verb, rc_text);
+		g_free(rc_text);
 		g_free(markup);
 		g_free(buddy);
 	} else if (strcmp(verb, "close") == 0) {
