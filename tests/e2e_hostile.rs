@@ -172,6 +172,25 @@ fn irc_msg_to_several_targets_never_leaks() {
     assert!(res.field(2).contains("Send to each separately"), "{res:?}");
     thread::sleep(Duration::from_secs(1));
     assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "several targets");
+    // The same person under IRC's other spellings of a target (RFC 2812 `msgto`:
+    // nick!user@host, nick@server): checked by the nick, refused like the list.
+    for (i, spelled) in [
+        format!("{bob}!{bob}@127.0.0.1"),
+        format!("{bob}@localhost"),
+        format!("{bob}!~{bob}@localhost,carol"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let text = format!("to bob spelled another way {i}");
+        let res = p
+            .alice
+            .client
+            .cmd_status(&bob, &format!("msg {spelled} {text}"));
+        assert_ne!(res.field(1), "0", "{spelled}: refused: {res:?}");
+        thread::sleep(Duration::from_millis(500));
+        assert_hidden(&[&p.alice.tap, &p.bob.tap], &text, spelled);
+    }
     p.assert_no_criticals();
 }
 

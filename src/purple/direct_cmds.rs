@@ -9,7 +9,8 @@
 //! (an action as the text `/me ...`, which the peer's libpurple shows as an action), and
 //! `/notice` and `/ctcp`, which cannot be carried encrypted, are refused. "No state" (the store
 //! is unavailable) is never plaintext; a comma-separated list of IRC targets is checked target
-//! by target, and refused as a whole if any of them is encrypted.
+//! by target, and refused as a whole if any of them is encrypted; a target spelled
+//! `nick!user@host` or `nick@server` is checked by its nick too.
 //!
 //! Not covered: `/quote` and `/raw` (the user types protocol lines by hand).
 
@@ -115,6 +116,26 @@ unsafe extern "C" fn direct_override(
             )
         };
         let name = first.trim();
+        // IRC's other spellings of a target (RFC 2812 `msgto`: nick!user@host, nick@server,
+        // user%host@server) reach a person whose conversation is named by the nick alone: the
+        // nick is checked too, and such a spelling of a contact that is not in plaintext is
+        // refused (the text would leave in plaintext under the other spelling).
+        if matches!(kind, Kind::Msg | Kind::Query | Kind::Refuse) {
+            let spelled_otherwise = name.split(',').filter_map(|t| {
+                let nick = t.split(['!', '@', '%']).next()?;
+                (nick.len() != t.len() && !nick.is_empty()).then_some(nick)
+            });
+            for nick in spelled_otherwise {
+                // SAFETY: the conversation's account is live.
+                let plain = unsafe { ConvRef::from_account(account, nick) }
+                    .is_some_and(|r| service::track_name(&r) && plaintext_ok(&r));
+                if !plain {
+                    // SAFETY: libpurple's error out-parameter.
+                    unsafe { set_error(error, &texts::spelled_target_refused(name, nick)) };
+                    return sys::PURPLE_CMD_RET_FAILED;
+                }
+            }
+        }
         // IRC sends `/msg a,b text` to each of a and b: every target is checked, and a mix of
         // encrypted and plaintext targets is refused (each needs its own line).
         if matches!(kind, Kind::Msg | Kind::Query | Kind::Refuse) && name.contains(',') {

@@ -479,6 +479,16 @@ pub(crate) fn several_targets_refused(targets: &str) -> String {
     )
 }
 
+/// `/msg nick!user@host text` (or another `msgto` spelling) to a contact who is not in
+/// plaintext.
+pub(crate) fn spelled_target_refused(target: &str, nick: &str) -> String {
+    format!(
+        "Sotto: not sent to {target}: it names {nick}, whose conversation is encrypted (or \
+         Sotto cannot tell), and this spelling would send it in plaintext. Write to {nick} by \
+         the nick alone (/msg {nick} ...)."
+    )
+}
+
 /// What a window shows instead of a raw Sotto line that reached it another way than Sotto's own
 /// receive path (a copy of what we sent from another client, history, another plugin).
 pub(crate) fn hidden_sotto_line(sent: bool) -> &'static str {
