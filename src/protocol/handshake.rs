@@ -7,10 +7,12 @@
 //!   ?S1C  tag_i, tag_r, [s_i], se, [payload] ──▶
 //! ```
 //!
-//! It follows Noise XX (`-> e`, `<- e, ee, s, es`, `-> s, se`) with one change: the cleartext
-//! header of each message (type letter and both instance tags) is mixed into the handshake
-//! hash before the message's keys, so the transcript binds the protocol version (through the
-//! protocol name and prologue), both identity keys, both ephemerals and both instance tags.
+//! It follows the Noise XX pattern (`-> e`, `<- e, ee, s, es`, `-> s, se`), with the
+//! differences PROTOCOL.md §3 lists (a Noise library does not interoperate): among them, the
+//! cleartext header of each message (type letter and both instance tags) is mixed into the
+//! handshake hash before the message's keys, so the transcript binds the protocol version
+//! (through the protocol name and prologue), both identity keys, both ephemerals and both
+//! instance tags.
 //! Authentication is by Diffie-Hellman only: no signatures, so either party could have
 //! forged a transcript with the other (deniability, as in Noise and Signal).
 //!

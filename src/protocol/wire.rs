@@ -193,11 +193,13 @@ impl MessageRef {
     /// ends at whitespace or the end of the text; what follows the whitespace is ignored).
     /// Strict: lower-case hex, a decimal without leading zeros.
     pub fn from_error_text(text: &str) -> Option<Self> {
+        // The reference follows the prefix at once (its one space, no more).
         let token = text
             .trim()
             .strip_prefix(NOT_READ)?
-            .split_whitespace()
-            .next()?;
+            .split(char::is_whitespace)
+            .next()
+            .filter(|t| !t.is_empty())?;
         let mut parts = token.split('.');
         let (sid, rk, n) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {
@@ -697,6 +699,9 @@ mod tests {
             "could not read message 5e55877a.fcec1a06.3)",
             "could not read message 5e55877a.fcec1a06.3.",
             "could not read message 5e55877a.fcec1a06.3(no encrypted session)",
+            // It follows `message ` at once.
+            "could not read message  5e55877a.fcec1a06.3",
+            "could not read message\u{3000}5e55877a.fcec1a06.3",
             "message could not be read",
             "",
         ] {

@@ -572,6 +572,8 @@ impl Conversation {
                                 mem::replace(&mut self.phase, Phase::Plaintext).into_handshake();
                             self.phase = Phase::Finished(handshake);
                             self.previous = None;
+                            // No session carries the run any more (PROTOCOL.md §5.2).
+                            self.verification.reset();
                             out.events.push(Event::Ended { by_peer: true });
                         }
                     }

@@ -173,3 +173,19 @@ fn a_new_key_replacing_a_live_session_is_never_a_first_use() {
         SendAction::Hold
     );
 }
+
+/// A question waiting for the user's answer ends with the session the peer ends (PROTOCOL.md
+/// §5.2): there is no session left to answer on.
+#[test]
+fn the_peers_end_of_session_ends_a_waiting_question() {
+    let (mut a, mut b, mut rng) = established(26);
+    let ask = a
+        .ask_question("Where did we meet?", "here", &mut rng)
+        .inject;
+    deliver(&mut b, ask, &mut rng);
+    assert_eq!(b.pending_question(), Some("Where did we meet?"));
+    let end = a.stop(&mut rng).inject;
+    let (_, _, ev) = deliver(&mut b, end, &mut rng);
+    assert!(ev.contains(&Event::Ended { by_peer: true }), "{ev:?}");
+    assert_eq!(b.pending_question(), None);
+}

@@ -178,6 +178,11 @@ pub(super) fn paths() -> String {
         peer: "alice".into(),
     };
     let (pa, pb) = (an.encode(), bn.encode());
+    o.line(format!(
+        "names stated in the handshake payload (§3.1), sections 1 to 11: alice me = alice, peer = bob (payload {}); bob me = bob, peer = alice (payload {})",
+        hex::encode(&pa),
+        hex::encode(&pb)
+    ));
     let mut alice = Conversation::new(IdentityKey::from_bytes(s_a), TAG_A, Policy::Manual);
     let mut bob = Conversation::new(IdentityKey::from_bytes(s_b), TAG_B, Policy::Manual);
     alice.set_names(an);
@@ -548,8 +553,10 @@ pub(super) fn paths() -> String {
             format!("?S1D{}", r::b64(&body))
         }),
         (
+            // A data line of the current chain whose last character alone differs: its
+            // unused low bits set. A lenient decoder gets the very bytes of a valid message.
             "malformed encoding (non-zero trailing bits)",
-            "?S1IAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB".into(),
+            trailing_bits_set(&mut ra.clone()),
         ),
         ("malformed message (D body too short)", "?S1DAAAA".into()),
         (
@@ -612,6 +619,9 @@ pub(super) fn paths() -> String {
 
     // ---- 12. Simultaneous start ----
     o.section("12. simultaneous start: both send ?S1I; the smaller ephemeral stays initiator");
+    o.line(
+        "new conversations (sections 12 and 13) with no names set: each payload states none (00 00)",
+    );
     let mut alice = Conversation::new(IdentityKey::from_bytes(s_a), TAG_A, Policy::Manual);
     let mut bob = Conversation::new(IdentityKey::from_bytes(s_b), TAG_B, Policy::Manual);
     alice.set_peer_supports_sotto(true);
@@ -685,6 +695,29 @@ fn varint(mut v: u32) -> Vec<u8> {
         }
         out.push(b | 0x80);
     }
+}
+
+/// A data line sealed by `ra` whose body ends in a partial base64 group, with the unused low
+/// bits of its last character set.
+fn trailing_bits_set(ra: &mut r::Ratchet) -> String {
+    const B64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for n in 1.. {
+        let text = "t".repeat(n);
+        let mut x = ra.clone();
+        let line = x.seal(0x00, text.as_bytes());
+        if (line.len() - 4) % 4 == 0 {
+            continue;
+        }
+        let mut b = line.into_bytes();
+        let last = b.len() - 1;
+        let v = B64URL
+            .iter()
+            .position(|c| *c == b[last])
+            .expect("base64url");
+        b[last] = B64URL[v | 1];
+        return String::from_utf8(b).expect("ASCII");
+    }
+    unreachable!()
 }
 
 #[test]
