@@ -464,16 +464,28 @@ impl Sessions {
         };
         let address = o.address.clone();
         let mut gone = false;
+        // Names it states that are not the ones the user sees: said with the start.
+        let mismatch = events.iter().find_map(|e| match e {
+            Event::NamesMismatch {
+                stated_self,
+                stated_peer,
+            } => Some((stated_self.clone(), stated_peer.clone())),
+            _ => None,
+        });
         for event in events {
             match event {
                 Event::Started { fingerprint, .. } => fx.notices.push(Notice::OtherClient {
                     address: address.clone(),
-                    what: if o.conv.is_blocked() {
-                        OtherClient::KeyNotAccepted {
+                    what: match (&mismatch, o.conv.is_blocked()) {
+                        (Some((stated_self, stated_peer)), _) => OtherClient::NamesMismatch {
                             fingerprint: fingerprint.to_string(),
-                        }
-                    } else {
-                        OtherClient::Started
+                            stated_self: stated_self.clone(),
+                            stated_peer: stated_peer.clone(),
+                        },
+                        (None, true) => OtherClient::KeyNotAccepted {
+                            fingerprint: fingerprint.to_string(),
+                        },
+                        (None, false) => OtherClient::Started,
                     },
                 }),
                 Event::Ended { .. } => {

@@ -112,6 +112,17 @@ pub enum OtherClient {
         /// The key's fingerprint.
         fingerprint: String,
     },
+    /// A session with it is up, but it states other names than the ones the user sees
+    /// (PROTOCOL.md §3.1: someone may be passing another person's session off as the
+    /// contact's client): nothing goes there until the user accepts this fingerprint.
+    NamesMismatch {
+        /// The key's fingerprint.
+        fingerprint: String,
+        /// The name it says it has.
+        stated_self: String,
+        /// The name it says it talks to.
+        stated_peer: String,
+    },
     /// It wrote, but its key is not one the user accepted: its words are shown as such, never
     /// as the contact's.
     UnacceptedMessage {

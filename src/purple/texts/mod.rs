@@ -394,6 +394,29 @@ fn other_client(peer: &str, address: &str, what: &OtherClient) -> String {
              it: compare the fingerprint with {peer} (/sotto fingerprint on that client shows \
              it), then type /sotto accept {fingerprint}"
         ),
+        OtherClient::NamesMismatch {
+            fingerprint,
+            stated_self,
+            stated_peer,
+        } => {
+            let name = |n: &str| {
+                if n.is_empty() {
+                    "(no name)".to_owned()
+                } else {
+                    plain(n)
+                }
+            };
+            format!(
+                "WARNING: {peer} is also logged in at {address} (fingerprint {fingerprint}), and \
+                 inside the encrypted handshake that client says it is \"{stated_self}\", \
+                 writing to \"{stated_peer}\": not the names you see. Someone may be passing \
+                 another person's conversation off as {peer}'s client. Nothing you type goes to \
+                 it; if you expected this (a nick changed meanwhile), compare the fingerprint \
+                 with {peer} and type /sotto accept {fingerprint}",
+                stated_self = name(stated_self),
+                stated_peer = name(stated_peer),
+            )
+        }
         OtherClient::UnacceptedMessage { fingerprint, text } => {
             // Its words on one line: a line break cannot paint a line of Sotto's own.
             let text: String = one_line(text).collect();

@@ -27,6 +27,8 @@ struct Net {
     desktop_first: bool,
     /// The clock every service is given.
     now: u64,
+    /// The names each participant sees (none unless a test sets them).
+    names: HashMap<&'static str, Names>,
 }
 
 fn now(secs: u64) -> Settings {
@@ -47,6 +49,15 @@ impl Net {
             wire: Vec::new(),
             desktop_first: false,
             now: 0,
+            names: HashMap::new(),
+        }
+    }
+
+    /// The settings `who` ("alice", [`LAPTOP`] or [`DESKTOP`]) is called with at `secs`.
+    fn at(names: &HashMap<&'static str, Names>, who: &str, secs: u64) -> Settings {
+        Settings {
+            names: names.get(who).cloned().unwrap_or_default(),
+            ..now(secs)
         }
     }
 
@@ -76,12 +87,12 @@ impl Net {
                     other => panic!("alice addressed {other}"),
                 };
                 for t in targets {
-                    let at = self.now;
+                    let at = Self::at(&self.names, t, self.now);
                     let c = self.client(t);
                     let key = c.key.clone();
                     let (action, fx) = c
                         .sessions
-                        .incoming(&key, "alice", &line, &now(at), &mut c.rng)
+                        .incoming(&key, "alice", &line, &at, &mut c.rng)
                         .expect("incoming");
                     if let ReceiveAction::Display(text) = action {
                         self.shown.entry(t).or_default().push(text.to_string());
@@ -92,11 +103,12 @@ impl Net {
                     }
                 }
             } else {
+                let at = Self::at(&self.names, "alice", self.now);
                 let a = &mut self.alice;
                 let key = a.key.clone();
                 let (action, fx) = a
                     .sessions
-                    .incoming(&key, &from, &line, &now(self.now), &mut a.rng)
+                    .incoming(&key, &from, &line, &at, &mut a.rng)
                     .expect("incoming");
                 if let ReceiveAction::Display(text) = action {
                     self.shown
@@ -123,7 +135,13 @@ impl Net {
         let (out, fx) = self
             .alice
             .sessions
-            .outgoing(&key, "bob", text, &now(self.now), &mut self.alice.rng)
+            .outgoing(
+                &key,
+                "bob",
+                text,
+                &Self::at(&self.names, "alice", self.now),
+                &mut self.alice.rng,
+            )
             .expect("outgoing");
         let main = self
             .alice
@@ -154,12 +172,12 @@ impl Net {
 
     /// A client of bob types `text` to alice.
     fn bob_types(&mut self, client: &'static str, text: &str) {
-        let at = self.now;
+        let at = Self::at(&self.names, client, self.now);
         let c = self.client(client);
         let key = c.key.clone();
         let (out, fx) = c
             .sessions
-            .outgoing(&key, "alice", text, &now(at), &mut c.rng)
+            .outgoing(&key, "alice", text, &at, &mut c.rng)
             .expect("outgoing");
         let mut queue = VecDeque::new();
         let lines = match out {
@@ -178,7 +196,13 @@ impl Net {
         let lines = self
             .alice
             .sessions
-            .start_or_stop(&key, "bob", &now(self.now), true, &mut self.alice.rng)
+            .start_or_stop(
+                &key,
+                "bob",
+                &Self::at(&self.names, "alice", self.now),
+                true,
+                &mut self.alice.rng,
+            )
             .expect("start")
             .inject;
         let queue = lines
@@ -199,7 +223,7 @@ impl Net {
     /// bob's first client starts (`true`) or stops, from its own window: the lines it sends.
     fn laptop_acts(&mut self, start: bool) -> Vec<String> {
         let key = self.laptop.key.clone();
-        let at = now(self.now);
+        let at = Self::at(&self.names, LAPTOP, self.now);
         self.laptop
             .sessions
             .start_or_stop(&key, "alice", &at, start, &mut self.laptop.rng)
@@ -217,13 +241,18 @@ impl Net {
         self.deliver(queue);
     }
 
-    /// alice, who knows bob runs Sotto, starts; she accepts the other client's key.
-    fn both_accepted(&mut self) {
+    /// alice learns that bob runs Sotto (her start is then `?S1I`, which both clients answer).
+    fn alice_knows_bob_runs_sotto(&mut self) {
         let key = self.alice.key.clone();
         self.alice
             .store()
             .set_peer_runs_sotto(&key.protocol, &key.account, &key.peer)
             .unwrap();
+    }
+
+    /// alice, who knows bob runs Sotto, starts; she accepts the other client's key.
+    fn both_accepted(&mut self) {
+        self.alice_knows_bob_runs_sotto();
         self.alice_starts();
         let fp = self.others()[0].2.clone().expect("key");
         self.accept(&fp).expect("accepted");
@@ -234,7 +263,7 @@ impl Net {
         self.alice.sessions.accept_other_client(
             &key,
             "bob",
-            &now(self.now),
+            &Self::at(&self.names, "alice", self.now),
             fingerprint,
             &mut self.alice.rng,
         )
@@ -249,11 +278,7 @@ fn both_read(test: &str, peer_known: bool) {
     let mut net = Net::new(test);
     if peer_known {
         // alice knows bob runs Sotto: her start is `?S1I`, and both clients answer `?S1R`.
-        let key = net.alice.key.clone();
-        net.alice
-            .store()
-            .set_peer_runs_sotto(&key.protocol, &key.account, &key.peer)
-            .unwrap();
+        net.alice_knows_bob_runs_sotto();
     }
     net.alice_starts();
     let state = |p: &mut Peer| {
@@ -867,4 +892,39 @@ fn the_main_client_under_a_new_address_is_not_another_client() {
     }
     assert!(net.others().is_empty(), "{:?}", net.others());
     assert_eq!(net.alice.sessions.session_address(&key), Some("bob/phone"));
+}
+
+/// A second client that states other names than the ones alice sees (a relayed session
+/// passed off as bob's client) is named as such, with the names it states: not only "a key
+/// you have not accepted" (the names used to be dropped, so accepting the key by its
+/// fingerprint let the mismatch through unseen). Nothing goes to it meanwhile.
+#[test]
+fn another_client_that_states_other_names_is_told_with_the_names() {
+    let mut net = Net::new("other-names");
+    let names = |me: &str, peer: &str| Names {
+        me: me.into(),
+        peer: peer.into(),
+    };
+    net.names.insert("alice", names("alice", "bob"));
+    net.names.insert(LAPTOP, names("bob", "alice"));
+    net.names.insert(DESKTOP, names("mallory", "alice"));
+    net.alice_knows_bob_runs_sotto();
+    net.alice_starts();
+    let others = net.others();
+    assert_eq!(others.len(), 1, "{others:?}");
+    assert_eq!(others[0].0, DESKTOP);
+    assert!(
+        net.notices.iter().any(|n| matches!(n,
+            Notice::OtherClient {
+                address,
+                what: OtherClient::NamesMismatch { stated_self, .. },
+            } if address == DESKTOP && stated_self == "mallory")),
+        "{:?}",
+        net.notices
+    );
+    net.alice_types("for bob's own clients");
+    assert!(!net
+        .shown(DESKTOP)
+        .iter()
+        .any(|t| t == "for bob's own clients"));
 }
