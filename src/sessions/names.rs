@@ -54,10 +54,18 @@ impl Sessions {
         }
     }
 
-    /// After a saved decision: a session that started with a key already accepted for this name
-    /// settles the name (no moved mark), and a key new for this name but known under other
-    /// names is named.
+    /// After a saved decision: a session that started with a key already accepted for this name,
+    /// or whose new key the user accepted, settles the name (no moved mark), and a key new for
+    /// this name but known under other names is named.
     pub(super) fn after_start(&mut self, key: &ConvKey, events: &[Event], fx: &mut Effects) {
+        // A marked name whose conversation now sends encrypted (a key accepted for it: the
+        // session started with one, or the user accepted the new one) is settled.
+        let settled = self.sessions.get(key).is_some_and(|s| {
+            s.moved_to.is_some() && s.conv.state() == ConvState::Encrypted && !s.conv.is_blocked()
+        });
+        if settled {
+            self.clear_moved(key);
+        }
         let Some(started) = events.iter().find_map(|e| match e {
             Event::Started { peer, .. } => Some(*peer),
             _ => None,

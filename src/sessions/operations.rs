@@ -344,10 +344,13 @@ impl Sessions {
         start: bool,
         rng: &mut impl CryptoRngCore,
     ) -> Option<Effects> {
-        // Starting with whoever holds the name now, or allowing plaintext, is the user's decision
-        // about a name a conversation moved away from; and about a saved conversation that could
-        // not be restored (it is replaced by the new one).
-        self.clear_moved(key);
+        // Allowing plaintext is the user's decision about a name a conversation moved away
+        // from. Starting is not yet: the mark stays until a session with a key the user
+        // accepts is up (`after_start`), so a start nobody answers leaves the name held, never
+        // plaintext. Either replaces a saved conversation that could not be restored.
+        if !start {
+            self.clear_moved(key);
+        }
         if let Some(s) = self.sessions.get_mut(key) {
             s.unrestorable = None;
         }

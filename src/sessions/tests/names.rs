@@ -816,6 +816,60 @@ fn a_server_cannot_empty_a_name_of_keys_and_take_the_encrypted_contact_it_moves_
     assert!(!shown.iter().any(|t| t == "meant for bob"));
 }
 
+/// `/sotto start` on a name an encrypted conversation moved away from does not release it by
+/// itself: nobody answers, the start expires, and what alice types there is still held (it used
+/// to go out in plaintext under `manual`, the mark cleared by the start). When a session is up
+/// with a key she accepts (here mallory's, accepted knowingly), the mark goes, and no "moved"
+/// notice follows.
+#[test]
+fn a_start_on_a_marked_name_releases_it_only_with_an_accepted_session() {
+    let (mut alice, _bob) = encrypted("start-marked");
+    rename(&mut alice, "bob", "bob_away");
+    let unanswered = start_with(&mut alice, "bob");
+    assert!(!unanswered.is_empty());
+    let later = Settings {
+        now_secs: 10_000,
+        ..settings(Policy::Manual)
+    };
+    let key = alice.key_for("bob");
+    let (out, _) = alice
+        .sessions
+        .outgoing(
+            &key,
+            "bob",
+            "after the start expired",
+            &later,
+            &mut alice.rng,
+        )
+        .expect("outgoing");
+    assert_eq!(out, Outgoing::Hold, "plaintext to a marked name");
+    assert!(!alice.plaintext_allowed("bob", Policy::Manual));
+
+    // mallory (her own key accepted for "mallory") holds "bob" now and answers a start there:
+    // a changed key for "bob"; alice accepts it knowingly. The name is settled.
+    let mut mallory = encrypted_with_mallory(&mut alice, "start-marked", 15);
+    let mut to_mallory = start_with(&mut alice, "bob");
+    while !to_mallory.is_empty() {
+        let (to_alice, _, _) = mallory.receive("alice", &to_mallory);
+        to_mallory = alice.receive_as("bob", &to_alice).0;
+    }
+    let k = alice.sessions.loaded_peer_key(&key).expect("a session");
+    accept(&mut alice, "bob", &k);
+    assert_eq!(
+        alice.store().moved_to("prpl-test", "alice", "bob").unwrap(),
+        None
+    );
+    let (out, fx) = alice.send_to("bob", "to mallory, knowingly", Policy::Manual);
+    assert_eq!(data_lines(&lines_of(out)), 1);
+    assert!(
+        !fx.notices
+            .iter()
+            .any(|n| matches!(n, Notice::Moved { .. } | Notice::NameTaken { .. })),
+        "{:?}",
+        fx.notices
+    );
+}
+
 /// Everyday renames stay quiet. bob, encrypted, goes away and back; later the conversation is
 /// in plaintext (stopped) and he goes away and back again: nothing is held, no mark is left on
 /// either nick, and a fresh window with an old nick says where he is now.
