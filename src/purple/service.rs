@@ -356,6 +356,16 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
 /// How often the store's write-ahead log is emptied while Sotto is loaded.
 const CHECKPOINT_SECS: u32 = 30;
 
+/// [`CHECKPOINT_SECS`], or `SOTTO_TEST_CHECKPOINT_SECS` (1 to 30) from the process environment:
+/// the end-to-end tests that watch the store's files for writes let the checkpoint of what was
+/// saved before them happen first, so it is not taken for a write of theirs. Unset in real use.
+fn checkpoint_secs() -> u32 {
+    std::env::var("SOTTO_TEST_CHECKPOINT_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .map_or(CHECKPOINT_SECS, |s| s.clamp(1, CHECKPOINT_SECS))
+}
+
 /// A libpurple timeout of ours, removed when dropped (plugin unload) unless it already ran
 /// and was not repeated ([`Timeout::ran`]).
 pub(crate) struct Timeout(u32);
@@ -369,7 +379,7 @@ impl Timeout {
         // SAFETY: `checkpoint_tick` has GSourceFunc's signature; no data pointer.
         Timeout(unsafe {
             sys::purple_timeout_add_seconds(
-                CHECKPOINT_SECS,
+                checkpoint_secs(),
                 Some(checkpoint_tick),
                 std::ptr::null_mut(),
             )
