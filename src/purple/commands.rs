@@ -3,6 +3,8 @@
 
 use std::ffi::{c_char, c_void};
 
+use crate::protocol::SecretString;
+
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, arg, set_error, CommandGuard, ConvRef};
@@ -66,7 +68,8 @@ unsafe extern "C" fn sotto_cmd(
             return sys::PURPLE_CMD_RET_FAILED;
         };
         // SAFETY: libpurple's argument vector for this callback.
-        let line = unsafe { arg(args, 0) };
+        // Wiped when dropped: `verify` and `answer` carry a verification answer.
+        let line = SecretString::new(unsafe { arg(args, 0) });
         let word = line
             .split_whitespace()
             .next()
@@ -84,7 +87,7 @@ unsafe extern "C" fn sotto_cmd(
             "fingerprint" | "fp" => r.system_line(&present::fingerprint_text(&r)),
             "verify" => verify(&r, rest(&line)),
             "answer" => {
-                let answer = rest(&line).trim().to_owned();
+                let answer = SecretString::from(rest(&line).trim());
                 if answer.is_empty() {
                     r.system_line(texts::answer_usage());
                 } else {

@@ -15,7 +15,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 
-use crate::protocol::{ConvState, IdentityPublic};
+use crate::protocol::{ConvState, IdentityPublic, SecretString};
 use crate::sessions::trust::{fingerprint_prefix_matches, AcceptError, ACCEPT_GROUPS};
 
 use super::bindings as sys;
@@ -235,7 +235,7 @@ unsafe extern "C" fn ask_ok(data: *mut c_void, fields: *mut sys::PurpleRequestFi
         let (q, a) = unsafe {
             (
                 field_string(fields, c"question"),
-                field_string(fields, c"answer"),
+                SecretString::new(field_string(fields, c"answer")),
             )
         };
         ask_question(&r, q.trim(), a.trim());
@@ -328,7 +328,7 @@ unsafe extern "C" fn answer_ok(data: *mut c_void, text: *const c_char) {
         let Some(Pending::Answer { r, question }) = take(data) else {
             return;
         };
-        let answer = cstr_to_string(text).unwrap_or_default();
+        let answer = SecretString::new(cstr_to_string(text).unwrap_or_default());
         let Some(current) = service::pending_question(&r) else {
             return;
         };
