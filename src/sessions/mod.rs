@@ -544,7 +544,13 @@ impl Sessions {
         let mut rows: Vec<(String, SecretBytes, [u8; 32])> = Vec::new();
         let mut main = None;
         let blank_unsaved = s.saved.is_none() && s.conv.is_blank();
-        if !blank_unsaved && (s.conv.state() != ConvState::Plaintext || !events.is_empty()) {
+        // A saved row and a conversation now blank: a decision that leaves plaintext with no
+        // event (`/sotto stop` after a start lapsed, or on a row that could not be restored)
+        // still replaces what the row says.
+        let blank_saved = s.saved.is_some() && s.conv.is_blank();
+        if !blank_unsaved
+            && (s.conv.state() != ConvState::Plaintext || !events.is_empty() || blank_saved)
+        {
             let snapshot = s.conv.snapshot();
             let now = digest(&snapshot);
             if s.saved != Some(now) {

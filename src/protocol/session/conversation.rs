@@ -55,6 +55,11 @@ pub struct Conversation {
     /// or init. It does not hold what the user types (the conversation stays as it was until it
     /// completes), so an injected start cannot stall anyone. Not saved.
     pub(super) handshake_passive: bool,
+    /// A start this side asked for (`/sotto start`, or a policy) lapsed unanswered: the user
+    /// expects encryption, so until a session is up or the user ends the conversation
+    /// (`/sotto stop`), what is typed is held and the start tried again, as when messages are
+    /// still held. Saved.
+    pub(super) start_lapsed: bool,
     /// The current answer window's start and the answers sent in it (a query or an init
     /// answered). Not saved.
     pub(super) answers: (u64, u32),
@@ -114,6 +119,7 @@ impl Conversation {
             now: 0,
             handshake_since: None,
             handshake_passive: false,
+            start_lapsed: false,
             answers: (0, 0),
             sent: VecDeque::new(),
             not_read_at: (None, None),
@@ -220,12 +226,13 @@ impl Conversation {
     }
 
     /// Whether [`Conversation::send`] would let a message go out as plaintext now: no session,
-    /// nothing held, and a policy that does not start one (`manual`, or `opportunistic` with a
-    /// contact not known to run Sotto). What a host asks before it lets a line it does not pass
+    /// nothing held, no start of ours that lapsed, and a policy that does not start one
+    /// (`manual`, or `opportunistic` with a contact not known to run Sotto). What a host asks before it lets a line it does not pass
     /// through `send` (IRC's `/msg`, `/query`) go out unencrypted.
     pub fn sends_plaintext(&self) -> bool {
         self.state() == ConvState::Plaintext
             && self.queue.is_empty()
+            && !self.start_lapsed
             && match self.policy {
                 Policy::Always => false,
                 Policy::Opportunistic => !self.peer_supports,
@@ -353,6 +360,7 @@ impl Conversation {
         }
         self.previous = None;
         self.blocked = false;
+        self.start_lapsed = false;
         // "Runs Sotto" was learned from a finished handshake; the user ending it means: do not
         // start again by yourself (under `opportunistic`) until one of us starts.
         self.peer_supports = false;
@@ -420,9 +428,10 @@ impl Conversation {
             ConvState::Encrypted => HoldReason::Blocked,
             ConvState::Handshaking => HoldReason::Handshaking,
             ConvState::Finished => HoldReason::EndedByPeer,
-            // Messages are still held from a handshake that did not finish: what is typed after
-            // them is held too (never plaintext behind them), and the handshake is tried again.
-            ConvState::Plaintext if !self.queue.is_empty() => {
+            // Messages are still held from a handshake that did not finish, or a start of ours
+            // lapsed: what is typed now is held too (never plaintext behind them, nor after a
+            // start the user asked for), and the handshake is tried again.
+            ConvState::Plaintext if !self.queue.is_empty() || self.start_lapsed => {
                 self.begin_handshake(&mut out.inject, rng);
                 out.events.push(Event::HandshakeStarted);
                 HoldReason::Handshaking

@@ -34,7 +34,10 @@ impl Conversation {
                 mem::replace(&mut self.phase, Phase::Plaintext).without_handshake();
             self.phase = phase;
             self.handshake_since = None;
-            let noticed = !mem::take(&mut self.handshake_passive) || !self.queue.is_empty();
+            let ours = !mem::take(&mut self.handshake_passive);
+            // A start of ours with no session to fall back on: the user expects encryption.
+            self.start_lapsed |= dropped && ours && matches!(self.phase, Phase::Plaintext);
+            let noticed = ours || !self.queue.is_empty();
             if dropped && noticed {
                 out.events.push(Event::HandshakeExpired {
                     queued: self.queue.len(),
@@ -237,6 +240,7 @@ impl Conversation {
         let mismatch = Names::decode(est.peer_payload()).and_then(|n| self.names.mismatch(&n));
         // A re-key keeps the session it replaces for messages still in flight.
         self.handshake_passive = false;
+        self.start_lapsed = false;
         self.previous = mem::replace(&mut self.phase, Phase::Encrypted(session))
             .into_session()
             .map(Box::new);

@@ -50,6 +50,10 @@ const FLAG_BLOCKED: u8 = 4;
 /// Without it, a restored answer was a handshake of our own and held everything typed. An
 /// older Sotto ignores the bit (and restores it as before).
 const FLAG_HANDSHAKE_PASSIVE: u8 = 8;
+/// A start of ours lapsed unanswered: what is typed is held and the start tried again
+/// (`Conversation::start_lapsed`). An older Sotto ignores the bit (and sends the next line in
+/// plaintext under `manual`, as it did before).
+const FLAG_START_LAPSED: u8 = 16;
 
 /// Why a snapshot could not be restored.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -158,7 +162,8 @@ impl Conversation {
                 | flag(
                     self.handshake_passive && self.phase.handshake().is_some(),
                     FLAG_HANDSHAKE_PASSIVE,
-                ),
+                )
+                | flag(self.start_lapsed, FLAG_START_LAPSED),
         );
         Handshake::to_bytes(self.phase.handshake(), &mut out);
         Session::to_bytes(self.phase.session(), &mut out);
@@ -178,7 +183,7 @@ impl Conversation {
     }
 
     /// Whether the conversation holds nothing a new one would not: no handshake, session,
-    /// previous session, held text or block, so its [`Conversation::snapshot`] is a new
+    /// previous session, held text, lapsed start or block, so its [`Conversation::snapshot`] is a new
     /// conversation's with the same settings (policy, line length) and what the store's tables
     /// give it when it is loaded (runs Sotto, accepted keys). Such a conversation needs no saved
     /// row: a line from a name never talked to that leaves it so writes nothing.
@@ -187,6 +192,7 @@ impl Conversation {
             && self.previous.is_none()
             && !self.blocked
             && self.queue.is_empty()
+            && !self.start_lapsed
     }
 
     #[cfg(test)]
@@ -278,6 +284,7 @@ impl Conversation {
             now: 0,
             handshake_since: None,
             handshake_passive,
+            start_lapsed: flags & FLAG_START_LAPSED != 0,
             answers: (0, 0),
             sent: std::collections::VecDeque::new(),
             not_read_at: (None, None),

@@ -78,6 +78,72 @@ fn a_start_nobody_answers_expires_and_nothing_is_lost() {
 }
 
 #[test]
+fn a_start_of_ours_that_lapses_with_nothing_held_still_holds_what_is_typed() {
+    // Under `manual`, the user asked for encryption (`/sotto start`), typed nothing while it
+    // was under way, and nobody answered. What is typed after the start lapsed used to go out
+    // in plaintext (the lapse was reported in the same callback, after the line had left).
+    let mut rng = rng(43);
+    let (mut a, mut b) = pair(&mut rng, Policy::Manual);
+    b.tick(100);
+    assert_eq!(b.start(&mut rng).inject.len(), 1);
+    let out = b.tick(100 + HANDSHAKE_TIMEOUT_SECS + 1);
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::HandshakeExpired { queued: 0 })),
+        "{:?}",
+        out.events
+    );
+    assert_eq!(b.state(), ConvState::Plaintext);
+    assert!(
+        !b.sends_plaintext(),
+        "/msg and auto-replies are refused too"
+    );
+    assert!(!b.is_blank(), "the lapse is saved");
+    // So it stays after a restart.
+    let mut b =
+        Conversation::restore(IdentityKey::generate(&mut rng), &b.snapshot()).expect("restore");
+    assert!(!b.sends_plaintext(), "restored");
+    let out = b.send("typed after the start lapsed", &mut rng);
+    assert_eq!(out.action, SendAction::Hold);
+    assert_eq!(out.inject.len(), 1, "a new start");
+    assert!(
+        out.events.iter().any(|e| matches!(e, Event::Held { .. })),
+        "{:?}",
+        out.events
+    );
+    // The user ends it: the held text is handed back, and plaintext is the user's choice again.
+    let out = b.stop(&mut rng);
+    assert!(out
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Unsent { text } if text == "typed after the start lapsed")));
+    assert!(b.sends_plaintext());
+    assert_eq!(
+        b.send("plain now", &mut rng).action,
+        SendAction::SendPlaintext
+    );
+
+    // A start that lapses and is then answered: the session clears the lapse (once it is
+    // gone, e.g. forgotten after a restored backup, `manual` is plaintext again).
+    b.tick(1000);
+    let _lost = b.start(&mut rng).inject;
+    b.tick(1000 + HANDSHAKE_TIMEOUT_SECS + 1);
+    assert!(!b.sends_plaintext());
+    let mut to_a = b.send("held, then delivered", &mut rng).inject;
+    let mut shown = Vec::new();
+    while !to_a.is_empty() {
+        let (s, to_b, _) = deliver(&mut a, to_a, &mut rng);
+        shown.extend(s);
+        to_a = deliver(&mut b, to_b, &mut rng).1;
+    }
+    assert_eq!(b.state(), ConvState::Encrypted);
+    assert_eq!(shown, ["held, then delivered"]);
+    b.forget_session();
+    assert!(b.sends_plaintext(), "the session cleared the lapse");
+}
+
+#[test]
 fn starts_teach_nothing_lasting_and_stop_forgets_that_the_peer_runs_sotto() {
     let mut rng = rng(42);
     let (_, mut b) = pair(&mut rng, Policy::Opportunistic);

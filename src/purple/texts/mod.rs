@@ -200,8 +200,9 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
     Some(match event {
         Event::HandshakeStarted => format!("starting an encrypted conversation with {peer}…"),
         Event::HandshakeExpired { queued: 0 } => format!(
-            "the encrypted conversation with {peer} did not start (no answer in time); nothing \
-             is waiting."
+            "the encrypted conversation with {peer} did not start (no answer in time). What you \
+             type to {peer} is held, never sent unencrypted, and the start is tried again; \
+             /sotto stop to write unencrypted."
         ),
         Event::HandshakeExpired { queued } => format!(
             "the encrypted conversation with {peer} did not start (no answer in time). {queued} \

@@ -3,6 +3,7 @@
 //! while unsaved is not shown twice, and "runs Sotto" is forgotten when the user ends it.
 
 use super::*;
+use crate::protocol::session::HANDSHAKE_TIMEOUT_SECS;
 
 #[test]
 fn a_line_that_changes_nothing_writes_nothing() {
@@ -18,47 +19,59 @@ fn a_line_that_changes_nothing_writes_nothing() {
 
 #[test]
 fn a_saved_conversation_that_cannot_be_restored_is_kept_and_held() {
-    let mut alice = peer("unrestorable", "alice", "bob", 20);
-    assert!(alice.sessions.identity("prpl-test", "alice").is_some());
-    let k = alice.key.clone();
-    let damaged = b"\x09 written by a future Sotto".to_vec();
-    alice
-        .store()
-        .save_session(&k.protocol, &k.account, &k.peer, &damaged)
-        .unwrap();
-    for policy in [Policy::Manual, Policy::Opportunistic] {
-        assert!(
-            !alice.plaintext_allowed("bob", policy),
-            "no /msg in plaintext"
-        );
-        let (out, fx) = alice.send_to("bob", "typed", policy);
-        assert_eq!(out, Outgoing::Hold, "never plaintext");
-        assert!(fx.inject.is_empty());
+    for start in [true, false] {
+        let mut alice = peer(&format!("unrestorable-{start}"), "alice", "bob", 20);
+        assert!(alice.sessions.identity("prpl-test", "alice").is_some());
+        let k = alice.key.clone();
+        let damaged = b"\x09 written by a future Sotto".to_vec();
+        alice
+            .store()
+            .save_session(&k.protocol, &k.account, &k.peer, &damaged)
+            .unwrap();
+        for policy in [Policy::Manual, Policy::Opportunistic] {
+            assert!(
+                !alice.plaintext_allowed("bob", policy),
+                "no /msg in plaintext"
+            );
+            let (out, fx) = alice.send_to("bob", "typed", policy);
+            assert_eq!(out, Outgoing::Hold, "never plaintext");
+            assert!(fx.inject.is_empty());
+            assert!(matches!(
+                fx.notices.as_slice(),
+                [Notice::Unrestorable { unsent: Some(t), .. }] if t == "typed"
+            ));
+        }
+        let (_, _, fx) = alice.receive_as("bob", &["?S1Dsomething".to_owned()]);
         assert!(matches!(
             fx.notices.as_slice(),
-            [Notice::Unrestorable { unsent: Some(t), .. }] if t == "typed"
+            [Notice::Unrestorable { .. }]
         ));
+        let row = alice
+            .store()
+            .load_session(&k.protocol, &k.account, &k.peer)
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.to_vec(), damaged, "the row is kept as it was");
+        // The user decides: a new start replaces it, and so does `/sotto stop` (which leaves a
+        // conversation in plaintext with no event: the row used to stay, held again after a
+        // restart, although the notice says stop allows plaintext).
+        if start {
+            assert_eq!(alice.start().len(), 1);
+        } else {
+            alice.stop();
+            alice.sessions.drop_memory();
+            assert!(
+                alice.plaintext_allowed("bob", Policy::Manual),
+                "after a restart"
+            );
+        }
+        let row = alice
+            .store()
+            .load_session(&k.protocol, &k.account, &k.peer)
+            .unwrap()
+            .unwrap();
+        assert_ne!(row.to_vec(), damaged, "start: {start}");
     }
-    let (_, _, fx) = alice.receive_as("bob", &["?S1Dsomething".to_owned()]);
-    assert!(matches!(
-        fx.notices.as_slice(),
-        [Notice::Unrestorable { .. }]
-    ));
-    let row = alice
-        .store()
-        .load_session(&k.protocol, &k.account, &k.peer)
-        .unwrap()
-        .unwrap();
-    assert_eq!(row.to_vec(), damaged, "the row is kept as it was");
-    // The user decides: a new start replaces it.
-    let lines = alice.start();
-    assert_eq!(lines.len(), 1);
-    let row = alice
-        .store()
-        .load_session(&k.protocol, &k.account, &k.peer)
-        .unwrap()
-        .unwrap();
-    assert_ne!(row.to_vec(), damaged);
 }
 
 #[test]
@@ -455,6 +468,51 @@ fn stop_in_plaintext_forgets_that_the_peer_runs_sotto_also_after_a_restart() {
             .expect("outgoing");
         assert_eq!(out, Outgoing::Plaintext, "held: {held}: {:?}", fx.inject);
         assert!(fx.inject.is_empty());
+    }
+}
+
+/// `/sotto start` under `manual`, nothing typed, nobody answers: once the start lapsed, what
+/// the user types is held and a new start goes out (no line in plaintext), in this run and
+/// after a restart, and `/msg` is refused; `/sotto stop` makes plaintext the user's again.
+#[test]
+fn a_start_that_lapsed_holds_the_next_line_in_this_run_and_after_a_restart() {
+    for restart in [false, true] {
+        let mut alice = peer(&format!("lapsed-{restart}"), "alice", "bob", 32);
+        let k = alice.key.clone();
+        let at = |t: u64| Settings {
+            now_secs: t,
+            ..settings(Policy::Manual)
+        };
+        let fx = alice
+            .sessions
+            .start_or_stop(&k, "bob", &at(0), true, &mut alice.rng)
+            .expect("start");
+        assert_eq!(fx.inject.len(), 1);
+        let later = at(2 * HANDSHAKE_TIMEOUT_SECS);
+        alice
+            .sessions
+            .incoming(&k, "bob", "plain chatter", &later, &mut alice.rng)
+            .expect("incoming");
+        if restart {
+            alice.sessions.drop_memory();
+        }
+        assert!(!alice.sessions.plaintext_allowed(&k, "bob", &later));
+        let (out, fx) = alice
+            .sessions
+            .outgoing(&k, "bob", "a secret", &later, &mut alice.rng)
+            .expect("outgoing");
+        assert_eq!(out, Outgoing::Hold, "restart: {restart}");
+        assert!(
+            fx.inject.iter().all(|l| l.starts_with("?S1")) && fx.inject.len() == 1,
+            "a new start only: {:?}",
+            fx.inject
+        );
+        alice.stop();
+        let (out, _) = alice
+            .sessions
+            .outgoing(&k, "bob", "plain now", &later, &mut alice.rng)
+            .expect("outgoing");
+        assert_eq!(out, Outgoing::Plaintext, "restart: {restart}");
     }
 }
 
