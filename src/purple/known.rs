@@ -179,9 +179,15 @@ fn apply_known(t: &TrustRecord, choice: c_int) {
         done != Changed::Failed,
         change,
     ));
-    if done == Changed::Held {
-        r.system_line(&texts::held_after_forget(&t.peer, &fingerprint));
-        super::present::redecorate(&r);
+    match done {
+        Changed::Held => {
+            r.system_line(&texts::held_after_forget(&t.peer, &fingerprint));
+            super::present::redecorate(&r);
+        }
+        Changed::HeldOther => {
+            r.system_line(&texts::other_held_after_forget(&t.peer, &fingerprint));
+        }
+        Changed::Failed | Changed::Done => {}
     }
 }
 

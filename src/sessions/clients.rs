@@ -225,15 +225,28 @@ impl Sessions {
 
     /// Settings the main conversation gets on every call, given to each other client's too.
     pub(super) fn refresh_others(s: &mut Session, settings: &Settings) {
-        let known = s.conv.known_peer_keys().to_vec();
         for o in &mut s.others {
             o.conv.set_max_line(settings.max_line);
             o.conv.set_names(settings.names.clone());
             o.conv.set_first_use(false);
+        }
+        Self::hold_unaccepted_others(s);
+    }
+
+    /// Gives the contact's other clients the keys accepted for the contact (the main
+    /// conversation's list) and holds each whose session uses a key no longer among them (the
+    /// user forgot it in the Known list; after a restart, as it was left): it gets nothing
+    /// typed until the key is accepted again (`accept_other_client`). Whether one was held now.
+    pub(super) fn hold_unaccepted_others(s: &mut Session) -> bool {
+        let known = s.conv.known_peer_keys().to_vec();
+        let mut held = false;
+        for o in &mut s.others {
             if o.conv.known_peer_keys() != known.as_slice() {
                 o.conv.set_known_peer_keys(known.clone());
             }
+            held |= super::trust::hold_unaccepted(&mut o.conv);
         }
+        held
     }
 
     /// A line from `from` that is another client's: handled by its session (or by a new one),

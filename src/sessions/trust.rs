@@ -154,7 +154,8 @@ impl Sessions {
 
     /// Verify, unverify or forget one recorded key; a loaded conversation with that contact
     /// learns the keys that remain, and is held if its session uses the key forgotten while
-    /// another is accepted ([`Changed::Held`]).
+    /// another is accepted ([`Changed::Held`]); so is another client of the contact that uses
+    /// it ([`Changed::HeldOther`]).
     pub fn change_record(&mut self, t: &TrustRecord, change: Change) -> Changed {
         let Some((protocol, account)) = t.protocol_and_account() else {
             return Changed::Failed;
@@ -173,11 +174,12 @@ impl Sessions {
             Change::Unverify => store.set_trust(p, a, peer, &t.key, Trust::Unverified),
             Change::Forget => store.forget_key(p, a, peer, &t.key),
         };
-        let mut held = false;
+        let (mut held, mut held_other) = (false, false);
         let res = res.and_then(|()| match self.sessions.get_mut(&key) {
             Some(s) if change == Change::Forget => {
                 push_accepted(store, &key, &mut s.conv)?;
                 held = hold_unaccepted(&mut s.conv);
+                held_other = Self::hold_unaccepted_others(s);
                 Ok(())
             }
             _ => Ok(()),
@@ -186,16 +188,20 @@ impl Sessions {
             self.note(format!("changing a recorded key: {e}"));
             return Changed::Failed;
         }
-        if held {
+        if held || held_other {
             if let Err(reason) = self.persist(&key, &[]) {
-                // Memory stays held; disk loads held too (`Sessions::load`).
+                // Memory stays held; disk loads held too (`Sessions::load`, `load_others`
+                // through `refresh_others`).
                 self.note(format!(
                     "saving a conversation held after a key was forgotten: {reason}"
                 ));
             }
-            return Changed::Held;
         }
-        Changed::Done
+        match (held, held_other) {
+            (true, _) => Changed::Held,
+            (false, true) => Changed::HeldOther,
+            (false, false) => Changed::Done,
+        }
     }
 }
 
@@ -209,6 +215,9 @@ pub enum Changed {
     /// Done, and the contact's session, which uses the key forgotten while another key of the
     /// contact is accepted, is held until that key is accepted again.
     Held,
+    /// Done, and another client of the contact, whose session uses the key forgotten, gets
+    /// nothing typed until that key is accepted again (the main session goes on).
+    HeldOther,
 }
 
 /// Why accepting a key was refused.

@@ -252,6 +252,15 @@ pub(crate) fn record_changed(peer: &str, fingerprint: &str, done: bool, change: 
     format!("{peer}'s key {fingerprint} {what}.")
 }
 
+/// The key just forgotten is the one another client of the contact uses (the main session goes
+/// on).
+pub(crate) fn other_held_after_forget(peer: &str, fingerprint: &str) -> String {
+    format!(
+        "another client of {peer} uses that key: it gets nothing you type until you accept the \
+         key again (/sotto accept {fingerprint})."
+    )
+}
+
 /// The key just forgotten is the one the conversation's session uses, and the contact has
 /// another accepted key.
 pub(crate) fn held_after_forget(peer: &str, fingerprint: &str) -> String {

@@ -928,3 +928,52 @@ fn another_client_that_states_other_names_is_told_with_the_names() {
         .iter()
         .any(|t| t == "for bob's own clients"));
 }
+
+/// alice accepted both of bob's clients' keys, then forgets the second client's in the Known
+/// list: that client gets nothing she types (it used to go on encrypting to the key she had
+/// just forgotten, also after a restart), the main client still reads, and accepting the key
+/// again lets the second client read.
+#[test]
+fn forgetting_another_clients_key_stops_what_goes_to_it() {
+    let mut net = Net::new("clients-forget");
+    net.both_accepted();
+    let (address, reads, fp) = net.others()[0].clone();
+    assert!(reads);
+    let fp = fp.expect("a key");
+    let other: &'static str = if address == LAPTOP { LAPTOP } else { DESKTOP };
+    let main: &'static str = if other == LAPTOP { DESKTOP } else { LAPTOP };
+    net.alice_types("both read this");
+    assert!(net.shown(other).contains(&"both read this".to_owned()));
+
+    let k = net.alice.key.clone();
+    let record = net
+        .alice
+        .store()
+        .trust_records(&k.protocol, &k.account, &k.peer)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.fingerprint.to_string() == fp)
+        .expect("the other client's key is recorded");
+    assert_eq!(
+        net.alice
+            .sessions
+            .change_record(&record, trust::Change::Forget),
+        trust::Changed::HeldOther
+    );
+    for restarted in [false, true] {
+        if restarted {
+            net.alice.sessions.drop_memory();
+        }
+        let text = format!("only the main client, restarted: {restarted}");
+        net.alice_types(&text);
+        assert!(net.shown(main).contains(&text), "{restarted}");
+        assert!(
+            !net.shown(other).contains(&text),
+            "restarted: {restarted}: sent to a client whose key was forgotten"
+        );
+        assert!(!net.others()[0].1, "restarted: {restarted}");
+    }
+    net.accept(&fp).expect("accepted again");
+    net.alice_types("both read again");
+    assert!(net.shown(other).contains(&"both read again".to_owned()));
+}
