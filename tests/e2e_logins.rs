@@ -533,6 +533,81 @@ fn xmpp_a_late_login_gets_a_session_right_away() {
     desktop.client.assert_no_criticals();
 }
 
+/// bob's late login is accepted and reads; alice then forgets its key in Tools > Sotto > Known
+/// fingerprints (a client she should not have accepted). What she types from then on reaches
+/// bob's first login only (never the forgotten key's client, nor its tap), the window says
+/// so and how to undo it, and `/sotto accept` with the key lets that client read again.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_forgetting_another_clients_key_stops_what_reaches_it() {
+    let (mut p, manual) = started_under_manual();
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let mut desktop = p.another_login("bob", "desktop", &manual);
+    desktop.client.send(&alice, "hello from a second login");
+    let notice = p.alice.client.expect_system(
+        &bob,
+        "alice is told about the second login's key",
+        WAIT,
+        |t| t.contains("is also logged in at"),
+    );
+    let fingerprint = fingerprint_to_accept(&notice.shown());
+    expect_started(&desktop.client, &alice, WAIT);
+    let dialog = expect_dialog(&mut p.alice.client, "another client");
+    p.alice
+        .client
+        .answer(&dialog.n, &dialog.item("accept this client"));
+    let both = "both of bob's logins read this";
+    p.alice.client.send(&bob, both);
+    p.bob.client.expect_received(&alice, both, WAIT);
+    desktop.client.expect_received(&alice, both, WAIT);
+
+    p.alice
+        .client
+        .command(&format!("action {}", escape_arg("Known fingerprints...")));
+    let known = expect_dialog(&mut p.alice.client, "known fingerprints");
+    let label = known_list_entry(&known, &fingerprint);
+    p.alice
+        .client
+        .answer(&known.n, &format!("key={label};action=2"));
+    p.alice
+        .client
+        .expect_system(&bob, "alice: that client gets nothing now", WAIT, |t| {
+            t.contains("another client of") && t.contains("/sotto accept")
+        });
+    let only_first = "for bob's first login only";
+    p.alice.client.send(&bob, only_first);
+    p.bob.client.expect_received(&alice, only_first, WAIT);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        !desktop
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().contains(only_first)),
+        "the client whose key alice forgot shows what she typed after"
+    );
+    assert_hidden(
+        &[&desktop.tap, &p.alice.tap, &p.bob.tap],
+        only_first,
+        "alice's message after forgetting a key",
+    );
+
+    p.alice
+        .client
+        .cmd(&bob, &format!("sotto accept {fingerprint}"));
+    p.alice
+        .client
+        .expect_system(&bob, "alice accepted the key again", WAIT, |t| {
+            t.contains("key accepted")
+        });
+    let again = "both read again";
+    p.alice.client.send(&bob, again);
+    p.bob.client.expect_received(&alice, again, WAIT);
+    desktop.client.expect_received(&alice, again, WAIT);
+    p.assert_no_criticals();
+    desktop.client.assert_no_criticals();
+}
+
 /// A dialog about another client's key that goes stale: bob's late login ends its session
 /// before alice clicks "Accept this client's key". Nothing is accepted, alice is told the client
 /// is gone, and no false "key changed" warning about bob's own accepted key follows (it did: the

@@ -494,7 +494,7 @@ fn xmpp_known_fingerprints_verify_and_forget() {
     );
     let known = expect_dialog(&mut p.alice.client, "known fingerprints");
     assert_eq!(known.kind, "fields");
-    let label = list_entry(&known, &bob_fp);
+    let label = known_list_entry(&known, &bob_fp);
     let ids: Vec<&str> = known.items.iter().map(|(k, _)| k.as_str()).collect();
     assert!(
         ids.contains(&"key") && ids.contains(&"action"),
@@ -526,7 +526,7 @@ fn xmpp_known_fingerprints_verify_and_forget() {
         "the Tools view shows the key as verified: {:?}",
         known.items
     );
-    let label = list_entry(&known, &bob_fp);
+    let label = known_list_entry(&known, &bob_fp);
     p.alice
         .client
         .answer(&known.n, &format!("key={label};action=2"));
@@ -550,17 +550,6 @@ fn known_from_tools(c: &mut Client) -> Dialog {
     c.command(&format!("cancel {}", from_cmd.n));
     c.command(&format!("action {}", escape_arg("Known fingerprints...")));
     expect_dialog(c, "known fingerprints")
-}
-
-/// The entry of a Known fingerprints list (printed `[entry]` after the field label) holding `fp`.
-fn list_entry(d: &Dialog, fp: &str) -> String {
-    d.items
-        .iter()
-        .flat_map(|(_, label)| label.split('[').skip(1))
-        .filter_map(|s| s.strip_suffix("] ").or(s.strip_suffix(']')))
-        .find(|s| s.contains(fp))
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no list entry with {fp}: {:?}", d.items))
 }
 
 /// Bob's key changed and alice accepted the new one, so she has two accepted keys for him.
@@ -595,7 +584,7 @@ fn xmpp_forgetting_the_key_in_use_holds_what_is_typed() {
     // That listing opened the Known fingerprints dialog: close it, then forget the new key
     // from the Tools view.
     let known = known_from_tools(&mut p.alice.client);
-    let label = list_entry(&known, &new_fp);
+    let label = known_list_entry(&known, &new_fp);
     p.alice
         .client
         .answer(&known.n, &format!("key={label};action=2"));

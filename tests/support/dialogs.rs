@@ -72,3 +72,14 @@ pub fn expect_dialog(c: &mut Client, what: &str) -> Dialog {
         items,
     }
 }
+
+/// The entry of a Known fingerprints list (printed `[entry]` after the field label) holding `fp`.
+pub fn known_list_entry(d: &Dialog, fp: &str) -> String {
+    d.items
+        .iter()
+        .flat_map(|(_, label)| label.split('[').skip(1))
+        .filter_map(|s| s.strip_suffix("] ").or(s.strip_suffix(']')))
+        .find(|s| s.contains(fp))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no list entry with {fp}: {:?}", d.items))
+}
