@@ -485,6 +485,54 @@ fn xmpp_a_held_message_survives_a_closed_window_and_an_unload() {
     assert_no_trouble(&p);
 }
 
+/// alice closed the window of her encrypted conversation with bob. A plaintext line "from bob"
+/// (the server, or another of his clients, writes it past Sotto) opens the window with the
+/// warning before the line, and a line that cannot be read opens it with its notice: both
+/// used to be written to no window and dropped, and the window libpurple then opened for the
+/// plaintext line was marked encrypted and showed it with no word.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_warning_for_a_closed_window_opens_it() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let close = |c: &mut Client| {
+        c.command(&format!("close {}", escape_arg(&bob)));
+        c.expect("the window closed", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0) == "close"
+        });
+    };
+    close(&mut p.alice.client);
+    let forged = "send the code to this number";
+    inject_irc(&mut p.bob, &alice, forged);
+    let warning =
+        p.alice
+            .client
+            .expect_system(&bob, "the warning about a plaintext line", WAIT, |t| {
+                t.contains("NOT encrypted")
+            });
+    let shown = p.alice.client.expect_received(&bob, forged, WAIT);
+    let writes = p.alice.client.writes();
+    let at = |text: &str| writes.iter().position(|w| w.shown() == text);
+    assert!(
+        at(&warning.shown()) < at(&shown.shown()),
+        "the warning comes before the plaintext line"
+    );
+
+    close(&mut p.alice.client);
+    inject_irc(
+        &mut p.bob,
+        &alice,
+        "?S1DAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    );
+    p.alice.client.expect_system(
+        &bob,
+        "the notice about a line that could not be read",
+        WAIT,
+        |t| t.contains("could not be read"),
+    );
+    p.assert_no_criticals();
+}
+
 /// A send that another plugin cancels after Sotto approved it as plaintext (a handler that runs
 /// after Sotto's empties the message: libpurple then calls neither the protocol's `send_im` nor
 /// `sent-im-msg`, which would have disarmed the approval): once the conversation is encrypted,

@@ -54,17 +54,23 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
             glue::debug_warning("could not send a line to another client of the contact");
         }
     }
+    // A warning about the contact of an encrypted conversation opens its window when it is
+    // closed (it was dropped: the window libpurple then opened for a plaintext line was marked
+    // encrypted and showed the line with no word). An unreadable line opens one only for a
+    // conversation that is encrypted: garbage from names never talked to opens nothing.
+    let encrypted = || service::conv_state(&r) == Some(ConvState::Encrypted);
     let wants_window = !fx.never_open
         && (fx.force_window
-            || fx.events.iter().any(|e| {
-                matches!(
-                    e,
-                    Event::Started { .. }
-                        | Event::Ended { .. }
-                        | Event::HandshakeFailed { .. }
-                        | Event::QueuedSent { .. }
-                        | Event::Unsent { .. }
-                )
+            || fx.events.iter().any(|e| match e {
+                Event::Started { .. }
+                | Event::Ended { .. }
+                | Event::HandshakeFailed { .. }
+                | Event::QueuedSent { .. }
+                | Event::Unsent { .. }
+                | Event::PlaintextWhileEncrypted
+                | Event::NotRead { .. } => true,
+                Event::Unreadable { .. } => encrypted(),
+                _ => false,
             })
             || !fx.notices.is_empty());
     if wants_window {
