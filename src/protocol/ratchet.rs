@@ -378,6 +378,12 @@ impl DoubleRatchet {
         Ok(out)
     }
 
+    /// Whether any message of the peer was read in this session (every read leaves the
+    /// receiving index above 0, also the one that makes a DH ratchet step).
+    pub(crate) fn has_read(&self) -> bool {
+        self.nr > 0
+    }
+
     /// Whether every message sent on the current sending chain has an index below a
     /// reservation the caller already made durable; if not, sets aside the next `ahead` indices
     /// and returns `true`: the caller must then save synced before the message leaves.

@@ -576,7 +576,13 @@ impl Conversation {
                         None => out.events.push(unreadable(UnreadableReason::NotUtf8)),
                     },
                     Ok(d) if d.kind == KIND_END => {
-                        if current {
+                        // An end in the previous session ends the current one too while
+                        // nothing was read in it: the peer stopped before it had the new
+                        // session (it dropped the handshake we completed on its `?S1R`), and
+                        // would never end that one.
+                        let unconfirmed =
+                            !current && self.phase.session().is_some_and(|s| !s.ratchet.has_read());
+                        if current || unconfirmed {
                             let handshake =
                                 mem::replace(&mut self.phase, Phase::Plaintext).into_handshake();
                             self.phase = Phase::Finished(handshake);

@@ -191,6 +191,47 @@ fn peer_end_holds_and_stop_hands_back() {
     assert_eq!(b.state(), ConvState::Plaintext);
 }
 
+/// b re-keys; a answers `?S1R` and then its user stops (an end over the old session, the
+/// answer dropped). b completes the new session on the `?S1R` (the old one becomes previous)
+/// and then reads the end in the previous session: it ends the new one too, since nothing
+/// was read in it (it used to be ignored, and b stayed "encrypted" on a session a never had).
+/// An end in the previous session once the current one has been read from is ignored.
+#[test]
+fn an_end_over_the_previous_session_ends_a_current_one_the_peer_never_had() {
+    let (mut a, mut b, mut rng) = established(15);
+    let init = b.start(&mut rng).inject;
+    let (_, response, _) = deliver(&mut a, init, &mut rng);
+    assert_eq!(response.len(), 1, "a answers the re-key");
+    let end = a.stop(&mut rng).inject;
+    let (_, confirm, events) = deliver(&mut b, response, &mut rng);
+    assert!(events.iter().any(|e| matches!(e, Event::Started { .. })));
+    assert_eq!(confirm.len(), 1);
+    let (_, _, events) = deliver(&mut b, end, &mut rng);
+    assert!(
+        events.contains(&Event::Ended { by_peer: true }),
+        "{events:?}"
+    );
+    assert_eq!(b.state(), ConvState::Finished);
+    let out = b.send("never to a session a does not have", &mut rng);
+    assert_eq!(out.action, SendAction::Hold);
+
+    // Once b read a's words in the current session, an end in the previous one is stale.
+    let (mut a, mut b, mut rng) = established(16);
+    let mut old =
+        Conversation::restore(IdentityKey::generate(&mut rng), &a.snapshot()).expect("restore");
+    let init = b.start(&mut rng).inject;
+    testkit::exchange(&mut b, &mut a, init, &mut rng);
+    let l = send(&mut a, "on the new session", &mut rng);
+    assert_eq!(deliver(&mut b, l, &mut rng).0, ["on the new session"]);
+    let stale = old.stop(&mut rng).inject;
+    let (_, _, events) = deliver(&mut b, stale, &mut rng);
+    assert!(
+        !events.contains(&Event::Ended { by_peer: true }),
+        "{events:?}"
+    );
+    assert_eq!(b.state(), ConvState::Encrypted);
+}
+
 #[test]
 fn fragments_with_small_lines() {
     let (mut a, mut b, mut rng) = established(6);
