@@ -54,7 +54,10 @@ fn push_text(out: &mut String, text: &str) {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         let after = &rest[amp..];
-        let decoded = after.find(';').filter(|&end| end <= 10).and_then(|end| {
+        // Only the next 11 bytes are looked at: a `;` far on is not this entity's, and looking
+        // for it would scan the rest of the line once per `&` (quadratic on a hostile line).
+        let end = after.bytes().take(11).position(|b| b == b';');
+        let decoded = end.and_then(|end| {
             let name = &after[1..end];
             let c = match name {
                 "amp" => Some('&'),
@@ -184,6 +187,9 @@ mod tests {
             ("?S1Da<U>b</U>c<em>d</em>", "?S1Da__b__c_d_"),
             ("<span style='x'>?S1Pabc<i>d</i>e</span>", "?S1Pabc_d_e"),
             ("?S1Iab&#95;c", "?S1Iab_c"),
+            ("?S1Iab&#x000005F;c", "?S1Iab_c"),
+            // Longer than 10 characters from `&` to `;`: not an entity, kept as written.
+            ("?S1Iab&#x0000005F;c", "?S1Iab&#x0000005F;c"),
             ("  ?S1Rabc\n", "?S1Rabc"),
         ] {
             assert_eq!(sotto_line(seen).as_deref(), Some(line), "{seen}");
