@@ -193,17 +193,32 @@ pub(crate) enum Verify {
 /// "ｐａｒｉｓ" and "paris" match, "Straße" matches "STRASSE", and an NFC and an NFD spelling
 /// of "café" match.
 pub fn normalize_answer(answer: &str) -> SecretString {
-    let folded = SecretString::new(
-        answer
-            .nfd()
-            .default_case_fold()
-            .nfkd()
-            .default_case_fold()
-            .nfkc()
-            .collect(),
-    );
-    let words: Vec<&str> = folded.split_whitespace().collect();
-    SecretString::new(words.join(" "))
+    // Grown by hand: a `String` collected from the iterator frees each smaller buffer it
+    // outgrows without wiping it (a prefix of the answer each time).
+    let mut folded = SecretString::new(String::with_capacity(answer.len() + 16));
+    for c in answer
+        .nfd()
+        .default_case_fold()
+        .nfkd()
+        .default_case_fold()
+        .nfkc()
+    {
+        if folded.len() + c.len_utf8() > folded.capacity() {
+            let mut bigger = SecretString::new(String::with_capacity(folded.capacity() * 2));
+            bigger.push_str(&folded);
+            folded = bigger; // the smaller buffer is wiped as it is dropped
+        }
+        folded.push(c);
+    }
+    // Never longer than `folded`: no growth.
+    let mut out = SecretString::new(String::with_capacity(folded.len()));
+    for word in folded.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// The question as sent: the longest prefix of at most [`MAX_QUESTION`] bytes that ends on a
@@ -432,6 +447,32 @@ mod tests {
             assert_eq!(normalize_answer(input).as_str(), *want, "{input:?}");
             // Idempotent: a normalized answer normalizes to itself.
             assert_eq!(normalize_answer(want).as_str(), *want);
+        }
+    }
+
+    /// The buffer grown by hand gives what collecting the iterator gives, also for answers
+    /// that expand many times over (U+FDFA is 18 characters after NFKD) and for long ones.
+    #[test]
+    fn normalization_grown_by_hand_is_the_plain_one() {
+        use caseless::Caseless as _;
+        use unicode_normalization::UnicodeNormalization as _;
+        let plain = |a: &str| {
+            let s: String = a
+                .nfd()
+                .default_case_fold()
+                .nfkd()
+                .default_case_fold()
+                .nfkc()
+                .collect();
+            s.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        for a in [
+            String::new(),
+            "  Straße \u{A0} ＰＡＲＩＳ  ".to_owned(),
+            "\u{FDFA}".repeat(50),
+            "ǅ ß ﬃ ".repeat(400),
+        ] {
+            assert_eq!(normalize_answer(&a).as_str(), plain(&a), "{a:?}");
         }
     }
 
