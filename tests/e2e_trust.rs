@@ -253,6 +253,60 @@ fn xmpp_changed_key_blocks_until_accepted() {
     p.assert_no_criticals();
 }
 
+/// bob's key changed and alice has not accepted it: the window's title says so (not
+/// "(encrypted)" alone), and what comes with that key is a Sotto line naming the key, never
+/// bob's words (a server that finished a handshake as bob would write there too). Accepted,
+/// the title is "(encrypted)" again and bob's messages are his words.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_words_on_a_key_not_accepted_are_not_the_contacts() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    bob_gets_a_new_key(&mut p);
+    let new_fp = new_key_warning(&mut p);
+    let title = |c: &Client| {
+        c.lines()
+            .into_iter()
+            .rev()
+            .find(|l| l.tag == "TITLE" && l.field(0).split('/').next() == Some(bob.as_str()))
+            .map(|l| l.field(1).to_string())
+            .unwrap_or_default()
+    };
+    p.alice.client.sync();
+    assert!(
+        title(&p.alice.client).ends_with("(key NOT accepted)"),
+        "{:?}",
+        title(&p.alice.client)
+    );
+    let words = "it is me, click accept";
+    p.bob.client.send(&alice, words);
+    p.alice
+        .client
+        .expect_system(&bob, "the words, as a line naming the key", WAIT, |t| {
+            t.contains(words) && t.contains("not accepted") && t.contains(&new_fp)
+        });
+    assert!(
+        !p.alice
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.has(flags::RECV) && w.shown().contains(words)),
+        "shown as bob's words"
+    );
+    let prefix = new_fp.split(' ').take(4).collect::<Vec<_>>().join(" ");
+    p.alice.client.cmd(&bob, &format!("sotto accept {prefix}"));
+    let after = "accepted now";
+    p.bob.client.send(&alice, after);
+    p.alice.client.expect_received(&bob, after, WAIT);
+    p.alice.client.sync();
+    assert!(
+        title(&p.alice.client).ends_with("(encrypted)"),
+        "{:?}",
+        title(&p.alice.client)
+    );
+    p.assert_no_criticals();
+}
+
 /// Alice's line warning that bob's key changed (after `bob_gets_a_new_key`): the new
 /// fingerprint it shows.
 fn new_key_warning(p: &mut Pair) -> String {

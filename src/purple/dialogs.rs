@@ -459,6 +459,9 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) {
         Some(Ok(fx)) => {
             present::apply(r, fx);
             r.system_line(&texts::key_accepted(&r.peer));
+            // "(key NOT accepted)" goes from the title (apply redecorates only when something
+            // was held or said).
+            present::redecorate(r);
         }
         // The conversation waits for no key (its key is accepted): the key shown was another
         // client's that is gone by now (its session ended, or it was let go). Nothing to warn

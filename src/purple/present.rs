@@ -258,6 +258,12 @@ pub(crate) fn redecorate(r: &ConvRef) {
     let is_logging = unsafe { sys::purple_conversation_is_logging(conv) != 0 };
     // A window opened after a restart belongs to a session that may still be in the store.
     let encrypted = service::conv_state(r) == Some(ConvState::Encrypted);
+    // Held on a key not accepted for this name: said in the title too, not "(encrypted)" alone.
+    let mark = match (encrypted, service::waiting(r)) {
+        (false, _) => Mark::Plain,
+        (true, Some((_, true))) => Mark::KeyNotAccepted,
+        (true, _) => Mark::Encrypted,
+    };
     // SAFETY: live conversation.
     let title = unsafe { glue::conversation_title(conv) }.unwrap_or_default();
     // Decide with the state borrowed; act after. Every window of an encrypted session is kept
@@ -274,8 +280,8 @@ pub(crate) fn redecorate(r: &ConvRef) {
             None
         };
         let ours = w.title.take();
-        let (title_change, mark) = retitle(&title, ours, encrypted);
-        w.title = mark;
+        let (title_change, shown) = retitle(&title, ours, mark);
+        w.title = shown;
         (set_logging, title_change)
     });
     let Some((set_logging, title_change)) = decision else {
@@ -308,21 +314,28 @@ enum TitleChange {
     Restore,
 }
 
-/// The title for a window showing `title` now, given the mark Sotto set last (`ours`) and
-/// whether the conversation is encrypted; and the mark to remember.
-fn retitle(
-    title: &str,
-    ours: Option<TitleMark>,
-    encrypted: bool,
-) -> (TitleChange, Option<TitleMark>) {
+/// What a window's title says of its conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mark {
+    Plain,
+    Encrypted,
+    /// Encrypted, on a key the user has not accepted for the name (sending held).
+    KeyNotAccepted,
+}
+
+/// The title for a window showing `title` now, given the mark Sotto set last (`ours`) and what
+/// the title should say of the conversation (`mark`); and the mark to remember.
+fn retitle(title: &str, ours: Option<TitleMark>, mark: Mark) -> (TitleChange, Option<TitleMark>) {
     // libpurple's own title: ours minus our suffix while it stands, else what is shown (libpurple
     // reset it: a rename, an alias change, Pidgin's tab switch).
     let (base, ours_shown) = match ours {
         Some(m) if m.shown == title => (m.base, true),
         _ => (title.to_owned(), false),
     };
-    let suffix = if encrypted {
+    let suffix = if mark == Mark::Encrypted {
         Some(texts::TITLE_SUFFIX)
+    } else if mark == Mark::KeyNotAccepted {
+        Some(texts::TITLE_KEY_NOT_ACCEPTED)
     } else if claims_encryption(&base) {
         // The alias itself reads "… (encrypted)", in any spelling: say plainly that this window
         // is not.
@@ -440,22 +453,29 @@ mod tests {
 
     #[test]
     fn encrypted_windows_are_marked_once() {
-        let (c, m) = retitle("bob", None, true);
+        let (c, m) = retitle("bob", None, Mark::Encrypted);
         assert_eq!(c, TitleChange::Set("bob (encrypted)".into()));
         assert_eq!(m, mark("bob", "bob (encrypted)"));
         // Our own mark, seen again (the update our set_title caused): nothing to do.
         assert_eq!(
-            retitle("bob (encrypted)", m.clone(), true),
+            retitle("bob (encrypted)", m.clone(), Mark::Encrypted),
             (TitleChange::Keep, m.clone())
         );
         // libpurple reset the title (a rename to bob_away): marked again, from the new base.
         assert_eq!(
-            retitle("bob_away", m.clone(), true).0,
+            retitle("bob_away", m.clone(), Mark::Encrypted).0,
             TitleChange::Set("bob_away (encrypted)".into())
+        );
+        // A key not accepted: said instead, from the same base, and back once accepted.
+        let (c, held) = retitle("bob (encrypted)", m.clone(), Mark::KeyNotAccepted);
+        assert_eq!(c, TitleChange::Set("bob (key NOT accepted)".into()));
+        assert_eq!(
+            retitle("bob (key NOT accepted)", held, Mark::Encrypted).0,
+            TitleChange::Set("bob (encrypted)".into())
         );
         // The session ended: libpurple's title comes back.
         assert_eq!(
-            retitle("bob (encrypted)", m, false),
+            retitle("bob (encrypted)", m, Mark::Plain),
             (TitleChange::Restore, None)
         );
     }
@@ -463,21 +483,21 @@ mod tests {
     #[test]
     fn an_alias_that_reads_encrypted_does_not_make_a_window_look_encrypted() {
         let alias = "bob (encrypted)";
-        let (c, m) = retitle(alias, None, false);
+        let (c, m) = retitle(alias, None, Mark::Plain);
         assert_eq!(
             c,
             TitleChange::Set("bob (encrypted) (NOT encrypted)".into())
         );
         // Stable: the next update changes nothing (no loop, no flapping).
-        let again = retitle("bob (encrypted) (NOT encrypted)", m.clone(), false);
+        let again = retitle("bob (encrypted) (NOT encrypted)", m.clone(), Mark::Plain);
         assert_eq!(again, (TitleChange::Keep, m.clone()));
         // Encrypted with that alias: our mark on top, honestly.
         assert_eq!(
-            retitle("bob (encrypted) (NOT encrypted)", m, true).0,
+            retitle("bob (encrypted) (NOT encrypted)", m, Mark::Encrypted).0,
             TitleChange::Set("bob (encrypted) (encrypted)".into())
         );
         // A title we never set is never "restored".
-        assert_eq!(retitle("bob", None, false), (TitleChange::Keep, None));
+        assert_eq!(retitle("bob", None, Mark::Plain), (TitleChange::Keep, None));
         // Nor can another spelling pass for our mark: trailing space or zero-width space, other
         // case, spaces inside, a lock, a "verified".
         for alias in [
@@ -495,7 +515,7 @@ mod tests {
             "bob (encryp\u{E0041}ted)",
         ] {
             assert_eq!(
-                retitle(alias, None, false).0,
+                retitle(alias, None, Mark::Plain).0,
                 TitleChange::Set(format!("{alias} (NOT encrypted)")),
                 "{alias:?}"
             );

@@ -306,27 +306,15 @@ impl Sessions {
             o.address = from.to_owned();
         }
         let mut action = out.action;
-        let mut unaccepted = None;
-        if o.conv.is_blocked() {
-            // Read, but not shown as the contact's words: its key is not one the user accepted
-            // (a server can make up a client). Shown as a Sotto line that says so.
-            if let ReceiveAction::Display(text) =
-                std::mem::replace(&mut action, ReceiveAction::Swallow)
-            {
-                let fingerprint = o
-                    .conv
-                    .peer_identity()
-                    .map(|k| k.fingerprint().to_string())
-                    .unwrap_or_default();
-                unaccepted = Some(Notice::OtherClient {
+        // Read, but not shown as the contact's words: its key is not one the user accepted (a
+        // server can make up a client). Shown as a Sotto line that says so.
+        let unaccepted =
+            super::trust::unaccepted_words(&o.conv, &mut action).map(|(fingerprint, text)| {
+                Notice::OtherClient {
                     address: from.to_owned(),
-                    what: OtherClient::UnacceptedMessage {
-                        fingerprint,
-                        text: text.to_string(),
-                    },
-                });
-            }
-        }
+                    what: OtherClient::UnacceptedMessage { fingerprint, text },
+                }
+            });
         let (action, mut fx) = self.finish_other(key, index, out.inject, out.events, Some(action));
         fx.notices.extend(unaccepted);
         Some((action, fx))

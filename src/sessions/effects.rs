@@ -85,6 +85,16 @@ pub enum Notice {
     /// have been used, so they were dropped unused and a new session starts before anything is
     /// sent.
     RestoredBackup,
+    /// The conversation is held on a key the user has not accepted for this name (a changed
+    /// key, names that do not match, a key forgotten or renamed in) and a message came in that
+    /// session: read, but shown as such, never as the contact's words (whoever holds that key,
+    /// a server among them, wrote it).
+    UnacceptedMessage {
+        /// The session key's fingerprint.
+        fingerprint: String,
+        /// What it wrote.
+        text: String,
+    },
     /// Something about another client of the contact (`crate::sessions` `clients`).
     OtherClient {
         /// Its name on the wire (an XMPP full JID).

@@ -245,7 +245,18 @@ impl Sessions {
             self.fail_closed(key, settings, &mut fx, reason, doing);
         }
         fx.reply_to = peer_raw.to_owned();
-        if matches!(out.action, ReceiveAction::PassThrough) {
+        let mut action = out.action;
+        // Held on a key the user has not accepted for this name: read, but not shown as the
+        // contact's words (as another client's with such a key).
+        if let Some((fingerprint, text)) = self
+            .sessions
+            .get(key)
+            .and_then(|s| trust::unaccepted_words(&s.conv, &mut action))
+        {
+            fx.notices
+                .push(Notice::UnacceptedMessage { fingerprint, text });
+        }
+        if matches!(action, ReceiveAction::PassThrough) {
             // Plaintext from a client of the contact we have no session with (a late login):
             // it is asked for one, once.
             if let Some(more) = self.greet_new_client(key, peer_raw, settings, rng) {
@@ -253,7 +264,7 @@ impl Sessions {
                 fx.notices.extend(more.notices);
             }
         }
-        Some((out.action, fx))
+        Some((action, fx))
     }
 
     /// A user action on the conversation (start, stop, verify...). `None`: no conversation could

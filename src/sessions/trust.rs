@@ -7,7 +7,7 @@
 //! protocol core, whether a new session's key is new, known or changed; that copy is refreshed
 //! from the table whenever the conversation is loaded and whenever the table changes.
 
-use crate::protocol::{Conversation, Event, IdentityPublic};
+use crate::protocol::{Conversation, Event, IdentityPublic, ReceiveAction};
 use crate::store::{Store, StoreError, Trust, TrustRecord};
 
 use super::{ConvKey, Sessions};
@@ -39,6 +39,27 @@ pub(super) fn hold_unaccepted(conv: &mut Conversation) -> bool {
     }
     let _ = conv.set_blocked(true, &mut rand_core::OsRng);
     true
+}
+
+/// A message `conv` decrypted (`action`) while it is held on a key the user has not accepted
+/// (a changed key, another client's new key): taken out of `action` (now swallowed), with the
+/// key's fingerprint, to be shown as such, never as the contact's words. `None` for anything
+/// else (plaintext passes through as it was).
+pub(super) fn unaccepted_words(
+    conv: &Conversation,
+    action: &mut ReceiveAction,
+) -> Option<(String, String)> {
+    if !conv.is_blocked() || !matches!(action, ReceiveAction::Display(_)) {
+        return None;
+    }
+    let ReceiveAction::Display(text) = std::mem::replace(action, ReceiveAction::Swallow) else {
+        return None;
+    };
+    let fingerprint = conv
+        .peer_identity()
+        .map(|k| k.fingerprint().to_string())
+        .unwrap_or_default();
+    Some((fingerprint, text.to_string()))
 }
 
 /// Tell `conv` which of the peer's keys are accepted (oldest first, as the core keeps them).

@@ -19,6 +19,9 @@ pub(crate) const TITLE_SUFFIX: &str = " (encrypted)";
 /// Suffix on the title of a plaintext conversation whose own title (an alias) ends like
 /// [`TITLE_SUFFIX`].
 pub(crate) const TITLE_NOT_ENCRYPTED: &str = " (NOT encrypted)";
+/// Suffix on the title of an encrypted conversation held on a key the user has not accepted
+/// for the contact (a changed key, say): what comes in is not shown as the contact's words.
+pub(crate) const TITLE_KEY_NOT_ACCEPTED: &str = " (key NOT accepted)";
 
 /// Title, primary and secondary text of a dialog.
 pub(crate) struct Dialog {
@@ -349,6 +352,16 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
              used already, so they were dropped unused. A new encrypted conversation starts \
              (checked against the key you accepted); until it is up, what you type is held."
         ),
+        Notice::UnacceptedMessage { fingerprint, text } => {
+            // Its words on one line: a line break cannot paint a line of Sotto's own.
+            let text: String = one_line(text).collect();
+            format!(
+                "a message came with a key not accepted for {peer} (fingerprint {fingerprint}: a \
+                 changed key, or names that do not match), so it is not shown as {peer}'s words; \
+                 it reads: \"{text}\" (/sotto accept {fingerprint} once you have checked the key \
+                 with {peer})."
+            )
+        }
         Notice::OtherClient { address, what } => other_client(peer, address, what),
         Notice::Unrestorable { reason, unsent } => {
             let what = match unsent {

@@ -210,6 +210,43 @@ fn changed_key(test: &str) -> (Peer, Peer) {
     (alice, bob)
 }
 
+/// bob's key changed and alice has not accepted it: what comes in that session is read but not
+/// shown as bob's words (a server that finished a handshake as bob writes there too); it is a
+/// Sotto line naming the key. Once alice accepts the key, bob's messages are his words again.
+#[test]
+fn a_message_on_a_key_not_accepted_is_not_shown_as_the_contacts_words() {
+    let (mut alice, mut bob) = changed_key("unaccepted-words");
+    let lines = lines_of(bob.send("it's me, accept my key").0);
+    let (_, _, shown) = alice.receive("bob", &lines);
+    assert!(shown.is_empty(), "shown as bob's words: {shown:?}");
+    let lines = lines_of(bob.send("click accept").0);
+    let (_, _, fx) = alice.receive_as("bob", &lines);
+    let key = alice.sessions.loaded_peer_key(&alice.key).expect("a key");
+    assert!(
+        fx.notices.iter().any(|n| matches!(n,
+            Notice::UnacceptedMessage { fingerprint, text }
+                if *fingerprint == key.fingerprint().to_string() && text == "click accept")),
+        "{:?}",
+        fx.notices
+    );
+    // Plaintext still passes through (with its warning), as in any encrypted conversation.
+    let k = alice.key.clone();
+    let (action, _) = alice
+        .sessions
+        .incoming(
+            &k,
+            "bob",
+            "plain words",
+            &settings(Policy::Manual),
+            &mut alice.rng,
+        )
+        .expect("incoming");
+    assert_eq!(action, ReceiveAction::PassThrough);
+    accept(&mut alice, "bob", &key);
+    let lines = lines_of(bob.send("now accepted").0);
+    assert_eq!(alice.receive("bob", &lines).2, ["now accepted"]);
+}
+
 /// bob's new key accepted beside his old one; the user forgets the new one in the Known list:
 /// the session that uses it is held at once (as its next handshake would be, and as it loads
 /// after a restart) until the key is accepted again. Forgetting the old key holds nothing.
