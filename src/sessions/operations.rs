@@ -154,9 +154,12 @@ impl Sessions {
         let was_up = s.conv.state() == ConvState::Encrypted;
         let ticked = s.conv.tick(settings.now_secs);
         let mut out = s.conv.receive(text, settings.now_secs, rng);
-        if for_another_client {
-            // Made for another client of this account (the server handed it here): not ours,
-            // not lost, not worth a word.
+        if for_another_client && was_up {
+            // Made for another client of this account (the server handed it here) while the
+            // contact has a session with this one too, so it made this client its own copy:
+            // not ours, not lost, not worth a word. With no session here, the contact made
+            // none, and silence would lose the line unnoticed: it is answered as any line that
+            // cannot be read (PROTOCOL.md §3.3).
             let theirs = |e: &Event| {
                 matches!(
                     e,

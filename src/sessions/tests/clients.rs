@@ -929,6 +929,50 @@ fn another_client_that_states_other_names_is_told_with_the_names() {
         .any(|t| t == "for bob's own clients"));
 }
 
+/// bob's laptop holds the session and goes; the server hands alice's line for it to bob's
+/// desktop, which has no session with alice at all (so alice made it no copy). Silence would
+/// lose the line without a word to anyone: the desktop answers with a not-read notice (alice
+/// is told, and the text goes again over the next new session), as for any line it cannot
+/// read.
+#[test]
+fn a_line_for_a_gone_client_reaching_one_without_a_session_is_answered() {
+    let mut net = Net::new("clients-elsewhere-nosession");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    let (out, _) = net
+        .alice
+        .sessions
+        .outgoing(
+            &key,
+            "bob",
+            "for the laptop",
+            &settings(Policy::Manual),
+            &mut net.alice.rng,
+        )
+        .expect("outgoing");
+    let Outgoing::Lines(lines) = out else {
+        panic!("not encrypted: {out:?}");
+    };
+    let c = net.client(DESKTOP);
+    let ckey = c.key.clone();
+    c.sessions.addressed_elsewhere(&lines[0]);
+    let (_, fx) = c
+        .sessions
+        .incoming(
+            &ckey,
+            "alice",
+            &lines[0],
+            &settings(Policy::Manual),
+            &mut c.rng,
+        )
+        .expect("incoming");
+    assert!(
+        fx.inject.iter().any(|l| l.starts_with("?S1E")),
+        "the line was dropped without a word: {:?}",
+        fx.inject
+    );
+}
+
 /// alice accepted both of bob's clients' keys, then forgets the second client's in the Known
 /// list: that client gets nothing she types (it used to go on encrypting to the key she had
 /// just forgotten, also after a restart), the main client still reads, and accepting the key
