@@ -223,6 +223,25 @@ fn irc_rename_onto_a_name_an_old_window_still_shows() {
         WAIT,
         |t| t.contains("now belongs to the contact who was bob"),
     );
+    // What alice types in either window named carol reaches bob encrypted, and neither window
+    // logs it (the one a name lookup does not find kept its logging on).
+    let typed = [
+        "typed in one carol window",
+        "typed in the other carol window",
+    ];
+    p.alice.client.send("carol", typed[0]);
+    p.alice.client.send_in_other_window("carol", typed[1]);
+    for t in typed {
+        p.bob.client.expect_received("alice", t, WAIT);
+    }
+    thread::sleep(Duration::from_secs(1));
+    for t in typed {
+        assert!(
+            !p.alice.client.logs_contain(t),
+            "a window of the encrypted conversation logged {t:?}"
+        );
+        assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "typed in a carol window");
+    }
     p.assert_no_criticals();
 }
 

@@ -293,6 +293,21 @@ pub(crate) fn redecorate(r: &ConvRef) {
             unsafe { sys::purple_conversation_set_logging(conv, i32::from(logging)) };
         }
     }
+    if encrypted && !log {
+        // Another window showing this conversation (one left over from a rename onto a name
+        // it still carries): what is typed there is encrypted too, so it is not logged either.
+        // Its logging is not given back later (it stays off: the safe side).
+        // SAFETY: `conv` is live.
+        let except = unsafe { super::windows::known(conv) }.map_or(usize::MAX, |(id, _)| id);
+        for other in super::windows::others_showing(&r.key(), except) {
+            // SAFETY: listed from libpurple's open conversations just now.
+            unsafe {
+                if sys::purple_conversation_is_logging(other) != 0 {
+                    sys::purple_conversation_set_logging(other, 0);
+                }
+            }
+        }
+    }
     match title_change {
         TitleChange::Keep => {}
         TitleChange::Set(t) => {

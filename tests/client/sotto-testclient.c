@@ -27,6 +27,8 @@
  *   action <label>             run a plugin action (Tools > plugin > label)
  *   echo <text>                print "ECHO <text>" (a barrier for the driver)
  *   close <buddy>              close the IM window with <buddy>
+ *   sendother <buddy> <text>   as send, typed in the other IM window named <buddy> when two
+ *                              are (the one send does not pick); ERROR when there is one
  *   unload / load              unload / load again the --plugin plugin, as Tools > Plugins
  *                              does (prints PLUGIN_UNLOADED / PLUGIN_LOADED or PLUGIN_FAILED)
  *   servsend <buddy> <markup>  hand <markup> to serv_send_im as libpurple's auto-reply does
@@ -225,6 +227,28 @@ im_window(const char *buddy)
 			return l->data;
 	}
 	return purple_conversation_new(PURPLE_CONV_TYPE_IM, the_account, buddy);
+}
+
+/* The IM window named <buddy> that im_window does not pick, when two windows have that
+ * name (a renamed contact took the name of an older window): NULL when there is no other. */
+static PurpleConversation *
+other_im_window(const char *buddy)
+{
+	PurpleConversation *first = im_window(buddy);
+	char *want = g_strdup(purple_normalize(the_account, buddy));
+	PurpleConversation *other = NULL;
+	GList *l;
+
+	for (l = purple_get_ims(); l != NULL; l = l->next) {
+		const char *name = purple_conversation_get_name(l->data);
+
+		if (l->data != first &&
+		    purple_conversation_get_account(l->data) == the_account &&
+		    strcmp(purple_normalize(the_account, name), want) == 0)
+			other = l->data;
+	}
+	g_free(want);
+	return other;
 }
 
 /* ------------------------------------------------------- requests */
@@ -810,6 +834,26 @@ run_command(char *line)
 
 		emit("ECHO", 1, g_strstrip(text));
 		g_free(text);
+	} else if (strcmp(verb, "sendother") == 0) {
+		char *buddy, *text, *escaped;
+		PurpleConversation *conv;
+
+		if (!arg1 || !rest) {
+			emit("ERROR", 2, verb, "usage: sendother <buddy> <text>");
+			return;
+		}
+		buddy = unescape(arg1);
+		conv = other_im_window(buddy);
+		if (conv == NULL) {
+			emit("ERROR", 2, verb, "no other window with that name");
+		} else {
+			text = unescape(rest);
+			escaped = g_markup_escape_text(text, -1);
+			purple_conv_im_send(PURPLE_CONV_IM(conv), escaped);
+			g_free(escaped);
+			g_free(text);
+		}
+		g_free(buddy);
 	} else if (strcmp(verb, "send") == 0 || strcmp(verb, "sendraw") == 0) {
 		char *buddy, *text, *markup;
 		PurpleConversation *conv;

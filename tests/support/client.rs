@@ -260,6 +260,17 @@ impl Client {
         self.command(&format!("send {} {}", escape_arg(buddy), escape_arg(text)));
     }
 
+    /// [`Client::send`], typed in the other IM window named `buddy` when two are (the one
+    /// `send` does not pick: a window left over from a rename); an `ERROR` line when there is
+    /// none.
+    pub fn send_in_other_window(&mut self, buddy: &str, text: &str) {
+        self.command(&format!(
+            "sendother {} {}",
+            escape_arg(buddy),
+            escape_arg(text)
+        ));
+    }
+
     /// Send markup as is (as if the user had used the formatting toolbar).
     pub fn send_raw(&mut self, buddy: &str, markup: &str) {
         self.command(&format!(
