@@ -307,6 +307,43 @@ fn xmpp_words_on_a_key_not_accepted_are_not_the_contacts() {
     p.assert_no_criticals();
 }
 
+/// Sotto is unloaded while a message waits on bob's changed key: the window gets libpurple's own
+/// title back (it kept "(key NOT accepted)", or "(encrypted)" before, over a window that now
+/// sends plaintext) and says that the held message stays saved and that what is typed now is
+/// not encrypted.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_unloading_with_a_held_message_unmarks_the_window_and_says_so() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let bob = p.bob.address.clone();
+    bob_gets_a_new_key(&mut p);
+    new_key_warning(&mut p);
+    held_from_bob(&mut p, "held while unloading", "a changed key");
+    p.alice.client.command("unload");
+    p.alice
+        .client
+        .expect("the plugin unloaded", WAIT, |l| l.tag == "PLUGIN_UNLOADED");
+    p.alice.client.sync();
+    let lines = p.alice.client.lines();
+    let title = lines
+        .iter()
+        .rev()
+        .find(|l| l.tag == "TITLE" && l.field(0).split('/').next() == Some(bob.as_str()))
+        .map(|l| l.field(1).to_string())
+        .unwrap_or_default();
+    assert!(
+        !title.contains("(encrypted)") && !title.contains("NOT accepted"),
+        "the window still claims Sotto's state: {title:?}"
+    );
+    let said = p.alice.client.writes().iter().any(|w| {
+        w.has(flags::SYSTEM)
+            && w.shown().contains("Sotto was unloaded")
+            && w.shown().contains("NOT encrypted")
+    });
+    assert!(said, "no line about the unload in the window");
+    p.alice.client.assert_no_criticals();
+}
+
 /// Alice's line warning that bob's key changed (after `bob_gets_a_new_key`): the new
 /// fingerprint it shows.
 fn new_key_warning(p: &mut Pair) -> String {

@@ -453,6 +453,51 @@ pub(crate) fn stop_all() {
             apply(&r, fx);
         }
     }
+    undecorate_all();
+}
+
+/// Sotto is being unloaded: every window it still marks (a conversation that holds messages,
+/// which `stop_all` keeps, or one not in memory) gets libpurple's own title and its logging
+/// back, and a window whose conversation holds messages says what now happens: they stay
+/// saved, and what is typed there is no longer encrypted.
+fn undecorate_all() {
+    // Held for the whole walk: the `conversation-updated` that giving a title back emits must
+    // not mark the window again (the signal is still connected while unloading).
+    let Some(_ours) = Decorating::enter() else {
+        return;
+    };
+    // SAFETY: libpurple's list of IM conversations, live for this call; each entry is a live
+    // conversation.
+    let convs: Vec<*mut sys::PurpleConversation> = unsafe {
+        let mut out = Vec::new();
+        let mut l = sys::purple_get_ims();
+        while !l.is_null() {
+            out.push((*l).data.cast());
+            l = (*l).next;
+        }
+        out
+    };
+    for conv in convs {
+        // SAFETY: listed just now.
+        let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
+            continue;
+        };
+        let Some(w) = with_state(|state| state.windows.remove(&r.key())).flatten() else {
+            continue;
+        };
+        if let Some(logging) = w.logging_saved {
+            // SAFETY: live conversation.
+            unsafe { sys::purple_conversation_set_logging(conv, i32::from(logging)) };
+        }
+        if w.title.is_some() {
+            // SAFETY: live conversation.
+            unsafe { sys::purple_conversation_autoset_title(conv) };
+        }
+        let held = service::waiting(&r).map_or(0, |(n, _)| n);
+        if held > 0 {
+            r.system_line(&texts::unloaded_with_held(&r.peer, held));
+        }
+    }
 }
 
 #[cfg(test)]

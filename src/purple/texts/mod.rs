@@ -112,6 +112,14 @@ pub(crate) fn held(queued: usize, reason: HoldReason) -> String {
     format!("message held {why}; {queued} waiting. It will be sent encrypted, in order.")
 }
 
+/// Sotto is unloaded while `held` messages to `peer` wait for an encrypted conversation.
+pub(crate) fn unloaded_with_held(peer: &str, held: usize) -> String {
+    format!(
+        "Sotto was unloaded: the {held} message(s) held for {peer} stay saved, unsent, until it \
+         is loaded again. What you type here now is NOT encrypted."
+    )
+}
+
 /// A typed message will not be sent.
 pub(crate) fn not_sent(text: &str) -> String {
     format!("not sent: {text}")
