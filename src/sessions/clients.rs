@@ -308,13 +308,12 @@ impl Sessions {
         let mut action = out.action;
         // Read, but not shown as the contact's words: its key is not one the user accepted (a
         // server can make up a client). Shown as a Sotto line that says so.
-        let unaccepted =
-            super::trust::unaccepted_words(&o.conv, &mut action).map(|(fingerprint, text)| {
-                Notice::OtherClient {
-                    address: from.to_owned(),
-                    what: OtherClient::UnacceptedMessage { fingerprint, text },
-                }
-            });
+        let unaccepted = super::trust::unaccepted_words(out.unaccepted_key, &mut action).map(
+            |(fingerprint, text)| Notice::OtherClient {
+                address: from.to_owned(),
+                what: OtherClient::UnacceptedMessage { fingerprint, text },
+            },
+        );
         let (action, mut fx) = self.finish_other(key, index, out.inject, out.events, Some(action));
         fx.notices.extend(unaccepted);
         Some((action, fx))

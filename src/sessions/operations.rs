@@ -249,12 +249,9 @@ impl Sessions {
         }
         fx.reply_to = peer_raw.to_owned();
         let mut action = out.action;
-        // Held on a key the user has not accepted for this name: read, but not shown as the
+        // Read in a session whose key is not accepted for this name: not shown as the
         // contact's words (as another client's with such a key).
-        if let Some((fingerprint, text)) = self
-            .sessions
-            .get(key)
-            .and_then(|s| trust::unaccepted_words(&s.conv, &mut action))
+        if let Some((fingerprint, text)) = trust::unaccepted_words(out.unaccepted_key, &mut action)
         {
             fx.notices
                 .push(Notice::UnacceptedMessage { fingerprint, text });

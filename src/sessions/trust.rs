@@ -41,25 +41,22 @@ pub(super) fn hold_unaccepted(conv: &mut Conversation) -> bool {
     true
 }
 
-/// A message `conv` decrypted (`action`) while it is held on a key the user has not accepted
-/// (a changed key, another client's new key): taken out of `action` (now swallowed), with the
-/// key's fingerprint, to be shown as such, never as the contact's words. `None` for anything
-/// else (plaintext passes through as it was).
+/// A message decrypted (`action`) in a session whose key is not accepted for the name (the
+/// core says which: `ReceiveOutcome::unaccepted_key`): taken out of `action` (now swallowed),
+/// with that key's fingerprint, to be shown as such, never as the contact's words. `None` for
+/// anything else (the contact's words, plaintext) which stays as it was.
 pub(super) fn unaccepted_words(
-    conv: &Conversation,
+    unaccepted_key: Option<IdentityPublic>,
     action: &mut ReceiveAction,
 ) -> Option<(String, String)> {
-    if !conv.is_blocked() || !matches!(action, ReceiveAction::Display(_)) {
+    let key = unaccepted_key?;
+    if !matches!(action, ReceiveAction::Display(_)) {
         return None;
     }
     let ReceiveAction::Display(text) = std::mem::replace(action, ReceiveAction::Swallow) else {
         return None;
     };
-    let fingerprint = conv
-        .peer_identity()
-        .map(|k| k.fingerprint().to_string())
-        .unwrap_or_default();
-    Some((fingerprint, text.to_string()))
+    Some((key.fingerprint().to_string(), text.to_string()))
 }
 
 /// Tell `conv` which of the peer's keys are accepted (oldest first, as the core keeps them).

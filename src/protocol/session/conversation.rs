@@ -569,10 +569,23 @@ impl Conversation {
                         return out;
                     }
                 };
+                // Whose words these are is the decrypting session's key: the current one's is
+                // not accepted while sending is held on it; a previous one's is judged by the
+                // accepted keys (the contact's genuine lines in the session a forged handshake
+                // replaced are the contact's words).
+                let unaccepted = if current {
+                    self.blocked
+                } else {
+                    !self.known_keys.is_empty() && !self.known_keys.contains(&session.peer)
+                };
+                let peer = session.peer;
                 match session.ratchet.decrypt(&session.hash, &m, rng) {
                     // The text in the decryption's own buffer: no copy of the message.
                     Ok(d) if d.kind == KIND_TEXT => match d.content.into_text() {
-                        Some(text) => out.action = ReceiveAction::Display(text),
+                        Some(text) => {
+                            out.action = ReceiveAction::Display(text);
+                            out.unaccepted_key = unaccepted.then_some(peer);
+                        }
                         None => out.events.push(unreadable(UnreadableReason::NotUtf8)),
                     },
                     Ok(d) if d.kind == KIND_END => {

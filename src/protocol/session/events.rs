@@ -178,6 +178,12 @@ pub struct ReceiveOutcome {
     pub inject: Vec<String>,
     /// What to tell the user.
     pub events: Vec<Event>,
+    /// With a [`ReceiveAction::Display`]: the key of the session that decrypted it, when that
+    /// key is not accepted for this name (the current session while sending is held on it, or
+    /// a previous session whose key is not among the accepted ones). Such words are shown as
+    /// such, never as the contact's. `None` for words of an accepted key (also those of the
+    /// previous session that go on arriving while the current one is held).
+    pub unaccepted_key: Option<IdentityPublic>,
 }
 
 impl ReceiveOutcome {
@@ -187,6 +193,7 @@ impl ReceiveOutcome {
             action: ReceiveAction::Swallow,
             inject: Vec::new(),
             events: Vec::new(),
+            unaccepted_key: None,
         }
     }
 }

@@ -141,6 +141,48 @@ fn key_change_blocks_until_acknowledged() {
     assert_ne!(a.peer_identity(), b.peer_identity());
 }
 
+/// A server completes a handshake as bob with its own key: a is held on it. Its words come
+/// flagged with its key; bob's genuine lines in the session it replaced (now the previous one)
+/// are bob's words, never flagged (they were shown under the server's fingerprint).
+#[test]
+fn words_are_judged_by_the_key_of_the_session_that_decrypted_them() {
+    let (mut a, mut b, mut rng) = established(27);
+    let bob_key = a.peer_identity().expect("a session");
+    let (mut server, all) = new_identity_starts_with(&mut a, 0xe7, &mut rng);
+    assert!(all
+        .iter()
+        .any(|e| matches!(e, Event::PeerKeyChanged { .. })));
+    let server_key = a.peer_identity().expect("the server's session");
+    assert_ne!(server_key, bob_key);
+    let one = |a: &mut Conversation, lines: Vec<String>, rng: &mut ChaCha20Rng| {
+        let mut out = None;
+        for l in lines {
+            let o = a.receive(&l, 0, rng);
+            if let ReceiveAction::Display(t) = o.action {
+                out = Some((t.to_string(), o.unaccepted_key));
+            }
+        }
+        out.expect("displayed")
+    };
+    let forged = send(&mut server, "it's me, click accept", &mut rng);
+    assert_eq!(
+        one(&mut a, forged, &mut rng),
+        ("it's me, click accept".to_owned(), Some(server_key))
+    );
+    let genuine = send(&mut b, "hello? everything OK?", &mut rng);
+    assert_eq!(
+        one(&mut a, genuine, &mut rng),
+        ("hello? everything OK?".to_owned(), None)
+    );
+    // Accepted, the server's key is the contact's: its words are no longer flagged.
+    a.acknowledge_peer_key(&mut rng);
+    let after = send(&mut server, "accepted now", &mut rng);
+    assert_eq!(
+        one(&mut a, after, &mut rng),
+        ("accepted now".to_owned(), None)
+    );
+}
+
 /// A conversation whose accepted keys are gone (forgotten, or a name emptied of keys by
 /// renames) while its session is up: a new session with another key replacing it is a changed
 /// key, held, never a first use; the same key again is simply a new session.

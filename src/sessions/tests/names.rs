@@ -247,6 +247,33 @@ fn a_message_on_a_key_not_accepted_is_not_shown_as_the_contacts_words() {
     assert_eq!(alice.receive("bob", &lines).2, ["now accepted"]);
 }
 
+/// A server completes a handshake as bob with its own key (alice is held on it), while the real
+/// bob, who knows nothing of it, goes on writing in his session, now alice's previous one: his
+/// lines are his words (they used to be shown as the server key's), the server's are flagged.
+#[test]
+fn the_contacts_lines_in_the_replaced_session_stay_the_contacts_words() {
+    let (mut alice, mut bob) = encrypted("replaced-session-words");
+    let mut server = peer("replaced-session-words-server", "bob", "alice", 12);
+    let lines = server.start();
+    converse(&mut alice, "bob", &mut server, "alice", lines);
+    let k = alice.key.clone();
+    assert_eq!(
+        alice.sessions.waiting(&k, "bob", &settings(Policy::Manual)),
+        Some((0, true)),
+        "held on the server's key"
+    );
+    let genuine = lines_of(bob.send("hello? everything OK?").0);
+    assert_eq!(alice.receive("bob", &genuine).2, ["hello? everything OK?"]);
+    let forged = lines_of(server.send("it's me, click accept").0);
+    let (_, _, fx) = alice.receive_as("bob", &forged);
+    assert!(
+        fx.notices.iter().any(|n| matches!(n,
+            Notice::UnacceptedMessage { text, .. } if text == "it's me, click accept")),
+        "{:?}",
+        fx.notices
+    );
+}
+
 /// bob's new key accepted beside his old one; the user forgets the new one in the Known list:
 /// the session that uses it is held at once (as its next handshake would be, and as it loads
 /// after a restart) until the key is accepted again. Forgetting the old key holds nothing.
