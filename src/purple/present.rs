@@ -421,6 +421,10 @@ pub(crate) fn status_text(r: &ConvRef) -> String {
         service::policy(r),
         log_encrypted(),
     );
+    if service::conv_state(r) == Some(ConvState::Plaintext) && service::start_lapsed(r) {
+        text.push(' ');
+        text.push_str(&texts::status_start_lapsed(&r.peer));
+    }
     for (address, reads, fingerprint) in service::other_clients(r) {
         text.push(' ');
         text.push_str(&texts::other_client_status(

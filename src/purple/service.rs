@@ -178,6 +178,14 @@ pub(crate) fn waiting(r: &ConvRef) -> Option<(usize, bool)> {
     with_sessions(|s| s.waiting(&key, &r.peer, &settings)).flatten()
 }
 
+/// Whether a start of ours with `r` lapsed unanswered (what is typed is held).
+pub(crate) fn start_lapsed(r: &ConvRef) -> bool {
+    let (key, settings) = (r.key(), settings(r));
+    with_sessions(|s| s.start_lapsed(&key, &r.peer, &settings))
+        .flatten()
+        .unwrap_or(false)
+}
+
 /// The contact's key in the current (or last) session with `r`, loaded from the store if needed.
 pub(crate) fn peer_key(r: &ConvRef) -> Option<IdentityPublic> {
     let (key, settings) = (r.key(), settings(r));

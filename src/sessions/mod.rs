@@ -696,6 +696,17 @@ impl Sessions {
             .map(|s| (s.conv.queued(), s.conv.is_blocked()))
     }
 
+    /// Whether a start of ours lapsed unanswered (`Conversation::start_lapsed`).
+    pub fn start_lapsed(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: &Settings,
+    ) -> Option<bool> {
+        self.session(key, peer_raw, settings)
+            .map(|s| s.conv.start_lapsed())
+    }
+
     /// The contact's key in the current (or last) session, loaded from the store if needed.
     pub fn peer_key(
         &mut self,

@@ -240,6 +240,12 @@ impl Conversation {
             }
     }
 
+    /// Whether a start of this side lapsed unanswered with no session since: what is typed is
+    /// held and the start tried again until a session is up or the user stops.
+    pub fn start_lapsed(&self) -> bool {
+        self.start_lapsed
+    }
+
     /// Changes the policy.
     pub fn set_policy(&mut self, policy: Policy) {
         self.policy = policy;

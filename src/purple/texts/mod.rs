@@ -651,6 +651,14 @@ pub(crate) fn status(
     )
 }
 
+/// `/sotto status` after a start of ours lapsed unanswered.
+pub(crate) fn status_start_lapsed(peer: &str) -> String {
+    format!(
+        "Your start got no answer from {peer}: what you type is held, never sent unencrypted, \
+         and the start is tried again; /sotto stop to write unencrypted."
+    )
+}
+
 /// `/sotto fingerprint`.
 pub(crate) fn fingerprints(peer: &str, ours: &str, theirs: Option<&str>) -> String {
     match theirs {

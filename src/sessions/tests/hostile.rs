@@ -497,6 +497,7 @@ fn a_start_that_lapsed_holds_the_next_line_in_this_run_and_after_a_restart() {
             alice.sessions.drop_memory();
         }
         assert!(!alice.sessions.plaintext_allowed(&k, "bob", &later));
+        assert_eq!(alice.sessions.start_lapsed(&k, "bob", &later), Some(true));
         let (out, fx) = alice
             .sessions
             .outgoing(&k, "bob", "a secret", &later, &mut alice.rng)
@@ -508,6 +509,7 @@ fn a_start_that_lapsed_holds_the_next_line_in_this_run_and_after_a_restart() {
             fx.inject
         );
         alice.stop();
+        assert_eq!(alice.sessions.start_lapsed(&k, "bob", &later), Some(false));
         let (out, _) = alice
             .sessions
             .outgoing(&k, "bob", "plain now", &later, &mut alice.rng)
