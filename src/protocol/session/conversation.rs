@@ -17,8 +17,9 @@ use super::events::{
 use super::phase::{Phase, Session};
 use super::verification::{Channel, Verification};
 use super::{
-    ConvState, Policy, DEFAULT_MAX_LINE, KIND_END, KIND_TEXT, MAX_KNOWN_KEYS, MAX_PLAINTEXT,
-    MAX_QUEUE, NOT_READ_INTERVAL_SECS, RESERVE_AHEAD, SENT_KEPT, SENT_KEPT_SECS,
+    ConvState, Policy, DEFAULT_MAX_LINE, HANDSHAKE_TIMEOUT_SECS, KIND_END, KIND_TEXT,
+    MAX_KNOWN_KEYS, MAX_PLAINTEXT, MAX_QUEUE, NOT_READ_INTERVAL_SECS, RESERVE_AHEAD, SENT_KEPT,
+    SENT_KEPT_SECS,
 };
 use crate::protocol::fragment::{self, Reassembler};
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
@@ -60,6 +61,11 @@ pub struct Conversation {
     /// (`/sotto stop`), what is typed is held and the start tried again, as when messages are
     /// still held. Saved.
     pub(super) start_lapsed: bool,
+    /// When this side completed the current session as initiator (on the peer's `?S1R`, which
+    /// the peer may have dropped since: it stopped): an end in the previous session within
+    /// [`HANDSHAKE_TIMEOUT_SECS`] of it, before anything was read in the current one, ends
+    /// the current one too. Not saved (after a restart such an end is ignored, as before).
+    pub(super) initiated_at: Option<u64>,
     /// The current answer window's start and the answers sent in it (a query or an init
     /// answered). Not saved.
     pub(super) answers: (u64, u32),
@@ -120,6 +126,7 @@ impl Conversation {
             handshake_since: None,
             handshake_passive: false,
             start_lapsed: false,
+            initiated_at: None,
             answers: (0, 0),
             sent: VecDeque::new(),
             not_read_at: (None, None),
@@ -599,8 +606,12 @@ impl Conversation {
                         // nothing was read in it: the peer stopped before it had the new
                         // session (it dropped the handshake we completed on its `?S1R`), and
                         // would never end that one.
-                        let unconfirmed =
-                            !current && self.phase.session().is_some_and(|s| !s.ratchet.has_read());
+                        let now = self.now;
+                        let unconfirmed = !current
+                            && self.initiated_at.is_some_and(|t| {
+                                now.saturating_sub(t) <= HANDSHAKE_TIMEOUT_SECS && now >= t
+                            })
+                            && self.phase.session().is_some_and(|s| !s.ratchet.has_read());
                         if current || unconfirmed {
                             let handshake =
                                 mem::replace(&mut self.phase, Phase::Plaintext).into_handshake();

@@ -36,6 +36,10 @@ pub enum Event {
     HandshakeExpired {
         /// Messages still held.
         queued: usize,
+        /// A re-key lapsed: the session it would have replaced goes on (nothing is held for
+        /// the lapse). `false`: no session, and what is typed is held and the start tried
+        /// again (a start of this side lapsed).
+        session_goes_on: bool,
     },
     /// The encrypted session is up.
     Started {

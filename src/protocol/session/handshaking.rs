@@ -11,7 +11,7 @@ use super::events::{Event, ReceiveOutcome};
 use super::phase::{Handshake, Phase, Session};
 use super::{ANSWER_BURST, ANSWER_WINDOW_SECS, HANDSHAKE_TIMEOUT_SECS};
 use crate::protocol::fragment;
-use crate::protocol::handshake::{Established, HandshakeError, Initiator, Responder};
+use crate::protocol::handshake::{Established, HandshakeError, Initiator, Responder, Role};
 use crate::protocol::names::Names;
 use crate::protocol::wire::{ConfirmMessage, InitMessage, ResponseMessage, WireMessage};
 
@@ -41,6 +41,7 @@ impl Conversation {
             if dropped && noticed {
                 out.events.push(Event::HandshakeExpired {
                     queued: self.queue.len(),
+                    session_goes_on: self.phase.session().is_some(),
                 });
             }
         }
@@ -241,6 +242,7 @@ impl Conversation {
         // A re-key keeps the session it replaces for messages still in flight.
         self.handshake_passive = false;
         self.start_lapsed = false;
+        self.initiated_at = (est.role() == Role::Initiator).then_some(self.now);
         self.previous = mem::replace(&mut self.phase, Phase::Encrypted(session))
             .into_session()
             .map(Box::new);

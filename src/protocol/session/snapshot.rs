@@ -285,6 +285,7 @@ impl Conversation {
             handshake_since: None,
             handshake_passive,
             start_lapsed: flags & FLAG_START_LAPSED != 0,
+            initiated_at: None,
             answers: (0, 0),
             sent: std::collections::VecDeque::new(),
             not_read_at: (None, None),

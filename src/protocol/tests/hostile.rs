@@ -54,6 +54,22 @@ fn a_forged_init_does_not_stall_an_encrypted_conversation() {
     );
 }
 
+/// `c` starts at t = 100 and nobody answers: the lapse is reported once the timeout passed,
+/// with nothing held, the session going on or not as `goes_on` says.
+fn start_and_let_lapse(c: &mut Conversation, goes_on: bool, rng: &mut ChaCha20Rng) {
+    c.tick(100);
+    assert_eq!(c.start(rng).inject.len(), 1);
+    let out = c.tick(100 + HANDSHAKE_TIMEOUT_SECS + 1);
+    assert!(
+        out.events.iter().any(|e| matches!(
+            e,
+            Event::HandshakeExpired { queued: 0, session_goes_on } if *session_goes_on == goes_on
+        )),
+        "{:?}",
+        out.events
+    );
+}
+
 #[test]
 fn a_start_nobody_answers_expires_and_nothing_is_lost() {
     // bob starts; nobody answers (the peer is gone, or the start was lost).
@@ -67,7 +83,7 @@ fn a_start_nobody_answers_expires_and_nothing_is_lost() {
     assert!(out
         .events
         .iter()
-        .any(|e| matches!(e, Event::HandshakeExpired { queued: 1 })));
+        .any(|e| matches!(e, Event::HandshakeExpired { queued: 1, .. })));
     assert_eq!(b.state(), ConvState::Plaintext);
     // The held message is never sent in plaintext: what is typed next is held behind it, and a
     // new start goes out.
@@ -84,16 +100,7 @@ fn a_start_of_ours_that_lapses_with_nothing_held_still_holds_what_is_typed() {
     // in plaintext (the lapse was reported in the same callback, after the line had left).
     let mut rng = rng(43);
     let (mut a, mut b) = pair(&mut rng, Policy::Manual);
-    b.tick(100);
-    assert_eq!(b.start(&mut rng).inject.len(), 1);
-    let out = b.tick(100 + HANDSHAKE_TIMEOUT_SECS + 1);
-    assert!(
-        out.events
-            .iter()
-            .any(|e| matches!(e, Event::HandshakeExpired { queued: 0 })),
-        "{:?}",
-        out.events
-    );
+    start_and_let_lapse(&mut b, false, &mut rng);
     assert_eq!(b.state(), ConvState::Plaintext);
     assert!(
         !b.sends_plaintext(),
@@ -141,6 +148,21 @@ fn a_start_of_ours_that_lapses_with_nothing_held_still_holds_what_is_typed() {
     assert_eq!(shown, ["held, then delivered"]);
     b.forget_session();
     assert!(b.sends_plaintext(), "the session cleared the lapse");
+}
+
+/// A re-key of ours that nobody answers lapses with the session going on: said as such (not
+/// "what you type is held"), nothing held, the next message encrypted in the session.
+#[test]
+fn a_re_key_that_lapses_leaves_the_session_going_on() {
+    let (mut a, mut b, mut rng) = established(44);
+    start_and_let_lapse(&mut b, true, &mut rng);
+    assert_eq!(b.state(), ConvState::Encrypted);
+    assert!(!b.start_lapsed());
+    let lines = send(&mut b, "still encrypted", &mut rng);
+    assert_eq!(
+        deliver(&mut a, lines, &mut rng).0,
+        vec!["still encrypted".to_owned()]
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use rand_chacha::rand_core::RngCore;
 
 use super::*;
-use crate::protocol::session::HoldReason;
+use crate::protocol::session::{HoldReason, HANDSHAKE_TIMEOUT_SECS};
 use crate::protocol::wire::WireMessage;
 
 #[test]
@@ -215,16 +215,61 @@ fn an_end_over_the_previous_session_ends_a_current_one_the_peer_never_had() {
     let out = b.send("never to a session a does not have", &mut rng);
     assert_eq!(out.action, SendAction::Hold);
 
+    // The same end arriving more than the handshake timeout after b completed the new
+    // session is not taken for it (a server that held it back that long gets nothing).
+    let (mut a, mut b, mut rng) = established(17);
+    let init = b.start(&mut rng).inject;
+    let (_, response, _) = deliver(&mut a, init, &mut rng);
+    let end = a.stop(&mut rng).inject;
+    for l in response {
+        b.receive(&l, 1000, &mut rng);
+    }
+    assert_eq!(b.state(), ConvState::Encrypted);
+    let mut ended = false;
+    for l in end {
+        let out = b.receive(&l, 1000 + HANDSHAKE_TIMEOUT_SECS + 1, &mut rng);
+        ended |= out.events.contains(&Event::Ended { by_peer: true });
+    }
+    assert!(!ended);
+    assert_eq!(b.state(), ConvState::Encrypted);
+
+    // A current session this side completed as responder (on the peer's ?S1C): the peer had
+    // it, so an end in the previous session is stale whatever was read.
+    let (mut a, mut b, mut rng) = established(18);
+    let stale = end_from_before_a_re_key(&mut a, &mut b, true, &mut rng);
+    assert_stale(&mut b, stale, &mut rng);
+
     // Once b read a's words in the current session, an end in the previous one is stale.
     let (mut a, mut b, mut rng) = established(16);
-    let mut old =
-        Conversation::restore(IdentityKey::generate(&mut rng), &a.snapshot()).expect("restore");
-    let init = b.start(&mut rng).inject;
-    testkit::exchange(&mut b, &mut a, init, &mut rng);
+    let stale = end_from_before_a_re_key(&mut a, &mut b, false, &mut rng);
     let l = send(&mut a, "on the new session", &mut rng);
     assert_eq!(deliver(&mut b, l, &mut rng).0, ["on the new session"]);
-    let stale = old.stop(&mut rng).inject;
-    let (_, _, events) = deliver(&mut b, stale, &mut rng);
+    assert_stale(&mut b, stale, &mut rng);
+}
+
+/// The end `a` would have sent over its session before a re-key that completes (`a_starts`: a
+/// is its initiator, else b).
+fn end_from_before_a_re_key(
+    a: &mut Conversation,
+    b: &mut Conversation,
+    a_starts: bool,
+    rng: &mut ChaCha20Rng,
+) -> Vec<String> {
+    let mut old =
+        Conversation::restore(IdentityKey::generate(rng), &a.snapshot()).expect("restore");
+    if a_starts {
+        let init = a.start(rng).inject;
+        testkit::exchange(a, b, init, rng);
+    } else {
+        let init = b.start(rng).inject;
+        testkit::exchange(b, a, init, rng);
+    }
+    old.stop(rng).inject
+}
+
+/// `stale` (an end in b's previous session) ends nothing.
+fn assert_stale(b: &mut Conversation, stale: Vec<String>, rng: &mut ChaCha20Rng) {
+    let (_, _, events) = deliver(b, stale, rng);
     assert!(
         !events.contains(&Event::Ended { by_peer: true }),
         "{events:?}"

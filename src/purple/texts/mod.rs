@@ -210,12 +210,19 @@ pub(crate) fn question_changed(peer: &str, current: &str) -> String {
 pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
     Some(match event {
         Event::HandshakeStarted => format!("starting an encrypted conversation with {peer}…"),
-        Event::HandshakeExpired { queued: 0 } => format!(
+        Event::HandshakeExpired {
+            queued: 0,
+            session_goes_on: true,
+        } => format!(
+            "the new encrypted session with {peer} did not start (no answer in time); the \
+             current one goes on."
+        ),
+        Event::HandshakeExpired { queued: 0, .. } => format!(
             "the encrypted conversation with {peer} did not start (no answer in time). What you \
              type to {peer} is held, never sent unencrypted, and the start is tried again; \
              /sotto stop to write unencrypted."
         ),
-        Event::HandshakeExpired { queued } => format!(
+        Event::HandshakeExpired { queued, .. } => format!(
             "the encrypted conversation with {peer} did not start (no answer in time). {queued} \
              message(s) stay held, never sent unencrypted: what you type next tries again \
              (/sotto start does too; /sotto stop gives them back to you)."
