@@ -56,8 +56,9 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     }
     // A warning about the contact of an encrypted conversation opens its window when it is
     // closed (it was dropped: the window libpurple then opened for a plaintext line was marked
-    // encrypted and showed the line with no word). An unreadable line opens one only for a
-    // conversation that is encrypted: garbage from names never talked to opens nothing.
+    // encrypted and showed the line with no word). An unreadable line, or a not-read notice
+    // that names no message we sent, opens one only for a conversation that is encrypted:
+    // garbage from names never talked to opens nothing.
     let encrypted = || service::conv_state(&r) == Some(ConvState::Encrypted);
     let wants_window = !fx.never_open
         && (fx.force_window
@@ -68,8 +69,9 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
                 | Event::QueuedSent { .. }
                 | Event::Unsent { .. }
                 | Event::PlaintextWhileEncrypted
-                | Event::NotRead { .. } => true,
-                Event::Unreadable { .. } => encrypted(),
+                | Event::NotRead { text: Some(_) } => true,
+                // Unauthenticated words about a message we cannot name: only where a session is.
+                Event::NotRead { text: None } | Event::Unreadable { .. } => encrypted(),
                 _ => false,
             })
             || !fx.notices.is_empty());
@@ -470,6 +472,11 @@ fn undecorate_all() {
     let Some(_ours) = Decorating::enter() else {
         return;
     };
+    // Every window of a conversation is looked at (two may show one after a rename): the state
+    // is taken whole first, then each window compared with it.
+    let Some(windows) = with_state(|state| std::mem::take(&mut state.windows)) else {
+        return;
+    };
     // SAFETY: libpurple's list of IM conversations, live for this call; each entry is a live
     // conversation.
     let convs: Vec<*mut sys::PurpleConversation> = unsafe {
@@ -481,24 +488,28 @@ fn undecorate_all() {
         }
         out
     };
+    let mut told = std::collections::HashSet::new();
     for conv in convs {
         // SAFETY: listed just now.
         let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
             continue;
         };
-        let Some(w) = with_state(|state| state.windows.remove(&r.key())).flatten() else {
+        let key = r.key();
+        let Some(w) = windows.get(&key) else {
             continue;
         };
         if let Some(logging) = w.logging_saved {
             // SAFETY: live conversation.
             unsafe { sys::purple_conversation_set_logging(conv, i32::from(logging)) };
         }
-        if w.title.is_some() {
+        // SAFETY: live conversation.
+        let title = unsafe { glue::conversation_title(conv) }.unwrap_or_default();
+        if w.title.as_ref().is_some_and(|m| m.shown == title) {
             // SAFETY: live conversation.
             unsafe { sys::purple_conversation_autoset_title(conv) };
         }
         let held = service::waiting(&r).map_or(0, |(n, _)| n);
-        if held > 0 {
+        if held > 0 && told.insert(key) {
             r.system_line(&texts::unloaded_with_held(&r.peer, held));
         }
     }
