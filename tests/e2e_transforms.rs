@@ -185,6 +185,45 @@ fn slack_own_echo_shows_what_was_typed() {
     own_echo_shows_what_was_typed(LoopPrpl::Slack);
 }
 
+/// slack-libpurple's own commands put text on the wire past `send_im` (`/edit` replaces the last
+/// line sent, an encrypted one, through Slack's API). In an encrypted conversation over
+/// `prpl-slack`, Sotto's overrides run first: `/me` is encrypted like a typed action, and
+/// `/edit`, `/thread`, `/shrug`, and `/msg @bob` are refused with a reason; nothing of them is
+/// on the wire.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn slack_commands_that_bypass_send_im_are_encrypted_or_refused() {
+    let mut p = loop_pair(LoopPrpl::Slack, &[], &[]);
+    start_session(&mut p);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let status = p.alice.client.cmd_status(&bob, "me waves secretly");
+    assert_eq!(status.field(1), "0", "/me: {status:?}");
+    p.bob
+        .client
+        .expect_write("bob shows alice's action", WAIT, |w| {
+            w.is_with(&alice) && w.shown().contains("waves secretly")
+        });
+    for cmd in [
+        "edit an edited secret",
+        "thread 10:02 a threaded secret",
+        "shrug a shrugged secret",
+        &format!("msg @{bob} a direct secret"),
+    ] {
+        let status = p.alice.client.cmd_status(&bob, cmd);
+        assert_eq!(status.field(1), "1", "/{cmd} not refused: {status:?}");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    for t in [
+        "waves secretly",
+        "edited secret",
+        "threaded secret",
+        "shrugged secret",
+        "direct secret",
+    ] {
+        assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "a Slack command's text");
+    }
+}
+
 /// Policy `always` with an echoing protocol: the typed message is held, then sent from the
 /// queue (Sotto writes it as sent); the server's echo of its line must not show it twice.
 #[test]

@@ -12,7 +12,13 @@
 //! by target, and refused as a whole if any of them is encrypted; a target spelled
 //! `nick!user@host` or `nick@server` is checked by its nick too.
 //!
-//! Not covered: `/quote` and `/raw` (the user types protocol lines by hand).
+//! slack-libpurple's own commands do the same (`/me` through Slack's `chat.command`, `/edit`
+//! through `chat.update`, `/thread` posting directly): `/me` is encrypted like IRC's, and
+//! `/shrug`, `/edit`, `/thread`, `/th`, and `/msg` or `/dm` to a member with a session, are
+//! refused while encrypting.
+//!
+//! Not covered: `/quote` and `/raw` (the user types protocol lines by hand), and other
+//! third-party protocols' own commands not listed here.
 
 use std::ffi::{c_char, c_void, CStr};
 
@@ -34,6 +40,12 @@ enum Kind {
     Refuse = 4,
     /// XMPP `/msg nick text` in a group chat: a private message to `room@server/nick`.
     RoomMsg = 5,
+    /// A protocol's own command that puts text for this window's contact on the wire past
+    /// `send_im` (slack-libpurple's `/edit`, `/thread`, `/shrug`): refused while encrypting.
+    RefuseHere = 6,
+    /// slack-libpurple's `/msg @someone text`, `/dm @someone text` (one argument, sent by
+    /// Slack's server): refused while encrypting to that member.
+    SlackMsg = 7,
 }
 
 const IM: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_IM;
@@ -41,7 +53,11 @@ const IM_CHAT: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_IM | sys::PURPLE_CMD_FL
 
 const CHAT: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_CHAT;
 
-const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 7] = [
+/// slack-libpurple registers its commands at `PURPLE_CMD_P_PRPL` with one argument, any
+/// arguments allowed; ours run first (plugin priority) and take what it takes.
+const SLACK: sys::PurpleCmdFlag = IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS;
+
+const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 14] = [
     (c"prpl-irc", c"me", c"s", IM, Kind::Me),
     (c"prpl-irc", c"action", c"s", IM, Kind::Me),
     (c"prpl-irc", c"msg", c"ws", IM_CHAT, Kind::Msg),
@@ -55,6 +71,16 @@ const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 7] = [
     (c"prpl-irc", c"notice", c"ws", IM_CHAT, Kind::Refuse),
     (c"prpl-irc", c"ctcp", c"ws", IM_CHAT, Kind::Refuse),
     (c"prpl-jabber", c"msg", c"ws", CHAT, Kind::RoomMsg),
+    // slack-libpurple: `/me` goes to Slack's `chat.command`, `/edit` to `chat.update` (it
+    // replaces the last line sent, an encrypted one, with plaintext), `/thread` and `/th`
+    // post with `slack_conversation_send` directly: none through `send_im`.
+    (c"prpl-slack", c"me", c"s", SLACK, Kind::Me),
+    (c"prpl-slack", c"shrug", c"s", SLACK, Kind::RefuseHere),
+    (c"prpl-slack", c"edit", c"s", SLACK, Kind::RefuseHere),
+    (c"prpl-slack", c"thread", c"s", SLACK, Kind::RefuseHere),
+    (c"prpl-slack", c"th", c"s", SLACK, Kind::RefuseHere),
+    (c"prpl-slack", c"msg", c"s", SLACK, Kind::SlackMsg),
+    (c"prpl-slack", c"dm", c"s", SLACK, Kind::SlackMsg),
 ];
 
 /// Register the overrides (each unregistered when its guard drops).
@@ -105,6 +131,8 @@ unsafe extern "C" fn direct_override(
             2 => Kind::Msg,
             3 => Kind::Query,
             5 => Kind::RoomMsg,
+            6 => Kind::RefuseHere,
+            7 => Kind::SlackMsg,
             _ => Kind::Refuse,
         };
         // SAFETY: live conversation and libpurple's argument vector for this callback.
@@ -153,7 +181,17 @@ unsafe extern "C" fn direct_override(
         }
         let target = match kind {
             // SAFETY: live conversation.
-            Kind::Me => unsafe { ConvRef::from_conversation(conv) },
+            Kind::Me | Kind::RefuseHere => unsafe { ConvRef::from_conversation(conv) },
+            // `@someone text`: the member is the first word, without its `@`.
+            Kind::SlackMsg => {
+                let member = name.split_whitespace().next().unwrap_or("");
+                let member = member.trim_start_matches('@');
+                if member.is_empty() {
+                    return sys::PURPLE_CMD_RET_CONTINUE;
+                }
+                // SAFETY: the conversation's account is live.
+                unsafe { ConvRef::from_account(account, member) }
+            }
             Kind::RoomMsg => {
                 // The private-chat partner is `room@server/nick`, the room being this chat.
                 // SAFETY: live conversation.
@@ -182,7 +220,7 @@ unsafe extern "C" fn direct_override(
         let text = match kind {
             Kind::Me => format!("/me {}", glue::markup_to_text(&first)),
             Kind::Msg | Kind::Query | Kind::RoomMsg => glue::markup_to_text(&second),
-            Kind::Refuse => {
+            Kind::Refuse | Kind::RefuseHere | Kind::SlackMsg => {
                 let name = glue::cstr_to_string(cmd).unwrap_or_default();
                 let msg = texts::irc_command_refused(&name, &target.peer);
                 // SAFETY: libpurple's error out-parameter.
