@@ -150,6 +150,34 @@ pub fn is_sotto_text(text: &str) -> bool {
             )
 }
 
+/// Whether `text` carries a Sotto line that does not start it: one of the types a `b64u` body
+/// follows (`I`, `R`, `C`, `D`, `P`), at least 16 body characters, after other text of at
+/// most [`MAX_ADDED_PREFIX`] bytes (a service's "EDIT: ", a pin mark, a quote's first line).
+/// Such a text is a line the service changed (PROTOCOL.md §2).
+pub fn has_embedded_line(text: &str) -> bool {
+    let t = text.trim_start();
+    if is_sotto_text(t) {
+        return false;
+    }
+    let window = t.len().min(MAX_ADDED_PREFIX + PREFIX.len() + 1);
+    t.as_bytes()[..window]
+        .windows(PREFIX.len())
+        .enumerate()
+        .filter(|(_, w)| *w == PREFIX.as_bytes())
+        .any(|(at, _)| {
+            let rest = &t.as_bytes()[at + PREFIX.len()..];
+            matches!(rest.first(), Some(b'I' | b'R' | b'C' | b'D' | b'P'))
+                && rest.len() > 16
+                && rest[1..17]
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        })
+}
+
+/// The most text a service is taken to have put in front of a Sotto line
+/// ([`has_embedded_line`]).
+pub const MAX_ADDED_PREFIX: usize = 64;
+
 /// Which data message a not-read notice (PROTOCOL.md §2.2) is about: its session id, the first
 /// 4 bytes of its ratchet public key and its index, all from the message's cleartext header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -511,6 +511,12 @@ impl Conversation {
                     .push(unreadable(UnreadableReason::MalformedFragments));
                 return out;
             }
+            Err(DecodeError::NotSotto) if crate::protocol::wire::has_embedded_line(text) => {
+                // A Sotto line the service put text in front of: not plaintext from the peer
+                // (no false warning), never shown raw.
+                out.events.push(unreadable(UnreadableReason::Rewritten));
+                return out;
+            }
             Err(DecodeError::NotSotto) => {
                 out.action = ReceiveAction::PassThrough;
                 if self.phase.session().is_some() || self.phase.is_finished() {

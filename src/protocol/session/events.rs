@@ -223,6 +223,10 @@ pub enum UnreadableReason {
     /// The ratchet refused the message.
     #[error(transparent)]
     Decrypt(#[from] DecryptError),
+    /// A Sotto line with other text in front of it (a service's "EDIT: ", a pin mark, a quoted
+    /// or forwarded message): the service changed it, and it is not shown raw.
+    #[error("the chat service changed it on the way (text added in front)")]
+    Rewritten,
 }
 
 #[cfg(test)]

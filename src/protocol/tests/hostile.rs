@@ -3,7 +3,7 @@
 //! lasting about the peer.
 
 use super::*;
-use crate::protocol::session::{ANSWER_BURST, HANDSHAKE_TIMEOUT_SECS};
+use crate::protocol::session::{UnreadableReason, ANSWER_BURST, HANDSHAKE_TIMEOUT_SECS};
 use crate::protocol::wire::{InitMessage, WireMessage};
 
 /// A start anyone could send: a fresh ephemeral key, any tag.
@@ -163,6 +163,37 @@ fn a_re_key_that_lapses_leaves_the_session_going_on() {
         deliver(&mut a, lines, &mut rng).0,
         vec!["still encrypted".to_owned()]
     );
+}
+
+/// A service that puts text in front of a line (purple-discord's "EDIT: " or pin mark on an
+/// edited or pinned message, a quoted or forwarded one): not shown raw, not taken for the
+/// peer's plaintext (no false "NOT encrypted" warning), reported as changed on the way.
+#[test]
+fn a_line_with_text_put_in_front_is_reported_not_shown() {
+    let (mut a, mut b, mut rng) = established(45);
+    let line = send(&mut b, "edited later", &mut rng).remove(0);
+    for changed in [
+        format!("EDIT: {line}"),
+        format!("\u{1F4CC} {line}"),
+        format!("> Forwarded from bob:\n> {line}"),
+    ] {
+        let out = a.receive(&changed, 0, &mut rng);
+        assert_eq!(out.action, ReceiveAction::Swallow, "{changed}");
+        assert_eq!(
+            out.events,
+            vec![Event::Unreadable {
+                reason: UnreadableReason::Rewritten
+            }],
+            "{changed}"
+        );
+    }
+    // Plaintext that merely mentions the prefix passes as before.
+    for plain in ["what is ?S1 anyway", "see ?S1D then", "?S1"] {
+        let out = a.receive(plain, 0, &mut rng);
+        assert_eq!(out.action, ReceiveAction::PassThrough, "{plain}");
+    }
+    // The line itself is still read.
+    assert_eq!(deliver(&mut a, vec![line], &mut rng).0, ["edited later"]);
 }
 
 #[test]
