@@ -307,6 +307,10 @@ impl ConvRef {
             "prpl-simple" => self
                 .own_display_name()
                 .map(|_| contact_name(&self.protocol, account, &self.account)),
+            // Each contact names us as they saved us ("Mom"): no name of ours is the one they
+            // see, so none is stated (an empty name is never compared). The display name
+            // caused a names warning in every session.
+            "prpl-telegram" | "telegram-tdlib" => None,
             _ => self.own_display_name().map(|n| normalize(account, &n)),
         }
         .unwrap_or_default();
