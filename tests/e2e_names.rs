@@ -354,15 +354,6 @@ fn irc_a_name_emptied_of_keys_does_not_accept_a_strangers_key() {
     p.alice.client.assert_no_criticals();
 }
 
-/// The last title the client printed for the window with `peer`.
-fn title_of(c: &Client, peer: &str) -> Option<String> {
-    c.lines()
-        .into_iter()
-        .rev()
-        .find(|l| l.tag == "TITLE" && l.field(0).split('/').next() == Some(peer))
-        .map(|l| l.field(1).to_string())
-}
-
 /// An alias is libpurple's text, set by the user, the server or (on XMPP) the contact's own
 /// published nickname: one that reads "bob (encrypted)" neither crashes the client (it used to
 /// recurse through `conversation-updated` until the stack ran out) nor makes a plaintext window
@@ -380,7 +371,7 @@ fn xmpp_an_alias_reading_encrypted_neither_crashes_nor_fakes_the_mark() {
             .client
             .command(&format!("{verb} {bob} bob\\s(encrypted)"));
         p.alice.client.sync();
-        let title = title_of(&p.alice.client, &bob).expect("a title");
+        let title = p.alice.client.last_title(&bob).expect("a title");
         assert!(
             title.ends_with("(NOT encrypted)"),
             "{verb}: a plaintext window titled as encrypted: {title:?}"
@@ -388,14 +379,14 @@ fn xmpp_an_alias_reading_encrypted_neither_crashes_nor_fakes_the_mark() {
     }
     start_session(&mut p);
     p.alice.client.sync();
-    let title = title_of(&p.alice.client, &bob).expect("a title");
+    let title = p.alice.client.last_title(&bob).expect("a title");
     assert_eq!(
         title, "bob (encrypted) (encrypted)",
         "encrypted: Sotto's own mark"
     );
     p.alice.client.cmd(&bob, "sotto stop");
     p.alice.client.sync();
-    let title = title_of(&p.alice.client, &bob).expect("a title");
+    let title = p.alice.client.last_title(&bob).expect("a title");
     assert!(title.ends_with("(NOT encrypted)"), "after stop: {title:?}");
     assert!(
         p.alice.client.process_state().contains("running"),

@@ -264,14 +264,7 @@ fn xmpp_words_on_a_key_not_accepted_are_not_the_contacts() {
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     bob_gets_a_new_key(&mut p);
     let new_fp = new_key_warning(&mut p);
-    let title = |c: &Client| {
-        c.lines()
-            .into_iter()
-            .rev()
-            .find(|l| l.tag == "TITLE" && l.field(0).split('/').next() == Some(bob.as_str()))
-            .map(|l| l.field(1).to_string())
-            .unwrap_or_default()
-    };
+    let title = |c: &Client| c.last_title(&bob).unwrap_or_default();
     p.alice.client.sync();
     assert!(
         title(&p.alice.client).ends_with("(key NOT accepted)"),
@@ -324,13 +317,7 @@ fn xmpp_unloading_with_a_held_message_unmarks_the_window_and_says_so() {
         .client
         .expect("the plugin unloaded", WAIT, |l| l.tag == "PLUGIN_UNLOADED");
     p.alice.client.sync();
-    let lines = p.alice.client.lines();
-    let title = lines
-        .iter()
-        .rev()
-        .find(|l| l.tag == "TITLE" && l.field(0).split('/').next() == Some(bob.as_str()))
-        .map(|l| l.field(1).to_string())
-        .unwrap_or_default();
+    let title = p.alice.client.last_title(&bob).unwrap_or_default();
     assert!(
         !title.contains("(encrypted)") && !title.contains("NOT accepted"),
         "the window still claims Sotto's state: {title:?}"

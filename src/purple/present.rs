@@ -477,19 +477,8 @@ fn undecorate_all() {
     let Some(windows) = with_state(|state| std::mem::take(&mut state.windows)) else {
         return;
     };
-    // SAFETY: libpurple's list of IM conversations, live for this call; each entry is a live
-    // conversation.
-    let convs: Vec<*mut sys::PurpleConversation> = unsafe {
-        let mut out = Vec::new();
-        let mut l = sys::purple_get_ims();
-        while !l.is_null() {
-            out.push((*l).data.cast());
-            l = (*l).next;
-        }
-        out
-    };
     let mut told = std::collections::HashSet::new();
-    for conv in convs {
+    for conv in super::windows::open_ims() {
         // SAFETY: listed just now.
         let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
             continue;

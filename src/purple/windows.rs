@@ -138,6 +138,18 @@ pub(crate) unsafe fn forget(conv: *mut sys::PurpleConversation) {
 /// onto a name such a window still carries, it is stale (its contact left and someone else now
 /// has the name).
 pub(crate) fn others_showing(key: &ConvKey, except: usize) -> Vec<*mut sys::PurpleConversation> {
+    open_ims()
+        .into_iter()
+        .filter(|&conv| {
+            // SAFETY: listed from libpurple's open conversations just now.
+            unsafe { known(conv) }.is_some_and(|(id, tag)| id != except && tag.key == *key)
+        })
+        .collect()
+}
+
+/// Every open IM window (libpurple's list, newest first), copied out: live until the caller
+/// closes one.
+pub(crate) fn open_ims() -> Vec<*mut sys::PurpleConversation> {
     let mut out = Vec::new();
     // SAFETY: libpurple's list of IM conversations (PurpleConversation pointers), live for this
     // call.
@@ -146,13 +158,8 @@ pub(crate) fn others_showing(key: &ConvKey, except: usize) -> Vec<*mut sys::Purp
         while !l.is_null() {
             let conv: *mut sys::PurpleConversation = (*l).data.cast();
             l = (*l).next;
-            if conv.is_null() {
-                continue;
-            }
-            if let Some((id, tag)) = known(conv) {
-                if id != except && tag.key == *key {
-                    out.push(conv);
-                }
+            if !conv.is_null() {
+                out.push(conv);
             }
         }
     }
@@ -161,13 +168,9 @@ pub(crate) fn others_showing(key: &ConvKey, except: usize) -> Vec<*mut sys::Purp
 
 /// Number every IM window already open (the plugin was loaded into a running client).
 pub(crate) fn track_all() {
-    // SAFETY: libpurple's list of IM conversations (PurpleConversation pointers), live for this
-    // call.
-    unsafe {
-        let mut l = sys::purple_get_ims();
-        while !l.is_null() {
-            let conv: *mut sys::PurpleConversation = (*l).data.cast();
-            l = (*l).next;
+    for conv in open_ims() {
+        // SAFETY: listed from libpurple's open conversations just now.
+        unsafe {
             if let Some(r) = ConvRef::from_conversation(conv) {
                 tag(conv, &r);
             }

@@ -834,27 +834,8 @@ run_command(char *line)
 
 		emit("ECHO", 1, g_strstrip(text));
 		g_free(text);
-	} else if (strcmp(verb, "sendother") == 0) {
-		char *buddy, *text, *escaped;
-		PurpleConversation *conv;
-
-		if (!arg1 || !rest) {
-			emit("ERROR", 2, verb, "usage: sendother <buddy> <text>");
-			return;
-		}
-		buddy = unescape(arg1);
-		conv = other_im_window(buddy);
-		if (conv == NULL) {
-			emit("ERROR", 2, verb, "no other window with that name");
-		} else {
-			text = unescape(rest);
-			escaped = g_markup_escape_text(text, -1);
-			purple_conv_im_send(PURPLE_CONV_IM(conv), escaped);
-			g_free(escaped);
-			g_free(text);
-		}
-		g_free(buddy);
-	} else if (strcmp(verb, "send") == 0 || strcmp(verb, "sendraw") == 0) {
+	} else if (strcmp(verb, "send") == 0 || strcmp(verb, "sendraw") == 0 ||
+	           strcmp(verb, "sendother") == 0) {
 		char *buddy, *text, *markup;
 		PurpleConversation *conv;
 
@@ -863,9 +844,15 @@ run_command(char *line)
 			return;
 		}
 		buddy = unescape(arg1);
+		conv = strcmp(verb, "sendother") == 0 ? other_im_window(buddy) : im_window(buddy);
+		if (conv == NULL) {
+			emit("ERROR", 2, verb, "no other window with that name");
+			g_free(buddy);
+			return;
+		}
 		text = unescape(rest);
 		/* Pidgin's entry hands libpurple escaped markup, newline as <br>. */
-		if (strcmp(verb, "send") == 0) {
+		if (strcmp(verb, "sendraw") != 0) {
 			gchar *escaped = g_markup_escape_text(text, -1);
 			gchar **lines = g_strsplit(escaped, "\n", -1);
 
@@ -875,7 +862,6 @@ run_command(char *line)
 		} else {
 			markup = g_strdup(text);
 		}
-		conv = im_window(buddy);
 		purple_conv_im_send(PURPLE_CONV_IM(conv), markup);
 		g_free(markup);
 		g_free(text);

@@ -260,6 +260,16 @@ impl Client {
         self.command(&format!("send {} {}", escape_arg(buddy), escape_arg(text)));
     }
 
+    /// The last title the client printed for the window with `peer` (an XMPP window named by a
+    /// full JID counts for its bare JID).
+    pub fn last_title(&self, peer: &str) -> Option<String> {
+        self.lines()
+            .into_iter()
+            .rev()
+            .find(|l| l.tag == "TITLE" && l.field(0).split('/').next() == Some(peer))
+            .map(|l| l.field(1).to_string())
+    }
+
     /// [`Client::send`], typed in the other IM window named `buddy` when two are (the one
     /// `send` does not pick: a window left over from a rename); an `ERROR` line when there is
     /// none.
