@@ -15,7 +15,7 @@ fi
 # Sotto, and Pidgin under Xvfb for the screenshots.
 packages=(
 	libpurple-dev libglib2.0-dev pkg-config clang libclang-dev gcc make
-	ngircd prosody kamailio purple-xmpp-carbons
+	ngircd prosody kamailio purple-xmpp-carbons libfaketime
 	pidgin finch xvfb xdotool
 	"$@"
 )

@@ -589,3 +589,147 @@ fn irc_an_approval_left_by_a_cancelled_send_lets_nothing_through_later() {
 fn xmpp_an_approval_left_by_a_cancelled_send_lets_nothing_through_at_once() {
     a_cancelled_send_leaves_no_approval_behind(Proto::Xmpp, Duration::ZERO);
 }
+
+/// A Sotto line that reaches bob with text put in front of it (what purple-discord makes of an
+/// edited message, "EDIT: …", or telegram-purple of a forwarded one; here alice's own data
+/// line sent again by `/quote`, past Sotto): bob is told the service changed a message on the
+/// way; he never sees the raw base64 as alice's words, is not told her next message was "NOT
+/// encrypted", and the conversation goes on. Before 8a167fd the line showed raw, as plaintext.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_line_with_text_put_in_front_is_reported_not_shown() {
+    let proto = Proto::Irc;
+    let (mut p, _) = encrypted_pair(proto, both_manual());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let mark = p.alice.tap.mark();
+    {
+        let Pair { alice, bob, .. } = &mut p;
+        exchange(
+            proto,
+            alice,
+            bob,
+            "the line to be edited",
+            "walrus before the edit",
+        );
+    }
+    let line = sotto_lines(proto, &p.alice.tap.since(mark, Dir::Up))
+        .into_iter()
+        .find(|l| l.starts_with("?S1D"))
+        .expect("alice's data line on her wire");
+    inject_irc(&mut p.alice, &bob, &format!("EDIT: {line}"));
+    p.bob.client.expect_system(
+        &alice,
+        "the notice about a line the service changed",
+        WAIT,
+        |t| t.contains("changed it on the way"),
+    );
+    // Alice's next message, after the edited line on the same connection: read as usual.
+    {
+        let Pair { alice, bob, .. } = &mut p;
+        exchange(proto, alice, bob, "after the edit", "quokka after the edit");
+    }
+    let writes = p.bob.client.writes();
+    let raw: Vec<String> = writes
+        .iter()
+        .filter(|w| w.is_with(&alice) && w.shown().contains("?S1"))
+        .map(|w| w.shown())
+        .collect();
+    assert!(raw.is_empty(), "bob was shown the raw line: {raw:?}");
+    assert!(
+        !writes.iter().any(|w| w.shown().contains("NOT encrypted")),
+        "bob was told an encrypted line was not encrypted"
+    );
+    let title = p.bob.client.last_title(&alice).unwrap_or_default();
+    assert!(
+        title.contains("(encrypted)") && !title.contains("NOT"),
+        "bob's window title: {title:?}"
+    );
+    p.assert_no_criticals();
+}
+
+/// libfaketime, preloaded into alice's client: its clock is `+N s` from the file `dir/offset`,
+/// read at every call, so the test can move alice's wall clock forward while she runs (glib's
+/// monotonic timers are left alone). Debian's `libfaketime`, installed by `scripts/deps.sh`.
+fn faketime_env(dir: &std::path::Path) -> Vec<(String, String)> {
+    let lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    assert!(
+        std::path::Path::new(lib).exists(),
+        "{lib} missing: scripts/deps.sh installs libfaketime"
+    );
+    let offset = dir.join("offset");
+    std::fs::write(&offset, "+0\n").expect("offset file");
+    [
+        ("LD_PRELOAD", lib.to_string()),
+        ("FAKETIME_TIMESTAMP_FILE", offset.display().to_string()),
+        ("FAKETIME_NO_CACHE", "1".into()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
+    ]
+    .map(|(k, v)| (k.to_string(), v))
+    .to_vec()
+}
+
+/// Alice asks for an encrypted conversation (`/sotto start`) with bob, whose client does not
+/// run Sotto, and types nothing while it is under way. More than two minutes later (her clock
+/// moved on by libfaketime) she types a secret: the start has lapsed, and the secret is held
+/// and the start tried again, never sent in plaintext; an auto-reply too. Before 27f73e8 the
+/// send path dropped the lapsed start and the secret left in plaintext.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_start_nobody_answers_holds_what_is_typed_after_it_lapses() {
+    let proto = Proto::Xmpp;
+    let clock = TempDir::new("clock");
+    let o = PairOptions {
+        bob_plugin: false,
+        alice_env: faketime_env(clock.path()),
+        ..both_manual()
+    };
+    let mut p = Pair::start(proto, o);
+    let bob = p.bob.address.clone();
+    let mark = p.alice.tap.mark();
+    p.alice.client.cmd(&bob, "sotto start");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !sotto_lines(proto, &p.alice.tap.since(mark, Dir::Up))
+        .iter()
+        .any(|l| l.starts_with("?S1"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice's start never reached the wire"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(clock.path().join("offset"), "+150\n").expect("move alice's clock");
+    let secret = "the walrus code is 4471";
+    p.alice.client.send(&bob, secret);
+    let lapse = p
+        .alice
+        .client
+        .expect_system(&bob, "the lapse", WAIT, |t| t.contains("did not start"));
+    // An auto-reply (`serv_send_im`, past the typed-text path) is refused too.
+    p.alice.client.command(&format!(
+        "servsend {} {}",
+        escape_arg(&bob),
+        escape_arg("away: the 4471 auto-reply")
+    ));
+    thread::sleep(Duration::from_secs(2));
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], secret, "typed after the lapse");
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        "4471",
+        "an auto-reply after the lapse",
+    );
+    assert!(
+        !p.bob
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().contains("4471")),
+        "bob's client showed what alice typed after the lapse"
+    );
+    assert!(
+        lapse.shown().contains("is held, never sent unencrypted"),
+        "the lapse line says what happens to what is typed: {:?}",
+        lapse.shown()
+    );
+    p.assert_no_criticals();
+}
