@@ -671,7 +671,8 @@ fn faketime_env(dir: &std::path::Path) -> Vec<(String, String)> {
 /// Alice asks for an encrypted conversation (`/sotto start`) with bob, whose client does not
 /// run Sotto, and types nothing while it is under way. More than two minutes later (her clock
 /// moved on by libfaketime) she types a secret: the start has lapsed, and the secret is held
-/// and the start tried again, never sent in plaintext; an auto-reply too. Before 27f73e8 the
+/// and the start tried again, never sent in plaintext; an auto-reply too; and after a kill -9
+/// and a restart. Before 27f73e8 the
 /// send path dropped the lapsed start and the secret left in plaintext.
 #[test]
 #[ignore = "e2e: run via make e2e"]
@@ -731,5 +732,20 @@ fn xmpp_a_start_nobody_answers_holds_what_is_typed_after_it_lapses() {
         "the lapse line says what happens to what is typed: {:?}",
         lapse.shown()
     );
+    // Killed, and back more than two minutes later: still held (the lapse is saved).
+    p.alice.client.kill();
+    std::fs::write(clock.path().join("offset"), "+400\n").expect("move alice's clock");
+    p.alice.client.restart();
+    p.alice.client.expect_online();
+    let after = "after the restart 4471 again";
+    p.alice.client.send(&bob, after);
+    p.alice.client.expect_system(
+        &bob,
+        "the line typed after the restart is held",
+        WAIT,
+        |t| t.contains("held"),
+    );
+    thread::sleep(Duration::from_secs(2));
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], "4471", "typed after a restart");
     p.assert_no_criticals();
 }
