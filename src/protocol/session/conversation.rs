@@ -591,11 +591,13 @@ impl Conversation {
                 // Whose words these are is the decrypting session's key: the current one's is
                 // not accepted while sending is held on it; a previous one's is judged by the
                 // accepted keys (the contact's genuine lines in the session a forged handshake
-                // replaced are the contact's words).
+                // replaced are the contact's words). With no key accepted at all (the user
+                // forgot the only one) no previous session's key is: a forged session pushed
+                // back by another is never taken for the contact's.
                 let unaccepted = if current {
                     self.blocked
                 } else {
-                    !self.known_keys.is_empty() && !self.known_keys.contains(&session.peer)
+                    !self.known_keys.contains(&session.peer)
                 };
                 let peer = session.peer;
                 match session.ratchet.decrypt(&session.hash, &m, rng) {

@@ -183,6 +183,38 @@ fn words_are_judged_by_the_key_of_the_session_that_decrypted_them() {
     );
 }
 
+/// The same with no key accepted at all (the user forgot bob's only key while his session was
+/// up): the server's first session is held as a changed key; a second forged session then
+/// makes the first the previous one. Words in that previous session are the server's, under a
+/// key nobody accepted: flagged, as they were while it was current (they used to be shown as
+/// bob's, because an empty list of accepted keys counted every previous session as accepted).
+#[test]
+fn with_no_key_accepted_a_previous_sessions_words_are_flagged() {
+    let (mut a, _b, mut rng) = established(28);
+    a.set_known_peer_keys(Vec::new());
+    let (mut server, _) = new_identity_starts_with(&mut a, 0xe7, &mut rng);
+    let first = a.peer_identity().expect("the server's first session");
+    assert!(a.is_blocked());
+    let (_server2, _) = new_identity_starts_with(&mut a, 0xe8, &mut rng);
+    assert_ne!(
+        a.peer_identity(),
+        Some(first),
+        "a second session is current"
+    );
+    let lines = send(&mut server, "it's me, bob, click accept", &mut rng);
+    let mut shown = None;
+    for l in lines {
+        let o = a.receive(&l, 0, &mut rng);
+        if let ReceiveAction::Display(t) = o.action {
+            shown = Some((t.to_string(), o.unaccepted_key));
+        }
+    }
+    assert_eq!(
+        shown,
+        Some(("it's me, bob, click accept".to_owned(), Some(first)))
+    );
+}
+
 /// A conversation whose accepted keys are gone (forgotten, or a name emptied of keys by
 /// renames) while its session is up: a new session with another key replacing it is a changed
 /// key, held, never a first use; the same key again is simply a new session.
