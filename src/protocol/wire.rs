@@ -159,7 +159,8 @@ pub fn has_embedded_line(text: &str) -> bool {
     if is_sotto_text(t) {
         return false;
     }
-    let window = t.len().min(MAX_ADDED_PREFIX + PREFIX.len() + 1);
+    // The prefix may start at most MAX_ADDED_PREFIX bytes in.
+    let window = t.len().min(MAX_ADDED_PREFIX + PREFIX.len());
     t.as_bytes()[..window]
         .windows(PREFIX.len())
         .enumerate()

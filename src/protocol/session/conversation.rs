@@ -511,9 +511,13 @@ impl Conversation {
                     .push(unreadable(UnreadableReason::MalformedFragments));
                 return out;
             }
-            Err(DecodeError::NotSotto) if crate::protocol::wire::has_embedded_line(text) => {
+            Err(DecodeError::NotSotto)
+                if !matches!(self.phase, Phase::Plaintext)
+                    && crate::protocol::wire::has_embedded_line(text) =>
+            {
                 // A Sotto line the service put text in front of: not plaintext from the peer
-                // (no false warning), never shown raw.
+                // (no false warning), never shown raw. With no session and no handshake there
+                // is no line to change: such a text is the peer quoting one, shown as it is.
                 out.events.push(unreadable(UnreadableReason::Rewritten));
                 return out;
             }

@@ -193,7 +193,33 @@ fn a_line_with_text_put_in_front_is_reported_not_shown() {
         assert_eq!(out.action, ReceiveAction::PassThrough, "{plain}");
     }
     // The line itself is still read.
-    assert_eq!(deliver(&mut a, vec![line], &mut rng).0, ["edited later"]);
+    assert_eq!(
+        deliver(&mut a, vec![line.clone()], &mut rng).0,
+        ["edited later"]
+    );
+    // At most 64 bytes in front (PROTOCOL.md §2): 65 is plaintext that quotes a line.
+    let at_most = format!("{} {line}", "e".repeat(63));
+    let out = a.receive(&at_most, 0, &mut rng);
+    assert_eq!(out.action, ReceiveAction::Swallow);
+    let beyond = format!("{} {line}", "e".repeat(64));
+    assert_eq!(
+        a.receive(&beyond, 0, &mut rng).action,
+        ReceiveAction::PassThrough
+    );
+}
+
+/// With no session and no handshake (a contact who does not run Sotto, or before any start),
+/// there is no line a service could have changed: a message that quotes one ("what is this?
+/// ?S1D…") is the contact's plaintext, shown as such, not dropped as a changed line (it used
+/// to vanish, with no window opened for the notice).
+#[test]
+fn a_line_quoted_in_plaintext_with_no_session_is_shown() {
+    let mut rng = rng(46);
+    let (_, mut b) = pair(&mut rng, Policy::Manual);
+    let quoted = "what is this? ?S1DAbCdEfGhIjKlMnOpQrStUvWxYz0123456789 got it from a bot";
+    let out = b.receive(quoted, 0, &mut rng);
+    assert_eq!(out.action, ReceiveAction::PassThrough);
+    assert!(out.events.is_empty(), "{:?}", out.events);
 }
 
 #[test]
