@@ -188,14 +188,28 @@ fn slack_own_echo_shows_what_was_typed() {
 /// slack-libpurple's own commands put text on the wire past `send_im` (`/edit` replaces the last
 /// line sent, an encrypted one, through Slack's API). In an encrypted conversation over
 /// `prpl-slack`, Sotto's overrides run first: `/me` is encrypted like a typed action, and
-/// `/edit`, `/thread`, `/shrug`, and `/msg @bob` are refused with a reason; nothing of them is
-/// on the wire.
+/// `/edit`, `/thread`, `/th`, `/shrug`, `/msg @bob`, `/dm @bob,` and `/remind` (to bob, or to
+/// nobody named) are refused with a reason; nothing of them is on the wire. (In plaintext the
+/// test protocol's stand-ins for slack-libpurple's commands do put their text on the wire.)
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn slack_commands_that_bypass_send_im_are_encrypted_or_refused() {
     let mut p = loop_pair(LoopPrpl::Slack, &[], &[]);
-    start_session(&mut p);
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    // In plaintext the commands are slack-libpurple's own (the test protocol registers them as
+    // it does): their text goes out, which is what the checks below would see if Sotto let one
+    // through.
+    let status = p.alice.client.cmd_status(
+        &bob,
+        &format!("remind @{bob} to open the plain door in 5 minutes"),
+    );
+    assert_eq!(status.field(1), "0", "/remind in plaintext: {status:?}");
+    p.bob
+        .client
+        .expect_write("bob gets the plaintext reminder", WAIT, |w| {
+            w.is_with(&alice) && w.shown().contains("open the plain door")
+        });
+    start_session(&mut p);
     let status = p.alice.client.cmd_status(&bob, "me waves secretly");
     assert_eq!(status.field(1), "0", "/me: {status:?}");
     p.bob
@@ -206,8 +220,12 @@ fn slack_commands_that_bypass_send_im_are_encrypted_or_refused() {
     for cmd in [
         "edit an edited secret",
         "thread 10:02 a threaded secret",
+        "th 10:02 another threaded secret",
         "shrug a shrugged secret",
         &format!("msg @{bob} a direct secret"),
+        &format!("dm @{bob}, a second direct secret"),
+        &format!("remind @{bob} to pay the secret rent in 5 minutes"),
+        "remind to feed the secret cat tomorrow",
     ] {
         let status = p.alice.client.cmd_status(&bob, cmd);
         assert_eq!(status.field(1), "1", "/{cmd} not refused: {status:?}");
@@ -219,6 +237,8 @@ fn slack_commands_that_bypass_send_im_are_encrypted_or_refused() {
         "threaded secret",
         "shrugged secret",
         "direct secret",
+        "secret rent",
+        "secret cat",
     ] {
         assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "a Slack command's text");
     }

@@ -28,7 +28,7 @@ use super::glue::{self, arg, set_error, CommandGuard, ConvRef};
 use super::{present, service, texts};
 use crate::sessions::Outgoing;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     /// `/me text`, `/action text`: an action to the conversation's peer.
     Me = 1,
@@ -46,6 +46,10 @@ enum Kind {
     /// slack-libpurple's `/msg @someone text`, `/dm @someone text` (one argument, sent by
     /// Slack's server): refused while encrypting to that member.
     SlackMsg = 7,
+    /// slack-libpurple's `/remind @someone to … in …` (Slackbot delivers the text to that
+    /// member): as [`Kind::SlackMsg`]; `me`, `help`, `list` and a `#channel` reach no contact;
+    /// any other first word is judged by this window's contact.
+    SlackRemind = 8,
 }
 
 const IM: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_IM;
@@ -57,7 +61,7 @@ const CHAT: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_CHAT;
 /// arguments allowed; ours run first (plugin priority) and take what it takes.
 const SLACK: sys::PurpleCmdFlag = IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS;
 
-const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 14] = [
+const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 15] = [
     (c"prpl-irc", c"me", c"s", IM, Kind::Me),
     (c"prpl-irc", c"action", c"s", IM, Kind::Me),
     (c"prpl-irc", c"msg", c"ws", IM_CHAT, Kind::Msg),
@@ -81,6 +85,7 @@ const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 14] = [
     (c"prpl-slack", c"th", c"s", SLACK, Kind::RefuseHere),
     (c"prpl-slack", c"msg", c"s", SLACK, Kind::SlackMsg),
     (c"prpl-slack", c"dm", c"s", SLACK, Kind::SlackMsg),
+    (c"prpl-slack", c"remind", c"s", SLACK, Kind::SlackRemind),
 ];
 
 /// Register the overrides (each unregistered when its guard drops).
@@ -108,6 +113,48 @@ pub(crate) fn register() -> Vec<CommandGuard> {
         .collect()
 }
 
+/// Whom a Slack command's text reaches.
+#[derive(Debug, PartialEq, Eq)]
+enum Recipient<'a> {
+    /// No contact (the user, a channel, Slack itself).
+    Nobody,
+    /// This window's contact (a command whose target we cannot tell).
+    ThisContact,
+    /// The member named `@member`.
+    Member(&'a str),
+}
+
+/// The recipient of `/msg`, `/dm` (`@member text`) or `/remind` (`@member|me|#channel to …`,
+/// `help`, `list`), from the command's one argument. A member's name ends before punctuation
+/// ("@bob, hi" is bob).
+fn slack_recipient<'a>(kind: Kind, arg: &'a str) -> Recipient<'a> {
+    let first = arg.split_whitespace().next().unwrap_or("");
+    let member = |word: &'a str| -> &'a str {
+        word.trim_start_matches('@')
+            .trim_end_matches([',', ':', ';', '.', '!', '?'])
+    };
+    match kind {
+        Kind::SlackRemind if first.starts_with('@') => match member(first) {
+            "" => Recipient::ThisContact,
+            m => Recipient::Member(m),
+        },
+        Kind::SlackRemind
+            if first.starts_with('#')
+                || ["me", "help", "list"]
+                    .iter()
+                    .any(|w| first.eq_ignore_ascii_case(w)) =>
+        {
+            Recipient::Nobody
+        }
+        Kind::SlackRemind => Recipient::ThisContact,
+        // `/msg` with no member is Slack's error, no message.
+        _ => match member(first) {
+            "" => Recipient::Nobody,
+            m => Recipient::Member(m),
+        },
+    }
+}
+
 /// Plaintext may go to `r`: typed text would go out as plaintext too (the sessions service
 /// decides, with everything it knows: a renamed contact, a restored backup, a conversation that
 /// cannot be restored, held messages; no state at all, a store that cannot be read, is not
@@ -133,6 +180,7 @@ unsafe extern "C" fn direct_override(
             5 => Kind::RoomMsg,
             6 => Kind::RefuseHere,
             7 => Kind::SlackMsg,
+            8 => Kind::SlackRemind,
             _ => Kind::Refuse,
         };
         // SAFETY: live conversation and libpurple's argument vector for this callback.
@@ -183,15 +231,13 @@ unsafe extern "C" fn direct_override(
             // SAFETY: live conversation.
             Kind::Me | Kind::RefuseHere => unsafe { ConvRef::from_conversation(conv) },
             // `@someone text`: the member is the first word, without its `@`.
-            Kind::SlackMsg => {
-                let member = name.split_whitespace().next().unwrap_or("");
-                let member = member.trim_start_matches('@');
-                if member.is_empty() {
-                    return sys::PURPLE_CMD_RET_CONTINUE;
-                }
+            Kind::SlackMsg | Kind::SlackRemind => match slack_recipient(kind, name) {
+                Recipient::Nobody => return sys::PURPLE_CMD_RET_CONTINUE,
+                // SAFETY: live conversation.
+                Recipient::ThisContact => unsafe { ConvRef::from_conversation(conv) },
                 // SAFETY: the conversation's account is live.
-                unsafe { ConvRef::from_account(account, member) }
-            }
+                Recipient::Member(member) => unsafe { ConvRef::from_account(account, member) },
+            },
             Kind::RoomMsg => {
                 // The private-chat partner is `room@server/nick`, the room being this chat.
                 // SAFETY: live conversation.
@@ -220,7 +266,7 @@ unsafe extern "C" fn direct_override(
         let text = match kind {
             Kind::Me => format!("/me {}", glue::markup_to_text(&first)),
             Kind::Msg | Kind::Query | Kind::RoomMsg => glue::markup_to_text(&second),
-            Kind::Refuse | Kind::RefuseHere | Kind::SlackMsg => {
+            Kind::Refuse | Kind::RefuseHere | Kind::SlackMsg | Kind::SlackRemind => {
                 let name = glue::cstr_to_string(cmd).unwrap_or_default();
                 let msg = texts::irc_command_refused(&name, &target.peer);
                 // SAFETY: libpurple's error out-parameter.
@@ -267,6 +313,39 @@ unsafe fn send_encrypted(r: &ConvRef, text: &str, error: *mut *mut c_char) -> sy
             // SAFETY: per the caller.
             unsafe { set_error(error, texts::irc_command_no_key()) };
             sys::PURPLE_CMD_RET_FAILED
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slack_commands_text_goes_to_the_member_it_names_or_to_this_contact() {
+        use Recipient::*;
+        for (kind, arg, want) in [
+            (Kind::SlackMsg, "@bob hi there", Member("bob")),
+            (Kind::SlackMsg, "@bob, hi there", Member("bob")),
+            (Kind::SlackMsg, "bob: hi", Member("bob")),
+            (Kind::SlackMsg, "", Nobody),
+            (Kind::SlackMsg, "@ hi", Nobody),
+            (
+                Kind::SlackRemind,
+                "@bob to pay the rent in 5 minutes",
+                Member("bob"),
+            ),
+            (Kind::SlackRemind, "@bob: to pay the rent", Member("bob")),
+            (Kind::SlackRemind, "me to call the bank at 5pm", Nobody),
+            (Kind::SlackRemind, "Me to call", Nobody),
+            (Kind::SlackRemind, "#general to stand up at 10", Nobody),
+            (Kind::SlackRemind, "list", Nobody),
+            (Kind::SlackRemind, "help", Nobody),
+            (Kind::SlackRemind, "to pay the rent tomorrow", ThisContact),
+            (Kind::SlackRemind, "@ to pay", ThisContact),
+            (Kind::SlackRemind, "", ThisContact),
+        ] {
+            assert_eq!(slack_recipient(kind, arg), want, "{arg:?}");
         }
     }
 }

@@ -20,6 +20,10 @@
  *   duplicate     every incoming message is delivered twice
  *   reorder       incoming messages are delivered in swapped pairs (a lone one after 400 ms)
  *
+ * As prpl-slack it also registers slack-libpurple's commands that send text past send_im
+ * (/me, /msg, /dm, /shrug, /remind, /edit, /thread, /th): each sends "/cmd args" to the
+ * window's contact.
+ *
  * The protocol id and the defaults of these options are chosen at build time (tests/rig.mk), so
  * the plugin can stand in for a given third-party plugin as far as Sotto can tell: it chooses
  * line sizes from the protocol id.
@@ -553,6 +557,61 @@ loop_send_im(PurpleConnection *gc, const char *who, const char *message,
 	return opt_bool(account, "own_echo", LOOP_OWN_ECHO) ? 0 : 1;
 }
 
+/*
+ * Standing in for slack-libpurple (prpl-slack), the commands it registers that put text on the
+ * wire past send_im (it hands them to Slack's chat.command, chat.update or posts them itself),
+ * registered the way it registers them (priority PURPLE_CMD_P_PRPL, one argument, any
+ * arguments allowed). Here the text goes straight to the window's contact as "/cmd args", so a
+ * test sees on the wire whatever such a command lets out.
+ */
+static GSList *slack_cmds;
+
+static PurpleCmdRet
+slack_cmd(PurpleConversation *conv, const gchar *cmd, gchar **args, gchar **error, void *data)
+{
+	PurpleConnection *gc = purple_conversation_get_gc(conv);
+	Loop *loop = gc != NULL ? purple_connection_get_protocol_data(gc) : NULL;
+	char *text;
+	gboolean ok;
+
+	if (loop == NULL || loop->fd < 0)
+		return PURPLE_CMD_RET_FAILED;
+	text = g_strdup_printf("/%s %s", cmd, args != NULL && args[0] != NULL ? args[0] : "");
+	ok = send_piece(loop, purple_conversation_get_name(conv), text);
+	g_free(text);
+	return ok ? PURPLE_CMD_RET_OK : PURPLE_CMD_RET_FAILED;
+}
+
+static gboolean
+loop_load(PurplePlugin *plugin)
+{
+	static const char *names[] = {
+		"me", "msg", "dm", "shrug", "remind", "edit", "thread", "th", NULL
+	};
+	const char **n;
+
+	if (strcmp(LOOP_ID, "prpl-slack") != 0)
+		return TRUE;
+	for (n = names; *n != NULL; n++) {
+		PurpleCmdId id = purple_cmd_register(*n, "s", PURPLE_CMD_P_PRPL,
+			PURPLE_CMD_FLAG_IM | PURPLE_CMD_FLAG_CHAT | PURPLE_CMD_FLAG_PRPL_ONLY |
+			PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS, LOOP_ID, slack_cmd, "slack-libpurple's", NULL);
+
+		slack_cmds = g_slist_prepend(slack_cmds, GUINT_TO_POINTER(id));
+	}
+	return TRUE;
+}
+
+static gboolean
+loop_unload(PurplePlugin *plugin)
+{
+	while (slack_cmds != NULL) {
+		purple_cmd_unregister(GPOINTER_TO_UINT(slack_cmds->data));
+		slack_cmds = g_slist_delete_link(slack_cmds, slack_cmds);
+	}
+	return TRUE;
+}
+
 static PurplePluginProtocolInfo prpl_info = {
 	.options = OPT_PROTO_NO_PASSWORD,
 	.list_icon = loop_list_icon,
@@ -575,6 +634,8 @@ static PurplePluginInfo info = {
 	.summary = "Sotto's transform test protocol",
 	.description = "A loopback protocol whose account options do to text what third-party "
 	               "protocol plugins do (tests only)",
+	.load = loop_load,
+	.unload = loop_unload,
 	.extra_info = &prpl_info,
 };
 
