@@ -668,16 +668,10 @@ fn faketime_env(dir: &std::path::Path) -> Vec<(String, String)> {
     .to_vec()
 }
 
-/// Alice asks for an encrypted conversation (`/sotto start`) with bob, whose client does not
-/// run Sotto, and types nothing while it is under way. More than two minutes later (her clock
-/// moved on by libfaketime) she types a secret: the start has lapsed, and the secret is held
-/// and the start tried again, never sent in plaintext; an auto-reply too; and after a kill -9
-/// and a restart. Before 27f73e8 the
-/// send path dropped the lapsed start and the secret left in plaintext.
-#[test]
-#[ignore = "e2e: run via make e2e"]
-fn xmpp_a_start_nobody_answers_holds_what_is_typed_after_it_lapses() {
-    let proto = Proto::Xmpp;
+/// Alice (manual policy, her clock under libfaketime) and bob, whose client has no Sotto;
+/// alice has just run `/sotto start`. Also the clock's directory and alice's tap mark from
+/// before the start.
+fn started_with_a_contact_without_sotto(proto: Proto) -> (Pair, TempDir, (usize, usize)) {
     let clock = TempDir::new("clock");
     let o = PairOptions {
         bob_plugin: false,
@@ -688,6 +682,21 @@ fn xmpp_a_start_nobody_answers_holds_what_is_typed_after_it_lapses() {
     let bob = p.bob.address.clone();
     let mark = p.alice.tap.mark();
     p.alice.client.cmd(&bob, "sotto start");
+    (p, clock, mark)
+}
+
+/// Alice asks for an encrypted conversation (`/sotto start`) with bob, whose client does not
+/// run Sotto, and types nothing while it is under way. More than two minutes later (her clock
+/// moved on by libfaketime) she types a secret: the start has lapsed, and the secret is held
+/// and the start tried again, never sent in plaintext; an auto-reply too; and after a kill -9
+/// and a restart. Before 27f73e8 the send path dropped the lapsed start and the secret left in
+/// plaintext.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_start_nobody_answers_holds_what_is_typed_after_it_lapses() {
+    let proto = Proto::Xmpp;
+    let (mut p, clock, mark) = started_with_a_contact_without_sotto(proto);
+    let bob = p.bob.address.clone();
     let deadline = std::time::Instant::now() + WAIT;
     while !sotto_lines(proto, &p.alice.tap.since(mark, Dir::Up))
         .iter()
@@ -748,4 +757,36 @@ fn xmpp_a_start_nobody_answers_holds_what_is_typed_after_it_lapses() {
     thread::sleep(Duration::from_secs(2));
     assert_hidden(&[&p.alice.tap, &p.bob.tap], "4471", "typed after a restart");
     p.assert_no_criticals();
+}
+
+/// Sotto is unloaded (Tools > Plugins) after alice's start lapsed unanswered, nothing typed
+/// since: the lapse line had promised that what she types is held, never sent unencrypted; the
+/// window now says that what she types there is NOT encrypted.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_unloading_after_a_lapsed_start_says_what_is_typed_now_is_not_encrypted() {
+    let (mut p, clock, _) = started_with_a_contact_without_sotto(Proto::Xmpp);
+    let bob = p.bob.address.clone();
+    std::fs::write(clock.path().join("offset"), "+150\n").expect("move alice's clock");
+    // A line from bob (his client has no Sotto: plaintext) ticks alice's conversation.
+    let alice = p.alice.address.clone();
+    p.bob.client.send(&alice, "are you there?");
+    p.alice
+        .client
+        .expect_system(&bob, "the lapse", WAIT, |t| t.contains("did not start"));
+    p.alice.client.command("unload");
+    p.alice
+        .client
+        .expect("the plugin unloaded", WAIT, |l| l.tag == "PLUGIN_UNLOADED");
+    p.alice.client.sync();
+    let said =
+        p.alice.client.writes().iter().any(|w| {
+            w.has(flags::SYSTEM) && w.is_with(&bob) && w.shown().contains("NOT encrypted")
+        });
+    assert!(
+        said,
+        "nothing says that what is typed now is not encrypted:\n{}",
+        p.alice.client.dump()
+    );
+    p.alice.client.assert_no_criticals();
 }

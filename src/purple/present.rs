@@ -497,9 +497,13 @@ fn undecorate_all() {
             // SAFETY: live conversation.
             unsafe { sys::purple_conversation_autoset_title(conv) };
         }
+        // A conversation Sotto kept plaintext out of (encrypted, held, a start that lapsed,
+        // a changed key...) is told that what is typed now goes out as it is.
         let held = service::waiting(&r).map_or(0, |(n, _)| n);
-        if held > 0 && told.insert(key) {
+        if held > 0 && told.insert(key.clone()) {
             r.system_line(&texts::unloaded_with_held(&r.peer, held));
+        } else if !service::plaintext_allowed(&r) && told.insert(key) {
+            r.system_line(&texts::unloaded_unprotected(&r.peer));
         }
     }
 }

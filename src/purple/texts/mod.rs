@@ -120,6 +120,11 @@ pub(crate) fn unloaded_with_held(peer: &str, held: usize) -> String {
     )
 }
 
+/// Sotto is unloaded while it kept plaintext from going to `peer` (nothing held).
+pub(crate) fn unloaded_unprotected(peer: &str) -> String {
+    format!("Sotto was unloaded: what you type to {peer} here now is NOT encrypted.")
+}
+
 /// A typed message will not be sent.
 pub(crate) fn not_sent(text: &str) -> String {
     format!("not sent: {text}")
