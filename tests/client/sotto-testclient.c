@@ -846,7 +846,8 @@ run_command(char *line)
 		buddy = unescape(arg1);
 		conv = strcmp(verb, "sendother") == 0 ? other_im_window(buddy) : im_window(buddy);
 		if (conv == NULL) {
-			emit("ERROR", 2, verb, "no other window with that name");
+			emit("ERROR", 2, verb, strcmp(verb, "sendother") == 0 ?
+			     "no other window with that name" : "no account or window for that name");
 			g_free(buddy);
 			return;
 		}
