@@ -759,8 +759,8 @@ fn xmpp_a_start_nobody_answers_holds_what_is_typed_after_it_lapses() {
     p.assert_no_criticals();
 }
 
-/// Sotto is unloaded (Tools > Plugins) after alice's start lapsed unanswered, nothing typed
-/// since: the lapse line had promised that what she types is held, never sent unencrypted; the
+/// Alice's start lapses unanswered: `/sotto status` says so. Sotto is then unloaded (Tools >
+/// Plugins), nothing typed since: the lapse line had promised that what she types is held, never sent unencrypted; the
 /// window now says that what she types there is NOT encrypted.
 #[test]
 #[ignore = "e2e: run via make e2e"]
@@ -768,12 +768,17 @@ fn xmpp_unloading_after_a_lapsed_start_says_what_is_typed_now_is_not_encrypted()
     let (mut p, clock, _) = started_with_a_contact_without_sotto(Proto::Xmpp);
     let bob = p.bob.address.clone();
     std::fs::write(clock.path().join("offset"), "+150\n").expect("move alice's clock");
-    // A line from bob (his client has no Sotto: plaintext) ticks alice's conversation.
-    let alice = p.alice.address.clone();
-    p.bob.client.send(&alice, "are you there?");
+    // `/sotto status` sees the lapse (it used to say "waiting for the peer" until a line went
+    // by) and says it first.
+    p.alice.client.cmd(&bob, "sotto status");
     p.alice
         .client
         .expect_system(&bob, "the lapse", WAIT, |t| t.contains("did not start"));
+    p.alice
+        .client
+        .expect_system(&bob, "the status after the lapse", WAIT, |t| {
+            t.contains("got no answer")
+        });
     p.alice.client.command("unload");
     p.alice
         .client

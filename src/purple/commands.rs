@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use crate::protocol::SecretString;
+use crate::protocol::{ConvState, SecretString};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
@@ -83,7 +83,17 @@ unsafe extern "C" fn sotto_cmd(
                     r.system_line(texts::no_identity());
                 }
             }
-            "status" => r.system_line(&present::status_text(&r)),
+            "status" => {
+                // A start that lapsed since the last line went by says so first (the lapse is
+                // otherwise seen at the next line in or out), so the status agrees with it.
+                if service::conv_state(&r) == Some(ConvState::Handshaking) {
+                    let now = service::settings(&r).now_secs;
+                    if let Some(fx) = service::act(&r, |conv, _| conv.tick(now)) {
+                        present::apply(&r, fx);
+                    }
+                }
+                r.system_line(&present::status_text(&r))
+            }
             "fingerprint" | "fp" => r.system_line(&present::fingerprint_text(&r)),
             "verify" => verify(&r, rest(&line)),
             "answer" => {
