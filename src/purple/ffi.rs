@@ -30,6 +30,7 @@ struct Loaded {
     _wraps: prpl::SendImWraps,
     _echoes: echo::Guard,
     _checkpoints: service::Timeout,
+    _lapses: service::Timeout,
 }
 
 /// Open the store in `<purple user dir>/sotto/`.
@@ -103,6 +104,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             _wraps: prpl::wrap_all(),
             _echoes: echo::Guard::new(),
             _checkpoints: service::Timeout::checkpoints(),
+            _lapses: present::lapse_timer(),
         };
         state::hold_loaded(Box::new(loaded));
         glue::debug_info("Sotto loaded");

@@ -462,6 +462,31 @@ pub(crate) fn stop_all() {
     undecorate_all();
 }
 
+/// Every [`service::Timeout::sweep_secs`]: a start of ours nobody answered is told when it
+/// lapses (the window says so, and what happens to what is typed), not only at the next line
+/// in or out.
+pub(crate) fn lapse_timer() -> service::Timeout {
+    service::Timeout::every(service::Timeout::sweep_secs(), lapse_tick)
+}
+
+unsafe extern "C" fn lapse_tick(_data: sys::gpointer) -> sys::gboolean {
+    super::boundary::ffi_boundary!(1, {
+        for r in service::lapsing() {
+            let now = service::settings(&r).now_secs;
+            if let Some(fx) = service::act(&r, |conv, _| conv.tick(now)) {
+                apply(
+                    &r,
+                    Effects {
+                        force_window: false,
+                        ..fx
+                    },
+                );
+            }
+        }
+        1
+    })
+}
+
 /// Sotto is being unloaded: every window it still marks (a conversation that holds messages,
 /// which `stop_all` keeps, or one not in memory) gets libpurple's own title and its logging
 /// back, and a window whose conversation holds messages says what now happens: they stay

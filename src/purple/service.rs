@@ -148,8 +148,16 @@ pub(crate) fn unavailable() -> Option<String> {
 
 /// Loaded conversations that are not in plaintext, as references replies go to.
 pub(crate) fn active() -> Vec<ConvRef> {
-    with_sessions(|s| s.active())
-        .unwrap_or_default()
+    refs(with_sessions(|s| s.active()))
+}
+
+/// Loaded conversations whose start of ours has gone unanswered past the timeout now.
+pub(crate) fn lapsing() -> Vec<ConvRef> {
+    refs(with_sessions(|s| s.lapsing(now_secs())))
+}
+
+fn refs(list: Option<Vec<(ConvKey, String)>>) -> Vec<ConvRef> {
+    list.unwrap_or_default()
         .into_iter()
         .map(|(k, peer)| ConvRef {
             protocol: k.protocol,
@@ -384,14 +392,21 @@ impl Timeout {
     /// old fragments, names that hold nothing). On a clean exit SQLite checkpoints when the
     /// store closes.
     pub(crate) fn checkpoints() -> Self {
-        // SAFETY: `checkpoint_tick` has GSourceFunc's signature; no data pointer.
-        Timeout(unsafe {
-            sys::purple_timeout_add_seconds(
-                checkpoint_secs(),
-                Some(checkpoint_tick),
-                std::ptr::null_mut(),
-            )
-        })
+        Self::every(checkpoint_secs(), checkpoint_tick)
+    }
+
+    /// `tick` every `secs` seconds on libpurple's main loop, for as long as it returns 1.
+    pub(crate) fn every(
+        secs: u32,
+        tick: unsafe extern "C" fn(sys::gpointer) -> sys::gboolean,
+    ) -> Self {
+        // SAFETY: `tick` has GSourceFunc's signature; no data pointer.
+        Timeout(unsafe { sys::purple_timeout_add_seconds(secs, Some(tick), std::ptr::null_mut()) })
+    }
+
+    /// How often the periodic sweeps run ([`CHECKPOINT_SECS`], shorter in tests).
+    pub(crate) fn sweep_secs() -> u32 {
+        checkpoint_secs()
     }
 
     /// Called from its own callback, which returns 0: GLib removes the source itself.

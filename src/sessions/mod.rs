@@ -658,6 +658,16 @@ impl Sessions {
             .collect()
     }
 
+    /// Loaded conversations whose start of ours lapses at `now_secs`
+    /// (`Conversation::start_lapses_at`), as keys and the peer as the host spells it.
+    pub fn lapsing(&self, now_secs: u64) -> Vec<(ConvKey, String)> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.unrestorable.is_none() && s.conv.start_lapses_at(now_secs))
+            .map(|(k, s)| (k.clone(), s.peer_raw.clone()))
+            .collect()
+    }
+
     /// State of the conversation, loaded from the store if needed (after a restart the first
     /// question may come before any message).
     pub fn state(

@@ -227,6 +227,17 @@ impl Conversation {
         self.verification.abort(channel, rng)
     }
 
+    /// Whether a start of ours in flight has gone unanswered past the timeout at `now_secs`:
+    /// the next [`Conversation::tick`] drops it (and says so). For a periodic sweep, so the
+    /// lapse is told when it happens, not at the next line.
+    pub fn start_lapses_at(&self, now_secs: u64) -> bool {
+        self.phase.handshake().is_some()
+            && !self.handshake_passive
+            && self
+                .handshake_since
+                .is_some_and(|t| now_secs.saturating_sub(t) > HANDSHAKE_TIMEOUT_SECS)
+    }
+
     /// The policy in force.
     pub fn policy(&self) -> Policy {
         self.policy

@@ -59,7 +59,14 @@ fn a_forged_init_does_not_stall_an_encrypted_conversation() {
 fn start_and_let_lapse(c: &mut Conversation, goes_on: bool, rng: &mut ChaCha20Rng) {
     c.tick(100);
     assert_eq!(c.start(rng).inject.len(), 1);
+    // What the host's periodic sweep asks, so the lapse is told when it happens.
+    assert!(!c.start_lapses_at(100 + HANDSHAKE_TIMEOUT_SECS));
+    assert!(c.start_lapses_at(100 + HANDSHAKE_TIMEOUT_SECS + 1));
     let out = c.tick(100 + HANDSHAKE_TIMEOUT_SECS + 1);
+    assert!(
+        !c.start_lapses_at(100 + HANDSHAKE_TIMEOUT_SECS + 1),
+        "told once"
+    );
     assert!(
         out.events.iter().any(|e| matches!(
             e,
@@ -68,6 +75,19 @@ fn start_and_let_lapse(c: &mut Conversation, goes_on: bool, rng: &mut ChaCha20Rn
         "{:?}",
         out.events
     );
+}
+
+/// Only a start of ours is told when it lapses: a handshake that answers the peer's start
+/// (injected, or a peer gone mid-way) is dropped quietly by the sweep instead.
+#[test]
+fn only_our_own_start_lapses_for_the_sweep() {
+    let mut rng = rng(47);
+    let (_, mut b) = pair(&mut rng, Policy::Manual);
+    b.tick(100);
+    let answer = b.receive(&forged_init(&mut rng), 100, &mut rng);
+    assert_eq!(answer.inject.len(), 1, "answered");
+    assert!(b.handshake_in_flight());
+    assert!(!b.start_lapses_at(100 + HANDSHAKE_TIMEOUT_SECS + 1));
 }
 
 #[test]
