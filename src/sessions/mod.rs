@@ -660,10 +660,12 @@ impl Sessions {
 
     /// Loaded conversations whose start of ours lapses at `now_secs`
     /// (`Conversation::start_lapses_at`), as keys and the peer as the host spells it.
-    pub fn lapsing(&self, now_secs: u64) -> Vec<(ConvKey, String)> {
+    pub fn lapsing(&mut self, now_secs: u64) -> Vec<(ConvKey, String)> {
         self.sessions
-            .iter()
-            .filter(|(_, s)| s.unrestorable.is_none() && s.conv.start_lapses_at(now_secs))
+            .iter_mut()
+            .filter_map(|(k, s)| {
+                (s.unrestorable.is_none() && s.conv.start_lapses_at(now_secs)).then_some((k, s))
+            })
             .map(|(k, s)| (k.clone(), s.peer_raw.clone()))
             .collect()
     }

@@ -230,12 +230,14 @@ impl Conversation {
     /// Whether a start of ours in flight has gone unanswered past the timeout at `now_secs`:
     /// the next [`Conversation::tick`] drops it (and says so). For a periodic sweep, so the
     /// lapse is told when it happens, not at the next line.
-    pub fn start_lapses_at(&self, now_secs: u64) -> bool {
-        self.phase.handshake().is_some()
-            && !self.handshake_passive
-            && self
-                .handshake_since
-                .is_some_and(|t| now_secs.saturating_sub(t) > HANDSHAKE_TIMEOUT_SECS)
+    /// A handshake restored from a snapshot (which keeps no clock) starts its timeout now, as
+    /// at its first tick.
+    pub fn start_lapses_at(&mut self, now_secs: u64) -> bool {
+        if self.phase.handshake().is_none() || self.handshake_passive {
+            return false;
+        }
+        let since = *self.handshake_since.get_or_insert(now_secs);
+        now_secs.saturating_sub(since) > HANDSHAKE_TIMEOUT_SECS
     }
 
     /// The policy in force.
@@ -523,12 +525,14 @@ impl Conversation {
                 return out;
             }
             Err(DecodeError::NotSotto)
-                if !matches!(self.phase, Phase::Plaintext)
+                if self.state() != ConvState::Plaintext
                     && crate::protocol::wire::has_embedded_line(text) =>
             {
                 // A Sotto line the service put text in front of: not plaintext from the peer
-                // (no false warning), never shown raw. With no session and no handshake there
-                // is no line to change: such a text is the peer quoting one, shown as it is.
+                // (no false warning), never shown raw. With no session and no handshake of ours
+                // (one that only answers the peer's start, maybe injected, does not count)
+                // there is no line to change: such a text is the peer quoting one, shown as it
+                // is.
                 out.events.push(unreadable(UnreadableReason::Rewritten));
                 return out;
             }

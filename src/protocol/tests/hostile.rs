@@ -77,6 +77,21 @@ fn start_and_let_lapse(c: &mut Conversation, goes_on: bool, rng: &mut ChaCha20Rn
     );
 }
 
+/// A start in flight saved and restored (a restart: the snapshot keeps no clock) lapses for
+/// the sweep 120 s after the sweep first sees it, as after its first tick.
+#[test]
+fn a_restored_start_lapses_for_the_sweep_too() {
+    let mut rng = rng(48);
+    let (_, mut b) = pair(&mut rng, Policy::Manual);
+    b.tick(100);
+    assert_eq!(b.start(&mut rng).inject.len(), 1);
+    let mut b =
+        Conversation::restore(IdentityKey::generate(&mut rng), &b.snapshot()).expect("restore");
+    assert!(!b.start_lapses_at(5000), "the clock starts when first seen");
+    assert!(!b.start_lapses_at(5000 + HANDSHAKE_TIMEOUT_SECS));
+    assert!(b.start_lapses_at(5000 + HANDSHAKE_TIMEOUT_SECS + 1));
+}
+
 /// Only a start of ours is told when it lapses: a handshake that answers the peer's start
 /// (injected, or a peer gone mid-way) is dropped quietly by the sweep instead.
 #[test]
@@ -240,6 +255,12 @@ fn a_line_quoted_in_plaintext_with_no_session_is_shown() {
     let out = b.receive(quoted, 0, &mut rng);
     assert_eq!(out.action, ReceiveAction::PassThrough);
     assert!(out.events.is_empty(), "{:?}", out.events);
+    // Nor while a start someone injected "from" the contact is answered: that handshake is
+    // not one of ours, and the contact's message is still theirs.
+    let answer = b.receive(&forged_init(&mut rng), 0, &mut rng);
+    assert_eq!(answer.inject.len(), 1, "answered");
+    let out = b.receive(quoted, 0, &mut rng);
+    assert_eq!(out.action, ReceiveAction::PassThrough);
 }
 
 #[test]
