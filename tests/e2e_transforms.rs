@@ -210,6 +210,10 @@ fn slack_commands_that_bypass_send_im_are_encrypted_or_refused() {
             w.is_with(&alice) && w.shown().contains("open the plain door")
         });
     start_session(&mut p);
+    p.alice.client.command(&format!("serveralias {bob} Robert"));
+    p.alice
+        .client
+        .expect("bob's display name", WAIT, |l| l.tag == "ECHO");
     let status = p.alice.client.cmd_status(&bob, "me waves secretly");
     assert_eq!(status.field(1), "0", "/me: {status:?}");
     p.bob
@@ -226,6 +230,11 @@ fn slack_commands_that_bypass_send_im_are_encrypted_or_refused() {
         &format!("dm @{bob}, a second direct secret"),
         &format!("remind @{bob} to pay the secret rent in 5 minutes"),
         "remind to feed the secret cat tomorrow",
+        // Slack matches a member whatever the case, and by display name (slack-libpurple's
+        // server alias); a line break typed after the name ends it.
+        &format!("msg @{} an upper-case secret", bob.to_uppercase()),
+        "remind @Robert to water the display-name secret in 5 minutes",
+        &format!("dm @{bob}<br>a line-break secret"),
     ] {
         let status = p.alice.client.cmd_status(&bob, cmd);
         assert_eq!(status.field(1), "1", "/{cmd} not refused: {status:?}");
@@ -239,6 +248,9 @@ fn slack_commands_that_bypass_send_im_are_encrypted_or_refused() {
         "direct secret",
         "secret rent",
         "secret cat",
+        "upper-case secret",
+        "display-name secret",
+        "line-break secret",
     ] {
         assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "a Slack command's text");
     }

@@ -155,6 +155,22 @@ fn slack_recipient<'a>(kind: Kind, arg: &'a str) -> Recipient<'a> {
     }
 }
 
+/// The conversation of the Slack member `named` in a command. slack-libpurple names a
+/// conversation by the member's username and shows the display name as the buddy's alias;
+/// Slack takes either, whatever the case. A conversation Sotto keeps plaintext out of that
+/// matches either way is the one; otherwise the username as typed, in lower case (Slack's
+/// usernames are).
+fn slack_member(account: *mut sys::PurpleAccount, named: &str) -> Option<ConvRef> {
+    let wanted = named.to_lowercase();
+    let protected = service::protected().into_iter().find(|r| {
+        r.account() == account
+            && (r.peer.to_lowercase() == wanted
+                || glue::buddy_alias(r).is_some_and(|a| a.to_lowercase() == wanted))
+    });
+    // SAFETY: the conversation's account is live.
+    protected.or_else(|| unsafe { ConvRef::from_account(account, &wanted) })
+}
+
 /// Plaintext may go to `r`: typed text would go out as plaintext too (the sessions service
 /// decides, with everything it knows: a renamed contact, a restored backup, a conversation that
 /// cannot be restored, held messages; no state at all, a store that cannot be read, is not
@@ -231,13 +247,16 @@ unsafe extern "C" fn direct_override(
             // SAFETY: live conversation.
             Kind::Me | Kind::RefuseHere => unsafe { ConvRef::from_conversation(conv) },
             // `@someone text`: the member is the first word, without its `@`.
-            Kind::SlackMsg | Kind::SlackRemind => match slack_recipient(kind, name) {
-                Recipient::Nobody => return sys::PURPLE_CMD_RET_CONTINUE,
-                // SAFETY: live conversation.
-                Recipient::ThisContact => unsafe { ConvRef::from_conversation(conv) },
-                // SAFETY: the conversation's account is live.
-                Recipient::Member(member) => unsafe { ConvRef::from_account(account, member) },
-            },
+            Kind::SlackMsg | Kind::SlackRemind => {
+                // The argument as text: a line break typed after the member ends the name.
+                let typed = glue::markup_to_text(&first);
+                match slack_recipient(kind, &typed) {
+                    Recipient::Nobody => return sys::PURPLE_CMD_RET_CONTINUE,
+                    // SAFETY: live conversation.
+                    Recipient::ThisContact => unsafe { ConvRef::from_conversation(conv) },
+                    Recipient::Member(member) => slack_member(account, member),
+                }
+            }
             Kind::RoomMsg => {
                 // The private-chat partner is `room@server/nick`, the room being this chat.
                 // SAFETY: live conversation.

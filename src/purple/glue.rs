@@ -580,6 +580,17 @@ pub(crate) fn find_buddy(r: &ConvRef) -> *mut sys::PurpleBuddy {
     unsafe { sys::purple_find_buddy(account, name.as_ptr()) }
 }
 
+/// The name libpurple shows for the buddy of `r` (the user's alias, else the server's, e.g.
+/// Slack's display name, else the name), if `r` is a buddy.
+pub(crate) fn buddy_alias(r: &ConvRef) -> Option<String> {
+    let buddy = find_buddy(r);
+    if buddy.is_null() {
+        return None;
+    }
+    // SAFETY: a live buddy; libpurple owns the string, copied here.
+    unsafe { cstr_to_string(sys::purple_buddy_get_alias(buddy)) }
+}
+
 /// The per-contact policy override stored on the buddy (`sotto-policy`), if any.
 pub(crate) fn buddy_setting(r: &ConvRef, key: &str) -> Option<String> {
     let buddy = find_buddy(r);

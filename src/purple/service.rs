@@ -151,6 +151,11 @@ pub(crate) fn active() -> Vec<ConvRef> {
     refs(with_sessions(|s| s.active()))
 }
 
+/// Loaded conversations that would not let plaintext out.
+pub(crate) fn protected() -> Vec<ConvRef> {
+    refs(with_sessions(|s| s.protected()))
+}
+
 /// Loaded conversations whose start of ours has gone unanswered past the timeout now.
 pub(crate) fn lapsing() -> Vec<ConvRef> {
     refs(with_sessions(|s| s.lapsing(now_secs())))

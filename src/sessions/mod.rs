@@ -658,6 +658,16 @@ impl Sessions {
             .collect()
     }
 
+    /// Loaded conversations that would not let plaintext out (`Sessions::plaintext_allowed`
+    /// false), as keys and the peer as the host spells it.
+    pub fn protected(&self) -> Vec<(ConvKey, String)> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.unrestorable.is_some() || !s.conv.sends_plaintext())
+            .map(|(k, s)| (k.clone(), s.peer_raw.clone()))
+            .collect()
+    }
+
     /// Loaded conversations whose start of ours lapses at `now_secs`
     /// (`Conversation::start_lapses_at`), as keys and the peer as the host spells it.
     pub fn lapsing(&mut self, now_secs: u64) -> Vec<(ConvKey, String)> {
