@@ -267,6 +267,10 @@ impl Conversation {
             out.events.push(Event::PeerKeyChanged {
                 fingerprint: peer.fingerprint(),
             });
+        } else {
+            // A key the user accepted: a hold that was about an earlier session's key (a
+            // forged one never accepted) does not carry over (the names may still hold it).
+            self.blocked = false;
         }
         if let Some(m) = mismatch {
             // Held like a changed key: nothing typed goes out under names the user has not

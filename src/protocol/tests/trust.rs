@@ -183,6 +183,38 @@ fn words_are_judged_by_the_key_of_the_session_that_decrypted_them() {
     );
 }
 
+/// A server's forged session holds alice (a changed key she does not accept); then bob himself
+/// starts a new session with the key she accepted. The hold was about the server's key: it
+/// goes, what she typed meanwhile goes to bob (encrypted to his accepted key), and his words
+/// are his. It used to stay held, bob's words flagged as from a key not accepted, until she
+/// accepted the key she had already accepted.
+#[test]
+fn a_genuine_session_with_the_accepted_key_ends_a_forged_sessions_hold() {
+    let (mut a, mut b, mut rng) = established(29);
+    let (_server, _) = new_identity_starts_with(&mut a, 0xe9, &mut rng);
+    assert!(a.is_blocked());
+    assert_eq!(a.send("for bob only", &mut rng).action, SendAction::Hold);
+    let start = b.start(&mut rng).inject;
+    let (_, to_b, _) = deliver(&mut a, start, &mut rng);
+    let (_, to_a, _) = deliver(&mut b, to_b, &mut rng);
+    let mut flushed = Vec::new();
+    for l in to_a {
+        let o = a.receive(&l, 0, &mut rng);
+        flushed.extend(o.inject);
+    }
+    assert!(!a.is_blocked(), "still held after bob's own session");
+    assert_eq!(deliver(&mut b, flushed, &mut rng).0, ["for bob only"]);
+    let lines = send(&mut b, "it's really me", &mut rng);
+    let mut shown = None;
+    for l in lines {
+        let o = a.receive(&l, 0, &mut rng);
+        if let ReceiveAction::Display(t) = o.action {
+            shown = Some((t.to_string(), o.unaccepted_key));
+        }
+    }
+    assert_eq!(shown, Some(("it's really me".to_owned(), None)));
+}
+
 /// The same with no key accepted at all (the user forgot bob's only key while his session was
 /// up): the server's first session is held as a changed key; a second forged session then
 /// makes the first the previous one. Words in that previous session are the server's, under a
