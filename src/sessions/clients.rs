@@ -584,21 +584,25 @@ impl Sessions {
             return Vec::new();
         };
         let mut lines = Vec::new();
-        let mut rows = Vec::new();
         for mut o in s.others.drain(..) {
-            let out = o.conv.stop(rng);
-            lines.extend(out.inject.into_iter().map(|l| (o.address.clone(), l)));
+            // Its row goes first: a row left on disk would bring the session back at the key
+            // its end line used (a second message under one key and the constant nonce).
+            // When it cannot go, nothing is sealed; the client is told nothing, and its session
+            // comes back from the row when the conversation is next loaded.
             if o.saved.is_some() {
-                rows.push(row_name(&key.peer, o.slot));
-            }
-        }
-        if let Some(store) = self.store.as_ref() {
-            for row in rows {
-                if let Err(e) = store.delete_session(&key.protocol, &key.account, &row) {
+                let row = row_name(&key.peer, o.slot);
+                let deleted = match self.store.as_ref() {
+                    Some(store) => store.delete_session(&key.protocol, &key.account, &row),
+                    None => continue,
+                };
+                if let Err(e) = deleted {
                     self.log
                         .push(format!("removing another client's session: {e}"));
+                    continue;
                 }
             }
+            let out = o.conv.stop(rng);
+            lines.extend(out.inject.into_iter().map(|l| (o.address.clone(), l)));
         }
         lines
     }

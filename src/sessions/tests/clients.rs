@@ -1021,3 +1021,45 @@ fn forgetting_another_clients_key_stops_what_goes_to_it() {
     net.alice_types("both read again");
     assert!(net.shown(other).contains(&"both read again".to_owned()));
 }
+
+/// `/sotto stop` while the store cannot write: the other client's row cannot be deleted, so it
+/// would come back (after the roll-back, or a restart) at the message key its end line used.
+/// Nothing is sealed for it then; once the disk is back, no two lines to it share a message
+/// key. (The end line used to go out anyway: keystream reuse under the constant nonce.)
+#[test]
+fn a_stop_whose_deletes_fail_seals_nothing_for_the_other_clients() {
+    let mut net = Net::new("stopfail");
+    net.both_accepted();
+    net.alice_types("both read this");
+    assert_eq!(net.shown(LAPTOP), ["both read this"]);
+    assert_eq!(net.shown(DESKTOP), ["both read this"]);
+    net.alice.store().fail_writes(true);
+    let key = net.alice.key.clone();
+    let at = Net::at(&net.names, "alice", net.now);
+    let fx = net
+        .alice
+        .sessions
+        .start_or_stop(&key, "bob", &at, false, &mut net.alice.rng)
+        .expect("effects");
+    // Whatever the stop hands out goes on the wire.
+    let sealed = fx.elsewhere.len();
+    net.wire.extend(fx.elsewhere);
+    net.alice.store().fail_writes(false);
+    net.alice_types("after the disk is back");
+    let mut used = std::collections::HashSet::new();
+    for (to, line) in &net.wire {
+        if let Ok(crate::protocol::wire::WireMessage::Data(m)) =
+            crate::protocol::wire::WireMessage::decode(line)
+        {
+            let r = crate::protocol::wire::MessageRef::of(&m);
+            assert!(
+                used.insert((to.clone(), format!("{r:?}"))),
+                "a message key used twice: {r:?} to {to}"
+            );
+        }
+    }
+    assert_eq!(
+        sealed, 0,
+        "an end line sealed with a key that is still on disk"
+    );
+}
