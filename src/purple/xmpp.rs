@@ -77,11 +77,17 @@ pub(crate) unsafe extern "C" fn sending_xmlnode(
             sys::xmlnode_set_namespace(private, c"urn:xmpp:carbons:2".as_ptr());
             let hint = sys::xmlnode_new_child(node, c"no-permanent-store".as_ptr());
             sys::xmlnode_set_namespace(hint, c"urn:xmpp:hints".as_ptr());
-            let eme = sys::xmlnode_new_child(node, c"encryption".as_ptr());
-            sys::xmlnode_set_namespace(eme, c"urn:xmpp:eme:0".as_ptr());
-            sys::xmlnode_set_attrib(eme, c"namespace".as_ptr(), c"urn:sotto:1".as_ptr());
-            sys::xmlnode_set_attrib(eme, c"name".as_ptr(), c"Sotto".as_ptr());
-            if matches!(text.trim_start().as_bytes().get(3), Some(b'D' | b'P')) {
+            // XEP-0380 clients (Conversations, Gajim, Dino) show "encrypted with Sotto"
+            // instead of the body: right for the base64 lines, wrong for the two written for
+            // people (the invitation `?S1Q` a client without Sotto shows, and `?S1E` reports).
+            let kind = text.trim_start().as_bytes().get(3).copied();
+            if !matches!(kind, Some(b'Q' | b'E')) {
+                let eme = sys::xmlnode_new_child(node, c"encryption".as_ptr());
+                sys::xmlnode_set_namespace(eme, c"urn:xmpp:eme:0".as_ptr());
+                sys::xmlnode_set_attrib(eme, c"namespace".as_ptr(), c"urn:sotto:1".as_ptr());
+                sys::xmlnode_set_attrib(eme, c"name".as_ptr(), c"Sotto".as_ptr());
+            }
+            if matches!(kind, Some(b'D' | b'P')) {
                 address_to_session(gc, node);
             }
         }
