@@ -256,9 +256,25 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
         r.system_line(texts::ask_incomplete());
         return;
     }
-    if let Some(fx) = service::act(r, |conv, rng| conv.ask_question(question, answer, rng)) {
+    if let Some(mut fx) = service::act(r, |conv, rng| conv.ask_question(question, answer, rng)) {
+        // Asked only if the question left: with no settled session (none yet, or a start of
+        // ours under way) nothing is sent, and waiting for an answer would wait forever.
+        // (A save that failed says so itself.)
+        let sent = !fx.inject.is_empty();
+        let unsaved = fx
+            .notices
+            .iter()
+            .any(|n| matches!(n, crate::sessions::Notice::NotSaved { .. }));
+        if !sent && !unsaved {
+            fx.events
+                .retain(|e| !matches!(e, crate::protocol::Event::VerificationAborted));
+        }
         present::apply(r, fx);
-        r.system_line(&texts::asked(&r.peer, question));
+        if sent {
+            r.system_line(&texts::asked(&r.peer, question));
+        } else if !unsaved {
+            r.system_line(&texts::question_not_sent(&r.peer));
+        }
     }
 }
 
@@ -285,7 +301,8 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
     }) else {
         return;
     };
-    let text = texts::answer_dialog(&plain(&r.peer), &plain(question));
+    let unaccepted = service::waiting(r).is_some_and(|(_, blocked)| blocked);
+    let text = texts::answer_dialog(&plain(&r.peer), &plain(question), unaccepted);
     let (title, primary, secondary) = (
         glue::cstring(&text.title),
         glue::cstring(&text.primary),

@@ -173,7 +173,12 @@ fn write_event(r: &ConvRef, event: Event) {
             }
         }
         Event::VerificationQuestion { question } => {
-            r.system_line(&texts::question_asked(peer, &question));
+            let unaccepted = service::waiting(r).is_some_and(|(_, blocked)| blocked);
+            r.system_line(&if unaccepted {
+                texts::question_asked_unaccepted(peer, &question)
+            } else {
+                texts::question_asked(peer, &question)
+            });
             super::dialogs::answer(r, &question);
         }
         other => {

@@ -196,8 +196,27 @@ pub(crate) fn names_mismatch_dialog(
 pub(crate) fn question_asked(peer: &str, question: &str) -> String {
     let question = plain(question);
     format!(
-        "{peer} asks you to verify them: \"{question}\". Reply with /sotto answer <your answer>, \
-         or in the dialog."
+        "{peer} asks you a question, to check that this encrypted session is with you: \
+         \"{question}\". Reply with /sotto answer <your answer>, or in the dialog. (Answering \
+         proves you to {peer}; it does not check {peer}'s key.)"
+    )
+}
+
+/// `/sotto verify` with no settled encrypted session: nothing was sent.
+pub(crate) fn question_not_sent(peer: &str) -> String {
+    format!(
+        "the question was not sent: there is no encrypted session with {peer} to ask it in yet \
+         (or a new one is starting). Ask again once the conversation is encrypted."
+    )
+}
+
+/// A verification question arrives in a session whose key the user has not accepted.
+pub(crate) fn question_asked_unaccepted(peer: &str, question: &str) -> String {
+    let question = plain(question);
+    format!(
+        "a key NOT accepted for {peer} asks you a question: \"{question}\". Whoever holds it is \
+         not known to be {peer}: do not answer with a secret you share with {peer}. Answering \
+         does not check this key; to check it, ask your own question (/sotto verify)."
     )
 }
 
@@ -273,8 +292,19 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
             "{peer}'s key is new to Sotto: accepted on first use, not verified yet \
              (/sotto verify)."
         ),
+        Event::VerificationResult {
+            success: true,
+            we_asked: true,
+            ..
+        } => format!(
+            "verification succeeded: {peer} gave the answer you expected in this encrypted \
+             session; their key is now verified."
+        ),
+        // The asker chose the question and the answer: this proves us to them, not them to us.
         Event::VerificationResult { success: true, .. } => format!(
-            "verification succeeded: {peer} gave the same answer in this encrypted session."
+            "verification succeeded for {peer}: you gave the answer they expected, so they can \
+             trust your key. It does not check theirs: for that, ask a question of your own \
+             (/sotto verify QUESTION | ANSWER)."
         ),
         Event::VerificationResult { success: false, .. } => format!(
             "verification FAILED: the answers differ. Do not trust this session with {peer} \

@@ -90,7 +90,19 @@ pub(crate) fn asked(peer: &str, question: &str) -> String {
 }
 
 /// The contact's question, waiting for an answer.
-pub(crate) fn answer_dialog(peer: &str, question: &str) -> Dialog {
+pub(crate) fn answer_dialog(peer: &str, question: &str, unaccepted: bool) -> Dialog {
+    if unaccepted {
+        return dialog(
+            "Sotto: a question from a key NOT accepted",
+            format!("A key not accepted for {peer} asks: {question}"),
+            format!(
+                "The encrypted session this question came in uses a key you have not accepted \
+                 for {peer}: whoever holds it is not known to be {peer}. Do not answer with a \
+                 secret you share with {peer}; decline unless you know why you are asked. \
+                 Answering does not check this key (ask your own question for that)."
+            ),
+        );
+    }
     dialog(
         "Sotto: a question from your contact",
         format!("{peer} asks: {question}"),
