@@ -495,7 +495,13 @@ impl Sessions {
                         what: OtherClient::Ended,
                     });
                 }
-                Event::HandshakeFailed { .. } | Event::HandshakeExpired { .. } => gone = true,
+                // A handshake that failed or lapsed ends a client only if it had no session:
+                // anyone can start one at its address, and finish it badly.
+                Event::HandshakeFailed { .. } | Event::HandshakeExpired { .. }
+                    if o.conv.state() != ConvState::Encrypted =>
+                {
+                    gone = true
+                }
                 // What its session reads is shown like the main session's.
                 e @ (Event::Unreadable { .. }
                 | Event::PlaintextWhileEncrypted

@@ -1063,3 +1063,54 @@ fn a_stop_whose_deletes_fail_seals_nothing_for_the_other_clients() {
         "an end line sealed with a key that is still on disk"
     );
 }
+
+/// The server sends a start "from" the address of an accepted other client (it can write as
+/// any address), then a confirmation that fails: that client's session stays, and it still
+/// reads what alice types. (A failed handshake used to remove the client, session and row,
+/// without a word: one forged line ended a live session.)
+#[test]
+fn a_forged_failed_handshake_at_another_clients_address_leaves_its_session() {
+    let mut net = Net::new("forgedfail");
+    net.both_accepted();
+    let (address, reads, _) = net.others()[0].clone();
+    assert!(reads);
+    let mut rng = ChaCha20Rng::seed_from_u64(77);
+    let mut mallory = Conversation::new(IdentityKey::generate(&mut rng), 0x77, Policy::Manual);
+    mallory.set_peer_supports_sotto(true);
+    let start = mallory.start(&mut rng).inject;
+    let key = net.alice.key.clone();
+    let at = Net::at(&net.names, "alice", net.now);
+    let mut answers = Vec::new();
+    for l in start {
+        let (_, fx) = net
+            .alice
+            .sessions
+            .incoming(&key, &address, &l, &at, &mut net.alice.rng)
+            .expect("incoming");
+        answers.extend(fx.inject);
+        answers.extend(fx.elsewhere.into_iter().map(|(_, l)| l));
+    }
+    assert!(!answers.is_empty(), "the start was answered");
+    let mut confirm = Vec::new();
+    for l in answers {
+        confirm.extend(mallory.receive(&l, 0, &mut rng).inject);
+    }
+    let mut c = confirm.pop().expect("a confirmation");
+    assert!(c.starts_with("?S1C"), "{c}");
+    // Damage its last characters (the encrypted payload's tag): it fails to authenticate.
+    let last = c.pop().expect("a character");
+    c.push(if last == 'A' { 'B' } else { 'A' });
+    let (_, _fx) = net
+        .alice
+        .sessions
+        .incoming(&key, &address, &c, &at, &mut net.alice.rng)
+        .expect("incoming");
+    let others = net.others();
+    assert!(
+        others.iter().any(|(a, reads, _)| *a == address && *reads),
+        "{others:?}"
+    );
+    net.alice_types("still for both");
+    let other = if address == LAPTOP { LAPTOP } else { DESKTOP };
+    assert!(net.shown(other).iter().any(|t| t == "still for both"));
+}
