@@ -808,3 +808,42 @@ fn xmpp_unloading_after_a_lapsed_start_says_what_is_typed_now_is_not_encrypted()
     );
     p.alice.client.assert_no_criticals();
 }
+
+/// Plaintext in a conversation that was encrypted (here bob's plugin is gone and his client
+/// writes markup; the same is open to a server injecting a message as bob) is shown after its
+/// warning as one line of plain text: its line breaks and styling cannot draw lines that look
+/// like Sotto's or like bob's encrypted words.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_plaintext_in_an_encrypted_conversation_is_one_plain_line() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.bob.client.command("unload");
+    p.bob.client.expect("bob's plugin unloaded", WAIT, |l| {
+        l.tag == "PLUGIN_UNLOADED"
+    });
+    p.alice
+        .client
+        .expect_system(&bob, "alice: bob ended the session", WAIT, |t| {
+            t.contains("ended")
+        });
+    let spoof = "see you<br><font color=\"#808080\">Sotto: encrypted conversation started \
+                 (verified)</font><br>(12:01:07) bob: the code is 4471";
+    p.bob.client.send_raw(&alice, spoof);
+    p.alice
+        .client
+        .expect_system(&bob, "the warning", WAIT, |t| t.contains("NOT encrypted"));
+    let w = p
+        .alice
+        .client
+        .expect_write("the plaintext line", WAIT, |w| {
+            w.has(flags::RECV) && w.is_with(&bob) && w.shown().contains("the code is 4471")
+        });
+    assert!(
+        !w.html.to_lowercase().contains("<br") && !w.html.to_lowercase().contains("<font"),
+        "shown as markup: {:?}",
+        w.html
+    );
+    assert!(w.shown().starts_with("see you"), "{:?}", w.shown());
+    p.assert_no_criticals();
+}

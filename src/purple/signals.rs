@@ -342,7 +342,25 @@ unsafe extern "C" fn receiving_im_msg(
             echo::not_read(&text);
         }
         let displayed = matches!(action, ReceiveAction::Display(_));
+        // Plaintext in an encrypted conversation is unauthenticated: shown after its warning as
+        // one line of plain text, never as markup that could draw lines looking like Sotto's or
+        // like the contact's encrypted words.
+        let flatten = fx
+            .events
+            .iter()
+            .any(|e| matches!(e, crate::protocol::Event::PlaintextWhileEncrypted));
         let result = match action {
+            ReceiveAction::PassThrough if flatten => {
+                let flat = glue::markup_to_text(&raw)
+                    .split(['\n', '\r'])
+                    .filter(|l| !l.trim().is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" \u{23CE} ");
+                let html = markup::text_to_html(&flat);
+                // SAFETY: valid out-parameter.
+                unsafe { glue::replace_gstring(message, Some(&html)) };
+                0
+            }
             ReceiveAction::PassThrough => 0,
             ReceiveAction::Swallow => {
                 // SAFETY: valid out-parameter.
