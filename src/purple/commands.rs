@@ -87,8 +87,7 @@ unsafe extern "C" fn sotto_cmd(
                 // A start that lapsed since the last line went by says so first (the lapse is
                 // otherwise seen at the next line in or out), so the status agrees with it.
                 if service::conv_state(&r) == Some(ConvState::Handshaking) {
-                    let now = service::settings(&r).now_secs;
-                    if let Some(fx) = service::act(&r, |conv, _| conv.tick(now)) {
+                    if let Some(fx) = service::tick(&r) {
                         present::apply(&r, fx);
                     }
                 }

@@ -301,8 +301,11 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
     }) else {
         return;
     };
-    let unaccepted = service::waiting(r).is_some_and(|(_, blocked)| blocked);
-    let text = texts::answer_dialog(&plain(&r.peer), &plain(question), unaccepted);
+    let text = texts::answer_dialog(
+        &plain(&r.peer),
+        &plain(question),
+        service::key_not_accepted(r),
+    );
     let (title, primary, secondary) = (
         glue::cstring(&text.title),
         glue::cstring(&text.primary),

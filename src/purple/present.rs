@@ -173,8 +173,7 @@ fn write_event(r: &ConvRef, event: Event) {
             }
         }
         Event::VerificationQuestion { question } => {
-            let unaccepted = service::waiting(r).is_some_and(|(_, blocked)| blocked);
-            r.system_line(&if unaccepted {
+            r.system_line(&if service::key_not_accepted(r) {
                 texts::question_asked_unaccepted(peer, &question)
             } else {
                 texts::question_asked(peer, &question)
@@ -477,8 +476,7 @@ pub(crate) fn lapse_timer() -> service::Timeout {
 unsafe extern "C" fn lapse_tick(_data: sys::gpointer) -> sys::gboolean {
     super::boundary::ffi_boundary!(1, {
         for r in service::lapsing() {
-            let now = service::settings(&r).now_secs;
-            if let Some(fx) = service::act(&r, |conv, _| conv.tick(now)) {
+            if let Some(fx) = service::tick(&r) {
                 apply(
                     &r,
                     Effects {

@@ -185,6 +185,18 @@ pub(crate) fn plaintext_allowed(r: &ConvRef) -> bool {
     with_sessions(|s| s.plaintext_allowed(&key, &r.peer, &settings)).unwrap_or(false)
 }
 
+/// Time passes for the conversation with `r` (a start of ours may lapse): what that decided,
+/// saved, as a user action's effects.
+pub(crate) fn tick(r: &ConvRef) -> Option<Effects> {
+    let now = settings(r).now_secs;
+    act(r, |conv, _| conv.tick(now))
+}
+
+/// Whether sending to `r` is held on a key the user has not accepted.
+pub(crate) fn key_not_accepted(r: &ConvRef) -> bool {
+    waiting(r).is_some_and(|(_, blocked)| blocked)
+}
+
 /// Messages waiting to be sent to `r`, and whether sending is blocked by a changed key.
 pub(crate) fn waiting(r: &ConvRef) -> Option<(usize, bool)> {
     let (key, settings) = (r.key(), settings(r));

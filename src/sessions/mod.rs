@@ -651,9 +651,14 @@ impl Sessions {
     /// left as saved, so its messages come back with the plugin instead of being lost with a
     /// window that may be closed.
     pub fn active(&self) -> Vec<(ConvKey, String)> {
+        self.loaded_where(|s| s.conv.state() != ConvState::Plaintext && s.conv.queued() == 0)
+    }
+
+    /// Loaded conversations for which `keep` holds, as keys and the peer as the host spells it.
+    fn loaded_where(&self, keep: impl Fn(&Session) -> bool) -> Vec<(ConvKey, String)> {
         self.sessions
             .iter()
-            .filter(|(_, s)| s.conv.state() != ConvState::Plaintext && s.conv.queued() == 0)
+            .filter(|(_, s)| keep(s))
             .map(|(k, s)| (k.clone(), s.peer_raw.clone()))
             .collect()
     }
@@ -661,11 +666,7 @@ impl Sessions {
     /// Loaded conversations that would not let plaintext out (`Sessions::plaintext_allowed`
     /// false), as keys and the peer as the host spells it.
     pub fn protected(&self) -> Vec<(ConvKey, String)> {
-        self.sessions
-            .iter()
-            .filter(|(_, s)| s.unrestorable.is_some() || !s.conv.sends_plaintext())
-            .map(|(k, s)| (k.clone(), s.peer_raw.clone()))
-            .collect()
+        self.loaded_where(|s| s.unrestorable.is_some() || !s.conv.sends_plaintext())
     }
 
     /// Loaded conversations whose start of ours lapses at `now_secs`
