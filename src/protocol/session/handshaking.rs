@@ -267,10 +267,16 @@ impl Conversation {
             out.events.push(Event::PeerKeyChanged {
                 fingerprint: peer.fingerprint(),
             });
-        } else {
+        } else if mem::take(&mut self.blocked) {
             // A key the user accepted: a hold that was about an earlier session's key (a
-            // forged one never accepted) does not carry over (the names may still hold it).
-            self.blocked = false;
+            // forged one never accepted, or the contact the window showed before a rename)
+            // does not carry over (the names may still hold it). What was typed during the hold
+            // was typed for that earlier session's party: handed back, never sent to this one.
+            for text in self.queue.drain(..) {
+                out.events.push(Event::Unsent {
+                    text: text.to_string(),
+                });
+            }
         }
         if let Some(m) = mismatch {
             // Held like a changed key: nothing typed goes out under names the user has not
