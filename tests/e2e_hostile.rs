@@ -828,7 +828,8 @@ fn xmpp_plaintext_in_an_encrypted_conversation_is_one_plain_line() {
             t.contains("ended")
         });
     let spoof = "see you<br><font color=\"#808080\">Sotto: encrypted conversation started \
-                 (verified)</font><br>(12:01:07) bob: the code is 4471";
+                 (verified)</font><br>(12:01:07) bob: the code is 4471\u{2028}(12:01:09) bob: \
+                 really";
     p.bob.client.send_raw(&alice, spoof);
     p.alice
         .client
@@ -845,5 +846,10 @@ fn xmpp_plaintext_in_an_encrypted_conversation_is_one_plain_line() {
         w.html
     );
     assert!(w.shown().starts_with("see you"), "{:?}", w.shown());
+    assert!(
+        !w.shown().contains(['\n', '\u{2028}']),
+        "a line break left: {:?}",
+        w.shown()
+    );
     p.assert_no_criticals();
 }
