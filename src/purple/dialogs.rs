@@ -259,18 +259,24 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
     if let Some(mut fx) = service::act(r, |conv, rng| conv.ask_question(question, answer, rng)) {
         // Asked only if the question left: with no settled session (none yet, or a start of
         // ours under way) nothing is sent, and waiting for an answer would wait forever.
-        // (A save that failed says so itself.)
-        let sent = !fx.inject.is_empty();
+        // (A save that failed says so itself.) Lines out but the question not among them (an
+        // earlier run's abort only) is not asked either.
+        let aborted = fx
+            .events
+            .iter()
+            .any(|e| matches!(e, crate::protocol::Event::VerificationAborted));
+        let made = !fx.inject.is_empty() && !aborted;
         let unsaved = fx
             .notices
             .iter()
             .any(|n| matches!(n, crate::sessions::Notice::NotSaved { .. }));
-        if !sent && !unsaved {
+        if !made && !unsaved {
             fx.events
                 .retain(|e| !matches!(e, crate::protocol::Event::VerificationAborted));
         }
-        present::apply(r, fx);
-        if sent {
+        // The protocol took every line (offline, it did not: the question never left).
+        let took = present::apply(r, fx);
+        if made && took {
             r.system_line(&texts::asked(&r.peer, question));
         } else if !unsaved {
             r.system_line(&texts::question_not_sent(&r.peer));

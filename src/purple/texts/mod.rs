@@ -202,11 +202,12 @@ pub(crate) fn question_asked(peer: &str, question: &str) -> String {
     )
 }
 
-/// `/sotto verify` with no settled encrypted session: nothing was sent.
+/// `/sotto verify` that sent no question (no settled encrypted session, or offline).
 pub(crate) fn question_not_sent(peer: &str) -> String {
     format!(
         "the question was not sent: there is no encrypted session with {peer} to ask it in yet \
-         (or a new one is starting). Ask again once the conversation is encrypted."
+         (or a new one is starting), or the connection did not take it. Ask again once the \
+         conversation is encrypted."
     )
 }
 
