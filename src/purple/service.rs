@@ -192,9 +192,10 @@ pub(crate) fn tick(r: &ConvRef) -> Option<Effects> {
     act(r, |conv, _| conv.tick(now))
 }
 
-/// Whether sending to `r` is held on a key the user has not accepted.
+/// Whether sending to `r` is held on a key the user has not accepted (a hold on an accepted
+/// key, for names that do not match, is not one).
 pub(crate) fn key_not_accepted(r: &ConvRef) -> bool {
-    waiting(r).is_some_and(|(_, blocked)| blocked)
+    waiting(r).is_some_and(|(_, blocked)| blocked) && peer_trust(r).is_none()
 }
 
 /// Messages waiting to be sent to `r`, and whether sending is blocked by a changed key.
