@@ -14,8 +14,8 @@
 //!
 //! slack-libpurple's own commands do the same (`/me` through Slack's `chat.command`, `/edit`
 //! through `chat.update`, `/thread` posting directly): `/me` is encrypted like IRC's, and
-//! `/shrug`, `/edit`, `/thread`, `/th`, and `/msg` or `/dm` to a member with a session, are
-//! refused while encrypting.
+//! `/shrug`, `/edit`, `/thread`, `/th`, and `/msg`, `/dm` or `/remind` to a member with a
+//! session (by username or display name, any case), are refused while encrypting.
 //!
 //! Not covered: `/quote` and `/raw` (the user types protocol lines by hand), and other
 //! third-party protocols' own commands not listed here.

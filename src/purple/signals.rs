@@ -351,13 +351,7 @@ unsafe extern "C" fn receiving_im_msg(
             .any(|e| matches!(e, crate::protocol::Event::PlaintextWhileEncrypted));
         let result = match action {
             ReceiveAction::PassThrough if flatten => {
-                let lines = glue::markup_to_text(&raw)
-                    .split(['\n', '\r'])
-                    .filter(|l| !l.trim().is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" \u{23CE} ");
-                // Also no other line break GTK honours (U+2028, NEL...), nor bidi controls.
-                let flat: String = texts::one_line(&lines).collect();
+                let flat = texts::flat_line(&glue::markup_to_text(&raw));
                 let html = markup::text_to_html(&flat);
                 // SAFETY: valid out-parameter.
                 unsafe { glue::replace_gstring(message, Some(&html)) };

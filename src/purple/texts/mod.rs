@@ -69,6 +69,17 @@ pub(crate) fn one_line(s: &str) -> impl Iterator<Item = char> + '_ {
     s.chars().map(move |c| if hidden(c) { ' ' } else { c })
 }
 
+/// `text` (several lines, unauthenticated) as one line: blank lines dropped, the others joined
+/// by U+23CE, and nothing else that breaks a line or reorders text ([`one_line`]).
+pub(crate) fn flat_line(text: &str) -> String {
+    let lines = text
+        .split(['\n', '\r'])
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(" \u{23CE} ");
+    one_line(&lines).collect()
+}
+
 fn dialog(title: &str, primary: String, secondary: String) -> Dialog {
     Dialog {
         title: title.to_owned(),
@@ -758,6 +769,15 @@ mod tests {
         assert_eq!(plain("ab\u{202E}cd\u{200B}e"), "ab cd e");
         let long = "x".repeat(1_000);
         assert_eq!(plain(&long).chars().count(), MAX_SHOWN + 1);
+    }
+
+    #[test]
+    fn flat_line_marks_line_breaks_and_removes_every_other() {
+        assert_eq!(
+            flat_line("see you\n\n(12:01) bob: hi\r\nmore\u{2028}x"),
+            "see you \u{23CE} (12:01) bob: hi \u{23CE} more x"
+        );
+        assert_eq!(flat_line("one line"), "one line");
     }
 
     #[test]
