@@ -21,7 +21,9 @@
 //!   whose session is up and whose key is accepted, and addressed to it
 //!   ([`super::Effects::elsewhere`]). Never plaintext: a client without a session gets nothing.
 //! * **Read from.** A data line goes to the session its `sid` names, whichever client it is;
-//!   other Sotto lines from an other client's address go to its session.
+//!   other Sotto lines from an other client's address go to its session, and so do the pieces
+//!   of a line whose first piece names its `sid` from an address no client has (it came back
+//!   under another resource).
 //! * **Durable like the main session**: saved in the same synced commit before anything made
 //!   from it leaves, in rows named after the contact (`<peer>\n<slot>`), with the address.
 //! * **Gone quietly**: a handshake that fails or expires, or a client that ends its session,
@@ -46,6 +48,10 @@ use super::{digest, ConvKey, Effects, Notice, OtherClient, Session, Sessions, Se
 
 /// Most other clients of one contact with a session of their own.
 pub const MAX_OTHER_CLIENTS: usize = 3;
+
+/// Most lines in pieces routed to an other client by their first piece (`Session::other_for`)
+/// remembered at once: as many as a conversation puts together at once (PROTOCOL.md §6).
+const MAX_PIECE_ROUTES: usize = 8;
 
 /// What a saved other client's row starts with.
 const ROW_MAGIC: &[u8; 4] = b"SOC1";
@@ -133,9 +139,17 @@ fn kind(text: &str) -> Option<u8> {
 
 impl Session {
     /// The other client whose session a line from `from` belongs to: a data line by its `sid`,
-    /// any other Sotto line by the address it came from.
-    fn other_for(&self, from: &str, text: &str) -> Option<usize> {
+    /// a piece by the address it came from or, from an address no other client has, by the
+    /// `sid` its line's first piece names (remembered for the line's later pieces), any other
+    /// Sotto line by the address it came from.
+    fn other_for(&mut self, from: &str, text: &str) -> Option<usize> {
         match kind(text)? {
+            b'P' => {
+                if let Some(i) = self.others.iter().position(|o| o.address == from) {
+                    return Some(i);
+                }
+                self.other_for_piece(from, text)
+            }
             b'D' => {
                 let sid = data_session_id(text)?;
                 if self.conv.has_session(sid) {
@@ -149,9 +163,41 @@ impl Session {
                 .others
                 .iter()
                 .position(|o| o.address == from && o.conv.handshake_in_flight()),
-            b'Q' | b'I' | b'C' | b'P' | b'E' => self.others.iter().position(|o| o.address == from),
+            b'Q' | b'I' | b'C' | b'E' => self.others.iter().position(|o| o.address == from),
             _ => None,
         }
+    }
+
+    /// A piece from an address no other client has (one of them back under another resource,
+    /// its session kept, writing a long line before any short one): its line's first piece
+    /// names the session (a `?S1D` line's `sid` is in its first 12 characters, and a first
+    /// piece carries at least 52); the line's later pieces, from the same address with the same
+    /// `id` and `total`, follow it. Unauthenticated, like the address: it only decides which
+    /// session tries to read the line (a piece sent elsewhere cannot be read there either).
+    fn other_for_piece(&mut self, from: &str, text: &str) -> Option<usize> {
+        let Ok(WireMessage::Fragment(piece)) = WireMessage::decode(text) else {
+            return None;
+        };
+        let line = (piece.id, piece.total);
+        if piece.index == 0 {
+            let sid = data_session_id(&piece.chunk)?;
+            if self.conv.has_session(sid) {
+                return None;
+            }
+            let slot = self.others.iter().find(|o| o.conv.has_session(sid))?.slot;
+            self.piece_routes
+                .retain(|(f, l, _)| (f.as_str(), *l) != (from, line));
+            if self.piece_routes.len() >= MAX_PIECE_ROUTES {
+                self.piece_routes.remove(0);
+            }
+            self.piece_routes.push((from.to_owned(), line, slot));
+            return self.others.iter().position(|o| o.slot == slot);
+        }
+        let (_, _, slot) = self
+            .piece_routes
+            .iter()
+            .find(|(f, l, _)| f == from && *l == line)?;
+        self.others.iter().position(|o| o.slot == *slot)
     }
 
     /// Whether a line from `from` shows a client of the contact we have no session with, that
@@ -293,6 +339,8 @@ impl Sessions {
             let aborted = o.conv.abort_verification(rng);
             out.inject.extend(aborted.inject);
         }
+        // A piece authenticates only as the last one of a data line that decrypted (one not
+        // yet complete shows nothing and proves nothing).
         let authenticated = out
             .events
             .iter()
@@ -301,7 +349,8 @@ impl Sessions {
                 && !out
                     .events
                     .iter()
-                    .any(|e| matches!(e, Event::Unreadable { .. })));
+                    .any(|e| matches!(e, Event::Unreadable { .. })))
+            || (letter == b'P' && matches!(out.action, ReceiveAction::Display(_)));
         if authenticated {
             o.address = from.to_owned();
         }

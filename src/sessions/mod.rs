@@ -134,6 +134,10 @@ struct Session {
     /// because another client was answered first: answered once that session is up
     /// (`clients`). In memory only; at most `MAX_OTHER_CLIENTS`.
     heard: Vec<(String, String)>,
+    /// Lines in pieces from addresses no other client has whose first piece named an other
+    /// client's session: the address, the line's `id` and `total`, and that client's slot
+    /// (`clients`). In memory only; at most 8.
+    piece_routes: Vec<(String, (u32, u16), u8)>,
 }
 
 impl Session {
@@ -417,6 +421,7 @@ impl Sessions {
                     addressable: false,
                     greeted: Vec::new(),
                     heard: Vec::new(),
+                    piece_routes: Vec::new(),
                     pending: if rekey {
                         vec![Notice::RestoredBackup]
                     } else {

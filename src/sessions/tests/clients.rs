@@ -83,7 +83,8 @@ impl Net {
                     "bob" if self.desktop_first => vec![DESKTOP, LAPTOP],
                     "bob" => vec![LAPTOP, DESKTOP],
                     LAPTOP => vec![LAPTOP],
-                    DESKTOP => vec![DESKTOP],
+                    // The desktop under another resource ("bob/desktop-2").
+                    d if d.starts_with(DESKTOP) => vec![DESKTOP],
                     other => panic!("alice addressed {other}"),
                 };
                 for t in targets {
@@ -1113,4 +1114,44 @@ fn a_forged_failed_handshake_at_another_clients_address_leaves_its_session() {
     net.alice_types("still for both");
     let other = if address == LAPTOP { LAPTOP } else { DESKTOP };
     assert!(net.shown(other).iter().any(|t| t == "still for both"));
+}
+
+/// bob's second client, back under a new address (another resource of the same client, its
+/// session kept), writes a line long enough to be cut into pieces: the pieces come from an
+/// address no session knows yet, and the first one names the session its line is for. The
+/// message is read in that client's session (it used to be put together by the main session,
+/// which has no such session: lost, and the sender told it was not read).
+#[test]
+fn another_clients_long_message_from_a_new_address_is_read() {
+    let mut net = Net::new("clients-moved-pieces");
+    net.both_accepted();
+    assert_eq!(net.others()[0].0, DESKTOP);
+    let key = net.desktop.key.clone();
+    let cut = Settings {
+        max_line: 120,
+        ..now(net.now)
+    };
+    let long = "a long line from the desktop, cut into several pieces on the way ".repeat(3);
+    let (out, _) = net
+        .desktop
+        .sessions
+        .outgoing(&key, "alice", &long, &cut, &mut net.desktop.rng)
+        .expect("outgoing");
+    let Outgoing::Lines(lines) = out else {
+        panic!("not encrypted");
+    };
+    assert!(lines.len() > 2 && lines.iter().all(|l| l.starts_with("?S1P")));
+    let queue = lines
+        .into_iter()
+        .map(|l| ("bob/desktop-2".to_owned(), "alice".to_owned(), l))
+        .collect();
+    net.deliver(queue);
+    assert_eq!(net.shown("alice").last(), Some(&long));
+    assert!(
+        net.wire.iter().all(|(_, l)| !l.starts_with("?S1E")),
+        "{:?}",
+        net.wire
+    );
+    // Its session now answers at the new address.
+    assert_eq!(net.others()[0].0, "bob/desktop-2");
 }
