@@ -56,6 +56,7 @@ mod purple {
         "purple_buddy_get_name",
         "purple_find_buddy",
         "purple_buddy_get_alias",
+        "purple_buddy_get_server_alias",
         "purple_plugins_get_handle",
         "purple_get_core",
         "purple_plugins_get_protocols",

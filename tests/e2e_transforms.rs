@@ -214,6 +214,11 @@ fn slack_commands_that_bypass_send_im_are_encrypted_or_refused() {
     p.alice
         .client
         .expect("bob's display name", WAIT, |l| l.tag == "ECHO");
+    // alice's own alias for bob hides the display name from the alias libpurple shows.
+    p.alice.client.command(&format!("alias {bob} Bobby"));
+    p.alice
+        .client
+        .expect("alice's alias for bob", WAIT, |l| l.tag == "ECHO");
     let status = p.alice.client.cmd_status(&bob, "me waves secretly");
     assert_eq!(status.field(1), "0", "/me: {status:?}");
     p.bob
@@ -231,7 +236,8 @@ fn slack_commands_that_bypass_send_im_are_encrypted_or_refused() {
         &format!("remind @{bob} to pay the secret rent in 5 minutes"),
         "remind to feed the secret cat tomorrow",
         // Slack matches a member whatever the case, and by display name (slack-libpurple's
-        // server alias); a line break typed after the name ends it.
+        // server alias, behind alice's own alias for bob); a line break typed after the name
+        // ends it.
         &format!("msg @{} an upper-case secret", bob.to_uppercase()),
         "remind @Robert to water the display-name secret in 5 minutes",
         &format!("dm @{bob}<br>a line-break secret"),

@@ -156,16 +156,20 @@ fn slack_recipient<'a>(kind: Kind, arg: &'a str) -> Recipient<'a> {
 }
 
 /// The conversation of the Slack member `named` in a command. slack-libpurple names a
-/// conversation by the member's username and shows the display name as the buddy's alias;
-/// Slack takes either, whatever the case. A conversation Sotto keeps plaintext out of that
-/// matches either way is the one; otherwise the username as typed, in lower case (Slack's
+/// conversation by the member's username and gives the buddy the display name as its server
+/// alias; Slack takes either, whatever the case. A conversation Sotto keeps plaintext out of
+/// that matches either way is the one (by the server alias, which a local alias the user gave
+/// the buddy hides from the alias libpurple shows; the local alias too, which Slack does not
+/// know but the user may type); otherwise the username as typed, in lower case (Slack's
 /// usernames are).
 fn slack_member(account: *mut sys::PurpleAccount, named: &str) -> Option<ConvRef> {
     let wanted = named.to_lowercase();
+    let is_wanted = |a: Option<String>| a.is_some_and(|a| a.to_lowercase() == wanted);
     let protected = service::protected().into_iter().find(|r| {
         r.account() == account
             && (r.peer.to_lowercase() == wanted
-                || glue::buddy_alias(r).is_some_and(|a| a.to_lowercase() == wanted))
+                || is_wanted(glue::buddy_server_alias(r))
+                || is_wanted(glue::buddy_alias(r)))
     });
     // SAFETY: the conversation's account is live.
     protected.or_else(|| unsafe { ConvRef::from_account(account, &wanted) })

@@ -591,6 +591,18 @@ pub(crate) fn buddy_alias(r: &ConvRef) -> Option<String> {
     unsafe { cstr_to_string(sys::purple_buddy_get_alias(buddy)) }
 }
 
+/// The alias the server gave the buddy of `r` (Slack's display name, an XMPP nickname), if
+/// `r` is a buddy and it has one: what the server knows the contact as besides its name, which
+/// the user's own alias hides from [`buddy_alias`].
+pub(crate) fn buddy_server_alias(r: &ConvRef) -> Option<String> {
+    let buddy = find_buddy(r);
+    if buddy.is_null() {
+        return None;
+    }
+    // SAFETY: a live buddy; libpurple owns the string (or NULL), copied here.
+    unsafe { cstr_to_string(sys::purple_buddy_get_server_alias(buddy)) }
+}
+
 /// The per-contact policy override stored on the buddy (`sotto-policy`), if any.
 pub(crate) fn buddy_setting(r: &ConvRef, key: &str) -> Option<String> {
     let buddy = find_buddy(r);
