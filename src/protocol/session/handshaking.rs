@@ -267,11 +267,16 @@ impl Conversation {
             out.events.push(Event::PeerKeyChanged {
                 fingerprint: peer.fingerprint(),
             });
-        } else if mem::take(&mut self.blocked) {
-            // A key the user accepted: a hold that was about an earlier session's key (a
-            // forged one never accepted, or the contact the window showed before a rename)
-            // does not carry over (the names may still hold it). What was typed during the hold
-            // was typed for that earlier session's party: handed back, never sent to this one.
+        }
+        // A key the user accepted (or just taken on first use): a hold that was about an
+        // earlier session (a forged key never accepted, the contact the window showed before a
+        // rename, names that did not match) does not carry over, unless it is the same hold
+        // again (the same key stating the same wrong names: what is held stays held, for the
+        // user's acknowledgement). What was typed during a hold that ends was typed for that
+        // earlier session's party, under its warning: handed back, never sent to this one.
+        let same_hold = mismatch.is_some() && replaced == Some(peer);
+        if self.blocked && self.known_keys.contains(&peer) && !same_hold {
+            self.blocked = false;
             for text in self.queue.drain(..) {
                 out.events.push(Event::Unsent {
                     text: text.to_string(),

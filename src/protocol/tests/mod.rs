@@ -68,6 +68,41 @@ pub(crate) fn established(seed: u64) -> (Conversation, Conversation, ChaCha20Rng
     (a, b, rng)
 }
 
+/// A hold on `a` just ended (`events`, with the lines `sent` meanwhile): `text`, typed during
+/// it, was handed back to the user and never reached `b`.
+fn assert_handed_back(
+    a: &Conversation,
+    events: &[Event],
+    sent: Vec<String>,
+    text: &str,
+    b: &mut Conversation,
+    rng: &mut ChaCha20Rng,
+) {
+    assert!(!a.is_blocked(), "still held: {events:?}");
+    assert!(
+        events.contains(&Event::Unsent { text: text.into() }),
+        "{events:?}"
+    );
+    assert!(deliver(b, sent, rng).0.is_empty(), "held text sent");
+}
+
+/// `to` receives `lines`: the text it shows last, with the key it names when that key is not
+/// accepted (`ReceiveOutcome::unaccepted_key`).
+fn shown_with_key(
+    to: &mut Conversation,
+    lines: Vec<String>,
+    rng: &mut ChaCha20Rng,
+) -> Option<(String, Option<crate::protocol::IdentityPublic>)> {
+    let mut shown = None;
+    for l in lines {
+        let o = to.receive(&l, 0, rng);
+        if let ReceiveAction::Display(t) = o.action {
+            shown = Some((t.to_string(), o.unaccepted_key));
+        }
+    }
+    shown
+}
+
 fn send(c: &mut Conversation, text: &str, rng: &mut ChaCha20Rng) -> Vec<String> {
     match c.send(text, rng).action {
         SendAction::Replace(lines) => lines,

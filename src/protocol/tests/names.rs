@@ -177,3 +177,86 @@ fn a_forged_first_piece_of_a_handshake_line_does_not_win() {
     let _ = deliver(&mut b, confirm, &mut rng);
     assert_eq!(b.state(), ConvState::Encrypted);
 }
+
+/// bob's session with each side's names, started by bob: what alice was told, and the lines
+/// she sent (a flush of her queue).
+fn bob_starts_again(
+    a: &mut Conversation,
+    b: &mut Conversation,
+    rng: &mut ChaCha20Rng,
+) -> (Vec<Event>, Vec<String>) {
+    let mut events = Vec::new();
+    let mut from_a = Vec::new();
+    let mut to_a = b.start(rng).inject;
+    while !to_a.is_empty() {
+        let mut to_b = Vec::new();
+        for l in to_a {
+            let o = a.receive(&l, 0, rng);
+            events.extend(o.events);
+            to_b.extend(o.inject);
+        }
+        from_a.extend(to_b.clone());
+        to_a = deliver(b, to_b, rng).1;
+    }
+    (events, from_a)
+}
+
+/// bob's key is accepted, but a new session of his states names that do not match: alice's
+/// typing is held until she acknowledges. Another session with the same key and the same
+/// mismatch (a server can have bob's client answer a query it injects) changes nothing about
+/// that hold: what she typed stays held (it used to be handed back as "not sent" while the
+/// hold went on), and her acknowledgement sends it.
+#[test]
+fn the_same_names_mismatch_again_keeps_what_is_held() {
+    let (mut a, mut b, _, _, _, mut rng) =
+        handshake(names("alice", "bob"), names("bob", "alice"), 7);
+    assert_eq!(a.known_peer_keys().len(), 1);
+    b.set_names(names("mallory", "alice"));
+    let (events, _) = bob_starts_again(&mut a, &mut b, &mut rng);
+    assert!(mismatched(&events) && a.is_blocked(), "{events:?}");
+    assert_eq!(a.send("held for bob", &mut rng).action, SendAction::Hold);
+    let (events, sent) = bob_starts_again(&mut a, &mut b, &mut rng);
+    assert!(mismatched(&events) && a.is_blocked(), "{events:?}");
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Unsent { .. })),
+        "{events:?}"
+    );
+    assert!(
+        deliver(&mut b, sent, &mut rng).0.is_empty(),
+        "sent while held"
+    );
+    assert_eq!(a.queued(), 1);
+    let out = a.acknowledge_peer_key(&mut rng);
+    assert_eq!(deliver(&mut b, out.inject, &mut rng).0, ["held for bob"]);
+}
+
+/// The first session with bob states names that do not match: his key is not taken on first
+/// use and alice is held. His next session, with the same key, states the right names: the key
+/// is taken on first use then, and the hold goes with it (it used to stay: nothing typed went
+/// out, and bob's words were shown as from a key not accepted, a key now among the accepted
+/// ones). What she typed during the hold, under the warning, is handed back, not sent.
+#[test]
+fn a_first_use_with_matching_names_ends_a_mismatchs_hold() {
+    let (mut a, mut b, _, ev_a, _, mut rng) =
+        handshake(names("alice", "bob"), names("mallory", "alice"), 8);
+    assert!(mismatched(&ev_a) && a.is_blocked());
+    assert!(a.known_peer_keys().is_empty(), "taken on first use");
+    assert_eq!(
+        a.send("typed under the warning", &mut rng).action,
+        SendAction::Hold
+    );
+    b.set_names(names("bob", "alice"));
+    let (events, sent) = bob_starts_again(&mut a, &mut b, &mut rng);
+    assert!(!mismatched(&events), "{events:?}");
+    assert_eq!(a.known_peer_keys().len(), 1);
+    assert_handed_back(
+        &a,
+        &events,
+        sent,
+        "typed under the warning",
+        &mut b,
+        &mut rng,
+    );
+    let shown = shown_with_key(&mut a, send(&mut b, "it's me", &mut rng), &mut rng);
+    assert_eq!(shown, Some(("it's me".to_owned(), None)));
+}

@@ -205,26 +205,10 @@ fn a_genuine_session_with_the_accepted_key_ends_a_forged_sessions_hold() {
         flushed.extend(o.inject);
         events.extend(o.events);
     }
-    assert!(!a.is_blocked(), "still held after bob's own session");
-    assert!(
-        events.contains(&Event::Unsent {
-            text: "for bob only".into()
-        }),
-        "{events:?}"
-    );
-    assert!(
-        deliver(&mut b, flushed, &mut rng).0.is_empty(),
-        "held text sent"
-    );
+    assert_handed_back(&a, &events, flushed, "for bob only", &mut b, &mut rng);
     assert_eq!(a.queued(), 0);
     let lines = send(&mut b, "it's really me", &mut rng);
-    let mut shown = None;
-    for l in lines {
-        let o = a.receive(&l, 0, &mut rng);
-        if let ReceiveAction::Display(t) = o.action {
-            shown = Some((t.to_string(), o.unaccepted_key));
-        }
-    }
+    let shown = shown_with_key(&mut a, lines, &mut rng);
     assert_eq!(shown, Some(("it's really me".to_owned(), None)));
 }
 
@@ -247,13 +231,7 @@ fn with_no_key_accepted_a_previous_sessions_words_are_flagged() {
         "a second session is current"
     );
     let lines = send(&mut server, "it's me, bob, click accept", &mut rng);
-    let mut shown = None;
-    for l in lines {
-        let o = a.receive(&l, 0, &mut rng);
-        if let ReceiveAction::Display(t) = o.action {
-            shown = Some((t.to_string(), o.unaccepted_key));
-        }
-    }
+    let shown = shown_with_key(&mut a, lines, &mut rng);
     assert_eq!(
         shown,
         Some(("it's me, bob, click accept".to_owned(), Some(first)))
