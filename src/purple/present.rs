@@ -70,6 +70,9 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
                 | Event::Unsent { .. }
                 | Event::PlaintextWhileEncrypted
                 | Event::NotRead { text: Some(_) } => true,
+                // A start that lapsed with messages still held (told by the sweep, maybe long
+                // after the window was closed): they must not stay held unseen.
+                Event::HandshakeExpired { queued, .. } => *queued > 0,
                 // Unauthenticated words about a message we cannot name: only where a session is.
                 Event::NotRead { text: None } | Event::Unreadable { .. } => encrypted(),
                 _ => false,
