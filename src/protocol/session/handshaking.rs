@@ -85,9 +85,9 @@ impl Conversation {
     // lasting; "runs Sotto" is learned only from a finished handshake.
     pub(super) fn on_query(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
         if !matches!(self.phase.handshake(), Some(Handshake::Initiator(_))) && self.may_answer() {
-            let passive = !self.active_handshake();
+            let ours = self.ours_since();
             self.start_initiator(&mut out.inject, rng);
-            self.handshake_passive = passive;
+            self.keep_ours(ours);
         }
     }
 
@@ -114,9 +114,9 @@ impl Conversation {
         let payload = self.names.encode();
         match Responder::respond(&self.identity, self.tag, m, &payload, rng) {
             Ok((r, reply)) => {
-                let passive = !self.active_handshake();
+                let ours = self.ours_since();
                 self.set_handshake(Handshake::Responder(Box::new(r)));
-                self.handshake_passive = passive;
+                self.keep_ours(ours);
                 let line = WireMessage::Response(reply).encode();
                 self.push_handshake_line(line, &mut out.inject, rng);
             }
@@ -189,6 +189,24 @@ impl Conversation {
         self.phase = mem::replace(&mut self.phase, Phase::Plaintext).with_handshake(handshake);
         self.handshake_since = Some(self.now);
         self.handshake_passive = false;
+    }
+
+    /// When the handshake asked for here (by the user or the policy) that is in flight began,
+    /// if one is: a line of the peer's that puts another handshake in its place (an answer to
+    /// its query or start) keeps it, and its clock ([`Self::keep_ours`]).
+    fn ours_since(&self) -> Option<Option<u64>> {
+        self.active_handshake().then_some(self.handshake_since)
+    }
+
+    /// After [`Self::set_handshake`] for a peer's line: the handshake is ours (and keeps our
+    /// start's clock) if it replaced ours (`ours`), else passive. So a server that makes this
+    /// side answer start after start of its own (each winning the tie-break) cannot keep a
+    /// start of ours from lapsing, and the user from being told (§3.3).
+    fn keep_ours(&mut self, ours: Option<Option<u64>>) {
+        self.handshake_passive = ours.is_none();
+        if let Some(Some(since)) = ours {
+            self.handshake_since = Some(since);
+        }
     }
 
     /// Whether a handshake asked for here (by the user or the policy) is in flight.

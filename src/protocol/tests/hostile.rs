@@ -105,6 +105,48 @@ fn only_our_own_start_lapses_for_the_sweep() {
     assert!(!b.start_lapses_at(100 + HANDSHAKE_TIMEOUT_SECS + 1));
 }
 
+/// A server that cannot finish a handshake can still make this side answer a start of its
+/// own (a smaller ephemeral key wins the tie-break of §3.3) in place of ours. Doing that every
+/// minute used to restart the handshake's clock each time: a start of ours never lapsed, and
+/// the user was never told. The clock is the one our start began.
+#[test]
+fn forged_starts_do_not_keep_a_start_of_ours_from_lapsing() {
+    let mut rng = rng(49);
+    let (_, mut b) = pair(&mut rng, Policy::Manual);
+    b.set_peer_supports_sotto(true);
+    b.tick(100);
+    let ours = b.start(&mut rng).inject;
+    let Ok(WireMessage::Init(mine)) = WireMessage::decode(&ours[0]) else {
+        panic!("not a start: {ours:?}");
+    };
+    for t in [160, 200] {
+        let ephemeral = loop {
+            let e = IdentityKey::generate(&mut rng).public().to_bytes();
+            if e < mine.ephemeral {
+                break e;
+            }
+        };
+        let forged = WireMessage::Init(InitMessage {
+            initiator_tag: 0x0bad_0bad,
+            ephemeral,
+        })
+        .encode();
+        b.tick(t);
+        assert_eq!(b.receive(&forged, t, &mut rng).inject.len(), 1, "answered");
+        assert!(b.handshake_in_flight());
+    }
+    let lapse = 100 + HANDSHAKE_TIMEOUT_SECS + 1;
+    assert!(b.start_lapses_at(lapse));
+    let out = b.tick(lapse);
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::HandshakeExpired { .. })),
+        "{:?}",
+        out.events
+    );
+}
+
 #[test]
 fn a_start_nobody_answers_expires_and_nothing_is_lost() {
     // bob starts; nobody answers (the peer is gone, or the start was lost).
