@@ -129,6 +129,8 @@ impl Sessions {
                 ..Effects::default()
             };
             if !crate::protocol::wire::is_sotto_text(text) {
+                // Shown, with the warning any plaintext gets where encryption is expected.
+                fx.events.push(Event::PlaintextWhileEncrypted);
                 return Some((ReceiveAction::PassThrough, fx));
             }
             fx.notices.push(Notice::Unrestorable {
@@ -245,7 +247,12 @@ impl Sessions {
             // above instead: its key is used up).
             fx.not_taken = !matches!(out.action, ReceiveAction::Display(_));
             let doing = Doing::Receiving;
+            let warned = fx.events.contains(&Event::PlaintextWhileEncrypted);
             self.fail_closed(key, settings, &mut fx, reason, doing);
+            if warned {
+                // About the line shown, not about a state rolled back: it stays.
+                fx.events.push(Event::PlaintextWhileEncrypted);
+            }
         }
         fx.reply_to = peer_raw.to_owned();
         let mut action = out.action;

@@ -46,6 +46,10 @@ fn a_saved_conversation_that_cannot_be_restored_is_kept_and_held() {
             fx.notices.as_slice(),
             [Notice::Unrestorable { .. }]
         ));
+        // Plaintext is shown, with the warning every plaintext line in a conversation the user
+        // expects encrypted gets (and so as one flat line): it used to pass with no word.
+        let (_, events, _) = alice.receive_as("bob", &["<b>it's me</b>".to_owned()]);
+        assert_eq!(events, [Event::PlaintextWhileEncrypted]);
         let row = alice
             .store()
             .load_session(&k.protocol, &k.account, &k.peer)
@@ -72,6 +76,34 @@ fn a_saved_conversation_that_cannot_be_restored_is_kept_and_held() {
             .unwrap();
         assert_ne!(row.to_vec(), damaged, "start: {start}");
     }
+}
+
+/// Plaintext while encrypted, in a call whose save fails (here the tick before it lapsed a
+/// re-key of ours, so the conversation changed): the save's failure rolls back what the line
+/// changed, but the line is still shown, and so still with its warning (it used to be dropped
+/// with the other events: raw markup, no word).
+#[test]
+fn plaintext_while_encrypted_keeps_its_warning_when_the_save_fails() {
+    let (mut alice, _bob) = encrypted("plain-unsaved");
+    assert_eq!(alice.start().len(), 1, "a re-key of ours");
+    alice.store().fail_writes(true);
+    let key = alice.key.clone();
+    let later = Settings {
+        now_secs: HANDSHAKE_TIMEOUT_SECS + 10,
+        ..settings(Policy::Manual)
+    };
+    let (action, fx) = alice
+        .sessions
+        .incoming(&key, "bob", "<b>plain</b>", &later, &mut alice.rng)
+        .expect("incoming");
+    assert_eq!(action, ReceiveAction::PassThrough);
+    let not_saved = |n: &Notice| matches!(n, Notice::NotSaved { .. });
+    assert!(fx.notices.iter().any(not_saved), "{:?}", fx.notices);
+    assert!(
+        fx.events.contains(&Event::PlaintextWhileEncrypted),
+        "{:?}",
+        fx.events
+    );
 }
 
 #[test]
