@@ -339,18 +339,13 @@ impl Sessions {
             let aborted = o.conv.abort_verification(rng);
             out.inject.extend(aborted.inject);
         }
-        // A piece authenticates only as the last one of a data line that decrypted (one not
-        // yet complete shows nothing and proves nothing).
-        let authenticated = out
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::Started { .. }))
-            || (letter == b'D'
-                && !out
-                    .events
-                    .iter()
-                    .any(|e| matches!(e, Event::Unreadable { .. })))
-            || (letter == b'P' && matches!(out.action, ReceiveAction::Display(_)));
+        // A handshake that completed, or a data message that decrypted (also one put together
+        // from pieces: a piece not yet completing a line proves nothing).
+        let authenticated = out.read_in.is_some()
+            || out
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Started { .. }));
         if authenticated {
             o.address = from.to_owned();
         }

@@ -180,7 +180,7 @@ impl Sessions {
         }
         out.events.splice(0..0, ticked.events);
         trust::accept_if_verified(&mut s.conv, &mut out, rng);
-        let moved_holder = note_instance(s, text, peer_raw, &out.events);
+        let moved_holder = note_instance(s, peer_raw, &out);
         let superseded = if out
             .events
             .iter()
@@ -406,16 +406,15 @@ impl Sessions {
 /// previous session) teach nothing.
 ///
 /// Returns the new holder when it changed (to be recorded once the decision is saved).
-fn note_instance(
-    s: &mut Session,
-    text: &str,
-    peer_raw: &str,
-    events: &[Event],
-) -> Option<(u32, String)> {
+fn note_instance(s: &mut Session, peer_raw: &str, out: &ReceiveOutcome) -> Option<(u32, String)> {
     let (sid, tag) = s.conv.session_instance()?;
-    let started = events.iter().any(|e| matches!(e, Event::Started { .. }));
-    let unreadable = events.iter().any(|e| matches!(e, Event::Unreadable { .. }));
-    let decrypted = !unreadable && crate::protocol::wire::data_session_id(text) == Some(sid);
+    let started = out
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Started { .. }));
+    // A data message of the current session that decrypted (also one put together from
+    // pieces): never an unauthenticated line.
+    let decrypted = out.read_in == Some(sid);
     let now = Some((tag, peer_raw.to_owned()));
     if (started || decrypted) && s.instance != now {
         s.instance.clone_from(&now);

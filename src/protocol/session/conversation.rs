@@ -619,7 +619,11 @@ impl Conversation {
                     !self.known_keys.contains(&session.peer)
                 };
                 let peer = session.peer;
-                match session.ratchet.decrypt(&session.hash, &m, rng) {
+                let decrypted = session.ratchet.decrypt(&session.hash, &m, rng);
+                if decrypted.is_ok() {
+                    out.read_in = Some(m.session_id);
+                }
+                match decrypted {
                     // The text in the decryption's own buffer: no copy of the message.
                     Ok(d) if d.kind == KIND_TEXT => match d.content.into_text() {
                         Some(text) => {

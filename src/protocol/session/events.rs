@@ -188,6 +188,10 @@ pub struct ReceiveOutcome {
     /// such, never as the contact's. `None` for words of an accepted key (also those of the
     /// previous session that go on arriving while the current one is held).
     pub unaccepted_key: Option<IdentityPublic>,
+    /// The session (its id) a data message in this line decrypted in, whatever it carried (a
+    /// text, an end, a verification step): the line authenticated there. A line put together
+    /// from pieces counts as the line it makes.
+    pub read_in: Option<[u8; 4]>,
 }
 
 impl ReceiveOutcome {
@@ -198,6 +202,7 @@ impl ReceiveOutcome {
             inject: Vec::new(),
             events: Vec::new(),
             unaccepted_key: None,
+            read_in: None,
         }
     }
 }

@@ -173,23 +173,40 @@ impl Net {
 
     /// A client of bob types `text` to alice.
     fn bob_types(&mut self, client: &'static str, text: &str) {
-        let at = Self::at(&self.names, client, self.now);
+        self.bob_types_from(client, client, text, LINE);
+    }
+
+    /// A client of bob types `text` to alice with lines cut at `max_line`, its lines coming to
+    /// her from `address`: the lines it sent.
+    fn bob_types_from(
+        &mut self,
+        client: &'static str,
+        address: &str,
+        text: &str,
+        max_line: usize,
+    ) -> Vec<String> {
+        let at = Settings {
+            max_line,
+            ..Self::at(&self.names, client, self.now)
+        };
         let c = self.client(client);
         let key = c.key.clone();
         let (out, fx) = c
             .sessions
             .outgoing(&key, "alice", text, &at, &mut c.rng)
             .expect("outgoing");
-        let mut queue = VecDeque::new();
         let lines = match out {
             Outgoing::Lines(lines) => lines,
             Outgoing::Plaintext => vec![text.to_owned()],
             Outgoing::Hold => Vec::new(),
         };
-        for l in fx.inject.into_iter().chain(lines) {
-            queue.push_back((client.to_owned(), "alice".to_owned(), l));
-        }
+        let sent: Vec<String> = fx.inject.into_iter().chain(lines).collect();
+        let queue = sent
+            .iter()
+            .map(|l| (address.to_owned(), "alice".to_owned(), l.clone()))
+            .collect();
         self.deliver(queue);
+        sent
     }
 
     fn alice_starts(&mut self) {
@@ -257,6 +274,13 @@ impl Net {
         self.alice_starts();
         let fp = self.others()[0].2.clone().expect("key");
         self.accept(&fp).expect("accepted");
+    }
+
+    /// A client of bob writes `text` with lines cut at 120 characters (it must make several
+    /// pieces), its lines coming to alice from `address`.
+    fn long_message_from(&mut self, client: &'static str, address: &str, text: &str) {
+        let lines = self.bob_types_from(client, address, text, 120);
+        assert!(lines.len() > 2 && lines.iter().all(|l| l.starts_with("?S1P")));
     }
 
     fn accept(&mut self, fingerprint: &str) -> Option<Effects> {
@@ -1126,26 +1150,8 @@ fn another_clients_long_message_from_a_new_address_is_read() {
     let mut net = Net::new("clients-moved-pieces");
     net.both_accepted();
     assert_eq!(net.others()[0].0, DESKTOP);
-    let key = net.desktop.key.clone();
-    let cut = Settings {
-        max_line: 120,
-        ..now(net.now)
-    };
     let long = "a long line from the desktop, cut into several pieces on the way ".repeat(3);
-    let (out, _) = net
-        .desktop
-        .sessions
-        .outgoing(&key, "alice", &long, &cut, &mut net.desktop.rng)
-        .expect("outgoing");
-    let Outgoing::Lines(lines) = out else {
-        panic!("not encrypted");
-    };
-    assert!(lines.len() > 2 && lines.iter().all(|l| l.starts_with("?S1P")));
-    let queue = lines
-        .into_iter()
-        .map(|l| ("bob/desktop-2".to_owned(), "alice".to_owned(), l))
-        .collect();
-    net.deliver(queue);
+    net.long_message_from(DESKTOP, "bob/desktop-2", &long);
     assert_eq!(net.shown("alice").last(), Some(&long));
     assert!(
         net.wire.iter().all(|(_, l)| !l.starts_with("?S1E")),
@@ -1154,4 +1160,22 @@ fn another_clients_long_message_from_a_new_address_is_read() {
     );
     // Its session now answers at the new address.
     assert_eq!(net.others()[0].0, "bob/desktop-2");
+}
+
+/// The main session's own client, back under a new address (its session kept), writes a line
+/// long enough to be cut into pieces: it is read, and the session's lines now go to the new
+/// address (the address used to move only with a line that came whole).
+#[test]
+fn the_main_clients_long_message_from_a_new_address_moves_the_session_there() {
+    let mut net = Net::new("clients-main-pieces");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    let long = "a long line from the laptop under its new resource ".repeat(4);
+    net.long_message_from(LAPTOP, "bob/laptop-2", &long);
+    assert_eq!(net.shown("alice").last(), Some(&long));
+    assert_eq!(
+        net.alice.sessions.session_address(&key),
+        Some("bob/laptop-2")
+    );
 }
