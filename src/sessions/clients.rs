@@ -172,32 +172,54 @@ impl Session {
     /// its session kept, writing a long line before any short one): its line's first piece
     /// names the session (a `?S1D` line's `sid` is in its first 12 characters, and a first
     /// piece carries at least 52); the line's later pieces, from the same address with the same
-    /// `id` and `total`, follow it. Unauthenticated, like the address: it only decides which
-    /// session tries to read the line (a piece sent elsewhere cannot be read there either).
+    /// `id` and `total`, follow it. Pieces from the main session's own address are the main
+    /// session's.
+    ///
+    /// Unauthenticated, like the address: a forged copy of a first piece must not take the
+    /// real line's pieces away from the session that can read them (§6: a forged copy only
+    /// adds a candidate). So a first piece that names the main session is remembered too, and
+    /// two first pieces of one line that name different sessions send the line's pieces to the
+    /// main session, as if none had been routed (where they went before routing existed).
     fn other_for_piece(&mut self, from: &str, text: &str) -> Option<usize> {
+        if self.others.is_empty() || self.holder() == Some(from) {
+            return None;
+        }
         let Ok(WireMessage::Fragment(piece)) = WireMessage::decode(text) else {
             return None;
         };
         let line = (piece.id, piece.total);
-        if piece.index == 0 {
-            let sid = data_session_id(&piece.chunk)?;
-            if self.conv.has_session(sid) {
-                return None;
-            }
-            let slot = self.others.iter().find(|o| o.conv.has_session(sid))?.slot;
-            self.piece_routes
-                .retain(|(f, l, _)| (f.as_str(), *l) != (from, line));
-            if self.piece_routes.len() >= MAX_PIECE_ROUTES {
-                self.piece_routes.remove(0);
-            }
-            self.piece_routes.push((from.to_owned(), line, slot));
-            return self.others.iter().position(|o| o.slot == slot);
-        }
-        let (_, _, slot) = self
+        let known = self
             .piece_routes
             .iter()
-            .find(|(f, l, _)| f == from && *l == line)?;
-        self.others.iter().position(|o| o.slot == *slot)
+            .position(|(f, l, _)| f == from && *l == line);
+        let target = if piece.index == 0 {
+            // The other client whose session the line names (`None`: the main session's, or
+            // none, which the main session answers).
+            let named = data_session_id(&piece.chunk)
+                .filter(|sid| !self.conv.has_session(*sid))
+                .and_then(|sid| self.others.iter().find(|o| o.conv.has_session(sid)))
+                .map(|o| o.slot);
+            match known {
+                Some(i) => {
+                    let route = &mut self.piece_routes[i].2;
+                    if *route != named {
+                        *route = None;
+                    }
+                    *route
+                }
+                None => {
+                    if self.piece_routes.len() >= MAX_PIECE_ROUTES {
+                        self.piece_routes.remove(0);
+                    }
+                    self.piece_routes.push((from.to_owned(), line, named));
+                    named
+                }
+            }
+        } else {
+            known.and_then(|i| self.piece_routes[i].2)
+        };
+        let slot = target?;
+        self.others.iter().position(|o| o.slot == slot)
     }
 
     /// Whether a line from `from` shows a client of the contact we have no session with, that

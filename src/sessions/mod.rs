@@ -134,10 +134,11 @@ struct Session {
     /// because another client was answered first: answered once that session is up
     /// (`clients`). In memory only; at most `MAX_OTHER_CLIENTS`.
     heard: Vec<(String, String)>,
-    /// Lines in pieces from addresses no other client has whose first piece named an other
-    /// client's session: the address, the line's `id` and `total`, and that client's slot
-    /// (`clients`). In memory only; at most 8.
-    piece_routes: Vec<(String, (u32, u16), u8)>,
+    /// Lines in pieces from addresses no other client has, by their first piece: the address,
+    /// the line's `id` and `total`, and the slot of the other client whose session it named
+    /// (`None`: the main session's, or first pieces that disagree) (`clients`). In memory only;
+    /// at most 8.
+    piece_routes: Vec<(String, (u32, u16), Option<u8>)>,
 }
 
 impl Session {

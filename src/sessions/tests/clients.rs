@@ -189,18 +189,7 @@ impl Net {
             max_line,
             ..Self::at(&self.names, client, self.now)
         };
-        let c = self.client(client);
-        let key = c.key.clone();
-        let (out, fx) = c
-            .sessions
-            .outgoing(&key, "alice", text, &at, &mut c.rng)
-            .expect("outgoing");
-        let lines = match out {
-            Outgoing::Lines(lines) => lines,
-            Outgoing::Plaintext => vec![text.to_owned()],
-            Outgoing::Hold => Vec::new(),
-        };
-        let sent: Vec<String> = fx.inject.into_iter().chain(lines).collect();
+        let sent = self.bob_writes(client, text, &at);
         let queue = sent
             .iter()
             .map(|l| (address.to_owned(), "alice".to_owned(), l.clone()))
@@ -274,6 +263,22 @@ impl Net {
         self.alice_starts();
         let fp = self.others()[0].2.clone().expect("key");
         self.accept(&fp).expect("accepted");
+    }
+
+    /// What a client of bob sends when it types `text` to alice with `at`, not delivered yet.
+    fn bob_writes(&mut self, client: &'static str, text: &str, at: &Settings) -> Vec<String> {
+        let c = self.client(client);
+        let key = c.key.clone();
+        let (out, fx) = c
+            .sessions
+            .outgoing(&key, "alice", text, at, &mut c.rng)
+            .expect("outgoing");
+        let lines = match out {
+            Outgoing::Lines(lines) => lines,
+            Outgoing::Plaintext => vec![text.to_owned()],
+            Outgoing::Hold => Vec::new(),
+        };
+        fx.inject.into_iter().chain(lines).collect()
     }
 
     /// A client of bob writes `text` with lines cut at 120 characters (it must make several
@@ -1178,4 +1183,46 @@ fn the_main_clients_long_message_from_a_new_address_moves_the_session_there() {
         net.alice.sessions.session_address(&key),
         Some("bob/laptop-2")
     );
+}
+
+/// A server forges the first piece of a long line the main client writes from a new address
+/// (same `id` and `total`; its `sid` the other client's, seen on the wire), ahead of the real
+/// pieces: a forged copy only adds a candidate, the real line is still read by the main
+/// session (the route the forged piece made used to take the real pieces to the other
+/// client's session: the line was lost). From the main client's own address, pieces are
+/// never routed away.
+#[test]
+fn a_forged_first_piece_does_not_take_a_long_line_away() {
+    for from in ["bob/laptop-2", LAPTOP] {
+        let mut net = Net::new("clients-forged-piece");
+        net.both_accepted();
+        net.alice_types("to both");
+        let desktop_line = net
+            .wire
+            .iter()
+            .find(|(to, l)| to == DESKTOP && l.starts_with("?S1D"))
+            .map(|(_, l)| l.clone())
+            .expect("a data line to the desktop");
+        let long = format!("the real long line from the laptop, from {from} ").repeat(4);
+        let at = Settings {
+            max_line: 120,
+            ..Net::at(&net.names, LAPTOP, net.now)
+        };
+        let lines = net.bob_writes(LAPTOP, &long, &at);
+        assert!(lines.len() > 2 && lines.iter().all(|l| l.starts_with("?S1P")));
+        // ?S1P, 8 header characters, then the chunk: ?S1D and 8 characters carrying the sid.
+        let forged = format!(
+            "{}{}{}",
+            &lines[0][..12],
+            &desktop_line[..12],
+            &lines[0][24..]
+        );
+        assert_ne!(forged, lines[0]);
+        let queue = std::iter::once(forged)
+            .chain(lines)
+            .map(|l| (from.to_owned(), "alice".to_owned(), l))
+            .collect();
+        net.deliver(queue);
+        assert_eq!(net.shown("alice").last(), Some(&long), "from {from}");
+    }
 }
