@@ -40,6 +40,10 @@ pub enum Event {
         /// the lapse). `false`: no session, and what is typed is held and the start tried
         /// again (a start of this side lapsed).
         session_goes_on: bool,
+        /// A handshake asked for here (by the user or the policy) lapsed. `false`: one that
+        /// answered the peer's line (which anyone can forge), told only because messages wait
+        /// for a session and none is up.
+        ours: bool,
     },
     /// The encrypted session is up.
     Started {

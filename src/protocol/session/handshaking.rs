@@ -37,11 +37,16 @@ impl Conversation {
             let ours = !mem::take(&mut self.handshake_passive);
             // A start of ours with no session to fall back on: the user expects encryption.
             self.start_lapsed |= dropped && ours && matches!(self.phase, Phase::Plaintext);
-            let noticed = ours || !self.queue.is_empty();
+            // Someone else's handshake (an answer to the peer's line, maybe forged) is told
+            // only when messages wait for a session and none is up: next to a session that
+            // goes on, its end changes nothing for them.
+            let session_goes_on = self.phase.session().is_some();
+            let noticed = ours || (!self.queue.is_empty() && !session_goes_on);
             if dropped && noticed {
                 out.events.push(Event::HandshakeExpired {
                     queued: self.queue.len(),
-                    session_goes_on: self.phase.session().is_some(),
+                    session_goes_on,
+                    ours,
                 });
             }
         }

@@ -70,7 +70,7 @@ fn start_and_let_lapse(c: &mut Conversation, goes_on: bool, rng: &mut ChaCha20Rn
     assert!(
         out.events.iter().any(|e| matches!(
             e,
-            Event::HandshakeExpired { queued: 0, session_goes_on } if *session_goes_on == goes_on
+            Event::HandshakeExpired { queued: 0, session_goes_on, ours: true } if *session_goes_on == goes_on
         )),
         "{:?}",
         out.events
@@ -144,6 +144,62 @@ fn forged_starts_do_not_keep_a_start_of_ours_from_lapsing() {
             .any(|e| matches!(e, Event::HandshakeExpired { .. })),
         "{:?}",
         out.events
+    );
+}
+
+/// A forged start this side answers (a handshake nobody here asked for) expires unfinished:
+/// next to a session that goes on (held on a key not accepted, messages waiting for the user)
+/// nothing is told, its end changes nothing for them; with no session (a start of ours lapsed
+/// earlier, messages held) it is told, as not ours (so the window is not opened again for it:
+/// a server could do that every two minutes).
+#[test]
+fn a_forged_start_that_expires_is_told_only_where_messages_wait_for_it() {
+    // Held next to a session that goes on.
+    let (mut a, _b, mut rng) = established(50);
+    assert!(a.set_blocked(true, &mut rng).inject.is_empty());
+    assert_eq!(
+        a.send("waits for the user", &mut rng).action,
+        SendAction::Hold
+    );
+    a.tick(100);
+    assert_eq!(
+        a.receive(&forged_init(&mut rng), 100, &mut rng)
+            .inject
+            .len(),
+        1
+    );
+    let out = a.tick(100 + HANDSHAKE_TIMEOUT_SECS + 1);
+    assert!(out.events.is_empty(), "{:?}", out.events);
+    assert_eq!(a.queued(), 1);
+
+    // Held with no session: a start of ours lapsed, then a forged start is answered.
+    let (_, mut b) = pair(&mut rng, Policy::Manual);
+    b.tick(100);
+    b.start(&mut rng);
+    assert_eq!(b.send("held", &mut rng).action, SendAction::Hold);
+    let lapsed = b.tick(100 + HANDSHAKE_TIMEOUT_SECS + 1).events;
+    assert!(
+        lapsed.contains(&Event::HandshakeExpired {
+            queued: 1,
+            session_goes_on: false,
+            ours: true
+        }),
+        "{lapsed:?}"
+    );
+    let t = 300;
+    b.tick(t);
+    assert_eq!(
+        b.receive(&forged_init(&mut rng), t, &mut rng).inject.len(),
+        1
+    );
+    let out = b.tick(t + HANDSHAKE_TIMEOUT_SECS + 1);
+    assert_eq!(
+        out.events,
+        [Event::HandshakeExpired {
+            queued: 1,
+            session_goes_on: false,
+            ours: false
+        }]
     );
 }
 

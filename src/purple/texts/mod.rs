@@ -249,9 +249,18 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
         Event::HandshakeExpired {
             queued: 0,
             session_goes_on: true,
+            ..
         } => format!(
             "the new encrypted session with {peer} did not start (no answer in time); the \
              current one goes on."
+        ),
+        Event::HandshakeExpired {
+            queued,
+            session_goes_on: true,
+            ..
+        } => format!(
+            "the new encrypted session with {peer} did not start (no answer in time); the \
+             current one goes on, and {queued} message(s) stay held as before."
         ),
         Event::HandshakeExpired { queued: 0, .. } => format!(
             "the encrypted conversation with {peer} did not start (no answer in time). What you \
