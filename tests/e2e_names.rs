@@ -541,3 +541,39 @@ fn xmpp_a_relaying_contact_is_caught_by_the_names() {
     }
     p.assert_no_criticals();
 }
+
+/// bob is `bob[x]` and alice's conversation with him is encrypted. Most IRC servers (RFC 1459
+/// case mapping; ngircd is not one of them) deliver to `bob[x]` what is sent to `bob{x}`:
+/// `/msg bob{x} ...`, `/query bob{x} ...` and text typed in a `bob{x}` window used to leave in
+/// plaintext (no conversation has that name). Now each is held with a line that says why,
+/// never on the wire; bob's own conversation stays encrypted.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_another_spelling_of_an_encrypted_nick_gets_no_plaintext() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    share_a_channel(&mut p);
+    rename(&mut p.bob, &p.alice, "bob[x]", true);
+    let twin = "bob{x}";
+    let secrets = ["pelican by msg", "heron by query", "egret typed"];
+    for cmdline in [
+        format!("msg {twin} {}", secrets[0]),
+        format!("query {twin} {}", secrets[1]),
+    ] {
+        p.alice.client.cmd_status("bob[x]", &cmdline);
+    }
+    p.alice.client.send(twin, secrets[2]);
+    for secret in secrets {
+        p.alice
+            .client
+            .expect_system(twin, &format!("{secret}: not sent, and why"), WAIT, |t| {
+                t.contains("NOT sent") && t.contains(secret) && t.contains("bob[x]")
+            });
+    }
+    thread::sleep(Duration::from_secs(1));
+    for secret in secrets {
+        assert_hidden(&[&p.alice.tap, &p.bob.tap], secret, "another spelling");
+    }
+    let Pair { alice, bob, .. } = &mut p;
+    exchange(Proto::Irc, alice, bob, "still encrypted", "a cormorant");
+    p.assert_no_criticals();
+}

@@ -68,8 +68,57 @@ fn with_sessions<T>(f: impl FnOnce(&mut Sessions) -> T) -> Option<T> {
 
 /// The user (or an auto-reply) sends `text` to `r`.
 pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
+    if let Some(twin) = irc_twin(r) {
+        let fx = Effects {
+            notices: vec![Notice::SameIrcNick {
+                twin,
+                unsent: text.trim().to_owned(),
+            }],
+            reply_to: r.peer.clone(),
+            ..Effects::default()
+        };
+        return Some((Outgoing::Hold, fx));
+    }
     let (key, settings) = (r.key(), settings(r));
     with_sessions(|s| s.outgoing(&key, &r.peer, text, &settings, &mut OsRng)).flatten()
+}
+
+/// A nick under IRC's RFC 1459 case mapping, which most servers follow (ngircd does not):
+/// `[`, `]`, `\`, `~` are the capitals of `{`, `}`, `|`, `^`. libpurple names an IRC contact by
+/// its nick in ASCII lower case only.
+fn irc_fold(nick: &str) -> String {
+    nick.chars()
+        .map(|c| match c {
+            '[' => '{',
+            ']' => '}',
+            '\\' => '|',
+            '~' => '^',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// On IRC, a conversation that would let plaintext go to `r` while another one of the account,
+/// with the same nick under RFC 1459's case mapping but spelled otherwise (`bob[1]`, `bob{1}`),
+/// keeps plaintext out (encrypted, held): the server delivers to that contact, so nothing goes
+/// in plaintext here. Its name.
+fn irc_twin(r: &ConvRef) -> Option<String> {
+    if r.protocol != "prpl-irc" || !allowed_here(r) {
+        return None;
+    }
+    let key = r.key();
+    let folded = irc_fold(&key.peer);
+    let peers = with_sessions(|s| s.known_peers(&key)).unwrap_or_default();
+    peers
+        .into_iter()
+        .filter(|p| *p != key.peer && irc_fold(p) == folded)
+        .find(|p| {
+            !allowed_here(&ConvRef {
+                protocol: r.protocol.clone(),
+                account: r.account.clone(),
+                peer: p.clone(),
+            })
+        })
 }
 
 /// A message arrived from `r` (text already stripped of markup).
@@ -181,6 +230,11 @@ pub(crate) fn conv_state(r: &ConvRef) -> Option<ConvState> {
 /// Whether a line that bypasses `sending-im-msg` (IRC's `/msg`, `/query`, `/me`) may go to `r`
 /// in plaintext (`Sessions::plaintext_allowed`).
 pub(crate) fn plaintext_allowed(r: &ConvRef) -> bool {
+    allowed_here(r) && irc_twin(r).is_none()
+}
+
+/// [`plaintext_allowed`] for `r`'s own conversation alone.
+fn allowed_here(r: &ConvRef) -> bool {
     let (key, settings) = (r.key(), settings(r));
     with_sessions(|s| s.plaintext_allowed(&key, &r.peer, &settings)).unwrap_or(false)
 }
@@ -448,4 +502,17 @@ unsafe extern "C" fn checkpoint_tick(_data: sys::gpointer) -> sys::gboolean {
         let _ = with_sessions(|s| s.sweep(now_secs()));
         1
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::irc_fold;
+
+    #[test]
+    fn irc_nicks_fold_under_rfc_1459s_case_mapping() {
+        assert_eq!(irc_fold("Bob[X]\\~"), irc_fold("bob{x}|^"));
+        assert_eq!(irc_fold("bob[x]"), "bob{x}");
+        assert_ne!(irc_fold("bob[x]"), irc_fold("bob(x)"));
+        assert_eq!(irc_fold("ÄBob"), "Äbob", "ASCII only");
+    }
 }

@@ -95,6 +95,15 @@ pub enum Notice {
         /// What it wrote.
         text: String,
     },
+    /// On IRC, the contact's nick is, to servers that follow RFC 1459's case mapping, the nick
+    /// of `twin`, whose conversation is encrypted (or held): spelled otherwise (`[]\~` for
+    /// `{}|^`), it would have let `unsent` out in plaintext to the same person. Not sent.
+    SameIrcNick {
+        /// The encrypted conversation's name.
+        twin: String,
+        /// What was typed, shown back.
+        unsent: String,
+    },
     /// Something about another client of the contact (`crate::sessions` `clients`).
     OtherClient {
         /// Its name on the wire (an XMPP full JID).

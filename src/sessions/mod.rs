@@ -669,6 +669,29 @@ impl Sessions {
             .collect()
     }
 
+    /// The contacts of `key`'s account with a saved conversation or one loaded (not another
+    /// client's row, nor a parked one), as keys name them.
+    pub fn known_peers(&self, key: &ConvKey) -> Vec<String> {
+        let saved = self
+            .store
+            .as_ref()
+            .and_then(|st| st.session_peers(&key.protocol, &key.account).ok())
+            .unwrap_or_default();
+        let loaded = self
+            .sessions
+            .keys()
+            .filter(|k| k.protocol == key.protocol && k.account == key.account)
+            .map(|k| k.peer.clone());
+        let mut peers: Vec<String> = saved
+            .into_iter()
+            .chain(loaded)
+            .filter(|p| !p.contains('\n') && !crate::store::is_parked(p))
+            .collect();
+        peers.sort();
+        peers.dedup();
+        peers
+    }
+
     /// Loaded conversations that would not let plaintext out (`Sessions::plaintext_allowed`
     /// false), as keys and the peer as the host spells it.
     pub fn protected(&self) -> Vec<(ConvKey, String)> {

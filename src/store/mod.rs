@@ -624,6 +624,17 @@ impl Store {
         Ok(generation)
     }
 
+    /// The names of the saved snapshots of an account (its other clients' rows included).
+    pub fn session_peers(&self, protocol: &str, account: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT peer FROM session WHERE account = ?1 ORDER BY peer")?;
+        let rows = stmt.query_map(params![account_key(protocol, account)], |r| {
+            r.get::<_, String>(0)
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// Deletes the saved snapshot named `peer` (durably).
     pub fn delete_session(
         &self,

@@ -434,6 +434,12 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
             )
         }
         Notice::OtherClient { address, what } => other_client(peer, address, what),
+        Notice::SameIrcNick { twin, unsent } => format!(
+            "message NOT sent ({unsent}): most IRC servers take {peer} for {twin} (IRC nicks \
+             count [ ] \\ ~ and {{ }} | ^ as the same letters), and your conversation with \
+             {twin} is encrypted, so this spelling would send it unencrypted to them. Write to \
+             {twin} in that conversation, or end it there (/sotto stop) first."
+        ),
         Notice::Unrestorable { reason, unsent } => {
             let what = match unsent {
                 Some(text) => format!("message NOT sent ({text})"),
