@@ -175,6 +175,33 @@ pub fn has_embedded_line(text: &str) -> bool {
         })
 }
 
+/// `text` without the time stamp an IRC bouncer puts in front of a line it plays back to a
+/// client that did not ask for IRCv3 `server-time` (libpurple never does): ZNC's default,
+/// `[HH:MM:SS] ` (or `[HH:MM] `, hours of one or two digits), when a Sotto line follows it
+/// (PROTOCOL.md §2). Any other text is returned as it is.
+pub fn without_replay_stamp(text: &str) -> &str {
+    let t = text.trim_start();
+    let Some(rest) = t.strip_prefix('[') else {
+        return text;
+    };
+    let Some((stamp, line)) = rest.split_once("] ") else {
+        return text;
+    };
+    let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    let mut parts = stamp.split(':');
+    let stamped = parts.next().is_some_and(|h| digits(h, 1..=2))
+        && parts.next().is_some_and(|m| digits(m, 2..=2))
+        && parts.next().map_or(true, |s| digits(s, 2..=2))
+        && parts.next().is_none();
+    if stamped && is_sotto_text(line) {
+        line
+    } else {
+        text
+    }
+}
+
 /// The most text a service is taken to have put in front of a Sotto line
 /// ([`has_embedded_line`]).
 pub const MAX_ADDED_PREFIX: usize = 64;
@@ -697,6 +724,33 @@ fn first_token(rest: &str, allowed: impl Fn(u8) -> bool) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+
+    /// A bouncer's play-back stamp comes off a Sotto line, and only off one.
+    #[test]
+    fn a_bouncers_time_stamp_comes_off_a_sotto_line() {
+        let line = "?S1DAAAAAAAAAAAAAAAAAAAA";
+        for stamped in [
+            format!("[12:34:56] {line}"),
+            format!("[9:05] {line}"),
+            format!(" [23:59:59] {line}"),
+        ] {
+            assert_eq!(without_replay_stamp(&stamped), line, "{stamped}");
+        }
+        for kept in [
+            format!("[12:34:56]{line}"),
+            format!("[123:34] {line}"),
+            format!("[12:3] {line}"),
+            format!("[12:34:56:78] {line}"),
+            format!("[ab:cd] {line}"),
+            format!("(12:34) {line}"),
+            "[12:34] hello".to_owned(),
+            format!("EDIT: {line}"),
+            line.to_owned(),
+        ] {
+            assert_eq!(without_replay_stamp(&kept), kept, "{kept}");
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

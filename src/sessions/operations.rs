@@ -120,6 +120,8 @@ impl Sessions {
         settings: &Settings,
         rng: &mut impl CryptoRngCore,
     ) -> Option<(ReceiveAction, Effects)> {
+        // A line an IRC bouncer plays back with its time in front is the line (PROTOCOL.md §2).
+        let text = crate::protocol::wire::without_replay_stamp(text);
         let s = self.session(key, peer_raw, settings)?;
         s.peer_raw = peer_raw.to_owned();
         if let Some(reason) = s.unrestorable.clone() {

@@ -106,6 +106,21 @@ fn plaintext_while_encrypted_keeps_its_warning_when_the_save_fails() {
     );
 }
 
+/// An IRC bouncer (ZNC) plays back what came while the client was away with its time in
+/// front (`[12:34:56] `: libpurple does not ask for `server-time`). The line is read: it used
+/// to be taken for a line the service changed ("changed on the way"), not shown, and lost.
+#[test]
+fn a_line_a_bouncer_plays_back_with_its_time_in_front_is_read() {
+    let (mut alice, mut bob) = encrypted("bouncer");
+    let lines: Vec<String> = lines_of(bob.send("while you were away").0)
+        .into_iter()
+        .map(|l| format!("[12:34:56] {l}"))
+        .collect();
+    let (inject, events, shown) = alice.receive("bob", &lines);
+    assert_eq!(shown, ["while you were away"], "{events:?}");
+    assert!(inject.is_empty() && events.is_empty(), "{events:?}");
+}
+
 #[test]
 fn a_message_shown_while_unsaved_is_not_shown_again_on_replay() {
     let (mut alice, mut bob) = encrypted("replay");
