@@ -11,11 +11,11 @@ if [ "${SOTTO_DEPS_SKIP:-0}" = 1 ]; then
 fi
 
 # Build: libpurple + GLib headers (bindgen, the C shim), libclang (bindgen), a C compiler, pkg-config.
-# Tests and demo: the IRC, XMPP and SIP servers, the XMPP carbons plugin many users run beside
+# Tests and demo: the IRC, XMPP and SIP servers, an IRC bouncer (ZNC), the XMPP carbons plugin many users run beside
 # Sotto, and Pidgin under Xvfb for the screenshots.
 packages=(
 	libpurple-dev libglib2.0-dev pkg-config clang libclang-dev gcc make
-	ngircd prosody kamailio purple-xmpp-carbons libfaketime
+	ngircd prosody kamailio znc purple-xmpp-carbons libfaketime
 	pidgin finch xvfb xdotool
 	"$@"
 )
@@ -48,7 +48,7 @@ if ! "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; th
 	"${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 # Services installed only for tests must not stay running system-wide.
-for svc in ngircd prosody kamailio; do
+for svc in ngircd prosody kamailio znc; do
 	if [[ " ${missing[*]} " == *" $svc "* ]] && command -v systemctl >/dev/null 2>&1; then
 		"${sudo[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
 	fi

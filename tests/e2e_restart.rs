@@ -233,3 +233,63 @@ fn xmpp_a_message_the_peer_could_not_read_is_named_and_sent_again() {
     );
     p.assert_no_criticals();
 }
+
+/// carol is on IRC through a bouncer (ZNC, as many IRC users are), with a session with bob.
+/// She closes Pidgin; ZNC stays on IRC for her and keeps what bob writes meanwhile, then plays
+/// it back when she comes back, with the time in front of each line (`[HH:MM:SS] ?S1D…`:
+/// libpurple does not ask for `server-time`). She reads bob's words, with no new handshake and
+/// no "changed on the way" notice (she used to lose every one of them under that notice).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_what_a_bouncer_kept_while_away_is_read_when_back() {
+    let mut p = Pair::start(Proto::Irc, PairOptions::default());
+    let bouncer = Znc::start(p.server_port(), "carol");
+    let mut carol = p.another_through(&bouncer);
+    carol.client.cmd("bob", "sotto start");
+    expect_started(&carol.client, "bob", WAIT);
+    exchange(Proto::Irc, &mut carol, &mut p.bob, "before", "a puffin");
+    exchange(Proto::Irc, &mut p.bob, &mut carol, "before", "a gannet");
+    let mark = p.bob.tap.mark();
+
+    carol.client.quit();
+    std::thread::sleep(Duration::from_secs(1));
+    let kept = ["while carol was away 5150", "and a second line 5151"];
+    for t in kept {
+        p.bob.client.send("carol", t);
+        p.bob.client.expect_sent("carol", t, WAIT);
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    carol.client.restart();
+    carol.client.expect_online();
+    for t in kept {
+        carol.client.expect_received("bob", t, WAIT);
+    }
+    let replayed = String::from_utf8_lossy(&carol.tap.bytes(Dir::Down)).into_owned();
+    assert!(
+        replayed.contains("] ?S1D"),
+        "the bouncer played back no stamped Sotto line"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    for w in carol.client.writes() {
+        let shown = w.shown().to_lowercase();
+        assert!(
+            !shown.contains("changed")
+                && !shown.contains("could not")
+                && !w.shown().contains("?S1"),
+            "{w:?}"
+        );
+    }
+    assert_eq!(
+        sotto_lines(Proto::Irc, &p.bob.tap.since(mark, Dir::Up))
+            .iter()
+            .filter(|l| l.starts_with("?S1I") || l.starts_with("?S1R"))
+            .count(),
+        0,
+        "a new handshake"
+    );
+    for t in kept {
+        assert_hidden(&[&p.bob.tap, &carol.tap], t, "kept by the bouncer");
+    }
+    carol.client.assert_no_criticals();
+    p.assert_no_criticals();
+}

@@ -6,7 +6,7 @@ use std::thread;
 
 use super::{
     free_port_both, plugin_path, sip, testclient_path, Client, ClientConfig, Dir, Kamailio, Ngircd,
-    Prosody, Proto, Relay, SipTransport, Tap,
+    Prosody, Proto, Relay, SipTransport, Tap, Znc,
 };
 
 /// Options for [`Pair::start`].
@@ -135,6 +135,7 @@ impl Pair {
             nick: nick.to_string(),
             resource: "e2e".to_string(),
             also_plugins: also_plugins.clone(),
+            password: None,
         };
         let make = |nick: &str, prefs: &[(String, String)], plugin: Option<PathBuf>, env, opts| {
             client_peer(
@@ -174,6 +175,35 @@ impl Pair {
         }
     }
 
+    /// IRC: a third client, with Sotto, that reaches the server through `bouncer` (its own
+    /// tap between the client and the bouncer), signed on as the bouncer's user.
+    pub fn another_through(&self, bouncer: &Znc) -> Peer {
+        assert_eq!(self.proto, Proto::Irc, "a bouncer is IRC's");
+        let login = Login {
+            nick: bouncer.nick.clone(),
+            resource: "e2e".to_string(),
+            also_plugins: self.also_plugins.clone(),
+            password: Some(bouncer.password()),
+        };
+        let peer = client_peer(
+            self.proto,
+            bouncer.port,
+            self.fast_irc,
+            &login,
+            &[],
+            Some(plugin_path()),
+            Vec::new(),
+            &[],
+        );
+        peer.client.expect_online();
+        peer
+    }
+
+    /// The IRC server's port (a bouncer connects there).
+    pub fn server_port(&self) -> u16 {
+        self.server.port()
+    }
+
     /// A third client on the same server (IRC: any nick; XMPP: an account named in
     /// [`PairOptions::more_accounts`]), with its own tap, signed on; with the plugin or not.
     pub fn another(&self, nick: &str, plugin: bool) -> Peer {
@@ -183,6 +213,7 @@ impl Pair {
             nick: nick.to_string(),
             resource: "e2e".to_string(),
             also_plugins: self.also_plugins.clone(),
+            password: None,
         };
         let peer = client_peer(
             self.proto,
@@ -219,6 +250,7 @@ impl Pair {
             nick: nick.to_string(),
             resource: resource.to_string(),
             also_plugins: self.also_plugins.clone(),
+            password: None,
         };
         let mut peer = client_peer(
             self.proto,
@@ -258,6 +290,8 @@ struct Login {
     nick: String,
     resource: String,
     also_plugins: Vec<PathBuf>,
+    /// The account's password, when the protocol's default is not it (a bouncer's login).
+    password: Option<String>,
 }
 
 /// Where Debian's purple-xmpp-carbons package puts its plugin.
@@ -348,6 +382,7 @@ fn client_peer(
             )
         }
     };
+    let password = login.password.clone().unwrap_or(password);
     opts.extend(extra_opts.iter().cloned());
     if proto == Proto::Irc && fast_irc {
         opts.push(("ratelimit-interval".into(), "0".into()));

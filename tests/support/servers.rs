@@ -124,6 +124,105 @@ impl Drop for Ngircd {
     }
 }
 
+/// A loopback ZNC (an IRC bouncer, as many IRC users run one) with one user, `nick`, whose one
+/// network is the IRC server on `upstream`: it stays on IRC as `nick` while the user's client
+/// is away, keeps what comes meanwhile, and plays it back when the client comes (ZNC's
+/// defaults: the time put in front of each line, `[HH:MM:SS] `, for a client without
+/// `server-time`, which libpurple never asks for). ZNC will not run as root without a 30 s
+/// pause, so as root it runs as `nobody` (`setpriv`, which execs: killing it kills ZNC).
+pub struct Znc {
+    pub port: u16,
+    pub nick: String,
+    child: Child,
+    pub dir: TempDir,
+}
+
+impl Znc {
+    const PASSWORD: &'static str = "bouncer-secret";
+
+    pub fn start(upstream: u16, nick: &str) -> Znc {
+        let dir = TempDir::new("znc");
+        let port = free_port();
+        let configs = dir.path().join("configs");
+        fs::create_dir_all(&configs).expect("znc configs dir");
+        fs::write(
+            configs.join("znc.conf"),
+            format!(
+                "Version = 1.8.2\n\
+                 <Listener l>\n\
+                 \tPort = {port}\n\
+                 \tIPv4 = true\n\
+                 \tIPv6 = false\n\
+                 \tSSL = false\n\
+                 \tHost = 127.0.0.1\n\
+                 </Listener>\n\
+                 <User {nick}>\n\
+                 \t<Pass password>\n\
+                 \t\tMethod = plain\n\
+                 \t\tHash = {password}\n\
+                 \t\tSalt = x\n\
+                 \t</Pass>\n\
+                 \tNick = {nick}\n\
+                 \tAltNick = {nick}_\n\
+                 \tIdent = {nick}\n\
+                 \tRealName = {nick}\n\
+                 \t<Network test>\n\
+                 \t\tServer = 127.0.0.1 {upstream}\n\
+                 \t</Network>\n\
+                 </User>\n",
+                password = Self::PASSWORD,
+            ),
+        )
+        .expect("write znc.conf");
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        let datadir = dir.path().as_os_str();
+        let znc = [OsStr::new("--datadir"), datadir, OsStr::new("--foreground")];
+        let child = if root {
+            let status = Command::new("chown")
+                .args([OsStr::new("-R"), OsStr::new("nobody"), datadir])
+                .status()
+                .expect("chown the znc dir");
+            assert!(status.success(), "chown the znc dir");
+            let _ = fs::set_permissions(
+                dir.path(),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            );
+            let mut args = vec![
+                OsStr::new("--reuid=nobody"),
+                OsStr::new("--regid=nogroup"),
+                OsStr::new("--clear-groups"),
+                OsStr::new("--"),
+            ];
+            let bin = which("znc");
+            args.push(bin.as_os_str());
+            args.extend(znc);
+            spawn_server("setpriv", &args, &dir, port)
+        } else {
+            spawn_server("znc", &znc, &dir, port)
+        };
+        Znc {
+            port,
+            nick: nick.to_string(),
+            child,
+            dir,
+        }
+    }
+
+    /// What the user's client logs in with (IRC `PASS`): user, network, password.
+    pub fn password(&self) -> String {
+        format!("{}/test:{}", self.nick, Self::PASSWORD)
+    }
+}
+
+impl Drop for Znc {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
 /// A loopback prosody with a temporary config and data dir: plaintext c2s allowed (only on
 /// 127.0.0.1), PLAIN auth in the clear, no TLS, no s2s, virtual host `localhost`. As a typical
 /// deployment: offline storage, message carbons (XEP-0280) and a message archive (XEP-0313,
