@@ -72,13 +72,11 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
                 | Event::NotRead { text: Some(_) } => true,
                 // A start of ours that lapsed with messages still held and no session (told
                 // by the sweep, maybe long after the window was closed): they must not stay
-                // held unseen. Not for a handshake that answered the peer (a server could
-                // reopen the window every two minutes).
+                // held unseen.
                 Event::HandshakeExpired {
                     queued,
                     session_goes_on,
-                    ours,
-                } => *ours && *queued > 0 && !*session_goes_on,
+                } => *queued > 0 && !*session_goes_on,
                 // Unauthenticated words about a message we cannot name: only where a session is.
                 Event::NotRead { text: None } | Event::Unreadable { .. } => encrypted(),
                 _ => false,

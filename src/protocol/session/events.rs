@@ -30,9 +30,11 @@ pub enum HoldReason {
 pub enum Event {
     /// We sent a handshake start or a query; waiting for the peer.
     HandshakeStarted,
-    /// A handshake was not finished in time and was abandoned
-    /// ([`HANDSHAKE_TIMEOUT_SECS`](super::HANDSHAKE_TIMEOUT_SECS)). Messages still held stay held
-    /// (never sent in plaintext): the next message typed, or a start, tries again.
+    /// A handshake asked for here (by the user or the policy) was not finished in time and was
+    /// abandoned ([`HANDSHAKE_TIMEOUT_SECS`](super::HANDSHAKE_TIMEOUT_SECS)). Messages still held
+    /// stay held (never sent in plaintext): the next message typed, or a start, tries again.
+    /// One that only answered the peer's line (which anyone can forge) ends without a word: its
+    /// end changes nothing for what is held.
     HandshakeExpired {
         /// Messages still held.
         queued: usize,
@@ -40,10 +42,6 @@ pub enum Event {
         /// the lapse). `false`: no session, and what is typed is held and the start tried
         /// again (a start of this side lapsed).
         session_goes_on: bool,
-        /// A handshake asked for here (by the user or the policy) lapsed. `false`: one that
-        /// answered the peer's line (which anyone can forge), told only because messages wait
-        /// for a session and none is up.
-        ours: bool,
     },
     /// The encrypted session is up.
     Started {

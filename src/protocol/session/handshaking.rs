@@ -37,16 +37,13 @@ impl Conversation {
             let ours = !mem::take(&mut self.handshake_passive);
             // A start of ours with no session to fall back on: the user expects encryption.
             self.start_lapsed |= dropped && ours && matches!(self.phase, Phase::Plaintext);
-            // Someone else's handshake (an answer to the peer's line, maybe forged) is told
-            // only when messages wait for a session and none is up: next to a session that
-            // goes on, its end changes nothing for them.
-            let session_goes_on = self.phase.session().is_some();
-            let noticed = ours || (!self.queue.is_empty() && !session_goes_on);
-            if dropped && noticed {
+            // Someone else's handshake (an answer to the peer's line, maybe forged) ends
+            // without a word: what is held stays held as it was, and typing does what it did
+            // (a server could otherwise have a false "tried again" said every two minutes).
+            if dropped && ours {
                 out.events.push(Event::HandshakeExpired {
                     queued: self.queue.len(),
-                    session_goes_on,
-                    ours,
+                    session_goes_on: self.phase.session().is_some(),
                 });
             }
         }
