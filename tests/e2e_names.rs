@@ -575,5 +575,23 @@ fn irc_another_spelling_of_an_encrypted_nick_gets_no_plaintext() {
     }
     let Pair { alice, bob, .. } = &mut p;
     exchange(Proto::Irc, alice, bob, "still encrypted", "a cormorant");
+    // bob moves on: bob[x] is a name his encrypted conversation moved away from (whoever
+    // takes it gets no plaintext), and so is every spelling of it.
+    rename(&mut p.bob, &p.alice, "bob_y", true);
+    let after = "shag after the move";
+    p.alice
+        .client
+        .cmd_status("bob_y", &format!("msg {twin} {after}"));
+    p.alice
+        .client
+        .expect_system(twin, "not sent after bob moved on", WAIT, |t| {
+            t.contains("NOT sent") && t.contains(after)
+        });
+    thread::sleep(Duration::from_secs(1));
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        after,
+        "a moved name's other spelling",
+    );
     p.assert_no_criticals();
 }

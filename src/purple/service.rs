@@ -100,15 +100,18 @@ fn irc_fold(nick: &str) -> String {
 
 /// On IRC, a conversation that would let plaintext go to `r` while another one of the account,
 /// with the same nick under RFC 1459's case mapping but spelled otherwise (`bob[1]`, `bob{1}`),
-/// keeps plaintext out (encrypted, held): the server delivers to that contact, so nothing goes
-/// in plaintext here. Its name.
+/// keeps plaintext out (encrypted, held, a name an encrypted conversation moved away from):
+/// the server delivers to that contact, so nothing goes in plaintext here. Its name. When the
+/// store cannot list the account's conversations, `r`'s own name: nothing goes either.
 fn irc_twin(r: &ConvRef) -> Option<String> {
     if r.protocol != "prpl-irc" || !allowed_here(r) {
         return None;
     }
     let key = r.key();
     let folded = irc_fold(&key.peer);
-    let peers = with_sessions(|s| s.known_peers(&key)).unwrap_or_default();
+    let Some(peers) = with_sessions(|s| s.known_peers(&key)).flatten() else {
+        return Some(r.peer.clone());
+    };
     peers
         .into_iter()
         .filter(|p| *p != key.peer && irc_fold(p) == folded)

@@ -669,14 +669,14 @@ impl Sessions {
             .collect()
     }
 
-    /// The contacts of `key`'s account with a saved conversation or one loaded (not another
-    /// client's row, nor a parked one), as keys name them.
-    pub fn known_peers(&self, key: &ConvKey) -> Vec<String> {
-        let saved = self
-            .store
-            .as_ref()
-            .and_then(|st| st.session_peers(&key.protocol, &key.account).ok())
-            .unwrap_or_default();
+    /// The contacts of `key`'s account with a saved conversation, one loaded, or a name an
+    /// encrypted conversation moved away from (not another client's row, nor a parked one), as
+    /// keys name them. `None` when the store cannot say (the caller fails closed).
+    pub fn known_peers(&self, key: &ConvKey) -> Option<Vec<String>> {
+        let saved = match self.store.as_ref() {
+            Some(st) => st.session_peers(&key.protocol, &key.account).ok()?,
+            None => Vec::new(),
+        };
         let loaded = self
             .sessions
             .keys()
@@ -689,7 +689,7 @@ impl Sessions {
             .collect();
         peers.sort();
         peers.dedup();
-        peers
+        Some(peers)
     }
 
     /// Loaded conversations that would not let plaintext out (`Sessions::plaintext_allowed`

@@ -624,11 +624,13 @@ impl Store {
         Ok(generation)
     }
 
-    /// The names of the saved snapshots of an account (its other clients' rows included).
+    /// The names of an account's saved snapshots (its other clients' rows included) and the
+    /// names an encrypted conversation moved away from (`moved`: they get no plaintext).
     pub fn session_peers(&self, protocol: &str, account: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT peer FROM session WHERE account = ?1 ORDER BY peer")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT peer FROM session WHERE account = ?1
+             UNION SELECT peer FROM moved WHERE account = ?1 ORDER BY peer",
+        )?;
         let rows = stmt.query_map(params![account_key(protocol, account)], |r| {
             r.get::<_, String>(0)
         })?;

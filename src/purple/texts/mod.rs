@@ -434,11 +434,17 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
             )
         }
         Notice::OtherClient { address, what } => other_client(peer, address, what),
+        Notice::SameIrcNick { twin, unsent } if twin == peer => format!(
+            "message NOT sent ({unsent}): Sotto could not read which of your IRC conversations \
+             are encrypted (its store did not answer), and another spelling of {peer} may be \
+             one of them. Try again in a moment."
+        ),
         Notice::SameIrcNick { twin, unsent } => format!(
             "message NOT sent ({unsent}): most IRC servers take {peer} for {twin} (IRC nicks \
-             count [ ] \\ ~ and {{ }} | ^ as the same letters), and your conversation with \
-             {twin} is encrypted, so this spelling would send it unencrypted to them. Write to \
-             {twin} in that conversation, or end it there (/sotto stop) first."
+             count [ ] \\ ~ and {{ }} | ^ as the same letters), and Sotto keeps unencrypted \
+             text away from {twin} (the conversation is encrypted, or waits for encryption), \
+             so this spelling would send it unencrypted to them. Write in the conversation \
+             with {twin}, or end encryption there (/sotto stop) first."
         ),
         Notice::Unrestorable { reason, unsent } => {
             let what = match unsent {
