@@ -245,15 +245,23 @@ pub(crate) fn passed(line: &str, rc: c_int, ours: bool) {
 }
 
 /// The text of a received message for the sessions service: a Sotto line restored from what
-/// a protocol plugin did to it, else the markup stripped to text.
+/// a protocol plugin did to it, else the markup stripped to text; a Sotto line an IRC bouncer
+/// played back with its time in front is the line (`wire::without_replay_stamp`), so a copy of
+/// one read before is dropped as a copy and none is ever shown raw.
 pub(crate) fn incoming_text(raw: &str) -> String {
     if let Some(line) = transforms::sotto_line(raw) {
         return line;
     }
-    if markup::needs_strip(raw) {
+    let text = if markup::needs_strip(raw) {
         glue::markup_to_text(raw)
     } else {
         raw.to_owned()
+    };
+    let line = crate::protocol::wire::without_replay_stamp(&text);
+    if line.len() == text.len() {
+        text
+    } else {
+        line.to_owned()
     }
 }
 
@@ -297,7 +305,8 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                 } else {
                     raw
                 };
-                if !is_sotto_text(&text) {
+                let text = crate::protocol::wire::without_replay_stamp(&text);
+                if !is_sotto_text(text) {
                     return 0;
                 }
                 text.trim().to_owned()
