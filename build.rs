@@ -124,6 +124,7 @@ mod purple {
         "purple_request_field_list_add_icon",
         "purple_request_field_list_get_selected",
         "purple_request_close_with_handle",
+        "purple_request_close",
         "purple_notify_message",
         "purple_debug_info",
         "purple_debug_warning",

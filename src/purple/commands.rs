@@ -100,6 +100,8 @@ unsafe extern "C" fn sotto_cmd(
                 if answer.is_empty() {
                     r.system_line(texts::answer_usage());
                 } else {
+                    // Answered here: a dialog still open for the question is stale.
+                    dialogs::close_answer_dialog(&r);
                     dialogs::answer_question(&r, &answer);
                 }
             }

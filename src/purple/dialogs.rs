@@ -286,24 +286,27 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
 
 /// The contact asked `question` (`Event::VerificationQuestion`): an input dialog for the answer.
 ///
-/// One such dialog per conversation: while one is open, a newer question from the contact
-/// opens none (its line in the window says it); an answer typed in the open dialog is checked
-/// against the question it showed ([`answer_ok`]).
+/// One such dialog per conversation: one already open for this very question stays; one open
+/// for an earlier question (answered with `/sotto answer` meanwhile, or replaced) is closed
+/// first, so the new question gets its dialog (it used to get none while a stale one was
+/// open). An answer typed in a dialog is still checked against the question it showed
+/// ([`answer_ok`]).
 pub(crate) fn answer(r: &ConvRef, question: &str) {
     let key = r.key();
-    let open = with_state(|state| {
-        state
-            .dialogs
-            .values()
-            .any(|p| matches!(p, Pending::Answer { r, .. } if r.key() == key))
+    let same = with_state(|state| {
+        state.dialogs.values().any(
+            |p| matches!(p, Pending::Answer { r, question: q, .. } if r.key() == key && q == question),
+        )
     })
     .unwrap_or(false);
-    if open {
+    if same && question_pending(r) {
         return;
     }
+    close_answer_dialog(r);
     let Some(data) = park(Pending::Answer {
         r: r.clone(),
         question: question.to_owned(),
+        ui: 0,
     }) else {
         return;
     };
@@ -320,7 +323,7 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
     let who = glue::cstring(&r.peer);
     // SAFETY: strings valid for the call (copied by libpurple); both callbacks have
     // PurpleRequestInputCb's (user_data, text) signature.
-    unsafe {
+    let ui = unsafe {
         sys::purple_request_input(
             plugin_handle(),
             title.as_ptr(),
@@ -338,7 +341,34 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
             who.as_ptr(),
             r.conversation(),
             data,
-        );
+        )
+    };
+    // Answered or cancelled already (a UI that answers at once) when the dialog is gone.
+    let _ = with_state(|state| {
+        if let Some(Pending::Answer { ui: slot, .. }) = state.dialogs.get_mut(&(data as usize)) {
+            *slot = ui as usize;
+        }
+    });
+}
+
+/// Closes the answer dialog open for `r`'s conversation, if any (its question was answered
+/// from the command line, or another replaced it): nothing it would send is sent.
+pub(crate) fn close_answer_dialog(r: &ConvRef) {
+    let key = r.key();
+    let open = with_state(|state| {
+        let id = state.dialogs.iter().find_map(|(id, p)| {
+            matches!(p, Pending::Answer { r, .. } if r.key() == key).then_some(*id)
+        })?;
+        match state.dialogs.remove(&id) {
+            Some(Pending::Answer { ui, .. }) => Some(ui),
+            _ => None,
+        }
+    })
+    .flatten();
+    if let Some(ui) = open.filter(|ui| *ui != 0) {
+        // SAFETY: the handle libpurple returned for this open input request; its Pending is
+        // gone, so a callback that still came would find nothing and do nothing.
+        unsafe { sys::purple_request_close(sys::PURPLE_REQUEST_INPUT, ui as *mut c_void) };
     }
 }
 
@@ -351,7 +381,7 @@ fn question_pending(r: &ConvRef) -> bool {
 unsafe extern "C" fn answer_ok(data: *mut c_void, text: *const c_char) {
     ffi_boundary!((), {
         non_null!(data);
-        let Some(Pending::Answer { r, question }) = take(data) else {
+        let Some(Pending::Answer { r, question, .. }) = take(data) else {
             return;
         };
         let answer = SecretString::new(cstr_to_string(text).unwrap_or_default());

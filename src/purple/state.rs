@@ -41,8 +41,13 @@ pub(crate) enum Pending {
     /// Question-and-answer form.
     Ask(ConvRef),
     /// The contact's question, waiting for our user's answer: the answer typed in this dialog
-    /// is for exactly this question.
-    Answer { r: ConvRef, question: String },
+    /// is for exactly this question. `ui`: libpurple's handle of the open dialog (to close it
+    /// when it goes stale), 0 until it is open.
+    Answer {
+        r: ConvRef,
+        question: String,
+        ui: usize,
+    },
     /// The contact's key changed to `key`: accept exactly that key, or keep holding.
     KeyChanged { r: ConvRef, key: IdentityPublic },
     /// The Known fingerprints list: each item's label and the record it stands for.
