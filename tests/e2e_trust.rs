@@ -483,55 +483,38 @@ fn xmpp_question_and_answer_through_dialogs() {
 fn xmpp_the_answer_dialog_always_shows_the_question_asked_now() {
     let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    let closed = |c: &mut Client, n: &str, what: &str| {
+    // alice asks `question` (its answer: `answer`); bob's dialog for it opens.
+    let ask = |p: &mut Pair, question: &str, answer: &str| {
+        p.alice
+            .client
+            .cmd(&bob, &format!("sotto verify {question} | {answer}"));
+        expect_dialog(&mut p.bob.client, question)
+    };
+    // bob's dialog `n` closes by itself.
+    let closed = |p: &mut Pair, n: &str, what: &str| {
         let n = n.to_owned();
-        c.expect(what, WAIT, move |l| {
+        p.bob.client.expect(what, WAIT, move |l| {
             l.tag == "REQUEST_CLOSED" && l.field(0) == n
         });
     };
-    p.alice
-        .client
-        .cmd(&bob, "sotto verify the first question | one");
-    let first = expect_dialog(&mut p.bob.client, "the first question");
-    p.alice
-        .client
-        .cmd(&bob, "sotto verify the second question | two");
-    closed(
-        &mut p.bob.client,
-        &first.n,
-        "the first question's dialog closes",
-    );
-    let second = expect_dialog(&mut p.bob.client, "the second question");
+    let first = ask(&mut p, "the first question", "one");
+    let second = ask(&mut p, "the second question", "two");
+    closed(&mut p, &first.n, "the first question's dialog closes");
     p.bob.client.answer(&second.n, "two");
     both_see_success(&p);
 
-    p.alice
-        .client
-        .cmd(&bob, "sotto verify the third question | three");
-    let third = expect_dialog(&mut p.bob.client, "the third question");
+    let third = ask(&mut p, "the third question", "three");
     p.bob.client.cmd(&alice, "sotto answer three");
-    closed(
-        &mut p.bob.client,
-        &third.n,
-        "the answered question's dialog closes",
-    );
-    p.bob.client.expect_system(
-        &alice,
-        "bob: the third verification succeeded",
-        WAIT,
-        is_success,
-    );
-    p.alice
-        .client
-        .cmd(&bob, "sotto verify the fourth question | four");
-    let fourth = expect_dialog(&mut p.bob.client, "the fourth question");
+    closed(&mut p, &third.n, "the answered question's dialog closes");
+    both_see_success(&p);
+    let fourth = ask(&mut p, "the fourth question", "four");
     p.bob.client.answer(&fourth.n, "four");
-    p.alice.client.expect_system(
-        &bob,
-        "alice: the fourth verification succeeded",
-        WAIT,
-        is_success,
-    );
+    both_see_success(&p);
+    // alice asks a fifth question and takes it back (`/sotto stop` ends the run, and the
+    // session): bob's dialog for it closes.
+    let fifth = ask(&mut p, "the fifth question", "five");
+    p.alice.client.cmd(&bob, "sotto stop");
+    closed(&mut p, &fifth.n, "the withdrawn question's dialog closes");
     assert_client_untroubled(&p.alice.client);
     p.bob.client.assert_no_criticals();
 }

@@ -125,6 +125,8 @@ fn write_event(r: &ConvRef, event: Event) {
             let verified = service::peer_trust(r) == Some(Trust::Verified);
             let line = texts::started(peer, &fingerprint.to_string(), verified, log_encrypted());
             r.system_line(&line);
+            // A new session ends any question-and-answer run of the one before.
+            close_stale_answer_dialog(r);
         }
         Event::Held { queued, reason } => {
             let first = with_state(|state| {
@@ -188,10 +190,25 @@ fn write_event(r: &ConvRef, event: Event) {
             super::dialogs::answer(r, &question);
         }
         other => {
+            // The run is over (aborted by either side, decided, its session ended): a dialog
+            // still open for its question is stale.
+            if matches!(
+                other,
+                Event::VerificationAborted | Event::VerificationResult { .. } | Event::Ended { .. }
+            ) {
+                close_stale_answer_dialog(r);
+            }
             if let Some(line) = texts::event(peer, &other) {
                 r.system_line(&line);
             }
         }
+    }
+}
+
+/// Closes the answer dialog open for `r` unless its contact's question still waits.
+fn close_stale_answer_dialog(r: &ConvRef) {
+    if !service::question_pending(r) {
+        super::dialogs::close_answer_dialog(r);
     }
 }
 
