@@ -882,3 +882,50 @@ fn xmpp_plaintext_in_an_encrypted_conversation_is_one_plain_line() {
     );
     p.assert_no_criticals();
 }
+
+/// bob's client (or the server as bob) sends a message whose XHTML-IM part carries a custom
+/// smiley (XEP-0231 `<img src='cid:…' alt='NOT'/>`). libpurple registered it as a smiley of
+/// alice's window with bob, and Pidgin draws a smiley's image wherever its text appears there,
+/// Sotto's own lines included ("NOT encrypted", the fingerprint groups): now that part is
+/// dropped before libpurple reads it, no smiley is registered, and the plain body is shown.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_custom_smiley_cannot_redraw_sottos_lines() {
+    let (mut p, (fingerprint, _)) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let group = fingerprint
+        .split_whitespace()
+        .next()
+        .expect("a group")
+        .to_owned();
+    for (i, alt) in ["NOT", group.as_str()].into_iter().enumerate() {
+        let stanza = format!(
+            "<message to='{alice}' type='chat' id='smiley{i}'><body>look {alt}</body>\
+             <html xmlns='http://jabber.org/protocol/xhtml-im'>\
+             <body xmlns='http://www.w3.org/1999/xhtml'>look \
+             <img alt='{alt}' src='cid:sha1+{i}0d5d4b2a2e3f8a1c9e7b6d5c4b3a29180716f5e@bob.xmpp.org'/>\
+             </body></html></message>"
+        );
+        p.bob
+            .client
+            .command(&format!("sendxml {}", escape_arg(&stanza)));
+        p.bob.client.expect("the stanza went out", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0).starts_with("sendxml")
+        });
+        p.alice
+            .client
+            .expect_write("alice shows the plain body", WAIT, |w| {
+                w.is_with(&bob) && w.shown().contains(&format!("look {alt}"))
+            });
+    }
+    p.alice.client.sync();
+    let smileys: Vec<_> = p
+        .alice
+        .client
+        .lines()
+        .into_iter()
+        .filter(|l| l.tag == "SMILEY")
+        .collect();
+    assert!(smileys.is_empty(), "custom smileys registered: {smileys:?}");
+    p.alice.client.assert_no_criticals();
+}

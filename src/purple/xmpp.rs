@@ -111,6 +111,8 @@ pub(crate) unsafe extern "C" fn receiving_xmlnode(
         // SAFETY: libpurple's in/out parameter, non-null.
         let node = unsafe { *packet };
         non_null!(node);
+        // SAFETY: a live node for this callback, before libpurple parses it.
+        unsafe { drop_custom_smileys(node) };
         // SAFETY: a live node and connection for this callback; strings are copied at once.
         unsafe {
             let Some(to) = cstr_to_string(sys::xmlnode_get_attrib(node, c"to".as_ptr())) else {
@@ -127,6 +129,70 @@ pub(crate) unsafe extern "C" fn receiving_xmlnode(
             }
         }
     })
+}
+
+/// A one-to-one `<message>` whose XHTML-IM part carries custom smileys (`<img src='cid:…'
+/// alt='…'>`, XEP-0231) loses that part before libpurple reads it, and is read from its plain
+/// `<body>`. libpurple would register each as a smiley of the conversation, and Pidgin draws a
+/// smiley's image wherever its text appears in the window: Sotto's own lines too. Anyone who
+/// can send the user a message (a contact, the server) could then draw "NOT" out of "the
+/// next message was NOT encrypted", or the server's own fingerprint over the contact's in the
+/// "encrypted conversation started" line. Group-chat messages keep theirs (Sotto writes no
+/// line in a room).
+///
+/// # Safety
+/// `node` must be a live node that libpurple has not parsed yet.
+unsafe fn drop_custom_smileys(node: *mut sys::xmlnode) {
+    // SAFETY: per the caller; attribute strings are borrowed and compared at once.
+    unsafe {
+        if cstr_to_string((*node).name).as_deref() != Some("message")
+            || cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref()
+                == Some("groupchat")
+        {
+            return;
+        }
+        let html = sys::xmlnode_get_child_with_namespace(
+            node,
+            c"html".as_ptr(),
+            c"http://jabber.org/protocol/xhtml-im".as_ptr(),
+        );
+        if !html.is_null() && has_cid_image(html, 0) {
+            // Unlinks it from the message, then frees it.
+            sys::xmlnode_free(html);
+        }
+    }
+}
+
+/// Whether `node` holds an `<img>` whose `src` is a `cid:` reference (at most 64 levels down:
+/// libpurple's parser accepts any depth, a stanza deeper than that is dropped as if it had one).
+///
+/// # Safety
+/// `node` must be a live node.
+unsafe fn has_cid_image(node: *mut sys::xmlnode, depth: usize) -> bool {
+    if depth > 64 {
+        return true;
+    }
+    // SAFETY: per the caller; the tree is walked through libpurple's own links.
+    unsafe {
+        let mut child = (*node).child;
+        while !child.is_null() {
+            if (*child).type_ == sys::XMLNODE_TYPE_TAG {
+                let is_cid_img =
+                    cstr_to_string((*child).name).is_some_and(|n| n.eq_ignore_ascii_case("img"))
+                        && cstr_to_string(sys::xmlnode_get_attrib(child, c"src".as_ptr()))
+                            .is_some_and(|src| {
+                                src.trim_start()
+                                    .get(..4)
+                                    .is_some_and(|p| p.eq_ignore_ascii_case("cid:"))
+                            });
+                if is_cid_img || has_cid_image(child, depth + 1) {
+                    return true;
+                }
+            }
+            child = (*child).next;
+        }
+        false
+    }
 }
 
 /// The body of a `<message>` node, if it is a Sotto line.

@@ -186,8 +186,18 @@ write_conv(PurpleConversation *conv, const char *who, const char *alias,
 	emit("WRITE", 4, purple_conversation_get_name(conv), flagstr, who, message);
 }
 
+/* A protocol registers a custom smiley the peer sent (XMPP XHTML-IM <img src='cid:'>): in
+ * Pidgin it would be drawn in place of its text in the window, Sotto's lines included. */
+static gboolean
+custom_smiley_add(PurpleConversation *conv, const char *smile, gboolean remote)
+{
+	emit("SMILEY", 2, purple_conversation_get_name(conv), smile);
+	return TRUE;
+}
+
 static PurpleConversationUiOps conversation_ops = {
 	.write_conv = write_conv,
+	.custom_smiley_add = custom_smiley_add,
 };
 
 static void
@@ -783,6 +793,24 @@ run_command(char *line)
 		g_free(rc_text);
 		g_free(markup);
 		g_free(buddy);
+	} else if (strcmp(verb, "sendxml") == 0) {
+		/* A raw stanza on the wire (XMPP): what a hostile client or server can send. */
+		PurpleConnection *gc = purple_account_get_connection(the_account);
+		PurplePlugin *prpl = gc ? purple_connection_get_prpl(gc) : NULL;
+		PurplePluginProtocolInfo *info = prpl ? PURPLE_PLUGIN_PROTOCOL_INFO(prpl) : NULL;
+		char *xml, *rc_text;
+		int rc;
+
+		if (!arg1 || !info || !info->send_raw) {
+			emit("ERROR", 2, verb, "usage: sendxml <escaped stanza> (a protocol with send_raw)");
+			return;
+		}
+		xml = unescape(arg1);
+		rc = info->send_raw(gc, xml, strlen(xml));
+		rc_text = g_strdup_printf("%d", rc);
+		emit("ECHO", 2, verb, rc_text);
+		g_free(rc_text);
+		g_free(xml);
 	} else if (strcmp(verb, "close") == 0) {
 		char *buddy;
 		PurpleConversation *conv;
