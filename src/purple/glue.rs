@@ -203,6 +203,16 @@ fn strip_sip_scheme(name: &str) -> &str {
 }
 
 impl ConvRef {
+    /// The same account's conversation with `peer` (another name of the contact, another
+    /// contact).
+    pub(crate) fn with_peer(&self, peer: impl Into<String>) -> ConvRef {
+        ConvRef {
+            protocol: self.protocol.clone(),
+            account: self.account.clone(),
+            peer: peer.into(),
+        }
+    }
+
     /// Names for `peer` on `account`.
     ///
     /// # Safety

@@ -22,16 +22,10 @@ pub(crate) fn log_encrypted() -> bool {
 /// `r` names the conversation (its account); the lines go to `fx.reply_to`. Returns whether
 /// every line went out (a held message whose line did not go out is shown as not sent).
 pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
-    let r = ConvRef {
-        peer: fx.reply_to.clone(),
-        ..r.clone()
-    };
+    let r = r.with_peer(fx.reply_to.as_str());
     let mut all_sent = true;
     // A start of our own goes to the contact's bare JID: every client of the contact hears it.
-    let every_client = ConvRef {
-        peer: r.peer.split('/').next().unwrap_or(&r.peer).to_owned(),
-        ..r.clone()
-    };
+    let every_client = r.with_peer(r.peer.split('/').next().unwrap_or(&r.peer));
     let to = if fx.to_every_client {
         &every_client
     } else {
@@ -46,10 +40,7 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     // The contact's other clients' lines, each addressed to its client. One that does not go
     // out leaves that client without the message, never the main one.
     for (address, line) in &fx.elsewhere {
-        let to = ConvRef {
-            peer: address.clone(),
-            ..r.clone()
-        };
+        let to = r.with_peer(address.as_str());
         if !super::xmpp::to_other_client(|| to.send_raw(line)) {
             glue::debug_warning("could not send a line to another client of the contact");
         }

@@ -68,7 +68,7 @@ fn with_sessions<T>(f: impl FnOnce(&mut Sessions) -> T) -> Option<T> {
 
 /// The user (or an auto-reply) sends `text` to `r`.
 pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
-    if let Some(twin) = irc_twin(r) {
+    if let Some(twin) = allowed_here(r).then(|| irc_twin(r)).flatten() {
         let fx = Effects {
             notices: vec![Notice::SameIrcNick {
                 twin,
@@ -98,13 +98,14 @@ fn irc_fold(nick: &str) -> String {
         .collect()
 }
 
-/// On IRC, a conversation that would let plaintext go to `r` while another one of the account,
-/// with the same nick under RFC 1459's case mapping but spelled otherwise (`bob[1]`, `bob{1}`),
-/// keeps plaintext out (encrypted, held, a name an encrypted conversation moved away from):
-/// the server delivers to that contact, so nothing goes in plaintext here. Its name. When the
-/// store cannot list the account's conversations, `r`'s own name: nothing goes either.
+/// On IRC, for a conversation `r` that would let plaintext out ([`allowed_here`]: the caller
+/// asks first): another one of the account, with the same nick under RFC 1459's case mapping
+/// but spelled otherwise (`bob[1]`, `bob{1}`), that keeps plaintext out (encrypted, held, a
+/// name an encrypted conversation moved away from): the server delivers to that contact, so
+/// nothing goes in plaintext here. Its name. When the store cannot list the account's
+/// conversations, `r`'s own name: nothing goes either.
 fn irc_twin(r: &ConvRef) -> Option<String> {
-    if r.protocol != "prpl-irc" || !allowed_here(r) {
+    if r.protocol != "prpl-irc" {
         return None;
     }
     let key = r.key();
@@ -115,13 +116,7 @@ fn irc_twin(r: &ConvRef) -> Option<String> {
     peers
         .into_iter()
         .filter(|p| *p != key.peer && irc_fold(p) == folded)
-        .find(|p| {
-            !allowed_here(&ConvRef {
-                protocol: r.protocol.clone(),
-                account: r.account.clone(),
-                peer: p.clone(),
-            })
-        })
+        .find(|p| !allowed_here(&r.with_peer(p.as_str())))
 }
 
 /// A message arrived from `r` (text already stripped of markup).
@@ -411,10 +406,7 @@ pub(crate) fn track_name(r: &ConvRef) -> bool {
 /// The contact of window `id` was renamed to `r.peer`: the conversation follows, and the window
 /// says so in one line.
 fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
-    let old_ref = ConvRef {
-        peer: known.key.peer.clone(),
-        ..r.clone()
-    };
+    let old_ref = r.with_peer(known.key.peer.as_str());
     // A policy set on the buddy the window was opened for stays with the window.
     let carried = windows::buddy_policy(&old_ref).or(known.carried_policy);
     match rename(&known.key, r) {
