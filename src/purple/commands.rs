@@ -99,6 +99,8 @@ unsafe extern "C" fn sotto_cmd(
                 let answer = SecretString::from(rest(&line).trim());
                 if answer.is_empty() {
                     r.system_line(texts::answer_usage());
+                } else if !service::question_pending(&r) {
+                    r.system_line(&texts::no_question(&r.peer));
                 } else {
                     // Answered here: a dialog still open for the question is stale.
                     dialogs::close_answer_dialog(&r);

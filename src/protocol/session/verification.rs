@@ -121,7 +121,7 @@ impl Verification {
         out
     }
 
-    /// Our user answers the peer's question. Whatever state we were in is left first.
+    /// Our user answers the peer's question (when one waits for an answer).
     pub(super) fn answer(
         &mut self,
         channel: Option<Channel<'_>>,
@@ -129,6 +129,12 @@ impl Verification {
         rng: &mut impl CryptoRngCore,
     ) -> ReceiveOutcome {
         let mut out = ReceiveOutcome::swallow();
+        // No question to answer (this side asked, or already replied, or nothing runs): a run
+        // of ours is left as it is, and nothing is said here (the caller says there is no
+        // question). It used to be dropped without a word to the peer.
+        if !matches!(self.state, Some(Verify::Question { .. })) {
+            return out;
+        }
         let (Some(Verify::Question { spake_a, .. }), Some(mut ch)) = (self.state.take(), channel)
         else {
             out.events.push(Event::VerificationAborted);

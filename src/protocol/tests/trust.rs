@@ -68,6 +68,41 @@ fn verification_right_answer_both_see_success() {
     assert_eq!(deliver(&mut b, l, &mut rng).0, vec!["after".to_owned()]);
 }
 
+/// alice asked bob a question, then types `/sotto answer` by mistake (there is no question
+/// for her to answer): her run goes on, and bob's right answer verifies him (her run used to
+/// be dropped without a word to bob, whose answer was then refused).
+#[test]
+fn answering_with_no_question_leaves_a_run_of_ours_alone() {
+    let (mut a, mut b, mut rng) = established(21);
+    let ask = a
+        .ask_question("Where did we meet?", "The Old Library", &mut rng)
+        .inject;
+    deliver(&mut b, ask, &mut rng);
+    let stray = a.answer_question("oops", &mut rng);
+    assert!(
+        stray.inject.is_empty() && stray.events.is_empty(),
+        "{:?}",
+        stray.events
+    );
+    let reply = b.answer_question("the old library", &mut rng).inject;
+    let (_, result, ev_a) = deliver(&mut a, reply, &mut rng);
+    assert!(
+        ev_a.iter().any(|e| matches!(
+            e,
+            Event::VerificationResult {
+                success: true,
+                we_asked: true,
+                ..
+            }
+        )),
+        "{ev_a:?}"
+    );
+    let (_, _, ev_b) = deliver(&mut b, result, &mut rng);
+    assert!(ev_b
+        .iter()
+        .any(|e| matches!(e, Event::VerificationResult { success: true, .. })));
+}
+
 #[test]
 fn verification_wrong_answer_both_see_failure() {
     let (mut a, mut b, mut rng) = established(21);

@@ -666,6 +666,14 @@ pub(crate) fn answer_usage() -> &'static str {
     "usage: /sotto answer ANSWER"
 }
 
+/// `/sotto answer` while the contact's question is not waiting for one.
+pub(crate) fn no_question(peer: &str) -> String {
+    format!(
+        "{peer} has asked you no question to answer (/sotto answer answers the contact's \
+         question; to check {peer}, ask yours: /sotto verify QUESTION | ANSWER)."
+    )
+}
+
 /// `/sotto verify` with arguments that are not `QUESTION | ANSWER`.
 pub(crate) fn verify_usage() -> &'static str {
     "to verify your contact, compare fingerprints over another channel (/sotto fingerprint \
