@@ -75,7 +75,6 @@ mod purple {
         "purple_timeout_add_seconds",
         "purple_timeout_remove",
         "xmlnode_get_child",
-        "xmlnode_get_child_with_namespace",
         "xmlnode_get_namespace",
         "xmlnode_free",
         "xmlnode_get_data",

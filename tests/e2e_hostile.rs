@@ -898,9 +898,16 @@ fn xmpp_a_custom_smiley_cannot_redraw_sottos_lines() {
         .next()
         .expect("a group")
         .to_owned();
+    // The second one hides its XHTML-IM part behind an empty one: libpurple takes the first
+    // part that has a body.
     for (i, alt) in ["NOT", group.as_str()].into_iter().enumerate() {
+        let decoy = if i == 1 {
+            "<html xmlns='http://jabber.org/protocol/xhtml-im'/>"
+        } else {
+            ""
+        };
         let stanza = format!(
-            "<message to='{alice}' type='chat' id='smiley{i}'><body>look {alt}</body>\
+            "<message to='{alice}' type='chat' id='smiley{i}'><body>look {alt}</body>{decoy}\
              <html xmlns='http://jabber.org/protocol/xhtml-im'>\
              <body xmlns='http://www.w3.org/1999/xhtml'>look \
              <img alt='{alt}' src='cid:sha1+{i}0d5d4b2a2e3f8a1c9e7b6d5c4b3a29180716f5e@bob.xmpp.org'/>\

@@ -151,14 +151,20 @@ unsafe fn drop_custom_smileys(node: *mut sys::xmlnode) {
         {
             return;
         }
-        let html = sys::xmlnode_get_child_with_namespace(
-            node,
-            c"html".as_ptr(),
-            c"http://jabber.org/protocol/xhtml-im".as_ptr(),
-        );
-        if !html.is_null() && has_cid_image(html, 0) {
-            // Unlinks it from the message, then frees it.
-            sys::xmlnode_free(html);
+        // Every XHTML-IM part is looked at: libpurple takes the first that has a body, which
+        // need not be the first one.
+        let mut child = (*node).child;
+        while !child.is_null() {
+            let next = (*child).next;
+            let xhtml = (*child).type_ == sys::XMLNODE_TYPE_TAG
+                && cstr_to_string((*child).name).as_deref() == Some("html")
+                && cstr_to_string(sys::xmlnode_get_namespace(child)).as_deref()
+                    == Some("http://jabber.org/protocol/xhtml-im");
+            if xhtml && has_cid_image(child, 0) {
+                // Unlinks it from the message, then frees it (`next` was read before).
+                sys::xmlnode_free(child);
+            }
+            child = next;
         }
     }
 }
