@@ -68,7 +68,9 @@ fn with_sessions<T>(f: impl FnOnce(&mut Sessions) -> T) -> Option<T> {
 
 /// The user (or an auto-reply) sends `text` to `r`.
 pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
-    if let Some(twin) = allowed_here(r).then(|| irc_twin(r)).flatten() {
+    // Only IRC has twins; the check is skipped elsewhere (no extra lookup per message).
+    let open = || r.protocol == IRC && allowed_here(r);
+    if let Some(twin) = open().then(|| irc_twin(r)).flatten() {
         let fx = Effects {
             notices: vec![Notice::SameIrcNick {
                 twin,
@@ -82,6 +84,9 @@ pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
     let (key, settings) = (r.key(), settings(r));
     with_sessions(|s| s.outgoing(&key, &r.peer, text, &settings, &mut OsRng)).flatten()
 }
+
+/// libpurple's IRC protocol id.
+const IRC: &str = "prpl-irc";
 
 /// A nick under IRC's RFC 1459 case mapping, which most servers follow (ngircd does not):
 /// `[`, `]`, `\`, `~` are the capitals of `{`, `}`, `|`, `^`. libpurple names an IRC contact by
@@ -105,7 +110,7 @@ fn irc_fold(nick: &str) -> String {
 /// nothing goes in plaintext here. Its name. When the store cannot list the account's
 /// conversations, `r`'s own name: nothing goes either.
 fn irc_twin(r: &ConvRef) -> Option<String> {
-    if r.protocol != "prpl-irc" {
+    if r.protocol != IRC {
         return None;
     }
     let key = r.key();

@@ -669,8 +669,9 @@ pub(crate) fn answer_usage() -> &'static str {
 /// `/sotto answer` while the contact's question is not waiting for one.
 pub(crate) fn no_question(peer: &str) -> String {
     format!(
-        "{peer} has asked you no question to answer (/sotto answer answers the contact's \
-         question; to check {peer}, ask yours: /sotto verify QUESTION | ANSWER)."
+        "no question from {peer} waits for your answer (answered already, withdrawn, or \
+         never asked): nothing was sent. To check {peer}, ask yours: /sotto verify QUESTION \
+         | ANSWER."
     )
 }
 
