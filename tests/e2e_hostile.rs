@@ -448,11 +448,7 @@ fn xmpp_a_held_message_survives_a_closed_window_and_an_unload() {
     p.bob.client.kill();
     thread::sleep(Duration::from_millis(500)); // prosody notices the closed stream
     let held = "held through a closed window and an unload walrus";
-    p.alice.client.send(&bob, held);
-    p.alice
-        .client
-        .expect_system(&bob, "alice's message held", WAIT, |t| t.contains("held"));
-    close_window(&mut p.alice.client, &bob);
+    held_then_closed(&mut p.alice.client, &bob, held);
     p.alice.client.command("unload");
     p.alice
         .client
@@ -637,6 +633,13 @@ fn irc_a_line_with_text_put_in_front_is_reported_not_shown() {
     p.assert_no_criticals();
 }
 
+/// `c` types `text` to `peer`, sees it held, and closes the window.
+fn held_then_closed(c: &mut Client, peer: &str, text: &str) {
+    c.send(peer, text);
+    c.expect_system(peer, "the message is held", WAIT, |t| t.contains("held"));
+    close_window(c, peer);
+}
+
 /// `c` closes its window with `peer` (Pidgin's close button).
 fn close_window(c: &mut Client, peer: &str) {
     c.command(&format!("close {}", escape_arg(peer)));
@@ -778,11 +781,7 @@ fn xmpp_a_lapse_with_messages_held_reopens_a_closed_window() {
     let (mut p, clock, _) = started_with_a_contact_without_sotto(Proto::Xmpp, 1);
     let bob = p.bob.address.clone();
     let held = "held while the start is under way 5521";
-    p.alice.client.send(&bob, held);
-    p.alice
-        .client
-        .expect_system(&bob, "the line is held", WAIT, |t| t.contains("held"));
-    close_window(&mut p.alice.client, &bob);
+    held_then_closed(&mut p.alice.client, &bob, held);
     std::fs::write(clock.path().join("offset"), "+150\n").expect("move alice's clock");
     let lapse =
         p.alice

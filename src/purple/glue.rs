@@ -593,24 +593,28 @@ pub(crate) fn find_buddy(r: &ConvRef) -> *mut sys::PurpleBuddy {
 /// The name libpurple shows for the buddy of `r` (the user's alias, else the server's, e.g.
 /// Slack's display name, else the name), if `r` is a buddy.
 pub(crate) fn buddy_alias(r: &ConvRef) -> Option<String> {
-    let buddy = find_buddy(r);
-    if buddy.is_null() {
-        return None;
-    }
-    // SAFETY: a live buddy; libpurple owns the string, copied here.
-    unsafe { cstr_to_string(sys::purple_buddy_get_alias(buddy)) }
+    buddy_text(r, sys::purple_buddy_get_alias)
 }
 
 /// The alias the server gave the buddy of `r` (Slack's display name, an XMPP nickname), if
 /// `r` is a buddy and it has one: what the server knows the contact as besides its name, which
 /// the user's own alias hides from [`buddy_alias`].
 pub(crate) fn buddy_server_alias(r: &ConvRef) -> Option<String> {
+    buddy_text(r, sys::purple_buddy_get_server_alias)
+}
+
+/// A string libpurple keeps on the buddy of `r` (`get`: one of its `purple_buddy_get_*`
+/// getters), copied, if `r` is a buddy and the string is set.
+fn buddy_text(
+    r: &ConvRef,
+    get: unsafe extern "C" fn(*mut sys::PurpleBuddy) -> *const c_char,
+) -> Option<String> {
     let buddy = find_buddy(r);
     if buddy.is_null() {
         return None;
     }
     // SAFETY: a live buddy; libpurple owns the string (or NULL), copied here.
-    unsafe { cstr_to_string(sys::purple_buddy_get_server_alias(buddy)) }
+    unsafe { cstr_to_string(get(buddy)) }
 }
 
 /// The per-contact policy override stored on the buddy (`sotto-policy`), if any.
