@@ -34,6 +34,8 @@ mod purple {
         "purple_conversation_get_name",
         "purple_conversation_get_chat_data",
         "purple_conv_chat_get_nick",
+        "purple_conv_chat_get_users",
+        "purple_conv_chat_cb_get_name",
         "purple_conversation_get_type",
         "purple_conversation_get_title",
         "purple_conversation_set_title",

@@ -329,6 +329,9 @@ unsafe fn send_encrypted(r: &ConvRef, text: &str, error: *mut *mut c_char) -> sy
             sys::PURPLE_CMD_RET_OK
         }
         Some((Outgoing::Hold, fx)) => {
+            // Typed in another window (`/msg` in a room or channel): the line saying the text
+            // is held, and the text itself when it goes, show in the contact's own window.
+            r.conversation_or_new();
             present::apply(r, fx);
             sys::PURPLE_CMD_RET_OK
         }

@@ -137,15 +137,22 @@ fn contact_name(protocol: &str, account: *mut sys::PurpleAccount, name: &str) ->
     }
 }
 
-/// Our nick in the XMPP group chat `room` on `account`, while we are in it.
+/// Our nick in the XMPP group chat `room` on `account`, while we are in it, spelled as the room
+/// spells it (as its occupants see us: `room@server/Alice`).
+///
+/// libpurple keeps the chat's own nick normalized (`purple_conv_chat_set_nick`), and XMPP's
+/// normalization reads a bare nick as a domain and lower-cases it: "Alice" is kept as "alice".
+/// The occupant list has the nick as the room sent it; the one occupant whose name normalizes
+/// to ours is us. Several (the room has both "Alice" and "alice") leave the normalized nick,
+/// which at worst makes the occupant see names that do not match: a warning, never a wrong key.
 fn room_nick(account: *mut sys::PurpleAccount, room: &str) -> Option<String> {
     if account.is_null() {
         return None;
     }
     let name = cstring(room);
     // SAFETY: a live account and a valid name; the chat conversation found is live, its chat
-    // data belongs to it, and the nick is copied at once.
-    unsafe {
+    // data belongs to it, and the nick and occupant names are copied at once.
+    let (nick, occupants) = unsafe {
         let conv = sys::purple_find_conversation_with_account(
             sys::PURPLE_CONV_TYPE_CHAT,
             name.as_ptr(),
@@ -158,7 +165,33 @@ fn room_nick(account: *mut sys::PurpleAccount, room: &str) -> Option<String> {
         if chat.is_null() {
             return None;
         }
-        cstr_to_string(sys::purple_conv_chat_get_nick(chat))
+        let nick = cstr_to_string(sys::purple_conv_chat_get_nick(chat))?;
+        let mut occupants = Vec::new();
+        let mut l = sys::purple_conv_chat_get_users(chat);
+        while !l.is_null() {
+            let cb: *mut sys::PurpleConvChatBuddy = (*l).data.cast();
+            l = (*l).next;
+            if !cb.is_null() {
+                occupants.extend(cstr_to_string(sys::purple_conv_chat_cb_get_name(cb)));
+            }
+        }
+        (nick, occupants)
+    };
+    Some(as_the_room_spells(&nick, occupants, |n| {
+        normalize(account, n)
+    }))
+}
+
+/// The one name in `occupants` that `normalize`s to `nick`, else `nick` (see [`room_nick`]).
+fn as_the_room_spells(
+    nick: &str,
+    occupants: Vec<String>,
+    normalize: impl Fn(&str) -> String,
+) -> String {
+    let mut ours = occupants.into_iter().filter(|o| normalize(o) == nick);
+    match (ours.next(), ours.next()) {
+        (Some(one), None) => one,
+        _ => nick.to_owned(),
     }
 }
 
@@ -328,8 +361,9 @@ impl ConvRef {
         // A private chat in an XMPP group chat: the occupant sees us as `room@server/our-nick`,
         // not as our JID (which the room may hide).
         let me = match (self.protocol.as_str(), peer.split_once('/')) {
+            // Normalized as the occupant normalizes the address our lines come from.
             ("prpl-jabber", Some((room, _))) => room_nick(account, room)
-                .map(|nick| format!("{room}/{nick}"))
+                .map(|nick| normalize(account, &format!("{room}/{nick}")))
                 .unwrap_or(me),
             _ => me,
         };
@@ -342,14 +376,10 @@ impl ConvRef {
         if account.is_null() {
             return ptr::null_mut();
         }
-        let name = cstring(&self.peer);
-        // SAFETY: valid account and name; the result is NULL or a live conversation.
-        unsafe {
-            sys::purple_find_conversation_with_account(
-                sys::PURPLE_CONV_TYPE_IM,
-                name.as_ptr(),
-                account,
-            )
+        let conv = find_im(account, &self.peer);
+        match self.occupant_key() {
+            Some(key) => occupant_window(conv, &key),
+            None => conv,
         }
     }
 
@@ -364,9 +394,28 @@ impl ConvRef {
         if account.is_null() || unsafe { sys::purple_account_get_connection(account) }.is_null() {
             return ptr::null_mut();
         }
+        // libpurple hands back the window it finds under the name's normalization instead of
+        // opening one: for an occupant of a room that was left, another occupant's window.
+        if self.occupant_key().is_some() && !find_im(account, &self.peer).is_null() {
+            return ptr::null_mut();
+        }
         let name = cstring(&self.peer);
         // SAFETY: valid, connected account and name; libpurple owns the new conversation.
         unsafe { sys::purple_conversation_new(sys::PURPLE_CONV_TYPE_IM, account, name.as_ptr()) }
+    }
+
+    /// The key of an occupant of an XMPP group chat (`room@server/nick`, see [`contact_name`]),
+    /// `None` for any other name (a contact's resource is its bare JID's conversation).
+    ///
+    /// libpurple finds a window by the name's normalization *now*, and files it under the one
+    /// it had when the window opened: once the room is left, `room@server/nick` normalizes to
+    /// `room@server`, so its lookup misses the occupant's window (Sotto's lines about it went
+    /// nowhere) or finds a window opened since for another occupant of the room.
+    fn occupant_key(&self) -> Option<ConvKey> {
+        if self.protocol != "prpl-jabber" || !self.peer.contains('/') {
+            return None;
+        }
+        Some(self.key()).filter(|k| k.peer.contains('/'))
     }
 
     /// Our display name (nick) on the account's connection, when connected.
@@ -426,6 +475,55 @@ impl ConvRef {
             sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_NO_LOG,
         );
     }
+}
+
+/// libpurple's open IM conversation on `account` under `name`'s normalization (NULL: none).
+fn find_im(account: *mut sys::PurpleAccount, name: &str) -> *mut sys::PurpleConversation {
+    let name = cstring(name);
+    // SAFETY: a live account (per the callers) and a valid name; the result is NULL or a live
+    // conversation.
+    unsafe {
+        sys::purple_find_conversation_with_account(sys::PURPLE_CONV_TYPE_IM, name.as_ptr(), account)
+    }
+}
+
+/// The open IM window showing the room occupant `key`: `found` (libpurple's lookup) when it
+/// shows that occupant, else the first open window that does (see [`ConvRef::occupant_key`]).
+fn occupant_window(
+    found: *mut sys::PurpleConversation,
+    key: &ConvKey,
+) -> *mut sys::PurpleConversation {
+    // SAFETY: `conv` is in libpurple's list of open IMs, just now: live.
+    let shows = |conv| unsafe { ConvRef::from_conversation(conv) }.is_some_and(|w| w.key() == *key);
+    let open = open_ims();
+    // libpurple's lookup can even hand back a window closed after the room was left (it is
+    // dropped from the lookup under the name's normalization then, not the one it was filed
+    // under) once the room is joined again: only a window still in the list is used.
+    if open.contains(&found) && shows(found) {
+        return found;
+    }
+    open.into_iter()
+        .find(|&conv| shows(conv))
+        .unwrap_or(ptr::null_mut())
+}
+
+/// Every open IM window (libpurple's list, newest first), copied out: live until the caller
+/// closes one.
+pub(crate) fn open_ims() -> Vec<*mut sys::PurpleConversation> {
+    let mut out = Vec::new();
+    // SAFETY: libpurple's list of IM conversations (PurpleConversation pointers), live for this
+    // call.
+    unsafe {
+        let mut l = sys::purple_get_ims();
+        while !l.is_null() {
+            let conv: *mut sys::PurpleConversation = (*l).data.cast();
+            l = (*l).next;
+            if !conv.is_null() {
+                out.push(conv);
+            }
+        }
+    }
+    out
 }
 
 /// A Sotto line as written into a window: "Sotto: " and `text`, with every character that
@@ -728,6 +826,28 @@ mod tests {
             assert!(!html.contains(fake), "{fake:?}: {html:?}");
         }
         assert!(sotto_html("one\ntwo").contains("<br"));
+    }
+
+    /// Our own nick in a room, as its occupants see it: the room's spelling of the one occupant
+    /// whose name normalizes to libpurple's (lower-cased) copy of it.
+    #[test]
+    fn our_room_nick_is_spelled_as_the_room_spells_it() {
+        let lower = |n: &str| n.to_ascii_lowercase();
+        let occupants = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            as_the_room_spells("alice", occupants(&["Bob", "Alice", "carol"]), lower),
+            "Alice"
+        );
+        // Not in the list (yet): libpurple's copy.
+        assert_eq!(
+            as_the_room_spells("alice", occupants(&["Bob"]), lower),
+            "alice"
+        );
+        // Two occupants could be us: neither is guessed.
+        assert_eq!(
+            as_the_room_spells("alice", occupants(&["Alice", "alice", "Bob"]), lower),
+            "alice"
+        );
     }
 
     #[test]

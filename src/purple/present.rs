@@ -521,7 +521,7 @@ fn undecorate_all() {
         return;
     };
     let mut told = std::collections::HashSet::new();
-    for conv in super::windows::open_ims() {
+    for conv in glue::open_ims() {
         // SAFETY: listed just now.
         let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
             continue;

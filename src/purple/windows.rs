@@ -138,7 +138,7 @@ pub(crate) unsafe fn forget(conv: *mut sys::PurpleConversation) {
 /// onto a name such a window still carries, it is stale (its contact left and someone else now
 /// has the name).
 pub(crate) fn others_showing(key: &ConvKey, except: usize) -> Vec<*mut sys::PurpleConversation> {
-    open_ims()
+    glue::open_ims()
         .into_iter()
         .filter(|&conv| {
             // SAFETY: listed from libpurple's open conversations just now.
@@ -147,28 +147,9 @@ pub(crate) fn others_showing(key: &ConvKey, except: usize) -> Vec<*mut sys::Purp
         .collect()
 }
 
-/// Every open IM window (libpurple's list, newest first), copied out: live until the caller
-/// closes one.
-pub(crate) fn open_ims() -> Vec<*mut sys::PurpleConversation> {
-    let mut out = Vec::new();
-    // SAFETY: libpurple's list of IM conversations (PurpleConversation pointers), live for this
-    // call.
-    unsafe {
-        let mut l = sys::purple_get_ims();
-        while !l.is_null() {
-            let conv: *mut sys::PurpleConversation = (*l).data.cast();
-            l = (*l).next;
-            if !conv.is_null() {
-                out.push(conv);
-            }
-        }
-    }
-    out
-}
-
 /// Number every IM window already open (the plugin was loaded into a running client).
 pub(crate) fn track_all() {
-    for conv in open_ims() {
+    for conv in glue::open_ims() {
         // SAFETY: listed from libpurple's open conversations just now.
         unsafe {
             if let Some(r) = ConvRef::from_conversation(conv) {
