@@ -126,6 +126,7 @@ mod purple {
         "purple_request_field_choice_add",
         "purple_request_field_list_new",
         "purple_request_field_list_add_icon",
+        "purple_request_field_list_add_selected",
         "purple_request_field_list_get_selected",
         "purple_request_close_with_handle",
         "purple_request_close",

@@ -580,14 +580,8 @@ fn xmpp_forgetting_another_clients_key_stops_what_reaches_it() {
     let (mut p, desktop, fingerprint) = a_second_login_accepted();
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
 
-    p.alice
-        .client
-        .command(&format!("action {}", escape_arg("Known fingerprints...")));
-    let known = expect_dialog(&mut p.alice.client, "known fingerprints");
-    let label = known_list_entry(&known, &fingerprint);
-    p.alice
-        .client
-        .answer(&known.n, &format!("key={label};action=2"));
+    let known = open_known(&mut p.alice.client);
+    known_do(&mut p.alice.client, &known, &fingerprint, "Forget this key");
     p.alice
         .client
         .expect_system(&bob, "alice: that client gets nothing now", WAIT, |t| {

@@ -551,8 +551,11 @@ fn xmpp_key_change_dialog_accept_delivers_held() {
 }
 
 /// `/sotto fingerprints` lists bob's key with its trust; the Known fingerprints dialog marks
-/// it verified (status agrees); the same view from the Tools action forgets it (the list no
-/// longer has it).
+/// it verified (status agrees); Apply with the action the dialog preselects marks it
+/// unverified (the least trusting: an action picked by a number meant "verify" or "unverify"
+/// depending on the UI, and "unverify" forgot the key in Finch); the same view from the Tools
+/// action forgets it (the list no longer has it), and an older copy of the list then changes
+/// nothing and says so (it said "now marked verified").
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_known_fingerprints_verify_and_forget() {
@@ -570,16 +573,13 @@ fn xmpp_known_fingerprints_verify_and_forget() {
     );
     let known = expect_dialog(&mut p.alice.client, "known fingerprints");
     assert_eq!(known.kind, "fields");
-    let label = known_list_entry(&known, &bob_fp);
     let ids: Vec<&str> = known.items.iter().map(|(k, _)| k.as_str()).collect();
     assert!(
         ids.contains(&"key") && ids.contains(&"action"),
         "{:?}",
         known.items
     );
-    p.alice
-        .client
-        .answer(&known.n, &format!("key={label};action=0"));
+    known_do(&mut p.alice.client, &known, &bob_fp, "Mark verified");
     p.alice
         .client
         .expect_system(&bob, "a line saying the key is now verified", WAIT, |t| {
@@ -603,9 +603,21 @@ fn xmpp_known_fingerprints_verify_and_forget() {
         known.items
     );
     let label = known_list_entry(&known, &bob_fp);
+    // Apply with the action left as the dialog offers it (Finch picks one unasked): the least
+    // trusting, never "verified".
+    p.alice.client.answer(&known.n, &format!("key={label}"));
     p.alice
         .client
-        .answer(&known.n, &format!("key={label};action=2"));
+        .expect_system(&bob, "a line saying the key is unverified", WAIT, |t| {
+            t.contains(&bob_fp) && t.contains("now marked unverified")
+        });
+    assert!(!says_verified(&status(&mut p.alice.client, &bob)));
+
+    // Two copies of the list: one forgets the key, the other, older, then changes nothing
+    // and says so.
+    let older = open_known(&mut p.alice.client);
+    let known = open_known(&mut p.alice.client);
+    known_do(&mut p.alice.client, &known, &bob_fp, "Forget this key");
     p.alice
         .client
         .expect_system(&bob, "a line saying the key is forgotten", WAIT, |t| {
@@ -616,6 +628,17 @@ fn xmpp_known_fingerprints_verify_and_forget() {
         !listed.contains(&bob_fp),
         "a forgotten key is still listed: {listed:?}"
     );
+    known_do(&mut p.alice.client, &older, &bob_fp, "Mark verified");
+    p.alice
+        .client
+        .expect_system(&bob, "the older list changed nothing", WAIT, |t| {
+            t.contains(&bob_fp) && t.contains("no longer recorded")
+        });
+    let listed = shown(&p.alice.client.cmd_output(&bob, "sotto fingerprints"));
+    assert!(
+        !listed.contains(&bob_fp),
+        "a forgotten key came back: {listed:?}"
+    );
     assert_no_trouble(&p);
 }
 
@@ -624,8 +647,7 @@ fn xmpp_known_fingerprints_verify_and_forget() {
 fn known_from_tools(c: &mut Client) -> Dialog {
     let from_cmd = expect_dialog(c, "known fingerprints");
     c.command(&format!("cancel {}", from_cmd.n));
-    c.command(&format!("action {}", escape_arg("Known fingerprints...")));
-    expect_dialog(c, "known fingerprints")
+    open_known(c)
 }
 
 /// Bob's key changed and alice accepted the new one, so she has two accepted keys for him.
@@ -660,10 +682,7 @@ fn xmpp_forgetting_the_key_in_use_holds_what_is_typed() {
     // That listing opened the Known fingerprints dialog: close it, then forget the new key
     // from the Tools view.
     let known = known_from_tools(&mut p.alice.client);
-    let label = known_list_entry(&known, &new_fp);
-    p.alice
-        .client
-        .answer(&known.n, &format!("key={label};action=2"));
+    known_do(&mut p.alice.client, &known, &new_fp, "Forget this key");
     p.alice
         .client
         .expect_system(&bob, "a line saying what is typed is held", WAIT, |t| {

@@ -1,7 +1,7 @@
 //! The Known fingerprints view (Tools > Sotto, `/sotto fingerprints`): every contact key Sotto
 //! has recorded, per account, to mark verified, unverified, or forget.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_void, CStr};
 
 use crate::sessions::trust::{Change, Changed};
 use crate::store::TrustRecord;
@@ -45,26 +45,24 @@ pub(crate) fn known_fingerprints_text() -> String {
     texts::known_keys(&lines)
 }
 
-/// Actions of the Known fingerprints view (index = choice value).
-const KNOWN_ACTIONS: [&CStr; 3] = [c"Mark verified", c"Mark unverified", c"Forget this key"];
+/// Actions of the Known fingerprints view, the least trusting first: a UI that picks one
+/// unasked (Finch picks the first) changes nothing for an unverified key.
+///
+/// A list, read back by label, not a choice field: a choice's value is the index in Pidgin but
+/// the index plus one in Finch (`gntrequest.c` numbers its items from 1, and reads 0 when none
+/// is picked), so one number meant "verify" or "unverify" depending on the UI, and "unverify"
+/// in Finch forgot the key.
+const KNOWN_ACTIONS: [(&CStr, Change); 3] = [
+    (c"Mark unverified", Change::Unverify),
+    (c"Mark verified", Change::Verify),
+    (c"Forget this key", Change::Forget),
+];
 
 /// The Known fingerprints view: pick a key, then verify, unverify or forget it.
 pub(crate) fn known_fingerprints(r: Option<&ConvRef>) {
     let keys = known_keys();
     if keys.is_empty() {
-        let text = glue::cstring(texts::no_known_keys_notice());
-        // SAFETY: valid strings; no callback.
-        unsafe {
-            sys::purple_notify_message(
-                plugin_handle(),
-                sys::PURPLE_NOTIFY_MSG_INFO,
-                c"Sotto".as_ptr(),
-                c"Known fingerprints".as_ptr(),
-                text.as_ptr(),
-                None,
-                std::ptr::null_mut(),
-            );
-        }
+        notify(texts::no_known_keys_notice());
         return;
     }
     let labels: Vec<_> = keys.iter().map(|(l, _)| glue::cstring(l)).collect();
@@ -99,10 +97,18 @@ pub(crate) fn known_fingerprints(r: Option<&ConvRef>) {
         }
         sys::purple_request_field_set_required(list, 1);
         sys::purple_request_field_group_add_field(group, list);
-        let action = sys::purple_request_field_choice_new(c"action".as_ptr(), c"Do".as_ptr(), 0);
-        for a in KNOWN_ACTIONS {
-            sys::purple_request_field_choice_add(action, a.as_ptr());
+        let action = sys::purple_request_field_list_new(c"action".as_ptr(), c"Do".as_ptr());
+        for (i, (label, _)) in KNOWN_ACTIONS.iter().enumerate() {
+            // As for the keys: the data is only there because libpurple wants some.
+            sys::purple_request_field_list_add_icon(
+                action,
+                label.as_ptr(),
+                std::ptr::null(),
+                (i + 1) as *mut c_void,
+            );
         }
+        sys::purple_request_field_list_add_selected(action, KNOWN_ACTIONS[0].0.as_ptr());
+        sys::purple_request_field_set_required(action, 1);
         sys::purple_request_field_group_add_field(group, action);
         sys::purple_request_fields(
             plugin_handle(),
@@ -129,41 +135,70 @@ unsafe extern "C" fn known_ok(data: *mut c_void, fields: *mut sys::PurpleRequest
         let Some(Pending::Known(keys)) = take(data) else {
             return;
         };
-        let mut selected = Vec::new();
-        // SAFETY: the fields of this callback; the list and its strings belong to the field and
-        // are copied at once.
-        let choice = unsafe {
-            let field = sys::purple_request_fields_get_field(fields, c"key".as_ptr());
-            if !field.is_null() {
-                let mut l = sys::purple_request_field_list_get_selected(field);
-                while !l.is_null() {
-                    if let Some(s) = cstr_to_string((*l).data.cast::<c_char>()) {
-                        selected.push(s);
-                    }
-                    l = (*l).next;
-                }
-            }
-            sys::purple_request_fields_get_choice(fields, c"action".as_ptr())
+        // SAFETY: the fields of this callback.
+        let (selected, action) = unsafe { (selected(fields, c"key"), selected(fields, c"action")) };
+        // No key or no action picked (libpurple does not enforce a required list): nothing is
+        // done, and the user is told why.
+        let change = KNOWN_ACTIONS
+            .iter()
+            .find(|(label, _)| action.iter().any(|a| a.as_bytes() == label.to_bytes()))
+            .map(|&(_, change)| change);
+        let Some(change) = change.filter(|_| keys.iter().any(|(l, _)| selected.contains(l))) else {
+            notify(texts::known_nothing_chosen());
+            return;
         };
         for (label, record) in keys {
             if selected.contains(&label) {
-                apply_known(&record, choice);
+                apply_known(&record, change);
             }
         }
     })
 }
 
-/// Verify (0), unverify (1) or forget (2) one recorded key; the contact's window, if open,
-/// says so (and that its messages are held, when its session used the key forgotten), and a
-/// loaded session learns the keys that remain.
-fn apply_known(t: &TrustRecord, choice: c_int) {
+/// An information box titled Known fingerprints.
+fn notify(text: &str) {
+    let text = glue::cstring(text);
+    // SAFETY: valid strings; no callback.
+    unsafe {
+        sys::purple_notify_message(
+            plugin_handle(),
+            sys::PURPLE_NOTIFY_MSG_INFO,
+            c"Sotto".as_ptr(),
+            c"Known fingerprints".as_ptr(),
+            text.as_ptr(),
+            None,
+            std::ptr::null_mut(),
+        );
+    }
+}
+
+/// The labels selected in the list field `id` of `fields`, copied.
+///
+/// # Safety
+/// `fields` must be the live fields of a request callback.
+unsafe fn selected(fields: *mut sys::PurpleRequestFields, id: &CStr) -> Vec<String> {
+    let mut out = Vec::new();
+    // SAFETY: per the caller; the list and its strings belong to the field and are copied at
+    // once.
+    unsafe {
+        let field = sys::purple_request_fields_get_field(fields, id.as_ptr());
+        if !field.is_null() {
+            let mut l = sys::purple_request_field_list_get_selected(field);
+            while !l.is_null() {
+                out.extend(cstr_to_string((*l).data.cast::<c_char>()));
+                l = (*l).next;
+            }
+        }
+    }
+    out
+}
+
+/// Verify, unverify or forget one recorded key; the contact's window, if open, says so (and
+/// that its messages are held, when its session used the key forgotten), and a loaded session
+/// learns the keys that remain.
+fn apply_known(t: &TrustRecord, change: Change) {
     let Some((protocol, account)) = t.protocol_and_account() else {
         return;
-    };
-    let change = match choice {
-        0 => Change::Verify,
-        1 => Change::Unverify,
-        _ => Change::Forget,
     };
     let done = service::change_record(t, change);
     let r = ConvRef {
@@ -171,14 +206,8 @@ fn apply_known(t: &TrustRecord, choice: c_int) {
         account: account.to_owned(),
         peer: t.peer.clone(),
     };
-    let change = u8::try_from(choice.clamp(0, 2)).unwrap_or(2);
     let fingerprint = t.fingerprint.to_string();
-    r.system_line(&texts::record_changed(
-        &t.peer,
-        &fingerprint,
-        done != Changed::Failed,
-        change,
-    ));
+    r.system_line(&texts::record_changed(&t.peer, &fingerprint, done, change));
     match done {
         Changed::Held => {
             r.system_line(&texts::held_after_forget(&t.peer, &fingerprint));
@@ -187,7 +216,7 @@ fn apply_known(t: &TrustRecord, choice: c_int) {
         Changed::HeldOther => {
             r.system_line(&texts::other_held_after_forget(&t.peer, &fingerprint));
         }
-        Changed::Failed | Changed::Done => {}
+        Changed::Failed | Changed::Gone | Changed::Done => {}
     }
 }
 

@@ -95,7 +95,8 @@ pub(super) fn record_events(store: &Store, key: &ConvKey, events: &[Event]) -> V
                 peer: k,
             } => store
                 .record_key_seen(p, a, peer, k)
-                .and_then(|()| store.set_trust(p, a, peer, k, Trust::Verified)),
+                .and_then(|()| store.set_trust(p, a, peer, k, Trust::Verified))
+                .map(|_| ()),
             _ => Ok(()),
         };
         if let Err(e) = res {
@@ -155,7 +156,8 @@ impl Sessions {
         let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
         let res = store
             .record_key_seen(p, a, peer, peer_key)
-            .and_then(|()| store.set_trust(p, a, peer, peer_key, Trust::Verified));
+            .and_then(|()| store.set_trust(p, a, peer, peer_key, Trust::Verified))
+            .map(|_| ());
         res.map_err(|e| {
             self.note(format!("marking a key verified: {e}"));
             "storage problem".to_owned()
@@ -193,15 +195,24 @@ impl Sessions {
             Change::Forget => store.forget_key(p, a, peer, &t.key),
         };
         let (mut held, mut held_other) = (false, false);
-        let res = res.and_then(|()| match self.sessions.get_mut(&key) {
+        match res {
+            // Forgotten or changed meanwhile (another copy of the list): nothing to do.
+            Ok(false) => return Changed::Gone,
+            Ok(true) => {}
+            Err(e) => {
+                self.note(format!("changing a recorded key: {e}"));
+                return Changed::Failed;
+            }
+        }
+        let res = match self.sessions.get_mut(&key) {
             Some(s) if change == Change::Forget => {
-                push_accepted(store, &key, &mut s.conv)?;
-                held = hold_unaccepted(&mut s.conv);
-                held_other = Self::hold_unaccepted_others(s);
-                Ok(())
+                push_accepted(store, &key, &mut s.conv).map(|()| {
+                    held = hold_unaccepted(&mut s.conv);
+                    held_other = Self::hold_unaccepted_others(s);
+                })
             }
             _ => Ok(()),
-        });
+        };
         if let Err(e) = res {
             self.note(format!("changing a recorded key: {e}"));
             return Changed::Failed;
@@ -228,6 +239,9 @@ impl Sessions {
 pub enum Changed {
     /// Nothing: the store could not do it.
     Failed,
+    /// Nothing: the key is no longer recorded (forgotten meanwhile, from another copy of the
+    /// list).
+    Gone,
     /// Done.
     Done,
     /// Done, and the contact's session, which uses the key forgotten while another key of the

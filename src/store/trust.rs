@@ -68,7 +68,7 @@ impl Store {
         Ok(())
     }
 
-    /// Sets the trust level of `peer`'s `key`.
+    /// Sets the trust level of `peer`'s `key`; `false` when no such key is recorded.
     pub fn set_trust(
         &self,
         protocol: &str,
@@ -76,8 +76,8 @@ impl Store {
         peer: &str,
         key: &IdentityPublic,
         trust: Trust,
-    ) -> Result<(), StoreError> {
-        self.exec(
+    ) -> Result<bool, StoreError> {
+        let rows = self.exec(
             "UPDATE trust SET trust = ?4 WHERE account = ?1 AND peer = ?2 AND key = ?3",
             params![
                 account_key(protocol, account),
@@ -86,18 +86,18 @@ impl Store {
                 i64::from(trust == Trust::Verified)
             ],
         )?;
-        Ok(())
+        Ok(rows > 0)
     }
 
-    /// Forgets one recorded key of `peer`.
+    /// Forgets one recorded key of `peer`; `false` when it was not recorded.
     pub fn forget_key(
         &self,
         protocol: &str,
         account: &str,
         peer: &str,
         key: &IdentityPublic,
-    ) -> Result<(), StoreError> {
-        self.exec(
+    ) -> Result<bool, StoreError> {
+        let rows = self.exec(
             "DELETE FROM trust WHERE account = ?1 AND peer = ?2 AND key = ?3",
             params![
                 account_key(protocol, account),
@@ -105,7 +105,7 @@ impl Store {
                 key.to_bytes().as_slice()
             ],
         )?;
-        Ok(())
+        Ok(rows > 0)
     }
 }
 

@@ -481,6 +481,8 @@ fill_fields(PurpleRequestFields *fields, const char *spec)
 			purple_request_field_choice_set_value(field, atoi(kv[1]));
 			break;
 		case PURPLE_REQUEST_FIELD_LIST:
+			/* As Pidgin and Finch do: the choice replaces what was preselected. */
+			purple_request_field_list_clear_selected(field);
 			purple_request_field_list_add_selected(field, kv[1]);
 			break;
 		default:

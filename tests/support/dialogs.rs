@@ -83,3 +83,19 @@ pub fn known_list_entry(d: &Dialog, fp: &str) -> String {
         .map(str::to_owned)
         .unwrap_or_else(|| panic!("no list entry with {fp}: {:?}", d.items))
 }
+
+/// Tools > Sotto > Known fingerprints..., opened by `c`.
+pub fn open_known(c: &mut Client) -> Dialog {
+    c.command(&format!(
+        "action {}",
+        super::escape_arg("Known fingerprints...")
+    ));
+    expect_dialog(c, "known fingerprints")
+}
+
+/// In the Known fingerprints dialog `d`, apply `action` ("Mark verified", "Forget this key",
+/// ...) to the key with fingerprint `fp`.
+pub fn known_do(c: &mut Client, d: &Dialog, fp: &str, action: &str) {
+    let label = known_list_entry(d, fp);
+    c.answer(&d.n, &format!("key={label};action={action}"));
+}

@@ -1,6 +1,7 @@
 //! The trust dialogs' texts (verify, compare, question and answer, key changes, names, the Known
 //! fingerprints view) and the lines their outcomes write.
 
+use crate::sessions::trust::{Change, Changed};
 use crate::store::Trust;
 
 use super::{dialog, Dialog};
@@ -241,6 +242,11 @@ pub(crate) fn no_known_keys_notice() -> &'static str {
     "No contact keys recorded yet: they are recorded when an encrypted conversation starts."
 }
 
+/// Apply in the Known fingerprints view with no key or no action chosen.
+pub(crate) fn known_nothing_chosen() -> &'static str {
+    "Nothing was changed: choose a key in the list and what to do with it, then Apply."
+}
+
 /// The Known fingerprints view's explanation.
 pub(crate) fn known_keys_dialog() -> Dialog {
     dialog(
@@ -254,12 +260,20 @@ pub(crate) fn known_keys_dialog() -> Dialog {
 }
 
 /// What became of a recorded key.
-pub(crate) fn record_changed(peer: &str, fingerprint: &str, done: bool, change: u8) -> String {
+pub(crate) fn record_changed(
+    peer: &str,
+    fingerprint: &str,
+    done: Changed,
+    change: Change,
+) -> String {
     let what = match (done, change) {
-        (false, _) => "could not be changed (storage problem)",
-        (true, 0) => "is now marked verified",
-        (true, 1) => "is now marked unverified",
-        (true, _) => "is forgotten",
+        (Changed::Failed, _) => "could not be changed (storage problem)",
+        (Changed::Gone, _) => {
+            "is no longer recorded (it was forgotten meanwhile): nothing was changed"
+        }
+        (_, Change::Verify) => "is now marked verified",
+        (_, Change::Unverify) => "is now marked unverified",
+        (_, Change::Forget) => "is forgotten",
     };
     format!("{peer}'s key {fingerprint} {what}.")
 }

@@ -227,6 +227,25 @@ fn the_trust_table_is_the_one_source_of_accepted_keys() {
         .state(&k, "bob", &settings(Policy::Manual))
         .expect("reloaded");
     assert!(loaded(&alice.sessions).is_empty());
+
+    // A second copy of the list, opened before: its record is gone, so it changes nothing and
+    // says so (it said "now marked verified").
+    for change in [
+        trust::Change::Verify,
+        trust::Change::Unverify,
+        trust::Change::Forget,
+    ] {
+        assert_eq!(
+            alice.sessions.change_record(&records[0], change),
+            trust::Changed::Gone,
+            "{change:?}"
+        );
+    }
+    assert!(alice
+        .store()
+        .trust_records(&k.protocol, &k.account, &k.peer)
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
