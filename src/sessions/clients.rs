@@ -251,14 +251,18 @@ impl Session {
     /// The main session just started: a client that now holds it needs no session of its own
     /// beside it (it would get every message twice). Returns the slots of the saved ones
     /// removed (their rows go with [`Sessions::delete_other_rows`] once the main is saved).
+    ///
+    /// The same client is the same instance tag *and* the same key: a tag is anyone's to copy.
     pub(super) fn superseded_by_main(&mut self) -> Vec<u8> {
         let main = self.holder().map(str::to_owned);
         let main_tag = self.conv.session_instance().map(|(_, tag)| tag);
+        let main_key = self.conv.peer_identity();
         let mut gone = Vec::new();
         self.others.retain(|o| {
             let same_address = main.as_deref() == Some(o.address.as_str());
-            let same_client =
-                main_tag.is_some() && o.conv.session_instance().map(|(_, t)| t) == main_tag;
+            let same_client = main_tag.is_some()
+                && o.conv.session_instance().map(|(_, t)| t) == main_tag
+                && o.conv.peer_identity() == main_key;
             let keep = !same_address && !same_client;
             if !keep && o.saved.is_some() {
                 gone.push(o.slot);

@@ -183,10 +183,14 @@ impl Sessions {
         out.events.splice(0..0, ticked.events);
         trust::accept_if_verified(&mut s.conv, &mut out, rng);
         let moved_holder = note_instance(s, peer_raw, &out);
+        // Only a session on an accepted key: the instance tag a start names is anyone's to
+        // copy, and a key the user has not accepted is nobody's client yet (once accepted,
+        // `accept_key` supersedes).
         let superseded = if out
             .events
             .iter()
             .any(|e| matches!(e, Event::Started { .. }))
+            && !s.conv.is_blocked()
         {
             s.superseded_by_main()
         } else {

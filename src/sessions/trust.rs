@@ -289,6 +289,11 @@ impl Sessions {
             conv.acknowledge_peer_key(rng)
         })?;
         self.record_accepted(key);
+        // Accepted and saved: a client whose own session this one now is needs it no more.
+        if let Some(s) = self.sessions.get_mut(key).filter(|s| !s.conv.is_blocked()) {
+            let gone = s.superseded_by_main();
+            self.delete_other_rows(key, gone);
+        }
         Some(Ok(fx))
     }
 }

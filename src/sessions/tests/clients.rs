@@ -1226,3 +1226,72 @@ fn a_forged_first_piece_does_not_take_a_long_line_away() {
         assert_eq!(net.shown("alice").last(), Some(&long), "from {from}");
     }
 }
+
+/// A server completes a handshake of its own at the main client's address, its `?S1I` naming
+/// the instance tag of the contact's other client: the main session is held on a key nobody
+/// accepted, and the other client's accepted session stays, saved, and reads what is typed
+/// once the user decides. (It was taken for that client moving onto the main session: its
+/// session dropped and its row deleted, for a tag anyone can copy.)
+#[test]
+fn an_unaccepted_main_key_does_not_replace_another_client() {
+    let mut net = Net::new("clients-supersede");
+    net.both_accepted();
+    let (address, reads, _) = net.others()[0].clone();
+    assert!(reads);
+    let other: &'static str = if address == LAPTOP { LAPTOP } else { DESKTOP };
+    let main: &'static str = if other == LAPTOP { DESKTOP } else { LAPTOP };
+    let key = net.alice.key.clone();
+    let other_tag = {
+        let s = net.alice.sessions.sessions.get(&key).expect("loaded");
+        let o = s.others.iter().find(|o| o.address == other).expect("other");
+        o.conv.session_instance().expect("up").1
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(29);
+    let mut fake = crate::protocol::Conversation::new(
+        crate::protocol::IdentityKey::generate(&mut rng),
+        other_tag,
+        Policy::Manual,
+    );
+    fake.set_peer_supports_sotto(true);
+    let mut to_alice = fake.start(&mut rng).inject;
+    while !to_alice.is_empty() {
+        let mut to_fake = Vec::new();
+        for l in to_alice.drain(..) {
+            let (_, fx) = net
+                .alice
+                .sessions
+                .incoming(&key, main, &l, &now(net.now), &mut net.alice.rng)
+                .expect("incoming");
+            to_fake.extend(fx.inject);
+            to_fake.extend(fx.elsewhere.into_iter().map(|(_, l)| l));
+        }
+        for l in to_fake {
+            to_alice.extend(fake.receive(&l, 0, &mut rng).inject);
+        }
+    }
+    assert_eq!(fake.state(), ConvState::Encrypted);
+    assert!(
+        net.alice
+            .sessions
+            .sessions
+            .get(&key)
+            .expect("loaded")
+            .conv
+            .is_blocked(),
+        "the made-up key is waiting for the user"
+    );
+    for restarted in [false, true] {
+        if restarted {
+            net.alice.sessions.drop_memory();
+            net.alice
+                .sessions
+                .state(&key, "bob", &now(net.now))
+                .expect("reloaded");
+        }
+        let others = net.others();
+        assert!(
+            others.iter().any(|o| o.0 == other && o.1),
+            "restarted: {restarted}: the other client's session went: {others:?}"
+        );
+    }
+}
