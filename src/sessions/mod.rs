@@ -554,8 +554,18 @@ impl Sessions {
         // event (`/sotto stop` after a start lapsed, or on a row that could not be restored)
         // still replaces what the row says.
         let blank_saved = s.saved.is_some() && s.conv.is_blank();
+        // A handshake that only answers a contact's start shows as plaintext, and its answer
+        // raises no event, but the contact's side goes on from it: saved before the answer
+        // leaves, or a crash leaves the contact a session this side does not have. Not for a
+        // name never talked to (no row, no key accepted): anyone can send starts from any
+        // number of names, and none of them writes to disk.
+        let answers_a_contact = s.conv.handshake_in_flight()
+            && (s.saved.is_some() || !s.conv.known_peer_keys().is_empty());
         if !blank_unsaved
-            && (s.conv.state() != ConvState::Plaintext || !events.is_empty() || blank_saved)
+            && (s.conv.state() != ConvState::Plaintext
+                || answers_a_contact
+                || !events.is_empty()
+                || blank_saved)
         {
             let snapshot = s.conv.snapshot();
             let now = digest(&snapshot);

@@ -376,3 +376,65 @@ fn sends_wait_for_the_disk_once_per_reservation_and_a_clean_stop_leaves_no_gap()
         "{events:?}"
     );
 }
+
+/// Answering a contact's start (`?S1I` with `?S1R`, `?S1Q` with `?S1I`) leaves a handshake
+/// only this side holds until the contact's next line: for a contact talked to before, it is on
+/// disk before the answer leaves, so a crash right after (memory dropped) still finishes the
+/// session the contact goes on to have. (It was only in memory: after a crash the contact had
+/// a session this side did not, and what it typed over it could not be read.) Names never
+/// talked to still write nothing (`the_sweep_lets_go_of_names_that_hold_nothing`).
+#[test]
+fn an_answered_start_is_saved_before_the_answer_leaves() {
+    for bob_knows in [true, false] {
+        let (mut alice, mut bob) = encrypted(&format!("answer-saved-{bob_knows}"));
+        // bob ends the conversation, and alice too (she is back in plaintext).
+        let end = bob.stop().inject;
+        let (_, _, _) = alice.receive("bob", &end);
+        alice.stop();
+        assert_eq!(
+            alice
+                .sessions
+                .state(&alice.key.clone(), "bob", &settings(Policy::Manual)),
+            Some(ConvState::Plaintext)
+        );
+        if bob_knows {
+            let k = bob.key.clone();
+            bob.store()
+                .set_peer_runs_sotto(&k.protocol, &k.account, &k.peer)
+                .unwrap();
+            // Loaded again with what the store now says.
+            bob.sessions.drop_memory();
+        }
+        let start = bob.start();
+        assert_eq!(
+            start[0].starts_with("?S1I"),
+            bob_knows,
+            "{bob_knows}: {start:?}"
+        );
+        let (answer, events, _) = alice.receive("bob", &start);
+        assert!(events.is_empty(), "{bob_knows}: {events:?}");
+        assert!(!answer.is_empty(), "{bob_knows}: no answer");
+        let (memory, disk) = alice.memory_and_disk();
+        assert!(memory.is_some(), "{bob_knows}");
+        assert_eq!(
+            memory, disk,
+            "{bob_knows}: the answering handshake is on disk before the answer leaves"
+        );
+        alice.sessions.drop_memory();
+        let mut to_alice = answer;
+        let mut started = false;
+        while !to_alice.is_empty() {
+            let (to_bob, _, _) = bob.receive("alice", &to_alice);
+            let (back, events, _) = alice.receive("bob", &to_bob);
+            started |= events.iter().any(|e| matches!(e, Event::Started { .. }));
+            to_alice = back;
+        }
+        assert!(
+            started,
+            "{bob_knows}: alice's side of the session never started"
+        );
+        let (out, _) = bob.send("typed after alice's crash");
+        let (_, _, shown) = alice.receive("bob", &lines_of(out));
+        assert_eq!(shown, ["typed after alice's crash"], "{bob_knows}");
+    }
+}
