@@ -43,7 +43,7 @@ pub(super) fn take(data: *mut c_void) -> Option<Pending> {
 }
 
 /// Run an action dialog (at most three buttons) with one callback for every button (it gets the
-/// button's index).
+/// button's index). A key dialog's [`Pending`] learns libpurple's handle of it.
 fn action_dialog(
     r: Option<&ConvRef>,
     text: &Dialog,
@@ -72,7 +72,7 @@ fn action_dialog(
         // Always three (label, callback) pairs: libpurple reads `count` of them; the C
         // varargs convention ignores the rest.
         let count = buttons.len().min(3);
-        sys::purple_request_action(
+        let ui = sys::purple_request_action(
             handle,
             title.as_ptr(),
             primary.as_ptr(),
@@ -90,6 +90,14 @@ fn action_dialog(
             label(2),
             cb,
         );
+        // Answered already (a UI that answers at once) when its Pending is gone.
+        let _ = with_state(|state| {
+            if let Some(Pending::KeyChanged { ui: slot, .. }) =
+                state.dialogs.get_mut(&(data as usize))
+            {
+                *slot = ui as usize;
+            }
+        });
     }
 }
 
@@ -101,8 +109,23 @@ unsafe extern "C" fn action_chosen(data: *mut c_void, index: c_int) {
             (Pending::Verify(r), 0) => compare(&r),
             (Pending::Verify(r), 1) => ask(&r),
             (Pending::Compare { r, key }, 0) => mark_verified(&r, &key),
-            (Pending::KeyChanged { r, key }, 0) => accept_new_key(&r, &key),
-            (Pending::KeyChanged { r, .. }, _) => r.system_line(&texts::still_holding(&r.peer)),
+            (Pending::KeyChanged { r, key, .. }, 0) => accept_new_key(&r, &key),
+            // Said only while it is true: another client's key holds nothing (that client
+            // gets nothing until then, as its line said), and a key accepted meanwhile
+            // (`/sotto accept`) holds nothing any more.
+            (
+                Pending::KeyChanged {
+                    r,
+                    key,
+                    other_client: false,
+                    ..
+                },
+                _,
+            ) if service::waiting(&r).is_some_and(|(_, blocked)| blocked)
+                && service::peer_key(&r) == Some(key) =>
+            {
+                r.system_line(&texts::still_holding(&r.peer))
+            }
             _ => {}
         }
     })
@@ -430,7 +453,7 @@ fn decline(r: &ConvRef) {
 /// The contact's key changed to `key` (`Event::PeerKeyChanged`): explain, and offer to accept
 /// exactly that key.
 pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
-    if key_dialog_open(r) {
+    if !make_way_for_key_dialog(r, &key, false) {
         return;
     }
     let fingerprint = key.fingerprint().to_string();
@@ -439,7 +462,12 @@ pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
         &texts::key_changed_dialog(&plain(&r.peer), &fingerprint),
         1,
         &[c"Accept the new key", c"Keep holding messages"],
-        Pending::KeyChanged { r: r.clone(), key },
+        Pending::KeyChanged {
+            r: r.clone(),
+            key,
+            other_client: false,
+            ui: 0,
+        },
     );
 }
 
@@ -447,7 +475,7 @@ pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
 /// dialog offers to accept exactly this key for it (nothing is held: that client only gets
 /// nothing until then).
 pub(crate) fn other_client_key(r: &ConvRef, address: &str, key: IdentityPublic) {
-    if key_dialog_open(r) {
+    if !make_way_for_key_dialog(r, &key, true) {
         return;
     }
     let fingerprint = key.fingerprint().to_string();
@@ -456,7 +484,12 @@ pub(crate) fn other_client_key(r: &ConvRef, address: &str, key: IdentityPublic) 
         &texts::other_client_key_dialog(&plain(&r.peer), &plain(address), &fingerprint),
         1,
         &[c"Accept this client's key", c"Not now"],
-        Pending::KeyChanged { r: r.clone(), key },
+        Pending::KeyChanged {
+            r: r.clone(),
+            key,
+            other_client: true,
+            ui: 0,
+        },
     );
 }
 
@@ -469,7 +502,7 @@ pub(crate) fn names_mismatch(
     stated_self: &str,
     stated_peer: &str,
 ) {
-    if key_dialog_open(r) {
+    if !make_way_for_key_dialog(r, &key, false) {
         return;
     }
     let text = texts::names_mismatch_dialog(
@@ -486,33 +519,97 @@ pub(crate) fn names_mismatch(
             c"Accept: I know why the names differ",
             c"Keep holding messages",
         ],
-        Pending::KeyChanged { r: r.clone(), key },
+        Pending::KeyChanged {
+            r: r.clone(),
+            key,
+            other_client: false,
+            ui: 0,
+        },
     );
 }
 
-/// Whether a dialog about `r`'s key (a change, or names that do not match) is open: one at a
-/// time per conversation, however often a peer changes keys.
-fn key_dialog_open(r: &ConvRef) -> bool {
-    let key = r.key();
-    with_state(|state| {
+/// Whether a dialog about `key` may open for `r`'s conversation: one at a time per
+/// conversation and kind (the contact's key, or another client's), however often a peer
+/// changes keys.
+///
+/// An open dialog about the contact's key that shows another key than `key` is stale (the
+/// conversation is on `key` now): it closes, and the new one opens. That is also what lets a
+/// dialog the user closed with its window's close button (which calls nothing back, so its
+/// entry stays) stop keeping every later one from opening. Another client's dialog stays
+/// until it is answered: a flood of made-up clients gets one dialog, not a dialog each.
+fn make_way_for_key_dialog(r: &ConvRef, key: &IdentityPublic, other: bool) -> bool {
+    let conv = r.key();
+    let open = with_state(|state| {
         state
             .dialogs
             .values()
-            .any(|p| matches!(p, Pending::KeyChanged { r, .. } if r.key() == key))
+            .filter_map(|p| match p {
+                Pending::KeyChanged {
+                    r,
+                    key,
+                    other_client,
+                    ..
+                } if r.key() == conv && *other_client == other => Some(*key),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
     })
-    .unwrap_or(false)
+    .unwrap_or_default();
+    if open.is_empty() {
+        return true;
+    }
+    if other || open.contains(key) {
+        return false;
+    }
+    close_key_dialogs(r, |shown, other_client| !other_client && shown != key);
+    true
+}
+
+/// Closes the key dialogs open for `r`'s conversation that `stale` says (given the key shown
+/// and whether it is another client's) act on what they no longer show.
+fn close_key_dialogs(r: &ConvRef, stale: impl Fn(&IdentityPublic, bool) -> bool) {
+    let conv = r.key();
+    let open = with_state(|state| {
+        let ids: Vec<usize> = state
+            .dialogs
+            .iter()
+            .filter(|(_, p)| {
+                matches!(p, Pending::KeyChanged { r, key, other_client, .. }
+                    if r.key() == conv && stale(key, *other_client))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| match state.dialogs.remove(&id) {
+                Some(Pending::KeyChanged { ui, .. }) => Some(ui),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    })
+    .unwrap_or_default();
+    for ui in open.into_iter().filter(|ui| *ui != 0) {
+        // SAFETY: a handle libpurple returned for an action request of ours; its Pending is
+        // gone, so a callback that still came would find nothing and do nothing. A dialog the
+        // user already closed is no longer in libpurple's list, where this looks it up.
+        unsafe { sys::purple_request_close(sys::PURPLE_REQUEST_ACTION, ui as *mut c_void) };
+    }
 }
 
 /// The user accepts the contact's changed key `expected` (the dialog showed it, or
 /// `/sotto accept` named it). Refused when the session's key is another one by now.
 pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) {
+    // Accepted (a dialog's button, `/sotto accept`): any other dialog about that key would
+    // only ask again.
+    let accepted = |shown: &IdentityPublic, _| shown == expected;
     // The key of another client of the contact (its dialog), accepted for that client.
     if let Some(fx) = service::accept_other_client(r, &expected.fingerprint().to_string()) {
+        close_key_dialogs(r, accepted);
         present::apply(r, fx);
         return;
     }
     match service::accept_key(r, expected) {
         Some(Ok(fx)) => {
+            close_key_dialogs(r, accepted);
             present::apply(r, fx);
             r.system_line(&texts::key_accepted(&r.peer));
             // "(key NOT accepted)" goes from the title (apply redecorates only when something

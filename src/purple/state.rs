@@ -48,8 +48,15 @@ pub(crate) enum Pending {
         question: String,
         ui: usize,
     },
-    /// The contact's key changed to `key`: accept exactly that key, or keep holding.
-    KeyChanged { r: ConvRef, key: IdentityPublic },
+    /// The contact's key changed to `key` (or, `other_client`, another client of the contact
+    /// has it): accept exactly that key, or keep holding (not now). `ui`: libpurple's handle of
+    /// the open dialog, 0 until it is open.
+    KeyChanged {
+        r: ConvRef,
+        key: IdentityPublic,
+        other_client: bool,
+        ui: usize,
+    },
     /// The Known fingerprints list: each item's label and the record it stands for.
     Known(Vec<(String, TrustRecord)>),
 }

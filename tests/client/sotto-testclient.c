@@ -39,6 +39,8 @@
  *   join <room@server> <nick>  join an XMPP group chat as <nick> (prints JOINED <room>)
  *   leave <room@server>        close the group chat's window, which leaves the room
  *   chatcmd <room> <command>   run a /command typed in the group chat's window (prints CMD)
+ *   dismiss <n>                close request <n>'s window (its close button): an action
+ *                              request calls nothing, the others their cancel callback
  *   quit                       sign off and exit
  *
  * stdout, one event per line, fields escaped the same way:
@@ -544,6 +546,23 @@ answer_request(int n, const char *value, gboolean cancel)
 	 * callback already closed it, which freed r). */
 	if (g_hash_table_lookup(requests, GINT_TO_POINTER(n)) == r)
 		purple_request_close(r->type, r);
+}
+
+/* The dialog's window is closed (its close button, Escape): as Pidgin does, an action
+ * request calls none of its callbacks; the others call their cancel callback. */
+static void
+dismiss_request(int n)
+{
+	Request *r = g_hash_table_lookup(requests, GINT_TO_POINTER(n));
+
+	if (r == NULL) {
+		emit("ERROR", 2, "dismiss", "no such request");
+		return;
+	}
+	if (r->type == PURPLE_REQUEST_ACTION)
+		purple_request_close(r->type, r);
+	else
+		answer_request(n, "", TRUE);
 }
 
 /* ------------------------------------------------------- notify */
@@ -1078,6 +1097,8 @@ run_command(char *line)
 		if (!found)
 			emit("ERROR", 2, "action", "no such plugin action");
 		g_free(label);
+	} else if (strcmp(verb, "dismiss") == 0 && arg1) {
+		dismiss_request(atoi(arg1));
 	} else if (strcmp(verb, "answer") == 0 || strcmp(verb, "cancel") == 0) {
 		char *value = rest ? unescape(rest) : g_strdup("");
 
