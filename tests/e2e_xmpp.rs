@@ -310,7 +310,25 @@ fn xmpp_group_chat_private_messages_never_leak() {
     p.alice.client.command(&format!("leave {room}"));
     std::thread::sleep(Duration::from_secs(1));
     p.alice.client.send(&to_bob, "after leaving walrus words");
+    // The room hands the line back: the window says it was not delivered, with its text,
+    // and no dialog shows the encrypted line.
+    p.alice
+        .client
+        .expect_system(&to_bob, "the line handed back, not delivered", WAIT, |t| {
+            t.contains("NOT delivered") && t.contains("after leaving walrus words")
+        });
     std::thread::sleep(Duration::from_secs(3));
+    let dialogs: Vec<Line> = p
+        .alice
+        .client
+        .lines()
+        .into_iter()
+        .filter(|l| l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains("?S1")))
+        .collect();
+    assert!(
+        dialogs.is_empty(),
+        "a dialog with a Sotto line: {dialogs:?}"
+    );
     assert_not_on_wire(
         &[&p.alice.tap, &p.bob.tap],
         "walrus",

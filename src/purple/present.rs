@@ -227,6 +227,46 @@ fn quiet_line(r: &ConvRef, kind: Quiet, event: &Event) -> Option<String> {
     Some(texts::with_unreported(line, kind, unreported))
 }
 
+/// A line of ours to `r` came back undelivered (`condition`: the server's reason). The
+/// contact's window opens and says so, with the text while the conversation remembers it:
+/// the user sees what did not arrive instead of a dialog with the encrypted line in it. The
+/// same line handed back again shows nothing; lines whose text is not remembered are kept
+/// quiet like other unauthenticated lines (anyone can hand back anything).
+pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str) {
+    let text = service::sent_text(r, line);
+    if r.conversation_or_new().is_null() {
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let head: String = line.trim().chars().take(64).collect();
+    let shown = with_state(|state| {
+        let w = state.windows.entry(r.key()).or_default();
+        if text.is_none() {
+            return w.may_write(Quiet::Undelivered, now);
+        }
+        if w.bounced.contains(&head) {
+            return None;
+        }
+        if w.bounced.len() >= super::state::BOUNCES_KEPT {
+            w.bounced.pop_front();
+        }
+        w.bounced.push_back(head);
+        Some(0)
+    })
+    .flatten();
+    if let Some(unreported) = shown {
+        let line = texts::undelivered(&r.peer, text.as_deref().map(String::as_str), condition);
+        r.system_line(&texts::with_unreported(
+            line,
+            Quiet::Undelivered,
+            unreported,
+        ));
+    }
+}
+
 /// Show `text` in `r`'s window as a message we sent (for text libpurple does not echo itself:
 /// flushed queues, encrypted IRC commands). Not logged unless `log_encrypted`: the window's
 /// logging is off while encrypted ([`redecorate`]), so the line is an ordinary sent message

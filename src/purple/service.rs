@@ -6,7 +6,9 @@
 
 use rand_core::OsRng;
 
-use crate::protocol::{ConvState, Conversation, IdentityPublic, ReceiveAction, ReceiveOutcome};
+use crate::protocol::{
+    ConvState, Conversation, IdentityPublic, ReceiveAction, ReceiveOutcome, SecretString,
+};
 use crate::sessions::trust::AcceptError;
 use crate::sessions::trust::{Change, Changed};
 use crate::sessions::{ConvRef, Effects, Notice, Outgoing, Sessions, Settings};
@@ -316,6 +318,12 @@ pub(crate) fn question_pending(r: &ConvRef) -> bool {
 pub(crate) fn pending_question(r: &ConvRef) -> Option<String> {
     let key = r.key();
     with_sessions(|s| s.pending_question(&key)).flatten()
+}
+
+/// The text of `line`, sent to `r` and handed back undelivered, while it is remembered.
+pub(crate) fn sent_text(r: &ConvRef, line: &str) -> Option<SecretString> {
+    let key = r.key();
+    with_sessions(|s| s.sent_text(&key, line)).flatten()
 }
 
 /// How the user trusts the key of the current (or last) session with `r`.

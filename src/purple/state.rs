@@ -74,7 +74,14 @@ pub(crate) struct Window {
     /// Per kind of line anyone can provoke ([`Quiet`]): when the last one was written, and how
     /// many were not written since. A flood gets a handful of lines, not one each.
     pub quiet: [(u64, usize); Quiet::KINDS],
+    /// The lines handed back undelivered whose text was shown (the newest [`BOUNCES_KEPT`]):
+    /// the same line handed back again shows nothing.
+    pub bounced: std::collections::VecDeque<String>,
 }
+
+/// How many lines handed back undelivered a window remembers (as many as the texts a
+/// conversation remembers for them).
+pub(crate) const BOUNCES_KEPT: usize = 32;
 
 /// Window lines that an unauthenticated line provokes, each kind kept quiet on its own (one
 /// kind's flood never hides the first line of another).
@@ -87,10 +94,12 @@ pub(crate) enum Quiet {
     /// "Could not start the encrypted conversation" (a forged `?S1R` or `?S1C` while a
     /// handshake waits).
     HandshakeFailed,
+    /// "A message … was not delivered", for a line handed back whose text is not remembered.
+    Undelivered,
 }
 
 impl Quiet {
-    const KINDS: usize = 3;
+    const KINDS: usize = 4;
 
     /// At most one line of a kind per this many seconds per window; the next says how many
     /// were not written.
@@ -154,7 +163,23 @@ pub(crate) struct State {
     pub last_tag: usize,
     /// A sync of messages read and saved without one is due (a 0 ms timeout).
     pub sync_due: Option<super::service::Timeout>,
+    /// The newest XMPP stanzas that carried a data line of ours ([`SentStanza`]), to know one a
+    /// server hands back undelivered (RFC 6120 lets the error leave the body out).
+    pub sent_stanzas: std::collections::VecDeque<SentStanza>,
 }
+
+/// An XMPP `<message>` that carried one of our data lines.
+pub(crate) struct SentStanza {
+    /// Its `id` attribute.
+    pub id: String,
+    /// Where it went (its `to`).
+    pub to: String,
+    /// The line.
+    pub line: String,
+}
+
+/// How many [`SentStanza`]s are kept.
+pub(crate) const SENT_STANZAS_KEPT: usize = 64;
 
 /// What our `sending-im-msg` handler let through, for the `send_im` wrapper to recognise.
 pub(crate) struct Approval {
@@ -288,6 +313,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 tags: HashMap::new(),
                 last_tag: 0,
                 sync_due: None,
+                sent_stanzas: Default::default(),
             });
         }
     });

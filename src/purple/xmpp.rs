@@ -34,7 +34,9 @@ use crate::protocol::wire::is_sotto_text;
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{cstr_to_string, cstring, ConvRef};
+use super::present;
 use super::service;
+use super::state::{with_state, SentStanza, SENT_STANZAS_KEPT};
 
 thread_local! {
     /// Lines being sent to another client of the contact, under a session of its own: their
@@ -80,7 +82,7 @@ pub(crate) unsafe extern "C" fn sending_xmlnode(
             // XEP-0380 clients (Conversations, Gajim, Dino) show "encrypted with Sotto"
             // instead of the body: right for the base64 lines, wrong for the two written for
             // people (the invitation `?S1Q` a client without Sotto shows, and `?S1E` reports).
-            let kind = text.trim_start().as_bytes().get(3).copied();
+            let kind = kind(&text);
             if !matches!(kind, Some(b'Q' | b'E')) {
                 let eme = sys::xmlnode_new_child(node, c"encryption".as_ptr());
                 sys::xmlnode_set_namespace(eme, c"urn:xmpp:eme:0".as_ptr());
@@ -89,9 +91,47 @@ pub(crate) unsafe extern "C" fn sending_xmlnode(
             }
             if matches!(kind, Some(b'D' | b'P')) {
                 address_to_session(gc, node);
+                remember_sent(node, text);
             }
         }
     })
+}
+
+/// Keeps `node`'s id, `to` and `line` (see [`SentStanza`]).
+///
+/// # Safety
+/// `node` must be a live stanza.
+unsafe fn remember_sent(node: *mut sys::xmlnode, line: String) {
+    // SAFETY: per the caller; the strings are copied at once.
+    let (id, to) = unsafe {
+        (
+            cstr_to_string(sys::xmlnode_get_attrib(node, c"id".as_ptr())),
+            cstr_to_string(sys::xmlnode_get_attrib(node, c"to".as_ptr())),
+        )
+    };
+    let (Some(id), Some(to)) = (id, to) else {
+        return;
+    };
+    let _ = with_state(|state| {
+        if state.sent_stanzas.len() >= SENT_STANZAS_KEPT {
+            state.sent_stanzas.pop_front();
+        }
+        state.sent_stanzas.push_back(SentStanza { id, to, line });
+    });
+}
+
+/// The data line a stanza with `id`, sent to `from`'s bare JID, carried.
+fn sent_in(id: &str, from: &str) -> Option<String> {
+    let bare = |jid: &str| jid.split('/').next().unwrap_or(jid).to_ascii_lowercase();
+    with_state(|state| {
+        state
+            .sent_stanzas
+            .iter()
+            .rev()
+            .find(|s| s.id == id && bare(&s.to) == bare(from))
+            .map(|s| s.line.clone())
+    })
+    .flatten()
 }
 
 /// `jabber-receiving-xmlnode(gc, &packet)`: a Sotto line addressed to another client of this
@@ -111,6 +151,16 @@ pub(crate) unsafe extern "C" fn receiving_xmlnode(
         // SAFETY: libpurple's in/out parameter, non-null.
         let node = unsafe { *packet };
         non_null!(node);
+        // SAFETY: a live node and connection for this callback.
+        if unsafe { handed_back(gc, node) } {
+            // SAFETY: libpurple's in/out parameter: the stanza is the handler's to free, and
+            // NULL tells libpurple it was handled.
+            unsafe {
+                sys::xmlnode_free(node);
+                *packet = std::ptr::null_mut();
+            }
+            return;
+        }
         // SAFETY: a live node for this callback, before libpurple parses it.
         unsafe { drop_custom_smileys(node) };
         // SAFETY: a live node and connection for this callback; strings are copied at once.
@@ -129,6 +179,78 @@ pub(crate) unsafe extern "C" fn receiving_xmlnode(
             }
         }
     })
+}
+
+/// A `<message type='error'>` handing back a stanza that carried one of our data lines (the
+/// contact's server or a room could not deliver it: `service-unavailable`,
+/// `remote-server-not-found`, `not-acceptable` from a room that was left), known by its id or by
+/// the line in its body: the contact's window says the message was not delivered, with its text while it is
+/// remembered ([`present::undelivered`]), and the stanza goes no further. libpurple showed the
+/// encrypted line in an "XMPP Message Error" dialog when the server sent it back, nothing at all
+/// when it did not (the window still showed the message as sent).
+///
+/// # Safety
+/// `gc` and `node` must be the live connection and stanza of a `jabber-receiving-xmlnode`
+/// callback.
+unsafe fn handed_back(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) -> bool {
+    // SAFETY: per the caller; strings are copied at once.
+    unsafe {
+        if cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref()
+            != Some("error")
+        {
+            return false;
+        }
+        let Some(from) = cstr_to_string(sys::xmlnode_get_attrib(node, c"from".as_ptr())) else {
+            return false;
+        };
+        // The stanza we sent, by its id (a server need not send the body back); else the
+        // body, if it is one of our lines. Data lines only: a handshake line handed back
+        // lapses as any unanswered one does.
+        let id = cstr_to_string(sys::xmlnode_get_attrib(node, c"id".as_ptr()));
+        let Some(line) = id
+            .and_then(|id| sent_in(&id, &from))
+            .or_else(|| sotto_body(node))
+            .filter(|l| matches!(kind(l), Some(b'D' | b'P')))
+        else {
+            return false;
+        };
+        let Some(r) = ConvRef::from_account(sys::purple_connection_get_account(gc), &from) else {
+            return false;
+        };
+        let condition = error_condition(node);
+        present::undelivered(&r, &line, &condition);
+        true
+    }
+}
+
+/// The name of the RFC 6120 condition of `node`'s `<error>` (`service-unavailable`), or "";
+/// only lower-case letters and '-' (it is the server's text), at most 40 of them.
+///
+/// # Safety
+/// `node` must be a live stanza.
+unsafe fn error_condition(node: *mut sys::xmlnode) -> String {
+    // SAFETY: per the caller; the children are the node's own, walked within this call.
+    unsafe {
+        let error = sys::xmlnode_get_child(node, c"error".as_ptr());
+        if error.is_null() {
+            return String::new();
+        }
+        let mut child = (*error).child;
+        while !child.is_null() {
+            if (*child).type_ == sys::XMLNODE_TYPE_TAG {
+                let name = cstr_to_string((*child).name).unwrap_or_default();
+                if name != "text" {
+                    return name
+                        .chars()
+                        .filter(|c| c.is_ascii_lowercase() || *c == '-')
+                        .take(40)
+                        .collect();
+                }
+            }
+            child = (*child).next;
+        }
+        String::new()
+    }
 }
 
 /// A one-to-one `<message>` whose XHTML-IM part carries custom smileys (`<img src='cid:…'
@@ -222,6 +344,11 @@ unsafe fn sotto_body(node: *mut sys::xmlnode) -> Option<String> {
         }
         is_sotto_text(&text).then_some(text)
     }
+}
+
+/// The kind of a Sotto line: the letter after `?S1`.
+fn kind(line: &str) -> Option<u8> {
+    line.trim_start().as_bytes().get(3).copied()
 }
 
 /// Whether `to` is a full JID of the same account as `own` with another resource.

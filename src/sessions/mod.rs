@@ -32,7 +32,7 @@ use std::collections::HashMap;
 
 use crate::protocol::names::Names;
 use crate::protocol::{
-    ConvState, Conversation, Event, IdentityKey, IdentityPublic, Policy, SecretBytes,
+    ConvState, Conversation, Event, IdentityKey, IdentityPublic, Policy, SecretBytes, SecretString,
 };
 use crate::store::{Store, StoreError};
 
@@ -793,6 +793,15 @@ impl Sessions {
             .conv
             .pending_question()
             .map(str::to_owned)
+    }
+
+    /// The text of `line`, a data line sent to the contact (or to another of its clients)
+    /// and handed back undelivered, while it is remembered (in memory only: nothing is loaded).
+    pub fn sent_text(&self, key: &ConvKey, line: &str) -> Option<SecretString> {
+        let s = self.sessions.get(key)?;
+        s.conv
+            .sent_text(line)
+            .or_else(|| s.others.iter().find_map(|o| o.conv.sent_text(line)))
     }
 
     /// The contact's key in a loaded conversation (nothing is loaded).

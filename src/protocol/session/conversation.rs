@@ -742,6 +742,21 @@ impl Conversation {
         }
     }
 
+    /// The text of `line`, a data line this side sent, while it is remembered: for a line the
+    /// transport handed back undelivered (an XMPP error bounce). Changes nothing: anyone can
+    /// hand back any line, and the text stays for a not-read notice.
+    pub fn sent_text(&self, line: &str) -> Option<SecretString> {
+        let Ok(WireMessage::Data(m)) = WireMessage::decode(line) else {
+            return None;
+        };
+        let id = MessageRef::of(&m);
+        self.sent
+            .iter()
+            .find(|s| s.id == id && self.now.saturating_sub(s.at) <= SENT_KEPT_SECS)?
+            .text
+            .clone()
+    }
+
     /// Whether `last` is long enough ago (or never) for another not-read notice.
     fn not_read_due(last: Option<u64>, now: u64) -> bool {
         last.map_or(true, |t| {

@@ -342,3 +342,34 @@ fn a_message_that_was_not_read_is_sent_again_over_a_new_session() {
     );
     assert!(accepted.inject.is_empty());
 }
+
+/// A data line handed back undelivered (an XMPP error) names its text while the sender
+/// remembers it, and changes nothing: the text is still there for a not-read notice.
+#[test]
+fn a_line_handed_back_names_its_text_and_changes_nothing() {
+    let (mut alice, _laptop, mut rng) = established(905);
+    alice.tick(1000);
+    let first = send(&mut alice, "walrus the room returned", &mut rng);
+    let second = send(&mut alice, "second walrus", &mut rng);
+    let before = state_of(&alice);
+    for _ in 0..2 {
+        assert_eq!(
+            alice.sent_text(&first[0]).as_deref().map(String::as_str),
+            Some("walrus the room returned")
+        );
+    }
+    assert_eq!(
+        alice.sent_text(&second[0]).as_deref().map(String::as_str),
+        Some("second walrus")
+    );
+    // Not ours, not a data line, not a line: nothing.
+    let (mut other, _, mut rng2) = established(906);
+    let theirs = send(&mut other, "someone else's", &mut rng2);
+    for line in [theirs[0].as_str(), "?S1Q hello", "walrus", ""] {
+        assert!(alice.sent_text(line).is_none(), "{line:?}");
+    }
+    assert_eq!(state_of(&alice), before, "asking changed the conversation");
+    // Past the keeping time: forgotten.
+    alice.tick(1000 + 24 * 3600);
+    assert!(alice.sent_text(&first[0]).is_none());
+}

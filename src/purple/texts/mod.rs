@@ -355,8 +355,29 @@ pub(crate) fn with_unreported(line: String, kind: Quiet, unreported: usize) -> S
         Quiet::Unreadable => "more could not be read",
         Quiet::PeerError => "more such reports came",
         Quiet::HandshakeFailed => "more attempts failed",
+        Quiet::Undelivered => "more came back",
     };
     format!("{line} ({unreported} {what} since the last such line.)")
+}
+
+/// A line of ours to `peer` came back undelivered (an XMPP error with `condition`, the
+/// server's reason): with its `text` when that is still remembered.
+pub(crate) fn undelivered(peer: &str, text: Option<&str>, condition: &str) -> String {
+    let why = if condition.is_empty() {
+        String::new()
+    } else {
+        format!(" (the server said: {condition})")
+    };
+    match text {
+        Some(text) => format!(
+            "your encrypted message to {peer} was NOT delivered{why}: \"{text}\". It is not \
+             sent again by itself."
+        ),
+        None => format!(
+            "an encrypted message to {peer} was NOT delivered{why}; which one is no longer \
+             known."
+        ),
+    }
 }
 
 /// A notice of the sessions service.
