@@ -550,6 +550,32 @@ fn xmpp_key_change_dialog_accept_delivers_held() {
     p.assert_no_criticals();
 }
 
+/// alice asks a question and closes her window before bob answers: the result opens it again
+/// (it was written nowhere, so alice never learned whether bob's key checked out).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_questions_result_reaches_a_closed_window() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.alice
+        .client
+        .cmd(&bob, "sotto verify favourite tea | oolong");
+    p.bob
+        .client
+        .expect_system(&alice, "bob sees alice's question", WAIT, |t| {
+            t.contains("favourite tea")
+        });
+    p.alice
+        .client
+        .command(&format!("close {}", escape_arg(&bob)));
+    p.alice.client.expect("the window closed", WAIT, |l| {
+        l.tag == "ECHO" && l.field(0) == "close"
+    });
+    p.bob.client.cmd(&alice, "sotto answer oolong");
+    both_see_success(&p);
+    p.assert_no_criticals();
+}
+
 /// Pidgin's key dialog closed with its window's close button calls nothing back: a later
 /// change to another key still gets its dialog (it got none, for as long as Sotto ran), and
 /// `/sotto accept` of that key closes the dialog showing it (its buttons would only ask again).

@@ -167,6 +167,8 @@ fn compare(r: &ConvRef) {
 /// The user compared fingerprints and they matched: `key` becomes verified (and, if it is a
 /// changed key still waiting for acceptance, accepted: checking it is exactly what we asked for).
 fn mark_verified(r: &ConvRef, key: &IdentityPublic) {
+    // What it did shows in the window, also when it was closed since the dialog opened.
+    r.conversation_or_new();
     if service::waiting(r).is_some_and(|(_, blocked)| blocked)
         && service::peer_key(r).as_ref() == Some(key)
     {
@@ -409,6 +411,9 @@ unsafe extern "C" fn answer_ok(data: *mut c_void, text: *const c_char) {
         };
         let answer = SecretString::new(cstr_to_string(text).unwrap_or_default());
         let Some(current) = service::pending_question(&r) else {
+            // Answered, withdrawn or ended meanwhile: nothing is sent, and the window says so.
+            r.conversation_or_new();
+            r.system_line(&texts::no_question(&r.peer));
             return;
         };
         // The contact asked another question since this dialog opened: this answer was

@@ -146,6 +146,10 @@ fn run(r: &ConvRef, code: usize) {
         START | STOP => {
             if let Some(fx) = service::start_or_stop(r, code == START) {
                 present::apply(r, fx);
+            } else {
+                // As `/sotto start` says it: the menu did nothing, and the window says why.
+                r.conversation_or_new();
+                r.system_line(texts::no_identity());
             }
         }
         FINGERPRINT => {

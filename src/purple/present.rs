@@ -60,7 +60,10 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
                 | Event::QueuedSent { .. }
                 | Event::Unsent { .. }
                 | Event::PlaintextWhileEncrypted
-                | Event::NotRead { text: Some(_) } => true,
+                | Event::NotRead { text: Some(_) }
+                // A question's result (authenticated: it comes over the session): the user
+                // waits for it, maybe with the window closed since asking.
+                | Event::VerificationResult { .. } => true,
                 // A start of ours that lapsed with messages still held and no session (told
                 // by the sweep, maybe long after the window was closed): they must not stay
                 // held unseen.
