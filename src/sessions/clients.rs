@@ -782,9 +782,20 @@ impl Sessions {
         })?;
         let o = &mut s.others[index];
         let accepted = o.conv.peer_identity()?;
-        // Its session sends nothing held (it holds nothing): only the key is accepted.
-        let _ = o.conv.acknowledge_peer_key(rng);
+        // Its session holds nothing typed, but may send again what a not-read notice named
+        // (its `resend`): those lines go to it once the decision is saved, never dropped.
+        let out = o.conv.acknowledge_peer_key(rng);
         let address = o.address.clone();
+        let resent: Vec<(String, String)> = out
+            .inject
+            .into_iter()
+            .map(|line| (address.clone(), line))
+            .collect();
+        let resent_events: Vec<Event> = out
+            .events
+            .into_iter()
+            .filter(|e| matches!(e, Event::Resent { .. }))
+            .collect();
         let mut fx = Effects {
             reply_to: s.peer_raw.clone(),
             force_window: true,
@@ -807,10 +818,14 @@ impl Sessions {
             Self::refresh_others(s, settings);
         }
         match self.persist(key, &[]) {
-            Ok(()) => fx.notices.push(Notice::OtherClient {
-                address,
-                what: OtherClient::Accepted,
-            }),
+            Ok(()) => {
+                fx.elsewhere = resent;
+                fx.events = resent_events;
+                fx.notices.push(Notice::OtherClient {
+                    address,
+                    what: OtherClient::Accepted,
+                });
+            }
             Err(reason) => {
                 self.roll_back(key, settings);
                 fx.notices.push(Notice::NotSaved {

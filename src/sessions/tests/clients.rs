@@ -1295,3 +1295,69 @@ fn an_unaccepted_main_key_does_not_replace_another_client() {
         );
     }
 }
+
+/// Another client of the contact said it could not read one of alice's messages (it goes again
+/// over its next session), then came back with a new key: accepting that key sends the message
+/// again, to it. (It was encrypted and dropped with the acceptance, and nothing said so.)
+#[test]
+fn accepting_another_clients_new_key_sends_what_it_did_not_read() {
+    use crate::protocol::wire::MessageRef;
+    let mut net = Net::new("clients-resend");
+    net.both_accepted();
+    let (address, _, _) = net.others()[0].clone();
+    let other: &'static str = if address == LAPTOP { LAPTOP } else { DESKTOP };
+    let missed = "walrus the other client missed";
+    net.alice_types(missed);
+    let line = net
+        .wire
+        .iter()
+        .rev()
+        .find(|(to, _)| to == other)
+        .map(|(_, l)| l.clone())
+        .expect("a line to the other client");
+    let Ok(WireMessage::Data(m)) = WireMessage::decode(&line) else {
+        panic!("not a data line: {line}");
+    };
+    net.deliver(VecDeque::from([(
+        other.to_owned(),
+        "alice".to_owned(),
+        MessageRef::of(&m).not_read_line(),
+    )]));
+
+    // The other client, with a new key (a new store), starts again.
+    *net.client(other) = peer("clients-resend-new", "bob", "alice", 88);
+    net.shown.remove(other);
+    let at = Net::at(&net.names, other, net.now);
+    let c = net.client(other);
+    let key = c.key.clone();
+    let lines = c
+        .sessions
+        .start_or_stop(&key, "alice", &at, true, &mut c.rng)
+        .expect("start")
+        .inject;
+    net.deliver(
+        lines
+            .into_iter()
+            .map(|l| (other.to_owned(), "alice".to_owned(), l))
+            .collect(),
+    );
+    let (_, reads, fp) = net
+        .others()
+        .into_iter()
+        .find(|o| o.0 == other)
+        .expect("the other client");
+    assert!(!reads, "its new key waits for alice");
+    assert!(!net.shown(other).contains(&missed.to_owned()));
+    let fx = net.accept(&fp.expect("its key")).expect("accepted");
+    net.deliver(
+        fx.elsewhere
+            .into_iter()
+            .map(|(to, l)| ("alice".to_owned(), to, l))
+            .collect(),
+    );
+    assert!(
+        net.shown(other).contains(&missed.to_owned()),
+        "what it did not read never reached it: {:?}",
+        net.shown(other)
+    );
+}
