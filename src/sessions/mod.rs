@@ -594,14 +594,19 @@ impl Sessions {
                 .iter()
                 .map(|(name, row, _)| (name.as_str(), row.as_slice()))
                 .collect();
-            let saved = match save {
-                Save::Synced => store.save_sessions(&key.protocol, &key.account, &batch),
-                Save::Unsynced => store.save_sessions_unsynced(&key.protocol, &key.account, &batch),
-            };
+            // The trust records the decision makes (a key taken on first use, verified) go in
+            // the same transaction: a crash between two commits left the session on a key
+            // the trust table did not have, and the next key was then taken as a first one.
+            let mut notes = Vec::new();
+            let mut record = || notes = trust::record_events(store, key, events);
+            let (p, a) = (&key.protocol, &key.account);
+            let synced = save == Save::Synced;
+            let saved = store.save_sessions_with(p, a, &batch, synced, &mut record);
             if let Err(e) = saved {
                 self.log.push(format!("saving a session: {e}"));
                 return Err(reason(&e));
             }
+            self.log.extend(notes);
             if main.is_some() {
                 s.saved = main;
             }
@@ -611,9 +616,10 @@ impl Sessions {
                 }
             }
             self.unchecked = true;
+        } else {
+            let notes = trust::record_events(store, key, events);
+            self.log.extend(notes);
         }
-        let notes = trust::record_events(store, key, events);
-        self.log.extend(notes);
         Ok(())
     }
 

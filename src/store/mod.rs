@@ -474,11 +474,7 @@ impl Store {
         account: &str,
         rows: &[(&str, &[u8])],
     ) -> Result<(), StoreError> {
-        let generation = self.write_sessions(protocol, account, rows)?;
-        // The WAL is appended to in order: this fsync made every earlier commit durable too.
-        self.unsynced.set(None);
-        self.note_generation(generation);
-        Ok(())
+        self.save_sessions_with(protocol, account, rows, true, &mut || ())
     }
 
     /// Saves like [`Store::save_sessions`], but commits without the fsync: the rows are in the
@@ -494,11 +490,30 @@ impl Store {
         account: &str,
         rows: &[(&str, &[u8])],
     ) -> Result<(), StoreError> {
-        if !self.wal {
-            return self.save_sessions(protocol, account, rows);
+        self.save_sessions_with(protocol, account, rows, false, &mut || ())
+    }
+
+    /// [`Store::save_sessions`] (`synced`) or [`Store::save_sessions_unsynced`], running `also`
+    /// (more writes of this store: the trust records the same decision makes) inside the same
+    /// transaction, so a crash keeps both or neither.
+    pub fn save_sessions_with(
+        &self,
+        protocol: &str,
+        account: &str,
+        rows: &[(&str, &[u8])],
+        synced: bool,
+        also: &mut dyn FnMut(),
+    ) -> Result<(), StoreError> {
+        if synced || !self.wal {
+            let generation = self.write_sessions(protocol, account, rows, also)?;
+            // The WAL is appended to in order: this fsync made every earlier commit durable
+            // too.
+            self.unsynced.set(None);
+            self.note_generation(generation);
+            return Ok(());
         }
         self.set_synchronous("NORMAL")?;
-        let written = self.write_sessions(protocol, account, rows);
+        let written = self.write_sessions(protocol, account, rows, also);
         // Every other write of the store stays synced, whatever happened above.
         let restored = self.set_synchronous("FULL");
         let generation = written?;
@@ -595,13 +610,22 @@ impl Store {
     }
 
     /// The rows in one transaction, committed as `synchronous` says; the new generation.
+    /// Whether a transaction is open on the store's connection.
+    #[cfg(test)]
+    pub(crate) fn in_transaction(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
     fn write_sessions(
         &self,
         protocol: &str,
         account: &str,
         rows: &[(&str, &[u8])],
+        also: &mut dyn FnMut(),
     ) -> Result<i64, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
+        // On this connection, so inside this transaction.
+        also();
         for (peer, snapshot) in rows {
             // A row's re-key mark stays until a new session settles it
             // (`Store::clear_rekey`): a snapshot saved meanwhile (the keys already dropped)

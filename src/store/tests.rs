@@ -542,3 +542,24 @@ fn a_parked_conversation_goes_when_a_keyed_arrival_settles_its_last_mark() {
     drop(s);
     fs::remove_dir_all(d).ok();
 }
+
+/// What a save runs beside its rows (the trust records of the same decision) runs inside its
+/// transaction, synced or not: a crash keeps both or neither.
+#[test]
+fn what_a_save_runs_beside_it_is_in_its_transaction() {
+    let s = Store::open(&tmp("save-with")).unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+    let peer = IdentityKey::generate(&mut rng).public();
+    for synced in [true, false] {
+        let mut inside = None;
+        let mut also = || {
+            inside = Some(s.in_transaction());
+            s.record_key_seen("prpl-irc", "a", "b", &peer).unwrap();
+        };
+        s.save_sessions_with("prpl-irc", "a", &[("b", b"one")], synced, &mut also)
+            .unwrap();
+        assert_eq!(inside, Some(true), "synced: {synced}");
+        assert!(!s.in_transaction(), "synced: {synced}: committed");
+        assert_eq!(s.accepted_keys("prpl-irc", "a", "b").unwrap().len(), 1);
+    }
+}
