@@ -303,6 +303,35 @@ pub fn data_session_id(text: &str) -> Option<[u8; 4]> {
     array(&head)
 }
 
+/// The reference of the `?S1D` line that `text` begins (a whole line, or the first piece of
+/// one cut into `?S1P` pieces, whose chunk begins it), read from its header alone: the first
+/// 64 characters at most. Says nothing about whether the line is authentic.
+pub fn data_ref_from_head(text: &str) -> Option<MessageRef> {
+    let token = text.trim_start().strip_prefix(PREFIX)?.strip_prefix('D')?;
+    let token = token.as_bytes();
+    let end = token
+        .iter()
+        .take(64)
+        .position(u8::is_ascii_whitespace)
+        .unwrap_or(token.len().min(64));
+    let quads = &token[..end - end % 4];
+    let mut head = [0u8; 48];
+    let n = URL_SAFE_NO_PAD
+        .decode(quads, base64_simd::Out::from_slice(&mut head))
+        .ok()?
+        .len();
+    let head = &head[..n];
+    let session_id = array(head)?;
+    let ratchet_key = array(head.get(4..)?)?;
+    let (_, used) = get_varint(head.get(36..)?)?;
+    let (index, _) = get_varint(head.get(36 + used..)?)?;
+    Some(MessageRef {
+        session_id,
+        ratchet_key,
+        index,
+    })
+}
+
 /// The version of a line of another Sotto version: `?S`, a digit 2 to 9, an upper-case ASCII
 /// letter (PROTOCOL.md §2).
 fn other_version(t: &str) -> Option<u8> {
@@ -994,6 +1023,28 @@ mod tests {
                     assert_eq!(reference_decode(&line), Ok(WireMessage::Data(m)));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_data_lines_head_names_it() {
+        for (index, previous_chain_len, len) in [(0, 0, 24), (127, 5, 40), (300, 70_000, 900)] {
+            let ratchet_key = [index as u8 ^ 0x5a; 32];
+            let m = DataMessage {
+                session_id: [1, 2, 3, 4],
+                ratchet_key,
+                previous_chain_len,
+                index,
+                ciphertext: vec![9; len],
+            };
+            let line = WireMessage::Data(m.clone()).encode();
+            let want = Some(MessageRef::of(&m));
+            assert_eq!(data_ref_from_head(&line), want, "{index}");
+            // The first 64 characters are enough: what the first piece of a cut line holds.
+            assert_eq!(data_ref_from_head(&line[..4 + 64]), want, "{index}");
+        }
+        for not in ["", "?S1D", "?S1DAAAA", "?S1Q", "?S1Iabcdefgh", "hello"] {
+            assert_eq!(data_ref_from_head(not), None, "{not:?}");
         }
     }
 

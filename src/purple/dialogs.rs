@@ -51,6 +51,7 @@ fn action_dialog(
     buttons: &[&CStr],
     p: Pending,
 ) {
+    let own_handle = matches!(p, Pending::KeyChanged { .. });
     let Some(data) = park(p) else { return };
     let (title, primary, secondary) = (
         glue::cstring(&text.title),
@@ -68,11 +69,13 @@ fn action_dialog(
         let cb = glue::callback(action_chosen as *const c_void);
         let label = |i: usize| buttons.get(i).map_or(c"".as_ptr(), |b| b.as_ptr());
         let who = who.as_ref().map_or(std::ptr::null(), |w| w.as_ptr());
-        let handle = plugin_handle();
+        // A key dialog is its own owner (its number: never the address of anything, so no
+        // other request has it), to close exactly it later; the others are the plugin's.
+        let handle = if own_handle { data } else { plugin_handle() };
         // Always three (label, callback) pairs: libpurple reads `count` of them; the C
         // varargs convention ignores the rest.
         let count = buttons.len().min(3);
-        let ui = sys::purple_request_action(
+        sys::purple_request_action(
             handle,
             title.as_ptr(),
             primary.as_ptr(),
@@ -90,14 +93,6 @@ fn action_dialog(
             label(2),
             cb,
         );
-        // Answered already (a UI that answers at once) when its Pending is gone.
-        let _ = with_state(|state| {
-            if let Some(Pending::KeyChanged { ui: slot, .. }) =
-                state.dialogs.get_mut(&(data as usize))
-            {
-                *slot = ui as usize;
-            }
-        });
     }
 }
 
@@ -458,9 +453,7 @@ fn decline(r: &ConvRef) {
 /// The contact's key changed to `key` (`Event::PeerKeyChanged`): explain, and offer to accept
 /// exactly that key.
 pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
-    if !make_way_for_key_dialog(r, &key, false) {
-        return;
-    }
+    make_way_for_key_dialog(r, false);
     let fingerprint = key.fingerprint().to_string();
     action_dialog(
         Some(r),
@@ -471,7 +464,6 @@ pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
             r: r.clone(),
             key,
             other_client: false,
-            ui: 0,
         },
     );
 }
@@ -480,9 +472,7 @@ pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
 /// dialog offers to accept exactly this key for it (nothing is held: that client only gets
 /// nothing until then).
 pub(crate) fn other_client_key(r: &ConvRef, address: &str, key: IdentityPublic) {
-    if !make_way_for_key_dialog(r, &key, true) {
-        return;
-    }
+    make_way_for_key_dialog(r, true);
     let fingerprint = key.fingerprint().to_string();
     action_dialog(
         Some(r),
@@ -493,7 +483,6 @@ pub(crate) fn other_client_key(r: &ConvRef, address: &str, key: IdentityPublic) 
             r: r.clone(),
             key,
             other_client: true,
-            ui: 0,
         },
     );
 }
@@ -507,9 +496,7 @@ pub(crate) fn names_mismatch(
     stated_self: &str,
     stated_peer: &str,
 ) {
-    if !make_way_for_key_dialog(r, &key, false) {
-        return;
-    }
+    make_way_for_key_dialog(r, false);
     let text = texts::names_mismatch_dialog(
         &plain(&r.peer),
         &plain(me),
@@ -528,75 +515,62 @@ pub(crate) fn names_mismatch(
             r: r.clone(),
             key,
             other_client: false,
-            ui: 0,
         },
     );
 }
 
-/// Whether a dialog about `key` may open for `r`'s conversation: one at a time per
+/// Makes way for a dialog about `key` in `r`'s conversation: one key dialog at a time per
 /// conversation and kind (the contact's key, or another client's), however often a peer
-/// changes keys.
-///
-/// An open dialog about the contact's key that shows another key than `key` is stale (the
-/// conversation is on `key` now): it closes, and the new one opens. That is also what lets a
-/// dialog the user closed with its window's close button (which calls nothing back, so its
-/// entry stays) stop keeping every later one from opening. Another client's dialog stays
-/// until it is answered: a flood of made-up clients gets one dialog, not a dialog each.
-fn make_way_for_key_dialog(r: &ConvRef, key: &IdentityPublic, other: bool) -> bool {
-    let conv = r.key();
-    let open = with_state(|state| {
-        state
-            .dialogs
-            .values()
-            .filter_map(|p| match p {
-                Pending::KeyChanged {
-                    r,
-                    key,
-                    other_client,
-                    ..
-                } if r.key() == conv && *other_client == other => Some(*key),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-    })
-    .unwrap_or_default();
-    if open.is_empty() {
-        return true;
-    }
-    if other || open.contains(key) {
-        return false;
-    }
-    close_key_dialogs(r, |shown, other_client| !other_client && shown != key);
-    true
+/// changes keys. The one open (maybe about another key by now) closes, and the new one shows
+/// what is current. A dialog the user closed with its window's close button calls nothing back
+/// in Pidgin, so its entry stays: kept, it stopped every later dialog of its kind from
+/// opening for that contact.
+fn make_way_for_key_dialog(r: &ConvRef, other: bool) {
+    close_key_dialogs(r, |_, other_client| other_client == other);
 }
 
-/// Closes the key dialogs open for `r`'s conversation that `stale` says (given the key shown
-/// and whether it is another client's) act on what they no longer show.
-fn close_key_dialogs(r: &ConvRef, stale: impl Fn(&IdentityPublic, bool) -> bool) {
+/// Closes the key dialogs open for `r`'s conversation that `which` says (given the key shown
+/// and whether it is another client's).
+fn close_key_dialogs(r: &ConvRef, which: impl Fn(&IdentityPublic, bool) -> bool) {
     let conv = r.key();
-    let open = with_state(|state| {
+    let ids = with_state(|state| {
         let ids: Vec<usize> = state
             .dialogs
             .iter()
             .filter(|(_, p)| {
-                matches!(p, Pending::KeyChanged { r, key, other_client, .. }
-                    if r.key() == conv && stale(key, *other_client))
+                matches!(p, Pending::KeyChanged { r, key, other_client }
+                    if r.key() == conv && which(key, *other_client))
             })
             .map(|(id, _)| *id)
             .collect();
-        ids.into_iter()
-            .filter_map(|id| match state.dialogs.remove(&id) {
-                Some(Pending::KeyChanged { ui, .. }) => Some(ui),
-                _ => None,
-            })
+        for id in &ids {
+            state.dialogs.remove(id);
+        }
+        ids
+    })
+    .unwrap_or_default();
+    for id in ids {
+        // SAFETY: the owner handle the dialog was opened with (its number, see
+        // `action_dialog`); libpurple closes the requests it still has with it, none when the
+        // user closed it already. Its Pending is gone: a callback would do nothing.
+        unsafe { sys::purple_request_close_with_handle(id as *mut c_void) };
+    }
+}
+
+/// Closes every key dialog (the plugin is unloaded: their callbacks must not outlive it).
+pub(crate) fn close_all_key_dialogs() {
+    let ids = with_state(|state| {
+        state
+            .dialogs
+            .iter()
+            .filter(|(_, p)| matches!(p, Pending::KeyChanged { .. }))
+            .map(|(id, _)| *id)
             .collect::<Vec<_>>()
     })
     .unwrap_or_default();
-    for ui in open.into_iter().filter(|ui| *ui != 0) {
-        // SAFETY: a handle libpurple returned for an action request of ours; its Pending is
-        // gone, so a callback that still came would find nothing and do nothing. A dialog the
-        // user already closed is no longer in libpurple's list, where this looks it up.
-        unsafe { sys::purple_request_close(sys::PURPLE_REQUEST_ACTION, ui as *mut c_void) };
+    for id in ids {
+        // SAFETY: as in `close_key_dialogs`.
+        unsafe { sys::purple_request_close_with_handle(id as *mut c_void) };
     }
 }
 

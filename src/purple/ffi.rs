@@ -126,6 +126,8 @@ pub unsafe extern "C" fn sotto_plugin_unload(plugin: *mut PurplePlugin) -> gbool
             present::stop_all();
         }
         service::release_reservations();
+        // Each key dialog is its own owner (not the plugin): closed by its own handle.
+        super::dialogs::close_all_key_dialogs();
         state::remove();
         // SAFETY: closes any settings dialog we opened (its user data is then leaked, not freed
         // twice).

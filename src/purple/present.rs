@@ -230,44 +230,60 @@ fn quiet_line(r: &ConvRef, kind: Quiet, event: &Event) -> Option<String> {
     Some(texts::with_unreported(line, kind, unreported))
 }
 
-/// A line of ours to `r` came back undelivered (`condition`: the server's reason). The
-/// contact's window opens and says so, with the text while the conversation remembers it:
-/// the user sees what did not arrive instead of a dialog with the encrypted line in it. The
-/// same line handed back again shows nothing; lines whose text is not remembered are kept
-/// quiet like other unauthenticated lines (anyone can hand back anything).
-pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str) {
+/// A line of ours to `r` came back undelivered (`condition`: the server's reason; `ours`: the
+/// stanza is one we sent there, known by its id). The contact's window opens and says so,
+/// with the text while the conversation remembers it: the user sees what did not arrive
+/// instead of nothing, or a dialog with the encrypted line in it. Returns whether it was
+/// handled: a line neither known by its stanza nor by its text is left to libpurple.
+///
+/// The same line handed back again says nothing (and opens nothing); a line whose text is no
+/// longer remembered is kept quiet like other unauthenticated lines.
+pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str, ours: bool) -> bool {
     let text = service::sent_text(r, line);
-    if r.conversation_or_new().is_null() {
-        return;
+    if text.is_none() && !ours {
+        return false;
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     let head: String = line.trim().chars().take(64).collect();
-    let shown = with_state(|state| {
-        let w = state.windows.entry(r.key()).or_default();
-        if text.is_none() {
-            return w.may_write(Quiet::Undelivered, now);
+    let first = with_state(|state| {
+        if state.bounced.contains(&head) {
+            return false;
         }
-        if w.bounced.contains(&head) {
-            return None;
+        if state.bounced.len() >= super::state::BOUNCES_KEPT {
+            state.bounced.pop_front();
         }
-        if w.bounced.len() >= super::state::BOUNCES_KEPT {
-            w.bounced.pop_front();
-        }
-        w.bounced.push_back(head);
-        Some(0)
+        state.bounced.push_back(head);
+        true
     })
-    .flatten();
-    if let Some(unreported) = shown {
-        let line = texts::undelivered(&r.peer, text.as_deref().map(String::as_str), condition);
+    .unwrap_or(false);
+    if !first || r.conversation_or_new().is_null() {
+        return true;
+    }
+    let unreported = if text.is_some() {
+        Some(0)
+    } else {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        with_state(|state| {
+            state
+                .windows
+                .entry(r.key())
+                .or_default()
+                .may_write(Quiet::Undelivered, now)
+        })
+        .flatten()
+    };
+    if let Some(unreported) = unreported {
+        let text = text.as_deref().map(String::as_str);
+        let line = texts::undelivered(&r.peer, text, condition);
         r.system_line(&texts::with_unreported(
             line,
             Quiet::Undelivered,
             unreported,
         ));
     }
+    true
 }
 
 /// Show `text` in `r`'s window as a message we sent (for text libpurple does not echo itself:

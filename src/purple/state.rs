@@ -49,13 +49,13 @@ pub(crate) enum Pending {
         ui: usize,
     },
     /// The contact's key changed to `key` (or, `other_client`, another client of the contact
-    /// has it): accept exactly that key, or keep holding (not now). `ui`: libpurple's handle of
-    /// the open dialog, 0 until it is open.
+    /// has it): accept exactly that key, or keep holding (not now). Its dialog is opened with
+    /// its own number as its owner handle, so exactly it can be closed
+    /// (`purple_request_close_with_handle`).
     KeyChanged {
         r: ConvRef,
         key: IdentityPublic,
         other_client: bool,
-        ui: usize,
     },
     /// The Known fingerprints list: each item's label and the record it stands for.
     Known(Vec<(String, TrustRecord)>),
@@ -74,14 +74,10 @@ pub(crate) struct Window {
     /// Per kind of line anyone can provoke ([`Quiet`]): when the last one was written, and how
     /// many were not written since. A flood gets a handful of lines, not one each.
     pub quiet: [(u64, usize); Quiet::KINDS],
-    /// The lines handed back undelivered whose text was shown (the newest [`BOUNCES_KEPT`]):
-    /// the same line handed back again shows nothing.
-    pub bounced: std::collections::VecDeque<String>,
 }
 
-/// How many lines handed back undelivered a window remembers (as many as the texts a
-/// conversation remembers for them).
-pub(crate) const BOUNCES_KEPT: usize = 32;
+/// How many lines handed back undelivered are remembered as told ([`State::bounced`]).
+pub(crate) const BOUNCES_KEPT: usize = 64;
 
 /// Window lines that an unauthenticated line provokes, each kind kept quiet on its own (one
 /// kind's flood never hides the first line of another).
@@ -166,6 +162,9 @@ pub(crate) struct State {
     /// The newest XMPP stanzas that carried a data line of ours ([`SentStanza`]), to know one a
     /// server hands back undelivered (RFC 6120 lets the error leave the body out).
     pub sent_stanzas: std::collections::VecDeque<SentStanza>,
+    /// The start of each line handed back undelivered that was told (the newest
+    /// [`BOUNCES_KEPT`]): the same line handed back again says nothing.
+    pub bounced: std::collections::VecDeque<String>,
 }
 
 /// An XMPP `<message>` that carried one of our data lines.
@@ -314,6 +313,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 last_tag: 0,
                 sync_due: None,
                 sent_stanzas: Default::default(),
+                bounced: Default::default(),
             });
         }
     });

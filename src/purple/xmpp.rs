@@ -29,7 +29,7 @@
 
 use std::ffi::c_void;
 
-use crate::protocol::wire::is_sotto_text;
+use crate::protocol::wire::{is_sotto_text, WireMessage};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
@@ -120,6 +120,31 @@ unsafe fn remember_sent(node: *mut sys::xmlnode, line: String) {
     });
 }
 
+/// The first piece of the line `piece` is a later piece of (`?S1P`, index above 0), as one of
+/// the stanzas kept carried it: the piece that names the message. Any other line as it is.
+fn first_piece(line: String) -> String {
+    let Ok(WireMessage::Fragment(f)) = WireMessage::decode(&line) else {
+        return line;
+    };
+    if f.index == 0 {
+        return line;
+    }
+    with_state(|state| {
+        state
+            .sent_stanzas
+            .iter()
+            .rev()
+            .find_map(|s| match WireMessage::decode(&s.line) {
+                Ok(WireMessage::Fragment(g)) if g.id == f.id && g.index == 0 => {
+                    Some(s.line.clone())
+                }
+                _ => None,
+            })
+    })
+    .flatten()
+    .unwrap_or(line)
+}
+
 /// The data line a stanza with `id`, sent to `from`'s bare JID, carried.
 fn sent_in(id: &str, from: &str) -> Option<String> {
     let bare = |jid: &str| jid.split('/').next().unwrap_or(jid).to_ascii_lowercase();
@@ -195,8 +220,9 @@ pub(crate) unsafe extern "C" fn receiving_xmlnode(
 unsafe fn handed_back(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) -> bool {
     // SAFETY: per the caller; strings are copied at once.
     unsafe {
-        if cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref()
-            != Some("error")
+        if cstr_to_string((*node).name).as_deref() != Some("message")
+            || cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref()
+                != Some("error")
         {
             return false;
         }
@@ -207,10 +233,13 @@ unsafe fn handed_back(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) -
         // body, if it is one of our lines. Data lines only: a handshake line handed back
         // lapses as any unanswered one does.
         let id = cstr_to_string(sys::xmlnode_get_attrib(node, c"id".as_ptr()));
-        let Some(line) = id
-            .and_then(|id| sent_in(&id, &from))
+        let sent = id.and_then(|id| sent_in(&id, &from));
+        let ours = sent.is_some();
+        let Some(line) = sent
             .or_else(|| sotto_body(node))
             .filter(|l| matches!(kind(l), Some(b'D' | b'P')))
+            // The pieces of one long message name it by its first piece: one line for all.
+            .map(first_piece)
         else {
             return false;
         };
@@ -218,8 +247,7 @@ unsafe fn handed_back(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) -
             return false;
         };
         let condition = error_condition(node);
-        present::undelivered(&r, &line, &condition);
-        true
+        present::undelivered(&r, &line, &condition, ours)
     }
 }
 

@@ -624,8 +624,15 @@ impl Store {
         also: &mut dyn FnMut(),
     ) -> Result<i64, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        // On this connection, so inside this transaction.
+        // On this connection, so inside this transaction. An error there that made SQLite
+        // roll the transaction back (a full disk, an I/O error) fails the save: the rows
+        // below would otherwise be committed one by one, outside any transaction.
         also();
+        if self.conn.is_autocommit() {
+            return Err(StoreError::Io(
+                "the save's transaction was rolled back".to_owned(),
+            ));
+        }
         for (peer, snapshot) in rows {
             // A row's re-key mark stays until a new session settles it
             // (`Store::clear_rekey`): a snapshot saved meanwhile (the keys already dropped)

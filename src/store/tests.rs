@@ -562,4 +562,20 @@ fn what_a_save_runs_beside_it_is_in_its_transaction() {
         assert!(!s.in_transaction(), "synced: {synced}: committed");
         assert_eq!(s.accepted_keys("prpl-irc", "a", "b").unwrap().len(), 1);
     }
+    // Something beside that rolls the transaction back (as SQLite does on a full disk) fails
+    // the save: the rows are not written one by one outside it.
+    let before = s
+        .load_session("prpl-irc", "a", "b")
+        .unwrap()
+        .map(|b| b.to_vec());
+    let mut roll_back = || s.conn.execute_batch("ROLLBACK").unwrap();
+    assert!(s
+        .save_sessions_with("prpl-irc", "a", &[("b", b"lost")], true, &mut roll_back)
+        .is_err());
+    assert_eq!(
+        s.load_session("prpl-irc", "a", "b")
+            .unwrap()
+            .map(|b| b.to_vec()),
+        before
+    );
 }

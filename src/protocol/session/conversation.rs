@@ -25,7 +25,7 @@ use crate::protocol::fragment::{self, Reassembler};
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
 use crate::protocol::names::Names;
 use crate::protocol::secret::SecretString;
-use crate::protocol::wire::{DecodeError, MessageRef, WireMessage};
+use crate::protocol::wire::{data_ref_from_head, DecodeError, MessageRef, WireMessage};
 
 /// One conversation with one peer.
 pub struct Conversation {
@@ -745,11 +745,14 @@ impl Conversation {
     /// The text of `line`, a data line this side sent, while it is remembered: for a line the
     /// transport handed back undelivered (an XMPP error bounce). Changes nothing: anyone can
     /// hand back any line, and the text stays for a not-read notice.
+    ///
+    /// A line cut into pieces is named by its first piece (whose chunk begins the line).
     pub fn sent_text(&self, line: &str) -> Option<SecretString> {
-        let Ok(WireMessage::Data(m)) = WireMessage::decode(line) else {
-            return None;
+        let id = match WireMessage::decode(line).ok()? {
+            WireMessage::Data(m) => MessageRef::of(&m),
+            WireMessage::Fragment(f) if f.index == 0 => data_ref_from_head(&f.chunk)?,
+            _ => return None,
         };
-        let id = MessageRef::of(&m);
         self.sent
             .iter()
             .find(|s| s.id == id && self.now.saturating_sub(s.at) <= SENT_KEPT_SECS)?

@@ -369,6 +369,16 @@ fn a_line_handed_back_names_its_text_and_changes_nothing() {
         assert!(alice.sent_text(line).is_none(), "{line:?}");
     }
     assert_eq!(state_of(&alice), before, "asking changed the conversation");
+    // A long message cut into pieces is named by its first piece; the others name nothing.
+    alice.set_max_line(300);
+    let long = "a long walrus ".repeat(60);
+    let pieces = send(&mut alice, &long, &mut rng);
+    assert!(pieces.len() > 2 && pieces.iter().all(|p| p.starts_with("?S1P")));
+    assert_eq!(
+        alice.sent_text(&pieces[0]).as_deref().map(String::as_str),
+        Some(long.as_str())
+    );
+    assert!(alice.sent_text(&pieces[1]).is_none());
     // Past the keeping time: forgotten.
     alice.tick(1000 + 24 * 3600);
     assert!(alice.sent_text(&first[0]).is_none());
