@@ -95,15 +95,16 @@ fn irc_opportunistic_sends_nothing_unsolicited() {
 }
 
 /// libpurple's IRC commands that write to the server directly (no `send_im`, no signal) must not
-/// leak during a session: `/msg` and `/query` with text arrive decrypted at bob, `/notice` and
+/// leak during a session: `/msg` and `/query` with text arrive decrypted at bob, as typed, `/notice` and
 /// `/ctcp` (which have no encrypted form) are refused; none of their words reach the wire.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_direct_commands_never_leak_during_a_session() {
     let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    // As typed, characters markup would take for its own included (they were eaten).
     for (verb, words) in [
-        ("msg", "quiet msg walrus words"),
+        ("msg", "quiet msg walrus words <3 & a<b>c &amp; d"),
         ("query", "quiet query walrus words"),
     ] {
         p.alice.client.cmd(&bob, &format!("{verb} {bob} {words}"));

@@ -252,9 +252,8 @@ unsafe extern "C" fn direct_override(
             Kind::Me | Kind::RefuseHere => unsafe { ConvRef::from_conversation(conv) },
             // `@someone text`: the member is the first word, without its `@`.
             Kind::SlackMsg | Kind::SlackRemind => {
-                // The argument as text: a line break typed after the member ends the name.
-                let typed = glue::markup_to_text(&first);
-                match slack_recipient(kind, &typed) {
+                // The argument as typed: a line break after the member ends the name.
+                match slack_recipient(kind, &first) {
                     Recipient::Nobody => return sys::PURPLE_CMD_RET_CONTINUE,
                     // SAFETY: live conversation.
                     Recipient::ThisContact => unsafe { ConvRef::from_conversation(conv) },
@@ -285,10 +284,13 @@ unsafe extern "C" fn direct_override(
         if plaintext_ok(&target) {
             return sys::PURPLE_CMD_RET_CONTINUE;
         }
-        // Arguments are markup like any typed text.
+        // An `s` argument is the command line as typed, plain text (libpurple's
+        // `purple_cmd_parse_args` takes it from the text, not the markup): sent as it is, as
+        // the protocol's own command would (stripping it as markup ate "<3 …", "&amp;" and
+        // line breaks).
         let text = match kind {
-            Kind::Me => format!("/me {}", glue::markup_to_text(&first)),
-            Kind::Msg | Kind::Query | Kind::RoomMsg => glue::markup_to_text(&second),
+            Kind::Me => format!("/me {first}"),
+            Kind::Msg | Kind::Query | Kind::RoomMsg => second.clone(),
             Kind::Refuse | Kind::RefuseHere | Kind::SlackMsg | Kind::SlackRemind => {
                 let name = glue::cstr_to_string(cmd).unwrap_or_default();
                 let msg = texts::irc_command_refused(&name, &target.peer);
