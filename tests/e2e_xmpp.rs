@@ -15,6 +15,34 @@ fn xmpp_encrypted_conversation_both_ways() {
     full_conversation(Proto::Xmpp);
 }
 
+/// Words that begin like a Sotto line (asking about one: "?S1Q is what I got", a pasted
+/// `?S1D…`) are a person's words once decrypted: shown to the reader, and to the writer as
+/// sent (both windows hid them as raw lines, "sent from another of your clients").
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_words_that_look_like_a_sotto_line_are_shown() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    for words in [
+        "?S1Q is what my other client shows",
+        "?S1DAAAAbbbbCCCCdddd what is this walrus",
+    ] {
+        p.bob.client.send(&alice, words);
+        p.alice.client.expect_received(&bob, words, WAIT);
+        p.bob.client.expect_sent(&alice, words, WAIT);
+    }
+    for c in [&p.alice.client, &p.bob.client] {
+        let hidden: Vec<String> = c
+            .writes()
+            .iter()
+            .map(|w| w.shown())
+            .filter(|t| t.contains("cannot be read here") || t.contains("another of your"))
+            .collect();
+        assert!(hidden.is_empty(), "hidden as a raw line: {hidden:?}");
+    }
+    p.assert_no_criticals();
+}
+
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_always_policy_holds_then_delivers() {

@@ -35,7 +35,7 @@ use crate::protocol::SecretString;
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
-use super::glue::{self, cstr_to_string, ConvRef};
+use super::glue::{self, cstr_to_string, ConvKey, ConvRef};
 use super::{markup, present, texts, transforms};
 
 /// Typed messages whose text the record keeps.
@@ -77,6 +77,9 @@ struct Sent {
     read: HashSet<[u8; 32]>,
     /// Fragment ids of other clients' lines already noted.
     noted: VecDeque<String>,
+    /// The next write of exactly this markup is a person's words that only look like a Sotto
+    /// line (see [`let_through`]).
+    let_through: Option<SecretString>,
 }
 
 /// What to do with a Sotto line written as sent.
@@ -165,9 +168,9 @@ impl Sent {
         }
     }
 
-    /// Whether `line` was read before (and remember it).
-    fn already_read(&mut self, line: &str) -> bool {
-        let digest: [u8; 32] = Sha256::digest(line.as_bytes()).into();
+    /// Whether `line` was read before from the same `sender` (and remember it).
+    fn already_read(&mut self, sender: &str, line: &str) -> bool {
+        let digest = read_digest(sender, line);
         if self.read.contains(&digest) {
             return true;
         }
@@ -183,8 +186,8 @@ impl Sent {
 
     /// Forget that `line` was read: it was not processed after all (no session could be had),
     /// so a later copy (redelivered once the store is back) is read, not dropped as a copy.
-    fn forget_read(&mut self, line: &str) {
-        let digest: [u8; 32] = Sha256::digest(line.as_bytes()).into();
+    fn forget_read(&mut self, sender: &str, line: &str) {
+        let digest = read_digest(sender, line);
         if self.read.remove(&digest) {
             self.read_order.retain(|d| *d != digest);
         }
@@ -237,6 +240,16 @@ pub(crate) fn typed<'a>(lines: impl IntoIterator<Item = &'a String>, text: &str)
     let _ = with_sent(|s| s.typed(lines, text));
 }
 
+/// The next write of exactly `markup` is a person's words (decrypted, or typed and sent
+/// encrypted) that begin like a Sotto line (`?S1Q …`, a pasted wire line): shown as they are,
+/// not hidden as a raw line. Only when they look like one (one marker, replaced by the next).
+pub(crate) fn let_through(text: &str, markup: &str) {
+    let t = crate::protocol::wire::without_replay_stamp(text);
+    if is_sotto_text(t) || transforms::sotto_line(markup).is_some() {
+        let _ = with_sent(|s| s.let_through = Some(SecretString::from(markup)));
+    }
+}
+
 /// A line went to the protocol's `send_im`, which returned `rc` (see [`Sent::passed`]).
 pub(crate) fn passed(line: &str, rc: c_int, ours: bool) {
     if is_sotto_text(line) {
@@ -266,19 +279,36 @@ pub(crate) fn incoming_text(raw: &str) -> String {
 }
 
 /// Whether `text`, a received Sotto line that carries keys or a message, is a copy of one read
-/// before (then it is dropped silently). Queries and notices repeat by design: never copies.
-pub(crate) fn already_read(text: &str) -> bool {
+/// before from the same sender, `from` (then it is dropped silently). Queries and notices
+/// repeat by design: never copies. Per sender: a copy of the contact's line delivered first
+/// under another name (by whoever saw it first) must not make the contact's own one a copy.
+pub(crate) fn already_read(from: &ConvKey, text: &str) -> bool {
     let t = text.trim();
     let carries = matches!(
         t.as_bytes().get(..4),
         Some([b'?', b'S', b'1', b'I' | b'R' | b'C' | b'D' | b'P'])
     );
-    carries && with_sent(|s| s.already_read(t)).unwrap_or(false)
+    carries && with_sent(|s| s.already_read(&sender(from), t)).unwrap_or(false)
 }
 
-/// `text` (passed to [`already_read`]) was not processed: a later copy is not a copy.
-pub(crate) fn not_read(text: &str) {
-    let _ = with_sent(|s| s.forget_read(text.trim()));
+/// `text` (passed to [`already_read`] with `from`) was not processed: a later copy is not a
+/// copy.
+pub(crate) fn not_read(from: &ConvKey, text: &str) {
+    let _ = with_sent(|s| s.forget_read(&sender(from), text.trim()));
+}
+
+/// The sender a read line is remembered under: its conversation.
+fn sender(k: &ConvKey) -> String {
+    format!("{}\0{}\0{}", k.protocol, k.account, k.peer)
+}
+
+/// What is remembered of a line read from `sender`.
+fn read_digest(sender: &str, line: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(sender.as_bytes());
+    h.update([0]);
+    h.update(line.as_bytes());
+    h.finalize().into()
 }
 
 /// `writing-im-msg(account, who, &message, conv, flags)`: TRUE cancels the write.
@@ -297,6 +327,17 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
         let current = unsafe { *message };
         non_null!(current, 0);
         let raw = cstr_to_string(current).unwrap_or_default();
+        // Words that look like a line, marked as words where they were decrypted or typed.
+        let words = with_sent(|s| {
+            let marked = s.let_through.as_deref().is_some_and(|m| *m == raw);
+            if marked {
+                s.let_through = None;
+            }
+            marked
+        });
+        if words == Some(true) {
+            return 0;
+        }
         let line = match transforms::sotto_line(&raw) {
             Some(line) => line,
             None => {
@@ -403,12 +444,12 @@ mod tests {
         assert_eq!(s.messages.len(), MAX_MESSAGES);
         assert_eq!(s.lines.len(), MAX_LINES);
         for i in 0..(MAX_READ + 5) {
-            assert!(!s.already_read(&format!("?S1D{i}")));
+            assert!(!s.already_read("bob", &format!("?S1D{i}")));
         }
         assert_eq!(s.read.len(), MAX_READ);
-        assert!(s.already_read(&format!("?S1D{}", MAX_READ + 4)));
+        assert!(s.already_read("bob", &format!("?S1D{}", MAX_READ + 4)));
         assert!(
-            !s.already_read("?S1D0"),
+            !s.already_read("bob", "?S1D0"),
             "the oldest digests were forgotten"
         );
     }
@@ -418,14 +459,25 @@ mod tests {
     #[test]
     fn a_line_not_processed_is_not_a_copy() {
         let mut s = Sent::default();
-        assert!(!s.already_read("?S1Dabc"));
-        s.forget_read("?S1Dabc");
+        assert!(!s.already_read("bob", "?S1Dabc"));
+        s.forget_read("bob", "?S1Dabc");
         assert!(
-            !s.already_read("?S1Dabc"),
+            !s.already_read("bob", "?S1Dabc"),
             "read again after the store came back"
         );
-        assert!(s.already_read("?S1Dabc"), "and a copy after that");
+        assert!(s.already_read("bob", "?S1Dabc"), "and a copy after that");
         assert_eq!(s.read.len(), s.read_order.len());
+    }
+
+    /// A line first delivered under another name (a copy made by whoever saw it first) does
+    /// not make the contact's own copy a copy.
+    #[test]
+    fn a_copy_is_a_copy_from_the_same_sender_only() {
+        let mut s = Sent::default();
+        assert!(!s.already_read("mallory", "?S1Dabc"));
+        assert!(!s.already_read("bob", "?S1Dabc"));
+        assert!(s.already_read("bob", "?S1Dabc"));
+        assert!(s.already_read("mallory", "?S1Dabc"));
     }
 
     #[test]

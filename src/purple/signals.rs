@@ -256,6 +256,8 @@ unsafe extern "C" fn sending_im_msg(
                         lines.iter().chain(std::iter::once(&last)).chain(elsewhere),
                         &text,
                     );
+                    // libpurple writes what was typed into the window once it is sent.
+                    echo::let_through(&text, &markup);
                     let mut fx = fx;
                     fx.inject.extend(lines);
                     if !present::apply(&r, fx) {
@@ -320,7 +322,8 @@ unsafe extern "C" fn receiving_im_msg(
             return 0;
         };
         // A copy of a line already read (a retransmission): dropped without a word.
-        if echo::already_read(&text) {
+        let from = r.key();
+        if echo::already_read(&from, &text) {
             // SAFETY: valid out-parameter.
             unsafe { glue::replace_gstring(message, None) };
             return 1;
@@ -329,7 +332,7 @@ unsafe extern "C" fn receiving_im_msg(
             // No session could be had (the store is unreadable, say): the line was not read,
             // so a copy of it later is (not dropped as a copy); protocol traffic is still never
             // shown raw.
-            echo::not_read(&text);
+            echo::not_read(&from, &text);
             if crate::protocol::wire::is_sotto_text(&text) {
                 r.system_line(texts::unreadable_no_state());
                 // SAFETY: valid out-parameter.
@@ -339,7 +342,7 @@ unsafe extern "C" fn receiving_im_msg(
             return 0;
         };
         if fx.not_taken {
-            echo::not_read(&text);
+            echo::not_read(&from, &text);
         }
         let displayed = matches!(action, ReceiveAction::Display(_));
         // Plaintext in an encrypted conversation is unauthenticated: shown after its warning as
@@ -365,6 +368,7 @@ unsafe extern "C" fn receiving_im_msg(
             }
             ReceiveAction::Display(plain) => {
                 let html = zeroize::Zeroizing::new(markup::text_to_html(&plain));
+                echo::let_through(&plain, &html);
                 // SAFETY: valid out-parameter.
                 unsafe { glue::replace_gstring(message, Some(&html)) };
                 0
