@@ -141,6 +141,22 @@ impl Sessions {
             });
             return Some((ReceiveAction::Swallow, fx));
         }
+        // Pieces of a long line from a name never talked to (no row, no key accepted, nothing
+        // under way) are not kept: a long line only follows a handshake, and each name may
+        // buffer up to 896 KiB for 300 s, so anyone able to write from many names (their own
+        // XMPP domain, IRC nicks) could make memory grow without bound. Dropped silently.
+        if text.trim_start().starts_with("?S1P")
+            && s.saved.is_none()
+            && s.conv.is_blank()
+            && s.conv.known_peer_keys().is_empty()
+            && s.others.is_empty()
+        {
+            let fx = Effects {
+                reply_to: peer_raw.to_owned(),
+                ..Effects::default()
+            };
+            return Some((ReceiveAction::Swallow, fx));
+        }
         let line = digest(text.trim().as_bytes());
         if self.shown_unsaved.contains(&line) {
             let fx = Effects {

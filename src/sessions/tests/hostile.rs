@@ -566,9 +566,9 @@ fn a_start_that_lapsed_holds_the_next_line_in_this_run_and_after_a_restart() {
 }
 
 /// Names a hostile server writes from do not stay in memory: after the sweep (the checkpoint
-/// timer's), a name that sent only garbage, or pieces of lines that never complete, is gone
-/// (its pieces first, once too old), while an encrypted conversation, one holding typed text,
-/// and one with fresh pieces stay.
+/// timer's), a name that sent only garbage, or pieces of lines (from a name never talked to,
+/// pieces are not even kept), is gone, while an encrypted conversation and one holding typed
+/// text stay. (Pieces kept from a contact expire: `fragment` tests.)
 #[test]
 fn the_sweep_lets_go_of_names_that_hold_nothing() {
     let (mut alice, _bob) = encrypted("sweep");
@@ -640,13 +640,12 @@ fn the_sweep_lets_go_of_names_that_hold_nothing() {
     assert!(!loaded(&alice, "garbage"), "garbage only: let go");
     assert!(!loaded(&alice, "plain"), "plaintext chatter: let go");
     assert!(loaded(&alice, "held"), "held text stays");
-    assert!(loaded(&alice, "pieces"), "fresh pieces stay");
-    assert!(loaded(&alice, "bob"), "the encrypted conversation stays");
-    alice.sessions.sweep(t0 + 10_000);
     assert!(
         !loaded(&alice, "pieces"),
-        "old pieces expire, then the name goes"
+        "pieces from a name never talked to are not kept: let go"
     );
+    assert!(loaded(&alice, "bob"), "the encrypted conversation stays");
+    alice.sessions.sweep(t0 + 10_000);
     for name in ["query", "init"] {
         assert!(
             !loaded(&alice, name),
