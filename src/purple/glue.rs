@@ -126,7 +126,7 @@ fn normalize(account: *mut sys::PurpleAccount, name: &str) -> String {
 fn contact_name(protocol: &str, account: *mut sys::PurpleAccount, name: &str) -> String {
     let n = normalize(account, name);
     match protocol {
-        "prpl-simple" => strip_sip_scheme(&n).to_owned(),
+        "prpl-simple" => sip_contact(&n),
         "prpl-jabber" => occupant_name(account as usize, name, n, |bare| {
             let bare = cstring(bare);
             // SAFETY: `account` is null or live (per the callers); the result is only tested.
@@ -227,6 +227,20 @@ fn occupant_name(
     match super::state::occupant_of_left_room(account, &normalized, raw) {
         Some(occupant) if !is_buddy(&normalized) => occupant,
         _ => normalized,
+    }
+}
+
+/// The SIP contact a name stands for: without the `sip:`/`sips:` scheme, without URI
+/// parameters (`;transport=tcp`), and with the host in lower case (RFC 3261 §19.1.4 compares
+/// hosts without case; the user part keeps its case). libpurple's SIMPLE normalizes nothing, so
+/// `sip:bob@HOST;transport=tcp` from a proxy was a conversation of its own, in plaintext, beside
+/// bob's encrypted one, and a reply typed there reached bob in plaintext.
+fn sip_contact(name: &str) -> String {
+    let bare = strip_sip_scheme(name);
+    let bare = bare.split(';').next().unwrap_or(bare);
+    match bare.rsplit_once('@') {
+        Some((user, host)) => format!("{user}@{}", host.to_ascii_lowercase()),
+        None => bare.to_owned(),
     }
 }
 
@@ -865,6 +879,17 @@ mod tests {
         assert_eq!(strip_sip_scheme("bob@host"), "bob@host");
         assert_eq!(strip_sip_scheme("sipbob@host"), "sipbob@host");
         assert_eq!(strip_sip_scheme("sí"), "sí");
+        // One contact however the proxy spells it; the user part keeps its case.
+        for spelled in [
+            "bob@host",
+            "sip:bob@HOST",
+            "SIP:bob@Host;transport=tcp",
+            "bob@host;lr",
+        ] {
+            assert_eq!(sip_contact(spelled), "bob@host", "{spelled}");
+        }
+        assert_eq!(sip_contact("Bob@host"), "Bob@host");
+        assert_eq!(sip_contact("nobody"), "nobody");
     }
 
     /// An occupant of an XMPP room stays `room@server/nick` after the room is left (libpurple
