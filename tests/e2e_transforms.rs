@@ -237,10 +237,10 @@ fn slack_commands_that_bypass_send_im_are_encrypted_or_refused() {
         "remind to feed the secret cat tomorrow",
         // Slack matches a member whatever the case, and by display name (slack-libpurple's
         // server alias, behind alice's own alias for bob); a line break typed after the name
-        // ends it.
+        // ends it (the command line is the text as typed, so the break is a '\n').
         &format!("msg @{} an upper-case secret", bob.to_uppercase()),
         "remind @Robert to water the display-name secret in 5 minutes",
-        &format!("dm @{bob}<br>a line-break secret"),
+        &format!("dm @{bob}\na line-break secret"),
     ] {
         let status = p.alice.client.cmd_status(&bob, cmd);
         assert_eq!(status.field(1), "1", "/{cmd} not refused: {status:?}");
@@ -306,7 +306,8 @@ fn telegram_held_message_is_shown_once() {
 
 /// purple-discord (and skypeweb, purple-facebook) write what your account sent from another
 /// client into the window as sent. That client's Sotto line cannot be read here: it is hidden,
-/// with one quiet note per message (one for all the pieces of a fragmented line).
+/// with one quiet note per message (one for all the pieces of a fragmented line). Its plaintext
+/// is shown after a line saying it was not encrypted.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn other_device_lines_are_hidden_with_one_note() {
@@ -355,6 +356,24 @@ fn other_device_lines_are_hidden_with_one_note() {
         }
     }
     assert_no_raw_line(&p.alice.client);
+    // Plaintext from that client (a phone without Sotto), shown as sent in the window marked
+    // encrypted: a line says first that it was NOT encrypted (it looked like what alice sent
+    // over the session).
+    relay.sent_from_other_device("alice", &bob, "typed on my phone walrus");
+    let warning = p.alice.client.expect_system(
+        &bob,
+        "a line saying the message shown as alice's was not encrypted",
+        WAIT,
+        |t| t.contains("NOT encrypted") && t.contains("another of your clients"),
+    );
+    let shown = p
+        .alice
+        .client
+        .expect_write("the phone's words, shown as sent", WAIT, |w| {
+            w.is_with(&bob) && w.shown() == "typed on my phone walrus"
+        });
+    let order = |x: &Written| p.alice.client.writes().iter().position(|w| w == x);
+    assert!(order(&warning) < order(&shown), "the warning comes first");
     // The conversation goes on.
     let proto = p.proto;
     let Pair { alice, bob: b, .. } = &mut p;

@@ -576,6 +576,44 @@ fn xmpp_a_questions_result_reaches_a_closed_window() {
     p.assert_no_criticals();
 }
 
+/// An auto-reply while bob's changed key waits for alice: libpurple sends it past the typed
+/// path, then writes it into the window as sent whatever happened (`serv_got_im`). Held, it is
+/// not shown as sent (it was, and shown again when it went); accepting the key sends it, shown
+/// once.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_held_auto_reply_is_not_shown_as_sent() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    bob_gets_a_new_key(&mut p);
+    let fp = new_key_warning(&mut p);
+    let away = "away walrus: back at five";
+    p.alice.client.command(&format!(
+        "autoreply {} {}",
+        escape_arg(&bob),
+        escape_arg(away)
+    ));
+    p.alice.client.expect("the auto-reply ran", WAIT, |l| {
+        l.tag == "ECHO" && l.field(0).starts_with("autoreply")
+    });
+    p.alice.client.sync();
+    let shown_sent = |c: &Client| {
+        c.writes()
+            .iter()
+            .filter(|w| w.has(flags::SEND) && w.shown() == away)
+            .count()
+    };
+    assert_eq!(shown_sent(&p.alice.client), 0, "shown as sent while held");
+    let prefix = fp.split(' ').take(4).collect::<Vec<_>>().join(" ");
+    p.alice.client.cmd(&bob, &format!("sotto accept {prefix}"));
+    p.bob.client.expect_received(&alice, away, WAIT);
+    p.alice.client.expect_sent(&bob, away, WAIT);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(shown_sent(&p.alice.client), 1, "shown once, when it went");
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], away, "a held auto-reply");
+    p.assert_no_criticals();
+}
+
 /// Pidgin's key dialog closed with its window's close button calls nothing back: a later
 /// change to another key still gets its dialog (it got none, for as long as Sotto ran), and
 /// `/sotto accept` of that key closes the dialog showing it (its buttons would only ask again).

@@ -63,6 +63,8 @@ struct Message {
     id: u64,
     text: SecretString,
     shown: Shown,
+    /// The conversation it was typed in ([`sender`]'s form): its echo is shown only there.
+    conv: String,
 }
 
 /// The lines we sent, the typed text of recent messages, and digests of lines read.
@@ -80,6 +82,8 @@ struct Sent {
     /// The next write of exactly this markup is a person's words that only look like a Sotto
     /// line (see [`let_through`]).
     let_through: Option<SecretString>,
+    /// An auto-reply Sotto held (see [`auto_reply_held`]).
+    held_auto_reply: Option<SecretString>,
 }
 
 /// What to do with a Sotto line written as sent.
@@ -107,7 +111,7 @@ impl Sent {
 
     /// The user typed `text`, which goes out as `lines` (the last one through libpurple's own
     /// send, the others injected before it).
-    fn typed<'a>(&mut self, lines: impl IntoIterator<Item = &'a String>, text: &str) {
+    fn typed<'a>(&mut self, lines: impl IntoIterator<Item = &'a String>, text: &str, conv: String) {
         self.last_id += 1;
         let id = self.last_id;
         if self.messages.len() == MAX_MESSAGES {
@@ -117,6 +121,7 @@ impl Sent {
             id,
             text: SecretString::from(text),
             shown: Shown::Sending,
+            conv,
         });
         for line in lines {
             self.push_line(line, id);
@@ -147,8 +152,11 @@ impl Sent {
         }
     }
 
-    /// A Sotto line was written into a window as sent.
-    fn echo(&mut self, line: &str) -> Echo {
+    /// A Sotto line was written as sent into the window of `conv` ([`sender`]'s form; `None`:
+    /// no conversation). A typed message's line written into another conversation's window
+    /// is not its echo there (a server that writes it there would show one contact's words
+    /// in another's window, and hide them where they belong).
+    fn echo(&mut self, line: &str, conv: Option<&str>) -> Echo {
         let Some(id) = self
             .lines
             .iter()
@@ -159,6 +167,7 @@ impl Sent {
             return Echo::Foreign;
         };
         match self.message(id) {
+            Some(m) if conv != Some(m.conv.as_str()) => Echo::Foreign,
             // `Sending`: the echo came before `send_im` returned; libpurple will not show it.
             Some(m) if m.shown != Shown::Done => {
                 m.shown = Shown::Done;
@@ -236,8 +245,8 @@ impl Drop for Guard {
 }
 
 /// The user typed `text`; it goes out as `lines`.
-pub(crate) fn typed<'a>(lines: impl IntoIterator<Item = &'a String>, text: &str) {
-    let _ = with_sent(|s| s.typed(lines, text));
+pub(crate) fn typed<'a>(lines: impl IntoIterator<Item = &'a String>, text: &str, conv: &ConvKey) {
+    let _ = with_sent(|s| s.typed(lines, text, sender(conv)));
 }
 
 /// The next write of exactly `markup` is a person's words (decrypted, or typed and sent
@@ -248,6 +257,13 @@ pub(crate) fn let_through(text: &str, markup: &str) {
     if is_sotto_text(t) || transforms::sotto_line(markup).is_some() {
         let _ = with_sent(|s| s.let_through = Some(SecretString::from(markup)));
     }
+}
+
+/// The auto-reply `markup` was held (it goes encrypted once the session is up, and is shown
+/// then): libpurple writes an auto-reply into the window as sent whatever `send_im` returned
+/// (`serv_got_im`), so its next write there as sent is cancelled.
+pub(crate) fn auto_reply_held(markup: &str) {
+    let _ = with_sent(|s| s.held_auto_reply = Some(SecretString::from(markup)));
 }
 
 /// A line went to the protocol's `send_im`, which returned `rc` (see [`Sent::passed`]).
@@ -327,6 +343,19 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
         let current = unsafe { *message };
         non_null!(current, 0);
         let raw = cstr_to_string(current).unwrap_or_default();
+        // The auto-reply just held: not sent, so not shown as sent (it is when it goes).
+        let auto = sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_AUTO_RESP;
+        if flags & auto == auto
+            && with_sent(|s| {
+                let held = s.held_auto_reply.as_deref().is_some_and(|m| *m == raw);
+                if held {
+                    s.held_auto_reply = None;
+                }
+                held
+            }) == Some(true)
+        {
+            return 1;
+        }
         // Words that look like a line, marked as words where they were decrypted or typed.
         let words = with_sent(|s| {
             let marked = s.let_through.as_deref().is_some_and(|m| *m == raw);
@@ -348,6 +377,8 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                 };
                 let text = crate::protocol::wire::without_replay_stamp(&text);
                 if !is_sotto_text(text) {
+                    // SAFETY: libpurple's conversation for this write (NULL-checked inside).
+                    unsafe { warn_remote_plaintext(conv, flags) };
                     return 0;
                 }
                 text.trim().to_owned()
@@ -357,7 +388,8 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
         let r = unsafe { ConvRef::from_conversation(conv) };
         let sent = flags & sys::PURPLE_MESSAGE_SEND != 0;
         let echo = if sent {
-            with_sent(|s| s.echo(&line)).unwrap_or(Echo::Hide)
+            let conv = r.as_ref().map(|r| sender(&r.key()));
+            with_sent(|s| s.echo(&line, conv.as_deref())).unwrap_or(Echo::Hide)
         } else {
             Echo::Foreign
         };
@@ -380,6 +412,29 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
     })
 }
 
+/// A message written as ours that another of our clients sent (`REMOTE_SEND`: a phone
+/// without Sotto, or whatever the server says was sent from there) in plaintext, into a window
+/// whose conversation is encrypted: a line says so first. It looked like what the user sent
+/// over the session, in the window marked encrypted.
+///
+/// # Safety
+/// `conv` must be null or libpurple's live conversation for this write.
+unsafe fn warn_remote_plaintext(
+    conv: *mut sys::PurpleConversation,
+    flags: sys::PurpleMessageFlags,
+) {
+    if flags & sys::PURPLE_MESSAGE_REMOTE_SEND == 0 {
+        return;
+    }
+    // SAFETY: per the caller.
+    let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
+        return;
+    };
+    if super::service::conv_state(&r) == Some(crate::protocol::ConvState::Encrypted) {
+        r.system_line(&texts::remote_plaintext(&r.peer));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,34 +447,52 @@ mod tests {
     fn an_echo_after_send_im_returned_zero_shows_the_typed_text_once() {
         let mut s = Sent::default();
         let l = lines(3, "a");
-        s.typed(&l, "hello");
+        s.typed(&l, "hello", "bob".into());
         s.passed(&l[0], 0, true);
         s.passed(&l[1], 0, true);
         s.passed(&l[2], 0, false);
-        assert_eq!(s.echo(&l[1]), Echo::Show(SecretString::from("hello")));
-        assert_eq!(s.echo(&l[0]), Echo::Hide);
-        assert_eq!(s.echo(&l[2]), Echo::Hide);
-        assert_eq!(s.echo(&l[1]), Echo::Hide, "a second copy of the echo");
+        assert_eq!(
+            s.echo(&l[1], Some("bob")),
+            Echo::Show(SecretString::from("hello"))
+        );
+        assert_eq!(s.echo(&l[0], Some("bob")), Echo::Hide);
+        assert_eq!(s.echo(&l[2], Some("bob")), Echo::Hide);
+        assert_eq!(
+            s.echo(&l[1], Some("bob")),
+            Echo::Hide,
+            "a second copy of the echo"
+        );
+        // Written into another conversation's window: not its echo there, and it does not
+        // count as shown where it belongs.
+        let l2 = lines(1, "b");
+        s.typed(&l2, "for bob only", "bob".into());
+        s.passed(&l2[0], 0, false);
+        assert_eq!(s.echo(&l2[0], Some("carol")), Echo::Foreign);
+        assert_eq!(s.echo(&l2[0], None), Echo::Foreign);
+        assert_eq!(
+            s.echo(&l2[0], Some("bob")),
+            Echo::Show(SecretString::from("for bob only"))
+        );
     }
 
     #[test]
     fn when_libpurple_showed_the_text_every_echo_is_hidden() {
         let mut s = Sent::default();
         let l = lines(1, "b");
-        s.typed(&l, "hello");
+        s.typed(&l, "hello", "bob".into());
         s.passed(&l[0], 1, false);
-        assert_eq!(s.echo(&l[0]), Echo::Hide);
+        assert_eq!(s.echo(&l[0], Some("bob")), Echo::Hide);
     }
 
     #[test]
     fn injected_lines_are_ours_and_hidden() {
         let mut s = Sent::default();
         s.passed("?S1Iabc", 0, true);
-        assert_eq!(s.echo("?S1Iabc"), Echo::Hide);
-        assert_eq!(s.echo("?S1Ixyz"), Echo::Foreign);
+        assert_eq!(s.echo("?S1Iabc", Some("bob")), Echo::Hide);
+        assert_eq!(s.echo("?S1Ixyz", Some("bob")), Echo::Foreign);
         s.passed("?S1Dfailed", -1, true);
         assert_eq!(
-            s.echo("?S1Dfailed"),
+            s.echo("?S1Dfailed", Some("bob")),
             Echo::Foreign,
             "a line that never left"
         );
@@ -429,17 +502,20 @@ mod tests {
     fn an_echo_before_send_im_returned_shows_the_text() {
         let mut s = Sent::default();
         let l = lines(1, "c");
-        s.typed(&l, "early");
-        assert_eq!(s.echo(&l[0]), Echo::Show(SecretString::from("early")));
+        s.typed(&l, "early", "bob".into());
+        assert_eq!(
+            s.echo(&l[0], Some("bob")),
+            Echo::Show(SecretString::from("early"))
+        );
         s.passed(&l[0], 0, false);
-        assert_eq!(s.echo(&l[0]), Echo::Hide);
+        assert_eq!(s.echo(&l[0], Some("bob")), Echo::Hide);
     }
 
     #[test]
     fn the_record_is_bounded() {
         let mut s = Sent::default();
         for i in 0..(MAX_MESSAGES + 10) {
-            s.typed(&lines(20, &format!("{i:03}")), "x");
+            s.typed(&lines(20, &format!("{i:03}")), "x", "bob".into());
         }
         assert_eq!(s.messages.len(), MAX_MESSAGES);
         assert_eq!(s.lines.len(), MAX_LINES);

@@ -197,17 +197,28 @@ unsafe extern "C" fn wrapped_send_im(
                 if present::apply(&r, fx) {
                     1
                 } else {
+                    not_shown_as_sent(&text, flags);
                     0
                 }
             }
             Some((Outgoing::Hold, fx)) => {
+                not_shown_as_sent(&text, flags);
                 present::apply(&r, fx);
                 0
             }
             None => {
                 glue::debug_error("send_im wrapper: no session state; not sending");
+                not_shown_as_sent(&text, flags);
                 0
             }
         }
     })
+}
+/// `text`, an auto-reply when `flags` say so, did not go out (held, or refused): libpurple
+/// writes an auto-reply into the window as sent whatever `send_im` returned, so that write is
+/// cancelled (a held one is shown when it goes).
+fn not_shown_as_sent(text: &str, flags: sys::PurpleMessageFlags) {
+    if flags & sys::PURPLE_MESSAGE_AUTO_RESP != 0 {
+        echo::auto_reply_held(text);
+    }
 }

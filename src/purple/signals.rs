@@ -255,6 +255,7 @@ unsafe extern "C" fn sending_im_msg(
                     echo::typed(
                         lines.iter().chain(std::iter::once(&last)).chain(elsewhere),
                         &text,
+                        &r.key(),
                     );
                     // libpurple writes what was typed into the window once it is sent.
                     echo::let_through(&text, &markup);

@@ -31,6 +31,8 @@
  *                              are (the one send does not pick); ERROR when there is one
  *   unload / load              unload / load again the --plugin plugin, as Tools > Plugins
  *                              does (prints PLUGIN_UNLOADED / PLUGIN_LOADED or PLUGIN_FAILED)
+ *   autoreply <buddy> <markup> an auto-reply as serv_got_im makes it: serv_send_im, then the
+ *                              window writes it as sent whatever that returned (ECHO autoreply <rc>)
  *   servsend <buddy> <markup>  hand <markup> to serv_send_im as libpurple's auto-reply does
  *                              (ECHO servsend <what send_im returned>)
  *                              (no sending-im-msg); prints ECHO servsend
@@ -797,18 +799,30 @@ run_command(char *line)
 
 	if (strcmp(verb, "quit") == 0) {
 		g_main_loop_quit(main_loop);
-	} else if (strcmp(verb, "servsend") == 0) {
+	} else if (strcmp(verb, "servsend") == 0 || strcmp(verb, "autoreply") == 0) {
+		/* servsend: serv_send_im as libpurple's auto-reply calls it. autoreply: all that
+		 * serv_got_im does for an auto-reply while away: that, then the window writes it as
+		 * sent, whatever send_im returned (server.c). Both print ECHO <verb> <rc>. */
 		char *buddy, *markup, *rc_text;
 		int rc;
 
 		if (!arg1 || !rest) {
-			emit("ERROR", 2, verb, "usage: servsend <buddy> <markup>");
+			emit("ERROR", 2, verb, "usage: servsend|autoreply <buddy> <markup>");
 			return;
 		}
 		buddy = unescape(arg1);
 		markup = unescape(rest);
 		rc = serv_send_im(purple_account_get_connection(the_account), buddy, markup,
 		                  PURPLE_MESSAGE_AUTO_RESP);
+		if (strcmp(verb, "autoreply") == 0) {
+			PurpleConversation *conv = purple_find_conversation_with_account(
+				PURPLE_CONV_TYPE_IM, buddy, the_account);
+
+			if (conv == NULL)
+				conv = purple_conversation_new(PURPLE_CONV_TYPE_IM, the_account, buddy);
+			purple_conv_im_write(PURPLE_CONV_IM(conv), NULL, markup,
+			                     PURPLE_MESSAGE_SEND | PURPLE_MESSAGE_AUTO_RESP, time(NULL));
+		}
 		rc_text = g_strdup_printf("%d", rc);
 		emit("ECHO", 2, verb, rc_text);
 		g_free(rc_text);

@@ -380,6 +380,15 @@ pub(crate) fn undelivered(peer: &str, text: Option<&str>, condition: &str) -> St
     }
 }
 
+/// A message shown as ours, sent from another of our clients in plaintext, in an encrypted
+/// conversation with `peer`.
+pub(crate) fn remote_plaintext(peer: &str) -> String {
+    format!(
+        "the next message shown as yours was NOT encrypted: it was sent to {peer} from another \
+         of your clients (or the server says so), not through this encrypted conversation."
+    )
+}
+
 /// A notice of the sessions service.
 pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
     match notice {
