@@ -26,11 +26,24 @@ fn xmpp_words_that_look_like_a_sotto_line_are_shown() {
     for words in [
         "?S1Q is what my other client shows",
         "?S1DAAAAbbbbCCCCdddd what is this walrus",
+        "?S1Q isn't it at https://example.com/a?b=1&c=2 <here>",
     ] {
         p.bob.client.send(&alice, words);
         p.alice.client.expect_received(&bob, words, WAIT);
         p.bob.client.expect_sent(&alice, words, WAIT);
     }
+    // Held, then sent once a session is up: shown when it goes.
+    p.bob.client.cmd(&alice, "sotto stop");
+    p.alice
+        .client
+        .expect_system(&bob, "bob ended the conversation", WAIT, |t| {
+            t.contains("ended the encrypted conversation")
+        });
+    let held = "?S1Q held while bob was away";
+    send_expect_held(&mut p, true, held, "held after bob ended");
+    p.alice.client.cmd(&bob, "sotto start");
+    p.bob.client.expect_received(&alice, held, WAIT);
+    p.alice.client.expect_sent(&bob, held, WAIT);
     for c in [&p.alice.client, &p.bob.client] {
         let hidden: Vec<String> = c
             .writes()

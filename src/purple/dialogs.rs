@@ -453,7 +453,9 @@ fn decline(r: &ConvRef) {
 /// The contact's key changed to `key` (`Event::PeerKeyChanged`): explain, and offer to accept
 /// exactly that key.
 pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
-    make_way_for_key_dialog(r, false);
+    if !make_way_for_key_dialog(r, &key, false) {
+        return;
+    }
     let fingerprint = key.fingerprint().to_string();
     action_dialog(
         Some(r),
@@ -464,6 +466,7 @@ pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
             r: r.clone(),
             key,
             other_client: false,
+            at: std::time::Instant::now(),
         },
     );
 }
@@ -472,7 +475,9 @@ pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
 /// dialog offers to accept exactly this key for it (nothing is held: that client only gets
 /// nothing until then).
 pub(crate) fn other_client_key(r: &ConvRef, address: &str, key: IdentityPublic) {
-    make_way_for_key_dialog(r, true);
+    if !make_way_for_key_dialog(r, &key, true) {
+        return;
+    }
     let fingerprint = key.fingerprint().to_string();
     action_dialog(
         Some(r),
@@ -483,6 +488,7 @@ pub(crate) fn other_client_key(r: &ConvRef, address: &str, key: IdentityPublic) 
             r: r.clone(),
             key,
             other_client: true,
+            at: std::time::Instant::now(),
         },
     );
 }
@@ -496,7 +502,9 @@ pub(crate) fn names_mismatch(
     stated_self: &str,
     stated_peer: &str,
 ) {
-    make_way_for_key_dialog(r, false);
+    if !make_way_for_key_dialog(r, &key, false) {
+        return;
+    }
     let text = texts::names_mismatch_dialog(
         &plain(&r.peer),
         &plain(me),
@@ -515,18 +523,40 @@ pub(crate) fn names_mismatch(
             r: r.clone(),
             key,
             other_client: false,
+            at: std::time::Instant::now(),
         },
     );
 }
 
-/// Makes way for a dialog about `key` in `r`'s conversation: one key dialog at a time per
-/// conversation and kind (the contact's key, or another client's), however often a peer
-/// changes keys. The one open (maybe about another key by now) closes, and the new one shows
-/// what is current. A dialog the user closed with its window's close button calls nothing back
-/// in Pidgin, so its entry stays: kept, it stopped every later dialog of its kind from
-/// opening for that contact.
-fn make_way_for_key_dialog(r: &ConvRef, other: bool) {
-    close_key_dialogs(r, |_, other_client| other_client == other);
+/// How long an open key dialog is kept when another event would show the same thing again
+/// (the same key; another client's key while one of those is open).
+const KEY_DIALOG_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether a dialog about `key` (`other`: another client's) may open in `r`'s conversation:
+/// one key dialog at a time per conversation and kind, however often a peer changes keys.
+///
+/// One about the contact's key that shows another key than `key` is stale (the conversation is
+/// on `key` now): it closes, and the new one opens. One showing the same thing (the same key;
+/// for another client's, any) stays, for [`KEY_DIALOG_KEPT`]: a flood of key changes or
+/// made-up clients does not make dialogs flicker. After that, it is replaced: the user may
+/// have closed it with its window's close button, which calls nothing back in Pidgin (kept for
+/// ever, it stopped every later dialog of its kind for that contact).
+fn make_way_for_key_dialog(r: &ConvRef, key: &IdentityPublic, other: bool) -> bool {
+    let conv = r.key();
+    let keeps = with_state(|state| {
+        state.dialogs.values().any(|p| {
+            matches!(p, Pending::KeyChanged { r, key: shown, other_client, at }
+                if r.key() == conv
+                    && *other_client == other
+                    && (other || shown == key)
+                    && at.elapsed() < KEY_DIALOG_KEPT)
+        })
+    })
+    .unwrap_or(false);
+    if !keeps {
+        close_key_dialogs(r, |_, other_client| other_client == other);
+    }
+    !keeps
 }
 
 /// Closes the key dialogs open for `r`'s conversation that `which` says (given the key shown
@@ -538,7 +568,7 @@ fn close_key_dialogs(r: &ConvRef, which: impl Fn(&IdentityPublic, bool) -> bool)
             .dialogs
             .iter()
             .filter(|(_, p)| {
-                matches!(p, Pending::KeyChanged { r, key, other_client }
+                matches!(p, Pending::KeyChanged { r, key, other_client, .. }
                     if r.key() == conv && which(key, *other_client))
             })
             .map(|(id, _)| *id)

@@ -79,12 +79,23 @@ struct Sent {
     read: HashSet<[u8; 32]>,
     /// Fragment ids of other clients' lines already noted.
     noted: VecDeque<String>,
-    /// The next write of exactly this markup is a person's words that only look like a Sotto
-    /// line (see [`let_through`]).
-    let_through: Option<SecretString>,
-    /// An auto-reply Sotto held (see [`auto_reply_held`]).
-    held_auto_reply: Option<SecretString>,
+    /// The next write of this text into this conversation's window, soon, is a person's words
+    /// that only look like a Sotto line (see [`let_through`]).
+    let_through: Option<LetThrough>,
+    /// An auto-reply Sotto held, and when (see [`auto_reply_held`]).
+    held_auto_reply: Option<(SecretString, std::time::Instant)>,
 }
+
+/// Words about to be written that look like a Sotto line (see [`let_through`]).
+struct LetThrough {
+    /// The conversation ([`sender`]'s form).
+    conv: String,
+    text: SecretString,
+    at: std::time::Instant,
+}
+
+/// How soon the write [`let_through`] expects must come.
+const LET_THROUGH_SECS: u64 = 2;
 
 /// What to do with a Sotto line written as sent.
 #[derive(Debug, PartialEq, Eq)]
@@ -249,21 +260,64 @@ pub(crate) fn typed<'a>(lines: impl IntoIterator<Item = &'a String>, text: &str,
     let _ = with_sent(|s| s.typed(lines, text, sender(conv)));
 }
 
-/// The next write of exactly `markup` is a person's words (decrypted, or typed and sent
-/// encrypted) that begin like a Sotto line (`?S1Q …`, a pasted wire line): shown as they are,
-/// not hidden as a raw line. Only when they look like one (one marker, replaced by the next).
-pub(crate) fn let_through(text: &str, markup: &str) {
-    let t = crate::protocol::wire::without_replay_stamp(text);
-    if is_sotto_text(t) || transforms::sotto_line(markup).is_some() {
-        let _ = with_sent(|s| s.let_through = Some(SecretString::from(markup)));
+/// The next write of `text` into `conv`'s window, within [`LET_THROUGH_SECS`], is a person's
+/// words (decrypted, typed and sent encrypted, or shown as sent by Sotto) that begin like a
+/// Sotto line (`?S1Q …`, a pasted wire line): shown as they are, not hidden as a raw line.
+/// Matched by text (libpurple may write it as other markup: linkified, escaped another way),
+/// once; only when the text looks like a line.
+pub(crate) fn let_through(conv: &ConvRef, text: &str) {
+    if is_sotto_text(crate::protocol::wire::without_replay_stamp(text)) {
+        let marker = LetThrough {
+            conv: sender(&conv.key()),
+            text: SecretString::from(text.trim()),
+            at: std::time::Instant::now(),
+        };
+        let _ = with_sent(|s| s.let_through = Some(marker));
     }
+}
+
+/// Whether the write of `raw` into `conv`'s window is the one [`let_through`] expects (then
+/// it is taken).
+///
+/// # Safety
+/// `conv` must be null or libpurple's live conversation for the write.
+unsafe fn let_through_now(conv: *mut sys::PurpleConversation, raw: &str) -> bool {
+    let pending = with_sent(|s| s.let_through.is_some()).unwrap_or(false);
+    if !pending {
+        return false;
+    }
+    // SAFETY: per the caller.
+    let Some(key) = (unsafe { ConvRef::from_conversation(conv) }).map(|r| sender(&r.key())) else {
+        return false;
+    };
+    let text = if markup::needs_strip(raw) {
+        glue::markup_to_text(raw)
+    } else {
+        raw.to_owned()
+    };
+    with_sent(|s| {
+        let expired = s
+            .let_through
+            .as_ref()
+            .is_some_and(|m| m.at.elapsed().as_secs() >= LET_THROUGH_SECS);
+        let hit = s
+            .let_through
+            .as_ref()
+            .is_some_and(|m| m.conv == key && *m.text == *text.trim());
+        if hit || expired {
+            s.let_through = None;
+        }
+        hit && !expired
+    })
+    .unwrap_or(false)
 }
 
 /// The auto-reply `markup` was held (it goes encrypted once the session is up, and is shown
 /// then): libpurple writes an auto-reply into the window as sent whatever `send_im` returned
 /// (`serv_got_im`), so its next write there as sent is cancelled.
 pub(crate) fn auto_reply_held(markup: &str) {
-    let _ = with_sent(|s| s.held_auto_reply = Some(SecretString::from(markup)));
+    let held = (SecretString::from(markup), std::time::Instant::now());
+    let _ = with_sent(|s| s.held_auto_reply = Some(held));
 }
 
 /// A line went to the protocol's `send_im`, which returned `rc` (see [`Sent::passed`]).
@@ -298,19 +352,21 @@ pub(crate) fn incoming_text(raw: &str) -> String {
 /// before from the same sender, `from` (then it is dropped silently). Queries and notices
 /// repeat by design: never copies. Per sender: a copy of the contact's line delivered first
 /// under another name (by whoever saw it first) must not make the contact's own one a copy.
-pub(crate) fn already_read(from: &ConvKey, text: &str) -> bool {
+pub(crate) fn already_read(from: &ConvRef, text: &str) -> bool {
     let t = text.trim();
     let carries = matches!(
         t.as_bytes().get(..4),
         Some([b'?', b'S', b'1', b'I' | b'R' | b'C' | b'D' | b'P'])
     );
-    carries && with_sent(|s| s.already_read(&sender(from), t)).unwrap_or(false)
+    carries && with_sent(|s| s.already_read(&sender(&from.key()), t)).unwrap_or(false)
 }
 
 /// `text` (passed to [`already_read`] with `from`) was not processed: a later copy is not a
 /// copy.
-pub(crate) fn not_read(from: &ConvKey, text: &str) {
-    let _ = with_sent(|s| s.forget_read(&sender(from), text.trim()));
+pub(crate) fn not_read(from: &ConvRef, text: &str) {
+    if crate::protocol::wire::is_sotto_text(text) {
+        let _ = with_sent(|s| s.forget_read(&sender(&from.key()), text.trim()));
+    }
 }
 
 /// The sender a read line is remembered under: its conversation.
@@ -347,24 +403,20 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
         let auto = sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_AUTO_RESP;
         if flags & auto == auto
             && with_sent(|s| {
-                let held = s.held_auto_reply.as_deref().is_some_and(|m| *m == raw);
-                if held {
-                    s.held_auto_reply = None;
-                }
-                held
+                // libpurple writes it right after send_im returns: a marker left by a write
+                // that never came (another plugin changed the text) expires.
+                let held = s
+                    .held_auto_reply
+                    .take()
+                    .filter(|(m, at)| **m == raw && at.elapsed().as_secs() < LET_THROUGH_SECS);
+                held.is_some()
             }) == Some(true)
         {
             return 1;
         }
         // Words that look like a line, marked as words where they were decrypted or typed.
-        let words = with_sent(|s| {
-            let marked = s.let_through.as_deref().is_some_and(|m| *m == raw);
-            if marked {
-                s.let_through = None;
-            }
-            marked
-        });
-        if words == Some(true) {
+        // SAFETY: libpurple's conversation for this write.
+        if unsafe { let_through_now(conv, &raw) } {
             return 0;
         }
         let line = match transforms::sotto_line(&raw) {

@@ -237,9 +237,13 @@ fn occupant_name(
 /// bob's encrypted one, and a reply typed there reached bob in plaintext.
 fn sip_contact(name: &str) -> String {
     let bare = strip_sip_scheme(name);
-    let bare = bare.split(';').next().unwrap_or(bare);
+    // Parameters and headers follow the host; the user part may hold ';' and '?' itself
+    // (`sip:alice;day=tuesday@atlanta.com`).
     match bare.rsplit_once('@') {
-        Some((user, host)) => format!("{user}@{}", host.to_ascii_lowercase()),
+        Some((user, host)) => {
+            let host = host.split([';', '?']).next().unwrap_or(host);
+            format!("{user}@{}", host.to_ascii_lowercase())
+        }
         None => bare.to_owned(),
     }
 }
@@ -889,6 +893,12 @@ mod tests {
             assert_eq!(sip_contact(spelled), "bob@host", "{spelled}");
         }
         assert_eq!(sip_contact("Bob@host"), "Bob@host");
+        assert_eq!(sip_contact("bob@HOST?subject=x"), "bob@host");
+        // A user part with parameters is the user part (RFC 3261's own example).
+        assert_eq!(
+            sip_contact("sip:alice;day=tuesday@Atlanta.com;lr"),
+            "alice;day=tuesday@atlanta.com"
+        );
         assert_eq!(sip_contact("nobody"), "nobody");
     }
 

@@ -297,6 +297,7 @@ pub(crate) fn show_sent(r: &ConvRef, text: &str) {
         flags |= sys::PURPLE_MESSAGE_NO_LOG;
     }
     let me = r.own_display_name().unwrap_or_else(|| r.account.clone());
+    super::echo::let_through(r, text);
     r.write(Some(&me), &super::markup::text_to_html(text), flags);
 }
 

@@ -258,7 +258,7 @@ unsafe extern "C" fn sending_im_msg(
                         &r.key(),
                     );
                     // libpurple writes what was typed into the window once it is sent.
-                    echo::let_through(&text, &markup);
+                    echo::let_through(&r, &text);
                     let mut fx = fx;
                     fx.inject.extend(lines);
                     if !present::apply(&r, fx) {
@@ -323,8 +323,7 @@ unsafe extern "C" fn receiving_im_msg(
             return 0;
         };
         // A copy of a line already read (a retransmission): dropped without a word.
-        let from = r.key();
-        if echo::already_read(&from, &text) {
+        if echo::already_read(&r, &text) {
             // SAFETY: valid out-parameter.
             unsafe { glue::replace_gstring(message, None) };
             return 1;
@@ -333,7 +332,7 @@ unsafe extern "C" fn receiving_im_msg(
             // No session could be had (the store is unreadable, say): the line was not read,
             // so a copy of it later is (not dropped as a copy); protocol traffic is still never
             // shown raw.
-            echo::not_read(&from, &text);
+            echo::not_read(&r, &text);
             if crate::protocol::wire::is_sotto_text(&text) {
                 r.system_line(texts::unreadable_no_state());
                 // SAFETY: valid out-parameter.
@@ -343,7 +342,7 @@ unsafe extern "C" fn receiving_im_msg(
             return 0;
         };
         if fx.not_taken {
-            echo::not_read(&from, &text);
+            echo::not_read(&r, &text);
         }
         let displayed = matches!(action, ReceiveAction::Display(_));
         // Plaintext in an encrypted conversation is unauthenticated: shown after its warning as
@@ -369,7 +368,7 @@ unsafe extern "C" fn receiving_im_msg(
             }
             ReceiveAction::Display(plain) => {
                 let html = zeroize::Zeroizing::new(markup::text_to_html(&plain));
-                echo::let_through(&plain, &html);
+                echo::let_through(&r, &plain);
                 // SAFETY: valid out-parameter.
                 unsafe { glue::replace_gstring(message, Some(&html)) };
                 0

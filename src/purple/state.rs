@@ -56,6 +56,8 @@ pub(crate) enum Pending {
         r: ConvRef,
         key: IdentityPublic,
         other_client: bool,
+        /// When it opened.
+        at: std::time::Instant,
     },
     /// The Known fingerprints list: each item's label and the record it stands for.
     Known(Vec<(String, TrustRecord)>),

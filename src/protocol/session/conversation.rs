@@ -760,6 +760,26 @@ impl Conversation {
             .clone()
     }
 
+    /// The not-read notice for the message a first piece (`?S1P`, index 0) begins, from a
+    /// peer whose pieces this side does not keep (nothing with it: no session, nothing under
+    /// way): what a whole line of an unknown session gets, at most one per interval, without
+    /// buffering anything. The peer learns its message was not read (a store that was lost
+    /// here, a reinstall) and can start again. Changes only the notice's interval.
+    pub fn not_read_from_first_piece(&mut self, line: &str, now_secs: u64) -> Option<String> {
+        let Ok(WireMessage::Fragment(f)) = WireMessage::decode(line) else {
+            return None;
+        };
+        if f.index != 0 {
+            return None;
+        }
+        let id = data_ref_from_head(&f.chunk)?;
+        if !Self::not_read_due(self.not_read_at.0, now_secs) {
+            return None;
+        }
+        self.not_read_at.0 = Some(now_secs);
+        Some(id.not_read_line())
+    }
+
     /// Whether `last` is long enough ago (or never) for another not-read notice.
     fn not_read_due(last: Option<u64>, now: u64) -> bool {
         last.map_or(true, |t| {

@@ -706,3 +706,41 @@ fn a_line_that_could_not_be_saved_is_read_when_it_comes_again() {
     assert!(!not_taken);
     assert!(!answer.is_empty(), "read and answered the second time");
 }
+
+/// bob's client lost its store (a reinstall) while alice's session with it goes on: alice's
+/// long message comes in pieces, which a name with nothing here does not keep, but its first
+/// piece is answered with a not-read notice, as the whole line would be, so alice learns it
+/// was not read (and which message) and can start again.
+#[test]
+fn the_first_piece_to_a_client_that_lost_its_store_is_answered_not_read() {
+    let (mut alice, _bob) = encrypted("lost-store-pieces");
+    let mut bob = peer("lost-store-pieces-new", "bob", "alice", 9);
+    let long = "a long walrus message ".repeat(20);
+    let key = alice.key.clone();
+    let (out, _) = alice
+        .sessions
+        .outgoing(
+            &key,
+            "bob",
+            &long,
+            &Settings {
+                max_line: 120,
+                ..settings(Policy::Manual)
+            },
+            &mut alice.rng,
+        )
+        .expect("outgoing");
+    let pieces = lines_of(out);
+    assert!(pieces.len() > 2 && pieces.iter().all(|p| p.starts_with("?S1P")));
+    let (answers, _, shown) = bob.receive("alice", &pieces);
+    assert!(shown.is_empty());
+    assert_eq!(answers.len(), 1, "one notice for the message: {answers:?}");
+    assert!(answers[0].starts_with("?S1E could not read message "));
+    let (_, events, _) = alice.receive("bob", &answers);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::NotRead { text: Some(t) } if *t == long)),
+        "alice is told which message: {events:?}"
+    );
+}
