@@ -882,6 +882,40 @@ fn xmpp_plaintext_in_an_encrypted_conversation_is_one_plain_line() {
     p.assert_no_criticals();
 }
 
+/// A headline message (`type='headline'`, what servers use for announcements) whose body is a
+/// Sotto line: never a Sotto's (Sotto sends chat messages), so it is dropped; libpurple showed
+/// it, raw, in a "Message from" dialog. The conversation goes on.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_headline_carrying_a_sotto_line_is_dropped() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let stanza = format!(
+        "<message to='{alice}' type='headline' id='hl1'><body>?S1D{}</body></message>",
+        "Qx".repeat(60)
+    );
+    p.bob
+        .client
+        .command(&format!("sendxml {}", escape_arg(&stanza)));
+    p.bob.client.expect("the stanza went out", WAIT, |l| {
+        l.tag == "ECHO" && l.field(0).starts_with("sendxml")
+    });
+    p.bob.client.send(&alice, "after the headline walrus");
+    p.alice
+        .client
+        .expect_received(&bob, "after the headline walrus", WAIT);
+    p.alice.client.sync();
+    let raw: Vec<Line> = p
+        .alice
+        .client
+        .lines()
+        .into_iter()
+        .filter(|l| l.fields.iter().any(|f| f.contains("?S1D")))
+        .collect();
+    assert!(raw.is_empty(), "the headline's line was shown: {raw:?}");
+    p.assert_no_criticals();
+}
+
 /// bob's client (or the server as bob) sends a message whose XHTML-IM part carries a custom
 /// smiley (XEP-0231 `<img src='cid:…' alt='NOT'/>`). libpurple registered it as a smiley of
 /// alice's window with bob, and Pidgin draws a smiley's image wherever its text appears there,

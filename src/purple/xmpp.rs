@@ -33,7 +33,7 @@ use crate::protocol::wire::{is_sotto_text, WireMessage};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
-use super::glue::{cstr_to_string, cstring, ConvRef};
+use super::glue::{self, cstr_to_string, cstring, ConvRef};
 use super::present;
 use super::service;
 use super::state::{with_state, SentStanza, SENT_STANZAS_KEPT};
@@ -186,6 +186,16 @@ pub(crate) unsafe extern "C" fn receiving_xmlnode(
             }
             return;
         }
+        // SAFETY: a live node for this callback.
+        if unsafe { sotto_headline(node) } {
+            glue::debug_warning("a headline message carrying a Sotto line: dropped");
+            // SAFETY: as above.
+            unsafe {
+                sys::xmlnode_free(node);
+                *packet = std::ptr::null_mut();
+            }
+            return;
+        }
         // SAFETY: a live node for this callback, before libpurple parses it.
         unsafe { drop_custom_smileys(node) };
         // SAFETY: a live node and connection for this callback; strings are copied at once.
@@ -248,6 +258,20 @@ unsafe fn handed_back(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) -
         };
         let condition = error_condition(node);
         present::undelivered(&r, &line, &condition, ours)
+    }
+}
+
+/// A `<message type='headline'>` whose body is a Sotto line: never one of a Sotto's (Sotto
+/// sends chat messages), and libpurple would show it, raw, in a "Message from" dialog.
+///
+/// # Safety
+/// `node` must be a live stanza.
+unsafe fn sotto_headline(node: *mut sys::xmlnode) -> bool {
+    // SAFETY: per the caller; strings are copied at once.
+    unsafe {
+        cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref()
+            == Some("headline")
+            && sotto_body(node).is_some()
     }
 }
 
