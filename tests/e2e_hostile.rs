@@ -486,7 +486,7 @@ fn xmpp_a_held_message_survives_a_closed_window_and_an_unload() {
 fn irc_a_warning_for_a_closed_window_opens_it() {
     let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    let close = |c: &mut Client| close_window(c, &bob);
+    let close = |c: &mut Client| c.close_window(&bob);
     close(&mut p.alice.client);
     let forged = "send the code to this number";
     inject_irc(&mut p.bob, &alice, forged);
@@ -637,15 +637,7 @@ fn irc_a_line_with_text_put_in_front_is_reported_not_shown() {
 fn held_then_closed(c: &mut Client, peer: &str, text: &str) {
     c.send(peer, text);
     c.expect_system(peer, "the message is held", WAIT, |t| t.contains("held"));
-    close_window(c, peer);
-}
-
-/// `c` closes its window with `peer` (Pidgin's close button).
-fn close_window(c: &mut Client, peer: &str) {
-    c.command(&format!("close {}", escape_arg(peer)));
-    c.expect("the window closed", WAIT, |l| {
-        l.tag == "ECHO" && l.field(0) == "close"
-    });
+    c.close_window(peer);
 }
 
 /// libfaketime, preloaded into alice's client: its clock is `+N s` from the file `dir/offset`,

@@ -565,12 +565,7 @@ fn xmpp_a_questions_result_reaches_a_closed_window() {
         .expect_system(&alice, "bob sees alice's question", WAIT, |t| {
             t.contains("favourite tea")
         });
-    p.alice
-        .client
-        .command(&format!("close {}", escape_arg(&bob)));
-    p.alice.client.expect("the window closed", WAIT, |l| {
-        l.tag == "ECHO" && l.field(0) == "close"
-    });
+    p.alice.client.close_window(&bob);
     p.bob.client.cmd(&alice, "sotto answer oolong");
     both_see_success(&p);
     p.assert_no_criticals();

@@ -416,12 +416,7 @@ fn xmpp_group_chat_private_chat_with_capital_nicks_and_after_leaving() {
         .expect_system(&to_bob, "Bob ended the conversation", WAIT, |t| {
             t.contains("ended the encrypted conversation")
         });
-    p.alice
-        .client
-        .command(&format!("close {}", escape_arg(&to_bob)));
-    p.alice.client.expect("the window closed", WAIT, |l| {
-        l.tag == "ECHO" && l.field(0) == "close"
-    });
+    p.alice.client.close_window(&to_bob);
     p.alice.client.command(&format!(
         "chatcmd {room} {}",
         escape_arg("msg Bob held by msg walrus words")

@@ -451,6 +451,14 @@ impl Client {
         )
     }
 
+    /// Close the window with `peer` (Pidgin's close button) and wait until it is closed.
+    pub fn close_window(&mut self, peer: &str) {
+        self.command(&format!("close {}", escape_arg(peer)));
+        self.expect("the window closed", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0) == "close"
+        });
+    }
+
     /// Wait for a system line in the conversation with `peer` whose text satisfies `pred`.
     pub fn expect_system(
         &self,

@@ -288,6 +288,13 @@ impl Net {
         assert!(lines.len() > 2 && lines.iter().all(|l| l.starts_with("?S1P")));
     }
 
+    /// alice's client restarts: memory dropped, the conversation loaded again from disk.
+    fn alice_restarts(&mut self) {
+        let key = self.alice.key.clone();
+        self.alice.sessions.drop_memory();
+        let _ = self.alice.sessions.state(&key, "bob", &now(self.now));
+    }
+
     fn accept(&mut self, fingerprint: &str) -> Option<Effects> {
         let key = self.alice.key.clone();
         self.alice.sessions.accept_other_client(
@@ -820,16 +827,14 @@ fn the_main_client_is_known_after_a_restart() {
     net.both_accepted();
     let key = net.alice.key.clone();
     assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
-    net.alice.sessions.drop_memory();
-    let _ = net.alice.sessions.state(&key, "bob", &now(net.now));
+    net.alice_restarts();
     assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
     // A record that names another instance is ignored.
     net.alice
         .store()
         .set_holder(&key.protocol, &key.account, &key.peer, 7, DESKTOP)
         .unwrap();
-    net.alice.sessions.drop_memory();
-    let _ = net.alice.sessions.state(&key, "bob", &now(net.now));
+    net.alice_restarts();
     assert_eq!(net.alice.sessions.session_address(&key), None);
 }
 
@@ -1282,11 +1287,7 @@ fn an_unaccepted_main_key_does_not_replace_another_client() {
     );
     for restarted in [false, true] {
         if restarted {
-            net.alice.sessions.drop_memory();
-            net.alice
-                .sessions
-                .state(&key, "bob", &now(net.now))
-                .expect("reloaded");
+            net.alice_restarts();
         }
         let others = net.others();
         assert!(
