@@ -612,3 +612,75 @@ fn irc_another_spelling_of_an_encrypted_nick_gets_no_plaintext() {
     );
     p.assert_no_criticals();
 }
+
+/// A question-and-answer run is bound to the contact's name. alice asks bob a question and bob
+/// renames before he answers: alice's window says the verification ended, and bob's right
+/// answer then verifies nothing at alice's (a check made with one name says nothing about
+/// another; before the fix it marked the key verified for the new name); bob is told the run
+/// did not complete. Then bob asks alice and renames again before she answers: her answer
+/// dialog (for the old name) closes, and her window says why.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_rename_ends_a_question_and_answer_run() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    share_a_channel(&mut p);
+    let alice = p.alice.address.clone();
+
+    p.alice
+        .client
+        .cmd("bob", "sotto verify our cat's name | miso");
+    let asked = expect_dialog(&mut p.bob.client, "our cat's name");
+    rename(&mut p.bob, &p.alice, "bob_away", true);
+    p.alice.client.expect_system(
+        "bob_away",
+        "alice is told the verification ended with the rename",
+        WAIT,
+        |t| t.contains("verification with bob ended unfinished"),
+    );
+    p.bob.client.answer(&asked.n, "miso");
+    p.bob
+        .client
+        .expect_system(&alice, "bob is told the run did not complete", WAIT, |t| {
+            t.contains("verification did not complete")
+        });
+    p.alice.client.sync();
+    assert!(
+        !p.alice
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().to_lowercase().contains("succeeded")),
+        "nothing verified at alice's: {}",
+        p.alice.client.dump()
+    );
+    let status: String = p
+        .alice
+        .client
+        .cmd_output("bob_away", "sotto status")
+        .iter()
+        .map(Written::shown)
+        .collect();
+    assert!(
+        status.contains("unverified"),
+        "the key is not verified: {status}"
+    );
+
+    p.bob
+        .client
+        .cmd(&alice, "sotto verify where did we meet | lisbon");
+    let dialog = expect_dialog(&mut p.alice.client, "where did we meet");
+    rename(&mut p.bob, &p.alice, "bob_gone", true);
+    let n = dialog.n.clone();
+    p.alice
+        .client
+        .expect("alice's answer dialog closes", WAIT, move |l| {
+            l.tag == "REQUEST_CLOSED" && l.field(0) == n
+        });
+    p.alice.client.expect_system(
+        "bob_gone",
+        "alice is told the verification ended with the rename",
+        WAIT,
+        |t| t.contains("verification with bob_away ended unfinished"),
+    );
+    assert_no_trouble(&p);
+}

@@ -176,10 +176,12 @@ impl Spake {
 /// Verification in progress.
 pub(crate) enum Verify {
     /// We asked; waiting for the reply. `sent` is our 0x10's SPAKE2 message, kept to settle
-    /// crossing questions.
+    /// crossing questions; `content` the whole 0x10 content, kept to send it again when the
+    /// peer asks while our question waits (it may have lost ours: a restart, a rename).
     Asked {
         spake: Box<Spake>,
         sent: [u8; SPAKE_LEN],
+        content: Vec<u8>,
     },
     /// We were asked; waiting for our user's answer.
     Question { spake_a: Vec<u8>, question: String },
@@ -294,6 +296,7 @@ pub(crate) fn ask(
         Verify::Asked {
             spake: Box::new(spake),
             sent,
+            content: content.clone(),
         },
         content,
     ))
@@ -403,7 +406,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         let alice = IdentityKey::generate(&mut rng).public();
         let bob = IdentityKey::generate(&mut rng).public();
-        let Some((Verify::Asked { spake, sent }, ask_msg)) =
+        let Some((Verify::Asked { spake, sent, .. }, ask_msg)) =
             ask("q?", a, &h_asker, &alice, &bob, &mut rng)
         else {
             panic!()

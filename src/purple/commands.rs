@@ -44,12 +44,36 @@ fn verify(r: &ConvRef, args: &str) {
         dialogs::verify(r);
         return;
     }
-    match args.split_once('|') {
-        Some((q, a)) if !q.trim().is_empty() && !a.trim().is_empty() => {
-            dialogs::ask_question(r, q.trim(), a.trim());
-        }
-        _ => r.system_line(texts::verify_usage()),
+    match question_and_answer(args) {
+        Ok((q, a)) => dialogs::ask_question(r, q, a),
+        Err(Ambiguous) => r.system_line(texts::verify_ambiguous()),
+        Err(_) => r.system_line(texts::verify_usage()),
     }
+}
+
+/// Why `/sotto verify` arguments were not taken.
+#[derive(Debug, PartialEq)]
+enum NotAsked {
+    /// No `|`, or an empty question or answer.
+    Usage,
+    /// More than one `|`: which part is the answer is a guess. A guess that cuts the question
+    /// short makes an honest contact fail; one that cuts the answer sends part of it to the
+    /// contact as question text.
+    Ambiguous,
+}
+use NotAsked::Ambiguous;
+
+/// `QUESTION | ANSWER`, trimmed.
+fn question_and_answer(args: &str) -> Result<(&str, &str), NotAsked> {
+    let (q, a) = args.split_once('|').ok_or(NotAsked::Usage)?;
+    if a.contains('|') {
+        return Err(Ambiguous);
+    }
+    let (q, a) = (q.trim(), a.trim());
+    if q.is_empty() || a.is_empty() {
+        return Err(NotAsked::Usage);
+    }
+    Ok((q, a))
 }
 
 unsafe extern "C" fn sotto_cmd(
@@ -130,6 +154,19 @@ mod tests {
     #[test]
     fn rest_skips_the_first_word() {
         assert_eq!(rest("verify  q | a").trim(), "q | a");
+    }
+
+    #[test]
+    fn verify_takes_exactly_one_bar() {
+        assert_eq!(
+            question_and_answer(" Where did we meet? | Lisbon "),
+            Ok(("Where did we meet?", "Lisbon"))
+        );
+        assert_eq!(question_and_answer("Is it A|B? | B"), Err(Ambiguous));
+        assert_eq!(question_and_answer("q | a|b"), Err(Ambiguous));
+        assert_eq!(question_and_answer("no bar"), Err(NotAsked::Usage));
+        assert_eq!(question_and_answer(" | a"), Err(NotAsked::Usage));
+        assert_eq!(question_and_answer("q |  "), Err(NotAsked::Usage));
         assert_eq!(rest("  answer   42 "), "   42 ");
         assert_eq!(rest("start"), "");
     }

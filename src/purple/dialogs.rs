@@ -296,6 +296,11 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
         }
         // The protocol took every line (offline, it did not: the question never left).
         let took = present::apply(r, fx);
+        // A question of the contact's that waited for our answer ended with ours (the peer
+        // was told): its dialog is stale.
+        if !question_pending(r) {
+            close_answer_dialog(r);
+        }
         if made && took {
             r.system_line(&texts::asked(&r.peer, question));
         } else if !unsaved {
@@ -374,22 +379,7 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
 /// Closes the answer dialog open for `r`'s conversation, if any (its question was answered
 /// from the command line, or another replaced it): nothing it would send is sent.
 pub(crate) fn close_answer_dialog(r: &ConvRef) {
-    let key = r.key();
-    let open = with_state(|state| {
-        let id = state.dialogs.iter().find_map(|(id, p)| {
-            matches!(p, Pending::Answer { r, .. } if r.key() == key).then_some(*id)
-        })?;
-        match state.dialogs.remove(&id) {
-            Some(Pending::Answer { ui, .. }) => Some(ui),
-            _ => None,
-        }
-    })
-    .flatten();
-    if let Some(ui) = open.filter(|ui| *ui != 0) {
-        // SAFETY: the handle libpurple returned for this open input request; its Pending is
-        // gone, so a callback that still came would find nothing and do nothing.
-        unsafe { sys::purple_request_close(sys::PURPLE_REQUEST_INPUT, ui as *mut c_void) };
-    }
+    super::windows::close_answer_dialog(&r.key());
 }
 
 /// Whether the contact's question still waits for an answer (it may have been answered with

@@ -30,7 +30,7 @@ use crate::protocol::Policy;
 
 use super::bindings as sys;
 use super::glue::{self, ConvKey, ConvRef, BUDDY_POLICY};
-use super::state::{with_state, Tag};
+use super::state::{with_state, Pending, Tag};
 
 /// The window-data key holding a window's number.
 const DATA_KEY: &std::ffi::CStr = c"sotto-window";
@@ -94,6 +94,29 @@ pub(crate) fn moved(id: usize, old: &ConvKey, new: &ConvKey, carried: Option<Pol
             s.allow_next = None;
         }
     });
+    // A question the contact asked under the old name ended with the move
+    // (`Sessions::rename`): its dialog would answer a name with no conversation now.
+    close_answer_dialog(old);
+}
+
+/// Closes the answer dialog open for the conversation `key` names, if any: nothing it would
+/// send is sent.
+pub(crate) fn close_answer_dialog(key: &ConvKey) {
+    let open = with_state(|state| {
+        let id = state.dialogs.iter().find_map(|(id, p)| {
+            matches!(p, Pending::Answer { r, .. } if r.key() == *key).then_some(*id)
+        })?;
+        match state.dialogs.remove(&id) {
+            Some(Pending::Answer { ui, .. }) => Some(ui),
+            _ => None,
+        }
+    })
+    .flatten();
+    if let Some(ui) = open.filter(|ui| *ui != 0) {
+        // SAFETY: the handle libpurple returned for this open input request; its Pending is
+        // gone, so a callback that still came would find nothing and do nothing.
+        unsafe { sys::purple_request_close(sys::PURPLE_REQUEST_INPUT, ui as *mut c_void) };
+    }
 }
 
 /// The buddy policy of `r`'s name, if it has a buddy with one.

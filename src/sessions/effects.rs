@@ -58,6 +58,12 @@ pub enum Notice {
         /// The contact's previous name.
         from: String,
     },
+    /// A question-and-answer verification was under way when the contact was renamed: it
+    /// ended unfinished, since a check made with `from` says nothing about the new name.
+    VerificationEnded {
+        /// The contact's previous name.
+        from: String,
+    },
     /// A text typed for whoever held the name `held_for` (a marked name: it waited for a
     /// handshake checked against that name's keys) is handed back unsent: the conversation was
     /// renamed, and answers to another name now.

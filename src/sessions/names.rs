@@ -180,6 +180,12 @@ impl Sessions {
         moved.moved_noticed = displaced;
         moved.moved_to = renamed.mark().map(str::to_owned);
         moved.instance = None;
+        // A question-and-answer run began with the contact under its old name: its answer
+        // would verify the key for the new one (and lift a hold the rename puts on it, as a
+        // verified changed key does), though the question was asked of whoever held the old
+        // name. It ends here, without a message, as at a restart (§5.2): a reply the peer
+        // still sends is answered with an abort, so an asking peer is told.
+        let verification_ended = moved.conv.drop_verification();
         // The conversation answers to the new name now: its next handshake is checked against
         // the keys accepted for that name (never the keys it brings, never on first use where
         // the name held an encrypted conversation), as it will be after a restart.
@@ -266,6 +272,11 @@ impl Sessions {
             held_for: new.peer.clone(),
             text,
         }));
+        if verification_ended {
+            notices.push(Notice::VerificationEnded {
+                from: old.peer.clone(),
+            });
+        }
         Some(Ok(notices))
     }
 }

@@ -190,6 +190,15 @@ impl Conversation {
         self.verification.pending_question()
     }
 
+    /// Ends a question-and-answer verification under way (asked by either side) without a
+    /// message, as a restart does (§5.2): whether one was. For a conversation that answers to
+    /// another name now: a check made under the old name says nothing about the new one.
+    pub fn drop_verification(&mut self) -> bool {
+        let running = self.verification.running();
+        self.verification.reset();
+        running
+    }
+
     /// Asks the peer `question`; `answer` is what only the real peer should know. Needs an
     /// encrypted session (otherwise only a [`Event::VerificationAborted`]).
     pub fn ask_question(

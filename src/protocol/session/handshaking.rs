@@ -266,6 +266,10 @@ impl Conversation {
         self.previous = mem::replace(&mut self.phase, Phase::Encrypted(session))
             .into_session()
             .map(Box::new);
+        // A question-and-answer run is bound to the session it began in: it ends here, and
+        // the user is told (a forged start the honest peer answers must not leave them
+        // waiting for an answer that can no longer count).
+        let was_verifying = self.verification.running();
         self.verification.reset();
         // Only a finished, authenticated handshake teaches that the peer runs Sotto.
         self.note_peer_supports(&mut out.events);
@@ -273,6 +277,9 @@ impl Conversation {
             peer,
             fingerprint: peer.fingerprint(),
         });
+        if was_verifying {
+            out.events.push(Event::VerificationAborted);
+        }
         if self.known_keys.is_empty() && self.first_use && replaced.map_or(true, |k| k == peer) {
             // Trust on first use, but not of a key whose owner states other names.
             if mismatch.is_none() {

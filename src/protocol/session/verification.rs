@@ -8,9 +8,11 @@
 //!
 //! The rules for everything off that path are normative (PROTOCOL.md §5.2, "Runs"):
 //!
-//! * 0x10 in `Asked` (both users asked at once): the side whose own SPAKE2 message is the
-//!   smaller byte string keeps its question and ignores the peer's; the other drops its own and
-//!   takes the peer's. Equal messages: both runs end (reported as aborted).
+//! * 0x10 in `Asked` (both users asked at once, or the peer lost our question): the side whose
+//!   own SPAKE2 message is the smaller byte string keeps its question, ignores the peer's and
+//!   sends its own 0x10 again; the other drops its own and takes the peer's. Equal messages:
+//!   both runs end (reported as aborted).
+//! * 0x10 in `Question` identical to the question waiting (its copy): ignored.
 //! * 0x10 in any other state starts a new run as answerer (a run we were in is reported
 //!   aborted first); a malformed 0x10 ends any run and is answered with 0x13.
 //! * 0x11 outside `Asked` (a run this side no longer has, e.g. lost to a restart) is answered
@@ -19,7 +21,8 @@
 //! * 0x12 outside `Replied` is ignored (the asker has already finished).
 //! * 0x13 ends any run (reported if there was one); in `Idle` it is ignored, never answered.
 //! * Asking while a run is in progress sends 0x13 first, then the new 0x10.
-//! * A new session (re-key) or the user stopping ends a run without a message.
+//! * A new session (re-key) ends a run without a message, reported aborted on both sides; the
+//!   user stopping, or a rename of the contact, ends it without a message.
 //!
 //! The cryptography (SPAKE2 and the confirmations) is in `protocol/verify.rs`; this file only
 //! decides what is sent and told when, and it runs inside the session it is bound to
@@ -80,6 +83,11 @@ impl Verification {
     /// Back to Idle without telling the peer (a new session, or the user stopped).
     pub(super) fn reset(&mut self) {
         self.state = None;
+    }
+
+    /// Whether a run is under way (either side asked, and it is not decided or aborted).
+    pub(super) fn running(&self) -> bool {
+        self.state.is_some()
     }
 
     /// The question the peer asked, while it waits for our user's answer.
@@ -194,21 +202,45 @@ impl Verification {
                     return;
                 };
                 match state {
-                    // Crossing questions: the smaller SPAKE2 message keeps its question.
-                    Some(Verify::Asked { spake, sent }) => {
-                        match sent.as_slice().cmp(spake_a.as_slice()) {
-                            std::cmp::Ordering::Less => {
-                                self.state = Some(Verify::Asked { spake, sent });
-                                return;
-                            }
-                            std::cmp::Ordering::Equal => {
-                                aborted(out);
-                                return;
-                            }
-                            std::cmp::Ordering::Greater => aborted(out),
+                    // Crossing questions: the smaller SPAKE2 message keeps its question, and
+                    // sends it again: the peer may have asked because it lost ours (a restart
+                    // or a rename ends a run there without a word), and would otherwise wait
+                    // for an answer to its own that never comes, as we would for ours. A peer
+                    // that has ours already takes the copy as the same question.
+                    Some(Verify::Asked {
+                        spake,
+                        sent,
+                        content,
+                    }) => match sent.as_slice().cmp(spake_a.as_slice()) {
+                        std::cmp::Ordering::Less => {
+                            out.inject =
+                                ch.send(verify::KIND_ASK, &content, rng).unwrap_or_default();
+                            self.state = Some(Verify::Asked {
+                                spake,
+                                sent,
+                                content,
+                            });
+                            return;
                         }
-                    }
+                        std::cmp::Ordering::Equal => {
+                            aborted(out);
+                            return;
+                        }
+                        std::cmp::Ordering::Greater => aborted(out),
+                    },
                     Some(Verify::Replied { .. }) => aborted(out),
+                    // The question that waits, again (its asker sent it once more): the same
+                    // run, nothing new to tell.
+                    Some(Verify::Question {
+                        spake_a: waiting,
+                        question: asked,
+                    }) if waiting == spake_a && asked == question => {
+                        self.state = Some(Verify::Question {
+                            spake_a: waiting,
+                            question: asked,
+                        });
+                        return;
+                    }
                     Some(Verify::Question { .. }) | None => {}
                 }
                 out.events.push(Event::VerificationQuestion {

@@ -321,3 +321,138 @@ fn the_peers_end_of_session_ends_a_waiting_question() {
     assert!(ev.contains(&Event::Ended { by_peer: true }), "{ev:?}");
     assert_eq!(b.pending_question(), None);
 }
+
+/// A new session ends a run, and both users are told: a server that replays a query to the
+/// asker (whose answer the honest peer completes) must not leave the asker waiting for an
+/// answer, nor the answerer's dialog open, for a run that can no longer count.
+#[test]
+fn a_new_session_ends_a_waiting_question_and_both_users_are_told() {
+    let (mut a, mut b, mut rng) = established(27);
+    let ask = a
+        .ask_question("Where did we meet?", "here", &mut rng)
+        .inject;
+    deliver(&mut b, ask, &mut rng);
+    assert_eq!(b.pending_question(), Some("Where did we meet?"));
+    // Past the window the setup's handshake spent answers in (§3.2's rate limit).
+    let at_20 = |c: &mut Conversation, lines: Vec<String>, rng: &mut ChaCha20Rng| {
+        let (mut back, mut events) = (Vec::new(), Vec::new());
+        for l in lines {
+            let out = c.receive(&l, 20, rng);
+            back.extend(out.inject);
+            events.extend(out.events);
+        }
+        (back, events)
+    };
+    let query = vec![crate::protocol::wire::WireMessage::Query.encode()];
+    let (start, _) = at_20(&mut a, query, &mut rng);
+    let (answer, _) = at_20(&mut b, start, &mut rng);
+    let (confirm, ev_a) = at_20(&mut a, answer, &mut rng);
+    let (_, ev_b) = at_20(&mut b, confirm, &mut rng);
+    for ev in [ev_a, ev_b] {
+        assert!(
+            ev.iter().any(|e| matches!(e, Event::Started { .. })),
+            "{ev:?}"
+        );
+        assert!(ev.contains(&Event::VerificationAborted), "{ev:?}");
+    }
+    assert_eq!(b.pending_question(), None);
+}
+
+/// Delivers `to_a` to `a` and `to_b` to `b`, then what each answers to the other, until
+/// neither answers: every event each side reported.
+fn settle(
+    a: &mut Conversation,
+    b: &mut Conversation,
+    mut to_a: Vec<String>,
+    mut to_b: Vec<String>,
+    rng: &mut ChaCha20Rng,
+) -> (Vec<Event>, Vec<Event>) {
+    let (mut ev_a, mut ev_b) = (Vec::new(), Vec::new());
+    for _ in 0..8 {
+        let (_, back_b, e) = deliver(b, std::mem::take(&mut to_b), rng);
+        ev_b.extend(e);
+        let (_, back_a, e) = deliver(a, std::mem::take(&mut to_a), rng);
+        ev_a.extend(e);
+        (to_a, to_b) = (back_b, back_a);
+    }
+    assert!(to_a.is_empty() && to_b.is_empty(), "the exchange settles");
+    (ev_a, ev_b)
+}
+
+/// After two questions met (`ev_a`, `ev_b`: what each side reported): exactly one side has a
+/// question to answer, shown once, and the other waits for its answer; answering it verifies
+/// both ways. Which side kept its question (`true`: `a`'s).
+fn one_question_left(
+    a: &mut Conversation,
+    b: &mut Conversation,
+    ev_a: Vec<Event>,
+    ev_b: Vec<Event>,
+    rng: &mut ChaCha20Rng,
+) -> bool {
+    let shown = |ev: &[Event]| {
+        ev.iter()
+            .filter(|e| matches!(e, Event::VerificationQuestion { .. }))
+            .count()
+    };
+    let pending = (
+        a.pending_question().map(str::to_owned),
+        b.pending_question().map(str::to_owned),
+    );
+    let (answerer, asker, answer, seen, a_kept) = match pending {
+        (Some(q), None) if q == "b's question" => (a, b, "beta", ev_a, false),
+        (None, Some(q)) if q == "a's question" => (b, a, "alpha", ev_b, true),
+        other => panic!("one question left to answer: {other:?}"),
+    };
+    assert_eq!(shown(&seen), 1, "the question is shown once: {seen:?}");
+    let reply = answerer.answer_question(answer, rng).inject;
+    let (ev_answerer, ev_asker) = settle(answerer, asker, Vec::new(), reply, rng);
+    for (ev, we_asked) in [(ev_asker, true), (ev_answerer, false)] {
+        assert!(
+            ev.iter().any(|e| matches!(
+                e,
+                Event::VerificationResult { success: true, we_asked: w, .. } if *w == we_asked
+            )),
+            "{ev:?}"
+        );
+    }
+    a_kept
+}
+
+/// Both users ask at once: the smaller SPAKE2 message's question stays (its side sends it once
+/// more, which the other takes as the same question), the other side's run ends and says so,
+/// and answering the one left verifies. Over several seeds, either side may keep its question.
+#[test]
+fn crossing_questions_leave_exactly_one_to_answer() {
+    let mut kept = [false; 2];
+    for seed in 40..48 {
+        let (mut a, mut b, mut rng) = established(seed);
+        let to_b = a.ask_question("a's question", "alpha", &mut rng).inject;
+        let to_a = b.ask_question("b's question", "beta", &mut rng).inject;
+        let (ev_a, ev_b) = settle(&mut a, &mut b, to_a, to_b, &mut rng);
+        let a_kept = one_question_left(&mut a, &mut b, ev_a.clone(), ev_b.clone(), &mut rng);
+        let dropped = if a_kept { ev_b } else { ev_a };
+        assert!(dropped.contains(&Event::VerificationAborted), "{dropped:?}");
+        kept[usize::from(a_kept)] = true;
+    }
+    assert_eq!(kept, [true, true], "both orders were tried");
+}
+
+/// `b` asks; `a` loses the question (a rename of `b` ends the run there without a word, as a
+/// restart does) and asks one of its own. Neither is left waiting for an answer that never
+/// comes: whichever question the crossing rule keeps reaches the side that must answer it,
+/// and answering it verifies. (Before, when `b`'s SPAKE2 message was the smaller, `b` ignored
+/// `a`'s question and both waited for ever, told nothing.)
+#[test]
+fn a_question_the_peer_lost_is_asked_again_not_left_waiting() {
+    let mut kept = [false; 2];
+    for seed in 50..58 {
+        let (mut a, mut b, mut rng) = established(seed);
+        let to_a = b.ask_question("b's question", "beta", &mut rng).inject;
+        deliver(&mut a, to_a, &mut rng);
+        assert!(a.drop_verification(), "a question waited");
+        let to_b = a.ask_question("a's question", "alpha", &mut rng).inject;
+        let (ev_a, ev_b) = settle(&mut a, &mut b, Vec::new(), to_b, &mut rng);
+        kept[usize::from(one_question_left(&mut a, &mut b, ev_a, ev_b, &mut rng))] = true;
+    }
+    assert_eq!(kept, [true, true], "both orders were tried");
+}

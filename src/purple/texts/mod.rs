@@ -427,6 +427,10 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
              mean it to go.",
             text = plain(text)
         ),
+        Notice::VerificationEnded { from } => format!(
+            "the question-and-answer verification with {from} ended unfinished: a check made \
+             with {from} says nothing about {peer}. Ask again to verify {peer}."
+        ),
         Notice::RenamedOntoAnother { from } => format!(
             "{from} is now known as {peer}, a name whose accepted key is another contact's. The \
              conversation keeps {from}'s key, but nothing you type is sent until you accept that \
@@ -710,6 +714,12 @@ pub(crate) fn verify_usage() -> &'static str {
     "to verify your contact, compare fingerprints over another channel (/sotto fingerprint \
      shows both), or ask a question only they can answer: /sotto verify QUESTION | ANSWER (or \
      /sotto verify alone for a dialog)"
+}
+
+/// `/sotto verify` with more than one `|`.
+pub(crate) fn verify_ambiguous() -> &'static str {
+    "question NOT asked: more than one | makes it unclear where the question ends and the \
+     answer begins. Use /sotto verify alone for a dialog with a field for each."
 }
 
 /// The account has no identity key (no store).

@@ -440,6 +440,82 @@ fn a_question_answered_right_accepts_and_verifies_a_changed_key_in_one_step() {
     assert_eq!(rec.trust, crate::store::Trust::Verified);
 }
 
+/// alice asks mallory a question; before mallory answers, the server renames mallory onto the
+/// name of bob (who left). The run ends with the rename, and the window says so: mallory's
+/// right answer then verifies nobody. The hold on "bob" stays, what alice typed for bob stays
+/// held, no key is recorded verified for "bob", and mallory is told the run was aborted.
+#[test]
+fn a_question_asked_before_a_rename_verifies_nobody_after_it() {
+    let (mut alice, _bob) = encrypted("qa-rename");
+    let mut mallory = encrypted_with_mallory(&mut alice, "qa-rename", 17);
+    let fx = alice
+        .sessions
+        .act(
+            &alice.key_for("mallory"),
+            "mallory",
+            &settings(Policy::Manual),
+            &mut alice.rng,
+            |c, rng| c.ask_question("our cat?", "Miso", rng),
+        )
+        .expect("ask");
+    let (to_alice, events, _) = mallory.receive("alice", &fx.inject);
+    assert!(to_alice.is_empty());
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::VerificationQuestion { .. })));
+    rename(&mut alice, "bob", "bob_away");
+    assert_eq!(
+        renamed(&mut alice, "mallory", "bob"),
+        vec![
+            Notice::RenamedOntoAnother {
+                from: "mallory".into()
+            },
+            Notice::VerificationEnded {
+                from: "mallory".into()
+            }
+        ]
+    );
+    let (out, _) = alice.send_to("bob", "meant for bob", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold);
+    let fx = mallory
+        .sessions
+        .act(
+            &mallory.key.clone(),
+            "alice",
+            &settings(Policy::Manual),
+            &mut mallory.rng,
+            |c, rng| c.answer_question("Miso", rng),
+        )
+        .expect("answer");
+    let (to_mallory, events, _) = alice.receive_as("bob", &fx.inject);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::VerificationResult { .. })),
+        "{events:?}"
+    );
+    let key = alice.key_for("bob");
+    assert_eq!(
+        alice
+            .sessions
+            .waiting(&key, "bob", &settings(Policy::Manual)),
+        Some((1, true)),
+        "still held"
+    );
+    let records = alice
+        .store()
+        .trust_records(&key.protocol, &key.account, &key.peer)
+        .expect("records");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.trust != crate::store::Trust::Verified),
+        "nothing verified for bob"
+    );
+    let (_, events, _) = mallory.receive("alice", &to_mallory);
+    assert!(events.contains(&Event::VerificationAborted), "{events:?}");
+}
+
 /// mallory, in plaintext, is renamed onto the name of bob, whose conversation is encrypted (bob
 /// left; a hostile server can do this at any time). Whoever holds "bob" now gets nothing in
 /// plaintext, typed or by `/msg`, in the renamed window or in bob's old one; bob's conversation
