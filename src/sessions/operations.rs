@@ -319,7 +319,7 @@ impl Sessions {
 
     /// [`Sessions::act`], and whether what the action decided was saved (`false` also for a
     /// saved conversation that cannot be restored: nothing was decided).
-    fn act_saved<R: CryptoRngCore>(
+    pub(super) fn act_saved<R: CryptoRngCore>(
         &mut self,
         key: &ConvKey,
         peer_raw: &str,

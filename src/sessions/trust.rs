@@ -285,9 +285,15 @@ impl Sessions {
             }
             Some(_) => {}
         }
-        let fx = self.act(key, peer_raw, settings, rng, |conv, rng| {
+        let (fx, saved) = self.act_saved(key, peer_raw, settings, rng, |conv, rng| {
             conv.acknowledge_peer_key(rng)
         })?;
+        // Not saved: rolled back, still held, and the user told so. The trust table must not
+        // say otherwise (a later handshake with the key would then lift the hold by itself,
+        // and the title would drop its "key NOT accepted").
+        if !saved {
+            return Some(Ok(fx));
+        }
         self.record_accepted(key);
         // Accepted and saved: a client whose own session this one now is needs it no more.
         if let Some(s) = self.sessions.get_mut(key).filter(|s| !s.conv.is_blocked()) {

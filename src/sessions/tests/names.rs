@@ -200,14 +200,58 @@ fn changed_key(test: &str) -> (Peer, Peer) {
     let mut bob = peer(&format!("{test}2"), "bob", "alice", 11);
     let lines = bob.start();
     converse(&mut alice, "bob", &mut bob, "alice", lines);
-    assert_eq!(
-        alice
-            .sessions
-            .waiting(&alice.key.clone(), "bob", &settings(Policy::Manual)),
-        Some((0, true)),
-        "blocked until accepted"
-    );
+    assert_held_for_a_key(&mut alice, "blocked until accepted");
     (alice, bob)
+}
+
+/// `p`'s conversation with bob holds what is typed, for a key not accepted, nothing waiting.
+fn assert_held_for_a_key(p: &mut Peer, what: &str) {
+    let key = p.key.clone();
+    assert_eq!(
+        p.sessions.waiting(&key, "bob", &settings(Policy::Manual)),
+        Some((0, true)),
+        "{what}"
+    );
+}
+
+/// bob's key changed; alice accepts it while the disk is full. The acceptance is not saved
+/// (she is told so), and nothing says otherwise: the trust table does not record the key as
+/// accepted, the conversation stays held, now and after a restart, and the next handshake with
+/// that key does not lift the hold by itself.
+#[test]
+fn an_acceptance_that_could_not_be_saved_accepts_nothing() {
+    let (mut alice, mut bob) = changed_key("accept-unsaved");
+    let key = alice.sessions.loaded_peer_key(&alice.key).expect("a key");
+    alice.store().fail_snapshot_saves(true);
+    let fx = accept(&mut alice, "bob", &key);
+    assert!(
+        fx.notices
+            .iter()
+            .any(|n| matches!(n, Notice::NotSaved { .. })),
+        "{:?}",
+        fx.notices
+    );
+    alice.store().fail_snapshot_saves(false);
+    let records = alice
+        .store()
+        .trust_records(&alice.key.protocol, &alice.key.account, "bob")
+        .expect("records");
+    assert!(
+        !records.iter().any(|r| r.key == key),
+        "not recorded as accepted"
+    );
+    for restarted in [false, true] {
+        if restarted {
+            alice.sessions.drop_memory();
+        }
+        assert_held_for_a_key(&mut alice, &format!("still held (restarted: {restarted})"));
+    }
+    let lines = bob.start();
+    converse(&mut alice, "bob", &mut bob, "alice", lines);
+    assert_held_for_a_key(
+        &mut alice,
+        "a new handshake with the key does not accept it",
+    );
 }
 
 /// bob's key changed and alice has not accepted it: what comes in that session is read but not
