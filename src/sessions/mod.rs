@@ -388,12 +388,18 @@ impl Sessions {
     ) -> Option<&mut Session> {
         if !self.sessions.contains_key(key) {
             let Loaded {
-                conv,
+                mut conv,
                 saved,
                 unrestorable,
                 rekey,
             } = self.load(key, settings)?;
             let moved_to = self.load_moved(key)?;
+            // A name an encrypted conversation (or a start) moved away from, or that one was
+            // parked on: whoever answers as this name now is never trusted on first use, also
+            // after a restart (as `Sessions::rename` decides in memory).
+            if moved_to.is_some() {
+                conv.set_first_use(false);
+            }
             let others = if unrestorable.is_none() {
                 self.load_others(key)
             } else {

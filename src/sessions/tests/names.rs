@@ -567,16 +567,7 @@ fn a_question_asked_before_a_rename_verifies_nobody_after_it() {
 #[test]
 fn a_plaintext_contact_renamed_onto_an_encrypted_name_gets_no_plaintext() {
     let (mut alice, _bob) = encrypted("displaced");
-    assert_eq!(
-        alice.send_to("mallory", "hello mallory", Policy::Manual).0,
-        Outgoing::Plaintext
-    );
-    assert_eq!(
-        rename(&mut alice, "mallory", "bob"),
-        Notice::NameTaken {
-            from: Some("mallory".into())
-        }
-    );
+    plaintext_mallory_takes_bobs_name(&mut alice);
     assert!(!alice.plaintext_allowed("bob", Policy::Manual));
     assert!(!alice.plaintext_allowed("bob", Policy::Opportunistic));
     let (out, fx) = alice.send_to("bob", "for the real bob only", Policy::Manual);
@@ -673,16 +664,8 @@ fn a_contact_who_takes_an_encrypted_name_is_checked_against_its_keys() {
         Some(ConvState::Encrypted)
     );
     let secret = "for the real bob only";
-    let mut to_mallory = mallory_takes_bobs_name(&mut alice, secret);
-    let (mut events, mut notices, mut shown) = (Vec::new(), Vec::new(), Vec::new());
-    while !to_mallory.is_empty() {
-        let (to_alice, _, s) = mallory.receive("alice", &to_mallory);
-        shown.extend(s);
-        let (back, ev, fx) = alice.receive_as("bob", &to_alice);
-        events.extend(ev);
-        notices.extend(fx.notices);
-        to_mallory = back;
-    }
+    let to_mallory = mallory_takes_bobs_name(&mut alice, secret);
+    let (events, notices, shown) = answers_as_bob(&mut alice, &mut mallory, to_mallory);
     assert!(
         events
             .iter()
@@ -706,6 +689,79 @@ fn a_contact_who_takes_an_encrypted_name_is_checked_against_its_keys() {
         .unwrap()
         .iter()
         .all(|k| Some(*k) != mallory_key(&mallory)));
+}
+
+/// alice starts an encrypted conversation with "bob", who never answers: the name has no
+/// accepted key. The server renames mallory (in plaintext, running Sotto) onto "bob": the
+/// start is parked and the name marked. Whoever answers as "bob" now is checked like a changed
+/// key, never trusted on first use, and so after a restart too (the rule lived in memory only:
+/// after a restart mallory's key was taken on first use and the text held for bob went to
+/// her).
+#[test]
+fn a_keyless_name_taken_by_a_rename_trusts_no_key_on_first_use_even_after_a_restart() {
+    for restarted in [false, true] {
+        let test = format!("keyless-displaced-{restarted}");
+        let mut alice = peer(&test, "alice", "bob", 1);
+        let mut mallory = peer(&test, "mallory", "alice", 23);
+        let _unanswered = start_with(&mut alice, "bob");
+        plaintext_mallory_takes_bobs_name(&mut alice);
+        if restarted {
+            alice.sessions.drop_memory();
+        }
+        let secret = "for the real bob only";
+        let (out, fx) = alice.send_to("bob", secret, Policy::Manual);
+        assert_eq!(out, Outgoing::Hold, "restarted: {restarted}");
+        let (events, _, shown) = answers_as_bob(&mut alice, &mut mallory, fx.inject);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
+            "mallory's key is not taken on first use (restarted: {restarted}): {events:?}"
+        );
+        assert!(
+            !shown.iter().any(|t| t == secret),
+            "the held text stays held (restarted: {restarted})"
+        );
+        assert!(alice
+            .store()
+            .accepted_keys("prpl-test", "alice", "bob")
+            .unwrap()
+            .is_empty());
+    }
+}
+
+/// alice talks to mallory in plaintext; the server renames mallory onto "bob", whose
+/// conversation (or start) is parked: the name is taken.
+fn plaintext_mallory_takes_bobs_name(alice: &mut Peer) {
+    assert_eq!(
+        alice.send_to("mallory", "hello mallory", Policy::Manual).0,
+        Outgoing::Plaintext
+    );
+    assert_eq!(
+        rename(alice, "mallory", "bob"),
+        Notice::NameTaken {
+            from: Some("mallory".into())
+        }
+    );
+}
+
+/// `to_mallory` (what alice sends "bob") reaches mallory, who answers as "bob", until neither
+/// has more to say: alice's events and notices, and what mallory was shown.
+fn answers_as_bob(
+    alice: &mut Peer,
+    mallory: &mut Peer,
+    mut to_mallory: Vec<String>,
+) -> (Vec<Event>, Vec<Notice>, Vec<String>) {
+    let (mut events, mut notices, mut shown) = (Vec::new(), Vec::new(), Vec::new());
+    while !to_mallory.is_empty() {
+        let (to_alice, _, s) = mallory.receive("alice", &to_mallory);
+        shown.extend(s);
+        let (back, ev, fx) = alice.receive_as("bob", &to_alice);
+        events.extend(ev);
+        notices.extend(fx.notices);
+        to_mallory = back;
+    }
+    (events, notices, shown)
 }
 
 /// The key of `p`'s identity on its account.
