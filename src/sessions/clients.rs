@@ -827,7 +827,7 @@ impl Sessions {
                 });
             }
             Err(reason) => {
-                self.roll_back(key, settings);
+                self.roll_back(key, settings, Vec::new());
                 fx.notices.push(Notice::NotSaved {
                     doing: super::Doing::Acting,
                     reason,

@@ -638,12 +638,19 @@ impl Sessions {
     /// exactly as after a crash at this instant, and nothing produced from the discarded state is
     /// sent: every key that ever reaches the wire has been durable first. When the store cannot
     /// even be read, the conversation is dropped, and every later send is refused until it can.
-    fn roll_back(&mut self, key: &ConvKey, settings: &Settings) {
-        let Some(old) = self.sessions.remove(key) else {
+    ///
+    /// What waited to be sent again (messages a not-read notice named: in memory only, never
+    /// saved) is carried over, `resent` first: the texts the undone operation had sent again.
+    fn roll_back(&mut self, key: &ConvKey, settings: &Settings, resent: Vec<SecretString>) {
+        let Some(mut old) = self.sessions.remove(key) else {
             return;
         };
+        let mut waiting = resent;
+        waiting.extend(old.conv.take_resend());
         // Reloaded with the name replies went to, so they keep going there.
-        let _ = self.session(key, &old.peer_raw, settings);
+        if let Some(s) = self.session(key, &old.peer_raw, settings) {
+            s.conv.put_back_resend(waiting);
+        }
     }
 
     /// After a failed save: discard what the operation produced (no injected line, no event about
@@ -656,7 +663,16 @@ impl Sessions {
         reason: String,
         doing: Doing,
     ) {
-        self.roll_back(key, settings);
+        // What this operation sent again is undone with it: it waits again.
+        let resent = fx
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Resent { text } => Some(SecretString::from(text.as_str())),
+                _ => None,
+            })
+            .collect();
+        self.roll_back(key, settings, resent);
         fx.inject.clear();
         fx.events.clear();
         fx.notices.push(Notice::NotSaved { doing, reason });

@@ -190,6 +190,24 @@ impl Conversation {
         self.verification.pending_question()
     }
 
+    /// The texts a not-read notice named, waiting to be sent again over the next session
+    /// (memory only, never saved), taken out: for a host that reloads this conversation
+    /// from disk after a failed save and carries them over ([`Conversation::put_back_resend`]).
+    pub fn take_resend(&mut self) -> Vec<SecretString> {
+        self.resend.drain(..).collect()
+    }
+
+    /// Puts `texts` (oldest first) in front of what waits to be sent again over the next
+    /// session, keeping the newest [`SENT_KEPT`].
+    pub fn put_back_resend(&mut self, texts: Vec<SecretString>) {
+        for text in texts.into_iter().rev() {
+            self.resend.push_front(text);
+        }
+        while self.resend.len() > SENT_KEPT {
+            self.resend.pop_front();
+        }
+    }
+
     /// Ends a question-and-answer verification under way (asked by either side) without a
     /// message, as a restart does (§5.2): whether one was. For a conversation that answers to
     /// another name now: a check made under the old name says nothing about the new one.

@@ -293,7 +293,8 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
             "{peer}'s client could not read your message \"{text}\": that client holds no \
              encrypted conversation with you (another of {peer}'s logins, or it lost its state; \
              it says so unauthenticated). It is sent again by itself as soon as a new encrypted \
-             conversation is up: /sotto start reaches the client {peer} uses now.",
+             conversation is up: /sotto start reaches the client {peer} uses now. (Only while \
+             this program runs: if you quit first, send it again yourself.)",
             text = plain(text)
         ),
         Event::Resent { text } => format!(

@@ -214,6 +214,51 @@ fn assert_held_for_a_key(p: &mut Peer, what: &str) {
     );
 }
 
+/// bob's client lost its state: alice is told her message was not read, and that it goes
+/// again over the next session. She accepts bob's new key while the disk is full: the
+/// acceptance is rolled back, and the message still waits (it was in memory only, and the
+/// rollback's reload from disk dropped it); once the disk works and she accepts, it goes.
+#[test]
+fn a_message_to_send_again_survives_a_failed_save() {
+    let (mut alice, bob) = encrypted("resend-rollback");
+    drop(bob);
+    let mut bob = peer("resend-rollback2", "bob", "alice", 11);
+    let lines = lines_of(alice.send_to("bob", "walrus nobody read", Policy::Manual).0);
+    let (notice, _, _) = bob.receive("alice", &lines);
+    assert_eq!(notice.len(), 1, "bob's client says it could not read it");
+    let (_, events, _) = alice.receive_as("bob", &notice);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::NotRead { text: Some(_) })),
+        "{events:?}"
+    );
+    let start = bob.start();
+    converse(&mut alice, "bob", &mut bob, "alice", start);
+    assert_held_for_a_key(&mut alice, "bob's new key waits for alice");
+    let key = alice.sessions.loaded_peer_key(&alice.key).expect("a key");
+    let resent = |fx: &Effects| -> Vec<String> {
+        fx.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Resent { text } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    alice.store().fail_snapshot_saves(true);
+    let fx = accept(&mut alice, "bob", &key);
+    assert!(
+        resent(&fx).is_empty() && fx.inject.is_empty(),
+        "rolled back"
+    );
+    alice.store().fail_snapshot_saves(false);
+    let fx = accept(&mut alice, "bob", &key);
+    assert_eq!(resent(&fx), ["walrus nobody read"]);
+    let (_, _, shown) = bob.receive("alice", &fx.inject);
+    assert_eq!(shown, ["walrus nobody read"]);
+}
+
 /// bob's key changed; alice accepts it while the disk is full. The acceptance is not saved
 /// (she is told so), and nothing says otherwise: the trust table does not record the key as
 /// accepted, the conversation stays held, now and after a restart, and the next handshake with
