@@ -336,6 +336,58 @@ fn ordinary_and_unlogged(proto: Proto) {
     }
 
     // Ended: logging is back on, plaintext is logged as before.
+    end_then_plaintext_is_logged(&mut p);
+    note(&format!("{proto:?}: ordinary and unlogged"), t0);
+}
+
+/// Pidgin turns logging back on for a conversation at every switch between conversations
+/// merged into one tab (from the tab's Enable Logging checkbox), and Finch for every
+/// conversation with one contact; the test client does what they do. Sotto turns it off again
+/// at once and says so once: nothing typed or read in the encrypted conversation reaches the
+/// logs (before, everything alice typed after a switch was logged in plaintext). Once the
+/// session ends, logging is as the host wanted it.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_logging_the_host_turns_back_on_is_turned_off_again() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    for switch in 0..3 {
+        assert!(
+            !p.alice.client.set_logging(&bob, true),
+            "logging is off again at once (switch {switch})"
+        );
+    }
+    let typed = "typed after the tab switched back";
+    let read = "read after the tab switched back";
+    p.alice.client.send(&bob, typed);
+    p.bob.client.expect_received(&alice, typed, WAIT);
+    p.bob.client.send(&alice, read);
+    p.alice.client.expect_received(&bob, read, WAIT);
+    let told = p
+        .alice
+        .client
+        .writes()
+        .iter()
+        .filter(|w| w.is_with(&bob) && w.shown().contains("NOT logged, whatever"))
+        .count();
+    assert_eq!(told, 1, "said once: {}", p.alice.client.dump());
+    std::thread::sleep(Duration::from_millis(500));
+    for text in [typed, read] {
+        for n in needles(text, 4) {
+            assert!(
+                !p.alice.client.logs_contain(&n),
+                "encrypted text in the libpurple logs: {n:?}"
+            );
+        }
+    }
+
+    end_then_plaintext_is_logged(&mut p);
+}
+
+/// alice ends the session; her plaintext after it is logged again (logging is given back),
+/// and nothing went wrong on either side.
+fn end_then_plaintext_is_logged(p: &mut Pair) {
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     p.alice.client.cmd(&bob, "sotto stop");
     p.alice
         .client
@@ -349,5 +401,4 @@ fn ordinary_and_unlogged(proto: Proto) {
     std::thread::sleep(Duration::from_millis(500));
     p.assert_logged(plain, "plaintext after the session ended");
     p.assert_no_criticals();
-    note(&format!("{proto:?}: ordinary and unlogged"), t0);
 }

@@ -401,6 +401,36 @@ pub(crate) fn redecorate(r: &ConvRef) {
     }
 }
 
+/// `conversation-updated` for logging: the host turned logging on for a window of an
+/// encrypted conversation, which Sotto keeps from logging (unless its preference says to log).
+/// Pidgin does it at every switch between conversations merged into one tab (from the tab's
+/// Enable Logging checkbox), Finch to every conversation with one contact, the user by ticking
+/// Enable Logging. Turned off again at once, before anything more is written; what the host
+/// wanted is given back when the conversation is no longer encrypted. The window says so once.
+pub(crate) fn logging_changed(r: &ConvRef) {
+    let conv = r.conversation();
+    if conv.is_null() || log_encrypted() {
+        return;
+    }
+    // SAFETY: looked up just now: live.
+    if unsafe { sys::purple_conversation_is_logging(conv) } == 0
+        || service::conv_state(r) != Some(ConvState::Encrypted)
+    {
+        return;
+    }
+    let first = with_state(|state| {
+        let w = state.windows.entry(r.key()).or_default();
+        w.logging_saved = Some(true);
+        !std::mem::replace(&mut w.relog_told, true)
+    })
+    .unwrap_or(false);
+    // SAFETY: live conversation. Emits `conversation-updated` again, logging off: a no-op here.
+    unsafe { sys::purple_conversation_set_logging(conv, 0) };
+    if first {
+        r.system_line(texts::still_not_logged());
+    }
+}
+
 /// What to do to a window's title.
 #[derive(Debug, PartialEq, Eq)]
 enum TitleChange {

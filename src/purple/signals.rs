@@ -386,7 +386,8 @@ unsafe extern "C" fn receiving_im_msg(
     })
 }
 
-/// `conversation-updated(conv, type)`: Pidgin resets titles; put our mark back.
+/// `conversation-updated(conv, type)`: Pidgin resets titles; put our mark back. Pidgin and
+/// Finch turn logging on for conversations merged into one window; turn it off again.
 unsafe extern "C" fn conversation_updated(
     conv: *mut sys::PurpleConversation,
     kind: sys::PurpleConvUpdateType,
@@ -394,6 +395,13 @@ unsafe extern "C" fn conversation_updated(
 ) {
     ffi_boundary!((), {
         non_null!(conv);
+        if kind == sys::PURPLE_CONV_UPDATE_LOGGING {
+            // SAFETY: live conversation for this callback.
+            if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
+                present::logging_changed(&r);
+            }
+            return;
+        }
         if kind != sys::PURPLE_CONV_UPDATE_TITLE {
             return;
         }

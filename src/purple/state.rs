@@ -70,6 +70,9 @@ pub(crate) struct Window {
     pub logging_saved: Option<bool>,
     /// A "held" line was written for the current wait (no line per held message).
     pub held_notified: bool,
+    /// The line saying the host's turning logging back on was undone was written (once per
+    /// window: Pidgin does it at every switch between conversations merged into one tab).
+    pub relog_told: bool,
     /// The title Sotto put on the window, if any (decided from Sotto's state, never from the
     /// title's text, which an alias controls).
     pub title: Option<TitleMark>,

@@ -860,6 +860,27 @@ run_command(char *line)
 			purple_conversation_destroy(conv);
 		emit("ECHO", 1, verb);
 		g_free(buddy);
+	} else if (strcmp(verb, "logging") == 0) {
+		/* What Pidgin does at a switch between conversations merged into one tab (the tab's
+		 * Enable Logging checkbox), and Finch to every conversation with one contact. */
+		char *buddy, *now;
+		PurpleConversation *conv;
+
+		if (!arg1 || !rest) {
+			emit("ERROR", 2, verb, "usage: logging <buddy> <0|1>");
+			return;
+		}
+		buddy = unescape(arg1);
+		conv = im_window(buddy);
+		g_free(buddy);
+		if (conv == NULL) {
+			emit("ERROR", 2, verb, "no such window");
+			return;
+		}
+		purple_conversation_set_logging(conv, atoi(rest) != 0);
+		now = g_strdup_printf("%d", purple_conversation_is_logging(conv));
+		emit("ECHO", 2, verb, now);
+		g_free(now);
 	} else if (strcmp(verb, "unload") == 0) {
 		if (the_plugin == NULL || !purple_plugin_unload(the_plugin))
 			emit("ERROR", 2, verb, "cannot unload the plugin");

@@ -459,6 +459,18 @@ impl Client {
         });
     }
 
+    /// Turn logging of the window with `peer` on or off as Pidgin does at a switch between
+    /// conversations merged into one tab (and Finch for every conversation with one contact):
+    /// whether the window logs right after.
+    pub fn set_logging(&mut self, peer: &str, on: bool) -> bool {
+        self.command(&format!("logging {} {}", escape_arg(peer), u8::from(on)));
+        // One field: `ECHO` lines are read with arity 1 ("logging 0").
+        let echo = self.expect("logging set", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0).starts_with("logging ")
+        });
+        echo.field(0) == "logging 1"
+    }
+
     /// Wait for a system line in the conversation with `peer` whose text satisfies `pred`.
     pub fn expect_system(
         &self,

@@ -717,6 +717,13 @@ pub(crate) fn verify_usage() -> &'static str {
      /sotto verify alone for a dialog)"
 }
 
+/// Logging was turned on for a window of an encrypted conversation, and Sotto turned it off.
+pub(crate) fn still_not_logged() -> &'static str {
+    "this encrypted conversation is NOT logged, whatever the Enable Logging menu shows (Pidgin \
+     copies it between conversations shown in one tab). To log encrypted conversations, tick \
+     \"Log encrypted conversations\" in Sotto's preferences."
+}
+
 /// `/sotto verify` with more than one `|`.
 pub(crate) fn verify_ambiguous() -> &'static str {
     "question NOT asked: more than one | makes it unclear where the question ends and the \
