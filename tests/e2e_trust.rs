@@ -884,3 +884,30 @@ fn xmpp_a_question_with_no_session_is_not_sent_and_says_so() {
     );
     p.assert_no_criticals();
 }
+
+/// A key dialog answered while offline, with the conversation's window closed: what was held
+/// cannot go (no connection) and no window can open to say so. A message box shows each text
+/// NOT sent (it used to vanish unseen).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_held_text_accepted_offline_with_the_window_closed_is_shown_not_sent() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let bob = p.bob.address.clone();
+    bob_gets_a_new_key(&mut p);
+    let dialog = expect_dialog(&mut p.alice.client, "key");
+    let accept = dialog.item("accept the new key");
+    let held = "a walrus typed before the line dropped";
+    send_expect_held(&mut p, true, held, "message held on a key change");
+    p.alice.client.close_window(&bob);
+    p.alice.client.command("offline");
+    p.alice.client.expect("offline", WAIT, |l| {
+        l.tag == "ECHO" && l.field(0) == "offline"
+    });
+    p.alice.client.answer(&dialog.n, &accept);
+    p.alice
+        .client
+        .expect("a message box names the text NOT sent", WAIT, |l| {
+            l.tag == "NOTIFY" && l.field(2).contains("NOT sent") && l.field(3).contains(held)
+        });
+    p.alice.client.assert_no_criticals();
+}

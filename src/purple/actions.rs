@@ -56,18 +56,11 @@ unsafe extern "C" fn show_fingerprints(action: *mut sys::PurplePluginAction) {
         if lines.is_empty() {
             lines.push(texts::no_accounts().to_owned());
         }
-        let text = glue::cstring(&lines.join("\n"));
-        // SAFETY: valid strings; no callback.
-        unsafe {
-            sys::purple_notify_message(
-                plugin_handle(),
-                sys::PURPLE_NOTIFY_MSG_INFO,
-                c"Sotto".as_ptr(),
-                c"Your Sotto fingerprints".as_ptr(),
-                text.as_ptr(),
-                None,
-                std::ptr::null_mut(),
-            );
-        }
+        glue::notify(
+            plugin_handle(),
+            false,
+            "Your Sotto fingerprints",
+            &lines.join("\n"),
+        );
     })
 }

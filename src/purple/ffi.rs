@@ -80,19 +80,12 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             // Without the store there are no keys: nothing can be encrypted, and sends to a
             // contact fail closed. Tell the user once, plainly.
             glue::debug_error(&format!("store: {error}"));
-            let text = glue::cstring(&texts::store_unavailable(&error));
-            // SAFETY: valid strings; no callback.
-            unsafe {
-                super::bindings::purple_notify_message(
-                    plugin.cast(),
-                    super::bindings::PURPLE_NOTIFY_MSG_ERROR,
-                    c"Sotto".as_ptr(),
-                    c"Sotto cannot open its key store".as_ptr(),
-                    text.as_ptr(),
-                    None,
-                    std::ptr::null_mut(),
-                );
-            }
+            glue::notify(
+                plugin.cast(),
+                true,
+                "Sotto cannot open its key store",
+                &texts::store_unavailable(&error),
+            );
         }
         super::windows::track_all();
         // SAFETY: `plugin` is the plugin being loaded.

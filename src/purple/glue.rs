@@ -88,6 +88,29 @@ pub(crate) fn debug_error(msg: &str) {
     debug(2, msg);
 }
 
+/// A message box titled Sotto (`error`: shown as an error), for what has no window to go to.
+/// `handle` owns it: libpurple closes it when that plugin unloads.
+pub(crate) fn notify(handle: *mut c_void, error: bool, primary: &str, text: &str) {
+    let (primary, text) = (cstring(primary), cstring(text));
+    let kind = if error {
+        sys::PURPLE_NOTIFY_MSG_ERROR
+    } else {
+        sys::PURPLE_NOTIFY_MSG_INFO
+    };
+    // SAFETY: valid strings (libpurple copies them); no callback.
+    unsafe {
+        sys::purple_notify_message(
+            handle,
+            kind,
+            c"Sotto".as_ptr(),
+            primary.as_ptr(),
+            text.as_ptr(),
+            None,
+            ptr::null_mut(),
+        );
+    }
+}
+
 /// Plain text from the markup libpurple gives (`<br>` becomes `\n`, entities are decoded, links
 /// become their text).
 pub(crate) fn markup_to_text(markup: &str) -> String {

@@ -157,19 +157,7 @@ unsafe extern "C" fn known_ok(data: *mut c_void, fields: *mut sys::PurpleRequest
 
 /// An information box titled Known fingerprints.
 fn notify(text: &str) {
-    let text = glue::cstring(text);
-    // SAFETY: valid strings; no callback.
-    unsafe {
-        sys::purple_notify_message(
-            plugin_handle(),
-            sys::PURPLE_NOTIFY_MSG_INFO,
-            c"Sotto".as_ptr(),
-            c"Known fingerprints".as_ptr(),
-            text.as_ptr(),
-            None,
-            std::ptr::null_mut(),
-        );
-    }
+    glue::notify(plugin_handle(), false, "Known fingerprints", text);
 }
 
 /// The labels selected in the list field `id` of `fields`, copied.

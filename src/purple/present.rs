@@ -10,7 +10,7 @@ use crate::store::Trust;
 use super::bindings as sys;
 use super::glue::{self, prefs};
 use super::service;
-use super::state::{with_state, Decorating, Quiet, TitleMark};
+use super::state::{plugin_handle, with_state, Decorating, Quiet, TitleMark};
 use super::texts;
 
 /// Whether encrypted conversations go to the logs (`log_encrypted`).
@@ -80,15 +80,36 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
         r.conversation_or_new();
     }
     let window_may_change = !fx.events.is_empty() || !fx.notices.is_empty();
+    // Offline with the window closed, no window can open: what was typed and not sent is
+    // shown in a message box instead, never dropped unseen.
+    let windowless = r.conversation().is_null();
+    let mut unshown = Vec::new();
     for event in fx.events {
         match event {
             // Its line did not go out: say so, with the text, rather than show it as sent.
             Event::QueuedSent { text } if !all_sent => {
                 reset_held(&r);
-                r.system_line(&texts::not_sent_offline(&text));
+                let line = texts::not_sent_offline(&text);
+                if windowless {
+                    unshown.push(line);
+                } else {
+                    r.system_line(&line);
+                }
+            }
+            Event::Unsent { text } if windowless => {
+                reset_held(&r);
+                unshown.push(texts::not_sent(&text));
             }
             event => write_event(&r, event),
         }
+    }
+    if !unshown.is_empty() {
+        glue::notify(
+            plugin_handle(),
+            true,
+            &texts::not_sent_to(&r.peer),
+            &unshown.join("\n\n"),
+        );
     }
     // A message in, a message out, with nothing else to say, changes nothing about the window
     // (a quarter of the plugin's time per message went into redecorating it anyway). Renames,

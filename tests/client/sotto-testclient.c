@@ -860,6 +860,10 @@ run_command(char *line)
 			purple_conversation_destroy(conv);
 		emit("ECHO", 1, verb);
 		g_free(buddy);
+	} else if (strcmp(verb, "offline") == 0) {
+		/* The connection drops (the user's network, or Accounts > Disable). */
+		purple_account_disconnect(the_account);
+		emit("ECHO", 1, verb);
 	} else if (strcmp(verb, "logging") == 0) {
 		/* What Pidgin does at a switch between conversations merged into one tab (the tab's
 		 * Enable Logging checkbox), and Finch to every conversation with one contact. */

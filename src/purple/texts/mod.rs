@@ -717,6 +717,12 @@ pub(crate) fn verify_usage() -> &'static str {
      /sotto verify alone for a dialog)"
 }
 
+/// The heading of a message box listing what was typed to `peer` and not sent (no window
+/// could show it: offline, the window closed).
+pub(crate) fn not_sent_to(peer: &str) -> String {
+    format!("Messages to {peer} NOT sent")
+}
+
 /// Logging was turned on for a window of an encrypted conversation, and Sotto turned it off.
 pub(crate) fn still_not_logged() -> &'static str {
     "this encrypted conversation is NOT logged, whatever the Enable Logging menu shows (Pidgin \
