@@ -178,6 +178,12 @@ impl TrustRecord {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// [`Store::fail_checkpoints`].
+    static FAIL_CHECKPOINTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The open store.
 pub struct Store {
     /// The worker that syncs the log for [`Store::sync_in_background`], started at its first
@@ -250,7 +256,10 @@ impl Store {
         store.check_generation()?;
         // Whatever a crash left in the WAL goes into the database now, and the WAL is emptied
         // and filled with zeros (256 KiB at least: about 1 ms of the plugin's load here).
-        store.checkpoint()?;
+        // Best effort: a disk too full for the database file to grow by the log's pages must
+        // not cost the keys (every read goes through the log meanwhile); the 30-second
+        // checkpoint while saves happen tries again.
+        let _ = store.checkpoint();
         Ok(store)
     }
 
@@ -262,6 +271,10 @@ impl Store {
     /// conversation goes quiet, after the lines have gone out, never between a save and its
     /// send (a save is durable without it).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
+        #[cfg(test)]
+        if FAIL_CHECKPOINTS.with(std::cell::Cell::get) {
+            return Err(StoreError::Io("test: the disk is full".to_owned()));
+        }
         // How much of the log the saves since its last restart used: the zeros are sized on
         // that (the file's own length would include the previous zeros and never shrink).
         let (busy, frames): (i64, i64) =
@@ -303,6 +316,13 @@ impl Store {
         self.conn
             .pragma_update(None, "query_only", fail)
             .expect("query_only");
+    }
+
+    /// Make every later checkpoint on this thread fail, also the one at open, as a disk too
+    /// full for the database file to take the log's pages would.
+    #[cfg(test)]
+    pub(crate) fn fail_checkpoints(fail: bool) {
+        FAIL_CHECKPOINTS.with(|f| f.set(fail));
     }
 
     /// Make every later conversation save fail (and nothing else: a rename, trust records),

@@ -579,3 +579,26 @@ fn what_a_save_runs_beside_it_is_in_its_transaction() {
         before
     );
 }
+
+/// A disk too full for the checkpoint at open (the database file cannot take the log's pages
+/// after a crash): the store still opens, and what the log holds is read through it. It used
+/// to refuse to open, and every encrypted line in was then unreadable.
+#[test]
+fn a_checkpoint_that_fails_at_open_costs_nothing() {
+    let d = tmp("checkpoint-at-open");
+    let s = Store::open(&d).unwrap();
+    s.save_session("prpl-irc", "a", "b", b"kept in the log")
+        .unwrap();
+    drop(s);
+    Store::fail_checkpoints(true);
+    let reopened = Store::open(&d);
+    Store::fail_checkpoints(false);
+    let s = reopened.expect("the store opens");
+    assert_eq!(
+        s.load_session("prpl-irc", "a", "b")
+            .unwrap()
+            .map(|v| v.to_vec()),
+        Some(b"kept in the log".to_vec())
+    );
+    fs::remove_dir_all(d).ok();
+}
