@@ -180,9 +180,6 @@ pub struct Sessions {
     /// Lines the transport says were addressed to another client of this account (SHA-256 of
     /// each, trimmed; bounded): one that names no session here is that client's, not lost.
     elsewhere_lines: std::collections::VecDeque<[u8; 32]>,
-    /// Saves were made since the last checkpoint: the store's write-ahead log holds earlier
-    /// states of those sessions until [`Sessions::checkpoint`].
-    unchecked: bool,
 }
 
 impl core::fmt::Debug for Sessions {
@@ -233,7 +230,6 @@ impl Sessions {
             log: Vec::new(),
             shown_unsaved: std::collections::VecDeque::new(),
             elsewhere_lines: std::collections::VecDeque::new(),
-            unchecked: false,
         }
     }
 
@@ -243,15 +239,13 @@ impl Sessions {
     /// host calls it when things are quiet, never between a save and its send (a save is
     /// durable without it).
     pub fn checkpoint(&mut self) {
-        if !self.unchecked {
-            return;
-        }
-        let Some(store) = self.store.as_ref() else {
+        // Every write counts (saves, trust records, rows deleted because they hold used keys):
+        // the store knows, whichever path made it.
+        let Some(store) = self.store.as_ref().filter(|s| s.written_since_checkpoint()) else {
             return;
         };
-        match store.checkpoint() {
-            Ok(()) => self.unchecked = false,
-            Err(e) => self.note(format!("checkpoint: {e}")),
+        if let Err(e) = store.checkpoint() {
+            self.note(format!("checkpoint: {e}"));
         }
     }
 
@@ -621,7 +615,6 @@ impl Sessions {
                     o.saved = Some(now);
                 }
             }
-            self.unchecked = true;
         } else {
             let notes = trust::record_events(store, key, events);
             self.log.extend(notes);

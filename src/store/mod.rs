@@ -200,6 +200,9 @@ pub struct Store {
     sync_failed: std::cell::Cell<Option<String>>,
     /// The database is in WAL mode (commits without an fsync are safe only there).
     wal: bool,
+    /// SQLite's count of rows written (inserted, updated, deleted) by this connection when the
+    /// last checkpoint succeeded: [`Store::written_since_checkpoint`].
+    checked: std::cell::Cell<u64>,
 }
 
 impl core::fmt::Debug for Store {
@@ -251,15 +254,18 @@ impl Store {
             unsynced: std::cell::Cell::new(None),
             sync_failed: std::cell::Cell::new(None),
             wal,
+            checked: std::cell::Cell::new(0),
         };
         store.migrate()?;
         store.check_generation()?;
         // Whatever a crash left in the WAL goes into the database now, and the WAL is emptied
         // and filled with zeros (256 KiB at least: about 1 ms of the plugin's load here).
         // Best effort: a disk too full for the database file to grow by the log's pages must
-        // not cost the keys (every read goes through the log meanwhile); the 30-second
-        // checkpoint while saves happen tries again.
-        let _ = store.checkpoint();
+        // not cost the keys (every read goes through the log meanwhile); the periodic
+        // checkpoint tries again (the store counts as written until one succeeds).
+        if store.checkpoint().is_err() {
+            store.checked.set(u64::MAX);
+        }
         Ok(store)
     }
 
@@ -286,6 +292,7 @@ impl Store {
         self.empty_wal()?;
         // The checkpoint synced the log before copying it: every commit is durable.
         self.now_synced();
+        self.checked.set(self.conn.total_changes());
         if busy == 0 {
             // A WAL frame is a 24-byte header and a page; the log starts with a 32-byte header.
             let used = 32 + frames.max(0).saturating_mul(24 + page.max(0));
@@ -316,6 +323,13 @@ impl Store {
         self.conn
             .pragma_update(None, "query_only", fail)
             .expect("query_only");
+    }
+
+    /// Whether anything was written since the last successful checkpoint (a save, a trust
+    /// record, a deleted row: the log may hold an earlier state of it), or none has succeeded
+    /// since the store opened after a crash left the log full.
+    pub fn written_since_checkpoint(&self) -> bool {
+        self.conn.total_changes() != self.checked.get()
     }
 
     /// Make every later checkpoint on this thread fail, also the one at open, as a disk too

@@ -602,3 +602,35 @@ fn a_checkpoint_that_fails_at_open_costs_nothing() {
     );
     fs::remove_dir_all(d).ok();
 }
+
+/// Every write counts for the periodic checkpoint, not only saves: a row deleted because it
+/// holds keys already used (a restored backup's conversation ended, an old client's row) left
+/// its pages in the log until the program quit. And a store whose checkpoint failed at open
+/// counts as written until one succeeds.
+#[test]
+fn a_deleted_row_is_written_for_the_checkpoint() {
+    let d = tmp("checkpoint-deletes");
+    let s = Store::open(&d).unwrap();
+    assert!(!s.written_since_checkpoint(), "nothing since the open");
+    s.save_session("prpl-irc", "a", "b", b"used keys").unwrap();
+    assert!(s.written_since_checkpoint());
+    s.checkpoint().unwrap();
+    assert!(!s.written_since_checkpoint());
+    s.delete_session("prpl-irc", "a", "b").unwrap();
+    assert!(s.written_since_checkpoint(), "a deletion is a write");
+    s.checkpoint().unwrap();
+    assert!(!s.written_since_checkpoint());
+    s.save_session("prpl-irc", "a", "b", b"in the log").unwrap();
+    drop(s);
+    Store::fail_checkpoints(true);
+    let reopened = Store::open(&d);
+    Store::fail_checkpoints(false);
+    let s = reopened.expect("opens");
+    assert!(
+        s.written_since_checkpoint(),
+        "the log still holds what the crash left"
+    );
+    s.checkpoint().unwrap();
+    assert!(!s.written_since_checkpoint());
+    fs::remove_dir_all(d).ok();
+}
