@@ -185,8 +185,13 @@ pub(crate) enum Verify {
     },
     /// We were asked; waiting for our user's answer.
     Question { spake_a: Vec<u8>, question: String },
-    /// We replied; waiting for the asker's confirmation.
-    Replied { key: Zeroizing<[u8; 32]> },
+    /// We replied; waiting for the asker's confirmation. `asked` is the question's SPAKE2
+    /// message: a copy of that question (its asker sends it again when questions cross) is
+    /// the same run.
+    Replied {
+        key: Zeroizing<[u8; 32]>,
+        asked: Vec<u8>,
+    },
 }
 
 /// The answer as compared (PROTOCOL.md §5.2): Unicode compatibility caseless form
@@ -334,7 +339,13 @@ pub(crate) fn reply(
     let key = spake.finish(spake_a)?;
     let mut content = msg.to_vec();
     content.extend_from_slice(&confirm(&key, b"answerer", h));
-    Some((Verify::Replied { key }, content))
+    Some((
+        Verify::Replied {
+            key,
+            asked: spake_a.to_vec(),
+        },
+        content,
+    ))
 }
 
 /// What the asker makes of a 0x11 message.
@@ -414,7 +425,7 @@ mod tests {
         assert_eq!(&ask_msg[..SPAKE_LEN], &sent[..]);
         let (spake_a, q) = parse_ask(&ask_msg).unwrap();
         assert_eq!(q, "q?");
-        let (Verify::Replied { key }, reply_msg) =
+        let (Verify::Replied { key, .. }, reply_msg) =
             reply(&spake_a, b, &h_answerer, &bob, &alice, &mut rng).unwrap()
         else {
             panic!()

@@ -86,8 +86,9 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     let mut unshown = Vec::new();
     for event in fx.events {
         match event {
-            // Its line did not go out: say so, with the text, rather than show it as sent.
-            Event::QueuedSent { text } if !all_sent => {
+            // Its line did not go out: say so, with the text, rather than show it as sent
+            // (or as sent again).
+            Event::QueuedSent { text } | Event::Resent { text } if !all_sent => {
                 reset_held(&r);
                 let line = texts::not_sent_offline(&text);
                 if windowless {
@@ -429,6 +430,11 @@ pub(crate) fn redecorate(r: &ConvRef) {
 /// Enable Logging. Turned off again at once, before anything more is written; what the host
 /// wanted is given back when the conversation is no longer encrypted. The window says so once.
 pub(crate) fn logging_changed(r: &ConvRef) {
+    // A change of Sotto's own (redecorating, or giving logging back at unload) is not the
+    // host's: left as it is.
+    let Some(_ours) = Decorating::enter() else {
+        return;
+    };
     let conv = r.conversation();
     if conv.is_null() || log_encrypted() {
         return;

@@ -94,9 +94,11 @@ pub(crate) fn moved(id: usize, old: &ConvKey, new: &ConvKey, carried: Option<Pol
             s.allow_next = None;
         }
     });
-    // A question the contact asked under the old name ended with the move
-    // (`Sessions::rename`): its dialog would answer a name with no conversation now.
+    // A question asked under either name ended with the move (`Sessions::rename` ends the
+    // moving conversation's run and parks the one the new name had): a dialog still open for
+    // it would answer a question nobody waits on.
     close_answer_dialog(old);
+    close_answer_dialog(new);
 }
 
 /// Closes the answer dialog open for the conversation `key` names, if any: nothing it would

@@ -41,7 +41,7 @@ use rand_core::CryptoRngCore;
 
 use crate::protocol::wire::{data_session_id, WireMessage};
 use crate::protocol::{
-    ConvState, Conversation, Event, Policy, ReceiveAction, SecretBytes, SendAction,
+    ConvState, Conversation, Event, Policy, ReceiveAction, SecretBytes, SecretString, SendAction,
 };
 
 use super::{digest, ConvKey, Effects, Notice, OtherClient, Session, Sessions, Settings};
@@ -604,7 +604,7 @@ impl Sessions {
             self.log
                 .push(format!("saving another client's session: {reason}"));
             // Nothing made from a state that is not on disk leaves; the reload drops it.
-            self.sessions.remove(key);
+            self.unload(key, Vec::new());
             fx.events.retain(|e| !matches!(e, Event::NotRead { .. }));
             if matches!(action, ReceiveAction::Display(_)) {
                 // The peer's ratchet moved on: shown anyway, like the main session's.
@@ -801,24 +801,22 @@ impl Sessions {
             force_window: true,
             ..Effects::default()
         };
-        let store = self.store.as_ref()?;
-        let recorded = store.record_key_seen(&key.protocol, &key.account, &key.peer, &accepted);
-        let pushed = recorded.and_then(|()| {
-            let s = self
-                .sessions
-                .get_mut(key)
-                .ok_or(crate::store::StoreError::Corrupt("gone"))?;
-            super::trust::push_accepted(store, key, &mut s.conv)
-        });
-        if let Err(e) = pushed {
-            self.log
-                .push(format!("accepting another client's key: {e}"));
-        }
-        if let Some(s) = self.sessions.get_mut(key) {
-            Self::refresh_others(s, settings);
-        }
-        match self.persist(key, &[]) {
+        // The key is recorded as accepted in the save's own transaction (as a session's
+        // start records its key): a save that fails records nothing, and the hold stays.
+        let started = Event::Started {
+            peer: accepted,
+            fingerprint: accepted.fingerprint(),
+        };
+        match self.persist(key, &[started]) {
             Ok(()) => {
+                // The contact's conversations learn the key the store now lists.
+                if let (Some(store), Some(s)) = (self.store.as_ref(), self.sessions.get_mut(key)) {
+                    if let Err(e) = super::trust::push_accepted(store, key, &mut s.conv) {
+                        self.log
+                            .push(format!("accepting another client's key: {e}"));
+                    }
+                    Self::refresh_others(s, settings);
+                }
                 fx.elsewhere = resent;
                 fx.events = resent_events;
                 fx.notices.push(Notice::OtherClient {
@@ -827,6 +825,21 @@ impl Sessions {
                 });
             }
             Err(reason) => {
+                // What its session was to send again waits again, for the reload to carry.
+                let texts = resent_events
+                    .iter()
+                    .filter_map(|e| match e {
+                        Event::Resent { text } => Some(SecretString::from(text.as_str())),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some(o) = self
+                    .sessions
+                    .get_mut(key)
+                    .and_then(|s| s.others.get_mut(index))
+                {
+                    o.conv.put_back_resend(texts);
+                }
                 self.roll_back(key, settings, Vec::new());
                 fx.notices.push(Notice::NotSaved {
                     doing: super::Doing::Acting,

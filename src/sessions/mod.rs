@@ -180,7 +180,15 @@ pub struct Sessions {
     /// Lines the transport says were addressed to another client of this account (SHA-256 of
     /// each, trimmed; bounded): one that names no session here is that client's, not lost.
     elsewhere_lines: std::collections::VecDeque<[u8; 32]>,
+    /// What conversations dropped from memory for a reload ([`Sessions::unload`]) waited to
+    /// send again, until they load: it is in memory only, and a reload from disk must not
+    /// lose it (a restart does, and the window says so).
+    kept_resend: HashMap<ConvKey, Resend>,
 }
+
+/// Texts waiting to be sent again over the next session: the main session's, and each other
+/// client's by address.
+type Resend = (Vec<SecretString>, Vec<(String, Vec<SecretString>)>);
 
 impl core::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -230,6 +238,7 @@ impl Sessions {
             log: Vec::new(),
             shown_unsaved: std::collections::VecDeque::new(),
             elsewhere_lines: std::collections::VecDeque::new(),
+            kept_resend: HashMap::new(),
         }
     }
 
@@ -346,9 +355,13 @@ impl Sessions {
     }
 
     /// Forget every loaded conversation: the next call reloads it from the store. Used after a
-    /// caught panic, when memory may have run ahead of disk.
+    /// caught panic, when memory may have run ahead of disk. What they waited to send again
+    /// is kept for the reloads ([`Sessions::unload`]).
     pub fn drop_memory(&mut self) {
-        self.sessions.clear();
+        let keys: Vec<ConvKey> = self.sessions.keys().cloned().collect();
+        for key in keys {
+            self.unload(&key, Vec::new());
+        }
     }
 
     /// The account's identity, loaded from the store or created there on first use.
@@ -431,7 +444,11 @@ impl Sessions {
                 },
             );
         }
+        let kept = self.kept_resend.remove(key);
         let s = self.sessions.get_mut(key)?;
+        if let Some(waiting) = kept {
+            Self::put_back_to_resend(s, waiting);
+        }
         // A name an encrypted conversation moved away from is held as under `always`: whoever
         // holds the name now gets a handshake (checked against the keys accepted for it), never
         // plaintext.
@@ -635,15 +652,50 @@ impl Sessions {
     /// What waited to be sent again (messages a not-read notice named: in memory only, never
     /// saved) is carried over, `resent` first: the texts the undone operation had sent again.
     fn roll_back(&mut self, key: &ConvKey, settings: &Settings, resent: Vec<SecretString>) {
-        let Some(mut old) = self.sessions.remove(key) else {
-            return;
-        };
-        let mut waiting = resent;
-        waiting.extend(old.conv.take_resend());
         // Reloaded with the name replies went to, so they keep going there.
-        if let Some(s) = self.session(key, &old.peer_raw, settings) {
-            s.conv.put_back_resend(waiting);
+        if let Some(peer_raw) = self.unload(key, resent) {
+            let _ = self.session(key, &peer_raw, settings);
         }
+    }
+
+    /// Drops `key`'s conversation from memory, for the next use to load it from disk (a save
+    /// failed: memory must not run ahead of it). What it waited to send again (memory only,
+    /// never saved) is kept aside for that load, `resent` first (what the undone operation
+    /// had sent again). The name replies went to, if it was loaded.
+    pub(super) fn unload(&mut self, key: &ConvKey, resent: Vec<SecretString>) -> Option<String> {
+        let old = self.sessions.remove(key)?;
+        let peer_raw = old.peer_raw.clone();
+        let waiting = Self::waiting_to_resend(old, resent);
+        if !waiting.0.is_empty() || !waiting.1.is_empty() {
+            self.kept_resend.insert(key.clone(), waiting);
+        }
+        Some(peer_raw)
+    }
+
+    /// What `old` (a conversation leaving memory for a reload) waits to send again: its own
+    /// texts (`first` before them), then each other client's, by address.
+    fn waiting_to_resend(mut old: Session, first: Vec<SecretString>) -> Resend {
+        let mut main = first;
+        main.extend(old.conv.take_resend());
+        let others = old
+            .others
+            .iter_mut()
+            .map(|o| (o.address.clone(), o.conv.take_resend()))
+            .filter(|(_, t)| !t.is_empty())
+            .collect();
+        (main, others)
+    }
+
+    /// Gives a reloaded conversation what waited to be sent again before: each other client's
+    /// texts to the client at the same address, or to the main session when it is gone.
+    fn put_back_to_resend(s: &mut Session, (mut main, others): Resend) {
+        for (address, texts) in others {
+            match s.others.iter_mut().find(|o| o.address == address) {
+                Some(o) => o.conv.put_back_resend(texts),
+                None => main.extend(texts),
+            }
+        }
+        s.conv.put_back_resend(main);
     }
 
     /// After a failed save: discard what the operation produced (no injected line, no event about

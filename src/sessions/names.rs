@@ -149,7 +149,7 @@ impl Sessions {
             if let Err(reason) = self.persist(old, &[]) {
                 self.note(format!("saving a conversation before a rename: {reason}"));
                 // Memory reloads what disk holds: the text, still held there.
-                self.sessions.remove(old);
+                self.unload(old, Vec::new());
                 return Some(Err(reason));
             }
         }
@@ -196,7 +196,9 @@ impl Sessions {
             Ok(runs) => moved.conv.set_peer_supports_sotto(runs),
             Err(e) => self.log.push(format!("loading a peer for a new name: {e}")),
         }
-        if displaced {
+        // A name an encrypted conversation (or a start) left, or was parked on: whoever answers
+        // as it is never trusted on first use (as a load decides from the mark).
+        if displaced || moved.moved_to.is_some() {
             moved.conv.set_first_use(false);
         }
         // An encrypted conversation arriving on a name whose accepted keys are another
@@ -238,7 +240,7 @@ impl Sessions {
         if let Err(e) = refreshed {
             // Held all the same: the keys load again from the store at the next start.
             self.note(format!("loading the keys accepted for a new name: {e}"));
-            self.sessions.remove(new);
+            self.unload(new, Vec::new());
         }
         if foreign {
             if let Err(reason) = self.persist(new, &[]) {

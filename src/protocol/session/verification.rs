@@ -12,7 +12,8 @@
 //!   own SPAKE2 message is the smaller byte string keeps its question, ignores the peer's and
 //!   sends its own 0x10 again; the other drops its own and takes the peer's. Equal messages:
 //!   both runs end (reported as aborted).
-//! * 0x10 in `Question` identical to the question waiting (its copy): ignored.
+//! * 0x10 in `Question` identical to the question waiting, or in `Replied` with the SPAKE2
+//!   message of the question answered (its copy): ignored.
 //! * 0x10 in any other state starts a new run as answerer (a run we were in is reported
 //!   aborted first); a malformed 0x10 ends any run and is answered with 0x13.
 //! * 0x11 outside `Asked` (a run this side no longer has, e.g. lost to a restart) is answered
@@ -228,6 +229,12 @@ impl Verification {
                         }
                         std::cmp::Ordering::Greater => aborted(out),
                     },
+                    // The question we answered, again: the same run, still waiting for its
+                    // result (a copy its asker sent when questions crossed may come late).
+                    Some(Verify::Replied { key, asked }) if asked == spake_a => {
+                        self.state = Some(Verify::Replied { key, asked });
+                        return;
+                    }
                     Some(Verify::Replied { .. }) => aborted(out),
                     // The question that waits, again (its asker sent it once more): the same
                     // run, nothing new to tell.
@@ -276,7 +283,7 @@ impl Verification {
                 aborted(out);
                 out.inject = ch.send(verify::KIND_ABORT, &[], rng).unwrap_or_default();
             }
-            (verify::KIND_RESULT, Some(Verify::Replied { key })) => {
+            (verify::KIND_RESULT, Some(Verify::Replied { key, .. })) => {
                 let success = verify::finish_answerer(&key, content, &hash);
                 out.events.push(Event::VerificationResult {
                     success,

@@ -456,3 +456,38 @@ fn a_question_the_peer_lost_is_asked_again_not_left_waiting() {
     }
     assert_eq!(kept, [true, true], "both orders were tried");
 }
+
+/// Questions cross and the side that took the other's question answers before the copy of
+/// that question (sent again by its asker) arrives: the copy is the same run, not a new
+/// question. Nothing is aborted, and the answer verifies on both sides.
+#[test]
+fn a_late_copy_of_a_question_already_answered_changes_nothing() {
+    for seed in 60..66 {
+        let (mut a, mut b, mut rng) = established(seed);
+        let to_b = a.ask_question("a's question", "alpha", &mut rng).inject;
+        let to_a = b.ask_question("b's question", "beta", &mut rng).inject;
+        let (_, from_b, _) = deliver(&mut b, to_b, &mut rng);
+        let (_, from_a, _) = deliver(&mut a, to_a, &mut rng);
+        // The side that took the other's question answers at once; the other's copy of it
+        // is still on its way.
+        let (answerer, asker, answer, copy) = if a.pending_question().is_some() {
+            (&mut a, &mut b, "beta", from_b)
+        } else {
+            (&mut b, &mut a, "alpha", from_a)
+        };
+        assert!(!copy.is_empty(), "the asker sent its question again");
+        let reply = answerer.answer_question(answer, &mut rng).inject;
+        let (_, back, events) = deliver(answerer, copy, &mut rng);
+        assert!(back.is_empty() && events.is_empty(), "{events:?}");
+        let (ev_answerer, ev_asker) = settle(answerer, asker, Vec::new(), reply, &mut rng);
+        for (ev, we_asked) in [(ev_asker, true), (ev_answerer, false)] {
+            assert!(
+                ev.iter().any(|e| matches!(
+                    e,
+                    Event::VerificationResult { success: true, we_asked: w, .. } if *w == we_asked
+                )),
+                "{ev:?}"
+            );
+        }
+    }
+}

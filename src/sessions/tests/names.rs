@@ -215,7 +215,8 @@ fn assert_held_for_a_key(p: &mut Peer, what: &str) {
 }
 
 /// bob's client lost its state: alice is told her message was not read, and that it goes
-/// again over the next session. She accepts bob's new key while the disk is full: the
+/// again over the next session. A caught panic drops memory, and she accepts bob's new key
+/// while the disk is full: the
 /// acceptance is rolled back, and the message still waits (it was in memory only, and the
 /// rollback's reload from disk dropped it); once the disk works and she accepts, it goes.
 #[test]
@@ -236,7 +237,14 @@ fn a_message_to_send_again_survives_a_failed_save() {
     let start = bob.start();
     converse(&mut alice, "bob", &mut bob, "alice", start);
     assert_held_for_a_key(&mut alice, "bob's new key waits for alice");
-    let key = alice.sessions.loaded_peer_key(&alice.key).expect("a key");
+    // A caught panic drops memory too: what waits to go again is not lost with it.
+    alice.sessions.drop_memory();
+    let key = alice.sessions.loaded_peer_key(&alice.key);
+    assert!(key.is_none(), "nothing loaded");
+    let key = alice
+        .sessions
+        .peer_key(&alice.key.clone(), "bob", &settings(Policy::Manual))
+        .expect("a key");
     let resent = |fx: &Effects| -> Vec<String> {
         fx.events
             .iter()
@@ -738,18 +746,28 @@ fn a_contact_who_takes_an_encrypted_name_is_checked_against_its_keys() {
 
 /// alice starts an encrypted conversation with "bob", who never answers: the name has no
 /// accepted key. The server renames mallory (in plaintext, running Sotto) onto "bob": the
-/// start is parked and the name marked. Whoever answers as "bob" now is checked like a changed
-/// key, never trusted on first use, and so after a restart too (the rule lived in memory only:
+/// start is parked and the name marked (or bob, his start with him, left the name first: it
+/// keeps a mark). Whoever answers as "bob" now is checked like a changed key, never trusted on
+/// first use, and so after a restart too (the rule lived in memory only:
 /// after a restart mallory's key was taken on first use and the text held for bob went to
 /// her).
 #[test]
 fn a_keyless_name_taken_by_a_rename_trusts_no_key_on_first_use_even_after_a_restart() {
-    for restarted in [false, true] {
-        let test = format!("keyless-displaced-{restarted}");
+    for (restarted, bob_left_first) in [(false, false), (true, false), (false, true), (true, true)]
+    {
+        let test = format!("keyless-displaced-{restarted}-{bob_left_first}");
         let mut alice = peer(&test, "alice", "bob", 1);
         let mut mallory = peer(&test, "mallory", "alice", 23);
         let _unanswered = start_with(&mut alice, "bob");
-        plaintext_mallory_takes_bobs_name(&mut alice);
+        if bob_left_first {
+            // bob (his start with him) leaves the name, which keeps a mark; then mallory
+            // takes it: nothing is parked, the mark stays.
+            rename(&mut alice, "bob", "bob_away");
+            alice.send_to("mallory", "hello mallory", Policy::Manual);
+            rename(&mut alice, "mallory", "bob");
+        } else {
+            plaintext_mallory_takes_bobs_name(&mut alice);
+        }
         if restarted {
             alice.sessions.drop_memory();
         }
@@ -761,7 +779,8 @@ fn a_keyless_name_taken_by_a_rename_trusts_no_key_on_first_use_even_after_a_rest
             events
                 .iter()
                 .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
-            "mallory's key is not taken on first use (restarted: {restarted}): {events:?}"
+            "mallory's key is not taken on first use (restarted: {restarted}, bob left first: \
+             {bob_left_first}): {events:?}"
         );
         assert!(
             !shown.iter().any(|t| t == secret),
