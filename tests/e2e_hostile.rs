@@ -449,29 +449,14 @@ fn xmpp_a_held_message_survives_a_closed_window_and_an_unload() {
     thread::sleep(Duration::from_millis(500)); // prosody notices the closed stream
     let held = "held through a closed window and an unload walrus";
     held_then_closed(&mut p.alice.client, &bob, held);
-    p.alice.client.command("unload");
-    p.alice
-        .client
-        .expect("the plugin unloaded", WAIT, |l| l.tag == "PLUGIN_UNLOADED");
-    p.alice.client.command("load");
-    p.alice.client.expect("the plugin loaded again", WAIT, |l| {
-        l.tag == "PLUGIN_LOADED"
-    });
+    reload_plugin(&mut p.alice.client);
     p.bob.client.restart();
     p.bob.client.expect_online();
     p.bob
         .client
         .expect_received(&alice, held, Duration::from_secs(60));
     p.alice.client.expect_sent(&bob, held, WAIT);
-    thread::sleep(Duration::from_secs(1));
-    let shown = p
-        .bob
-        .client
-        .writes()
-        .iter()
-        .filter(|w| w.has(flags::RECV) && w.shown() == held)
-        .count();
-    assert_eq!(shown, 1, "bob showed the held message {shown} times");
+    assert_shown_once(&p.bob.client, held);
     assert_hidden(&[&p.alice.tap, &p.bob.tap], held, "the held message");
     assert_no_trouble(&p);
 }
@@ -960,4 +945,105 @@ fn xmpp_a_custom_smiley_cannot_redraw_sottos_lines() {
         .collect();
     assert!(smileys.is_empty(), "custom smileys registered: {smileys:?}");
     p.alice.client.assert_no_criticals();
+}
+
+/// Another plugin wraps the protocol's `send_im` after Sotto (keeping Sotto's wrapper and
+/// calling it); Sotto is then unloaded and loaded again (Tools > Plugins). It must not wrap
+/// the other plugin's wrapper in turn: that made its own wrapper call the other's, which
+/// called Sotto's again, and the first message sent overflowed the stack and crashed the
+/// client. Messages still go encrypted, once.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_reloaded_under_another_plugins_send_wrapper_sends_once_encrypted() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.alice.client.command("wrapsend");
+    p.alice
+        .client
+        .expect("the other plugin wrapped send_im", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0) == "wrapsend"
+        });
+    reload_plugin(&mut p.alice.client);
+    p.alice.client.cmd(&bob, "sotto start");
+    p.alice
+        .client
+        .expect_system(&bob, "encrypted again", WAIT, |t| {
+            t.contains("encrypted conversation started")
+        });
+    let text = "through two wrappers, encrypted once";
+    p.alice.client.send(&bob, text);
+    let got = p.bob.client.expect_received(&alice, text, WAIT);
+    assert_eq!(got.shown(), text);
+    assert_shown_once(&p.bob.client, text);
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        text,
+        "sent through two wrappers",
+    );
+    p.assert_no_criticals();
+}
+
+/// Another plugin catches one of Sotto's lines on its way out and sends it again later as
+/// text through the protocol (Pidgin's Offline Message Emulation keeps it as a buddy pounce
+/// and sends it when the contact signs on): it is not encrypted as if typed (the contact saw
+/// a raw line as the sender's words), it is refused, and the window says why.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_sotto_line_sent_again_by_another_plugin_is_refused() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let first = "a walrus before the pounce";
+    p.alice.client.send(&bob, first);
+    p.bob.client.expect_received(&alice, first, WAIT);
+    let caught = sotto_lines(Proto::Irc, &p.alice.tap.bytes(Dir::Up))
+        .into_iter()
+        .rev()
+        .find(|l| l.starts_with("?S1D"))
+        .expect("alice's data line on the wire");
+    let mark = p.alice.tap.mark();
+    p.alice.client.command(&format!(
+        "servsend {} {}",
+        escape_arg(&bob),
+        escape_arg(&caught)
+    ));
+    p.alice
+        .client
+        .expect_system(&bob, "the line is refused, and why", WAIT, |t| {
+            t.contains("NOT sent") && t.contains("Offline Message Emulation")
+        });
+    thread::sleep(Duration::from_secs(1));
+    assert!(
+        sotto_lines(Proto::Irc, &p.alice.tap.since(mark, Dir::Up)).is_empty(),
+        "nothing left for bob"
+    );
+    assert!(
+        !p.bob
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.has(flags::RECV) && w.shown().contains("?S1")),
+        "bob saw no raw line"
+    );
+    p.assert_no_criticals();
+}
+
+/// Tools > Plugins: Sotto unloaded, then loaded again.
+fn reload_plugin(c: &mut Client) {
+    c.command("unload");
+    c.expect("the plugin unloaded", WAIT, |l| l.tag == "PLUGIN_UNLOADED");
+    c.command("load");
+    c.expect("the plugin loaded again", WAIT, |l| {
+        l.tag == "PLUGIN_LOADED"
+    });
+}
+
+/// After a second for copies to come, `c` has shown `text` as received exactly once.
+fn assert_shown_once(c: &Client, text: &str) {
+    thread::sleep(Duration::from_secs(1));
+    let shown = c
+        .writes()
+        .iter()
+        .filter(|w| w.has(flags::RECV) && w.shown() == text)
+        .count();
+    assert_eq!(shown, 1, "{text:?} shown {shown} times");
 }

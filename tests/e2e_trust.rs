@@ -328,6 +328,23 @@ fn xmpp_unloading_with_a_held_message_unmarks_the_window_and_says_so() {
             && w.shown().contains("NOT encrypted")
     });
     assert!(said, "no line about the unload in the window");
+    // Logging is given back, and stays (the conversation is still encrypted on disk: Sotto's
+    // own handler for logging changes must not take it back while it unloads, with a line
+    // saying the conversation is not logged).
+    assert!(
+        !p.alice
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().contains("NOT logged, whatever")),
+        "a false line about logging: {}",
+        p.alice.client.dump()
+    );
+    let plain = "plaintext after the unload is logged";
+    p.alice.client.send(&bob, plain);
+    p.alice.client.expect_sent(&bob, plain, WAIT);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(p.alice.client.logs_contain(plain), "logging was given back");
     p.alice.client.assert_no_criticals();
 }
 

@@ -11,13 +11,14 @@
 
 use std::ffi::{c_char, c_int};
 
+use crate::protocol::wire::WireMessage;
 use crate::sessions::Outgoing;
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
 use super::state::{self, with_state, SendIm};
-use super::{echo, present, service};
+use super::{echo, present, service, texts};
 
 /// The protocol-info struct of a protocol plugin, or NULL.
 ///
@@ -70,6 +71,12 @@ pub(crate) unsafe fn wrap(plugin: *mut sys::PurplePlugin) {
     unsafe {
         match (*info).send_im {
             Some(f) if f as usize == wrapped_send_im as SendIm as usize => {}
+            // Still in the chain: another plugin wrapped after us and calls our wrapper, which
+            // was left in place (and its original kept) when Sotto was unloaded. Wrapping the
+            // other's wrapper now would make ours call it, and it ours, for ever. (And a second
+            // copy of a protocol plugin under the same id, loaded only to be destroyed, never
+            // replaces the live plugin's original.)
+            Some(_) if state::original(&id).is_some() => {}
             Some(f) => {
                 state::keep_original(id, f);
                 (*info).send_im = Some(wrapped_send_im);
@@ -160,13 +167,18 @@ unsafe extern "C" fn wrapped_send_im(
         // SAFETY: live connection.
         let account = unsafe { sys::purple_connection_get_account(gc) };
         let Some(peer) = cstr_to_string(who) else {
+            not_shown_as_sent(&text, flags);
             return -libc::EINVAL;
         };
         // SAFETY: the connection's account is live.
         let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
+            not_shown_as_sent(&text, flags);
             return -libc::EINVAL;
         };
+        // The contact was renamed and its conversation could not follow: nothing goes (the
+        // window said why), and an auto-reply is not shown as sent either.
         if !service::track_name(&r) {
+            not_shown_as_sent(&text, flags);
             return 0;
         }
         let key = r.key();
@@ -185,6 +197,18 @@ unsafe extern "C" fn wrapped_send_im(
         }
         // Not from our send path: an auto-reply or another plugin. Run it through the session.
         let plain = glue::markup_to_text(&text);
+        // A line of Sotto's own, caught on its way out by another plugin and sent again later
+        // as text (Offline Message Emulation keeps it as a buddy pounce): encrypting it would
+        // show the contact a raw line, and what it carried cannot be read back. Not sent.
+        if matches!(
+            WireMessage::decode(&plain),
+            Ok(WireMessage::Data(_) | WireMessage::Fragment(_))
+        ) {
+            not_shown_as_sent(&text, flags);
+            r.conversation_or_new();
+            r.system_line(texts::resent_wire_line());
+            return 0;
+        }
         match service::outgoing(&r, &plain) {
             Some((Outgoing::Plaintext, fx)) => {
                 present::apply(&r, fx);

@@ -505,7 +505,13 @@ impl Decorating {
     /// emitted must not start another (libpurple emits it from inside `set_title`).
     pub(crate) fn enter() -> Option<Self> {
         let busy = PLUGIN.with(|p| p.decorating.replace(true));
-        (!busy).then_some(Decorating(()))
+        // Not `then_some`: its argument is built either way, and dropping it when busy ended
+        // the outer change's mark (a nested call then let the next title change through).
+        if busy {
+            None
+        } else {
+            Some(Decorating(()))
+        }
     }
 }
 
@@ -518,6 +524,21 @@ impl Drop for Decorating {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A change of ours nested in another (the `conversation-updated` a title or logging
+    /// change emits) is refused and leaves the outer one marked: the outer mark lasts until
+    /// the outer guard goes (a nested refusal used to end it).
+    #[test]
+    fn a_nested_decorating_leaves_the_outer_one_in_place() {
+        let outer = Decorating::enter().expect("the first");
+        assert!(Decorating::enter().is_none(), "nested: refused");
+        assert!(
+            Decorating::enter().is_none(),
+            "still refused after a nested one"
+        );
+        drop(outer);
+        assert!(Decorating::enter().is_some(), "free again");
+    }
 
     /// A flood of one kind writes one line per quiet period, the next saying how many were not
     /// written; another kind's first line is never held back by it; a clock set back does not

@@ -713,6 +713,35 @@ set_pref(const char *path, const char *value)
 	}
 }
 
+/* ------------------------------------------------------- another plugin's wrapper */
+
+/* What a second plugin that wraps a protocol's send_im after Sotto does: it keeps the
+ * function it found (Sotto's wrapper) and calls it. */
+static int (*wrapped_by_other)(PurpleConnection *, const char *, const char *,
+                               PurpleMessageFlags);
+
+static int
+other_send_im(PurpleConnection *gc, const char *who, const char *message,
+              PurpleMessageFlags flags)
+{
+	return wrapped_by_other(gc, who, message, flags);
+}
+
+static void
+wrap_send_im(void)
+{
+	PurplePlugin *prpl = purple_find_prpl(purple_account_get_protocol_id(the_account));
+	PurplePluginProtocolInfo *info = prpl ? PURPLE_PLUGIN_PROTOCOL_INFO(prpl) : NULL;
+
+	if (info == NULL || info->send_im == NULL || wrapped_by_other != NULL) {
+		emit("ERROR", 2, "wrapsend", "cannot wrap send_im");
+		return;
+	}
+	wrapped_by_other = info->send_im;
+	info->send_im = other_send_im;
+	emit("ECHO", 1, "wrapsend");
+}
+
 /* ------------------------------------------------------- account */
 
 static void
@@ -885,6 +914,8 @@ run_command(char *line)
 		now = g_strdup_printf("%d", purple_conversation_is_logging(conv));
 		emit("ECHO", 2, verb, now);
 		g_free(now);
+	} else if (strcmp(verb, "wrapsend") == 0) {
+		wrap_send_im();
 	} else if (strcmp(verb, "unload") == 0) {
 		if (the_plugin == NULL || !purple_plugin_unload(the_plugin))
 			emit("ERROR", 2, verb, "cannot unload the plugin");

@@ -717,6 +717,14 @@ pub(crate) fn verify_usage() -> &'static str {
      /sotto verify alone for a dialog)"
 }
 
+/// Another plugin sent one of Sotto's encrypted lines again as text (a buddy pounce kept by
+/// Offline Message Emulation).
+pub(crate) fn resent_wire_line() -> &'static str {
+    "NOT sent: another plugin (a buddy pounce, Offline Message Emulation) tried to send one of \
+     Sotto's encrypted lines again, as text. What it carried cannot be read back here: type \
+     the message again. (Offline Message Emulation does not work with Sotto: disable it.)"
+}
+
 /// The heading of a message box listing what was typed to `peer` and not sent (no window
 /// could show it: offline, the window closed).
 pub(crate) fn not_sent_to(peer: &str) -> String {
