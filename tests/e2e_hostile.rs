@@ -984,9 +984,10 @@ fn irc_reloaded_under_another_plugins_send_wrapper_sends_once_encrypted() {
 }
 
 /// Another plugin catches one of Sotto's lines on its way out and sends it again later as
-/// text through the protocol (Pidgin's Offline Message Emulation keeps it as a buddy pounce
-/// and sends it when the contact signs on): it is not encrypted as if typed (the contact saw
-/// a raw line as the sender's words), it is refused, and the window says why.
+/// text (Pidgin's Offline Message Emulation keeps it as a buddy pounce and sends it through
+/// the protocol when the contact signs on, or sends it as typed when the user answers its
+/// question "No"): it is not encrypted as if typed (the contact saw a raw line as the
+/// sender's words), it is refused, and the window says why.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_a_sotto_line_sent_again_by_another_plugin_is_refused() {
@@ -1009,6 +1010,14 @@ fn irc_a_sotto_line_sent_again_by_another_plugin_is_refused() {
     p.alice
         .client
         .expect_system(&bob, "the line is refused, and why", WAIT, |t| {
+            t.contains("NOT sent") && t.contains("Offline Message Emulation")
+        });
+    // Offline Message Emulation's other way (the user answers its question "No"): the line
+    // comes back as typed text, through `sending-im-msg`.
+    p.alice.client.send(&bob, &caught);
+    p.alice
+        .client
+        .expect_system(&bob, "refused when typed too", WAIT, |t| {
             t.contains("NOT sent") && t.contains("Offline Message Emulation")
         });
     thread::sleep(Duration::from_secs(1));

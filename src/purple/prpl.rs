@@ -66,17 +66,23 @@ pub(crate) unsafe fn wrap(plugin: *mut sys::PurplePlugin) {
     if info.is_null() {
         return;
     }
+    // A second copy of a protocol plugin under an id another plugin already holds (loaded only
+    // to be destroyed, its library closed): never wrapped, so its `send_im` never replaces the
+    // live plugin's original.
+    let cid = glue::cstring(&id);
+    // SAFETY: a valid C string; libpurple returns NULL or a live plugin.
+    let live = unsafe { sys::purple_find_prpl(cid.as_ptr()) };
+    if !live.is_null() && live != plugin {
+        return;
+    }
     // SAFETY: `info` is the protocol's static protocol info; libpurple reads `send_im` from it on
     // every send, on this same thread.
     unsafe {
         match (*info).send_im {
             Some(f) if f as usize == wrapped_send_im as SendIm as usize => {}
-            // Still in the chain: another plugin wrapped after us and calls our wrapper, which
-            // was left in place (and its original kept) when Sotto was unloaded. Wrapping the
-            // other's wrapper now would make ours call it, and it ours, for ever. (And a second
-            // copy of a protocol plugin under the same id, loaded only to be destroyed, never
-            // replaces the live plugin's original.)
-            Some(_) if state::original(&id).is_some() => {}
+            // Another plugin's wrapper on top (it may call ours, left in its chain when Sotto
+            // was unloaded): wrapped all the same, so nothing bypasses Sotto; a call coming
+            // back up into ours goes to the protocol's own function (`wrapped_send_im`).
             Some(f) => {
                 state::keep_original(id, f);
                 (*info).send_im = Some(wrapped_send_im);
@@ -135,6 +141,13 @@ fn original_for(gc: *mut sys::PurpleConnection) -> Option<SendIm> {
     state::original(&id)
 }
 
+/// The protocol's own `send_im` (see `state::innermost`).
+fn innermost_for(gc: *mut sys::PurpleConnection) -> Option<SendIm> {
+    // SAFETY: as in `original_for`.
+    let id = unsafe { plugin_id(sys::purple_connection_get_prpl(gc)) }?;
+    state::innermost(&id)
+}
+
 /// The wrapper installed as every protocol's `send_im`.
 unsafe extern "C" fn wrapped_send_im(
     gc: *mut sys::PurpleConnection,
@@ -151,8 +164,25 @@ unsafe extern "C" fn wrapped_send_im(
             glue::debug_error("send_im wrapper: no original for this protocol; not sending");
             return -libc::EINVAL;
         };
-        // SAFETY: the original function of this protocol, with the arguments libpurple gave us.
-        let pass = || unsafe { orig(gc, who, message, flags) };
+        // Called back from below our own call: another plugin's wrapper that we call and that
+        // calls ours (it wrapped after us, and Sotto was loaded again since). The text was
+        // decided on the way down: on to the protocol's own function, or the two wrappers
+        // would call each other for ever.
+        let (who_s, text_s) = (
+            cstr_to_string(who).unwrap_or_default(),
+            cstr_to_string(message).unwrap_or_default(),
+        );
+        if state::passing(gc as usize, &who_s, &text_s) {
+            let inner = innermost_for(gc).unwrap_or(orig);
+            // SAFETY: the protocol's own function, with the arguments libpurple gave us.
+            return unsafe { inner(gc, who, message, flags) };
+        }
+        let pass = || {
+            let _below = state::Passing::enter(gc as usize, &who_s, &text_s);
+            // SAFETY: the original function of this protocol, with the arguments libpurple
+            // gave us.
+            unsafe { orig(gc, who, message, flags) }
+        };
         // Our own lines, or the plugin is unloaded but another wrapper still calls us.
         if !state::is_loaded() {
             return pass();

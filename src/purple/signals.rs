@@ -223,6 +223,15 @@ unsafe extern "C" fn sending_im_msg(
             }
             let markup = cstr_to_string(original).unwrap_or_default();
             let text = glue::markup_to_text(&markup);
+            // One of our own recent lines, sent again as if typed: Offline Message Emulation
+            // caught it for an offline contact and sends it this way when the user answers
+            // its question with "No". Encrypting it would show the contact a raw line.
+            if service::sent_text(&r, &text).is_some() {
+                // SAFETY: valid out-parameter.
+                unsafe { abort_send(message) };
+                r.system_line(texts::resent_wire_line());
+                return;
+            }
             let Some((decision, fx)) = service::outgoing(&r, &text) else {
                 glue::debug_error("no session state for an outgoing message; not sending");
                 // SAFETY: valid out-parameter.

@@ -241,8 +241,16 @@ struct Plugin {
     decorating: Cell<bool>,
     /// Hooks, commands and wrappers: dropping this undoes the load.
     loaded: RefCell<Option<Box<dyn Any>>>,
-    /// Each wrapped protocol's own `send_im`, by protocol id.
+    /// Each wrapped protocol's own `send_im`, by protocol id: what our wrapper calls (another
+    /// plugin's wrapper, when it wrapped before a load of ours).
     originals: RefCell<HashMap<String, SendIm>>,
+    /// The first `send_im` kept for each protocol, until ours is taken out again: the
+    /// protocol's own one even when a later load kept another plugin's wrapper, which calls
+    /// ours ([`passing`]).
+    innermost: RefCell<HashMap<String, SendIm>>,
+    /// What our wrapper is handing to the function below it, while it does ([`Passing`]):
+    /// the connection's address, the recipient and the text.
+    passing: RefCell<Option<(usize, String, String)>>,
     /// Accounts `ConvRef::account` found, by (protocol id, username as asked): addresses, each
     /// removed when libpurple destroys its account (`account-destroying`), so every one held is
     /// live. `purple_accounts_find` normalizes every account's name on every call: with 200
@@ -272,6 +280,8 @@ thread_local! {
         decorating: Cell::new(false),
         loaded: RefCell::new(None),
         originals: RefCell::new(HashMap::new()),
+        innermost: RefCell::new(HashMap::new()),
+        passing: RefCell::new(None),
         accounts: RefCell::new(HashMap::new()),
         rooms: RefCell::new(HashMap::new()),
     };
@@ -483,8 +493,45 @@ pub(crate) fn occupant_of_left_room(account: usize, room: &str, raw: &str) -> Op
 /// Remember a protocol's own `send_im`.
 pub(crate) fn keep_original(protocol: String, f: SendIm) {
     PLUGIN.with(|p| {
+        p.innermost
+            .borrow_mut()
+            .entry(protocol.clone())
+            .or_insert(f);
         p.originals.borrow_mut().insert(protocol, f);
     });
+}
+
+/// The first `send_im` kept for the protocol (see `innermost`).
+pub(crate) fn innermost(protocol: &str) -> Option<SendIm> {
+    PLUGIN.with(|p| p.innermost.borrow().get(protocol).copied())
+}
+
+/// Whether our wrapper is handing exactly this call (`gc`, `who`, `text`) to the function
+/// below it: the call coming back up from there (another plugin's wrapper that calls ours).
+pub(crate) fn passing(gc: usize, who: &str, text: &str) -> bool {
+    PLUGIN.with(|p| {
+        p.passing
+            .borrow()
+            .as_ref()
+            .is_some_and(|(g, w, t)| *g == gc && w == who && t == text)
+    })
+}
+
+/// Marks what our wrapper hands to the function below it while it lives.
+pub(crate) struct Passing(Option<(usize, String, String)>);
+
+impl Passing {
+    pub(crate) fn enter(gc: usize, who: &str, text: &str) -> Self {
+        let call = Some((gc, who.to_owned(), text.to_owned()));
+        Passing(PLUGIN.with(|p| p.passing.replace(call)))
+    }
+}
+
+impl Drop for Passing {
+    fn drop(&mut self) {
+        let before = self.0.take();
+        PLUGIN.with(|p| *p.passing.borrow_mut() = before);
+    }
 }
 
 /// The protocol's own `send_im`, while wrapped.
@@ -494,7 +541,10 @@ pub(crate) fn original(protocol: &str) -> Option<SendIm> {
 
 /// Forget and return a protocol's own `send_im` (the wrapper is being removed).
 pub(crate) fn take_original(protocol: &str) -> Option<SendIm> {
-    PLUGIN.with(|p| p.originals.borrow_mut().remove(protocol))
+    PLUGIN.with(|p| {
+        p.innermost.borrow_mut().remove(protocol);
+        p.originals.borrow_mut().remove(protocol)
+    })
 }
 
 /// Marks a window-title change of ours while it lives (see [`Decorating::enter`]).

@@ -169,11 +169,19 @@ impl Sessions {
         moved.peer_raw = new_raw.to_owned();
         // What was held for the name's previous conversation (a window with it: its text was
         // typed for whoever held the name then) is handed back, not dropped with it.
-        let replaced_held: Vec<String> = self
+        let mut replaced_held: Vec<String> = self
             .sessions
             .remove(new)
             .map(|mut s| s.conv.take_held().iter().map(|t| t.to_string()).collect())
             .unwrap_or_default();
+        // And what it waited to send again, kept aside while it was out of memory: for the
+        // name's previous holder too, handed back, never sent to whoever holds it now.
+        if let Some((main, others)) = self.kept_resend.remove(new) {
+            let texts = main
+                .into_iter()
+                .chain(others.into_iter().flat_map(|(_, t)| t));
+            replaced_held.extend(texts.map(|t| t.to_string()));
+        }
         let displaced = matches!(renamed, Renamed::Displaced(_));
         // Told now, in the renamed window, when the name's encrypted conversation was parked;
         // a mark kept or carried is told at the first send, as any mark.

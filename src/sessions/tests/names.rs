@@ -267,6 +267,23 @@ fn a_message_to_send_again_survives_a_failed_save() {
     assert_eq!(shown, ["walrus nobody read"]);
 }
 
+/// A message waits to go again to bob (his client could not read it) while his conversation
+/// is out of memory (a caught panic); the server renames mallory onto "bob" meanwhile. The
+/// text is handed back to alice, never sent to mallory over her next session.
+#[test]
+fn a_message_waiting_to_go_again_is_handed_back_when_another_takes_the_name() {
+    let (mut alice, bob) = encrypted("resend-rename");
+    drop(bob);
+    let mut bob = peer("resend-rename2", "bob", "alice", 11);
+    let lines = lines_of(alice.send_to("bob", "walrus nobody read", Policy::Manual).0);
+    let (notice, _, _) = bob.receive("alice", &lines);
+    alice.receive_as("bob", &notice);
+    alice.sessions.drop_memory();
+    alice.send_to("mallory", "hello mallory", Policy::Manual);
+    let notices = renamed(&mut alice, "mallory", "bob");
+    assert_handed_back(&notices, "bob", "walrus nobody read");
+}
+
 /// bob's key changed; alice accepts it while the disk is full. The acceptance is not saved
 /// (she is told so), and nothing says otherwise: the trust table does not record the key as
 /// accepted, the conversation stays held, now and after a restart, and the next handshake with
