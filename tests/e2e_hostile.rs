@@ -1013,11 +1013,31 @@ fn irc_a_sotto_line_sent_again_by_another_plugin_is_refused() {
             t.contains("NOT sent") && t.contains("Offline Message Emulation")
         });
     // Offline Message Emulation's other way (the user answers its question "No"): the line
-    // comes back as typed text, through `sending-im-msg`.
+    // comes back as typed text, through `sending-im-msg`; for a long message, its last piece.
     p.alice.client.send(&bob, &caught);
     p.alice
         .client
         .expect_system(&bob, "refused when typed too", WAIT, |t| {
+            t.contains("NOT sent") && t.contains("Offline Message Emulation")
+        });
+    thread::sleep(Duration::from_secs(1));
+    assert!(
+        sotto_lines(Proto::Irc, &p.alice.tap.since(mark, Dir::Up)).is_empty(),
+        "nothing left for bob"
+    );
+    let long = format!("a long walrus {}", "tusk ".repeat(120));
+    p.alice.client.send(&bob, &long);
+    p.bob.client.expect_received(&alice, &long, WAIT);
+    let last_piece = sotto_lines(Proto::Irc, &p.alice.tap.bytes(Dir::Up))
+        .into_iter()
+        .rev()
+        .find(|l| l.starts_with("?S1P"))
+        .expect("the long message went in pieces");
+    let mark = p.alice.tap.mark();
+    p.alice.client.send(&bob, &last_piece);
+    p.alice
+        .client
+        .expect_system(&bob, "a piece typed is refused", WAIT, |t| {
             t.contains("NOT sent") && t.contains("Offline Message Emulation")
         });
     thread::sleep(Duration::from_secs(1));
@@ -1032,6 +1052,56 @@ fn irc_a_sotto_line_sent_again_by_another_plugin_is_refused() {
             .iter()
             .any(|w| w.has(flags::RECV) && w.shown().contains("?S1")),
         "bob saw no raw line"
+    );
+    p.assert_no_criticals();
+}
+
+/// A plugin that wrapped the protocol's `send_im` before Sotto unloads and puts back the
+/// function it had found, taking Sotto's wrapper out of the chain while Sotto stays loaded.
+/// Sotto wraps again at once (`plugin-unload`): an auto-reply still goes encrypted, never in
+/// plaintext (it went in plaintext until Sotto itself was reloaded).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_plugin_that_unwraps_under_sotto_does_not_let_auto_replies_out_in_plaintext() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.alice.client.command("unload");
+    p.alice
+        .client
+        .expect("the plugin unloaded", WAIT, |l| l.tag == "PLUGIN_UNLOADED");
+    p.alice.client.command("wrapsend");
+    p.alice
+        .client
+        .expect("the other plugin wrapped send_im first", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0) == "wrapsend"
+        });
+    p.alice.client.command("load");
+    p.alice
+        .client
+        .expect("Sotto loaded on top", WAIT, |l| l.tag == "PLUGIN_LOADED");
+    p.alice.client.command("unwrapsend");
+    p.alice
+        .client
+        .expect("the other plugin unloaded", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0) == "unwrapsend"
+        });
+    p.alice.client.cmd(&bob, "sotto start");
+    p.alice
+        .client
+        .expect_system(&bob, "encrypted again", WAIT, |t| {
+            t.contains("encrypted conversation started")
+        });
+    let away = "an away message that must stay encrypted";
+    p.alice.client.command(&format!(
+        "servsend {} {}",
+        escape_arg(&bob),
+        escape_arg(away)
+    ));
+    p.bob.client.expect_received(&alice, away, WAIT);
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        away,
+        "an auto-reply after the unwrap",
     );
     p.assert_no_criticals();
 }

@@ -94,6 +94,14 @@ pub(crate) unsafe fn wrap(plugin: *mut sys::PurplePlugin) {
 
 /// Wrap every protocol loaded now. Protocols loaded later are wrapped from `plugin-load`.
 pub(crate) fn wrap_all() -> SendImWraps {
+    wrap_each();
+    SendImWraps { _private: () }
+}
+
+/// Wraps every protocol loaded now where our wrapper is not on top: also after another plugin
+/// unloads (`plugin-unload`), which may have put back the `send_im` it found before ours and
+/// so taken ours out of the chain.
+pub(crate) fn wrap_each() {
     // SAFETY: the list and its plugins are owned by libpurple and live for this call.
     unsafe {
         let mut l = sys::purple_plugins_get_protocols();
@@ -102,7 +110,6 @@ pub(crate) fn wrap_all() -> SendImWraps {
             l = (*l).next;
         }
     }
-    SendImWraps { _private: () }
 }
 
 /// Restores the protocols' own `send_im` when dropped (plugin unload).

@@ -110,7 +110,7 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 14] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 15] = [
         (
             Conversations,
             c"sending-im-msg",
@@ -163,6 +163,7 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
             super::menu::blist_node_extended_menu as *const c_void,
         ),
         (Plugins, c"plugin-load", plugin_load as *const c_void),
+        (Plugins, c"plugin-unload", plugin_unload as *const c_void),
         (Core, c"quitting", quitting as *const c_void),
         (
             Accounts,
@@ -225,8 +226,14 @@ unsafe extern "C" fn sending_im_msg(
             let text = glue::markup_to_text(&markup);
             // One of our own recent lines, sent again as if typed: Offline Message Emulation
             // caught it for an offline contact and sends it this way when the user answers
-            // its question with "No". Encrypting it would show the contact a raw line.
-            if service::sent_text(&r, &text).is_some() {
+            // its question with "No". Encrypting it would show the contact a raw line. A long
+            // message's last piece is what it catches (the others left at once): no piece of
+            // a line is typed by anyone.
+            let piece = matches!(
+                crate::protocol::wire::WireMessage::decode(&text),
+                Ok(crate::protocol::wire::WireMessage::Fragment(_))
+            );
+            if piece || service::sent_text(&r, &text).is_some() {
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
                 r.system_line(texts::resent_wire_line());
@@ -454,6 +461,15 @@ unsafe extern "C" fn plugin_load(plugin: *mut sys::PurplePlugin, _data: *mut c_v
         non_null!(plugin);
         // SAFETY: the plugin being loaded is live.
         unsafe { super::prpl::wrap(plugin) };
+    })
+}
+
+/// `plugin-unload(plugin)`: a plugin that wrapped a protocol's `send_im` before us may have put
+/// back what it found, taking our wrapper out of the chain: every protocol where ours is not
+/// on top is wrapped again (else auto-replies and other plugins' sends would bypass Sotto).
+unsafe extern "C" fn plugin_unload(_plugin: *mut sys::PurplePlugin, _data: *mut c_void) {
+    ffi_boundary!((), {
+        super::prpl::wrap_each();
     })
 }
 

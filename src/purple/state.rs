@@ -244,9 +244,10 @@ struct Plugin {
     /// Each wrapped protocol's own `send_im`, by protocol id: what our wrapper calls (another
     /// plugin's wrapper, when it wrapped before a load of ours).
     originals: RefCell<HashMap<String, SendIm>>,
-    /// The first `send_im` kept for each protocol, until ours is taken out again: the
-    /// protocol's own one even when a later load kept another plugin's wrapper, which calls
-    /// ours ([`passing`]).
+    /// For each protocol, the function our wrapper called before the last one was kept (or
+    /// that one, the first time): where a call coming back up into our wrapper from below
+    /// goes ([`passing`]): another plugin's wrapper that went on top of ours, which it calls,
+    /// and that ours now calls since Sotto was loaded again.
     innermost: RefCell<HashMap<String, SendIm>>,
     /// What our wrapper is handing to the function below it, while it does ([`Passing`]):
     /// the connection's address, the recipient and the text.
@@ -493,15 +494,17 @@ pub(crate) fn occupant_of_left_room(account: usize, room: &str, raw: &str) -> Op
 /// Remember a protocol's own `send_im`.
 pub(crate) fn keep_original(protocol: String, f: SendIm) {
     PLUGIN.with(|p| {
+        // The function our wrapper called before (kept when another plugin's wrapper went on
+        // top of ours, which it calls): what the call coming back up from there goes to. With
+        // none before, `f` itself.
+        let before = p.originals.borrow_mut().insert(protocol.clone(), f);
         p.innermost
             .borrow_mut()
-            .entry(protocol.clone())
-            .or_insert(f);
-        p.originals.borrow_mut().insert(protocol, f);
+            .insert(protocol, before.unwrap_or(f));
     });
 }
 
-/// The first `send_im` kept for the protocol (see `innermost`).
+/// Where a call coming back up into our wrapper goes (see `innermost`).
 pub(crate) fn innermost(protocol: &str) -> Option<SendIm> {
     PLUGIN.with(|p| p.innermost.borrow().get(protocol).copied())
 }

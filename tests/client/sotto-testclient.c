@@ -742,6 +742,24 @@ wrap_send_im(void)
 	emit("ECHO", 1, "wrapsend");
 }
 
+/* The other plugin unloads and puts back the function it found (taking any wrapper put on
+ * top of its own out of the chain), and libpurple says a plugin unloaded. */
+static void
+unwrap_send_im(void)
+{
+	PurplePlugin *prpl = purple_find_prpl(purple_account_get_protocol_id(the_account));
+	PurplePluginProtocolInfo *info = prpl ? PURPLE_PLUGIN_PROTOCOL_INFO(prpl) : NULL;
+
+	if (info == NULL || wrapped_by_other == NULL) {
+		emit("ERROR", 2, "unwrapsend", "nothing to unwrap");
+		return;
+	}
+	info->send_im = wrapped_by_other;
+	wrapped_by_other = NULL;
+	purple_signal_emit(purple_plugins_get_handle(), "plugin-unload", NULL);
+	emit("ECHO", 1, "unwrapsend");
+}
+
 /* ------------------------------------------------------- account */
 
 static void
@@ -916,6 +934,8 @@ run_command(char *line)
 		g_free(now);
 	} else if (strcmp(verb, "wrapsend") == 0) {
 		wrap_send_im();
+	} else if (strcmp(verb, "unwrapsend") == 0) {
+		unwrap_send_im();
 	} else if (strcmp(verb, "unload") == 0) {
 		if (the_plugin == NULL || !purple_plugin_unload(the_plugin))
 			emit("ERROR", 2, verb, "cannot unload the plugin");
