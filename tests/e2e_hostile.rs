@@ -797,10 +797,7 @@ fn xmpp_unloading_after_a_lapsed_start_says_what_is_typed_now_is_not_encrypted()
         .expect_system(&bob, "the status after the lapse", WAIT, |t| {
             t.contains("got no answer")
         });
-    p.alice.client.command("unload");
-    p.alice
-        .client
-        .expect("the plugin unloaded", WAIT, |l| l.tag == "PLUGIN_UNLOADED");
+    unload_plugin(&mut p.alice.client);
     p.alice.client.sync();
     let said =
         p.alice.client.writes().iter().any(|w| {
@@ -957,19 +954,9 @@ fn xmpp_a_custom_smiley_cannot_redraw_sottos_lines() {
 fn irc_reloaded_under_another_plugins_send_wrapper_sends_once_encrypted() {
     let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    p.alice.client.command("wrapsend");
-    p.alice
-        .client
-        .expect("the other plugin wrapped send_im", WAIT, |l| {
-            l.tag == "ECHO" && l.field(0) == "wrapsend"
-        });
+    test_client_does(&mut p.alice.client, "wrapsend");
     reload_plugin(&mut p.alice.client);
-    p.alice.client.cmd(&bob, "sotto start");
-    p.alice
-        .client
-        .expect_system(&bob, "encrypted again", WAIT, |t| {
-            t.contains("encrypted conversation started")
-        });
+    start_again(&mut p.alice.client, &bob);
     let text = "through two wrappers, encrypted once";
     p.alice.client.send(&bob, text);
     let got = p.bob.client.expect_received(&alice, text, WAIT);
@@ -1065,32 +1052,11 @@ fn irc_a_sotto_line_sent_again_by_another_plugin_is_refused() {
 fn irc_a_plugin_that_unwraps_under_sotto_does_not_let_auto_replies_out_in_plaintext() {
     let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    p.alice.client.command("unload");
-    p.alice
-        .client
-        .expect("the plugin unloaded", WAIT, |l| l.tag == "PLUGIN_UNLOADED");
-    p.alice.client.command("wrapsend");
-    p.alice
-        .client
-        .expect("the other plugin wrapped send_im first", WAIT, |l| {
-            l.tag == "ECHO" && l.field(0) == "wrapsend"
-        });
-    p.alice.client.command("load");
-    p.alice
-        .client
-        .expect("Sotto loaded on top", WAIT, |l| l.tag == "PLUGIN_LOADED");
-    p.alice.client.command("unwrapsend");
-    p.alice
-        .client
-        .expect("the other plugin unloaded", WAIT, |l| {
-            l.tag == "ECHO" && l.field(0) == "unwrapsend"
-        });
-    p.alice.client.cmd(&bob, "sotto start");
-    p.alice
-        .client
-        .expect_system(&bob, "encrypted again", WAIT, |t| {
-            t.contains("encrypted conversation started")
-        });
+    unload_plugin(&mut p.alice.client);
+    test_client_does(&mut p.alice.client, "wrapsend");
+    load_plugin(&mut p.alice.client);
+    test_client_does(&mut p.alice.client, "unwrapsend");
+    start_again(&mut p.alice.client, &bob);
     let away = "an away message that must stay encrypted";
     p.alice.client.command(&format!(
         "servsend {} {}",
@@ -1108,11 +1074,35 @@ fn irc_a_plugin_that_unwraps_under_sotto_does_not_let_auto_replies_out_in_plaint
 
 /// Tools > Plugins: Sotto unloaded, then loaded again.
 fn reload_plugin(c: &mut Client) {
+    unload_plugin(c);
+    load_plugin(c);
+}
+
+/// Tools > Plugins: Sotto unloaded.
+fn unload_plugin(c: &mut Client) {
     c.command("unload");
     c.expect("the plugin unloaded", WAIT, |l| l.tag == "PLUGIN_UNLOADED");
+}
+
+/// Tools > Plugins: Sotto loaded.
+fn load_plugin(c: &mut Client) {
     c.command("load");
-    c.expect("the plugin loaded again", WAIT, |l| {
-        l.tag == "PLUGIN_LOADED"
+    c.expect("the plugin loaded", WAIT, |l| l.tag == "PLUGIN_LOADED");
+}
+
+/// The test client does `verb` (a step with no argument that answers with an `ECHO`): here,
+/// what another plugin does to the protocol's `send_im`.
+fn test_client_does(c: &mut Client, verb: &str) {
+    c.command(verb);
+    let done = verb.to_owned();
+    c.expect(verb, WAIT, move |l| l.tag == "ECHO" && l.field(0) == done);
+}
+
+/// The user starts an encrypted conversation with `peer` again, and it starts.
+fn start_again(c: &mut Client, peer: &str) {
+    c.cmd(peer, "sotto start");
+    c.expect_system(peer, "encrypted again", WAIT, |t| {
+        t.contains("encrypted conversation started")
     });
 }
 

@@ -175,17 +175,17 @@ unsafe extern "C" fn wrapped_send_im(
         // calls ours (it wrapped after us, and Sotto was loaded again since). The text was
         // decided on the way down: on to the protocol's own function, or the two wrappers
         // would call each other for ever.
-        let (who_s, text_s) = (
+        let (who_s, text) = (
             cstr_to_string(who).unwrap_or_default(),
             cstr_to_string(message).unwrap_or_default(),
         );
-        if state::passing(gc as usize, &who_s, &text_s) {
+        if state::passing(gc as usize, &who_s, &text) {
             let inner = innermost_for(gc).unwrap_or(orig);
             // SAFETY: the protocol's own function, with the arguments libpurple gave us.
             return unsafe { inner(gc, who, message, flags) };
         }
         let pass = || {
-            let _below = state::Passing::enter(gc as usize, &who_s, &text_s);
+            let _below = state::Passing::enter(gc as usize, &who_s, &text);
             // SAFETY: the original function of this protocol, with the arguments libpurple
             // gave us.
             unsafe { orig(gc, who, message, flags) }
@@ -194,7 +194,6 @@ unsafe extern "C" fn wrapped_send_im(
         if !state::is_loaded() {
             return pass();
         }
-        let text = cstr_to_string(message).unwrap_or_default();
         if state::is_injecting() {
             let rc = pass();
             // Its echo, if the protocol writes one, is ours: hidden.
