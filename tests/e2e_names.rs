@@ -146,12 +146,7 @@ fn irc_rename_while_messages_are_held() {
     let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
     share_a_channel(&mut p);
     let alice = p.alice.address.clone();
-    p.bob.client.cmd(&alice, "sotto stop");
-    p.alice
-        .client
-        .expect_system("bob", "bob ended the session", WAIT, |t| {
-            t.contains("ended the encrypted conversation")
-        });
+    bob_ends(&mut p);
     let held = "held while bob renames";
     send_expect_held(&mut p, true, held, "held after bob ended the session");
     // (Ended by bob: no session continues, so the line does not say "same key".)

@@ -11,6 +11,7 @@
 //! | `sms_160_character_messages` | purple-mm-sms | 160-character messages, longer text split |
 //! | `duplicate_delivery_is_silent` | a retransmitting server | every message twice |
 //! | `reordered_delivery_is_read` | a server that reorders | messages in swapped pairs |
+//! | `a_message_that_overtakes_the_confirm_is_read_once` | a server that reorders | a held message delivered before the handshake's last line |
 
 mod support;
 
@@ -486,4 +487,51 @@ fn reordered_delivery_is_read() {
     start_session(&mut p);
     exchange_all(&mut p);
     assert_no_trouble(&p);
+}
+
+/// A message held during a handshake goes out right after its last line (`?S1C`); a server
+/// that swaps the two hands bob the message first. bob cannot read it yet and asks for it
+/// again; alice sends it again over the same session, and bob reads it, once: nothing typed
+/// is lost and nothing waits for another session (it used to be reported unreadable and held
+/// by alice until the next `/sotto start`).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn a_message_that_overtakes_the_confirm_is_read_once() {
+    let swapped = [("reorder", "true")];
+    let mut p = loop_pair(LoopPrpl::Generic, &[], &swapped);
+    start_session(&mut p);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    // bob ends; alice's next message is held, and her start (bob is known to run Sotto: a
+    // `?S1I` at once) makes alice the initiator, who sends it right after `?S1C`.
+    bob_ends(&mut p);
+    let text = "typed while bob had ended it";
+    send_expect_held(&mut p, true, text, "the session was ended by bob");
+    let mark = p.bob.client.lines().len();
+    p.alice.client.cmd(&bob, "sotto start");
+    expect_started(&p.bob.client, &alice, WAIT);
+    p.bob.client.expect_received(&alice, text, WAIT);
+    p.alice
+        .client
+        .expect_system(&bob, "alice sent it again", WAIT, |t| {
+            t.contains("sent again") && t.contains(text)
+        });
+    // It overtook the confirm (else this test proves nothing), and was read exactly once.
+    let overtook = p.bob.client.lines()[mark..].iter().any(|l| {
+        l.written().is_some_and(|w| {
+            w.has(flags::SYSTEM)
+                && w.is_with(&alice)
+                && w.shown()
+                    .contains("came before the encrypted conversation was set up")
+        })
+    });
+    assert!(overtook, "the message did not overtake the confirm");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(count_writes(&p.bob.client, &alice, flags::RECV, text), 1);
+    assert_no_raw_line(&p.bob.client);
+    assert!(!p
+        .alice
+        .client
+        .writes()
+        .iter()
+        .any(|w| w.is_with(&bob) && w.shown().contains("could not read your message")));
 }

@@ -33,12 +33,7 @@ fn xmpp_words_that_look_like_a_sotto_line_are_shown() {
         p.bob.client.expect_sent(&alice, words, WAIT);
     }
     // Held, then sent once a session is up: shown when it goes.
-    p.bob.client.cmd(&alice, "sotto stop");
-    p.alice
-        .client
-        .expect_system(&bob, "bob ended the conversation", WAIT, |t| {
-            t.contains("ended the encrypted conversation")
-        });
+    bob_ends(&mut p);
     let held = "?S1Q held while bob was away";
     send_expect_held(&mut p, true, held, "held after bob ended");
     p.alice.client.cmd(&bob, "sotto start");

@@ -220,6 +220,10 @@ pub struct MessageRef {
 
 /// What a not-read notice says before the message reference.
 const NOT_READ: &str = "could not read message ";
+/// What a not-read notice says after the reference: no session names it.
+const NO_SESSION: &str = "(no encrypted session)";
+/// What a not-read notice says after the reference: it arrived during a handshake.
+const UNFINISHED: &str = "(handshake not finished)";
 
 impl MessageRef {
     /// The reference of a data message.
@@ -236,13 +240,39 @@ impl MessageRef {
     /// The not-read notice for this message: `?S1E could not read message <sid>.<rk>.<n>
     /// (no encrypted session)`, `sid` and `rk` as 8 lower-case hex digits, `n` in decimal.
     pub fn not_read_line(&self) -> String {
+        self.notice(NO_SESSION)
+    }
+
+    /// `?S1E could not read message <sid>.<rk>.<n> <tail>`.
+    fn notice(&self, tail: &str) -> String {
         let hex = |b: &[u8; 4]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         format!(
-            "{PREFIX}E {NOT_READ}{}.{}.{} (no encrypted session)",
+            "{PREFIX}E {NOT_READ}{}.{}.{} {tail}",
             hex(&self.session_id),
             hex(&self.ratchet_key),
             self.index
         )
+    }
+
+    /// The not-read notice for a data message that arrived while this side waited, as
+    /// responder, for the handshake's last line (`?S1C`): `?S1E could not read message
+    /// <sid>.<rk>.<n> (handshake not finished)`. The line most likely overtook that `?S1C` on
+    /// the way (a transport that reorders); its sender may send it again over the same session
+    /// (PROTOCOL.md §2.2).
+    pub fn unfinished_line(&self) -> String {
+        self.notice(UNFINISHED)
+    }
+
+    /// Whether the text of a `?S1E` line is a not-read notice that says the handshake was not
+    /// finished ([`MessageRef::unfinished_line`]): after the reference, exactly one space and
+    /// `(handshake not finished)`.
+    pub fn says_unfinished(text: &str) -> bool {
+        Self::from_error_text(text).is_some()
+            && text
+                .trim()
+                .strip_prefix(NOT_READ)
+                .and_then(|rest| rest.split_once(' '))
+                .is_some_and(|(_, tail)| tail == UNFINISHED)
     }
 
     /// The reference in the text of a `?S1E` line, if it is a not-read notice (the reference
@@ -833,6 +863,41 @@ mod tests {
                 index: u32::MAX
             })
         );
+    }
+
+    /// The notice for a line that came during a handshake names the message as the other one
+    /// does, and says so in exactly one way.
+    #[test]
+    fn unfinished_notices_are_told_apart() {
+        let id = MessageRef {
+            session_id: [0x5e, 0x55, 0x87, 0x7a],
+            ratchet_key: [0xfc, 0xec, 0x1a, 0x06],
+            index: 3,
+        };
+        let line = id.unfinished_line();
+        assert_eq!(
+            line,
+            "?S1E could not read message 5e55877a.fcec1a06.3 (handshake not finished)"
+        );
+        let Ok(WireMessage::Error(text)) = WireMessage::decode(&line) else {
+            panic!("not an error line: {line}");
+        };
+        assert_eq!(MessageRef::from_error_text(&text), Some(id));
+        assert!(MessageRef::says_unfinished(&text));
+        let Ok(WireMessage::Error(plain)) = WireMessage::decode(&id.not_read_line()) else {
+            panic!("not an error line");
+        };
+        assert!(!MessageRef::says_unfinished(&plain));
+        for other in [
+            "could not read message 5e55877a.fcec1a06.3  (handshake not finished)",
+            "could not read message 5e55877a.fcec1a06.3 (handshake not finished) now",
+            "could not read message 5e55877a.fcec1a06.3 (Handshake not finished)",
+            "could not read message 5e55877a.fcec1a06.3\t(handshake not finished)",
+            "could not read message 5e55877a.fcec1a06.03 (handshake not finished)",
+            "could not read message 5e55877a.fcec1a06.3",
+        ] {
+            assert!(!MessageRef::says_unfinished(other), "{other}");
+        }
     }
 
     fn arb_data() -> impl Strategy<Value = DataMessage> {

@@ -88,7 +88,7 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
         match event {
             // Its line did not go out: say so, with the text, rather than show it as sent
             // (or as sent again).
-            Event::QueuedSent { text } | Event::Resent { text } if !all_sent => {
+            Event::QueuedSent { text } | Event::Resent { text, .. } if !all_sent => {
                 reset_held(&r);
                 let line = texts::not_sent_offline(&text);
                 if windowless {

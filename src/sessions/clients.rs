@@ -829,7 +829,7 @@ impl Sessions {
                 let texts = resent_events
                     .iter()
                     .filter_map(|e| match e {
-                        Event::Resent { text } => Some(SecretString::from(text.as_str())),
+                        Event::Resent { text, .. } => Some(SecretString::from(text.as_str())),
                         _ => None,
                     })
                     .collect();

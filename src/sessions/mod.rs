@@ -713,7 +713,7 @@ impl Sessions {
             .events
             .iter()
             .filter_map(|e| match e {
-                Event::Resent { text } => Some(SecretString::from(text.as_str())),
+                Event::Resent { text, .. } => Some(SecretString::from(text.as_str())),
                 _ => None,
             })
             .collect();

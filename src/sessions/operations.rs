@@ -191,13 +191,33 @@ impl Sessions {
                 matches!(
                     e,
                     Event::Unreadable {
-                        reason: UnreadableReason::UnknownSession
+                        reason: UnreadableReason::UnknownSession | UnreadableReason::BeforeConfirm
                     }
                 )
             };
             if out.events.iter().any(theirs) {
                 out.events.retain(|e| !theirs(e));
                 out.inject.retain(|l| !l.starts_with("?S1E"));
+            }
+        } else if for_another_client {
+            // A line made for another client of this account did not overtake a handshake of
+            // ours, whatever this client waits for: its notice says only that it was not read,
+            // so the contact does not send it again over the session the other client holds.
+            for line in out.inject.iter_mut() {
+                let id = line
+                    .strip_prefix("?S1E ")
+                    .and_then(crate::protocol::wire::MessageRef::from_error_text);
+                if let Some(id) = id {
+                    *line = id.not_read_line();
+                }
+            }
+            for e in out.events.iter_mut() {
+                if let Event::Unreadable {
+                    reason: reason @ UnreadableReason::BeforeConfirm,
+                } = e
+                {
+                    *reason = UnreadableReason::UnknownSession;
+                }
             }
         }
         if !was_up {

@@ -180,6 +180,18 @@ pub fn exchange_all(p: &mut Pair) {
     }
 }
 
+/// bob ends the encrypted conversation (`/sotto stop`) and alice's window says so: what she
+/// types next is held.
+pub fn bob_ends(p: &mut Pair) {
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.bob.client.cmd(&alice, "sotto stop");
+    p.alice
+        .client
+        .expect_system(&bob, "bob ended the encrypted conversation", WAIT, |t| {
+            t.contains("ended the encrypted conversation")
+        });
+}
+
 /// Alice (or bob) types `text`; it must be held: a system line with "held" in the sender's
 /// window, and after 2 s (time for a leak to reach the server) nothing of it on either tap.
 pub fn send_expect_held(p: &mut Pair, from_alice: bool, text: &str, why: &str) {

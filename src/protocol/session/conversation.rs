@@ -14,12 +14,12 @@ use rand_core::CryptoRngCore;
 use super::events::{
     Event, HoldReason, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome, UnreadableReason,
 };
-use super::phase::{Phase, Session};
+use super::phase::{Handshake, Phase, Session};
 use super::verification::{Channel, Verification};
 use super::{
     ConvState, Policy, DEFAULT_MAX_LINE, HANDSHAKE_TIMEOUT_SECS, KIND_END, KIND_TEXT,
     MAX_KNOWN_KEYS, MAX_PLAINTEXT, MAX_QUEUE, NOT_READ_INTERVAL_SECS, RESERVE_AHEAD, SENT_KEPT,
-    SENT_KEPT_SECS,
+    SENT_KEPT_SECS, UNFINISHED_NOTICES,
 };
 use crate::protocol::fragment::{self, Reassembler};
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
@@ -75,9 +75,14 @@ pub struct Conversation {
     /// When this side last sent a not-read notice, and last showed one about a message it no
     /// longer remembers. Not saved.
     pub(super) not_read_at: (Option<u64>, Option<u64>),
-    /// The data message of the line being received that named no session we know (set while
-    /// receiving, taken when the outcome is final).
-    pub(super) unknown: Option<MessageRef>,
+    /// The data message of the line being received that named no session we know, and whether
+    /// it came while this side waited as responder for `?S1C` (set while receiving, taken
+    /// when the outcome is final).
+    pub(super) unknown: Option<(MessageRef, bool)>,
+    /// The current window of not-read notices about data lines that came during a handshake
+    /// ([`UNFINISHED_NOTICES`] per [`NOT_READ_INTERVAL_SECS`]): its start and the notices sent
+    /// in it. Not saved.
+    pub(super) unfinished_notices: (u64, u32),
     /// A key seen for the first time is accepted (trust on first use). Off for a session with
     /// another client of a contact the user already accepted a key of: a second client's key
     /// waits for the user like a changed key. Set by the host; not saved.
@@ -93,6 +98,13 @@ pub(super) struct SentText {
     id: MessageRef,
     /// `None` once a not-read notice named it: shown once, then wiped.
     text: Option<SecretString>,
+    /// Already a second sending, over the same session, of a message a not-read notice named
+    /// (PROTOCOL.md §2.2): never sent that way again.
+    again: bool,
+    /// Sent before anything was read in its session: only such a message can have overtaken
+    /// the handshake's last line, so only such a message is sent again at once over the same
+    /// session (a forged notice cannot have the whole conversation repeated).
+    unanswered: bool,
 }
 
 impl core::fmt::Debug for Conversation {
@@ -131,6 +143,7 @@ impl Conversation {
             sent: VecDeque::new(),
             not_read_at: (None, None),
             unknown: None,
+            unfinished_notices: (0, 0),
             first_use: true,
             resend: VecDeque::new(),
         }
@@ -628,9 +641,15 @@ impl Conversation {
                     (Some(s), _) if s.id == m.session_id => s,
                     (_, Some(p)) if p.id == m.session_id => p,
                     _ => {
-                        self.unknown = Some(MessageRef::of(&m));
-                        out.events
-                            .push(unreadable(UnreadableReason::UnknownSession));
+                        // Waiting as responder, a data line of the session our answer makes
+                        // may have overtaken the handshake's last line: asked for again.
+                        let early = matches!(self.phase.handshake(), Some(Handshake::Responder(_)));
+                        self.unknown = Some((MessageRef::of(&m), early));
+                        out.events.push(unreadable(if early {
+                            UnreadableReason::BeforeConfirm
+                        } else {
+                            UnreadableReason::UnknownSession
+                        }));
                         return out;
                     }
                 };
@@ -696,7 +715,10 @@ impl Conversation {
                 }
             }
             WireMessage::Error(text) => match MessageRef::from_error_text(&text) {
-                Some(id) => self.on_not_read(id, &mut out),
+                Some(id) => {
+                    let unfinished = MessageRef::says_unfinished(&text);
+                    self.on_not_read(id, unfinished, &mut out, rng)
+                }
                 None => out.events.push(Event::PeerError { text }),
             },
         }
@@ -710,7 +732,15 @@ impl Conversation {
         // What the peer's client could not read goes again, over this new session (only a new
         // session calls here: the one the message was lost in is gone or replaced).
         while let Some(text) = self.resend.pop_front() {
-            self.send_held(text, |text| Event::Resent { text }, out, rng);
+            self.send_held(
+                text,
+                |text| Event::Resent {
+                    text,
+                    same_session: false,
+                },
+                out,
+                rng,
+            );
         }
     }
 
@@ -736,11 +766,21 @@ impl Conversation {
     /// Encrypts typed text in the current session and remembers it for a while (in memory),
     /// so that a not-read notice about it can say which message it was.
     fn encrypt_text(&mut self, text: &str, rng: &mut impl CryptoRngCore) -> Option<Vec<String>> {
+        self.encrypt_remembered(text, false, rng)
+    }
+
+    /// [`Self::encrypt_text`]; `again`: a second sending over the same session of a message a
+    /// not-read notice named.
+    fn encrypt_remembered(
+        &mut self,
+        text: &str,
+        again: bool,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<Vec<String>> {
         let max_line = self.max_line;
-        let (lines, id) =
-            self.phase
-                .session_mut()?
-                .seal_ref(KIND_TEXT, text.as_bytes(), max_line, rng)?;
+        let session = self.phase.session_mut()?;
+        let unanswered = !session.ratchet.has_read();
+        let (lines, id) = session.seal_ref(KIND_TEXT, text.as_bytes(), max_line, rng)?;
         self.forget_old_sent();
         if self.sent.len() >= SENT_KEPT {
             self.sent.pop_front();
@@ -749,6 +789,8 @@ impl Conversation {
             at: self.now,
             id,
             text: Some(SecretString::from(text)),
+            again,
+            unanswered,
         });
         Some(lines)
     }
@@ -815,13 +857,34 @@ impl Conversation {
     }
 
     /// The peer's client could not read one of our messages (an unauthenticated notice: it
-    /// changes nothing here, it is only shown): which one, once, while it is remembered; a
-    /// message no longer remembered is named at most once per interval.
-    fn on_not_read(&mut self, id: MessageRef, out: &mut ReceiveOutcome) {
+    /// changes no saved state here): which one, once, while it is remembered; a message no
+    /// longer remembered is named at most once per interval. A message of the current session
+    /// that the peer's client had before it finished the handshake (`unfinished`: it overtook
+    /// our `?S1C`) is sent again at once over that session, once (PROTOCOL.md §2.2).
+    fn on_not_read(
+        &mut self,
+        id: MessageRef,
+        unfinished: bool,
+        out: &mut ReceiveOutcome,
+        rng: &mut impl CryptoRngCore,
+    ) {
         self.forget_old_sent();
+        let current = self.phase.session().map(|s| s.id) == Some(id.session_id);
+        let may_send = current && !self.blocked;
         if let Some(s) = self.sent.iter_mut().find(|s| s.id == id) {
+            let again_now = unfinished && may_send && s.unanswered && !s.again;
             // Named again (a copy, a second client): already said.
             if let Some(text) = s.text.take() {
+                if again_now {
+                    if let Some(lines) = self.encrypt_remembered(&text, true, rng) {
+                        out.inject.extend(lines);
+                        out.events.push(Event::Resent {
+                            text: text.to_string(),
+                            same_session: true,
+                        });
+                        return;
+                    }
+                }
                 out.events.push(Event::NotRead {
                     text: Some(text.to_string()),
                 });
@@ -840,18 +903,33 @@ impl Conversation {
     /// A data line named no session we know: the sender is told which message (at most one
     /// notice per interval), since it cannot otherwise learn that this client did not read it.
     fn answer_unknown_session(&mut self, out: &mut ReceiveOutcome) {
-        let Some(id) = self.unknown.take() else {
+        let Some((id, early)) = self.unknown.take() else {
             return;
         };
         let unknown = out.events.iter().any(|e| {
             matches!(
                 e,
                 Event::Unreadable {
-                    reason: UnreadableReason::UnknownSession
+                    reason: UnreadableReason::UnknownSession | UnreadableReason::BeforeConfirm
                 }
             )
         });
-        if unknown && Self::not_read_due(self.not_read_at.0, self.now) {
+        if !unknown {
+            return;
+        }
+        if early {
+            // Every line that overtook `?S1C` is asked for (a few per interval: a server
+            // that feeds made-up lines to a handshake it started gets no more).
+            if Self::not_read_due(Some(self.unfinished_notices.0), self.now) {
+                self.unfinished_notices = (self.now, 0);
+            }
+            if self.unfinished_notices.1 < UNFINISHED_NOTICES {
+                self.unfinished_notices.1 += 1;
+                out.inject.push(id.unfinished_line());
+            }
+            return;
+        }
+        if Self::not_read_due(self.not_read_at.0, self.now) {
             self.not_read_at.0 = Some(self.now);
             out.inject.push(id.not_read_line());
         }

@@ -68,10 +68,13 @@ pub enum Event {
         text: String,
     },
     /// A message the peer's client could not read (a not-read notice named it) was sent
-    /// again, over a new session.
+    /// again: over a new session, or over the same one when the peer's client had it before
+    /// the handshake's last line (`same_session`).
     Resent {
         /// What the user had typed.
         text: String,
+        /// Sent again over the session it was first sent in (PROTOCOL.md §2.2).
+        same_session: bool,
     },
     /// A typed message will not be sent (session ended by the user, queue full, too long).
     Unsent {
@@ -224,6 +227,11 @@ pub enum UnreadableReason {
     /// A data message for neither the current nor the previous session.
     #[error("it belongs to no encrypted session we know (restart the session)")]
     UnknownSession,
+    /// A data message for no session we know, while this side waited as responder for the
+    /// handshake's last line: it most likely overtook that line, and the peer is asked to send
+    /// it again (PROTOCOL.md §2.2).
+    #[error("it came before the encrypted conversation was set up; asked for again")]
+    BeforeConfirm,
     /// A text message that authenticated but is not UTF-8.
     #[error("not UTF-8 text")]
     NotUtf8,
@@ -250,6 +258,10 @@ mod tests {
             (
                 UnreadableReason::UnknownSession,
                 "it belongs to no encrypted session we know (restart the session)",
+            ),
+            (
+                UnreadableReason::BeforeConfirm,
+                "it came before the encrypted conversation was set up; asked for again",
             ),
             (UnreadableReason::NotUtf8, "not UTF-8 text"),
             (DecodeError::Base64.into(), "malformed encoding"),

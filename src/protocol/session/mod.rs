@@ -91,6 +91,9 @@ pub const RESERVE_AHEAD: u32 = 32;
 /// A client sends at most one not-read notice per conversation in this many seconds, and shows
 /// at most one notice about a message it no longer remembers in as many.
 pub const NOT_READ_INTERVAL_SECS: u64 = 30;
+/// Not-read notices about data lines that came while this side waited for the handshake's
+/// last line (each is asked for again): at most this many per [`NOT_READ_INTERVAL_SECS`].
+pub const UNFINISHED_NOTICES: u32 = 4;
 
 /// Who may start an encrypted session, and whether plaintext may ever leave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

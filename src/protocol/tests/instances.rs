@@ -300,7 +300,7 @@ fn a_message_that_was_not_read_is_sent_again_over_a_new_session() {
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::Resent { text } => Some(text.as_str()),
+            Event::Resent { text, .. } => Some(text.as_str()),
             _ => None,
         })
         .collect();
@@ -382,4 +382,163 @@ fn a_line_handed_back_names_its_text_and_changes_nothing() {
     // Past the keeping time: forgotten.
     alice.tick(1000 + 24 * 3600);
     assert!(alice.sent_text(&first[0]).is_none());
+}
+
+/// A data line that overtakes the handshake's last line (a transport that reorders: SIP over
+/// UDP through a proxy with several workers) is asked for again by the responder, and the
+/// initiator sends it again at once over the same session, once: nothing typed during the
+/// handshake is lost, and nothing waits for another session (PROTOCOL.md §2.2, §3.2).
+#[test]
+fn a_message_that_overtook_the_confirm_is_sent_again_over_the_same_session() {
+    let mut rng = rng(907);
+    let (mut alice, mut bob) = pair(&mut rng, Policy::Manual);
+    alice.set_peer_supports_sotto(true);
+    let init = alice.start(&mut rng).inject;
+    assert!(matches!(
+        alice.send("typed during the handshake", &mut rng).action,
+        SendAction::Hold
+    ));
+    let (_, response, _) = deliver(&mut bob, init, &mut rng);
+    let (_, mut lines, events) = deliver(&mut alice, response, &mut rng);
+    assert!(events.iter().any(|e| matches!(e, Event::Started { .. })));
+    assert_eq!(
+        lines.len(),
+        2,
+        "the confirm and the held message: {lines:?}"
+    );
+    let data = lines.pop().expect("data");
+    let confirm = lines;
+
+    // The data line first: bob cannot read it yet, says why, and asks for it again.
+    let before = state_of(&bob);
+    let out = bob.receive(&data, 0, &mut rng);
+    assert_eq!(out.action, ReceiveAction::Swallow);
+    assert!(
+        matches!(
+            out.events.as_slice(),
+            [Event::Unreadable {
+                reason: crate::protocol::UnreadableReason::BeforeConfirm
+            }]
+        ),
+        "{:?}",
+        out.events
+    );
+    assert_eq!(out.inject.len(), 1, "{:?}", out.inject);
+    let notice = out.inject[0].clone();
+    assert!(
+        notice.starts_with("?S1E could not read message ")
+            && notice.ends_with(" (handshake not finished)"),
+        "{notice}"
+    );
+    assert_eq!(state_of(&bob), before, "the unreadable line changed state");
+    let (_, _, events) = deliver(&mut bob, confirm, &mut rng);
+    assert!(events.iter().any(|e| matches!(e, Event::Started { .. })));
+
+    // alice sends it again over the session it was sent in, and says so (not "not read").
+    let told = alice.receive(&notice, 1, &mut rng);
+    assert!(not_read(&told.events).is_empty(), "{:?}", told.events);
+    assert!(told.events.iter().any(|e| matches!(
+        e,
+        Event::Resent { text, same_session: true } if text == "typed during the handshake"
+    )));
+    assert_eq!(told.inject.len(), 1);
+    let (shown, back, events) = deliver(&mut bob, told.inject.clone(), &mut rng);
+    assert_eq!(shown, ["typed during the handshake"]);
+    assert!(back.is_empty() && events.is_empty(), "{back:?} {events:?}");
+
+    // A copy of the notice sends nothing more.
+    let again = alice.receive(&notice, 2, &mut rng);
+    assert!(again.inject.is_empty() && again.events.is_empty());
+    // A notice about the second sending (forged: bob read it) does not send it a third time
+    // over this session: it waits for the next one, as any message not read.
+    let mut other = Conversation::new(IdentityKey::generate(&mut rng), 0xb5, Policy::Manual);
+    other.set_peer_supports_sotto(true);
+    let (_, _, _) = deliver(&mut other, alice_start_for(&mut rng), &mut rng);
+    let out = other.receive(&told.inject[0], 3, &mut rng);
+    assert_eq!(out.inject.len(), 1);
+    let third = alice.receive(&out.inject[0], 3, &mut rng);
+    assert!(
+        third.inject.is_empty(),
+        "sent a third time: {:?}",
+        third.inject
+    );
+    assert_eq!(
+        not_read(&third.events),
+        [Some("typed during the handshake".to_owned())]
+    );
+}
+
+/// Another client's start, so that `other` waits as responder (a handshake of its own).
+fn alice_start_for(rng: &mut ChaCha20Rng) -> Vec<String> {
+    let mut someone = Conversation::new(IdentityKey::generate(rng), 0xa9, Policy::Manual);
+    someone.set_peer_supports_sotto(true);
+    someone.start(rng).inject
+}
+
+/// A "handshake not finished" notice is unauthenticated: it sends nothing at once for a
+/// message of another session than the current one, nor while sending is held on a key the
+/// user has not accepted; and a responder sends at most a few per interval however many
+/// made-up lines reach it.
+#[test]
+fn unfinished_notices_send_again_only_over_the_current_accepted_session_and_are_few() {
+    let (mut alice, mut bob, mut rng) = established(908);
+    let old = send(&mut alice, "in the first session", &mut rng);
+    // A new session replaces the first one.
+    let restart = alice.start(&mut rng).inject;
+    let (_, response, _) = deliver(&mut bob, restart, &mut rng);
+    let (_, confirm, _) = deliver(&mut alice, response, &mut rng);
+    deliver(&mut bob, confirm, &mut rng);
+    // The forged notice names a message of the previous session: no sending at once.
+    let mut waiting = Conversation::new(IdentityKey::generate(&mut rng), 0xb6, Policy::Manual);
+    deliver(&mut waiting, alice_start_for(&mut rng), &mut rng);
+    let notice = waiting.receive(&old[0], 0, &mut rng).inject;
+    assert!(
+        notice[0].ends_with("(handshake not finished)"),
+        "{notice:?}"
+    );
+    let told = alice.receive(&notice[0], 0, &mut rng);
+    assert!(told.inject.is_empty(), "sent over another session");
+    assert_eq!(
+        not_read(&told.events),
+        [Some("in the first session".to_owned())]
+    );
+
+    // Many made-up lines while waiting as responder: at most 4 notices per 30 s.
+    let mut answered = 0;
+    for i in 0..10 {
+        let line = send(&mut alice, &format!("line {i}"), &mut rng);
+        answered += waiting.receive(&line[0], 100, &mut rng).inject.len();
+    }
+    assert_eq!(answered, 4);
+    let line = send(&mut alice, "later", &mut rng);
+    assert_eq!(waiting.receive(&line[0], 129, &mut rng).inject.len(), 0);
+    assert_eq!(waiting.receive(&line[0], 130, &mut rng).inject.len(), 1);
+}
+
+/// Only a message sent before anything was read in its session can have overtaken the
+/// handshake's last line: a "handshake not finished" notice about a later one (forged: the
+/// peer answered, so it had the session) sends nothing at once, so a server cannot have the
+/// whole conversation repeated.
+#[test]
+fn an_unfinished_notice_about_a_message_sent_after_a_reply_sends_nothing_at_once() {
+    let (mut alice, mut bob, mut rng) = established(909);
+    let first = send(&mut alice, "before any reply", &mut rng);
+    deliver(&mut bob, first.clone(), &mut rng);
+    let reply = send(&mut bob, "a reply", &mut rng);
+    assert_eq!(deliver(&mut alice, reply, &mut rng).0, ["a reply"]);
+    let later = send(&mut alice, "after the reply", &mut rng);
+    let mut waiting = Conversation::new(IdentityKey::generate(&mut rng), 0xb7, Policy::Manual);
+    deliver(&mut waiting, alice_start_for(&mut rng), &mut rng);
+    let notice = waiting.receive(&later[0], 0, &mut rng).inject;
+    assert!(
+        notice[0].ends_with("(handshake not finished)"),
+        "{notice:?}"
+    );
+    let told = alice.receive(&notice[0], 0, &mut rng);
+    assert!(told.inject.is_empty(), "sent again: {:?}", told.inject);
+    assert_eq!(not_read(&told.events), [Some("after the reply".to_owned())]);
+    // The one sent before the reply is.
+    let notice = waiting.receive(&first[0], 0, &mut rng).inject;
+    let told = alice.receive(&notice[0], 0, &mut rng);
+    assert_eq!(told.inject.len(), 1);
 }

@@ -297,8 +297,19 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
              this program runs: if you quit first, send it again yourself.)",
             text = plain(text)
         ),
-        Event::Resent { text } => format!(
+        Event::Resent {
+            text,
+            same_session: false,
+        } => format!(
             "sent again over the new encrypted conversation (it had not been read): \"{text}\"",
+            text = plain(text)
+        ),
+        Event::Resent {
+            text,
+            same_session: true,
+        } => format!(
+            "sent again: {peer}'s client had it before the encrypted conversation was set up \
+             (the two crossed on the way) and could not read it: \"{text}\"",
             text = plain(text)
         ),
         Event::NotRead { text: None } => format!(

@@ -964,6 +964,39 @@ fn another_client_that_states_other_names_is_told_with_the_names() {
         .any(|t| t == "for bob's own clients"));
 }
 
+impl Peer {
+    /// What this client does with `line` from alice (at time 0, `manual`).
+    fn reads_from_alice(&mut self, key: &ConvKey, line: &str) -> Effects {
+        self.sessions
+            .incoming(key, "alice", line, &settings(Policy::Manual), &mut self.rng)
+            .expect("incoming")
+            .1
+    }
+}
+
+impl Net {
+    /// The laptop alone holds a session with alice; what alice then types ("for the laptop").
+    fn line_for_the_laptop(&mut self) -> Vec<String> {
+        self.start_with_laptop_only();
+        let key = self.alice.key.clone();
+        let (out, _) = self
+            .alice
+            .sessions
+            .outgoing(
+                &key,
+                "bob",
+                "for the laptop",
+                &settings(Policy::Manual),
+                &mut self.alice.rng,
+            )
+            .expect("outgoing");
+        let Outgoing::Lines(lines) = out else {
+            panic!("not encrypted: {out:?}");
+        };
+        lines
+    }
+}
+
 /// bob's laptop holds the session and goes; the server hands alice's line for it to bob's
 /// desktop, which has no session with alice at all (so alice made it no copy). Silence would
 /// lose the line without a word to anyone: the desktop answers with a not-read notice (alice
@@ -972,40 +1005,63 @@ fn another_client_that_states_other_names_is_told_with_the_names() {
 #[test]
 fn a_line_for_a_gone_client_reaching_one_without_a_session_is_answered() {
     let mut net = Net::new("clients-elsewhere-nosession");
-    net.start_with_laptop_only();
-    let key = net.alice.key.clone();
-    let (out, _) = net
-        .alice
-        .sessions
-        .outgoing(
-            &key,
-            "bob",
-            "for the laptop",
-            &settings(Policy::Manual),
-            &mut net.alice.rng,
-        )
-        .expect("outgoing");
-    let Outgoing::Lines(lines) = out else {
-        panic!("not encrypted: {out:?}");
-    };
+    let lines = net.line_for_the_laptop();
     let c = net.client(DESKTOP);
     let ckey = c.key.clone();
     c.sessions.addressed_elsewhere(&lines[0]);
-    let (_, fx) = c
-        .sessions
-        .incoming(
-            &ckey,
-            "alice",
-            &lines[0],
-            &settings(Policy::Manual),
-            &mut c.rng,
-        )
-        .expect("incoming");
+    let fx = c.reads_from_alice(&ckey, &lines[0]);
     assert!(
         fx.inject.iter().any(|l| l.starts_with("?S1E")),
         "the line was dropped without a word: {:?}",
         fx.inject
     );
+}
+
+/// A line the transport says was addressed to another client of this account never overtook a
+/// handshake of this client's, even while this one waits as responder (it answered a start
+/// anyone could send): its notice says only that it was not read, so alice does not send it
+/// again over the session the laptop holds, where the laptop would show it twice.
+#[test]
+fn a_line_for_another_client_is_not_asked_for_again_by_a_waiting_responder() {
+    let mut net = Net::new("clients-elsewhere-waiting");
+    let lines = net.line_for_the_laptop();
+    // The desktop answers a start (alice's to her bare name, or the server's).
+    let mut rng = ChaCha20Rng::seed_from_u64(78);
+    let mut someone = Conversation::new(IdentityKey::generate(&mut rng), 0x78, Policy::Manual);
+    someone.set_peer_supports_sotto(true);
+    let c = net.client(DESKTOP);
+    let ckey = c.key.clone();
+    for l in someone.start(&mut rng).inject {
+        let (_, fx) = c
+            .sessions
+            .incoming(&ckey, "alice", &l, &settings(Policy::Manual), &mut c.rng)
+            .expect("incoming");
+        assert_eq!(fx.inject.len(), 1, "not answered: {:?}", fx.inject);
+    }
+    // Unmarked, the laptop's line is asked for again (it may have overtaken the confirm) ...
+    let fx = c.reads_from_alice(&ckey, &lines[0]);
+    assert!(
+        fx.inject
+            .iter()
+            .any(|l| l.ends_with("(handshake not finished)")),
+        "{:?}",
+        fx.inject
+    );
+    // ... marked as addressed to another client of ours, it is only said to be unread.
+    c.sessions.addressed_elsewhere(&lines[0]);
+    let fx = c.reads_from_alice(&ckey, &lines[0]);
+    let notices: Vec<&String> = fx.inject.iter().filter(|l| l.starts_with("?S1E")).collect();
+    assert_eq!(notices.len(), 1, "{:?}", fx.inject);
+    assert!(
+        notices[0].ends_with("(no encrypted session)"),
+        "{notices:?}"
+    );
+    assert!(fx.events.iter().all(|e| !matches!(
+        e,
+        Event::Unreadable {
+            reason: crate::protocol::UnreadableReason::BeforeConfirm
+        }
+    )));
 }
 
 /// alice accepted both of bob's clients' keys, then forgets the second client's in the Known

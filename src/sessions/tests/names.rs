@@ -249,7 +249,7 @@ fn a_message_to_send_again_survives_a_failed_save() {
         fx.events
             .iter()
             .filter_map(|e| match e {
-                Event::Resent { text } => Some(text.clone()),
+                Event::Resent { text, .. } => Some(text.clone()),
                 _ => None,
             })
             .collect()
