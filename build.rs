@@ -106,6 +106,7 @@ mod purple {
         "purple_prefs_get_string",
         "purple_prefs_get_bool",
         "purple_prefs_get_int",
+        "purple_prefs_connect_callback",
         "purple_cmd_register",
         "purple_cmd_unregister",
         "purple_menu_action_new",

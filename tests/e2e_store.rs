@@ -402,3 +402,47 @@ fn end_then_plaintext_is_logged(p: &mut Pair) {
     p.assert_logged(plain, "plaintext after the session ended");
     p.assert_no_criticals();
 }
+
+/// alice logs encrypted conversations, then unticks "Log encrypted conversations" during a
+/// session: what either side writes from then on is not logged at once (the window kept
+/// logging until the session's next event, so what alice typed was logged); ticked again, the
+/// window logs again.
+#[test]
+#[ignore = "e2e: needs ngircd"]
+fn irc_unticking_log_encrypted_stops_logging_at_once() {
+    const LOG: &str = "/plugins/core/sotto/log_encrypted";
+    let mut o = both_manual();
+    o.alice_prefs.push((LOG.to_string(), "true".to_string()));
+    let (mut p, _) = encrypted_pair(Proto::Irc, o);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let logged = "walrus words while logging is wanted";
+    p.alice.client.send(&bob, logged);
+    p.bob.client.expect_received(&alice, logged, WAIT);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(p.alice.client.logs_contain(logged), "not logged as asked");
+
+    p.alice.client.pref(LOG, "false");
+    let (typed, read) = (
+        "walrus words typed after unticking",
+        "walrus reply after unticking",
+    );
+    both_ways(&mut p, typed, read);
+    std::thread::sleep(Duration::from_millis(500));
+    for text in [typed, read] {
+        assert!(
+            !p.alice.client.logs_contain(text),
+            "logged after unticking: {text:?}"
+        );
+    }
+
+    p.alice.client.pref(LOG, "true");
+    let again = "walrus words once ticked again";
+    p.alice.client.send(&bob, again);
+    p.bob.client.expect_received(&alice, again, WAIT);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        p.alice.client.logs_contain(again),
+        "not logged once ticked again"
+    );
+    p.alice.client.assert_no_criticals();
+}

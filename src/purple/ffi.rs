@@ -90,6 +90,8 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         super::windows::track_all();
         // SAFETY: `plugin` is the plugin being loaded.
         let hooks = unsafe { signals::connect_all(plugin) };
+        // SAFETY: `plugin` is the plugin being loaded (libpurple disconnects it at unload).
+        unsafe { present::follow_log_preference(plugin) };
         let loaded = Loaded {
             _hooks: hooks,
             _command: commands::register(),

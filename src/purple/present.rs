@@ -331,6 +331,19 @@ pub(crate) fn must_not_log(r: &ConvRef) -> bool {
     !conv.is_null() && !log_encrypted() && unsafe { sys::purple_conversation_is_logging(conv) != 0 }
 }
 
+/// Whether a decrypted message for `r` must be marked not to be logged: its window logs
+/// ([`must_not_log`]), or none is open and the one libpurple opens for it will (from
+/// `log_ims`) without Sotto turning that off (it does for an encrypted conversation, in
+/// `conversation-created`): a message of another client's session, with the main one ended,
+/// was logged. Not marked otherwise: Pidgin draws `NO_LOG` lines grey, without name or time.
+pub(crate) fn must_not_log_read(r: &ConvRef) -> bool {
+    must_not_log(r)
+        || (!log_encrypted()
+            && r.conversation().is_null()
+            && prefs::boolean("/purple/logging/log_ims")
+            && service::conv_state(r) != Some(ConvState::Encrypted))
+}
+
 fn reset_held(r: &ConvRef) {
     let _ = with_state(|state| {
         if let Some(w) = state.windows.get_mut(&r.key()) {
@@ -377,10 +390,10 @@ pub(crate) fn redecorate(r: &ConvRef) {
         let set_logging = if encrypted && !log {
             w.logging_saved.get_or_insert(is_logging);
             Some(false)
-        } else if !encrypted {
-            w.logging_saved.take()
         } else {
-            None
+            // Not encrypted, or the user now logs encrypted conversations: what the window
+            // did before Sotto turned its logging off.
+            w.logging_saved.take()
         };
         let ours = w.title.take();
         let (title_change, shown) = retitle(&title, ours, mark);
@@ -420,6 +433,41 @@ pub(crate) fn redecorate(r: &ConvRef) {
         }
         // SAFETY: live conversation.
         TitleChange::Restore => unsafe { sys::purple_conversation_autoset_title(conv) },
+    }
+}
+
+/// Watch Sotto's "log encrypted conversations" preference: every open window is made to match
+/// it at once (unticked during a session, the window stopped logging only at the session's next
+/// event, and what the user typed meanwhile was logged).
+///
+/// # Safety
+/// `plugin` must be the plugin being loaded.
+pub(crate) unsafe fn follow_log_preference(plugin: *mut sys::PurplePlugin) {
+    unsafe extern "C" fn changed(
+        _name: *const std::ffi::c_char,
+        _kind: sys::PurplePrefType,
+        _value: sys::gconstpointer,
+        _data: sys::gpointer,
+    ) {
+        super::boundary::ffi_boundary!((), {
+            for conv in glue::open_ims() {
+                // SAFETY: listed from libpurple's open conversations just now.
+                if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
+                    redecorate(&r);
+                }
+            }
+        })
+    }
+    let path = glue::cstring(prefs::LOG_ENCRYPTED);
+    // SAFETY: `plugin` is live (per the caller), the path is valid for the call (libpurple
+    // copies it), and `changed` has `PurplePrefCallback`'s signature.
+    unsafe {
+        sys::purple_prefs_connect_callback(
+            plugin.cast(),
+            path.as_ptr(),
+            Some(changed),
+            std::ptr::null_mut(),
+        );
     }
 }
 

@@ -394,7 +394,7 @@ unsafe extern "C" fn receiving_im_msg(
         // message is handled in `conversation_created`): the message stays an ordinary
         // received one, shown with name and time, and is not logged.
         present::apply(&r, fx);
-        if result == 0 && displayed && !flags.is_null() && present::must_not_log(&r) {
+        if result == 0 && displayed && !flags.is_null() && present::must_not_log_read(&r) {
             // SAFETY: non-null flags out-parameter.
             unsafe { *flags |= sys::PURPLE_MESSAGE_NO_LOG };
         }

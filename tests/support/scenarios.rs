@@ -153,13 +153,11 @@ pub fn stop_ends_on_both_sides(proto: Proto) {
 /// typed, and no Sotto line (query, whitespace tag, handshake) is ever sent unasked.
 pub fn opportunistic_sends_nothing_unsolicited(proto: Proto) {
     let mut p = Pair::start(proto, PairOptions::default());
-    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    let hello = "plain hello under the default policy";
-    p.alice.client.send(&bob, hello);
-    p.bob.client.expect_received(&alice, hello, WAIT);
-    let reply = "plain reply under the default policy";
-    p.bob.client.send(&alice, reply);
-    p.alice.client.expect_received(&bob, reply, WAIT);
+    both_ways(
+        &mut p,
+        "plain hello under the default policy",
+        "plain reply under the default policy",
+    );
     std::thread::sleep(Duration::from_secs(1));
     for (who, tap) in [("alice", &p.alice.tap), ("bob", &p.bob.tap)] {
         let up = tap.bytes(Dir::Up);

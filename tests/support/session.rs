@@ -180,6 +180,15 @@ pub fn exchange_all(p: &mut Pair) {
     }
 }
 
+/// alice writes `first`, bob reads it; bob answers `reply`, alice reads it.
+pub fn both_ways(p: &mut Pair, first: &str, reply: &str) {
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.alice.client.send(&bob, first);
+    p.bob.client.expect_received(&alice, first, WAIT);
+    p.bob.client.send(&alice, reply);
+    p.alice.client.expect_received(&bob, reply, WAIT);
+}
+
 /// bob ends the encrypted conversation (`/sotto stop`) and alice's window says so: what she
 /// types next is held.
 pub fn bob_ends(p: &mut Pair) {
