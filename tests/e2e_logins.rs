@@ -91,6 +91,47 @@ fn xmpp_a_raw_sotto_line_written_by_another_path_is_never_shown() {
     p.assert_no_criticals();
 }
 
+/// Another path writes plaintext as sent into alice's encrypted window: the XMPP carbons
+/// plugin's copy of what another client of hers (without Sotto) sent bob, written with `SEND`
+/// alone, or a forged carbon. A warning comes first: it looked like what alice sent over the
+/// session. What alice types herself, and what Sotto shows as sent, gets none.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_plaintext_written_as_ours_by_another_path_is_flagged() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let bob = p.bob.address.clone();
+    exchange(
+        Proto::Xmpp,
+        &mut p.alice,
+        &mut p.bob,
+        "typed over the session",
+        "typed by alice over the session",
+    );
+    let copy = "sent by alice's phone in plaintext";
+    p.alice
+        .client
+        .command(&format!("write {bob} {} {}", flags::SEND, escape_arg(copy)));
+    p.alice.client.expect_sent(&bob, copy, WAIT);
+    let shown: Vec<String> = p
+        .alice
+        .client
+        .writes()
+        .iter()
+        .filter(|w| w.is_with(&bob))
+        .map(|w| w.shown())
+        .collect();
+    let warned: Vec<usize> = (0..shown.len())
+        .filter(|&i| shown[i].contains("was NOT encrypted"))
+        .collect();
+    let at = shown.iter().position(|t| t == copy);
+    assert_eq!(warned.len(), 1, "{shown:?}");
+    assert!(
+        Some(warned[0]) < at,
+        "the warning does not come first: {shown:?}"
+    );
+    p.assert_no_criticals();
+}
+
 fn policy(p: &str) -> Vec<(String, String)> {
     vec![("/plugins/core/sotto/policy".to_string(), p.to_string())]
 }

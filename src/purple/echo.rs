@@ -84,6 +84,9 @@ struct Sent {
     let_through: Option<LetThrough>,
     /// An auto-reply Sotto held, and when (see [`auto_reply_held`]).
     held_auto_reply: Option<(SecretString, std::time::Instant)>,
+    /// The conversation ([`sender`]'s form) whose window is about to show, as sent, what Sotto
+    /// sent through it, and when (see [`writing_sent`]).
+    own_write: Option<(String, std::time::Instant)>,
 }
 
 /// Words about to be written that look like a Sotto line (see [`let_through`]).
@@ -383,6 +386,38 @@ fn read_digest(sender: &str, line: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The next write as sent (`PURPLE_MESSAGE_SEND`) into `conv`'s window, within
+/// [`LET_THROUGH_SECS`], shows what went through Sotto: libpurple's write of the typed text
+/// once `send_im` returned, an auto-reply's, Sotto's own [`present::show_sent`]. Any other
+/// plaintext written as sent into an encrypted conversation's window (a carbons plugin's copy
+/// of what another client of ours sent, another plugin) gets a warning first.
+pub(crate) fn writing_sent(conv: &ConvRef) {
+    let marker = (sender(&conv.key()), std::time::Instant::now());
+    let _ = with_sent(|s| s.own_write = Some(marker));
+}
+
+/// libpurple's send is over (`sent-im-msg`): no write of it is expected any more.
+pub(crate) fn sent_written() {
+    let _ = with_sent(|s| s.own_write = None);
+}
+
+/// Whether this write as sent into `r`'s window is the one [`writing_sent`] expects (then it
+/// is taken).
+fn own_write_now(r: &ConvRef) -> bool {
+    let key = sender(&r.key());
+    with_sent(|s| {
+        let hit = s
+            .own_write
+            .as_ref()
+            .is_some_and(|(c, at)| *c == key && at.elapsed().as_secs() < LET_THROUGH_SECS);
+        if hit {
+            s.own_write = None;
+        }
+        hit
+    })
+    .unwrap_or(false)
+}
+
 /// `writing-im-msg(account, who, &message, conv, flags)`: TRUE cancels the write.
 pub(crate) unsafe extern "C" fn writing_im_msg(
     _account: *mut sys::PurpleAccount,
@@ -430,7 +465,7 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                 let text = crate::protocol::wire::without_replay_stamp(&text);
                 if !is_sotto_text(text) {
                     // SAFETY: libpurple's conversation for this write (NULL-checked inside).
-                    unsafe { warn_remote_plaintext(conv, flags) };
+                    unsafe { warn_plaintext_as_ours(conv, flags) };
                     return 0;
                 }
                 text.trim().to_owned()
@@ -464,24 +499,29 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
     })
 }
 
-/// A message written as ours that another of our clients sent (`REMOTE_SEND`: a phone
-/// without Sotto, or whatever the server says was sent from there) in plaintext, into a window
-/// whose conversation is encrypted: a line says so first. It looked like what the user sent
-/// over the session, in the window marked encrypted.
+/// Plaintext written as ours into a window whose conversation is encrypted, that did not go
+/// through Sotto ([`writing_sent`]): another of our clients sent it (`REMOTE_SEND`: a phone
+/// without Sotto, or whatever the server says was sent from there), or another path wrote it
+/// as sent (the XMPP carbons plugin writes a copy of what another client of ours sent with
+/// `SEND` alone; a forged carbon the same). A line says so first: it looked like what the user
+/// sent over the session, in the window marked encrypted.
 ///
 /// # Safety
 /// `conv` must be null or libpurple's live conversation for this write.
-unsafe fn warn_remote_plaintext(
+unsafe fn warn_plaintext_as_ours(
     conv: *mut sys::PurpleConversation,
     flags: sys::PurpleMessageFlags,
 ) {
-    if flags & sys::PURPLE_MESSAGE_REMOTE_SEND == 0 {
+    if flags & sys::PURPLE_MESSAGE_SEND == 0 {
         return;
     }
     // SAFETY: per the caller.
     let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
         return;
     };
+    if flags & sys::PURPLE_MESSAGE_REMOTE_SEND == 0 && own_write_now(&r) {
+        return;
+    }
     if super::service::conv_state(&r) == Some(crate::protocol::ConvState::Encrypted) {
         r.system_line(&texts::remote_plaintext(&r.peer));
     }

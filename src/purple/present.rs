@@ -320,6 +320,7 @@ pub(crate) fn show_sent(r: &ConvRef, text: &str) {
     }
     let me = r.own_display_name().unwrap_or_else(|| r.account.clone());
     super::echo::let_through(r, text);
+    super::echo::writing_sent(r);
     r.write(Some(&me), &super::markup::text_to_html(text), flags);
 }
 

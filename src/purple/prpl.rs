@@ -255,6 +255,8 @@ unsafe extern "C" fn wrapped_send_im(
                 // Sent only if the connection took every line: a caller that shows what it
                 // sends (rc > 0) must not show a message that did not leave.
                 if present::apply(&r, fx) {
+                    // A caller that shows what it sent (libpurple's auto-reply) writes it next.
+                    echo::writing_sent(&r);
                     1
                 } else {
                     not_shown_as_sent(&text, flags);

@@ -287,6 +287,7 @@ unsafe extern "C" fn sending_im_msg(
                     let _ = with_state(|s| {
                         s.allow_next = Some(state::Approval::line(r.key(), last.clone()))
                     });
+                    echo::writing_sent(&r);
                     // SAFETY: valid out-parameter; the old string is GLib-owned.
                     unsafe { glue::replace_gstring(message, Some(&last)) };
                 }
@@ -307,6 +308,7 @@ unsafe extern "C" fn sent_im_msg(
 ) {
     ffi_boundary!((), {
         let _ = with_state(|s| s.allow_next = None);
+        echo::sent_written();
     })
 }
 
