@@ -102,6 +102,16 @@ impl Other {
     }
 }
 
+/// Where a not-read notice about another client's copy goes ([`Session::not_read_route`]).
+enum NotReadRoute {
+    /// Nowhere: the client that sent it read its own copy.
+    Drop,
+    /// To the main conversation, whose message it names.
+    Main,
+    /// To this other client's conversation, whose message it names.
+    Other(usize),
+}
+
 /// The name of an other client's row: the contact's name, a newline (in no chat name), the slot.
 pub(super) fn row_name(peer: &str, slot: u8) -> String {
     format!("{peer}\n{slot}")
@@ -142,6 +152,43 @@ impl Session {
     /// a piece by the address it came from or, from an address no other client has, by the
     /// `sid` its line's first piece names (remembered for the line's later pieces), any other
     /// Sotto line by the address it came from.
+    /// Where a not-read notice (PROTOCOL.md §2.2) from `from` goes when it names a message of
+    /// a session of another of the contact's clients than `from`'s: the server handed that
+    /// client's copy to `from` (that client left). If `from` is a client this side sends its
+    /// own copies to (its session reads), it read its own: dropped without a word. Else (one
+    /// whose key the user has not accepted gets no copy) the message's own conversation names
+    /// it and sends it again later, as for any message not read. `None`: not such a notice
+    /// (one about `from`'s own session, or naming no session here: the usual routing).
+    fn not_read_route(&self, from: &str, text: &str) -> Option<NotReadRoute> {
+        let Ok(WireMessage::Error(notice)) = WireMessage::decode(text) else {
+            return None;
+        };
+        let id = crate::protocol::wire::MessageRef::from_error_text(&notice)?;
+        let owner = if self.conv.has_session(id.session_id) {
+            None
+        } else {
+            Some(
+                self.others
+                    .iter()
+                    .position(|o| o.conv.has_session(id.session_id))?,
+            )
+        };
+        // `from` is another client when one has its address; else it is the main client.
+        let sender = self.others.iter().position(|o| o.address == from);
+        if sender == owner {
+            return None;
+        }
+        let sender_reads = match sender {
+            Some(j) => self.others[j].reads(),
+            None => self.conv.state() == ConvState::Encrypted && !self.conv.is_blocked(),
+        };
+        Some(match (sender_reads, owner) {
+            (true, _) => NotReadRoute::Drop,
+            (false, None) => NotReadRoute::Main,
+            (false, Some(i)) => NotReadRoute::Other(i),
+        })
+    }
+
     fn other_for(&mut self, from: &str, text: &str) -> Option<usize> {
         match kind(text)? {
             b'P' => {
@@ -332,8 +379,24 @@ impl Sessions {
         rng: &mut impl CryptoRngCore,
     ) -> Option<(ReceiveAction, Effects)> {
         let s = self.sessions.get_mut(key)?;
-        let found = s.other_for(from, text);
         let letter = kind(text)?;
+        let routed = if letter == b'E' {
+            s.not_read_route(from, text)
+        } else {
+            None
+        };
+        let found = match routed {
+            Some(NotReadRoute::Drop) => {
+                let fx = Effects {
+                    reply_to: from.to_owned(),
+                    ..Effects::default()
+                };
+                return Some((ReceiveAction::Swallow, fx));
+            }
+            Some(NotReadRoute::Main) => return None,
+            Some(NotReadRoute::Other(i)) => Some(i),
+            None => s.other_for(from, text),
+        };
         let index = match found {
             Some(i) => i,
             // The main session's own client writing from a new address (it reconnected under

@@ -181,28 +181,14 @@ impl Sessions {
         let was_up = s.conv.state() == ConvState::Encrypted;
         let ticked = s.conv.tick(settings.now_secs);
         let mut out = s.conv.receive(text, settings.now_secs, rng);
-        if for_another_client && was_up {
-            // Made for another client of this account (the server handed it here) while the
-            // contact has a session with this one too, so it made this client its own copy:
-            // not ours, not lost, not worth a word. With no session here, the contact made
-            // none, and silence would lose the line unnoticed: it is answered as any line that
-            // cannot be read (PROTOCOL.md §3.3).
-            let theirs = |e: &Event| {
-                matches!(
-                    e,
-                    Event::Unreadable {
-                        reason: UnreadableReason::UnknownSession | UnreadableReason::BeforeConfirm
-                    }
-                )
-            };
-            if out.events.iter().any(theirs) {
-                out.events.retain(|e| !theirs(e));
-                out.inject.retain(|l| !l.starts_with("?S1E"));
-            }
-        } else if for_another_client {
-            // A line made for another client of this account did not overtake a handshake of
-            // ours, whatever this client waits for: its notice says only that it was not read,
-            // so the contact does not send it again over the session the other client holds.
+        if for_another_client {
+            // Made for another client of this account (the server handed it here: that client
+            // left). Whether the contact also made this client a copy of its own only the
+            // contact knows (it makes none for a client whose key its user has not accepted),
+            // so the line is answered with the plain not-read notice, and the contact ignores
+            // it from a client it sends copies to (PROTOCOL.md §3.3). It never overtook a
+            // handshake of ours, so the notice does not say so (the contact would send it
+            // again over the session the other client holds, which read it).
             for line in out.inject.iter_mut() {
                 let id = line
                     .strip_prefix("?S1E ")
@@ -211,12 +197,26 @@ impl Sessions {
                     *line = id.not_read_line();
                 }
             }
-            for e in out.events.iter_mut() {
-                if let Event::Unreadable {
-                    reason: reason @ UnreadableReason::BeforeConfirm,
-                } = e
-                {
-                    *reason = UnreadableReason::UnknownSession;
+            let theirs = |e: &Event| {
+                matches!(
+                    e,
+                    Event::Unreadable {
+                        reason: UnreadableReason::UnknownSession | UnreadableReason::BeforeConfirm
+                    }
+                )
+            };
+            if was_up {
+                // The contact has a session with this client too: this client's user is not
+                // told about another client's line.
+                out.events.retain(|e| !theirs(e));
+            } else {
+                for e in out.events.iter_mut() {
+                    if let Event::Unreadable {
+                        reason: reason @ UnreadableReason::BeforeConfirm,
+                    } = e
+                    {
+                        *reason = UnreadableReason::UnknownSession;
+                    }
                 }
             }
         }

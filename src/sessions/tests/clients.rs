@@ -544,8 +544,12 @@ fn made_up_clients_get_a_handshake_and_nothing_else() {
     assert!(net.others().is_empty(), "{:?}", net.others());
 }
 
+/// The server hands the main client's copy to the other client (the main one left): that
+/// client's user is told nothing, and it answers with the plain not-read notice, since only
+/// alice knows whether she made it a copy of its own. She did (its key is accepted): the
+/// notice is dropped without a word on her side too.
 #[test]
-fn a_line_for_another_client_of_ours_is_dropped_without_a_notice() {
+fn a_line_for_another_client_of_ours_is_not_shown_and_its_notice_is_dropped() {
     let mut net = Net::new("clients-elsewhere");
     let key = net.alice.key.clone();
     net.both_accepted();
@@ -591,8 +595,8 @@ fn a_line_for_another_client_of_ours_is_dropped_without_a_notice() {
         fx.inject
     );
     assert!(!fx.events.is_empty());
-    // ... marked as addressed to another client of ours, it is dropped without a word (30 s
-    // later: the notice is not merely rate-limited).
+    // ... marked as addressed to another client of ours, nothing is shown there either (30 s
+    // later: the notice is not merely rate-limited), and the notice still goes.
     c.sessions.addressed_elsewhere(&copies[1].1);
     let later = Settings {
         now_secs: 1000,
@@ -603,8 +607,83 @@ fn a_line_for_another_client_of_ours_is_dropped_without_a_notice() {
         .incoming(&ckey, "alice", &copies[1].1, &later, &mut c.rng)
         .expect("incoming");
     assert_eq!(action, ReceiveAction::Swallow);
-    assert!(fx.inject.is_empty(), "{:?}", fx.inject);
-    assert!(fx.events.is_empty());
+    assert!(fx.events.is_empty(), "{:?}", fx.events);
+    let notices: Vec<String> = fx
+        .inject
+        .iter()
+        .filter(|l| l.ends_with("(no encrypted session)"))
+        .cloned()
+        .collect();
+    assert_eq!(notices.len(), 1, "{:?}", fx.inject);
+    // alice made that client its own copy: the notice from it says nothing to her.
+    let c_address = wrong.to_owned();
+    let (action, fx) = net
+        .alice
+        .sessions
+        .incoming(&key, &c_address, &notices[0], &later, &mut net.alice.rng)
+        .expect("incoming");
+    assert_eq!(action, ReceiveAction::Swallow);
+    assert!(fx.events.is_empty(), "{:?}", fx.events);
+    assert!(fx.notices.is_empty(), "{:?}", fx.notices);
+}
+
+/// The server hands the main client's copy to the other client (the main one left), whose
+/// key alice has not accepted, so she made it no copy: its notice reaches alice, who is told
+/// which message was not read (it is sent again with the next session). It used to be dropped
+/// there without a word, and the message was lost unseen.
+#[test]
+fn a_line_for_a_gone_main_client_reaching_an_unaccepted_one_is_named_to_the_sender() {
+    let mut net = Net::new("clients-elsewhere-unaccepted");
+    net.alice_knows_bob_runs_sotto();
+    net.alice_starts();
+    let (other, reads, _) = net.others()[0].clone();
+    assert!(!reads, "the other client's key is not accepted");
+    let key = net.alice.key.clone();
+    let (out, fx) = net
+        .alice
+        .sessions
+        .outgoing(
+            &key,
+            "bob",
+            "for the main client only",
+            &settings(Policy::Manual),
+            &mut net.alice.rng,
+        )
+        .expect("outgoing");
+    let Outgoing::Lines(lines) = out else {
+        panic!("not encrypted: {out:?}");
+    };
+    assert!(fx.elsewhere.is_empty(), "a copy for an unaccepted key");
+    let c = net.client(if other == DESKTOP { DESKTOP } else { LAPTOP });
+    let ckey = c.key.clone();
+    c.sessions.addressed_elsewhere(&lines[0]);
+    let fx = c.reads_from_alice(&ckey, &lines[0]);
+    assert!(fx.events.is_empty(), "{:?}", fx.events);
+    let notice = fx
+        .inject
+        .iter()
+        .find(|l| l.starts_with("?S1E"))
+        .expect("a not-read notice")
+        .clone();
+    let (_, fx) = net
+        .alice
+        .sessions
+        .incoming(
+            &key,
+            &other,
+            &notice,
+            &settings(Policy::Manual),
+            &mut net.alice.rng,
+        )
+        .expect("incoming");
+    assert!(
+        fx.events.iter().any(|e| matches!(
+            e,
+            Event::NotRead { text: Some(t) } if t == "for the main client only"
+        )),
+        "{:?}",
+        fx.events
+    );
 }
 
 /// The wire cost of one message to a contact with 1, 2 or 4 clients (docs/PERFORMANCE.md): one
