@@ -223,35 +223,7 @@ fn xmpp_messages_typed_during_handshake_arrive_in_order() {
 fn xmpp_contact_settings_dialog_sets_always() {
     let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    let settings = menu_item(&mut p.alice.client, &bob, "settings for this contact");
-    p.alice.client.command(&format!(
-        "menuact {} {}",
-        escape_arg(&bob),
-        escape_arg(&settings)
-    ));
-    let req = p
-        .alice
-        .client
-        .expect("a request dialog", WAIT, |l| l.tag == "REQUEST");
-    let n = req.field(0).to_string();
-    p.alice.client.sync();
-    let items: Vec<Line> = p
-        .alice
-        .client
-        .lines()
-        .into_iter()
-        .filter(|l| l.tag == "REQUEST_ITEM" && l.field(0) == n)
-        .collect();
-    let always = items
-        .iter()
-        .find(|l| l.field(2).to_lowercase().starts_with("always"))
-        .unwrap_or_else(|| panic!("no 'Always' choice in the dialog {req:?}: {items:#?}"));
-    p.alice.client.answer(&n, always.field(1));
-    p.alice
-        .client
-        .expect_system(&bob, "a line confirming the new policy", WAIT, |t| {
-            t.to_lowercase().contains("always")
-        });
+    choose_always(&mut p.alice.client, &bob);
 
     let held = "per-contact always keeps this walrus waiting";
     send_expect_held(&mut p, true, held, "message held by the per-contact policy");
@@ -272,6 +244,69 @@ fn xmpp_contact_settings_dialog_sets_always() {
         "message held by the per-contact policy",
     );
     assert_no_trouble(&p);
+}
+
+/// alice chooses "Always" for `bob` in the per-contact settings dialog (buddy menu: More >
+/// Sotto > "Settings for this contact...") and is told so.
+fn choose_always(c: &mut Client, bob: &str) {
+    let settings = menu_item(c, bob, "settings for this contact");
+    c.command(&format!(
+        "menuact {} {}",
+        escape_arg(bob),
+        escape_arg(&settings)
+    ));
+    let req = c.expect("a request dialog", WAIT, |l| l.tag == "REQUEST");
+    let n = req.field(0).to_string();
+    c.sync();
+    let items: Vec<Line> = c
+        .lines()
+        .into_iter()
+        .filter(|l| l.tag == "REQUEST_ITEM" && l.field(0) == n)
+        .collect();
+    let always = items
+        .iter()
+        .find(|l| l.field(2).to_lowercase().starts_with("always"))
+        .unwrap_or_else(|| panic!("no 'Always' choice in the dialog {req:?}: {items:#?}"));
+    c.answer(&n, always.field(1));
+    c.expect_system(bob, "a line confirming the new policy", WAIT, |t| {
+        t.to_lowercase().contains("always")
+    });
+}
+
+/// "Always" chosen for bob, then his buddy goes: libpurple's roster code removes it on the
+/// server's remove push, and replaces it (settings lost) when the entry moves to another
+/// group, which the user's other client or the server can do. The policy is Sotto's own
+/// record, not the buddy's: the next message is held, never plaintext (it left in plaintext
+/// under the default policy), and after a restart the contact's policy is still "always".
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_contact_policy_outlives_its_buddy() {
+    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let bob = p.bob.address.clone();
+    choose_always(&mut p.alice.client, &bob);
+    p.alice
+        .client
+        .command(&format!("unbuddy {}", escape_arg(&bob)));
+    p.alice.client.expect("the buddy removed", WAIT, |l| {
+        l.tag == "ECHO" && l.field(0) == "unbuddy"
+    });
+    send_expect_held(
+        &mut p,
+        true,
+        "a walrus for bob without a buddy entry",
+        "held by the contact's policy with the buddy gone",
+    );
+    p.alice.client.kill();
+    p.alice.client.restart();
+    p.alice.client.expect_online();
+    let status = p.alice.client.cmd_output(&bob, "sotto status");
+    assert!(
+        status
+            .iter()
+            .any(|w| w.shown().to_lowercase().contains("policy: always")),
+        "the policy did not survive: {status:?}"
+    );
+    p.assert_no_criticals();
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::protocol::{ConvState, Policy};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
-use super::glue::{self, cstr_to_string, ConvRef, BUDDY_POLICY};
+use super::glue::{self, cstr_to_string, ConvRef};
 use super::{present, service, texts};
 
 const START: usize = 1;
@@ -180,7 +180,7 @@ const CHOICES: [(&CStr, Option<Policy>); 4] = [
 ];
 
 fn settings_dialog(r: &ConvRef) {
-    let current = glue::buddy_setting(r, BUDDY_POLICY).and_then(|s| Policy::parse(&s));
+    let current = service::contact_policy(r);
     let default = CHOICES.iter().position(|(_, p)| *p == current).unwrap_or(0) as c_int;
     let text = texts::settings_dialog(&r.peer, glue::global_policy());
     let title = glue::cstring(&text.title);
@@ -231,10 +231,10 @@ unsafe extern "C" fn settings_ok(user_data: *mut c_void, choice: c_int) {
             .ok()
             .and_then(|i| CHOICES.get(i))
             .and_then(|(_, p)| *p);
-        if glue::set_buddy_setting(&r, BUDDY_POLICY, policy.map(Policy::as_str)) {
+        if service::set_contact_policy(&r, policy) {
             r.system_line(&texts::policy_saved(&r.peer, policy));
         } else {
-            r.system_line(&texts::policy_needs_buddy(&r.peer));
+            r.system_line(&texts::policy_not_saved(&r.peer));
         }
     })
 }

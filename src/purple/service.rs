@@ -48,12 +48,68 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// The contact's policy: its buddy's override, else one its window carried over from the buddy
-/// it was opened for (the contact was renamed since), else the global preference.
+/// The contact's policy: the one the user chose for it (Sotto's record, else its buddy's
+/// setting, which an older Sotto wrote), else one its window carried over from the buddy it
+/// was opened for (the contact was renamed since), else the global preference.
+///
+/// Sotto's record outlives the buddy: on XMPP the server removes a roster entry, or moves it
+/// to another group (libpurple then replaces the buddy, settings lost), and an "Always" kept
+/// only on the buddy fell back to the global policy with the window open, plaintext next.
 pub(crate) fn policy(r: &ConvRef) -> crate::protocol::Policy {
-    windows::buddy_policy(r)
+    contact_policy(r)
         .or_else(|| windows::carried_policy(r))
         .unwrap_or_else(glue::global_policy)
+}
+
+/// The policy the user chose for `r`'s contact, if any. A buddy setting Sotto's record lacks
+/// (written by an older Sotto) is copied into it, once.
+pub(crate) fn contact_policy(r: &ConvRef) -> Option<crate::protocol::Policy> {
+    let key = r.key();
+    let stored = with_sessions(|s| {
+        s.store()
+            .map(|st| st.contact_policy(&key.protocol, &key.account, &key.peer))
+    })
+    .flatten();
+    if let Some(Ok(Some(p))) = &stored {
+        if let Some(p) = crate::protocol::Policy::parse(p) {
+            return Some(p);
+        }
+    }
+    let buddy = windows::buddy_policy(r);
+    if let (Some(p), Some(Ok(None))) = (buddy, &stored) {
+        let _ = with_sessions(|s| {
+            s.store().map(|st| {
+                st.set_contact_policy(&key.protocol, &key.account, &key.peer, Some(p.as_str()))
+            })
+        });
+    }
+    buddy
+}
+
+/// Records the policy the user chose for `r`'s contact (`None`: the global one), in Sotto's
+/// store and, best effort, on its buddy (an older Sotto reads it there). Whether it was saved.
+pub(crate) fn set_contact_policy(r: &ConvRef, policy: Option<crate::protocol::Policy>) -> bool {
+    let key = r.key();
+    let saved = with_sessions(|s| {
+        s.store().map(|st| {
+            st.set_contact_policy(
+                &key.protocol,
+                &key.account,
+                &key.peer,
+                policy.map(crate::protocol::Policy::as_str),
+            )
+        })
+    })
+    .flatten();
+    if !matches!(saved, Some(Ok(()))) {
+        return false;
+    }
+    let _ = glue::set_buddy_setting(
+        r,
+        glue::BUDDY_POLICY,
+        policy.map(crate::protocol::Policy::as_str),
+    );
+    true
 }
 
 /// Run `f` on the service with the state borrowed; the service's debug lines are written after.

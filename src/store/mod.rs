@@ -429,6 +429,16 @@ impl Store {
                  COMMIT;",
             )?;
         }
+        // Per-contact policies (`Store::contact_policy`): a table an older Sotto of the same
+        // schema version ignores, so the version stays. Best effort: a store that cannot be
+        // written (read-only, full) still opens, and has no policy to read either.
+        let _ = self.conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS contact_policy (
+                 account TEXT NOT NULL,
+                 peer TEXT NOT NULL,
+                 policy TEXT NOT NULL,
+                 PRIMARY KEY (account, peer));",
+        );
         Ok(())
     }
 
@@ -837,6 +847,46 @@ impl Store {
             "UPDATE peer SET runs_sotto = 0 WHERE account = ?1 AND peer = ?2",
             params![account_key(protocol, account), peer],
         )?;
+        Ok(())
+    }
+
+    /// The policy the user chose for `peer` (Sotto's own record: a buddy-list setting goes
+    /// with the buddy, which the server can remove), if any.
+    pub fn contact_policy(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .row(
+                "SELECT policy FROM contact_policy WHERE account = ?1 AND peer = ?2",
+                params![account_key(protocol, account), peer],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Records the policy the user chose for `peer` (`None`: the global one).
+    pub fn set_contact_policy(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+        policy: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let acct = account_key(protocol, account);
+        match policy {
+            Some(p) => self.exec(
+                "INSERT INTO contact_policy (account, peer, policy) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (account, peer) DO UPDATE SET policy = ?3",
+                params![acct, peer, p],
+            )?,
+            None => self.exec(
+                "DELETE FROM contact_policy WHERE account = ?1 AND peer = ?2",
+                params![acct, peer],
+            )?,
+        };
         Ok(())
     }
 

@@ -434,6 +434,44 @@ fn renames_copy_keys_only_to_a_name_with_none() {
     fs::remove_dir_all(d).ok();
 }
 
+/// The policy the user chose for a contact is Sotto's own record: it survives a reopen, is
+/// cleared by choosing the global one, and follows a rename only onto a name with nothing of
+/// its own (it never replaces another contact's); the old name keeps it.
+#[test]
+fn contact_policies_are_kept_and_follow_renames_to_fresh_names_only() {
+    let d = tmp("contact-policy");
+    let s = Store::open(&d).unwrap();
+    let policy = |s: &Store, peer: &str| s.contact_policy("prpl-irc", "a", peer).unwrap();
+    assert_eq!(policy(&s, "bob"), None);
+    s.set_contact_policy("prpl-irc", "a", "bob", Some("always"))
+        .unwrap();
+    s.set_contact_policy("prpl-irc", "a", "carol", Some("manual"))
+        .unwrap();
+    drop(s);
+    let s = Store::open(&d).unwrap();
+    assert_eq!(policy(&s, "bob").as_deref(), Some("always"));
+    // Onto a fresh name: copied, and kept on the old one.
+    s.rename_peer("prpl-irc", "a", "bob", "bob_away", false, false)
+        .unwrap();
+    assert_eq!(policy(&s, "bob_away").as_deref(), Some("always"));
+    assert_eq!(policy(&s, "bob").as_deref(), Some("always"));
+    // Onto a name with its own: never replaced.
+    s.rename_peer("prpl-irc", "a", "bob_away", "carol", false, false)
+        .unwrap();
+    assert_eq!(policy(&s, "carol").as_deref(), Some("manual"));
+    // Nor onto a name that knows a key (another contact's), whose global policy stays.
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(52);
+    let dave = IdentityKey::generate(&mut rng).public();
+    s.record_key_seen("prpl-irc", "a", "dave", &dave).unwrap();
+    s.rename_peer("prpl-irc", "a", "bob", "dave", false, false)
+        .unwrap();
+    assert_eq!(policy(&s, "dave"), None);
+    s.set_contact_policy("prpl-irc", "a", "bob", None).unwrap();
+    assert_eq!(policy(&s, "bob"), None);
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}
+
 /// A contact in plaintext renamed onto the name of a saved (encrypted) conversation: the saved
 /// one is parked, not lost, and the name is marked so that its new holder gets no plaintext.
 /// An encrypted conversation renamed onto it brings its own key and leaves no mark.

@@ -41,6 +41,9 @@
  *   join <room@server> <nick>  join an XMPP group chat as <nick> (prints JOINED <room>)
  *   leave <room@server>        close the group chat's window, which leaves the room
  *   chatcmd <room> <command>   run a /command typed in the group chat's window (prints CMD)
+ *   unbuddy <buddy>            take the buddy off the buddy list (as libpurple's XMPP roster
+ *                              code does on a server's remove push, or a move to another
+ *                              group, which replaces the buddy): its settings go with it
  *   dismiss <n>                close request <n>'s window (its close button): an action
  *                              request calls nothing, the others their cancel callback
  *   quit                       sign off and exit
@@ -1104,6 +1107,21 @@ run_command(char *line)
 			serv_got_alias(purple_account_get_connection(the_account), buddy, alias);
 		emit("ECHO", 1, verb);
 		g_free(alias);
+		g_free(buddy);
+	} else if (strcmp(verb, "unbuddy") == 0) {
+		char *buddy;
+		GSList *found, *l;
+
+		if (!arg1) {
+			emit("ERROR", 2, verb, "usage: unbuddy <buddy>");
+			return;
+		}
+		buddy = unescape(arg1);
+		found = purple_find_buddies(the_account, buddy);
+		for (l = found; l; l = l->next)
+			purple_blist_remove_buddy((PurpleBuddy *)l->data);
+		g_slist_free(found);
+		emit("ECHO", 1, verb);
 		g_free(buddy);
 	} else if (strcmp(verb, "pref") == 0) {
 		char *path, *value;

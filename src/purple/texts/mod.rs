@@ -846,9 +846,12 @@ pub(crate) fn policy_saved(peer: &str, policy: Option<Policy>) -> String {
     format!("policy for {peer} is now: {shown}.")
 }
 
-/// A per-contact setting needs a buddy.
-pub(crate) fn policy_needs_buddy(peer: &str) -> String {
-    format!("add {peer} to your buddy list to keep a setting for this contact.")
+/// A per-contact setting could not be saved (the store is unavailable or cannot be written).
+pub(crate) fn policy_not_saved(peer: &str) -> String {
+    format!(
+        "the policy for {peer} could NOT be saved (Sotto's store cannot be written); the one \
+         before stays."
+    )
 }
 
 /// Tools > Sotto > Show my fingerprints with no account.
