@@ -443,8 +443,20 @@ fn decline(r: &ConvRef) {
 /// The contact's key changed to `key` (`Event::PeerKeyChanged`): explain, and offer to accept
 /// exactly that key.
 pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
-    if !make_way_for_key_dialog(r, &key, false) {
-        return;
+    match make_way_for_key_dialog(r, &key, false) {
+        Way::Open => {}
+        Way::Keep => return,
+        Way::Defer => {
+            let later = r.clone();
+            // Only if it is still the key to ask about then.
+            let open = move || {
+                if service::peer_key(&later) == Some(key) {
+                    key_changed(&later, key);
+                }
+            };
+            defer(r, Box::new(open));
+            return;
+        }
     }
     let fingerprint = key.fingerprint().to_string();
     action_dialog(
@@ -465,7 +477,7 @@ pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
 /// dialog offers to accept exactly this key for it (nothing is held: that client only gets
 /// nothing until then).
 pub(crate) fn other_client_key(r: &ConvRef, address: &str, key: IdentityPublic) {
-    if !make_way_for_key_dialog(r, &key, true) {
+    if !matches!(make_way_for_key_dialog(r, &key, true), Way::Open) {
         return;
     }
     let fingerprint = key.fingerprint().to_string();
@@ -492,8 +504,24 @@ pub(crate) fn names_mismatch(
     stated_self: &str,
     stated_peer: &str,
 ) {
-    if !make_way_for_key_dialog(r, &key, false) {
-        return;
+    match make_way_for_key_dialog(r, &key, false) {
+        Way::Open => {}
+        Way::Keep => return,
+        Way::Defer => {
+            let later = r.clone();
+            let (me, stated_self, stated_peer) = (
+                me.to_owned(),
+                stated_self.to_owned(),
+                stated_peer.to_owned(),
+            );
+            let open = move || {
+                if service::peer_key(&later) == Some(key) {
+                    names_mismatch(&later, key, &me, &stated_self, &stated_peer);
+                }
+            };
+            defer(r, Box::new(open));
+            return;
+        }
     }
     let text = texts::names_mismatch_dialog(
         &plain(&r.peer),
@@ -522,31 +550,118 @@ pub(crate) fn names_mismatch(
 /// (the same key; another client's key while one of those is open).
 const KEY_DIALOG_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How long a dialog about the contact's key waits before it opens when it replaces one about
+/// another key (milliseconds): a click meant for the dialog that closed lands on nothing,
+/// never on the Accept of the next key.
+const KEY_DIALOG_DELAY_MS: u32 = 2000;
+
+/// What [`make_way_for_key_dialog`] decided.
+enum Way {
+    /// Open the dialog now.
+    Open,
+    /// One showing the same thing stays: open nothing.
+    Keep,
+    /// One about another key was closed just now (or a dialog already waits): open it in a
+    /// moment ([`defer`]).
+    Defer,
+}
+
 /// Whether a dialog about `key` (`other`: another client's) may open in `r`'s conversation:
 /// one key dialog at a time per conversation and kind, however often a peer changes keys.
 ///
 /// One about the contact's key that shows another key than `key` is stale (the conversation is
-/// on `key` now): it closes, and the new one opens. One showing the same thing (the same key;
-/// for another client's, any) stays, for [`KEY_DIALOG_KEPT`]: a flood of key changes or
-/// made-up clients does not make dialogs flicker. After that, it is replaced: the user may
-/// have closed it with its window's close button, which calls nothing back in Pidgin (kept for
-/// ever, it stopped every later dialog of its kind for that contact).
-fn make_way_for_key_dialog(r: &ConvRef, key: &IdentityPublic, other: bool) -> bool {
+/// on `key` now): it closes, and the new one opens a moment later ([`KEY_DIALOG_DELAY_MS`],
+/// and so does any other that comes while one waits), never at once in its place: a server
+/// completing handshake after handshake could have had a click meant for one key land on the
+/// Accept of the next. One showing the same thing (the same key; for another client's, any)
+/// stays, for [`KEY_DIALOG_KEPT`]: a flood of key changes or made-up clients does not make
+/// dialogs flicker. After that, it is replaced: the user may have closed it with its window's
+/// close button, which calls nothing back in Pidgin (kept for ever, it stopped every later
+/// dialog of its kind for that contact).
+fn make_way_for_key_dialog(r: &ConvRef, key: &IdentityPublic, other: bool) -> Way {
     let conv = r.key();
-    let keeps = with_state(|state| {
-        state.dialogs.values().any(|p| {
+    let (keeps, swaps, waiting) = with_state(|state| {
+        let young = |p: &Pending, same: bool| {
             matches!(p, Pending::KeyChanged { r, key: shown, other_client, at }
                 if r.key() == conv
                     && *other_client == other
-                    && (other || shown == key)
+                    && (other || (shown == key) == same)
                     && at.elapsed() < KEY_DIALOG_KEPT)
-        })
+        };
+        let keeps = state.dialogs.values().any(|p| young(p, true));
+        let swaps = !other && state.dialogs.values().any(|p| young(p, false));
+        let waiting = !other && state.deferred_dialogs.iter().any(|(k, ..)| *k == conv);
+        (keeps, swaps, waiting)
+    })
+    .unwrap_or((false, false, false));
+    if keeps {
+        return Way::Keep;
+    }
+    close_key_dialogs(r, |_, other_client| other_client == other);
+    if swaps || waiting {
+        Way::Defer
+    } else {
+        Way::Open
+    }
+}
+
+/// Opens a key dialog for `r`'s conversation in [`KEY_DIALOG_DELAY_MS`] (`open` calls the
+/// dialog's function again): one waiting for the conversation already is replaced, its time
+/// kept.
+fn defer(r: &ConvRef, open: Box<dyn FnOnce()>) {
+    let conv = r.key();
+    let start = with_state(|state| {
+        let due = std::time::Instant::now()
+            + std::time::Duration::from_millis(u64::from(KEY_DIALOG_DELAY_MS));
+        let due = match state.deferred_dialogs.iter().position(|(k, ..)| *k == conv) {
+            Some(i) => state.deferred_dialogs.remove(i).1,
+            None => due,
+        };
+        state.deferred_dialogs.push((conv, due, open));
+        state.deferred_timer == 0
     })
     .unwrap_or(false);
-    if !keeps {
-        close_key_dialogs(r, |_, other_client| other_client == other);
+    if start {
+        arm_deferred_timer();
     }
-    !keeps
+}
+
+/// Starts the one-shot timeout that opens the waiting dialogs.
+fn arm_deferred_timer() {
+    // SAFETY: `open_deferred` has GSourceFunc's signature; no data pointer. Removed at unload
+    // (`close_all_key_dialogs`) if it has not run.
+    let id = unsafe {
+        sys::purple_timeout_add(
+            KEY_DIALOG_DELAY_MS,
+            Some(open_deferred),
+            std::ptr::null_mut(),
+        )
+    };
+    let _ = with_state(|state| state.deferred_timer = id);
+}
+
+/// The timeout: opens the dialogs whose time has come (each checks again that its key is
+/// still the one to ask about), and waits again for the others.
+unsafe extern "C" fn open_deferred(_data: sys::gpointer) -> sys::gboolean {
+    super::boundary::ffi_boundary!(0, {
+        let now = std::time::Instant::now();
+        let (due, more) = with_state(|state| {
+            state.deferred_timer = 0;
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.deferred_dialogs)
+                .into_iter()
+                .partition(|(_, at, _)| *at <= now + std::time::Duration::from_millis(50));
+            state.deferred_dialogs = later;
+            (due, !state.deferred_dialogs.is_empty())
+        })
+        .unwrap_or_default();
+        for (_, _, open) in due {
+            open();
+        }
+        if more {
+            arm_deferred_timer();
+        }
+        0
+    })
 }
 
 /// Closes the key dialogs open for `r`'s conversation that `which` says (given the key shown
@@ -577,8 +692,19 @@ fn close_key_dialogs(r: &ConvRef, which: impl Fn(&IdentityPublic, bool) -> bool)
     }
 }
 
-/// Closes every key dialog (the plugin is unloaded: their callbacks must not outlive it).
+/// Closes every key dialog (the plugin is unloaded: their callbacks must not outlive it), and
+/// drops those waiting to open with their timeout.
 pub(crate) fn close_all_key_dialogs() {
+    let timer = with_state(|state| {
+        state.deferred_dialogs.clear();
+        std::mem::replace(&mut state.deferred_timer, 0)
+    })
+    .unwrap_or(0);
+    if timer != 0 {
+        // SAFETY: the id `purple_timeout_add` returned, not run yet (it sets the id to 0 when
+        // it runs), removed once.
+        unsafe { sys::purple_timeout_remove(timer) };
+    }
     let ids = with_state(|state| {
         state
             .dialogs
@@ -646,6 +772,11 @@ pub(crate) fn accept_typed(r: &ConvRef, typed: &str) {
     // A fingerprint of another client of the contact that waits for acceptance.
     if !typed.trim().is_empty() {
         if let Some(fx) = service::accept_other_client(r, typed) {
+            // Its dialog, if one is open, has nothing left to ask (answered, it said the
+            // client was gone, or that the contact's key changed).
+            close_key_dialogs(r, |key, other| {
+                other && fingerprint_prefix_matches(&key.fingerprint(), typed)
+            });
             super::present::apply(r, fx);
             return;
         }

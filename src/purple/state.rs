@@ -144,6 +144,9 @@ pub(crate) struct Tag {
     pub carried_policy: Option<crate::protocol::Policy>,
 }
 
+/// A key dialog waiting to open: its conversation, when, and what opens it.
+pub(crate) type DeferredDialog = (ConvKey, std::time::Instant, Box<dyn FnOnce()>);
+
 /// Everything the loaded plugin decides with.
 pub(crate) struct State {
     /// Conversations, identities and trust (the sessions service, over the store).
@@ -158,6 +161,11 @@ pub(crate) struct State {
     pub dialogs: HashMap<usize, Pending>,
     /// The last dialog number handed out (0 is never used: it would be a NULL user data).
     pub last_dialog: usize,
+    /// Key dialogs that replace one about another key, waiting a moment before they open
+    /// (`dialogs::key_changed`): the conversation, when, and what opens it.
+    pub deferred_dialogs: Vec<DeferredDialog>,
+    /// The libpurple timeout that opens them (0: none), removed at unload.
+    pub deferred_timer: u32,
     /// Open IM windows, by the number stored in each.
     pub tags: HashMap<usize, Tag>,
     /// The last window number handed out (0 means "not tagged").
@@ -325,6 +333,8 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 allow_next: None,
                 dialogs: HashMap::new(),
                 last_dialog: 0,
+                deferred_dialogs: Vec::new(),
+                deferred_timer: 0,
                 tags: HashMap::new(),
                 last_tag: 0,
                 sync_due: None,
