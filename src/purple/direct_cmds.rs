@@ -237,8 +237,11 @@ unsafe extern "C" fn direct_override(
         if matches!(kind, Kind::Msg | Kind::Query | Kind::Refuse) && name.contains(',') {
             let targets: Vec<&str> = name.split(',').filter(|t| !t.is_empty()).collect();
             let all_plain = targets.iter().all(|t| {
+                // A renamed window's conversation follows first, as for one target: one that
+                // cannot follow (its move was not saved) is not plaintext under its new name.
                 // SAFETY: the conversation's account is live.
-                unsafe { ConvRef::from_account(account, t) }.is_some_and(|r| plaintext_ok(&r))
+                unsafe { ConvRef::from_account(account, t) }
+                    .is_some_and(|r| service::track_name(&r) && plaintext_ok(&r))
             });
             if all_plain {
                 return sys::PURPLE_CMD_RET_CONTINUE;

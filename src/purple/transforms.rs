@@ -65,11 +65,18 @@ fn push_text(out: &mut String, text: &str) {
                 "gt" => Some('>'),
                 "quot" => Some('"'),
                 "apos" => Some('\''),
+                // Digits only: Rust's parsers also take a leading `+` (`&#+95;`), which
+                // PROTOCOL.md §2 keeps as written.
                 _ => name
                     .strip_prefix("#x")
                     .or_else(|| name.strip_prefix("#X"))
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
                     .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
+                    .or_else(|| {
+                        name.strip_prefix('#')
+                            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+                            .and_then(|d| d.parse().ok())
+                    })
                     .and_then(char::from_u32),
             };
             c.map(|c| (c, end + 1))
@@ -190,6 +197,10 @@ mod tests {
             ("?S1Iab&#x000005F;c", "?S1Iab_c"),
             // Longer than 10 characters from `&` to `;`: not an entity, kept as written.
             ("?S1Iab&#x0000005F;c", "?S1Iab&#x0000005F;c"),
+            // Digits only (Rust's parsers take a sign).
+            ("?S1Iab&#+95;c", "?S1Iab&#+95;c"),
+            ("?S1Iab&#x+5f;c", "?S1Iab&#x+5f;c"),
+            ("?S1Iab&#X5F;c", "?S1Iab_c"),
             ("  ?S1Rabc\n", "?S1Rabc"),
         ] {
             assert_eq!(sotto_line(seen).as_deref(), Some(line), "{seen}");

@@ -187,8 +187,8 @@ pub(crate) unsafe extern "C" fn receiving_xmlnode(
             return;
         }
         // SAFETY: a live node for this callback.
-        if unsafe { sotto_headline(node) } {
-            glue::debug_warning("a headline message carrying a Sotto line: dropped");
+        if unsafe { sotto_headline(node) || sotto_error(node) } {
+            glue::debug_warning("a headline or error message carrying a Sotto line: dropped");
             // SAFETY: as above.
             unsafe {
                 sys::xmlnode_free(node);
@@ -271,6 +271,20 @@ unsafe fn sotto_headline(node: *mut sys::xmlnode) -> bool {
     unsafe {
         cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref()
             == Some("headline")
+            && sotto_body(node).is_some()
+    }
+}
+
+/// A `<message type='error'>` whose body is a Sotto line that [`handed_back`] did not take (a
+/// handshake line bounced, a data line whose text is not known here): libpurple would show the
+/// raw line in an "XMPP Message Error" dialog. A start handed back lapses as an unanswered one.
+///
+/// # Safety
+/// `node` must be a live stanza.
+unsafe fn sotto_error(node: *mut sys::xmlnode) -> bool {
+    // SAFETY: per the caller; strings are copied at once.
+    unsafe {
+        cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref() == Some("error")
             && sotto_body(node).is_some()
     }
 }

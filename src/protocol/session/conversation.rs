@@ -431,9 +431,12 @@ impl Conversation {
         // start again by yourself (under `opportunistic`) until one of us starts.
         self.peer_supports = false;
         self.verification.reset();
-        // Nothing is sent again after the user ended the conversation (wiped as it is dropped).
-        self.resend.clear();
-        for text in self.queue.drain(..) {
+        // Nothing is sent again after the user ended the conversation: what waited to be sent
+        // again (a not-read notice named it, the user was told it would go) is handed back
+        // like the held messages, never dropped without a word.
+        let waiting: Vec<SecretString> =
+            self.resend.drain(..).chain(self.queue.drain(..)).collect();
+        for text in waiting {
             out.events.push(Event::Unsent {
                 text: text.to_string(),
             });

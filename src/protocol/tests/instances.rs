@@ -322,7 +322,16 @@ fn a_message_that_was_not_read_is_sent_again_over_a_new_session() {
     let mut third = Conversation::new(IdentityKey::generate(&mut rng), 0xb4, Policy::Manual);
     let notice = third.receive(&lost[0], 100, &mut rng).inject;
     alice.receive(&notice[0], 100, &mut rng);
-    alice.stop(&mut rng);
+    // Handed back as not sent, never dropped without a word.
+    let stopped = alice.stop(&mut rng);
+    assert!(
+        stopped
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Unsent { text } if text == "second walrus")),
+        "{:?}",
+        stopped.events
+    );
     let (_, response, _) = deliver(
         &mut alice,
         {
