@@ -134,6 +134,14 @@ impl Sessions {
             || s.unrestorable.is_some()
             || s.conv.queued() > 0;
         let arriving_key = s.conv.peer_identity();
+        // Whether the session that moves is on a key the user accepted (under the old name):
+        // only such a session is the contact's, settles a name, and teaches the new name its
+        // key. One held on a key nobody accepted (a stranger answering as a name the server
+        // renamed, a changed key not accepted yet) stays held under the new name: renamed onto
+        // a name whose keys it lacks, it would otherwise have had its key recorded there as
+        // accepted, and the hold lifted at the next handshake without a word.
+        let accepted =
+            !s.conv.is_blocked() && arriving_key.is_some_and(|k| known_for_old.contains(&k));
         // Text held on a marked name (typed for whoever held it, waiting for a handshake
         // checked against that name's keys) is handed back, not carried: from now on the
         // conversation answers to another name and its keys, and the text was not meant for
@@ -155,9 +163,10 @@ impl Sessions {
         }
         let store = self.store.as_ref()?;
         let (p, a) = (&old.protocol, &old.account);
-        // Only a session brings a key the name's can be checked against: nothing else settles
-        // a name (a handshake nobody answered yet does not take an encrypted one).
-        let keyed = arriving_key.is_some();
+        // Only a session on an accepted key brings a key the name's can be checked against:
+        // nothing else settles a name (a handshake nobody answered yet, a session held on a
+        // key nobody accepted, do not take an encrypted one or delete its parked row).
+        let keyed = accepted;
         let renamed = match store.rename_peer(p, a, &old.peer, &new.peer, protected, keyed) {
             Ok(renamed) => renamed,
             Err(e) => {
@@ -220,18 +229,23 @@ impl Sessions {
                 let known = moved.conv.known_peer_keys();
                 !known.is_empty() && !known.contains(&k)
             });
-        let same_contact = moved
-            .conv
-            .known_peer_keys()
-            .iter()
-            .all(|k| known_for_old.contains(k));
+        let same_contact = accepted
+            && moved
+                .conv
+                .known_peer_keys()
+                .iter()
+                .all(|k| known_for_old.contains(k));
         let foreign = unknown_here && !same_contact;
-        // The name learns the key of the authenticated conversation that settles it: the same
-        // contact's changed key, or any key on a name that has none (else a handshake there
-        // later, from whoever the server lets answer as that name, would be a first use).
-        let learns = refreshed.is_ok()
+        // The name learns the key of the authenticated conversation that settles it, if the
+        // user accepted it: the same contact's changed key, or any accepted key on a name that
+        // has none (else a handshake there later, from whoever the server lets answer as that
+        // name, would be a first use).
+        let learns = accepted
+            && refreshed.is_ok()
             && arriving_key.is_some_and(|k| !moved.conv.known_peer_keys().contains(&k));
-        if foreign {
+        // A session on a key nobody accepted stays held (it was, under the old name).
+        let held_key = arriving_key.is_some() && !accepted;
+        if foreign || held_key {
             let _ = moved.conv.set_blocked(true, &mut rand_core::OsRng);
         } else if let (true, Some(k)) = (learns, arriving_key) {
             match store.record_key_seen(&new.protocol, &new.account, &new.peer, &k) {
@@ -250,7 +264,7 @@ impl Sessions {
             self.note(format!("loading the keys accepted for a new name: {e}"));
             self.unload(new, Vec::new());
         }
-        if foreign {
+        if foreign || held_key {
             if let Err(reason) = self.persist(new, &[]) {
                 // Memory is kept: it holds more than disk (blocked), and the next save writes
                 // it. Reloading what disk holds would release the hold in this run; after a

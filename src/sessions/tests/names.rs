@@ -140,30 +140,26 @@ fn held_messages_follow_a_rename_and_arrive_in_order() {
     assert_eq!(shown, vec!["one".to_owned(), "two".to_owned()]);
 }
 
+/// A client of its own (`test`, seed 9) starts with alice as `name`, and they talk until
+/// neither sends more: alice's events.
+fn stranger_starts_as(alice: &mut Peer, test: &str, name: &'static str) -> Vec<Event> {
+    let mut stranger = peer(test, name, "alice", 9);
+    let mut to_alice = stranger.start();
+    let mut events = Vec::new();
+    while !to_alice.is_empty() {
+        let (to_stranger, got, _) = alice.receive_as(name, &to_alice);
+        events.extend(got);
+        to_alice = stranger.receive("alice", &to_stranger).0;
+    }
+    events
+}
+
 #[test]
 fn a_stranger_behind_a_forced_rename_gets_a_key_warning_and_nothing_else() {
     let (mut alice, _bob) = encrypted("stranger");
     // The server renames bob to Guest1, and answers as Guest1 itself with its own key.
     rename(&mut alice, "bob", "guest1");
-    let mut stranger = peer("stranger", "guest1", "alice", 9);
-    let start = stranger
-        .sessions
-        .start_or_stop(
-            &stranger.key.clone(),
-            "alice",
-            &settings(Policy::Manual),
-            true,
-            &mut stranger.rng,
-        )
-        .expect("start")
-        .inject;
-    let mut to_alice = start;
-    let mut alice_events = Vec::new();
-    while !to_alice.is_empty() {
-        let (to_stranger, events, _) = alice.receive_as("guest1", &to_alice);
-        alice_events.extend(events);
-        to_alice = stranger.receive("alice", &to_stranger).0;
-    }
+    let alice_events = stranger_starts_as(&mut alice, "stranger", "guest1");
     assert!(
         alice_events
             .iter()
@@ -176,6 +172,46 @@ fn a_stranger_behind_a_forced_rename_gets_a_key_warning_and_nothing_else() {
         data_lines(&fx.inject),
         0,
         "nothing encrypted to the stranger"
+    );
+}
+
+/// The stranger of the test above (held on its key under "guest1") is then renamed back onto
+/// "bob" by the server: the rename must not record its key as accepted for "bob" (the rename
+/// took "every key bob has is also guest1's" for the same contact, and recorded the arriving
+/// key), and the stranger's next start as "bob" is a changed key, held, never a session the
+/// window calls started.
+#[test]
+fn a_stranger_renamed_back_onto_the_contacts_name_stays_held() {
+    let (mut alice, _bob) = encrypted("stranger-back");
+    rename(&mut alice, "bob", "guest1");
+    stranger_starts_as(&mut alice, "stranger-back", "guest1");
+    let guest1 = alice.key_for("guest1");
+    let stranger_key = alice
+        .sessions
+        .peer_key(&guest1, "guest1", &settings(Policy::Manual))
+        .expect("the stranger's session");
+    rename(&mut alice, "guest1", "bob");
+    let accepted = alice
+        .store()
+        .accepted_keys(&alice.key.protocol, &alice.key.account, "bob")
+        .unwrap();
+    assert!(
+        !accepted.contains(&stranger_key),
+        "the stranger's key became accepted for bob: {accepted:?}"
+    );
+    let (out, fx) = alice.send_to("bob", "meant for bob", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold);
+    assert_eq!(data_lines(&fx.inject), 0, "encrypted to the stranger");
+    // Its next start as "bob": a changed key, held.
+    let events = stranger_starts_as(&mut alice, "stranger-back2", "bob");
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::NewPeerKey { .. })),
+        "{events:?}"
+    );
+    assert_held(
+        &mut alice,
+        1,
+        "the text meant for bob, on a key not accepted",
     );
 }
 
@@ -206,10 +242,15 @@ fn changed_key(test: &str) -> (Peer, Peer) {
 
 /// `p`'s conversation with bob holds what is typed, for a key not accepted, nothing waiting.
 fn assert_held_for_a_key(p: &mut Peer, what: &str) {
+    assert_held(p, 0, what);
+}
+
+/// `queued` texts held, on a key not accepted for "bob".
+fn assert_held(p: &mut Peer, queued: usize, what: &str) {
     let key = p.key.clone();
     assert_eq!(
         p.sessions.waiting(&key, "bob", &settings(Policy::Manual)),
-        Some((0, true)),
+        Some((queued, true)),
         "{what}"
     );
 }
