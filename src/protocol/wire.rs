@@ -272,7 +272,9 @@ impl MessageRef {
                 .trim()
                 .strip_prefix(NOT_READ)
                 .and_then(|rest| rest.split_once(' '))
-                .is_some_and(|(_, tail)| tail == UNFINISHED)
+                .is_some_and(|(reference, tail)| {
+                    !reference.contains(char::is_whitespace) && tail == UNFINISHED
+                })
     }
 
     /// The reference in the text of a `?S1E` line, if it is a not-read notice (the reference
@@ -895,6 +897,7 @@ mod tests {
             "could not read message 5e55877a.fcec1a06.3\t(handshake not finished)",
             "could not read message 5e55877a.fcec1a06.03 (handshake not finished)",
             "could not read message 5e55877a.fcec1a06.3",
+            "could not read message 5e55877a.fcec1a06.3\tjunk (handshake not finished)",
         ] {
             assert!(!MessageRef::says_unfinished(other), "{other}");
         }

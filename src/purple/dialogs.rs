@@ -448,9 +448,11 @@ pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
         Way::Keep => return,
         Way::Defer => {
             let later = r.clone();
-            // Only if it is still the key to ask about then.
+            // Only if it is still the key to ask about then (and not accepted meanwhile).
             let open = move || {
-                if service::peer_key(&later) == Some(key) {
+                if service::peer_key(&later) == Some(key)
+                    && service::waiting(&later).is_some_and(|(_, blocked)| blocked)
+                {
                     key_changed(&later, key);
                 }
             };
@@ -515,7 +517,9 @@ pub(crate) fn names_mismatch(
                 stated_peer.to_owned(),
             );
             let open = move || {
-                if service::peer_key(&later) == Some(key) {
+                if service::peer_key(&later) == Some(key)
+                    && service::waiting(&later).is_some_and(|(_, blocked)| blocked)
+                {
                     names_mismatch(&later, key, &me, &stated_self, &stated_peer);
                 }
             };
@@ -645,18 +649,23 @@ fn arm_deferred_timer() {
 unsafe extern "C" fn open_deferred(_data: sys::gpointer) -> sys::gboolean {
     super::boundary::ffi_boundary!(0, {
         let now = std::time::Instant::now();
-        let (due, more) = with_state(|state| {
+        let due = with_state(|state| {
             state.deferred_timer = 0;
             let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.deferred_dialogs)
                 .into_iter()
                 .partition(|(_, at, _)| *at <= now + std::time::Duration::from_millis(50));
             state.deferred_dialogs = later;
-            (due, !state.deferred_dialogs.is_empty())
+            due
         })
         .unwrap_or_default();
         for (_, _, open) in due {
             open();
         }
+        // Waiting ones left, and no timeout for them yet (an `open` above may have started
+        // one): one timeout at a time, the one unload removes.
+        let more =
+            with_state(|state| state.deferred_timer == 0 && !state.deferred_dialogs.is_empty())
+                .unwrap_or(false);
         if more {
             arm_deferred_timer();
         }

@@ -252,19 +252,15 @@ fn quiet_line(r: &ConvRef, kind: Quiet, event: &Event) -> Option<String> {
     Some(texts::with_unreported(line, kind, unreported))
 }
 
-/// A line of ours to `r` came back undelivered (`condition`: the server's reason; `ours`: the
-/// stanza is one we sent there, known by its id). The contact's window opens and says so,
-/// with the text while the conversation remembers it: the user sees what did not arrive
-/// instead of nothing, or a dialog with the encrypted line in it. Returns whether it was
-/// handled: a line neither known by its stanza nor by its text is left to libpurple.
+/// A data line to `r` came back undelivered (`condition`: the server's reason), known by its
+/// stanza, by its text, or neither (forged, or sent before a restart). The contact's window
+/// opens and says so, with the text while the conversation remembers it: the user sees what
+/// did not arrive instead of nothing, or a dialog with the encrypted line in it.
 ///
-/// The same line handed back again says nothing (and opens nothing); a line whose text is no
-/// longer remembered is kept quiet like other unauthenticated lines.
-pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str, ours: bool) -> bool {
+/// The same line handed back again says nothing (and opens nothing); a line whose text is not
+/// remembered is kept quiet like other unauthenticated lines (one line per interval).
+pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str) {
     let text = service::sent_text(r, line);
-    if text.is_none() && !ours {
-        return false;
-    }
     let head: String = line.trim().chars().take(64).collect();
     let first = with_state(|state| {
         if state.bounced.contains(&head) {
@@ -278,7 +274,7 @@ pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str, ours: bool) 
     })
     .unwrap_or(false);
     if !first || r.conversation_or_new().is_null() {
-        return true;
+        return;
     }
     let unreported = if text.is_some() {
         Some(0)
@@ -305,7 +301,6 @@ pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str, ours: bool) 
             unreported,
         ));
     }
-    true
 }
 
 /// Show `text` in `r`'s window as a message we sent (for text libpurple does not echo itself:

@@ -244,7 +244,6 @@ unsafe fn handed_back(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) -
         // lapses as any unanswered one does.
         let id = cstr_to_string(sys::xmlnode_get_attrib(node, c"id".as_ptr()));
         let sent = id.and_then(|id| sent_in(&id, &from));
-        let ours = sent.is_some();
         let Some(line) = sent
             .or_else(|| sotto_body(node))
             .filter(|l| matches!(kind(l), Some(b'D' | b'P')))
@@ -257,7 +256,8 @@ unsafe fn handed_back(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) -
             return false;
         };
         let condition = error_condition(node);
-        present::undelivered(&r, &line, &condition, ours)
+        present::undelivered(&r, &line, &condition);
+        true
     }
 }
 
@@ -276,8 +276,9 @@ unsafe fn sotto_headline(node: *mut sys::xmlnode) -> bool {
 }
 
 /// A `<message type='error'>` whose body is a Sotto line that [`handed_back`] did not take (a
-/// handshake line bounced, a data line whose text is not known here): libpurple would show the
-/// raw line in an "XMPP Message Error" dialog. A start handed back lapses as an unanswered one.
+/// handshake line bounced, or one from a name no conversation can be had with): libpurple
+/// would show the raw line in an "XMPP Message Error" dialog. A start handed back lapses as an
+/// unanswered one, and the user is told then.
 ///
 /// # Safety
 /// `node` must be a live stanza.

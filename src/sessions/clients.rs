@@ -718,11 +718,12 @@ impl Sessions {
         &mut self,
         key: &ConvKey,
         rng: &mut impl CryptoRngCore,
-    ) -> Vec<(String, String)> {
+    ) -> (Vec<(String, String)>, Vec<Event>) {
         let Some(s) = self.sessions.get_mut(key) else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let mut lines = Vec::new();
+        let mut unsent = Vec::new();
         for mut o in s.others.drain(..) {
             // Its row goes first: a row left on disk would bring the session back at the key
             // its end line used (a second message under one key and the constant nonce).
@@ -742,8 +743,14 @@ impl Sessions {
             }
             let out = o.conv.stop(rng);
             lines.extend(out.inject.into_iter().map(|l| (o.address.clone(), l)));
+            // What waited to be sent again to it (a not-read notice named it) is handed back.
+            unsent.extend(
+                out.events
+                    .into_iter()
+                    .filter(|e| matches!(e, Event::Unsent { .. })),
+            );
         }
-        lines
+        (lines, unsent)
     }
 
     /// The key of the contact's other client whose key's fingerprint is `fingerprint` and waits

@@ -426,8 +426,8 @@ impl Sessions {
             let _ = self.session(key, peer_raw, settings);
             self.end_rekey(key);
         }
-        let ended = if start {
-            Vec::new()
+        let (ended, unsent) = if start {
+            (Vec::new(), Vec::new())
         } else {
             let _ = self.session(key, peer_raw, settings);
             self.end_others(key, rng)
@@ -445,6 +445,7 @@ impl Sessions {
             self.forget_runs_sotto(key);
         }
         fx.elsewhere.extend(ended);
+        fx.events.extend(unsent);
         Some(fx)
     }
 }

@@ -110,14 +110,16 @@ impl Store {
                  WHERE account = ?1 AND peer = ?2 AND runs_sotto = 1",
                 params![acct, old, new],
             )?;
-            // The user's policy for the contact goes with it (the old name keeps it too: it
-            // may be someone else's now, and nothing there is loosened).
-            tx.execute(
+            // The user's policy for the contact goes with it, as its keys do, to a name with
+            // nothing of its own (the old name keeps it too: it may be someone else's now).
+            // Best effort: a store opened without the table (it could not be created) still
+            // renames.
+            let _ = tx.execute(
                 "INSERT OR IGNORE INTO contact_policy (account, peer, policy)
                  SELECT account, ?3, policy FROM contact_policy
                  WHERE account = ?1 AND peer = ?2",
                 params![acct, old, new],
-            )?;
+            );
         }
         let renamed = if keyed {
             Renamed::Settled

@@ -645,8 +645,10 @@ impl Conversation {
                     (_, Some(p)) if p.id == m.session_id => p,
                     _ => {
                         // Waiting as responder, a data line of the session our answer makes
-                        // may have overtaken the handshake's last line: asked for again.
-                        let early = matches!(self.phase.handshake(), Some(Handshake::Responder(_)));
+                        // may have overtaken the handshake's last line: asked for again (while
+                        // the interval's few such answers last; past them, as any other).
+                        let early = matches!(self.phase.handshake(), Some(Handshake::Responder(_)))
+                            && self.unfinished_notice_left();
                         self.unknown = Some((MessageRef::of(&m), early));
                         out.events.push(unreadable(if early {
                             UnreadableReason::BeforeConfirm
@@ -852,6 +854,15 @@ impl Conversation {
         Some(id.not_read_line())
     }
 
+    /// Whether another "handshake not finished" notice may go in this interval (the interval
+    /// starts again when it is over).
+    fn unfinished_notice_left(&mut self) -> bool {
+        if Self::not_read_due(Some(self.unfinished_notices.0), self.now) {
+            self.unfinished_notices = (self.now, 0);
+        }
+        self.unfinished_notices.1 < UNFINISHED_NOTICES
+    }
+
     /// Whether `last` is long enough ago (or never) for another not-read notice.
     fn not_read_due(last: Option<u64>, now: u64) -> bool {
         last.map_or(true, |t| {
@@ -921,15 +932,10 @@ impl Conversation {
             return;
         }
         if early {
-            // Every line that overtook `?S1C` is asked for (a few per interval: a server
-            // that feeds made-up lines to a handshake it started gets no more).
-            if Self::not_read_due(Some(self.unfinished_notices.0), self.now) {
-                self.unfinished_notices = (self.now, 0);
-            }
-            if self.unfinished_notices.1 < UNFINISHED_NOTICES {
-                self.unfinished_notices.1 += 1;
-                out.inject.push(id.unfinished_line());
-            }
+            // Every line that overtook `?S1C` is asked for (a few per interval, counted here:
+            // a server that feeds made-up lines to a handshake it started gets no more).
+            self.unfinished_notices.1 += 1;
+            out.inject.push(id.unfinished_line());
             return;
         }
         if Self::not_read_due(self.not_read_at.0, self.now) {

@@ -512,13 +512,37 @@ fn unfinished_notices_send_again_only_over_the_current_accepted_session_and_are_
         [Some("in the first session".to_owned())]
     );
 
-    // Many made-up lines while waiting as responder: at most 4 notices per 30 s.
-    let mut answered = 0;
+    // Many made-up lines while waiting as responder: at most 4 "handshake not finished"
+    // notices per 30 s; past them a line is one that belongs to no session (said so, not
+    // "asked for again"), under that notice's own limit of one per 30 s.
+    let (mut unfinished, mut plain, mut asked) = (0, 0, 0);
     for i in 0..10 {
         let line = send(&mut alice, &format!("line {i}"), &mut rng);
-        answered += waiting.receive(&line[0], 100, &mut rng).inject.len();
+        let out = waiting.receive(&line[0], 100, &mut rng);
+        unfinished += out
+            .inject
+            .iter()
+            .filter(|l| l.ends_with("(handshake not finished)"))
+            .count();
+        plain += out
+            .inject
+            .iter()
+            .filter(|l| l.ends_with("(no encrypted session)"))
+            .count();
+        asked += out
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::Unreadable {
+                        reason: crate::protocol::UnreadableReason::BeforeConfirm
+                    }
+                )
+            })
+            .count();
     }
-    assert_eq!(answered, 4);
+    assert_eq!((unfinished, plain, asked), (4, 1, 4));
     let line = send(&mut alice, "later", &mut rng);
     assert_eq!(waiting.receive(&line[0], 129, &mut rng).inject.len(), 0);
     assert_eq!(waiting.receive(&line[0], 130, &mut rng).inject.len(), 1);

@@ -638,18 +638,7 @@ fn a_line_for_a_gone_main_client_reaching_an_unaccepted_one_is_named_to_the_send
     net.alice_starts();
     let (other, reads, _) = net.others()[0].clone();
     assert!(!reads, "the other client's key is not accepted");
-    let key = net.alice.key.clone();
-    let (out, fx) = net
-        .alice
-        .sessions
-        .outgoing(
-            &key,
-            "bob",
-            "for the main client only",
-            &settings(Policy::Manual),
-            &mut net.alice.rng,
-        )
-        .expect("outgoing");
+    let (out, fx) = net.alice_sends("for the main client only");
     let Outgoing::Lines(lines) = out else {
         panic!("not encrypted: {out:?}");
     };
@@ -665,22 +654,54 @@ fn a_line_for_a_gone_main_client_reaching_an_unaccepted_one_is_named_to_the_send
         .find(|l| l.starts_with("?S1E"))
         .expect("a not-read notice")
         .clone();
-    let (_, fx) = net
-        .alice
-        .sessions
-        .incoming(
-            &key,
-            &other,
-            &notice,
-            &settings(Policy::Manual),
-            &mut net.alice.rng,
-        )
-        .expect("incoming");
+    let fx = net.alice_gets(&other, &notice);
     assert!(
         fx.events.iter().any(|e| matches!(
             e,
             Event::NotRead { text: Some(t) } if t == "for the main client only"
         )),
+        "{:?}",
+        fx.events
+    );
+}
+
+/// A message another client of the contact could not read waits to be sent to it again; the
+/// user then ends the conversation: it is handed back as not sent, never dropped without a
+/// word (the other clients' sessions end with the main one).
+#[test]
+fn stop_hands_back_what_waited_to_be_sent_again_to_another_client() {
+    let mut net = Net::new("clients-stop-resend");
+    net.both_accepted();
+    let key = net.alice.key.clone();
+    let (_, fx) = net.alice_sends("for both clients");
+    let (address, copy) = fx.elsewhere[0].clone();
+    // That client lost its session: its notice names its own copy.
+    let mut rng = ChaCha20Rng::seed_from_u64(79);
+    let mut lost = Conversation::new(IdentityKey::generate(&mut rng), 0x79, Policy::Manual);
+    let notice = lost.receive(&copy, 0, &mut rng).inject.remove(0);
+    let fx = net.alice_gets(&address, &notice);
+    assert!(
+        fx.events
+            .iter()
+            .any(|e| matches!(e, Event::NotRead { text: Some(t) } if t == "for both clients")),
+        "{:?}",
+        fx.events
+    );
+    let fx = net
+        .alice
+        .sessions
+        .start_or_stop(
+            &key,
+            "bob",
+            &settings(Policy::Manual),
+            false,
+            &mut net.alice.rng,
+        )
+        .expect("stop");
+    assert!(
+        fx.events
+            .iter()
+            .any(|e| matches!(e, Event::Unsent { text } if text == "for both clients")),
         "{:?}",
         fx.events
     );
@@ -1054,21 +1075,42 @@ impl Peer {
 }
 
 impl Net {
-    /// The laptop alone holds a session with alice; what alice then types ("for the laptop").
-    fn line_for_the_laptop(&mut self) -> Vec<String> {
-        self.start_with_laptop_only();
+    /// What alice's service does with `line` from `from` (at time 0, `manual`).
+    fn alice_gets(&mut self, from: &str, line: &str) -> Effects {
         let key = self.alice.key.clone();
-        let (out, _) = self
-            .alice
+        self.alice
+            .sessions
+            .incoming(
+                &key,
+                from,
+                line,
+                &settings(Policy::Manual),
+                &mut self.alice.rng,
+            )
+            .expect("incoming")
+            .1
+    }
+
+    /// What alice's service does with `text` typed to bob (at time 0, `manual`), nothing
+    /// delivered.
+    fn alice_sends(&mut self, text: &str) -> (Outgoing, Effects) {
+        let key = self.alice.key.clone();
+        self.alice
             .sessions
             .outgoing(
                 &key,
                 "bob",
-                "for the laptop",
+                text,
                 &settings(Policy::Manual),
                 &mut self.alice.rng,
             )
-            .expect("outgoing");
+            .expect("outgoing")
+    }
+
+    /// The laptop alone holds a session with alice; what alice then types ("for the laptop").
+    fn line_for_the_laptop(&mut self) -> Vec<String> {
+        self.start_with_laptop_only();
+        let (out, _) = self.alice_sends("for the laptop");
         let Outgoing::Lines(lines) = out else {
             panic!("not encrypted: {out:?}");
         };
