@@ -65,6 +65,17 @@ pub(crate) fn policy(r: &ConvRef) -> crate::protocol::Policy {
 /// (written by an older Sotto) is copied into it, once.
 pub(crate) fn contact_policy(r: &ConvRef) -> Option<crate::protocol::Policy> {
     let key = r.key();
+    if let Some(Some(cached)) = with_state(|s| s.policies.get(&key).copied()) {
+        return cached;
+    }
+    let policy = read_contact_policy(r);
+    let _ = with_state(|s| s.policies.insert(key, policy));
+    policy
+}
+
+/// [`contact_policy`] from the store (and the buddy).
+fn read_contact_policy(r: &ConvRef) -> Option<crate::protocol::Policy> {
+    let key = r.key();
     let stored = with_sessions(|s| {
         s.store()
             .map(|st| st.contact_policy(&key.protocol, &key.account, &key.peer))
@@ -104,6 +115,7 @@ pub(crate) fn set_contact_policy(r: &ConvRef, policy: Option<crate::protocol::Po
     if !matches!(saved, Some(Ok(()))) {
         return false;
     }
+    let _ = with_state(|s| s.policies.insert(key, policy));
     let _ = glue::set_buddy_setting(
         r,
         glue::BUDDY_POLICY,
@@ -482,6 +494,8 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
         None => true,
         Some(Ok(notices)) => {
             let new = r.key();
+            // The store may have copied the contact's policy to the new name: read it again.
+            let _ = with_state(|s| s.policies.remove(&new));
             windows::moved(id, &known.key, &new, carried);
             for notice in &notices {
                 r.system_line(&texts::notice(&r.peer, notice));

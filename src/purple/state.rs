@@ -166,6 +166,9 @@ pub(crate) struct State {
     pub deferred_dialogs: Vec<DeferredDialog>,
     /// The libpurple timeout that opens them (0: none), removed at unload.
     pub deferred_timer: u32,
+    /// Each contact's policy as last read from the store (`service::contact_policy`), so that
+    /// a message does not cost a query; changed with it, forgotten at a rename.
+    pub policies: HashMap<ConvKey, Option<crate::protocol::Policy>>,
     /// Open IM windows, by the number stored in each.
     pub tags: HashMap<usize, Tag>,
     /// The last window number handed out (0 means "not tagged").
@@ -335,6 +338,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 last_dialog: 0,
                 deferred_dialogs: Vec::new(),
                 deferred_timer: 0,
+                policies: HashMap::new(),
                 tags: HashMap::new(),
                 last_tag: 0,
                 sync_due: None,
