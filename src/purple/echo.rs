@@ -452,6 +452,14 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
         // Words that look like a line, marked as words where they were decrypted or typed.
         // SAFETY: libpurple's conversation for this write.
         if unsafe { let_through_now(conv, &raw) } {
+            // The write of what went through Sotto, if one was expected: taken, so that it
+            // cannot let another write pass unwarned.
+            if flags & sys::PURPLE_MESSAGE_SEND != 0 {
+                // SAFETY: libpurple's conversation for this write.
+                if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
+                    own_write_now(&r);
+                }
+            }
             return 0;
         }
         let line = match transforms::sotto_line(&raw) {

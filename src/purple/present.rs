@@ -253,14 +253,18 @@ fn quiet_line(r: &ConvRef, kind: Quiet, event: &Event) -> Option<String> {
 }
 
 /// A data line to `r` came back undelivered (`condition`: the server's reason), known by its
-/// stanza, by its text, or neither (forged, or sent before a restart). The contact's window
-/// opens and says so, with the text while the conversation remembers it: the user sees what
-/// did not arrive instead of nothing, or a dialog with the encrypted line in it.
+/// stanza (`ours`), by its text, or neither (forged, or sent before a restart). The contact's
+/// window opens and says so, with the text while the conversation remembers it: the user sees
+/// what did not arrive instead of nothing, or a dialog with the encrypted line in it.
 ///
 /// The same line handed back again says nothing (and opens nothing); a line whose text is not
 /// remembered is kept quiet like other unauthenticated lines (one line per interval).
-pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str) {
+pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str, ours: bool) {
     let text = service::sent_text(r, line);
+    // Known neither by its stanza nor by its text (forged, or from before a restart): a window
+    // opens for it only where the conversation is encrypted (unauthenticated words about a
+    // message we cannot name, as for an unreadable line), never for any name that writes.
+    let opens = ours || text.is_some() || service::conv_state(r) == Some(ConvState::Encrypted);
     let head: String = line.trim().chars().take(64).collect();
     let first = with_state(|state| {
         if state.bounced.contains(&head) {
@@ -273,7 +277,7 @@ pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str) {
         true
     })
     .unwrap_or(false);
-    if !first || r.conversation_or_new().is_null() {
+    if !first || !opens || r.conversation_or_new().is_null() {
         return;
     }
     let unreported = if text.is_some() {

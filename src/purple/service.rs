@@ -68,22 +68,36 @@ pub(crate) fn contact_policy(r: &ConvRef) -> Option<crate::protocol::Policy> {
     if let Some(Some(cached)) = with_state(|s| s.policies.get(&key).copied()) {
         return cached;
     }
-    let policy = read_contact_policy(r);
-    let _ = with_state(|s| s.policies.insert(key, policy));
+    let (policy, read) = read_contact_policy(r);
+    // Only what the store answered is kept: a failed read is tried again at the next message
+    // (kept, it would have stood for the rest of the run, the buddy's or no policy in place of
+    // the store's). Bounded: a flood of names empties it.
+    if read {
+        let _ = with_state(|s| {
+            if s.policies.len() >= POLICIES_CACHED {
+                s.policies.clear();
+            }
+            s.policies.insert(key, policy)
+        });
+    }
     policy
 }
 
-/// [`contact_policy`] from the store (and the buddy).
-fn read_contact_policy(r: &ConvRef) -> Option<crate::protocol::Policy> {
+/// Most contacts' policies kept in memory ([`contact_policy`]).
+const POLICIES_CACHED: usize = 1024;
+
+/// [`contact_policy`] from the store (and the buddy), and whether the store answered.
+fn read_contact_policy(r: &ConvRef) -> (Option<crate::protocol::Policy>, bool) {
     let key = r.key();
     let stored = with_sessions(|s| {
         s.store()
             .map(|st| st.contact_policy(&key.protocol, &key.account, &key.peer))
     })
     .flatten();
+    let read = matches!(stored, Some(Ok(_)));
     if let Some(Ok(Some(p))) = &stored {
         if let Some(p) = crate::protocol::Policy::parse(p) {
-            return Some(p);
+            return (Some(p), read);
         }
     }
     let buddy = windows::buddy_policy(r);
@@ -94,7 +108,7 @@ fn read_contact_policy(r: &ConvRef) -> Option<crate::protocol::Policy> {
             })
         });
     }
-    buddy
+    (buddy, read)
 }
 
 /// Records the policy the user chose for `r`'s contact (`None`: the global one), in Sotto's

@@ -244,6 +244,7 @@ unsafe fn handed_back(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) -
         // lapses as any unanswered one does.
         let id = cstr_to_string(sys::xmlnode_get_attrib(node, c"id".as_ptr()));
         let sent = id.and_then(|id| sent_in(&id, &from));
+        let ours = sent.is_some();
         let Some(line) = sent
             .or_else(|| sotto_body(node))
             .filter(|l| matches!(kind(l), Some(b'D' | b'P')))
@@ -256,7 +257,7 @@ unsafe fn handed_back(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) -
             return false;
         };
         let condition = error_condition(node);
-        present::undelivered(&r, &line, &condition);
+        present::undelivered(&r, &line, &condition, ours);
         true
     }
 }

@@ -284,7 +284,9 @@ impl Sessions {
         } else {
             Notice::Renamed {
                 from: old.peer.clone(),
-                encrypted,
+                // Held on a key not accepted: it does not go on as it was (the window's title
+                // says the key is not accepted).
+                encrypted: encrypted && !held_key,
             }
         };
         let mut notices = vec![first];
