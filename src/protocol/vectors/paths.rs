@@ -150,8 +150,12 @@ pub(super) fn paths() -> String {
         "# and found equal; sections 12 and 13 (simultaneous start, previous session) run the same",
     );
     o.line(
-        "# handshake and ratchet with other draws and are checked by the plugin's own code only.",
+        "# handshake and ratchet with other draws and are checked by the plugin's own code only;",
     );
+    o.line(
+        "# so is section 15 (a data line that overtook ?S1C), whose not-read notice is built from",
+    );
+    o.line("# the data line by the independent implementation too.");
     let alice_id = IdentityKey::generate(&mut o.rng);
     let bob_id = IdentityKey::generate(&mut o.rng);
     o.rng.draws.clear();
@@ -681,6 +685,60 @@ pub(super) fn paths() -> String {
             hex::encode(normalize_answer(input).as_bytes())
         ));
     }
+
+    // ---- 15. A data line that overtook the confirm ----
+    o.section("15. a data line that overtook ?S1C: asked for again, sent again (§2.2, §3.2)");
+    o.line("new conversations with no names set; alice knows bob runs Sotto");
+    let mut alice = Conversation::new(IdentityKey::from_bytes(s_a), TAG_A, Policy::Manual);
+    let mut bob = Conversation::new(IdentityKey::from_bytes(s_b), TAG_B, Policy::Manual);
+    alice.set_peer_supports_sotto(true);
+    let init = alice.start(&mut o.rng).inject;
+    o.draws("alice");
+    o.wire("alice", &init[0]);
+    assert!(matches!(
+        alice.send("typed during the handshake", &mut o.rng).action,
+        crate::protocol::SendAction::Hold
+    ));
+    o.line("alice types \"typed during the handshake\": held");
+    let (response, _) = events(&mut bob, &init[0], &mut o.rng);
+    o.draws("bob");
+    o.wire("bob", &response[0]);
+    let (done, _) = events(&mut alice, &response[0], &mut o.rng);
+    o.draws("alice");
+    assert_eq!(done.len(), 2, "the confirm and the held message");
+    o.wire("alice", &done[0]);
+    o.wire("alice (delivered first)", &done[1]);
+    let (asked, ev) = events(&mut bob, &done[1], &mut o.rng);
+    let expected =
+        r::not_read_line(&done[1]).replace("(no encrypted session)", "(handshake not finished)");
+    assert_eq!(asked, std::slice::from_ref(&expected));
+    assert!(ev.contains(&Event::Unreadable {
+        reason: crate::protocol::UnreadableReason::BeforeConfirm
+    }));
+    o.line("bob: waiting as responder, cannot read it yet (no state changed), answers:");
+    o.wire("bob", &asked[0]);
+    let (_, ev) = events(&mut bob, &done[0], &mut o.rng);
+    assert!(ev.iter().any(|e| matches!(e, Event::Started { .. })));
+    o.line("bob: the confirm arrives, the session is up");
+    let (again, ev) = events(&mut alice, &asked[0], &mut o.rng);
+    o.draws("alice");
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Resent {
+            same_session: true,
+            ..
+        }
+    )));
+    assert_eq!(again.len(), 1);
+    o.wire(
+        "alice (the same text, sent again over the same session)",
+        &again[0],
+    );
+    assert_eq!(
+        shown(&mut bob, &again[0], &mut o.rng),
+        "typed during the handshake"
+    );
+    o.line("bob: shows \"typed during the handshake\", once");
     o.text
 }
 
