@@ -858,12 +858,26 @@ impl Store {
         account: &str,
         peer: &str,
     ) -> Result<Option<String>, StoreError> {
+        self.peer_text(
+            "SELECT policy FROM contact_policy WHERE account = ?1 AND peer = ?2",
+            protocol,
+            account,
+            peer,
+        )
+    }
+
+    /// A text column of the row `sql` selects for (account, peer), if there is one.
+    pub(crate) fn peer_text(
+        &self,
+        sql: &str,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<Option<String>, StoreError> {
         Ok(self
-            .row(
-                "SELECT policy FROM contact_policy WHERE account = ?1 AND peer = ?2",
-                params![account_key(protocol, account), peer],
-                |r| r.get(0),
-            )
+            .row(sql, params![account_key(protocol, account), peer], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 

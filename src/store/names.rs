@@ -182,13 +182,12 @@ impl Store {
         account: &str,
         peer: &str,
     ) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .row(
-                "SELECT to_peer FROM moved WHERE account = ?1 AND peer = ?2",
-                params![account_key(protocol, account), peer],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.peer_text(
+            "SELECT to_peer FROM moved WHERE account = ?1 AND peer = ?2",
+            protocol,
+            account,
+            peer,
+        )
     }
 
     /// The user decided about `peer` (started a session with whoever holds the name now, or

@@ -460,9 +460,7 @@ fn a_message_that_overtook_the_confirm_is_sent_again_over_the_same_session() {
     assert!(again.inject.is_empty() && again.events.is_empty());
     // A notice about the second sending (forged: bob read it) does not send it a third time
     // over this session: it waits for the next one, as any message not read.
-    let mut other = Conversation::new(IdentityKey::generate(&mut rng), 0xb5, Policy::Manual);
-    other.set_peer_supports_sotto(true);
-    let (_, _, _) = deliver(&mut other, alice_start_for(&mut rng), &mut rng);
+    let mut other = waiting_responder(&mut rng, 0xb5);
     let out = other.receive(&told.inject[0], 3, &mut rng);
     assert_eq!(out.inject.len(), 1);
     let third = alice.receive(&out.inject[0], 3, &mut rng);
@@ -477,11 +475,25 @@ fn a_message_that_overtook_the_confirm_is_sent_again_over_the_same_session() {
     );
 }
 
-/// Another client's start, so that `other` waits as responder (a handshake of its own).
-fn alice_start_for(rng: &mut ChaCha20Rng) -> Vec<String> {
+/// A conversation (instance `tag`) that answered someone's start and waits as responder for
+/// its `?S1C`.
+fn waiting_responder(rng: &mut ChaCha20Rng, tag: u32) -> Conversation {
     let mut someone = Conversation::new(IdentityKey::generate(rng), 0xa9, Policy::Manual);
     someone.set_peer_supports_sotto(true);
-    someone.start(rng).inject
+    let start = someone.start(rng).inject;
+    let mut waiting = Conversation::new(IdentityKey::generate(rng), tag, Policy::Manual);
+    deliver(&mut waiting, start, rng);
+    waiting
+}
+
+/// The "handshake not finished" notice `waiting` answers `line` with.
+fn unfinished_notice(waiting: &mut Conversation, line: &str, rng: &mut ChaCha20Rng) -> String {
+    let notice = waiting.receive(line, 0, rng).inject;
+    assert!(
+        notice[0].ends_with("(handshake not finished)"),
+        "{notice:?}"
+    );
+    notice[0].clone()
 }
 
 /// A "handshake not finished" notice is unauthenticated: it sends nothing at once for a
@@ -498,14 +510,9 @@ fn unfinished_notices_send_again_only_over_the_current_accepted_session_and_are_
     let (_, confirm, _) = deliver(&mut alice, response, &mut rng);
     deliver(&mut bob, confirm, &mut rng);
     // The forged notice names a message of the previous session: no sending at once.
-    let mut waiting = Conversation::new(IdentityKey::generate(&mut rng), 0xb6, Policy::Manual);
-    deliver(&mut waiting, alice_start_for(&mut rng), &mut rng);
-    let notice = waiting.receive(&old[0], 0, &mut rng).inject;
-    assert!(
-        notice[0].ends_with("(handshake not finished)"),
-        "{notice:?}"
-    );
-    let told = alice.receive(&notice[0], 0, &mut rng);
+    let mut waiting = waiting_responder(&mut rng, 0xb6);
+    let notice = unfinished_notice(&mut waiting, &old[0], &mut rng);
+    let told = alice.receive(&notice, 0, &mut rng);
     assert!(told.inject.is_empty(), "sent over another session");
     assert_eq!(
         not_read(&told.events),
@@ -560,14 +567,9 @@ fn an_unfinished_notice_about_a_message_sent_after_a_reply_sends_nothing_at_once
     let reply = send(&mut bob, "a reply", &mut rng);
     assert_eq!(deliver(&mut alice, reply, &mut rng).0, ["a reply"]);
     let later = send(&mut alice, "after the reply", &mut rng);
-    let mut waiting = Conversation::new(IdentityKey::generate(&mut rng), 0xb7, Policy::Manual);
-    deliver(&mut waiting, alice_start_for(&mut rng), &mut rng);
-    let notice = waiting.receive(&later[0], 0, &mut rng).inject;
-    assert!(
-        notice[0].ends_with("(handshake not finished)"),
-        "{notice:?}"
-    );
-    let told = alice.receive(&notice[0], 0, &mut rng);
+    let mut waiting = waiting_responder(&mut rng, 0xb7);
+    let notice = unfinished_notice(&mut waiting, &later[0], &mut rng);
+    let told = alice.receive(&notice, 0, &mut rng);
     assert!(told.inject.is_empty(), "sent again: {:?}", told.inject);
     assert_eq!(not_read(&told.events), [Some("after the reply".to_owned())]);
     // The one sent before the reply is.

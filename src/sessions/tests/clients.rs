@@ -556,17 +556,7 @@ fn a_line_for_another_client_of_ours_is_not_shown_and_its_notice_is_dropped() {
     // alice's copies for one client, handed by the server to the other (the first one left).
     let mut copies = Vec::new();
     for text in ["for one client", "for one client again"] {
-        let (out, fx) = net
-            .alice
-            .sessions
-            .outgoing(
-                &key,
-                "bob",
-                text,
-                &settings(Policy::Manual),
-                &mut net.alice.rng,
-            )
-            .expect("outgoing");
+        let (out, fx) = net.alice_sends(text);
         assert!(matches!(out, Outgoing::Lines(_)));
         assert_eq!(fx.elsewhere.len(), 1);
         copies.push(fx.elsewhere[0].clone());
