@@ -180,45 +180,28 @@ impl Sessions {
         let s = self.sessions.get_mut(key)?;
         let was_up = s.conv.state() == ConvState::Encrypted;
         let ticked = s.conv.tick(settings.now_secs);
-        let mut out = s.conv.receive(text, settings.now_secs, rng);
-        if for_another_client {
+        let mut out = if for_another_client {
+            s.conv
+                .receive_for_another_client(text, settings.now_secs, rng)
+        } else {
+            s.conv.receive(text, settings.now_secs, rng)
+        };
+        if for_another_client && was_up {
             // Made for another client of this account (the server handed it here: that client
             // left). Whether the contact also made this client a copy of its own only the
             // contact knows (it makes none for a client whose key its user has not accepted),
-            // so the line is answered with the plain not-read notice, and the contact ignores
-            // it from a client it sends copies to (PROTOCOL.md §3.3). It never overtook a
-            // handshake of ours, so the notice does not say so (the contact would send it
-            // again over the session the other client holds, which read it).
-            for line in out.inject.iter_mut() {
-                let id = line
-                    .strip_prefix("?S1E ")
-                    .and_then(crate::protocol::wire::MessageRef::from_error_text);
-                if let Some(id) = id {
-                    *line = id.not_read_line();
-                }
-            }
-            let theirs = |e: &Event| {
-                matches!(
+            // so the conversation answers it with the plain not-read notice, and the contact
+            // ignores that from a client it sends copies to (PROTOCOL.md §3.3). The contact
+            // has a session with this client too: this client's user is not told about
+            // another client's line.
+            out.events.retain(|e| {
+                !matches!(
                     e,
                     Event::Unreadable {
-                        reason: UnreadableReason::UnknownSession | UnreadableReason::BeforeConfirm
+                        reason: UnreadableReason::UnknownSession
                     }
                 )
-            };
-            if was_up {
-                // The contact has a session with this client too: this client's user is not
-                // told about another client's line.
-                out.events.retain(|e| !theirs(e));
-            } else {
-                for e in out.events.iter_mut() {
-                    if let Event::Unreadable {
-                        reason: reason @ UnreadableReason::BeforeConfirm,
-                    } = e
-                    {
-                        *reason = UnreadableReason::UnknownSession;
-                    }
-                }
-            }
+            });
         }
         if !was_up {
             s.heard_start(peer_raw, text);

@@ -79,6 +79,10 @@ pub struct Conversation {
     /// it came while this side waited as responder for `?S1C` (set while receiving, taken
     /// when the outcome is final).
     pub(super) unknown: Option<(MessageRef, bool)>,
+    /// The line being received was addressed to another client of this account
+    /// ([`Conversation::receive_for_another_client`]): a data line it carries never overtook a
+    /// handshake of ours. Set while receiving only.
+    pub(super) for_another_client: bool,
     /// The current window of not-read notices about data lines that came during a handshake
     /// ([`UNFINISHED_NOTICES`] per [`NOT_READ_INTERVAL_SECS`]): its start and the notices sent
     /// in it. Not saved.
@@ -143,6 +147,7 @@ impl Conversation {
             sent: VecDeque::new(),
             not_read_at: (None, None),
             unknown: None,
+            for_another_client: false,
             unfinished_notices: (0, 0),
             first_use: true,
             resend: VecDeque::new(),
@@ -550,6 +555,23 @@ impl Conversation {
         out
     }
 
+    /// A message the transport says was addressed to another client of this account (it came
+    /// here because that client left). Received as any other, except that a data line naming
+    /// no session here is never taken for one that overtook our `?S1C`: it is answered, at
+    /// most once per interval, with the plain not-read notice `(no encrypted session)` and
+    /// reported as [`UnreadableReason::UnknownSession`] (PROTOCOL.md §3.3).
+    pub fn receive_for_another_client(
+        &mut self,
+        text: &str,
+        now_secs: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> ReceiveOutcome {
+        self.for_another_client = true;
+        let out = self.receive(text, now_secs, rng);
+        self.for_another_client = false;
+        out
+    }
+
     fn receive_inner(
         &mut self,
         text: &str,
@@ -647,7 +669,8 @@ impl Conversation {
                         // Waiting as responder, a data line of the session our answer makes
                         // may have overtaken the handshake's last line: asked for again (while
                         // the interval's few such answers last; past them, as any other).
-                        let early = matches!(self.phase.handshake(), Some(Handshake::Responder(_)))
+                        let early = !self.for_another_client
+                            && matches!(self.phase.handshake(), Some(Handshake::Responder(_)))
                             && self.unfinished_notice_left();
                         self.unknown = Some((MessageRef::of(&m), early));
                         out.events.push(unreadable(if early {

@@ -290,6 +290,7 @@ impl Conversation {
             sent: std::collections::VecDeque::new(),
             not_read_at: (None, None),
             unknown: None,
+            for_another_client: false,
             unfinished_notices: (0, 0),
             first_use: true,
             resend: std::collections::VecDeque::new(),

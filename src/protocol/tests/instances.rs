@@ -421,18 +421,7 @@ fn a_message_that_overtook_the_confirm_is_sent_again_over_the_same_session() {
     // The data line first: bob cannot read it yet, says why, and asks for it again.
     let before = state_of(&bob);
     let out = bob.receive(&data, 0, &mut rng);
-    assert_eq!(out.action, ReceiveAction::Swallow);
-    assert!(
-        matches!(
-            out.events.as_slice(),
-            [Event::Unreadable {
-                reason: crate::protocol::UnreadableReason::BeforeConfirm
-            }]
-        ),
-        "{:?}",
-        out.events
-    );
-    assert_eq!(out.inject.len(), 1, "{:?}", out.inject);
+    unread_with_one_notice(&out, crate::protocol::UnreadableReason::BeforeConfirm);
     let notice = out.inject[0].clone();
     assert!(
         notice.starts_with("?S1E could not read message ")
@@ -486,6 +475,20 @@ fn waiting_responder(rng: &mut ChaCha20Rng, tag: u32) -> Conversation {
     waiting
 }
 
+/// `out` is a line not read for `reason`, nothing shown, one notice sent back.
+fn unread_with_one_notice(
+    out: &crate::protocol::ReceiveOutcome,
+    reason: crate::protocol::UnreadableReason,
+) {
+    assert_eq!(out.action, ReceiveAction::Swallow);
+    assert!(
+        matches!(out.events.as_slice(), [Event::Unreadable { reason: r }] if r == &reason),
+        "{:?}",
+        out.events
+    );
+    assert_eq!(out.inject.len(), 1, "{:?}", out.inject);
+}
+
 /// The "handshake not finished" notice `waiting` answers `line` with.
 fn unfinished_notice(waiting: &mut Conversation, line: &str, rng: &mut ChaCha20Rng) -> String {
     let notice = waiting.receive(line, 0, rng).inject;
@@ -494,6 +497,36 @@ fn unfinished_notice(waiting: &mut Conversation, line: &str, rng: &mut ChaCha20R
         "{notice:?}"
     );
     notice[0].clone()
+}
+
+/// A line the transport says was addressed to another client of this account never overtook a
+/// handshake of this one, even while it waits as responder: the conversation answers it with
+/// the plain not-read notice and reports it as belonging to no session, and it uses none of
+/// the interval's "handshake not finished" notices, which stay for lines that may have
+/// overtaken our answer.
+#[test]
+fn a_line_for_another_client_is_never_taken_for_one_that_overtook_the_confirm() {
+    let (mut alice, _bob, mut rng) = established(911);
+    let mut waiting = waiting_responder(&mut rng, 0xb7);
+    let before = state_of(&waiting);
+    let line = send(&mut alice, "for the laptop", &mut rng);
+    let out = waiting.receive_for_another_client(&line[0], 0, &mut rng);
+    unread_with_one_notice(&out, crate::protocol::UnreadableReason::UnknownSession);
+    assert!(
+        out.inject[0].ends_with(" (no encrypted session)"),
+        "{:?}",
+        out.inject
+    );
+    assert_eq!(
+        state_of(&waiting),
+        before,
+        "the unreadable line changed state"
+    );
+    // All four of the interval's "handshake not finished" notices are still there.
+    for i in 0..4 {
+        let other = send(&mut alice, &format!("line {i}"), &mut rng);
+        unfinished_notice(&mut waiting, &other[0], &mut rng);
+    }
 }
 
 /// A "handshake not finished" notice is unauthenticated: it sends nothing at once for a
