@@ -109,7 +109,8 @@ impl Sessions {
 
     /// The host renamed the contact's window from `old` to `new` (`new_raw` as it spells it): the
     /// conversation moves along, on disk first. `None` when nothing moved (the same name, or no
-    /// store); `Err` when the store could not do it (then nothing moved in memory either). The
+    /// store); `Err` when the store could not do it, or could not read the conversation (then
+    /// nothing moved in memory either). The
     /// notices to show, in order: what happened to the name, then each held text handed back.
     pub fn rename(
         &mut self,
@@ -121,7 +122,13 @@ impl Sessions {
         if old == new {
             return None;
         }
-        let s = self.session(old, new_raw, settings)?;
+        let has_store = self.store.is_some();
+        let Some(s) = self.session(old, new_raw, settings) else {
+            // With a store, the conversation could not be read (a damaged row, a read error):
+            // nothing can move, and the new name must not start blank (no mark, no keys, no
+            // "runs Sotto": plaintext under `manual`). Without one, every send is refused.
+            return has_store.then(|| Err("its saved conversation could not be read".to_owned()));
+        };
         let encrypted = s.conv.state() == ConvState::Encrypted;
         let held_on_a_mark =
             s.moved_to.as_ref().is_some_and(|m| *m != new.peer) && s.conv.queued() > 0;

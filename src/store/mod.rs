@@ -245,6 +245,11 @@ impl Store {
         let wal = mode.eq_ignore_ascii_case("wal");
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
+        // Statement journals and temporary tables in memory: a multi-row update inside a
+        // transaction (the re-key marks of a restored backup) otherwise spills the old pages,
+        // snapshots with their keys, to an unlinked file in the system's temporary directory,
+        // outside the private directory and out of reach of `secure_delete`.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         // Never truncated by SQLite: a checkpoint fills it with zeros that commits overwrite.
         conn.pragma_update(None, "journal_size_limit", -1)?;
         let store = Self {
@@ -323,6 +328,12 @@ impl Store {
         self.conn
             .pragma_update(None, "query_only", fail)
             .expect("query_only");
+    }
+
+    /// Runs `sql` on the store's connection: the tests that need a damaged row make one.
+    #[cfg(test)]
+    pub(crate) fn execute_raw(&self, sql: &str) -> usize {
+        self.conn.execute(sql, []).expect("test statement")
     }
 
     /// Whether anything was written since the last successful checkpoint (a save, a trust

@@ -88,10 +88,22 @@ impl Store {
             "UPDATE session SET peer = ?3 WHERE account = ?1 AND peer = ?2",
             params![acct, new, parked],
         )? > 0;
+        // The sessions with the contact's other clients go with their conversation: the
+        // name's own are parked with it (or, with no conversation of the name's to go with,
+        // deleted: nothing would load them again); the moving one's follow it. A row left
+        // under the old name would be loaded again if the contact came back to it (a restart,
+        // a reload), at a state its later messages had already moved past: the same message
+        // key used twice.
+        if displaced {
+            move_client_rows(&tx, &acct, new, &parked)?;
+        } else {
+            delete_client_rows(&tx, &acct, new)?;
+        }
         tx.execute(
             "UPDATE session SET peer = ?3 WHERE account = ?1 AND peer = ?2",
             params![acct, old, new],
         )?;
+        move_client_rows(&tx, &acct, old, new)?;
         let new_is_known: bool = tx
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM trust WHERE account = ?1 AND peer = ?2)")?
             .query_row(params![acct, new], |r| r.get(0))?;
@@ -112,14 +124,23 @@ impl Store {
             )?;
             // The user's policy for the contact goes with it, as its keys do, to a name with
             // nothing of its own (the old name keeps it too: it may be someone else's now).
-            // Best effort: a store opened without the table (it could not be created) still
-            // renames.
-            let _ = tx.execute(
-                "INSERT OR IGNORE INTO contact_policy (account, peer, policy)
-                 SELECT account, ?3, policy FROM contact_policy
-                 WHERE account = ?1 AND peer = ?2",
-                params![acct, old, new],
-            );
+            // A store opened without the table (it could not be created) still renames; any
+            // other failure fails the rename (an error ignored here could have rolled the
+            // transaction back, and what follows would then commit by itself).
+            let policies: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master
+                 WHERE type = 'table' AND name = 'contact_policy')",
+                [],
+                |r| r.get(0),
+            )?;
+            if policies {
+                tx.execute(
+                    "INSERT OR IGNORE INTO contact_policy (account, peer, policy)
+                     SELECT account, ?3, policy FROM contact_policy
+                     WHERE account = ?1 AND peer = ?2",
+                    params![acct, old, new],
+                )?;
+            }
         }
         let renamed = if keyed {
             Renamed::Settled
@@ -149,6 +170,7 @@ impl Store {
                 "DELETE FROM session WHERE account = ?1 AND peer = ?2",
                 params![acct, parked],
             )?;
+            delete_client_rows(&tx, &acct, &parked)?;
         }
         if protected {
             // Marks follow the conversation they name ("moved to bob|away", then "to bob"), so
@@ -245,11 +267,51 @@ fn delete_if_unnamed(
     mark: &str,
 ) -> rusqlite::Result<()> {
     if is_parked(mark) {
-        tx.execute(
+        let deleted = tx.execute(
             "DELETE FROM session WHERE account = ?1 AND peer = ?2
              AND NOT EXISTS (SELECT 1 FROM moved WHERE account = ?1 AND to_peer = ?2)",
             params![acct, mark],
         )?;
+        if deleted > 0 {
+            delete_client_rows(tx, acct, mark)?;
+        }
     }
     Ok(())
+}
+
+/// The bounds of the rows of `peer`'s other clients (`peer`, a newline, the slot: the sessions
+/// service's names for them): every such name sorts at or after the first bound and before
+/// the second.
+fn client_rows(peer: &str) -> (String, String) {
+    (format!("{peer}\n"), format!("{peer}\u{b}"))
+}
+
+/// Renames the rows of `from`'s other clients to `to`'s, slot for slot.
+fn move_client_rows(
+    tx: &rusqlite::Transaction<'_>,
+    acct: &str,
+    from: &str,
+    to: &str,
+) -> rusqlite::Result<usize> {
+    let (low, high) = client_rows(from);
+    // `substr` and `length` count characters alike: what follows `from` (the newline, the
+    // slot) is kept.
+    tx.execute(
+        "UPDATE session SET peer = ?4 || substr(peer, length(?2))
+         WHERE account = ?1 AND peer >= ?2 AND peer < ?3",
+        params![acct, low, high, to],
+    )
+}
+
+/// Deletes the rows of `peer`'s other clients.
+fn delete_client_rows(
+    tx: &rusqlite::Transaction<'_>,
+    acct: &str,
+    peer: &str,
+) -> rusqlite::Result<usize> {
+    let (low, high) = client_rows(peer);
+    tx.execute(
+        "DELETE FROM session WHERE account = ?1 AND peer >= ?2 AND peer < ?3",
+        params![acct, low, high],
+    )
 }

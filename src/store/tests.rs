@@ -192,6 +192,12 @@ fn wal_is_private_and_has_no_shared_memory_file() {
         !d.join(format!("{DB_FILE}-shm")).exists(),
         "no -shm under the exclusive lock"
     );
+    // Temporary files (statement journals) stay in memory, never in the system's /tmp.
+    let temp: i64 = s
+        .conn
+        .query_row("PRAGMA temp_store", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(temp, 2, "temp_store = MEMORY");
     drop(s);
     fs::remove_dir_all(d).ok();
 }
@@ -577,6 +583,65 @@ fn a_parked_conversation_goes_when_a_keyed_arrival_settles_its_last_mark() {
     );
     assert_eq!(s.moved_to("prpl-irc", "a", "carol").unwrap(), None);
     assert_eq!(parked_rows(), 0, "old keys left with no mark naming them");
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}
+
+/// The rows of a contact's other clients (`name`, a newline, the slot) go with its
+/// conversation at a rename: left under the old name, they would be loaded again at a state
+/// the messages sent after the rename had moved past (a message key used twice). A name's own
+/// are parked with its conversation, and go when it goes.
+#[test]
+fn the_other_clients_rows_follow_their_conversation() {
+    let d = tmp("rename-other-clients");
+    let s = Store::open(&d).unwrap();
+    let under = |peer: &str| -> Vec<(String, Vec<u8>)> {
+        s.load_sessions_under("prpl-irc", "a", &format!("{peer}\n"))
+            .unwrap()
+            .into_iter()
+            .map(|(name, bytes, _)| (name, bytes.to_vec()))
+            .collect()
+    };
+    s.save_sessions(
+        "prpl-irc",
+        "a",
+        &[
+            ("bob", b"main".as_slice()),
+            ("bob\n0", b"laptop"),
+            ("bob\n2", b"phone"),
+            ("bobby\n1", b"someone else's"),
+        ],
+    )
+    .unwrap();
+    s.rename_peer("prpl-irc", "a", "bob", "bob_away", true, true)
+        .unwrap();
+    assert!(under("bob").is_empty(), "left behind: {:?}", under("bob"));
+    assert_eq!(
+        under("bob_away"),
+        [
+            ("bob_away\n0".to_owned(), b"laptop".to_vec()),
+            ("bob_away\n2".to_owned(), b"phone".to_vec())
+        ]
+    );
+    assert_eq!(under("bobby").len(), 1, "another contact's rows moved");
+    // And back, as a contact back from being away does.
+    s.rename_peer("prpl-irc", "a", "bob_away", "bob", true, true)
+        .unwrap();
+    assert!(under("bob_away").is_empty());
+    assert_eq!(under("bob").len(), 2);
+
+    // A plaintext contact takes the name: bob's conversation is parked, its clients with it.
+    let Renamed::Displaced(parked) = s
+        .rename_peer("prpl-irc", "a", "mallory", "bob", false, false)
+        .unwrap()
+    else {
+        panic!("bob is marked");
+    };
+    assert!(under("bob").is_empty());
+    assert_eq!(under(&parked).len(), 2);
+    // Decided: the parked conversation goes, and its clients' rows with it.
+    s.clear_moved("prpl-irc", "a", "bob").unwrap();
+    assert!(under(&parked).is_empty());
     drop(s);
     fs::remove_dir_all(d).ok();
 }

@@ -1529,3 +1529,39 @@ fn accepting_another_clients_new_key_sends_what_it_did_not_read() {
         net.shown(other)
     );
 }
+
+/// The contact renamed and back (an IRC nick change with a bouncer holding two clients):
+/// the sessions with its other clients follow it on disk too. Left under the old name, the
+/// rows would come back after a restart at a state the messages sent meanwhile had moved
+/// past, and alice's next message to the other client would reuse a message key it had
+/// already used (the client then rejects it as a copy).
+#[test]
+fn the_other_clients_sessions_follow_a_rename_and_back() {
+    let mut net = Net::new("clients-rename");
+    net.both_accepted();
+    net.alice_types("before");
+    let bob = net.alice.key.clone();
+    let away = net.alice.key_for("bob_away");
+    let rename = |net: &mut Net, old: &ConvKey, new: &ConvKey| {
+        net.alice
+            .sessions
+            .rename(old, new, &new.peer, &settings(Policy::Manual))
+            .expect("something moved")
+            .expect("saved");
+        net.alice.key = new.clone();
+    };
+    rename(&mut net, &bob, &away);
+    for i in 0..3 {
+        net.alice_types(&format!("while away {i}"));
+    }
+    rename(&mut net, &away, &bob);
+    net.alice_restarts();
+    net.alice_types("after");
+    for client in [LAPTOP, DESKTOP] {
+        let shown = net.shown(client);
+        assert!(
+            shown.contains(&"while away 2".to_owned()) && shown.contains(&"after".to_owned()),
+            "{client}: {shown:?}"
+        );
+    }
+}

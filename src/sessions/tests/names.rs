@@ -1411,3 +1411,19 @@ fn a_handshake_that_took_an_encrypted_name_is_checked_against_its_keys() {
     );
     assert!(!alice.plaintext_allowed("bob", Policy::Manual));
 }
+
+/// A contact whose conversation cannot be read (a damaged trust record) is renamed: the rename
+/// fails, so the window sends nothing under the new name. It used to count as "nothing to
+/// move": the new name then started blank, with no mark and no keys, and under `manual` the
+/// next line left in plaintext.
+#[test]
+fn a_rename_whose_conversation_cannot_be_read_fails() {
+    let (mut alice, _bob) = encrypted("rename-unreadable");
+    alice.sessions.drop_memory();
+    assert!(alice.store().execute_raw("UPDATE trust SET key = x'0102'") > 0);
+    let (old, new) = (alice.key_for("bob"), alice.key_for("bob_away"));
+    let moved = alice
+        .sessions
+        .rename(&old, &new, "bob_away", &settings(Policy::Manual));
+    assert!(matches!(moved, Some(Err(_))), "{moved:?}");
+}
