@@ -185,10 +185,21 @@ impl Sessions {
         moved.peer_raw = new_raw.to_owned();
         // What was held for the name's previous conversation (a window with it: its text was
         // typed for whoever held the name then) is handed back, not dropped with it.
+        // So is what it waited to send again (a not-read notice named it), its other clients'
+        // too: told they would go again, they used to be dropped with it.
         let mut replaced_held: Vec<String> = self
             .sessions
             .remove(new)
-            .map(|mut s| s.conv.take_held().iter().map(|t| t.to_string()).collect())
+            .map(|mut s| {
+                let others = s.others.iter_mut().flat_map(|o| o.conv.take_resend());
+                let resend: Vec<_> = s.conv.take_resend().into_iter().chain(others).collect();
+                s.conv
+                    .take_held()
+                    .into_iter()
+                    .chain(resend)
+                    .map(|t| t.to_string())
+                    .collect()
+            })
             .unwrap_or_default();
         // And what it waited to send again, kept aside while it was out of memory: for the
         // name's previous holder too, handed back, never sent to whoever holds it now.
@@ -252,7 +263,15 @@ impl Sessions {
             && arriving_key.is_some_and(|k| !moved.conv.known_peer_keys().contains(&k));
         // A session on a key nobody accepted stays held (it was, under the old name).
         let held_key = arriving_key.is_some() && !accepted;
+        // What waited to be sent again (a not-read notice, which anyone can forge, named it)
+        // was written for the contact the old name reached: sent again only if the same
+        // contact goes on under the new name, else handed back (a hold's end hands it back
+        // too, PROTOCOL.md §5.1).
+        let mut handed_back = handed_back;
         if foreign || held_key {
+            let others = moved.others.iter_mut().flat_map(|o| o.conv.take_resend());
+            let resend: Vec<_> = moved.conv.take_resend().into_iter().chain(others).collect();
+            handed_back.extend(resend.iter().map(|t| t.to_string()));
             let _ = moved.conv.set_blocked(true, &mut rand_core::OsRng);
         } else if let (true, Some(k)) = (learns, arriving_key) {
             match store.record_key_seen(&new.protocol, &new.account, &new.peer, &k) {

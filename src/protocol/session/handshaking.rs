@@ -300,11 +300,13 @@ impl Conversation {
         // rename, names that did not match) does not carry over, unless it is the same hold
         // again (the same key stating the same wrong names: what is held stays held, for the
         // user's acknowledgement). What was typed during a hold that ends was typed for that
-        // earlier session's party, under its warning: handed back, never sent to this one.
+        // earlier session's party, under its warning: handed back, never sent to this one; so
+        // is what waited to be sent again (a not-read notice, which anyone can forge, named
+        // it: it was written for whoever held the conversation before the hold).
         let same_hold = mismatch.is_some() && replaced == Some(peer);
         if self.blocked && self.known_keys.contains(&peer) && !same_hold {
             self.blocked = false;
-            for text in self.queue.drain(..) {
+            for text in self.resend.drain(..).chain(self.queue.drain(..)) {
                 out.events.push(Event::Unsent {
                     text: text.to_string(),
                 });

@@ -218,6 +218,26 @@ fn words_are_judged_by_the_key_of_the_session_that_decrypted_them() {
     );
 }
 
+/// `b` (the contact, with its accepted key) starts a new session with `a`: what `a` sent and
+/// told while finishing it.
+fn genuine_start(
+    a: &mut Conversation,
+    b: &mut Conversation,
+    rng: &mut ChaCha20Rng,
+) -> (Vec<String>, Vec<Event>) {
+    let start = b.start(rng).inject;
+    let (_, to_b, _) = deliver(a, start, rng);
+    let (_, to_a, _) = deliver(b, to_b, rng);
+    let mut flushed = Vec::new();
+    let mut events = Vec::new();
+    for l in to_a {
+        let o = a.receive(&l, 0, rng);
+        flushed.extend(o.inject);
+        events.extend(o.events);
+    }
+    (flushed, events)
+}
+
 /// A server's forged session holds alice (a changed key she does not accept); then bob himself
 /// starts a new session with the key she accepted. The hold was about the server's key: it
 /// goes, and his words are his. What she typed during the hold is handed back to her, not sent
@@ -230,21 +250,41 @@ fn a_genuine_session_with_the_accepted_key_ends_a_forged_sessions_hold() {
     let (_server, _) = new_identity_starts_with(&mut a, 0xe9, &mut rng);
     assert!(a.is_blocked());
     assert_eq!(a.send("for bob only", &mut rng).action, SendAction::Hold);
-    let start = b.start(&mut rng).inject;
-    let (_, to_b, _) = deliver(&mut a, start, &mut rng);
-    let (_, to_a, _) = deliver(&mut b, to_b, &mut rng);
-    let mut flushed = Vec::new();
-    let mut events = Vec::new();
-    for l in to_a {
-        let o = a.receive(&l, 0, &mut rng);
-        flushed.extend(o.inject);
-        events.extend(o.events);
-    }
+    let (flushed, events) = genuine_start(&mut a, &mut b, &mut rng);
     assert_handed_back(&a, &events, flushed, "for bob only", &mut b, &mut rng);
     assert_eq!(a.queued(), 0);
     let lines = send(&mut b, "it's really me", &mut rng);
     let shown = shown_with_key(&mut a, lines, &mut rng);
     assert_eq!(shown, Some(("it's really me".to_owned(), None)));
+}
+
+/// What waited to be sent again when a hold began (a not-read notice named it; anyone can
+/// forge one) goes when the hold ends as what was typed during it does: handed back, never
+/// sent over the session that ends the hold (after a hostile rename onto a known name, that
+/// session is another contact's).
+#[test]
+fn what_waited_to_be_sent_again_is_handed_back_when_a_hold_ends() {
+    let (mut a, mut b, mut rng) = established(31);
+    let line = send(&mut a, "named unread", &mut rng);
+    let mut nobody = Conversation::new(IdentityKey::generate(&mut rng), 0x31, Policy::Manual);
+    let notice = nobody.receive(&line[0], 0, &mut rng).inject;
+    assert_eq!(notice.len(), 1, "{notice:?}");
+    let told = a.receive(&notice[0], 0, &mut rng);
+    assert!(
+        told.events.contains(&Event::NotRead {
+            text: Some("named unread".into())
+        }),
+        "{:?}",
+        told.events
+    );
+    let (_server, _) = new_identity_starts_with(&mut a, 0xea, &mut rng);
+    assert!(a.is_blocked());
+    let (flushed, events) = genuine_start(&mut a, &mut b, &mut rng);
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Resent { .. })),
+        "{events:?}"
+    );
+    assert_handed_back(&a, &events, flushed, "named unread", &mut b, &mut rng);
 }
 
 /// The same with no key accepted at all (the user forgot bob's only key while his session was

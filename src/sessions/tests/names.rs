@@ -1427,3 +1427,41 @@ fn a_rename_whose_conversation_cannot_be_read_fails() {
         .rename(&old, &new, "bob_away", &settings(Policy::Manual));
     assert!(matches!(moved, Some(Err(_))), "{moved:?}");
 }
+
+/// The not-read notice the peer's client would send about alice's `line` (anyone can forge
+/// one: it is unauthenticated).
+fn not_read_notice(line: &str) -> String {
+    let Ok(WireMessage::Data(m)) = WireMessage::decode(line) else {
+        panic!("not a data line: {line}");
+    };
+    crate::protocol::wire::MessageRef::of(&m).not_read_line()
+}
+
+/// alice types `text` to `peer`, and a not-read notice names it: it waits to be sent again.
+fn named_unread(alice: &mut Peer, peer: &str, text: &str) {
+    let (out, _) = alice.send_to(peer, text, Policy::Manual);
+    let line = lines_of(out).pop().expect("a line");
+    let (_, events, _) = alice.receive_as(peer, &[not_read_notice(&line)]);
+    assert!(
+        events.contains(&Event::NotRead {
+            text: Some(text.into())
+        }),
+        "{events:?}"
+    );
+}
+
+/// What waited to be sent again (a not-read notice named it, here a forged one) was written
+/// for whoever the name reached: it does not follow a conversation renamed onto a name whose
+/// keys are another's (it went with the next session there, to mallory's key under bob's
+/// name), and it is not lost with the conversation such a rename replaces. Both are handed
+/// back.
+#[test]
+fn what_waited_to_be_sent_again_is_handed_back_at_a_rename_onto_another() {
+    let (mut alice, _bob) = encrypted("rename-resend");
+    let _mallory = encrypted_with_mallory(&mut alice, "rename-resend", 14);
+    named_unread(&mut alice, "bob", "for bob");
+    named_unread(&mut alice, "mallory", "for mallory");
+    let notices = renamed(&mut alice, "mallory", "bob");
+    assert_handed_back(&notices, "bob", "for bob");
+    assert_handed_back(&notices, "mallory", "for mallory");
+}
