@@ -614,8 +614,13 @@ impl Sessions {
             // The trust records the decision makes (a key taken on first use, verified) go in
             // the same transaction: a crash between two commits left the session on a key
             // the trust table did not have, and the next key was then taken as a first one.
-            let mut notes = Vec::new();
-            let mut record = || notes = trust::record_events(store, key, events);
+            // One that cannot be written fails the save: the session must not go on without
+            // the record (a first-use key missing from the trust table makes the next key a
+            // first use too).
+            let mut record = || match trust::record_events(store, key, events).as_slice() {
+                [] => Ok(()),
+                notes => Err(StoreError::Io(notes.join("; "))),
+            };
             let (p, a) = (&key.protocol, &key.account);
             let synced = save == Save::Synced;
             let saved = store.save_sessions_with(p, a, &batch, synced, &mut record);
@@ -623,7 +628,6 @@ impl Sessions {
                 self.log.push(format!("saving a session: {e}"));
                 return Err(reason(&e));
             }
-            self.log.extend(notes);
             if main.is_some() {
                 s.saved = main;
             }

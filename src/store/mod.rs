@@ -529,7 +529,7 @@ impl Store {
         account: &str,
         rows: &[(&str, &[u8])],
     ) -> Result<(), StoreError> {
-        self.save_sessions_with(protocol, account, rows, true, &mut || ())
+        self.save_sessions_with(protocol, account, rows, true, &mut || Ok(()))
     }
 
     /// Saves like [`Store::save_sessions`], but commits without the fsync: the rows are in the
@@ -545,19 +545,20 @@ impl Store {
         account: &str,
         rows: &[(&str, &[u8])],
     ) -> Result<(), StoreError> {
-        self.save_sessions_with(protocol, account, rows, false, &mut || ())
+        self.save_sessions_with(protocol, account, rows, false, &mut || Ok(()))
     }
 
     /// [`Store::save_sessions`] (`synced`) or [`Store::save_sessions_unsynced`], running `also`
     /// (more writes of this store: the trust records the same decision makes) inside the same
-    /// transaction, so a crash keeps both or neither.
+    /// transaction, so a crash keeps both or neither; an error from `also` fails the save
+    /// (nothing is committed).
     pub fn save_sessions_with(
         &self,
         protocol: &str,
         account: &str,
         rows: &[(&str, &[u8])],
         synced: bool,
-        also: &mut dyn FnMut(),
+        also: &mut dyn FnMut() -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         if synced || !self.wal {
             let generation = self.write_sessions(protocol, account, rows, also)?;
@@ -676,13 +677,16 @@ impl Store {
         protocol: &str,
         account: &str,
         rows: &[(&str, &[u8])],
-        also: &mut dyn FnMut(),
+        also: &mut dyn FnMut() -> Result<(), StoreError>,
     ) -> Result<i64, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        // On this connection, so inside this transaction. An error there that made SQLite
-        // roll the transaction back (a full disk, an I/O error) fails the save: the rows
-        // below would otherwise be committed one by one, outside any transaction.
-        also();
+        // On this connection, so inside this transaction. An error there fails the save (the
+        // transaction rolls back when `tx` drops): a statement that failed by itself (a
+        // damaged table) would otherwise leave the rows below to commit without the records
+        // that go with them. An error that made SQLite roll the transaction back (a full
+        // disk, an I/O error) fails it too: the rows would otherwise be committed one by one,
+        // outside any transaction.
+        also()?;
         if self.conn.is_autocommit() {
             return Err(StoreError::Io(
                 "the save's transaction was rolled back".to_owned(),

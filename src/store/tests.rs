@@ -657,7 +657,7 @@ fn what_a_save_runs_beside_it_is_in_its_transaction() {
         let mut inside = None;
         let mut also = || {
             inside = Some(s.in_transaction());
-            s.record_key_seen("prpl-irc", "a", "b", &peer).unwrap();
+            s.record_key_seen("prpl-irc", "a", "b", &peer)
         };
         s.save_sessions_with("prpl-irc", "a", &[("b", b"one")], synced, &mut also)
             .unwrap();
@@ -671,15 +671,35 @@ fn what_a_save_runs_beside_it_is_in_its_transaction() {
         .load_session("prpl-irc", "a", "b")
         .unwrap()
         .map(|b| b.to_vec());
-    let mut roll_back = || s.conn.execute_batch("ROLLBACK").unwrap();
+    let mut roll_back = || {
+        s.conn.execute_batch("ROLLBACK").unwrap();
+        Ok(())
+    };
     assert!(s
         .save_sessions_with("prpl-irc", "a", &[("b", b"lost")], true, &mut roll_back)
         .is_err());
-    assert_eq!(
+    let row = || {
         s.load_session("prpl-irc", "a", "b")
             .unwrap()
-            .map(|b| b.to_vec()),
-        before
+            .map(|b| b.to_vec())
+    };
+    assert_eq!(row(), before);
+    // A write beside it that fails by itself (the transaction still open: a damaged table, a
+    // constraint) fails the save too: nothing of it is committed.
+    let other = IdentityKey::generate(&mut rng).public();
+    let mut fails = || {
+        s.record_key_seen("prpl-irc", "a", "b", &other)?;
+        Err(StoreError::Corrupt("a trust record"))
+    };
+    assert!(s
+        .save_sessions_with("prpl-irc", "a", &[("b", b"lost")], true, &mut fails)
+        .is_err());
+    assert!(!s.in_transaction());
+    assert_eq!(row(), before);
+    assert_eq!(
+        s.accepted_keys("prpl-irc", "a", "b").unwrap().len(),
+        1,
+        "the write beside it rolled back too"
     );
 }
 

@@ -97,8 +97,7 @@ fn plaintext_while_encrypted_keeps_its_warning_when_the_save_fails() {
         .incoming(&key, "bob", "<b>plain</b>", &later, &mut alice.rng)
         .expect("incoming");
     assert_eq!(action, ReceiveAction::PassThrough);
-    let not_saved = |n: &Notice| matches!(n, Notice::NotSaved { .. });
-    assert!(fx.notices.iter().any(not_saved), "{:?}", fx.notices);
+    assert_not_saved(&fx);
     assert!(
         fx.events.contains(&Event::PlaintextWhileEncrypted),
         "{:?}",

@@ -203,6 +203,17 @@ fn encrypted(test: &str) -> (Peer, Peer) {
     (alice, bob)
 }
 
+/// `fx` tells the user that something could not be saved.
+fn assert_not_saved(fx: &Effects) {
+    assert!(
+        fx.notices
+            .iter()
+            .any(|n| matches!(n, Notice::NotSaved { .. })),
+        "{:?}",
+        fx.notices
+    );
+}
+
 fn lines_of(out: Outgoing) -> Vec<String> {
     match out {
         Outgoing::Lines(lines) => lines,

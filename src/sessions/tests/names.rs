@@ -335,13 +335,7 @@ fn an_acceptance_that_could_not_be_saved_accepts_nothing() {
     let key = alice.sessions.loaded_peer_key(&alice.key).expect("a key");
     alice.store().fail_snapshot_saves(true);
     let fx = accept(&mut alice, "bob", &key);
-    assert!(
-        fx.notices
-            .iter()
-            .any(|n| matches!(n, Notice::NotSaved { .. })),
-        "{:?}",
-        fx.notices
-    );
+    assert_not_saved(&fx);
     alice.store().fail_snapshot_saves(false);
     let records = alice
         .store()

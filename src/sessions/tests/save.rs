@@ -128,6 +128,33 @@ fn a_failed_save_on_start_injects_no_handshake() {
     );
 }
 
+/// The trust record a decision makes (a key taken on first use) cannot be written, though the
+/// session row can (a damaged trust table: the statement fails, the transaction stays open):
+/// the save fails as a whole. The session used to commit without the record, and once it
+/// ended the next key was taken as a first one, with no "key changed" warning.
+#[test]
+fn a_trust_record_that_cannot_be_written_fails_the_save() {
+    let mut alice = peer("trust-fails", "alice", "bob", 4);
+    let mut bob = peer("trust-fails", "bob", "alice", 5);
+    // alice's query, bob's start, alice's answer, bob's confirm (bob's session is up).
+    let query = alice.start();
+    let (init, _, _) = bob.receive_as("alice", &query);
+    let (response, _, _) = alice.receive_as("bob", &init);
+    let (confirm, _, _) = bob.receive_as("alice", &response);
+    assert_eq!(confirm.len(), 1, "{confirm:?}");
+    alice.store().execute_raw(
+        "CREATE TRIGGER damaged BEFORE INSERT ON trust BEGIN SELECT RAISE(ABORT, 'damaged'); END",
+    );
+    // The confirm finishes alice's session and takes bob's key on first use.
+    let (_, _, fx) = alice.receive_as("bob", &confirm);
+    assert_not_saved(&fx);
+    let key = alice.key.clone();
+    let state = |alice: &mut Peer| alice.sessions.state(&key, "bob", &settings(Policy::Manual));
+    assert_ne!(state(&mut alice), Some(ConvState::Encrypted), "memory");
+    alice.sessions.drop_memory();
+    assert_ne!(state(&mut alice), Some(ConvState::Encrypted), "disk");
+}
+
 #[test]
 fn no_store_means_no_conversation_and_no_send() {
     let mut s = Sessions::new(Err("no disk".into()));
