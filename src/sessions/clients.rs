@@ -41,7 +41,7 @@ use rand_core::CryptoRngCore;
 
 use crate::protocol::wire::{data_session_id, WireMessage};
 use crate::protocol::{
-    ConvState, Conversation, Event, Policy, ReceiveAction, SecretBytes, SecretString, SendAction,
+    ConvState, Conversation, Event, Policy, ReceiveAction, SecretBytes, SendAction,
 };
 
 use super::{digest, ConvKey, Effects, Notice, OtherClient, Session, Sessions, Settings};
@@ -375,6 +375,7 @@ impl Sessions {
         key: &ConvKey,
         from: &str,
         text: &str,
+        for_another_client: bool,
         settings: &Settings,
         rng: &mut impl CryptoRngCore,
     ) -> Option<(ReceiveAction, Effects)> {
@@ -420,7 +421,14 @@ impl Sessions {
         Self::refresh_others(s, settings);
         let o = s.others.get_mut(index)?;
         let ticked = o.conv.tick(settings.now_secs);
-        let mut out = o.conv.receive(text, settings.now_secs, rng);
+        // A line the transport addressed to another client of this account is never taken for
+        // one that overtook a handshake of this client's (as for the main session).
+        let mut out = if for_another_client {
+            o.conv
+                .receive_for_another_client(text, settings.now_secs, rng)
+        } else {
+            o.conv.receive(text, settings.now_secs, rng)
+        };
         out.events.splice(0..0, ticked.events);
         if o.conv.pending_question().is_some() {
             // Verification runs with the main client only: the asker is told at once that
@@ -507,7 +515,9 @@ impl Sessions {
             return;
         };
         for (from, line) in std::mem::take(&mut s.heard) {
-            if let Some((_, more)) = self.other_client_line(key, &from, &line, settings, rng) {
+            // A start kept from a client of the contact: no data line, nothing rerouted.
+            if let Some((_, more)) = self.other_client_line(key, &from, &line, false, settings, rng)
+            {
                 fx.elsewhere.extend(more.elsewhere);
                 fx.notices.extend(more.notices);
             }
@@ -666,9 +676,25 @@ impl Sessions {
         if let Err(reason) = self.persist(key, &[]) {
             self.log
                 .push(format!("saving another client's session: {reason}"));
-            // Nothing made from a state that is not on disk leaves; the reload drops it.
+            // Nothing made from a state that is not on disk leaves; the reload drops it. What
+            // the client's session sent again (a "handshake not finished" notice named it)
+            // goes with it, so it waits again, for that client (the main session when the
+            // client is gone), carried across the reload; the user is told nothing was saved,
+            // never that it was sent again.
+            let resent = super::resent_texts(&fx.events);
+            if let Some(s) = self.sessions.get_mut(key) {
+                match s.others.iter_mut().find(|o| o.address == address) {
+                    Some(o) => o.conv.put_back_resend(resent),
+                    None => s.conv.put_back_resend(resent),
+                }
+            }
             self.unload(key, Vec::new());
-            fx.events.retain(|e| !matches!(e, Event::NotRead { .. }));
+            fx.events
+                .retain(|e| !matches!(e, Event::NotRead { .. } | Event::Resent { .. }));
+            fx.notices.push(Notice::NotSaved {
+                doing: super::Doing::Receiving,
+                reason,
+            });
             if matches!(action, ReceiveAction::Display(_)) {
                 // The peer's ratchet moved on: shown anyway, like the main session's.
             } else {
@@ -896,13 +922,7 @@ impl Sessions {
             }
             Err(reason) => {
                 // What its session was to send again waits again, for the reload to carry.
-                let texts = resent_events
-                    .iter()
-                    .filter_map(|e| match e {
-                        Event::Resent { text, .. } => Some(SecretString::from(text.as_str())),
-                        _ => None,
-                    })
-                    .collect();
+                let texts = super::resent_texts(&resent_events);
                 if let Some(o) = self
                     .sessions
                     .get_mut(key)

@@ -218,6 +218,18 @@ fn digest(snapshot: &[u8]) -> [u8; 32] {
 }
 
 /// The reason a store error gives, for the debug log and the user.
+/// The texts `events` say were sent again (a not-read notice named them): what waits again when
+/// the operation that sent them is undone.
+fn resent_texts(events: &[Event]) -> Vec<SecretString> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Resent { text, .. } => Some(SecretString::from(text.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
 fn reason(e: &StoreError) -> String {
     e.to_string()
 }
@@ -713,14 +725,7 @@ impl Sessions {
         doing: Doing,
     ) {
         // What this operation sent again is undone with it: it waits again.
-        let resent = fx
-            .events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Resent { text, .. } => Some(SecretString::from(text.as_str())),
-                _ => None,
-            })
-            .collect();
+        let resent = resent_texts(&fx.events);
         self.roll_back(key, settings, resent);
         fx.inject.clear();
         fx.events.clear();

@@ -173,10 +173,12 @@ impl Sessions {
             return Some((ReceiveAction::Swallow, fx));
         }
         self.prune_others(key, settings.now_secs);
-        if let Some(done) = self.other_client_line(key, peer_raw, text, settings, rng) {
+        let for_another_client = self.elsewhere_lines.contains(&line);
+        if let Some(done) =
+            self.other_client_line(key, peer_raw, text, for_another_client, settings, rng)
+        {
             return Some(done);
         }
-        let for_another_client = self.elsewhere_lines.contains(&line);
         let s = self.sessions.get_mut(key)?;
         let was_up = s.conv.state() == ConvState::Encrypted;
         let ticked = s.conv.tick(settings.now_secs);

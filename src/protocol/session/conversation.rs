@@ -910,6 +910,7 @@ impl Conversation {
         let may_send = current && !self.blocked;
         if let Some(s) = self.sent.iter_mut().find(|s| s.id == id) {
             let again_now = unfinished && may_send && s.unanswered && !s.again;
+            let sent_twice = s.again;
             // Named again (a copy, a second client): already said.
             if let Some(text) = s.text.take() {
                 if again_now {
@@ -925,7 +926,12 @@ impl Conversation {
                 out.events.push(Event::NotRead {
                     text: Some(text.to_string()),
                 });
-                // Sent again by itself once a new session is up (PROTOCOL.md §2.2).
+                // Sent again by itself once a new session is up (PROTOCOL.md §2.2); not a
+                // message already sent a second time over its session (two forged notices
+                // would otherwise have it arrive three times): named, it is the user's to send.
+                if sent_twice {
+                    return;
+                }
                 if self.resend.len() >= SENT_KEPT {
                     self.resend.pop_front();
                 }

@@ -447,8 +447,8 @@ fn a_message_that_overtook_the_confirm_is_sent_again_over_the_same_session() {
     // A copy of the notice sends nothing more.
     let again = alice.receive(&notice, 2, &mut rng);
     assert!(again.inject.is_empty() && again.events.is_empty());
-    // A notice about the second sending (forged: bob read it) does not send it a third time
-    // over this session: it waits for the next one, as any message not read.
+    // A notice about the second sending (forged: bob read it) does not send it a third time,
+    // over this session or the next: it is named as not read, and the user decides.
     let mut other = waiting_responder(&mut rng, 0xb5);
     let out = other.receive(&told.inject[0], 3, &mut rng);
     assert_eq!(out.inject.len(), 1);
@@ -462,6 +462,7 @@ fn a_message_that_overtook_the_confirm_is_sent_again_over_the_same_session() {
         not_read(&third.events),
         [Some("typed during the handshake".to_owned())]
     );
+    assert!(alice.take_resend().is_empty(), "waits for the next session");
 }
 
 /// A conversation (instance `tag`) that answered someone's start and waits as responder for
@@ -586,6 +587,22 @@ fn unfinished_notices_send_again_only_over_the_current_accepted_session_and_are_
     let line = send(&mut alice, "later", &mut rng);
     assert_eq!(waiting.receive(&line[0], 129, &mut rng).inject.len(), 0);
     assert_eq!(waiting.receive(&line[0], 130, &mut rng).inject.len(), 1);
+}
+
+/// A "handshake not finished" notice about a message of the current session sends nothing at
+/// once while sending in it is held (the user forgot the key it uses, in the Known list, while
+/// another of the contact's is accepted): the message is named as not read and waits, never
+/// encrypted again to a key the user no longer accepts.
+#[test]
+fn an_unfinished_notice_sends_nothing_while_the_session_is_held() {
+    let (mut alice, _bob, mut rng) = established(912);
+    let line = send(&mut alice, "before the hold", &mut rng);
+    let mut waiting = waiting_responder(&mut rng, 0xb8);
+    let notice = unfinished_notice(&mut waiting, &line[0], &mut rng);
+    let _ = alice.set_blocked(true, &mut rng);
+    let told = alice.receive(&notice, 0, &mut rng);
+    assert!(told.inject.is_empty(), "sent while held: {:?}", told.inject);
+    assert_eq!(not_read(&told.events), [Some("before the hold".to_owned())]);
 }
 
 /// Only a message sent before anything was read in its session can have overtaken the

@@ -288,6 +288,30 @@ impl Net {
         assert!(lines.len() > 2 && lines.iter().all(|l| l.starts_with("?S1P")));
     }
 
+    /// alice ends the conversation (`/sotto stop`): `text`, which waited to be sent again, is
+    /// handed back to her.
+    fn alice_stops_and_gets_back(&mut self, text: &str) {
+        let key = self.alice.key.clone();
+        let fx = self
+            .alice
+            .sessions
+            .start_or_stop(
+                &key,
+                "bob",
+                &settings(Policy::Manual),
+                false,
+                &mut self.alice.rng,
+            )
+            .expect("stop");
+        assert!(
+            fx.events
+                .iter()
+                .any(|e| matches!(e, Event::Unsent { text: t } if t == text)),
+            "{:?}",
+            fx.events
+        );
+    }
+
     /// alice's client restarts: memory dropped, the conversation loaded again from disk.
     fn alice_restarts(&mut self) {
         let key = self.alice.key.clone();
@@ -662,7 +686,6 @@ fn a_line_for_a_gone_main_client_reaching_an_unaccepted_one_is_named_to_the_send
 fn stop_hands_back_what_waited_to_be_sent_again_to_another_client() {
     let mut net = Net::new("clients-stop-resend");
     net.both_accepted();
-    let key = net.alice.key.clone();
     let (_, fx) = net.alice_sends("for both clients");
     let (address, copy) = fx.elsewhere[0].clone();
     // That client lost its session: its notice names its own copy.
@@ -677,24 +700,34 @@ fn stop_hands_back_what_waited_to_be_sent_again_to_another_client() {
         "{:?}",
         fx.events
     );
-    let fx = net
-        .alice
-        .sessions
-        .start_or_stop(
-            &key,
-            "bob",
-            &settings(Policy::Manual),
-            false,
-            &mut net.alice.rng,
-        )
-        .expect("stop");
+    net.alice_stops_and_gets_back("for both clients");
+}
+
+/// A copy for another client that overtook that client's `?S1C` is asked for again and sent
+/// again over its session; when the save of that fails, nothing goes, the user is told it was
+/// not saved (never that it was sent again), and the text waits again for that client: it
+/// is handed back at a stop, not lost.
+#[test]
+fn a_copy_sent_again_whose_save_fails_waits_again() {
+    let mut net = Net::new("clients-resend-unsaved");
+    net.both_accepted();
+    let (_, fx) = net.alice_sends("for both clients");
+    let (address, copy) = fx.elsewhere[0].clone();
+    let Ok(WireMessage::Data(m)) = WireMessage::decode(&copy) else {
+        panic!("not a data line: {copy}");
+    };
+    let notice = crate::protocol::wire::MessageRef::of(&m).unfinished_line();
+    net.alice.store().fail_writes(true);
+    let fx = net.alice_gets(&address, &notice);
+    net.alice.store().fail_writes(false);
+    assert!(fx.elsewhere.is_empty(), "sent unsaved: {:?}", fx.elsewhere);
     assert!(
-        fx.events
-            .iter()
-            .any(|e| matches!(e, Event::Unsent { text } if text == "for both clients")),
+        !fx.events.iter().any(|e| matches!(e, Event::Resent { .. })),
         "{:?}",
         fx.events
     );
+    assert_not_saved(&fx);
+    net.alice_stops_and_gets_back("for both clients");
 }
 
 /// The wire cost of one message to a contact with 1, 2 or 4 clients (docs/PERFORMANCE.md): one
