@@ -132,6 +132,7 @@ unsafe extern "C" fn sotto_cmd(
                 }
             }
             "accept" => dialogs::accept_typed(&r, rest(&line)),
+            "cancel" | "abort" => dialogs::cancel_verification(&r),
             "fingerprints" | "keys" => {
                 r.system_line(&known::known_fingerprints_text());
                 known::known_fingerprints(Some(&r));

@@ -304,6 +304,11 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
         if made && took {
             r.system_line(&texts::asked(&r.peer, question));
         } else if !unsaved {
+            // Nothing waits for a reply to a question that did not leave (the run stayed, its
+            // secrets kept, and a question of the contact's crossing it could be dropped for it).
+            if made {
+                let _ = service::act(r, |conv, _| conv.question_not_sent());
+            }
             r.system_line(&texts::question_not_sent(&r.peer));
         }
     }
@@ -430,6 +435,19 @@ unsafe extern "C" fn answer_declined(data: *mut c_void, _text: *const c_char) {
 /// Our answer to the contact's question (from the dialog or `/sotto answer`).
 pub(crate) fn answer_question(r: &ConvRef, answer: &str) {
     if let Some(fx) = service::act(r, |conv, rng| conv.answer_question(answer, rng)) {
+        present::apply(r, fx);
+    }
+}
+
+/// `/sotto cancel`: the verification running with `r`'s contact ends (our question, or theirs
+/// waiting for our answer); the contact's client is told, and a dialog for the question closes.
+pub(crate) fn cancel_verification(r: &ConvRef) {
+    if !service::verification_running(r) {
+        r.system_line(&texts::nothing_to_cancel(&r.peer));
+        return;
+    }
+    close_answer_dialog(r);
+    if let Some(fx) = service::act(r, |conv, rng| conv.abort_verification(rng)) {
         present::apply(r, fx);
     }
 }

@@ -62,8 +62,12 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
                 | Event::PlaintextWhileEncrypted
                 | Event::NotRead { text: Some(_) }
                 // A question's result (authenticated: it comes over the session): the user
-                // waits for it, maybe with the window closed since asking.
-                | Event::VerificationResult { .. } => true,
+                // waits for it, maybe with the window closed since asking; so does the end of
+                // a run short of one (the asker would wait on; the answerer's dialog closes and
+                // the window says why), and a question asked (its line beside the dialog).
+                | Event::VerificationResult { .. }
+                | Event::VerificationAborted
+                | Event::VerificationQuestion { .. } => true,
                 // A start of ours that lapsed with messages still held and no session (told
                 // by the sweep, maybe long after the window was closed): they must not stay
                 // held unseen.

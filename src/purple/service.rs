@@ -391,6 +391,12 @@ pub(crate) fn session_address(r: &ConvRef) -> Option<String> {
     with_sessions(|s| s.session_address(&key).map(str::to_owned)).flatten()
 }
 
+/// Whether a verification runs with `r`'s contact (either side's question).
+pub(crate) fn verification_running(r: &ConvRef) -> bool {
+    let key = r.key();
+    with_sessions(|s| s.verification_running(&key)).unwrap_or(false)
+}
+
 /// Whether the contact's question still waits for our answer.
 pub(crate) fn question_pending(r: &ConvRef) -> bool {
     pending_question(r).is_some()

@@ -868,6 +868,13 @@ impl Sessions {
         self.sessions.get(key)?.holder()
     }
 
+    /// Whether a verification runs in a loaded conversation (either side's question).
+    pub fn verification_running(&self, key: &ConvKey) -> bool {
+        self.sessions
+            .get(key)
+            .is_some_and(|s| s.conv.verification_running())
+    }
+
     /// The question the contact asked and that waits for our answer, in a loaded conversation.
     pub fn pending_question(&self, key: &ConvKey) -> Option<String> {
         self.sessions

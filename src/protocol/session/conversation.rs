@@ -266,6 +266,20 @@ impl Conversation {
         self.verification.answer(channel, answer, rng)
     }
 
+    /// Our question did not leave (the transport refused its line: offline): the run it began
+    /// ends here, without a message to the peer, so nothing waits for a reply that cannot come
+    /// and its secrets go.
+    pub fn question_not_sent(&mut self) -> ReceiveOutcome {
+        self.verification.reset();
+        ReceiveOutcome::swallow()
+    }
+
+    /// Whether a verification is in progress (our question waiting for its reply, or the
+    /// peer's waiting for our answer).
+    pub fn verification_running(&self) -> bool {
+        self.verification.running()
+    }
+
     /// Abandons a verification in progress (either side); the peer is told.
     pub fn abort_verification(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
         let channel = Channel::new(self.phase.session_mut(), &self.identity, self.max_line);

@@ -35,6 +35,30 @@ fn verify_run(
     (ev_a, ev_b, chars)
 }
 
+/// A question whose line did not leave (offline): the run ends at once, without a message, so
+/// nothing waits for a reply; a reply that comes anyway (a copy of the question that did leave
+/// after all) verifies nothing.
+#[test]
+fn a_question_that_did_not_leave_leaves_nothing_running() {
+    let (mut a, mut b, mut rng) = established(32);
+    let ask = a
+        .ask_question("Where did we meet?", "here", &mut rng)
+        .inject;
+    assert!(a.verification_running());
+    let out = a.question_not_sent();
+    assert!(out.inject.is_empty() && out.events.is_empty());
+    assert!(!a.verification_running());
+    let (_, _, _) = deliver(&mut b, ask, &mut rng);
+    let reply = b.answer_question("here", &mut rng).inject;
+    let (_, _, events) = deliver(&mut a, reply, &mut rng);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::VerificationResult { success: true, .. })),
+        "{events:?}"
+    );
+}
+
 #[test]
 fn verification_right_answer_both_see_success() {
     let (mut a, mut b, mut rng) = established(20);

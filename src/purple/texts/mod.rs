@@ -691,13 +691,14 @@ pub(crate) const HELP: &str = "/sotto start: start (or restart) an encrypted con
 /sotto verify QUESTION | ANSWER: ask your contact a question only they can answer\n\
 /sotto answer ANSWER: answer your contact's question\n\
 /sotto accept FINGERPRINT: accept your contact's changed key, or the key of their other client (type at least its first four groups, after checking it)\n\
+/sotto cancel: stop the question-and-answer check now running (yours or your contact's)\n\
 /sotto fingerprints: every contact key Sotto knows (verify or forget them in a dialog)\n\
 /sotto help: this text";
 
 /// The command's one-line summary in libpurple's `/help` (markup: libpurple shows it as is).
 pub(crate) fn command_help() -> String {
     format!(
-        "sotto &lt;start|stop|status|fingerprint|fingerprints|verify|answer|accept|help&gt;: \
+        "sotto &lt;start|stop|status|fingerprint|fingerprints|verify|answer|accept|cancel|help&gt;: \
          Sotto end-to-end encryption.\n{HELP}"
     )
 }
@@ -705,6 +706,11 @@ pub(crate) fn command_help() -> String {
 /// An unknown `/sotto` word.
 pub(crate) fn unknown_command(word: &str) -> String {
     format!("unknown Sotto command '{word}': try /sotto help")
+}
+
+/// `/sotto cancel` with no verification running.
+pub(crate) fn nothing_to_cancel(peer: &str) -> String {
+    format!("no question-and-answer check with {peer} is running: nothing to cancel.")
 }
 
 /// `/sotto answer` without an answer.
