@@ -17,6 +17,11 @@
 //! `/shrug`, `/edit`, `/thread`, `/th`, and `/msg`, `/dm` or `/remind` to a member with a
 //! session (by username or display name, any case), are refused while encrypting.
 //!
+//! libpurple's Zephyr (`/msg`, and `/zir`, `/zcir` with a recipient) and SILC (`/msg`,
+//! `/query`) send text past `send_im` too: `/msg` and `/query` are encrypted like IRC's (the
+//! name as typed, none of IRC's other spellings), `/zir` and `/zcir` refused while the named
+//! recipient's conversation is not in plaintext.
+//!
 //! Not covered: `/quote` and `/raw` (the user types protocol lines by hand), and other
 //! third-party protocols' own commands not listed here.
 
@@ -50,6 +55,15 @@ enum Kind {
     /// member): as [`Kind::SlackMsg`]; `me`, `help`, `list` and a `#channel` reach no contact;
     /// any other first word is judged by this window's contact.
     SlackRemind = 8,
+    /// `/msg nick text` of a protocol whose names are not IRC's (Zephyr, SILC): a message to
+    /// `nick`, the name as typed (no `nick!user@host` or comma-list reading).
+    NamedMsg = 9,
+    /// `/query nick [text]` of such a protocol (SILC).
+    NamedQuery = 10,
+    /// Zephyr's `/zir instance recipient text`: refused while encrypting to `recipient`.
+    RefuseSecond = 11,
+    /// Zephyr's `/zcir class instance recipient text`: the same, `recipient` third.
+    RefuseThird = 12,
 }
 
 const IM: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_IM;
@@ -57,21 +71,18 @@ const IM_CHAT: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_IM | sys::PURPLE_CMD_FL
 
 const CHAT: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_CHAT;
 
+/// `/query nick [text]`: the text is optional.
+const QUERY: sys::PurpleCmdFlag = IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS;
+
 /// slack-libpurple registers its commands at `PURPLE_CMD_P_PRPL` with one argument, any
 /// arguments allowed; ours run first (plugin priority) and take what it takes.
 const SLACK: sys::PurpleCmdFlag = IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS;
 
-const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 15] = [
+const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 20] = [
     (c"prpl-irc", c"me", c"s", IM, Kind::Me),
     (c"prpl-irc", c"action", c"s", IM, Kind::Me),
     (c"prpl-irc", c"msg", c"ws", IM_CHAT, Kind::Msg),
-    (
-        c"prpl-irc",
-        c"query",
-        c"ws",
-        IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS,
-        Kind::Query,
-    ),
+    (c"prpl-irc", c"query", c"ws", QUERY, Kind::Query),
     (c"prpl-irc", c"notice", c"ws", IM_CHAT, Kind::Refuse),
     (c"prpl-irc", c"ctcp", c"ws", IM_CHAT, Kind::Refuse),
     (c"prpl-jabber", c"msg", c"ws", CHAT, Kind::RoomMsg),
@@ -86,6 +97,14 @@ const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 15] = [
     (c"prpl-slack", c"msg", c"s", SLACK, Kind::SlackMsg),
     (c"prpl-slack", c"dm", c"s", SLACK, Kind::SlackMsg),
     (c"prpl-slack", c"remind", c"s", SLACK, Kind::SlackRemind),
+    // libpurple's Zephyr sends `/msg` with `zephyr_send_message` (the wire message its
+    // `send_im` makes), and `/zir`, `/zcir` to any recipient named; SILC's `/msg` and
+    // `/query` call its `send_im` function directly: none through the wrapper or a signal.
+    (c"prpl-zephyr", c"msg", c"ws", IM_CHAT, Kind::NamedMsg),
+    (c"prpl-zephyr", c"zir", c"wws", IM_CHAT, Kind::RefuseSecond),
+    (c"prpl-zephyr", c"zcir", c"wwws", IM_CHAT, Kind::RefuseThird),
+    (c"prpl-silc", c"msg", c"ws", IM_CHAT, Kind::NamedMsg),
+    (c"prpl-silc", c"query", c"ws", QUERY, Kind::NamedQuery),
 ];
 
 /// Register the overrides (each unregistered when its guard drops).
@@ -201,6 +220,10 @@ unsafe extern "C" fn direct_override(
             6 => Kind::RefuseHere,
             7 => Kind::SlackMsg,
             8 => Kind::SlackRemind,
+            9 => Kind::NamedMsg,
+            10 => Kind::NamedQuery,
+            11 => Kind::RefuseSecond,
+            12 => Kind::RefuseThird,
             _ => Kind::Refuse,
         };
         // SAFETY: live conversation and libpurple's argument vector for this callback.
@@ -211,7 +234,14 @@ unsafe extern "C" fn direct_override(
                 arg(args, 1),
             )
         };
-        let name = first.trim();
+        // Where the command names its recipient (Zephyr's `/zir`, `/zcir`: not first).
+        let recipient = match kind {
+            Kind::RefuseSecond => second.clone(),
+            // SAFETY: libpurple's argument vector ("wwws": four arguments).
+            Kind::RefuseThird => unsafe { arg(args, 2) },
+            _ => first.clone(),
+        };
+        let name = recipient.trim();
         // IRC's other spellings of a target (RFC 2812 `msgto`: nick!user@host, nick@server,
         // user%host@server) reach a person whose conversation is named by the nick alone: the
         // nick is checked too, and such a spelling of a contact that is not in plaintext is
@@ -293,8 +323,15 @@ unsafe extern "C" fn direct_override(
         // line breaks).
         let text = match kind {
             Kind::Me => format!("/me {first}"),
-            Kind::Msg | Kind::Query | Kind::RoomMsg => second.clone(),
-            Kind::Refuse | Kind::RefuseHere | Kind::SlackMsg | Kind::SlackRemind => {
+            Kind::Msg | Kind::Query | Kind::RoomMsg | Kind::NamedMsg | Kind::NamedQuery => {
+                second.clone()
+            }
+            Kind::Refuse
+            | Kind::RefuseHere
+            | Kind::SlackMsg
+            | Kind::SlackRemind
+            | Kind::RefuseSecond
+            | Kind::RefuseThird => {
                 let name = glue::cstr_to_string(cmd).unwrap_or_default();
                 let msg = texts::irc_command_refused(&name, &target.peer);
                 // SAFETY: libpurple's error out-parameter.
@@ -302,7 +339,7 @@ unsafe extern "C" fn direct_override(
                 return sys::PURPLE_CMD_RET_FAILED;
             }
         };
-        if kind == Kind::Query {
+        if matches!(kind, Kind::Query | Kind::NamedQuery) {
             target.conversation_or_new();
             if text.is_empty() {
                 return sys::PURPLE_CMD_RET_OK;
@@ -329,6 +366,9 @@ unsafe fn send_encrypted(r: &ConvRef, text: &str, error: *mut *mut c_char) -> sy
             if present::apply(r, fx) {
                 present::show_sent(r, text);
             } else {
+                // Typed in another window (`/msg` in a channel): shown back in the contact's
+                // own, opened if need be (a line to no window is lost, and the text with it).
+                r.conversation_or_new();
                 r.system_line(&texts::not_sent_offline(text));
             }
             sys::PURPLE_CMD_RET_OK
@@ -351,6 +391,35 @@ unsafe fn send_encrypted(r: &ConvRef, text: &str, error: *mut *mut c_char) -> sy
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every command of libpurple 2.14's own protocols that puts text for a person on the wire
+    /// past `send_im` (read in its sources: `purple_cmd_register` in `irc/cmds.c` via
+    /// `irc.c`, `jabber/jabber.c`, `zephyr/zephyr.c`, `silc/silc.c`; no other built-in
+    /// protocol registers one) is overridden, with the arguments the protocol registers.
+    #[test]
+    fn every_builtin_command_that_sends_past_send_im_is_overridden() {
+        let has = |protocol: &str, name: &str, args: &str| {
+            OVERRIDES.iter().any(|(p, n, a, _, _)| {
+                p.to_str() == Ok(protocol) && n.to_str() == Ok(name) && a.to_str() == Ok(args)
+            })
+        };
+        for (protocol, name, args) in [
+            ("prpl-irc", "me", "s"),
+            ("prpl-irc", "action", "s"),
+            ("prpl-irc", "msg", "ws"),
+            ("prpl-irc", "query", "ws"),
+            ("prpl-irc", "notice", "ws"),
+            ("prpl-irc", "ctcp", "ws"),
+            ("prpl-jabber", "msg", "ws"),
+            ("prpl-zephyr", "msg", "ws"),
+            ("prpl-zephyr", "zir", "wws"),
+            ("prpl-zephyr", "zcir", "wwws"),
+            ("prpl-silc", "msg", "ws"),
+            ("prpl-silc", "query", "ws"),
+        ] {
+            assert!(has(protocol, name, args), "{protocol} /{name} ({args})");
+        }
+    }
 
     #[test]
     fn a_slack_commands_text_goes_to_the_member_it_names_or_to_this_contact() {

@@ -59,6 +59,7 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
                 | Event::HandshakeFailed { .. }
                 | Event::QueuedSent { .. }
                 | Event::Unsent { .. }
+                | Event::NotResent { .. }
                 | Event::PlaintextWhileEncrypted
                 | Event::NotRead { text: Some(_) }
                 // A question's result (authenticated: it comes over the session): the user
@@ -104,6 +105,9 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
             Event::Unsent { text } if windowless => {
                 reset_held(&r);
                 unshown.push(texts::not_sent(&text));
+            }
+            Event::NotResent { text } if windowless => {
+                unshown.push(texts::not_resent(&r.peer, &text));
             }
             event => write_event(&r, event),
         }
@@ -166,6 +170,7 @@ fn write_event(r: &ConvRef, event: Event) {
             reset_held(r);
             r.system_line(&texts::not_sent(&text));
         }
+        Event::NotResent { text } => r.system_line(&texts::not_resent(&r.peer, &text)),
         Event::Unreadable { .. } | Event::PeerError { .. } | Event::HandshakeFailed { .. } => {
             let kind = match event {
                 Event::Unreadable { .. } => Quiet::Unreadable,

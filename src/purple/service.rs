@@ -533,7 +533,9 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
             true
         }
         Some(Err(reason)) => {
-            r.system_line(&texts::rename_failed(&known.key.peer, &r.peer, &reason));
+            if windows::first_rename_failure(id, &r.key()) {
+                r.system_line(&texts::rename_failed(&known.key.peer, &r.peer, &reason));
+            }
             false
         }
     }

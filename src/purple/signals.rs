@@ -323,7 +323,7 @@ unsafe extern "C" fn receiving_im_msg(
 ) -> sys::gboolean {
     ffi_boundary!(0, {
         // SAFETY: libpurple's conversation for this message (NULL when none is open yet).
-        unsafe { service::track(conv) };
+        let followed = unsafe { service::track(conv) };
         non_null!(account, 0);
         non_null!(sender, 0);
         non_null!(message, 0);
@@ -346,7 +346,15 @@ unsafe extern "C" fn receiving_im_msg(
             unsafe { glue::replace_gstring(message, None) };
             return 1;
         }
-        let Some((action, fx)) = service::incoming(&r, &text) else {
+        // A window whose contact was renamed and whose conversation could not follow (it
+        // said so) reads nothing under the new name either: a conversation started blank
+        // there would take whoever answers as that name on first use.
+        let got = if followed {
+            service::incoming(&r, &text)
+        } else {
+            None
+        };
+        let Some((action, fx)) = got else {
             // No session could be had (the store is unreadable, say): the line was not read,
             // so a copy of it later is (not dropped as a copy); protocol traffic is still never
             // shown raw.

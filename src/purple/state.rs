@@ -142,6 +142,9 @@ pub(crate) struct Tag {
     /// A per-contact policy carried over from the buddy the window was opened for, after a
     /// rename to a name with no buddy of its own.
     pub carried_policy: Option<crate::protocol::Policy>,
+    /// The name the window's contact was renamed to when its conversation could not follow,
+    /// once the window has said so (said once per name, not at every line in or out).
+    pub rename_failed_told: Option<ConvKey>,
 }
 
 /// A key dialog waiting to open: its conversation, when, and what opens it.

@@ -57,6 +57,7 @@ pub(crate) unsafe fn tag(conv: *mut sys::PurpleConversation, r: &ConvRef) {
             Tag {
                 key: r.key(),
                 carried_policy: None,
+                rename_failed_told: None,
             },
         );
         id
@@ -80,12 +81,26 @@ pub(crate) unsafe fn known(conv: *mut sys::PurpleConversation) -> Option<(usize,
     with_state(|s| s.tags.get(&id).cloned().map(|t| (id, t))).flatten()
 }
 
+/// Whether window `id` is yet to say that its conversation could not follow the contact to
+/// `new` (and from now on, it has).
+pub(crate) fn first_rename_failure(id: usize, new: &ConvKey) -> bool {
+    with_state(|s| {
+        s.tags.get_mut(&id).is_some_and(|t| {
+            let first = t.rename_failed_told.as_ref() != Some(new);
+            t.rename_failed_told = Some(new.clone());
+            first
+        })
+    })
+    .unwrap_or(true)
+}
+
 /// Window `id` now shows `new`'s conversation, with `carried` policy; its decorations follow.
 pub(crate) fn moved(id: usize, old: &ConvKey, new: &ConvKey, carried: Option<Policy>) {
     let _ = with_state(|s| {
         if let Some(t) = s.tags.get_mut(&id) {
             t.key = new.clone();
             t.carried_policy = carried;
+            t.rename_failed_told = None;
         }
         if let Some(w) = s.windows.remove(old) {
             s.windows.insert(new.clone(), w);

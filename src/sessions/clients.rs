@@ -649,6 +649,7 @@ impl Sessions {
                 e @ (Event::Unreadable { .. }
                 | Event::PlaintextWhileEncrypted
                 | Event::NotRead { .. }
+                | Event::NotResent { .. }
                 | Event::Resent { .. }) => fx.events.push(e),
                 // Key changes are said once above; verification runs with the main client only.
                 _ => {}
@@ -689,8 +690,12 @@ impl Sessions {
                 }
             }
             self.unload(key, Vec::new());
-            fx.events
-                .retain(|e| !matches!(e, Event::NotRead { .. } | Event::Resent { .. }));
+            fx.events.retain(|e| {
+                !matches!(
+                    e,
+                    Event::NotRead { .. } | Event::Resent { .. } | Event::NotResent { .. }
+                )
+            });
             fx.notices.push(Notice::NotSaved {
                 doing: super::Doing::Receiving,
                 reason,
@@ -773,7 +778,7 @@ impl Sessions {
             unsent.extend(
                 out.events
                     .into_iter()
-                    .filter(|e| matches!(e, Event::Unsent { .. })),
+                    .filter(|e| matches!(e, Event::Unsent { .. } | Event::NotResent { .. })),
             );
         }
         (lines, unsent)

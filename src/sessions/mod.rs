@@ -218,13 +218,16 @@ fn digest(snapshot: &[u8]) -> [u8; 32] {
 }
 
 /// The reason a store error gives, for the debug log and the user.
-/// The texts `events` say were sent again (a not-read notice named them): what waits again when
-/// the operation that sent them is undone.
+/// The texts `events` say were sent again, or taken off the list to send again (a not-read
+/// notice named them): what waits again when the operation is undone (they are in memory
+/// only; the reload would not bring them back).
 fn resent_texts(events: &[Event]) -> Vec<SecretString> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Resent { text, .. } => Some(SecretString::from(text.as_str())),
+            Event::Resent { text, .. } | Event::NotResent { text } => {
+                Some(SecretString::from(text.as_str()))
+            }
             _ => None,
         })
         .collect()

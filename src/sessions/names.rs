@@ -155,8 +155,8 @@ impl Sessions {
         // them. It is taken out and saved so before the move, which then carries no copy of
         // it (a restart before a later save would find it queued under the new name). When
         // that save fails, nothing moves.
-        let handed_back: Vec<String> = if held_on_a_mark {
-            s.conv.take_held().iter().map(|t| t.to_string()).collect()
+        let handed_back: Vec<crate::protocol::SecretString> = if held_on_a_mark {
+            s.conv.take_held()
         } else {
             Vec::new()
         };
@@ -178,6 +178,19 @@ impl Sessions {
             Ok(renamed) => renamed,
             Err(e) => {
                 self.note(format!("moving a conversation to a new name: {e}"));
+                // Nothing moved: the text taken out for the move is the old name's, held
+                // again (it was saved out of the conversation just now: saved back in, or
+                // kept in memory for the next save).
+                if !handed_back.is_empty() {
+                    if let Some(s) = self.sessions.get_mut(old) {
+                        s.conv.put_back_held(handed_back);
+                    }
+                    if let Err(reason) = self.persist(old, &[]) {
+                        self.note(format!(
+                            "holding text again after a failed rename: {reason}"
+                        ));
+                    }
+                }
                 return Some(Err(e.to_string()));
             }
         };
@@ -267,11 +280,28 @@ impl Sessions {
         // was written for the contact the old name reached: sent again only if the same
         // contact goes on under the new name, else handed back (a hold's end hands it back
         // too, PROTOCOL.md §5.1).
-        let mut handed_back = handed_back;
-        if foreign || held_key {
+        // Without a session (ended, or a start under way) nothing says whose the new name is
+        // but its accepted keys: keys that are not all the old name's are another contact's (a
+        // hostile rename onto a known name), and the next session there is checked against
+        // them. What was written for the old name, typed and held or waiting to be sent again,
+        // is handed back: it used to go to that other contact with the next session.
+        let another_contact = arriving_key.is_none()
+            && refreshed.is_ok()
+            && !moved
+                .conv
+                .known_peer_keys()
+                .iter()
+                .all(|k| known_for_old.contains(k));
+        let mut handed_back: Vec<String> = handed_back.iter().map(|t| t.to_string()).collect();
+        if foreign || held_key || another_contact {
             let others = moved.others.iter_mut().flat_map(|o| o.conv.take_resend());
             let resend: Vec<_> = moved.conv.take_resend().into_iter().chain(others).collect();
             handed_back.extend(resend.iter().map(|t| t.to_string()));
+        }
+        if another_contact {
+            handed_back.extend(moved.conv.take_held().iter().map(|t| t.to_string()));
+        }
+        if foreign || held_key {
             let _ = moved.conv.set_blocked(true, &mut rand_core::OsRng);
         } else if let (true, Some(k)) = (learns, arriving_key) {
             match store.record_key_seen(&new.protocol, &new.account, &new.peer, &k) {
@@ -290,7 +320,7 @@ impl Sessions {
             self.note(format!("loading the keys accepted for a new name: {e}"));
             self.unload(new, Vec::new());
         }
-        if foreign || held_key {
+        if foreign || held_key || another_contact {
             if let Err(reason) = self.persist(new, &[]) {
                 // Memory is kept: it holds more than disk (blocked), and the next save writes
                 // it. Reloading what disk holds would release the hold in this run; after a

@@ -367,6 +367,14 @@ impl Conversation {
         self.queue.drain(..).collect()
     }
 
+    /// Puts `texts` (taken with [`Conversation::take_held`], oldest first) back in front of
+    /// what is held: the host's operation that took them did not happen.
+    pub fn put_back_held(&mut self, texts: Vec<SecretString>) {
+        for text in texts.into_iter().rev() {
+            self.queue.push_front(text);
+        }
+    }
+
     /// Whether sending is blocked (see [`Conversation::set_blocked`]).
     pub fn is_blocked(&self) -> bool {
         self.blocked
@@ -453,9 +461,12 @@ impl Conversation {
         // Nothing is sent again after the user ended the conversation: what waited to be sent
         // again (a not-read notice named it, the user was told it would go) is handed back
         // like the held messages, never dropped without a word.
-        let waiting: Vec<SecretString> =
-            self.resend.drain(..).chain(self.queue.drain(..)).collect();
-        for text in waiting {
+        for text in self.resend.drain(..) {
+            out.events.push(Event::NotResent {
+                text: text.to_string(),
+            });
+        }
+        for text in self.queue.drain(..) {
             out.events.push(Event::Unsent {
                 text: text.to_string(),
             });
@@ -937,15 +948,18 @@ impl Conversation {
                         return;
                     }
                 }
+                // Not sent a third time (two forged notices would otherwise have it arrive
+                // three times): named, it is the user's to send again.
+                if sent_twice {
+                    out.events.push(Event::NotResent {
+                        text: text.to_string(),
+                    });
+                    return;
+                }
                 out.events.push(Event::NotRead {
                     text: Some(text.to_string()),
                 });
-                // Sent again by itself once a new session is up (PROTOCOL.md §2.2); not a
-                // message already sent a second time over its session (two forged notices
-                // would otherwise have it arrive three times): named, it is the user's to send.
-                if sent_twice {
-                    return;
-                }
+                // Sent again by itself once a new session is up (PROTOCOL.md §2.2).
                 if self.resend.len() >= SENT_KEPT {
                     self.resend.pop_front();
                 }

@@ -81,6 +81,15 @@ pub enum Event {
         /// What the user had typed.
         text: String,
     },
+    /// A message the peer's client said it could not read (a not-read notice named it) will
+    /// not be sent again by itself: the user ended the conversation, a hold ended (it was
+    /// written for whoever held the conversation before), or it was already sent a second
+    /// time. Handed back to the user. In memory only: a host that undoes the operation (a
+    /// failed save) keeps it waiting to be sent again, as for [`Event::Resent`].
+    NotResent {
+        /// What the user had typed.
+        text: String,
+    },
     /// The peer runs Sotto (it sent a query or a handshake message).
     PeerSupportsSotto,
     /// An encrypted message could not be read. No state changed.

@@ -306,7 +306,12 @@ impl Conversation {
         let same_hold = mismatch.is_some() && replaced == Some(peer);
         if self.blocked && self.known_keys.contains(&peer) && !same_hold {
             self.blocked = false;
-            for text in self.resend.drain(..).chain(self.queue.drain(..)) {
+            for text in self.resend.drain(..) {
+                out.events.push(Event::NotResent {
+                    text: text.to_string(),
+                });
+            }
+            for text in self.queue.drain(..) {
                 out.events.push(Event::Unsent {
                     text: text.to_string(),
                 });

@@ -322,13 +322,13 @@ fn a_message_that_was_not_read_is_sent_again_over_a_new_session() {
     let mut third = Conversation::new(IdentityKey::generate(&mut rng), 0xb4, Policy::Manual);
     let notice = third.receive(&lost[0], 100, &mut rng).inject;
     alice.receive(&notice[0], 100, &mut rng);
-    // Handed back as not sent, never dropped without a word.
+    // Handed back as not sent again, never dropped without a word.
     let stopped = alice.stop(&mut rng);
     assert!(
         stopped
             .events
             .iter()
-            .any(|e| matches!(e, Event::Unsent { text } if text == "second walrus")),
+            .any(|e| matches!(e, Event::NotResent { text } if text == "second walrus")),
         "{:?}",
         stopped.events
     );
@@ -459,10 +459,13 @@ fn a_message_that_overtook_the_confirm_is_sent_again_over_the_same_session() {
         third.inject
     );
     assert_eq!(
-        not_read(&third.events),
-        [Some("typed during the handshake".to_owned())]
+        third.events,
+        [Event::NotResent {
+            text: "typed during the handshake".into()
+        }],
+        "named, and said not to be sent again"
     );
-    assert!(alice.take_resend().is_empty(), "waits for the next session");
+    assert!(alice.take_resend().is_empty(), "kept to send again");
 }
 
 /// A conversation (instance `tag`) that answered someone's start and waits as responder for

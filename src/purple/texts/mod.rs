@@ -141,6 +141,16 @@ pub(crate) fn not_sent(text: &str) -> String {
     format!("not sent: {text}")
 }
 
+/// A message the contact's client said it could not read, not sent again by itself
+/// ([`crate::protocol::Event::NotResent`]).
+pub(crate) fn not_resent(peer: &str, text: &str) -> String {
+    format!(
+        "{peer}'s client said it could not read this message, and it is not sent again by \
+         itself (the conversation ended or changed hands, or it was already sent twice): send \
+         it again yourself if it still matters: {text}"
+    )
+}
+
 /// A held message whose encrypted line the protocol did not take (offline?).
 pub(crate) fn not_sent_offline(text: &str) -> String {
     format!("NOT sent (the connection did not take it; offline?): {text}")
@@ -351,6 +361,7 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
         | Event::Held { .. }
         | Event::QueuedSent { .. }
         | Event::Unsent { .. }
+        | Event::NotResent { .. }
         | Event::PeerKeyChanged { .. }
         | Event::NamesMismatch { .. }
         | Event::VerificationQuestion { .. } => return None,

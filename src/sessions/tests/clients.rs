@@ -306,7 +306,7 @@ impl Net {
         assert!(
             fx.events
                 .iter()
-                .any(|e| matches!(e, Event::Unsent { text: t } if t == text)),
+                .any(|e| matches!(e, Event::NotResent { text: t } if t == text)),
             "{:?}",
             fx.events
         );

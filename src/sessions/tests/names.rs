@@ -1459,3 +1459,99 @@ fn what_waited_to_be_sent_again_is_handed_back_at_a_rename_onto_another() {
     assert_handed_back(&notices, "bob", "for bob");
     assert_handed_back(&notices, "mallory", "for mallory");
 }
+
+/// A hold ends (the contact's accepted key is back) in a call whose save fails: what waited
+/// to be sent again, handed back with the hold's end, is not lost with the events the failure
+/// rolls back (it is in memory only; the reload would not bring it back): it waits again, and
+/// is handed back at the stop that follows.
+#[test]
+fn what_waits_to_be_sent_again_survives_a_failed_save_at_a_holds_end() {
+    let (mut alice, mut bob) = encrypted("hold-end-unsaved");
+    named_unread(&mut alice, "bob", "named unread");
+    let mut stranger = peer("hold-end-unsaved-x", "bob", "alice", 12);
+    let lines = stranger.start();
+    converse(&mut alice, "bob", &mut stranger, "alice", lines);
+    assert_held_for_a_key(&mut alice, "a stranger's key");
+    let mut to_alice = bob.start();
+    for _ in 0..4 {
+        let confirm = to_alice.iter().any(|l| l.starts_with("?S1C"));
+        alice.store().fail_writes(confirm);
+        let (back, _, fx) = alice.receive_as("bob", &to_alice);
+        alice.store().fail_writes(false);
+        if confirm {
+            assert_not_saved(&fx);
+            let fx = alice.stop();
+            assert!(
+                fx.events.contains(&Event::NotResent {
+                    text: "named unread".into()
+                }),
+                "{:?}",
+                fx.events
+            );
+            return;
+        }
+        to_alice = bob.receive_as("alice", &back).0;
+    }
+    panic!("no confirm reached alice");
+}
+
+/// bob ended the session; a message to him waits to be sent again (a forged not-read notice
+/// named it) and one typed since is held; the server renames bob onto mallory's name. With no
+/// session, only the name's accepted keys say whose it is: they are mallory's, so what was
+/// written for bob is handed back, never sent to mallory with the next session there.
+#[test]
+fn what_was_written_for_an_ended_contact_is_handed_back_at_a_rename_onto_another() {
+    let (mut alice, mut bob) = encrypted("ended-rename");
+    let _mallory = encrypted_with_mallory(&mut alice, "ended-rename", 15);
+    named_unread(&mut alice, "bob", "for bob");
+    let end = bob.stop().inject;
+    alice.receive_as("bob", &end);
+    let (out, _) = alice.send_to("bob", "typed after the end", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold);
+    let notices = renamed(&mut alice, "bob", "mallory");
+    assert_handed_back(&notices, "bob", "for bob");
+    assert_handed_back(&notices, "bob", "typed after the end");
+    assert_eq!(
+        queued_for(&mut alice, "mallory"),
+        Some(0),
+        "nothing typed for bob waits for mallory's key"
+    );
+}
+
+/// How many texts `p`'s conversation with `peer` holds.
+fn queued_for(p: &mut Peer, peer: &str) -> Option<usize> {
+    let key = p.key_for(peer);
+    p.sessions
+        .waiting(&key, peer, &settings(Policy::Manual))
+        .map(|(queued, _)| queued)
+}
+
+/// Text held on a marked name is taken out of the conversation (and saved so) before the move;
+/// when the store then cannot move the conversation, nothing moved: the text is held again
+/// for the old name, in memory and on disk. It used to be dropped without a word.
+#[test]
+fn text_held_on_a_marked_name_is_held_again_when_the_move_fails() {
+    let (mut alice, _bob) = encrypted("held-move-fails");
+    let _mallory = encrypted_with_mallory(&mut alice, "held-move-fails", 16);
+    let secret = "typed for the real bob";
+    mallory_takes_bobs_name(&mut alice, secret);
+    alice.store().execute_raw(
+        "CREATE TRIGGER no_rename BEFORE UPDATE OF peer ON session
+         BEGIN SELECT RAISE(ABORT, 'damaged'); END",
+    );
+    let (old, new) = (alice.key_for("bob"), alice.key_for("bob_away"));
+    let moved = alice
+        .sessions
+        .rename(&old, &new, "bob_away", &settings(Policy::Manual));
+    assert!(matches!(moved, Some(Err(_))), "{moved:?}");
+    for restarted in [false, true] {
+        if restarted {
+            alice.sessions.drop_memory();
+        }
+        assert_eq!(
+            queued_for(&mut alice, "bob"),
+            Some(1),
+            "held again (restarted: {restarted})"
+        );
+    }
+}
