@@ -132,6 +132,7 @@ mod purple {
         "purple_request_close_with_handle",
         "purple_request_close",
         "purple_notify_message",
+        "purple_notify_formatted",
         "purple_debug_info",
         "purple_debug_warning",
         "purple_debug_error",

@@ -679,3 +679,53 @@ fn irc_a_rename_ends_a_question_and_answer_run() {
     );
     assert_no_trouble(&p);
 }
+
+/// alice opens the per-contact settings for bob; bob renames before she saves "Always": the
+/// window follows him, and the choice made for "bob" is not saved for a name nobody uses now
+/// (nor for whoever takes it): the renamed window says so, and bob_away keeps no policy.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_settings_dialog_outlived_by_a_rename_saves_nothing() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
+    share_a_channel(&mut p);
+    let bob = p.bob.address.clone();
+    let c = &mut p.alice.client;
+    let settings = menu_item(c, &bob, "settings for this contact");
+    c.command(&format!(
+        "menuact {} {}",
+        escape_arg(&bob),
+        escape_arg(&settings)
+    ));
+    let req = c.expect("the settings dialog", WAIT, |l| l.tag == "REQUEST");
+    let n = req.field(0).to_string();
+    c.sync();
+    let always = c
+        .lines()
+        .into_iter()
+        .find(|l| {
+            l.tag == "REQUEST_ITEM"
+                && l.field(0) == n
+                && l.field(2).to_lowercase().starts_with("always")
+        })
+        .expect("an 'Always' choice");
+    let (bob_peer, alice_peer) = (&mut p.bob, &p.alice);
+    rename(bob_peer, alice_peer, "bob_away", true);
+    p.alice.client.answer(&n, always.field(1));
+    p.alice.client.expect_system(
+        "bob_away",
+        "the renamed window says nothing was saved",
+        WAIT,
+        |t| t.contains("was not saved"),
+    );
+    let status = p
+        .alice
+        .client
+        .cmd_output("bob_away", "sotto status")
+        .iter()
+        .map(Written::shown)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .to_lowercase();
+    assert!(!status.contains("always"), "{status}");
+    p.assert_no_criticals();
+}

@@ -111,6 +111,26 @@ pub(crate) fn notify(handle: *mut c_void, error: bool, primary: &str, text: &str
     }
 }
 
+/// A notification whose body is `text` (plain text, any length: escaped here), in a box that
+/// scrolls (Pidgin's formatted notification, Finch's text view): a plain message box cuts its
+/// body at about 2 KB in Pidgin and does not scroll in Finch.
+pub(crate) fn notify_long(handle: *mut c_void, primary: &str, text: &str) {
+    let body = super::markup::text_to_html(text);
+    let (primary, body) = (cstring(primary), cstring(&body));
+    // SAFETY: valid strings (libpurple copies them); no callback.
+    unsafe {
+        sys::purple_notify_formatted(
+            handle,
+            c"Sotto".as_ptr(),
+            primary.as_ptr(),
+            ptr::null(),
+            body.as_ptr(),
+            None,
+            ptr::null_mut(),
+        );
+    }
+}
+
 /// Plain text from the markup libpurple gives (`<br>` becomes `\n`, entities are decoded, links
 /// become their text).
 pub(crate) fn markup_to_text(markup: &str) -> String {

@@ -187,7 +187,11 @@ fn settings_dialog(r: &ConvRef) {
     let primary = glue::cstring(&text.primary);
     let secondary = glue::cstring(&text.secondary);
     let who = glue::cstring(&r.peer);
-    let user_data = Box::into_raw(Box::new(r.clone()));
+    // The window's number too: a contact renamed while the dialog is open takes the window
+    // along, and the choice made for the old name must not land on it (or on whoever takes it).
+    // SAFETY: `r.conversation()` is null or live.
+    let window = unsafe { super::windows::known(r.conversation()) }.map(|(id, _)| id);
+    let user_data = Box::into_raw(Box::new((r.clone(), window)));
     let handle = super::state::plugin_handle();
     // SAFETY: all strings valid for the call (libpurple copies them); the choice list is
     // (label, int value) pairs terminated by NULL, as purple_request_choice requires; the
@@ -226,7 +230,17 @@ unsafe extern "C" fn settings_ok(user_data: *mut c_void, choice: c_int) {
     ffi_boundary!((), {
         non_null!(user_data);
         // SAFETY: the Box leaked in `settings_dialog`, reclaimed exactly once (ok or cancel).
-        let r = unsafe { Box::from_raw(user_data.cast::<ConvRef>()) };
+        let (r, window) = *unsafe { Box::from_raw(user_data.cast::<(ConvRef, Option<usize>)>()) };
+        // The contact was renamed since the dialog opened: nothing is saved, and its window
+        // (now under the new name) says so.
+        if let Some(now) = window
+            .and_then(super::windows::key_of)
+            .filter(|k| *k != r.key())
+        {
+            let renamed = r.with_peer(now.peer.as_str());
+            renamed.system_line(&texts::policy_not_saved_renamed(&r.peer, &now.peer));
+            return;
+        }
         let policy = usize::try_from(choice)
             .ok()
             .and_then(|i| CHOICES.get(i))
@@ -243,7 +257,7 @@ unsafe extern "C" fn settings_cancel(user_data: *mut c_void, _choice: c_int) {
     ffi_boundary!((), {
         non_null!(user_data);
         // SAFETY: as in `settings_ok`.
-        drop(unsafe { Box::from_raw(user_data.cast::<ConvRef>()) });
+        drop(unsafe { Box::from_raw(user_data.cast::<(ConvRef, Option<usize>)>()) });
     })
 }
 

@@ -113,9 +113,9 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
         }
     }
     if !unshown.is_empty() {
-        glue::notify(
+        // The only copy of the texts left: a box that shows all of them, however long.
+        glue::notify_long(
             plugin_handle(),
-            true,
             &texts::not_sent_to(&r.peer),
             &unshown.join("\n\n"),
         );

@@ -81,6 +81,11 @@ pub(crate) unsafe fn known(conv: *mut sys::PurpleConversation) -> Option<(usize,
     with_state(|s| s.tags.get(&id).cloned().map(|t| (id, t))).flatten()
 }
 
+/// The conversation window `id` shows now, if it is still open.
+pub(crate) fn key_of(id: usize) -> Option<ConvKey> {
+    with_state(|s| s.tags.get(&id).map(|t| t.key.clone())).flatten()
+}
+
 /// Whether window `id` is yet to say that its conversation could not follow the contact to
 /// `new` (and from now on, it has).
 pub(crate) fn first_rename_failure(id: usize, new: &ConvKey) -> bool {

@@ -863,6 +863,14 @@ pub(crate) fn policy_saved(peer: &str, policy: Option<Policy>) -> String {
     format!("policy for {peer} is now: {shown}.")
 }
 
+/// The contact of a settings dialog was renamed before the user saved it.
+pub(crate) fn policy_not_saved_renamed(old: &str, new: &str) -> String {
+    format!(
+        "{old} is now known as {new}: the setting chosen for {old} was not saved. Open \
+         \"Settings for this contact\" again to choose one for {new}."
+    )
+}
+
 /// A per-contact setting could not be saved (the store is unavailable or cannot be written).
 pub(crate) fn policy_not_saved(peer: &str) -> String {
     format!(
