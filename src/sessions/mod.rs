@@ -282,6 +282,18 @@ impl Sessions {
     /// answered and never finished expires here too (`Conversation::expire_unanswered`), so
     /// names that only sent starts go as well.
     pub fn sweep(&mut self, now_secs: u64) {
+        // The contact's other clients age as the main conversation does: their pieces of
+        // lines expire, a start nobody finished lapses and the client goes (they were aged
+        // only when the contact next wrote, so a server's invented clients kept their pieces).
+        let with_others: Vec<ConvKey> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| !s.others.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in with_others {
+            self.prune_others(&key, now_secs);
+        }
         self.sessions.retain(|_, s| {
             if s.saved.is_none() {
                 s.conv.expire_unanswered(now_secs);

@@ -1598,3 +1598,36 @@ fn the_other_clients_sessions_follow_a_rename_and_back() {
         );
     }
 }
+
+/// The first piece of another client's long line, its other pieces never coming: the sweep
+/// lets it go after the pieces' lifetime, as it does the main conversation's (other clients
+/// were aged only when the contact next wrote: a server's invented clients kept their pieces).
+#[test]
+fn the_sweep_expires_another_clients_pieces() {
+    let mut net = Net::new("clients-sweep-pieces");
+    net.both_accepted();
+    let other = net.others()[0].0.clone();
+    let client: &'static str = if other == LAPTOP { LAPTOP } else { DESKTOP };
+    let at = Settings {
+        max_line: 120,
+        ..Net::at(&net.names, client, net.now)
+    };
+    let lines = net.bob_writes(client, &"a long line cut into pieces ".repeat(8), &at);
+    assert!(lines.len() > 2 && lines[0].starts_with("?S1P"), "{lines:?}");
+    let fx = net.alice_gets(&other, &lines[0]);
+    assert!(fx.events.is_empty(), "{:?}", fx.events);
+    let key = net.alice.key.clone();
+    let buffered = |net: &mut Net| {
+        net.alice
+            .sessions
+            .sessions
+            .get_mut(&key)
+            .expect("loaded")
+            .others[0]
+            .conv
+            .expire_pieces(0)
+    };
+    assert!(buffered(&mut net), "the piece is kept for its line");
+    net.alice.sessions.sweep(1_000);
+    assert!(!buffered(&mut net), "expired by the sweep");
+}
