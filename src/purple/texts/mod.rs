@@ -627,16 +627,20 @@ pub(crate) fn send_refused_no_state(why: Option<&str>) -> String {
             "message NOT sent: Sotto has no access to its keys ({why}), and it never sends in \
              plaintext what it cannot check."
         ),
-        None => "message NOT sent: Sotto cannot read its keys or its session with this contact \
-                 (see the debug log)."
+        None => "message NOT sent: Sotto cannot read its keys or its record of this conversation \
+                 (a damaged record or a read error; the details are in Help > Debug Window, or \
+                 Finch's debug window), and it never sends in plaintext what it cannot check."
             .to_owned(),
     }
 }
 
-/// A Sotto line arrived while the store is unavailable.
+/// A Sotto line arrived while its conversation cannot be had (the store is unavailable, the
+/// conversation's record cannot be read, its window's contact was renamed and the
+/// conversation could not follow).
 pub(crate) fn unreadable_no_state() -> &'static str {
-    "an encrypted message arrived that Sotto cannot read right now (its storage is \
-     unavailable, see the notice); it is not shown"
+    "an encrypted message arrived that Sotto cannot read right now: its key store, or its \
+     record of this conversation, cannot be read (a notice or a line above says why; the \
+     details are in the debug window); it is not shown"
 }
 
 /// An IRC command that cannot be carried encrypted.
