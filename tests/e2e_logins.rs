@@ -66,13 +66,19 @@ fn xmpp_a_raw_sotto_line_written_by_another_path_is_never_shown() {
     let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
     let bob = p.bob.address.clone();
     let raw = "?S1DAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    for (flags, what) in [
-        (flags::SEND, "sent from another client"),
-        (flags::RECV, "read elsewhere"),
+    // Also as services write one of ours again with words in front (purple-discord's pin mark
+    // and "EDIT: ", skypeweb's "Edited: "): it used to be shown raw, as plaintext sent from
+    // another client of alice's.
+    let (pinned, edited) = (format!("\u{1f4cc} {raw}"), format!("Edited: {raw}"));
+    for (line, flags, what) in [
+        (raw, flags::SEND, "sent from another client"),
+        (raw, flags::RECV, "read elsewhere"),
+        (pinned.as_str(), flags::SEND, "pinned"),
+        (edited.as_str(), flags::SEND, "edited"),
     ] {
         p.alice
             .client
-            .command(&format!("write {bob} {flags} {}", escape_arg(raw)));
+            .command(&format!("write {bob} {flags} {}", escape_arg(line)));
         let w = p.alice.client.expect_write(
             &format!("alice's window shows a note for a line {what}"),
             WAIT,

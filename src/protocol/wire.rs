@@ -150,17 +150,20 @@ pub fn is_sotto_text(text: &str) -> bool {
             )
 }
 
-/// Whether `text` carries a Sotto line that does not start it: one of the types a `b64u` body
-/// follows (`I`, `R`, `C`, `D`, `P`), at least 16 body characters, after other text of at
-/// most [`MAX_ADDED_PREFIX`] bytes (a service's "EDIT: ", a pin mark, a quote's first line).
-/// Such a text is a line the service changed (PROTOCOL.md §2).
+/// Whether `text` carries a Sotto line that does not start it and ends it: one of the types a
+/// `b64u` body follows (`I`, `R`, `C`, `D`, `P`), at least 16 body characters running to the
+/// end of the text (white space aside), after other text of at most [`MAX_ADDED_PREFIX`] bytes
+/// (a service's "EDIT: ", a pin mark, a quote's first line). Such a text is a line the service
+/// changed (PROTOCOL.md §2). A line with more words after it is someone's words around a
+/// quote of one (a Telegram reply quoting it): not this.
 pub fn has_embedded_line(text: &str) -> bool {
-    let t = text.trim_start();
+    let t = text.trim();
     if is_sotto_text(t) {
         return false;
     }
     // The prefix may start at most MAX_ADDED_PREFIX bytes in.
     let window = t.len().min(MAX_ADDED_PREFIX + PREFIX.len());
+    let b64u = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
     t.as_bytes()[..window]
         .windows(PREFIX.len())
         .enumerate()
@@ -169,10 +172,35 @@ pub fn has_embedded_line(text: &str) -> bool {
             let rest = &t.as_bytes()[at + PREFIX.len()..];
             matches!(rest.first(), Some(b'I' | b'R' | b'C' | b'D' | b'P'))
                 && rest.len() > 16
-                && rest[1..17]
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+                && rest[1..].iter().all(b64u)
         })
+}
+
+/// `text` with every Sotto line in it (`?S1` and a type letter, then `b64u` characters)
+/// replaced by `[encrypted line]`: words around a quoted line are shown, the line never raw.
+pub fn mask_lines(text: &str) -> String {
+    let b64u = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(PREFIX) {
+        let after = &rest[at + PREFIX.len()..];
+        let is_line = after
+            .chars()
+            .next()
+            .is_some_and(|c| matches!(c, 'Q' | 'I' | 'R' | 'C' | 'D' | 'E' | 'P'));
+        out.push_str(&rest[..at]);
+        if is_line {
+            let body = &after[1..];
+            let end = body.find(|c: char| !b64u(c)).unwrap_or(body.len());
+            out.push_str("[encrypted line]");
+            rest = &body[end..];
+        } else {
+            out.push_str(PREFIX);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `text` without the time stamp an IRC bouncer puts in front of a line it plays back to a
@@ -813,6 +841,33 @@ mod tests {
     }
 
     use super::*;
+
+    /// A line a service wrote again with words in front is a changed line; the same line with
+    /// words after it is someone's words around a quote of it (a Telegram reply), not one.
+    #[test]
+    fn an_embedded_line_must_end_the_text() {
+        let line = "?S1DLNzFrkQkzTol6lTqrvxQPsY5G8XaoHDXPqbsFC2kWuzYck9fAAGHiXir4MKl2KmYi8Xe";
+        for changed in [
+            format!("EDIT: {line}"),
+            format!("\u{1f4cc} {line}  "),
+            format!("> bob wrote:\n> {line}\n"),
+        ] {
+            assert!(has_embedded_line(&changed), "{changed:?}");
+        }
+        for words in [
+            format!("> bob wrote:\n> {line}\nmy phone can't read this"),
+            format!("EDIT: {line} (sorry)"),
+            line.to_owned(),
+            "no line here at all".to_owned(),
+        ] {
+            assert!(!has_embedded_line(&words), "{words:?}");
+        }
+        assert_eq!(
+            mask_lines(&format!("> bob wrote:\n> {line}\nmy phone can't read this")),
+            "> bob wrote:\n> [encrypted line]\nmy phone can't read this"
+        );
+        assert_eq!(mask_lines("a ?S1 and ?S1x stay"), "a ?S1 and ?S1x stay");
+    }
     use proptest::prelude::*;
 
     #[test]

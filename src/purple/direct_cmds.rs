@@ -262,6 +262,30 @@ unsafe extern "C" fn direct_override(
                 }
             }
         }
+        // Zephyr's and SILC's names: SILC folds case and takes `nick@server` (its libpurple
+        // protocol has no normalize function, so `Bob` is another conversation than `bob`),
+        // and Zephyr's `bob` is `bob@REALM`. Another spelling (lower case, without the part
+        // after `@`) that names another conversation not in plaintext is refused: the text
+        // would reach that contact in plaintext under this spelling.
+        if matches!(kind, Kind::NamedMsg | Kind::NamedQuery) {
+            // SAFETY: the conversation's account is live.
+            let typed = unsafe { ConvRef::from_account(account, name) }.map(|r| r.key());
+            let nick = name.split('@').next().unwrap_or(name);
+            for other in [nick.to_owned(), name.to_lowercase(), nick.to_lowercase()] {
+                // SAFETY: the conversation's account is live.
+                let Some(r) = (unsafe { ConvRef::from_account(account, &other) }) else {
+                    continue;
+                };
+                if other.is_empty() || Some(r.key()) == typed {
+                    continue;
+                }
+                if !(service::track_name(&r) && plaintext_ok(&r)) {
+                    // SAFETY: libpurple's error out-parameter.
+                    unsafe { set_error(error, &texts::spelled_target_refused(name, &other)) };
+                    return sys::PURPLE_CMD_RET_FAILED;
+                }
+            }
+        }
         // IRC sends `/msg a,b text` to each of a and b: every target is checked, and a mix of
         // encrypted and plaintext targets is refused (each needs its own line).
         if matches!(kind, Kind::Msg | Kind::Query | Kind::Refuse) && name.contains(',') {

@@ -471,6 +471,19 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                     raw
                 };
                 let text = crate::protocol::wire::without_replay_stamp(&text);
+                // A line the service wrote again with words in front (purple-discord's pin
+                // mark or "EDIT: ", skypeweb's "Edited: ", slack-libpurple's "[edit]"): never
+                // shown raw, nor taken for plaintext sent from another client of ours.
+                if crate::protocol::wire::has_embedded_line(text) {
+                    let sent = flags & sys::PURPLE_MESSAGE_SEND != 0;
+                    if with_sent(|s| s.note_needed(text.trim())).unwrap_or(true) {
+                        // SAFETY: libpurple's conversation for this write (NULL-checked).
+                        if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
+                            r.system_line(texts::hidden_sotto_line(sent));
+                        }
+                    }
+                    return 1;
+                }
                 if !is_sotto_text(text) {
                     // SAFETY: libpurple's conversation for this write (NULL-checked inside).
                     unsafe { warn_plaintext_as_ours(conv, flags) };

@@ -116,18 +116,23 @@ pub(crate) fn notify(handle: *mut c_void, error: bool, primary: &str, text: &str
 /// body at about 2 KB in Pidgin and does not scroll in Finch.
 pub(crate) fn notify_long(handle: *mut c_void, primary: &str, text: &str) {
     let body = super::markup::text_to_html(text);
-    let (primary, body) = (cstring(primary), cstring(&body));
+    let (primary_c, body) = (cstring(primary), cstring(&body));
     // SAFETY: valid strings (libpurple copies them); no callback.
-    unsafe {
+    let shown = unsafe {
         sys::purple_notify_formatted(
             handle,
             c"Sotto".as_ptr(),
-            primary.as_ptr(),
+            primary_c.as_ptr(),
             ptr::null(),
             body.as_ptr(),
             None,
             ptr::null_mut(),
-        );
+        )
+    };
+    // A UI without formatted notifications shows nothing (libpurple returns NULL): the plain
+    // box then, cut or not, rather than nothing.
+    if shown.is_null() {
+        notify(handle, true, primary, text);
     }
 }
 

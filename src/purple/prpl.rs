@@ -256,7 +256,12 @@ unsafe extern "C" fn wrapped_send_im(
                 // sends (rc > 0) must not show a message that did not leave.
                 if present::apply(&r, fx) {
                     // A caller that shows what it sent (libpurple's auto-reply) writes it next.
-                    echo::writing_sent(&r);
+                    // Only that one: a marker left by a caller that writes nothing (another
+                    // plugin's `serv_send_im`) would let plaintext from another device, written
+                    // as sent within its two seconds, pass without its warning.
+                    if flags & sys::PURPLE_MESSAGE_AUTO_RESP != 0 {
+                        echo::writing_sent(&r);
+                    }
                     1
                 } else {
                     not_shown_as_sent(&text, flags);

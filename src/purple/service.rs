@@ -391,6 +391,12 @@ pub(crate) fn session_address(r: &ConvRef) -> Option<String> {
     with_sessions(|s| s.session_address(&key).map(str::to_owned)).flatten()
 }
 
+/// Whether our answer to `r`'s contact's question has left, its result awaited.
+pub(crate) fn verification_answered(r: &ConvRef) -> bool {
+    let key = r.key();
+    with_sessions(|s| s.verification_answered(&key)).unwrap_or(false)
+}
+
 /// Whether a verification runs with `r`'s contact (either side's question).
 pub(crate) fn verification_running(r: &ConvRef) -> bool {
     let key = r.key();

@@ -215,15 +215,18 @@ unsafe extern "C" fn sending_im_msg(
             let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
                 return;
             };
+            let markup = cstr_to_string(original).unwrap_or_default();
+            let text = glue::markup_to_text(&markup);
             // The window may have been renamed (a nick change) since it was last seen: its
-            // conversation follows first, and if it cannot, nothing is sent.
+            // conversation follows first, and if it cannot, nothing is sent, and the text is
+            // shown back (the input box is cleared: it would be lost), each time (the reason
+            // is said once per name).
             if !service::track_name(&r) {
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
+                r.system_line(&texts::not_sent(&text));
                 return;
             }
-            let markup = cstr_to_string(original).unwrap_or_default();
-            let text = glue::markup_to_text(&markup);
             // One of our own recent lines, sent again as if typed: Offline Message Emulation
             // caught it for an offline contact and sends it this way when the user answers
             // its question with "No". Encrypting it would show the contact a raw line. A long
@@ -253,6 +256,10 @@ unsafe extern "C" fn sending_im_msg(
                     let _ = with_state(|s| {
                         s.allow_next = Some(state::Approval::plaintext(r.key(), markup))
                     });
+                    // Typed words that look like a Sotto line ("?S1Q hello", a pasted line)
+                    // are the user's words: libpurple's write of them is shown, not hidden as
+                    // one of Sotto's own lines (they went out).
+                    echo::let_through(&r, &text);
                     present::apply(&r, fx);
                 }
                 Outgoing::Hold => {
@@ -380,7 +387,10 @@ unsafe extern "C" fn receiving_im_msg(
             .any(|e| matches!(e, crate::protocol::Event::PlaintextWhileEncrypted));
         let result = match action {
             ReceiveAction::PassThrough if flatten => {
-                let flat = texts::flat_line(&glue::markup_to_text(&raw));
+                // A Sotto line the contact's words quote (a reply to it from a device without
+                // Sotto) is shown as a mark, never raw.
+                let text = crate::protocol::wire::mask_lines(&glue::markup_to_text(&raw));
+                let flat = texts::flat_line(&text);
                 let html = markup::text_to_html(&flat);
                 // SAFETY: valid out-parameter.
                 unsafe { glue::replace_gstring(message, Some(&html)) };

@@ -209,6 +209,10 @@ enum Save {
     /// under a sending reservation a synced save made durable (the store's module doc,
     /// "Durable before it leaves", says why each is safe).
     Unsynced,
+    /// As [`Save::Synced`], and written whenever the conversation differs from its row, even
+    /// in plaintext with no event (which otherwise writes nothing): texts taken out of it and
+    /// handed back must not stay queued on disk.
+    Forced,
 }
 
 /// SHA-256 of a snapshot: whether the store already holds exactly it.
@@ -573,6 +577,12 @@ impl Sessions {
         self.persist_as(key, events, Save::Synced)
     }
 
+    /// [`Sessions::persist`], written even where plaintext with no event writes nothing
+    /// ([`Save::Forced`]): after texts were taken out of the conversation.
+    fn persist_forced(&mut self, key: &ConvKey) -> Result<(), String> {
+        self.persist_as(key, &[], Save::Forced)
+    }
+
     /// [`Sessions::persist`], with the commit synced or not (see [`Save`]).
     fn persist_as(&mut self, key: &ConvKey, events: &[Event], save: Save) -> Result<(), String> {
         let Some(s) = self.sessions.get_mut(key) else {
@@ -606,7 +616,8 @@ impl Sessions {
         let answers_a_contact = s.conv.handshake_in_flight()
             && (s.saved.is_some() || !s.conv.known_peer_keys().is_empty());
         if !blank_unsaved
-            && (s.conv.state() != ConvState::Plaintext
+            && (save == Save::Forced
+                || s.conv.state() != ConvState::Plaintext
                 || answers_a_contact
                 || !events.is_empty()
                 || blank_saved)
@@ -649,7 +660,7 @@ impl Sessions {
                 notes => Err(StoreError::Io(notes.join("; "))),
             };
             let (p, a) = (&key.protocol, &key.account);
-            let synced = save == Save::Synced;
+            let synced = save != Save::Unsynced;
             let saved = store.save_sessions_with(p, a, &batch, synced, &mut record);
             if let Err(e) = saved {
                 self.log.push(format!("saving a session: {e}"));
@@ -881,6 +892,13 @@ impl Sessions {
     /// `None` when no session is up or none of its lines has been heard yet.
     pub fn session_address(&self, key: &ConvKey) -> Option<&str> {
         self.sessions.get(key)?.holder()
+    }
+
+    /// Whether our answer to the contact's question has left, its result awaited.
+    pub fn verification_answered(&self, key: &ConvKey) -> bool {
+        self.sessions
+            .get(key)
+            .is_some_and(|s| s.conv.verification_answered())
     }
 
     /// Whether a verification runs in a loaded conversation (either side's question).

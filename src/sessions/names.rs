@@ -149,19 +149,32 @@ impl Sessions {
         // accepted, and the hold lifted at the next handshake without a word.
         let accepted =
             !s.conv.is_blocked() && arriving_key.is_some_and(|k| known_for_old.contains(&k));
+        // Without a session (ended, or a start under way) nothing says whose the new name is
+        // but its accepted keys: keys that are not all the old name's (or that cannot be read)
+        // are another contact's (a hostile rename onto a known name), and the next session
+        // there is checked against them. What was written for the old name, typed and held or
+        // waiting to be sent again, is handed back: it used to go to that other contact with
+        // the next session. (A name with no key of its own learns the old name's at the move.)
+        let another_contact = arriving_key.is_none()
+            && self.store.as_ref().is_some_and(|st| {
+                st.accepted_keys(&new.protocol, &new.account, &new.peer)
+                    .map_or(true, |keys| keys.iter().any(|k| !known_for_old.contains(k)))
+            });
+        let s = self.sessions.get_mut(old)?;
         // Text held on a marked name (typed for whoever held it, waiting for a handshake
         // checked against that name's keys) is handed back, not carried: from now on the
         // conversation answers to another name and its keys, and the text was not meant for
-        // them. It is taken out and saved so before the move, which then carries no copy of
-        // it (a restart before a later save would find it queued under the new name). When
-        // that save fails, nothing moves.
-        let handed_back: Vec<crate::protocol::SecretString> = if held_on_a_mark {
+        // them; so is text held for a contact whose name goes to another's keys. It is taken
+        // out and saved so before the move (written even in plaintext, where nothing else
+        // is), which then carries no copy of it (a restart before a later save would find it
+        // queued under the new name). When that save fails, nothing moves.
+        let handed_back: Vec<crate::protocol::SecretString> = if held_on_a_mark || another_contact {
             s.conv.take_held()
         } else {
             Vec::new()
         };
         if !handed_back.is_empty() {
-            if let Err(reason) = self.persist(old, &[]) {
+            if let Err(reason) = self.persist_forced(old) {
                 self.note(format!("saving a conversation before a rename: {reason}"));
                 // Memory reloads what disk holds: the text, still held there.
                 self.unload(old, Vec::new());
@@ -280,26 +293,11 @@ impl Sessions {
         // was written for the contact the old name reached: sent again only if the same
         // contact goes on under the new name, else handed back (a hold's end hands it back
         // too, PROTOCOL.md §5.1).
-        // Without a session (ended, or a start under way) nothing says whose the new name is
-        // but its accepted keys: keys that are not all the old name's are another contact's (a
-        // hostile rename onto a known name), and the next session there is checked against
-        // them. What was written for the old name, typed and held or waiting to be sent again,
-        // is handed back: it used to go to that other contact with the next session.
-        let another_contact = arriving_key.is_none()
-            && refreshed.is_ok()
-            && !moved
-                .conv
-                .known_peer_keys()
-                .iter()
-                .all(|k| known_for_old.contains(k));
         let mut handed_back: Vec<String> = handed_back.iter().map(|t| t.to_string()).collect();
         if foreign || held_key || another_contact {
             let others = moved.others.iter_mut().flat_map(|o| o.conv.take_resend());
             let resend: Vec<_> = moved.conv.take_resend().into_iter().chain(others).collect();
             handed_back.extend(resend.iter().map(|t| t.to_string()));
-        }
-        if another_contact {
-            handed_back.extend(moved.conv.take_held().iter().map(|t| t.to_string()));
         }
         if foreign || held_key {
             let _ = moved.conv.set_blocked(true, &mut rand_core::OsRng);
@@ -320,7 +318,7 @@ impl Sessions {
             self.note(format!("loading the keys accepted for a new name: {e}"));
             self.unload(new, Vec::new());
         }
-        if foreign || held_key || another_contact {
+        if foreign || held_key {
             if let Err(reason) = self.persist(new, &[]) {
                 // Memory is kept: it holds more than disk (blocked), and the next save writes
                 // it. Reloading what disk holds would release the hold in this run; after a

@@ -587,8 +587,12 @@ static void *
 notify_formatted(const char *title, const char *primary, const char *secondary,
                  const char *text)
 {
+	static int shown;
+
 	emit("NOTIFY", 4, "formatted", title, primary, text);
-	return NULL;
+	/* Pidgin and Finch return their window: libpurple returns NULL to the caller only
+	 * when the UI showed nothing (the plugin then falls back to a plain message box). */
+	return &shown;
 }
 
 static PurpleNotifyUiOps notify_ops = {

@@ -274,6 +274,12 @@ impl Conversation {
         ReceiveOutcome::swallow()
     }
 
+    /// Whether our answer to the peer's question has left, its result awaited: cancelling
+    /// now would end the run here while the asker may already have its result.
+    pub fn verification_answered(&self) -> bool {
+        self.verification.replied()
+    }
+
     /// Whether a verification is in progress (our question waiting for its reply, or the
     /// peer's waiting for our answer).
     pub fn verification_running(&self) -> bool {

@@ -91,6 +91,11 @@ impl Verification {
         self.state.is_some()
     }
 
+    /// Whether our answer to the peer's question has left and the asker's result is awaited.
+    pub(super) fn replied(&self) -> bool {
+        matches!(self.state, Some(Verify::Replied { .. }))
+    }
+
     /// The question the peer asked, while it waits for our user's answer.
     pub(super) fn pending_question(&self) -> Option<&str> {
         match &self.state {
@@ -277,10 +282,16 @@ impl Verification {
                     }
                 }
             }
-            (verify::KIND_REPLY, _) => {
+            (verify::KIND_REPLY, state) => {
                 // A reply to a run this side does not have (lost to a restart, or never
-                // asked): the peer waits for a result that will not come, so tell it.
-                aborted(out);
+                // asked): the peer waits for a result that will not come, so tell it. Our
+                // user is told only when a run of ours ends with it (the contact's question
+                // waiting for an answer): with none, there is nothing to say, and a session
+                // could otherwise have "did not complete" said (and a closed window opened)
+                // at will.
+                if state.is_some() {
+                    aborted(out);
+                }
                 out.inject = ch.send(verify::KIND_ABORT, &[], rng).unwrap_or_default();
             }
             (verify::KIND_RESULT, Some(Verify::Replied { key, .. })) => {

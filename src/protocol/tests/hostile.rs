@@ -314,6 +314,12 @@ fn a_line_with_text_put_in_front_is_reported_not_shown() {
             "{changed}"
         );
     }
+    // Words after the line are someone's words around a quote of it (a reply from a device
+    // without Sotto, which showed the line raw): plaintext, with its warning, not hidden.
+    let reply = format!("> bob wrote:\n> {line}\nmy phone can't read this");
+    let out = a.receive(&reply, 0, &mut rng);
+    assert_eq!(out.action, ReceiveAction::PassThrough);
+    assert_eq!(out.events, vec![Event::PlaintextWhileEncrypted]);
     // Plaintext that merely mentions the prefix passes as before.
     for plain in ["what is ?S1 anyway", "see ?S1D then", "?S1"] {
         let out = a.receive(plain, 0, &mut rng);

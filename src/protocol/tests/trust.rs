@@ -59,6 +59,25 @@ fn a_question_that_did_not_leave_leaves_nothing_running() {
     );
 }
 
+/// A reply this side cannot place (its question went with a restart, or none was asked): the
+/// peer is told the run is over (0x13), this side's user nothing (a session could otherwise
+/// have "did not complete" said, and a closed window opened, at will).
+#[test]
+fn a_reply_to_no_question_is_answered_with_an_abort_and_tells_nobody() {
+    let (mut a, mut b, mut rng) = established(33);
+    let ask = a
+        .ask_question("Where did we meet?", "here", &mut rng)
+        .inject;
+    deliver(&mut b, ask, &mut rng);
+    let reply = b.answer_question("here", &mut rng).inject;
+    let _ = a.question_not_sent();
+    let (_, back, events) = deliver(&mut a, reply, &mut rng);
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(back.len(), 1, "the abort");
+    let (_, _, events) = deliver(&mut b, back, &mut rng);
+    assert_eq!(events, [Event::VerificationAborted], "the answerer is told");
+}
+
 #[test]
 fn verification_right_answer_both_see_success() {
     let (mut a, mut b, mut rng) = established(20);

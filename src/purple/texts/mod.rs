@@ -723,6 +723,14 @@ pub(crate) fn unknown_command(word: &str) -> String {
     format!("unknown Sotto command '{word}': try /sotto help")
 }
 
+/// `/sotto cancel` after our answer to the contact's question left.
+pub(crate) fn answer_already_sent(peer: &str) -> String {
+    format!(
+        "your answer to {peer}'s question has already been sent: the check cannot be cancelled \
+         now; its result comes from {peer}."
+    )
+}
+
 /// `/sotto cancel` with no verification running.
 pub(crate) fn nothing_to_cancel(peer: &str) -> String {
     format!("no question-and-answer check with {peer} is running: nothing to cancel.")

@@ -1555,3 +1555,50 @@ fn text_held_on_a_marked_name_is_held_again_when_the_move_fails() {
         );
     }
 }
+
+/// alice typed to bob under "always" while her start waited; nobody answered and the start
+/// lapsed, leaving the text held in a conversation now in plaintext; then the server renames
+/// bob onto mallory's known name. The text is handed back, and stays so after a restart: it
+/// was taken out in memory only (a plaintext conversation with no event writes nothing), and
+/// the row carried it to mallory's name, where her next session would have sent it to her.
+#[test]
+fn text_held_after_a_lapsed_start_is_handed_back_at_a_rename_onto_another_for_good() {
+    use crate::protocol::session::HANDSHAKE_TIMEOUT_SECS;
+    let mut alice = peer("lapsed-rename", "alice", "bob", 33);
+    let _mallory = encrypted_with_mallory(&mut alice, "lapsed-rename", 17);
+    let k = alice.key.clone();
+    let at = |t: u64| Settings {
+        now_secs: t,
+        ..settings(Policy::Always)
+    };
+    let (out, _) = alice
+        .sessions
+        .outgoing(&k, "bob", "typed for bob", &at(0), &mut alice.rng)
+        .expect("outgoing");
+    assert_eq!(out, Outgoing::Hold);
+    alice
+        .sessions
+        .incoming(
+            &k,
+            "bob",
+            "plain chatter",
+            &at(2 * HANDSHAKE_TIMEOUT_SECS),
+            &mut alice.rng,
+        )
+        .expect("incoming");
+    assert_eq!(
+        alice
+            .sessions
+            .state(&k, "bob", &at(2 * HANDSHAKE_TIMEOUT_SECS)),
+        Some(ConvState::Plaintext),
+        "the start lapsed"
+    );
+    let notices = renamed(&mut alice, "bob", "mallory");
+    assert_handed_back(&notices, "bob", "typed for bob");
+    alice.sessions.drop_memory();
+    assert_eq!(
+        queued_for(&mut alice, "mallory"),
+        Some(0),
+        "after a restart"
+    );
+}
