@@ -856,6 +856,38 @@ fn xmpp_plaintext_in_an_encrypted_conversation_is_one_plain_line() {
     p.assert_no_criticals();
 }
 
+/// bob's device without Sotto showed one of alice's lines raw, and bob replies to it (Telegram
+/// plugins write a reply as "> alice wrote: > ?S1D… words"): his words are shown, after the
+/// warning, with the quoted line as a mark. The reply was taken for a line changed on the way
+/// and hidden: bob's words lost.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_reply_quoting_a_sotto_line_shows_the_words_not_the_line() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.bob.client.command("unload");
+    p.bob.client.expect("bob's plugin unloaded", WAIT, |l| {
+        l.tag == "PLUGIN_UNLOADED"
+    });
+    p.alice
+        .client
+        .expect_system(&bob, "alice: bob ended the session", WAIT, |t| {
+            t.contains("ended")
+        });
+    let quoted = format!("?S1D{}", "Qx".repeat(40));
+    let reply = format!("&gt; alice wrote:<br>&gt; {quoted}<br>my phone can't read this");
+    p.bob.client.send_raw(&alice, &reply);
+    p.alice
+        .client
+        .expect_system(&bob, "the warning", WAIT, |t| t.contains("NOT encrypted"));
+    let w = p.alice.client.expect_write("bob's words", WAIT, |w| {
+        w.has(flags::RECV) && w.is_with(&bob) && w.shown().contains("my phone can't read this")
+    });
+    assert!(w.shown().contains("[encrypted line]"), "{:?}", w.shown());
+    assert!(!w.shown().contains("?S1D"), "shown raw: {:?}", w.shown());
+    p.assert_no_criticals();
+}
+
 /// A headline message (`type='headline'`, what servers use for announcements) whose body is a
 /// Sotto line: never a Sotto's (Sotto sends chat messages), so it is dropped; libpurple showed
 /// it, raw, in a "Message from" dialog. The conversation goes on.

@@ -157,7 +157,10 @@ pub fn is_sotto_text(text: &str) -> bool {
 /// changed (PROTOCOL.md §2). A line with more words after it is someone's words around a
 /// quote of one (a Telegram reply quoting it): not this.
 pub fn has_embedded_line(text: &str) -> bool {
-    let t = text.trim();
+    // Invisible characters a service or a forger may add after the line count as white space.
+    let t = text
+        .trim_start()
+        .trim_end_matches(|c: char| c.is_whitespace() || is_invisible(c));
     if is_sotto_text(t) {
         return false;
     }
@@ -176,26 +179,44 @@ pub fn has_embedded_line(text: &str) -> bool {
         })
 }
 
-/// `text` with every Sotto line in it (`?S1` and a type letter, then `b64u` characters)
-/// replaced by `[encrypted line]`: words around a quoted line are shown, the line never raw.
+/// Zero-width, line-separating and reordering format characters, and the soft hyphen:
+/// invisible (or breaking a line where none shows), so never part of what a text says.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{61c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}'
+    )
+}
+
+/// `text` with every Sotto line in it (`?S`, a version digit and a type letter, then `b64u`
+/// characters, a `\` a service escaped one with included) replaced by `[encrypted line]`:
+/// words around a quoted line are shown, the line never raw.
 pub fn mask_lines(text: &str) -> String {
-    let b64u = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let body_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '\\';
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find(PREFIX) {
-        let after = &rest[at + PREFIX.len()..];
-        let is_line = after
-            .chars()
-            .next()
-            .is_some_and(|c| matches!(c, 'Q' | 'I' | 'R' | 'C' | 'D' | 'E' | 'P'));
+    while let Some(at) = rest.find("?S") {
+        let after = &rest[at + 2..];
+        let mut chars = after.chars();
+        let is_line = chars.next().is_some_and(|c| matches!(c, '1'..='9'))
+            && chars
+                .next()
+                .is_some_and(|c| matches!(c, 'Q' | 'I' | 'R' | 'C' | 'D' | 'E' | 'P'));
         out.push_str(&rest[..at]);
         if is_line {
-            let body = &after[1..];
-            let end = body.find(|c: char| !b64u(c)).unwrap_or(body.len());
+            let body = &after[2..];
+            let end = body.find(|c: char| !body_char(c)).unwrap_or(body.len());
             out.push_str("[encrypted line]");
             rest = &body[end..];
         } else {
-            out.push_str(PREFIX);
+            out.push_str("?S");
             rest = after;
         }
     }
@@ -867,6 +888,12 @@ mod tests {
             "> bob wrote:\n> [encrypted line]\nmy phone can't read this"
         );
         assert_eq!(mask_lines("a ?S1 and ?S1x stay"), "a ?S1 and ?S1x stay");
+        assert_eq!(
+            mask_lines("?S2DabcdEF and ?S1DLNz\\_Fr-kQ done, ?S é"),
+            "[encrypted line] and [encrypted line] done, ?S é"
+        );
+        // Invisible characters after the line do not make it someone's words.
+        assert!(has_embedded_line(&format!("EDIT: {line}\u{200b}\u{feff}")));
     }
     use proptest::prelude::*;
 

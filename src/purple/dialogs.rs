@@ -446,11 +446,10 @@ pub(crate) fn cancel_verification(r: &ConvRef) {
         r.system_line(&texts::nothing_to_cancel(&r.peer));
         return;
     }
-    // Our answer already left: the asker may have its result, and a cancel would leave the
-    // two windows saying different things.
+    // Our answer already left: the asker may have its result (the two windows may then say
+    // different things), or never send it (it restarted): ended here all the same, and said.
     if service::verification_answered(r) {
         r.system_line(&texts::answer_already_sent(&r.peer));
-        return;
     }
     close_answer_dialog(r);
     if let Some(fx) = service::act(r, |conv, rng| conv.abort_verification(rng)) {

@@ -271,17 +271,27 @@ unsafe extern "C" fn direct_override(
             // SAFETY: the conversation's account is live.
             let typed = unsafe { ConvRef::from_account(account, name) }.map(|r| r.key());
             let nick = name.split('@').next().unwrap_or(name);
-            for other in [nick.to_owned(), name.to_lowercase(), nick.to_lowercase()] {
-                // SAFETY: the conversation's account is live.
-                let Some(r) = (unsafe { ConvRef::from_account(account, &other) }) else {
-                    continue;
-                };
-                if other.is_empty() || Some(r.key()) == typed {
+            let folded = |n: &str| n.split('@').next().unwrap_or(n).to_lowercase();
+            // The loaded conversations not in plaintext whose name folds to the same nick
+            // (`Bob` for `bob`, `bob@server` for `Bob`), and the spellings that may name one
+            // still on disk.
+            let loaded = service::protected()
+                .into_iter()
+                .filter(|r| r.account() == account && folded(&r.peer) == folded(name));
+            let spelled = [nick.to_owned(), name.to_lowercase(), nick.to_lowercase()]
+                .into_iter()
+                .filter(|other| !other.is_empty())
+                .filter_map(|other| {
+                    // SAFETY: the conversation's account is live.
+                    unsafe { ConvRef::from_account(account, &other) }
+                });
+            for r in loaded.chain(spelled) {
+                if Some(r.key()) == typed {
                     continue;
                 }
                 if !(service::track_name(&r) && plaintext_ok(&r)) {
                     // SAFETY: libpurple's error out-parameter.
-                    unsafe { set_error(error, &texts::spelled_target_refused(name, &other)) };
+                    unsafe { set_error(error, &texts::spelled_target_refused(name, &r.peer)) };
                     return sys::PURPLE_CMD_RET_FAILED;
                 }
             }

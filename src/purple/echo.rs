@@ -269,7 +269,8 @@ pub(crate) fn typed<'a>(lines: impl IntoIterator<Item = &'a String>, text: &str,
 /// Matched by text (libpurple may write it as other markup: linkified, escaped another way),
 /// once; only when the text looks like a line.
 pub(crate) fn let_through(conv: &ConvRef, text: &str) {
-    if is_sotto_text(crate::protocol::wire::without_replay_stamp(text)) {
+    let t = crate::protocol::wire::without_replay_stamp(text);
+    if is_sotto_text(t) || crate::protocol::wire::has_embedded_line(t) {
         let marker = LetThrough {
             conv: sender(&conv.key()),
             text: SecretString::from(text.trim()),
@@ -474,7 +475,9 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                 // A line the service wrote again with words in front (purple-discord's pin
                 // mark or "EDIT: ", skypeweb's "Edited: ", slack-libpurple's "[edit]"): never
                 // shown raw, nor taken for plaintext sent from another client of ours.
-                if crate::protocol::wire::has_embedded_line(text) {
+                if flags & sys::PURPLE_MESSAGE_SYSTEM == 0
+                    && crate::protocol::wire::has_embedded_line(text)
+                {
                     let sent = flags & sys::PURPLE_MESSAGE_SEND != 0;
                     if with_sent(|s| s.note_needed(text.trim())).unwrap_or(true) {
                         // SAFETY: libpurple's conversation for this write (NULL-checked).

@@ -396,7 +396,20 @@ unsafe extern "C" fn receiving_im_msg(
                 unsafe { glue::replace_gstring(message, Some(&html)) };
                 0
             }
-            ReceiveAction::PassThrough => 0,
+            ReceiveAction::PassThrough => {
+                // A Sotto line inside someone's plaintext (a reply quoting one, written where
+                // it showed raw) is shown as a mark, never raw.
+                if raw.contains("?S") {
+                    let text = glue::markup_to_text(&raw);
+                    let masked = crate::protocol::wire::mask_lines(&text);
+                    if masked != text {
+                        let html = markup::text_to_html(&masked);
+                        // SAFETY: valid out-parameter.
+                        unsafe { glue::replace_gstring(message, Some(&html)) };
+                    }
+                }
+                0
+            }
             ReceiveAction::Swallow => {
                 // SAFETY: valid out-parameter.
                 unsafe { glue::replace_gstring(message, None) };

@@ -198,7 +198,7 @@ impl Sessions {
                     if let Some(s) = self.sessions.get_mut(old) {
                         s.conv.put_back_held(handed_back);
                     }
-                    if let Err(reason) = self.persist(old, &[]) {
+                    if let Err(reason) = self.persist_forced(old) {
                         self.note(format!(
                             "holding text again after a failed rename: {reason}"
                         ));

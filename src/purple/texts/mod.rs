@@ -53,19 +53,7 @@ pub(crate) fn plain(s: &str) -> String {
 /// (GTK breaks lines on them too), zero-width and joiner characters, bidi marks, embeddings,
 /// overrides and isolates, and the byte order mark.
 pub(crate) fn one_line(s: &str) -> impl Iterator<Item = char> + '_ {
-    let hidden = |c: char| {
-        c.is_control()
-            || matches!(
-                c,
-                '\u{061C}'
-                    | '\u{180E}'
-                    | '\u{200B}'..='\u{200F}'
-                    | '\u{2028}'..='\u{202E}'
-                    | '\u{2060}'..='\u{2064}'
-                    | '\u{2066}'..='\u{2069}'
-                    | '\u{FEFF}'
-            )
-    };
+    let hidden = |c: char| c.is_control() || crate::protocol::wire::is_invisible(c);
     s.chars().map(move |c| if hidden(c) { ' ' } else { c })
 }
 
@@ -726,8 +714,8 @@ pub(crate) fn unknown_command(word: &str) -> String {
 /// `/sotto cancel` after our answer to the contact's question left.
 pub(crate) fn answer_already_sent(peer: &str) -> String {
     format!(
-        "your answer to {peer}'s question has already been sent: the check cannot be cancelled \
-         now; its result comes from {peer}."
+        "your answer to {peer}'s question had already been sent: {peer} may already see the \
+         check's result; here it ends without one."
     )
 }
 

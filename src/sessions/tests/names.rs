@@ -1526,6 +1526,19 @@ fn queued_for(p: &mut Peer, peer: &str) -> Option<usize> {
         .map(|(queued, _)| queued)
 }
 
+/// bob is renamed to `new` while the store refuses to move any conversation: the rename fails.
+fn rename_fails_in_the_store(alice: &mut Peer, new: &str) {
+    alice.store().execute_raw(
+        "CREATE TRIGGER no_rename BEFORE UPDATE OF peer ON session
+         BEGIN SELECT RAISE(ABORT, 'damaged'); END",
+    );
+    let (old, new_key) = (alice.key_for("bob"), alice.key_for(new));
+    let moved = alice
+        .sessions
+        .rename(&old, &new_key, new, &settings(Policy::Manual));
+    assert!(matches!(moved, Some(Err(_))), "{moved:?}");
+}
+
 /// Text held on a marked name is taken out of the conversation (and saved so) before the move;
 /// when the store then cannot move the conversation, nothing moved: the text is held again
 /// for the old name, in memory and on disk. It used to be dropped without a word.
@@ -1535,15 +1548,7 @@ fn text_held_on_a_marked_name_is_held_again_when_the_move_fails() {
     let _mallory = encrypted_with_mallory(&mut alice, "held-move-fails", 16);
     let secret = "typed for the real bob";
     mallory_takes_bobs_name(&mut alice, secret);
-    alice.store().execute_raw(
-        "CREATE TRIGGER no_rename BEFORE UPDATE OF peer ON session
-         BEGIN SELECT RAISE(ABORT, 'damaged'); END",
-    );
-    let (old, new) = (alice.key_for("bob"), alice.key_for("bob_away"));
-    let moved = alice
-        .sessions
-        .rename(&old, &new, "bob_away", &settings(Policy::Manual));
-    assert!(matches!(moved, Some(Err(_))), "{moved:?}");
+    rename_fails_in_the_store(&mut alice, "bob_away");
     for restarted in [false, true] {
         if restarted {
             alice.sessions.drop_memory();
@@ -1556,16 +1561,12 @@ fn text_held_on_a_marked_name_is_held_again_when_the_move_fails() {
     }
 }
 
-/// alice typed to bob under "always" while her start waited; nobody answered and the start
-/// lapsed, leaving the text held in a conversation now in plaintext; then the server renames
-/// bob onto mallory's known name. The text is handed back, and stays so after a restart: it
-/// was taken out in memory only (a plaintext conversation with no event writes nothing), and
-/// the row carried it to mallory's name, where her next session would have sent it to her.
-#[test]
-fn text_held_after_a_lapsed_start_is_handed_back_at_a_rename_onto_another_for_good() {
+/// alice (who knows mallory) typed "typed for bob" under "always" while her start waited;
+/// nobody answered and the start lapsed: the text is held in a conversation in plaintext.
+fn lapsed_with_text_held(test: &str, seed: u64) -> Peer {
     use crate::protocol::session::HANDSHAKE_TIMEOUT_SECS;
-    let mut alice = peer("lapsed-rename", "alice", "bob", 33);
-    let _mallory = encrypted_with_mallory(&mut alice, "lapsed-rename", 17);
+    let mut alice = peer(test, "alice", "bob", seed);
+    let _mallory = encrypted_with_mallory(&mut alice, test, seed + 100);
     let k = alice.key.clone();
     let at = |t: u64| Settings {
         now_secs: t,
@@ -1576,23 +1577,27 @@ fn text_held_after_a_lapsed_start_is_handed_back_at_a_rename_onto_another_for_go
         .outgoing(&k, "bob", "typed for bob", &at(0), &mut alice.rng)
         .expect("outgoing");
     assert_eq!(out, Outgoing::Hold);
+    let later = at(2 * HANDSHAKE_TIMEOUT_SECS);
     alice
         .sessions
-        .incoming(
-            &k,
-            "bob",
-            "plain chatter",
-            &at(2 * HANDSHAKE_TIMEOUT_SECS),
-            &mut alice.rng,
-        )
+        .incoming(&k, "bob", "plain chatter", &later, &mut alice.rng)
         .expect("incoming");
     assert_eq!(
-        alice
-            .sessions
-            .state(&k, "bob", &at(2 * HANDSHAKE_TIMEOUT_SECS)),
+        alice.sessions.state(&k, "bob", &later),
         Some(ConvState::Plaintext),
         "the start lapsed"
     );
+    alice
+}
+
+/// alice typed to bob under "always" while her start waited; nobody answered and the start
+/// lapsed, leaving the text held in a conversation now in plaintext; then the server renames
+/// bob onto mallory's known name. The text is handed back, and stays so after a restart: it
+/// was taken out in memory only (a plaintext conversation with no event writes nothing), and
+/// the row carried it to mallory's name, where her next session would have sent it to her.
+#[test]
+fn text_held_after_a_lapsed_start_is_handed_back_at_a_rename_onto_another_for_good() {
+    let mut alice = lapsed_with_text_held("lapsed-rename", 33);
     let notices = renamed(&mut alice, "bob", "mallory");
     assert_handed_back(&notices, "bob", "typed for bob");
     alice.sessions.drop_memory();
@@ -1601,4 +1606,15 @@ fn text_held_after_a_lapsed_start_is_handed_back_at_a_rename_onto_another_for_go
         Some(0),
         "after a restart"
     );
+}
+
+/// The same held text, when the store then cannot move the conversation: it was saved out of
+/// the conversation for the move, and is saved back in (written even in plaintext with no
+/// event), held for bob now and after a restart.
+#[test]
+fn text_held_after_a_lapsed_start_is_kept_when_the_move_fails() {
+    let mut alice = lapsed_with_text_held("lapsed-move-fails", 34);
+    rename_fails_in_the_store(&mut alice, "mallory");
+    alice.sessions.drop_memory();
+    assert_eq!(queued_for(&mut alice, "bob"), Some(1), "after a restart");
 }
