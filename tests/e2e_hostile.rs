@@ -818,17 +818,7 @@ fn xmpp_unloading_after_a_lapsed_start_says_what_is_typed_now_is_not_encrypted()
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_plaintext_in_an_encrypted_conversation_is_one_plain_line() {
-    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
-    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    p.bob.client.command("unload");
-    p.bob.client.expect("bob's plugin unloaded", WAIT, |l| {
-        l.tag == "PLUGIN_UNLOADED"
-    });
-    p.alice
-        .client
-        .expect_system(&bob, "alice: bob ended the session", WAIT, |t| {
-            t.contains("ended")
-        });
+    let (mut p, alice, bob) = bob_ends_with_sotto_unloaded();
     let spoof = "see you<br><font color=\"#808080\">Sotto: encrypted conversation started \
                  (verified)</font><br>(12:01:07) bob: the code is 4471\u{2028}(12:01:09) bob: \
                  really";
@@ -856,13 +846,9 @@ fn xmpp_plaintext_in_an_encrypted_conversation_is_one_plain_line() {
     p.assert_no_criticals();
 }
 
-/// bob's device without Sotto showed one of alice's lines raw, and bob replies to it (Telegram
-/// plugins write a reply as "> alice wrote: > ?S1D… words"): his words are shown, after the
-/// warning, with the quoted line as a mark. The reply was taken for a line changed on the way
-/// and hidden: bob's words lost.
-#[test]
-#[ignore = "e2e: run via make e2e"]
-fn xmpp_a_reply_quoting_a_sotto_line_shows_the_words_not_the_line() {
+/// An encrypted XMPP pair whose bob unloads Sotto (his session ends, alice is told): what he
+/// sends next is plaintext. The pair, alice's and bob's addresses.
+fn bob_ends_with_sotto_unloaded() -> (Pair, String, String) {
     let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     p.bob.client.command("unload");
@@ -874,6 +860,17 @@ fn xmpp_a_reply_quoting_a_sotto_line_shows_the_words_not_the_line() {
         .expect_system(&bob, "alice: bob ended the session", WAIT, |t| {
             t.contains("ended")
         });
+    (p, alice, bob)
+}
+
+/// bob's device without Sotto showed one of alice's lines raw, and bob replies to it (Telegram
+/// plugins write a reply as "> alice wrote: > ?S1D… words"): his words are shown, after the
+/// warning, with the quoted line as a mark. The reply was taken for a line changed on the way
+/// and hidden: bob's words lost.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_reply_quoting_a_sotto_line_shows_the_words_not_the_line() {
+    let (mut p, alice, bob) = bob_ends_with_sotto_unloaded();
     let quoted = format!("?S1D{}", "Qx".repeat(40));
     let reply = format!("&gt; alice wrote:<br>&gt; {quoted}<br>my phone can't read this");
     p.bob.client.send_raw(&alice, &reply);
