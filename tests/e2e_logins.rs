@@ -97,6 +97,27 @@ fn xmpp_a_raw_sotto_line_written_by_another_path_is_never_shown() {
     p.assert_no_criticals();
 }
 
+/// bob's words, encrypted, end with a Sotto line he pasted ("did you get this? ?S1D…"): alice
+/// reads them whole, and bob's own window shows them as sent. The window's guard against
+/// services that write a line again with words in front hid both (the words were lost: their
+/// message key was used).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_encrypted_words_that_end_with_a_sotto_line_are_shown() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let words = format!("did you get this? ?S1D{}", "Qx".repeat(30));
+    p.bob.client.send(&alice, &words);
+    p.alice.client.expect_received(&bob, &words, WAIT);
+    p.bob.client.expect_sent(&alice, &words, WAIT);
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        "did you get this",
+        "bob's words",
+    );
+    p.assert_no_criticals();
+}
+
 /// Another path writes plaintext as sent into alice's encrypted window: the XMPP carbons
 /// plugin's copy of what another client of hers (without Sotto) sent bob, written with `SEND`
 /// alone, or a forged carbon. A warning comes first: it looked like what alice sent over the

@@ -204,15 +204,18 @@ pub fn mask_lines(text: &str) -> String {
     let mut rest = text;
     while let Some(at) = rest.find("?S") {
         let after = &rest[at + 2..];
-        let mut chars = after.chars();
-        let is_line = chars.next().is_some_and(|c| matches!(c, '1'..='9'))
-            && chars
-                .next()
-                .is_some_and(|c| matches!(c, 'Q' | 'I' | 'R' | 'C' | 'D' | 'E' | 'P'));
+        let b = after.as_bytes();
+        // This version's types, or any capital for a later version (as `is_sotto_text`).
+        let typed = match (b.first(), b.get(1)) {
+            (Some(b'1'), Some(t)) => b"QIRCDEP".contains(t),
+            (Some(b'2'..=b'9'), Some(t)) => t.is_ascii_uppercase(),
+            _ => false,
+        };
+        // A body of at least 16 characters: "what does ?S1D mean?" is words.
+        let body = if typed { &after[2..] } else { "" };
+        let end = body.find(|c: char| !body_char(c)).unwrap_or(body.len());
         out.push_str(&rest[..at]);
-        if is_line {
-            let body = &after[2..];
-            let end = body.find(|c: char| !body_char(c)).unwrap_or(body.len());
+        if typed && end >= 16 {
             out.push_str("[encrypted line]");
             rest = &body[end..];
         } else {
@@ -889,8 +892,10 @@ mod tests {
         );
         assert_eq!(mask_lines("a ?S1 and ?S1x stay"), "a ?S1 and ?S1x stay");
         assert_eq!(
-            mask_lines("?S2DabcdEF and ?S1DLNz\\_Fr-kQ done, ?S é"),
-            "[encrypted line] and [encrypted line] done, ?S é"
+            mask_lines(
+                "?S2KabcdEFabcdEFabcd and ?S1DLNz\\_Fr-kQ0123456789 done, ?S é, ?S1D means?"
+            ),
+            "[encrypted line] and [encrypted line] done, ?S é, ?S1D means?"
         );
         // Invisible characters after the line do not make it someone's words.
         assert!(has_embedded_line(&format!("EDIT: {line}\u{200b}\u{feff}")));

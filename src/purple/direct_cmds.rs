@@ -268,32 +268,16 @@ unsafe extern "C" fn direct_override(
         // after `@`) that names another conversation not in plaintext is refused: the text
         // would reach that contact in plaintext under this spelling.
         if matches!(kind, Kind::NamedMsg | Kind::NamedQuery) {
+            // Every conversation of the account, saved or loaded (after a restart none is
+            // loaded yet), whose nick folds the same (`Bob` for `bob`, `bob@server` for `Bob`).
+            let fold: fn(&str) -> String = |n| n.split('@').next().unwrap_or(n).to_lowercase();
             // SAFETY: the conversation's account is live.
-            let typed = unsafe { ConvRef::from_account(account, name) }.map(|r| r.key());
-            let nick = name.split('@').next().unwrap_or(name);
-            let folded = |n: &str| n.split('@').next().unwrap_or(n).to_lowercase();
-            // The loaded conversations not in plaintext whose name folds to the same nick
-            // (`Bob` for `bob`, `bob@server` for `Bob`), and the spellings that may name one
-            // still on disk.
-            let loaded = service::protected()
-                .into_iter()
-                .filter(|r| r.account() == account && folded(&r.peer) == folded(name));
-            let spelled = [nick.to_owned(), name.to_lowercase(), nick.to_lowercase()]
-                .into_iter()
-                .filter(|other| !other.is_empty())
-                .filter_map(|other| {
-                    // SAFETY: the conversation's account is live.
-                    unsafe { ConvRef::from_account(account, &other) }
-                });
-            for r in loaded.chain(spelled) {
-                if Some(r.key()) == typed {
-                    continue;
-                }
-                if !(service::track_name(&r) && plaintext_ok(&r)) {
-                    // SAFETY: libpurple's error out-parameter.
-                    unsafe { set_error(error, &texts::spelled_target_refused(name, &r.peer)) };
-                    return sys::PURPLE_CMD_RET_FAILED;
-                }
+            let twin = unsafe { ConvRef::from_account(account, name) }
+                .and_then(|r| service::folded_twin(&r, fold));
+            if let Some(other) = twin {
+                // SAFETY: libpurple's error out-parameter.
+                unsafe { set_error(error, &texts::spelled_target_refused(name, &other)) };
+                return sys::PURPLE_CMD_RET_FAILED;
             }
         }
         // IRC sends `/msg a,b text` to each of a and b: every target is checked, and a mix of

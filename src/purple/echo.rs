@@ -475,9 +475,8 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                 // A line the service wrote again with words in front (purple-discord's pin
                 // mark or "EDIT: ", skypeweb's "Edited: ", slack-libpurple's "[edit]"): never
                 // shown raw, nor taken for plaintext sent from another client of ours.
-                if flags & sys::PURPLE_MESSAGE_SYSTEM == 0
-                    && crate::protocol::wire::has_embedded_line(text)
-                {
+                let own = glue::writing_own_line();
+                if !own && crate::protocol::wire::has_embedded_line(text) {
                     let sent = flags & sys::PURPLE_MESSAGE_SEND != 0;
                     if with_sent(|s| s.note_needed(text.trim())).unwrap_or(true) {
                         // SAFETY: libpurple's conversation for this write (NULL-checked).
@@ -488,6 +487,16 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                     return 1;
                 }
                 if !is_sotto_text(text) {
+                    // A Sotto line inside text another path writes (a plugin's quote of a
+                    // message, written as a system line, never through the receive hook) is
+                    // shown as a mark, never raw.
+                    let masked = crate::protocol::wire::mask_lines(text);
+                    if !own && masked != text {
+                        let html = markup::text_to_html(&masked);
+                        // SAFETY: libpurple's out-parameter, non-null; the old string is
+                        // GLib-owned.
+                        unsafe { glue::replace_gstring(message, Some(&html)) };
+                    }
                     // SAFETY: libpurple's conversation for this write (NULL-checked inside).
                     unsafe { warn_plaintext_as_ours(conv, flags) };
                     return 0;

@@ -543,6 +543,7 @@ impl ConvRef {
     /// Write one Sotto state line (system, never logged). `text` is plain text: escaped here.
     pub(crate) fn system_line(&self, text: &str) {
         let html = sotto_html(text);
+        let _own = OwnLine::writing();
         self.write(
             None,
             &html,
@@ -657,8 +658,35 @@ pub(crate) unsafe fn write_to(
 pub(crate) unsafe fn system_line_to(conv: *mut sys::PurpleConversation, text: &str) {
     let html = sotto_html(text);
     let flags = sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_NO_LOG;
+    let _own = OwnLine::writing();
     // SAFETY: per the caller.
     unsafe { write_to(conv, None, &html, flags) };
+}
+
+thread_local! {
+    /// Set while Sotto writes one of its own state lines (they may quote what the user typed,
+    /// a Sotto line included: "not sent: …").
+    static OWN_LINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// While alive, the write under way is one of Sotto's own state lines ([`writing_own_line`]).
+struct OwnLine(bool);
+
+impl OwnLine {
+    fn writing() -> Self {
+        Self(OWN_LINE.with(|o| o.replace(true)))
+    }
+}
+
+impl Drop for OwnLine {
+    fn drop(&mut self) {
+        OWN_LINE.with(|o| o.set(self.0));
+    }
+}
+
+/// Whether the write under way is one of Sotto's own state lines, never another plugin's.
+pub(crate) fn writing_own_line() -> bool {
+    OWN_LINE.with(std::cell::Cell::get)
 }
 
 /// Whether `account` has exactly this protocol id and username (its username can change:

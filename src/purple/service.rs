@@ -197,14 +197,21 @@ fn irc_twin(r: &ConvRef) -> Option<String> {
     if r.protocol != IRC {
         return None;
     }
+    folded_twin(r, irc_fold)
+}
+
+/// Another conversation of `r`'s account, saved or loaded, whose name `fold` makes the same as
+/// `r`'s but is spelled otherwise, and that keeps plaintext out: its name. When the store
+/// cannot list the account's conversations, `r`'s own name (nothing goes in plaintext).
+pub(crate) fn folded_twin(r: &ConvRef, fold: fn(&str) -> String) -> Option<String> {
     let key = r.key();
-    let folded = irc_fold(&key.peer);
+    let folded = fold(&key.peer);
     let Some(peers) = with_sessions(|s| s.known_peers(&key)).flatten() else {
         return Some(r.peer.clone());
     };
     peers
         .into_iter()
-        .filter(|p| *p != key.peer && irc_fold(p) == folded)
+        .filter(|p| *p != key.peer && fold(p) == folded)
         .find(|p| !allowed_here(&r.with_peer(p.as_str())))
 }
 
