@@ -86,6 +86,18 @@ fn xmpp_a_raw_sotto_line_written_by_another_path_is_never_shown() {
         );
         assert!(!w.shown().contains("?S1"), "{w:?}");
     }
+    // A plugin's own system line quoting a message (purple-discord's reply quote) with a
+    // line inside: written with the line masked, the words kept.
+    let quote = format!("> bob: {raw} what was that?");
+    p.alice.client.command(&format!(
+        "write {bob} {} {}",
+        flags::SYSTEM,
+        escape_arg(&quote)
+    ));
+    let w = p.alice.client.expect_write("the quote, masked", WAIT, |w| {
+        w.is_with(&bob) && w.shown().contains("what was that?")
+    });
+    assert!(w.shown().contains("[encrypted line]"), "{w:?}");
     assert!(
         !p.alice
             .client

@@ -269,11 +269,13 @@ unsafe extern "C" fn direct_override(
         // would reach that contact in plaintext under this spelling.
         if matches!(kind, Kind::NamedMsg | Kind::NamedQuery) {
             // Every conversation of the account, saved or loaded (after a restart none is
-            // loaded yet), whose nick folds the same (`Bob` for `bob`, `bob@server` for `Bob`).
-            let fold: fn(&str) -> String = |n| n.split('@').next().unwrap_or(n).to_lowercase();
+            // loaded yet), whose nick folds the same (`Bob` for `bob`, `bob@server` for `Bob`),
+            // when the typed name itself would get plaintext (else it is encrypted anyway).
             // SAFETY: the conversation's account is live.
-            let twin = unsafe { ConvRef::from_account(account, name) }
-                .and_then(|r| service::folded_twin(&r, fold));
+            let typed = unsafe { ConvRef::from_account(account, name) };
+            let twin = typed
+                .filter(|r| service::track_name(r) && plaintext_ok(r))
+                .and_then(|r| service::folded_twin(&r, service::silc_fold));
             if let Some(other) = twin {
                 // SAFETY: libpurple's error out-parameter.
                 unsafe { set_error(error, &texts::spelled_target_refused(name, &other)) };

@@ -270,7 +270,10 @@ pub(crate) fn typed<'a>(lines: impl IntoIterator<Item = &'a String>, text: &str,
 /// once; only when the text looks like a line.
 pub(crate) fn let_through(conv: &ConvRef, text: &str) {
     let t = crate::protocol::wire::without_replay_stamp(text);
-    if is_sotto_text(t) || crate::protocol::wire::has_embedded_line(t) {
+    if is_sotto_text(t)
+        || crate::protocol::wire::has_embedded_line(t)
+        || crate::protocol::wire::mask_lines(t) != t
+    {
         let marker = LetThrough {
             conv: sender(&conv.key()),
             text: SecretString::from(text.trim()),

@@ -152,8 +152,9 @@ fn with_sessions<T>(f: impl FnOnce(&mut Sessions) -> T) -> Option<T> {
 
 /// The user (or an auto-reply) sends `text` to `r`.
 pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
-    // Only IRC has twins; the check is skipped elsewhere (no extra lookup per message).
-    let open = || r.protocol == IRC && allowed_here(r);
+    // Only IRC and SILC have twins; the check is skipped elsewhere (no extra lookup per
+    // message).
+    let open = || (r.protocol == IRC || r.protocol == SILC) && allowed_here(r);
     if let Some(twin) = open().then(|| irc_twin(r)).flatten() {
         let fx = Effects {
             notices: vec![Notice::SameIrcNick {
@@ -171,6 +172,22 @@ pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
 
 /// libpurple's IRC protocol id.
 const IRC: &str = "prpl-irc";
+
+/// libpurple's SILC protocol id.
+const SILC: &str = "prpl-silc";
+
+/// A SILC nick as its servers match it (stringprep's SILC identifier profile: invisible
+/// characters dropped, case folded, compatibility forms; `@server` aside): libpurple's SILC
+/// protocol normalizes nothing, so `Bob`, `bob` and `ｂｏｂ` are three conversations to it and
+/// one person to the server.
+pub(crate) fn silc_fold(name: &str) -> String {
+    let nick = name.split('@').next().unwrap_or(name);
+    let visible: String = nick
+        .chars()
+        .filter(|c| !crate::protocol::wire::is_invisible(*c))
+        .collect();
+    crate::protocol::verify::normalize_answer(&visible).to_string()
+}
 
 /// A nick under IRC's RFC 1459 case mapping, which most servers follow (ngircd does not):
 /// `[`, `]`, `\`, `~` are the capitals of `{`, `}`, `|`, `^`. libpurple names an IRC contact by
@@ -194,10 +211,11 @@ fn irc_fold(nick: &str) -> String {
 /// nothing goes in plaintext here. Its name. When the store cannot list the account's
 /// conversations, `r`'s own name: nothing goes either.
 fn irc_twin(r: &ConvRef) -> Option<String> {
-    if r.protocol != IRC {
-        return None;
+    match r.protocol.as_str() {
+        IRC => folded_twin(r, irc_fold),
+        SILC => folded_twin(r, silc_fold),
+        _ => None,
     }
-    folded_twin(r, irc_fold)
 }
 
 /// Another conversation of `r`'s account, saved or loaded, whose name `fold` makes the same as
@@ -619,7 +637,21 @@ unsafe extern "C" fn checkpoint_tick(_data: sys::gpointer) -> sys::gboolean {
 
 #[cfg(test)]
 mod tests {
-    use super::irc_fold;
+    use super::{irc_fold, silc_fold};
+
+    /// SILC's servers match nicks by stringprep's identifier profile: these all name bob.
+    #[test]
+    fn silc_nicks_fold_as_silc_servers_match_them() {
+        for spelled in [
+            "Bob",
+            "BOB@silc.example",
+            "\u{ff42}\u{ff4f}\u{ff42}",
+            "bo\u{200b}b",
+        ] {
+            assert_eq!(silc_fold(spelled), silc_fold("bob"), "{spelled:?}");
+        }
+        assert_ne!(silc_fold("bob"), silc_fold("rob"));
+    }
 
     #[test]
     fn irc_nicks_fold_under_rfc_1459s_case_mapping() {
