@@ -155,7 +155,7 @@ pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
     // Only IRC and SILC have twins; the check is skipped elsewhere (no extra lookup per
     // message).
     let open = || (r.protocol == IRC || r.protocol == SILC) && allowed_here(r);
-    if let Some(twin) = open().then(|| irc_twin(r)).flatten() {
+    if let Some(twin) = open().then(|| nick_twin(r)).flatten() {
         let fx = Effects {
             notices: vec![Notice::SameIrcNick {
                 twin,
@@ -204,13 +204,14 @@ fn irc_fold(nick: &str) -> String {
         .collect()
 }
 
-/// On IRC, for a conversation `r` that would let plaintext out ([`allowed_here`]: the caller
-/// asks first): another one of the account, with the same nick under RFC 1459's case mapping
-/// but spelled otherwise (`bob[1]`, `bob{1}`), that keeps plaintext out (encrypted, held, a
+/// On IRC and SILC, for a conversation `r` that would let plaintext out ([`allowed_here`]: the
+/// caller asks first): another one of the account, with the same nick as the server matches
+/// nicks (IRC: RFC 1459's case mapping, `bob[1]` and `bob{1}`; SILC: [`silc_fold`]) but spelled
+/// otherwise, that keeps plaintext out (encrypted, held, a
 /// name an encrypted conversation moved away from): the server delivers to that contact, so
 /// nothing goes in plaintext here. Its name. When the store cannot list the account's
 /// conversations, `r`'s own name: nothing goes either.
-fn irc_twin(r: &ConvRef) -> Option<String> {
+fn nick_twin(r: &ConvRef) -> Option<String> {
     match r.protocol.as_str() {
         IRC => folded_twin(r, irc_fold),
         SILC => folded_twin(r, silc_fold),
@@ -342,7 +343,7 @@ pub(crate) fn conv_state(r: &ConvRef) -> Option<ConvState> {
 /// Whether a line that bypasses `sending-im-msg` (IRC's `/msg`, `/query`, `/me`) may go to `r`
 /// in plaintext (`Sessions::plaintext_allowed`).
 pub(crate) fn plaintext_allowed(r: &ConvRef) -> bool {
-    allowed_here(r) && irc_twin(r).is_none()
+    allowed_here(r) && nick_twin(r).is_none()
 }
 
 /// [`plaintext_allowed`] for `r`'s own conversation alone.
