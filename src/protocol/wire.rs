@@ -199,32 +199,51 @@ pub fn is_invisible(c: char) -> bool {
 /// characters, a `\` a service escaped one with included) replaced by `[encrypted line]`:
 /// words around a quoted line are shown, the line never raw.
 pub fn mask_lines(text: &str) -> String {
-    let body_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '\\';
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("?S") {
-        let after = &rest[at + 2..];
-        let b = after.as_bytes();
-        // This version's types, or any capital for a later version (as `is_sotto_text`).
-        let typed = match (b.first(), b.get(1)) {
-            (Some(b'1'), Some(t)) => b"QIRCDEP".contains(t),
-            (Some(b'2'..=b'9'), Some(t)) => t.is_ascii_uppercase(),
-            _ => false,
-        };
-        // A body of at least 16 characters: "what does ?S1D mean?" is words.
-        let body = if typed { &after[2..] } else { "" };
-        let end = body.find(|c: char| !body_char(c)).unwrap_or(body.len());
         out.push_str(&rest[..at]);
-        if typed && end >= 16 {
-            out.push_str("[encrypted line]");
-            rest = &body[end..];
-        } else {
-            out.push_str("?S");
-            rest = after;
+        let after = &rest[at + 2..];
+        match line_after_prefix(after) {
+            Some(len) => {
+                out.push_str("[encrypted line]");
+                rest = &after[len..];
+            }
+            None => {
+                out.push_str("?S");
+                rest = after;
+            }
         }
     }
     out.push_str(rest);
     out
+}
+
+/// Whether [`mask_lines`] would change `text` (without copying it: the text may be decrypted
+/// words, which are kept only in wiped buffers).
+pub fn has_line(text: &str) -> bool {
+    text.match_indices("?S")
+        .any(|(at, _)| line_after_prefix(&text[at + 2..]).is_some())
+}
+
+/// After a `?S`: the length of the rest of a Sotto line there (a version digit, a type letter
+/// of this version or any capital for a later one, as `is_sotto_text`, and a body of at least
+/// 16 `b64u` characters or `\`, a service's escape), if one is: "what does ?S1D mean?" is
+/// words.
+fn line_after_prefix(after: &str) -> Option<usize> {
+    let body_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '\\';
+    let b = after.as_bytes();
+    let typed = match (b.first(), b.get(1)) {
+        (Some(b'1'), Some(t)) => b"QIRCDEP".contains(t),
+        (Some(b'2'..=b'9'), Some(t)) => t.is_ascii_uppercase(),
+        _ => false,
+    };
+    if !typed {
+        return None;
+    }
+    let body = &after[2..];
+    let end = body.find(|c: char| !body_char(c)).unwrap_or(body.len());
+    (end >= 16).then_some(2 + end)
 }
 
 /// `text` without the time stamp an IRC bouncer puts in front of a line it plays back to a
@@ -891,6 +910,10 @@ mod tests {
             "> bob wrote:\n> [encrypted line]\nmy phone can't read this"
         );
         assert_eq!(mask_lines("a ?S1 and ?S1x stay"), "a ?S1 and ?S1x stay");
+        assert!(!has_line("a ?S1 and ?S1x stay, ?S1D means?"));
+        assert!(has_line(&format!(
+            "> bob wrote:\n> {line}\nmy phone can't read this"
+        )));
         assert_eq!(
             mask_lines(
                 "?S2KabcdEFabcdEFabcd and ?S1DLNz\\_Fr-kQ0123456789 done, ?S é, ?S1D means?"

@@ -272,7 +272,7 @@ pub(crate) fn let_through(conv: &ConvRef, text: &str) {
     let t = crate::protocol::wire::without_replay_stamp(text);
     if is_sotto_text(t)
         || crate::protocol::wire::has_embedded_line(t)
-        || crate::protocol::wire::mask_lines(t) != t
+        || crate::protocol::wire::has_line(t)
     {
         let marker = LetThrough {
             conv: sender(&conv.key()),
