@@ -151,6 +151,13 @@ impl Session {
             _ => None,
         }
     }
+
+    /// Takes everything this conversation waited to send again (a not-read notice named it),
+    /// the main session's first, then each other client's.
+    fn take_all_resend(&mut self) -> Vec<SecretString> {
+        let others = self.others.iter_mut().flat_map(|o| o.conv.take_resend());
+        self.conv.take_resend().into_iter().chain(others).collect()
+    }
 }
 
 /// A conversation as loaded from the store (see [`Session`]'s fields of the same names).

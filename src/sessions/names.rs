@@ -217,8 +217,7 @@ impl Sessions {
             .sessions
             .remove(new)
             .map(|mut s| {
-                let others = s.others.iter_mut().flat_map(|o| o.conv.take_resend());
-                let resend: Vec<_> = s.conv.take_resend().into_iter().chain(others).collect();
+                let resend = s.take_all_resend();
                 s.conv
                     .take_held()
                     .into_iter()
@@ -295,9 +294,7 @@ impl Sessions {
         // too, PROTOCOL.md §5.1).
         let mut handed_back: Vec<String> = handed_back.iter().map(|t| t.to_string()).collect();
         if foreign || held_key || another_contact {
-            let others = moved.others.iter_mut().flat_map(|o| o.conv.take_resend());
-            let resend: Vec<_> = moved.conv.take_resend().into_iter().chain(others).collect();
-            handed_back.extend(resend.iter().map(|t| t.to_string()));
+            handed_back.extend(moved.take_all_resend().iter().map(|t| t.to_string()));
         }
         if foreign || held_key {
             let _ = moved.conv.set_blocked(true, &mut rand_core::OsRng);

@@ -270,7 +270,7 @@ impl Conversation {
     /// ends here, without a message to the peer, so nothing waits for a reply that cannot come
     /// and its secrets go.
     pub fn question_not_sent(&mut self) -> ReceiveOutcome {
-        self.verification.reset();
+        self.drop_verification();
         ReceiveOutcome::swallow()
     }
 
