@@ -104,7 +104,9 @@ unsafe extern "C" fn action_chosen(data: *mut c_void, index: c_int) {
             (Pending::Verify(r), 0) => compare(&r),
             (Pending::Verify(r), 1) => ask(&r),
             (Pending::Compare { r, key }, 0) => mark_verified(&r, &key),
-            (Pending::KeyChanged { r, key, .. }, 0) => accept_new_key(&r, &key),
+            (Pending::KeyChanged { r, key, .. }, 0) => {
+                accept_new_key(&r, &key);
+            }
             // Said only while it is true: another client's key holds nothing (that client
             // gets nothing until then, as its line said), and a key accepted meanwhile
             // (`/sotto accept`) holds nothing any more.
@@ -166,8 +168,11 @@ fn mark_verified(r: &ConvRef, key: &IdentityPublic) {
     r.conversation_or_new();
     if service::waiting(r).is_some_and(|(_, blocked)| blocked)
         && service::peer_key(r).as_ref() == Some(key)
+        && !accept_new_key(r, key)
     {
-        accept_new_key(r, key);
+        // Not accepted (the decision could not be saved; the window says so): not recorded
+        // as verified either, or the trust table would list a key the conversation holds.
+        return;
     }
     match service::mark_verified(r, key) {
         Some(Ok(())) => r.system_line(&texts::compared_verified(
@@ -754,7 +759,8 @@ pub(crate) fn close_all_key_dialogs() {
 
 /// The user accepts the contact's changed key `expected` (the dialog showed it, or
 /// `/sotto accept` named it). Refused when the session's key is another one by now.
-pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) {
+/// Returns whether the key is accepted now.
+pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
     // Accepted (a dialog's button, `/sotto accept`): any other dialog about that key would
     // only ask again.
     let accepted = |shown: &IdentityPublic, _| shown == expected;
@@ -762,7 +768,7 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) {
     if let Some(fx) = service::accept_other_client(r, &expected.fingerprint().to_string()) {
         close_key_dialogs(r, accepted);
         present::apply(r, fx);
-        return;
+        return true;
     }
     match service::accept_key(r, expected) {
         Some(Ok(fx)) => {
@@ -772,6 +778,12 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) {
             // "(key NOT accepted)" goes from the title (apply redecorates only when something
             // was held or said).
             present::redecorate(r);
+            return true;
+        }
+        // Rolled back and still held: the effects say it could not be saved (the dialog
+        // stays, to try again).
+        Some(Err(AcceptError::NotSaved(fx))) => {
+            present::apply(r, *fx);
         }
         // The conversation waits for no key (its key is accepted): the key shown was another
         // client's that is gone by now (its session ended, or it was let go). Nothing to warn
@@ -796,6 +808,7 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) {
         Some(Err(AcceptError::NoKey)) => r.system_line(&texts::nothing_to_accept(&r.peer)),
         None => {}
     }
+    false
 }
 
 /// `/sotto accept [FINGERPRINT PREFIX]`: accept the contact's current key only when the user

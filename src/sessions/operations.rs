@@ -318,18 +318,20 @@ impl Sessions {
         rng: &mut R,
         act: impl FnOnce(&mut Conversation, &mut R) -> ReceiveOutcome,
     ) -> Option<Effects> {
-        self.act_saved(key, peer_raw, settings, rng, act)
+        self.act_saved(key, peer_raw, settings, rng, &[], act)
             .map(|(fx, _)| fx)
     }
 
     /// [`Sessions::act`], and whether what the action decided was saved (`false` also for a
-    /// saved conversation that cannot be restored: nothing was decided).
+    /// saved conversation that cannot be restored: nothing was decided). `record`: trust
+    /// events written in the save's own transaction besides the action's (never shown).
     pub(super) fn act_saved<R: CryptoRngCore>(
         &mut self,
         key: &ConvKey,
         peer_raw: &str,
         settings: &Settings,
         rng: &mut R,
+        record: &[Event],
         act: impl FnOnce(&mut Conversation, &mut R) -> ReceiveOutcome,
     ) -> Option<(Effects, bool)> {
         let reply = self.reply_to(key, peer_raw);
@@ -348,7 +350,10 @@ impl Sessions {
         let mut out = act(&mut s.conv, rng);
         out.events.splice(0..0, ticked.events);
         let held = Self::fan_out_held(s, &out.events, rng);
+        let shown = out.events.len();
+        out.events.extend_from_slice(record);
         let saved = self.persist(key, &out.events);
+        out.events.truncate(shown);
         let mut fx = Effects::default();
         if saved.is_ok() {
             fx.elsewhere = held;
@@ -417,7 +422,7 @@ impl Sessions {
             let _ = self.session(key, peer_raw, settings);
             self.end_others(key, rng)
         };
-        let (mut fx, saved) = self.act_saved(key, peer_raw, settings, rng, |conv, rng| {
+        let (mut fx, saved) = self.act_saved(key, peer_raw, settings, rng, &[], |conv, rng| {
             if start {
                 conv.start(rng)
             } else {

@@ -131,19 +131,6 @@ impl Sessions {
         }
     }
 
-    /// Record the current session's key as accepted (the user accepted a changed key).
-    pub(super) fn record_accepted(&mut self, key: &ConvKey) {
-        let Some(peer_key) = self.loaded_peer_key(key) else {
-            return;
-        };
-        let Some(store) = self.store.as_ref() else {
-            return;
-        };
-        if let Err(e) = store.record_key_seen(&key.protocol, &key.account, &key.peer, &peer_key) {
-            self.note(format!("recording an accepted key: {e}"));
-        }
-    }
-
     /// The user compared fingerprints and they matched: `peer_key` is recorded, verified.
     pub fn mark_verified(
         &mut self,
@@ -253,7 +240,6 @@ pub enum Changed {
 }
 
 /// Why accepting a key was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AcceptError {
     /// No session with this contact has a key to accept.
     NoKey,
@@ -263,6 +249,23 @@ pub enum AcceptError {
         /// The key the session has now.
         current: IdentityPublic,
     },
+    /// The decision could not be saved: nothing was accepted (the conversation was rolled
+    /// back, still held) and nothing recorded; what to tell the user is in the effects.
+    NotSaved(Box<super::Effects>),
+}
+
+// By hand: the effects carry what the user typed, never printed.
+impl std::fmt::Debug for AcceptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoKey => f.write_str("NoKey"),
+            Self::Different { current } => f
+                .debug_struct("Different")
+                .field("current", &current.fingerprint().to_string())
+                .finish(),
+            Self::NotSaved(_) => f.write_str("NotSaved"),
+        }
+    }
 }
 
 impl Sessions {
@@ -285,16 +288,23 @@ impl Sessions {
             }
             Some(_) => {}
         }
-        let (fx, saved) = self.act_saved(key, peer_raw, settings, rng, |conv, rng| {
-            conv.acknowledge_peer_key(rng)
-        })?;
+        // The key is recorded as accepted in the save's own transaction (as a session's start
+        // records its key): a kill between two commits cannot leave the conversation sending
+        // while the trust table, which a restart goes by, has it held again.
+        let accepted = Event::Started {
+            peer: *expected,
+            fingerprint: expected.fingerprint(),
+        };
+        let (fx, saved) =
+            self.act_saved(key, peer_raw, settings, rng, &[accepted], |conv, rng| {
+                conv.acknowledge_peer_key(rng)
+            })?;
         // Not saved: rolled back, still held, and the user told so. The trust table must not
         // say otherwise (a later handshake with the key would then lift the hold by itself,
-        // and the title would drop its "key NOT accepted").
+        // and the title would drop its "key NOT accepted"); nor may the window say accepted.
         if !saved {
-            return Some(Ok(fx));
+            return Some(Err(AcceptError::NotSaved(Box::new(fx))));
         }
-        self.record_accepted(key);
         // Accepted and saved: a client whose own session this one now is needs it no more.
         if let Some(s) = self.sessions.get_mut(key).filter(|s| !s.conv.is_blocked()) {
             let gone = s.superseded_by_main();

@@ -46,6 +46,23 @@ fn accept(p: &mut Peer, name: &str, key: &crate::protocol::IdentityPublic) -> Ef
         .expect("accepted")
 }
 
+/// The user accepts `key` for `name` while saves fail: refused as not saved; its effects.
+fn accept_unsaved(p: &mut Peer, name: &str, key: &crate::protocol::IdentityPublic) -> Effects {
+    let refused = p.sessions.accept_key(
+        &p.key_for(name),
+        name,
+        &settings(Policy::Manual),
+        key,
+        &mut p.rng,
+    );
+    match refused {
+        Some(Err(trust::AcceptError::NotSaved(fx))) => *fx,
+        Some(Ok(_)) => panic!("said accepted, though not saved"),
+        Some(Err(e)) => panic!("{e:?}"),
+        None => panic!("no conversation"),
+    }
+}
+
 #[test]
 fn an_encrypted_conversation_follows_a_rename() {
     let (mut alice, mut bob) = encrypted("follow");
@@ -296,7 +313,8 @@ fn a_message_to_send_again_survives_a_failed_save() {
             .collect()
     };
     alice.store().fail_snapshot_saves(true);
-    let fx = accept(&mut alice, "bob", &key);
+    let fx = accept_unsaved(&mut alice, "bob", &key);
+    assert_not_saved(&fx);
     assert!(
         resent(&fx).is_empty() && fx.inject.is_empty(),
         "rolled back"
@@ -334,8 +352,7 @@ fn an_acceptance_that_could_not_be_saved_accepts_nothing() {
     let (mut alice, mut bob) = changed_key("accept-unsaved");
     let key = alice.sessions.loaded_peer_key(&alice.key).expect("a key");
     alice.store().fail_snapshot_saves(true);
-    let fx = accept(&mut alice, "bob", &key);
-    assert_not_saved(&fx);
+    assert_not_saved(&accept_unsaved(&mut alice, "bob", &key));
     alice.store().fail_snapshot_saves(false);
     let records = alice
         .store()
@@ -490,9 +507,9 @@ fn accepting_takes_exactly_the_key_that_was_shown() {
             &mut alice.rng,
         )
         .expect("a conversation");
-    assert_eq!(
-        refused.err(),
-        Some(trust::AcceptError::Different { current: shown })
+    assert!(
+        matches!(refused, Err(trust::AcceptError::Different { current }) if current == shown),
+        "refused, naming the key it has now"
     );
     assert_eq!(
         alice
@@ -506,6 +523,48 @@ fn accepting_takes_exactly_the_key_that_was_shown() {
         bob.receive("alice", &fx.inject).2,
         vec!["held until accepted".to_owned()]
     );
+}
+
+#[test]
+fn an_acceptance_that_cannot_be_recorded_is_not_made() {
+    let (mut alice, mut bob) = changed_key("accept-untrusted");
+    let key = alice.key.clone();
+    let shown = alice.sessions.loaded_peer_key(&key).expect("a key");
+    alice.send_to("bob", "held until accepted", Policy::Manual);
+    // The trust table cannot take the key: the acceptance is one commit with the
+    // conversation's save, so neither happens (a restart goes by the trust table).
+    alice.store().execute_raw(
+        "CREATE TRIGGER damaged BEFORE INSERT ON trust BEGIN SELECT RAISE(ABORT, 'damaged'); END",
+    );
+    let fx = accept_unsaved(&mut alice, "bob", &shown);
+    assert_not_saved(&fx);
+    assert!(key_ids(&fx.inject).is_empty(), "nothing held went out");
+    for restarted in [false, true] {
+        if restarted {
+            alice.sessions.drop_memory();
+        }
+        assert_eq!(
+            alice
+                .sessions
+                .waiting(&key, "bob", &settings(Policy::Manual)),
+            Some((1, true)),
+            "still held, still blocked (restarted: {restarted})"
+        );
+    }
+    assert!(!alice
+        .store()
+        .accepted_keys("prpl-test", "alice", "bob")
+        .unwrap()
+        .contains(&shown));
+    alice.store().execute_raw("DROP TRIGGER damaged");
+    let fx = accept(&mut alice, "bob", &shown);
+    assert_eq!(
+        bob.receive("alice", &fx.inject).2,
+        vec!["held until accepted".to_owned()]
+    );
+    alice.sessions.drop_memory();
+    let (out, _) = alice.send_to("bob", "after a restart", Policy::Manual);
+    assert_eq!(data_lines(&lines_of(out)), 1, "accepted on disk too");
 }
 
 #[test]
