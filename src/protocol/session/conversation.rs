@@ -742,17 +742,27 @@ impl Conversation {
                         // nothing was read in it: the peer stopped before it had the new
                         // session (it dropped the handshake we completed on its `?S1R`), and
                         // would never end that one.
+                        // An end on a key the user has not accepted speaks for that key's
+                        // session only: it never ends a session with another key (a server
+                        // that finished a handshake with its own key must not end the
+                        // contact's). One on an accepted key speaks for the contact.
+                        let for_the_contact = |other: &Session| !unaccepted || other.peer == peer;
                         let now = self.now;
                         let unconfirmed = !current
                             && self.initiated_at.is_some_and(|t| {
                                 now.saturating_sub(t) <= HANDSHAKE_TIMEOUT_SECS && now >= t
                             })
-                            && self.phase.session().is_some_and(|s| !s.ratchet.has_read());
+                            && self
+                                .phase
+                                .session()
+                                .is_some_and(|s| !s.ratchet.has_read() && for_the_contact(s));
                         if current || unconfirmed {
                             let handshake =
                                 mem::replace(&mut self.phase, Phase::Plaintext).into_handshake();
                             self.phase = Phase::Finished(handshake);
-                            self.previous = None;
+                            if !current || self.previous.as_deref().is_some_and(for_the_contact) {
+                                self.previous = None;
+                            }
                             // No session carries the run any more (PROTOCOL.md §5.2).
                             self.verification.reset();
                             out.events.push(Event::Ended { by_peer: true });

@@ -574,3 +574,60 @@ fn a_late_copy_of_a_question_already_answered_changes_nothing() {
         }
     }
 }
+
+/// A server finishes a handshake as bob with its own key (never accepted) and then ends that
+/// session: its end speaks for its key only. bob's session, pushed back to be the previous
+/// one, still reads his words (they were "a message for no session" after such an end).
+#[test]
+fn an_end_from_a_key_not_accepted_leaves_the_contacts_session() {
+    let (mut a, mut b, mut rng) = established(33);
+    let (mut server, _) = new_identity_starts_with(&mut a, 0xeb, &mut rng);
+    assert!(a.is_blocked());
+    let end = server.stop(&mut rng).inject;
+    let (_, _, events) = deliver(&mut a, end, &mut rng);
+    assert!(
+        events.contains(&Event::Ended { by_peer: true }),
+        "{events:?}"
+    );
+    let lines = send(&mut b, "still here", &mut rng);
+    assert_eq!(
+        shown_with_key(&mut a, lines, &mut rng),
+        Some(("still here".to_owned(), None)),
+        "bob's session still reads"
+    );
+    // After a restart too.
+    let mut a =
+        Conversation::restore(IdentityKey::generate(&mut rng), &a.snapshot()).expect("restore");
+    let lines = send(&mut b, "and after a restart", &mut rng);
+    assert_eq!(
+        shown_with_key(&mut a, lines, &mut rng),
+        Some(("and after a restart".to_owned(), None))
+    );
+}
+
+/// The same server's session, pushed back by a re-key alice started with bob: its end, within
+/// the 120 s in which an end in the previous session can end a current one nothing was read
+/// in, does not end alice's new session with bob (another key).
+#[test]
+fn an_end_in_a_previous_session_of_another_key_leaves_the_new_one() {
+    let (mut a, mut b, mut rng) = established(35);
+    let (mut server, _) = new_identity_starts_with(&mut a, 0xed, &mut rng);
+    let start = a.start(&mut rng).inject;
+    let (_, to_a, _) = deliver(&mut b, start, &mut rng);
+    let (_, to_b, _) = deliver(&mut a, to_a, &mut rng);
+    deliver(&mut b, to_b, &mut rng);
+    assert_eq!(a.state(), ConvState::Encrypted);
+    assert!(!a.is_blocked(), "bob's accepted key again");
+    let end = server.stop(&mut rng).inject;
+    let (_, _, events) = deliver(&mut a, end, &mut rng);
+    assert!(
+        !events.contains(&Event::Ended { by_peer: true }),
+        "{events:?}"
+    );
+    assert_eq!(a.state(), ConvState::Encrypted);
+    let lines = send(&mut a, "the new session goes on", &mut rng);
+    assert_eq!(
+        deliver(&mut b, lines, &mut rng).0,
+        ["the new session goes on"]
+    );
+}
