@@ -329,6 +329,11 @@ impl DoubleRatchet {
             if msg.index < self.nr {
                 return Err(DecryptError::Duplicate);
             }
+            // The last index a chain can have: nothing follows it (a contact that skipped its
+            // way up there must not wrap the count, nor panic a debug build).
+            let Some(after) = msg.index.checked_add(1) else {
+                return Err(DecryptError::TooFarAhead);
+            };
             // The next message in order (the usual case) skips nothing: no copy of the chain.
             let (new_skipped, (mk, next)) = if msg.index == self.nr {
                 (Vec::new(), ckr.step())
@@ -338,7 +343,7 @@ impl DoubleRatchet {
             };
             let out = open(mk)?;
             self.ckr = Some(next);
-            self.nr = msg.index + 1;
+            self.nr = after;
             self.store_skipped(new_skipped);
             return Ok(out);
         }
@@ -568,5 +573,39 @@ mod tests {
         let bytes = plaintext(2, &[0xff, 0xfe]).expect("not a text");
         assert_eq!(&*bytes, &[0xff, 0xfe]);
         assert!(bytes.into_text().is_none());
+    }
+
+    /// A contact that skipped its way up to the last index a chain can have: a message there
+    /// is refused, and the receiving count does not wrap (it panicked a debug build).
+    #[test]
+    fn the_last_index_of_a_chain_is_refused_without_wrapping() {
+        use crate::protocol::handshake::{Initiator, Responder};
+        use crate::protocol::IdentityKey;
+        use rand_chacha::rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(41);
+        let (alice, bob) = (
+            IdentityKey::generate(&mut rng),
+            IdentityKey::generate(&mut rng),
+        );
+        let (init, m1) = Initiator::start(1, &mut rng);
+        let (resp, m2) = Responder::respond(&bob, 2, &m1, &[], &mut rng).expect("respond");
+        let (est_a, m3) = init.finish(&alice, &m2, &[]).expect("finish");
+        let est_b = resp.finish(&m3).expect("finish");
+        let mut a = DoubleRatchet::new(&est_a, &mut rng).expect("a");
+        let mut b = DoubleRatchet::new(&est_b, &mut rng).expect("b");
+        let (id, hash) = (est_a.session_id(), est_a.handshake_hash());
+        let first = a.encrypt(id, &hash, 0, b"first");
+        assert!(b.decrypt(&hash, &first, &mut rng).is_ok());
+        // Both chains stand at the same key; only the counts move to the end (the contact's
+        // 4.3 million authenticated messages of 1,000 skipped indices each, in short).
+        a.ns = u32::MAX;
+        b.nr = u32::MAX;
+        let last = a.encrypt(id, &hash, 0, b"last");
+        assert_eq!(last.index, u32::MAX);
+        assert!(matches!(
+            b.decrypt(&hash, &last, &mut rng),
+            Err(DecryptError::TooFarAhead)
+        ));
+        assert_eq!(b.nr, u32::MAX, "no wrap");
     }
 }
