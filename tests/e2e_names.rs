@@ -557,8 +557,9 @@ fn xmpp_a_relaying_contact_is_caught_by_the_names() {
 /// bob is `bob[x]` and alice's conversation with him is encrypted. Most IRC servers (RFC 1459
 /// case mapping; ngircd is not one of them) deliver to `bob[x]` what is sent to `bob{x}`:
 /// `/msg bob{x} ...`, `/query bob{x} ...` and text typed in a `bob{x}` window used to leave in
-/// plaintext (no conversation has that name). Now each is held with a line that says why,
-/// never on the wire; bob's own conversation stays encrypted.
+/// plaintext (no conversation has that name), and so did text typed in windows named
+/// `@bob[x]`, `bob[x],nobody` or `bob[x]!u@h`, which libpurple sends to bob[x]. Now each is
+/// held with a line that says why, never on the wire; bob's own conversation stays encrypted.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_another_spelling_of_an_encrypted_nick_gets_no_plaintext() {
@@ -581,8 +582,27 @@ fn irc_another_spelling_of_an_encrypted_nick_gets_no_plaintext() {
                 t.contains("NOT sent") && t.contains(secret) && t.contains("bob[x]")
             });
     }
+    // Window names libpurple sends to bob[x] too: channel-mode prefixes it skips before it
+    // sends (`/query @bob[x]`, a name from a channel's list), a comma list, RFC 2812's
+    // nick!user@host. Each used to be a conversation of its own, in plaintext.
+    let spellings = ["@bob[x]", "+bob[x]", "bob[x],nobody", "bob[x]!u@h"];
+    let others: Vec<String> = (0..spellings.len())
+        .map(|i| format!("kittiwake {i}"))
+        .collect();
+    for (name, secret) in spellings.iter().zip(&others) {
+        p.alice.client.send(name, secret);
+        p.alice
+            .client
+            .expect_system(name, &format!("{name}: not sent, and why"), WAIT, |t| {
+                t.contains("NOT sent") && t.contains(secret.as_str()) && t.contains("bob[x]")
+            });
+    }
     thread::sleep(Duration::from_secs(1));
-    for secret in secrets {
+    for secret in secrets
+        .iter()
+        .copied()
+        .chain(others.iter().map(String::as_str))
+    {
         assert_hidden(&[&p.alice.tap, &p.bob.tap], secret, "another spelling");
     }
     let Pair { alice, bob, .. } = &mut p;

@@ -246,11 +246,12 @@ unsafe extern "C" fn direct_override(
         // user%host@server) reach a person whose conversation is named by the nick alone: the
         // nick is checked too, and such a spelling of a contact that is not in plaintext is
         // refused (the text would leave in plaintext under the other spelling).
+        // So do a nick with channel-mode prefixes (`@bob`): libpurple sends a window's lines
+        // to the nick without them.
         if matches!(kind, Kind::Msg | Kind::Query | Kind::Refuse) {
-            let spelled_otherwise = name.split(',').filter_map(|t| {
-                let nick = t.split(['!', '@', '%']).next()?;
-                (nick.len() != t.len() && !nick.is_empty()).then_some(nick)
-            });
+            let typed: Vec<&str> = name.split(',').collect();
+            let reached = service::irc_reached(name);
+            let spelled_otherwise = reached.into_iter().filter(|n| !typed.contains(n));
             for nick in spelled_otherwise {
                 // SAFETY: the conversation's account is live.
                 let plain = unsafe { ConvRef::from_account(account, nick) }

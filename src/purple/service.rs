@@ -213,10 +213,42 @@ fn irc_fold(nick: &str) -> String {
 /// conversations, `r`'s own name: nothing goes either.
 fn nick_twin(r: &ConvRef) -> Option<String> {
     match r.protocol.as_str() {
-        IRC => folded_twin(r, irc_fold),
+        IRC => irc_twin(r),
         SILC => folded_twin(r, silc_fold),
         _ => None,
     }
+}
+
+/// The leading characters libpurple's IRC protocol skips in a window's name before it sends
+/// (`irc_nick_skip_mode`: `@+%&` by default, or the server's `PREFIX` symbols, which commonly
+/// add `~`); none can begin a nick.
+const IRC_MODE_PREFIXES: &[char] = &['@', '+', '%', '&', '~'];
+
+/// The nicks a line sent under the IRC name `name` reaches (a window's name, a `/msg` target):
+/// channel-mode prefixes skipped (`@bob` is sent to `bob`), each of a comma list (`bob,carol`),
+/// each cut to its nick (RFC 2812's `msgto`: `bob!user@host`, `bob@server`, `bob%host`).
+pub(crate) fn irc_reached(name: &str) -> Vec<&str> {
+    name.split(',')
+        .filter_map(|t| {
+            let t = t.trim_start_matches(IRC_MODE_PREFIXES);
+            t.split(['!', '@', '%']).next().filter(|n| !n.is_empty())
+        })
+        .collect()
+}
+
+/// [`folded_twin`] for IRC, where a window's name may reach other nicks than itself
+/// ([`irc_reached`]): another conversation of the account, named by a nick the window's name
+/// reaches (under RFC 1459's case mapping), that keeps plaintext out.
+fn irc_twin(r: &ConvRef) -> Option<String> {
+    let key = r.key();
+    let reached: Vec<String> = irc_reached(&key.peer).into_iter().map(irc_fold).collect();
+    let Some(peers) = with_sessions(|s| s.known_peers(&key)).flatten() else {
+        return Some(r.peer.clone());
+    };
+    peers
+        .into_iter()
+        .filter(|p| *p != key.peer && reached.contains(&irc_fold(p)))
+        .find(|p| !allowed_here(&r.with_peer(p.as_str())))
 }
 
 /// Another conversation of `r`'s account, saved or loaded, whose name `fold` makes the same as
@@ -638,7 +670,20 @@ unsafe extern "C" fn checkpoint_tick(_data: sys::gpointer) -> sys::gboolean {
 
 #[cfg(test)]
 mod tests {
-    use super::{irc_fold, silc_fold};
+    use super::{irc_fold, irc_reached, silc_fold};
+
+    /// What libpurple sends a window's line to: every nick the name reaches.
+    #[test]
+    fn an_irc_name_reaches_the_nicks_libpurple_and_servers_send_to() {
+        assert_eq!(irc_reached("bob"), ["bob"]);
+        assert_eq!(irc_reached("@bob"), ["bob"]);
+        assert_eq!(irc_reached("+%~&bob"), ["bob"]);
+        assert_eq!(irc_reached("bob,@carol"), ["bob", "carol"]);
+        assert_eq!(irc_reached("bob!user@host"), ["bob"]);
+        assert_eq!(irc_reached("bob%host@server"), ["bob"]);
+        assert!(irc_reached("@").is_empty());
+        assert!(irc_reached(",,").is_empty());
+    }
 
     /// SILC's servers match nicks by stringprep's identifier profile: these all name bob.
     #[test]

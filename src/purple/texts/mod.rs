@@ -485,11 +485,13 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
              one of them. Try again in a moment."
         ),
         Notice::SameIrcNick { twin, unsent } => format!(
-            "message NOT sent ({unsent}): the server takes {peer} for {twin} (nicks that differ \
-             only in case, or on IRC in [ ] \\ ~ and {{ }} | ^, are one), and Sotto keeps unencrypted \
-             text away from {twin} (the conversation is encrypted, or waits for encryption), \
-             so this spelling would send it unencrypted to them. Write in the conversation \
-             with {twin}, or end encryption there (/sotto stop) first."
+            "message NOT sent ({unsent}): the server delivers what is sent to {peer} to {twin} \
+             (nicks that differ only in case, or on IRC in [ ] \\ ~ and {{ }} | ^, are one; on \
+             IRC a leading @ + % & ~, a list with commas and nick!user@host reach the nick), \
+             and Sotto keeps unencrypted text away from {twin} (the conversation is encrypted, \
+             or waits for encryption), so this spelling would send it unencrypted to them. \
+             Write in the conversation with {twin}, or end encryption there (/sotto stop) \
+             first."
         ),
         Notice::Unrestorable { reason, unsent } => {
             let what = match unsent {
