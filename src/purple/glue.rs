@@ -606,6 +606,12 @@ pub(crate) fn open_ims() -> Vec<*mut sys::PurpleConversation> {
 /// or reorder it (bidi controls) made a space. Names the server or the contact chose (a nick, a
 /// resource) appear in many of these lines; Sotto's own `\n` (the help) stays.
 fn sotto_html(text: &str) -> String {
+    line_html(&format!("Sotto: {text}"))
+}
+
+/// A line of Sotto's own as the window's HTML: escaped, with the characters on which GTK
+/// breaks or reorders lines made spaces (a name in it is the server's or the contact's choice).
+fn line_html(text: &str) -> String {
     let text: String = text
         .chars()
         .map(|c| match c {
@@ -620,7 +626,7 @@ fn sotto_html(text: &str) -> String {
             c => c,
         })
         .collect();
-    super::markup::text_to_html(&format!("Sotto: {text}"))
+    super::markup::text_to_html(&text)
 }
 
 /// Write `html` into the conversation `conv` with `flags`.
@@ -909,8 +915,11 @@ pub(crate) unsafe fn arg(args: *mut *mut c_char, index: usize) -> String {
 /// `error` must be null or libpurple's error out-parameter.
 pub(crate) unsafe fn set_error(error: *mut *mut c_char, msg: &str) {
     if !error.is_null() {
+        // Pidgin writes a command's error into the window as HTML, and the names in Sotto's
+        // errors are the server's choice: escaped as Sotto's lines are (Finch decodes the
+        // entities as it strips markup).
         // SAFETY: per the caller.
-        unsafe { *error = g_strdup(msg) };
+        unsafe { *error = g_strdup(&line_html(msg)) };
     }
 }
 
@@ -928,6 +937,26 @@ mod tests {
             assert!(!html.contains(fake), "{fake:?}: {html:?}");
         }
         assert!(sotto_html("one\ntwo").contains("<br"));
+    }
+
+    /// A command's error names a conversation (the server's choice of name): Pidgin writes it
+    /// as HTML, so it is escaped and cannot draw a line of its own or a link.
+    #[test]
+    fn a_command_error_is_written_as_text() {
+        let mut error: *mut c_char = std::ptr::null_mut();
+        let name = "<br>Sotto: encrypted conversation started <a href='x'>(verified)</a>";
+        // SAFETY: a local out-parameter; freed below with g_free.
+        unsafe { set_error(&mut error, &format!("Sotto: not sent to {name}")) };
+        let written = cstr_to_string(error).expect("an error");
+        // SAFETY: g_strdup's copy.
+        unsafe { sys::g_free(error.cast()) };
+        assert!(
+            !written.contains('<') && !written.contains('\''),
+            "{written}"
+        );
+        assert!(written.contains("&lt;br&gt;Sotto:"), "{written}");
+        // SAFETY: a null out-parameter is ignored.
+        unsafe { set_error(std::ptr::null_mut(), "ignored") };
     }
 
     /// Our own nick in a room, as its occupants see it: the room's spelling of the one occupant
