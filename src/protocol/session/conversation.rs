@@ -216,13 +216,12 @@ impl Conversation {
     }
 
     /// Puts `texts` (oldest first) in front of what waits to be sent again over the next
-    /// session, keeping the newest [`SENT_KEPT`].
+    /// session. All are kept, never dropped without a word: they were taken out of this
+    /// conversation and its host's other sessions, each list bounded as it grew
+    /// ([`SENT_KEPT`]).
     pub fn put_back_resend(&mut self, texts: Vec<SecretString>) {
         for text in texts.into_iter().rev() {
             self.resend.push_front(text);
-        }
-        while self.resend.len() > SENT_KEPT {
-            self.resend.pop_front();
         }
     }
 
@@ -975,9 +974,16 @@ impl Conversation {
                 out.events.push(Event::NotRead {
                     text: Some(text.to_string()),
                 });
-                // Sent again by itself once a new session is up (PROTOCOL.md §2.2).
-                if self.resend.len() >= SENT_KEPT {
-                    self.resend.pop_front();
+                // Sent again by itself once a new session is up (PROTOCOL.md §2.2). The list is
+                // bounded: the oldest text waiting goes back to the user, told so (it was
+                // dropped without a word after its "sent again by itself" notice).
+                while self.resend.len() >= SENT_KEPT {
+                    let Some(oldest) = self.resend.pop_front() else {
+                        break;
+                    };
+                    out.events.push(Event::NotResent {
+                        text: oldest.to_string(),
+                    });
                 }
                 self.resend.push_back(text);
             }

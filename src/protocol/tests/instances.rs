@@ -354,6 +354,43 @@ fn a_message_that_was_not_read_is_sent_again_over_a_new_session() {
 
 /// A data line handed back undelivered (an XMPP error) names its text while the sender
 /// remembers it, and changes nothing: the text is still there for a not-read notice.
+/// More messages named unread than the list of those waiting to be sent again keeps (32: a
+/// server forging a notice for each message typed, before any new session): the oldest goes
+/// back to the user, told so, never dropped after its "sent again by itself" line.
+#[test]
+fn a_text_pushed_out_of_the_resend_list_is_handed_back() {
+    let (mut alice, _bob, mut rng) = established(907);
+    let mut handed_back = Vec::new();
+    for i in 0..33u32 {
+        let line = send(&mut alice, &format!("message {i}"), &mut rng);
+        let mut nobody =
+            Conversation::new(IdentityKey::generate(&mut rng), 0x100 + i, Policy::Manual);
+        let notice = nobody.receive(&line[0], 0, &mut rng).inject;
+        assert_eq!(notice.len(), 1);
+        let told = alice.receive(&notice[0], 0, &mut rng);
+        assert_eq!(not_read(&told.events), [Some(format!("message {i}"))]);
+        handed_back.extend(told.events.into_iter().filter_map(|e| match e {
+            Event::NotResent { text } => Some(text),
+            _ => None,
+        }));
+    }
+    assert_eq!(handed_back, ["message 0"]);
+    // The other 32 still wait: /sotto stop hands them back too, each once.
+    let stopped = alice.stop(&mut rng);
+    let rest: Vec<String> = stopped
+        .events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::NotResent { text } => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        rest,
+        (1..33).map(|i| format!("message {i}")).collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn a_line_handed_back_names_its_text_and_changes_nothing() {
     let (mut alice, _laptop, mut rng) = established(905);

@@ -134,7 +134,8 @@ pub(crate) fn not_sent(text: &str) -> String {
 pub(crate) fn not_resent(peer: &str, text: &str) -> String {
     format!(
         "{peer}'s client said it could not read this message, and it is not sent again by \
-         itself (the conversation ended or changed hands, or it was already sent twice): send \
+         itself (the conversation ended or changed hands, it was already sent twice, or more \
+         than 32 messages waited to be sent again): send \
          it again yourself if it still matters: {text}"
     )
 }
