@@ -320,8 +320,9 @@ impl Session {
     }
 
     fn free_slot(&self) -> Option<u8> {
-        (0..u8::try_from(MAX_OTHER_CLIENTS).unwrap_or(u8::MAX))
-            .find(|slot| self.others.iter().all(|o| o.slot != *slot))
+        (0..u8::try_from(MAX_OTHER_CLIENTS).unwrap_or(u8::MAX)).find(|slot| {
+            self.others.iter().all(|o| o.slot != *slot) && !self.kept_rows.contains(slot)
+        })
     }
 }
 
@@ -755,6 +756,20 @@ impl Sessions {
         };
         let mut lines = Vec::new();
         let mut unsent = Vec::new();
+        // Rows that could not be restored hold no session to end: the user ends them all.
+        let kept = std::mem::take(&mut s.kept_rows);
+        for slot in kept {
+            let row = row_name(&key.peer, slot);
+            let deleted = self
+                .store
+                .as_ref()
+                .map(|store| store.delete_session(&key.protocol, &key.account, &row));
+            if let Some(Err(e)) = deleted {
+                self.log
+                    .push(format!("removing another client's session: {e}"));
+                s.kept_rows.push(slot);
+            }
+        }
         for mut o in s.others.drain(..) {
             // Its row goes first: a row left on disk would bring the session back at the key
             // its end line used (a second message under one key and the constant nonce).
@@ -811,26 +826,28 @@ impl Sessions {
         })
     }
 
-    /// Loads the other clients' sessions saved for `key` (a row that cannot be read, or that
-    /// comes from a restored backup, is dropped: its keys may have been used; the client gets a
-    /// new handshake when it writes).
-    pub(super) fn load_others(&mut self, key: &ConvKey) -> Vec<Other> {
+    /// Loads the other clients' sessions saved for `key`, and the slots of rows that cannot be
+    /// restored (kept untouched). A row from a restored backup is dropped: its keys may have
+    /// been used; the client gets a new handshake when it writes. `None`: the rows could not be
+    /// read (the conversation does not load, as for its own row).
+    pub(super) fn load_others(&mut self, key: &ConvKey) -> Option<(Vec<Other>, Vec<u8>)> {
         let Some(identity) = self.identity(&key.protocol, &key.account) else {
-            return Vec::new();
+            return Some((Vec::new(), Vec::new()));
         };
         let Some(store) = self.store.as_ref() else {
-            return Vec::new();
+            return Some((Vec::new(), Vec::new()));
         };
         let rows =
             match store.load_sessions_under(&key.protocol, &key.account, &row_prefix(&key.peer)) {
                 Ok(rows) => rows,
                 Err(e) => {
                     self.log.push(format!("loading other clients: {e}"));
-                    return Vec::new();
+                    return None;
                 }
             };
         let prefix = row_prefix(&key.peer);
         let mut others = Vec::new();
+        let mut kept = Vec::new();
         for (name, bytes, rekey) in rows {
             let slot = name
                 .strip_prefix(&prefix)
@@ -847,17 +864,25 @@ impl Sessions {
                     address,
                     saved: Some(digest(&bytes)),
                 }),
-                _ => {
+                // From a restored backup: its keys may have been used on the wire.
+                (_, Some(_)) if rekey => {
                     self.log
-                        .push("another client's saved session dropped".to_owned());
+                        .push("another client's session from a backup dropped".to_owned());
                     if let Err(e) = store.delete_session(&key.protocol, &key.account, &name) {
                         self.log
                             .push(format!("removing another client's session: {e}"));
                     }
                 }
+                // Written by a newer Sotto, or damaged: kept untouched (it may hold keys a
+                // newer Sotto can still use), its slot never reused.
+                _ => {
+                    self.log
+                        .push("another client's saved session unreadable; kept".to_owned());
+                    kept.extend(slot);
+                }
             }
         }
-        others
+        Some((others, kept))
     }
 }
 

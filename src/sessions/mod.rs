@@ -124,6 +124,10 @@ struct Session {
     unrestorable: Option<String>,
     /// The contact's other clients with sessions of their own (`clients`).
     others: Vec<clients::Other>,
+    /// Slots of other clients' saved rows that could not be restored (written by a newer
+    /// Sotto, damaged): kept untouched on disk, as the main row is, and never reused for a new
+    /// client (its save would overwrite the row); `/sotto stop` deletes them.
+    kept_rows: Vec<u8>,
     /// The transport addresses the contact's clients one by one here (`Settings::addressable`,
     /// and the contact's name names no single client: not an XMPP group chat's private chat,
     /// `room@server/nick`, whose bare JID is the room). Refreshed on every call.
@@ -445,10 +449,12 @@ impl Sessions {
             if moved_to.is_some() {
                 conv.set_first_use(false);
             }
-            let others = if unrestorable.is_none() {
-                self.load_others(key)
+            // Other clients' rows that cannot be read now fail the load, as the main row's
+            // do: with none loaded, a new client would take a slot whose row is on disk.
+            let (others, kept_rows) = if unrestorable.is_none() {
+                self.load_others(key)?
             } else {
-                Vec::new()
+                (Vec::new(), Vec::new())
             };
             // Where the session's client was last heard from (checked against the session's
             // instance tag before use): its lines go there at once after a restart.
@@ -470,6 +476,7 @@ impl Sessions {
                     unrestorable,
                     rekey,
                     others,
+                    kept_rows,
                     addressable: false,
                     greeted: Vec::new(),
                     heard: Vec::new(),

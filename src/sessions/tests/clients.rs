@@ -1261,6 +1261,74 @@ fn forgetting_another_clients_key_stops_what_goes_to_it() {
 /// would come back (after the roll-back, or a restart) at the message key its end line used.
 /// Nothing is sealed for it then; once the disk is back, no two lines to it share a message
 /// key. (The end line used to go out anyway: keystream reuse under the constant nonce.)
+/// Another client's saved session that this Sotto cannot restore (written by a newer one,
+/// damaged) is kept untouched, as the conversation's own row is: a client that starts again
+/// gets a session in another slot, never one saved over the row. `/sotto stop` removes it.
+/// (It was deleted at load, with a debug line only.)
+#[test]
+fn another_clients_row_that_cannot_be_restored_is_kept_and_its_slot_not_reused() {
+    let mut net = Net::new("keptrow");
+    net.both_accepted();
+    let other = net.others()[0].0.clone();
+    let client = if other == DESKTOP { DESKTOP } else { LAPTOP };
+    let key = net.alice.key.clone();
+    let rows = |net: &Net| {
+        net.alice
+            .store()
+            .load_sessions_under(&key.protocol, &key.account, "bob\n")
+            .unwrap()
+            .into_iter()
+            .map(|(name, bytes, _)| (name, bytes.to_vec()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows(&net).len(), 1);
+    assert!(
+        net.alice.store().execute_raw(
+            "UPDATE session SET snapshot = x'534f43310009' WHERE instr(peer, char(10)) > 0"
+        ) > 0
+    );
+    let damaged = rows(&net);
+    net.alice.sessions.drop_memory();
+    net.alice_types("after the restart");
+    assert_eq!(rows(&net), damaged, "kept untouched");
+    // The client starts again: a session of its own, in another slot.
+    let at = Net::at(&net.names, client, net.now);
+    let c = net.client(client);
+    let ck = c.key.clone();
+    let start = c
+        .sessions
+        .start_or_stop(&ck, "alice", &at, true, &mut c.rng)
+        .expect("start")
+        .inject;
+    let queue = start
+        .into_iter()
+        .map(|l| (client.to_owned(), "alice".to_owned(), l))
+        .collect();
+    net.deliver(queue);
+    assert!(net
+        .others()
+        .iter()
+        .any(|(a, reads, _)| *a == other && *reads));
+    let now = rows(&net);
+    assert_eq!(
+        now.len(),
+        2,
+        "{:?}",
+        now.iter().map(|r| &r.0).collect::<Vec<_>>()
+    );
+    assert!(now.contains(&damaged[0]), "the kept row was saved over");
+    net.alice_types("to both again");
+    assert_eq!(
+        net.shown(client).last().map(String::as_str),
+        Some("to both again")
+    );
+    net.alice.stop();
+    assert!(
+        rows(&net).is_empty(),
+        "stop removes every other client's row"
+    );
+}
+
 #[test]
 fn a_stop_whose_deletes_fail_seals_nothing_for_the_other_clients() {
     let mut net = Net::new("stopfail");
