@@ -89,8 +89,25 @@ impl Store {
                 tx.commit()?;
             }
         }
-        self.note_generation(generation);
+        // The count read may be an unsynced commit's that a kill left in the kernel's cache
+        // only: recorded before it is on disk, a power loss would leave the file ahead of the
+        // database, as a restored backup looks (every session re-keyed). The log is synced
+        // first; when it cannot be, the file keeps its older count (the safe side).
+        if self.log_on_disk() {
+            self.note_generation(generation);
+        }
         Ok(())
+    }
+
+    /// Whether every commit in the write-ahead log is on disk (synced now; no log: none).
+    fn log_on_disk(&self) -> bool {
+        if !self.wal {
+            return true;
+        }
+        match fs::File::open(self.path.with_file_name(super::WAL_FILE)) {
+            Ok(log) => log.sync_data().is_ok(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }
     }
 
     /// Records `generation` in the file beside the database (best effort, not synced).

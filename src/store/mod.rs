@@ -182,6 +182,8 @@ impl TrustRecord {
 thread_local! {
     /// [`Store::fail_checkpoints`].
     static FAIL_CHECKPOINTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// [`Store::fail_full_sync`].
+    static FAIL_FULL_SYNC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// The open store.
@@ -203,6 +205,10 @@ pub struct Store {
     /// SQLite's count of rows written (inserted, updated, deleted) by this connection when the
     /// last checkpoint succeeded: [`Store::written_since_checkpoint`].
     checked: std::cell::Cell<u64>,
+    /// The connection may still be at `synchronous = NORMAL` (an unsynced save whose reset to
+    /// `FULL` failed, or was skipped by a panic): a synced save sets `FULL` again first, and
+    /// fails when it cannot (a commit it calls synced must be on disk).
+    relaxed: std::cell::Cell<bool>,
 }
 
 impl core::fmt::Debug for Store {
@@ -260,6 +266,7 @@ impl Store {
             sync_failed: std::cell::Cell::new(None),
             wal,
             checked: std::cell::Cell::new(0),
+            relaxed: std::cell::Cell::new(false),
         };
         store.migrate()?;
         store.check_generation()?;
@@ -348,6 +355,13 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn fail_checkpoints(fail: bool) {
         FAIL_CHECKPOINTS.with(|f| f.set(fail));
+    }
+
+    /// Make every later `synchronous = FULL` on this thread fail, as a statement that cannot
+    /// run (out of memory, a busy connection) would.
+    #[cfg(test)]
+    pub(crate) fn fail_full_sync(fail: bool) {
+        FAIL_FULL_SYNC.with(|f| f.set(fail));
     }
 
     /// Make every later conversation save fail (and nothing else: a rename, trust records),
@@ -561,6 +575,9 @@ impl Store {
         also: &mut dyn FnMut() -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         if synced || !self.wal {
+            if self.relaxed.get() {
+                self.set_synchronous("FULL")?;
+            }
             let generation = self.write_sessions(protocol, account, rows, also)?;
             // The WAL is appended to in order: this fsync made every earlier commit durable
             // too.
@@ -659,9 +676,21 @@ impl Store {
     }
 
     fn set_synchronous(&self, level: &str) -> Result<(), StoreError> {
+        // Marked before the change and cleared only once `FULL` is in force: a failure or a
+        // panic in between leaves the mark, and the next synced save restores `FULL` first.
+        if level != "FULL" {
+            self.relaxed.set(true);
+        }
+        #[cfg(test)]
+        if level == "FULL" && FAIL_FULL_SYNC.with(std::cell::Cell::get) {
+            return Err(StoreError::Io("test: synchronous not set".to_owned()));
+        }
         self.conn
             .prepare_cached(&format!("PRAGMA synchronous = {level}"))?
             .execute([])?;
+        if level == "FULL" {
+            self.relaxed.set(false);
+        }
         Ok(())
     }
 
