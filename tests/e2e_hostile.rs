@@ -139,6 +139,20 @@ fn irc_two_processes_on_one_profile_never_share_keys() {
         let res = second.cmd_status(&bob, &cmdline);
         assert_ne!(res.field(1), "0", "/{cmdline} ran: {res:?}");
     }
+    // A buddy pounce writes its text as sent, then hands it to serv_send_im: refused, and
+    // the window says so with the text (it was left looking sent).
+    let pounced = "a pounce from the second process";
+    second.command(&format!(
+        "pounce {} {}",
+        escape_arg(&bob),
+        escape_arg(pounced)
+    ));
+    second.expect_system(
+        &bob,
+        "the pounce is said not sent, with its text",
+        WAIT,
+        |t| t.contains("not sent") && t.contains(pounced),
+    );
     // The first client is unaffected.
     {
         let Pair { alice, bob, .. } = &mut p;
@@ -152,6 +166,11 @@ fn irc_two_processes_on_one_profile_never_share_keys() {
     }
     thread::sleep(Duration::from_secs(1));
     assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "second process");
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        pounced,
+        "second process's pounce",
+    );
     second.assert_no_criticals();
     p.assert_no_criticals();
 }

@@ -10,7 +10,7 @@ use crate::store::Trust;
 use super::bindings as sys;
 use super::glue::{self, prefs};
 use super::service;
-use super::state::{plugin_handle, with_state, Decorating, Quiet, TitleMark};
+use super::state::{with_state, Decorating, Quiet, TitleMark};
 use super::texts;
 
 /// Whether encrypted conversations go to the logs (`log_encrypted`).
@@ -113,9 +113,11 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
         }
     }
     if !unshown.is_empty() {
-        // The only copy of the texts left: a box that shows all of them, however long.
+        // The only copy of the texts left: a box that shows all of them, however long. Owned
+        // by no plugin: at unload (`stop_all` hands texts back) libpurple closes the plugin's
+        // notifications right after, which took the texts with it.
         glue::notify_long(
-            plugin_handle(),
+            std::ptr::null_mut(),
             &texts::not_sent_to(&r.peer),
             &unshown.join("\n\n"),
         );

@@ -276,6 +276,17 @@ unsafe extern "C" fn wrapped_send_im(
             None => {
                 glue::debug_error("send_im wrapper: no session state; not sending");
                 not_shown_as_sent(&text, flags);
+                // A caller that wrote the text as sent before calling (Pidgin's and Finch's
+                // buddy pounces; their one-shot pounce is gone once it fired) must not leave
+                // it looking sent: the window says it was not, with the text. (An
+                // auto-reply's write is cancelled above.)
+                if flags & sys::PURPLE_MESSAGE_AUTO_RESP == 0 {
+                    r.conversation_or_new();
+                    r.system_line(&texts::send_refused_no_state(
+                        service::unavailable().as_deref(),
+                    ));
+                    r.system_line(&texts::not_sent(&plain));
+                }
                 0
             }
         }

@@ -33,6 +33,7 @@
  *                              does (prints PLUGIN_UNLOADED / PLUGIN_LOADED or PLUGIN_FAILED)
  *   autoreply <buddy> <markup> an auto-reply as serv_got_im makes it: serv_send_im, then the
  *                              window writes it as sent whatever that returned (ECHO autoreply <rc>)
+ *   pounce <buddy> <markup>    a buddy pounce's message: written as sent, then serv_send_im
  *   servsend <buddy> <markup>  hand <markup> to serv_send_im as libpurple's auto-reply does
  *                              (ECHO servsend <what send_im returned>)
  *                              (no sending-im-msg); prints ECHO servsend
@@ -853,6 +854,30 @@ run_command(char *line)
 
 	if (strcmp(verb, "quit") == 0) {
 		g_main_loop_quit(main_loop);
+	} else if (strcmp(verb, "pounce") == 0) {
+		/* A buddy pounce's "send a message", as pidgin/gtkpounce.c and finch/gntpounce.c do
+		 * it: the text written into the window as sent first, then serv_send_im with no
+		 * flags. Prints ECHO pounce <rc>. */
+		char *buddy, *markup, *rc_text;
+		PurpleConversation *conv;
+		int rc;
+
+		if (!arg1 || !rest) {
+			emit("ERROR", 2, verb, "usage: pounce <buddy> <markup>");
+			return;
+		}
+		buddy = unescape(arg1);
+		markup = unescape(rest);
+		conv = purple_find_conversation_with_account(PURPLE_CONV_TYPE_IM, buddy, the_account);
+		if (conv == NULL)
+			conv = purple_conversation_new(PURPLE_CONV_TYPE_IM, the_account, buddy);
+		purple_conversation_write(conv, NULL, markup, PURPLE_MESSAGE_SEND, time(NULL));
+		rc = serv_send_im(purple_account_get_connection(the_account), buddy, markup, 0);
+		rc_text = g_strdup_printf("%d", rc);
+		emit("ECHO", 2, verb, rc_text);
+		g_free(rc_text);
+		g_free(markup);
+		g_free(buddy);
 	} else if (strcmp(verb, "servsend") == 0 || strcmp(verb, "autoreply") == 0) {
 		/* servsend: serv_send_im as libpurple's auto-reply calls it. autoreply: all that
 		 * serv_got_im does for an auto-reply while away: that, then the window writes it as
