@@ -435,6 +435,13 @@ impl Sessions {
         peer_raw: &str,
         settings: &Settings,
     ) -> Option<&mut Session> {
+        // The store names other clients' rows `<peer>\n<slot>` and parked ones
+        // `<peer>\u{1f}parked-…`: a contact whose name holds either character (no protocol's
+        // normal names do) could read or move another's rows. No conversation: every send
+        // fails closed, as without a store.
+        if key.peer.contains(['\n', '\u{1f}']) {
+            return None;
+        }
         if !self.sessions.contains_key(key) {
             let Loaded {
                 mut conv,

@@ -122,6 +122,13 @@ impl Sessions {
         if old == new {
             return None;
         }
+        // A name the store's row names could be taken for (see `Sessions::session`): nothing
+        // moves there; the renamed window reads nothing and sends nothing.
+        if new.peer.contains(['\n', '\u{1f}']) {
+            return Some(Err(
+                "the new name cannot be a conversation's name".to_owned()
+            ));
+        }
         let has_store = self.store.is_some();
         let Some(s) = self.session(old, new_raw, settings) else {
             // With a store, the conversation could not be read (a damaged row, a read error):

@@ -104,6 +104,13 @@ impl Store {
             params![acct, old, new],
         )?;
         move_client_rows(&tx, &acct, old, new)?;
+        // Where each name's session holder was last heard from goes with neither: the moving
+        // conversation learns its holder again from its next authenticated line (as in
+        // memory), and the name's previous holder is not the arriving contact's client.
+        tx.execute(
+            "DELETE FROM holder WHERE account = ?1 AND (peer = ?2 OR peer = ?3)",
+            params![acct, old, new],
+        )?;
         let new_is_known: bool = tx
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM trust WHERE account = ?1 AND peer = ?2)")?
             .query_row(params![acct, new], |r| r.get(0))?;

@@ -639,8 +639,15 @@ fn the_other_clients_rows_follow_their_conversation() {
         ],
     )
     .unwrap();
+    s.set_holder("prpl-irc", "a", "bob", 7, "bob/laptop")
+        .unwrap();
+    s.set_holder("prpl-irc", "a", "bob_away", 9, "someone/else")
+        .unwrap();
     s.rename_peer("prpl-irc", "a", "bob", "bob_away", true, true)
         .unwrap();
+    // Where the holder was heard from is learned again (as in memory), under either name.
+    assert_eq!(s.holder("prpl-irc", "a", "bob").unwrap(), None);
+    assert_eq!(s.holder("prpl-irc", "a", "bob_away").unwrap(), None);
     assert!(under("bob").is_empty(), "left behind: {:?}", under("bob"));
     assert_eq!(
         under("bob_away"),

@@ -1329,6 +1329,55 @@ fn another_clients_row_that_cannot_be_restored_is_kept_and_its_slot_not_reused()
     );
 }
 
+/// The store names another client's row `bob\n0`: a contact whose name is that (a protocol
+/// that normalizes nothing could deliver one) gets no conversation, so nothing of bob's is
+/// read, moved or overwritten under it, and nothing is sent to it; nor does a rename move
+/// bob's conversation onto such a name.
+#[test]
+fn a_name_shaped_like_a_stores_row_gets_no_conversation() {
+    let mut net = Net::new("rowname");
+    net.both_accepted();
+    let key = net.alice.key.clone();
+    let rows = |net: &Net| {
+        net.alice
+            .store()
+            .load_sessions_under(&key.protocol, &key.account, "bob")
+            .unwrap()
+            .into_iter()
+            .map(|(name, bytes, _)| (name, bytes.to_vec()))
+            .collect::<Vec<_>>()
+    };
+    let before = rows(&net);
+    assert_eq!(before.len(), 2, "bob's and his other client's");
+    let at = Net::at(&net.names, "alice", net.now);
+    for name in ["bob\n0", "bob\u{1f}parked-1-00000000"] {
+        let k = net.alice.key_for(name);
+        let a = &mut net.alice;
+        for policy in [Policy::Manual, Policy::Opportunistic, Policy::Always] {
+            let at = Settings {
+                policy,
+                ..at.clone()
+            };
+            assert!(a
+                .sessions
+                .outgoing(&k, name, "hi", &at, &mut a.rng)
+                .is_none());
+        }
+        assert!(a
+            .sessions
+            .incoming(&k, name, "?S1Q", &at, &mut a.rng)
+            .is_none());
+        let renamed = a.sessions.rename(&key, &k, name, &at);
+        assert!(matches!(renamed, Some(Err(_))), "{name:?}");
+    }
+    assert_eq!(rows(&net), before, "nothing of bob's read or moved");
+    net.alice_types("bob goes on");
+    assert_eq!(
+        net.shown(LAPTOP).last().map(String::as_str),
+        Some("bob goes on")
+    );
+}
+
 #[test]
 fn a_stop_whose_deletes_fail_seals_nothing_for_the_other_clients() {
     let mut net = Net::new("stopfail");
