@@ -166,10 +166,15 @@ fn compare(r: &ConvRef) {
 fn mark_verified(r: &ConvRef, key: &IdentityPublic) {
     // What it did shows in the window, also when it was closed since the dialog opened.
     r.conversation_or_new();
-    if service::waiting(r).is_some_and(|(_, blocked)| blocked)
-        && service::peer_key(r).as_ref() == Some(key)
-        && !accept_new_key(r, key)
-    {
+    // A conversation that cannot be read now (its row, a read error) may hold on this very
+    // key: nothing is recorded (that would lift a hold the disk still has).
+    let Some((_, blocked)) = service::waiting(r) else {
+        r.system_line(&texts::not_marked_verified(
+            "its conversation could not be read",
+        ));
+        return;
+    };
+    if blocked && service::peer_key(r).as_ref() == Some(key) && !accept_new_key(r, key) {
         // Not accepted (the decision could not be saved; the window says so): not recorded
         // as verified either, or the trust table would list a key the conversation holds.
         return;
@@ -291,10 +296,7 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
             .iter()
             .any(|e| matches!(e, crate::protocol::Event::VerificationAborted));
         let made = !fx.inject.is_empty() && !aborted;
-        let unsaved = fx
-            .notices
-            .iter()
-            .any(|n| matches!(n, crate::sessions::Notice::NotSaved { .. }));
+        let unsaved = not_saved(&fx);
         if !made && !unsaved {
             fx.events
                 .retain(|e| !matches!(e, crate::protocol::Event::VerificationAborted));
@@ -757,6 +759,13 @@ pub(crate) fn close_all_key_dialogs() {
     }
 }
 
+/// Whether the effects of a decision say it could not be saved (it was rolled back).
+fn not_saved(fx: &crate::sessions::Effects) -> bool {
+    fx.notices
+        .iter()
+        .any(|n| matches!(n, crate::sessions::Notice::NotSaved { .. }))
+}
+
 /// The user accepts the contact's changed key `expected` (the dialog showed it, or
 /// `/sotto accept` named it). Refused when the session's key is another one by now.
 /// Returns whether the key is accepted now.
@@ -766,9 +775,13 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
     let accepted = |shown: &IdentityPublic, _| shown == expected;
     // The key of another client of the contact (its dialog), accepted for that client.
     if let Some(fx) = service::accept_other_client(r, &expected.fingerprint().to_string()) {
-        close_key_dialogs(r, accepted);
+        // Rolled back when it could not be saved (the effects say so): nothing accepted.
+        let saved = !not_saved(&fx);
+        if saved {
+            close_key_dialogs(r, accepted);
+        }
         present::apply(r, fx);
-        return true;
+        return saved;
     }
     match service::accept_key(r, expected) {
         Some(Ok(fx)) => {
@@ -780,10 +793,11 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
             present::redecorate(r);
             return true;
         }
-        // Rolled back and still held: the effects say it could not be saved (the dialog
-        // stays, to try again).
+        // Rolled back and still held: the effects say it could not be saved. The dialog the
+        // user answered is gone (libpurple closed it): it opens again, to try again.
         Some(Err(AcceptError::NotSaved(fx))) => {
             present::apply(r, *fx);
+            key_changed(r, *expected);
         }
         // The conversation waits for no key (its key is accepted): the key shown was another
         // client's that is gone by now (its session ended, or it was let go). Nothing to warn

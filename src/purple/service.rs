@@ -219,10 +219,14 @@ fn nick_twin(r: &ConvRef) -> Option<String> {
     }
 }
 
-/// The leading characters libpurple's IRC protocol skips in a window's name before it sends
-/// (`irc_nick_skip_mode`: `@+%&` by default, or the server's `PREFIX` symbols, which commonly
-/// add `~`); none can begin a nick.
-const IRC_MODE_PREFIXES: &[char] = &['@', '+', '%', '&', '~'];
+/// Whether `c` may begin an IRC nick (RFC 2812: a letter or one of `[ ] \ ` _ ^ { | }`; many
+/// servers take other letters too). libpurple's IRC protocol skips the server's channel-mode
+/// prefixes in a window's name before it sends (`irc_nick_skip_mode`: `@+%&` by default, or the
+/// server's `PREFIX` symbols, which may be `~`, `!`, ...): every leading ASCII symbol that cannot
+/// begin a nick is taken for one.
+fn irc_nick_start(c: char) -> bool {
+    !c.is_ascii_punctuation() || "[]\\`_^{|}".contains(c)
+}
 
 /// The nicks a line sent under the IRC name `name` reaches (a window's name, a `/msg` target):
 /// channel-mode prefixes skipped (`@bob` is sent to `bob`), each of a comma list (`bob,carol`),
@@ -230,24 +234,27 @@ const IRC_MODE_PREFIXES: &[char] = &['@', '+', '%', '&', '~'];
 pub(crate) fn irc_reached(name: &str) -> Vec<&str> {
     name.split(',')
         .filter_map(|t| {
-            let t = t.trim_start_matches(IRC_MODE_PREFIXES);
+            let t = t.trim_start_matches(|c| !irc_nick_start(c));
             t.split(['!', '@', '%']).next().filter(|n| !n.is_empty())
         })
         .collect()
 }
 
-/// [`folded_twin`] for IRC, where a window's name may reach other nicks than itself
-/// ([`irc_reached`]): another conversation of the account, named by a nick the window's name
-/// reaches (under RFC 1459's case mapping), that keeps plaintext out.
+/// [`folded_twin`] for IRC, where a name may reach other nicks than itself ([`irc_reached`]):
+/// another conversation of the account, spelled otherwise, that reaches a nick this window's
+/// name reaches (under RFC 1459's case mapping; either name may be the spelled-out one: a
+/// window `bob` beside an encrypted `@bob`), and that keeps plaintext out.
 fn irc_twin(r: &ConvRef) -> Option<String> {
     let key = r.key();
-    let reached: Vec<String> = irc_reached(&key.peer).into_iter().map(irc_fold).collect();
+    let folded =
+        |name: &str| -> Vec<String> { irc_reached(name).into_iter().map(irc_fold).collect() };
+    let reached = folded(&key.peer);
     let Some(peers) = with_sessions(|s| s.known_peers(&key)).flatten() else {
         return Some(r.peer.clone());
     };
     peers
         .into_iter()
-        .filter(|p| *p != key.peer && reached.contains(&irc_fold(p)))
+        .filter(|p| *p != key.peer && folded(p).iter().any(|n| reached.contains(n)))
         .find(|p| !allowed_here(&r.with_peer(p.as_str())))
 }
 
@@ -678,6 +685,13 @@ mod tests {
         assert_eq!(irc_reached("bob"), ["bob"]);
         assert_eq!(irc_reached("@bob"), ["bob"]);
         assert_eq!(irc_reached("+%~&bob"), ["bob"]);
+        assert_eq!(irc_reached("!bob"), ["bob"], "a server's own PREFIX symbol");
+        assert_eq!(
+            irc_reached("[bob]"),
+            ["[bob]"],
+            "RFC 2812 specials begin nicks"
+        );
+        assert_eq!(irc_reached("_bob|x"), ["_bob|x"]);
         assert_eq!(irc_reached("bob,@carol"), ["bob", "carol"]);
         assert_eq!(irc_reached("bob!user@host"), ["bob"]);
         assert_eq!(irc_reached("bob%host@server"), ["bob"]);

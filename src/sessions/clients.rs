@@ -321,7 +321,8 @@ impl Session {
 
     fn free_slot(&self) -> Option<u8> {
         (0..u8::try_from(MAX_OTHER_CLIENTS).unwrap_or(u8::MAX)).find(|slot| {
-            self.others.iter().all(|o| o.slot != *slot) && !self.kept_rows.contains(slot)
+            self.others.iter().all(|o| o.slot != *slot)
+                && !self.kept_rows.iter().any(|k| *k == slot.to_string())
         })
     }
 }
@@ -632,8 +633,11 @@ impl Sessions {
                         (None, false) => OtherClient::Started,
                     },
                 }),
+                // Gone, unless the end was on a key the user had not accepted (a server that
+                // finished a handshake at the client's address): the client's own session,
+                // kept as the previous one, still reads its lines.
                 Event::Ended { .. } => {
-                    gone = true;
+                    gone = !o.conv.keeps_previous();
                     fx.notices.push(Notice::OtherClient {
                         address: address.clone(),
                         what: OtherClient::Ended,
@@ -758,8 +762,8 @@ impl Sessions {
         let mut unsent = Vec::new();
         // Rows that could not be restored hold no session to end: the user ends them all.
         let kept = std::mem::take(&mut s.kept_rows);
-        for slot in kept {
-            let row = row_name(&key.peer, slot);
+        for suffix in kept {
+            let row = format!("{}{suffix}", row_prefix(&key.peer));
             let deleted = self
                 .store
                 .as_ref()
@@ -767,7 +771,7 @@ impl Sessions {
             if let Some(Err(e)) = deleted {
                 self.log
                     .push(format!("removing another client's session: {e}"));
-                s.kept_rows.push(slot);
+                s.kept_rows.push(suffix);
             }
         }
         for mut o in s.others.drain(..) {
@@ -826,11 +830,17 @@ impl Sessions {
         })
     }
 
-    /// Loads the other clients' sessions saved for `key`, and the slots of rows that cannot be
-    /// restored (kept untouched). A row from a restored backup is dropped: its keys may have
-    /// been used; the client gets a new handshake when it writes. `None`: the rows could not be
-    /// read (the conversation does not load, as for its own row).
-    pub(super) fn load_others(&mut self, key: &ConvKey) -> Option<(Vec<Other>, Vec<u8>)> {
+    /// Loads the other clients' sessions saved for `key` (with `restore`; without, when the
+    /// conversation's own row cannot be restored, none is), and the row names' suffixes (after
+    /// `<peer>\n`) of rows that are not restored, kept untouched. A row from a restored backup is
+    /// dropped: its keys may have been used; the client gets a new handshake when it writes.
+    /// `None`: the rows could not be read (the conversation does not load, as for its own
+    /// row).
+    pub(super) fn load_others(
+        &mut self,
+        key: &ConvKey,
+        restore: bool,
+    ) -> Option<(Vec<Other>, Vec<String>)> {
         let Some(identity) = self.identity(&key.protocol, &key.account) else {
             return Some((Vec::new(), Vec::new()));
         };
@@ -849,9 +859,16 @@ impl Sessions {
         let mut others = Vec::new();
         let mut kept = Vec::new();
         for (name, bytes, rekey) in rows {
-            let slot = name
-                .strip_prefix(&prefix)
-                .and_then(|s| s.parse::<u8>().ok())
+            let suffix = name.strip_prefix(&prefix).unwrap_or_default().to_owned();
+            // The conversation's own row cannot be restored: its clients' rows are kept as
+            // they are, with it, until the user decides (start or stop).
+            if !restore {
+                kept.push(suffix);
+                continue;
+            }
+            let slot = suffix
+                .parse::<u8>()
+                .ok()
                 .filter(|s| usize::from(*s) < MAX_OTHER_CLIENTS);
             let restored = decode_row(&bytes).and_then(|(address, snapshot)| {
                 let conv = Conversation::restore(identity.key.clone(), snapshot).ok()?;
@@ -878,7 +895,7 @@ impl Sessions {
                 _ => {
                     self.log
                         .push("another client's saved session unreadable; kept".to_owned());
-                    kept.extend(slot);
+                    kept.push(suffix);
                 }
             }
         }

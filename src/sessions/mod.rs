@@ -124,10 +124,11 @@ struct Session {
     unrestorable: Option<String>,
     /// The contact's other clients with sessions of their own (`clients`).
     others: Vec<clients::Other>,
-    /// Slots of other clients' saved rows that could not be restored (written by a newer
-    /// Sotto, damaged): kept untouched on disk, as the main row is, and never reused for a new
-    /// client (its save would overwrite the row); `/sotto stop` deletes them.
-    kept_rows: Vec<u8>,
+    /// Other clients' saved rows not restored (written by a newer Sotto, damaged, or beside a
+    /// conversation row that could not be restored), by their names' suffix after `<peer>\n`
+    /// (a slot): kept untouched on disk, as the main row is, and their slots never reused for
+    /// a new client (its save would overwrite the row); `/sotto stop` deletes them.
+    kept_rows: Vec<String>,
     /// The transport addresses the contact's clients one by one here (`Settings::addressable`,
     /// and the contact's name names no single client: not an XMPP group chat's private chat,
     /// `room@server/nick`, whose bare JID is the room). Refreshed on every call.
@@ -458,11 +459,7 @@ impl Sessions {
             }
             // Other clients' rows that cannot be read now fail the load, as the main row's
             // do: with none loaded, a new client would take a slot whose row is on disk.
-            let (others, kept_rows) = if unrestorable.is_none() {
-                self.load_others(key)?
-            } else {
-                (Vec::new(), Vec::new())
-            };
+            let (others, kept_rows) = self.load_others(key, unrestorable.is_none())?;
             // Where the session's client was last heard from (checked against the session's
             // instance tag before use): its lines go there at once after a restart.
             let instance = self.store.as_ref().and_then(|st| {

@@ -160,6 +160,12 @@ impl Conversation {
         self.first_use = allowed;
     }
 
+    /// Whether a previous session is kept (it still decrypts): after an end on a key the
+    /// user had not accepted, the contact's own session stays (PROTOCOL.md §4).
+    pub fn keeps_previous(&self) -> bool {
+        self.previous.is_some()
+    }
+
     /// Whether `sid` names this conversation's current or previous session: the data message
     /// carrying it is this conversation's to read.
     pub fn has_session(&self, sid: [u8; 4]) -> bool {

@@ -352,8 +352,6 @@ fn a_message_that_was_not_read_is_sent_again_over_a_new_session() {
     assert!(accepted.inject.is_empty());
 }
 
-/// A data line handed back undelivered (an XMPP error) names its text while the sender
-/// remembers it, and changes nothing: the text is still there for a not-read notice.
 /// More messages named unread than the list of those waiting to be sent again keeps (32: a
 /// server forging a notice for each message typed, before any new session): the oldest goes
 /// back to the user, told so, never dropped after its "sent again by itself" line.
@@ -391,6 +389,8 @@ fn a_text_pushed_out_of_the_resend_list_is_handed_back() {
     );
 }
 
+/// A data line handed back undelivered (an XMPP error) names its text while the sender
+/// remembers it, and changes nothing: the text is still there for a not-read notice.
 #[test]
 fn a_line_handed_back_names_its_text_and_changes_nothing() {
     let (mut alice, _laptop, mut rng) = established(905);

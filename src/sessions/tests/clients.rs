@@ -227,6 +227,18 @@ impl Net {
         self.alice.sessions.other_clients(&self.alice.key)
     }
 
+    /// alice's saved rows whose names start with `prefix`: name and bytes.
+    fn rows(&self, prefix: &str) -> Vec<(String, Vec<u8>)> {
+        let key = &self.alice.key;
+        self.alice
+            .store()
+            .load_sessions_under(&key.protocol, &key.account, prefix)
+            .unwrap()
+            .into_iter()
+            .map(|(name, bytes, _)| (name, bytes.to_vec()))
+            .collect()
+    }
+
     /// bob's first client starts (`true`) or stops, from its own window: the lines it sends.
     fn laptop_acts(&mut self, start: bool) -> Vec<String> {
         let key = self.laptop.key.clone();
@@ -1257,10 +1269,6 @@ fn forgetting_another_clients_key_stops_what_goes_to_it() {
     assert!(net.shown(other).contains(&"both read again".to_owned()));
 }
 
-/// `/sotto stop` while the store cannot write: the other client's row cannot be deleted, so it
-/// would come back (after the roll-back, or a restart) at the message key its end line used.
-/// Nothing is sealed for it then; once the disk is back, no two lines to it share a message
-/// key. (The end line used to go out anyway: keystream reuse under the constant nonce.)
 /// Another client's saved session that this Sotto cannot restore (written by a newer one,
 /// damaged) is kept untouched, as the conversation's own row is: a client that starts again
 /// gets a session in another slot, never one saved over the row. `/sotto stop` removes it.
@@ -1271,16 +1279,7 @@ fn another_clients_row_that_cannot_be_restored_is_kept_and_its_slot_not_reused()
     net.both_accepted();
     let other = net.others()[0].0.clone();
     let client = if other == DESKTOP { DESKTOP } else { LAPTOP };
-    let key = net.alice.key.clone();
-    let rows = |net: &Net| {
-        net.alice
-            .store()
-            .load_sessions_under(&key.protocol, &key.account, "bob\n")
-            .unwrap()
-            .into_iter()
-            .map(|(name, bytes, _)| (name, bytes.to_vec()))
-            .collect::<Vec<_>>()
-    };
+    let rows = |net: &Net| net.rows("bob\n");
     assert_eq!(rows(&net).len(), 1);
     assert!(
         net.alice.store().execute_raw(
@@ -1329,6 +1328,28 @@ fn another_clients_row_that_cannot_be_restored_is_kept_and_its_slot_not_reused()
     );
 }
 
+/// The conversation's own row cannot be restored: its clients' rows are kept with it (none is
+/// loaded, none overwritten), and `/sotto stop`, which begins afresh, removes them too (they
+/// stayed, and came back at the next load).
+#[test]
+fn stop_removes_the_clients_rows_of_a_conversation_that_cannot_be_restored() {
+    let mut net = Net::new("keptmain");
+    net.both_accepted();
+    let rows = |net: &Net| net.rows("bob\n").len();
+    assert_eq!(rows(&net), 1);
+    assert!(
+        net.alice
+            .store()
+            .execute_raw("UPDATE session SET snapshot = x'00' WHERE peer = 'bob'")
+            > 0
+    );
+    net.alice.sessions.drop_memory();
+    assert!(net.others().is_empty());
+    assert_eq!(rows(&net), 1, "kept while the user decides");
+    net.alice.stop();
+    assert_eq!(rows(&net), 0, "stop begins afresh, for every client");
+}
+
 /// The store names another client's row `bob\n0`: a contact whose name is that (a protocol
 /// that normalizes nothing could deliver one) gets no conversation, so nothing of bob's is
 /// read, moved or overwritten under it, and nothing is sent to it; nor does a rename move
@@ -1338,15 +1359,7 @@ fn a_name_shaped_like_a_stores_row_gets_no_conversation() {
     let mut net = Net::new("rowname");
     net.both_accepted();
     let key = net.alice.key.clone();
-    let rows = |net: &Net| {
-        net.alice
-            .store()
-            .load_sessions_under(&key.protocol, &key.account, "bob")
-            .unwrap()
-            .into_iter()
-            .map(|(name, bytes, _)| (name, bytes.to_vec()))
-            .collect::<Vec<_>>()
-    };
+    let rows = |net: &Net| net.rows("bob");
     let before = rows(&net);
     assert_eq!(before.len(), 2, "bob's and his other client's");
     let at = Net::at(&net.names, "alice", net.now);
@@ -1378,6 +1391,10 @@ fn a_name_shaped_like_a_stores_row_gets_no_conversation() {
     );
 }
 
+/// `/sotto stop` while the store cannot write: the other client's row cannot be deleted, so it
+/// would come back (after the roll-back, or a restart) at the message key its end line used.
+/// Nothing is sealed for it then; once the disk is back, no two lines to it share a message
+/// key. (The end line used to go out anyway: keystream reuse under the constant nonce.)
 #[test]
 fn a_stop_whose_deletes_fail_seals_nothing_for_the_other_clients() {
     let mut net = Net::new("stopfail");
@@ -1465,6 +1482,59 @@ fn a_forged_failed_handshake_at_another_clients_address_leaves_its_session() {
     net.alice_types("still for both");
     let other = if address == LAPTOP { LAPTOP } else { DESKTOP };
     assert!(net.shown(other).iter().any(|t| t == "still for both"));
+}
+
+/// The server finishes a handshake of its own at the address of bob's other client (its key,
+/// never accepted) and ends that session: the client stays, its own session kept as the
+/// previous one, and what it writes is still read as bob's. (The end removed the client and
+/// its row: its lines were then "for no session".)
+#[test]
+fn an_end_on_a_key_not_accepted_at_another_clients_address_leaves_its_session() {
+    let mut net = Net::new("forgedend");
+    net.both_accepted();
+    let (address, _, _) = net.others()[0].clone();
+    let client = if address == LAPTOP { LAPTOP } else { DESKTOP };
+    let mut rng = ChaCha20Rng::seed_from_u64(79);
+    let mut mallory = Conversation::new(IdentityKey::generate(&mut rng), 0x79, Policy::Manual);
+    mallory.set_peer_supports_sotto(true);
+    let key = net.alice.key.clone();
+    let at = Net::at(&net.names, "alice", net.now);
+    let mut to_alice = mallory.start(&mut rng).inject;
+    for _ in 0..3 {
+        let mut to_mallory = Vec::new();
+        for l in to_alice.drain(..) {
+            let (_, fx) = net
+                .alice
+                .sessions
+                .incoming(&key, &address, &l, &at, &mut net.alice.rng)
+                .expect("incoming");
+            to_mallory.extend(fx.inject);
+            to_mallory.extend(fx.elsewhere.into_iter().map(|(_, l)| l));
+        }
+        for l in to_mallory {
+            to_alice.extend(mallory.receive(&l, 0, &mut rng).inject);
+        }
+    }
+    assert_eq!(
+        mallory.state(),
+        ConvState::Encrypted,
+        "mallory's session is up"
+    );
+    for l in mallory.stop(&mut rng).inject {
+        net.alice
+            .sessions
+            .incoming(&key, &address, &l, &at, &mut net.alice.rng)
+            .expect("incoming");
+    }
+    assert!(
+        net.others().iter().any(|(a, _, _)| *a == address),
+        "the client was removed"
+    );
+    net.bob_types(client, "still me");
+    assert_eq!(
+        net.shown("alice").last().map(String::as_str),
+        Some("still me")
+    );
 }
 
 /// bob's second client, back under a new address (another resource of the same client, its
