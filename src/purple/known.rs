@@ -15,11 +15,12 @@ use super::state::{plugin_handle, Pending};
 use super::texts;
 
 /// Every recorded key, with the label the Known fingerprints view shows for it.
-fn known_keys() -> Vec<(String, TrustRecord)> {
-    service::all_trust_records()
-        .into_iter()
-        .map(|t| (key_label(&t), t))
-        .collect()
+/// Every recorded key with its label, and how many records are damaged (not listed). `Err`:
+/// why none could be read (never shown as "no keys recorded").
+fn known_keys() -> Result<(Vec<(String, TrustRecord)>, usize), String> {
+    let (records, damaged) = service::all_trust_records()?;
+    let keys = records.into_iter().map(|t| (key_label(&t), t)).collect();
+    Ok((keys, damaged))
 }
 
 /// One line of the view: contact, fingerprint, trust, last seen, account.
@@ -37,12 +38,21 @@ fn key_label(t: &TrustRecord) -> String {
 
 /// `/sotto fingerprints`: every recorded key, as text.
 pub(crate) fn known_fingerprints_text() -> String {
-    let keys = known_keys();
-    if keys.is_empty() {
-        return texts::no_known_keys().to_owned();
+    let (keys, damaged) = match known_keys() {
+        Ok(known) => known,
+        Err(why) => return texts::known_keys_unreadable(&why),
+    };
+    let mut text = if keys.is_empty() {
+        texts::no_known_keys().to_owned()
+    } else {
+        let lines: Vec<String> = keys.into_iter().map(|(label, _)| label).collect();
+        texts::known_keys(&lines)
+    };
+    if damaged > 0 {
+        text.push('\n');
+        text.push_str(&texts::known_keys_damaged(damaged));
     }
-    let lines: Vec<String> = keys.into_iter().map(|(label, _)| label).collect();
-    texts::known_keys(&lines)
+    text
 }
 
 /// Actions of the Known fingerprints view, the least trusting first: a UI that picks one
@@ -60,13 +70,23 @@ const KNOWN_ACTIONS: [(&CStr, Change); 3] = [
 
 /// The Known fingerprints view: pick a key, then verify, unverify or forget it.
 pub(crate) fn known_fingerprints(r: Option<&ConvRef>) {
-    let keys = known_keys();
+    let (keys, damaged) = match known_keys() {
+        Ok(known) => known,
+        Err(why) => {
+            notify(&texts::known_keys_unreadable(&why));
+            return;
+        }
+    };
     if keys.is_empty() {
-        notify(texts::no_known_keys_notice());
+        if damaged > 0 {
+            notify(&texts::known_keys_damaged(damaged));
+        } else {
+            notify(texts::no_known_keys_notice());
+        }
         return;
     }
     let labels: Vec<_> = keys.iter().map(|(l, _)| glue::cstring(l)).collect();
-    let text = texts::known_keys_dialog();
+    let text = texts::known_keys_dialog(damaged);
     let (title, primary, secondary) = (
         glue::cstring(&text.title),
         glue::cstring(&text.primary),

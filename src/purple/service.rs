@@ -530,8 +530,8 @@ pub(crate) fn mark_verified(r: &ConvRef, peer_key: &IdentityPublic) -> Option<Re
 }
 
 /// Every recorded key of every contact.
-pub(crate) fn all_trust_records() -> Vec<TrustRecord> {
-    with_sessions(|s| s.all_trust_records()).unwrap_or_default()
+pub(crate) fn all_trust_records() -> Result<(Vec<TrustRecord>, usize), String> {
+    with_sessions(|s| s.all_trust_records()).unwrap_or_else(|| Err("no key store".to_owned()))
 }
 
 /// Verify, unverify or forget one recorded key.

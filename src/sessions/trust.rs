@@ -151,12 +151,11 @@ impl Sessions {
         })
     }
 
-    /// Every recorded key of every contact (the Known fingerprints view).
-    pub fn all_trust_records(&self) -> Vec<TrustRecord> {
-        self.store
-            .as_ref()
-            .map(|s| s.all_trust_records().unwrap_or_default())
-            .unwrap_or_default()
+    /// Every recorded key of every contact (the Known fingerprints view), and how many
+    /// records are damaged. `Err`: why none could be read.
+    pub fn all_trust_records(&self) -> Result<(Vec<TrustRecord>, usize), String> {
+        let store = self.store.as_ref().ok_or("no key store")?;
+        store.all_trust_records().map_err(|e| e.to_string())
     }
 
     /// Verify, unverify or forget one recorded key; a loaded conversation with that contact

@@ -92,7 +92,7 @@ fn all_trust_records_lists_every_account_and_contact() {
     let d = tmp("all");
     let s = Store::open(&d).unwrap();
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
-    assert!(s.all_trust_records().unwrap().is_empty());
+    assert_eq!(s.all_trust_records().unwrap(), (Vec::new(), 0));
     let k1 = IdentityKey::generate(&mut rng).public();
     let k2 = IdentityKey::generate(&mut rng).public();
     let k3 = IdentityKey::generate(&mut rng).public();
@@ -103,8 +103,8 @@ fn all_trust_records_lists_every_account_and_contact() {
     s.record_key_seen("prpl-irc", "a", "carol", &k3).unwrap();
     s.set_trust("prpl-irc", "a", "carol", &k3, Trust::Verified)
         .unwrap();
-    let all = s.all_trust_records().unwrap();
-    assert_eq!(all.len(), 3);
+    let (all, damaged) = s.all_trust_records().unwrap();
+    assert_eq!((all.len(), damaged), (3, 0));
     // Ordered by account: prpl-irc first.
     assert_eq!(all[0].protocol_and_account(), Some(("prpl-irc", "a")));
     assert_eq!(
@@ -126,9 +126,15 @@ fn all_trust_records_lists_every_account_and_contact() {
     );
     s.forget_key("prpl-jabber", "a@x/res", "bob@x", &k1)
         .unwrap();
-    let all = s.all_trust_records().unwrap();
+    let (all, _) = s.all_trust_records().unwrap();
     assert_eq!(all.len(), 2);
     assert!(all.iter().all(|r| r.key != k1));
+    // A damaged record is counted, not listed, and hides no other key.
+    s.execute_raw("UPDATE trust SET key = x'0102' WHERE peer = 'carol'");
+    let (all, damaged) = s.all_trust_records().unwrap();
+    assert_eq!(damaged, 1);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].key, k2);
     fs::remove_dir_all(d).ok();
 }
 

@@ -41,14 +41,23 @@ impl Store {
     }
 
     /// Every recorded key of every contact of every account (the "Known fingerprints" view),
-    /// ordered by account, contact, then most recently seen first.
-    pub fn all_trust_records(&self) -> Result<Vec<TrustRecord>, StoreError> {
+    /// ordered by account, contact, then most recently seen first; and how many records are
+    /// damaged (not shown: one such row must not hide every other key).
+    pub fn all_trust_records(&self) -> Result<(Vec<TrustRecord>, usize), StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT account, peer, key, trust, first_seen, last_seen FROM trust
              ORDER BY account, peer, last_seen DESC",
         )?;
-        let rows = stmt.query_map([], raw_trust_row)?;
-        rows.map(|row| trust_record(row?)).collect()
+        let mut records = Vec::new();
+        let mut damaged = 0;
+        for row in stmt.query_map([], raw_trust_row)? {
+            match trust_record(row?) {
+                Ok(t) => records.push(t),
+                Err(StoreError::Corrupt(_)) => damaged += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((records, damaged))
     }
 
     /// Records that `peer` presented `key` now (new keys start unverified).

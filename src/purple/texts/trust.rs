@@ -248,14 +248,44 @@ pub(crate) fn known_nothing_chosen() -> &'static str {
 }
 
 /// The Known fingerprints view's explanation.
-pub(crate) fn known_keys_dialog() -> Dialog {
+pub(crate) fn known_keys_dialog(damaged: usize) -> Dialog {
+    let mut secondary = "Every contact key Sotto has recorded, per account. Select a key to mark \
+                         it verified (only after comparing fingerprints with the contact over \
+                         another channel), unverified, or to forget it (the next conversation \
+                         then accepts the contact's key as new)."
+        .to_owned();
+    if damaged > 0 {
+        secondary.push(' ');
+        secondary.push_str(&known_keys_damaged(damaged));
+    }
     dialog(
         "Sotto: known fingerprints",
         "Known fingerprints".to_owned(),
-        "Every contact key Sotto has recorded, per account. Select a key to mark it verified \
-         (only after comparing fingerprints with the contact over another channel), unverified, \
-         or to forget it (the next conversation then accepts the contact's key as new)."
-            .to_owned(),
+        secondary,
+    )
+}
+
+/// The record of keys could not be read at all.
+pub(crate) fn known_keys_unreadable(why: &str) -> String {
+    format!(
+        "Sotto could not read its record of contact keys ({why}). Nothing was changed; \
+         conversations with contacts whose keys cannot be read send nothing."
+    )
+}
+
+/// Some recorded keys are damaged and not listed.
+pub(crate) fn known_keys_damaged(damaged: usize) -> String {
+    let (n, s) = if damaged == 1 {
+        ("One recorded key is", "its contact's conversations send")
+    } else {
+        (
+            "Some recorded keys are",
+            "their contacts' conversations send",
+        )
+    };
+    format!(
+        "{n} damaged and not listed ({damaged}); {s} nothing until it is repaired or the \
+         contact's keys are forgotten."
     )
 }
 
