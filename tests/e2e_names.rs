@@ -391,6 +391,33 @@ fn xmpp_an_alias_reading_encrypted_neither_crashes_nor_fakes_the_mark() {
     p.assert_no_criticals();
 }
 
+/// While the session is up, the contact publishes a nickname that is exactly the marked title
+/// ("bob@localhost (encrypted)"): libpurple resets the title to it, which looks like Sotto's
+/// own mark. When the session ends, libpurple's title comes back, and it is that nickname: the
+/// window must say it is NOT encrypted (it was left reading "(encrypted)" over plaintext).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_nickname_copying_the_mark_is_caught_when_the_session_ends() {
+    let mut p = Pair::start(Proto::Xmpp, both_manual());
+    let bob = p.bob.address.clone();
+    start_session(&mut p);
+    p.alice.client.sync();
+    let marked = p.alice.client.last_title(&bob).expect("a title");
+    assert!(marked.ends_with(" (encrypted)"), "{marked:?}");
+    p.alice
+        .client
+        .command(&format!("serveralias {bob} {}", escape_arg(&marked)));
+    p.alice.client.sync();
+    p.alice.client.cmd(&bob, "sotto stop");
+    p.alice.client.sync();
+    let title = p.alice.client.last_title(&bob).expect("a title");
+    assert!(
+        title.ends_with("(NOT encrypted)"),
+        "a plaintext window titled as encrypted after the session ended: {title:?}"
+    );
+    p.assert_no_criticals();
+}
+
 /// Bob's key changes, alice gets the key-change dialog, then it changes again before she
 /// clicks. One dialog at a time: the second change writes its warning line, and the first
 /// dialog (about a key that is no longer the conversation's) closes for one about the current

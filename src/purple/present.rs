@@ -442,8 +442,22 @@ pub(crate) fn redecorate(r: &ConvRef) {
             // SAFETY: live conversation, valid string (copied by libpurple).
             unsafe { sys::purple_conversation_set_title(conv, t.as_ptr()) };
         }
-        // SAFETY: live conversation.
-        TitleChange::Restore => unsafe { sys::purple_conversation_autoset_title(conv) },
+        TitleChange::Restore => {
+            // SAFETY: live conversation.
+            unsafe { sys::purple_conversation_autoset_title(conv) };
+            // libpurple's own title may itself claim encryption (the contact named itself
+            // "Bob (encrypted)" while the mark stood, so it looked like ours): judged again
+            // now, inside this guard, since the `conversation-updated` just emitted was not.
+            // SAFETY: live conversation.
+            let now = unsafe { glue::conversation_title(conv) }.unwrap_or_default();
+            let (again, shown) = retitle(&now, None, mark);
+            let _ = with_state(|state| state.windows.entry(r.key()).or_default().title = shown);
+            if let TitleChange::Set(t) = again {
+                let t = glue::cstring(&t);
+                // SAFETY: live conversation, valid string (copied by libpurple).
+                unsafe { sys::purple_conversation_set_title(conv, t.as_ptr()) };
+            }
+        }
     }
 }
 
@@ -601,11 +615,66 @@ fn claims_encryption(base: &str) -> bool {
         .collect::<String>()
         .nfkc()
         .filter(|c| !ignorable(*c))
-        .flat_map(char::to_lowercase)
+        .map(|c| small_capital(c).unwrap_or(c))
         .collect();
-    ["encrypt", "verified", "\u{1F512}", "\u{1F510}"]
+    let lower: String = visible.chars().flat_map(char::to_lowercase).collect();
+    if ["\u{1F512}", "\u{1F510}", "\u{1F50F}"]
         .iter()
-        .any(|claim| visible.contains(claim))
+        .any(|lock| lower.contains(lock))
+    {
+        return true;
+    }
+    // Letters that look alike (Cyrillic "е" for "e", Greek "Ε" for "E", small capitals...):
+    // compared by their Unicode confusable skeletons (UTS #39), which map each to the letter
+    // it passes for; taken as written and lower-cased (a capital's lower case may look like
+    // nothing Latin), then lower-cased.
+    let skeleton = |s: &str| -> String {
+        unicode_security::confusable_detection::skeleton(s)
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let seen = [skeleton(&visible), skeleton(&lower)];
+    ["encrypt", "verified"].iter().any(|claim| {
+        // The claim's own skeleton in each case ("I" passes for "l": "VERIFIED" is "verlfled").
+        let claims = [skeleton(claim), skeleton(&claim.to_uppercase())];
+        lower.contains(claim) || seen.iter().any(|s| claims.iter().any(|c| s.contains(c)))
+    })
+}
+
+/// The Latin letter a small capital (IPA and phonetic extensions: "ᴇɴᴄʀʏᴘᴛᴇᴅ") stands for,
+/// which neither NFKC nor the confusable skeletons fold.
+fn small_capital(c: char) -> Option<char> {
+    const SMALL: [(char, char); 25] = [
+        ('\u{1D00}', 'a'),
+        ('\u{0299}', 'b'),
+        ('\u{1D04}', 'c'),
+        ('\u{1D05}', 'd'),
+        ('\u{1D07}', 'e'),
+        ('\u{A730}', 'f'),
+        ('\u{0262}', 'g'),
+        ('\u{029C}', 'h'),
+        ('\u{026A}', 'i'),
+        ('\u{1D0A}', 'j'),
+        ('\u{1D0B}', 'k'),
+        ('\u{029F}', 'l'),
+        ('\u{1D0D}', 'm'),
+        ('\u{0274}', 'n'),
+        ('\u{1D0F}', 'o'),
+        ('\u{1D18}', 'p'),
+        ('\u{A7AF}', 'q'),
+        ('\u{0280}', 'r'),
+        ('\u{A731}', 's'),
+        ('\u{1D1B}', 't'),
+        ('\u{1D1C}', 'u'),
+        ('\u{1D20}', 'v'),
+        ('\u{1D21}', 'w'),
+        ('\u{028F}', 'y'),
+        ('\u{1D22}', 'z'),
+    ];
+    SMALL
+        .iter()
+        .find(|(small, _)| *small == c)
+        .map(|(_, latin)| *latin)
 }
 
 /// What the user sees from `/sotto status`.
@@ -715,6 +784,15 @@ fn undecorate_all() {
         if w.title.as_ref().is_some_and(|m| m.shown == title) {
             // SAFETY: live conversation.
             unsafe { sys::purple_conversation_autoset_title(conv) };
+            // What libpurple gives back may itself claim encryption (a contact's nickname):
+            // with Sotto gone, nothing is encrypted.
+            // SAFETY: live conversation.
+            let now = unsafe { glue::conversation_title(conv) }.unwrap_or_default();
+            if claims_encryption(&now) {
+                let t = glue::cstring(&format!("{now}{}", texts::TITLE_NOT_ENCRYPTED));
+                // SAFETY: live conversation, valid string (copied by libpurple).
+                unsafe { sys::purple_conversation_set_title(conv, t.as_ptr()) };
+            }
         }
         // A conversation Sotto kept plaintext out of (encrypted, held, a start that lapsed,
         // a changed key...) is told that what is typed now goes out as it is.
@@ -785,6 +863,19 @@ mod tests {
         );
         // A title we never set is never "restored".
         assert_eq!(retitle("bob", None, Mark::Plain), (TitleChange::Keep, None));
+        // Names in other scripts that claim nothing stay as they are.
+        for name in [
+            "\u{411}\u{43E}\u{440}\u{438}\u{441}",
+            "\u{3B1}\u{3BB}\u{3AD}\u{3BE}\u{3B7}\u{3C2}",
+            "encore",
+            "vertical",
+        ] {
+            assert_eq!(
+                retitle(name, None, Mark::Plain),
+                (TitleChange::Keep, None),
+                "{name:?}"
+            );
+        }
         // Nor can another spelling pass for our mark: trailing space or zero-width space, other
         // case, spaces inside, a lock, a "verified".
         for alias in [
@@ -800,6 +891,15 @@ mod tests {
             "bob (encrypted\u{FE0F})",
             "bob (\u{FF45}\u{FF4E}\u{FF43}rypted)",
             "bob (encryp\u{E0041}ted)",
+            // Look-alike letters: Cyrillic е, с, р; Greek ν; a lock with a pen.
+            "bob (\u{435}n\u{441}ry\u{440}ted)",
+            "bob (\u{3BD}erified)",
+            "bob \u{1F50F}",
+            // Capitals and small capitals that look alike: Greek Ε, Cyrillic Т.
+            "bob (\u{395}NCRYPTED)",
+            "bob (ENCRYP\u{422}ED)",
+            "bob (V\u{395}RIFIED)",
+            "bob (\u{1D07}\u{274}\u{1D04}\u{280}\u{28F}\u{1D18}\u{1D1B}\u{1D07}\u{1D05})",
         ] {
             assert_eq!(
                 retitle(alias, None, Mark::Plain).0,
