@@ -781,6 +781,12 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
             close_key_dialogs(r, accepted);
         }
         present::apply(r, fx);
+        if !saved {
+            r.system_line(&texts::accept_not_saved(
+                &r.peer,
+                &expected.fingerprint().to_string(),
+            ));
+        }
         return saved;
     }
     match service::accept_key(r, expected) {
@@ -793,11 +799,14 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
             present::redecorate(r);
             return true;
         }
-        // Rolled back and still held: the effects say it could not be saved. The dialog the
-        // user answered is gone (libpurple closed it): it opens again, to try again.
+        // Rolled back and still held: the effects say it could not be saved; the window says
+        // how to try again (a dialog the user answered is gone: libpurple closed it).
         Some(Err(AcceptError::NotSaved(fx))) => {
             present::apply(r, *fx);
-            key_changed(r, *expected);
+            r.system_line(&texts::accept_not_saved(
+                &r.peer,
+                &expected.fingerprint().to_string(),
+            ));
         }
         // The conversation waits for no key (its key is accepted): the key shown was another
         // client's that is gone by now (its session ended, or it was let go). Nothing to warn

@@ -83,10 +83,17 @@ impl Other {
     }
 
     /// Whether its place may go to a new client when all are taken: its session is up but its
-    /// key was never accepted (a server that invents clients cannot keep a real late login
-    /// out by filling the places; one still in its handshake frees its place by expiring).
+    /// key was never accepted, or it ended (a server that invents clients cannot keep a real
+    /// late login out by filling the places; one still in its handshake frees its place by
+    /// expiring).
     fn evictable(&self) -> bool {
-        self.conv.state() == ConvState::Encrypted && self.conv.is_blocked()
+        match self.conv.state() {
+            ConvState::Encrypted => self.conv.is_blocked(),
+            // Ended, kept only to read its previous session's late lines (an end a server
+            // sent on a key of its own): never pinned by it.
+            ConvState::Finished => true,
+            _ => false,
+        }
     }
 
     /// Whether it still has a session or a handshake under way.
@@ -574,6 +581,27 @@ impl Sessions {
         self.delete_other_rows(key, gone);
     }
 
+    /// Deletes the rows of other clients that were not restored (`Session::kept_rows`): the
+    /// user begins afresh (`/sotto stop`, or a start replacing a conversation that could not
+    /// be restored). A row that cannot go stays kept.
+    pub(super) fn delete_kept_rows(&mut self, key: &ConvKey) {
+        let Some(s) = self.sessions.get_mut(key) else {
+            return;
+        };
+        for suffix in std::mem::take(&mut s.kept_rows) {
+            let row = format!("{}{suffix}", row_prefix(&key.peer));
+            let deleted = self
+                .store
+                .as_ref()
+                .map(|store| store.delete_session(&key.protocol, &key.account, &row));
+            if let Some(Err(e)) = deleted {
+                self.log
+                    .push(format!("removing another client's session: {e}"));
+                s.kept_rows.push(suffix);
+            }
+        }
+    }
+
     /// Deletes the saved rows of other clients no longer kept.
     pub(super) fn delete_other_rows(&mut self, key: &ConvKey, slots: Vec<u8>) {
         let Some(store) = self.store.as_ref() else {
@@ -634,10 +662,11 @@ impl Sessions {
                     },
                 }),
                 // Gone, unless the end was on a key the user had not accepted (a server that
-                // finished a handshake at the client's address): the client's own session,
-                // kept as the previous one, still reads its lines.
+                // finished a handshake at the client's address): the client's own session, on
+                // an accepted key, kept as the previous one, still reads its lines. (Its place
+                // can go to a new client: see `evictable`.)
                 Event::Ended { .. } => {
-                    gone = !o.conv.keeps_previous();
+                    gone = !o.conv.keeps_accepted_previous();
                     fx.notices.push(Notice::OtherClient {
                         address: address.clone(),
                         what: OtherClient::Ended,
@@ -755,25 +784,13 @@ impl Sessions {
         key: &ConvKey,
         rng: &mut impl CryptoRngCore,
     ) -> (Vec<(String, String)>, Vec<Event>) {
-        let Some(s) = self.sessions.get_mut(key) else {
-            return (Vec::new(), Vec::new());
-        };
         let mut lines = Vec::new();
         let mut unsent = Vec::new();
         // Rows that could not be restored hold no session to end: the user ends them all.
-        let kept = std::mem::take(&mut s.kept_rows);
-        for suffix in kept {
-            let row = format!("{}{suffix}", row_prefix(&key.peer));
-            let deleted = self
-                .store
-                .as_ref()
-                .map(|store| store.delete_session(&key.protocol, &key.account, &row));
-            if let Some(Err(e)) = deleted {
-                self.log
-                    .push(format!("removing another client's session: {e}"));
-                s.kept_rows.push(suffix);
-            }
-        }
+        self.delete_kept_rows(key);
+        let Some(s) = self.sessions.get_mut(key) else {
+            return (Vec::new(), Vec::new());
+        };
         for mut o in s.others.drain(..) {
             // Its row goes first: a row left on disk would bring the session back at the key
             // its end line used (a second message under one key and the constant nonce).

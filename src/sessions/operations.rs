@@ -408,8 +408,15 @@ impl Sessions {
         if !start {
             self.clear_moved(key);
         }
-        if let Some(s) = self.sessions.get_mut(key) {
-            s.unrestorable = None;
+        // Loaded first: right after a restart the conversation is not in memory yet.
+        let replaced = self
+            .session(key, peer_raw, settings)
+            .is_some_and(|s| s.unrestorable.take().is_some());
+        if replaced && start {
+            // Its clients' rows, kept with it unread, go with it: a client that writes gets a
+            // handshake, as any new one (left, they took places and came back after a restart
+            // beside the clients found since).
+            self.delete_kept_rows(key);
         }
         if !start {
             // Loaded first: right after a restart the conversation is not in memory yet.

@@ -575,9 +575,7 @@ impl Store {
         also: &mut dyn FnMut() -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         if synced || !self.wal {
-            if self.relaxed.get() {
-                self.set_synchronous("FULL")?;
-            }
+            self.durable()?;
             let generation = self.write_sessions(protocol, account, rows, also)?;
             // The WAL is appended to in order: this fsync made every earlier commit durable
             // too.
@@ -977,8 +975,22 @@ impl Store {
     }
 
     /// One statement from the connection's cache, executed.
-    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
-        self.conn.prepare_cached(sql)?.execute(params)
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+        // A write of its own (not one inside a save's transaction, which runs at the level
+        // the save chose): durable, never at a `NORMAL` left over.
+        if self.conn.is_autocommit() {
+            self.durable()?;
+        }
+        Ok(self.conn.prepare_cached(sql)?.execute(params)?)
+    }
+
+    /// `synchronous = FULL` again if an unsynced save left the connection relaxed (its
+    /// `relaxed` mark): before any write that must be on disk once it returns.
+    pub(super) fn durable(&self) -> Result<(), StoreError> {
+        if self.relaxed.get() {
+            self.set_synchronous("FULL")?;
+        }
+        Ok(())
     }
 }
 

@@ -72,6 +72,7 @@ impl Store {
         let t = now();
         // Unique even for two parkings of one name within a second.
         let parked = format!("{new}{PARKED}parked-{t}-{:08x}", OsRng.next_u32());
+        self.durable()?;
         let tx = self.conn.unchecked_transaction()?;
         let mark_of = |peer: &str| -> rusqlite::Result<Option<String>> {
             tx.prepare_cached("SELECT to_peer FROM moved WHERE account = ?1 AND peer = ?2")?
@@ -226,6 +227,7 @@ impl Store {
     /// that names it: nothing reads it again, and it holds old keys.
     pub fn clear_moved(&self, protocol: &str, account: &str, peer: &str) -> Result<(), StoreError> {
         let acct = account_key(protocol, account);
+        self.durable()?;
         let tx = self.conn.unchecked_transaction()?;
         let mark: Option<String> = tx
             .prepare_cached("SELECT to_peer FROM moved WHERE account = ?1 AND peer = ?2")?

@@ -427,6 +427,10 @@ fn a_synced_save_never_runs_at_normal() {
         s.save_session("prpl-irc", "a", "b", b"two").is_err(),
         "a synced save at NORMAL"
     );
+    assert!(
+        s.delete_session("prpl-irc", "a", "b").is_err(),
+        "a delete (its end line follows it) at NORMAL"
+    );
     Store::fail_full_sync(false);
     s.save_session("prpl-irc", "a", "b", b"three").unwrap();
     assert_eq!(sync_level(&s), 2, "FULL again");

@@ -160,10 +160,13 @@ impl Conversation {
         self.first_use = allowed;
     }
 
-    /// Whether a previous session is kept (it still decrypts): after an end on a key the
-    /// user had not accepted, the contact's own session stays (PROTOCOL.md §4).
-    pub fn keeps_previous(&self) -> bool {
-        self.previous.is_some()
+    /// Whether a previous session on a key the user accepted is kept (it still decrypts):
+    /// after an end on a key the user had not accepted, the contact's own session stays
+    /// (PROTOCOL.md §4).
+    pub fn keeps_accepted_previous(&self) -> bool {
+        self.previous
+            .as_ref()
+            .is_some_and(|p| self.known_keys.contains(&p.peer))
     }
 
     /// Whether `sid` names this conversation's current or previous session: the data message

@@ -175,6 +175,15 @@ pub(crate) fn accept_usage(peer: &str, fingerprint: &str, waiting: bool) -> Stri
     }
 }
 
+/// Accepting could not be saved (rolled back): how to try again.
+pub(crate) fn accept_not_saved(peer: &str, fingerprint: &str) -> String {
+    let first = crate::sessions::trust::accept_prefix(fingerprint);
+    format!(
+        "NOT accepted: the decision could not be saved, so {peer}'s messages stay held. Once \
+         Sotto can save again, accept the key with /sotto accept {first}"
+    )
+}
+
 /// Accepting refused: the key is not the one the user checked.
 pub(crate) fn accept_refused(peer: &str, checked: &str, current: &str) -> String {
     format!(
@@ -284,8 +293,8 @@ pub(crate) fn known_keys_damaged(damaged: usize) -> String {
         )
     };
     format!(
-        "{n} damaged and not listed ({damaged}); {s} nothing until it is repaired or the \
-         contact's keys are forgotten."
+        "{n} damaged and not listed ({damaged}); {s} nothing (the details are in Help > Debug \
+         Window, or Finch's debug window)."
     )
 }
 

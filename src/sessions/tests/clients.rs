@@ -227,6 +227,48 @@ impl Net {
         self.alice.sessions.other_clients(&self.alice.key)
     }
 
+    /// A session the server finishes with alice at `address`, with a key of its own (tag
+    /// `tag`): the server's side of it.
+    fn forged_session_at(
+        &mut self,
+        address: &str,
+        tag: u32,
+        rng: &mut ChaCha20Rng,
+    ) -> Conversation {
+        let mut mallory = Conversation::new(IdentityKey::generate(rng), tag, Policy::Manual);
+        mallory.set_peer_supports_sotto(true);
+        let mut to_alice = mallory.start(rng).inject;
+        for _ in 0..3 {
+            let to_mallory = self.forged_lines_from(address, std::mem::take(&mut to_alice));
+            for l in to_mallory {
+                to_alice.extend(mallory.receive(&l, 0, rng).inject);
+            }
+        }
+        assert_eq!(
+            mallory.state(),
+            ConvState::Encrypted,
+            "the server's session is up"
+        );
+        mallory
+    }
+
+    /// `lines` reach alice from `address`: what she sends back to it.
+    fn forged_lines_from(&mut self, address: &str, lines: Vec<String>) -> Vec<String> {
+        let key = self.alice.key.clone();
+        let at = Self::at(&self.names, "alice", self.now);
+        let mut back = Vec::new();
+        for l in lines {
+            let (_, fx) = self
+                .alice
+                .sessions
+                .incoming(&key, address, &l, &at, &mut self.alice.rng)
+                .expect("incoming");
+            back.extend(fx.inject);
+            back.extend(fx.elsewhere.into_iter().map(|(_, l)| l));
+        }
+        back
+    }
+
     /// alice's saved rows whose names start with `prefix`: name and bytes.
     fn rows(&self, prefix: &str) -> Vec<(String, Vec<u8>)> {
         let key = &self.alice.key;
@@ -1329,25 +1371,36 @@ fn another_clients_row_that_cannot_be_restored_is_kept_and_its_slot_not_reused()
 }
 
 /// The conversation's own row cannot be restored: its clients' rows are kept with it (none is
-/// loaded, none overwritten), and `/sotto stop`, which begins afresh, removes them too (they
-/// stayed, and came back at the next load).
+/// loaded, none overwritten), and `/sotto stop` or `/sotto start`, which begin afresh, remove
+/// them too (they stayed: after a start they held places, and came back at the next load
+/// beside the clients found since).
 #[test]
-fn stop_removes_the_clients_rows_of_a_conversation_that_cannot_be_restored() {
-    let mut net = Net::new("keptmain");
-    net.both_accepted();
-    let rows = |net: &Net| net.rows("bob\n").len();
-    assert_eq!(rows(&net), 1);
-    assert!(
-        net.alice
-            .store()
-            .execute_raw("UPDATE session SET snapshot = x'00' WHERE peer = 'bob'")
-            > 0
-    );
-    net.alice.sessions.drop_memory();
-    assert!(net.others().is_empty());
-    assert_eq!(rows(&net), 1, "kept while the user decides");
-    net.alice.stop();
-    assert_eq!(rows(&net), 0, "stop begins afresh, for every client");
+fn stop_or_start_removes_the_clients_rows_of_a_conversation_that_cannot_be_restored() {
+    for start in [false, true] {
+        let mut net = Net::new(&format!("keptmain-{start}"));
+        net.both_accepted();
+        let rows = |net: &Net| net.rows("bob\n").len();
+        assert_eq!(rows(&net), 1);
+        assert!(
+            net.alice
+                .store()
+                .execute_raw("UPDATE session SET snapshot = x'00' WHERE peer = 'bob'")
+                > 0
+        );
+        net.alice.sessions.drop_memory();
+        assert!(net.others().is_empty());
+        assert_eq!(rows(&net), 1, "kept while the user decides");
+        if start {
+            net.alice.start();
+        } else {
+            net.alice.stop();
+        }
+        assert_eq!(
+            rows(&net),
+            0,
+            "begun afresh, for every client (start: {start})"
+        );
+    }
 }
 
 /// The store names another client's row `bob\n0`: a contact whose name is that (a protocol
@@ -1495,37 +1548,8 @@ fn an_end_on_a_key_not_accepted_at_another_clients_address_leaves_its_session() 
     let (address, _, _) = net.others()[0].clone();
     let client = if address == LAPTOP { LAPTOP } else { DESKTOP };
     let mut rng = ChaCha20Rng::seed_from_u64(79);
-    let mut mallory = Conversation::new(IdentityKey::generate(&mut rng), 0x79, Policy::Manual);
-    mallory.set_peer_supports_sotto(true);
-    let key = net.alice.key.clone();
-    let at = Net::at(&net.names, "alice", net.now);
-    let mut to_alice = mallory.start(&mut rng).inject;
-    for _ in 0..3 {
-        let mut to_mallory = Vec::new();
-        for l in to_alice.drain(..) {
-            let (_, fx) = net
-                .alice
-                .sessions
-                .incoming(&key, &address, &l, &at, &mut net.alice.rng)
-                .expect("incoming");
-            to_mallory.extend(fx.inject);
-            to_mallory.extend(fx.elsewhere.into_iter().map(|(_, l)| l));
-        }
-        for l in to_mallory {
-            to_alice.extend(mallory.receive(&l, 0, &mut rng).inject);
-        }
-    }
-    assert_eq!(
-        mallory.state(),
-        ConvState::Encrypted,
-        "mallory's session is up"
-    );
-    for l in mallory.stop(&mut rng).inject {
-        net.alice
-            .sessions
-            .incoming(&key, &address, &l, &at, &mut net.alice.rng)
-            .expect("incoming");
-    }
+    let mut mallory = net.forged_session_at(&address, 0x79, &mut rng);
+    net.forged_lines_from(&address, mallory.stop(&mut rng).inject);
     assert!(
         net.others().iter().any(|(a, _, _)| *a == address),
         "the client was removed"
@@ -1534,6 +1558,18 @@ fn an_end_on_a_key_not_accepted_at_another_clients_address_leaves_its_session() 
     assert_eq!(
         net.shown("alice").last().map(String::as_str),
         Some("still me")
+    );
+    // At an address the server made up, two sessions of its own, the second ended: nothing
+    // accepted is kept there, so the place is freed (a server must not pin the places).
+    let made_up = "bob/made-up";
+    let _first = net.forged_session_at(made_up, 0x7a, &mut rng);
+    let mut second = net.forged_session_at(made_up, 0x7b, &mut rng);
+    assert!(net.others().iter().any(|(a, _, _)| a == made_up));
+    net.forged_lines_from(made_up, second.stop(&mut rng).inject);
+    assert!(
+        !net.others().iter().any(|(a, _, _)| a == made_up),
+        "{:?}",
+        net.others()
     );
 }
 
