@@ -785,6 +785,7 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
             r.system_line(&texts::accept_not_saved(
                 &r.peer,
                 &expected.fingerprint().to_string(),
+                true,
             ));
         }
         return saved;
@@ -806,6 +807,7 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
             r.system_line(&texts::accept_not_saved(
                 &r.peer,
                 &expected.fingerprint().to_string(),
+                false,
             ));
         }
         // The conversation waits for no key (its key is accepted): the key shown was another

@@ -624,21 +624,46 @@ fn claims_encryption(base: &str) -> bool {
     {
         return true;
     }
-    // Letters that look alike (Cyrillic "е" for "e", Greek "Ε" for "E", small capitals...):
-    // compared by their Unicode confusable skeletons (UTS #39), which map each to the letter
-    // it passes for; taken as written and lower-cased (a capital's lower case may look like
-    // nothing Latin), then lower-cased.
-    let skeleton = |s: &str| -> String {
-        unicode_security::confusable_detection::skeleton(s)
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    let seen = [skeleton(&visible), skeleton(&lower)];
-    ["encrypt", "verified"].iter().any(|claim| {
-        // The claim's own skeleton in each case ("I" passes for "l": "VERIFIED" is "verlfled").
-        let claims = [skeleton(claim), skeleton(&claim.to_uppercase())];
-        lower.contains(claim) || seen.iter().any(|s| claims.iter().any(|c| s.contains(c)))
-    })
+    // Letters that look alike (Cyrillic "е" for "e", Greek "Ε" for "E", "т" for "t", small
+    // capitals...), letter by letter: each stands for every Latin letter its confusable
+    // skeleton (UTS #39) names, as written, in lower and in upper case (a capital's lower case
+    // may look like nothing Latin, and "I" passes for "l"), small capitals folded after too.
+    let stands_for: Vec<Vec<char>> = visible
+        .chars()
+        .map(|c| {
+            let mut latin: Vec<char> = Vec::new();
+            let forms = [
+                c.to_string(),
+                c.to_lowercase().collect(),
+                c.to_uppercase().collect(),
+            ];
+            for form in forms {
+                let seen: Vec<char> = unicode_security::confusable_detection::skeleton(&form)
+                    .map(|k| small_capital(k).unwrap_or(k))
+                    .flat_map(char::to_lowercase)
+                    .collect();
+                if let [one] = seen[..] {
+                    latin.push(one);
+                    if one == 'l' {
+                        latin.push('i');
+                    }
+                }
+            }
+            latin
+        })
+        .collect();
+    // The claims: Sotto's marks' words, spaces and case aside.
+    ["encrypt", "verified", "keynotaccepted"]
+        .iter()
+        .any(|claim| {
+            let claim: Vec<char> = claim.chars().collect();
+            lower.contains(claim.iter().collect::<String>().as_str())
+                || stands_for.windows(claim.len()).any(|w| {
+                    w.iter()
+                        .zip(&claim)
+                        .all(|(letters, wanted)| letters.contains(wanted))
+                })
+        })
 }
 
 /// The Latin letter a small capital (IPA and phonetic extensions: "ᴇɴᴄʀʏᴘᴛᴇᴅ") stands for,
@@ -900,6 +925,11 @@ mod tests {
             "bob (ENCRYP\u{422}ED)",
             "bob (V\u{395}RIFIED)",
             "bob (\u{1D07}\u{274}\u{1D04}\u{280}\u{28F}\u{1D18}\u{1D1B}\u{1D07}\u{1D05})",
+            // Cyrillic т and Greek τ (skeletons: a small capital T); mixed case; the other mark.
+            "bob (encryp\u{442}ed)",
+            "bob (encryp\u{3C4}ed)",
+            "bob (v\u{395}RIfied)",
+            "bob (key NOT accepted)",
         ] {
             assert_eq!(
                 retitle(alias, None, Mark::Plain).0,

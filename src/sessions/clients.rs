@@ -484,10 +484,20 @@ impl Sessions {
         let slot = match s.free_slot() {
             Some(slot) => slot,
             None => {
-                let oldest = s.others.iter().position(Other::evictable)?;
-                let gone = s.others.remove(oldest);
+                // A session on a key never accepted goes first; an ended client (kept for its
+                // accepted previous session's late lines) only when no such one is left.
+                let oldest = s
+                    .others
+                    .iter()
+                    .position(|o| o.evictable() && o.conv.state() == ConvState::Encrypted)
+                    .or_else(|| s.others.iter().position(Other::evictable))?;
+                let mut gone = s.others.remove(oldest);
+                // What waited to be sent again to it (the user was told it would be) goes to
+                // the main session, as for a client that is gone: never dropped.
+                s.conv.put_back_resend(gone.conv.take_resend());
                 self.note(format!(
-                    "another client's unaccepted session dropped for a new one: slot {}",
+                    "another client's session (never accepted, or ended) dropped for a new one: \
+                     slot {}",
                     gone.slot
                 ));
                 if gone.saved.is_some() {

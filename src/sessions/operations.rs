@@ -408,25 +408,23 @@ impl Sessions {
         if !start {
             self.clear_moved(key);
         }
-        // Loaded first: right after a restart the conversation is not in memory yet.
+        // A conversation already in memory whose row could not be restored: the user was
+        // told why when it loaded (the first start or stop after a restart only says so, as
+        // any operation on it does), and this one replaces it.
         let replaced = self
-            .session(key, peer_raw, settings)
+            .sessions
+            .get_mut(key)
             .is_some_and(|s| s.unrestorable.take().is_some());
-        if replaced && start {
-            // Its clients' rows, kept with it unread, go with it: a client that writes gets a
-            // handshake, as any new one (left, they took places and came back after a restart
-            // beside the clients found since).
-            self.delete_kept_rows(key);
-        }
-        if !start {
-            // Loaded first: right after a restart the conversation is not in memory yet.
-            let _ = self.session(key, peer_raw, settings);
+        // Loaded first: right after a restart the conversation is not in memory yet.
+        let still_unrestorable = self
+            .session(key, peer_raw, settings)
+            .is_some_and(|s| s.unrestorable.is_some());
+        if !start && !still_unrestorable {
             self.end_rekey(key);
         }
-        let (ended, unsent) = if start {
+        let (ended, unsent) = if start || still_unrestorable {
             (Vec::new(), Vec::new())
         } else {
-            let _ = self.session(key, peer_raw, settings);
             self.end_others(key, rng)
         };
         let (mut fx, saved) = self.act_saved(key, peer_raw, settings, rng, &[], |conv, rng| {
@@ -440,6 +438,12 @@ impl Sessions {
             // In any state: from plaintext too (a handshake that expired), where no session
             // ended and no event says so.
             self.forget_runs_sotto(key);
+        }
+        if replaced && start && saved {
+            // Its clients' rows, kept with it unread, go with it once the new one is saved: a
+            // client that writes gets a handshake, as any new one (left, they held places and
+            // came back after a restart beside the clients found since).
+            self.delete_kept_rows(key);
         }
         fx.elsewhere.extend(ended);
         fx.events.extend(unsent);

@@ -176,11 +176,17 @@ pub(crate) fn accept_usage(peer: &str, fingerprint: &str, waiting: bool) -> Stri
 }
 
 /// Accepting could not be saved (rolled back): how to try again.
-pub(crate) fn accept_not_saved(peer: &str, fingerprint: &str) -> String {
+/// `other`: the key of another of the contact's clients (only that client waits).
+pub(crate) fn accept_not_saved(peer: &str, fingerprint: &str, other: bool) -> String {
     let first = crate::sessions::trust::accept_prefix(fingerprint);
+    let held = if other {
+        format!("that client of {peer} still gets nothing you type")
+    } else {
+        format!("{peer}'s messages stay held")
+    };
     format!(
-        "NOT accepted: the decision could not be saved, so {peer}'s messages stay held. Once \
-         Sotto can save again, accept the key with /sotto accept {first}"
+        "NOT accepted: the decision could not be saved, so {held}. Once Sotto can save again, \
+         accept the key with /sotto accept {first}"
     )
 }
 
