@@ -628,10 +628,14 @@ fn claims_encryption(base: &str) -> bool {
     // capitals...), letter by letter: each stands for every Latin letter its confusable
     // skeleton (UTS #39) names, as written, in lower and in upper case (a capital's lower case
     // may look like nothing Latin, and "I" passes for "l"), small capitals folded after too.
+    // Marks above and below are dropped ("ṭ" is "t"); a character whose skeleton is empty in
+    // every form is one the skeletons ignore (invisible formatting such as U+206A): skipped,
+    // as the whole-text skeleton skips it, never a gap in a word.
     let stands_for: Vec<Vec<char>> = visible
         .chars()
-        .map(|c| {
+        .filter_map(|c| {
             let mut latin: Vec<char> = Vec::new();
+            let mut shows = false;
             let forms = [
                 c.to_string(),
                 c.to_lowercase().collect(),
@@ -639,9 +643,11 @@ fn claims_encryption(base: &str) -> bool {
             ];
             for form in forms {
                 let seen: Vec<char> = unicode_security::confusable_detection::skeleton(&form)
+                    .filter(|k| !unicode_normalization::char::is_combining_mark(*k))
                     .map(|k| small_capital(k).unwrap_or(k))
                     .flat_map(char::to_lowercase)
                     .collect();
+                shows |= !seen.is_empty();
                 if let [one] = seen[..] {
                     latin.push(one);
                     if one == 'l' {
@@ -649,7 +655,7 @@ fn claims_encryption(base: &str) -> bool {
                     }
                 }
             }
-            latin
+            shows.then_some(latin)
         })
         .collect();
     // The claims: Sotto's marks' words, spaces and case aside.
@@ -930,6 +936,10 @@ mod tests {
             "bob (encryp\u{3C4}ed)",
             "bob (v\u{395}RIfied)",
             "bob (key NOT accepted)",
+            // Invisible formatting the skeletons ignore; a letter with a mark below.
+            "bob (encr\u{206A}ypted)",
+            "bob (v\u{206B}erified)",
+            "bob (encryp\u{1E6D}ed)",
         ] {
             assert_eq!(
                 retitle(alias, None, Mark::Plain).0,

@@ -796,8 +796,6 @@ impl Sessions {
     ) -> (Vec<(String, String)>, Vec<Event>) {
         let mut lines = Vec::new();
         let mut unsent = Vec::new();
-        // Rows that could not be restored hold no session to end: the user ends them all.
-        self.delete_kept_rows(key);
         let Some(s) = self.sessions.get_mut(key) else {
             return (Vec::new(), Vec::new());
         };

@@ -122,6 +122,9 @@ struct Session {
     /// Its row is kept untouched, nothing is sent or answered, and the user decides
     /// (`/sotto start` or `/sotto stop` begins afresh, replacing the row).
     unrestorable: Option<String>,
+    /// The user was told why (`unrestorable`) in this run: a start or stop then replaces it (a
+    /// load alone, such as a window opening after a restart, tells nothing).
+    unrestorable_told: bool,
     /// The contact's other clients with sessions of their own (`clients`).
     others: Vec<clients::Other>,
     /// Other clients' saved rows not restored (written by a newer Sotto, damaged, or beside a
@@ -478,6 +481,7 @@ impl Sessions {
                     instance,
                     saved,
                     unrestorable,
+                    unrestorable_told: false,
                     rekey,
                     others,
                     kept_rows,

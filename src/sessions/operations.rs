@@ -40,6 +40,7 @@ impl Sessions {
     ) -> Option<(Outgoing, Effects)> {
         let s = self.session(key, peer_raw, settings)?;
         if let Some(reason) = s.unrestorable.clone() {
+            s.unrestorable_told = true;
             let mut fx = Effects::default();
             fx.notices.push(Notice::Unrestorable {
                 reason,
@@ -135,6 +136,7 @@ impl Sessions {
                 fx.events.push(Event::PlaintextWhileEncrypted);
                 return Some((ReceiveAction::PassThrough, fx));
             }
+            s.unrestorable_told = true;
             fx.notices.push(Notice::Unrestorable {
                 reason,
                 unsent: None,
@@ -337,6 +339,7 @@ impl Sessions {
         let reply = self.reply_to(key, peer_raw);
         let s = self.session(key, peer_raw, settings)?;
         if let Some(reason) = s.unrestorable.clone() {
+            s.unrestorable_told = true;
             let mut fx = Effects::default();
             fx.notices.push(Notice::Unrestorable {
                 reason,
@@ -414,6 +417,7 @@ impl Sessions {
         let replaced = self
             .sessions
             .get_mut(key)
+            .filter(|s| s.unrestorable_told)
             .is_some_and(|s| s.unrestorable.take().is_some());
         // Loaded first: right after a restart the conversation is not in memory yet.
         let still_unrestorable = self
@@ -439,10 +443,13 @@ impl Sessions {
             // ended and no event says so.
             self.forget_runs_sotto(key);
         }
-        if replaced && start && saved {
-            // Its clients' rows, kept with it unread, go with it once the new one is saved: a
-            // client that writes gets a handshake, as any new one (left, they held places and
-            // came back after a restart beside the clients found since).
+        if saved && (!start || replaced) {
+            // Rows of the contact's clients kept unread (they could not be restored, or their
+            // conversation's could not) hold no session to end: a stop ends them all, and a
+            // start that replaces the conversation takes them with it, once what it decided is
+            // saved (a failed save rolls back to a disk that still has them). A client that
+            // writes gets a handshake, as any new one (left, they held places and came back
+            // after a restart beside the clients found since).
             self.delete_kept_rows(key);
         }
         fx.elsewhere.extend(ended);
