@@ -245,31 +245,30 @@ pub(crate) fn irc_reached(name: &str) -> Vec<&str> {
 /// name reaches (under RFC 1459's case mapping; either name may be the spelled-out one: a
 /// window `bob` beside an encrypted `@bob`), and that keeps plaintext out.
 fn irc_twin(r: &ConvRef) -> Option<String> {
-    let key = r.key();
-    let folded =
-        |name: &str| -> Vec<String> { irc_reached(name).into_iter().map(irc_fold).collect() };
-    let reached = folded(&key.peer);
-    let Some(peers) = with_sessions(|s| s.known_peers(&key)).flatten() else {
-        return Some(r.peer.clone());
-    };
-    peers
-        .into_iter()
-        .filter(|p| *p != key.peer && folded(p).iter().any(|n| reached.contains(n)))
-        .find(|p| !allowed_here(&r.with_peer(p.as_str())))
+    twin_by(r, |name| {
+        irc_reached(name).into_iter().map(irc_fold).collect()
+    })
 }
 
 /// Another conversation of `r`'s account, saved or loaded, whose name `fold` makes the same as
 /// `r`'s but is spelled otherwise, and that keeps plaintext out: its name. When the store
 /// cannot list the account's conversations, `r`'s own name (nothing goes in plaintext).
 pub(crate) fn folded_twin(r: &ConvRef, fold: fn(&str) -> String) -> Option<String> {
+    twin_by(r, |name| vec![fold(name)])
+}
+
+/// Another conversation of `r`'s account, named otherwise, that reaches one of the people
+/// `reach` says `r`'s name reaches, and that keeps plaintext out: its name (`r`'s own when the
+/// store cannot list the account's conversations).
+fn twin_by(r: &ConvRef, reach: impl Fn(&str) -> Vec<String>) -> Option<String> {
     let key = r.key();
-    let folded = fold(&key.peer);
+    let reached = reach(&key.peer);
     let Some(peers) = with_sessions(|s| s.known_peers(&key)).flatten() else {
         return Some(r.peer.clone());
     };
     peers
         .into_iter()
-        .filter(|p| *p != key.peer && fold(p) == folded)
+        .filter(|p| *p != key.peer && reach(p).iter().any(|n| reached.contains(n)))
         .find(|p| !allowed_here(&r.with_peer(p.as_str())))
 }
 

@@ -281,6 +281,24 @@ impl Net {
             .collect()
     }
 
+    /// One of bob's clients starts, from its own window; its lines reach alice from its address,
+    /// and everything that follows is delivered.
+    fn client_starts(&mut self, client: &'static str) {
+        let at = Self::at(&self.names, client, self.now);
+        let c = self.client(client);
+        let key = c.key.clone();
+        let lines = c
+            .sessions
+            .start_or_stop(&key, "alice", &at, true, &mut c.rng)
+            .expect("start")
+            .inject;
+        let queue = lines
+            .into_iter()
+            .map(|l| (client.to_owned(), "alice".to_owned(), l))
+            .collect();
+        self.deliver(queue);
+    }
+
     /// bob's first client starts (`true`) or stops, from its own window: the lines it sends.
     fn laptop_acts(&mut self, start: bool) -> Vec<String> {
         let key = self.laptop.key.clone();
@@ -1333,19 +1351,7 @@ fn another_clients_row_that_cannot_be_restored_is_kept_and_its_slot_not_reused()
     net.alice_types("after the restart");
     assert_eq!(rows(&net), damaged, "kept untouched");
     // The client starts again: a session of its own, in another slot.
-    let at = Net::at(&net.names, client, net.now);
-    let c = net.client(client);
-    let ck = c.key.clone();
-    let start = c
-        .sessions
-        .start_or_stop(&ck, "alice", &at, true, &mut c.rng)
-        .expect("start")
-        .inject;
-    let queue = start
-        .into_iter()
-        .map(|l| (client.to_owned(), "alice".to_owned(), l))
-        .collect();
-    net.deliver(queue);
+    net.client_starts(client);
     assert!(net
         .others()
         .iter()
@@ -1765,20 +1771,7 @@ fn accepting_another_clients_new_key_sends_what_it_did_not_read() {
     // The other client, with a new key (a new store), starts again.
     *net.client(other) = peer("clients-resend-new", "bob", "alice", 88);
     net.shown.remove(other);
-    let at = Net::at(&net.names, other, net.now);
-    let c = net.client(other);
-    let key = c.key.clone();
-    let lines = c
-        .sessions
-        .start_or_stop(&key, "alice", &at, true, &mut c.rng)
-        .expect("start")
-        .inject;
-    net.deliver(
-        lines
-            .into_iter()
-            .map(|l| (other.to_owned(), "alice".to_owned(), l))
-            .collect(),
-    );
+    net.client_starts(other);
     let (_, reads, fp) = net
         .others()
         .into_iter()
