@@ -270,10 +270,8 @@ pub(crate) fn typed<'a>(lines: impl IntoIterator<Item = &'a String>, text: &str,
 /// once; only when the text looks like a line.
 pub(crate) fn let_through(conv: &ConvRef, text: &str) {
     let t = crate::protocol::wire::without_replay_stamp(text);
-    if is_sotto_text(t)
-        || crate::protocol::wire::has_embedded_line(t)
-        || crate::protocol::wire::has_line(t)
-    {
+    // (`has_line` covers a line with words in front: `has_embedded_line` implies it.)
+    if is_sotto_text(t) || crate::protocol::wire::has_line(t) {
         let marker = LetThrough {
             conv: sender(&conv.key()),
             text: SecretString::from(text.trim()),
