@@ -1,7 +1,7 @@
 # Sotto: a thin convenience wrapper over cargo (like rustls-ffi's Makefile). Everything real is in
 # Cargo.toml and build.rs; this file names the steps.
 #
-#   make                build/sotto.so (release)
+#   make                build/sotto.so (release); installs missing build packages (scripts/deps.sh --build)
 #   make install        copy it to $(PURPLE_PLUGIN_DIR) (default ~/.purple/plugins)
 #   make test           deps, lint, protocol tests, all tests, docs, header check, plugin load
 #                       check, a short fuzz run, then the end-to-end suite (tests/rig.mk)
@@ -25,7 +25,7 @@ PLUGIN = build/sotto.so
 CARGO_SO = target/$(TARGET_SUBDIR)/libsotto.so
 LOADCHECK = build/sotto-loadcheck
 
-.PHONY: all build deps install install-system uninstall header check-header test test-protocol \
+.PHONY: all build deps build-deps install install-system uninstall header check-header test test-protocol \
 	test-all loadcheck loadtime lint fmt bench bench-burst bench-burst-callgrind bench-e2e \
 	save-cost wire-size fuzz fuzz-short doc demo clean
 
@@ -34,9 +34,13 @@ all: build
 deps:
 	@$(DEPS)
 
+# Only what the build needs: `make install` puts no test server on the system.
+build-deps:
+	@$(DEPS) --build
+
 # cargo decides what to rebuild; the .so is always re-copied (cheap) so `make` after an edit
 # never installs a stale plugin.
-build: deps
+build: build-deps
 	$(CARGO) build $(CARGO_PROFILE_FLAG) --lib
 	@mkdir -p build
 	@# Replace by rename, never in place: clients (tests, Pidgin) running the old build keep
@@ -170,7 +174,7 @@ bench-burst: $(LIBOTR_BENCH)
 
 CALLGRIND_MESSAGES ?= 500
 bench-burst-callgrind: $(LIBOTR_BENCH)
-	@$(DEPS) valgrind
+	@$(DEPS) valgrind bc
 	@b=$$($(CARGO) bench --no-default-features --bench burst --no-run 2>&1 \
 		| sed -n 's/.*(\(.*burst-[0-9a-f]*\))$$/\1/p' | tail -n 1); \
 	cg() { valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages Sotto's build and tests need, only those missing.
-# Called by `make`, `make test` and `make demo`; safe to run again (it does nothing when all are present).
-#   scripts/deps.sh            build + test dependencies
-#   scripts/deps.sh PKG...     the same, plus PKG... (the benches: libotr5-dev, valgrind)
+# Safe to run again (it does nothing when all are present).
+#   scripts/deps.sh --build    what building the plugin needs (`make`, `make install`)
+#   scripts/deps.sh            build + test dependencies (`make test`, `make demo`, `make e2e`)
+#   scripts/deps.sh PKG...     the same, plus PKG... (the benches: libotr5-dev, valgrind, bc)
 #   SOTTO_DEPS_SKIP=1 make     skip the check (e.g. on a non-Debian system with the libraries installed)
 set -euo pipefail
 
@@ -13,12 +14,18 @@ fi
 # Build: libpurple + GLib headers (bindgen, the C shim), libclang (bindgen), a C compiler, pkg-config.
 # Tests and demo: the IRC, XMPP and SIP servers, an IRC bouncer (ZNC), the XMPP carbons plugin many users run beside
 # Sotto, and Pidgin under Xvfb for the screenshots.
-packages=(
-	libpurple-dev libglib2.0-dev pkg-config clang libclang-dev gcc make
-	ngircd prosody kamailio znc purple-xmpp-carbons libfaketime
-	pidgin finch xvfb xdotool
-	"$@"
-)
+build_packages=(libpurple-dev libglib2.0-dev pkg-config clang libclang-dev gcc make)
+if [ "${1:-}" = --build ]; then
+	# Installing the plugin must not put chat servers on the user's system.
+	packages=("${build_packages[@]}")
+else
+	packages=(
+		"${build_packages[@]}"
+		ngircd prosody kamailio znc purple-xmpp-carbons libfaketime
+		pidgin finch xvfb xdotool
+		"$@"
+	)
+fi
 
 if ! command -v dpkg >/dev/null 2>&1; then
 	echo "deps.sh: not a Debian system; install the equivalents of: ${packages[*]}" >&2

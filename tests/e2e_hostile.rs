@@ -132,13 +132,23 @@ fn irc_two_processes_on_one_profile_never_share_keys() {
     second.expect_system(&bob, "the send is refused, with the reason", WAIT, |t| {
         t.contains("NOT sent") && t.contains("another program")
     });
+    // Each IRC command that would put text on the wire is refused, and says why (the store's
+    // reason), not that the conversation is encrypted: this process cannot tell.
     for cmdline in [
         format!("msg {bob} {text}"),
-        format!("msg {bob},carol {text}"),
+        format!("query {bob} {text}"),
+        format!("notice {bob} {text}"),
+        format!("ctcp {bob} VERSION"),
     ] {
         let res = second.cmd_status(&bob, &cmdline);
         assert_ne!(res.field(1), "0", "/{cmdline} ran: {res:?}");
+        assert!(
+            res.field(2).contains("another program"),
+            "/{cmdline} refused without the store's reason: {res:?}"
+        );
     }
+    let res = second.cmd_status(&bob, &format!("msg {bob},carol {text}"));
+    assert_ne!(res.field(1), "0", "/msg to two targets ran: {res:?}");
     // A buddy pounce writes its text as sent, then hands it to serv_send_im: refused, and
     // the window says so with the text (it was left looking sent).
     let pounced = "a pounce from the second process";

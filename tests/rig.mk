@@ -10,7 +10,6 @@
 RIG_CC      ?= cc
 RIG_CFLAGS  ?= -O2 -g -Wall -Wextra -Wno-unused-parameter
 RIG_PKGS    := purple glib-2.0
-RIG_DEBS    := libpurple-dev libglib2.0-dev pkg-config ngircd prosody kamailio
 RIG_CARGO   ?= cargo
 # The e2e tests use only std: build them without the libpurple bindings so a broken plugin
 # build shows up as a plugin failure, not as a test compile error.
@@ -24,16 +23,10 @@ LOOP_PRPLS := build/sotto-loop.so build/sotto-loop-discord.so build/sotto-loop-t
 
 .PHONY: testclient e2e demo rig-deps
 
-# Install what the rig needs on Debian when it is missing (no-op when present).
+# Install what the rig needs on Debian when it is missing (no-op when present): the compiler
+# for the test client, the servers (left disabled, not running system-wide), Pidgin, Xvfb.
 rig-deps:
-	@missing=""; for p in $(RIG_DEBS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "rig: installing$$missing"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
-	fi
+	@scripts/deps.sh
 
 testclient: build/sotto-testclient $(LOOP_PRPLS)
 

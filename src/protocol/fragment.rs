@@ -16,8 +16,9 @@
 //! Bounds, so hostile fragments cannot exhaust memory: at most [`MAX_PENDING`] partial
 //! lines per peer, [`MAX_BUFFERED_COST`] for the copies buffered in total (every copy counts,
 //! its characters and [`COPY_COST`]; only pieces that arrived are stored, whatever total they
-//! claim), [`MAX_AGE_SECS`] per partial line from its first piece (checked with every piece
-//! and every tick); the oldest partial line is dropped first.
+//! claim), [`MAX_AGE_SECS`] per partial line without progress and [`MAX_LIFE_SECS`] in all
+//! from its first piece (checked with every piece and every tick); the oldest partial line
+//! is dropped first.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -43,8 +44,14 @@ pub const COPY_COST: usize = 96;
 /// plus [`COPY_COST`] each): any line a sender may send, at most [`MAX_BUFFERED_BYTES`] in at
 /// most [`MAX_FRAGMENTS`] pieces, fits alone.
 pub const MAX_BUFFERED_COST: usize = MAX_BUFFERED_BYTES + MAX_FRAGMENTS * COPY_COST;
-/// Seconds a partial line may wait for its missing pieces, from its first piece.
+/// Seconds a partial line may wait for its next missing piece: from its first piece, and
+/// again from each piece that brings a position it had no copy of (progress; another copy of
+/// a piece it has does not count).
 pub const MAX_AGE_SECS: u64 = 300;
+/// Seconds a partial line may live in all, from its first piece, however it progresses: a
+/// long line over a slow transport (an SMS every few seconds, a throttled IRC server) is
+/// still read, and a sender that keeps a line growing cannot keep it for ever.
+pub const MAX_LIFE_SECS: u64 = 3600;
 /// The smallest line limit we accept: anything less cannot carry a handshake message.
 pub const MIN_LINE: usize = 64;
 /// Distinct copies kept of one piece (the first ones to arrive); later different copies are
@@ -119,6 +126,8 @@ struct Partial {
     /// What the copies cost: their characters plus [`COPY_COST`] each.
     cost: usize,
     first_seen: u64,
+    /// When a piece last brought a position that had no copy (the first piece included).
+    progress_seen: u64,
     order: u64,
     /// Candidates offered so far.
     tries: usize,
@@ -199,12 +208,15 @@ impl Reassembler {
         self.partial.is_empty()
     }
 
-    /// Drops the partial lines whose first piece is more than [`MAX_AGE_SECS`] older than
-    /// `now_secs`. Runs with every piece added, and from the conversation's tick, so that
-    /// pieces of a line that never completes do not wait for more traffic to go.
+    /// Drops the partial lines that made no progress for more than [`MAX_AGE_SECS`] before
+    /// `now_secs`, or whose first piece is more than [`MAX_LIFE_SECS`] older. Runs with every
+    /// piece added, and from the conversation's tick, so that pieces of a line that never
+    /// completes do not wait for more traffic to go.
     pub fn expire(&mut self, now_secs: u64) {
-        self.partial
-            .retain(|_, p| now_secs.saturating_sub(p.first_seen) <= MAX_AGE_SECS);
+        self.partial.retain(|_, p| {
+            now_secs.saturating_sub(p.progress_seen) <= MAX_AGE_SECS
+                && now_secs.saturating_sub(p.first_seen) <= MAX_LIFE_SECS
+        });
     }
 
     /// Adds one piece and returns the whole line (the first candidate) once every piece has
@@ -251,6 +263,7 @@ impl Reassembler {
                     present: 0,
                     cost: 0,
                     first_seen: now_secs,
+                    progress_seen: now_secs,
                     order: self.counter,
                     tries: 0,
                 },
@@ -283,6 +296,7 @@ impl Reassembler {
         p.copies.insert((index, copy), frag.chunk);
         if copy == 0 {
             p.present += 1;
+            p.progress_seen = now_secs;
         }
         p.cost += cost;
         if p.present < usize::from(p.total) {
@@ -537,6 +551,42 @@ mod tests {
             ),
             Some("abcd".into())
         );
+    }
+
+    /// A long line over a slow transport: each piece comes a little less than
+    /// [`MAX_AGE_SECS`] after the one before, so the whole line takes longer than that; it is
+    /// read (it used to be dropped 300 s after its first piece, silently, however it
+    /// progressed). Another copy of a piece it has is no progress, and no line lives more than
+    /// [`MAX_LIFE_SECS`].
+    #[test]
+    fn a_line_that_progresses_waits_until_its_life_ends() {
+        let step = MAX_AGE_SECS - 1;
+        let mut r = Reassembler::new();
+        for i in 0..4u16 {
+            let got = r.add(piece(1, i, 5, "ab"), u64::from(i) * step);
+            assert_eq!(got, None);
+        }
+        assert_eq!(
+            r.add(piece(1, 4, 5, "ab"), 4 * step),
+            Some("ababababab".into())
+        );
+        // A forger's copies of a piece that is there already do not keep a line.
+        let mut r = Reassembler::new();
+        r.add(piece(2, 0, 2, "ab"), 0);
+        r.add(piece(2, 0, 2, "xy"), step);
+        r.expire(MAX_AGE_SECS + 1);
+        assert!(r.is_empty(), "dropped for want of progress");
+        // Progress every step, yet not past the line's life.
+        let mut r = Reassembler::new();
+        let total = u16::try_from(MAX_LIFE_SECS / step + 3).expect("small");
+        let mut i = 0;
+        while u64::from(i) * step <= MAX_LIFE_SECS {
+            r.add(piece(3, i, total, "ab"), u64::from(i) * step);
+            i += 1;
+        }
+        assert!(!r.is_empty(), "alive until its life ends");
+        r.expire(MAX_LIFE_SECS + 1);
+        assert!(r.is_empty(), "past MAX_LIFE_SECS: {i} pieces in");
     }
 
     fn piece(id: u32, index: u16, total: u16, chunk: &str) -> Fragment {

@@ -179,19 +179,31 @@ pub fn has_embedded_line(text: &str) -> bool {
         })
 }
 
-/// Zero-width, line-separating and reordering format characters, and the soft hyphen:
-/// invisible (or breaking a line where none shows), so never part of what a text says.
+/// Characters that show nothing (or break a line where none shows), so never part of what a
+/// text says: Unicode's default-ignorable code points (the soft hyphen, zero-width and joiner
+/// characters, bidi marks, embeddings, overrides and isolates, the deprecated format characters,
+/// variation selectors, Hangul fillers, tag characters, the byte order mark), the line and
+/// paragraph separators, and the interlinear annotation marks.
 pub fn is_invisible(c: char) -> bool {
     matches!(
         c,
         '\u{ad}'
+            | '\u{34f}'
             | '\u{61c}'
-            | '\u{180e}'
+            | '\u{115f}'..='\u{1160}'
+            | '\u{17b4}'..='\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
             | '\u{200b}'..='\u{200f}'
             | '\u{2028}'..='\u{202e}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
             | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fffb}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e0fff}'
     )
 }
 

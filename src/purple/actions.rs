@@ -54,7 +54,10 @@ unsafe extern "C" fn show_fingerprints(action: *mut sys::PurplePluginAction) {
             }
         }
         if lines.is_empty() {
-            lines.push(texts::no_accounts().to_owned());
+            lines.push(match service::unavailable() {
+                Some(why) => texts::no_fingerprints_no_store(&why),
+                None => texts::no_accounts().to_owned(),
+            });
         }
         glue::notify(
             plugin_handle(),

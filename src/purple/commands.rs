@@ -1,4 +1,4 @@
-//! `/sotto start|stop|status|fingerprint|verify|answer|accept|fingerprints|help` in IM
+//! `/sotto start|stop|status|fingerprint|verify|answer|cancel|accept|fingerprints|help` in IM
 //! conversations, on every protocol.
 
 use std::ffi::{c_char, c_void};

@@ -121,7 +121,10 @@ unsafe extern "C" fn action_chosen(data: *mut c_void, index: c_int) {
             ) if service::waiting(&r).is_some_and(|(_, blocked)| blocked)
                 && service::peer_key(&r) == Some(key) =>
             {
-                r.system_line(&texts::still_holding(&r.peer))
+                r.system_line(&texts::still_holding(
+                    &r.peer,
+                    &key.fingerprint().to_string(),
+                ))
             }
             _ => {}
         }
@@ -191,11 +194,12 @@ fn mark_verified(r: &ConvRef, key: &IdentityPublic) {
 
 /// The question-and-answer form.
 fn ask(r: &ConvRef) {
-    if service::conv_state(r) != Some(ConvState::Encrypted) {
+    let key = service::peer_key(r);
+    let (Some(ConvState::Encrypted), Some(key)) = (service::conv_state(r), key) else {
         r.system_line(texts::ask_needs_session());
         return;
-    }
-    let Some(data) = park(Pending::Ask(r.clone())) else {
+    };
+    let Some(data) = park(Pending::Ask { r: r.clone(), key }) else {
         return;
     };
     let text = texts::ask_dialog(&plain(&r.peer));
@@ -258,9 +262,17 @@ unsafe extern "C" fn ask_ok(data: *mut c_void, fields: *mut sys::PurpleRequestFi
     ffi_boundary!((), {
         non_null!(data);
         non_null!(fields);
-        let Some(Pending::Ask(r)) = take(data) else {
+        let Some(Pending::Ask { r, key }) = take(data) else {
             return;
         };
+        // The contact's key changed (a new session, a rename, another client) while the form
+        // was open: the question was written for the key the user was looking at, and a right
+        // answer from another key would verify that one. Nothing is sent.
+        if service::peer_key(&r).as_ref() != Some(&key) {
+            r.conversation_or_new();
+            r.system_line(&texts::ask_key_changed(&r.peer));
+            return;
+        }
         // SAFETY: the fields of this callback.
         let (q, a) = unsafe {
             (
@@ -309,7 +321,11 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
             close_answer_dialog(r);
         }
         if made && took {
-            r.system_line(&texts::asked(&r.peer, question));
+            // As the contact sees it: a question over the limit is cut on the wire.
+            r.system_line(&texts::asked(
+                &r.peer,
+                crate::protocol::verify::bounded_question(question),
+            ));
         } else if !unsaved {
             // Nothing waits for a reply to a question that did not leave (the run stayed, its
             // secrets kept, and a question of the contact's crossing it could be dropped for it).
@@ -442,7 +458,15 @@ unsafe extern "C" fn answer_declined(data: *mut c_void, _text: *const c_char) {
 /// Our answer to the contact's question (from the dialog or `/sotto answer`).
 pub(crate) fn answer_question(r: &ConvRef, answer: &str) {
     if let Some(fx) = service::act(r, |conv, rng| conv.answer_question(answer, rng)) {
-        present::apply(r, fx);
+        let replied = !fx.inject.is_empty();
+        let unsaved = not_saved(&fx);
+        // The connection did not take the reply (offline): the run ends here, its secrets
+        // with it, and the window says so (it waited, replied in name only, for a result that
+        // could not come, and said nothing).
+        if !present::apply(r, fx) && replied && !unsaved {
+            let _ = service::act(r, |conv, _| conv.question_not_sent());
+            r.system_line(&texts::answer_not_sent(&r.peer));
+        }
     }
 }
 
@@ -826,6 +850,7 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
                 &r.peer,
                 &expected.fingerprint().to_string(),
                 &current.fingerprint().to_string(),
+                service::waiting(r).is_some_and(|(_, blocked)| blocked),
             ));
             // The key it is now gets its own dialog (one at a time).
             key_changed(r, current);
@@ -856,8 +881,8 @@ pub(crate) fn accept_typed(r: &ConvRef, typed: &str) {
         return;
     };
     let fingerprint = current.fingerprint();
+    let blocked = service::waiting(r).is_some_and(|(_, blocked)| blocked);
     if typed.trim().is_empty() {
-        let blocked = service::waiting(r).is_some_and(|(_, blocked)| blocked);
         r.system_line(&texts::accept_usage(
             &r.peer,
             &fingerprint.to_string(),
@@ -866,12 +891,13 @@ pub(crate) fn accept_typed(r: &ConvRef, typed: &str) {
     } else if fingerprint_prefix_matches(&fingerprint, typed) {
         accept_new_key(r, &current);
     } else if typed.chars().filter(char::is_ascii_hexdigit).count() < 5 * ACCEPT_GROUPS {
-        r.system_line(&texts::accept_too_short(&r.peer, typed.trim()));
+        r.system_line(&texts::accept_too_short(&r.peer, typed.trim(), blocked));
     } else {
         r.system_line(&texts::accept_refused(
             &r.peer,
             typed.trim(),
             &fingerprint.to_string(),
+            blocked,
         ));
     }
 }

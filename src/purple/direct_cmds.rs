@@ -331,8 +331,9 @@ unsafe extern "C" fn direct_override(
         };
         // A renamed window's conversation follows first; if it cannot, nothing is sent.
         if !service::track_name(&target) {
+            let msg = texts::command_not_sent_no_store(service::unavailable().as_deref());
             // SAFETY: libpurple's error out-parameter.
-            unsafe { set_error(error, texts::irc_command_no_key()) };
+            unsafe { set_error(error, &msg) };
             return sys::PURPLE_CMD_RET_FAILED;
         }
         if plaintext_ok(&target) {
@@ -354,7 +355,10 @@ unsafe extern "C" fn direct_override(
             | Kind::RefuseSecond
             | Kind::RefuseThird => {
                 let name = glue::cstr_to_string(cmd).unwrap_or_default();
-                let msg = texts::irc_command_refused(&name, &target.peer);
+                let msg = match service::unavailable() {
+                    Some(why) => texts::command_refused_no_store(&name, &target.peer, &why),
+                    None => texts::irc_command_refused(&name, &target.peer),
+                };
                 // SAFETY: libpurple's error out-parameter.
                 unsafe { set_error(error, &msg) };
                 return sys::PURPLE_CMD_RET_FAILED;
@@ -402,8 +406,9 @@ unsafe fn send_encrypted(r: &ConvRef, text: &str, error: *mut *mut c_char) -> sy
             sys::PURPLE_CMD_RET_OK
         }
         None => {
+            let msg = texts::command_not_sent_no_store(service::unavailable().as_deref());
             // SAFETY: per the caller.
-            unsafe { set_error(error, texts::irc_command_no_key()) };
+            unsafe { set_error(error, &msg) };
             sys::PURPLE_CMD_RET_FAILED
         }
     }

@@ -38,8 +38,9 @@ pub(crate) enum Pending {
     Verify(ConvRef),
     /// Both fingerprints shown; `key` is the contact's key the user is looking at.
     Compare { r: ConvRef, key: IdentityPublic },
-    /// Question-and-answer form.
-    Ask(ConvRef),
+    /// Question-and-answer form, opened while the contact's key was `key`: the question is
+    /// asked only of that key (a key that changed while the user typed gets nothing).
+    Ask { r: ConvRef, key: IdentityPublic },
     /// The contact's question, waiting for our user's answer: the answer typed in this dialog
     /// is for exactly this question. `ui`: libpurple's handle of the open dialog (to close it
     /// when it goes stale), 0 until it is open.

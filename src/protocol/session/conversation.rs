@@ -274,9 +274,9 @@ impl Conversation {
         self.verification.answer(channel, answer, rng)
     }
 
-    /// Our question did not leave (the transport refused its line: offline): the run it began
-    /// ends here, without a message to the peer, so nothing waits for a reply that cannot come
-    /// and its secrets go.
+    /// Our question (or our answer) did not leave (the transport refused its line: offline):
+    /// the run ends here, without a message to the peer, so nothing waits for a message that
+    /// cannot come and its secrets go.
     pub fn question_not_sent(&mut self) -> ReceiveOutcome {
         self.drop_verification();
         ReceiveOutcome::swallow()
@@ -664,21 +664,27 @@ impl Conversation {
                             break;
                         };
                         let attempt = self.receive_inner(&line, now_secs, rng, false);
+                        // The message an attempt found no session for is that attempt's: the
+                        // not-read notice names the line whose outcome is reported, never a
+                        // forged candidate tried after it.
+                        let unknown = self.unknown.take();
                         // A handshake line that did nothing (tags of another start, nothing
                         // waiting for it) is no reading either: a forged first piece that
                         // changes the tags must not win over the real line.
                         let ignored_handshake = is_silent(&attempt)
                             && (line.starts_with("?S1R") || line.starts_with("?S1C"));
                         if !is_rejection(&attempt) && !ignored_handshake {
+                            self.unknown = unknown;
                             self.reassembler.complete(&c);
                             return attempt;
                         }
-                        rejected.get_or_insert(attempt);
+                        rejected.get_or_insert((attempt, unknown));
                     }
                     // None was read: a line with candidates left waits for more copies, one
                     // that has spent them is dropped.
                     self.reassembler.rejected(&c);
-                    if let Some(attempt) = rejected {
+                    if let Some((attempt, unknown)) = rejected {
+                        self.unknown = unknown;
                         return attempt;
                     }
                 }

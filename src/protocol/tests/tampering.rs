@@ -329,3 +329,45 @@ fn a_line_whose_candidates_are_spent_is_dropped() {
     assert!(!events.is_empty(), "reported");
     assert_eq!(b.fragments_buffered(), 0);
 }
+
+/// A line this side cannot place (its session is gone here) and a forged copy of its first
+/// piece with another ratchet key: both ways to put it together name no session we know. The
+/// not-read notice names the message whose outcome is reported (the real one, tried first),
+/// so the sender sends that one again; it used to name the forged candidate tried last,
+/// which the sender could not place (or, forged to name an old message, sent that again).
+#[test]
+fn the_not_read_notice_names_the_line_it_reports_not_a_forged_candidate() {
+    use crate::protocol::wire::{Fragment, MessageRef, WireMessage};
+    let piece = |line: &str| match WireMessage::decode(line) {
+        Ok(WireMessage::Fragment(f)) => f,
+        other => panic!("not a piece: {other:?}"),
+    };
+    let (mut a, _b, mut rng) = established(97);
+    let (_other, mut lost, _) = established(98);
+    a.set_max_line(64);
+    let pieces = send(&mut a, "hi", &mut rng);
+    assert_eq!(pieces.len(), 2, "two pieces");
+    let (first, second) = (piece(&pieces[0]), piece(&pieces[1]));
+    let whole = format!("{}{}", first.chunk, second.chunk);
+    let Ok(WireMessage::Data(real)) = WireMessage::decode(&whole) else {
+        panic!("the pieces make a data line: {whole}");
+    };
+    // One base64url character of the ratchet key's first bytes changed: still a data line.
+    let mut chunk = first.chunk.clone().into_bytes();
+    chunk[12] = if chunk[12] == b'A' { b'B' } else { b'A' };
+    let chunk = String::from_utf8(chunk).expect("ASCII");
+    let Ok(WireMessage::Data(fake)) = WireMessage::decode(&format!("{chunk}{}", second.chunk))
+    else {
+        panic!("the forged piece makes a data line");
+    };
+    assert_ne!(MessageRef::of(&fake), MessageRef::of(&real));
+    let forged = WireMessage::Fragment(Fragment { chunk, ..first }).encode();
+    let mut back = Vec::new();
+    let mut events = Vec::new();
+    for line in [&pieces[0], &forged, &pieces[1]] {
+        let out = lost.receive(line, 0, &mut rng);
+        back.extend(out.inject);
+        events.extend(out.events);
+    }
+    assert_eq!(back, [MessageRef::of(&real).not_read_line()], "{events:?}");
+}

@@ -59,6 +59,24 @@ fn a_question_that_did_not_leave_leaves_nothing_running() {
     );
 }
 
+/// Our answer whose line did not leave (offline): the run ends here too, its secrets with it;
+/// no question waits for an answer any more, and the asker's result, if one comes, verifies
+/// nothing here.
+#[test]
+fn an_answer_that_did_not_leave_ends_the_run() {
+    let (mut a, mut b, mut rng) = established(34);
+    let ask = a
+        .ask_question("Where did we meet?", "here", &mut rng)
+        .inject;
+    deliver(&mut b, ask, &mut rng);
+    let _reply = b.answer_question("here", &mut rng).inject;
+    assert!(b.verification_answered());
+    let out = b.question_not_sent();
+    assert!(out.inject.is_empty() && out.events.is_empty());
+    assert!(!b.verification_running());
+    assert_eq!(b.pending_question(), None);
+}
+
 /// A reply this side cannot place (its question went with a restart, or none was asked): the
 /// peer is told the run is over (0x13), this side's user nothing (a session could otherwise
 /// have "did not complete" said, and a closed window opened, at will).

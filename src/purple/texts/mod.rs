@@ -103,12 +103,18 @@ pub(crate) fn held(queued: usize, reason: HoldReason) -> String {
         HoldReason::PolicyAlways => {
             "until the encrypted session is up (policy: never send plaintext)"
         }
-        HoldReason::EndedByPeer => {
-            "because the peer ended the encrypted conversation (/sotto start or /sotto stop)"
-        }
-        HoldReason::Blocked => "until you acknowledge the peer's new key",
+        HoldReason::EndedByPeer => "because your contact ended the encrypted conversation",
+        HoldReason::Blocked => "until you accept your contact's new key (/sotto accept)",
     };
-    format!("message held {why}; {queued} waiting. It will be sent encrypted, in order.")
+    let then = match reason {
+        HoldReason::EndedByPeer => {
+            "/sotto start sends it encrypted, in order, once the new session is up; /sotto stop              gives it back to you instead"
+        }
+        _ => {
+            "it goes encrypted, in order, once the session is up; /sotto stop gives it back to              you instead"
+        }
+    };
+    format!("message held {why}; {queued} waiting. Nothing is sent unencrypted: {then}.")
 }
 
 /// Sotto is unloaded while `held` messages to `peer` wait for an encrypted conversation.
@@ -150,7 +156,8 @@ pub(crate) fn key_changed(peer: &str, fingerprint: &str) -> String {
     format!(
         "WARNING: {peer}'s key changed; the new fingerprint is {fingerprint}. This can be a new \
          device or someone in the middle. Your messages are held: check the fingerprint with \
-         {peer} over another channel, then /sotto accept (or /sotto stop)."
+         {peer} over another channel, then type /sotto accept {first} (or /sotto stop).",
+        first = crate::sessions::trust::accept_prefix(fingerprint)
     )
 }
 
@@ -272,8 +279,9 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
              (/sotto start does too; /sotto stop gives them back to you)."
         ),
         Event::Ended { by_peer: true } => format!(
-            "{peer} ended the encrypted conversation. Your messages are held: /sotto stop to \
-             send in plaintext, or /sotto start to encrypt again."
+            "{peer} ended the encrypted conversation. What you type is held, not sent: /sotto \
+             start to encrypt again (held messages then go), or /sotto stop to write unencrypted \
+             from now on (held messages are given back to you, not sent)."
         ),
         Event::Ended { by_peer: false } => {
             "encrypted conversation ended. Messages are now sent unencrypted.".to_owned()
@@ -446,7 +454,8 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
         Notice::RenamedOntoAnother { from } => format!(
             "{from} is now known as {peer}, a name whose accepted key is another contact's. The \
              conversation keeps {from}'s key, but nothing you type is sent until you accept that \
-             key for {peer} (/sotto accept, after checking its fingerprint) or /sotto stop."
+             key for {peer} (type /sotto accept to see its fingerprint and how) or /sotto \
+             stop."
         ),
         Notice::KnownAs { names } => format!(
             "this key is the one you know as {}. If {peer} is not that contact, someone may be \
@@ -673,16 +682,35 @@ pub(crate) fn hidden_sotto_line(sent: bool) -> &'static str {
     }
 }
 
-/// An IRC command's text could not be encrypted (no key store).
-pub(crate) fn irc_command_no_key() -> &'static str {
-    "Sotto: not sent (no key for this account)"
+/// A command's text could not be encrypted: no key store (`why`, when it is that), or the
+/// record of this conversation cannot be read.
+pub(crate) fn command_not_sent_no_store(why: Option<&str>) -> String {
+    let why = why.map(|w| format!(" ({})", plain(w))).unwrap_or_default();
+    format!(
+        "Sotto: not sent, and nothing was sent unencrypted. Sotto cannot read its keys or its \
+         record of this conversation right now{why}; the notice shown when it loaded, or Help › \
+         Debug Window, says more. Try again once that is fixed."
+    )
+}
+
+/// An IRC command refused because the key store is unavailable: whether the target's
+/// conversation is encrypted cannot be told.
+pub(crate) fn command_refused_no_store(command: &str, peer: &str, why: &str) -> String {
+    format!(
+        "Sotto: /{command} not sent: Sotto cannot use its key store ({why}), so it cannot tell \
+         whether your conversation with {peer} is encrypted, and it never sends what it cannot \
+         check.",
+        why = plain(why)
+    )
 }
 
 /// The plugin loaded without its key store.
 pub(crate) fn store_unavailable(error: &str) -> String {
     format!(
-        "Sotto cannot open its key store ({error}). Nothing will be encrypted, and messages \
-         will not be sent while the plugin is loaded. Fix the file or disable the plugin."
+        "Sotto cannot open its key store ({error}). Until it can, nothing is encrypted and no \
+         message is sent while the plugin is loaded. If another Pidgin or Finch uses this \
+         profile, quit it; otherwise check the sotto folder in your profile (~/.purple/sotto) \
+         and its permissions. Then disable and enable Sotto in Tools › Plugins."
     )
 }
 
@@ -777,7 +805,9 @@ pub(crate) fn verify_ambiguous() -> &'static str {
 
 /// The account has no identity key (no store).
 pub(crate) fn no_identity() -> &'static str {
-    "no identity key is available for this account."
+    "Sotto has no key for this account: its key store could not be opened or read (the notice \
+     shown when Sotto loaded, or Help › Debug Window, says why). Nothing is encrypted until it \
+     can be; disable and enable Sotto in Tools › Plugins once that is fixed."
 }
 
 /// `/sotto status`.
@@ -791,8 +821,8 @@ pub(crate) fn status(
 ) -> String {
     let state_text = match state {
         Some(ConvState::Encrypted) => "encrypted",
-        Some(ConvState::Handshaking) => "starting encryption (waiting for the peer)",
-        Some(ConvState::Finished) => "ended by the peer (messages held)",
+        Some(ConvState::Handshaking) => "starting encryption (waiting for your contact)",
+        Some(ConvState::Finished) => "ended by your contact (messages held)",
         Some(ConvState::Plaintext) | None => "not encrypted",
     };
     let logging = if logged {
@@ -816,7 +846,8 @@ pub(crate) fn status(
             " {n} message(s) held ({why}).",
             why = match state {
                 Some(ConvState::Finished) => {
-                    "the peer ended the session: /sotto start or /sotto stop"
+                    "your contact ended the session: /sotto start sends them encrypted, \
+                     /sotto stop gives them back to you"
                 }
                 _ => "sent encrypted as soon as the session is up",
             }
@@ -887,6 +918,15 @@ pub(crate) fn no_accounts() -> &'static str {
     "No accounts yet."
 }
 
+/// Tools > Sotto > Show my fingerprints without the key store.
+pub(crate) fn no_fingerprints_no_store(why: &str) -> String {
+    format!(
+        "Sotto cannot read its keys: its key store could not be opened ({}). Help › Debug \
+         Window says more.",
+        plain(why)
+    )
+}
+
 /// One account's line in Show my fingerprints.
 pub(crate) fn account_fingerprint(user: &str, protocol: &str, fingerprint: &str) -> String {
     format!("{user} ({protocol}): {fingerprint}")
@@ -925,6 +965,25 @@ mod tests {
                 shown, "oops Sotto: encrypted conversation started",
                 "{fake:?}"
             );
+        }
+        // Characters that show nothing hide nothing either: tag characters, the deprecated
+        // format characters, interlinear annotation marks, Hangul fillers, variation
+        // selectors (Unicode's default-ignorables).
+        for hidden in [
+            "\u{e0041}",
+            "\u{e007f}",
+            "\u{206a}",
+            "\u{206f}",
+            "\u{fff9}",
+            "\u{fffb}",
+            "\u{115f}",
+            "\u{3164}",
+            "\u{ffa0}",
+            "\u{fe0f}",
+            "\u{34f}",
+        ] {
+            let shown = plain(&format!("ver{hidden}ified"));
+            assert_eq!(shown, "ver ified", "{hidden:?}");
         }
         let fake = "oops\nSotto: encrypted conversation started (verified)";
         let line = question_asked("bob", fake);

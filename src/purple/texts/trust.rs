@@ -85,6 +85,24 @@ pub(crate) fn ask_incomplete() -> &'static str {
     "a verification needs both a question and the answer you expect."
 }
 
+/// The question form was answered after the contact's key changed.
+pub(crate) fn ask_key_changed(peer: &str) -> String {
+    format!(
+        "question NOT asked: {peer}'s key changed while the form was open (a new session, or \
+         another client). Check which key you are talking to (/sotto status, /sotto \
+         fingerprint), then ask again."
+    )
+}
+
+/// Our answer's line was not taken by the connection.
+pub(crate) fn answer_not_sent(peer: &str) -> String {
+    format!(
+        "your answer was NOT sent (the connection did not take it; offline?), so the question-\
+         and-answer check with {peer} ended unfinished. Ask {peer} to ask again once you are \
+         back online."
+    )
+}
+
 /// The question went out.
 pub(crate) fn asked(peer: &str, question: &str) -> String {
     format!("asked {peer}: \"{question}\". Waiting for their answer.")
@@ -154,10 +172,11 @@ pub(crate) fn key_changed_dialog(peer: &str, fingerprint: &str) -> Dialog {
 }
 
 /// "Keep holding messages" in the key-change dialog.
-pub(crate) fn still_holding(peer: &str) -> String {
+pub(crate) fn still_holding(peer: &str, fingerprint: &str) -> String {
     format!(
-        "messages to {peer} stay held until you accept the new key (/sotto accept) or end the \
-         conversation (/sotto stop)."
+        "messages to {peer} stay held until you accept the new key (/sotto accept {first}, \
+         after checking it) or end the conversation (/sotto stop).",
+        first = crate::sessions::trust::accept_prefix(fingerprint)
     )
 }
 
@@ -191,10 +210,12 @@ pub(crate) fn accept_not_saved(peer: &str, fingerprint: &str, other: bool) -> St
 }
 
 /// Accepting refused: the key is not the one the user checked.
-pub(crate) fn accept_refused(peer: &str, checked: &str, current: &str) -> String {
+/// `held`: messages wait for the decision (said only then).
+pub(crate) fn accept_refused(peer: &str, checked: &str, current: &str, held: bool) -> String {
     format!(
         "NOT accepted: {peer}'s key is now {current}, not the {checked} you checked. It may have \
-         changed again; check the new one with {peer} before accepting it. Messages stay held."
+         changed again; check the new one with {peer} before accepting it.{}",
+        if held { " Messages stay held." } else { "" }
     )
 }
 
@@ -208,11 +229,12 @@ pub(crate) fn accept_gone(peer: &str, checked: &str) -> String {
 }
 
 /// `/sotto accept` with fewer digits than it needs.
-pub(crate) fn accept_too_short(peer: &str, typed: &str) -> String {
+/// `held`: messages wait for the decision (said only then).
+pub(crate) fn accept_too_short(peer: &str, typed: &str, held: bool) -> String {
     format!(
         "NOT accepted: {typed} is too short to name {peer}'s key (a key can be made to match a \
-         few digits). Type at least the first four groups of the fingerprint you checked. \
-         Messages stay held."
+         few digits). Type at least the first four groups of the fingerprint you checked.{}",
+        if held { " Messages stay held." } else { "" }
     )
 }
 
