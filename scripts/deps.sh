@@ -34,7 +34,9 @@ fi
 
 missing=()
 for p in "${packages[@]}"; do
-	if ! dpkg -s "$p" >/dev/null 2>&1; then
+	# Installed and configured, not merely known to dpkg (removed with its configuration kept,
+	# half-installed): those are installed again.
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
 		missing+=("$p")
 	fi
 done

@@ -30,6 +30,9 @@ rig-deps:
 
 testclient: build/sotto-testclient $(LOOP_PRPLS)
 
+# The compiler and libpurple's headers are there before anything here is built (also under -j).
+build/sotto-testclient $(LOOP_PRPLS): | rig-deps
+
 # headless.c/.h: the headless libpurple start-up and GLib event loop, shared with the top-level
 # Makefile's build/sotto-loadcheck and build/sotto-loadtime.
 RIG_HEADLESS := tests/client/headless.c tests/client/headless.h

@@ -183,7 +183,8 @@ pub fn has_embedded_line(text: &str) -> bool {
 /// text says: Unicode's default-ignorable code points (the soft hyphen, zero-width and joiner
 /// characters, bidi marks, embeddings, overrides and isolates, the deprecated format characters,
 /// variation selectors, Hangul fillers, tag characters, the byte order mark), the line and
-/// paragraph separators, and the interlinear annotation marks.
+/// paragraph separators, the interlinear annotation marks, and the Mongolian todo soft hyphen
+/// (U+1806, a soft hyphen that stringprep, and so SILC's servers, drop as the others).
 pub fn is_invisible(c: char) -> bool {
     matches!(
         c,
@@ -192,6 +193,7 @@ pub fn is_invisible(c: char) -> bool {
             | '\u{61c}'
             | '\u{115f}'..='\u{1160}'
             | '\u{17b4}'..='\u{17b5}'
+            | '\u{1806}'
             | '\u{180b}'..='\u{180f}'
             | '\u{200b}'..='\u{200f}'
             | '\u{2028}'..='\u{202e}'

@@ -1,4 +1,5 @@
-//! Plugin actions (Tools > Sotto in Pidgin, Tools > Plugin Actions in Finch).
+//! Plugin actions (Tools > Sotto in Pidgin; in Finch, the buddy list's menu (F10) > Plugins >
+//! Sotto).
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};

@@ -268,10 +268,19 @@ unsafe extern "C" fn ask_ok(data: *mut c_void, fields: *mut sys::PurpleRequestFi
         // The contact's key changed (a new session, a rename, another client) while the form
         // was open: the question was written for the key the user was looking at, and a right
         // answer from another key would verify that one. Nothing is sent.
-        if service::peer_key(&r).as_ref() != Some(&key) {
-            r.conversation_or_new();
-            r.system_line(&texts::ask_key_changed(&r.peer));
-            return;
+        match service::peer_key(&r) {
+            Some(now) if now == key => {}
+            // The session ended (or a new one is starting) meanwhile.
+            None => {
+                r.conversation_or_new();
+                r.system_line(texts::ask_needs_session());
+                return;
+            }
+            Some(_) => {
+                r.conversation_or_new();
+                r.system_line(&texts::ask_key_changed(&r.peer));
+                return;
+            }
         }
         // SAFETY: the fields of this callback.
         let (q, a) = unsafe {

@@ -331,7 +331,7 @@ unsafe extern "C" fn direct_override(
         };
         // A renamed window's conversation follows first; if it cannot, nothing is sent.
         if !service::track_name(&target) {
-            let msg = texts::command_not_sent_no_store(service::unavailable().as_deref());
+            let msg = texts::command_not_sent_rename(&target.peer);
             // SAFETY: libpurple's error out-parameter.
             unsafe { set_error(error, &msg) };
             return sys::PURPLE_CMD_RET_FAILED;

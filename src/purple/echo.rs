@@ -363,14 +363,33 @@ pub(crate) fn already_read(from: &ConvRef, text: &str) -> bool {
         t.as_bytes().get(..4),
         Some([b'?', b'S', b'1', b'I' | b'R' | b'C' | b'D' | b'P'])
     );
-    carries && with_sent(|s| s.already_read(&sender(&from.key()), t)).unwrap_or(false)
+    carries && with_sent(|s| s.already_read(&read_sender(from, t), t)).unwrap_or(false)
+}
+
+/// Who a read line is remembered for: its conversation; for a piece (`?S1P`), also the
+/// address it came from as the host spells it (an XMPP full JID). Pieces go to the reassembly
+/// of the client they come from (`sessions::clients`), so a copy of one client's piece
+/// delivered first from another address must not make the real one, from its own client, a
+/// copy: that lost the line, and could make the copy's address the holder of the session.
+fn read_sender(from: &ConvRef, line: &str) -> String {
+    read_sender_of(sender(&from.key()), &from.peer, line)
+}
+
+/// [`read_sender`] for the conversation `conversation` ([`sender`]) and the address `address`.
+fn read_sender_of(conversation: String, address: &str, line: &str) -> String {
+    if line.starts_with("?S1P") {
+        format!("{conversation}\0{address}")
+    } else {
+        conversation
+    }
 }
 
 /// `text` (passed to [`already_read`] with `from`) was not processed: a later copy is not a
 /// copy.
 pub(crate) fn not_read(from: &ConvRef, text: &str) {
     if crate::protocol::wire::is_sotto_text(text) {
-        let _ = with_sent(|s| s.forget_read(&sender(&from.key()), text.trim()));
+        let t = text.trim();
+        let _ = with_sent(|s| s.forget_read(&read_sender(from, t), t));
     }
 }
 
@@ -680,6 +699,28 @@ mod tests {
         assert!(!s.already_read("bob", "?S1Dabc"));
         assert!(s.already_read("bob", "?S1Dabc"));
         assert!(s.already_read("mallory", "?S1Dabc"));
+    }
+
+    /// A piece is a copy only of one from the same address: another client's piece copied
+    /// under a new resource first leaves the real one to be read. A whole line is a copy of
+    /// one from any of the contact's addresses (routed by its session, not by address).
+    #[test]
+    fn a_piece_is_a_copy_from_the_same_address_only() {
+        // One conversation (bob's bare JID), two addresses.
+        let bob = || "prpl-jabber\0alice@localhost\0bob@localhost".to_owned();
+        let laptop = |line| read_sender_of(bob(), "bob@localhost/laptop", line);
+        let forged = |line| read_sender_of(bob(), "bob@localhost/x", line);
+        let mut s = Sent::default();
+        let piece = "?S1PAbCdAAACxyz";
+        assert!(!s.already_read(&forged(piece), piece));
+        assert!(
+            !s.already_read(&laptop(piece), piece),
+            "the real piece, from its own client, is read"
+        );
+        assert!(s.already_read(&laptop(piece), piece));
+        let line = "?S1Dabcdef";
+        assert!(!s.already_read(&forged(line), line));
+        assert!(s.already_read(&laptop(line), line));
     }
 
     #[test]

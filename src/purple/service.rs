@@ -706,6 +706,7 @@ mod tests {
             "BOB@silc.example",
             "\u{ff42}\u{ff4f}\u{ff42}",
             "bo\u{200b}b",
+            "bo\u{1806}b",
         ] {
             assert_eq!(silc_fold(spelled), silc_fold("bob"), "{spelled:?}");
         }

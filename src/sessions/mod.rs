@@ -160,6 +160,17 @@ impl Session {
         }
     }
 
+    /// Whether this is a name never talked to (no saved row, nothing under way or held, no
+    /// key accepted, no other client): it keeps no pieces of long lines (a long line only
+    /// follows a handshake, and the fragment budget is per name: a sender writing from many
+    /// names could otherwise make memory grow with them).
+    fn takes_no_pieces(&self) -> bool {
+        self.saved.is_none()
+            && self.conv.is_blank()
+            && self.conv.known_peer_keys().is_empty()
+            && self.others.is_empty()
+    }
+
     /// Takes everything this conversation waited to send again (a not-read notice named it),
     /// the main session's first, then each other client's.
     fn take_all_resend(&mut self) -> Vec<SecretString> {
@@ -316,6 +327,12 @@ impl Sessions {
         self.sessions.retain(|_, s| {
             if s.saved.is_none() {
                 s.conv.expire_unanswered(now_secs);
+            }
+            // A name that no longer takes pieces (the start that let them in lapsed) lets go of
+            // those it holds: nothing could read their line, and a sender that kept them
+            // growing kept the name, and its fragment budget, in memory for up to an hour.
+            if s.takes_no_pieces() {
+                s.conv.drop_pieces();
             }
             // Starts of other clients kept to answer once the session in progress is up: with
             // no handshake in flight and no session, none is coming.

@@ -145,16 +145,12 @@ impl Sessions {
         }
         // Pieces of a long line from a name never talked to (no row, no key accepted, nothing
         // under way) are not kept: a long line only follows a handshake, and each name may
-        // buffer up to 896 KiB for 300 s, so anyone able to write from many names (their own
-        // XMPP domain, IRC nicks) could make memory grow without bound. Dropped, but the
-        // first piece of a data line is answered with a not-read notice, as the whole line
-        // would be (a contact whose session this side lost learns it and starts again).
-        if text.trim_start().starts_with("?S1P")
-            && s.saved.is_none()
-            && s.conv.is_blank()
-            && s.conv.known_peer_keys().is_empty()
-            && s.others.is_empty()
-        {
+        // buffer up to 896 KiB (for 300 s without progress, an hour with), so anyone able to
+        // write from many names (their own XMPP domain, IRC nicks) could make memory grow
+        // without bound. Dropped, but the first piece of a data line is answered with a
+        // not-read notice, as the whole line would be (a contact whose session this side lost
+        // learns it and starts again).
+        if text.trim_start().starts_with("?S1P") && s.takes_no_pieces() {
             let fx = Effects {
                 reply_to: peer_raw.to_owned(),
                 inject: s

@@ -800,3 +800,44 @@ fn a_deleted_row_is_written_for_the_checkpoint() {
     assert!(!s.written_since_checkpoint());
     fs::remove_dir_all(d).ok();
 }
+
+/// A whole profile copied to another directory (database and `sotto.generation`, as `rsync`, a
+/// synced folder or `pidgin -c` over a copy leave it) and opened there: the copy's sessions
+/// are marked for a re-key, since the original goes on from the same chain indices (it passed
+/// as the same database: both encrypted under the same message keys; found by a read-only
+/// audit). The original, opened again where it was, is not marked.
+#[test]
+fn a_copied_profile_is_a_restored_one_and_the_original_is_not() {
+    let d = tmp("copied-profile");
+    let s = Store::open(&d).unwrap();
+    s.save_session("prpl-irc", "a", "b", b"state").unwrap();
+    drop(s);
+    let copy = tmp("copied-profile-copy");
+    fs::create_dir_all(&copy).unwrap();
+    for entry in fs::read_dir(&d).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    let there = Store::open(&copy).unwrap();
+    assert!(
+        there.needs_rekey("prpl-irc", "a", "b").unwrap(),
+        "the copy re-keys"
+    );
+    drop(there);
+    let here = Store::open(&d).unwrap();
+    assert!(
+        !here.needs_rekey("prpl-irc", "a", "b").unwrap(),
+        "the original goes on"
+    );
+    // A record written before copies were named (two numbers) names no copy: taken as it is.
+    drop(here);
+    let file = d.join(generation::GENERATION_FILE);
+    let text = fs::read_to_string(&file).unwrap();
+    let old: Vec<&str> = text.split_whitespace().take(2).collect();
+    fs::write(&file, format!("{} {}\n", old[0], old[1])).unwrap();
+    let again = Store::open(&d).unwrap();
+    assert!(!again.needs_rekey("prpl-irc", "a", "b").unwrap());
+    drop(again);
+    fs::remove_dir_all(d).ok();
+    fs::remove_dir_all(copy).ok();
+}

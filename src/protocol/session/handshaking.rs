@@ -72,6 +72,11 @@ impl Conversation {
         !self.reassembler.is_empty()
     }
 
+    /// Drops every piece of a partial line (the caller no longer keeps pieces from this peer).
+    pub fn drop_pieces(&mut self) {
+        self.reassembler = fragment::Reassembler::new();
+    }
+
     /// Whether an unauthenticated start may be answered now (at most [`ANSWER_BURST`] per
     /// [`ANSWER_WINDOW_SECS`]); counts the answer.
     fn may_answer(&mut self) -> bool {

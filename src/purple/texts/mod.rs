@@ -108,10 +108,16 @@ pub(crate) fn held(queued: usize, reason: HoldReason) -> String {
     };
     let then = match reason {
         HoldReason::EndedByPeer => {
-            "/sotto start sends it encrypted, in order, once the new session is up; /sotto stop              gives it back to you instead"
+            "/sotto start sends it encrypted, in order, once the new session is up; /sotto stop \
+             gives it back to you instead"
         }
-        _ => {
-            "it goes encrypted, in order, once the session is up; /sotto stop gives it back to              you instead"
+        HoldReason::Blocked => {
+            "it goes encrypted, in order, once you accept the key; /sotto stop gives it back to \
+             you instead"
+        }
+        HoldReason::Handshaking | HoldReason::PolicyAlways => {
+            "it goes encrypted, in order, once the session is up; /sotto stop gives it back to \
+             you instead"
         }
     };
     format!("message held {why}; {queued} waiting. Nothing is sent unencrypted: {then}.")
@@ -280,8 +286,8 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
         ),
         Event::Ended { by_peer: true } => format!(
             "{peer} ended the encrypted conversation. What you type is held, not sent: /sotto \
-             start to encrypt again (held messages then go), or /sotto stop to write unencrypted \
-             from now on (held messages are given back to you, not sent)."
+             start to encrypt again (held messages then go), or /sotto stop to end it here too \
+             (held messages are given back to you, not sent)."
         ),
         Event::Ended { by_peer: false } => {
             "encrypted conversation ended. Messages are now sent unencrypted.".to_owned()
@@ -476,7 +482,10 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
         Notice::RestoredBackup => format!(
             "Sotto's store was restored from a backup: the keys it held for {peer} may have been \
              used already, so they were dropped unused. A new encrypted conversation starts \
-             (checked against the key you accepted); until it is up, what you type is held."
+             (checked against the key you accepted); until it is up, what you type is held. \
+             Keys accepted, verified or forgotten since the backup are as they were then, and \
+             messages that waited then wait again: check /sotto status and /sotto \
+             fingerprints."
         ),
         Notice::UnacceptedMessage { fingerprint, text } => {
             // Its words on one line: a line break cannot paint a line of Sotto's own.
@@ -690,6 +699,15 @@ pub(crate) fn command_not_sent_no_store(why: Option<&str>) -> String {
         "Sotto: not sent, and nothing was sent unencrypted. Sotto cannot read its keys or its \
          record of this conversation right now{why}; the notice shown when it loaded, or Help › \
          Debug Window, says more. Try again once that is fixed."
+    )
+}
+
+/// A command to a contact whose window was renamed and whose conversation could not follow.
+pub(crate) fn command_not_sent_rename(peer: &str) -> String {
+    format!(
+        "Sotto: not sent, and nothing was sent unencrypted: {peer} was renamed and Sotto could \
+         not move the conversation to the new name (a line in {peer}'s window says why). \
+         Nothing is sent to {peer} until it can."
     )
 }
 
@@ -943,6 +961,61 @@ mod tests {
         assert_eq!(plain("ab\u{202E}cd\u{200B}e"), "ab cd e");
         let long = "x".repeat(1_000);
         assert_eq!(plain(&long).chars().count(), MAX_SHOWN + 1);
+    }
+
+    /// Every notice reads as one line of single-spaced sentences: a `\` lost at the end of a
+    /// source line puts a run of spaces (or a line break) in what the user reads.
+    #[test]
+    fn notices_have_no_runs_of_spaces_or_line_breaks() {
+        let fp = "AAAAA BBBBB CCCCC DDDDD EEEEE FFFFF GGGGG HHHHH";
+        let mut texts = vec![
+            command_not_sent_no_store(Some("locked")),
+            command_not_sent_no_store(None),
+            command_refused_no_store("notice", "bob", "locked"),
+            command_not_sent_rename("bob"),
+            notice("bob", &Notice::RestoredBackup),
+            store_unavailable("locked"),
+            no_identity().to_owned(),
+            no_fingerprints_no_store("locked"),
+            key_changed("bob", fp),
+            still_holding("bob", fp),
+            ask_key_changed("bob"),
+            answer_not_sent("bob"),
+            accept_refused("bob", "AAAAA", fp, true),
+            accept_too_short("bob", "AAAAA", false),
+            irc_command_refused("notice", "bob"),
+        ];
+        for reason in [
+            HoldReason::Handshaking,
+            HoldReason::PolicyAlways,
+            HoldReason::EndedByPeer,
+            HoldReason::Blocked,
+        ] {
+            texts.push(held(2, reason));
+        }
+        for by_peer in [true, false] {
+            texts.extend(event("bob", &Event::Ended { by_peer }));
+        }
+        for state in [
+            ConvState::Plaintext,
+            ConvState::Handshaking,
+            ConvState::Encrypted,
+            ConvState::Finished,
+        ] {
+            for waiting in [(1, true), (1, false)] {
+                texts.push(status(
+                    "bob",
+                    Some(state),
+                    Some(Trust::Unverified),
+                    Some(waiting),
+                    Policy::Manual,
+                    false,
+                ));
+            }
+        }
+        for t in &texts {
+            assert!(!t.contains("  ") && !t.contains('\n'), "{t:?}");
+        }
     }
 
     #[test]

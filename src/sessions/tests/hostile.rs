@@ -167,21 +167,32 @@ fn no_store_says_why() {
 /// alice sends bob a message, backs her store up, sends another, then restores the backup:
 /// the two messages' lines (both read by bob).
 fn restore_a_backup(alice: &mut Peer, bob: &mut Peer) -> (Vec<String>, Vec<String>) {
-    restore_a_backup_as(alice, bob, false)
+    restore_a_backup_as(alice, bob, Backup::Current)
 }
 
-/// The same, with the backup as an older Sotto (schema 2: no generations, no holders) left it
-/// when `from_before_generations`.
+/// What a restore brings back.
+#[derive(Clone, Copy, Debug)]
+enum Backup {
+    /// The database as this version saved it, `sotto.generation` left as it is.
+    Current,
+    /// The database as an older Sotto (schema 2: no generations, no holders) left it.
+    BeforeGenerations,
+    /// The database alone, into a directory without `sotto.generation` (a new machine, a
+    /// fresh profile the backup is copied into).
+    WithoutGenerationFile,
+}
+
+/// The same, with the backup as `how` says.
 fn restore_a_backup_as(
     alice: &mut Peer,
     bob: &mut Peer,
-    from_before_generations: bool,
+    how: Backup,
 ) -> (Vec<String>, Vec<String>) {
     let first = lines_of(alice.send("before the backup").0);
     bob.receive("alice", &first);
     let db = alice.dir.join(crate::store::DB_FILE);
     alice.sessions = Sessions::new(Err("closed for the copy".into()));
-    let backup = if from_before_generations {
+    let backup = if matches!(how, Backup::BeforeGenerations) {
         let copy = alice.dir.join("backup.db");
         let c = rusqlite::Connection::open(&db).unwrap();
         c.execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
@@ -202,23 +213,31 @@ fn restore_a_backup_as(
     bob.receive("alice", &after);
     alice.sessions = Sessions::new(Err("closed for the restore".into()));
     std::fs::write(&db, &backup).unwrap();
+    if matches!(how, Backup::WithoutGenerationFile) {
+        std::fs::remove_file(alice.dir.join(crate::store::GENERATION_FILE)).unwrap();
+    }
     alice.sessions = Sessions::new(Ok(Store::open(&alice.dir).unwrap()));
     (first, after)
 }
 
 /// Also a backup taken before the store counted its saves (schema 2, no incarnation): its
-/// migration draws a new incarnation, which must not pass for a new database.
+/// migration draws a new incarnation, which must not pass for a new database. And the database
+/// alone, copied into a profile without `sotto.generation` (it passed for a database that had
+/// never been restored: its keys were used again; found by a read-only audit).
 #[test]
 fn a_store_restored_from_a_backup_never_reuses_a_message_key() {
-    for older in [false, true] {
-        restored_backup_never_reuses_a_message_key(older);
+    for how in [
+        Backup::Current,
+        Backup::BeforeGenerations,
+        Backup::WithoutGenerationFile,
+    ] {
+        restored_backup_never_reuses_a_message_key(how);
     }
 }
 
-fn restored_backup_never_reuses_a_message_key(from_before_generations: bool) {
-    let (mut alice, mut bob) = encrypted(&format!("backup-{from_before_generations}"));
-    let (first, sent_after_backup) =
-        restore_a_backup_as(&mut alice, &mut bob, from_before_generations);
+fn restored_backup_never_reuses_a_message_key(how: Backup) {
+    let (mut alice, mut bob) = encrypted(&format!("backup-{how:?}"));
+    let (first, sent_after_backup) = restore_a_backup_as(&mut alice, &mut bob, how);
     // The restored conversation does not encrypt from its old keys: it holds, says why, and
     // starts a new handshake. Nor does IRC's `/msg` go around it in plaintext.
     assert!(!alice.plaintext_allowed("bob", Policy::Manual));
@@ -644,6 +663,21 @@ fn the_sweep_lets_go_of_names_that_hold_nothing() {
         "pieces from a name never talked to are not kept: let go"
     );
     assert!(loaded(&alice, "bob"), "the encrypted conversation stays");
+    // The unanswered start let "init"'s pieces in; once it lapses, the pieces go with the
+    // name, however fresh (they kept it, and its fragment budget, as long as they grew).
+    let piece = crate::protocol::wire::WireMessage::Fragment(crate::protocol::wire::Fragment {
+        id: 9,
+        index: 0,
+        total: 4095,
+        chunk: "x".repeat(100),
+    })
+    .encode();
+    incoming(&mut alice, "init", &piece, t0 + 100);
+    alice.sessions.sweep(t0 + 250);
+    assert!(
+        !loaded(&alice, "init"),
+        "a lapsed start's name lets go of its pieces, and goes"
+    );
     alice.sessions.sweep(t0 + 10_000);
     for name in ["query", "init"] {
         assert!(
