@@ -263,6 +263,39 @@ fn slack_commands_that_bypass_send_im_are_encrypted_or_refused() {
     }
 }
 
+/// `/msg @DisplayName` on Slack after a restart: nothing of bob's conversation is loaded, and
+/// the display name ("Robert", bob's server alias) is not his conversation's name. Sotto finds
+/// the buddy it names and judges by bob's saved, encrypted conversation: refused, nothing on
+/// the wire. (Only loaded conversations were looked at: the display name's own conversation,
+/// plaintext, let the command through; found by a read-only audit.)
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn slack_a_display_name_names_an_encrypted_contact_after_a_restart() {
+    let mut p = loop_pair(LoopPrpl::Slack, &[], &[]);
+    let bob = p.bob.address.clone();
+    start_session(&mut p);
+    p.alice.client.kill();
+    p.alice.client.restart();
+    p.alice.client.expect_online();
+    p.alice.client.command(&format!("serveralias {bob} Robert"));
+    p.alice
+        .client
+        .expect("bob's display name", WAIT, |l| l.tag == "ECHO");
+    // Typed in another member's window: bob's is not opened (nothing of his is loaded).
+    let status = p
+        .alice
+        .client
+        .cmd_status("carol", "msg @Robert a display-name secret after a restart");
+    assert_eq!(status.field(1), "1", "/msg @Robert not refused: {status:?}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        "display-name secret after a restart",
+        "a Slack /msg by display name",
+    );
+    p.alice.client.assert_no_criticals();
+}
+
 /// Policy `always` with an echoing protocol: the typed message is held, then sent from the
 /// queue (Sotto writes it as sent); the server's echo of its line must not show it twice.
 #[test]

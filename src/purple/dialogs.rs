@@ -177,6 +177,14 @@ fn mark_verified(r: &ConvRef, key: &IdentityPublic) {
         ));
         return;
     };
+    // The dialog showed the session's key then; another session (a new key, a rename) since
+    // means the user compared a key the conversation no longer uses.
+    if service::peer_key(r).as_ref() != Some(key) {
+        r.system_line(&texts::not_marked_verified(
+            "the contact's key changed since the dialog opened; compare again",
+        ));
+        return;
+    }
     if blocked && service::peer_key(r).as_ref() == Some(key) && !accept_new_key(r, key) {
         // Not accepted (the decision could not be saved; the window says so): not recorded
         // as verified either, or the trust table would list a key the conversation holds.
@@ -368,7 +376,6 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
     let Some(data) = park(Pending::Answer {
         r: r.clone(),
         question: question.to_owned(),
-        ui: 0,
     }) else {
         return;
     };
@@ -384,10 +391,13 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
     );
     let who = glue::cstring(&r.peer);
     // SAFETY: strings valid for the call (copied by libpurple); both callbacks have
-    // PurpleRequestInputCb's (user_data, text) signature.
-    let ui = unsafe {
+    // PurpleRequestInputCb's (user_data, text) signature. The dialog is its own owner (its
+    // number, never the address of anything), to close exactly it later: libpurple's handle
+    // of it is freed without a word when the user closes the window, and closing by that
+    // handle could then close another dialog that got its address.
+    unsafe {
         sys::purple_request_input(
-            plugin_handle(),
+            data,
             title.as_ptr(),
             primary.as_ptr(),
             secondary.as_ptr(),
@@ -403,14 +413,8 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
             who.as_ptr(),
             r.conversation(),
             data,
-        )
-    };
-    // Answered or cancelled already (a UI that answers at once) when the dialog is gone.
-    let _ = with_state(|state| {
-        if let Some(Pending::Answer { ui: slot, .. }) = state.dialogs.get_mut(&(data as usize)) {
-            *slot = ui as usize;
-        }
-    });
+        );
+    }
 }
 
 /// Closes the answer dialog open for `r`'s conversation, if any (its question was answered
@@ -764,9 +768,10 @@ fn close_key_dialogs(r: &ConvRef, which: impl Fn(&IdentityPublic, bool) -> bool)
     }
 }
 
-/// Closes every key dialog (the plugin is unloaded: their callbacks must not outlive it), and
+/// Closes every key dialog and answer dialog (the plugin is unloaded: their callbacks must not
+/// outlive it; libpurple closes the dialogs the plugin owns, and these own themselves), and
 /// drops those waiting to open with their timeout.
-pub(crate) fn close_all_key_dialogs() {
+pub(crate) fn close_all_own_dialogs() {
     let timer = with_state(|state| {
         state.deferred_dialogs.clear();
         std::mem::replace(&mut state.deferred_timer, 0)
@@ -781,7 +786,7 @@ pub(crate) fn close_all_key_dialogs() {
         state
             .dialogs
             .iter()
-            .filter(|(_, p)| matches!(p, Pending::KeyChanged { .. }))
+            .filter(|(_, p)| matches!(p, Pending::KeyChanged { .. } | Pending::Answer { .. }))
             .map(|(id, _)| *id)
             .collect::<Vec<_>>()
     })

@@ -176,22 +176,31 @@ fn slack_recipient<'a>(kind: Kind, arg: &'a str) -> Recipient<'a> {
 
 /// The conversation of the Slack member `named` in a command. slack-libpurple names a
 /// conversation by the member's username and gives the buddy the display name as its server
-/// alias; Slack takes either, whatever the case. A conversation Sotto keeps plaintext out of
-/// that matches either way is the one (by the server alias, which a local alias the user gave
-/// the buddy hides from the alias libpurple shows; the local alias too, which Slack does not
-/// know but the user may type); otherwise the username as typed, in lower case (Slack's
-/// usernames are).
+/// alias; Slack takes either, whatever the case. Of the conversations it may name (loaded ones
+/// Sotto keeps plaintext out of, and the account's buddies, by name, server alias, which a
+/// local alias hides from the alias libpurple shows, or that local alias, which Slack does not
+/// know but the user may type), the first that would not let plaintext out is the one: its
+/// policy and saved state decide, loaded or not (only loaded ones were looked at, so after a
+/// restart `/msg @DisplayName` to a contact on "always", or with a saved session, was judged
+/// by the display name's own, plaintext, conversation); otherwise the username as typed, in
+/// lower case (Slack's usernames are).
 fn slack_member(account: *mut sys::PurpleAccount, named: &str) -> Option<ConvRef> {
     let wanted = named.to_lowercase();
     let is_wanted = |a: Option<String>| a.is_some_and(|a| a.to_lowercase() == wanted);
-    let protected = service::protected().into_iter().find(|r| {
+    let loaded = service::protected().into_iter().filter(|r| {
         r.account() == account
             && (r.peer.to_lowercase() == wanted
                 || is_wanted(glue::buddy_server_alias(r))
                 || is_wanted(glue::buddy_alias(r)))
     });
     // SAFETY: the conversation's account is live.
-    protected.or_else(|| unsafe { ConvRef::from_account(account, &wanted) })
+    let buddies = glue::buddies_named(account, &wanted)
+        .into_iter()
+        .filter_map(|name| unsafe { ConvRef::from_account(account, &name) });
+    let mut named = loaded.chain(buddies);
+    // SAFETY: the conversation's account is live.
+    let typed = unsafe { ConvRef::from_account(account, &wanted) };
+    named.find(|r| !plaintext_ok(r)).or(typed)
 }
 
 /// Plaintext may go to `r`: typed text would go out as plaintext too (the sessions service

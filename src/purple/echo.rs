@@ -366,21 +366,23 @@ pub(crate) fn already_read(from: &ConvRef, text: &str) -> bool {
     carries && with_sent(|s| s.already_read(&read_sender(from, t), t)).unwrap_or(false)
 }
 
-/// Who a read line is remembered for: its conversation; for a piece (`?S1P`), also the
-/// address it came from as the host spells it (an XMPP full JID). Pieces go to the reassembly
-/// of the client they come from (`sessions::clients`), so a copy of one client's piece
-/// delivered first from another address must not make the real one, from its own client, a
-/// copy: that lost the line, and could make the copy's address the holder of the session.
+/// Who a read line is remembered for: its conversation; for a piece (`?S1P`) on a protocol
+/// that names each client of a contact (XMPP: a full JID), also the address it came from.
+/// Pieces go to the reassembly of the client they come from (`sessions::clients`), so a copy
+/// of one client's piece delivered first from another address must not make the real one,
+/// from its own client, a copy: that lost the line. (Elsewhere every piece goes to the one
+/// conversation, and a proxy may spell one sender two ways, as SIP's do.)
 fn read_sender(from: &ConvRef, line: &str) -> String {
-    read_sender_of(sender(&from.key()), &from.peer, line)
+    let address = super::service::addressable(from).then_some(from.peer.as_str());
+    read_sender_of(sender(&from.key()), address, line)
 }
 
-/// [`read_sender`] for the conversation `conversation` ([`sender`]) and the address `address`.
-fn read_sender_of(conversation: String, address: &str, line: &str) -> String {
-    if line.starts_with("?S1P") {
-        format!("{conversation}\0{address}")
-    } else {
-        conversation
+/// [`read_sender`] for the conversation `conversation` ([`sender`]) and, on a protocol that
+/// names each client, the address `address`.
+fn read_sender_of(conversation: String, address: Option<&str>, line: &str) -> String {
+    match address {
+        Some(address) if line.starts_with("?S1P") => format!("{conversation}\0{address}"),
+        _ => conversation,
     }
 }
 
@@ -708,8 +710,8 @@ mod tests {
     fn a_piece_is_a_copy_from_the_same_address_only() {
         // One conversation (bob's bare JID), two addresses.
         let bob = || "prpl-jabber\0alice@localhost\0bob@localhost".to_owned();
-        let laptop = |line| read_sender_of(bob(), "bob@localhost/laptop", line);
-        let forged = |line| read_sender_of(bob(), "bob@localhost/x", line);
+        let laptop = |line| read_sender_of(bob(), Some("bob@localhost/laptop"), line);
+        let forged = |line| read_sender_of(bob(), Some("bob@localhost/x"), line);
         let mut s = Sent::default();
         let piece = "?S1PAbCdAAACxyz";
         assert!(!s.already_read(&forged(piece), piece));
@@ -721,6 +723,11 @@ mod tests {
         let line = "?S1Dabcdef";
         assert!(!s.already_read(&forged(line), line));
         assert!(s.already_read(&laptop(line), line));
+        // Where a contact's clients have no names of their own, a piece is a copy whoever
+        // spelled its sender.
+        let piece = "?S1PZyXwAAACxyz";
+        assert!(!s.already_read(&read_sender_of(bob(), None, piece), piece));
+        assert!(s.already_read(&read_sender_of(bob(), None, piece), piece));
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub unsafe extern "C" fn sotto_plugin_unload(plugin: *mut PurplePlugin) -> gbool
         }
         service::release_reservations();
         // Each key dialog is its own owner (not the plugin): closed by its own handle.
-        super::dialogs::close_all_key_dialogs();
+        super::dialogs::close_all_own_dialogs();
         state::remove();
         // SAFETY: closes any settings dialog we opened (its user data is then leaked, not freed
         // twice).

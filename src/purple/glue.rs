@@ -780,9 +780,18 @@ pub(crate) const BUDDY_POLICY: &str = "sotto-policy";
 
 /// The global policy preference (default `opportunistic`).
 pub(crate) fn global_policy() -> Policy {
-    prefs::string(prefs::POLICY)
-        .and_then(|s| Policy::parse(&s))
-        .unwrap_or(Policy::Opportunistic)
+    let set = prefs::string(prefs::POLICY);
+    match set.as_deref().map(Policy::parse) {
+        Some(Some(p)) => p,
+        // Unset: the default.
+        None => Policy::Opportunistic,
+        // A value this version does not know (a hand-edited prefs.xml, a newer Sotto's): the
+        // strictest, never a weaker one than the user may have meant.
+        Some(None) => {
+            debug_warning("the policy preference holds an unknown value: 'always' used");
+            Policy::Always
+        }
+    }
 }
 
 /// Find the buddy for a conversation (for its per-contact settings).
@@ -800,6 +809,36 @@ pub(crate) fn find_buddy(r: &ConvRef) -> *mut sys::PurpleBuddy {
 /// Slack's display name, else the name), if `r` is a buddy.
 pub(crate) fn buddy_alias(r: &ConvRef) -> Option<String> {
     buddy_text(r, sys::purple_buddy_get_alias)
+}
+
+/// The names of `account`'s buddies that `wanted` (lower case) names: by their name, their
+/// server alias or the alias libpurple shows, whatever the case.
+pub(crate) fn buddies_named(account: *mut sys::PurpleAccount, wanted: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if account.is_null() {
+        return out;
+    }
+    let is_wanted = |s: Option<String>| s.is_some_and(|s| s.to_lowercase() == wanted);
+    // SAFETY: a live account; the list's links are ours to free, the buddies libpurple's, read
+    // within this call.
+    unsafe {
+        let list = sys::purple_find_buddies(account, std::ptr::null());
+        let mut link = list;
+        while !link.is_null() {
+            let buddy = (*link).data.cast::<sys::PurpleBuddy>();
+            if let Some(name) = cstr_to_string(sys::purple_buddy_get_name(buddy)) {
+                if name.to_lowercase() == wanted
+                    || is_wanted(cstr_to_string(sys::purple_buddy_get_server_alias(buddy)))
+                    || is_wanted(cstr_to_string(sys::purple_buddy_get_alias(buddy)))
+                {
+                    out.push(name);
+                }
+            }
+            link = (*link).next;
+        }
+        sys::g_slist_free(list);
+    }
+    out
 }
 
 /// The alias the server gave the buddy of `r` (Slack's display name, an XMPP nickname), if

@@ -215,7 +215,14 @@ fn apply_known(t: &TrustRecord, change: Change) {
         peer: t.peer.clone(),
     };
     let fingerprint = t.fingerprint.to_string();
-    r.system_line(&texts::record_changed(&t.peer, &fingerprint, done, change));
+    let line = texts::record_changed(&t.peer, &fingerprint, done, change);
+    // A change that did not happen is said also with no window open (the list is usually used
+    // with none): the user must not believe a key forgotten, or verified, that is not.
+    if matches!(done, Changed::Failed | Changed::Gone) && r.conversation().is_null() {
+        glue::notify(plugin_handle(), true, "Sotto", &line);
+    } else {
+        r.system_line(&line);
+    }
     match done {
         Changed::Held => {
             r.system_line(&texts::held_after_forget(&t.peer, &fingerprint));

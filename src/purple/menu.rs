@@ -180,6 +180,17 @@ const CHOICES: [(&CStr, Option<Policy>); 4] = [
 ];
 
 fn settings_dialog(r: &ConvRef) {
+    // The dialog shows the contact's policy as its choice: one it could not read would show as
+    // "Use the global setting", and saving that would erase it.
+    if !service::contact_policy_readable(r) {
+        let line = texts::policy_unreadable(&r.peer);
+        if r.conversation().is_null() {
+            glue::notify(super::state::plugin_handle(), true, "Sotto", &line);
+        } else {
+            r.system_line(&line);
+        }
+        return;
+    }
     let current = service::contact_policy(r);
     let default = CHOICES.iter().position(|(_, p)| *p == current).unwrap_or(0) as c_int;
     let text = texts::settings_dialog(&r.peer, glue::global_policy());
@@ -241,12 +252,17 @@ unsafe extern "C" fn settings_ok(user_data: *mut c_void, choice: c_int) {
             renamed.system_line(&texts::policy_not_saved_renamed(&r.peer, &now.peer));
             return;
         }
-        let policy = usize::try_from(choice)
-            .ok()
-            .and_then(|i| CHOICES.get(i))
-            .and_then(|(_, p)| *p);
+        // A choice that is not one of the list changes nothing.
+        let Some(&(_, policy)) = usize::try_from(choice).ok().and_then(|i| CHOICES.get(i)) else {
+            return;
+        };
         if service::set_contact_policy(&r, policy) {
             r.system_line(&texts::policy_saved(&r.peer, policy));
+        } else if r.conversation().is_null() {
+            // Chosen from the buddy list with no window open: a policy not saved is said all
+            // the same (the user would believe the contact protected).
+            let line = texts::policy_not_saved(&r.peer);
+            glue::notify(super::state::plugin_handle(), true, "Sotto", &line);
         } else {
             r.system_line(&texts::policy_not_saved(&r.peer));
         }

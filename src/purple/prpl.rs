@@ -222,13 +222,20 @@ unsafe extern "C" fn wrapped_send_im(
             with_state(|s| s.allow_next.take().filter(|a| a.covers(&key, &text))).flatten();
         // Plaintext only while the conversation still is: a session that came up since (within
         // the approval's second) encrypts an identical later text.
-        let approved = approval.is_some_and(|a| {
+        let approved = approval.filter(|a| {
             !a.plaintext || service::conv_state(&r) == Some(crate::protocol::ConvState::Plaintext)
         });
-        if approved {
+        if let Some(approved) = approved {
             let rc = pass();
             // Whether libpurple shows the typed text (rc > 0) or the protocol's echo will (0).
             echo::passed(&text, rc, false);
+            // The protocol refused the typed message's last line: libpurple writes nothing of
+            // the text (at most "Unable to send message"), and the input box is empty. Said
+            // NOT sent, with the text, so nothing typed is lost.
+            if let (true, Some(typed)) = (rc < 0, approved.typed.as_ref()) {
+                r.conversation_or_new();
+                r.system_line(&texts::not_sent_offline(typed));
+            }
             return rc;
         }
         // Not from our send path: an auto-reply or another plugin. Run it through the session.

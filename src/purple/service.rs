@@ -35,9 +35,13 @@ pub(crate) fn settings(r: &ConvRef) -> Settings {
         ),
         names: r.names(),
         now_secs: now_secs(),
-        // One client of a contact has a name of its own only on XMPP (a full JID).
-        addressable: r.protocol == "prpl-jabber",
+        addressable: addressable(r),
     }
+}
+
+/// Whether one client of `r`'s contact has a name of its own: only on XMPP (a full JID).
+pub(crate) fn addressable(r: &ConvRef) -> bool {
+    r.protocol == "prpl-jabber"
 }
 
 /// Seconds since the epoch (0 if the clock is before it).
@@ -83,6 +87,12 @@ pub(crate) fn contact_policy(r: &ConvRef) -> Option<crate::protocol::Policy> {
     policy
 }
 
+/// Whether the store can say what `r`'s contact's policy is now (the settings dialog, which
+/// shows it as its choice, must not offer to overwrite one it could not read).
+pub(crate) fn contact_policy_readable(r: &ConvRef) -> bool {
+    read_contact_policy(r).1
+}
+
 /// Most contacts' policies kept in memory ([`contact_policy`]).
 const POLICIES_CACHED: usize = 1024;
 
@@ -94,7 +104,10 @@ fn read_contact_policy(r: &ConvRef) -> (Option<crate::protocol::Policy>, bool) {
             .map(|st| st.contact_policy(&key.protocol, &key.account, &key.peer))
     })
     .flatten();
-    let read = matches!(stored, Some(Ok(_)));
+    // A stored value this version does not know was not read either.
+    let read = matches!(stored, Some(Ok(ref v)) if v
+        .as_deref()
+        .map_or(true, |p| crate::protocol::Policy::parse(p).is_some()));
     if let Some(Ok(Some(p))) = &stored {
         if let Some(p) = crate::protocol::Policy::parse(p) {
             return (Some(p), read);

@@ -292,7 +292,8 @@ unsafe extern "C" fn sending_im_msg(
                         return;
                     }
                     let _ = with_state(|s| {
-                        s.allow_next = Some(state::Approval::line(r.key(), last.clone()))
+                        s.allow_next =
+                            Some(state::Approval::typed_line(r.key(), last.clone(), &text))
                     });
                     echo::writing_sent(&r);
                     // SAFETY: valid out-parameter; the old string is GLib-owned.

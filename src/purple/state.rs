@@ -42,13 +42,9 @@ pub(crate) enum Pending {
     /// asked only of that key (a key that changed while the user typed gets nothing).
     Ask { r: ConvRef, key: IdentityPublic },
     /// The contact's question, waiting for our user's answer: the answer typed in this dialog
-    /// is for exactly this question. `ui`: libpurple's handle of the open dialog (to close it
-    /// when it goes stale), 0 until it is open.
-    Answer {
-        r: ConvRef,
-        question: String,
-        ui: usize,
-    },
+    /// is for exactly this question. Opened with its own number as its owner handle, so exactly
+    /// it can be closed when it goes stale.
+    Answer { r: ConvRef, question: String },
     /// The contact's key changed to `key` (or, `other_client`, another client of the contact
     /// has it): accept exactly that key, or keep holding (not now). Its dialog is opened with
     /// its own number as its owner handle, so exactly it can be closed
@@ -207,6 +203,9 @@ pub(crate) struct Approval {
     /// Plaintext the policy allowed (rather than our own wire line): honoured only while the
     /// conversation is still in plaintext.
     pub plaintext: bool,
+    /// What was typed, when `text` is the last line of a typed message: said NOT sent, with
+    /// it, if the protocol refuses that line (libpurple then writes nothing of it).
+    pub typed: Option<crate::protocol::SecretString>,
     armed: std::time::Instant,
 }
 
@@ -224,7 +223,16 @@ impl Approval {
             key,
             text,
             plaintext: false,
+            typed: None,
             armed: std::time::Instant::now(),
+        }
+    }
+
+    /// Approves `line`, the last line of the typed message `typed`.
+    pub(crate) fn typed_line(key: ConvKey, line: String, typed: &str) -> Self {
+        Approval {
+            typed: Some(crate::protocol::SecretString::new(typed.to_owned())),
+            ..Approval::line(key, line)
         }
     }
 

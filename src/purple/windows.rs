@@ -128,16 +128,14 @@ pub(crate) fn close_answer_dialog(key: &ConvKey) {
         let id = state.dialogs.iter().find_map(|(id, p)| {
             matches!(p, Pending::Answer { r, .. } if r.key() == *key).then_some(*id)
         })?;
-        match state.dialogs.remove(&id) {
-            Some(Pending::Answer { ui, .. }) => Some(ui),
-            _ => None,
-        }
+        state.dialogs.remove(&id).map(|_| id)
     })
     .flatten();
-    if let Some(ui) = open.filter(|ui| *ui != 0) {
-        // SAFETY: the handle libpurple returned for this open input request; its Pending is
-        // gone, so a callback that still came would find nothing and do nothing.
-        unsafe { sys::purple_request_close(sys::PURPLE_REQUEST_INPUT, ui as *mut c_void) };
+    if let Some(id) = open {
+        // SAFETY: the owner handle the dialog was opened with (its number, see
+        // `dialogs::answer`); libpurple closes the requests it still has with it, none when the
+        // user closed it already. Its Pending is gone: a callback would do nothing.
+        unsafe { sys::purple_request_close_with_handle(id as *mut c_void) };
     }
 }
 

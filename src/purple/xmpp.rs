@@ -262,8 +262,10 @@ unsafe fn handed_back(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) -
     }
 }
 
-/// A `<message type='headline'>` whose body is a Sotto line: never one of a Sotto's (Sotto
-/// sends chat messages), and libpurple would show it, raw, in a "Message from" dialog.
+/// A `<message type='headline'>` that carries a Sotto line anywhere (its body, another body,
+/// its XHTML-IM part, its subject): never one of a Sotto's (Sotto sends chat messages), and
+/// libpurple would show it, raw, in a "Message from" dialog (it shows the XHTML-IM part
+/// before the body, and takes the first body in its own namespace).
 ///
 /// # Safety
 /// `node` must be a live stanza.
@@ -272,11 +274,30 @@ unsafe fn sotto_headline(node: *mut sys::xmlnode) -> bool {
     unsafe {
         cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref()
             == Some("headline")
-            && sotto_body(node).is_some()
+            && carries_line(node)
     }
 }
 
-/// A `<message type='error'>` whose body is a Sotto line that [`handed_back`] did not take (a
+/// Whether a Sotto line is anywhere in `node`: in its text as written, or once its markup is
+/// taken away (a line cut by tags in an XHTML-IM part reads whole in a dialog).
+///
+/// # Safety
+/// `node` must be a live node.
+unsafe fn carries_line(node: *mut sys::xmlnode) -> bool {
+    // SAFETY: per the caller; the serialized string is ours to free, copied at once.
+    let xml = unsafe {
+        let s = sys::xmlnode_to_str(node, std::ptr::null_mut());
+        let xml = cstr_to_string(s).unwrap_or_default();
+        if !s.is_null() {
+            sys::g_free(s.cast());
+        }
+        xml
+    };
+    crate::protocol::wire::has_line(&xml)
+        || crate::protocol::wire::has_line(&glue::markup_to_text(&xml))
+}
+
+/// A `<message type='error'>` carrying a Sotto line anywhere that [`handed_back`] did not take (a
 /// handshake line bounced, or one from a name no conversation can be had with): libpurple
 /// would show the raw line in an "XMPP Message Error" dialog. A start handed back lapses as an
 /// unanswered one, and the user is told then.
@@ -287,7 +308,7 @@ unsafe fn sotto_error(node: *mut sys::xmlnode) -> bool {
     // SAFETY: per the caller; strings are copied at once.
     unsafe {
         cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref() == Some("error")
-            && sotto_body(node).is_some()
+            && carries_line(node)
     }
 }
 

@@ -145,6 +145,15 @@ impl Sessions {
             .record_key_seen(p, a, peer, peer_key)
             .and_then(|()| store.set_trust(p, a, peer, peer_key, Trust::Verified))
             .map(|_| ());
+        // A loaded conversation learns the key it now has accepted (it may have been forgotten
+        // before): its copy of the accepted keys is what a next handshake is judged by, and a
+        // copy without the key took another key, after a stop, as a first one.
+        let res = res.and_then(|()| match self.sessions.get_mut(key) {
+            Some(s) => push_accepted(store, key, &mut s.conv).map(|()| {
+                Self::hold_unaccepted_others(s);
+            }),
+            None => Ok(()),
+        });
         res.map_err(|e| {
             self.note(format!("marking a key verified: {e}"));
             "storage problem".to_owned()

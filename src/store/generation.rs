@@ -17,16 +17,20 @@
 //! alone copied into a new profile or onto a new machine (a record lost or torn costs one new
 //! handshake per contact, the safe side).
 //!
-//! The record also names the copy of the database it was written for: the database file's
-//! inode and the machine's id (`/etc/machine-id`). A whole profile copied to another directory
-//! or machine (database and record: `rsync`, a synced folder, `pidgin -c`) and used beside the
-//! original would encrypt from the same chain indices in both places; the copy sees another
-//! inode or machine than its record names, and counts as restored. A record from before this
-//! field names no copy and is taken as it is.
+//! The database also records which file it is: `meta.copy`, the inode of `sotto.db` when it
+//! was last opened. A database found in another file than that (the database alone copied
+//! into a new profile or onto a new machine, or a whole profile copied to another directory or
+//! machine with its record: `rsync`, a synced folder, `pidgin -c` over a copy) counts as
+//! restored, so a copy used beside the original never encrypts from the same chain indices.
+//! The mark and the new inode are one transaction in the database itself: made once, even
+//! when `sotto.generation` cannot be written. The machine is not compared: a home directory on
+//! a network file system, or a profile on a stick, is the same file from any machine. A
+//! database from before `meta.copy` existed gets it at its first open, unmarked.
 //!
 //! What this cannot see: a backup copied back over the files in place together with
-//! `sotto.generation` (same inode, same machine), and a cloned machine image. The README says
-//! so.
+//! `sotto.generation` (same inode), a file-system or virtual-machine snapshot rolled back (same
+//! inode, same record), and a file system whose inode numbers change at every mount (sshfs
+//! without `use_ino`: every start re-keys then, the safe side). The README says so.
 
 use std::fs;
 use std::io::Write as _;
@@ -82,37 +86,38 @@ impl Store {
         let recorded = fs::read_to_string(self.generation_file())
             .ok()
             .and_then(|s| {
-                let mut it = s.split_whitespace();
-                let mut number = || it.next()?.parse::<i64>().ok();
-                let (inc, last) = (number()?, number()?);
-                // A record from before copies were named names none.
-                let copy = it.next().map(str::to_owned);
-                Some((inc, last, copy))
+                let mut it = s.split_whitespace().map(str::parse::<i64>);
+                Some((it.next()?.ok()?, it.next()?.ok()?))
             });
         // Behind the count this machine wrote for this database; or another database than
         // the one it wrote it for, with sessions in it: a backup from before generations
         // existed (migrated just now, under a new incarnation), or one of another database's.
-        // Or no record at all beside a database with sessions in it: the database alone,
-        // copied into a new profile or onto a new machine (or the record was lost, or torn).
         // Nothing says its keys were not used: they are not used again. (A database made new
-        // here has no sessions: nothing is marked. A record lost by accident costs one new
-        // handshake per contact.)
-        // Or a copy of the database other than the one the record was written for: a profile
-        // copied elsewhere and used beside the original.
-        let restored = match recorded {
-            Some((inc, last, copy)) => {
-                let elsewhere = copy.is_some_and(|c| c != *self.copy());
-                (inc != incarnation || last > generation || elsewhere).then_some(last)
-            }
-            None => self.has_sessions()?.then_some(generation),
-        };
-        if let Some(last) = restored {
+        // here has no sessions: nothing is marked.)
+        let behind = recorded
+            .and_then(|(inc, last)| (inc != incarnation || last > generation).then_some(last));
+        // Or found in another file than the one it was last opened as: a copy.
+        let inode = fs::metadata(&self.path).map(|m| m.ino()).unwrap_or(0) as i64;
+        let file = self
+            .row("SELECT value FROM meta WHERE key = 'copy'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let copied = file.is_some_and(|f: i64| f != inode);
+        if behind.is_some() || copied || file.is_none() {
             let tx = self.conn.unchecked_transaction()?;
-            tx.execute("UPDATE session SET needs_rekey = 1", [])?;
-            generation = last + 1;
+            if behind.is_some() || copied {
+                tx.execute("UPDATE session SET needs_rekey = 1", [])?;
+                // Past both counts: a copy of this database taken before now is behind it.
+                generation = generation.max(behind.unwrap_or(0)) + 1;
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'generation'",
+                    params![generation],
+                )?;
+            }
             tx.execute(
-                "UPDATE meta SET value = ?1 WHERE key = 'generation'",
-                params![generation],
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('copy', ?1)",
+                params![inode],
             )?;
             tx.commit()?;
         }
@@ -124,30 +129,6 @@ impl Store {
             self.note_generation(generation);
         }
         Ok(())
-    }
-
-    /// This copy of the database, as the record names it: the file's inode and the machine's
-    /// id, at a fixed width (`inode-machine`, no white space). Read once.
-    fn copy(&self) -> &String {
-        self.copy.get_or_init(|| {
-            let inode = fs::metadata(&self.path).map(|m| m.ino()).unwrap_or(0);
-            let machine = ["/etc/machine-id", "/var/lib/dbus/machine-id"]
-                .iter()
-                .find_map(|p| fs::read_to_string(p).ok())
-                .unwrap_or_default();
-            let machine: String = machine
-                .trim()
-                .chars()
-                .filter(char::is_ascii_hexdigit)
-                .take(32)
-                .collect();
-            format!("{inode:020}-{machine:0>32}")
-        })
-    }
-
-    /// Whether any session is saved.
-    fn has_sessions(&self) -> Result<bool, StoreError> {
-        Ok(self.row("SELECT EXISTS (SELECT 1 FROM session)", [], |r| r.get(0))?)
     }
 
     /// Whether every commit in the write-ahead log is on disk (synced now; no log: none).
@@ -178,8 +159,7 @@ impl Store {
             .mode(0o600)
             .open(self.generation_file())
             .and_then(|mut f| {
-                let copy = self.copy();
-                f.write_all(format!("{incarnation:020} {generation:020} {copy}\n").as_bytes())
+                f.write_all(format!("{incarnation:020} {generation:020}\n").as_bytes())
             });
         drop(written);
     }

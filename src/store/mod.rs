@@ -210,9 +210,6 @@ pub struct Store {
     /// `FULL` failed, or was skipped by a panic): a synced save sets `FULL` again first, and
     /// fails when it cannot (a commit it calls synced must be on disk).
     relaxed: std::cell::Cell<bool>,
-    /// Which copy of the database this is (`sotto.generation` records it): its file's inode
-    /// and the machine's id, read once.
-    copy: std::cell::OnceCell<String>,
 }
 
 impl core::fmt::Debug for Store {
@@ -271,7 +268,6 @@ impl Store {
             wal,
             checked: std::cell::Cell::new(0),
             relaxed: std::cell::Cell::new(false),
-            copy: std::cell::OnceCell::new(),
         };
         store.migrate()?;
         store.check_generation()?;

@@ -805,7 +805,7 @@ fn a_deleted_row_is_written_for_the_checkpoint() {
 /// synced folder or `pidgin -c` over a copy leave it) and opened there: the copy's sessions
 /// are marked for a re-key, since the original goes on from the same chain indices (it passed
 /// as the same database: both encrypted under the same message keys; found by a read-only
-/// audit). The original, opened again where it was, is not marked.
+/// audit). The original, opened again where it was, is not marked; the copy is marked once.
 #[test]
 fn a_copied_profile_is_a_restored_one_and_the_original_is_not() {
     let d = tmp("copied-profile");
@@ -829,12 +829,25 @@ fn a_copied_profile_is_a_restored_one_and_the_original_is_not() {
         !here.needs_rekey("prpl-irc", "a", "b").unwrap(),
         "the original goes on"
     );
-    // A record written before copies were named (two numbers) names no copy: taken as it is.
+    // The copy is marked once: opened again there, its new file is the one it knows, and a
+    // record it could not write changes nothing.
     drop(here);
-    let file = d.join(generation::GENERATION_FILE);
-    let text = fs::read_to_string(&file).unwrap();
-    let old: Vec<&str> = text.split_whitespace().take(2).collect();
-    fs::write(&file, format!("{} {}\n", old[0], old[1])).unwrap();
+    let there = Store::open(&copy).unwrap();
+    there.clear_rekey("prpl-irc", "a", "b").unwrap();
+    drop(there);
+    fs::remove_file(copy.join(generation::GENERATION_FILE)).unwrap();
+    let there = Store::open(&copy).unwrap();
+    assert!(
+        !there.needs_rekey("prpl-irc", "a", "b").unwrap(),
+        "marked once"
+    );
+    drop(there);
+    // A database from before the file was recorded gets it, unmarked.
+    let here = Store::open(&d).unwrap();
+    here.conn
+        .execute("DELETE FROM meta WHERE key = 'copy'", [])
+        .unwrap();
+    drop(here);
     let again = Store::open(&d).unwrap();
     assert!(!again.needs_rekey("prpl-irc", "a", "b").unwrap());
     drop(again);

@@ -101,7 +101,7 @@ pub(crate) fn held(queued: usize, reason: HoldReason) -> String {
     let why = match reason {
         HoldReason::Handshaking => "until the encrypted session is up",
         HoldReason::PolicyAlways => {
-            "until the encrypted session is up (policy: never send plaintext)"
+            "until the encrypted session is up (this conversation never sends plaintext)"
         }
         HoldReason::EndedByPeer => "because your contact ended the encrypted conversation",
         HoldReason::Blocked => "until you accept your contact's new key (/sotto accept)",
@@ -277,7 +277,8 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
         Event::HandshakeExpired { queued: 0, .. } => format!(
             "the encrypted conversation with {peer} did not start (no answer in time). What you \
              type to {peer} is held, never sent unencrypted, and the start is tried again; \
-             /sotto stop to write unencrypted."
+             /sotto stop ends the attempt (what you type then goes unencrypted, unless the \
+             policy is 'always')."
         ),
         Event::HandshakeExpired { queued, .. } => format!(
             "the encrypted conversation with {peer} did not start (no answer in time). {queued} \
@@ -285,12 +286,14 @@ pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
              (/sotto start does too; /sotto stop gives them back to you)."
         ),
         Event::Ended { by_peer: true } => format!(
-            "{peer} ended the encrypted conversation. What you type is held, not sent: /sotto \
-             start to encrypt again (held messages then go), or /sotto stop to end it here too \
-             (held messages are given back to you, not sent)."
+            "{peer} ended the encrypted conversation. What you type now is held: /sotto start \
+             to encrypt again (held messages then go), or /sotto stop to end it here too (held \
+             messages are then given back to you)."
         ),
         Event::Ended { by_peer: false } => {
-            "encrypted conversation ended. Messages are now sent unencrypted.".to_owned()
+            "encrypted conversation ended. What you type now goes unencrypted, unless the \
+             policy is 'always' (then it waits for a new encrypted conversation)."
+                .to_owned()
         }
         Event::Unreadable { reason } => {
             format!("an encrypted message from {peer} could not be read ({reason}).")
@@ -480,12 +483,12 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
             encrypted: false,
         } => format!("{from} is now known as {peer}."),
         Notice::RestoredBackup => format!(
-            "Sotto's store was restored from a backup: the keys it held for {peer} may have been \
-             used already, so they were dropped unused. A new encrypted conversation starts \
-             (checked against the key you accepted); until it is up, what you type is held. \
-             Keys accepted, verified or forgotten since the backup are as they were then, and \
-             messages that waited then wait again: check /sotto status and /sotto \
-             fingerprints."
+            "Sotto's store is not the one it last used here (restored from a backup, copied or \
+             moved): the keys it held for {peer} may have been used already, so they were \
+             dropped unused. Until a new encrypted conversation is up (checked against the key \
+             you accepted), what you type is held. If it was restored from a backup, keys \
+             accepted, verified or forgotten since then are as they were, and messages that \
+             waited then wait again: check /sotto status and /sotto fingerprints."
         ),
         Notice::UnacceptedMessage { fingerprint, text } => {
             // Its words on one line: a line break cannot paint a line of Sotto's own.
@@ -705,9 +708,9 @@ pub(crate) fn command_not_sent_no_store(why: Option<&str>) -> String {
 /// A command to a contact whose window was renamed and whose conversation could not follow.
 pub(crate) fn command_not_sent_rename(peer: &str) -> String {
     format!(
-        "Sotto: not sent, and nothing was sent unencrypted: {peer} was renamed and Sotto could \
-         not move the conversation to the new name (a line in {peer}'s window says why). \
-         Nothing is sent to {peer} until it can."
+        "Sotto: not sent, and nothing was sent unencrypted: this contact is now known as \
+         {peer}, and Sotto could not move the conversation to that name (a line in the window \
+         says why). Nothing is sent to {peer} until it can."
     )
 }
 
@@ -736,7 +739,7 @@ pub(crate) fn store_unavailable(error: &str) -> String {
 
 /// `/sotto help`.
 pub(crate) const HELP: &str = "/sotto start: start (or restart) an encrypted conversation\n\
-/sotto stop: end it (messages are then sent unencrypted)\n\
+/sotto stop: end it (what you type then goes unencrypted, unless the policy is 'always')\n\
 /sotto status: whether this conversation is encrypted, the policy, logging\n\
 /sotto fingerprint: your fingerprint and your contact's\n\
 /sotto verify: verify your contact (compare fingerprints, or ask a question) in a dialog\n\
@@ -881,7 +884,8 @@ pub(crate) fn status(
 pub(crate) fn status_start_lapsed(peer: &str) -> String {
     format!(
         "Your start got no answer from {peer}: what you type is held, never sent unencrypted, \
-         and the start is tried again; /sotto stop to write unencrypted."
+         and the start is tried again; /sotto stop ends the attempt (what you type then goes \
+         unencrypted, unless the policy is 'always')."
     )
 }
 
@@ -920,6 +924,14 @@ pub(crate) fn policy_not_saved_renamed(old: &str, new: &str) -> String {
     format!(
         "{old} is now known as {new}: the setting chosen for {old} was not saved. Open \
          \"Settings for this contact\" again to choose one for {new}."
+    )
+}
+
+/// The settings dialog cannot show the contact's policy (the store cannot be read).
+pub(crate) fn policy_unreadable(peer: &str) -> String {
+    format!(
+        "the policy for {peer} cannot be read now (Sotto's store cannot be read, or holds a \
+         value this version does not know): it is left as it is. Try again later."
     )
 }
 
@@ -996,6 +1008,16 @@ mod tests {
         for by_peer in [true, false] {
             texts.extend(event("bob", &Event::Ended { by_peer }));
         }
+        for queued in [0, 2] {
+            texts.extend(event(
+                "bob",
+                &Event::HandshakeExpired {
+                    queued,
+                    session_goes_on: false,
+                },
+            ));
+        }
+        texts.push(status_start_lapsed("bob"));
         for state in [
             ConvState::Plaintext,
             ConvState::Handshaking,

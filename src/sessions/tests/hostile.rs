@@ -177,8 +177,8 @@ enum Backup {
     Current,
     /// The database as an older Sotto (schema 2: no generations, no holders) left it.
     BeforeGenerations,
-    /// The database alone, into a directory without `sotto.generation` (a new machine, a
-    /// fresh profile the backup is copied into).
+    /// The database alone, copied into a profile without `sotto.generation` (a new machine,
+    /// a fresh profile): another file than the one it was last opened as.
     WithoutGenerationFile,
 }
 
@@ -212,9 +212,14 @@ fn restore_a_backup_as(
     let after = lines_of(alice.send("after the backup").0);
     bob.receive("alice", &after);
     alice.sessions = Sessions::new(Err("closed for the restore".into()));
-    std::fs::write(&db, &backup).unwrap();
     if matches!(how, Backup::WithoutGenerationFile) {
+        // A new file (written beside, then renamed over: never the old one's inode).
+        let copy = alice.dir.join("copied.db");
+        std::fs::write(&copy, &backup).unwrap();
+        std::fs::rename(&copy, &db).unwrap();
         std::fs::remove_file(alice.dir.join(crate::store::GENERATION_FILE)).unwrap();
+    } else {
+        std::fs::write(&db, &backup).unwrap();
     }
     alice.sessions = Sessions::new(Ok(Store::open(&alice.dir).unwrap()));
     (first, after)

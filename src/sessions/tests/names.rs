@@ -489,6 +489,46 @@ fn forgetting_the_key_a_session_uses_holds_it_while_another_is_accepted() {
     assert_eq!(data_lines(&lines_of(out)), 1, "not held");
 }
 
+/// The user forgets bob's only key in the Known list, then compares fingerprints and marks it
+/// verified: the loaded conversation accepts it again, as the store does. Its copy of the
+/// accepted keys stayed without it, so after a stop a handshake from another key was taken as
+/// a first one, with no warning (found by a read-only audit).
+#[test]
+fn marking_a_forgotten_key_verified_accepts_it_in_memory_too() {
+    let (mut alice, _bob) = encrypted("verify-forgotten");
+    let key = alice.key.clone();
+    let shown = alice.sessions.loaded_peer_key(&key).expect("a key");
+    let record = alice
+        .store()
+        .trust_records(&key.protocol, &key.account, &key.peer)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.key == shown)
+        .expect("recorded");
+    assert_eq!(
+        alice.sessions.change_record(&record, trust::Change::Forget),
+        trust::Changed::Done
+    );
+    let in_memory = |a: &Peer| {
+        a.sessions
+            .sessions
+            .get(&a.key)
+            .map(|s| s.conv.known_peer_keys().to_vec())
+            .unwrap_or_default()
+    };
+    assert!(!in_memory(&alice).contains(&shown));
+    alice.sessions.mark_verified(&key, &shown).unwrap();
+    assert!(in_memory(&alice).contains(&shown), "memory accepts it");
+    assert!(
+        alice
+            .store()
+            .accepted_keys(&key.protocol, &key.account, &key.peer)
+            .unwrap()
+            .contains(&shown),
+        "as disk does"
+    );
+}
+
 #[test]
 fn accepting_takes_exactly_the_key_that_was_shown() {
     let (mut alice, mut bob) = changed_key("accept");
