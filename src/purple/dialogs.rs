@@ -178,8 +178,9 @@ fn mark_verified(r: &ConvRef, key: &IdentityPublic) {
         return;
     };
     // The dialog showed the session's key then; another session (a new key, a rename) since
-    // means the user compared a key the conversation no longer uses.
-    if service::peer_key(r).as_ref() != Some(key) {
+    // means the user compared a key the conversation no longer uses. (With no session now,
+    // the comparison the user made is still of that key.)
+    if service::peer_key(r).is_some_and(|now| now != *key) {
         r.system_line(&texts::not_marked_verified(
             "the contact's key changed since the dialog opened; compare again",
         ));

@@ -788,7 +788,12 @@ pub(crate) fn global_policy() -> Policy {
         // A value this version does not know (a hand-edited prefs.xml, a newer Sotto's): the
         // strictest, never a weaker one than the user may have meant.
         Some(None) => {
-            debug_warning("the policy preference holds an unknown value: 'always' used");
+            // Said once a run: this is read for every message.
+            static WARNED: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                debug_warning("the policy preference holds an unknown value: 'always' used");
+            }
             Policy::Always
         }
     }

@@ -104,14 +104,13 @@ fn read_contact_policy(r: &ConvRef) -> (Option<crate::protocol::Policy>, bool) {
             .map(|st| st.contact_policy(&key.protocol, &key.account, &key.peer))
     })
     .flatten();
-    // A stored value this version does not know was not read either.
-    let read = matches!(stored, Some(Ok(ref v)) if v
-        .as_deref()
-        .map_or(true, |p| crate::protocol::Policy::parse(p).is_some()));
+    let read = matches!(stored, Some(Ok(_)));
     if let Some(Ok(Some(p))) = &stored {
-        if let Some(p) = crate::protocol::Policy::parse(p) {
-            return (Some(p), read);
-        }
+        // A value this version does not know (a newer Sotto's, a hand edit): the strictest,
+        // never a weaker one than the user may have set. The settings dialog shows it so, and
+        // saving replaces it.
+        let p = crate::protocol::Policy::parse(p).unwrap_or(crate::protocol::Policy::Always);
+        return (Some(p), read);
     }
     let buddy = windows::buddy_policy(r);
     if let (Some(p), Some(Ok(None))) = (buddy, &stored) {

@@ -272,8 +272,9 @@ unsafe fn handed_back(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) -
 unsafe fn sotto_headline(node: *mut sys::xmlnode) -> bool {
     // SAFETY: per the caller; strings are copied at once.
     unsafe {
-        cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref()
-            == Some("headline")
+        cstr_to_string((*node).name).as_deref() == Some("message")
+            && cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref()
+                == Some("headline")
             && carries_line(node)
     }
 }
@@ -307,7 +308,10 @@ unsafe fn carries_line(node: *mut sys::xmlnode) -> bool {
 unsafe fn sotto_error(node: *mut sys::xmlnode) -> bool {
     // SAFETY: per the caller; strings are copied at once.
     unsafe {
-        cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref() == Some("error")
+        // Messages only: an iq or presence error dropped would leave libpurple waiting on it.
+        cstr_to_string((*node).name).as_deref() == Some("message")
+            && cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref()
+                == Some("error")
             && carries_line(node)
     }
 }

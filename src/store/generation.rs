@@ -13,24 +13,23 @@
 //! starts a new handshake before anything is sent. The mark stays through saves until a new
 //! session is up (`Store::clear_rekey`), or the user stops and the row is deleted.
 //!
-//! No record beside a database with sessions in it counts as a restore too: the database
-//! alone copied into a new profile or onto a new machine (a record lost or torn costs one new
-//! handshake per contact, the safe side).
-//!
-//! The database also records which file it is: `meta.copy`, the inode of `sotto.db` when it
-//! was last opened. A database found in another file than that (the database alone copied
-//! into a new profile or onto a new machine, or a whole profile copied to another directory or
-//! machine with its record: `rsync`, a synced folder, `pidgin -c` over a copy) counts as
-//! restored, so a copy used beside the original never encrypts from the same chain indices.
-//! The mark and the new inode are one transaction in the database itself: made once, even
-//! when `sotto.generation` cannot be written. The machine is not compared: a home directory on
-//! a network file system, or a profile on a stick, is the same file from any machine. A
-//! database from before `meta.copy` existed gets it at its first open, unmarked.
+//! The database also records which file it is: `meta.copy` and `meta.born`, the inode and the
+//! birth time of `sotto.db` when it was last opened. A database found in another file than
+//! that (the database alone copied into a new profile or onto a new machine, also into a file
+//! that got the inode number of one deleted just before; a whole profile copied to another
+//! directory or machine with its record: `rsync`, a synced folder, `pidgin -c` over a copy)
+//! counts as restored, so a copy used beside the original never encrypts from the same chain
+//! indices. The mark and the new file's identity are one transaction in the database itself:
+//! made once, even when `sotto.generation` cannot be written. The machine is not compared: a
+//! home directory on a network file system is the same file from any machine. A database from
+//! before `meta.copy` existed gets it at its first open, unmarked when its record is beside
+//! it (a live profile), marked when there is none and it holds sessions (copied alone).
 //!
 //! What this cannot see: a backup copied back over the files in place together with
-//! `sotto.generation` (same inode), a file-system or virtual-machine snapshot rolled back (same
-//! inode, same record), and a file system whose inode numbers change at every mount (sshfs
-//! without `use_ino`: every start re-keys then, the safe side). The README says so.
+//! `sotto.generation` (the same file), a file-system or virtual-machine snapshot rolled back
+//! (the same file, the same record). A file system whose inode numbers change at every mount
+//! (vfat, exFAT, sshfs without `use_ino`, CIFS with `noserverino`) re-keys every session at
+//! every start: the safe side. The README says so.
 
 use std::fs;
 use std::io::Write as _;
@@ -43,6 +42,21 @@ use super::{Store, StoreError};
 
 /// The file beside the database holding `incarnation generation`.
 pub const GENERATION_FILE: &str = "sotto.generation";
+
+/// Which file `path` is: its inode number, and its birth time in nanoseconds since the epoch
+/// (0 where the file system does not keep one).
+fn this_file(path: &std::path::Path) -> (i64, i64) {
+    let Ok(m) = fs::metadata(path) else {
+        return (0, 0);
+    };
+    let born = m
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_nanos()).ok())
+        .unwrap_or(0);
+    (m.ino() as i64, born)
+}
 
 /// Adds what generations need to a version-2 database (schema version 3).
 impl Store {
@@ -96,17 +110,28 @@ impl Store {
         // here has no sessions: nothing is marked.)
         let behind = recorded
             .and_then(|(inc, last)| (inc != incarnation || last > generation).then_some(last));
-        // Or found in another file than the one it was last opened as: a copy.
-        let inode = fs::metadata(&self.path).map(|m| m.ino()).unwrap_or(0) as i64;
-        let file = self
-            .row("SELECT value FROM meta WHERE key = 'copy'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let copied = file.is_some_and(|f: i64| f != inode);
-        if behind.is_some() || copied || file.is_none() {
+        // Or found in another file than the one it was last opened as: a copy. A file is its
+        // inode and its birth time (a file made anew may get the inode number of one deleted
+        // just before, as `rm -rf` then a restore does on ext4; its birth time is new).
+        let here = this_file(&self.path);
+        let meta = |key: &str| -> Result<Option<i64>, StoreError> {
+            Ok(self
+                .row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                    r.get(0)
+                })
+                .optional()?)
+        };
+        let (file, born) = (meta("copy")?, meta("born")?);
+        let copied = file.is_some_and(|f| f != here.0)
+            || born.is_some_and(|b| b != here.1 && b != 0 && here.1 != 0);
+        // A database that never recorded its file (older than this), with no record beside it
+        // and sessions in it: copied alone into a new profile, or onto a new machine (a live
+        // profile of an older version has its record). Once: the file is recorded now.
+        let unrecorded = file.is_none() && recorded.is_none() && self.has_sessions()?;
+        let mark = behind.is_some() || copied || unrecorded;
+        if mark || file.is_none() || born.is_none() {
             let tx = self.conn.unchecked_transaction()?;
-            if behind.is_some() || copied {
+            if mark {
                 tx.execute("UPDATE session SET needs_rekey = 1", [])?;
                 // Past both counts: a copy of this database taken before now is behind it.
                 generation = generation.max(behind.unwrap_or(0)) + 1;
@@ -116,8 +141,8 @@ impl Store {
                 )?;
             }
             tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('copy', ?1)",
-                params![inode],
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('copy', ?1), ('born', ?2)",
+                params![here.0, here.1],
             )?;
             tx.commit()?;
         }
@@ -129,6 +154,11 @@ impl Store {
             self.note_generation(generation);
         }
         Ok(())
+    }
+
+    /// Whether any session is saved.
+    fn has_sessions(&self) -> Result<bool, StoreError> {
+        Ok(self.row("SELECT EXISTS (SELECT 1 FROM session)", [], |r| r.get(0))?)
     }
 
     /// Whether every commit in the write-ahead log is on disk (synced now; no log: none).
@@ -147,7 +177,8 @@ impl Store {
     /// Overwritten in place, at a fixed width: a new file renamed over the old one costs a new
     /// inode and two directory entries that the next WAL fsync has to journal (+0.37 ms a save,
     /// measured with `make save-cost`), in place +0.03 ms. A torn write can only make the file
-    /// unreadable, which counts as "no record": the safe side.
+    /// unreadable, which counts as "no record": the database's own record of its file still
+    /// tells a copy.
     pub(super) fn note_generation(&self, generation: i64) {
         let Ok(incarnation) = self.meta("incarnation") else {
             return;

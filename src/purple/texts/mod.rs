@@ -930,8 +930,8 @@ pub(crate) fn policy_not_saved_renamed(old: &str, new: &str) -> String {
 /// The settings dialog cannot show the contact's policy (the store cannot be read).
 pub(crate) fn policy_unreadable(peer: &str) -> String {
     format!(
-        "the policy for {peer} cannot be read now (Sotto's store cannot be read, or holds a \
-         value this version does not know): it is left as it is. Try again later."
+        "the policy for {peer} cannot be read now (Sotto's store cannot be read): it is left \
+         as it is. Try again once the store works."
     )
 }
 

@@ -180,6 +180,11 @@ enum Backup {
     /// The database alone, copied into a profile without `sotto.generation` (a new machine,
     /// a fresh profile): another file than the one it was last opened as.
     WithoutGenerationFile,
+    /// The same, into a file made anew where the old one was deleted (`rm -rf`, then the
+    /// restore): ext4 gives it the old inode number, not the old birth time.
+    IntoARecreatedFile,
+    /// The same, from a backup taken before the database recorded its file.
+    BeforeTheFileWasRecorded,
 }
 
 /// The same, with the backup as `how` says.
@@ -212,14 +217,26 @@ fn restore_a_backup_as(
     let after = lines_of(alice.send("after the backup").0);
     bob.receive("alice", &after);
     alice.sessions = Sessions::new(Err("closed for the restore".into()));
-    if matches!(how, Backup::WithoutGenerationFile) {
-        // A new file (written beside, then renamed over: never the old one's inode).
-        let copy = alice.dir.join("copied.db");
-        std::fs::write(&copy, &backup).unwrap();
-        std::fs::rename(&copy, &db).unwrap();
-        std::fs::remove_file(alice.dir.join(crate::store::GENERATION_FILE)).unwrap();
-    } else {
-        std::fs::write(&db, &backup).unwrap();
+    let record = alice.dir.join(crate::store::GENERATION_FILE);
+    match how {
+        Backup::Current | Backup::BeforeGenerations => std::fs::write(&db, &backup).unwrap(),
+        Backup::WithoutGenerationFile | Backup::BeforeTheFileWasRecorded => {
+            // A new file (written beside, then renamed over: never the old one's inode).
+            let copy = alice.dir.join("copied.db");
+            std::fs::write(&copy, &backup).unwrap();
+            if matches!(how, Backup::BeforeTheFileWasRecorded) {
+                let c = rusqlite::Connection::open(&copy).unwrap();
+                c.execute("DELETE FROM meta WHERE key IN ('copy', 'born')", [])
+                    .unwrap();
+            }
+            std::fs::rename(&copy, &db).unwrap();
+            std::fs::remove_file(&record).unwrap();
+        }
+        Backup::IntoARecreatedFile => {
+            std::fs::remove_file(&db).unwrap();
+            std::fs::remove_file(&record).unwrap();
+            std::fs::write(&db, &backup).unwrap();
+        }
     }
     alice.sessions = Sessions::new(Ok(Store::open(&alice.dir).unwrap()));
     (first, after)
@@ -228,13 +245,17 @@ fn restore_a_backup_as(
 /// Also a backup taken before the store counted its saves (schema 2, no incarnation): its
 /// migration draws a new incarnation, which must not pass for a new database. And the database
 /// alone, copied into a profile without `sotto.generation` (it passed for a database that had
-/// never been restored: its keys were used again; found by a read-only audit).
+/// never been restored: its keys were used again; found by a read-only audit), also into a
+/// file made anew with the old one's inode number, and from before the database recorded its
+/// file (found by a hostile review of the first fix).
 #[test]
 fn a_store_restored_from_a_backup_never_reuses_a_message_key() {
     for how in [
         Backup::Current,
         Backup::BeforeGenerations,
         Backup::WithoutGenerationFile,
+        Backup::IntoARecreatedFile,
+        Backup::BeforeTheFileWasRecorded,
     ] {
         restored_backup_never_reuses_a_message_key(how);
     }
