@@ -103,7 +103,20 @@ unsafe extern "C" fn action_chosen(data: *mut c_void, index: c_int) {
         match (p, index) {
             (Pending::Verify(r), 0) => compare(&r),
             (Pending::Verify(r), 1) => ask(&r),
-            (Pending::Compare { r, key }, 0) => mark_verified(&r, &key),
+            (Pending::Compare { r, key, window }, 0) => {
+                // The contact was renamed since (the window went with it): the comparison was
+                // of the old name's key; nothing is recorded for a name that is not its own.
+                if window
+                    .and_then(super::windows::key_of)
+                    .is_some_and(|now| now != r.key())
+                {
+                    r.system_line(&texts::not_marked_verified(
+                        "the contact was renamed since the dialog opened; compare again",
+                    ));
+                } else {
+                    mark_verified(&r, &key);
+                }
+            }
             (Pending::KeyChanged { r, key, .. }, 0) => {
                 accept_new_key(&r, &key);
             }
@@ -160,7 +173,12 @@ fn compare(r: &ConvRef) {
         &text,
         1,
         &[c"They match: mark verified", c"Cancel"],
-        Pending::Compare { r: r.clone(), key },
+        Pending::Compare {
+            r: r.clone(),
+            key,
+            // SAFETY: `r.conversation()` is null or live.
+            window: unsafe { super::windows::known(r.conversation()) }.map(|(id, _)| id),
+        },
     );
 }
 

@@ -36,8 +36,13 @@ pub(crate) type SendIm = unsafe extern "C" fn(
 pub(crate) enum Pending {
     /// "Verify contact...": choose how.
     Verify(ConvRef),
-    /// Both fingerprints shown; `key` is the contact's key the user is looking at.
-    Compare { r: ConvRef, key: IdentityPublic },
+    /// Both fingerprints shown; `key` is the contact's key the user is looking at, in window
+    /// `window` (its number), if one was open: a contact renamed meanwhile takes the window.
+    Compare {
+        r: ConvRef,
+        key: IdentityPublic,
+        window: Option<usize>,
+    },
     /// Question-and-answer form, opened while the contact's key was `key`: the question is
     /// asked only of that key (a key that changed while the user typed gets nothing).
     Ask { r: ConvRef, key: IdentityPublic },

@@ -141,7 +141,8 @@ pub(crate) fn close_answer_dialog(key: &ConvKey) {
 
 /// The buddy policy of `r`'s name, if it has a buddy with one.
 pub(crate) fn buddy_policy(r: &ConvRef) -> Option<Policy> {
-    glue::buddy_setting(r, BUDDY_POLICY).and_then(|s| Policy::parse(&s))
+    // A value this version does not know (a newer Sotto's): the strictest.
+    glue::buddy_setting(r, BUDDY_POLICY).map(|s| Policy::parse(&s).unwrap_or(Policy::Always))
 }
 
 /// The policy carried by `r`'s window from the buddy it was opened for, if it was renamed away

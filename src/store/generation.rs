@@ -23,7 +23,9 @@
 //! made once, even when `sotto.generation` cannot be written. The machine is not compared: a
 //! home directory on a network file system is the same file from any machine. A database from
 //! before `meta.copy` existed gets it at its first open, unmarked when its record is beside
-//! it (a live profile), marked when there is none and it holds sessions (copied alone).
+//! it (a live profile), marked when there is none and it holds sessions (copied alone; also a
+//! live profile of a version from before the record existed, schema 2: the two cannot be told
+//! apart, and each re-keys once).
 //!
 //! What this cannot see: a backup copied back over the files in place together with
 //! `sotto.generation` (the same file), a file-system or virtual-machine snapshot rolled back
@@ -44,18 +46,16 @@ use super::{Store, StoreError};
 pub const GENERATION_FILE: &str = "sotto.generation";
 
 /// Which file `path` is: its inode number, and its birth time in nanoseconds since the epoch
-/// (0 where the file system does not keep one).
-fn this_file(path: &std::path::Path) -> (i64, i64) {
-    let Ok(m) = fs::metadata(path) else {
-        return (0, 0);
-    };
+/// (0 where the file system does not keep one); `None` when it cannot be looked at.
+fn this_file(path: &std::path::Path) -> Option<(i64, i64)> {
+    let m = fs::metadata(path).ok()?;
     let born = m
         .created()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .and_then(|d| i64::try_from(d.as_nanos()).ok())
         .unwrap_or(0);
-    (m.ino() as i64, born)
+    Some((m.ino() as i64, born))
 }
 
 /// Adds what generations need to a version-2 database (schema version 3).
@@ -113,6 +113,7 @@ impl Store {
         // Or found in another file than the one it was last opened as: a copy. A file is its
         // inode and its birth time (a file made anew may get the inode number of one deleted
         // just before, as `rm -rf` then a restore does on ext4; its birth time is new).
+        // Unknown (the file cannot be looked at): nothing is compared or recorded.
         let here = this_file(&self.path);
         let meta = |key: &str| -> Result<Option<i64>, StoreError> {
             Ok(self
@@ -122,29 +123,46 @@ impl Store {
                 .optional()?)
         };
         let (file, born) = (meta("copy")?, meta("born")?);
-        let copied = file.is_some_and(|f| f != here.0)
-            || born.is_some_and(|b| b != here.1 && b != 0 && here.1 != 0);
+        let copied = here.is_some_and(|(inode, birth)| {
+            file.is_some_and(|f| f != inode)
+                || born.is_some_and(|b| b != birth && b != 0 && birth != 0)
+        });
         // A database that never recorded its file (older than this), with no record beside it
         // and sessions in it: copied alone into a new profile, or onto a new machine (a live
         // profile of an older version has its record). Once: the file is recorded now.
         let unrecorded = file.is_none() && recorded.is_none() && self.has_sessions()?;
         let mark = behind.is_some() || copied || unrecorded;
-        if mark || file.is_none() || born.is_none() {
+        // The file as recorded is not this one, or not recorded in full (a birth time the file
+        // system now tells and did not).
+        let record = here.filter(|&(inode, birth)| {
+            file != Some(inode) || born.is_none() || (born == Some(0) && birth != 0)
+        });
+        let write = |generation: Option<i64>| -> Result<(), StoreError> {
             let tx = self.conn.unchecked_transaction()?;
-            if mark {
+            if let Some(generation) = generation {
                 tx.execute("UPDATE session SET needs_rekey = 1", [])?;
-                // Past both counts: a copy of this database taken before now is behind it.
-                generation = generation.max(behind.unwrap_or(0)) + 1;
                 tx.execute(
                     "UPDATE meta SET value = ?1 WHERE key = 'generation'",
                     params![generation],
                 )?;
             }
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('copy', ?1), ('born', ?2)",
-                params![here.0, here.1],
-            )?;
+            if let Some((inode, birth)) = record {
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('copy', ?1), ('born', ?2)",
+                    params![inode, birth],
+                )?;
+            }
             tx.commit()?;
+            Ok(())
+        };
+        if mark {
+            // Past both counts: a copy of this database taken before now is behind it.
+            generation = generation.max(behind.unwrap_or(0)) + 1;
+            write(Some(generation))?;
+        } else if record.is_some() {
+            // Recording the file alone is best effort (a full disk must not keep the keys
+            // from opening): tried again at the next open.
+            let _ = write(None);
         }
         // The count read may be an unsynced commit's that a kill left in the kernel's cache
         // only: recorded before it is on disk, a power loss would leave the file ahead of the

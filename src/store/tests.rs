@@ -850,6 +850,23 @@ fn a_copied_profile_is_a_restored_one_and_the_original_is_not() {
     drop(here);
     let again = Store::open(&d).unwrap();
     assert!(!again.needs_rekey("prpl-irc", "a", "b").unwrap());
+    // A birth time recorded as unknown is recorded once the file system tells it (else that
+    // check stayed off for good), unmarked.
+    again
+        .conn
+        .execute("UPDATE meta SET value = 0 WHERE key = 'born'", [])
+        .unwrap();
+    drop(again);
+    let again = Store::open(&d).unwrap();
+    assert!(!again.needs_rekey("prpl-irc", "a", "b").unwrap());
+    let told = fs::metadata(d.join(DB_FILE)).unwrap().created().is_ok();
+    let born: i64 = again
+        .conn
+        .query_row("SELECT value FROM meta WHERE key = 'born'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(born != 0, told, "recorded when told");
     drop(again);
     fs::remove_dir_all(d).ok();
     fs::remove_dir_all(copy).ok();
