@@ -550,6 +550,17 @@ impl ConvRef {
             sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_NO_LOG,
         );
     }
+
+    /// A failure the user must learn of, from an action taken where no window may be open
+    /// (the buddy list, the Known fingerprints list): the contact's window says it if it is
+    /// open, else an error box does (a line to no window is lost).
+    pub(crate) fn failure_line(&self, text: &str) {
+        if self.conversation().is_null() {
+            notify(super::state::plugin_handle(), true, "Sotto", text);
+        } else {
+            self.system_line(text);
+        }
+    }
 }
 
 /// libpurple's open IM conversation on `account` under `name`'s normalization (NULL: none).

@@ -218,8 +218,8 @@ fn apply_known(t: &TrustRecord, change: Change) {
     let line = texts::record_changed(&t.peer, &fingerprint, done, change);
     // A change that did not happen is said also with no window open (the list is usually used
     // with none): the user must not believe a key forgotten, or verified, that is not.
-    if matches!(done, Changed::Failed | Changed::Gone) && r.conversation().is_null() {
-        glue::notify(plugin_handle(), true, "Sotto", &line);
+    if matches!(done, Changed::Failed | Changed::Gone) {
+        r.failure_line(&line);
     } else {
         r.system_line(&line);
     }

@@ -183,12 +183,7 @@ fn settings_dialog(r: &ConvRef) {
     // The dialog shows the contact's policy as its choice: one it could not read would show as
     // "Use the global setting", and saving that would erase it.
     if !service::contact_policy_readable(r) {
-        let line = texts::policy_unreadable(&r.peer);
-        if r.conversation().is_null() {
-            glue::notify(super::state::plugin_handle(), true, "Sotto", &line);
-        } else {
-            r.system_line(&line);
-        }
+        r.failure_line(&texts::policy_unreadable(&r.peer));
         return;
     }
     let current = service::contact_policy(r);
@@ -258,13 +253,10 @@ unsafe extern "C" fn settings_ok(user_data: *mut c_void, choice: c_int) {
         };
         if service::set_contact_policy(&r, policy) {
             r.system_line(&texts::policy_saved(&r.peer, policy));
-        } else if r.conversation().is_null() {
-            // Chosen from the buddy list with no window open: a policy not saved is said all
-            // the same (the user would believe the contact protected).
-            let line = texts::policy_not_saved(&r.peer);
-            glue::notify(super::state::plugin_handle(), true, "Sotto", &line);
         } else {
-            r.system_line(&texts::policy_not_saved(&r.peer));
+            // Chosen from the buddy list, maybe with no window open: a policy not saved is
+            // said all the same (the user would believe the contact protected).
+            r.failure_line(&texts::policy_not_saved(&r.peer));
         }
     })
 }
