@@ -82,18 +82,25 @@ impl Other {
         row
     }
 
-    /// Whether its place may go to a new client when all are taken: its session is up but its
-    /// key was never accepted, or it ended (a server that invents clients cannot keep a real
-    /// late login out by filling the places; one still in its handshake frees its place by
-    /// expiring).
-    fn evictable(&self) -> bool {
+    /// Whether its place may go to a new client when all are taken, and how readily (lower
+    /// first): its session is up but its key was never accepted (0), it ended (1), or it never
+    /// had a session and its handshake is still under way (2). A server that invents clients
+    /// cannot keep a real late login out by filling the places: not with sessions on keys of
+    /// its own, and not with handshakes it never finishes (a start sent again every minute
+    /// keeps a handshake from expiring). A client whose key the user accepted keeps its place.
+    fn eviction_rank(&self) -> Option<u8> {
         match self.conv.state() {
-            ConvState::Encrypted => self.conv.is_blocked(),
+            ConvState::Encrypted => self.conv.is_blocked().then_some(0),
             // Ended, kept only to read its previous session's late lines (an end a server
             // sent on a key of its own): never pinned by it.
-            ConvState::Finished => true,
-            _ => false,
+            ConvState::Finished => Some(1),
+            _ if self.conv.session_instance().is_none() => Some(2),
+            _ => None,
         }
+    }
+
+    fn evictable(&self) -> bool {
+        self.eviction_rank().is_some()
     }
 
     /// Whether it still has a session or a handshake under way.
@@ -138,12 +145,13 @@ pub(super) fn decode_row(row: &[u8]) -> Option<(String, &[u8])> {
     Some((address, rest.get(len..)?))
 }
 
-/// The instance tag of the contact's client that sent a handshake line (`?S1I`: the
-/// initiator's, `?S1R`: the responder's).
+/// The instance tag of the contact's client that sent a handshake line (`?S1I` and `?S1C`:
+/// the initiator's, `?S1R`: the responder's).
 fn sender_tag(text: &str) -> Option<u32> {
     match WireMessage::decode(text).ok()? {
         WireMessage::Init(m) => Some(m.initiator_tag),
         WireMessage::Response(m) => Some(m.responder_tag),
+        WireMessage::Confirm(m) => Some(m.initiator_tag),
         _ => None,
     }
 }
@@ -211,14 +219,53 @@ impl Session {
                 }
                 self.others.iter().position(|o| o.conv.has_session(sid))
             }
-            // An answer to a start: the other client's own start if it has one in flight, else
-            // the main session's (a start of ours goes to every client).
-            b'R' => self
-                .others
-                .iter()
-                .position(|o| o.address == from && o.conv.handshake_in_flight()),
-            b'Q' | b'I' | b'C' | b'E' => self.others.iter().position(|o| o.address == from),
+            letter @ (b'I' | b'R' | b'C') => self.other_for_handshake(letter, from, text),
+            b'Q' | b'E' => self.others.iter().position(|o| o.address == from),
             _ => None,
+        }
+    }
+
+    /// The other client a handshake line belongs to, by the address it came from and the
+    /// instance tag it names: a client that reconnected under another address (a new XMPP
+    /// resource) and starts again is the client it was, not a new one (it used to get a second
+    /// session beside its first, and every message twice); the main session's client starting
+    /// from an address another client had before (a resource name used again) is not taken for
+    /// that one. The tag is as unauthenticated as the address: a forged line reaches a session
+    /// that then has to authenticate it, as a line forged from the address would, and a tag
+    /// never takes a line away from the client whose address it came from.
+    ///
+    /// * `?S1I`: the main session's tag is the main session's, from any address; from the
+    ///   address of a client we know (another client's, or the main session's), that client's;
+    ///   from an address nobody has, the client whose tag it names, if one does.
+    /// * `?S1R` answers a start: the other client's own start if it has one in flight (found by
+    ///   address or tag); an answer from a client whose key the user has not accepted goes to
+    ///   its session, where it is stale, never to the main session (it would take over the
+    ///   main session with a key the user was shown as not accepted); else the main session's
+    ///   (a start of ours goes to every client, and an accepted client may win it).
+    /// * `?S1C` completes a start the other client made: its address, else its tag.
+    fn other_for_handshake(&self, letter: u8, from: &str, text: &str) -> Option<usize> {
+        let by_address = self.others.iter().position(|o| o.address == from);
+        let Some(tag) = sender_tag(text) else {
+            // Not a handshake line that reads: whoever has the address reports it.
+            return by_address;
+        };
+        let main_tag = self.conv.session_instance().map(|(_, t)| t);
+        let by_tag = if main_tag == Some(tag) {
+            None
+        } else {
+            self.others
+                .iter()
+                .position(|o| o.conv.session_instance().map(|(_, t)| t) == Some(tag))
+        };
+        let in_flight = |i: &usize| self.others[*i].conv.handshake_in_flight();
+        match letter {
+            b'I' if main_tag == Some(tag) => None,
+            b'I' if by_address.is_some() || self.holder() == Some(from) => by_address,
+            b'I' => by_tag,
+            b'R' => by_address
+                .filter(in_flight)
+                .or_else(|| by_tag.filter(|i| in_flight(i) || !self.others[*i].reads())),
+            _ => by_address.or_else(|| by_tag.filter(in_flight)),
         }
     }
 
@@ -280,13 +327,22 @@ impl Session {
     /// should get one: the main session up with its key accepted and its client known, `from`
     /// another name, room for one more.
     fn new_client(&self, from: &str) -> bool {
+        self.unknown_client(from) && self.room_for_a_client()
+    }
+
+    /// `from` is a client of the contact that has no session here (the main session up with
+    /// its key accepted and its client known, `from` another name).
+    fn unknown_client(&self, from: &str) -> bool {
         self.addressable
             && self.conv.state() == ConvState::Encrypted
             && !self.conv.is_blocked()
             && !self.conv.known_peer_keys().is_empty()
-            && (self.others.len() < MAX_OTHER_CLIENTS || self.others.iter().any(Other::evictable))
             && self.others.iter().all(|o| o.address != from)
             && self.holder().is_some_and(|main| main != from)
+    }
+
+    fn room_for_a_client(&self) -> bool {
+        self.others.len() < MAX_OTHER_CLIENTS || self.others.iter().any(Other::evictable)
     }
 
     /// A line that came while no session was up: a start from a client (kept, the latest per
@@ -420,15 +476,34 @@ impl Sessions {
                 let (index, started) =
                     self.add_other(key, from, settings, start.then_some(true), rng)?;
                 if let Some(inject) = started {
-                    return Some(self.finish_other(key, index, inject, Vec::new(), None));
+                    return Some(self.finish_other(key, index, inject, Vec::new(), None, None));
                 }
                 index
+            }
+            // A client with no session here and no place for one (every place held by a client
+            // whose key the user accepted): its handshake line would otherwise reach the main
+            // session, and a start or an answer there moves the main session to that client
+            // (held on a key not accepted, or taking the conversation from the client the user
+            // talks to). Dropped; the client gets a place when one frees.
+            None if matches!(letter, b'R' | b'I' | b'Q')
+                && s.unknown_client(from)
+                && sender_tag(text) != s.conv.session_instance().map(|(_, t)| t) =>
+            {
+                self.note(format!(
+                    "a line from another client of the contact dropped: all {MAX_OTHER_CLIENTS} \
+                     places are taken"
+                ));
+                return Some((ReceiveAction::Swallow, Effects::default()));
             }
             None => return None,
         };
         let s = self.sessions.get_mut(key)?;
         Self::refresh_others(s, settings);
         let o = s.others.get_mut(index)?;
+        // A start from the client under a new address (found by its tag) is answered there:
+        // its old address may be gone. The address itself moves only once a line from the
+        // new one authenticates.
+        let answer_to = (letter == b'I' && o.address != from).then(|| from.to_owned());
         let ticked = o.conv.tick(settings.now_secs);
         // A line the transport addressed to another client of this account is never taken for
         // one that overtook a handshake of this client's (as for the main session).
@@ -464,7 +539,8 @@ impl Sessions {
                 what: OtherClient::UnacceptedMessage { fingerprint, text },
             },
         );
-        let (action, mut fx) = self.finish_other(key, index, out.inject, out.events, Some(action));
+        let (action, mut fx) =
+            self.finish_other(key, index, out.inject, out.events, Some(action), answer_to);
         fx.notices.extend(unaccepted);
         Some((action, fx))
     }
@@ -484,13 +560,16 @@ impl Sessions {
         let slot = match s.free_slot() {
             Some(slot) => slot,
             None => {
-                // A session on a key never accepted goes first; an ended client (kept for its
-                // accepted previous session's late lines) only when no such one is left.
+                // A session on a key never accepted goes first, then an ended client (kept for
+                // its accepted previous session's late lines), then a handshake never finished;
+                // the oldest of its kind.
                 let oldest = s
                     .others
                     .iter()
-                    .position(|o| o.evictable() && o.conv.state() == ConvState::Encrypted)
-                    .or_else(|| s.others.iter().position(Other::evictable))?;
+                    .enumerate()
+                    .filter_map(|(i, o)| o.eviction_rank().map(|rank| (rank, i)))
+                    .min()
+                    .map(|(_, i)| i)?;
                 let mut gone = s.others.remove(oldest);
                 // What waited to be sent again to it (the user was told it would be) goes to
                 // the main session, as for a client that is gone: never dropped.
@@ -562,7 +641,14 @@ impl Sessions {
         }
         s.greeted.push(from.to_owned());
         let (index, inject) = self.add_other(key, from, settings, Some(false), rng)?;
-        let (_, fx) = self.finish_other(key, index, inject.unwrap_or_default(), Vec::new(), None);
+        let (_, fx) = self.finish_other(
+            key,
+            index,
+            inject.unwrap_or_default(),
+            Vec::new(),
+            None,
+            None,
+        );
         Some(fx)
     }
 
@@ -635,6 +721,7 @@ impl Sessions {
         inject: Vec<String>,
         events: Vec<Event>,
         action: Option<ReceiveAction>,
+        answer_to: Option<String>,
     ) -> (ReceiveAction, Effects) {
         let mut fx = Effects::default();
         let mut action = action.unwrap_or(ReceiveAction::Swallow);
@@ -646,7 +733,10 @@ impl Sessions {
             return (ReceiveAction::Swallow, fx);
         };
         let address = o.address.clone();
+        let slot = o.slot;
         let mut gone = false;
+        // The client's session just started: (its tag, its key).
+        let mut started_as = None;
         // Names it states that are not the ones the user sees: said with the start.
         let mismatch = events.iter().find_map(|e| match e {
             Event::NamesMismatch {
@@ -657,20 +747,23 @@ impl Sessions {
         });
         for event in events {
             match event {
-                Event::Started { fingerprint, .. } => fx.notices.push(Notice::OtherClient {
-                    address: address.clone(),
-                    what: match (&mismatch, o.conv.is_blocked()) {
-                        (Some((stated_self, stated_peer)), _) => OtherClient::NamesMismatch {
-                            fingerprint: fingerprint.to_string(),
-                            stated_self: stated_self.clone(),
-                            stated_peer: stated_peer.clone(),
+                Event::Started { fingerprint, peer } => {
+                    started_as = o.conv.session_instance().map(|(_, tag)| (tag, peer));
+                    fx.notices.push(Notice::OtherClient {
+                        address: address.clone(),
+                        what: match (&mismatch, o.conv.is_blocked()) {
+                            (Some((stated_self, stated_peer)), _) => OtherClient::NamesMismatch {
+                                fingerprint: fingerprint.to_string(),
+                                stated_self: stated_self.clone(),
+                                stated_peer: stated_peer.clone(),
+                            },
+                            (None, true) => OtherClient::KeyNotAccepted {
+                                fingerprint: fingerprint.to_string(),
+                            },
+                            (None, false) => OtherClient::Started,
                         },
-                        (None, true) => OtherClient::KeyNotAccepted {
-                            fingerprint: fingerprint.to_string(),
-                        },
-                        (None, false) => OtherClient::Started,
-                    },
-                }),
+                    })
+                }
                 // Gone, unless the end was on a key the user had not accepted (a server that
                 // finished a handshake at the client's address): the client's own session, on
                 // an accepted key, kept as the previous one, still reads its lines. (Its place
@@ -717,6 +810,28 @@ impl Sessions {
                 }
             }
             // Its last lines (an answer, an end) still go out.
+        } else if let Some((tag, peer)) = started_as {
+            // The same client (its tag and its key) kept under another address too: one
+            // session per client, or it would get every message twice. What the older one
+            // waited to send again goes to the one that stays.
+            let mut resend = Vec::new();
+            let mut dropped = Vec::new();
+            s.others.retain_mut(|o| {
+                let same = o.slot != slot
+                    && o.conv.session_instance().map(|(_, t)| t) == Some(tag)
+                    && o.conv.peer_identity() == Some(peer);
+                if same {
+                    resend.extend(o.conv.take_resend());
+                    if o.saved.is_some() {
+                        dropped.push(o.slot);
+                    }
+                }
+                !same
+            });
+            if let Some(o) = s.others.iter_mut().find(|o| o.slot == slot) {
+                o.conv.put_back_resend(resend);
+            }
+            self.delete_other_rows(key, dropped);
         }
         if let Err(reason) = self.persist(key, &[]) {
             self.log
@@ -751,8 +866,9 @@ impl Sessions {
             }
             return (action, fx);
         }
+        let to = answer_to.unwrap_or(address);
         fx.elsewhere
-            .extend(inject.into_iter().map(|line| (address.clone(), line)));
+            .extend(inject.into_iter().map(|line| (to.clone(), line)));
         (action, fx)
     }
 

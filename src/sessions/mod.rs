@@ -830,8 +830,15 @@ impl Sessions {
     /// encrypted conversation moved away from (not another client's row, nor a parked one), as
     /// keys name them. `None` when the store cannot say (the caller fails closed).
     pub fn known_peers(&self, key: &ConvKey) -> Option<Vec<String>> {
+        // Names with a session, a mark, or a policy of their own (a contact set to `always`
+        // and never written to yet keeps plaintext out too: an RFC 1459 twin of it was let
+        // through).
         let saved = match self.store.as_ref() {
-            Some(st) => st.session_peers(&key.protocol, &key.account).ok()?,
+            Some(st) => {
+                let mut peers = st.session_peers(&key.protocol, &key.account).ok()?;
+                peers.extend(st.policy_peers(&key.protocol, &key.account).ok()?);
+                peers
+            }
             None => Vec::new(),
         };
         let loaded = self

@@ -124,11 +124,20 @@ impl Sessions {
         // A line an IRC bouncer plays back with its time in front is the line (PROTOCOL.md §2).
         let text = crate::protocol::wire::without_replay_stamp(text);
         let s = self.session(key, peer_raw, settings)?;
-        s.peer_raw = peer_raw.to_owned();
+        // Where answers go. Where the transport addresses the contact's clients one by one (an
+        // XMPP full JID, which the server vouches for), the client that wrote. Elsewhere the
+        // conversation's own name, never the spelling a line came under: libpurple folds
+        // names (IRC: every letter, Unicode too, to lower case) where a server may not, so
+        // `Élodie` can be another person writing into élodie's window; answers and the rest
+        // of a long line went to whoever wrote last, a handshake included.
+        if s.addressable {
+            s.peer_raw = peer_raw.to_owned();
+        }
+        let answer_to = s.peer_raw.clone();
         if let Some(reason) = s.unrestorable.clone() {
             // Plaintext is shown as always; Sotto lines cannot be read and are not answered.
             let mut fx = Effects {
-                reply_to: peer_raw.to_owned(),
+                reply_to: answer_to,
                 ..Effects::default()
             };
             if !crate::protocol::wire::is_sotto_text(text) {
@@ -152,7 +161,7 @@ impl Sessions {
         // learns it and starts again).
         if text.trim_start().starts_with("?S1P") && s.takes_no_pieces() {
             let fx = Effects {
-                reply_to: peer_raw.to_owned(),
+                reply_to: answer_to,
                 inject: s
                     .conv
                     .not_read_from_first_piece(text, settings.now_secs)
@@ -165,7 +174,7 @@ impl Sessions {
         let line = digest(text.trim().as_bytes());
         if self.shown_unsaved.contains(&line) {
             let fx = Effects {
-                reply_to: peer_raw.to_owned(),
+                reply_to: answer_to,
                 ..Effects::default()
             };
             return Some((ReceiveAction::Swallow, fx));
@@ -286,7 +295,7 @@ impl Sessions {
                 fx.events.push(Event::PlaintextWhileEncrypted);
             }
         }
-        fx.reply_to = peer_raw.to_owned();
+        fx.reply_to = answer_to;
         let mut action = out.action;
         // Read in a session whose key is not accepted for this name: not shown as the
         // contact's words (as another client's with such a key).

@@ -755,6 +755,27 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// The names with a policy of their own for the account (`contact_policy`; none when the
+    /// table could not be created in this store).
+    pub fn policy_peers(&self, protocol: &str, account: &str) -> Result<Vec<String>, StoreError> {
+        let exists: bool = self.row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master
+             WHERE type = 'table' AND name = 'contact_policy')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT peer FROM contact_policy WHERE account = ?1 ORDER BY peer")?;
+        let rows = stmt.query_map(params![account_key(protocol, account)], |r| {
+            r.get::<_, String>(0)
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// Deletes the saved snapshot named `peer` (durably).
     pub fn delete_session(
         &self,

@@ -29,6 +29,8 @@ struct Net {
     now: u64,
     /// The names each participant sees (none unless a test sets them).
     names: HashMap<&'static str, Names>,
+    /// A client of bob that reconnected under another address: its lines come from there.
+    moved: HashMap<&'static str, String>,
 }
 
 fn now(secs: u64) -> Settings {
@@ -50,6 +52,7 @@ impl Net {
             desktop_first: false,
             now: 0,
             names: HashMap::new(),
+            moved: HashMap::new(),
         }
     }
 
@@ -85,6 +88,8 @@ impl Net {
                     LAPTOP => vec![LAPTOP],
                     // The desktop under another resource ("bob/desktop-2").
                     d if d.starts_with(DESKTOP) => vec![DESKTOP],
+                    // Clients a test made up: what they get is not followed here.
+                    f if f.starts_with("bob/other") => vec![],
                     other => panic!("alice addressed {other}"),
                 };
                 for t in targets {
@@ -99,8 +104,9 @@ impl Net {
                         self.shown.entry(t).or_default().push(text.to_string());
                     }
                     assert!(fx.elsewhere.is_empty(), "bob's clients see one alice");
+                    let from = self.moved.get(t).cloned().unwrap_or_else(|| t.to_owned());
                     for l in fx.inject {
-                        queue.push_back((t.to_owned(), "alice".into(), l));
+                        queue.push_back((from.clone(), "alice".into(), l));
                     }
                 }
             } else {
@@ -223,6 +229,22 @@ impl Net {
         self.shown.get(who).cloned().unwrap_or_default()
     }
 
+    /// alice types `text`, and `client` shows it (its last line).
+    fn alice_types_to(&mut self, client: &str, text: &str) {
+        self.alice_types(text);
+        assert_eq!(
+            self.shown(client).last().map(String::as_str),
+            Some(text),
+            "{client}: {:?}",
+            self.notices
+        );
+    }
+
+    /// How many times `who` showed `text`.
+    fn times_shown(&self, who: &str, text: &str) -> usize {
+        self.shown(who).iter().filter(|t| *t == text).count()
+    }
+
     fn others(&self) -> Vec<(String, bool, Option<String>)> {
         self.alice.sessions.other_clients(&self.alice.key)
     }
@@ -284,6 +306,13 @@ impl Net {
     /// One of bob's clients starts, from its own window; its lines reach alice from its address,
     /// and everything that follows is delivered.
     fn client_starts(&mut self, client: &'static str) {
+        self.client_starts_from(client, client);
+    }
+
+    /// One of bob's clients, reconnected under `address`, starts again from its own window;
+    /// everything that follows is delivered.
+    fn client_starts_from(&mut self, client: &'static str, address: &str) {
+        self.moved.insert(client, address.to_owned());
         let at = Self::at(&self.names, client, self.now);
         let c = self.client(client);
         let key = c.key.clone();
@@ -294,7 +323,7 @@ impl Net {
             .inject;
         let queue = lines
             .into_iter()
-            .map(|l| (client.to_owned(), "alice".to_owned(), l))
+            .map(|l| (address.to_owned(), "alice".to_owned(), l))
             .collect();
         self.deliver(queue);
     }
@@ -566,11 +595,7 @@ fn a_late_login_writing_in_plaintext_is_asked_for_a_session() {
     let fp = others[0].2.clone().expect("its key");
     assert!(!others[0].1);
     net.accept(&fp).expect("accepted");
-    net.alice_types("hello both");
-    assert_eq!(
-        net.shown(LAPTOP).last().map(String::as_str),
-        Some("hello both")
-    );
+    net.alice_types_to(LAPTOP, "hello both");
     assert_eq!(
         net.shown(DESKTOP).last().map(String::as_str),
         Some("hello both")
@@ -1004,12 +1029,7 @@ fn held_messages_reach_the_other_clients_too() {
     net.now += 11;
     net.alice_starts();
     for client in [LAPTOP, DESKTOP] {
-        let n = net
-            .shown(client)
-            .iter()
-            .filter(|t| *t == "held after the end")
-            .count();
-        assert_eq!(n, 1, "{client}");
+        assert_eq!(net.times_shown(client, "held after the end"), 1, "{client}");
     }
 }
 
@@ -1086,11 +1106,7 @@ fn made_up_clients_cannot_keep_a_real_client_out() {
         .and_then(|o| o.2.clone())
         .expect("its key");
     net.accept(&fp).expect("accepted");
-    net.alice_types("to the real clients");
-    assert_eq!(
-        net.shown(DESKTOP).last().map(String::as_str),
-        Some("to the real clients")
-    );
+    net.alice_types_to(DESKTOP, "to the real clients");
 }
 
 /// The main session's own client, back under a new address (another resource), starts again:
@@ -1364,11 +1380,7 @@ fn another_clients_row_that_cannot_be_restored_is_kept_and_its_slot_not_reused()
         now.iter().map(|r| &r.0).collect::<Vec<_>>()
     );
     assert!(now.contains(&damaged[0]), "the kept row was saved over");
-    net.alice_types("to both again");
-    assert_eq!(
-        net.shown(client).last().map(String::as_str),
-        Some("to both again")
-    );
+    net.alice_types_to(client, "to both again");
     net.alice.stop();
     assert!(
         rows(&net).is_empty(),
@@ -1457,11 +1469,7 @@ fn a_name_shaped_like_a_stores_row_gets_no_conversation() {
         assert!(matches!(renamed, Some(Err(_))), "{name:?}");
     }
     assert_eq!(rows(&net), before, "nothing of bob's read or moved");
-    net.alice_types("bob goes on");
-    assert_eq!(
-        net.shown(LAPTOP).last().map(String::as_str),
-        Some("bob goes on")
-    );
+    net.alice_types_to(LAPTOP, "bob goes on");
 }
 
 /// `/sotto stop` while the store cannot write: the other client's row cannot be deleted, so it
@@ -1860,4 +1868,104 @@ fn the_sweep_expires_another_clients_pieces() {
     assert!(buffered(&mut net), "the piece is kept for its line");
     net.alice.sessions.sweep(1_000);
     assert!(!buffered(&mut net), "expired by the sweep");
+}
+
+/// bob's other client reconnects under another address (a new XMPP resource) and starts again:
+/// it is the client it was (found by its instance tag), not a new one. It used to get a second
+/// session beside its first, both reading, so it got every message twice.
+#[test]
+fn a_client_back_under_a_new_address_keeps_one_session() {
+    let mut net = Net::new("clients-resource");
+    net.both_accepted();
+    let key = net.alice.key.clone();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    net.now += 11;
+    net.client_starts_from(DESKTOP, "bob/desktop-2");
+    let others = net.others();
+    assert_eq!(others.len(), 1, "{others:?}");
+    assert_eq!(others[0].0, "bob/desktop-2", "{others:?}");
+    assert!(others[0].1, "its key stays accepted: {others:?}");
+    net.alice_types("once each");
+    for client in [LAPTOP, DESKTOP] {
+        let n = net.times_shown(client, "once each");
+        assert_eq!(n, 1, "{client} read it {n} times");
+    }
+}
+
+/// alice starts again while bob's other client holds a session on a key she has not accepted,
+/// and that client answers first: its answer goes to its own session (stale there), never to
+/// the main one. It used to complete the main session, held on the key she was shown as not
+/// accepted, with nothing reaching the client she talks to.
+#[test]
+fn an_answer_from_a_client_not_accepted_never_takes_the_main_session() {
+    let mut net = Net::new("clients-unaccepted-answer");
+    net.alice_knows_bob_runs_sotto();
+    net.alice_starts();
+    let key = net.alice.key.clone();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    let others = net.others();
+    assert_eq!(others.len(), 1, "{others:?}");
+    assert!(!others[0].1, "not accepted: {others:?}");
+    net.desktop_first = true;
+    net.now += 11;
+    net.alice_starts();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    net.alice_types_to(LAPTOP, "to the laptop");
+    assert!(!net.shown(DESKTOP).iter().any(|t| t == "to the laptop"));
+}
+
+/// A server keeps every place taken with handshakes it never finishes (a start sent again now
+/// and then keeps one from expiring): a real late login still gets a place, and the main
+/// session stays with the client it is with. Before, the real client's start reached the main
+/// session and took it over.
+#[test]
+fn handshakes_never_finished_cannot_keep_a_real_client_out() {
+    let mut net = Net::new("clients-evict-pending");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    let mut rng = ChaCha20Rng::seed_from_u64(23);
+    for i in 0..MAX_OTHER_CLIENTS {
+        let mut fake = crate::protocol::Conversation::new(
+            crate::protocol::IdentityKey::generate(&mut rng),
+            600 + i as u32,
+            Policy::Manual,
+        );
+        fake.set_peer_supports_sotto(true);
+        let start = fake.start(&mut rng).inject;
+        let back = net.forged_lines_from(&format!("bob/fake{i}"), start);
+        assert!(!back.is_empty(), "fake {i} answered");
+    }
+    assert_eq!(net.others().len(), MAX_OTHER_CLIENTS);
+    net.client_starts(DESKTOP);
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    let others = net.others();
+    assert!(
+        others.iter().any(|o| o.0 == DESKTOP && o.2.is_some()),
+        "{others:?}"
+    );
+    net.alice_types_to(LAPTOP, "still to the laptop");
+}
+
+/// Every place is held by a client whose key alice accepted: a further client's start is
+/// dropped, not handed to the main session (which it used to take over, held on a key not
+/// accepted).
+#[test]
+fn a_client_with_no_place_never_reaches_the_main_session() {
+    let mut net = Net::new("clients-full");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    let mut rng = ChaCha20Rng::seed_from_u64(29);
+    for i in 0..MAX_OTHER_CLIENTS {
+        net.forged_session_at(&format!("bob/other{i}"), 700 + i as u32, &mut rng);
+    }
+    let fingerprints: Vec<String> = net.others().into_iter().filter_map(|o| o.2).collect();
+    assert_eq!(fingerprints.len(), MAX_OTHER_CLIENTS);
+    for fp in fingerprints {
+        net.accept(&fp).expect("accepted");
+    }
+    assert!(net.others().iter().all(|o| o.1), "{:?}", net.others());
+    net.client_starts(DESKTOP);
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    assert!(!net.others().iter().any(|o| o.0 == DESKTOP));
+    net.alice_types_to(LAPTOP, "to the laptop");
 }

@@ -803,3 +803,69 @@ fn the_first_piece_to_a_client_that_lost_its_store_is_answered_not_read() {
         "alice is told which message: {events:?}"
     );
 }
+
+/// IRC: libpurple folds names (every letter, Unicode too, to lower case) where a server may not,
+/// so `Élodie` writing into élodie's window can be someone else. Answers (a handshake's too) and
+/// the pieces of a long line go to the conversation's own name, never to the spelling the last
+/// line came under: they went to whoever wrote last, so a stranger could take the handshake,
+/// and all but the last piece of a long message.
+#[test]
+fn answers_go_to_the_conversations_name_not_the_spelling_a_line_came_under() {
+    let mut alice = peer("spelling", "alice", "élodie", 31);
+    let mut mallory = peer("spelling-m", "mallory", "alice", 32);
+    let irc = Settings {
+        addressable: false,
+        ..settings(Policy::Manual)
+    };
+    let key = alice.key.clone();
+    let (_, fx) = alice
+        .sessions
+        .outgoing(&key, "élodie", "hello", &irc, &mut alice.rng)
+        .expect("outgoing");
+    assert_eq!(fx.reply_to, "élodie");
+    let mut lines = vec!["hi, it's me".to_owned()];
+    lines.extend(mallory.start());
+    let mut answered = 0;
+    for line in lines {
+        let (_, fx) = alice
+            .sessions
+            .incoming(&key, "Élodie", &line, &irc, &mut alice.rng)
+            .expect("incoming");
+        answered += fx.inject.len();
+        assert_eq!(fx.reply_to, "élodie", "after {line}");
+    }
+    assert!(answered > 0, "the start was answered");
+    let (_, fx) = alice
+        .sessions
+        .outgoing(&key, "élodie", &"long ".repeat(200), &irc, &mut alice.rng)
+        .expect("outgoing");
+    assert_eq!(fx.reply_to, "élodie");
+    // Where the transport names each client and vouches for it (XMPP), answers go to the
+    // client that wrote.
+    let (_, fx) = alice
+        .sessions
+        .incoming(
+            &key,
+            "Élodie",
+            "plain",
+            &settings(Policy::Manual),
+            &mut alice.rng,
+        )
+        .expect("incoming");
+    assert_eq!(fx.reply_to, "Élodie");
+}
+
+/// The names an RFC 1459 twin check compares a plaintext IRC window with include a contact with
+/// a policy of its own and nothing else (set to `always`, never written to, or after a
+/// restart): `/msg bob{x}` reached `bob[x]` in plaintext though `bob[x]` keeps plaintext out.
+#[test]
+fn a_contact_known_only_by_its_policy_is_a_twin_candidate() {
+    let alice = peer("policy-twin", "alice", "carol", 33);
+    let key = alice.key.clone();
+    alice
+        .store()
+        .set_contact_policy(&key.protocol, &key.account, "bob[x]", Some("always"))
+        .unwrap();
+    let peers = alice.sessions.known_peers(&key).expect("listed");
+    assert!(peers.iter().any(|p| p == "bob[x]"), "{peers:?}");
+}
