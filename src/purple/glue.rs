@@ -830,18 +830,11 @@ pub(crate) fn buddy_alias(r: &ConvRef) -> Option<String> {
 /// The names of `account`'s buddies that `wanted` (lower case) names: by their name, their
 /// server alias or the alias libpurple shows, whatever the case.
 pub(crate) fn buddies_named(account: *mut sys::PurpleAccount, wanted: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if account.is_null() {
-        return out;
-    }
     let is_wanted = |s: Option<String>| s.is_some_and(|s| s.to_lowercase() == wanted);
-    // SAFETY: a live account; the list's links are ours to free, the buddies libpurple's, read
-    // within this call.
-    unsafe {
-        let list = sys::purple_find_buddies(account, std::ptr::null());
-        let mut link = list;
-        while !link.is_null() {
-            let buddy = (*link).data.cast::<sys::PurpleBuddy>();
+    let mut out = Vec::new();
+    each_buddy(account, |buddy| {
+        // SAFETY: a live buddy of the list, read within this call.
+        unsafe {
             if let Some(name) = cstr_to_string(sys::purple_buddy_get_name(buddy)) {
                 if name.to_lowercase() == wanted
                     || is_wanted(cstr_to_string(sys::purple_buddy_get_server_alias(buddy)))
@@ -850,11 +843,37 @@ pub(crate) fn buddies_named(account: *mut sys::PurpleAccount, wanted: &str) -> V
                     out.push(name);
                 }
             }
+        }
+    });
+    out
+}
+
+/// The names of all of `account`'s buddies.
+pub(crate) fn buddy_names(account: *mut sys::PurpleAccount) -> Vec<String> {
+    let mut out = Vec::new();
+    each_buddy(account, |buddy| {
+        // SAFETY: a live buddy of the list, read within this call.
+        out.extend(unsafe { cstr_to_string(sys::purple_buddy_get_name(buddy)) });
+    });
+    out
+}
+
+/// Calls `f` with each of `account`'s buddies (live for the call only).
+fn each_buddy(account: *mut sys::PurpleAccount, mut f: impl FnMut(*mut sys::PurpleBuddy)) {
+    if account.is_null() {
+        return;
+    }
+    // SAFETY: a live account; the list's links are ours to free, the buddies libpurple's, used
+    // within this call.
+    unsafe {
+        let list = sys::purple_find_buddies(account, std::ptr::null());
+        let mut link = list;
+        while !link.is_null() {
+            f((*link).data.cast::<sys::PurpleBuddy>());
             link = (*link).next;
         }
         sys::g_slist_free(list);
     }
-    out
 }
 
 /// The alias the server gave the buddy of `r` (Slack's display name, an XMPP nickname), if

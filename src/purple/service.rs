@@ -275,9 +275,18 @@ pub(crate) fn folded_twin(r: &ConvRef, fold: fn(&str) -> String) -> Option<Strin
 fn twin_by(r: &ConvRef, reach: impl Fn(&str) -> Vec<String>) -> Option<String> {
     let key = r.key();
     let reached = reach(&key.peer);
-    let Some(peers) = with_sessions(|s| s.known_peers(&key)).flatten() else {
+    let Some(mut peers) = with_sessions(|s| s.known_peers(&key)).flatten() else {
         return Some(r.peer.clone());
     };
+    // And the account's buddies: a policy set on a buddy (by an older Sotto, or carried by a
+    // window) is found where its name is looked at.
+    peers.extend(
+        glue::buddy_names(r.account())
+            .iter()
+            .map(|name| r.with_peer(name.as_str()).key().peer),
+    );
+    peers.sort();
+    peers.dedup();
     peers
         .into_iter()
         .filter(|p| *p != key.peer && reach(p).iter().any(|n| reached.contains(n)))

@@ -348,6 +348,15 @@ unsafe extern "C" fn receiving_im_msg(
         let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
             return 0;
         };
+        // Where the transport does not address each of the contact's clients (all but XMPP),
+        // the open window the line is written to names the contact: answers go to its name,
+        // never to the spelling this line came under (libpurple folds IRC names, Unicode
+        // letters too, where a server may not: `Élodie` is written into élodie's window).
+        // SAFETY: libpurple's conversation for this message, null or live.
+        let r = match unsafe { ConvRef::from_conversation(conv) } {
+            Some(window) if !service::addressable(&r) && window.key() == r.key() => window,
+            _ => r,
+        };
         // A copy of a line already read (a retransmission): dropped without a word.
         if echo::already_read(&r, &text) {
             // SAFETY: valid out-parameter.

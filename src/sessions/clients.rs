@@ -231,8 +231,8 @@ impl Session {
     /// session beside its first, and every message twice); the main session's client starting
     /// from an address another client had before (a resource name used again) is not taken for
     /// that one. The tag is as unauthenticated as the address: a forged line reaches a session
-    /// that then has to authenticate it, as a line forged from the address would, and a tag
-    /// never takes a line away from the client whose address it came from.
+    /// that then has to authenticate it, as a line forged from the address would. A `?S1I`
+    /// naming the main session's tag goes to the main session from any address, as before.
     ///
     /// * `?S1I`: the main session's tag is the main session's, from any address; from the
     ///   address of a client we know (another client's, or the main session's), that client's;
@@ -575,8 +575,8 @@ impl Sessions {
                 // the main session, as for a client that is gone: never dropped.
                 s.conv.put_back_resend(gone.conv.take_resend());
                 self.note(format!(
-                    "another client's session (never accepted, or ended) dropped for a new one: \
-                     slot {}",
+                    "another client's session (never accepted, ended, or never up) dropped for a \
+                     new one: slot {}",
                     gone.slot
                 ));
                 if gone.saved.is_some() {
@@ -733,10 +733,7 @@ impl Sessions {
             return (ReceiveAction::Swallow, fx);
         };
         let address = o.address.clone();
-        let slot = o.slot;
         let mut gone = false;
-        // The client's session just started: (its tag, its key).
-        let mut started_as = None;
         // Names it states that are not the ones the user sees: said with the start.
         let mismatch = events.iter().find_map(|e| match e {
             Event::NamesMismatch {
@@ -747,23 +744,20 @@ impl Sessions {
         });
         for event in events {
             match event {
-                Event::Started { fingerprint, peer } => {
-                    started_as = o.conv.session_instance().map(|(_, tag)| (tag, peer));
-                    fx.notices.push(Notice::OtherClient {
-                        address: address.clone(),
-                        what: match (&mismatch, o.conv.is_blocked()) {
-                            (Some((stated_self, stated_peer)), _) => OtherClient::NamesMismatch {
-                                fingerprint: fingerprint.to_string(),
-                                stated_self: stated_self.clone(),
-                                stated_peer: stated_peer.clone(),
-                            },
-                            (None, true) => OtherClient::KeyNotAccepted {
-                                fingerprint: fingerprint.to_string(),
-                            },
-                            (None, false) => OtherClient::Started,
+                Event::Started { fingerprint, .. } => fx.notices.push(Notice::OtherClient {
+                    address: address.clone(),
+                    what: match (&mismatch, o.conv.is_blocked()) {
+                        (Some((stated_self, stated_peer)), _) => OtherClient::NamesMismatch {
+                            fingerprint: fingerprint.to_string(),
+                            stated_self: stated_self.clone(),
+                            stated_peer: stated_peer.clone(),
                         },
-                    })
-                }
+                        (None, true) => OtherClient::KeyNotAccepted {
+                            fingerprint: fingerprint.to_string(),
+                        },
+                        (None, false) => OtherClient::Started,
+                    },
+                }),
                 // Gone, unless the end was on a key the user had not accepted (a server that
                 // finished a handshake at the client's address): the client's own session, on
                 // an accepted key, kept as the previous one, still reads its lines. (Its place
@@ -810,28 +804,6 @@ impl Sessions {
                 }
             }
             // Its last lines (an answer, an end) still go out.
-        } else if let Some((tag, peer)) = started_as {
-            // The same client (its tag and its key) kept under another address too: one
-            // session per client, or it would get every message twice. What the older one
-            // waited to send again goes to the one that stays.
-            let mut resend = Vec::new();
-            let mut dropped = Vec::new();
-            s.others.retain_mut(|o| {
-                let same = o.slot != slot
-                    && o.conv.session_instance().map(|(_, t)| t) == Some(tag)
-                    && o.conv.peer_identity() == Some(peer);
-                if same {
-                    resend.extend(o.conv.take_resend());
-                    if o.saved.is_some() {
-                        dropped.push(o.slot);
-                    }
-                }
-                !same
-            });
-            if let Some(o) = s.others.iter_mut().find(|o| o.slot == slot) {
-                o.conv.put_back_resend(resend);
-            }
-            self.delete_other_rows(key, dropped);
         }
         if let Err(reason) = self.persist(key, &[]) {
             self.log

@@ -167,24 +167,6 @@ impl Sessions {
                 st.accepted_keys(&new.protocol, &new.account, &new.peer)
                     .map_or(true, |keys| keys.iter().any(|k| !known_for_old.contains(k)))
             });
-        // An accepted session arriving on a name whose accepted keys are another contact's
-        // (some, none of them this session's key, not all of them the old name's): decided
-        // before the move, as below it is again, so the move parks that name's encrypted
-        // conversation instead of deleting it. A server's `NICK` of one encrypted contact onto
-        // another's name used to delete the other's session (its rows and its other clients'),
-        // which only that contact's key should be able to end. Keys that cannot be read count
-        // as another contact's (parked, never deleted).
-        let onto_another = accepted
-            && arriving_key.is_some_and(|k| {
-                self.store.as_ref().is_some_and(|st| {
-                    st.accepted_keys(&new.protocol, &new.account, &new.peer)
-                        .map_or(true, |keys| {
-                            !keys.is_empty()
-                                && !keys.contains(&k)
-                                && !keys.iter().all(|x| known_for_old.contains(x))
-                        })
-                })
-            });
         let s = self.sessions.get_mut(old)?;
         // Text held on a marked name (typed for whoever held it, waiting for a handshake
         // checked against that name's keys) is handed back, not carried: from now on the
@@ -211,7 +193,7 @@ impl Sessions {
         // Only a session on an accepted key brings a key the name's can be checked against:
         // nothing else settles a name (a handshake nobody answered yet, a session held on a
         // key nobody accepted, do not take an encrypted one or delete its parked row).
-        let keyed = accepted && !onto_another;
+        let keyed = accepted;
         let renamed = match store.rename_peer(p, a, &old.peer, &new.peer, protected, keyed) {
             Ok(renamed) => renamed,
             Err(e) => {

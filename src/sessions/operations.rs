@@ -39,6 +39,12 @@ impl Sessions {
         rng: &mut impl CryptoRngCore,
     ) -> Option<(Outgoing, Effects)> {
         let s = self.session(key, peer_raw, settings)?;
+        // Where the transport does not address each client, the name the user writes to is
+        // the conversation's (see `incoming`): a spelling kept from an earlier line is
+        // replaced by it.
+        if !s.addressable {
+            s.peer_raw = peer_raw.to_owned();
+        }
         if let Some(reason) = s.unrestorable.clone() {
             s.unrestorable_told = true;
             let mut fx = Effects::default();
@@ -126,10 +132,12 @@ impl Sessions {
         let s = self.session(key, peer_raw, settings)?;
         // Where answers go. Where the transport addresses the contact's clients one by one (an
         // XMPP full JID, which the server vouches for), the client that wrote. Elsewhere the
-        // conversation's own name, never the spelling a line came under: libpurple folds
-        // names (IRC: every letter, Unicode too, to lower case) where a server may not, so
-        // `Élodie` can be another person writing into élodie's window; answers and the rest
-        // of a long line went to whoever wrote last, a handshake included.
+        // conversation's own name (the name the user last wrote to; the host passes the open
+        // window's name as `peer_raw` when there is one), never the spelling a line came
+        // under: libpurple folds names (IRC: every letter, Unicode too, to lower case) where a
+        // server may not, so `Élodie` can be another person writing into élodie's window;
+        // answers and the rest of a long line went to whoever wrote last, a handshake
+        // included.
         if s.addressable {
             s.peer_raw = peer_raw.to_owned();
         }

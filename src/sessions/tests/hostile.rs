@@ -818,12 +818,19 @@ fn answers_go_to_the_conversations_name_not_the_spelling_a_line_came_under() {
         ..settings(Policy::Manual)
     };
     let key = alice.key.clone();
+    // The first line after a restart is the stranger's: with no window open, libpurple opens
+    // one under that spelling. Once the user writes to élodie, that is the name.
+    let (_, fx) = alice
+        .sessions
+        .incoming(&key, "Élodie", "hi, it's me", &irc, &mut alice.rng)
+        .expect("incoming");
+    assert_eq!(fx.reply_to, "Élodie");
     let (_, fx) = alice
         .sessions
         .outgoing(&key, "élodie", "hello", &irc, &mut alice.rng)
         .expect("outgoing");
     assert_eq!(fx.reply_to, "élodie");
-    let mut lines = vec!["hi, it's me".to_owned()];
+    let mut lines = vec!["still me".to_owned()];
     lines.extend(mallory.start());
     let mut answered = 0;
     for line in lines {

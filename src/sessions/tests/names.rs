@@ -1717,30 +1717,3 @@ fn text_held_after_a_lapsed_start_is_kept_when_the_move_fails() {
     alice.sessions.drop_memory();
     assert_eq!(queued_for(&mut alice, "bob"), Some(1), "after a restart");
 }
-
-/// A server's `NICK` puts one encrypted contact (mallory, her key accepted) onto another's name
-/// (bob, encrypted, his key accepted): mallory's session is held there as another contact's,
-/// and bob's own session is parked, not deleted (it was deleted: bob's next lines unreadable,
-/// a session only his key should be able to end, gone on a line anyone's server can send).
-#[test]
-fn a_rename_onto_an_encrypted_name_parks_its_session() {
-    let (mut alice, _bob) = encrypted("onto-encrypted");
-    let _mallory = encrypted_with_mallory(&mut alice, "onto-encrypted", 13);
-    assert_eq!(alice.store().session_count().unwrap(), 2);
-    let first = rename(&mut alice, "mallory", "bob");
-    assert!(
-        matches!(first, Notice::NameTaken { .. }),
-        "told that bob's conversation was set aside: {first:?}"
-    );
-    assert_eq!(
-        alice.store().session_count().unwrap(),
-        2,
-        "bob's session kept (parked)"
-    );
-    let (out, fx) = alice.send_to("bob", "meant for bob", Policy::Manual);
-    assert_eq!(out, Outgoing::Hold);
-    assert!(
-        key_ids(&fx.inject).is_empty(),
-        "nothing encrypted to mallory"
-    );
-}
