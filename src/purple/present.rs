@@ -37,9 +37,12 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
             all_sent = false;
         }
     }
-    // The contact's other clients' lines, each addressed to its client. One that does not go
-    // out leaves that client without the message, never the main one.
-    for (address, line) in &fx.elsewhere {
+    // The contact's other clients' lines, each addressed to its client, once the main client's
+    // have all gone out: when one of those did not, the typed message is shown as not sent,
+    // and the other clients must not have it either (typed again, they got it twice). One
+    // that does not go out leaves that client without the message, never the main one.
+    let elsewhere = if all_sent { &fx.elsewhere[..] } else { &[] };
+    for (address, line) in elsewhere {
         let to = r.with_peer(address.as_str());
         if !super::xmpp::to_other_client(|| to.send_raw(line)) {
             glue::debug_warning("could not send a line to another client of the contact");
