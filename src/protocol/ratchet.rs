@@ -348,15 +348,20 @@ impl DoubleRatchet {
             return Ok(out);
         }
 
-        // 3. A new ratchet key from the peer: a DH ratchet step, computed aside.
+        // 3. A new ratchet key from the peer: a DH ratchet step, computed aside. The cheap
+        // bound on the new chain first: both gaps give the same error, and a line over it
+        // costs no walk of the closing chain (up to MAX_GAP HMACs).
+        if msg.index > MAX_GAP {
+            return Err(DecryptError::TooFarAhead);
+        }
+        // The closing chain is walked only if there is one (a responder that has read nothing
+        // has none) and only up to `pn` when that is ahead of it: a `pn` at or below `Nr`
+        // skips nothing, whatever its size (PROTOCOL.md §4 "Limits").
         let mut new_skipped = Vec::new();
         if let (Some(ckr), Some(dhr)) = (&self.ckr, self.dhr) {
             if msg.previous_chain_len > self.nr {
                 new_skipped = advance(ckr, dhr, self.nr, msg.previous_chain_len)?.0;
             }
-        }
-        if msg.index > MAX_GAP {
-            return Err(DecryptError::TooFarAhead);
         }
         let dh_recv = dh(&self.dhs, &msg.ratchet_key).ok_or(DecryptError::Authentication)?;
         let (root1, ckr_new) = self.root.step(&dh_recv);
@@ -575,14 +580,21 @@ mod tests {
         assert!(bytes.into_text().is_none());
     }
 
-    /// A contact that skipped its way up to the last index a chain can have: a message there
-    /// is refused, and the receiving count does not wrap (it panicked a debug build).
-    #[test]
-    fn the_last_index_of_a_chain_is_refused_without_wrapping() {
+    type Pair = (
+        DoubleRatchet,
+        DoubleRatchet,
+        [u8; 4],
+        [u8; 32],
+        rand_chacha::ChaCha20Rng,
+    );
+
+    /// The initiator's and the responder's ratchets right after a handshake, the session's id
+    /// and hash, and the RNG.
+    fn pair(seed: u64) -> Pair {
         use crate::protocol::handshake::{Initiator, Responder};
         use crate::protocol::IdentityKey;
         use rand_chacha::rand_core::SeedableRng;
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(41);
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
         let (alice, bob) = (
             IdentityKey::generate(&mut rng),
             IdentityKey::generate(&mut rng),
@@ -591,9 +603,72 @@ mod tests {
         let (resp, m2) = Responder::respond(&bob, 2, &m1, &[], &mut rng).expect("respond");
         let (est_a, m3) = init.finish(&alice, &m2, &[]).expect("finish");
         let est_b = resp.finish(&m3).expect("finish");
-        let mut a = DoubleRatchet::new(&est_a, &mut rng).expect("a");
-        let mut b = DoubleRatchet::new(&est_b, &mut rng).expect("b");
-        let (id, hash) = (est_a.session_id(), est_a.handshake_hash());
+        let a = DoubleRatchet::new(&est_a, &mut rng).expect("a");
+        let b = DoubleRatchet::new(&est_b, &mut rng).expect("b");
+        (a, b, est_a.session_id(), est_a.handshake_hash(), rng)
+    }
+
+    /// `pn` is bounded against a receiving chain that is being closed, and only then
+    /// (PROTOCOL.md §4 "Limits"): a responder that has read nothing has no chain and skips
+    /// nothing for any `pn`; a `pn` at or below `Nr` skips nothing; one more than
+    /// [`MAX_GAP`] past `Nr` is refused, as is an `n` over it on the new chain.
+    #[test]
+    fn pn_is_bounded_only_against_a_receiving_chain() {
+        let (mut a, mut b, id, hash, mut rng) = pair(43);
+        // The responder has no receiving chain: a first message claiming 5,000 earlier ones.
+        a.pn = 5000;
+        let first = a.encrypt(id, &hash, 0, b"first");
+        assert!(b.decrypt(&hash, &first, &mut rng).is_ok());
+        assert_eq!(b.skipped_len(), 0);
+        for text in [&b"second"[..], b"third"] {
+            let m = a.encrypt(id, &hash, 0, text);
+            assert!(b.decrypt(&hash, &m, &mut rng).is_ok());
+        }
+        assert_eq!(b.nr, 3);
+        // b answers; a's next chain claims a previous chain of 1 (below b's Nr of 3).
+        let reply = b.encrypt(id, &hash, 0, b"reply");
+        assert!(a.decrypt(&hash, &reply, &mut rng).is_ok());
+        a.pn = 1;
+        let low = a.encrypt(id, &hash, 0, b"low pn");
+        let before = b.skipped_len();
+        assert!(b.decrypt(&hash, &low, &mut rng).is_ok());
+        assert_eq!(b.skipped_len(), before, "pn <= Nr skips nothing");
+        // Against a chain that exists: Nr + 1000 is accepted, Nr + 1001 refused, state kept.
+        let reply = b.encrypt(id, &hash, 0, b"again");
+        assert!(a.decrypt(&hash, &reply, &mut rng).is_ok());
+        a.pn = b.nr + MAX_GAP + 1;
+        let far = a.encrypt(id, &hash, 0, b"far");
+        let mut state = Vec::new();
+        b.to_bytes(&mut state);
+        assert_eq!(
+            b.decrypt(&hash, &far, &mut rng).err(),
+            Some(DecryptError::TooFarAhead)
+        );
+        let mut after = Vec::new();
+        b.to_bytes(&mut after);
+        assert_eq!(state, after);
+        // n over MAX_GAP on the new chain, with a pn that would be accepted: refused too.
+        a.pn = b.nr;
+        a.ns = MAX_GAP + 1;
+        let ahead = a.encrypt(id, &hash, 0, b"ahead");
+        assert_eq!(
+            b.decrypt(&hash, &ahead, &mut rng).err(),
+            Some(DecryptError::TooFarAhead)
+        );
+        // Exactly MAX_GAP past Nr is accepted (a's chain stands at index 2: two keys of the new
+        // chain are skipped too).
+        a.pn = b.nr + MAX_GAP;
+        a.ns = 2;
+        let edge = a.encrypt(id, &hash, 0, b"edge");
+        assert!(b.decrypt(&hash, &edge, &mut rng).is_ok());
+        assert_eq!(b.skipped_len(), before + MAX_GAP as usize + 2);
+    }
+
+    /// A contact that skipped its way up to the last index a chain can have: a message there
+    /// is refused, and the receiving count does not wrap (it panicked a debug build).
+    #[test]
+    fn the_last_index_of_a_chain_is_refused_without_wrapping() {
+        let (mut a, mut b, id, hash, mut rng) = pair(41);
         let first = a.encrypt(id, &hash, 0, b"first");
         assert!(b.decrypt(&hash, &first, &mut rng).is_ok());
         // Both chains stand at the same key; only the counts move to the end (the contact's

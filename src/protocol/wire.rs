@@ -936,6 +936,38 @@ mod tests {
         );
         // Invisible characters after the line do not make it someone's words.
         assert!(has_embedded_line(&format!("EDIT: {line}\u{200b}\u{feff}")));
+        assert!(has_embedded_line(&format!("EDIT: {line}\u{ad} \u{2060}\n")));
+        // Leading white space does not count toward the 64 bytes in front; anything else does.
+        let front = "x".repeat(MAX_ADDED_PREFIX);
+        assert!(has_embedded_line(&format!(" \t\n{front}{line}")));
+        assert!(!has_embedded_line(&format!("{front}y{line}")));
+        assert!(!has_embedded_line(&format!("\u{200b}{front}{line}")));
+        // Nothing may break the body: white space or an invisible character inside it makes
+        // the text someone's words.
+        let (head, tail) = line.split_at(30);
+        assert!(!has_embedded_line(&format!("EDIT: {head} {tail}")));
+        assert!(!has_embedded_line(&format!("EDIT: {head}\u{200b}{tail}")));
+    }
+
+    /// A query and an error notice need no space after the type letter (PROTOCOL.md §2): the
+    /// sender writes one, the receiver does not require it.
+    #[test]
+    fn query_and_notice_need_no_space() {
+        for q in ["?S1Q", "?S1Qx", "?S1Q anything", " ?S1Q\t"] {
+            assert_eq!(WireMessage::decode(q), Ok(WireMessage::Query), "{q:?}");
+        }
+        for (line, text) in [
+            ("?S1Etext", "text"),
+            ("?S1E text", "text"),
+            ("?S1E  spaced out  ", "spaced out"),
+            ("?S1E", ""),
+        ] {
+            assert_eq!(
+                WireMessage::decode(line),
+                Ok(WireMessage::Error(text.into())),
+                "{line:?}"
+            );
+        }
     }
     use proptest::prelude::*;
 
