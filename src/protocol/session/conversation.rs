@@ -169,6 +169,21 @@ impl Conversation {
             .is_some_and(|p| self.known_keys.contains(&p.peer))
     }
 
+    /// Gives the current session the id `sid` (a test forcing two sessions to share one, as a
+    /// forged re-key that ground a colliding id would).
+    #[cfg(test)]
+    pub(crate) fn force_session_id(&mut self, sid: [u8; 4]) {
+        if let Some(s) = self.phase.session_mut() {
+            s.id = sid;
+        }
+    }
+
+    /// The current session's id (tests).
+    #[cfg(test)]
+    pub(crate) fn session_id(&self) -> Option<[u8; 4]> {
+        self.phase.session().map(|s| s.id)
+    }
+
     /// Whether `sid` names this conversation's current or previous session: the data message
     /// carrying it is this conversation's to read.
     pub fn has_session(&self, sid: [u8; 4]) -> bool {
@@ -706,25 +721,50 @@ impl Conversation {
             WireMessage::Confirm(m) => self.on_confirm(&m, &mut out, rng),
             WireMessage::Data(m) => {
                 // Only the current session may end or verify; the previous one just decrypts.
-                let current = self.phase.session().map(|s| s.id) == Some(m.session_id);
-                let session = match (self.phase.session_mut(), self.previous.as_deref_mut()) {
-                    (Some(s), _) if s.id == m.session_id => s,
-                    (_, Some(p)) if p.id == m.session_id => p,
-                    _ => {
-                        // Waiting as responder, a data line of the session our answer makes
-                        // may have overtaken the handshake's last line: asked for again (while
-                        // the interval's few such answers last; past them, as any other).
-                        let early = !self.for_another_client
-                            && matches!(self.phase.handshake(), Some(Handshake::Responder(_)))
-                            && self.unfinished_notice_left();
-                        self.unknown = Some((MessageRef::of(&m), early));
-                        out.events.push(unreadable(if early {
-                            UnreadableReason::BeforeConfirm
-                        } else {
-                            UnreadableReason::UnknownSession
-                        }));
-                        return out;
+                let in_current = self.phase.session().is_some_and(|s| s.id == m.session_id);
+                let in_previous = self
+                    .previous
+                    .as_deref()
+                    .is_some_and(|p| p.id == m.session_id);
+                if !in_current && !in_previous {
+                    // Waiting as responder, a data line of the session our answer makes
+                    // may have overtaken the handshake's last line: asked for again (while
+                    // the interval's few such answers last; past them, as any other).
+                    let early = !self.for_another_client
+                        && matches!(self.phase.handshake(), Some(Handshake::Responder(_)))
+                        && self.unfinished_notice_left();
+                    self.unknown = Some((MessageRef::of(&m), early));
+                    out.events.push(unreadable(if early {
+                        UnreadableReason::BeforeConfirm
+                    } else {
+                        UnreadableReason::UnknownSession
+                    }));
+                    return out;
+                }
+                // Two sessions may carry the same 32-bit sid (a forged re-key can grind one
+                // that hides the session it replaces): the current one is tried first, then
+                // the previous one. A failed try changes nothing (the ratchet commits only
+                // what authenticates); if neither reads it, the current one's error is told.
+                let mut current = in_current;
+                let mut decrypted = match self.phase.session_mut() {
+                    Some(s) if in_current => Some(s.ratchet.decrypt(&s.hash, &m, rng)),
+                    _ => None,
+                };
+                if in_previous && !matches!(decrypted, Some(Ok(_))) {
+                    if let Some(p) = self.previous.as_deref_mut() {
+                        let d = p.ratchet.decrypt(&p.hash, &m, rng);
+                        if d.is_ok() || decrypted.is_none() {
+                            (decrypted, current) = (Some(d), false);
+                        }
                     }
+                }
+                let session = if current {
+                    self.phase.session()
+                } else {
+                    self.previous.as_deref()
+                };
+                let (Some(decrypted), Some(peer)) = (decrypted, session.map(|s| s.peer)) else {
+                    return out;
                 };
                 // Whose words these are is the decrypting session's key: the current one's is
                 // not accepted while sending is held on it; a previous one's is judged by the
@@ -732,13 +772,8 @@ impl Conversation {
                 // replaced are the contact's words). With no key accepted at all (the user
                 // forgot the only one) no previous session's key is: a forged session pushed
                 // back by another is never taken for the contact's.
-                let unaccepted = if current {
-                    self.blocked
-                } else {
-                    !self.known_keys.contains(&session.peer)
-                };
-                let peer = session.peer;
-                let decrypted = session.ratchet.decrypt(&session.hash, &m, rng);
+                let key_accepted = self.known_keys.contains(&peer);
+                let unaccepted = if current { self.blocked } else { !key_accepted };
                 if decrypted.is_ok() {
                     out.read_in = Some(m.session_id);
                 }
@@ -759,8 +794,10 @@ impl Conversation {
                         // An end on a key the user has not accepted speaks for that key's
                         // session only: it never ends a session with another key (a server
                         // that finished a handshake with its own key must not end the
-                        // contact's). One on an accepted key speaks for the contact.
-                        let for_the_contact = |other: &Session| !unaccepted || other.peer == peer;
+                        // contact's). One on an accepted key speaks for the contact, also
+                        // while sending is held on it for names that did not match (§3.1):
+                        // that hold is about the names, not the key (PROTOCOL.md §4).
+                        let for_the_contact = |other: &Session| key_accepted || other.peer == peer;
                         let now = self.now;
                         let unconfirmed = !current
                             && self.initiated_at.is_some_and(|t| {

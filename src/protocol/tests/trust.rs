@@ -279,6 +279,16 @@ fn words_are_judged_by_the_key_of_the_session_that_decrypted_them() {
     );
 }
 
+/// `peer` ends its session: `a` reads the end and reports the session ended by the peer.
+fn peer_ends(a: &mut Conversation, peer: &mut Conversation, rng: &mut ChaCha20Rng) {
+    let end = peer.stop(rng).inject;
+    let (_, _, events) = deliver(a, end, rng);
+    assert!(
+        events.contains(&Event::Ended { by_peer: true }),
+        "{events:?}"
+    );
+}
+
 /// `b` (the contact, with its accepted key) starts a new session with `a`: what `a` sent and
 /// told while finishing it.
 fn genuine_start(
@@ -601,12 +611,7 @@ fn an_end_from_a_key_not_accepted_leaves_the_contacts_session() {
     let (mut a, mut b, mut rng) = established(33);
     let (mut server, _) = new_identity_starts_with(&mut a, 0xeb, &mut rng);
     assert!(a.is_blocked());
-    let end = server.stop(&mut rng).inject;
-    let (_, _, events) = deliver(&mut a, end, &mut rng);
-    assert!(
-        events.contains(&Event::Ended { by_peer: true }),
-        "{events:?}"
-    );
+    peer_ends(&mut a, &mut server, &mut rng);
     let lines = send(&mut b, "still here", &mut rng);
     assert_eq!(
         shown_with_key(&mut a, lines, &mut rng),
@@ -647,5 +652,74 @@ fn an_end_in_a_previous_session_of_another_key_leaves_the_new_one() {
     assert_eq!(
         deliver(&mut b, lines, &mut rng).0,
         ["the new session goes on"]
+    );
+}
+
+/// An end on a key the user accepted speaks for the contact also while sending is held on that
+/// key for names that do not match (§3.1): the hold is about the names, not the key, so the
+/// end takes the previous session (another accepted key of the contact) with it (PROTOCOL.md
+/// §4). The hold used to count as a key not accepted, and the previous session went on
+/// decrypting after the contact ended.
+#[test]
+fn an_end_on_an_accepted_key_held_for_names_ends_the_previous_session() {
+    use crate::protocol::names::Names;
+    let (mut a, mut b, mut rng) = established(36);
+    // bob on a new install, its key accepted: its session is current, bob's first previous.
+    let (mut b2, _) = new_identity_starts_with(&mut a, 0xb5, &mut rng);
+    a.acknowledge_peer_key(&mut rng);
+    assert_eq!(a.known_peer_keys().len(), 2);
+    // bob's first (accepted) key starts again, stating names alice does not see.
+    a.set_names(Names {
+        me: "alice".into(),
+        peer: "bob".into(),
+    });
+    b.set_names(Names {
+        me: "robert".into(),
+        peer: "alice".into(),
+    });
+    let (_, events) = genuine_start(&mut a, &mut b, &mut rng);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::NamesMismatch { .. })),
+        "{events:?}"
+    );
+    assert!(a.is_blocked());
+    peer_ends(&mut a, &mut b, &mut rng);
+    let lines = send(&mut b2, "the previous session is gone", &mut rng);
+    assert_eq!(shown_with_key(&mut a, lines, &mut rng), None);
+}
+
+/// A forged re-key whose session id is the one of the session it replaces (32 bits: a server
+/// can grind a handshake until they collide) hides neither session: bob's late lines in his
+/// session, now the previous one, are still read as his, and the server's in its own as its
+/// key's (only the current session was tried, and bob's lines were "message authentication
+/// failed").
+#[test]
+fn a_session_id_shared_with_the_previous_session_hides_neither() {
+    let (mut a, mut b, mut rng) = established(37);
+    let bob_sid = a.session_id().expect("bob's session");
+    let (mut server, _) = new_identity_starts_with(&mut a, 0xee, &mut rng);
+    let server_key = a.peer_identity().expect("the server's session");
+    a.force_session_id(bob_sid);
+    server.force_session_id(bob_sid);
+    let late = send(&mut b, "bob's late line", &mut rng);
+    assert_eq!(
+        shown_with_key(&mut a, late.clone(), &mut rng),
+        Some(("bob's late line".to_owned(), None))
+    );
+    let forged = send(&mut server, "it's me, click accept", &mut rng);
+    assert_eq!(
+        shown_with_key(&mut a, forged, &mut rng),
+        Some(("it's me, click accept".to_owned(), Some(server_key)))
+    );
+    // A replay is refused by both, and told as the current session's refusal.
+    let out = a.receive(&late[0], 0, &mut rng);
+    assert!(
+        out.events.contains(&Event::Unreadable {
+            reason: crate::protocol::ratchet::DecryptError::Authentication.into()
+        }),
+        "{:?}",
+        out.events
     );
 }
