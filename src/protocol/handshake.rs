@@ -96,11 +96,19 @@ impl SymmetricState {
         nonce
     }
 
-    fn encrypt_and_hash(&mut self, plaintext: &[u8]) -> Vec<u8> {
+    /// The nonce after this one; `None` when `n` is Noise's reserved 2⁶⁴ − 1: the key is
+    /// used up and refuses further use. Never so in a handshake this code ran (`n` is at most
+    /// 1), only in a snapshot not written by it.
+    fn next_n(&self) -> Result<u64, HandshakeError> {
+        self.n.checked_add(1).ok_or(HandshakeError::Authentication)
+    }
+
+    fn encrypt_and_hash(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, HandshakeError> {
         let Some(k) = &self.k else {
             self.mix_hash(plaintext);
-            return plaintext.to_vec();
+            return Ok(plaintext.to_vec());
         };
+        let next = self.next_n()?;
         let cipher = ChaCha20Poly1305::new(k.as_ref().into());
         let nonce = self.nonce();
         // Encryption with ChaCha20-Poly1305 fails only for inputs beyond 256 GiB.
@@ -113,15 +121,16 @@ impl SymmetricState {
                 },
             )
             .unwrap_or_default();
-        self.n += 1;
+        self.n = next;
         self.mix_hash(&ct);
-        ct
+        Ok(ct)
     }
 
     fn decrypt_and_hash(&mut self, ciphertext: &[u8]) -> Result<SecretBytes, HandshakeError> {
         let Some(k) = &self.k else {
             return Err(HandshakeError::Authentication);
         };
+        let next = self.next_n()?;
         let cipher = ChaCha20Poly1305::new(k.as_ref().into());
         let nonce = self.nonce();
         let pt = cipher
@@ -133,7 +142,7 @@ impl SymmetricState {
                 },
             )
             .map_err(|_| HandshakeError::Authentication)?;
-        self.n += 1;
+        self.n = next;
         self.mix_hash(ciphertext);
         Ok(SecretBytes::new(pt))
     }
@@ -359,9 +368,9 @@ impl Initiator {
 
         ss.mix_hash(&header(b'C', self.tag, Some(msg.responder_tag)));
         let s_i = identity.public().to_bytes();
-        let enc_static = ss.encrypt_and_hash(&s_i);
+        let enc_static = ss.encrypt_and_hash(&s_i)?;
         ss.mix_key(dh(identity.secret(), &msg.ephemeral)?.as_ref());
-        let encrypted_payload = ss.encrypt_and_hash(bounded(payload));
+        let encrypted_payload = ss.encrypt_and_hash(bounded(payload))?;
         let (root_key, responder_chain) = Established::split(&ss);
         let confirm = ConfirmMessage {
             initiator_tag: self.tag,
@@ -415,9 +424,9 @@ impl Responder {
         ss.mix_hash(&header(b'R', tag, Some(msg.initiator_tag)));
         ss.mix_hash(&e_pub);
         ss.mix_key(dh(&ephemeral, &msg.ephemeral)?.as_ref());
-        let enc_static = ss.encrypt_and_hash(&identity.public().to_bytes());
+        let enc_static = ss.encrypt_and_hash(&identity.public().to_bytes())?;
         ss.mix_key(dh(identity.secret(), &msg.ephemeral)?.as_ref());
-        let encrypted_payload = ss.encrypt_and_hash(bounded(payload));
+        let encrypted_payload = ss.encrypt_and_hash(bounded(payload))?;
         let response = ResponseMessage {
             responder_tag: tag,
             initiator_tag: msg.initiator_tag,
@@ -504,6 +513,37 @@ mod tests {
         let (a, m3) = init.finish(&alice, &m2, b"").unwrap();
         let b = resp.finish(&m3).unwrap();
         (a, b, alice, bob)
+    }
+
+    /// A symmetric state whose nonce is used up (2⁶⁴ − 1, Noise's reserved value, which only a
+    /// snapshot not written by us can hold) refuses to encrypt or decrypt and changes nothing.
+    /// It used that nonce and then overflowed the count (a panic in a debug build).
+    #[test]
+    fn a_used_up_nonce_is_refused_without_overflow() {
+        let mut ss = SymmetricState::new();
+        ss.mix_key(&[7u8; 32]);
+        ss.n = u64::MAX;
+        let mut before = Vec::new();
+        ss.to_bytes(&mut before);
+        let k = ss.k.clone().expect("a key");
+        let payload = Payload {
+            msg: b"s",
+            aad: &ss.h,
+        };
+        let ct = ChaCha20Poly1305::new(k.as_ref().into())
+            .encrypt(&ss.nonce().into(), payload)
+            .expect("encrypt");
+        assert_eq!(
+            ss.decrypt_and_hash(&ct).err(),
+            Some(HandshakeError::Authentication)
+        );
+        assert_eq!(
+            ss.encrypt_and_hash(b"s").err(),
+            Some(HandshakeError::Authentication)
+        );
+        let mut after = Vec::new();
+        ss.to_bytes(&mut after);
+        assert_eq!(before, after);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! Reasons inside events are typed, so callers can tell failures apart without parsing text;
 //! their `Display` is the exact sentence the plugin shows (end-to-end tests match it).
 
+use core::fmt;
+
 use thiserror::Error;
 
 use crate::protocol::handshake::HandshakeError;
@@ -26,7 +28,11 @@ pub enum HoldReason {
 }
 
 /// Something the UI should tell the user about.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` is written by hand: it prints the length of a message's text and of a verification
+/// question, never the words, so a stray `{:?}` in a log line or a test failure never prints
+/// a message (as [`SecretString`]'s does not).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Event {
     /// We sent a handshake start or a query; waiting for the peer.
     HandshakeStarted,
@@ -154,6 +160,90 @@ pub enum Event {
     VerificationAborted,
 }
 
+/// What `Debug` shows of a message's text or a question: its length only.
+struct Redacted(usize);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0)
+    }
+}
+
+fn redacted(text: &str) -> Redacted {
+    Redacted(text.len())
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `Name { field: value, … }`, as derived.
+        let mut fields = |name: &str, fields: &[(&str, &dyn fmt::Debug)]| {
+            let mut s = f.debug_struct(name);
+            for (field, value) in fields {
+                s.field(field, value);
+            }
+            s.finish()
+        };
+        match self {
+            Event::HandshakeStarted => fields("HandshakeStarted", &[]),
+            Event::HandshakeExpired {
+                queued,
+                session_goes_on,
+            } => fields(
+                "HandshakeExpired",
+                &[("queued", queued), ("session_goes_on", session_goes_on)],
+            ),
+            Event::Started { peer, fingerprint } => {
+                fields("Started", &[("peer", peer), ("fingerprint", fingerprint)])
+            }
+            Event::Ended { by_peer } => fields("Ended", &[("by_peer", by_peer)]),
+            Event::Held { queued, reason } => {
+                fields("Held", &[("queued", queued), ("reason", reason)])
+            }
+            Event::QueuedSent { text } => fields("QueuedSent", &[("text", &redacted(text))]),
+            Event::Resent { text, same_session } => fields(
+                "Resent",
+                &[("text", &redacted(text)), ("same_session", same_session)],
+            ),
+            Event::Unsent { text } => fields("Unsent", &[("text", &redacted(text))]),
+            Event::NotResent { text } => fields("NotResent", &[("text", &redacted(text))]),
+            Event::PeerSupportsSotto => fields("PeerSupportsSotto", &[]),
+            Event::Unreadable { reason } => fields("Unreadable", &[("reason", reason)]),
+            // A notice's text is on the wire in the clear: nothing secret.
+            Event::PeerError { text } => fields("PeerError", &[("text", text)]),
+            Event::PlaintextWhileEncrypted => fields("PlaintextWhileEncrypted", &[]),
+            Event::NotRead { text } => {
+                fields("NotRead", &[("text", &text.as_deref().map(redacted))])
+            }
+            Event::HandshakeFailed { reason } => fields("HandshakeFailed", &[("reason", reason)]),
+            Event::NewPeerKey { fingerprint } => {
+                fields("NewPeerKey", &[("fingerprint", fingerprint)])
+            }
+            Event::PeerKeyChanged { fingerprint } => {
+                fields("PeerKeyChanged", &[("fingerprint", fingerprint)])
+            }
+            Event::NamesMismatch {
+                stated_self,
+                stated_peer,
+            } => fields(
+                "NamesMismatch",
+                &[("stated_self", stated_self), ("stated_peer", stated_peer)],
+            ),
+            Event::VerificationQuestion { question } => {
+                fields("VerificationQuestion", &[("question", &redacted(question))])
+            }
+            Event::VerificationResult {
+                success,
+                we_asked,
+                peer,
+            } => fields(
+                "VerificationResult",
+                &[("success", success), ("we_asked", we_asked), ("peer", peer)],
+            ),
+            Event::VerificationAborted => fields("VerificationAborted", &[]),
+        }
+    }
+}
+
 /// What to do with the text the user typed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SendAction {
@@ -256,6 +346,56 @@ pub enum UnreadableReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `{:?}` on an event never prints a message's text or a question (a log line, a test
+    /// failure): only its length. Events derived `Debug` and printed them.
+    #[test]
+    fn debug_never_prints_a_message() {
+        let secret = "meet me at the old mill";
+        let texts = [
+            Event::QueuedSent {
+                text: secret.into(),
+            },
+            Event::Resent {
+                text: secret.into(),
+                same_session: true,
+            },
+            Event::Unsent {
+                text: secret.into(),
+            },
+            Event::NotResent {
+                text: secret.into(),
+            },
+            Event::NotRead {
+                text: Some(secret.into()),
+            },
+            Event::VerificationQuestion {
+                question: secret.into(),
+            },
+        ];
+        for event in texts {
+            let shown = format!("{event:?} {event:#?}");
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(shown.contains("<23 bytes>"), "{shown}");
+        }
+        let outcome = SendOutcome {
+            action: SendAction::Hold,
+            inject: Vec::new(),
+            events: vec![Event::Unsent {
+                text: secret.into(),
+            }],
+        };
+        assert!(!format!("{outcome:?}").contains(secret));
+        assert_eq!(
+            format!("{:?}", Event::Ended { by_peer: true }),
+            "Ended { by_peer: true }"
+        );
+        assert_eq!(
+            format!("{:?}", Event::NotRead { text: None }),
+            "NotRead { text: None }"
+        );
+        assert_eq!(format!("{:?}", Event::HandshakeStarted), "HandshakeStarted");
+    }
 
     /// The plugin shows these sentences and end-to-end tests match them: they were free text
     /// before the reasons were typed, and must read the same.

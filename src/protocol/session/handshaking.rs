@@ -84,7 +84,7 @@ impl Conversation {
         if self.now.saturating_sub(*start) >= ANSWER_WINDOW_SECS || self.now < *start {
             (*start, *count) = (self.now, 0);
         }
-        *count += 1;
+        *count = count.saturating_add(1);
         *count <= ANSWER_BURST
     }
 
@@ -334,5 +334,28 @@ impl Conversation {
         if !self.blocked {
             self.flush(out, rng);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::session::Policy;
+    use crate::protocol::tests::rng;
+    use crate::protocol::IdentityKey;
+
+    /// A flood of starts within one window stops being answered and never overflows the count
+    /// (`u32`: it panicked a debug build at its end).
+    #[test]
+    fn the_answer_count_saturates() {
+        let mut rng = rng(44);
+        let mut c = Conversation::new(IdentityKey::generate(&mut rng), 7, Policy::Manual);
+        c.answers = (0, u32::MAX - 1);
+        for _ in 0..3 {
+            let mut out = ReceiveOutcome::swallow();
+            c.on_query(&mut out, &mut rng);
+            assert!(out.inject.is_empty());
+        }
+        assert_eq!(c.answers, (0, u32::MAX));
     }
 }
