@@ -485,7 +485,7 @@ fn note_instance(s: &mut Session, peer_raw: &str, out: &ReceiveOutcome) -> Optio
         .any(|e| matches!(e, Event::Started { .. }));
     // A data message of the current session that decrypted (also one put together from
     // pieces): never an unauthenticated line.
-    let decrypted = out.read_in == Some(sid);
+    let decrypted = out.read_in == Some(sid) && out.read_in_current;
     let now = Some((tag, peer_raw.to_owned()));
     if (started || decrypted) && s.instance != now {
         s.instance.clone_from(&now);

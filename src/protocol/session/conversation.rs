@@ -776,6 +776,7 @@ impl Conversation {
                 let unaccepted = if current { self.blocked } else { !key_accepted };
                 if decrypted.is_ok() {
                     out.read_in = Some(m.session_id);
+                    out.read_in_current = current;
                 }
                 match decrypted {
                     // The text in the decryption's own buffer: no copy of the message.

@@ -296,6 +296,9 @@ pub struct ReceiveOutcome {
     /// text, an end, a verification step): the line authenticated there. A line put together
     /// from pieces counts as the line it makes.
     pub read_in: Option<[u8; 4]>,
+    /// Whether [`Self::read_in`] is the current session (two sessions may carry one `sid`: a
+    /// line the previous session read teaches nothing about the current one's client).
+    pub read_in_current: bool,
 }
 
 impl ReceiveOutcome {
@@ -307,6 +310,7 @@ impl ReceiveOutcome {
             events: Vec::new(),
             unaccepted_key: None,
             read_in: None,
+            read_in_current: false,
         }
     }
 }

@@ -85,26 +85,6 @@ struct Side<'a> {
     mirror: &'a mut Ratchet,
 }
 
-/// alice and bob, each with its mirror.
-fn sides<'a>(
-    alice: &'a mut Conversation,
-    ra: &'a mut Ratchet,
-    bob: &'a mut Conversation,
-    rb: &'a mut Ratchet,
-) -> (Side<'a>, Side<'a>) {
-    let a = Side {
-        name: "alice",
-        conv: alice,
-        mirror: ra,
-    };
-    let b = Side {
-        name: "bob",
-        conv: bob,
-        mirror: rb,
-    };
-    (a, b)
-}
-
 /// `from` sends `text` whole; the line must equal the reference's; `to` shows it, and its
 /// mirror follows (with the ratchet key `to` drew, if it drew one).
 fn talk(o: &mut Out, from: &mut Side<'_>, to: &mut Side<'_>, text: &str) {
@@ -282,16 +262,17 @@ pub(super) fn paths() -> String {
     // ---- 4. Data in the initiator's first chain ----
     o.section("4. alice sends \"hi\" (n = 0) and a 288-byte text (Padmé: L = 290 -> 304)");
     let long: String = "Padme pads this. ".repeat(17)[..288].to_owned();
-    pn_read_aside(
-        &mut o,
-        &ra,
-        5000,
-        &bob,
-        s_b,
-        "bob has no receiving chain yet: pn is not checked and nothing is skipped",
-    );
     for text in ["hi", long.as_str()] {
-        let (mut a, mut b) = sides(&mut alice, &mut ra, &mut bob, &mut rb);
+        let mut a = Side {
+            name: "alice",
+            conv: &mut alice,
+            mirror: &mut ra,
+        };
+        let mut b = Side {
+            name: "bob",
+            conv: &mut bob,
+            mirror: &mut rb,
+        };
         talk(&mut o, &mut a, &mut b, text);
     }
 
@@ -323,19 +304,17 @@ pub(super) fn paths() -> String {
         "6. bob replies (his DH ratchet step, pn = 1); alice answers (pn = 130, two-byte varint)",
     );
     {
-        let (mut a, mut b) = sides(&mut alice, &mut ra, &mut bob, &mut rb);
+        let mut a = Side {
+            name: "alice",
+            conv: &mut alice,
+            mirror: &mut ra,
+        };
+        let mut b = Side {
+            name: "bob",
+            conv: &mut bob,
+            mirror: &mut rb,
+        };
         talk(&mut o, &mut b, &mut a, "reply after the gap");
-    }
-    pn_read_aside(
-        &mut o,
-        &ra,
-        5,
-        &bob,
-        s_b,
-        "pn = 5 is below bob's Nr = 130 in alice's closing chain: nothing is skipped",
-    );
-    {
-        let (mut a, mut b) = sides(&mut alice, &mut ra, &mut bob, &mut rb);
         talk(&mut o, &mut a, &mut b, "pn is now 130");
     }
 
@@ -761,36 +740,6 @@ pub(super) fn paths() -> String {
     );
     o.line("bob: shows \"typed during the handshake\", once");
     o.text
-}
-
-/// §4 "Limits": a line alice's next message would be but for its `pn`, built by the reference
-/// alone, is read by a copy of bob (restored from his snapshot, with an RNG of its own: bob and
-/// the listed draws go on without it). Its text says why nothing is skipped.
-fn pn_read_aside(
-    o: &mut Out,
-    ra: &Ratchet,
-    pn: u32,
-    bob: &Conversation,
-    bob_secret: [u8; 32],
-    why: &str,
-) {
-    let mut claim = ra.clone();
-    claim.log.clear();
-    claim.pn = pn;
-    let line = claim.seal(0x00, why.as_bytes());
-    o.line(format!(
-        "alice's next message as the reference builds it, but with pn = {pn} (text: \"{why}\"):"
-    ));
-    o.log(&mut claim.log);
-    o.wire("alice (made up)", &line);
-    let mut copy =
-        Conversation::restore(IdentityKey::from_bytes(bob_secret), &bob.snapshot()).unwrap();
-    let mut aside = Recording {
-        inner: ChaCha20Rng::seed_from_u64(0),
-        draws: Vec::new(),
-    };
-    assert_eq!(shown(&mut copy, &line, &mut aside), why);
-    o.line("a copy of bob reads it (the copy's draw is not listed; bob goes on without it)");
 }
 
 fn varint(mut v: u32) -> Vec<u8> {
