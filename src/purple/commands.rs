@@ -134,10 +134,10 @@ unsafe extern "C" fn sotto_cmd(
             "accept" => dialogs::accept_typed(&r, rest(&line)),
             "cancel" | "abort" => dialogs::cancel_verification(&r),
             "fingerprints" | "keys" => {
-                r.system_line(&known::known_fingerprints_text());
+                r.system_lines(&known::known_fingerprints_text());
                 known::known_fingerprints(Some(&r));
             }
-            "help" => r.system_line(texts::HELP),
+            "help" => r.system_lines(texts::HELP),
             other => {
                 // SAFETY: libpurple's error out-parameter.
                 unsafe { set_error(error, &texts::unknown_command(other)) };

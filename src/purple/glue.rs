@@ -551,6 +551,14 @@ impl ConvRef {
         );
     }
 
+    /// Sotto's own text of several lines (the help, the list of known keys): one system line
+    /// per line, as no line break survives [`line_html`].
+    pub(crate) fn system_lines(&self, text: &str) {
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            self.system_line(line);
+        }
+    }
+
     /// A failure the user must learn of, from an action taken where no window may be open
     /// (the buddy list, the Known fingerprints list): the contact's window says it if it is
     /// open, else an error box does (a line to no window is lost).
@@ -612,31 +620,19 @@ pub(crate) fn open_ims() -> Vec<*mut sys::PurpleConversation> {
     out
 }
 
-/// A Sotto line as written into a window: "Sotto: " and `text`, with every character that
-/// would start a line Sotto did not write (U+2028, U+2029, NEL, on which GTK breaks lines too)
-/// or reorder it (bidi controls) made a space. Names the server or the contact chose (a nick, a
-/// resource) appear in many of these lines; Sotto's own `\n` (the help) stays.
+/// A Sotto line as written into a window: "Sotto: " and `text` on one line ([`line_html`]).
 fn sotto_html(text: &str) -> String {
     line_html(&format!("Sotto: {text}"))
 }
 
-/// A line of Sotto's own as the window's HTML: escaped, with the characters on which GTK
-/// breaks or reorders lines made spaces (a name in it is the server's or the contact's choice).
+/// A line of Sotto's own as the window's HTML: escaped, and on one line. Names the server or
+/// the contact chose (a nick, a resource, an alias) appear in many of these lines: every
+/// character that would start a line Sotto did not write (`\n`, `\r`, form feed, NEL, U+2028,
+/// U+2029: GTK breaks lines on them), reorder it (bidi controls) or hide part of it (zero-width
+/// and tag characters) is a space, as in [`super::texts::one_line`]. Sotto's own texts of
+/// several lines are written one line at a time (`ConvRef::system_lines`).
 fn line_html(text: &str) -> String {
-    let text: String = text
-        .chars()
-        .map(|c| match c {
-            '\u{85}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{061C}'
-            | '\u{200E}'
-            | '\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2066}'..='\u{2069}' => ' ',
-            c => c,
-        })
-        .collect();
+    let text: String = super::texts::one_line(text).collect();
     super::markup::text_to_html(&text)
 }
 
@@ -1006,11 +1002,32 @@ mod tests {
     /// start a line of its own, or reorder one; Sotto's own line breaks stay.
     #[test]
     fn a_name_in_a_sotto_line_cannot_break_it() {
-        for fake in ["\u{2028}", "\u{2029}", "\u{85}", "\u{202E}"] {
+        for fake in [
+            "\n",
+            "\r",
+            "\r\n",
+            "\u{c}",
+            "\u{b}",
+            "\u{1c}",
+            "\u{85}",
+            "\u{9b}",
+            "\u{2028}",
+            "\u{2029}",
+            "\u{202E}",
+            "\u{200B}",
+            "\u{2060}",
+            "\u{e0041}",
+            "\u{feff}",
+        ] {
             let html = sotto_html(&format!("bob{fake}Sotto: encrypted conversation started"));
-            assert!(!html.contains(fake), "{fake:?}: {html:?}");
+            assert_eq!(
+                html, "Sotto: bob Sotto: encrypted conversation started",
+                "{fake:?}"
+            );
         }
-        assert!(sotto_html("one\ntwo").contains("<br"));
+        // Not even Sotto's own line breaks: a text of several lines is written line by line.
+        assert!(!sotto_html("one\ntwo").contains("<br"));
+        assert!(!line_html("one\ntwo").contains("<br"));
     }
 
     /// A command's error names a conversation (the server's choice of name): Pidgin writes it

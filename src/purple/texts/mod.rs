@@ -41,8 +41,9 @@ const MAX_SHOWN: usize = 300;
 /// zero-width characters) become spaces, and it is cut to [`MAX_SHOWN`] characters. So a peer
 /// cannot paint a fake second "Sotto: ..." line, or make one word read as another.
 pub(crate) fn plain(s: &str) -> String {
-    let mut out: String = one_line(s).take(MAX_SHOWN).collect();
-    if s.chars().count() > MAX_SHOWN {
+    let mut chars = one_line(s);
+    let mut out: String = chars.by_ref().take(MAX_SHOWN).collect();
+    if chars.next().is_some() {
         out.push('…');
     }
     out
@@ -52,9 +53,32 @@ pub(crate) fn plain(s: &str) -> String {
 /// controls (C0, C1: `\n`, `\r`, NEL), the line and paragraph separators U+2028 and U+2029
 /// (GTK breaks lines on them too), zero-width and joiner characters, bidi marks, embeddings,
 /// overrides and isolates, and the byte order mark.
+///
+/// Every other space (the no-break, figure, narrow and ideographic spaces: Unicode's space
+/// separators, and the blank Braille pattern U+2800) becomes a plain space too, and a run of
+/// spaces one space: thousands of no-break spaces would make the window wrap whatever follows
+/// them to its left edge, where it reads as a line of its own.
 pub(crate) fn one_line(s: &str) -> impl Iterator<Item = char> + '_ {
-    let hidden = |c: char| c.is_control() || crate::protocol::wire::is_invisible(c);
-    s.chars().map(move |c| if hidden(c) { ' ' } else { c })
+    let hidden =
+        |c: char| c.is_control() || crate::protocol::wire::is_invisible(c) || is_space_separator(c);
+    let mut last_space = false;
+    s.chars()
+        .map(move |c| if hidden(c) { ' ' } else { c })
+        .filter(move |&c| {
+            let space = c == ' ';
+            let keep = !(space && last_space);
+            last_space = space;
+            keep
+        })
+}
+
+/// Unicode's space separators (general category Zs) and U+2800, which shows as a blank.
+fn is_space_separator(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00A0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' | '\u{2800}'
+    )
 }
 
 /// `text` (several lines, unauthenticated) as one line: blank lines dropped, the others joined
@@ -80,6 +104,7 @@ fn dialog(title: &str, primary: String, secondary: String) -> Dialog {
 
 /// The session is up.
 pub(crate) fn started(peer: &str, fingerprint: &str, verified: bool, logged: bool) -> String {
+    let peer: &str = &plain(peer);
     let logging = if logged {
         "This conversation is being logged."
     } else {
@@ -125,6 +150,7 @@ pub(crate) fn held(queued: usize, reason: HoldReason) -> String {
 
 /// Sotto is unloaded while `held` messages to `peer` wait for an encrypted conversation.
 pub(crate) fn unloaded_with_held(peer: &str, held: usize) -> String {
+    let peer: &str = &plain(peer);
     format!(
         "Sotto was unloaded: the {held} message(s) held for {peer} stay saved, unsent, until it \
          is loaded again. What you type here now is NOT encrypted."
@@ -133,6 +159,7 @@ pub(crate) fn unloaded_with_held(peer: &str, held: usize) -> String {
 
 /// Sotto is unloaded while it kept plaintext from going to `peer` (nothing held).
 pub(crate) fn unloaded_unprotected(peer: &str) -> String {
+    let peer: &str = &plain(peer);
     format!("Sotto was unloaded: what you type to {peer} here now is NOT encrypted.")
 }
 
@@ -144,6 +171,7 @@ pub(crate) fn not_sent(text: &str) -> String {
 /// A message the contact's client said it could not read, not sent again by itself
 /// ([`crate::protocol::Event::NotResent`]).
 pub(crate) fn not_resent(peer: &str, text: &str) -> String {
+    let peer: &str = &plain(peer);
     format!(
         "{peer}'s client said it could not read this message, and it is not sent again by \
          itself (the conversation ended or changed hands, it was already sent twice, or more \
@@ -159,6 +187,7 @@ pub(crate) fn not_sent_offline(text: &str) -> String {
 
 /// The contact's key is not the one accepted before.
 pub(crate) fn key_changed(peer: &str, fingerprint: &str) -> String {
+    let peer: &str = &plain(peer);
     format!(
         "WARNING: {peer}'s key changed; the new fingerprint is {fingerprint}. This can be a new \
          device or someone in the middle. Your messages are held: check the fingerprint with \
@@ -175,6 +204,8 @@ pub(crate) fn names_mismatch(
     stated_peer: &str,
     fingerprint: &str,
 ) -> String {
+    let peer: &str = &plain(peer);
+    let me: &str = &plain(me);
     let first = crate::sessions::trust::accept_prefix(fingerprint);
     let name = |n: &str| {
         if n.is_empty() {
@@ -200,6 +231,8 @@ pub(crate) fn names_mismatch_dialog(
     stated_self: &str,
     stated_peer: &str,
 ) -> Dialog {
+    let peer: &str = &plain(peer);
+    let me: &str = &plain(me);
     dialog(
         "Sotto: names do not match",
         format!("{peer} says they are \"{stated_self}\""),
@@ -217,6 +250,7 @@ pub(crate) fn names_mismatch_dialog(
 
 /// The contact asks a verification question.
 pub(crate) fn question_asked(peer: &str, question: &str) -> String {
+    let peer: &str = &plain(peer);
     let question = plain(question);
     format!(
         "{peer} asks you a question, to check that this encrypted session is with you: \
@@ -227,6 +261,7 @@ pub(crate) fn question_asked(peer: &str, question: &str) -> String {
 
 /// `/sotto verify` that sent no question (no settled encrypted session, or offline).
 pub(crate) fn question_not_sent(peer: &str) -> String {
+    let peer: &str = &plain(peer);
     format!(
         "the question was not sent: there is no encrypted session with {peer} to ask it in yet \
          (or a new one is starting), or the connection did not take it. Ask again once the \
@@ -236,6 +271,7 @@ pub(crate) fn question_not_sent(peer: &str) -> String {
 
 /// A verification question arrives in a session whose key the user has not accepted.
 pub(crate) fn question_asked_unaccepted(peer: &str, question: &str) -> String {
+    let peer: &str = &plain(peer);
     let question = plain(question);
     format!(
         "a key NOT accepted for {peer} asks you a question: \"{question}\". Whoever holds it is \
@@ -246,6 +282,7 @@ pub(crate) fn question_asked_unaccepted(peer: &str, question: &str) -> String {
 
 /// An answer typed in a dialog that showed an earlier question of the contact's.
 pub(crate) fn question_changed(peer: &str, current: &str) -> String {
+    let peer: &str = &plain(peer);
     let current = plain(current);
     format!(
         "{peer} asked another question since that dialog opened; your answer was not sent. \
@@ -256,6 +293,7 @@ pub(crate) fn question_changed(peer: &str, current: &str) -> String {
 
 /// The line for an event that needs no more than a line (`None`: nothing to show).
 pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
+    let peer: &str = &plain(peer);
     Some(match event {
         Event::HandshakeStarted => format!("starting an encrypted conversation with {peer}…"),
         Event::HandshakeExpired {
@@ -392,6 +430,7 @@ pub(crate) fn with_unreported(line: String, kind: Quiet, unreported: usize) -> S
 /// A line of ours to `peer` came back undelivered (an XMPP error with `condition`, the
 /// server's reason): with its `text` when that is still remembered.
 pub(crate) fn undelivered(peer: &str, text: Option<&str>, condition: &str) -> String {
+    let peer: &str = &plain(peer);
     let why = if condition.is_empty() {
         String::new()
     } else {
@@ -412,6 +451,7 @@ pub(crate) fn undelivered(peer: &str, text: Option<&str>, condition: &str) -> St
 /// A message shown as ours, sent from another of our clients in plaintext, in an encrypted
 /// conversation with `peer`.
 pub(crate) fn remote_plaintext(peer: &str) -> String {
+    let peer: &str = &plain(peer);
     format!(
         "the next message shown as yours was NOT encrypted: it was sent to {peer} from another \
          of your clients (or the server says so), not through this encrypted conversation."
@@ -420,6 +460,8 @@ pub(crate) fn remote_plaintext(peer: &str) -> String {
 
 /// A notice of the sessions service.
 pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
+    let raw_peer = peer;
+    let peer: &str = &plain(peer);
     match notice {
         Notice::NotSaved { doing, reason } => {
             let what = match doing {
@@ -432,14 +474,17 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
                  nothing it has not saved. Check the disk and the permissions of ~/.purple/sotto."
             )
         }
-        Notice::Moved { to } => format!(
-            "your encrypted conversation with {peer} moved to {to} when they were renamed. \
+        Notice::Moved { to } => {
+            let to = plain(to);
+            format!(
+                "your encrypted conversation with {peer} moved to {to} when they were renamed. \
              {peer} may be someone else now, so nothing is sent here unencrypted: what you type \
              is held and an encrypted conversation is started, checked against the key you \
              accepted for {peer}. /sotto stop allows plaintext to {peer}."
-        ),
+            )
+        }
         Notice::NameTaken { from } => {
-            let who = match from {
+            let who = match from.as_deref().map(plain) {
                 Some(from) => format!("{from} is now known as {peer}, a name"),
                 None => format!("the name {peer}"),
             };
@@ -454,17 +499,20 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
             "message NOT sent ({text}): it was typed for whoever held the name {held_for}, which \
              is {peer} now; nothing waiting is sent to another name. Type it again where you \
              mean it to go.",
+            held_for = plain(held_for),
             text = plain(text)
         ),
         Notice::VerificationEnded { from } => format!(
             "the question-and-answer verification with {from} ended unfinished: a check made \
-             with {from} says nothing about {peer}. Ask again to verify {peer}."
+             with {from} says nothing about {peer}. Ask again to verify {peer}.",
+            from = plain(from)
         ),
         Notice::RenamedOntoAnother { from } => format!(
             "{from} is now known as {peer}, a name whose accepted key is another contact's. The \
              conversation keeps {from}'s key, but nothing you type is sent until you accept that \
              key for {peer} (type /sotto accept to see its fingerprint and how) or /sotto \
-             stop."
+             stop.",
+            from = plain(from)
         ),
         Notice::KnownAs { names } => format!(
             "this key is the one you know as {}. If {peer} is not that contact, someone may be \
@@ -476,12 +524,13 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
             encrypted: true,
         } => format!(
             "{from} is now known as {peer}; the encrypted conversation continues with the same \
-             key."
+             key.",
+            from = plain(from)
         ),
         Notice::Renamed {
             from,
             encrypted: false,
-        } => format!("{from} is now known as {peer}."),
+        } => format!("{from} is now known as {peer}.", from = plain(from)),
         Notice::RestoredBackup => format!(
             "Sotto's store is not the one it last used here (restored from a backup, copied or \
              moved): the keys it held for {peer} may have been used already, so they were \
@@ -491,8 +540,9 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
              waited then wait again: check /sotto status and /sotto fingerprints."
         ),
         Notice::UnacceptedMessage { fingerprint, text } => {
-            // Its words on one line: a line break cannot paint a line of Sotto's own.
-            let text: String = one_line(text).collect();
+            // Its words on one line, cut as other peer text: a line break, or a wrap after a
+            // long run of blanks, cannot paint a line of Sotto's own.
+            let text = plain(text);
             format!(
                 "a message came with a key not accepted for {peer} (fingerprint {fingerprint}: a \
                  changed key, or names that do not match), so it is not shown as {peer}'s words; \
@@ -501,7 +551,7 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
             )
         }
         Notice::OtherClient { address, what } => other_client(peer, address, what),
-        Notice::SameIrcNick { twin, unsent } if twin == peer => format!(
+        Notice::SameIrcNick { twin, unsent } if twin == raw_peer => format!(
             "message NOT sent ({unsent}): Sotto could not read which of your IRC conversations \
              are encrypted (its store did not answer), and another spelling of {peer} may be \
              one of them. Try again in a moment."
@@ -513,7 +563,8 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
              and Sotto keeps unencrypted text away from {twin} (the conversation is encrypted, \
              or waits for encryption), so this spelling would send it unencrypted to them. \
              Write in the conversation with {twin}, or end encryption there (/sotto stop) \
-             first."
+             first.",
+            twin = plain(twin)
         ),
         Notice::Unrestorable { reason, unsent } => {
             let what = match unsent {
@@ -547,6 +598,7 @@ pub(crate) fn other_client_status(address: &str, reads: bool, fingerprint: Optio
 /// the contact's clients (an XMPP window follows the client that wrote last): the contact is
 /// named without it.
 fn other_client(peer: &str, address: &str, what: &OtherClient) -> String {
+    let peer: &str = &plain(peer);
     let peer = peer.split('/').next().unwrap_or(peer);
     let address = plain(address);
     match what {
@@ -584,8 +636,9 @@ fn other_client(peer: &str, address: &str, what: &OtherClient) -> String {
             )
         }
         OtherClient::UnacceptedMessage { fingerprint, text } => {
-            // Its words on one line: a line break cannot paint a line of Sotto's own.
-            let text: String = one_line(text).collect();
+            // Its words on one line, cut as other peer text: a line break, or a wrap after a
+            // long run of blanks, cannot paint a line of Sotto's own.
+            let text = plain(text);
             format!(
                 "{peer}'s client at {address}, whose key you have not accepted (fingerprint \
              {fingerprint}), wrote: \"{text}\" (/sotto accept {fingerprint} if you trust it)."
@@ -606,6 +659,8 @@ fn other_client(peer: &str, address: &str, what: &OtherClient) -> String {
 /// is held (the name's encrypted conversation was parked); otherwise it is encrypted to the
 /// renamed contact's key.
 pub(crate) fn name_taken(name: &str, renamed_from: &str, held: bool) -> String {
+    let name: &str = &plain(name);
+    let renamed_from: &str = &plain(renamed_from);
     let typed = if held {
         format!(
             "Nothing typed here is sent unencrypted: it is held until you start an encrypted \
@@ -623,6 +678,8 @@ pub(crate) fn name_taken(name: &str, renamed_from: &str, held: bool) -> String {
 
 /// The contact was renamed and the conversation could not follow (the store refused).
 pub(crate) fn rename_failed(from: &str, to: &str, reason: &str) -> String {
+    let from: &str = &plain(from);
+    let to: &str = &plain(to);
     format!(
         "{from} is now known as {to}, and Sotto could not move your conversation to the new name \
          ({reason}). Nothing is sent in this window until it can."
@@ -657,6 +714,7 @@ pub(crate) fn unreadable_no_state() -> &'static str {
 
 /// An IRC command that cannot be carried encrypted.
 pub(crate) fn irc_command_refused(command: &str, peer: &str) -> String {
+    let peer: &str = &plain(peer);
     format!(
         "Sotto: /{command} would reach {peer} unencrypted, and your conversation with them is \
          encrypted (or the policy is 'always'): not sent."
@@ -665,6 +723,7 @@ pub(crate) fn irc_command_refused(command: &str, peer: &str) -> String {
 
 /// `/msg a,b text` (or `/notice`, `/query`) with at least one encrypted target.
 pub(crate) fn several_targets_refused(targets: &str) -> String {
+    let targets: &str = &plain(targets);
     format!(
         "Sotto: not sent to {targets}: at least one of them has an encrypted conversation (or \
          Sotto cannot tell), and one line cannot be both encrypted and plaintext. Send to each \
@@ -675,6 +734,8 @@ pub(crate) fn several_targets_refused(targets: &str) -> String {
 /// `/msg nick!user@host text` (or another `msgto` spelling) to a contact who is not in
 /// plaintext.
 pub(crate) fn spelled_target_refused(target: &str, nick: &str) -> String {
+    let target: &str = &plain(target);
+    let nick: &str = &plain(nick);
     format!(
         "Sotto: not sent to {target}: it names {nick}, whose conversation is encrypted (or \
          Sotto cannot tell), and this spelling would send it in plaintext. Write to {nick} by \
@@ -707,6 +768,7 @@ pub(crate) fn command_not_sent_no_store(why: Option<&str>) -> String {
 
 /// A command to a contact whose window was renamed and whose conversation could not follow.
 pub(crate) fn command_not_sent_rename(peer: &str) -> String {
+    let peer: &str = &plain(peer);
     format!(
         "Sotto: not sent, and nothing was sent unencrypted: this contact is now known as \
          {peer}, and Sotto could not move the conversation to that name (a line in the window \
@@ -717,6 +779,7 @@ pub(crate) fn command_not_sent_rename(peer: &str) -> String {
 /// An IRC command refused because the key store is unavailable: whether the target's
 /// conversation is encrypted cannot be told.
 pub(crate) fn command_refused_no_store(command: &str, peer: &str, why: &str) -> String {
+    let peer: &str = &plain(peer);
     format!(
         "Sotto: /{command} not sent: Sotto cannot use its key store ({why}), so it cannot tell \
          whether your conversation with {peer} is encrypted, and it never sends what it cannot \
@@ -765,6 +828,7 @@ pub(crate) fn unknown_command(word: &str) -> String {
 
 /// `/sotto cancel` after our answer to the contact's question left.
 pub(crate) fn answer_already_sent(peer: &str) -> String {
+    let peer: &str = &plain(peer);
     format!(
         "your answer to {peer}'s question had already been sent: {peer} may already see the \
          check's result; here it ends without one."
@@ -773,6 +837,7 @@ pub(crate) fn answer_already_sent(peer: &str) -> String {
 
 /// `/sotto cancel` with no verification running.
 pub(crate) fn nothing_to_cancel(peer: &str) -> String {
+    let peer: &str = &plain(peer);
     format!("no question-and-answer check with {peer} is running: nothing to cancel.")
 }
 
@@ -783,6 +848,7 @@ pub(crate) fn answer_usage() -> &'static str {
 
 /// `/sotto answer` while the contact's question is not waiting for one.
 pub(crate) fn no_question(peer: &str) -> String {
+    let peer: &str = &plain(peer);
     format!(
         "no question from {peer} waits for your answer (answered already, withdrawn, or \
          never asked): nothing was sent. To check {peer}, ask yours: /sotto verify QUESTION \
@@ -808,6 +874,7 @@ pub(crate) fn resent_wire_line() -> &'static str {
 /// The heading of a message box listing what was typed to `peer` and not sent (no window
 /// could show it: offline, the window closed).
 pub(crate) fn not_sent_to(peer: &str) -> String {
+    let peer: &str = &plain(peer);
     format!("Messages to {peer} NOT sent")
 }
 
@@ -840,6 +907,7 @@ pub(crate) fn status(
     policy: Policy,
     logged: bool,
 ) -> String {
+    let peer: &str = &plain(peer);
     let state_text = match state {
         Some(ConvState::Encrypted) => "encrypted",
         Some(ConvState::Handshaking) => "starting encryption (waiting for your contact)",
@@ -882,6 +950,7 @@ pub(crate) fn status(
 
 /// `/sotto status` after a start of ours lapsed unanswered.
 pub(crate) fn status_start_lapsed(peer: &str) -> String {
+    let peer: &str = &plain(peer);
     format!(
         "Your start got no answer from {peer}: what you type is held, never sent unencrypted, \
          and the start is tried again; /sotto stop ends the attempt (what you type then goes \
@@ -891,6 +960,7 @@ pub(crate) fn status_start_lapsed(peer: &str) -> String {
 
 /// `/sotto fingerprint`.
 pub(crate) fn fingerprints(peer: &str, ours: &str, theirs: Option<&str>) -> String {
+    let peer: &str = &plain(peer);
     match theirs {
         Some(theirs) => format!("your fingerprint: {ours}. {peer}'s fingerprint: {theirs}."),
         None => format!(
@@ -903,6 +973,7 @@ pub(crate) fn fingerprints(peer: &str, ours: &str, theirs: Option<&str>) -> Stri
 
 /// The per-contact settings dialog.
 pub(crate) fn settings_dialog(peer: &str, global: Policy) -> Dialog {
+    let peer: &str = &plain(peer);
     dialog(
         "Sotto settings",
         format!("Encryption with {peer}"),
@@ -915,12 +986,15 @@ pub(crate) fn settings_dialog(peer: &str, global: Policy) -> Dialog {
 
 /// The per-contact policy was saved.
 pub(crate) fn policy_saved(peer: &str, policy: Option<Policy>) -> String {
+    let peer: &str = &plain(peer);
     let shown = policy.map_or("the global setting", Policy::as_str);
     format!("policy for {peer} is now: {shown}.")
 }
 
 /// The contact of a settings dialog was renamed before the user saved it.
 pub(crate) fn policy_not_saved_renamed(old: &str, new: &str) -> String {
+    let old: &str = &plain(old);
+    let new: &str = &plain(new);
     format!(
         "{old} is now known as {new}: the setting chosen for {old} was not saved. Open \
          \"Settings for this contact\" again to choose one for {new}."
@@ -929,6 +1003,7 @@ pub(crate) fn policy_not_saved_renamed(old: &str, new: &str) -> String {
 
 /// The settings dialog cannot show the contact's policy (the store cannot be read).
 pub(crate) fn policy_unreadable(peer: &str) -> String {
+    let peer: &str = &plain(peer);
     format!(
         "the policy for {peer} cannot be read now (Sotto's store cannot be read): it is left \
          as it is. Try again once the store works."
@@ -937,6 +1012,7 @@ pub(crate) fn policy_unreadable(peer: &str) -> String {
 
 /// A per-contact setting could not be saved (the store is unavailable or cannot be written).
 pub(crate) fn policy_not_saved(peer: &str) -> String {
+    let peer: &str = &plain(peer);
     format!(
         "the policy for {peer} could NOT be saved (Sotto's store cannot be written); the one \
          before stays."
@@ -959,6 +1035,7 @@ pub(crate) fn no_fingerprints_no_store(why: &str) -> String {
 
 /// One account's line in Show my fingerprints.
 pub(crate) fn account_fingerprint(user: &str, protocol: &str, fingerprint: &str) -> String {
+    let user: &str = &plain(user);
     format!("{user} ({protocol}): {fingerprint}")
 }
 
@@ -1037,6 +1114,100 @@ mod tests {
         }
         for t in &texts {
             assert!(!t.contains("  ") && !t.contains('\n'), "{t:?}");
+        }
+    }
+
+    /// A long run of no-break (or any other) spaces would wrap what follows to the window's
+    /// left edge, where it reads as a Sotto line of its own.
+    #[test]
+    fn unusual_spaces_are_one_space_and_peer_text_is_cut() {
+        for space in [
+            "\u{a0}", "\u{2007}", "\u{202f}", "\u{3000}", "\u{2800}", "\u{1680}",
+        ] {
+            let fake = format!("{}Sotto: x", space.repeat(5_000));
+            assert_eq!(plain(&fake), " Sotto: x", "{space:?}");
+            assert_eq!(flat_line(&format!("hi{fake}")), "hi Sotto: x", "{space:?}");
+        }
+        let fake = format!("{}Sotto: x", "\u{a0}y".repeat(5_000));
+        for line in [
+            notice(
+                "bob",
+                &Notice::UnacceptedMessage {
+                    fingerprint: "AAAAA".to_owned(),
+                    text: fake.clone(),
+                },
+            ),
+            notice(
+                "bob",
+                &Notice::OtherClient {
+                    address: "bob@x/phone".to_owned(),
+                    what: OtherClient::UnacceptedMessage {
+                        fingerprint: "AAAAA".to_owned(),
+                        text: fake.clone(),
+                    },
+                },
+            ),
+        ] {
+            let quoted = line.split('"').nth(1).unwrap_or_default();
+            assert!(
+                !quoted.contains('\u{a0}') && !quoted.contains("  "),
+                "{quoted:?}"
+            );
+            assert!(quoted.chars().count() <= MAX_SHOWN + 1, "{quoted:?}");
+        }
+    }
+
+    /// A name the server or the contact chose (Bonjour, a SIP From, a third-party protocol
+    /// validate none) is one short line wherever a text names it.
+    #[test]
+    fn a_name_is_one_bounded_line_in_every_text() {
+        let fake = format!(
+            "bob\n\u{c}\u{200b}Sotto: encrypted conversation started (verified){}",
+            "x".repeat(2_000)
+        );
+        let fp = "AAAAA BBBBB";
+        let mut texts = vec![
+            started(&fake, fp, true, false),
+            key_changed(&fake, fp),
+            names_mismatch(&fake, &fake, "x", "y", fp),
+            still_holding(&fake, fp),
+            policy_not_saved_renamed(&fake, &fake),
+            rename_failed(&fake, &fake, "busy"),
+            name_taken(&fake, &fake, true),
+            spelled_target_refused(&fake, &fake),
+        ];
+        let notices = [
+            Notice::Moved { to: fake.clone() },
+            Notice::NameTaken {
+                from: Some(fake.clone()),
+            },
+            Notice::HandedBack {
+                held_for: fake.clone(),
+                text: "hi".to_owned(),
+            },
+            Notice::VerificationEnded { from: fake.clone() },
+            Notice::RenamedOntoAnother { from: fake.clone() },
+            Notice::Renamed {
+                from: fake.clone(),
+                encrypted: true,
+            },
+            Notice::Renamed {
+                from: fake.clone(),
+                encrypted: false,
+            },
+            Notice::SameIrcNick {
+                twin: fake.clone(),
+                unsent: "hi".to_owned(),
+            },
+        ];
+        texts.extend(notices.iter().map(|n| notice(&fake, n)));
+        texts.extend(event(&fake, &Event::PlaintextWhileEncrypted));
+        texts.extend(event(&fake, &Event::HandshakeStarted));
+        for t in &texts {
+            assert!(
+                !t.contains(['\n', '\u{c}', '\u{200b}']) && !t.contains(&"x".repeat(MAX_SHOWN + 1)),
+                "{t:?}"
+            );
         }
     }
 
