@@ -905,6 +905,56 @@ fn xmpp_plaintext_in_an_encrypted_conversation_is_one_plain_line() {
     p.assert_no_criticals();
 }
 
+/// A plaintext message in a conversation that was never encrypted (a server sending as bob;
+/// here bob's client without Sotto), styled to draw a line identical to a Sotto line: a bold
+/// "(12:00:01) Sotto: encrypted conversation started … (verified)" on a line of its own. It is
+/// shown as one line of plain text; ordinary formatting in plaintext stays. Only plaintext in
+/// an encrypted conversation was flattened (found by a hostile review).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_plaintext_line_drawing_a_sotto_line_is_one_plain_line() {
+    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.bob.client.command("unload");
+    p.bob.client.expect("bob's plugin unloaded", WAIT, |l| {
+        l.tag == "PLUGIN_UNLOADED"
+    });
+    let spoof = "hi<br><font size=2>(12:00:01) </font><b>Sotto: encrypted conversation started. \
+                 bob's fingerprint is AAAAA BBBBB CCCCC DDDDD (verified). This conversation is \
+                 not logged.</b>";
+    p.bob.client.send_raw(&alice, spoof);
+    let w = p
+        .alice
+        .client
+        .expect_write("the plaintext line", WAIT, |w| {
+            w.has(flags::RECV) && w.is_with(&bob) && w.shown().contains("fingerprint is")
+        });
+    let html = w.html.to_lowercase();
+    assert!(
+        !html.contains("<br") && !html.contains("<b>") && !html.contains("<font"),
+        "shown as markup: {:?}",
+        w.html
+    );
+    assert!(w.shown().starts_with("hi"), "{:?}", w.shown());
+    assert!(
+        !w.shown().contains('\n'),
+        "a line break left: {:?}",
+        w.shown()
+    );
+    // Formatting that draws no such line is kept.
+    p.bob
+        .client
+        .send_raw(&alice, "<b>bold</b> words<br>and a second line");
+    let w = p
+        .alice
+        .client
+        .expect_write("ordinary formatted plaintext", WAIT, |w| {
+            w.has(flags::RECV) && w.is_with(&bob) && w.shown().contains("second line")
+        });
+    assert!(w.html.to_lowercase().contains("<br"), "{:?}", w.html);
+    p.assert_no_criticals();
+}
+
 /// An encrypted XMPP pair whose bob unloads Sotto (his session ends, alice is told): what he
 /// sends next is plaintext. The pair, alice's and bob's addresses.
 fn bob_ends_with_sotto_unloaded() -> (Pair, String, String) {

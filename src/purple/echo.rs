@@ -36,7 +36,7 @@ use crate::protocol::SecretString;
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvKey, ConvRef};
-use super::{markup, present, texts, transforms};
+use super::{markup, present, service, texts, transforms};
 
 /// Typed messages whose text the record keeps.
 const MAX_MESSAGES: usize = 64;
@@ -498,8 +498,15 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                 // mark or "EDIT: ", skypeweb's "Edited: ", slack-libpurple's "[edit]"): never
                 // shown raw, nor taken for plaintext sent from another client of ours.
                 let own = glue::writing_own_line();
-                if !own && crate::protocol::wire::has_embedded_line(text) {
-                    let sent = flags & sys::PURPLE_MESSAGE_SEND != 0;
+                let sent = flags & sys::PURPLE_MESSAGE_SEND != 0;
+                // Received in a conversation in plaintext, such words are someone's (a quote,
+                // a line split by markup): shown with the line masked below, never hidden
+                // behind a note that an encrypted message came.
+                if !own
+                    && crate::protocol::wire::has_embedded_line(text)
+                    // SAFETY: libpurple's conversation for this write (NULL-checked inside).
+                    && (sent || !unsafe { received_in_plaintext(conv) })
+                {
                     if with_sent(|s| s.note_needed(text.trim())).unwrap_or(true) {
                         // SAFETY: libpurple's conversation for this write (NULL-checked).
                         if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
@@ -552,6 +559,16 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
         }
         1
     })
+}
+
+/// Whether `conv`'s conversation is in plaintext (as the receive path would show a line there).
+///
+/// # Safety
+/// `conv` must be NULL or a live conversation.
+unsafe fn received_in_plaintext(conv: *mut sys::PurpleConversation) -> bool {
+    // SAFETY: per the caller.
+    let r = unsafe { ConvRef::from_conversation(conv) };
+    r.is_some_and(|r| service::conv_state(&r) == Some(crate::protocol::ConvState::Plaintext))
 }
 
 /// Plaintext written as ours into a window whose conversation is encrypted, that did not go

@@ -9,6 +9,7 @@ use crate::store::Trust;
 
 use super::bindings as sys;
 use super::glue::{self, prefs};
+use super::markup;
 use super::service;
 use super::state::{with_state, Decorating, Quiet, TitleMark};
 use super::texts;
@@ -593,10 +594,30 @@ fn retitle(title: &str, ours: Option<TitleMark>, mark: Mark) -> (TitleChange, Op
 /// suffix match), or a lock. Saying "(NOT encrypted)" on a window whose alias merely mentions
 /// encryption costs nothing.
 fn claims_encryption(base: &str) -> bool {
+    let visible = visible_letters(base);
+    let lower: String = visible.chars().flat_map(char::to_lowercase).collect();
+    if ["\u{1F512}", "\u{1F510}", "\u{1F50F}"]
+        .iter()
+        .any(|lock| lower.contains(lock))
+    {
+        return true;
+    }
+    let stands_for = latin_look_alikes(&visible);
+    // The claims: Sotto's marks' words, spaces and case aside.
+    ["encrypt", "verified", "keynotaccepted"]
+        .iter()
+        .any(|claim| {
+            let claim: Vec<char> = claim.chars().collect();
+            lower.contains(claim.iter().collect::<String>().as_str())
+                || stands_for.windows(claim.len()).any(|w| spells(w, &claim))
+        })
+}
+
+/// `text` as what shows of it: NFKC folds full-width and other compatibility spellings; then
+/// what does not show is dropped (spaces, controls, and the default-ignorable characters: soft
+/// hyphen, joiners, variation selectors, tags, fillers), and small capitals are folded.
+fn visible_letters(text: &str) -> String {
     use unicode_normalization::UnicodeNormalization as _;
-    // NFKC folds full-width and other compatibility spellings; then what does not show: spaces,
-    // controls, and the default-ignorable characters (soft hyphen, joiners, variation
-    // selectors, tags, fillers).
     let ignorable = |c: char| {
         c.is_whitespace()
             || matches!(
@@ -614,27 +635,24 @@ fn claims_encryption(base: &str) -> bool {
                     | '\u{E0000}'..='\u{E0FFF}'
             )
     };
-    let visible: String = texts::one_line(base)
+    texts::one_line(text)
         .collect::<String>()
         .nfkc()
         .filter(|c| !ignorable(*c))
         .map(|c| small_capital(c).unwrap_or(c))
-        .collect();
-    let lower: String = visible.chars().flat_map(char::to_lowercase).collect();
-    if ["\u{1F512}", "\u{1F510}", "\u{1F50F}"]
-        .iter()
-        .any(|lock| lower.contains(lock))
-    {
-        return true;
-    }
-    // Letters that look alike (Cyrillic "е" for "e", Greek "Ε" for "E", "т" for "t", small
-    // capitals...), letter by letter: each stands for every Latin letter its confusable
-    // skeleton (UTS #39) names, as written, in lower and in upper case (a capital's lower case
-    // may look like nothing Latin, and "I" passes for "l"), small capitals folded after too.
-    // Marks above and below are dropped ("ṭ" is "t"); a character whose skeleton is empty in
-    // every form is one the skeletons ignore (invisible formatting such as U+206A): skipped,
-    // as the whole-text skeleton skips it, never a gap in a word.
-    let stands_for: Vec<Vec<char>> = visible
+        .collect()
+}
+
+/// For each character of `visible` ([`visible_letters`]), the lower-case Latin letters it can
+/// pass for. Letters that look alike (Cyrillic "е" for "e", Greek "Ε" for "E", "т" for "t",
+/// small capitals...), letter by letter: each stands for every Latin letter its confusable
+/// skeleton (UTS #39) names, as written, in lower and in upper case (a capital's lower case
+/// may look like nothing Latin, and "I" passes for "l"), small capitals folded after too.
+/// Marks above and below are dropped ("ṭ" is "t"); a character whose skeleton is empty in
+/// every form is one the skeletons ignore (invisible formatting such as U+206A): skipped, as
+/// the whole-text skeleton skips it, never a gap in a word.
+fn latin_look_alikes(visible: &str) -> Vec<Vec<char>> {
+    visible
         .chars()
         .filter_map(|c| {
             let mut latin: Vec<char> = Vec::new();
@@ -660,19 +678,76 @@ fn claims_encryption(base: &str) -> bool {
             }
             shows.then_some(latin)
         })
-        .collect();
-    // The claims: Sotto's marks' words, spaces and case aside.
-    ["encrypt", "verified", "keynotaccepted"]
-        .iter()
-        .any(|claim| {
-            let claim: Vec<char> = claim.chars().collect();
-            lower.contains(claim.iter().collect::<String>().as_str())
-                || stands_for.windows(claim.len()).any(|w| {
-                    w.iter()
-                        .zip(&claim)
-                        .all(|(letters, wanted)| letters.contains(wanted))
-                })
-        })
+        .collect()
+}
+
+/// Whether the characters that can pass for `letters` ([`latin_look_alikes`]) spell `word`.
+fn spells(letters: &[Vec<char>], word: &[char]) -> bool {
+    letters.len() == word.len()
+        && letters
+            .iter()
+            .zip(word)
+            .all(|(can_be, wanted)| can_be.contains(wanted))
+}
+
+/// Whether plaintext the window is to show (its markup already reduced to text) draws a line
+/// that reads as one of Sotto's own: a line after the first (the first follows the sender's
+/// name) that starts with "Sotto" in any spelling, once a timestamp-like "(…)" or "[…]" in
+/// front, blanks and invisible characters are set aside and look-alike letters folded. A
+/// server can send that as the contact, with the window's own styling, to forge "encrypted
+/// conversation started … (verified)" over a conversation in plaintext.
+pub(crate) fn draws_sotto_line(text: &str) -> bool {
+    const SOTTO: [char; 5] = ['s', 'o', 't', 't', 'o'];
+    text.split([
+        '\n', '\r', '\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}',
+    ])
+    .skip(1)
+    .any(|line| {
+        let visible = visible_letters(line);
+        let mut rest = visible.as_str();
+        while let Some(inside) = rest.strip_prefix(['(', '[']) {
+            match inside.find([')', ']']) {
+                Some(end) => rest = &inside[end + 1..],
+                None => break,
+            }
+        }
+        let head: String = rest.chars().take(64).collect();
+        let letters = latin_look_alikes(&head);
+        letters.len() >= SOTTO.len() && spells(&letters[..SOTTO.len()], &SOTTO)
+    })
+}
+
+/// Whether the window's title carries a mark Sotto set for an encrypted conversation
+/// ("(encrypted)", "(key NOT accepted)"): what the user believes of the window now.
+pub(crate) fn marked_encrypted(r: &ConvRef) -> bool {
+    let key = r.key();
+    with_state(|s| {
+        s.windows
+            .get(&key)
+            .and_then(|w| w.title.as_ref())
+            .is_some_and(|m| {
+                m.shown.ends_with(texts::TITLE_SUFFIX)
+                    || m.shown.ends_with(texts::TITLE_KEY_NOT_ACCEPTED)
+            })
+    })
+    .unwrap_or(false)
+}
+
+/// What the window shows of plaintext passed through to it (`raw`, the sender's markup):
+/// `None` leaves it as it came. `flatten` (plaintext in an encrypted conversation,
+/// unauthenticated) shows it as one line of plain text; so does plaintext that draws a line
+/// reading as Sotto's ([`draws_sotto_line`]), in any conversation. A Sotto line the words
+/// quote (a reply to one from a device without Sotto; split by markup, `?<span/>S1D…`) is shown
+/// as a mark, never raw. Decided on the text, not the markup.
+pub(crate) fn plaintext_html(raw: &str, flatten: bool) -> Option<String> {
+    // A line break in the markup's source is one in the window too (GtkIMHtml draws it), though
+    // stripping markup takes it for white space.
+    let text = glue::markup_to_text(&raw.replace("\r\n", "<br>").replace(['\n', '\r'], "<br>"));
+    let masked = crate::protocol::wire::mask_lines(&text);
+    if flatten || draws_sotto_line(&text) {
+        return Some(markup::text_to_html(&texts::flat_line(&masked)));
+    }
+    (masked != text).then(|| markup::text_to_html(&masked))
 }
 
 /// The Latin letter a small capital (IPA and phonetic extensions: "ᴇɴᴄʀʏᴘᴛᴇᴅ") stands for,
@@ -848,6 +923,55 @@ mod tests {
             base: base.into(),
             shown: shown.into(),
         })
+    }
+
+    /// A server sending plaintext as the contact, with the window's own styling, cannot draw a
+    /// line that reads as Sotto's: the message is one line of plain text.
+    #[test]
+    fn a_plaintext_line_drawing_a_sotto_line_is_one_plain_line() {
+        let fake = "Sotto: encrypted conversation started. bob's fingerprint is AAAAA BBBBB \
+                    (verified). This conversation is not logged.";
+        for raw in [
+            format!("hi<br><font size=2>(12:00:01) </font><b>{fake}</b>"),
+            format!("hi<br><b>{fake}</b>"),
+            format!("<br>{fake}"),
+            format!("hi\n(12:00:01) {fake}"),
+            format!("hi<br>\u{200b} \u{a0}[12:00] (x)<b>S</b>otto: {fake}"),
+            // Cyrillic S, o, t; full-width t; a soft hyphen inside.
+            "hi<br>\u{405}\u{43e}\u{442}\u{ff54}\u{ad}o: encrypted (verified)".to_owned(),
+            format!("hi<br>{fake}").replacen("Sotto", "\u{a731}\u{1d0f}\u{1d1b}to", 1),
+            format!("hi<p>{fake}</p>"),
+        ] {
+            let html = plaintext_html(&raw, false).unwrap_or_default();
+            assert!(
+                !html.is_empty() && !html.contains(['<', '\n', '\r']),
+                "{raw:?}: {html:?}"
+            );
+        }
+        // Ordinary plaintext keeps its formatting: a first line (it follows the sender's
+        // name), or a line that does not start with the name.
+        for raw in [
+            "<b>Sotto</b>: is it installed?".to_owned(),
+            "hi<br>ask <b>Sotto</b> users (12:00)".to_owned(),
+            "<i>hi</i><br>(12:00) see you".to_owned(),
+            "hi<br>Soto is here".to_owned(),
+            "hi<br>Sott".to_owned(),
+        ] {
+            assert_eq!(plaintext_html(&raw, false), None, "{raw:?}");
+        }
+    }
+
+    /// A Sotto line split by markup in someone's plaintext is masked like any other quoted
+    /// line, on the text (the markup check `?S` missed it, and the write hook hid the whole
+    /// message behind a note that an encrypted message came).
+    #[test]
+    fn a_sotto_line_split_by_markup_is_masked_not_hidden() {
+        let raw = format!("look <span>?</span>S1D{}", "A".repeat(20));
+        let html = plaintext_html(&raw, false).unwrap_or_default();
+        assert_eq!(html, "look [encrypted line]");
+        assert!(!crate::protocol::wire::has_embedded_line(
+            &glue::markup_to_text(&html)
+        ));
     }
 
     #[test]

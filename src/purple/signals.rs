@@ -382,6 +382,16 @@ unsafe extern "C" fn receiving_im_msg(
                 unsafe { glue::replace_gstring(message, None) };
                 return 1;
             }
+            // Plaintext whose conversation cannot be checked: shown as one line of plain text
+            // (no markup can paint a line of Sotto's), after a warning where the window may
+            // still say "(encrypted)" or its conversation could not follow a rename.
+            if !followed || present::marked_encrypted(&r) {
+                r.system_line(&texts::plaintext_no_state(&r.peer));
+            }
+            if let Some(html) = present::plaintext_html(&raw, true) {
+                // SAFETY: valid out-parameter.
+                unsafe { glue::replace_gstring(message, Some(&html)) };
+            }
             return 0;
         };
         if fx.not_taken {
@@ -396,27 +406,10 @@ unsafe extern "C" fn receiving_im_msg(
             .iter()
             .any(|e| matches!(e, crate::protocol::Event::PlaintextWhileEncrypted));
         let result = match action {
-            ReceiveAction::PassThrough if flatten => {
-                // A Sotto line the contact's words quote (a reply to it from a device without
-                // Sotto) is shown as a mark, never raw.
-                let text = crate::protocol::wire::mask_lines(&glue::markup_to_text(&raw));
-                let flat = texts::flat_line(&text);
-                let html = markup::text_to_html(&flat);
-                // SAFETY: valid out-parameter.
-                unsafe { glue::replace_gstring(message, Some(&html)) };
-                0
-            }
             ReceiveAction::PassThrough => {
-                // A Sotto line inside someone's plaintext (a reply quoting one, written where
-                // it showed raw) is shown as a mark, never raw.
-                if raw.contains("?S") {
-                    let text = glue::markup_to_text(&raw);
-                    let masked = crate::protocol::wire::mask_lines(&text);
-                    if masked != text {
-                        let html = markup::text_to_html(&masked);
-                        // SAFETY: valid out-parameter.
-                        unsafe { glue::replace_gstring(message, Some(&html)) };
-                    }
+                if let Some(html) = present::plaintext_html(&raw, flatten) {
+                    // SAFETY: valid out-parameter.
+                    unsafe { glue::replace_gstring(message, Some(&html)) };
                 }
                 0
             }

@@ -712,6 +712,19 @@ pub(crate) fn unreadable_no_state() -> &'static str {
      details are in the debug window); it is not shown"
 }
 
+/// Plaintext arrived while the conversation cannot be had (its record cannot be read, or its
+/// window's contact was renamed and the conversation could not follow), in a window that may
+/// still say it is encrypted.
+pub(crate) fn plaintext_no_state(peer: &str) -> String {
+    let peer: &str = &plain(peer);
+    format!(
+        "the next message from {peer} was NOT encrypted, and Sotto cannot check this \
+         conversation right now (its record cannot be read: a line above, or the debug window, \
+         says why). It is shown as plain text; do not take the window's title for encryption \
+         until Sotto can read the conversation again."
+    )
+}
+
 /// An IRC command that cannot be carried encrypted.
 pub(crate) fn irc_command_refused(command: &str, peer: &str) -> String {
     let peer: &str = &plain(peer);
