@@ -4,7 +4,7 @@
 //! because sending and writing re-enter our signal handlers.
 
 use crate::protocol::{ConvState, Event};
-use crate::sessions::{ConvRef, Effects, Notice, OtherClient};
+use crate::sessions::{ConvKey, ConvRef, Effects, Notice, OtherClient};
 use crate::store::Trust;
 
 use super::bindings as sys;
@@ -717,6 +717,70 @@ pub(crate) fn draws_sotto_line(text: &str) -> bool {
     })
 }
 
+/// How long an IRC away reply is not shown again in one conversation ([`AwayReplies`]).
+const AWAY_REPLY_QUIET: std::time::Duration = std::time::Duration::from_secs(300);
+/// Most away replies remembered at once (a server can send any number of texts).
+const AWAY_REPLIES_KEPT: usize = 256;
+
+/// Whether an incoming message with `flags` on `protocol`, in a conversation whose core saw
+/// plaintext while encrypted (`plaintext_while_encrypted`), is the IRC server's away reply:
+/// libpurple's `irc_msg_away` hands numeric 301 to `serv_got_im` flagged `AUTO_RESP`, for
+/// every line sent to an away contact (each piece of a long message too).
+pub(crate) fn is_irc_away_reply(
+    protocol: &str,
+    flags: sys::PurpleMessageFlags,
+    plaintext_while_encrypted: bool,
+) -> bool {
+    plaintext_while_encrypted
+        && protocol == "prpl-irc"
+        && flags & sys::PURPLE_MESSAGE_AUTO_RESP != 0
+}
+
+/// The away replies shown lately: each text once per conversation per [`AWAY_REPLY_QUIET`],
+/// not one warning per line sent (which teaches the user to skip warnings).
+#[derive(Default)]
+pub(crate) struct AwayReplies(std::collections::HashMap<(ConvKey, String), std::time::Instant>);
+
+impl AwayReplies {
+    /// Whether the away reply `text` in `conv` is to be shown at `now` (then it is remembered).
+    pub(crate) fn show(&mut self, conv: &ConvKey, text: &str, now: std::time::Instant) -> bool {
+        self.0
+            .retain(|_, at| now.saturating_duration_since(*at) < AWAY_REPLY_QUIET);
+        let key = (conv.clone(), text.to_owned());
+        if self.0.contains_key(&key) {
+            return false;
+        }
+        if self.0.len() >= AWAY_REPLIES_KEPT {
+            self.0.clear();
+        }
+        self.0.insert(key, now);
+        true
+    }
+}
+
+thread_local! {
+    static AWAY_REPLIES: std::cell::RefCell<AwayReplies> =
+        std::cell::RefCell::new(AwayReplies::default());
+}
+
+/// The IRC server's away reply `raw` (markup) in `r`'s encrypted conversation: one flat line
+/// of Sotto's saying what it is, at most once per text per [`AWAY_REPLY_QUIET`].
+pub(crate) fn show_irc_away_reply(r: &ConvRef, raw: &str) {
+    let text = texts::flat_line(&crate::protocol::wire::mask_lines(&glue::markup_to_text(
+        raw,
+    )));
+    let now = std::time::Instant::now();
+    let show = AWAY_REPLIES
+        .try_with(|a| {
+            a.try_borrow_mut()
+                .map_or(true, |mut a| a.show(&r.key(), &text, now))
+        })
+        .unwrap_or(true);
+    if show {
+        r.system_line(&texts::irc_away_reply(&r.peer, &text));
+    }
+}
+
 /// Whether the window's title carries a mark Sotto set for an encrypted conversation
 /// ("(encrypted)", "(key NOT accepted)"): what the user believes of the window now.
 pub(crate) fn marked_encrypted(r: &ConvRef) -> bool {
@@ -972,6 +1036,45 @@ mod tests {
         assert!(!crate::protocol::wire::has_embedded_line(
             &glue::markup_to_text(&html)
         ));
+    }
+
+    /// The IRC server's away reply to each line sent to an away contact is recognised, and
+    /// shown once per text per conversation per five minutes, not as a warning each time.
+    #[test]
+    fn an_irc_away_reply_is_shown_once_per_text_in_a_while() {
+        let auto = sys::PURPLE_MESSAGE_RECV | sys::PURPLE_MESSAGE_AUTO_RESP;
+        assert!(is_irc_away_reply("prpl-irc", auto, true));
+        assert!(!is_irc_away_reply(
+            "prpl-irc",
+            sys::PURPLE_MESSAGE_RECV,
+            true
+        ));
+        assert!(!is_irc_away_reply("prpl-irc", auto, false));
+        assert!(!is_irc_away_reply("prpl-jabber", auto, true));
+        let conv = |peer: &str| ConvKey {
+            protocol: "prpl-irc".into(),
+            account: "alice@localhost".into(),
+            peer: peer.into(),
+        };
+        let mut a = AwayReplies::default();
+        let t0 = std::time::Instant::now();
+        assert!(a.show(&conv("bob"), "gone fishing", t0));
+        for secs in [1, 10, 299] {
+            let at = t0 + std::time::Duration::from_secs(secs);
+            assert!(!a.show(&conv("bob"), "gone fishing", at), "{secs}");
+        }
+        assert!(a.show(&conv("carol"), "gone fishing", t0));
+        assert!(a.show(&conv("bob"), "back at 5", t0));
+        assert!(a.show(
+            &conv("bob"),
+            "gone fishing",
+            t0 + std::time::Duration::from_secs(300)
+        ));
+        // Bounded: a server's thousand texts keep at most the last few hundred.
+        for n in 0..1_000 {
+            a.show(&conv("bob"), &n.to_string(), t0);
+        }
+        assert!(a.0.len() <= AWAY_REPLIES_KEPT);
     }
 
     #[test]

@@ -371,7 +371,7 @@ unsafe extern "C" fn receiving_im_msg(
         } else {
             None
         };
-        let Some((action, fx)) = got else {
+        let Some((action, mut fx)) = got else {
             // No session could be had (the store is unreadable, say): the line was not read,
             // so a copy of it later is (not dropped as a copy); protocol traffic is still never
             // shown raw.
@@ -405,6 +405,21 @@ unsafe extern "C" fn receiving_im_msg(
             .events
             .iter()
             .any(|e| matches!(e, crate::protocol::Event::PlaintextWhileEncrypted));
+        // The IRC server's away reply to what was just sent: said for what it is, once in a
+        // while, not as a warning at every line sent to an away contact.
+        let away = matches!(action, ReceiveAction::PassThrough)
+            && !flags.is_null()
+            // SAFETY: non-null flags out-parameter.
+            && present::is_irc_away_reply(&r.protocol, unsafe { *flags }, flatten);
+        if away {
+            fx.events
+                .retain(|e| !matches!(e, crate::protocol::Event::PlaintextWhileEncrypted));
+            present::apply(&r, fx);
+            present::show_irc_away_reply(&r, &raw);
+            // SAFETY: valid out-parameter.
+            unsafe { glue::replace_gstring(message, None) };
+            return 1;
+        }
         let result = match action {
             ReceiveAction::PassThrough => {
                 if let Some(html) = present::plaintext_html(&raw, flatten) {

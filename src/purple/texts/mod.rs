@@ -725,6 +725,17 @@ pub(crate) fn plaintext_no_state(peer: &str) -> String {
     )
 }
 
+/// The IRC server's away reply (numeric 301) to a line sent to `peer`, in an encrypted
+/// conversation: said for what it is, once in a while, instead of a warning per line.
+pub(crate) fn irc_away_reply(peer: &str, text: &str) -> String {
+    let peer: &str = &plain(peer);
+    format!(
+        "{peer} is away. The IRC server's automatic reply (not encrypted, not authenticated; \
+         shown once in five minutes): \"{text}\"",
+        text = plain(text)
+    )
+}
+
 /// An IRC command that cannot be carried encrypted.
 pub(crate) fn irc_command_refused(command: &str, peer: &str) -> String {
     let peer: &str = &plain(peer);
