@@ -804,14 +804,57 @@ pub(crate) fn marked_encrypted(r: &ConvRef) -> bool {
 /// quote (a reply to one from a device without Sotto; split by markup, `?<span/>S1D…`) is shown
 /// as a mark, never raw. Decided on the text, not the markup.
 pub(crate) fn plaintext_html(raw: &str, flatten: bool) -> Option<String> {
-    // A line break in the markup's source is one in the window too (GtkIMHtml draws it), though
-    // stripping markup takes it for white space.
-    let text = glue::markup_to_text(&raw.replace("\r\n", "<br>").replace(['\n', '\r'], "<br>"));
+    let text = glue::markup_to_text(&with_breaks(raw));
     let masked = crate::protocol::wire::mask_lines(&text);
     if flatten || draws_sotto_line(&text) {
         return Some(markup::text_to_html(&texts::flat_line(&masked)));
     }
     (masked != text).then(|| markup::text_to_html(&masked))
+}
+
+/// `markup` with a `<br>` wherever the window may start a line that stripping the markup
+/// would not: a line break in the source (GtkIMHtml draws it; stripping takes it for white
+/// space), and before the tags of blocks (`<p align=…>`, `</p>`, headings, `<pre>`,
+/// `<blockquote>`, lists, tables). One break too many only shows a ⏎ more.
+fn with_breaks(markup: &str) -> String {
+    const BLOCKS: [&str; 16] = [
+        "p",
+        "div",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "pre",
+        "blockquote",
+        "ul",
+        "ol",
+        "li",
+        "table",
+        "tr",
+        "center",
+    ];
+    let markup = markup.replace("\r\n", "<br>").replace(['\n', '\r'], "<br>");
+    let mut out = String::with_capacity(markup.len() + 16);
+    let mut rest = markup.as_str();
+    while let Some(at) = rest.find('<') {
+        out.push_str(&rest[..at]);
+        let tag = rest[at + 1..].trim_start_matches('/');
+        let name_len = tag
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(tag.len());
+        if BLOCKS
+            .iter()
+            .any(|b| b.eq_ignore_ascii_case(&tag[..name_len]))
+        {
+            out.push_str("<br>");
+        }
+        out.push('<');
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The Latin letter a small capital (IPA and phonetic extensions: "ᴇɴᴄʀʏᴘᴛᴇᴅ") stands for,
@@ -1005,6 +1048,11 @@ mod tests {
             "hi<br>\u{405}\u{43e}\u{442}\u{ff54}\u{ad}o: encrypted (verified)".to_owned(),
             format!("hi<br>{fake}").replacen("Sotto", "\u{a731}\u{1d0f}\u{1d1b}to", 1),
             format!("hi<p>{fake}</p>"),
+            format!("hi<p align=left>{fake}</p>"),
+            format!("<p>hi</p>{fake}"),
+            format!("hi<h3>{fake}</h3>"),
+            format!("<pre>hi\n{fake}</pre>"),
+            format!("hi<BLOCKQUOTE>{fake}"),
         ] {
             let html = plaintext_html(&raw, false).unwrap_or_default();
             assert!(
