@@ -161,3 +161,47 @@ fn irc_messages_typed_during_handshake_arrive_in_order() {
 fn irc_peer_without_sotto() {
     peer_without_sotto(Proto::Irc);
 }
+
+/// IRC servers answer every PRIVMSG to an away user with numeric 301, which libpurple shows as
+/// an automatic reply from the contact: in an encrypted conversation that drew a "NOT
+/// encrypted" warning at every line sent (each piece of a long message too), which teaches
+/// users to skip the warning. It is one Sotto line saying what it is, once per text (found by
+/// a hostile review).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_the_servers_away_reply_is_one_labelled_line_not_a_warning_per_line() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.bob
+        .client
+        .command(&format!("away {}", escape_arg("gone fishing")));
+    p.bob.client.sync();
+    // The AWAY line reaches the server before alice writes.
+    std::thread::sleep(Duration::from_secs(1));
+    for n in 0..3 {
+        let text = format!("walrus {n} while bob is away");
+        p.alice.client.send(&bob, &text);
+        p.bob.client.expect_received(&alice, &text, WAIT);
+    }
+    p.alice.client.expect_system(
+        &bob,
+        "the server's away reply, said for what it is",
+        WAIT,
+        |t| t.contains("automatic reply") && t.contains("gone fishing"),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let writes = p.alice.client.writes();
+    let replies: Vec<&Written> = writes
+        .iter()
+        .filter(|w| w.is_with(&bob) && w.shown().contains("gone fishing"))
+        .collect();
+    assert_eq!(replies.len(), 1, "one line per away text: {replies:#?}");
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w.is_with(&bob) && w.shown().contains("was NOT encrypted")),
+        "a warning per line:\n{}",
+        p.alice.client.dump()
+    );
+    p.assert_no_criticals();
+}

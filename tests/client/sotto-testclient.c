@@ -1000,6 +1000,19 @@ run_command(char *line)
 		the_account = as;
 		run_command(rest);
 		the_account = saved;
+	} else if (strcmp(verb, "away") == 0) {
+		/* away <message>: the account's status becomes away with that message (IRC sends
+		 * AWAY :message, and the server then answers each PRIVMSG to us with numeric 301);
+		 * away alone: available again. Prints ECHO away. */
+		if (arg1) {
+			char *text = unescape(arg1);
+
+			purple_account_set_status(the_account, "away", TRUE, "message", text, NULL);
+			g_free(text);
+		} else {
+			purple_account_set_status(the_account, "available", TRUE, NULL);
+		}
+		emit("ECHO", 1, verb);
 	} else if (strcmp(verb, "echo") == 0) {
 		char *text = g_strjoin(" ", arg1 ? arg1 : "", rest, NULL);
 
