@@ -905,6 +905,45 @@ fn xmpp_plaintext_in_an_encrypted_conversation_is_one_plain_line() {
     p.assert_no_criticals();
 }
 
+/// A panic while a received message is handled (forced with the test-only
+/// SOTTO_TEST_PANIC_ON_TEXT): the client survives and the message is dropped, never shown as it
+/// came (unchecked: with markup that could paint a Sotto line, in a window that may say
+/// "(encrypted)"). It was shown as it came (found by a hostile review). The conversation goes
+/// on.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_panic_while_receiving_shows_nothing_unchecked() {
+    let trigger = "a deliberate panic on receipt walrus";
+    let o = PairOptions {
+        alice_env: vec![("SOTTO_TEST_PANIC_ON_TEXT".into(), trigger.into())],
+        ..PairOptions::default()
+    };
+    let mut p = Pair::start(Proto::Xmpp, o);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.bob.client.command("unload");
+    p.bob.client.expect("bob's plugin unloaded", WAIT, |l| {
+        l.tag == "PLUGIN_UNLOADED"
+    });
+    p.bob.client.send(&alice, trigger);
+    let after = "after the panic, a walrus";
+    p.bob.client.send(&alice, after);
+    p.alice.client.expect_received(&bob, after, WAIT);
+    assert!(
+        p.alice.client.process_state().contains("running"),
+        "alice's client died: {}",
+        p.alice.client.process_state()
+    );
+    assert!(
+        !p.alice
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().contains(trigger)),
+        "shown although Sotto did not check it:\n{}",
+        p.alice.client.dump()
+    );
+}
+
 /// A plaintext message in a conversation that was never encrypted (a server sending as bob;
 /// here bob's client without Sotto), styled to draw a line identical to a Sotto line: a bold
 /// "(12:00:01) Sotto: encrypted conversation started … (verified)" on a line of its own. It is

@@ -4,7 +4,8 @@
 //! Since Rust 1.81 a panic that unwinds out of an `extern "C"` function aborts the process, which
 //! would take Pidgin (and the user's unsent messages) down with it. The boundary catches the panic,
 //! logs it, and returns a value that is safe for the caller: for the send path that means "do not
-//! send" (the plaintext never leaves), for the receive path "leave the message alone". After a
+//! send" (the plaintext never leaves), for the receive path "drop the message" (nothing Sotto
+//! did not check is shown as it came), for a write "cancel it" (no raw line is shown). After a
 //! caught panic the in-memory conversations are dropped, so the next callback reloads them from
 //! the store: a half-finished decision never runs ahead of what is on disk.
 

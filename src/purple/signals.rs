@@ -321,6 +321,9 @@ unsafe extern "C" fn sent_im_msg(
 }
 
 /// `receiving-im-msg(account, &sender, &message, conv, &flags)`: TRUE drops the message.
+///
+/// On a panic the message is dropped: what Sotto did not check (plaintext with markup that
+/// could paint a Sotto line, in a window that may say "(encrypted)") is never shown as it came.
 unsafe extern "C" fn receiving_im_msg(
     account: *mut sys::PurpleAccount,
     sender: *mut *mut c_char,
@@ -329,7 +332,7 @@ unsafe extern "C" fn receiving_im_msg(
     flags: *mut sys::PurpleMessageFlags,
     _data: *mut c_void,
 ) -> sys::gboolean {
-    ffi_boundary!(0, {
+    ffi_boundary!(1, {
         // SAFETY: libpurple's conversation for this message (NULL when none is open yet).
         let followed = unsafe { service::track(conv) };
         non_null!(account, 0);

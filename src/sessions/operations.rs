@@ -12,9 +12,10 @@ use super::{
     digest, trust, ConvKey, Doing, Effects, Notice, Outgoing, Save, Session, Sessions, Settings,
 };
 
-/// For the end-to-end test of the panic boundary: panics when the typed text is the value of
-/// `SOTTO_TEST_PANIC_ON_TEXT` (read from the process environment; unset in any real use). The
-/// plugin layer must survive it, send nothing, and reload every conversation from disk.
+/// For the end-to-end test of the panic boundary: panics when the typed (or received) text is
+/// the value of `SOTTO_TEST_PANIC_ON_TEXT` (read from the process environment; unset in any
+/// real use). The plugin layer must survive it, send nothing (show nothing it did not check),
+/// and reload every conversation from disk.
 #[allow(clippy::panic)]
 fn test_panic_on(text: &str) {
     if let Some(trigger) = std::env::var_os("SOTTO_TEST_PANIC_ON_TEXT") {
@@ -127,6 +128,7 @@ impl Sessions {
         settings: &Settings,
         rng: &mut impl CryptoRngCore,
     ) -> Option<(ReceiveAction, Effects)> {
+        test_panic_on(text);
         // A line an IRC bouncer plays back with its time in front is the line (PROTOCOL.md §2).
         let text = crate::protocol::wire::without_replay_stamp(text);
         let s = self.session(key, peer_raw, settings)?;
