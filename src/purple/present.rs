@@ -696,25 +696,44 @@ fn spells(letters: &[Vec<char>], word: &[char]) -> bool {
 /// front, blanks and invisible characters are set aside and look-alike letters folded. A
 /// server can send that as the contact, with the window's own styling, to forge "encrypted
 /// conversation started … (verified)" over a conversation in plaintext.
+///
+/// A long run of blanks (no-break spaces, U+2800, invisible characters) counts as a line break:
+/// the window wraps what follows it to its left edge.
 pub(crate) fn draws_sotto_line(text: &str) -> bool {
     const SOTTO: [char; 5] = ['s', 'o', 't', 't', 'o'];
-    text.split([
-        '\n', '\r', '\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}',
-    ])
-    .skip(1)
-    .any(|line| {
-        let visible = visible_letters(line);
-        let mut rest = visible.as_str();
-        while let Some(inside) = rest.strip_prefix(['(', '[']) {
-            match inside.find([')', ']']) {
-                Some(end) => rest = &inside[end + 1..],
-                None => break,
-            }
+    /// Blanks in a row that may fill the rest of a window's line.
+    const WRAPPING_RUN: usize = 8;
+    let mut lines = String::with_capacity(text.len());
+    let mut run = 0;
+    for c in text.chars() {
+        let blank = c.is_whitespace()
+            || c == '\u{2800}'
+            || c.is_control()
+            || crate::protocol::wire::is_invisible(c);
+        run = if blank { run + 1 } else { 0 };
+        if run == WRAPPING_RUN {
+            lines.push('\n');
         }
-        let head: String = rest.chars().take(64).collect();
-        let letters = latin_look_alikes(&head);
-        letters.len() >= SOTTO.len() && spells(&letters[..SOTTO.len()], &SOTTO)
-    })
+        lines.push(c);
+    }
+    lines
+        .split([
+            '\n', '\r', '\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}',
+        ])
+        .skip(1)
+        .any(|line| {
+            let visible = visible_letters(line);
+            let mut rest = visible.as_str();
+            while let Some(inside) = rest.strip_prefix(['(', '[']) {
+                match inside.find([')', ']']) {
+                    Some(end) => rest = &inside[end + 1..],
+                    None => break,
+                }
+            }
+            let head: String = rest.chars().take(64).collect();
+            let letters = latin_look_alikes(&head);
+            letters.len() >= SOTTO.len() && spells(&letters[..SOTTO.len()], &SOTTO)
+        })
 }
 
 /// How long an IRC away reply is not shown again in one conversation ([`AwayReplies`]).
@@ -1053,6 +1072,8 @@ mod tests {
             format!("hi<h3>{fake}</h3>"),
             format!("<pre>hi\n{fake}</pre>"),
             format!("hi<BLOCKQUOTE>{fake}"),
+            format!("hi{}<b>{fake}</b>", "\u{a0}".repeat(5_000)),
+            format!("hi{}{fake}", "&nbsp;\u{2800}\u{200b}".repeat(20)),
         ] {
             let html = plaintext_html(&raw, false).unwrap_or_default();
             assert!(
@@ -1067,6 +1088,7 @@ mod tests {
             "hi<br>ask <b>Sotto</b> users (12:00)".to_owned(),
             "<i>hi</i><br>(12:00) see you".to_owned(),
             "hi<br>Soto is here".to_owned(),
+            "hi, a few spaces:       Sotto".to_owned(),
             "hi<br>Sott".to_owned(),
         ] {
             assert_eq!(plaintext_html(&raw, false), None, "{raw:?}");
