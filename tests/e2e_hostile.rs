@@ -908,8 +908,8 @@ fn xmpp_plaintext_in_an_encrypted_conversation_is_one_plain_line() {
 /// A panic while a received message is handled (forced with the test-only
 /// SOTTO_TEST_PANIC_ON_TEXT): the client survives and the message is dropped, never shown as it
 /// came (unchecked: with markup that could paint a Sotto line, in a window that may say
-/// "(encrypted)"). It was shown as it came (found by a hostile review). The conversation goes
-/// on.
+/// "(encrypted)"). It was shown as it came (found by a hostile review). The window says a
+/// message was not shown (the drop was silent: a second review), and the conversation goes on.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_a_panic_while_receiving_shows_nothing_unchecked() {
@@ -924,7 +924,15 @@ fn xmpp_a_panic_while_receiving_shows_nothing_unchecked() {
     p.bob.client.expect("bob's plugin unloaded", WAIT, |l| {
         l.tag == "PLUGIN_UNLOADED"
     });
+    let before = "before the panic, a walrus";
+    p.bob.client.send(&alice, before);
+    p.alice.client.expect_received(&bob, before, WAIT);
     p.bob.client.send(&alice, trigger);
+    p.alice
+        .client
+        .expect_system(&bob, "the window says a message was not shown", WAIT, |t| {
+            t.contains("failed to check") && t.contains("not shown")
+        });
     let after = "after the panic, a walrus";
     p.bob.client.send(&alice, after);
     p.alice.client.expect_received(&bob, after, WAIT);

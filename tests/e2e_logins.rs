@@ -900,7 +900,13 @@ fn xmpp_another_login_starting_again_under_a_new_resource_reads_once() {
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     reconnect_as_tablet(&mut desktop);
     desktop.client.cmd(&alice, "sotto start");
-    expect_started(&desktop.client, &alice, WAIT);
+    // Done once alice's side says the client's session started at its new address (the
+    // tablet's own window may still show the line from before its restart).
+    p.alice
+        .client
+        .expect_system(&bob, "the session with the tablet started", WAIT, |t| {
+            t.contains("bob@localhost/tablet") && t.contains("started too")
+        });
     let next = "alice writes once to each login";
     let mark = p.alice.tap.mark();
     p.alice.client.send(&bob, next);

@@ -690,50 +690,32 @@ fn spells(letters: &[Vec<char>], word: &[char]) -> bool {
             .all(|(can_be, wanted)| can_be.contains(wanted))
 }
 
-/// Whether plaintext the window is to show (its markup already reduced to text) draws a line
-/// that reads as one of Sotto's own: a line after the first (the first follows the sender's
-/// name) that starts with "Sotto" in any spelling, once a timestamp-like "(…)" or "[…]" in
-/// front, blanks and invisible characters are set aside and look-alike letters folded. A
-/// server can send that as the contact, with the window's own styling, to forge "encrypted
-/// conversation started … (verified)" over a conversation in plaintext.
-///
-/// A long run of blanks (no-break spaces, U+2800, invisible characters) counts as a line break:
-/// the window wraps what follows it to its left edge.
-pub(crate) fn draws_sotto_line(text: &str) -> bool {
+/// Whether plaintext the window is to show may draw a line that reads as one of Sotto's own: it
+/// spells "Sotto" anywhere (look-alike letters folded, blanks and invisible characters set
+/// aside), in its text (`text`, the markup reduced) or in what its markup carries besides
+/// (`raw`: attributes such as an image's alt text, which the window draws, the content of tags
+/// that stripping drops and the window draws, such as `<style>`, entities), or it carries a
+/// bidi control (a reversed ":ottoS" reads as "Sotto:"). A server can send that as the
+/// contact, with the window's own styling, to forge "encrypted conversation started …
+/// (verified)" over a conversation in plaintext; where the window breaks a line (a tag, a wrap
+/// of an unbreakable run, a rule) cannot be told from the markup alone, so any mention counts.
+/// The cost: a plaintext message that names Sotto is shown as one line of plain text.
+pub(crate) fn draws_sotto_line(raw: &str, text: &str) -> bool {
     const SOTTO: [char; 5] = ['s', 'o', 't', 't', 'o'];
-    /// Blanks in a row that may fill the rest of a window's line.
-    const WRAPPING_RUN: usize = 8;
-    let mut lines = String::with_capacity(text.len());
-    let mut run = 0;
-    for c in text.chars() {
-        let blank = c.is_whitespace()
-            || c == '\u{2800}'
-            || c.is_control()
-            || crate::protocol::wire::is_invisible(c);
-        run = if blank { run + 1 } else { 0 };
-        if run == WRAPPING_RUN {
-            lines.push('\n');
-        }
-        lines.push(c);
+    let bidi = |c: char| {
+        matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+    };
+    if raw.chars().chain(text.chars()).any(bidi) {
+        return true;
     }
-    lines
-        .split([
-            '\n', '\r', '\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}',
-        ])
-        .skip(1)
-        .any(|line| {
-            let visible = visible_letters(line);
-            let mut rest = visible.as_str();
-            while let Some(inside) = rest.strip_prefix(['(', '[']) {
-                match inside.find([')', ']']) {
-                    Some(end) => rest = &inside[end + 1..],
-                    None => break,
-                }
-            }
-            let head: String = rest.chars().take(64).collect();
-            let letters = latin_look_alikes(&head);
-            letters.len() >= SOTTO.len() && spells(&letters[..SOTTO.len()], &SOTTO)
-        })
+    let carried = glue::markup_to_text(&raw.replace(['<', '>'], " "));
+    [text, carried.as_str()].iter().any(|t| {
+        let letters = latin_look_alikes(&visible_letters(t));
+        letters.windows(SOTTO.len()).any(|w| spells(w, &SOTTO))
+    })
 }
 
 /// How long an IRC away reply is not shown again in one conversation ([`AwayReplies`]).
@@ -758,14 +740,18 @@ pub(crate) fn is_irc_away_reply(
 /// The away replies shown lately: each text once per conversation per [`AWAY_REPLY_QUIET`],
 /// not one warning per line sent (which teaches the user to skip warnings).
 #[derive(Default)]
-pub(crate) struct AwayReplies(std::collections::HashMap<(ConvKey, String), std::time::Instant>);
+pub(crate) struct AwayReplies(std::collections::HashMap<(ConvKey, [u8; 32]), std::time::Instant>);
 
 impl AwayReplies {
     /// Whether the away reply `text` in `conv` is to be shown at `now` (then it is remembered).
     pub(crate) fn show(&mut self, conv: &ConvKey, text: &str, now: std::time::Instant) -> bool {
         self.0
             .retain(|_, at| now.saturating_duration_since(*at) < AWAY_REPLY_QUIET);
-        let key = (conv.clone(), text.to_owned());
+        // The text's digest, not the text: a server's away text can be any length.
+        let key = (
+            conv.clone(),
+            <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()).into(),
+        );
         if self.0.contains_key(&key) {
             return false;
         }
@@ -825,7 +811,7 @@ pub(crate) fn marked_encrypted(r: &ConvRef) -> bool {
 pub(crate) fn plaintext_html(raw: &str, flatten: bool) -> Option<String> {
     let text = glue::markup_to_text(&with_breaks(raw));
     let masked = crate::protocol::wire::mask_lines(&text);
-    if flatten || draws_sotto_line(&text) {
+    if flatten || draws_sotto_line(raw, &text) {
         return Some(markup::text_to_html(&texts::flat_line(&masked)));
     }
     (masked != text).then(|| markup::text_to_html(&masked))
@@ -1074,6 +1060,17 @@ mod tests {
             format!("hi<BLOCKQUOTE>{fake}"),
             format!("hi{}<b>{fake}</b>", "\u{a0}".repeat(5_000)),
             format!("hi{}{fake}", "&nbsp;\u{2800}\u{200b}".repeat(20)),
+            // Found by a hostile review of the first version (only a line start was looked at,
+            // on the stripped text): content stripping drops but the window draws, an image's
+            // alt text, a rule at the very start, a run the window wraps whole, brackets that
+            // are not ASCII, a reversed line behind a bidi override, an entity.
+            format!("hi<br><style><b>{fake}</b></style>"),
+            format!("hi<img src=x alt=\"{fake}\">"),
+            format!("<hr><b>{fake}</b>"),
+            format!("hi <b>{}</b>", fake.replace(' ', "&nbsp;")),
+            format!("hi<br>\u{27ee}12:00:01\u{27ef} {fake}"),
+            "hi<br>\u{202e}:ottoS detrats noitasrevnoc detpyrcne".to_owned(),
+            format!("hi<br>&#83;otto{}", &fake[5..]),
         ] {
             let html = plaintext_html(&raw, false).unwrap_or_default();
             assert!(
@@ -1081,18 +1078,18 @@ mod tests {
                 "{raw:?}: {html:?}"
             );
         }
-        // Ordinary plaintext keeps its formatting: a first line (it follows the sender's
-        // name), or a line that does not start with the name.
+        // Plaintext that names Sotto nowhere keeps its formatting (one that does is one plain
+        // line: where the window breaks a line cannot be told from the markup alone).
         for raw in [
-            "<b>Sotto</b>: is it installed?".to_owned(),
-            "hi<br>ask <b>Sotto</b> users (12:00)".to_owned(),
+            "<b>Soto</b>: is it installed?".to_owned(),
             "<i>hi</i><br>(12:00) see you".to_owned(),
             "hi<br>Soto is here".to_owned(),
-            "hi, a few spaces:       Sotto".to_owned(),
             "hi<br>Sott".to_owned(),
+            "<a href=\"https://example.org/\">a link</a> and <b>bold</b>".to_owned(),
         ] {
             assert_eq!(plaintext_html(&raw, false), None, "{raw:?}");
         }
+        assert!(plaintext_html("<b>Sotto</b>: is it installed?", false).is_some());
     }
 
     /// A Sotto line split by markup in someone's plaintext is masked like any other quoted

@@ -332,128 +332,167 @@ unsafe extern "C" fn receiving_im_msg(
     flags: *mut sys::PurpleMessageFlags,
     _data: *mut c_void,
 ) -> sys::gboolean {
-    ffi_boundary!(1, {
-        // SAFETY: libpurple's conversation for this message (NULL when none is open yet).
-        let followed = unsafe { service::track(conv) };
-        non_null!(account, 0);
-        non_null!(sender, 0);
-        non_null!(message, 0);
-        // SAFETY: non-null out-parameters from libpurple.
-        let (sender_s, message_p) = unsafe { (*sender, *message) };
-        non_null!(sender_s, 0);
-        non_null!(message_p, 0);
-        let Some(peer) = cstr_to_string(sender_s) else {
-            return 0;
-        };
-        let raw = cstr_to_string(message_p).unwrap_or_default();
-        let text = echo::incoming_text(&raw);
-        // SAFETY: live account for this callback.
-        let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
-            return 0;
-        };
-        // Where the transport does not address each of the contact's clients (all but XMPP),
-        // the open window the line is written to names the contact: answers go to its name,
-        // never to the spelling this line came under (libpurple folds IRC names, Unicode
-        // letters too, where a server may not: `Élodie` is written into élodie's window).
-        // SAFETY: libpurple's conversation for this message, null or live.
-        let r = match unsafe { ConvRef::from_conversation(conv) } {
-            Some(window) if !service::addressable(&r) && window.key() == r.key() => window,
-            _ => r,
-        };
-        // A copy of a line already read (a retransmission): dropped without a word.
-        if echo::already_read(&r, &text) {
-            // SAFETY: valid out-parameter.
-            unsafe { glue::replace_gstring(message, None) };
-            return 1;
-        }
-        // A window whose contact was renamed and whose conversation could not follow (it
-        // said so) reads nothing under the new name either: a conversation started blank
-        // there would take whoever answers as that name on first use.
-        let got = if followed {
-            service::incoming(&r, &text)
-        } else {
-            None
-        };
-        let Some((action, mut fx)) = got else {
-            // No session could be had (the store is unreadable, say): the line was not read,
-            // so a copy of it later is (not dropped as a copy); protocol traffic is still never
-            // shown raw.
-            echo::not_read(&r, &text);
-            if crate::protocol::wire::is_sotto_text(&text) {
-                r.system_line(texts::unreadable_no_state());
+    ffi_boundary!(
+        {
+            // SAFETY: the callback's own arguments, still live.
+            unsafe { dropped_after_a_fault(account, sender, message, conv) };
+            1
+        },
+        {
+            // SAFETY: libpurple's conversation for this message (NULL when none is open yet).
+            let followed = unsafe { service::track(conv) };
+            non_null!(account, 0);
+            non_null!(sender, 0);
+            non_null!(message, 0);
+            // SAFETY: non-null out-parameters from libpurple.
+            let (sender_s, message_p) = unsafe { (*sender, *message) };
+            non_null!(sender_s, 0);
+            non_null!(message_p, 0);
+            let Some(peer) = cstr_to_string(sender_s) else {
+                return 0;
+            };
+            let raw = cstr_to_string(message_p).unwrap_or_default();
+            let text = echo::incoming_text(&raw);
+            // SAFETY: live account for this callback.
+            let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
+                return 0;
+            };
+            // Where the transport does not address each of the contact's clients (all but XMPP),
+            // the open window the line is written to names the contact: answers go to its name,
+            // never to the spelling this line came under (libpurple folds IRC names, Unicode
+            // letters too, where a server may not: `Élodie` is written into élodie's window).
+            // SAFETY: libpurple's conversation for this message, null or live.
+            let r = match unsafe { ConvRef::from_conversation(conv) } {
+                Some(window) if !service::addressable(&r) && window.key() == r.key() => window,
+                _ => r,
+            };
+            // A copy of a line already read (a retransmission): dropped without a word.
+            if echo::already_read(&r, &text) {
                 // SAFETY: valid out-parameter.
                 unsafe { glue::replace_gstring(message, None) };
                 return 1;
             }
-            // Plaintext whose conversation cannot be checked: shown as one line of plain text
-            // (no markup can paint a line of Sotto's), after a warning where the window may
-            // still say "(encrypted)" or its conversation could not follow a rename.
-            if !followed || present::marked_encrypted(&r) {
-                r.system_line(&texts::plaintext_no_state(&r.peer));
-            }
-            if let Some(html) = present::plaintext_html(&raw, true) {
-                // SAFETY: valid out-parameter.
-                unsafe { glue::replace_gstring(message, Some(&html)) };
-            }
-            return 0;
-        };
-        if fx.not_taken {
-            echo::not_read(&r, &text);
-        }
-        let displayed = matches!(action, ReceiveAction::Display(_));
-        // Plaintext in an encrypted conversation is unauthenticated: shown after its warning as
-        // one line of plain text, never as markup that could draw lines looking like Sotto's or
-        // like the contact's encrypted words.
-        let flatten = fx
-            .events
-            .iter()
-            .any(|e| matches!(e, crate::protocol::Event::PlaintextWhileEncrypted));
-        // The IRC server's away reply to what was just sent: said for what it is, once in a
-        // while, not as a warning at every line sent to an away contact.
-        let away = matches!(action, ReceiveAction::PassThrough)
-            && !flags.is_null()
-            // SAFETY: non-null flags out-parameter.
-            && present::is_irc_away_reply(&r.protocol, unsafe { *flags }, flatten);
-        if away {
-            fx.events
-                .retain(|e| !matches!(e, crate::protocol::Event::PlaintextWhileEncrypted));
-            present::apply(&r, fx);
-            present::show_irc_away_reply(&r, &raw);
-            // SAFETY: valid out-parameter.
-            unsafe { glue::replace_gstring(message, None) };
-            return 1;
-        }
-        let result = match action {
-            ReceiveAction::PassThrough => {
-                if let Some(html) = present::plaintext_html(&raw, flatten) {
+            // A window whose contact was renamed and whose conversation could not follow (it
+            // said so) reads nothing under the new name either: a conversation started blank
+            // there would take whoever answers as that name on first use.
+            let got = if followed {
+                service::incoming(&r, &text)
+            } else {
+                None
+            };
+            let Some((action, mut fx)) = got else {
+                // No session could be had (the store is unreadable, say): the line was not read,
+                // so a copy of it later is (not dropped as a copy); protocol traffic is still never
+                // shown raw.
+                echo::not_read(&r, &text);
+                if crate::protocol::wire::is_sotto_text(&text) {
+                    r.system_line(texts::unreadable_no_state());
+                    // SAFETY: valid out-parameter.
+                    unsafe { glue::replace_gstring(message, None) };
+                    return 1;
+                }
+                // Plaintext whose conversation cannot be checked: shown as one line of plain text
+                // (no markup can paint a line of Sotto's), after a warning where the window may
+                // still say "(encrypted)" or its conversation could not follow a rename.
+                if !followed || present::marked_encrypted(&r) {
+                    r.system_line(&texts::plaintext_no_state(&r.peer));
+                }
+                if let Some(html) = present::plaintext_html(&raw, true) {
                     // SAFETY: valid out-parameter.
                     unsafe { glue::replace_gstring(message, Some(&html)) };
                 }
-                0
+                return 0;
+            };
+            if fx.not_taken {
+                echo::not_read(&r, &text);
             }
-            ReceiveAction::Swallow => {
+            let displayed = matches!(action, ReceiveAction::Display(_));
+            // Plaintext in an encrypted conversation is unauthenticated: shown after its warning as
+            // one line of plain text, never as markup that could draw lines looking like Sotto's or
+            // like the contact's encrypted words.
+            let flatten = fx
+                .events
+                .iter()
+                .any(|e| matches!(e, crate::protocol::Event::PlaintextWhileEncrypted));
+            // The IRC server's away reply to what was just sent: said for what it is, once in a
+            // while, not as a warning at every line sent to an away contact.
+            let away = matches!(action, ReceiveAction::PassThrough)
+            && !flags.is_null()
+            // SAFETY: non-null flags out-parameter.
+            && present::is_irc_away_reply(&r.protocol, unsafe { *flags }, flatten);
+            if away {
+                fx.events
+                    .retain(|e| !matches!(e, crate::protocol::Event::PlaintextWhileEncrypted));
+                present::apply(&r, fx);
+                present::show_irc_away_reply(&r, &raw);
                 // SAFETY: valid out-parameter.
                 unsafe { glue::replace_gstring(message, None) };
-                1
+                return 1;
             }
-            ReceiveAction::Display(plain) => {
-                let html = zeroize::Zeroizing::new(markup::text_to_html(&plain));
-                echo::let_through(&r, &plain);
-                // SAFETY: valid out-parameter.
-                unsafe { glue::replace_gstring(message, Some(&html)) };
-                0
+            let result = match action {
+                ReceiveAction::PassThrough => {
+                    if let Some(html) = present::plaintext_html(&raw, flatten) {
+                        // SAFETY: valid out-parameter.
+                        unsafe { glue::replace_gstring(message, Some(&html)) };
+                    }
+                    0
+                }
+                ReceiveAction::Swallow => {
+                    // SAFETY: valid out-parameter.
+                    unsafe { glue::replace_gstring(message, None) };
+                    1
+                }
+                ReceiveAction::Display(plain) => {
+                    let html = zeroize::Zeroizing::new(markup::text_to_html(&plain));
+                    echo::let_through(&r, &plain);
+                    // SAFETY: valid out-parameter.
+                    unsafe { glue::replace_gstring(message, Some(&html)) };
+                    0
+                }
+            };
+            // Turns the window's logging off while encrypted (a window libpurple creates for this
+            // message is handled in `conversation_created`): the message stays an ordinary
+            // received one, shown with name and time, and is not logged.
+            present::apply(&r, fx);
+            if result == 0 && displayed && !flags.is_null() && present::must_not_log_read(&r) {
+                // SAFETY: non-null flags out-parameter.
+                unsafe { *flags |= sys::PURPLE_MESSAGE_NO_LOG };
             }
-        };
-        // Turns the window's logging off while encrypted (a window libpurple creates for this
-        // message is handled in `conversation_created`): the message stays an ordinary
-        // received one, shown with name and time, and is not logged.
-        present::apply(&r, fx);
-        if result == 0 && displayed && !flags.is_null() && present::must_not_log_read(&r) {
-            // SAFETY: non-null flags out-parameter.
-            unsafe { *flags |= sys::PURPLE_MESSAGE_NO_LOG };
+            result
         }
-        result
-    })
+    )
+}
+
+/// A fault (a panic) in [`receiving_im_msg`] dropped the message unchecked: its line may be
+/// read again (a copy later is not taken for one already read), and the window, if one is
+/// open, says a message was not shown. Best effort: nothing here may fault again.
+///
+/// # Safety
+/// The arguments must be `receiving_im_msg`'s own.
+unsafe fn dropped_after_a_fault(
+    account: *mut sys::PurpleAccount,
+    sender: *mut *mut c_char,
+    message: *mut *mut c_char,
+    conv: *mut sys::PurpleConversation,
+) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if account.is_null() || sender.is_null() || message.is_null() {
+            return;
+        }
+        // SAFETY: non-null out-parameters from libpurple; the strings are NULL or live.
+        let (peer, text) = unsafe { (cstr_to_string(*sender), cstr_to_string(*message)) };
+        let Some(peer) = peer else {
+            return;
+        };
+        // SAFETY: a live account for this callback.
+        let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
+            return;
+        };
+        echo::not_read(&r, &echo::incoming_text(&text.unwrap_or_default()));
+        if !conv.is_null() {
+            r.system_line(texts::dropped_after_a_fault());
+        }
+    }));
 }
 
 /// `conversation-updated(conv, type)`: Pidgin resets titles; put our mark back. Pidgin and

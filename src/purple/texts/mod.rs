@@ -703,6 +703,12 @@ pub(crate) fn send_refused_no_state(why: Option<&str>) -> String {
     }
 }
 
+/// A message arrived and Sotto faulted while checking it (a panic, caught): it is not shown.
+pub(crate) fn dropped_after_a_fault() -> &'static str {
+    "a message arrived that Sotto failed to check (a fault in Sotto; the details are in the \
+     debug window): it is not shown. Ask the sender to send it again."
+}
+
 /// A Sotto line arrived while its conversation cannot be had (the store is unavailable, the
 /// conversation's record cannot be read, its window's contact was renamed and the
 /// conversation could not follow).
