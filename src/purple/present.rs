@@ -40,8 +40,9 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     }
     // The contact's other clients' lines, each addressed to its client, once the main client's
     // have all gone out: when one of those did not, the typed message is shown as not sent,
-    // and the other clients must not have it either (typed again, they got it twice). One
-    // that does not go out leaves that client without the message, never the main one.
+    // and the other clients must not have it either (typed again, they got it twice). Their
+    // handshake answers and notices wait too (the client starts or asks again). One that does
+    // not go out leaves that client without the message, never the main one.
     let elsewhere = if all_sent { &fx.elsewhere[..] } else { &[] };
     for (address, line) in elsewhere {
         let to = r.with_peer(address.as_str());
