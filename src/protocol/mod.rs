@@ -13,7 +13,7 @@ mod kdf;
 pub mod names;
 pub mod padding;
 pub mod ratchet;
-mod secret;
+pub(crate) mod secret;
 pub mod session;
 mod snapshot;
 #[doc(hidden)]

@@ -129,6 +129,21 @@ impl fmt::Debug for SecretString {
     }
 }
 
+/// What `Debug` shows of a message's text (or a question) kept outside these types: its length
+/// only, so a stray `{:?}` never prints a message.
+pub(crate) struct Redacted(usize);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0)
+    }
+}
+
+/// [`Redacted`] for `text`.
+pub(crate) fn redacted(text: &str) -> Redacted {
+    Redacted(text.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,9 @@
 //! borrowed: lines to send, events to show, notices. The presenter (`crate::purple::present`)
 //! carries them out; nothing here knows how.
 
+use std::fmt;
+
+use crate::protocol::secret::redacted;
 use crate::protocol::Event;
 
 /// What the send path should do with the user's text.
@@ -16,7 +19,8 @@ pub enum Outgoing {
 }
 
 /// What the service was doing when a save failed (the notice says what did not happen).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// (`Debug` prints no text the user typed.)
+#[derive(Clone, PartialEq, Eq)]
 pub enum Doing {
     /// Sending this typed text (shown back to the user so it is not lost).
     Sending(String),
@@ -27,8 +31,8 @@ pub enum Doing {
 }
 
 /// Something the service itself has to tell the user (protocol events are in
-/// [`Effects::events`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// [`Effects::events`]). (`Debug` prints no message text: typed, handed back or decrypted.)
+#[derive(Clone, PartialEq, Eq)]
 pub enum Notice {
     /// The conversation could not be saved: nothing the operation produced was sent.
     NotSaved {
@@ -126,8 +130,8 @@ pub enum Notice {
     },
 }
 
-/// What happened with another client of the contact.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What happened with another client of the contact. (`Debug` prints no message text.)
+#[derive(Clone, PartialEq, Eq)]
 pub enum OtherClient {
     /// A session with it is up, its key accepted: what is typed goes there too.
     Started,
@@ -160,6 +164,99 @@ pub enum OtherClient {
     Accepted,
     /// It ended its session: nothing goes there any more.
     Ended,
+}
+
+impl fmt::Debug for Doing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sending(text) => f.debug_tuple("Sending").field(&redacted(text)).finish(),
+            Self::Receiving => f.write_str("Receiving"),
+            Self::Acting => f.write_str("Acting"),
+        }
+    }
+}
+
+impl fmt::Debug for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotSaved { doing, reason } => f
+                .debug_struct("NotSaved")
+                .field("doing", doing)
+                .field("reason", reason)
+                .finish(),
+            Self::Moved { to } => f.debug_struct("Moved").field("to", to).finish(),
+            Self::NameTaken { from } => f.debug_struct("NameTaken").field("from", from).finish(),
+            Self::RenamedOntoAnother { from } => f
+                .debug_struct("RenamedOntoAnother")
+                .field("from", from)
+                .finish(),
+            Self::VerificationEnded { from } => f
+                .debug_struct("VerificationEnded")
+                .field("from", from)
+                .finish(),
+            Self::HandedBack { held_for, text } => f
+                .debug_struct("HandedBack")
+                .field("held_for", held_for)
+                .field("text", &redacted(text))
+                .finish(),
+            Self::KnownAs { names } => f.debug_struct("KnownAs").field("names", names).finish(),
+            Self::Unrestorable { reason, unsent } => f
+                .debug_struct("Unrestorable")
+                .field("reason", reason)
+                .field("unsent", &unsent.as_deref().map(redacted))
+                .finish(),
+            Self::RestoredBackup => f.write_str("RestoredBackup"),
+            Self::UnacceptedMessage { fingerprint, text } => f
+                .debug_struct("UnacceptedMessage")
+                .field("fingerprint", fingerprint)
+                .field("text", &redacted(text))
+                .finish(),
+            Self::SameIrcNick { twin, unsent } => f
+                .debug_struct("SameIrcNick")
+                .field("twin", twin)
+                .field("unsent", &redacted(unsent))
+                .finish(),
+            Self::OtherClient { address, what } => f
+                .debug_struct("OtherClient")
+                .field("address", address)
+                .field("what", what)
+                .finish(),
+            Self::Renamed { from, encrypted } => f
+                .debug_struct("Renamed")
+                .field("from", from)
+                .field("encrypted", encrypted)
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Debug for OtherClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Started => f.write_str("Started"),
+            Self::KeyNotAccepted { fingerprint } => f
+                .debug_struct("KeyNotAccepted")
+                .field("fingerprint", fingerprint)
+                .finish(),
+            Self::NamesMismatch {
+                fingerprint,
+                stated_self,
+                stated_peer,
+            } => f
+                .debug_struct("NamesMismatch")
+                .field("fingerprint", fingerprint)
+                .field("stated_self", stated_self)
+                .field("stated_peer", stated_peer)
+                .finish(),
+            Self::UnacceptedMessage { fingerprint, text } => f
+                .debug_struct("UnacceptedMessage")
+                .field("fingerprint", fingerprint)
+                .field("text", &redacted(text))
+                .finish(),
+            Self::Accepted => f.write_str("Accepted"),
+            Self::Ended => f.write_str("Ended"),
+        }
+    }
 }
 
 /// What to do after a decision. (No `Debug`: events carry what the user typed.)
@@ -204,5 +301,53 @@ impl Effects {
     pub(crate) fn absorb(&mut self, inject: Vec<String>, events: Vec<Event>) {
         self.inject.extend(inject);
         self.events.extend(events);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No notice prints a message text in `{:?}` (typed, handed back, decrypted).
+    #[test]
+    fn debug_never_prints_a_message() {
+        let secret = "walrus secret words";
+        let notices = [
+            Notice::NotSaved {
+                doing: Doing::Sending(secret.into()),
+                reason: "disk full".into(),
+            },
+            Notice::HandedBack {
+                held_for: "bob".into(),
+                text: secret.into(),
+            },
+            Notice::Unrestorable {
+                reason: "damaged".into(),
+                unsent: Some(secret.into()),
+            },
+            Notice::UnacceptedMessage {
+                fingerprint: "AAAA".into(),
+                text: secret.into(),
+            },
+            Notice::SameIrcNick {
+                twin: "bob[x]".into(),
+                unsent: secret.into(),
+            },
+            Notice::OtherClient {
+                address: "bob@localhost/desktop".into(),
+                what: OtherClient::UnacceptedMessage {
+                    fingerprint: "AAAA".into(),
+                    text: secret.into(),
+                },
+            },
+        ];
+        for n in notices {
+            let shown = format!("{n:?}");
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(
+                shown.contains(&format!("<{} bytes>", secret.len())),
+                "{shown}"
+            );
+        }
     }
 }

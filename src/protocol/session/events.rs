@@ -160,18 +160,7 @@ pub enum Event {
     VerificationAborted,
 }
 
-/// What `Debug` shows of a message's text or a question: its length only.
-struct Redacted(usize);
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<{} bytes>", self.0)
-    }
-}
-
-fn redacted(text: &str) -> Redacted {
-    Redacted(text.len())
-}
+use crate::protocol::secret::redacted;
 
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
