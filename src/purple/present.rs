@@ -818,6 +818,29 @@ pub(crate) fn plaintext_html(raw: &str, flatten: bool) -> Option<String> {
     (masked != text).then(|| markup::text_to_html(&masked))
 }
 
+/// What becomes of a message Sotto cannot check (see [`unchecked`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Unchecked {
+    /// Not shown.
+    Drop,
+    /// Shown as this markup instead of the sender's.
+    Show(String),
+}
+
+/// A message whose conversation Sotto cannot name (its sender's name is not UTF-8, or the
+/// account has none): nothing can be read, and no line written, for it. Protocol traffic
+/// (`text`, as [`crate::purple::echo::incoming_text`] finds it) is never shown raw; anything
+/// else is shown as one line of plain text, so no markup can paint a line of Sotto's in a window
+/// that may say "(encrypted)". Before, such a message was passed on unchecked.
+pub(crate) fn unchecked(raw: &str, text: &str) -> Unchecked {
+    if crate::protocol::wire::is_sotto_text(text) {
+        return Unchecked::Drop;
+    }
+    let shown = glue::markup_to_text(&with_breaks(raw));
+    let masked = crate::protocol::wire::mask_lines(&shown);
+    Unchecked::Show(markup::text_to_html(&texts::flat_line(&masked)))
+}
+
 /// `markup` with a `<br>` wherever the window may start a line that stripping the markup
 /// would not: a line break in the source (GtkIMHtml draws it; stripping takes it for white
 /// space), and before the tags of blocks (`<p align=…>`, `</p>`, headings, `<pre>`,
@@ -1091,6 +1114,40 @@ mod tests {
             assert_eq!(plaintext_html(&raw, false), None, "{raw:?}");
         }
         assert!(plaintext_html("<b>Sotto</b>: is it installed?", false).is_some());
+    }
+
+    /// A message whose conversation cannot be named is never passed on as it came: protocol
+    /// lines are dropped, plaintext is one line of plain text with quoted lines masked (it was
+    /// passed on unchecked, markup and all).
+    #[test]
+    fn a_message_that_cannot_be_checked_is_dropped_or_flattened() {
+        let data = format!("?S1D{}", "A".repeat(40));
+        assert_eq!(unchecked(&data, &data), Unchecked::Drop);
+        assert_eq!(
+            unchecked("?S1Q", &crate::purple::echo::incoming_text("?S1Q")),
+            Unchecked::Drop
+        );
+        let fake = "Sotto: encrypted conversation started with bob (verified)";
+        let raw = format!("hi<br><b>{fake}</b>");
+        let Unchecked::Show(html) = unchecked(&raw, &crate::purple::echo::incoming_text(&raw))
+        else {
+            panic!("plaintext is shown");
+        };
+        assert!(
+            html.starts_with("hi ") && !html.contains(['<', '\n']),
+            "{html:?}"
+        );
+        let quoted = format!("look <i>{data}</i>");
+        let Unchecked::Show(html) =
+            unchecked(&quoted, &crate::purple::echo::incoming_text(&quoted))
+        else {
+            panic!("plaintext quoting a line is shown");
+        };
+        assert_eq!(html, "look [encrypted line]");
+        assert_eq!(
+            unchecked("<b>hi</b> there", "hi there"),
+            Unchecked::Show("hi there".to_owned())
+        );
     }
 
     /// A Sotto line split by markup in someone's plaintext is masked like any other quoted

@@ -348,14 +348,31 @@ unsafe extern "C" fn receiving_im_msg(
             let (sender_s, message_p) = unsafe { (*sender, *message) };
             non_null!(sender_s, 0);
             non_null!(message_p, 0);
-            let Some(peer) = cstr_to_string(sender_s) else {
-                return 0;
-            };
-            let raw = cstr_to_string(message_p).unwrap_or_default();
+            // SAFETY: non-null, NUL-terminated string owned by libpurple.
+            let raw = unsafe { std::ffi::CStr::from_ptr(message_p) }.to_string_lossy();
+            let utf8 = matches!(raw, std::borrow::Cow::Borrowed(_));
+            let raw = raw.into_owned();
             let text = echo::incoming_text(&raw);
+            // A sender whose name is not UTF-8 (or an account without a name) names no
+            // conversation Sotto could check the message in; a message that is not UTF-8 is
+            // not what anyone sent through Sotto.
             // SAFETY: live account for this callback.
-            let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
-                return 0;
+            let r = cstr_to_string(sender_s)
+                .filter(|_| utf8)
+                .and_then(|peer| unsafe { ConvRef::from_account(account, &peer) });
+            let Some(r) = r else {
+                return match present::unchecked(&raw, &text) {
+                    present::Unchecked::Drop => {
+                        // SAFETY: valid out-parameter.
+                        unsafe { glue::replace_gstring(message, None) };
+                        1
+                    }
+                    present::Unchecked::Show(html) => {
+                        // SAFETY: valid out-parameter.
+                        unsafe { glue::replace_gstring(message, Some(&html)) };
+                        0
+                    }
+                };
             };
             // Where the transport does not address each of the contact's clients (all but XMPP),
             // the open window the line is written to names the contact: answers go to its name,
