@@ -118,7 +118,7 @@ main(int argc, char **argv)
 		return 1;
 	CHECK(g_strcmp0(purple_plugin_get_id(plugin), "core-sotto") == 0, "id is core-sotto");
 	CHECK(g_strcmp0(purple_plugin_get_name(plugin), "Sotto") == 0, "name is Sotto");
-	CHECK(g_strcmp0(purple_plugin_get_summary(plugin), "End-to-end encryption for every protocol") == 0,
+	CHECK(g_strcmp0(purple_plugin_get_summary(plugin), "End-to-end encryption for one-to-one instant messages") == 0,
 	      "summary");
 	CHECK(purple_plugin_load(plugin), "purple_plugin_load succeeded");
 	CHECK(purple_plugin_is_loaded(plugin), "plugin is loaded");

@@ -37,12 +37,12 @@ static PurplePluginInfo sotto_info = {
 	SOTTO_PLUGIN_ID,
 	"Sotto",
 	SOTTO_VERSION,
-	"End-to-end encryption for every protocol",
-	"Encrypts one-to-one instant messages end to end on every protocol libpurple speaks: "
-	"a forward-secret handshake and a double ratchet, carried as plain text lines. "
-	"Use /sotto help in a conversation, or the Sotto menu.",
+	"End-to-end encryption for one-to-one instant messages",
+	"Encrypts one-to-one instant messages end to end on IRC, XMPP and the other protocols "
+	"libpurple speaks (not group chats): a forward-secret handshake and a double ratchet, "
+	"carried as plain text lines. Use /sotto help in a conversation, or the Sotto menu.",
 	"Sotto developers",
-	"https://example.invalid/sotto",
+	"",                       /* homepage: none yet (Pidgin 2 prints a NULL one as \"(null)\") */
 	sotto_plugin_load,
 	sotto_plugin_unload,
 	NULL,                     /* destroy */

@@ -19,10 +19,23 @@ const SETTINGS: usize = 3;
 const FINGERPRINT: usize = 4;
 const VERIFY: usize = 5;
 
+/// What waits in a conversation with no session, that `/sotto stop` would release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Held {
+    /// Nothing: plaintext goes as typed.
+    Nothing,
+    /// Typed messages wait for a start that did not finish (stop hands them back).
+    Messages,
+    /// Plaintext is held on the contact's name (moved, taken, a restored backup) under a
+    /// policy that allows it (stop allows it again).
+    Plaintext,
+}
+
 /// The submenu's items for a conversation in `state`: each label names the action it takes, so
 /// "Start" shows only while not encrypted, "Restart" and "End" only while a session exists (or
-/// is starting, or was ended by the peer).
-fn items(state: Option<ConvState>) -> Vec<(&'static CStr, usize)> {
+/// is starting, or was ended by the peer). With no session, what the window said `/sotto stop`
+/// releases (`held`) has its own item, so a user of the menus is never told of a command alone.
+fn items(state: Option<ConvState>, held: Held) -> Vec<(&'static CStr, usize)> {
     let mut items = match state {
         Some(ConvState::Plaintext) | None => vec![(c"Start encrypted conversation", START)],
         Some(ConvState::Handshaking | ConvState::Encrypted | ConvState::Finished) => vec![
@@ -30,6 +43,13 @@ fn items(state: Option<ConvState>) -> Vec<(&'static CStr, usize)> {
             (c"End encrypted conversation", STOP),
         ],
     };
+    if matches!(state, Some(ConvState::Plaintext) | None) {
+        match held {
+            Held::Nothing => {}
+            Held::Messages => items.push((c"Stop waiting (give back held messages)", STOP)),
+            Held::Plaintext => items.push((c"Allow plaintext again (/sotto stop)", STOP)),
+        }
+    }
     items.extend([
         (c"Verify contact...", VERIFY),
         (c"Show fingerprints", FINGERPRINT),
@@ -44,7 +64,14 @@ fn items(state: Option<ConvState>) -> Vec<(&'static CStr, usize)> {
 /// # Safety
 /// `menu` must be a valid `GList **`; `callback` must take `(gpointer object, gpointer data)`.
 unsafe fn append_submenu(menu: *mut *mut sys::GList, callback: *const c_void, r: &ConvRef) {
-    let items = items(service::conv_state(r));
+    let held = if service::waiting(r).is_some_and(|(n, _)| n > 0) {
+        Held::Messages
+    } else if !service::plaintext_allowed(r) && service::policy(r) != Policy::Always {
+        Held::Plaintext
+    } else {
+        Held::Nothing
+    };
+    let items = items(service::conv_state(r), held);
     // SAFETY: per the caller; labels are static and copied by libpurple.
     unsafe {
         let cb = glue::callback(callback);
@@ -166,7 +193,7 @@ fn run(r: &ConvRef, code: usize) {
 const CHOICES: [(&CStr, Option<Policy>); 4] = [
     (c"Use the global setting (Tools > Plugins > Sotto)", None),
     (
-        c"Manual: encrypt only when I start it",
+        c"Manual: encrypt only when I or my contact start it",
         Some(Policy::Manual),
     ),
     (
@@ -274,7 +301,11 @@ mod tests {
     use super::*;
 
     fn labels(state: Option<ConvState>) -> Vec<String> {
-        items(state)
+        labels_held(state, Held::Nothing)
+    }
+
+    fn labels_held(state: Option<ConvState>, held: Held) -> Vec<String> {
+        items(state, held)
             .into_iter()
             .map(|(l, _)| l.to_string_lossy().into_owned())
             .collect()
@@ -299,5 +330,39 @@ mod tests {
         }
         assert!(labels(None).contains(&"Verify contact...".to_owned()));
         assert!(labels(None).contains(&"Settings for this contact...".to_owned()));
+    }
+
+    /// What the window says `/sotto stop` releases with no session (messages held after a
+    /// start that got no answer; plaintext held on a moved or taken name) is in the menu too:
+    /// it offered "Start" alone, and a user of the menus could not have the messages back.
+    #[test]
+    fn menu_releases_what_is_held_without_a_session() {
+        let stop = |state, held| {
+            items(state, held)
+                .into_iter()
+                .filter(|&(_, code)| code == STOP)
+                .map(|(l, _)| l.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        for plain in [None, Some(ConvState::Plaintext)] {
+            assert_eq!(
+                stop(plain, Held::Messages),
+                ["Stop waiting (give back held messages)"]
+            );
+            assert_eq!(
+                stop(plain, Held::Plaintext),
+                ["Allow plaintext again (/sotto stop)"]
+            );
+            assert!(stop(plain, Held::Nothing).is_empty());
+            assert!(labels_held(plain, Held::Messages)
+                .contains(&"Start encrypted conversation".to_owned()));
+        }
+        // With a session the one "End" item does it.
+        for held in [Held::Messages, Held::Plaintext] {
+            assert_eq!(
+                stop(Some(ConvState::Encrypted), held),
+                ["End encrypted conversation"]
+            );
+        }
     }
 }

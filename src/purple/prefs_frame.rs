@@ -21,7 +21,7 @@ pub(crate) fn build() -> *mut sys::PurplePluginPrefFrame {
         );
         sys::purple_plugin_pref_set_type(p, sys::PURPLE_PLUGIN_PREF_CHOICE);
         for (label, value) in [
-            (c"Manual: only when I start it", c"manual"),
+            (c"Manual: only when I or my contact start it", c"manual"),
             (
                 c"Opportunistic: automatically with contacts seen running Sotto",
                 c"opportunistic",
