@@ -772,8 +772,14 @@ impl Conversation {
                 // replaced are the contact's words). With no key accepted at all (the user
                 // forgot the only one) no previous session's key is: a forged session pushed
                 // back by another is never taken for the contact's.
-                let key_accepted = self.known_keys.contains(&peer);
-                let unaccepted = if current { self.blocked } else { !key_accepted };
+                // (Looked up only where it decides something: not for each line read in the
+                // current session.)
+                let key_accepted = || self.known_keys.contains(&peer);
+                let unaccepted = if current {
+                    self.blocked
+                } else {
+                    !key_accepted()
+                };
                 if decrypted.is_ok() {
                     out.read_in = Some(m.session_id);
                     out.read_in_current = current;
@@ -798,6 +804,7 @@ impl Conversation {
                         // contact's). One on an accepted key speaks for the contact, also
                         // while sending is held on it for names that did not match (§3.1):
                         // that hold is about the names, not the key (PROTOCOL.md §4).
+                        let key_accepted = key_accepted();
                         let for_the_contact = |other: &Session| key_accepted || other.peer == peer;
                         let now = self.now;
                         let unconfirmed = !current
