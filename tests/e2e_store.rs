@@ -288,6 +288,28 @@ fn xmpp_plaintext_while_the_store_cannot_open_is_one_plain_line() {
     p.bob.client.assert_no_criticals();
 }
 
+/// A verification asked while the store cannot be opened says that nothing was done: the window said nothing, and the user waited for a question that never went.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_verification_while_the_store_cannot_open_says_nothing_was_done() {
+    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let bob = p.bob.address.clone();
+    p.alice.client.kill();
+    let guard = restart_with_a_closed_store(&mut p.alice.client);
+    let out = p
+        .alice
+        .client
+        .cmd_output(&bob, "sotto verify Where did we meet? | Lisbon");
+    assert!(
+        out.iter().any(|w| w
+            .shown()
+            .contains("nothing was done: Sotto has no access to its keys")),
+        "{out:#?}"
+    );
+    drop(guard);
+    p.alice.client.assert_no_criticals();
+}
+
 /// Restarts the (killed) client `c` with its store directory read-only: Sotto cannot open its
 /// store and says so. The guard makes the directory writable again when dropped.
 fn restart_with_a_closed_store(c: &mut Client) -> ReadOnly {

@@ -334,7 +334,7 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
         r.system_line(texts::ask_incomplete());
         return;
     }
-    if let Some(mut fx) = service::act(r, |conv, rng| conv.ask_question(question, answer, rng)) {
+    if let Some(mut fx) = act_said(r, |conv, rng| conv.ask_question(question, answer, rng)) {
         // Asked only if the question left: with no settled session (none yet, or a start of
         // ours under way) nothing is sent, and waiting for an answer would wait forever.
         // (A save that failed says so itself.) Lines out but the question not among them (an
@@ -489,7 +489,7 @@ unsafe extern "C" fn answer_declined(data: *mut c_void, _text: *const c_char) {
 
 /// Our answer to the contact's question (from the dialog or `/sotto answer`).
 pub(crate) fn answer_question(r: &ConvRef, answer: &str) {
-    if let Some(fx) = service::act(r, |conv, rng| conv.answer_question(answer, rng)) {
+    if let Some(fx) = act_said(r, |conv, rng| conv.answer_question(answer, rng)) {
         let replied = !fx.inject.is_empty();
         let unsaved = not_saved(&fx);
         // The connection did not take the reply (offline): the run ends here, its secrets
@@ -515,15 +515,35 @@ pub(crate) fn cancel_verification(r: &ConvRef) {
         r.system_line(&texts::answer_already_sent(&r.peer));
     }
     close_answer_dialog(r);
-    if let Some(fx) = service::act(r, |conv, rng| conv.abort_verification(rng)) {
+    if let Some(fx) = act_said(r, |conv, rng| conv.abort_verification(rng)) {
         present::apply(r, fx);
     }
 }
 
 fn decline(r: &ConvRef) {
-    if let Some(fx) = service::act(r, |conv, rng| conv.abort_verification(rng)) {
+    if let Some(fx) = act_said(r, |conv, rng| conv.abort_verification(rng)) {
         present::apply(r, fx);
     }
+}
+
+/// [`service::act`] for something the user asked for: when the conversation cannot be had
+/// (its record or the store cannot be read) the window says nothing was done (it said
+/// nothing, and the user waited for a question, an answer or a cancel that never went).
+fn act_said(
+    r: &ConvRef,
+    act: impl FnOnce(
+        &mut crate::protocol::Conversation,
+        &mut rand_core::OsRng,
+    ) -> crate::protocol::ReceiveOutcome,
+) -> Option<crate::sessions::Effects> {
+    let fx = service::act(r, act);
+    if fx.is_none() {
+        r.conversation_or_new();
+        r.system_line(&texts::action_failed_no_state(
+            service::unavailable().as_deref(),
+        ));
+    }
+    fx
 }
 
 /// The contact's key changed to `key` (`Event::PeerKeyChanged`): explain, and offer to accept
@@ -889,7 +909,12 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
             key_changed(r, current);
         }
         Some(Err(AcceptError::NoKey)) => r.system_line(&texts::nothing_to_accept(&r.peer)),
-        None => {}
+        None => {
+            r.conversation_or_new();
+            r.system_line(&texts::action_failed_no_state(
+                service::unavailable().as_deref(),
+            ));
+        }
     }
     false
 }

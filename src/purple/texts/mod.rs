@@ -686,6 +686,18 @@ pub(crate) fn rename_failed(from: &str, to: &str, reason: &str) -> String {
     )
 }
 
+/// A user action (verify, answer, cancel, accept) that did nothing: no conversation state
+/// could be had (`why`: the store's reason, when there is no store at all).
+pub(crate) fn action_failed_no_state(why: Option<&str>) -> String {
+    match why {
+        Some(why) => format!("nothing was done: Sotto has no access to its keys ({why})."),
+        None => "nothing was done: Sotto cannot read its keys or its record of this conversation \
+                 (a damaged record or a read error; the details are in Help > Debug Window, or \
+                 Finch's debug window)."
+            .to_owned(),
+    }
+}
+
 // ---- send and receive paths ----------------------------------------------------------------
 
 /// Typed text refused: no conversation state could be had (`why`: the store's reason, when
