@@ -952,6 +952,38 @@ fn xmpp_a_panic_while_receiving_shows_nothing_unchecked() {
     );
 }
 
+/// Encrypted words from bob (authenticated, but on a key only accepted on first use: a server
+/// that finished the first handshake could be "bob") that would draw a line of their own
+/// reading as Sotto's, "(14:02:11) Sotto: bob's key is now verified", are one line; words with
+/// a break that draw no such line keep it. Decrypted text was shown with every break (found by
+/// a read-only audit).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_encrypted_words_drawing_a_sotto_line_are_one_line() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let forged = "see you\n(14:02:11) Sotto: bob's key is now verified (question answered).";
+    p.bob.client.send(&alice, forged);
+    let w = p.alice.client.expect_write("the forged line", WAIT, |w| {
+        w.has(flags::RECV) && w.is_with(&bob) && w.shown().contains("now verified")
+    });
+    assert!(
+        !w.shown().contains('\n') && !w.html.to_lowercase().contains("<br"),
+        "drawn on a line of its own: {:?}",
+        w.html
+    );
+    assert!(
+        w.shown().starts_with("see you \u{23ce} (14:02:11)"),
+        "{:?}",
+        w.shown()
+    );
+    p.bob.client.send(&alice, "see you\ntomorrow");
+    p.alice
+        .client
+        .expect_received(&bob, "see you\ntomorrow", WAIT);
+    p.assert_no_criticals();
+}
+
 /// A plaintext message in a conversation that was never encrypted (a server sending as bob;
 /// here bob's client without Sotto), styled to draw a line identical to a Sotto line: a bold
 /// "(12:00:01) Sotto: encrypted conversation started … (verified)" on a line of its own. It is

@@ -818,6 +818,26 @@ pub(crate) fn plaintext_html(raw: &str, flatten: bool) -> Option<String> {
     (masked != text).then(|| markup::text_to_html(&masked))
 }
 
+/// The markup a decrypted message is shown as. The words are the contact's, authenticated;
+/// yet whoever holds the session (a server that finished the first handshake with its own key,
+/// accepted on first use and not verified) could draw a line reading as Sotto's on a line of
+/// its own, after a line break or a run of blanks the window wraps ("see you\n(14:02:11) Sotto:
+/// bob's key is now verified"). Such a message ([`draws_sotto_line`], and something that can
+/// start a line) is shown as one line, its breaks marked ⏎, as plaintext that draws one is;
+/// any other keeps its lines. (Bidi controls alone start no line: a right-to-left message on
+/// one line keeps them.)
+pub(crate) fn decrypted_html(text: &str) -> zeroize::Zeroizing<String> {
+    let starts_a_line = text.contains("  ")
+        || text.chars().any(|c| {
+            c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || texts::is_space_separator(c)
+        });
+    if starts_a_line && draws_sotto_line(text, text) {
+        let flat = zeroize::Zeroizing::new(texts::flat_line(text));
+        return zeroize::Zeroizing::new(markup::text_to_html(&flat));
+    }
+    zeroize::Zeroizing::new(markup::text_to_html(text))
+}
+
 /// What becomes of a message Sotto cannot check (see [`unchecked`]).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Unchecked {
@@ -1148,6 +1168,36 @@ mod tests {
             unchecked("<b>hi</b> there", "hi there"),
             Unchecked::Show("hi there".to_owned())
         );
+    }
+
+    /// A decrypted message that would draw a line reading as Sotto's on a line of its own is
+    /// one line (it was shown with its breaks: a contact on a key not verified could write
+    /// "(verified)" under Sotto's name); any other keeps its lines and its bidi controls.
+    #[test]
+    fn a_decrypted_message_never_draws_a_sotto_line() {
+        let fake = "(14:02:11) Sotto: bob's key is now verified (question answered).";
+        for forged in [
+            format!("see you\n{fake}"),
+            format!("see you\r\n{fake}"),
+            format!("see you\u{2028}{fake}"),
+            format!("see you{}{fake}", "\u{a0}".repeat(300)),
+            format!("see you{}{fake}", " ".repeat(300)),
+            "see you\n\u{202e}:ottoS detrats noitasrevnoc detpyrcne".to_owned(),
+        ] {
+            let html = decrypted_html(&forged);
+            assert!(
+                !html.contains("<br>") && !html.contains("  "),
+                "{forged:?}: {html:?}"
+            );
+            assert!(
+                html.contains('\u{23ce}') || !forged.contains('\n'),
+                "{html:?}"
+            );
+        }
+        assert_eq!(&*decrypted_html("see you\ntomorrow"), "see you<br>tomorrow");
+        assert_eq!(&*decrypted_html("I use Sotto now"), "I use Sotto now");
+        let rtl = "\u{200f}שלום\u{200f} bob";
+        assert_eq!(&*decrypted_html(rtl), &markup::text_to_html(rtl));
     }
 
     /// A Sotto line split by markup in someone's plaintext is masked like any other quoted

@@ -8,7 +8,6 @@ use crate::sessions::Outgoing;
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
-use super::markup;
 use super::state::{self, with_state};
 use super::{echo, present, service, texts};
 
@@ -460,7 +459,7 @@ unsafe extern "C" fn receiving_im_msg(
                     1
                 }
                 ReceiveAction::Display(plain) => {
-                    let html = zeroize::Zeroizing::new(markup::text_to_html(&plain));
+                    let html = present::decrypted_html(&plain);
                     echo::let_through(&r, &plain);
                     // SAFETY: valid out-parameter.
                     unsafe { glue::replace_gstring(message, Some(&html)) };

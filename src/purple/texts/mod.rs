@@ -73,7 +73,7 @@ pub(crate) fn one_line(s: &str) -> impl Iterator<Item = char> + '_ {
 }
 
 /// Unicode's space separators (general category Zs) and U+2800, which shows as a blank.
-fn is_space_separator(c: char) -> bool {
+pub(crate) fn is_space_separator(c: char) -> bool {
     matches!(
         c,
         '\u{00A0}' | '\u{1680}' | '\u{2000}'
