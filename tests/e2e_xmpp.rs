@@ -51,6 +51,34 @@ fn xmpp_words_that_look_like_a_sotto_line_are_shown() {
     p.assert_no_criticals();
 }
 
+/// A message with an image typed into an encrypted conversation is refused with a notice
+/// that says why and shows the words back: nothing leaves, and the words, with or without
+/// the image, are not on the wire. The image was stripped and only the words went, while the
+/// window showed the image as sent (found by a read-only audit).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_an_image_in_an_encrypted_conversation_is_refused() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.bob
+        .client
+        .send_raw(&alice, "look at this walrus <IMG ID=\"1\"> now");
+    p.bob
+        .client
+        .expect_system(&alice, "the refusal", WAIT, |t| {
+            t.contains("images cannot be sent encrypted") && t.contains("look at this walrus")
+        });
+    // The words alone still go.
+    p.bob.client.send(&alice, "words after the image");
+    p.alice
+        .client
+        .expect_received(&bob, "words after the image", WAIT);
+    p.alice
+        .client
+        .assert_no_write_shows("walrus", "the image's words reached alice");
+    p.assert_no_criticals();
+}
+
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_always_policy_holds_then_delivers() {

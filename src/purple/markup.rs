@@ -32,6 +32,18 @@ pub(crate) fn needs_strip(text: &str) -> bool {
     text.contains('<') || text.contains('&')
 }
 
+/// Whether outgoing markup carries an image (`<IMG ID="n">` for one inserted in Pidgin, an
+/// `<img src=…>` from another source): stripping drops it, so encrypted it would not go.
+pub(crate) fn has_image(markup: &str) -> bool {
+    let lower = markup.to_ascii_lowercase();
+    lower.match_indices("<img").any(|(i, m)| {
+        lower[i + m.len()..]
+            .chars()
+            .next()
+            .map_or(true, |c| c.is_ascii_whitespace() || c == '>' || c == '/')
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +59,15 @@ mod tests {
     #[test]
     fn keeps_unicode_and_emoji() {
         assert_eq!(text_to_html("héllo 🌍 日本"), "héllo 🌍 日本");
+    }
+
+    #[test]
+    fn images_are_found_in_markup() {
+        assert!(has_image("look <IMG ID=\"3\">"));
+        assert!(has_image("<img src='x.png'/>"));
+        assert!(has_image("a<img\nsrc=x>"));
+        assert!(!has_image("<imgur link> and &lt;img&gt;"));
+        assert!(!has_image("no image here"));
     }
 
     #[test]

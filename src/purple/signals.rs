@@ -8,6 +8,7 @@ use crate::sessions::Outgoing;
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
+use super::markup;
 use super::state::{self, with_state};
 use super::{echo, present, service, texts};
 
@@ -239,6 +240,14 @@ unsafe extern "C" fn sending_im_msg(
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
                 r.system_line(texts::resent_wire_line());
+                return;
+            }
+            // An image cannot go encrypted: stripped, only the words would leave while the
+            // window showed the image as sent. Refused where the text would not go as it is.
+            if markup::has_image(&markup) && !service::plaintext_allowed(&r) {
+                // SAFETY: valid out-parameter.
+                unsafe { abort_send(message) };
+                r.system_line(&texts::image_not_sent(&text));
                 return;
             }
             let Some((decision, fx)) = service::outgoing(&r, &text) else {

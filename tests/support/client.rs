@@ -496,6 +496,17 @@ impl Client {
             .collect()
     }
 
+    /// Asserts that nothing written into any window so far shows `needle`.
+    pub fn assert_no_write_shows(&self, needle: &str, label: &str) {
+        let shown: Vec<String> = self
+            .writes()
+            .iter()
+            .map(Written::shown)
+            .filter(|t| t.contains(needle))
+            .collect();
+        assert!(shown.is_empty(), "{label}: {shown:#?}");
+    }
+
     /// All WRITE lines so far.
     pub fn writes(&self) -> Vec<Written> {
         self.lines().iter().filter_map(Line::written).collect()

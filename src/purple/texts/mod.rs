@@ -168,6 +168,16 @@ pub(crate) fn not_sent(text: &str) -> String {
     format!("not sent: {text}")
 }
 
+/// Typed text with an image in it, refused: the image cannot go encrypted (only the words
+/// would have, while the window showed the image as sent).
+pub(crate) fn image_not_sent(text: &str) -> String {
+    format!(
+        "message NOT sent: images cannot be sent encrypted (only its words would have gone). \
+         Send the words without the image, or end encryption (/sotto stop) to send it \
+         unencrypted: {text}"
+    )
+}
+
 /// A message the contact's client said it could not read, not sent again by itself
 /// ([`crate::protocol::Event::NotResent`]).
 pub(crate) fn not_resent(peer: &str, text: &str) -> String {
