@@ -10,7 +10,7 @@ use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, arg, set_error, CommandGuard, ConvRef};
 use super::present;
 use super::service;
-use super::texts;
+use super::texts::{self, Shown};
 use super::{dialogs, known};
 
 /// Register `/sotto`.
@@ -124,7 +124,7 @@ unsafe extern "C" fn sotto_cmd(
                 if answer.is_empty() {
                     r.system_line(texts::answer_usage());
                 } else if !service::question_pending(&r) {
-                    r.system_line(&texts::no_question(&r.peer));
+                    r.system_line(&texts::no_question(&Shown::new(&r.peer)));
                 } else {
                     // Answered here: a dialog still open for the question is stale.
                     dialogs::close_answer_dialog(&r);

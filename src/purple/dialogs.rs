@@ -25,7 +25,7 @@ use super::present;
 use super::service;
 use super::state::{plugin_handle, with_state, Pending};
 pub(crate) use super::texts::plain;
-use super::texts::{self, Dialog};
+use super::texts::{self, Dialog, Shown};
 
 /// Keep `p` until its dialog is answered; the number goes to libpurple as user data.
 pub(super) fn park(p: Pending) -> Option<*mut c_void> {
@@ -135,7 +135,7 @@ unsafe extern "C" fn action_chosen(data: *mut c_void, index: c_int) {
                 && service::peer_key(&r) == Some(key) =>
             {
                 r.system_line(&texts::still_holding(
-                    &r.peer,
+                    &Shown::new(&r.peer),
                     &key.fingerprint().to_string(),
                 ))
             }
@@ -149,12 +149,12 @@ unsafe extern "C" fn action_chosen(data: *mut c_void, index: c_int) {
 pub(crate) fn verify(r: &ConvRef) {
     r.conversation_or_new();
     if service::peer_key(r).is_none() {
-        r.system_line(&texts::verify_needs_session(&r.peer));
+        r.system_line(&texts::verify_needs_session(&Shown::new(&r.peer)));
         return;
     }
     action_dialog(
         Some(r),
-        &texts::verify_dialog(&plain(&r.peer)),
+        &texts::verify_dialog(&Shown::new(&r.peer)),
         0,
         &[c"Compare fingerprints", c"Ask a question", c"Cancel"],
         Pending::Verify(r.clone()),
@@ -167,7 +167,7 @@ fn compare(r: &ConvRef) {
         r.system_line(texts::nothing_to_compare());
         return;
     };
-    let text = texts::compare_dialog(&plain(&r.peer), &ours, &key.fingerprint().to_string());
+    let text = texts::compare_dialog(&Shown::new(&r.peer), &ours, &key.fingerprint().to_string());
     action_dialog(
         Some(r),
         &text,
@@ -211,7 +211,7 @@ fn mark_verified(r: &ConvRef, key: &IdentityPublic) {
     }
     match service::mark_verified(r, key) {
         Some(Ok(())) => r.system_line(&texts::compared_verified(
-            &r.peer,
+            &Shown::new(&r.peer),
             &key.fingerprint().to_string(),
         )),
         Some(Err(why)) => r.system_line(&texts::not_marked_verified(&why)),
@@ -229,7 +229,7 @@ fn ask(r: &ConvRef) {
     let Some(data) = park(Pending::Ask { r: r.clone(), key }) else {
         return;
     };
-    let text = texts::ask_dialog(&plain(&r.peer));
+    let text = texts::ask_dialog(&Shown::new(&r.peer));
     let (title, primary, secondary) = (
         glue::cstring(&text.title),
         glue::cstring(&text.primary),
@@ -305,7 +305,7 @@ unsafe extern "C" fn ask_ok(data: *mut c_void, fields: *mut sys::PurpleRequestFi
             }
             Some(_) => {
                 r.conversation_or_new();
-                r.system_line(&texts::ask_key_changed(&r.peer));
+                r.system_line(&texts::ask_key_changed(&Shown::new(&r.peer)));
                 return;
             }
         }
@@ -359,7 +359,7 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
         if made && took {
             // As the contact sees it: a question over the limit is cut on the wire.
             r.system_line(&texts::asked(
-                &r.peer,
+                &Shown::new(&r.peer),
                 crate::protocol::verify::bounded_question(question),
             ));
         } else if !unsaved {
@@ -368,7 +368,7 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
             if made {
                 let _ = service::act(r, |conv, _| conv.question_not_sent());
             }
-            r.system_line(&texts::question_not_sent(&r.peer));
+            r.system_line(&texts::question_not_sent(&Shown::new(&r.peer)));
         }
     }
 }
@@ -399,7 +399,7 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
         return;
     };
     let text = texts::answer_dialog(
-        &plain(&r.peer),
+        &Shown::new(&r.peer),
         &plain(question),
         service::key_not_accepted(r),
     );
@@ -458,13 +458,13 @@ unsafe extern "C" fn answer_ok(data: *mut c_void, text: *const c_char) {
         let Some(current) = service::pending_question(&r) else {
             // Answered, withdrawn or ended meanwhile: nothing is sent, and the window says so.
             r.conversation_or_new();
-            r.system_line(&texts::no_question(&r.peer));
+            r.system_line(&texts::no_question(&Shown::new(&r.peer)));
             return;
         };
         // The contact asked another question since this dialog opened: this answer was
         // typed for the one it showed. Nothing is sent; the current question gets its dialog.
         if current != question {
-            r.system_line(&texts::question_changed(&r.peer, &current));
+            r.system_line(&texts::question_changed(&Shown::new(&r.peer), &current));
             self::answer(&r, &current);
             return;
         }
@@ -497,7 +497,7 @@ pub(crate) fn answer_question(r: &ConvRef, answer: &str) {
         // could not come, and said nothing).
         if !present::apply(r, fx) && replied && !unsaved {
             let _ = service::act(r, |conv, _| conv.question_not_sent());
-            r.system_line(&texts::answer_not_sent(&r.peer));
+            r.system_line(&texts::answer_not_sent(&Shown::new(&r.peer)));
         }
     }
 }
@@ -506,13 +506,13 @@ pub(crate) fn answer_question(r: &ConvRef, answer: &str) {
 /// waiting for our answer); the contact's client is told, and a dialog for the question closes.
 pub(crate) fn cancel_verification(r: &ConvRef) {
     if !service::verification_running(r) {
-        r.system_line(&texts::nothing_to_cancel(&r.peer));
+        r.system_line(&texts::nothing_to_cancel(&Shown::new(&r.peer)));
         return;
     }
     // Our answer already left: the asker may have its result (the two windows may then say
     // different things), or never send it (it restarted): ended here all the same, and said.
     if service::verification_answered(r) {
-        r.system_line(&texts::answer_already_sent(&r.peer));
+        r.system_line(&texts::answer_already_sent(&Shown::new(&r.peer)));
     }
     close_answer_dialog(r);
     if let Some(fx) = act_said(r, |conv, rng| conv.abort_verification(rng)) {
@@ -569,7 +569,7 @@ pub(crate) fn key_changed(r: &ConvRef, key: IdentityPublic) {
     let fingerprint = key.fingerprint().to_string();
     action_dialog(
         Some(r),
-        &texts::key_changed_dialog(&plain(&r.peer), &fingerprint),
+        &texts::key_changed_dialog(&Shown::new(&r.peer), &fingerprint),
         1,
         &[c"Accept the new key", c"Keep holding messages"],
         Pending::KeyChanged {
@@ -591,7 +591,7 @@ pub(crate) fn other_client_key(r: &ConvRef, address: &str, key: IdentityPublic) 
     let fingerprint = key.fingerprint().to_string();
     action_dialog(
         Some(r),
-        &texts::other_client_key_dialog(&plain(&r.peer), &plain(address), &fingerprint),
+        &texts::other_client_key_dialog(&Shown::new(&r.peer), &plain(address), &fingerprint),
         1,
         &[c"Accept this client's key", c"Not now"],
         Pending::KeyChanged {
@@ -634,8 +634,8 @@ pub(crate) fn names_mismatch(
         }
     }
     let text = texts::names_mismatch_dialog(
-        &plain(&r.peer),
-        &plain(me),
+        &Shown::new(&r.peer),
+        &Shown::new(me),
         &plain(stated_self),
         &plain(stated_peer),
     );
@@ -850,6 +850,7 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
     // Accepted (a dialog's button, `/sotto accept`): any other dialog about that key would
     // only ask again.
     let accepted = |shown: &IdentityPublic, _| shown == expected;
+    let peer = &Shown::new(&r.peer);
     // The key of another client of the contact (its dialog), accepted for that client.
     if let Some(fx) = service::accept_other_client(r, &expected.fingerprint().to_string()) {
         // Rolled back when it could not be saved (the effects say so): nothing accepted.
@@ -860,7 +861,7 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
         present::apply(r, fx);
         if !saved {
             r.system_line(&texts::accept_not_saved(
-                &r.peer,
+                peer,
                 &expected.fingerprint().to_string(),
                 true,
             ));
@@ -871,7 +872,7 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
         Some(Ok(fx)) => {
             close_key_dialogs(r, accepted);
             present::apply(r, fx);
-            r.system_line(&texts::key_accepted(&r.peer));
+            r.system_line(&texts::key_accepted(peer));
             // "(key NOT accepted)" goes from the title (apply redecorates only when something
             // was held or said).
             present::redecorate(r);
@@ -882,7 +883,7 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
         Some(Err(AcceptError::NotSaved(fx))) => {
             present::apply(r, *fx);
             r.system_line(&texts::accept_not_saved(
-                &r.peer,
+                peer,
                 &expected.fingerprint().to_string(),
                 false,
             ));
@@ -894,13 +895,13 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
             if service::waiting(r).is_some_and(|(_, blocked)| !blocked) =>
         {
             r.system_line(&texts::accept_gone(
-                &r.peer,
+                peer,
                 &expected.fingerprint().to_string(),
             ));
         }
         Some(Err(AcceptError::Different { current })) => {
             r.system_line(&texts::accept_refused(
-                &r.peer,
+                peer,
                 &expected.fingerprint().to_string(),
                 &current.fingerprint().to_string(),
                 service::waiting(r).is_some_and(|(_, blocked)| blocked),
@@ -908,7 +909,7 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
             // The key it is now gets its own dialog (one at a time).
             key_changed(r, current);
         }
-        Some(Err(AcceptError::NoKey)) => r.system_line(&texts::nothing_to_accept(&r.peer)),
+        Some(Err(AcceptError::NoKey)) => r.system_line(&texts::nothing_to_accept(peer)),
         None => {
             r.conversation_or_new();
             r.system_line(&texts::action_failed_no_state(
@@ -934,25 +935,26 @@ pub(crate) fn accept_typed(r: &ConvRef, typed: &str) {
             return;
         }
     }
+    let peer = &Shown::new(&r.peer);
     let Some(current) = service::peer_key(r) else {
-        r.system_line(&texts::nothing_to_accept(&r.peer));
+        r.system_line(&texts::nothing_to_accept(peer));
         return;
     };
     let fingerprint = current.fingerprint();
     let blocked = service::waiting(r).is_some_and(|(_, blocked)| blocked);
     if typed.trim().is_empty() {
         r.system_line(&texts::accept_usage(
-            &r.peer,
+            peer,
             &fingerprint.to_string(),
             blocked,
         ));
     } else if fingerprint_prefix_matches(&fingerprint, typed) {
         accept_new_key(r, &current);
     } else if typed.chars().filter(char::is_ascii_hexdigit).count() < 5 * ACCEPT_GROUPS {
-        r.system_line(&texts::accept_too_short(&r.peer, typed.trim(), blocked));
+        r.system_line(&texts::accept_too_short(peer, typed.trim(), blocked));
     } else {
         r.system_line(&texts::accept_refused(
-            &r.peer,
+            peer,
             typed.trim(),
             &fingerprint.to_string(),
             blocked,

@@ -30,6 +30,7 @@ use std::ffi::{c_char, c_void, CStr};
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, arg, set_error, CommandGuard, ConvRef};
+use super::texts::Shown;
 use super::{present, service, texts};
 use crate::sessions::Outgoing;
 
@@ -340,7 +341,7 @@ unsafe extern "C" fn direct_override(
         };
         // A renamed window's conversation follows first; if it cannot, nothing is sent.
         if !service::track_name(&target) {
-            let msg = texts::command_not_sent_rename(&target.peer);
+            let msg = texts::command_not_sent_rename(&Shown::new(&target.peer));
             // SAFETY: libpurple's error out-parameter.
             unsafe { set_error(error, &msg) };
             return sys::PURPLE_CMD_RET_FAILED;
@@ -364,9 +365,10 @@ unsafe extern "C" fn direct_override(
             | Kind::RefuseSecond
             | Kind::RefuseThird => {
                 let name = glue::cstr_to_string(cmd).unwrap_or_default();
+                let peer = Shown::new(&target.peer);
                 let msg = match service::unavailable() {
-                    Some(why) => texts::command_refused_no_store(&name, &target.peer, &why),
-                    None => texts::irc_command_refused(&name, &target.peer),
+                    Some(why) => texts::command_refused_no_store(&name, &peer, &why),
+                    None => texts::irc_command_refused(&name, &peer),
                 };
                 // SAFETY: libpurple's error out-parameter.
                 unsafe { set_error(error, &msg) };

@@ -595,7 +595,7 @@ unsafe fn warn_plaintext_as_ours(
         return;
     }
     if super::service::conv_state(&r) == Some(crate::protocol::ConvState::Encrypted) {
-        r.system_line(&texts::remote_plaintext(&r.peer));
+        r.system_line(&texts::remote_plaintext(&texts::Shown::new(&r.peer)));
     }
 }
 

@@ -12,7 +12,7 @@ use super::dialogs::{dismissed, park, plain, take};
 use super::glue::{self, cstr_to_string, ConvRef};
 use super::service;
 use super::state::{plugin_handle, Pending};
-use super::texts;
+use super::texts::{self, Shown};
 
 /// Every recorded key, with the label the Known fingerprints view shows for it.
 /// Every recorded key with its label, and how many records are damaged (not listed). `Err`:
@@ -27,7 +27,7 @@ fn known_keys() -> Result<(Vec<(String, TrustRecord)>, usize), String> {
 fn key_label(t: &TrustRecord) -> String {
     let (protocol, account) = t.protocol_and_account().unwrap_or(("?", &t.account));
     texts::known_key_label(
-        &plain(&t.peer),
+        &Shown::new(&t.peer),
         &t.fingerprint.to_string(),
         t.trust,
         &utc_time(t.last_seen),
@@ -214,8 +214,9 @@ fn apply_known(t: &TrustRecord, change: Change) {
         account: account.to_owned(),
         peer: t.peer.clone(),
     };
+    let peer = Shown::new(&t.peer);
     let fingerprint = t.fingerprint.to_string();
-    let line = texts::record_changed(&t.peer, &fingerprint, done, change);
+    let line = texts::record_changed(&peer, &fingerprint, done, change);
     // A change that did not happen is said also with no window open (the list is usually used
     // with none): the user must not believe a key forgotten, or verified, that is not.
     if matches!(done, Changed::Failed | Changed::Gone) {
@@ -225,11 +226,11 @@ fn apply_known(t: &TrustRecord, change: Change) {
     }
     match done {
         Changed::Held => {
-            r.system_line(&texts::held_after_forget(&t.peer, &fingerprint));
+            r.system_line(&texts::held_after_forget(&peer, &fingerprint));
             super::present::redecorate(&r);
         }
         Changed::HeldOther => {
-            r.system_line(&texts::other_held_after_forget(&t.peer, &fingerprint));
+            r.system_line(&texts::other_held_after_forget(&peer, &fingerprint));
         }
         Changed::Failed | Changed::Gone | Changed::Done => {}
     }

@@ -11,6 +11,7 @@ use crate::protocol::{ConvState, Policy};
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
+use super::texts::Shown;
 use super::{present, service, texts};
 
 const START: usize = 1;
@@ -210,12 +211,12 @@ fn settings_dialog(r: &ConvRef) {
     // The dialog shows the contact's policy as its choice: one it could not read would show as
     // "Use the global setting", and saving that would erase it.
     if !service::contact_policy_readable(r) {
-        r.failure_line(&texts::policy_unreadable(&r.peer));
+        r.failure_line(&texts::policy_unreadable(&Shown::new(&r.peer)));
         return;
     }
     let current = service::contact_policy(r);
     let default = CHOICES.iter().position(|(_, p)| *p == current).unwrap_or(0) as c_int;
-    let text = texts::settings_dialog(&r.peer, glue::global_policy());
+    let text = texts::settings_dialog(&Shown::new(&r.peer), glue::global_policy());
     let title = glue::cstring(&text.title);
     let primary = glue::cstring(&text.primary);
     let secondary = glue::cstring(&text.secondary);
@@ -279,11 +280,11 @@ unsafe extern "C" fn settings_ok(user_data: *mut c_void, choice: c_int) {
             return;
         };
         if service::set_contact_policy(&r, policy) {
-            r.system_line(&texts::policy_saved(&r.peer, policy));
+            r.system_line(&texts::policy_saved(&Shown::new(&r.peer), policy));
         } else {
             // Chosen from the buddy list, maybe with no window open: a policy not saved is
             // said all the same (the user would believe the contact protected).
-            r.failure_line(&texts::policy_not_saved(&r.peer));
+            r.failure_line(&texts::policy_not_saved(&Shown::new(&r.peer)));
         }
     })
 }

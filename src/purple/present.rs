@@ -12,7 +12,7 @@ use super::glue::{self, prefs};
 use super::markup;
 use super::service;
 use super::state::{with_state, Decorating, Quiet, TitleMark};
-use super::texts;
+use super::texts::{self, Shown};
 
 /// Whether encrypted conversations go to the logs (`log_encrypted`).
 pub(crate) fn log_encrypted() -> bool {
@@ -112,7 +112,7 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
                 unshown.push(texts::not_sent(&text));
             }
             Event::NotResent { text } if windowless => {
-                unshown.push(texts::not_resent(&r.peer, &text));
+                unshown.push(texts::not_resent(&Shown::new(&r.peer), &text));
             }
             event => write_event(&r, event),
         }
@@ -123,7 +123,7 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
         // notifications right after, which took the texts with it.
         glue::notify_long(
             std::ptr::null_mut(),
-            &texts::not_sent_to(&r.peer),
+            &texts::not_sent_to(&Shown::new(&r.peer)),
             &unshown.join("\n\n"),
         );
     }
@@ -150,7 +150,7 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
 }
 
 fn write_event(r: &ConvRef, event: Event) {
-    let peer = r.peer.as_str();
+    let peer = &Shown::new(&r.peer);
     match event {
         Event::Started { fingerprint, .. } => {
             let verified = service::peer_trust(r) == Some(Trust::Verified);
@@ -177,7 +177,7 @@ fn write_event(r: &ConvRef, event: Event) {
             reset_held(r);
             r.system_line(&texts::not_sent(&text));
         }
-        Event::NotResent { text } => r.system_line(&texts::not_resent(&r.peer, &text)),
+        Event::NotResent { text } => r.system_line(&texts::not_resent(peer, &text)),
         Event::Unreadable { .. } | Event::PeerError { .. } | Event::HandshakeFailed { .. } => {
             let kind = match event {
                 Event::Unreadable { .. } => Quiet::Unreadable,
@@ -204,7 +204,7 @@ fn write_event(r: &ConvRef, event: Event) {
             let fingerprint = key.map(|k| k.fingerprint().to_string()).unwrap_or_default();
             r.system_line(&texts::names_mismatch(
                 peer,
-                &me,
+                &Shown::new(&me),
                 &stated_self,
                 &stated_peer,
                 &fingerprint,
@@ -264,7 +264,7 @@ fn quiet_line(r: &ConvRef, kind: Quiet, event: &Event) -> Option<String> {
             .may_write(kind, now)
     })
     .flatten()?;
-    let line = texts::event(&r.peer, event)?;
+    let line = texts::event(&Shown::new(&r.peer), event)?;
     Some(texts::with_unreported(line, kind, unreported))
 }
 
@@ -314,7 +314,7 @@ pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str, ours: bool) 
     };
     if let Some(unreported) = unreported {
         let text = text.as_deref().map(String::as_str);
-        let line = texts::undelivered(&r.peer, text, condition);
+        let line = texts::undelivered(&Shown::new(&r.peer), text, condition);
         r.system_line(&texts::with_unreported(
             line,
             Quiet::Undelivered,
@@ -783,7 +783,7 @@ pub(crate) fn show_irc_away_reply(r: &ConvRef, raw: &str) {
         })
         .unwrap_or(true);
     if show {
-        r.system_line(&texts::irc_away_reply(&r.peer, &text));
+        r.system_line(&texts::irc_away_reply(&Shown::new(&r.peer), &text));
     }
 }
 
@@ -944,8 +944,9 @@ fn small_capital(c: char) -> Option<char> {
 
 /// What the user sees from `/sotto status`.
 pub(crate) fn status_text(r: &ConvRef) -> String {
+    let peer = &Shown::new(&r.peer);
     let mut text = texts::status(
-        &r.peer,
+        peer,
         service::conv_state(r),
         service::peer_trust(r),
         service::waiting(r),
@@ -954,7 +955,7 @@ pub(crate) fn status_text(r: &ConvRef) -> String {
     );
     if service::conv_state(r) == Some(ConvState::Plaintext) && service::start_lapsed(r) {
         text.push(' ');
-        text.push_str(&texts::status_start_lapsed(&r.peer));
+        text.push_str(&texts::status_start_lapsed(peer));
     }
     for (address, reads, fingerprint) in service::other_clients(r) {
         text.push(' ');
@@ -970,7 +971,7 @@ pub(crate) fn status_text(r: &ConvRef) -> String {
 /// What the user sees from `/sotto fingerprint`.
 pub(crate) fn fingerprint_text(r: &ConvRef) -> String {
     match service::fingerprints(r) {
-        Some((ours, theirs)) => texts::fingerprints(&r.peer, &ours, theirs.as_deref()),
+        Some((ours, theirs)) => texts::fingerprints(&Shown::new(&r.peer), &ours, theirs.as_deref()),
         None => texts::no_identity().to_owned(),
     }
 }
@@ -1063,9 +1064,9 @@ fn undecorate_all() {
         // a changed key...) is told that what is typed now goes out as it is.
         let held = service::waiting(&r).map_or(0, |(n, _)| n);
         if held > 0 && told.insert(key.clone()) {
-            r.system_line(&texts::unloaded_with_held(&r.peer, held));
+            r.system_line(&texts::unloaded_with_held(&Shown::new(&r.peer), held));
         } else if !service::plaintext_allowed(&r) && told.insert(key) {
-            r.system_line(&texts::unloaded_unprotected(&r.peer));
+            r.system_line(&texts::unloaded_unprotected(&Shown::new(&r.peer)));
         }
     }
 }

@@ -10,6 +10,7 @@ use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
 use super::markup;
 use super::state::{self, with_state};
+use super::texts::Shown;
 use super::{echo, present, service, texts};
 
 /// Which libpurple subsystem emits a signal (its handle is looked up again when disconnecting).
@@ -328,6 +329,17 @@ unsafe extern "C" fn sent_im_msg(
     })
 }
 
+/// Drop a received message: its text is freed (the pointer set to null), and the TRUE
+/// returned is [`receiving_im_msg`]'s answer to libpurple, which then shows nothing.
+///
+/// # Safety
+/// `message` must be null or point to a GLib-owned string pointer.
+unsafe fn swallow(message: *mut *mut c_char) -> sys::gboolean {
+    // SAFETY: per the caller.
+    unsafe { glue::replace_gstring(message, None) };
+    1
+}
+
 /// `receiving-im-msg(account, &sender, &message, conv, &flags)`: TRUE drops the message.
 ///
 /// On a panic the message is dropped: what Sotto did not check (plaintext with markup that
@@ -370,11 +382,8 @@ unsafe extern "C" fn receiving_im_msg(
                 .and_then(|peer| unsafe { ConvRef::from_account(account, &peer) });
             let Some(r) = r else {
                 return match present::unchecked(&raw, &text) {
-                    present::Unchecked::Drop => {
-                        // SAFETY: valid out-parameter.
-                        unsafe { glue::replace_gstring(message, None) };
-                        1
-                    }
+                    // SAFETY: valid out-parameter.
+                    present::Unchecked::Drop => unsafe { swallow(message) },
                     present::Unchecked::Show(html) => {
                         // SAFETY: valid out-parameter.
                         unsafe { glue::replace_gstring(message, Some(&html)) };
@@ -394,8 +403,7 @@ unsafe extern "C" fn receiving_im_msg(
             // A copy of a line already read (a retransmission): dropped without a word.
             if echo::already_read(&r, &text) {
                 // SAFETY: valid out-parameter.
-                unsafe { glue::replace_gstring(message, None) };
-                return 1;
+                return unsafe { swallow(message) };
             }
             // A window whose contact was renamed and whose conversation could not follow (it
             // said so) reads nothing under the new name either: a conversation started blank
@@ -413,14 +421,13 @@ unsafe extern "C" fn receiving_im_msg(
                 if crate::protocol::wire::is_sotto_text(&text) {
                     r.system_line(texts::unreadable_no_state());
                     // SAFETY: valid out-parameter.
-                    unsafe { glue::replace_gstring(message, None) };
-                    return 1;
+                    return unsafe { swallow(message) };
                 }
                 // Plaintext whose conversation cannot be checked: shown as one line of plain text
                 // (no markup can paint a line of Sotto's), after a warning where the window may
                 // still say "(encrypted)" or its conversation could not follow a rename.
                 if !followed || present::marked_encrypted(&r) {
-                    r.system_line(&texts::plaintext_no_state(&r.peer));
+                    r.system_line(&texts::plaintext_no_state(&Shown::new(&r.peer)));
                 }
                 if let Some(html) = present::plaintext_html(&raw, true) {
                     // SAFETY: valid out-parameter.
@@ -451,8 +458,7 @@ unsafe extern "C" fn receiving_im_msg(
                 present::apply(&r, fx);
                 present::show_irc_away_reply(&r, &raw);
                 // SAFETY: valid out-parameter.
-                unsafe { glue::replace_gstring(message, None) };
-                return 1;
+                return unsafe { swallow(message) };
             }
             let result = match action {
                 ReceiveAction::PassThrough => {
@@ -464,8 +470,7 @@ unsafe extern "C" fn receiving_im_msg(
                 }
                 ReceiveAction::Swallow => {
                     // SAFETY: valid out-parameter.
-                    unsafe { glue::replace_gstring(message, None) };
-                    1
+                    unsafe { swallow(message) }
                 }
                 ReceiveAction::Display(plain) => {
                     let html = present::decrypted_html(&plain);

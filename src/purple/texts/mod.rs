@@ -5,7 +5,8 @@
 //! Functions return plain text. Conversation lines are escaped by
 //! `ConvRef::system_line` (which adds the "Sotto: " prefix); dialog texts are
 //! handed to `purple_request_*` as plain text (Pidgin escapes them itself), with peer-controlled
-//! parts already cleaned by the caller.
+//! parts already cleaned by the caller. A contact's name comes in as a [`Shown`], cleaned once
+//! where it was made.
 
 use crate::protocol::session::HoldReason;
 use crate::protocol::{ConvState, Event, Policy};
@@ -47,6 +48,39 @@ pub(crate) fn plain(s: &str) -> String {
         out.push('…');
     }
     out
+}
+
+pub(crate) use shown::Shown;
+
+mod shown {
+    use std::fmt;
+
+    /// A peer-controlled name as the texts show it, made only by [`Shown::new`]: cleaned by
+    /// [`super::plain`] once, where it is made. A text that takes a `Shown` cannot show the
+    /// name uncleaned, and a caller that holds one does not clean it again.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub(crate) struct Shown(String);
+
+    impl Shown {
+        /// `name` cleaned by [`super::plain`].
+        pub(crate) fn new(name: &str) -> Self {
+            Self(super::plain(name))
+        }
+    }
+
+    impl std::ops::Deref for Shown {
+        type Target = str;
+
+        fn deref(&self) -> &str {
+            &self.0
+        }
+    }
+
+    impl fmt::Display for Shown {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Display::fmt(self.0.as_str(), f)
+        }
+    }
 }
 
 /// `s` with every character that breaks a line or hides or reorders text replaced by a space:
@@ -103,8 +137,7 @@ fn dialog(title: &str, primary: String, secondary: String) -> Dialog {
 // ---- conversation lines about the session -------------------------------------------------
 
 /// The session is up.
-pub(crate) fn started(peer: &str, fingerprint: &str, verified: bool, logged: bool) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn started(peer: &Shown, fingerprint: &str, verified: bool, logged: bool) -> String {
     let logging = if logged {
         "This conversation is being logged."
     } else {
@@ -149,8 +182,7 @@ pub(crate) fn held(queued: usize, reason: HoldReason) -> String {
 }
 
 /// Sotto is unloaded while `held` messages to `peer` wait for an encrypted conversation.
-pub(crate) fn unloaded_with_held(peer: &str, held: usize) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn unloaded_with_held(peer: &Shown, held: usize) -> String {
     format!(
         "Sotto was unloaded: the {held} message(s) held for {peer} stay saved, unsent, until it \
          is loaded again. What you type here now is NOT encrypted."
@@ -158,8 +190,7 @@ pub(crate) fn unloaded_with_held(peer: &str, held: usize) -> String {
 }
 
 /// Sotto is unloaded while it kept plaintext from going to `peer` (nothing held).
-pub(crate) fn unloaded_unprotected(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn unloaded_unprotected(peer: &Shown) -> String {
     format!("Sotto was unloaded: what you type to {peer} here now is NOT encrypted.")
 }
 
@@ -180,8 +211,7 @@ pub(crate) fn image_not_sent(text: &str) -> String {
 
 /// A message the contact's client said it could not read, not sent again by itself
 /// ([`crate::protocol::Event::NotResent`]).
-pub(crate) fn not_resent(peer: &str, text: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn not_resent(peer: &Shown, text: &str) -> String {
     format!(
         "{peer}'s client said it could not read this message, and it is not sent again by \
          itself (the conversation ended or changed hands, it was already sent twice, or more \
@@ -196,8 +226,7 @@ pub(crate) fn not_sent_offline(text: &str) -> String {
 }
 
 /// The contact's key is not the one accepted before.
-pub(crate) fn key_changed(peer: &str, fingerprint: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn key_changed(peer: &Shown, fingerprint: &str) -> String {
     format!(
         "WARNING: {peer}'s key changed; the new fingerprint is {fingerprint}. This can be a new \
          device or someone in the middle. Your messages are held: check the fingerprint with \
@@ -208,14 +237,12 @@ pub(crate) fn key_changed(peer: &str, fingerprint: &str) -> String {
 
 /// The contact states other names than the ones we see (a relay, or a nick that changed).
 pub(crate) fn names_mismatch(
-    peer: &str,
-    me: &str,
+    peer: &Shown,
+    me: &Shown,
     stated_self: &str,
     stated_peer: &str,
     fingerprint: &str,
 ) -> String {
-    let peer: &str = &plain(peer);
-    let me: &str = &plain(me);
     let first = crate::sessions::trust::accept_prefix(fingerprint);
     let name = |n: &str| {
         if n.is_empty() {
@@ -236,13 +263,11 @@ pub(crate) fn names_mismatch(
 
 /// The names-mismatch dialog.
 pub(crate) fn names_mismatch_dialog(
-    peer: &str,
-    me: &str,
+    peer: &Shown,
+    me: &Shown,
     stated_self: &str,
     stated_peer: &str,
 ) -> Dialog {
-    let peer: &str = &plain(peer);
-    let me: &str = &plain(me);
     dialog(
         "Sotto: names do not match",
         format!("{peer} says they are \"{stated_self}\""),
@@ -259,8 +284,7 @@ pub(crate) fn names_mismatch_dialog(
 }
 
 /// The contact asks a verification question.
-pub(crate) fn question_asked(peer: &str, question: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn question_asked(peer: &Shown, question: &str) -> String {
     let question = plain(question);
     format!(
         "{peer} asks you a question, to check that this encrypted session is with you: \
@@ -270,8 +294,7 @@ pub(crate) fn question_asked(peer: &str, question: &str) -> String {
 }
 
 /// `/sotto verify` that sent no question (no settled encrypted session, or offline).
-pub(crate) fn question_not_sent(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn question_not_sent(peer: &Shown) -> String {
     format!(
         "the question was not sent: there is no encrypted session with {peer} to ask it in yet \
          (or a new one is starting), or the connection did not take it. Ask again once the \
@@ -280,8 +303,7 @@ pub(crate) fn question_not_sent(peer: &str) -> String {
 }
 
 /// A verification question arrives in a session whose key the user has not accepted.
-pub(crate) fn question_asked_unaccepted(peer: &str, question: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn question_asked_unaccepted(peer: &Shown, question: &str) -> String {
     let question = plain(question);
     format!(
         "a key NOT accepted for {peer} asks you a question: \"{question}\". Whoever holds it is \
@@ -291,8 +313,7 @@ pub(crate) fn question_asked_unaccepted(peer: &str, question: &str) -> String {
 }
 
 /// An answer typed in a dialog that showed an earlier question of the contact's.
-pub(crate) fn question_changed(peer: &str, current: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn question_changed(peer: &Shown, current: &str) -> String {
     let current = plain(current);
     format!(
         "{peer} asked another question since that dialog opened; your answer was not sent. \
@@ -302,8 +323,7 @@ pub(crate) fn question_changed(peer: &str, current: &str) -> String {
 }
 
 /// The line for an event that needs no more than a line (`None`: nothing to show).
-pub(crate) fn event(peer: &str, event: &Event) -> Option<String> {
-    let peer: &str = &plain(peer);
+pub(crate) fn event(peer: &Shown, event: &Event) -> Option<String> {
     Some(match event {
         Event::HandshakeStarted => format!("starting an encrypted conversation with {peer}…"),
         Event::HandshakeExpired {
@@ -439,8 +459,7 @@ pub(crate) fn with_unreported(line: String, kind: Quiet, unreported: usize) -> S
 
 /// A line of ours to `peer` came back undelivered (an XMPP error with `condition`, the
 /// server's reason): with its `text` when that is still remembered.
-pub(crate) fn undelivered(peer: &str, text: Option<&str>, condition: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn undelivered(peer: &Shown, text: Option<&str>, condition: &str) -> String {
     let why = if condition.is_empty() {
         String::new()
     } else {
@@ -460,8 +479,7 @@ pub(crate) fn undelivered(peer: &str, text: Option<&str>, condition: &str) -> St
 
 /// A message shown as ours, sent from another of our clients in plaintext, in an encrypted
 /// conversation with `peer`.
-pub(crate) fn remote_plaintext(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn remote_plaintext(peer: &Shown) -> String {
     format!(
         "the next message shown as yours was NOT encrypted: it was sent to {peer} from another \
          of your clients (or the server says so), not through this encrypted conversation."
@@ -470,8 +488,9 @@ pub(crate) fn remote_plaintext(peer: &str) -> String {
 
 /// A notice of the sessions service.
 pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
+    // The name as it came, to compare with another name as it came (`SameIrcNick`).
     let raw_peer = peer;
-    let peer: &str = &plain(peer);
+    let peer = &Shown::new(peer);
     match notice {
         Notice::NotSaved { doing, reason } => {
             let what = match doing {
@@ -607,8 +626,7 @@ pub(crate) fn other_client_status(address: &str, reads: bool, fingerprint: Optio
 /// What happened with another client of the contact (a second login). `peer` may name one of
 /// the contact's clients (an XMPP window follows the client that wrote last): the contact is
 /// named without it.
-fn other_client(peer: &str, address: &str, what: &OtherClient) -> String {
-    let peer: &str = &plain(peer);
+fn other_client(peer: &Shown, address: &str, what: &OtherClient) -> String {
     let peer = peer.split('/').next().unwrap_or(peer);
     let address = plain(address);
     match what {
@@ -743,8 +761,7 @@ pub(crate) fn unreadable_no_state() -> &'static str {
 /// Plaintext arrived while the conversation cannot be had (its record cannot be read, or its
 /// window's contact was renamed and the conversation could not follow), in a window that may
 /// still say it is encrypted.
-pub(crate) fn plaintext_no_state(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn plaintext_no_state(peer: &Shown) -> String {
     format!(
         "the next message from {peer} was NOT encrypted, and Sotto cannot check this \
          conversation right now (its record cannot be read: a line above, or the debug window, \
@@ -755,8 +772,7 @@ pub(crate) fn plaintext_no_state(peer: &str) -> String {
 
 /// The IRC server's away reply (numeric 301) to a line sent to `peer`, in an encrypted
 /// conversation: said for what it is, once in a while, instead of a warning per line.
-pub(crate) fn irc_away_reply(peer: &str, text: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn irc_away_reply(peer: &Shown, text: &str) -> String {
     format!(
         "{peer} is away. The IRC server's automatic reply (not encrypted, not authenticated; \
          shown once in five minutes): \"{text}\"",
@@ -765,8 +781,7 @@ pub(crate) fn irc_away_reply(peer: &str, text: &str) -> String {
 }
 
 /// An IRC command that cannot be carried encrypted.
-pub(crate) fn irc_command_refused(command: &str, peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn irc_command_refused(command: &str, peer: &Shown) -> String {
     format!(
         "Sotto: /{command} would reach {peer} unencrypted, and your conversation with them is \
          encrypted (or the policy is 'always'): not sent."
@@ -819,8 +834,7 @@ pub(crate) fn command_not_sent_no_store(why: Option<&str>) -> String {
 }
 
 /// A command to a contact whose window was renamed and whose conversation could not follow.
-pub(crate) fn command_not_sent_rename(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn command_not_sent_rename(peer: &Shown) -> String {
     format!(
         "Sotto: not sent, and nothing was sent unencrypted: this contact is now known as \
          {peer}, and Sotto could not move the conversation to that name (a line in the window \
@@ -830,8 +844,7 @@ pub(crate) fn command_not_sent_rename(peer: &str) -> String {
 
 /// An IRC command refused because the key store is unavailable: whether the target's
 /// conversation is encrypted cannot be told.
-pub(crate) fn command_refused_no_store(command: &str, peer: &str, why: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn command_refused_no_store(command: &str, peer: &Shown, why: &str) -> String {
     format!(
         "Sotto: /{command} not sent: Sotto cannot use its key store ({why}), so it cannot tell \
          whether your conversation with {peer} is encrypted, and it never sends what it cannot \
@@ -879,8 +892,7 @@ pub(crate) fn unknown_command(word: &str) -> String {
 }
 
 /// `/sotto cancel` after our answer to the contact's question left.
-pub(crate) fn answer_already_sent(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn answer_already_sent(peer: &Shown) -> String {
     format!(
         "your answer to {peer}'s question had already been sent: {peer} may already see the \
          check's result; here it ends without one."
@@ -888,8 +900,7 @@ pub(crate) fn answer_already_sent(peer: &str) -> String {
 }
 
 /// `/sotto cancel` with no verification running.
-pub(crate) fn nothing_to_cancel(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn nothing_to_cancel(peer: &Shown) -> String {
     format!("no question-and-answer check with {peer} is running: nothing to cancel.")
 }
 
@@ -899,8 +910,7 @@ pub(crate) fn answer_usage() -> &'static str {
 }
 
 /// `/sotto answer` while the contact's question is not waiting for one.
-pub(crate) fn no_question(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn no_question(peer: &Shown) -> String {
     format!(
         "no question from {peer} waits for your answer (answered already, withdrawn, or \
          never asked): nothing was sent. To check {peer}, ask yours: /sotto verify QUESTION \
@@ -925,8 +935,7 @@ pub(crate) fn resent_wire_line() -> &'static str {
 
 /// The heading of a message box listing what was typed to `peer` and not sent (no window
 /// could show it: offline, the window closed).
-pub(crate) fn not_sent_to(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn not_sent_to(peer: &Shown) -> String {
     format!("Messages to {peer} NOT sent")
 }
 
@@ -952,14 +961,13 @@ pub(crate) fn no_identity() -> &'static str {
 
 /// `/sotto status`.
 pub(crate) fn status(
-    peer: &str,
+    peer: &Shown,
     state: Option<ConvState>,
     trust: Option<Trust>,
     waiting: Option<(usize, bool)>,
     policy: Policy,
     logged: bool,
 ) -> String {
-    let peer: &str = &plain(peer);
     let state_text = match state {
         Some(ConvState::Encrypted) => "encrypted",
         Some(ConvState::Handshaking) => "starting encryption (waiting for your contact)",
@@ -1001,8 +1009,7 @@ pub(crate) fn status(
 }
 
 /// `/sotto status` after a start of ours lapsed unanswered.
-pub(crate) fn status_start_lapsed(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn status_start_lapsed(peer: &Shown) -> String {
     format!(
         "Your start got no answer from {peer}: what you type is held, never sent unencrypted, \
          and the start is tried again; /sotto stop ends the attempt (what you type then goes \
@@ -1011,8 +1018,7 @@ pub(crate) fn status_start_lapsed(peer: &str) -> String {
 }
 
 /// `/sotto fingerprint`.
-pub(crate) fn fingerprints(peer: &str, ours: &str, theirs: Option<&str>) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn fingerprints(peer: &Shown, ours: &str, theirs: Option<&str>) -> String {
     match theirs {
         Some(theirs) => format!("your fingerprint: {ours}. {peer}'s fingerprint: {theirs}."),
         None => format!(
@@ -1024,8 +1030,7 @@ pub(crate) fn fingerprints(peer: &str, ours: &str, theirs: Option<&str>) -> Stri
 // ---- menus and settings ---------------------------------------------------------------------
 
 /// The per-contact settings dialog.
-pub(crate) fn settings_dialog(peer: &str, global: Policy) -> Dialog {
-    let peer: &str = &plain(peer);
+pub(crate) fn settings_dialog(peer: &Shown, global: Policy) -> Dialog {
     dialog(
         "Sotto settings",
         format!("Encryption with {peer}"),
@@ -1037,8 +1042,7 @@ pub(crate) fn settings_dialog(peer: &str, global: Policy) -> Dialog {
 }
 
 /// The per-contact policy was saved.
-pub(crate) fn policy_saved(peer: &str, policy: Option<Policy>) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn policy_saved(peer: &Shown, policy: Option<Policy>) -> String {
     let shown = policy.map_or("the global setting", Policy::as_str);
     format!("policy for {peer} is now: {shown}.")
 }
@@ -1054,8 +1058,7 @@ pub(crate) fn policy_not_saved_renamed(old: &str, new: &str) -> String {
 }
 
 /// The settings dialog cannot show the contact's policy (the store cannot be read).
-pub(crate) fn policy_unreadable(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn policy_unreadable(peer: &Shown) -> String {
     format!(
         "the policy for {peer} cannot be read now (Sotto's store cannot be read): it is left \
          as it is. Try again once the store works."
@@ -1063,8 +1066,7 @@ pub(crate) fn policy_unreadable(peer: &str) -> String {
 }
 
 /// A per-contact setting could not be saved (the store is unavailable or cannot be written).
-pub(crate) fn policy_not_saved(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn policy_not_saved(peer: &Shown) -> String {
     format!(
         "the policy for {peer} could NOT be saved (Sotto's store cannot be written); the one \
          before stays."
@@ -1109,22 +1111,23 @@ mod tests {
     #[test]
     fn notices_have_no_runs_of_spaces_or_line_breaks() {
         let fp = "AAAAA BBBBB CCCCC DDDDD EEEEE FFFFF GGGGG HHHHH";
+        let bob = &Shown::new("bob");
         let mut texts = vec![
             command_not_sent_no_store(Some("locked")),
             command_not_sent_no_store(None),
-            command_refused_no_store("notice", "bob", "locked"),
-            command_not_sent_rename("bob"),
+            command_refused_no_store("notice", bob, "locked"),
+            command_not_sent_rename(bob),
             notice("bob", &Notice::RestoredBackup),
             store_unavailable("locked"),
             no_identity().to_owned(),
             no_fingerprints_no_store("locked"),
-            key_changed("bob", fp),
-            still_holding("bob", fp),
-            ask_key_changed("bob"),
-            answer_not_sent("bob"),
-            accept_refused("bob", "AAAAA", fp, true),
-            accept_too_short("bob", "AAAAA", false),
-            irc_command_refused("notice", "bob"),
+            key_changed(bob, fp),
+            still_holding(bob, fp),
+            ask_key_changed(bob),
+            answer_not_sent(bob),
+            accept_refused(bob, "AAAAA", fp, true),
+            accept_too_short(bob, "AAAAA", false),
+            irc_command_refused("notice", bob),
         ];
         for reason in [
             HoldReason::Handshaking,
@@ -1135,18 +1138,18 @@ mod tests {
             texts.push(held(2, reason));
         }
         for by_peer in [true, false] {
-            texts.extend(event("bob", &Event::Ended { by_peer }));
+            texts.extend(event(bob, &Event::Ended { by_peer }));
         }
         for queued in [0, 2] {
             texts.extend(event(
-                "bob",
+                bob,
                 &Event::HandshakeExpired {
                     queued,
                     session_goes_on: false,
                 },
             ));
         }
-        texts.push(status_start_lapsed("bob"));
+        texts.push(status_start_lapsed(bob));
         for state in [
             ConvState::Plaintext,
             ConvState::Handshaking,
@@ -1155,7 +1158,7 @@ mod tests {
         ] {
             for waiting in [(1, true), (1, false)] {
                 texts.push(status(
-                    "bob",
+                    bob,
                     Some(state),
                     Some(Trust::Unverified),
                     Some(waiting),
@@ -1218,11 +1221,12 @@ mod tests {
             "x".repeat(2_000)
         );
         let fp = "AAAAA BBBBB";
+        let shown = &Shown::new(&fake);
         let mut texts = vec![
-            started(&fake, fp, true, false),
-            key_changed(&fake, fp),
-            names_mismatch(&fake, &fake, "x", "y", fp),
-            still_holding(&fake, fp),
+            started(shown, fp, true, false),
+            key_changed(shown, fp),
+            names_mismatch(shown, shown, "x", "y", fp),
+            still_holding(shown, fp),
             policy_not_saved_renamed(&fake, &fake),
             rename_failed(&fake, &fake, "busy"),
             name_taken(&fake, &fake, true),
@@ -1253,8 +1257,8 @@ mod tests {
             },
         ];
         texts.extend(notices.iter().map(|n| notice(&fake, n)));
-        texts.extend(event(&fake, &Event::PlaintextWhileEncrypted));
-        texts.extend(event(&fake, &Event::HandshakeStarted));
+        texts.extend(event(shown, &Event::PlaintextWhileEncrypted));
+        texts.extend(event(shown, &Event::HandshakeStarted));
         for t in &texts {
             assert!(
                 !t.contains(['\n', '\u{c}', '\u{200b}']) && !t.contains(&"x".repeat(MAX_SHOWN + 1)),
@@ -1304,12 +1308,13 @@ mod tests {
             assert_eq!(shown, "ver ified", "{hidden:?}");
         }
         let fake = "oops\nSotto: encrypted conversation started (verified)";
-        let line = question_asked("bob", fake);
+        let bob = &Shown::new("bob");
+        let line = question_asked(bob, fake);
         assert!(!line.contains('\n'), "{line:?}");
-        let line = names_mismatch("bob", "alice", fake, "x", "AAAAA BBBBB");
+        let line = names_mismatch(bob, &Shown::new("alice"), fake, "x", "AAAAA BBBBB");
         assert!(!line.contains('\n'), "{line:?}");
         let line = event(
-            "bob",
+            bob,
             &Event::PeerError {
                 text: fake.to_owned(),
             },
@@ -1319,5 +1324,66 @@ mod tests {
             !line.contains('\n') && line.contains("unauthenticated"),
             "{line:?}"
         );
+    }
+
+    /// Names cut at [`MAX_SHOWN`], or carrying line breaks and bidi controls, read in these
+    /// texts exactly as they did when each text cleaned its own name (the expected text was
+    /// taken from that code), also where a caller had cleaned the name before (the Known
+    /// fingerprints view, the names dialog, another client's line).
+    #[test]
+    fn cleaned_names_read_as_before() {
+        let cut = |s: &str| format!("{s}…");
+        let names = [
+            ("ab".repeat(200), cut(&"ab".repeat(150)), 2248),
+            (
+                format!("{}\n\u{202E}{}", "x".repeat(299), "y".repeat(100)),
+                cut(&format!("{} ", "x".repeat(299))),
+                2248,
+            ),
+            (
+                "bob\r\n\u{202E}eve\u{2066}\u{200B}  Sotto:\u{2028}x".to_owned(),
+                "bob eve Sotto: x".to_owned(),
+                526,
+            ),
+        ];
+        for (name, shown, len) in &names {
+            let peer = &Shown::new(name);
+            assert_eq!(
+                key_accepted(peer),
+                format!("{shown}'s current key is accepted.")
+            );
+            assert_eq!(not_sent_to(peer), format!("Messages to {shown} NOT sent"));
+            assert_eq!(
+                key_changed(peer, "AAAAA BBBBB CCCCC DDDDD"),
+                format!(
+                    "WARNING: {shown}'s key changed; the new fingerprint is AAAAA BBBBB CCCCC \
+                     DDDDD. This can be a new device or someone in the middle. Your messages are \
+                     held: check the fingerprint with {shown} over another channel, then type \
+                     /sotto accept AAAAA BBBBB CCCCC DDDDD (or /sotto stop)."
+                )
+            );
+            assert_eq!(
+                known_key_label(peer, "AAAAA", Trust::Verified, "2024-01-01", "me@x", "XMPP"),
+                format!("{shown} - AAAAA - verified - last seen 2024-01-01 - me@x (XMPP)")
+            );
+            let other = Notice::OtherClient {
+                address: name.clone(),
+                what: OtherClient::Accepted,
+            };
+            assert_eq!(
+                notice(name, &other),
+                format!(
+                    "key accepted: what you type now also goes to {shown}'s client at {shown}."
+                )
+            );
+            let d = names_mismatch_dialog(peer, peer, &plain(name), &plain("al"));
+            assert_eq!(d.primary, format!("{shown} says they are \"{shown}\""));
+            let first = format!(
+                "Inside the encrypted handshake, the contact you see as {shown} states that they \
+                 are \"{shown}\" and that they are writing to \"al\". You are {shown}.\n\n"
+            );
+            assert!(d.secondary.starts_with(&first), "{:?}", d.secondary);
+            assert_eq!(d.secondary.len(), *len, "{shown:?}");
+        }
     }
 }

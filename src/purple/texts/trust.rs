@@ -4,11 +4,10 @@
 use crate::sessions::trust::{Change, Changed};
 use crate::store::Trust;
 
-use super::{dialog, plain, Dialog};
+use super::{dialog, Dialog, Shown};
 
 /// "Verify contact..." before any session.
-pub(crate) fn verify_needs_session(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn verify_needs_session(peer: &Shown) -> String {
     format!(
         "to verify {peer}, start an encrypted conversation first (/sotto start): Sotto knows \
          their key once one has started."
@@ -16,8 +15,7 @@ pub(crate) fn verify_needs_session(peer: &str) -> String {
 }
 
 /// "Verify contact...": choose how.
-pub(crate) fn verify_dialog(peer: &str) -> Dialog {
-    let peer: &str = &plain(peer);
+pub(crate) fn verify_dialog(peer: &Shown) -> Dialog {
     dialog(
         "Sotto: verify contact",
         format!("Verify {peer}"),
@@ -36,8 +34,7 @@ pub(crate) fn nothing_to_compare() -> &'static str {
 }
 
 /// Both fingerprints side by side.
-pub(crate) fn compare_dialog(peer: &str, ours: &str, theirs: &str) -> Dialog {
-    let peer: &str = &plain(peer);
+pub(crate) fn compare_dialog(peer: &Shown, ours: &str, theirs: &str) -> Dialog {
     dialog(
         "Sotto: compare fingerprints",
         format!("Compare fingerprints with {peer}"),
@@ -51,8 +48,7 @@ pub(crate) fn compare_dialog(peer: &str, ours: &str, theirs: &str) -> Dialog {
 }
 
 /// The user marked a key verified after comparing.
-pub(crate) fn compared_verified(peer: &str, fingerprint: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn compared_verified(peer: &Shown, fingerprint: &str) -> String {
     format!("you compared fingerprints: {peer}'s key {fingerprint} is now verified.")
 }
 
@@ -67,8 +63,7 @@ pub(crate) fn ask_needs_session() -> &'static str {
 }
 
 /// The question-and-answer form.
-pub(crate) fn ask_dialog(peer: &str) -> Dialog {
-    let peer: &str = &plain(peer);
+pub(crate) fn ask_dialog(peer: &Shown) -> Dialog {
     dialog(
         "Sotto: ask a question",
         format!("Ask {peer} a question only they can answer"),
@@ -91,8 +86,7 @@ pub(crate) fn ask_incomplete() -> &'static str {
 }
 
 /// The question form was answered after the contact's key changed.
-pub(crate) fn ask_key_changed(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn ask_key_changed(peer: &Shown) -> String {
     format!(
         "question NOT asked: {peer}'s key changed while the form was open (a new session, or \
          another client). Check which key you are talking to (/sotto status, /sotto \
@@ -101,8 +95,7 @@ pub(crate) fn ask_key_changed(peer: &str) -> String {
 }
 
 /// Our answer's line was not taken by the connection.
-pub(crate) fn answer_not_sent(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn answer_not_sent(peer: &Shown) -> String {
     format!(
         "your answer was NOT sent (the connection did not take it; offline?), so the question-\
          and-answer check with {peer} ended unfinished. Ask {peer} to ask again once you are \
@@ -111,14 +104,12 @@ pub(crate) fn answer_not_sent(peer: &str) -> String {
 }
 
 /// The question went out.
-pub(crate) fn asked(peer: &str, question: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn asked(peer: &Shown, question: &str) -> String {
     format!("asked {peer}: \"{question}\". Waiting for their answer.")
 }
 
 /// The contact's question, waiting for an answer.
-pub(crate) fn answer_dialog(peer: &str, question: &str, unaccepted: bool) -> Dialog {
-    let peer: &str = &plain(peer);
+pub(crate) fn answer_dialog(peer: &Shown, question: &str, unaccepted: bool) -> Dialog {
     if unaccepted {
         return dialog(
             "Sotto: a question from a key NOT accepted",
@@ -143,8 +134,7 @@ pub(crate) fn answer_dialog(peer: &str, question: &str, unaccepted: bool) -> Dia
 }
 
 /// Another client of the contact, with a key the user has not accepted.
-pub(crate) fn other_client_key_dialog(peer: &str, address: &str, fingerprint: &str) -> Dialog {
-    let peer: &str = &plain(peer);
+pub(crate) fn other_client_key_dialog(peer: &Shown, address: &str, fingerprint: &str) -> Dialog {
     let peer = peer.split('/').next().unwrap_or(peer);
     dialog(
         "Sotto: another client",
@@ -164,8 +154,7 @@ pub(crate) fn other_client_key_dialog(peer: &str, address: &str, fingerprint: &s
 }
 
 /// The key-change dialog.
-pub(crate) fn key_changed_dialog(peer: &str, fingerprint: &str) -> Dialog {
-    let peer: &str = &plain(peer);
+pub(crate) fn key_changed_dialog(peer: &Shown, fingerprint: &str) -> Dialog {
     dialog(
         "Sotto: key changed",
         format!("{peer}'s encryption key has changed"),
@@ -183,8 +172,7 @@ pub(crate) fn key_changed_dialog(peer: &str, fingerprint: &str) -> Dialog {
 }
 
 /// "Keep holding messages" in the key-change dialog.
-pub(crate) fn still_holding(peer: &str, fingerprint: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn still_holding(peer: &Shown, fingerprint: &str) -> String {
     format!(
         "messages to {peer} stay held until you accept the new key (/sotto accept {first}, \
          after checking it) or end the conversation (/sotto stop).",
@@ -193,8 +181,7 @@ pub(crate) fn still_holding(peer: &str, fingerprint: &str) -> String {
 }
 
 /// `/sotto accept` without a fingerprint.
-pub(crate) fn accept_usage(peer: &str, fingerprint: &str, waiting: bool) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn accept_usage(peer: &Shown, fingerprint: &str, waiting: bool) -> String {
     if waiting {
         let first = crate::sessions::trust::accept_prefix(fingerprint);
         format!(
@@ -209,8 +196,7 @@ pub(crate) fn accept_usage(peer: &str, fingerprint: &str, waiting: bool) -> Stri
 
 /// Accepting could not be saved (rolled back): how to try again.
 /// `other`: the key of another of the contact's clients (only that client waits).
-pub(crate) fn accept_not_saved(peer: &str, fingerprint: &str, other: bool) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn accept_not_saved(peer: &Shown, fingerprint: &str, other: bool) -> String {
     let first = crate::sessions::trust::accept_prefix(fingerprint);
     let held = if other {
         format!("that client of {peer} still gets nothing you type")
@@ -225,8 +211,7 @@ pub(crate) fn accept_not_saved(peer: &str, fingerprint: &str, other: bool) -> St
 
 /// Accepting refused: the key is not the one the user checked.
 /// `held`: messages wait for the decision (said only then).
-pub(crate) fn accept_refused(peer: &str, checked: &str, current: &str, held: bool) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn accept_refused(peer: &Shown, checked: &str, current: &str, held: bool) -> String {
     format!(
         "NOT accepted: {peer}'s key is now {current}, not the {checked} you checked. It may have \
          changed again; check the new one with {peer} before accepting it.{}",
@@ -236,8 +221,7 @@ pub(crate) fn accept_refused(peer: &str, checked: &str, current: &str, held: boo
 
 /// A key accepted in a dialog (or by fingerprint) that no session waits for any more: another
 /// client of the contact that is gone.
-pub(crate) fn accept_gone(peer: &str, checked: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn accept_gone(peer: &Shown, checked: &str) -> String {
     format!(
         "NOT accepted: no client of {peer} uses the key {checked} any more (that client ended \
          its session or logged out). Nothing changed; {peer}'s current key is accepted."
@@ -246,8 +230,7 @@ pub(crate) fn accept_gone(peer: &str, checked: &str) -> String {
 
 /// `/sotto accept` with fewer digits than it needs.
 /// `held`: messages wait for the decision (said only then).
-pub(crate) fn accept_too_short(peer: &str, typed: &str, held: bool) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn accept_too_short(peer: &Shown, typed: &str, held: bool) -> String {
     format!(
         "NOT accepted: {typed} is too short to name {peer}'s key (a key can be made to match a \
          few digits). Type at least the first four groups of the fingerprint you checked.{}",
@@ -256,14 +239,12 @@ pub(crate) fn accept_too_short(peer: &str, typed: &str, held: bool) -> String {
 }
 
 /// Nothing to accept.
-pub(crate) fn nothing_to_accept(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn nothing_to_accept(peer: &Shown) -> String {
     format!("there is no key of {peer} to accept: start an encrypted conversation first.")
 }
 
 /// The changed key was accepted.
-pub(crate) fn key_accepted(peer: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn key_accepted(peer: &Shown) -> String {
     format!("{peer}'s current key is accepted.")
 }
 
@@ -279,14 +260,13 @@ pub(crate) fn known_keys(labels: &[String]) -> String {
 
 /// One line of the Known fingerprints view.
 pub(crate) fn known_key_label(
-    peer: &str,
+    peer: &Shown,
     fingerprint: &str,
     trust: Trust,
     last_seen: &str,
     account: &str,
     protocol: &str,
 ) -> String {
-    let peer: &str = &plain(peer);
     let trust = match trust {
         Trust::Verified => "verified",
         Trust::Unverified => "unverified",
@@ -348,12 +328,11 @@ pub(crate) fn known_keys_damaged(damaged: usize) -> String {
 
 /// What became of a recorded key.
 pub(crate) fn record_changed(
-    peer: &str,
+    peer: &Shown,
     fingerprint: &str,
     done: Changed,
     change: Change,
 ) -> String {
-    let peer: &str = &plain(peer);
     let what = match (done, change) {
         (Changed::Failed, _) => "could not be changed (storage problem)",
         (Changed::Gone, _) => {
@@ -368,8 +347,7 @@ pub(crate) fn record_changed(
 
 /// The key just forgotten is the one another client of the contact uses (the main session goes
 /// on).
-pub(crate) fn other_held_after_forget(peer: &str, fingerprint: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn other_held_after_forget(peer: &Shown, fingerprint: &str) -> String {
     format!(
         "another client of {peer} uses that key: it gets nothing you type until you accept the \
          key again (/sotto accept {fingerprint})."
@@ -378,8 +356,7 @@ pub(crate) fn other_held_after_forget(peer: &str, fingerprint: &str) -> String {
 
 /// The key just forgotten is the one the conversation's session uses, and the contact has
 /// another accepted key.
-pub(crate) fn held_after_forget(peer: &str, fingerprint: &str) -> String {
-    let peer: &str = &plain(peer);
+pub(crate) fn held_after_forget(peer: &Shown, fingerprint: &str) -> String {
     format!(
         "your encrypted conversation with {peer} uses that key: what you type is held until \
          you accept it again (/sotto accept {fingerprint}) or end the conversation \
