@@ -18,8 +18,8 @@ use super::phase::{Handshake, Phase, Session};
 use super::verification::{Channel, Verification};
 use super::{
     ConvState, Policy, DEFAULT_MAX_LINE, HANDSHAKE_TIMEOUT_SECS, KIND_END, KIND_TEXT,
-    MAX_KNOWN_KEYS, MAX_PLAINTEXT, MAX_QUEUE, NOT_READ_INTERVAL_SECS, RESERVE_AHEAD, SENT_KEPT,
-    SENT_KEPT_SECS, UNFINISHED_NOTICES,
+    MAX_KNOWN_KEYS, MAX_PLAINTEXT, MAX_QUEUE, NOT_READ_INTERVAL_SECS, NOT_READ_NOTICES,
+    RESERVE_AHEAD, SENT_KEPT, SENT_KEPT_SECS, UNFINISHED_NOTICES,
 };
 use crate::protocol::fragment::{self, Reassembler};
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
@@ -72,9 +72,10 @@ pub struct Conversation {
     /// Text messages sent lately, for a not-read notice to name (at most [`SENT_KEPT`], for
     /// [`SENT_KEPT_SECS`]). In memory only, wiped when dropped; never saved.
     pub(super) sent: VecDeque<SentText>,
-    /// When this side last sent a not-read notice, and last showed one about a message it no
-    /// longer remembers. Not saved.
-    pub(super) not_read_at: (Option<u64>, Option<u64>),
+    /// The current window of not-read notices this side sent ([`NOT_READ_NOTICES`] per
+    /// [`NOT_READ_INTERVAL_SECS`]: its start and the notices sent in it), and when it last
+    /// showed one about a message it no longer remembers. Not saved.
+    pub(super) not_read_at: (Option<(u64, u32)>, Option<u64>),
     /// The data message of the line being received that named no session we know, and whether
     /// it came while this side waited as responder for `?S1C` (set while receiving, taken
     /// when the outcome is final).
@@ -970,11 +971,8 @@ impl Conversation {
             return None;
         }
         let id = data_ref_from_head(&f.chunk)?;
-        if !Self::not_read_due(self.not_read_at.0, now_secs) {
-            return None;
-        }
-        self.not_read_at.0 = Some(now_secs);
-        Some(id.not_read_line())
+        self.not_read_notice_left(now_secs)
+            .then(|| id.not_read_line())
     }
 
     /// Whether another "handshake not finished" notice may go in this interval (the interval
@@ -984,6 +982,23 @@ impl Conversation {
             self.unfinished_notices = (self.now, 0);
         }
         self.unfinished_notices.1 < UNFINISHED_NOTICES
+    }
+
+    /// Whether another not-read notice may go at `now` (then it is counted): a few per
+    /// interval, so that each message of a burst the peer typed after this side lost its
+    /// state is named (one per interval left all but the first unread without a word), while a
+    /// flood of made-up lines gets no more than [`NOT_READ_NOTICES`] answers per interval.
+    fn not_read_notice_left(&mut self, now: u64) -> bool {
+        let window = match self.not_read_at.0 {
+            Some((start, sent)) if !Self::not_read_due(Some(start), now) => (start, sent),
+            _ => (now, 0),
+        };
+        if window.1 >= NOT_READ_NOTICES {
+            self.not_read_at.0 = Some(window);
+            return false;
+        }
+        self.not_read_at.0 = Some((window.0, window.1 + 1));
+        true
     }
 
     /// Whether `last` is long enough ago (or never) for another not-read notice.
@@ -1077,8 +1092,7 @@ impl Conversation {
             out.inject.push(id.unfinished_line());
             return;
         }
-        if Self::not_read_due(self.not_read_at.0, self.now) {
-            self.not_read_at.0 = Some(self.now);
+        if self.not_read_notice_left(self.now) {
             out.inject.push(id.not_read_line());
         }
     }

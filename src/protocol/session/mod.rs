@@ -88,9 +88,11 @@ pub const SENT_KEPT_SECS: u64 = 600;
 /// Sending indices set aside by one synced save (`Conversation::reserve_sending`): after a
 /// crash that lost the unsynced saves since, the sending chain skips at most this many.
 pub const RESERVE_AHEAD: u32 = 32;
-/// A client sends at most one not-read notice per conversation in this many seconds, and shows
-/// at most one notice about a message it no longer remembers in as many.
+/// A client sends at most [`NOT_READ_NOTICES`] not-read notices per conversation in this many
+/// seconds, and shows at most one notice about a message it no longer remembers in as many.
 pub const NOT_READ_INTERVAL_SECS: u64 = 30;
+/// Not-read notices (of lines naming no session) sent per [`NOT_READ_INTERVAL_SECS`].
+pub const NOT_READ_NOTICES: u32 = 8;
 /// Not-read notices about data lines that came while this side waited for the handshake's
 /// last line (each is asked for again): at most this many per [`NOT_READ_INTERVAL_SECS`].
 pub const UNFINISHED_NOTICES: u32 = 4;
