@@ -569,6 +569,18 @@ impl ConvRef {
             self.system_line(text);
         }
     }
+
+    /// The outcome of something the user did where no window may be open (the buddy list, the
+    /// Known fingerprints list): the contact's window says it if it is open, else a message
+    /// box does (a line to no window is lost, and the user is left wondering whether it was
+    /// done).
+    pub(crate) fn outcome_line(&self, text: &str) {
+        if self.conversation().is_null() {
+            notify(super::state::plugin_handle(), false, "Sotto", text);
+        } else {
+            self.system_line(text);
+        }
+    }
 }
 
 /// libpurple's open IM conversation on `account` under `name`'s normalization (NULL: none).

@@ -217,20 +217,22 @@ fn apply_known(t: &TrustRecord, change: Change) {
     let peer = Shown::new(&t.peer);
     let fingerprint = t.fingerprint.to_string();
     let line = texts::record_changed(&peer, &fingerprint, done, change);
-    // A change that did not happen is said also with no window open (the list is usually used
-    // with none): the user must not believe a key forgotten, or verified, that is not.
+    // Said also with no window open (the list is usually used with none): the user must not
+    // believe a key forgotten, or verified, that is not, nor wonder whether one was.
+    // What it did is said too (the held lines below matter most: what the user types to the
+    // contact is held from now on).
     if matches!(done, Changed::Failed | Changed::Gone) {
         r.failure_line(&line);
     } else {
-        r.system_line(&line);
+        r.outcome_line(&line);
     }
     match done {
         Changed::Held => {
-            r.system_line(&texts::held_after_forget(&peer, &fingerprint));
+            r.outcome_line(&texts::held_after_forget(&peer, &fingerprint));
             super::present::redecorate(&r);
         }
         Changed::HeldOther => {
-            r.system_line(&texts::other_held_after_forget(&peer, &fingerprint));
+            r.outcome_line(&texts::other_held_after_forget(&peer, &fingerprint));
         }
         Changed::Failed | Changed::Gone | Changed::Done => {}
     }

@@ -280,7 +280,8 @@ unsafe extern "C" fn settings_ok(user_data: *mut c_void, choice: c_int) {
             return;
         };
         if service::set_contact_policy(&r, policy) {
-            r.system_line(&texts::policy_saved(&Shown::new(&r.peer), policy));
+            // Chosen from the buddy list too: said with no window open.
+            r.outcome_line(&texts::policy_saved(&Shown::new(&r.peer), policy));
         } else {
             // Chosen from the buddy list, maybe with no window open: a policy not saved is
             // said all the same (the user would believe the contact protected).
