@@ -310,6 +310,36 @@ fn xmpp_verification_while_the_store_cannot_open_says_nothing_was_done() {
     p.alice.client.assert_no_criticals();
 }
 
+/// alice's `sotto.db` is deleted while her client is down (`sotto.generation` beside it names
+/// the database that was): at the next start a message box says Sotto made new keys and what
+/// follows for her contacts. It made them without a word. A first start and a restart say
+/// nothing of the kind.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_deleted_store_is_made_again_with_a_notice() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let made_new =
+        |l: &Line| l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains("made new keys"));
+    assert!(
+        !p.alice.client.lines().iter().any(made_new),
+        "a first start"
+    );
+    p.alice.client.kill();
+    p.alice.client.restart();
+    p.alice.client.expect_online();
+    p.alice.client.sync();
+    assert!(!p.alice.client.lines().iter().any(made_new), "a restart");
+    p.alice.client.kill();
+    let dir = store_dir(&p.alice.client);
+    std::fs::remove_file(dir.join("sotto.db")).expect("delete the store");
+    let _ = std::fs::remove_file(dir.join("sotto.db-wal"));
+    p.alice.client.restart();
+    p.alice
+        .client
+        .expect("a box saying new keys were made", WAIT, made_new);
+    p.alice.client.assert_no_criticals();
+}
+
 /// Restarts the (killed) client `c` with its store directory read-only: Sotto cannot open its
 /// store and says so. The guard makes the directory writable again when dropped.
 fn restart_with_a_closed_store(c: &mut Client) -> ReadOnly {

@@ -75,7 +75,18 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         glue::prefs::register();
         let store = open_store();
         let error = store.as_ref().err().cloned();
+        let replaced = store.as_ref().is_ok_and(Store::replaced_another);
         state::install(plugin.cast(), store);
+        if replaced {
+            // New keys were made where the profile had others: said once, at this load.
+            glue::debug_warning("store: made new where sotto.generation names another");
+            glue::notify(
+                plugin.cast(),
+                false,
+                "Sotto made new keys",
+                &texts::store_replaced(),
+            );
+        }
         if let Some(error) = error {
             // Without the store there are no keys: nothing can be encrypted, and sends to a
             // contact fail closed. Tell the user once, plainly.

@@ -97,12 +97,7 @@ impl Store {
     pub(super) fn check_generation(&self) -> Result<(), StoreError> {
         let incarnation = self.meta("incarnation")?;
         let mut generation = self.meta("generation")?;
-        let recorded = fs::read_to_string(self.generation_file())
-            .ok()
-            .and_then(|s| {
-                let mut it = s.split_whitespace().map(str::parse::<i64>);
-                Some((it.next()?.ok()?, it.next()?.ok()?))
-            });
+        let recorded = self.generation_recorded();
         // Behind the count this machine wrote for this database; or another database than
         // the one it wrote it for, with sessions in it: a backup from before generations
         // existed (migrated just now, under a new incarnation), or one of another database's.
@@ -172,6 +167,16 @@ impl Store {
             self.note_generation(generation);
         }
         Ok(())
+    }
+
+    /// What `sotto.generation` records: `(incarnation, generation)`, if it can be read.
+    pub(super) fn generation_recorded(&self) -> Option<(i64, i64)> {
+        fs::read_to_string(self.generation_file())
+            .ok()
+            .and_then(|s| {
+                let mut it = s.split_whitespace().map(str::parse::<i64>);
+                Some((it.next()?.ok()?, it.next()?.ok()?))
+            })
     }
 
     /// Whether any session is saved.

@@ -210,6 +210,9 @@ pub struct Store {
     /// `FULL` failed, or was skipped by a panic): a synced save sets `FULL` again first, and
     /// fails when it cannot (a commit it calls synced must be on disk).
     relaxed: std::cell::Cell<bool>,
+    /// The database was made new at this open where another had been: `sotto.generation`
+    /// beside it names one ([`Store::replaced_another`]).
+    replaced: bool,
 }
 
 impl core::fmt::Debug for Store {
@@ -268,9 +271,17 @@ impl Store {
             wal,
             checked: std::cell::Cell::new(0),
             relaxed: std::cell::Cell::new(false),
+            replaced: false,
         };
+        // A database with no schema yet is made new now; `sotto.generation` beside it was
+        // written for another (deleted, emptied, lost): read before the check rewrites it.
+        let fresh: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let replaced = fresh == 0 && store.generation_recorded().is_some();
         store.migrate()?;
         store.check_generation()?;
+        let store = Self { replaced, ..store };
         // Whatever a crash left in the WAL goes into the database now, and the WAL is emptied
         // and filled with zeros (256 KiB at least: about 1 ms of the plugin's load here).
         // Best effort: a disk too full for the database file to grow by the log's pages must
@@ -280,6 +291,13 @@ impl Store {
             store.checked.set(u64::MAX);
         }
         Ok(store)
+    }
+
+    /// Whether this open made a new database (new keys for every account) where this profile
+    /// had another: `sotto.generation` beside it was written for one, which is gone or was
+    /// emptied. Contacts will see every key of this profile as changed; the user must be told.
+    pub fn replaced_another(&self) -> bool {
+        self.replaced
     }
 
     /// Moves every committed save from the WAL into the database file and empties the WAL

@@ -871,3 +871,29 @@ fn a_copied_profile_is_a_restored_one_and_the_original_is_not() {
     fs::remove_dir_all(d).ok();
     fs::remove_dir_all(copy).ok();
 }
+
+/// A database made new where the profile had one (deleted or emptied; `sotto.generation`
+/// beside it names the one that was) is told apart from a first start and from a reopen: the
+/// plugin says new keys were made (it made them without a word).
+#[test]
+fn a_database_made_again_is_told_from_a_first_start() {
+    let d = tmp("replaced");
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+    let s = Store::open(&d).unwrap();
+    assert!(!s.replaced_another(), "a first start");
+    s.load_or_create_identity("prpl-irc", "a", &mut rng)
+        .unwrap();
+    drop(s);
+    assert!(!Store::open(&d).unwrap().replaced_another(), "a reopen");
+    // Deleted (with its log), then emptied in place.
+    fs::remove_file(d.join(DB_FILE)).unwrap();
+    let _ = fs::remove_file(d.join(WAL_FILE));
+    let s = Store::open(&d).unwrap();
+    assert!(s.replaced_another(), "deleted");
+    drop(s);
+    assert!(!Store::open(&d).unwrap().replaced_another(), "told once");
+    fs::write(d.join(DB_FILE), b"").unwrap();
+    let _ = fs::remove_file(d.join(WAL_FILE));
+    assert!(Store::open(&d).unwrap().replaced_another(), "emptied");
+    fs::remove_dir_all(d).ok();
+}
