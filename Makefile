@@ -64,8 +64,10 @@ install: build
 	mv -f "$(PURPLE_PLUGIN_DIR)/sotto.so.tmp" "$(PURPLE_PLUGIN_DIR)/sotto.so"
 	@echo "installed $(PURPLE_PLUGIN_DIR)/sotto.so: restart Pidgin/Finch, then Tools > Plugins > Sotto"
 
-# Copies the plugin `make` built: `make && sudo make install-system` (root needs no cargo).
-install-system: $(PLUGIN)
+# Copies the plugin `make` built: `make && sudo make install-system` (root needs no cargo, and
+# builds nothing: a root-owned target/ would stay behind).
+install-system:
+	@test -f $(PLUGIN) || { echo "$(PLUGIN) is not built: run make first (not as root)"; exit 1; }
 	@test -n "$(SYSTEM_PLUGIN_DIR)" || { echo "pkg-config knows no purple plugindir"; exit 1; }
 	install -d "$(DESTDIR)$(SYSTEM_PLUGIN_DIR)"
 	install -m 0644 $(PLUGIN) "$(DESTDIR)$(SYSTEM_PLUGIN_DIR)/sotto.so.tmp"

@@ -42,7 +42,8 @@ static PurplePluginInfo sotto_info = {
 	"libpurple speaks (not group chats): a forward-secret handshake and a double ratchet, "
 	"carried as plain text lines. Use /sotto help in a conversation, or the Sotto menu.",
 	"Sotto developers",
-	"",                       /* homepage: none yet (Pidgin 2 prints a NULL one as \"(null)\") */
+	NULL,                     /* homepage: none yet (both UIs skip a NULL one; an empty string
+	                             would show gettext's catalog header: _("")) */
 	sotto_plugin_load,
 	sotto_plugin_unload,
 	NULL,                     /* destroy */

@@ -977,10 +977,19 @@ fn xmpp_encrypted_words_drawing_a_sotto_line_are_one_line() {
         "{:?}",
         w.shown()
     );
-    p.bob.client.send(&alice, "see you\ntomorrow");
-    p.alice
-        .client
-        .expect_received(&bob, "see you\ntomorrow", WAIT);
+    // Words with a break that draw no such line keep it. A pasted line under words that name
+    // Sotto (troubleshooting) is flattened, and shown, not hidden as a raw line (the window's
+    // write no longer matched the words, found by a hostile review).
+    for (words, shown) in [
+        ("see you\ntomorrow", "see you\ntomorrow"),
+        (
+            "Sotto shows this:\n?S1DXlWHdjtRYva0xwgy5YLBlT4v",
+            "Sotto shows this: \u{23ce} ?S1DXlWHdjtRYva0xwgy5YLBlT4v",
+        ),
+    ] {
+        p.bob.client.send(&alice, words);
+        p.alice.client.expect_received(&bob, shown, WAIT);
+    }
     p.assert_no_criticals();
 }
 

@@ -23,13 +23,10 @@ const VERIFY: usize = 5;
 /// What waits in a conversation with no session, that `/sotto stop` would release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Held {
-    /// Nothing: plaintext goes as typed.
+    /// Nothing typed waits.
     Nothing,
     /// Typed messages wait for a start that did not finish (stop hands them back).
     Messages,
-    /// Plaintext is held on the contact's name (moved, taken, a restored backup) under a
-    /// policy that allows it (stop allows it again).
-    Plaintext,
 }
 
 /// The submenu's items for a conversation in `state`: each label names the action it takes, so
@@ -44,12 +41,8 @@ fn items(state: Option<ConvState>, held: Held) -> Vec<(&'static CStr, usize)> {
             (c"End encrypted conversation", STOP),
         ],
     };
-    if matches!(state, Some(ConvState::Plaintext) | None) {
-        match held {
-            Held::Nothing => {}
-            Held::Messages => items.push((c"Stop waiting (give back held messages)", STOP)),
-            Held::Plaintext => items.push((c"Allow plaintext again (/sotto stop)", STOP)),
-        }
+    if matches!(state, Some(ConvState::Plaintext) | None) && held == Held::Messages {
+        items.push((c"Stop waiting (give back held messages)", STOP));
     }
     items.extend([
         (c"Verify contact...", VERIFY),
@@ -67,8 +60,6 @@ fn items(state: Option<ConvState>, held: Held) -> Vec<(&'static CStr, usize)> {
 unsafe fn append_submenu(menu: *mut *mut sys::GList, callback: *const c_void, r: &ConvRef) {
     let held = if service::waiting(r).is_some_and(|(n, _)| n > 0) {
         Held::Messages
-    } else if !service::plaintext_allowed(r) && service::policy(r) != Policy::Always {
-        Held::Plaintext
     } else {
         Held::Nothing
     };
@@ -334,9 +325,9 @@ mod tests {
         assert!(labels(None).contains(&"Settings for this contact...".to_owned()));
     }
 
-    /// What the window says `/sotto stop` releases with no session (messages held after a
-    /// start that got no answer; plaintext held on a moved or taken name) is in the menu too:
-    /// it offered "Start" alone, and a user of the menus could not have the messages back.
+    /// Messages held with no session (after a start that got no answer), which the window
+    /// says `/sotto stop` gives back, can be had back from the menu too: it offered "Start"
+    /// alone, and a user of the menus could not have them back.
     #[test]
     fn menu_releases_what_is_held_without_a_session() {
         let stop = |state, held| {
@@ -351,20 +342,14 @@ mod tests {
                 stop(plain, Held::Messages),
                 ["Stop waiting (give back held messages)"]
             );
-            assert_eq!(
-                stop(plain, Held::Plaintext),
-                ["Allow plaintext again (/sotto stop)"]
-            );
             assert!(stop(plain, Held::Nothing).is_empty());
             assert!(labels_held(plain, Held::Messages)
                 .contains(&"Start encrypted conversation".to_owned()));
         }
         // With a session the one "End" item does it.
-        for held in [Held::Messages, Held::Plaintext] {
-            assert_eq!(
-                stop(Some(ConvState::Encrypted), held),
-                ["End encrypted conversation"]
-            );
-        }
+        assert_eq!(
+            stop(Some(ConvState::Encrypted), Held::Messages),
+            ["End encrypted conversation"]
+        );
     }
 }

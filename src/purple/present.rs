@@ -818,24 +818,34 @@ pub(crate) fn plaintext_html(raw: &str, flatten: bool) -> Option<String> {
     (masked != text).then(|| markup::text_to_html(&masked))
 }
 
-/// The markup a decrypted message is shown as. The words are the contact's, authenticated;
-/// yet whoever holds the session (a server that finished the first handshake with its own key,
-/// accepted on first use and not verified) could draw a line reading as Sotto's on a line of
-/// its own, after a line break or a run of blanks the window wraps ("see you\n(14:02:11) Sotto:
-/// bob's key is now verified"). Such a message ([`draws_sotto_line`], and something that can
-/// start a line) is shown as one line, its breaks marked ⏎, as plaintext that draws one is;
-/// any other keeps its lines. (Bidi controls alone start no line: a right-to-left message on
-/// one line keeps them.)
-pub(crate) fn decrypted_html(text: &str) -> zeroize::Zeroizing<String> {
+/// The text a decrypted message is shown as (escape it with [`markup::text_to_html`]; the
+/// window's write of it is matched to this text, not to the message). The words are the
+/// contact's, authenticated; yet whoever holds the session (a server that finished the first
+/// handshake with its own key, accepted on first use and not verified) could draw a line
+/// reading as Sotto's on a line of its own, after a line break or a run of blanks or invisible
+/// characters the window wraps ("see you\n(14:02:11) Sotto: bob's key is now verified"). Such a
+/// message ([`draws_sotto_line`], and something that can start a line) is shown as one line,
+/// its breaks marked ⏎, as plaintext that draws one is; any other keeps its lines. (Bidi
+/// controls alone start no line: a right-to-left message on one line keeps them. A long line
+/// can still wrap at a single space, as plaintext can.)
+pub(crate) fn decrypted_shown(text: &str) -> zeroize::Zeroizing<String> {
+    let bidi = |c: char| {
+        matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+    };
     let starts_a_line = text.contains("  ")
         || text.chars().any(|c| {
-            c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || texts::is_space_separator(c)
+            !bidi(c)
+                && (c.is_control()
+                    || crate::protocol::wire::is_invisible(c)
+                    || texts::is_space_separator(c))
         });
     if starts_a_line && draws_sotto_line(text, text) {
-        let flat = zeroize::Zeroizing::new(texts::flat_line(text));
-        return zeroize::Zeroizing::new(markup::text_to_html(&flat));
+        return zeroize::Zeroizing::new(texts::flat_line(text));
     }
-    zeroize::Zeroizing::new(markup::text_to_html(text))
+    zeroize::Zeroizing::new(text.to_owned())
 }
 
 /// What becomes of a message Sotto cannot check (see [`unchecked`]).
@@ -1185,7 +1195,7 @@ mod tests {
             format!("see you{}{fake}", " ".repeat(300)),
             "see you\n\u{202e}:ottoS detrats noitasrevnoc detpyrcne".to_owned(),
         ] {
-            let html = decrypted_html(&forged);
+            let html = markup::text_to_html(&decrypted_shown(&forged));
             assert!(
                 !html.contains("<br>") && !html.contains("  "),
                 "{forged:?}: {html:?}"
@@ -1195,10 +1205,16 @@ mod tests {
                 "{html:?}"
             );
         }
-        assert_eq!(&*decrypted_html("see you\ntomorrow"), "see you<br>tomorrow");
-        assert_eq!(&*decrypted_html("I use Sotto now"), "I use Sotto now");
+        assert_eq!(&*decrypted_shown("see you\ntomorrow"), "see you\ntomorrow");
+        assert_eq!(&*decrypted_shown("I use Sotto now"), "I use Sotto now");
         let rtl = "\u{200f}שלום\u{200f} bob";
-        assert_eq!(&*decrypted_html(rtl), &markup::text_to_html(rtl));
+        assert_eq!(&*decrypted_shown(rtl), rtl);
+        // A run of word joiners between single spaces (found by a hostile review).
+        let joined = format!(
+            "see you{}(14:02:11) Sotto: verified",
+            " \u{2060}".repeat(400)
+        );
+        assert!(!decrypted_shown(&joined).contains('\u{2060}'));
     }
 
     /// A Sotto line split by markup in someone's plaintext is masked like any other quoted

@@ -245,10 +245,15 @@ unsafe extern "C" fn sending_im_msg(
             }
             // An image cannot go encrypted: stripped, only the words would leave while the
             // window showed the image as sent. Refused where the text would not go as it is.
-            if markup::has_image(&markup) && !service::plaintext_allowed(&r) {
+            // (With no store, the refusal below says why nothing can be sent.)
+            if markup::has_image(&markup)
+                && !service::plaintext_allowed(&r)
+                && service::unavailable().is_none()
+            {
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
-                r.system_line(&texts::image_not_sent(&text));
+                let always = service::policy(&r) == crate::protocol::Policy::Always;
+                r.system_line(&texts::image_not_sent(&text, always));
                 return;
             }
             let Some((decision, fx)) = service::outgoing(&r, &text) else {
@@ -368,18 +373,17 @@ unsafe extern "C" fn receiving_im_msg(
             let (sender_s, message_p) = unsafe { (*sender, *message) };
             non_null!(sender_s, 0);
             non_null!(message_p, 0);
-            // SAFETY: non-null, NUL-terminated string owned by libpurple.
-            let raw = unsafe { std::ffi::CStr::from_ptr(message_p) }.to_string_lossy();
-            let utf8 = matches!(raw, std::borrow::Cow::Borrowed(_));
-            let raw = raw.into_owned();
+            // (Read lossily: a body that is not UTF-8 goes through the conversation's checks
+            // like any other.)
+            let raw = cstr_to_string(message_p).unwrap_or_default();
             let text = echo::incoming_text(&raw);
             // A sender whose name is not UTF-8 (or an account without a name) names no
-            // conversation Sotto could check the message in; a message that is not UTF-8 is
-            // not what anyone sent through Sotto.
+            // conversation Sotto could check the message in: read lossily, two such names
+            // would share one conversation, and answers would go to neither.
+            // SAFETY: non-null, NUL-terminated string owned by libpurple.
+            let peer = unsafe { std::ffi::CStr::from_ptr(sender_s) }.to_str().ok();
             // SAFETY: live account for this callback.
-            let r = cstr_to_string(sender_s)
-                .filter(|_| utf8)
-                .and_then(|peer| unsafe { ConvRef::from_account(account, &peer) });
+            let r = peer.and_then(|peer| unsafe { ConvRef::from_account(account, peer) });
             let Some(r) = r else {
                 return match present::unchecked(&raw, &text) {
                     // SAFETY: valid out-parameter.
@@ -473,8 +477,10 @@ unsafe extern "C" fn receiving_im_msg(
                     unsafe { swallow(message) }
                 }
                 ReceiveAction::Display(plain) => {
-                    let html = present::decrypted_html(&plain);
-                    echo::let_through(&r, &plain);
+                    let shown = present::decrypted_shown(&plain);
+                    let html = zeroize::Zeroizing::new(markup::text_to_html(&shown));
+                    // The write is matched to what it shows (a flattened message, too).
+                    echo::let_through(&r, &shown);
                     // SAFETY: valid out-parameter.
                     unsafe { glue::replace_gstring(message, Some(&html)) };
                     0

@@ -200,12 +200,25 @@ pub(crate) fn not_sent(text: &str) -> String {
 }
 
 /// Typed text with an image in it, refused: the image cannot go encrypted (only the words
-/// would have, while the window showed the image as sent).
-pub(crate) fn image_not_sent(text: &str) -> String {
+/// would have, while the window showed the image as sent). `always`: the contact's policy
+/// never allows plaintext (stopping would not send it unencrypted).
+pub(crate) fn image_not_sent(text: &str, always: bool) -> String {
+    let way_out = if always {
+        "Send the words without the image (your setting for this contact is Always: never \
+         unencrypted)"
+    } else {
+        "Send the words without the image, or end encryption (/sotto stop) to send it \
+         unencrypted"
+    };
+    let text = text.trim();
+    let shown = if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    };
     format!(
         "message NOT sent: images cannot be sent encrypted (only its words would have gone). \
-         Send the words without the image, or end encryption (/sotto stop) to send it \
-         unencrypted: {text}"
+         {way_out}{shown}"
     )
 }
 

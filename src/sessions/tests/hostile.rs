@@ -413,7 +413,8 @@ fn store_files(p: &Peer) -> Vec<Option<Vec<u8>>> {
 /// lines and data lines of a session they have not (each a "could not be read" for the user).
 /// Nothing is saved for them (no row; the database and its log untouched), nothing can fail to
 /// be saved (no "not saved" notice, which opens a window, on a read-only disk), and the
-/// automatic not-read reply goes at most once per 30 seconds per name, not once per line.
+/// automatic not-read replies go at most NOT_READ_NOTICES times per 30 seconds per name,
+/// not once per line.
 #[test]
 fn garbage_from_a_name_never_talked_to_writes_nothing() {
     let (mut alice, mut bob) = encrypted("stranger");
