@@ -51,6 +51,27 @@ fn xmpp_words_that_look_like_a_sotto_line_are_shown() {
     p.assert_no_criticals();
 }
 
+/// alice ends the encrypted conversation while offline: the end cannot go out, and the window
+/// says bob's client was not told (it said only "ended", and bob's client kept encrypting to a
+/// session alice no longer has; found by a read-only audit).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_an_end_that_cannot_go_out_says_bob_was_not_told() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let bob = p.bob.address.clone();
+    p.alice.client.command("offline");
+    p.alice.client.expect("offline", WAIT, |l| {
+        l.tag == "ECHO" && l.field(0) == "offline"
+    });
+    p.alice.client.cmd(&bob, "sotto stop");
+    p.alice
+        .client
+        .expect_system(&bob, "the end was not told", WAIT, |t| {
+            t.contains("was NOT told") && t.contains("/sotto start")
+        });
+    p.alice.client.assert_no_criticals();
+}
+
 /// A message with an image typed into an encrypted conversation is refused with a notice
 /// that says why and shows the words back: nothing leaves, and the words, with or without
 /// the image, are not on the wire. The image was stripped and only the words went, while the

@@ -102,7 +102,7 @@ unsafe extern "C" fn sotto_cmd(
         match word.as_str() {
             "start" | "stop" => {
                 if let Some(fx) = service::start_or_stop(&r, word == "start") {
-                    present::apply(&r, fx);
+                    present::apply_start_or_stop(&r, fx, word == "start");
                 } else {
                     r.system_line(texts::no_identity());
                 }

@@ -164,7 +164,7 @@ fn run(r: &ConvRef, code: usize) {
     match code {
         START | STOP => {
             if let Some(fx) = service::start_or_stop(r, code == START) {
-                present::apply(r, fx);
+                present::apply_start_or_stop(r, fx, code == START);
             } else {
                 // As `/sotto start` says it: the menu did nothing, and the window says why.
                 r.conversation_or_new();

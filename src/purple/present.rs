@@ -19,6 +19,21 @@ pub(crate) fn log_encrypted() -> bool {
     prefs::boolean(prefs::LOG_ENCRYPTED)
 }
 
+/// [`apply`] for the user's start or stop (`/sotto start|stop`, the menu): a line that did not
+/// go out (offline) is said, with what it means. A stop is done here all the same (the
+/// session is gone), but the contact's client was not told and keeps encrypting to it.
+pub(crate) fn apply_start_or_stop(r: &ConvRef, fx: Effects, start: bool) {
+    let lines = !fx.inject.is_empty();
+    if !apply(r, fx) && lines {
+        let peer = texts::Shown::new(&r.peer);
+        r.system_line(&if start {
+            texts::start_not_sent(&peer)
+        } else {
+            texts::end_not_told(&peer)
+        });
+    }
+}
+
 /// Send the injected lines, write one line per event, and make the window match the state.
 /// `r` names the conversation (its account); the lines go to `fx.reply_to`. Returns whether
 /// every line went out (a held message whose line did not go out is shown as not sent).

@@ -238,6 +238,24 @@ pub(crate) fn not_sent_offline(text: &str) -> String {
     format!("NOT sent (the connection did not take it; offline?): {text}")
 }
 
+/// The user's start did not go out (the connection did not take it).
+pub(crate) fn start_not_sent(peer: &Shown) -> String {
+    format!(
+        "the start of the encrypted conversation was NOT sent to {peer} (the connection did \
+         not take it; offline?): start again once connected (/sotto start)."
+    )
+}
+
+/// The user ended the conversation, but the end did not go out: the contact's client keeps
+/// its session and encrypts to it.
+pub(crate) fn end_not_told(peer: &Shown) -> String {
+    format!(
+        "{peer}'s client was NOT told that the encrypted conversation ended (the connection \
+         did not take it; offline?): what {peer} sends in it can no longer be read here, and \
+         {peer}'s client is told so when it arrives. Start again with /sotto start."
+    )
+}
+
 /// The contact's key is not the one accepted before.
 pub(crate) fn key_changed(peer: &Shown, fingerprint: &str) -> String {
     format!(
