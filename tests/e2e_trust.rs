@@ -545,10 +545,7 @@ fn xmpp_an_answer_that_did_not_leave_ends_the_run_and_says_so() {
         .expect_system(&alice, "bob sees the question", WAIT, |t| {
             t.contains("where did the walrus sleep?")
         });
-    p.bob.client.command("offline");
-    p.bob.client.expect("offline", WAIT, |l| {
-        l.tag == "ECHO" && l.field(0) == "offline"
-    });
+    p.bob.client.go_offline();
     p.bob.client.cmd(&alice, "sotto answer on the pier");
     p.bob
         .client
@@ -1114,10 +1111,7 @@ fn xmpp_held_text_accepted_offline_with_the_window_closed_is_shown_not_sent() {
     let held = held.as_str();
     send_expect_held(&mut p, true, held, "message held on a key change");
     p.alice.client.close_window(&bob);
-    p.alice.client.command("offline");
-    p.alice.client.expect("offline", WAIT, |l| {
-        l.tag == "ECHO" && l.field(0) == "offline"
-    });
+    p.alice.client.go_offline();
     p.alice.client.answer(&dialog.n, &accept);
     let shown_escaped = held
         .replace('&', "&amp;")

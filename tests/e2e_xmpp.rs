@@ -59,10 +59,7 @@ fn xmpp_words_that_look_like_a_sotto_line_are_shown() {
 fn xmpp_an_end_that_cannot_go_out_says_bob_was_not_told() {
     let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
     let bob = p.bob.address.clone();
-    p.alice.client.command("offline");
-    p.alice.client.expect("offline", WAIT, |l| {
-        l.tag == "ECHO" && l.field(0) == "offline"
-    });
+    p.alice.client.go_offline();
     p.alice.client.cmd(&bob, "sotto stop");
     p.alice
         .client

@@ -496,6 +496,14 @@ impl Client {
             .collect()
     }
 
+    /// Takes the client's account offline (libpurple disconnects it) and waits until it has.
+    pub fn go_offline(&mut self) {
+        self.command("offline");
+        self.expect("offline", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0) == "offline"
+        });
+    }
+
     /// Asserts that nothing written into any window so far shows `needle`.
     pub fn assert_no_write_shows(&self, needle: &str, label: &str) {
         let shown: Vec<String> = self
