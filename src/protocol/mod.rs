@@ -32,7 +32,7 @@ pub use identity::{Fingerprint, IdentityKey, IdentityPublic};
 pub use secret::{SecretBytes, SecretString};
 pub use session::{
     ConvState, Conversation, Event, Policy, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome,
-    SnapshotError, UnreadableReason, NOT_READ_NOTICES,
+    SnapshotError, UnreadableReason, UnsentReason, NOT_READ_NOTICES,
 };
 
 /// Protocol version carried in every wire prefix (`?S1`).

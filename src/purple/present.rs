@@ -3,7 +3,7 @@
 //! logging in step with the conversation's state. Everything here runs with the state released,
 //! because sending and writing re-enter our signal handlers.
 
-use crate::protocol::{ConvState, Event};
+use crate::protocol::{ConvState, Event, Policy};
 use crate::sessions::{ConvKey, ConvRef, Effects, Notice, OtherClient};
 use crate::store::Trust;
 
@@ -122,9 +122,9 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
                     r.system_line(&line);
                 }
             }
-            Event::Unsent { text } if windowless => {
+            Event::Unsent { text, why } if windowless => {
                 reset_held(&r);
-                unshown.push(texts::not_sent(&text));
+                unshown.push(texts::unsent(&Shown::new(&r.peer), why, &text));
             }
             Event::NotResent { text } if windowless => {
                 unshown.push(texts::not_resent(&Shown::new(&r.peer), &text));
@@ -146,7 +146,7 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     // (a quarter of the plugin's time per message went into redecorating it anyway). Renames,
     // new windows and title resets redecorate from their own signals.
     for notice in &fx.notices {
-        r.system_line(&texts::notice(&r.peer, notice));
+        r.system_line(&notice_line(&r, notice));
         // A second client's key: the same choice in a dialog, bound to exactly this key.
         if let Notice::OtherClient {
             address,
@@ -162,6 +162,19 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
         redecorate(&r);
     }
     all_sent
+}
+
+/// The line for a notice of the sessions service in `r`'s window. Those that offer
+/// `/sotto stop` as the way to plaintext are told whether the policy it would have to lift is
+/// 'always' (the contact's, or for another spelling of an IRC nick, that nick's).
+pub(crate) fn notice_line(r: &ConvRef, notice: &Notice) -> String {
+    let always = |r: &ConvRef| service::policy(r) == Policy::Always;
+    let always = match notice {
+        Notice::Moved { .. } | Notice::NameTaken { .. } | Notice::Unrestorable { .. } => always(r),
+        Notice::SameIrcNick { twin, .. } => always(&r.with_peer(twin.as_str())),
+        _ => false,
+    };
+    texts::notice(&r.peer, notice, always)
 }
 
 fn write_event(r: &ConvRef, event: Event) {
@@ -188,9 +201,9 @@ fn write_event(r: &ConvRef, event: Event) {
             reset_held(r);
             show_sent(r, &text);
         }
-        Event::Unsent { text } => {
+        Event::Unsent { text, why } => {
             reset_held(r);
-            r.system_line(&texts::not_sent(&text));
+            r.system_line(&texts::unsent(peer, why, &text));
         }
         Event::NotResent { text } => r.system_line(&texts::not_resent(peer, &text)),
         Event::Unreadable { .. } | Event::PeerError { .. } | Event::HandshakeFailed { .. } => {

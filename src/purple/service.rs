@@ -609,14 +609,15 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
             let _ = with_state(|s| s.policies.remove(&new));
             windows::moved(id, &known.key, &new, carried);
             for notice in &notices {
-                r.system_line(&texts::notice(&r.peer, notice));
+                r.system_line(&super::present::notice_line(r, notice));
             }
             // A window still named after the name's previous holder (who left) now reaches the
             // renamed contact: say so there, once.
             let held = notices
                 .iter()
                 .any(|n| matches!(n, Notice::NameTaken { .. }));
-            let line = texts::name_taken(&r.peer, &known.key.peer, held);
+            let always = held && policy(r) == crate::protocol::Policy::Always;
+            let line = texts::name_taken(&r.peer, &known.key.peer, held, always);
             for stale in windows::others_showing(&new, id) {
                 // SAFETY: listed from libpurple's open conversations just now.
                 unsafe { glue::system_line_to(stale, &line) };

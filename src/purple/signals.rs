@@ -253,7 +253,7 @@ unsafe extern "C" fn sending_im_msg(
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
                 let always = service::policy(&r) == crate::protocol::Policy::Always;
-                r.system_line(&texts::image_not_sent(&text, always));
+                r.system_line(&texts::image_not_sent(&Shown::new(&r.peer), &text, always));
                 return;
             }
             let Some((decision, fx)) = service::outgoing(&r, &text) else {

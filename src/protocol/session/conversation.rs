@@ -13,6 +13,7 @@ use rand_core::CryptoRngCore;
 
 use super::events::{
     Event, HoldReason, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome, UnreadableReason,
+    UnsentReason,
 };
 use super::phase::{Handshake, Phase, Session};
 use super::verification::{Channel, Verification};
@@ -499,6 +500,7 @@ impl Conversation {
         for text in self.queue.drain(..) {
             out.events.push(Event::Unsent {
                 text: text.to_string(),
+                why: UnsentReason::Stopped,
             });
         }
         out
@@ -541,6 +543,7 @@ impl Conversation {
         if plaintext.len() > MAX_PLAINTEXT {
             out.events.push(Event::Unsent {
                 text: plaintext.to_owned(),
+                why: UnsentReason::TooLong,
             });
             return out;
         }
@@ -550,6 +553,7 @@ impl Conversation {
                     Some(lines) => out.action = SendAction::Replace(lines),
                     None => out.events.push(Event::Unsent {
                         text: plaintext.to_owned(),
+                        why: UnsentReason::TooManyPieces,
                     }),
                 }
                 return out;
@@ -585,6 +589,7 @@ impl Conversation {
         if self.queue.len() >= MAX_QUEUE {
             out.events.push(Event::Unsent {
                 text: plaintext.to_owned(),
+                why: UnsentReason::QueueFull,
             });
         } else {
             self.queue.push_back(SecretString::from(plaintext));
@@ -888,6 +893,7 @@ impl Conversation {
             }
             None => out.events.push(Event::Unsent {
                 text: text.to_string(),
+                why: UnsentReason::TooManyPieces,
             }),
         }
     }
@@ -1113,4 +1119,31 @@ fn is_rejection(out: &ReceiveOutcome) -> bool {
             .events
             .iter()
             .all(|e| matches!(e, Event::Unreadable { .. } | Event::HandshakeFailed { .. }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::tests::established;
+
+    /// A held text whose encrypted line would need more pieces than one message may have (only
+    /// a text past [`MAX_PLAINTEXT`] gets there: a damaged or hostile saved queue) is handed
+    /// back when the queue goes, said to be so for that reason, and nothing of it is sent.
+    #[test]
+    fn a_held_text_too_long_to_cut_is_handed_back_as_too_many_pieces() {
+        let (mut a, _b, mut rng) = established(61);
+        a.set_max_line(fragment::MIN_LINE);
+        let text = "x".repeat(4 * MAX_PLAINTEXT);
+        a.queue.push_back(SecretString::from(text.as_str()));
+        let out = a.set_blocked(false, &mut rng);
+        assert!(out.inject.is_empty(), "{} lines sent", out.inject.len());
+        assert_eq!(
+            out.events,
+            [Event::Unsent {
+                text,
+                why: UnsentReason::TooManyPieces
+            }]
+        );
+        assert_eq!(a.queued(), 0);
+    }
 }

@@ -27,6 +27,32 @@ pub enum HoldReason {
     Blocked,
 }
 
+/// Why a typed message will not be sent ([`Event::Unsent`]): the user is told, with the text
+/// (their input box was cleared).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnsentReason {
+    /// It was held, and the conversation was ended ([`Conversation::stop`]: the user's `stop`,
+    /// or the plugin's at unload) before it could go: held text is handed back, never sent
+    /// unencrypted.
+    ///
+    /// [`Conversation::stop`]: super::Conversation::stop
+    Stopped,
+    /// Longer than [`MAX_PLAINTEXT`](super::MAX_PLAINTEXT) bytes.
+    TooLong,
+    /// [`MAX_QUEUE`](super::MAX_QUEUE) messages were already held.
+    QueueFull,
+    /// Its encrypted line would need more pieces than one message may have on this line
+    /// limit ([`MAX_FRAGMENTS`](crate::protocol::fragment::MAX_FRAGMENTS)): only a held text
+    /// longer than [`MAX_PLAINTEXT`](super::MAX_PLAINTEXT) (a damaged or hostile saved queue)
+    /// gets there.
+    TooManyPieces,
+    /// Typed while sending was held on a key the user had not accepted (a changed key, or
+    /// names that did not match), and that hold ended because the contact finished a session
+    /// with a key the user accepted: it was typed for whoever held the earlier session, under
+    /// its warning, and never goes to this one.
+    HoldEnded,
+}
+
 /// Something the UI should tell the user about.
 ///
 /// `Debug` is written by hand: it prints the length of a message's text and of a verification
@@ -82,10 +108,13 @@ pub enum Event {
         /// Sent again over the session it was first sent in (PROTOCOL.md §2.2).
         same_session: bool,
     },
-    /// A typed message will not be sent (session ended by the user, queue full, too long).
+    /// A typed message will not be sent (session ended by the user, queue full, too long, a
+    /// hold that ended).
     Unsent {
         /// What the user had typed.
         text: String,
+        /// Why.
+        why: UnsentReason,
     },
     /// A message the peer's client said it could not read (a not-read notice named it) will
     /// not be sent again by itself: the user ended the conversation, a hold ended (it was
@@ -193,7 +222,9 @@ impl fmt::Debug for Event {
                 "Resent",
                 &[("text", &redacted(text)), ("same_session", same_session)],
             ),
-            Event::Unsent { text } => fields("Unsent", &[("text", &redacted(text))]),
+            Event::Unsent { text, why } => {
+                fields("Unsent", &[("text", &redacted(text)), ("why", why)])
+            }
             Event::NotResent { text } => fields("NotResent", &[("text", &redacted(text))]),
             Event::PeerSupportsSotto => fields("PeerSupportsSotto", &[]),
             Event::Unreadable { reason } => fields("Unreadable", &[("reason", reason)]),
@@ -355,6 +386,7 @@ mod tests {
             },
             Event::Unsent {
                 text: secret.into(),
+                why: UnsentReason::TooLong,
             },
             Event::NotResent {
                 text: secret.into(),
@@ -376,9 +408,21 @@ mod tests {
             inject: Vec::new(),
             events: vec![Event::Unsent {
                 text: secret.into(),
+                why: UnsentReason::QueueFull,
             }],
         };
         assert!(!format!("{outcome:?}").contains(secret));
+        // The reason is no secret: it is printed.
+        assert_eq!(
+            format!(
+                "{:?}",
+                Event::Unsent {
+                    text: secret.into(),
+                    why: UnsentReason::Stopped
+                }
+            ),
+            "Unsent { text: <23 bytes>, why: Stopped }"
+        );
         assert_eq!(
             format!("{:?}", Event::Ended { by_peer: true }),
             "Ended { by_peer: true }"

@@ -7,7 +7,7 @@ use std::mem;
 use rand_core::CryptoRngCore;
 
 use super::conversation::Conversation;
-use super::events::{Event, ReceiveOutcome};
+use super::events::{Event, ReceiveOutcome, UnsentReason};
 use super::phase::{Handshake, Phase, Session};
 use super::{ANSWER_BURST, ANSWER_WINDOW_SECS, HANDSHAKE_TIMEOUT_SECS};
 use crate::protocol::fragment;
@@ -319,6 +319,7 @@ impl Conversation {
             for text in self.queue.drain(..) {
                 out.events.push(Event::Unsent {
                     text: text.to_string(),
+                    why: UnsentReason::HoldEnded,
                 });
             }
         }

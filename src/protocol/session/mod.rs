@@ -54,6 +54,7 @@ mod verification;
 pub use conversation::Conversation;
 pub use events::{
     Event, HoldReason, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome, UnreadableReason,
+    UnsentReason,
 };
 pub use snapshot::SnapshotError;
 

@@ -248,10 +248,10 @@ fn a_start_of_ours_that_lapses_with_nothing_held_still_holds_what_is_typed() {
     );
     // The user ends it: the held text is handed back, and plaintext is the user's choice again.
     let out = b.stop(&mut rng);
-    assert!(out
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::Unsent { text } if text == "typed after the start lapsed")));
+    assert!(out.events.iter().any(
+        |e| matches!(e, Event::Unsent { text, why: UnsentReason::Stopped }
+            if text == "typed after the start lapsed")
+    ));
     assert!(b.sends_plaintext());
     assert_eq!(
         b.send("plain now", &mut rng).action,

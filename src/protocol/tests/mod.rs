@@ -6,7 +6,9 @@
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use super::session::{ConvState, Conversation, Event, Policy, ReceiveAction, SendAction};
+use super::session::{
+    ConvState, Conversation, Event, Policy, ReceiveAction, SendAction, UnsentReason,
+};
 use super::testkit::{self, Setup};
 use super::IdentityKey;
 
@@ -69,7 +71,8 @@ pub(crate) fn established(seed: u64) -> (Conversation, Conversation, ChaCha20Rng
 }
 
 /// A hold on `a` just ended (`events`, with the lines `sent` meanwhile): `text`, typed during
-/// it (or waiting to be sent again), was handed back to the user and never reached `b`.
+/// it (or waiting to be sent again), was handed back to the user (as typed during a hold that
+/// ended, [`UnsentReason::HoldEnded`]) and never reached `b`.
 fn assert_handed_back(
     a: &Conversation,
     events: &[Event],
@@ -80,8 +83,10 @@ fn assert_handed_back(
 ) {
     assert!(!a.is_blocked(), "still held: {events:?}");
     assert!(
-        events.contains(&Event::Unsent { text: text.into() })
-            || events.contains(&Event::NotResent { text: text.into() }),
+        events.contains(&Event::Unsent {
+            text: text.into(),
+            why: UnsentReason::HoldEnded
+        }) || events.contains(&Event::NotResent { text: text.into() }),
         "{events:?}"
     );
     assert!(deliver(b, sent, rng).0.is_empty(), "held text sent");

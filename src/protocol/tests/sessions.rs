@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use rand_chacha::rand_core::RngCore;
 
 use super::*;
-use crate::protocol::session::{HoldReason, HANDSHAKE_TIMEOUT_SECS};
+use crate::protocol::session::{HoldReason, HANDSHAKE_TIMEOUT_SECS, MAX_PLAINTEXT, MAX_QUEUE};
 use crate::protocol::wire::WireMessage;
 
 #[test]
@@ -186,9 +186,92 @@ fn peer_end_holds_and_stop_hands_back() {
     assert!(out.inject.is_empty());
     let stop = b.stop(&mut rng);
     assert!(stop.events.contains(&Event::Unsent {
-        text: "secret".into()
+        text: "secret".into(),
+        why: UnsentReason::Stopped,
     }));
     assert_eq!(b.state(), ConvState::Plaintext);
+}
+
+/// What waits for a session that the user ends before it is up is handed back, in order, each
+/// said to be so because the conversation was ended ([`UnsentReason::Stopped`]).
+#[test]
+fn stop_before_the_session_hands_back_what_waited_as_stopped() {
+    let mut rng = rng(62);
+    let (mut a, _) = pair(&mut rng, Policy::Always);
+    for text in ["one", "two"] {
+        assert_eq!(a.send(text, &mut rng).action, SendAction::Hold);
+    }
+    let unsent: Vec<Event> = a
+        .stop(&mut rng)
+        .events
+        .into_iter()
+        .filter(|e| matches!(e, Event::Unsent { .. }))
+        .collect();
+    let stopped = |text: &str| Event::Unsent {
+        text: text.into(),
+        why: UnsentReason::Stopped,
+    };
+    assert_eq!(unsent, [stopped("one"), stopped("two")]);
+    assert_eq!(a.queued(), 0);
+}
+
+/// A text over [`MAX_PLAINTEXT`] bytes is refused as too long, in every state (nothing sent,
+/// nothing held); one of exactly that length goes.
+#[test]
+fn a_text_too_long_is_refused_as_too_long() {
+    let (mut a, mut b, mut rng) = established(63);
+    let long = "x".repeat(MAX_PLAINTEXT + 1);
+    let out = a.send(&long, &mut rng);
+    assert_eq!(out.action, SendAction::Hold);
+    assert!(out.inject.is_empty());
+    assert_eq!(
+        out.events,
+        [Event::Unsent {
+            text: long.clone(),
+            why: UnsentReason::TooLong
+        }]
+    );
+    let (mut waiting, _) = pair(&mut rng, Policy::Always);
+    let out = waiting.send(&long, &mut rng);
+    assert!(out.inject.is_empty() && waiting.queued() == 0);
+    assert!(matches!(
+        out.events[..],
+        [Event::Unsent {
+            why: UnsentReason::TooLong,
+            ..
+        }]
+    ));
+    let most = "x".repeat(MAX_PLAINTEXT);
+    let SendAction::Replace(lines) = a.send(&most, &mut rng).action else {
+        panic!("a text of MAX_PLAINTEXT bytes was not sent");
+    };
+    assert_eq!(deliver(&mut b, lines, &mut rng).0, [most]);
+}
+
+/// Past [`MAX_QUEUE`] held messages, the next one typed is refused as the queue being full
+/// (not held, not sent); those held still go, in order, once the session is up.
+#[test]
+fn a_text_past_a_full_queue_is_refused_as_queue_full() {
+    let mut rng = rng(64);
+    let (mut a, _) = pair(&mut rng, Policy::Always);
+    for i in 0..MAX_QUEUE {
+        let out = a.send(&format!("held {i}"), &mut rng);
+        assert!(
+            out.events.iter().any(|e| matches!(e, Event::Held { .. })),
+            "{i}: {:?}",
+            out.events
+        );
+    }
+    let out = a.send("one too many", &mut rng);
+    assert_eq!(out.action, SendAction::Hold);
+    assert_eq!(
+        out.events,
+        [Event::Unsent {
+            text: "one too many".into(),
+            why: UnsentReason::QueueFull
+        }]
+    );
+    assert_eq!(a.queued(), MAX_QUEUE);
 }
 
 /// b re-keys; a answers `?S1R` and then its user stops (an end over the old session, the

@@ -8,8 +8,10 @@
 //! parts already cleaned by the caller. A contact's name comes in as a [`Shown`], cleaned once
 //! where it was made.
 
-use crate::protocol::session::HoldReason;
-use crate::protocol::{ConvState, Event, Policy};
+use crate::protocol::ratchet::DecryptError;
+use crate::protocol::session::{HoldReason, MAX_PLAINTEXT, MAX_QUEUE};
+use crate::protocol::wire::DecodeError;
+use crate::protocol::{ConvState, Event, Policy, UnreadableReason, UnsentReason};
 use crate::sessions::{Doing, Notice, OtherClient};
 use crate::store::Trust;
 
@@ -194,22 +196,74 @@ pub(crate) fn unloaded_unprotected(peer: &Shown) -> String {
     format!("Sotto was unloaded: what you type to {peer} here now is NOT encrypted.")
 }
 
-/// A typed message will not be sent.
+/// A typed message was not sent, and Sotto cannot say more (its conversation could not be had):
+/// the text shown back (the input box was cleared).
 pub(crate) fn not_sent(text: &str) -> String {
     format!("not sent: {text}")
 }
 
-/// Typed text with an image in it, refused: the image cannot go encrypted (only the words
-/// would have, while the window showed the image as sent). `always`: the contact's policy
-/// never allows plaintext (stopping would not send it unencrypted).
-pub(crate) fn image_not_sent(text: &str, always: bool) -> String {
-    let way_out = if always {
-        "Send the words without the image (your setting for this contact is Always: never \
-         unencrypted)"
+/// A typed message will not be sent ([`Event::Unsent`]): why, what to do, and the text shown
+/// back (the input box was cleared).
+pub(crate) fn unsent(peer: &Shown, why: UnsentReason, text: &str) -> String {
+    match why {
+        UnsentReason::Stopped => format!(
+            "not sent: it was held, and the encrypted conversation with {peer} was ended before \
+             it could go (held messages are never sent unencrypted). Send it again if it still \
+             matters: {text}"
+        ),
+        UnsentReason::TooLong => format!(
+            "message NOT sent: it is longer than Sotto can send in one message ({} KiB); split \
+             it and send the parts: {text}",
+            MAX_PLAINTEXT / 1024
+        ),
+        UnsentReason::QueueFull => format!(
+            "message NOT sent: {MAX_QUEUE} messages already wait to be sent encrypted to \
+             {peer}, the most Sotto holds. Send it again once they have gone (or /sotto stop \
+             gives them back to you): {text}"
+        ),
+        UnsentReason::TooManyPieces => format!(
+            "message NOT sent: encrypted, it would need more pieces than Sotto sends for one \
+             message on this chat service (its lines are short); split it and send the parts: \
+             {text}"
+        ),
+        UnsentReason::HoldEnded => format!(
+            "not sent (it was typed while another key was shown, or a names warning, for \
+             {peer}; that hold ended when {peer} came back with the key you accepted, and \
+             nothing typed under its warning is sent). Send it again if you mean it for {peer}: \
+             {text}"
+        ),
+    }
+}
+
+/// How to write to `peer` (already cleaned) unencrypted, as a sentence: `/sotto stop`, unless
+/// the contact's policy is 'always' (`always`), which `/sotto stop` does not lift (what is
+/// typed next just starts a new encrypted conversation and waits again).
+fn to_plaintext(peer: &str, always: bool) -> String {
+    if always {
+        format!(
+            "Your setting for {peer} is 'always' (never unencrypted): to write to {peer} \
+             unencrypted, choose another in Sotto › Settings for this contact..., then /sotto \
+             stop."
+        )
     } else {
-        "Send the words without the image, or end encryption (/sotto stop) to send it \
-         unencrypted"
+        format!("/sotto stop allows plaintext to {peer}.")
+    }
+}
+
+/// Typed text with an image in it, refused: the image cannot go encrypted (only the words
+/// would have, while the window showed the image as sent). `always`: the contact's policy is
+/// 'always' (`/sotto stop` alone does not let it go unencrypted).
+pub(crate) fn image_not_sent(peer: &Shown, text: &str, always: bool) -> String {
+    let unencrypted = if always {
+        format!(
+            "; your setting for {peer} is 'always' (never unencrypted): to send it \
+             unencrypted, choose another in Sotto › Settings for this contact..., then /sotto \
+             stop"
+        )
+    } else {
+        ", or end encryption (/sotto stop) to send it unencrypted".to_owned()
     };
+    // An image alone has no words to show back.
     let text = text.trim();
     let shown = if text.is_empty() {
         String::new()
@@ -218,7 +272,7 @@ pub(crate) fn image_not_sent(text: &str, always: bool) -> String {
     };
     format!(
         "message NOT sent: images cannot be sent encrypted (only its words would have gone). \
-         {way_out}{shown}"
+         Send the words without the image{unencrypted}{shown}"
     )
 }
 
@@ -394,9 +448,7 @@ pub(crate) fn event(peer: &Shown, event: &Event) -> Option<String> {
              policy is 'always' (then it waits for a new encrypted conversation)."
                 .to_owned()
         }
-        Event::Unreadable { reason } => {
-            format!("an encrypted message from {peer} could not be read ({reason}).")
-        }
+        Event::Unreadable { reason } => unreadable(peer, *reason),
         Event::PeerError { text } => format!(
             "{peer}'s Sotto reported an error (unauthenticated): {}",
             plain(text)
@@ -473,6 +525,42 @@ pub(crate) fn event(peer: &Shown, event: &Event) -> Option<String> {
     })
 }
 
+/// An encrypted message could not be read ([`Event::Unreadable`]): why, and what to do where
+/// the reason does not say it. Most such lines are unauthenticated (anyone can send one): the
+/// step is for a message of the contact's that is missing, and a restart only if it goes on.
+fn unreadable(peer: &Shown, reason: UnreadableReason) -> String {
+    let next = match reason {
+        // A retransmission, or a replay: nothing is missing, nothing to do.
+        UnreadableReason::Decrypt(DecryptError::Duplicate) => {
+            return format!(
+                "a copy of an encrypted message from {peer} already read came again; it is not \
+                 shown twice."
+            )
+        }
+        // The reason says what to do (restart), or that it was asked for again.
+        UnreadableReason::UnknownSession | UnreadableReason::BeforeConfirm => String::new(),
+        UnreadableReason::Decode(DecodeError::UnknownVersion(_)) => format!(
+            " To read such messages, {peer} and you need versions of Sotto that speak the same \
+             protocol: update the older one."
+        ),
+        UnreadableReason::Rewritten => format!(
+            " If a message from {peer} is missing, ask them to send it again (not quoted, edited \
+             or forwarded)."
+        ),
+        // Asked for again, it would be as far ahead (its index is checked before anything
+        // authenticates it: anyone can send one, so only a restart if messages are missing).
+        UnreadableReason::Decrypt(DecryptError::TooFarAhead) => format!(
+            " If messages from {peer} are missing, restart the encrypted conversation (/sotto \
+             start), then ask them to send those again."
+        ),
+        _ => format!(
+            " If a message from {peer} is missing, ask them to send it again; if this keeps \
+             happening, restart the encrypted conversation (/sotto start)."
+        ),
+    };
+    format!("an encrypted message from {peer} could not be read ({reason}).{next}")
+}
+
 /// A line of a kind kept quiet in floods, saying how many of that kind were not written
 /// before it.
 pub(crate) fn with_unreported(line: String, kind: Quiet, unreported: usize) -> String {
@@ -517,8 +605,10 @@ pub(crate) fn remote_plaintext(peer: &Shown) -> String {
     )
 }
 
-/// A notice of the sessions service.
-pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
+/// A notice of the sessions service. `always`: the policy of the conversation whose
+/// `/sotto stop` the notice would offer as the way to plaintext is 'always' (the contact's; for
+/// [`Notice::SameIrcNick`], the other spelling's): it says how to lift that instead.
+pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
     // The name as it came, to compare with another name as it came (`SameIrcNick`).
     let raw_peer = peer;
     let peer = &Shown::new(peer);
@@ -540,7 +630,8 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
                 "your encrypted conversation with {peer} moved to {to} when they were renamed. \
              {peer} may be someone else now, so nothing is sent here unencrypted: what you type \
              is held and an encrypted conversation is started, checked against the key you \
-             accepted for {peer}. /sotto stop allows plaintext to {peer}."
+             accepted for {peer}. {plaintext}",
+                plaintext = to_plaintext(peer, always)
             )
         }
         Notice::NameTaken { from } => {
@@ -552,7 +643,8 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
                 "{who} that had an encrypted conversation with another contact (kept, unused). \
                  {peer} may be someone else now, so nothing is sent here unencrypted: what you \
                  type is held and an encrypted conversation is started, checked against the key \
-                 you accepted for {peer}. /sotto stop allows plaintext to {peer}."
+                 you accepted for {peer}. {plaintext}",
+                plaintext = to_plaintext(peer, always)
             )
         }
         Notice::HandedBack { held_for, text } => format!(
@@ -616,26 +708,47 @@ pub(crate) fn notice(peer: &str, notice: &Notice) -> String {
              are encrypted (its store did not answer), and another spelling of {peer} may be \
              one of them. Try again in a moment."
         ),
-        Notice::SameIrcNick { twin, unsent } => format!(
-            "message NOT sent ({unsent}): the server delivers what is sent to {peer} to {twin} \
-             (nicks that differ only in case, or on IRC in [ ] \\ ~ and {{ }} | ^, are one; on \
-             IRC a leading @ + % & ~, a list with commas and nick!user@host reach the nick), \
-             and Sotto keeps unencrypted text away from {twin} (the conversation is encrypted, \
-             or waits for encryption), so this spelling would send it unencrypted to them. \
-             Write in the conversation with {twin}, or end encryption there (/sotto stop) \
-             first.",
-            twin = plain(twin)
-        ),
+        Notice::SameIrcNick { twin, unsent } => {
+            let twin = plain(twin);
+            let instead = if always {
+                format!(
+                    "Write in the conversation with {twin} (your setting for {twin} is 'always': \
+                     never unencrypted; to change it, Sotto › Settings for this contact... \
+                     there, then /sotto stop)."
+                )
+            } else {
+                format!(
+                    "Write in the conversation with {twin}, or end encryption there (/sotto \
+                     stop) first."
+                )
+            };
+            format!(
+                "message NOT sent ({unsent}): the server delivers what is sent to {peer} to \
+                 {twin} (nicks that differ only in case, or on IRC in [ ] \\ ~ and {{ }} | ^, \
+                 are one; on IRC a leading @ + % & ~, a list with commas and nick!user@host \
+                 reach the nick), and Sotto keeps unencrypted text away from {twin} (the \
+                 conversation is encrypted, or waits for encryption), so this spelling would \
+                 send it unencrypted to them. {instead}"
+            )
+        }
         Notice::Unrestorable { reason, unsent } => {
             let what = match unsent {
                 Some(text) => format!("message NOT sent ({text})"),
                 None => "nothing was read or sent".to_owned(),
             };
+            let stop = if always {
+                format!(
+                    "/sotto stop discards it (your setting for {peer} is 'always': to write \
+                     unencrypted, choose another in Sotto › Settings for this contact... too)"
+                )
+            } else {
+                "/sotto stop allows plaintext".to_owned()
+            };
             format!(
                 "{what}: Sotto cannot restore its saved encrypted conversation with {peer} \
                  ({reason}; written by a newer Sotto, or damaged). It keeps it untouched and \
                  sends nothing until you decide: /sotto start begins a new encrypted \
-                 conversation (replacing the saved one), /sotto stop allows plaintext."
+                 conversation (replacing the saved one), {stop}."
             )
         }
     }
@@ -716,11 +829,18 @@ fn other_client(peer: &Shown, address: &str, what: &OtherClient) -> String {
 /// A window still shows a name that now belongs to another contact (renamed from
 /// `renamed_from`). `held`: that contact's conversation is not encrypted, so what is typed here
 /// is held (the name's encrypted conversation was parked); otherwise it is encrypted to the
-/// renamed contact's key.
-pub(crate) fn name_taken(name: &str, renamed_from: &str, held: bool) -> String {
+/// renamed contact's key. `always`: the name's policy is 'always' (`/sotto stop` alone does
+/// not allow plaintext to it).
+pub(crate) fn name_taken(name: &str, renamed_from: &str, held: bool, always: bool) -> String {
     let name: &str = &plain(name);
     let renamed_from: &str = &plain(renamed_from);
-    let typed = if held {
+    let typed = if held && always {
+        format!(
+            "Nothing typed here is sent unencrypted: it is held until an encrypted conversation \
+             is up (/sotto start). {}",
+            to_plaintext(name, true)
+        )
+    } else if held {
         format!(
             "Nothing typed here is sent unencrypted: it is held until you start an encrypted \
              conversation (/sotto start) or allow plaintext to {name} (/sotto stop)."
@@ -1158,7 +1278,7 @@ mod tests {
             command_not_sent_no_store(None),
             command_refused_no_store("notice", bob, "locked"),
             command_not_sent_rename(bob),
-            notice("bob", &Notice::RestoredBackup),
+            notice("bob", &Notice::RestoredBackup, false),
             store_unavailable("locked"),
             no_identity().to_owned(),
             no_fingerprints_no_store("locked"),
@@ -1213,6 +1333,175 @@ mod tests {
         }
     }
 
+    /// Each reason a typed message is not sent reads its own way and says why (where the README
+    /// names one, as it promises), keeps the "not sent" a reader (and the end-to-end trouble
+    /// check) looks for, and ends with the text as typed: the input box was cleared. It used to
+    /// be one bare "not sent: TEXT" for every reason.
+    #[test]
+    fn an_unsent_message_says_why_and_shows_the_text_back() {
+        let bob = &Shown::new("bob");
+        let text = "meet me at the old mill";
+        let reasons = [
+            (UnsentReason::Stopped, "was ended before it could go"),
+            (
+                UnsentReason::TooLong,
+                "longer than Sotto can send in one message (64 KiB); split it",
+            ),
+            (
+                UnsentReason::QueueFull,
+                "200 messages already wait to be sent encrypted to bob",
+            ),
+            (UnsentReason::TooManyPieces, "more pieces than Sotto sends"),
+            (UnsentReason::HoldEnded, "typed while another key was shown"),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for (why, says) in reasons {
+            let line = unsent(bob, why, text);
+            assert!(line.ends_with(&format!(": {text}")), "{line}");
+            assert!(line.to_lowercase().contains("not sent"), "{line}");
+            assert!(line.contains(says), "{why:?}: {line}");
+            assert!(!line.contains("  ") && !line.contains('\n'), "{line:?}");
+            assert!(seen.insert(line.replace(text, "")), "{line}");
+        }
+    }
+
+    /// An unreadable message says what to do where its reason does not: ask again, and restart
+    /// only if it goes on (most such lines are unauthenticated); too many missing messages need
+    /// a restart; a copy of a message already read is no alarm and asks for nothing. Every
+    /// other one still says "could not be read" (end-to-end tests count those lines).
+    #[test]
+    fn an_unreadable_message_says_what_to_do() {
+        let bob = &Shown::new("bob");
+        let line = |reason: UnreadableReason| {
+            event(bob, &Event::Unreadable { reason }).unwrap_or_default()
+        };
+        let copy = line(DecryptError::Duplicate.into());
+        assert_eq!(
+            copy,
+            "a copy of an encrypted message from bob already read came again; it is not shown \
+             twice."
+        );
+        let forged = line(DecryptError::Authentication.into());
+        assert_eq!(
+            forged,
+            "an encrypted message from bob could not be read (message authentication failed). \
+             If a message from bob is missing, ask them to send it again; if this keeps \
+             happening, restart the encrypted conversation (/sotto start)."
+        );
+        assert!(line(DecryptError::TooFarAhead.into()).ends_with(
+            "If messages from bob are missing, restart the encrypted conversation (/sotto \
+             start), then ask them to send those again."
+        ));
+        assert!(line(UnreadableReason::Rewritten).contains("not quoted, edited or forwarded"));
+        assert!(line(DecodeError::UnknownVersion(2).into()).contains("update the older one"));
+        // Their reasons already say what happens next.
+        for (reason, ends) in [
+            (UnreadableReason::UnknownSession, "(restart the session))."),
+            (UnreadableReason::BeforeConfirm, "asked for again)."),
+        ] {
+            assert!(line(reason).ends_with(ends), "{}", line(reason));
+        }
+        for reason in [
+            UnreadableReason::MalformedFragments,
+            UnreadableReason::NestedFragment,
+            UnreadableReason::NotUtf8,
+            UnreadableReason::Rewritten,
+            DecodeError::Base64.into(),
+            DecodeError::Malformed.into(),
+            DecodeError::UnknownVersion(2).into(),
+            DecryptError::Authentication.into(),
+            DecryptError::TooFarAhead.into(),
+            DecryptError::Malformed.into(),
+        ] {
+            let t = line(reason);
+            assert!(t.contains("could not be read") && t.contains(" bob"), "{t}");
+            assert!(!t.contains("  ") && !t.contains('\n'), "{t:?}");
+        }
+        assert!(
+            !copy.contains("could not") && !copy.contains("restart"),
+            "{copy}"
+        );
+    }
+
+    /// Under the policy 'always' `/sotto stop` does not allow plaintext (what is typed next
+    /// starts a new encrypted conversation and waits): no text promises that it does, and each
+    /// says how to write unencrypted instead. Under the other policies they read as before.
+    #[test]
+    fn under_always_no_text_promises_plaintext_from_stop() {
+        let bob = &Shown::new("bob");
+        let notices = [
+            Notice::Moved {
+                to: "bob_away".to_owned(),
+            },
+            Notice::NameTaken {
+                from: Some("mallory".to_owned()),
+            },
+            Notice::NameTaken { from: None },
+            Notice::Unrestorable {
+                reason: "newer version".to_owned(),
+                unsent: Some("hi".to_owned()),
+            },
+            Notice::SameIrcNick {
+                twin: "bob[x]".to_owned(),
+                unsent: "hi".to_owned(),
+            },
+        ];
+        let mut texts: Vec<(String, String)> = notices
+            .iter()
+            .map(|n| (notice("bob", n, false), notice("bob", n, true)))
+            .collect();
+        texts.push((
+            name_taken("bob", "mallory", true, false),
+            name_taken("bob", "mallory", true, true),
+        ));
+        texts.push((
+            image_not_sent(bob, "hi", false),
+            image_not_sent(bob, "hi", true),
+        ));
+        for (other, always) in &texts {
+            assert!(
+                other.contains("allows plaintext")
+                    || other.contains("allow plaintext")
+                    || other.contains("(/sotto stop) to send it unencrypted")
+                    || other.contains("end encryption there (/sotto stop)"),
+                "{other}"
+            );
+            for promise in [
+                "allows plaintext",
+                "allow plaintext",
+                "(/sotto stop) to send it unencrypted",
+                "end encryption there",
+            ] {
+                assert!(!always.contains(promise), "{always}");
+            }
+            assert!(
+                always.contains("'always'") && always.contains("Settings for this contact..."),
+                "{always}"
+            );
+            assert!(
+                !always.contains("  ") && !always.contains('\n'),
+                "{always:?}"
+            );
+            // No word of the end-to-end trouble check comes with it.
+            let lower = always.to_lowercase();
+            let before = other.to_lowercase();
+            for word in ["could not", "not encrypted", "error", "failed", "not sent"] {
+                assert_eq!(
+                    lower.contains(word),
+                    before.contains(word),
+                    "{word}: {always}"
+                );
+            }
+        }
+        assert_eq!(
+            notice("bob", &notices[0], false),
+            "your encrypted conversation with bob moved to bob_away when they were renamed. bob \
+             may be someone else now, so nothing is sent here unencrypted: what you type is held \
+             and an encrypted conversation is started, checked against the key you accepted for \
+             bob. /sotto stop allows plaintext to bob."
+        );
+    }
+
     /// A long run of no-break (or any other) spaces would wrap what follows to the window's
     /// left edge, where it reads as a Sotto line of its own.
     #[test]
@@ -1232,6 +1521,7 @@ mod tests {
                     fingerprint: "AAAAA".to_owned(),
                     text: fake.clone(),
                 },
+                false,
             ),
             notice(
                 "bob",
@@ -1242,6 +1532,7 @@ mod tests {
                         text: fake.clone(),
                     },
                 },
+                false,
             ),
         ] {
             let quoted = line.split('"').nth(1).unwrap_or_default();
@@ -1270,7 +1561,9 @@ mod tests {
             still_holding(shown, fp),
             policy_not_saved_renamed(&fake, &fake),
             rename_failed(&fake, &fake, "busy"),
-            name_taken(&fake, &fake, true),
+            name_taken(&fake, &fake, true, false),
+            name_taken(&fake, &fake, true, true),
+            image_not_sent(shown, "hi", true),
             spelled_target_refused(&fake, &fake),
         ];
         let notices = [
@@ -1297,7 +1590,9 @@ mod tests {
                 unsent: "hi".to_owned(),
             },
         ];
-        texts.extend(notices.iter().map(|n| notice(&fake, n)));
+        for always in [false, true] {
+            texts.extend(notices.iter().map(|n| notice(&fake, n, always)));
+        }
         texts.extend(event(shown, &Event::PlaintextWhileEncrypted));
         texts.extend(event(shown, &Event::HandshakeStarted));
         for t in &texts {
@@ -1412,7 +1707,7 @@ mod tests {
                 what: OtherClient::Accepted,
             };
             assert_eq!(
-                notice(name, &other),
+                notice(name, &other, false),
                 format!(
                     "key accepted: what you type now also goes to {shown}'s client at {shown}."
                 )
