@@ -75,16 +75,22 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         glue::prefs::register();
         let store = open_store();
         let error = store.as_ref().err().cloned();
-        let replaced = store.as_ref().is_ok_and(Store::replaced_another);
+        let replaced = match &store {
+            Ok(s) if s.replaced_another() => {
+                s.replaced_told();
+                Some(s.path().parent().unwrap_or(s.path()).display().to_string())
+            }
+            _ => None,
+        };
         state::install(plugin.cast(), store);
-        if replaced {
+        if let Some(dir) = replaced {
             // New keys were made where the profile had others: said once, at this load.
             glue::debug_warning("store: made new where sotto.generation names another");
             glue::notify(
                 plugin.cast(),
                 false,
                 "Sotto made new keys",
-                &texts::store_replaced(),
+                &texts::store_replaced(&dir),
             );
         }
         if let Some(error) = error {

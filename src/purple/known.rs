@@ -221,20 +221,21 @@ fn apply_known(t: &TrustRecord, change: Change) {
     // believe a key forgotten, or verified, that is not, nor wonder whether one was.
     // What it did is said too (the held lines below matter most: what the user types to the
     // contact is held from now on).
+    // One line (one box with no window open), what follows included.
+    let held = match done {
+        Changed::Held => Some(texts::held_after_forget(&peer, &fingerprint)),
+        Changed::HeldOther => Some(texts::other_held_after_forget(&peer, &fingerprint)),
+        Changed::Failed | Changed::Gone | Changed::Done => None,
+    };
     if matches!(done, Changed::Failed | Changed::Gone) {
         r.failure_line(&line);
+    } else if let Some(held) = held {
+        r.outcome_line(&format!("{line} {held}"));
     } else {
         r.outcome_line(&line);
     }
-    match done {
-        Changed::Held => {
-            r.outcome_line(&texts::held_after_forget(&peer, &fingerprint));
-            super::present::redecorate(&r);
-        }
-        Changed::HeldOther => {
-            r.outcome_line(&texts::other_held_after_forget(&peer, &fingerprint));
-        }
-        Changed::Failed | Changed::Gone | Changed::Done => {}
+    if done == Changed::Held {
+        super::present::redecorate(&r);
     }
 }
 

@@ -863,12 +863,12 @@ pub(crate) fn decrypted_shown(text: &str) -> zeroize::Zeroizing<String> {
             '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
         )
     };
-    let starts_a_line = text.contains("  ")
-        || text.chars().any(|c| {
-            !bidi(c)
-                && (c.is_control()
-                    || crate::protocol::wire::is_invisible(c)
-                    || texts::is_space_separator(c))
+    // (Bidi controls between single spaces make a blank run too: looked for without them.)
+    let unmarked: zeroize::Zeroizing<String> =
+        zeroize::Zeroizing::new(text.chars().filter(|&c| !bidi(c)).collect());
+    let starts_a_line = unmarked.contains("  ")
+        || unmarked.chars().any(|c| {
+            c.is_control() || crate::protocol::wire::is_invisible(c) || texts::is_space_separator(c)
         });
     if starts_a_line && draws_sotto_line(text, text) {
         return zeroize::Zeroizing::new(texts::flat_line(text));
@@ -1243,6 +1243,15 @@ mod tests {
             " \u{2060}".repeat(400)
         );
         assert!(!decrypted_shown(&joined).contains('\u{2060}'));
+        // The same with left-to-right marks (found by a second hostile review).
+        let marked = format!(
+            "see you{}(14:02:11) Sotto: verified",
+            " \u{200e}".repeat(400)
+        );
+        assert!(
+            !decrypted_shown(&marked).contains("  \u{200e}")
+                && !decrypted_shown(&marked).contains('\u{200e}')
+        );
     }
 
     /// A Sotto line split by markup in someone's plaintext is masked like any other quoted

@@ -375,6 +375,10 @@ unsafe extern "C" fn receiving_im_msg(
             non_null!(message_p, 0);
             // (Read lossily: a body that is not UTF-8 goes through the conversation's checks
             // like any other.)
+            // SAFETY: non-null, NUL-terminated string owned by libpurple.
+            let body_utf8 = unsafe { std::ffi::CStr::from_ptr(message_p) }
+                .to_str()
+                .is_ok();
             let raw = cstr_to_string(message_p).unwrap_or_default();
             let text = echo::incoming_text(&raw);
             // A sender whose name is not UTF-8 (or an account without a name) names no
@@ -469,6 +473,11 @@ unsafe extern "C" fn receiving_im_msg(
                     if let Some(html) = present::plaintext_html(&raw, flatten) {
                         // SAFETY: valid out-parameter.
                         unsafe { glue::replace_gstring(message, Some(&html)) };
+                    } else if !body_utf8 {
+                        // What was checked (read lossily) is what is shown: bytes that are not
+                        // UTF-8 are never handed on for another part to read otherwise.
+                        // SAFETY: valid out-parameter.
+                        unsafe { glue::replace_gstring(message, Some(&raw)) };
                     }
                     0
                 }
@@ -479,8 +488,10 @@ unsafe extern "C" fn receiving_im_msg(
                 ReceiveAction::Display(plain) => {
                     let shown = present::decrypted_shown(&plain);
                     let html = zeroize::Zeroizing::new(markup::text_to_html(&shown));
-                    // The write is matched to what it shows (a flattened message, too).
-                    echo::let_through(&r, &shown);
+                    // The write is matched to what the window will show of it (a flattened
+                    // message too; the markup drops `\r`, and stripping it turns tabs into
+                    // spaces).
+                    echo::let_through(&r, &glue::markup_to_text(&html));
                     // SAFETY: valid out-parameter.
                     unsafe { glue::replace_gstring(message, Some(&html)) };
                     0

@@ -210,9 +210,9 @@ pub struct Store {
     /// `FULL` failed, or was skipped by a panic): a synced save sets `FULL` again first, and
     /// fails when it cannot (a commit it calls synced must be on disk).
     relaxed: std::cell::Cell<bool>,
-    /// The database was made new at this open where another had been: `sotto.generation`
-    /// beside it names one ([`Store::replaced_another`]).
-    replaced: bool,
+    /// The database was made new where another had been, and the user was not told yet
+    /// ([`Store::replaced_another`]; kept in `meta` too, until told).
+    replaced: std::cell::Cell<bool>,
 }
 
 impl core::fmt::Debug for Store {
@@ -271,7 +271,7 @@ impl Store {
             wal,
             checked: std::cell::Cell::new(0),
             relaxed: std::cell::Cell::new(false),
-            replaced: false,
+            replaced: std::cell::Cell::new(false),
         };
         // A database with no schema yet is made new now; `sotto.generation` beside it was
         // written for another (deleted, emptied, lost): read before the check rewrites it.
@@ -280,8 +280,25 @@ impl Store {
             .query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let replaced = fresh == 0 && store.generation_recorded().is_some();
         store.migrate()?;
+        // Kept until the user is told (an open that fails after this, or a kill, must not
+        // lose it: the next open finds a schema and would not tell). Best effort.
+        if replaced {
+            let _ = store.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('replaced', 1)",
+                [],
+            );
+        }
+        store.replaced.set(
+            replaced
+                || store
+                    .row(
+                        "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'replaced')",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap_or(false),
+        );
         store.check_generation()?;
-        let store = Self { replaced, ..store };
         // Whatever a crash left in the WAL goes into the database now, and the WAL is emptied
         // and filled with zeros (256 KiB at least: about 1 ms of the plugin's load here).
         // Best effort: a disk too full for the database file to grow by the log's pages must
@@ -297,7 +314,15 @@ impl Store {
     /// had another: `sotto.generation` beside it was written for one, which is gone or was
     /// emptied. Contacts will see every key of this profile as changed; the user must be told.
     pub fn replaced_another(&self) -> bool {
-        self.replaced
+        self.replaced.get()
+    }
+
+    /// The user was told of [`Store::replaced_another`]: not said again.
+    pub fn replaced_told(&self) {
+        self.replaced.set(false);
+        let _ = self
+            .conn
+            .execute("DELETE FROM meta WHERE key = 'replaced'", []);
     }
 
     /// Moves every committed save from the WAL into the database file and empties the WAL

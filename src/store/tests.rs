@@ -891,6 +891,11 @@ fn a_database_made_again_is_told_from_a_first_start() {
     let s = Store::open(&d).unwrap();
     assert!(s.replaced_another(), "deleted");
     drop(s);
+    // Not told yet (an open that failed later, a kill): said at the next open.
+    let s = Store::open(&d).unwrap();
+    assert!(s.replaced_another(), "until told");
+    s.replaced_told();
+    drop(s);
     assert!(!Store::open(&d).unwrap().replaced_another(), "told once");
     fs::write(d.join(DB_FILE), b"").unwrap();
     let _ = fs::remove_file(d.join(WAL_FILE));

@@ -1015,13 +1015,15 @@ pub(crate) fn store_unavailable(error: &str) -> String {
 }
 
 /// The store was made new at load where this profile had one (deleted or emptied).
-pub(crate) fn store_replaced() -> String {
-    "Sotto's key store (~/.purple/sotto/sotto.db) was missing or empty although this profile \
-     had one, so Sotto made new keys for your accounts. Your contacts will be told that your \
-     key changed and must check it again (verify with them); encrypted conversations from \
-     before start over, and messages sent to you in them cannot be read. If you have a backup \
-     of the sotto folder, quit, put it back, and start again."
-        .to_owned()
+pub(crate) fn store_replaced(dir: &str) -> String {
+    format!(
+        "Sotto's key store (sotto.db in {dir}) was missing or empty although this profile had \
+         one: the keys it held are gone, and Sotto makes new ones as your accounts connect. \
+         Your contacts will be told that your key changed and must check it again (verify with \
+         them); messages sent to you in the old encrypted conversations cannot be read. If you \
+         have a backup of that folder, quit now, before your accounts connect, put it back, and \
+         start again."
+    )
 }
 
 // ---- /sotto --------------------------------------------------------------------------------

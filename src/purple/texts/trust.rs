@@ -349,7 +349,7 @@ pub(crate) fn record_changed(
 /// on).
 pub(crate) fn other_held_after_forget(peer: &Shown, fingerprint: &str) -> String {
     format!(
-        "another client of {peer} uses that key: it gets nothing you type until you accept the \
+        "Another client of {peer} uses that key: it gets nothing you type until you accept the \
          key again (/sotto accept {fingerprint})."
     )
 }
@@ -358,7 +358,7 @@ pub(crate) fn other_held_after_forget(peer: &Shown, fingerprint: &str) -> String
 /// another accepted key.
 pub(crate) fn held_after_forget(peer: &Shown, fingerprint: &str) -> String {
     format!(
-        "your encrypted conversation with {peer} uses that key: what you type is held until \
+        "Your encrypted conversation with {peer} uses that key: what you type is held until \
          you accept it again (/sotto accept {fingerprint}) or end the conversation \
          (/sotto stop)."
     )
