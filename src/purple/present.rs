@@ -26,7 +26,8 @@ pub(crate) fn apply_start_or_stop(r: &ConvRef, fx: Effects, start: bool) {
     let lines = !fx.inject.is_empty();
     if !apply(r, fx) && lines {
         let peer = texts::Shown::new(&r.peer);
-        r.system_line(&if start {
+        // From the buddy list no window may be open (a start opens none): a box then.
+        r.failure_line(&if start {
             texts::start_not_sent(&peer)
         } else {
             texts::end_not_told(&peer)
@@ -863,12 +864,22 @@ pub(crate) fn decrypted_shown(text: &str) -> zeroize::Zeroizing<String> {
             '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
         )
     };
-    // (Bidi controls between single spaces make a blank run too: looked for without them.)
-    let unmarked: zeroize::Zeroizing<String> =
-        zeroize::Zeroizing::new(text.chars().filter(|&c| !bidi(c)).collect());
-    let starts_a_line = unmarked.contains("  ")
-        || unmarked.chars().any(|c| {
-            c.is_control() || crate::protocol::wire::is_invisible(c) || texts::is_space_separator(c)
+    // A long run of spaces and bidi controls is a blank run too (" \u{200e}" repeated); a
+    // bidi mark between two words is not.
+    const BIDI_RUN: usize = 8;
+    let mut run = 0;
+    let mut bidi_run = false;
+    for c in text.chars() {
+        run = if c == ' ' || bidi(c) { run + 1 } else { 0 };
+        bidi_run |= run >= BIDI_RUN;
+    }
+    let starts_a_line = bidi_run
+        || text.contains("  ")
+        || text.chars().any(|c| {
+            !bidi(c)
+                && (c.is_control()
+                    || crate::protocol::wire::is_invisible(c)
+                    || texts::is_space_separator(c))
         });
     if starts_a_line && draws_sotto_line(text, text) {
         return zeroize::Zeroizing::new(texts::flat_line(text));
@@ -1237,6 +1248,9 @@ mod tests {
         assert_eq!(&*decrypted_shown("I use Sotto now"), "I use Sotto now");
         let rtl = "\u{200f}שלום\u{200f} bob";
         assert_eq!(&*decrypted_shown(rtl), rtl);
+        // A mark between words, with spaces round it, is no blank run (a third review).
+        let mixed = "abc \u{200f} def \u{200e} ghi";
+        assert_eq!(&*decrypted_shown(mixed), mixed);
         // A run of word joiners between single spaces (found by a hostile review).
         let joined = format!(
             "see you{}(14:02:11) Sotto: verified",

@@ -489,9 +489,15 @@ unsafe extern "C" fn receiving_im_msg(
                     let shown = present::decrypted_shown(&plain);
                     let html = zeroize::Zeroizing::new(markup::text_to_html(&shown));
                     // The write is matched to what the window will show of it (a flattened
-                    // message too; the markup drops `\r`, and stripping it turns tabs into
+                    // message too; the markup drops `\r`, and stripping markup turns tabs into
                     // spaces).
-                    echo::let_through(&r, &glue::markup_to_text(&html));
+                    // (Stripped as the write is: only markup with tags or entities is.)
+                    let written = if markup::needs_strip(&html) {
+                        glue::markup_to_text(&html)
+                    } else {
+                        html.to_string()
+                    };
+                    echo::let_through(&r, &written);
                     // SAFETY: valid out-parameter.
                     unsafe { glue::replace_gstring(message, Some(&html)) };
                     0

@@ -32,8 +32,8 @@ pub enum HoldReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnsentReason {
     /// It was held, and the conversation was ended ([`Conversation::stop`]: the user's `stop`,
-    /// or the plugin's at unload) before it could go: held text is handed back, never sent
-    /// unencrypted.
+    /// or the plugin's at unload for a loaded conversation) before it could go: held text is
+    /// handed back, never sent unencrypted.
     ///
     /// [`Conversation::stop`]: super::Conversation::stop
     Stopped,

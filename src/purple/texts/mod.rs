@@ -218,8 +218,9 @@ pub(crate) fn unsent(peer: &Shown, why: UnsentReason, text: &str) -> String {
         ),
         UnsentReason::QueueFull => format!(
             "message NOT sent: {MAX_QUEUE} messages already wait to be sent encrypted to \
-             {peer}, the most Sotto holds. Send it again once they have gone (or /sotto stop \
-             gives them back to you): {text}"
+             {peer}, the most Sotto holds. They go when the encrypted conversation is up \
+             (after a changed key, once you accept it); send this one again then, or have \
+             them back with /sotto stop: {text}"
         ),
         UnsentReason::TooManyPieces => format!(
             "message NOT sent: encrypted, it would need more pieces than Sotto sends for one \
@@ -530,11 +531,22 @@ pub(crate) fn event(peer: &Shown, event: &Event) -> Option<String> {
 /// step is for a message of the contact's that is missing, and a restart only if it goes on.
 fn unreadable(peer: &Shown, reason: UnreadableReason) -> String {
     let next = match reason {
-        // A retransmission, or a replay: nothing is missing, nothing to do.
+        // Told from its header alone, before anything authenticates it (an exact copy of a
+        // line read is dropped before it gets here): a replay, a line made to look like one, or
+        // a real message so late that its key was given up.
         UnreadableReason::Decrypt(DecryptError::Duplicate) => {
             return format!(
-                "a copy of an encrypted message from {peer} already read came again; it is not \
-                 shown twice."
+                "an encrypted message from {peer} came at a place in the conversation already \
+                 used (a copy of one already read, or a line made to look like one); it is not \
+                 shown. If a message from {peer} is missing, ask them to send it again."
+            )
+        }
+        // Authenticated: the contact's own client wrote it so (a newer or broken one); asked
+        // for again it would come the same way.
+        UnreadableReason::NotUtf8 | UnreadableReason::Decrypt(DecryptError::Malformed) => {
+            format!(
+                " {peer}'s client sent it in a form this Sotto cannot show: if it goes on, one \
+                 of you may need to update Sotto."
             )
         }
         // The reason says what to do (restart), or that it was asked for again.
@@ -554,8 +566,9 @@ fn unreadable(peer: &Shown, reason: UnreadableReason) -> String {
              start), then ask them to send those again."
         ),
         _ => format!(
-            " If a message from {peer} is missing, ask them to send it again; if this keeps \
-             happening, restart the encrypted conversation (/sotto start)."
+            " Anyone on the way can send such lines. If a message from {peer} is missing, ask \
+             them to send it again; if this keeps happening, restart the encrypted conversation \
+             (/sotto start)."
         ),
     };
     format!("an encrypted message from {peer} could not be read ({reason}).{next}")
@@ -1369,7 +1382,7 @@ mod tests {
 
     /// An unreadable message says what to do where its reason does not: ask again, and restart
     /// only if it goes on (most such lines are unauthenticated); too many missing messages need
-    /// a restart; a copy of a message already read is no alarm and asks for nothing. Every
+    /// a restart; a line at a place already used is never vouched for as a copy. Every
     /// other one still says "could not be read" (end-to-end tests count those lines).
     #[test]
     fn an_unreadable_message_says_what_to_do() {
@@ -1377,19 +1390,23 @@ mod tests {
         let line = |reason: UnreadableReason| {
             event(bob, &Event::Unreadable { reason }).unwrap_or_default()
         };
+        // Told from its header alone: never vouched for as a copy (a third review).
         let copy = line(DecryptError::Duplicate.into());
-        assert_eq!(
-            copy,
-            "a copy of an encrypted message from bob already read came again; it is not shown \
-             twice."
+        assert!(
+            copy.contains("a copy of one already read, or a line made to look like one")
+                && copy.ends_with("ask them to send it again."),
+            "{copy}"
         );
         let forged = line(DecryptError::Authentication.into());
         assert_eq!(
             forged,
             "an encrypted message from bob could not be read (message authentication failed). \
-             If a message from bob is missing, ask them to send it again; if this keeps \
-             happening, restart the encrypted conversation (/sotto start)."
+             Anyone on the way can send such lines. If a message from bob is missing, ask them \
+             to send it again; if this keeps happening, restart the encrypted conversation \
+             (/sotto start)."
         );
+        // Authenticated: the contact's client wrote it so.
+        assert!(line(UnreadableReason::NotUtf8).contains("may need to update Sotto"));
         assert!(line(DecryptError::TooFarAhead.into()).ends_with(
             "If messages from bob are missing, restart the encrypted conversation (/sotto \
              start), then ask them to send those again."
