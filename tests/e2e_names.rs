@@ -38,6 +38,16 @@ fn rename(who: &mut Peer, other: &Peer, new: &str, encrypted: bool) {
     who.address = new.to_owned();
 }
 
+/// bob quits; alice sees him leave the shared channel (his name is free then).
+fn bob_leaves(p: &mut Pair) {
+    p.bob.client.quit();
+    p.alice
+        .client
+        .expect_write("bob left the channel", WAIT, |w| {
+            w.conv == "#sotto-names" && w.shown().contains("bob left the room")
+        });
+}
+
 /// A stranger with Sotto takes the free name `name` (bob's last) and starts a session with
 /// alice: she is warned that the key is not the one she accepted, and `text`, typed to the
 /// name, is held. Returns the stranger.
@@ -240,6 +250,61 @@ fn irc_rename_onto_a_name_an_old_window_still_shows() {
     p.assert_no_criticals();
 }
 
+/// bob ended his session with alice and she typed to him (held); she restarts, so bob's
+/// conversation is on disk only. bob leaves, and carol, whose conversation with alice is
+/// encrypted, takes the name "bob" (a hostile server can rename anyone at any time). What
+/// alice held for bob is handed back in the renamed window, where it used to be deleted with
+/// bob's saved conversation without a word; nothing of it reaches carol or the wire.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_an_encrypted_contact_renamed_onto_another_hands_back_what_was_held() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    share_a_channel(&mut p);
+    let mut carol = p.another("carol", true);
+    carol.client.cmd("alice", "join #sotto-names");
+    carol.client.cmd("alice", "sotto start");
+    p.alice
+        .client
+        .expect_system("carol", "alice's session with carol starts", WAIT, |t| {
+            t.to_lowercase().contains("started")
+        });
+    bob_ends(&mut p);
+    let held = "held for bob across a restart";
+    send_expect_held(&mut p, true, held, "held after bob ended the session");
+
+    p.alice.client.restart();
+    p.alice.client.expect_online();
+    p.alice.client.cmd("carol", "join #sotto-names");
+    let hello = "carol writes after alice's restart";
+    carol.client.send("alice", hello);
+    p.alice.client.expect_received("carol", hello, WAIT);
+    bob_leaves(&mut p);
+
+    carol.client.cmd("alice", "nick bob");
+    p.alice.client.expect_system(
+        "bob",
+        "what alice held for bob is handed back in the renamed window",
+        WAIT,
+        |t| t.contains("NOT sent") && t.contains(held) && t.contains("held the name bob"),
+    );
+    thread::sleep(Duration::from_secs(2));
+    assert!(
+        !carol
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().contains(held)),
+        "carol shows what alice held for bob"
+    );
+    assert_hidden(
+        &[&p.alice.tap, &carol.tap],
+        held,
+        "held for bob, name taken",
+    );
+    carol.client.assert_no_criticals();
+    p.alice.client.assert_no_criticals();
+}
+
 /// mallory talks with alice in plaintext; bob, whose conversation with alice is encrypted,
 /// leaves, and mallory takes the name "bob" (a hostile server can rename anyone at any time).
 /// Nothing alice sends to "bob", typed in either window or by `/msg`, leaves in plaintext; the
@@ -258,12 +323,7 @@ fn irc_a_plaintext_contact_renamed_onto_an_encrypted_name_gets_no_plaintext() {
     mallory
         .client
         .expect_received("alice", "hello mallory, in plaintext", WAIT);
-    p.bob.client.quit();
-    p.alice
-        .client
-        .expect_write("bob left the channel", WAIT, |w| {
-            w.conv == "#sotto-names" && w.shown().contains("bob left the room")
-        });
+    bob_leaves(&mut p);
     mallory.client.cmd("alice", "nick bob");
     p.alice.client.expect_system(
         "bob",

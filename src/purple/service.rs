@@ -613,11 +613,17 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
             }
             // A window still named after the name's previous holder (who left) now reaches the
             // renamed contact: say so there, once.
-            let held = notices
-                .iter()
-                .any(|n| matches!(n, Notice::NameTaken { .. }));
-            let always = held && policy(r) == crate::protocol::Policy::Always;
-            let line = texts::name_taken(&r.peer, &known.key.peer, held, always);
+            let has = |f: fn(&Notice) -> bool| notices.iter().any(f);
+            let typed = if has(|n| matches!(n, Notice::NameTaken { .. })) {
+                texts::Taken::Held {
+                    always: policy(r) == crate::protocol::Policy::Always,
+                }
+            } else if has(|n| matches!(n, Notice::RenamedOntoAnother { .. })) {
+                texts::Taken::KeyHeld
+            } else {
+                texts::Taken::Reaches
+            };
+            let line = texts::name_taken(&r.peer, &known.key.peer, typed);
             for stale in windows::others_showing(&new, id) {
                 // SAFETY: listed from libpurple's open conversations just now.
                 unsafe { glue::system_line_to(stale, &line) };

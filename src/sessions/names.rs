@@ -167,6 +167,18 @@ impl Sessions {
                 st.accepted_keys(&new.protocol, &new.account, &new.peer)
                     .map_or(true, |keys| keys.iter().any(|k| !known_for_old.contains(k)))
             });
+        // The new name's own conversation, when it is on disk only (after a restart, say):
+        // loaded, so that what was held for it, or waits to be sent again, is handed back below
+        // instead of being deleted with its row. One that cannot be read stops the move
+        // (nothing moved; the user is told).
+        if has_store
+            && !self.sessions.contains_key(new)
+            && self.session(new, new_raw, settings).is_none()
+        {
+            return Some(Err(
+                "the conversation saved under the new name could not be read".to_owned(),
+            ));
+        }
         let s = self.sessions.get_mut(old)?;
         // Text held on a marked name (typed for whoever held it, waiting for a handshake
         // checked against that name's keys) is handed back, not carried: from now on the
@@ -315,7 +327,8 @@ impl Sessions {
                     .push(format!("recording a key for a new name: {e}")),
             }
         }
-        // The conversation held under the new name until now is parked (on disk), not lost.
+        // The new name's previous conversation is gone (its row parked or deleted by the move);
+        // what was held for it or waited to be sent again was handed back above.
         self.sessions.insert(new.clone(), moved);
         if let Err(e) = refreshed {
             // Held all the same: the keys load again from the store at the next start.

@@ -839,27 +839,41 @@ fn other_client(peer: &Shown, address: &str, what: &OtherClient) -> String {
     }
 }
 
+/// What is typed in a window that still shows a name another contact now holds
+/// ([`name_taken`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// Encrypted to the renamed contact's key, which the user accepted for the name.
+    Reaches,
+    /// Held: the renamed contact's conversation is not encrypted (the name's encrypted one was
+    /// parked). `always`: the name's policy is 'always' (`/sotto stop` alone does not allow
+    /// plaintext to it).
+    Held { always: bool },
+    /// Held: the renamed contact's session is on a key the user has not accepted for the name
+    /// (the name's accepted key is another contact's).
+    KeyHeld,
+}
+
 /// A window still shows a name that now belongs to another contact (renamed from
-/// `renamed_from`). `held`: that contact's conversation is not encrypted, so what is typed here
-/// is held (the name's encrypted conversation was parked); otherwise it is encrypted to the
-/// renamed contact's key. `always`: the name's policy is 'always' (`/sotto stop` alone does
-/// not allow plaintext to it).
-pub(crate) fn name_taken(name: &str, renamed_from: &str, held: bool, always: bool) -> String {
+/// `renamed_from`); `typed` says what becomes of what is typed there.
+pub(crate) fn name_taken(name: &str, renamed_from: &str, typed: Taken) -> String {
     let name: &str = &plain(name);
     let renamed_from: &str = &plain(renamed_from);
-    let typed = if held && always {
-        format!(
+    let typed = match typed {
+        Taken::Held { always: true } => format!(
             "Nothing typed here is sent unencrypted: it is held until an encrypted conversation \
              is up (/sotto start). {}",
             to_plaintext(name, true)
-        )
-    } else if held {
-        format!(
+        ),
+        Taken::Held { always: false } => format!(
             "Nothing typed here is sent unencrypted: it is held until you start an encrypted \
              conversation (/sotto start) or allow plaintext to {name} (/sotto stop)."
-        )
-    } else {
-        format!("What you type here reaches {renamed_from}'s key holder.")
+        ),
+        Taken::KeyHeld => format!(
+            "Nothing typed here is sent: it is held until you accept {renamed_from}'s key for \
+             {name} (/sotto accept) or /sotto stop."
+        ),
+        Taken::Reaches => format!("What you type here reaches {renamed_from}'s key holder."),
     };
     format!(
         "the name {name} now belongs to the contact who was {renamed_from} (the server renamed \
@@ -1470,8 +1484,8 @@ mod tests {
             .map(|n| (notice("bob", n, false), notice("bob", n, true)))
             .collect();
         texts.push((
-            name_taken("bob", "mallory", true, false),
-            name_taken("bob", "mallory", true, true),
+            name_taken("bob", "mallory", Taken::Held { always: false }),
+            name_taken("bob", "mallory", Taken::Held { always: true }),
         ));
         texts.push((
             image_not_sent(bob, "hi", false),
@@ -1580,8 +1594,10 @@ mod tests {
             still_holding(shown, fp),
             policy_not_saved_renamed(&fake, &fake),
             rename_failed(&fake, &fake, "busy"),
-            name_taken(&fake, &fake, true, false),
-            name_taken(&fake, &fake, true, true),
+            name_taken(&fake, &fake, Taken::Held { always: false }),
+            name_taken(&fake, &fake, Taken::KeyHeld),
+            name_taken(&fake, &fake, Taken::Reaches),
+            name_taken(&fake, &fake, Taken::Held { always: true }),
             image_not_sent(shown, "hi", true),
             spelled_target_refused(&fake, &fake),
         ];

@@ -1559,6 +1559,25 @@ fn what_waited_to_be_sent_again_is_handed_back_at_a_rename_onto_another() {
     assert_handed_back(&notices, "mallory", "for mallory");
 }
 
+/// bob ended the session and alice typed to him (held, saved); after a restart his
+/// conversation is on disk only when the server renames mallory (encrypted, her key accepted)
+/// onto bob's name. What was held for bob is handed back, not deleted with his saved
+/// conversation.
+#[test]
+fn what_was_held_for_a_name_on_disk_only_is_handed_back_when_another_takes_it() {
+    let (mut alice, mut bob) = encrypted("unloaded-taken");
+    let _mallory = encrypted_with_mallory(&mut alice, "unloaded-taken", 16);
+    let end = bob.stop().inject;
+    alice.receive_as("bob", &end);
+    let (out, _) = alice.send_to("bob", "held for bob", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold);
+    // A restart: nothing is in memory; bob's conversation (and its held text) is on disk.
+    alice.sessions = Sessions::new(Err("closed for the restart".into()));
+    alice.sessions = Sessions::new(Ok(Store::open(&alice.dir).expect("reopen")));
+    let notices = renamed(&mut alice, "mallory", "bob");
+    assert_handed_back(&notices, "bob", "held for bob");
+}
+
 /// A hold ends (the contact's accepted key is back) in a call whose save fails: what waited
 /// to be sent again, handed back with the hold's end, is not lost with the events the failure
 /// rolls back (it is in memory only; the reload would not bring it back): it waits again, and
