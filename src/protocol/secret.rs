@@ -144,6 +144,21 @@ pub(crate) fn redacted(text: &str) -> Redacted {
     Redacted(text.len())
 }
 
+/// `name { field: value, … }` written to `f` as a derived `Debug` writes it (just `name` when
+/// there are no fields), for the hand-written `Debug`s of types that carry a message's text:
+/// each of them passes such a field as [`redacted`], never as it is.
+pub(crate) fn debug_fields(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    fields: &[(&str, &dyn fmt::Debug)],
+) -> fmt::Result {
+    let mut s = f.debug_struct(name);
+    for (field, value) in fields {
+        s.field(field, value);
+    }
+    s.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

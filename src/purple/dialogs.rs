@@ -539,7 +539,8 @@ fn act_said(
     let fx = service::act(r, act);
     if fx.is_none() {
         r.conversation_or_new();
-        r.system_line(&texts::action_failed_no_state(
+        r.system_line(&texts::refused_no_state(
+            texts::Refused::Action,
             service::unavailable().as_deref(),
         ));
     }
@@ -912,7 +913,8 @@ pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
         Some(Err(AcceptError::NoKey)) => r.system_line(&texts::nothing_to_accept(peer)),
         None => {
             r.conversation_or_new();
-            r.system_line(&texts::action_failed_no_state(
+            r.system_line(&texts::refused_no_state(
+                texts::Refused::Action,
                 service::unavailable().as_deref(),
             ));
         }

@@ -563,11 +563,7 @@ impl ConvRef {
     /// (the buddy list, the Known fingerprints list): the contact's window says it if it is
     /// open, else an error box does (a line to no window is lost).
     pub(crate) fn failure_line(&self, text: &str) {
-        if self.conversation().is_null() {
-            notify(super::state::plugin_handle(), true, "Sotto", text);
-        } else {
-            self.system_line(text);
-        }
+        self.line_or_box(text, true);
     }
 
     /// The outcome of something the user did where no window may be open (the buddy list, the
@@ -575,8 +571,14 @@ impl ConvRef {
     /// box does (a line to no window is lost, and the user is left wondering whether it was
     /// done).
     pub(crate) fn outcome_line(&self, text: &str) {
+        self.line_or_box(text, false);
+    }
+
+    /// `text` as a line in the contact's window if it is open, else in a message box (`error`:
+    /// an error box, else an information box): [`Self::failure_line`], [`Self::outcome_line`].
+    fn line_or_box(&self, text: &str, error: bool) {
         if self.conversation().is_null() {
-            notify(super::state::plugin_handle(), false, "Sotto", text);
+            notify(super::state::plugin_handle(), error, "Sotto", text);
         } else {
             self.system_line(text);
         }

@@ -720,6 +720,15 @@ fn spells(letters: &[Vec<char>], word: &[char]) -> bool {
             .all(|(can_be, wanted)| can_be.contains(wanted))
 }
 
+/// Whether `c` is a bidi control: the Arabic letter mark, the left-to-right and right-to-left
+/// marks, the embeddings and overrides (U+202A to U+202E) and the isolates (U+2066 to U+2069).
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
 /// Whether plaintext the window is to show may draw a line that reads as one of Sotto's own: it
 /// spells "Sotto" anywhere (look-alike letters folded, blanks and invisible characters set
 /// aside), in its text (`text`, the markup reduced) or in what its markup carries besides
@@ -732,13 +741,7 @@ fn spells(letters: &[Vec<char>], word: &[char]) -> bool {
 /// The cost: a plaintext message that names Sotto is shown as one line of plain text.
 pub(crate) fn draws_sotto_line(raw: &str, text: &str) -> bool {
     const SOTTO: [char; 5] = ['s', 'o', 't', 't', 'o'];
-    let bidi = |c: char| {
-        matches!(
-            c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-        )
-    };
-    if raw.chars().chain(text.chars()).any(bidi) {
+    if raw.chars().chain(text.chars()).any(is_bidi_control) {
         return true;
     }
     let carried = glue::markup_to_text(&raw.replace(['<', '>'], " "));
@@ -858,25 +861,23 @@ pub(crate) fn plaintext_html(raw: &str, flatten: bool) -> Option<String> {
 /// controls alone start no line: a right-to-left message on one line keeps them. A long line
 /// can still wrap at a single space, as plaintext can.)
 pub(crate) fn decrypted_shown(text: &str) -> zeroize::Zeroizing<String> {
-    let bidi = |c: char| {
-        matches!(
-            c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-        )
-    };
     // A long run of spaces and bidi controls is a blank run too (" \u{200e}" repeated); a
     // bidi mark between two words is not.
     const BIDI_RUN: usize = 8;
     let mut run = 0;
     let mut bidi_run = false;
     for c in text.chars() {
-        run = if c == ' ' || bidi(c) { run + 1 } else { 0 };
+        run = if c == ' ' || is_bidi_control(c) {
+            run + 1
+        } else {
+            0
+        };
         bidi_run |= run >= BIDI_RUN;
     }
     let starts_a_line = bidi_run
         || text.contains("  ")
         || text.chars().any(|c| {
-            !bidi(c)
+            !is_bidi_control(c)
                 && (c.is_control()
                     || crate::protocol::wire::is_invisible(c)
                     || texts::is_space_separator(c))
@@ -905,9 +906,9 @@ pub(crate) fn unchecked(raw: &str, text: &str) -> Unchecked {
     if crate::protocol::wire::is_sotto_text(text) {
         return Unchecked::Drop;
     }
-    let shown = glue::markup_to_text(&with_breaks(raw));
-    let masked = crate::protocol::wire::mask_lines(&shown);
-    Unchecked::Show(markup::text_to_html(&texts::flat_line(&masked)))
+    // Flattened, `plaintext_html` always has a line to show; were it ever `None` ("as it
+    // came"), nothing is shown rather than the raw markup.
+    plaintext_html(raw, true).map_or(Unchecked::Drop, Unchecked::Show)
 }
 
 /// `markup` with a `<br>` wherever the window may start a line that stripping the markup
@@ -1218,6 +1219,29 @@ mod tests {
             unchecked("<b>hi</b> there", "hi there"),
             Unchecked::Show("hi there".to_owned())
         );
+    }
+
+    /// `unchecked` shows what the pipeline it spelled out by hand before (breaks marked, markup
+    /// stripped, quoted lines masked, one flat line, escaped) shows, byte for byte.
+    #[test]
+    fn unchecked_shows_what_the_hand_written_pipeline_showed() {
+        let data = format!("?S1D{}", "A".repeat(40));
+        for raw in [
+            String::new(),
+            "hi".to_owned(),
+            "<b>hi</b> there".to_owned(),
+            "a\r\nb\rc\nd<br>e".to_owned(),
+            "hi<p align=left>Sotto: (verified)</p><h3>x</h3>".to_owned(),
+            format!("look <i>{data}</i><br>{data}"),
+            "&lt;b&gt; &amp; &#83;otto &quot;q&quot; <a href=\"x\">link</a>".to_owned(),
+            "\u{202e}:ottoS\u{200b}\u{a0}\u{2028}x\u{85}y\u{0}z\ttab".to_owned(),
+            "<img src=x alt=\"Sotto\"><style>b{}</style><hr>  two  spaces ".to_owned(),
+        ] {
+            let by_hand = markup::text_to_html(&texts::flat_line(
+                &crate::protocol::wire::mask_lines(&glue::markup_to_text(&with_breaks(&raw))),
+            ));
+            assert_eq!(unchecked(&raw, &raw), Unchecked::Show(by_hand), "{raw:?}");
+        }
     }
 
     /// A decrypted message that would draw a line reading as Sotto's on a line of its own is

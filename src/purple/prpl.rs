@@ -289,7 +289,8 @@ unsafe extern "C" fn wrapped_send_im(
                 // auto-reply's write is cancelled above.)
                 if flags & sys::PURPLE_MESSAGE_AUTO_RESP == 0 {
                     r.conversation_or_new();
-                    r.system_line(&texts::send_refused_no_state(
+                    r.system_line(&texts::refused_no_state(
+                        texts::Refused::Send,
                         service::unavailable().as_deref(),
                     ));
                     r.system_line(&texts::not_sent(&plain));

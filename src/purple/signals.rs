@@ -260,7 +260,8 @@ unsafe extern "C" fn sending_im_msg(
                 glue::debug_error("no session state for an outgoing message; not sending");
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
-                r.system_line(&texts::send_refused_no_state(
+                r.system_line(&texts::refused_no_state(
+                    texts::Refused::Send,
                     service::unavailable().as_deref(),
                 ));
                 return;

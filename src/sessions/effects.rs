@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::protocol::secret::redacted;
+use crate::protocol::secret::{debug_fields, redacted};
 use crate::protocol::Event;
 
 /// What the send path should do with the user's text.
@@ -178,81 +178,74 @@ impl fmt::Debug for Doing {
 
 impl fmt::Debug for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `Name { field: value, … }`, as derived, with every message text redacted.
+        let mut fields =
+            |name: &str, fields: &[(&str, &dyn fmt::Debug)]| debug_fields(f, name, fields);
         match self {
-            Self::NotSaved { doing, reason } => f
-                .debug_struct("NotSaved")
-                .field("doing", doing)
-                .field("reason", reason)
-                .finish(),
-            Self::Moved { to } => f.debug_struct("Moved").field("to", to).finish(),
-            Self::NameTaken { from } => f.debug_struct("NameTaken").field("from", from).finish(),
-            Self::RenamedOntoAnother { from } => f
-                .debug_struct("RenamedOntoAnother")
-                .field("from", from)
-                .finish(),
-            Self::VerificationEnded { from } => f
-                .debug_struct("VerificationEnded")
-                .field("from", from)
-                .finish(),
-            Self::HandedBack { held_for, text } => f
-                .debug_struct("HandedBack")
-                .field("held_for", held_for)
-                .field("text", &redacted(text))
-                .finish(),
-            Self::KnownAs { names } => f.debug_struct("KnownAs").field("names", names).finish(),
-            Self::Unrestorable { reason, unsent } => f
-                .debug_struct("Unrestorable")
-                .field("reason", reason)
-                .field("unsent", &unsent.as_deref().map(redacted))
-                .finish(),
+            Self::NotSaved { doing, reason } => {
+                fields("NotSaved", &[("doing", doing), ("reason", reason)])
+            }
+            Self::Moved { to } => fields("Moved", &[("to", to)]),
+            Self::NameTaken { from } => fields("NameTaken", &[("from", from)]),
+            Self::RenamedOntoAnother { from } => fields("RenamedOntoAnother", &[("from", from)]),
+            Self::VerificationEnded { from } => fields("VerificationEnded", &[("from", from)]),
+            Self::HandedBack { held_for, text } => fields(
+                "HandedBack",
+                &[("held_for", held_for), ("text", &redacted(text))],
+            ),
+            Self::KnownAs { names } => fields("KnownAs", &[("names", names)]),
+            Self::Unrestorable { reason, unsent } => fields(
+                "Unrestorable",
+                &[
+                    ("reason", reason),
+                    ("unsent", &unsent.as_deref().map(redacted)),
+                ],
+            ),
             Self::RestoredBackup => f.write_str("RestoredBackup"),
-            Self::UnacceptedMessage { fingerprint, text } => f
-                .debug_struct("UnacceptedMessage")
-                .field("fingerprint", fingerprint)
-                .field("text", &redacted(text))
-                .finish(),
-            Self::SameIrcNick { twin, unsent } => f
-                .debug_struct("SameIrcNick")
-                .field("twin", twin)
-                .field("unsent", &redacted(unsent))
-                .finish(),
-            Self::OtherClient { address, what } => f
-                .debug_struct("OtherClient")
-                .field("address", address)
-                .field("what", what)
-                .finish(),
-            Self::Renamed { from, encrypted } => f
-                .debug_struct("Renamed")
-                .field("from", from)
-                .field("encrypted", encrypted)
-                .finish(),
+            Self::UnacceptedMessage { fingerprint, text } => fields(
+                "UnacceptedMessage",
+                &[("fingerprint", fingerprint), ("text", &redacted(text))],
+            ),
+            Self::SameIrcNick { twin, unsent } => fields(
+                "SameIrcNick",
+                &[("twin", twin), ("unsent", &redacted(unsent))],
+            ),
+            Self::OtherClient { address, what } => {
+                fields("OtherClient", &[("address", address), ("what", what)])
+            }
+            Self::Renamed { from, encrypted } => {
+                fields("Renamed", &[("from", from), ("encrypted", encrypted)])
+            }
         }
     }
 }
 
 impl fmt::Debug for OtherClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `Name { field: value, … }`, as derived, with the message text redacted.
+        let mut fields =
+            |name: &str, fields: &[(&str, &dyn fmt::Debug)]| debug_fields(f, name, fields);
         match self {
             Self::Started => f.write_str("Started"),
-            Self::KeyNotAccepted { fingerprint } => f
-                .debug_struct("KeyNotAccepted")
-                .field("fingerprint", fingerprint)
-                .finish(),
+            Self::KeyNotAccepted { fingerprint } => {
+                fields("KeyNotAccepted", &[("fingerprint", fingerprint)])
+            }
             Self::NamesMismatch {
                 fingerprint,
                 stated_self,
                 stated_peer,
-            } => f
-                .debug_struct("NamesMismatch")
-                .field("fingerprint", fingerprint)
-                .field("stated_self", stated_self)
-                .field("stated_peer", stated_peer)
-                .finish(),
-            Self::UnacceptedMessage { fingerprint, text } => f
-                .debug_struct("UnacceptedMessage")
-                .field("fingerprint", fingerprint)
-                .field("text", &redacted(text))
-                .finish(),
+            } => fields(
+                "NamesMismatch",
+                &[
+                    ("fingerprint", fingerprint),
+                    ("stated_self", stated_self),
+                    ("stated_peer", stated_peer),
+                ],
+            ),
+            Self::UnacceptedMessage { fingerprint, text } => fields(
+                "UnacceptedMessage",
+                &[("fingerprint", fingerprint), ("text", &redacted(text))],
+            ),
             Self::Accepted => f.write_str("Accepted"),
             Self::Ended => f.write_str("Ended"),
         }
@@ -307,6 +300,43 @@ impl Effects {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `{:?}` reads as a derived `Debug` would, message texts aside (their length only).
+    #[test]
+    fn debug_reads_as_derived() {
+        let n = Notice::NotSaved {
+            doing: Doing::Sending("hi".into()),
+            reason: "disk full".into(),
+        };
+        assert_eq!(
+            format!("{n:?}"),
+            "NotSaved { doing: Sending(<2 bytes>), reason: \"disk full\" }"
+        );
+        let n = Notice::OtherClient {
+            address: "bob@localhost/desktop".into(),
+            what: OtherClient::NamesMismatch {
+                fingerprint: "AAAA".into(),
+                stated_self: "eve".into(),
+                stated_peer: "alice".into(),
+            },
+        };
+        assert_eq!(
+            format!("{n:?}"),
+            "OtherClient { address: \"bob@localhost/desktop\", what: NamesMismatch { \
+             fingerprint: \"AAAA\", stated_self: \"eve\", stated_peer: \"alice\" } }"
+        );
+        assert_eq!(format!("{:?}", Notice::RestoredBackup), "RestoredBackup");
+        assert_eq!(
+            format!(
+                "{:?}",
+                Notice::Unrestorable {
+                    reason: "damaged".into(),
+                    unsent: None
+                }
+            ),
+            "Unrestorable { reason: \"damaged\", unsent: None }"
+        );
+    }
 
     /// No notice prints a message text in `{:?}` (typed, handed back, decrypted).
     #[test]

@@ -189,18 +189,13 @@ pub enum Event {
     VerificationAborted,
 }
 
-use crate::protocol::secret::redacted;
+use crate::protocol::secret::{debug_fields, redacted};
 
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `Name { field: value, … }`, as derived.
-        let mut fields = |name: &str, fields: &[(&str, &dyn fmt::Debug)]| {
-            let mut s = f.debug_struct(name);
-            for (field, value) in fields {
-                s.field(field, value);
-            }
-            s.finish()
-        };
+        let mut fields =
+            |name: &str, fields: &[(&str, &dyn fmt::Debug)]| debug_fields(f, name, fields);
         match self {
             Event::HandshakeStarted => fields("HandshakeStarted", &[]),
             Event::HandshakeExpired {

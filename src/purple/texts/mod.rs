@@ -892,34 +892,39 @@ pub(crate) fn rename_failed(from: &str, to: &str, reason: &str) -> String {
     )
 }
 
-/// A user action (verify, answer, cancel, accept) that did nothing: no conversation state
-/// could be had (`why`: the store's reason, when there is no store at all).
-pub(crate) fn action_failed_no_state(why: Option<&str>) -> String {
+/// What Sotto refused for want of its conversation state ([`refused_no_state`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Refused {
+    /// A user action (verify, answer, cancel, accept): nothing was done.
+    Action,
+    /// Typed text: not sent, and never sent in plaintext instead.
+    Send,
+}
+
+/// A user action that did nothing, or typed text refused (`refused`): no conversation state
+/// could be had (`why`: the store's reason, when there is no store at all). The two texts
+/// differ only in what was refused and, for typed text, that it never goes out in plaintext.
+pub(crate) fn refused_no_state(refused: Refused, why: Option<&str>) -> String {
+    let (what, never_plaintext) = match refused {
+        Refused::Action => ("nothing was done", ""),
+        Refused::Send => (
+            "message NOT sent",
+            ", and it never sends in plaintext what it cannot check",
+        ),
+    };
     match why {
-        Some(why) => format!("nothing was done: Sotto has no access to its keys ({why})."),
-        None => "nothing was done: Sotto cannot read its keys or its record of this conversation \
-                 (a damaged record or a read error; the details are in Help > Debug Window, or \
-                 Finch's debug window)."
-            .to_owned(),
+        Some(why) => {
+            format!("{what}: Sotto has no access to its keys ({why}){never_plaintext}.")
+        }
+        None => format!(
+            "{what}: Sotto cannot read its keys or its record of this conversation (a damaged \
+             record or a read error; the details are in Help > Debug Window, or Finch's debug \
+             window){never_plaintext}."
+        ),
     }
 }
 
 // ---- send and receive paths ----------------------------------------------------------------
-
-/// Typed text refused: no conversation state could be had (`why`: the store's reason, when
-/// there is no store at all).
-pub(crate) fn send_refused_no_state(why: Option<&str>) -> String {
-    match why {
-        Some(why) => format!(
-            "message NOT sent: Sotto has no access to its keys ({why}), and it never sends in \
-             plaintext what it cannot check."
-        ),
-        None => "message NOT sent: Sotto cannot read its keys or its record of this conversation \
-                 (a damaged record or a read error; the details are in Help > Debug Window, or \
-                 Finch's debug window), and it never sends in plaintext what it cannot check."
-            .to_owned(),
-    }
-}
 
 /// A message arrived and Sotto faulted while checking it (a panic, caught): it is not shown.
 pub(crate) fn dropped_after_a_fault() -> &'static str {
@@ -1294,6 +1299,32 @@ mod tests {
         assert_eq!(plain("ab\u{202E}cd\u{200B}e"), "ab cd e");
         let long = "x".repeat(1_000);
         assert_eq!(plain(&long).chars().count(), MAX_SHOWN + 1);
+    }
+
+    /// The two texts for want of conversation state, word for word (the end-to-end tests match
+    /// "nothing was done: Sotto has no access to its keys").
+    #[test]
+    fn refused_no_state_says_what_was_refused() {
+        let unreadable = "Sotto cannot read its keys or its record of this conversation (a \
+                          damaged record or a read error; the details are in Help > Debug \
+                          Window, or Finch's debug window)";
+        let never = ", and it never sends in plaintext what it cannot check.";
+        assert_eq!(
+            refused_no_state(Refused::Action, Some("read-only")),
+            "nothing was done: Sotto has no access to its keys (read-only)."
+        );
+        assert_eq!(
+            refused_no_state(Refused::Action, None),
+            format!("nothing was done: {unreadable}.")
+        );
+        assert_eq!(
+            refused_no_state(Refused::Send, Some("read-only")),
+            format!("message NOT sent: Sotto has no access to its keys (read-only){never}")
+        );
+        assert_eq!(
+            refused_no_state(Refused::Send, None),
+            format!("message NOT sent: {unreadable}{never}")
+        );
     }
 
     /// Every notice reads as one line of single-spaced sentences: a `\` lost at the end of a
