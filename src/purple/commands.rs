@@ -133,6 +133,7 @@ unsafe extern "C" fn sotto_cmd(
             }
             "accept" => dialogs::accept_typed(&r, rest(&line)),
             "cancel" | "abort" => dialogs::cancel_verification(&r),
+            "giveback" => give_back(&r),
             "fingerprints" | "keys" => {
                 r.system_lines(&known::known_fingerprints_text());
                 known::known_fingerprints(Some(&r));
@@ -146,6 +147,21 @@ unsafe extern "C" fn sotto_cmd(
         }
         sys::PURPLE_CMD_RET_OK
     })
+}
+
+/// `/sotto giveback` and the menu's "Stop waiting" in an encrypted conversation: what waits for
+/// the contact's client that went offline is handed back, and the session goes on. Nothing else
+/// held is given back this way (a changed key's hold is the user's to settle with accept or
+/// stop).
+pub(crate) fn give_back(r: &ConvRef) {
+    r.conversation_or_new();
+    if !service::held_for_away_holder(r) {
+        r.system_line(&texts::nothing_to_give_back(&Shown::new(&r.peer)));
+        return;
+    }
+    if let Some(fx) = service::give_back_held(r) {
+        present::apply(r, fx);
+    }
 }
 
 #[cfg(test)]

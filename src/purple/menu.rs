@@ -19,6 +19,7 @@ const STOP: usize = 2;
 const SETTINGS: usize = 3;
 const FINGERPRINT: usize = 4;
 const VERIFY: usize = 5;
+const GIVE_BACK: usize = 6;
 
 /// What waits in a conversation with no session, that `/sotto stop` would release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +28,9 @@ enum Held {
     Nothing,
     /// Typed messages wait for a start that did not finish (stop hands them back).
     Messages,
+    /// Typed messages wait, in an encrypted conversation, for the contact's client that holds
+    /// the session and went offline (given back without ending the session).
+    ForAwayClient,
 }
 
 /// The submenu's items for a conversation in `state`: each label names the action it takes, so
@@ -44,6 +48,9 @@ fn items(state: Option<ConvState>, held: Held) -> Vec<(&'static CStr, usize)> {
     if matches!(state, Some(ConvState::Plaintext) | None) && held == Held::Messages {
         items.push((c"Stop waiting (give back held messages)", STOP));
     }
+    if state == Some(ConvState::Encrypted) && held == Held::ForAwayClient {
+        items.push((c"Stop waiting (give back held messages)", GIVE_BACK));
+    }
     items.extend([
         (c"Verify contact...", VERIFY),
         (c"Show fingerprints", FINGERPRINT),
@@ -58,7 +65,9 @@ fn items(state: Option<ConvState>, held: Held) -> Vec<(&'static CStr, usize)> {
 /// # Safety
 /// `menu` must be a valid `GList **`; `callback` must take `(gpointer object, gpointer data)`.
 unsafe fn append_submenu(menu: *mut *mut sys::GList, callback: *const c_void, r: &ConvRef) {
-    let held = if service::waiting(r).is_some_and(|(n, _)| n > 0) {
+    let held = if service::held_for_away_holder(r) {
+        Held::ForAwayClient
+    } else if service::waiting(r).is_some_and(|(n, _)| n > 0) {
         Held::Messages
     } else {
         Held::Nothing
@@ -177,6 +186,7 @@ fn run(r: &ConvRef, code: usize) {
         }
         VERIFY => super::dialogs::verify(r),
         SETTINGS => settings_dialog(r),
+        GIVE_BACK => super::commands::give_back(r),
         _ => {}
     }
 }
@@ -351,5 +361,25 @@ mod tests {
             stop(Some(ConvState::Encrypted), Held::Messages),
             ["End encrypted conversation"]
         );
+    }
+
+    /// Messages held in an encrypted conversation for the contact's client that went offline
+    /// can be had back from the menu without ending the conversation: its item is not "End".
+    #[test]
+    fn menu_gives_back_what_waits_for_a_client_gone_offline() {
+        let give_back = |state| {
+            items(state, Held::ForAwayClient)
+                .into_iter()
+                .filter(|&(_, code)| code == GIVE_BACK)
+                .map(|(l, _)| l.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            give_back(Some(ConvState::Encrypted)),
+            ["Stop waiting (give back held messages)"]
+        );
+        assert!(labels(Some(ConvState::Encrypted))
+            .iter()
+            .all(|l| !l.starts_with("Stop waiting")));
     }
 }

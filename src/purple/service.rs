@@ -444,6 +444,32 @@ pub(crate) fn peer_key(r: &ConvRef) -> Option<IdentityPublic> {
     with_sessions(|s| s.peer_key(&key, &r.peer, &settings)).flatten()
 }
 
+/// The transport says the contact's client `r.peer` (an XMPP full JID) is `available`, or went
+/// offline (`Sessions::presence`). Only a conversation whose session's client is known is
+/// looked at: a login's flood of presences costs one lookup each.
+pub(crate) fn presence(r: &ConvRef, available: bool) -> Option<Effects> {
+    let key = r.key();
+    if !with_sessions(|s| s.session_address(&key).is_some()).unwrap_or(false) {
+        return None;
+    }
+    let settings = settings(r);
+    with_sessions(|s| s.presence(&key, &r.peer, available, &settings, &mut OsRng)).flatten()
+}
+
+/// Whether what is typed to `r` waits for the contact's client that went offline, with
+/// something held (the menu offers it back).
+pub(crate) fn held_for_away_holder(r: &ConvRef) -> bool {
+    let key = r.key();
+    with_sessions(|s| s.held_for_away_holder(&key)).unwrap_or(false)
+}
+
+/// The user takes back what is held for `r`'s contact's client that went offline; the session
+/// goes on.
+pub(crate) fn give_back_held(r: &ConvRef) -> Option<Effects> {
+    let (key, settings) = (r.key(), settings(r));
+    with_sessions(|s| s.give_back_held(&key, &r.peer, &settings, &mut OsRng)).flatten()
+}
+
 /// The transport says `line` was addressed to another client of this account.
 pub(crate) fn addressed_elsewhere(line: &str) {
     let _ = with_sessions(|s| s.addressed_elsewhere(line));

@@ -17,9 +17,13 @@
 //!   `message.c`) and unbinds it to the bare JID on any presence change; the server delivers a
 //!   bare-JID message to every resource of top priority. Either way a contact logged in twice
 //!   got lines on the client that cannot read them, and lost them on the one that can. A full
-//!   JID whose resource has gone is treated by the server as the bare JID (RFC 6121 §8.5.3.2.1),
-//!   so a contact that reconnected under a new resource still gets the line (or it is stored
-//!   offline) and its next authenticated line moves the address.
+//!   JID whose resource has gone is treated by the server as the bare JID (RFC 6121 §8.5.3.2.1):
+//!   with the contact's other clients online, one of them gets the line, and one without Sotto
+//!   cannot read it and says nothing. So the holder's presence is followed
+//!   (`jabber-receiving-xmlnode`, `Sessions::presence`): once it goes offline, what is typed is
+//!   held until a line of the session authenticates again (its next authenticated line moves
+//!   the address), and a client of the contact that comes online meanwhile is sent a query, to
+//!   it alone: the holder back under a new resource answers it with a handshake.
 //!
 //! * **Lines for another client of ours** (`jabber-receiving-xmlnode`): see
 //!   [`receiving_xmlnode`].
@@ -159,7 +163,9 @@ fn sent_in(id: &str, from: &str) -> Option<String> {
     .flatten()
 }
 
-/// `jabber-receiving-xmlnode(gc, &packet)`: a Sotto line addressed to another client of this
+/// `jabber-receiving-xmlnode(gc, &packet)`: a contact's client coming or going (`<presence>`)
+/// is told to the sessions service ([`service::presence`]), which holds what is typed while the
+/// client holding the session is gone. A Sotto line addressed to another client of this
 /// account (its `to` names another resource: the server handed us a line for a client that has
 /// gone, RFC 6121 §8.5.3.2.1) is noted, so that if it names no session here it is dropped
 /// silently instead of answered with a not-read notice: the contact's Sotto made that line for
@@ -194,6 +200,19 @@ pub(crate) unsafe extern "C" fn receiving_xmlnode(
                 sys::xmlnode_free(node);
                 *packet = std::ptr::null_mut();
             }
+            return;
+        }
+        // SAFETY: a live node for this callback; strings are copied at once.
+        if let Some((from, available)) = unsafe { presence_of(node) } {
+            // SAFETY: the live connection of this callback.
+            let account = unsafe { sys::purple_connection_get_account(gc) };
+            // SAFETY: `account` is the connection's, live for this callback.
+            if let Some(r) = unsafe { ConvRef::from_account(account, &from) } {
+                if let Some(fx) = service::presence(&r, available) {
+                    present::apply(&r, fx);
+                }
+            }
+            // libpurple still reads the presence (the buddy list shows it).
             return;
         }
         // SAFETY: a live node for this callback, before libpurple parses it.
@@ -436,6 +455,30 @@ unsafe fn sotto_body(node: *mut sys::xmlnode) -> Option<String> {
             sys::g_free(data.cast());
         }
         is_sotto_text(&text).then_some(text)
+    }
+}
+
+/// A `<presence>` from a contact's client: its `from` (a full JID) and whether it is available
+/// (no `type`) or went offline (`type='unavailable'`). Any other type (subscription requests,
+/// errors, probes) says nothing about whether the client is there: `None`.
+///
+/// # Safety
+/// `node` must be a live stanza.
+unsafe fn presence_of(node: *mut sys::xmlnode) -> Option<(String, bool)> {
+    // SAFETY: per the caller; strings are copied at once.
+    unsafe {
+        if cstr_to_string((*node).name).as_deref() != Some("presence") {
+            return None;
+        }
+        let available = match cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())) {
+            None => true,
+            Some(t) if t == "unavailable" => false,
+            Some(_) => return None,
+        };
+        let from = cstr_to_string(sys::xmlnode_get_attrib(node, c"from".as_ptr()))?;
+        // Only a client's own full JID names one client (a bare JID is a server's or the
+        // account's, for every client).
+        from.contains('/').then_some((from, available))
     }
 }
 

@@ -24,6 +24,7 @@ mod clients;
 mod effects;
 mod names;
 mod operations;
+mod presence;
 #[cfg(test)]
 mod tests;
 pub mod trust;
@@ -38,6 +39,7 @@ use crate::store::{Store, StoreError};
 
 pub use clients::MAX_OTHER_CLIENTS;
 pub use effects::{Doing, Effects, Notice, OtherClient, Outgoing};
+pub use presence::PROBE_INTERVAL_SECS;
 
 /// The names of one conversation as the host spells them: protocol id, the local account's
 /// username and the peer's name (an XMPP full JID, an IRC nick). [`ConvKey`] is the normalized
@@ -147,6 +149,9 @@ struct Session {
     /// (`None`: the main session's, or first pieces that disagree) (`clients`). In memory only;
     /// at most 8.
     piece_routes: Vec<(String, (u32, u16), Option<u8>)>,
+    /// Addresses of the contact's clients asked for a session (`?S1Q`) while sending was held
+    /// for the holder that went offline, and when (`presence`). In memory only; bounded.
+    probed: Vec<(String, u64)>,
 }
 
 impl Session {
@@ -506,6 +511,7 @@ impl Sessions {
                     greeted: Vec::new(),
                     heard: Vec::new(),
                     piece_routes: Vec::new(),
+                    probed: Vec::new(),
                     pending: if rekey {
                         vec![Notice::RestoredBackup]
                     } else {

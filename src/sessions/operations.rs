@@ -62,8 +62,14 @@ impl Sessions {
         let mut out = s.conv.send(text, rng);
         out.events.splice(0..0, ticked.events);
         // The contact's other clients that read get the same text, each under its own session.
+        // Held texts that go first (a hold the core no longer knew of after a restart) reach
+        // them too, first.
         let elsewhere = match &out.action {
-            SendAction::Replace(lines) if !lines.is_empty() => Self::fan_out(s, text, rng),
+            SendAction::Replace(lines) if !lines.is_empty() => {
+                let mut elsewhere = Self::fan_out_held(s, &out.events, rng);
+                elsewhere.extend(Self::fan_out(s, text, rng));
+                elsewhere
+            }
             _ => Vec::new(),
         };
         // Memory is now ahead of disk (a message key used, not saved): the worst moment to fail.

@@ -38,6 +38,13 @@ pub struct Conversation {
     pub(super) phase: Phase,
     /// Nothing typed is sent, even while encrypted (the peer's key changed, not yet accepted).
     pub(super) blocked: bool,
+    /// The peer's client that holds the current session went offline (the host saw it go):
+    /// what is typed is held, since lines sent now would reach a client of the peer that cannot
+    /// read them. Cleared by a line that authenticates (a data line read in the current
+    /// session, a handshake that completes) or by the host seeing that client back. Memory
+    /// only, never saved: the snapshot format does not change, and after a restart the host
+    /// has to see the client go again.
+    pub(super) holder_away: bool,
     /// The session before a re-key, for messages still in flight (boxed: usually empty).
     pub(super) previous: Option<Box<Session>>,
     pub(super) queue: VecDeque<SecretString>,
@@ -134,6 +141,7 @@ impl Conversation {
             peer_supports: false,
             phase: Phase::Plaintext,
             blocked: false,
+            holder_away: false,
             previous: None,
             queue: VecDeque::new(),
             reassembler: Reassembler::new(),
@@ -272,7 +280,10 @@ impl Conversation {
         // about to be replaced. One this side only answers (an unsolicited `?S1I`, which anyone
         // can inject every two minutes) does not hold the question back: if it does complete,
         // the new session ends the run without a message and the user asks again.
+        // Nor while the client holding the session is away: the question would reach a client
+        // that cannot read it, and the user would wait for an answer that cannot come.
         let settled = match &mut self.phase {
+            _ if self.holder_away => None,
             Phase::Encrypted(s) => Some(s),
             Phase::Rekeying(s, _) if self.handshake_passive => Some(s),
             _ => None,
@@ -484,6 +495,7 @@ impl Conversation {
         }
         self.previous = None;
         self.blocked = false;
+        self.holder_away = false;
         self.start_lapsed = false;
         // "Runs Sotto" was learned from a finished handshake; the user ending it means: do not
         // start again by yourself (under `opportunistic`) until one of us starts.
@@ -517,6 +529,7 @@ impl Conversation {
         };
         self.previous = None;
         self.blocked = false;
+        self.holder_away = false;
         self.handshake_since = None;
         self.handshake_passive = false;
         self.verification.reset();
@@ -527,8 +540,56 @@ impl Conversation {
     pub fn set_blocked(&mut self, blocked: bool, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
         self.blocked = blocked;
         let mut out = ReceiveOutcome::swallow();
-        if !blocked && self.state() == ConvState::Encrypted {
+        if self.may_send() {
             self.flush(&mut out, rng);
+        }
+        out
+    }
+
+    /// Whether typed text goes out now: a session up, sending not blocked, and its client not
+    /// seen going away.
+    fn may_send(&self) -> bool {
+        self.state() == ConvState::Encrypted && !self.blocked && !self.holder_away
+    }
+
+    /// The host saw the peer's client that holds the current session go offline (`true`), or
+    /// come back at the same address (`false`). While it is away, what is typed is held
+    /// ([`HoldReason::HolderAway`]), so that nothing goes to a client of the peer that cannot
+    /// read it (an XMPP server hands a line for a full JID that has gone to the contact's other
+    /// clients). Seen back, what was held is sent, in order, as after
+    /// [`Conversation::set_blocked`]. Any line that authenticates in the current session, and
+    /// any handshake that completes, clears it too (that is the only release for a client that
+    /// comes back under another address: a presence is the server's word, not the peer's).
+    ///
+    /// Only with a session: with none there is no holder to be away.
+    pub fn set_holder_away(&mut self, away: bool, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
+        let mut out = ReceiveOutcome::swallow();
+        if away {
+            self.holder_away = self.phase.session().is_some();
+            return out;
+        }
+        if mem::replace(&mut self.holder_away, false) && self.may_send() {
+            self.flush(&mut out, rng);
+        }
+        out
+    }
+
+    /// Whether the peer's client that holds the session was seen going away (see
+    /// [`Conversation::set_holder_away`]).
+    pub fn holder_away(&self) -> bool {
+        self.holder_away
+    }
+
+    /// The user takes back what is held while the session's client is away (the menu's "Stop
+    /// waiting"): each text is handed back ([`UnsentReason::GivenBack`]) and the session goes
+    /// on, still held until the client is back. Nothing is sent.
+    pub fn give_back_held(&mut self) -> ReceiveOutcome {
+        let mut out = ReceiveOutcome::swallow();
+        for text in self.queue.drain(..) {
+            out.events.push(Event::Unsent {
+                text: text.to_string(),
+                why: UnsentReason::GivenBack,
+            });
         }
         out
     }
@@ -548,7 +609,16 @@ impl Conversation {
             return out;
         }
         let reason = match self.state() {
-            ConvState::Encrypted if !self.blocked => {
+            ConvState::Encrypted if !self.blocked && !self.holder_away => {
+                // Held while the session's client was away, and the host no longer knows it
+                // went (that is memory only: a restart forgets it): what waits goes first, in
+                // order, before the lines of this text.
+                if !self.queue.is_empty() {
+                    let mut held = ReceiveOutcome::swallow();
+                    self.flush(&mut held, rng);
+                    out.inject.extend(held.inject);
+                    out.events.extend(held.events);
+                }
                 match self.encrypt_text(plaintext, rng) {
                     Some(lines) => out.action = SendAction::Replace(lines),
                     None => out.events.push(Event::Unsent {
@@ -558,7 +628,8 @@ impl Conversation {
                 }
                 return out;
             }
-            ConvState::Encrypted => HoldReason::Blocked,
+            ConvState::Encrypted if self.blocked => HoldReason::Blocked,
+            ConvState::Encrypted => HoldReason::HolderAway,
             ConvState::Handshaking => HoldReason::Handshaking,
             ConvState::Finished => HoldReason::EndedByPeer,
             // Messages are still held from a handshake that did not finish, or a start of ours
@@ -612,6 +683,13 @@ impl Conversation {
         self.unknown = None;
         let mut out = self.receive_inner(text, now_secs, rng, true);
         self.answer_unknown_session(&mut out);
+        // A line that authenticated in the current session came from the client that holds it
+        // (the host moves its address there): it is back, and what was held for it goes.
+        if self.holder_away && out.read_in_current && out.read_in.is_some() {
+            let back = self.set_holder_away(false, rng);
+            out.inject.extend(back.inject);
+            out.events.extend(back.events);
+        }
         out
     }
 
@@ -1028,7 +1106,7 @@ impl Conversation {
     ) {
         self.forget_old_sent();
         let current = self.phase.session().map(|s| s.id) == Some(id.session_id);
-        let may_send = current && !self.blocked;
+        let may_send = current && !self.blocked && !self.holder_away;
         if let Some(s) = self.sent.iter_mut().find(|s| s.id == id) {
             let again_now = unfinished && may_send && s.unanswered && !s.again;
             let sent_twice = s.again;
@@ -1145,5 +1223,165 @@ mod tests {
             }]
         );
         assert_eq!(a.queued(), 0);
+    }
+
+    /// What `b` shows of `lines`.
+    fn shown(b: &mut Conversation, lines: &[String], rng: &mut impl CryptoRngCore) -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| match b.receive(l, 0, rng).action {
+                ReceiveAction::Display(text) => Some(text.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// While the peer's client holding the session is away, what is typed is held, not
+    /// encrypted (no message key is used for it); seen back, it goes, in order, and the peer
+    /// reads it.
+    #[test]
+    fn typed_while_the_holder_is_away_is_held_then_sent_in_order() {
+        let (mut a, mut b, mut rng) = established(62);
+        assert!(a.set_holder_away(true, &mut rng).inject.is_empty());
+        assert!(a.holder_away());
+        let before = a.snapshot();
+        for (i, text) in ["one", "two"].into_iter().enumerate() {
+            let out = a.send(text, &mut rng);
+            assert_eq!(out.action, SendAction::Hold, "{text}");
+            assert!(out.inject.is_empty(), "{text}");
+            assert_eq!(
+                out.events,
+                [Event::Held {
+                    queued: i + 1,
+                    reason: HoldReason::HolderAway
+                }]
+            );
+        }
+        // Nothing was encrypted: the session is as it was, the texts only queued.
+        let after = a.snapshot();
+        assert_eq!(
+            after.len(),
+            before.len() + 2 * 4 + "one".len() + "two".len()
+        );
+        assert!(a.sent.is_empty());
+        // Seen back: sent in order.
+        let out = a.set_holder_away(false, &mut rng);
+        assert!(!a.holder_away());
+        assert_eq!(
+            out.events,
+            [
+                Event::QueuedSent { text: "one".into() },
+                Event::QueuedSent { text: "two".into() }
+            ]
+        );
+        assert_eq!(shown(&mut b, &out.inject, &mut rng), ["one", "two"]);
+        // Back to normal: typed text goes at once.
+        assert!(matches!(
+            a.send("three", &mut rng).action,
+            SendAction::Replace(_)
+        ));
+        // Seen back again while nothing is away: nothing happens.
+        assert!(is_silent(&a.set_holder_away(false, &mut rng)));
+    }
+
+    /// A data line that authenticates in the current session comes from the client that holds
+    /// it: what was held for it goes, after the line is read.
+    #[test]
+    fn a_line_read_in_the_session_releases_what_is_held() {
+        let (mut a, mut b, mut rng) = established(63);
+        let _ = a.set_holder_away(true, &mut rng);
+        assert_eq!(a.send("held", &mut rng).action, SendAction::Hold);
+        let SendAction::Replace(lines) = b.send("I am back", &mut rng).action else {
+            panic!("b sends");
+        };
+        let out = a.receive(&lines[0], 0, &mut rng);
+        assert!(matches!(out.action, ReceiveAction::Display(ref t) if t.as_str() == "I am back"));
+        assert!(!a.holder_away());
+        assert_eq!(
+            out.events,
+            [Event::QueuedSent {
+                text: "held".into()
+            }]
+        );
+        assert_eq!(shown(&mut b, &out.inject, &mut rng), ["held"]);
+    }
+
+    /// A line that does not authenticate (garbage, a forged data line) releases nothing.
+    #[test]
+    fn a_line_that_does_not_authenticate_releases_nothing() {
+        let (mut a, mut b, mut rng) = established(64);
+        let _ = a.set_holder_away(true, &mut rng);
+        let _ = a.send("held", &mut rng);
+        let SendAction::Replace(lines) = b.send("real", &mut rng).action else {
+            panic!("b sends");
+        };
+        // The same line with its last characters changed: it does not decrypt.
+        let mut forged = lines[0].clone();
+        forged.truncate(forged.len() - 4);
+        forged.push_str("AAAA");
+        let out = a.receive(&forged, 0, &mut rng);
+        assert!(out.inject.is_empty());
+        assert!(a.holder_away());
+        assert_eq!(a.queued(), 1);
+        // A query (anyone can send one) releases nothing either.
+        let out = a.receive(&WireMessage::Query.encode(), 0, &mut rng);
+        assert!(!out
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::QueuedSent { .. })));
+        assert_eq!(a.queued(), 1);
+    }
+
+    /// A hold on a changed key stays when the holder is seen back, and the other way round;
+    /// the snapshot keeps no trace of the away mark; the user can take held text back without
+    /// ending the session; a stop hands back and clears it.
+    #[test]
+    fn the_away_mark_and_other_holds() {
+        let (mut a, _b, mut rng) = established(65);
+        let _ = a.set_holder_away(true, &mut rng);
+        let _ = a.set_blocked(true, &mut rng);
+        assert_eq!(
+            a.send("x", &mut rng).events,
+            [Event::Held {
+                queued: 1,
+                reason: HoldReason::Blocked
+            }]
+        );
+        assert!(a.set_holder_away(false, &mut rng).inject.is_empty());
+        let _ = a.set_holder_away(true, &mut rng);
+        assert!(a.set_blocked(false, &mut rng).inject.is_empty());
+        assert_eq!(a.queued(), 1);
+        // Memory only: restored, the conversation does not know it.
+        let away = a.snapshot();
+        let mut c =
+            Conversation::restore(IdentityKey::from_bytes([1; 32]), &away).expect("restore");
+        assert!(!c.holder_away());
+        // Restored, what was held goes first, before the next text.
+        let out = c.send("z", &mut rng);
+        assert_eq!(out.events, [Event::QueuedSent { text: "x".into() }]);
+        assert!(!out.inject.is_empty());
+        assert!(matches!(out.action, SendAction::Replace(_)));
+        // Given back: the session goes on.
+        let _ = c.set_holder_away(true, &mut rng);
+        let _ = c.send("w", &mut rng);
+        let out = c.give_back_held();
+        assert_eq!(
+            out.events,
+            [Event::Unsent {
+                text: "w".into(),
+                why: UnsentReason::GivenBack
+            }]
+        );
+        assert!(out.inject.is_empty());
+        assert_eq!(c.state(), ConvState::Encrypted);
+        assert!(c.holder_away());
+        // A stop clears it.
+        let _ = c.send("v", &mut rng);
+        let out = c.stop(&mut rng);
+        assert!(out.events.contains(&Event::Unsent {
+            text: "v".into(),
+            why: UnsentReason::Stopped
+        }));
+        assert!(!c.holder_away());
     }
 }

@@ -25,6 +25,10 @@ pub enum HoldReason {
     EndedByPeer,
     /// Sending is blocked (the peer's key changed and the user has not acknowledged it).
     Blocked,
+    /// The peer's client that holds the session went offline (the host saw it go: an XMPP
+    /// unavailable presence from its full JID). Lines sent now would reach another client of
+    /// the peer that cannot read them, or none: held until a line authenticates again.
+    HolderAway,
 }
 
 /// Why a typed message will not be sent ([`Event::Unsent`]): the user is told, with the text
@@ -51,6 +55,11 @@ pub enum UnsentReason {
     /// with a key the user accepted: it was typed for whoever held the earlier session, under
     /// its warning, and never goes to this one.
     HoldEnded,
+    /// Held while the peer's client that holds the session was away, and taken back by the
+    /// user ([`Conversation::give_back_held`]): the session goes on.
+    ///
+    /// [`Conversation::give_back_held`]: super::Conversation::give_back_held
+    GivenBack,
 }
 
 /// Something the UI should tell the user about.

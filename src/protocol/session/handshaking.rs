@@ -266,6 +266,8 @@ impl Conversation {
         let mismatch = Names::decode(est.peer_payload()).and_then(|n| self.names.mismatch(&n));
         // A re-key keeps the session it replaces for messages still in flight.
         self.handshake_passive = false;
+        // The client that finished it is there (the host moves the session's address to it).
+        self.holder_away = false;
         self.start_lapsed = false;
         self.initiated_at = (est.role() == Role::Initiator).then_some(self.now);
         self.previous = mem::replace(&mut self.phase, Phase::Encrypted(session))

@@ -18,6 +18,8 @@
 //! the chain there (see `DoubleRatchet::reserve`). Written only while a reservation is ahead of
 //! the chain; every other conversation is saved as version 1.
 //!
+//! Whether the peer's client holding the session was seen going away
+//! (`Conversation::set_holder_away`) is not kept either: no bit, and version 1 is unchanged.
 //! Partial fragments and a verification in progress are not kept: the peer's next message is
 //! unaffected, and a verification simply has to be asked again.
 
@@ -275,6 +277,9 @@ impl Conversation {
             peer_supports: flags & FLAG_PEER_SUPPORTS != 0,
             phase: Phase::from_parts(flags & FLAG_FINISHED != 0, handshake, session)?,
             blocked: flags & FLAG_BLOCKED != 0,
+            // Memory only (the snapshot keeps no bit for it): after a restart the host has to
+            // see the session's client go again, and what it held goes with the next text.
+            holder_away: false,
             previous: previous.map(Box::new),
             queue,
             reassembler: Reassembler::new(),

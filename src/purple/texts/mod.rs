@@ -165,6 +165,9 @@ pub(crate) fn held(queued: usize, reason: HoldReason) -> String {
         }
         HoldReason::EndedByPeer => "because your contact ended the encrypted conversation",
         HoldReason::Blocked => "until you accept your contact's new key (/sotto accept)",
+        HoldReason::HolderAway => {
+            "because your contact's client that reads your encrypted messages went offline"
+        }
     };
     let then = match reason {
         HoldReason::EndedByPeer => {
@@ -178,6 +181,10 @@ pub(crate) fn held(queued: usize, reason: HoldReason) -> String {
         HoldReason::Handshaking | HoldReason::PolicyAlways => {
             "it goes encrypted, in order, once the session is up; /sotto stop gives it back to \
              you instead"
+        }
+        HoldReason::HolderAway => {
+            "it goes encrypted, in order, when that client is back; Sotto menu › Stop waiting \
+             (or /sotto giveback) gives it back to you, and the encrypted conversation goes on"
         }
     };
     format!("message held {why}; {queued} waiting. Nothing is sent unencrypted: {then}.")
@@ -231,6 +238,11 @@ pub(crate) fn unsent(peer: &Shown, why: UnsentReason, text: &str) -> String {
             "not sent (it was typed while another key was shown, or a names warning, for \
              {peer}; that hold ended when {peer} came back with the key you accepted, and \
              nothing typed under its warning is sent). Send it again if you mean it for {peer}: \
+             {text}"
+        ),
+        UnsentReason::GivenBack => format!(
+            "not sent: you took it back while {peer}'s client that reads your encrypted messages \
+             was away (the encrypted conversation goes on). Send it again if it still matters: \
              {text}"
         ),
     }
@@ -1071,12 +1083,13 @@ pub(crate) const HELP: &str = "/sotto start: start (or restart) an encrypted con
 /sotto accept FINGERPRINT: accept your contact's changed key, or the key of their other client (type at least its first four groups, after checking it)\n\
 /sotto cancel: stop the question-and-answer check now running (yours or your contact's)\n\
 /sotto fingerprints: every contact key Sotto knows (verify or forget them in a dialog)\n\
+/sotto giveback: while your contact's client that reads your encrypted messages is offline, take back what waits for it (the encrypted conversation goes on)\n\
 /sotto help: this text";
 
 /// The command's one-line summary in libpurple's `/help` (markup: libpurple shows it as is).
 pub(crate) fn command_help() -> String {
     format!(
-        "sotto &lt;start|stop|status|fingerprint|fingerprints|verify|answer|accept|cancel|help&gt;: \
+        "sotto &lt;start|stop|status|fingerprint|fingerprints|verify|answer|accept|cancel|giveback|help&gt;: \
          Sotto end-to-end encryption.\n{HELP}"
     )
 }
@@ -1092,6 +1105,11 @@ pub(crate) fn answer_already_sent(peer: &Shown) -> String {
         "your answer to {peer}'s question had already been sent: {peer} may already see the \
          check's result; here it ends without one."
     )
+}
+
+/// `/sotto giveback` with nothing held for a client of the contact that went offline.
+pub(crate) fn nothing_to_give_back(peer: &Shown) -> String {
+    format!("nothing waits for {peer}'s client that reads your encrypted messages to come back.")
 }
 
 /// `/sotto cancel` with no verification running.
@@ -1355,6 +1373,7 @@ mod tests {
             HoldReason::PolicyAlways,
             HoldReason::EndedByPeer,
             HoldReason::Blocked,
+            HoldReason::HolderAway,
         ] {
             texts.push(held(2, reason));
         }
@@ -1413,6 +1432,7 @@ mod tests {
             ),
             (UnsentReason::TooManyPieces, "more pieces than Sotto sends"),
             (UnsentReason::HoldEnded, "typed while another key was shown"),
+            (UnsentReason::GivenBack, "you took it back"),
         ];
         let mut seen = std::collections::HashSet::new();
         for (why, says) in reasons {

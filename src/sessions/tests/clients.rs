@@ -12,6 +12,8 @@ use crate::sessions::{OtherClient, MAX_OTHER_CLIENTS};
 
 const LAPTOP: &str = "bob/laptop";
 const DESKTOP: &str = "bob/desktop";
+/// A client of bob without Sotto.
+const PHONE: &str = "bob/phone";
 
 struct Net {
     alice: Peer,
@@ -85,7 +87,10 @@ impl Net {
                 let targets: Vec<&'static str> = match to.as_str() {
                     "bob" if self.desktop_first => vec![DESKTOP, LAPTOP],
                     "bob" => vec![LAPTOP, DESKTOP],
-                    LAPTOP => vec![LAPTOP],
+                    // The laptop, also under another resource ("bob/laptop-2").
+                    l if l.starts_with(LAPTOP) => vec![LAPTOP],
+                    // A client of bob without Sotto: what reaches it is never read.
+                    PHONE => vec![],
                     // The desktop under another resource ("bob/desktop-2").
                     d if d.starts_with(DESKTOP) => vec![DESKTOP],
                     // Clients a test made up: what they get is not followed here.
@@ -418,6 +423,49 @@ impl Net {
         let key = self.alice.key.clone();
         self.alice.sessions.drop_memory();
         let _ = self.alice.sessions.state(&key, "bob", &now(self.now));
+    }
+
+    /// alice's transport says bob's client at `from` came online (`available`) or went offline.
+    fn presence(&mut self, from: &str, available: bool) -> Option<Effects> {
+        let key = self.alice.key.clone();
+        let at = Self::at(&self.names, "alice", self.now);
+        self.alice
+            .sessions
+            .presence(&key, from, available, &at, &mut self.alice.rng)
+    }
+
+    /// What waits to be sent to bob.
+    fn alice_waiting(&mut self) -> usize {
+        let key = self.alice.key.clone();
+        let at = Self::at(&self.names, "alice", self.now);
+        self.alice
+            .sessions
+            .waiting(&key, "bob", &at)
+            .expect("waiting")
+            .0
+    }
+
+    /// Data lines alice sent to `to` so far.
+    fn data_sent_to(&self, to: &str) -> usize {
+        self.wire
+            .iter()
+            .filter(|(t, l)| t == to && (l.starts_with("?S1D") || l.starts_with("?S1P")))
+            .count()
+    }
+
+    /// Delivers `fx`'s lines: those to the conversation's address (`to`), then the others'.
+    fn deliver_effects(&mut self, to: &str, fx: Effects) {
+        let mut queue: VecDeque<_> = fx
+            .inject
+            .into_iter()
+            .map(|l| ("alice".to_owned(), to.to_owned(), l))
+            .collect();
+        queue.extend(
+            fx.elsewhere
+                .into_iter()
+                .map(|(address, l)| ("alice".to_owned(), address, l)),
+        );
+        self.deliver(queue);
     }
 
     fn accept(&mut self, fingerprint: &str) -> Option<Effects> {
@@ -1968,4 +2016,172 @@ fn a_client_with_no_place_never_reaches_the_main_session() {
     assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
     assert!(!net.others().iter().any(|o| o.0 == DESKTOP));
     net.alice_types_to(LAPTOP, "to the laptop");
+}
+
+/// bob's laptop (holding the session) went offline while his phone, without Sotto, stays: what
+/// alice types is held, not sent to the laptop's gone address (the server would hand it to the
+/// phone, which cannot read it and says nothing).
+#[test]
+fn typed_while_the_holder_is_offline_is_held() {
+    let mut net = Net::new("away-held");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    assert!(net.presence(LAPTOP, false).is_none());
+    let before = net.wire.len();
+    net.alice_types("held for the laptop");
+    assert_eq!(net.wire.len(), before, "{:?}", &net.wire[before..]);
+    assert_eq!(net.alice_waiting(), 1);
+    assert!(net.alice.sessions.held_for_away_holder(&key));
+    assert!(!net.shown(LAPTOP).iter().any(|t| t == "held for the laptop"));
+}
+
+/// Another client of bob going offline holds nothing; neither does a presence from a name alice
+/// has no conversation with.
+#[test]
+fn another_client_or_a_stranger_going_offline_holds_nothing() {
+    let mut net = Net::new("away-other");
+    net.start_with_laptop_only();
+    assert!(net.presence(PHONE, false).is_none());
+    assert!(net.presence("bob@elsewhere/laptop", false).is_none());
+    let eve = net.alice.key_for("eve");
+    let at = now(net.now);
+    for available in [false, true] {
+        let fx =
+            net.alice
+                .sessions
+                .presence(&eve, "eve/laptop", available, &at, &mut net.alice.rng);
+        assert!(fx.is_none());
+    }
+    assert!(!net.alice.sessions.sessions.contains_key(&eve), "loaded");
+    net.alice_types_to(LAPTOP, "not held");
+    assert_eq!(net.alice_waiting(), 0);
+}
+
+/// The laptop comes back under a new resource and writes: its line authenticates, and what
+/// was held goes to it there, in order, once.
+#[test]
+fn a_line_from_the_holder_under_a_new_address_releases_what_is_held() {
+    let mut net = Net::new("away-line");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    let _ = net.presence(LAPTOP, false);
+    net.alice_types("first");
+    net.alice_types("second");
+    assert_eq!(net.alice_waiting(), 2);
+    net.moved.insert(LAPTOP, "bob/laptop-2".into());
+    net.bob_types_from(LAPTOP, "bob/laptop-2", "I am back", LINE);
+    assert_eq!(
+        net.shown("alice").last().map(String::as_str),
+        Some("I am back")
+    );
+    assert_eq!(
+        net.alice.sessions.session_address(&key),
+        Some("bob/laptop-2")
+    );
+    assert_eq!(net.alice_waiting(), 0);
+    let laptop = net.shown(LAPTOP);
+    assert_eq!(&laptop[laptop.len() - 2..], ["first", "second"]);
+    assert_eq!(net.data_sent_to(LAPTOP), 0, "{:?}", net.wire);
+    net.alice_types_to(LAPTOP, "and on");
+}
+
+/// A client of bob comes online under another address while something is held: it is asked
+/// (a query addressed to it alone, not to bob's bare name), and nothing is released by the
+/// presence. The laptop there answers with a handshake, which completes with the key alice
+/// accepted: what was held goes into the new session, to the laptop. Asked at most once per
+/// interval.
+#[test]
+fn a_client_online_under_a_new_address_is_asked_and_nothing_goes_before_it_answers() {
+    let mut net = Net::new("away-probe");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    let _ = net.presence(LAPTOP, false);
+    // Nothing held: nobody is asked.
+    assert!(net.presence("bob/laptop-2", true).is_none());
+    net.alice_types("held");
+    let fx = net.presence("bob/laptop-2", true).expect("asked");
+    assert!(fx.inject.is_empty());
+    assert!(fx.events.is_empty(), "{:?}", fx.events);
+    assert_eq!(fx.elsewhere.len(), 1);
+    assert_eq!(fx.elsewhere[0].0, "bob/laptop-2");
+    assert!(
+        fx.elsewhere[0].1.starts_with("?S1Q"),
+        "{}",
+        fx.elsewhere[0].1
+    );
+    assert_eq!(net.alice_waiting(), 1);
+    // Once per interval per address.
+    net.now += 10;
+    assert!(net.presence("bob/laptop-2", true).is_none());
+    net.now += crate::sessions::PROBE_INTERVAL_SECS;
+    assert!(net.presence("bob/laptop-2", true).is_some());
+    // The laptop, back there, gets the query and answers it.
+    net.moved.insert(LAPTOP, "bob/laptop-2".into());
+    net.deliver_effects("bob/laptop-2", fx);
+    assert_eq!(net.alice_waiting(), 0);
+    assert_eq!(net.shown(LAPTOP).last().map(String::as_str), Some("held"));
+    assert_eq!(
+        net.alice.sessions.session_address(&key),
+        Some("bob/laptop-2")
+    );
+    assert!(net.others().is_empty(), "{:?}", net.others());
+    assert_eq!(net.data_sent_to(LAPTOP), 0, "{:?}", net.wire);
+}
+
+/// The phone (no Sotto) coming online is asked too, and its silence releases nothing; the
+/// laptop back at its own address releases what is held, to it.
+#[test]
+fn the_holder_back_at_its_own_address_releases_what_is_held() {
+    let mut net = Net::new("away-same");
+    net.start_with_laptop_only();
+    let _ = net.presence(LAPTOP, false);
+    net.alice_types("held");
+    let fx = net.presence(PHONE, true).expect("asked");
+    net.deliver_effects(PHONE, fx);
+    assert_eq!(net.alice_waiting(), 1);
+    assert!(net
+        .wire
+        .iter()
+        .all(|(to, l)| to != PHONE || l.starts_with("?S1Q")));
+    let fx = net.presence(LAPTOP, true).expect("released");
+    assert!(fx.elsewhere.is_empty());
+    assert!(
+        fx.events
+            .iter()
+            .any(|e| matches!(e, Event::QueuedSent { text } if text == "held")),
+        "{:?}",
+        fx.events
+    );
+    net.deliver_effects(LAPTOP, fx);
+    assert_eq!(net.shown(LAPTOP).last().map(String::as_str), Some("held"));
+    assert_eq!(net.alice_waiting(), 0);
+}
+
+/// The user takes back what waits for the laptop that went offline: handed back, and the
+/// session goes on (still held for the laptop until it is back).
+#[test]
+fn what_waits_for_a_client_offline_can_be_given_back() {
+    let mut net = Net::new("away-give-back");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    let _ = net.presence(LAPTOP, false);
+    net.alice_types("take me back");
+    let at = now(net.now);
+    let fx = net
+        .alice
+        .sessions
+        .give_back_held(&key, "bob", &at, &mut net.alice.rng)
+        .expect("given back");
+    assert!(fx.inject.is_empty() && fx.elsewhere.is_empty());
+    assert!(fx.events.iter().any(|e| matches!(
+        e,
+        Event::Unsent { text, why: crate::protocol::UnsentReason::GivenBack } if text == "take me back"
+    )));
+    assert_eq!(net.alice_waiting(), 0);
+    assert_eq!(
+        net.alice.sessions.state(&key, "bob", &at),
+        Some(ConvState::Encrypted)
+    );
+    assert!(!net.alice.sessions.held_for_away_holder(&key));
 }
