@@ -45,6 +45,9 @@
  *   unbuddy <buddy>            take the buddy off the buddy list (as libpurple's XMPP roster
  *                              code does on a server's remove push, or a move to another
  *                              group, which replaces the buddy): its settings go with it
+ *   subscribe <buddy>          add the buddy and ask to see its presence (XMPP subscription);
+ *                              every client allows such requests by itself (prints AUTHORIZED
+ *                              <who> when it does)
  *   dismiss <n>                close request <n>'s window (its close button): an action
  *                              request calls nothing, the others their cancel callback
  *   quit                       sign off and exit
@@ -56,7 +59,7 @@
  *   REQUEST_ITEM <n> <index-or-id> <label>, REQUEST_CLOSED <n>,
  *   NOTIFY <type> <title> <primary> <secondary>, MENU <conv> <path>,
  *   ERROR <what> <detail>, CRITICAL <domain> <message>, WARNING <domain> <message>,
- *   ECHO <text>, JOINED <room>, BYE
+ *   ECHO <text>, JOINED <room>, AUTHORIZED <who>, BYE
  */
 
 #include <errno.h>
@@ -454,6 +457,49 @@ static PurpleRequestUiOps request_ops = {
 	.request_fields = request_fields,
 	.close_request = close_request,
 	.request_action_with_icon = request_action_with_icon,
+};
+
+/* A contact asks to see this account's presence (an XMPP subscription request): always
+ * allowed, as a user who knows the contact would, so that the contact's client sees this
+ * one come and go (the e2e tests of a session holder going offline need presence).
+ * libpurple frees its request record when authorize_cb runs, and writes the handle we return
+ * into it afterwards: the callback runs from the main loop, never inside this call. */
+typedef struct {
+	PurpleAccountRequestAuthorizationCb authorize_cb;
+	void *user_data;
+	char *who;
+} Authorization;
+
+static gboolean
+authorize_later(gpointer data)
+{
+	Authorization *a = data;
+
+	a->authorize_cb(a->user_data);
+	emit("AUTHORIZED", 1, a->who);
+	g_free(a->who);
+	g_free(a);
+	return FALSE;
+}
+
+static void *
+request_authorize(PurpleAccount *account, const char *remote_user, const char *id,
+		  const char *alias, const char *message, gboolean on_list,
+		  PurpleAccountRequestAuthorizationCb authorize_cb,
+		  PurpleAccountRequestAuthorizationCb deny_cb, void *user_data)
+{
+	Authorization *a = g_new0(Authorization, 1);
+
+	(void)account; (void)id; (void)alias; (void)message; (void)on_list; (void)deny_cb;
+	a->authorize_cb = authorize_cb;
+	a->user_data = user_data;
+	a->who = g_strdup(remote_user ? remote_user : "");
+	g_idle_add(authorize_later, a);
+	return a;
+}
+
+static PurpleAccountUiOps account_ops = {
+	.request_authorize = request_authorize,
 };
 
 /* Set "id=value;id=value" into a fields request. */
@@ -1150,6 +1196,26 @@ run_command(char *line)
 		emit("ECHO", 1, verb);
 		g_free(alias);
 		g_free(buddy);
+	} else if (strcmp(verb, "subscribe") == 0) {
+		/* Ask to see the contact's presence (an XMPP roster add and subscription request;
+		 * the contact's test client allows it, see request_authorize). Usage: subscribe
+		 * <buddy>. */
+		char *buddy;
+		PurpleBuddy *b;
+
+		if (!arg1) {
+			emit("ERROR", 2, verb, "usage: subscribe <buddy>");
+			return;
+		}
+		buddy = unescape(arg1);
+		b = purple_find_buddy(the_account, buddy);
+		if (!b) {
+			b = purple_buddy_new(the_account, buddy, NULL);
+			purple_blist_add_buddy(b, NULL, NULL, NULL);
+		}
+		purple_account_add_buddy(the_account, b);
+		emit("ECHO", 1, verb);
+		g_free(buddy);
 	} else if (strcmp(verb, "unbuddy") == 0) {
 		char *buddy;
 		GSList *found, *l;
@@ -1359,6 +1425,7 @@ main(int argc, char **argv)
 	purple_conversations_set_ui_ops(&conversation_ops);
 	purple_request_set_ui_ops(&request_ops);
 	purple_notify_set_ui_ops(&notify_ops);
+	purple_accounts_set_ui_ops(&account_ops);
 	dir = sotto_headless_init(UI_ID, userdir,
 		debug || g_getenv("SOTTO_TESTCLIENT_DEBUG") != NULL);
 	if (dir == NULL) {

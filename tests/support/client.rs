@@ -337,6 +337,13 @@ impl Client {
         out
     }
 
+    /// Asks to see `who`'s presence (an XMPP roster add with a subscription request); the
+    /// contact's test client allows it by itself (an `AUTHORIZED` line there). Answered with
+    /// an `ECHO subscribe` line.
+    pub fn subscribe(&mut self, who: &str) {
+        self.command(&format!("subscribe {}", escape_arg(who)));
+    }
+
     pub fn pref(&mut self, path: &str, value: &str) {
         self.command(&format!("pref {} {}", escape_arg(path), escape_arg(value)));
     }
