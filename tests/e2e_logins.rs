@@ -826,6 +826,84 @@ fn xmpp_a_new_resource_after_a_reconnect_reads_what_waited() {
     p.assert_no_criticals();
 }
 
+/// bob is logged in twice: his laptop with Sotto (it holds the session) and a phone without
+/// it; alice sees bob's presence. The laptop signs off while the phone stays: what alice types
+/// is held, with a line saying why, and nothing goes out for the phone (the server handed the
+/// phone the lines addressed to the gone laptop; it cannot read them and said nothing, while
+/// alice's window showed them as sent). The laptop signs on again under a new resource: alice's
+/// Sotto asks that resource alone, bob's Sotto answers with a handshake, and what was held
+/// reaches the laptop, in order.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_what_is_typed_while_the_holder_is_offline_waits_for_it() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let phone = p.another_login_with("bob", "phone", &[], false);
+    p.alice.client.subscribe(&bob);
+    p.bob
+        .client
+        .expect("bob's laptop allows alice to see it", WAIT, |l| {
+            l.tag == "AUTHORIZED"
+        });
+    {
+        let Pair {
+            alice: a, bob: b, ..
+        } = &mut p;
+        exchange(Proto::Xmpp, b, a, "before", "bob writes from his laptop");
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    p.bob.client.quit();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+
+    let mark = p.alice.tap.mark();
+    let held = ["typed while the laptop is away", "and a second one"];
+    for t in held {
+        p.alice.client.send(&bob, t);
+    }
+    p.alice.client.expect_system(
+        &bob,
+        "alice is told her message waits for bob's laptop",
+        WAIT,
+        |t| t.contains("held") && t.contains("went offline"),
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        data_stanza_targets(&p.alice.tap, mark).is_empty(),
+        "a data line left while the holder was offline"
+    );
+    assert!(
+        !phone
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().contains("?S1")),
+        "the phone got a Sotto line"
+    );
+
+    let old = p.bob.client.cfg.username.clone();
+    let new = old.replace("/e2e", "/laptop2");
+    assert_ne!(old, new);
+    p.bob.client.cfg.username = new.clone();
+    p.bob.client.restart();
+    p.bob.client.expect_online();
+    for t in held {
+        p.bob.client.expect_received(&alice, t, WAIT);
+    }
+    let writes = p.bob.client.writes();
+    let at = |t: &str| writes.iter().position(|w| w.shown().contains(t));
+    assert!(at(held[0]) < at(held[1]), "held lines out of order");
+    let targets = data_stanza_targets(&p.alice.tap, mark);
+    assert!(
+        !targets.is_empty() && targets.iter().all(|t| *t == new),
+        "alice's held lines went to {targets:?}, not {new}"
+    );
+    for t in held {
+        assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "held for the laptop");
+        phone.client.assert_no_write_shows(t, "the phone");
+    }
+    p.assert_no_criticals();
+}
+
 /// bob's second login signs off and comes back under the resource "tablet" (its store and
 /// session kept).
 fn reconnect_as_tablet(desktop: &mut Peer) {
