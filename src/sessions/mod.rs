@@ -215,6 +215,10 @@ pub struct Sessions {
     /// send again, until they load: it is in memory only, and a reload from disk must not
     /// lose it (a restart does, and the window says so).
     kept_resend: HashMap<ConvKey, Resend>,
+    /// Conversations unloaded for a reload (a save failed) while the contact's client holding
+    /// the session was seen gone: the mark is memory only, and the reload must not lose it (the
+    /// next text would send what was held to the gone address). A restart does lose it.
+    kept_away: std::collections::HashSet<ConvKey>,
 }
 
 /// Texts waiting to be sent again over the next session: the main session's, and each other
@@ -289,6 +293,7 @@ impl Sessions {
             shown_unsaved: std::collections::VecDeque::new(),
             elsewhere_lines: std::collections::VecDeque::new(),
             kept_resend: HashMap::new(),
+            kept_away: std::collections::HashSet::new(),
         }
     }
 
@@ -521,9 +526,14 @@ impl Sessions {
             );
         }
         let kept = self.kept_resend.remove(key);
+        let away = self.kept_away.remove(key);
         let s = self.sessions.get_mut(key)?;
         if let Some(waiting) = kept {
             Self::put_back_to_resend(s, waiting);
+        }
+        if away {
+            // Setting the mark sends nothing (only clearing it does).
+            let _ = s.conv.set_holder_away(true, &mut rand_core::OsRng);
         }
         // A name an encrypted conversation moved away from is held as under `always`: whoever
         // holds the name now gets a handshake (checked against the keys accepted for it), never
@@ -752,6 +762,9 @@ impl Sessions {
     pub(super) fn unload(&mut self, key: &ConvKey, resent: Vec<SecretString>) -> Option<String> {
         let old = self.sessions.remove(key)?;
         let peer_raw = old.peer_raw.clone();
+        if old.conv.holder_away() {
+            self.kept_away.insert(key.clone());
+        }
         let waiting = Self::waiting_to_resend(old, resent);
         if !waiting.0.is_empty() || !waiting.1.is_empty() {
             self.kept_resend.insert(key.clone(), waiting);

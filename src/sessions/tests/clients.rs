@@ -2185,3 +2185,23 @@ fn what_waits_for_a_client_offline_can_be_given_back() {
     );
     assert!(!net.alice.sessions.held_for_away_holder(&key));
 }
+
+/// A save that fails while the holder is away reloads the conversation from disk: the away
+/// mark (memory only) survives that reload, so what was held is not sent to the gone address
+/// with the next text typed (a restart forgets it; the reload after a failed save must not).
+#[test]
+fn the_away_mark_survives_a_reload_after_a_failed_save() {
+    let mut net = Net::new("away-reload");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    let _ = net.presence(LAPTOP, false);
+    net.alice_types("first");
+    net.alice.store().fail_writes(true);
+    net.alice_types("refused, not saved");
+    net.alice.store().fail_writes(false);
+    let before = net.wire.len();
+    net.alice_types("second");
+    assert_eq!(net.wire.len(), before, "{:?}", &net.wire[before..]);
+    assert!(net.alice.sessions.held_for_away_holder(&key));
+    assert_eq!(net.alice_waiting(), 2);
+}
