@@ -304,12 +304,18 @@ fn expect_up(tap: &Tap, needle: &str, what: &str) {
 /// The `to` of every `<message>` the tap carried upwards whose body is a Sotto data line or
 /// fragment (from `since`).
 fn data_stanza_targets(tap: &Tap, since: (usize, usize)) -> Vec<String> {
+    stanza_targets(tap, since, &["?S1D", "?S1P"])
+}
+
+/// The `to` of every message stanza sent through `tap` since `since` whose body begins with
+/// one of `kinds`.
+fn stanza_targets(tap: &Tap, since: (usize, usize), kinds: &[&str]) -> Vec<String> {
     let up = String::from_utf8_lossy(&tap.since(since, Dir::Up)).into_owned();
     up.split("<message")
         .skip(1)
         .filter(|s| {
             let body = s.split("</message>").next().unwrap_or("");
-            body.contains("<body>?S1D") || body.contains("<body>?S1P")
+            kinds.iter().any(|k| body.contains(&format!("<body>{k}")))
         })
         .map(|s| {
             let to = s.split("to='").nth(1).or_else(|| s.split("to=\"").nth(1));
@@ -871,19 +877,15 @@ fn xmpp_what_is_typed_while_the_holder_is_offline_waits_for_it() {
         data_stanza_targets(&p.alice.tap, mark).is_empty(),
         "a data line left while the holder was offline"
     );
-    assert!(
-        !phone
-            .client
-            .writes()
-            .iter()
-            .any(|w| w.shown().contains("?S1")),
-        "the phone got a Sotto line"
-    );
+    phone
+        .client
+        .assert_no_write_shows("?S1", "the phone (a Sotto line)");
 
     let old = p.bob.client.cfg.username.clone();
     let new = old.replace("/e2e", "/laptop2");
     assert_ne!(old, new);
     p.bob.client.cfg.username = new.clone();
+    let back = p.alice.tap.mark();
     p.bob.client.restart();
     p.bob.client.expect_online();
     for t in held {
@@ -897,6 +899,12 @@ fn xmpp_what_is_typed_while_the_holder_is_offline_waits_for_it() {
         !targets.is_empty() && targets.iter().all(|t| *t == new),
         "alice's held lines went to {targets:?}, not {new}"
     );
+    // Released by the laptop's answer to a query addressed to its new resource alone (not to
+    // bob's bare name, which the phone would get too), and nothing of it reached the phone.
+    assert_eq!(stanza_targets(&p.alice.tap, back, &["?S1Q"]), [new.clone()]);
+    phone
+        .client
+        .assert_no_write_shows("?S1", "the phone (a Sotto line)");
     for t in held {
         assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "held for the laptop");
         phone.client.assert_no_write_shows(t, "the phone");

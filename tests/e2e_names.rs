@@ -285,7 +285,7 @@ fn irc_an_encrypted_contact_renamed_onto_another_hands_back_what_was_held() {
         "bob",
         "what alice held for bob is handed back in the renamed window",
         WAIT,
-        |t| t.contains("NOT sent") && t.contains(held) && t.contains("held the name bob"),
+        |t| t.contains("NOT sent") && t.contains(held) && t.contains("typed for the earlier bob"),
     );
     thread::sleep(Duration::from_secs(2));
     assert!(

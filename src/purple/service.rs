@@ -445,11 +445,11 @@ pub(crate) fn peer_key(r: &ConvRef) -> Option<IdentityPublic> {
 }
 
 /// The transport says the contact's client `r.peer` (an XMPP full JID) is `available`, or went
-/// offline (`Sessions::presence`). Only a conversation whose session's client is known is
-/// looked at: a login's flood of presences costs one lookup each.
+/// offline (`Sessions::presence`: only a conversation whose session's client is known is
+/// looked at, loaded for it if need be; a login's flood of presences costs one lookup each).
 pub(crate) fn presence(r: &ConvRef, available: bool) -> Option<Effects> {
     let key = r.key();
-    if !with_sessions(|s| s.session_address(&key).is_some()).unwrap_or(false) {
+    if !with_sessions(|s| s.follows_presence(&key)).unwrap_or(false) {
         return None;
     }
     let settings = settings(r);
@@ -640,14 +640,22 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
             // A window still named after the name's previous holder (who left) now reaches the
             // renamed contact: say so there, once.
             let has = |f: fn(&Notice) -> bool| notices.iter().any(f);
+            let held = texts::Taken::Held {
+                always: policy(r) == crate::protocol::Policy::Always,
+            };
+            // What the renamed conversation does with what is typed, as it stands now.
             let typed = if has(|n| matches!(n, Notice::NameTaken { .. })) {
-                texts::Taken::Held {
-                    always: policy(r) == crate::protocol::Policy::Always,
-                }
-            } else if has(|n| matches!(n, Notice::RenamedOntoAnother { .. })) {
+                held
+            } else if has(|n| matches!(n, Notice::RenamedOntoAnother { .. }))
+                || waiting(r).is_some_and(|(_, blocked)| blocked)
+            {
                 texts::Taken::KeyHeld
-            } else {
+            } else if conv_state(r) == Some(crate::protocol::ConvState::Encrypted) {
                 texts::Taken::Reaches
+            } else if allowed_here(r) {
+                texts::Taken::Plaintext
+            } else {
+                held
             };
             let line = texts::name_taken(&r.peer, &known.key.peer, typed);
             for stale in windows::others_showing(&new, id) {

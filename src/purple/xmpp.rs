@@ -460,7 +460,8 @@ unsafe fn sotto_body(node: *mut sys::xmlnode) -> Option<String> {
 
 /// A `<presence>` from a contact's client: its `from` (a full JID) and whether it is available
 /// (no `type`) or went offline (`type='unavailable'`). Any other type (subscription requests,
-/// errors, probes) says nothing about whether the client is there: `None`.
+/// errors, probes) says nothing about whether the client is there, and a group chat occupant's
+/// is no contact's client: `None`.
 ///
 /// # Safety
 /// `node` must be a live stanza.
@@ -475,6 +476,19 @@ unsafe fn presence_of(node: *mut sys::xmlnode) -> Option<(String, bool)> {
             Some(t) if t == "unavailable" => false,
             Some(_) => return None,
         };
+        // A group chat's occupant (its presence carries the room's `muc#user` part): never a
+        // contact's client, and a big room sends many (each would cost a name lookup).
+        let mut child = (*node).child;
+        while !child.is_null() {
+            if (*child).type_ == sys::XMLNODE_TYPE_TAG
+                && cstr_to_string((*child).name).as_deref() == Some("x")
+                && cstr_to_string(sys::xmlnode_get_namespace(child)).as_deref()
+                    == Some("http://jabber.org/protocol/muc#user")
+            {
+                return None;
+            }
+            child = (*child).next;
+        }
         let from = cstr_to_string(sys::xmlnode_get_attrib(node, c"from".as_ptr()))?;
         // Only a client's own full JID names one client (a bare JID is a server's or the
         // account's, for every client).

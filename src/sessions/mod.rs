@@ -39,7 +39,6 @@ use crate::store::{Store, StoreError};
 
 pub use clients::MAX_OTHER_CLIENTS;
 pub use effects::{Doing, Effects, Notice, OtherClient, Outgoing};
-pub use presence::PROBE_INTERVAL_SECS;
 
 /// The names of one conversation as the host spells them: protocol id, the local account's
 /// username and the peer's name (an XMPP full JID, an IRC nick). [`ConvKey`] is the normalized
@@ -149,9 +148,13 @@ struct Session {
     /// (`None`: the main session's, or first pieces that disagree) (`clients`). In memory only;
     /// at most 8.
     piece_routes: Vec<(String, (u32, u16), Option<u8>)>,
-    /// Addresses of the contact's clients asked for a session (`?S1Q`) while sending was held
-    /// for the holder that went offline, and when (`presence`). In memory only; bounded.
-    probed: Vec<(String, u64)>,
+    /// Addresses of the contact's clients asked for a session (`?S1Q`) in this time away of
+    /// the holder (`presence`). In memory only; at most 8.
+    probed: Vec<String>,
+    /// Addresses of the contact's clients other than the holder seen online since the holder's
+    /// last authenticated line, and not seen going since (`presence`): any may be the holder
+    /// back under a new address. In memory only; at most 8, the most recent.
+    online: Vec<String>,
 }
 
 impl Session {
@@ -517,6 +520,7 @@ impl Sessions {
                     heard: Vec::new(),
                     piece_routes: Vec::new(),
                     probed: Vec::new(),
+                    online: Vec::new(),
                     pending: if rekey {
                         vec![Notice::RestoredBackup]
                     } else {

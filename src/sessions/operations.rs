@@ -62,14 +62,11 @@ impl Sessions {
         let mut out = s.conv.send(text, rng);
         out.events.splice(0..0, ticked.events);
         // The contact's other clients that read get the same text, each under its own session.
-        // Held texts that go first (a hold the core no longer knew of after a restart) reach
-        // them too, first.
+        // Held for the holder that went away: every client of the contact seen online is asked
+        // once (the holder may be back under a new address already).
         let elsewhere = match &out.action {
-            SendAction::Replace(lines) if !lines.is_empty() => {
-                let mut elsewhere = Self::fan_out_held(s, &out.events, rng);
-                elsewhere.extend(Self::fan_out(s, text, rng));
-                elsewhere
-            }
+            SendAction::Replace(lines) if !lines.is_empty() => Self::fan_out(s, text, rng),
+            SendAction::Hold => s.probe_online(),
             _ => Vec::new(),
         };
         // Memory is now ahead of disk (a message key used, not saved): the worst moment to fail.
@@ -494,6 +491,12 @@ fn note_instance(s: &mut Session, peer_raw: &str, out: &ReceiveOutcome) -> Optio
     // A data message of the current session that decrypted (also one put together from
     // pieces): never an unauthenticated line.
     let decrypted = out.read_in == Some(sid) && out.read_in_current;
+    if started || decrypted {
+        // The holder is there now: a client of the contact already online is not the holder
+        // back under a new address, should it go (`presence`: only those seen online since
+        // are asked then; the phone without Sotto is not, at every time away).
+        s.online.clear();
+    }
     let now = Some((tag, peer_raw.to_owned()));
     if (started || decrypted) && s.instance != now {
         s.instance.clone_from(&now);

@@ -15,25 +15,30 @@
 //!   releases it too: the lines go where they would have gone anyway.
 //! * **Asked for.** A client that reconnects gets a new resource the server makes up: its
 //!   available presence from another full JID releases nothing (anyone can be a resource), but
-//!   while something is held that address is sent a query (`?S1Q`), addressed to it alone, at
-//!   most once per [`PROBE_INTERVAL_SECS`]. The Sotto client that holds the session answers a
+//!   while something is held that address is sent a query (`?S1Q`), addressed to it alone,
+//!   once in each time away (and every client seen online before, at the first text held: the
+//!   holder may be back before its old address is seen going). The Sotto client that holds the session answers a
 //!   query with a handshake; once that completes with the key the user accepted, what is held
 //!   goes into the new session. A client without Sotto sees a query line, as after any start.
 //!
-//! Nothing here is saved: after a restart the holder is taken to be there until it is seen going.
+//! Nothing here is saved. After a restart, text held in a session that is up and not blocked
+//! is taken as held for an away holder (`Conversation::restore`) until that client is back; a
+//! holder already gone before this side signed on is taken to be there until seen going.
 
 use rand_core::CryptoRngCore;
 
 use crate::protocol::wire::WireMessage;
 use crate::protocol::ConvState;
 
-use super::{ConvKey, Effects, Sessions, Settings};
+use super::{ConvKey, Effects, Session, Sessions, Settings};
 
-/// Least time between two queries to one address while something is held.
-pub const PROBE_INTERVAL_SECS: u64 = 30;
-
-/// Most addresses whose last query is remembered per conversation.
+/// Most addresses asked (`?S1Q`) in one time away of the holder, per conversation: each is
+/// asked once then, and a server inventing resources gets no more.
 const PROBED_KEPT: usize = 8;
+
+/// Most addresses of the contact's other clients remembered as online, per conversation (the
+/// most recent kept).
+const ONLINE_KEPT: usize = 8;
 
 /// Whether two XMPP full JIDs name the same client: the bare JIDs without regard to ASCII case
 /// (libpurple and servers spell them either way), the resources exactly (RFC 7622: a resource
@@ -48,13 +53,51 @@ pub(super) fn same_client(a: &str, b: &str) -> bool {
     }
 }
 
+impl Session {
+    /// Queries for the contact's clients online at `candidates` while what is typed is held
+    /// for the holder that went away: each address once in that time away (at most
+    /// [`PROBED_KEPT`] in all), never the holder's own or another client with a session of its
+    /// own. Each as (address, line), for [`Effects::elsewhere`].
+    fn probes<'a>(
+        &mut self,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(String, String)> {
+        if !self.conv.holder_away() || self.conv.queued() == 0 {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for address in candidates {
+            let asked = self.probed.iter().any(|a| same_client(a, address));
+            let holder = self.holder().is_some_and(|h| same_client(h, address));
+            let other = self.others.iter().any(|o| same_client(&o.address, address));
+            if asked || holder || other || self.probed.len() >= PROBED_KEPT {
+                continue;
+            }
+            self.probed.push(address.to_owned());
+            out.push((address.to_owned(), WireMessage::Query.encode()));
+        }
+        out
+    }
+
+    /// [`Session::probes`] for every client of the contact seen online (what was typed was
+    /// just held: one of them may be the holder back under a new address, online before the
+    /// old address was seen going).
+    pub(super) fn probe_online(&mut self) -> Vec<(String, String)> {
+        let online = std::mem::take(&mut self.online);
+        let out = self.probes(online.iter().map(String::as_str));
+        self.online = online;
+        out
+    }
+}
+
 impl Sessions {
     /// The transport says the contact's client at `from` (an XMPP full JID) is `available`, or
-    /// went offline. Only a conversation already in memory is looked at (a presence loads
-    /// nothing: a login brings one per contact), and only where clients are addressed one by
-    /// one. `None`: nothing to do. Effects: what was held, sent (the holder is back at the
-    /// same address), or a query for `from` in [`Effects::elsewhere`] (another client of the
-    /// contact came online while something is held).
+    /// went offline. Only where clients are addressed one by one, and only for a conversation
+    /// with a session whose client is known (in memory, or with a holder on disk: then loaded,
+    /// one read per contact at a login). `None`: nothing to do. Effects: what was held, sent
+    /// (the holder is back at the same address), or a query for `from` in
+    /// [`Effects::elsewhere`] (another client of the contact came online while something is
+    /// held).
     pub fn presence(
         &mut self,
         key: &ConvKey,
@@ -63,15 +106,35 @@ impl Sessions {
         settings: &Settings,
         rng: &mut impl CryptoRngCore,
     ) -> Option<Effects> {
+        let bare = from.split_once('/')?.0;
         if !self.sessions.contains_key(key) {
-            return None;
+            let store = self.store.as_ref()?;
+            match store.holder(&key.protocol, &key.account, &key.peer) {
+                Ok(Some(_)) => {}
+                Ok(None) => return None,
+                Err(e) => {
+                    self.note(format!("reading where a session's client is: {e}"));
+                    return None;
+                }
+            }
         }
-        let s = self.session(key, from, settings)?;
-        if !s.addressable || s.unrestorable.is_some() || !from.contains('/') {
+        let s = self.session(key, bare, settings)?;
+        if !s.addressable || s.unrestorable.is_some() {
             return None;
         }
         let holder = s.holder().is_some_and(|h| same_client(h, from));
         let away = s.conv.holder_away();
+        if !away {
+            // A new time away asks every address again.
+            s.probed.clear();
+        }
+        s.online.retain(|a| !same_client(a, from));
+        if available && !holder {
+            if s.online.len() >= ONLINE_KEPT {
+                s.online.remove(0);
+            }
+            s.online.push(from.to_owned());
+        }
         if !available {
             if holder && !away && s.conv.state() == ConvState::Encrypted {
                 let _ = s.conv.set_holder_away(true, rng);
@@ -92,32 +155,27 @@ impl Sessions {
             fx.force_window = false;
             return Some(fx);
         }
-        let known_other = s.others.iter().any(|o| same_client(&o.address, from));
-        if !away || s.conv.queued() == 0 || known_other {
+        let elsewhere = s.probes([from]);
+        if elsewhere.is_empty() {
             return None;
         }
-        let now = settings.now_secs;
-        let due = s
-            .probed
-            .iter()
-            .find(|(address, _)| same_client(address, from))
-            .map_or(true, |(_, at)| {
-                now.saturating_sub(*at) >= PROBE_INTERVAL_SECS || now < *at
-            });
-        if !due {
-            return None;
-        }
-        s.probed.retain(|(address, _)| !same_client(address, from));
-        if s.probed.len() >= PROBED_KEPT {
-            s.probed.remove(0);
-        }
-        s.probed.push((from.to_owned(), now));
         self.note("another client of the contact came online while sending is held: asked".into());
         Some(Effects {
             reply_to: self.reply_to(key, from),
-            elsewhere: vec![(from.to_owned(), WireMessage::Query.encode())],
+            elsewhere,
             ..Effects::default()
         })
+    }
+
+    /// Whether a presence of `key`'s contact's clients can matter (see [`Sessions::presence`]):
+    /// its conversation is in memory, or one with a known client is on disk. One read of the
+    /// store at most.
+    pub fn follows_presence(&self, key: &ConvKey) -> bool {
+        self.sessions.contains_key(key)
+            || self.store.as_ref().is_some_and(|st| {
+                st.holder(&key.protocol, &key.account, &key.peer)
+                    .is_ok_and(|h| h.is_some())
+            })
     }
 
     /// Whether what is typed to `key`'s contact is held because the client holding the session

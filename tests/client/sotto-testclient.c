@@ -468,6 +468,7 @@ typedef struct {
 	PurpleAccountRequestAuthorizationCb authorize_cb;
 	void *user_data;
 	char *who;
+	guint source;
 } Authorization;
 
 static gboolean
@@ -494,12 +495,26 @@ request_authorize(PurpleAccount *account, const char *remote_user, const char *i
 	a->authorize_cb = authorize_cb;
 	a->user_data = user_data;
 	a->who = g_strdup(remote_user ? remote_user : "");
-	g_idle_add(authorize_later, a);
+	a->source = g_idle_add(authorize_later, a);
 	return a;
+}
+
+/* libpurple closes a request it no longer needs (the account goes) before it was answered:
+ * the answer must not run on its freed record. (Once answered, libpurple forgets the request:
+ * this is not called for it.) */
+static void
+close_account_request(void *ui_handle)
+{
+	Authorization *a = ui_handle;
+
+	g_source_remove(a->source);
+	g_free(a->who);
+	g_free(a);
 }
 
 static PurpleAccountUiOps account_ops = {
 	.request_authorize = request_authorize,
+	.close_account_request = close_account_request,
 };
 
 /* Set "id=value;id=value" into a fields request. */

@@ -41,9 +41,9 @@ pub struct Conversation {
     /// The peer's client that holds the current session went offline (the host saw it go):
     /// what is typed is held, since lines sent now would reach a client of the peer that cannot
     /// read them. Cleared by a line that authenticates (a data line read in the current
-    /// session, a handshake that completes) or by the host seeing that client back. Memory
-    /// only, never saved: the snapshot format does not change, and after a restart the host
-    /// has to see the client go again.
+    /// session, a handshake that completes) or by the host seeing that client back. No bit of
+    /// its own in a snapshot (the format does not change): a restore sets it where text is held
+    /// in a session that is up and not blocked, which only this hold leaves.
     pub(super) holder_away: bool,
     /// The session before a re-key, for messages still in flight (boxed: usually empty).
     pub(super) previous: Option<Box<Session>>,
@@ -610,15 +610,6 @@ impl Conversation {
         }
         let reason = match self.state() {
             ConvState::Encrypted if !self.blocked && !self.holder_away => {
-                // Held while the session's client was away, and the host no longer knows it
-                // went (that is memory only: a restart forgets it): what waits goes first, in
-                // order, before the lines of this text.
-                if !self.queue.is_empty() {
-                    let mut held = ReceiveOutcome::swallow();
-                    self.flush(&mut held, rng);
-                    out.inject.extend(held.inject);
-                    out.events.extend(held.events);
-                }
                 match self.encrypt_text(plaintext, rng) {
                     Some(lines) => out.action = SendAction::Replace(lines),
                     None => out.events.push(Event::Unsent {
@@ -1351,26 +1342,45 @@ mod tests {
         let _ = a.set_holder_away(true, &mut rng);
         assert!(a.set_blocked(false, &mut rng).inject.is_empty());
         assert_eq!(a.queued(), 1);
-        // Memory only: restored, the conversation does not know it.
+        // No bit of its own, and the snapshot is what it was before the mark; restored, text
+        // held in a session that is up and not blocked is taken as held for the away client
+        // (it used to go, with the next text, to the address that client had left).
         let away = a.snapshot();
         let mut c =
             Conversation::restore(IdentityKey::from_bytes([1; 32]), &away).expect("restore");
-        assert!(!c.holder_away());
-        // Restored, what was held goes first, before the next text.
-        let out = c.send("z", &mut rng);
-        assert_eq!(out.events, [Event::QueuedSent { text: "x".into() }]);
-        assert!(!out.inject.is_empty());
-        assert!(matches!(out.action, SendAction::Replace(_)));
+        assert!(c.holder_away());
+        let out = c.send("w", &mut rng);
+        assert_eq!(out.action, SendAction::Hold);
+        assert!(out.inject.is_empty());
+        assert_eq!(
+            out.events,
+            [Event::Held {
+                queued: 2,
+                reason: HoldReason::HolderAway
+            }]
+        );
+        // Nothing held: restored as it was, not away; and the mark adds nothing to a snapshot.
+        let (mut idle, _b2, mut rng2) = established(66);
+        let before = idle.snapshot();
+        let _ = idle.set_holder_away(true, &mut rng2);
+        assert_eq!(idle.snapshot(), before);
+        let plain =
+            Conversation::restore(IdentityKey::from_bytes([1; 32]), &before).expect("restore");
+        assert!(!plain.holder_away());
         // Given back: the session goes on.
-        let _ = c.set_holder_away(true, &mut rng);
-        let _ = c.send("w", &mut rng);
         let out = c.give_back_held();
         assert_eq!(
             out.events,
-            [Event::Unsent {
-                text: "w".into(),
-                why: UnsentReason::GivenBack
-            }]
+            [
+                Event::Unsent {
+                    text: "x".into(),
+                    why: UnsentReason::GivenBack
+                },
+                Event::Unsent {
+                    text: "w".into(),
+                    why: UnsentReason::GivenBack
+                }
+            ]
         );
         assert!(out.inject.is_empty());
         assert_eq!(c.state(), ConvState::Encrypted);

@@ -19,7 +19,8 @@
 //! the chain; every other conversation is saved as version 1.
 //!
 //! Whether the peer's client holding the session was seen going away
-//! (`Conversation::set_holder_away`) is not kept either: no bit, and version 1 is unchanged.
+//! (`Conversation::set_holder_away`) has no bit of its own (version 1 is unchanged): it is
+//! what text held in a session that is up and not blocked means, and a restore sets it so.
 //! Partial fragments and a verification in progress are not kept: the peer's next message is
 //! unaffected, and a verification simply has to be asked again.
 
@@ -239,6 +240,13 @@ impl Conversation {
         if !r.is_empty() {
             return Err(SnapshotError::Corrupt);
         }
+        // Text held in a session that is up and not blocked was held for the peer's client that
+        // holds the session and went away (no other hold leaves that state): it stays held
+        // until that client is back (a line that authenticates, a handshake that completes, the
+        // host seeing its address again). It used to go, with the next text typed, to the
+        // address the client had left.
+        conv.holder_away =
+            conv.state() == super::ConvState::Encrypted && !conv.blocked && !conv.queue.is_empty();
         Ok(conv)
     }
 
@@ -277,8 +285,7 @@ impl Conversation {
             peer_supports: flags & FLAG_PEER_SUPPORTS != 0,
             phase: Phase::from_parts(flags & FLAG_FINISHED != 0, handshake, session)?,
             blocked: flags & FLAG_BLOCKED != 0,
-            // Memory only (the snapshot keeps no bit for it): after a restart the host has to
-            // see the session's client go again, and what it held goes with the next text.
+            // No bit of its own (see `restore`): set from what the snapshot holds.
             holder_away: false,
             previous: previous.map(Box::new),
             queue,

@@ -672,6 +672,15 @@ pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
                 plaintext = to_plaintext(peer, always)
             )
         }
+        // Held for the name this window now has: its earlier holder's, the name another's now.
+        Notice::HandedBack { held_for, text } if held_for.eq_ignore_ascii_case(raw_peer) => {
+            format!(
+            "message NOT sent ({text}): it was typed for the earlier {peer}, and that name now \
+             belongs to another contact; nothing waiting is sent to another contact. Type it \
+             again where you mean it to go.",
+            text = plain(text)
+        )
+        }
         Notice::HandedBack { held_for, text } => format!(
             "message NOT sent ({text}): it was typed for whoever held the name {held_for}, which \
              is {peer} now; nothing waiting is sent to another name. Type it again where you \
@@ -864,6 +873,9 @@ pub(crate) enum Taken {
     /// Held: the renamed contact's session is on a key the user has not accepted for the name
     /// (the name's accepted key is another contact's).
     KeyHeld,
+    /// Sent unencrypted: the renamed contact's conversation is not encrypted, and plaintext to
+    /// it is allowed.
+    Plaintext,
 }
 
 /// A window still shows a name that now belongs to another contact (renamed from
@@ -886,6 +898,10 @@ pub(crate) fn name_taken(name: &str, renamed_from: &str, typed: Taken) -> String
              {name} (/sotto accept) or /sotto stop."
         ),
         Taken::Reaches => format!("What you type here reaches {renamed_from}'s key holder."),
+        Taken::Plaintext => format!(
+            "What you type here goes to {renamed_from}, NOT encrypted (that conversation is not \
+             encrypted)."
+        ),
     };
     format!(
         "the name {name} now belongs to the contact who was {renamed_from} (the server renamed \
@@ -1648,6 +1664,7 @@ mod tests {
             name_taken(&fake, &fake, Taken::Held { always: false }),
             name_taken(&fake, &fake, Taken::KeyHeld),
             name_taken(&fake, &fake, Taken::Reaches),
+            name_taken(&fake, &fake, Taken::Plaintext),
             name_taken(&fake, &fake, Taken::Held { always: true }),
             image_not_sent(shown, "hi", true),
             spelled_target_refused(&fake, &fake),
