@@ -901,7 +901,10 @@ fn xmpp_what_is_typed_while_the_holder_is_offline_waits_for_it() {
     );
     // Released by the laptop's answer to a query addressed to its new resource alone (not to
     // bob's bare name, which the phone would get too), and nothing of it reached the phone.
-    assert_eq!(stanza_targets(&p.alice.tap, back, &["?S1Q"]), [new.clone()]);
+    assert_eq!(
+        stanza_targets(&p.alice.tap, back, &["?S1Q"]),
+        [new.as_str()]
+    );
     phone
         .client
         .assert_no_write_shows("?S1", "the phone (a Sotto line)");

@@ -149,11 +149,17 @@ struct Session {
     /// at most 8.
     piece_routes: Vec<(String, (u32, u16), Option<u8>)>,
     /// Addresses of the contact's clients asked for a session (`?S1Q`) in this time away of
-    /// the holder (`presence`). In memory only; at most 8.
+    /// the holder and not seen going since, and how many were asked in it (`presence`). In
+    /// memory only; at most 32 queries.
     probed: Vec<String>,
+    probes: u8,
+    /// Addresses of the contact's clients other than the holder seen online and not seen going
+    /// since (`presence`): a presence from one of them is a status change, not a client coming
+    /// online. In memory only; at most 16, the most recent.
+    present: Vec<String>,
     /// Addresses of the contact's clients other than the holder seen online since the holder's
     /// last authenticated line, and not seen going since (`presence`): any may be the holder
-    /// back under a new address. In memory only; at most 8, the most recent.
+    /// back under a new address. In memory only; at most 16, the most recent.
     online: Vec<String>,
 }
 
@@ -520,6 +526,8 @@ impl Sessions {
                     heard: Vec::new(),
                     piece_routes: Vec::new(),
                     probed: Vec::new(),
+                    probes: 0,
+                    present: Vec::new(),
                     online: Vec::new(),
                     pending: if rekey {
                         vec![Notice::RestoredBackup]
@@ -837,7 +845,11 @@ impl Sessions {
     /// left as saved, so its messages come back with the plugin instead of being lost with a
     /// window that may be closed.
     pub fn active(&self) -> Vec<(ConvKey, String)> {
-        self.loaded_where(|s| s.conv.state() != ConvState::Plaintext && s.conv.queued() == 0)
+        // Not one whose holder went away: its end would reach the contact's other client,
+        // which cannot read it (the session stays, as one not loaded does).
+        self.loaded_where(|s| {
+            s.conv.state() != ConvState::Plaintext && s.conv.queued() == 0 && !s.conv.holder_away()
+        })
     }
 
     /// Loaded conversations for which `keep` holds, as keys and the peer as the host spells it.

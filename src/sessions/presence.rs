@@ -15,9 +15,10 @@
 //!   releases it too: the lines go where they would have gone anyway.
 //! * **Asked for.** A client that reconnects gets a new resource the server makes up: its
 //!   available presence from another full JID releases nothing (anyone can be a resource), but
-//!   while something is held that address is sent a query (`?S1Q`), addressed to it alone,
-//!   once in each time away (and every client seen online before, at the first text held: the
-//!   holder may be back before its old address is seen going). The Sotto client that holds the session answers a
+//!   while something is held that address is sent a query (`?S1Q`), addressed to it alone, once
+//!   each time it comes online (a status change is not that), at most 32 in a time away; and
+//!   every client that came online since the holder's last authenticated line is asked at the
+//!   first text held (the holder may be back before its old address is seen going). The Sotto client that holds the session answers a
 //!   query with a handshake; once that completes with the key the user accepted, what is held
 //!   goes into the new session. A client without Sotto sees a query line, as after any start.
 //!
@@ -32,13 +33,13 @@ use crate::protocol::ConvState;
 
 use super::{ConvKey, Effects, Session, Sessions, Settings};
 
-/// Most addresses asked (`?S1Q`) in one time away of the holder, per conversation: each is
-/// asked once then, and a server inventing resources gets no more.
-const PROBED_KEPT: usize = 8;
+/// Most queries (`?S1Q`) in one time away of the holder, per conversation: an address is
+/// asked once each time it comes online, and a server inventing resources gets no more.
+const PROBES_PER_AWAY: u8 = 32;
 
 /// Most addresses of the contact's other clients remembered as online, per conversation (the
 /// most recent kept).
-const ONLINE_KEPT: usize = 8;
+const ONLINE_KEPT: usize = 16;
 
 /// Whether two XMPP full JIDs name the same client: the bare JIDs without regard to ASCII case
 /// (libpurple and servers spell them either way), the resources exactly (RFC 7622: a resource
@@ -55,9 +56,9 @@ pub(super) fn same_client(a: &str, b: &str) -> bool {
 
 impl Session {
     /// Queries for the contact's clients online at `candidates` while what is typed is held
-    /// for the holder that went away: each address once in that time away (at most
-    /// [`PROBED_KEPT`] in all), never the holder's own or another client with a session of its
-    /// own. Each as (address, line), for [`Effects::elsewhere`].
+    /// for the holder that went away: each address once while it stays online (at most
+    /// [`PROBES_PER_AWAY`] in that time away), never the holder's own or another client with a
+    /// session of its own. Each as (address, line), for [`Effects::elsewhere`].
     fn probes<'a>(
         &mut self,
         candidates: impl IntoIterator<Item = &'a str>,
@@ -70,18 +71,19 @@ impl Session {
             let asked = self.probed.iter().any(|a| same_client(a, address));
             let holder = self.holder().is_some_and(|h| same_client(h, address));
             let other = self.others.iter().any(|o| same_client(&o.address, address));
-            if asked || holder || other || self.probed.len() >= PROBED_KEPT {
+            if asked || holder || other || self.probes >= PROBES_PER_AWAY {
                 continue;
             }
+            self.probes += 1;
             self.probed.push(address.to_owned());
             out.push((address.to_owned(), WireMessage::Query.encode()));
         }
         out
     }
 
-    /// [`Session::probes`] for every client of the contact seen online (what was typed was
-    /// just held: one of them may be the holder back under a new address, online before the
-    /// old address was seen going).
+    /// [`Session::probes`] for every client of the contact that came online since the
+    /// holder's last authenticated line (what was typed was just held: one of them may be the
+    /// holder back under a new address, online before the old address was seen going).
     pub(super) fn probe_online(&mut self) -> Vec<(String, String)> {
         let online = std::mem::take(&mut self.online);
         let out = self.probes(online.iter().map(String::as_str));
@@ -127,15 +129,24 @@ impl Sessions {
         if !away {
             // A new time away asks every address again.
             s.probed.clear();
+            s.probes = 0;
         }
-        s.online.retain(|a| !same_client(a, from));
-        if available && !holder {
-            if s.online.len() >= ONLINE_KEPT {
-                s.online.remove(0);
+        // Only a client's coming online counts (a status change of one already online, a
+        // phone's "away", is another available presence): it is asked, not one there all along.
+        let arrived = available && !holder && !s.present.iter().any(|a| same_client(a, from));
+        if arrived {
+            for list in [&mut s.present, &mut s.online] {
+                if list.len() >= ONLINE_KEPT {
+                    list.remove(0);
+                }
+                list.push(from.to_owned());
             }
-            s.online.push(from.to_owned());
         }
         if !available {
+            // Gone: asked again if it comes back.
+            for list in [&mut s.present, &mut s.online, &mut s.probed] {
+                list.retain(|a| !same_client(a, from));
+            }
             if holder && !away && s.conv.state() == ConvState::Encrypted {
                 let _ = s.conv.set_holder_away(true, rng);
                 self.note("the client holding the session went offline: sending is held".into());
@@ -154,6 +165,9 @@ impl Sessions {
             // Nothing the user did: no window is opened for it but by what it sent.
             fx.force_window = false;
             return Some(fx);
+        }
+        if !arrived {
+            return None;
         }
         let elsewhere = s.probes([from]);
         if elsewhere.is_empty() {

@@ -2255,3 +2255,34 @@ fn what_was_held_for_the_away_holder_stays_held_after_a_restart() {
         ["held before the restart", "typed after the restart"]
     );
 }
+
+/// While something is held for the away laptop, a client of bob is asked when it comes
+/// online, not at each status change of one already online (a phone's "away"), and again
+/// after it went and came back.
+#[test]
+fn a_client_is_asked_when_it_comes_online_not_at_each_status_change() {
+    let mut net = Net::new("away-status");
+    net.start_with_laptop_only();
+    let _ = net.presence(LAPTOP, false);
+    net.alice_types("held");
+    assert!(
+        net.presence(PHONE, true).is_some(),
+        "the phone coming online"
+    );
+    assert!(net.presence(PHONE, true).is_none(), "a status change");
+    assert!(net.presence(PHONE, false).is_none());
+    assert!(net.presence(PHONE, true).is_some(), "online again");
+    assert_eq!(net.alice_waiting(), 1);
+}
+
+/// Sotto unloading ends the sessions in memory, but not one whose holder went away: its end
+/// would go to the gone address, which the server hands to the phone.
+#[test]
+fn a_session_whose_holder_went_away_is_not_ended_at_unload() {
+    let mut net = Net::new("away-unload");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    assert!(net.alice.sessions.active().iter().any(|(k, _)| *k == key));
+    let _ = net.presence(LAPTOP, false);
+    assert!(!net.alice.sessions.active().iter().any(|(k, _)| *k == key));
+}
