@@ -834,9 +834,9 @@ fn xmpp_a_new_resource_after_a_reconnect_reads_what_waited() {
 
 /// bob is logged in twice: his laptop with Sotto (it holds the session) and a phone without
 /// it; alice sees bob's presence. The laptop signs off while the phone stays: what alice types
-/// is held, with a line saying why, and nothing goes out for the phone (the server handed the
-/// phone the lines addressed to the gone laptop; it cannot read them and said nothing, while
-/// alice's window showed them as sent). The laptop signs on again under a new resource: alice's
+/// is held, with a line saying why, and nothing goes out for the phone (before this was
+/// fixed, the server handed the phone the lines addressed to the gone laptop; it cannot read
+/// them and said nothing, while alice's window showed them as sent). The laptop signs on again under a new resource: alice's
 /// Sotto asks that resource alone, bob's Sotto answers with a handshake, and what was held
 /// reaches the laptop, in order.
 #[test]

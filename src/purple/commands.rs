@@ -150,9 +150,9 @@ unsafe extern "C" fn sotto_cmd(
 }
 
 /// `/sotto giveback` and the menu's "Stop waiting" in an encrypted conversation: what waits for
-/// the contact's client that went offline is handed back, and the session goes on. Nothing else
-/// held is given back this way (a changed key's hold is the user's to settle with accept or
-/// stop).
+/// the contact's client that went offline is handed back, and the session goes on: everything
+/// held (also text held for a changed key, when the contact's key changed too). Nothing is
+/// given back this way while the client holding the session is there.
 pub(crate) fn give_back(r: &ConvRef) {
     r.conversation_or_new();
     if !service::held_for_away_holder(r) {

@@ -21,9 +21,10 @@
 //!   with the contact's other clients online, one of them gets the line, and one without Sotto
 //!   cannot read it and says nothing. So the holder's presence is followed
 //!   (`jabber-receiving-xmlnode`, `Sessions::presence`): once it goes offline, what is typed is
-//!   held until a line of the session authenticates again (its next authenticated line moves
-//!   the address), and a client of the contact that comes online meanwhile is sent a query, to
-//!   it alone: the holder back under a new resource answers it with a handshake.
+//!   held until a line of the session authenticates (it moves the address), a handshake
+//!   completes or that address is back, and a client of the contact that comes online while
+//!   something is held is sent a query, to it alone: the holder back under a new resource
+//!   answers it with a handshake.
 //!
 //! * **Lines for another client of ours** (`jabber-receiving-xmlnode`): see
 //!   [`receiving_xmlnode`].

@@ -149,9 +149,9 @@ struct Session {
     /// at most 8.
     piece_routes: Vec<(String, (u32, u16), Option<u8>)>,
     /// Addresses of the contact's clients asked for a session (`?S1Q`) in this time away of
-    /// the holder and not seen going since, and how many were asked in it (`presence`). In
-    /// memory only; at most 32 queries.
+    /// the holder and not seen going since (`presence`). In memory only.
     probed: Vec<String>,
+    /// Queries sent in this time away of the holder (at most 32).
     probes: u8,
     /// Addresses of the contact's clients other than the holder seen online and not seen going
     /// since (`presence`): a presence from one of them is a status change, not a client coming
@@ -225,8 +225,9 @@ pub struct Sessions {
     /// lose it (a restart does, and the window says so).
     kept_resend: HashMap<ConvKey, Resend>,
     /// Conversations unloaded for a reload (a save failed) while the contact's client holding
-    /// the session was seen gone: the mark is memory only, and the reload must not lose it (the
-    /// next text would send what was held to the gone address). A restart does lose it.
+    /// the session was seen gone: a restore rebuilds the mark only from held text, and with
+    /// nothing held yet the reload would lose it (the next text would go to the gone address),
+    /// as a restart does.
     kept_away: std::collections::HashSet<ConvKey>,
 }
 

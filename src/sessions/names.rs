@@ -228,11 +228,12 @@ impl Sessions {
         };
         let mut moved = self.sessions.remove(old)?;
         moved.peer_raw = new_raw.to_owned();
-        // What was held for the name's previous conversation (a window with it: its text was
-        // typed for whoever held the name then) is handed back, not dropped with it.
-        // So is what it waited to send again (a not-read notice named it), its other clients'
-        // too: told they would go again, they used to be dropped with it.
-        let mut replaced_held: Vec<String> = self
+        // What was held for the name's previous conversation (loaded above if it was on disk
+        // only: its text was typed for whoever held the name then) is handed back, not dropped
+        // with it. So is what it waited to send again (a not-read notice named it; also what
+        // was kept aside while it was out of memory, which the load took in), its other
+        // clients' too: told they would go again, they used to be dropped with it.
+        let replaced_held: Vec<String> = self
             .sessions
             .remove(new)
             .map(|mut s| {
@@ -245,14 +246,6 @@ impl Sessions {
                     .collect()
             })
             .unwrap_or_default();
-        // And what it waited to send again, kept aside while it was out of memory: for the
-        // name's previous holder too, handed back, never sent to whoever holds it now.
-        if let Some((main, others)) = self.kept_resend.remove(new) {
-            let texts = main
-                .into_iter()
-                .chain(others.into_iter().flat_map(|(_, t)| t));
-            replaced_held.extend(texts.map(|t| t.to_string()));
-        }
         let displaced = matches!(renamed, Renamed::Displaced(_));
         // Told now, in the renamed window, when the name's encrypted conversation was parked;
         // a mark kept or carried is told at the first send, as any mark.

@@ -18,9 +18,10 @@
 //!   while something is held that address is sent a query (`?S1Q`), addressed to it alone, once
 //!   each time it comes online (a status change is not that), at most 32 in a time away; and
 //!   every client that came online since the holder's last authenticated line is asked at the
-//!   first text held (the holder may be back before its old address is seen going). The Sotto client that holds the session answers a
-//!   query with a handshake; once that completes with the key the user accepted, what is held
-//!   goes into the new session. A client without Sotto sees a query line, as after any start.
+//!   first text held (the holder may be back before its old address is seen going). The Sotto
+//!   client that holds the session answers a query with a handshake; once that completes with
+//!   the key the user accepted, what is held goes into the new session. A client without Sotto
+//!   sees a query line, as after any start.
 //!
 //! Nothing here is saved. After a restart, text held in a session that is up and not blocked
 //! is taken as held for an away holder (`Conversation::restore`) until that client is back; a
@@ -44,7 +45,7 @@ const ONLINE_KEPT: usize = 16;
 /// Whether two XMPP full JIDs name the same client: the bare JIDs without regard to ASCII case
 /// (libpurple and servers spell them either way), the resources exactly (RFC 7622: a resource
 /// keeps its case).
-pub(super) fn same_client(a: &str, b: &str) -> bool {
+fn same_client(a: &str, b: &str) -> bool {
     match (a.split_once('/'), b.split_once('/')) {
         (Some((a_bare, a_res)), Some((b_bare, b_res))) => {
             a_bare.eq_ignore_ascii_case(b_bare) && a_res == b_res
@@ -96,7 +97,7 @@ impl Sessions {
     /// The transport says the contact's client at `from` (an XMPP full JID) is `available`, or
     /// went offline. Only where clients are addressed one by one, and only for a conversation
     /// with a session whose client is known (in memory, or with a holder on disk: then loaded,
-    /// one read per contact at a login). `None`: nothing to do. Effects: what was held, sent
+    /// a few reads, once per contact at a login). `None`: nothing to do. Effects: what was held, sent
     /// (the holder is back at the same address), or a query for `from` in
     /// [`Effects::elsewhere`] (another client of the contact came online while something is
     /// held).

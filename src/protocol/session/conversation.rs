@@ -548,7 +548,7 @@ impl Conversation {
 
     /// Whether typed text goes out now: a session up, sending not blocked, and its client not
     /// seen going away.
-    fn may_send(&self) -> bool {
+    pub(super) fn may_send(&self) -> bool {
         self.state() == ConvState::Encrypted && !self.blocked && !self.holder_away
     }
 
@@ -609,7 +609,7 @@ impl Conversation {
             return out;
         }
         let reason = match self.state() {
-            ConvState::Encrypted if !self.blocked && !self.holder_away => {
+            ConvState::Encrypted if self.may_send() => {
                 match self.encrypt_text(plaintext, rng) {
                     Some(lines) => out.action = SendAction::Replace(lines),
                     None => out.events.push(Event::Unsent {
@@ -1248,7 +1248,8 @@ mod tests {
                 }]
             );
         }
-        // Nothing was encrypted: the session is as it was, the texts only queued.
+        // Nothing was encrypted: nothing remembered as sent; the snapshot grew by the two queued
+        // texts alone.
         let after = a.snapshot();
         assert_eq!(
             after.len(),
@@ -1297,7 +1298,8 @@ mod tests {
         assert_eq!(shown(&mut b, &out.inject, &mut rng), ["held"]);
     }
 
-    /// A line that does not authenticate (garbage, a forged data line) releases nothing.
+    /// A line that does not authenticate (a forged data line) and a query (anyone can send one)
+    /// release nothing.
     #[test]
     fn a_line_that_does_not_authenticate_releases_nothing() {
         let (mut a, mut b, mut rng) = established(64);

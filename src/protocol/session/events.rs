@@ -27,7 +27,8 @@ pub enum HoldReason {
     Blocked,
     /// The peer's client that holds the session went offline (the host saw it go: an XMPP
     /// unavailable presence from its full JID). Lines sent now would reach another client of
-    /// the peer that cannot read them, or none: held until a line authenticates again.
+    /// the peer that cannot read them, or none: held until a line authenticates in the
+    /// session, a handshake completes, or the host sees that client back.
     HolderAway,
 }
 

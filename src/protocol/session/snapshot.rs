@@ -21,6 +21,7 @@
 //! Whether the peer's client holding the session was seen going away
 //! (`Conversation::set_holder_away`) has no bit of its own (version 1 is unchanged): it is
 //! what text held in a session that is up and not blocked means, and a restore sets it so.
+//!
 //! Partial fragments and a verification in progress are not kept: the peer's next message is
 //! unaffected, and a verification simply has to be asked again.
 
@@ -245,8 +246,7 @@ impl Conversation {
         // until that client is back (a line that authenticates, a handshake that completes, the
         // host seeing its address again). It used to go, with the next text typed, to the
         // address the client had left.
-        conv.holder_away =
-            conv.state() == super::ConvState::Encrypted && !conv.blocked && !conv.queue.is_empty();
+        conv.holder_away = !conv.queue.is_empty() && conv.may_send();
         Ok(conv)
     }
 

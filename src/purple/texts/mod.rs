@@ -675,11 +675,11 @@ pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
         // Held for the name this window now has: its earlier holder's, the name another's now.
         Notice::HandedBack { held_for, text } if held_for.eq_ignore_ascii_case(raw_peer) => {
             format!(
-            "message NOT sent ({text}): it was typed for the earlier {peer}, and that name now \
-             belongs to another contact; nothing waiting is sent to another contact. Type it \
-             again where you mean it to go.",
-            text = plain(text)
-        )
+                "message NOT sent ({text}): it was typed for the earlier {peer}, and that \
+                 name now belongs to another contact; nothing waiting is sent to another \
+                 contact. Type it again where you mean it to go.",
+                text = plain(text)
+            )
         }
         Notice::HandedBack { held_for, text } => format!(
             "message NOT sent ({text}): it was typed for whoever held the name {held_for}, which \
