@@ -153,6 +153,12 @@ struct Session {
     probed: Vec<String>,
     /// Queries sent in this time away of the holder (at most 32).
     probes: u8,
+    /// Whether a presence of the contact's clients was seen since loaded, and whether the
+    /// holder's own address was seen online (or wrote) since (`presence`): presences seen but
+    /// never the holder's, it is offline (a holder gone before this side signed on sends no
+    /// unavailable presence).
+    presence_seen: bool,
+    holder_seen: bool,
     /// Addresses of the contact's clients other than the holder seen online and not seen going
     /// since (`presence`): a presence from one of them is a status change, not a client coming
     /// online. In memory only; at most 16, the most recent.
@@ -528,6 +534,8 @@ impl Sessions {
                     piece_routes: Vec::new(),
                     probed: Vec::new(),
                     probes: 0,
+                    presence_seen: false,
+                    holder_seen: false,
                     present: Vec::new(),
                     online: Vec::new(),
                     pending: if rekey {

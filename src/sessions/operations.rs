@@ -57,6 +57,7 @@ impl Sessions {
             return Some((Outgoing::Hold, fx));
         }
         let ticked = s.conv.tick(settings.now_secs);
+        s.note_holder_unseen(rng);
         // Under `opportunistic` the core starts a handshake by itself, but only with a peer it
         // knows runs Sotto: nobody else gets unsolicited traffic.
         let mut out = s.conv.send(text, rng);
@@ -496,6 +497,7 @@ fn note_instance(s: &mut Session, peer_raw: &str, out: &ReceiveOutcome) -> Optio
         // back under a new address, should it go (`presence`: only those seen online since
         // are asked then; the phone without Sotto is not, at every time away).
         s.online.clear();
+        s.holder_seen = true;
     }
     let now = Some((tag, peer_raw.to_owned()));
     if (started || decrypted) && s.instance != now {

@@ -7,7 +7,10 @@
 //! it and says nothing: the user's window shows it as sent, and it is lost. So:
 //!
 //! * **Held.** An unavailable presence from exactly the holder's full JID, while the session is
-//!   up, holds what is typed (`Conversation::set_holder_away`). A presence is the server's word,
+//!   up, holds what is typed (`Conversation::set_holder_away`); so does, at the next text,
+//!   having seen presences of the contact's clients but never the holder's since the
+//!   conversation was loaded (`Session::note_holder_unseen`: a holder gone before this side
+//!   signed on sends no unavailable presence). A presence is the server's word,
 //!   not the contact's: a server that fakes one only delays messages, which it can always do.
 //! * **Released by the contact's client only.** A line that authenticates in the session, or a
 //!   handshake that completes, releases what is held, to the client it came from (the holder
@@ -25,7 +28,8 @@
 //!
 //! Nothing here is saved. After a restart, text held in a session that is up and not blocked
 //! is taken as held for an away holder (`Conversation::restore`) until that client is back; a
-//! holder already gone before this side signed on is taken to be there until seen going.
+//! holder already gone before this side signed on is taken as away once other clients of the
+//! contact are seen online but it is not (with no presence at all, as there until seen going).
 
 use rand_core::CryptoRngCore;
 
@@ -93,6 +97,25 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Before a text is typed: the contact's clients were seen online (presences came) but the
+    /// holder's address never was since this side loaded the conversation (a holder gone
+    /// before this side signed on sends no unavailable presence): taken as away, as if it had
+    /// been seen going. Only with a session whose holder is known, where clients are addressed
+    /// one by one.
+    pub(super) fn note_holder_unseen(&mut self, rng: &mut impl CryptoRngCore) {
+        if self.addressable
+            && self.presence_seen
+            && !self.holder_seen
+            && self.holder().is_some()
+            && !self.conv.holder_away()
+            && self.conv.state() == ConvState::Encrypted
+        {
+            let _ = self.conv.set_holder_away(true, rng);
+        }
+    }
+}
+
 impl Sessions {
     /// The transport says the contact's client at `from` (an XMPP full JID) is `available`, or
     /// went offline. Only where clients are addressed one by one, and only for a conversation
@@ -126,6 +149,10 @@ impl Sessions {
             return None;
         }
         let holder = s.holder().is_some_and(|h| same_client(h, from));
+        s.presence_seen = true;
+        if holder {
+            s.holder_seen = available;
+        }
         let away = s.conv.holder_away();
         if !away {
             // A new time away asks every address again.

@@ -166,7 +166,7 @@ pub(crate) fn held(queued: usize, reason: HoldReason) -> String {
         HoldReason::EndedByPeer => "because your contact ended the encrypted conversation",
         HoldReason::Blocked => "until you accept your contact's new key (/sotto accept)",
         HoldReason::HolderAway => {
-            "because your contact's client that reads your encrypted messages went offline"
+            "because your contact's client that reads your encrypted messages is offline"
         }
     };
     let then = match reason {

@@ -2294,3 +2294,53 @@ fn a_session_whose_holder_went_away_is_not_ended_at_unload() {
     let _ = net.presence(LAPTOP, false);
     assert!(!net.alice.sessions.active().iter().any(|(k, _)| *k == key));
 }
+
+/// alice restarts while bob's laptop (the holder) is off and his phone is on: the phone's
+/// presence comes, the laptop's never does (a client gone before this side signed on sends no
+/// unavailable presence). What alice types is held, and the phone is asked; it used to go to
+/// the laptop's gone address, which the server hands to the phone. Once the laptop's address
+/// is seen again, what was held goes to it.
+#[test]
+fn a_holder_not_seen_online_since_a_restart_is_taken_as_away() {
+    let mut net = Net::new("away-unseen");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    net.alice.sessions = Sessions::new(Err("closed for the restart".into()));
+    net.alice.sessions = Sessions::new(Ok(Store::open(&net.alice.dir).expect("reopen")));
+    assert!(
+        net.presence(PHONE, true).is_none(),
+        "nothing held: nobody asked"
+    );
+    let before = net.wire.len();
+    net.alice_types("typed after the restart");
+    let sent = &net.wire[before..];
+    assert!(
+        !sent.is_empty()
+            && sent
+                .iter()
+                .all(|(to, l)| to == PHONE && l.starts_with("?S1Q")),
+        "{sent:?}"
+    );
+    assert_eq!(net.alice_waiting(), 1);
+    assert!(net.alice.sessions.held_for_away_holder(&key));
+    let fx = net.presence(LAPTOP, true).expect("released");
+    net.deliver_effects(LAPTOP, fx);
+    assert_eq!(
+        net.shown(LAPTOP).last().map(String::as_str),
+        Some("typed after the restart")
+    );
+    assert_eq!(net.alice_waiting(), 0);
+}
+
+/// The same restart with the laptop seen online: nothing is held.
+#[test]
+fn a_holder_seen_online_since_a_restart_is_not_away() {
+    let mut net = Net::new("away-seen");
+    net.start_with_laptop_only();
+    net.alice.sessions = Sessions::new(Err("closed for the restart".into()));
+    net.alice.sessions = Sessions::new(Ok(Store::open(&net.alice.dir).expect("reopen")));
+    assert!(net.presence(PHONE, true).is_none());
+    assert!(net.presence(LAPTOP, true).is_none());
+    net.alice_types_to(LAPTOP, "typed after the restart");
+    assert_eq!(net.alice_waiting(), 0);
+}
