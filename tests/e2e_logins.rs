@@ -839,7 +839,7 @@ fn assert_held_for_the_laptop(p: &Pair, mark: (usize, usize)) {
         &p.bob.address,
         "alice is told her message waits for bob's laptop",
         WAIT,
-        |t| t.contains("held") && t.contains("is offline"),
+        |t| t.contains("held") && t.contains("not seen online"),
     );
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert!(

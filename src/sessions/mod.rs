@@ -854,10 +854,14 @@ impl Sessions {
     /// left as saved, so its messages come back with the plugin instead of being lost with a
     /// window that may be closed.
     pub fn active(&self) -> Vec<(ConvKey, String)> {
-        // Not one whose holder went away: its end would reach the contact's other client,
-        // which cannot read it (the session stays, as one not loaded does).
+        // Not one whose holder went away, or was not seen since loaded while the contact's
+        // other clients were: its end would reach another client, which cannot read it (the
+        // session stays, as one not loaded does).
         self.loaded_where(|s| {
-            s.conv.state() != ConvState::Plaintext && s.conv.queued() == 0 && !s.conv.holder_away()
+            s.conv.state() != ConvState::Plaintext
+                && s.conv.queued() == 0
+                && !s.conv.holder_away()
+                && !s.holder_unseen()
         })
     }
 

@@ -98,19 +98,23 @@ impl Session {
 }
 
 impl Session {
-    /// Before a text is typed: the contact's clients were seen online (presences came) but the
-    /// holder's address never was since this side loaded the conversation (a holder gone
-    /// before this side signed on sends no unavailable presence): taken as away, as if it had
-    /// been seen going. Only with a session whose holder is known, where clients are addressed
-    /// one by one.
-    pub(super) fn note_holder_unseen(&mut self, rng: &mut impl CryptoRngCore) {
-        if self.addressable
+    /// Whether presences of the contact's clients (available or not) came since this side
+    /// loaded the conversation but the holder's address was never seen online, nor wrote (a
+    /// holder gone before this side signed on sends no unavailable presence). Only with a
+    /// session whose holder is known, where clients are addressed one by one. A line the server
+    /// kept while this side was offline counts as the holder writing: then it is not caught.
+    pub(super) fn holder_unseen(&self) -> bool {
+        self.addressable
             && self.presence_seen
             && !self.holder_seen
             && self.holder().is_some()
-            && !self.conv.holder_away()
             && self.conv.state() == ConvState::Encrypted
-        {
+    }
+
+    /// Before a text is typed: a holder not seen ([`Session::holder_unseen`]) is taken as away,
+    /// as if it had been seen going.
+    pub(super) fn note_holder_unseen(&mut self, rng: &mut impl CryptoRngCore) {
+        if self.holder_unseen() && !self.conv.holder_away() {
             let _ = self.conv.set_holder_away(true, rng);
         }
     }

@@ -166,7 +166,7 @@ pub(crate) fn held(queued: usize, reason: HoldReason) -> String {
         HoldReason::EndedByPeer => "because your contact ended the encrypted conversation",
         HoldReason::Blocked => "until you accept your contact's new key (/sotto accept)",
         HoldReason::HolderAway => {
-            "because your contact's client that reads your encrypted messages is offline"
+            "because your contact's client that reads your encrypted messages is not seen online"
         }
     };
     let then = match reason {

@@ -2332,6 +2332,21 @@ fn a_holder_not_seen_online_since_a_restart_is_taken_as_away() {
     assert_eq!(net.alice_waiting(), 0);
 }
 
+/// After such a restart, Sotto unloading does not end the session (its end would go to the
+/// laptop's gone address, which the server hands to the phone).
+#[test]
+fn a_holder_not_seen_since_a_restart_is_not_sent_an_end_at_unload() {
+    let mut net = Net::new("away-unseen-unload");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    net.alice.sessions = Sessions::new(Err("closed for the restart".into()));
+    net.alice.sessions = Sessions::new(Ok(Store::open(&net.alice.dir).expect("reopen")));
+    assert!(net.presence(PHONE, true).is_none());
+    assert!(!net.alice.sessions.active().iter().any(|(k, _)| *k == key));
+    assert!(net.presence(LAPTOP, true).is_none());
+    assert!(net.alice.sessions.active().iter().any(|(k, _)| *k == key));
+}
+
 /// The same restart with the laptop seen online: nothing is held.
 #[test]
 fn a_holder_seen_online_since_a_restart_is_not_away() {
