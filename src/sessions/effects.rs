@@ -179,22 +179,27 @@ impl fmt::Debug for Doing {
 impl fmt::Debug for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `Name { field: value, … }`, as derived, with every message text redacted.
-        let mut fields =
-            |name: &str, fields: &[(&str, &dyn fmt::Debug)]| debug_fields(f, name, fields);
+
         match self {
             Self::NotSaved { doing, reason } => {
-                fields("NotSaved", &[("doing", doing), ("reason", reason)])
+                debug_fields(f, "NotSaved", &[("doing", doing), ("reason", reason)])
             }
-            Self::Moved { to } => fields("Moved", &[("to", to)]),
-            Self::NameTaken { from } => fields("NameTaken", &[("from", from)]),
-            Self::RenamedOntoAnother { from } => fields("RenamedOntoAnother", &[("from", from)]),
-            Self::VerificationEnded { from } => fields("VerificationEnded", &[("from", from)]),
-            Self::HandedBack { held_for, text } => fields(
+            Self::Moved { to } => debug_fields(f, "Moved", &[("to", to)]),
+            Self::NameTaken { from } => debug_fields(f, "NameTaken", &[("from", from)]),
+            Self::RenamedOntoAnother { from } => {
+                debug_fields(f, "RenamedOntoAnother", &[("from", from)])
+            }
+            Self::VerificationEnded { from } => {
+                debug_fields(f, "VerificationEnded", &[("from", from)])
+            }
+            Self::HandedBack { held_for, text } => debug_fields(
+                f,
                 "HandedBack",
                 &[("held_for", held_for), ("text", &redacted(text))],
             ),
-            Self::KnownAs { names } => fields("KnownAs", &[("names", names)]),
-            Self::Unrestorable { reason, unsent } => fields(
+            Self::KnownAs { names } => debug_fields(f, "KnownAs", &[("names", names)]),
+            Self::Unrestorable { reason, unsent } => debug_fields(
+                f,
                 "Unrestorable",
                 &[
                     ("reason", reason),
@@ -202,19 +207,21 @@ impl fmt::Debug for Notice {
                 ],
             ),
             Self::RestoredBackup => f.write_str("RestoredBackup"),
-            Self::UnacceptedMessage { fingerprint, text } => fields(
+            Self::UnacceptedMessage { fingerprint, text } => debug_fields(
+                f,
                 "UnacceptedMessage",
                 &[("fingerprint", fingerprint), ("text", &redacted(text))],
             ),
-            Self::SameIrcNick { twin, unsent } => fields(
+            Self::SameIrcNick { twin, unsent } => debug_fields(
+                f,
                 "SameIrcNick",
                 &[("twin", twin), ("unsent", &redacted(unsent))],
             ),
             Self::OtherClient { address, what } => {
-                fields("OtherClient", &[("address", address), ("what", what)])
+                debug_fields(f, "OtherClient", &[("address", address), ("what", what)])
             }
             Self::Renamed { from, encrypted } => {
-                fields("Renamed", &[("from", from), ("encrypted", encrypted)])
+                debug_fields(f, "Renamed", &[("from", from), ("encrypted", encrypted)])
             }
         }
     }
@@ -223,18 +230,18 @@ impl fmt::Debug for Notice {
 impl fmt::Debug for OtherClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `Name { field: value, … }`, as derived, with the message text redacted.
-        let mut fields =
-            |name: &str, fields: &[(&str, &dyn fmt::Debug)]| debug_fields(f, name, fields);
+
         match self {
             Self::Started => f.write_str("Started"),
             Self::KeyNotAccepted { fingerprint } => {
-                fields("KeyNotAccepted", &[("fingerprint", fingerprint)])
+                debug_fields(f, "KeyNotAccepted", &[("fingerprint", fingerprint)])
             }
             Self::NamesMismatch {
                 fingerprint,
                 stated_self,
                 stated_peer,
-            } => fields(
+            } => debug_fields(
+                f,
                 "NamesMismatch",
                 &[
                     ("fingerprint", fingerprint),
@@ -242,7 +249,8 @@ impl fmt::Debug for OtherClient {
                     ("stated_peer", stated_peer),
                 ],
             ),
-            Self::UnacceptedMessage { fingerprint, text } => fields(
+            Self::UnacceptedMessage { fingerprint, text } => debug_fields(
+                f,
                 "UnacceptedMessage",
                 &[("fingerprint", fingerprint), ("text", &redacted(text))],
             ),

@@ -60,6 +60,12 @@ fn same_client(a: &str, b: &str) -> bool {
 }
 
 impl Session {
+    /// Whether what is typed is held because the client holding the session went offline,
+    /// with something waiting.
+    fn held_for_away_holder(&self) -> bool {
+        self.conv.holder_away() && self.conv.queued() > 0
+    }
+
     /// Queries for the contact's clients online at `candidates` while what is typed is held
     /// for the holder that went away: each address once while it stays online (at most
     /// [`PROBES_PER_AWAY`] in that time away), never the holder's own or another client with a
@@ -68,7 +74,7 @@ impl Session {
         &mut self,
         candidates: impl IntoIterator<Item = &'a str>,
     ) -> Vec<(String, String)> {
-        if !self.conv.holder_away() || self.conv.queued() == 0 {
+        if !self.held_for_away_holder() {
             return Vec::new();
         }
         let mut out = Vec::new();
@@ -229,7 +235,7 @@ impl Sessions {
     pub fn held_for_away_holder(&self, key: &ConvKey) -> bool {
         self.sessions
             .get(key)
-            .is_some_and(|s| s.conv.holder_away() && s.conv.queued() > 0)
+            .is_some_and(Session::held_for_away_holder)
     }
 
     /// The user takes back what is held while the session's client is away: handed back, the

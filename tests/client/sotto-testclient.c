@@ -700,6 +700,19 @@ find_menu(GList *items, const char *path, const char *prefix)
 	return NULL;
 }
 
+/* The buddy `name` on the account, added to the buddy list when it is not there yet. */
+static PurpleBuddy *
+find_or_add_buddy(const char *name)
+{
+	PurpleBuddy *buddy = purple_find_buddy(the_account, name);
+
+	if (buddy == NULL) {
+		buddy = purple_buddy_new(the_account, name, NULL);
+		purple_blist_add_buddy(buddy, NULL, NULL, NULL);
+	}
+	return buddy;
+}
+
 /* Pidgin's Conversation > More is the buddy's blist-node-extended-menu, and
  * the Options menu the conversation-extended-menu: list both, the first
  * under "More/", the second under "Options/". */
@@ -707,14 +720,9 @@ static GList *
 conversation_menus(PurpleConversation *conv)
 {
 	GList *menus = NULL;
-	PurpleBuddy *buddy = purple_find_buddy(the_account,
-	                                       purple_conversation_get_name(conv));
+	PurpleBuddy *buddy = find_or_add_buddy(purple_conversation_get_name(conv));
 	PurpleMenuAction *more, *options;
 
-	if (buddy == NULL) {
-		buddy = purple_buddy_new(the_account, purple_conversation_get_name(conv), NULL);
-		purple_blist_add_buddy(buddy, NULL, NULL, NULL);
-	}
 	more = purple_menu_action_new("More", NULL, NULL,
 		purple_blist_node_get_extended_menu((PurpleBlistNode *)buddy));
 	options = purple_menu_action_new("Options", NULL, NULL,
@@ -1199,11 +1207,7 @@ run_command(char *line)
 		}
 		buddy = unescape(arg1);
 		alias = unescape(rest);
-		b = purple_find_buddy(the_account, buddy);
-		if (!b) {
-			b = purple_buddy_new(the_account, buddy, NULL);
-			purple_blist_add_buddy(b, NULL, NULL, NULL);
-		}
+		b = find_or_add_buddy(buddy);
 		if (strcmp(verb, "alias") == 0)
 			purple_blist_alias_buddy(b, alias);
 		else
@@ -1223,11 +1227,7 @@ run_command(char *line)
 			return;
 		}
 		buddy = unescape(arg1);
-		b = purple_find_buddy(the_account, buddy);
-		if (!b) {
-			b = purple_buddy_new(the_account, buddy, NULL);
-			purple_blist_add_buddy(b, NULL, NULL, NULL);
-		}
+		b = find_or_add_buddy(buddy);
 		purple_account_add_buddy(the_account, b);
 		emit("ECHO", 1, verb);
 		g_free(buddy);

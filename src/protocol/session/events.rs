@@ -204,67 +204,78 @@ use crate::protocol::secret::{debug_fields, redacted};
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `Name { field: value, … }`, as derived.
-        let mut fields =
-            |name: &str, fields: &[(&str, &dyn fmt::Debug)]| debug_fields(f, name, fields);
+
         match self {
-            Event::HandshakeStarted => fields("HandshakeStarted", &[]),
+            Event::HandshakeStarted => debug_fields(f, "HandshakeStarted", &[]),
             Event::HandshakeExpired {
                 queued,
                 session_goes_on,
-            } => fields(
+            } => debug_fields(
+                f,
                 "HandshakeExpired",
                 &[("queued", queued), ("session_goes_on", session_goes_on)],
             ),
-            Event::Started { peer, fingerprint } => {
-                fields("Started", &[("peer", peer), ("fingerprint", fingerprint)])
-            }
-            Event::Ended { by_peer } => fields("Ended", &[("by_peer", by_peer)]),
+            Event::Started { peer, fingerprint } => debug_fields(
+                f,
+                "Started",
+                &[("peer", peer), ("fingerprint", fingerprint)],
+            ),
+            Event::Ended { by_peer } => debug_fields(f, "Ended", &[("by_peer", by_peer)]),
             Event::Held { queued, reason } => {
-                fields("Held", &[("queued", queued), ("reason", reason)])
+                debug_fields(f, "Held", &[("queued", queued), ("reason", reason)])
             }
-            Event::QueuedSent { text } => fields("QueuedSent", &[("text", &redacted(text))]),
-            Event::Resent { text, same_session } => fields(
+            Event::QueuedSent { text } => {
+                debug_fields(f, "QueuedSent", &[("text", &redacted(text))])
+            }
+            Event::Resent { text, same_session } => debug_fields(
+                f,
                 "Resent",
                 &[("text", &redacted(text)), ("same_session", same_session)],
             ),
             Event::Unsent { text, why } => {
-                fields("Unsent", &[("text", &redacted(text)), ("why", why)])
+                debug_fields(f, "Unsent", &[("text", &redacted(text)), ("why", why)])
             }
-            Event::NotResent { text } => fields("NotResent", &[("text", &redacted(text))]),
-            Event::PeerSupportsSotto => fields("PeerSupportsSotto", &[]),
-            Event::Unreadable { reason } => fields("Unreadable", &[("reason", reason)]),
+            Event::NotResent { text } => debug_fields(f, "NotResent", &[("text", &redacted(text))]),
+            Event::PeerSupportsSotto => debug_fields(f, "PeerSupportsSotto", &[]),
+            Event::Unreadable { reason } => debug_fields(f, "Unreadable", &[("reason", reason)]),
             // A notice's text is on the wire in the clear: nothing secret.
-            Event::PeerError { text } => fields("PeerError", &[("text", text)]),
-            Event::PlaintextWhileEncrypted => fields("PlaintextWhileEncrypted", &[]),
+            Event::PeerError { text } => debug_fields(f, "PeerError", &[("text", text)]),
+            Event::PlaintextWhileEncrypted => debug_fields(f, "PlaintextWhileEncrypted", &[]),
             Event::NotRead { text } => {
-                fields("NotRead", &[("text", &text.as_deref().map(redacted))])
+                debug_fields(f, "NotRead", &[("text", &text.as_deref().map(redacted))])
             }
-            Event::HandshakeFailed { reason } => fields("HandshakeFailed", &[("reason", reason)]),
+            Event::HandshakeFailed { reason } => {
+                debug_fields(f, "HandshakeFailed", &[("reason", reason)])
+            }
             Event::NewPeerKey { fingerprint } => {
-                fields("NewPeerKey", &[("fingerprint", fingerprint)])
+                debug_fields(f, "NewPeerKey", &[("fingerprint", fingerprint)])
             }
             Event::PeerKeyChanged { fingerprint } => {
-                fields("PeerKeyChanged", &[("fingerprint", fingerprint)])
+                debug_fields(f, "PeerKeyChanged", &[("fingerprint", fingerprint)])
             }
             Event::NamesMismatch {
                 stated_self,
                 stated_peer,
-            } => fields(
+            } => debug_fields(
+                f,
                 "NamesMismatch",
                 &[("stated_self", stated_self), ("stated_peer", stated_peer)],
             ),
-            Event::VerificationQuestion { question } => {
-                fields("VerificationQuestion", &[("question", &redacted(question))])
-            }
+            Event::VerificationQuestion { question } => debug_fields(
+                f,
+                "VerificationQuestion",
+                &[("question", &redacted(question))],
+            ),
             Event::VerificationResult {
                 success,
                 we_asked,
                 peer,
-            } => fields(
+            } => debug_fields(
+                f,
                 "VerificationResult",
                 &[("success", success), ("we_asked", we_asked), ("peer", peer)],
             ),
-            Event::VerificationAborted => fields("VerificationAborted", &[]),
+            Event::VerificationAborted => debug_fields(f, "VerificationAborted", &[]),
         }
     }
 }
