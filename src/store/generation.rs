@@ -147,7 +147,7 @@ impl Store {
                     params![inode, birth],
                 )?;
             }
-            tx.commit()?;
+            self.commit(tx)?;
             Ok(())
         };
         if mark {

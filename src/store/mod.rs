@@ -68,6 +68,20 @@
 //! skips its chain past the reservation, so no message key is used twice; the peer sees a gap
 //! of at most 32 indices.
 //!
+//! # A failed write is not retried
+//!
+//! When the disk fails a write or an fsync of the store (an `EIO` from the fsync, SQLite's
+//! `SQLITE_IOERR_*` at a commit, a background sync that failed), the store is broken for the
+//! rest of its life: Linux reports a failed write-back once and marks the pages it could not
+//! write clean, so the next fsync succeeds without them, and a save after it would look
+//! durable while a power loss could still take the database back to before the failure, and
+//! a session back to message keys already on the wire. Every later commit is refused (a
+//! commit hook on the connection, so no write of any function gets through) with an error
+//! that says why and that a restart (the store opened anew) ends it; reads go on. The plugin
+//! shows that error where the save was needed, and a message whose save fails is not sent. A
+//! full disk (`SQLITE_FULL`) and a refused statement are not such failures: SQLite rolled the
+//! transaction back, and later writes are as good as before.
+//!
 //! ```
 //! use sotto::store::Store;
 //! let dir = std::env::temp_dir().join(format!("sotto-doc-{}", std::process::id()));
@@ -185,6 +199,8 @@ thread_local! {
     static FAIL_CHECKPOINTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// [`Store::fail_full_sync`].
     static FAIL_FULL_SYNC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// [`Store::fail_syncs`].
+    static FAIL_SYNC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// The open store.
@@ -213,6 +229,10 @@ pub struct Store {
     /// The database was made new where another had been, and the user was not told yet
     /// ([`Store::replaced_another`]; kept in `meta` too, until told).
     replaced: std::cell::Cell<bool>,
+    /// Why the disk failed a write or a sync of this store, once it has: from then on every
+    /// commit is refused (the connection's commit hook reads it too), until the store is
+    /// opened anew. See "A failed write is not retried" in the module doc.
+    broken: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl core::fmt::Debug for Store {
@@ -272,7 +292,13 @@ impl Store {
             checked: std::cell::Cell::new(0),
             relaxed: std::cell::Cell::new(false),
             replaced: std::cell::Cell::new(false),
+            broken: std::sync::Arc::default(),
         };
+        // Every write of the store, whichever function makes it, is refused once the disk has
+        // failed one: the hook turns the commit into a rollback (reads commit nothing and go
+        // on).
+        let broken = std::sync::Arc::clone(&store.broken);
+        store.conn.commit_hook(Some(move || broken.get().is_some()));
         // A database with no schema yet is made new now; `sotto.generation` beside it was
         // written for another (deleted, emptied, lost): read before the check rewrites it.
         let fresh: i64 = store
@@ -406,6 +432,13 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn fail_full_sync(fail: bool) {
         FAIL_FULL_SYNC.with(|f| f.set(fail));
+    }
+
+    /// Make every later [`Store::sync`] on this thread fail as the disk's write-back would (an
+    /// EIO from the fsync).
+    #[cfg(test)]
+    pub(crate) fn fail_syncs(fail: bool) {
+        FAIL_SYNC.with(|f| f.set(fail));
     }
 
     /// Make every later conversation save fail (and nothing else: a rename, trust records),
@@ -618,6 +651,7 @@ impl Store {
         synced: bool,
         also: &mut dyn FnMut() -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        self.usable()?;
         if synced || !self.wal {
             self.durable()?;
             let generation = self.write_sessions(protocol, account, rows, also)?;
@@ -653,8 +687,8 @@ impl Store {
     /// Like [`Store::sync`], but the fsync runs on a worker thread and this returns at once
     /// (`src/store/syncer.rs` says why that is safe for what is left unsynced). The store
     /// learns at its next call whether the sync covered the commits (then `sotto.generation`
-    /// counts them). `Err` reports a background sync that failed since the last call; the
-    /// commits stay unsynced, the next synced commit covers them or meets the same disk.
+    /// counts them). `Err` reports a background sync that failed since the last call, which
+    /// broke the store ("A failed write is not retried" in the module doc).
     /// Where no thread can be started, syncs here.
     pub fn sync_in_background(&self) -> Result<(), StoreError> {
         if let Some(reason) = self.sync_failed.take() {
@@ -684,7 +718,7 @@ impl Store {
             self.now_synced();
         }
         match failed {
-            Some(reason) => Err(StoreError::Io(reason)),
+            Some(reason) => Err(self.broke(reason)),
             None => Ok(()),
         }
     }
@@ -705,9 +739,52 @@ impl Store {
         }
         // Linux syncs the file, not the descriptor: SQLite's pages written through its own
         // descriptor are flushed by this one.
-        fs::File::open(self.path.with_file_name(WAL_FILE))?.sync_data()?;
+        #[cfg(test)]
+        if FAIL_SYNC.with(std::cell::Cell::get) {
+            return Err(self.broke("test: Input/output error (os error 5)".to_owned()));
+        }
+        fs::File::open(self.path.with_file_name(WAL_FILE))?
+            .sync_data()
+            .map_err(|e| self.broke(e.to_string()))?;
         self.now_synced();
         Ok(())
+    }
+
+    /// The disk failed to write or sync the store (`why`): noted for good, and the error to
+    /// report. Linux reports a failed write-back once, and marks the pages it could not write
+    /// clean: a later fsync succeeds without them, so a later save would look durable while a
+    /// power loss could still take the store back to before the failure, and a session back
+    /// to message keys already used on the wire. So nothing is saved, and no line that needs
+    /// a save is sent, until the store is opened anew (Pidgin or Finch restarted).
+    fn broke(&self, why: String) -> StoreError {
+        let _ = self.broken.set(why);
+        self.usable().err().unwrap_or(StoreError::Io(String::new()))
+    }
+
+    /// `Err` once the disk has failed a write or a sync of this store ([`Store::broke`]).
+    pub(super) fn usable(&self) -> Result<(), StoreError> {
+        match self.broken.get() {
+            None => Ok(()),
+            Some(why) => Err(StoreError::Io(format!(
+                "the disk failed to write Sotto's state ({why}); so that no message key is \
+                 ever used twice, Sotto saves nothing more, and sends nothing that needs a \
+                 save, until Pidgin or Finch is restarted"
+            ))),
+        }
+    }
+
+    /// Commits `tx`; a commit the disk failed ([`disk_failed`]) breaks the store.
+    pub(super) fn commit(&self, tx: rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+        tx.commit().map_err(|e| self.sqlite_failed(e))
+    }
+
+    /// `e` as a [`StoreError`], breaking the store when the disk failed ([`Store::broke`]).
+    fn sqlite_failed(&self, e: rusqlite::Error) -> StoreError {
+        if disk_failed(&e) {
+            self.broke(e.to_string())
+        } else {
+            e.into()
+        }
     }
 
     /// Every commit so far is on disk: `sotto.generation` may now count the last unsynced one.
@@ -781,7 +858,7 @@ impl Store {
             ])?;
         }
         let generation = generation::bump(&tx)?;
-        tx.commit()?;
+        self.commit(tx)?;
         Ok(generation)
     }
 
@@ -1044,9 +1121,13 @@ impl Store {
         // A write of its own (not one inside a save's transaction, which runs at the level
         // the save chose): durable, never at a `NORMAL` left over.
         if self.conn.is_autocommit() {
+            self.usable()?;
             self.durable()?;
         }
-        Ok(self.conn.prepare_cached(sql)?.execute(params)?)
+        self.conn
+            .prepare_cached(sql)?
+            .execute(params)
+            .map_err(|e| self.sqlite_failed(e))
     }
 
     /// `synchronous = FULL` again if an unsynced save left the connection relaxed (its
@@ -1057,6 +1138,15 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Whether SQLite says the disk failed a read, write or sync (`SQLITE_IOERR_*`), as against a
+/// full disk, a constraint or a damaged row, after which later writes are as good as before.
+fn disk_failed(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::SystemIoFailure
+    )
 }
 
 /// A saved snapshot as [`Store::load_sessions_under`] returns it: its name, its bytes, and

@@ -201,7 +201,7 @@ impl Store {
         if let Some(mark) = new_mark_was {
             delete_if_unnamed(&tx, &acct, &mark)?;
         }
-        tx.commit()?;
+        self.commit(tx)?;
         Ok(renamed)
     }
 
@@ -240,7 +240,7 @@ impl Store {
         if let Some(mark) = mark {
             delete_if_unnamed(&tx, &acct, &mark)?;
         }
-        tx.commit()?;
+        self.commit(tx)?;
         Ok(())
     }
 

@@ -353,6 +353,84 @@ fn a_background_sync_counts_the_commits_it_covered_and_no_later_one() {
     fs::remove_dir_all(d).ok();
 }
 
+/// A sync the disk failed breaks the store until it is opened anew: every later write is
+/// refused with the reason, through whichever function it goes (Linux marks the pages it could
+/// not write clean, so a later "successful" fsync would not cover them), and reads go on.
+#[test]
+fn a_failed_sync_refuses_every_later_write_until_the_store_is_opened_again() {
+    let d = tmp("failed-sync");
+    let s = Store::open(&d).unwrap();
+    s.save_session("prpl-irc", "a", "b", b"zero").unwrap();
+    s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"one")])
+        .unwrap();
+    Store::fail_syncs(true);
+    let failed = s.sync();
+    Store::fail_syncs(false);
+    let why = failed.unwrap_err().to_string();
+    assert!(why.contains("Input/output error"), "{why}");
+    assert!(why.contains("until Pidgin or Finch is restarted"), "{why}");
+
+    // The next sync would succeed, and so would a synced save: both are refused.
+    let save = s.save_session("prpl-irc", "a", "b", b"two");
+    assert!(
+        save.as_ref().is_err_and(|e| e.to_string() == why),
+        "{save:?}"
+    );
+    assert!(s
+        .save_sessions_unsynced("prpl-irc", "a", &[("b", b"two")])
+        .is_err());
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+    let key = IdentityKey::generate(&mut rng).public();
+    assert!(s.record_key_seen("prpl-irc", "a", "b", &key).is_err());
+    // A write that goes straight to the connection is rolled back by the commit hook.
+    assert!(s
+        .conn
+        .execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', 1)",
+            []
+        )
+        .is_err());
+    // Reads go on, and see the last commit that was made.
+    assert_eq!(
+        s.load_session("prpl-irc", "a", "b")
+            .unwrap()
+            .map(|v| v.to_vec()),
+        Some(b"one".to_vec())
+    );
+    // Opened anew (a restart), the store writes again.
+    drop(s);
+    let s = Store::open(&d).unwrap();
+    s.save_session("prpl-irc", "a", "b", b"three").unwrap();
+    assert_eq!(reopened_session(s, &d), Some(b"three".to_vec()));
+    fs::remove_dir_all(d).ok();
+}
+
+/// A refused statement or a full disk is not the disk failing: the store goes on.
+#[test]
+fn only_a_disk_failure_breaks_the_store() {
+    let io = rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_FSYNC),
+        None,
+    );
+    assert!(disk_failed(&io));
+    for code in [
+        rusqlite::ffi::SQLITE_FULL,
+        rusqlite::ffi::SQLITE_CONSTRAINT,
+        rusqlite::ffi::SQLITE_READONLY,
+    ] {
+        let e = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        assert!(!disk_failed(&e), "{e}");
+    }
+    let d = tmp("snapshot-refused");
+    let s = Store::open(&d).unwrap();
+    s.fail_snapshot_saves(true);
+    assert!(s.save_session("prpl-irc", "a", "b", b"zero").is_err());
+    s.fail_snapshot_saves(false);
+    s.save_session("prpl-irc", "a", "b", b"one").unwrap();
+    assert_eq!(reopened_session(s, &d), Some(b"one".to_vec()));
+    fs::remove_dir_all(d).ok();
+}
+
 /// The connection's `synchronous` level (2: FULL, 1: NORMAL).
 fn sync_level(s: &Store) -> i64 {
     s.conn
