@@ -309,6 +309,25 @@ fn strip_sip_scheme(name: &str) -> &str {
     name
 }
 
+/// An account's protocol id and its username normalized, as [`ConvRef::key`] names them.
+///
+/// # Safety
+/// `account` must be null or a live `PurpleAccount`.
+pub(crate) unsafe fn account_key(account: *mut sys::PurpleAccount) -> Option<(String, String)> {
+    if account.is_null() {
+        return None;
+    }
+    // SAFETY: `account` is non-null and live per the caller; the strings are copied at once.
+    let (protocol, user) = unsafe {
+        (
+            cstr_to_string(sys::purple_account_get_protocol_id(account))?,
+            cstr_to_string(sys::purple_account_get_username(account))?,
+        )
+    };
+    let normalized = normalize(account, &user);
+    Some((protocol, normalized))
+}
+
 impl ConvRef {
     /// The same account's conversation with `peer` (another name of the contact, another
     /// contact).

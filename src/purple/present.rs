@@ -187,6 +187,9 @@ fn write_event(r: &ConvRef, event: Event) {
             r.system_line(&line);
             // A new session ends any question-and-answer run of the one before.
             close_stale_answer_dialog(r);
+            // And the wait for it: a hold that follows (what waited now waits for the client
+            // that finished it, when the server had kept its line) is a new one, said again.
+            reset_held(r);
         }
         Event::Held { queued, reason } => {
             let first = with_state(|state| {

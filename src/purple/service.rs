@@ -470,6 +470,20 @@ pub(crate) fn give_back_held(r: &ConvRef) -> Option<Effects> {
     with_sessions(|s| s.give_back_held(&key, &r.peer, &settings, &mut OsRng)).flatten()
 }
 
+/// The transport says `line`, which it hands over next from `r`'s contact (`r.peer`, the
+/// address it came from), was kept by the server while this account was offline.
+pub(crate) fn kept_by_server(r: &ConvRef, line: &str) {
+    let key = r.key();
+    let _ = with_sessions(|s| s.kept_by_server(&key, &r.peer, line));
+}
+
+/// This side's account (`account` on `protocol`, normalized as keys name it) signed off, or
+/// on again: its conversations forget what they saw of their contacts' clients
+/// (`Sessions::forget_presence`).
+pub(crate) fn forget_presence(protocol: &str, account: &str) {
+    let _ = with_sessions(|s| s.forget_presence(protocol, account));
+}
+
 /// The transport says `line` was addressed to another client of this account.
 pub(crate) fn addressed_elsewhere(line: &str) {
     let _ = with_sessions(|s| s.addressed_elsewhere(line));

@@ -111,7 +111,7 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 15] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 17] = [
         (
             Conversations,
             c"sending-im-msg",
@@ -170,6 +170,16 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
             Accounts,
             c"account-destroying",
             account_destroying as *const c_void,
+        ),
+        (
+            Accounts,
+            c"account-signed-off",
+            account_signed_on_or_off as *const c_void,
+        ),
+        (
+            Accounts,
+            c"account-signed-on",
+            account_signed_on_or_off as *const c_void,
         ),
     ];
     table
@@ -624,6 +634,25 @@ unsafe extern "C" fn plugin_unload(_plugin: *mut sys::PurplePlugin, _data: *mut 
 unsafe extern "C" fn account_destroying(account: *mut sys::PurpleAccount, _data: *mut c_void) {
     ffi_boundary!((), {
         state::forget_account(account as usize);
+    })
+}
+
+/// `account-signed-off(account)` and `account-signed-on(account)` (libpurple relays its
+/// connections' `signed-off` and `signed-on`): what the account's conversations saw of their
+/// contacts' clients no longer holds (while it was offline, the client holding a session may
+/// have gone, and no presence could say so), and is followed afresh
+/// (`Sessions::forget_presence`). Both: a connection that drops and comes back emits each once,
+/// and nothing that arrives between them (nothing can) is lost by forgetting twice.
+unsafe extern "C" fn account_signed_on_or_off(
+    account: *mut sys::PurpleAccount,
+    _data: *mut c_void,
+) {
+    ffi_boundary!((), {
+        non_null!(account);
+        // SAFETY: the signal's account, live for this callback.
+        if let Some((protocol, user)) = unsafe { glue::account_key(account) } {
+            service::forget_presence(&protocol, &user);
+        }
     })
 }
 

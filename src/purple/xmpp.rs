@@ -29,6 +29,10 @@
 //! * **Lines for another client of ours** (`jabber-receiving-xmlnode`): see
 //!   [`receiving_xmlnode`].
 //!
+//! * **Lines the server kept while we were offline** (`jabber-receiving-xmlnode`): a Sotto
+//!   line delivered with a delay stamp is no sign that the client that wrote it is online
+//!   now; see [`note_kept`].
+//!
 //! What any window shows of a Sotto line that reaches it another way (a carbon copy, an echo,
 //! history) is `super::echo`'s.
 
@@ -171,7 +175,8 @@ fn sent_in(id: &str, from: &str) -> Option<String> {
 /// gone, RFC 6121 §8.5.3.2.1) is noted, so that if it names no session here it is dropped
 /// silently instead of answered with a not-read notice: the contact's Sotto made that line for
 /// the other client, and made this client its own copy. A line that does name a session here
-/// (this client came back under a new resource) is read as always.
+/// (this client came back under a new resource) is read as always. A Sotto line the server
+/// kept while this account was offline is noted as such ([`note_kept`]).
 pub(crate) unsafe extern "C" fn receiving_xmlnode(
     gc: *mut sys::PurpleConnection,
     packet: *mut *mut sys::xmlnode,
@@ -219,6 +224,8 @@ pub(crate) unsafe extern "C" fn receiving_xmlnode(
         // SAFETY: a live node for this callback, before libpurple parses it.
         unsafe { drop_custom_smileys(node) };
         // SAFETY: a live node and connection for this callback; strings are copied at once.
+        unsafe { note_kept(gc, node) };
+        // SAFETY: a live node and connection for this callback; strings are copied at once.
         unsafe {
             let Some(to) = cstr_to_string(sys::xmlnode_get_attrib(node, c"to".as_ptr())) else {
                 return;
@@ -234,6 +241,75 @@ pub(crate) unsafe extern "C" fn receiving_xmlnode(
             }
         }
     })
+}
+
+/// A one-to-one `<message>` whose body is a Sotto line and that the server kept while this
+/// account was offline (offline storage, XEP-0160: a XEP-0203 `<delay xmlns='urn:xmpp:delay'/>`
+/// among its children, or the older `<x xmlns='jabber:x:delay'/>`, where libpurple's
+/// `jabber_message_parse` looks for them too) is told to the sessions service
+/// ([`service::kept_by_server`]) before libpurple reads it: `jabber_message_parse` then hands
+/// its body to `serv_got_im` within this stanza's processing, and the note is taken by the
+/// very next line read, and only if it is this line from this address. Such a line is read
+/// and shown as any other, but is no sign that the contact's client that wrote it is online
+/// now (`crate::sessions` `presence` module doc). libpurple 2 passes no delayed flag to
+/// `receiving-im-msg` for a one-to-one message (only group chat messages get
+/// `PURPLE_MESSAGE_DELAYED`), and the stamp's time is not in that signal: the stanza is the
+/// only place to see it.
+///
+/// The stamp is the server's word, as everything in the stanza is: a server that strips it
+/// gets what a line written now gets (it could as well have held the line back and delivered
+/// it live), one that adds it to a line written now only delays what is typed.
+///
+/// # Safety
+/// `gc` and `node` must be the live connection and stanza of a `jabber-receiving-xmlnode`
+/// callback.
+unsafe fn note_kept(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) {
+    // SAFETY: per the caller; strings are copied at once, the children walked within this
+    // call.
+    unsafe {
+        if cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())).as_deref()
+            == Some("groupchat")
+            || !delay_stamped(node)
+        {
+            return;
+        }
+        let Some(text) = sotto_body(node) else {
+            return;
+        };
+        let Some(from) = cstr_to_string(sys::xmlnode_get_attrib(node, c"from".as_ptr())) else {
+            return;
+        };
+        let account = sys::purple_connection_get_account(gc);
+        if let Some(r) = ConvRef::from_account(account, &from) {
+            service::kept_by_server(&r, &text);
+        }
+    }
+}
+
+/// Whether `node` has a delay stamp among its own children (XEP-0203 `<delay>` in
+/// `urn:xmpp:delay`, or XEP-0091's `<x>` in `jabber:x:delay`), as libpurple looks for one. One
+/// deeper down (inside a forwarded message) stamps that message, not this one.
+///
+/// # Safety
+/// `node` must be a live stanza.
+unsafe fn delay_stamped(node: *mut sys::xmlnode) -> bool {
+    // SAFETY: per the caller; the children are the node's own, walked within this call.
+    unsafe {
+        let mut child = (*node).child;
+        while !child.is_null() {
+            if (*child).type_ == sys::XMLNODE_TYPE_TAG {
+                let name = cstr_to_string((*child).name);
+                let ns = cstr_to_string(sys::xmlnode_get_namespace(child));
+                match (name.as_deref(), ns.as_deref()) {
+                    (Some("delay"), Some("urn:xmpp:delay"))
+                    | (Some("x"), Some("jabber:x:delay")) => return true,
+                    _ => {}
+                }
+            }
+            child = (*child).next;
+        }
+        false
+    }
 }
 
 /// A `<message type='error'>` handing back a stanza that carried one of our data lines (the

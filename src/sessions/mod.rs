@@ -153,9 +153,10 @@ struct Session {
     probed: Vec<String>,
     /// Queries sent in this time away of the holder (at most 32).
     probes: u8,
-    /// Whether a presence of the contact's clients was seen since loaded, and whether the
-    /// holder's own address was seen online (or wrote) since (`presence`): presences seen but
-    /// never the holder's, it is offline (a holder gone before this side signed on sends no
+    /// Whether a presence of the contact's clients was seen since loaded (or since this side's
+    /// account last signed on or off), and whether the holder's own address was seen online
+    /// (or wrote a line the server did not keep) since (`presence`): presences seen but never
+    /// the holder's, it is offline (a holder gone before this side signed on sends no
     /// unavailable presence).
     presence_seen: bool,
     holder_seen: bool,
@@ -235,6 +236,10 @@ pub struct Sessions {
     /// nothing held yet the reload would lose it (the next text would go to the gone address),
     /// as a restart does.
     kept_away: std::collections::HashSet<ConvKey>,
+    /// The transport's word that the line it hands over next was kept by the server while this
+    /// side was offline ([`Sessions::kept_by_server`]): the conversation, the address it came
+    /// from and SHA-256 of the line. Taken by the next [`Sessions::incoming`], whichever it is.
+    kept: Option<(ConvKey, String, [u8; 32])>,
 }
 
 /// Texts waiting to be sent again over the next session: the main session's, and each other
@@ -310,6 +315,7 @@ impl Sessions {
             elsewhere_lines: std::collections::VecDeque::new(),
             kept_resend: HashMap::new(),
             kept_away: std::collections::HashSet::new(),
+            kept: None,
         }
     }
 

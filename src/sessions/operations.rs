@@ -135,6 +135,8 @@ impl Sessions {
         test_panic_on(text);
         // A line an IRC bouncer plays back with its time in front is the line (PROTOCOL.md §2).
         let text = crate::protocol::wire::without_replay_stamp(text);
+        // Whether the transport said the server kept this line while this side was offline.
+        let kept = self.take_kept(key, peer_raw, text);
         let s = self.session(key, peer_raw, settings)?;
         // Where answers go. Where the transport addresses the contact's clients one by one (an
         // XMPP full JID, which the server vouches for), the client that wrote. Elsewhere the
@@ -203,7 +205,15 @@ impl Sessions {
         let s = self.sessions.get_mut(key)?;
         let was_up = s.conv.state() == ConvState::Encrypted;
         let ticked = s.conv.tick(settings.now_secs);
-        let mut out = if for_another_client {
+        // A line the server kept while this side was offline says nothing of whether its
+        // client is there now, unless the transport already said so (`presence`): where the
+        // contact's clients are followed one by one, it neither releases what is held nor
+        // counts as the holder seen (`presence` module doc).
+        let there = !(kept && s.addressable) || s.online_now(peer_raw);
+        let mut out = if !there {
+            s.conv
+                .receive_kept(text, settings.now_secs, for_another_client, rng)
+        } else if for_another_client {
             s.conv
                 .receive_for_another_client(text, settings.now_secs, rng)
         } else {
@@ -231,7 +241,7 @@ impl Sessions {
         }
         out.events.splice(0..0, ticked.events);
         trust::accept_if_verified(&mut s.conv, &mut out, rng);
-        let moved_holder = note_instance(s, peer_raw, &out);
+        let moved_holder = note_instance(s, peer_raw, &out, there);
         // Only a session on an accepted key: the instance tag a start names is anyone's to
         // copy, and a key the user has not accepted is nobody's client yet (once accepted,
         // `accept_key` supersedes).
@@ -480,10 +490,17 @@ impl Sessions {
 /// Which of the peer's clients holds the session, from what just authenticated: a handshake
 /// that completed (from the client that sent its last message) or a data message that
 /// decrypted in the current session. Unauthenticated lines (starts, garbage, lines of the
-/// previous session) teach nothing.
+/// previous session) teach nothing. `there`: whether that client is known to be online now
+/// (not a line the server kept while this side was offline, or one from an address the
+/// transport says is online): only then is the holder seen.
 ///
 /// Returns the new holder when it changed (to be recorded once the decision is saved).
-fn note_instance(s: &mut Session, peer_raw: &str, out: &ReceiveOutcome) -> Option<(u32, String)> {
+fn note_instance(
+    s: &mut Session,
+    peer_raw: &str,
+    out: &ReceiveOutcome,
+    there: bool,
+) -> Option<(u32, String)> {
     let (sid, tag) = s.conv.session_instance()?;
     let started = out
         .events
@@ -495,9 +512,12 @@ fn note_instance(s: &mut Session, peer_raw: &str, out: &ReceiveOutcome) -> Optio
     if started || decrypted {
         // The holder is there now: a client of the contact already online is not the holder
         // back under a new address, should it go (`presence`: only those seen online since
-        // are asked then; the phone without Sotto is not, at every time away).
-        s.online.clear();
-        s.holder_seen = true;
+        // are asked then; the phone without Sotto is not, at every time away). A line the
+        // server kept says nothing of that: any of them may still be the holder back.
+        if there {
+            s.online.clear();
+        }
+        s.holder_seen = there;
     }
     let now = Some((tag, peer_raw.to_owned()));
     if (started || decrypted) && s.instance != now {

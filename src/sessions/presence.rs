@@ -26,17 +26,34 @@
 //!   the key the user accepted, what is held goes into the new session. A client without Sotto
 //!   sees a query line, as after any start.
 //!
+//! * **A line the server kept is no sign of life.** A line the contact's client wrote while
+//!   this side was offline reaches it at its next login from the server's offline storage
+//!   (XMPP: XEP-0160), stamped with a XEP-0203 delay; its client may have gone since. The
+//!   transport says so ([`Sessions::kept_by_server`]) and the line is read and shown as any
+//!   other, and moves the holder's address to where it came from (the last place that client
+//!   wrote from), but unless presences already say that address is online it does not count
+//!   as the holder seen: it releases nothing held, a handshake it completes holds what is
+//!   typed as for an away holder (`Conversation::receive_kept`), and with presences of the
+//!   contact's other clients seen, the next text is held as after a restart. The stamp is the
+//!   server's word: one that strips it gets what a line written now gets (it could as well
+//!   have held that line back and delivered it live), one that adds it to a line written now
+//!   only delays what is typed, which it can always do.
+//!
 //! Nothing here is saved. After a restart, text held in a session that is up and not blocked
 //! is taken as held for an away holder (`Conversation::restore`) until that client is back; a
 //! holder already gone before this side signed on is taken as away once other clients of the
 //! contact are seen online but it is not (with no presence at all, as there until seen going).
+//! This side's own account signing off or on again (a network drop, a server restart) forgets
+//! what was seen of the contact's clients ([`Sessions::forget_presence`]): while it was
+//! offline the holder may have gone without a presence reaching it, so the same rule applies
+//! after a reconnect as after a restart.
 
 use rand_core::CryptoRngCore;
 
 use crate::protocol::wire::WireMessage;
 use crate::protocol::ConvState;
 
-use super::{ConvKey, Effects, Session, Sessions, Settings};
+use super::{digest, ConvKey, Effects, Session, Sessions, Settings};
 
 /// Most queries (`?S1Q`) in one time away of the holder, per conversation: an address is
 /// asked once each time it comes online, and a server inventing resources gets no more.
@@ -105,16 +122,38 @@ impl Session {
 
 impl Session {
     /// Whether presences of the contact's clients (available or not) came since this side
-    /// loaded the conversation but the holder's address was never seen online, nor wrote (a
-    /// holder gone before this side signed on sends no unavailable presence). Only with a
-    /// session whose holder is known, where clients are addressed one by one. A line the server
-    /// kept while this side was offline counts as the holder writing: then it is not caught.
+    /// loaded the conversation (or its account last signed on or off) but the holder's address
+    /// was never seen online, nor wrote a line the server did not keep (a holder gone before
+    /// this side signed on sends no unavailable presence). Only with a session whose holder is
+    /// known, where clients are addressed one by one.
     pub(super) fn holder_unseen(&self) -> bool {
         self.addressable
             && self.presence_seen
             && !self.holder_seen
             && self.holder().is_some()
             && self.conv.state() == ConvState::Encrypted
+    }
+
+    /// Whether the transport says the contact's client at `address` is online now: the
+    /// holder's address seen online (or writing a line the server did not keep) and not seen
+    /// going, or another client's address seen coming online and not seen going.
+    pub(super) fn online_now(&self, address: &str) -> bool {
+        let holder = self.holder().is_some_and(|h| same_client(h, address));
+        (holder && self.holder_seen) || self.present.iter().any(|a| same_client(a, address))
+    }
+
+    /// This side's account signed off or on again: nothing seen of the contact's clients
+    /// before still holds (the holder may have gone while no presence could reach this side).
+    /// Presences are followed afresh, as after a restart; the away mark stays (the holder is
+    /// not known back), and so does the count of queries in this time away (a server that
+    /// drops the connection over and over gets no more), while the addresses already asked
+    /// are asked again when seen coming online.
+    fn forget_presence(&mut self) {
+        self.presence_seen = false;
+        self.holder_seen = false;
+        self.present.clear();
+        self.online.clear();
+        self.probed.clear();
     }
 
     /// Before a text is typed: a holder not seen ([`Session::holder_unseen`]) is taken as away,
@@ -217,6 +256,40 @@ impl Sessions {
             elsewhere,
             ..Effects::default()
         })
+    }
+
+    /// The transport says the line it hands over next, `line` from `from` in `key`'s
+    /// conversation, was kept by the server while this side was offline and is delivered now
+    /// (XMPP offline storage: a XEP-0203 `<delay/>` on the message, or the older
+    /// `jabber:x:delay`). Taken by the next [`Sessions::incoming`], whichever line it reads:
+    /// only that very line, from that address in that conversation, is read as kept (module
+    /// doc).
+    pub fn kept_by_server(&mut self, key: &ConvKey, from: &str, line: &str) {
+        let line = crate::protocol::wire::without_replay_stamp(line);
+        self.kept = Some((key.clone(), from.to_owned(), digest(line.trim().as_bytes())));
+    }
+
+    /// Whether `text` from `from` in `key`'s conversation, which [`Sessions::incoming`] reads
+    /// now, is the line [`Sessions::kept_by_server`] named. The note is taken either way.
+    pub(super) fn take_kept(&mut self, key: &ConvKey, from: &str, text: &str) -> bool {
+        self.kept.take().is_some_and(|(k, f, line)| {
+            k == *key && same_client(&f, from) && line == digest(text.trim().as_bytes())
+        })
+    }
+
+    /// This side's account (`account` on `protocol`, as keys name it) signed off, or on again:
+    /// each of its loaded conversations forgets what it saw of the contact's clients
+    /// (`Session::forget_presence`), so that after a reconnect a holder gone meanwhile is
+    /// taken as away once the contact's other clients are seen and it is not, as after a
+    /// restart.
+    pub fn forget_presence(&mut self, protocol: &str, account: &str) {
+        for (_, s) in self
+            .sessions
+            .iter_mut()
+            .filter(|(k, _)| k.protocol == protocol && k.account == account)
+        {
+            s.forget_presence();
+        }
     }
 
     /// Whether a presence of `key`'s contact's clients can matter (see [`Sessions::presence`]):

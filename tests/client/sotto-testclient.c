@@ -50,6 +50,8 @@
  *                              <who> when it does)
  *   dismiss <n>                close request <n>'s window (its close button): an action
  *                              request calls nothing, the others their cancel callback
+ *   offline / online           disconnect the account (the network drops) / connect it
+ *                              again in the same process (prints SIGNED_ON once connected)
  *   quit                       sign off and exit
  *
  * stdout, one event per line, fields escaped the same way:
@@ -1011,6 +1013,11 @@ run_command(char *line)
 	} else if (strcmp(verb, "offline") == 0) {
 		/* The connection drops (the user's network, or Accounts > Disable). */
 		purple_account_disconnect(the_account);
+		emit("ECHO", 1, verb);
+	} else if (strcmp(verb, "online") == 0) {
+		/* The account signs on again after "offline" (the network is back): the same
+		 * process, plugins and windows; SIGNED_ON is printed once it is connected. */
+		purple_account_connect(the_account);
 		emit("ECHO", 1, verb);
 	} else if (strcmp(verb, "logging") == 0) {
 		/* What Pidgin does at a switch between conversations merged into one tab (the tab's

@@ -511,6 +511,16 @@ impl Client {
         });
     }
 
+    /// Signs the client's account on again after [`Client::go_offline`] (the same process,
+    /// plugins and windows) and waits until it is connected.
+    pub fn go_online(&mut self) {
+        self.command("online");
+        self.expect("online", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0) == "online"
+        });
+        self.expect("SIGNED_ON again", WAIT, |l| l.tag == "SIGNED_ON");
+    }
+
     /// Asserts that nothing written into any window so far shows `needle`.
     pub fn assert_no_write_shows(&self, needle: &str, label: &str) {
         let shown: Vec<String> = self

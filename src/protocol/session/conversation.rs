@@ -92,6 +92,10 @@ pub struct Conversation {
     /// ([`Conversation::receive_for_another_client`]): a data line it carries never overtook a
     /// handshake of ours. Set while receiving only.
     pub(super) for_another_client: bool,
+    /// The line being received was kept by the server while this side was offline
+    /// ([`Conversation::receive_kept`]): it says nothing about whether its sender's client is
+    /// there now. Set while receiving only.
+    pub(super) kept: bool,
     /// The current window of not-read notices about data lines that came during a handshake
     /// ([`UNFINISHED_NOTICES`] per [`NOT_READ_INTERVAL_SECS`]): its start and the notices sent
     /// in it. Not saved.
@@ -158,6 +162,7 @@ impl Conversation {
             not_read_at: (None, None),
             unknown: None,
             for_another_client: false,
+            kept: false,
             unfinished_notices: (0, 0),
             first_use: true,
             resend: VecDeque::new(),
@@ -675,8 +680,9 @@ impl Conversation {
         let mut out = self.receive_inner(text, now_secs, rng, true);
         self.answer_unknown_session(&mut out);
         // A line that authenticated in the current session came from the client that holds it
-        // (the host moves its address there): it is back, and what was held for it goes.
-        if self.holder_away && out.read_in_current && out.read_in.is_some() {
+        // (the host moves its address there): it is back, and what was held for it goes. Not
+        // one the server kept while this side was offline: that client may have gone since.
+        if self.holder_away && !self.kept && out.read_in_current && out.read_in.is_some() {
             let back = self.set_holder_away(false, rng);
             out.inject.extend(back.inject);
             out.events.extend(back.events);
@@ -698,6 +704,31 @@ impl Conversation {
         self.for_another_client = true;
         let out = self.receive(text, now_secs, rng);
         self.for_another_client = false;
+        out
+    }
+
+    /// A message the server kept for this side while it was offline and delivers now (XMPP
+    /// offline storage, stamped with a XEP-0203 delay). Read, shown and answered as any other
+    /// ([`Conversation::receive`], or [`Conversation::receive_for_another_client`] with
+    /// `for_another_client`), but it says nothing about whether its sender's client is there
+    /// now: a data line that authenticates releases nothing held for an away holder, and a
+    /// handshake it completes holds what is typed (and what waited for it) as for an away
+    /// holder, until the host says that client is there ([`Conversation::set_holder_away`])
+    /// or a line that was not kept authenticates.
+    pub fn receive_kept(
+        &mut self,
+        text: &str,
+        now_secs: u64,
+        for_another_client: bool,
+        rng: &mut impl CryptoRngCore,
+    ) -> ReceiveOutcome {
+        self.kept = true;
+        let out = if for_another_client {
+            self.receive_for_another_client(text, now_secs, rng)
+        } else {
+            self.receive(text, now_secs, rng)
+        };
+        self.kept = false;
         out
     }
 
@@ -1395,5 +1426,80 @@ mod tests {
             why: UnsentReason::Stopped
         }));
         assert!(!c.holder_away());
+    }
+    /// A line the server kept while this side was offline authenticates and is shown, but
+    /// releases nothing held for the away holder (its client may have gone since it wrote); a
+    /// line that was not kept then does.
+    #[test]
+    fn a_line_the_server_kept_releases_nothing() {
+        let (mut a, mut b, mut rng) = established(67);
+        let _ = a.set_holder_away(true, &mut rng);
+        assert_eq!(a.send("held", &mut rng).action, SendAction::Hold);
+        let mut lines = Vec::new();
+        for text in ["written while a was offline", "written now"] {
+            let SendAction::Replace(l) = b.send(text, &mut rng).action else {
+                panic!("b sends");
+            };
+            lines.extend(l);
+        }
+        let out = a.receive_kept(&lines[0], 0, false, &mut rng);
+        assert!(
+            matches!(out.action, ReceiveAction::Display(ref t) if t.as_str() == "written while a was offline")
+        );
+        assert!(out.inject.is_empty() && out.events.is_empty(), "{out:?}");
+        assert!(a.holder_away());
+        assert_eq!(a.queued(), 1);
+        let out = a.receive(&lines[1], 0, &mut rng);
+        assert!(!a.holder_away());
+        assert_eq!(shown(&mut b, &out.inject, &mut rng), ["held"]);
+    }
+
+    /// A handshake completed by a line the server kept holds what waited for it, as for an
+    /// away holder (nothing says the client that finished it is there now); the host seeing
+    /// that client releases it, in order. The handshake's own last line still goes.
+    #[test]
+    fn a_handshake_completed_by_a_kept_line_holds_what_waited() {
+        let mut rng = crate::protocol::tests::rng(68);
+        let (mut a, mut b) = crate::protocol::tests::pair(&mut rng, Policy::Manual);
+        let mut to_b = a.start(&mut rng).inject;
+        assert_eq!(
+            a.send("typed while starting", &mut rng).action,
+            SendAction::Hold
+        );
+        let mut events = Vec::new();
+        while !to_b.is_empty() {
+            let mut to_a = Vec::new();
+            for l in to_b.drain(..) {
+                to_a.extend(b.receive(&l, 0, &mut rng).inject);
+            }
+            for l in to_a {
+                let out = a.receive_kept(&l, 0, false, &mut rng);
+                events.extend(out.events);
+                assert!(
+                    !out.inject.iter().any(|l| l.starts_with("?S1D")),
+                    "a data line left"
+                );
+                to_b.extend(out.inject);
+            }
+        }
+        assert!(events.iter().any(|e| matches!(e, Event::Started { .. })));
+        assert!(!events.iter().any(|e| matches!(e, Event::QueuedSent { .. })));
+        // Told that it now waits for the client.
+        assert_eq!(
+            events.last(),
+            Some(&Event::Held {
+                queued: 1,
+                reason: HoldReason::HolderAway
+            })
+        );
+        assert_eq!(a.state(), ConvState::Encrypted);
+        assert!(a.holder_away());
+        assert_eq!(a.queued(), 1);
+        let out = a.set_holder_away(false, &mut rng);
+        assert_eq!(
+            shown(&mut b, &out.inject, &mut rng),
+            ["typed while starting"]
+        );
+        assert_eq!(a.queued(), 0);
     }
 }

@@ -7,7 +7,7 @@ use std::mem;
 use rand_core::CryptoRngCore;
 
 use super::conversation::Conversation;
-use super::events::{Event, ReceiveOutcome, UnsentReason};
+use super::events::{Event, HoldReason, ReceiveOutcome, UnsentReason};
 use super::phase::{Handshake, Phase, Session};
 use super::{ANSWER_BURST, ANSWER_WINDOW_SECS, HANDSHAKE_TIMEOUT_SECS};
 use crate::protocol::fragment;
@@ -266,8 +266,10 @@ impl Conversation {
         let mismatch = Names::decode(est.peer_payload()).and_then(|n| self.names.mismatch(&n));
         // A re-key keeps the session it replaces for messages still in flight.
         self.handshake_passive = false;
-        // The client that finished it is there (the host moves the session's address to it).
-        self.holder_away = false;
+        // The client that finished it is there (the host moves the session's address to it),
+        // unless the server kept its line while this side was offline: then nobody knows, and
+        // what is typed waits as for a holder away until the host says it is there.
+        self.holder_away = self.kept;
         self.start_lapsed = false;
         self.initiated_at = (est.role() == Role::Initiator).then_some(self.now);
         self.previous = mem::replace(&mut self.phase, Phase::Encrypted(session))
@@ -334,8 +336,15 @@ impl Conversation {
                 stated_peer: m.stated_peer,
             });
         }
-        if !self.blocked {
+        if self.may_send() {
             self.flush(out, rng);
+        } else if self.holder_away && !self.blocked && !self.queue.is_empty() {
+            // Finished by a line the server kept: what waited for the session now waits for
+            // its client to be seen, and the user is told why.
+            out.events.push(Event::Held {
+                queued: self.queue.len(),
+                reason: HoldReason::HolderAway,
+            });
         }
     }
 }

@@ -303,6 +303,7 @@ impl Conversation {
             not_read_at: (None, None),
             unknown: None,
             for_another_client: false,
+            kept: false,
             unfinished_notices: (0, 0),
             first_use: true,
             resend: std::collections::VecDeque::new(),

@@ -2244,8 +2244,7 @@ fn what_was_held_for_the_away_holder_stays_held_after_a_restart() {
     net.start_with_laptop_only();
     let _ = net.presence(LAPTOP, false);
     net.alice_types("held before the restart");
-    net.alice.sessions = Sessions::new(Err("closed for the restart".into()));
-    net.alice.sessions = Sessions::new(Ok(Store::open(&net.alice.dir).expect("reopen")));
+    net.alice_starts_afresh();
     let before = net.wire.len();
     net.alice_types("typed after the restart");
     assert_eq!(net.wire.len(), before, "{:?}", &net.wire[before..]);
@@ -2304,32 +2303,14 @@ fn a_session_whose_holder_went_away_is_not_ended_at_unload() {
 fn a_holder_not_seen_online_since_a_restart_is_taken_as_away() {
     let mut net = Net::new("away-unseen");
     net.start_with_laptop_only();
-    let key = net.alice.key.clone();
-    net.alice.sessions = Sessions::new(Err("closed for the restart".into()));
-    net.alice.sessions = Sessions::new(Ok(Store::open(&net.alice.dir).expect("reopen")));
+    net.alice_starts_afresh();
     assert!(
         net.presence(PHONE, true).is_none(),
         "nothing held: nobody asked"
     );
-    let before = net.wire.len();
-    net.alice_types("typed after the restart");
-    let sent = &net.wire[before..];
-    assert!(
-        !sent.is_empty()
-            && sent
-                .iter()
-                .all(|(to, l)| to == PHONE && l.starts_with("?S1Q")),
-        "{sent:?}"
-    );
+    net.alice_types_held_and_the_phone_is_asked("typed after the restart");
     assert_eq!(net.alice_waiting(), 1);
-    assert!(net.alice.sessions.held_for_away_holder(&key));
-    let fx = net.presence(LAPTOP, true).expect("released");
-    net.deliver_effects(LAPTOP, fx);
-    assert_eq!(
-        net.shown(LAPTOP).last().map(String::as_str),
-        Some("typed after the restart")
-    );
-    assert_eq!(net.alice_waiting(), 0);
+    net.the_laptop_back_reads("typed after the restart");
 }
 
 /// After such a restart, Sotto unloading does not end the session (its end would go to the
@@ -2339,8 +2320,7 @@ fn a_holder_not_seen_since_a_restart_is_not_sent_an_end_at_unload() {
     let mut net = Net::new("away-unseen-unload");
     net.start_with_laptop_only();
     let key = net.alice.key.clone();
-    net.alice.sessions = Sessions::new(Err("closed for the restart".into()));
-    net.alice.sessions = Sessions::new(Ok(Store::open(&net.alice.dir).expect("reopen")));
+    net.alice_starts_afresh();
     assert!(net.presence(PHONE, true).is_none());
     assert!(!net.alice.sessions.active().iter().any(|(k, _)| *k == key));
     assert!(net.presence(LAPTOP, true).is_none());
@@ -2352,10 +2332,212 @@ fn a_holder_not_seen_since_a_restart_is_not_sent_an_end_at_unload() {
 fn a_holder_seen_online_since_a_restart_is_not_away() {
     let mut net = Net::new("away-seen");
     net.start_with_laptop_only();
-    net.alice.sessions = Sessions::new(Err("closed for the restart".into()));
-    net.alice.sessions = Sessions::new(Ok(Store::open(&net.alice.dir).expect("reopen")));
+    net.alice_starts_afresh();
     assert!(net.presence(PHONE, true).is_none());
     assert!(net.presence(LAPTOP, true).is_none());
     net.alice_types_to(LAPTOP, "typed after the restart");
+    assert_eq!(net.alice_waiting(), 0);
+}
+
+impl Net {
+    /// alice's client restarts with nothing in memory (the store closed and opened again).
+    fn alice_starts_afresh(&mut self) {
+        self.alice.sessions = Sessions::new(Err("closed for the restart".into()));
+        self.alice.sessions = Sessions::new(Ok(Store::open(&self.alice.dir).expect("reopen")));
+    }
+
+    /// alice types `text` while bob's laptop is taken as away: it is held, and nothing leaves
+    /// but queries to the phone.
+    fn alice_types_held_and_the_phone_is_asked(&mut self, text: &str) {
+        let before = self.wire.len();
+        self.alice_types(text);
+        let sent = &self.wire[before..];
+        assert!(
+            !sent.is_empty()
+                && sent
+                    .iter()
+                    .all(|(to, l)| to == PHONE && l.starts_with("?S1Q")),
+            "{sent:?}"
+        );
+        let key = self.alice.key.clone();
+        assert!(self.alice.sessions.held_for_away_holder(&key));
+    }
+
+    /// bob's laptop is seen online at its own address again: what was held goes to it, `last`
+    /// last.
+    fn the_laptop_back_reads(&mut self, last: &str) {
+        let fx = self.presence(LAPTOP, true).expect("released");
+        self.laptop_reads_what_was_held(LAPTOP, fx, last);
+    }
+
+    /// `fx` (what was held, released) is delivered to bob's laptop at `address`: it shows
+    /// `last` last, and nothing waits any more.
+    fn laptop_reads_what_was_held(&mut self, address: &str, fx: Effects, last: &str) {
+        self.deliver_effects(address, fx);
+        assert_eq!(self.shown(LAPTOP).last().map(String::as_str), Some(last));
+        assert_eq!(self.alice_waiting(), 0);
+    }
+
+    /// bob's laptop holds the session and goes; alice types "held for the laptop"; she goes
+    /// offline, the laptop comes back at `bob/laptop-2` and writes to her; she restarts. The
+    /// lines the server kept for her.
+    fn held_then_kept_from_a_new_address(test: &str) -> (Self, Vec<String>) {
+        let mut net = Net::new(test);
+        net.start_with_laptop_only();
+        let _ = net.presence(LAPTOP, false);
+        net.alice_types("held for the laptop");
+        let kept = net.laptop_writes_to_offline_alice("written from a new address");
+        net.alice_starts_afresh();
+        (net, kept)
+    }
+
+    /// alice reads `lines` from `from`, each one the server kept while she was offline (the
+    /// transport says so before handing it over): what she showed, and what she sent.
+    fn alice_gets_kept(&mut self, from: &str, lines: &[String]) -> (Vec<String>, Effects) {
+        let key = self.alice.key.clone();
+        let (mut shown, mut all) = (Vec::new(), Effects::default());
+        for l in lines {
+            self.alice.sessions.kept_by_server(&key, from, l);
+            let (action, fx) = self
+                .alice
+                .sessions
+                .incoming(&key, from, l, &now(self.now), &mut self.alice.rng)
+                .expect("incoming");
+            if let ReceiveAction::Display(text) = action {
+                shown.push(text.to_string());
+            }
+            all.inject.extend(fx.inject);
+            all.events.extend(fx.events);
+            all.elsewhere.extend(fx.elsewhere);
+        }
+        (shown, all)
+    }
+
+    /// What bob's laptop sends when it types `text` to alice, not delivered (she is offline).
+    fn laptop_writes_to_offline_alice(&mut self, text: &str) -> Vec<String> {
+        let at = Self::at(&self.names, LAPTOP, self.now);
+        self.bob_writes(LAPTOP, text, &at)
+    }
+}
+
+/// alice is offline while bob's laptop (the holder) writes to her: the server keeps the line.
+/// The laptop then goes; alice signs on, sees bob's phone (without Sotto) and gets the kept
+/// line, stamped as kept. It is shown, but it is no sign that the laptop is online now: what
+/// alice types next is held and the phone asked, as for a holder not seen since a restart. It
+/// used to count as the laptop seen, and the text went to the laptop's gone address, which
+/// the server hands to the phone.
+#[test]
+fn a_holder_line_the_server_kept_is_no_sign_the_holder_is_online() {
+    let mut net = Net::new("kept-unseen");
+    net.start_with_laptop_only();
+    let kept = net.laptop_writes_to_offline_alice("written while alice was offline");
+    net.alice_starts_afresh();
+    assert!(net.presence(PHONE, true).is_none());
+    let (shown, fx) = net.alice_gets_kept(LAPTOP, &kept);
+    assert_eq!(shown, ["written while alice was offline"]);
+    assert!(fx.inject.is_empty() && fx.elsewhere.is_empty());
+    net.alice_types_held_and_the_phone_is_asked("typed after the kept line");
+    net.the_laptop_back_reads("typed after the kept line");
+}
+
+/// What was held for the away laptop stays held when a line the laptop wrote from a new
+/// address while alice was offline reaches her kept by the server (shown, the session's
+/// address moved there); the laptop seen online at that address releases it, to it.
+#[test]
+fn a_line_the_server_kept_releases_nothing_held() {
+    let (mut net, kept) = Net::held_then_kept_from_a_new_address("kept-held");
+    let key = net.alice.key.clone();
+    let (shown, fx) = net.alice_gets_kept("bob/laptop-2", &kept);
+    assert_eq!(shown, ["written from a new address"]);
+    assert!(
+        fx.inject.is_empty() && fx.elsewhere.is_empty(),
+        "{:?}",
+        fx.events
+    );
+    assert_eq!(net.alice_waiting(), 1);
+    assert_eq!(
+        net.alice.sessions.session_address(&key),
+        Some("bob/laptop-2")
+    );
+    let fx = net.presence("bob/laptop-2", true).expect("released");
+    net.laptop_reads_what_was_held("bob/laptop-2", fx, "held for the laptop");
+}
+
+/// The same kept line from an address alice's transport already said is online (its presence
+/// came first, as a server sends presences before what it kept) counts as that client seen:
+/// what was held goes to it at once.
+#[test]
+fn a_kept_line_from_an_address_seen_online_releases_what_is_held() {
+    let (mut net, kept) = Net::held_then_kept_from_a_new_address("kept-online");
+    assert!(net.presence("bob/laptop-2", true).is_some(), "asked");
+    let (shown, fx) = net.alice_gets_kept("bob/laptop-2", &kept);
+    assert_eq!(shown, ["written from a new address"]);
+    net.laptop_reads_what_was_held("bob/laptop-2", fx, "held for the laptop");
+}
+
+/// The transport's word that a line was kept covers that line only, from that address: a
+/// server that stamps one line cannot make another line, read next, count as kept.
+#[test]
+fn a_kept_mark_covers_only_the_line_it_names() {
+    let mut net = Net::new("kept-only");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    let _ = net.presence(LAPTOP, false);
+    net.alice_types("held for the laptop");
+    let first = net.laptop_writes_to_offline_alice("one");
+    let second = net.laptop_writes_to_offline_alice("two");
+    net.alice.sessions.kept_by_server(&key, LAPTOP, &first[0]);
+    let fx = net.alice_gets(LAPTOP, &second[0]);
+    assert!(
+        fx.events
+            .iter()
+            .any(|e| matches!(e, Event::QueuedSent { text } if text == "held for the laptop")),
+        "{:?}",
+        fx.events
+    );
+    assert_eq!(net.alice_waiting(), 0);
+}
+
+/// alice's own account drops and signs on again (a network drop) while bob's laptop, seen
+/// online and the holder, goes: no unavailable presence could reach her. After the reconnect
+/// only the phone's presence comes: what alice types is held and the phone asked, as after a
+/// restart. The laptop seen before the drop used to count still, and the text went to its
+/// gone address, which the server hands to the phone.
+#[test]
+fn this_sides_reconnect_forgets_the_holder_seen() {
+    let mut net = Net::new("reconnect-unseen");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    assert!(net.presence(LAPTOP, true).is_none());
+    assert!(net.presence(PHONE, true).is_none());
+    net.bob_types(LAPTOP, "seen before the drop");
+    net.alice
+        .sessions
+        .forget_presence(&key.protocol, &key.account);
+    assert!(net.presence(PHONE, true).is_none());
+    net.alice_types_held_and_the_phone_is_asked("typed after the reconnect");
+    net.the_laptop_back_reads("typed after the reconnect");
+}
+
+/// A reconnect of another account of alice's, or on another protocol, forgets nothing here;
+/// after alice's own reconnect, the laptop seen online again is not away.
+#[test]
+fn a_reconnect_forgets_only_its_accounts_presences() {
+    let mut net = Net::new("reconnect-other");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    assert!(net.presence(LAPTOP, true).is_none());
+    assert!(net.presence(PHONE, true).is_none());
+    net.alice.sessions.forget_presence(&key.protocol, "carol");
+    net.alice
+        .sessions
+        .forget_presence("prpl-other", &key.account);
+    net.alice_types_to(LAPTOP, "not held");
+    net.alice
+        .sessions
+        .forget_presence(&key.protocol, &key.account);
+    assert!(net.presence(PHONE, true).is_none());
+    assert!(net.presence(LAPTOP, true).is_none());
+    net.alice_types_to(LAPTOP, "seen again");
     assert_eq!(net.alice_waiting(), 0);
 }
