@@ -31,7 +31,7 @@ use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, arg, set_error, CommandGuard, ConvRef};
 use super::texts::Shown;
-use super::{present, service, texts};
+use super::{present, service, siblings, texts};
 use crate::sessions::Outgoing;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -347,6 +347,14 @@ unsafe extern "C" fn direct_override(
             return sys::PURPLE_CMD_RET_FAILED;
         }
         if plaintext_ok(&target) {
+            // An action typed in a window another, encrypted, conversation of the contact
+            // shares is held back as a typed line is (`siblings`).
+            if kind == Kind::Me {
+                if let Some(line) = siblings::held_back(&target, &format!("/me {first}")) {
+                    target.system_line(&line);
+                    return sys::PURPLE_CMD_RET_OK;
+                }
+            }
             return sys::PURPLE_CMD_RET_CONTINUE;
         }
         // An `s` argument is the command line as typed, plain text (libpurple's

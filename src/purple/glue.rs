@@ -887,6 +887,78 @@ pub(crate) fn buddy_names(account: *mut sys::PurpleAccount) -> Vec<String> {
     out
 }
 
+/// The other buddies of the buddy-list contacts `r`'s buddy belongs to (one buddy can be in
+/// several groups, each time in a contact of its own: all are walked), as the conversations
+/// they name: on their own accounts, any protocol, `r`'s own left out. Empty when `r` is not a
+/// buddy. Pidgin shows a contact's conversations in one tab and Finch in one window.
+pub(crate) fn contact_siblings(r: &ConvRef) -> Vec<ConvRef> {
+    let account = r.account();
+    if account.is_null() {
+        return Vec::new();
+    }
+    let name = cstring(&r.peer);
+    let mut contacts: Vec<*mut sys::PurpleContact> = Vec::new();
+    // SAFETY: a live account and a valid name; the list's links are ours to free, the buddies
+    // libpurple's, read within this call.
+    unsafe {
+        let list = sys::purple_find_buddies(account, name.as_ptr());
+        let mut link = list;
+        while !link.is_null() {
+            let buddy = (*link).data.cast::<sys::PurpleBuddy>();
+            link = (*link).next;
+            if buddy.is_null() {
+                continue;
+            }
+            let contact = sys::purple_buddy_get_contact(buddy);
+            if !contact.is_null() && !contacts.contains(&contact) {
+                contacts.push(contact);
+            }
+        }
+        sys::g_slist_free(list);
+    }
+    let own = r.key();
+    let mut out: Vec<ConvRef> = Vec::new();
+    for contact in contacts {
+        // SAFETY: a live contact of the list (found just now; nothing since could change the
+        // list); a PurpleContact starts with its PurpleBlistNode, as libpurple's own casts
+        // assume. Its children are buddies (and, in principle, other nodes: skipped), each
+        // read within this loop.
+        unsafe {
+            let mut node = sys::purple_blist_node_get_first_child(contact.cast());
+            while !node.is_null() {
+                if sys::purple_blist_node_get_type(node) == sys::PURPLE_BLIST_BUDDY_NODE {
+                    let buddy = node.cast::<sys::PurpleBuddy>();
+                    let name = cstr_to_string(sys::purple_buddy_get_name(buddy));
+                    let r = name.and_then(|n| {
+                        ConvRef::from_account(sys::purple_buddy_get_account(buddy), &n)
+                    });
+                    out.extend(r);
+                }
+                node = sys::purple_blist_node_get_sibling_next(node);
+            }
+        }
+    }
+    let mut seen = vec![own];
+    out.retain(|s| {
+        let key = s.key();
+        let new = !seen.contains(&key);
+        seen.push(key);
+        new
+    });
+    out
+}
+
+/// The name of `r`'s protocol as libpurple shows it ("XMPP", "IRC"), else its id.
+pub(crate) fn protocol_name(r: &ConvRef) -> String {
+    let account = r.account();
+    if account.is_null() {
+        return r.protocol.clone();
+    }
+    // SAFETY: a live account; the name is the protocol plugin's static string (or NULL).
+    unsafe { cstr_to_string(sys::purple_account_get_protocol_name(account)) }
+        .unwrap_or_else(|| r.protocol.clone())
+}
+
 /// Calls `f` with each of `account`'s buddies (live for the call only).
 fn each_buddy(account: *mut sys::PurpleAccount, mut f: impl FnMut(*mut sys::PurpleBuddy)) {
     if account.is_null() {

@@ -16,6 +16,8 @@
 //! * `service`: the sessions service as callbacks reach it (names → key and settings).
 //! * `present` (the presenter), `dialogs` and `known` (the Known fingerprints view): what the
 //!   user sees of a decision.
+//! * `siblings`: a contact's other conversations sharing a window, and the line for a typed
+//!   message held back because one of them is encrypted.
 //! * `signals`, `prpl`, `commands`, `direct_cmds`, `menu`, `actions`, `prefs_frame`: the seams
 //!   libpurple calls; `echo`: Sotto lines that come back (echoes, other clients' lines, copies),
 //!   `xmpp`: XMPP's stanza hints; `ffi`: the functions the C shim calls (cbindgen →
@@ -40,6 +42,7 @@ mod prefs_frame;
 mod present;
 mod prpl;
 mod service;
+mod siblings;
 mod signals;
 mod state;
 mod texts;

@@ -9,6 +9,7 @@ use rand_core::OsRng;
 use crate::protocol::{
     ConvState, Conversation, IdentityPublic, ReceiveAction, ReceiveOutcome, SecretString,
 };
+use crate::sessions::siblings::{SiblingState, Verdict};
 use crate::sessions::trust::AcceptError;
 use crate::sessions::trust::{Change, Changed};
 use crate::sessions::{ConvRef, Effects, Notice, Outgoing, Sessions, Settings};
@@ -409,6 +410,20 @@ pub(crate) fn plaintext_allowed(r: &ConvRef) -> bool {
 fn allowed_here(r: &ConvRef) -> bool {
     let (key, settings) = (r.key(), settings(r));
     with_sessions(|s| s.plaintext_allowed(&key, &r.peer, &settings)).unwrap_or(false)
+}
+
+/// What the conversation with `r` is to another conversation of its buddy-list contact
+/// (`Sessions::sibling_state`; `Unknown` when the service cannot be asked).
+pub(crate) fn sibling_state(r: &ConvRef) -> SiblingState {
+    let (key, settings) = (r.key(), settings(r));
+    with_sessions(|s| s.sibling_state(&key, &r.peer, &settings)).unwrap_or(SiblingState::Unknown)
+}
+
+/// Typed plaintext to `r`, beside the contact's other open conversations `siblings`: whether
+/// it goes (`Sessions::check_siblings`).
+pub(crate) fn check_siblings(r: &ConvRef, siblings: &[(ConvKey, SiblingState)]) -> Option<Verdict> {
+    let key = r.key();
+    with_sessions(|s| s.check_siblings(&key, siblings, now_secs()))
 }
 
 /// Time passes for the conversation with `r` (a start of ours may lapse): what that decided,

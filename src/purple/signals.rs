@@ -11,7 +11,7 @@ use super::glue::{self, cstr_to_string, ConvRef};
 use super::markup;
 use super::state::{self, with_state};
 use super::texts::Shown;
-use super::{echo, present, service, texts};
+use super::{echo, present, service, siblings, texts};
 
 /// Which libpurple subsystem emits a signal (its handle is looked up again when disconnecting).
 #[derive(Clone, Copy)]
@@ -278,6 +278,17 @@ unsafe extern "C" fn sending_im_msg(
             };
             match decision {
                 Outgoing::Plaintext => {
+                    // Another conversation of the same buddy-list contact shares this window
+                    // and is encrypted: the user may believe they are typing there (a message
+                    // switches the window's active conversation). Held back once, with the
+                    // text given back; sent again, it goes.
+                    if let Some(line) = siblings::held_back(&r, &text) {
+                        // SAFETY: valid out-parameter.
+                        unsafe { abort_send(message) };
+                        present::apply(&r, fx);
+                        r.system_line(&line);
+                        return;
+                    }
                     let _ = with_state(|s| {
                         s.allow_next = Some(state::Approval::plaintext(r.key(), markup))
                     });

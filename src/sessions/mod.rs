@@ -25,6 +25,7 @@ mod effects;
 mod names;
 mod operations;
 mod presence;
+pub mod siblings;
 #[cfg(test)]
 mod tests;
 pub mod trust;
@@ -231,6 +232,9 @@ pub struct Sessions {
     /// send again, until they load: it is in memory only, and a reload from disk must not
     /// lose it (a restart does, and the window says so).
     kept_resend: HashMap<ConvKey, Resend>,
+    /// Plaintext let through despite another conversation of the same buddy-list contact that
+    /// is encrypted, in the same window ([`siblings`]): whom the user was told about.
+    siblings: siblings::SiblingGuard,
     /// Conversations unloaded for a reload (a save failed) while the contact's client holding
     /// the session was seen gone: a restore rebuilds the mark only from held text, and with
     /// nothing held yet the reload would lose it (the next text would go to the gone address),
@@ -316,6 +320,7 @@ impl Sessions {
             kept_resend: HashMap::new(),
             kept_away: std::collections::HashSet::new(),
             kept: None,
+            siblings: siblings::SiblingGuard::default(),
         }
     }
 
@@ -953,6 +958,48 @@ impl Sessions {
     ) -> bool {
         self.session(key, peer_raw, settings)
             .is_some_and(|s| s.unrestorable.is_none() && s.conv.sends_plaintext())
+    }
+
+    /// What the conversation with `key` does with what is typed, as another conversation of
+    /// the same buddy-list contact sees it ([`siblings`]), loaded from the store if needed:
+    /// encrypted (in which session), keeping plaintext out otherwise (a session being set up,
+    /// text held, a session the contact ended or one that cannot be restored), or open.
+    /// [`siblings::SiblingState::Unknown`] when no conversation can be had.
+    pub fn sibling_state(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: &Settings,
+    ) -> siblings::SiblingState {
+        use siblings::SiblingState;
+        let Some(s) = self.session(key, peer_raw, settings) else {
+            return SiblingState::Unknown;
+        };
+        if s.unrestorable.is_some() {
+            return SiblingState::Guarded;
+        }
+        match s.conv.state() {
+            ConvState::Encrypted => {
+                SiblingState::Encrypted(s.conv.session_instance().map_or([0; 4], |(id, _)| id))
+            }
+            ConvState::Handshaking | ConvState::Finished => SiblingState::Guarded,
+            ConvState::Plaintext if s.conv.queued() > 0 || s.conv.start_lapsed() => {
+                SiblingState::Guarded
+            }
+            ConvState::Plaintext => SiblingState::Open,
+        }
+    }
+
+    /// The user typed a line that would go to `key` in plaintext at `now_secs`, while the
+    /// contact's other open conversations are `siblings` (see [`Sessions::sibling_state`]):
+    /// whether it goes ([`siblings::SiblingGuard::check`]). A refusal must be told.
+    pub fn check_siblings(
+        &mut self,
+        key: &ConvKey,
+        siblings: &[(ConvKey, siblings::SiblingState)],
+        now_secs: u64,
+    ) -> siblings::Verdict {
+        self.siblings.check(key, siblings, now_secs)
     }
 
     /// Messages waiting to be sent, and whether sending is blocked by a changed key.

@@ -39,6 +39,9 @@ impl Sessions {
         settings: &Settings,
         rng: &mut impl CryptoRngCore,
     ) -> Option<(Outgoing, Effects)> {
+        // Typed here: plaintext allowed elsewhere because of this conversation is asked for
+        // again (`siblings`).
+        self.siblings.spoke_in(key);
         let s = self.session(key, peer_raw, settings)?;
         // Where the transport does not address each client, the name the user writes to is
         // the conversation's (see `incoming`): a spelling kept from an earlier line is
@@ -125,6 +128,28 @@ impl Sessions {
     /// the conversation (loaded from the store after a restart), so a plaintext message during an
     /// encrypted session is flagged; plaintext chatter creates no stored state.
     pub fn incoming(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        text: &str,
+        settings: &Settings,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<(ReceiveAction, Effects)> {
+        let out = self.read_line(key, peer_raw, text, settings, rng);
+        // Shown in its window (which a message makes the active one where several
+        // conversations share it): plaintext allowed elsewhere because of this conversation
+        // is asked for again (`siblings`). Sotto's own lines, swallowed, show nothing.
+        if matches!(
+            out,
+            Some((ReceiveAction::Display(_) | ReceiveAction::PassThrough, _))
+        ) {
+            self.siblings.spoke_in(key);
+        }
+        out
+    }
+
+    /// [`Sessions::incoming`], but for what it does to the contact's other conversations.
+    fn read_line(
         &mut self,
         key: &ConvKey,
         peer_raw: &str,

@@ -42,6 +42,10 @@
  *   join <room@server> <nick>  join an XMPP group chat as <nick> (prints JOINED <room>)
  *   leave <room@server>        close the group chat's window, which leaves the room
  *   chatcmd <room> <command>   run a /command typed in the group chat's window (prints CMD)
+ *   merge <buddy> <other>      put <other>'s buddy into <buddy>'s contact, as dragging one
+ *                              buddy onto another in Pidgin's buddy list does (both added
+ *                              first if needed): Pidgin then shows their conversations in one
+ *                              tab, Finch in one window (prints ECHO merge)
  *   unbuddy <buddy>            take the buddy off the buddy list (as libpurple's XMPP roster
  *                              code does on a server's remove push, or a move to another
  *                              group, which replaces the buddy): its settings go with it
@@ -1238,6 +1242,27 @@ run_command(char *line)
 		purple_account_add_buddy(the_account, b);
 		emit("ECHO", 1, verb);
 		g_free(buddy);
+	} else if (strcmp(verb, "merge") == 0) {
+		/* Pidgin's buddy list: a buddy dragged onto another joins its contact
+		 * (purple_blist_merge_contact moves every buddy of the source contact). */
+		char *name, *other;
+		PurpleBuddy *b, *o;
+
+		if (!arg1 || !rest) {
+			emit("ERROR", 2, verb, "usage: merge <buddy> <other buddy>");
+			return;
+		}
+		name = unescape(arg1);
+		other = unescape(rest);
+		b = find_or_add_buddy(name);
+		o = find_or_add_buddy(other);
+		purple_blist_merge_contact(purple_buddy_get_contact(o), (PurpleBlistNode *)b);
+		if (purple_buddy_get_contact(o) != purple_buddy_get_contact(b))
+			emit("ERROR", 2, verb, "the buddies are not in one contact");
+		else
+			emit("ECHO", 1, verb);
+		g_free(other);
+		g_free(name);
 	} else if (strcmp(verb, "unbuddy") == 0) {
 		char *buddy;
 		GSList *found, *l;

@@ -12,6 +12,7 @@ use crate::protocol::ratchet::DecryptError;
 use crate::protocol::session::{HoldReason, MAX_PLAINTEXT, MAX_QUEUE};
 use crate::protocol::wire::DecodeError;
 use crate::protocol::{ConvState, Event, Policy, UnreadableReason, UnsentReason};
+use crate::sessions::siblings::{SiblingState, ALLOWANCE_SECS};
 use crate::sessions::{Doing, Notice, OtherClient};
 use crate::store::Trust;
 
@@ -1162,6 +1163,48 @@ pub(crate) fn resent_wire_line() -> &'static str {
      the message again. (Offline Message Emulation does not work with Sotto: disable it.)"
 }
 
+/// A typed message that would have gone unencrypted to `this` (its conversation, as "bob
+/// (IRC)"), held back because another conversation of the same buddy-list contact, shown in
+/// the same window, is `sibling` ("bob@example.org (XMPP)") and keeps plaintext out (`how`):
+/// the window sends to whichever conversation it has active, and a message from either
+/// switches it. What to do, and the text given back (the input box was cleared).
+pub(crate) fn sibling_not_sent(
+    this: &Shown,
+    sibling: &Shown,
+    how: SiblingState,
+    text: &str,
+) -> String {
+    let minutes = ALLOWANCE_SECS / 60;
+    let (why, other) = match how {
+        SiblingState::Encrypted(_) => (
+            format!("your conversation with {sibling} in this window is encrypted, and"),
+            "the encrypted one",
+        ),
+        SiblingState::Guarded | SiblingState::Open => (
+            format!(
+                "your conversation with {sibling} in this window keeps what you type from going \
+                 unencrypted (an encrypted session is being set up, or messages wait for one), \
+                 and"
+            ),
+            "that one",
+        ),
+        SiblingState::Unknown => (
+            format!(
+                "Sotto could not read whether your conversation with {sibling} in this window \
+                 is encrypted, and"
+            ),
+            "that one",
+        ),
+    };
+    format!(
+        "message NOT sent: {why} this one, with {this}, is NOT: it would have gone to {this} \
+         unencrypted. To send it unencrypted anyway, send it again here: for the next {minutes} \
+         minutes what you send here goes unencrypted (until a message is read or typed in \
+         {other}). To send it encrypted, switch the window to {sibling} (Send To in its menu) \
+         and send it there. Your message: {text}"
+    )
+}
+
 /// The heading of a message box listing what was typed to `peer` and not sent (no window
 /// could show it: offline, the window closed).
 pub(crate) fn not_sent_to(peer: &Shown) -> String {
@@ -1406,6 +1449,14 @@ mod tests {
             ));
         }
         texts.push(status_start_lapsed(bob));
+        for how in [
+            SiblingState::Encrypted([0; 4]),
+            SiblingState::Guarded,
+            SiblingState::Unknown,
+        ] {
+            let sibling = &Shown::new("bob@example.org (XMPP)");
+            texts.push(sibling_not_sent(bob, sibling, how, "hi"));
+        }
         for state in [
             ConvState::Plaintext,
             ConvState::Handshaking,
@@ -1426,6 +1477,47 @@ mod tests {
         for t in &texts {
             assert!(!t.contains("  ") && !t.contains('\n'), "{t:?}");
         }
+    }
+
+    /// A line held back for another conversation of the contact in the window says it was NOT
+    /// sent, names both conversations and how the other one keeps plaintext out, says how to
+    /// send it anyway or encrypted, and ends with the text as typed (the input box was
+    /// cleared).
+    #[test]
+    fn a_line_held_back_for_a_sibling_names_both_and_gives_the_text_back() {
+        let this = &Shown::new("bob (IRC)");
+        let sibling = &Shown::new("bob@example.org (XMPP)");
+        let text = "meet me at the old mill";
+        let encrypted = sibling_not_sent(this, sibling, SiblingState::Encrypted([1; 4]), text);
+        assert!(
+            encrypted.starts_with(
+                "message NOT sent: your conversation with bob@example.org (XMPP) in this window \
+                 is encrypted, and this one, with bob (IRC), is NOT"
+            ),
+            "{encrypted}"
+        );
+        for how in [
+            SiblingState::Encrypted([1; 4]),
+            SiblingState::Guarded,
+            SiblingState::Unknown,
+        ] {
+            let t = sibling_not_sent(this, sibling, how, text);
+            assert!(t.starts_with("message NOT sent: "), "{t}");
+            assert!(t.contains("this one, with bob (IRC), is NOT"), "{t}");
+            assert!(
+                t.contains("send it again here: for the next 10 minutes"),
+                "{t}"
+            );
+            assert!(
+                t.contains("switch the window to bob@example.org (XMPP)"),
+                "{t}"
+            );
+            assert!(t.ends_with(&format!("Your message: {text}")), "{t}");
+        }
+        let guarded = sibling_not_sent(this, sibling, SiblingState::Guarded, text);
+        assert!(guarded.contains("keeps what you type from going unencrypted"));
+        let unknown = sibling_not_sent(this, sibling, SiblingState::Unknown, text);
+        assert!(unknown.contains("Sotto could not read whether"));
     }
 
     /// Each reason a typed message is not sent reads its own way and says why (where the README

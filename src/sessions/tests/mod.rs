@@ -5,12 +5,15 @@
 //!   read-only disk): what was sent, what memory holds against disk, no message key twice.
 //! * `names`: renames, the moved mark, keys known under other names, accepting exactly the key
 //!   that was checked.
+//! * `siblings`: another conversation of the same buddy-list contact, encrypted, holds back a
+//!   plaintext line once (`super::siblings`), with the conversations' real states.
 
 mod clients;
 mod hostile;
 mod logins;
 mod names;
 mod save;
+mod siblings;
 
 use std::path::PathBuf;
 
