@@ -419,11 +419,15 @@ pub(crate) fn sibling_state(r: &ConvRef) -> SiblingState {
     with_sessions(|s| s.sibling_state(&key, &r.peer, &settings)).unwrap_or(SiblingState::Unknown)
 }
 
-/// Typed plaintext to `r`, beside the contact's other open conversations `siblings`: whether
-/// it goes (`Sessions::check_siblings`).
-pub(crate) fn check_siblings(r: &ConvRef, siblings: &[(ConvKey, SiblingState)]) -> Option<Verdict> {
+/// `text`, typed to `r` in plaintext, beside the contact's other open conversations
+/// `siblings`: whether it goes (`Sessions::check_siblings`).
+pub(crate) fn check_siblings(
+    r: &ConvRef,
+    siblings: &[(ConvKey, SiblingState)],
+    text: &str,
+) -> Option<Verdict> {
     let key = r.key();
-    with_sessions(|s| s.check_siblings(&key, siblings, now_secs()))
+    with_sessions(|s| s.check_siblings(&key, siblings, text, now_secs()))
 }
 
 /// Time passes for the conversation with `r` (a start of ours may lapse): what that decided,

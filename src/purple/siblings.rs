@@ -26,7 +26,7 @@ pub(crate) fn held_back(r: &ConvRef, text: &str) -> Option<String> {
         .iter()
         .map(|s| (s.key(), service::sibling_state(s)))
         .collect();
-    let (sibling, how) = match service::check_siblings(r, &states) {
+    let (sibling, how) = match service::check_siblings(r, &states, text) {
         Some(Verdict::Send) => return None,
         Some(Verdict::Refuse { sibling, state }) => (sibling, state),
         // The service could not be asked (never while a send runs): held back only where a

@@ -990,16 +990,18 @@ impl Sessions {
         }
     }
 
-    /// The user typed a line that would go to `key` in plaintext at `now_secs`, while the
-    /// contact's other open conversations are `siblings` (see [`Sessions::sibling_state`]):
-    /// whether it goes ([`siblings::SiblingGuard::check`]). A refusal must be told.
+    /// The user typed `text`, a line that would go to `key` in plaintext at `now_secs`, while
+    /// the contact's other open conversations are `siblings` (see
+    /// [`Sessions::sibling_state`]): whether it goes ([`siblings::SiblingGuard::check`]). A
+    /// refusal must be told, with the text given back.
     pub fn check_siblings(
         &mut self,
         key: &ConvKey,
         siblings: &[(ConvKey, siblings::SiblingState)],
+        text: &str,
         now_secs: u64,
     ) -> siblings::Verdict {
-        self.siblings.check(key, siblings, now_secs)
+        self.siblings.check(key, siblings, text, now_secs)
     }
 
     /// Messages waiting to be sent, and whether sending is blocked by a changed key.

@@ -1167,7 +1167,8 @@ pub(crate) fn resent_wire_line() -> &'static str {
 /// (IRC)"), held back because another conversation of the same buddy-list contact, shown in
 /// the same window, is `sibling` ("bob@example.org (XMPP)") and keeps plaintext out (`how`):
 /// the window sends to whichever conversation it has active, and a message from either
-/// switches it. What to do, and the text given back (the input box was cleared).
+/// switches it. What to do (the same message sent again goes), and the text given back (the
+/// input box was cleared).
 pub(crate) fn sibling_not_sent(
     this: &Shown,
     sibling: &Shown,
@@ -1198,10 +1199,11 @@ pub(crate) fn sibling_not_sent(
     };
     format!(
         "message NOT sent: {why} this one, with {this}, is NOT: it would have gone to {this} \
-         unencrypted. To send it unencrypted anyway, send it again here: for the next {minutes} \
-         minutes what you send here goes unencrypted (until a message is read or typed in \
-         {other}). To send it encrypted, switch the window to {sibling} (Send To in its menu) \
-         and send it there. Your message: {text}"
+         unencrypted. To send it unencrypted anyway, send the same message again here; after \
+         it, what you send here goes unencrypted while each message comes within {minutes} \
+         minutes of the one before (until a message is read or typed in {other}). To send it \
+         encrypted, switch the window to {sibling} (Send To in its menu) and send it there. Your \
+         message: {text}"
     )
 }
 
@@ -1505,9 +1507,10 @@ mod tests {
             assert!(t.starts_with("message NOT sent: "), "{t}");
             assert!(t.contains("this one, with bob (IRC), is NOT"), "{t}");
             assert!(
-                t.contains("send it again here: for the next 10 minutes"),
+                t.contains("send the same message again here; after it"),
                 "{t}"
             );
+            assert!(t.contains("within 10 minutes of the one before"), "{t}");
             assert!(
                 t.contains("switch the window to bob@example.org (XMPP)"),
                 "{t}"

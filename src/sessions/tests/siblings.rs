@@ -21,9 +21,9 @@ fn refused(v: &Verdict) -> bool {
 }
 
 /// alice talks to bob encrypted, and to bob's other account (`bob-irc`) in plaintext: the
-/// plaintext conversation's first line is held back once, naming the encrypted one; a line
-/// read or typed in the encrypted one asks again; a new session asks again; a sibling that no
-/// longer guards holds nothing.
+/// plaintext conversation's first line is held back once, naming the encrypted one, and goes
+/// sent again; a line read or typed in the encrypted one asks again; a new session asks again;
+/// a sibling that no longer guards holds nothing.
 #[test]
 fn an_encrypted_sibling_holds_a_plaintext_line_back_once() {
     let (mut alice, mut bob) = encrypted("siblings-encrypted");
@@ -41,20 +41,27 @@ fn an_encrypted_sibling_holds_a_plaintext_line_back_once() {
     let (out, _) = alice.send_to("bob-irc", "plain hello", Policy::Manual);
     assert!(matches!(out, Outgoing::Plaintext), "{out:?}");
     assert_eq!(
-        alice.sessions.check_siblings(&irc, &first, 100),
+        alice
+            .sessions
+            .check_siblings(&irc, &first, "plain hello", 100),
         Verdict::Refuse {
             sibling: alice.key.clone(),
             state: SiblingState::Encrypted(session)
         }
     );
+    // Sent again, it goes.
     assert_eq!(
-        alice.sessions.check_siblings(&irc, &first, 101),
+        alice
+            .sessions
+            .check_siblings(&irc, &first, "plain hello", 101),
         Verdict::Send
     );
     // Lines in the plaintext conversation itself do not end it.
     alice.send_to("bob-irc", "more plain", Policy::Manual);
     assert_eq!(
-        alice.sessions.check_siblings(&irc, &first, 102),
+        alice
+            .sessions
+            .check_siblings(&irc, &first, "more plain", 102),
         Verdict::Send
     );
 
@@ -62,14 +69,41 @@ fn an_encrypted_sibling_holds_a_plaintext_line_back_once() {
     let line = lines_of(bob.send("encrypted hello").0);
     let (_, _, shown) = alice.receive("bob", &line);
     assert_eq!(shown, ["encrypted hello"]);
-    assert!(refused(&alice.sessions.check_siblings(&irc, &first, 103)));
+    assert!(refused(
+        &alice.sessions.check_siblings(&irc, &first, "b", 103)
+    ));
     assert_eq!(
-        alice.sessions.check_siblings(&irc, &first, 104),
+        alice.sessions.check_siblings(&irc, &first, "b", 104),
         Verdict::Send
     );
     // alice types in the encrypted conversation: asked again.
     let _ = lines_of(alice.send("typed encrypted").0);
-    assert!(refused(&alice.sessions.check_siblings(&irc, &first, 105)));
+    assert!(refused(
+        &alice.sessions.check_siblings(&irc, &first, "c", 105)
+    ));
+    // Plaintext shown in the encrypted conversation (with its warning) asks again too; a line
+    // read in the plaintext one does not.
+    assert_eq!(
+        alice.sessions.check_siblings(&irc, &first, "c", 105),
+        Verdict::Send
+    );
+    let (_, events, _) = alice.receive_as("bob-irc", &["plain from the other account".into()]);
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(
+        alice.sessions.check_siblings(&irc, &first, "d", 105),
+        Verdict::Send
+    );
+    let (_, events, shown) = alice.receive("bob", &["plain in the encrypted one".into()]);
+    assert!(shown.is_empty(), "{shown:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::PlaintextWhileEncrypted)),
+        "{events:?}"
+    );
+    assert!(refused(
+        &alice.sessions.check_siblings(&irc, &first, "d", 105)
+    ));
 
     // Encryption ended: the conversation no longer guards, nothing is held back.
     let end = alice.stop();
@@ -77,7 +111,7 @@ fn an_encrypted_sibling_holds_a_plaintext_line_back_once() {
     let open = states(&mut alice, &["bob"], Policy::Manual);
     assert_eq!(open[0].1, SiblingState::Open);
     assert_eq!(
-        alice.sessions.check_siblings(&irc, &open, 106),
+        alice.sessions.check_siblings(&irc, &open, "e", 106),
         Verdict::Send
     );
     // Encrypted anew: another session, asked again.
@@ -89,7 +123,9 @@ fn an_encrypted_sibling_holds_a_plaintext_line_back_once() {
         "{:?}",
         again[0].1
     );
-    assert!(refused(&alice.sessions.check_siblings(&irc, &again, 107)));
+    assert!(refused(
+        &alice.sessions.check_siblings(&irc, &again, "e", 107)
+    ));
 }
 
 /// A sibling being set up (a line held under `always`, a start under way) guards; so does
