@@ -684,27 +684,6 @@ fn held_then_closed(c: &mut Client, peer: &str, text: &str) {
     c.close_window(peer);
 }
 
-/// libfaketime, preloaded into alice's client: its clock is `+N s` from the file `dir/offset`,
-/// read at every call, so the test can move alice's wall clock forward while she runs (glib's
-/// monotonic timers are left alone). Debian's `libfaketime`, installed by `scripts/deps.sh`.
-fn faketime_env(dir: &std::path::Path) -> Vec<(String, String)> {
-    let lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-    assert!(
-        std::path::Path::new(lib).exists(),
-        "{lib} missing: scripts/deps.sh installs libfaketime"
-    );
-    let offset = dir.join("offset");
-    std::fs::write(&offset, "+0\n").expect("offset file");
-    [
-        ("LD_PRELOAD", lib.to_string()),
-        ("FAKETIME_TIMESTAMP_FILE", offset.display().to_string()),
-        ("FAKETIME_NO_CACHE", "1".into()),
-        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
-    ]
-    .map(|(k, v)| (k.to_string(), v))
-    .to_vec()
-}
-
 /// Alice (manual policy, her clock under libfaketime, Sotto's periodic sweep every
 /// `sweep_secs`) and bob, whose client has no Sotto; alice has just run `/sotto start`. Also the clock's directory and alice's tap mark from
 /// before the start.

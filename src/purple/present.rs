@@ -1047,7 +1047,7 @@ pub(crate) fn stop_all() {
 
 /// Every [`service::Timeout::sweep_secs`]: a start of ours nobody answered is told when it
 /// lapses (the window says so, and what happens to what is typed), not only at the next line
-/// in or out.
+/// in or out; and a start the answer limit held back is answered once its window is over.
 pub(crate) fn lapse_timer() -> service::Timeout {
     service::Timeout::every(service::Timeout::sweep_secs(), lapse_tick)
 }

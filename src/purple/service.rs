@@ -430,11 +430,11 @@ pub(crate) fn check_siblings(
     with_sessions(|s| s.check_siblings(&key, siblings, text, now_secs()))
 }
 
-/// Time passes for the conversation with `r` (a start of ours may lapse): what that decided,
-/// saved, as a user action's effects.
+/// Time passes for the conversation with `r` (a start of ours may lapse, a start the answer
+/// limit held back may be answered): what that decided, saved, as a user action's effects.
 pub(crate) fn tick(r: &ConvRef) -> Option<Effects> {
-    let now = settings(r).now_secs;
-    act(r, |conv, _| conv.tick(now))
+    let (key, settings) = (r.key(), settings(r));
+    with_sessions(|s| s.tick(&key, &r.peer, &settings, &mut OsRng)).flatten()
 }
 
 /// Whether sending to `r` is held on a key the user has not accepted (a hold on an accepted
@@ -473,6 +473,19 @@ pub(crate) fn presence(r: &ConvRef, available: bool) -> Option<Effects> {
     }
     let settings = settings(r);
     with_sessions(|s| s.presence(&key, &r.peer, available, &settings, &mut OsRng)).flatten()
+}
+
+/// The contact's client `r.peer` (an XMPP full JID) is `available`, or went offline: one
+/// that came online tries a start of ours that lapsed again (`Sessions::contact_presence`,
+/// `Sessions::contact_online`). Nothing is loaded for it, and the settings are read only for
+/// a conversation that may want a start.
+pub(crate) fn contact_presence(r: &ConvRef, available: bool) -> Option<Effects> {
+    let key = r.key();
+    if !with_sessions(|s| s.contact_presence(&key, &r.peer, available)).unwrap_or(false) {
+        return None;
+    }
+    let settings = settings(r);
+    with_sessions(|s| s.contact_online(&key, &settings, &mut OsRng)).flatten()
 }
 
 /// Whether what is typed to `r` waits for the contact's client that went offline, with

@@ -217,6 +217,10 @@ pub(crate) unsafe extern "C" fn receiving_xmlnode(
                 if let Some(fx) = service::presence(&r, available) {
                     present::apply(&r, fx);
                 }
+                // A start of ours that lapsed while the contact was away is tried again.
+                if let Some(fx) = service::contact_presence(&r, available) {
+                    present::apply(&r, fx);
+                }
             }
             // libpurple still reads the presence (the buddy list shows it).
             return;

@@ -22,6 +22,7 @@
 
 mod clients;
 mod effects;
+mod lapsed;
 mod names;
 mod operations;
 mod presence;
@@ -140,6 +141,10 @@ struct Session {
     addressable: bool,
     /// Other clients' names asked for a session since loaded (at most once each).
     greeted: Vec<String>,
+    /// Addresses of the contact's clients seen online and not seen going since, while a start
+    /// of ours waits to be tried again (`lapsed`): a presence from one of them is a status
+    /// change, not a client coming online. In memory only; at most 16, the most recent.
+    seen_online: Vec<String>,
     /// Starts (`?S1I`) other clients of the contact sent while no session was up, ignored
     /// because another client was answered first: answered once that session is up
     /// (`clients`). In memory only; at most `MAX_OTHER_CLIENTS`.
@@ -541,6 +546,7 @@ impl Sessions {
                     kept_rows,
                     addressable: false,
                     greeted: Vec::new(),
+                    seen_online: Vec::new(),
                     heard: Vec::new(),
                     piece_routes: Vec::new(),
                     probed: Vec::new(),
@@ -922,12 +928,14 @@ impl Sessions {
     }
 
     /// Loaded conversations whose start of ours lapses at `now_secs`
-    /// (`Conversation::start_lapses_at`), as keys and the peer as the host spells it.
+    /// (`Conversation::start_lapses_at`), or whose answer to a start the answer limit held
+    /// back is due (`Conversation::answer_due`), as keys and the peer as the host spells it.
     pub fn lapsing(&mut self, now_secs: u64) -> Vec<(ConvKey, String)> {
         self.sessions
             .iter_mut()
             .filter_map(|(k, s)| {
-                (s.unrestorable.is_none() && s.conv.start_lapses_at(now_secs)).then_some((k, s))
+                let due = s.conv.start_lapses_at(now_secs) || s.conv.answer_due(now_secs);
+                (s.unrestorable.is_none() && due).then_some((k, s))
             })
             .map(|(k, s)| (k.clone(), s.peer_raw.clone()))
             .collect()

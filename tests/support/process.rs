@@ -110,3 +110,25 @@ pub(super) fn kill(child: &mut Child) {
 pub fn note(what: &str, since: Instant) {
     eprintln!("[rig] {what}: {:.1} s", since.elapsed().as_secs_f64());
 }
+
+/// libfaketime, preloaded into a client (alice's, in the tests of the 120-second timeouts): its
+/// clock is `+N s` from the file `dir/offset`, read at every call, so the test can move that
+/// client's wall clock forward while it runs (glib's monotonic timers are left alone).
+/// Debian's `libfaketime`, installed by `scripts/deps.sh`.
+pub fn faketime_env(dir: &Path) -> Vec<(String, String)> {
+    let lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    assert!(
+        Path::new(lib).exists(),
+        "{lib} missing: scripts/deps.sh installs libfaketime"
+    );
+    let offset = dir.join("offset");
+    fs::write(&offset, "+0\n").expect("offset file");
+    [
+        ("LD_PRELOAD", lib.to_string()),
+        ("FAKETIME_TIMESTAMP_FILE", offset.display().to_string()),
+        ("FAKETIME_NO_CACHE", "1".into()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
+    ]
+    .map(|(k, v)| (k.to_string(), v))
+    .to_vec()
+}

@@ -23,10 +23,13 @@ use super::{
     RESERVE_AHEAD, SENT_KEPT, SENT_KEPT_SECS, UNFINISHED_NOTICES,
 };
 use crate::protocol::fragment::{self, Reassembler};
+use crate::protocol::handshake::Initiator;
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
 use crate::protocol::names::Names;
 use crate::protocol::secret::SecretString;
-use crate::protocol::wire::{data_ref_from_head, DecodeError, MessageRef, WireMessage};
+use crate::protocol::wire::{
+    data_ref_from_head, DecodeError, InitMessage, MessageRef, WireMessage,
+};
 
 /// One conversation with one peer.
 pub struct Conversation {
@@ -69,6 +72,25 @@ pub struct Conversation {
     /// (`/sotto stop`), what is typed is held and the start tried again, as when messages are
     /// still held. Saved.
     pub(super) start_lapsed: bool,
+    /// The handshake of the start of ours that lapsed and set [`Self::start_lapsed`], kept (in
+    /// memory) while no other handshake is in flight: the peer's client may answer it late (it
+    /// came online after the timeout, and its server handed it the start it kept), and that
+    /// answer completes it. Only the newest start is kept: any new handshake drops it, since
+    /// the peer answers the starts its server kept oldest first, the newest last. Not saved.
+    pub(super) lapsed_start: Option<Box<Initiator>>,
+    /// When a start was last tried again without the user typing ([`Self::retry_start`]: a
+    /// late answer that completed nothing, the contact's client seen coming online): at most
+    /// once per [`HANDSHAKE_TIMEOUT_SECS`]. Not saved.
+    pub(super) retried_at: Option<u64>,
+    /// The handshake of ours in flight is such a retry: its lapse is not told (nothing changed
+    /// for the user, told at the first lapse; a server inventing presences must not have a
+    /// "did not start" line said every two minutes). Not saved.
+    pub(super) retrying: bool,
+    /// The newest start (`?S1I`) that came while the answer window's answers were spent: it
+    /// is answered once the window is over ([`Self::answer_held_back`]). A client coming
+    /// online is handed every start its server kept, oldest first, and the newest is the one
+    /// its sender waits for. Not saved.
+    pub(super) held_back_init: Option<InitMessage>,
     /// When this side completed the current session as initiator (on the peer's `?S1R`, which
     /// the peer may have dropped since: it stopped): an end in the previous session within
     /// [`HANDSHAKE_TIMEOUT_SECS`] of it, before anything was read in the current one, ends
@@ -156,6 +178,10 @@ impl Conversation {
             handshake_since: None,
             handshake_passive: false,
             start_lapsed: false,
+            lapsed_start: None,
+            retried_at: None,
+            retrying: false,
+            held_back_init: None,
             initiated_at: None,
             answers: (0, 0),
             sent: VecDeque::new(),
@@ -502,6 +528,9 @@ impl Conversation {
         self.blocked = false;
         self.holder_away = false;
         self.start_lapsed = false;
+        self.lapsed_start = None;
+        self.retrying = false;
+        self.held_back_init = None;
         // "Runs Sotto" was learned from a finished handshake; the user ending it means: do not
         // start again by yourself (under `opportunistic`) until one of us starts.
         self.peer_supports = false;
@@ -537,6 +566,8 @@ impl Conversation {
         self.holder_away = false;
         self.handshake_since = None;
         self.handshake_passive = false;
+        self.lapsed_start = None;
+        self.held_back_init = None;
         self.verification.reset();
     }
 

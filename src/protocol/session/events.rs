@@ -74,7 +74,8 @@ pub enum Event {
     HandshakeStarted,
     /// A handshake asked for here (by the user or the policy) was not finished in time and was
     /// abandoned ([`HANDSHAKE_TIMEOUT_SECS`](super::HANDSHAKE_TIMEOUT_SECS)). Messages still held
-    /// stay held (never sent in plaintext): the next message typed, or a start, tries again.
+    /// stay held (never sent in plaintext): the next message typed, or a start, tries again,
+    /// and a late answer to a start of ours completes it (PROTOCOL.md §3.2, "Late answers").
     /// One that only answered the peer's line (which anyone can forge) ends without a word: its
     /// end changes nothing for what is held.
     HandshakeExpired {

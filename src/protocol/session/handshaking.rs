@@ -18,8 +18,10 @@ use crate::protocol::wire::{ConfirmMessage, InitMessage, ResponseMessage, WireMe
 impl Conversation {
     /// The host's clock (seconds since the epoch), given before each operation: a handshake
     /// that has been in flight longer than [`HANDSHAKE_TIMEOUT_SECS`] is abandoned (the session it
-    /// would replace, if any, goes on). Messages held for it stay held. Pieces of lines that
-    /// stayed incomplete too long are dropped too.
+    /// would replace, if any, goes on). Messages held for it stay held. A start of ours that
+    /// lapses with no session keeps its handshake, in memory, for a late answer
+    /// ([`Conversation::lapsed_start`]). Pieces of lines that stayed incomplete too long are
+    /// dropped too.
     pub fn tick(&mut self, now_secs: u64) -> ReceiveOutcome {
         self.now = now_secs;
         self.expire_pieces(now_secs);
@@ -35,16 +37,87 @@ impl Conversation {
             self.phase = phase;
             self.handshake_since = None;
             let ours = !mem::take(&mut self.handshake_passive);
+            let dropped_ours = dropped.is_some() && ours;
             // A start of ours with no session to fall back on: the user expects encryption.
-            self.start_lapsed |= dropped && ours && matches!(self.phase, Phase::Plaintext);
+            let lapsed = dropped_ours && matches!(self.phase, Phase::Plaintext);
+            self.start_lapsed |= lapsed;
+            // Its handshake is kept for a late answer (PROTOCOL.md §3.2).
+            if let (true, Some(Handshake::Initiator(i))) = (lapsed, dropped) {
+                self.lapsed_start = Some(i);
+            }
             // Someone else's handshake (an answer to the peer's line, maybe forged) ends
             // without a word: what is held stays held as it was, and typing does what it did
             // (a server could otherwise have a false "tried again" said every two minutes).
-            if dropped && ours {
+            // So does a start tried again without the user (the first lapse was told).
+            if dropped_ours && !mem::take(&mut self.retrying) {
                 out.events.push(Event::HandshakeExpired {
                     queued: self.queue.len(),
                     session_goes_on: self.phase.session().is_some(),
                 });
+            }
+        }
+        out
+    }
+
+    /// Whether a start of ours is wanted with none in flight: no session, not ended by the
+    /// peer, no handshake at all (an answer to the peer's start is left to complete), and a
+    /// start of ours lapsed or text is held behind one (what [`Conversation::send`] tries
+    /// again at the next line typed).
+    fn start_wanted(&self) -> bool {
+        matches!(self.phase, Phase::Plaintext) && (self.start_lapsed || !self.queue.is_empty())
+    }
+
+    /// Tries a start of ours again without the user typing ([`Self::start_wanted`]), at most
+    /// once per [`HANDSHAKE_TIMEOUT_SECS`]: the peer's client answered a start of ours too
+    /// late, or came online. Whatever makes it (a forged answer, a presence a server invents)
+    /// gets one `?S1I` per interval, and the handshake that results releases what is held
+    /// only as any other does (a key the user accepted, names that match). Only with a peer
+    /// known to run Sotto: a query (`?S1Q`) is a line a person without Sotto reads, and is sent
+    /// when the user types, never by itself. Said nothing of: the user was told at the lapse
+    /// that the start is tried again.
+    fn retry_start(&mut self, inject: &mut Vec<String>, rng: &mut impl CryptoRngCore) {
+        let recent = self.retried_at.is_some_and(|at| {
+            self.now >= at && self.now.saturating_sub(at) < HANDSHAKE_TIMEOUT_SECS
+        });
+        if recent || !self.peer_supports || !self.start_wanted() {
+            return;
+        }
+        self.retried_at = Some(self.now);
+        self.begin_handshake(inject, rng);
+        self.retrying = true;
+    }
+
+    /// The host saw a client of the peer come online (an XMPP available presence, which a
+    /// server can invent): a start of ours that lapsed, or text held behind one, is tried again
+    /// ([`Self::retry_start`]: a peer known to run Sotto, at most once per
+    /// [`HANDSHAKE_TIMEOUT_SECS`], only with no handshake in flight). The `?S1I` to send, if
+    /// any; no event.
+    pub fn peer_came_online(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
+        let mut out = ReceiveOutcome::swallow();
+        self.retry_start(&mut out.inject, rng);
+        out
+    }
+
+    /// Whether the answer window is over at `now` (or the clock went back).
+    fn answer_window_over(&self, now: u64) -> bool {
+        let start = self.answers.0;
+        now.saturating_sub(start) >= ANSWER_WINDOW_SECS || now < start
+    }
+
+    /// Whether a start held back by the answer limit may be answered at `now`
+    /// ([`Self::answer_held_back`]). For a periodic sweep.
+    pub fn answer_due(&self, now_secs: u64) -> bool {
+        self.held_back_init.is_some() && self.answer_window_over(now_secs)
+    }
+
+    /// Answers the start held back when the answer window's answers were spent, once the
+    /// window is over (as any start: the rules of PROTOCOL.md §3.2 at this moment, and counted
+    /// in the new window). The clock is the last [`Conversation::tick`]'s.
+    pub fn answer_held_back(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
+        let mut out = ReceiveOutcome::swallow();
+        if self.answer_due(self.now) {
+            if let Some(m) = self.held_back_init.take() {
+                self.on_init(&m, &mut out, rng);
             }
         }
         out
@@ -80,10 +153,10 @@ impl Conversation {
     /// Whether an unauthenticated start may be answered now (at most [`ANSWER_BURST`] per
     /// [`ANSWER_WINDOW_SECS`]); counts the answer.
     fn may_answer(&mut self) -> bool {
-        let (start, count) = &mut self.answers;
-        if self.now.saturating_sub(*start) >= ANSWER_WINDOW_SECS || self.now < *start {
-            (*start, *count) = (self.now, 0);
+        if self.answer_window_over(self.now) {
+            self.answers = (self.now, 0);
         }
+        let count = &mut self.answers.1;
         *count = count.saturating_add(1);
         *count <= ANSWER_BURST
     }
@@ -116,8 +189,14 @@ impl Conversation {
             _ => {}
         }
         if !self.may_answer() {
+            // The newest start is answered once the window is over, not dropped: a client
+            // coming online is handed every start its server kept, oldest first, and the
+            // newest is the one its sender waits for (it completes only that one).
+            self.held_back_init = Some(m.clone());
             return;
         }
+        // Any start held back is older than this one.
+        self.held_back_init = None;
         let payload = self.names.encode();
         match Responder::respond(&self.identity, self.tag, m, &payload, rng) {
             Ok((r, reply)) => {
@@ -153,7 +232,8 @@ impl Conversation {
         rng: &mut impl CryptoRngCore,
     ) {
         let Some(Handshake::Initiator(i)) = self.phase.handshake() else {
-            return; // stale or duplicate: nothing to do
+            self.on_late_response(m, out, rng);
+            return;
         };
         match i.finish(&self.identity, m, &self.names.encode()) {
             Ok((est, confirm)) => {
@@ -164,7 +244,40 @@ impl Conversation {
             // An answer to another instance's start (another login of our own account): not
             // ours to report.
             Err(HandshakeError::WrongInstance) => {}
+            // Most likely the answer to an earlier start of ours that lapsed (the peer's
+            // server kept every one, and hands them over at its login, oldest first): the
+            // answer to this one comes after it. Nothing changes either way.
+            Err(_) if self.start_lapsed => {}
             Err(reason) => out.events.push(Event::HandshakeFailed { reason }),
+        }
+    }
+
+    /// A `?S1R` while no start of ours is in flight. With a start of ours wanted (it lapsed
+    /// unanswered, text is held), it is an answer that came after the timeout: the peer's
+    /// client came online, and its server handed it the start it kept. It completes the
+    /// lapsed start kept ([`Self::lapsed_start`]) as the answer in time would have, the trust
+    /// rules deciding what goes (`establish`). An answer that completes nothing (to an earlier
+    /// start, whose later ones the peer answers next; replayed; forged) changes nothing, but
+    /// with no start kept (this side restarted since) the peer's client is there to answer one:
+    /// it is tried again ([`Self::retry_start`]). Anything else is stale or a duplicate.
+    fn on_late_response(
+        &mut self,
+        m: &ResponseMessage,
+        out: &mut ReceiveOutcome,
+        rng: &mut impl CryptoRngCore,
+    ) {
+        if !self.start_wanted() || m.initiator_tag != self.tag {
+            return;
+        }
+        let Some(i) = self.lapsed_start.as_deref() else {
+            self.retry_start(&mut out.inject, rng);
+            return;
+        };
+        if let Ok((est, confirm)) = i.finish(&self.identity, m, &self.names.encode()) {
+            self.lapsed_start = None;
+            let line = WireMessage::Confirm(confirm).encode();
+            self.push_handshake_line(line, &mut out.inject, rng);
+            self.establish(est, out, rng);
         }
     }
 
@@ -196,6 +309,8 @@ impl Conversation {
         self.phase = mem::replace(&mut self.phase, Phase::Plaintext).with_handshake(handshake);
         self.handshake_since = Some(self.now);
         self.handshake_passive = false;
+        // A newer handshake: only it may complete (the peer's side ends on the newest too).
+        self.lapsed_start = None;
     }
 
     /// When the handshake asked for here (by the user or the policy) that is in flight began,
@@ -236,6 +351,7 @@ impl Conversation {
         inject: &mut Vec<String>,
         rng: &mut impl CryptoRngCore,
     ) {
+        self.retrying = false;
         if self.peer_supports {
             self.start_initiator(inject, rng);
         } else {
@@ -271,6 +387,9 @@ impl Conversation {
         // what is typed waits as for a holder away until the host says it is there.
         self.holder_away = self.kept;
         self.start_lapsed = false;
+        self.lapsed_start = None;
+        self.retrying = false;
+        self.held_back_init = None;
         self.initiated_at = (est.role() == Role::Initiator).then_some(self.now);
         self.previous = mem::replace(&mut self.phase, Phase::Encrypted(session))
             .into_session()

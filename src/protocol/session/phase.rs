@@ -162,13 +162,14 @@ impl Phase {
         }
     }
 
-    /// The same phase without its handshake (abandoned); `None` when none was in flight.
-    pub(super) fn without_handshake(self) -> (Self, bool) {
+    /// The same phase without its handshake (abandoned), and that handshake; `None` when none
+    /// was in flight.
+    pub(super) fn without_handshake(self) -> (Self, Option<Handshake>) {
         match self {
-            Phase::Handshaking(_) => (Phase::Plaintext, true),
-            Phase::Rekeying(s, _) => (Phase::Encrypted(s), true),
-            Phase::Finished(Some(_)) => (Phase::Finished(None), true),
-            other => (other, false),
+            Phase::Handshaking(h) => (Phase::Plaintext, Some(h)),
+            Phase::Rekeying(s, h) => (Phase::Encrypted(s), Some(h)),
+            Phase::Finished(Some(h)) => (Phase::Finished(None), Some(h)),
+            other => (other, None),
         }
     }
 

@@ -14,6 +14,7 @@ use super::IdentityKey;
 
 mod hostile;
 mod instances;
+mod late;
 mod names;
 mod sessions;
 mod snapshots;

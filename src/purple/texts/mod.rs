@@ -449,8 +449,9 @@ pub(crate) fn event(peer: &Shown, event: &Event) -> Option<String> {
         ),
         Event::HandshakeExpired { queued, .. } => format!(
             "the encrypted conversation with {peer} did not start (no answer in time). {queued} \
-             message(s) stay held, never sent unencrypted: what you type next tries again \
-             (/sotto start does too; /sotto stop gives them back to you)."
+             message(s) stay held, never sent unencrypted: they go if {peer} answers later, and \
+             what you type next tries again (/sotto start does too; /sotto stop gives them back \
+             to you)."
         ),
         Event::Ended { by_peer: true } => format!(
             "{peer} ended the encrypted conversation. What you type now is held: /sotto start \

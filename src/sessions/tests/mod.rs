@@ -10,6 +10,7 @@
 
 mod clients;
 mod hostile;
+mod lapsed;
 mod logins;
 mod names;
 mod save;
@@ -101,17 +102,25 @@ impl Peer {
     }
 
     fn receive(&mut self, from: &str, lines: &[String]) -> (Vec<String>, Vec<Event>, Vec<String>) {
+        self.receive_at(from, lines, 0)
+    }
+
+    /// Like `receive`, with the host's clock at `now_secs`.
+    fn receive_at(
+        &mut self,
+        from: &str,
+        lines: &[String],
+        now_secs: u64,
+    ) -> (Vec<String>, Vec<Event>, Vec<String>) {
         let (mut inject, mut events, mut shown) = (Vec::new(), Vec::new(), Vec::new());
+        let at = Settings {
+            now_secs,
+            ..settings(Policy::Manual)
+        };
         for line in lines {
             let (action, fx) = self
                 .sessions
-                .incoming(
-                    &self.key,
-                    from,
-                    line,
-                    &settings(Policy::Manual),
-                    &mut self.rng,
-                )
+                .incoming(&self.key, from, line, &at, &mut self.rng)
                 .expect("incoming");
             if let ReceiveAction::Display(text) = action {
                 shown.push(text.to_string());

@@ -1,0 +1,94 @@
+//! A start of ours that lapsed unanswered, tried again when a client of the contact comes online;
+//! and the timer that tells lapses and answers the start the answer limit held back.
+//!
+//! A contact offline when the user writes (XMPP: the server keeps the start, `?S1I`, for them)
+//! cannot answer within the timeout: the start lapses, and what is typed stays held. When the
+//! contact's client comes online, its server hands it the start it kept, and it answers; the
+//! protocol core completes the lapsed start with that answer (PROTOCOL.md §3.2, "Late
+//! answers"). The transport's word that a client of the contact came online (an XMPP available
+//! presence from an address not seen online since: a status change is not that) tries the
+//! start again too (`Conversation::peer_came_online`), at most once per timeout interval: so
+//! what is held goes without the user typing again, whichever of the two comes. A presence is
+//! the server's word, not the contact's: one it invents costs one `?S1I` per interval, and
+//! releases nothing (what is held goes only into a session whose key the user accepted, as
+//! after any handshake).
+
+use rand_core::CryptoRngCore;
+
+use super::{ConvKey, Effects, Sessions, Settings};
+
+/// Most addresses remembered as online per conversation (the most recent kept).
+const SEEN_KEPT: usize = 16;
+
+impl Sessions {
+    /// Time passes for `key`'s conversation (the host's periodic sweep, for the conversations
+    /// [`Sessions::lapsing`] lists, and `/sotto status`): a start of ours may lapse, told; a
+    /// start the answer limit held back is answered once its window is over
+    /// (`Conversation::answer_held_back`: the newest of the starts a server kept for this
+    /// client while it was offline). What that decided, saved, as a user action's effects.
+    pub fn tick(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: &Settings,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<Effects> {
+        // `act` ticks the conversation first.
+        self.act(key, peer_raw, settings, rng, |conv, rng| {
+            conv.answer_held_back(rng)
+        })
+    }
+
+    /// The transport says the contact's client at `from` (an XMPP full JID) is `available`, or
+    /// went offline. Whether a client came online (an address not seen online since, or since
+    /// it went) while `key`'s conversation is loaded and may want a start of ours tried again
+    /// (one lapsed unanswered, or text is held): then [`Sessions::contact_online`]. Nothing is
+    /// read from the store (a login brings a presence of every contact).
+    pub fn contact_presence(&mut self, key: &ConvKey, from: &str, available: bool) -> bool {
+        let Some(s) = self.sessions.get_mut(key) else {
+            return false;
+        };
+        let seen = s.seen_online.iter().position(|a| a == from);
+        if !available {
+            if let Some(i) = seen {
+                s.seen_online.remove(i);
+            }
+            return false;
+        }
+        let waits = s.unrestorable.is_none() && (s.conv.start_lapsed() || s.conv.queued() > 0);
+        if seen.is_some() || !waits {
+            return false;
+        }
+        if s.seen_online.len() >= SEEN_KEPT {
+            s.seen_online.remove(0);
+        }
+        s.seen_online.push(from.to_owned());
+        true
+    }
+
+    /// A client of `key`'s contact came online ([`Sessions::contact_presence`]): a start of
+    /// ours that lapsed, or text held behind one, with no handshake in flight, is tried again,
+    /// to every client of the contact (`Conversation::peer_came_online`: a contact known to run
+    /// Sotto, at most once per timeout interval). `None`: nothing to do. Not the user's doing:
+    /// no window is opened for it.
+    pub fn contact_online(
+        &mut self,
+        key: &ConvKey,
+        settings: &Settings,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<Effects> {
+        let peer_raw = self.sessions.get(key)?.peer_raw.clone();
+        let mut fx = self.act(key, &peer_raw, settings, rng, |conv, rng| {
+            conv.peer_came_online(rng)
+        })?;
+        if fx.inject.is_empty() && fx.events.is_empty() && fx.notices.is_empty() {
+            return None;
+        }
+        if !fx.inject.is_empty() {
+            self.note("a client of the contact came online: a lapsed start is tried again".into());
+            fx.to_every_client = self.addressable(key);
+        }
+        fx.force_window = false;
+        Some(fx)
+    }
+}

@@ -1,0 +1,207 @@
+//! A start of ours that lapsed while the contact was offline: what was held reaches the contact
+//! when it comes online, without the user typing again (`lapsed`).
+
+use super::*;
+use crate::protocol::session::{ANSWER_BURST, ANSWER_WINDOW_SECS, HANDSHAKE_TIMEOUT_SECS};
+
+const LAPTOP: &str = "bob@example.org/laptop";
+const PHONE: &str = "bob@example.org/phone";
+
+fn at(now_secs: u64) -> Settings {
+    Settings {
+        now_secs,
+        ..settings(Policy::Manual)
+    }
+}
+
+/// `to` receives `lines` at `t` from `from`: what it shows, what it sends back, what it says.
+fn incoming_at(
+    to: &mut Peer,
+    from: &str,
+    lines: &[String],
+    t: u64,
+) -> (Vec<String>, Vec<String>, Vec<Event>) {
+    let (back, events, shown) = to.receive_at(from, lines, t);
+    (shown, back, events)
+}
+
+/// The host's sweep at `t` for `p`, whose conversation with `other` is due (a lapse to tell,
+/// a start held back to answer): what it decided.
+fn swept(p: &mut Peer, other: &str, t: u64) -> Effects {
+    let key = p.key.clone();
+    assert_eq!(p.sessions.lapsing(t), [(key.clone(), other.into())]);
+    let fx = p
+        .sessions
+        .tick(&key, other, &at(t), &mut p.rng)
+        .expect("tick");
+    assert!(p.sessions.lapsing(t).is_empty(), "done at once");
+    fx
+}
+
+/// Hands `lines` from alice to bob, his answers back, and so on, at `t`: what bob shows.
+fn exchange_at(alice: &mut Peer, bob: &mut Peer, mut lines: Vec<String>, t: u64) -> Vec<String> {
+    let mut shown = Vec::new();
+    while !lines.is_empty() {
+        let (s, to_alice, _) = incoming_at(bob, "alice", &lines, t);
+        shown.extend(s);
+        lines = incoming_at(alice, "bob", &to_alice, t).1;
+    }
+    shown
+}
+
+/// alice and bob had a session, which bob ended before going offline. alice starts again and
+/// types `texts`, one every 200 s: each is held, and each start of hers lapses, told. Returns
+/// the starts bob's server keeps for him, oldest first.
+fn typed_while_bob_is_away(test: &str, texts: &[&str]) -> (Peer, Peer, Vec<String>) {
+    let (mut alice, mut bob) = encrypted(test);
+    let end = bob.stop().inject;
+    incoming_at(&mut alice, "bob", &end, 50);
+    let k = alice.key.clone();
+    let mut starts = alice
+        .sessions
+        .start_or_stop(&k, "bob", &at(100), true, &mut alice.rng)
+        .expect("start")
+        .inject;
+    for (i, text) in texts.iter().enumerate() {
+        let t = 100 + 200 * i as u64;
+        let (out, fx) = alice
+            .sessions
+            .outgoing(&k, "bob", text, &at(t), &mut alice.rng)
+            .expect("outgoing");
+        assert_eq!(out, Outgoing::Hold, "{text}");
+        starts.extend(fx.inject);
+        let fx = swept(&mut alice, "bob", t + HANDSHAKE_TIMEOUT_SECS + 1);
+        assert!(
+            fx.events
+                .iter()
+                .any(|e| matches!(e, Event::HandshakeExpired { .. })),
+            "{:?}",
+            fx.events
+        );
+    }
+    assert_eq!(starts.len(), texts.len());
+    assert!(starts.iter().all(|l| l.starts_with("?S1I")), "{starts:?}");
+    (alice, bob, starts)
+}
+
+/// bob comes online: his client's presence tries alice's lapsed start again, once, to every
+/// client of bob's, saying nothing; his client answers it (and the start his server kept), and
+/// what alice held reaches him. A second presence, and one once the session is up, do nothing.
+#[test]
+fn the_contact_coming_online_gets_the_lapsed_start_again_and_reads_what_was_held() {
+    let (mut alice, mut bob, kept) = typed_while_bob_is_away("online", &["a secret"]);
+    let k = alice.key.clone();
+    let t = 3_700;
+    assert!(alice.sessions.contact_presence(&k, LAPTOP, true));
+    let fx = alice
+        .sessions
+        .contact_online(&k, &at(t), &mut alice.rng)
+        .expect("tried again");
+    assert!(
+        fx.inject.len() == 1 && fx.inject[0].starts_with("?S1I"),
+        "{:?}",
+        fx.inject
+    );
+    assert!(fx.events.is_empty(), "{:?}", fx.events);
+    assert!(fx.to_every_client && !fx.force_window);
+    // A status change of the client already online is not a client coming online; another
+    // client coming online while the start is under way starts nothing more.
+    assert!(!alice.sessions.contact_presence(&k, LAPTOP, true));
+    assert!(alice.sessions.contact_presence(&k, PHONE, true));
+    assert!(alice
+        .sessions
+        .contact_online(&k, &at(t + 1), &mut alice.rng)
+        .is_none());
+    // The start bob's server kept comes first, then the new one.
+    let mut lines = kept;
+    lines.extend(fx.inject);
+    assert_eq!(exchange_at(&mut alice, &mut bob, lines, t), ["a secret"]);
+    assert_eq!(
+        alice.sessions.state(&k, "bob", &at(t)),
+        Some(ConvState::Encrypted)
+    );
+    // Gone and back, once the session is up: nothing is wanted.
+    assert!(!alice.sessions.contact_presence(&k, LAPTOP, false));
+    assert!(!alice.sessions.contact_presence(&k, LAPTOP, true));
+    assert!(alice
+        .sessions
+        .contact_online(&k, &at(t + 2 * HANDSHAKE_TIMEOUT_SECS), &mut alice.rng)
+        .is_none());
+}
+
+/// A client of the contact that goes and comes back is a client coming online again; a name
+/// that only changes its status is not; and with no start wanted nothing is noted.
+#[test]
+fn only_a_client_coming_online_counts() {
+    let (mut alice, _bob, _) = typed_while_bob_is_away("arrivals", &["held"]);
+    let k = alice.key.clone();
+    assert!(alice.sessions.contact_presence(&k, LAPTOP, true));
+    assert!(!alice.sessions.contact_presence(&k, LAPTOP, true));
+    assert!(!alice.sessions.contact_presence(&k, LAPTOP, false));
+    assert!(alice.sessions.contact_presence(&k, LAPTOP, true));
+    // A conversation not loaded, or one that wants no start: nothing.
+    let other = alice.key_for("carol");
+    assert!(!alice
+        .sessions
+        .contact_presence(&other, "carol@example.org/x", true));
+    let _ = alice.stop();
+    assert!(!alice.sessions.contact_presence(&k, PHONE, true));
+}
+
+/// alice restarted after her start lapsed, and bob's presence is not seen (not in her roster):
+/// bob's answer to the start his server kept completes nothing (its handshake was in memory
+/// only), but his client is there: the start is tried again, and what was held reaches him.
+/// It used to be dropped as stale, the text held until alice typed again.
+#[test]
+fn a_late_answer_after_a_restart_starts_again_and_what_was_held_goes() {
+    let (mut alice, mut bob, kept) = typed_while_bob_is_away("late-answer", &["held for bob"]);
+    alice.sessions.drop_memory();
+    let t = 3_700;
+    let (_, answer, _) = incoming_at(&mut bob, "alice", &kept, t);
+    let (_, again, events) = incoming_at(&mut alice, "bob", &answer, t);
+    assert!(events.is_empty(), "{events:?}");
+    assert!(
+        again.len() == 1 && again[0].starts_with("?S1I"),
+        "{again:?}"
+    );
+    assert_eq!(
+        exchange_at(&mut alice, &mut bob, again, t),
+        ["held for bob"]
+    );
+}
+
+/// Six starts kept by bob's server (alice typed six times, each start lapsing): bob's client
+/// answers the first `ANSWER_BURST` at once, and the newest once its answer window is over,
+/// when the host's sweep comes (`lapsing`, `tick`). alice's newest start completes with that
+/// answer; the others complete nothing and say nothing; all six texts reach bob, in order.
+#[test]
+fn the_sweep_answers_the_newest_start_a_server_kept() {
+    let texts = ["one", "two", "three", "four", "five", "six"];
+    assert!(texts.len() > ANSWER_BURST as usize);
+    let (mut alice, mut bob, kept) = typed_while_bob_is_away("newest", &texts);
+    let t = 5_000;
+    let (_, mut answers, _) = incoming_at(&mut bob, "alice", &kept, t);
+    assert_eq!(answers.len(), ANSWER_BURST as usize);
+    assert!(bob.sessions.lapsing(t + ANSWER_WINDOW_SECS - 1).is_empty());
+    let due = t + ANSWER_WINDOW_SECS;
+    let fx = swept(&mut bob, "alice", due);
+    assert!(
+        fx.inject.len() == 1 && fx.inject[0].starts_with("?S1R"),
+        "{:?}",
+        fx.inject
+    );
+    assert_eq!(fx.reply_to, "alice");
+    answers.extend(fx.inject);
+    let (_, to_bob, events) = incoming_at(&mut alice, "bob", &answers, due);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::HandshakeFailed { .. })),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Started { .. })),
+        "{events:?}"
+    );
+    assert_eq!(exchange_at(&mut alice, &mut bob, to_bob, due), texts);
+}
