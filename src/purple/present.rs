@@ -262,6 +262,11 @@ fn write_event(r: &ConvRef, event: Event) {
             ) {
                 close_stale_answer_dialog(r);
             }
+            // The start lapsed (its line says what stays held): what is typed next tries again,
+            // a new wait, and its "held" line is said again, or the text would vanish unseen.
+            if matches!(other, Event::HandshakeExpired { .. }) {
+                reset_held(r);
+            }
             if let Some(line) = texts::event(peer, &other) {
                 r.system_line(&line);
             }
