@@ -205,3 +205,114 @@ fn irc_the_servers_away_reply_is_one_labelled_line_not_a_warning_per_line() {
     );
     p.assert_no_criticals();
 }
+
+/// bob's client quits: from now on the server answers each line sent to him with numeric 401
+/// (`ERR_NOSUCHNICK`).
+fn bob_quits(p: &mut Pair) {
+    p.bob.client.quit();
+    // `quit` returns once bob's client has exited: its QUIT has reached the server.
+    std::thread::sleep(Duration::from_secs(2));
+}
+
+/// Once the server has answered with a 401 every Sotto line alice sent to `bob` since `mark`
+/// (at least one): alice's window with bob shows exactly one line saying `needle`, and
+/// libpurple wrote none of its own lines for the 401s ("User is not logged in" per line, or a
+/// dialog per line where no window is open). Returns how many lines were answered.
+fn one_line_for_every_401(p: &Pair, bob: &str, mark: (usize, usize), needle: &str) -> usize {
+    let deadline = Instant::now() + WAIT;
+    let answered = loop {
+        let sent = irc_sotto_lines(&p.alice.tap.since(mark, Dir::Up))
+            .iter()
+            .filter(|l| l.target.eq_ignore_ascii_case(bob))
+            .count();
+        let answered = split_lines(&p.alice.tap.since(mark, Dir::Down))
+            .iter()
+            .filter(|l| l.split(' ').nth(1) == Some("401"))
+            .count();
+        if sent > 0 && answered >= sent {
+            break sent;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{answered} of {sent} lines to {bob} answered with 401:\n{}",
+            p.alice.client.dump()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Whatever libpurple or Sotto would write for the last 401 is written by now.
+    std::thread::sleep(Duration::from_secs(1));
+    let ours: Vec<Written> = p
+        .alice
+        .client
+        .writes()
+        .into_iter()
+        .filter(|w| w.is_with(bob) && w.shown().contains(needle))
+        .collect();
+    assert_eq!(ours.len(), 1, "one line for {answered} 401s: {ours:#?}");
+    let libpurples: Vec<Line> = p
+        .alice
+        .client
+        .lines()
+        .into_iter()
+        .filter(|l| {
+            (l.tag == "WRITE" || l.tag == "NOTIFY")
+                && l.fields
+                    .iter()
+                    .any(|f| f.contains("User is not logged in") || f.contains("No such nick"))
+        })
+        .collect();
+    assert!(
+        libpurples.is_empty(),
+        "libpurple's lines for the 401s: {libpurples:#?}"
+    );
+    answered
+}
+
+/// An encrypted message to a contact who has just left the server: the server answers each of
+/// its pieces with numeric 401, and libpurple wrote "User is not logged in" once per piece
+/// while the window still showed the text as sent. Now alice's window says once that the
+/// message was NOT delivered, with its text given back, as for an XMPP bounce; libpurple's
+/// per-piece lines are not written; the text is never on the wire.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_long_message_to_a_nick_that_left_is_one_not_delivered_line_with_its_text() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
+    let bob = p.bob.address.clone();
+    bob_quits(&mut p);
+    let mark = p.alice.tap.mark();
+    let text = long_text(2500, "alice");
+    p.alice.client.send(&bob, &text);
+    p.alice.client.expect_system(
+        &bob,
+        "the message said NOT delivered, with its text",
+        WAIT,
+        |t| t.contains("NOT delivered") && t.contains("no such nick") && t.contains(&text),
+    );
+    let pieces = one_line_for_every_401(&p, &bob, mark, "NOT delivered");
+    assert!(
+        pieces > 1,
+        "the message went as {pieces} line(s), not pieces"
+    );
+    assert_hidden(&[&p.alice.tap], &text, "a message to a nick that left");
+    p.alice.client.assert_no_criticals();
+}
+
+/// A start to a contact who has just left the server: alice is told once that it did not
+/// reach bob, instead of waiting two minutes for an answer that cannot come (and instead of
+/// libpurple's "User is not logged in" per line).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_start_to_a_nick_that_left_is_told_once() {
+    let mut p = Pair::start(Proto::Irc, both_manual());
+    let bob = p.bob.address.clone();
+    bob_quits(&mut p);
+    let mark = p.alice.tap.mark();
+    p.alice.client.cmd(&bob, "sotto start");
+    p.alice
+        .client
+        .expect_system(&bob, "the start said NOT delivered", WAIT, |t| {
+            t.contains("starting the encrypted conversation") && t.contains("NOT delivered")
+        });
+    one_line_for_every_401(&p, &bob, mark, "NOT delivered");
+    p.alice.client.assert_no_criticals();
+}

@@ -444,7 +444,7 @@ fn own_write_now(r: &ConvRef) -> bool {
 /// `writing-im-msg(account, who, &message, conv, flags)`: TRUE cancels the write.
 pub(crate) unsafe extern "C" fn writing_im_msg(
     _account: *mut sys::PurpleAccount,
-    _who: *const c_char,
+    who: *const c_char,
     message: *mut *mut c_char,
     conv: *mut sys::PurpleConversation,
     flags: sys::PurpleMessageFlags,
@@ -452,6 +452,11 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
 ) -> sys::gboolean {
     // On a panic the write is cancelled: a raw line is never shown.
     ffi_boundary!(1, {
+        // libpurple's "User is not logged in" for an IRC 401 that Sotto told in its own words.
+        // SAFETY: libpurple's conversation and sender for this write.
+        if unsafe { super::irc::libpurples_line(conv, who, flags) } {
+            return 1;
+        }
         non_null!(message, 0);
         // SAFETY: libpurple's out-parameter, non-null.
         let current = unsafe { *message };

@@ -20,7 +20,8 @@
 //!   message held back because one of them is encrypted.
 //! * `signals`, `prpl`, `commands`, `direct_cmds`, `menu`, `actions`, `prefs_frame`: the seams
 //!   libpurple calls; `echo`: Sotto lines that come back (echoes, other clients' lines, copies),
-//!   `xmpp`: XMPP's stanza hints; `ffi`: the functions the C shim calls (cbindgen →
+//!   `xmpp`: XMPP's stanza hints; `irc`: IRC's answer to a line for a nick not on the server;
+//!   `ffi`: the functions the C shim calls (cbindgen →
 //!   `include/sotto.h`).
 
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
@@ -35,6 +36,7 @@ mod echo;
 pub mod ffi;
 mod fragsize;
 mod glue;
+mod irc;
 mod known;
 mod markup;
 mod menu;

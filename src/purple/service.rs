@@ -9,6 +9,7 @@ use rand_core::OsRng;
 use crate::protocol::{
     ConvState, Conversation, IdentityPublic, ReceiveAction, ReceiveOutcome, SecretString,
 };
+use crate::sessions::nosuchnick::irc_fold;
 use crate::sessions::siblings::{SiblingState, Verdict};
 use crate::sessions::trust::AcceptError;
 use crate::sessions::trust::{Change, Changed};
@@ -200,21 +201,6 @@ pub(crate) fn silc_fold(name: &str) -> String {
         .filter(|c| !crate::protocol::wire::is_invisible(*c))
         .collect();
     crate::protocol::verify::normalize_answer(&visible).to_string()
-}
-
-/// A nick under IRC's RFC 1459 case mapping, which most servers follow (ngircd does not):
-/// `[`, `]`, `\`, `~` are the capitals of `{`, `}`, `|`, `^`. libpurple names an IRC contact by
-/// its nick in ASCII lower case only.
-fn irc_fold(nick: &str) -> String {
-    nick.chars()
-        .map(|c| match c {
-            '[' => '{',
-            ']' => '}',
-            '\\' => '|',
-            '~' => '^',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
 }
 
 /// On IRC and SILC, for a conversation `r` that would let plaintext out ([`allowed_here`]: the

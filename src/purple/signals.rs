@@ -24,6 +24,8 @@ pub(crate) enum Emitter {
     /// The XMPP protocol plugin (its own signals, e.g. `jabber-sending-xmlnode`); NULL when not
     /// loaded, and then nothing connects.
     Jabber,
+    /// The IRC protocol plugin (`irc-sending-text`, `irc-receiving-text`); likewise.
+    Irc,
 }
 
 impl Emitter {
@@ -37,6 +39,7 @@ impl Emitter {
                 Emitter::Core => sys::purple_get_core().cast(),
                 Emitter::Accounts => sys::purple_accounts_get_handle(),
                 Emitter::Jabber => sys::purple_find_prpl(c"prpl-jabber".as_ptr()).cast(),
+                Emitter::Irc => sys::purple_find_prpl(c"prpl-irc".as_ptr()).cast(),
             }
         }
     }
@@ -111,7 +114,7 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 17] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 19] = [
         (
             Conversations,
             c"sending-im-msg",
@@ -147,6 +150,16 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
             Jabber,
             c"jabber-receiving-xmlnode",
             super::xmpp::receiving_xmlnode as *const c_void,
+        ),
+        (
+            Irc,
+            c"irc-sending-text",
+            super::irc::sending_text as *const c_void,
+        ),
+        (
+            Irc,
+            c"irc-receiving-text",
+            super::irc::receiving_text as *const c_void,
         ),
         (
             Conversations,
@@ -652,8 +665,9 @@ unsafe extern "C" fn account_destroying(account: *mut sys::PurpleAccount, _data:
 /// connections' `signed-off` and `signed-on`): what the account's conversations saw of their
 /// contacts' clients no longer holds (while it was offline, the client holding a session may
 /// have gone, and no presence could say so), and is followed afresh
-/// (`Sessions::forget_presence`). Both: a connection that drops and comes back emits each once,
-/// and nothing that arrives between them (nothing can) is lost by forgetting twice.
+/// (`Sessions::forget_presence`); no IRC 401 answers a line sent before (`super::irc`). Both:
+/// a connection that drops and comes back emits each once, and nothing that arrives between
+/// them (nothing can) is lost by forgetting twice.
 unsafe extern "C" fn account_signed_on_or_off(
     account: *mut sys::PurpleAccount,
     _data: *mut c_void,
@@ -663,6 +677,7 @@ unsafe extern "C" fn account_signed_on_or_off(
         // SAFETY: the signal's account, live for this callback.
         if let Some((protocol, user)) = unsafe { glue::account_key(account) } {
             service::forget_presence(&protocol, &user);
+            super::irc::forget_account(&protocol, &user);
         }
     })
 }

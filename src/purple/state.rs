@@ -186,6 +186,9 @@ pub(crate) struct State {
     /// The start of each line handed back undelivered that was told (the newest
     /// [`BOUNCES_KEPT`]): the same line handed back again says nothing.
     pub bounced: std::collections::VecDeque<String>,
+    /// The lines each IRC connection sent lately that a 401 (`ERR_NOSUCHNICK`) may answer
+    /// (`super::irc`).
+    pub sent_to_nicks: crate::sessions::nosuchnick::SentToNicks,
 }
 
 /// An XMPP `<message>` that carried one of our data lines.
@@ -361,6 +364,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 sync_due: None,
                 sent_stanzas: Default::default(),
                 bounced: Default::default(),
+                sent_to_nicks: Default::default(),
             });
         }
     });

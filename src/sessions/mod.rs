@@ -24,6 +24,7 @@ mod clients;
 mod effects;
 mod lapsed;
 mod names;
+pub mod nosuchnick;
 mod operations;
 mod presence;
 pub mod siblings;

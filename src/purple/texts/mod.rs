@@ -604,7 +604,8 @@ pub(crate) fn with_unreported(line: String, kind: Quiet, unreported: usize) -> S
 }
 
 /// A line of ours to `peer` came back undelivered (an XMPP error with `condition`, the
-/// server's reason): with its `text` when that is still remembered.
+/// server's reason; an IRC 401, [`NO_SUCH_NICK`]): with its `text` when that is still
+/// remembered.
 pub(crate) fn undelivered(peer: &Shown, text: Option<&str>, condition: &str) -> String {
     let why = if condition.is_empty() {
         String::new()
@@ -621,6 +622,20 @@ pub(crate) fn undelivered(peer: &Shown, text: Option<&str>, condition: &str) -> 
              known."
         ),
     }
+}
+
+/// The reason [`undelivered`] gives for a line an IRC server answered with numeric 401
+/// (`ERR_NOSUCHNICK`): the nick is not on the server.
+pub(crate) const NO_SUCH_NICK: &str = "no such nick";
+
+/// A handshake line or query of ours to `peer` came back from the IRC server: `peer` is not on
+/// it (numeric 401). The start is left as it is: it lapses as an unanswered one.
+pub(crate) fn start_not_delivered(peer: &Shown) -> String {
+    format!(
+        "a line starting the encrypted conversation with {peer} was NOT delivered (the server \
+         said: {NO_SUCH_NICK}): {peer} is not on the server now, and the conversation cannot \
+         start until {peer} is back."
+    )
 }
 
 /// A message shown as ours, sent from another of our clients in plaintext, in an encrypted
@@ -1429,6 +1444,8 @@ mod tests {
             accept_refused(bob, "AAAAA", fp, true),
             accept_too_short(bob, "AAAAA", false),
             irc_command_refused("notice", bob),
+            start_not_delivered(bob),
+            undelivered(bob, Some("hi"), NO_SUCH_NICK),
         ];
         for reason in [
             HoldReason::Handshaking,

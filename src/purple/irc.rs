@@ -1,0 +1,187 @@
+//! Sotto's lines as an IRC server answers them: libpurple's IRC protocol emits each raw line it
+//! writes (`irc-sending-text`, as the line leaves its rate-limited queue) and each it reads,
+//! before parsing it (`irc-receiving-text`), both as `(gc, char **text)`.
+//!
+//! A line to a nick that is not on the server is answered with numeric 401 (`ERR_NOSUCHNICK`),
+//! one per `PRIVMSG`, and libpurple's `irc_msg_nonick` wrote "User is not logged in" for each
+//! (eight for a message cut into eight pieces) while the window showed the text as sent.
+//! [`crate::sessions::nosuchnick`] decides which line of ours a 401 answers; then:
+//!
+//! * a data line: the contact's window says the message was NOT delivered, with its text while
+//!   the conversation remembers it, once per message ([`present::undelivered`], as an XMPP
+//!   error bounce is told);
+//! * a handshake line or query: one line saying the start did not reach the contact. Nothing
+//!   else changes: a 401 is the server's word, and the start lapses as an unanswered one;
+//! * either way, libpurple's own line for that 401 is not written ([`libpurples_line`]).
+//!   `irc_parse_msg` calls `irc_msg_nonick` right after this signal, in the same call; it writes
+//!   into the window it finds by the nick, or, with none open, opens an error dialog per
+//!   401: so the window is opened first.
+//!
+//! A 401 that answers no line of ours (plaintext, a `WHOIS`, a nick not written to lately) is
+//! left to libpurple.
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_void};
+use std::time::{Duration, Instant};
+
+use crate::sessions::nosuchnick::{irc_fold, no_such_nick, NoSuchNick};
+
+use super::bindings as sys;
+use super::boundary::{ffi_boundary, non_null};
+use super::glue::{self, cstr_to_string, ConvRef};
+use super::present;
+use super::state::with_state;
+use super::texts::{self, Shown};
+
+/// libpurple's line for a 401 that answered a line of ours: its account (compared only, never
+/// read), the nick folded, and when the 401 came.
+struct Expected {
+    account: usize,
+    nick: String,
+    at: Instant,
+}
+
+thread_local! {
+    /// The write [`libpurples_line`] takes, expected while the 401 is parsed.
+    static EXPECTED: Cell<Option<Expected>> = const { Cell::new(None) };
+}
+
+/// How soon libpurple's line must follow its 401 (it follows at once, in the same call).
+const EXPECTED_WITHIN: Duration = Duration::from_secs(2);
+
+/// Under which key [`crate::sessions::nosuchnick::SentToNicks`] keeps an account's lines.
+fn log_key(protocol: &str, user: &str) -> String {
+    format!("{protocol}\n{user}")
+}
+
+/// The connection's account and its key ([`log_key`]).
+///
+/// # Safety
+/// `gc` must be a live connection.
+unsafe fn account_of(gc: *mut sys::PurpleConnection) -> Option<(*mut sys::PurpleAccount, String)> {
+    // SAFETY: per the caller; the account is the connection's own, live with it.
+    unsafe {
+        let account = sys::purple_connection_get_account(gc);
+        let (protocol, user) = glue::account_key(account)?;
+        Some((account, log_key(&protocol, &user)))
+    }
+}
+
+/// The account signed on or off: no 401 answers a line it sent before.
+pub(crate) fn forget_account(protocol: &str, user: &str) {
+    let _ = with_state(|s| s.sent_to_nicks.forget_account(&log_key(protocol, user)));
+}
+
+/// The raw line a `(gc, &text)` IRC signal carries, copied.
+///
+/// # Safety
+/// `text` must be null or libpurple's pointer to the line for this callback.
+unsafe fn raw_line(text: *mut *mut c_char) -> Option<String> {
+    if text.is_null() {
+        return None;
+    }
+    // SAFETY: per the caller; the string is copied at once.
+    cstr_to_string(unsafe { *text })
+}
+
+/// `irc-sending-text(gc, &text)`: a line leaves for the server; kept if a 401 may answer it.
+pub(crate) unsafe extern "C" fn sending_text(
+    gc: *mut sys::PurpleConnection,
+    text: *mut *mut c_char,
+    _data: *mut c_void,
+) {
+    ffi_boundary!((), {
+        non_null!(gc);
+        // SAFETY: the signal's out-parameter (NULL-checked inside).
+        let Some(line) = (unsafe { raw_line(text) }) else {
+            return;
+        };
+        // SAFETY: the signal's live connection.
+        let Some((_, key)) = (unsafe { account_of(gc) }) else {
+            return;
+        };
+        let _ = with_state(|s| s.sent_to_nicks.sent(&key, &line, Instant::now()));
+    })
+}
+
+/// `irc-receiving-text(gc, &text)`: a line from the server, before libpurple parses it. A 401
+/// that answers a line of ours is told (see the module docs); the line itself goes on to
+/// libpurple unchanged.
+pub(crate) unsafe extern "C" fn receiving_text(
+    gc: *mut sys::PurpleConnection,
+    text: *mut *mut c_char,
+    _data: *mut c_void,
+) {
+    ffi_boundary!((), {
+        // The line expected after the last 401 came or never will: no later write is it.
+        EXPECTED.with(Cell::take);
+        non_null!(gc);
+        // SAFETY: the signal's out-parameter (NULL-checked inside).
+        let Some(line) = (unsafe { raw_line(text) }) else {
+            return;
+        };
+        let Some(nick) = no_such_nick(&line) else {
+            return;
+        };
+        // SAFETY: the signal's live connection.
+        let Some((account, key)) = (unsafe { account_of(gc) }) else {
+            return;
+        };
+        let Some(answer) =
+            with_state(|s| s.sent_to_nicks.answered(&key, nick, Instant::now())).flatten()
+        else {
+            return;
+        };
+        let (NoSuchNick::Message { to, .. } | NoSuchNick::Start { to, .. }) = &answer;
+        // SAFETY: the connection's live account.
+        let Some(r) = (unsafe { ConvRef::from_account(account, to) }) else {
+            return;
+        };
+        match &answer {
+            NoSuchNick::Message {
+                line, tell: true, ..
+            } => present::undelivered(&r, line, texts::NO_SUCH_NICK, true),
+            NoSuchNick::Start { tell: true, .. } if !r.conversation_or_new().is_null() => {
+                r.system_line(&texts::start_not_delivered(&Shown::new(&r.peer)));
+            }
+            _ => {}
+        }
+        if !r.conversation_or_new().is_null() {
+            EXPECTED.with(|e| {
+                e.set(Some(Expected {
+                    account: account as usize,
+                    nick: irc_fold(nick),
+                    at: Instant::now(),
+                }))
+            });
+        }
+    })
+}
+
+/// Whether a write into `conv` as `who` with `flags` is libpurple's own line for the 401 just
+/// told ("User is not logged in", a system line from the nick, in its window): then it is
+/// taken, and not written. Sotto's own lines (no `who`) never are.
+///
+/// # Safety
+/// `conv` must be null or libpurple's live conversation for the write; `who` null or a string.
+pub(crate) unsafe fn libpurples_line(
+    conv: *mut sys::PurpleConversation,
+    who: *const c_char,
+    flags: sys::PurpleMessageFlags,
+) -> bool {
+    if conv.is_null() || flags & sys::PURPLE_MESSAGE_SYSTEM == 0 || glue::writing_own_line() {
+        return false;
+    }
+    let Some(expected) = EXPECTED.with(Cell::take) else {
+        return false;
+    };
+    // SAFETY: per the caller.
+    let account = unsafe { sys::purple_conversation_get_account(conv) } as usize;
+    let hit = expected.account == account
+        && cstr_to_string(who).is_some_and(|w| irc_fold(&w) == expected.nick)
+        && expected.at.elapsed() < EXPECTED_WITHIN;
+    if !hit {
+        EXPECTED.with(|e| e.set(Some(expected)));
+    }
+    hit
+}

@@ -1,0 +1,608 @@
+//! IRC's answer to a line for a nick that is not on the server: numeric 401, `ERR_NOSUCHNICK`
+//! (RFC 2812 §5.2), one for each `PRIVMSG` the server could not deliver. libpurple's IRC
+//! protocol writes "User is not logged in" for each (`irc_msg_nonick`), so a long message cut
+//! into eight `?S1P` pieces got eight such lines, while the window still showed the text as
+//! sent. This module decides which of our lines a 401 answers, without libpurple; the plugin
+//! layer turns the answer into one "NOT delivered" line with the text given back, the way an
+//! XMPP error bounce is told.
+//!
+//! * **What is kept.** Every line the IRC connection writes (the protocol's
+//!   `irc-sending-text`, emitted as a line leaves libpurple's rate-limited queue) that a 401
+//!   can answer and that names a nick: `PRIVMSG`, `NOTICE`, `WHOIS`, `INVITE`, `KILL` (never
+//!   `ISON`, which libpurple polls with and which no server answers with a 401; never a
+//!   channel). Each is kept for [`ANSWER_SECS`] with its nick, under RFC 1459's case mapping
+//!   ([`irc_fold`]), and what it was: a data line of ours (`?S1D`, or a piece `?S1P` of one),
+//!   a handshake line or query (`?S1Q`/`?S1I`/`?S1R`/`?S1C`), or anything else. Lines only,
+//!   never text: the text comes from the conversation's own memory of what it sent.
+//! * **Which line a 401 answers.** A server answers in the order it reads, and a successful
+//!   `PRIVMSG` gets no answer at all, so the lines a nick that left missed are the *last* ones
+//!   sent to it. A 401 is taken for the newest line to that nick not yet answered: with a
+//!   message delivered before the nick left and a long one after, every 401 falls on the long
+//!   one's pieces, never on the delivered message. A line sent after the server wrote its 401,
+//!   before the 401 arrived, is named one answer early: it goes to the same missing nick, and
+//!   its own 401 follows (unless the nick came back in that moment: then a line is said not
+//!   delivered that was).
+//! * **Told once.** A message is told once however many of its pieces come back (`tell` in
+//!   [`NoSuchNick::Message`]), and a start once per [`START_TOLD_SECS`]
+//!   ([`NoSuchNick::Start`]). A 401 whose line is not ours (a plaintext message, a `WHOIS`),
+//!   or that names a nick nothing was sent to lately, is `None`: libpurple's own handling
+//!   stands.
+//!
+//! The server's word is all a 401 is: a hostile server can name any nick. It can at most take
+//! each line sent to a nick in the last [`ANSWER_SECS`] as answered, once, so it makes at most
+//! one line per message we sent there, with the text of a message really sent to that nick. It
+//! could as well have dropped the message. Nothing here touches a session.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use sotto::sessions::nosuchnick::{no_such_nick, NoSuchNick, SentToNicks};
+//!
+//! let mut sent = SentToNicks::default();
+//! let t0 = Instant::now();
+//! sent.sent("alice", "PRIVMSG bob :?S1DAAAAAAAAAAAAAAAAAAAAAAAA\r\n", t0);
+//! let answer = ":irc.example 401 alice Bob :No such nick or channel name";
+//! let nick = no_such_nick(answer).unwrap();
+//! let later = t0 + Duration::from_millis(300);
+//! assert_eq!(
+//!     sent.answered("alice", nick, later),
+//!     Some(NoSuchNick::Message {
+//!         to: "bob".into(),
+//!         line: "?S1DAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+//!         tell: true,
+//!     })
+//! );
+//! // Every line to bob is answered now: a second 401 is libpurple's.
+//! assert_eq!(sent.answered("alice", nick, later), None);
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::protocol::session::HANDSHAKE_TIMEOUT_SECS;
+use crate::protocol::wire::WireMessage;
+
+/// How long a line sent stays one a 401 may answer. A server answers a `PRIVMSG` as soon as
+/// it reads it; ngircd's own throttling of a burst of pieces delays that by seconds, not
+/// minutes (the time is taken as the line leaves libpurple's queue, so libpurple's rate limiter
+/// does not count).
+pub const ANSWER_SECS: u64 = 60;
+/// Lines kept per account (the oldest go first).
+pub const LINES_KEPT: usize = 512;
+/// Messages remembered as told, per account.
+pub const TOLD_KEPT: usize = 64;
+/// At most one "start NOT delivered" line per nick in this time: a start is told once, and a
+/// start that lapses unanswered (after [`HANDSHAKE_TIMEOUT_SECS`]) and is tried again is told
+/// again.
+pub const START_TOLD_SECS: u64 = HANDSHAKE_TIMEOUT_SECS;
+
+/// A 401 that answers one of our lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoSuchNick {
+    /// A data line of ours (`?S1D`, or a piece `?S1P`): its message did not reach `to` (the
+    /// nick as the line was sent to it). `line` names the message: the line itself, or its
+    /// first piece as sent (the piece itself when the first is no longer kept). `tell`: the
+    /// first 401 for that message (each of its other pieces' is `false`).
+    Message {
+        /// The nick as the line was addressed.
+        to: String,
+        /// The line that names the message.
+        line: String,
+        /// Whether this is the first answer for the message.
+        tell: bool,
+    },
+    /// A handshake line or query of ours (`?S1Q`/`?S1I`/`?S1R`/`?S1C`): the start did not
+    /// reach `to`. `tell`: no start to that nick was told in the last [`START_TOLD_SECS`].
+    Start {
+        /// The nick as the line was addressed.
+        to: String,
+        /// Whether to tell the user.
+        tell: bool,
+    },
+}
+
+/// A nick under IRC's RFC 1459 case mapping, which most servers follow (ngircd does not):
+/// `[`, `]`, `\`, `~` are the capitals of `{`, `}`, `|`, `^`. libpurple names an IRC contact by
+/// its nick in ASCII lower case only.
+pub fn irc_fold(nick: &str) -> String {
+    nick.chars()
+        .map(|c| match c {
+            '[' => '{',
+            ']' => '}',
+            '\\' => '|',
+            '~' => '^',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// The nick a server line says is not on the server (`:server 401 me nick :No such nick`), as
+/// the line spells it; `None` for any other line. Only the form libpurple's own parser takes
+/// for a 401 (a prefix first, no IRCv3 tags), so that the answer and libpurple's line go
+/// together.
+pub fn no_such_nick(line: &str) -> Option<&str> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let rest = line.strip_prefix(':')?;
+    let mut words = rest.split(' ').filter(|w| !w.is_empty());
+    let (_prefix, command, _me, nick) =
+        (words.next()?, words.next()?, words.next()?, words.next()?);
+    (command == "401" && !nick.starts_with(':')).then_some(nick)
+}
+
+/// Whether `target` names a channel (RFC 2812's prefixes): no 401 to match there.
+fn is_channel(target: &str) -> bool {
+    target.starts_with(['#', '&', '+', '!'])
+}
+
+/// The nicks a line the client sends may be answered with a 401 for, and the text it carries
+/// (`PRIVMSG` and `NOTICE` only).
+fn addressed(raw: &str) -> Option<(Vec<&str>, Option<&str>)> {
+    let line = raw.trim_end_matches(['\r', '\n']);
+    let (head, text) = match line.split_once(" :") {
+        Some((head, text)) => (head, Some(text)),
+        None => (line, None),
+    };
+    let mut words = head.split(' ').filter(|w| !w.is_empty());
+    let command = words.next()?.to_ascii_uppercase();
+    let params: Vec<&str> = words.collect();
+    let targets = match command.as_str() {
+        "PRIVMSG" | "NOTICE" => params.first()?,
+        // `WHOIS [server] nicks`, as libpurple writes it.
+        "WHOIS" => params.last()?,
+        "INVITE" | "KILL" => params.first()?,
+        _ => return None,
+    };
+    let nicks = targets
+        .split(',')
+        .filter(|t| !t.is_empty() && !is_channel(t))
+        .collect();
+    let text = matches!(command.as_str(), "PRIVMSG" | "NOTICE")
+        .then_some(text)
+        .flatten();
+    Some((nicks, text))
+}
+
+/// Which message a data line belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum MessageId {
+    /// The pieces with this fragment id.
+    Pieces(u32),
+    /// This whole line.
+    Whole(String),
+}
+
+/// What a kept line was.
+#[derive(Clone, Debug)]
+enum Kind {
+    /// A data line of ours, and the line that names its message.
+    Message { id: MessageId, names: String },
+    /// A handshake line or query of ours.
+    Start,
+    /// Anything else a 401 may answer.
+    Other,
+}
+
+/// One line sent to a nick.
+struct Sent {
+    /// The nick, folded ([`irc_fold`]).
+    nick: String,
+    /// The nick as the line spelled it.
+    to: String,
+    at: Instant,
+    kind: Kind,
+    /// A 401 was taken for it.
+    answered: bool,
+}
+
+/// What is kept for one account's connection.
+#[derive(Default)]
+struct Account {
+    lines: VecDeque<Sent>,
+    /// Messages told, with their folded nicks (the newest [`TOLD_KEPT`]).
+    told: VecDeque<(String, MessageId)>,
+    /// When a start to each folded nick was last told.
+    starts_told: HashMap<String, Instant>,
+}
+
+impl Account {
+    /// What `text`, sent to the folded nick `nick`, is.
+    fn kind(&self, nick: &str, text: Option<&str>) -> Kind {
+        let Some(line) = text.map(str::trim) else {
+            return Kind::Other;
+        };
+        match line.as_bytes().get(..4) {
+            Some([b'?', b'S', b'1', b'Q' | b'I' | b'R' | b'C']) => Kind::Start,
+            Some(b"?S1D") => Kind::Message {
+                id: MessageId::Whole(line.to_owned()),
+                names: line.to_owned(),
+            },
+            Some(b"?S1P") => match WireMessage::decode(line) {
+                Ok(WireMessage::Fragment(f)) => {
+                    let id = MessageId::Pieces(f.id);
+                    // The first piece left before the others (libpurple's queue keeps order).
+                    let first = (f.index > 0)
+                        .then(|| {
+                            self.lines.iter().rev().find_map(|s| match &s.kind {
+                                Kind::Message { id: i, names } if s.nick == nick && *i == id => {
+                                    Some(names.clone())
+                                }
+                                _ => None,
+                            })
+                        })
+                        .flatten();
+                    Kind::Message {
+                        id,
+                        names: first.unwrap_or_else(|| line.to_owned()),
+                    }
+                }
+                _ => Kind::Other,
+            },
+            _ => Kind::Other,
+        }
+    }
+
+    /// Drops the lines no 401 may answer any more (sent more than [`ANSWER_SECS`] before
+    /// `now`; they are in the order sent).
+    fn forget_old(&mut self, now: Instant) {
+        let window = Duration::from_secs(ANSWER_SECS);
+        while self
+            .lines
+            .front()
+            .is_some_and(|s| now.saturating_duration_since(s.at) > window)
+        {
+            self.lines.pop_front();
+        }
+    }
+}
+
+/// The lines each IRC account sent lately that a 401 may answer (see the module docs).
+#[derive(Default)]
+pub struct SentToNicks {
+    /// By account (the caller's key: protocol and normalized username).
+    accounts: HashMap<String, Account>,
+}
+
+impl SentToNicks {
+    /// The account `account`'s connection wrote the raw line `raw` at `now`.
+    pub fn sent(&mut self, account: &str, raw: &str, now: Instant) {
+        let Some((nicks, text)) = addressed(raw) else {
+            return;
+        };
+        if nicks.is_empty() {
+            return;
+        }
+        let acct = self.accounts.entry(account.to_owned()).or_default();
+        acct.forget_old(now);
+        for to in nicks {
+            let nick = irc_fold(to);
+            let kind = acct.kind(&nick, text);
+            if acct.lines.len() >= LINES_KEPT {
+                acct.lines.pop_front();
+            }
+            acct.lines.push_back(Sent {
+                nick,
+                to: to.to_owned(),
+                at: now,
+                kind,
+                answered: false,
+            });
+        }
+    }
+
+    /// The server of `account` says `nick` is not on it (a 401, at `now`): which line of ours
+    /// that answers, if one does (see the module docs). The line is taken as answered either
+    /// way.
+    pub fn answered(&mut self, account: &str, nick: &str, now: Instant) -> Option<NoSuchNick> {
+        let acct = self.accounts.get_mut(account)?;
+        acct.forget_old(now);
+        let nick = irc_fold(nick);
+        let sent = acct
+            .lines
+            .iter_mut()
+            .rev()
+            .find(|s| s.nick == nick && !s.answered)?;
+        sent.answered = true;
+        let (to, kind) = (sent.to.clone(), sent.kind.clone());
+        match kind {
+            Kind::Other => None,
+            Kind::Start => {
+                let quiet = Duration::from_secs(START_TOLD_SECS);
+                acct.starts_told
+                    .retain(|_, at| now.saturating_duration_since(*at) < quiet);
+                let tell = !acct.starts_told.contains_key(&nick);
+                if tell {
+                    acct.starts_told.insert(nick, now);
+                }
+                Some(NoSuchNick::Start { to, tell })
+            }
+            Kind::Message { id, names } => {
+                let told = (nick, id);
+                let tell = !acct.told.contains(&told);
+                if tell {
+                    if acct.told.len() >= TOLD_KEPT {
+                        acct.told.pop_front();
+                    }
+                    acct.told.push_back(told);
+                }
+                Some(NoSuchNick::Message {
+                    to,
+                    line: names,
+                    tell,
+                })
+            }
+        }
+    }
+
+    /// The account's connection went or came back: no 401 answers a line sent before.
+    pub fn forget_account(&mut self, account: &str) {
+        self.accounts.remove(account);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::wire::Fragment;
+
+    const ME: &str = "alice";
+
+    fn privmsg(to: &str, text: &str) -> String {
+        format!("PRIVMSG {to} :{text}\r\n")
+    }
+
+    fn nosuch(nick: &str) -> String {
+        format!(":irc.example 401 {ME} {nick} :No such nick or channel name")
+    }
+
+    /// A data line (its body need not decode: only its kind is read).
+    fn data(n: u32) -> String {
+        format!("?S1DAAAA{n:020}")
+    }
+
+    /// The `total` pieces of one long line, fragment id `id`.
+    fn pieces(id: u32, total: u16) -> Vec<String> {
+        (0..total)
+            .map(|index| {
+                WireMessage::Fragment(Fragment {
+                    id,
+                    index,
+                    total,
+                    chunk: format!("chunk{index}AAAAAAAAAAAAAAAA"),
+                })
+                .encode()
+            })
+            .collect()
+    }
+
+    /// Each 401 for `nick` at `at`, `n` times.
+    fn answers(s: &mut SentToNicks, nick: &str, n: usize, at: Instant) -> Vec<Option<NoSuchNick>> {
+        (0..n)
+            .map(|_| s.answered(ME, no_such_nick(&nosuch(nick)).unwrap(), at))
+            .collect()
+    }
+
+    fn message(to: &str, line: &str, tell: bool) -> Option<NoSuchNick> {
+        Some(NoSuchNick::Message {
+            to: to.into(),
+            line: line.into(),
+            tell,
+        })
+    }
+
+    #[test]
+    fn a_401_names_its_nick_and_nothing_else_does() {
+        let nick = |l: &str| no_such_nick(l).map(str::to_owned);
+        assert_eq!(nick(&nosuch("bob")), Some("bob".into()));
+        assert_eq!(
+            nick(":irc.example 401 alice Bob[1] :No such nick/channel\r\n"),
+            Some("Bob[1]".into())
+        );
+        // No reason at all is still a 401.
+        assert_eq!(nick(":irc.example 401 alice bob"), Some("bob".into()));
+        for other in [
+            ":irc.example 404 alice #chan :Cannot send to channel",
+            ":irc.example 301 alice bob :away",
+            ":bob!b@h PRIVMSG alice :401 alice carol",
+            ":irc.example 401 alice :No such nick",
+            ":irc.example 401 alice",
+            // libpurple's parser takes neither as a 401.
+            "401 alice bob :No such nick",
+            "@time=x :irc.example 401 alice bob :No such nick",
+            "",
+        ] {
+            assert_eq!(nick(other), None, "{other:?}");
+        }
+    }
+
+    /// The defect: a long message to a nick that left gets a 401 per piece. One line for the
+    /// message, named by its first piece; every other piece's 401 is ours too (nothing told).
+    #[test]
+    fn a_long_message_to_a_missing_nick_is_told_once_by_its_first_piece() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        let lines = pieces(0xabcdef, 8);
+        // libpurple's queue lets five go at once, the rest later.
+        for l in &lines[..5] {
+            s.sent(ME, &privmsg("bob", l), t0);
+        }
+        let mut got = answers(&mut s, "bob", 3, t0 + Duration::from_millis(200));
+        for l in &lines[5..] {
+            s.sent(ME, &privmsg("bob", l), t0 + Duration::from_secs(2));
+        }
+        got.extend(answers(&mut s, "bob", 5, t0 + Duration::from_secs(3)));
+        assert_eq!(got[0], message("bob", &lines[0], true));
+        for g in &got[1..] {
+            assert_eq!(*g, message("bob", &lines[0], false));
+        }
+        // A ninth is not about any line of ours.
+        assert_eq!(
+            answers(&mut s, "bob", 1, t0 + Duration::from_secs(3)),
+            [None]
+        );
+    }
+
+    /// A message delivered before the nick left, then one after: the 401 is the last line's,
+    /// never the delivered one's (the server answers only what it could not deliver).
+    #[test]
+    fn a_401_answers_the_newest_line_never_one_delivered_before() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        s.sent(ME, &privmsg("bob", &data(1)), t0);
+        s.sent(ME, &privmsg("bob", &data(2)), t0 + Duration::from_secs(5));
+        assert_eq!(
+            answers(&mut s, "bob", 1, t0 + Duration::from_secs(6)),
+            [message("bob", &data(2), true)]
+        );
+    }
+
+    /// Two messages after the nick left: each is told once (the newer first: it was sent
+    /// before the older's 401 came back), and no more lines than messages.
+    #[test]
+    fn each_message_is_told_once() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        let long = pieces(7, 3);
+        s.sent(ME, &privmsg("bob", &data(1)), t0);
+        for l in &long {
+            s.sent(ME, &privmsg("bob", l), t0);
+        }
+        let got = answers(&mut s, "bob", 5, t0 + Duration::from_secs(1));
+        let told: Vec<_> = got
+            .iter()
+            .filter_map(|g| match g {
+                Some(NoSuchNick::Message {
+                    line, tell: true, ..
+                }) => Some(line.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(told, [long[0].clone(), data(1)]);
+        assert_eq!(got[4], None);
+    }
+
+    /// A 401 for a nick nothing was sent to lately, or whose newest unanswered line is not a
+    /// Sotto line (plaintext, a `WHOIS`, a `?S1E` notice), is libpurple's; so is one on
+    /// another account, and one past the window.
+    #[test]
+    fn a_401_for_anything_else_is_left_to_libpurple() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        assert_eq!(answers(&mut s, "bob", 1, t0), [None]);
+        s.sent(ME, &privmsg("bob", &data(1)), t0);
+        s.sent(ME, &privmsg("bob", "hello in plaintext"), t0);
+        s.sent(ME, "WHOIS bob\r\n", t0);
+        s.sent(ME, &privmsg("bob", "?S1E could not read message ABCD"), t0);
+        assert_eq!(answers(&mut s, "carol", 1, t0), [None]);
+        assert_eq!(s.answered("alice2", "bob", t0), None);
+        assert_eq!(answers(&mut s, "bob", 3, t0), [None, None, None]);
+        assert_eq!(
+            answers(&mut s, "bob", 1, t0),
+            [message("bob", &data(1), true)]
+        );
+
+        let late = t0 + Duration::from_secs(ANSWER_SECS + 1);
+        s.sent(ME, &privmsg("carol", &data(2)), t0);
+        assert_eq!(answers(&mut s, "carol", 1, late), [None]);
+    }
+
+    /// `ISON` (libpurple's presence poll, never answered with a 401) and channel messages are
+    /// not kept: they would take a 401 meant for our line.
+    #[test]
+    fn polls_and_channels_take_no_401() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        s.sent(ME, &privmsg("bob", &data(1)), t0);
+        s.sent(ME, "ISON carol bob\r\n", t0);
+        s.sent(ME, &privmsg("#bob", "hi all"), t0);
+        s.sent(ME, "PING :irc.example\r\n", t0);
+        assert_eq!(s.accounts[ME].lines.len(), 1);
+        assert_eq!(
+            answers(&mut s, "bob", 1, t0),
+            [message("bob", &data(1), true)]
+        );
+        assert_eq!(answers(&mut s, "#bob", 1, t0), [None]);
+    }
+
+    /// The nick as the server spells it (another case, RFC 1459's brackets) finds the line;
+    /// the answer names the nick as the line was sent to.
+    #[test]
+    fn the_nick_is_matched_as_the_server_matches_it() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        s.sent(ME, &privmsg("Bob[1]", &data(1)), t0);
+        assert_eq!(
+            answers(&mut s, "bob{1}", 1, t0),
+            [message("Bob[1]", &data(1), true)]
+        );
+    }
+
+    /// A start to a missing nick is told once, its other lines (a query then an init) not,
+    /// until a start lapses and is tried again.
+    #[test]
+    fn a_start_is_told_once_per_attempt() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        let start = |tell| {
+            Some(NoSuchNick::Start {
+                to: "bob".into(),
+                tell,
+            })
+        };
+        s.sent(ME, &privmsg("bob", "?S1Q please start"), t0);
+        s.sent(ME, &privmsg("bob", "?S1IAAAAAAAAAAAAAAAAAAAA"), t0);
+        assert_eq!(answers(&mut s, "bob", 2, t0), [start(true), start(false)]);
+        let again = t0 + Duration::from_secs(START_TOLD_SECS);
+        s.sent(ME, &privmsg("bob", "?S1IAAAAAAAAAAAAAAAAAAAA"), again);
+        assert_eq!(answers(&mut s, "bob", 1, again), [start(true)]);
+    }
+
+    /// A hostile server's 401s: at most one per line sent, one told line per message, and only
+    /// for lines sent to that nick.
+    #[test]
+    fn forged_401s_tell_at_most_once_per_message_sent_to_that_nick() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        s.sent(ME, &privmsg("bob", &data(1)), t0);
+        s.sent(ME, &privmsg("carol", &data(2)), t0);
+        let got = answers(&mut s, "bob", 100, t0);
+        assert_eq!(got[0], message("bob", &data(1), true));
+        assert!(got[1..].iter().all(Option::is_none));
+        assert_eq!(
+            answers(&mut s, "carol", 1, t0),
+            [message("carol", &data(2), true)]
+        );
+    }
+
+    /// A piece whose first piece is no longer kept names the message by itself (the plugin
+    /// then says a message was not delivered without its text); the log stays bounded.
+    #[test]
+    fn the_log_is_bounded() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        let long = pieces(9, 2);
+        s.sent(ME, &privmsg("bob", &long[0]), t0);
+        for n in 0..LINES_KEPT {
+            s.sent(ME, &privmsg("carol", &data(n as u32)), t0);
+        }
+        s.sent(ME, &privmsg("bob", &long[1]), t0);
+        assert_eq!(s.accounts[ME].lines.len(), LINES_KEPT);
+        assert_eq!(
+            answers(&mut s, "bob", 1, t0),
+            [message("bob", &long[1], true)]
+        );
+    }
+
+    /// A reconnect forgets what was sent before.
+    #[test]
+    fn a_reconnect_forgets_the_lines_sent_before() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        s.sent(ME, &privmsg("bob", &data(1)), t0);
+        s.forget_account(ME);
+        assert_eq!(answers(&mut s, "bob", 1, t0), [None]);
+    }
+
+    /// Several targets in one line (`/msg bob,carol`) are each kept.
+    #[test]
+    fn each_target_of_a_line_is_kept() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        s.sent(ME, &privmsg("bob,carol", &data(1)), t0);
+        assert_eq!(
+            answers(&mut s, "carol", 1, t0),
+            [message("carol", &data(1), true)]
+        );
+        assert_eq!(
+            answers(&mut s, "bob", 1, t0),
+            [message("bob", &data(1), true)]
+        );
+    }
+}
