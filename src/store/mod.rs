@@ -71,16 +71,18 @@
 //! # A failed write is not retried
 //!
 //! When the disk fails a write or an fsync of the store (an `EIO` from the fsync, SQLite's
-//! `SQLITE_IOERR_*` at a commit, a background sync that failed), the store is broken for the
-//! rest of its life: Linux reports a failed write-back once and marks the pages it could not
-//! write clean, so the next fsync succeeds without them, and a save after it would look
-//! durable while a power loss could still take the database back to before the failure, and
-//! a session back to message keys already on the wire. Every later commit is refused (a
-//! commit hook on the connection, so no write of any function gets through) with an error
-//! that says why and that a restart (the store opened anew) ends it; reads go on. The plugin
-//! shows that error where the save was needed, and a message whose save fails is not sent. A
-//! full disk (`SQLITE_FULL`) and a refused statement are not such failures: SQLite rolled the
-//! transaction back, and later writes are as good as before.
+//! `SQLITE_IOERR_*` at a commit or a checkpoint, a background sync that failed), the store is
+//! broken for the rest of its life: Linux reports a failed write-back once and marks the pages
+//! it could not write clean, so the next fsync succeeds without them, and a save after it would
+//! look durable while a power loss could still take the database back to before the failure,
+//! and a session back to message keys already on the wire. Every later commit is refused (a
+//! commit hook on the connection, so no write of any function gets through) with an error that
+//! says why and that a restart (the store opened anew) ends it; reads go on. The plugin shows
+//! that error where the save was needed, and a message whose save fails is not sent. A full
+//! disk (`SQLITE_FULL`) and a refused statement are not such failures: SQLite rolled the
+//! transaction back, and later writes are as good as before. Not covered: SQLite's own
+//! automatic checkpoint (every 1,000 pages of log) keeps its error to itself; the plugin's
+//! checkpoint every 30 s comes long before it.
 //!
 //! ```
 //! use sotto::store::Store;
@@ -365,11 +367,14 @@ impl Store {
         }
         // How much of the log the saves since its last restart used: the zeros are sized on
         // that (the file's own length would include the previous zeros and never shrink).
-        let (busy, frames): (i64, i64) =
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
+        // The checkpoint syncs the log before it copies it: an fsync that may be the one told
+        // of a failed write-back, which breaks the store as at a commit.
+        let (busy, frames): (i64, i64) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(|e| self.sqlite_failed(e))?;
         let page: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         self.empty_wal()?;
         // The checkpoint synced the log before copying it: every commit is durable.
@@ -391,7 +396,8 @@ impl Store {
     fn empty_wal(&self) -> Result<(), StoreError> {
         let busy: i64 = self
             .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .map_err(|e| self.sqlite_failed(e))?;
         if busy != 0 {
             return Err(StoreError::Io("the checkpoint was blocked".to_owned()));
         }
@@ -768,13 +774,16 @@ impl Store {
             Some(why) => Err(StoreError::Io(format!(
                 "the disk failed to write Sotto's state ({why}); so that no message key is \
                  ever used twice, Sotto saves nothing more, and sends nothing that needs a \
-                 save, until Pidgin or Finch is restarted"
+                 save, until it is loaded again: restart Pidgin or Finch once the disk is \
+                 sound"
             ))),
         }
     }
 
     /// Commits `tx`; a commit the disk failed ([`disk_failed`]) breaks the store.
     pub(super) fn commit(&self, tx: rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+        // Refused with the reason, rather than by the commit hook's bare "constraint failed".
+        self.usable()?;
         tx.commit().map_err(|e| self.sqlite_failed(e))
     }
 
@@ -1142,10 +1151,13 @@ impl Store {
 
 /// Whether SQLite says the disk failed a read, write or sync (`SQLITE_IOERR_*`), as against a
 /// full disk, a constraint or a damaged row, after which later writes are as good as before.
+/// (`SQLITE_IOERR_NOMEM`, out of memory, is not the disk.)
 fn disk_failed(e: &rusqlite::Error) -> bool {
     matches!(
         e,
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::SystemIoFailure
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::SystemIoFailure
+                && f.extended_code != rusqlite::ffi::SQLITE_IOERR_NOMEM
     )
 }
 

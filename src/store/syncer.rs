@@ -124,8 +124,8 @@ fn work(shared: &Shared, wal: &std::path::Path) {
         match result {
             Ok(()) => state.synced = state.synced.max(generation),
             Err(e) => {
-                // Not tried again until the store asks again (a later read): the next synced
-                // commit meets the same disk and fails closed.
+                // Not tried again: the store, told at its next call, is broken from then on
+                // ("A failed write is not retried" in its module doc).
                 state.failed = Some(e.to_string());
                 state.wanted = state.synced;
             }

@@ -368,7 +368,7 @@ fn a_failed_sync_refuses_every_later_write_until_the_store_is_opened_again() {
     Store::fail_syncs(false);
     let why = failed.unwrap_err().to_string();
     assert!(why.contains("Input/output error"), "{why}");
-    assert!(why.contains("until Pidgin or Finch is restarted"), "{why}");
+    assert!(why.contains("restart Pidgin or Finch"), "{why}");
 
     // The next sync would succeed, and so would a synced save: both are refused.
     let save = s.save_session("prpl-irc", "a", "b", b"two");
@@ -405,6 +405,36 @@ fn a_failed_sync_refuses_every_later_write_until_the_store_is_opened_again() {
     fs::remove_dir_all(d).ok();
 }
 
+/// A sync the worker could not make (here: the log is not where the worker opens it) breaks
+/// the store when the store next hears of it, as a failed sync of its own does.
+#[test]
+fn a_background_sync_that_failed_breaks_the_store() {
+    let d = tmp("failed-background-sync");
+    let s = Store::open(&d).unwrap();
+    s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"one")])
+        .unwrap();
+    let wal = d.join(WAL_FILE);
+    let aside = d.join("wal-aside");
+    fs::rename(&wal, &aside).unwrap();
+    s.sync_in_background().unwrap();
+    s.background_sync_idle();
+    fs::rename(&aside, &wal).unwrap();
+    let told = s.sync_in_background();
+    assert!(told.is_err(), "the failure is reported");
+    let save = s.save_session("prpl-irc", "a", "b", b"two");
+    assert!(
+        save.as_ref()
+            .is_err_and(|e| e.to_string().contains("restart Pidgin or Finch")),
+        "{save:?}"
+    );
+    assert!(
+        s.clear_moved("prpl-irc", "a", "b").is_err(),
+        "a names write too"
+    );
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}
+
 /// A refused statement or a full disk is not the disk failing: the store goes on.
 #[test]
 fn only_a_disk_failure_breaks_the_store() {
@@ -413,6 +443,11 @@ fn only_a_disk_failure_breaks_the_store() {
         None,
     );
     assert!(disk_failed(&io));
+    let nomem = rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_NOMEM),
+        None,
+    );
+    assert!(!disk_failed(&nomem), "out of memory is not the disk");
     for code in [
         rusqlite::ffi::SQLITE_FULL,
         rusqlite::ffi::SQLITE_CONSTRAINT,
