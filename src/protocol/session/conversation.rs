@@ -657,7 +657,12 @@ impl Conversation {
             }
             ConvState::Encrypted if self.blocked => HoldReason::Blocked,
             ConvState::Encrypted => HoldReason::HolderAway,
-            ConvState::Handshaking => HoldReason::Handshaking,
+            ConvState::Handshaking => {
+                // A start tried again without the user (it says nothing when it lapses): the
+                // user now waits on it, and is told if it lapses.
+                self.retrying = false;
+                HoldReason::Handshaking
+            }
             ConvState::Finished => HoldReason::EndedByPeer,
             // Messages are still held from a handshake that did not finish, or a start of ours
             // lapsed: what is typed now is held too (never plaintext behind them, nor after a

@@ -260,6 +260,34 @@ fn the_contact_coming_online_tries_a_lapsed_start_again_at_most_once_per_interva
     assert!(is_nothing(&a.peer_came_online(&mut rng)), "a session is up");
 }
 
+/// A start tried again without the user (bob's client came online) says nothing when it
+/// lapses, unless the user typed while it ran: then she waits on it, and its lapse is told
+/// (with what stays held), as the first one was.
+#[test]
+fn a_silent_retry_the_user_typed_during_is_told_when_it_lapses() {
+    let mut rng = rng(77);
+    let (mut a, _b) = known_pair(&mut rng, Policy::Always);
+    typed_while_away(&mut a, 100, "first", &mut rng);
+    let t0 = 1_000;
+    a.tick(t0);
+    let retry = a.peer_came_online(&mut rng);
+    assert!(retry.inject.iter().any(|l| l.starts_with("?S1I")));
+    let typed = a.send("second", &mut rng);
+    assert_eq!(typed.action, SendAction::Hold);
+    let lapse = a.tick(t0 + HANDSHAKE_TIMEOUT_SECS + 1);
+    assert!(
+        lapse.events.iter().any(|e| matches!(
+            e,
+            Event::HandshakeExpired {
+                queued: 2,
+                session_goes_on: false
+            }
+        )),
+        "{:?}",
+        lapse.events
+    );
+}
+
 /// Alice does not know bob runs Sotto: her start was a query, a line a person without Sotto
 /// reads. Bob coming online does not send him another by itself (his Sotto, if he runs one,
 /// answers the query his server kept).
