@@ -132,6 +132,43 @@ fn tap_forwards_and_records_both_directions() {
     assert!(caught.is_err());
 }
 
+/// A tap told to drop lines to its client drops exactly those, whole, even when a line comes
+/// split across reads; it records them as sent by the server; with the filter gone, lines
+/// pass again.
+#[test]
+fn tap_drops_the_lines_it_is_told_to() {
+    let upstream = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = upstream.local_addr().expect("addr").port();
+    let tap = Tap::start(port);
+    tap.drop_down(Some(Box::new(|line| line.contains("drop me"))));
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = upstream.accept().expect("accept");
+        for chunk in [&b"keep 1\r\ndrop "[..], b"me\r\nkeep", b" 2\r\n"] {
+            s.write_all(chunk).expect("write");
+            s.flush().expect("flush");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        wait.recv().expect("go");
+        s.write_all(b"drop me too\r\n").expect("write");
+    });
+    let mut c = TcpStream::connect(("127.0.0.1", tap.port)).expect("connect tap");
+    let mut got = vec![0u8; "keep 1\r\nkeep 2\r\n".len()];
+    c.read_exact(&mut got).expect("read");
+    assert_eq!(got, b"keep 1\r\nkeep 2\r\n");
+    assert_eq!(tap.dropped(), ["drop me"]);
+    tap.drop_down(None);
+    go.send(()).expect("go");
+    let mut rest = vec![0u8; "drop me too\r\n".len()];
+    c.read_exact(&mut rest).expect("read");
+    assert_eq!(rest, b"drop me too\r\n");
+    server.join().expect("server");
+    assert_eq!(
+        tap.bytes(Dir::Down),
+        b"keep 1\r\ndrop me\r\nkeep 2\r\ndrop me too\r\n"
+    );
+}
+
 #[test]
 fn sotto_data_headers_parse_and_fragments_reassemble() {
     // The "hi" line of docs/PROTOCOL.md §7.

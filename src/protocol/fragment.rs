@@ -19,8 +19,16 @@
 //! claim), [`MAX_AGE_SECS`] per partial line without progress and [`MAX_LIFE_SECS`] in all
 //! from its first piece (checked with every piece and every tick); the oldest partial line
 //! is dropped first.
+//!
+//! A partial line dropped before it completed (too old, pushed out by others, or given up by
+//! the caller with [`Reassembler::abandon`]) is not forgotten without a word: the beginnings
+//! of its first piece's copies wait in [`Reassembler::take_lost`] for the caller to tell (the
+//! message a first piece names can be asked for again: PROTOCOL.md §6 "Lines that do not
+//! complete"). Pieces of a line put together lately ([`COMPLETED_KEPT`]) that come again are
+//! a copy of it (a replay, a bouncer's playback): a partial line of them is dropped without
+//! that.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use rand_core::CryptoRngCore;
 use thiserror::Error;
@@ -59,6 +67,16 @@ pub const MIN_LINE: usize = 64;
 pub const MAX_COPIES: usize = 3;
 /// Candidate lines offered for one partial line over its life.
 pub const MAX_TRIES: usize = 16;
+/// Lines dropped unfinished kept until the caller takes them ([`Reassembler::take_lost`]);
+/// later ones are not told (a flood of partial lines between two looks).
+pub const MAX_LOST: usize = MAX_PENDING;
+/// Lines put together lately remembered (by id and total), so that their pieces coming again
+/// are known for copies.
+pub const COMPLETED_KEPT: usize = 32;
+/// Characters kept of each copy of the first piece of a line dropped unfinished: the `?S1D`
+/// prefix and the 64 characters a data message's header is read from
+/// (`crate::protocol::wire::data_head`).
+pub const FIRST_KEPT: usize = 4 + 64;
 
 /// Why a line could not be fragmented.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -116,6 +134,14 @@ pub fn arrives_in_pieces(msg: &WireMessage) -> bool {
 /// Pieces of one line are those with the same id and the same total.
 type LineKey = (u32, u16);
 
+/// A line dropped before every piece arrived ([`Reassembler::take_lost`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct LostLine {
+    /// The beginning of each distinct copy of its first piece (index 0), in arrival order, at
+    /// most [`FIRST_KEPT`] characters of each; empty when no first piece came.
+    pub firsts: Vec<String>,
+}
+
 struct Partial {
     /// The copies that arrived, by piece index and copy number (in arrival order). Only what
     /// arrived is stored: a line that claims 4095 pieces and sends one holds one copy.
@@ -131,6 +157,9 @@ struct Partial {
     order: u64,
     /// Candidates offered so far.
     tries: usize,
+    /// Its id and total are those of a line put together lately: its pieces are copies of
+    /// that line's, and dropping it unfinished is told to nobody.
+    replay: bool,
 }
 
 impl Partial {
@@ -183,6 +212,10 @@ impl Candidates {
 pub struct Reassembler {
     partial: HashMap<LineKey, Partial>,
     counter: u64,
+    /// Partial lines dropped unfinished, oldest first, until taken (at most [`MAX_LOST`]).
+    lost: Vec<LostLine>,
+    /// Lines put together lately, oldest first (at most [`COMPLETED_KEPT`]).
+    completed: VecDeque<LineKey>,
 }
 
 impl Reassembler {
@@ -212,11 +245,65 @@ impl Reassembler {
     /// `now_secs`, or whose first piece is more than [`MAX_LIFE_SECS`] older. Runs with every
     /// piece added, and from the conversation's tick, so that pieces of a line that never
     /// completes do not wait for more traffic to go.
+    ///
+    /// Each line dropped is kept to be told ([`Reassembler::take_lost`]).
     pub fn expire(&mut self, now_secs: u64) {
-        self.partial.retain(|_, p| {
-            now_secs.saturating_sub(p.progress_seen) <= MAX_AGE_SECS
-                && now_secs.saturating_sub(p.first_seen) <= MAX_LIFE_SECS
-        });
+        let stale = |p: &Partial| {
+            now_secs.saturating_sub(p.progress_seen) > MAX_AGE_SECS
+                || now_secs.saturating_sub(p.first_seen) > MAX_LIFE_SECS
+        };
+        // Most calls find none: nothing is collected then.
+        if self.partial.values().any(stale) {
+            self.drop_where(|p| stale(p));
+        }
+    }
+
+    /// Drops, as lost, every partial line one of whose first piece's copies `overtaken` says
+    /// can no longer complete (the caller read a later line of the same sender on a transport
+    /// that keeps their order). Each is kept to be told, as one that expired.
+    pub fn abandon(&mut self, overtaken: impl Fn(&str) -> bool) {
+        self.drop_where(|p| p.copies_of(0).any(|c| overtaken(c)));
+    }
+
+    /// The partial lines dropped unfinished since the last call, oldest first (at most
+    /// [`MAX_LOST`]): the caller tells them (PROTOCOL.md §6).
+    pub fn take_lost(&mut self) -> Vec<LostLine> {
+        std::mem::take(&mut self.lost)
+    }
+
+    /// Whether lines dropped unfinished wait to be taken ([`Reassembler::take_lost`]).
+    pub fn has_lost(&self) -> bool {
+        !self.lost.is_empty()
+    }
+
+    /// Drops the partial lines `gone` says so of, oldest first, each kept to be told.
+    fn drop_where(&mut self, gone: impl Fn(&Partial) -> bool) {
+        let mut keys: Vec<(u64, LineKey)> = self
+            .partial
+            .iter()
+            .filter(|(_, p)| gone(p))
+            .map(|(k, p)| (p.order, *k))
+            .collect();
+        keys.sort_unstable();
+        for (_, key) in keys {
+            self.drop_unfinished(key);
+        }
+    }
+
+    /// Drops the partial line `key` before it completed: kept to be told, unless it is a copy
+    /// of a line put together lately or [`MAX_LOST`] are waiting already.
+    fn drop_unfinished(&mut self, key: LineKey) {
+        let Some(p) = self.partial.remove(&key) else {
+            return;
+        };
+        if p.replay || self.lost.len() >= MAX_LOST {
+            return;
+        }
+        let firsts = p
+            .copies_of(0)
+            .map(|c| c.chars().take(FIRST_KEPT).collect())
+            .collect();
+        self.lost.push(LostLine { firsts });
     }
 
     /// Adds one piece and returns the whole line (the first candidate) once every piece has
@@ -266,6 +353,7 @@ impl Reassembler {
                     progress_seen: now_secs,
                     order: self.counter,
                     tries: 0,
+                    replay: self.completed.contains(&key),
                 },
             );
         }
@@ -289,7 +377,7 @@ impl Reassembler {
             self.evict_oldest_except(Some(key));
         }
         if self.buffered() + cost > MAX_BUFFERED_COST {
-            self.partial.remove(&key);
+            self.drop_unfinished(key);
             return None;
         }
         let p = self.partial.get_mut(&key)?;
@@ -332,9 +420,16 @@ impl Reassembler {
         Some(line)
     }
 
-    /// A candidate of `c` was read: the line is done and its pieces are dropped.
+    /// A candidate of `c` was read: the line is done and its pieces are dropped. Its id and
+    /// total are remembered for a while ([`COMPLETED_KEPT`]), so that its pieces coming again
+    /// are known for copies.
     pub fn complete(&mut self, c: &Candidates) {
-        self.partial.remove(&c.key);
+        if self.partial.remove(&c.key).is_some() {
+            if self.completed.len() >= COMPLETED_KEPT {
+                self.completed.pop_front();
+            }
+            self.completed.push_back(c.key);
+        }
     }
 
     /// No candidate of `c` was read. The pieces stay, so a real copy arriving later can still
@@ -358,7 +453,7 @@ impl Reassembler {
             .min_by_key(|(_, p)| p.order)
             .map(|(k, _)| *k)
         {
-            self.partial.remove(&key);
+            self.drop_unfinished(key);
         }
     }
 }
@@ -513,6 +608,8 @@ mod tests {
             }
         }
         assert_eq!(offered, MAX_TRIES);
+        // Every candidate was told as unreadable: the line is not told again as lost.
+        assert!(!r.has_lost());
     }
 
     #[test]
@@ -587,6 +684,64 @@ mod tests {
         assert!(!r.is_empty(), "alive until its life ends");
         r.expire(MAX_LIFE_SECS + 1);
         assert!(r.is_empty(), "past MAX_LIFE_SECS: {i} pieces in");
+    }
+
+    /// A partial line dropped unfinished (too old, pushed out, its own piece over the budget,
+    /// given up by the caller) is kept to be told, with the beginnings of its first piece's
+    /// copies; a line read, a line whose candidates were spent (each was told as unreadable)
+    /// and a copy of a line put together lately are not. At most [`MAX_LOST`] wait.
+    #[test]
+    fn lines_dropped_unfinished_are_kept_to_be_told() {
+        let mut r = Reassembler::new();
+        let long = "?S1D".to_owned() + &"h".repeat(100);
+        r.add(piece(1, 0, 3, &long), 0);
+        r.add(piece(1, 0, 3, "?S1Dforged"), 0);
+        r.add(piece(2, 1, 3, "no first piece"), 0);
+        assert!(!r.has_lost());
+        r.expire(MAX_AGE_SECS + 1);
+        assert!(r.is_empty());
+        assert_eq!(
+            r.take_lost(),
+            [
+                LostLine {
+                    firsts: vec![long[..FIRST_KEPT].to_owned(), "?S1Dforged".to_owned()]
+                },
+                LostLine { firsts: vec![] }
+            ]
+        );
+        assert!(!r.has_lost(), "taken");
+        // Pushed out by a ninth partial line, or by the buffered budget.
+        for id in 0..=MAX_PENDING as u32 {
+            r.add(piece(10 + id, 0, 2, "?S1Dx"), 0);
+        }
+        assert_eq!(r.take_lost().len(), 1);
+        let big = "y".repeat(MAX_BUFFERED_COST / 2);
+        r.add(piece(30, 1, 3, &big), 0);
+        r.add(piece(31, 1, 3, &big), 0);
+        assert_eq!(r.take_lost().len(), MAX_PENDING, "all the others made room");
+        // Given up by the caller: those whose first piece it names.
+        r.add(piece(40, 0, 2, "?S1Dold"), 0);
+        r.add(piece(41, 0, 2, "?S1Dnew"), 0);
+        r.abandon(|first| first == "?S1Dold");
+        assert_eq!(
+            r.take_lost(),
+            [LostLine {
+                firsts: vec!["?S1Dold".to_owned()]
+            }]
+        );
+        // Read: not lost; a copy of a line read: not lost (a spent line:
+        // `a_spent_line_is_dropped`).
+        let mut r = Reassembler::new();
+        assert_eq!(r.add(piece(50, 0, 2, "ab"), 0), None);
+        assert!(r.add(piece(50, 1, 2, "cd"), 0).is_some());
+        r.add(piece(50, 1, 2, "cd"), 1);
+        r.expire(MAX_AGE_SECS + 2);
+        assert!(r.is_empty() && !r.has_lost());
+        // A flood between two looks: at most MAX_LOST wait.
+        for id in 0..100u32 {
+            r.add(piece(100 + id, 0, 2, "?S1Dz"), 0);
+        }
+        assert_eq!(r.take_lost().len(), MAX_LOST);
     }
 
     fn piece(id: u32, index: u16, total: u16, chunk: &str) -> Fragment {

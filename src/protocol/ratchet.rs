@@ -394,6 +394,28 @@ impl DoubleRatchet {
         self.nr > 0
     }
 
+    /// Whether the peer's message with ratchet key `ratchet_key` and index `index` may still be
+    /// read here, from its header alone: its key is skipped and kept, it is at or past the
+    /// next index of the current receiving chain (within [`MAX_GAP`]), or it is on a chain
+    /// not seen yet (so an earlier chain's message, whose chain is not remembered, counts as
+    /// one that may be).
+    /// `false` for a message of the current chain already read or given up. Changes nothing.
+    pub(crate) fn may_read(&self, ratchet_key: &[u8; 32], index: u32) -> bool {
+        // The cheap answers first: the skipped keys (up to MAX_SKIPPED) are looked through
+        // only for a message that is neither ahead on its chain nor on a chain not seen.
+        let ahead = match self.dhr {
+            Some(dhr) if dhr == *ratchet_key => {
+                index >= self.nr && index - self.nr <= MAX_GAP && index < u32::MAX
+            }
+            _ => index <= MAX_GAP,
+        };
+        ahead
+            || self
+                .skipped
+                .iter()
+                .any(|s| s.ratchet_key == *ratchet_key && s.index == index)
+    }
+
     /// Whether every message sent on the current sending chain has an index below a
     /// reservation the caller already made durable; if not, sets aside the next `ahead` indices
     /// and returns `true`: the caller must then save synced before the message leaves.
@@ -606,6 +628,28 @@ mod tests {
         let a = DoubleRatchet::new(&est_a, &mut rng).expect("a");
         let b = DoubleRatchet::new(&est_b, &mut rng).expect("b");
         (a, b, est_a.session_id(), est_a.handshake_hash(), rng)
+    }
+
+    /// Whether a message may still be read is told from its header alone, and changes
+    /// nothing: read ones are not, skipped ones are, and so are ones ahead on the chain (within
+    /// [`MAX_GAP`]) or on a chain not seen.
+    #[test]
+    fn may_read_tells_read_messages_from_the_others() {
+        let (mut a, mut b, id, hash, mut rng) = pair(44);
+        let sent: Vec<DataMessage> = (0..3u8)
+            .map(|i| a.encrypt(id, &hash, 0, &[b'm', i]))
+            .collect();
+        let rk = sent[0].ratchet_key;
+        assert!(b.may_read(&rk, 0), "a chain not seen");
+        assert!(b.decrypt(&hash, &sent[0], &mut rng).is_ok());
+        assert!(b.decrypt(&hash, &sent[2], &mut rng).is_ok());
+        assert!(!b.may_read(&rk, 0) && !b.may_read(&rk, 2), "read");
+        assert!(b.may_read(&rk, 1), "skipped, kept");
+        assert!(b.may_read(&rk, 3) && b.may_read(&rk, 3 + MAX_GAP));
+        assert!(!b.may_read(&rk, 4 + MAX_GAP), "too far ahead");
+        assert!(b.may_read(&[7; 32], MAX_GAP) && !b.may_read(&[7; 32], MAX_GAP + 1));
+        assert!(b.decrypt(&hash, &sent[1], &mut rng).is_ok());
+        assert!(!b.may_read(&rk, 1));
     }
 
     /// `pn` is bounded against a receiving chain that is being closed, and only then

@@ -309,17 +309,13 @@ const NOT_READ: &str = "could not read message ";
 const NO_SESSION: &str = "(no encrypted session)";
 /// What a not-read notice says after the reference: it arrived during a handshake.
 const UNFINISHED: &str = "(handshake not finished)";
+/// What a not-read notice says after the reference: some of its pieces never came.
+const INCOMPLETE: &str = "(arrived incomplete)";
 
 impl MessageRef {
     /// The reference of a data message.
     pub fn of(m: &DataMessage) -> Self {
-        let mut ratchet_key = [0u8; 4];
-        ratchet_key.copy_from_slice(&m.ratchet_key[..4]);
-        Self {
-            session_id: m.session_id,
-            ratchet_key,
-            index: m.index,
-        }
+        DataHead::of(m).reference()
     }
 
     /// The not-read notice for this message: `?S1E could not read message <sid>.<rk>.<n>
@@ -352,13 +348,34 @@ impl MessageRef {
     /// finished ([`MessageRef::unfinished_line`]): after the reference, exactly one space and
     /// `(handshake not finished)`.
     pub fn says_unfinished(text: &str) -> bool {
+        Self::says(text, UNFINISHED)
+    }
+
+    /// The not-read notice for a data message whose line came cut into `?S1P` pieces and was
+    /// dropped before every piece arrived (PROTOCOL.md §6): `?S1E could not read message
+    /// <sid>.<rk>.<n> (arrived incomplete)`. Read as any not-read notice; the tail only says
+    /// why.
+    pub fn incomplete_line(&self) -> String {
+        self.notice(INCOMPLETE)
+    }
+
+    /// Whether the text of a `?S1E` line is a not-read notice that says the line arrived
+    /// incomplete ([`MessageRef::incomplete_line`]), exactly as for
+    /// [`MessageRef::says_unfinished`].
+    pub fn says_incomplete(text: &str) -> bool {
+        Self::says(text, INCOMPLETE)
+    }
+
+    /// Whether `text` is a not-read notice whose reference is followed by exactly one space and
+    /// `tail`.
+    fn says(text: &str, tail: &str) -> bool {
         Self::from_error_text(text).is_some()
             && text
                 .trim()
                 .strip_prefix(NOT_READ)
                 .and_then(|rest| rest.split_once(' '))
-                .is_some_and(|(reference, tail)| {
-                    !reference.contains(char::is_whitespace) && tail == UNFINISHED
+                .is_some_and(|(reference, after)| {
+                    !reference.contains(char::is_whitespace) && after == tail
                 })
     }
 
@@ -424,6 +441,45 @@ pub fn data_session_id(text: &str) -> Option<[u8; 4]> {
 /// one cut into `?S1P` pieces, whose chunk begins it), read from its header alone: the first
 /// 64 characters at most. Says nothing about whether the line is authentic.
 pub fn data_ref_from_head(text: &str) -> Option<MessageRef> {
+    data_head(text).map(|h| h.reference())
+}
+
+/// What the header of a data message says of its place in the session: `sid`, the whole
+/// ratchet public key `rk` and the index `n` (a first piece tells no more of its line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataHead {
+    /// `sid`.
+    pub session_id: [u8; 4],
+    /// `rk`.
+    pub ratchet_key: [u8; 32],
+    /// `n`.
+    pub index: u32,
+}
+
+impl DataHead {
+    /// The header of a data message.
+    pub fn of(m: &DataMessage) -> Self {
+        Self {
+            session_id: m.session_id,
+            ratchet_key: m.ratchet_key,
+            index: m.index,
+        }
+    }
+
+    /// The reference a not-read notice names the message by.
+    pub fn reference(&self) -> MessageRef {
+        let mut ratchet_key = [0u8; 4];
+        ratchet_key.copy_from_slice(&self.ratchet_key[..4]);
+        MessageRef {
+            session_id: self.session_id,
+            ratchet_key,
+            index: self.index,
+        }
+    }
+}
+
+/// The header of the `?S1D` line that `text` begins, as [`data_ref_from_head`] reads it.
+pub fn data_head(text: &str) -> Option<DataHead> {
     let token = text.trim_start().strip_prefix(PREFIX)?.strip_prefix('D')?;
     let token = token.as_bytes();
     let end = token
@@ -442,7 +498,7 @@ pub fn data_ref_from_head(text: &str) -> Option<MessageRef> {
     let ratchet_key = array(head.get(4..)?)?;
     let (_, used) = get_varint(head.get(36..)?)?;
     let (index, _) = get_varint(head.get(36 + used..)?)?;
-    Some(MessageRef {
+    Some(DataHead {
         session_id,
         ratchet_key,
         index,
@@ -1023,8 +1079,8 @@ mod tests {
         );
     }
 
-    /// The notice for a line that came during a handshake names the message as the other one
-    /// does, and says so in exactly one way.
+    /// The notices for a line that came during a handshake and for one that arrived incomplete
+    /// (§6) name the message as the plain one does, each saying so in exactly one way.
     #[test]
     fn unfinished_notices_are_told_apart() {
         let id = MessageRef {
@@ -1032,16 +1088,34 @@ mod tests {
             ratchet_key: [0xfc, 0xec, 0x1a, 0x06],
             index: 3,
         };
-        let line = id.unfinished_line();
-        assert_eq!(
-            line,
-            "?S1E could not read message 5e55877a.fcec1a06.3 (handshake not finished)"
-        );
-        let Ok(WireMessage::Error(text)) = WireMessage::decode(&line) else {
-            panic!("not an error line: {line}");
-        };
-        assert_eq!(MessageRef::from_error_text(&text), Some(id));
-        assert!(MessageRef::says_unfinished(&text));
+        let unfinished = (id.unfinished_line(), "handshake not finished");
+        let incomplete = (id.incomplete_line(), "arrived incomplete");
+        for (line, tail) in [&unfinished, &incomplete] {
+            assert_eq!(
+                *line,
+                format!("?S1E could not read message 5e55877a.fcec1a06.3 ({tail})")
+            );
+            let Ok(WireMessage::Error(text)) = WireMessage::decode(line) else {
+                panic!("not an error line: {line}");
+            };
+            assert_eq!(MessageRef::from_error_text(&text), Some(id));
+            let (is_unfinished, is_incomplete) = (
+                MessageRef::says_unfinished(&text),
+                MessageRef::says_incomplete(&text),
+            );
+            assert_eq!(
+                (is_unfinished, is_incomplete),
+                (line == &unfinished.0, line == &incomplete.0),
+                "{line}"
+            );
+        }
+        for other in [
+            "could not read message 5e55877a.fcec1a06.3  (arrived incomplete)",
+            "could not read message 5e55877a.fcec1a06.3 (arrived incomplete) now",
+            "could not read message 5e55877a.fcec1a06.3 (no encrypted session)",
+        ] {
+            assert!(!MessageRef::says_incomplete(other), "{other}");
+        }
         let Ok(WireMessage::Error(plain)) = WireMessage::decode(&id.not_read_line()) else {
             panic!("not an error line");
         };

@@ -82,7 +82,7 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
                 | Event::Unsent { .. }
                 | Event::NotResent { .. }
                 | Event::PlaintextWhileEncrypted
-                | Event::NotRead { text: Some(_) }
+                | Event::NotRead { text: Some(_), .. }
                 // A question's result (authenticated: it comes over the session): the user
                 // waits for it, maybe with the window closed since asking; so does the end of
                 // a run short of one (the asker would wait on; the answerer's dialog closes and
@@ -98,7 +98,7 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
                     session_goes_on,
                 } => *queued > 0 && !*session_goes_on,
                 // Unauthenticated words about a message we cannot name: only where a session is.
-                Event::NotRead { text: None } | Event::Unreadable { .. } => encrypted(),
+                Event::NotRead { text: None, .. } | Event::Unreadable { .. } => encrypted(),
                 _ => false,
             })
             || !fx.notices.is_empty());
@@ -1052,23 +1052,30 @@ pub(crate) fn stop_all() {
 
 /// Every [`service::Timeout::sweep_secs`]: a start of ours nobody answered is told when it
 /// lapses (the window says so, and what happens to what is typed), not only at the next line
-/// in or out; and a start the answer limit held back is answered once its window is over.
+/// in or out; a start the answer limit held back is answered once its window is over; and a
+/// long line from the contact whose pieces stopped coming is told (the window says it arrived
+/// incomplete, and the contact's client is asked for it).
 pub(crate) fn lapse_timer() -> service::Timeout {
     service::Timeout::every(service::Timeout::sweep_secs(), lapse_tick)
 }
 
 unsafe extern "C" fn lapse_tick(_data: sys::gpointer) -> sys::gboolean {
     super::boundary::ffi_boundary!(1, {
-        for r in service::lapsing() {
-            if let Some(fx) = service::tick(&r) {
-                apply(
-                    &r,
-                    Effects {
-                        force_window: false,
-                        ..fx
-                    },
-                );
+        // A line of the sweep's opens a window only where its own rules say (never forced).
+        let swept = |r: &ConvRef, fx: Option<Effects>| {
+            if let Some(fx) = fx {
+                let fx = Effects {
+                    force_window: false,
+                    ..fx
+                };
+                apply(r, fx);
             }
+        };
+        for r in service::lapsing() {
+            swept(&r, service::tick(&r));
+        }
+        for r in service::incomplete() {
+            swept(&r, service::tell_incomplete(&r));
         }
         1
     })

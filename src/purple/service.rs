@@ -38,7 +38,16 @@ pub(crate) fn settings(r: &ConvRef) -> Settings {
         names: r.names(),
         now_secs: now_secs(),
         addressable: addressable(r),
+        in_order: in_order(r),
     }
+}
+
+/// Whether `r`'s protocol delivers one sender's lines in the order they were sent, every line
+/// of a session from one client: IRC (one TCP stream, relayed in order; libpurple's rate
+/// limiter queues in order) and XMPP (RFC 6120 §10.1; each of the contact's clients has a
+/// session of its own). Not SMS, SIP over UDP or protocols Sotto knows nothing of.
+fn in_order(r: &ConvRef) -> bool {
+    matches!(r.protocol.as_str(), "prpl-irc" | "prpl-jabber")
 }
 
 /// Whether one client of `r`'s contact has a name of its own: only on XMPP (a full JID).
@@ -369,6 +378,11 @@ pub(crate) fn lapsing() -> Vec<ConvRef> {
     refs(with_sessions(|s| s.lapsing(now_secs())))
 }
 
+/// Loaded conversations with a long line lost in pieces to tell now (`Sessions::incomplete`).
+pub(crate) fn incomplete() -> Vec<ConvRef> {
+    refs(with_sessions(|s| s.incomplete(now_secs())))
+}
+
 fn refs(list: Option<Vec<(ConvKey, String)>>) -> Vec<ConvRef> {
     list.unwrap_or_default()
         .into_iter()
@@ -421,6 +435,13 @@ pub(crate) fn check_siblings(
 pub(crate) fn tick(r: &ConvRef) -> Option<Effects> {
     let (key, settings) = (r.key(), settings(r));
     with_sessions(|s| s.tick(&key, &r.peer, &settings, &mut OsRng)).flatten()
+}
+
+/// Tells what the conversation with `r` lost in pieces (`Conversation::tell_incomplete`): a
+/// window line and not-read notices, as a user action's effects (nothing saved changes).
+pub(crate) fn tell_incomplete(r: &ConvRef) -> Option<Effects> {
+    let now = settings(r).now_secs;
+    act(r, |conv, _| conv.tell_incomplete(now))
 }
 
 /// Whether sending to `r` is held on a key the user has not accepted (a hold on an accepted

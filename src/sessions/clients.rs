@@ -412,6 +412,7 @@ impl Sessions {
         for o in &mut s.others {
             o.conv.set_max_line(settings.max_line);
             o.conv.set_names(settings.names.clone());
+            o.conv.set_in_order(settings.in_order);
             o.conv.set_first_use(false);
         }
         Self::hold_unaccepted_others(s);

@@ -85,6 +85,10 @@ pub struct Settings {
     /// own, and starts go to the contact's name (`clients`). A contact name that itself holds a
     /// `/` (an XMPP group chat's private chat) is never treated so.
     pub addressable: bool,
+    /// The transport delivers one sender's lines in the order they were sent
+    /// (`Conversation::set_in_order`): a long line whose pieces stopped coming is told as
+    /// soon as a later line of its sender is read.
+    pub in_order: bool,
 }
 
 /// An account's long-term identity and its persistent instance tag.
@@ -585,6 +589,7 @@ impl Sessions {
         s.conv.set_policy(policy);
         s.conv.set_max_line(settings.max_line);
         s.conv.set_names(settings.names.clone());
+        s.conv.set_in_order(settings.in_order);
         s.addressable = settings.addressable && !key.peer.contains('/');
         Self::refresh_others(s, settings);
         Some(s)
@@ -926,6 +931,20 @@ impl Sessions {
     /// false), as keys and the peer as the host spells it.
     pub fn protected(&self) -> Vec<(ConvKey, String)> {
         self.loaded_where(|s| s.unrestorable.is_some() || !s.conv.sends_plaintext())
+    }
+
+    /// Loaded conversations with a long line lost in pieces to tell at `now_secs`
+    /// (`Conversation::pieces_to_tell`), as keys and the peer as the host spells it: the host
+    /// tells each with `Conversation::tell_incomplete` (through [`Sessions::act`], which saves
+    /// nothing that did not change). For the periodic sweep: a line that never completes is
+    /// told without another line coming.
+    pub fn incomplete(&mut self, now_secs: u64) -> Vec<(ConvKey, String)> {
+        self.sessions
+            .iter_mut()
+            .filter(|(_, s)| s.unrestorable.is_none())
+            .filter_map(|(k, s)| s.conv.pieces_to_tell(now_secs).then_some((k, s)))
+            .map(|(k, s)| (k.clone(), s.peer_raw.clone()))
+            .collect()
     }
 
     /// Loaded conversations whose start of ours lapses at `now_secs`

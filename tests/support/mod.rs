@@ -16,11 +16,11 @@
 //!
 //! | file | what |
 //! | --- | --- |
-//! | `process.rs` | paths (`build/`), temp dirs, free ports, log tails, timing notes |
+//! | `process.rs` | paths (`build/`), temp dirs, free ports, log tails, timing notes, libfaketime |
 //! | `servers.rs` | [`Proto`], [`Ngircd`], [`Prosody`] |
 //! | `relay.rs` | [`Relay`]: the transform test protocol's server; [`LoopPrpl`]: its builds |
 //! | `sip.rs` | [`Kamailio`] (SIP registrar and MESSAGE relay), [`SipTransport`], SIP on a tap |
-//! | `tap.rs` | [`Tap`]: the recording TCP proxy, [`Dir`] |
+//! | `tap.rs` | [`Tap`]: the recording TCP proxy (it can drop lines to its client), [`Dir`] |
 //! | `wire.rs` | reading recorded bytes: IRC/XMPP Sotto lines, fragments, data headers |
 //! | `lines.rs` | the test client's stdout ([`Line`], [`Written`], [`flags`]), stdin escaping |
 //! | `text.rs` | what the user sees: [`html_to_text`], [`find_fingerprint`] |

@@ -1,5 +1,6 @@
 //! The TCP tap: a recording proxy between a client and its server. What the tap saw is what the
-//! server saw; `wire.rs` reads it.
+//! server saw; `wire.rs` reads it. On a line protocol (IRC) it can also drop lines on their way
+//! to the client, as a server or a bouncer that loses them does ([`Tap::drop_down`]).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -27,7 +28,16 @@ struct TapLog {
     /// The same bytes per TCP connection (up, down), in the order connections came: what one
     /// stream carried, unmixed with the others' (a load test's client has hundreds).
     per_connection: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Lines the server sent that the tap did not pass on ([`Tap::drop_down`]): recorded in
+    /// `down` too (the server sent them).
+    dropped: Vec<String>,
 }
+
+/// Says of a line on its way to the client whether the tap drops it ([`Tap::drop_down`]).
+pub type DropLine = Box<dyn Fn(&str) -> bool + Send>;
+
+/// The tap's [`DropLine`], when set.
+type LineFilter = Arc<Mutex<Option<DropLine>>>;
 
 /// A TCP proxy on a loopback port that forwards to `upstream` and records every byte in both
 /// directions, across reconnects. Point a client at `tap.port` instead of the server.
@@ -35,6 +45,7 @@ pub struct Tap {
     pub port: u16,
     log: Arc<Mutex<TapLog>>,
     stop: Arc<AtomicBool>,
+    drop_down: LineFilter,
 }
 
 impl Tap {
@@ -43,7 +54,8 @@ impl Tap {
         let port = listener.local_addr().expect("tap addr").port();
         let log = Arc::new(Mutex::new(TapLog::default()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (log2, stop2) = (log.clone(), stop.clone());
+        let drop_down: LineFilter = Arc::default();
+        let (log2, stop2, filter) = (log.clone(), stop.clone(), drop_down.clone());
         thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
@@ -66,13 +78,37 @@ impl Tap {
                     client.try_clone().expect("clone"),
                     server.try_clone().expect("clone"),
                     log2.clone(),
-                    Dir::Up,
+                    (Dir::Up, None),
                     index,
                 );
-                pump(server, client, log2.clone(), Dir::Down, index);
+                pump(
+                    server,
+                    client,
+                    log2.clone(),
+                    (Dir::Down, Some(filter.clone())),
+                    index,
+                );
             }
         });
-        Tap { port, log, stop }
+        Tap {
+            port,
+            log,
+            stop,
+            drop_down,
+        }
+    }
+
+    /// From now on, lines from the server for which `drop` is true do not reach the client
+    /// (`None`: every line passes again). For line protocols (IRC): while a filter is set, the
+    /// bytes of a line are held until its end arrives. Lines dropped are listed by
+    /// [`Tap::dropped`] and still recorded as sent by the server. TCP only.
+    pub fn drop_down(&self, drop: Option<DropLine>) {
+        *self.drop_down.lock().expect("tap lock") = drop;
+    }
+
+    /// The lines dropped so far ([`Tap::drop_down`]), CR and LF stripped.
+    pub fn dropped(&self) -> Vec<String> {
+        self.log.lock().expect("tap lock").dropped.clone()
     }
 
     /// The same for datagrams (SIP over UDP): a loopback UDP port that forwards each datagram
@@ -136,7 +172,12 @@ impl Tap {
                 }
             });
         }
-        Tap { port, log, stop }
+        Tap {
+            port,
+            log,
+            stop,
+            drop_down: Arc::default(),
+        }
     }
 
     /// Everything recorded so far in one direction.
@@ -198,9 +239,17 @@ impl Drop for Tap {
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, log: Arc<Mutex<TapLog>>, dir: Dir, index: usize) {
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    log: Arc<Mutex<TapLog>>,
+    (dir, filter): (Dir, Option<LineFilter>),
+    index: usize,
+) {
     thread::spawn(move || {
         let mut buf = [0u8; 16384];
+        // The start of a line held while a filter is set.
+        let mut held = Vec::new();
         loop {
             let n = match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
@@ -217,11 +266,37 @@ fn pump(mut from: TcpStream, mut to: TcpStream, log: Arc<Mutex<TapLog>>, dir: Di
                 all.extend_from_slice(&buf[..n]);
                 mine.extend_from_slice(&buf[..n]);
             }
-            if to.write_all(&buf[..n]).is_err() {
+            let pass = match &filter {
+                Some(filter) => passed(filter, &mut held, &buf[..n], &log),
+                None => buf[..n].to_vec(),
+            };
+            if to.write_all(&pass).is_err() {
                 break;
             }
         }
         let _ = to.shutdown(Shutdown::Write);
         let _ = from.shutdown(Shutdown::Read);
     });
+}
+
+/// What of `chunk` goes on to the client: with no filter set, what was held and the chunk; with
+/// one, the whole lines (up to LF) it does not drop, the rest held for the next chunk.
+fn passed(filter: &LineFilter, held: &mut Vec<u8>, chunk: &[u8], log: &Mutex<TapLog>) -> Vec<u8> {
+    held.extend_from_slice(chunk);
+    let filter = filter.lock().expect("tap lock");
+    let Some(drop) = filter.as_ref() else {
+        return std::mem::take(held);
+    };
+    let mut out = Vec::new();
+    while let Some(end) = held.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = held.drain(..=end).collect();
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        if drop(text) {
+            log.lock().expect("tap lock").dropped.push(text.to_owned());
+        } else {
+            out.extend_from_slice(&line);
+        }
+    }
+    out
 }

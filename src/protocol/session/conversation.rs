@@ -16,6 +16,7 @@ use super::events::{
     UnsentReason,
 };
 use super::phase::{Handshake, Phase, Session};
+use super::pieces::LostPieces;
 use super::verification::{Channel, Verification};
 use super::{
     ConvState, Policy, DEFAULT_MAX_LINE, HANDSHAKE_TIMEOUT_SECS, KIND_END, KIND_TEXT,
@@ -52,6 +53,8 @@ pub struct Conversation {
     pub(super) previous: Option<Box<Session>>,
     pub(super) queue: VecDeque<SecretString>,
     pub(super) reassembler: Reassembler,
+    /// Lines lost in pieces, to tell (`pieces.rs`). Not saved.
+    pub(super) lost: LostPieces,
     /// Peer identity keys the user has accepted (first use, or acknowledged after a change).
     pub(super) known_keys: Vec<IdentityPublic>,
     pub(super) verification: Verification,
@@ -171,6 +174,7 @@ impl Conversation {
             previous: None,
             queue: VecDeque::new(),
             reassembler: Reassembler::new(),
+            lost: LostPieces::default(),
             known_keys: Vec::new(),
             verification: Verification::default(),
             names: Names::default(),
@@ -715,6 +719,7 @@ impl Conversation {
         self.unknown = None;
         let mut out = self.receive_inner(text, now_secs, rng, true);
         self.answer_unknown_session(&mut out);
+        self.tell_lost_pieces(&mut out);
         // A line that authenticated in the current session came from the client that holds it
         // (the host moves its address there): it is back, and what was held for it goes. Not
         // one the server kept while this side was offline: that client may have gone since.
@@ -925,6 +930,7 @@ impl Conversation {
                 if decrypted.is_ok() {
                     out.read_in = Some(m.session_id);
                     out.read_in_current = current;
+                    self.lost.note_read(&m);
                 }
                 match decrypted {
                     // The text in the decryption's own buffer: no copy of the message.
@@ -987,7 +993,8 @@ impl Conversation {
             WireMessage::Error(text) => match MessageRef::from_error_text(&text) {
                 Some(id) => {
                     let unfinished = MessageRef::says_unfinished(&text);
-                    self.on_not_read(id, unfinished, &mut out, rng)
+                    let incomplete = MessageRef::says_incomplete(&text);
+                    self.on_not_read(id, unfinished, incomplete, &mut out, rng)
                 }
                 None => out.events.push(Event::PeerError { text }),
             },
@@ -1130,7 +1137,7 @@ impl Conversation {
     /// interval, so that each message of a burst the peer typed after this side lost its
     /// state is named (one per interval left all but the first unread without a word), while a
     /// flood of made-up lines gets no more than [`NOT_READ_NOTICES`] answers per interval.
-    fn not_read_notice_left(&mut self, now: u64) -> bool {
+    pub(super) fn not_read_notice_left(&mut self, now: u64) -> bool {
         let window = match self.not_read_at.0 {
             Some((start, sent)) if !Self::not_read_due(Some(start), now) => (start, sent),
             _ => (now, 0),
@@ -1144,7 +1151,7 @@ impl Conversation {
     }
 
     /// Whether `last` is long enough ago (or never) for another not-read notice.
-    fn not_read_due(last: Option<u64>, now: u64) -> bool {
+    pub(super) fn not_read_due(last: Option<u64>, now: u64) -> bool {
         last.map_or(true, |t| {
             now.saturating_sub(t) >= NOT_READ_INTERVAL_SECS || now < t
         })
@@ -1155,10 +1162,13 @@ impl Conversation {
     /// longer remembered is named at most once per interval. A message of the current session
     /// that the peer's client had before it finished the handshake (`unfinished`: it overtook
     /// our `?S1C`) is sent again at once over that session, once (PROTOCOL.md §2.2).
+    /// `incomplete`: the notice says the line arrived incomplete (§6), which only changes
+    /// what the user is told.
     fn on_not_read(
         &mut self,
         id: MessageRef,
         unfinished: bool,
+        incomplete: bool,
         out: &mut ReceiveOutcome,
         rng: &mut impl CryptoRngCore,
     ) {
@@ -1190,6 +1200,7 @@ impl Conversation {
                 }
                 out.events.push(Event::NotRead {
                     text: Some(text.to_string()),
+                    incomplete,
                 });
                 // Sent again by itself once a new session is up (PROTOCOL.md §2.2). The list is
                 // bounded: the oldest text waiting goes back to the user, told so (it was
@@ -1206,7 +1217,10 @@ impl Conversation {
             }
         } else if Self::not_read_due(self.not_read_at.1, self.now) {
             self.not_read_at.1 = Some(self.now);
-            out.events.push(Event::NotRead { text: None });
+            out.events.push(Event::NotRead {
+                text: None,
+                incomplete,
+            });
         }
     }
 

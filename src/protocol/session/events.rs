@@ -151,10 +151,16 @@ pub enum Event {
     /// A plaintext message arrived while a session was up.
     PlaintextWhileEncrypted,
     /// The peer's client could not read a message we sent (it holds no session with us: another
-    /// of the peer's logins, or it lost its state), as its unauthenticated not-read notice says
-    /// (PROTOCOL.md §2.2). `text`: the message, when still remembered (in memory, for
-    /// [`super::SENT_KEPT_SECS`]). Nothing changes here; the user decides.
-    NotRead { text: Option<String> },
+    /// of the peer's logins, or it lost its state; or the message arrived there incomplete), as
+    /// its unauthenticated not-read notice says (PROTOCOL.md §2.2). Nothing changes here; the
+    /// user decides.
+    NotRead {
+        /// The message, when still remembered (in memory, for [`super::SENT_KEPT_SECS`]).
+        text: Option<String>,
+        /// The notice says some pieces of the message's line never came (`(arrived
+        /// incomplete)`, PROTOCOL.md §6), not that no session reads it.
+        incomplete: bool,
+    },
     /// A handshake message was rejected. No state changed.
     HandshakeFailed {
         /// Why (its `Display` is the sentence to show).
@@ -242,9 +248,14 @@ impl fmt::Debug for Event {
             // A notice's text is on the wire in the clear: nothing secret.
             Event::PeerError { text } => debug_fields(f, "PeerError", &[("text", text)]),
             Event::PlaintextWhileEncrypted => debug_fields(f, "PlaintextWhileEncrypted", &[]),
-            Event::NotRead { text } => {
-                debug_fields(f, "NotRead", &[("text", &text.as_deref().map(redacted))])
-            }
+            Event::NotRead { text, incomplete } => debug_fields(
+                f,
+                "NotRead",
+                &[
+                    ("text", &text.as_deref().map(redacted)),
+                    ("incomplete", incomplete),
+                ],
+            ),
             Event::HandshakeFailed { reason } => {
                 debug_fields(f, "HandshakeFailed", &[("reason", reason)])
             }
@@ -382,6 +393,15 @@ pub enum UnreadableReason {
     /// or forwarded message): the service changed it, and it is not shown raw.
     #[error("the chat service changed it on the way (text added in front)")]
     Rewritten,
+    /// A long line came cut into pieces and some never came (PROTOCOL.md §6 "Lines that do not
+    /// complete"): dropped unfinished, unread. Reported at most once per interval for every
+    /// line lost since.
+    #[error("it arrived incomplete: part of a long message was lost on the way")]
+    Incomplete {
+        /// The sender's client was asked for the message a first piece named (a not-read
+        /// notice went).
+        asked: bool,
+    },
 }
 
 #[cfg(test)]
@@ -410,6 +430,7 @@ mod tests {
             },
             Event::NotRead {
                 text: Some(secret.into()),
+                incomplete: true,
             },
             Event::VerificationQuestion {
                 question: secret.into(),
@@ -445,8 +466,14 @@ mod tests {
             "Ended { by_peer: true }"
         );
         assert_eq!(
-            format!("{:?}", Event::NotRead { text: None }),
-            "NotRead { text: None }"
+            format!(
+                "{:?}",
+                Event::NotRead {
+                    text: None,
+                    incomplete: false
+                }
+            ),
+            "NotRead { text: None, incomplete: false }"
         );
         assert_eq!(format!("{:?}", Event::HandshakeStarted), "HandshakeStarted");
     }

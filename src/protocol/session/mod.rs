@@ -40,6 +40,7 @@
 //!   handshake in flight, an established session);
 //! * `events.rs`: what the state machine tells its caller ([`Event`], the send and receive
 //!   outcomes, and the typed reasons inside events);
+//! * `pieces.rs`: long lines whose pieces never all came: told to the user, and asked for;
 //! * `snapshot.rs`: the versioned byte form a conversation is saved in between runs;
 //! * `verification.rs`: the question-and-answer verification as its own small state machine,
 //!   run inside an encrypted session.
@@ -48,6 +49,7 @@ mod conversation;
 mod events;
 mod handshaking;
 mod phase;
+mod pieces;
 mod snapshot;
 mod verification;
 

@@ -290,6 +290,7 @@ impl Conversation {
             previous: previous.map(Box::new),
             queue,
             reassembler: Reassembler::new(),
+            lost: Default::default(),
             known_keys,
             verification: Verification::default(),
             names: crate::protocol::names::Names::default(),

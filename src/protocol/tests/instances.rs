@@ -128,7 +128,7 @@ fn not_read(events: &[Event]) -> Vec<Option<String>> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::NotRead { text } => Some(text.clone()),
+            Event::NotRead { text, .. } => Some(text.clone()),
             _ => None,
         })
         .collect()

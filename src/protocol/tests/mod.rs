@@ -16,6 +16,7 @@ mod hostile;
 mod instances;
 mod late;
 mod names;
+mod pieces;
 mod sessions;
 mod snapshots;
 mod tampering;

@@ -291,7 +291,7 @@ fn peer_ends(a: &mut Conversation, peer: &mut Conversation, rng: &mut ChaCha20Rn
 
 /// `b` (the contact, with its accepted key) starts a new session with `a`: what `a` sent and
 /// told while finishing it.
-fn genuine_start(
+pub(super) fn genuine_start(
     a: &mut Conversation,
     b: &mut Conversation,
     rng: &mut ChaCha20Rng,
@@ -343,7 +343,8 @@ fn what_waited_to_be_sent_again_is_handed_back_when_a_hold_ends() {
     let told = a.receive(&notice[0], 0, &mut rng);
     assert!(
         told.events.contains(&Event::NotRead {
-            text: Some("named unread".into())
+            text: Some("named unread".into()),
+            incomplete: false,
         }),
         "{:?}",
         told.events

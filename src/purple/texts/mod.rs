@@ -471,7 +471,20 @@ pub(crate) fn event(peer: &Shown, event: &Event) -> Option<String> {
         Event::PlaintextWhileEncrypted => {
             format!("the next message from {peer} was NOT encrypted.")
         }
-        Event::NotRead { text: Some(text) } => format!(
+        Event::NotRead {
+            text: Some(text),
+            incomplete: true,
+        } => format!(
+            "{peer}'s client could not read your message \"{text}\": it arrived there \
+             incomplete (part of it was lost on the way; it says so unauthenticated). It is sent \
+             again by itself as soon as a new encrypted conversation is up: /sotto start starts \
+             one. (Only while this program runs: if you quit first, send it again yourself.)",
+            text = plain(text)
+        ),
+        Event::NotRead {
+            text: Some(text),
+            incomplete: false,
+        } => format!(
             "{peer}'s client could not read your message \"{text}\": that client holds no \
              encrypted conversation with you (another of {peer}'s logins, or it lost its state; \
              it says so unauthenticated). It is sent again by itself as soon as a new encrypted \
@@ -494,7 +507,18 @@ pub(crate) fn event(peer: &Shown, event: &Event) -> Option<String> {
              (the two crossed on the way) and could not read it: \"{text}\"",
             text = plain(text)
         ),
-        Event::NotRead { text: None } => format!(
+        Event::NotRead {
+            text: None,
+            incomplete: true,
+        } => format!(
+            "{peer}'s client could not read a message you sent earlier: it arrived there \
+             incomplete (part of it was lost on the way; it says so unauthenticated). Which one \
+             is no longer known here: send it again if it mattered."
+        ),
+        Event::NotRead {
+            text: None,
+            incomplete: false,
+        } => format!(
             "{peer}'s client could not read a message you sent earlier: that client holds no \
              encrypted conversation with you (it says so unauthenticated). /sotto start to \
              reach the client {peer} uses now."
@@ -565,6 +589,14 @@ fn unreadable(peer: &Shown, reason: UnreadableReason) -> String {
         }
         // The reason says what to do (restart), or that it was asked for again.
         UnreadableReason::UnknownSession | UnreadableReason::BeforeConfirm => String::new(),
+        // Its first piece named it: the sender's client was told which message it was.
+        UnreadableReason::Incomplete { asked: true } => format!(
+            " {peer}'s client was asked for it: if it still has the message, it tells {peer} \
+             and sends it again with the next encrypted conversation (/sotto start)."
+        ),
+        UnreadableReason::Incomplete { asked: false } => {
+            format!(" If a message from {peer} is missing, ask them to send it again.")
+        }
         UnreadableReason::Decode(DecodeError::UnknownVersion(_)) => format!(
             " To read such messages, {peer} and you need versions of Sotto that speak the same \
              protocol: update the older one."
@@ -1634,6 +1666,65 @@ mod tests {
             !copy.contains("could not") && !copy.contains("restart"),
             "{copy}"
         );
+    }
+
+    /// A long message that arrived incomplete: the receiver's line says so, and whether the
+    /// sender's client was asked for it; the sender's line names the message and the reason
+    /// its notice gave (not "no encrypted conversation", which would send the user after a
+    /// session problem that is not there).
+    #[test]
+    fn a_message_that_arrived_incomplete_says_so_on_both_sides() {
+        let bob = &Shown::new("bob");
+        let line = |e: Event| event(bob, &e).unwrap_or_default();
+        let asked = line(Event::Unreadable {
+            reason: UnreadableReason::Incomplete { asked: true },
+        });
+        assert_eq!(
+            asked,
+            "an encrypted message from bob could not be read (it arrived incomplete: part of a \
+             long message was lost on the way). bob's client was asked for it: if it still has \
+             the message, it tells bob and sends it again with the next encrypted conversation \
+             (/sotto start)."
+        );
+        let unnamed = line(Event::Unreadable {
+            reason: UnreadableReason::Incomplete { asked: false },
+        });
+        assert!(
+            unnamed.contains("arrived incomplete")
+                && unnamed
+                    .ends_with("If a message from bob is missing, ask them to send it again."),
+            "{unnamed}"
+        );
+        let named = line(Event::NotRead {
+            text: Some("the long one".into()),
+            incomplete: true,
+        });
+        assert!(
+            named.starts_with(
+                "bob's client could not read your message \"the long one\": it arrived there \
+                 incomplete"
+            ) && named.contains("sent again by itself")
+                && !named.contains("holds no encrypted conversation"),
+            "{named}"
+        );
+        let forgotten = line(Event::NotRead {
+            text: None,
+            incomplete: true,
+        });
+        assert!(
+            forgotten.contains("arrived there incomplete")
+                && !forgotten.contains("holds no encrypted conversation"),
+            "{forgotten}"
+        );
+        // The plain notice reads as before.
+        assert!(line(Event::NotRead {
+            text: None,
+            incomplete: false,
+        })
+        .contains("holds no encrypted conversation"));
+        for t in [asked, unnamed, named, forgotten] {
+            assert!(!t.contains("  ") && !t.contains('\n'), "{t:?}");
+        }
     }
 
     /// Under the policy 'always' `/sotto stop` does not allow plaintext (what is typed next

@@ -817,7 +817,7 @@ fn a_line_for_a_gone_main_client_reaching_an_unaccepted_one_is_named_to_the_send
     assert!(
         fx.events.iter().any(|e| matches!(
             e,
-            Event::NotRead { text: Some(t) } if t == "for the main client only"
+            Event::NotRead { text: Some(t), .. } if t == "for the main client only"
         )),
         "{:?}",
         fx.events
@@ -841,7 +841,7 @@ fn stop_hands_back_what_waited_to_be_sent_again_to_another_client() {
     assert!(
         fx.events
             .iter()
-            .any(|e| matches!(e, Event::NotRead { text: Some(t) } if t == "for both clients")),
+            .any(|e| matches!(e, Event::NotRead { text: Some(t), .. } if t == "for both clients")),
         "{:?}",
         fx.events
     );

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::protocol::session::HANDSHAKE_TIMEOUT_SECS;
+use crate::protocol::UnreadableReason;
 
 #[test]
 fn a_line_that_changes_nothing_writes_nothing() {
@@ -800,9 +801,107 @@ fn the_first_piece_to_a_client_that_lost_its_store_is_answered_not_read() {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, Event::NotRead { text: Some(t) } if *t == long)),
+            .any(|e| matches!(e, Event::NotRead { text: Some(t), .. } if *t == long)),
         "alice is told which message: {events:?}"
     );
+}
+
+/// alice's long message stops coming halfway (her connection dropped with libpurple still
+/// holding its last pieces). With no other line coming, the periodic sweep finds it lost 300 s
+/// on (the checkpoint's sweep, run first, keeps it to be told), and telling it, as the host's
+/// timer does, shows one line and asks alice's client for the message without writing to
+/// disk; alice is told which message was not read, and why. On a transport that keeps the
+/// order of one sender's lines, a later line from alice tells it at once.
+#[test]
+fn a_long_message_that_stops_coming_is_told_by_the_sweep() {
+    let (mut alice, mut bob) = encrypted("pieces-sweep");
+    let t0 = 1_000_000;
+    let at = |now_secs: u64, in_order: bool| Settings {
+        now_secs,
+        max_line: 120,
+        in_order,
+        ..settings(Policy::Manual)
+    };
+    // What `p` sends at `now`, and what it answers and tells of `lines` from its peer.
+    let sends = |p: &mut Peer, text: &str, now: u64| {
+        let key = p.key.clone();
+        let (out, _) = p
+            .sessions
+            .outgoing(&key, &key.peer, text, &at(now, false), &mut p.rng)
+            .expect("outgoing");
+        lines_of(out)
+    };
+    let gets = |p: &mut Peer, lines: &[String], settings: &Settings| {
+        let (key, from) = (p.key.clone(), p.key.peer.clone());
+        let (mut inject, mut events) = (Vec::new(), Vec::new());
+        for line in lines {
+            let (_, fx) = p
+                .sessions
+                .incoming(&key, &from, line, settings, &mut p.rng)
+                .expect("incoming");
+            inject.extend(fx.inject);
+            events.extend(fx.events);
+        }
+        (inject, events)
+    };
+    let long = "a long walrus message cut short ".repeat(20);
+    let pieces = sends(&mut alice, &long, t0);
+    assert!(pieces.len() > 3 && pieces.iter().all(|p| p.starts_with("?S1P")));
+    let bob_key = bob.key.clone();
+    let (inject, events) = gets(&mut bob, &pieces[..pieces.len() - 2], &at(t0, false));
+    assert!(inject.is_empty() && events.is_empty());
+    assert!(bob.sessions.incomplete(t0 + 10).is_empty());
+    let lapse = t0 + crate::protocol::fragment::MAX_AGE_SECS + 1;
+    bob.sessions.sweep(lapse);
+    let listed = bob.sessions.incomplete(lapse);
+    assert_eq!(listed, [(bob.key.clone(), "alice".to_owned())]);
+    bob.sessions.checkpoint();
+    let fx = bob
+        .sessions
+        .act(
+            &bob_key,
+            "alice",
+            &at(lapse, false),
+            &mut bob.rng,
+            |c, _| c.tell_incomplete(lapse),
+        )
+        .expect("act");
+    assert!(
+        !bob.store().written_since_checkpoint(),
+        "telling writes nothing"
+    );
+    assert_eq!(
+        fx.events,
+        [Event::Unreadable {
+            reason: UnreadableReason::Incomplete { asked: true }
+        }]
+    );
+    assert_eq!(fx.inject.len(), 1);
+    assert!(
+        fx.inject[0].ends_with(" (arrived incomplete)"),
+        "{:?}",
+        fx.inject
+    );
+    assert!(bob.sessions.incomplete(lapse + 1).is_empty(), "told once");
+    let (_, told) = gets(&mut alice, &fx.inject, &at(lapse, false));
+    assert!(
+        told.contains(&Event::NotRead {
+            text: Some(long.clone()),
+            incomplete: true
+        }),
+        "{told:?}"
+    );
+    // In order: the next line from alice tells it at once.
+    let later = lapse + 100;
+    let again = sends(&mut alice, &long, later);
+    let (inject, _) = gets(&mut bob, &again[..1], &at(later, true));
+    assert!(inject.is_empty());
+    let short = sends(&mut alice, "short", later + 1);
+    let (inject, events) = gets(&mut bob, &short, &at(later + 1, true));
+    assert_eq!(inject.len(), 1, "{inject:?}");
+    assert!(events.contains(&Event::Unreadable {
+        reason: UnreadableReason::Incomplete { asked: true }
+    }));
 }
 
 /// IRC: libpurple folds names (every letter, Unicode too, to lower case) where a server may not,

@@ -49,6 +49,7 @@ fn settings(policy: Policy) -> Settings {
         names: Names::default(),
         now_secs: 0,
         addressable: true,
+        in_order: false,
     }
 }
 

@@ -289,7 +289,7 @@ fn a_message_to_send_again_survives_a_failed_save() {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, Event::NotRead { text: Some(_) })),
+            .any(|e| matches!(e, Event::NotRead { text: Some(_), .. })),
         "{events:?}"
     );
     let start = bob.start();
@@ -1537,7 +1537,8 @@ fn named_unread(alice: &mut Peer, peer: &str, text: &str) {
     let (_, events, _) = alice.receive_as(peer, &[not_read_notice(&line)]);
     assert!(
         events.contains(&Event::NotRead {
-            text: Some(text.into())
+            text: Some(text.into()),
+            incomplete: false,
         }),
         "{events:?}"
     );
