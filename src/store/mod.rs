@@ -70,19 +70,21 @@
 //!
 //! # A failed write is not retried
 //!
-//! When the disk fails a write or an fsync of the store (an `EIO` from the fsync, SQLite's
-//! `SQLITE_IOERR_*` at a commit or a checkpoint, a background sync that failed), the store is
-//! broken for the rest of its life: Linux reports a failed write-back once and marks the pages
-//! it could not write clean, so the next fsync succeeds without them, and a save after it would
-//! look durable while a power loss could still take the database back to before the failure,
-//! and a session back to message keys already on the wire. Every later commit is refused (a
-//! commit hook on the connection, so no write of any function gets through) with an error that
-//! says why and that a restart (the store opened anew) ends it; reads go on. The plugin shows
-//! that error where the save was needed, and a message whose save fails is not sent. A full
-//! disk (`SQLITE_FULL`) and a refused statement are not such failures: SQLite rolled the
-//! transaction back, and later writes are as good as before. Not covered: SQLite's own
-//! automatic checkpoint (every 1,000 pages of log) keeps its error to itself; the plugin's
-//! checkpoint every 30 s comes long before it.
+//! When the disk fails an fsync of the store (an `EIO` from our fsync, SQLite's
+//! `SQLITE_IOERR_FSYNC` at a commit or a checkpoint, a background sync that failed), the store
+//! is broken for the rest of its life: Linux reports a failed write-back once and marks the
+//! pages it could not write clean, so the next fsync succeeds without them, and a save after it
+//! would look durable while a power loss could still take the database back to before the
+//! failure, and a session back to message keys already on the wire. Every later commit is
+//! refused (a commit hook on the connection, so no write of any function gets through) with an
+//! error that says why and that a restart (the store opened anew) ends it; reads go on. The
+//! plugin shows that error where the save was needed, and a message whose save fails is not
+//! sent. A write the kernel refuses at once (a read-only or immutable file:
+//! `SQLITE_IOERR_WRITE`), a full disk (`SQLITE_FULL`) and a refused statement are not such
+//! failures: nothing was taken that a later fsync could pass over, SQLite rolled the
+//! transaction back, and once the disk takes writes again they are as good as before. Not
+//! covered: SQLite's own automatic checkpoint (every 1,000 pages of log) keeps its error to
+//! itself; the plugin's checkpoint every 30 s comes long before it.
 //!
 //! ```
 //! use sotto::store::Store;
@@ -1149,15 +1151,17 @@ impl Store {
     }
 }
 
-/// Whether SQLite says the disk failed a read, write or sync (`SQLITE_IOERR_*`), as against a
-/// full disk, a constraint or a damaged row, after which later writes are as good as before.
-/// (`SQLITE_IOERR_NOMEM`, out of memory, is not the disk.)
+/// Whether SQLite says the disk failed to sync what it had taken (`SQLITE_IOERR_FSYNC`,
+/// `SQLITE_IOERR_DIR_FSYNC`): the failed write-back Linux reports once. A write the kernel
+/// refused at once (`SQLITE_IOERR_WRITE`: a read-only or immutable file, no space), a full disk,
+/// a constraint or a damaged row leave nothing behind that a later fsync could pass over, and
+/// later writes are as good as before.
 fn disk_failed(e: &rusqlite::Error) -> bool {
     matches!(
         e,
         rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::SystemIoFailure
-                && f.extended_code != rusqlite::ffi::SQLITE_IOERR_NOMEM
+            if f.extended_code == rusqlite::ffi::SQLITE_IOERR_FSYNC
+                || f.extended_code == rusqlite::ffi::SQLITE_IOERR_DIR_FSYNC
     )
 }
 

@@ -443,12 +443,15 @@ fn only_a_disk_failure_breaks_the_store() {
         None,
     );
     assert!(disk_failed(&io));
-    let nomem = rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_NOMEM),
+    let dir = rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_DIR_FSYNC),
         None,
     );
-    assert!(!disk_failed(&nomem), "out of memory is not the disk");
+    assert!(disk_failed(&dir));
     for code in [
+        rusqlite::ffi::SQLITE_IOERR_NOMEM,
+        rusqlite::ffi::SQLITE_IOERR_WRITE,
+        rusqlite::ffi::SQLITE_IOERR,
         rusqlite::ffi::SQLITE_FULL,
         rusqlite::ffi::SQLITE_CONSTRAINT,
         rusqlite::ffi::SQLITE_READONLY,
