@@ -291,12 +291,14 @@ impl Reassembler {
     }
 
     /// Drops the partial line `key` before it completed: kept to be told, unless it is a copy
-    /// of a line put together lately or [`MAX_LOST`] are waiting already.
+    /// of a line put together lately, every piece of it came (a line put together and not
+    /// read: damaged, forged or replayed, already reported as such; kept only in case a real
+    /// copy of a piece follows), or [`MAX_LOST`] are waiting already.
     fn drop_unfinished(&mut self, key: LineKey) {
         let Some(p) = self.partial.remove(&key) else {
             return;
         };
-        if p.replay || self.lost.len() >= MAX_LOST {
+        if p.replay || p.tries > 0 || self.lost.len() >= MAX_LOST {
             return;
         }
         let firsts = p
@@ -742,6 +744,25 @@ mod tests {
             r.add(piece(100 + id, 0, 2, "?S1Dz"), 0);
         }
         assert_eq!(r.take_lost().len(), MAX_LOST);
+    }
+
+    /// A line whose every piece came and that was not read (a damaged piece, a forgery, a line
+    /// replayed after a restart): already reported as unreadable, it is kept only for a real
+    /// copy of a piece, and never told as arrived incomplete when it goes, by age or given up.
+    #[test]
+    fn a_line_put_together_and_not_read_is_not_lost() {
+        let mut r = Reassembler::new();
+        assert!(r.add_piece(piece(7, 0, 2, "?S1Dab"), 0).is_none());
+        let c = r.add_piece(piece(7, 1, 2, "cd"), 0).expect("candidates");
+        assert_eq!(r.candidate(&c, 0).as_deref(), Some("?S1Dabcd"));
+        r.rejected(&c);
+        r.expire(MAX_AGE_SECS + 1);
+        assert!(r.is_empty() && !r.has_lost(), "{:?}", r.take_lost());
+        assert!(r.add_piece(piece(8, 0, 2, "?S1Dold"), 0).is_none());
+        let c = r.add_piece(piece(8, 1, 2, "xx"), 0).expect("candidates");
+        r.rejected(&c);
+        r.abandon(|first| first == "?S1Dold");
+        assert!(!r.has_lost(), "{:?}", r.take_lost());
     }
 
     fn piece(id: u32, index: u16, total: u16, chunk: &str) -> Fragment {
