@@ -47,6 +47,9 @@ mod purple {
         "purple_conversation_set_data",
         "purple_conversation_get_data",
         "purple_get_ims",
+        "purple_conversation_get_im_data",
+        "purple_conv_im_send",
+        "purple_cmd_do_command",
         "purple_find_conversation_with_account",
         "purple_blist_get_handle",
         "purple_blist_node_get_type",
@@ -186,7 +189,9 @@ mod purple {
             .blocklist_item("^_?G([A-BD-Z]|C[b-z]).*")
             .blocklist_item("^g(boolean|pointer|constpointer)$")
             .opaque_type("_?PurpleAccount")
-            .opaque_type("_?PurpleConversation")
+            // A conversation's fields are read for `ui_data` only (which window shows it: see
+            // `glue::window_of`); its UI operations stay opaque.
+            .opaque_type("_?PurpleConversationUiOps")
             .opaque_type("_?PurpleConnection")
             .opaque_type("_?PurpleBuddy")
             .opaque_type("_?PurpleContact")

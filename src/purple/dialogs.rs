@@ -23,7 +23,7 @@ use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
 use super::present;
 use super::service;
-use super::state::{plugin_handle, with_state, Pending};
+use super::state::{plugin_handle, with_state, HeldLine, Pending};
 pub(crate) use super::texts::plain;
 use super::texts::{self, Dialog, Shown};
 
@@ -51,7 +51,7 @@ fn action_dialog(
     buttons: &[&CStr],
     p: Pending,
 ) {
-    let own_handle = matches!(p, Pending::KeyChanged { .. });
+    let own_handle = matches!(p, Pending::KeyChanged { .. } | Pending::Sibling { .. });
     let Some(data) = park(p) else { return };
     let (title, primary, secondary) = (
         glue::cstring(&text.title),
@@ -69,8 +69,9 @@ fn action_dialog(
         let cb = glue::callback(action_chosen as *const c_void);
         let label = |i: usize| buttons.get(i).map_or(c"".as_ptr(), |b| b.as_ptr());
         let who = who.as_ref().map_or(std::ptr::null(), |w| w.as_ptr());
-        // A key dialog is its own owner (its number: never the address of anything, so no
-        // other request has it), to close exactly it later; the others are the plugin's.
+        // A key dialog, or one about a line held back, is its own owner (its number: never the
+        // address of anything, so no other request has it), to close exactly it later; the
+        // others are the plugin's.
         let handle = if own_handle { data } else { plugin_handle() };
         // Always three (label, callback) pairs: libpurple reads `count` of them; the C
         // varargs convention ignores the rest.
@@ -120,6 +121,9 @@ unsafe extern "C" fn action_chosen(data: *mut c_void, index: c_int) {
             (Pending::KeyChanged { r, key, .. }, 0) => {
                 accept_new_key(&r, &key);
             }
+            // "Send unencrypted"; "Don't send" sends nothing (the text was given back in the
+            // window when the line was held back).
+            (Pending::Sibling { r, held, .. }, 0) => super::siblings::send_confirmed(&r, held),
             // Said only while it is true: another client's key holds nothing (that client
             // gets nothing until then, as its line said), and a key accepted meanwhile
             // (`/sotto accept`) holds nothing any more.
@@ -677,6 +681,61 @@ enum Way {
     Defer,
 }
 
+/// Most dialogs about lines held back for a sibling conversation open at once: Pidgin's close
+/// button calls nothing back, so one closed that way is forgotten only here, its text with it.
+const SIBLING_DIALOGS_KEPT: usize = 8;
+
+/// A line typed to `r` was held back for another conversation of the contact in the same
+/// window (`siblings`): `text` asks whether to send it unencrypted ("Send unencrypted", or
+/// "Don't send", the default, which Enter picks). The dialog of an earlier line held back for
+/// `r` closes (its text was given back in the window too): one question per conversation, about
+/// its latest line.
+pub(crate) fn confirm_sibling(r: &ConvRef, text: &Dialog, held: HeldLine) {
+    let conv = r.key();
+    let stale = with_state(|state| {
+        let mut open: Vec<(usize, std::time::Instant, bool)> = state
+            .dialogs
+            .iter()
+            .filter_map(|(id, p)| match p {
+                Pending::Sibling { r, at, .. } => Some((*id, *at, r.key() == conv)),
+                _ => None,
+            })
+            .collect();
+        open.sort_by_key(|(_, at, _)| *at);
+        let others = open.iter().filter(|(_, _, same)| !same).count();
+        let over = (others + 1).saturating_sub(SIBLING_DIALOGS_KEPT);
+        let mut stale: Vec<usize> = open
+            .iter()
+            .filter(|(_, _, same)| !same)
+            .take(over)
+            .map(|(id, ..)| *id)
+            .collect();
+        stale.extend(open.iter().filter(|(_, _, same)| *same).map(|(id, ..)| *id));
+        for id in &stale {
+            state.dialogs.remove(id);
+        }
+        stale
+    })
+    .unwrap_or_default();
+    for id in stale {
+        // SAFETY: the owner handle the dialog was opened with (its number, see
+        // `action_dialog`); libpurple closes the requests it still has with it. Its Pending is
+        // gone (the held text wiped): a callback would do nothing.
+        unsafe { sys::purple_request_close_with_handle(id as *mut c_void) };
+    }
+    action_dialog(
+        Some(r),
+        text,
+        1,
+        &[c"Send unencrypted", c"Don't send"],
+        Pending::Sibling {
+            r: r.clone(),
+            held,
+            at: std::time::Instant::now(),
+        },
+    );
+}
+
 /// Whether a dialog about `key` (`other`: another client's) may open in `r`'s conversation:
 /// one key dialog at a time per conversation and kind, however often a peer changes keys.
 ///
@@ -808,7 +867,7 @@ fn close_key_dialogs(r: &ConvRef, which: impl Fn(&IdentityPublic, bool) -> bool)
     }
 }
 
-/// Closes every key dialog and answer dialog (the plugin is unloaded: their callbacks must not
+/// Closes every key dialog, answer dialog and dialog about a line held back (the plugin is unloaded: their callbacks must not
 /// outlive it; libpurple closes the dialogs the plugin owns, and these own themselves), and
 /// drops those waiting to open with their timeout.
 pub(crate) fn close_all_own_dialogs() {
@@ -826,7 +885,12 @@ pub(crate) fn close_all_own_dialogs() {
         state
             .dialogs
             .iter()
-            .filter(|(_, p)| matches!(p, Pending::KeyChanged { .. } | Pending::Answer { .. }))
+            .filter(|(_, p)| {
+                matches!(
+                    p,
+                    Pending::KeyChanged { .. } | Pending::Answer { .. } | Pending::Sibling { .. }
+                )
+            })
             .map(|(id, _)| *id)
             .collect::<Vec<_>>()
     })

@@ -30,8 +30,10 @@ use std::ffi::{c_char, c_void, CStr};
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, arg, set_error, CommandGuard, ConvRef};
+use super::state::HeldLine;
 use super::texts::Shown;
 use super::{present, service, siblings, texts};
+use crate::protocol::SecretString;
 use crate::sessions::Outgoing;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,6 +206,21 @@ fn slack_member(account: *mut sys::PurpleAccount, named: &str) -> Option<ConvRef
     named.find(|r| !plaintext_ok(r)).or(typed)
 }
 
+/// Whether a command of `kind` (its first argument `first`) puts what is typed on the wire to
+/// this window's own contact, as a typed line would: the user may believe the window is on
+/// another of the contact's conversations (`siblings`). `/me`, Slack's `/shrug`, `/edit`,
+/// `/thread`, `/th`, and `/remind` judged by this window's contact; not a command that names
+/// its recipient (`/msg nick`, `/msg @member`).
+fn typed_here(kind: Kind, first: &str) -> bool {
+    match kind {
+        Kind::Me | Kind::RefuseHere => true,
+        Kind::SlackMsg | Kind::SlackRemind => {
+            slack_recipient(kind, first) == Recipient::ThisContact
+        }
+        _ => false,
+    }
+}
+
 /// Plaintext may go to `r`: typed text would go out as plaintext too (the sessions service
 /// decides, with everything it knows: a renamed contact, a restored backup, a conversation that
 /// cannot be restored, held messages; no state at all, a store that cannot be read, is not
@@ -347,11 +364,15 @@ unsafe extern "C" fn direct_override(
             return sys::PURPLE_CMD_RET_FAILED;
         }
         if plaintext_ok(&target) {
-            // An action typed in a window another, encrypted, conversation of the contact
-            // shares is held back as a typed line is (`siblings`).
-            if kind == Kind::Me {
-                if let Some(line) = siblings::held_back(&target, &format!("/me {first}")) {
-                    target.system_line(&line);
+            // A command that puts what is typed on the wire to this window's own contact, in a
+            // window another, encrypted, conversation of the contact shares, is held back as a
+            // typed line is (`siblings`), and run again if the user confirms.
+            if typed_here(kind, &first) {
+                let name = glue::cstr_to_string(cmd).unwrap_or_default();
+                let cmdline = format!("{name} {first}");
+                let held = || HeldLine::Command(SecretString::new(cmdline.clone()));
+                if let Some(refusal) = siblings::held_back(&target, &format!("/{cmdline}"), held) {
+                    refusal.tell(&target);
                     return sys::PURPLE_CMD_RET_OK;
                 }
             }
@@ -436,6 +457,51 @@ unsafe fn send_encrypted(r: &ConvRef, text: &str, error: *mut *mut c_char) -> sy
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every command that puts what is typed on the wire to this window's own contact is held
+    /// back beside an encrypted conversation of the contact as a typed line is: `/me`, and
+    /// slack-libpurple's `/shrug`, `/edit`, `/thread`, `/th` and `/remind` judged by this
+    /// window's contact (only `/me` was); commands that name their recipient are not.
+    #[test]
+    fn commands_to_this_windows_contact_are_guarded_as_typed_lines() {
+        let kind_of = |protocol: &str, name: &str| {
+            OVERRIDES
+                .iter()
+                .find(|(p, n, ..)| p.to_str() == Ok(protocol) && n.to_str() == Ok(name))
+                .map(|(.., k)| *k)
+                .expect("overridden")
+        };
+        for (protocol, name, first) in [
+            ("prpl-irc", "me", "waves"),
+            ("prpl-irc", "action", "waves"),
+            ("prpl-slack", "me", "waves"),
+            ("prpl-slack", "shrug", "fine"),
+            ("prpl-slack", "edit", "the code is 4711"),
+            ("prpl-slack", "thread", "the code is 4711"),
+            ("prpl-slack", "th", "the code is 4711"),
+            ("prpl-slack", "remind", "to call in 5 minutes"),
+            ("prpl-slack", "remind", "@ to call in 5 minutes"),
+        ] {
+            assert!(
+                typed_here(kind_of(protocol, name), first),
+                "{protocol} /{name} {first}"
+            );
+        }
+        for (protocol, name, first) in [
+            ("prpl-irc", "msg", "bob"),
+            ("prpl-irc", "query", "bob"),
+            ("prpl-slack", "msg", "@bob hi"),
+            ("prpl-slack", "dm", "@bob hi"),
+            ("prpl-slack", "remind", "@bob to call"),
+            ("prpl-slack", "remind", "me to call"),
+            ("prpl-slack", "remind", "#general to call"),
+        ] {
+            assert!(
+                !typed_here(kind_of(protocol, name), first),
+                "{protocol} /{name} {first}"
+            );
+        }
+    }
 
     /// Every command of libpurple 2.14's own protocols that puts text for a person on the wire
     /// past `send_im` (read in its sources: `purple_cmd_register` in `irc/cmds.c` via

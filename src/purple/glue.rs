@@ -511,6 +511,13 @@ impl ConvRef {
         Some(self.key()).filter(|k| k.peer.contains('/'))
     }
 
+    /// Whether the account is live and has a connection (a line can be sent).
+    pub(crate) fn connected(&self) -> bool {
+        let account = self.account();
+        // SAFETY: a live account (looked up just now); the connection may be NULL when offline.
+        !account.is_null() && !unsafe { sys::purple_account_get_connection(account) }.is_null()
+    }
+
     /// Our display name (nick) on the account's connection, when connected.
     pub(crate) fn own_display_name(&self) -> Option<String> {
         let account = self.account();
@@ -547,6 +554,59 @@ impl ConvRef {
             sys::serv_send_im(gc, name.as_ptr(), text.as_ptr(), 0)
         };
         rc >= 0
+    }
+
+    /// Send `markup` in the open conversation as if the user had typed it and pressed Enter
+    /// (`purple_conv_im_send`): through `sending-im-msg`, and so through Sotto's own checks
+    /// again, then written into the window as sent. `false` when no conversation is open.
+    pub(crate) fn send_typed(&self, markup: &str) -> bool {
+        let conv = self.conversation();
+        if conv.is_null() {
+            return false;
+        }
+        let text = cstring(markup);
+        // SAFETY: `conv` is a live IM conversation (looked up just now); its IM data is
+        // libpurple's; the string is valid for the call (libpurple copies it).
+        unsafe {
+            let im = sys::purple_conversation_get_im_data(conv);
+            if im.is_null() {
+                return false;
+            }
+            sys::purple_conv_im_send(im, text.as_ptr());
+        }
+        true
+    }
+
+    /// Run `cmdline` (a command without its `/`: `me waves`) in the open conversation as if
+    /// the user had typed it there (`purple_cmd_do_command`): through Sotto's command overrides
+    /// again. `Err` with libpurple's reason (if any) when it did not run, or no conversation
+    /// is open.
+    pub(crate) fn run_command(&self, cmdline: &str) -> Result<(), Option<String>> {
+        let conv = self.conversation();
+        if conv.is_null() {
+            return Err(None);
+        }
+        let (line, markup) = (
+            cstring(cmdline),
+            cstring(&super::markup::text_to_html(cmdline)),
+        );
+        let mut error: *mut c_char = ptr::null_mut();
+        // SAFETY: a live conversation (looked up just now), valid strings, and an error
+        // out-parameter libpurple fills with a GLib string (or leaves NULL), freed here.
+        let (status, reason) = unsafe {
+            let status =
+                sys::purple_cmd_do_command(conv, line.as_ptr(), markup.as_ptr(), &mut error);
+            let reason = cstr_to_string(error);
+            if !error.is_null() {
+                sys::g_free(error.cast());
+            }
+            (status, reason)
+        };
+        if status == sys::PURPLE_CMD_STATUS_OK {
+            Ok(())
+        } else {
+            Err(reason)
+        }
     }
 
     /// Write `html` into the conversation window (creating none) with `flags`.
@@ -887,11 +947,64 @@ pub(crate) fn buddy_names(account: *mut sys::PurpleAccount) -> Vec<String> {
     out
 }
 
-/// The other buddies of the buddy-list contacts `r`'s buddy belongs to (one buddy can be in
-/// several groups, each time in a contact of its own: all are walked), as the conversations
-/// they name: on their own accounts, any protocol, `r`'s own left out. Empty when `r` is not a
-/// buddy. Pidgin shows a contact's conversations in one tab and Finch in one window.
+/// The conversations that may share `r`'s window, `r`'s own left out: the other buddies of the
+/// buddy-list contacts `r`'s buddy belongs to (one buddy can be in several groups, each time in
+/// a contact of its own: all are walked), as the conversations they name, on their own
+/// accounts, any protocol; and every open IM conversation the UI shows in `r`'s window
+/// ([`window_of`]), whatever its name. Pidgin shows a contact's conversations in one tab and
+/// Finch in one window; the window stays when a conversation is renamed (an IRC nick change:
+/// `bob` becomes `bob|away`), and the buddy list then names no conversation of it, nor it a
+/// buddy: only the window still ties them.
 pub(crate) fn contact_siblings(r: &ConvRef) -> Vec<ConvRef> {
+    let mut out = buddy_siblings(r);
+    out.extend(window_siblings(r));
+    let mut seen = vec![r.key()];
+    out.retain(|s| {
+        let key = s.key();
+        let new = !seen.contains(&key);
+        seen.push(key);
+        new
+    });
+    out
+}
+
+/// The window the UI shows `conv` in: the address of its `ui_data`, 0 when it has none (a
+/// headless client, a UI that keeps none). Pidgin 2.x gives every IM conversation it puts into
+/// an existing tab (one of the same contact's, `pidgin_conv_find_gtkconv`) that tab's
+/// `PidginConversation` as `ui_data`, and Finch its `FinchConv` likewise
+/// (`find_conv_with_contact`); a conversation renamed (`purple_conversation_set_name`) keeps
+/// it. An address, compared only, never dereferenced.
+///
+/// # Safety
+/// `conv` must be a live `PurpleConversation`.
+unsafe fn window_of(conv: *mut sys::PurpleConversation) -> usize {
+    // SAFETY: per the caller; `ui_data` is a plain pointer field libpurple's UIs set.
+    unsafe { (*conv).ui_data as usize }
+}
+
+/// The other open IM conversations shown in `r`'s window ([`window_of`]), as they are named
+/// now. Empty when `r`'s window is not open or has no UI data.
+fn window_siblings(r: &ConvRef) -> Vec<ConvRef> {
+    let own = r.conversation();
+    if own.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: looked up just now: live.
+    let window = unsafe { window_of(own) };
+    if window == 0 {
+        return Vec::new();
+    }
+    open_ims()
+        .into_iter()
+        // SAFETY: each in libpurple's list of open IMs, just now: live.
+        .filter(|&conv| conv != own && unsafe { window_of(conv) } == window)
+        // SAFETY: as above.
+        .filter_map(|conv| unsafe { ConvRef::from_conversation(conv) })
+        .collect()
+}
+
+/// The buddy-list half of [`contact_siblings`] (duplicates and `r` itself not taken out).
+fn buddy_siblings(r: &ConvRef) -> Vec<ConvRef> {
     let account = r.account();
     if account.is_null() {
         return Vec::new();
@@ -916,7 +1029,6 @@ pub(crate) fn contact_siblings(r: &ConvRef) -> Vec<ConvRef> {
         }
         sys::g_slist_free(list);
     }
-    let own = r.key();
     let mut out: Vec<ConvRef> = Vec::new();
     for contact in contacts {
         // SAFETY: a live contact of the list (found just now; nothing since could change the
@@ -938,13 +1050,6 @@ pub(crate) fn contact_siblings(r: &ConvRef) -> Vec<ConvRef> {
             }
         }
     }
-    let mut seen = vec![own];
-    out.retain(|s| {
-        let key = s.key();
-        let new = !seen.contains(&key);
-        seen.push(key);
-        new
-    });
     out
 }
 

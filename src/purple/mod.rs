@@ -16,8 +16,9 @@
 //! * `service`: the sessions service as callbacks reach it (names → key and settings).
 //! * `present` (the presenter), `dialogs` and `known` (the Known fingerprints view): what the
 //!   user sees of a decision.
-//! * `siblings`: a contact's other conversations sharing a window, and the line for a typed
-//!   message held back because one of them is encrypted.
+//! * `siblings`: the other conversations sharing a window (a contact's, by the buddy list and
+//!   by the window's UI data), the line and the dialog for a typed message held back because
+//!   one of them is encrypted, and sending it when the user confirms.
 //! * `signals`, `prpl`, `commands`, `direct_cmds`, `menu`, `actions`, `prefs_frame`: the seams
 //!   libpurple calls; `echo`: Sotto lines that come back (echoes, other clients' lines, copies),
 //!   `xmpp`: XMPP's stanza hints; `irc`: IRC's answer to a line for a nick not on the server;

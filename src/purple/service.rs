@@ -419,15 +419,18 @@ pub(crate) fn sibling_state(r: &ConvRef) -> SiblingState {
     with_sessions(|s| s.sibling_state(&key, &r.peer, &settings)).unwrap_or(SiblingState::Unknown)
 }
 
-/// `text`, typed to `r` in plaintext, beside the contact's other open conversations
+/// A line typed to `r` in plaintext, beside the contact's other open conversations
 /// `siblings`: whether it goes (`Sessions::check_siblings`).
-pub(crate) fn check_siblings(
-    r: &ConvRef,
-    siblings: &[(ConvKey, SiblingState)],
-    text: &str,
-) -> Option<Verdict> {
+pub(crate) fn check_siblings(r: &ConvRef, siblings: &[(ConvKey, SiblingState)]) -> Option<Verdict> {
     let key = r.key();
-    with_sessions(|s| s.check_siblings(&key, siblings, text, now_secs()))
+    with_sessions(|s| s.check_siblings(&key, siblings, now_secs()))
+}
+
+/// The user answered "send unencrypted" about the line held back for `r`
+/// (`Sessions::confirm_siblings`): `false` when there was no question, or no service.
+pub(crate) fn confirm_siblings(r: &ConvRef) -> bool {
+    let key = r.key();
+    with_sessions(|s| s.confirm_siblings(&key, now_secs())).unwrap_or(false)
 }
 
 /// Time passes for the conversation with `r` (a start of ours may lapse, a start the answer

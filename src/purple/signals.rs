@@ -2,14 +2,14 @@
 
 use std::ffi::{c_char, c_void};
 
-use crate::protocol::ReceiveAction;
+use crate::protocol::{ReceiveAction, SecretString};
 use crate::sessions::Outgoing;
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
 use super::markup;
-use super::state::{self, with_state};
+use super::state::{self, with_state, HeldLine};
 use super::texts::Shown;
 use super::{echo, present, service, siblings, texts};
 
@@ -293,13 +293,15 @@ unsafe extern "C" fn sending_im_msg(
                 Outgoing::Plaintext => {
                     // Another conversation of the same buddy-list contact shares this window
                     // and is encrypted: the user may believe they are typing there (a message
-                    // switches the window's active conversation). Held back once, with the
-                    // text given back; sent again, it goes.
-                    if let Some(line) = siblings::held_back(&r, &text) {
+                    // switches the window's active conversation). Held back, with the text
+                    // given back, and asked about in a dialog; only its "Send unencrypted"
+                    // sends it (sent again, it is held back again).
+                    let held = || HeldLine::Message(SecretString::new(markup.clone()));
+                    if let Some(refusal) = siblings::held_back(&r, &text, held) {
                         // SAFETY: valid out-parameter.
                         unsafe { abort_send(message) };
                         present::apply(&r, fx);
-                        r.system_line(&line);
+                        refusal.tell(&r);
                         return;
                     }
                     let _ = with_state(|s| {

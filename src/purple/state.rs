@@ -18,7 +18,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::c_void;
 
-use crate::protocol::IdentityPublic;
+use crate::protocol::{IdentityPublic, SecretString};
 use crate::sessions::{ConvKey, ConvRef, Sessions};
 use crate::store::{Store, TrustRecord};
 
@@ -63,6 +63,24 @@ pub(crate) enum Pending {
     },
     /// The Known fingerprints list: each item's label and the record it stands for.
     Known(Vec<(String, TrustRecord)>),
+    /// A line typed to `r` and held back for another, encrypted, conversation of the contact in
+    /// the same window (`siblings`): send it unencrypted, or not. Opened with its own number as
+    /// its owner handle (closed when a later line is held back for `r`, and at unload).
+    Sibling {
+        r: ConvRef,
+        held: HeldLine,
+        /// When it opened.
+        at: std::time::Instant,
+    },
+}
+
+/// A line held back for a sibling conversation (`Pending::Sibling`), kept to be sent if the
+/// user confirms: wiped when the dialog goes.
+pub(crate) enum HeldLine {
+    /// A typed message, as the markup the window gave (sent again as typed).
+    Message(SecretString),
+    /// A protocol's command line, without its `/` (`me waves`), run again.
+    Command(SecretString),
 }
 
 /// What the plugin changed about one conversation window.

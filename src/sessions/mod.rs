@@ -991,8 +991,12 @@ impl Sessions {
     /// What the conversation with `key` does with what is typed, as another conversation of
     /// the same buddy-list contact sees it ([`siblings`]), loaded from the store if needed:
     /// encrypted (in which session), keeping plaintext out otherwise (a session being set up,
-    /// text held, a session the contact ended or one that cannot be restored), or open.
-    /// [`siblings::SiblingState::Unknown`] when no conversation can be had.
+    /// text held, a session the contact ended or one that cannot be restored, a policy that
+    /// would hold what is typed and start a session: `always`, a name held as under it), or
+    /// open. [`siblings::SiblingState::Unknown`] when no conversation can be had.
+    ///
+    /// An account with no identity key yet (never encrypted anything) gets none for being
+    /// asked: its conversations have no saved state, and their policy alone decides.
     pub fn sibling_state(
         &mut self,
         key: &ConvKey,
@@ -1000,6 +1004,30 @@ impl Sessions {
         settings: &Settings,
     ) -> siblings::SiblingState {
         use siblings::SiblingState;
+        // No conversation can be had for such a name (see `session`).
+        if key.peer.contains(['\n', '\u{1f}']) {
+            return SiblingState::Unknown;
+        }
+        let id = (key.protocol.clone(), key.account.clone());
+        if !self.sessions.contains_key(key) && !self.identities.contains_key(&id) {
+            let Some(store) = self.store.as_ref() else {
+                return SiblingState::Unknown;
+            };
+            match store.has_identity(&key.protocol, &key.account) {
+                Ok(true) => {}
+                // Nothing saved, moved or held for it: what typing there would do.
+                Ok(false) => {
+                    return match settings.policy {
+                        Policy::Always => SiblingState::Guarded,
+                        Policy::Manual | Policy::Opportunistic => SiblingState::Open,
+                    }
+                }
+                Err(e) => {
+                    self.note(format!("reading an identity: {e}"));
+                    return SiblingState::Unknown;
+                }
+            }
+        }
         let Some(s) = self.session(key, peer_raw, settings) else {
             return SiblingState::Unknown;
         };
@@ -1011,25 +1039,31 @@ impl Sessions {
                 SiblingState::Encrypted(s.conv.session_instance().map_or([0; 4], |(id, _)| id))
             }
             ConvState::Handshaking | ConvState::Finished => SiblingState::Guarded,
-            ConvState::Plaintext if s.conv.queued() > 0 || s.conv.start_lapsed() => {
-                SiblingState::Guarded
-            }
-            ConvState::Plaintext => SiblingState::Open,
+            // Held text, a lapsed start, `always` (also a moved name's or a restored backup's,
+            // which `session` sets), a contact known to run Sotto under `opportunistic`: what
+            // is typed there would not leave in plaintext.
+            ConvState::Plaintext if s.conv.sends_plaintext() => SiblingState::Open,
+            ConvState::Plaintext => SiblingState::Guarded,
         }
     }
 
-    /// The user typed `text`, a line that would go to `key` in plaintext at `now_secs`, while
-    /// the contact's other open conversations are `siblings` (see
-    /// [`Sessions::sibling_state`]): whether it goes ([`siblings::SiblingGuard::check`]). A
-    /// refusal must be told, with the text given back.
+    /// The user typed a line that would go to `key` in plaintext at `now_secs`, while the
+    /// contact's other open conversations are `siblings` (see [`Sessions::sibling_state`]):
+    /// whether it goes ([`siblings::SiblingGuard::check`]). A refusal must be told, with the
+    /// text given back, and asked about ([`Sessions::confirm_siblings`]).
     pub fn check_siblings(
         &mut self,
         key: &ConvKey,
         siblings: &[(ConvKey, siblings::SiblingState)],
-        text: &str,
         now_secs: u64,
     ) -> siblings::Verdict {
-        self.siblings.check(key, siblings, text, now_secs)
+        self.siblings.check(key, siblings, now_secs)
+    }
+
+    /// The user answered "send unencrypted" about the line held back for `key`
+    /// ([`siblings::SiblingGuard::confirm`]): `false` when there was no question.
+    pub fn confirm_siblings(&mut self, key: &ConvKey, now_secs: u64) -> bool {
+        self.siblings.confirm(key, now_secs)
     }
 
     /// Messages waiting to be sent, and whether sending is blocked by a changed key.

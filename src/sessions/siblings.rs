@@ -12,25 +12,31 @@
 //! The rule ([`SiblingGuard::check`]), asked only for plaintext the user typed (Sotto's own lines
 //! and auto-replies never ask):
 //!
-//! * A sibling *guards* when it is encrypted, or keeps plaintext out otherwise (a session being
-//!   set up, text held, ended by the contact and holding what is typed), or its state could
-//!   not be read. With no sibling that guards, the line goes: nothing changes for anyone who
-//!   does not merge contacts, nor for a contact none of whose other conversations is encrypted.
-//! * Otherwise the line is not sent and the user is told, with the text given back. Sending
-//!   *the same message* again in that conversation within [`ALLOWANCE_SECS`] confirms it: it
-//!   goes, and so does every line after it while each comes within [`ALLOWANCE_SECS`] of the one
-//!   before (an *allowance*: a user who chats in plaintext on purpose is asked once, not at
-//!   every line). Another line instead (typed before the user read why the first did not go:
-//!   "hi", then what was meant for the encrypted conversation) is held back too, and is the one
-//!   to send again.
-//! * An allowance covers the siblings it was granted against, as they were: an encrypted one in
+//! * A sibling *guards* when what is typed in it would not go out in plaintext: it is encrypted,
+//!   or a session is being set up, text is held, the contact ended it, its policy is `always`
+//!   (or would start a session for what is typed), or its state could not be read. With no
+//!   sibling that guards, the line goes: nothing changes for anyone who does not merge contacts,
+//!   nor for a contact none of whose other conversations guards.
+//! * Otherwise the line is not sent, the user is told (with the text given back) and asked,
+//!   in a dialog that names where the line would go, whether to send it unencrypted. Only that
+//!   answer ([`SiblingGuard::confirm`]) lets it go: sending the same line again is held back
+//!   again. Everywhere else in Sotto a line NOT sent is safe to send again (it goes encrypted
+//!   or is held again); here the same gesture would mean "send it in plaintext", and a user
+//!   who retries without reading would leak the line.
+//! * Once confirmed, the conversation has an *allowance*: the held line goes (the caller sends
+//!   it again, and the check lets it through), and so does every line after it while each
+//!   comes within [`ALLOWANCE_SECS`] of the one before: a user who chats in plaintext on
+//!   purpose is asked once, not at every line.
+//! * An allowance covers the siblings it was asked against, as they were: an encrypted one in
 //!   the same session only (a new session asks again), one being set up in whatever session it
-//!   comes to. A sibling that guards and that it does not cover asks again; one that no longer
-//!   guards is dropped from it, and with none left the allowance goes (a sibling encrypted
-//!   anew later asks again).
-//! * Anything typed or read in a sibling the allowance was granted against ends it
+//!   comes to, one whose state could not be read only while it still cannot be (whatever it
+//!   turns out to be asks again). A sibling that guards and that it does not cover asks again;
+//!   one that no longer guards is dropped from it, and with none left the allowance goes.
+//! * Anything typed or read in a sibling a confirmed allowance was granted against ends it
 //!   ([`SiblingGuard::spoke_in`]): the window has been on that conversation since, and the next
-//!   line typed may be meant for it.
+//!   line typed may be meant for it. A question still open is not ended by that: its dialog
+//!   names the conversation the line goes to, so the answer does not depend on what the window
+//!   shows.
 //!
 //! ```
 //! use sotto::sessions::siblings::{SiblingGuard, SiblingState, Verdict, ALLOWANCE_SECS};
@@ -46,45 +52,47 @@
 //! let mut guard = SiblingGuard::default();
 //! let refused = |v: Verdict| matches!(v, Verdict::Refuse { .. });
 //! // The first plaintext line to IRC bob is held back, naming the encrypted conversation;
-//! // so is another typed at once (the user has not read why yet)...
-//! assert!(refused(guard.check(&irc, &siblings, "hi", 100)));
-//! assert!(refused(guard.check(&irc, &siblings, "the code is 4711", 101)));
-//! // ...sent again, it goes, and so do the lines after it.
-//! assert_eq!(guard.check(&irc, &siblings, "the code is 4711", 110), Verdict::Send);
-//! assert_eq!(guard.check(&irc, &siblings, "and more", 111), Verdict::Send);
+//! // sent again, it is held back again: a retry is not a confirmation.
+//! assert!(refused(guard.check(&irc, &siblings, 100)));
+//! assert!(refused(guard.check(&irc, &siblings, 101)));
+//! // The user answers the dialog "Send unencrypted": the line sent for it goes, and so do the
+//! // lines after it.
+//! assert!(guard.confirm(&irc, 110));
+//! assert_eq!(guard.check(&irc, &siblings, 110), Verdict::Send);
+//! assert_eq!(guard.check(&irc, &siblings, 111), Verdict::Send);
 //! // Once something is read in the encrypted conversation, the next line asks again.
 //! guard.spoke_in(&xmpp);
-//! assert!(refused(guard.check(&irc, &siblings, "again", 120)));
+//! assert!(refused(guard.check(&irc, &siblings, 120)));
 //! // So does a line typed after the allowance lapsed.
-//! assert_eq!(guard.check(&irc, &siblings, "again", 121), Verdict::Send);
+//! assert!(guard.confirm(&irc, 121));
+//! assert_eq!(guard.check(&irc, &siblings, 121), Verdict::Send);
 //! let later = 121 + ALLOWANCE_SECS + 1;
-//! assert!(refused(guard.check(&irc, &siblings, "later", later)));
+//! assert!(refused(guard.check(&irc, &siblings, later)));
 //! ```
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 
-use sha2::Digest as _;
-use subtle::ConstantTimeEq as _;
-
 use super::ConvKey;
 
-/// How long an allowance lasts after the user was told, or after the last line sent under it.
+/// How long an allowance lasts after the user confirmed, or after the last line sent under it.
 pub const ALLOWANCE_SECS: u64 = 10 * 60;
 
-/// Most allowances kept (one per conversation the user was told about); lapsed ones go first.
+/// Most allowances kept (one per conversation the user was asked about); lapsed ones go first.
 const MAX_ALLOWANCES: usize = 256;
 
 /// What another conversation of the same contact does with what is typed in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SiblingState {
-    /// Plaintext: nothing under way, nothing held. It does not guard.
+    /// What is typed goes out in plaintext: nothing under way, nothing held, a policy that
+    /// starts nothing. It does not guard.
     Open,
     /// Encrypted, in the session with this id (the first bytes of its handshake hash: a
     /// public name of the session, carried in its data messages).
     Encrypted([u8; 4]),
     /// Keeps plaintext out without a session up: one being set up, text held until there is
-    /// one, or a session the contact ended (what is typed there is held).
+    /// one, a session the contact ended (what is typed there is held), or a policy (`always`,
+    /// or a name held as under it) that would hold what is typed and start one.
     Guarded,
     /// Its state could not be read (the store did not answer): taken as guarding.
     Unknown,
@@ -104,44 +112,69 @@ impl SiblingState {
             SiblingState::Open => 3,
         }
     }
-
-    fn session(self) -> Option<[u8; 4]> {
-        match self {
-            SiblingState::Encrypted(id) => Some(id),
-            _ => None,
-        }
-    }
 }
 
 /// What [`SiblingGuard::check`] decided for a plaintext line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// No sibling guards, or the user was told and sent the line again, or an allowance covers
-    /// it: it goes.
+    /// No sibling guards, or a confirmed allowance covers the line: it goes.
     Send,
-    /// Not sent: tell the user (sending the same line again then confirms), naming `sibling`,
-    /// the first that guards (one the allowance does not cover, an encrypted one before
-    /// others), which is in `state`.
+    /// Not sent: tell the user and ask (only [`SiblingGuard::confirm`] lets a line go), naming
+    /// `sibling`, the first that guards (one a confirmed allowance does not cover, an encrypted
+    /// one before others), which is in `state`.
     Refuse {
         sibling: ConvKey,
         state: SiblingState,
     },
 }
 
+/// A sibling as it was when the user was asked: what an allowance covers of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Then {
+    /// Encrypted in this session.
+    Session([u8; 4]),
+    /// Being set up, or holding (see [`SiblingState::Guarded`]): covered in the session it
+    /// comes to, which it then takes.
+    SettingUp,
+    /// Not readable: covered only while it still cannot be read.
+    Unknown,
+}
+
+impl Then {
+    fn of(state: SiblingState) -> Then {
+        match state {
+            SiblingState::Encrypted(id) => Then::Session(id),
+            SiblingState::Unknown => Then::Unknown,
+            SiblingState::Guarded | SiblingState::Open => Then::SettingUp,
+        }
+    }
+
+    /// Whether the user, asked about the sibling as it was then, was asked about it as it is
+    /// `now`. Session ids are public (every data message carries its own): compared plainly.
+    fn covers(self, now: SiblingState) -> bool {
+        match (self, now) {
+            (Then::Session(then), SiblingState::Encrypted(now)) => then == now,
+            (Then::SettingUp, SiblingState::Encrypted(_)) => true,
+            (Then::Session(_) | Then::SettingUp, SiblingState::Guarded) => true,
+            (Then::Unknown, SiblingState::Unknown) => true,
+            (_, SiblingState::Open) => true,
+            (Then::Unknown, _) | (Then::Session(_) | Then::SettingUp, SiblingState::Unknown) => {
+                false
+            }
+        }
+    }
+}
+
 /// One conversation's allowance: plaintext may go despite siblings that guard, once the user
-/// confirmed.
+/// confirmed; before that, the question the user was asked.
 #[derive(Debug)]
 struct Allowance {
-    /// When the user was told, or the last line went under it (seconds).
+    /// When the user was asked or confirmed, or the last line went under it (seconds).
     last: u64,
-    /// The siblings it was granted against, each with the session it was encrypted in then
-    /// (`None`: being set up, or not readable, then).
-    against: Vec<(ConvKey, Option<[u8; 4]>)>,
-    /// The user sent the line they were told about again: lines go.
+    /// The siblings it was asked against, each as it was then.
+    against: Vec<(ConvKey, Then)>,
+    /// The user answered "send unencrypted": lines go.
     confirmed: bool,
-    /// SHA-256 of the last line held back (trimmed): sending it again confirms. A digest, so
-    /// that no plaintext stays in memory for it.
-    held: [u8; 32],
 }
 
 impl Allowance {
@@ -150,20 +183,20 @@ impl Allowance {
         now >= self.last && now - self.last <= ALLOWANCE_SECS
     }
 
-    /// Whether it was granted against `sibling` as it is now (`state`).
+    /// Whether it was asked against `sibling` as it is now (`state`).
     fn covers(&self, sibling: &ConvKey, state: SiblingState) -> bool {
-        // Session ids are public (every data message carries its own): compared plainly.
-        self.against.iter().any(|(k, session)| {
-            k == sibling
-                && match (state.session(), session) {
-                    (Some(now), Some(then)) => now == *then,
-                    _ => true,
-                }
-        })
+        self.against
+            .iter()
+            .any(|(k, then)| k == sibling && then.covers(state))
+    }
+
+    /// A confirmed allowance still in force that covers `sibling` as it is now.
+    fn lets_through(&self, sibling: &ConvKey, state: SiblingState, now: u64) -> bool {
+        self.confirmed && self.fresh(now) && self.covers(sibling, state)
     }
 }
 
-/// The allowances of the conversations whose users were told (see the module doc). In
+/// The allowances of the conversations whose users were asked (see the module doc). In
 /// memory only: a restart asks again.
 #[derive(Debug, Default)]
 pub struct SiblingGuard {
@@ -171,15 +204,15 @@ pub struct SiblingGuard {
 }
 
 impl SiblingGuard {
-    /// The user typed `text`, a line that would go to `key` in plaintext at `now` (seconds),
-    /// while `siblings` (the contact's other open conversations, each with its state) are as
-    /// given: whether it goes. After a refusal the caller must tell the user (and give the text
-    /// back): the same text sent again then goes.
+    /// The user typed a line that would go to `key` in plaintext at `now` (seconds), while
+    /// `siblings` (the contact's other open conversations, each with its state) are as given:
+    /// whether it goes. After a refusal the caller must tell the user, give the text back and
+    /// ask; a "send unencrypted" answer is [`SiblingGuard::confirm`], and then the line sent
+    /// again goes. The line's text plays no part: sending it again is no answer.
     pub fn check(
         &mut self,
         key: &ConvKey,
         siblings: &[(ConvKey, SiblingState)],
-        text: &str,
         now: u64,
     ) -> Verdict {
         let guarding: Vec<&(ConvKey, SiblingState)> = siblings
@@ -190,39 +223,34 @@ impl SiblingGuard {
             self.allowances.remove(key);
             return Verdict::Send;
         }
-        let typed: [u8; 32] = sha2::Sha256::digest(text.trim().as_bytes()).into();
         if let Some(a) = self.allowances.get_mut(key) {
-            // The user's own text, compared without a timing difference all the same.
-            let again = bool::from(a.held.ct_eq(&typed));
-            if a.fresh(now)
-                && (a.confirmed || again)
-                && guarding.iter().all(|(k, s)| a.covers(k, *s))
-            {
-                a.confirmed = true;
+            if guarding.iter().all(|(k, s)| a.lets_through(k, *s, now)) {
                 a.last = now;
                 // Siblings that no longer guard leave it; one being set up then takes the
                 // session it came to (a later session asks again).
                 a.against
                     .retain(|(k, _)| guarding.iter().any(|(g, _)| g == k));
-                for (k, session) in &mut a.against {
-                    if session.is_none() {
-                        *session = guarding
-                            .iter()
-                            .find(|(g, _)| g == k)
-                            .and_then(|(_, s)| s.session());
+                for (k, then) in &mut a.against {
+                    if *then == Then::SettingUp {
+                        if let Some((_, SiblingState::Encrypted(id))) =
+                            guarding.iter().find(|(g, _)| g == k)
+                        {
+                            *then = Then::Session(*id);
+                        }
                     }
                 }
                 return Verdict::Send;
             }
         }
-        // The refusal names what it is about: a sibling the allowance (if any) does not cover.
+        // The refusal names what it is about: a sibling a confirmed allowance (if any) does
+        // not cover.
         let named = guarding
             .iter()
             .filter(|(k, s)| {
                 !self
                     .allowances
                     .get(key)
-                    .is_some_and(|a| a.fresh(now) && a.covers(k, *s))
+                    .is_some_and(|a| a.lets_through(k, *s, now))
             })
             .min_by_key(|(_, s)| s.rank())
             .or_else(|| guarding.iter().min_by_key(|(_, s)| s.rank()));
@@ -236,10 +264,9 @@ impl SiblingGuard {
                 last: now,
                 against: guarding
                     .iter()
-                    .map(|(k, s)| (k.clone(), s.session()))
+                    .map(|(k, s)| (k.clone(), Then::of(*s)))
                     .collect(),
                 confirmed: false,
-                held: typed,
             },
         );
         Verdict::Refuse {
@@ -248,11 +275,27 @@ impl SiblingGuard {
         }
     }
 
-    /// Something was typed or read in the conversation `key`: every allowance granted against
-    /// it ends (the window was on it since).
+    /// The user answered the question about the line held back for `key` with "send
+    /// unencrypted", at `now`: the allowance starts, against the siblings as they were when
+    /// the user was asked (a line checked now goes only if they still are). `false` when
+    /// there is no question to answer (none was asked, or it was dropped for room): then
+    /// nothing is allowed.
+    pub fn confirm(&mut self, key: &ConvKey, now: u64) -> bool {
+        match self.allowances.get_mut(key) {
+            Some(a) => {
+                a.confirmed = true;
+                a.last = now;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Something was typed or read in the conversation `key`: every confirmed allowance
+    /// granted against it ends (the window was on it since). A question still open stays.
     pub fn spoke_in(&mut self, key: &ConvKey) {
         self.allowances
-            .retain(|_, a| !a.against.iter().any(|(k, _)| k == key));
+            .retain(|_, a| !a.confirmed || !a.against.iter().any(|(k, _)| k == key));
     }
 
     /// Room for one more allowance (for `key`): lapsed ones go, then, if still full, the
@@ -303,17 +346,12 @@ mod tests {
         matches!(v, Verdict::Refuse { .. })
     }
 
-    /// `g` refuses `text` for `k` at `now`, then lets it go sent again at `now + 1`.
+    /// `g` refuses a line for `k` at `now`; the user confirms, and the line sent for it goes
+    /// at `now + 1`.
     fn confirm(g: &mut SiblingGuard, k: &ConvKey, sibs: &[(ConvKey, SiblingState)], now: u64) {
-        assert!(
-            refused(&g.check(k, sibs, "confirm me", now)),
-            "refused first"
-        );
-        assert_eq!(
-            g.check(k, sibs, " confirm me ", now + 1),
-            Verdict::Send,
-            "sent again"
-        );
+        assert!(refused(&g.check(k, sibs, now)), "refused first");
+        assert!(g.confirm(k, now + 1), "a question to answer");
+        assert_eq!(g.check(k, sibs, now + 1), Verdict::Send, "confirmed");
     }
 
     /// No change for anyone who does not merge contacts, or whose merged contact has nothing
@@ -322,89 +360,84 @@ mod tests {
     fn nothing_is_held_without_a_sibling_that_guards() {
         let mut g = SiblingGuard::default();
         for now in [0, 1, 10_000] {
-            assert_eq!(g.check(&irc(), &[], "hi", now), Verdict::Send);
+            assert_eq!(g.check(&irc(), &[], now), Verdict::Send);
             let open = [(xmpp(), SiblingState::Open)];
-            assert_eq!(g.check(&irc(), &open, "hi", now), Verdict::Send);
+            assert_eq!(g.check(&irc(), &open, now), Verdict::Send);
         }
         // The conversation itself, listed among its siblings, is not one.
-        assert_eq!(g.check(&irc(), &[(irc(), S1)], "hi", 5), Verdict::Send);
+        assert_eq!(g.check(&irc(), &[(irc(), S1)], 5), Verdict::Send);
         assert!(g.allowances.is_empty());
     }
 
-    /// The first line is refused, naming the encrypted sibling; sent again it goes; after it a
+    /// The first line is refused, naming the encrypted sibling; confirmed, it goes; after it a
     /// deliberate plaintext chat is asked no more, however long, while each line comes within
     /// the window.
     #[test]
-    fn told_once_then_a_plaintext_chat_goes_on() {
+    fn asked_once_then_a_plaintext_chat_goes_on() {
         let mut g = SiblingGuard::default();
         let sibs = [(xmpp(), S1)];
         assert_eq!(
-            g.check(&irc(), &sibs, "hello bob", 1_000),
+            g.check(&irc(), &sibs, 1_000),
             Verdict::Refuse {
                 sibling: xmpp(),
                 state: S1
             }
         );
-        let mut now = 1_000 + ALLOWANCE_SECS;
-        assert_eq!(
-            g.check(&irc(), &sibs, "hello bob", now),
-            Verdict::Send,
-            "sent again, at the edge of the window"
-        );
-        for i in 0..10 {
+        // Answered long after: the dialog named where the line goes; the allowance starts now.
+        let mut now = 1_000 + 3 * ALLOWANCE_SECS;
+        assert!(g.confirm(&irc(), now));
+        assert_eq!(g.check(&irc(), &sibs, now), Verdict::Send, "the held line");
+        for _ in 0..10 {
             now += ALLOWANCE_SECS - 1;
-            assert_eq!(
-                g.check(&irc(), &sibs, &format!("line {i}"), now),
-                Verdict::Send
-            );
+            assert_eq!(g.check(&irc(), &sibs, now), Verdict::Send);
         }
     }
 
-    /// Lines typed before the user read why the first did not go ("hi", then what was meant
-    /// for the encrypted conversation) are held back too, each then the one to send again:
-    /// only the last line held back, sent again, confirms.
+    /// Sending a line again (the gesture that retries every other line Sotto did not send) is
+    /// no confirmation: however often, it is held back, and only the answer lets lines go.
     #[test]
-    fn only_the_line_held_back_sent_again_confirms() {
+    fn sending_again_is_no_confirmation() {
         let mut g = SiblingGuard::default();
         let sibs = [(xmpp(), S1)];
-        assert!(refused(&g.check(&irc(), &sibs, "hi", 10)));
-        assert!(refused(&g.check(&irc(), &sibs, "the code is 4711", 11)));
-        assert!(refused(&g.check(&irc(), &sibs, "hi", 12)), "not the last");
-        assert!(refused(&g.check(&irc(), &sibs, "the code is 4711", 13)));
-        assert_eq!(
-            g.check(&irc(), &sibs, "the code is 4711", 14),
-            Verdict::Send
-        );
-        assert_eq!(g.check(&irc(), &sibs, "anything now", 15), Verdict::Send);
+        for now in 10..20 {
+            assert!(refused(&g.check(&irc(), &sibs, now)), "at {now}");
+        }
+        assert!(g.confirm(&irc(), 20));
+        assert_eq!(g.check(&irc(), &sibs, 20), Verdict::Send);
+        assert_eq!(g.check(&irc(), &sibs, 21), Verdict::Send);
     }
 
-    /// Told, and nothing sent again within the window (or the clock went back): asked again.
+    /// An answer with no question (none asked, or another conversation's) allows nothing.
+    #[test]
+    fn an_answer_without_a_question_allows_nothing() {
+        let mut g = SiblingGuard::default();
+        let sibs = [(xmpp(), S1)];
+        assert!(!g.confirm(&irc(), 10));
+        assert!(refused(&g.check(&irc(), &sibs, 11)));
+        let other = key("prpl-irc", "alice@irc.example", "bobby");
+        assert!(!g.confirm(&other, 12));
+        assert!(refused(&g.check(&other, &sibs, 13)));
+    }
+
+    /// Confirmed, and nothing sent within the window after (or the clock went back): asked
+    /// again.
     #[test]
     fn the_allowance_lapses() {
         let mut g = SiblingGuard::default();
         let sibs = [(xmpp(), S1)];
-        assert!(refused(&g.check(&irc(), &sibs, "a", 1_000)));
-        assert!(refused(&g.check(
-            &irc(),
-            &sibs,
-            "a",
-            1_001 + ALLOWANCE_SECS
-        )));
-        assert_eq!(
-            g.check(&irc(), &sibs, "a", 1_002 + ALLOWANCE_SECS),
-            Verdict::Send
-        );
+        confirm(&mut g, &irc(), &sibs, 1_000);
         assert!(
-            refused(&g.check(&irc(), &sibs, "b", 3_000)),
+            refused(&g.check(&irc(), &sibs, 1_002 + ALLOWANCE_SECS)),
             "idle too long"
         );
-        assert_eq!(g.check(&irc(), &sibs, "b", 3_001), Verdict::Send);
-        assert!(refused(&g.check(&irc(), &sibs, "c", 500)), "clock set back");
+        confirm(&mut g, &irc(), &sibs, 3_000);
+        assert!(refused(&g.check(&irc(), &sibs, 500)), "clock set back");
     }
 
     /// Anything typed or read in the encrypted sibling ends the allowance (an incoming message
     /// made the window show it; the next line may be meant for it); a line in another
-    /// conversation, or in the plaintext one itself, does not.
+    /// conversation, or in the plaintext one itself, does not. A question still open is not
+    /// ended: its answer names where the line goes.
     #[test]
     fn a_line_in_the_encrypted_sibling_ends_the_allowance() {
         let mut g = SiblingGuard::default();
@@ -412,29 +445,59 @@ mod tests {
         confirm(&mut g, &irc(), &sibs, 10);
         g.spoke_in(&irc());
         g.spoke_in(&key("prpl-irc", "alice@irc.example", "carol"));
-        assert_eq!(g.check(&irc(), &sibs, "still", 12), Verdict::Send);
+        assert_eq!(g.check(&irc(), &sibs, 12), Verdict::Send);
         g.spoke_in(&xmpp());
-        assert!(refused(&g.check(&irc(), &sibs, "still", 13)));
-        assert_eq!(g.check(&irc(), &sibs, "still", 14), Verdict::Send);
+        assert!(refused(&g.check(&irc(), &sibs, 13)));
+        // Asked at 13; bob writes in the encrypted one before the user answers.
+        g.spoke_in(&xmpp());
+        assert!(g.confirm(&irc(), 14));
+        assert_eq!(g.check(&irc(), &sibs, 14), Verdict::Send);
     }
 
     /// A new session of the sibling (ended and started again, or restarted) asks again; a
-    /// sibling that was being set up when the user was told is covered in the session it
-    /// comes to, and only in that one.
+    /// sibling that was being set up when the user was asked is covered in the session it
+    /// comes to, and only in that one; one that changed while the question was open asks
+    /// again.
     #[test]
     fn a_sibling_encrypted_anew_asks_again() {
         let mut g = SiblingGuard::default();
         confirm(&mut g, &irc(), &[(xmpp(), S1)], 10);
         // Ended by the contact: it holds what is typed; still covered.
         let held = [(xmpp(), SiblingState::Guarded)];
-        assert_eq!(g.check(&irc(), &held, "x", 12), Verdict::Send);
-        assert!(refused(&g.check(&irc(), &[(xmpp(), S2)], "x", 13)));
+        assert_eq!(g.check(&irc(), &held, 12), Verdict::Send);
+        assert!(refused(&g.check(&irc(), &[(xmpp(), S2)], 13)));
 
         let mut g = SiblingGuard::default();
         confirm(&mut g, &irc(), &held, 10);
-        assert_eq!(g.check(&irc(), &[(xmpp(), S1)], "x", 12), Verdict::Send);
-        assert_eq!(g.check(&irc(), &[(xmpp(), S1)], "x", 13), Verdict::Send);
-        assert!(refused(&g.check(&irc(), &[(xmpp(), S2)], "x", 14)));
+        assert_eq!(g.check(&irc(), &[(xmpp(), S1)], 12), Verdict::Send);
+        assert_eq!(g.check(&irc(), &[(xmpp(), S1)], 13), Verdict::Send);
+        assert!(refused(&g.check(&irc(), &[(xmpp(), S2)], 14)));
+
+        // Asked while S1; a new session came before the answer: the line is asked for again.
+        let mut g = SiblingGuard::default();
+        assert!(refused(&g.check(&irc(), &[(xmpp(), S1)], 10)));
+        assert!(g.confirm(&irc(), 11));
+        assert!(refused(&g.check(&irc(), &[(xmpp(), S2)], 11)));
+    }
+
+    /// An allowance asked against a sibling whose state could not be read covers it only
+    /// while it still cannot be read: whatever it turns out to be (an encrypted session, one
+    /// being set up) asks again. An encrypted one that becomes unreadable asks again too.
+    #[test]
+    fn an_unreadable_sibling_is_covered_only_while_unreadable() {
+        let unknown = [(xmpp(), SiblingState::Unknown)];
+        for now_state in [S1, SiblingState::Guarded] {
+            let mut g = SiblingGuard::default();
+            confirm(&mut g, &irc(), &unknown, 10);
+            assert_eq!(g.check(&irc(), &unknown, 12), Verdict::Send);
+            assert!(
+                refused(&g.check(&irc(), &[(xmpp(), now_state)], 13)),
+                "{now_state:?}"
+            );
+        }
+        let mut g = SiblingGuard::default();
+        confirm(&mut g, &irc(), &[(xmpp(), S1)], 10);
+        assert!(refused(&g.check(&irc(), &unknown, 12)));
     }
 
     /// A sibling that stops guarding (the user ended encryption there) leaves the allowance;
@@ -447,19 +510,16 @@ mod tests {
         let both = [(xmpp(), S1), (other.clone(), S2)];
         confirm(&mut g, &irc(), &both, 10);
         let one = [(xmpp(), SiblingState::Open), (other.clone(), S2)];
-        assert_eq!(g.check(&irc(), &one, "x", 12), Verdict::Send);
+        assert_eq!(g.check(&irc(), &one, 12), Verdict::Send);
         let held = [(xmpp(), SiblingState::Guarded), (other.clone(), S2)];
-        assert!(
-            refused(&g.check(&irc(), &held, "x", 13)),
-            "xmpp guards anew"
-        );
+        assert!(refused(&g.check(&irc(), &held, 13)), "xmpp guards anew");
 
         let mut g = SiblingGuard::default();
         let sibs = [(xmpp(), SiblingState::Guarded)];
         confirm(&mut g, &irc(), &sibs, 10);
         let open = [(xmpp(), SiblingState::Open)];
-        assert_eq!(g.check(&irc(), &open, "x", 12), Verdict::Send);
-        assert!(refused(&g.check(&irc(), &sibs, "x", 13)));
+        assert_eq!(g.check(&irc(), &open, 12), Verdict::Send);
+        assert!(refused(&g.check(&irc(), &sibs, 13)));
     }
 
     /// A sibling that guards and was not there when the user confirmed asks again, naming it;
@@ -471,7 +531,7 @@ mod tests {
         confirm(&mut g, &irc(), &[(xmpp(), S1)], 10);
         let more = [(work.clone(), SiblingState::Unknown), (xmpp(), S1)];
         assert_eq!(
-            g.check(&irc(), &more, "x", 12),
+            g.check(&irc(), &more, 12),
             Verdict::Refuse {
                 sibling: work.clone(),
                 state: SiblingState::Unknown
@@ -484,16 +544,17 @@ mod tests {
         ];
         let nick = key("prpl-irc", "alice@irc.example", "bobby");
         assert_eq!(
-            g.check(&nick, &mixed, "y", 13),
+            g.check(&nick, &mixed, 13),
             Verdict::Refuse {
                 sibling: key("prpl-irc", "alice@irc.example", "bob_"),
                 state: S2
             }
         );
-        assert_eq!(g.check(&nick, &mixed, "y", 14), Verdict::Send);
+        assert!(g.confirm(&nick, 14));
+        assert_eq!(g.check(&nick, &mixed, 14), Verdict::Send);
         // Another conversation of the contact is asked for on its own.
         let other = key("prpl-irc", "alice@irc.example", "bob__");
-        assert!(refused(&g.check(&other, &mixed, "y", 15)));
+        assert!(refused(&g.check(&other, &mixed, 15)));
     }
 
     /// Memory is bounded: the oldest allowance goes first.
@@ -503,7 +564,7 @@ mod tests {
         let sibs = [(xmpp(), S1)];
         for i in 0..(MAX_ALLOWANCES as u64 + 10) {
             let k = key("prpl-irc", "alice@irc.example", &format!("bob{i}"));
-            assert!(refused(&g.check(&k, &sibs, "x", 1_000 + i)));
+            assert!(refused(&g.check(&k, &sibs, 1_000 + i)));
         }
         assert_eq!(g.allowances.len(), MAX_ALLOWANCES);
         let newest = key(
@@ -511,8 +572,10 @@ mod tests {
             "alice@irc.example",
             &format!("bob{}", MAX_ALLOWANCES + 9),
         );
-        assert_eq!(g.check(&newest, &sibs, "x", 1_300), Verdict::Send);
+        assert!(g.confirm(&newest, 1_300));
+        assert_eq!(g.check(&newest, &sibs, 1_300), Verdict::Send);
         let oldest = key("prpl-irc", "alice@irc.example", "bob0");
-        assert!(refused(&g.check(&oldest, &sibs, "x", 1_301)));
+        assert!(!g.confirm(&oldest, 1_301), "its question was dropped");
+        assert!(refused(&g.check(&oldest, &sibs, 1_301)));
     }
 }

@@ -592,6 +592,19 @@ impl Store {
         Ok((key, tag))
     }
 
+    /// Whether the account has an identity key (none is created). Every saved conversation
+    /// of the account was made with it: an account without one has none.
+    pub fn has_identity(&self, protocol: &str, account: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .row(
+                "SELECT 1 FROM identity WHERE account = ?1",
+                params![account_key(protocol, account)],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     /// The saved conversation snapshot with `peer`, if any.
     pub fn load_session(
         &self,

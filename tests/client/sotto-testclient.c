@@ -45,7 +45,9 @@
  *   merge <buddy> <other>      put <other>'s buddy into <buddy>'s contact, as dragging one
  *                              buddy onto another in Pidgin's buddy list does (both added
  *                              first if needed): Pidgin then shows their conversations in one
- *                              tab, Finch in one window (prints ECHO merge)
+ *                              tab, Finch in one window (prints ECHO merge); a conversation
+ *                              opened after it shares the UI data (ui_data) of an open one
+ *                              of its contact, as in Pidgin, also after a rename
  *   unbuddy <buddy>            take the buddy off the buddy list (as libpurple's XMPP roster
  *                              code does on a server's remove push, or a move to another
  *                              group, which replaces the buddy): its settings go with it
@@ -212,7 +214,71 @@ custom_smiley_add(PurpleConversation *conv, const char *smile, gboolean remote)
 	return TRUE;
 }
 
+/* A conversation window, as the UI data Pidgin 2.x gives a conversation (its PidginConversation):
+ * the IM conversations of one buddy-list contact share one, as Pidgin puts a new conversation
+ * into the tab of an open one with another buddy of its contact (pidgin_conv_find_gtkconv; Finch's
+ * find_conv_with_contact likewise), and a renamed conversation (an IRC nick change) keeps it. */
+typedef struct {
+	GList *convs;
+} Window;
+
+/* The window of an open IM conversation with another buddy of conv's contact, if any. */
+static Window *
+contact_window(PurpleConversation *conv)
+{
+	PurpleAccount *account = purple_conversation_get_account(conv);
+	PurpleBuddy *buddy = purple_find_buddy(account, purple_conversation_get_name(conv));
+	PurpleContact *contact = buddy ? purple_buddy_get_contact(buddy) : NULL;
+	PurpleBlistNode *node;
+
+	if (contact == NULL)
+		return NULL;
+	for (node = purple_blist_node_get_first_child((PurpleBlistNode *)contact); node != NULL;
+	     node = purple_blist_node_get_sibling_next(node)) {
+		PurpleConversation *other;
+
+		/* Not the conversation's own buddy (Finch's find_conv_with_contact skips it too): an
+		 * older window under the same name keeps a window of its own. */
+		if (!PURPLE_BLIST_NODE_IS_BUDDY(node) || node == (PurpleBlistNode *)buddy)
+			continue;
+		other = purple_find_conversation_with_account(PURPLE_CONV_TYPE_IM,
+		        purple_buddy_get_name((PurpleBuddy *)node),
+		        purple_buddy_get_account((PurpleBuddy *)node));
+		if (other != NULL && other != conv && other->ui_data != NULL)
+			return other->ui_data;
+	}
+	return NULL;
+}
+
+static void
+create_conversation(PurpleConversation *conv)
+{
+	Window *w = NULL;
+
+	if (purple_conversation_get_type(conv) == PURPLE_CONV_TYPE_IM)
+		w = contact_window(conv);
+	if (w == NULL)
+		w = g_new0(Window, 1);
+	w->convs = g_list_prepend(w->convs, conv);
+	conv->ui_data = w;
+}
+
+static void
+destroy_conversation(PurpleConversation *conv)
+{
+	Window *w = conv->ui_data;
+
+	if (w == NULL)
+		return;
+	conv->ui_data = NULL;
+	w->convs = g_list_remove(w->convs, conv);
+	if (w->convs == NULL)
+		g_free(w);
+}
+
 static PurpleConversationUiOps conversation_ops = {
+	.create_conversation = create_conversation,
+	.destroy_conversation = destroy_conversation,
 	.write_conv = write_conv,
 	.custom_smiley_add = custom_smiley_add,
 };

@@ -210,6 +210,11 @@ pub(crate) fn not_sent(text: &str) -> String {
     format!("not sent: {text}")
 }
 
+/// A line not sent for a reason libpurple gave (`why`, a command that failed), and the text.
+pub(crate) fn not_sent_why(why: &str, text: &str) -> String {
+    format!("NOT sent ({}): {text}", plain(why))
+}
+
 /// A typed message will not be sent ([`Event::Unsent`]): why, what to do, and the text shown
 /// back (the input box was cleared).
 pub(crate) fn unsent(peer: &Shown, why: UnsentReason, text: &str) -> String {
@@ -1215,43 +1220,91 @@ pub(crate) fn resent_wire_line() -> &'static str {
 /// (IRC)"), held back because another conversation of the same buddy-list contact, shown in
 /// the same window, is `sibling` ("bob@example.org (XMPP)") and keeps plaintext out (`how`):
 /// the window sends to whichever conversation it has active, and a message from either
-/// switches it. What to do (the same message sent again goes), and the text given back (the
-/// input box was cleared).
+/// switches it. A dialog asks whether to send it unencrypted ([`sibling_dialog`]); sending it
+/// again is no answer (every other NOT sent line may be answered that way: there it is safe).
+/// The text is given back (the input box was cleared).
 pub(crate) fn sibling_not_sent(
     this: &Shown,
     sibling: &Shown,
     how: SiblingState,
     text: &str,
 ) -> String {
+    let why = match how {
+        SiblingState::Encrypted(_) => {
+            format!("your conversation with {sibling} in this window is encrypted, and")
+        }
+        SiblingState::Guarded | SiblingState::Open => format!(
+            "your conversation with {sibling} in this window keeps what you type from going \
+             unencrypted (an encrypted session is being set up, messages wait for one, or its \
+             policy is to encrypt), and"
+        ),
+        SiblingState::Unknown => format!(
+            "Sotto could not read whether your conversation with {sibling} in this window is \
+             encrypted, and"
+        ),
+    };
+    format!(
+        "message NOT sent: {why} this one, with {this}, is NOT: it would have gone to {this} \
+         unencrypted. Sotto asks in a dialog whether to send it unencrypted; sending it again \
+         here does not send it (it is held back again). To send it encrypted, switch the window \
+         to {sibling} (Send To in its menu) and send it there. Your message: {text}"
+    )
+}
+
+/// The question [`sibling_not_sent`] announces: send the message held back to `this`
+/// unencrypted, beside `sibling` (in state `how`), or not. What follows a yes (the allowance),
+/// and how to send it encrypted instead. `text` is the user's message, shown cleaned.
+pub(crate) fn sibling_dialog(
+    this: &Shown,
+    sibling: &Shown,
+    how: SiblingState,
+    text: &str,
+) -> Dialog {
     let minutes = ALLOWANCE_SECS / 60;
-    let (why, other) = match how {
+    let (also, other) = match how {
         SiblingState::Encrypted(_) => (
-            format!("your conversation with {sibling} in this window is encrypted, and"),
+            format!("This window is also your encrypted conversation with {sibling}."),
             "the encrypted one",
         ),
         SiblingState::Guarded | SiblingState::Open => (
             format!(
-                "your conversation with {sibling} in this window keeps what you type from going \
-                 unencrypted (an encrypted session is being set up, or messages wait for one), \
-                 and"
+                "This window is also your conversation with {sibling}, which keeps what you \
+                 type from going unencrypted."
             ),
             "that one",
         ),
         SiblingState::Unknown => (
             format!(
-                "Sotto could not read whether your conversation with {sibling} in this window \
-                 is encrypted, and"
+                "This window is also your conversation with {sibling}, and Sotto could not read \
+                 whether it is encrypted."
             ),
             "that one",
         ),
     };
+    dialog(
+        "Sotto: send unencrypted?",
+        format!("{also} Send this message to {this} unencrypted?"),
+        format!(
+            "Your message: {}\n\nThe window sends what you type to whichever of its \
+             conversations is active, and a message from any of them makes it the active one. \
+             If you send it, what you send to {this} after it goes unencrypted too while each \
+             message comes within {minutes} minutes of the one before (until a message is read \
+             or typed in {other}). Don't send: nothing is sent, and your message stays in the \
+             window. To send it encrypted, switch the window to {sibling} (Send To in its menu) \
+             and send it there.",
+            plain(text)
+        ),
+    )
+}
+
+/// The user answered "send unencrypted" for a message held back for `this`, but `this` no
+/// longer sends unencrypted (it is encrypted now, or holds what is typed): not sent, the text
+/// given back. Sending it again here is safe: it goes as the conversation sends now.
+pub(crate) fn sibling_answer_stale(this: &Shown, text: &str) -> String {
     format!(
-        "message NOT sent: {why} this one, with {this}, is NOT: it would have gone to {this} \
-         unencrypted. To send it unencrypted anyway, send the same message again here; after \
-         it, what you send here goes unencrypted while each message comes within {minutes} \
-         minutes of the one before (until a message is read or typed in {other}). To send it \
-         encrypted, switch the window to {sibling} (Send To in its menu) and send it there. Your \
-         message: {text}"
+        "message NOT sent: you chose to send it to {this} unencrypted, but that conversation no \
+         longer sends unencrypted (it is encrypted now, or holds what you type). Send it again \
+         to send it as the conversation sends now. Your message: {text}"
     )
 }
 
@@ -1532,9 +1585,10 @@ mod tests {
     }
 
     /// A line held back for another conversation of the contact in the window says it was NOT
-    /// sent, names both conversations and how the other one keeps plaintext out, says how to
-    /// send it anyway or encrypted, and ends with the text as typed (the input box was
-    /// cleared).
+    /// sent, names both conversations and how the other one keeps plaintext out, says that a
+    /// dialog asks and that sending it again does not send it, how to send it encrypted, and
+    /// ends with the text as typed (the input box was cleared). It no longer tells the user to
+    /// send the same message again (the gesture that retries every other NOT sent line).
     #[test]
     fn a_line_held_back_for_a_sibling_names_both_and_gives_the_text_back() {
         let this = &Shown::new("bob (IRC)");
@@ -1557,10 +1611,11 @@ mod tests {
             assert!(t.starts_with("message NOT sent: "), "{t}");
             assert!(t.contains("this one, with bob (IRC), is NOT"), "{t}");
             assert!(
-                t.contains("send the same message again here; after it"),
+                t.contains("Sotto asks in a dialog whether to send it unencrypted"),
                 "{t}"
             );
-            assert!(t.contains("within 10 minutes of the one before"), "{t}");
+            assert!(t.contains("sending it again here does not send it"), "{t}");
+            assert!(!t.contains("send the same message again"), "{t}");
             assert!(
                 t.contains("switch the window to bob@example.org (XMPP)"),
                 "{t}"
@@ -1571,6 +1626,42 @@ mod tests {
         assert!(guarded.contains("keeps what you type from going unencrypted"));
         let unknown = sibling_not_sent(this, sibling, SiblingState::Unknown, text);
         assert!(unknown.contains("Sotto could not read whether"));
+    }
+
+    /// The question names the window's other conversation and where the message would go,
+    /// shows the message (cleaned), and says what a yes allows after it.
+    #[test]
+    fn the_sibling_dialog_names_where_the_message_goes() {
+        let this = &Shown::new("bob (IRC)");
+        let sibling = &Shown::new("bob@localhost (XMPP)");
+        let d = sibling_dialog(
+            this,
+            sibling,
+            SiblingState::Encrypted([1; 4]),
+            "the code\u{202e} is 4711",
+        );
+        assert_eq!(d.title, "Sotto: send unencrypted?");
+        assert_eq!(
+            d.primary,
+            "This window is also your encrypted conversation with bob@localhost (XMPP). Send \
+             this message to bob (IRC) unencrypted?"
+        );
+        assert!(
+            d.secondary
+                .starts_with("Your message: the code is 4711\n\n"),
+            "{}",
+            d.secondary
+        );
+        assert!(d.secondary.contains("within 10 minutes of the one before"));
+        assert!(d.secondary.contains("Don't send: nothing is sent"));
+        let guarded = sibling_dialog(this, sibling, SiblingState::Guarded, "x");
+        assert!(guarded
+            .primary
+            .contains("keeps what you type from going unencrypted"));
+        let unknown = sibling_dialog(this, sibling, SiblingState::Unknown, "x");
+        assert!(unknown
+            .primary
+            .contains("Sotto could not read whether it is encrypted"));
     }
 
     /// Each reason a typed message is not sent reads its own way and says why (where the README

@@ -21,11 +21,11 @@ fn refused(v: &Verdict) -> bool {
 }
 
 /// alice talks to bob encrypted, and to bob's other account (`bob-irc`) in plaintext: the
-/// plaintext conversation's first line is held back once, naming the encrypted one, and goes
-/// sent again; a line read or typed in the encrypted one asks again; a new session asks again;
+/// plaintext conversation's first line is held back, naming the encrypted one, held back again
+/// when sent again, and goes once the user confirms; a line read or typed in the encrypted one asks again; a new session asks again;
 /// a sibling that no longer guards holds nothing.
 #[test]
-fn an_encrypted_sibling_holds_a_plaintext_line_back_once() {
+fn an_encrypted_sibling_holds_a_plaintext_line_back_until_confirmed() {
     let (mut alice, mut bob) = encrypted("siblings-encrypted");
     let irc = alice.key_for("bob-irc");
     let first = states(&mut alice, &["bob"], Policy::Manual);
@@ -41,27 +41,23 @@ fn an_encrypted_sibling_holds_a_plaintext_line_back_once() {
     let (out, _) = alice.send_to("bob-irc", "plain hello", Policy::Manual);
     assert!(matches!(out, Outgoing::Plaintext), "{out:?}");
     assert_eq!(
-        alice
-            .sessions
-            .check_siblings(&irc, &first, "plain hello", 100),
+        alice.sessions.check_siblings(&irc, &first, 100),
         Verdict::Refuse {
             sibling: alice.key.clone(),
             state: SiblingState::Encrypted(session)
         }
     );
-    // Sent again, it goes.
+    // Sent again, it is held back again: only the answer to the question lets it go.
+    assert!(refused(&alice.sessions.check_siblings(&irc, &first, 101)));
+    assert!(alice.sessions.confirm_siblings(&irc, 101));
     assert_eq!(
-        alice
-            .sessions
-            .check_siblings(&irc, &first, "plain hello", 101),
+        alice.sessions.check_siblings(&irc, &first, 101),
         Verdict::Send
     );
     // Lines in the plaintext conversation itself do not end it.
     alice.send_to("bob-irc", "more plain", Policy::Manual);
     assert_eq!(
-        alice
-            .sessions
-            .check_siblings(&irc, &first, "more plain", 102),
+        alice.sessions.check_siblings(&irc, &first, 102),
         Verdict::Send
     );
 
@@ -69,28 +65,26 @@ fn an_encrypted_sibling_holds_a_plaintext_line_back_once() {
     let line = lines_of(bob.send("encrypted hello").0);
     let (_, _, shown) = alice.receive("bob", &line);
     assert_eq!(shown, ["encrypted hello"]);
-    assert!(refused(
-        &alice.sessions.check_siblings(&irc, &first, "b", 103)
-    ));
+    assert!(refused(&alice.sessions.check_siblings(&irc, &first, 103)));
+    assert!(alice.sessions.confirm_siblings(&irc, 104));
     assert_eq!(
-        alice.sessions.check_siblings(&irc, &first, "b", 104),
+        alice.sessions.check_siblings(&irc, &first, 104),
         Verdict::Send
     );
     // alice types in the encrypted conversation: asked again.
     let _ = lines_of(alice.send("typed encrypted").0);
-    assert!(refused(
-        &alice.sessions.check_siblings(&irc, &first, "c", 105)
-    ));
+    assert!(refused(&alice.sessions.check_siblings(&irc, &first, 105)));
     // Plaintext shown in the encrypted conversation (with its warning) asks again too; a line
     // read in the plaintext one does not.
+    assert!(alice.sessions.confirm_siblings(&irc, 105));
     assert_eq!(
-        alice.sessions.check_siblings(&irc, &first, "c", 105),
+        alice.sessions.check_siblings(&irc, &first, 105),
         Verdict::Send
     );
     let (_, events, _) = alice.receive_as("bob-irc", &["plain from the other account".into()]);
     assert!(events.is_empty(), "{events:?}");
     assert_eq!(
-        alice.sessions.check_siblings(&irc, &first, "d", 105),
+        alice.sessions.check_siblings(&irc, &first, 105),
         Verdict::Send
     );
     let (_, events, shown) = alice.receive("bob", &["plain in the encrypted one".into()]);
@@ -101,9 +95,7 @@ fn an_encrypted_sibling_holds_a_plaintext_line_back_once() {
             .any(|e| matches!(e, Event::PlaintextWhileEncrypted)),
         "{events:?}"
     );
-    assert!(refused(
-        &alice.sessions.check_siblings(&irc, &first, "d", 105)
-    ));
+    assert!(refused(&alice.sessions.check_siblings(&irc, &first, 105)));
 
     // Encryption ended: the conversation no longer guards, nothing is held back.
     let end = alice.stop();
@@ -111,7 +103,7 @@ fn an_encrypted_sibling_holds_a_plaintext_line_back_once() {
     let open = states(&mut alice, &["bob"], Policy::Manual);
     assert_eq!(open[0].1, SiblingState::Open);
     assert_eq!(
-        alice.sessions.check_siblings(&irc, &open, "e", 106),
+        alice.sessions.check_siblings(&irc, &open, 106),
         Verdict::Send
     );
     // Encrypted anew: another session, asked again.
@@ -123,9 +115,7 @@ fn an_encrypted_sibling_holds_a_plaintext_line_back_once() {
         "{:?}",
         again[0].1
     );
-    assert!(refused(
-        &alice.sessions.check_siblings(&irc, &again, "e", 107)
-    ));
+    assert!(refused(&alice.sessions.check_siblings(&irc, &again, 107)));
 }
 
 /// A sibling being set up (a line held under `always`, a start under way) guards; so does
@@ -152,4 +142,50 @@ fn a_sibling_being_set_up_or_ended_guards() {
         states(&mut alice, &["bob"], Policy::Manual)[0].1,
         SiblingState::Guarded
     );
+}
+
+/// A sibling under `always` in plaintext with nothing held (nothing typed there yet, or the
+/// contact never answered) guards: the user expects nothing to that contact in plaintext,
+/// and a line typed in the window meant for it would have gone to the other account. A
+/// sibling on an account that never encrypted anything is classified from its policy alone,
+/// without creating an identity key for that account.
+#[test]
+fn a_sibling_under_always_guards_and_asking_creates_no_identity() {
+    let (mut alice, _bob) = encrypted("siblings-always");
+    // carol: nothing typed, nothing held, policy `always`.
+    assert_eq!(
+        states(&mut alice, &["carol"], Policy::Always)[0].1,
+        SiblingState::Guarded
+    );
+    assert_eq!(
+        states(&mut alice, &["carol"], Policy::Manual)[0].1,
+        SiblingState::Open
+    );
+    // Another account of alice's, never used: no identity is made for it.
+    let other = ConvKey {
+        protocol: "prpl-other".into(),
+        account: "alice-elsewhere".into(),
+        peer: "bob".into(),
+    };
+    for (policy, state) in [
+        (Policy::Always, SiblingState::Guarded),
+        (Policy::Manual, SiblingState::Open),
+        (Policy::Opportunistic, SiblingState::Open),
+    ] {
+        assert_eq!(
+            alice
+                .sessions
+                .sibling_state(&other, "bob", &settings(policy)),
+            state,
+            "{policy:?}"
+        );
+    }
+    assert!(!alice
+        .store()
+        .has_identity("prpl-other", "alice-elsewhere")
+        .expect("read"));
+    // A line to IRC bob beside carol under `always` is held back.
+    let irc = alice.key_for("bob-irc");
+    let carol = states(&mut alice, &["carol"], Policy::Always);
+    assert!(refused(&alice.sessions.check_siblings(&irc, &carol, 10)));
 }
