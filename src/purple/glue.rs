@@ -153,7 +153,9 @@ pub(crate) fn markup_to_text(markup: &str) -> String {
     }
 }
 
-fn normalize(account: *mut sys::PurpleAccount, name: &str) -> String {
+/// `name` as libpurple names it on `account` (the protocol's normalization: IRC's is
+/// `purple_normalize_nocase`), copied.
+pub(crate) fn normalize(account: *mut sys::PurpleAccount, name: &str) -> String {
     let c = cstring(name);
     // SAFETY: `account` is a live account (or NULL, which purple_normalize accepts); the result
     // points into a static buffer that we copy at once.

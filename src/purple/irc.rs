@@ -10,12 +10,20 @@
 //! * a data line: the contact's window says the message was NOT delivered, with its text while
 //!   the conversation remembers it, once per message ([`present::undelivered`], as an XMPP
 //!   error bounce is told);
-//! * a handshake line or query: one line saying the start did not reach the contact. Nothing
-//!   else changes: a 401 is the server's word, and the start lapses as an unanswered one;
-//! * either way, libpurple's own line for that 401 is not written ([`libpurples_line`]).
-//!   `irc_parse_msg` calls `irc_msg_nonick` right after this signal, in the same call; it writes
-//!   into the window it finds by the nick, or, with none open, opens an error dialog per
-//!   401: so the window is opened first.
+//! * a handshake line or query, only while a start asked for here is not over
+//!   ([`service::start_asked`]: a handshake of ours in flight, a start of ours that lapsed, text
+//!   held): one line saying the start did not reach the contact. Nothing else changes: a 401 is
+//!   the server's word, and the start lapses as an unanswered one. Our answer to a stranger's
+//!   query or start is not one: its 401 (the stranger gone at once) opens nothing, as that
+//!   handshake ends without a word;
+//! * libpurple's own line for that 401 is not written ([`libpurples_line`]), once Sotto's line
+//!   for the message or start is (for this 401, or an earlier one of the same message), and
+//!   when libpurple writes into the same window: the 401's nick and the line's are one name to
+//!   libpurple (`purple_normalize`). `irc_parse_msg` calls `irc_msg_nonick` right after this
+//!   signal, in the same call; it writes into the window it finds by the nick, or, with none
+//!   open, opens an error dialog per 401: so the window is opened first. Where Sotto wrote
+//!   nothing (the same line already told, its quiet limit), libpurple's line stands: a 401 is
+//!   never met with silence.
 //!
 //! A 401 that answers no line of ours (plaintext, a `WHOIS`, a nick not written to lately) is
 //! left to libpurple.
@@ -24,20 +32,21 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::time::{Duration, Instant};
 
-use crate::sessions::nosuchnick::{irc_fold, no_such_nick, NoSuchNick};
+use crate::sessions::nosuchnick::{no_such_nick, NoSuchNick};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
 use super::present;
+use super::service;
 use super::state::with_state;
 use super::texts::{self, Shown};
 
 /// libpurple's line for a 401 that answered a line of ours: its account (compared only, never
-/// read), the nick folded, and when the 401 came.
+/// read), the nick as libpurple names it ([`glue::normalize`]), and when the 401 came.
 struct Expected {
     account: usize,
-    nick: String,
+    name: String,
     at: Instant,
 }
 
@@ -97,10 +106,11 @@ pub(crate) unsafe extern "C" fn sending_text(
             return;
         };
         // SAFETY: the signal's live connection.
-        let Some((_, key)) = (unsafe { account_of(gc) }) else {
+        let Some((account, key)) = (unsafe { account_of(gc) }) else {
             return;
         };
-        let _ = with_state(|s| s.sent_to_nicks.sent(&key, &line, Instant::now()));
+        let name = |nick: &str| glue::normalize(account, nick);
+        let _ = with_state(|s| s.sent_to_nicks.sent(&key, &line, Instant::now(), name));
     })
 }
 
@@ -127,31 +137,58 @@ pub(crate) unsafe extern "C" fn receiving_text(
         let Some((account, key)) = (unsafe { account_of(gc) }) else {
             return;
         };
+        let name = |nick: &str| glue::normalize(account, nick);
+        let now = Instant::now();
         let Some(answer) =
-            with_state(|s| s.sent_to_nicks.answered(&key, nick, Instant::now())).flatten()
+            with_state(|s| s.sent_to_nicks.answered(&key, nick, now, name)).flatten()
         else {
             return;
         };
-        let (NoSuchNick::Message { to, .. } | NoSuchNick::Start { to, .. }) = &answer;
+        let (NoSuchNick::Message {
+            to, name: to_name, ..
+        }
+        | NoSuchNick::Start {
+            to, name: to_name, ..
+        }) = &answer;
         // SAFETY: the connection's live account.
         let Some(r) = (unsafe { ConvRef::from_account(account, to) }) else {
             return;
         };
-        match &answer {
+        // Our answer to the contact's own query or start is no start of ours: its 401 is
+        // libpurple's (a stranger who wrote and left at once opens nothing).
+        if matches!(answer, NoSuchNick::Start { .. }) && !service::start_asked(&r) {
+            return;
+        }
+        let wrote = match &answer {
             NoSuchNick::Message {
                 line, tell: true, ..
             } => present::undelivered(&r, line, texts::NO_SUCH_NICK, true),
-            NoSuchNick::Start { tell: true, .. } if !r.conversation_or_new().is_null() => {
-                r.system_line(&texts::start_not_delivered(&Shown::new(&r.peer)));
+            NoSuchNick::Start { tell: true, .. } => {
+                let open = !r.conversation_or_new().is_null();
+                if open {
+                    r.system_line(&texts::start_not_delivered(&Shown::new(&r.peer)));
+                }
+                open
             }
-            _ => {}
+            _ => false,
+        };
+        if wrote {
+            let _ = with_state(|s| s.sent_to_nicks.told(&key, &answer, now));
         }
-        if !r.conversation_or_new().is_null() {
+        // `tell: false`: Sotto's line for the message (or the start) was written for an
+        // earlier 401. libpurple writes into the window of the 401's nick: take its line only
+        // when that is the window of the line Sotto answered.
+        let told = wrote
+            || matches!(
+                answer,
+                NoSuchNick::Message { tell: false, .. } | NoSuchNick::Start { tell: false, .. }
+            );
+        if told && *to_name == name(nick) && !r.conversation_or_new().is_null() {
             EXPECTED.with(|e| {
                 e.set(Some(Expected {
                     account: account as usize,
-                    nick: irc_fold(nick),
-                    at: Instant::now(),
+                    name: to_name.clone(),
+                    at: now,
                 }))
             });
         }
@@ -160,7 +197,8 @@ pub(crate) unsafe extern "C" fn receiving_text(
 
 /// Whether a write into `conv` as `who` with `flags` is libpurple's own line for the 401 just
 /// told ("User is not logged in", a system line from the nick, in its window): then it is
-/// taken, and not written. Sotto's own lines (no `who`) never are.
+/// taken, and not written. Sotto's own lines (no `who`) never are. The nick is compared as
+/// libpurple names it, as it found the window.
 ///
 /// # Safety
 /// `conv` must be null or libpurple's live conversation for the write; `who` null or a string.
@@ -176,10 +214,10 @@ pub(crate) unsafe fn libpurples_line(
         return false;
     };
     // SAFETY: per the caller.
-    let account = unsafe { sys::purple_conversation_get_account(conv) } as usize;
-    let hit = expected.account == account
-        && cstr_to_string(who).is_some_and(|w| irc_fold(&w) == expected.nick)
-        && expected.at.elapsed() < EXPECTED_WITHIN;
+    let account = unsafe { sys::purple_conversation_get_account(conv) };
+    let hit = expected.account == account as usize
+        && expected.at.elapsed() < EXPECTED_WITHIN
+        && cstr_to_string(who).is_some_and(|w| glue::normalize(account, &w) == expected.name);
     if !hit {
         EXPECTED.with(|e| e.set(Some(expected)));
     }

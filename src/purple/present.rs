@@ -311,8 +311,9 @@ fn quiet_line(r: &ConvRef, kind: Quiet, event: &Event) -> Option<String> {
 /// what did not arrive instead of nothing, or a dialog with the encrypted line in it.
 ///
 /// The same line handed back again says nothing (and opens nothing); a line whose text is not
-/// remembered is kept quiet like other unauthenticated lines (one line per interval).
-pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str, ours: bool) {
+/// remembered is kept quiet like other unauthenticated lines (one line per interval). Whether
+/// a line was written: an IRC 401 leaves libpurple's own line when none was.
+pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str, ours: bool) -> bool {
     let text = service::sent_text(r, line);
     // Known neither by its stanza nor by its text (forged, or from before a restart): a window
     // opens for it only where the conversation is encrypted (unauthenticated words about a
@@ -331,7 +332,7 @@ pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str, ours: bool) 
     })
     .unwrap_or(false);
     if !first || !opens || r.conversation_or_new().is_null() {
-        return;
+        return false;
     }
     let unreported = if text.is_some() {
         Some(0)
@@ -357,7 +358,9 @@ pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str, ours: bool) 
             Quiet::Undelivered,
             unreported,
         ));
+        return true;
     }
+    false
 }
 
 /// Show `text` in `r`'s window as a message we sent (for text libpurple does not echo itself:

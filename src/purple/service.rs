@@ -467,6 +467,13 @@ pub(crate) fn start_lapsed(r: &ConvRef) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether a start with `r` was asked for here and is not over (`Sessions::start_asked`):
+/// never for a name that only wrote to us, nor for our answer to its start.
+pub(crate) fn start_asked(r: &ConvRef) -> bool {
+    let key = r.key();
+    with_sessions(|s| s.start_asked(&key)).unwrap_or(false)
+}
+
 /// The contact's key in the current (or last) session with `r`, loaded from the store if needed.
 pub(crate) fn peer_key(r: &ConvRef) -> Option<IdentityPublic> {
     let (key, settings) = (r.key(), settings(r));

@@ -357,7 +357,8 @@ unsafe fn handed_back(gc: *mut sys::PurpleConnection, node: *mut sys::xmlnode) -
             return false;
         };
         let condition = error_condition(node);
-        present::undelivered(&r, &line, &condition, ours);
+        // Told or not, the stanza goes no further (the same line again says nothing).
+        let _ = present::undelivered(&r, &line, &condition, ours);
         true
     }
 }

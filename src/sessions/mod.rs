@@ -1088,6 +1088,14 @@ impl Sessions {
             .map(|s| s.conv.start_lapsed())
     }
 
+    /// Whether the conversation with `key` asked for a start that is not over
+    /// (`Conversation::start_asked`). Only a conversation in memory is looked at, and none is
+    /// loaded: one that sent a start stays in memory while it is asked for (never blank), and
+    /// a name that only wrote to us must not be loaded for it.
+    pub fn start_asked(&self, key: &ConvKey) -> bool {
+        self.sessions.get(key).is_some_and(|s| s.conv.start_asked())
+    }
+
     /// The contact's key in the current (or last) session, loaded from the store if needed.
     pub fn peer_key(
         &mut self,

@@ -10,10 +10,12 @@
 //!   `irc-sending-text`, emitted as a line leaves libpurple's rate-limited queue) that a 401
 //!   can answer and that names a nick: `PRIVMSG`, `NOTICE`, `WHOIS`, `INVITE`, `KILL` (never
 //!   `ISON`, which libpurple polls with and which no server answers with a 401; never a
-//!   channel). Each is kept for [`ANSWER_SECS`] with its nick, under RFC 1459's case mapping
-//!   ([`irc_fold`]), and what it was: a data line of ours (`?S1D`, or a piece `?S1P` of one),
-//!   a handshake line or query (`?S1Q`/`?S1I`/`?S1R`/`?S1C`), or anything else. Lines only,
-//!   never text: the text comes from the conversation's own memory of what it sent.
+//!   channel). Each is kept for [`ANSWER_SECS`] with its nick as libpurple names it (the
+//!   caller's `name`: libpurple's normalization, which names the nick's window) and under
+//!   RFC 1459's case mapping ([`irc_fold`]), and what it was: a data line of ours (`?S1D`, or a
+//!   piece `?S1P` of one), a handshake line or query (`?S1Q`/`?S1I`/`?S1R`/`?S1C`), or
+//!   anything else. Lines only, never text: the text comes from the conversation's own memory
+//!   of what it sent.
 //! * **Which line a 401 answers.** A server answers in the order it reads, and a successful
 //!   `PRIVMSG` gets no answer at all, so the lines a nick that left missed are the *last* ones
 //!   sent to it. A 401 is taken for the newest line to that nick not yet answered: with a
@@ -22,11 +24,20 @@
 //!   before the 401 arrived, is named one answer early: it goes to the same missing nick, and
 //!   its own 401 follows (unless the nick came back in that moment: then a line is said not
 //!   delivered that was).
-//! * **Told once.** A message is told once however many of its pieces come back (`tell` in
-//!   [`NoSuchNick::Message`]), and a start once per [`START_TOLD_SECS`]
-//!   ([`NoSuchNick::Start`]). A 401 whose line is not ours (a plaintext message, a `WHOIS`),
-//!   or that names a nick nothing was sent to lately, is `None`: libpurple's own handling
-//!   stands.
+//! * **Which nick.** The nick as libpurple names it first (it writes its own line for the 401
+//!   into that nick's window): a server that does not fold `[` into `{` (ngircd) has `bob[`
+//!   and `bob{` as two nicks, and a 401 for `bob{` must never fall on a line to `bob[` who is
+//!   there. Only when no line to that name waits does RFC 1459's mapping find one (a server
+//!   that folds may name the nick as it knows it).
+//! * **Told once.** A message is told once however many of its pieces come back, and a start
+//!   once per [`START_TOLD_SECS`]: `tell` in [`NoSuchNick`] says none was told yet, and the
+//!   caller says when it wrote its line ([`SentToNicks::told`]). A line not written (nothing
+//!   to say, or too soon after another) is not told: the next 401 for the same message is
+//!   `tell` again, and libpurple's own line for the 401 stands. A 401 whose line is not ours
+//!   (a plaintext message, a `WHOIS`), or that names a nick nothing was sent to lately, is
+//!   `None`: libpurple's own handling stands. So is a start line the caller finds was no start
+//!   asked for here (an answer to the contact's own start or query): only the caller knows the
+//!   conversation.
 //!
 //! The server's word is all a 401 is: a hostile server can name any nick. It can at most take
 //! each line sent to a nick in the last [`ANSWER_SECS`] as answered, once, so it makes at most
@@ -37,22 +48,28 @@
 //! use std::time::{Duration, Instant};
 //! use sotto::sessions::nosuchnick::{no_such_nick, NoSuchNick, SentToNicks};
 //!
+//! // How libpurple names an IRC nick (its normalization: lower case).
+//! let name = |nick: &str| nick.to_lowercase();
 //! let mut sent = SentToNicks::default();
 //! let t0 = Instant::now();
-//! sent.sent("alice", "PRIVMSG bob :?S1DAAAAAAAAAAAAAAAAAAAAAAAA\r\n", t0);
+//! sent.sent("alice", "PRIVMSG bob :?S1DAAAAAAAAAAAAAAAAAAAAAAAA\r\n", t0, name);
 //! let answer = ":irc.example 401 alice Bob :No such nick or channel name";
 //! let nick = no_such_nick(answer).unwrap();
 //! let later = t0 + Duration::from_millis(300);
+//! let told = sent.answered("alice", nick, later, name).unwrap();
 //! assert_eq!(
-//!     sent.answered("alice", nick, later),
-//!     Some(NoSuchNick::Message {
+//!     told,
+//!     NoSuchNick::Message {
 //!         to: "bob".into(),
+//!         name: "bob".into(),
 //!         line: "?S1DAAAAAAAAAAAAAAAAAAAAAAAA".into(),
 //!         tell: true,
-//!     })
+//!     }
 //! );
+//! // The caller wrote its line for it.
+//! sent.told("alice", &told, later);
 //! // Every line to bob is answered now: a second 401 is libpurple's.
-//! assert_eq!(sent.answered("alice", nick, later), None);
+//! assert_eq!(sent.answered("alice", nick, later, name), None);
 //! ```
 
 use std::collections::{HashMap, VecDeque};
@@ -80,22 +97,29 @@ pub const START_TOLD_SECS: u64 = HANDSHAKE_TIMEOUT_SECS;
 pub enum NoSuchNick {
     /// A data line of ours (`?S1D`, or a piece `?S1P`): its message did not reach `to` (the
     /// nick as the line was sent to it). `line` names the message: the line itself, or its
-    /// first piece as sent (the piece itself when the first is no longer kept). `tell`: the
-    /// first 401 for that message (each of its other pieces' is `false`).
+    /// first piece as sent (the piece itself when the first is no longer kept). `tell`: no
+    /// line was told for that message yet ([`SentToNicks::told`]); each of its other pieces'
+    /// 401 is `false` once one was.
     Message {
         /// The nick as the line was addressed.
         to: String,
+        /// `to` as libpurple names it (the caller's `name`): its window's name.
+        name: String,
         /// The line that names the message.
         line: String,
-        /// Whether this is the first answer for the message.
+        /// Whether no line was told for the message yet.
         tell: bool,
     },
-    /// A handshake line or query of ours (`?S1Q`/`?S1I`/`?S1R`/`?S1C`): the start did not
-    /// reach `to`. `tell`: no start to that nick was told in the last [`START_TOLD_SECS`].
+    /// A handshake line or query (`?S1Q`/`?S1I`/`?S1R`/`?S1C`): a start, if it was one
+    /// asked for here (the caller checks: an answer to the contact's own start is not), did
+    /// not reach `to`. `tell`: no start to that nick was told in the last
+    /// [`START_TOLD_SECS`] ([`SentToNicks::told`]).
     Start {
         /// The nick as the line was addressed.
         to: String,
-        /// Whether to tell the user.
+        /// `to` as libpurple names it (the caller's `name`): its window's name.
+        name: String,
+        /// Whether no start to the nick was told lately.
         tell: bool,
     },
 }
@@ -173,7 +197,8 @@ enum MessageId {
 /// What a kept line was.
 #[derive(Clone, Debug)]
 enum Kind {
-    /// A data line of ours, and the line that names its message.
+    /// A data line of ours: which message, and the line that names it (the same for each of
+    /// its pieces).
     Message { id: MessageId, names: String },
     /// A handshake line or query of ours.
     Start,
@@ -183,6 +208,8 @@ enum Kind {
 
 /// One line sent to a nick.
 struct Sent {
+    /// The nick as libpurple names it (the caller's `name`).
+    name: String,
     /// The nick, folded ([`irc_fold`]).
     nick: String,
     /// The nick as the line spelled it.
@@ -197,15 +224,16 @@ struct Sent {
 #[derive(Default)]
 struct Account {
     lines: VecDeque<Sent>,
-    /// Messages told, with their folded nicks (the newest [`TOLD_KEPT`]).
-    told: VecDeque<(String, MessageId)>,
-    /// When a start to each folded nick was last told.
+    /// Messages told, by the nick's name and the line that names the message (the newest
+    /// [`TOLD_KEPT`]).
+    told: VecDeque<(String, String)>,
+    /// When a start to each nick (by name) was last told.
     starts_told: HashMap<String, Instant>,
 }
 
 impl Account {
-    /// What `text`, sent to the folded nick `nick`, is.
-    fn kind(&self, nick: &str, text: Option<&str>) -> Kind {
+    /// What `text`, sent to the nick named `name`, is.
+    fn kind(&self, name: &str, text: Option<&str>) -> Kind {
         let Some(line) = text.map(str::trim) else {
             return Kind::Other;
         };
@@ -222,7 +250,7 @@ impl Account {
                     let first = (f.index > 0)
                         .then(|| {
                             self.lines.iter().rev().find_map(|s| match &s.kind {
-                                Kind::Message { id: i, names } if s.nick == nick && *i == id => {
+                                Kind::Message { id: i, names } if s.name == name && *i == id => {
                                     Some(names.clone())
                                 }
                                 _ => None,
@@ -241,7 +269,7 @@ impl Account {
     }
 
     /// Drops the lines no 401 may answer any more (sent more than [`ANSWER_SECS`] before
-    /// `now`; they are in the order sent).
+    /// `now`; they are in the order sent), and starts told long enough ago to be told again.
     fn forget_old(&mut self, now: Instant) {
         let window = Duration::from_secs(ANSWER_SECS);
         while self
@@ -251,6 +279,25 @@ impl Account {
         {
             self.lines.pop_front();
         }
+        let quiet = Duration::from_secs(START_TOLD_SECS);
+        self.starts_told
+            .retain(|_, at| now.saturating_duration_since(*at) < quiet);
+    }
+
+    /// The newest line not yet answered whose nick is `nick`: first by libpurple's `name`,
+    /// else by RFC 1459's mapping (see the module docs).
+    fn newest_unanswered(&mut self, name: &str, nick: &str) -> Option<&mut Sent> {
+        let at = self
+            .lines
+            .iter()
+            .rposition(|s| !s.answered && s.name == name)
+            .or_else(|| {
+                let folded = irc_fold(nick);
+                self.lines
+                    .iter()
+                    .rposition(|s| !s.answered && s.nick == folded)
+            })?;
+        self.lines.get_mut(at)
     }
 }
 
@@ -262,8 +309,9 @@ pub struct SentToNicks {
 }
 
 impl SentToNicks {
-    /// The account `account`'s connection wrote the raw line `raw` at `now`.
-    pub fn sent(&mut self, account: &str, raw: &str, now: Instant) {
+    /// The account `account`'s connection wrote the raw line `raw` at `now`. `name` is how
+    /// libpurple names a nick on that account (its normalization).
+    pub fn sent(&mut self, account: &str, raw: &str, now: Instant, name: impl Fn(&str) -> String) {
         let Some((nicks, text)) = addressed(raw) else {
             return;
         };
@@ -273,13 +321,14 @@ impl SentToNicks {
         let acct = self.accounts.entry(account.to_owned()).or_default();
         acct.forget_old(now);
         for to in nicks {
-            let nick = irc_fold(to);
-            let kind = acct.kind(&nick, text);
+            let name = name(to);
+            let kind = acct.kind(&name, text);
             if acct.lines.len() >= LINES_KEPT {
                 acct.lines.pop_front();
             }
             acct.lines.push_back(Sent {
-                nick,
+                name,
+                nick: irc_fold(to),
                 to: to.to_owned(),
                 at: now,
                 kind,
@@ -289,45 +338,53 @@ impl SentToNicks {
     }
 
     /// The server of `account` says `nick` is not on it (a 401, at `now`): which line of ours
-    /// that answers, if one does (see the module docs). The line is taken as answered either
-    /// way.
-    pub fn answered(&mut self, account: &str, nick: &str, now: Instant) -> Option<NoSuchNick> {
+    /// that answers, if one does (see the module docs); `name` as for [`Self::sent`]. The
+    /// line is taken as answered either way; nothing is recorded as told ([`Self::told`]).
+    pub fn answered(
+        &mut self,
+        account: &str,
+        nick: &str,
+        now: Instant,
+        name: impl Fn(&str) -> String,
+    ) -> Option<NoSuchNick> {
         let acct = self.accounts.get_mut(account)?;
         acct.forget_old(now);
-        let nick = irc_fold(nick);
-        let sent = acct
-            .lines
-            .iter_mut()
-            .rev()
-            .find(|s| s.nick == nick && !s.answered)?;
+        let sent = acct.newest_unanswered(&name(nick), nick)?;
         sent.answered = true;
-        let (to, kind) = (sent.to.clone(), sent.kind.clone());
+        let (to, name, kind) = (sent.to.clone(), sent.name.clone(), sent.kind.clone());
         match kind {
             Kind::Other => None,
-            Kind::Start => {
-                let quiet = Duration::from_secs(START_TOLD_SECS);
-                acct.starts_told
-                    .retain(|_, at| now.saturating_duration_since(*at) < quiet);
-                let tell = !acct.starts_told.contains_key(&nick);
-                if tell {
-                    acct.starts_told.insert(nick, now);
-                }
-                Some(NoSuchNick::Start { to, tell })
+            Kind::Start => Some(NoSuchNick::Start {
+                tell: !acct.starts_told.contains_key(&name),
+                to,
+                name,
+            }),
+            Kind::Message { names, .. } => Some(NoSuchNick::Message {
+                tell: !acct.told.iter().any(|(n, l)| *n == name && *l == names),
+                to,
+                name,
+                line: names,
+            }),
+        }
+    }
+
+    /// The caller wrote its line for `answer` (from [`Self::answered`] on `account`, at
+    /// `now`): the message's other 401s, and a start's for [`START_TOLD_SECS`], are not
+    /// `tell`.
+    pub fn told(&mut self, account: &str, answer: &NoSuchNick, now: Instant) {
+        let acct = self.accounts.entry(account.to_owned()).or_default();
+        match answer {
+            NoSuchNick::Start { name, .. } => {
+                acct.starts_told.insert(name.clone(), now);
             }
-            Kind::Message { id, names } => {
-                let told = (nick, id);
-                let tell = !acct.told.contains(&told);
-                if tell {
+            NoSuchNick::Message { name, line, .. } => {
+                let told = (name.clone(), line.clone());
+                if !acct.told.contains(&told) {
                     if acct.told.len() >= TOLD_KEPT {
                         acct.told.pop_front();
                     }
                     acct.told.push_back(told);
                 }
-                Some(NoSuchNick::Message {
-                    to,
-                    line: names,
-                    tell,
-                })
             }
         }
     }
@@ -373,17 +430,49 @@ mod tests {
             .collect()
     }
 
-    /// Each 401 for `nick` at `at`, `n` times.
+    /// How libpurple names a nick: `purple_normalize_nocase`, prpl-irc's normalization in
+    /// 2.14 (`g_utf8_strdown`, then `g_utf8_normalize`), for the nicks here.
+    fn lower(nick: &str) -> String {
+        nick.to_lowercase()
+    }
+
+    impl SentToNicks {
+        fn send(&mut self, account: &str, raw: &str, now: Instant) {
+            self.sent(account, raw, now, lower);
+        }
+    }
+
+    /// Each 401 for `nick` at `at`, `n` times, the caller writing its line for each it is to
+    /// tell (as the plugin does when it has something to say).
     fn answers(s: &mut SentToNicks, nick: &str, n: usize, at: Instant) -> Vec<Option<NoSuchNick>> {
         (0..n)
-            .map(|_| s.answered(ME, no_such_nick(&nosuch(nick)).unwrap(), at))
+            .map(|_| {
+                let answer = s.answered(ME, no_such_nick(&nosuch(nick)).unwrap(), at, lower);
+                if let Some(
+                    a @ (NoSuchNick::Message { tell: true, .. }
+                    | NoSuchNick::Start { tell: true, .. }),
+                ) = &answer
+                {
+                    s.told(ME, a, at);
+                }
+                answer
+            })
             .collect()
     }
 
     fn message(to: &str, line: &str, tell: bool) -> Option<NoSuchNick> {
         Some(NoSuchNick::Message {
             to: to.into(),
+            name: lower(to),
             line: line.into(),
+            tell,
+        })
+    }
+
+    fn start(to: &str, tell: bool) -> Option<NoSuchNick> {
+        Some(NoSuchNick::Start {
+            to: to.into(),
+            name: lower(to),
             tell,
         })
     }
@@ -421,11 +510,11 @@ mod tests {
         let lines = pieces(0xabcdef, 8);
         // libpurple's queue lets five go at once, the rest later.
         for l in &lines[..5] {
-            s.sent(ME, &privmsg("bob", l), t0);
+            s.send(ME, &privmsg("bob", l), t0);
         }
         let mut got = answers(&mut s, "bob", 3, t0 + Duration::from_millis(200));
         for l in &lines[5..] {
-            s.sent(ME, &privmsg("bob", l), t0 + Duration::from_secs(2));
+            s.send(ME, &privmsg("bob", l), t0 + Duration::from_secs(2));
         }
         got.extend(answers(&mut s, "bob", 5, t0 + Duration::from_secs(3)));
         assert_eq!(got[0], message("bob", &lines[0], true));
@@ -444,8 +533,8 @@ mod tests {
     #[test]
     fn a_401_answers_the_newest_line_never_one_delivered_before() {
         let (mut s, t0) = (SentToNicks::default(), Instant::now());
-        s.sent(ME, &privmsg("bob", &data(1)), t0);
-        s.sent(ME, &privmsg("bob", &data(2)), t0 + Duration::from_secs(5));
+        s.send(ME, &privmsg("bob", &data(1)), t0);
+        s.send(ME, &privmsg("bob", &data(2)), t0 + Duration::from_secs(5));
         assert_eq!(
             answers(&mut s, "bob", 1, t0 + Duration::from_secs(6)),
             [message("bob", &data(2), true)]
@@ -458,9 +547,9 @@ mod tests {
     fn each_message_is_told_once() {
         let (mut s, t0) = (SentToNicks::default(), Instant::now());
         let long = pieces(7, 3);
-        s.sent(ME, &privmsg("bob", &data(1)), t0);
+        s.send(ME, &privmsg("bob", &data(1)), t0);
         for l in &long {
-            s.sent(ME, &privmsg("bob", l), t0);
+            s.send(ME, &privmsg("bob", l), t0);
         }
         let got = answers(&mut s, "bob", 5, t0 + Duration::from_secs(1));
         let told: Vec<_> = got
@@ -483,12 +572,12 @@ mod tests {
     fn a_401_for_anything_else_is_left_to_libpurple() {
         let (mut s, t0) = (SentToNicks::default(), Instant::now());
         assert_eq!(answers(&mut s, "bob", 1, t0), [None]);
-        s.sent(ME, &privmsg("bob", &data(1)), t0);
-        s.sent(ME, &privmsg("bob", "hello in plaintext"), t0);
-        s.sent(ME, "WHOIS bob\r\n", t0);
-        s.sent(ME, &privmsg("bob", "?S1E could not read message ABCD"), t0);
+        s.send(ME, &privmsg("bob", &data(1)), t0);
+        s.send(ME, &privmsg("bob", "hello in plaintext"), t0);
+        s.send(ME, "WHOIS bob\r\n", t0);
+        s.send(ME, &privmsg("bob", "?S1E could not read message ABCD"), t0);
         assert_eq!(answers(&mut s, "carol", 1, t0), [None]);
-        assert_eq!(s.answered("alice2", "bob", t0), None);
+        assert_eq!(s.answered("alice2", "bob", t0, lower), None);
         assert_eq!(answers(&mut s, "bob", 3, t0), [None, None, None]);
         assert_eq!(
             answers(&mut s, "bob", 1, t0),
@@ -496,7 +585,7 @@ mod tests {
         );
 
         let late = t0 + Duration::from_secs(ANSWER_SECS + 1);
-        s.sent(ME, &privmsg("carol", &data(2)), t0);
+        s.send(ME, &privmsg("carol", &data(2)), t0);
         assert_eq!(answers(&mut s, "carol", 1, late), [None]);
     }
 
@@ -505,10 +594,10 @@ mod tests {
     #[test]
     fn polls_and_channels_take_no_401() {
         let (mut s, t0) = (SentToNicks::default(), Instant::now());
-        s.sent(ME, &privmsg("bob", &data(1)), t0);
-        s.sent(ME, "ISON carol bob\r\n", t0);
-        s.sent(ME, &privmsg("#bob", "hi all"), t0);
-        s.sent(ME, "PING :irc.example\r\n", t0);
+        s.send(ME, &privmsg("bob", &data(1)), t0);
+        s.send(ME, "ISON carol bob\r\n", t0);
+        s.send(ME, &privmsg("#bob", "hi all"), t0);
+        s.send(ME, "PING :irc.example\r\n", t0);
         assert_eq!(s.accounts[ME].lines.len(), 1);
         assert_eq!(
             answers(&mut s, "bob", 1, t0),
@@ -522,11 +611,67 @@ mod tests {
     #[test]
     fn the_nick_is_matched_as_the_server_matches_it() {
         let (mut s, t0) = (SentToNicks::default(), Instant::now());
-        s.sent(ME, &privmsg("Bob[1]", &data(1)), t0);
+        s.send(ME, &privmsg("Bob[1]", &data(1)), t0);
         assert_eq!(
             answers(&mut s, "bob{1}", 1, t0),
             [message("Bob[1]", &data(1), true)]
         );
+    }
+
+    /// ngircd has `bob[` and `bob{` as two nicks, and libpurple two windows: a 401 for `bob{`
+    /// (gone) falls on the line to `bob{`, never on a newer one to `bob[` (there), whose window
+    /// would say a message was NOT delivered that was.
+    #[test]
+    fn a_401_falls_on_the_nick_libpurple_names_before_rfc_1459s() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        s.send(ME, &privmsg("Bob{", &data(1)), t0);
+        s.send(ME, &privmsg("bob[", &data(2)), t0);
+        assert_eq!(
+            answers(&mut s, "BOB{", 1, t0),
+            [message("Bob{", &data(1), true)]
+        );
+        assert_eq!(
+            answers(&mut s, "bob[", 1, t0),
+            [message("bob[", &data(2), true)]
+        );
+    }
+
+    /// A line the caller did not write for a 401 (nothing to say, or too soon after another)
+    /// is not told: the next 401 of the same message is `tell` again (the plugin then leaves
+    /// libpurple's line for it, which it took when it thought the message told).
+    #[test]
+    fn a_message_is_told_only_once_a_line_was_written() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        let long = pieces(5, 3);
+        for l in &long {
+            s.send(ME, &privmsg("bob", l), t0);
+        }
+        assert_eq!(
+            s.answered(ME, "bob", t0, lower),
+            message("bob", &long[0], true)
+        );
+        // Nothing written for it.
+        assert_eq!(
+            answers(&mut s, "bob", 2, t0),
+            [
+                message("bob", &long[0], true),
+                message("bob", &long[0], false)
+            ]
+        );
+    }
+
+    /// A start line the caller finds was no start asked for here (its answer to a stranger's
+    /// query, the stranger gone at once) is not told: a start of ours to that nick in the next
+    /// minutes still is.
+    #[test]
+    fn a_start_line_not_told_leaves_the_next_start_to_tell() {
+        let (mut s, t0) = (SentToNicks::default(), Instant::now());
+        s.send(ME, &privmsg("mallory", "?S1IAAAAAAAAAAAAAAAAAAAA"), t0);
+        // The plugin: no start asked for here, libpurple's 401.
+        assert_eq!(s.answered(ME, "mallory", t0, lower), start("mallory", true));
+        let t1 = t0 + Duration::from_secs(5);
+        s.send(ME, &privmsg("mallory", "?S1Q please start"), t1);
+        assert_eq!(answers(&mut s, "mallory", 1, t1), [start("mallory", true)]);
     }
 
     /// A start to a missing nick is told once, its other lines (a query then an init) not,
@@ -534,17 +679,12 @@ mod tests {
     #[test]
     fn a_start_is_told_once_per_attempt() {
         let (mut s, t0) = (SentToNicks::default(), Instant::now());
-        let start = |tell| {
-            Some(NoSuchNick::Start {
-                to: "bob".into(),
-                tell,
-            })
-        };
-        s.sent(ME, &privmsg("bob", "?S1Q please start"), t0);
-        s.sent(ME, &privmsg("bob", "?S1IAAAAAAAAAAAAAAAAAAAA"), t0);
+        let start = |tell| start("bob", tell);
+        s.send(ME, &privmsg("bob", "?S1Q please start"), t0);
+        s.send(ME, &privmsg("bob", "?S1IAAAAAAAAAAAAAAAAAAAA"), t0);
         assert_eq!(answers(&mut s, "bob", 2, t0), [start(true), start(false)]);
         let again = t0 + Duration::from_secs(START_TOLD_SECS);
-        s.sent(ME, &privmsg("bob", "?S1IAAAAAAAAAAAAAAAAAAAA"), again);
+        s.send(ME, &privmsg("bob", "?S1IAAAAAAAAAAAAAAAAAAAA"), again);
         assert_eq!(answers(&mut s, "bob", 1, again), [start(true)]);
     }
 
@@ -553,8 +693,8 @@ mod tests {
     #[test]
     fn forged_401s_tell_at_most_once_per_message_sent_to_that_nick() {
         let (mut s, t0) = (SentToNicks::default(), Instant::now());
-        s.sent(ME, &privmsg("bob", &data(1)), t0);
-        s.sent(ME, &privmsg("carol", &data(2)), t0);
+        s.send(ME, &privmsg("bob", &data(1)), t0);
+        s.send(ME, &privmsg("carol", &data(2)), t0);
         let got = answers(&mut s, "bob", 100, t0);
         assert_eq!(got[0], message("bob", &data(1), true));
         assert!(got[1..].iter().all(Option::is_none));
@@ -570,11 +710,11 @@ mod tests {
     fn the_log_is_bounded() {
         let (mut s, t0) = (SentToNicks::default(), Instant::now());
         let long = pieces(9, 2);
-        s.sent(ME, &privmsg("bob", &long[0]), t0);
+        s.send(ME, &privmsg("bob", &long[0]), t0);
         for n in 0..LINES_KEPT {
-            s.sent(ME, &privmsg("carol", &data(n as u32)), t0);
+            s.send(ME, &privmsg("carol", &data(n as u32)), t0);
         }
-        s.sent(ME, &privmsg("bob", &long[1]), t0);
+        s.send(ME, &privmsg("bob", &long[1]), t0);
         assert_eq!(s.accounts[ME].lines.len(), LINES_KEPT);
         assert_eq!(
             answers(&mut s, "bob", 1, t0),
@@ -586,7 +726,7 @@ mod tests {
     #[test]
     fn a_reconnect_forgets_the_lines_sent_before() {
         let (mut s, t0) = (SentToNicks::default(), Instant::now());
-        s.sent(ME, &privmsg("bob", &data(1)), t0);
+        s.send(ME, &privmsg("bob", &data(1)), t0);
         s.forget_account(ME);
         assert_eq!(answers(&mut s, "bob", 1, t0), [None]);
     }
@@ -595,7 +735,7 @@ mod tests {
     #[test]
     fn each_target_of_a_line_is_kept() {
         let (mut s, t0) = (SentToNicks::default(), Instant::now());
-        s.sent(ME, &privmsg("bob,carol", &data(1)), t0);
+        s.send(ME, &privmsg("bob,carol", &data(1)), t0);
         assert_eq!(
             answers(&mut s, "carol", 1, t0),
             [message("carol", &data(1), true)]

@@ -402,6 +402,14 @@ impl Conversation {
         self.start_lapsed
     }
 
+    /// Whether a start was asked for here (by the user or the policy) and is not over: a
+    /// handshake of this side's in flight, a start of ours that lapsed, or text held for a
+    /// session. An answer to the peer's start or query is none: what a line about a start
+    /// (an IRC server saying the contact is gone) may be told against.
+    pub fn start_asked(&self) -> bool {
+        self.active_handshake() || self.start_lapsed || !self.queue.is_empty()
+    }
+
     /// Changes the policy.
     pub fn set_policy(&mut self, policy: Policy) {
         self.policy = policy;

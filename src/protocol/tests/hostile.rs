@@ -105,6 +105,41 @@ fn only_our_own_start_lapses_for_the_sweep() {
     assert!(!b.start_lapses_at(100 + HANDSHAKE_TIMEOUT_SECS + 1));
 }
 
+/// A start asked for here is what an IRC server's "no such nick" for a start line is told
+/// against: a stranger's query or start, answered (as any is) by a name that then quits,
+/// must not have the user told that a start of theirs did not arrive. Our answers are none;
+/// a start of ours is one while in flight, once it lapsed, and while text is held for it.
+#[test]
+fn only_a_start_asked_here_counts_as_one() {
+    let mut rng = rng(50);
+    let (mut a, mut b) = pair(&mut rng, Policy::Manual);
+    assert!(!a.start_asked() && !b.start_asked());
+    // The stranger's query, answered with a start (`?S1I`): in flight, not ours.
+    a.tick(100);
+    b.tick(100);
+    let query = a.start(&mut rng).inject;
+    assert!(a.start_asked(), "a's own start");
+    let answer = b.receive(&query[0], 100, &mut rng);
+    assert!(answer.inject[0].starts_with("?S1I"), "{:?}", answer.inject);
+    assert!(b.handshake_in_flight());
+    assert!(!b.start_asked(), "an answer to a query");
+    // The stranger's start, answered (`?S1R`).
+    let (_, mut c) = pair(&mut rng, Policy::Manual);
+    let answer = c.receive(&forged_init(&mut rng), 100, &mut rng);
+    assert!(answer.inject[0].starts_with("?S1R"), "{:?}", answer.inject);
+    assert!(!c.start_asked(), "an answer to a start");
+    // Nobody answers: ours lapses and is still asked for; the answers end and are none.
+    for x in [&mut a, &mut b, &mut c] {
+        x.tick(100 + HANDSHAKE_TIMEOUT_SECS + 1);
+    }
+    assert!(a.start_lapsed() && a.start_asked());
+    assert!(!b.start_asked() && !c.start_asked());
+    // Text typed under `always` is held for a start.
+    let (mut d, _) = pair(&mut rng, Policy::Always);
+    assert_eq!(d.send("held", &mut rng).action, SendAction::Hold);
+    assert!(d.queued() == 1 && d.start_asked());
+}
+
 /// A server that cannot finish a handshake can still make this side answer a start of its
 /// own (a smaller ephemeral key wins the tie-break of §3.3) in place of ours. Doing that every
 /// minute used to restart the handshake's clock each time: a start of ours never lapsed, and

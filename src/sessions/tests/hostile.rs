@@ -976,3 +976,36 @@ fn a_contact_known_only_by_its_policy_is_a_twin_candidate() {
     let peers = alice.sessions.known_peers(&key).expect("listed");
     assert!(peers.iter().any(|p| p == "bob[x]"), "{peers:?}");
 }
+
+/// A name that writes a query and quits at once is answered (as any name is), and the server
+/// says our answer found nobody: no start was asked for here, so the plugin leaves that 401 to
+/// libpurple and opens nothing. A start of ours is one, also once it lapsed; a name never
+/// talked to is none, and is not loaded to find out.
+#[test]
+fn only_a_start_asked_for_here_is_one() {
+    let mut alice = peer("startasked", "alice", "bob", 21);
+    let mallory = alice.key_for("mallory");
+    let (answer, _, _) = alice.receive_as("mallory", &[WireMessage::Query.encode()]);
+    assert!(answer[0].starts_with("?S1I"), "{answer:?}");
+    assert!(!alice.sessions.start_asked(&mallory));
+    let nobody = alice.key_for("nobody");
+    assert!(!alice.sessions.start_asked(&nobody));
+    assert!(!alice.sessions.sessions.contains_key(&nobody), "not loaded");
+    assert_eq!(alice.start().len(), 1);
+    let bob = alice.key.clone();
+    assert!(alice.sessions.start_asked(&bob));
+    let lapse = Settings {
+        now_secs: HANDSHAKE_TIMEOUT_SECS + 1,
+        ..settings(Policy::Manual)
+    };
+    alice
+        .sessions
+        .tick(&bob, "bob", &lapse, &mut alice.rng)
+        .expect("tick");
+    assert!(alice.sessions.start_asked(&bob), "lapsed");
+    alice
+        .sessions
+        .tick(&mallory, "mallory", &lapse, &mut alice.rng)
+        .expect("tick");
+    assert!(!alice.sessions.start_asked(&mallory));
+}
