@@ -306,10 +306,25 @@ fn irc_a_merged_contact_holds_an_action_back_until_confirmed() {
 /// the one renamed, and libpurple renames an open query window only then.
 fn share_a_channel(p: &mut Pair, bobby: &mut Peer) {
     let alice = p.alice.address.clone();
+    let mark = p.alice.tap.mark();
     p.alice.client.cmd(&p.bob.address, "join #sotto-contacts");
     p.bob.client.cmd(&alice, "join #sotto-contacts");
     bobby.client.cmd(&alice, "join #sotto-contacts");
-    thread::sleep(Duration::from_secs(2));
+    // Until the server has told alice of all three joins (hers, bob's, bobby's).
+    let deadline = std::time::Instant::now() + WAIT;
+    while split_lines(&p.alice.tap.since(mark, Dir::Down))
+        .iter()
+        .filter(|l| l.split(' ').nth(1) == Some("JOIN") && l.contains("#sotto-contacts"))
+        .count()
+        < 3
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the joins never reached alice:\n{}",
+            p.alice.client.dump()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
     p.alice.client.sync();
     p.bob.client.sync();
     bobby.client.sync();

@@ -219,17 +219,24 @@ fn bob_quits(p: &mut Pair) {
 /// libpurple wrote none of its own lines for the 401s ("User is not logged in" per line, or a
 /// dialog per line where no window is open). Returns how many lines were answered.
 fn one_line_for_every_401(p: &Pair, bob: &str, mark: (usize, usize), needle: &str) -> usize {
-    let deadline = Instant::now() + WAIT;
+    // libpurple paces IRC (a burst of 5 lines, then one every 2 s): the pieces sent so far are
+    // not all of them until no new one has left for a while.
+    const SETTLED: Duration = Duration::from_secs(5);
+    let deadline = Instant::now() + 3 * WAIT;
+    let (mut last_sent, mut changed) = (0, Instant::now());
     let answered = loop {
         let sent = irc_sotto_lines(&p.alice.tap.since(mark, Dir::Up))
             .iter()
             .filter(|l| l.target.eq_ignore_ascii_case(bob))
             .count();
+        if sent != last_sent {
+            (last_sent, changed) = (sent, Instant::now());
+        }
         let answered = split_lines(&p.alice.tap.since(mark, Dir::Down))
             .iter()
             .filter(|l| l.split(' ').nth(1) == Some("401"))
             .count();
-        if sent > 0 && answered >= sent {
+        if sent > 0 && answered >= sent && changed.elapsed() >= SETTLED {
             break sent;
         }
         assert!(

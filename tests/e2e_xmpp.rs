@@ -559,12 +559,7 @@ fn started_while_bob_is_offline(see_presence: bool, texts: &[String]) -> (Pair, 
             .client
             .expect_system(&bob, "the text is held", WAIT, |t| t.contains("held"));
         let deadline = std::time::Instant::now() + WAIT;
-        while sotto_lines(Proto::Xmpp, &p.alice.tap.since(mark, Dir::Up))
-            .iter()
-            .filter(|l| l.starts_with("?S1I"))
-            .count()
-            <= i
-        {
+        while starts_sent(&p, mark) <= i {
             assert!(
                 std::time::Instant::now() < deadline,
                 "start {} never reached the wire",

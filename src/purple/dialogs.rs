@@ -717,12 +717,8 @@ pub(crate) fn confirm_sibling(r: &ConvRef, text: &Dialog, held: HeldLine) {
         stale
     })
     .unwrap_or_default();
-    for id in stale {
-        // SAFETY: the owner handle the dialog was opened with (its number, see
-        // `action_dialog`); libpurple closes the requests it still has with it. Its Pending is
-        // gone (the held text wiped): a callback would do nothing.
-        unsafe { sys::purple_request_close_with_handle(id as *mut c_void) };
-    }
+    // Their Pending is gone (the held text wiped): a callback would do nothing.
+    close_own(stale);
     action_dialog(
         Some(r),
         text,
@@ -859,10 +855,16 @@ fn close_key_dialogs(r: &ConvRef, which: impl Fn(&IdentityPublic, bool) -> bool)
         ids
     })
     .unwrap_or_default();
+    // Their Pending is gone: a callback would do nothing.
+    close_own(ids);
+}
+
+/// Closes the dialogs numbered `ids` (their Pending already removed).
+fn close_own(ids: Vec<usize>) {
     for id in ids {
         // SAFETY: the owner handle the dialog was opened with (its number, see
         // `action_dialog`); libpurple closes the requests it still has with it, none when the
-        // user closed it already. Its Pending is gone: a callback would do nothing.
+        // user closed it already.
         unsafe { sys::purple_request_close_with_handle(id as *mut c_void) };
     }
 }

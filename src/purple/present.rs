@@ -3,7 +3,7 @@
 //! logging in step with the conversation's state. Everything here runs with the state released,
 //! because sending and writing re-enter our signal handlers.
 
-use crate::protocol::{ConvState, Event, Policy};
+use crate::protocol::{ConvState, Event, Policy, UnreadableReason};
 use crate::sessions::{ConvKey, ConvRef, Effects, Notice, OtherClient};
 use crate::store::Trust;
 
@@ -210,6 +210,15 @@ fn write_event(r: &ConvRef, event: Event) {
             r.system_line(&texts::unsent(peer, why, &text));
         }
         Event::NotResent { text } => r.system_line(&texts::not_resent(peer, &text)),
+        // Already one line per interval (the conversation's own limit, which it has counted as
+        // told): never swallowed by the window's limit on unreadable lines.
+        Event::Unreadable {
+            reason: UnreadableReason::Incomplete { .. },
+        } => {
+            if let Some(line) = texts::event(peer, &event) {
+                r.system_line(&line);
+            }
+        }
         Event::Unreadable { .. } | Event::PeerError { .. } | Event::HandshakeFailed { .. } => {
             let kind = match event {
                 Event::Unreadable { .. } => Quiet::Unreadable,

@@ -423,7 +423,7 @@ impl Sessions {
     }
 
     /// Makes every save so far durable (`Store::sync`: one fsync for all the messages read
-    /// since the last one). A failure is logged, and breaks the store ("A failed write is not
+    /// since the last one). A failure is logged, and breaks the store ("A failed sync is not
     /// retried" in `store`): every later save fails, and nothing that needs one is sent.
     pub fn sync(&mut self) {
         let Some(store) = self.store.as_ref() else {

@@ -154,6 +154,9 @@ impl Session {
         self.present.clear();
         self.online.clear();
         self.probed.clear();
+        // Also what late answers count as a client coming online (`lapsed.rs`): one that left
+        // and came back at the same address meanwhile is coming online again.
+        self.seen_online.clear();
     }
 
     /// Before a text is typed: a holder not seen ([`Session::holder_unseen`]) is taken as away,

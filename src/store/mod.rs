@@ -68,7 +68,7 @@
 //! skips its chain past the reservation, so no message key is used twice; the peer sees a gap
 //! of at most 32 indices.
 //!
-//! # A failed write is not retried
+//! # A failed sync is not retried
 //!
 //! When the disk fails an fsync of the store (an `EIO` from our fsync, SQLite's
 //! `SQLITE_IOERR_FSYNC` at a commit or a checkpoint, a background sync that failed), the store
@@ -233,9 +233,9 @@ pub struct Store {
     /// The database was made new where another had been, and the user was not told yet
     /// ([`Store::replaced_another`]; kept in `meta` too, until told).
     replaced: std::cell::Cell<bool>,
-    /// Why the disk failed a write or a sync of this store, once it has: from then on every
-    /// commit is refused (the connection's commit hook reads it too), until the store is
-    /// opened anew. See "A failed write is not retried" in the module doc.
+    /// Why the disk failed to sync this store (an fsync's error), once it has: from then on
+    /// every commit is refused (the connection's commit hook reads it too), until the store is
+    /// opened anew. See "A failed sync is not retried" in the module doc.
     broken: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
@@ -709,7 +709,7 @@ impl Store {
     /// (`src/store/syncer.rs` says why that is safe for what is left unsynced). The store
     /// learns at its next call whether the sync covered the commits (then `sotto.generation`
     /// counts them). `Err` reports a background sync that failed since the last call, which
-    /// broke the store ("A failed write is not retried" in the module doc).
+    /// broke the store ("A failed sync is not retried" in the module doc).
     /// Where no thread can be started, syncs here.
     pub fn sync_in_background(&self) -> Result<(), StoreError> {
         if let Some(reason) = self.sync_failed.take() {
@@ -771,7 +771,7 @@ impl Store {
         Ok(())
     }
 
-    /// The disk failed to write or sync the store (`why`): noted for good, and the error to
+    /// The disk failed to sync the store (`why`): noted for good, and the error to
     /// report. Linux reports a failed write-back once, and marks the pages it could not write
     /// clean: a later fsync succeeds without them, so a later save would look durable while a
     /// power loss could still take the store back to before the failure, and a session back
@@ -782,12 +782,12 @@ impl Store {
         self.usable().err().unwrap_or(StoreError::Io(String::new()))
     }
 
-    /// `Err` once the disk has failed a write or a sync of this store ([`Store::broke`]).
+    /// `Err` once the disk has failed to sync this store ([`Store::broke`]).
     pub(super) fn usable(&self) -> Result<(), StoreError> {
         match self.broken.get() {
             None => Ok(()),
             Some(why) => Err(StoreError::Io(format!(
-                "the disk failed to write Sotto's state ({why}); so that no message key is \
+                "the disk failed to sync Sotto's state ({why}); so that no message key is \
                  ever used twice, Sotto saves nothing more, and sends nothing that needs a \
                  save, until it is loaded again: restart Pidgin or Finch once the disk is \
                  sound"

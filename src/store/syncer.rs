@@ -125,7 +125,7 @@ fn work(shared: &Shared, wal: &std::path::Path) {
             Ok(()) => state.synced = state.synced.max(generation),
             Err(e) => {
                 // Not tried again: the store, told at its next call, is broken from then on
-                // ("A failed write is not retried" in its module doc).
+                // ("A failed sync is not retried" in its module doc).
                 state.failed = Some(e.to_string());
                 state.wanted = state.synced;
             }

@@ -543,6 +543,8 @@ impl Conversation {
         self.lapsed_start = None;
         self.retrying = false;
         self.held_back_init = None;
+        // Lines of the session that ended: nobody is asked for them any more.
+        self.lost = LostPieces::default();
         // "Runs Sotto" was learned from a finished handshake; the user ending it means: do not
         // start again by yourself (under `opportunistic`) until one of us starts.
         self.peer_supports = false;
@@ -579,7 +581,10 @@ impl Conversation {
         self.handshake_since = None;
         self.handshake_passive = false;
         self.lapsed_start = None;
+        self.retrying = false;
         self.held_back_init = None;
+        // Lines of the forgotten session: its keys are gone, nobody is asked for them.
+        self.lost = LostPieces::default();
         self.verification.reset();
     }
 

@@ -148,6 +148,22 @@ fn only_a_client_coming_online_counts() {
     assert!(!alice.sessions.contact_presence(&k, PHONE, true));
 }
 
+/// This side's own reconnect forgets who was seen online: bob's laptop, seen online before,
+/// that left and came back at the same address while alice was offline is coming online
+/// again at her reconnect (its presence retries the lapsed start), not a status change.
+#[test]
+fn a_client_seen_before_this_sides_reconnect_comes_online_again() {
+    let (mut alice, _bob, _) = typed_while_bob_is_away("reconnect", &["held"]);
+    let k = alice.key.clone();
+    assert!(alice.sessions.contact_presence(&k, LAPTOP, true));
+    assert!(
+        !alice.sessions.contact_presence(&k, LAPTOP, true),
+        "a status change"
+    );
+    alice.sessions.forget_presence(&k.protocol, &k.account);
+    assert!(alice.sessions.contact_presence(&k, LAPTOP, true));
+}
+
 /// alice restarted after her start lapsed, and bob's presence is not seen (not in her roster):
 /// bob's answer to the start his server kept completes nothing (its handshake was in memory
 /// only), but his client is there: the start is tried again, and what was held reaches him.

@@ -6,7 +6,8 @@
 //! * `names`: renames, the moved mark, keys known under other names, accepting exactly the key
 //!   that was checked.
 //! * `siblings`: another conversation of the same buddy-list contact, encrypted, holds back a
-//!   plaintext line once (`super::siblings`), with the conversations' real states.
+//!   plaintext line until the user confirms in a dialog (`super::siblings`), with the
+//!   conversations' real states.
 
 mod clients;
 mod hostile;
