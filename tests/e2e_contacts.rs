@@ -310,18 +310,46 @@ fn share_a_channel(p: &mut Pair, bobby: &mut Peer) {
     p.alice.client.cmd(&p.bob.address, "join #sotto-contacts");
     p.bob.client.cmd(&alice, "join #sotto-contacts");
     bobby.client.cmd(&alice, "join #sotto-contacts");
-    // Until the server has told alice of all three joins (hers, bob's, bobby's).
+    // Until the server has told alice that all three are in the channel: a JOIN for each one
+    // who joined after her, the NAMES list (353) for those already in it.
+    let want = [
+        alice.as_str(),
+        p.bob.address.as_str(),
+        bobby.address.as_str(),
+    ];
     let deadline = std::time::Instant::now() + WAIT;
-    while split_lines(&p.alice.tap.since(mark, Dir::Down))
-        .iter()
-        .filter(|l| l.split(' ').nth(1) == Some("JOIN") && l.contains("#sotto-contacts"))
-        .count()
-        < 3
-    {
+    loop {
+        let lines = split_lines(&p.alice.tap.since(mark, Dir::Down));
+        let mut there: Vec<String> = Vec::new();
+        for l in lines.iter().filter(|l| l.contains("#sotto-contacts")) {
+            let mut words = l.split(' ');
+            let (from, verb) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            if verb == "JOIN" {
+                there.push(
+                    from.trim_start_matches(':')
+                        .split('!')
+                        .next()
+                        .unwrap_or("")
+                        .to_owned(),
+                );
+            } else if verb == "353" {
+                let names = l.rsplit_once(" :").map_or("", |(_, n)| n);
+                there.extend(
+                    names
+                        .split(' ')
+                        .map(|n| n.trim_start_matches(['@', '+']).to_owned()),
+                );
+            }
+        }
+        if want
+            .iter()
+            .all(|w| there.iter().any(|t| t.eq_ignore_ascii_case(w)))
+        {
+            break;
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "the joins never reached alice:\n{}",
-            p.alice.client.dump()
+            "not all of {want:?} reached the channel for alice: {lines:?}"
         );
         thread::sleep(Duration::from_millis(100));
     }
