@@ -418,3 +418,113 @@ fn irc_a_renamed_conversation_in_a_merged_window_still_holds_a_line_back() {
     p.assert_no_criticals();
     bobby.client.assert_no_criticals();
 }
+
+/// "Settings for this contact..." on a buddy of a merged contact (Pidgin's menu of a collapsed
+/// contact is its priority buddy's): alice's contact "bob" groups bob@localhost and bob2, and
+/// she chooses Always from bob@localhost's menu. The dialog names the account and protocol and
+/// offers, ticked, the same for the contact's other account, named; saved so, a line to bob2
+/// (no Sotto there) is held, never plaintext, and bob2's own status says always. (Before, the
+/// choice was bob@localhost's alone, and the line went to bob2 in plaintext.) Then "Manual"
+/// with the box unticked changes bob@localhost only.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_settings_for_a_merged_contact_cover_its_other_accounts() {
+    let mut p = Pair::start(
+        Proto::Xmpp,
+        PairOptions {
+            more_accounts: vec!["bob2".into()],
+            ..both_manual()
+        },
+    );
+    let mut bob2 = p.another("bob2", false);
+    let bob = p.bob.address.clone();
+    let second = bob2.address.clone();
+    merge(&mut p.alice.client, &bob, &second);
+    // `sotto status` in alice's window with bob2 says the policy is always.
+    let always_for_bob2 = |c: &mut Client, when: &str| {
+        let status = c.cmd_output(&second, "sotto status");
+        let always = |w: &Written| w.shown().to_lowercase().contains("policy: always");
+        assert!(
+            status.iter().any(always),
+            "bob2's policy, {when}: {status:?}"
+        );
+    };
+
+    let settings = |c: &mut Client, also: bool, choice: &str| {
+        let item = menu_item(c, &bob, "settings for this contact");
+        c.command(&format!(
+            "menuact {} {}",
+            escape_arg(&bob),
+            escape_arg(&item)
+        ));
+        let d = expect_dialog(c, "Encryption with");
+        if d.kind == "fields" {
+            assert!(
+                d.primary.contains(&format!("{bob} (XMPP)")),
+                "the dialog names the account and protocol: {}",
+                d.text()
+            );
+            let (_, box_label) = d
+                .items
+                .iter()
+                .find(|(k, _)| k == "also")
+                .unwrap_or_else(|| panic!("no 'also' box: {:?}", d.items));
+            assert!(
+                box_label.contains(&format!("{second} (XMPP)")),
+                "the box names bob2: {box_label}"
+            );
+            let (_, policy) = d
+                .items
+                .iter()
+                .find(|(k, _)| k == "policy")
+                .unwrap_or_else(|| panic!("no 'policy' choice: {:?}", d.items));
+            let index = policy
+                .split(" [")
+                .skip(1)
+                .find(|c| c.to_lowercase().contains(&format!("={choice}")))
+                .and_then(|c| c.split('=').next())
+                .unwrap_or_else(|| panic!("no {choice:?} in {policy}"))
+                .to_string();
+            c.answer(&d.n, &format!("policy={index};also={also}"));
+        } else {
+            // The dialog of a contact with one account (the build before: always this one).
+            c.answer(&d.n, &d.item(choice));
+        }
+    };
+
+    settings(&mut p.alice.client, true, "always");
+    p.alice
+        .client
+        .expect_system(&bob, "the policy saved for both", WAIT, |t| {
+            t.contains("is now: always") && t.contains(&format!("the same for {second} (XMPP)"))
+        });
+    let held = "a merged contact's second account under always";
+    p.alice.client.send(&bob2.address, held);
+    p.alice
+        .client
+        .expect_system(&bob2.address, "the line to bob2 held", WAIT, |t| {
+            t.to_lowercase().contains("held")
+        });
+    thread::sleep(Duration::from_secs(2));
+    p.alice.client.sync();
+    bob2.client.sync();
+    assert_hidden(
+        &[&p.alice.tap, &bob2.tap],
+        held,
+        "a line to bob2 under always",
+    );
+    bob2.client
+        .assert_no_write_shows(held, "the line reached bob2 in plaintext");
+    always_for_bob2(&mut p.alice.client, "saved ticked");
+
+    // Unticked: bob@localhost alone.
+    settings(&mut p.alice.client, false, "manual");
+    p.alice
+        .client
+        .expect_system(&bob, "the policy saved for bob alone", WAIT, |t| {
+            t.contains("is now: manual.")
+        });
+    always_for_bob2(&mut p.alice.client, "the box unticked");
+    p.assert_no_criticals();
+    bob2.client.assert_no_criticals();
+}

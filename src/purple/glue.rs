@@ -960,14 +960,25 @@ pub(crate) fn buddy_names(account: *mut sys::PurpleAccount) -> Vec<String> {
 pub(crate) fn contact_siblings(r: &ConvRef) -> Vec<ConvRef> {
     let mut out = buddy_siblings(r);
     out.extend(window_siblings(r));
+    others_once(r, out)
+}
+
+/// The other accounts of `r`'s buddy-list contact (each buddy of every contact `r` is a buddy
+/// of), open or not; empty when `r` is no buddy or its contact has no other.
+pub(crate) fn contact_accounts(r: &ConvRef) -> Vec<ConvRef> {
+    others_once(r, buddy_siblings(r))
+}
+
+/// `found` without `r` and without repeats, in order.
+fn others_once(r: &ConvRef, mut found: Vec<ConvRef>) -> Vec<ConvRef> {
     let mut seen = vec![r.key()];
-    out.retain(|s| {
+    found.retain(|s| {
         let key = s.key();
         let new = !seen.contains(&key);
         seen.push(key);
         new
     });
-    out
+    found
 }
 
 /// The window the UI shows `conv` in: the address of its `ui_data`, 0 when it has none (a

@@ -129,9 +129,52 @@ pub(crate) unsafe extern "C" fn blist_node_extended_menu(
         let Some(r) = (unsafe { buddy_ref(node) }) else {
             return;
         };
+        // SAFETY: live node.
+        if unsafe { sys::purple_blist_node_get_type(node) } == sys::PURPLE_BLIST_CONTACT_NODE {
+            remember_target(node as usize, &r);
+        }
         // SAFETY: valid menu; `blist_action` takes (node, data).
         unsafe { append_submenu(menu, blist_action as *const c_void, &r) };
     })
+}
+
+/// A contact's menu was built for `r`, its priority buddy now ([`State::menu_targets`]).
+///
+/// [`State::menu_targets`]: super::state::State::menu_targets
+fn remember_target(node: usize, r: &ConvRef) {
+    let _ = super::state::with_state(|s| {
+        s.menu_targets.retain(|(n, _)| *n != node);
+        if s.menu_targets.len() >= super::state::MENU_TARGETS_KEPT {
+            s.menu_targets.pop_front();
+        }
+        s.menu_targets.push_back((node, r.clone()));
+    });
+}
+
+/// The buddy an item of `node`'s menu acts on: the one its menu was built for when `node` is a
+/// contact (its priority buddy may have changed since), else the buddy `node` is.
+///
+/// # Safety
+/// `node` must be null or a live blist node.
+unsafe fn action_target(node: *mut sys::PurpleBlistNode) -> Option<ConvRef> {
+    // Only a contact's entry: a buddy node never has one, also one at the address of a
+    // contact since freed.
+    // SAFETY: per the caller, live when not null.
+    let contact = !node.is_null()
+        && unsafe { sys::purple_blist_node_get_type(node) } == sys::PURPLE_BLIST_CONTACT_NODE;
+    if !contact {
+        // SAFETY: per the caller.
+        return unsafe { buddy_ref(node) };
+    }
+    let built = super::state::with_state(|s| {
+        s.menu_targets
+            .iter()
+            .find(|(n, _)| *n == node as usize)
+            .map(|(_, r)| r.clone())
+    })
+    .flatten();
+    // SAFETY: per the caller.
+    built.or_else(|| unsafe { buddy_ref(node) })
 }
 
 /// `conversation-extended-menu(conv, &menu)`.
@@ -154,7 +197,7 @@ pub(crate) unsafe extern "C" fn conversation_extended_menu(
 unsafe extern "C" fn blist_action(node: *mut sys::PurpleBlistNode, data: *mut c_void) {
     ffi_boundary!((), {
         // SAFETY: the node the menu was built for, live while its menu is shown.
-        if let Some(r) = unsafe { buddy_ref(node) } {
+        if let Some(r) = unsafe { action_target(node) } {
             run(&r, data as usize);
         }
     })
@@ -208,6 +251,17 @@ const CHOICES: [(&CStr, Option<Policy>); 4] = [
     ),
 ];
 
+/// What a settings dialog was opened for: the contact, its window's number, and the other
+/// accounts of its buddy-list contact (the dialog offers to set them too).
+struct SettingsFor {
+    r: ConvRef,
+    /// The window's number: a contact renamed while the dialog is open takes the window
+    /// along, and the choice made for the old name must not land on it (or on whoever takes
+    /// it).
+    window: Option<usize>,
+    others: Vec<ConvRef>,
+}
+
 fn settings_dialog(r: &ConvRef) {
     // The dialog shows the contact's policy as its choice: one it could not read would show as
     // "Use the global setting", and saving that would erase it.
@@ -217,77 +271,110 @@ fn settings_dialog(r: &ConvRef) {
     }
     let current = service::contact_policy(r);
     let default = CHOICES.iter().position(|(_, p)| *p == current).unwrap_or(0) as c_int;
-    let text = texts::settings_dialog(&Shown::new(&r.peer), glue::global_policy());
+    // The buddy-list contact's other accounts (bob's IRC nick merged with his XMPP account):
+    // "Settings for this contact" reads as the whole contact, while a policy is one account's.
+    let others = glue::contact_accounts(r);
+    let text = texts::settings_dialog(&super::siblings::label(r, r), glue::global_policy());
     let title = glue::cstring(&text.title);
     let primary = glue::cstring(&text.primary);
     let secondary = glue::cstring(&text.secondary);
     let who = glue::cstring(&r.peer);
-    // The window's number too: a contact renamed while the dialog is open takes the window
-    // along, and the choice made for the old name must not land on it (or on whoever takes it).
     // SAFETY: `r.conversation()` is null or live.
     let window = unsafe { super::windows::known(r.conversation()) }.map(|(id, _)| id);
-    let user_data = Box::into_raw(Box::new((r.clone(), window)));
+    let also = (!others.is_empty()).then(|| {
+        let labels: Vec<Shown> = others
+            .iter()
+            .map(|o| super::siblings::label(r, o))
+            .collect();
+        glue::cstring(&texts::settings_also(&labels))
+    });
+    let user_data = Box::into_raw(Box::new(SettingsFor {
+        r: r.clone(),
+        window,
+        others,
+    }));
     let handle = super::state::plugin_handle();
-    // SAFETY: all strings valid for the call (libpurple copies them); the choice list is
-    // (label, int value) pairs terminated by NULL, as purple_request_choice requires; the
-    // callbacks have the (user_data, choice) signature and free `user_data`.
+    let Some(also) = also else {
+        // SAFETY: all strings valid for the call (libpurple copies them); the choice list is
+        // (label, int value) pairs terminated by NULL, as purple_request_choice requires; the
+        // callbacks have the (user_data, choice) signature and free `user_data`.
+        unsafe {
+            let ok = glue::callback(settings_ok as *const c_void);
+            let cancel = glue::callback(settings_cancel as *const c_void);
+            sys::purple_request_choice(
+                handle,
+                title.as_ptr(),
+                primary.as_ptr(),
+                secondary.as_ptr(),
+                default,
+                c"Save".as_ptr(),
+                ok,
+                c"Cancel".as_ptr(),
+                cancel,
+                r.account(),
+                who.as_ptr(),
+                r.conversation(),
+                user_data.cast::<c_void>(),
+                CHOICES[0].0.as_ptr(),
+                0 as c_int,
+                CHOICES[1].0.as_ptr(),
+                1 as c_int,
+                CHOICES[2].0.as_ptr(),
+                2 as c_int,
+                CHOICES[3].0.as_ptr(),
+                3 as c_int,
+                std::ptr::null::<std::ffi::c_char>(),
+            );
+        }
+        return;
+    };
+    // SAFETY: strings valid for the calls (copied by libpurple); the fields object is handed to
+    // purple_request_fields, which owns it; the callbacks have PurpleRequestFieldsCb's
+    // (user_data, fields) signature and free `user_data`.
     unsafe {
-        let ok = glue::callback(settings_ok as *const c_void);
-        let cancel = glue::callback(settings_cancel as *const c_void);
-        sys::purple_request_choice(
+        let fields = sys::purple_request_fields_new();
+        let group = sys::purple_request_field_group_new(std::ptr::null());
+        sys::purple_request_fields_add_group(fields, group);
+        let choice = sys::purple_request_field_choice_new(
+            SETTINGS_POLICY.as_ptr(),
+            c"Encrypt".as_ptr(),
+            default,
+        );
+        for (label, _) in CHOICES {
+            sys::purple_request_field_choice_add(choice, label.as_ptr());
+        }
+        sys::purple_request_field_group_add_field(group, choice);
+        // Ticked: the menu said "this contact".
+        let all = sys::purple_request_field_bool_new(SETTINGS_ALSO.as_ptr(), also.as_ptr(), 1);
+        sys::purple_request_field_group_add_field(group, all);
+        sys::purple_request_fields(
             handle,
             title.as_ptr(),
             primary.as_ptr(),
             secondary.as_ptr(),
-            default,
+            fields,
             c"Save".as_ptr(),
-            ok,
+            glue::callback(settings_fields_ok as *const c_void),
             c"Cancel".as_ptr(),
-            cancel,
+            glue::callback(settings_fields_cancel as *const c_void),
             r.account(),
             who.as_ptr(),
             r.conversation(),
             user_data.cast::<c_void>(),
-            CHOICES[0].0.as_ptr(),
-            0 as c_int,
-            CHOICES[1].0.as_ptr(),
-            1 as c_int,
-            CHOICES[2].0.as_ptr(),
-            2 as c_int,
-            CHOICES[3].0.as_ptr(),
-            3 as c_int,
-            std::ptr::null::<std::ffi::c_char>(),
         );
     }
 }
+
+/// The ids of the settings dialog's fields when it has two (a merged contact).
+const SETTINGS_POLICY: &CStr = c"policy";
+const SETTINGS_ALSO: &CStr = c"also";
 
 unsafe extern "C" fn settings_ok(user_data: *mut c_void, choice: c_int) {
     ffi_boundary!((), {
         non_null!(user_data);
         // SAFETY: the Box leaked in `settings_dialog`, reclaimed exactly once (ok or cancel).
-        let (r, window) = *unsafe { Box::from_raw(user_data.cast::<(ConvRef, Option<usize>)>()) };
-        // The contact was renamed since the dialog opened: nothing is saved, and its window
-        // (now under the new name) says so.
-        if let Some(now) = window
-            .and_then(super::windows::key_of)
-            .filter(|k| *k != r.key())
-        {
-            let renamed = r.with_peer(now.peer.as_str());
-            renamed.system_line(&texts::policy_not_saved_renamed(&r.peer, &now.peer));
-            return;
-        }
-        // A choice that is not one of the list changes nothing.
-        let Some(&(_, policy)) = usize::try_from(choice).ok().and_then(|i| CHOICES.get(i)) else {
-            return;
-        };
-        if service::set_contact_policy(&r, policy) {
-            // Chosen from the buddy list too: said with no window open.
-            r.outcome_line(&texts::policy_saved(&Shown::new(&r.peer), policy));
-        } else {
-            // Chosen from the buddy list, maybe with no window open: a policy not saved is
-            // said all the same (the user would believe the contact protected).
-            r.failure_line(&texts::policy_not_saved(&Shown::new(&r.peer)));
-        }
+        let settings = *unsafe { Box::from_raw(user_data.cast::<SettingsFor>()) };
+        save_settings(settings, choice, false);
     })
 }
 
@@ -295,8 +382,79 @@ unsafe extern "C" fn settings_cancel(user_data: *mut c_void, _choice: c_int) {
     ffi_boundary!((), {
         non_null!(user_data);
         // SAFETY: as in `settings_ok`.
-        drop(unsafe { Box::from_raw(user_data.cast::<(ConvRef, Option<usize>)>()) });
+        drop(unsafe { Box::from_raw(user_data.cast::<SettingsFor>()) });
     })
+}
+
+unsafe extern "C" fn settings_fields_ok(
+    user_data: *mut c_void,
+    fields: *mut sys::PurpleRequestFields,
+) {
+    ffi_boundary!((), {
+        non_null!(user_data);
+        // SAFETY: as in `settings_ok`.
+        let settings = *unsafe { Box::from_raw(user_data.cast::<SettingsFor>()) };
+        non_null!(fields);
+        // SAFETY: the live fields of this callback, with the ids `settings_dialog` gave them.
+        let (choice, also) = unsafe {
+            (
+                sys::purple_request_fields_get_choice(fields, SETTINGS_POLICY.as_ptr()),
+                sys::purple_request_fields_get_bool(fields, SETTINGS_ALSO.as_ptr()) != 0,
+            )
+        };
+        save_settings(settings, choice, also);
+    })
+}
+
+unsafe extern "C" fn settings_fields_cancel(
+    user_data: *mut c_void,
+    _fields: *mut sys::PurpleRequestFields,
+) {
+    ffi_boundary!((), {
+        non_null!(user_data);
+        // SAFETY: as in `settings_ok`.
+        drop(unsafe { Box::from_raw(user_data.cast::<SettingsFor>()) });
+    })
+}
+
+/// The user saved `choice` (an index into [`CHOICES`]) for the dialog's contact, and for the
+/// buddy-list contact's other accounts when `also`.
+fn save_settings(settings: SettingsFor, choice: c_int, also: bool) {
+    let SettingsFor { r, window, others } = settings;
+    // The contact was renamed since the dialog opened: nothing is saved, and its window (now
+    // under the new name) says so.
+    if let Some(now) = window
+        .and_then(super::windows::key_of)
+        .filter(|k| *k != r.key())
+    {
+        let renamed = r.with_peer(now.peer.as_str());
+        renamed.system_line(&texts::policy_not_saved_renamed(&r.peer, &now.peer));
+        return;
+    }
+    // A choice that is not one of the list changes nothing.
+    let Some(&(_, policy)) = usize::try_from(choice).ok().and_then(|i| CHOICES.get(i)) else {
+        return;
+    };
+    if !service::set_contact_policy(&r, policy) {
+        // Chosen from the buddy list, maybe with no window open: a policy not saved is said
+        // all the same (the user would believe the contact protected).
+        r.failure_line(&texts::policy_not_saved(&Shown::new(&r.peer)));
+        return;
+    }
+    let (mut saved, mut failed) = (Vec::new(), Vec::new());
+    for other in others.iter().filter(|_| also) {
+        let label = super::siblings::label(&r, other);
+        if service::set_contact_policy(other, policy) {
+            saved.push(label);
+        } else {
+            failed.push(label);
+        }
+    }
+    // Chosen from the buddy list too: said with no window open.
+    r.outcome_line(&texts::policy_saved(&Shown::new(&r.peer), policy, &saved));
+    for label in failed {
+        r.failure_line(&texts::policy_not_saved(&label));
+    }
 }
 
 #[cfg(test)]

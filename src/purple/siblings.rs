@@ -143,7 +143,7 @@ pub(crate) fn send_confirmed(r: &ConvRef, held: HeldLine) {
 
 /// How the line names the conversation `of` for a user in `this`'s window: its contact's name
 /// and protocol, and the user's account when it is another of the same protocol.
-fn label(this: &ConvRef, of: &ConvRef) -> Shown {
+pub(crate) fn label(this: &ConvRef, of: &ConvRef) -> Shown {
     let protocol = glue::protocol_name(of);
     if of.protocol == this.protocol && of.key().account != this.key().account {
         Shown::new(&format!(

@@ -207,7 +207,15 @@ pub(crate) struct State {
     /// The lines each IRC connection sent lately that a 401 (`ERR_NOSUCHNICK`) may answer
     /// (`super::irc`).
     pub sent_to_nicks: crate::sessions::nosuchnick::SentToNicks,
+    /// The buddy each buddy-list contact's Sotto menu was built for, by the contact node's
+    /// address (the newest [`MENU_TARGETS_KEPT`]): Finch hands the menu a contact, whose
+    /// priority buddy can change (a presence) before an item is chosen, and the item must act
+    /// on the buddy its label was made for (`super::menu`).
+    pub menu_targets: std::collections::VecDeque<(usize, ConvRef)>,
 }
+
+/// How many [`State::menu_targets`] are kept (one menu is open at a time; a few spare).
+pub(crate) const MENU_TARGETS_KEPT: usize = 8;
 
 /// An XMPP `<message>` that carried one of our data lines.
 pub(crate) struct SentStanza {
@@ -383,6 +391,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 sent_stanzas: Default::default(),
                 bounced: Default::default(),
                 sent_to_nicks: Default::default(),
+                menu_targets: Default::default(),
             });
         }
     });

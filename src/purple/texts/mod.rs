@@ -1416,10 +1416,27 @@ pub(crate) fn settings_dialog(peer: &Shown, global: Policy) -> Dialog {
     )
 }
 
-/// The per-contact policy was saved.
-pub(crate) fn policy_saved(peer: &Shown, policy: Option<Policy>) -> String {
+/// The per-contact dialog's box that sets the buddy-list contact's other accounts too
+/// (`others`: each named with its protocol, [`Shown`]).
+pub(crate) fn settings_also(others: &[Shown]) -> String {
+    let names: Vec<&str> = others.iter().map(|o| &**o).collect();
+    format!(
+        "The same for this buddy-list contact's other accounts: {}",
+        names.join(", ")
+    )
+}
+
+/// The per-contact policy was saved (for `also` too: the buddy-list contact's other accounts).
+pub(crate) fn policy_saved(peer: &Shown, policy: Option<Policy>, also: &[Shown]) -> String {
     let shown = policy.map_or("the global setting", Policy::as_str);
-    format!("policy for {peer} is now: {shown}.")
+    if also.is_empty() {
+        return format!("policy for {peer} is now: {shown}.");
+    }
+    let names: Vec<&str> = also.iter().map(|o| &**o).collect();
+    format!(
+        "policy for {peer} is now: {shown}; the same for {}.",
+        names.join(", ")
+    )
 }
 
 /// The contact of a settings dialog was renamed before the user saved it.
@@ -1626,6 +1643,33 @@ mod tests {
         assert!(guarded.contains("keeps what you type from going unencrypted"));
         let unknown = sibling_not_sent(this, sibling, SiblingState::Unknown, text);
         assert!(unknown.contains("Sotto could not read whether"));
+    }
+
+    /// A merged contact's settings dialog names each other account it can set too, and the
+    /// saved line names those it set; a contact alone reads as before.
+    #[test]
+    fn settings_for_a_merged_contact_name_its_other_accounts() {
+        let others = [
+            Shown::new("bob (IRC)"),
+            Shown::new("bob2@localhost\u{202e} (XMPP)"),
+        ];
+        assert_eq!(
+            settings_also(&others),
+            "The same for this buddy-list contact's other accounts: bob (IRC), bob2@localhost \
+             (XMPP)"
+        );
+        let bob = Shown::new("bob@localhost");
+        assert_eq!(
+            policy_saved(&bob, Some(Policy::Always), &others),
+            "policy for bob@localhost is now: always; the same for bob (IRC), bob2@localhost \
+             (XMPP)."
+        );
+        assert_eq!(
+            policy_saved(&bob, None, &[]),
+            "policy for bob@localhost is now: the global setting."
+        );
+        let d = settings_dialog(&Shown::new("bob@localhost (XMPP)"), Policy::Manual);
+        assert_eq!(d.primary, "Encryption with bob@localhost (XMPP)");
     }
 
     /// The question names the window's other conversation and where the message would go,
