@@ -19,6 +19,18 @@ pub(crate) fn log_encrypted() -> bool {
     prefs::boolean(prefs::LOG_ENCRYPTED)
 }
 
+/// Sends the lines made for the contact's other clients, each addressed to its client (`r`
+/// names the account). One that does not go out leaves that client without the message, never
+/// the main one.
+pub(crate) fn send_elsewhere(r: &ConvRef, elsewhere: &[(String, String)]) {
+    for (address, line) in elsewhere {
+        let to = r.with_peer(address.as_str());
+        if !super::xmpp::to_other_client(|| to.send_raw(line)) {
+            glue::debug_warning("could not send a line to another client of the contact");
+        }
+    }
+}
+
 /// [`apply`] for the user's start or stop (`/sotto start|stop`, the menu): a line that did not
 /// go out (offline) is said, with what it means. A stop is done here all the same (the
 /// session is gone), but the contact's client was not told and keeps encrypting to it.
@@ -54,17 +66,13 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
             all_sent = false;
         }
     }
-    // The contact's other clients' lines, each addressed to its client, once the main client's
-    // have all gone out: when one of those did not, the typed message is shown as not sent,
-    // and the other clients must not have it either (typed again, they got it twice). Their
-    // handshake answers and notices wait too (the client starts or asks again). One that does
-    // not go out leaves that client without the message, never the main one.
-    let elsewhere = if all_sent { &fx.elsewhere[..] } else { &[] };
-    for (address, line) in elsewhere {
-        let to = r.with_peer(address.as_str());
-        if !super::xmpp::to_other_client(|| to.send_raw(line)) {
-            glue::debug_warning("could not send a line to another client of the contact");
-        }
+    // The contact's other clients' lines, once the main client's have all gone out: when one
+    // of those did not, the typed message is shown as not sent, and the other clients must not
+    // have it either (typed again, they got it twice). Their handshake answers and notices
+    // wait too (the client starts or asks again). (A typed message's last line goes after
+    // this, through libpurple: its caller keeps them until that line went, `send_elsewhere`.)
+    if all_sent {
+        send_elsewhere(&r, &fx.elsewhere);
     }
     // A warning about the contact of an encrypted conversation opens its window when it is
     // closed (it was dropped: the window libpurple then opened for a plaintext line was marked

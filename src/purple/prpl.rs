@@ -236,6 +236,10 @@ unsafe extern "C" fn wrapped_send_im(
                 r.conversation_or_new();
                 r.system_line(&texts::not_sent_offline(typed));
             }
+            // The contact's other clients get the message only once this client's went.
+            if rc >= 0 {
+                present::send_elsewhere(&r, &approved.elsewhere);
+            }
             return rc;
         }
         // Not from our send path: an auto-reply or another plugin. Run it through the session.

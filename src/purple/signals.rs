@@ -335,6 +335,9 @@ unsafe extern "C" fn sending_im_msg(
                     echo::let_through(&r, &text);
                     let mut fx = fx;
                     fx.inject.extend(lines);
+                    // The other clients' lines go once the protocol took the last line (the
+                    // `send_im` wrapper sends them): not if it refuses it.
+                    let elsewhere = std::mem::take(&mut fx.elsewhere);
                     if !present::apply(&r, fx) {
                         // A piece did not go out: the rest would be unreadable. Not sent, said.
                         // SAFETY: valid out-parameter.
@@ -343,8 +346,12 @@ unsafe extern "C" fn sending_im_msg(
                         return;
                     }
                     let _ = with_state(|s| {
-                        s.allow_next =
-                            Some(state::Approval::typed_line(r.key(), last.clone(), &text))
+                        s.allow_next = Some(state::Approval::typed_line(
+                            r.key(),
+                            last.clone(),
+                            &text,
+                            elsewhere,
+                        ))
                     });
                     echo::writing_sent(&r);
                     // SAFETY: valid out-parameter; the old string is GLib-owned.

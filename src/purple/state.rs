@@ -240,6 +240,10 @@ pub(crate) struct Approval {
     /// What was typed, when `text` is the last line of a typed message: said NOT sent, with
     /// it, if the protocol refuses that line (libpurple then writes nothing of it).
     pub typed: Option<crate::protocol::SecretString>,
+    /// The typed message's lines for the contact's other clients (address, line): sent once
+    /// the protocol took the last line, never when it refused it (the window then says NOT
+    /// sent, and a client that had it would get it twice when it is typed again).
+    pub elsewhere: Vec<(String, String)>,
     armed: std::time::Instant,
 }
 
@@ -258,14 +262,22 @@ impl Approval {
             text,
             plaintext: false,
             typed: None,
+            elsewhere: Vec::new(),
             armed: std::time::Instant::now(),
         }
     }
 
-    /// Approves `line`, the last line of the typed message `typed`.
-    pub(crate) fn typed_line(key: ConvKey, line: String, typed: &str) -> Self {
+    /// Approves `line`, the last line of the typed message `typed`, whose lines for the
+    /// contact's other clients are `elsewhere`.
+    pub(crate) fn typed_line(
+        key: ConvKey,
+        line: String,
+        typed: &str,
+        elsewhere: Vec<(String, String)>,
+    ) -> Self {
         Approval {
             typed: Some(crate::protocol::SecretString::new(typed.to_owned())),
+            elsewhere,
             ..Approval::line(key, line)
         }
     }
