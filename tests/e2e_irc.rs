@@ -304,6 +304,153 @@ fn irc_a_long_message_to_a_nick_that_left_is_one_not_delivered_line_with_its_tex
     p.alice.client.assert_no_criticals();
 }
 
+/// libpurple's default IRC rate limiter (a burst of 5 lines, then one every 2 s).
+fn default_ratelimit() -> PairOptions {
+    PairOptions {
+        fast_irc: false,
+        ..Default::default()
+    }
+}
+
+/// The line saying how long a message takes: its pieces and seconds.
+fn slow_line(t: &str) -> Option<(usize, u64)> {
+    let number_after = |word: &str| -> Option<u64> {
+        let rest = &t[t.find(word)? + word.len()..];
+        rest.split_whitespace().next()?.parse().ok()
+    };
+    let pieces = number_after("goes out in ")?;
+    let seconds = number_after("in about ")?;
+    Some((usize::try_from(pieces).ok()?, seconds))
+}
+
+/// With libpurple's default rate limiter, a long message's pieces trickle out for tens of
+/// seconds while the window shows it as sent: one line, after the message, says in how many
+/// pieces it goes and about how long it takes; then it arrives intact, within that time.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_long_message_at_the_default_rate_says_how_long_it_takes() {
+    let mut p = Pair::start(Proto::Irc, default_ratelimit());
+    start_session(&mut p);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let marks = (p.alice.tap.mark(), p.bob.tap.mark());
+    let text = long_text(4000, "alice");
+    let t0 = Instant::now();
+    p.alice.client.send(&bob, &text);
+    let w = p.alice.client.expect_system(
+        &bob,
+        "a line saying in how many pieces the message goes and how long it takes",
+        WAIT,
+        |t| slow_line(t).is_some(),
+    );
+    let (pieces, seconds) = slow_line(&w.shown()).unwrap_or_default();
+    assert!(
+        pieces > 5 && seconds > 4,
+        "{pieces} pieces, {seconds} s: {}",
+        w.shown()
+    );
+    // Written after libpurple's own line for the message, not before it.
+    let writes = p.alice.client.writes();
+    let sent = writes
+        .iter()
+        .position(|w| w.has(flags::SEND) && w.shown().contains("the end"));
+    let said = writes.iter().position(|x| x.html == w.html);
+    assert!(
+        sent.is_some() && sent < said,
+        "the line came before the message: {sent:?} {said:?}"
+    );
+    p.bob
+        .client
+        .expect_received(&alice, &text, Duration::from_secs(120));
+    let took = t0.elapsed().as_secs();
+    assert!(
+        took + 4 >= seconds && took <= seconds + 6,
+        "said about {seconds} s, took {took} s"
+    );
+    let lines = irc_sotto_lines(&p.alice.tap.since(marks.0, Dir::Up));
+    assert_eq!(lines.len(), pieces, "the pieces said are the pieces sent");
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], &text, "a long paced message");
+    assert_no_trouble(&p);
+}
+
+/// Alice sends `text` (long: many pieces) to bob, closes the window first if `close`, and her
+/// account signs off a few seconds later, while libpurple still holds pieces: the line in her
+/// window with bob (opened again if closed) saying it was NOT delivered in full, with the text.
+fn cut_off(p: &mut Pair, text: &str, close: bool) -> Written {
+    let bob = p.bob.address.clone();
+    p.alice.client.send(&bob, text);
+    if close {
+        p.alice.client.close_window(&bob);
+    }
+    // The first burst leaves; the rest waits in libpurple's queue.
+    std::thread::sleep(Duration::from_secs(3));
+    p.alice.client.go_offline();
+    p.alice.client.expect_system(
+        &bob,
+        "the message said NOT delivered in full, with its text",
+        WAIT,
+        |t| t.contains("NOT delivered in full") && t.contains(text),
+    )
+}
+
+/// A long message whose account drops while libpurple still holds some of its pieces (they are
+/// dropped with the connection): alice's window says once that it was NOT delivered in full,
+/// with its text; nothing of it is sent again by itself when she is back, and the text never
+/// crosses the wire in plaintext.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_long_message_cut_off_by_a_disconnect_is_given_back_not_delivered() {
+    let mut p = Pair::start(Proto::Irc, default_ratelimit());
+    start_session(&mut p);
+    let mark = p.alice.tap.mark();
+    let text = long_text(4000, "alice");
+    let w = cut_off(&mut p, &text, false);
+    assert!(w.has(flags::NO_LOG), "{w:?}");
+    let told = p
+        .alice
+        .client
+        .writes()
+        .iter()
+        .filter(|w| w.shown().contains("NOT delivered"))
+        .count();
+    assert_eq!(told, 1, "{}", p.alice.client.dump());
+    let sent = irc_sotto_lines(&p.alice.tap.since(mark, Dir::Up))
+        .iter()
+        .filter(|l| l.kind == 'P')
+        .count();
+    assert!(sent >= 1, "no piece left before the disconnect");
+    // Back online: nothing of it is sent again by itself.
+    let back = p.alice.tap.mark();
+    p.alice.client.go_online();
+    std::thread::sleep(Duration::from_secs(6));
+    let again = irc_sotto_lines(&p.alice.tap.since(back, Dir::Up))
+        .iter()
+        .filter(|l| matches!(l.kind, 'P' | 'D'))
+        .count();
+    assert_eq!(again, 0, "a data line went out again by itself");
+    p.bob
+        .client
+        .assert_no_write_shows("the end", "bob showed the cut message");
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], &text, "a message cut off");
+    p.alice.client.assert_no_criticals();
+}
+
+/// The same with alice's window closed before the connection drops: the window opens again to
+/// say it (the connection is still there while it signs off).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_message_cut_off_with_its_window_closed_opens_it_to_say_so() {
+    let mut p = Pair::start(Proto::Irc, default_ratelimit());
+    start_session(&mut p);
+    let text = long_text(3000, "alice");
+    cut_off(&mut p, &text, true);
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        &text,
+        "a message cut off, window closed",
+    );
+    p.alice.client.assert_no_criticals();
+}
+
 /// A start to a contact who has just left the server: alice is told once that it did not
 /// reach bob, instead of waiting two minutes for an answer that cannot come (and instead of
 /// libpurple's "User is not logged in" per line).

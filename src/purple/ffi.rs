@@ -135,6 +135,8 @@ pub unsafe extern "C" fn sotto_plugin_unload(plugin: *mut PurplePlugin) -> gbool
     ffi_boundary!(1, {
         non_null!(plugin, 1);
         if !state::is_quitting() {
+            // Before the sessions end: the end line queues behind what is still going out.
+            super::pace::stop();
             present::stop_all();
         }
         service::release_reservations();

@@ -59,7 +59,7 @@ thread_local! {
 const EXPECTED_WITHIN: Duration = Duration::from_secs(2);
 
 /// Under which key [`crate::sessions::nosuchnick::SentToNicks`] keeps an account's lines.
-fn log_key(protocol: &str, user: &str) -> String {
+pub(crate) fn log_key(protocol: &str, user: &str) -> String {
     format!("{protocol}\n{user}")
 }
 
@@ -93,7 +93,8 @@ unsafe fn raw_line(text: *mut *mut c_char) -> Option<String> {
     cstr_to_string(unsafe { *text })
 }
 
-/// `irc-sending-text(gc, &text)`: a line leaves for the server; kept if a 401 may answer it.
+/// `irc-sending-text(gc, &text)`: a line leaves for the server; kept if a 401 may answer it,
+/// and ticked off if it is one of ours waiting in libpurple's queue (`super::pace`).
 pub(crate) unsafe extern "C" fn sending_text(
     gc: *mut sys::PurpleConnection,
     text: *mut *mut c_char,
@@ -109,8 +110,10 @@ pub(crate) unsafe extern "C" fn sending_text(
         let Some((account, key)) = (unsafe { account_of(gc) }) else {
             return;
         };
+        let now = Instant::now();
+        super::pace::left(&key, &line, now);
         let name = |nick: &str| glue::normalize(account, nick);
-        let _ = with_state(|s| s.sent_to_nicks.sent(&key, &line, Instant::now(), name));
+        let _ = with_state(|s| s.sent_to_nicks.sent(&key, &line, now, name));
     })
 }
 

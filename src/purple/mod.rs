@@ -41,6 +41,7 @@ mod irc;
 mod known;
 mod markup;
 mod menu;
+mod pace;
 mod prefs_frame;
 mod present;
 mod prpl;

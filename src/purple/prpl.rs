@@ -185,10 +185,16 @@ unsafe extern "C" fn wrapped_send_im(
             return unsafe { inner(gc, who, message, flags) };
         }
         let pass = || {
-            let _below = state::Passing::enter(gc as usize, &who_s, &text);
-            // SAFETY: the original function of this protocol, with the arguments libpurple
-            // gave us.
-            unsafe { orig(gc, who, message, flags) }
+            let rc = {
+                let _below = state::Passing::enter(gc as usize, &who_s, &text);
+                // SAFETY: the original function of this protocol, with the arguments libpurple
+                // gave us.
+                unsafe { orig(gc, who, message, flags) }
+            };
+            // A line of ours IRC queued: followed through its rate limiter.
+            // SAFETY: the live connection of this call.
+            unsafe { super::pace::handed(gc, &who_s, &text, rc) };
+            rc
         };
         // Our own lines, or the plugin is unloaded but another wrapper still calls us.
         if !state::is_loaded() {

@@ -776,8 +776,15 @@ impl Timeout {
         checkpoint_secs()
     }
 
+    /// `tick` once, after the callbacks the main loop is dispatching now (a 0 ms timeout); its
+    /// callback returns 0 and calls [`Self::ran`].
+    pub(crate) fn soon(tick: unsafe extern "C" fn(sys::gpointer) -> sys::gboolean) -> Self {
+        // SAFETY: `tick` has GSourceFunc's signature; no data pointer.
+        Timeout(unsafe { sys::purple_timeout_add(0, Some(tick), std::ptr::null_mut()) })
+    }
+
     /// Called from its own callback, which returns 0: GLib removes the source itself.
-    fn ran(mut self) {
+    pub(crate) fn ran(mut self) {
         self.0 = 0;
     }
 }

@@ -26,6 +26,8 @@ pub(crate) enum Emitter {
     Jabber,
     /// The IRC protocol plugin (`irc-sending-text`, `irc-receiving-text`); likewise.
     Irc,
+    /// Connections (`signing-off`).
+    Connections,
 }
 
 impl Emitter {
@@ -40,6 +42,7 @@ impl Emitter {
                 Emitter::Accounts => sys::purple_accounts_get_handle(),
                 Emitter::Jabber => sys::purple_find_prpl(c"prpl-jabber".as_ptr()).cast(),
                 Emitter::Irc => sys::purple_find_prpl(c"prpl-irc".as_ptr()).cast(),
+                Emitter::Connections => sys::purple_connections_get_handle(),
             }
         }
     }
@@ -114,7 +117,7 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 19] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 20] = [
         (
             Conversations,
             c"sending-im-msg",
@@ -193,6 +196,11 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
             Accounts,
             c"account-signed-on",
             account_signed_on_or_off as *const c_void,
+        ),
+        (
+            Connections,
+            c"signing-off",
+            super::pace::signing_off as *const c_void,
         ),
     ];
     table

@@ -212,6 +212,13 @@ pub(crate) struct State {
     /// priority buddy can change (a presence) before an item is chosen, and the item must act
     /// on the buddy its label was made for (`super::menu`).
     pub menu_targets: std::collections::VecDeque<(usize, ConvRef)>,
+    /// Our lines in each IRC connection's rate-limited queue, and the messages they carry
+    /// (`super::pace`).
+    pub pacing: crate::sessions::pacing::Pacing,
+    /// Lines saying a message takes a while, written once libpurple has written the message
+    /// itself (`super::pace`), and the 0 ms timeout that writes them (removed at unload).
+    pub pace_lines: Vec<(ConvRef, String)>,
+    pub pace_due: Option<super::service::Timeout>,
 }
 
 /// How many [`State::menu_targets`] are kept (one menu is open at a time; a few spare).
@@ -404,6 +411,9 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 bounced: Default::default(),
                 sent_to_nicks: Default::default(),
                 menu_targets: Default::default(),
+                pacing: Default::default(),
+                pace_lines: Vec::new(),
+                pace_due: None,
             });
         }
     });

@@ -26,6 +26,7 @@ mod lapsed;
 mod names;
 pub mod nosuchnick;
 mod operations;
+pub mod pacing;
 mod presence;
 pub mod siblings;
 #[cfg(test)]

@@ -159,7 +159,7 @@ fn is_channel(target: &str) -> bool {
 
 /// The nicks a line the client sends may be answered with a 401 for, and the text it carries
 /// (`PRIVMSG` and `NOTICE` only).
-fn addressed(raw: &str) -> Option<(Vec<&str>, Option<&str>)> {
+pub(crate) fn addressed(raw: &str) -> Option<(Vec<&str>, Option<&str>)> {
     let line = raw.trim_end_matches(['\r', '\n']);
     let (head, text) = match line.split_once(" :") {
         Some((head, text)) => (head, Some(text)),

@@ -665,6 +665,61 @@ pub(crate) fn undelivered(peer: &Shown, text: Option<&str>, condition: &str) -> 
 /// (`ERR_NOSUCHNICK`): the nick is not on the server.
 pub(crate) const NO_SUCH_NICK: &str = "no such nick";
 
+/// An encrypted message to `peer` on IRC will take a while to arrive: it goes out in
+/// `pieces` lines, and libpurple's rate limiter (with what waits ahead of it) lets its last
+/// one leave in about `seconds`.
+pub(crate) fn slow_to_arrive(peer: &Shown, pieces: usize, seconds: u64) -> String {
+    let what = if pieces > 1 {
+        format!("your message to {peer} goes out in {pieces} pieces")
+    } else {
+        format!("your message to {peer} waits behind the ones before it")
+    };
+    format!(
+        "{what}, and the IRC connection sends only a few lines at a time, so {peer} will have \
+         it in about {seconds} seconds. If the connection drops before then, this window says \
+         so and gives the text back."
+    )
+}
+
+/// The connection went while `waiting` of the `pieces` lines of an encrypted message to
+/// `peer` still waited in libpurple's queue, which dropped them: the contact cannot read it.
+/// With its `text` while it is kept.
+pub(crate) fn not_delivered_in_full(
+    peer: &Shown,
+    waiting: usize,
+    pieces: usize,
+    text: Option<&str>,
+) -> String {
+    let what = if pieces > 1 {
+        format!(
+            "NOT delivered in full: the connection dropped while {waiting} of its {pieces} \
+             pieces were still waiting to go out, so {peer} cannot read it"
+        )
+    } else {
+        "NOT delivered: the connection dropped before it went out".to_owned()
+    };
+    match text {
+        Some(text) => format!(
+            "your encrypted message to {peer} was {what}: \"{text}\". Send it again once you \
+             are connected; Sotto does not send it again by itself."
+        ),
+        None => format!(
+            "your encrypted message to {peer} was {what}. Its text is no longer kept here: \
+             look for it above."
+        ),
+    }
+}
+
+/// Sotto stops while `waiting` lines of an encrypted message to `peer` still wait in
+/// libpurple's queue: they still go, but nothing follows them any more.
+pub(crate) fn still_going_out(peer: &Shown, waiting: usize) -> String {
+    format!(
+        "Sotto is turned off while your last encrypted message to {peer} is still going out \
+         ({waiting} pieces left to send). They still go; but if the connection drops before \
+         then, {peer} will not get the message, and nothing will tell you."
+    )
+}
+
 /// A handshake line or query of ours to `peer` came back from the IRC server: `peer` is not on
 /// it (numeric 401). The start is left as it is: it lapses as an unanswered one.
 pub(crate) fn start_not_delivered(peer: &Shown) -> String {
@@ -1498,6 +1553,27 @@ mod tests {
         assert_eq!(plain(&long).chars().count(), MAX_SHOWN + 1);
     }
 
+    /// A long IRC message: how long it takes, and what its window says when the connection
+    /// drops before it is out (with the text, so nothing typed is lost).
+    #[test]
+    fn a_slow_or_cut_off_message_says_so_in_plain_words() {
+        let bob = &Shown::new("bob");
+        assert_eq!(
+            slow_to_arrive(bob, 12, 23),
+            "your message to bob goes out in 12 pieces, and the IRC connection sends only a few \
+             lines at a time, so bob will have it in about 23 seconds. If the connection drops \
+             before then, this window says so and gives the text back."
+        );
+        assert_eq!(
+            not_delivered_in_full(bob, 4, 12, Some("see you at 5")),
+            "your encrypted message to bob was NOT delivered in full: the connection dropped \
+             while 4 of its 12 pieces were still waiting to go out, so bob cannot read it: \
+             \"see you at 5\". Send it again once you are connected; Sotto does not send it \
+             again by itself."
+        );
+        assert!(not_delivered_in_full(bob, 1, 1, None).contains("NOT delivered: the connection"));
+    }
+
     /// The two texts for want of conversation state, word for word (the end-to-end tests match
     /// "nothing was done: Sotto has no access to its keys").
     #[test]
@@ -1548,6 +1624,11 @@ mod tests {
             irc_command_refused("notice", bob),
             start_not_delivered(bob),
             undelivered(bob, Some("hi"), NO_SUCH_NICK),
+            slow_to_arrive(bob, 12, 23),
+            slow_to_arrive(bob, 1, 9),
+            not_delivered_in_full(bob, 4, 12, Some("hi")),
+            not_delivered_in_full(bob, 1, 1, None),
+            still_going_out(bob, 3),
         ];
         for reason in [
             HoldReason::Handshaking,

@@ -1,0 +1,198 @@
+//! A long encrypted message in libpurple's IRC rate limiter: the window says how long it takes,
+//! and says it was NOT delivered in full, with its text, when the connection drops before its
+//! pieces are out. The decisions are [`crate::sessions::pacing`]'s; this is the wiring.
+//!
+//! libpurple 2.14.12's IRC protocol (`libpurple/protocols/irc/irc.c`) queues every line
+//! (`irc_send_len`: `g_queue_push_tail(irc->send_queue, …)`); a timer
+//! (`g_timeout_add_seconds(1, irc_send_handler_cb, irc)`) writes
+//! `min(burst, (time(NULL) - irc->send_time) / interval)` of them a second through `do_send`,
+//! which emits `irc-sending-text` and then `write`s the line and sets `send_time`. So the
+//! signal marks a line as it leaves, never as it is queued. `irc_close` frees what still waits
+//! (`g_queue_free_full(irc->send_queue, g_free)`), after the connection's `signing-off`.
+//!
+//! * Every Sotto line IRC's `send_im` took ([`handed`], from the `send_im` wrapper) is
+//!   followed; when a message's last line was handed and its last piece will leave in more
+//!   than [`TELL_AFTER_SECS`](crate::sessions::pacing::TELL_AFTER_SECS), one line says so, once
+//!   libpurple has written the message itself into the window (a 0 ms timeout: libpurple
+//!   writes it after `send_im` returns).
+//! * Each raw line the connection writes ticks ours off ([`left`], from `irc-sending-text`).
+//! * `signing-off` ([`signing_off`]): each message with pieces still waiting gets one line in
+//!   its window, with its text: opened if closed (the connection is still there to open it),
+//!   or, when no window can be opened, a message box. Nothing is sent again by itself: the
+//!   contact's Sotto may already ask for the message again when it finds it incomplete (a
+//!   not-read notice, sent again over the next session), and a copy sent from here as well
+//!   would reach the contact twice. The text never goes anywhere but this window.
+//! * Unloading Sotto ([`stop`]) drops nothing of libpurple's queue: what waits still goes, and
+//!   the window says nobody follows it any more. Quitting signs every account off first, so
+//!   [`signing_off`] tells it, into windows that are about to close (nothing is written to
+//!   disk: a message cut off by quitting is lost unless the user reads the line before the
+//!   window goes).
+//!
+//! A line counts as left when `irc-sending-text` fires for it; `do_send` can still fail to
+//! write it (the connection is then closed at once), and a line written may still be lost in
+//! the network: the window then says nothing here (the contact's Sotto says the message
+//! arrived incomplete).
+
+use std::ffi::c_void;
+use std::time::Instant;
+
+use crate::sessions::pacing::Limiter;
+
+use super::bindings as sys;
+use super::boundary::{ffi_boundary, non_null};
+use super::glue::{self, ConvRef};
+use super::service::{self, Timeout};
+use super::state::{self, with_state};
+use super::texts::{self, Shown};
+
+/// How many "takes a while" lines may wait for their timeout (more in one main-loop turn are
+/// not written: one per message is plenty).
+const LINES_WAITING: usize = 16;
+
+/// libpurple's defaults (`IRC_DEFAULT_COMMAND_INTERVAL`, `IRC_DEFAULT_COMMAND_MAX_BURST`).
+const DEFAULT_INTERVAL: i32 = 2;
+const DEFAULT_BURST: i32 = 5;
+
+/// The account's key for [`crate::sessions::pacing::Pacing`], when it is an IRC account.
+///
+/// # Safety
+/// `account` must be null or live.
+unsafe fn irc_account(account: *mut sys::PurpleAccount) -> Option<String> {
+    // SAFETY: per the caller.
+    let (protocol, user) = unsafe { glue::account_key(account) }?;
+    (protocol == "prpl-irc").then(|| super::irc::log_key(&protocol, &user))
+}
+
+/// The account's rate limiter, as libpurple reads it.
+///
+/// # Safety
+/// `account` must be live.
+unsafe fn limiter(account: *mut sys::PurpleAccount) -> Limiter {
+    // SAFETY: per the caller; the names are static C strings.
+    let (interval, burst) = unsafe {
+        (
+            sys::purple_account_get_int(account, c"ratelimit-interval".as_ptr(), DEFAULT_INTERVAL),
+            sys::purple_account_get_int(account, c"ratelimit-burst".as_ptr(), DEFAULT_BURST),
+        )
+    };
+    Limiter::from_settings(i64::from(interval), i64::from(burst))
+}
+
+/// IRC's `send_im` took `line` for `who` on `gc` (`rc > 0`): followed until it leaves; a
+/// message whose last line this is and that will wait noticeably gets its line.
+///
+/// # Safety
+/// `gc` must be a live connection.
+pub(crate) unsafe fn handed(gc: *mut sys::PurpleConnection, who: &str, line: &str, rc: i32) {
+    if rc <= 0 {
+        return;
+    }
+    // SAFETY: per the caller.
+    let account = unsafe { sys::purple_connection_get_account(gc) };
+    // SAFETY: the connection's live account.
+    let Some(key) = (unsafe { irc_account(account) }) else {
+        return;
+    };
+    let Some(ready) = with_state(|s| s.pacing.handed(&key, who, line)).flatten() else {
+        return;
+    };
+    // SAFETY: the connection's live account.
+    let Some(r) = (unsafe { ConvRef::from_account(account, who) }) else {
+        return;
+    };
+    let text = service::sent_text(&r, &ready.first);
+    // SAFETY: the connection's live account.
+    let limiter = unsafe { limiter(account) };
+    let now = Instant::now();
+    let Some(slow) = with_state(|s| s.pacing.ready(&key, ready.seq, text, now, limiter)).flatten()
+    else {
+        return;
+    };
+    let line = texts::slow_to_arrive(&Shown::new(&r.peer), slow.pieces, slow.seconds);
+    let _ = with_state(|s| {
+        if s.pace_lines.len() < LINES_WAITING {
+            s.pace_lines.push((r, line));
+        }
+        if s.pace_due.is_none() {
+            s.pace_due = Some(Timeout::soon(write_lines));
+        }
+    });
+}
+
+/// The 0 ms timeout [`handed`] set: writes the lines waiting, after libpurple's own write of
+/// the message.
+unsafe extern "C" fn write_lines(_data: sys::gpointer) -> sys::gboolean {
+    ffi_boundary!(0, {
+        let lines = with_state(|s| {
+            if let Some(due) = s.pace_due.take() {
+                due.ran();
+            }
+            std::mem::take(&mut s.pace_lines)
+        })
+        .unwrap_or_default();
+        for (r, line) in lines {
+            r.system_line(&line);
+        }
+        0
+    })
+}
+
+/// The connection of an IRC account wrote `raw` (`irc-sending-text`).
+pub(crate) fn left(key: &str, raw: &str, now: Instant) {
+    let _ = with_state(|s| s.pacing.left(key, raw, now));
+}
+
+/// `signing-off(gc)`: the connection goes, and libpurple's queue with it. Each message with
+/// pieces still waiting is told, with its text (see the module docs).
+pub(crate) unsafe extern "C" fn signing_off(gc: *mut sys::PurpleConnection, _data: *mut c_void) {
+    ffi_boundary!((), {
+        non_null!(gc);
+        // SAFETY: the signal's live connection and its account.
+        let account = unsafe { sys::purple_connection_get_account(gc) };
+        // SAFETY: likewise.
+        let Some(key) = (unsafe { irc_account(account) }) else {
+            return;
+        };
+        let cut = with_state(|s| s.pacing.cut_off(&key)).unwrap_or_default();
+        for c in cut {
+            // SAFETY: the connection's live account.
+            let Some(r) = (unsafe { ConvRef::from_account(account, &c.to) }) else {
+                continue;
+            };
+            let text = c.text.as_deref().map(String::as_str);
+            let line =
+                texts::not_delivered_in_full(&Shown::new(&r.peer), c.waiting, c.pieces, text);
+            if !state::is_quitting() {
+                r.conversation_or_new();
+            }
+            if r.conversation().is_null() && state::is_quitting() {
+                glue::debug_warning("a message cut off while quitting: no window to tell it");
+                continue;
+            }
+            r.failure_line(&line);
+            // `c.text` is wiped here, as it drops.
+        }
+    })
+}
+
+/// The plugin stops: each message still waiting is said to go on unfollowed, in its window if
+/// open. Everything followed is forgotten (texts wiped).
+pub(crate) fn stop() {
+    let still = with_state(|s| {
+        s.pace_lines.clear();
+        s.pace_due = None;
+        s.pacing.stop()
+    })
+    .unwrap_or_default();
+    for (key, to, waiting) in still {
+        let Some((protocol, account)) = key.split_once('\n') else {
+            continue;
+        };
+        let r = ConvRef {
+            protocol: protocol.to_owned(),
+            account: account.to_owned(),
+            peer: to,
+        };
+        r.system_line(&texts::still_going_out(&Shown::new(&r.peer), waiting));
+    }
+}
