@@ -312,6 +312,13 @@ fn default_ratelimit() -> PairOptions {
     }
 }
 
+/// An encrypted IRC conversation under libpurple's default rate limiter.
+fn paced_pair() -> Pair {
+    let mut p = Pair::start(Proto::Irc, default_ratelimit());
+    start_session(&mut p);
+    p
+}
+
 /// The line saying how long a message takes: its pieces and seconds.
 fn slow_line(t: &str) -> Option<(usize, u64)> {
     let number_after = |word: &str| -> Option<u64> {
@@ -329,8 +336,7 @@ fn slow_line(t: &str) -> Option<(usize, u64)> {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_a_long_message_at_the_default_rate_says_how_long_it_takes() {
-    let mut p = Pair::start(Proto::Irc, default_ratelimit());
-    start_session(&mut p);
+    let mut p = paced_pair();
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     let marks = (p.alice.tap.mark(), p.bob.tap.mark());
     let text = long_text(4000, "alice");
@@ -372,24 +378,50 @@ fn irc_a_long_message_at_the_default_rate_says_how_long_it_takes() {
     assert_no_trouble(&p);
 }
 
-/// Alice sends `text` (long: many pieces) to bob, closes the window first if `close`, and her
-/// account signs off a few seconds later, while libpurple still holds pieces: the line in her
-/// window with bob (opened again if closed) saying it was NOT delivered in full, with the text.
-fn cut_off(p: &mut Pair, text: &str, close: bool) -> Written {
+/// How alice's connection goes in [`cut_off`].
+#[derive(Clone, Copy, PartialEq)]
+enum Cut {
+    /// She signs off (`offline`).
+    SignOff,
+    /// She closes the window with bob first, then signs off.
+    SignOffWindowClosed,
+    /// The network goes: the tap cuts her TCP connection.
+    Network,
+}
+
+/// Alice sends `text` (long: many pieces) to bob, and a few seconds later, while libpurple
+/// still holds pieces, her connection goes (`how`): the line in her window with bob (opened
+/// again if closed) saying it was NOT delivered in full, with the text.
+fn cut_off(p: &mut Pair, text: &str, how: Cut) -> Written {
     let bob = p.bob.address.clone();
     p.alice.client.send(&bob, text);
-    if close {
+    if how == Cut::SignOffWindowClosed {
         p.alice.client.close_window(&bob);
     }
     // The first burst leaves; the rest waits in libpurple's queue.
     std::thread::sleep(Duration::from_secs(3));
-    p.alice.client.go_offline();
-    p.alice.client.expect_system(
+    if how == Cut::Network {
+        p.alice.tap.cut();
+    } else {
+        p.alice.client.go_offline();
+    }
+    let w = p.alice.client.expect_system(
         &bob,
         "the message said NOT delivered in full, with its text",
         WAIT,
         |t| t.contains("NOT delivered in full") && t.contains(text),
-    )
+    );
+    let told = p
+        .alice
+        .client
+        .writes()
+        .iter()
+        .filter(|w| w.shown().contains("NOT delivered"))
+        .count();
+    assert_eq!(told, 1, "{}", p.alice.client.dump());
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "a message cut off");
+    p.alice.client.assert_no_criticals();
+    w
 }
 
 /// A long message whose account drops while libpurple still holds some of its pieces (they are
@@ -399,20 +431,11 @@ fn cut_off(p: &mut Pair, text: &str, close: bool) -> Written {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_a_long_message_cut_off_by_a_disconnect_is_given_back_not_delivered() {
-    let mut p = Pair::start(Proto::Irc, default_ratelimit());
-    start_session(&mut p);
+    let mut p = paced_pair();
     let mark = p.alice.tap.mark();
     let text = long_text(4000, "alice");
-    let w = cut_off(&mut p, &text, false);
+    let w = cut_off(&mut p, &text, Cut::SignOff);
     assert!(w.has(flags::NO_LOG), "{w:?}");
-    let told = p
-        .alice
-        .client
-        .writes()
-        .iter()
-        .filter(|w| w.shown().contains("NOT delivered"))
-        .count();
-    assert_eq!(told, 1, "{}", p.alice.client.dump());
     let sent = irc_sotto_lines(&p.alice.tap.since(mark, Dir::Up))
         .iter()
         .filter(|l| l.kind == 'P')
@@ -430,8 +453,6 @@ fn irc_a_long_message_cut_off_by_a_disconnect_is_given_back_not_delivered() {
     p.bob
         .client
         .assert_no_write_shows("the end", "bob showed the cut message");
-    assert_hidden(&[&p.alice.tap, &p.bob.tap], &text, "a message cut off");
-    p.alice.client.assert_no_criticals();
 }
 
 /// The same with alice's window closed before the connection drops: the window opens again to
@@ -439,16 +460,45 @@ fn irc_a_long_message_cut_off_by_a_disconnect_is_given_back_not_delivered() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_a_message_cut_off_with_its_window_closed_opens_it_to_say_so() {
-    let mut p = Pair::start(Proto::Irc, default_ratelimit());
-    start_session(&mut p);
+    let mut p = paced_pair();
+    cut_off(&mut p, &long_text(3000, "alice"), Cut::SignOffWindowClosed);
+}
+
+/// The same when the network drops alice's connection (libpurple reads the end of the stream:
+/// "Server closed the connection"): the same one line, with the text.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_message_cut_off_by_a_lost_connection_is_given_back_not_delivered() {
+    let mut p = paced_pair();
+    cut_off(&mut p, &long_text(3000, "alice"), Cut::Network);
+}
+
+/// Sotto turned off (Tools › Plugins) while pieces of a long message still wait in libpurple's
+/// queue: they still go (bob reads the message), and alice's window says nobody follows them
+/// any more.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_unloading_while_a_message_goes_out_says_it_goes_on_unfollowed() {
+    let mut p = paced_pair();
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     let text = long_text(3000, "alice");
-    cut_off(&mut p, &text, true);
+    p.alice.client.send(&bob, &text);
+    std::thread::sleep(Duration::from_secs(2));
+    p.alice.client.command("unload");
+    p.alice.client.expect_system(
+        &bob,
+        "a line saying the message still goes, unfollowed",
+        WAIT,
+        |t| t.contains("turned off") && t.contains("still going out"),
+    );
+    p.bob
+        .client
+        .expect_received(&alice, &text, Duration::from_secs(120));
     assert_hidden(
         &[&p.alice.tap, &p.bob.tap],
         &text,
-        "a message cut off, window closed",
+        "a message going out at unload",
     );
-    p.alice.client.assert_no_criticals();
 }
 
 /// A start to a contact who has just left the server: alice is told once that it did not

@@ -288,10 +288,14 @@ impl Pacing {
                 index + 1 >= total,
             ),
         };
-        let open = acct
-            .messages
-            .iter()
-            .position(|m| m.to == to && m.id == id && m.handed < m.total && id != MessageId::Whole);
+        let open = acct.messages.iter().position(|m| {
+            // The last piece goes through libpurple's own send, under the window's
+            // name: the same nick, maybe spelt in another case.
+            m.id == id
+                && id != MessageId::Whole
+                && m.handed < m.total
+                && m.to.eq_ignore_ascii_case(to)
+        });
         let seq = match open {
             Some(at) => {
                 let m = acct.messages.get_mut(at)?;
@@ -616,6 +620,30 @@ mod tests {
         let out = p.cut_off(ACCOUNT);
         assert_eq!((out.len(), out[0].waiting), (1, 1));
         assert!(out[0].text.is_none());
+    }
+
+    /// The first pieces go under the conversation's name, the last through libpurple's own
+    /// send under the window's: one message, whatever the case of the nick.
+    #[test]
+    fn pieces_under_one_nick_spelt_two_ways_are_one_message() {
+        let mut p = Pacing::default();
+        let lines = pieces(3, 4);
+        for l in &lines[..3] {
+            assert_eq!(p.handed(ACCOUNT, "Bob", l), None);
+        }
+        let ready = p.handed(ACCOUNT, "bob", &lines[3]).unwrap();
+        assert_eq!(ready.first, lines[0]);
+        p.ready(
+            ACCOUNT,
+            ready.seq,
+            Some("t".into()),
+            Instant::now(),
+            DEFAULT,
+        );
+        let out = p.cut_off(ACCOUNT);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].waiting, out[0].pieces), (4, 4));
+        assert!(out[0].text.is_some());
     }
 
     #[test]

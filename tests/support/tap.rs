@@ -46,6 +46,8 @@ pub struct Tap {
     log: Arc<Mutex<TapLog>>,
     stop: Arc<AtomicBool>,
     drop_down: LineFilter,
+    /// The client side of every connection, to cut them ([`Tap::cut`]).
+    clients: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 impl Tap {
@@ -55,7 +57,9 @@ impl Tap {
         let log = Arc::new(Mutex::new(TapLog::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let drop_down: LineFilter = Arc::default();
+        let clients: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let (log2, stop2, filter) = (log.clone(), stop.clone(), drop_down.clone());
+        let clients2 = clients.clone();
         thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
@@ -68,6 +72,9 @@ impl Tap {
                 };
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
+                if let Ok(c) = client.try_clone() {
+                    clients2.lock().expect("tap lock").push(c);
+                }
                 let index = {
                     let mut log = log2.lock().expect("tap lock");
                     log.connections += 1;
@@ -95,6 +102,15 @@ impl Tap {
             log,
             stop,
             drop_down,
+            clients,
+        }
+    }
+
+    /// Cuts every connection through the tap now, as a network that goes does: the client
+    /// reads the end of the stream (libpurple: "Server closed the connection").
+    pub fn cut(&self) {
+        for c in self.clients.lock().expect("tap lock").drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
         }
     }
 
@@ -177,6 +193,7 @@ impl Tap {
             log,
             stop,
             drop_down: Arc::default(),
+            clients: Arc::default(),
         }
     }
 

@@ -714,9 +714,9 @@ pub(crate) fn not_delivered_in_full(
 /// libpurple's queue: they still go, but nothing follows them any more.
 pub(crate) fn still_going_out(peer: &Shown, waiting: usize) -> String {
     format!(
-        "Sotto is turned off while your last encrypted message to {peer} is still going out \
-         ({waiting} pieces left to send). They still go; but if the connection drops before \
-         then, {peer} will not get the message, and nothing will tell you."
+        "being turned off while an encrypted message of yours to {peer} is still going out \
+         ({waiting} pieces left to send). They still go, but if the connection drops before \
+         they are out, {peer} will not get the message, and nothing will tell you."
     )
 }
 
