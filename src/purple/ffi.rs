@@ -107,6 +107,8 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         super::windows::track_all();
         // SAFETY: `plugin` is the plugin being loaded.
         let hooks = unsafe { signals::connect_all(plugin) };
+        let irc_writes = hooks.iter().any(|h| h.is(c"irc-sending-text"));
+        let _ = state::with_state(|s| s.pacing_on = irc_writes);
         // SAFETY: `plugin` is the plugin being loaded (libpurple disconnects it at unload).
         unsafe { present::follow_log_preference(plugin) };
         let loaded = Loaded {

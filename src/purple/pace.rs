@@ -10,7 +10,8 @@
 //! signal marks a line as it leaves, never as it is queued. `irc_close` frees what still waits
 //! (`g_queue_free_full(irc->send_queue, g_free)`), after the connection's `signing-off`.
 //!
-//! * Every Sotto line IRC's `send_im` took ([`handed`], from the `send_im` wrapper) is
+//! * Every Sotto line IRC's `send_im` took ([`handing`] and [`handed`], from the `send_im`
+//!   wrapper, around the call) is
 //!   followed; when a message's last line was handed and its last piece will leave in more
 //!   than [`TELL_AFTER_SECS`](crate::sessions::pacing::TELL_AFTER_SECS), one line says so, once
 //!   libpurple has written the message itself into the window (a 0 ms timeout: libpurple
@@ -36,7 +37,8 @@
 use std::ffi::c_void;
 use std::time::Instant;
 
-use crate::sessions::pacing::Limiter;
+use crate::protocol::SecretString;
+use crate::sessions::pacing::{Limiter, Ready};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
@@ -78,33 +80,70 @@ unsafe fn limiter(account: *mut sys::PurpleAccount) -> Limiter {
     Limiter::from_settings(i64::from(interval), i64::from(burst))
 }
 
-/// IRC's `send_im` took `line` for `who` on `gc` (`rc > 0`): followed until it leaves; a
-/// message whose last line this is and that will wait noticeably gets its line.
+/// A Sotto line on its way into IRC's `send_im` ([`handing`], then [`handed`]).
+pub(crate) struct Handing {
+    key: String,
+    account: *mut sys::PurpleAccount,
+    who: String,
+    line: String,
+    ready: Option<Ready>,
+}
+
+/// `line` for `who` is about to be handed to IRC's `send_im` on `gc`: followed from now (a
+/// libpurple without the queue writes it inside the call). Only while libpurple's
+/// `irc-sending-text` is connected: without it no line would ever be seen leaving, and every
+/// message would be said cut off.
 ///
 /// # Safety
 /// `gc` must be a live connection.
-pub(crate) unsafe fn handed(gc: *mut sys::PurpleConnection, who: &str, line: &str, rc: i32) {
-    if rc <= 0 {
-        return;
+pub(crate) unsafe fn handing(
+    gc: *mut sys::PurpleConnection,
+    who: &str,
+    line: &str,
+) -> Option<Handing> {
+    if !with_state(|s| s.pacing_on).unwrap_or(false) {
+        return None;
     }
     // SAFETY: per the caller.
     let account = unsafe { sys::purple_connection_get_account(gc) };
     // SAFETY: the connection's live account.
-    let Some(key) = (unsafe { irc_account(account) }) else {
+    let key = unsafe { irc_account(account) }?;
+    let ready = with_state(|s| s.pacing.handed(&key, who, line)).flatten();
+    Some(Handing {
+        key,
+        account,
+        who: who.to_owned(),
+        line: line.to_owned(),
+        ready,
+    })
+}
+
+/// The call [`handing`] announced returned `rc`: a line not taken is withdrawn; a message
+/// whose last line this is and that will wait noticeably gets its line.
+///
+/// # Safety
+/// The connection `h` was made for must still be live (the same `send_im` call).
+pub(crate) unsafe fn handed(h: Option<Handing>, rc: i32) {
+    let Some(h) = h else {
         return;
     };
-    let Some(ready) = with_state(|s| s.pacing.handed(&key, who, line)).flatten() else {
+    if rc <= 0 {
+        let _ = with_state(|s| s.pacing.withdraw(&h.key, &h.line));
+        return;
+    }
+    let Some(ready) = h.ready else {
         return;
     };
-    // SAFETY: the connection's live account.
-    let Some(r) = (unsafe { ConvRef::from_account(account, who) }) else {
+    // SAFETY: the connection's live account (per the caller).
+    let Some(r) = (unsafe { ConvRef::from_account(h.account, &h.who) }) else {
         return;
     };
     let text = service::sent_text(&r, &ready.first);
-    // SAFETY: the connection's live account.
-    let limiter = unsafe { limiter(account) };
+    // SAFETY: likewise.
+    let limiter = unsafe { limiter(h.account) };
     let now = Instant::now();
-    let Some(slow) = with_state(|s| s.pacing.ready(&key, ready.seq, text, now, limiter)).flatten()
+    let Some(slow) =
+        with_state(|s| s.pacing.ready(&h.key, ready.seq, text, now, limiter)).flatten()
     else {
         return;
     };
@@ -160,8 +199,13 @@ pub(crate) unsafe extern "C" fn signing_off(gc: *mut sys::PurpleConnection, _dat
                 continue;
             };
             let text = c.text.as_deref().map(String::as_str);
-            let line =
-                texts::not_delivered_in_full(&Shown::new(&r.peer), c.waiting, c.pieces, text);
+            // The line carries the text: wiped too once written.
+            let line = SecretString::new(texts::not_delivered_in_full(
+                &Shown::new(&r.peer),
+                c.waiting,
+                c.pieces,
+                text,
+            ));
             if !state::is_quitting() {
                 r.conversation_or_new();
             }

@@ -185,15 +185,17 @@ unsafe extern "C" fn wrapped_send_im(
             return unsafe { inner(gc, who, message, flags) };
         }
         let pass = || {
+            // A line of ours for IRC: followed through its rate limiter.
+            // SAFETY: the live connection of this call.
+            let handing = unsafe { super::pace::handing(gc, &who_s, &text) };
             let rc = {
                 let _below = state::Passing::enter(gc as usize, &who_s, &text);
                 // SAFETY: the original function of this protocol, with the arguments libpurple
                 // gave us.
                 unsafe { orig(gc, who, message, flags) }
             };
-            // A line of ours IRC queued: followed through its rate limiter.
-            // SAFETY: the live connection of this call.
-            unsafe { super::pace::handed(gc, &who_s, &text, rc) };
+            // SAFETY: the same call: its connection is live.
+            unsafe { super::pace::handed(handing, rc) };
             rc
         };
         // Our own lines, or the plugin is unloaded but another wrapper still calls us.

@@ -97,6 +97,13 @@ impl SignalHook {
     }
 }
 
+impl SignalHook {
+    /// Whether this is the handler of `signal`.
+    pub(crate) fn is(&self, signal: &std::ffi::CStr) -> bool {
+        self.signal == signal
+    }
+}
+
 impl Drop for SignalHook {
     fn drop(&mut self) {
         // SAFETY: same arguments as at connect; the plugin is still loaded (we drop during unload).

@@ -215,6 +215,9 @@ pub(crate) struct State {
     /// Our lines in each IRC connection's rate-limited queue, and the messages they carry
     /// (`super::pace`).
     pub pacing: crate::sessions::pacing::Pacing,
+    /// Whether `irc-sending-text` is connected, so that lines can be seen leaving: only then
+    /// are they followed (`super::pace::handing`).
+    pub pacing_on: bool,
     /// Lines saying a message takes a while, written once libpurple has written the message
     /// itself (`super::pace`), and the 0 ms timeout that writes them (removed at unload).
     pub pace_lines: Vec<(ConvRef, String)>,
@@ -412,6 +415,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 sent_to_nicks: Default::default(),
                 menu_targets: Default::default(),
                 pacing: Default::default(),
+                pacing_on: false,
                 pace_lines: Vec::new(),
                 pace_due: None,
             });

@@ -177,6 +177,22 @@ impl Account {
         }
     }
 
+    /// Takes the waiting line with this text (the oldest, or the `newest`): its message.
+    fn take_waiting(&mut self, hash: u64, newest: bool) -> Option<u64> {
+        let mut same = self
+            .waiting
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.hash == hash);
+        let at = if newest {
+            same.next_back()
+        } else {
+            same.next()
+        }?
+        .0;
+        self.waiting.remove(at)?.message
+    }
+
     /// A message all of whose lines were handed and have left: forgotten (its text wiped).
     fn forget_if_out(&mut self, seq: u64) {
         let out = self
@@ -268,10 +284,12 @@ impl Pacing {
         self.hasher.hash_one(text.trim())
     }
 
-    /// The plugin handed IRC's `send_im` on `account` the Sotto line `line` for `to`, and it
-    /// was taken. Anything that is not a Sotto line is not followed (libpurple turns the
-    /// markup of plaintext into other text: it could never be ticked off). When it is the
-    /// last line of a message, that message is [`Ready`].
+    /// The plugin hands IRC's `send_im` on `account` the Sotto line `line` for `to`: called
+    /// *before* the call (a libpurple without the queue writes the line, and emits
+    /// `irc-sending-text`, inside it), and [`Pacing::withdraw`]n if the protocol did not take
+    /// it. Anything that is not a Sotto line is not followed (libpurple turns the markup of
+    /// plaintext into other text: it could never be ticked off). When it is the last line of
+    /// a message, that message is [`Ready`].
     pub fn handed(&mut self, account: &str, to: &str, line: &str) -> Option<Ready> {
         let kind = kind(line)?;
         let hash = self.hash(line);
@@ -336,6 +354,24 @@ impl Pacing {
         None
     }
 
+    /// The protocol did not take `line`, [`Pacing::handed`] just before: it is not waiting
+    /// (the newest waiting line with its text goes, and its message counts it no more).
+    pub fn withdraw(&mut self, account: &str, line: &str) {
+        let hash = self.hash(line);
+        let Some(acct) = self.accounts.get_mut(account) else {
+            return;
+        };
+        let Some(seq) = acct.take_waiting(hash, true) else {
+            return;
+        };
+        if let Some(m) = acct.messages.iter_mut().find(|m| m.seq == seq) {
+            m.handed = m.handed.saturating_sub(1);
+            if m.handed == 0 {
+                acct.forget_message(seq);
+            }
+        }
+    }
+
     /// The message `seq` on `account` was all handed at `now`: keep its `text` for a notice
     /// (within [`TEXT_KEPT_BYTES`]), and say whether it will wait noticeably with `limiter`.
     pub fn ready(
@@ -374,6 +410,10 @@ impl Pacing {
             Some((_, Some(text))) => Some(self.hash(text)),
             _ => None,
         };
+        if !self.accounts.contains_key(account) {
+            // One entry per account of the user's: when it last wrote counts from the start.
+            self.accounts.insert(account.to_owned(), Account::default());
+        }
         let Some(acct) = self.accounts.get_mut(account) else {
             return;
         };
@@ -381,10 +421,7 @@ impl Pacing {
         let Some(hash) = text else {
             return;
         };
-        let Some(at) = acct.waiting.iter().position(|w| w.hash == hash) else {
-            return;
-        };
-        let Some(seq) = acct.waiting.remove(at).and_then(|w| w.message) else {
+        let Some(seq) = acct.take_waiting(hash, false) else {
             return;
         };
         if let Some(m) = acct.messages.iter_mut().find(|m| m.seq == seq) {
@@ -644,6 +681,26 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].waiting, out[0].pieces), (4, 4));
         assert!(out[0].text.is_some());
+    }
+
+    /// A line the protocol refused is not waiting: no notice names a message never sent.
+    #[test]
+    fn a_line_the_protocol_refused_is_withdrawn() {
+        let mut p = Pacing::default();
+        let lines = pieces(5, 2);
+        p.handed(ACCOUNT, "bob", &lines[0]);
+        p.withdraw(ACCOUNT, &lines[0]);
+        assert_eq!(p.waiting(ACCOUNT), 0);
+        assert!(p.cut_off(ACCOUNT).is_empty());
+        // A line written inside the call (a libpurple without the queue), then taken: gone.
+        let line = pieces(6, 1).remove(0);
+        let ready = p.handed(ACCOUNT, "bob", &line).unwrap();
+        p.left(ACCOUNT, &privmsg("bob", &line), Instant::now());
+        assert_eq!(
+            p.ready(ACCOUNT, ready.seq, None, Instant::now(), DEFAULT),
+            None
+        );
+        assert!(p.cut_off(ACCOUNT).is_empty());
     }
 
     #[test]
