@@ -28,13 +28,21 @@ pub fn pad(kind: u8, content: &[u8]) -> SecretBytes {
 /// AEAD tag can be appended in place without moving (and leaving behind an unwiped copy of)
 /// the plaintext.
 pub fn pad_with_spare(kind: u8, content: &[u8], spare: usize) -> SecretBytes {
-    let len = content.len() + 2;
-    let mut out = SecretBytes::with_capacity(padded_len(len) + spare);
+    let mut out = SecretBytes::default();
+    pad_into(kind, content, spare, &mut out);
+    out
+}
+
+/// [`pad_with_spare`] into `out` (emptied first), which grows, if it must, before the first
+/// byte is written: no reallocation moves (and leaves behind) a part of the plaintext.
+pub(crate) fn pad_into(kind: u8, content: &[u8], spare: usize, out: &mut Vec<u8>) {
+    let padded = padded_len(content.len() + 2);
+    out.clear();
+    out.reserve_exact(padded + spare);
     out.push(kind);
     out.extend_from_slice(content);
     out.push(0x80);
-    out.resize(padded_len(len), 0);
-    out
+    out.resize(padded, 0);
 }
 
 /// Splits a padded plaintext into (type, content). `None` if the framing is malformed

@@ -18,7 +18,7 @@ use rand_core::CryptoRngCore;
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, CHACHA20_POLY1305};
 use thiserror::Error;
 use x25519_dalek::{PublicKey, StaticSecret};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::handshake::{Established, Role};
 use super::kdf::{chain_step, hkdf2, Key32, RATCHET_INFO};
@@ -31,6 +31,8 @@ use super::wire::{DataMessage, HeaderBytes};
 pub const MAX_GAP: u32 = 1000;
 /// Most skipped message keys stored per session.
 pub const MAX_SKIPPED: usize = 2000;
+/// Largest buffer kept between messages sent (`DoubleRatchet::sealed`).
+const SEALED_KEPT: usize = 16 * 1024;
 
 /// Why an incoming data message was not decrypted. The ratchet state is unchanged.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
@@ -87,8 +89,10 @@ impl MessageKey {
     }
 
     /// Encrypts `buf` (the padded plaintext, with [`TAG_LEN`] bytes of spare capacity) in
-    /// place and appends the tag: the plaintext's buffer becomes the ciphertext, no copy.
-    fn encrypt(self, ad: &[u8], buf: &mut SecretBytes) -> Vec<u8> {
+    /// place and appends the tag: the plaintext's buffer becomes the ciphertext, no copy, and
+    /// every plaintext byte is overwritten. If sealing fails the plaintext is wiped and `buf`
+    /// left empty.
+    fn encrypt(self, ad: &[u8], buf: &mut Vec<u8>) {
         let sealed = self.aead().and_then(|key| {
             key.seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(ZERO_NONCE),
@@ -98,14 +102,11 @@ impl MessageKey {
             .ok()
         });
         match sealed {
-            Some(tag) => {
-                buf.extend_from_slice(tag.as_ref());
-                // Now ciphertext: nothing secret is left to wipe in it.
-                std::mem::take(&mut **buf)
-            }
+            // Now ciphertext: nothing secret is left in it.
+            Some(tag) => buf.extend_from_slice(tag.as_ref()),
             // Fails only for a key of the wrong length or inputs beyond 256 GiB (fragmenting
-            // has long refused those); `buf` is wiped on drop and nothing is sent.
-            None => Vec::new(),
+            // has long refused those); nothing is sent.
+            None => buf.zeroize(),
         }
     }
 
@@ -161,6 +162,10 @@ pub struct DoubleRatchet {
     /// The sending index this chain has set aside up to (see [`DoubleRatchet::reserve`]);
     /// 0 for none. Not part of the ratchet's bytes: the conversation's snapshot carries it.
     reserved: u32,
+    /// The buffer the last message sent was sealed in, kept for the next one (no allocation
+    /// per message). It holds ciphertext only: a plaintext is padded into it and sealed in
+    /// place, every byte overwritten (`MessageKey::encrypt`). Not part of the ratchet's bytes.
+    sealed: Vec<u8>,
 }
 
 /// A decrypted message: inner type and content.
@@ -251,6 +256,7 @@ impl DoubleRatchet {
                     nr: 0,
                     skipped: VecDeque::new(),
                     reserved: 0,
+                    sealed: Vec::new(),
                 })
             }
             Role::Responder => {
@@ -267,6 +273,7 @@ impl DoubleRatchet {
                     nr: 0,
                     skipped: VecDeque::new(),
                     reserved: 0,
+                    sealed: Vec::new(),
                 })
             }
         }
@@ -280,20 +287,48 @@ impl DoubleRatchet {
         kind: u8,
         content: &[u8],
     ) -> DataMessage {
-        let (mk, next) = self.cks.step();
-        self.cks = next;
-        let mut msg = DataMessage {
+        let mut msg = self.seal(kind, content, (session_id, handshake_hash));
+        msg.ciphertext = std::mem::take(&mut self.sealed);
+        msg
+    }
+
+    /// [`Self::encrypt`], the ciphertext left in the ratchet's own buffer
+    /// ([`Self::sealed`]) instead of the message, whose `ciphertext` is empty: what the
+    /// conversation sends, encoded straight from there into the line. The session's id and
+    /// handshake hash come last, as a pair.
+    pub(crate) fn seal(
+        &mut self,
+        kind: u8,
+        content: &[u8],
+        (session_id, handshake_hash): ([u8; 4], &[u8; 32]),
+    ) -> DataMessage {
+        let msg = DataMessage {
             session_id,
             ratchet_key: self.dhs_pub,
             previous_chain_len: self.pn,
             index: self.ns,
             ciphertext: Vec::new(),
         };
+        let (mk, next) = self.cks.step();
+        self.cks = next;
         self.ns = self.ns.saturating_add(1);
         let ad = AssociatedData::new(handshake_hash, &msg);
-        let mut buf = padding::pad_with_spare(kind, content, TAG_LEN);
-        msg.ciphertext = mk.encrypt(&ad, &mut buf);
+        // A long message's buffer is not kept for the short ones after it.
+        let mut buf = std::mem::take(&mut self.sealed);
+        if buf.capacity() > SEALED_KEPT {
+            buf = Vec::new();
+        }
+        // Room for all of it before a plaintext byte is written: no reallocation leaves a
+        // copy of the plaintext behind (what the buffer held before is ciphertext).
+        padding::pad_into(kind, content, TAG_LEN, &mut buf);
+        mk.encrypt(&ad, &mut buf);
+        self.sealed = buf;
         msg
+    }
+
+    /// The ciphertext and tag of the last message [`Self::seal`] made.
+    pub(crate) fn sealed(&self) -> &[u8] {
+        &self.sealed
     }
 
     /// Decrypts one message; commits the new state only if it authenticates.
@@ -524,6 +559,7 @@ impl DoubleRatchet {
             nr,
             skipped,
             reserved: 0,
+            sealed: Vec::new(),
         })
     }
 }
@@ -579,6 +615,7 @@ fn advance(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::wire::WireMessage;
 
     fn plaintext(kind: u8, content: &[u8]) -> Option<Plaintext> {
         let padded = padding::pad(kind, content);
@@ -650,6 +687,26 @@ mod tests {
         assert!(b.may_read(&[7; 32], MAX_GAP) && !b.may_read(&[7; 32], MAX_GAP + 1));
         assert!(b.decrypt(&hash, &sent[1], &mut rng).is_ok());
         assert!(!b.may_read(&rk, 1));
+    }
+
+    /// Sealing in the ratchet's kept buffer (what a conversation sends) gives the bytes a
+    /// fresh buffer gives, after a longer message and a shorter one alike, and they decrypt.
+    #[test]
+    fn sealing_in_the_kept_buffer_matches_a_fresh_one() {
+        let (mut a, mut b, id, hash, mut rng) = pair(45);
+        let (mut fresh, _, _, _, _) = pair(45);
+        for len in [300, 5, 0, 40, 3000, 17, 17] {
+            let content = vec![b'w'; len];
+            let header = a.seal(0, &content, (id, &hash));
+            let expected = fresh.encrypt(id, &hash, 0, &content);
+            assert_eq!(a.sealed(), expected.ciphertext.as_slice(), "{len}");
+            assert_eq!(
+                header.line_with(a.sealed()),
+                WireMessage::Data(expected.clone()).encode()
+            );
+            let d = b.decrypt(&hash, &expected, &mut rng).expect("decrypts");
+            assert_eq!(&*d.content, content.as_slice());
+        }
     }
 
     /// `pn` is bounded against a receiving chain that is being closed, and only then

@@ -669,7 +669,9 @@ impl DataMessage {
     /// own buffer (no body buffer copied out of), and the result is exactly that of decoding
     /// the whole token and then parsing it: invalid base64url anywhere is
     /// [`DecodeError::Base64`], a bad header or a short ciphertext [`DecodeError::Malformed`].
-    fn decode_token(token: &[u8]) -> Result<Self, DecodeError> {
+    /// The ciphertext's buffer is `buf`'s, emptied first (a receiver's buffer of the last line,
+    /// for no allocation per line); after a base64url error `buf` gets it back.
+    fn decode_token(token: &[u8], buf: &mut Vec<u8>) -> Result<Self, DecodeError> {
         let (Some(lead), Some(tail)) = (token.get(..DATA_LEAD_CHARS), token.get(DATA_LEAD_CHARS..))
         else {
             // Shorter than any real data message: decode it whole, it fails either way.
@@ -694,23 +696,29 @@ impl DataMessage {
             });
         };
         let first = head.get(len..).unwrap_or_default();
-        let mut ciphertext = Vec::with_capacity(first.len() + tail.len() / 4 * 3 + 2);
+        let mut ciphertext = std::mem::take(buf);
+        ciphertext.clear();
+        ciphertext.reserve_exact(first.len() + tail.len() / 4 * 3 + 2);
         ciphertext.extend_from_slice(first);
-        URL_SAFE_NO_PAD
+        if URL_SAFE_NO_PAD
             .decode_append(tail, &mut ciphertext)
-            .map_err(|_| DecodeError::Base64)?;
+            .is_err()
+        {
+            *buf = ciphertext;
+            return Err(DecodeError::Base64);
+        }
         header
             .with_ciphertext(ciphertext)
             .ok_or(DecodeError::Malformed)
     }
 
-    /// Appends the base64url of header ‖ ciphertext to `out` without building the body: the
+    /// Appends the base64url of header ‖ `ciphertext` to `out` without building the body: the
     /// header and the first ciphertext bytes up to a multiple of 3 are encoded together, and
     /// the rest of the ciphertext, starting on a whole group, is encoded in place.
-    fn encode_body(&self, out: &mut String) {
+    fn encode_body(&self, ciphertext: &[u8], out: &mut String) {
         let header = self.header_bytes();
         let k = (3 - header.len() % 3) % 3;
-        let (first, rest) = self.ciphertext.split_at(k.min(self.ciphertext.len()));
+        let (first, rest) = ciphertext.split_at(k.min(ciphertext.len()));
         let mut lead = [0u8; HeaderBytes::MAX + 2];
         let lead_len = header.len() + first.len();
         lead[..header.len()].copy_from_slice(&header);
@@ -719,9 +727,20 @@ impl DataMessage {
         URL_SAFE_NO_PAD.encode_append(rest, out);
     }
 
-    /// Characters of the `?S1D` line.
-    fn encoded_len(&self) -> usize {
-        PREFIX.len() + 1 + URL_SAFE_NO_PAD.encoded_length(self.header_len() + self.ciphertext.len())
+    /// Characters of the `?S1D` line with a ciphertext of `ciphertext_len` bytes.
+    fn encoded_len(&self, ciphertext_len: usize) -> usize {
+        PREFIX.len() + 1 + URL_SAFE_NO_PAD.encoded_length(self.header_len() + ciphertext_len)
+    }
+
+    /// The `?S1D` line of this message's header with `ciphertext` (the message's own
+    /// `ciphertext` is not read): what [`WireMessage::encode`] makes of the whole message, for
+    /// a ciphertext sealed in a buffer of its own. One allocation, the line.
+    pub(crate) fn line_with(&self, ciphertext: &[u8]) -> String {
+        let mut out = String::with_capacity(self.encoded_len(ciphertext.len()));
+        out.push_str(PREFIX);
+        out.push('D');
+        self.encode_body(ciphertext, &mut out);
+        out
     }
 }
 
@@ -766,14 +785,8 @@ impl WireMessage {
                 out.push_str(&f.chunk);
                 return out;
             }
-            WireMessage::Data(m) => {
-                // The per-message path: one allocation, the line itself.
-                let mut out = String::with_capacity(m.encoded_len());
-                out.push_str(PREFIX);
-                out.push('D');
-                m.encode_body(&mut out);
-                return out;
-            }
+            // The per-message path: one allocation, the line itself.
+            WireMessage::Data(m) => return m.line_with(&m.ciphertext),
             WireMessage::Init(m) => {
                 let mut b = Vec::with_capacity(36);
                 b.extend_from_slice(&m.initiator_tag.to_be_bytes());
@@ -821,6 +834,12 @@ impl WireMessage {
 
     /// Parses one line.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        Self::decode_reusing(text, &mut Vec::new())
+    }
+
+    /// [`Self::decode`], a data message's ciphertext decoded into `buf`'s allocation (which
+    /// the message then owns; the caller may hand it back for the next line).
+    pub(crate) fn decode_reusing(text: &str, buf: &mut Vec<u8>) -> Result<Self, DecodeError> {
         let (kind, rest) = Self::kind_and_rest(text)?;
         match kind {
             b'Q' => return Ok(WireMessage::Query),
@@ -843,22 +862,22 @@ impl WireMessage {
         // fails is the token looked for, the way `split_whitespace` would (text after a space
         // is ignored), and decoded again: whitespace is not base64url, so a line with any
         // fails the first decode as `Base64`, and every other result is already final.
-        match Self::decode_body(kind, rest) {
+        match Self::decode_body(kind, rest, buf) {
             Err(DecodeError::Base64) => {
                 let token = first_token(rest, is_base64url).ok_or(DecodeError::Base64)?;
                 if token.len() == rest.len() {
                     return Err(DecodeError::Base64);
                 }
-                Self::decode_body(kind, token)
+                Self::decode_body(kind, token, buf)
             }
             result => result,
         }
     }
 
     /// Decodes the base64url body of an I, R, C or D line.
-    fn decode_body(kind: u8, token: &str) -> Result<Self, DecodeError> {
+    fn decode_body(kind: u8, token: &str, buf: &mut Vec<u8>) -> Result<Self, DecodeError> {
         if kind == b'D' {
-            return DataMessage::decode_token(token.as_bytes()).map(WireMessage::Data);
+            return DataMessage::decode_token(token.as_bytes(), buf).map(WireMessage::Data);
         }
         let body = URL_SAFE_NO_PAD
             .decode_to_vec(token)
@@ -1316,7 +1335,7 @@ mod tests {
                         ciphertext: (0..len as u8).collect(),
                     };
                     let line = WireMessage::Data(m.clone()).encode();
-                    assert_eq!(line.len(), m.encoded_len());
+                    assert_eq!(line.len(), m.encoded_len(m.ciphertext.len()));
                     assert_eq!(WireMessage::decode(&line), Ok(WireMessage::Data(m.clone())));
                     assert_eq!(reference_decode(&line), Ok(WireMessage::Data(m)));
                 }

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::mem;
 
 use rand_core::CryptoRngCore;
+use zeroize::Zeroize;
 
 use super::events::{
     Event, HoldReason, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome, UnreadableReason,
@@ -132,6 +133,9 @@ pub struct Conversation {
     /// Messages a not-read notice named, to send again once a new session is up (at most
     /// [`SENT_KEPT`]). In memory only, wiped; never saved.
     pub(super) resend: VecDeque<SecretString>,
+    /// The buffer the last data line read was decoded in, for the next one: ciphertext only
+    /// (a message is decrypted into a buffer of its own). Not saved.
+    pub(super) received: Vec<u8>,
 }
 
 /// A text message this side sent, remembered for a while in memory.
@@ -158,6 +162,9 @@ impl core::fmt::Debug for Conversation {
             .finish_non_exhaustive()
     }
 }
+
+/// Largest buffer kept between data lines read (`Conversation::received`).
+const RECEIVED_KEPT: usize = 16 * 1024;
 
 impl Conversation {
     /// A conversation in plaintext. `instance_tag` is this client's non-zero tag.
@@ -196,6 +203,7 @@ impl Conversation {
             unfinished_notices: (0, 0),
             first_use: true,
             resend: VecDeque::new(),
+            received: Vec::new(),
         }
     }
 
@@ -795,7 +803,7 @@ impl Conversation {
     ) -> ReceiveOutcome {
         let mut out = ReceiveOutcome::swallow();
         let unreadable = |reason: UnreadableReason| Event::Unreadable { reason };
-        let msg = match WireMessage::decode(text) {
+        let msg = match WireMessage::decode_reusing(text, &mut self.received) {
             Ok(m) => m,
             Err(DecodeError::NotSotto) if !allow_fragment => {
                 // Reassembled pieces that do not form a Sotto line: never shown raw.
@@ -1002,6 +1010,10 @@ impl Conversation {
                     Ok(_) => {} // unknown inner type from a newer peer: ignore
                     Err(e) => out.events.push(unreadable(e.into())),
                 }
+                // The line's buffer serves the next one (a long line's is let go).
+                if m.ciphertext.capacity() <= RECEIVED_KEPT {
+                    self.received = m.ciphertext;
+                }
             }
             WireMessage::Error(text) => match MessageRef::from_error_text(&text) {
                 Some(id) => {
@@ -1073,13 +1085,25 @@ impl Conversation {
         let unanswered = !session.ratchet.has_read();
         let (lines, id) = session.seal_ref(KIND_TEXT, text.as_bytes(), max_line, rng)?;
         self.forget_old_sent();
-        if self.sent.len() >= SENT_KEPT {
-            self.sent.pop_front();
-        }
+        // The oldest text pushed out lends its buffer, wiped, when the new one fits it without
+        // wasting much: a burst costs no allocation here.
+        let reused = if self.sent.len() >= SENT_KEPT {
+            self.sent.pop_front().and_then(|old| old.text)
+        } else {
+            None
+        };
+        let copy = match reused {
+            Some(mut buf) if buf.capacity() >= text.len() && buf.capacity() <= 2 * text.len() => {
+                buf.zeroize();
+                buf.push_str(text);
+                buf
+            }
+            _ => SecretString::from(text),
+        };
         self.sent.push_back(SentText {
             at: self.now,
             id,
-            text: Some(SecretString::from(text)),
+            text: Some(copy),
             again,
             unanswered,
         });

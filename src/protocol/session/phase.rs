@@ -10,7 +10,7 @@ use crate::protocol::fragment;
 use crate::protocol::handshake::{Established, Initiator, Responder};
 use crate::protocol::identity::IdentityPublic;
 use crate::protocol::ratchet::DoubleRatchet;
-use crate::protocol::wire::{MessageRef, WireMessage};
+use crate::protocol::wire::MessageRef;
 
 /// A handshake in flight.
 pub(super) enum Handshake {
@@ -66,10 +66,12 @@ impl Session {
         max_line: usize,
         rng: &mut impl CryptoRngCore,
     ) -> Option<(Vec<String>, MessageRef)> {
-        let msg = self.ratchet.encrypt(self.id, &self.hash, kind, content);
-        let id = MessageRef::of(&msg);
-        let lines = fragment::split(WireMessage::Data(msg).encode(), max_line, rng).ok()?;
-        Some((lines, id))
+        // Sealed in the ratchet's own buffer and encoded from there: the line is the one
+        // allocation.
+        let header = self.ratchet.seal(kind, content, (self.id, &self.hash));
+        let line = header.line_with(self.ratchet.sealed());
+        let lines = fragment::split(line, max_line, rng).ok()?;
+        Some((lines, MessageRef::of(&header)))
     }
 }
 

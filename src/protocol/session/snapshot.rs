@@ -312,6 +312,7 @@ impl Conversation {
             unfinished_notices: (0, 0),
             first_use: true,
             resend: std::collections::VecDeque::new(),
+            received: Vec::new(),
         })
     }
 }

@@ -4,6 +4,7 @@
 //! instance (issue 9).
 
 use super::*;
+use crate::protocol::session::SENT_KEPT;
 use crate::protocol::NOT_READ_NOTICES;
 
 /// Alice and two clients of Bob's, each with its own key and tag.
@@ -398,6 +399,32 @@ fn a_text_pushed_out_of_the_resend_list_is_handed_back() {
         rest,
         (1..33).map(|i| format!("message {i}")).collect::<Vec<_>>()
     );
+}
+
+/// Past the last kept text, each new one takes the buffer of the one pushed out (wiped first):
+/// every text kept still reads as it was sent, longer, shorter or empty.
+#[test]
+fn texts_kept_in_reused_buffers_read_as_sent() {
+    let (mut alice, _laptop, mut rng) = established(907);
+    let texts: Vec<String> = (0..3 * SENT_KEPT)
+        .map(|i| "walrus ".repeat([3, 1, 6, 0, 2][i % 5]) + &i.to_string())
+        .collect();
+    let lines: Vec<Vec<String>> = texts
+        .iter()
+        .map(|t| send(&mut alice, t, &mut rng))
+        .collect();
+    for (i, (text, line)) in texts.iter().zip(&lines).enumerate() {
+        let kept = alice.sent_text(&line[0]);
+        if i < 2 * SENT_KEPT {
+            assert!(kept.is_none(), "{i} pushed out");
+        } else {
+            assert_eq!(
+                kept.as_deref().map(String::as_str),
+                Some(text.as_str()),
+                "{i}"
+            );
+        }
+    }
 }
 
 /// A data line handed back undelivered (an XMPP error) names its text while the sender
