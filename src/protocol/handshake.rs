@@ -67,7 +67,7 @@ impl SymmetricState {
     fn new() -> Self {
         let h: [u8; 32] = Sha256::digest(PROTOCOL_NAME).into();
         let mut s = Self {
-            ck: Zeroizing::new(h),
+            ck: Key32::new(h),
             h,
             k: None,
             n: 0,
@@ -161,11 +161,11 @@ impl SymmetricState {
     }
 
     fn from_reader(r: &mut Reader<'_>) -> Option<Self> {
-        let ck = Zeroizing::new(r.array::<32>()?);
+        let ck = Key32::new(r.array::<32>()?);
         let h = r.array::<32>()?;
         let k = match r.u8()? {
             0 => None,
-            1 => Some(Zeroizing::new(r.array::<32>()?)),
+            1 => Some(Key32::new(r.array::<32>()?)),
             _ => return None,
         };
         let n = r.u64()?;

@@ -236,8 +236,8 @@ impl DoubleRatchet {
     /// once (against the responder's ephemeral), as Signal's Alice does against Bob's prekey;
     /// the responder may send at once on the responder chain.
     pub fn new(est: &Established, rng: &mut impl CryptoRngCore) -> Option<Self> {
-        let rk0 = RootKey(Zeroizing::new(**est.root_key()));
-        let responder_chain = ChainKey(Zeroizing::new(**est.responder_chain()));
+        let rk0 = RootKey(Key32::new(**est.root_key()));
+        let responder_chain = ChainKey(Key32::new(**est.responder_chain()));
         let responder_ephemeral = est.responder_ephemeral();
         match est.role() {
             Role::Initiator => {
@@ -309,10 +309,13 @@ impl DoubleRatchet {
             index: self.ns,
             ciphertext: Vec::new(),
         };
+        // The associated data before the chain step, as `decrypt` has it: by the time
+        // Poly1305 reads them its bytes have left the store queue, whose narrow stores cannot
+        // be forwarded to Poly1305's wider loads (a stall each).
+        let ad = AssociatedData::new(handshake_hash, &msg);
         let (mk, next) = self.cks.step();
         self.cks = next;
         self.ns = self.ns.saturating_add(1);
-        let ad = AssociatedData::new(handshake_hash, &msg);
         // A long message's buffer is not kept for the short ones after it.
         let mut buf = std::mem::take(&mut self.sealed);
         if buf.capacity() > SEALED_KEPT {
@@ -352,7 +355,7 @@ impl DoubleRatchet {
             .iter()
             .position(|s| s.ratchet_key == msg.ratchet_key && s.index == msg.index)
         {
-            let mk = MessageKey(Zeroizing::new(*self.skipped[pos].key));
+            let mk = MessageKey(Key32::new(*self.skipped[pos].key));
             let out = open(mk)?;
             self.skipped.remove(pos);
             return Ok(out);
@@ -526,13 +529,13 @@ impl DoubleRatchet {
     }
 
     pub(crate) fn from_reader(r: &mut Reader<'_>) -> Option<Self> {
-        let root = RootKey(Zeroizing::new(r.array::<32>()?));
+        let root = RootKey(Key32::new(r.array::<32>()?));
         let dhs = Box::new(StaticSecret::from(*Zeroizing::new(r.array::<32>()?)));
         let dhr = r.opt32()?;
-        let cks = ChainKey(Zeroizing::new(r.array::<32>()?));
+        let cks = ChainKey(Key32::new(r.array::<32>()?));
         let ns = r.u32()?;
         let pn = r.u32()?;
-        let ckr = r.opt32()?.map(|k| ChainKey(Zeroizing::new(k)));
+        let ckr = r.opt32()?.map(|k| ChainKey(Key32::new(k)));
         let nr = r.u32()?;
         let count = r.u32()? as usize;
         if count > MAX_SKIPPED {
@@ -543,7 +546,7 @@ impl DoubleRatchet {
             skipped.push_back(SkippedKey {
                 ratchet_key: r.array::<32>()?,
                 index: r.u32()?,
-                key: Zeroizing::new(r.array::<32>()?),
+                key: Key32::new(r.array::<32>()?),
             });
         }
         let dhs_pub = PublicKey::from(dhs.as_ref()).to_bytes();
