@@ -422,10 +422,12 @@ fn irc_a_renamed_conversation_in_a_merged_window_still_holds_a_line_back() {
 /// "Settings for this contact..." on a buddy of a merged contact (Pidgin's menu of a collapsed
 /// contact is its priority buddy's): alice's contact "bob" groups bob@localhost and bob2, and
 /// she chooses Always from bob@localhost's menu. The dialog names the account and protocol and
-/// offers, ticked, the same for the contact's other account, named; saved so, a line to bob2
-/// (no Sotto there) is held, never plaintext, and bob2's own status says always. (Before, the
-/// choice was bob@localhost's alone, and the line went to bob2 in plaintext.) Then "Manual"
-/// with the box unticked changes bob@localhost only.
+/// has a box for the contact's other account, naming it and its setting now, ticked while that
+/// setting is the same; saved ticked, a line to bob2 (no Sotto there) is held, never
+/// plaintext, and bob2's own status says always. (Before, the choice was bob@localhost's
+/// alone, and the line went to bob2 in plaintext.) "Manual" with the box unticked changes
+/// bob@localhost only; the next dialog's box, the settings now differing, is unticked, and a
+/// Save that leaves it so keeps bob2's Always.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_settings_for_a_merged_contact_cover_its_other_accounts() {
@@ -450,7 +452,9 @@ fn xmpp_settings_for_a_merged_contact_cover_its_other_accounts() {
         );
     };
 
-    let settings = |c: &mut Client, also: bool, choice: &str| {
+    // Opens the dialog from bob's menu, checks the box for bob2 (its setting now, ticked or
+    // not) and saves `choice`, with the box set to `tick` (None: as the dialog had it).
+    let settings = |c: &mut Client, choice: &str, now: &str, ticked: bool, tick: Option<bool>| {
         let item = menu_item(c, &bob, "settings for this contact");
         c.command(&format!(
             "menuact {} {}",
@@ -458,51 +462,61 @@ fn xmpp_settings_for_a_merged_contact_cover_its_other_accounts() {
             escape_arg(&item)
         ));
         let d = expect_dialog(c, "Encryption with");
-        if d.kind == "fields" {
-            assert!(
-                d.primary.contains(&format!("{bob} (XMPP)")),
-                "the dialog names the account and protocol: {}",
-                d.text()
-            );
-            let (_, box_label) = d
-                .items
-                .iter()
-                .find(|(k, _)| k == "also")
-                .unwrap_or_else(|| panic!("no 'also' box: {:?}", d.items));
-            assert!(
-                box_label.contains(&format!("{second} (XMPP)")),
-                "the box names bob2: {box_label}"
-            );
-            let (_, policy) = d
-                .items
-                .iter()
-                .find(|(k, _)| k == "policy")
-                .unwrap_or_else(|| panic!("no 'policy' choice: {:?}", d.items));
-            let index = policy
-                .split(" [")
-                .skip(1)
-                .find(|c| c.to_lowercase().contains(&format!("={choice}")))
-                .and_then(|c| c.split('=').next())
-                .unwrap_or_else(|| panic!("no {choice:?} in {policy}"))
-                .to_string();
-            c.answer(&d.n, &format!("policy={index};also={also}"));
-        } else {
+        if d.kind != "fields" {
             // The dialog of a contact with one account (the build before: always this one).
             c.answer(&d.n, &d.item(choice));
+            return;
         }
+        assert!(
+            d.primary.contains(&format!("{bob} (XMPP)")),
+            "the dialog names the account and protocol: {}",
+            d.text()
+        );
+        let (_, box_label) = d
+            .items
+            .iter()
+            .find(|(k, _)| k == "also0")
+            .unwrap_or_else(|| panic!("no box for bob2: {:?}", d.items));
+        assert!(
+            box_label.starts_with(&format!(
+                "The same for {second} (XMPP) (its setting now: {now})"
+            )) && box_label.ends_with(&format!("[default={ticked}]")),
+            "the box for bob2: {box_label}"
+        );
+        let (_, list) = d
+            .items
+            .iter()
+            .find(|(k, _)| k == "policy")
+            .unwrap_or_else(|| panic!("no policy list: {:?}", d.items));
+        // A list, read back by label (a choice field's number differs between Pidgin and
+        // Finch).
+        let label = list
+            .split(" [")
+            .skip(1)
+            .map(|l| l.trim_end_matches(']'))
+            .find(|l| l.to_lowercase().starts_with(choice))
+            .unwrap_or_else(|| panic!("no {choice:?} in {list}"));
+        let boxed = tick.map_or(String::new(), |t| format!(";also0={t}"));
+        c.answer(&d.n, &format!("policy={label}{boxed}"));
     };
 
-    settings(&mut p.alice.client, true, "always");
+    settings(
+        &mut p.alice.client,
+        "always",
+        "the global setting",
+        true,
+        Some(true),
+    );
     p.alice
         .client
         .expect_system(&bob, "the policy saved for both", WAIT, |t| {
             t.contains("is now: always") && t.contains(&format!("the same for {second} (XMPP)"))
         });
     let held = "a merged contact's second account under always";
-    p.alice.client.send(&bob2.address, held);
+    p.alice.client.send(&second, held);
     p.alice
         .client
-        .expect_system(&bob2.address, "the line to bob2 held", WAIT, |t| {
+        .expect_system(&second, "the line to bob2 held", WAIT, |t| {
             t.to_lowercase().contains("held")
         });
     thread::sleep(Duration::from_secs(2));
@@ -518,13 +532,21 @@ fn xmpp_settings_for_a_merged_contact_cover_its_other_accounts() {
     always_for_bob2(&mut p.alice.client, "saved ticked");
 
     // Unticked: bob@localhost alone.
-    settings(&mut p.alice.client, false, "manual");
+    settings(&mut p.alice.client, "manual", "always", true, Some(false));
     p.alice
         .client
         .expect_system(&bob, "the policy saved for bob alone", WAIT, |t| {
             t.contains("is now: manual.")
         });
     always_for_bob2(&mut p.alice.client, "the box unticked");
+    // The settings differ now: the box comes unticked, and saving as it is keeps bob2's.
+    settings(&mut p.alice.client, "manual", "always", false, None);
+    p.alice
+        .client
+        .expect_system(&bob, "the policy saved again for bob alone", WAIT, |t| {
+            t.contains("is now: manual.") && !t.contains("the same for")
+        });
+    always_for_bob2(&mut p.alice.client, "saved with the box as it came");
     p.assert_no_criticals();
     bob2.client.assert_no_criticals();
 }

@@ -184,7 +184,7 @@ fn notify(text: &str) {
 ///
 /// # Safety
 /// `fields` must be the live fields of a request callback.
-unsafe fn selected(fields: *mut sys::PurpleRequestFields, id: &CStr) -> Vec<String> {
+pub(crate) unsafe fn selected(fields: *mut sys::PurpleRequestFields, id: &CStr) -> Vec<String> {
     let mut out = Vec::new();
     // SAFETY: per the caller; the list and its strings belong to the field and are copied at
     // once.

@@ -252,14 +252,31 @@ const CHOICES: [(&CStr, Option<Policy>); 4] = [
 ];
 
 /// What a settings dialog was opened for: the contact, its window's number, and the other
-/// accounts of its buddy-list contact (the dialog offers to set them too).
+/// accounts of its buddy-list contact the dialog offers to set too.
 struct SettingsFor {
     r: ConvRef,
     /// The window's number: a contact renamed while the dialog is open takes the window
     /// along, and the choice made for the old name must not land on it (or on whoever takes
     /// it).
     window: Option<usize>,
-    others: Vec<ConvRef>,
+    /// Each with its window's number, for the same reason; the dialog's box for the one at
+    /// index `i` is [`also_id`]`(i)`.
+    others: Vec<(ConvRef, Option<usize>)>,
+}
+
+/// The number of `r`'s window, when it is open.
+fn window_number(r: &ConvRef) -> Option<usize> {
+    let conv = r.conversation();
+    if conv.is_null() {
+        return None;
+    }
+    // SAFETY: looked up just now: live.
+    unsafe { super::windows::known(conv) }.map(|(id, _)| id)
+}
+
+/// The id of the settings dialog's box for the contact's other account at `i`.
+fn also_id(i: usize) -> std::ffi::CString {
+    glue::cstring(&format!("also{i}"))
 }
 
 fn settings_dialog(r: &ConvRef) {
@@ -270,34 +287,51 @@ fn settings_dialog(r: &ConvRef) {
         return;
     }
     let current = service::contact_policy(r);
-    let default = CHOICES.iter().position(|(_, p)| *p == current).unwrap_or(0) as c_int;
+    let default = CHOICES.iter().position(|(_, p)| *p == current).unwrap_or(0);
     // The buddy-list contact's other accounts (bob's IRC nick merged with his XMPP account):
     // "Settings for this contact" reads as the whole contact, while a policy is one account's.
-    let others = glue::contact_accounts(r);
-    let text = texts::settings_dialog(&super::siblings::label(r, r), glue::global_policy());
+    // One whose policy cannot be read is not offered (saving over it would erase it unseen).
+    let (others, unreadable): (Vec<ConvRef>, Vec<ConvRef>) = glue::contact_accounts(r)
+        .into_iter()
+        .partition(service::contact_policy_readable);
+    let mut text = texts::settings_dialog(&super::siblings::label(r, r), glue::global_policy());
+    if !unreadable.is_empty() {
+        let labels: Vec<Shown> = unreadable
+            .iter()
+            .map(|o| super::siblings::label(r, o))
+            .collect();
+        text.secondary
+            .push_str(&texts::settings_not_offered(&labels));
+    }
     let title = glue::cstring(&text.title);
     let primary = glue::cstring(&text.primary);
     let secondary = glue::cstring(&text.secondary);
     let who = glue::cstring(&r.peer);
-    // SAFETY: `r.conversation()` is null or live.
-    let window = unsafe { super::windows::known(r.conversation()) }.map(|(id, _)| id);
-    let also = (!others.is_empty()).then(|| {
-        let labels: Vec<Shown> = others
-            .iter()
-            .map(|o| super::siblings::label(r, o))
-            .collect();
-        glue::cstring(&texts::settings_also(&labels))
-    });
+    // One box per other account, naming it and its policy now; ticked only where that policy
+    // is this one's (a box ticked over another policy would change it on a Save unlooked at).
+    let boxes: Vec<(std::ffi::CString, std::ffi::CString, bool)> = others
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let now = service::contact_policy(o);
+            let label = texts::settings_also(&super::siblings::label(r, o), now);
+            (also_id(i), glue::cstring(&label), now == current)
+        })
+        .collect();
     let user_data = Box::into_raw(Box::new(SettingsFor {
         r: r.clone(),
-        window,
-        others,
+        window: window_number(r),
+        others: others
+            .iter()
+            .map(|o| (o.clone(), window_number(o)))
+            .collect(),
     }));
     let handle = super::state::plugin_handle();
-    let Some(also) = also else {
+    if boxes.is_empty() {
         // SAFETY: all strings valid for the call (libpurple copies them); the choice list is
-        // (label, int value) pairs terminated by NULL, as purple_request_choice requires; the
-        // callbacks have the (user_data, choice) signature and free `user_data`.
+        // (label, int value) pairs terminated by NULL, as purple_request_choice requires (its
+        // values are ours in both UIs); the callbacks have the (user_data, choice) signature
+        // and free `user_data`.
         unsafe {
             let ok = glue::callback(settings_ok as *const c_void);
             let cancel = glue::callback(settings_cancel as *const c_void);
@@ -306,7 +340,7 @@ fn settings_dialog(r: &ConvRef) {
                 title.as_ptr(),
                 primary.as_ptr(),
                 secondary.as_ptr(),
-                default,
+                default as c_int,
                 c"Save".as_ptr(),
                 ok,
                 c"Cancel".as_ptr(),
@@ -327,7 +361,9 @@ fn settings_dialog(r: &ConvRef) {
             );
         }
         return;
-    };
+    }
+    // A list read back by label, not a choice field: a fields dialog's choice is the index in
+    // Pidgin and the index plus one in Finch (see `super::known::KNOWN_ACTIONS`).
     // SAFETY: strings valid for the calls (copied by libpurple); the fields object is handed to
     // purple_request_fields, which owns it; the callbacks have PurpleRequestFieldsCb's
     // (user_data, fields) signature and free `user_data`.
@@ -335,18 +371,28 @@ fn settings_dialog(r: &ConvRef) {
         let fields = sys::purple_request_fields_new();
         let group = sys::purple_request_field_group_new(std::ptr::null());
         sys::purple_request_fields_add_group(fields, group);
-        let choice = sys::purple_request_field_choice_new(
-            SETTINGS_POLICY.as_ptr(),
-            c"Encrypt".as_ptr(),
-            default,
-        );
-        for (label, _) in CHOICES {
-            sys::purple_request_field_choice_add(choice, label.as_ptr());
+        let list =
+            sys::purple_request_field_list_new(SETTINGS_POLICY.as_ptr(), c"Encrypt".as_ptr());
+        for (i, (label, _)) in CHOICES.iter().enumerate() {
+            // libpurple refuses an item without data; ours is its position (never read back).
+            sys::purple_request_field_list_add_icon(
+                list,
+                label.as_ptr(),
+                std::ptr::null(),
+                (i + 1) as *mut c_void,
+            );
         }
-        sys::purple_request_field_group_add_field(group, choice);
-        // Ticked: the menu said "this contact".
-        let all = sys::purple_request_field_bool_new(SETTINGS_ALSO.as_ptr(), also.as_ptr(), 1);
-        sys::purple_request_field_group_add_field(group, all);
+        sys::purple_request_field_list_add_selected(list, CHOICES[default].0.as_ptr());
+        sys::purple_request_field_set_required(list, 1);
+        sys::purple_request_field_group_add_field(group, list);
+        for (id, label, ticked) in &boxes {
+            let b = sys::purple_request_field_bool_new(
+                id.as_ptr(),
+                label.as_ptr(),
+                c_int::from(*ticked),
+            );
+            sys::purple_request_field_group_add_field(group, b);
+        }
         sys::purple_request_fields(
             handle,
             title.as_ptr(),
@@ -365,16 +411,17 @@ fn settings_dialog(r: &ConvRef) {
     }
 }
 
-/// The ids of the settings dialog's fields when it has two (a merged contact).
+/// The id of the settings dialog's policy list when it has fields (a merged contact).
 const SETTINGS_POLICY: &CStr = c"policy";
-const SETTINGS_ALSO: &CStr = c"also";
 
 unsafe extern "C" fn settings_ok(user_data: *mut c_void, choice: c_int) {
     ffi_boundary!((), {
         non_null!(user_data);
         // SAFETY: the Box leaked in `settings_dialog`, reclaimed exactly once (ok or cancel).
         let settings = *unsafe { Box::from_raw(user_data.cast::<SettingsFor>()) };
-        save_settings(settings, choice, false);
+        // A choice that is not one of the list changes nothing.
+        let chosen = usize::try_from(choice).ok().filter(|i| *i < CHOICES.len());
+        save_settings(settings, chosen, &[]);
     })
 }
 
@@ -396,13 +443,15 @@ unsafe extern "C" fn settings_fields_ok(
         let settings = *unsafe { Box::from_raw(user_data.cast::<SettingsFor>()) };
         non_null!(fields);
         // SAFETY: the live fields of this callback, with the ids `settings_dialog` gave them.
-        let (choice, also) = unsafe {
-            (
-                sys::purple_request_fields_get_choice(fields, SETTINGS_POLICY.as_ptr()),
-                sys::purple_request_fields_get_bool(fields, SETTINGS_ALSO.as_ptr()) != 0,
-            )
-        };
-        save_settings(settings, choice, also);
+        let picked = unsafe { super::known::selected(fields, SETTINGS_POLICY) };
+        let chosen = CHOICES
+            .iter()
+            .position(|(label, _)| picked.iter().any(|p| p.as_bytes() == label.to_bytes()));
+        let ticked: Vec<bool> = (0..settings.others.len())
+            // SAFETY: as above.
+            .map(|i| unsafe { sys::purple_request_fields_get_bool(fields, also_id(i).as_ptr()) } != 0)
+            .collect();
+        save_settings(settings, chosen, &ticked);
     })
 }
 
@@ -417,22 +466,34 @@ unsafe extern "C" fn settings_fields_cancel(
     })
 }
 
-/// The user saved `choice` (an index into [`CHOICES`]) for the dialog's contact, and for the
-/// buddy-list contact's other accounts when `also`.
-fn save_settings(settings: SettingsFor, choice: c_int, also: bool) {
-    let SettingsFor { r, window, others } = settings;
-    // The contact was renamed since the dialog opened: nothing is saved, and its window (now
-    // under the new name) says so.
-    if let Some(now) = window
+/// The name `r`'s window (number `window`) has now, when a rename took it from `r`'s.
+fn renamed_since(r: &ConvRef, window: Option<usize>) -> Option<crate::sessions::ConvKey> {
+    window
         .and_then(super::windows::key_of)
         .filter(|k| *k != r.key())
-    {
+}
+
+/// The user saved the policy at `chosen` (an index into [`CHOICES`]; `None`: none picked) for
+/// the dialog's contact, and for each other account whose box is ticked in `ticked`.
+fn save_settings(settings: SettingsFor, chosen: Option<usize>, ticked: &[bool]) {
+    let SettingsFor { r, window, others } = settings;
+    let also: Vec<&(ConvRef, Option<usize>)> = others
+        .iter()
+        .zip(ticked)
+        .filter_map(|(o, t)| t.then_some(o))
+        .collect();
+    // The contact was renamed since the dialog opened: nothing is saved, and its window (now
+    // under the new name) says so.
+    if let Some(now) = renamed_since(&r, window) {
         let renamed = r.with_peer(now.peer.as_str());
         renamed.system_line(&texts::policy_not_saved_renamed(&r.peer, &now.peer));
+        if !also.is_empty() {
+            renamed.system_line(texts::policy_others_not_saved());
+        }
         return;
     }
-    // A choice that is not one of the list changes nothing.
-    let Some(&(_, policy)) = usize::try_from(choice).ok().and_then(|i| CHOICES.get(i)) else {
+    let Some(&(_, policy)) = chosen.and_then(|i| CHOICES.get(i)) else {
+        r.outcome_line(texts::policy_none_chosen());
         return;
     };
     if !service::set_contact_policy(&r, policy) {
@@ -442,7 +503,11 @@ fn save_settings(settings: SettingsFor, choice: c_int, also: bool) {
         return;
     }
     let (mut saved, mut failed) = (Vec::new(), Vec::new());
-    for other in others.iter().filter(|_| also) {
+    for (other, other_window) in also {
+        if let Some(now) = renamed_since(other, *other_window) {
+            r.failure_line(&texts::policy_not_saved_renamed(&other.peer, &now.peer));
+            continue;
+        }
         let label = super::siblings::label(&r, other);
         if service::set_contact_policy(other, policy) {
             saved.push(label);

@@ -491,6 +491,9 @@ request_fields(const char *title, const char *primary, const char *secondary,
 
 				if (v != NULL)
 					g_string_append_printf(label, " [default=%s]", v);
+			} else if (purple_request_field_get_type(field) == PURPLE_REQUEST_FIELD_BOOLEAN) {
+				g_string_append_printf(label, " [default=%s]",
+					purple_request_field_bool_get_default_value(field) ? "true" : "false");
 			}
 			request_item(r, purple_request_field_get_id(field), label->str);
 			g_string_free(label, TRUE);

@@ -1471,14 +1471,33 @@ pub(crate) fn settings_dialog(peer: &Shown, global: Policy) -> Dialog {
     )
 }
 
-/// The per-contact dialog's box that sets the buddy-list contact's other accounts too
-/// (`others`: each named with its protocol, [`Shown`]).
-pub(crate) fn settings_also(others: &[Shown]) -> String {
+/// The per-contact dialog's box that sets `other`, another account of the buddy-list
+/// contact (named with its protocol, [`Shown`]), whose policy is `now`.
+pub(crate) fn settings_also(other: &Shown, now: Option<Policy>) -> String {
+    let now = now.map_or("the global setting", Policy::as_str);
+    format!("The same for {other} (its setting now: {now})")
+}
+
+/// Appended to the per-contact dialog's text: the contact's other accounts whose setting could
+/// not be read, so it offers no box for them.
+pub(crate) fn settings_not_offered(others: &[Shown]) -> String {
     let names: Vec<&str> = others.iter().map(|o| &**o).collect();
     format!(
-        "The same for this buddy-list contact's other accounts: {}",
+        "\n\nThe setting of {} (in this buddy-list contact too) could not be read; it is not \
+         changed here.",
         names.join(", ")
     )
+}
+
+/// The per-contact dialog was saved with no setting picked.
+pub(crate) fn policy_none_chosen() -> &'static str {
+    "no setting was picked in the dialog: nothing was saved."
+}
+
+/// After [`policy_not_saved_renamed`]: the boxes ticked for other accounts were not saved
+/// either.
+pub(crate) fn policy_others_not_saved() -> &'static str {
+    "Nothing was saved for the other accounts ticked in that dialog either."
 }
 
 /// The per-contact policy was saved (for `also` too: the buddy-list contact's other accounts).
@@ -1726,19 +1745,22 @@ mod tests {
         assert!(unknown.contains("Sotto could not read whether"));
     }
 
-    /// A merged contact's settings dialog names each other account it can set too, and the
-    /// saved line names those it set; a contact alone reads as before.
+    /// A merged contact's settings dialog names each other account it can set too, with its
+    /// setting now, and the saved line names those it set; a contact alone reads as before.
     #[test]
     fn settings_for_a_merged_contact_name_its_other_accounts() {
-        let others = [
-            Shown::new("bob (IRC)"),
-            Shown::new("bob2@localhost\u{202e} (XMPP)"),
-        ];
+        let irc = Shown::new("bob (IRC)");
         assert_eq!(
-            settings_also(&others),
-            "The same for this buddy-list contact's other accounts: bob (IRC), bob2@localhost \
-             (XMPP)"
+            settings_also(&irc, Some(Policy::Always)),
+            "The same for bob (IRC) (its setting now: always)"
         );
+        assert_eq!(
+            settings_also(&Shown::new("bob2@localhost\u{202e} (XMPP)"), None),
+            "The same for bob2@localhost (XMPP) (its setting now: the global setting)"
+        );
+        let others = [irc, Shown::new("bob2@localhost (XMPP)")];
+        assert!(settings_not_offered(&others)
+            .contains("The setting of bob (IRC), bob2@localhost (XMPP) (in this buddy-list"));
         let bob = Shown::new("bob@localhost");
         assert_eq!(
             policy_saved(&bob, Some(Policy::Always), &others),
