@@ -94,7 +94,7 @@ impl RatchetPair {
 
 /// The floor of one burst message: what the format makes every message cost in primitives,
 /// with the crates Sotto uses, and nothing else. Crypto: two HMAC-SHA256 chain steps (sender
-/// and receiver, as `kdf.rs`), one ChaCha20-Poly1305 seal and one open of the padded plaintext
+/// and receiver, `kdf.rs`'s own), one ChaCha20-Poly1305 seal and one open of the padded plaintext
 /// with the 32 + header bytes of associated data (`ring`, as `ratchet.rs`). Codec: base64url
 /// encode + decode of the body (`base64-simd`, as `wire.rs`).
 pub struct Floor {
@@ -118,15 +118,11 @@ impl Floor {
         }
     }
 
+    /// One chain step, computed as the ratchet computes it (`kdf::chain_step`: HMAC-SHA256
+    /// over SHA-256's compression function, the two outputs' compressions paired). Until
+    /// 2026-12-03 the floor used the `hmac` crate, which the ratchet's own HMAC then undercut.
     pub fn chain_step(ck: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
-        use hmac::{Hmac, Mac};
-        let mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(ck).expect("key");
-        let mut m = mac.clone();
-        m.update(&[0x01]);
-        let mk = m.finalize().into_bytes();
-        let mut n = mac;
-        n.update(&[0x02]);
-        (mk.into(), n.finalize().into_bytes().into())
+        sotto::protocol::testkit::chain_step(ck)
     }
 
     /// Seal + open, as one message costs its two sides.

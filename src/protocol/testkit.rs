@@ -136,3 +136,11 @@ pub fn key_ids(lines: &[String]) -> Vec<([u8; 4], [u8; 32], u32)> {
         })
         .collect()
 }
+
+/// One chain step as the ratchet computes it (HMAC-SHA256 of the chain key over the labels 1
+/// and 2: message key, next chain key), for the burst bench's floor: the floor's primitives
+/// must cost what Sotto's cost, or the ratchet would run below its own floor.
+pub fn chain_step(chain_key: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
+    let (mk, ck) = super::kdf::chain_step(chain_key);
+    (*mk, *ck)
+}
