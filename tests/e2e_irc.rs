@@ -375,6 +375,23 @@ fn irc_a_long_message_at_the_default_rate_says_how_long_it_takes() {
     let lines = irc_sotto_lines(&p.alice.tap.since(marks.0, Dir::Up));
     assert_eq!(lines.len(), pieces, "the pieces said are the pieces sent");
     assert_hidden(&[&p.alice.tap, &p.bob.tap], &text, "a long paced message");
+    // Every piece was followed out: signing off now tells nothing (a piece never ticked off,
+    // a line matched to the wrong message, would say NOT delivered here).
+    p.alice.client.go_offline();
+    std::thread::sleep(Duration::from_secs(1));
+    p.alice.client.sync();
+    let told: Vec<_> = p
+        .alice
+        .client
+        .writes()
+        .into_iter()
+        .filter(|w| w.shown().contains("NOT delivered"))
+        .collect();
+    assert!(
+        told.is_empty(),
+        "a delivered message said cut off: {told:#?}"
+    );
+    p.alice.client.go_online();
     assert_no_trouble(&p);
 }
 
@@ -441,6 +458,32 @@ fn irc_a_long_message_cut_off_by_a_disconnect_is_given_back_not_delivered() {
         .filter(|l| l.kind == 'P')
         .count();
     assert!(sent >= 1, "no piece left before the disconnect");
+    // "… while W of its N pieces were still waiting": N - W is what the server had.
+    let said = w.shown();
+    let number_before = |word: &str| -> Option<usize> {
+        said[..said.find(word)?]
+            .split_whitespace()
+            .last()?
+            .parse()
+            .ok()
+    };
+    let number_after = |word: &str| -> Option<usize> {
+        said[said.find(word)? + word.len()..]
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    let (waiting, pieces) = (number_before(" of its "), number_after(" of its "));
+    assert_eq!(
+        (
+            waiting,
+            pieces.map(|n| n.saturating_sub(waiting.unwrap_or(0)))
+        ),
+        (waiting, Some(sent)),
+        "the pieces said to have gone are the pieces the server had: {said}"
+    );
+    assert!(said.contains("typed again, it would reach"), "{said}");
     // Back online: nothing of it is sent again by itself.
     let back = p.alice.tap.mark();
     p.alice.client.go_online();

@@ -107,7 +107,9 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         super::windows::track_all();
         // SAFETY: `plugin` is the plugin being loaded.
         let hooks = unsafe { signals::connect_all(plugin) };
-        let irc_writes = hooks.iter().any(|h| h.is(c"irc-sending-text"));
+        // Followed only when both ends are heard: what leaves, and the connection's end.
+        let irc_writes = hooks.iter().any(|h| h.is(c"irc-sending-text"))
+            && hooks.iter().any(|h| h.is(c"signing-off"));
         let _ = state::with_state(|s| s.pacing_on = irc_writes);
         // SAFETY: `plugin` is the plugin being loaded (libpurple disconnects it at unload).
         unsafe { present::follow_log_preference(plugin) };

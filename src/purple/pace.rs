@@ -127,7 +127,8 @@ pub(crate) unsafe fn handed(h: Option<Handing>, rc: i32) {
     let Some(h) = h else {
         return;
     };
-    if rc <= 0 {
+    // 0 is "sent, not echoed" in libpurple's send_im convention: taken.
+    if rc < 0 {
         let _ = with_state(|s| s.pacing.withdraw(&h.key, &h.line));
         return;
     }
@@ -189,34 +190,49 @@ pub(crate) unsafe extern "C" fn signing_off(gc: *mut sys::PurpleConnection, _dat
         // SAFETY: the signal's live connection and its account.
         let account = unsafe { sys::purple_connection_get_account(gc) };
         // SAFETY: likewise.
-        let Some(key) = (unsafe { irc_account(account) }) else {
-            return;
-        };
-        let cut = with_state(|s| s.pacing.cut_off(&key)).unwrap_or_default();
-        for c in cut {
-            // SAFETY: the connection's live account.
-            let Some(r) = (unsafe { ConvRef::from_account(account, &c.to) }) else {
-                continue;
-            };
-            let text = c.text.as_deref().map(String::as_str);
-            // The line carries the text: wiped too once written.
-            let line = SecretString::new(texts::not_delivered_in_full(
-                &Shown::new(&r.peer),
-                c.waiting,
-                c.pieces,
-                text,
-            ));
-            if !state::is_quitting() {
-                r.conversation_or_new();
-            }
-            if r.conversation().is_null() && state::is_quitting() {
-                glue::debug_warning("a message cut off while quitting: no window to tell it");
-                continue;
-            }
-            r.failure_line(&line);
-            // `c.text` is wiped here, as it drops.
-        }
+        unsafe { connection_over(account) };
     })
+}
+
+/// `account`'s connection is over (`signing-off`), or its account signed off or on
+/// (`account-signed-off`/`-on`: lines handed after `signing-off`, by another plugin's handler
+/// of it, were freed with the queue too, and must not count on the next connection). Each
+/// message with pieces still waiting is told, with its text.
+///
+/// # Safety
+/// `account` must be null or live.
+pub(crate) unsafe fn connection_over(account: *mut sys::PurpleAccount) {
+    if account.is_null() {
+        return;
+    }
+    // SAFETY: per the caller.
+    let Some(key) = (unsafe { irc_account(account) }) else {
+        return;
+    };
+    let cut = with_state(|s| s.pacing.cut_off(&key)).unwrap_or_default();
+    for c in cut {
+        // SAFETY: per the caller.
+        let Some(r) = (unsafe { ConvRef::from_account(account, &c.to) }) else {
+            continue;
+        };
+        let text = c.text.as_deref().map(String::as_str);
+        // The line carries the text: wiped too once written.
+        let line = SecretString::new(texts::not_delivered_in_full(
+            &Shown::new(&r.peer),
+            c.waiting,
+            c.pieces,
+            text,
+        ));
+        if !state::is_quitting() {
+            r.conversation_or_new();
+        }
+        if r.conversation().is_null() && state::is_quitting() {
+            glue::debug_warning("a message cut off while quitting: no window to tell it");
+            continue;
+        }
+        r.failure_line(&line);
+        // `c.text` is wiped here, as it drops.
+    }
 }
 
 /// The plugin stops: each message still waiting is said to go on unfollowed, in its window if

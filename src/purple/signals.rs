@@ -689,7 +689,8 @@ unsafe extern "C" fn account_destroying(account: *mut sys::PurpleAccount, _data:
 /// connections' `signed-off` and `signed-on`): what the account's conversations saw of their
 /// contacts' clients no longer holds (while it was offline, the client holding a session may
 /// have gone, and no presence could say so), and is followed afresh
-/// (`Sessions::forget_presence`); no IRC 401 answers a line sent before (`super::irc`). Both:
+/// (`Sessions::forget_presence`); no IRC 401 answers a line sent before (`super::irc`); IRC
+/// lines still followed as waiting went with the connection's queue (`super::pace`). Both:
 /// a connection that drops and comes back emits each once, and nothing that arrives between
 /// them (nothing can) is lost by forgetting twice.
 unsafe extern "C" fn account_signed_on_or_off(
@@ -703,6 +704,8 @@ unsafe extern "C" fn account_signed_on_or_off(
             service::forget_presence(&protocol, &user);
             super::irc::forget_account(&protocol, &user);
         }
+        // SAFETY: as above.
+        unsafe { super::pace::connection_over(account) };
     })
 }
 

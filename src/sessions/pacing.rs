@@ -308,11 +308,12 @@ impl Pacing {
         };
         let open = acct.messages.iter().position(|m| {
             // The last piece goes through libpurple's own send, under the window's
-            // name: the same nick, maybe spelt in another case.
+            // name: the same nick, maybe spelt in another case (any script's: libpurple's
+            // IRC normalizes with a UTF-8 casefold).
             m.id == id
                 && id != MessageId::Whole
                 && m.handed < m.total
-                && m.to.eq_ignore_ascii_case(to)
+                && (m.to.eq_ignore_ascii_case(to) || m.to.to_lowercase() == to.to_lowercase())
         });
         let seq = match open {
             Some(at) => {
@@ -383,10 +384,14 @@ impl Pacing {
         limiter: Limiter,
     ) -> Option<Slow> {
         let acct = self.accounts.get_mut(account)?;
-        let room = TEXT_KEPT_BYTES.saturating_sub(acct.text_bytes);
-        let text = text.filter(|t| t.len() <= room);
-        acct.text_bytes += text.as_ref().map_or(0, |t| t.len());
+        // The message first: one gone already (its lines all left inside `send_im`, on a
+        // libpurple without the queue) keeps no text, and charges nothing to the budget.
         let m = acct.messages.iter_mut().find(|m| m.seq == seq)?;
+        let kept = m.text.as_ref().map_or(0, |t| t.len());
+        let room = TEXT_KEPT_BYTES.saturating_sub(acct.text_bytes.saturating_sub(kept));
+        let text = text.filter(|t| t.len() <= room);
+        acct.text_bytes =
+            acct.text_bytes.saturating_sub(kept) + text.as_ref().map_or(0, |t| t.len());
         m.text = text;
         let (to, pieces) = (m.to.clone(), m.total);
         // Everything of ours ahead of it, and itself: libpurple's queue keeps order.
@@ -588,6 +593,43 @@ mod tests {
         let mut p = Pacing::default();
         let short = hand(&mut p, "bob", &pieces(3, 3)).unwrap();
         assert_eq!(p.ready(ACCOUNT, short.seq, None, t0, DEFAULT), None);
+    }
+
+    /// A message whose lines all left before it was ready (inside `send_im`, on a libpurple
+    /// without the queue) keeps no text and charges nothing to the text budget; a message
+    /// made ready twice charges its text once.
+    #[test]
+    fn a_message_gone_before_it_is_ready_charges_no_text() {
+        let mut p = Pacing::default();
+        let t0 = Instant::now();
+        let lines = pieces(11, 2);
+        let first = p.handed(ACCOUNT, "bob", &lines[0]);
+        assert!(first.is_none());
+        p.left(ACCOUNT, &privmsg("bob", &lines[0]), t0);
+        let ready = p.handed(ACCOUNT, "bob", &lines[1]).unwrap();
+        p.left(ACCOUNT, &privmsg("bob", &lines[1]), t0);
+        assert_eq!(
+            p.ready(ACCOUNT, ready.seq, Some("secret".into()), t0, DEFAULT),
+            None
+        );
+        assert_eq!(p.accounts[ACCOUNT].text_bytes, 0);
+        let again = hand(&mut p, "bob", &pieces(12, 3)).unwrap();
+        p.ready(ACCOUNT, again.seq, Some("twelve".into()), t0, DEFAULT);
+        p.ready(ACCOUNT, again.seq, Some("twelve".into()), t0, DEFAULT);
+        assert_eq!(p.accounts[ACCOUNT].text_bytes, 6);
+    }
+
+    /// A non-ASCII nick spelt in another case by libpurple's own send of the last piece is
+    /// the same message.
+    #[test]
+    fn a_message_to_a_non_ascii_nick_in_another_case_is_one_message() {
+        let mut p = Pacing::default();
+        let lines = pieces(13, 3);
+        assert!(p.handed(ACCOUNT, "Ärger", &lines[0]).is_none());
+        assert!(p.handed(ACCOUNT, "Ärger", &lines[1]).is_none());
+        let ready = p.handed(ACCOUNT, "ärger", &lines[2]).unwrap();
+        assert_eq!(ready.first, lines[0]);
+        assert_eq!(p.accounts[ACCOUNT].messages.len(), 1);
     }
 
     #[test]

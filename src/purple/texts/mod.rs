@@ -676,36 +676,46 @@ pub(crate) fn slow_to_arrive(peer: &Shown, pieces: usize, seconds: u64) -> Strin
     };
     format!(
         "{what}, and the IRC connection sends only a few lines at a time, so {peer} will have \
-         it in about {seconds} seconds. If the connection drops before then, this window says \
-         so and gives the text back."
+         it in about {seconds} seconds. If the connection drops while pieces of it still wait \
+         here, this window says so and gives the text back (a piece already sent can still be \
+         lost on the way: {peer}'s Sotto then reports the message incomplete)."
     )
 }
 
 /// The connection went while `waiting` of the `pieces` lines of an encrypted message to
 /// `peer` still waited in libpurple's queue, which dropped them: the contact cannot read it.
-/// With its `text` while it is kept.
+/// With its `text` while it is kept. When some pieces went, the contact's Sotto reports the
+/// message incomplete and this one sends it again with the next session (the not-read
+/// notice's rule, PROTOCOL.md §6): the user is told not to type it again (two copies); when
+/// none went, the contact knows nothing of it, and only the user can send it again.
 pub(crate) fn not_delivered_in_full(
     peer: &Shown,
     waiting: usize,
     pieces: usize,
     text: Option<&str>,
 ) -> String {
-    let what = if pieces > 1 {
+    let some_went = waiting < pieces;
+    let what = if some_went {
         format!(
             "NOT delivered in full: the connection dropped while {waiting} of its {pieces} \
              pieces were still waiting to go out, so {peer} cannot read it"
         )
     } else {
-        "NOT delivered: the connection dropped before it went out".to_owned()
+        "NOT delivered: the connection dropped before any of it went out".to_owned()
+    };
+    let then = if some_went {
+        format!(
+            "{peer}'s Sotto will report it incomplete, and Sotto then sends it again with the \
+             next encrypted conversation (typed again, it would reach {peer} twice)"
+        )
+    } else {
+        "Send it again once you are connected; Sotto does not send it again by itself".to_owned()
     };
     match text {
-        Some(text) => format!(
-            "your encrypted message to {peer} was {what}: \"{text}\". Send it again once you \
-             are connected; Sotto does not send it again by itself."
-        ),
+        Some(text) => format!("your encrypted message to {peer} was {what}: \"{text}\". {then}."),
         None => format!(
-            "your encrypted message to {peer} was {what}. Its text is no longer kept here: \
-             look for it above."
+            "your encrypted message to {peer} was {what}. {then}. Its text is no longer kept \
+             here: look for it above."
         ),
     }
 }
@@ -1581,14 +1591,26 @@ mod tests {
             slow_to_arrive(bob, 12, 23),
             "your message to bob goes out in 12 pieces, and the IRC connection sends only a few \
              lines at a time, so bob will have it in about 23 seconds. If the connection drops \
-             before then, this window says so and gives the text back."
+             while pieces of it still wait here, this window says so and gives the text back (a \
+             piece already sent can still be lost on the way: bob's Sotto then reports the \
+             message incomplete)."
         );
+        // Some pieces went: bob's Sotto reports it, and this one sends it again; typing it
+        // again would give two copies.
         assert_eq!(
             not_delivered_in_full(bob, 4, 12, Some("see you at 5")),
             "your encrypted message to bob was NOT delivered in full: the connection dropped \
              while 4 of its 12 pieces were still waiting to go out, so bob cannot read it: \
-             \"see you at 5\". Send it again once you are connected; Sotto does not send it \
-             again by itself."
+             \"see you at 5\". bob's Sotto will report it incomplete, and Sotto then sends it \
+             again with the next encrypted conversation (typed again, it would reach bob \
+             twice)."
+        );
+        // None went: bob knows nothing of it; only the user can send it again.
+        assert_eq!(
+            not_delivered_in_full(bob, 12, 12, Some("see you at 5")),
+            "your encrypted message to bob was NOT delivered: the connection dropped before \
+             any of it went out: \"see you at 5\". Send it again once you are connected; Sotto \
+             does not send it again by itself."
         );
         assert!(not_delivered_in_full(bob, 1, 1, None).contains("NOT delivered: the connection"));
     }
