@@ -500,6 +500,9 @@ fn save_settings(settings: SettingsFor, chosen: Option<usize>, ticked: &[bool]) 
         // Chosen from the buddy list, maybe with no window open: a policy not saved is said
         // all the same (the user would believe the contact protected).
         r.failure_line(&texts::policy_not_saved(&Shown::new(&r.peer)));
+        if !also.is_empty() {
+            r.failure_line(texts::policy_others_not_saved());
+        }
         return;
     }
     let (mut saved, mut failed) = (Vec::new(), Vec::new());

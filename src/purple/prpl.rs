@@ -184,10 +184,15 @@ unsafe extern "C" fn wrapped_send_im(
             // SAFETY: the protocol's own function, with the arguments libpurple gave us.
             return unsafe { inner(gc, who, message, flags) };
         }
-        let pass = || {
-            // A line of ours for IRC: followed through its rate limiter.
-            // SAFETY: the live connection of this call.
-            let handing = unsafe { super::pace::handing(gc, &who_s, &text) };
+        // `ours`: a line of Sotto's, followed through IRC's rate limiter; plaintext that only
+        // looks like one (pasted by the user) is not.
+        let pass = |ours: bool| {
+            let handing = if ours {
+                // SAFETY: the live connection of this call.
+                unsafe { super::pace::handing(gc, &who_s, &text) }
+            } else {
+                None
+            };
             let rc = {
                 let _below = state::Passing::enter(gc as usize, &who_s, &text);
                 // SAFETY: the original function of this protocol, with the arguments libpurple
@@ -200,10 +205,10 @@ unsafe extern "C" fn wrapped_send_im(
         };
         // Our own lines, or the plugin is unloaded but another wrapper still calls us.
         if !state::is_loaded() {
-            return pass();
+            return pass(false);
         }
         if state::is_injecting() {
-            let rc = pass();
+            let rc = pass(true);
             // Its echo, if the protocol writes one, is ours: hidden.
             echo::passed(&text, rc, true);
             return rc;
@@ -234,7 +239,7 @@ unsafe extern "C" fn wrapped_send_im(
             !a.plaintext || service::conv_state(&r) == Some(crate::protocol::ConvState::Plaintext)
         });
         if let Some(approved) = approved {
-            let rc = pass();
+            let rc = pass(!approved.plaintext);
             // Whether libpurple shows the typed text (rc > 0) or the protocol's echo will (0).
             echo::passed(&text, rc, false);
             // The protocol refused the typed message's last line: libpurple writes nothing of
@@ -267,7 +272,7 @@ unsafe extern "C" fn wrapped_send_im(
         match service::outgoing(&r, &plain) {
             Some((Outgoing::Plaintext, fx)) => {
                 present::apply(&r, fx);
-                pass()
+                pass(false)
             }
             Some((Outgoing::Lines(lines), mut fx)) => {
                 fx.inject.extend(lines);

@@ -61,7 +61,8 @@ use super::nosuchnick::addressed;
 pub const TELL_AFTER_SECS: u64 = 4;
 /// Messages followed per account; past it the oldest is no longer followed (it leaves first).
 pub const MESSAGES_KEPT: usize = 64;
-/// Lines followed per account (8 bytes each); past it the oldest goes, with its message.
+/// Lines followed per account (24 bytes each: 384 KiB at most); past it the oldest goes,
+/// with its message.
 pub const LINES_KEPT: usize = 16_384;
 /// Text kept for notices per account; past it a message is followed without its text.
 pub const TEXT_KEPT_BYTES: usize = 1 << 20;
@@ -465,7 +466,7 @@ impl Pacing {
         out
     }
 
-    /// Lines waiting on `account` (for tests and `/sotto status`-like checks).
+    /// Lines waiting on `account` (for the tests).
     pub fn waiting(&self, account: &str) -> usize {
         self.accounts.get(account).map_or(0, |a| a.waiting.len())
     }

@@ -705,8 +705,10 @@ pub(crate) fn not_delivered_in_full(
     };
     let then = if some_went {
         format!(
-            "{peer}'s Sotto will report it incomplete, and Sotto then sends it again with the \
-             next encrypted conversation (typed again, it would reach {peer} twice)"
+            "When {peer}'s Sotto reports it incomplete, a line here says so and Sotto sends it \
+             again with the next encrypted conversation: then do not type it again (it would \
+             reach {peer} twice). If no such line comes within a few minutes of being back \
+             online, send it again yourself"
         )
     } else {
         "Send it again once you are connected; Sotto does not send it again by itself".to_owned()
@@ -1504,8 +1506,8 @@ pub(crate) fn policy_none_chosen() -> &'static str {
     "no setting was picked in the dialog: nothing was saved."
 }
 
-/// After [`policy_not_saved_renamed`]: the boxes ticked for other accounts were not saved
-/// either.
+/// After [`policy_not_saved_renamed`] or [`policy_not_saved`] for the dialog's own contact:
+/// the boxes ticked for other accounts were not saved either.
 pub(crate) fn policy_others_not_saved() -> &'static str {
     "Nothing was saved for the other accounts ticked in that dialog either."
 }
@@ -1601,9 +1603,10 @@ mod tests {
             not_delivered_in_full(bob, 4, 12, Some("see you at 5")),
             "your encrypted message to bob was NOT delivered in full: the connection dropped \
              while 4 of its 12 pieces were still waiting to go out, so bob cannot read it: \
-             \"see you at 5\". bob's Sotto will report it incomplete, and Sotto then sends it \
-             again with the next encrypted conversation (typed again, it would reach bob \
-             twice)."
+             \"see you at 5\". When bob's Sotto reports it incomplete, a line here says so and \
+             Sotto sends it again with the next encrypted conversation: then do not type it \
+             again (it would reach bob twice). If no such line comes within a few minutes of \
+             being back online, send it again yourself."
         );
         // None went: bob knows nothing of it; only the user can send it again.
         assert_eq!(
