@@ -585,6 +585,10 @@ fn u32be(buf: &[u8]) -> Option<u32> {
 /// enough for the longest header (46 bytes). Whole quads decode exactly as they would inside the
 /// whole token, so the rest decodes straight into the ciphertext's own buffer.
 const DATA_LEAD_CHARS: usize = 64;
+/// Largest buffer [`WireMessage::decode_reusing`] hands back to its caller after a line it
+/// could not decode, and the largest a caller keeps between lines (`Conversation::received`):
+/// a hostile line of base64url garbage grows the buffer to its size, which must not stay held.
+pub(crate) const REUSED_KEPT: usize = 16 * 1024;
 const DATA_LEAD_BYTES: usize = DATA_LEAD_CHARS / 4 * 3;
 
 /// A data message header, on the stack: it is built for every message sent and received (as the
@@ -670,7 +674,8 @@ impl DataMessage {
     /// the whole token and then parsing it: invalid base64url anywhere is
     /// [`DecodeError::Base64`], a bad header or a short ciphertext [`DecodeError::Malformed`].
     /// The ciphertext's buffer is `buf`'s, emptied first (a receiver's buffer of the last line,
-    /// for no allocation per line); after a base64url error `buf` gets it back.
+    /// for no allocation per line); after a base64url error `buf` gets it back, unless it grew
+    /// past [`REUSED_KEPT`] (a long bad line's buffer is let go).
     fn decode_token(token: &[u8], buf: &mut Vec<u8>) -> Result<Self, DecodeError> {
         let (Some(lead), Some(tail)) = (token.get(..DATA_LEAD_CHARS), token.get(DATA_LEAD_CHARS..))
         else {
@@ -704,7 +709,9 @@ impl DataMessage {
             .decode_append(tail, &mut ciphertext)
             .is_err()
         {
-            *buf = ciphertext;
+            if ciphertext.capacity() <= REUSED_KEPT {
+                *buf = ciphertext;
+            }
             return Err(DecodeError::Base64);
         }
         header

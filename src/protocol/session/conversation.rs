@@ -30,7 +30,7 @@ use crate::protocol::identity::{IdentityKey, IdentityPublic};
 use crate::protocol::names::Names;
 use crate::protocol::secret::SecretString;
 use crate::protocol::wire::{
-    data_ref_from_head, DecodeError, InitMessage, MessageRef, WireMessage,
+    data_ref_from_head, DecodeError, InitMessage, MessageRef, WireMessage, REUSED_KEPT,
 };
 
 /// One conversation with one peer.
@@ -163,8 +163,9 @@ impl core::fmt::Debug for Conversation {
     }
 }
 
-/// Largest buffer kept between data lines read (`Conversation::received`).
-const RECEIVED_KEPT: usize = 16 * 1024;
+/// Largest buffer kept between data lines read (`Conversation::received`): the one the wire
+/// codec hands back after a line it could not decode.
+const RECEIVED_KEPT: usize = REUSED_KEPT;
 
 impl Conversation {
     /// A conversation in plaintext. `instance_tag` is this client's non-zero tag.
@@ -1588,5 +1589,41 @@ mod tests {
             ["typed while starting"]
         );
         assert_eq!(a.queued(), 0);
+    }
+
+    /// A hostile `?S1D` line of about 400 KiB whose base64url goes bad only at its end grows
+    /// the decode buffer to its size: that buffer is let go, not kept for the next line, and
+    /// the line changes nothing.
+    #[test]
+    fn a_long_bad_data_line_leaves_no_large_buffer_held() {
+        let (mut a, mut b, mut rng) = established(69);
+        let SendAction::Replace(lines) = b.send("before", &mut rng).action else {
+            panic!("b sends");
+        };
+        assert!(matches!(
+            a.receive(&lines[0], 0, &mut rng).action,
+            ReceiveAction::Display(_)
+        ));
+        let before = a.snapshot();
+        // A real line's header (so the tail is decoded), then garbage with a bad last byte.
+        let SendAction::Replace(lines) = b.send("x", &mut rng).action else {
+            panic!("b sends");
+        };
+        for tail in ["!", " x!"] {
+            let hostile = format!("{}{}{tail}", lines[0], "A".repeat(400 * 1024));
+            let out = a.receive(&hostile, 0, &mut rng);
+            assert_eq!(out.action, ReceiveAction::Swallow, "{tail:?}");
+            assert!(
+                a.received.capacity() <= RECEIVED_KEPT,
+                "{tail:?}: {} bytes held",
+                a.received.capacity()
+            );
+            assert_eq!(a.snapshot(), before, "{tail:?}");
+        }
+        // The real line still reads.
+        assert!(matches!(
+            a.receive(&lines[0], 0, &mut rng).action,
+            ReceiveAction::Display(_)
+        ));
     }
 }
