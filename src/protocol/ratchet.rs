@@ -168,6 +168,18 @@ pub struct DoubleRatchet {
     sealed: Vec<u8>,
 }
 
+/// The buffer a plaintext is padded into and sealed in place ([`DoubleRatchet::seal`]), wiped
+/// (its whole allocation) if it is dropped: only a panic between padding and sealing drops it,
+/// since a seal that returns disarms it (`mem::forget`: a borrow, nothing leaks). It costs
+/// nothing on the way that does not unwind.
+struct WipeOnUnwind<'a>(&'a mut Vec<u8>);
+
+impl Drop for WipeOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 /// A decrypted message: inner type and content.
 pub struct Decrypted {
     /// Inner message type (see `session/mod.rs`).
@@ -293,7 +305,7 @@ impl DoubleRatchet {
     }
 
     /// [`Self::encrypt`], the ciphertext left in the ratchet's own buffer
-    /// ([`Self::sealed`]) instead of the message, whose `ciphertext` is empty: what the
+    /// (`sealed`) instead of the message, whose `ciphertext` is empty: what the
     /// conversation sends, encoded straight from there into the line. The session's id and
     /// handshake hash come last, as a pair.
     pub(crate) fn seal(
@@ -316,20 +328,54 @@ impl DoubleRatchet {
         let (mk, next) = self.cks.step();
         self.cks = next;
         self.ns = self.ns.saturating_add(1);
-        // A long message's buffer is not kept for the short ones after it.
-        let mut buf = std::mem::take(&mut self.sealed);
-        if buf.capacity() > SEALED_KEPT {
-            buf = Vec::new();
-        }
-        // Room for all of it before a plaintext byte is written: no reallocation leaves a
-        // copy of the plaintext behind (what the buffer held before is ciphertext).
-        padding::pad_into(kind, content, TAG_LEN, &mut buf);
-        mk.encrypt(&ad, &mut buf);
-        self.sealed = buf;
+        self.seal_with(mk, &ad, kind, content, MessageKey::encrypt);
         msg
     }
 
-    /// The ciphertext and tag of the last message [`Self::seal`] made.
+    /// Pads `content` into the ratchet's buffer (`sealed`) and seals it there with `encrypt`
+    /// (the message key's own, or a test's that panics): from the first plaintext byte written
+    /// until the seal returns, the buffer is wiped if anything unwinds ([`WipeOnUnwind`]).
+    fn seal_with(
+        &mut self,
+        mk: MessageKey,
+        ad: &[u8],
+        kind: u8,
+        content: &[u8],
+        encrypt: impl FnOnce(MessageKey, &[u8], &mut Vec<u8>),
+    ) {
+        // A long message's buffer is not kept for the short ones after it (also let go
+        // right after its line is made: `Self::seal_line`).
+        if self.sealed.capacity() > SEALED_KEPT {
+            self.sealed = Vec::new();
+        }
+        let guard = WipeOnUnwind(&mut self.sealed);
+        // Room for all of it before a plaintext byte is written: no reallocation leaves a
+        // copy of the plaintext behind (what the buffer held before is ciphertext).
+        padding::pad_into(kind, content, TAG_LEN, guard.0);
+        encrypt(mk, ad, guard.0);
+        // Ciphertext now (or wiped by a failed seal): nothing to wipe.
+        std::mem::forget(guard);
+    }
+
+    /// [`Self::seal`] and the `?S1D` line of the message, encoded from the ratchet's buffer; a
+    /// long message's buffer is let go once its line is made, not kept until the next seal.
+    pub(crate) fn seal_line(
+        &mut self,
+        kind: u8,
+        content: &[u8],
+        session: ([u8; 4], &[u8; 32]),
+    ) -> (DataMessage, String) {
+        let header = self.seal(kind, content, session);
+        let line = header.line_with(&self.sealed);
+        if self.sealed.capacity() > SEALED_KEPT {
+            self.sealed = Vec::new();
+        }
+        (header, line)
+    }
+
+    /// The ciphertext and tag of the last message [`Self::seal`] made (tests: a line is made
+    /// by [`Self::seal_line`]).
+    #[cfg(test)]
     pub(crate) fn sealed(&self) -> &[u8] {
         &self.sealed
     }
@@ -618,7 +664,7 @@ fn advance(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::wire::WireMessage;
+    use crate::protocol::wire::{MessageRef, WireMessage};
 
     fn plaintext(kind: u8, content: &[u8]) -> Option<Plaintext> {
         let padded = padding::pad(kind, content);
@@ -708,6 +754,53 @@ mod tests {
                 WireMessage::Data(expected.clone()).encode()
             );
             let d = b.decrypt(&hash, &expected, &mut rng).expect("decrypts");
+            assert_eq!(&*d.content, content.as_slice());
+        }
+    }
+
+    /// A panic between padding and sealing (here: in a stand-in for the seal, the plaintext
+    /// padded in the buffer) leaves the plaintext's buffer in the ratchet, wiped, not freed
+    /// with the plaintext in it; a seal that returns leaves its ciphertext.
+    #[test]
+    fn a_panic_before_the_seal_wipes_the_padded_plaintext() {
+        let (mut a, _, _, _, _) = pair(46);
+        let secret = b"the plaintext of a message";
+        let padded = padding::padded_len(secret.len() + 2);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let (mk, _) = a.cks.step();
+            a.seal_with(mk, b"ad", 0, secret, |_, _, buf| {
+                assert_eq!(buf.get(1..1 + secret.len()), Some(&secret[..]));
+                panic!("between padding and sealing");
+            });
+        }));
+        assert!(unwound.is_err());
+        assert!(a.sealed.is_empty(), "wiped (Vec::zeroize empties it)");
+        assert!(
+            a.sealed.capacity() >= padded,
+            "the buffer stayed with the ratchet: {}",
+            a.sealed.capacity()
+        );
+        let (mk, _) = a.cks.step();
+        a.seal_with(mk, b"ad", 0, secret, MessageKey::encrypt);
+        assert_eq!(a.sealed.len(), padded + TAG_LEN);
+        assert!(a.sealed.windows(secret.len()).all(|w| w != secret));
+    }
+
+    /// A long message's buffer is let go as soon as its line is made (it was kept until the
+    /// next message was sealed); a short one's is kept for the next.
+    #[test]
+    fn a_long_message_buffer_is_let_go_after_its_line() {
+        let (mut a, mut b, id, hash, mut rng) = pair(47);
+        for (len, kept) in [(64 * 1024, false), (16, true)] {
+            let content = vec![b'l'; len];
+            let (header, line) = a.seal_line(0, &content, (id, &hash));
+            assert_eq!(a.sealed.capacity() > 0, kept, "{len}");
+            assert!(a.sealed.capacity() <= SEALED_KEPT, "{len}");
+            let Ok(WireMessage::Data(m)) = WireMessage::decode(&line) else {
+                panic!("{len}: a data line");
+            };
+            assert_eq!(MessageRef::of(&m), MessageRef::of(&header));
+            let d = b.decrypt(&hash, &m, &mut rng).expect("decrypts");
             assert_eq!(&*d.content, content.as_slice());
         }
     }

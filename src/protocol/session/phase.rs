@@ -68,8 +68,7 @@ impl Session {
     ) -> Option<(Vec<String>, MessageRef)> {
         // Sealed in the ratchet's own buffer and encoded from there: the line is the one
         // allocation.
-        let header = self.ratchet.seal(kind, content, (self.id, &self.hash));
-        let line = header.line_with(self.ratchet.sealed());
+        let (header, line) = self.ratchet.seal_line(kind, content, (self.id, &self.hash));
         let lines = fragment::split(line, max_line, rng).ok()?;
         Some((lines, MessageRef::of(&header)))
     }
