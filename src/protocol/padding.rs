@@ -36,13 +36,21 @@ pub fn pad_with_spare(kind: u8, content: &[u8], spare: usize) -> SecretBytes {
 /// [`pad_with_spare`] into `out` (emptied first), which grows, if it must, before the first
 /// byte is written: no reallocation moves (and leaves behind) a part of the plaintext.
 pub(crate) fn pad_into(kind: u8, content: &[u8], spare: usize, out: &mut Vec<u8>) {
+    pad_after(&[], kind, content, spare, out);
+}
+
+/// [`pad_into`] after `head` (a data message's header: what is sealed for a line is the line's
+/// whole body, header first): `out` is `head` ‖ the padded plaintext, grown, if it must, before
+/// the first byte is written.
+pub(crate) fn pad_after(head: &[u8], kind: u8, content: &[u8], spare: usize, out: &mut Vec<u8>) {
     let padded = padded_len(content.len() + 2);
     out.clear();
-    out.reserve_exact(padded + spare);
+    out.reserve_exact(head.len() + padded + spare);
+    out.extend_from_slice(head);
     out.push(kind);
     out.extend_from_slice(content);
     out.push(0x80);
-    out.resize(padded, 0);
+    out.resize(head.len() + padded, 0);
 }
 
 /// Splits a padded plaintext into (type, content). `None` if the framing is malformed

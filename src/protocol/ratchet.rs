@@ -88,16 +88,16 @@ impl MessageKey {
             .map(LessSafeKey::new)
     }
 
-    /// Encrypts `buf` (the padded plaintext, with [`TAG_LEN`] bytes of spare capacity) in
-    /// place and appends the tag: the plaintext's buffer becomes the ciphertext, no copy, and
-    /// every plaintext byte is overwritten. If sealing fails the plaintext is wiped and `buf`
-    /// left empty.
-    fn encrypt(self, ad: &[u8], buf: &mut Vec<u8>) {
+    /// Encrypts `buf[at..]` (the padded plaintext, after `at` bytes of the message's header,
+    /// with [`TAG_LEN`] bytes of spare capacity) in place and appends the tag: the plaintext's
+    /// buffer becomes the ciphertext, no copy, and every plaintext byte is overwritten. If
+    /// sealing fails the plaintext is wiped and `buf` left empty.
+    fn encrypt(self, ad: &[u8], buf: &mut Vec<u8>, at: usize) {
         let sealed = self.aead().and_then(|key| {
             key.seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(ZERO_NONCE),
                 Aad::from(ad),
-                buf.as_mut_slice(),
+                buf.get_mut(at..)?,
             )
             .ok()
         });
@@ -163,7 +163,8 @@ pub struct DoubleRatchet {
     /// 0 for none. Not part of the ratchet's bytes: the conversation's snapshot carries it.
     reserved: u32,
     /// The buffer the last message sent was sealed in, kept for the next one (no allocation
-    /// per message). It holds ciphertext only: a plaintext is padded into it and sealed in
+    /// per message). It holds a header (when sealed for a line: `seal_line`) and ciphertext,
+    /// nothing secret: a plaintext is padded into it and sealed in
     /// place, every byte overwritten (`MessageKey::encrypt`). Not part of the ratchet's bytes.
     sealed: Vec<u8>,
 }
@@ -312,7 +313,19 @@ impl DoubleRatchet {
         &mut self,
         kind: u8,
         content: &[u8],
+        session: ([u8; 4], &[u8; 32]),
+    ) -> DataMessage {
+        self.seal_in_buffer(kind, content, session, false)
+    }
+
+    /// [`Self::seal`]; `with_header`: the header bytes are written first in the buffer, the
+    /// ciphertext after them (the whole body of the `?S1D` line, for [`Self::seal_line`]).
+    fn seal_in_buffer(
+        &mut self,
+        kind: u8,
+        content: &[u8],
         (session_id, handshake_hash): ([u8; 4], &[u8; 32]),
+        with_header: bool,
     ) -> DataMessage {
         let msg = DataMessage {
             session_id,
@@ -328,20 +341,24 @@ impl DoubleRatchet {
         let (mk, next) = self.cks.step();
         self.cks = next;
         self.ns = self.ns.saturating_add(1);
-        self.seal_with(mk, &ad, kind, content, MessageKey::encrypt);
+        // The header is the associated data's own bytes after the hash.
+        let head = if with_header { ad.header() } else { &[] };
+        self.seal_with(mk, &ad, head, kind, content, MessageKey::encrypt);
         msg
     }
 
-    /// Pads `content` into the ratchet's buffer (`sealed`) and seals it there with `encrypt`
-    /// (the message key's own, or a test's that panics): from the first plaintext byte written
-    /// until the seal returns, the buffer is wiped if anything unwinds ([`WipeOnUnwind`]).
+    /// Pads `content` into the ratchet's buffer (`sealed`) after `head` and seals it there with
+    /// `encrypt` (the message key's own, or a test's that panics): from the first plaintext
+    /// byte written until the seal returns, the buffer is wiped if anything unwinds
+    /// ([`WipeOnUnwind`]).
     fn seal_with(
         &mut self,
         mk: MessageKey,
         ad: &[u8],
+        head: &[u8],
         kind: u8,
         content: &[u8],
-        encrypt: impl FnOnce(MessageKey, &[u8], &mut Vec<u8>),
+        encrypt: impl FnOnce(MessageKey, &[u8], &mut Vec<u8>, usize),
     ) {
         // A long message's buffer is not kept for the short ones after it (also let go
         // right after its line is made: `Self::seal_line`).
@@ -351,22 +368,24 @@ impl DoubleRatchet {
         let guard = WipeOnUnwind(&mut self.sealed);
         // Room for all of it before a plaintext byte is written: no reallocation leaves a
         // copy of the plaintext behind (what the buffer held before is ciphertext).
-        padding::pad_into(kind, content, TAG_LEN, guard.0);
-        encrypt(mk, ad, guard.0);
+        padding::pad_after(head, kind, content, TAG_LEN, guard.0);
+        encrypt(mk, ad, guard.0, head.len());
         // Ciphertext now (or wiped by a failed seal): nothing to wipe.
         std::mem::forget(guard);
     }
 
-    /// [`Self::seal`] and the `?S1D` line of the message, encoded from the ratchet's buffer; a
-    /// long message's buffer is let go once its line is made, not kept until the next seal.
+    /// [`Self::seal`] and the `?S1D` line of the message, encoded in one pass from the
+    /// ratchet's buffer, where the header was written before the ciphertext; a long message's
+    /// buffer is let go once its line is made, not kept until the next seal.
+    #[inline]
     pub(crate) fn seal_line(
         &mut self,
         kind: u8,
         content: &[u8],
         session: ([u8; 4], &[u8; 32]),
     ) -> (DataMessage, String) {
-        let header = self.seal(kind, content, session);
-        let line = header.line_with(&self.sealed);
+        let header = self.seal_in_buffer(kind, content, session, true);
+        let line = DataMessage::line_of_body(&self.sealed);
         if self.sealed.capacity() > SEALED_KEPT {
             self.sealed = Vec::new();
         }
@@ -629,6 +648,13 @@ impl AssociatedData {
     }
 }
 
+impl AssociatedData {
+    /// The message's header bytes (after the handshake hash).
+    fn header(&self) -> &[u8] {
+        self.buf.get(32..self.len).unwrap_or_default()
+    }
+}
+
 impl core::ops::Deref for AssociatedData {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -744,6 +770,7 @@ mod tests {
     fn sealing_in_the_kept_buffer_matches_a_fresh_one() {
         let (mut a, mut b, id, hash, mut rng) = pair(45);
         let (mut fresh, _, _, _, _) = pair(45);
+        let (mut lined, _, _, _, _) = pair(45);
         for len in [300, 5, 0, 40, 3000, 17, 17] {
             let content = vec![b'w'; len];
             let header = a.seal(0, &content, (id, &hash));
@@ -753,6 +780,10 @@ mod tests {
                 header.line_with(a.sealed()),
                 WireMessage::Data(expected.clone()).encode()
             );
+            // The line's own path: header and ciphertext in the buffer, encoded in one pass.
+            let (h, line) = lined.seal_line(0, &content, (id, &hash));
+            assert_eq!(h, header, "{len}");
+            assert_eq!(line, WireMessage::Data(expected.clone()).encode(), "{len}");
             let d = b.decrypt(&hash, &expected, &mut rng).expect("decrypts");
             assert_eq!(&*d.content, content.as_slice());
         }
@@ -768,7 +799,7 @@ mod tests {
         let padded = padding::padded_len(secret.len() + 2);
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let (mk, _) = a.cks.step();
-            a.seal_with(mk, b"ad", 0, secret, |_, _, buf| {
+            a.seal_with(mk, b"ad", &[], 0, secret, |_, _, buf, _| {
                 assert_eq!(buf.get(1..1 + secret.len()), Some(&secret[..]));
                 panic!("between padding and sealing");
             });
@@ -781,7 +812,7 @@ mod tests {
             a.sealed.capacity()
         );
         let (mk, _) = a.cks.step();
-        a.seal_with(mk, b"ad", 0, secret, MessageKey::encrypt);
+        a.seal_with(mk, b"ad", &[], 0, secret, MessageKey::encrypt);
         assert_eq!(a.sealed.len(), padded + TAG_LEN);
         assert!(a.sealed.windows(secret.len()).all(|w| w != secret));
     }

@@ -581,15 +581,10 @@ fn u32be(buf: &[u8]) -> Option<u32> {
     array::<4>(buf).map(u32::from_be_bytes)
 }
 
-/// Base64url characters decoded ahead of a data message's ciphertext: 16 whole quads, 48 bytes,
-/// enough for the longest header (46 bytes). Whole quads decode exactly as they would inside the
-/// whole token, so the rest decodes straight into the ciphertext's own buffer.
-const DATA_LEAD_CHARS: usize = 64;
 /// Largest buffer [`WireMessage::decode_reusing`] hands back to its caller after a line it
 /// could not decode, and the largest a caller keeps between lines (`Conversation::received`):
 /// a hostile line of base64url garbage grows the buffer to its size, which must not stay held.
 pub(crate) const REUSED_KEPT: usize = 16 * 1024;
-const DATA_LEAD_BYTES: usize = DATA_LEAD_CHARS / 4 * 3;
 
 /// A data message header, on the stack: it is built for every message sent and received (as the
 /// associated data and on the wire), so it never costs an allocation.
@@ -669,54 +664,36 @@ impl DataMessage {
         (ciphertext.len() >= 16 + 8).then_some(Self { ciphertext, ..self })
     }
 
-    /// Decodes the base64url token of a `?S1D` line. The ciphertext is decoded once, into its
-    /// own buffer (no body buffer copied out of), and the result is exactly that of decoding
-    /// the whole token and then parsing it: invalid base64url anywhere is
-    /// [`DecodeError::Base64`], a bad header or a short ciphertext [`DecodeError::Malformed`].
-    /// The ciphertext's buffer is `buf`'s, emptied first (a receiver's buffer of the last line,
-    /// for no allocation per line); after a base64url error `buf` gets it back, unless it grew
-    /// past [`REUSED_KEPT`] (a long bad line's buffer is let go).
+    /// Decodes the base64url token of a `?S1D` line: the whole token in one pass of the
+    /// decoder, into `buf`'s allocation (emptied first: a receiver's buffer of the last line,
+    /// for no allocation per line), then the header is parsed from its front and the
+    /// ciphertext moved down over it (a copy within the buffer, cheaper than a second pass of
+    /// the decoder). Invalid base64url anywhere is [`DecodeError::Base64`], a bad header or a
+    /// short ciphertext [`DecodeError::Malformed`]. After an error `buf` gets the buffer back,
+    /// unless it grew past [`REUSED_KEPT`] (a long bad line's buffer is let go).
+    #[inline]
     fn decode_token(token: &[u8], buf: &mut Vec<u8>) -> Result<Self, DecodeError> {
-        let (Some(lead), Some(tail)) = (token.get(..DATA_LEAD_CHARS), token.get(DATA_LEAD_CHARS..))
-        else {
-            // Shorter than any real data message: decode it whole, it fails either way.
-            let body = URL_SAFE_NO_PAD
-                .decode_to_vec(token)
-                .map_err(|_| DecodeError::Base64)?;
-            let (header, len) = Self::decode_header(&body).ok_or(DecodeError::Malformed)?;
-            let ciphertext = body.get(len..).unwrap_or_default().to_vec();
-            return header
-                .with_ciphertext(ciphertext)
-                .ok_or(DecodeError::Malformed);
+        let mut body = std::mem::take(buf);
+        body.clear();
+        // Exact room (the decoder's own reserve would grow it geometrically).
+        body.reserve_exact(token.len() / 4 * 3 + 2);
+        let decoded = URL_SAFE_NO_PAD.decode_append(token, &mut body);
+        let parsed = match decoded {
+            Ok(_) => Self::decode_header(&body).ok_or(DecodeError::Malformed),
+            Err(_) => Err(DecodeError::Base64),
         };
-        let mut head = [0u8; DATA_LEAD_BYTES];
-        URL_SAFE_NO_PAD
-            .decode(lead, base64_simd::Out::from_slice(&mut head))
-            .map_err(|_| DecodeError::Base64)?;
-        let Some((header, len)) = Self::decode_header(&head) else {
-            // Base64 errors come first, as when the whole token is decoded before parsing.
-            return Err(match URL_SAFE_NO_PAD.check(tail) {
-                Ok(()) => DecodeError::Malformed,
-                Err(_) => DecodeError::Base64,
-            });
-        };
-        let first = head.get(len..).unwrap_or_default();
-        let mut ciphertext = std::mem::take(buf);
-        ciphertext.clear();
-        ciphertext.reserve_exact(first.len() + tail.len() / 4 * 3 + 2);
-        ciphertext.extend_from_slice(first);
-        if URL_SAFE_NO_PAD
-            .decode_append(tail, &mut ciphertext)
-            .is_err()
-        {
-            if ciphertext.capacity() <= REUSED_KEPT {
-                *buf = ciphertext;
+        match parsed {
+            Ok((header, len)) => {
+                body.drain(..len);
+                header.with_ciphertext(body).ok_or(DecodeError::Malformed)
             }
-            return Err(DecodeError::Base64);
+            Err(e) => {
+                if body.capacity() <= REUSED_KEPT {
+                    *buf = body;
+                }
+                Err(e)
+            }
         }
-        header
-            .with_ciphertext(ciphertext)
-            .ok_or(DecodeError::Malformed)
     }
 
     /// Appends the base64url of header ‖ `ciphertext` to `out` without building the body: the
@@ -747,6 +724,20 @@ impl DataMessage {
         out.push_str(PREFIX);
         out.push('D');
         self.encode_body(ciphertext, &mut out);
+        out
+    }
+}
+
+impl DataMessage {
+    /// The `?S1D` line of a whole body (header ‖ ciphertext, as the ratchet seals a message
+    /// for a line: `DoubleRatchet::seal_line`): what [`WireMessage::encode`] makes of the
+    /// message, in one pass of the encoder. One allocation, the line.
+    pub(crate) fn line_of_body(body: &[u8]) -> String {
+        let mut out =
+            String::with_capacity(PREFIX.len() + 1 + URL_SAFE_NO_PAD.encoded_length(body.len()));
+        out.push_str(PREFIX);
+        out.push('D');
+        URL_SAFE_NO_PAD.encode_append(body, &mut out);
         out
     }
 }
@@ -846,6 +837,7 @@ impl WireMessage {
 
     /// [`Self::decode`], a data message's ciphertext decoded into `buf`'s allocation (which
     /// the message then owns; the caller may hand it back for the next line).
+    #[inline]
     pub(crate) fn decode_reusing(text: &str, buf: &mut Vec<u8>) -> Result<Self, DecodeError> {
         let (kind, rest) = Self::kind_and_rest(text)?;
         match kind {
@@ -882,6 +874,7 @@ impl WireMessage {
     }
 
     /// Decodes the base64url body of an I, R, C or D line.
+    #[inline]
     fn decode_body(kind: u8, token: &str, buf: &mut Vec<u8>) -> Result<Self, DecodeError> {
         if kind == b'D' {
             return DataMessage::decode_token(token.as_bytes(), buf).map(WireMessage::Data);

@@ -1075,6 +1075,7 @@ impl Conversation {
 
     /// [`Self::encrypt_text`]; `again`: a second sending over the same session of a message a
     /// not-read notice named.
+    #[inline]
     fn encrypt_remembered(
         &mut self,
         text: &str,

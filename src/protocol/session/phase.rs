@@ -59,6 +59,7 @@ impl Session {
     }
 
     /// [`Session::seal`], and which message it made (for a not-read notice to name).
+    #[inline]
     pub(super) fn seal_ref(
         &mut self,
         kind: u8,
