@@ -105,7 +105,9 @@ impl MessageKey {
             // Now ciphertext: nothing secret is left in it.
             Some(tag) => buf.extend_from_slice(tag.as_ref()),
             // Fails only for a key of the wrong length or inputs beyond 256 GiB (fragmenting
-            // has long refused those); nothing is sent.
+            // has long refused those). The buffer is wiped and emptied; the caller would still
+            // send the bare `?S1D` line, which the peer refuses as malformed (nothing leaks;
+            // the step is spent).
             None => buf.zeroize(),
         }
     }

@@ -669,8 +669,11 @@ impl DataMessage {
     /// for no allocation per line), then the header is parsed from its front and the
     /// ciphertext moved down over it (a copy within the buffer, cheaper than a second pass of
     /// the decoder). Invalid base64url anywhere is [`DecodeError::Base64`], a bad header or a
-    /// short ciphertext [`DecodeError::Malformed`]. After an error `buf` gets the buffer back,
-    /// unless it grew past [`REUSED_KEPT`] (a long bad line's buffer is let go).
+    /// short ciphertext [`DecodeError::Malformed`]. After a base64 or header error `buf` gets
+    /// the buffer back, unless it grew past [`REUSED_KEPT`] (a long bad line's buffer is let
+    /// go); after a short ciphertext it is dropped (the next line allocates anew). Every
+    /// `?S1D` line is allocated for at its decoded size before it is checked (a hostile long
+    /// line costs that allocation once, as long as libpurple holds the line itself).
     #[inline]
     fn decode_token(token: &[u8], buf: &mut Vec<u8>) -> Result<Self, DecodeError> {
         let mut body = std::mem::take(buf);
