@@ -63,6 +63,11 @@ pub(crate) fn log_key(protocol: &str, user: &str) -> String {
     format!("{protocol}\n{user}")
 }
 
+/// The protocol and user a [`log_key`] was made of.
+pub(crate) fn log_key_parts(key: &str) -> Option<(&str, &str)> {
+    key.split_once('\n')
+}
+
 /// The connection's account and its key ([`log_key`]).
 ///
 /// # Safety

@@ -117,18 +117,8 @@ pub(crate) fn known_fingerprints(r: Option<&ConvRef>) {
         }
         sys::purple_request_field_set_required(list, 1);
         sys::purple_request_field_group_add_field(group, list);
-        let action = sys::purple_request_field_list_new(c"action".as_ptr(), c"Do".as_ptr());
-        for (i, (label, _)) in KNOWN_ACTIONS.iter().enumerate() {
-            // As for the keys: the data is only there because libpurple wants some.
-            sys::purple_request_field_list_add_icon(
-                action,
-                label.as_ptr(),
-                std::ptr::null(),
-                (i + 1) as *mut c_void,
-            );
-        }
-        sys::purple_request_field_list_add_selected(action, KNOWN_ACTIONS[0].0.as_ptr());
-        sys::purple_request_field_set_required(action, 1);
+        let labels = KNOWN_ACTIONS.iter().map(|(label, _)| *label);
+        let action = picked_list(c"action", c"Do", labels, KNOWN_ACTIONS[0].0);
         sys::purple_request_field_group_add_field(group, action);
         sys::purple_request_fields(
             plugin_handle(),
@@ -173,6 +163,36 @@ unsafe extern "C" fn known_ok(data: *mut c_void, fields: *mut sys::PurpleRequest
             }
         }
     })
+}
+
+/// A required list field `id` titled `title` with the items `labels`, `selected` picked: the
+/// one-of-several field both UIs number alike (read back by label with [`selected`]; a
+/// choice field's number differs between Pidgin and Finch).
+///
+/// # Safety
+/// Strings are copied by libpurple; the field is the caller's to add to a group.
+pub(crate) unsafe fn picked_list<'a>(
+    id: &CStr,
+    title: &CStr,
+    labels: impl Iterator<Item = &'a CStr>,
+    selected: &CStr,
+) -> *mut sys::PurpleRequestField {
+    // SAFETY: per the caller; every string valid for its call.
+    unsafe {
+        let list = sys::purple_request_field_list_new(id.as_ptr(), title.as_ptr());
+        for (i, label) in labels.enumerate() {
+            // libpurple refuses an item without data; ours is its position (never read back).
+            sys::purple_request_field_list_add_icon(
+                list,
+                label.as_ptr(),
+                std::ptr::null(),
+                (i + 1) as *mut c_void,
+            );
+        }
+        sys::purple_request_field_list_add_selected(list, selected.as_ptr());
+        sys::purple_request_field_set_required(list, 1);
+        list
+    }
 }
 
 /// An information box titled Known fingerprints.

@@ -371,19 +371,9 @@ fn settings_dialog(r: &ConvRef) {
         let fields = sys::purple_request_fields_new();
         let group = sys::purple_request_field_group_new(std::ptr::null());
         sys::purple_request_fields_add_group(fields, group);
+        let labels = CHOICES.iter().map(|(label, _)| *label);
         let list =
-            sys::purple_request_field_list_new(SETTINGS_POLICY.as_ptr(), c"Encrypt".as_ptr());
-        for (i, (label, _)) in CHOICES.iter().enumerate() {
-            // libpurple refuses an item without data; ours is its position (never read back).
-            sys::purple_request_field_list_add_icon(
-                list,
-                label.as_ptr(),
-                std::ptr::null(),
-                (i + 1) as *mut c_void,
-            );
-        }
-        sys::purple_request_field_list_add_selected(list, CHOICES[default].0.as_ptr());
-        sys::purple_request_field_set_required(list, 1);
+            super::known::picked_list(SETTINGS_POLICY, c"Encrypt", labels, CHOICES[default].0);
         sys::purple_request_field_group_add_field(group, list);
         for (id, label, ticked) in &boxes {
             let b = sys::purple_request_field_bool_new(

@@ -245,7 +245,7 @@ pub(crate) fn stop() {
     })
     .unwrap_or_default();
     for (key, to, waiting) in still {
-        let Some((protocol, account)) = key.split_once('\n') else {
+        let Some((protocol, account)) = super::irc::log_key_parts(&key) else {
             continue;
         };
         let r = ConvRef {
