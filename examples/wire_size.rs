@@ -34,7 +34,7 @@ fn send(from: &mut Conversation, to: &mut Conversation, text: &str) -> Vec<Strin
     for line in &lines {
         to.receive(line, 0, &mut OsRng);
     }
-    lines
+    lines.into()
 }
 
 /// A fresh established pair, Alice knowing that Bob runs Sotto (no query round trip).

@@ -52,7 +52,7 @@ fn send(
             .any(|s| matches!(s, ReceiveAction::Display(t) if t.as_str() == text)),
         "Bob did not read back {text:?}"
     );
-    lines
+    lines.into()
 }
 
 #[test]

@@ -93,11 +93,11 @@ pub fn split(
     line: String,
     max_line: usize,
     rng: &mut impl CryptoRngCore,
-) -> Result<Vec<String>, FragmentError> {
+) -> Result<Lines, FragmentError> {
     let max_line = max_line.max(MIN_LINE);
     if line.len() <= max_line {
-        // The line itself, not a copy of it: most lines are not cut.
-        return Ok(vec![line]);
+        // The line itself, not a copy of it, and no list around it: most lines are not cut.
+        return Ok(Lines(LinesRepr::One(line)));
     }
     let chunk = max_line - HEADER_CHARS;
     let total = line.len().div_ceil(chunk);
@@ -118,7 +118,79 @@ pub fn split(
             })
             .encode()
         })
-        .collect())
+        .collect::<Vec<_>>()
+        .into())
+}
+
+/// The lines one message goes out as, in order: the line itself (most messages: nothing
+/// allocated but the line) or its pieces ([`split`]). Reads as a slice of lines.
+#[derive(Clone, Debug, Default)]
+pub struct Lines(LinesRepr);
+
+#[derive(Clone, Debug)]
+enum LinesRepr {
+    One(String),
+    Pieces(Vec<String>),
+}
+
+impl Default for LinesRepr {
+    fn default() -> Self {
+        Self::Pieces(Vec::new())
+    }
+}
+
+impl core::ops::Deref for Lines {
+    type Target = [String];
+    fn deref(&self) -> &[String] {
+        match &self.0 {
+            LinesRepr::One(line) => core::slice::from_ref(line),
+            LinesRepr::Pieces(lines) => lines,
+        }
+    }
+}
+
+/// Equal when they are the same lines, in the same order, however they are held.
+impl PartialEq for Lines {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Lines {}
+
+impl From<Vec<String>> for Lines {
+    fn from(lines: Vec<String>) -> Self {
+        Self(LinesRepr::Pieces(lines))
+    }
+}
+
+impl From<Lines> for Vec<String> {
+    fn from(lines: Lines) -> Self {
+        match lines.0 {
+            LinesRepr::One(line) => vec![line],
+            LinesRepr::Pieces(lines) => lines,
+        }
+    }
+}
+
+impl IntoIterator for Lines {
+    type Item = String;
+    type IntoIter = core::iter::Chain<core::option::IntoIter<String>, std::vec::IntoIter<String>>;
+    fn into_iter(self) -> Self::IntoIter {
+        let (one, pieces) = match self.0 {
+            LinesRepr::One(line) => (Some(line), Vec::new()),
+            LinesRepr::Pieces(lines) => (None, lines),
+        };
+        one.into_iter().chain(pieces)
+    }
+}
+
+impl<'a> IntoIterator for &'a Lines {
+    type Item = &'a String;
+    type IntoIter = core::slice::Iter<'a, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
 }
 
 /// Whether a line of this kind is ever sent in pieces: data lines and the handshake lines that
@@ -509,8 +581,29 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(0);
         assert_eq!(
             split("?S1Dabc".to_owned(), 400, &mut rng).unwrap(),
-            vec!["?S1Dabc".to_owned()]
+            vec!["?S1Dabc".to_owned()].into()
         );
+    }
+
+    /// A line not cut is held without a list around it, and reads, iterates and converts
+    /// exactly as the same lines held in a list (what the plugin does with either).
+    #[test]
+    fn one_line_reads_as_a_list_of_one() {
+        let mut rng = ChaCha20Rng::seed_from_u64(0);
+        let one = split("?S1Dabc".to_owned(), 400, &mut rng).unwrap();
+        assert!(matches!(one.0, LinesRepr::One(_)));
+        assert_eq!(one.len(), 1);
+        assert_eq!(one.iter().collect::<Vec<_>>(), [&"?S1Dabc".to_owned()]);
+        assert_eq!(one.clone().into_iter().collect::<Vec<_>>(), ["?S1Dabc"]);
+        assert_eq!(Vec::from(one), ["?S1Dabc"]);
+        let line = format!("?S1D{}", "A".repeat(300));
+        let pieces = split(line, 100, &mut rng).unwrap();
+        assert!(matches!(pieces.0, LinesRepr::Pieces(_)));
+        let listed: Vec<String> = pieces.iter().cloned().collect();
+        assert!(listed.len() > 1);
+        assert_eq!(pieces.clone().into_iter().collect::<Vec<_>>(), listed);
+        assert_eq!(Vec::from(pieces), listed);
+        assert!(Lines::default().is_empty());
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod tests;
 #[cfg(test)]
 mod vectors;
 
+pub use fragment::Lines;
 pub use identity::{Fingerprint, IdentityKey, IdentityPublic};
 pub use secret::{SecretBytes, SecretString};
 pub use session::{

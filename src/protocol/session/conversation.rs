@@ -24,7 +24,7 @@ use super::{
     MAX_KNOWN_KEYS, MAX_PLAINTEXT, MAX_QUEUE, NOT_READ_INTERVAL_SECS, NOT_READ_NOTICES,
     RESERVE_AHEAD, SENT_KEPT, SENT_KEPT_SECS, UNFINISHED_NOTICES,
 };
-use crate::protocol::fragment::{self, Reassembler};
+use crate::protocol::fragment::{self, Lines, Reassembler};
 use crate::protocol::handshake::Initiator;
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
 use crate::protocol::names::Names;
@@ -1069,7 +1069,7 @@ impl Conversation {
 
     /// Encrypts typed text in the current session and remembers it for a while (in memory),
     /// so that a not-read notice about it can say which message it was.
-    fn encrypt_text(&mut self, text: &str, rng: &mut impl CryptoRngCore) -> Option<Vec<String>> {
+    fn encrypt_text(&mut self, text: &str, rng: &mut impl CryptoRngCore) -> Option<Lines> {
         self.encrypt_remembered(text, false, rng)
     }
 
@@ -1081,7 +1081,7 @@ impl Conversation {
         text: &str,
         again: bool,
         rng: &mut impl CryptoRngCore,
-    ) -> Option<Vec<String>> {
+    ) -> Option<Lines> {
         let max_line = self.max_line;
         let session = self.phase.session_mut()?;
         let unanswered = !session.ratchet.has_read();

@@ -8,6 +8,7 @@ use core::fmt;
 
 use thiserror::Error;
 
+use crate::protocol::fragment::Lines;
 use crate::protocol::handshake::HandshakeError;
 use crate::protocol::identity::{Fingerprint, IdentityPublic};
 use crate::protocol::ratchet::DecryptError;
@@ -298,7 +299,7 @@ pub enum SendAction {
     /// No session and the policy allows plaintext: send the text unchanged.
     SendPlaintext,
     /// Send these lines instead of the text, in order (already fragmented).
-    Replace(Vec<String>),
+    Replace(Lines),
     /// Do not send the text now (queued, or refused: see the events).
     Hold,
 }

@@ -6,7 +6,7 @@
 use rand_core::CryptoRngCore;
 
 use super::ConvState;
-use crate::protocol::fragment;
+use crate::protocol::fragment::{self, Lines};
 use crate::protocol::handshake::{Established, Initiator, Responder};
 use crate::protocol::identity::IdentityPublic;
 use crate::protocol::ratchet::DoubleRatchet;
@@ -53,7 +53,7 @@ impl Session {
         content: &[u8],
         max_line: usize,
         rng: &mut impl CryptoRngCore,
-    ) -> Option<Vec<String>> {
+    ) -> Option<Lines> {
         self.seal_ref(kind, content, max_line, rng)
             .map(|(lines, _)| lines)
     }
@@ -66,7 +66,7 @@ impl Session {
         content: &[u8],
         max_line: usize,
         rng: &mut impl CryptoRngCore,
-    ) -> Option<(Vec<String>, MessageRef)> {
+    ) -> Option<(Lines, MessageRef)> {
         // Sealed in the ratchet's own buffer and encoded from there: the line is the one
         // allocation.
         let (header, line) = self.ratchet.seal_line(kind, content, (self.id, &self.hash));

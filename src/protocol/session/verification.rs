@@ -65,7 +65,9 @@ impl<'a> Channel<'a> {
         content: &[u8],
         rng: &mut impl CryptoRngCore,
     ) -> Option<Vec<String>> {
-        self.session.seal(kind, content, self.max_line, rng)
+        self.session
+            .seal(kind, content, self.max_line, rng)
+            .map(Vec::from)
     }
 }
 

@@ -113,7 +113,7 @@ fn shown_with_key(
 
 fn send(c: &mut Conversation, text: &str, rng: &mut ChaCha20Rng) -> Vec<String> {
     match c.send(text, rng).action {
-        SendAction::Replace(lines) => lines,
+        SendAction::Replace(lines) => lines.into(),
         other => panic!("expected encrypted lines, got {other:?}"),
     }
 }

@@ -245,7 +245,7 @@ fn a_text_too_long_is_refused_as_too_long() {
     let SendAction::Replace(lines) = a.send(&most, &mut rng).action else {
         panic!("a text of MAX_PLAINTEXT bytes was not sent");
     };
-    assert_eq!(deliver(&mut b, lines, &mut rng).0, [most]);
+    assert_eq!(deliver(&mut b, lines.into(), &mut rng).0, [most]);
 }
 
 /// Past [`MAX_QUEUE`] held messages, the next one typed is refused as the queue being full

@@ -171,7 +171,7 @@ fn transcript() -> String {
             (&mut bob, &mut alice, "bob")
         };
         let lines = match s.send(text, &mut rng).action {
-            SendAction::Replace(l) => l,
+            SendAction::Replace(l) => l.into(),
             _ => Vec::new(),
         };
         step(

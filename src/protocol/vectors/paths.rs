@@ -61,7 +61,7 @@ fn k32(v: &[u8]) -> [u8; 32] {
 
 fn sent(o: crate::protocol::SendOutcome) -> Vec<String> {
     match o.action {
-        SendAction::Replace(l) => l,
+        SendAction::Replace(l) => l.into(),
         other => panic!("not sent: {other:?}"),
     }
 }
