@@ -313,6 +313,13 @@ impl Reassembler {
         self.partial.is_empty()
     }
 
+    /// Whether it holds nothing a new reassembler would not: no piece buffered, no line
+    /// dropped unfinished waiting to be told, no line put together lately remembered. (Its
+    /// counter only orders the partial lines it holds.)
+    pub fn holds_nothing(&self) -> bool {
+        self.partial.is_empty() && self.lost.is_empty() && self.completed.is_empty()
+    }
+
     /// Drops the partial lines that made no progress for more than [`MAX_AGE_SECS`] before
     /// `now_secs`, or whose first piece is more than [`MAX_LIFE_SECS`] older. Runs with every
     /// piece added, and from the conversation's tick, so that pieces of a line that never

@@ -12,25 +12,24 @@ use std::mem;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroize;
 
+use super::cold::ColdSlot;
 use super::events::{
     Event, HoldReason, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome, UnreadableReason,
     UnsentReason,
 };
 use super::phase::{Handshake, Phase, Session};
-use super::pieces::LostPieces;
 use super::verification::{Channel, Verification};
 use super::{
     ConvState, Policy, DEFAULT_MAX_LINE, HANDSHAKE_TIMEOUT_SECS, KIND_END, KIND_TEXT,
     MAX_KNOWN_KEYS, MAX_PLAINTEXT, MAX_QUEUE, NOT_READ_INTERVAL_SECS, NOT_READ_NOTICES,
     RESERVE_AHEAD, SENT_KEPT, SENT_KEPT_SECS, UNFINISHED_NOTICES,
 };
-use crate::protocol::fragment::{self, Lines, Reassembler};
-use crate::protocol::handshake::Initiator;
+use crate::protocol::fragment::{self, Lines};
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
 use crate::protocol::names::Names;
 use crate::protocol::secret::SecretString;
 use crate::protocol::wire::{
-    data_ref_from_head, DecodeError, InitMessage, MessageRef, WireMessage, REUSED_KEPT,
+    data_ref_from_head, DecodeError, MessageRef, WireMessage, REUSED_KEPT,
 };
 
 /// One conversation with one peer.
@@ -52,13 +51,15 @@ pub struct Conversation {
     pub(super) holder_away: bool,
     /// The session before a re-key, for messages still in flight (boxed: usually empty).
     pub(super) previous: Option<Box<Session>>,
-    pub(super) queue: VecDeque<SecretString>,
-    pub(super) reassembler: Reassembler,
-    /// Lines lost in pieces, to tell (`pieces.rs`). Not saved.
-    pub(super) lost: LostPieces,
+    /// What an established, idle session does not use (held text, pieces of long lines, a
+    /// verification, starts kept, the notices' clocks...): boxed, and only while one of them
+    /// is in use (`cold.rs`).
+    pub(super) cold: ColdSlot,
+    /// The transport delivers one sender's lines in the order they were sent (set by the host,
+    /// [`Conversation::set_in_order`]). Not saved.
+    pub(super) in_order: bool,
     /// Peer identity keys the user has accepted (first use, or acknowledged after a change).
     pub(super) known_keys: Vec<IdentityPublic>,
-    pub(super) verification: Verification,
     /// Who this side is and talks to, stated in our handshake payloads and compared with what
     /// the peer states (`crate::protocol::names`). Set by the host before each call; not saved.
     pub(super) names: Names,
@@ -76,25 +77,10 @@ pub struct Conversation {
     /// (`/sotto stop`), what is typed is held and the start tried again, as when messages are
     /// still held. Saved.
     pub(super) start_lapsed: bool,
-    /// The handshake of the start of ours that lapsed and set [`Self::start_lapsed`], kept (in
-    /// memory) while no other handshake is in flight: the peer's client may answer it late (it
-    /// came online after the timeout, and its server handed it the start it kept), and that
-    /// answer completes it. Only the newest start is kept: any new handshake drops it, since
-    /// the peer answers the starts its server kept oldest first, the newest last. Not saved.
-    pub(super) lapsed_start: Option<Box<Initiator>>,
-    /// When a start was last tried again without the user typing ([`Self::retry_start`]: a
-    /// late answer that completed nothing, the contact's client seen coming online): at most
-    /// once per [`HANDSHAKE_TIMEOUT_SECS`]. Not saved.
-    pub(super) retried_at: Option<u64>,
     /// The handshake of ours in flight is such a retry: its lapse is not told (nothing changed
     /// for the user, told at the first lapse; a server inventing presences must not have a
     /// "did not start" line said every two minutes). Not saved.
     pub(super) retrying: bool,
-    /// The newest start (`?S1I`) that came while the answer window's answers were spent: it
-    /// is answered once the window is over ([`Self::answer_held_back`]). A client coming
-    /// online is handed every start its server kept, oldest first, and the newest is the one
-    /// its sender waits for. Not saved.
-    pub(super) held_back_init: Option<InitMessage>,
     /// When this side completed the current session as initiator (on the peer's `?S1R`, which
     /// the peer may have dropped since: it stopped): an end in the previous session within
     /// [`HANDSHAKE_TIMEOUT_SECS`] of it, before anything was read in the current one, ends
@@ -106,14 +92,6 @@ pub struct Conversation {
     /// Text messages sent lately, for a not-read notice to name (at most [`SENT_KEPT`], for
     /// [`SENT_KEPT_SECS`]). In memory only, wiped when dropped; never saved.
     pub(super) sent: VecDeque<SentText>,
-    /// The current window of not-read notices this side sent ([`NOT_READ_NOTICES`] per
-    /// [`NOT_READ_INTERVAL_SECS`]: its start and the notices sent in it), and when it last
-    /// showed one about a message it no longer remembers. Not saved.
-    pub(super) not_read_at: (Option<(u64, u32)>, Option<u64>),
-    /// The data message of the line being received that named no session we know, and whether
-    /// it came while this side waited as responder for `?S1C` (set while receiving, taken
-    /// when the outcome is final).
-    pub(super) unknown: Option<(MessageRef, bool)>,
     /// The line being received was addressed to another client of this account
     /// ([`Conversation::receive_for_another_client`]): a data line it carries never overtook a
     /// handshake of ours. Set while receiving only.
@@ -122,17 +100,10 @@ pub struct Conversation {
     /// ([`Conversation::receive_kept`]): it says nothing about whether its sender's client is
     /// there now. Set while receiving only.
     pub(super) kept: bool,
-    /// The current window of not-read notices about data lines that came during a handshake
-    /// ([`UNFINISHED_NOTICES`] per [`NOT_READ_INTERVAL_SECS`]): its start and the notices sent
-    /// in it. Not saved.
-    pub(super) unfinished_notices: (u64, u32),
     /// A key seen for the first time is accepted (trust on first use). Off for a session with
     /// another client of a contact the user already accepted a key of: a second client's key
     /// waits for the user like a changed key. Set by the host; not saved.
     pub(super) first_use: bool,
-    /// Messages a not-read notice named, to send again once a new session is up (at most
-    /// [`SENT_KEPT`]). In memory only, wiped; never saved.
-    pub(super) resend: VecDeque<SecretString>,
     /// The buffer the last data line read was decoded in, for the next one: ciphertext only
     /// (a message is decrypted into a buffer of its own). Not saved.
     pub(super) received: Vec<u8>,
@@ -158,7 +129,7 @@ impl core::fmt::Debug for Conversation {
         f.debug_struct("Conversation")
             .field("state", &self.state())
             .field("policy", &self.policy)
-            .field("queued", &self.queue.len())
+            .field("queued", &self.cold.queue().len())
             .finish_non_exhaustive()
     }
 }
@@ -180,30 +151,21 @@ impl Conversation {
             blocked: false,
             holder_away: false,
             previous: None,
-            queue: VecDeque::new(),
-            reassembler: Reassembler::new(),
-            lost: LostPieces::default(),
+            cold: ColdSlot::default(),
+            in_order: false,
             known_keys: Vec::new(),
-            verification: Verification::default(),
             names: Names::default(),
             now: 0,
             handshake_since: None,
             handshake_passive: false,
             start_lapsed: false,
-            lapsed_start: None,
-            retried_at: None,
             retrying: false,
-            held_back_init: None,
             initiated_at: None,
             answers: (0, 0),
             sent: VecDeque::new(),
-            not_read_at: (None, None),
-            unknown: None,
             for_another_client: false,
             kept: false,
-            unfinished_notices: (0, 0),
             first_use: true,
-            resend: VecDeque::new(),
             received: Vec::new(),
         }
     }
@@ -283,14 +245,16 @@ impl Conversation {
 
     /// The question the peer asked, while it waits for our user's answer.
     pub fn pending_question(&self) -> Option<&str> {
-        self.verification.pending_question()
+        self.cold.get()?.verification.pending_question()
     }
 
     /// The texts a not-read notice named, waiting to be sent again over the next session
     /// (memory only, never saved), taken out: for a host that reloads this conversation
     /// from disk after a failed save and carries them over ([`Conversation::put_back_resend`]).
     pub fn take_resend(&mut self) -> Vec<SecretString> {
-        self.resend.drain(..).collect()
+        let texts = self.cold.take_resend().into();
+        self.cold.settle();
+        texts
     }
 
     /// Puts `texts` (oldest first) in front of what waits to be sent again over the next
@@ -298,8 +262,12 @@ impl Conversation {
     /// conversation and its host's other sessions, each list bounded as it grew
     /// ([`SENT_KEPT`]).
     pub fn put_back_resend(&mut self, texts: Vec<SecretString>) {
+        if texts.is_empty() {
+            return;
+        }
+        let resend = &mut self.cold.make().resend;
         for text in texts.into_iter().rev() {
-            self.resend.push_front(text);
+            resend.push_front(text);
         }
     }
 
@@ -307,8 +275,9 @@ impl Conversation {
     /// message, as a restart does (§5.2): whether one was. For a conversation that answers to
     /// another name now: a check made under the old name says nothing about the new one.
     pub fn drop_verification(&mut self) -> bool {
-        let running = self.verification.running();
-        self.verification.reset();
+        let running = self.cold.verification_running();
+        self.cold.reset_verification();
+        self.cold.settle();
         running
     }
 
@@ -333,7 +302,13 @@ impl Conversation {
             _ => None,
         };
         let channel = Channel::new(settled, &self.identity, self.max_line);
-        self.verification.ask(channel, question, answer, rng)
+        let out = self
+            .cold
+            .make()
+            .verification
+            .ask(channel, question, answer, rng);
+        self.cold.settle();
+        out
     }
 
     /// Our user's answer to the peer's pending question.
@@ -343,7 +318,13 @@ impl Conversation {
         rng: &mut impl CryptoRngCore,
     ) -> ReceiveOutcome {
         let channel = Channel::new(self.phase.session_mut(), &self.identity, self.max_line);
-        self.verification.answer(channel, answer, rng)
+        let Some(cold) = self.cold.get_mut() else {
+            // No run at all: nothing to answer (as `Verification::answer` says).
+            return ReceiveOutcome::swallow();
+        };
+        let out = cold.verification.answer(channel, answer, rng);
+        self.cold.settle();
+        out
     }
 
     /// Our question (or our answer) did not leave (the transport refused its line: offline):
@@ -357,19 +338,25 @@ impl Conversation {
     /// Whether our answer to the peer's question has left, its result awaited: cancelling
     /// now would end the run here while the asker may already have its result.
     pub fn verification_answered(&self) -> bool {
-        self.verification.replied()
+        self.cold.get().is_some_and(|c| c.verification.replied())
     }
 
     /// Whether a verification is in progress (our question waiting for its reply, or the
     /// peer's waiting for our answer).
     pub fn verification_running(&self) -> bool {
-        self.verification.running()
+        self.cold.verification_running()
     }
 
     /// Abandons a verification in progress (either side); the peer is told.
     pub fn abort_verification(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
         let channel = Channel::new(self.phase.session_mut(), &self.identity, self.max_line);
-        self.verification.abort(channel, rng)
+        let Some(cold) = self.cold.get_mut() else {
+            // No run: nothing to abort (as `Verification::abort` says).
+            return ReceiveOutcome::swallow();
+        };
+        let out = cold.verification.abort(channel, rng);
+        self.cold.settle();
+        out
     }
 
     /// Whether a start of ours in flight has gone unanswered past the timeout at `now_secs`:
@@ -396,7 +383,7 @@ impl Conversation {
     /// through `send` (IRC's `/msg`, `/query`) go out unencrypted.
     pub fn sends_plaintext(&self) -> bool {
         self.state() == ConvState::Plaintext
-            && self.queue.is_empty()
+            && self.cold.queue().is_empty()
             && !self.start_lapsed
             && match self.policy {
                 Policy::Always => false,
@@ -416,7 +403,7 @@ impl Conversation {
     /// session. An answer to the peer's start or query is none: what a line about a start
     /// (an IRC server saying the contact is gone) may be told against.
     pub fn start_asked(&self) -> bool {
-        self.active_handshake() || self.start_lapsed || !self.queue.is_empty()
+        self.active_handshake() || self.start_lapsed || !self.cold.queue().is_empty()
     }
 
     /// Changes the policy.
@@ -451,21 +438,27 @@ impl Conversation {
 
     /// Messages waiting to be sent.
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.cold.queue().len()
     }
 
     /// Takes the messages waiting to be sent back, unsent (for the host to show back to the
     /// user): what was typed for whoever held a name must not go to whoever holds the
     /// conversation after the name changed hands.
     pub fn take_held(&mut self) -> Vec<SecretString> {
-        self.queue.drain(..).collect()
+        let texts = self.cold.take_queue().into();
+        self.cold.settle();
+        texts
     }
 
     /// Puts `texts` (taken with [`Conversation::take_held`], oldest first) back in front of
     /// what is held: the host's operation that took them did not happen.
     pub fn put_back_held(&mut self, texts: Vec<SecretString>) {
+        if texts.is_empty() {
+            return;
+        }
+        let queue = &mut self.cold.make().queue;
         for text in texts.into_iter().rev() {
-            self.queue.push_front(text);
+            queue.push_front(text);
         }
     }
 
@@ -513,7 +506,7 @@ impl Conversation {
     /// What the fragments buffered cost (tests: bounds and expiry).
     #[cfg(test)]
     pub(crate) fn fragments_buffered(&self) -> usize {
-        self.reassembler.buffered()
+        self.cold.get().map_or(0, |c| c.reassembler.buffered())
     }
 
     /// The user asked to start (or restart) encryption.
@@ -525,6 +518,8 @@ impl Conversation {
         }
         self.begin_handshake(&mut out.inject, rng);
         out.events.push(Event::HandshakeStarted);
+        // A lapsed start kept is replaced.
+        self.cold.settle();
         out
     }
 
@@ -549,29 +544,29 @@ impl Conversation {
         self.blocked = false;
         self.holder_away = false;
         self.start_lapsed = false;
-        self.lapsed_start = None;
         self.retrying = false;
-        self.held_back_init = None;
-        // Lines of the session that ended: nobody is asked for them any more.
-        self.lost = LostPieces::default();
+        // Lines of the session that ended: nobody is asked for them any more (and the
+        // transport's order is the host's to say again).
+        self.in_order = false;
+        self.cold.end_session();
         // "Runs Sotto" was learned from a finished handshake; the user ending it means: do not
         // start again by yourself (under `opportunistic`) until one of us starts.
         self.peer_supports = false;
-        self.verification.reset();
         // Nothing is sent again after the user ended the conversation: what waited to be sent
         // again (a not-read notice named it, the user was told it would go) is handed back
         // like the held messages, never dropped without a word.
-        for text in self.resend.drain(..) {
+        for text in self.cold.take_resend() {
             out.events.push(Event::NotResent {
                 text: text.to_string(),
             });
         }
-        for text in self.queue.drain(..) {
+        for text in self.cold.take_queue() {
             out.events.push(Event::Unsent {
                 text: text.to_string(),
                 why: UnsentReason::Stopped,
             });
         }
+        self.cold.settle();
         out
     }
 
@@ -589,12 +584,12 @@ impl Conversation {
         self.holder_away = false;
         self.handshake_since = None;
         self.handshake_passive = false;
-        self.lapsed_start = None;
         self.retrying = false;
-        self.held_back_init = None;
-        // Lines of the forgotten session: its keys are gone, nobody is asked for them.
-        self.lost = LostPieces::default();
-        self.verification.reset();
+        // Lines of the forgotten session: its keys are gone, nobody is asked for them (and the
+        // transport's order is the host's to say again).
+        self.in_order = false;
+        self.cold.end_session();
+        self.cold.settle();
     }
 
     /// Holds every outgoing message, even while encrypted (e.g. the peer's key changed and
@@ -605,6 +600,7 @@ impl Conversation {
         if self.may_send() {
             self.flush(&mut out, rng);
         }
+        self.cold.settle();
         out
     }
 
@@ -632,6 +628,7 @@ impl Conversation {
         }
         if mem::replace(&mut self.holder_away, false) && self.may_send() {
             self.flush(&mut out, rng);
+            self.cold.settle();
         }
         out
     }
@@ -647,12 +644,13 @@ impl Conversation {
     /// on, still held until the client is back. Nothing is sent.
     pub fn give_back_held(&mut self) -> ReceiveOutcome {
         let mut out = ReceiveOutcome::swallow();
-        for text in self.queue.drain(..) {
+        for text in self.cold.take_queue() {
             out.events.push(Event::Unsent {
                 text: text.to_string(),
                 why: UnsentReason::GivenBack,
             });
         }
+        self.cold.settle();
         out
     }
 
@@ -693,7 +691,7 @@ impl Conversation {
             // Messages are still held from a handshake that did not finish, or a start of ours
             // lapsed: what is typed now is held too (never plaintext behind them, nor after a
             // start the user asked for), and the handshake is tried again.
-            ConvState::Plaintext if !self.queue.is_empty() || self.start_lapsed => {
+            ConvState::Plaintext if !self.cold.queue().is_empty() || self.start_lapsed => {
                 self.begin_handshake(&mut out.inject, rng);
                 out.events.push(Event::HandshakeStarted);
                 HoldReason::Handshaking
@@ -715,18 +713,20 @@ impl Conversation {
                 }
             },
         };
-        if self.queue.len() >= MAX_QUEUE {
+        if self.cold.queue().len() >= MAX_QUEUE {
             out.events.push(Event::Unsent {
                 text: plaintext.to_owned(),
                 why: UnsentReason::QueueFull,
             });
         } else {
-            self.queue.push_back(SecretString::from(plaintext));
+            let queue = &mut self.cold.make().queue;
+            queue.push_back(SecretString::from(plaintext));
             out.events.push(Event::Held {
-                queued: self.queue.len(),
+                queued: queue.len(),
                 reason,
             });
         }
+        self.cold.settle();
         out
     }
 
@@ -738,7 +738,7 @@ impl Conversation {
         rng: &mut impl CryptoRngCore,
     ) -> ReceiveOutcome {
         self.now = now_secs;
-        self.unknown = None;
+        self.cold.set_unknown(None);
         let mut out = self.receive_inner(text, now_secs, rng, true);
         self.answer_unknown_session(&mut out);
         self.tell_lost_pieces(&mut out);
@@ -750,6 +750,9 @@ impl Conversation {
             out.inject.extend(back.inject);
             out.events.extend(back.events);
         }
+        // What the line used of the rarely used parts (its pieces, a notice's clock, a run)
+        // stays boxed only while it holds something.
+        self.cold.settle();
         out
     }
 
@@ -841,34 +844,34 @@ impl Conversation {
                 // Every way to put the line together that the pieces allow (a forged copy of a
                 // piece adds one): a rejected candidate changes nothing, so the first one that
                 // is read wins and a forged copy cannot make the real line unreadable.
-                if let Some(c) = self.reassembler.add_piece(f, now_secs) {
+                if let Some(c) = self.cold.make().reassembler.add_piece(f, now_secs) {
                     let mut rejected = None;
                     for i in 0..c.len() {
-                        let Some(line) = self.reassembler.candidate(&c, i) else {
+                        let Some(line) = self.cold.make().reassembler.candidate(&c, i) else {
                             break;
                         };
                         let attempt = self.receive_inner(&line, now_secs, rng, false);
                         // The message an attempt found no session for is that attempt's: the
                         // not-read notice names the line whose outcome is reported, never a
                         // forged candidate tried after it.
-                        let unknown = self.unknown.take();
+                        let unknown = self.cold.take_unknown();
                         // A handshake line that did nothing (tags of another start, nothing
                         // waiting for it) is no reading either: a forged first piece that
                         // changes the tags must not win over the real line.
                         let ignored_handshake = is_silent(&attempt)
                             && (line.starts_with("?S1R") || line.starts_with("?S1C"));
                         if !is_rejection(&attempt) && !ignored_handshake {
-                            self.unknown = unknown;
-                            self.reassembler.complete(&c);
+                            self.cold.set_unknown(unknown);
+                            self.cold.make().reassembler.complete(&c);
                             return attempt;
                         }
                         rejected.get_or_insert((attempt, unknown));
                     }
                     // None was read: a line with candidates left waits for more copies, one
                     // that has spent them is dropped.
-                    self.reassembler.rejected(&c);
+                    self.cold.make().reassembler.rejected(&c);
                     if let Some((attempt, unknown)) = rejected {
-                        self.unknown = unknown;
+                        self.cold.set_unknown(unknown);
                         return attempt;
                     }
                 }
@@ -902,7 +905,7 @@ impl Conversation {
                     let early = !self.for_another_client
                         && matches!(self.phase.handshake(), Some(Handshake::Responder(_)))
                         && self.unfinished_notice_left();
-                    self.unknown = Some((MessageRef::of(&m), early));
+                    self.cold.set_unknown(Some((MessageRef::of(&m), early)));
                     out.events.push(unreadable(if early {
                         UnreadableReason::BeforeConfirm
                     } else {
@@ -952,7 +955,7 @@ impl Conversation {
                 if decrypted.is_ok() {
                     out.read_in = Some(m.session_id);
                     out.read_in_current = current;
-                    self.lost.note_read(&m);
+                    self.cold.note_read(&m);
                 }
                 match decrypted {
                     // The text in the decryption's own buffer: no copy of the message.
@@ -993,7 +996,7 @@ impl Conversation {
                                 self.previous = None;
                             }
                             // No session carries the run any more (PROTOCOL.md §5.2).
-                            self.verification.reset();
+                            self.cold.reset_verification();
                             out.events.push(Event::Ended { by_peer: true });
                         }
                     }
@@ -1004,7 +1007,9 @@ impl Conversation {
                                 &self.identity,
                                 self.max_line,
                             );
-                            self.verification
+                            self.cold
+                                .make()
+                                .verification
                                 .receive(channel, d.kind, &d.content, &mut out, rng);
                         }
                     }
@@ -1029,12 +1034,12 @@ impl Conversation {
     }
 
     pub(super) fn flush(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
-        while let Some(text) = self.queue.pop_front() {
+        while let Some(text) = self.cold.pop_queue() {
             self.send_held(text, |text| Event::QueuedSent { text }, out, rng);
         }
         // What the peer's client could not read goes again, over this new session (only a new
         // session calls here: the one the message was lost in is gone or replaced).
-        while let Some(text) = self.resend.pop_front() {
+        while let Some(text) = self.cold.pop_resend() {
             self.send_held(
                 text,
                 |text| Event::Resent {
@@ -1166,10 +1171,12 @@ impl Conversation {
     /// Whether another "handshake not finished" notice may go in this interval (the interval
     /// starts again when it is over).
     fn unfinished_notice_left(&mut self) -> bool {
-        if Self::not_read_due(Some(self.unfinished_notices.0), self.now) {
-            self.unfinished_notices = (self.now, 0);
+        let notices = self.cold.get().map_or((0, 0), |c| c.unfinished_notices);
+        if Self::not_read_due(Some(notices.0), self.now) {
+            self.cold.make().unfinished_notices = (self.now, 0);
+            return true;
         }
-        self.unfinished_notices.1 < UNFINISHED_NOTICES
+        notices.1 < UNFINISHED_NOTICES
     }
 
     /// Whether another not-read notice may go at `now` (then it is counted): a few per
@@ -1177,15 +1184,15 @@ impl Conversation {
     /// state is named (one per interval left all but the first unread without a word), while a
     /// flood of made-up lines gets no more than [`NOT_READ_NOTICES`] answers per interval.
     pub(super) fn not_read_notice_left(&mut self, now: u64) -> bool {
-        let window = match self.not_read_at.0 {
+        let window = match self.cold.get().and_then(|c| c.not_read_at.0) {
             Some((start, sent)) if !Self::not_read_due(Some(start), now) => (start, sent),
             _ => (now, 0),
         };
         if window.1 >= NOT_READ_NOTICES {
-            self.not_read_at.0 = Some(window);
+            self.cold.make().not_read_at.0 = Some(window);
             return false;
         }
-        self.not_read_at.0 = Some((window.0, window.1 + 1));
+        self.cold.make().not_read_at.0 = Some((window.0, window.1 + 1));
         true
     }
 
@@ -1244,18 +1251,18 @@ impl Conversation {
                 // Sent again by itself once a new session is up (PROTOCOL.md §2.2). The list is
                 // bounded: the oldest text waiting goes back to the user, told so (it was
                 // dropped without a word after its "sent again by itself" notice).
-                while self.resend.len() >= SENT_KEPT {
-                    let Some(oldest) = self.resend.pop_front() else {
+                while self.cold.resend().len() >= SENT_KEPT {
+                    let Some(oldest) = self.cold.pop_resend() else {
                         break;
                     };
                     out.events.push(Event::NotResent {
                         text: oldest.to_string(),
                     });
                 }
-                self.resend.push_back(text);
+                self.cold.make().resend.push_back(text);
             }
-        } else if Self::not_read_due(self.not_read_at.1, self.now) {
-            self.not_read_at.1 = Some(self.now);
+        } else if Self::not_read_due(self.cold.get().and_then(|c| c.not_read_at.1), self.now) {
+            self.cold.make().not_read_at.1 = Some(self.now);
             out.events.push(Event::NotRead {
                 text: None,
                 incomplete,
@@ -1266,7 +1273,7 @@ impl Conversation {
     /// A data line named no session we know: the sender is told which message (at most one
     /// notice per interval), since it cannot otherwise learn that this client did not read it.
     fn answer_unknown_session(&mut self, out: &mut ReceiveOutcome) {
-        let Some((id, early)) = self.unknown.take() else {
+        let Some((id, early)) = self.cold.take_unknown() else {
             return;
         };
         let unknown = out.events.iter().any(|e| {
@@ -1283,7 +1290,7 @@ impl Conversation {
         if early {
             // Every line that overtook `?S1C` is asked for (a few per interval, counted here:
             // a server that feeds made-up lines to a handshake it started gets no more).
-            self.unfinished_notices.1 += 1;
+            self.cold.make().unfinished_notices.1 += 1;
             out.inject.push(id.unfinished_line());
             return;
         }
@@ -1323,7 +1330,10 @@ mod tests {
         let (mut a, _b, mut rng) = established(61);
         a.set_max_line(fragment::MIN_LINE);
         let text = "x".repeat(4 * MAX_PLAINTEXT);
-        a.queue.push_back(SecretString::from(text.as_str()));
+        a.cold
+            .make()
+            .queue
+            .push_back(SecretString::from(text.as_str()));
         let out = a.set_blocked(false, &mut rng);
         assert!(out.inject.is_empty(), "{} lines sent", out.inject.len());
         assert_eq!(
@@ -1626,5 +1636,121 @@ mod tests {
             a.receive(&lines[0], 0, &mut rng).action,
             ReceiveAction::Display(_)
         ));
+    }
+
+    /// Messages both ways in an established session make no box for the rarely used parts;
+    /// the next messages still read.
+    #[test]
+    fn an_idle_session_after_messages_has_no_cold_parts() {
+        let (mut a, mut b, mut rng) = established(70);
+        assert!(
+            !a.cold.is_made() && !b.cold.is_made(),
+            "after the handshake"
+        );
+        for round in 0..10 {
+            let (from, to) = if round % 2 == 0 {
+                (&mut a, &mut b)
+            } else {
+                (&mut b, &mut a)
+            };
+            let text = format!("message {round}");
+            let SendAction::Replace(lines) = from.send(&text, &mut rng).action else {
+                panic!("sent");
+            };
+            assert_eq!(shown(to, &lines, &mut rng), [text]);
+        }
+        assert!(!a.cold.is_made() && !b.cold.is_made(), "after messages");
+        let SendAction::Replace(lines) = a.send("after", &mut rng).action else {
+            panic!("sent");
+        };
+        assert_eq!(shown(&mut b, &lines, &mut rng), ["after"]);
+    }
+
+    /// The box of the rarely used parts is made when one is used and dropped when all are
+    /// empty again: held text sent, a run of questions aborted, a one-piece line read, held
+    /// text handed back by a stop.
+    #[test]
+    fn the_cold_parts_go_when_they_empty() {
+        let (mut a, mut b, mut rng) = established(71);
+        // Held text, then sent.
+        let _ = a.set_holder_away(true, &mut rng);
+        assert_eq!(a.send("held", &mut rng).action, SendAction::Hold);
+        assert!(a.cold.is_made());
+        let out = a.set_holder_away(false, &mut rng);
+        assert_eq!(shown(&mut b, &out.inject, &mut rng), ["held"]);
+        assert!(!a.cold.is_made(), "the queue emptied");
+        // A question-and-answer run, then aborted.
+        let out = a.ask_question("Where?", "Paris", &mut rng);
+        assert!(a.cold.is_made() && a.verification_running());
+        for line in &out.inject {
+            let _ = b.receive(line, 0, &mut rng);
+        }
+        assert!(b.cold.is_made() && b.pending_question().is_some());
+        let out = a.abort_verification(&mut rng);
+        assert!(!a.cold.is_made(), "the run ended");
+        for line in &out.inject {
+            let _ = b.receive(line, 0, &mut rng);
+        }
+        assert!(!b.cold.is_made(), "the peer's run ended");
+        // A line in one piece: read, nothing buffered, nothing kept.
+        let SendAction::Replace(lines) = b.send("one piece", &mut rng).action else {
+            panic!("sent");
+        };
+        let piece = WireMessage::Fragment(crate::protocol::wire::Fragment {
+            id: 7,
+            index: 0,
+            total: 1,
+            chunk: lines[0].clone(),
+        })
+        .encode();
+        assert_eq!(shown(&mut a, &[piece], &mut rng), ["one piece"]);
+        assert!(!a.cold.is_made());
+        // Held text handed back by a stop.
+        let _ = a.set_blocked(true, &mut rng);
+        let _ = a.send("blocked", &mut rng);
+        assert!(a.cold.is_made());
+        let _ = a.stop(&mut rng);
+        assert!(!a.cold.is_made());
+    }
+
+    /// What is pending is never dropped with the box: pieces of a long line wait across other
+    /// lines read (each of which settles the box) and the line reads when its last piece
+    /// comes; held text waits across a line read that releases nothing.
+    #[test]
+    fn the_cold_parts_stay_while_anything_is_pending() {
+        let (mut a, mut b, mut rng) = established(72);
+        b.set_max_line(fragment::MIN_LINE);
+        let long = "a long message ".repeat(8);
+        let SendAction::Replace(pieces) = b.send(&long, &mut rng).action else {
+            panic!("sent");
+        };
+        assert!(pieces.len() > 2, "{} pieces", pieces.len());
+        let (last, rest) = pieces.split_last().expect("pieces");
+        assert!(shown(&mut a, rest, &mut rng).is_empty());
+        assert!(a.cold.is_made());
+        // Another line read in between (the sender's short one, whole).
+        b.set_max_line(DEFAULT_MAX_LINE);
+        let SendAction::Replace(short) = b.send("short", &mut rng).action else {
+            panic!("sent");
+        };
+        assert_eq!(shown(&mut a, &short, &mut rng), ["short"]);
+        assert!(
+            a.cold.is_made() && a.fragments_buffered() > 0,
+            "pieces kept"
+        );
+        assert_eq!(shown(&mut a, std::slice::from_ref(last), &mut rng), [long]);
+        assert_eq!(a.fragments_buffered(), 0);
+        // Held text stays held across a kept line (it releases nothing).
+        let (mut c, mut d, mut rng) = established(73);
+        let _ = c.set_holder_away(true, &mut rng);
+        let _ = c.send("wait", &mut rng);
+        let SendAction::Replace(lines) = d.send("kept", &mut rng).action else {
+            panic!("sent");
+        };
+        let _ = c.receive_kept(&lines[0], 0, false, &mut rng);
+        assert!(c.cold.is_made());
+        assert_eq!(c.queued(), 1);
+        assert_eq!(c.take_held().len(), 1);
+        assert!(!c.cold.is_made());
     }
 }

@@ -20,7 +20,7 @@ impl Conversation {
     /// that has been in flight longer than [`HANDSHAKE_TIMEOUT_SECS`] is abandoned (the session it
     /// would replace, if any, goes on). Messages held for it stay held. A start of ours that
     /// lapses with no session keeps its handshake, in memory, for a late answer
-    /// ([`Conversation::lapsed_start`]). Pieces of lines that stayed incomplete too long are
+    /// (`Cold::lapsed_start`, `cold.rs`). Pieces of lines that stayed incomplete too long are
     /// dropped too.
     pub fn tick(&mut self, now_secs: u64) -> ReceiveOutcome {
         self.now = now_secs;
@@ -43,7 +43,7 @@ impl Conversation {
             self.start_lapsed |= lapsed;
             // Its handshake is kept for a late answer (PROTOCOL.md §3.2).
             if let (true, Some(Handshake::Initiator(i))) = (lapsed, dropped) {
-                self.lapsed_start = Some(i);
+                self.cold.make().lapsed_start = Some(i);
             }
             // Someone else's handshake (an answer to the peer's line, maybe forged) ends
             // without a word: what is held stays held as it was, and typing does what it did
@@ -51,7 +51,7 @@ impl Conversation {
             // So does a start tried again without the user (the first lapse was told).
             if dropped_ours && !mem::take(&mut self.retrying) {
                 out.events.push(Event::HandshakeExpired {
-                    queued: self.queue.len(),
+                    queued: self.cold.queue().len(),
                     session_goes_on: self.phase.session().is_some(),
                 });
             }
@@ -64,7 +64,8 @@ impl Conversation {
     /// start of ours lapsed or text is held behind one (what [`Conversation::send`] tries
     /// again at the next line typed).
     fn start_wanted(&self) -> bool {
-        matches!(self.phase, Phase::Plaintext) && (self.start_lapsed || !self.queue.is_empty())
+        matches!(self.phase, Phase::Plaintext)
+            && (self.start_lapsed || !self.cold.queue().is_empty())
     }
 
     /// Tries a start of ours again without the user typing ([`Self::start_wanted`]), at most
@@ -76,13 +77,17 @@ impl Conversation {
     /// when the user types, never by itself. Said nothing of: the user was told at the lapse
     /// that the start is tried again.
     fn retry_start(&mut self, inject: &mut Vec<String>, rng: &mut impl CryptoRngCore) {
-        let recent = self.retried_at.is_some_and(|at| {
-            self.now >= at && self.now.saturating_sub(at) < HANDSHAKE_TIMEOUT_SECS
-        });
+        let recent = self
+            .cold
+            .get()
+            .and_then(|c| c.retried_at)
+            .is_some_and(|at| {
+                self.now >= at && self.now.saturating_sub(at) < HANDSHAKE_TIMEOUT_SECS
+            });
         if recent || !self.peer_supports || !self.start_wanted() {
             return;
         }
-        self.retried_at = Some(self.now);
+        self.cold.make().retried_at = Some(self.now);
         self.begin_handshake(inject, rng);
         self.retrying = true;
     }
@@ -95,6 +100,7 @@ impl Conversation {
     pub fn peer_came_online(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
         let mut out = ReceiveOutcome::swallow();
         self.retry_start(&mut out.inject, rng);
+        self.cold.settle();
         out
     }
 
@@ -107,7 +113,8 @@ impl Conversation {
     /// Whether a start held back by the answer limit may be answered at `now`
     /// ([`Self::answer_held_back`]). For a periodic sweep.
     pub fn answer_due(&self, now_secs: u64) -> bool {
-        self.held_back_init.is_some() && self.answer_window_over(now_secs)
+        self.cold.get().is_some_and(|c| c.held_back_init.is_some())
+            && self.answer_window_over(now_secs)
     }
 
     /// Answers the start held back when the answer window's answers were spent, once the
@@ -116,10 +123,11 @@ impl Conversation {
     pub fn answer_held_back(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
         let mut out = ReceiveOutcome::swallow();
         if self.answer_due(self.now) {
-            if let Some(m) = self.held_back_init.take() {
+            if let Some(m) = self.cold.get_mut().and_then(|c| c.held_back_init.take()) {
                 self.on_init(&m, &mut out, rng);
             }
         }
+        self.cold.settle();
         out
     }
 
@@ -131,7 +139,7 @@ impl Conversation {
             return;
         };
         if self.handshake_passive
-            && self.queue.is_empty()
+            && self.cold.queue().is_empty()
             && now_secs.saturating_sub(since) > HANDSHAKE_TIMEOUT_SECS
         {
             let _ = self.tick(now_secs);
@@ -141,13 +149,21 @@ impl Conversation {
     /// Drops pieces of lines too old to complete (part of [`Conversation::tick`]; alone, for a
     /// periodic sweep, since nothing saved changes). Whether pieces are still buffered.
     pub fn expire_pieces(&mut self, now_secs: u64) -> bool {
-        self.reassembler.expire(now_secs);
-        !self.reassembler.is_empty()
+        let Some(cold) = self.cold.get_mut() else {
+            return false;
+        };
+        cold.reassembler.expire(now_secs);
+        let buffered = !cold.reassembler.is_empty();
+        self.cold.settle();
+        buffered
     }
 
     /// Drops every piece of a partial line (the caller no longer keeps pieces from this peer).
     pub fn drop_pieces(&mut self) {
-        self.reassembler = fragment::Reassembler::new();
+        if let Some(cold) = self.cold.get_mut() {
+            cold.reassembler = fragment::Reassembler::new();
+        }
+        self.cold.settle();
     }
 
     /// Whether an unauthenticated start may be answered now (at most [`ANSWER_BURST`] per
@@ -192,11 +208,13 @@ impl Conversation {
             // The newest start is answered once the window is over, not dropped: a client
             // coming online is handed every start its server kept, oldest first, and the
             // newest is the one its sender waits for (it completes only that one).
-            self.held_back_init = Some(m.clone());
+            self.cold.make().held_back_init = Some(m.clone());
             return;
         }
         // Any start held back is older than this one.
-        self.held_back_init = None;
+        if let Some(cold) = self.cold.get_mut() {
+            cold.held_back_init = None;
+        }
         let payload = self.names.encode();
         match Responder::respond(&self.identity, self.tag, m, &payload, rng) {
             Ok((r, reply)) => {
@@ -269,12 +287,12 @@ impl Conversation {
         if !self.start_wanted() || m.initiator_tag != self.tag {
             return;
         }
-        let Some(i) = self.lapsed_start.as_deref() else {
+        let Some(i) = self.cold.lapsed_start() else {
             self.retry_start(&mut out.inject, rng);
             return;
         };
         if let Ok((est, confirm)) = i.finish(&self.identity, m, &self.names.encode()) {
-            self.lapsed_start = None;
+            self.cold.drop_lapsed_start();
             let line = WireMessage::Confirm(confirm).encode();
             self.push_handshake_line(line, &mut out.inject, rng);
             self.establish(est, out, rng);
@@ -310,7 +328,7 @@ impl Conversation {
         self.handshake_since = Some(self.now);
         self.handshake_passive = false;
         // A newer handshake: only it may complete (the peer's side ends on the newest too).
-        self.lapsed_start = None;
+        self.cold.drop_lapsed_start();
     }
 
     /// When the handshake asked for here (by the user or the policy) that is in flight began,
@@ -387,9 +405,8 @@ impl Conversation {
         // what is typed waits as for a holder away until the host says it is there.
         self.holder_away = self.kept;
         self.start_lapsed = false;
-        self.lapsed_start = None;
         self.retrying = false;
-        self.held_back_init = None;
+        self.cold.drop_starts();
         self.initiated_at = (est.role() == Role::Initiator).then_some(self.now);
         self.previous = mem::replace(&mut self.phase, Phase::Encrypted(session))
             .into_session()
@@ -397,8 +414,8 @@ impl Conversation {
         // A question-and-answer run is bound to the session it began in: it ends here, and
         // the user is told (a forged start the honest peer answers must not leave them
         // waiting for an answer that can no longer count).
-        let was_verifying = self.verification.running();
-        self.verification.reset();
+        let was_verifying = self.cold.verification_running();
+        self.cold.reset_verification();
         // Only a finished, authenticated handshake teaches that the peer runs Sotto.
         self.note_peer_supports(&mut out.events);
         out.events.push(Event::Started {
@@ -434,12 +451,12 @@ impl Conversation {
         let same_hold = mismatch.is_some() && replaced == Some(peer);
         if self.blocked && self.known_keys.contains(&peer) && !same_hold {
             self.blocked = false;
-            for text in self.resend.drain(..) {
+            for text in self.cold.take_resend() {
                 out.events.push(Event::NotResent {
                     text: text.to_string(),
                 });
             }
-            for text in self.queue.drain(..) {
+            for text in self.cold.take_queue() {
                 out.events.push(Event::Unsent {
                     text: text.to_string(),
                     why: UnsentReason::HoldEnded,
@@ -457,11 +474,11 @@ impl Conversation {
         }
         if self.may_send() {
             self.flush(out, rng);
-        } else if self.holder_away && !self.blocked && !self.queue.is_empty() {
+        } else if self.holder_away && !self.blocked && !self.cold.queue().is_empty() {
             // Finished by a line the server kept: what waited for the session now waits for
             // its client to be seen, and the user is told why.
             out.events.push(Event::Held {
-                queued: self.queue.len(),
+                queued: self.cold.queue().len(),
                 reason: HoldReason::HolderAway,
             });
         }

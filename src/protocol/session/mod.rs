@@ -36,6 +36,8 @@
 //! The folder holds one concern per file:
 //!
 //! * `conversation.rs`: [`Conversation`], the transitions of the diagram above;
+//! * `cold.rs`: the parts of a conversation an established, idle session does not use (held
+//!   text, pieces of long lines, a verification...), boxed only while one is in use;
 //! * `phase.rs`: [`Phase`](phase::Phase), its states, each holding what exists in it (a
 //!   handshake in flight, an established session);
 //! * `events.rs`: what the state machine tells its caller ([`Event`], the send and receive
@@ -45,6 +47,7 @@
 //! * `verification.rs`: the question-and-answer verification as its own small state machine,
 //!   run inside an encrypted session.
 
+mod cold;
 mod conversation;
 mod events;
 mod handshaking;

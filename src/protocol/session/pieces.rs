@@ -23,17 +23,17 @@
 //! Nothing here is saved (pieces are not part of the snapshot): telling changes no saved
 //! state, so a periodic sweep that tells ([`Conversation::tell_incomplete`]) writes nothing.
 
+use super::cold::ColdSlot;
 use super::conversation::Conversation;
 use super::events::{Event, ReceiveOutcome, UnreadableReason};
 use crate::protocol::fragment::LostLine;
 use crate::protocol::wire::{data_head, DataHead, DataMessage, MessageRef};
 
-/// What a conversation knows of lines lost in pieces between the moments it tells them. Not
-/// saved.
+/// What a conversation knows of lines lost in pieces between the moments it tells them (in its
+/// rarely used parts, `cold.rs`; whether the transport keeps lines in order is
+/// `Conversation::in_order`). Not saved.
 #[derive(Default)]
 pub(super) struct LostPieces {
-    /// The transport delivers one sender's lines in the order they were sent (set by the host).
-    in_order: bool,
     /// The header of the data line read last, while a line is being received: lines of its
     /// chain that came before it are overtaken.
     read: Option<DataHead>,
@@ -45,10 +45,21 @@ pub(super) struct LostPieces {
 }
 
 impl LostPieces {
+    /// Whether there is nothing to tell and no clock of a telling.
+    pub(super) fn is_empty(&self) -> bool {
+        self.read.is_none() && self.untold.is_none() && self.told_at.is_none()
+    }
+}
+
+impl ColdSlot {
     /// The data message `m` was read (it authenticated): told at the end of the line received
-    /// ([`Conversation::tell_lost_pieces`]).
+    /// ([`Conversation::tell_lost_pieces`]). Only noted where pieces may be buffered: with no
+    /// rarely used parts there are none, so no line can be overtaken (and reading a data line
+    /// makes no box).
     pub(super) fn note_read(&mut self, m: &DataMessage) {
-        self.read = Some(DataHead::of(m));
+        if let Some(cold) = self.get_mut() {
+            cold.lost.read = Some(DataHead::of(m));
+        }
     }
 }
 
@@ -60,7 +71,7 @@ impl Conversation {
     /// soon as that later line is read, not 300 s on. Not for transports that reorder (SMS,
     /// SIP over UDP). Set by the host; not saved.
     pub fn set_in_order(&mut self, in_order: bool) {
-        self.lost.in_order = in_order;
+        self.in_order = in_order;
     }
 
     /// Whether lines lost in pieces are there to tell at `now_secs` ([`Self::tell_incomplete`]):
@@ -68,9 +79,12 @@ impl Conversation {
     /// coming. Drops the partial lines that are too old (as [`Conversation::tick`] does). Cheap:
     /// nothing is allocated while nothing is lost.
     pub fn pieces_to_tell(&mut self, now_secs: u64) -> bool {
-        self.reassembler.expire(now_secs);
-        self.reassembler.has_lost()
-            || (self.lost.untold.is_some() && Self::not_read_due(self.lost.told_at, now_secs))
+        let Some(cold) = self.cold.get_mut() else {
+            return false;
+        };
+        cold.reassembler.expire(now_secs);
+        cold.reassembler.has_lost()
+            || (cold.lost.untold.is_some() && Self::not_read_due(cold.lost.told_at, now_secs))
     }
 
     /// Tells the lines lost in pieces at `now_secs`: one window line
@@ -78,18 +92,26 @@ impl Conversation {
     /// state.
     pub fn tell_incomplete(&mut self, now_secs: u64) -> ReceiveOutcome {
         self.now = now_secs;
-        self.reassembler.expire(now_secs);
+        if let Some(cold) = self.cold.get_mut() {
+            cold.reassembler.expire(now_secs);
+        }
         let mut out = ReceiveOutcome::swallow();
         self.tell_lost_pieces(&mut out);
+        self.cold.settle();
         out
     }
 
     /// Adds to `out` what the lines lost so far call for (the end of every line received, and
     /// [`Self::tell_incomplete`]).
     pub(super) fn tell_lost_pieces(&mut self, out: &mut ReceiveOutcome) {
-        if let Some(read) = self.lost.read.take() {
-            if self.lost.in_order {
-                self.reassembler.abandon(|first| {
+        // Nothing of it without the rarely used parts: no pieces, nothing untold.
+        let in_order = self.in_order;
+        let Some(cold) = self.cold.get_mut() else {
+            return;
+        };
+        if let Some(read) = cold.lost.read.take() {
+            if in_order {
+                cold.reassembler.abandon(|first| {
                     data_head(first).is_some_and(|h| {
                         h.session_id == read.session_id
                             && h.ratchet_key == read.ratchet_key
@@ -98,15 +120,19 @@ impl Conversation {
                 });
             }
         }
-        if self.reassembler.has_lost() {
-            for line in self.reassembler.take_lost() {
+        if cold.reassembler.has_lost() {
+            for line in cold.reassembler.take_lost() {
                 self.lost_line(&line, out);
             }
         }
-        if let Some(asked) = self.lost.untold {
-            if Self::not_read_due(self.lost.told_at, self.now) {
-                self.lost.untold = None;
-                self.lost.told_at = Some(self.now);
+        let now = self.now;
+        let Some(lost) = self.cold.get_mut().map(|c| &mut c.lost) else {
+            return;
+        };
+        if let Some(asked) = lost.untold {
+            if Self::not_read_due(lost.told_at, now) {
+                lost.untold = None;
+                lost.told_at = Some(now);
                 out.events.push(Event::Unreadable {
                     reason: UnreadableReason::Incomplete { asked },
                 });
@@ -137,8 +163,9 @@ impl Conversation {
             }
         }
         if tell {
-            let before = self.lost.untold.unwrap_or(false);
-            self.lost.untold = Some(before || asked);
+            let lost = &mut self.cold.make().lost;
+            let before = lost.untold.unwrap_or(false);
+            lost.untold = Some(before || asked);
         }
     }
 

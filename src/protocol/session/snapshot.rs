@@ -29,11 +29,11 @@ use std::collections::VecDeque;
 
 use thiserror::Error;
 
+use super::cold::ColdSlot;
 use super::conversation::Conversation;
 use super::phase::{Handshake, Phase, Session};
-use super::verification::Verification;
 use super::{Policy, MAX_KNOWN_KEYS, MAX_QUEUE};
-use crate::protocol::fragment::{self, Reassembler};
+use crate::protocol::fragment;
 use crate::protocol::handshake::{Initiator, Responder};
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
 use crate::protocol::ratchet::DoubleRatchet;
@@ -172,8 +172,9 @@ impl Conversation {
         Handshake::to_bytes(self.phase.handshake(), &mut out);
         Session::to_bytes(self.phase.session(), &mut out);
         Session::to_bytes(self.previous.as_deref(), &mut out);
-        out.extend_from_slice(&(self.queue.len() as u32).to_be_bytes());
-        for q in &self.queue {
+        let queue = self.cold.queue();
+        out.extend_from_slice(&(queue.len() as u32).to_be_bytes());
+        for q in queue {
             put_bytes(&mut out, q.as_bytes());
         }
         out.push(self.known_keys.len() as u8);
@@ -195,7 +196,7 @@ impl Conversation {
         matches!(self.phase, Phase::Plaintext)
             && self.previous.is_none()
             && !self.blocked
-            && self.queue.is_empty()
+            && self.cold.queue().is_empty()
             && !self.start_lapsed
     }
 
@@ -214,7 +215,7 @@ impl Conversation {
             .flatten()
             .map(|s| s.ratchet.skipped_len())
             .sum();
-        let queued: usize = self.queue.iter().map(|q| 4 + q.len()).sum();
+        let queued: usize = self.cold.queue().iter().map(|q| 4 + q.len()).sum();
         1024 + 68 * skipped + queued + 32 * self.known_keys.len() + 4
     }
 
@@ -246,7 +247,7 @@ impl Conversation {
         // until that client is back (a line that authenticates, a handshake that completes, the
         // host seeing its address again). It used to go, with the next text typed, to the
         // address the client had left.
-        conv.holder_away = !conv.queue.is_empty() && conv.may_send();
+        conv.holder_away = !conv.cold.queue().is_empty() && conv.may_send();
         Ok(conv)
     }
 
@@ -263,11 +264,15 @@ impl Conversation {
         if count > MAX_QUEUE {
             return None;
         }
-        let mut queue = VecDeque::with_capacity(count);
-        for _ in 0..count {
-            queue.push_back(SecretString::new(
-                String::from_utf8(r.bytes()?.to_vec()).ok()?,
-            ));
+        let mut cold = ColdSlot::default();
+        if count > 0 {
+            let queue = &mut cold.make().queue;
+            *queue = VecDeque::with_capacity(count);
+            for _ in 0..count {
+                queue.push_back(SecretString::new(
+                    String::from_utf8(r.bytes()?.to_vec()).ok()?,
+                ));
+            }
         }
         let known = usize::from(r.u8()?);
         if known > MAX_KNOWN_KEYS {
@@ -288,30 +293,21 @@ impl Conversation {
             // No bit of its own (see `restore`): set from what the snapshot holds.
             holder_away: false,
             previous: previous.map(Box::new),
-            queue,
-            reassembler: Reassembler::new(),
-            lost: Default::default(),
+            cold,
+            in_order: false,
             known_keys,
-            verification: Verification::default(),
             names: crate::protocol::names::Names::default(),
             now: 0,
             handshake_since: None,
             handshake_passive,
             start_lapsed: flags & FLAG_START_LAPSED != 0,
-            lapsed_start: None,
-            retried_at: None,
             retrying: false,
-            held_back_init: None,
             initiated_at: None,
             answers: (0, 0),
             sent: std::collections::VecDeque::new(),
-            not_read_at: (None, None),
-            unknown: None,
             for_another_client: false,
             kept: false,
-            unfinished_notices: (0, 0),
             first_use: true,
-            resend: std::collections::VecDeque::new(),
             received: Vec::new(),
         })
     }
