@@ -499,6 +499,13 @@ impl DoubleRatchet {
         self.nr > 0
     }
 
+    /// Lets go of the buffer kept for the next message sealed (`sealed`: ciphertext only,
+    /// nothing to wipe), for a session that went idle; the next message sealed allocates it
+    /// again.
+    pub(crate) fn release_buffer(&mut self) {
+        self.sealed = Vec::new();
+    }
+
     /// Whether the peer's message with ratchet key `ratchet_key` and index `index` may still be
     /// read here, from its header alone: its key is skipped and kept, it is at or past the
     /// next index of the current receiving chain (within [`MAX_GAP`]), or it is on a chain

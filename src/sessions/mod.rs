@@ -359,6 +359,8 @@ impl Sessions {
     /// fragment budget, though nothing of it was saved. A start from such a name that was
     /// answered and never finished expires here too (`Conversation::expire_unanswered`), so
     /// names that only sent starts go as well.
+    /// Every loaded conversation also lets go of the buffers it kept for its next message
+    /// (`Conversation::release_buffers`): an idle one then holds none.
     pub fn sweep(&mut self, now_secs: u64) {
         // The contact's other clients age as the main conversation does: their pieces of
         // lines expire, a start nobody finished lapses and the client goes (they were aged
@@ -373,6 +375,12 @@ impl Sessions {
             self.prune_others(&key, now_secs);
         }
         self.sessions.retain(|_, s| {
+            // The buffers kept for a burst's next message go (a conversation still busy
+            // allocates them again once per sweep, never per message).
+            s.conv.release_buffers();
+            for o in &mut s.others {
+                o.conv.release_buffers();
+            }
             if s.saved.is_none() {
                 s.conv.expire_unanswered(now_secs);
             }

@@ -170,6 +170,24 @@ impl Conversation {
         }
     }
 
+    /// Lets go of the buffers kept for the next message: the one the last data line read was
+    /// decoded in, and each session's the last message sent was sealed in. They exist so that
+    /// a burst costs no allocation per message; a conversation that went idle does not need
+    /// them, and after a long message they can hold up to 16 KiB each. The list of texts sent
+    /// lately keeps its texts but gives back the room it does not use. Changes nothing else:
+    /// the next line read or message sent allocates its buffer again. For the host's periodic
+    /// sweep (`Sessions::sweep`), never per message.
+    pub fn release_buffers(&mut self) {
+        self.received = Vec::new();
+        self.sent.shrink_to_fit();
+        for s in [self.phase.session_mut(), self.previous.as_deref_mut()]
+            .into_iter()
+            .flatten()
+        {
+            s.ratchet.release_buffer();
+        }
+    }
+
     /// Whether a peer key seen for the first time is accepted on first use (the default), or
     /// waits for the user like a changed key (`false`: a contact's other client).
     pub fn set_first_use(&mut self, allowed: bool) {
@@ -1638,8 +1656,9 @@ mod tests {
         ));
     }
 
-    /// Messages both ways in an established session make no box for the rarely used parts;
-    /// the next messages still read.
+    /// Messages both ways in an established session make no box for the rarely used parts,
+    /// and neither does letting go of the buffers kept for the next message; the next
+    /// messages still read.
     #[test]
     fn an_idle_session_after_messages_has_no_cold_parts() {
         let (mut a, mut b, mut rng) = established(70);
@@ -1660,6 +1679,10 @@ mod tests {
             assert_eq!(shown(to, &lines, &mut rng), [text]);
         }
         assert!(!a.cold.is_made() && !b.cold.is_made(), "after messages");
+        a.release_buffers();
+        b.release_buffers();
+        assert_eq!(a.received.capacity(), 0);
+        assert!(!a.cold.is_made());
         let SendAction::Replace(lines) = a.send("after", &mut rng).action else {
             panic!("sent");
         };
