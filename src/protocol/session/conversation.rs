@@ -1728,6 +1728,15 @@ mod tests {
         .encode();
         assert_eq!(shown(&mut a, &[piece], &mut rng), ["one piece"]);
         assert!(!a.cold.is_made());
+        // Pieces of a line the host no longer keeps.
+        b.set_max_line(fragment::MIN_LINE);
+        let SendAction::Replace(pieces) = b.send(&"x".repeat(200), &mut rng).action else {
+            panic!("sent");
+        };
+        assert!(shown(&mut a, &pieces[..1], &mut rng).is_empty());
+        assert!(a.cold.is_made() && a.fragments_buffered() > 0);
+        a.drop_pieces();
+        assert!(!a.cold.is_made());
         // Held text handed back by a stop.
         let _ = a.set_blocked(true, &mut rng);
         let _ = a.send("blocked", &mut rng);

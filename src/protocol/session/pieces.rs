@@ -83,8 +83,12 @@ impl Conversation {
             return false;
         };
         cold.reassembler.expire(now_secs);
-        cold.reassembler.has_lost()
-            || (cold.lost.untold.is_some() && Self::not_read_due(cold.lost.told_at, now_secs))
+        let due = cold.reassembler.has_lost()
+            || (cold.lost.untold.is_some() && Self::not_read_due(cold.lost.told_at, now_secs));
+        // A partial line dropped without a word (its candidates were all tried) may leave
+        // nothing.
+        self.cold.settle();
+        due
     }
 
     /// Tells the lines lost in pieces at `now_secs`: one window line
