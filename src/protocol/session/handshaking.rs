@@ -273,7 +273,7 @@ impl Conversation {
     /// A `?S1R` while no start of ours is in flight. With a start of ours wanted (it lapsed
     /// unanswered, text is held), it is an answer that came after the timeout: the peer's
     /// client came online, and its server handed it the start it kept. It completes the
-    /// lapsed start kept ([`Self::lapsed_start`]) as the answer in time would have, the trust
+    /// lapsed start kept ([`ColdSlot::lapsed_start`](super::cold::ColdSlot::lapsed_start)) as the answer in time would have, the trust
     /// rules deciding what goes (`establish`). An answer that completes nothing (to an earlier
     /// start, whose later ones the peer answers next; replayed; forged) changes nothing, but
     /// with no start kept (this side restarted since) the peer's client is there to answer one:
