@@ -149,6 +149,20 @@ impl core::ops::Deref for Lines {
     }
 }
 
+impl Lines {
+    /// Takes the last line out, as `Vec::pop` does (the plugin hands the last line to the
+    /// protocol itself and the ones before it first).
+    pub fn pop(&mut self) -> Option<String> {
+        match &mut self.0 {
+            LinesRepr::One(_) => match core::mem::take(&mut self.0) {
+                LinesRepr::One(line) => Some(line),
+                LinesRepr::Pieces(_) => None,
+            },
+            LinesRepr::Pieces(lines) => lines.pop(),
+        }
+    }
+}
+
 /// Equal when they are the same lines, in the same order, however they are held.
 impl PartialEq for Lines {
     fn eq(&self, other: &Self) -> bool {
@@ -611,6 +625,13 @@ mod tests {
         assert_eq!(pieces.clone().into_iter().collect::<Vec<_>>(), listed);
         assert_eq!(Vec::from(pieces), listed);
         assert!(Lines::default().is_empty());
+        let mut one = split("?S1Dabc".to_owned(), 400, &mut rng).unwrap();
+        assert_eq!(one.pop().as_deref(), Some("?S1Dabc"));
+        assert!(one.is_empty());
+        assert_eq!(one.pop(), None);
+        let mut pieces: Lines = listed.clone().into();
+        assert_eq!(pieces.pop().as_ref(), listed.last());
+        assert_eq!(*pieces, listed[..listed.len() - 1]);
     }
 
     #[test]

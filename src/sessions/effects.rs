@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::protocol::secret::{debug_fields, redacted};
-use crate::protocol::Event;
+use crate::protocol::{Event, Lines};
 
 /// What the send path should do with the user's text.
 #[derive(Debug, PartialEq, Eq)]
@@ -13,7 +13,7 @@ pub enum Outgoing {
     /// Let the text go out unchanged (the policy allows plaintext, no session).
     Plaintext,
     /// Send these lines instead, in order.
-    Lines(Vec<String>),
+    Lines(Lines),
     /// Do not send (queued, or refused).
     Hold,
 }

@@ -109,7 +109,7 @@ impl Sessions {
         let mut decision = match out.action {
             SendAction::SendPlaintext => Outgoing::Plaintext,
             SendAction::Replace(lines) if lines.is_empty() => Outgoing::Hold,
-            SendAction::Replace(lines) => Outgoing::Lines(lines.into()),
+            SendAction::Replace(lines) => Outgoing::Lines(lines),
             SendAction::Hold => Outgoing::Hold,
         };
         if let Err(reason) = saved {

@@ -380,7 +380,7 @@ impl Net {
             .outgoing(&key, "alice", text, at, &mut c.rng)
             .expect("outgoing");
         let lines = match out {
-            Outgoing::Lines(lines) => lines,
+            Outgoing::Lines(lines) => lines.into(),
             Outgoing::Plaintext => vec![text.to_owned()],
             Outgoing::Hold => Vec::new(),
         };
@@ -1273,7 +1273,7 @@ impl Net {
         let Outgoing::Lines(lines) = out else {
             panic!("not encrypted: {out:?}");
         };
-        lines
+        lines.into()
     }
 }
 

@@ -230,7 +230,7 @@ fn assert_not_saved(fx: &Effects) {
 
 fn lines_of(out: Outgoing) -> Vec<String> {
     match out {
-        Outgoing::Lines(lines) => lines,
+        Outgoing::Lines(lines) => lines.into(),
         other => panic!("expected lines, got {other:?}"),
     }
 }
