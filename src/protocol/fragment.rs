@@ -331,7 +331,15 @@ impl Reassembler {
     /// dropped unfinished waiting to be told, no line put together lately remembered. (Its
     /// counter only orders the partial lines it holds.)
     pub fn holds_nothing(&self) -> bool {
-        self.partial.is_empty() && self.lost.is_empty() && self.completed.is_empty()
+        // Every field named, so that a new one cannot be left out of the check.
+        let Reassembler {
+            partial,
+            // Only orders the partial lines held: with none, it orders nothing.
+            counter: _,
+            lost,
+            completed,
+        } = self;
+        partial.is_empty() && lost.is_empty() && completed.is_empty()
     }
 
     /// Drops the partial lines that made no progress for more than [`MAX_AGE_SECS`] before

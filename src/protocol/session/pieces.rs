@@ -47,7 +47,13 @@ pub(super) struct LostPieces {
 impl LostPieces {
     /// Whether there is nothing to tell and no clock of a telling.
     pub(super) fn is_empty(&self) -> bool {
-        self.read.is_none() && self.untold.is_none() && self.told_at.is_none()
+        // Every field named, so that a new one cannot be left out of the check.
+        let LostPieces {
+            read,
+            untold,
+            told_at,
+        } = self;
+        read.is_none() && untold.is_none() && told_at.is_none()
     }
 }
 

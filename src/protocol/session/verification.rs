@@ -90,7 +90,11 @@ impl Verification {
 
     /// Whether a run is under way (either side asked, and it is not decided or aborted).
     pub(super) fn running(&self) -> bool {
-        self.state.is_some()
+        // Every field named: this is also the check that there is nothing to keep (the
+        // conversation's rarely used parts drop it when not running), so a new field must
+        // not be left out of it.
+        let Verification { state } = self;
+        state.is_some()
     }
 
     /// Whether our answer to the peer's question has left and the asker's result is awaited.
