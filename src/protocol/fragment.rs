@@ -73,6 +73,14 @@ pub const MAX_LOST: usize = MAX_PENDING;
 /// Lines put together lately remembered (by id and total), so that their pieces coming again
 /// are known for copies.
 pub const COMPLETED_KEPT: usize = 32;
+/// ...each for at least this many seconds, after which [`Reassembler::tidy`] may forget it: a
+/// day, 24 × [`MAX_LIFE_SECS`]. Pieces of a forgotten line that come again are a new partial
+/// line: all of them make a line that is not read (a message read already), told as before;
+/// some without the first piece are told, once they expire, as a long message that arrived
+/// incomplete (as after [`COMPLETED_KEPT`] later lines, or a restart). The longer this is,
+/// the rarer such a false notice (a bouncer playing back a cut-off buffer), and the longer a
+/// conversation that read a long line keeps its rarely used parts.
+pub const COMPLETED_KEPT_SECS: u64 = 24 * MAX_LIFE_SECS;
 /// Characters kept of each copy of the first piece of a line dropped unfinished: the `?S1D`
 /// prefix and the 64 characters a data message's header is read from
 /// (`crate::protocol::wire::data_head`).
@@ -279,6 +287,8 @@ pub struct Candidates {
     picks: Vec<Vec<u8>>,
     /// A one-piece line: the line itself (nothing is buffered).
     single: Option<String>,
+    /// When the piece that made them came (the line is remembered as completed from then).
+    at: u64,
 }
 
 impl Candidates {
@@ -300,8 +310,9 @@ pub struct Reassembler {
     counter: u64,
     /// Partial lines dropped unfinished, oldest first, until taken (at most [`MAX_LOST`]).
     lost: Vec<LostLine>,
-    /// Lines put together lately, oldest first (at most [`COMPLETED_KEPT`]).
-    completed: VecDeque<LineKey>,
+    /// Lines put together lately, oldest first (at most [`COMPLETED_KEPT`]), with when their
+    /// last piece came.
+    completed: VecDeque<(LineKey, u64)>,
 }
 
 impl Reassembler {
@@ -340,6 +351,26 @@ impl Reassembler {
             completed,
         } = self;
         partial.is_empty() && lost.is_empty() && completed.is_empty()
+    }
+
+    /// For a periodic sweep: forgets the lines put together more than
+    /// [`COMPLETED_KEPT_SECS`] before `now_secs` (none if the clock went back before them),
+    /// and gives back the room of what is empty (the partial lines' table, the lost lines'
+    /// list), so that a reassembler that went idle [`holds_nothing`](Self::holds_nothing) again.
+    /// Changes nothing else: what it does with any piece later is what it would have done, but
+    /// for the pieces of a line it forgot, which it no longer knows for copies.
+    pub fn tidy(&mut self, now_secs: u64) {
+        self.completed
+            .retain(|&(_, at)| !(at <= now_secs && now_secs - at > COMPLETED_KEPT_SECS));
+        if self.completed.is_empty() {
+            self.completed = VecDeque::new();
+        }
+        if self.partial.is_empty() {
+            self.partial = HashMap::new();
+        }
+        if self.lost.is_empty() {
+            self.lost = Vec::new();
+        }
     }
 
     /// Drops the partial lines that made no progress for more than [`MAX_AGE_SECS`] before
@@ -438,6 +469,7 @@ impl Reassembler {
                 key,
                 picks: Vec::new(),
                 single: Some(frag.chunk),
+                at: now_secs,
             });
         }
         if !self.partial.contains_key(&key) {
@@ -456,7 +488,7 @@ impl Reassembler {
                     progress_seen: now_secs,
                     order: self.counter,
                     tries: 0,
-                    replay: self.completed.contains(&key),
+                    replay: self.completed.iter().any(|&(k, _)| k == key),
                 },
             );
         }
@@ -505,6 +537,7 @@ impl Reassembler {
             key,
             picks,
             single: None,
+            at: now_secs,
         })
     }
 
@@ -531,7 +564,7 @@ impl Reassembler {
             if self.completed.len() >= COMPLETED_KEPT {
                 self.completed.pop_front();
             }
-            self.completed.push_back(c.key);
+            self.completed.push_back((c.key, c.at));
         }
     }
 
@@ -603,6 +636,31 @@ mod tests {
             WireMessage::Fragment(f) => f,
             other => panic!("not a fragment: {other:?}"),
         }
+    }
+
+    /// A line put together is remembered for [`COMPLETED_KEPT_SECS`] from its last piece (not
+    /// forgotten by a clock set back before it), and the table of partial lines gives its
+    /// room back once none is held: then the reassembler holds nothing.
+    #[test]
+    fn tidy_forgets_lines_put_together_long_ago_and_gives_back_room() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let line = format!("?S1D{}", "y".repeat(300));
+        let pieces: Vec<String> = split(line.clone(), MIN_LINE, &mut rng).unwrap().into();
+        let mut r = Reassembler::new();
+        let (last, rest) = pieces.split_last().unwrap();
+        let at = 2 * COMPLETED_KEPT_SECS;
+        for p in rest {
+            assert_eq!(r.add(frag(p), at - 10), None);
+        }
+        assert_eq!(r.add(frag(last), at), Some(line));
+        assert!(r.partial.capacity() > 0 && !r.holds_nothing());
+        r.tidy(0);
+        assert!(!r.holds_nothing(), "the clock set back: still remembered");
+        r.tidy(at + COMPLETED_KEPT_SECS);
+        assert_eq!(r.partial.capacity(), 0);
+        assert!(!r.holds_nothing(), "still remembered");
+        r.tidy(at + COMPLETED_KEPT_SECS + 1);
+        assert!(r.holds_nothing());
     }
 
     #[test]

@@ -359,8 +359,10 @@ impl Sessions {
     /// fragment budget, though nothing of it was saved. A start from such a name that was
     /// answered and never finished expires here too (`Conversation::expire_unanswered`), so
     /// names that only sent starts go as well.
-    /// Every loaded conversation also lets go of the buffers it kept for its next message
-    /// (`Conversation::release_buffers`): an idle one then holds none.
+    /// Every loaded conversation also lets go of what is over (`Conversation::tidy`): the
+    /// buffers it kept for its next message, texts sent past their keeping time, clocks whose
+    /// interval passed, lines put together from pieces long ago; an idle one then holds what
+    /// it held after its handshake.
     pub fn sweep(&mut self, now_secs: u64) {
         // The contact's other clients age as the main conversation does: their pieces of
         // lines expire, a start nobody finished lapses and the client goes (they were aged
@@ -375,12 +377,6 @@ impl Sessions {
             self.prune_others(&key, now_secs);
         }
         self.sessions.retain(|_, s| {
-            // The buffers kept for a burst's next message go (a conversation still busy
-            // allocates them again once per sweep, never per message).
-            s.conv.release_buffers();
-            for o in &mut s.others {
-                o.conv.release_buffers();
-            }
             if s.saved.is_none() {
                 s.conv.expire_unanswered(now_secs);
             }
@@ -396,6 +392,15 @@ impl Sessions {
                 s.heard.clear();
             }
             let pieces = s.conv.expire_pieces(now_secs);
+            // What is over goes: the buffers kept for a burst's next message (a conversation
+            // still busy allocates them again once per sweep, never per message), texts sent
+            // past their keeping time, clocks whose interval passed; then the rarely used
+            // parts, if nothing is left in them (`Conversation::tidy`: no later call does
+            // otherwise).
+            s.conv.tidy(now_secs);
+            for o in &mut s.others {
+                o.conv.tidy(now_secs);
+            }
             pieces
                 || s.saved.is_some()
                 || !s.conv.is_blank()

@@ -13,14 +13,16 @@
 //! reading a data line), which neither make nor look into the box, beyond one check that it
 //! is absent.
 //!
-//! Some parts never become empty once set (when a notice window or the last retry began; the
-//! lines put together lately, which recognise a replay of their pieces): a conversation that
-//! used them keeps its box, as it kept the same state inline before.
+//! Some parts do not become empty by themselves once set (when a notice window or the last
+//! retry began; the lines put together lately, which recognise a replay of their pieces): the
+//! host's periodic sweep forgets them once their time is over ([`ColdSlot::tidy`]), where a
+//! later call does the same with them as without them, and the box then goes.
 
 use std::collections::VecDeque;
 
 use super::pieces::LostPieces;
 use super::verification::Verification;
+use super::{HANDSHAKE_TIMEOUT_SECS, NOT_READ_INTERVAL_SECS};
 use crate::protocol::fragment::Reassembler;
 use crate::protocol::handshake::Initiator;
 use crate::protocol::secret::SecretString;
@@ -52,7 +54,7 @@ pub(super) struct Cold {
     pub(super) lapsed_start: Option<Box<Initiator>>,
     /// When a start was last tried again without the user typing (`Conversation::retry_start`:
     /// a late answer that completed nothing, the contact's client seen coming online): at most
-    /// once per [`HANDSHAKE_TIMEOUT_SECS`](super::HANDSHAKE_TIMEOUT_SECS). Not saved.
+    /// once per [`HANDSHAKE_TIMEOUT_SECS`]. Not saved.
     pub(super) retried_at: Option<u64>,
     /// The newest start (`?S1I`) that came while the answer window's answers were spent: it
     /// is answered once the window is over (`Conversation::answer_held_back`). A client coming
@@ -60,15 +62,13 @@ pub(super) struct Cold {
     /// its sender waits for. Not saved.
     pub(super) held_back_init: Option<InitMessage>,
     /// The current window of not-read notices this side sent
-    /// ([`NOT_READ_NOTICES`](super::NOT_READ_NOTICES) per
-    /// [`NOT_READ_INTERVAL_SECS`](super::NOT_READ_INTERVAL_SECS): its start and the notices
-    /// sent in it), and when it last showed one about a message it no longer remembers. Not
-    /// saved.
+    /// ([`NOT_READ_NOTICES`](super::NOT_READ_NOTICES) per [`NOT_READ_INTERVAL_SECS`]: its
+    /// start and the notices sent in it), and when it last showed one about a message it no
+    /// longer remembers. Not saved.
     pub(super) not_read_at: (Option<(u64, u32)>, Option<u64>),
     /// The current window of not-read notices about data lines that came during a handshake
-    /// ([`UNFINISHED_NOTICES`](super::UNFINISHED_NOTICES) per
-    /// [`NOT_READ_INTERVAL_SECS`](super::NOT_READ_INTERVAL_SECS)): its start and the notices
-    /// sent in it. Not saved.
+    /// ([`UNFINISHED_NOTICES`](super::UNFINISHED_NOTICES) per [`NOT_READ_INTERVAL_SECS`]):
+    /// its start and the notices sent in it. Not saved.
     pub(super) unfinished_notices: (u64, u32),
     /// The data message of the line being received that named no session we know, and whether
     /// it came while this side waited as responder for `?S1C` (set while receiving, taken
@@ -105,6 +105,66 @@ impl Cold {
             && *unfinished_notices == (0, 0)
             && unknown.is_none()
     }
+
+    /// For a periodic sweep at `now`: each clock whose interval is over is set back to what a
+    /// new conversation has, where every later call at `now` or after does the same with
+    /// either (read at each use, named below); the reassembler forgets the lines put together
+    /// long ago ([`Reassembler::tidy`]). A stamp later than `now` (the clock was set back) is
+    /// kept: only the stamp tells when its interval ends. (A later call with the clock set
+    /// back below `now` but not below a stamp forgotten would find its interval over, as it
+    /// would below the stamp.)
+    fn tidy(&mut self, now: u64) {
+        // Every field named, so that a new one is thought about here too.
+        let Cold {
+            // Texts, a run, starts and the line being received: their own calls empty them.
+            queue: _,
+            resend: _,
+            verification: _,
+            lapsed_start: _,
+            held_back_init: _,
+            unknown: _,
+            reassembler,
+            lost,
+            retried_at,
+            not_read_at,
+            unfinished_notices,
+        } = self;
+        reassembler.tidy(now);
+        lost.tidy(now);
+        // `Conversation::retry_start`: recent while `now >= at` and less than
+        // HANDSHAKE_TIMEOUT_SECS after it; once that passed, never recent again, as `None`.
+        if retried_at.is_some_and(|at| interval_passed(at, HANDSHAKE_TIMEOUT_SECS, now)) {
+            *retried_at = None;
+        }
+        // `Conversation::not_read_notice_left`: a window whose start is due again by
+        // `not_read_due` is replaced by a new one at the next notice, as `None` is.
+        if not_read_at
+            .0
+            .is_some_and(|(start, _)| interval_passed(start, NOT_READ_INTERVAL_SECS, now))
+        {
+            not_read_at.0 = None;
+        }
+        // `Conversation::on_not_read`: a notice about a message no longer remembered is due
+        // again once the interval passed, as with `None`.
+        if not_read_at
+            .1
+            .is_some_and(|t| interval_passed(t, NOT_READ_INTERVAL_SECS, now))
+        {
+            not_read_at.1 = None;
+        }
+        // `Conversation::unfinished_notice_left`: a window due again by `not_read_due` starts
+        // anew at the next notice; `(0, 0)` is due too at any time this one is (the count
+        // alone, added to after a check, is compared only within a window not due).
+        if interval_passed(unfinished_notices.0, NOT_READ_INTERVAL_SECS, now) {
+            *unfinished_notices = (0, 0);
+        }
+    }
+}
+
+/// Whether `interval` seconds have passed since `stamp` at `now`, the clock not set back
+/// before `stamp`: then a clock at `stamp` is due again for every call at `now` or after.
+pub(super) fn interval_passed(stamp: u64, interval: u64, now: u64) -> bool {
+    now >= stamp && now - stamp >= interval
 }
 
 /// The box of a conversation's [`Cold`] parts, absent while they are all empty.
@@ -133,6 +193,15 @@ impl ColdSlot {
         if self.0.as_deref().is_some_and(Cold::is_empty) {
             self.0 = None;
         }
+    }
+
+    /// For the host's periodic sweep at `now_secs`: forgets what is over ([`Cold::tidy`]:
+    /// what no later call would use differently), then drops the box if every part is empty.
+    pub(super) fn tidy(&mut self, now_secs: u64) {
+        if let Some(cold) = self.get_mut() {
+            cold.tidy(now_secs);
+        }
+        self.settle();
     }
 
     /// Whether the box exists (tests: it goes when it empties).

@@ -188,6 +188,21 @@ impl Conversation {
         }
     }
 
+    /// For the host's periodic sweep at `now_secs` (`Sessions::sweep`), never per message:
+    /// lets go of the buffers kept for the next message ([`Self::release_buffers`]), forgets
+    /// the texts sent more than [`SENT_KEPT_SECS`] before `now_secs` (their keeping time is
+    /// over: a not-read notice or a bounce can no longer name them) and, in the rarely used
+    /// parts, the clocks whose interval is over and the lines put together from pieces long
+    /// ago ([`fragment::COMPLETED_KEPT_SECS`]), then drops those parts if nothing is left in
+    /// them. What any later call at `now_secs` or after does is unchanged (a clock stamped
+    /// after `now_secs`, set back since, is kept): an idle session goes back to what it holds
+    /// after a handshake. The conversation's own clock (the last line's) is left as it is.
+    pub fn tidy(&mut self, now_secs: u64) {
+        self.forget_sent_before(now_secs);
+        self.release_buffers();
+        self.cold.tidy(now_secs);
+    }
+
     /// Whether a peer key seen for the first time is accepted on first use (the default), or
     /// waits for the user like a changed key (`false`: a contact's other client).
     pub fn set_first_use(&mut self, allowed: bool) {
@@ -1141,13 +1156,24 @@ impl Conversation {
     /// prefix and only they are looked at (this runs before every message sent).
     fn forget_old_sent(&mut self) {
         let now = self.now;
-        let kept = |s: &SentText| now.saturating_sub(s.at) <= SENT_KEPT_SECS && s.at <= now;
         if self.sent.back().map_or(true, |s| s.at <= now) {
-            while self.sent.front().is_some_and(|s| !kept(s)) {
-                self.sent.pop_front();
-            }
+            self.forget_sent_before(now);
         } else {
-            self.sent.retain(kept);
+            self.sent
+                .retain(|s| now.saturating_sub(s.at) <= SENT_KEPT_SECS && s.at <= now);
+        }
+    }
+
+    /// Drops the sent texts stamped more than [`SENT_KEPT_SECS`] before `now` (none stamped
+    /// after it): the oldest, a prefix of the list (see [`Self::forget_old_sent`], whose
+    /// case of a newest text not ahead of `now` this is).
+    fn forget_sent_before(&mut self, now: u64) {
+        while self
+            .sent
+            .front()
+            .is_some_and(|s| s.at <= now && now - s.at > SENT_KEPT_SECS)
+        {
+            self.sent.pop_front();
         }
     }
 
@@ -1339,6 +1365,7 @@ fn is_rejection(out: &ReceiveOutcome) -> bool {
 mod tests {
     use super::*;
     use crate::protocol::tests::established;
+    use rand_chacha::ChaCha20Rng;
 
     /// A held text whose encrypted line would need more pieces than one message may have (only
     /// a text past [`MAX_PLAINTEXT`] gets there: a damaged or hostile saved queue) is handed
@@ -1784,5 +1811,193 @@ mod tests {
         assert_eq!(c.queued(), 1);
         assert_eq!(c.take_held().len(), 1);
         assert!(!c.cold.is_made());
+    }
+
+    /// A long line put together from pieces keeps the rarely used parts (the line is
+    /// remembered, so that a replay of its pieces is known for one) until the sweep's tidy
+    /// after [`fragment::COMPLETED_KEPT_SECS`]; then nothing is left of it, and the next long
+    /// line still reads.
+    #[test]
+    fn a_line_put_together_from_pieces_goes_with_the_tidy() {
+        let (mut a, mut b, mut rng) = established(74);
+        let long = "a long message ".repeat(30);
+        let SendAction::Replace(pieces) = b.send(&long, &mut rng).action else {
+            panic!("sent");
+        };
+        assert!(pieces.len() > 1, "{} pieces", pieces.len());
+        assert_eq!(
+            shown(&mut a, &pieces, &mut rng),
+            std::slice::from_ref(&long)
+        );
+        assert!(a.cold.is_made(), "the line is remembered");
+        a.tidy(fragment::COMPLETED_KEPT_SECS);
+        assert!(a.cold.is_made(), "still within its time");
+        // A replay of a piece meanwhile is still known for one: nothing to tell when it expires.
+        assert!(shown(&mut a, &pieces[1..2], &mut rng).is_empty());
+        let out = a.tell_incomplete(fragment::COMPLETED_KEPT_SECS);
+        assert!(out.events.is_empty() && out.inject.is_empty(), "{out:?}");
+        a.tidy(fragment::COMPLETED_KEPT_SECS + 1);
+        assert!(!a.cold.is_made(), "nothing left after its time");
+        let SendAction::Replace(pieces) = b.send(&long, &mut rng).action else {
+            panic!("sent");
+        };
+        assert_eq!(
+            shown(&mut a, &pieces, &mut rng),
+            std::slice::from_ref(&long)
+        );
+        // A line that never completed, told: when it was told goes once the interval passed.
+        let (mut a, mut b, mut rng) = established(79);
+        let SendAction::Replace(pieces) = b.send(&long, &mut rng).action else {
+            panic!("sent");
+        };
+        assert!(shown(&mut a, &pieces[1..], &mut rng).is_empty());
+        let told = fragment::MAX_AGE_SECS + 1;
+        let out = a.tell_incomplete(told);
+        assert_eq!(
+            out.events,
+            [Event::Unreadable {
+                reason: UnreadableReason::Incomplete { asked: false }
+            }]
+        );
+        a.tidy(told + NOT_READ_INTERVAL_SECS - 1);
+        assert!(a.cold.is_made(), "told within the interval");
+        a.tidy(told + NOT_READ_INTERVAL_SECS);
+        assert!(!a.cold.is_made(), "nothing left once the interval passed");
+    }
+
+    /// Data lines naming a session `a` does not have (another pair's), each a not-read notice
+    /// within the budget; and the not-read notice `a` sends for the first one.
+    fn strays(rng: &mut ChaCha20Rng) -> (Vec<String>, String) {
+        let (mut c, _d, _) = established(75);
+        let lines: Vec<String> = (0..=NOT_READ_NOTICES)
+            .map(|i| {
+                let SendAction::Replace(l) = c.send(&format!("stray {i}"), rng).action else {
+                    panic!("sent");
+                };
+                l[0].clone()
+            })
+            .collect();
+        let Ok(WireMessage::Data(m)) = WireMessage::decode(&lines[0]) else {
+            panic!("a data line");
+        };
+        (lines, MessageRef::of(&m).not_read_line())
+    }
+
+    /// Stray data lines of an unknown session spend the not-read notices' window, and a
+    /// not-read notice about a message `b` never sent sets when that was last told: each
+    /// keeps the rarely used parts until the sweep's tidy once the interval passed, and the
+    /// tidy changes nothing of what the next such line gets, before or after the interval
+    /// (or with the clock set back before the window: then the stamps are kept).
+    #[test]
+    fn notice_windows_go_with_the_tidy_and_answer_the_same() {
+        const T0: u64 = 1000;
+        let (lines, notice) = strays(&mut crate::protocol::tests::rng(76));
+        // What `a` answers the last stray line at `at`, and `b` a second notice at `at`, after
+        // a tidy at `tidy_at` (if any); and whether each kept its box after the tidy.
+        let run = |tidy_at: Option<u64>, at: u64| {
+            let (mut a, mut b, mut rng) = established(77);
+            for line in &lines[..NOT_READ_NOTICES as usize] {
+                let out = a.receive(line, T0, &mut rng);
+                assert_eq!(out.inject.len(), 1, "a notice for each within the budget");
+            }
+            let out = b.receive(&notice, T0, &mut rng);
+            assert_eq!(
+                out.events,
+                [Event::NotRead {
+                    text: None,
+                    incomplete: false
+                }]
+            );
+            assert!(a.cold.is_made() && b.cold.is_made());
+            if let Some(t) = tidy_at {
+                a.tidy(t);
+                b.tidy(t);
+            }
+            let kept = (a.cold.is_made(), b.cold.is_made());
+            let last = a.receive(&lines[NOT_READ_NOTICES as usize], at, &mut rng);
+            let again = b.receive(&notice, at, &mut rng);
+            (
+                kept,
+                (last.inject, last.events),
+                (again.inject, again.events),
+            )
+        };
+        let over = T0 + NOT_READ_INTERVAL_SECS;
+        // Within the interval: kept, and the limit still holds (no answer, no second notice).
+        let (kept, last, again) = run(Some(over - 1), over - 1);
+        assert_eq!(kept, (true, true));
+        assert!(
+            last.0.is_empty() && again.1.is_empty(),
+            "{last:?} {again:?}"
+        );
+        assert_eq!((last, again), {
+            let (_, l, g) = run(None, over - 1);
+            (l, g)
+        });
+        // Over: nothing left, and the next line gets what it gets without the tidy.
+        for at in [over, over + 100] {
+            let (kept, last, again) = run(Some(over), at);
+            assert_eq!(kept, (false, false), "at {at}");
+            assert_eq!(last.0.len(), 1, "answered again at {at}");
+            let (_, l, g) = run(None, at);
+            assert_eq!((last, again), (l, g), "at {at}");
+        }
+        // The clock set back before the window: the stamps stay, and so does the box.
+        let (kept, last, again) = run(Some(T0 - 100), T0 + 1);
+        assert_eq!(kept, (true, true));
+        assert!(
+            last.0.is_empty() && again.1.is_empty(),
+            "{last:?} {again:?}"
+        );
+    }
+
+    /// The sweep's tidy forgets the texts sent more than [`SENT_KEPT_SECS`] ago (and the
+    /// list's room once none is left), keeps the newer ones, which a not-read notice still
+    /// names and has sent again, and keeps those stamped after a clock set back.
+    #[test]
+    fn the_tidy_forgets_sent_texts_past_their_time() {
+        fn sent_at(a: &mut Conversation, text: &str, now: u64, rng: &mut ChaCha20Rng) -> String {
+            let _ = a.tick(now);
+            let SendAction::Replace(lines) = a.send(text, rng).action else {
+                panic!("sent");
+            };
+            lines[0].clone()
+        }
+        let (mut a, mut b, mut rng) = established(78);
+        let old = sent_at(&mut a, "old", 100, &mut rng);
+        let new = sent_at(&mut a, "new", 650, &mut rng);
+        // The clock set back: nothing goes.
+        a.tidy(50);
+        assert_eq!(a.sent.len(), 2);
+        a.tidy(100 + SENT_KEPT_SECS);
+        assert_eq!(a.sent.len(), 2, "both within their time");
+        assert!(a.sent_text(&old).is_some());
+        a.tidy(101 + SENT_KEPT_SECS);
+        assert_eq!(a.sent.len(), 1, "the old one forgotten");
+        assert!(a.sent_text(&old).is_none());
+        assert_eq!(
+            a.sent_text(&new).as_deref().map(String::as_str),
+            Some("new")
+        );
+        // A notice for the newer one names it; it is sent again over the next session.
+        let Ok(WireMessage::Data(m)) = WireMessage::decode(&new) else {
+            panic!("a data line");
+        };
+        let out = a.receive(&MessageRef::of(&m).not_read_line(), 700, &mut rng);
+        assert_eq!(
+            out.events,
+            [Event::NotRead {
+                text: Some("new".into()),
+                incomplete: false
+            }]
+        );
+        assert_eq!(a.cold.resend().len(), 1);
+        // None left: the list gives its room back.
+        a.tidy(651 + SENT_KEPT_SECS);
+        assert!(a.sent.is_empty());
+        assert_eq!(a.sent.capacity(), 0);
+        // Messages still go both ways.
+        let line = sent_at(&mut a, "later", 2000, &mut rng);
+        assert_eq!(shown(&mut b, &[line], &mut rng), ["later"]);
     }
 }

@@ -23,9 +23,10 @@
 //! Nothing here is saved (pieces are not part of the snapshot): telling changes no saved
 //! state, so a periodic sweep that tells ([`Conversation::tell_incomplete`]) writes nothing.
 
-use super::cold::ColdSlot;
+use super::cold::{interval_passed, ColdSlot};
 use super::conversation::Conversation;
 use super::events::{Event, ReceiveOutcome, UnreadableReason};
+use super::NOT_READ_INTERVAL_SECS;
 use crate::protocol::fragment::LostLine;
 use crate::protocol::wire::{data_head, DataHead, DataMessage, MessageRef};
 
@@ -54,6 +55,20 @@ impl LostPieces {
             told_at,
         } = self;
         read.is_none() && untold.is_none() && told_at.is_none()
+    }
+
+    /// For a periodic sweep at `now`: forgets when the window was last told once a telling is
+    /// due again by it (`Conversation::not_read_due`: [`NOT_READ_INTERVAL_SECS`] passed),
+    /// which then reads as never told. Kept while the interval runs, and when the clock went
+    /// back before it (as everywhere: a clock set back keeps its stamps). For any later call
+    /// at `now` or after, due either way.
+    pub(super) fn tidy(&mut self, now: u64) {
+        if self
+            .told_at
+            .is_some_and(|t| interval_passed(t, NOT_READ_INTERVAL_SECS, now))
+        {
+            self.told_at = None;
+        }
     }
 }
 
