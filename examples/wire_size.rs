@@ -15,7 +15,8 @@
 use std::alloc::System;
 
 use rand_core::OsRng;
-use sotto::protocol::session::DEFAULT_MAX_LINE;
+use sotto::protocol::fragment::COMPLETED_KEPT_SECS;
+use sotto::protocol::session::{DEFAULT_MAX_LINE, SENT_KEPT_SECS};
 use sotto::protocol::testkit::{self, Setup};
 use sotto::protocol::{ConvState, Conversation, IdentityKey, SendAction};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -164,12 +165,32 @@ fn main() {
     let alice = IdentityKey::generate(&mut OsRng);
     let bob = IdentityKey::generate(&mut OsRng);
     let inline = std::mem::size_of::<Conversation>();
-    // The last row: what the host's periodic sweep leaves of an idle conversation, which lets
-    // go of the buffers kept for the next message (`Conversation::release_buffers`).
-    for (label, exchange, release) in [
-        ("idle after handshake", 0usize, false),
-        ("idle after one message each way", 1, false),
-        ("msg each way + release_buffers", 1, true),
+    // The rows with a tidy: what the host's periodic sweep (`Conversation::tidy`) leaves of an
+    // idle conversation at that time (every line was read at 0): at once, the buffers kept for
+    // the next message go; past SENT_KEPT_SECS, the texts sent; past COMPLETED_KEPT_SECS (a
+    // day), the lines put together from pieces (a 400-byte text is two pieces at 400
+    // characters a line).
+    let long = "x".repeat(400);
+    for (label, text, tidy_at) in [
+        ("idle after handshake", None, None),
+        ("idle after one message each way", Some("hi"), None),
+        ("msg each way + tidy at once", Some("hi"), Some(0)),
+        (
+            "msg each way + tidy at 600 s",
+            Some("hi"),
+            Some(SENT_KEPT_SECS + 1),
+        ),
+        ("long (2-piece) msg each way", Some(long.as_str()), None),
+        (
+            "long msg each way + tidy at 600 s",
+            Some(long.as_str()),
+            Some(SENT_KEPT_SECS + 1),
+        ),
+        (
+            "long msg each way + tidy at 1 day",
+            Some(long.as_str()),
+            Some(COMPLETED_KEPT_SECS + 1),
+        ),
     ] {
         let rss0 = rss_bytes();
         let mut sessions: Vec<Conversation> = Vec::with_capacity(n);
@@ -177,13 +198,13 @@ fn main() {
         for _ in 0..PAIRS {
             let (mut a, mut b) = Setup::default().pair(alice.clone(), bob.clone());
             testkit::handshake(&mut a, &mut b, &mut OsRng);
-            for _ in 0..exchange {
-                send(&mut a, &mut b, "hi");
-                send(&mut b, &mut a, "hi");
+            if let Some(text) = text {
+                send(&mut a, &mut b, text);
+                send(&mut b, &mut a, text);
             }
-            if release {
-                a.release_buffers();
-                b.release_buffers();
+            if let Some(now) = tidy_at {
+                a.tidy(now);
+                b.tidy(now);
             }
             sessions.push(a);
             sessions.push(b);
