@@ -361,8 +361,11 @@ impl Sessions {
     /// names that only sent starts go as well.
     /// Every loaded conversation also lets go of what is over (`Conversation::tidy`): the
     /// buffers it kept for its next message, texts sent past their keeping time, clocks whose
-    /// interval passed, lines put together from pieces long ago; an idle one then holds what
-    /// it held after its handshake.
+    /// interval passed, lines put together from pieces long ago. An idle one then holds what
+    /// it held after its handshake, unless a part kept by design is in use: texts a not-read
+    /// notice named wait in the resend queue for the next session (a forged notice naming a
+    /// message still remembered keeps them until a session comes up, the user stops, or a
+    /// hold ends), a verification run in progress, a lapsed start kept, texts held.
     pub fn sweep(&mut self, now_secs: u64) {
         // The contact's other clients age as the main conversation does: their pieces of
         // lines expire, a start nobody finished lapses and the client goes (they were aged

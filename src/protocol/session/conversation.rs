@@ -196,7 +196,9 @@ impl Conversation {
     /// ago ([`fragment::COMPLETED_KEPT_SECS`]), then drops those parts if nothing is left in
     /// them. What any later call at `now_secs` or after does is unchanged (a clock stamped
     /// after `now_secs`, set back since, is kept): an idle session goes back to what it holds
-    /// after a handshake. The conversation's own clock (the last line's) is left as it is.
+    /// after a handshake, but for the parts kept by design while in use (texts waiting in the
+    /// resend queue for the next session, a verification run, a lapsed start, held texts).
+    /// The conversation's own clock (the last line's) is left as it is.
     pub fn tidy(&mut self, now_secs: u64) {
         self.forget_sent_before(now_secs);
         self.release_buffers();
@@ -231,6 +233,18 @@ impl Conversation {
     #[cfg(test)]
     pub(crate) fn session_id(&self) -> Option<[u8; 4]> {
         self.phase.session().map(|s| s.id)
+    }
+
+    /// Whether the rarely used parts are in use (tests: the sweep's tidy drops their box).
+    #[cfg(test)]
+    pub(crate) fn cold_is_made(&self) -> bool {
+        self.cold.is_made()
+    }
+
+    /// How many texts sent are remembered (tests: the sweep's tidy forgets old ones).
+    #[cfg(test)]
+    pub(crate) fn sent_remembered(&self) -> usize {
+        self.sent.len()
     }
 
     /// Whether `sid` names this conversation's current or previous session: the data message
@@ -1949,6 +1963,140 @@ mod tests {
             last.0.is_empty() && again.1.is_empty(),
             "{last:?} {again:?}"
         );
+    }
+
+    /// A start tried again without the user (the contact came online) sets when it was last
+    /// tried: the tidy forgets that stamp only once [`HANDSHAKE_TIMEOUT_SECS`] passed, and
+    /// the next try gets what it gets without the tidy, one second before (nothing: tried
+    /// too recently) and at the end of the interval (a new `?S1I`). The retry's own start
+    /// lapses only after more than the interval, so a second try within it needs a clock set
+    /// back a little (a host clock stepped back): what this test does.
+    #[test]
+    fn a_retry_stamp_goes_with_the_tidy_and_answers_the_same() {
+        const AT: u64 = 1000;
+        // What a second `peer_came_online` at `at` gives (the first one at `AT`, its start
+        // lapsed), after a tidy at `at` or none; and whether the box was kept by the tidy.
+        let run = |tidy: bool, at: u64| {
+            let mut rng = crate::protocol::tests::rng(79);
+            let (mut a, _b) = crate::protocol::tests::pair(&mut rng, Policy::Always);
+            a.set_peer_supports_sotto(true);
+            let _ = a.tick(100);
+            assert_eq!(a.send("held", &mut rng).action, SendAction::Hold);
+            let _ = a.tick(100 + HANDSHAKE_TIMEOUT_SECS + 1);
+            assert!(a.start_lapsed());
+            let _ = a.tick(AT);
+            let first = a.peer_came_online(&mut rng);
+            assert!(
+                first.inject.len() == 1 && first.inject[0].starts_with("?S1I"),
+                "{:?}",
+                first.inject
+            );
+            assert_eq!(a.cold.get().and_then(|c| c.retried_at), Some(AT));
+            let lapse = a.tick(AT + HANDSHAKE_TIMEOUT_SECS + 1);
+            assert!(lapse.events.is_empty(), "{:?}", lapse.events);
+            assert!(a.start_lapsed());
+            // The clock set back to `at`.
+            let _ = a.tick(at);
+            if tidy {
+                a.tidy(at);
+            }
+            let stamp = a.cold.get().and_then(|c| c.retried_at);
+            let again = a.peer_came_online(&mut rng);
+            (stamp, (again.inject, again.events))
+        };
+        let over = AT + HANDSHAKE_TIMEOUT_SECS;
+        // Within the interval: the stamp stays, and no second start goes.
+        let (stamp, again) = run(true, over - 1);
+        assert_eq!(again, run(false, over - 1).1);
+        assert!(again.0.is_empty() && again.1.is_empty(), "{again:?}");
+        assert_eq!(stamp, Some(AT), "kept within the interval");
+        // Over: the stamp goes, and the next try starts again as without the tidy.
+        let (stamp, again) = run(true, over);
+        assert_eq!(stamp, None, "forgotten once the interval passed");
+        assert!(
+            again.0.len() == 1 && again.0[0].starts_with("?S1I"),
+            "{again:?}"
+        );
+        assert_eq!(again, run(false, over).1);
+    }
+
+    /// Data lines that overtook `?S1C` while `b` waits as responder are each asked for again,
+    /// [`UNFINISHED_NOTICES`] per [`NOT_READ_INTERVAL_SECS`]: the tidy forgets the window only
+    /// once the interval passed, and the next such line gets what it gets without the tidy,
+    /// one second before (past the budget: an unknown session's not-read notice instead) and
+    /// at the end of the interval (asked for again).
+    #[test]
+    fn an_unfinished_window_goes_with_the_tidy_and_answers_the_same() {
+        const T0: u64 = 1000;
+        // What `b` answers the last early line at `at`, after a tidy at `at` or none; and the
+        // window the tidy left.
+        let run = |tidy: bool, at: u64| {
+            let mut rng = crate::protocol::tests::rng(80);
+            let (mut a, mut b) = crate::protocol::tests::pair(&mut rng, Policy::Manual);
+            a.set_peer_supports_sotto(true);
+            let init = a.start(&mut rng).inject;
+            let _ = a.tick(T0);
+            let _ = b.tick(T0);
+            let mut response = Vec::new();
+            for line in &init {
+                response.extend(b.receive(line, T0, &mut rng).inject);
+            }
+            for line in &response {
+                let _ = a.receive(line, T0, &mut rng);
+            }
+            assert_eq!(a.state(), ConvState::Encrypted);
+            assert!(matches!(b.phase.handshake(), Some(Handshake::Responder(_))));
+            let data: Vec<String> = (0..=UNFINISHED_NOTICES)
+                .map(|i| {
+                    let SendAction::Replace(l) = a.send(&format!("early {i}"), &mut rng).action
+                    else {
+                        panic!("sent");
+                    };
+                    l[0].clone()
+                })
+                .collect();
+            for line in &data[..UNFINISHED_NOTICES as usize] {
+                let out = b.receive(line, T0, &mut rng);
+                assert_eq!(
+                    out.events,
+                    [Event::Unreadable {
+                        reason: UnreadableReason::BeforeConfirm
+                    }]
+                );
+                assert_eq!(out.inject.len(), 1, "asked for again within the budget");
+            }
+            if tidy {
+                b.tidy(at);
+            }
+            let window = b.cold.get().map_or((0, 0), |c| c.unfinished_notices);
+            let last = b.receive(&data[UNFINISHED_NOTICES as usize], at, &mut rng);
+            (window, (last.inject, last.events))
+        };
+        let over = T0 + NOT_READ_INTERVAL_SECS;
+        // Within the interval: the window stays, and the budget still holds.
+        let (window, last) = run(true, over - 1);
+        assert_eq!(last, run(false, over - 1).1);
+        assert_eq!(
+            last.1,
+            [Event::Unreadable {
+                reason: UnreadableReason::UnknownSession
+            }]
+        );
+        assert_eq!(window, (T0, UNFINISHED_NOTICES), "kept within the interval");
+        // Over: the window goes, and the line is asked for again as without the tidy.
+        let (window, last) = run(true, over);
+        assert_eq!(window, (0, 0), "forgotten once the interval passed");
+        assert_eq!(
+            last.1,
+            [Event::Unreadable {
+                reason: UnreadableReason::BeforeConfirm
+            }]
+        );
+        assert!(
+            last.0.len() == 1 && last.0[0].ends_with("(handshake not finished)"),
+            "{last:?}"
+        );
+        assert_eq!(last, run(false, over).1);
     }
 
     /// The sweep's tidy forgets the texts sent more than [`SENT_KEPT_SECS`] ago (and the

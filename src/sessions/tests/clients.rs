@@ -1918,6 +1918,63 @@ fn the_sweep_expires_another_clients_pieces() {
     assert!(!buffered(&mut net), "expired by the sweep");
 }
 
+/// alice and each of bob's clients exchange a long message (in pieces, put together on
+/// alice's side and kept against pieces coming again) and a short one (remembered by alice in
+/// case a not-read notice names it): the sweep past the time the completed lines are kept lets
+/// both go, in the main conversation and in the other client's, the rarely used parts' box
+/// with them (`Conversation::tidy`, called by the sweep for each).
+#[test]
+fn the_sweep_tidies_the_main_and_the_other_clients_conversations() {
+    let mut net = Net::new("clients-sweep-tidy");
+    net.both_accepted();
+    let key = net.alice.key.clone();
+    let main = net
+        .alice
+        .sessions
+        .session_address(&key)
+        .expect("a session")
+        .to_owned();
+    let other = net.others()[0].0.clone();
+    let client = |address: &str| -> &'static str {
+        if address == LAPTOP {
+            LAPTOP
+        } else {
+            DESKTOP
+        }
+    };
+    net.now = 1_000;
+    let long = "a long line cut into pieces ".repeat(8);
+    for address in [&main, &other] {
+        net.long_message_from(client(address), address, &long);
+    }
+    net.alice_types_to(LAPTOP, "short");
+    assert_eq!(net.times_shown(DESKTOP, "short"), 1);
+    assert_eq!(
+        net.times_shown("alice", &long),
+        2,
+        "{:?}",
+        net.shown("alice")
+    );
+    // (main conversation's box, its texts remembered; the other client's.)
+    let held = |net: &Net| {
+        let s = net.alice.sessions.sessions.get(&key).expect("loaded");
+        assert_eq!(s.others.len(), 1, "the other client stays");
+        let o = &s.others[0].conv;
+        (
+            (s.conv.cold_is_made(), s.conv.sent_remembered()),
+            (o.cold_is_made(), o.sent_remembered()),
+        )
+    };
+    assert_eq!(held(&net), ((true, 1), (true, 1)));
+    // The first sweep keeps what may still be used.
+    net.alice.sessions.sweep(net.now);
+    assert_eq!(held(&net), ((true, 1), (true, 1)));
+    net.alice
+        .sessions
+        .sweep(net.now + crate::protocol::fragment::COMPLETED_KEPT_SECS + 1);
+    assert_eq!(held(&net), ((false, 0), (false, 0)));
+}
+
 /// bob's other client reconnects under another address (a new XMPP resource) and starts again:
 /// it is the client it was (found by its instance tag), not a new one. It used to get a second
 /// session beside its first, both reading, so it got every message twice.
