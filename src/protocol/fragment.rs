@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use rand_core::CryptoRngCore;
 use thiserror::Error;
 
+use super::clock::older_than;
 use super::wire::{Fragment, WireMessage};
 
 /// Characters a fragment header costs.
@@ -361,7 +362,7 @@ impl Reassembler {
     /// for the pieces of a line it forgot, which it no longer knows for copies.
     pub fn tidy(&mut self, now_secs: u64) {
         self.completed
-            .retain(|&(_, at)| !(at <= now_secs && now_secs - at > COMPLETED_KEPT_SECS));
+            .retain(|&(_, at)| !older_than(at, COMPLETED_KEPT_SECS, now_secs));
         if self.completed.is_empty() {
             self.completed = VecDeque::new();
         }
@@ -381,8 +382,8 @@ impl Reassembler {
     /// Each line dropped is kept to be told ([`Reassembler::take_lost`]).
     pub fn expire(&mut self, now_secs: u64) {
         let stale = |p: &Partial| {
-            now_secs.saturating_sub(p.progress_seen) > MAX_AGE_SECS
-                || now_secs.saturating_sub(p.first_seen) > MAX_LIFE_SECS
+            older_than(p.progress_seen, MAX_AGE_SECS, now_secs)
+                || older_than(p.first_seen, MAX_LIFE_SECS, now_secs)
         };
         // Most calls find none: nothing is collected then.
         if self.partial.values().any(stale) {

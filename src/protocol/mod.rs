@@ -6,6 +6,7 @@
 //! Randomness is injected (`rand_core::CryptoRngCore`), so tests and vectors are reproducible.
 #![forbid(unsafe_code)]
 
+mod clock;
 pub mod fragment;
 pub mod handshake;
 pub mod identity;

@@ -23,6 +23,7 @@ use std::collections::VecDeque;
 use super::pieces::LostPieces;
 use super::verification::Verification;
 use super::{HANDSHAKE_TIMEOUT_SECS, NOT_READ_INTERVAL_SECS};
+use crate::protocol::clock::interval_passed;
 use crate::protocol::fragment::Reassembler;
 use crate::protocol::handshake::Initiator;
 use crate::protocol::secret::SecretString;
@@ -159,12 +160,6 @@ impl Cold {
             *unfinished_notices = (0, 0);
         }
     }
-}
-
-/// Whether `interval` seconds have passed since `stamp` at `now`, the clock not set back
-/// before `stamp`: then a clock at `stamp` is due again for every call at `now` or after.
-pub(super) fn interval_passed(stamp: u64, interval: u64, now: u64) -> bool {
-    now >= stamp && now - stamp >= interval
 }
 
 /// The box of a conversation's [`Cold`] parts, absent while they are all empty.

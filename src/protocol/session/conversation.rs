@@ -24,6 +24,7 @@ use super::{
     MAX_KNOWN_KEYS, MAX_PLAINTEXT, MAX_QUEUE, NOT_READ_INTERVAL_SECS, NOT_READ_NOTICES,
     RESERVE_AHEAD, SENT_KEPT, SENT_KEPT_SECS, UNFINISHED_NOTICES,
 };
+use crate::protocol::clock::older_than;
 use crate::protocol::fragment::{self, Lines};
 use crate::protocol::identity::{IdentityKey, IdentityPublic};
 use crate::protocol::names::Names;
@@ -416,7 +417,7 @@ impl Conversation {
             return false;
         }
         let since = *self.handshake_since.get_or_insert(now_secs);
-        now_secs.saturating_sub(since) > HANDSHAKE_TIMEOUT_SECS
+        older_than(since, HANDSHAKE_TIMEOUT_SECS, now_secs)
     }
 
     /// The policy in force.
@@ -1174,7 +1175,7 @@ impl Conversation {
             self.forget_sent_before(now);
         } else {
             self.sent
-                .retain(|s| now.saturating_sub(s.at) <= SENT_KEPT_SECS && s.at <= now);
+                .retain(|s| s.at <= now && !older_than(s.at, SENT_KEPT_SECS, now));
         }
     }
 
@@ -1185,7 +1186,7 @@ impl Conversation {
         while self
             .sent
             .front()
-            .is_some_and(|s| s.at <= now && now - s.at > SENT_KEPT_SECS)
+            .is_some_and(|s| older_than(s.at, SENT_KEPT_SECS, now))
         {
             self.sent.pop_front();
         }
@@ -1204,7 +1205,7 @@ impl Conversation {
         };
         self.sent
             .iter()
-            .find(|s| s.id == id && self.now.saturating_sub(s.at) <= SENT_KEPT_SECS)?
+            .find(|s| s.id == id && !older_than(s.at, SENT_KEPT_SECS, self.now))?
             .text
             .clone()
     }

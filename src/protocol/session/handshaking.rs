@@ -10,6 +10,7 @@ use super::conversation::Conversation;
 use super::events::{Event, HoldReason, ReceiveOutcome, UnsentReason};
 use super::phase::{Handshake, Phase, Session};
 use super::{ANSWER_BURST, ANSWER_WINDOW_SECS, HANDSHAKE_TIMEOUT_SECS};
+use crate::protocol::clock::older_than;
 use crate::protocol::fragment;
 use crate::protocol::handshake::{Established, HandshakeError, Initiator, Responder, Role};
 use crate::protocol::names::Names;
@@ -31,7 +32,7 @@ impl Conversation {
             return out;
         }
         let since = *self.handshake_since.get_or_insert(now_secs);
-        if now_secs.saturating_sub(since) > HANDSHAKE_TIMEOUT_SECS {
+        if older_than(since, HANDSHAKE_TIMEOUT_SECS, now_secs) {
             let (phase, dropped) =
                 mem::replace(&mut self.phase, Phase::Plaintext).without_handshake();
             self.phase = phase;
@@ -140,7 +141,7 @@ impl Conversation {
         };
         if self.handshake_passive
             && self.cold.queue().is_empty()
-            && now_secs.saturating_sub(since) > HANDSHAKE_TIMEOUT_SECS
+            && older_than(since, HANDSHAKE_TIMEOUT_SECS, now_secs)
         {
             let _ = self.tick(now_secs);
         }

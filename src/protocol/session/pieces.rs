@@ -23,10 +23,11 @@
 //! Nothing here is saved (pieces are not part of the snapshot): telling changes no saved
 //! state, so a periodic sweep that tells ([`Conversation::tell_incomplete`]) writes nothing.
 
-use super::cold::{interval_passed, ColdSlot};
+use super::cold::ColdSlot;
 use super::conversation::Conversation;
 use super::events::{Event, ReceiveOutcome, UnreadableReason};
 use super::NOT_READ_INTERVAL_SECS;
+use crate::protocol::clock::interval_passed;
 use crate::protocol::fragment::LostLine;
 use crate::protocol::wire::{data_head, DataHead, DataMessage, MessageRef};
 
