@@ -8,7 +8,7 @@ mod support;
 use std::thread;
 use std::time::Duration;
 
-use sotto::protocol::wire::{InitMessage, WireMessage};
+use sotto::protocol::wire::{InitMessage, MessageRef, WireMessage};
 use sotto::protocol::IdentityKey;
 use support::*;
 
@@ -1129,6 +1129,86 @@ fn xmpp_a_headline_carrying_a_sotto_line_is_dropped() {
         })
         .collect();
     assert!(raw.is_empty(), "the headline's line was shown: {raw:?}");
+    p.assert_no_criticals();
+}
+
+/// The server (or anyone who can send as bob) forges a not-read notice naming a message bob
+/// read: its clear header is on the wire for the taking. alice is told it was not read (the
+/// notice is unauthenticated) and it waits for a new session. bob's client then goes offline
+/// and comes back at the same address, which releases what alice holds for it: that used to
+/// send the message again in the same session, and bob was shown it once more for each forged
+/// notice and presence cycle. Now he is shown it once.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_forged_not_read_notice_has_no_message_shown_twice() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.alice.client.subscribe(&bob);
+    p.bob
+        .client
+        .expect("bob allows alice to see him", WAIT, |l| {
+            l.tag == "AUTHORIZED"
+        });
+    let text = "pay 100 to carol";
+    let mark = p.alice.tap.mark();
+    p.alice.client.send(&bob, text);
+    p.bob.client.expect_received(&alice, text, WAIT);
+    let notice = sotto_lines(Proto::Xmpp, &p.alice.tap.since(mark, Dir::Up))
+        .iter()
+        .find_map(|l| match WireMessage::decode(l) {
+            Ok(WireMessage::Data(m)) => Some(MessageRef::of(&m).not_read_line()),
+            _ => None,
+        })
+        .expect("alice's data line on her wire");
+    for round in 0..2 {
+        let stanza = format!(
+            "<message to='{alice}' type='chat' id='nr{round}'><body>{notice}</body></message>"
+        );
+        p.bob
+            .client
+            .command(&format!("sendxml {}", escape_arg(&stanza)));
+        p.bob
+            .client
+            .expect("the forged notice went out", WAIT, |l| {
+                l.tag == "ECHO" && l.field(0).starts_with("sendxml")
+            });
+        if round == 0 {
+            p.alice
+                .client
+                .expect_system(&bob, "alice is told it was not read", WAIT, |t| {
+                    t.contains("could not read your message") && t.contains(text)
+                });
+        }
+        p.bob.client.go_offline();
+        thread::sleep(Duration::from_secs(1));
+        p.bob.client.go_online();
+        // Whatever alice sent on seeing bob back left before her answer here.
+        let Pair {
+            alice: a, bob: b, ..
+        } = &mut p;
+        exchange(
+            Proto::Xmpp,
+            b,
+            a,
+            "back",
+            &format!("bob is back, round {round}"),
+        );
+        exchange(
+            Proto::Xmpp,
+            a,
+            b,
+            "answer",
+            &format!("alice answers, round {round}"),
+        );
+    }
+    let shown = p
+        .bob
+        .client
+        .writes()
+        .iter()
+        .filter(|w| w.has(flags::RECV) && w.is_with(&alice) && w.shown() == text)
+        .count();
+    assert_eq!(shown, 1, "bob was shown the message {shown} times");
     p.assert_no_criticals();
 }
 

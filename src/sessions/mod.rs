@@ -36,6 +36,7 @@ pub mod trust;
 use std::collections::HashMap;
 
 use crate::protocol::names::Names;
+use crate::protocol::session::WaitingResend;
 use crate::protocol::{
     ConvState, Conversation, Event, IdentityKey, IdentityPublic, Policy, SecretBytes, SecretString,
 };
@@ -206,7 +207,7 @@ impl Session {
 
     /// Takes everything this conversation waited to send again (a not-read notice named it),
     /// the main session's first, then each other client's.
-    fn take_all_resend(&mut self) -> Vec<SecretString> {
+    fn take_all_resend(&mut self) -> Vec<WaitingResend> {
         let others = self.others.iter_mut().flat_map(|o| o.conv.take_resend());
         self.conv.take_resend().into_iter().chain(others).collect()
     }
@@ -259,7 +260,7 @@ pub struct Sessions {
 
 /// Texts waiting to be sent again over the next session: the main session's, and each other
 /// client's by address.
-type Resend = (Vec<SecretString>, Vec<(String, Vec<SecretString>)>);
+type Resend = (Vec<WaitingResend>, Vec<(String, Vec<WaitingResend>)>);
 
 impl core::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -295,14 +296,16 @@ fn digest(snapshot: &[u8]) -> [u8; 32] {
 /// The reason a store error gives, for the debug log and the user.
 /// The texts `events` say were sent again, or taken off the list to send again (a not-read
 /// notice named them): what waits again when the operation is undone (they are in memory
-/// only; the reload would not bring them back).
-fn resent_texts(events: &[Event]) -> Vec<SecretString> {
+/// only; the reload would not bring them back). Which session each was lost in is not in
+/// the events: any session may carry it (the undone operation had sent it over one).
+fn resent_texts(events: &[Event]) -> Vec<WaitingResend> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Resent { text, .. } | Event::NotResent { text } => {
-                Some(SecretString::from(text.as_str()))
-            }
+            Event::Resent { text, .. } | Event::NotResent { text } => Some(WaitingResend {
+                text: SecretString::from(text.as_str()),
+                lost_in: None,
+            }),
             _ => None,
         })
         .collect()
@@ -809,7 +812,7 @@ impl Sessions {
     ///
     /// What waited to be sent again (messages a not-read notice named: in memory only, never
     /// saved) is carried over, `resent` first: the texts the undone operation had sent again.
-    fn roll_back(&mut self, key: &ConvKey, settings: &Settings, resent: Vec<SecretString>) {
+    fn roll_back(&mut self, key: &ConvKey, settings: &Settings, resent: Vec<WaitingResend>) {
         // Reloaded with the name replies went to, so they keep going there.
         if let Some(peer_raw) = self.unload(key, resent) {
             let _ = self.session(key, &peer_raw, settings);
@@ -820,7 +823,7 @@ impl Sessions {
     /// failed: memory must not run ahead of it). What it waited to send again (memory only,
     /// never saved) is kept aside for that load, `resent` first (what the undone operation
     /// had sent again). The name replies went to, if it was loaded.
-    pub(super) fn unload(&mut self, key: &ConvKey, resent: Vec<SecretString>) -> Option<String> {
+    pub(super) fn unload(&mut self, key: &ConvKey, resent: Vec<WaitingResend>) -> Option<String> {
         let old = self.sessions.remove(key)?;
         let peer_raw = old.peer_raw.clone();
         if old.conv.holder_away() {
@@ -835,7 +838,7 @@ impl Sessions {
 
     /// What `old` (a conversation leaving memory for a reload) waits to send again: its own
     /// texts (`first` before them), then each other client's, by address.
-    fn waiting_to_resend(mut old: Session, first: Vec<SecretString>) -> Resend {
+    fn waiting_to_resend(mut old: Session, first: Vec<WaitingResend>) -> Resend {
         let mut main = first;
         main.extend(old.conv.take_resend());
         let others = old

@@ -241,7 +241,7 @@ impl Sessions {
                 s.conv
                     .take_held()
                     .into_iter()
-                    .chain(resend)
+                    .chain(resend.into_iter().map(|w| w.text))
                     .map(|t| t.to_string())
                     .collect()
             })
@@ -306,7 +306,7 @@ impl Sessions {
         // too, PROTOCOL.md §5.1).
         let mut handed_back: Vec<String> = handed_back.iter().map(|t| t.to_string()).collect();
         if foreign || held_key || another_contact {
-            handed_back.extend(moved.take_all_resend().iter().map(|t| t.to_string()));
+            handed_back.extend(moved.take_all_resend().iter().map(|w| w.text.to_string()));
         }
         if foreign || held_key {
             let _ = moved.conv.set_blocked(true, &mut rand_core::OsRng);

@@ -29,8 +29,22 @@ use crate::protocol::handshake::Initiator;
 use crate::protocol::secret::SecretString;
 use crate::protocol::wire::{InitMessage, MessageRef};
 
-/// What reads as the held texts, or those to send again, while there is no box.
+/// What reads as the held texts while there is no box.
 static NO_TEXTS: VecDeque<SecretString> = VecDeque::new();
+/// What reads as the texts to send again while there is no box.
+static NO_RESEND: VecDeque<WaitingResend> = VecDeque::new();
+
+/// A message a not-read notice named, waiting to be sent again (PROTOCOL.md §2.2): over a
+/// session up later, never over the one it was lost in (a notice is unauthenticated: a forged
+/// one names a message the peer did read, and sending it again in the same session would
+/// have it shown twice, as often as the server forges one).
+pub struct WaitingResend {
+    /// The text (wiped on drop).
+    pub text: SecretString,
+    /// The `sid` of the session it was lost in, which never carries it again; `None` when
+    /// that is not known (any session up may carry it).
+    pub lost_in: Option<[u8; 4]>,
+}
 
 /// The rarely used parts of a conversation (see the module's text).
 #[derive(Default)]
@@ -39,7 +53,7 @@ pub(super) struct Cold {
     pub(super) queue: VecDeque<SecretString>,
     /// Messages a not-read notice named, to send again once a new session is up (at most
     /// [`SENT_KEPT`](super::SENT_KEPT)). In memory only, wiped; never saved.
-    pub(super) resend: VecDeque<SecretString>,
+    pub(super) resend: VecDeque<WaitingResend>,
     /// Pieces of long lines, until each line is whole. Not saved.
     pub(super) reassembler: Reassembler,
     /// Lines lost in pieces, to tell (`pieces.rs`). Not saved.
@@ -211,8 +225,8 @@ impl ColdSlot {
     }
 
     /// The texts waiting to be sent again over the next session, oldest first.
-    pub(super) fn resend(&self) -> &VecDeque<SecretString> {
-        self.get().map_or(&NO_TEXTS, |c| &c.resend)
+    pub(super) fn resend(&self) -> &VecDeque<WaitingResend> {
+        self.get().map_or(&NO_RESEND, |c| &c.resend)
     }
 
     /// The held texts, taken out (none are left).
@@ -223,7 +237,7 @@ impl ColdSlot {
     }
 
     /// The texts waiting to be sent again, taken out (none are left).
-    pub(super) fn take_resend(&mut self) -> VecDeque<SecretString> {
+    pub(super) fn take_resend(&mut self) -> VecDeque<WaitingResend> {
         self.get_mut()
             .map(|c| std::mem::take(&mut c.resend))
             .unwrap_or_default()
@@ -235,7 +249,7 @@ impl ColdSlot {
     }
 
     /// The oldest text waiting to be sent again, taken out.
-    pub(super) fn pop_resend(&mut self) -> Option<SecretString> {
+    pub(super) fn pop_resend(&mut self) -> Option<WaitingResend> {
         self.get_mut()?.resend.pop_front()
     }
 

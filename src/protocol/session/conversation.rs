@@ -12,7 +12,7 @@ use std::mem;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroize;
 
-use super::cold::ColdSlot;
+use super::cold::{ColdSlot, WaitingResend};
 use super::events::{
     Event, HoldReason, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome, UnreadableReason,
     UnsentReason,
@@ -116,8 +116,8 @@ pub(super) struct SentText {
     id: MessageRef,
     /// `None` once a not-read notice named it: shown once, then wiped.
     text: Option<SecretString>,
-    /// Already a second sending, over the same session, of a message a not-read notice named
-    /// (PROTOCOL.md §2.2): never sent that way again.
+    /// Already a second sending of a message a not-read notice named (at once over the same
+    /// session, or over a later one, PROTOCOL.md §2.2): never sent a third time.
     again: bool,
     /// Sent before anything was read in its session: only such a message can have overtaken
     /// the handshake's last line, so only such a message is sent again at once over the same
@@ -299,17 +299,17 @@ impl Conversation {
     /// The texts a not-read notice named, waiting to be sent again over the next session
     /// (memory only, never saved), taken out: for a host that reloads this conversation
     /// from disk after a failed save and carries them over ([`Conversation::put_back_resend`]).
-    pub fn take_resend(&mut self) -> Vec<SecretString> {
+    pub fn take_resend(&mut self) -> Vec<WaitingResend> {
         let texts = self.cold.take_resend().into();
         self.cold.settle();
         texts
     }
 
     /// Puts `texts` (oldest first) in front of what waits to be sent again over the next
-    /// session. All are kept, never dropped without a word: they were taken out of this
-    /// conversation and its host's other sessions, each list bounded as it grew
-    /// ([`SENT_KEPT`]).
-    pub fn put_back_resend(&mut self, texts: Vec<SecretString>) {
+    /// session, each still never sent over the session it was lost in. All are kept, never
+    /// dropped without a word: they were taken out of this conversation and its host's other
+    /// sessions, each list bounded as it grew ([`SENT_KEPT`]).
+    pub fn put_back_resend(&mut self, texts: Vec<WaitingResend>) {
         if texts.is_empty() {
             return;
         }
@@ -603,9 +603,9 @@ impl Conversation {
         // Nothing is sent again after the user ended the conversation: what waited to be sent
         // again (a not-read notice named it, the user was told it would go) is handed back
         // like the held messages, never dropped without a word.
-        for text in self.cold.take_resend() {
+        for waiting in self.cold.take_resend() {
             out.events.push(Event::NotResent {
-                text: text.to_string(),
+                text: waiting.text.to_string(),
             });
         }
         for text in self.cold.take_queue() {
@@ -1083,13 +1083,22 @@ impl Conversation {
 
     pub(super) fn flush(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
         while let Some(text) = self.cold.pop_queue() {
-            self.send_held(text, |text| Event::QueuedSent { text }, out, rng);
+            self.send_held(text, false, |text| Event::QueuedSent { text }, out, rng);
         }
-        // What the peer's client could not read goes again, over this new session (only a new
-        // session calls here: the one the message was lost in is gone or replaced).
-        while let Some(text) = self.cold.pop_resend() {
+        // What the peer's client could not read goes again over a session other than the one
+        // it was lost in; what was lost in this one waits for the next (a hold ending, the
+        // holder seen back, also call here, in the same session: a forged notice naming a
+        // message the peer read must not have it shown again). Sent again once: marked, so a
+        // notice naming the copy never sends it a third time.
+        let current = self.phase.session().map(|s| s.id);
+        for waiting in self.cold.take_resend() {
+            if waiting.lost_in.is_some() && waiting.lost_in == current {
+                self.cold.make().resend.push_back(waiting);
+                continue;
+            }
             self.send_held(
-                text,
+                waiting.text,
+                true,
                 |text| Event::Resent {
                     text,
                     same_session: false,
@@ -1100,15 +1109,17 @@ impl Conversation {
         }
     }
 
-    /// Encrypts one text that waited; `sent` names the event that says it went.
+    /// Encrypts one text that waited; `sent` names the event that says it went; `again`: a
+    /// message sent before that a not-read notice named (see [`Self::encrypt_remembered`]).
     fn send_held(
         &mut self,
         text: SecretString,
+        again: bool,
         sent: fn(String) -> Event,
         out: &mut ReceiveOutcome,
         rng: &mut impl CryptoRngCore,
     ) {
-        match self.encrypt_text(&text, rng) {
+        match self.encrypt_remembered(&text, again, rng) {
             Some(lines) => {
                 out.inject.extend(lines);
                 out.events.push(sent(text.to_string()));
@@ -1126,8 +1137,8 @@ impl Conversation {
         self.encrypt_remembered(text, false, rng)
     }
 
-    /// [`Self::encrypt_text`]; `again`: a second sending over the same session of a message a
-    /// not-read notice named.
+    /// [`Self::encrypt_text`]; `again`: a second sending of a message a not-read notice named
+    /// (over the same session at once, or over a later one).
     #[inline]
     fn encrypt_remembered(
         &mut self,
@@ -1315,10 +1326,13 @@ impl Conversation {
                         break;
                     };
                     out.events.push(Event::NotResent {
-                        text: oldest.to_string(),
+                        text: oldest.text.to_string(),
                     });
                 }
-                self.cold.make().resend.push_back(text);
+                self.cold.make().resend.push_back(WaitingResend {
+                    text,
+                    lost_in: Some(id.session_id),
+                });
             }
         } else if Self::not_read_due(self.cold.get().and_then(|c| c.not_read_at.1), self.now) {
             self.cold.make().not_read_at.1 = Some(self.now);

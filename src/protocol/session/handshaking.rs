@@ -452,9 +452,9 @@ impl Conversation {
         let same_hold = mismatch.is_some() && replaced == Some(peer);
         if self.blocked && self.known_keys.contains(&peer) && !same_hold {
             self.blocked = false;
-            for text in self.cold.take_resend() {
+            for waiting in self.cold.take_resend() {
                 out.events.push(Event::NotResent {
-                    text: text.to_string(),
+                    text: waiting.text.to_string(),
                 });
             }
             for text in self.cold.take_queue() {

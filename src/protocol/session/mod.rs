@@ -56,6 +56,7 @@ mod pieces;
 mod snapshot;
 mod verification;
 
+pub use cold::WaitingResend;
 pub use conversation::Conversation;
 pub use events::{
     Event, HoldReason, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome, UnreadableReason,

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::protocol::session::SENT_KEPT;
+use crate::protocol::wire::{MessageRef, WireMessage};
 use crate::protocol::NOT_READ_NOTICES;
 
 /// Alice and two clients of Bob's, each with its own key and tag.
@@ -362,6 +363,72 @@ fn a_message_that_was_not_read_is_sent_again_over_a_new_session() {
         "{all:?}"
     );
     assert!(accepted.inject.is_empty());
+}
+
+/// The server forges a not-read notice about a message the peer read (the line's clear header
+/// names it): the message waits for a later session. Neither the holder seen back, nor a line
+/// of the peer's in the same session, nor a hold that ends sends it over the session it was
+/// "lost" in, however often the forgery repeats (PROTOCOL.md §2.2); put back after a reload it
+/// still waits. The next session sends it once, and a notice naming that copy sends nothing.
+#[test]
+fn a_forged_not_read_notice_never_has_a_message_shown_again_in_its_session() {
+    let (mut alice, mut bob, mut rng) = established(908);
+    let lines = send(&mut alice, "pay 100 to carol", &mut rng);
+    let (shown, _, _) = deliver(&mut bob, lines.clone(), &mut rng);
+    assert_eq!(shown, ["pay 100 to carol"]);
+    let forged = |line: &str| match WireMessage::decode(line) {
+        Ok(WireMessage::Data(m)) => MessageRef::of(&m).not_read_line(),
+        other => panic!("not data: {other:?}"),
+    };
+    for round in 0..3 {
+        let told = alice.receive(&forged(&lines[0]), 0, &mut rng);
+        assert!(told.inject.is_empty(), "{told:?}");
+        if round == 0 {
+            assert_eq!(
+                not_read(&told.events),
+                [Some("pay 100 to carol".to_owned())]
+            );
+            // As a host carries it over a reload after a failed save.
+            let waiting = alice.take_resend();
+            alice.put_back_resend(waiting);
+        }
+        let _ = alice.set_holder_away(true, &mut rng);
+        let back = alice.set_holder_away(false, &mut rng);
+        assert!(back.inject.is_empty() && back.events.is_empty(), "{back:?}");
+        let _ = alice.set_holder_away(true, &mut rng);
+        let reply = send(&mut bob, "ok", &mut rng);
+        let (shown, back, events) = deliver(&mut alice, reply, &mut rng);
+        assert_eq!(shown, ["ok"]);
+        assert!(
+            back.is_empty(),
+            "sent again in the same session: {events:?}"
+        );
+        let _ = alice.set_blocked(true, &mut rng);
+        let unblocked = alice.set_blocked(false, &mut rng);
+        assert!(unblocked.inject.is_empty(), "{unblocked:?}");
+    }
+    // Bob's client starts a new session (same key): the message goes, once.
+    bob.tick(0);
+    let start = bob.start(&mut rng).inject;
+    let (_, response, _) = deliver(&mut alice, start, &mut rng);
+    let (_, confirm, _) = deliver(&mut bob, response, &mut rng);
+    let (_, again, events) = deliver(&mut alice, confirm, &mut rng);
+    assert!(events.iter().any(|e| matches!(e, Event::Started { .. })));
+    assert!(events.iter().any(
+        |e| matches!(e, Event::Resent { text, same_session: false } if text == "pay 100 to carol")
+    ));
+    let (shown, _, _) = deliver(&mut bob, again.clone(), &mut rng);
+    assert_eq!(shown, ["pay 100 to carol"]);
+    // A notice naming the copy: told, never sent a third time, by any way out of a hold.
+    let told = alice.receive(&forged(&again[0]), 0, &mut rng);
+    assert!(told.inject.is_empty());
+    assert!(told
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::NotResent { text } if text == "pay 100 to carol")));
+    let _ = alice.set_holder_away(true, &mut rng);
+    assert!(alice.set_holder_away(false, &mut rng).inject.is_empty());
+    assert!(alice.take_resend().is_empty());
 }
 
 /// More messages named unread than the list of those waiting to be sent again keeps (32: a
