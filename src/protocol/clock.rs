@@ -1,8 +1,8 @@
 //! Stamps in whole seconds, read against a host clock that may be set back.
 //!
-//! One rule everywhere a stamp is compared with `now`: a stamp after `now` (the clock went
-//! back since) is never old, so a clock set back keeps what it stamped instead of dropping it
-//! or treating an interval as over.
+//! The two predicates here share one rule: a stamp after `now` (the clock went back since) is
+//! never old and no interval from it is over. Callers that want a clock set back to count the
+//! other way (a notice due again at once, a sent text dropped) say so where they call them.
 
 /// Whether at least `interval` seconds passed from `stamp` to `now`; never when the clock was
 /// set back before `stamp`. Once true at `now`, true at any later `now`.

@@ -574,7 +574,7 @@ impl Sessions {
                 let mut gone = s.others.remove(oldest);
                 // What waited to be sent again to it (the user was told it would be) goes to
                 // the main session, as for a client that is gone: never dropped.
-                s.conv.put_back_resend(gone.conv.take_resend());
+                s.conv.take_over_resend(gone.conv.take_resend());
                 self.note(format!(
                     "another client's session (never accepted, ended, or never up) dropped for a \
                      new one: slot {}",
@@ -791,7 +791,10 @@ impl Sessions {
             gone = true;
         }
         if gone {
-            let o = s.others.remove(index);
+            let mut o = s.others.remove(index);
+            // What waited to be sent again to it (the user was told it would be) goes to the
+            // main session, as for a client pushed out: never dropped without a word.
+            s.conv.take_over_resend(o.conv.take_resend());
             if let Some(store) = self.store.as_ref() {
                 if o.saved.is_some() {
                     if let Err(e) = store.delete_session(

@@ -305,6 +305,7 @@ fn resent_texts(events: &[Event]) -> Vec<WaitingResend> {
             Event::Resent { text, .. } | Event::NotResent { text } => Some(WaitingResend {
                 text: SecretString::from(text.as_str()),
                 lost_in: None,
+                since: None,
             }),
             _ => None,
         })
@@ -852,13 +853,15 @@ impl Sessions {
 
     /// Gives a reloaded conversation what waited to be sent again before: each other client's
     /// texts to the client at the same address, or to the main session when it is gone.
-    fn put_back_to_resend(s: &mut Session, (mut main, others): Resend) {
+    fn put_back_to_resend(s: &mut Session, (main, others): Resend) {
+        let mut moved = Vec::new();
         for (address, texts) in others {
             match s.others.iter_mut().find(|o| o.address == address) {
                 Some(o) => o.conv.put_back_resend(texts),
-                None => main.extend(texts),
+                None => moved.extend(texts),
             }
         }
+        s.conv.take_over_resend(moved);
         s.conv.put_back_resend(main);
     }
 

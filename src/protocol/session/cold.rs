@@ -35,15 +35,20 @@ static NO_TEXTS: VecDeque<SecretString> = VecDeque::new();
 static NO_RESEND: VecDeque<WaitingResend> = VecDeque::new();
 
 /// A message a not-read notice named, waiting to be sent again (PROTOCOL.md §2.2): over a
-/// session up later, never over the one it was lost in (a notice is unauthenticated: a forged
-/// one names a message the peer did read, and sending it again in the same session would
-/// have it shown twice, as often as the server forges one).
+/// session up after the notice, never over the one it was lost in nor the one current then (a
+/// notice is unauthenticated: a forged one names a message the peer did read, and sending it
+/// again in a session that goes on would have it shown twice).
 pub struct WaitingResend {
     /// The text (wiped on drop).
     pub text: SecretString,
     /// The `sid` of the session it was lost in, which never carries it again; `None` when
-    /// that is not known (any session up may carry it).
+    /// that is not known.
     pub lost_in: Option<[u8; 4]>,
+    /// The `sid` of the session current when it began to wait here, which never carries it
+    /// either (it was up before: not a new one); `None` when there was none or it is not
+    /// known. With both `None` (a text a failed save's undone operation had sent again) any
+    /// session that may send carries it.
+    pub since: Option<[u8; 4]>,
 }
 
 /// The rarely used parts of a conversation (see the module's text).

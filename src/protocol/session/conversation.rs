@@ -110,15 +110,28 @@ pub struct Conversation {
     pub(super) received: Vec<u8>,
 }
 
+/// How a remembered text went out (PROTOCOL.md §2.2).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    /// Typed, or held and sent once a session could take it.
+    First,
+    /// Again at once over the same session (a "handshake not finished" notice named it):
+    /// never sent a third time.
+    AgainAtOnce,
+    /// Again over a session up after a notice named it: never waits to be sent again a
+    /// second time (a notice naming it only names it), but may go again at once, as any
+    /// message, if the new session's peer had it before the handshake's last line.
+    FromWaiting,
+}
+
 /// A text message this side sent, remembered for a while in memory.
 pub(super) struct SentText {
     at: u64,
     id: MessageRef,
     /// `None` once a not-read notice named it: shown once, then wiped.
     text: Option<SecretString>,
-    /// Already a second sending of a message a not-read notice named (at once over the same
-    /// session, or over a later one, PROTOCOL.md §2.2): never sent a third time.
-    again: bool,
+    /// A first sending, or a second one of a message a not-read notice named.
+    how: Sending,
     /// Sent before anything was read in its session: only such a message can have overtaken
     /// the handshake's last line, so only such a message is sent again at once over the same
     /// session (a forged notice cannot have the whole conversation repeated).
@@ -305,10 +318,10 @@ impl Conversation {
         texts
     }
 
-    /// Puts `texts` (oldest first) in front of what waits to be sent again over the next
-    /// session, each still never sent over the session it was lost in. All are kept, never
-    /// dropped without a word: they were taken out of this conversation and its host's other
-    /// sessions, each list bounded as it grew ([`SENT_KEPT`]).
+    /// Puts `texts` (oldest first), taken out of this same conversation with
+    /// [`Conversation::take_resend`], back in front of what waits to be sent again, each with
+    /// the sessions it must not go over. All are kept, never dropped without a word: they were
+    /// taken out of this conversation, each list bounded as it grew ([`SENT_KEPT`]).
     pub fn put_back_resend(&mut self, texts: Vec<WaitingResend>) {
         if texts.is_empty() {
             return;
@@ -317,6 +330,17 @@ impl Conversation {
         for text in texts.into_iter().rev() {
             resend.push_front(text);
         }
+    }
+
+    /// [`Conversation::put_back_resend`] for texts taken out of another conversation (another
+    /// client of the contact that is gone): they wait for a session of this one up after now,
+    /// never going over the one current here (it was up before they came).
+    pub fn take_over_resend(&mut self, mut texts: Vec<WaitingResend>) {
+        let since = self.phase.session().map(|s| s.id);
+        for t in &mut texts {
+            t.since = since;
+        }
+        self.put_back_resend(texts);
     }
 
     /// Ends a question-and-answer verification under way (asked by either side) without a
@@ -1083,22 +1107,28 @@ impl Conversation {
 
     pub(super) fn flush(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
         while let Some(text) = self.cold.pop_queue() {
-            self.send_held(text, false, |text| Event::QueuedSent { text }, out, rng);
+            self.send_held(
+                text,
+                Sending::First,
+                |text| Event::QueuedSent { text },
+                out,
+                rng,
+            );
         }
-        // What the peer's client could not read goes again over a session other than the one
-        // it was lost in; what was lost in this one waits for the next (a hold ending, the
-        // holder seen back, also call here, in the same session: a forged notice naming a
-        // message the peer read must not have it shown again). Sent again once: marked, so a
-        // notice naming the copy never sends it a third time.
+        // What the peer's client could not read goes again over a session up after the notice:
+        // neither the one it was lost in nor the one current when it began to wait (a hold
+        // ending and the holder seen back also call here, in such a session: a forged notice
+        // naming a message the peer read must not have it shown again). Sent again once: a
+        // notice naming the copy never has it wait again.
         let current = self.phase.session().map(|s| s.id);
         for waiting in self.cold.take_resend() {
-            if waiting.lost_in.is_some() && waiting.lost_in == current {
+            if current.is_some() && (waiting.lost_in == current || waiting.since == current) {
                 self.cold.make().resend.push_back(waiting);
                 continue;
             }
             self.send_held(
                 waiting.text,
-                true,
+                Sending::FromWaiting,
                 |text| Event::Resent {
                     text,
                     same_session: false,
@@ -1109,17 +1139,17 @@ impl Conversation {
         }
     }
 
-    /// Encrypts one text that waited; `sent` names the event that says it went; `again`: a
-    /// message sent before that a not-read notice named (see [`Self::encrypt_remembered`]).
+    /// Encrypts one text that waited; `sent` names the event that says it went; `how`: which
+    /// sending of it this is.
     fn send_held(
         &mut self,
         text: SecretString,
-        again: bool,
+        how: Sending,
         sent: fn(String) -> Event,
         out: &mut ReceiveOutcome,
         rng: &mut impl CryptoRngCore,
     ) {
-        match self.encrypt_remembered(&text, again, rng) {
+        match self.encrypt_remembered(&text, how, rng) {
             Some(lines) => {
                 out.inject.extend(lines);
                 out.events.push(sent(text.to_string()));
@@ -1134,16 +1164,15 @@ impl Conversation {
     /// Encrypts typed text in the current session and remembers it for a while (in memory),
     /// so that a not-read notice about it can say which message it was.
     fn encrypt_text(&mut self, text: &str, rng: &mut impl CryptoRngCore) -> Option<Lines> {
-        self.encrypt_remembered(text, false, rng)
+        self.encrypt_remembered(text, Sending::First, rng)
     }
 
-    /// [`Self::encrypt_text`]; `again`: a second sending of a message a not-read notice named
-    /// (over the same session at once, or over a later one).
+    /// [`Self::encrypt_text`]; `how`: which sending of the text this is.
     #[inline]
     fn encrypt_remembered(
         &mut self,
         text: &str,
-        again: bool,
+        how: Sending,
         rng: &mut impl CryptoRngCore,
     ) -> Option<Lines> {
         let max_line = self.max_line;
@@ -1170,7 +1199,7 @@ impl Conversation {
             at: self.now,
             id,
             text: Some(copy),
-            again,
+            how,
             unanswered,
         });
         Some(lines)
@@ -1292,12 +1321,12 @@ impl Conversation {
         let current = self.phase.session().map(|s| s.id) == Some(id.session_id);
         let may_send = current && !self.blocked && !self.holder_away;
         if let Some(s) = self.sent.iter_mut().find(|s| s.id == id) {
-            let again_now = unfinished && may_send && s.unanswered && !s.again;
-            let sent_twice = s.again;
+            let again_now = unfinished && may_send && s.unanswered && s.how != Sending::AgainAtOnce;
+            let sent_twice = s.how != Sending::First;
             // Named again (a copy, a second client): already said.
             if let Some(text) = s.text.take() {
                 if again_now {
-                    if let Some(lines) = self.encrypt_remembered(&text, true, rng) {
+                    if let Some(lines) = self.encrypt_remembered(&text, Sending::AgainAtOnce, rng) {
                         out.inject.extend(lines);
                         out.events.push(Event::Resent {
                             text: text.to_string(),
@@ -1329,9 +1358,11 @@ impl Conversation {
                         text: oldest.text.to_string(),
                     });
                 }
+                let since = self.phase.session().map(|s| s.id);
                 self.cold.make().resend.push_back(WaitingResend {
                     text,
                     lost_in: Some(id.session_id),
+                    since,
                 });
             }
         } else if Self::not_read_due(self.cold.get().and_then(|c| c.not_read_at.1), self.now) {

@@ -365,70 +365,157 @@ fn a_message_that_was_not_read_is_sent_again_over_a_new_session() {
     assert!(accepted.inject.is_empty());
 }
 
-/// The server forges a not-read notice about a message the peer read (the line's clear header
-/// names it): the message waits for a later session. Neither the holder seen back, nor a line
-/// of the peer's in the same session, nor a hold that ends sends it over the session it was
-/// "lost" in, however often the forgery repeats (PROTOCOL.md §2.2); put back after a reload it
-/// still waits. The next session sends it once, and a notice naming that copy sends nothing.
+/// A forged not-read notice for a data line (its clear header names the message).
+fn forged_notice(line: &str) -> String {
+    match WireMessage::decode(line) {
+        Ok(WireMessage::Data(m)) => MessageRef::of(&m).not_read_line(),
+        other => panic!("not data: {other:?}"),
+    }
+}
+
+/// Every way sending goes on in `alice`'s current session after a pause: her contact's client
+/// seen going and back, a line of `bob`'s read while it was marked away, a hold lifted. None
+/// may send a message that waits for a new session.
+fn sending_goes_on(alice: &mut Conversation, bob: &mut Conversation, rng: &mut ChaCha20Rng) {
+    let _ = alice.set_holder_away(true, rng);
+    let back = alice.set_holder_away(false, rng);
+    assert!(back.inject.is_empty() && back.events.is_empty(), "{back:?}");
+    let _ = alice.set_holder_away(true, rng);
+    let reply = send(bob, "ok", rng);
+    let (shown, back, events) = deliver(alice, reply, rng);
+    assert_eq!(shown, ["ok"]);
+    assert!(
+        back.is_empty(),
+        "sent again in a session that went on: {events:?}"
+    );
+    let _ = alice.set_blocked(true, rng);
+    let unblocked = alice.set_blocked(false, rng);
+    assert!(unblocked.inject.is_empty(), "{unblocked:?}");
+}
+
+/// `bob` starts a new session with `alice` (same key): what `alice` sent again, shown by `bob`.
+fn new_session_resends(
+    alice: &mut Conversation,
+    bob: &mut Conversation,
+    rng: &mut ChaCha20Rng,
+) -> (Vec<String>, Vec<String>) {
+    bob.tick(0);
+    let start = bob.start(rng).inject;
+    let (_, response, _) = deliver(alice, start, rng);
+    let (_, confirm, _) = deliver(bob, response, rng);
+    let (_, again, events) = deliver(alice, confirm, rng);
+    assert!(events.iter().any(|e| matches!(e, Event::Started { .. })));
+    let resent: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Resent {
+                text,
+                same_session: false,
+            } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    let (shown, _, _) = deliver(bob, again.clone(), rng);
+    assert_eq!(shown, resent);
+    (shown, again)
+}
+
+/// The server forges a not-read notice about a message the peer read: it waits for a session
+/// up after the notice. Sending going on in the session it was lost in sends nothing (also
+/// after it was taken out and put back, as over a reload); the next session sends it once, and
+/// a notice naming that copy has it wait no more.
 #[test]
 fn a_forged_not_read_notice_never_has_a_message_shown_again_in_its_session() {
     let (mut alice, mut bob, mut rng) = established(908);
     let lines = send(&mut alice, "pay 100 to carol", &mut rng);
     let (shown, _, _) = deliver(&mut bob, lines.clone(), &mut rng);
     assert_eq!(shown, ["pay 100 to carol"]);
-    let forged = |line: &str| match WireMessage::decode(line) {
-        Ok(WireMessage::Data(m)) => MessageRef::of(&m).not_read_line(),
-        other => panic!("not data: {other:?}"),
-    };
-    for round in 0..3 {
-        let told = alice.receive(&forged(&lines[0]), 0, &mut rng);
-        assert!(told.inject.is_empty(), "{told:?}");
-        if round == 0 {
-            assert_eq!(
-                not_read(&told.events),
-                [Some("pay 100 to carol".to_owned())]
-            );
-            // As a host carries it over a reload after a failed save.
-            let waiting = alice.take_resend();
-            alice.put_back_resend(waiting);
-        }
-        let _ = alice.set_holder_away(true, &mut rng);
-        let back = alice.set_holder_away(false, &mut rng);
-        assert!(back.inject.is_empty() && back.events.is_empty(), "{back:?}");
-        let _ = alice.set_holder_away(true, &mut rng);
-        let reply = send(&mut bob, "ok", &mut rng);
-        let (shown, back, events) = deliver(&mut alice, reply, &mut rng);
-        assert_eq!(shown, ["ok"]);
-        assert!(
-            back.is_empty(),
-            "sent again in the same session: {events:?}"
-        );
-        let _ = alice.set_blocked(true, &mut rng);
-        let unblocked = alice.set_blocked(false, &mut rng);
-        assert!(unblocked.inject.is_empty(), "{unblocked:?}");
-    }
-    // Bob's client starts a new session (same key): the message goes, once.
-    bob.tick(0);
-    let start = bob.start(&mut rng).inject;
-    let (_, response, _) = deliver(&mut alice, start, &mut rng);
-    let (_, confirm, _) = deliver(&mut bob, response, &mut rng);
-    let (_, again, events) = deliver(&mut alice, confirm, &mut rng);
-    assert!(events.iter().any(|e| matches!(e, Event::Started { .. })));
-    assert!(events.iter().any(
-        |e| matches!(e, Event::Resent { text, same_session: false } if text == "pay 100 to carol")
-    ));
-    let (shown, _, _) = deliver(&mut bob, again.clone(), &mut rng);
+    let told = alice.receive(&forged_notice(&lines[0]), 0, &mut rng);
+    assert!(told.inject.is_empty(), "{told:?}");
+    assert_eq!(
+        not_read(&told.events),
+        [Some("pay 100 to carol".to_owned())]
+    );
+    let waiting = alice.take_resend();
+    alice.put_back_resend(waiting);
+    sending_goes_on(&mut alice, &mut bob, &mut rng);
+
+    let (shown, again) = new_session_resends(&mut alice, &mut bob, &mut rng);
     assert_eq!(shown, ["pay 100 to carol"]);
-    // A notice naming the copy: told, never sent a third time, by any way out of a hold.
-    let told = alice.receive(&forged(&again[0]), 0, &mut rng);
+    let told = alice.receive(&forged_notice(&again[0]), 0, &mut rng);
     assert!(told.inject.is_empty());
     assert!(told
         .events
         .iter()
         .any(|e| matches!(e, Event::NotResent { text } if text == "pay 100 to carol")));
-    let _ = alice.set_holder_away(true, &mut rng);
-    assert!(alice.set_holder_away(false, &mut rng).inject.is_empty());
-    assert!(alice.take_resend().is_empty());
+    sending_goes_on(&mut alice, &mut bob, &mut rng);
+    let (shown, _) = new_session_resends(&mut alice, &mut bob, &mut rng);
+    assert!(shown.is_empty(), "sent a third time: {shown:?}");
+}
+
+/// The same about a message of the session before the current one (still remembered): it was
+/// read, and the session current when the notice came is not a new one either.
+#[test]
+fn a_forged_notice_about_the_previous_session_waits_for_a_new_one() {
+    let (mut alice, mut bob, mut rng) = established(909);
+    let lines = send(&mut alice, "sent in the old session", &mut rng);
+    let (shown, _, _) = deliver(&mut bob, lines.clone(), &mut rng);
+    assert_eq!(shown, ["sent in the old session"]);
+    let (shown, _) = new_session_resends(&mut alice, &mut bob, &mut rng);
+    assert!(shown.is_empty());
+    let told = alice.receive(&forged_notice(&lines[0]), 0, &mut rng);
+    assert_eq!(
+        not_read(&told.events),
+        [Some("sent in the old session".to_owned())]
+    );
+    sending_goes_on(&mut alice, &mut bob, &mut rng);
+    let (shown, _) = new_session_resends(&mut alice, &mut bob, &mut rng);
+    assert_eq!(shown, ["sent in the old session"]);
+}
+
+/// Texts taken over from another client's conversation (it is gone) wait for a session of this
+/// one up after they came, never the one current then.
+#[test]
+fn texts_taken_over_from_another_client_wait_for_a_new_session() {
+    let (mut alice, mut bob, mut rng) = established(910);
+    let (mut other, mut desktop, _) = established(911);
+    let lines = send(&mut other, "for the desktop", &mut rng);
+    let (shown, _, _) = deliver(&mut desktop, lines.clone(), &mut rng);
+    assert_eq!(shown, ["for the desktop"]);
+    other.receive(&forged_notice(&lines[0]), 0, &mut rng);
+    alice.take_over_resend(other.take_resend());
+    sending_goes_on(&mut alice, &mut bob, &mut rng);
+    let (shown, _) = new_session_resends(&mut alice, &mut bob, &mut rng);
+    assert_eq!(shown, ["for the desktop"]);
+}
+
+/// A message sent again over a new session that alice started can overtake her `?S1C` (an
+/// unordered transport): bob's client says "handshake not finished", and it goes again at once,
+/// once, as any message that overtook the confirm.
+#[test]
+fn a_copy_that_overtook_the_confirm_goes_again_at_once() {
+    let (mut alice, mut bob, mut rng) = established(912);
+    let lines = send(&mut alice, "walrus", &mut rng);
+    deliver(&mut bob, lines.clone(), &mut rng);
+    alice.receive(&forged_notice(&lines[0]), 0, &mut rng);
+    alice.tick(0);
+    let start = alice.start(&mut rng).inject;
+    let (_, response, _) = deliver(&mut bob, start, &mut rng);
+    let (_, mut out, events) = deliver(&mut alice, response, &mut rng);
+    assert!(events.iter().any(|e| matches!(e, Event::Resent { .. })));
+    let confirm = out.remove(0);
+    assert!(confirm.starts_with("?S1C"), "{confirm}");
+    let (shown, notice, _) = deliver(&mut bob, out, &mut rng);
+    assert!(shown.is_empty());
+    let told = alice.receive(&notice[0], 0, &mut rng);
+    assert!(told
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Resent { text, same_session: true } if text == "walrus")));
+    let mut rest = vec![confirm];
+    rest.extend(told.inject);
+    let (shown, _, _) = deliver(&mut bob, rest, &mut rng);
+    assert_eq!(shown, ["walrus"]);
 }
 
 /// More messages named unread than the list of those waiting to be sent again keeps (32: a
