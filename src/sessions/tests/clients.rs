@@ -848,6 +848,44 @@ fn stop_hands_back_what_waited_to_be_sent_again_to_another_client() {
     net.alice_stops_and_gets_back("for both clients");
 }
 
+/// A message another client of the contact could not read waits to be sent again to it; that
+/// client's user then ends its session: the text goes to the main session (handed back at a
+/// stop), never dropped with the ended client's session.
+#[test]
+fn what_waited_for_another_client_whose_session_ended_is_kept() {
+    let mut net = Net::new("clients-ended-resend");
+    net.both_accepted();
+    let (_, fx) = net.alice_sends("for both clients");
+    let (address, copy) = fx.elsewhere[0].clone();
+    let mut rng = ChaCha20Rng::seed_from_u64(80);
+    let mut lost = Conversation::new(IdentityKey::generate(&mut rng), 0x80, Policy::Manual);
+    let notice = lost.receive(&copy, 0, &mut rng).inject.remove(0);
+    net.alice_gets(&address, &notice);
+    let who = if address.starts_with(DESKTOP) {
+        "desktop"
+    } else {
+        "laptop"
+    };
+    let c = net.client(who);
+    let key = c.key.clone();
+    let end = c
+        .sessions
+        .start_or_stop(&key, "alice", &settings(Policy::Manual), false, &mut c.rng)
+        .expect("stop")
+        .inject;
+    assert!(!end.is_empty(), "no end sent");
+    let others = net.others().len();
+    for line in end {
+        net.alice_gets(&address, &line);
+    }
+    assert_eq!(
+        net.others().len(),
+        others - 1,
+        "the ended client's session is gone"
+    );
+    net.alice_stops_and_gets_back("for both clients");
+}
+
 /// A copy for another client that overtook that client's `?S1C` is asked for again and sent
 /// again over its session; when the save of that fails, nothing goes, the user is told it was
 /// not saved (never that it was sent again), and the text waits again for that client: it
