@@ -361,6 +361,9 @@ impl Session {
     /// The main session just started: a client that now holds it needs no session of its own
     /// beside it (it would get every message twice). Returns the slots of the saved ones
     /// removed (their rows go with [`Sessions::delete_other_rows`] once the main is saved).
+    /// What waited to be sent again to such a client waits in the main conversation, which
+    /// may send it over this session (new to those texts): see
+    /// [`Conversation::send_waiting`].
     ///
     /// The same client is the same instance tag *and* the same key: a tag is anyone's to copy.
     pub(super) fn superseded_by_main(&mut self) -> Vec<u8> {
@@ -368,17 +371,22 @@ impl Session {
         let main_tag = self.conv.session_instance().map(|(_, tag)| tag);
         let main_key = self.conv.peer_identity();
         let mut gone = Vec::new();
-        self.others.retain(|o| {
+        let mut waiting = Vec::new();
+        self.others.retain_mut(|o| {
             let same_address = main.as_deref() == Some(o.address.as_str());
             let same_client = main_tag.is_some()
                 && o.conv.session_instance().map(|(_, t)| t) == main_tag
                 && o.conv.peer_identity() == main_key;
             let keep = !same_address && !same_client;
-            if !keep && o.saved.is_some() {
-                gone.push(o.slot);
+            if !keep {
+                waiting.extend(o.conv.take_resend());
+                if o.saved.is_some() {
+                    gone.push(o.slot);
+                }
             }
             keep
         });
+        self.conv.put_back_resend(waiting);
         gone
     }
 
@@ -668,13 +676,20 @@ impl Sessions {
             return;
         };
         let mut gone = Vec::new();
+        let mut waiting = Vec::new();
         s.others.retain_mut(|o| {
             let kept = keep(o);
-            if !kept && o.saved.is_some() {
-                gone.push(o.slot);
+            if !kept {
+                // What waited to be sent again to it goes to the main session: never dropped
+                // without a word.
+                waiting.extend(o.conv.take_resend());
+                if o.saved.is_some() {
+                    gone.push(o.slot);
+                }
             }
             kept
         });
+        s.conv.take_over_resend(waiting);
         self.delete_other_rows(key, gone);
     }
 

@@ -110,28 +110,16 @@ pub struct Conversation {
     pub(super) received: Vec<u8>,
 }
 
-/// How a remembered text went out (PROTOCOL.md §2.2).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Sending {
-    /// Typed, or held and sent once a session could take it.
-    First,
-    /// Again at once over the same session (a "handshake not finished" notice named it):
-    /// never sent a third time.
-    AgainAtOnce,
-    /// Again over a session up after a notice named it: never waits to be sent again a
-    /// second time (a notice naming it only names it), but may go again at once, as any
-    /// message, if the new session's peer had it before the handshake's last line.
-    FromWaiting,
-}
-
 /// A text message this side sent, remembered for a while in memory.
 pub(super) struct SentText {
     at: u64,
     id: MessageRef,
     /// `None` once a not-read notice named it: shown once, then wiped.
     text: Option<SecretString>,
-    /// A first sending, or a second one of a message a not-read notice named.
-    how: Sending,
+    /// A second sending of a message a not-read notice named (at once over the same session,
+    /// or by itself over a session up after the notice, PROTOCOL.md §2.2): never sent a third
+    /// time (a notice naming it only names it as not read).
+    again: bool,
     /// Sent before anything was read in its session: only such a message can have overtaken
     /// the handshake's last line, so only such a message is sent again at once over the same
     /// session (a forged notice cannot have the whole conversation repeated).
@@ -664,6 +652,18 @@ impl Conversation {
         self.cold.settle();
     }
 
+    /// Sends, if sending is allowed now, what waits to be sent again and may go over the
+    /// current session (see [`Conversation::put_back_resend`]): for a host that just put back
+    /// texts of a client whose session this one now is.
+    pub fn send_waiting(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
+        let mut out = ReceiveOutcome::swallow();
+        if self.may_send() {
+            self.flush(&mut out, rng);
+        }
+        self.cold.settle();
+        out
+    }
+
     /// Holds every outgoing message, even while encrypted (e.g. the peer's key changed and
     /// the user has not acknowledged it). Unblocking sends what was held.
     pub fn set_blocked(&mut self, blocked: bool, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
@@ -1107,19 +1107,13 @@ impl Conversation {
 
     pub(super) fn flush(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {
         while let Some(text) = self.cold.pop_queue() {
-            self.send_held(
-                text,
-                Sending::First,
-                |text| Event::QueuedSent { text },
-                out,
-                rng,
-            );
+            self.send_held(text, false, |text| Event::QueuedSent { text }, out, rng);
         }
         // What the peer's client could not read goes again over a session up after the notice:
         // neither the one it was lost in nor the one current when it began to wait (a hold
         // ending and the holder seen back also call here, in such a session: a forged notice
         // naming a message the peer read must not have it shown again). Sent again once: a
-        // notice naming the copy never has it wait again.
+        // notice naming the copy hands it back.
         let current = self.phase.session().map(|s| s.id);
         for waiting in self.cold.take_resend() {
             if current.is_some() && (waiting.lost_in == current || waiting.since == current) {
@@ -1128,7 +1122,7 @@ impl Conversation {
             }
             self.send_held(
                 waiting.text,
-                Sending::FromWaiting,
+                true,
                 |text| Event::Resent {
                     text,
                     same_session: false,
@@ -1139,17 +1133,17 @@ impl Conversation {
         }
     }
 
-    /// Encrypts one text that waited; `sent` names the event that says it went; `how`: which
-    /// sending of it this is.
+    /// Encrypts one text that waited; `sent` names the event that says it went; `again`: a
+    /// second sending of a message a not-read notice named.
     fn send_held(
         &mut self,
         text: SecretString,
-        how: Sending,
+        again: bool,
         sent: fn(String) -> Event,
         out: &mut ReceiveOutcome,
         rng: &mut impl CryptoRngCore,
     ) {
-        match self.encrypt_remembered(&text, how, rng) {
+        match self.encrypt_remembered(&text, again, rng) {
             Some(lines) => {
                 out.inject.extend(lines);
                 out.events.push(sent(text.to_string()));
@@ -1164,15 +1158,15 @@ impl Conversation {
     /// Encrypts typed text in the current session and remembers it for a while (in memory),
     /// so that a not-read notice about it can say which message it was.
     fn encrypt_text(&mut self, text: &str, rng: &mut impl CryptoRngCore) -> Option<Lines> {
-        self.encrypt_remembered(text, Sending::First, rng)
+        self.encrypt_remembered(text, false, rng)
     }
 
-    /// [`Self::encrypt_text`]; `how`: which sending of the text this is.
+    /// [`Self::encrypt_text`]; `again`: a second sending of a message a not-read notice named.
     #[inline]
     fn encrypt_remembered(
         &mut self,
         text: &str,
-        how: Sending,
+        again: bool,
         rng: &mut impl CryptoRngCore,
     ) -> Option<Lines> {
         let max_line = self.max_line;
@@ -1199,7 +1193,7 @@ impl Conversation {
             at: self.now,
             id,
             text: Some(copy),
-            how,
+            again,
             unanswered,
         });
         Some(lines)
@@ -1319,14 +1313,16 @@ impl Conversation {
     ) {
         self.forget_old_sent();
         let current = self.phase.session().map(|s| s.id) == Some(id.session_id);
-        let may_send = current && !self.blocked && !self.holder_away;
+        // Only a peer waiting as responder says "handshake not finished" (§2.2): about a
+        // session this side started. One this side answered has no such notice but a forged one.
+        let may_send = current && !self.blocked && !self.holder_away && self.initiated_at.is_some();
         if let Some(s) = self.sent.iter_mut().find(|s| s.id == id) {
-            let again_now = unfinished && may_send && s.unanswered && s.how != Sending::AgainAtOnce;
-            let sent_twice = s.how != Sending::First;
+            let again_now = unfinished && may_send && s.unanswered && !s.again;
+            let sent_twice = s.again;
             // Named again (a copy, a second client): already said.
             if let Some(text) = s.text.take() {
                 if again_now {
-                    if let Some(lines) = self.encrypt_remembered(&text, Sending::AgainAtOnce, rng) {
+                    if let Some(lines) = self.encrypt_remembered(&text, true, rng) {
                         out.inject.extend(lines);
                         out.events.push(Event::Resent {
                             text: text.to_string(),

@@ -886,6 +886,43 @@ fn what_waited_for_another_client_whose_session_ended_is_kept() {
     net.alice_stops_and_gets_back("for both clients");
 }
 
+/// A message another client of the contact could not read waits to be sent again to it; a new
+/// session then starts, and that client holds it as the main one (its own session is dropped
+/// as superseded): the message goes over that new session, once.
+#[test]
+fn what_waited_for_another_client_goes_with_the_main_session_it_starts() {
+    let mut net = Net::new("clients-superseded-resend");
+    net.both_accepted();
+    let (_, fx) = net.alice_sends("for both clients");
+    let (address, copy) = fx.elsewhere[0].clone();
+    let client = if address.starts_with(DESKTOP) {
+        DESKTOP
+    } else {
+        LAPTOP
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(81);
+    let mut lost = Conversation::new(IdentityKey::generate(&mut rng), 0x81, Policy::Manual);
+    let notice = lost.receive(&copy, 0, &mut rng).inject.remove(0);
+    net.alice_gets(&address, &notice);
+    let before = net
+        .shown(client)
+        .iter()
+        .filter(|t| *t == "for both clients")
+        .count();
+    // alice starts again; that client answers first and holds the new main session.
+    net.desktop_first = client == DESKTOP;
+    net.now += 11;
+    net.alice_starts();
+    let key = net.alice.key.clone();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(client));
+    let after = net
+        .shown(client)
+        .iter()
+        .filter(|t| *t == "for both clients")
+        .count();
+    assert_eq!(after, before + 1, "{:?}", net.notices);
+}
+
 /// A copy for another client that overtook that client's `?S1C` is asked for again and sent
 /// again over its session; when the save of that fails, nothing goes, the user is told it was
 /// not saved (never that it was sent again), and the text waits again for that client: it
