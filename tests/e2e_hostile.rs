@@ -1132,6 +1132,61 @@ fn xmpp_a_headline_carrying_a_sotto_line_is_dropped() {
     p.assert_no_criticals();
 }
 
+/// A `/sotto` command libpurple did not run, for a capital letter or a space in front: Pidgin
+/// sends an unknown command as a message on a protocol without slash commands of its own (the
+/// test client's `send` is that path). It used to leave as a message: in plaintext to the
+/// server with no session, encrypted to whoever holds the session with one, a verification's
+/// question and answer included. Now it is refused and shown back, and nothing leaves; so is
+/// such a text after `/msg bob`.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_mistyped_sotto_command_is_never_sent() {
+    let mut p = Pair::start(Proto::Irc, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let refused = |p: &Pair, secret: &str, what: &str| {
+        p.alice.client.expect_system(&bob, what, WAIT, |t| {
+            t.contains("NOT sent") && t.contains("Sotto command") && t.contains(secret)
+        });
+    };
+    p.alice.client.send(&bob, " /sotto answer the old library");
+    refused(
+        &p,
+        "the old library",
+        "a command after a space is refused, with no session",
+    );
+    p.alice.client.send(&bob, "walrus in plain view");
+    p.bob
+        .client
+        .expect_received(&alice, "walrus in plain view", WAIT);
+
+    start_session(&mut p);
+    p.alice
+        .client
+        .send(&bob, "/Sotto verify Where did we meet? | Lisbon harbour");
+    refused(
+        &p,
+        "Lisbon harbour",
+        "a capitalised command is refused, encrypted",
+    );
+    {
+        let Pair { alice, bob, .. } = &mut p;
+        exchange(Proto::Irc, alice, bob, "after", "quokka behind glass");
+    }
+    // The same text after IRC's `/msg`, to the contact: refused as well.
+    let res = p
+        .alice
+        .client
+        .cmd_status(&bob, &format!("msg {bob} /Sotto answer the pier at dawn"));
+    assert_ne!(res.field(1), "0", "refused: {res:?}");
+    assert!(res.field(2).contains("Sotto command"), "{res:?}");
+    thread::sleep(Duration::from_secs(1));
+    for secret in ["old library", "Lisbon harbour", "pier at dawn"] {
+        p.bob.client.assert_no_write_shows(secret, "bob's window");
+        assert_not_on_wire(&[&p.alice.tap, &p.bob.tap], secret, "a mistyped command");
+    }
+    p.assert_no_criticals();
+}
+
 /// The server (or anyone who can send as bob) forges a not-read notice naming a message bob
 /// read: its clear header is on the wire for the taking. alice is told it was not read (the
 /// notice is unauthenticated) and it waits for a new session. bob's client then goes offline

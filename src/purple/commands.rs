@@ -32,6 +32,28 @@ pub(crate) fn register() -> Option<CommandGuard> {
     (id != 0).then_some(CommandGuard::new(id))
 }
 
+/// Whether typed text that reached the send path reads as a `/sotto` command libpurple did not
+/// run: `/sotto` in another case, after spaces, or with more slashes, then a space or nothing.
+/// libpurple matches command names exactly and only at the very start of the line, and Pidgin
+/// sends an unknown command as a message on a protocol without slash commands of its own (and
+/// Finch or a script may hand any line to the send path). Such a line is the user's words for
+/// Sotto (a question and its answer, the secret of a verification): it is never sent, to the
+/// contact or, with no session, in plaintext to the server.
+pub(crate) fn mistyped_command(text: &str) -> bool {
+    // Spaces, and the invisible characters a paste or an input method may put in.
+    let blank = |c: char| {
+        c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+    };
+    let slash = |c: char| c == '/' || c == '\u{FF0F}';
+    let t = text.trim_start_matches(blank);
+    if !t.starts_with(slash) {
+        return false;
+    }
+    let t = t.trim_start_matches(|c| slash(c) || blank(c));
+    t.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("sotto"))
+        && t[5..].chars().next().map_or(true, blank)
+}
+
 /// The command line after its first word.
 fn rest(line: &str) -> &str {
     let line = line.trim_start();
@@ -167,6 +189,40 @@ pub(crate) fn give_back(r: &ConvRef) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sotto_command_libpurple_did_not_run_is_known() {
+        for typed in [
+            "/Sotto verify Where did we meet? | Lisbon",
+            "/SOTTO answer Lisbon",
+            " /sotto answer Lisbon",
+            "\t/sotto",
+            "//sotto answer Lisbon",
+            "/ sotto answer Lisbon",
+            "/sOtTo\nanswer",
+            "/sotto",
+            "\u{200B}/sotto answer x",
+            "/sotto\u{200B}answer x",
+            "\u{FEFF} /Sotto answer x",
+            "\u{FF0F}sotto answer x",
+            "\u{a0}/sotto answer x",
+        ] {
+            assert!(mistyped_command(typed), "{typed:?}");
+        }
+        for typed in [
+            "sotto answer Lisbon",
+            "/sottovoce is a word",
+            "/sotto-fan club",
+            "/me waves",
+            "a line that mentions /sotto answer",
+            "/",
+            "/sott",
+            "/sottò answer",
+            "",
+        ] {
+            assert!(!mistyped_command(typed), "{typed:?}");
+        }
+    }
 
     #[test]
     fn rest_skips_the_first_word() {

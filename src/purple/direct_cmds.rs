@@ -269,6 +269,17 @@ unsafe extern "C" fn direct_override(
             _ => first.clone(),
         };
         let name = recipient.trim();
+        // `/msg bob /Sotto verify q | a`: a Sotto command meant for this window, never sent to
+        // anyone, in plaintext or not (as a typed line: `commands::mistyped_command`).
+        if matches!(
+            kind,
+            Kind::Msg | Kind::Query | Kind::RoomMsg | Kind::NamedMsg | Kind::NamedQuery
+        ) && super::commands::mistyped_command(&second)
+        {
+            // SAFETY: libpurple's error out-parameter.
+            unsafe { set_error(error, &texts::command_not_run(&second)) };
+            return sys::PURPLE_CMD_RET_FAILED;
+        }
         // IRC's other spellings of a target (RFC 2812 `msgto`: nick!user@host, nick@server,
         // user%host@server) reach a person whose conversation is named by the nick alone: the
         // nick is checked too, and such a spelling of a contact that is not in plaintext is

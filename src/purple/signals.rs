@@ -256,6 +256,14 @@ unsafe extern "C" fn sending_im_msg(
             };
             let markup = cstr_to_string(original).unwrap_or_default();
             let text = glue::markup_to_text(&markup);
+            // "/Sotto verify question | answer", " /sotto answer …": meant for Sotto, never
+            // sent, whatever the conversation's state (the answer is a verification's secret).
+            if super::commands::mistyped_command(&text) {
+                // SAFETY: valid out-parameter.
+                unsafe { abort_send(message) };
+                r.system_line(&texts::command_not_run(&text));
+                return;
+            }
             // The window may have been renamed (a nick change) since it was last seen: its
             // conversation follows first, and if it cannot, nothing is sent, and the text is
             // shown back (the input box is cleared: it would be lost), each time (the reason

@@ -215,6 +215,16 @@ pub(crate) fn not_sent_why(why: &str, text: &str) -> String {
     format!("NOT sent ({}): {text}", plain(why))
 }
 
+/// A typed line that reads as a `/sotto` command libpurple did not run
+/// ([`super::commands::mistyped_command`]), shown back, not sent.
+pub(crate) fn command_not_run(text: &str) -> String {
+    not_sent_why(
+        "it reads as a Sotto command, and none was run: a command is typed at the very start \
+         of the line, in lower case, as /sotto help",
+        text,
+    )
+}
+
 /// A typed message will not be sent ([`Event::Unsent`]): why, what to do, and the text shown
 /// back (the input box was cleared).
 pub(crate) fn unsent(peer: &Shown, why: UnsentReason, text: &str) -> String {
