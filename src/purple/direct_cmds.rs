@@ -269,11 +269,17 @@ unsafe extern "C" fn direct_override(
             _ => first.clone(),
         };
         let name = recipient.trim();
-        // `/msg bob /Sotto verify q | a`: a Sotto command meant for this window, never sent to
-        // anyone, in plaintext or not (as a typed line: `commands::mistyped_command`).
+        // `/msg bob /Sotto verify q | a` (or `/notice bob …`): a Sotto command meant for this
+        // window, never sent to anyone, in plaintext or not (as a typed line:
+        // `commands::mistyped_command`).
         if matches!(
             kind,
-            Kind::Msg | Kind::Query | Kind::RoomMsg | Kind::NamedMsg | Kind::NamedQuery
+            Kind::Msg
+                | Kind::Query
+                | Kind::RoomMsg
+                | Kind::NamedMsg
+                | Kind::NamedQuery
+                | Kind::Refuse
         ) && super::commands::mistyped_command(&second)
         {
             // SAFETY: libpurple's error out-parameter.

@@ -366,7 +366,8 @@ impl Session {
     /// [`Conversation::send_waiting`].
     ///
     /// The same client is the same instance tag *and* the same key: a tag is anyone's to copy.
-    pub(super) fn superseded_by_main(&mut self) -> Vec<u8> {
+    /// Also says whether any such text moved.
+    pub(super) fn superseded_by_main(&mut self) -> (Vec<u8>, bool) {
         let main = self.holder().map(str::to_owned);
         let main_tag = self.conv.session_instance().map(|(_, tag)| tag);
         let main_key = self.conv.peer_identity();
@@ -386,8 +387,9 @@ impl Session {
             }
             keep
         });
+        let moved = !waiting.is_empty();
         self.conv.put_back_resend(waiting);
-        gone
+        (gone, moved)
     }
 
     fn free_slot(&self) -> Option<u8> {

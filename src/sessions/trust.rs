@@ -314,9 +314,23 @@ impl Sessions {
             return Some(Err(AcceptError::NotSaved(Box::new(fx))));
         }
         // Accepted and saved: a client whose own session this one now is needs it no more.
+        let mut fx = fx;
         if let Some(s) = self.sessions.get_mut(key).filter(|s| !s.conv.is_blocked()) {
-            let gone = s.superseded_by_main();
+            let (gone, moved) = s.superseded_by_main();
             self.delete_other_rows(key, gone);
+            // What waited to be sent again to that client goes now, over the session it now
+            // holds (new to those texts), in a saved operation of its own.
+            if moved {
+                if let Some((more, _)) =
+                    self.act_saved(key, peer_raw, settings, rng, &[], |conv, rng| {
+                        conv.send_waiting(rng)
+                    })
+                {
+                    fx.absorb(more.inject, more.events);
+                    fx.elsewhere.extend(more.elsewhere);
+                    fx.notices.extend(more.notices);
+                }
+            }
         }
         Some(Ok(fx))
     }

@@ -1871,17 +1871,13 @@ fn an_unaccepted_main_key_does_not_replace_another_client() {
     }
 }
 
-/// Another client of the contact said it could not read one of alice's messages (it goes again
-/// over its next session), then came back with a new key: accepting that key sends the message
-/// again, to it. (It was encrypted and dropped with the acceptance, and nothing said so.)
-#[test]
-fn accepting_another_clients_new_key_sends_what_it_did_not_read() {
+/// Both of bob's clients read alice; she types `missed`, and the client that does not hold the
+/// main session says it could not read it (its notice names its copy). That client.
+fn the_other_client_missed(net: &mut Net, missed: &str) -> &'static str {
     use crate::protocol::wire::MessageRef;
-    let mut net = Net::new("clients-resend");
     net.both_accepted();
     let (address, _, _) = net.others()[0].clone();
     let other: &'static str = if address == LAPTOP { LAPTOP } else { DESKTOP };
-    let missed = "walrus the other client missed";
     net.alice_types(missed);
     let line = net
         .wire
@@ -1898,6 +1894,17 @@ fn accepting_another_clients_new_key_sends_what_it_did_not_read() {
         "alice".to_owned(),
         MessageRef::of(&m).not_read_line(),
     )]));
+    other
+}
+
+/// Another client of the contact said it could not read one of alice's messages (it goes again
+/// over its next session), then came back with a new key: accepting that key sends the message
+/// again, to it. (It was encrypted and dropped with the acceptance, and nothing said so.)
+#[test]
+fn accepting_another_clients_new_key_sends_what_it_did_not_read() {
+    let mut net = Net::new("clients-resend");
+    let missed = "walrus the other client missed";
+    let other = the_other_client_missed(&mut net, missed);
 
     // The other client, with a new key (a new store), starts again.
     *net.client(other) = peer("clients-resend-new", "bob", "alice", 88);
@@ -1921,6 +1928,55 @@ fn accepting_another_clients_new_key_sends_what_it_did_not_read() {
         net.shown(other).contains(&missed.to_owned()),
         "what it did not read never reached it: {:?}",
         net.shown(other)
+    );
+}
+
+/// Another client of the contact said it could not read one of alice's messages; it then comes
+/// back with a new key and holds the main session, held until alice accepts the key. Accepting
+/// drops its old session as superseded, and the message that waited for it goes, over the
+/// session it now holds (it used to wait on in the main conversation).
+#[test]
+fn accepting_the_key_a_client_now_holds_the_main_session_with_sends_what_waited() {
+    let mut net = Net::new("clients-resend-main");
+    let missed = "walrus for the client that moves";
+    let other = the_other_client_missed(&mut net, missed);
+    // That client, with a new key, answers alice's next start first: it holds the main session.
+    *net.client(other) = peer("clients-resend-main-new", "bob", "alice", 89);
+    net.shown.remove(other);
+    net.desktop_first = other == DESKTOP;
+    net.now += 11;
+    net.alice_starts();
+    let key = net.alice.key.clone();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(other));
+    let new_key = net
+        .alice
+        .sessions
+        .loaded_peer_key(&key)
+        .expect("the main session's key");
+    assert!(!net.shown(other).contains(&missed.to_owned()));
+    let fx = net
+        .alice
+        .sessions
+        .accept_key(
+            &key,
+            "bob",
+            &settings(Policy::Manual),
+            &new_key,
+            &mut net.alice.rng,
+        )
+        .expect("a conversation")
+        .expect("accepted");
+    net.deliver(
+        fx.inject
+            .into_iter()
+            .map(|l| ("alice".to_owned(), other.to_owned(), l))
+            .collect(),
+    );
+    assert!(
+        net.shown(other).contains(&missed.to_owned()),
+        "what waited never reached it: {:?} {:?}",
+        net.shown(other),
+        fx.events
     );
 }
 
