@@ -306,10 +306,13 @@ impl Conversation {
         texts
     }
 
-    /// Puts `texts` (oldest first), taken out of this same conversation with
-    /// [`Conversation::take_resend`], back in front of what waits to be sent again, each with
-    /// the sessions it must not go over. All are kept, never dropped without a word: they were
-    /// taken out of this conversation, each list bounded as it grew ([`SENT_KEPT`]).
+    /// Puts `texts` (oldest first), taken out with [`Conversation::take_resend`], back in front
+    /// of what waits to be sent again, each with the sessions it must not go over: texts of
+    /// this same conversation, or of another client's whose client this conversation's current
+    /// session now reaches (their sessions are not this one: it may carry them). All are kept,
+    /// never dropped without a word; each list was bounded as it grew ([`SENT_KEPT`]), and
+    /// the next notice trims the sum (see [`Conversation::take_over_resend`] for texts that
+    /// must wait for a later session).
     pub fn put_back_resend(&mut self, texts: Vec<WaitingResend>) {
         if texts.is_empty() {
             return;
@@ -1315,9 +1318,10 @@ impl Conversation {
         let current = self.phase.session().map(|s| s.id) == Some(id.session_id);
         // Only a peer waiting as responder says "handshake not finished" (§2.2): about a
         // session this side started. One this side answered has no such notice but a forged one.
-        let may_send = current && !self.blocked && !self.holder_away && self.initiated_at.is_some();
+        let may_send_at_once =
+            current && !self.blocked && !self.holder_away && self.initiated_at.is_some();
         if let Some(s) = self.sent.iter_mut().find(|s| s.id == id) {
-            let again_now = unfinished && may_send && s.unanswered && !s.again;
+            let again_now = unfinished && may_send_at_once && s.unanswered && !s.again;
             let sent_twice = s.again;
             // Named again (a copy, a second client): already said.
             if let Some(text) = s.text.take() {

@@ -824,20 +824,32 @@ fn a_line_for_a_gone_main_client_reaching_an_unaccepted_one_is_named_to_the_send
     );
 }
 
+/// Both of bob's clients read alice; she sends "for both clients", and the client that does not
+/// hold the main session lost its state: its not-read notice names its copy. That client's
+/// address and name (`LAPTOP` or `DESKTOP`), and what alice was told.
+fn a_copy_not_read(net: &mut Net, seed: u64) -> (String, &'static str, Effects) {
+    net.both_accepted();
+    let (_, fx) = net.alice_sends("for both clients");
+    let (address, copy) = fx.elsewhere[0].clone();
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut lost = Conversation::new(IdentityKey::generate(&mut rng), 0x100, Policy::Manual);
+    let notice = lost.receive(&copy, 0, &mut rng).inject.remove(0);
+    let client = if address.starts_with(DESKTOP) {
+        DESKTOP
+    } else {
+        LAPTOP
+    };
+    let told = net.alice_gets(&address, &notice);
+    (address, client, told)
+}
+
 /// A message another client of the contact could not read waits to be sent to it again; the
 /// user then ends the conversation: it is handed back as not sent, never dropped without a
 /// word (the other clients' sessions end with the main one).
 #[test]
 fn stop_hands_back_what_waited_to_be_sent_again_to_another_client() {
     let mut net = Net::new("clients-stop-resend");
-    net.both_accepted();
-    let (_, fx) = net.alice_sends("for both clients");
-    let (address, copy) = fx.elsewhere[0].clone();
-    // That client lost its session: its notice names its own copy.
-    let mut rng = ChaCha20Rng::seed_from_u64(79);
-    let mut lost = Conversation::new(IdentityKey::generate(&mut rng), 0x79, Policy::Manual);
-    let notice = lost.receive(&copy, 0, &mut rng).inject.remove(0);
-    let fx = net.alice_gets(&address, &notice);
+    let (_, _, fx) = a_copy_not_read(&mut net, 79);
     assert!(
         fx.events
             .iter()
@@ -854,19 +866,8 @@ fn stop_hands_back_what_waited_to_be_sent_again_to_another_client() {
 #[test]
 fn what_waited_for_another_client_whose_session_ended_is_kept() {
     let mut net = Net::new("clients-ended-resend");
-    net.both_accepted();
-    let (_, fx) = net.alice_sends("for both clients");
-    let (address, copy) = fx.elsewhere[0].clone();
-    let mut rng = ChaCha20Rng::seed_from_u64(80);
-    let mut lost = Conversation::new(IdentityKey::generate(&mut rng), 0x80, Policy::Manual);
-    let notice = lost.receive(&copy, 0, &mut rng).inject.remove(0);
-    net.alice_gets(&address, &notice);
-    let who = if address.starts_with(DESKTOP) {
-        "desktop"
-    } else {
-        "laptop"
-    };
-    let c = net.client(who);
+    let (address, client, _) = a_copy_not_read(&mut net, 80);
+    let c = net.client(client);
     let key = c.key.clone();
     let end = c
         .sessions
@@ -892,18 +893,7 @@ fn what_waited_for_another_client_whose_session_ended_is_kept() {
 #[test]
 fn what_waited_for_another_client_goes_with_the_main_session_it_starts() {
     let mut net = Net::new("clients-superseded-resend");
-    net.both_accepted();
-    let (_, fx) = net.alice_sends("for both clients");
-    let (address, copy) = fx.elsewhere[0].clone();
-    let client = if address.starts_with(DESKTOP) {
-        DESKTOP
-    } else {
-        LAPTOP
-    };
-    let mut rng = ChaCha20Rng::seed_from_u64(81);
-    let mut lost = Conversation::new(IdentityKey::generate(&mut rng), 0x81, Policy::Manual);
-    let notice = lost.receive(&copy, 0, &mut rng).inject.remove(0);
-    net.alice_gets(&address, &notice);
+    let (_, client, _) = a_copy_not_read(&mut net, 81);
     let before = net
         .shown(client)
         .iter()
