@@ -659,30 +659,32 @@ impl Conversation {
     /// current session (see [`Conversation::put_back_resend`]): for a host that just put back
     /// texts of a client whose session this one now is.
     pub fn send_waiting(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
-        let mut out = ReceiveOutcome::swallow();
-        if self.may_send() {
-            self.flush(&mut out, rng);
-        }
-        self.cold.settle();
-        out
+        self.flush_if_may_send(rng)
     }
 
     /// Holds every outgoing message, even while encrypted (e.g. the peer's key changed and
     /// the user has not acknowledged it). Unblocking sends what was held.
     pub fn set_blocked(&mut self, blocked: bool, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
         self.blocked = blocked;
-        let mut out = ReceiveOutcome::swallow();
-        if self.may_send() {
-            self.flush(&mut out, rng);
-        }
-        self.cold.settle();
-        out
+        self.flush_if_may_send(rng)
     }
 
     /// Whether typed text goes out now: a session up, sending not blocked, and its client not
     /// seen going away.
     pub(super) fn may_send(&self) -> bool {
         self.state() == ConvState::Encrypted && !self.blocked && !self.holder_away
+    }
+
+    /// Sends what is held and what may go again now ([`Conversation::flush`]) if sending is
+    /// allowed, then drops the cold box if that emptied it: the one release path after
+    /// unblocking, the holder coming back, or texts put back.
+    fn flush_if_may_send(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
+        let mut out = ReceiveOutcome::swallow();
+        if self.may_send() {
+            self.flush(&mut out, rng);
+        }
+        self.cold.settle();
+        out
     }
 
     /// The host saw the peer's client that holds the current session go offline (`true`), or
@@ -696,16 +698,14 @@ impl Conversation {
     ///
     /// Only with a session: with none there is no holder to be away.
     pub fn set_holder_away(&mut self, away: bool, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
-        let mut out = ReceiveOutcome::swallow();
         if away {
             self.holder_away = self.phase.session().is_some();
-            return out;
+            return ReceiveOutcome::swallow();
         }
-        if mem::replace(&mut self.holder_away, false) && self.may_send() {
-            self.flush(&mut out, rng);
-            self.cold.settle();
+        if mem::replace(&mut self.holder_away, false) {
+            return self.flush_if_may_send(rng);
         }
-        out
+        ReceiveOutcome::swallow()
     }
 
     /// Whether the peer's client that holds the session was seen going away (see

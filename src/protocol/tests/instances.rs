@@ -373,6 +373,19 @@ fn forged_notice(line: &str) -> String {
     }
 }
 
+/// `from` sends `text` and `to` reads it: the lines that carried it (a forged notice names them).
+fn sent_and_read(
+    from: &mut Conversation,
+    to: &mut Conversation,
+    text: &str,
+    rng: &mut ChaCha20Rng,
+) -> Vec<String> {
+    let lines = send(from, text, rng);
+    let (shown, _, _) = deliver(to, lines.clone(), rng);
+    assert_eq!(shown, [text]);
+    lines
+}
+
 /// Every way sending goes on in `alice`'s current session after a pause: her contact's client
 /// seen going and back, a line of `bob`'s read while it was marked away, a hold lifted. None
 /// may send a message that waits for a new session.
@@ -427,9 +440,7 @@ fn new_session_resends(
 #[test]
 fn a_forged_not_read_notice_never_has_a_message_shown_again_in_its_session() {
     let (mut alice, mut bob, mut rng) = established(908);
-    let lines = send(&mut alice, "pay 100 to carol", &mut rng);
-    let (shown, _, _) = deliver(&mut bob, lines.clone(), &mut rng);
-    assert_eq!(shown, ["pay 100 to carol"]);
+    let lines = sent_and_read(&mut alice, &mut bob, "pay 100 to carol", &mut rng);
     let told = alice.receive(&forged_notice(&lines[0]), 0, &mut rng);
     assert!(told.inject.is_empty(), "{told:?}");
     assert_eq!(
@@ -458,9 +469,7 @@ fn a_forged_not_read_notice_never_has_a_message_shown_again_in_its_session() {
 #[test]
 fn a_forged_notice_about_the_previous_session_waits_for_a_new_one() {
     let (mut alice, mut bob, mut rng) = established(909);
-    let lines = send(&mut alice, "sent in the old session", &mut rng);
-    let (shown, _, _) = deliver(&mut bob, lines.clone(), &mut rng);
-    assert_eq!(shown, ["sent in the old session"]);
+    let lines = sent_and_read(&mut alice, &mut bob, "sent in the old session", &mut rng);
     let (shown, _) = new_session_resends(&mut alice, &mut bob, &mut rng);
     assert!(shown.is_empty());
     let told = alice.receive(&forged_notice(&lines[0]), 0, &mut rng);
@@ -479,9 +488,7 @@ fn a_forged_notice_about_the_previous_session_waits_for_a_new_one() {
 fn texts_taken_over_from_another_client_wait_for_a_new_session() {
     let (mut alice, mut bob, mut rng) = established(910);
     let (mut other, mut desktop, _) = established(911);
-    let lines = send(&mut other, "for the desktop", &mut rng);
-    let (shown, _, _) = deliver(&mut desktop, lines.clone(), &mut rng);
-    assert_eq!(shown, ["for the desktop"]);
+    let lines = sent_and_read(&mut other, &mut desktop, "for the desktop", &mut rng);
     other.receive(&forged_notice(&lines[0]), 0, &mut rng);
     alice.take_over_resend(other.take_resend());
     sending_goes_on(&mut alice, &mut bob, &mut rng);
@@ -496,8 +503,7 @@ fn texts_taken_over_from_another_client_wait_for_a_new_session() {
 #[test]
 fn a_copy_that_overtook_the_confirm_is_handed_back() {
     let (mut alice, mut bob, mut rng) = established(912);
-    let lines = send(&mut alice, "walrus", &mut rng);
-    deliver(&mut bob, lines.clone(), &mut rng);
+    let lines = sent_and_read(&mut alice, &mut bob, "walrus", &mut rng);
     alice.receive(&forged_notice(&lines[0]), 0, &mut rng);
     alice.tick(0);
     let start = alice.start(&mut rng).inject;
