@@ -1132,7 +1132,8 @@ fn xmpp_a_headline_carrying_a_sotto_line_is_dropped() {
     p.assert_no_criticals();
 }
 
-/// A `/sotto` command libpurple did not run, for a capital letter or a space in front: Pidgin
+/// A `/sotto` command libpurple did not run, for a capital letter, a space in front or
+/// full-width letters: Pidgin
 /// sends an unknown command as a message on a protocol without slash commands of its own (the
 /// test client's `send` is that path). It used to leave as a message: in plaintext to the
 /// server with no session, encrypted to whoever holds the session with one, a verification's
@@ -1153,6 +1154,16 @@ fn irc_a_mistyped_sotto_command_is_never_sent() {
         &p,
         "the old library",
         "a command after a space is refused, with no session",
+    );
+    // Typed full-width by an input method (slash, letters, ideographic space).
+    p.alice.client.send(
+        &bob,
+        "\u{FF0F}\u{FF53}\u{FF4F}\u{FF54}\u{FF54}\u{FF4F}\u{3000}\u{FF41}nswer the ferry to Belem",
+    );
+    refused(
+        &p,
+        "the ferry to Belem",
+        "a full-width command is refused, with no session",
     );
     p.alice.client.send(&bob, "walrus in plain view");
     p.bob
@@ -1180,7 +1191,12 @@ fn irc_a_mistyped_sotto_command_is_never_sent() {
     assert_ne!(res.field(1), "0", "refused: {res:?}");
     assert!(res.field(2).contains("Sotto command"), "{res:?}");
     thread::sleep(Duration::from_secs(1));
-    for secret in ["old library", "Lisbon harbour", "pier at dawn"] {
+    for secret in [
+        "old library",
+        "ferry to Belem",
+        "Lisbon harbour",
+        "pier at dawn",
+    ] {
         p.bob.client.assert_no_write_shows(secret, "bob's window");
         assert_not_on_wire(&[&p.alice.tap, &p.bob.tap], secret, "a mistyped command");
     }

@@ -49,9 +49,17 @@ pub(crate) fn mistyped_command(text: &str) -> bool {
     if !t.starts_with(slash) {
         return false;
     }
-    let t = t.trim_start_matches(|c| slash(c) || blank(c));
-    t.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("sotto"))
-        && t[5..].chars().next().map_or(true, blank)
+    // An input method in full-width mode (CJK users) types every letter full-width, as it
+    // types the slash: `／ｓｏｔｔｏ　ａｎｓｗｅｒ` is the same command to the user.
+    let ascii = |c: char| match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+        c => c,
+    };
+    let mut word = t.trim_start_matches(|c| slash(c) || blank(c)).chars();
+    "sotto".chars().all(|want| {
+        word.next()
+            .is_some_and(|c| ascii(c).eq_ignore_ascii_case(&want))
+    }) && word.next().map_or(true, blank)
 }
 
 /// The command line after its first word.
@@ -206,6 +214,8 @@ mod tests {
             "\u{FEFF} /Sotto answer x",
             "\u{FF0F}sotto answer x",
             "\u{a0}/sotto answer x",
+            "\u{FF0F}\u{FF53}\u{FF4F}\u{FF54}\u{FF54}\u{FF4F}\u{3000}\u{FF41}nswer x",
+            "/\u{FF33}otto answer x",
         ] {
             assert!(mistyped_command(typed), "{typed:?}");
         }
@@ -218,6 +228,7 @@ mod tests {
             "/",
             "/sott",
             "/sottò answer",
+            "/\u{FF53}\u{FF4F}\u{FF54}\u{FF54}\u{FF4F}\u{FF56}oce",
             "",
         ] {
             assert!(!mistyped_command(typed), "{typed:?}");
