@@ -908,6 +908,10 @@ impl Sessions {
         let Some(s) = self.sessions.get_mut(key) else {
             return (Vec::new(), Vec::new());
         };
+        // What waited to be sent again to a client whose row could not go: it is in memory
+        // only, and goes to the main conversation (handed back by its stop, or kept by it if
+        // the stop is not saved), never dropped with the client.
+        let mut waiting = Vec::new();
         for mut o in s.others.drain(..) {
             // Its row goes first: a row left on disk would bring the session back at the key
             // its end line used (a second message under one key and the constant nonce).
@@ -915,13 +919,16 @@ impl Sessions {
             // comes back from the row when the conversation is next loaded.
             if o.saved.is_some() {
                 let row = row_name(&key.peer, o.slot);
-                let deleted = match self.store.as_ref() {
-                    Some(store) => store.delete_session(&key.protocol, &key.account, &row),
-                    None => continue,
-                };
-                if let Err(e) = deleted {
+                let deleted = self
+                    .store
+                    .as_ref()
+                    .map(|store| store.delete_session(&key.protocol, &key.account, &row));
+                if let Some(Err(e)) = &deleted {
                     self.log
                         .push(format!("removing another client's session: {e}"));
+                }
+                if !matches!(deleted, Some(Ok(()))) {
+                    waiting.extend(o.conv.take_resend());
                     continue;
                 }
             }
@@ -934,6 +941,7 @@ impl Sessions {
                     .filter(|e| matches!(e, Event::Unsent { .. } | Event::NotResent { .. })),
             );
         }
+        s.conv.take_over_resend(waiting);
         (lines, unsent)
     }
 

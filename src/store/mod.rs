@@ -462,6 +462,20 @@ impl Store {
         self.conn.execute_batch(sql).expect("test trigger");
     }
 
+    /// Make every later delete of another client's row (`bob\n<slot>`) fail, and nothing else,
+    /// as a disk that fills up just then would.
+    #[cfg(test)]
+    pub(crate) fn fail_other_client_deletes(&self, fail: bool) {
+        let sql = if fail {
+            "CREATE TEMP TRIGGER IF NOT EXISTS test_fail_deletes BEFORE DELETE ON session
+             WHEN instr(OLD.peer, char(10)) > 0
+             BEGIN SELECT RAISE(ABORT, 'test: the disk is full'); END;"
+        } else {
+            "DROP TRIGGER IF EXISTS temp.test_fail_deletes;"
+        };
+        self.conn.execute_batch(sql).expect("test trigger");
+    }
+
     /// Where the database lives.
     pub fn path(&self) -> &Path {
         &self.path

@@ -860,6 +860,45 @@ fn stop_hands_back_what_waited_to_be_sent_again_to_another_client() {
     net.alice_stops_and_gets_back("for both clients");
 }
 
+/// A message another client of the contact could not read waits to be sent again to it; the
+/// user's stop then cannot be saved (the other client's row cannot be deleted, nor the main
+/// conversation saved): the stop is refused, and the text still waits, handed back at the next
+/// stop. The other client was taken out of memory before the save and the text went with it,
+/// without a word (found by a hostile audit).
+#[test]
+fn a_stop_that_cannot_be_saved_keeps_what_waited_for_another_client() {
+    let mut net = Net::new("clients-stop-unsaved-resend");
+    let _ = a_copy_not_read(&mut net, 82);
+    let key = net.alice.key.clone();
+    net.alice.store().fail_writes(true);
+    let fx = net
+        .alice
+        .sessions
+        .start_or_stop(
+            &key,
+            "bob",
+            &settings(Policy::Manual),
+            false,
+            &mut net.alice.rng,
+        )
+        .expect("stop");
+    net.alice.store().fail_writes(false);
+    assert_not_saved(&fx);
+    assert!(fx.elsewhere.is_empty(), "{:?}", fx.elsewhere);
+    net.alice_stops_and_gets_back("for both clients");
+}
+
+/// The same when only the other client's row cannot be deleted: the stop of the main session
+/// is saved and hands the text back (it was dropped with that client).
+#[test]
+fn a_stop_whose_other_row_cannot_go_hands_back_what_waited_for_it() {
+    let mut net = Net::new("clients-stop-row-resend");
+    let _ = a_copy_not_read(&mut net, 83);
+    net.alice.store().fail_other_client_deletes(true);
+    net.alice_stops_and_gets_back("for both clients");
+    net.alice.store().fail_other_client_deletes(false);
+}
+
 /// A message another client of the contact could not read waits to be sent again to it; that
 /// client's user then ends its session: the text goes to the main session (handed back at a
 /// stop), never dropped with the ended client's session.
