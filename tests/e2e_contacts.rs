@@ -419,6 +419,56 @@ fn irc_a_renamed_conversation_in_a_merged_window_still_holds_a_line_back() {
     bobby.client.assert_no_criticals();
 }
 
+/// IRC: a line to bobby is held back (bob is encrypted in the same window) and a dialog asks;
+/// before alice answers, bobby renames to bobbyaway (alice's window follows) and a stranger
+/// takes the nick bobby and writes, which opens a new window "bobby". "Send unencrypted" then
+/// sends nothing: the line was typed to the person now called bobbyaway, not to whoever has
+/// the name. alice's window with bobbyaway says so, the text given back. It used to go to the
+/// stranger, in plaintext (found by a hostile audit).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_confirmed_line_never_goes_to_a_stranger_who_took_the_name() {
+    let (mut p, mut bobby) = irc_merged(true);
+    let text = "the spare key is under the heron";
+    let d = held_back(
+        &mut p.alice,
+        &mut bobby,
+        &format!("{} (IRC)", p.bob.address),
+        text,
+    );
+    renamed(&mut p.alice, &mut bobby, "bobbyaway");
+    let mut stranger = p.another("bobby", false);
+    stranger
+        .client
+        .send(&p.alice.address, "hi, I am the new bobby");
+    p.alice
+        .client
+        .expect_received("bobby", "hi, I am the new bobby", WAIT);
+
+    p.alice.client.answer(&d.n, &d.item("Send unencrypted"));
+    thread::sleep(Duration::from_secs(2));
+    p.alice.client.sync();
+    stranger.client.sync();
+    bobby.client.sync();
+    assert_hidden(
+        &[&p.alice.tap, &stranger.tap, &bobby.tap],
+        text,
+        "a line confirmed before a rename",
+    );
+    stranger
+        .client
+        .assert_no_write_shows(text, "the stranger who took the name");
+    p.alice.client.expect_system(
+        "bobbyaway",
+        "the window the line was typed in says it was not sent",
+        WAIT,
+        |t| t.contains("message NOT sent") && t.contains("renamed") && t.ends_with(text),
+    );
+    p.assert_no_criticals();
+    bobby.client.assert_no_criticals();
+    stranger.client.assert_no_criticals();
+}
+
 /// "Settings for this contact..." on a buddy of a merged contact (Pidgin's menu of a collapsed
 /// contact is its priority buddy's): alice's contact "bob" groups bob@localhost and bob2, and
 /// she chooses Always from bob@localhost's menu. The dialog names the account and protocol and

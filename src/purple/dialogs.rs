@@ -123,7 +123,12 @@ unsafe extern "C" fn action_chosen(data: *mut c_void, index: c_int) {
             }
             // "Send unencrypted"; "Don't send" sends nothing (the text was given back in the
             // window when the line was held back).
-            (Pending::Sibling { r, held, .. }, 0) => super::siblings::send_confirmed(&r, held),
+            (
+                Pending::Sibling {
+                    r, held, window, ..
+                },
+                0,
+            ) => super::siblings::send_confirmed(&r, held, window),
             // Said only while it is true: another client's key holds nothing (that client
             // gets nothing until then, as its line said), and a key accepted meanwhile
             // (`/sotto accept`) holds nothing any more.
@@ -728,6 +733,8 @@ pub(crate) fn confirm_sibling(r: &ConvRef, text: &Dialog, held: HeldLine) {
             r: r.clone(),
             held,
             at: std::time::Instant::now(),
+            // SAFETY: `r.conversation()` is null or live.
+            window: unsafe { super::windows::known(r.conversation()) }.map(|(id, _)| id),
         },
     );
 }

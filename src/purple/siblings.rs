@@ -99,13 +99,35 @@ fn open_siblings(r: &ConvRef) -> Vec<(ConvRef, SiblingState)> {
 /// otherwise it is held back and asked about again). Nothing is sent when `r`'s window went
 /// away, when the account is offline, or when `r` itself no longer sends unencrypted (it was
 /// encrypted meanwhile: the question was about plaintext); the window then says so, with the
-/// text.
-pub(crate) fn send_confirmed(r: &ConvRef, held: HeldLine) {
+/// text. Nor when the window with `r`'s name now is not `window`, the one the line was typed
+/// in: the contact was renamed since (its window went with it) and someone else has the name
+/// (IRC: a stranger took the nick and wrote); the window the line was typed in says so.
+pub(crate) fn send_confirmed(r: &ConvRef, held: HeldLine, window: Option<usize>) {
     let shown = match &held {
         HeldLine::Message(markup) => SecretString::new(glue::markup_to_text(markup)),
         HeldLine::Command(cmdline) => SecretString::new(format!("/{}", &**cmdline)),
     };
-    if r.conversation().is_null() {
+    let conv = r.conversation();
+    // SAFETY: `conv` was looked up just now; `known` is called only when it is not null.
+    let now = (!conv.is_null())
+        .then(|| unsafe { super::windows::known(conv) })
+        .flatten()
+        .map(|(id, _)| id);
+    if window.is_some() && now != window {
+        // Told in the window the line was typed in, which has the contact's new name now (or,
+        // if it is not known yet, in the one with the name: the text is the user's own,
+        // shown in no message to anyone). A window closed since tells nothing, as below.
+        let typed_in = window
+            .and_then(super::windows::key_of)
+            .filter(|k| k.account == r.key().account && k.protocol == r.key().protocol)
+            .map(|k| r.with_peer(k.peer))
+            .or_else(|| (!conv.is_null()).then(|| r.clone()));
+        if let Some(typed_in) = typed_in {
+            typed_in.system_line(&texts::sibling_answer_renamed(&label(r, r), &shown));
+        }
+        return;
+    }
+    if conv.is_null() {
         // No window to send from or to tell (closed): nothing is sent.
         return;
     }

@@ -71,6 +71,10 @@ pub(crate) enum Pending {
         held: HeldLine,
         /// When it opened.
         at: std::time::Instant,
+        /// The number of `r`'s window then, if one was open: a line is sent only from that
+        /// window (after a rename, another window can have `r`'s name: a stranger who took
+        /// the nick).
+        window: Option<usize>,
     },
 }
 

@@ -1385,6 +1385,17 @@ pub(crate) fn sibling_answer_stale(this: &Shown, text: &str) -> String {
     )
 }
 
+/// "Send unencrypted" was chosen for a line typed to `this`, but the window with that name now
+/// is another, or none (the contact was renamed since; someone else may have the name).
+pub(crate) fn sibling_answer_renamed(this: &Shown, text: &str) -> String {
+    format!(
+        "message NOT sent: you chose to send it to {this} unencrypted, but {this} was renamed \
+         since you were asked (the window follows the contact to the new name; the old one may \
+         be someone else's now). Send it again to send it where you mean it to go. Your \
+         message: {text}"
+    )
+}
+
 /// The heading of a message box listing what was typed to `peer` and not sent (no window
 /// could show it: offline, the window closed).
 pub(crate) fn not_sent_to(peer: &Shown) -> String {
