@@ -876,9 +876,10 @@ fn close_own(ids: Vec<usize>) {
     }
 }
 
-/// Closes every key dialog, answer dialog and dialog about a line held back (the plugin is unloaded: their callbacks must not
-/// outlive it; libpurple closes the dialogs the plugin owns, and these own themselves), and
-/// drops those waiting to open with their timeout.
+/// Closes every key dialog, answer dialog and dialog about a line held back (the plugin is
+/// unloaded: their callbacks must not outlive it; libpurple closes the dialogs the plugin owns,
+/// and these own themselves), answering none of them, and drops those waiting to open with
+/// their timeout.
 pub(crate) fn close_all_own_dialogs() {
     let timer = with_state(|state| {
         state.deferred_dialogs.clear();
@@ -891,7 +892,7 @@ pub(crate) fn close_all_own_dialogs() {
         unsafe { sys::purple_timeout_remove(timer) };
     }
     let ids = with_state(|state| {
-        state
+        let ids: Vec<usize> = state
             .dialogs
             .iter()
             .filter(|(_, p)| {
@@ -901,13 +902,19 @@ pub(crate) fn close_all_own_dialogs() {
                 )
             })
             .map(|(id, _)| *id)
-            .collect::<Vec<_>>()
+            .collect();
+        // Taken out first, as every other closing does: Finch calls an input dialog's cancel
+        // callback when it destroys the window (finch/gntrequest.c), and an answer dialog's
+        // cancel declines the contact's question. Quitting or unloading is no answer (at
+        // Finch's quit the decline made an abort that could not leave, spending a message
+        // key; a plain unload ends the sessions first, so nothing was pending then).
+        for id in &ids {
+            state.dialogs.remove(id);
+        }
+        ids
     })
     .unwrap_or_default();
-    for id in ids {
-        // SAFETY: as in `close_key_dialogs`.
-        unsafe { sys::purple_request_close_with_handle(id as *mut c_void) };
-    }
+    close_own(ids);
 }
 
 /// Whether the effects of a decision say it could not be saved (it was rolled back).
