@@ -1449,6 +1449,39 @@ fn irc_a_plugin_that_unwraps_under_sotto_does_not_let_auto_replies_out_in_plaint
     p.assert_no_criticals();
 }
 
+/// An unload whose first step panics (forced with the test-only SOTTO_TEST_PANIC_AT_UNLOAD):
+/// libpurple takes the plugin for unloaded all the same. The load must still be undone: left
+/// in place, it was dropped by the next load after that load had connected its handlers, which
+/// disconnected them (libpurple matches a handler by owner and function) and put IRC's own
+/// `send_im` back, so Sotto, loaded again by the user, saw nothing and what alice typed to
+/// bob left in plaintext (found by a hostile audit). Now the rest of the unload runs, and the
+/// message after the reload goes encrypted.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_an_unload_that_panics_leaves_no_deaf_plugin_behind() {
+    let o = PairOptions {
+        alice_env: vec![("SOTTO_TEST_PANIC_AT_UNLOAD".into(), "1".into())],
+        ..both_manual()
+    };
+    let (mut p, _) = encrypted_pair(Proto::Irc, o);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    reload_plugin(&mut p.alice.client);
+    assert!(
+        p.alice.client.process_state().contains("running"),
+        "alice's client died: {}",
+        p.alice.client.process_state()
+    );
+    let text = "typed after a troubled unload";
+    p.alice.client.send(&bob, text);
+    p.bob.client.expect_received(&alice, text, WAIT);
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        text,
+        "a message after the reload",
+    );
+    p.assert_no_criticals();
+}
+
 /// Tools > Plugins: Sotto unloaded, then loaded again.
 fn reload_plugin(c: &mut Client) {
     unload_plugin(c);

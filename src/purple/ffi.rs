@@ -72,6 +72,9 @@ pub unsafe extern "C" fn sotto_plugin_init(plugin: *mut PurplePlugin) {
 pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolean {
     ffi_boundary!(0, {
         non_null!(plugin, 0);
+        // What an unload that did not finish left (nothing, normally) goes before anything new
+        // exists: dropped later, it would disconnect the new handlers and unwrap `send_im`.
+        state::remove();
         glue::prefs::register();
         let store = open_store();
         let error = store.as_ref().err().cloned();
@@ -138,14 +141,22 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
 pub unsafe extern "C" fn sotto_plugin_unload(plugin: *mut PurplePlugin) -> gboolean {
     ffi_boundary!(1, {
         non_null!(plugin, 1);
+        // Each step before the load is undone runs on its own: whatever one of them does, the
+        // load is undone. (libpurple takes the plugin for unloaded and disconnects its signals
+        // by handle; a load left in place by a step that panicked made the next load deaf:
+        // dropping it then disconnected the new handlers and put the protocols' own `send_im`
+        // back, and what was typed to an encrypted contact left in plaintext.)
         if !state::is_quitting() {
-            // Before the sessions end: the end line queues behind what is still going out.
-            super::pace::stop();
-            present::stop_all();
+            survive("ending the sessions", || {
+                test_panic_at_unload();
+                // Before the sessions end: the end line queues behind what is still going out.
+                super::pace::stop();
+                present::stop_all();
+            });
         }
-        service::release_reservations();
+        survive("releasing reservations", service::release_reservations);
         // Each key dialog is its own owner (not the plugin): closed by its own handle.
-        super::dialogs::close_all_own_dialogs();
+        survive("closing dialogs", super::dialogs::close_all_own_dialogs);
         state::remove();
         // SAFETY: closes any settings dialog we opened (its user data is then leaked, not freed
         // twice).
@@ -153,6 +164,25 @@ pub unsafe extern "C" fn sotto_plugin_unload(plugin: *mut PurplePlugin) -> gbool
         glue::debug_info("Sotto unloaded");
         1
     })
+}
+
+/// Runs one step of the unload, a panic in it caught and logged: the steps after it, and the
+/// undoing of the load, still run.
+fn survive(what: &str, step: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).is_err() {
+        glue::debug_error(&format!(
+            "unload: {what} panicked; the plugin unloads all the same"
+        ));
+    }
+}
+
+/// For the end-to-end test of an unload that panics: panics when `SOTTO_TEST_PANIC_AT_UNLOAD`
+/// is set and not empty (read from the process environment; unset in any real use).
+#[allow(clippy::panic)]
+fn test_panic_at_unload() {
+    if std::env::var_os("SOTTO_TEST_PANIC_AT_UNLOAD").is_some_and(|v| !v.is_empty()) {
+        panic!("SOTTO_TEST_PANIC_AT_UNLOAD: a panic in the unload, on purpose");
+    }
 }
 
 /// The "Configure Plugin" frame: policy, logging, line size for unknown protocols.
