@@ -320,7 +320,8 @@ fn irc_a_flood_of_garbage_costs_a_few_lines_and_no_writes() {
 
 /// A panic inside a callback (forced, with the test-only SOTTO_TEST_PANIC_ON_TEXT, at the worst
 /// moment: a message key used in memory, not yet saved): the client survives, the message is
-/// not sent, and the conversation reloads from disk, so the next message goes out encrypted
+/// not sent (the window says so, with the text: it was lost without a word), and the
+/// conversation reloads from disk, so the next message goes out encrypted
 /// under a key never used on the wire.
 #[test]
 #[ignore = "e2e: run via make e2e"]
@@ -335,6 +336,17 @@ fn irc_a_panic_in_a_callback_is_survived_and_reloads_from_disk() {
     let (mut p, _) = encrypted_pair(Proto::Irc, o);
     let bob = p.bob.address.clone();
     p.alice.client.send(&bob, "a deliberate panic walrus");
+    // Not lost without a word (the input box was cleared): the window gives the text back.
+    p.alice.client.expect_system(
+        &bob,
+        "the window says the message was not sent, with its text",
+        WAIT,
+        |t| {
+            t.contains("NOT sent")
+                && t.contains("fault in Sotto")
+                && t.ends_with("a deliberate panic walrus")
+        },
+    );
     thread::sleep(Duration::from_secs(1));
     assert!(
         p.alice.client.process_state().contains("running"),

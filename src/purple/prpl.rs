@@ -162,161 +162,179 @@ unsafe extern "C" fn wrapped_send_im(
     message: *const c_char,
     flags: sys::PurpleMessageFlags,
 ) -> c_int {
-    // A panic here must not send: report "not sent" (0), which libpurple shows nothing for.
-    ffi_boundary!(0, {
-        non_null!(gc, -libc::EINVAL);
-        non_null!(who, -libc::EINVAL);
-        non_null!(message, -libc::EINVAL);
-        let Some(orig) = original_for(gc) else {
-            glue::debug_error("send_im wrapper: no original for this protocol; not sending");
-            return -libc::EINVAL;
-        };
-        // Called back from below our own call: another plugin's wrapper that we call and that
-        // calls ours (it wrapped after us, and Sotto was loaded again since). The text was
-        // decided on the way down: on to the protocol's own function, or the two wrappers
-        // would call each other for ever.
-        let (who_s, text) = (
-            cstr_to_string(who).unwrap_or_default(),
-            cstr_to_string(message).unwrap_or_default(),
-        );
-        if state::passing(gc as usize, &who_s, &text) {
-            let inner = innermost_for(gc).unwrap_or(orig);
-            // SAFETY: the protocol's own function, with the arguments libpurple gave us.
-            return unsafe { inner(gc, who, message, flags) };
-        }
-        // `ours`: a line of Sotto's, followed through IRC's rate limiter; plaintext that only
-        // looks like one (pasted by the user) is not.
-        let pass = |ours: bool| {
-            let handing = if ours {
-                // SAFETY: the live connection of this call.
-                unsafe { super::pace::handing(gc, &who_s, &text) }
-            } else {
-                None
+    // A panic here must not send: report "not sent" (0), which libpurple shows nothing for, so
+    // the window says it, with the text.
+    ffi_boundary!(
+        {
+            if !gc.is_null() {
+                // SAFETY: the callback's own arguments, still live (NULL checked inside).
+                unsafe {
+                    super::signals::not_sent_after_a_fault(
+                        sys::purple_connection_get_account(gc),
+                        who,
+                        message,
+                    )
+                };
+            }
+            0
+        },
+        {
+            non_null!(gc, -libc::EINVAL);
+            non_null!(who, -libc::EINVAL);
+            non_null!(message, -libc::EINVAL);
+            let Some(orig) = original_for(gc) else {
+                glue::debug_error("send_im wrapper: no original for this protocol; not sending");
+                return -libc::EINVAL;
             };
-            let rc = {
-                let _below = state::Passing::enter(gc as usize, &who_s, &text);
-                // SAFETY: the original function of this protocol, with the arguments libpurple
-                // gave us.
-                unsafe { orig(gc, who, message, flags) }
-            };
-            // SAFETY: the same call: its connection is live.
-            unsafe { super::pace::handed(handing, rc) };
-            rc
-        };
-        // Our own lines, or the plugin is unloaded but another wrapper still calls us.
-        if !state::is_loaded() {
-            return pass(false);
-        }
-        if state::is_injecting() {
-            let rc = pass(true);
-            // Its echo, if the protocol writes one, is ours: hidden.
-            echo::passed(&text, rc, true);
-            return rc;
-        }
-        // SAFETY: live connection.
-        let account = unsafe { sys::purple_connection_get_account(gc) };
-        let Some(peer) = cstr_to_string(who) else {
-            not_shown_as_sent(&text, flags);
-            return -libc::EINVAL;
-        };
-        // SAFETY: the connection's account is live.
-        let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
-            not_shown_as_sent(&text, flags);
-            return -libc::EINVAL;
-        };
-        // The contact was renamed and its conversation could not follow: nothing goes (the
-        // window said why), and an auto-reply is not shown as sent either.
-        if !service::track_name(&r) {
-            not_shown_as_sent(&text, flags);
-            return 0;
-        }
-        let key = r.key();
-        let approval =
-            with_state(|s| s.allow_next.take().filter(|a| a.covers(&key, &text))).flatten();
-        // Plaintext only while the conversation still is: a session that came up since (within
-        // the approval's second) encrypts an identical later text.
-        let approved = approval.filter(|a| {
-            !a.plaintext || service::conv_state(&r) == Some(crate::protocol::ConvState::Plaintext)
-        });
-        if let Some(approved) = approved {
-            let rc = pass(!approved.plaintext);
-            // Whether libpurple shows the typed text (rc > 0) or the protocol's echo will (0).
-            echo::passed(&text, rc, false);
-            // The protocol refused the typed message's last line: libpurple writes nothing of
-            // the text (at most "Unable to send message"), and the input box is empty. Said
-            // NOT sent, with the text, so nothing typed is lost.
-            if let (true, Some(typed)) = (rc < 0, approved.typed.as_ref()) {
-                r.conversation_or_new();
-                r.system_line(&texts::not_sent_offline(typed));
+            // Called back from below our own call: another plugin's wrapper that we call and that
+            // calls ours (it wrapped after us, and Sotto was loaded again since). The text was
+            // decided on the way down: on to the protocol's own function, or the two wrappers
+            // would call each other for ever.
+            let (who_s, text) = (
+                cstr_to_string(who).unwrap_or_default(),
+                cstr_to_string(message).unwrap_or_default(),
+            );
+            if state::passing(gc as usize, &who_s, &text) {
+                let inner = innermost_for(gc).unwrap_or(orig);
+                // SAFETY: the protocol's own function, with the arguments libpurple gave us.
+                return unsafe { inner(gc, who, message, flags) };
             }
-            // The contact's other clients get the message only once this client's went.
-            if rc >= 0 {
-                present::send_elsewhere(&r, &approved.elsewhere);
-            }
-            return rc;
-        }
-        // Not from our send path: an auto-reply or another plugin. Run it through the session.
-        let plain = glue::markup_to_text(&text);
-        // A line of Sotto's own, caught on its way out by another plugin and sent again later
-        // as text (Offline Message Emulation keeps it as a buddy pounce): encrypting it would
-        // show the contact a raw line, and what it carried cannot be read back. Not sent.
-        if matches!(
-            WireMessage::decode(&plain),
-            Ok(WireMessage::Data(_) | WireMessage::Fragment(_))
-        ) {
-            not_shown_as_sent(&text, flags);
-            r.conversation_or_new();
-            r.system_line(texts::resent_wire_line());
-            return 0;
-        }
-        match service::outgoing(&r, &plain) {
-            Some((Outgoing::Plaintext, fx)) => {
-                present::apply(&r, fx);
-                pass(false)
-            }
-            Some((Outgoing::Lines(lines), mut fx)) => {
-                fx.inject.extend(lines);
-                // Sent only if the connection took every line: a caller that shows what it
-                // sends (rc > 0) must not show a message that did not leave.
-                if present::apply(&r, fx) {
-                    // A caller that shows what it sent (libpurple's auto-reply) writes it next.
-                    // Only that one: a marker left by a caller that writes nothing (another
-                    // plugin's `serv_send_im`) would let plaintext from another device, written
-                    // as sent within its two seconds, pass without its warning.
-                    if flags & sys::PURPLE_MESSAGE_AUTO_RESP != 0 {
-                        echo::writing_sent(&r);
-                    }
-                    1
+            // `ours`: a line of Sotto's, followed through IRC's rate limiter; plaintext that only
+            // looks like one (pasted by the user) is not.
+            let pass = |ours: bool| {
+                let handing = if ours {
+                    // SAFETY: the live connection of this call.
+                    unsafe { super::pace::handing(gc, &who_s, &text) }
                 } else {
+                    None
+                };
+                let rc = {
+                    let _below = state::Passing::enter(gc as usize, &who_s, &text);
+                    // SAFETY: the original function of this protocol, with the arguments libpurple
+                    // gave us.
+                    unsafe { orig(gc, who, message, flags) }
+                };
+                // SAFETY: the same call: its connection is live.
+                unsafe { super::pace::handed(handing, rc) };
+                rc
+            };
+            // Our own lines, or the plugin is unloaded but another wrapper still calls us.
+            if !state::is_loaded() {
+                return pass(false);
+            }
+            if state::is_injecting() {
+                let rc = pass(true);
+                // Its echo, if the protocol writes one, is ours: hidden.
+                echo::passed(&text, rc, true);
+                return rc;
+            }
+            // SAFETY: live connection.
+            let account = unsafe { sys::purple_connection_get_account(gc) };
+            let Some(peer) = cstr_to_string(who) else {
+                not_shown_as_sent(&text, flags);
+                return -libc::EINVAL;
+            };
+            // SAFETY: the connection's account is live.
+            let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
+                not_shown_as_sent(&text, flags);
+                return -libc::EINVAL;
+            };
+            // The contact was renamed and its conversation could not follow: nothing goes (the
+            // window said why), and an auto-reply is not shown as sent either.
+            if !service::track_name(&r) {
+                not_shown_as_sent(&text, flags);
+                return 0;
+            }
+            let key = r.key();
+            let approval =
+                with_state(|s| s.allow_next.take().filter(|a| a.covers(&key, &text))).flatten();
+            // Plaintext only while the conversation still is: a session that came up since (within
+            // the approval's second) encrypts an identical later text.
+            let approved = approval.filter(|a| {
+                !a.plaintext
+                    || service::conv_state(&r) == Some(crate::protocol::ConvState::Plaintext)
+            });
+            if let Some(approved) = approved {
+                let rc = pass(!approved.plaintext);
+                // Whether libpurple shows the typed text (rc > 0) or the protocol's echo will (0).
+                echo::passed(&text, rc, false);
+                // The protocol refused the typed message's last line: libpurple writes nothing of
+                // the text (at most "Unable to send message"), and the input box is empty. Said
+                // NOT sent, with the text, so nothing typed is lost.
+                if let (true, Some(typed)) = (rc < 0, approved.typed.as_ref()) {
+                    r.conversation_or_new();
+                    r.system_line(&texts::not_sent_offline(typed));
+                }
+                // The contact's other clients get the message only once this client's went.
+                if rc >= 0 {
+                    present::send_elsewhere(&r, &approved.elsewhere);
+                }
+                return rc;
+            }
+            // Not from our send path: an auto-reply or another plugin. Run it through the session.
+            let plain = glue::markup_to_text(&text);
+            // A line of Sotto's own, caught on its way out by another plugin and sent again later
+            // as text (Offline Message Emulation keeps it as a buddy pounce): encrypting it would
+            // show the contact a raw line, and what it carried cannot be read back. Not sent.
+            if matches!(
+                WireMessage::decode(&plain),
+                Ok(WireMessage::Data(_) | WireMessage::Fragment(_))
+            ) {
+                not_shown_as_sent(&text, flags);
+                r.conversation_or_new();
+                r.system_line(texts::resent_wire_line());
+                return 0;
+            }
+            match service::outgoing(&r, &plain) {
+                Some((Outgoing::Plaintext, fx)) => {
+                    present::apply(&r, fx);
+                    pass(false)
+                }
+                Some((Outgoing::Lines(lines), mut fx)) => {
+                    fx.inject.extend(lines);
+                    // Sent only if the connection took every line: a caller that shows what it
+                    // sends (rc > 0) must not show a message that did not leave.
+                    if present::apply(&r, fx) {
+                        // A caller that shows what it sent (libpurple's auto-reply) writes it next.
+                        // Only that one: a marker left by a caller that writes nothing (another
+                        // plugin's `serv_send_im`) would let plaintext from another device, written
+                        // as sent within its two seconds, pass without its warning.
+                        if flags & sys::PURPLE_MESSAGE_AUTO_RESP != 0 {
+                            echo::writing_sent(&r);
+                        }
+                        1
+                    } else {
+                        not_shown_as_sent(&text, flags);
+                        0
+                    }
+                }
+                Some((Outgoing::Hold, fx)) => {
                     not_shown_as_sent(&text, flags);
+                    present::apply(&r, fx);
+                    0
+                }
+                None => {
+                    glue::debug_error("send_im wrapper: no session state; not sending");
+                    not_shown_as_sent(&text, flags);
+                    // A caller that wrote the text as sent before calling (Pidgin's and Finch's
+                    // buddy pounces; their one-shot pounce is gone once it fired) must not leave
+                    // it looking sent: the window says it was not, with the text. (An
+                    // auto-reply's write is cancelled above.)
+                    if flags & sys::PURPLE_MESSAGE_AUTO_RESP == 0 {
+                        r.conversation_or_new();
+                        r.system_line(&texts::refused_no_state(
+                            texts::Refused::Send,
+                            service::unavailable().as_deref(),
+                        ));
+                        r.system_line(&texts::not_sent(&plain));
+                    }
                     0
                 }
             }
-            Some((Outgoing::Hold, fx)) => {
-                not_shown_as_sent(&text, flags);
-                present::apply(&r, fx);
-                0
-            }
-            None => {
-                glue::debug_error("send_im wrapper: no session state; not sending");
-                not_shown_as_sent(&text, flags);
-                // A caller that wrote the text as sent before calling (Pidgin's and Finch's
-                // buddy pounces; their one-shot pounce is gone once it fired) must not leave
-                // it looking sent: the window says it was not, with the text. (An
-                // auto-reply's write is cancelled above.)
-                if flags & sys::PURPLE_MESSAGE_AUTO_RESP == 0 {
-                    r.conversation_or_new();
-                    r.system_line(&texts::refused_no_state(
-                        texts::Refused::Send,
-                        service::unavailable().as_deref(),
-                    ));
-                    r.system_line(&texts::not_sent(&plain));
-                }
-                0
-            }
         }
-    })
+    )
 }
+
 /// `text`, an auto-reply when `flags` say so, did not go out (held, or refused): libpurple
 /// writes an auto-reply into the window as sent whatever `send_im` returned, so that write is
 /// cancelled (a held one is shown when it goes).

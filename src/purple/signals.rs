@@ -227,6 +227,34 @@ unsafe fn abort_send(message: *mut *mut c_char) {
     unsafe { glue::replace_gstring(message, None) };
 }
 
+/// What the user typed to `who` was refused after a fault in Sotto (a panic, caught): nothing
+/// left, and the window says so, with the text. Never panics (a panic here would cross the FFI
+/// boundary).
+///
+/// # Safety
+/// `account` is NULL or live; `who` and `text` are NULL or C strings.
+pub(super) unsafe fn not_sent_after_a_fault(
+    account: *mut sys::PurpleAccount,
+    who: *const c_char,
+    text: *const c_char,
+) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if account.is_null() || who.is_null() || text.is_null() {
+            return;
+        }
+        let Some(peer) = cstr_to_string(who) else {
+            return;
+        };
+        // SAFETY: a live account (per the caller).
+        let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
+            return;
+        };
+        let typed = glue::markup_to_text(&cstr_to_string(text).unwrap_or_default());
+        r.conversation_or_new();
+        r.system_line(&texts::not_sent_after_a_fault(&typed));
+    }));
+}
+
 /// `sending-im-msg(account, receiver, &message)`.
 unsafe extern "C" fn sending_im_msg(
     account: *mut sys::PurpleAccount,
@@ -234,11 +262,18 @@ unsafe extern "C" fn sending_im_msg(
     message: *mut *mut c_char,
     _data: *mut c_void,
 ) {
-    // Fail closed: on a panic the message is dropped, never sent in plaintext.
+    // Fail closed: on a panic the message is dropped, never sent in plaintext, and the window
+    // says so with the text (the input box was cleared: it would be lost without a word).
     ffi_boundary!(
         {
-            // SAFETY: `message` is libpurple's out-parameter (checked for NULL inside).
-            unsafe { abort_send(message) }
+            // SAFETY: the callback's own arguments, still live; `message` is libpurple's
+            // out-parameter (checked for NULL inside), read before it is freed.
+            unsafe {
+                if !message.is_null() {
+                    not_sent_after_a_fault(account, receiver, *message);
+                }
+                abort_send(message)
+            }
         },
         {
             non_null!(account);

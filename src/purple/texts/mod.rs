@@ -1085,6 +1085,14 @@ pub(crate) fn refused_no_state(refused: Refused, why: Option<&str>) -> String {
 
 // ---- send and receive paths ----------------------------------------------------------------
 
+/// What the user typed was refused after a fault in Sotto (a panic, caught): nothing left.
+pub(crate) fn not_sent_after_a_fault(text: &str) -> String {
+    format!(
+        "message NOT sent: Sotto failed while sending it (a fault in Sotto; the details are in \
+         the debug window). Nothing left. Your message: {text}"
+    )
+}
+
 /// A message arrived and Sotto faulted while checking it (a panic, caught): it is not shown.
 pub(crate) fn dropped_after_a_fault() -> &'static str {
     "a message arrived that Sotto failed to check (a fault in Sotto; the details are in the \
