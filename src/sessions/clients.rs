@@ -908,15 +908,16 @@ impl Sessions {
         let Some(s) = self.sessions.get_mut(key) else {
             return (Vec::new(), Vec::new());
         };
-        // What waited to be sent again to a client whose row could not go: it is in memory
-        // only, and goes to the main conversation (handed back by its stop, or kept by it if
-        // the stop is not saved), never dropped with the client.
-        let mut waiting = Vec::new();
-        for mut o in s.others.drain(..) {
+        // A client whose row could not go stays as it is, in memory as on disk (its session
+        // would come back from the row at the next load): what waits to be sent again to it
+        // keeps waiting for it, with the sessions it must not go over (dropped, it went without
+        // a word; handed to the main conversation, a stop that is rolled back loses which
+        // sessions those were). A later stop, once the row can go, ends it and hands them back.
+        let mut kept = Vec::new();
+        for mut o in std::mem::take(&mut s.others) {
             // Its row goes first: a row left on disk would bring the session back at the key
             // its end line used (a second message under one key and the constant nonce).
-            // When it cannot go, nothing is sealed; the client is told nothing, and its session
-            // comes back from the row when the conversation is next loaded.
+            // When it cannot go, nothing is sealed and the client is told nothing.
             if o.saved.is_some() {
                 let row = row_name(&key.peer, o.slot);
                 let deleted = self
@@ -928,7 +929,7 @@ impl Sessions {
                         .push(format!("removing another client's session: {e}"));
                 }
                 if !matches!(deleted, Some(Ok(()))) {
-                    waiting.extend(o.conv.take_resend());
+                    kept.push(o);
                     continue;
                 }
             }
@@ -941,7 +942,7 @@ impl Sessions {
                     .filter(|e| matches!(e, Event::Unsent { .. } | Event::NotResent { .. })),
             );
         }
-        s.conv.take_over_resend(waiting);
+        s.others = kept;
         (lines, unsent)
     }
 

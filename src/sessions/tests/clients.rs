@@ -862,13 +862,17 @@ fn stop_hands_back_what_waited_to_be_sent_again_to_another_client() {
 
 /// A message another client of the contact could not read waits to be sent again to it; the
 /// user's stop then cannot be saved (the other client's row cannot be deleted, nor the main
-/// conversation saved): the stop is refused, and the text still waits, handed back at the next
-/// stop. The other client was taken out of memory before the save and the text went with it,
-/// without a word (found by a hostile audit).
+/// conversation saved): the stop is refused, and the text still waits for that client, handed
+/// back at the next stop. The other client was taken out of memory before the save and the
+/// text went with it, without a word (found by a hostile audit). Nor does it go to the main
+/// client, which read the message, when that client is seen going and coming back (the first
+/// fix handed it to the main conversation, and the rollback lost which session it must not go
+/// over: found by a review of that fix).
 #[test]
 fn a_stop_that_cannot_be_saved_keeps_what_waited_for_another_client() {
     let mut net = Net::new("clients-stop-unsaved-resend");
-    let _ = a_copy_not_read(&mut net, 82);
+    let (_, client, _) = a_copy_not_read(&mut net, 82);
+    let main = if client == DESKTOP { LAPTOP } else { DESKTOP };
     let key = net.alice.key.clone();
     net.alice.store().fail_writes(true);
     let fx = net
@@ -885,18 +889,50 @@ fn a_stop_that_cannot_be_saved_keeps_what_waited_for_another_client() {
     net.alice.store().fail_writes(false);
     assert_not_saved(&fx);
     assert!(fx.elsewhere.is_empty(), "{:?}", fx.elsewhere);
+    let _ = net.presence(main, false);
+    let back = net.presence(main, true).unwrap_or_default();
+    assert!(
+        !back
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Resent { .. })),
+        "sent again to the client that read it: {:?}",
+        back.events
+    );
+    assert!(back.inject.is_empty(), "{:?}", back.inject);
     net.alice_stops_and_gets_back("for both clients");
 }
 
-/// The same when only the other client's row cannot be deleted: the stop of the main session
-/// is saved and hands the text back (it was dropped with that client).
+/// The same when only the other client's row cannot be deleted: the main session ends, that
+/// client stays as its row is (nothing sealed for it), and what waits for it is handed back by
+/// the stop after the disk takes the delete (it was dropped with that client).
 #[test]
-fn a_stop_whose_other_row_cannot_go_hands_back_what_waited_for_it() {
+fn a_stop_whose_other_row_cannot_go_keeps_what_waited_for_it() {
     let mut net = Net::new("clients-stop-row-resend");
     let _ = a_copy_not_read(&mut net, 83);
+    let others = net.others().len();
     net.alice.store().fail_other_client_deletes(true);
-    net.alice_stops_and_gets_back("for both clients");
+    let key = net.alice.key.clone();
+    let fx = net
+        .alice
+        .sessions
+        .start_or_stop(
+            &key,
+            "bob",
+            &settings(Policy::Manual),
+            false,
+            &mut net.alice.rng,
+        )
+        .expect("stop");
     net.alice.store().fail_other_client_deletes(false);
+    assert!(
+        fx.events.iter().any(|e| matches!(e, Event::Ended { .. })),
+        "{:?}",
+        fx.events
+    );
+    assert_eq!(net.others().len(), others, "the client stays as its row is");
+    net.alice_stops_and_gets_back("for both clients");
+    assert!(net.others().is_empty());
 }
 
 /// A message another client of the contact could not read waits to be sent again to it; that
