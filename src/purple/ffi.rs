@@ -153,6 +153,10 @@ pub unsafe extern "C" fn sotto_plugin_unload(plugin: *mut PurplePlugin) -> gbool
                 super::pace::stop();
                 present::stop_all();
             });
+            // Done by `stop_all` at its end; again here (it finds nothing left to do then) for
+            // an unload whose sessions' end panicked: no window keeps "(encrypted)" or its
+            // logging turned off once Sotto is gone.
+            survive("restoring the windows", present::undecorate_all);
         }
         survive("releasing reservations", service::release_reservations);
         // Each key dialog is its own owner (not the plugin): closed by its own handle.
@@ -167,12 +171,15 @@ pub unsafe extern "C" fn sotto_plugin_unload(plugin: *mut PurplePlugin) -> gbool
 }
 
 /// Runs one step of the unload, a panic in it caught and logged: the steps after it, and the
-/// undoing of the load, still run.
+/// undoing of the load, still run. As at the panic boundary, memory may have run ahead of
+/// disk: every loaded conversation is dropped first, so no later step saves a half-made
+/// change (`release_reservations` saves what is loaded).
 fn survive(what: &str, step: impl FnOnce()) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).is_err() {
         glue::debug_error(&format!(
             "unload: {what} panicked; the plugin unloads all the same"
         ));
+        state::after_panic();
     }
 }
 

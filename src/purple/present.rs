@@ -1105,7 +1105,7 @@ unsafe extern "C" fn lapse_tick(_data: sys::gpointer) -> sys::gboolean {
 /// which `stop_all` keeps, or one not in memory) gets libpurple's own title and its logging
 /// back, and a window whose conversation holds messages says what now happens: they stay
 /// saved, and what is typed there is no longer encrypted.
-fn undecorate_all() {
+pub(crate) fn undecorate_all() {
     // Held for the whole walk: the `conversation-updated` that giving a title back emits must
     // not mark the window again (the signal is still connected while unloading).
     let Some(_ours) = Decorating::enter() else {

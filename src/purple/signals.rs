@@ -227,9 +227,11 @@ unsafe fn abort_send(message: *mut *mut c_char) {
     unsafe { glue::replace_gstring(message, None) };
 }
 
-/// What the user typed to `who` was refused after a fault in Sotto (a panic, caught): nothing
-/// left, and the window says so, with the text. Never panics (a panic here would cross the FFI
-/// boundary).
+/// What the user typed to `who` was refused after a fault in Sotto (a panic, caught): the
+/// window says it was not sent, or not all of it, with the text (the fault may have come after
+/// a first piece left). A Sotto line (the `send_im` wrapper is handed the encrypted line, or
+/// one of Sotto's own) is not shown: the words are the user's, which the line does not hold.
+/// Never panics (a panic here would cross the FFI boundary).
 ///
 /// # Safety
 /// `account` is NULL or live; `who` and `text` are NULL or C strings.
@@ -250,8 +252,11 @@ pub(super) unsafe fn not_sent_after_a_fault(
             return;
         };
         let typed = glue::markup_to_text(&cstr_to_string(text).unwrap_or_default());
+        let ours = crate::protocol::wire::WireMessage::decode(&typed).is_ok();
         r.conversation_or_new();
-        r.system_line(&texts::not_sent_after_a_fault(&typed));
+        r.system_line(&texts::not_sent_after_a_fault(
+            (!ours).then_some(typed.as_str()),
+        ));
     }));
 }
 

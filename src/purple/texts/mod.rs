@@ -1085,12 +1085,15 @@ pub(crate) fn refused_no_state(refused: Refused, why: Option<&str>) -> String {
 
 // ---- send and receive paths ----------------------------------------------------------------
 
-/// What the user typed was refused after a fault in Sotto (a panic, caught): nothing left.
-pub(crate) fn not_sent_after_a_fault(text: &str) -> String {
-    format!(
-        "message NOT sent: Sotto failed while sending it (a fault in Sotto; the details are in \
-         the debug window). Nothing left. Your message: {text}"
-    )
+/// What the user typed was refused after a fault in Sotto (a panic, caught), with its text
+/// when it is known (`None`: only the encrypted line was at hand).
+pub(crate) fn not_sent_after_a_fault(text: Option<&str>) -> String {
+    let said = "a message was NOT sent, or not all of it: Sotto failed while sending it (a \
+                fault in Sotto; the details are in the debug window)";
+    match text {
+        Some(text) => format!("{said}. Your message: {text}"),
+        None => format!("{said}. Ask your contact what arrived before you send it again."),
+    }
 }
 
 /// A message arrived and Sotto faulted while checking it (a panic, caught): it is not shown.
@@ -1394,13 +1397,14 @@ pub(crate) fn sibling_answer_stale(this: &Shown, text: &str) -> String {
 }
 
 /// "Send unencrypted" was chosen for a line typed to `this`, but the window with that name now
-/// is another, or none (the contact was renamed since; someone else may have the name).
+/// is another, or none (the contact was renamed since, and someone else may have the name; or
+/// the window was closed and opened again).
 pub(crate) fn sibling_answer_renamed(this: &Shown, text: &str) -> String {
     format!(
-        "message NOT sent: you chose to send it to {this} unencrypted, but {this} was renamed \
-         since you were asked (the window follows the contact to the new name; the old one may \
-         be someone else's now). Send it again to send it where you mean it to go. Your \
-         message: {text}"
+        "message NOT sent: you chose to send it to {this} unencrypted, but the window you typed \
+         it in no longer shows that conversation (the contact was renamed since you were asked, \
+         and the name may be someone else's now; or the window was closed). Send it again to \
+         send it where you mean it to go. Your message: {text}"
     )
 }
 
