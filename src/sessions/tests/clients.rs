@@ -396,10 +396,10 @@ impl Net {
 
     /// alice ends the conversation (`/sotto stop`): `text`, which waited to be sent again, is
     /// handed back to her.
-    fn alice_stops_and_gets_back(&mut self, text: &str) {
+    /// alice ends the conversation (`/sotto stop`).
+    fn alice_stops(&mut self) -> Effects {
         let key = self.alice.key.clone();
-        let fx = self
-            .alice
+        self.alice
             .sessions
             .start_or_stop(
                 &key,
@@ -408,7 +408,11 @@ impl Net {
                 false,
                 &mut self.alice.rng,
             )
-            .expect("stop");
+            .expect("stop")
+    }
+
+    fn alice_stops_and_gets_back(&mut self, text: &str) {
+        let fx = self.alice_stops();
         assert!(
             fx.events
                 .iter()
@@ -873,19 +877,8 @@ fn a_stop_that_cannot_be_saved_keeps_what_waited_for_another_client() {
     let mut net = Net::new("clients-stop-unsaved-resend");
     let (_, client, _) = a_copy_not_read(&mut net, 82);
     let main = if client == DESKTOP { LAPTOP } else { DESKTOP };
-    let key = net.alice.key.clone();
     net.alice.store().fail_writes(true);
-    let fx = net
-        .alice
-        .sessions
-        .start_or_stop(
-            &key,
-            "bob",
-            &settings(Policy::Manual),
-            false,
-            &mut net.alice.rng,
-        )
-        .expect("stop");
+    let fx = net.alice_stops();
     net.alice.store().fail_writes(false);
     assert_not_saved(&fx);
     assert!(fx.elsewhere.is_empty(), "{:?}", fx.elsewhere);
@@ -912,18 +905,7 @@ fn a_stop_whose_other_row_cannot_go_keeps_what_waited_for_it() {
     let _ = a_copy_not_read(&mut net, 83);
     let others = net.others().len();
     net.alice.store().fail_other_client_deletes(true);
-    let key = net.alice.key.clone();
-    let fx = net
-        .alice
-        .sessions
-        .start_or_stop(
-            &key,
-            "bob",
-            &settings(Policy::Manual),
-            false,
-            &mut net.alice.rng,
-        )
-        .expect("stop");
+    let fx = net.alice_stops();
     net.alice.store().fail_other_client_deletes(false);
     assert!(
         fx.events.iter().any(|e| matches!(e, Event::Ended { .. })),
