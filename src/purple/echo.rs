@@ -477,6 +477,37 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
         {
             return 1;
         }
+        // A line libpurple (or another plugin) writes into the window, neither sent nor
+        // received: "bob is now known as …" (an XMPP nick the contact publishes, unescaped),
+        // "… has left the conversation", with a name the contact chose. One that breaks the
+        // line inside (or hides or reorders text) could paint what reads as a line of Sotto's
+        // own below it ("Sotto: encrypted conversation started … (verified)"): it is written on
+        // one line, as Sotto writes every peer text.
+        let raw = if flags & (sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_RECV) == 0
+            && !glue::writing_own_line()
+        {
+            // Pidgin breaks a system line at a raw line feed too (libpurple's stripping makes
+            // it a space): as a `<br>` first, so the text keeps every break the window shows.
+            let breaks = raw
+                .trim_end_matches(['\n', '\r'])
+                .replace("\r\n", "<br>")
+                .replace(['\n', '\r'], "<br>");
+            let text = glue::markup_to_text(&breaks);
+            let inside = text.trim_end_matches(['\n', '\r']);
+            if inside
+                .chars()
+                .any(|c| c.is_control() || crate::protocol::wire::is_invisible(c))
+            {
+                let html = markup::text_to_html(&texts::flat_line(inside));
+                // SAFETY: libpurple's out-parameter, non-null; the old string is GLib-owned.
+                unsafe { glue::replace_gstring(message, Some(&html)) };
+                html
+            } else {
+                raw
+            }
+        } else {
+            raw
+        };
         // Words that look like a line, marked as words where they were decrypted or typed.
         // SAFETY: libpurple's conversation for this write.
         if unsafe { let_through_now(conv, &raw) } {

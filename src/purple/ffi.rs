@@ -126,6 +126,17 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             _lapses: present::lapse_timer(),
         };
         state::hold_loaded(Box::new(loaded));
+        // Windows already open (Sotto enabled from Tools > Plugins, or loaded again after an
+        // unload that could not end a session: one not loaded then, or a caught panic): each
+        // is marked and its logging set as its conversation's state says now. Left as they
+        // were, a window whose conversation is still encrypted in the store kept logging on,
+        // and libpurple wrote what the user typed there into ~/.purple/logs.
+        for conv in glue::open_ims() {
+            // SAFETY: listed from libpurple's open conversations just now.
+            if let Some(r) = unsafe { glue::ConvRef::from_conversation(conv) } {
+                present::redecorate(&r);
+            }
+        }
         glue::debug_info("Sotto loaded");
         1
     })
