@@ -347,6 +347,17 @@ fn irc_a_panic_in_a_callback_is_survived_and_reloads_from_disk() {
         "alice's client died: {}",
         p.alice.client.process_state()
     );
+    // The panic's message quotes the text (as a slicing bug's would): stderr (a terminal, a
+    // journal, ~/.xsession-errors) gets where it happened, never the message.
+    let stderr = std::fs::read_to_string(p.alice.client.stderr_path()).expect("alice's stderr");
+    assert!(
+        stderr.contains("Sotto: a fault at src/sessions/operations.rs:"),
+        "the fault's place is not on stderr: {stderr}"
+    );
+    assert!(
+        !stderr.contains("walrus") && !stderr.contains("on purpose"),
+        "the panic's message reached stderr: {stderr}"
+    );
     {
         let Pair { alice, bob, .. } = &mut p;
         exchange(Proto::Irc, alice, bob, "after a panic", "after the panic");

@@ -8,6 +8,14 @@
 //! did not check is shown as it came), for a write "cancel it" (no raw line is shown). After a
 //! caught panic the in-memory conversations are dropped, so the next callback reloads them from
 //! the store: a half-finished decision never runs ahead of what is on disk.
+//!
+//! What a panic prints: [`quiet_panics`] (run at every load) replaces the standard library's
+//! hook, which writes the panic's message to stderr, with one that writes only where it
+//! happened. A message may quote what it was given (a slice out of range quotes up to 256
+//! bytes of the string), and in Sotto that string may be a decrypted message or what the user
+//! typed: stderr goes to a terminal, a journal or `~/.xsession-errors`. The hook is our
+//! cdylib's own (each Rust library in a process has its own standard library and hook), so
+//! no other library's panics are touched.
 
 /// Run `$body` and turn a panic into `$default` (logged to the purple debug log).
 ///
@@ -39,6 +47,27 @@ macro_rules! non_null {
             return $default;
         }
     };
+}
+
+/// Makes every later panic in this library print only its location (see the module doc),
+/// never its message. Safe to run at every load: it replaces the hook it installed before.
+pub(crate) fn quiet_panics() {
+    if std::thread::panicking() {
+        // `set_hook` panics on a panicking thread; never the case at a load.
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        use std::io::Write;
+        let at = info.location().map_or_else(
+            || "an unknown place".to_owned(),
+            |l| format!("{}:{}:{}", l.file(), l.line(), l.column()),
+        );
+        // Not `eprintln!`: a failed write to stderr must not panic inside the hook.
+        let _ = writeln!(
+            std::io::stderr(),
+            "Sotto: a fault at {at} (caught; its message is not printed: it may quote a message)"
+        );
+    }));
 }
 
 pub(crate) use ffi_boundary;

@@ -72,6 +72,7 @@ pub unsafe extern "C" fn sotto_plugin_init(plugin: *mut PurplePlugin) {
 pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolean {
     ffi_boundary!(0, {
         non_null!(plugin, 0);
+        super::boundary::quiet_panics();
         // What an unload that did not finish left (nothing, normally) goes before anything new
         // exists: dropped later, it would disconnect the new handlers and unwrap `send_im`.
         state::remove();
