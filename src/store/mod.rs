@@ -28,8 +28,12 @@
 //! `secure_delete` zeroes freed space) and empties it: [`Store::checkpoint`], which the caller
 //! runs after the line has been handed on, off the send path (the plugin: a 30 s timer). The
 //! open store checkpoints once at start (after a crash), and SQLite's own checkpoint every
-//! 1,000 pages bounds the WAL if nobody calls it. What no file system setting changes: blocks
-//! freed by a truncation (or by the old journal's unlink) keep their bytes until reused.
+//! 1,000 pages bounds the WAL if nobody calls it. Blocks freed by a truncation or an unlink
+//! keep their bytes until the file system reuses them, so the checkpoint first overwrites the
+//! log with zeros where it lies (once every frame is in the database file), and the store's
+//! `Drop` runs a last checkpoint before SQLite's close, which unlinks the log as it is. Not
+//! covered: a copy-on-write file system (btrfs, ZFS) or an SSD's own remapping writes the
+//! zeros elsewhere and leaves the old blocks as they were.
 //!
 //! A checkpoint then fills the emptied WAL with zeros (as much as the saves since the last one
 //! used, at least [`WAL_RESERVE_MIN`], at most [`WAL_RESERVE_MAX`]), and `journal_size_limit` is left unset so SQLite never
@@ -201,6 +205,8 @@ impl TrustRecord {
 thread_local! {
     /// [`Store::fail_checkpoints`].
     static FAIL_CHECKPOINTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// [`Store::stop_checkpoints_after_zeroing`].
+    static STOP_AFTER_ZEROING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// [`Store::fail_full_sync`].
     static FAIL_FULL_SYNC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// [`Store::fail_syncs`].
@@ -244,6 +250,20 @@ impl core::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("path", &self.path)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Store {
+    /// A last checkpoint before SQLite closes the connection: SQLite's own close copies the
+    /// log into the database file and unlinks it as it is, and the blocks of an unlinked file
+    /// keep their bytes (earlier states of sessions: old chain, root and skipped keys) until
+    /// the file system reuses them. Ours overwrites the log where it lies first. Skipped when
+    /// nothing was written since the last one (the log holds zeros), or when the disk has
+    /// failed a sync (nothing more is recorded as durable then).
+    fn drop(&mut self) {
+        if self.wal && self.broken.get().is_none() && self.written_since_checkpoint() {
+            let _ = self.checkpoint();
+        }
     }
 }
 
@@ -371,13 +391,26 @@ impl Store {
         // that (the file's own length would include the previous zeros and never shrink).
         // The checkpoint syncs the log before it copies it: an fsync that may be the one told
         // of a failed write-back, which breaks the store as at a commit.
-        let (busy, frames): (i64, i64) = self
+        let (busy, frames, copied): (i64, i64, i64) = self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .map_err(|e| self.sqlite_failed(e))?;
         let page: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let wal = self.path.with_file_name(WAL_FILE);
+        if busy == 0 && frames == copied {
+            // Every frame is in the database file, which the checkpoint synced: the log's
+            // bytes are overwritten where they lie before the truncation frees their blocks
+            // (a freed block keeps its bytes until the file system reuses it). A crash from
+            // here on leaves a log of zeros, which SQLite reads as empty, beside a complete
+            // database.
+            zero_in_place(&wal);
+        }
+        #[cfg(test)]
+        if STOP_AFTER_ZEROING.with(std::cell::Cell::get) {
+            return Err(StoreError::Io("test: stopped after the zeros".to_owned()));
+        }
         self.empty_wal()?;
         // The checkpoint synced the log before copying it: every commit is durable.
         self.now_synced();
@@ -385,10 +418,7 @@ impl Store {
         if busy == 0 {
             // A WAL frame is a 24-byte header and a page; the log starts with a 32-byte header.
             let used = 32 + frames.max(0).saturating_mul(24 + page.max(0));
-            reserve_wal(
-                &self.path.with_file_name(WAL_FILE),
-                (used as u64).clamp(WAL_RESERVE_MIN, WAL_RESERVE_MAX),
-            );
+            reserve_wal(&wal, (used as u64).clamp(WAL_RESERVE_MIN, WAL_RESERVE_MAX));
         }
         Ok(())
     }
@@ -426,6 +456,13 @@ impl Store {
     /// since the store opened after a crash left the log full.
     pub fn written_since_checkpoint(&self) -> bool {
         self.conn.total_changes() != self.checked.get()
+    }
+
+    /// Make every later checkpoint on this thread stop once the log is overwritten with zeros,
+    /// before it is truncated: what a crash at that point leaves.
+    #[cfg(test)]
+    pub(crate) fn stop_checkpoints_after_zeroing(stop: bool) {
+        STOP_AFTER_ZEROING.with(|f| f.set(stop));
     }
 
     /// Make every later checkpoint on this thread fail, also the one at open, as a disk too
@@ -1199,24 +1236,44 @@ pub type SavedRow = (String, SecretBytes, bool);
 /// Fills the write-ahead log at `wal`, which a checkpoint has just emptied, with `len` zero
 /// bytes, synced. Best effort: on any failure, or if the log is not empty (SQLite holds frames
 /// in it), nothing is written and commits grow the log as they did before.
-fn reserve_wal(wal: &Path, len: u64) {
+/// Overwrites the whole of `wal` with zeros where it lies and syncs them (best effort: its
+/// frames are all in the database file already, and the truncation that follows comes
+/// whatever this does). Not the reserve: written into the blocks the file has now.
+fn zero_in_place(wal: &Path) {
+    let Ok(mut f) = fs::OpenOptions::new().write(true).open(wal) else {
+        return;
+    };
+    let Ok(len) = f.metadata().map(|m| m.len()) else {
+        return;
+    };
+    if write_zeros(&mut f, len).is_ok() {
+        let _ = f.sync_data();
+    }
+}
+
+/// Writes `len` zeros at `f`'s position.
+fn write_zeros(f: &mut fs::File, len: u64) -> std::io::Result<()> {
     use std::io::Write as _;
+    let zeros = [0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        f.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+fn reserve_wal(wal: &Path, len: u64) {
     let Ok(mut f) = fs::OpenOptions::new().write(true).open(wal) else {
         return;
     };
     if f.metadata().map_or(true, |m| m.len() != 0) {
         return;
     }
-    let zeros = [0u8; 64 * 1024];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(zeros.len() as u64) as usize;
-        if f.write_all(&zeros[..n]).is_err() {
-            return;
-        }
-        left -= n as u64;
+    if write_zeros(&mut f, len).is_ok() {
+        let _ = f.sync_data();
     }
-    let _ = f.sync_data();
 }
 
 /// One writer per profile: take SQLite's exclusive lock on the database now and keep it for the

@@ -244,6 +244,81 @@ fn after_a_checkpoint_no_earlier_state_is_left_in_the_directory() {
     fs::remove_dir_all(d).ok();
 }
 
+/// A checkpoint overwrites the log with zeros where it lies before it truncates it (a
+/// truncation frees blocks that keep their bytes): stopped right after the zeros, as a crash
+/// there would stop it, the log holds nothing of any session, and the store as that crash
+/// leaves it on disk opens with the newest state.
+#[test]
+fn a_checkpoint_zeroes_the_log_in_place_before_it_truncates_it() {
+    let d = tmp("wal-zero-in-place");
+    let s = Store::open(&d).unwrap();
+    let old = [0xA7u8; 300];
+    let new = [0x5Cu8; 300];
+    s.save_session("prpl-irc", "a", "bob", &old).unwrap();
+    s.save_session("prpl-irc", "a", "bob", &new).unwrap();
+    let wal_path = d.join(format!("{DB_FILE}-wal"));
+    let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(has(&fs::read(&wal_path).unwrap(), &old), "the log holds it");
+    Store::stop_checkpoints_after_zeroing(true);
+    let stopped = s.checkpoint();
+    Store::stop_checkpoints_after_zeroing(false);
+    assert!(stopped.is_err());
+    let wal = fs::read(&wal_path).unwrap();
+    assert!(
+        !wal.is_empty() && wal.iter().all(|b| *b == 0),
+        "the log's bytes are zeros before the truncation ({} bytes)",
+        wal.len()
+    );
+    let crashed = copy_store(&d, "wal-zero-in-place-crash");
+    assert_eq!(
+        Store::open(&crashed)
+            .unwrap()
+            .load_session("prpl-irc", "a", "bob")
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        &new[..]
+    );
+    drop(s);
+    fs::remove_dir_all(d).ok();
+    fs::remove_dir_all(crashed).ok();
+}
+
+/// SQLite's close unlinks the log as it is; the blocks of an unlinked file keep their bytes.
+/// The store's last checkpoint overwrites them first: a descriptor still open on the log (as
+/// the file system's freed blocks would) reads only zeros after the close.
+#[test]
+fn a_closed_store_leaves_no_state_in_its_unlinked_log() {
+    use std::io::Read as _;
+    let d = tmp("wal-close");
+    let s = Store::open(&d).unwrap();
+    let state = [0xA7u8; 300];
+    s.save_session("prpl-irc", "a", "bob", &state).unwrap();
+    let mut held = fs::File::open(d.join(format!("{DB_FILE}-wal"))).unwrap();
+    drop(s);
+    assert!(
+        !d.join(format!("{DB_FILE}-wal")).exists(),
+        "SQLite unlinks the log at close"
+    );
+    let mut left = Vec::new();
+    held.read_to_end(&mut left).unwrap();
+    assert!(
+        left.iter().all(|b| *b == 0),
+        "the unlinked log still holds {} non-zero bytes",
+        left.iter().filter(|b| **b != 0).count()
+    );
+    assert_eq!(
+        Store::open(&d)
+            .unwrap()
+            .load_session("prpl-irc", "a", "bob")
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        &state[..]
+    );
+    fs::remove_dir_all(d).ok();
+}
+
 /// The database and its log as they are on disk now, in a new directory (what a crash or a
 /// power cut leaves, for a store still open in this process).
 fn copy_store(d: &Path, name: &str) -> PathBuf {
