@@ -107,10 +107,7 @@ unsafe extern "C" fn action_chosen(data: *mut c_void, index: c_int) {
             (Pending::Compare { r, key, window }, 0) => {
                 // The contact was renamed since (the window went with it): the comparison was
                 // of the old name's key; nothing is recorded for a name that is not its own.
-                if window
-                    .and_then(super::windows::key_of)
-                    .is_some_and(|now| now != r.key())
-                {
+                if super::windows::renamed_from(window, &r.key()).is_some() {
                     r.system_line(&texts::not_marked_verified(
                         "the contact was renamed since the dialog opened; compare again",
                     ));

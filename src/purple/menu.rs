@@ -456,13 +456,6 @@ unsafe extern "C" fn settings_fields_cancel(
     })
 }
 
-/// The name `r`'s window (number `window`) has now, when a rename took it from `r`'s.
-fn renamed_since(r: &ConvRef, window: Option<usize>) -> Option<crate::sessions::ConvKey> {
-    window
-        .and_then(super::windows::key_of)
-        .filter(|k| *k != r.key())
-}
-
 /// The user saved the policy at `chosen` (an index into [`CHOICES`]; `None`: none picked) for
 /// the dialog's contact, and for each other account whose box is ticked in `ticked`.
 fn save_settings(settings: SettingsFor, chosen: Option<usize>, ticked: &[bool]) {
@@ -474,7 +467,7 @@ fn save_settings(settings: SettingsFor, chosen: Option<usize>, ticked: &[bool]) 
         .collect();
     // The contact was renamed since the dialog opened: nothing is saved, and its window (now
     // under the new name) says so.
-    if let Some(now) = renamed_since(&r, window) {
+    if let Some(now) = super::windows::renamed_from(window, &r.key()) {
         let renamed = r.with_peer(now.peer.as_str());
         renamed.system_line(&texts::policy_not_saved_renamed(&r.peer, &now.peer));
         if !also.is_empty() {
@@ -497,7 +490,7 @@ fn save_settings(settings: SettingsFor, chosen: Option<usize>, ticked: &[bool]) 
     }
     let (mut saved, mut failed) = (Vec::new(), Vec::new());
     for (other, other_window) in also {
-        if let Some(now) = renamed_since(other, *other_window) {
+        if let Some(now) = super::windows::renamed_from(*other_window, &other.key()) {
             r.failure_line(&texts::policy_not_saved_renamed(&other.peer, &now.peer));
             continue;
         }

@@ -240,23 +240,43 @@ pub(super) unsafe fn not_sent_after_a_fault(
     who: *const c_char,
     text: *const c_char,
 ) {
+    if text.is_null() {
+        return;
+    }
+    // SAFETY: per the caller.
+    unsafe {
+        after_a_fault(account, who, |r| {
+            let typed = glue::markup_to_text(&cstr_to_string(text).unwrap_or_default());
+            let ours = crate::protocol::wire::WireMessage::decode(&typed).is_ok();
+            r.conversation_or_new();
+            r.system_line(&texts::not_sent_after_a_fault(
+                (!ours).then_some(typed.as_str()),
+            ));
+        });
+    }
+}
+
+/// After a caught fault: runs `tell` for `account`'s conversation with `peer`, itself inside a
+/// catch (a fault here would cross the FFI boundary), nothing when either is NULL or unknown.
+///
+/// # Safety
+/// `account` is NULL or live; `peer` is NULL or a C string.
+unsafe fn after_a_fault(
+    account: *mut sys::PurpleAccount,
+    peer: *const c_char,
+    tell: impl FnOnce(&ConvRef),
+) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if account.is_null() || who.is_null() || text.is_null() {
+        if account.is_null() || peer.is_null() {
             return;
         }
-        let Some(peer) = cstr_to_string(who) else {
+        let Some(peer) = cstr_to_string(peer) else {
             return;
         };
         // SAFETY: a live account (per the caller).
-        let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
-            return;
-        };
-        let typed = glue::markup_to_text(&cstr_to_string(text).unwrap_or_default());
-        let ours = crate::protocol::wire::WireMessage::decode(&typed).is_ok();
-        r.conversation_or_new();
-        r.system_line(&texts::not_sent_after_a_fault(
-            (!ours).then_some(typed.as_str()),
-        ));
+        if let Some(r) = unsafe { ConvRef::from_account(account, &peer) } {
+            tell(&r);
+        }
     }));
 }
 
@@ -635,24 +655,19 @@ unsafe fn dropped_after_a_fault(
     message: *mut *mut c_char,
     conv: *mut sys::PurpleConversation,
 ) {
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if account.is_null() || sender.is_null() || message.is_null() {
-            return;
-        }
-        // SAFETY: non-null out-parameters from libpurple; the strings are NULL or live.
-        let (peer, text) = unsafe { (cstr_to_string(*sender), cstr_to_string(*message)) };
-        let Some(peer) = peer else {
-            return;
-        };
-        // SAFETY: a live account for this callback.
-        let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
-            return;
-        };
-        echo::not_read(&r, &echo::incoming_text(&text.unwrap_or_default()));
-        if !conv.is_null() {
-            r.system_line(texts::dropped_after_a_fault());
-        }
-    }));
+    if sender.is_null() || message.is_null() {
+        return;
+    }
+    // SAFETY: non-null out-parameters from libpurple; the strings are NULL or live.
+    unsafe {
+        after_a_fault(account, *sender, |r| {
+            let text = cstr_to_string(*message).unwrap_or_default();
+            echo::not_read(r, &echo::incoming_text(&text));
+            if !conv.is_null() {
+                r.system_line(texts::dropped_after_a_fault());
+            }
+        });
+    }
 }
 
 /// `conversation-updated(conv, type)`: Pidgin resets titles; put our mark back. Pidgin and

@@ -86,6 +86,12 @@ pub(crate) fn key_of(id: usize) -> Option<ConvKey> {
     with_state(|s| s.tags.get(&id).map(|t| t.key.clone())).flatten()
 }
 
+/// The conversation window `id` (the one a dialog was opened in) shows now, when a rename
+/// took it from `key`'s: a dialog's answer about `key` must not be applied to that name.
+pub(crate) fn renamed_from(id: Option<usize>, key: &ConvKey) -> Option<ConvKey> {
+    id.and_then(key_of).filter(|now| now != key)
+}
+
 /// Whether window `id` is yet to say that its conversation could not follow the contact to
 /// `new` (and from now on, it has).
 pub(crate) fn first_rename_failure(id: usize, new: &ConvKey) -> bool {
