@@ -87,13 +87,17 @@ impl Other {
     /// had a session and its handshake is still under way (2). A server that invents clients
     /// cannot keep a real late login out by filling the places: not with sessions on keys of
     /// its own, and not with handshakes it never finishes (a start sent again every minute
-    /// keeps a handshake from expiring). A client whose key the user accepted keeps its place.
+    /// keeps a handshake from expiring). A client whose key the user accepted keeps its place,
+    /// also while a session on another key (a server's) holds it: its own is the previous one.
     fn eviction_rank(&self) -> Option<u8> {
         match self.conv.state() {
-            ConvState::Encrypted => self.conv.is_blocked().then_some(0),
-            // Ended, kept only to read its previous session's late lines (an end a server
-            // sent on a key of its own): never pinned by it.
-            ConvState::Finished => Some(1),
+            ConvState::Encrypted => {
+                (self.conv.is_blocked() && !self.conv.keeps_accepted_previous()).then_some(0)
+            }
+            // Ended, kept only to read its previous session's late lines: not pinned by them,
+            // unless that session is on a key the user accepted (what ended was a server's
+            // session on a key of its own, pushed in front of the client's).
+            ConvState::Finished => (!self.conv.keeps_accepted_previous()).then_some(1),
             _ if self.conv.session_instance().is_none() => Some(2),
             _ => None,
         }

@@ -409,9 +409,19 @@ impl Conversation {
         self.retrying = false;
         self.cold.drop_starts();
         self.initiated_at = (est.role() == Role::Initiator).then_some(self.now);
-        self.previous = mem::replace(&mut self.phase, Phase::Encrypted(session))
+        let current = mem::replace(&mut self.phase, Phase::Encrypted(session))
             .into_session()
             .map(Box::new);
+        // The replaced session becomes the previous one, unless it is on a key the user has not
+        // accepted and the previous one is on a key they have: a server that finishes two
+        // handshakes with keys of its own must not push the contact's own session out (its
+        // lines in flight, and those the contact goes on sending over it, are read).
+        let accepted = |s: &Session| self.known_keys.contains(&s.peer);
+        let keep_previous = current.as_deref().is_some_and(|c| !accepted(c))
+            && self.previous.as_deref().is_some_and(accepted);
+        if !keep_previous {
+            self.previous = current;
+        }
         // A question-and-answer run is bound to the session it began in: it ends here, and
         // the user is told (a forged start the honest peer answers must not leave them
         // waiting for an answer that can no longer count).

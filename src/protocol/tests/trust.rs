@@ -629,6 +629,34 @@ fn an_end_from_a_key_not_accepted_leaves_the_contacts_session() {
     );
 }
 
+/// A server that finishes a handshake with a key of its own twice (4 lines, 2 answers, within
+/// the answer budget): the second forged session pushed the first one back and the contact's
+/// own session out, its keys gone from disk, and bob's next lines were for no session. The
+/// session on the key the user accepted stays the previous one, whatever sessions on keys not
+/// accepted come after it, and after a restart.
+#[test]
+fn forged_sessions_never_push_the_contacts_own_session_out() {
+    let (mut a, mut b, mut rng) = established(41);
+    let (_first, _) = new_identity_starts_with(&mut a, 0xe1, &mut rng);
+    let (_second, _) = new_identity_starts_with(&mut a, 0xe2, &mut rng);
+    assert!(a.is_blocked());
+    assert!(a.keeps_accepted_previous());
+    let lines = send(&mut b, "still here", &mut rng);
+    assert_eq!(
+        shown_with_key(&mut a, lines, &mut rng),
+        Some(("still here".to_owned(), None)),
+        "bob's session still reads"
+    );
+    let (_third, _) = new_identity_starts_with(&mut a, 0xe3, &mut rng);
+    let mut a =
+        Conversation::restore(IdentityKey::generate(&mut rng), &a.snapshot()).expect("restore");
+    let lines = send(&mut b, "and after a restart", &mut rng);
+    assert_eq!(
+        shown_with_key(&mut a, lines, &mut rng),
+        Some(("and after a restart".to_owned(), None))
+    );
+}
+
 /// The same server's session, pushed back by a re-key alice started with bob: its end, within
 /// the 120 s in which an end in the previous session can end a current one nothing was read
 /// in, does not end alice's new session with bob (another key).

@@ -717,6 +717,61 @@ fn made_up_clients_get_a_handshake_and_nothing_else() {
     assert!(net.others().is_empty(), "{:?}", net.others());
 }
 
+/// A server finishes a handshake with a key of its own at the address of a client whose key
+/// alice accepted, then invents clients until every place is taken: the accepted client keeps
+/// its place (its own session is still the previous one, and reads). A session on a key not
+/// accepted made it the first to go, its row deleted.
+#[test]
+fn a_forged_rekey_never_costs_an_accepted_client_its_place() {
+    forged_rekey_then_made_up_clients(false);
+}
+
+/// The same, the forged session ended by the server before it invents clients.
+#[test]
+fn a_forged_rekey_ended_never_costs_an_accepted_client_its_place() {
+    forged_rekey_then_made_up_clients(true);
+}
+
+fn forged_rekey_then_made_up_clients(end_it: bool) {
+    let mut net = Net::new(if end_it {
+        "clients-forged-rekey-end"
+    } else {
+        "clients-forged-rekey"
+    });
+    let key = net.alice.key.clone();
+    net.both_accepted();
+    let others = net.others();
+    assert_eq!(others.len(), 1, "{others:?}");
+    let accepted = others[0].0.clone();
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let mut server = net.forged_session_at(&accepted, 0x5e, &mut rng);
+    if end_it {
+        // And ends it: the client's conversation is ended, its own session kept to read.
+        let end = server.stop(&mut rng).inject;
+        net.forged_lines_from(&accepted, end);
+    }
+    for i in 0..MAX_OTHER_CLIENTS + 1 {
+        let (_, init) = crate::protocol::handshake::Initiator::start(2000 + i as u32, &mut rng);
+        let line = WireMessage::Init(init).encode();
+        let from = format!("bob/made-up{i}");
+        net.alice
+            .sessions
+            .incoming(
+                &key,
+                &from,
+                &line,
+                &settings(Policy::Manual),
+                &mut net.alice.rng,
+            )
+            .expect("incoming");
+    }
+    assert!(
+        net.others().iter().any(|o| o.0 == accepted),
+        "the accepted client lost its place: {:?}",
+        net.others()
+    );
+}
+
 /// The server hands the main client's copy to the other client (the main one left): that
 /// client's user is told nothing, and it answers with the plain not-read notice, since only
 /// alice knows whether she made it a copy of its own. She did (its key is accepted): the
