@@ -643,8 +643,8 @@ pub(crate) fn names_mismatch(
     let text = texts::names_mismatch_dialog(
         &Shown::new(&r.peer),
         &Shown::new(me),
-        &plain(stated_self),
-        &plain(stated_peer),
+        &texts::quotable(stated_self),
+        &texts::quotable(stated_peer),
     );
     action_dialog(
         Some(r),

@@ -53,6 +53,37 @@ pub(crate) fn plain(s: &str) -> String {
     out
 }
 
+/// Peer-controlled text shown between Sotto's quotation marks: [`plain`], with every quotation
+/// mark in it (straight, curly, low, guillemets, full-width) made an apostrophe, so that it
+/// cannot close Sotto's quotes and go on in Sotto's voice (`hi" (this key matches bob's
+/// verified fingerprint) ("`).
+pub(crate) fn quotable(s: &str) -> String {
+    plain(s)
+        .chars()
+        .map(|c| if is_quotation_mark(c) { '\'' } else { c })
+        .collect()
+}
+
+/// The characters a reader takes for a double quotation mark, opening or closing.
+fn is_quotation_mark(c: char) -> bool {
+    matches!(
+        c,
+        '"' | '\u{00AB}'
+            | '\u{00BB}'
+            | '\u{02BA}'
+            | '\u{02DD}'
+            | '\u{02EE}'
+            | '\u{201C}'..='\u{201F}'
+            | '\u{2033}'
+            | '\u{2036}'
+            | '\u{275D}'
+            | '\u{275E}'
+            | '\u{2E42}'
+            | '\u{301D}'..='\u{301F}'
+            | '\u{FF02}'
+    )
+}
+
 pub(crate) use shown::Shown;
 
 mod shown {
@@ -362,7 +393,7 @@ pub(crate) fn names_mismatch(
         if n.is_empty() {
             "(no name)".to_owned()
         } else {
-            plain(n)
+            quotable(n)
         }
     };
     let (stated_self, stated_peer) = (name(stated_self), name(stated_peer));
@@ -399,7 +430,7 @@ pub(crate) fn names_mismatch_dialog(
 
 /// The contact asks a verification question.
 pub(crate) fn question_asked(peer: &Shown, question: &str) -> String {
-    let question = plain(question);
+    let question = quotable(question);
     format!(
         "{peer} asks you a question, to check that this encrypted session is with you: \
          \"{question}\". Reply with /sotto answer <your answer>, or in the dialog. (Answering \
@@ -418,7 +449,7 @@ pub(crate) fn question_not_sent(peer: &Shown) -> String {
 
 /// A verification question arrives in a session whose key the user has not accepted.
 pub(crate) fn question_asked_unaccepted(peer: &Shown, question: &str) -> String {
-    let question = plain(question);
+    let question = quotable(question);
     format!(
         "a key NOT accepted for {peer} asks you a question: \"{question}\". Whoever holds it is \
          not known to be {peer}: do not answer with a secret you share with {peer}. Answering \
@@ -428,7 +459,7 @@ pub(crate) fn question_asked_unaccepted(peer: &Shown, question: &str) -> String 
 
 /// An answer typed in a dialog that showed an earlier question of the contact's.
 pub(crate) fn question_changed(peer: &Shown, current: &str) -> String {
-    let current = plain(current);
+    let current = quotable(current);
     format!(
         "{peer} asked another question since that dialog opened; your answer was not sent. \
          The question now: \"{current}\". Reply with /sotto answer <your answer>, or in the \
@@ -480,8 +511,8 @@ pub(crate) fn event(peer: &Shown, event: &Event) -> Option<String> {
         }
         Event::Unreadable { reason } => unreadable(peer, *reason),
         Event::PeerError { text } => format!(
-            "{peer}'s Sotto reported an error (unauthenticated): {}",
-            plain(text)
+            "{peer}'s Sotto reported an error (unauthenticated): \"{}\"",
+            quotable(text)
         ),
         Event::PlaintextWhileEncrypted => {
             format!("the next message from {peer} was NOT encrypted.")
@@ -858,8 +889,9 @@ pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
         ),
         Notice::UnacceptedMessage { fingerprint, text } => {
             // Its words on one line, cut as other peer text: a line break, or a wrap after a
-            // long run of blanks, cannot paint a line of Sotto's own.
-            let text = plain(text);
+            // long run of blanks, cannot paint a line of Sotto's own; nor can a quotation mark
+            // close Sotto's quotes.
+            let text = quotable(text);
             format!(
                 "a message came with a key not accepted for {peer} (fingerprint {fingerprint}: a \
                  changed key, or names that do not match), so it is not shown as {peer}'s words; \
@@ -958,7 +990,7 @@ fn other_client(peer: &Shown, address: &str, what: &OtherClient) -> String {
                 if n.is_empty() {
                     "(no name)".to_owned()
                 } else {
-                    plain(n)
+                    quotable(n)
                 }
             };
             format!(
@@ -974,8 +1006,9 @@ fn other_client(peer: &Shown, address: &str, what: &OtherClient) -> String {
         }
         OtherClient::UnacceptedMessage { fingerprint, text } => {
             // Its words on one line, cut as other peer text: a line break, or a wrap after a
-            // long run of blanks, cannot paint a line of Sotto's own.
-            let text = plain(text);
+            // long run of blanks, cannot paint a line of Sotto's own; nor can a quotation mark
+            // close Sotto's quotes.
+            let text = quotable(text);
             format!(
                 "{peer}'s client at {address}, whose key you have not accepted (fingerprint \
              {fingerprint}), wrote: \"{text}\" (/sotto accept {fingerprint} if you trust it)."
@@ -1129,7 +1162,7 @@ pub(crate) fn irc_away_reply(peer: &Shown, text: &str) -> String {
     format!(
         "{peer} is away. The IRC server's automatic reply (not encrypted, not authenticated; \
          shown once in five minutes): \"{text}\"",
-        text = plain(text)
+        text = quotable(text)
     )
 }
 
@@ -2141,6 +2174,60 @@ mod tests {
                 "{quoted:?}"
             );
             assert!(quoted.chars().count() <= MAX_SHOWN + 1, "{quoted:?}");
+        }
+    }
+
+    /// Peer text between Sotto's quotation marks cannot close them and go on in Sotto's voice:
+    /// the only quotation marks left in the line are Sotto's own (two per quoted text), with
+    /// the peer's words between them.
+    #[test]
+    fn peer_text_cannot_close_sottos_quotes() {
+        let peer = &Shown::new("bob");
+        for mark in [
+            '"', '\u{201D}', '\u{201C}', '\u{FF02}', '\u{00BB}', '\u{301E}',
+        ] {
+            let fake = format!(
+                "it's me, new phone{mark} (Sotto checked: this key matches bob's verified \
+                 fingerprint, safe to /sotto accept AAAAA). ({mark}"
+            );
+            let unaccepted = |what| notice("bob", what, false);
+            let lines = [
+                unaccepted(&Notice::UnacceptedMessage {
+                    fingerprint: "AAAAA".to_owned(),
+                    text: fake.clone(),
+                }),
+                unaccepted(&Notice::OtherClient {
+                    address: "bob@x/phone".to_owned(),
+                    what: OtherClient::UnacceptedMessage {
+                        fingerprint: "AAAAA".to_owned(),
+                        text: fake.clone(),
+                    },
+                }),
+                question_asked(peer, &fake),
+                question_asked_unaccepted(peer, &fake),
+                question_changed(peer, &fake),
+                event(peer, &Event::PeerError { text: fake.clone() }).expect("a line"),
+                irc_away_reply(peer, &fake),
+                names_mismatch(peer, peer, &fake, &fake, "AAAAA"),
+            ];
+            for line in lines {
+                let marks: Vec<usize> = line
+                    .char_indices()
+                    .filter(|(_, c)| is_quotation_mark(*c))
+                    .map(|(i, _)| i)
+                    .collect();
+                assert!(
+                    marks.len() % 2 == 0 && !marks.is_empty(),
+                    "{mark:?}: {line}"
+                );
+                for pair in marks.chunks(2) {
+                    let inside = &line[pair[0] + 1..pair[1]];
+                    assert!(
+                        inside.starts_with("it's me") || inside == "bob",
+                        "{mark:?}: Sotto's quotes hold {inside:?} in {line}"
+                    );
+                }
+            }
         }
     }
 
