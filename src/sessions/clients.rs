@@ -370,9 +370,11 @@ impl Session {
     /// [`Conversation::send_waiting`].
     ///
     /// The same client is the same instance tag *and* the same key: a tag is anyone's to copy.
-    /// Also says whether any such text moved.
-    pub(super) fn superseded_by_main(&mut self) -> (Vec<u8>, bool) {
-        let main = self.holder().map(str::to_owned);
+    /// Also says whether any such text moved. `by_address`: a client at the address the main
+    /// session's client is heard from goes too (as a session starts; at a load, only the same
+    /// client does: the address may be old).
+    pub(super) fn superseded_by_main(&mut self, by_address: bool) -> (Vec<u8>, bool) {
+        let main = self.holder().filter(|_| by_address).map(str::to_owned);
         let main_tag = self.conv.session_instance().map(|(_, tag)| tag);
         let main_key = self.conv.peer_identity();
         let mut gone = Vec::new();

@@ -531,7 +531,8 @@ impl Sessions {
         if key.peer.contains(['\n', '\u{1f}']) {
             return None;
         }
-        if !self.sessions.contains_key(key) {
+        let fresh = !self.sessions.contains_key(key);
+        if fresh {
             let Loaded {
                 mut conv,
                 saved,
@@ -591,6 +592,18 @@ impl Sessions {
         }
         let kept = self.kept_resend.remove(key);
         let away = self.kept_away.remove(key);
+        let s = self.sessions.get_mut(key)?;
+        if fresh && s.conv.state() == ConvState::Encrypted && !s.conv.is_blocked() {
+            // Another client's row whose client holds the main session now: superseded when
+            // that session started, its row deleted in a commit after the main save, which a
+            // kill (or a failed delete) can leave undone. Restored, it took every line twice.
+            let (gone, _) = s.superseded_by_main(false);
+            if !gone.is_empty() {
+                self.log
+                    .push("a superseded client's session left on disk dropped".to_owned());
+                self.delete_other_rows(key, gone);
+            }
+        }
         let s = self.sessions.get_mut(key)?;
         if let Some(waiting) = kept {
             Self::put_back_to_resend(s, waiting);

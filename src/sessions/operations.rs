@@ -277,7 +277,7 @@ impl Sessions {
             .any(|e| matches!(e, Event::Started { .. }))
             && !s.conv.is_blocked()
         {
-            let (gone, _) = s.superseded_by_main();
+            let (gone, _) = s.superseded_by_main(true);
             // What waited to be sent again to that client goes now, over this new session.
             let waiting = s.conv.send_waiting(rng);
             out.inject.extend(waiting.inject);

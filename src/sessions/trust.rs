@@ -316,7 +316,7 @@ impl Sessions {
         // Accepted and saved: a client whose own session this one now is needs it no more.
         let mut fx = fx;
         if let Some(s) = self.sessions.get_mut(key).filter(|s| !s.conv.is_blocked()) {
-            let (gone, moved) = s.superseded_by_main();
+            let (gone, moved) = s.superseded_by_main(true);
             self.delete_other_rows(key, gone);
             // What waited to be sent again to that client goes now, over the session it now
             // holds (new to those texts), in a saved operation of its own.

@@ -1025,6 +1025,60 @@ fn what_waited_for_another_client_goes_with_the_main_session_it_starts() {
     assert_eq!(after, before + 1, "{:?}", net.notices);
 }
 
+/// alice starts again and the contact's other client answers first: it holds the new main
+/// session, and its own other-client session is superseded, its row deleted after the main
+/// save, in a commit of its own. A kill between the two left the row (the main session's
+/// former client, now another client, may take that slot; here it does not: the row is
+/// written back beside it, as a kill leaves it when the slot is not reused), and a restart
+/// brought the old session back beside the main one with the same client: every line went
+/// there twice, and its not-read notices were taken as read (found by a read-only audit). The
+/// restart drops it, row and all.
+#[test]
+fn a_superseded_client_left_on_disk_is_dropped_at_the_restart() {
+    let mut net = Net::new("clients-superseded-restart");
+    net.both_accepted();
+    let other = net.others()[0].0.clone();
+    let client = if other.starts_with(DESKTOP) {
+        DESKTOP
+    } else {
+        LAPTOP
+    };
+    let prefix = "bob\n";
+    let stale = net.rows(prefix);
+    assert_eq!(stale.len(), 1, "one other client's row");
+    net.desktop_first = client == DESKTOP;
+    net.now += 11;
+    net.alice_starts();
+    let key = net.alice.key.clone();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(client));
+    let is_there = |net: &Net| net.others().iter().any(|o| o.0 == other);
+    assert!(!is_there(&net), "{:?}", net.others());
+    // The superseded row, as a kill before its delete leaves it, in a slot nobody took.
+    let taken: Vec<String> = net.rows(prefix).into_iter().map(|r| r.0).collect();
+    let free = (0..3)
+        .map(|slot| format!("bob\n{slot}"))
+        .find(|name| !taken.contains(name))
+        .expect("a free slot");
+    net.alice
+        .store()
+        .save_session(&key.protocol, &key.account, &free, &stale[0].1)
+        .unwrap();
+    net.alice_restarts();
+    assert!(!is_there(&net), "back: {:?}", net.others());
+    let before = net.shown(client).len();
+    net.alice_types_to(client, "once");
+    assert_eq!(
+        net.shown(client).len(),
+        before + 1,
+        "{:?}",
+        net.shown(client)
+    );
+    assert!(
+        !net.rows(prefix).iter().any(|r| r.0 == free),
+        "the row is still on disk"
+    );
+}
+
 /// A copy for another client that overtook that client's `?S1C` is asked for again and sent
 /// again over its session; when the save of that fails, nothing goes, the user is told it was
 /// not saved (never that it was sent again), and the text waits again for that client: it
