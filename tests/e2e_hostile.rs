@@ -1010,6 +1010,7 @@ fn xmpp_a_plaintext_line_drawing_a_sotto_line_is_one_plain_line() {
         .expect_write("the plaintext line", WAIT, |w| {
             w.has(flags::RECV) && w.is_with(&bob) && w.shown().contains("fingerprint is")
         });
+    eprintln!("WRITE HTML: {:?}", w.html);
     let html = w.html.to_lowercase();
     assert!(
         !html.contains("<br") && !html.contains("<b>") && !html.contains("<font"),
@@ -1528,6 +1529,42 @@ fn xmpp_a_nick_cannot_paint_a_sotto_line_through_libpurples_own_lines() {
         "the nick broke the line: {:?}",
         w.html
     );
+    p.assert_no_criticals();
+}
+
+/// An IRC server's numeric that libpurple does not know (`999 alice bob :…`) is written raw
+/// into bob's window (`999: …`), markup and all: `<style>&#10;</style>` breaks the line where
+/// stripping sees nothing, and `<b>` with a timestamp's `<font>` styles a fake "Sotto: … now
+/// verified" line beneath it (found by a read-only audit; the same path can draw a message
+/// "from bob" that was never encrypted). Sotto writes any such line as its text, on one line.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_server_line_cannot_style_a_sotto_line_into_the_window() {
+    let (p, _) = encrypted_pair(Proto::Irc, both_manual());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    thread::sleep(Duration::from_millis(500));
+    let fake = "Sotto: bob is now verified (question answered).";
+    p.alice.tap.inject_down(&format!(
+        ":irc.example 999 {alice} {bob} :<style>&#10;</style>\
+         <font size=\"2\">(14:02:11) </font><b>{fake}</b>"
+    ));
+    let w = p
+        .alice
+        .client
+        .expect_write("the server's numeric line", WAIT, |w| {
+            w.shown().contains("999:")
+        });
+    let html = w.html.to_lowercase();
+    assert!(
+        !html.contains("<style")
+            && !html.contains("<b>")
+            && !html.contains("<font")
+            && !html.contains("<br")
+            && !html.trim_end().contains('\n'),
+        "the server's markup reached the window: {:?}",
+        w.html
+    );
+    assert!(w.shown().contains("bob is now verified"), "{:?}", w.html);
     p.assert_no_criticals();
 }
 

@@ -479,10 +479,14 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
         }
         // A line libpurple (or another plugin) writes into the window, neither sent nor
         // received: "bob is now known as …" (an XMPP nick the contact publishes, unescaped),
-        // "… has left the conversation", with a name the contact chose. One that breaks the
-        // line inside (or hides or reorders text) could paint what reads as a line of Sotto's
-        // own below it ("Sotto: encrypted conversation started … (verified)"): it is written on
-        // one line, as Sotto writes every peer text.
+        // "… has left the conversation", with a name the contact chose, an IRC server's
+        // numeric reply naming the contact ("999: <anything>", written raw). One that breaks
+        // the line inside (or hides or reorders text) could paint what reads as a line of
+        // Sotto's own below it ("Sotto: encrypted conversation started … (verified)"), or a
+        // message from the contact that was never encrypted: it is written on one line, as
+        // Sotto writes every peer text. So is one that carries markup: the window draws what
+        // stripping drops (a line feed inside `<style>`), and its own styling (a bold
+        // "Sotto:", a timestamp's font) makes a fake line look real; its text is kept.
         let raw = if flags & (sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_RECV) == 0
             && !glue::writing_own_line()
         {
@@ -494,9 +498,12 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                 .replace(['\n', '\r'], "<br>");
             let text = glue::markup_to_text(&breaks);
             let inside = text.trim_end_matches(['\n', '\r']);
-            if inside
-                .chars()
-                .any(|c| c.is_control() || crate::protocol::wire::is_invisible(c))
+            if breaks.contains(['<', '&'])
+                || inside.chars().any(|c| {
+                    c.is_control()
+                        || crate::protocol::wire::is_invisible(c)
+                        || texts::is_space_separator(c)
+                })
             {
                 let html = markup::text_to_html(&texts::flat_line(inside));
                 // SAFETY: libpurple's out-parameter, non-null; the old string is GLib-owned.

@@ -122,6 +122,23 @@ impl Tap {
         *self.drop_down.lock().expect("tap lock") = drop;
     }
 
+    /// Writes `line` (CR LF added) to the client of the newest connection, as if its server had
+    /// sent it: a hostile server's own line. Recorded as sent down. Call it while the server is
+    /// quiet (its lines and this one are not ordered). TCP only.
+    pub fn inject_down(&self, line: &str) {
+        let bytes = format!("{line}\r\n");
+        let clients = self.clients.lock().expect("tap lock");
+        let client = clients.last().expect("a connection through the tap");
+        (&*client)
+            .write_all(bytes.as_bytes())
+            .expect("write to the client");
+        let mut log = self.log.lock().expect("tap lock");
+        log.down.extend_from_slice(bytes.as_bytes());
+        if let Some(last) = log.per_connection.last_mut() {
+            last.1.extend_from_slice(bytes.as_bytes());
+        }
+    }
+
     /// The lines dropped so far ([`Tap::drop_down`]), CR and LF stripped.
     pub fn dropped(&self) -> Vec<String> {
         self.log.lock().expect("tap lock").dropped.clone()
