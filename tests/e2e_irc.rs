@@ -304,6 +304,38 @@ fn irc_a_long_message_to_a_nick_that_left_is_one_not_delivered_line_with_its_tex
     p.alice.client.assert_no_criticals();
 }
 
+/// A contact whose server refuses our private messages for another reason than a missing nick
+/// (Libera's `+R`: only users identified to services; here the server's 486 is written by the
+/// test's tap): the window said nothing but libpurple's raw `486:` line, and the message stayed
+/// shown as sent, with nothing on bob's side to ask for it again (found by a read-only audit).
+/// Now it says NOT delivered, with the reason and the text, as for a 401.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_message_the_server_refuses_to_deliver_is_said_not_delivered() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let mark = p.alice.tap.mark();
+    let text = "a message for identified users only";
+    p.alice.client.send(&bob, text);
+    let deadline = Instant::now() + WAIT;
+    while !String::from_utf8_lossy(&p.alice.tap.since(mark, Dir::Up))
+        .contains(&format!("PRIVMSG {bob} :?S1D"))
+    {
+        assert!(Instant::now() < deadline, "alice's line never left");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    p.alice.tap.inject_down(&format!(
+        ":irc.example 486 {alice} {bob} :You must log in with services to message this user"
+    ));
+    p.alice.client.expect_system(
+        &bob,
+        "the message said NOT delivered, with the reason and its text",
+        WAIT,
+        |t| t.contains("NOT delivered") && t.contains("identified to services") && t.contains(text),
+    );
+    p.alice.client.assert_no_criticals();
+}
+
 /// libpurple's default IRC rate limiter (a burst of 5 lines, then one every 2 s).
 fn default_ratelimit() -> PairOptions {
     PairOptions {

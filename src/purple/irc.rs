@@ -27,12 +27,17 @@
 //!
 //! A 401 that answers no line of ours (plaintext, a `WHOIS`, a nick not written to lately) is
 //! left to libpurple.
+//!
+//! Numerics that drop a private message for another reason are matched and told the same way
+//! (486, only identified users; 531, not permitted; 716, caller-id `+g`: [`Refusal`]), with
+//! their reason; libpurple has no handler for them and writes each raw (`486: …`, one per
+//! piece), which stays.
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::time::{Duration, Instant};
 
-use crate::sessions::nosuchnick::{no_such_nick, NoSuchNick};
+use crate::sessions::nosuchnick::{not_delivered, NoSuchNick, Refusal};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
@@ -138,7 +143,7 @@ pub(crate) unsafe extern "C" fn receiving_text(
         let Some(line) = (unsafe { raw_line(text) }) else {
             return;
         };
-        let Some(nick) = no_such_nick(&line) else {
+        let Some((nick, why)) = not_delivered(&line) else {
             return;
         };
         // SAFETY: the signal's live connection.
@@ -170,11 +175,11 @@ pub(crate) unsafe extern "C" fn receiving_text(
         let wrote = match &answer {
             NoSuchNick::Message {
                 line, tell: true, ..
-            } => present::undelivered(&r, line, texts::NO_SUCH_NICK, true),
+            } => present::undelivered(&r, line, texts::irc_refusal(why), true),
             NoSuchNick::Start { tell: true, .. } => {
                 let open = !r.conversation_or_new().is_null();
                 if open {
-                    r.system_line(&texts::start_not_delivered(&Shown::new(&r.peer)));
+                    r.system_line(&texts::start_not_delivered(&Shown::new(&r.peer), why));
                 }
                 open
             }
@@ -191,7 +196,13 @@ pub(crate) unsafe extern "C" fn receiving_text(
                 answer,
                 NoSuchNick::Message { tell: false, .. } | NoSuchNick::Start { tell: false, .. }
             );
-        if told && *to_name == name(nick) && !r.conversation_or_new().is_null() {
+        // Only a 401 has a line of libpurple's own (`irc_msg_nonick`, written as from the
+        // nick); the others' raw `486: …` line is written as from nobody, and stays.
+        if told
+            && why == Refusal::NoSuchNick
+            && *to_name == name(nick)
+            && !r.conversation_or_new().is_null()
+        {
             EXPECTED.with(|e| {
                 e.set(Some(Expected {
                     account: account as usize,

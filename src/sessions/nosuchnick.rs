@@ -139,17 +139,49 @@ pub fn irc_fold(nick: &str) -> String {
         .collect()
 }
 
-/// The nick a server line says is not on the server (`:server 401 me nick :No such nick`), as
-/// the line spells it; `None` for any other line. Only the form libpurple's own parser takes
-/// for a 401 (a prefix first, no IRCv3 tags), so that the answer and libpurple's line go
-/// together.
-pub fn no_such_nick(line: &str) -> Option<&str> {
+/// Why an IRC server says it did not deliver a line to a nick ([`not_delivered`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// 401, `ERR_NOSUCHNICK`: the nick is not on the server.
+    NoSuchNick,
+    /// 486, `ERR_NONONREG` (Solanum, Charybdis, UnrealIRCd): the nick takes private messages
+    /// only from users identified to services (user mode `+R`), which we are not.
+    IdentifiedOnly,
+    /// 531, `ERR_CANTSENDTOUSER` (InspIRCd, UnrealIRCd): the server does not let us send
+    /// private messages to that user (its modes, or ours).
+    CannotSendToUser,
+    /// 716, `ERR_TARGUMODEG` (Solanum, Charybdis, Hybrid): the nick is in caller-id mode
+    /// (`+g`) and has not accepted us; the message was dropped.
+    CallerId,
+}
+
+/// The nick a server line says a line of ours did not reach (`:server 401 me nick :No such
+/// nick`, or 486, 531, 716 in the same shape), as the line spells it, and why; `None` for any
+/// other line. Only the form libpurple's own parser takes (a prefix first, no IRCv3 tags), so
+/// that the answer and libpurple's line go together. Each of them means the line was dropped:
+/// a contact (or its server) that refuses it must not leave our message shown as sent, with
+/// nothing on the contact's side to ask for it again.
+pub fn not_delivered(line: &str) -> Option<(&str, Refusal)> {
     let line = line.trim_end_matches(['\r', '\n']);
     let rest = line.strip_prefix(':')?;
     let mut words = rest.split(' ').filter(|w| !w.is_empty());
     let (_prefix, command, _me, nick) =
         (words.next()?, words.next()?, words.next()?, words.next()?);
-    (command == "401" && !nick.starts_with(':')).then_some(nick)
+    let why = match command {
+        "401" => Refusal::NoSuchNick,
+        "486" => Refusal::IdentifiedOnly,
+        "531" => Refusal::CannotSendToUser,
+        "716" => Refusal::CallerId,
+        _ => return None,
+    };
+    (!nick.starts_with(':')).then_some((nick, why))
+}
+
+/// The nick a server line says is not on the server (a 401: [`not_delivered`]).
+pub fn no_such_nick(line: &str) -> Option<&str> {
+    not_delivered(line)
+        .filter(|(_, why)| *why == Refusal::NoSuchNick)
+        .map(|(nick, _)| nick)
 }
 
 /// Whether `target` names a channel (RFC 2812's prefixes): no 401 to match there.
@@ -475,6 +507,38 @@ mod tests {
             name: lower(to),
             tell,
         })
+    }
+
+    /// Numerics that drop a private message for other reasons than a missing nick are told
+    /// too (found by a read-only audit: a contact's `+R` on Libera left every line of ours
+    /// shown as sent, with one raw `486:` line per piece); not a channel's 404, nor 301.
+    #[test]
+    fn refusals_other_than_401_name_their_nick_and_why() {
+        for (line, why) in [
+            (
+                ":srv 486 alice bob :You must log in with services to message this user",
+                Refusal::IdentifiedOnly,
+            ),
+            (
+                ":srv 531 alice bob :You are not permitted to send private messages to this user",
+                Refusal::CannotSendToUser,
+            ),
+            (
+                ":srv 716 alice bob :is in +g mode (server-side ignore).",
+                Refusal::CallerId,
+            ),
+            (":srv 401 alice bob :No such nick", Refusal::NoSuchNick),
+        ] {
+            assert_eq!(not_delivered(line), Some(("bob", why)), "{line}");
+        }
+        assert_eq!(no_such_nick(":srv 486 alice bob :identify first"), None);
+        for other in [
+            ":srv 404 alice #chan :Cannot send to channel",
+            ":srv 717 alice bob :has been informed that you messaged them.",
+            ":srv 486 alice :You must log in",
+        ] {
+            assert_eq!(not_delivered(other), None, "{other}");
+        }
     }
 
     #[test]

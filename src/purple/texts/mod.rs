@@ -12,6 +12,7 @@ use crate::protocol::ratchet::DecryptError;
 use crate::protocol::session::{HoldReason, MAX_PLAINTEXT, MAX_QUEUE};
 use crate::protocol::wire::DecodeError;
 use crate::protocol::{ConvState, Event, Policy, UnreadableReason, UnsentReason};
+use crate::sessions::nosuchnick::Refusal;
 use crate::sessions::siblings::{SiblingState, ALLOWANCE_SECS};
 use crate::sessions::{Doing, Notice, OtherClient};
 use crate::store::Trust;
@@ -706,6 +707,18 @@ pub(crate) fn undelivered(peer: &Shown, text: Option<&str>, condition: &str) -> 
 /// (`ERR_NOSUCHNICK`): the nick is not on the server.
 pub(crate) const NO_SUCH_NICK: &str = "no such nick";
 
+/// The reason [`undelivered`] gives for a line an IRC server refused with `why`.
+pub(crate) fn irc_refusal(why: Refusal) -> &'static str {
+    match why {
+        Refusal::NoSuchNick => NO_SUCH_NICK,
+        Refusal::IdentifiedOnly => {
+            "this nick takes private messages only from users identified to services"
+        }
+        Refusal::CannotSendToUser => "you may not send private messages to this user",
+        Refusal::CallerId => "this nick ignores messages from users it has not accepted (+g)",
+    }
+}
+
 /// An encrypted message to `peer` on IRC will take a while to arrive: it goes out in
 /// `pieces` lines, and libpurple's rate limiter (with what waits ahead of it) lets its last
 /// one leave in about `seconds`.
@@ -774,12 +787,21 @@ pub(crate) fn still_going_out(peer: &Shown, waiting: usize) -> String {
 }
 
 /// A handshake line or query of ours to `peer` came back from the IRC server: `peer` is not on
-/// it (numeric 401). The start is left as it is: it lapses as an unanswered one.
-pub(crate) fn start_not_delivered(peer: &Shown) -> String {
+/// it (numeric 401), or the server refused it (`why`). The start is left as it is: it lapses
+/// as an unanswered one.
+pub(crate) fn start_not_delivered(peer: &Shown, why: Refusal) -> String {
+    if why == Refusal::NoSuchNick {
+        return format!(
+            "a line starting the encrypted conversation with {peer} was NOT delivered (the \
+             server said: {NO_SUCH_NICK}): {peer} is not on the server now, and the \
+             conversation cannot start until {peer} is back."
+        );
+    }
     format!(
         "a line starting the encrypted conversation with {peer} was NOT delivered (the server \
-         said: {NO_SUCH_NICK}): {peer} is not on the server now, and the conversation cannot \
-         start until {peer} is back."
+         said: {}): the conversation cannot start while the server refuses your lines to \
+         {peer}.",
+        irc_refusal(why)
     )
 }
 
@@ -1732,8 +1754,10 @@ mod tests {
             accept_refused(bob, "AAAAA", fp, true),
             accept_too_short(bob, "AAAAA", false),
             irc_command_refused("notice", bob),
-            start_not_delivered(bob),
+            start_not_delivered(bob, Refusal::NoSuchNick),
+            start_not_delivered(bob, Refusal::CallerId),
             undelivered(bob, Some("hi"), NO_SUCH_NICK),
+            undelivered(bob, Some("hi"), irc_refusal(Refusal::IdentifiedOnly)),
             slow_to_arrive(bob, 12, 23),
             slow_to_arrive(bob, 1, 9),
             not_delivered_in_full(bob, 4, 12, Some("hi")),
