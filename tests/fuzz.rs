@@ -126,7 +126,7 @@ fn run(budget: Duration, seed: u64) -> u64 {
         }
         let snap = &snapshots[rng.next_u32() as usize % 2];
         let _ = Conversation::restore(
-            IdentityKey::from_bytes([7; 32]),
+            IdentityKey::from_bytes(&[7; 32]),
             &mutate(snap, std::slice::from_ref(snap), &mut rng),
         );
         execs += 1;

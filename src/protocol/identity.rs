@@ -36,9 +36,10 @@ impl IdentityKey {
         Self::from_secret(Box::new(StaticSecret::random_from_rng(rng)))
     }
 
-    /// Restores a key saved with [`IdentityKey::to_bytes`].
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        let bytes = Zeroizing::new(bytes);
+    /// Restores a key saved with [`IdentityKey::to_bytes`]. Borrowed, so that the caller's
+    /// (wiped) copy is the only one besides the key itself: `StaticSecret` takes its bytes by
+    /// value, the one unwiped temporary left.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         Self::from_secret(Box::new(StaticSecret::from(*bytes)))
     }
 
@@ -196,7 +197,7 @@ mod tests {
     fn key_roundtrip_and_debug_hides_secret() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
         let key = IdentityKey::generate(&mut rng);
-        let again = IdentityKey::from_bytes(*key.to_bytes());
+        let again = IdentityKey::from_bytes(&key.to_bytes());
         assert_eq!(key.public(), again.public());
         let dbg = format!("{key:?}");
         let secret_hex: String = key.to_bytes().iter().map(|b| format!("{b:02x}")).collect();

@@ -189,7 +189,7 @@ impl Store {
         if !self.wal {
             return true;
         }
-        match fs::File::open(self.path.with_file_name(super::WAL_FILE)) {
+        match fs::File::open(&self.log) {
             Ok(log) => log.sync_data().is_ok(),
             Err(e) => e.kind() == std::io::ErrorKind::NotFound,
         }

@@ -222,6 +222,9 @@ pub struct Store {
     /// EXCLUSIVE`): one writer per profile.
     conn: Connection,
     path: PathBuf,
+    /// The write-ahead log, where SQLite keeps it: beside the file it opened (`path`, or the
+    /// target of the symbolic link `path` is).
+    log: PathBuf,
     /// A commit was made without its fsync ([`Store::save_sessions_unsynced`]) and no sync has
     /// covered it since: the generation it counted, for `sotto.generation` once it is synced.
     unsynced: std::cell::Cell<Option<i64>>,
@@ -306,10 +309,18 @@ impl Store {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         // Never truncated by SQLite: a checkpoint fills it with zeros that commits overwrite.
         conn.pragma_update(None, "journal_size_limit", -1)?;
+        // Where SQLite keeps the log: beside the database file it opened, which is the link's
+        // target when `sotto.db` is a symbolic link (a user who moved the file elsewhere).
+        let log = conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(|p| PathBuf::from(format!("{p}-wal")))
+            .unwrap_or_else(|| path.with_file_name(WAL_FILE));
         let store = Self {
             syncer: std::cell::OnceCell::new(),
             conn,
             path,
+            log,
             unsynced: std::cell::Cell::new(None),
             sync_failed: std::cell::Cell::new(None),
             wal,
@@ -398,14 +409,14 @@ impl Store {
             })
             .map_err(|e| self.sqlite_failed(e))?;
         let page: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        let wal = self.path.with_file_name(WAL_FILE);
+        let wal = &self.log;
         if busy == 0 && frames == copied {
             // Every frame is in the database file, which the checkpoint synced: the log's
             // bytes are overwritten where they lie before the truncation frees their blocks
             // (a freed block keeps its bytes until the file system reuses it). A crash from
             // here on leaves a log of zeros, which SQLite reads as empty, beside a complete
             // database.
-            zero_in_place(&wal);
+            zero_in_place(wal);
         }
         #[cfg(test)]
         if STOP_AFTER_ZEROING.with(std::cell::Cell::get) {
@@ -418,7 +429,7 @@ impl Store {
         if busy == 0 {
             // A WAL frame is a 24-byte header and a page; the log starts with a 32-byte header.
             let used = 32 + frames.max(0).saturating_mul(24 + page.max(0));
-            reserve_wal(&wal, (used as u64).clamp(WAL_RESERVE_MIN, WAL_RESERVE_MAX));
+            reserve_wal(wal, (used as u64).clamp(WAL_RESERVE_MIN, WAL_RESERVE_MAX));
         }
         Ok(())
     }
@@ -619,7 +630,7 @@ impl Store {
             )
             .optional()?;
         if let Some((secret, tag)) = row {
-            let bytes: [u8; 32] = secret
+            let bytes: &[u8; 32] = secret
                 .as_slice()
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("identity key"))?;
@@ -770,7 +781,7 @@ impl Store {
         let Some(generation) = self.unsynced.get() else {
             return Ok(());
         };
-        let wal = self.path.with_file_name(WAL_FILE);
+        let wal = self.log.clone();
         match self.syncer.get_or_init(|| syncer::Syncer::start(wal).ok()) {
             Some(worker) => {
                 worker.request(generation);
@@ -815,7 +826,7 @@ impl Store {
         if FAIL_SYNC.with(std::cell::Cell::get) {
             return Err(self.broke("test: Input/output error (os error 5)".to_owned()));
         }
-        fs::File::open(self.path.with_file_name(WAL_FILE))?
+        fs::File::open(&self.log)?
             .sync_data()
             .map_err(|e| self.broke(e.to_string()))?;
         self.now_synced();

@@ -319,6 +319,48 @@ fn a_closed_store_leaves_no_state_in_its_unlinked_log() {
     fs::remove_dir_all(d).ok();
 }
 
+/// A user who moved `sotto.db` elsewhere and left a symbolic link in its place: SQLite follows
+/// the link and keeps its log beside the real file, where the store's own syncs, zeros and
+/// checks looked for it beside the link. The first message read broke the store ("the disk
+/// failed to sync"), every send was refused, and a restart did the same (found by a read-only
+/// audit). The store now finds the log where SQLite keeps it.
+#[test]
+fn a_database_behind_a_symbolic_link_keeps_working() {
+    let d = tmp("symlinked");
+    let real = tmp("symlinked-real");
+    fs::create_dir_all(&d).unwrap();
+    fs::create_dir_all(&real).unwrap();
+    std::os::unix::fs::symlink(real.join("moved.db"), d.join(DB_FILE)).unwrap();
+    let s = Store::open(&d).unwrap();
+    s.save_session("prpl-irc", "a", "b", b"zero").unwrap();
+    s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"one")])
+        .unwrap();
+    s.sync_in_background().unwrap();
+    s.background_sync_idle();
+    assert!(!s.unsynced(), "the worker's fsync covered the read");
+    s.sync_in_background().unwrap();
+    s.save_session("prpl-irc", "a", "b", b"two").unwrap();
+    s.checkpoint().unwrap();
+    let wal = fs::read(real.join("moved.db-wal")).unwrap();
+    assert!(
+        !wal.is_empty() && wal.iter().all(|b| *b == 0),
+        "the log beside the real file is emptied and zeroed"
+    );
+    drop(s);
+    let again = Store::open(&d).unwrap();
+    assert_eq!(
+        again
+            .load_session("prpl-irc", "a", "b")
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        b"two"
+    );
+    drop(again);
+    fs::remove_dir_all(d).ok();
+    fs::remove_dir_all(real).ok();
+}
+
 /// The database and its log as they are on disk now, in a new directory (what a crash or a
 /// power cut leaves, for a store still open in this process).
 fn copy_store(d: &Path, name: &str) -> PathBuf {

@@ -1584,7 +1584,7 @@ mod tests {
         // (it used to go, with the next text, to the address that client had left).
         let away = a.snapshot();
         let mut c =
-            Conversation::restore(IdentityKey::from_bytes([1; 32]), &away).expect("restore");
+            Conversation::restore(IdentityKey::from_bytes(&[1; 32]), &away).expect("restore");
         assert!(c.holder_away());
         let out = c.send("w", &mut rng);
         assert_eq!(out.action, SendAction::Hold);
@@ -1602,7 +1602,7 @@ mod tests {
         let _ = idle.set_holder_away(true, &mut rng2);
         assert_eq!(idle.snapshot(), before);
         let plain =
-            Conversation::restore(IdentityKey::from_bytes([1; 32]), &before).expect("restore");
+            Conversation::restore(IdentityKey::from_bytes(&[1; 32]), &before).expect("restore");
         assert!(!plain.holder_away());
         // Given back: the session goes on.
         let out = c.give_back_held();

@@ -244,7 +244,7 @@ fn first_pieces_of_nothing_we_could_still_read_are_dropped_without_a_word() {
     // After a restart the pieces of lines read are no longer remembered, but the ratchet
     // still knows the message was read: a replayed first piece is told to nobody.
     let mut restored =
-        Conversation::restore(IdentityKey::from_bytes([7; 32]), &state_of(&b)).unwrap();
+        Conversation::restore(IdentityKey::from_bytes(&[7; 32]), &state_of(&b)).unwrap();
     let _ = receive_at(&mut restored, &pieces[..2], T0 + 800, &mut rng);
     let out = restored.tell_incomplete(T0 + 800 + MAX_AGE_SECS + 1);
     assert!(out.events.is_empty() && out.inject.is_empty(), "{out:?}");

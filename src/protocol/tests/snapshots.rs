@@ -15,8 +15,8 @@ fn snapshot_restore_continues_conversation() {
         deliver(&mut a, l, &mut rng);
     }
     let skipped = send(&mut a, "late", &mut rng);
-    let a_id = IdentityKey::from_bytes([1; 32]);
-    let b_id = IdentityKey::from_bytes([2; 32]);
+    let a_id = IdentityKey::from_bytes(&[1; 32]);
+    let b_id = IdentityKey::from_bytes(&[2; 32]);
     let mut a2 = Conversation::restore(a_id, &a.snapshot()).unwrap();
     let mut b2 = Conversation::restore(b_id, &b.snapshot()).unwrap();
     let l = send(&mut a2, "after restart", &mut rng);
@@ -37,11 +37,11 @@ fn corrupt_snapshots_are_refused_not_panicking() {
     let (a, _, _) = established(10);
     let snap = a.snapshot();
     for len in 0..snap.len() {
-        assert!(Conversation::restore(IdentityKey::from_bytes([1; 32]), &snap[..len]).is_err());
+        assert!(Conversation::restore(IdentityKey::from_bytes(&[1; 32]), &snap[..len]).is_err());
     }
     let mut bad = snap.to_vec();
     bad[0] = 99;
-    assert!(Conversation::restore(IdentityKey::from_bytes([1; 32]), &bad).is_err());
+    assert!(Conversation::restore(IdentityKey::from_bytes(&[1; 32]), &bad).is_err());
 }
 
 /// Snapshots of every shape a conversation can be saved in (each handshake role, re-keying,
@@ -50,12 +50,12 @@ fn snapshot_scenario() -> Vec<(String, Vec<u8>)> {
     let mut rng = rng(0x5a47);
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
     let mut a = Conversation::new(
-        IdentityKey::from_bytes([0x11; 32]),
+        IdentityKey::from_bytes(&[0x11; 32]),
         0x0000_0a11,
         Policy::Always,
     );
     let mut b = Conversation::new(
-        IdentityKey::from_bytes([0x22; 32]),
+        IdentityKey::from_bytes(&[0x22; 32]),
         0x0000_0b22,
         Policy::Manual,
     );
@@ -108,7 +108,7 @@ fn snapshot_scenario() -> Vec<(String, Vec<u8>)> {
         a.snapshot().to_vec(),
     ));
     let mut c = Conversation::new(
-        IdentityKey::from_bytes([0x33; 32]),
+        IdentityKey::from_bytes(&[0x33; 32]),
         0x0000_0c33,
         Policy::Manual,
     );
@@ -173,7 +173,7 @@ fn fixture_snapshots_restore_to_the_same_bytes() {
     let mut lines = FIXTURE.lines();
     while let (Some(title), Some(hex)) = (lines.next(), lines.next()) {
         let bytes = hex::decode(hex).unwrap();
-        let restored = Conversation::restore(IdentityKey::from_bytes([4; 32]), &bytes)
+        let restored = Conversation::restore(IdentityKey::from_bytes(&[4; 32]), &bytes)
             .unwrap_or_else(|e| panic!("{title}: {e}"));
         assert_eq!(restored.snapshot().to_vec(), bytes, "{title}");
     }
@@ -188,7 +188,7 @@ fn finished_with_a_session_is_refused() {
     assert_eq!(bytes[10] & 2, 0);
     bytes[10] |= 2;
     assert_eq!(
-        Conversation::restore(IdentityKey::from_bytes([1; 32]), &bytes).err(),
+        Conversation::restore(IdentityKey::from_bytes(&[1; 32]), &bytes).err(),
         Some(crate::protocol::SnapshotError::Corrupt)
     );
 }
@@ -223,7 +223,7 @@ fn a_crash_that_loses_unsynced_saves_never_reuses_a_message_key() {
     for crash_after in [1usize, 2, 20, 33, 34, 45, 70] {
         for keep_latest in [false, true] {
             let (mut a, mut b, mut rng) = established(91);
-            let a_id = IdentityKey::from_bytes([1; 32]);
+            let a_id = IdentityKey::from_bytes(&[1; 32]);
             let mut durable = a.snapshot().to_vec();
             let mut synced = 0;
             let mut sent: Vec<String> = Vec::new();
@@ -298,7 +298,7 @@ fn a_reservation_is_saved_as_version_2_and_restores_past_it() {
     assert!(!a.reserve_sending(), "covered: nothing more to set aside");
 
     // Restored, it continues at index 33, and saves as version 1 again.
-    let mut a2 = Conversation::restore(IdentityKey::from_bytes([1; 32]), &v2).unwrap();
+    let mut a2 = Conversation::restore(IdentityKey::from_bytes(&[1; 32]), &v2).unwrap();
     assert_eq!(a2.snapshot()[0], 1);
     let next = send(&mut a2, "two", &mut rng);
     assert_eq!(key_ids(&next)[0].2, 33);
@@ -310,7 +310,7 @@ fn a_reservation_is_saved_as_version_2_and_restores_past_it() {
     a.release_reservation();
     let clean = a.snapshot().to_vec();
     assert_eq!(clean[0], 1);
-    let mut a3 = Conversation::restore(IdentityKey::from_bytes([1; 32]), &clean).unwrap();
+    let mut a3 = Conversation::restore(IdentityKey::from_bytes(&[1; 32]), &clean).unwrap();
     assert_eq!(key_ids(&send(&mut a3, "three", &mut rng))[0].2, 1);
 
     // Not written by Sotto: a reservation not ahead of the chain, too far, or cut short.
@@ -318,14 +318,14 @@ fn a_reservation_is_saved_as_version_2_and_restores_past_it() {
         let mut bytes = v1.clone();
         bytes[0] = 2;
         bytes.extend_from_slice(&reserved.to_be_bytes());
-        Conversation::restore(IdentityKey::from_bytes([1; 32]), &bytes).err()
+        Conversation::restore(IdentityKey::from_bytes(&[1; 32]), &bytes).err()
     };
     let corrupt = Some(crate::protocol::SnapshotError::Corrupt);
     assert_eq!(with(0), corrupt, "not ahead");
     assert_eq!(with(1001), corrupt, "beyond MAX_GAP");
     assert_eq!(with(5), None);
     assert_eq!(
-        Conversation::restore(IdentityKey::from_bytes([1; 32]), &v2[..v2.len() - 1]).err(),
+        Conversation::restore(IdentityKey::from_bytes(&[1; 32]), &v2[..v2.len() - 1]).err(),
         corrupt
     );
 }
@@ -337,7 +337,7 @@ fn a_reservation_is_saved_as_version_2_and_restores_past_it() {
 fn a_conversation_is_blank_exactly_when_its_snapshot_is_a_new_ones() {
     // The tag is the one `pair` and `established` give each side.
     let as_new = |c: &Conversation, tag: u32| {
-        let mut n = Conversation::new(IdentityKey::from_bytes([7; 32]), tag, c.policy());
+        let mut n = Conversation::new(IdentityKey::from_bytes(&[7; 32]), tag, c.policy());
         n.set_peer_supports_sotto(c.peer_supports_sotto());
         n.set_known_peer_keys(c.known_peer_keys().to_vec());
         n.snapshot().to_vec()

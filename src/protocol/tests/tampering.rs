@@ -17,7 +17,7 @@ fn replay_rejected_also_after_restore() {
     assert!(shown.is_empty());
     assert!(matches!(ev.as_slice(), [Event::Unreadable { .. }]));
     assert_eq!(state_of(&b), before);
-    let identity = IdentityKey::from_bytes([9; 32]); // restore takes the identity separately
+    let identity = IdentityKey::from_bytes(&[9; 32]); // restore takes the identity separately
     let mut restored = Conversation::restore(identity, &b.snapshot()).unwrap();
     assert_eq!(state_of(&restored), before);
     assert!(deliver(&mut restored, lines, &mut rng).0.is_empty());
@@ -117,7 +117,7 @@ fn tampered_init_never_completes() {
     let before = state_of(&a);
     for v in body_variants(&init[0]).into_iter().step_by(7) {
         let mut b2 =
-            Conversation::restore(IdentityKey::from_bytes([3; 32]), &b.snapshot()).unwrap();
+            Conversation::restore(IdentityKey::from_bytes(&[3; 32]), &b.snapshot()).unwrap();
         let resp = b2.receive(&v, 0, &mut rng).inject;
         for r in resp {
             let out = a.receive(&r, 0, &mut rng);
@@ -226,7 +226,7 @@ fn tampered_fragments_are_rejected_and_change_nothing() {
         variants.push(piece[..piece.len() - 1].to_owned());
         for v in variants.into_iter().step_by(3) {
             let mut fresh =
-                Conversation::restore(IdentityKey::from_bytes([6; 32]), &b.snapshot()).unwrap();
+                Conversation::restore(IdentityKey::from_bytes(&[6; 32]), &b.snapshot()).unwrap();
             let mut all = pieces.clone();
             all[i] = v.clone();
             let mut shown = Vec::new();
@@ -277,7 +277,7 @@ fn a_forged_first_piece_of_another_kind_does_not_win() {
             [&forged, &pieces[1], &pieces[0]],
         ] {
             let mut fresh =
-                Conversation::restore(IdentityKey::from_bytes([6; 32]), &before).unwrap();
+                Conversation::restore(IdentityKey::from_bytes(&[6; 32]), &before).unwrap();
             let (shown, back, events) =
                 deliver(&mut fresh, order.map(String::clone).to_vec(), &mut rng);
             assert_eq!(shown, ["hi"], "{kind}: the real line is read");

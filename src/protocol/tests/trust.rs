@@ -222,7 +222,7 @@ fn key_change_blocks_until_acknowledged() {
         reason: HoldReason::Blocked
     }));
     // Restore keeps the block.
-    let mut a = Conversation::restore(IdentityKey::from_bytes([5; 32]), &a.snapshot()).unwrap();
+    let mut a = Conversation::restore(IdentityKey::from_bytes(&[5; 32]), &a.snapshot()).unwrap();
     assert!(a.is_blocked());
     let ack = a.acknowledge_peer_key(&mut rng);
     assert!(ack.events.contains(&Event::QueuedSent {

@@ -187,8 +187,8 @@ pub(super) fn paths() -> String {
         hex::encode(&pa),
         hex::encode(&pb)
     ));
-    let mut alice = Conversation::new(IdentityKey::from_bytes(s_a), TAG_A, Policy::Manual);
-    let mut bob = Conversation::new(IdentityKey::from_bytes(s_b), TAG_B, Policy::Manual);
+    let mut alice = Conversation::new(IdentityKey::from_bytes(&s_a), TAG_A, Policy::Manual);
+    let mut bob = Conversation::new(IdentityKey::from_bytes(&s_b), TAG_B, Policy::Manual);
     alice.set_names(an);
     bob.set_names(bn);
     alice.set_peer_supports_sotto(true);
@@ -626,8 +626,8 @@ pub(super) fn paths() -> String {
     o.line(
         "new conversations (sections 12 and 13) with no names set: each payload states none (00 00)",
     );
-    let mut alice = Conversation::new(IdentityKey::from_bytes(s_a), TAG_A, Policy::Manual);
-    let mut bob = Conversation::new(IdentityKey::from_bytes(s_b), TAG_B, Policy::Manual);
+    let mut alice = Conversation::new(IdentityKey::from_bytes(&s_a), TAG_A, Policy::Manual);
+    let mut bob = Conversation::new(IdentityKey::from_bytes(&s_b), TAG_B, Policy::Manual);
     alice.set_peer_supports_sotto(true);
     bob.set_peer_supports_sotto(true);
     let ia = alice.start(&mut o.rng).inject;
@@ -689,8 +689,8 @@ pub(super) fn paths() -> String {
     // ---- 15. A data line that overtook the confirm ----
     o.section("15. a data line that overtook ?S1C: asked for again, sent again (§2.2, §3.2)");
     o.line("new conversations with no names set; alice knows bob runs Sotto");
-    let mut alice = Conversation::new(IdentityKey::from_bytes(s_a), TAG_A, Policy::Manual);
-    let mut bob = Conversation::new(IdentityKey::from_bytes(s_b), TAG_B, Policy::Manual);
+    let mut alice = Conversation::new(IdentityKey::from_bytes(&s_a), TAG_A, Policy::Manual);
+    let mut bob = Conversation::new(IdentityKey::from_bytes(&s_b), TAG_B, Policy::Manual);
     alice.set_peer_supports_sotto(true);
     let init = alice.start(&mut o.rng).inject;
     o.draws("alice");

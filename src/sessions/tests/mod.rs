@@ -84,7 +84,7 @@ impl Peer {
     fn memory_and_disk(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
         let restored = |b: &[u8]| {
             // The identity key is not part of the snapshot: any restores the same bytes.
-            Conversation::restore(crate::protocol::IdentityKey::from_bytes([0; 32]), b)
+            Conversation::restore(crate::protocol::IdentityKey::from_bytes(&[0; 32]), b)
                 .expect("restore")
                 .snapshot()
                 .to_vec()
