@@ -39,6 +39,7 @@
 
 use rand_core::CryptoRngCore;
 
+use crate::protocol::session::{ANSWER_BURST, ANSWER_WINDOW_SECS};
 use crate::protocol::wire::{data_session_id, WireMessage};
 use crate::protocol::{
     ConvState, Conversation, Event, Policy, ReceiveAction, SecretBytes, SendAction,
@@ -398,6 +399,17 @@ impl Session {
         (gone, moved)
     }
 
+    /// Whether a new other client may be taken at `now` (at most [`ANSWER_BURST`] per
+    /// [`ANSWER_WINDOW_SECS`], the main session's own answer budget); counts it.
+    fn may_take_new_client(&mut self, now: u64) -> bool {
+        let (start, count) = &mut self.new_clients;
+        if now.saturating_sub(*start) >= ANSWER_WINDOW_SECS || now < *start {
+            (*start, *count) = (now, 0);
+        }
+        *count = count.saturating_add(1);
+        *count <= ANSWER_BURST
+    }
+
     fn free_slot(&self) -> Option<u8> {
         (0..u8::try_from(MAX_OTHER_CLIENTS).unwrap_or(u8::MAX)).find(|slot| {
             self.others.iter().all(|o| o.slot != *slot)
@@ -488,6 +500,19 @@ impl Sessions {
                 && s.new_client(from)
                 && sender_tag(text) != s.conv.session_instance().map(|(_, t)| t) =>
             {
+                // Every new client gets a fresh answer budget of its own: the contact's new
+                // clients share one (as many as the main session may answer per window), so
+                // a server inventing an address per line cannot make each cost a handshake
+                // and a synced write.
+                let s = self.sessions.get_mut(key)?;
+                if !s.may_take_new_client(settings.now_secs) {
+                    self.note(
+                        "a handshake line from a new client of the contact dropped: too many new \
+                         clients at once"
+                            .to_owned(),
+                    );
+                    return Some((ReceiveAction::Swallow, Effects::default()));
+                }
                 // It answered a start another client won: it gets a start of its own.
                 let start = letter == b'R';
                 let (index, started) =

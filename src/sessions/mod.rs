@@ -166,6 +166,9 @@ struct Session {
     probed: Vec<String>,
     /// Queries sent in this time away of the holder (at most 32).
     probes: u8,
+    /// New other clients taken in this answer window: when it began and how many
+    /// (`clients::Session::may_take_new_client`). In memory only.
+    new_clients: (u64, u32),
     /// Whether a presence of the contact's clients was seen since loaded (or since this side's
     /// account last signed on or off), and whether the holder's own address was seen online
     /// (or wrote a line the server did not keep) since (`presence`): presences seen but never
@@ -578,6 +581,7 @@ impl Sessions {
                     piece_routes: Vec::new(),
                     probed: Vec::new(),
                     probes: 0,
+                    new_clients: (0, 0),
                     presence_seen: false,
                     holder_seen: false,
                     present: Vec::new(),

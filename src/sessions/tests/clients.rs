@@ -772,6 +772,49 @@ fn forged_rekey_then_made_up_clients(end_it: bool) {
     );
 }
 
+/// Starts from made-up addresses, one per line: each new client began with an answer budget
+/// of its own, so every line cost a handshake answer (two X25519 operations) and a synced
+/// write, without limit (found by a read-only audit). The contact's new clients share one
+/// budget, the main session's: at most 4 per 10 s.
+#[test]
+fn made_up_clients_share_one_answer_budget() {
+    let mut net = Net::new("clients-forged-budget");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    let mut rng = ChaCha20Rng::seed_from_u64(19);
+    let mut answers = |net: &mut Net, from: std::ops::Range<u32>, now: u64| {
+        let mut answered = 0;
+        for i in from {
+            let (_, init) = crate::protocol::handshake::Initiator::start(3000 + i, &mut rng);
+            let line = WireMessage::Init(init).encode();
+            let (_, fx) = net
+                .alice
+                .sessions
+                .incoming(
+                    &key,
+                    &format!("bob/flood{i}"),
+                    &line,
+                    &Settings {
+                        now_secs: now,
+                        ..settings(Policy::Manual)
+                    },
+                    &mut net.alice.rng,
+                )
+                .expect("incoming");
+            answered += fx
+                .elsewhere
+                .iter()
+                .filter(|(_, l)| l.starts_with("?S1R"))
+                .count();
+        }
+        answered
+    };
+    assert_eq!(answers(&mut net, 0..100, 0), 4, "within one window");
+    assert_eq!(answers(&mut net, 100..200, 5), 0, "the same window");
+    assert_eq!(answers(&mut net, 200..300, 10), 4, "the next window");
+    assert!(net.others().len() <= MAX_OTHER_CLIENTS);
+}
+
 /// The server hands the main client's copy to the other client (the main one left): that
 /// client's user is told nothing, and it answers with the plain not-read notice, since only
 /// alice knows whether she made it a copy of its own. She did (its key is accepted): the
