@@ -141,10 +141,9 @@ impl Sessions {
             return Err("no key store".to_owned());
         };
         let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
-        let res = store
-            .record_key_seen(p, a, peer, peer_key)
-            .and_then(|()| store.set_trust(p, a, peer, peer_key, Trust::Verified))
-            .map(|_| ());
+        // One write: a failure leaves the key as it was (two used to leave it accepted, not
+        // verified, after "storage problem").
+        let res = store.record_key(p, a, peer, peer_key, true);
         // A loaded conversation learns the key it now has accepted (it may have been forgotten
         // before): its copy of the accepted keys is what a next handshake is judged by, and a
         // copy without the key took another key, after a stop, as a first one.

@@ -68,11 +68,31 @@ impl Store {
         peer: &str,
         key: &IdentityPublic,
     ) -> Result<(), StoreError> {
-        let t = now();
+        self.record_key(protocol, account, peer, key, false)
+    }
+
+    /// Records `peer`'s `key` as seen now (accepted), and verified if `verified`, in one
+    /// statement: a key marked verified is accepted and verified together, or neither when the
+    /// write fails. Never takes a verification away.
+    pub fn record_key(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+        key: &IdentityPublic,
+        verified: bool,
+    ) -> Result<(), StoreError> {
         self.exec(
-            "INSERT INTO trust (account, peer, key, trust, first_seen, last_seen) VALUES (?1, ?2, ?3, 0, ?4, ?4)
-             ON CONFLICT (account, peer, key) DO UPDATE SET last_seen = excluded.last_seen",
-            params![account_key(protocol, account), peer, key.to_bytes().as_slice(), t],
+            "INSERT INTO trust (account, peer, key, trust, first_seen, last_seen) VALUES (?1, ?2, ?3, ?5, ?4, ?4)
+             ON CONFLICT (account, peer, key) DO UPDATE SET last_seen = excluded.last_seen,
+                 trust = max(trust, excluded.trust)",
+            params![
+                account_key(protocol, account),
+                peer,
+                key.to_bytes().as_slice(),
+                now(),
+                i64::from(verified)
+            ],
         )?;
         Ok(())
     }

@@ -489,13 +489,8 @@ fn forgetting_the_key_a_session_uses_holds_it_while_another_is_accepted() {
     assert_eq!(data_lines(&lines_of(out)), 1, "not held");
 }
 
-/// The user forgets bob's only key in the Known list, then compares fingerprints and marks it
-/// verified: the loaded conversation accepts it again, as the store does. Its copy of the
-/// accepted keys stayed without it, so after a stop a handshake from another key was taken as
-/// a first one, with no warning (found by a read-only audit).
-#[test]
-fn marking_a_forgotten_key_verified_accepts_it_in_memory_too() {
-    let (mut alice, _bob) = encrypted("verify-forgotten");
+/// alice forgets (Known fingerprints) the key of her loaded session with bob: her key and it.
+fn forget_the_loaded_key(alice: &mut Peer) -> (ConvKey, crate::protocol::IdentityPublic) {
     let key = alice.key.clone();
     let shown = alice.sessions.loaded_peer_key(&key).expect("a key");
     let record = alice
@@ -509,6 +504,43 @@ fn marking_a_forgotten_key_verified_accepts_it_in_memory_too() {
         alice.sessions.change_record(&record, trust::Change::Forget),
         trust::Changed::Done
     );
+    (key, shown)
+}
+
+/// Marking a key verified is one write: the key recorded and verified together, or nothing.
+/// It was two commits (the key recorded as accepted, then its trust set): when the second
+/// failed, the user was told "storage problem" while the key was accepted on disk and not in
+/// the loaded conversation, accepted after a restart (found by a read-only audit).
+#[test]
+fn marking_a_key_verified_is_all_or_nothing() {
+    let (mut alice, _bob) = encrypted("verify-atomic");
+    let (key, shown) = forget_the_loaded_key(&mut alice);
+    // A disk that takes new rows but refuses changes to old ones (a trigger stands for it).
+    alice.store().execute_raw(
+        "CREATE TEMP TRIGGER refuse_updates BEFORE UPDATE ON trust \
+         BEGIN SELECT RAISE(ABORT, 'test: the disk is full'); END",
+    );
+    let marked = alice.sessions.mark_verified(&key, &shown);
+    let on_disk = alice
+        .store()
+        .accepted_keys(&key.protocol, &key.account, &key.peer)
+        .unwrap()
+        .contains(&shown);
+    assert_eq!(
+        marked.is_ok(),
+        on_disk,
+        "told {marked:?}, while the key is accepted on disk: {on_disk}"
+    );
+}
+
+/// The user forgets bob's only key in the Known list, then compares fingerprints and marks it
+/// verified: the loaded conversation accepts it again, as the store does. Its copy of the
+/// accepted keys stayed without it, so after a stop a handshake from another key was taken as
+/// a first one, with no warning (found by a read-only audit).
+#[test]
+fn marking_a_forgotten_key_verified_accepts_it_in_memory_too() {
+    let (mut alice, _bob) = encrypted("verify-forgotten");
+    let (key, shown) = forget_the_loaded_key(&mut alice);
     let in_memory = |a: &Peer| {
         a.sessions
             .sessions
