@@ -93,10 +93,7 @@ pub(super) fn record_events(store: &Store, key: &ConvKey, events: &[Event]) -> V
                 success: true,
                 we_asked: true,
                 peer: k,
-            } => store
-                .record_key_seen(p, a, peer, k)
-                .and_then(|()| store.set_trust(p, a, peer, k, Trust::Verified))
-                .map(|_| ()),
+            } => store.record_key(p, a, peer, k, true),
             _ => Ok(()),
         };
         if let Err(e) = res {
