@@ -787,6 +787,61 @@ fn irc_a_rename_ends_a_question_and_answer_run() {
     assert_no_trouble(&p);
 }
 
+/// alice (global policy: always) sets bob's policy to manual from his menu (written on the
+/// buddy too); bob renames, and the window carries that policy over from the buddy it was
+/// opened for. In the renamed window she then picks "Use the global setting": it said so, and
+/// the carried manual still ruled (what she typed with no session went in plaintext), found by
+/// a read-only audit. Her choice now replaces what the window carried.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_the_global_setting_chosen_in_a_renamed_window_is_the_one_in_force() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, alice_always());
+    share_a_channel(&mut p);
+    let bob = p.bob.address.clone();
+    let choose = |c: &mut Client, name: &str, choice: &str| {
+        let settings = menu_item(c, name, "settings for this contact");
+        c.command(&format!(
+            "menuact {} {}",
+            escape_arg(name),
+            escape_arg(&settings)
+        ));
+        // A contact with one account: a list of choices.
+        let d = expect_dialog(c, "Encryption with");
+        c.answer(&d.n, &d.item(choice));
+    };
+    choose(&mut p.alice.client, &bob, "manual");
+    p.alice
+        .client
+        .expect_system(&bob, "manual saved for bob", WAIT, |t| {
+            t.contains("is now: manual")
+        });
+    let (bob_peer, alice_peer) = (&mut p.bob, &p.alice);
+    rename(bob_peer, alice_peer, "bob_away", true);
+    let policy = |c: &mut Client| {
+        c.cmd_output("bob_away", "sotto status")
+            .iter()
+            .map(Written::shown)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .to_lowercase()
+    };
+    let carried = policy(&mut p.alice.client);
+    assert!(carried.contains("manual"), "carried over: {carried}");
+    choose(&mut p.alice.client, "bob_away", "use the global");
+    p.alice.client.expect_system(
+        "bob_away",
+        "the global setting saved for bob_away",
+        WAIT,
+        |t| t.contains("is now: the global setting"),
+    );
+    let now = policy(&mut p.alice.client);
+    assert!(
+        !now.contains("manual") && now.contains("always"),
+        "the global setting (always) is not the one in force: {now}"
+    );
+    p.assert_no_criticals();
+}
+
 /// alice opens the per-contact settings for bob; bob renames before she saves "Always": the
 /// window follows him, and the choice made for "bob" is not saved for a name nobody uses now
 /// (nor for whoever takes it): the renamed window says so, and bob_away keeps no policy.

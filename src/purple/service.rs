@@ -153,6 +153,7 @@ pub(crate) fn set_contact_policy(r: &ConvRef, policy: Option<crate::protocol::Po
         return false;
     }
     let _ = with_state(|s| s.policies.insert(key, policy));
+    windows::drop_carried_policy(r);
     let _ = glue::set_buddy_setting(
         r,
         glue::BUDDY_POLICY,

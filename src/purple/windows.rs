@@ -163,6 +163,23 @@ pub(crate) fn carried_policy(r: &ConvRef) -> Option<Policy> {
     with_state(|s| s.tags.get(&id).and_then(|t| t.carried_policy)).flatten()
 }
 
+/// The user chose a policy for `r`'s contact (or "the global setting"): the one its window
+/// carried over from the buddy it was opened for no longer counts. It outranked the global
+/// setting, so "Use the global setting" in a renamed window changed nothing.
+pub(crate) fn drop_carried_policy(r: &ConvRef) {
+    let conv = r.conversation();
+    if conv.is_null() {
+        return;
+    }
+    // SAFETY: looked up just now: live.
+    let id = unsafe { number(conv) };
+    let _ = with_state(|s| {
+        if let Some(t) = s.tags.get_mut(&id) {
+            t.carried_policy = None;
+        }
+    });
+}
+
 /// The window is going away: forget its number, and what Sotto changed about it once no other
 /// window shows its conversation.
 ///
