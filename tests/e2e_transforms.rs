@@ -12,6 +12,7 @@
 //! | `duplicate_delivery_is_silent` | a retransmitting server | every message twice |
 //! | `reordered_delivery_is_read` | a server that reorders | messages in swapped pairs |
 //! | `a_message_that_overtakes_the_confirm_is_read_once` | a server that reorders | a held message delivered before the handshake's last line |
+//! | `a_contacts_message_flagged_system_is_shown_as_the_contacts` | purple-teams, skypeweb | a contact's text flagged `SYSTEM` and `RAW` |
 
 mod support;
 
@@ -507,6 +508,44 @@ fn duplicate_delivery_is_silent() {
         assert_eq!(count_writes(&p.bob.client, &alice, flags::RECV, &a), 1);
         assert_eq!(count_writes(&p.alice.client, &bob, flags::RECV, &b), 1);
     }
+    assert_no_trouble(&p);
+}
+
+/// A protocol that hands the contact's text to libpurple flagged `SYSTEM` and `RAW`
+/// (purple-teams and skypeweb do for some message types): Pidgin draws such a message bold,
+/// timestamped and without a name, exactly as it draws Sotto's own lines, so the contact (or
+/// its server) could write "Sotto: encrypted conversation started … (verified)" into a
+/// conversation in plaintext, or, over a session on a key of its own, a verification that never
+/// happened (found by a read-only audit). A message Sotto shows is the contact's: those flags
+/// are taken off, in plaintext and encrypted alike.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn a_contacts_message_flagged_system_is_shown_as_the_contacts() {
+    let system = [("incoming_flags", "2052")]; // SYSTEM | RAW
+    let mut p = loop_pair(LoopPrpl::Generic, &system, &[]);
+    let alice = p.alice.address.clone();
+    let fake = "Sotto: encrypted conversation started. (verified)";
+    p.bob.client.send(&alice, fake);
+    let w = p
+        .alice
+        .client
+        .expect_write("the fake line", WAIT, |w| w.shown().contains("(verified)"));
+    assert!(
+        w.has(flags::RECV) && !w.has(flags::SYSTEM) && w.flags & 0x0800 == 0,
+        "drawn as a system line: {w:?}"
+    );
+    start_session(&mut p);
+    p.bob.client.send(&alice, "an encrypted message");
+    let w = p
+        .alice
+        .client
+        .expect_write("the encrypted message", WAIT, |w| {
+            w.shown().contains("an encrypted message")
+        });
+    assert!(
+        w.has(flags::RECV) && !w.has(flags::SYSTEM) && w.flags & 0x0800 == 0,
+        "drawn as a system line: {w:?}"
+    );
     assert_no_trouble(&p);
 }
 

@@ -491,6 +491,14 @@ unsafe extern "C" fn receiving_im_msg(
             1
         },
         {
+            // What a received message shows is the contact's (or the server's, as the contact):
+            // never drawn as a system line, bold, timestamped and nameless like Sotto's own
+            // ("Sotto: … (verified)"), nor as raw markup. Some protocols flag a contact's text
+            // so (purple-teams and skypeweb, for some message types).
+            if !flags.is_null() {
+                // SAFETY: libpurple's flags out-parameter, non-null.
+                unsafe { *flags &= !(sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_RAW) };
+            }
             // SAFETY: libpurple's conversation for this message (NULL when none is open yet).
             let followed = unsafe { service::track(conv) };
             non_null!(account, 0);

@@ -280,9 +280,14 @@ relay_send(Loop *loop, const char *line)
 static void
 deliver(Loop *loop, const char *from, const char *html)
 {
-	serv_got_im(loop->gc, from, html, 0, time(NULL));
-	if (opt_bool(purple_connection_get_account(loop->gc), "duplicate", FALSE))
-		serv_got_im(loop->gc, from, html, 0, time(NULL));
+	PurpleAccount *account = purple_connection_get_account(loop->gc);
+	/* Flags some protocols hand libpurple with the contact's text (purple-teams and skypeweb
+	 * flag some message types PURPLE_MESSAGE_SYSTEM). */
+	PurpleMessageFlags flags = purple_account_get_int(account, "incoming_flags", 0);
+
+	serv_got_im(loop->gc, from, html, flags, time(NULL));
+	if (opt_bool(account, "duplicate", FALSE))
+		serv_got_im(loop->gc, from, html, flags, time(NULL));
 }
 
 static void
@@ -666,6 +671,7 @@ init_plugin(PurplePlugin *plugin)
 	add_int("Refuse outgoing text over (bytes, 0: never)", "refuse_over", LOOP_REFUSE_OVER);
 	add_bool("Deliver every message twice", "duplicate", FALSE);
 	add_bool("Deliver messages in swapped pairs", "reorder", FALSE);
+	add_int("Flags of every message delivered (PurpleMessageFlags)", "incoming_flags", 0);
 }
 
 PURPLE_INIT_PLUGIN(sotto_loop, init_plugin, info)
