@@ -1194,6 +1194,13 @@ fn irc_a_mistyped_sotto_command_is_never_sent() {
         "Lisbon harbour",
         "a capitalised command is refused, encrypted",
     );
+    // A blank forgotten, or a stray mark, before the command's name.
+    p.alice.client.send(&bob, "/sottoanswer the blue tram");
+    refused(&p, "the blue tram", "a command glued to /sotto is refused");
+    p.alice
+        .client
+        .send(&bob, "/sotto: verify Which bridge? | the red one");
+    refused(&p, "the red one", "a command after /sotto: is refused");
     {
         let Pair { alice, bob, .. } = &mut p;
         exchange(Proto::Irc, alice, bob, "after", "quokka behind glass");
@@ -1211,6 +1218,8 @@ fn irc_a_mistyped_sotto_command_is_never_sent() {
         "ferry to Belem",
         "Lisbon harbour",
         "pier at dawn",
+        "blue tram",
+        "the red one",
     ] {
         p.bob.client.assert_no_write_shows(secret, "bob's window");
         assert_not_on_wire(&[&p.alice.tap, &p.bob.tap], secret, "a mistyped command");

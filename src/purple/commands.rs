@@ -56,11 +56,45 @@ pub(crate) fn mistyped_command(text: &str) -> bool {
         c => c,
     };
     let mut word = t.trim_start_matches(|c| slash(c) || blank(c)).chars();
-    "sotto".chars().all(|want| {
+    if !"sotto".chars().all(|want| {
         word.next()
             .is_some_and(|c| ascii(c).eq_ignore_ascii_case(&want))
-    }) && word.next().map_or(true, blank)
+    }) {
+        return false;
+    }
+    let after = word.as_str();
+    if after.chars().next().map_or(true, blank) {
+        return true;
+    }
+    // A blank forgotten or a stray mark (`/sottoanswer Lisbon`, `/sotto: answer Lisbon`,
+    // `/sotto.verify q | a`): mistyped when what follows names one of the commands, not when
+    // it is another word (`/sottovoce`, `/sotto-fan club`).
+    let next: String = after
+        .trim_start_matches(|c: char| blank(c) || !ascii(c).is_alphanumeric())
+        .chars()
+        .take_while(|c| ascii(*c).is_ascii_alphabetic())
+        .map(|c| ascii(c).to_ascii_lowercase())
+        .collect();
+    SUBCOMMANDS.iter().any(|sub| next.starts_with(sub))
 }
+
+/// The words `/sotto` takes first (`sotto_cmd`).
+const SUBCOMMANDS: [&str; 14] = [
+    "start",
+    "stop",
+    "status",
+    "fingerprint",
+    "fp",
+    "verify",
+    "answer",
+    "accept",
+    "cancel",
+    "abort",
+    "giveback",
+    "fingerprints",
+    "keys",
+    "help",
+];
 
 /// The command line after its first word.
 fn rest(line: &str) -> &str {
@@ -216,6 +250,14 @@ mod tests {
             "\u{a0}/sotto answer x",
             "\u{FF0F}\u{FF53}\u{FF4F}\u{FF54}\u{FF54}\u{FF4F}\u{3000}\u{FF41}nswer x",
             "/\u{FF33}otto answer x",
+            // A blank forgotten, or a stray mark, before a command's name.
+            "/sottoanswer Lisbon",
+            "/sotto: answer Lisbon",
+            "/sotto:answer Lisbon",
+            "/sotto.verify Where did we meet? | Lisbon",
+            "/SottoVerify q | a",
+            "\u{FF0F}\u{FF53}\u{FF4F}\u{FF54}\u{FF54}\u{FF4F}\u{FF41}\u{FF4E}swer x",
+            "/sotto, stop",
         ] {
             assert!(mistyped_command(typed), "{typed:?}");
         }
@@ -223,6 +265,8 @@ mod tests {
             "sotto answer Lisbon",
             "/sottovoce is a word",
             "/sotto-fan club",
+            "/sotto: an aria",
+            "/sottosuolo",
             "/me waves",
             "a line that mentions /sotto answer",
             "/",
