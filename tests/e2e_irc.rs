@@ -27,6 +27,53 @@ fn irc_stop_ends_session_on_both_sides() {
     stop_ends_on_both_sides(Proto::Irc);
 }
 
+/// A contact's policy set with a command (Finch's conversation window has no plugin menu, and a
+/// contact not in the buddy list has no buddy menu): `/sotto policy always` holds what is typed
+/// with no session, `/sotto policy` says it, and `/sotto policy global` lets plaintext go again.
+/// Before, Finch had no way to set a policy for one contact (found by a read-only audit).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_contacts_policy_is_set_with_a_command() {
+    let mut p = Pair::start(Proto::Irc, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let said = |c: &mut Client, cmdline: &str| {
+        c.cmd_output(&bob, cmdline)
+            .iter()
+            .map(Written::shown)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let set = said(&mut p.alice.client, "sotto policy always");
+    assert!(set.contains("is now: always"), "{set}");
+    let now = said(&mut p.alice.client, "sotto policy");
+    assert!(now.contains(&format!("policy for {bob}: always")), "{now}");
+    let held = "held by a policy set with a command";
+    p.alice.client.send(&bob, held);
+    p.alice
+        .client
+        .expect_system(&bob, "the message held", WAIT, |t| {
+            t.to_lowercase().contains("held")
+        });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_not_on_wire(&[&p.alice.tap, &p.bob.tap], held, "a message under always");
+    let back = said(&mut p.alice.client, "sotto policy global");
+    assert!(back.contains("is now: the global setting"), "{back}");
+    let refused = said(&mut p.alice.client, "sotto policy never");
+    assert!(refused.contains("Set it with /sotto policy"), "{refused}");
+    p.alice.client.send(&bob, "plaintext again");
+    p.bob
+        .client
+        .expect_received(&alice, "plaintext again", WAIT);
+    // What was held under "always" never leaves in plaintext for the policy's change.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_not_on_wire(
+        &[&p.alice.tap, &p.bob.tap],
+        held,
+        "a message held under always, after the policy changed",
+    );
+    p.assert_no_criticals();
+}
+
 /// 30-character nicks (the longest prefix ngircd relays, so the shortest room for the text)
 /// and libpurple's default rate limiter (a burst of 5 lines, then one per 2 s): a 5,000-character
 /// message each way arrives intact, every line within 512 bytes as relayed.

@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use crate::protocol::{ConvState, SecretString};
+use crate::protocol::{ConvState, Policy, SecretString};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
@@ -79,7 +79,8 @@ pub(crate) fn mistyped_command(text: &str) -> bool {
 }
 
 /// The words `/sotto` takes first (`sotto_cmd`).
-const SUBCOMMANDS: [&str; 14] = [
+const SUBCOMMANDS: [&str; 15] = [
+    "policy",
     "start",
     "stop",
     "status",
@@ -112,6 +113,34 @@ fn verify(r: &ConvRef, args: &str) {
         Ok((q, a)) => dialogs::ask_question(r, q, a),
         Err(Ambiguous) => r.system_line(texts::verify_ambiguous()),
         Err(_) => r.system_line(texts::verify_usage()),
+    }
+}
+
+/// `/sotto policy` (says the contact's policy) or `/sotto policy always|opportunistic|manual|
+/// global`: the per-contact setting of the Settings dialog, for Finch (whose conversation
+/// window has no plugin menu) and for a contact not in the buddy list.
+fn policy(r: &ConvRef, args: &str) {
+    let Some(chosen) = policy_arg(args) else {
+        r.system_line(&texts::policy_usage(
+            &Shown::new(&r.peer),
+            service::contact_policy(r),
+            service::policy(r),
+        ));
+        return;
+    };
+    if service::set_contact_policy(r, chosen) {
+        r.outcome_line(&texts::policy_saved(&Shown::new(&r.peer), chosen, &[]));
+    } else {
+        r.failure_line(&texts::policy_not_saved(&Shown::new(&r.peer)));
+    }
+}
+
+/// The policy `/sotto policy` names: `Some(None)` for the global setting; `None` for none.
+fn policy_arg(args: &str) -> Option<Option<Policy>> {
+    let word = args.trim().to_ascii_lowercase();
+    match word.as_str() {
+        "global" | "default" => Some(None),
+        w => Policy::parse(w).map(Some),
     }
 }
 
@@ -202,6 +231,7 @@ unsafe extern "C" fn sotto_cmd(
                 r.system_lines(&known::known_fingerprints_text());
                 known::known_fingerprints(Some(&r));
             }
+            "policy" => policy(&r, rest(&line)),
             "help" => r.system_lines(texts::HELP),
             other => {
                 // SAFETY: libpurple's error out-parameter.
@@ -277,6 +307,20 @@ mod tests {
         ] {
             assert!(!mistyped_command(typed), "{typed:?}");
         }
+    }
+
+    #[test]
+    fn policy_takes_one_of_four_words() {
+        assert_eq!(policy_arg(" Always "), Some(Some(Policy::Always)));
+        assert_eq!(policy_arg("manual"), Some(Some(Policy::Manual)));
+        assert_eq!(
+            policy_arg("opportunistic"),
+            Some(Some(Policy::Opportunistic))
+        );
+        assert_eq!(policy_arg("global"), Some(None));
+        assert_eq!(policy_arg(""), None);
+        assert_eq!(policy_arg("never"), None);
+        assert_eq!(policy_arg("always please"), None);
     }
 
     #[test]

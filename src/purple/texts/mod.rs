@@ -1297,12 +1297,13 @@ pub(crate) const HELP: &str = "/sotto start: start (or restart) an encrypted con
 /sotto cancel: stop the question-and-answer check now running (yours or your contact's)\n\
 /sotto fingerprints: every contact key Sotto knows (verify or forget them in a dialog)\n\
 /sotto giveback: while your contact's client that reads your encrypted messages is offline, take back what waits for it (the encrypted conversation goes on)\n\
+/sotto policy always|opportunistic|manual|global: this contact's policy (as Settings for this contact does)\n\
 /sotto help: this text";
 
 /// The command's one-line summary in libpurple's `/help` (markup: libpurple shows it as is).
 pub(crate) fn command_help() -> String {
     format!(
-        "sotto &lt;start|stop|status|fingerprint|fingerprints|verify|answer|accept|cancel|giveback|help&gt;: \
+        "sotto &lt;start|stop|status|fingerprint|fingerprints|verify|answer|accept|cancel|giveback|policy|help&gt;: \
          Sotto end-to-end encryption.\n{HELP}"
     )
 }
@@ -1613,6 +1614,18 @@ pub(crate) fn policy_saved(peer: &Shown, policy: Option<Policy>, also: &[Shown])
     )
 }
 
+/// `/sotto policy` with no (or an unknown) word: the contact's policy now, and how to set it.
+pub(crate) fn policy_usage(peer: &Shown, chosen: Option<Policy>, in_force: Policy) -> String {
+    let set = chosen.map_or_else(
+        || format!("the global setting ({})", in_force.as_str()),
+        |p| p.as_str().to_owned(),
+    );
+    format!(
+        "policy for {peer}: {set}. Set it with /sotto policy always (never send {peer} anything \
+         unencrypted), opportunistic, manual, or global."
+    )
+}
+
 /// The contact of a settings dialog was renamed before the user saved it.
 pub(crate) fn policy_not_saved_renamed(old: &str, new: &str) -> String {
     let old: &str = &plain(old);
@@ -1754,6 +1767,8 @@ mod tests {
             accept_refused(bob, "AAAAA", fp, true),
             accept_too_short(bob, "AAAAA", false),
             irc_command_refused("notice", bob),
+            policy_usage(bob, None, Policy::Always),
+            policy_usage(bob, Some(Policy::Manual), Policy::Manual),
             start_not_delivered(bob, Refusal::NoSuchNick),
             start_not_delivered(bob, Refusal::CallerId),
             undelivered(bob, Some("hi"), NO_SUCH_NICK),
