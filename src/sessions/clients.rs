@@ -400,7 +400,8 @@ impl Session {
     }
 
     /// Whether a new other client may be taken at `now` (at most [`ANSWER_BURST`] per
-    /// [`ANSWER_WINDOW_SECS`], the main session's own answer budget); counts it.
+    /// [`ANSWER_WINDOW_SECS`], a budget as large as a session's, kept apart from the main
+    /// session's); counts it.
     fn may_take_new_client(&mut self, now: u64) -> bool {
         let (start, count) = &mut self.new_clients;
         if now.saturating_sub(*start) >= ANSWER_WINDOW_SECS || now < *start {
@@ -501,7 +502,8 @@ impl Sessions {
                 && sender_tag(text) != s.conv.session_instance().map(|(_, t)| t) =>
             {
                 // Every new client gets a fresh answer budget of its own: the contact's new
-                // clients share one (as many as the main session may answer per window), so
+                // clients share one (as large as a session's, counted apart from the main
+                // session's), so
                 // a server inventing an address per line cannot make each cost a handshake
                 // and a synced write.
                 let s = self.sessions.get_mut(key)?;

@@ -207,6 +207,8 @@ thread_local! {
     static FAIL_CHECKPOINTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// [`Store::stop_checkpoints_after_zeroing`].
     static STOP_AFTER_ZEROING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// [`Store::stop_zeroing_after_the_header`].
+    static STOP_AFTER_HEADER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// [`Store::fail_full_sync`].
     static FAIL_FULL_SYNC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// [`Store::fail_syncs`].
@@ -265,7 +267,7 @@ impl Drop for Store {
     /// failed a sync (nothing more is recorded as durable then).
     fn drop(&mut self) {
         if self.wal && self.broken.get().is_none() && self.written_since_checkpoint() {
-            let _ = self.checkpoint();
+            let _ = self.checkpoint_then(false);
         }
     }
 }
@@ -311,10 +313,18 @@ impl Store {
         conn.pragma_update(None, "journal_size_limit", -1)?;
         // Where SQLite keeps the log: beside the database file it opened, which is the link's
         // target when `sotto.db` is a symbolic link (a user who moved the file elsewhere).
+        // (`Connection::path` is `None` for a path that is not UTF-8: the link resolved as
+        // SQLite's `unixFullPathname` does, then.)
         let log = conn
             .path()
             .filter(|p| !p.is_empty())
-            .map(|p| PathBuf::from(format!("{p}-wal")))
+            .map(PathBuf::from)
+            .or_else(|| fs::canonicalize(&path).ok())
+            .map(|db| {
+                let mut name = db.into_os_string();
+                name.push("-wal");
+                PathBuf::from(name)
+            })
             .unwrap_or_else(|| path.with_file_name(WAL_FILE));
         let store = Self {
             syncer: std::cell::OnceCell::new(),
@@ -394,6 +404,12 @@ impl Store {
     /// conversation goes quiet, after the lines have gone out, never between a save and its
     /// send (a save is durable without it).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.checkpoint_then(true)
+    }
+
+    /// [`Store::checkpoint`]; `reserve`: the emptied log is given its zeros (not at close,
+    /// where SQLite unlinks it).
+    fn checkpoint_then(&self, reserve: bool) -> Result<(), StoreError> {
         #[cfg(test)]
         if FAIL_CHECKPOINTS.with(std::cell::Cell::get) {
             return Err(StoreError::Io("test: the disk is full".to_owned()));
@@ -426,7 +442,7 @@ impl Store {
         // The checkpoint synced the log before copying it: every commit is durable.
         self.now_synced();
         self.checked.set(self.conn.total_changes());
-        if busy == 0 {
+        if busy == 0 && reserve {
             // A WAL frame is a 24-byte header and a page; the log starts with a 32-byte header.
             let used = 32 + frames.max(0).saturating_mul(24 + page.max(0));
             reserve_wal(wal, (used as u64).clamp(WAL_RESERVE_MIN, WAL_RESERVE_MAX));
@@ -474,6 +490,13 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn stop_checkpoints_after_zeroing(stop: bool) {
         STOP_AFTER_ZEROING.with(|f| f.set(stop));
+    }
+
+    /// Make every later zeroing of the log on this thread stop once its header is zeroed and
+    /// synced: what a power loss right after leaves.
+    #[cfg(test)]
+    pub(crate) fn stop_zeroing_after_the_header(stop: bool) {
+        STOP_AFTER_HEADER.with(|f| f.set(stop));
     }
 
     /// Make every later checkpoint on this thread fail, also the one at open, as a disk too
@@ -1244,12 +1267,17 @@ fn disk_failed(e: &rusqlite::Error) -> bool {
 /// whether it comes from a restored backup.
 pub type SavedRow = (String, SecretBytes, bool);
 
-/// Fills the write-ahead log at `wal`, which a checkpoint has just emptied, with `len` zero
-/// bytes, synced. Best effort: on any failure, or if the log is not empty (SQLite holds frames
-/// in it), nothing is written and commits grow the log as they did before.
+/// The write-ahead log's header (SQLite's `WAL_HDRSIZE`).
+const WAL_HEADER: u64 = 32;
+
 /// Overwrites the whole of `wal` with zeros where it lies and syncs them (best effort: its
 /// frames are all in the database file already, and the truncation that follows comes
 /// whatever this does). Not the reserve: written into the blocks the file has now.
+///
+/// The header first, synced on its own: without it SQLite reads the log as empty. Zeroed in
+/// one go, a power loss could put some of the zeros on disk and not the header's (the kernel
+/// writes dirty pages in any order), and SQLite's recovery would then replay the frames before
+/// the first zeroed one, older pages, over the newer database file.
 fn zero_in_place(wal: &Path) {
     let Ok(mut f) = fs::OpenOptions::new().write(true).open(wal) else {
         return;
@@ -1257,7 +1285,15 @@ fn zero_in_place(wal: &Path) {
     let Ok(len) = f.metadata().map(|m| m.len()) else {
         return;
     };
-    if write_zeros(&mut f, len).is_ok() {
+    let header = len.min(WAL_HEADER);
+    if write_zeros(&mut f, header).is_err() || f.sync_data().is_err() {
+        return;
+    }
+    #[cfg(test)]
+    if STOP_AFTER_HEADER.with(std::cell::Cell::get) {
+        return;
+    }
+    if write_zeros(&mut f, len - header).is_ok() {
         let _ = f.sync_data();
     }
 }
@@ -1275,6 +1311,9 @@ fn write_zeros(f: &mut fs::File, len: u64) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Fills the write-ahead log at `wal`, which a checkpoint has just emptied, with `len` zero
+/// bytes, synced. Best effort: on any failure, or if the log is not empty (SQLite holds frames
+/// in it), nothing is written and commits grow the log as they did before.
 fn reserve_wal(wal: &Path, len: u64) {
     let Ok(mut f) = fs::OpenOptions::new().write(true).open(wal) else {
         return;

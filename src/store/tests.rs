@@ -244,13 +244,12 @@ fn after_a_checkpoint_no_earlier_state_is_left_in_the_directory() {
     fs::remove_dir_all(d).ok();
 }
 
-/// A checkpoint overwrites the log with zeros where it lies before it truncates it (a
-/// truncation frees blocks that keep their bytes): stopped right after the zeros, as a crash
-/// there would stop it, the log holds nothing of any session, and the store as that crash
-/// leaves it on disk opens with the newest state.
-#[test]
-fn a_checkpoint_zeroes_the_log_in_place_before_it_truncates_it() {
-    let d = tmp("wal-zero-in-place");
+/// Two saves of one session (the log holds both), then a checkpoint stopped after the zeros
+/// (`header_only`: after the header's), as a crash or a power loss there stops it: the log as
+/// it is then. The store as that stop leaves it on disk (a copy) opens with the newest state,
+/// intact.
+fn checkpoint_stopped(name: &str, header_only: bool) -> Vec<u8> {
+    let d = tmp(name);
     let s = Store::open(&d).unwrap();
     let old = [0xA7u8; 300];
     let new = [0x5Cu8; 300];
@@ -259,29 +258,65 @@ fn a_checkpoint_zeroes_the_log_in_place_before_it_truncates_it() {
     let wal_path = d.join(format!("{DB_FILE}-wal"));
     let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
     assert!(has(&fs::read(&wal_path).unwrap(), &old), "the log holds it");
+    Store::stop_zeroing_after_the_header(header_only);
     Store::stop_checkpoints_after_zeroing(true);
     let stopped = s.checkpoint();
     Store::stop_checkpoints_after_zeroing(false);
+    Store::stop_zeroing_after_the_header(false);
     assert!(stopped.is_err());
     let wal = fs::read(&wal_path).unwrap();
-    assert!(
-        !wal.is_empty() && wal.iter().all(|b| *b == 0),
-        "the log's bytes are zeros before the truncation ({} bytes)",
-        wal.len()
-    );
-    let crashed = copy_store(&d, "wal-zero-in-place-crash");
+    let crashed = copy_store(&d, &format!("{name}-crash"));
+    let reopened = Store::open(&crashed).unwrap();
     assert_eq!(
-        Store::open(&crashed)
-            .unwrap()
+        reopened
             .load_session("prpl-irc", "a", "bob")
             .unwrap()
             .unwrap()
             .as_slice(),
         &new[..]
     );
+    let ok: String = reopened
+        .conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    drop(reopened);
     drop(s);
     fs::remove_dir_all(d).ok();
     fs::remove_dir_all(crashed).ok();
+    wal
+}
+
+/// A checkpoint overwrites the log with zeros where it lies before it truncates it (a
+/// truncation frees blocks that keep their bytes): stopped right after the zeros, as a crash
+/// there would stop it, the log holds nothing of any session, and the store as that crash
+/// leaves it on disk opens with the newest state.
+#[test]
+fn a_checkpoint_zeroes_the_log_in_place_before_it_truncates_it() {
+    let wal = checkpoint_stopped("wal-zero-in-place", false);
+    assert!(
+        !wal.is_empty() && wal.iter().all(|b| *b == 0),
+        "the log's bytes are zeros before the truncation ({} bytes)",
+        wal.len()
+    );
+}
+
+/// The log's header is zeroed and synced before the rest of it: a power loss in the middle of
+/// the zeros (the kernel writes pages in any order) leaves a log SQLite reads as empty, never
+/// one whose first frames it would replay, older pages, over the newer database file (found by
+/// a review of the first version, which zeroed it in one go). Stopped right after the header,
+/// as such a power loss may stop it, the store as it is on disk opens with the newest state.
+#[test]
+fn the_logs_header_is_zeroed_first() {
+    let wal = checkpoint_stopped("wal-header-first", true);
+    assert!(
+        wal.len() > 32 && wal[..32].iter().all(|b| *b == 0),
+        "the header is zeros"
+    );
+    assert!(
+        wal[32..].iter().any(|b| *b != 0),
+        "the frames are still there"
+    );
 }
 
 /// SQLite's close unlinks the log as it is; the blocks of an unlinked file keep their bytes.

@@ -413,11 +413,13 @@ impl Conversation {
             .into_session()
             .map(Box::new);
         // The replaced session becomes the previous one, unless it is on a key the user has not
-        // accepted and the previous one is on a key they have: a server that finishes two
+        // accepted (or there is none) and the previous one is on a key they have: a server that finishes two
         // handshakes with keys of its own must not push the contact's own session out (its
         // lines in flight, and those the contact goes on sending over it, are read).
         let accepted = |s: &Session| self.known_keys.contains(&s.peer);
-        let keep_previous = current.as_deref().is_some_and(|c| !accepted(c))
+        // No current session counts as none accepted: a forged session the server ended
+        // (which leaves the contact's own as the previous one) is no reason to drop it.
+        let keep_previous = current.as_deref().map_or(true, |c| !accepted(c))
             && self.previous.as_deref().is_some_and(accepted);
         if !keep_previous {
             self.previous = current;

@@ -647,7 +647,24 @@ fn forged_sessions_never_push_the_contacts_own_session_out() {
         Some(("still here".to_owned(), None)),
         "bob's session still reads"
     );
-    let (_third, _) = new_identity_starts_with(&mut a, 0xe3, &mut rng);
+    // A forged session the server ends; the user starts again and the server answers with a
+    // key of its own: the contact's session stays too (with no current session, the one on
+    // the accepted key was dropped).
+    let (mut third, _) = new_identity_starts_with(&mut a, 0xe3, &mut rng);
+    peer_ends(&mut a, &mut third, &mut rng);
+    let mut server = Conversation::new(IdentityKey::generate(&mut rng), 0xe4, Policy::Manual);
+    server.set_peer_supports_sotto(true);
+    let start = a.start(&mut rng).inject;
+    let (_, to_a, _) = deliver(&mut server, start, &mut rng);
+    let (_, to_server, _) = deliver(&mut a, to_a, &mut rng);
+    deliver(&mut server, to_server, &mut rng);
+    assert_eq!(a.state(), ConvState::Encrypted);
+    assert!(a.keeps_accepted_previous(), "after an end and a new start");
+    let lines = send(&mut b, "still here after an end", &mut rng);
+    assert_eq!(
+        shown_with_key(&mut a, lines, &mut rng),
+        Some(("still here after an end".to_owned(), None)),
+    );
     let mut a =
         Conversation::restore(IdentityKey::generate(&mut rng), &a.snapshot()).expect("restore");
     let lines = send(&mut b, "and after a restart", &mut rng);

@@ -531,6 +531,19 @@ fn marking_a_key_verified_is_all_or_nothing() {
         on_disk,
         "told {marked:?}, while the key is accepted on disk: {on_disk}"
     );
+    // A disk that refuses the write itself: nothing recorded, and the user is told.
+    let (mut alice, _bob) = encrypted("verify-atomic-refused");
+    let (key, shown) = forget_the_loaded_key(&mut alice);
+    alice.store().execute_raw(
+        "CREATE TEMP TRIGGER refuse_inserts BEFORE INSERT ON trust \
+         BEGIN SELECT RAISE(ABORT, 'test: the disk is full'); END",
+    );
+    assert!(alice.sessions.mark_verified(&key, &shown).is_err());
+    assert!(!alice
+        .store()
+        .accepted_keys(&key.protocol, &key.account, &key.peer)
+        .unwrap()
+        .contains(&shown));
 }
 
 /// The user forgets bob's only key in the Known list, then compares fingerprints and marks it
