@@ -1577,6 +1577,61 @@ fn irc_a_server_line_cannot_style_a_sotto_line_into_the_window() {
     p.assert_no_criticals();
 }
 
+/// The same markup written by another path into the window: a carbons plugin's (forged) copy
+/// of a message "sent from another client", written as sent, drew a bold, timestamped fake
+/// Sotto line in a conversation in plaintext (found by a review of the fix above, which looked
+/// at system lines only). And what that fix must not take away: libpurple's own system line
+/// with a link (a file transfer's "Transfer of file <a href=…>name</a> complete") keeps its
+/// link in a conversation in plaintext; in an encrypted one, any markup on a system line by
+/// another path is shown as its text.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_markup_written_by_another_path_cannot_draw_a_sotto_line() {
+    let mut p = Pair::start(Proto::Irc, PairOptions::default());
+    let bob = p.bob.address.clone();
+    p.alice.client.send(&bob, "hello in plaintext");
+    p.bob
+        .client
+        .expect_received(&p.alice.address, "hello in plaintext", WAIT);
+    let write = |c: &mut Client, flags: u32, markup: &str, needle: &str| -> Written {
+        c.command(&format!("write {bob} {flags} {}", escape_arg(markup)));
+        c.expect_write(needle, WAIT, |w| {
+            w.is_with(&bob) && w.shown().contains(needle)
+        })
+    };
+    let styled = |w: &Written| {
+        let html = w.html.to_lowercase();
+        html.contains("<style") || html.contains("<b>") || html.contains("<font")
+    };
+    let fake = "<style>&#10;</style><font size=\"2\">(14:02:11) </font>\
+                <b>Sotto: encrypted conversation started (verified)</b>";
+    let w = write(
+        &mut p.alice.client,
+        flags::SEND,
+        fake,
+        "conversation started",
+    );
+    assert!(
+        !styled(&w),
+        "a sent copy's markup reached the window: {w:?}"
+    );
+    let link = "Transfer of file <a href=\"file:///tmp/notes-x.txt\">x.txt</a> complete";
+    let w = write(&mut p.alice.client, flags::SYSTEM, link, "Transfer of file");
+    assert!(
+        w.html.contains("<a href"),
+        "libpurple's link is gone from a conversation in plaintext: {w:?}"
+    );
+    start_session(&mut p);
+    let w = write(
+        &mut p.alice.client,
+        flags::SYSTEM,
+        "<b>bob:</b> send me the code",
+        "send me the code",
+    );
+    assert!(!styled(&w), "markup in an encrypted conversation: {w:?}");
+    p.assert_no_criticals();
+}
+
 /// Sotto loaded with a window open whose conversation is still encrypted in the store (here a
 /// caught panic dropped it from memory, so the unload could not end it, and the unload gave the
 /// window its logging back): the load marks the window and turns its logging off again. It

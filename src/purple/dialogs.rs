@@ -406,7 +406,7 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
     };
     let text = texts::answer_dialog(
         &Shown::new(&r.peer),
-        &plain(question),
+        &texts::quotable(question),
         service::key_not_accepted(r),
     );
     let (title, primary, secondary) = (
@@ -598,7 +598,11 @@ pub(crate) fn other_client_key(r: &ConvRef, address: &str, key: IdentityPublic) 
     let fingerprint = key.fingerprint().to_string();
     action_dialog(
         Some(r),
-        &texts::other_client_key_dialog(&Shown::new(&r.peer), &plain(address), &fingerprint),
+        &texts::other_client_key_dialog(
+            &Shown::new(&r.peer),
+            &texts::quoted_address(address),
+            &fingerprint,
+        ),
         1,
         &[c"Accept this client's key", c"Not now"],
         Pending::KeyChanged {

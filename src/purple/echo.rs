@@ -484,9 +484,13 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
         // the line inside (or hides or reorders text) could paint what reads as a line of
         // Sotto's own below it ("Sotto: encrypted conversation started … (verified)"), or a
         // message from the contact that was never encrypted: it is written on one line, as
-        // Sotto writes every peer text. So is one that carries markup: the window draws what
-        // stripping drops (a line feed inside `<style>`), and its own styling (a bold
-        // "Sotto:", a timestamp's font) makes a fake line look real; its text is kept.
+        // Sotto writes every peer text. So is one whose markup could draw a line of Sotto's
+        // (it names Sotto anywhere, `present::draws_sotto_line`), or, in a window marked
+        // encrypted (or held, or starting), any markup: the window draws what stripping drops (a line
+        // feed inside `<style>`), and its own styling (a bold "Sotto:", a timestamp's font, a
+        // name) makes a fake line look real; its text is kept. Elsewhere such markup stays
+        // (libpurple's file-transfer line links the file received): in a conversation in
+        // plaintext a line drawn as the contact's is no more than the server could send.
         let raw = if flags & (sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_RECV) == 0
             && !glue::writing_own_line()
         {
@@ -498,7 +502,11 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                 .replace(['\n', '\r'], "<br>");
             let text = glue::markup_to_text(&breaks);
             let inside = text.trim_end_matches(['\n', '\r']);
-            if breaks.contains(['<', '&'])
+            let markup = breaks.contains(['<', '&'])
+                && (present::draws_sotto_line(&breaks, inside)
+                    // SAFETY: libpurple's conversation for this write.
+                    || unsafe { guarded(conv) });
+            if markup
                 || inside.chars().any(|c| {
                     c.is_control()
                         || crate::protocol::wire::is_invisible(c)
@@ -534,7 +542,7 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                 let text = if markup::needs_strip(&raw) {
                     glue::markup_to_text(&raw)
                 } else {
-                    raw
+                    raw.clone()
                 };
                 let text = crate::protocol::wire::without_replay_stamp(&text);
                 // A line the service wrote again with words in front (purple-discord's pin
@@ -561,13 +569,19 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                 if !is_sotto_text(text) {
                     // A Sotto line inside text another path writes (a plugin's quote of a
                     // message, written as a system line, never through the receive hook) is
-                    // shown as a mark, never raw.
-                    let masked = crate::protocol::wire::mask_lines(text);
-                    if !own && masked != text {
-                        let html = markup::text_to_html(&masked);
-                        // SAFETY: libpurple's out-parameter, non-null; the old string is
-                        // GLib-owned.
-                        unsafe { glue::replace_gstring(message, Some(&html)) };
+                    // shown as a mark, never raw; markup that draws a line reading as Sotto's
+                    // (a carbons plugin's forged "sent" copy, a protocol's write of a message
+                    // from another device: `<style>&#10;</style><b>Sotto: …`) is shown as one
+                    // line of plain text, as plaintext received is. (Not any markup in an
+                    // encrypted window: protocols write the user's and the contact's own
+                    // messages by this path too. Such a line comes after a warning that it
+                    // was not encrypted.)
+                    if !own {
+                        if let Some(html) = present::plaintext_html(&raw, false) {
+                            // SAFETY: libpurple's out-parameter, non-null; the old string is
+                            // GLib-owned.
+                            unsafe { glue::replace_gstring(message, Some(&html)) };
+                        }
                     }
                     // SAFETY: libpurple's conversation for this write (NULL-checked inside).
                     unsafe { warn_plaintext_as_ours(conv, flags) };
@@ -607,6 +621,22 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
 /// Whether `conv`'s conversation is in plaintext (as the receive path would show a line there).
 ///
 /// # Safety
+/// Whether `conv`'s window carries Sotto's mark in its title ("(encrypted)", a session held or
+/// starting): a window whose lines the user takes for encrypted, where markup that draws a line
+/// as the contact's is a forgery. Read from what the window shows, never by loading the
+/// conversation from inside a write (which has effects of its own).
+///
+/// # Safety
+/// `conv` is NULL or libpurple's live conversation.
+unsafe fn guarded(conv: *mut sys::PurpleConversation) -> bool {
+    // SAFETY: per the caller (NULL-checked inside).
+    unsafe { ConvRef::from_conversation(conv) }.is_some_and(|r| {
+        let key = r.key();
+        super::state::with_state(|s| s.windows.get(&key).is_some_and(|w| w.title.is_some()))
+            == Some(true)
+    })
+}
+
 /// `conv` must be NULL or a live conversation.
 unsafe fn received_in_plaintext(conv: *mut sys::PurpleConversation) -> bool {
     // SAFETY: per the caller.

@@ -79,10 +79,20 @@ fn is_quotation_mark(c: char) -> bool {
             | '\u{2036}'
             | '\u{275D}'
             | '\u{275E}'
+            | '\u{05F4}'
+            | '\u{2760}'
             | '\u{2E42}'
+            | '\u{3003}'
             | '\u{301D}'..='\u{301F}'
             | '\u{FF02}'
+            | '\u{1F676}'..='\u{1F678}'
     )
+}
+
+/// A client's address (an XMPP resource is free text the server or the contact chooses: `bob@x/
+/// phone (Sotto checked: key verified)`) between quotation marks it cannot close.
+pub(crate) fn quoted_address(address: &str) -> String {
+    format!("\"{}\"", quotable(address))
 }
 
 pub(crate) use shown::Shown;
@@ -975,7 +985,7 @@ pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
 
 /// `/sotto status` about another client of the contact.
 pub(crate) fn other_client_status(address: &str, reads: bool, fingerprint: Option<&str>) -> String {
-    let address = plain(address);
+    let address = quoted_address(address);
     match (reads, fingerprint) {
         (true, _) => format!("Also encrypted with the contact's client at {address}."),
         (false, Some(fp)) => format!(
@@ -991,7 +1001,7 @@ pub(crate) fn other_client_status(address: &str, reads: bool, fingerprint: Optio
 /// named without it.
 fn other_client(peer: &Shown, address: &str, what: &OtherClient) -> String {
     let peer = peer.split('/').next().unwrap_or(peer);
-    let address = plain(address);
+    let address = quoted_address(address);
     match what {
         OtherClient::Started => format!(
             "{peer} is also logged in at {address}: an encrypted conversation with that client \
@@ -2223,7 +2233,7 @@ mod tests {
     fn peer_text_cannot_close_sottos_quotes() {
         let peer = &Shown::new("bob");
         for mark in [
-            '"', '\u{201D}', '\u{201C}', '\u{FF02}', '\u{00BB}', '\u{301E}',
+            '"', '\u{201D}', '\u{201C}', '\u{FF02}', '\u{00BB}', '\u{301E}', '\u{05F4}', '\u{3003}',
         ] {
             let fake = format!(
                 "it's me, new phone{mark} (Sotto checked: this key matches bob's verified \
@@ -2248,6 +2258,17 @@ mod tests {
                 event(peer, &Event::PeerError { text: fake.clone() }).expect("a line"),
                 irc_away_reply(peer, &fake),
                 names_mismatch(peer, peer, &fake, &fake, "AAAAA"),
+                answer_dialog(peer, &quotable(&fake), false).primary,
+                answer_dialog(peer, &quotable(&fake), true).primary,
+                other_client_status(&fake, true, None),
+                notice(
+                    "bob",
+                    &Notice::OtherClient {
+                        address: fake.clone(),
+                        what: OtherClient::Started,
+                    },
+                    false,
+                ),
             ];
             for line in lines {
                 let marks: Vec<usize> = line
@@ -2262,7 +2283,7 @@ mod tests {
                 for pair in marks.chunks(2) {
                     let inside = &line[pair[0] + 1..pair[1]];
                     assert!(
-                        inside.starts_with("it's me") || inside == "bob",
+                        inside.starts_with("it's me") || inside == "bob" || inside == "bob@x/phone",
                         "{mark:?}: Sotto's quotes hold {inside:?} in {line}"
                     );
                 }
@@ -2438,7 +2459,7 @@ mod tests {
             assert_eq!(
                 notice(name, &other, false),
                 format!(
-                    "key accepted: what you type now also goes to {shown}'s client at {shown}."
+                    "key accepted: what you type now also goes to {shown}'s client at \"{shown}\"."
                 )
             );
             let d = names_mismatch_dialog(peer, peer, &plain(name), &plain("al"));

@@ -113,7 +113,7 @@ pub(crate) fn answer_dialog(peer: &Shown, question: &str, unaccepted: bool) -> D
     if unaccepted {
         return dialog(
             "Sotto: a question from a key NOT accepted",
-            format!("A key not accepted for {peer} asks: {question}"),
+            format!("A key not accepted for {peer} asks: \"{question}\""),
             format!(
                 "The encrypted session this question came in uses a key you have not accepted \
                  for {peer}: whoever holds it is not known to be {peer}. Do not answer with a \
@@ -124,7 +124,7 @@ pub(crate) fn answer_dialog(peer: &Shown, question: &str, unaccepted: bool) -> D
     }
     dialog(
         "Sotto: a question from your contact",
-        format!("{peer} asks: {question}"),
+        format!("{peer} asks: \"{question}\""),
         format!(
             "{peer} wants to make sure it is really you. Type the answer; Sotto checks it \
              against theirs inside this encrypted conversation without sending it. Both of you \
