@@ -486,10 +486,10 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
         // message from the contact that was never encrypted: it is written on one line, as
         // Sotto writes every peer text. So is one whose markup could draw a line of Sotto's
         // (it names Sotto anywhere, `present::draws_sotto_line`), or, in a window marked
-        // encrypted (or held, or starting), any markup: the window draws what stripping drops (a line
-        // feed inside `<style>`), and its own styling (a bold "Sotto:", a timestamp's font, a
-        // name) makes a fake line look real; its text is kept. Elsewhere such markup stays
-        // (libpurple's file-transfer line links the file received): in a conversation in
+        // encrypted (or held, or starting), any markup: the window draws what stripping drops
+        // (a line feed inside `<style>`), and its own styling (a bold "Sotto:", a timestamp's
+        // font, a name) makes a fake line look real; its text is kept. Elsewhere such markup
+        // stays (libpurple's file-transfer line links the file received): in a conversation in
         // plaintext a line drawn as the contact's is no more than the server could send.
         let raw = if flags & (sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_RECV) == 0
             && !glue::writing_own_line()
@@ -618,9 +618,6 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
     })
 }
 
-/// Whether `conv`'s conversation is in plaintext (as the receive path would show a line there).
-///
-/// # Safety
 /// Whether `conv`'s window carries Sotto's mark in its title ("(encrypted)", a session held or
 /// starting): a window whose lines the user takes for encrypted, where markup that draws a line
 /// as the contact's is a forgery. Read from what the window shows, never by loading the
@@ -637,6 +634,9 @@ unsafe fn guarded(conv: *mut sys::PurpleConversation) -> bool {
     })
 }
 
+/// Whether `conv`'s conversation is in plaintext (as the receive path would show a line there).
+///
+/// # Safety
 /// `conv` must be NULL or a live conversation.
 unsafe fn received_in_plaintext(conv: *mut sys::PurpleConversation) -> bool {
     // SAFETY: per the caller.
