@@ -279,6 +279,24 @@ impl Net {
         mallory
     }
 
+    /// A start (`?S1I`, instance tag `tag`) reaches alice from the made-up address `from` at
+    /// `now`: what she does about it.
+    fn made_up_start(&mut self, from: &str, tag: u32, now: u64, rng: &mut ChaCha20Rng) -> Effects {
+        let key = self.alice.key.clone();
+        let (_, init) = crate::protocol::handshake::Initiator::start(tag, rng);
+        let line = WireMessage::Init(init).encode();
+        let at = Settings {
+            now_secs: now,
+            ..settings(Policy::Manual)
+        };
+        let (_, fx) = self
+            .alice
+            .sessions
+            .incoming(&key, from, &line, &at, &mut self.alice.rng)
+            .expect("incoming");
+        fx
+    }
+
     /// `lines` reach alice from `address`: what she sends back to it.
     fn forged_lines_from(&mut self, address: &str, lines: Vec<String>) -> Vec<String> {
         let key = self.alice.key.clone();
@@ -677,20 +695,7 @@ fn made_up_clients_get_a_handshake_and_nothing_else() {
     let mut rng = ChaCha20Rng::seed_from_u64(9);
     let mut injected = Vec::new();
     for i in 0..10 {
-        let (_, init) = crate::protocol::handshake::Initiator::start(1000 + i, &mut rng);
-        let line = WireMessage::Init(init).encode();
-        let from = format!("bob/fake{i}");
-        let (_, fx) = net
-            .alice
-            .sessions
-            .incoming(
-                &key,
-                &from,
-                &line,
-                &settings(Policy::Manual),
-                &mut net.alice.rng,
-            )
-            .expect("incoming");
+        let fx = net.made_up_start(&format!("bob/fake{i}"), 1000 + i, 0, &mut rng);
         injected.extend(fx.elsewhere);
     }
     assert_eq!(net.others().len(), MAX_OTHER_CLIENTS, "bounded");
@@ -738,7 +743,6 @@ fn forged_rekey_then_made_up_clients(end_it: bool) {
     } else {
         "clients-forged-rekey"
     });
-    let key = net.alice.key.clone();
     net.both_accepted();
     let others = net.others();
     assert_eq!(others.len(), 1, "{others:?}");
@@ -751,19 +755,7 @@ fn forged_rekey_then_made_up_clients(end_it: bool) {
         net.forged_lines_from(&accepted, end);
     }
     for i in 0..MAX_OTHER_CLIENTS + 1 {
-        let (_, init) = crate::protocol::handshake::Initiator::start(2000 + i as u32, &mut rng);
-        let line = WireMessage::Init(init).encode();
-        let from = format!("bob/made-up{i}");
-        net.alice
-            .sessions
-            .incoming(
-                &key,
-                &from,
-                &line,
-                &settings(Policy::Manual),
-                &mut net.alice.rng,
-            )
-            .expect("incoming");
+        net.made_up_start(&format!("bob/made-up{i}"), 2000 + i as u32, 0, &mut rng);
     }
     assert!(
         net.others().iter().any(|o| o.0 == accepted),
@@ -780,34 +772,16 @@ fn forged_rekey_then_made_up_clients(end_it: bool) {
 fn made_up_clients_share_one_answer_budget() {
     let mut net = Net::new("clients-forged-budget");
     net.start_with_laptop_only();
-    let key = net.alice.key.clone();
     let mut rng = ChaCha20Rng::seed_from_u64(19);
     let mut answers = |net: &mut Net, from: std::ops::Range<u32>, now: u64| {
-        let mut answered = 0;
-        for i in from {
-            let (_, init) = crate::protocol::handshake::Initiator::start(3000 + i, &mut rng);
-            let line = WireMessage::Init(init).encode();
-            let (_, fx) = net
-                .alice
-                .sessions
-                .incoming(
-                    &key,
-                    &format!("bob/flood{i}"),
-                    &line,
-                    &Settings {
-                        now_secs: now,
-                        ..settings(Policy::Manual)
-                    },
-                    &mut net.alice.rng,
-                )
-                .expect("incoming");
-            answered += fx
-                .elsewhere
+        from.map(|i| {
+            let fx = net.made_up_start(&format!("bob/flood{i}"), 3000 + i, now, &mut rng);
+            fx.elsewhere
                 .iter()
                 .filter(|(_, l)| l.starts_with("?S1R"))
-                .count();
-        }
-        answered
+                .count()
+        })
+        .sum::<usize>()
     };
     assert_eq!(answers(&mut net, 0..100, 0), 4, "within one window");
     assert_eq!(answers(&mut net, 100..200, 5), 0, "the same window");
