@@ -51,6 +51,7 @@ mod purple {
         "purple_conv_im_send",
         "purple_cmd_do_command",
         "purple_find_conversation_with_account",
+        "purple_find_chat",
         "purple_blist_get_handle",
         "purple_blist_node_get_type",
         "purple_blist_node_get_string",

@@ -1,6 +1,6 @@
 //! Signal handlers, and the guard that disconnects them.
 
-use std::ffi::{c_char, c_void};
+use std::ffi::{c_char, c_int, c_void};
 
 use crate::protocol::{ReceiveAction, SecretString};
 use crate::sessions::Outgoing;
@@ -124,11 +124,16 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 20] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 21] = [
         (
             Conversations,
             c"sending-im-msg",
             sending_im_msg as *const c_void,
+        ),
+        (
+            Conversations,
+            c"sending-chat-msg",
+            sending_chat_msg as *const c_void,
         ),
         (
             Conversations,
@@ -278,6 +283,54 @@ unsafe fn after_a_fault(
             tell(&r);
         }
     }));
+}
+
+/// `sending-chat-msg(account, &message, id)`: Sotto encrypts no group chat, but a `/sotto`
+/// command mistyped in a group chat's window (`/Sotto verify q | a`, ` /sotto answer Lisbon`)
+/// is the user's words for Sotto, a verification's secret perhaps: libpurple runs no command
+/// there and would send the line to the whole room (XMPP) or, with a blank first, to the
+/// channel (IRC). It is never sent; the window says why, with the text.
+unsafe extern "C" fn sending_chat_msg(
+    account: *mut sys::PurpleAccount,
+    message: *mut *mut c_char,
+    id: c_int,
+    _data: *mut c_void,
+) {
+    // Fail closed: a fault here drops the line (it may be a secret), saying so if it can.
+    ffi_boundary!(
+        // SAFETY: libpurple's out-parameter for this callback (checked for NULL inside).
+        unsafe {
+            if !message.is_null() {
+                abort_send(message);
+            }
+        },
+        {
+            non_null!(account);
+            non_null!(message);
+            // SAFETY: non-null out-parameter from libpurple.
+            let original = unsafe { *message };
+            non_null!(original);
+            let markup = cstr_to_string(original).unwrap_or_default();
+            let text = glue::markup_to_text(&markup);
+            if !super::commands::mistyped_command(&text) {
+                return;
+            }
+            // SAFETY: valid out-parameter.
+            unsafe { abort_send(message) };
+            // SAFETY: a live account for this callback; its connection is checked.
+            let conv = unsafe {
+                let gc = sys::purple_account_get_connection(account);
+                if gc.is_null() {
+                    return;
+                }
+                sys::purple_find_chat(gc, id)
+            };
+            if !conv.is_null() {
+                // SAFETY: a live conversation, just looked up.
+                unsafe { glue::system_line_to(conv, &texts::command_not_run_in_a_chat(&text)) };
+            }
+        }
+    );
 }
 
 /// `sending-im-msg(account, receiver, &message)`.

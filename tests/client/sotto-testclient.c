@@ -42,6 +42,8 @@
  *   join <room@server> <nick>  join an XMPP group chat as <nick> (prints JOINED <room>)
  *   leave <room@server>        close the group chat's window, which leaves the room
  *   chatcmd <room> <command>   run a /command typed in the group chat's window (prints CMD)
+ *   chatsend <room> <text>     send <text> in the group chat's window as Pidgin's entry hands
+ *                              it on (escaped markup), after no command ran (prints ECHO)
  *   merge <buddy> <other>      put <other>'s buddy into <buddy>'s contact, as dragging one
  *                              buddy onto another in Pidgin's buddy list does (both added
  *                              first if needed): Pidgin then shows their conversations in one
@@ -1232,12 +1234,14 @@ run_command(char *line)
 		emit("ECHO", 1, verb);
 		g_free(nick);
 		g_free(room);
-	} else if (strcmp(verb, "leave") == 0 || strcmp(verb, "chatcmd") == 0) {
+	} else if (strcmp(verb, "leave") == 0 || strcmp(verb, "chatcmd") == 0 ||
+	           strcmp(verb, "chatsend") == 0) {
 		char *room;
 		PurpleConversation *conv;
 
-		if (!arg1 || (strcmp(verb, "chatcmd") == 0 && !rest)) {
-			emit("ERROR", 2, verb, "usage: leave <room> | chatcmd <room> <command line>");
+		if (!arg1 || (strcmp(verb, "leave") != 0 && !rest)) {
+			emit("ERROR", 2, verb,
+			     "usage: leave <room> | chatcmd <room> <command line> | chatsend <room> <text>");
 			return;
 		}
 		room = unescape(arg1);
@@ -1250,6 +1254,18 @@ run_command(char *line)
 		if (strcmp(verb, "leave") == 0) {
 			purple_conversation_destroy(conv);
 			emit("ECHO", 1, verb);
+			return;
+		}
+		if (strcmp(verb, "chatsend") == 0) {
+			/* Pidgin's entry: a line that is no command libpurple ran (an unknown /word on
+			 * a protocol without slash commands of its own, a line with a blank first)
+			 * goes to purple_conv_chat_send as escaped markup. */
+			char *text = unescape(rest), *markup = g_markup_escape_text(text, -1);
+
+			purple_conv_chat_send(PURPLE_CONV_CHAT(conv), markup);
+			emit("ECHO", 1, verb);
+			g_free(markup);
+			g_free(text);
 			return;
 		}
 		do_command(conv, rest);

@@ -267,6 +267,16 @@ pub(crate) fn command_not_run(text: &str) -> String {
     )
 }
 
+/// A line typed in a group chat's window that reads as a `/sotto` command
+/// ([`super::commands::mistyped_command`]): shown back, not sent to the room.
+pub(crate) fn command_not_run_in_a_chat(text: &str) -> String {
+    not_sent_why(
+        "it reads as a Sotto command: Sotto encrypts one-to-one conversations, and its \
+         commands work only there, not in group chats",
+        text,
+    )
+}
+
 /// A typed message will not be sent ([`Event::Unsent`]): why, what to do, and the text shown
 /// back (the input box was cleared).
 pub(crate) fn unsent(peer: &Shown, why: UnsentReason, text: &str) -> String {
