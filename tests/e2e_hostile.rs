@@ -226,7 +226,8 @@ fn irc_msg_to_several_targets_never_leaks() {
 /// alice's saved conversation with bob cannot be restored (a newer Sotto wrote it, or it is
 /// damaged). It used to be dropped with a debug line, and the next line left in plaintext
 /// under `manual`. Now the row is kept, what she types is refused with a line that shows it
-/// back and says what to do, and nothing reaches the wire.
+/// back and says what to do, `/sotto status` says the same (it said "not encrypted"), and
+/// nothing reaches the wire.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_a_conversation_that_cannot_be_restored_is_kept_and_held() {
@@ -249,6 +250,16 @@ fn xmpp_a_conversation_that_cannot_be_restored_is_kept_and_held() {
         "the send is refused, the text shown back, what to do said",
         WAIT,
         |t| t.contains("NOT sent") && t.contains(text) && t.contains("/sotto start"),
+    );
+    // `/sotto status` says why nothing goes, and what to do: it read as an ordinary
+    // conversation that is not encrypted.
+    let out = p.alice.client.cmd_output(&bob, "sotto status");
+    assert!(
+        out.iter().any(|w| {
+            let t = w.shown();
+            t.contains("on hold") && t.contains("cannot restore") && t.contains("/sotto start")
+        }),
+        "{out:#?}"
     );
     thread::sleep(Duration::from_secs(1));
     assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "damaged session");

@@ -288,7 +288,9 @@ fn xmpp_plaintext_while_the_store_cannot_open_is_one_plain_line() {
     p.bob.client.assert_no_criticals();
 }
 
-/// A verification asked while the store cannot be opened says that nothing was done: the window said nothing, and the user waited for a question that never went.
+/// A verification asked while the store cannot be opened says that nothing was done: the
+/// window said nothing, and the user waited for a question that never went. `/sotto status`
+/// says that nothing typed is sent, and why: it said "not encrypted", as for any conversation.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_verification_while_the_store_cannot_open_says_nothing_was_done() {
@@ -304,6 +306,14 @@ fn xmpp_verification_while_the_store_cannot_open_says_nothing_was_done() {
         out.iter().any(|w| w
             .shown()
             .contains("nothing was done: Sotto has no access to its keys")),
+        "{out:#?}"
+    );
+    let out = p.alice.client.cmd_output(&bob, "sotto status");
+    assert!(
+        out.iter().any(|w| {
+            let t = w.shown();
+            t.contains("not usable") && t.contains("cannot open its key store")
+        }),
         "{out:#?}"
     );
     drop(guard);

@@ -1023,15 +1023,24 @@ fn small_capital(c: char) -> Option<char> {
 /// What the user sees from `/sotto status`.
 pub(crate) fn status_text(r: &ConvRef) -> String {
     let peer = &Shown::new(&r.peer);
+    // Where every send is refused, the status says so: it read as an ordinary conversation
+    // that is not encrypted.
+    let Some(state) = service::conv_state(r) else {
+        return texts::status_no_state(service::unavailable().as_deref());
+    };
+    if let Some(reason) = service::unrestorable(r) {
+        let always = service::policy(r) == Policy::Always;
+        return texts::status_unrestorable(peer, &reason, always);
+    }
     let mut text = texts::status(
         peer,
-        service::conv_state(r),
+        Some(state),
         service::peer_trust(r),
         service::waiting(r),
         service::policy(r),
         log_encrypted(),
     );
-    if service::conv_state(r) == Some(ConvState::Plaintext) && service::start_lapsed(r) {
+    if state == ConvState::Plaintext && service::start_lapsed(r) {
         text.push(' ');
         text.push_str(&texts::status_start_lapsed(peer));
     }

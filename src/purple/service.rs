@@ -401,6 +401,12 @@ pub(crate) fn conv_state(r: &ConvRef) -> Option<ConvState> {
     with_sessions(|s| s.state(&key, &r.peer, &settings)).flatten()
 }
 
+/// Why `r`'s saved conversation cannot be restored, if it cannot (`Sessions::unrestorable`).
+pub(crate) fn unrestorable(r: &ConvRef) -> Option<String> {
+    let (key, settings) = (r.key(), settings(r));
+    with_sessions(|s| s.unrestorable(&key, &r.peer, &settings)).flatten()
+}
+
 /// Whether a line that bypasses `sending-im-msg` (IRC's `/msg`, `/query`, `/me`) may go to `r`
 /// in plaintext (`Sessions::plaintext_allowed`).
 pub(crate) fn plaintext_allowed(r: &ConvRef) -> bool {

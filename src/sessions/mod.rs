@@ -1013,6 +1013,19 @@ impl Sessions {
             .map(|s| s.conv.state())
     }
 
+    /// Why the saved conversation with `key` cannot be restored, if it cannot (`/sotto
+    /// status`: the conversation reads as blank, but nothing is sent or read until the user
+    /// decides).
+    pub fn unrestorable(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: &Settings,
+    ) -> Option<String> {
+        self.session(key, peer_raw, settings)
+            .and_then(|s| s.unrestorable.clone())
+    }
+
     /// Whether a line the host sends without [`Sessions::outgoing`] (IRC's `/msg`, `/query`)
     /// may go to the contact as plaintext: exactly when typed text would (a conversation in
     /// plaintext, nothing held, a policy that starts nothing), and never for a name an

@@ -975,14 +975,7 @@ pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
                 Some(text) => format!("message NOT sent ({text})"),
                 None => "nothing was read or sent".to_owned(),
             };
-            let stop = if always {
-                format!(
-                    "/sotto stop discards it (your setting for {peer} is 'always': to write \
-                     unencrypted, choose another in Sotto › Settings for this contact... too)"
-                )
-            } else {
-                "/sotto stop allows plaintext".to_owned()
-            };
+            let stop = unrestorable_stop(peer, always);
             format!(
                 "{what}: Sotto cannot restore its saved encrypted conversation with {peer} \
                  ({reason}; written by a newer Sotto, or damaged). It keeps it untouched and \
@@ -1557,6 +1550,48 @@ pub(crate) fn status(
         "this conversation is {state_text}.{trust}{waiting} Policy: {}; {logging}.",
         policy.as_str()
     )
+}
+
+/// `/sotto status` where Sotto has no conversation state: its store did not open (`why`), or
+/// this conversation's record could not be read. Every send is refused then.
+pub(crate) fn status_no_state(why: Option<&str>) -> String {
+    match why {
+        Some(why) => format!(
+            "this conversation is not usable: Sotto cannot open its key store ({why}), so \
+             nothing typed here is sent, encrypted or not. If another Pidgin or Finch uses this \
+             profile, quit it; otherwise check the sotto folder in your profile (~/.purple/sotto) \
+             and its permissions. Then disable and enable Sotto in Tools › Plugins."
+        ),
+        None => "this conversation is not usable: Sotto cannot read its keys or its record of \
+                 this conversation (a damaged record or a read error; the details are in Help \
+                 > Debug Window, or Finch's debug window), so nothing typed here is sent, \
+                 encrypted or not."
+            .to_owned(),
+    }
+}
+
+/// `/sotto status` where the saved encrypted conversation cannot be restored
+/// ([`Notice::Unrestorable`]'s advice).
+pub(crate) fn status_unrestorable(peer: &Shown, reason: &str, always: bool) -> String {
+    let stop = unrestorable_stop(peer, always);
+    format!(
+        "this conversation is on hold: Sotto cannot restore its saved encrypted conversation \
+         with {peer} ({reason}; written by a newer Sotto, or damaged), so nothing typed here is \
+         sent and nothing encrypted is read until you decide: /sotto start begins a new \
+         encrypted conversation (replacing the saved one), {stop}."
+    )
+}
+
+/// What `/sotto stop` does to a saved conversation that cannot be restored.
+fn unrestorable_stop(peer: &impl std::fmt::Display, always: bool) -> String {
+    if always {
+        format!(
+            "/sotto stop discards it (your setting for {peer} is 'always': to write unencrypted, \
+             choose another in Sotto › Settings for this contact... too)"
+        )
+    } else {
+        "/sotto stop allows plaintext".to_owned()
+    }
 }
 
 /// `/sotto status` after a start of ours lapsed unanswered.
