@@ -55,7 +55,7 @@ pub fn core_handshake(alice: &IdentityKey, bob: &IdentityKey) -> (Established, E
     );
     let (resp, m2) = Responder::respond(bob, TAG_B, &m1, names_b, &mut OsRng).expect("respond");
     let (est_a, m3) = init.finish(alice, &m2, names_a).expect("initiator finish");
-    let est_b = resp.finish(&m3).expect("responder finish");
+    let est_b = resp.finish(bob, &m3).expect("responder finish");
     (est_a, est_b)
 }
 

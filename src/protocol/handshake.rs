@@ -52,6 +52,15 @@ pub enum HandshakeError {
     /// Decryption failed: the message was altered or not made for this handshake.
     #[error("handshake authentication failed")]
     Authentication,
+    /// The peer's identity key is our own: a handshake message of ours was handed back to us
+    /// (a server reflecting a start, or passing it to another of our own conversations).
+    #[error("the other side's key is your own: a message of yours was handed back to you")]
+    OwnKey,
+    /// The peer's identity key is not in its canonical encoding (bit 255 set, or a u-coordinate
+    /// not reduced modulo 2^255 - 19): X25519 reads such bytes as another key's, which would
+    /// then have a second fingerprint.
+    #[error("invalid identity key encoding")]
+    NonCanonicalKey,
 }
 
 /// Noise's SymmetricState: chaining key, handshake hash, current cipher key and nonce.
@@ -179,6 +188,24 @@ fn dh(secret: &StaticSecret, public: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, H
         return Err(HandshakeError::NonContributory);
     }
     Ok(Zeroizing::new(shared.to_bytes()))
+}
+
+/// The peer's identity key as received: only its canonical encoding (RFC 7748 ignores bit 255
+/// and reduces u modulo p = 2^255 - 19, so other bytes name the same key, each with a
+/// fingerprint of its own), never our own key.
+fn peer_identity(bytes: &[u8; 32], own: &IdentityKey) -> Result<IdentityPublic, HandshakeError> {
+    let top_bit = bytes[31] & 0x80 != 0;
+    // u >= p: little-endian 0xed..=0xff, then 30 bytes of 0xff, then 0x7f.
+    let unreduced =
+        bytes[31] == 0x7f && bytes[1..31].iter().all(|&b| b == 0xff) && bytes[0] >= 0xed;
+    if top_bit || unreduced {
+        return Err(HandshakeError::NonCanonicalKey);
+    }
+    let key = IdentityPublic::from_bytes(*bytes);
+    if key == own.public() {
+        return Err(HandshakeError::OwnKey);
+    }
+    Ok(key)
 }
 
 /// A handshake ciphertext of the exact size its field has (48 or 16 bytes).
@@ -357,6 +384,42 @@ impl Initiator {
         if msg.initiator_tag != self.tag {
             return Err(HandshakeError::WrongInstance);
         }
+        let (mut ss, s_r, peer_payload) = self.read_response(msg)?;
+        // Checked once the key's holder has proved it (`es`): a stranger cannot have a
+        // message refused as one of our own.
+        let peer_identity = peer_identity(&s_r, identity)?;
+        let confirm = self.confirm(
+            &mut ss,
+            identity.secret(),
+            &identity.public().to_bytes(),
+            msg,
+            payload,
+        )?;
+        let (root_key, responder_chain) = Established::split(&ss);
+        Ok((
+            Established {
+                role: Role::Initiator,
+                handshake_hash: ss.h,
+                root_key,
+                responder_chain,
+                peer_identity,
+                peer_tag: msg.responder_tag,
+                responder_ephemeral: msg.ephemeral,
+                responder_ephemeral_secret: None,
+                peer_payload,
+            },
+            confirm,
+        ))
+    }
+}
+
+impl Initiator {
+    /// `?S1R` read: the symmetric state after it, the responder's identity key as sent, and
+    /// its payload.
+    fn read_response(
+        &self,
+        msg: &ResponseMessage,
+    ) -> Result<(SymmetricState, [u8; 32], Vec<u8>), HandshakeError> {
         let mut ss = self.ss.clone();
         ss.mix_hash(&header(b'R', msg.responder_tag, Some(msg.initiator_tag)));
         ss.mix_hash(&msg.ephemeral);
@@ -365,33 +428,29 @@ impl Initiator {
         let s_r: [u8; 32] = fixed(&s_r)?;
         ss.mix_key(dh(&self.ephemeral, &s_r)?.as_ref());
         let peer_payload = ss.decrypt_and_hash(&msg.encrypted_payload)?;
+        Ok((ss, s_r, peer_payload.to_vec()))
+    }
 
+    /// `?S1C` stating `s_i` (our identity key's bytes) and proving it with `secret`; `ss`
+    /// ends ready for the split.
+    fn confirm(
+        &self,
+        ss: &mut SymmetricState,
+        secret: &StaticSecret,
+        s_i: &[u8; 32],
+        msg: &ResponseMessage,
+        payload: &[u8],
+    ) -> Result<ConfirmMessage, HandshakeError> {
         ss.mix_hash(&header(b'C', self.tag, Some(msg.responder_tag)));
-        let s_i = identity.public().to_bytes();
-        let enc_static = ss.encrypt_and_hash(&s_i)?;
-        ss.mix_key(dh(identity.secret(), &msg.ephemeral)?.as_ref());
+        let enc_static = ss.encrypt_and_hash(s_i)?;
+        ss.mix_key(dh(secret, &msg.ephemeral)?.as_ref());
         let encrypted_payload = ss.encrypt_and_hash(bounded(payload))?;
-        let (root_key, responder_chain) = Established::split(&ss);
-        let confirm = ConfirmMessage {
+        Ok(ConfirmMessage {
             initiator_tag: self.tag,
             responder_tag: msg.responder_tag,
             encrypted_static: fixed(&enc_static)?,
             encrypted_payload,
-        };
-        Ok((
-            Established {
-                role: Role::Initiator,
-                handshake_hash: ss.h,
-                root_key,
-                responder_chain,
-                peer_identity: IdentityPublic::from_bytes(s_r),
-                peer_tag: msg.responder_tag,
-                responder_ephemeral: msg.ephemeral,
-                responder_ephemeral_secret: None,
-                peer_payload: peer_payload.to_vec(),
-            },
-            confirm,
-        ))
+        })
     }
 }
 
@@ -472,8 +531,13 @@ impl Responder {
         })
     }
 
-    /// Processes `?S1C`. `self` is untouched on failure.
-    pub fn finish(&self, msg: &ConfirmMessage) -> Result<Established, HandshakeError> {
+    /// Processes `?S1C` (`identity` is our own key, the one `?S1R` carried). `self` is
+    /// untouched on failure.
+    pub fn finish(
+        &self,
+        identity: &IdentityKey,
+        msg: &ConfirmMessage,
+    ) -> Result<Established, HandshakeError> {
         if msg.initiator_tag != self.peer_tag || msg.responder_tag != self.tag {
             return Err(HandshakeError::WrongInstance);
         }
@@ -483,13 +547,15 @@ impl Responder {
         let s_i: [u8; 32] = fixed(&s_i)?;
         ss.mix_key(dh(&self.ephemeral, &s_i)?.as_ref());
         let peer_payload = ss.decrypt_and_hash(&msg.encrypted_payload)?;
+        // Once the key's holder has proved it (`se`), as in `Initiator::finish`.
+        let peer_identity = peer_identity(&s_i, identity)?;
         let (root_key, responder_chain) = Established::split(&ss);
         Ok(Established {
             role: Role::Responder,
             handshake_hash: ss.h,
             root_key,
             responder_chain,
-            peer_identity: IdentityPublic::from_bytes(s_i),
+            peer_identity,
             peer_tag: self.peer_tag,
             responder_ephemeral: self.ephemeral_public,
             responder_ephemeral_secret: Some(self.ephemeral.clone()),
@@ -511,7 +577,7 @@ mod tests {
         let (init, m1) = Initiator::start(11, &mut rng);
         let (resp, m2) = Responder::respond(&bob, 22, &m1, b"", &mut rng).unwrap();
         let (a, m3) = init.finish(&alice, &m2, b"").unwrap();
-        let b = resp.finish(&m3).unwrap();
+        let b = resp.finish(&bob, &m3).unwrap();
         (a, b, alice, bob)
     }
 
@@ -589,5 +655,80 @@ mod tests {
             init.finish(&alice, &m2b, b"").err(),
             Some(HandshakeError::Authentication)
         );
+    }
+
+    /// A start handed back to its sender (a server passing our `?S1I` to another of our own
+    /// conversations, which answers it): the answer carries our own key, and is refused. A
+    /// client without the check would confirm it: the responder refuses our own key too.
+    #[test]
+    fn a_handshake_with_our_own_key_is_refused_at_both_ends() {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let alice = IdentityKey::generate(&mut rng);
+        let (init, m1) = Initiator::start(11, &mut rng);
+        let (resp, m2) = Responder::respond(&alice, 11, &m1, b"", &mut rng).unwrap();
+        assert_eq!(
+            init.finish(&alice, &m2, b"").err(),
+            Some(HandshakeError::OwnKey)
+        );
+        let (mut ss, _, _) = init.read_response(&m2).expect("authentic");
+        let s_i = alice.public().to_bytes();
+        let m3 = init
+            .confirm(&mut ss, alice.secret(), &s_i, &m2, b"")
+            .expect("confirm");
+        assert_eq!(resp.finish(&alice, &m3).err(), Some(HandshakeError::OwnKey));
+    }
+
+    /// X25519 ignores bit 255 of a key: the same key sent with it set works in every DH of
+    /// the handshake, but would be another key, with another fingerprint. Refused; the
+    /// canonical bytes of the same key pass.
+    #[test]
+    fn an_identity_key_in_another_encoding_is_refused() {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let alice = IdentityKey::generate(&mut rng);
+        let bob = IdentityKey::generate(&mut rng);
+        let (init, m1) = Initiator::start(11, &mut rng);
+        let (resp, m2) = Responder::respond(&bob, 22, &m1, b"", &mut rng).unwrap();
+        let canonical = alice.public().to_bytes();
+        let mut other = canonical;
+        other[31] |= 0x80;
+        for (s_i, want) in [
+            (other, Err(HandshakeError::NonCanonicalKey)),
+            (canonical, Ok(alice.public())),
+        ] {
+            let (mut ss, _, _) = init.read_response(&m2).expect("authentic");
+            let m3 = init
+                .confirm(&mut ss, alice.secret(), &s_i, &m2, b"")
+                .expect("confirm");
+            assert_eq!(resp.finish(&bob, &m3).map(|e| e.peer_identity), want);
+        }
+    }
+
+    #[test]
+    fn only_canonical_encodings_are_identity_keys() {
+        let own = IdentityKey::generate(&mut ChaCha20Rng::seed_from_u64(9));
+        // p - 1 = 2^255 - 20, the largest reduced u.
+        let mut p_minus_1 = [0xff; 32];
+        p_minus_1[0] = 0xec;
+        p_minus_1[31] = 0x7f;
+        let mut nine = [0; 32];
+        nine[0] = 9;
+        for u in [p_minus_1, nine] {
+            assert!(peer_identity(&u, &own).is_ok(), "{u:?}");
+            let mut high = u;
+            high[31] |= 0x80;
+            assert_eq!(
+                peer_identity(&high, &own).err(),
+                Some(HandshakeError::NonCanonicalKey)
+            );
+        }
+        for low in [0xed, 0xee, 0xff] {
+            let mut u = p_minus_1;
+            u[0] = low;
+            assert_eq!(
+                peer_identity(&u, &own).err(),
+                Some(HandshakeError::NonCanonicalKey),
+                "{u:?}"
+            );
+        }
     }
 }

@@ -745,7 +745,7 @@ mod tests {
         let (init, m1) = Initiator::start(1, &mut rng);
         let (resp, m2) = Responder::respond(&bob, 2, &m1, &[], &mut rng).expect("respond");
         let (est_a, m3) = init.finish(&alice, &m2, &[]).expect("finish");
-        let est_b = resp.finish(&m3).expect("finish");
+        let est_b = resp.finish(&bob, &m3).expect("finish");
         let a = DoubleRatchet::new(&est_a, &mut rng).expect("a");
         let b = DoubleRatchet::new(&est_b, &mut rng).expect("b");
         (a, b, est_a.session_id(), est_a.handshake_hash(), rng)

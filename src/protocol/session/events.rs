@@ -521,6 +521,14 @@ mod tests {
                 HandshakeError::Authentication,
                 "handshake authentication failed",
             ),
+            (
+                HandshakeError::OwnKey,
+                "the other side's key is your own: a message of yours was handed back to you",
+            ),
+            (
+                HandshakeError::NonCanonicalKey,
+                "invalid identity key encoding",
+            ),
         ] {
             assert_eq!(reason.to_string(), text);
         }

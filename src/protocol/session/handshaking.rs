@@ -309,7 +309,7 @@ impl Conversation {
         let Some(Handshake::Responder(r)) = self.phase.handshake() else {
             return;
         };
-        match r.finish(m) {
+        match r.finish(&self.identity, m) {
             Ok(est) => self.establish(est, out, rng),
             // The confirm of a handshake this side did not answer (another instance's): silent.
             Err(HandshakeError::WrongInstance) => {}

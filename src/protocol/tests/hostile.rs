@@ -517,3 +517,39 @@ fn an_injected_start_in_plaintext_holds_nothing() {
         assert!(!bob.peer_supports_sotto());
     }
 }
+
+/// A server hands our start to another of our own conversations (on a protocol where no names
+/// are stated, nothing else would catch it): that one answers it, as it answers any start, and
+/// the answer comes back to the first as the contact's. The lines that finish a handshake carry
+/// our own key: refused with a clear reason, and no session on our own key on either side.
+#[test]
+fn a_start_handed_to_another_of_our_own_conversations_makes_no_session() {
+    let mut rng = rng(41);
+    let me = IdentityKey::generate(&mut rng);
+    let mut with_bob = Conversation::new(me.clone(), 0xa1, Policy::Manual);
+    let mut with_x = Conversation::new(me, 0xa1, Policy::Manual);
+    let mut lines = with_bob.start(&mut rng).inject;
+    let mut events = Vec::new();
+    // The server bounces every line to the other conversation until none is left.
+    for round in 0..6 {
+        let to = if round % 2 == 0 {
+            &mut with_x
+        } else {
+            &mut with_bob
+        };
+        let (_, back, ev) = deliver(to, lines, &mut rng);
+        events.extend(ev);
+        lines = back;
+    }
+    assert!(lines.is_empty(), "still answering: {lines:?}");
+    assert!(
+        events.contains(&Event::HandshakeFailed {
+            reason: crate::protocol::handshake::HandshakeError::OwnKey
+        }),
+        "{events:?}"
+    );
+    for c in [&with_bob, &with_x] {
+        assert_ne!(c.state(), ConvState::Encrypted);
+        assert!(c.peer_identity().is_none());
+    }
+}
