@@ -13,6 +13,7 @@
 //! | `reordered_delivery_is_read` | a server that reorders | messages in swapped pairs |
 //! | `a_message_that_overtakes_the_confirm_is_read_once` | a server that reorders | a held message delivered before the handshake's last line |
 //! | `a_contacts_message_flagged_system_is_shown_as_the_contacts` | purple-teams, skypeweb | a contact's text flagged `SYSTEM` and `RAW` |
+//! | `a_send_made_while_sottos_own_line_is_delivered_is_examined` | libpurple's nullprpl | delivery to an account of the same process inside `send_im`; libpurple's own away message |
 
 mod support;
 
@@ -606,4 +607,61 @@ fn a_message_that_overtakes_the_confirm_is_read_once() {
         .writes()
         .iter()
         .any(|w| w.is_with(&bob) && w.shown().contains("could not read your message")));
+}
+
+/// libpurple's own example protocol (nullprpl) hands a message to an account of the same
+/// process inside `send_im`: `serv_got_im` runs under the call. What that delivery sends in
+/// turn is another send: here bob's away message, which libpurple itself sends from
+/// `serv_got_im` on protocols whose servers do not (AIM, ICQ). Under the line Sotto injected
+/// for alice (her held message, sent once the session was up), bob's away message was let
+/// through unexamined as if it were Sotto's own line: plaintext, under `always` (found by a
+/// read-only audit). It is encrypted like any auto-reply, and alice reads it.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn a_send_made_while_sottos_own_line_is_delivered_is_examined() {
+    let relay = Relay::start();
+    let tap = Tap::start(relay.port);
+    let build = LoopPrpl::Generic;
+    let mut client = Client::start(ClientConfig {
+        name: "alice-and-bob".into(),
+        protocol: build.id().into(),
+        username: "alice".into(),
+        password: String::new(),
+        opts: vec![
+            ("port".into(), tap.port.to_string()),
+            ("sync_local".into(), "true".into()),
+        ],
+        prefs: vec![
+            ("/plugins/core/sotto/policy".into(), "always".into()),
+            ("/purple/away/auto_reply".into(), "away".into()),
+        ],
+        plugin: Some(plugin_path()),
+        prpl: Some(build.path()),
+        also_plugins: Vec::new(),
+        purple_dir: None,
+        env: Vec::new(),
+        also_accounts: vec!["bob".into()],
+    });
+    client.expect_online();
+    client.expect("bob signed on too", WAIT, |l| l.tag == "SIGNED_ON");
+    let away = "gone walrus fishing";
+    client.command(&format!("as bob away {}", escape_arg(away)));
+    client.expect("bob is away", WAIT, |l| {
+        l.tag == "ECHO" && l.field(0) == "away"
+    });
+    client.send("bob", "are you there");
+    // bob's window (named "alice") shows her message; alice's (named "bob") his away message.
+    client.expect_received("alice", "are you there", WAIT);
+    client.expect_write("bob's away message, read by alice", WAIT, |w| {
+        w.is_with("bob") && w.has(flags::RECV) && w.shown().contains(away)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let sent = relay_texts(&tap);
+    assert!(
+        sent.iter().any(|t| t.starts_with("?S1D")),
+        "the tap saw the lines: {sent:?}"
+    );
+    assert_not_on_wire(&[&tap], "walrus", "an away message under always");
+    assert_not_on_wire(&[&tap], "are you there", "a held message");
+    client.assert_no_criticals();
 }

@@ -223,7 +223,10 @@ unsafe extern "C" fn wrapped_send_im(
                 return pass(false);
             }
             if state::is_injecting() {
-                let rc = pass(true);
+                let rc = {
+                    let _below = state::Injecting::handed_down();
+                    pass(true)
+                };
                 // Its echo, if the protocol writes one, is ours: hidden.
                 echo::passed(&text, rc, true);
                 return rc;

@@ -487,6 +487,18 @@ impl Injecting {
     }
 }
 
+impl Injecting {
+    /// The line marked is being handed to the protocol: until the guard drops, a send made
+    /// under that call (a protocol that delivers to an account of this process at once, as
+    /// libpurple's nullprpl does, whose `serv_got_im` sends an away message; another plugin's
+    /// handler of the delivery) is examined as any other: it is not the line marked.
+    pub(crate) fn handed_down() -> Self {
+        Injecting {
+            before: PLUGIN.with(|p| p.injecting.replace(false)),
+        }
+    }
+}
+
 impl Drop for Injecting {
     fn drop(&mut self) {
         let before = self.before;

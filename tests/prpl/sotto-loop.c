@@ -19,6 +19,10 @@
  *   refuse_over   send_im fails with -E2BIG over this many bytes (purple-discord's 2,000)
  *   duplicate     every incoming message is delivered twice
  *   reorder       incoming messages are delivered in swapped pairs (a lone one after 400 ms)
+ *   sync_local    libpurple's own nullprpl: a message to another account of this protocol
+ *                 signed on in the same process is handed to it at once, by serv_got_im inside
+ *                 send_im (a copy goes to the relay for "<who>.local", which nobody holds, so
+ *                 the tap records what was sent)
  *
  * As prpl-slack it also registers slack-libpurple's commands that send text past send_im
  * (/me, /msg, /dm, /shrug, /remind, /edit, /thread, /th): each sends "/cmd args" to the
@@ -463,6 +467,9 @@ loop_status_types(PurpleAccount *account)
 
 	types = g_list_append(types, purple_status_type_new(PURPLE_STATUS_AVAILABLE, NULL, NULL, TRUE));
 	types = g_list_append(types, purple_status_type_new(PURPLE_STATUS_OFFLINE, NULL, NULL, TRUE));
+	types = g_list_append(types, purple_status_type_new_with_attrs(PURPLE_STATUS_AWAY, "away",
+		NULL, TRUE, TRUE, FALSE, "message", "Message", purple_value_new(PURPLE_TYPE_STRING),
+		NULL));
 	return types;
 }
 
@@ -474,6 +481,10 @@ loop_login(PurpleAccount *account)
 
 	loop->gc = gc;
 	loop->fd = -1;
+	/* As nullprpl and the protocols whose servers do not answer for an away user (AIM, ICQ):
+	 * libpurple sends the away message itself, from serv_got_im. */
+	if (opt_bool(account, "sync_local", FALSE))
+		gc->flags |= PURPLE_CONNECTION_AUTO_RESP;
 	loop->inbuf = g_string_new(NULL);
 	purple_connection_set_protocol_data(gc, loop);
 	purple_connection_update_progress(gc, "Connecting", 0, 2);
@@ -519,6 +530,17 @@ send_piece(Loop *loop, const char *who, const char *piece)
 	return ok;
 }
 
+/* sync_local: another account of this protocol, signed on in this process, named `who`. */
+static PurpleConnection *
+local_peer(PurpleAccount *from, const char *who)
+{
+	PurpleAccount *to = purple_accounts_find(who, LOOP_ID);
+
+	if (to == NULL || to == from || !purple_account_is_connected(to))
+		return NULL;
+	return purple_account_get_connection(to);
+}
+
 static int
 loop_send_im(PurpleConnection *gc, const char *who, const char *message,
              PurpleMessageFlags flags)
@@ -543,6 +565,18 @@ loop_send_im(PurpleConnection *gc, const char *who, const char *message,
 	if (refuse_over > 0 && strlen(text) > (size_t)refuse_over) {
 		g_free(text);
 		return -E2BIG;
+	}
+	if (opt_bool(account, "sync_local", FALSE) && local_peer(account, who) != NULL) {
+		char *copy_to = g_strdup_printf("%s.local", who);
+		char *html = g_markup_escape_text(text, -1);
+
+		ok = send_piece(loop, copy_to, text);
+		serv_got_im(local_peer(account, who), purple_account_get_username(account), html, 0,
+		            time(NULL));
+		g_free(html);
+		g_free(copy_to);
+		g_free(text);
+		return ok ? 1 : -EIO;
 	}
 	if (split_at > 0 && g_utf8_strlen(text, -1) > split_at) {
 		glong len = g_utf8_strlen(text, -1), start;
@@ -671,6 +705,7 @@ init_plugin(PurplePlugin *plugin)
 	add_int("Refuse outgoing text over (bytes, 0: never)", "refuse_over", LOOP_REFUSE_OVER);
 	add_bool("Deliver every message twice", "duplicate", FALSE);
 	add_bool("Deliver messages in swapped pairs", "reorder", FALSE);
+	add_bool("Hand messages to accounts in this process at once (nullprpl)", "sync_local", FALSE);
 	add_int("Flags of every message delivered (PurpleMessageFlags)", "incoming_flags", 0);
 }
 
