@@ -97,6 +97,7 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
                 // the window says why), and a question asked (its line beside the dialog).
                 | Event::VerificationResult { .. }
                 | Event::VerificationAborted
+                | Event::VerificationUnconfirmed
                 | Event::VerificationQuestion { .. } => true,
                 // A start of ours that lapsed with messages still held and no session (told
                 // by the sweep, maybe long after the window was closed): they must not stay
@@ -275,7 +276,10 @@ fn write_event(r: &ConvRef, event: Event) {
             // still open for its question is stale.
             if matches!(
                 other,
-                Event::VerificationAborted | Event::VerificationResult { .. } | Event::Ended { .. }
+                Event::VerificationAborted
+                    | Event::VerificationUnconfirmed
+                    | Event::VerificationResult { .. }
+                    | Event::Ended { .. }
             ) {
                 close_stale_answer_dialog(r);
             }

@@ -263,6 +263,11 @@ impl ColdSlot {
         self.get().is_some_and(|c| c.verification.running())
     }
 
+    /// Whether our answer to the peer's question left and its result is awaited.
+    pub(super) fn verification_replied(&self) -> bool {
+        self.get().is_some_and(|c| c.verification.replied())
+    }
+
     /// Ends a question-and-answer run without a message (a new session, a stop).
     pub(super) fn reset_verification(&mut self) {
         if let Some(c) = self.get_mut() {

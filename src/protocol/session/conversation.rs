@@ -1071,6 +1071,9 @@ impl Conversation {
                                 self.previous = None;
                             }
                             // No session carries the run any more (PROTOCOL.md §5.2).
+                            if self.cold.verification_replied() {
+                                out.events.push(Event::VerificationUnconfirmed);
+                            }
                             self.cold.reset_verification();
                             out.events.push(Event::Ended { by_peer: true });
                         }

@@ -205,6 +205,11 @@ pub enum Event {
     },
     /// The peer abandoned a verification, or one could not proceed.
     VerificationAborted,
+    /// Our answer to the peer's question left, and the run ended without the asker's result
+    /// (an abort, another question, a new session or the end of this one, from the peer). An
+    /// impostor asking only to test a guess stops just here: it learned from the answer whether
+    /// its guess was right, and a result would have shown the user a failure.
+    VerificationUnconfirmed,
 }
 
 use crate::protocol::secret::{debug_fields, redacted};
@@ -289,6 +294,7 @@ impl fmt::Debug for Event {
                 &[("success", success), ("we_asked", we_asked), ("peer", peer)],
             ),
             Event::VerificationAborted => debug_fields(f, "VerificationAborted", &[]),
+            Event::VerificationUnconfirmed => debug_fields(f, "VerificationUnconfirmed", &[]),
         }
     }
 }

@@ -428,6 +428,7 @@ impl Conversation {
         // the user is told (a forged start the honest peer answers must not leave them
         // waiting for an answer that can no longer count).
         let was_verifying = self.cold.verification_running();
+        let replied = self.cold.verification_replied();
         self.cold.reset_verification();
         // Only a finished, authenticated handshake teaches that the peer runs Sotto.
         self.note_peer_supports(&mut out.events);
@@ -435,7 +436,9 @@ impl Conversation {
             peer,
             fingerprint: peer.fingerprint(),
         });
-        if was_verifying {
+        if replied {
+            out.events.push(Event::VerificationUnconfirmed);
+        } else if was_verifying {
             out.events.push(Event::VerificationAborted);
         }
         if self.known_keys.is_empty() && self.first_use && replaced.map_or(true, |k| k == peer) {

@@ -205,8 +205,17 @@ impl Verification {
             return;
         };
         let (hash, peer) = (ch.session.hash, ch.session.peer);
-        let aborted = |out: &mut ReceiveOutcome| out.events.push(Event::VerificationAborted);
-        match (kind, self.state.take()) {
+        let state = self.state.take();
+        // A run the peer ends after our answer left, short of its result, is said as such.
+        let replied = matches!(state, Some(Verify::Replied { .. }));
+        let aborted = |out: &mut ReceiveOutcome| {
+            out.events.push(if replied {
+                Event::VerificationUnconfirmed
+            } else {
+                Event::VerificationAborted
+            })
+        };
+        match (kind, state) {
             (verify::KIND_ASK, state) => {
                 let Some((spake_a, question)) = verify::parse_ask(content) else {
                     aborted(out);

@@ -79,7 +79,8 @@ fn an_answer_that_did_not_leave_ends_the_run() {
 
 /// A reply this side cannot place (its question went with a restart, or none was asked): the
 /// peer is told the run is over (0x13), this side's user nothing (a session could otherwise
-/// have "did not complete" said, and a closed window opened, at will).
+/// have "did not complete" said, and a closed window opened, at will). The answerer cannot
+/// tell this from an asker withholding its result: told as unconfirmed.
 #[test]
 fn a_reply_to_no_question_is_answered_with_an_abort_and_tells_nobody() {
     let (mut a, mut b, mut rng) = established(33);
@@ -93,7 +94,54 @@ fn a_reply_to_no_question_is_answered_with_an_abort_and_tells_nobody() {
     assert!(events.is_empty(), "{events:?}");
     assert_eq!(back.len(), 1, "the abort");
     let (_, _, events) = deliver(&mut b, back, &mut rng);
-    assert_eq!(events, [Event::VerificationAborted], "the answerer is told");
+    assert_eq!(
+        events,
+        [Event::VerificationUnconfirmed],
+        "the answerer is told"
+    );
+}
+
+/// An impostor holding the session asks a question (or takes the user's own, at a crossing)
+/// only to test a guess: the user's answer (`mac_B`) tells it whether its guess was right,
+/// and it withholds the result that would have shown the user a failure: it aborts, asks
+/// again, ends the session, or starts a new one. Each time the answerer is told the run is
+/// unconfirmed (it heard "did not complete", as for any abort), never silently.
+#[test]
+fn an_asker_that_withholds_its_result_leaves_the_run_unconfirmed() {
+    type Withhold = fn(&mut Conversation, &mut ChaCha20Rng) -> Vec<String>;
+    let ways: [(&str, Withhold); 4] = [
+        ("abort", |a, rng| a.abort_verification(rng).inject),
+        ("ask again", |a, rng| {
+            a.ask_question("Another?", "guess two", rng).inject
+        }),
+        ("end", |a, rng| a.stop(rng).inject),
+        ("new session", |a, rng| a.start(rng).inject),
+    ];
+    for (seed, (how, withhold)) in (60..).zip(ways) {
+        let (mut a, mut b, mut rng) = established(seed);
+        let ask = a
+            .ask_question("Where did we meet?", "guess one", &mut rng)
+            .inject;
+        deliver(&mut b, ask, &mut rng);
+        // The reply tells the impostor whether its guess matched (`verify::finish_asker`,
+        // the unit tests of the primitive); the result it would send is never sent.
+        let _reply = b.answer_question("the old library", &mut rng).inject;
+        let mut lines = withhold(&mut a, &mut rng);
+        let mut events = Vec::new();
+        for _ in 0..4 {
+            let (_, back, ev) = deliver(&mut b, lines, &mut rng);
+            events.extend(ev);
+            lines = deliver(&mut a, back, &mut rng).1;
+        }
+        assert!(
+            events.contains(&Event::VerificationUnconfirmed),
+            "{how}: {events:?}"
+        );
+        assert!(
+            !events.contains(&Event::VerificationAborted),
+            "{how}: told as an ordinary abort: {events:?}"
+        );
+    }
 }
 
 #[test]

@@ -617,6 +617,12 @@ pub(crate) fn event(peer: &Shown, event: &Event) -> Option<String> {
              until you have checked fingerprints."
         ),
         Event::VerificationAborted => "verification did not complete.".to_owned(),
+        Event::VerificationUnconfirmed => format!(
+            "verification did not complete: {peer} did not say whether your answers matched \
+             (the run ended after your answer, before its result). Someone asking only to test \
+             a guess at your answer would stop just here: do not answer that question again \
+             until you have checked with {peer} another way (by phone, in person)."
+        ),
         // Recorded in the store; nothing to show.
         Event::PeerSupportsSotto => return None,
         // Written by the presenter with more than a line (or a dialog).

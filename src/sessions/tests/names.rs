@@ -805,8 +805,12 @@ fn a_question_asked_before_a_rename_verifies_nobody_after_it() {
             .all(|r| r.trust != crate::store::Trust::Verified),
         "nothing verified for bob"
     );
+    // mallory answered, and no result comes: told as unconfirmed (PROTOCOL.md §5.2).
     let (_, events, _) = mallory.receive("alice", &to_mallory);
-    assert!(events.contains(&Event::VerificationAborted), "{events:?}");
+    assert!(
+        events.contains(&Event::VerificationUnconfirmed),
+        "{events:?}"
+    );
 }
 
 /// mallory, in plaintext, is renamed onto the name of bob, whose conversation is encrypted (bob
