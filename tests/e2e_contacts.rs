@@ -191,6 +191,23 @@ fn xmpp_a_merged_contact_holds_a_plaintext_line_back_until_confirmed() {
         "wombat kettle sonata",
         true,
     );
+    // The window closed before the answer: nothing is sent, and a box gives the text back
+    // (it was in that window only; it was lost without a word).
+    let gone = "platypus typed before closing";
+    let d = held_back(&mut p.alice, &mut bob2, &bob, gone);
+    p.alice.client.close_window(&bob2.address);
+    p.alice.client.answer(&d.n, &d.item("Send unencrypted"));
+    p.alice
+        .client
+        .expect("a box giving the text back", WAIT, |l| {
+            l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains(gone))
+        });
+    thread::sleep(Duration::from_secs(2));
+    assert_hidden(
+        &[&p.alice.tap, &bob2.tap],
+        gone,
+        "a line whose window closed",
+    );
     // Confirmed in the dialog, the line goes; so does what follows, without a question.
     let d = held_back(&mut p.alice, &mut bob2, &bob, "the vault code is 4711");
     send_unencrypted(&mut p.alice, &mut bob2, &d, "the vault code is 4711");

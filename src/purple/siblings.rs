@@ -116,19 +116,23 @@ pub(crate) fn send_confirmed(r: &ConvRef, held: HeldLine, window: Option<usize>)
     if window.is_some() && now != window {
         // Told in the window the line was typed in, which has the contact's new name now (or,
         // if it is not known yet, in the one with the name: the text is the user's own,
-        // shown in no message to anyone). A window closed since tells nothing, as below.
+        // shown in no message to anyone). A window closed since: a box gives the text back
+        // (it was only in that window; it was lost without a word).
         let typed_in = window
             .and_then(super::windows::key_of)
             .filter(|k| k.account == r.key().account && k.protocol == r.key().protocol)
             .map(|k| r.with_peer(k.peer))
             .or_else(|| (!conv.is_null()).then(|| r.clone()));
-        if let Some(typed_in) = typed_in {
-            typed_in.system_line(&texts::sibling_answer_renamed(&label(r, r), &shown));
+        let said = texts::sibling_answer_renamed(&label(r, r), &shown);
+        match typed_in {
+            Some(typed_in) => typed_in.system_line(&said),
+            None => r.failure_line(&said),
         }
         return;
     }
     if conv.is_null() {
-        // No window to send from or to tell (closed): nothing is sent.
+        // No window to send from (closed): nothing is sent, and a box gives the text back.
+        r.failure_line(&texts::sibling_answer_renamed(&label(r, r), &shown));
         return;
     }
     if !r.connected() {
