@@ -220,8 +220,25 @@ impl Conversation {
         match Responder::respond(&self.identity, self.tag, m, &payload, rng) {
             Ok((r, reply)) => {
                 let ours = self.ours_since();
+                // A start answered while an answer of ours to the same client still waits,
+                // not yet lapsed: the wait counts from the first. Each repeat reset it, so a
+                // name never talked to that sent a start every 100 s never lapsed, and kept
+                // the pieces its answered start lets it leave (up to the whole fragment
+                // budget) for as long as it kept that up.
+                let waiting = match self.phase.handshake() {
+                    Some(Handshake::Responder(w))
+                        if self.handshake_passive && w.peer_tag() == m.initiator_tag =>
+                    {
+                        self.handshake_since
+                            .filter(|&t| !older_than(t, HANDSHAKE_TIMEOUT_SECS, self.now))
+                    }
+                    _ => None,
+                };
                 self.set_handshake(Handshake::Responder(Box::new(r)));
                 self.keep_ours(ours);
+                if ours.is_none() && waiting.is_some() {
+                    self.handshake_since = waiting;
+                }
                 let line = WireMessage::Response(reply).encode();
                 self.push_handshake_line(line, &mut out.inject, rng);
             }

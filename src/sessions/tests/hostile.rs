@@ -611,6 +611,61 @@ fn a_start_that_lapsed_holds_the_next_line_in_this_run_and_after_a_restart() {
     }
 }
 
+/// A name never talked to sends the same client's start again every 100 s (and a piece each
+/// time): each answer's wait counted from the repeat, so the start never lapsed and the name
+/// kept the pieces its answered start let in, up to the whole fragment budget, for as long as
+/// it kept that up (found by a read-only audit). The wait counts from the first: it lapses,
+/// and the name goes with its pieces.
+#[test]
+fn a_repeated_start_keeps_the_wait_of_the_first_and_its_name_lets_go_of_its_pieces() {
+    let (mut alice, _bob) = encrypted("restart");
+    let t0 = 1_000_000;
+    let key = alice.key_for("repeater");
+    let mut seed = alice.rng.clone();
+    let incoming = |alice: &mut Peer, line: &str, now_secs: u64| {
+        let at = Settings {
+            now_secs,
+            ..settings(Policy::Manual)
+        };
+        alice
+            .sessions
+            .incoming(&key, "repeater", line, &at, &mut alice.rng)
+            .expect("incoming");
+    };
+    // The same client's start (one tag), again every 100 s, and a new piece each time.
+    for round in 0..6u32 {
+        let now = t0 + u64::from(round) * 100;
+        let (_, init) = crate::protocol::handshake::Initiator::start(0x5157, &mut seed);
+        incoming(
+            &mut alice,
+            &crate::protocol::wire::WireMessage::Init(init).encode(),
+            now,
+        );
+        let piece = crate::protocol::wire::WireMessage::Fragment(crate::protocol::wire::Fragment {
+            id: 7,
+            index: u16::try_from(round).expect("small"),
+            total: 4095,
+            chunk: "x".repeat(100),
+        })
+        .encode();
+        incoming(&mut alice, &piece, now);
+        alice.sessions.sweep(now + 50);
+        let loaded = alice
+            .sessions
+            .sessions
+            .contains_key(&alice.key_for("repeater"));
+        if now + 50 - t0 > crate::protocol::session::HANDSHAKE_TIMEOUT_SECS {
+            assert!(
+                !loaded,
+                "round {round}: the first start lapsed; its pieces and the name went"
+            );
+            return;
+        }
+        assert!(loaded, "round {round}: a start waits for its answer");
+    }
+    panic!("the repeated start never lapsed");
+}
+
 /// Names a hostile server writes from do not stay in memory: after the sweep (the checkpoint
 /// timer's), a name that sent only garbage, or pieces of lines (from a name never talked to,
 /// pieces are not even kept), is gone, while an encrypted conversation and one holding typed
