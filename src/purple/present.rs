@@ -1167,6 +1167,25 @@ pub(crate) fn undecorate_all() {
             r.system_line(&texts::unloaded_unprotected(&Shown::new(&r.peer)));
         }
     }
+    // Messages held where no window is open: one box names their contacts (they were told
+    // nothing, and what they type there next goes unencrypted, before the held ones). Owned
+    // by no handle: libpurple closes the plugin's own notifications as it unloads.
+    let unseen: Vec<(String, usize)> = service::protected()
+        .into_iter()
+        .filter(|r| !told.contains(&r.key()))
+        .filter_map(|r| {
+            let held = service::waiting(&r).map_or(0, |(n, _)| n);
+            (held > 0).then(|| (Shown::new(&r.peer).to_string(), held))
+        })
+        .collect();
+    if !unseen.is_empty() {
+        glue::notify(
+            std::ptr::null_mut(),
+            false,
+            "Sotto was unloaded with messages held",
+            &texts::unloaded_with_held_unseen(&unseen),
+        );
+    }
 }
 
 #[cfg(test)]

@@ -296,11 +296,21 @@ unsafe extern "C" fn sending_chat_msg(
     id: c_int,
     _data: *mut c_void,
 ) {
-    // Fail closed: a fault here drops the line (it may be a secret), saying so if it can.
+    // Fail closed: a fault here drops the line (it may be a secret), and the room's window
+    // says so with the text (the input box was cleared: it would be lost without a word).
     ffi_boundary!(
-        // SAFETY: libpurple's out-parameter for this callback (checked for NULL inside).
+        // SAFETY: libpurple's out-parameter for this callback (checked for NULL inside); the
+        // account is this callback's.
         unsafe {
             if !message.is_null() {
+                let text = *message;
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let conv = chat_window(account, id);
+                    if !conv.is_null() && !text.is_null() {
+                        let typed = glue::markup_to_text(&cstr_to_string(text).unwrap_or_default());
+                        glue::system_line_to(conv, &texts::not_sent_after_a_fault(Some(&typed)));
+                    }
+                }));
                 abort_send(message);
             }
         },
@@ -312,25 +322,38 @@ unsafe extern "C" fn sending_chat_msg(
             non_null!(original);
             let markup = cstr_to_string(original).unwrap_or_default();
             let text = glue::markup_to_text(&markup);
+            crate::sessions::test_panic_on(&text);
             if !super::commands::mistyped_command(&text) {
                 return;
             }
             // SAFETY: valid out-parameter.
             unsafe { abort_send(message) };
-            // SAFETY: a live account for this callback; its connection is checked.
-            let conv = unsafe {
-                let gc = sys::purple_account_get_connection(account);
-                if gc.is_null() {
-                    return;
-                }
-                sys::purple_find_chat(gc, id)
-            };
+            // SAFETY: a live account for this callback.
+            let conv = unsafe { chat_window(account, id) };
             if !conv.is_null() {
                 // SAFETY: a live conversation, just looked up.
                 unsafe { glue::system_line_to(conv, &texts::command_not_run_in_a_chat(&text)) };
             }
         }
     );
+}
+
+/// The group chat `id` of `account`'s connection (NULL: none, or no connection).
+///
+/// # Safety
+/// `account` is NULL or live.
+unsafe fn chat_window(account: *mut sys::PurpleAccount, id: c_int) -> *mut sys::PurpleConversation {
+    if account.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: per the caller; the connection is checked.
+    unsafe {
+        let gc = sys::purple_account_get_connection(account);
+        if gc.is_null() {
+            return std::ptr::null_mut();
+        }
+        sys::purple_find_chat(gc, id)
+    }
 }
 
 /// `sending-im-msg(account, receiver, &message)`.

@@ -67,6 +67,9 @@ pub enum Notice {
     VerificationEnded {
         /// The contact's previous name.
         from: String,
+        /// Our answer to the contact's question had left, and no result came
+        /// (`Event::VerificationUnconfirmed`'s warning applies).
+        answered: bool,
     },
     /// A text typed for whoever held the name `held_for` (a marked name: it waited for a
     /// handshake checked against that name's keys) is handed back unsent: the conversation was
@@ -189,9 +192,11 @@ impl fmt::Debug for Notice {
             Self::RenamedOntoAnother { from } => {
                 debug_fields(f, "RenamedOntoAnother", &[("from", from)])
             }
-            Self::VerificationEnded { from } => {
-                debug_fields(f, "VerificationEnded", &[("from", from)])
-            }
+            Self::VerificationEnded { from, answered } => debug_fields(
+                f,
+                "VerificationEnded",
+                &[("from", from), ("answered", answered)],
+            ),
             Self::HandedBack { held_for, text } => debug_fields(
                 f,
                 "HandedBack",

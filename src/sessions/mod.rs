@@ -44,6 +44,8 @@ use crate::store::{Store, StoreError};
 
 pub use clients::MAX_OTHER_CLIENTS;
 pub use effects::{Doing, Effects, Notice, OtherClient, Outgoing};
+#[cfg(feature = "purple")]
+pub(crate) use operations::test_panic_on;
 
 /// The names of one conversation as the host spells them: protocol id, the local account's
 /// username and the peer's name (an XMPP full JID, an IRC nick). [`ConvKey`] is the normalized
@@ -206,6 +208,16 @@ impl Session {
             && self.conv.is_blank()
             && self.conv.known_peer_keys().is_empty()
             && self.others.is_empty()
+    }
+
+    /// Whether this is a name never talked to that has only been answered, for longer than a
+    /// handshake may wait (`Conversation::answering_too_long`): its start, repeated, keeps a
+    /// handshake in flight, but not the pieces that handshake let in.
+    fn answered_too_long(&self, now_secs: u64) -> bool {
+        self.saved.is_none()
+            && self.conv.known_peer_keys().is_empty()
+            && self.others.is_empty()
+            && self.conv.answering_too_long(now_secs)
     }
 
     /// Takes everything this conversation waited to send again (a not-read notice named it),
@@ -393,7 +405,7 @@ impl Sessions {
             // A name that no longer takes pieces (the start that let them in lapsed) lets go of
             // those it holds: nothing could read their line, and a sender that kept them
             // growing kept the name, and its fragment budget, in memory for up to an hour.
-            if s.takes_no_pieces() {
+            if s.takes_no_pieces() || s.answered_too_long(now_secs) {
                 s.conv.drop_pieces();
             }
             // Starts of other clients kept to answer once the session in progress is up: with

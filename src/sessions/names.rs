@@ -257,6 +257,7 @@ impl Sessions {
         // verified changed key does), though the question was asked of whoever held the old
         // name. It ends here, without a message, as at a restart (§5.2): a reply the peer
         // still sends is answered with an abort, so an asking peer is told.
+        let answered = moved.conv.verification_answered();
         let verification_ended = moved.conv.drop_verification();
         // The conversation answers to the new name now: its next handshake is checked against
         // the keys accepted for that name (never the keys it brings, never on first use where
@@ -365,6 +366,7 @@ impl Sessions {
         if verification_ended {
             notices.push(Notice::VerificationEnded {
                 from: old.peer.clone(),
+                answered,
             });
         }
         Some(Ok(notices))

@@ -12,13 +12,14 @@ use super::{
     digest, trust, ConvKey, Doing, Effects, Notice, Outgoing, Save, Session, Sessions, Settings,
 };
 
-/// For the end-to-end test of the panic boundary: panics when the typed (or received) text is
+/// For the end-to-end test of the panic boundary: panics when the typed (or received, or a
+/// group chat's) text is
 /// the value of `SOTTO_TEST_PANIC_ON_TEXT` (read from the process environment; unset in any
 /// real use). The plugin layer must survive it, send nothing (show nothing it did not check),
 /// and reload every conversation from disk. Its message quotes the text, as a slicing bug's
 /// would: the plugin's panic hook must print only where it happened.
 #[allow(clippy::panic)]
-fn test_panic_on(text: &str) {
+pub(crate) fn test_panic_on(text: &str) {
     if let Some(trigger) = std::env::var_os("SOTTO_TEST_PANIC_ON_TEXT") {
         if !trigger.is_empty() && trigger == text {
             panic!("SOTTO_TEST_PANIC_ON_TEXT: a panic inside a callback, on purpose, at {text:?}");

@@ -69,6 +69,11 @@ pub struct Conversation {
     /// When the handshake in flight began (or was first seen after a restore). Not saved: after
     /// a restart a pending handshake gets a full timeout again.
     pub(super) handshake_since: Option<u64>,
+    /// When this side first answered the start of the peer's client whose start it answers now
+    /// (a repeat of the same client's start keeps it; each answer still gets its own
+    /// `handshake_since` to be confirmed). Meaningful only while a passive handshake is in
+    /// flight ([`Conversation::answering_too_long`]). Not saved.
+    pub(super) answering_since: Option<u64>,
     /// The handshake in flight was not asked for here: it answers a peer's unauthenticated query
     /// or init. It does not hold what the user types (the conversation stays as it was until it
     /// completes), so an injected start cannot stall anyone. Not saved.
@@ -159,6 +164,7 @@ impl Conversation {
             names: Names::default(),
             now: 0,
             handshake_since: None,
+            answering_since: None,
             handshake_passive: false,
             start_lapsed: false,
             retrying: false,

@@ -147,6 +147,18 @@ impl Conversation {
         }
     }
 
+    /// Whether this side has only been answering the peer's starts (no session, no start of its
+    /// own) for longer than a handshake may wait, counted from its first answer to the same
+    /// client however often that start was repeated (see `answering_since`).
+    pub fn answering_too_long(&self, now_secs: u64) -> bool {
+        self.handshake_passive
+            && self.phase.handshake().is_some()
+            && self.phase.session().is_none()
+            && self
+                .answering_since
+                .is_some_and(|t| older_than(t, HANDSHAKE_TIMEOUT_SECS, now_secs))
+    }
+
     /// Drops pieces of lines too old to complete (part of [`Conversation::tick`]; alone, for a
     /// periodic sweep, since nothing saved changes). Whether pieces are still buffered.
     pub fn expire_pieces(&mut self, now_secs: u64) -> bool {
@@ -220,25 +232,19 @@ impl Conversation {
         match Responder::respond(&self.identity, self.tag, m, &payload, rng) {
             Ok((r, reply)) => {
                 let ours = self.ours_since();
-                // A start answered while an answer of ours to the same client still waits,
-                // not yet lapsed: the wait counts from the first. Each repeat reset it, so a
-                // name never talked to that sent a start every 100 s never lapsed, and kept
-                // the pieces its answered start lets it leave (up to the whole fragment
-                // budget) for as long as it kept that up.
-                let waiting = match self.phase.handshake() {
+                // The first of our answers to this client's starts, while they repeat: a name
+                // never talked to keeps pieces of long lines only while it is being answered,
+                // and a start repeated every 100 s (each answered, each with a full wait of its
+                // own to be confirmed) must not let it keep them for good.
+                let repeated = matches!(
+                    self.phase.handshake(),
                     Some(Handshake::Responder(w))
-                        if self.handshake_passive && w.peer_tag() == m.initiator_tag =>
-                    {
-                        self.handshake_since
-                            .filter(|&t| !older_than(t, HANDSHAKE_TIMEOUT_SECS, self.now))
-                    }
-                    _ => None,
-                };
+                        if self.handshake_passive && w.peer_tag() == m.initiator_tag
+                );
+                let first = self.answering_since.filter(|_| repeated);
                 self.set_handshake(Handshake::Responder(Box::new(r)));
                 self.keep_ours(ours);
-                if ours.is_none() && waiting.is_some() {
-                    self.handshake_since = waiting;
-                }
+                self.answering_since = ours.is_none().then(|| first.unwrap_or(self.now));
                 let line = WireMessage::Response(reply).encode();
                 self.push_handshake_line(line, &mut out.inject, rng);
             }
@@ -416,6 +422,8 @@ impl Conversation {
         let replaced = self.peer_identity();
         // What the peer states about names, against what we see (an empty payload: none).
         let mismatch = Names::decode(est.peer_payload()).and_then(|n| self.names.mismatch(&n));
+        // Whether this session answers the peer's start (none of ours was asked for here).
+        let answered = self.handshake_passive;
         // A re-key keeps the session it replaces for messages still in flight.
         self.handshake_passive = false;
         // The client that finished it is there (the host moves the session's address to it),
@@ -445,7 +453,9 @@ impl Conversation {
         // the user is told (a forged start the honest peer answers must not leave them
         // waiting for an answer that can no longer count).
         let was_verifying = self.cold.verification_running();
-        let replied = self.cold.verification_replied();
+        // Unconfirmed only when the peer's start ended a run we answered: one of ours (the
+        // user's own start) ends it by the user's choice.
+        let replied = self.cold.verification_replied() && answered;
         self.cold.reset_verification();
         // Only a finished, authenticated handshake teaches that the peer runs Sotto.
         self.note_peer_supports(&mut out.events);

@@ -299,6 +299,7 @@ impl Conversation {
             names: crate::protocol::names::Names::default(),
             now: 0,
             handshake_since: None,
+            answering_since: None,
             handshake_passive,
             start_lapsed: flags & FLAG_START_LAPSED != 0,
             retrying: false,

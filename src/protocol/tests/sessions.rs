@@ -439,3 +439,46 @@ fn wire_never_contains_plaintext() {
         .all(|x| !x.contains("eagle") && WireMessage::decode(x).is_ok()));
     deliver(&mut b, l, &mut rng);
 }
+
+/// The contact's client starts, our answer is lost, and it starts again (the same client: one
+/// tag) late in the wait, 115 s after the first: the answer to the repeat has its own full
+/// wait to be confirmed, and the confirm 6 s later finishes the session on both sides. (The
+/// first answer's clock only bounds what a name never talked to may keep: its pieces.)
+#[test]
+fn a_start_repeated_late_in_the_wait_still_completes() {
+    let mut rng = rng(43);
+    let (mut a, mut b) = testkit::Setup::default().pair(
+        IdentityKey::generate(&mut rng),
+        IdentityKey::generate(&mut rng),
+    );
+    let t0 = 1_000_000;
+    let _ = a.tick(t0);
+    let first = a.start(&mut rng).inject;
+    for line in &first {
+        assert!(line.starts_with("?S1I"), "{line}");
+        // Answered; the answer is lost.
+        let _ = b.receive(line, t0, &mut rng);
+    }
+    let _ = a.tick(t0 + 115);
+    let again = a.start(&mut rng).inject;
+    let mut answer = Vec::new();
+    for line in &again {
+        answer.extend(b.receive(line, t0 + 115, &mut rng).inject);
+    }
+    let mut confirm = Vec::new();
+    for line in &answer {
+        confirm.extend(a.receive(line, t0 + 116, &mut rng).inject);
+    }
+    assert!(!confirm.is_empty(), "a confirms");
+    // The host ticks the conversation before each line it hands it (`Sessions::incoming`).
+    let _ = b.tick(t0 + 121);
+    for line in &confirm {
+        let _ = b.receive(line, t0 + 121, &mut rng);
+    }
+    assert_eq!(a.state(), ConvState::Encrypted);
+    assert_eq!(
+        b.state(),
+        ConvState::Encrypted,
+        "the repeat's answer was confirmed in time"
+    );
+}

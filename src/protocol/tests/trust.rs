@@ -824,3 +824,33 @@ fn a_session_id_shared_with_the_previous_session_hides_neither() {
         out.events
     );
 }
+
+/// The answerer itself starts a new session (`/sotto start`) while it waits for the result:
+/// the run ends by its user's choice, said as any end of a run, never as the warning about an
+/// asker that withheld its result.
+#[test]
+fn our_own_start_after_answering_is_no_unconfirmed_run() {
+    let (mut a, mut b, mut rng) = established(64);
+    let ask = a
+        .ask_question("Where did we meet?", "the old library", &mut rng)
+        .inject;
+    deliver(&mut b, ask, &mut rng);
+    let _reply = b.answer_question("the old library", &mut rng).inject;
+    let mut lines = b.start(&mut rng).inject;
+    let mut events = Vec::new();
+    for _ in 0..4 {
+        let (_, back, _) = deliver(&mut a, lines, &mut rng);
+        let (_, next, ev) = deliver(&mut b, back, &mut rng);
+        events.extend(ev);
+        lines = next;
+    }
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Started { .. })),
+        "{events:?}"
+    );
+    assert!(events.contains(&Event::VerificationAborted), "{events:?}");
+    assert!(
+        !events.contains(&Event::VerificationUnconfirmed),
+        "{events:?}"
+    );
+}

@@ -241,6 +241,19 @@ pub(crate) fn unloaded_with_held(peer: &Shown, held: usize) -> String {
     )
 }
 
+/// Sotto is unloaded with messages held for contacts whose window is closed: who, how many.
+pub(crate) fn unloaded_with_held_unseen(held: &[(String, usize)]) -> String {
+    let list: Vec<String> = held
+        .iter()
+        .map(|(peer, n)| format!("{peer} ({n})"))
+        .collect();
+    format!(
+        "Messages held for {}: they stay saved, unsent, until Sotto is loaded again. What you \
+         type to these contacts now is NOT encrypted, and goes before them.",
+        list.join(", ")
+    )
+}
+
 /// Sotto is unloaded while it kept plaintext from going to `peer` (nothing held).
 pub(crate) fn unloaded_unprotected(peer: &Shown) -> String {
     format!("Sotto was unloaded: what you type to {peer} here now is NOT encrypted.")
@@ -898,11 +911,23 @@ pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
             held_for = plain(held_for),
             text = plain(text)
         ),
-        Notice::VerificationEnded { from } => format!(
-            "the question-and-answer verification with {from} ended unfinished: a check made \
-             with {from} says nothing about {peer}. Ask again to verify {peer}.",
-            from = plain(from)
-        ),
+        Notice::VerificationEnded { from, answered } => {
+            let from = plain(from);
+            let warning = if *answered {
+                format!(
+                    " You had answered {from}'s question, and no result came: someone testing \
+                     a guess at your answer would stop just there (a rename ends the run as \
+                     well as an abort does). Do not answer that question again until you have \
+                     checked another way (by phone, in person)."
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "the question-and-answer verification with {from} ended unfinished: a check made \
+                 with {from} says nothing about {peer}. Ask again to verify {peer}.{warning}"
+            )
+        }
         Notice::RenamedOntoAnother { from } => format!(
             "{from} is now known as {peer}, a name whose accepted key is another contact's. The \
              conversation keeps {from}'s key, but nothing you type is sent until you accept that \
@@ -2376,7 +2401,10 @@ mod tests {
                 held_for: fake.clone(),
                 text: "hi".to_owned(),
             },
-            Notice::VerificationEnded { from: fake.clone() },
+            Notice::VerificationEnded {
+                from: fake.clone(),
+                answered: true,
+            },
             Notice::RenamedOntoAnother { from: fake.clone() },
             Notice::Renamed {
                 from: fake.clone(),

@@ -187,6 +187,19 @@ impl Peer {
     }
 
     /// Like `send`, to `peer` under `policy`.
+    /// The user's action `act` in the conversation with `peer` (policy `manual`), as the host
+    /// runs it.
+    fn act_with(
+        &mut self,
+        peer: &str,
+        act: impl FnOnce(&mut Conversation, &mut ChaCha20Rng) -> crate::protocol::ReceiveOutcome,
+    ) -> Effects {
+        let key = self.key_for(peer);
+        self.sessions
+            .act(&key, peer, &settings(Policy::Manual), &mut self.rng, act)
+            .expect("act")
+    }
+
     fn send_to(&mut self, peer: &str, text: &str, policy: Policy) -> (Outgoing, Effects) {
         let key = self.key_for(peer);
         self.sessions

@@ -733,6 +733,29 @@ fn a_question_answered_right_accepts_and_verifies_a_changed_key_in_one_step() {
     assert_eq!(rec.trust, crate::store::Trust::Verified);
 }
 
+/// The contact asks, alice answers, and the contact is renamed before any result (on IRC the
+/// server can do it at will): the rename ends the run, and the notice says what an abort
+/// would (no result came after her answer: do not answer again), not only that it ended.
+#[test]
+fn a_rename_after_our_answer_says_no_result_came() {
+    let (mut alice, _bob) = encrypted("qa-answered");
+    let mut mallory = encrypted_with_mallory(&mut alice, "qa-answered", 18);
+    let fx = mallory.act_with("alice", |c, rng| c.ask_question("our cat?", "a guess", rng));
+    let (_, events, _) = alice.receive_as("mallory", &fx.inject);
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::VerificationQuestion { .. })));
+    alice.act_with("mallory", |c, rng| c.answer_question("Miso", rng));
+    let notices = renamed(&mut alice, "mallory", "mallory_");
+    assert!(
+        notices.contains(&Notice::VerificationEnded {
+            from: "mallory".into(),
+            answered: true,
+        }),
+        "{notices:?}"
+    );
+}
+
 /// alice asks mallory a question; before mallory answers, the server renames mallory onto the
 /// name of bob (who left). The run ends with the rename, and the window says so: mallory's
 /// right answer then verifies nobody. The hold on "bob" stays, what alice typed for bob stays
@@ -764,7 +787,8 @@ fn a_question_asked_before_a_rename_verifies_nobody_after_it() {
                 from: "mallory".into()
             },
             Notice::VerificationEnded {
-                from: "mallory".into()
+                from: "mallory".into(),
+                answered: false,
             }
         ]
     );
