@@ -1173,7 +1173,7 @@ fn xmpp_a_headline_carrying_a_sotto_line_is_dropped() {
 /// test client's `send` is that path). It used to leave as a message: in plaintext to the
 /// server with no session, encrypted to whoever holds the session with one, a verification's
 /// question and answer included. Now it is refused and shown back, and nothing leaves; so is
-/// such a text after `/msg bob`.
+/// such a text after `/msg bob`, and one typed in a channel's window.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_a_mistyped_sotto_command_is_never_sent() {
@@ -1232,8 +1232,36 @@ fn irc_a_mistyped_sotto_command_is_never_sent() {
         .cmd_status(&bob, &format!("msg {bob} /Sotto answer the pier at dawn"));
     assert_ne!(res.field(1), "0", "refused: {res:?}");
     assert!(res.field(2).contains("Sotto command"), "{res:?}");
+    // In a channel's window, with a blank first (libpurple runs no command there, and the
+    // line went to the whole channel): refused there too.
+    let channel = "#sotto-typo";
+    p.alice.client.cmd(&bob, &format!("join {channel}"));
+    p.bob.client.cmd(&alice, &format!("join {channel}"));
+    thread::sleep(Duration::from_secs(2));
+    p.alice.client.command(&format!(
+        "chatsend {channel} {}",
+        escape_arg(" /sotto answer the channel secret")
+    ));
+    p.alice
+        .client
+        .expect_write("the channel line refused in its window", WAIT, |w| {
+            w.has(flags::SYSTEM)
+                && w.is_with(channel)
+                && w.shown().contains("NOT sent")
+                && w.shown().contains("the channel secret")
+        });
+    p.alice.client.command(&format!(
+        "chatsend {channel} {}",
+        escape_arg("an ordinary channel line")
+    ));
+    p.bob
+        .client
+        .expect_write("the ordinary channel line", WAIT, |w| {
+            w.is_with(channel) && w.shown().contains("an ordinary channel line")
+        });
     thread::sleep(Duration::from_secs(1));
     for secret in [
+        "channel secret",
         "old library",
         "ferry to Belem",
         "Lisbon harbour",
