@@ -426,24 +426,13 @@ fn xmpp_a_mistyped_sotto_command_in_a_group_chat_is_never_sent() {
         p.alice
             .client
             .command(&format!("chatsend {room} {}", escape_arg(typed)));
-        p.alice
-            .client
-            .expect_write("the line refused in the room's window", WAIT, |w| {
-                w.has(flags::SYSTEM)
-                    && w.is_with(room)
-                    && w.shown().contains("NOT sent")
-                    && w.shown().contains(typed.trim())
-            });
+        p.alice.client.expect_in(room, typed.trim(), true);
     }
     p.alice.client.command(&format!(
         "chatsend {room} {}",
         escape_arg("an ordinary room line")
     ));
-    p.bob
-        .client
-        .expect_write("the ordinary line in the room", WAIT, |w| {
-            w.is_with(room) && w.shown().contains("an ordinary room line")
-        });
+    p.bob.client.expect_in(room, "an ordinary room line", false);
     let leaked: Vec<String> = p
         .bob
         .client

@@ -440,6 +440,18 @@ impl Client {
             .expect("WRITE")
     }
 
+    /// Wait until the conversation `conv` (a room, a channel, a contact) shows a line that
+    /// contains `text`: one of Sotto's saying it was NOT sent when `refused`, any other write
+    /// otherwise.
+    pub fn expect_in(&self, conv: &str, text: &str, refused: bool) -> Written {
+        let what = format!("{conv}: {text:?}{}", if refused { " NOT sent" } else { "" });
+        self.expect_write(&what, WAIT, |w| {
+            w.is_with(conv)
+                && w.shown().contains(text)
+                && (!refused || (w.has(flags::SYSTEM) && w.shown().contains("NOT sent")))
+        })
+    }
+
     /// Wait until the conversation with `peer` shows a received message that reads exactly `text`.
     pub fn expect_received(&self, peer: &str, text: &str, timeout: Duration) -> Written {
         self.expect_write(
