@@ -587,7 +587,7 @@ impl DoubleRatchet {
 
     pub(crate) fn to_bytes(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.root.0.as_ref());
-        out.extend_from_slice(self.dhs.to_bytes().as_ref());
+        out.extend_from_slice(self.dhs.as_bytes());
         put_opt32(out, self.dhr.as_ref());
         out.extend_from_slice(self.cks.0.as_ref());
         out.extend_from_slice(&self.ns.to_be_bytes());

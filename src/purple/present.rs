@@ -405,7 +405,16 @@ pub(crate) fn show_sent(r: &ConvRef, text: &str) {
 pub(crate) fn must_not_log(r: &ConvRef) -> bool {
     let conv = r.conversation();
     // SAFETY: `conv` was looked up just now and is live for this call.
-    !conv.is_null() && !log_encrypted() && unsafe { sys::purple_conversation_is_logging(conv) != 0 }
+    !conv.is_null() && unsafe { logs_encrypted_text(conv) }
+}
+
+/// Whether the window `conv` logs although encrypted text is not to be logged.
+///
+/// # Safety
+/// `conv` must be a live conversation.
+pub(crate) unsafe fn logs_encrypted_text(conv: *mut sys::PurpleConversation) -> bool {
+    // SAFETY: per the caller.
+    !log_encrypted() && unsafe { sys::purple_conversation_is_logging(conv) != 0 }
 }
 
 /// Whether a decrypted message for `r` must be marked not to be logged: its window logs

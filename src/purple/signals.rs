@@ -718,7 +718,18 @@ unsafe extern "C" fn receiving_im_msg(
             // message is handled in `conversation_created`): the message stays an ordinary
             // received one, shown with name and time, and is not logged.
             present::apply(&r, fx);
-            if result == 0 && displayed && !flags.is_null() && present::must_not_log_read(&r) {
+            // libpurple writes the message into `conv`, the window it found, which may not be
+            // the one Sotto looks at (a room occupant's, once the room was left, is found under
+            // the room's name): that window must not log it either.
+            let libpurples_logs = !conv.is_null()
+                && glue::open_ims().contains(&conv)
+                // SAFETY: in libpurple's list of open conversations just now: live.
+                && unsafe { present::logs_encrypted_text(conv) };
+            if result == 0
+                && displayed
+                && !flags.is_null()
+                && (libpurples_logs || present::must_not_log_read(&r))
+            {
                 // SAFETY: non-null flags out-parameter.
                 unsafe { *flags |= sys::PURPLE_MESSAGE_NO_LOG };
             }

@@ -326,6 +326,16 @@ impl Store {
                 PathBuf::from(name)
             })
             .unwrap_or_else(|| path.with_file_name(WAL_FILE));
+        // SQLite gives a log it creates the database file's mode, but keeps the mode of one
+        // that exists and is not empty (this one never is: zeroed, not truncated): a log
+        // copied with the profile under a looser umask, or one beside a linked database
+        // outside the private directory, stays readable by others, with old snapshots in it.
+        // So does the generation file. Both are made private here.
+        for companion in [log.clone(), path.with_file_name(GENERATION_FILE)] {
+            if companion.exists() {
+                fs::set_permissions(companion, fs::Permissions::from_mode(0o600))?;
+            }
+        }
         let store = Self {
             syncer: std::cell::OnceCell::new(),
             conn,

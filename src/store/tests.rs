@@ -36,6 +36,40 @@ fn files_are_private() {
     fs::remove_dir_all(d).ok();
 }
 
+/// A profile copied while Pidgin ran (`cp -r` under a looser umask: the log and the
+/// generation file come out readable by others) opens with both made private: SQLite keeps
+/// the mode of a log that is not empty, and the log holds snapshots, keys included.
+#[test]
+fn companion_files_are_made_private_at_open() {
+    let (d, copy) = (tmp("perm-companions"), tmp("perm-companions-copy"));
+    let s = Store::open(&d).unwrap();
+    s.save_session("prpl-irc", "a", "bob", b"snapshot").unwrap();
+    s.note_generation(1);
+    fs::create_dir_all(&copy).unwrap();
+    let files = [
+        format!("{DB_FILE}-wal"),
+        GENERATION_FILE.to_owned(),
+        DB_FILE.to_owned(),
+    ];
+    for f in &files {
+        fs::copy(d.join(f), copy.join(f)).unwrap();
+        fs::set_permissions(copy.join(f), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    drop(s);
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let opened = Store::open(&copy).unwrap();
+    for f in &files {
+        assert_eq!(mode(&copy.join(f)), 0o600, "{f}");
+    }
+    assert!(opened
+        .load_session("prpl-irc", "a", "bob")
+        .unwrap()
+        .is_some());
+    drop(opened);
+    fs::remove_dir_all(d).ok();
+    fs::remove_dir_all(copy).ok();
+}
+
 #[test]
 fn identity_survives_reopen() {
     let d = tmp("ident");
