@@ -1238,17 +1238,13 @@ fn irc_a_mistyped_sotto_command_is_never_sent() {
     p.alice.client.cmd(&bob, &format!("join {channel}"));
     p.bob.client.cmd(&alice, &format!("join {channel}"));
     thread::sleep(Duration::from_secs(2));
-    p.alice.client.command(&format!(
-        "chatsend {channel} {}",
-        escape_arg(" /sotto answer the channel secret")
-    ));
+    p.alice
+        .client
+        .chatsend(channel, " /sotto answer the channel secret");
     p.alice
         .client
         .expect_in(channel, "the channel secret", true);
-    p.alice.client.command(&format!(
-        "chatsend {channel} {}",
-        escape_arg("an ordinary channel line")
-    ));
+    p.alice.client.chatsend(channel, "an ordinary channel line");
     p.bob
         .client
         .expect_in(channel, "an ordinary channel line", false);

@@ -423,15 +423,10 @@ fn xmpp_a_mistyped_sotto_command_in_a_group_chat_is_never_sent() {
         // be a secret), and given back (it was dropped without a word; a hostile review).
         faults,
     ] {
-        p.alice
-            .client
-            .command(&format!("chatsend {room} {}", escape_arg(typed)));
+        p.alice.client.chatsend(room, typed);
         p.alice.client.expect_in(room, typed.trim(), true);
     }
-    p.alice.client.command(&format!(
-        "chatsend {room} {}",
-        escape_arg("an ordinary room line")
-    ));
+    p.alice.client.chatsend(room, "an ordinary room line");
     p.bob.client.expect_in(room, "an ordinary room line", false);
     let leaked: Vec<String> = p
         .bob

@@ -485,9 +485,7 @@ impl Injecting {
             before: PLUGIN.with(|p| p.injecting.replace(true)),
         }
     }
-}
 
-impl Injecting {
     /// The line marked is being handed to the protocol: until the guard drops, a send made
     /// under that call (a protocol that delivers to an account of this process at once, as
     /// libpurple's nullprpl does, whose `serv_got_im` sends an away message; another plugin's

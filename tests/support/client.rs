@@ -440,6 +440,12 @@ impl Client {
             .expect("WRITE")
     }
 
+    /// Types `text` in the group chat `room`'s window, as Pidgin's entry hands on a line that
+    /// is no command libpurple ran (the test client's `chatsend`).
+    pub fn chatsend(&mut self, room: &str, text: &str) {
+        self.command(&format!("chatsend {room} {}", escape_arg(text)));
+    }
+
     /// Wait until the conversation `conv` (a room, a channel, a contact) shows a line that
     /// contains `text`: one of Sotto's saying it was NOT sent when `refused`, any other write
     /// otherwise.
