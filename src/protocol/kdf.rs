@@ -4,9 +4,13 @@
 //!   64 bytes: new root key ‖ new chain key.
 //! * Chain step: `HMAC-SHA256(chain key, 0x01)` is the message key,
 //!   `HMAC-SHA256(chain key, 0x02)` the next chain key (Signal's recommendation).
+//!
+//! SHA-256 (FIPS 180-4), HMAC (RFC 2104) and HKDF (RFC 5869) are written here over `sha2`'s
+//! compression function alone, so that every state, key block and buffer that held a secret is
+//! wiped when it is dropped: the `hmac`/`hkdf`/`sha2` 0.10-0.12 types wipe none of theirs (the
+//! key block, the extracted key, the last block hashed). The tests hold them to the RFCs'
+//! vectors and to those crates' output.
 
-use hkdf::Hkdf;
-use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
 /// A 32-byte key (root, chain, message, handshake), wiped on drop in one bulk fill (zeroize's
@@ -56,15 +60,138 @@ pub(crate) const RATCHET_INFO: &[u8] = b"Sotto v1 ratchet";
 
 /// HKDF-SHA256 with 64 bytes of output split into two keys.
 pub(crate) fn hkdf2(salt: &[u8], ikm: &[u8], info: &[u8]) -> (Key32, Key32) {
-    let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
-    let mut okm = Zeroizing::new([0u8; 64]);
-    // 64 bytes is far below HKDF-SHA256's 8160-byte limit: this cannot fail.
-    let _ = hk.expand(info, okm.as_mut());
     let mut a = Key32::new([0u8; 32]);
     let mut b = Key32::new([0u8; 32]);
-    a.copy_from_slice(&okm[..32]);
-    b.copy_from_slice(&okm[32..]);
+    let prk = hmac(salt, &[ikm]);
+    let t1 = hmac(&prk[..], &[info, &[1]]);
+    let t2 = hmac(&prk[..], &[&t1[..], info, &[2]]);
+    a.copy_from_slice(&t1[..]);
+    b.copy_from_slice(&t2[..]);
     (a, b)
+}
+
+/// HKDF-SHA256 (RFC 5869) of `out.len()` bytes into `out`, at most 255 blocks of 32 (8,160
+/// bytes; the callers ask for 48 and 64). `None`, with `out` untouched, above that.
+pub(crate) fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) -> Option<()> {
+    if out.len() > 255 * 32 {
+        return None;
+    }
+    let prk = hmac(salt, &[ikm]);
+    let mut t = Key32::new([0u8; 32]);
+    let mut previous = 0;
+    for (counter, chunk) in (1u8..=255).zip(out.chunks_mut(32)) {
+        t = hmac(&prk[..], &[&t[..previous], info, &[counter]]);
+        chunk.copy_from_slice(&t[..chunk.len()]);
+        previous = 32;
+    }
+    Some(())
+}
+
+/// HMAC-SHA256 (RFC 2104) of the concatenation of `parts` under `key` (of any length: a key
+/// longer than the 64-byte block is hashed first, a shorter one padded with zeros).
+pub(crate) fn hmac(key: &[u8], parts: &[&[u8]]) -> Key32 {
+    let mut block = Zeroizing::new([0u8; 64]);
+    if key.len() > block.len() {
+        block[..32].copy_from_slice(&sha256(&[key])[..]);
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |block: &mut [u8; 64], pad: u8| block.iter_mut().for_each(|b| *b ^= pad);
+    let mut inner = Sha256Wiped::new();
+    pad(&mut block, 0x36);
+    inner.update(&block[..]);
+    for part in parts {
+        inner.update(part);
+    }
+    let digest = inner.finish();
+    let mut outer = Sha256Wiped::new();
+    // 0x36 ^ 0x5c: from the inner pad to the outer one.
+    pad(&mut block, 0x36 ^ 0x5c);
+    outer.update(&block[..]);
+    outer.update(&digest[..]);
+    outer.finish()
+}
+
+/// SHA-256 of the concatenation of `parts`, wiped when dropped.
+pub(crate) fn sha256(parts: &[&[u8]]) -> Key32 {
+    let mut h = Sha256Wiped::new();
+    for part in parts {
+        h.update(part);
+    }
+    h.finish()
+}
+
+/// SHA-256 (FIPS 180-4) over `sha2`'s compression function, for secret input: its chaining
+/// state and its partial block are wiped on drop (`sha2::Sha256` wipes neither).
+pub(crate) struct Sha256Wiped {
+    state: [u32; 8],
+    block: [u8; 64],
+    /// Bytes of `block` in use.
+    filled: usize,
+    /// Bytes hashed so far.
+    len: u64,
+}
+
+impl Sha256Wiped {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: SHA256_IV,
+            block: [0u8; 64],
+            filled: 0,
+            len: 0,
+        }
+    }
+
+    pub(crate) fn update(&mut self, mut data: &[u8]) {
+        self.len = self.len.wrapping_add(data.len() as u64);
+        if self.filled > 0 {
+            let take = data.len().min(64 - self.filled);
+            self.block[self.filled..self.filled + take].copy_from_slice(&data[..take]);
+            self.filled += take;
+            data = &data[take..];
+            if self.filled < 64 {
+                return;
+            }
+            compress(&mut self.state, &self.block);
+            self.filled = 0;
+        }
+        // Whole blocks straight from `data`, the rest kept for the next call.
+        let mut blocks = data.chunks_exact(64);
+        for block in &mut blocks {
+            if let Ok(block) = block.try_into() {
+                compress(&mut self.state, block);
+            }
+        }
+        let rest = blocks.remainder();
+        self.block[..rest.len()].copy_from_slice(rest);
+        self.filled = rest.len();
+    }
+
+    /// The digest: SHA-256's padding (0x80, zeros, the length in bits, big-endian) and the
+    /// state written out big-endian.
+    pub(crate) fn finish(mut self) -> Key32 {
+        let bits = self.len.wrapping_mul(8).to_be_bytes();
+        self.block[self.filled] = 0x80;
+        self.block[self.filled + 1..].fill(0);
+        if self.filled >= 56 {
+            compress(&mut self.state, &self.block);
+            self.block.fill(0);
+        }
+        self.block[56..].copy_from_slice(&bits);
+        compress(&mut self.state, &self.block);
+        let mut digest = Key32::new([0u8; 32]);
+        for (b, w) in digest.chunks_exact_mut(4).zip(self.state.iter()) {
+            b.copy_from_slice(&w.to_be_bytes());
+        }
+        digest
+    }
+}
+
+impl Drop for Sha256Wiped {
+    fn drop(&mut self) {
+        self.state[..].zeroize();
+        self.block[..].zeroize();
+    }
 }
 
 /// SHA-256's initial state (FIPS 180-4 §5.3.3).
@@ -190,26 +317,127 @@ pub(crate) fn chain_step(chain_key: &[u8; 32]) -> (Key32, Key32) {
 mod tests {
     use super::*;
     use hmac::{Hmac, Mac};
+    use sha2::Sha256;
 
-    /// RFC 5869 test case 1 (HKDF-SHA256), checked through the same `hkdf` crate calls we use.
+    /// RFC 5869 appendix A.1-A.3 (HKDF-SHA256): short input, 80-byte input with 82 bytes of
+    /// output (three blocks, the last cut), empty salt and info.
     #[test]
-    fn rfc5869_case1() {
-        let ikm = [0x0bu8; 22];
-        let salt: Vec<u8> = (0x00..=0x0c).collect();
-        let info: Vec<u8> = (0xf0..=0xf9).collect();
-        let hk = Hkdf::<Sha256>::new(Some(&salt), &ikm);
-        let mut okm = [0u8; 42];
-        hk.expand(&info, &mut okm).unwrap();
+    fn hkdf_matches_rfc5869() {
+        // (ikm, salt, info, okm)
+        type Case = (Vec<u8>, Vec<u8>, Vec<u8>, &'static str);
+        let cases: [Case; 3] = [
+            (
+                vec![0x0b; 22],
+                (0x00..=0x0c).collect(),
+                (0xf0..=0xf9).collect(),
+                "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
+            ),
+            (
+                (0x00..=0x4f).collect(),
+                (0x60..=0xaf).collect(),
+                (0xb0..=0xff).collect(),
+                "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c\
+                 59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71\
+                 cc30c58179ec3e87c14c01d5c1f3434f1d87",
+            ),
+            (
+                vec![0x0b; 22],
+                vec![],
+                vec![],
+                "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8",
+            ),
+        ];
+        for (ikm, salt, info, okm) in cases {
+            let mut out = vec![0u8; okm.len() / 2];
+            assert_eq!(hkdf(&salt, &ikm, &info, &mut out), Some(()));
+            assert_eq!(hex::encode(&out), okm);
+            // The 64-byte split is the first 64 bytes of the same expansion.
+            let mut long = [0u8; 64];
+            assert_eq!(hkdf(&salt, &ikm, &info, &mut long), Some(()));
+            let (a, b) = hkdf2(&salt, &ikm, &info);
+            assert_eq!((&a[..], &b[..]), (&long[..32], &long[32..]));
+        }
+        let mut too_long = vec![7u8; 255 * 32 + 1];
+        assert_eq!(hkdf(b"", b"", b"", &mut too_long), None);
+        assert!(too_long.iter().all(|&b| b == 7));
+        let mut longest = vec![0u8; 255 * 32];
+        assert_eq!(hkdf(b"s", b"k", b"i", &mut longest), Some(()));
+        let reference = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"s"), b"k");
+        let mut expected = vec![0u8; 255 * 32];
+        reference.expand(b"i", &mut expected).unwrap();
+        assert_eq!(longest, expected);
+    }
+
+    /// RFC 4231 test cases 1-4, 6 and 7 (HMAC-SHA256; case 5 is a truncated output): short
+    /// keys, a 25-byte key, 131-byte keys hashed first, data longer than a block.
+    #[test]
+    fn hmac_matches_rfc4231() {
+        let cases: [(Vec<u8>, Vec<u8>, &str); 6] = [
+            (
+                vec![0x0b; 20],
+                b"Hi There".to_vec(),
+                "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+            ),
+            (
+                b"Jefe".to_vec(),
+                b"what do ya want for nothing?".to_vec(),
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            ),
+            (
+                vec![0xaa; 20],
+                vec![0xdd; 50],
+                "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe",
+            ),
+            (
+                (0x01..=0x19).collect(),
+                vec![0xcd; 50],
+                "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
+            ),
+            (
+                vec![0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First".to_vec(),
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+            ),
+            (
+                vec![0xaa; 131],
+                b"This is a test using a larger than block-size key and a larger than \
+                  block-size data. The key needs to be hashed before being used by the HMAC \
+                  algorithm."
+                    .to_vec(),
+                "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
+            ),
+        ];
+        for (key, data, mac) in cases {
+            assert_eq!(hex::encode(*hmac(&key, &[&data])), mac);
+            // Parts are hashed as their concatenation.
+            let (a, b) = data.split_at(data.len() / 3);
+            assert_eq!(hex::encode(*hmac(&key, &[a, &[], b])), mac);
+        }
+    }
+
+    /// SHA-256 as `sha2` computes it, at every length around the padding's edges (55, 56, 63,
+    /// 64 bytes) and over several blocks, fed in uneven pieces; and FIPS 180-2's "abc".
+    #[test]
+    fn sha256_matches_sha2() {
+        use sha2::Digest as _;
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in 0..=data.len() {
+            let whole = &data[..len];
+            let expected: [u8; 32] = sha2::Sha256::digest(whole).into();
+            assert_eq!(*sha256(&[whole]), expected, "length {len}");
+            let mut h = Sha256Wiped::new();
+            for piece in whole.chunks(len % 13 + 1) {
+                h.update(piece);
+            }
+            assert_eq!(*h.finish(), expected, "length {len} in pieces");
+            // A part block, then whole blocks and a rest from one call.
+            let (head, tail) = whole.split_at(len.min(5));
+            assert_eq!(*sha256(&[head, tail]), expected, "length {len} in two");
+        }
         assert_eq!(
-            hex::encode(okm),
-            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+            hex::encode(*sha256(&[b"abc"])),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        // And our 64-byte split agrees with the first 64 bytes of the same expansion.
-        let mut long = [0u8; 64];
-        hk.expand(&info, &mut long).unwrap();
-        let (a, b) = hkdf2(&salt, &ikm, &info);
-        assert_eq!(&a[..], &long[..32]);
-        assert_eq!(&b[..], &long[32..]);
     }
 
     /// The chain step of the key 00 01 .. 1f, as Python's `hmac` module computes HMAC-SHA256

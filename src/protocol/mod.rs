@@ -10,7 +10,7 @@ mod clock;
 pub mod fragment;
 pub mod handshake;
 pub mod identity;
-mod kdf;
+pub(crate) mod kdf;
 pub mod names;
 pub mod padding;
 pub mod ratchet;

@@ -34,7 +34,6 @@
 use caseless::Caseless;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
-use hmac::{Hmac, Mac};
 use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -42,7 +41,7 @@ use unicode_normalization::UnicodeNormalization;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::identity::IdentityPublic;
-use super::kdf::hkdf2;
+use super::kdf::{hkdf, hkdf2, hmac, sha256};
 use super::secret::SecretString;
 
 /// Inner type: the question and the asker's SPAKE2 message.
@@ -83,8 +82,8 @@ fn constant(encoded: &[u8; 32]) -> Option<EdwardsPoint> {
 /// reduced mod L.
 fn password_scalar(pw: &[u8]) -> Zeroizing<Scalar> {
     let mut okm = Zeroizing::new([0u8; 48]);
-    // 48 bytes is within HKDF-SHA256's limit: `expand` cannot fail here.
-    let _ = hkdf::Hkdf::<Sha256>::new(Some(&[]), pw).expand(b"SPAKE2 pw", okm.as_mut());
+    // 48 bytes is within HKDF-SHA256's limit: this cannot fail.
+    let _ = hkdf(&[], pw, b"SPAKE2 pw", okm.as_mut());
     let mut wide = Zeroizing::new([0u8; 64]);
     for (dst, src) in wide.iter_mut().zip(okm.iter().rev()) {
         *dst = *src;
@@ -139,7 +138,7 @@ impl Spake {
         let spake = Spake {
             ephemeral: *ephemeral,
             w: *w,
-            pw_hash: Sha256::digest(pw).into(),
+            pw_hash: *sha256(&[pw]),
             ids,
             own,
             side,
@@ -163,13 +162,8 @@ impl Spake {
         } else {
             (&peer_bytes, &self.own)
         };
-        let mut d = Sha256::new();
-        d.update(self.pw_hash);
-        d.update(self.ids);
-        d.update(x);
-        d.update(y);
-        d.update(k.as_ref());
-        Some(Zeroizing::new(d.finalize().into()))
+        let key = sha256(&[&self.pw_hash, &self.ids, x, y, k.as_ref()]);
+        Some(Zeroizing::new(*key))
     }
 }
 
@@ -273,12 +267,7 @@ fn identities(
 
 fn confirm(key: &[u8; 32], label: &[u8], h: &[u8; 32]) -> [u8; MAC_LEN] {
     let (mac_key, _) = hkdf2(&[], key, b"Sotto v1 verify confirm");
-    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(mac_key.as_ref()) else {
-        return [0u8; MAC_LEN];
-    };
-    mac.update(label);
-    mac.update(h);
-    mac.finalize().into_bytes().into()
+    *hmac(&mac_key[..], &[label, h])
 }
 
 /// Starts a verification: returns the state to keep and the content of the 0x10 message.

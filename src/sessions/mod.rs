@@ -302,10 +302,10 @@ enum Save {
     Forced,
 }
 
-/// SHA-256 of a snapshot: whether the store already holds exactly it.
+/// SHA-256 of a snapshot: whether the store already holds exactly it. Hashed with its states
+/// wiped (the snapshot holds the ratchet's keys; `sha2` would keep its last block).
 fn digest(snapshot: &[u8]) -> [u8; 32] {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(snapshot).into()
+    *crate::protocol::kdf::sha256(&[snapshot])
 }
 
 /// The reason a store error gives, for the debug log and the user.
