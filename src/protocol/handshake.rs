@@ -464,6 +464,9 @@ pub struct Responder {
     ephemeral_public: [u8; 32],
     tag: u32,
     peer_tag: u32,
+    /// The initiator's ephemeral key of the start answered (`e_i`), to know a copy of that
+    /// start. In memory only: not in the snapshot (`None` once restored).
+    peer_ephemeral: Option<[u8; 32]>,
 }
 
 impl Responder {
@@ -500,6 +503,7 @@ impl Responder {
                 ephemeral_public: e_pub,
                 tag,
                 peer_tag: msg.initiator_tag,
+                peer_ephemeral: Some(msg.ephemeral),
             },
             response,
         ))
@@ -508,6 +512,12 @@ impl Responder {
     /// The instance tag of the initiator this handshake answers.
     pub fn peer_tag(&self) -> u32 {
         self.peer_tag
+    }
+
+    /// Whether `msg` is the start this handshake answers (same `tag_i`, same `e_i`): a copy.
+    /// Not known of a handshake restored from a snapshot.
+    pub fn answers(&self, msg: &InitMessage) -> bool {
+        self.peer_tag == msg.initiator_tag && self.peer_ephemeral == Some(msg.ephemeral)
     }
 
     /// Appends this handshake state to a snapshot: symmetric state ‖ e (32) ‖ tag_r ‖ tag_i.
@@ -528,6 +538,7 @@ impl Responder {
             ephemeral,
             tag: r.u32()?,
             peer_tag: r.u32()?,
+            peer_ephemeral: None,
         })
     }
 

@@ -215,6 +215,10 @@ impl Conversation {
             // Answering both would let the later replace the earlier and leave the earlier
             // instance holding a session nobody here has (issue 9).
             Some(Handshake::Responder(r)) if r.peer_tag() != m.initiator_tag => return,
+            // A copy of the start being answered (a server's duplicate): our answer stands. A
+            // new answer would replace it, and the `?S1C` to the first would fail here while
+            // its sender held the session.
+            Some(Handshake::Responder(r)) if r.answers(m) => return,
             _ => {}
         }
         if !self.may_answer() {
@@ -224,13 +228,14 @@ impl Conversation {
             self.cold.make().held_back_init = Some(m.clone());
             return;
         }
-        // Any start held back is older than this one.
-        if let Some(cold) = self.cold.get_mut() {
-            cold.held_back_init = None;
-        }
         let payload = self.names.encode();
         match Responder::respond(&self.identity, self.tag, m, &payload, rng) {
             Ok((r, reply)) => {
+                // Any start held back is older than this one, answered. (One that fails, which
+                // anyone can forge, drops nothing.)
+                if let Some(cold) = self.cold.get_mut() {
+                    cold.held_back_init = None;
+                }
                 let ours = self.ours_since();
                 // The first of our answers to this client's starts, while they repeat: a name
                 // never talked to keeps pieces of long lines only while it is being answered,

@@ -553,3 +553,38 @@ fn a_start_handed_to_another_of_our_own_conversations_makes_no_session() {
         assert!(c.peer_identity().is_none());
     }
 }
+
+/// A copy of the start being answered (a server handing the same `?S1I` twice, with text after
+/// it or not) is not answered again: a second answer (a new ephemeral) would replace the first,
+/// which the initiator may already have finished on, and its `?S1C` would then fail here while
+/// the initiator held a session nobody here has.
+#[test]
+fn a_copy_of_the_start_being_answered_is_not_answered_again() {
+    for copy_suffix in ["", " x"] {
+        let mut rng = rng(49);
+        let (mut a, mut b) = pair(&mut rng, Policy::Manual);
+        a.set_peer_supports_sotto(true);
+        let [start] = <[String; 1]>::try_from(a.start(&mut rng).inject).expect("one start");
+        assert!(start.starts_with("?S1I"), "{start}");
+        let (_, answer, _) = deliver(&mut b, vec![start.clone()], &mut rng);
+        assert_eq!(answer.len(), 1);
+        let before = state_of(&b);
+        let copy = format!("{start}{copy_suffix}");
+        let (shown, again, events) = deliver(&mut b, vec![copy], &mut rng);
+        assert!(
+            shown.is_empty() && again.is_empty() && events.is_empty(),
+            "{shown:?} {again:?} {events:?}"
+        );
+        assert_eq!(state_of(&b), before, "the copy changed nothing");
+        let (_, confirm, _) = deliver(&mut a, answer, &mut rng);
+        let (_, _, events) = deliver(&mut b, confirm, &mut rng);
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::HandshakeFailed { .. })),
+            "{events:?}"
+        );
+        assert_eq!(a.state(), ConvState::Encrypted);
+        assert_eq!(b.state(), ConvState::Encrypted, "{copy_suffix:?}");
+    }
+}

@@ -390,3 +390,42 @@ fn a_start_held_back_adds_no_answer_to_a_flood() {
     assert_eq!(at(&mut b, vec![init(&mut rng)], t3, &mut rng).1.len(), 1);
     assert!(!b.answer_due(t3 + ANSWER_WINDOW_SECS));
 }
+
+/// A start that fails (a forged `?S1I` with a low-order ephemeral key, which anyone can send)
+/// is not "a newer start answered": the start held back from a flood is still answered once
+/// the window is over (PROTOCOL.md §3.2, "Answers are rate-limited").
+#[test]
+fn a_start_that_fails_keeps_the_one_held_back() {
+    let mut rng = rng(78);
+    let mut b = Conversation::new(IdentityKey::generate(&mut rng), 0xb2, Policy::Manual);
+    let init = |ephemeral: [u8; 32]| {
+        WireMessage::Init(InitMessage {
+            initiator_tag: 0x0bad,
+            ephemeral,
+        })
+        .encode()
+    };
+    let t = 1_000;
+    let flood: Vec<String> = (0..ANSWER_BURST + 1)
+        .map(|_| init(IdentityKey::generate(&mut rng).public().to_bytes()))
+        .collect();
+    assert_eq!(
+        at(&mut b, flood, t, &mut rng).1.len(),
+        ANSWER_BURST as usize
+    );
+    let t2 = t + ANSWER_WINDOW_SECS;
+    assert!(b.answer_due(t2));
+    let (_, answers, events) = at(&mut b, vec![init([0u8; 32])], t2, &mut rng);
+    assert!(answers.is_empty());
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::HandshakeFailed { .. })),
+        "{events:?}"
+    );
+    // The failed start counted in the new window: the held one is answered after it.
+    let t3 = t2 + ANSWER_WINDOW_SECS;
+    assert!(b.answer_due(t3), "the start held back was dropped");
+    b.tick(t3);
+    assert_eq!(b.answer_held_back(&mut rng).inject.len(), 1);
+}

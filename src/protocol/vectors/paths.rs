@@ -249,7 +249,11 @@ pub(super) fn paths() -> String {
     ra.receive(hk, pn, n, None);
     let mut future = rb.clone();
     let reserved = future.seal(0x02, b"from a future version");
-    o.line("bob (a newer client) sends inner type 0x02, content \"from a future version\":");
+    o.line(
+        "bob (a newer client) sends inner type 0x02, content \"from a future version\" \
+         (sealed from a copy of bob's state: bob's own chain stays at n = 1, so his next \
+         message, section 6, is sent at pn = 1):",
+    );
     o.log(&mut future.log);
     o.wire("bob", &reserved);
     let out = alice.receive(&reserved, 0, &mut o.rng);
@@ -575,6 +579,56 @@ pub(super) fn paths() -> String {
             format!("?S1I{}", r::b64(&[0u8; 36])),
         ),
         ("malformed fragment (empty chunk)", "?S1PAAAAAAAC".into()),
+        ("malformed fragment (total = 0)", "?S1PAAAAAAAAx".into()),
+        ("malformed fragment (index = total)", "?S1PAAAAABABx".into()),
+        (
+            "malformed fragment (a header digit outside base64url)",
+            "?S1PAAAA.AABx".into(),
+        ),
+        (
+            "malformed encoding (base64 '=' padding after a valid line)",
+            format!("{}=", ra.clone().seal(0x00, b"padded")),
+        ),
+        (
+            "malformed encoding (a '+', of the standard alphabet, in the body)",
+            {
+                let line = ra.clone().seal(0x00, b"standard alphabet");
+                format!("?S1D+{}", &line[5..])
+            },
+        ),
+        ("malformed encoding (a body of 4k + 1 characters)", {
+            let mut line = ra.clone().seal(0x00, b"one character more");
+            while (line.len() - 4) % 4 != 1 {
+                line.push('A');
+            }
+            line
+        }),
+        (
+            // Not Unicode whitespace, so not trimmed (a JavaScript trim() removes U+FEFF, a
+            // Python strip() U+001C): part of the token, which is then not base64url.
+            "malformed encoding (U+FEFF after a valid line)",
+            format!("{}\u{feff}", ra.clone().seal(0x00, b"bom")),
+        ),
+        (
+            "malformed encoding (U+001C after a valid line)",
+            format!("{}\u{1c}", ra.clone().seal(0x00, b"file separator")),
+        ),
+        (
+            "malformed message (varint pn = 2^32: 0x80 0x80 0x80 0x80 0x10)",
+            {
+                let pn = [0x80, 0x80, 0x80, 0x80, 0x10];
+                let body = [&ra.sid[..], &[7u8; 32], &pn[..], &[0x00], &[0u8; 24]].concat();
+                format!("?S1D{}", r::b64(&body))
+            },
+        ),
+        (
+            "malformed message (I body of 35 bytes)",
+            format!("?S1I{}", r::b64(&[9u8; 35])),
+        ),
+        (
+            "malformed message (I body of 37 bytes)",
+            format!("?S1I{}", r::b64(&[9u8; 37])),
+        ),
         (
             "another version (never shown, never answered)",
             "?S2DAAAA".into(),
