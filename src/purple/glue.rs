@@ -177,12 +177,19 @@ fn contact_name(protocol: &str, account: *mut sys::PurpleAccount, name: &str) ->
     let n = normalize(account, name);
     match protocol {
         "prpl-simple" => sip_contact(&n),
-        "prpl-jabber" => occupant_name(account as usize, name, n, |bare| {
-            let bare = cstring(bare);
-            // SAFETY: `account` is null or live (per the callers); the result is only tested.
-            !account.is_null()
-                && unsafe { !sys::purple_find_buddy(account, bare.as_ptr()).is_null() }
-        }),
+        "prpl-jabber" => occupant_name(
+            account as usize,
+            name,
+            n,
+            |bare| {
+                let bare = cstring(bare);
+                // SAFETY: `account` is null or live (per the callers); the result is only
+                // tested.
+                !account.is_null()
+                    && unsafe { !sys::purple_find_buddy(account, bare.as_ptr()).is_null() }
+            },
+            |room| in_chat(account, room),
+        ),
         _ => n,
     }
 }
@@ -253,20 +260,46 @@ fn as_the_room_spells(
     }
 }
 
+/// Whether `account` is in the group chat `room` now (its chat window is open).
+fn in_chat(account: *mut sys::PurpleAccount, room: &str) -> bool {
+    if account.is_null() {
+        return false;
+    }
+    let name = cstring(room);
+    // SAFETY: a live account and a valid name; the conversation found is only tested.
+    unsafe {
+        !sys::purple_find_conversation_with_account(
+            sys::PURPLE_CONV_TYPE_CHAT,
+            name.as_ptr(),
+            account,
+        )
+        .is_null()
+    }
+}
+
 /// `normalized` (libpurple's normalization of the XMPP name `raw`), or the occupant
 /// `room@server/nick` of a room `account` has been in (see [`contact_name`]), as libpurple
 /// normalized it in the room. A name in the buddy list (`is_buddy`, given the bare JID) is a
 /// contact, never a room: joining a "room" at a contact's address (an invitation from a hostile
 /// server) cannot make that contact's resources separate conversations after it is left.
+///
+/// A normalized name with a resource is an occupant only while the account is in that room
+/// (`in_room`): libpurple also keeps the whole name, resource and all, when its XMPP
+/// normalization rejects it (`jabber_normalize` returns NULL and `purple_normalize` falls back
+/// to the name as given). A server's presence from `bob@x/a<TAB>` (an invalid resource), with
+/// bob taken off the roster, made `bob@x` a room: every later full JID of bob's a conversation
+/// of its own, in plaintext, where a forged message was shown without a warning.
 fn occupant_name(
     account: usize,
     raw: &str,
     normalized: String,
     is_buddy: impl Fn(&str) -> bool,
+    in_room: impl Fn(&str) -> bool,
 ) -> String {
     if let Some((room, _)) = normalized.split_once('/') {
-        // Kept whole: an occupant of a room the account is in.
-        if !is_buddy(room) {
+        // Kept whole: an occupant of a room the account is in, or a name libpurple could not
+        // normalize (remembered as nothing).
+        if !is_buddy(room) && in_room(room) {
             super::state::remember_occupant(account, room, raw, &normalized);
         }
         return normalized;
@@ -1328,8 +1361,9 @@ mod tests {
         let account = 0x5150;
         let room = "lounge@conference.example";
         let no_buddy = |_: &str| false;
+        let in_room = |r: &str| r == room;
         let name = |raw: &str, normalized: &str| {
-            occupant_name(account, raw, normalized.to_owned(), no_buddy)
+            occupant_name(account, raw, normalized.to_owned(), no_buddy, in_room)
         };
         // A contact writing from a resource, before any room: the bare JID.
         assert_eq!(name("bob@example/laptop", "bob@example"), "bob@example");
@@ -1350,7 +1384,7 @@ mod tests {
         // The room itself, another account, other contacts: unchanged.
         assert_eq!(name(room, room), room);
         assert_eq!(
-            occupant_name(account + 1, &bob, room.into(), no_buddy),
+            occupant_name(account + 1, &bob, room.into(), no_buddy, in_room),
             room
         );
         assert_eq!(name("bob@example/laptop", "bob@example"), "bob@example");
@@ -1361,12 +1395,19 @@ mod tests {
                 account,
                 "bob@example/laptop",
                 "bob@example/laptop".into(),
-                buddy
+                buddy,
+                in_room
             ),
             "bob@example/laptop"
         );
         assert_eq!(
-            occupant_name(account, "bob@example/laptop", "bob@example".into(), buddy),
+            occupant_name(
+                account,
+                "bob@example/laptop",
+                "bob@example".into(),
+                buddy,
+                in_room
+            ),
             "bob@example"
         );
         assert_eq!(
@@ -1374,12 +1415,39 @@ mod tests {
                 account,
                 "bob@example/laptop",
                 "bob@example".into(),
-                no_buddy
+                no_buddy,
+                in_room
             ),
             "bob@example"
         );
         super::super::state::forget_account(account);
         assert_eq!(name(&bob, room), room);
+    }
+
+    /// A name libpurple's XMPP normalization rejects comes back whole, resource and all, as an
+    /// occupant's does; outside a room the account is in, it makes no room of the bare JID: the
+    /// contact's other full JIDs stay the contact (found by a read-only audit).
+    #[test]
+    fn a_name_libpurple_cannot_normalize_makes_no_room() {
+        let account = 0x5151;
+        let (no_buddy, in_no_room) = (|_: &str| false, |_: &str| false);
+        let invalid = "bob@example/x\t";
+        assert_eq!(
+            occupant_name(account, invalid, invalid.into(), no_buddy, in_no_room),
+            invalid
+        );
+        assert_eq!(
+            occupant_name(
+                account,
+                "bob@example/phone",
+                "bob@example".into(),
+                no_buddy,
+                in_no_room
+            ),
+            "bob@example",
+            "bob's phone split off bob"
+        );
+        super::super::state::forget_account(account);
     }
 
     #[test]

@@ -172,11 +172,11 @@ pub(crate) fn send_confirmed(r: &ConvRef, held: HeldLine, window: Option<usize>)
 pub(crate) fn label(this: &ConvRef, of: &ConvRef) -> Shown {
     let protocol = glue::protocol_name(of);
     if of.protocol == this.protocol && of.key().account != this.key().account {
-        Shown::new(&format!(
-            "{} ({protocol}, your account {})",
-            of.peer, of.account
-        ))
+        Shown::with_suffix(
+            &of.peer,
+            &super::texts::plain(&format!(" ({protocol}, your account {})", of.account)),
+        )
     } else {
-        Shown::new(&format!("{} ({protocol})", of.peer))
+        Shown::with_suffix(&of.peer, &format!(" ({protocol})"))
     }
 }

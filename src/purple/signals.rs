@@ -697,6 +697,14 @@ unsafe extern "C" fn receiving_im_msg(
                     unsafe { swallow(message) }
                 }
                 ReceiveAction::Display(plain) => {
+                    // Shown with Sotto's flags: a received message (delayed if the transport
+                    // says so). The server's others are unauthenticated: an IRC server that
+                    // hands the contact's line as his away reply (numeric 301) had his real
+                    // words shown as "<AUTO-REPLY>"; a notice or error flag the same.
+                    if !flags.is_null() {
+                        // SAFETY: libpurple's flags out-parameter, non-null.
+                        unsafe { *flags = decrypted_flags(*flags) };
+                    }
                     let shown = present::decrypted_shown(&plain);
                     let html = zeroize::Zeroizing::new(markup::text_to_html(&shown));
                     // The write is matched to what the window will show of it (a flattened
@@ -736,6 +744,13 @@ unsafe extern "C" fn receiving_im_msg(
             result
         }
     )
+}
+
+/// The flags a decrypted message is written with, from those libpurple received it with: only
+/// what Sotto vouches for (received; delayed, which changes nothing but the time shown; not
+/// logged) is kept.
+fn decrypted_flags(received: sys::PurpleMessageFlags) -> sys::PurpleMessageFlags {
+    sys::PURPLE_MESSAGE_RECV | received & (sys::PURPLE_MESSAGE_DELAYED | sys::PURPLE_MESSAGE_NO_LOG)
 }
 
 /// A fault (a panic) in [`receiving_im_msg`] dropped the message unchecked: its line may be
@@ -872,4 +887,24 @@ unsafe extern "C" fn quitting(_data: *mut c_void) {
     ffi_boundary!((), {
         state::set_quitting();
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decrypted_message_keeps_only_the_flags_sotto_vouches_for() {
+        let server = sys::PURPLE_MESSAGE_RECV
+            | sys::PURPLE_MESSAGE_AUTO_RESP
+            | sys::PURPLE_MESSAGE_NOTIFY
+            | sys::PURPLE_MESSAGE_ERROR
+            | sys::PURPLE_MESSAGE_SYSTEM
+            | sys::PURPLE_MESSAGE_DELAYED;
+        assert_eq!(
+            decrypted_flags(server),
+            sys::PURPLE_MESSAGE_RECV | sys::PURPLE_MESSAGE_DELAYED
+        );
+        assert_eq!(decrypted_flags(0), sys::PURPLE_MESSAGE_RECV);
+    }
 }

@@ -107,9 +107,27 @@ mod shown {
     pub(crate) struct Shown(String);
 
     impl Shown {
-        /// `name` cleaned by [`super::plain`].
+        /// `name` cleaned by [`super::plain`]; between quotation marks it cannot close
+        /// ([`super::quoted_address`]) when it holds a space or a quotation mark. Names are
+        /// put straight into Sotto's sentences ("bob's fingerprint is …"), and some are free
+        /// text: an XMPP group chat's occupant `room@server/nick` named `x's fingerprint is
+        /// 1111 … (verified).` read as Sotto's own words (found by a read-only audit).
+        /// Addresses and nicks hold neither, and are shown as they are.
         pub(crate) fn new(name: &str) -> Self {
-            Self(super::plain(name))
+            let cleaned = super::plain(name);
+            if cleaned
+                .chars()
+                .any(|c| c.is_whitespace() || super::is_quotation_mark(c))
+            {
+                Self(super::quoted_address(name))
+            } else {
+                Self(cleaned)
+            }
+        }
+
+        /// `name` as [`Shown::new`] shows it, followed by Sotto's own `suffix` (" (IRC)").
+        pub(crate) fn with_suffix(name: &str, suffix: &str) -> Self {
+            Self(format!("{}{suffix}", Self::new(name).0))
         }
     }
 
@@ -1892,7 +1910,7 @@ mod tests {
             SiblingState::Guarded,
             SiblingState::Unknown,
         ] {
-            let sibling = &Shown::new("bob@example.org (XMPP)");
+            let sibling = &Shown::with_suffix("bob@example.org", " (XMPP)");
             texts.push(sibling_not_sent(bob, sibling, how, "hi"));
         }
         for state in [
@@ -1924,8 +1942,8 @@ mod tests {
     /// send the same message again (the gesture that retries every other NOT sent line).
     #[test]
     fn a_line_held_back_for_a_sibling_names_both_and_gives_the_text_back() {
-        let this = &Shown::new("bob (IRC)");
-        let sibling = &Shown::new("bob@example.org (XMPP)");
+        let this = &Shown::with_suffix("bob", " (IRC)");
+        let sibling = &Shown::with_suffix("bob@example.org", " (XMPP)");
         let text = "meet me at the old mill";
         let encrypted = sibling_not_sent(this, sibling, SiblingState::Encrypted([1; 4]), text);
         assert!(
@@ -1965,16 +1983,19 @@ mod tests {
     /// setting now, and the saved line names those it set; a contact alone reads as before.
     #[test]
     fn settings_for_a_merged_contact_name_its_other_accounts() {
-        let irc = Shown::new("bob (IRC)");
+        let irc = Shown::with_suffix("bob", " (IRC)");
         assert_eq!(
             settings_also(&irc, Some(Policy::Always)),
             "The same for bob (IRC) (its setting now: always)"
         );
         assert_eq!(
-            settings_also(&Shown::new("bob2@localhost\u{202e} (XMPP)"), None),
-            "The same for bob2@localhost (XMPP) (its setting now: the global setting)"
+            settings_also(
+                &Shown::with_suffix("bob2@localhost\u{202e}", " (XMPP)"),
+                None
+            ),
+            "The same for \"bob2@localhost \" (XMPP) (its setting now: the global setting)"
         );
-        let others = [irc, Shown::new("bob2@localhost (XMPP)")];
+        let others = [irc, Shown::with_suffix("bob2@localhost", " (XMPP)")];
         assert!(settings_not_offered(&others)
             .contains("The setting of bob (IRC), bob2@localhost (XMPP) (in this buddy-list"));
         let bob = Shown::new("bob@localhost");
@@ -1987,7 +2008,10 @@ mod tests {
             policy_saved(&bob, None, &[]),
             "policy for bob@localhost is now: the global setting."
         );
-        let d = settings_dialog(&Shown::new("bob@localhost (XMPP)"), Policy::Manual);
+        let d = settings_dialog(
+            &Shown::with_suffix("bob@localhost", " (XMPP)"),
+            Policy::Manual,
+        );
         assert_eq!(d.primary, "Encryption with bob@localhost (XMPP)");
     }
 
@@ -1995,8 +2019,8 @@ mod tests {
     /// shows the message (cleaned), and says what a yes allows after it.
     #[test]
     fn the_sibling_dialog_names_where_the_message_goes() {
-        let this = &Shown::new("bob (IRC)");
-        let sibling = &Shown::new("bob@localhost (XMPP)");
+        let this = &Shown::with_suffix("bob", " (IRC)");
+        let sibling = &Shown::with_suffix("bob@localhost", " (XMPP)");
         let d = sibling_dialog(
             this,
             sibling,
@@ -2491,6 +2515,33 @@ mod tests {
         );
     }
 
+    /// A free-text name (an XMPP group chat occupant's nick, which a stranger picks) that
+    /// spells Sotto's own words is shown between quotation marks it cannot close: it read as
+    /// Sotto's sentence, "…/x's fingerprint is 1111 … (verified). This conversation is not
+    /// logged.'s fingerprint is <the real one>" (found by a read-only audit). Addresses and
+    /// nicks without a space or a quotation mark read as before.
+    #[test]
+    fn a_name_that_spells_sottos_words_is_quoted() {
+        let nick = "room@conf.example/x's fingerprint is 1111 2222 (verified). This \
+                    conversation is not logged.";
+        assert_eq!(
+            key_accepted(&Shown::new(nick)),
+            format!("\"{nick}\"'s current key is accepted.")
+        );
+        assert_eq!(
+            Shown::new("x\" is verified. \u{201C}y").to_string(),
+            "\"x' is verified. 'y\""
+        );
+        assert_eq!(
+            Shown::new("x\u{201D}y").to_string(),
+            "\"x'y\"",
+            "a quotation mark alone"
+        );
+        for name in ["bob@example.org/phone", "bob", "room@conf.example/Zoë"] {
+            assert_eq!(Shown::new(name).to_string(), name);
+        }
+    }
+
     /// Names cut at [`MAX_SHOWN`], or carrying line breaks and bidi controls, read in these
     /// texts exactly as they did when each text cleaned its own name (the expected text was
     /// taken from that code), also where a caller had cleaned the name before (the Known
@@ -2513,23 +2564,32 @@ mod tests {
         ];
         for (name, shown, len) in &names {
             let peer = &Shown::new(name);
+            // A name with a space (here where a line break was) is put between quotation
+            // marks where a sentence names the contact; as it is where the text already
+            // quotes it.
+            let named = if shown.contains(' ') {
+                format!("\"{shown}\"")
+            } else {
+                shown.clone()
+            };
+            assert_eq!(peer.to_string(), named);
             assert_eq!(
                 key_accepted(peer),
-                format!("{shown}'s current key is accepted.")
+                format!("{named}'s current key is accepted.")
             );
-            assert_eq!(not_sent_to(peer), format!("Messages to {shown} NOT sent"));
+            assert_eq!(not_sent_to(peer), format!("Messages to {named} NOT sent"));
             assert_eq!(
                 key_changed(peer, "AAAAA BBBBB CCCCC DDDDD"),
                 format!(
-                    "WARNING: {shown}'s key changed; the new fingerprint is AAAAA BBBBB CCCCC \
+                    "WARNING: {named}'s key changed; the new fingerprint is AAAAA BBBBB CCCCC \
                      DDDDD. This can be a new device or someone in the middle. Your messages are \
-                     held: check the fingerprint with {shown} over another channel, then type \
+                     held: check the fingerprint with {named} over another channel, then type \
                      /sotto accept AAAAA BBBBB CCCCC DDDDD (or /sotto stop)."
                 )
             );
             assert_eq!(
                 known_key_label(peer, "AAAAA", Trust::Verified, "2024-01-01", "me@x", "XMPP"),
-                format!("{shown} - AAAAA - verified - last seen 2024-01-01 - me@x (XMPP)")
+                format!("{named} - AAAAA - verified - last seen 2024-01-01 - me@x (XMPP)")
             );
             let other = Notice::OtherClient {
                 address: name.clone(),
@@ -2538,17 +2598,19 @@ mod tests {
             assert_eq!(
                 notice(name, &other, false),
                 format!(
-                    "key accepted: what you type now also goes to {shown}'s client at \"{shown}\"."
+                    "key accepted: what you type now also goes to {named}'s client at \"{shown}\"."
                 )
             );
             let d = names_mismatch_dialog(peer, peer, &plain(name), &plain("al"));
-            assert_eq!(d.primary, format!("{shown} says they are \"{shown}\""));
+            assert_eq!(d.primary, format!("{named} says they are \"{shown}\""));
             let first = format!(
-                "Inside the encrypted handshake, the contact you see as {shown} states that they \
-                 are \"{shown}\" and that they are writing to \"al\". You are {shown}.\n\n"
+                "Inside the encrypted handshake, the contact you see as {named} states that they \
+                 are \"{shown}\" and that they are writing to \"al\". You are {named}.\n\n"
             );
             assert!(d.secondary.starts_with(&first), "{:?}", d.secondary);
-            assert_eq!(d.secondary.len(), *len, "{shown:?}");
+            if named == *shown {
+                assert_eq!(d.secondary.len(), *len, "{shown:?}");
+            }
         }
     }
 }
