@@ -174,7 +174,7 @@ pub(crate) fn label(this: &ConvRef, of: &ConvRef) -> Shown {
     if of.protocol == this.protocol && of.key().account != this.key().account {
         Shown::with_suffix(
             &of.peer,
-            &super::texts::plain(&format!(" ({protocol}, your account {})", of.account)),
+            &format!(" ({protocol}, your account {})", of.account),
         )
     } else {
         Shown::with_suffix(&of.peer, &format!(" ({protocol})"))

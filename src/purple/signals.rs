@@ -697,13 +697,11 @@ unsafe extern "C" fn receiving_im_msg(
                     unsafe { swallow(message) }
                 }
                 ReceiveAction::Display(plain) => {
-                    // Shown with Sotto's flags: a received message (delayed if the transport
-                    // says so). The server's others are unauthenticated: an IRC server that
-                    // hands the contact's line as his away reply (numeric 301) had his real
-                    // words shown as "<AUTO-REPLY>"; a notice or error flag the same.
+                    // Shown with Sotto's flags (see `decrypted_flags`): the server's others are
+                    // unauthenticated.
                     if !flags.is_null() {
                         // SAFETY: libpurple's flags out-parameter, non-null.
-                        unsafe { *flags = decrypted_flags(*flags) };
+                        unsafe { *flags = decrypted_flags(*flags, &r.protocol) };
                     }
                     let shown = present::decrypted_shown(&plain);
                     let html = zeroize::Zeroizing::new(markup::text_to_html(&shown));
@@ -746,11 +744,23 @@ unsafe extern "C" fn receiving_im_msg(
     )
 }
 
-/// The flags a decrypted message is written with, from those libpurple received it with: only
-/// what Sotto vouches for (received; delayed, which changes nothing but the time shown; not
-/// logged) is kept.
-fn decrypted_flags(received: sys::PurpleMessageFlags) -> sys::PurpleMessageFlags {
-    sys::PURPLE_MESSAGE_RECV | received & (sys::PURPLE_MESSAGE_DELAYED | sys::PURPLE_MESSAGE_NO_LOG)
+/// The flags a decrypted message on `protocol` is written with, from those libpurple received it
+/// with: received; delayed (which changes nothing but the time shown); not logged; and an
+/// auto-reply where the protocol carries auto-replies: there the flag is the protocol's word
+/// for the contact's client's, and libpurple's own away reply reads it (`serv_got_im` sends
+/// none in answer to one, so two away users do not answer each other). On IRC a message is
+/// flagged so only when the server hands it as the contact's away text (numeric 301): a server
+/// that hands the contact's encrypted line so had his real words shown as "`<AUTO-REPLY>`"
+/// (found by a read-only audit), and IRC answers nothing automatically. A notice or an error
+/// flag is never the contact's.
+fn decrypted_flags(received: sys::PurpleMessageFlags, protocol: &str) -> sys::PurpleMessageFlags {
+    let auto_reply = if protocol == "prpl-irc" {
+        0
+    } else {
+        sys::PURPLE_MESSAGE_AUTO_RESP
+    };
+    sys::PURPLE_MESSAGE_RECV
+        | received & (sys::PURPLE_MESSAGE_DELAYED | sys::PURPLE_MESSAGE_NO_LOG | auto_reply)
 }
 
 /// A fault (a panic) in [`receiving_im_msg`] dropped the message unchecked: its line may be
@@ -901,10 +911,16 @@ mod tests {
             | sys::PURPLE_MESSAGE_ERROR
             | sys::PURPLE_MESSAGE_SYSTEM
             | sys::PURPLE_MESSAGE_DELAYED;
+        // IRC: the auto-reply flag is the server's away numeric, never the contact's.
         assert_eq!(
-            decrypted_flags(server),
+            decrypted_flags(server, "prpl-irc"),
             sys::PURPLE_MESSAGE_RECV | sys::PURPLE_MESSAGE_DELAYED
         );
-        assert_eq!(decrypted_flags(0), sys::PURPLE_MESSAGE_RECV);
+        // Elsewhere it is the protocol's word, which libpurple's away reply reads.
+        assert_eq!(
+            decrypted_flags(server, "prpl-aim"),
+            sys::PURPLE_MESSAGE_RECV | sys::PURPLE_MESSAGE_DELAYED | sys::PURPLE_MESSAGE_AUTO_RESP
+        );
+        assert_eq!(decrypted_flags(0, "prpl-jabber"), sys::PURPLE_MESSAGE_RECV);
     }
 }

@@ -444,6 +444,10 @@ pub(crate) fn remove() {
     PLUGIN.with(|p| {
         p.handle.set(std::ptr::null_mut());
         p.accounts.borrow_mut().clear();
+        // Keyed by account addresses, which libpurple may free and reuse while Sotto is not
+        // loaded to hear of it (an account deleted meanwhile): a new account at the same
+        // address must not inherit another's rooms.
+        p.rooms.borrow_mut().clear();
     });
 }
 
@@ -679,6 +683,27 @@ impl Drop for Decorating {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rooms remembered go at unload: they are keyed by account addresses, which an
+    /// account deleted while Sotto is not loaded frees for another.
+    #[test]
+    fn rooms_are_forgotten_at_unload() {
+        let account = 0x7070;
+        let room = "lounge@conference.example";
+        remember_occupant(
+            account,
+            room,
+            "lounge@conference.example/bob",
+            "lounge@conference.example/bob",
+        );
+        let bob = "lounge@conference.example/bob";
+        assert_eq!(
+            occupant_of_left_room(account, room, bob).as_deref(),
+            Some(bob)
+        );
+        remove();
+        assert_eq!(occupant_of_left_room(account, room, bob), None);
+    }
 
     /// A change of ours nested in another (the `conversation-updated` a title or logging
     /// change emits) is refused and leaves the outer one marked: the outer mark lasts until

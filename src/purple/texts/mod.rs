@@ -89,6 +89,24 @@ fn is_quotation_mark(c: char) -> bool {
     )
 }
 
+/// Most names a "you know as" line lists: a key a server had stated under many names (room
+/// occupants) cannot fill the window.
+const KNOWN_AS_LISTED: usize = 5;
+
+/// The names a key is known under, each as [`Shown`] shows a name (so one cannot pose as a list
+/// of others: `x, bob@example.org` is one name, quoted), at most [`KNOWN_AS_LISTED`].
+fn known_as(names: &[String]) -> String {
+    let mut listed: Vec<String> = names
+        .iter()
+        .take(KNOWN_AS_LISTED)
+        .map(|n| Shown::new(n).to_string())
+        .collect();
+    if names.len() > KNOWN_AS_LISTED {
+        listed.push(format!("{} more", names.len() - KNOWN_AS_LISTED));
+    }
+    listed.join(", ")
+}
+
 /// A client's address (an XMPP resource is free text the server or the contact chooses: `bob@x/
 /// phone (Sotto checked: key verified)`) between quotation marks it cannot close.
 pub(crate) fn quoted_address(address: &str) -> String {
@@ -891,7 +909,7 @@ pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
             )
         }
         Notice::Moved { to } => {
-            let to = plain(to);
+            let to = Shown::new(to);
             format!(
                 "your encrypted conversation with {peer} moved to {to} when they were renamed. \
              {peer} may be someone else now, so nothing is sent here unencrypted: what you type \
@@ -901,7 +919,7 @@ pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
             )
         }
         Notice::NameTaken { from } => {
-            let who = match from.as_deref().map(plain) {
+            let who = match from.as_deref().map(Shown::new) {
                 Some(from) => format!("{from} is now known as {peer}, a name"),
                 None => format!("the name {peer}"),
             };
@@ -926,11 +944,11 @@ pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
             "message NOT sent ({text}): it was typed for whoever held the name {held_for}, which \
              is {peer} now; nothing waiting is sent to another name. Type it again where you \
              mean it to go.",
-            held_for = plain(held_for),
+            held_for = Shown::new(held_for),
             text = plain(text)
         ),
         Notice::VerificationEnded { from, answered } => {
-            let from = plain(from);
+            let from = Shown::new(from);
             let warning = if *answered {
                 format!(
                     " You had answered {from}'s question, and no result came: someone testing \
@@ -951,12 +969,12 @@ pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
              conversation keeps {from}'s key, but nothing you type is sent until you accept that \
              key for {peer} (type /sotto accept to see its fingerprint and how) or /sotto \
              stop.",
-            from = plain(from)
+            from = Shown::new(from)
         ),
         Notice::KnownAs { names } => format!(
             "this key is the one you know as {}. If {peer} is not that contact, someone may be \
              relaying their conversation: verify before you trust it.",
-            plain(&names.join(", "))
+            known_as(names)
         ),
         Notice::Renamed {
             from,
@@ -964,12 +982,12 @@ pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
         } => format!(
             "{from} is now known as {peer}; the encrypted conversation continues with the same \
              key.",
-            from = plain(from)
+            from = Shown::new(from)
         ),
         Notice::Renamed {
             from,
             encrypted: false,
-        } => format!("{from} is now known as {peer}.", from = plain(from)),
+        } => format!("{from} is now known as {peer}.", from = Shown::new(from)),
         Notice::RestoredBackup => format!(
             "Sotto's store is not the one it last used here (restored from a backup, copied or \
              moved): the keys it held for {peer} may have been used already, so they were \
@@ -997,7 +1015,7 @@ pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
              one of them. Try again in a moment."
         ),
         Notice::SameIrcNick { twin, unsent } => {
-            let twin = plain(twin);
+            let twin = Shown::new(twin);
             let instead = if always {
                 format!(
                     "Write in the conversation with {twin} (your setting for {twin} is 'always': \
@@ -1129,8 +1147,8 @@ pub(crate) enum Taken {
 /// A window still shows a name that now belongs to another contact (renamed from
 /// `renamed_from`); `typed` says what becomes of what is typed there.
 pub(crate) fn name_taken(name: &str, renamed_from: &str, typed: Taken) -> String {
-    let name: &str = &plain(name);
-    let renamed_from: &str = &plain(renamed_from);
+    let name = &Shown::new(name);
+    let renamed_from = &Shown::new(renamed_from);
     let typed = match typed {
         Taken::Held { always: true } => format!(
             "Nothing typed here is sent unencrypted: it is held until an encrypted conversation \
@@ -1160,8 +1178,8 @@ pub(crate) fn name_taken(name: &str, renamed_from: &str, typed: Taken) -> String
 
 /// The contact was renamed and the conversation could not follow (the store refused).
 pub(crate) fn rename_failed(from: &str, to: &str, reason: &str) -> String {
-    let from: &str = &plain(from);
-    let to: &str = &plain(to);
+    let from = Shown::new(from);
+    let to = Shown::new(to);
     format!(
         "{from} is now known as {to}, and Sotto could not move your conversation to the new name \
          ({reason}). Nothing is sent in this window until it can."
@@ -1732,8 +1750,8 @@ pub(crate) fn policy_usage(peer: &Shown, chosen: Option<Policy>, in_force: Polic
 
 /// The contact of a settings dialog was renamed before the user saved it.
 pub(crate) fn policy_not_saved_renamed(old: &str, new: &str) -> String {
-    let old: &str = &plain(old);
-    let new: &str = &plain(new);
+    let old = Shown::new(old);
+    let new = Shown::new(new);
     format!(
         "{old} is now known as {new}: the setting chosen for {old} was not saved. Open \
          \"Settings for this contact\" again to choose one for {new}."
@@ -2540,6 +2558,23 @@ mod tests {
         for name in ["bob@example.org/phone", "bob", "room@conf.example/Zoë"] {
             assert_eq!(Shown::new(name).to_string(), name);
         }
+        // The names a key is known under: one cannot pose as a list naming another contact,
+        // and a key stated under many names does not fill the window.
+        let known = |names: Vec<String>| notice("mallory", &Notice::KnownAs { names }, false);
+        let line = known(vec!["room@conf/x, bob@example.org".into(), "carol".into()]);
+        assert!(
+            line.contains("you know as \"room@conf/x, bob@example.org\", carol."),
+            "{line}"
+        );
+        let line = known((0..40).map(|i| format!("room@conf/n{i}")).collect());
+        assert!(line.contains("room@conf/n4, 35 more."), "{line}");
+        // Renames and ended verifications name the other name the same way.
+        let renamed = Notice::Renamed {
+            from: "room@conf/x is now verified. y".into(),
+            encrypted: true,
+        };
+        assert!(notice("bob", &renamed, false)
+            .starts_with("\"room@conf/x is now verified. y\" is now known as bob;"));
     }
 
     /// Names cut at [`MAX_SHOWN`], or carrying line breaks and bidi controls, read in these
