@@ -161,9 +161,13 @@ fn irc_direct_commands_never_leak_during_a_session() {
                 w.has(flags::RECV) && w.is_with(&alice) && w.shown() == words
             });
     }
+    // `/version` takes one nick; IRC puts its whole argument where the target goes
+    // (`PRIVMSG bob loud version walrus words :\x01VERSION\x01`), which some servers deliver
+    // as text: refused with more than the nick (found by a read-only audit).
     for (verb, words) in [
         ("notice", "loud notice walrus words"),
         ("ctcp", "loud ctcp walrus words"),
+        ("version", "loud version walrus words"),
     ] {
         let status = p
             .alice
@@ -181,8 +185,22 @@ fn irc_direct_commands_never_leak_during_a_session() {
         "quiet query walrus",
         "loud notice walrus",
         "loud ctcp walrus",
+        "loud version walrus",
     ] {
         assert_not_on_wire(&[&p.alice.tap, &p.bob.tap], words, "an IRC command's text");
+    }
+    // `/version bob` alone is IRC's own CTCP request, as before.
+    let mark = p.alice.tap.mark();
+    p.alice.client.cmd_status(&bob, &format!("version {bob}"));
+    let deadline = std::time::Instant::now() + WAIT;
+    while !String::from_utf8_lossy(&p.alice.tap.since(mark, Dir::Up))
+        .contains(&format!("PRIVMSG {bob} :\u{1}VERSION\u{1}"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/version {bob} sent nothing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
         !p.bob

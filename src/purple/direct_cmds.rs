@@ -67,6 +67,11 @@ enum Kind {
     RefuseSecond = 11,
     /// Zephyr's `/zcir class instance recipient text`: the same, `recipient` third.
     RefuseThird = 12,
+    /// IRC's `/version [nick]` (one free argument, put whole where the target goes:
+    /// `/version bob are you there` sends `PRIVMSG bob are you there :\x01VERSION\x01`, and
+    /// servers that fold extra parameters into the text deliver the words in plaintext):
+    /// refused with more than one word, IRC's own otherwise.
+    OneTarget = 13,
 }
 
 const IM: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_IM;
@@ -81,8 +86,9 @@ const QUERY: sys::PurpleCmdFlag = IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARG
 /// arguments allowed; ours run first (plugin priority) and take what it takes.
 const SLACK: sys::PurpleCmdFlag = IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS;
 
-const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 20] = [
+const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 21] = [
     (c"prpl-irc", c"me", c"s", IM, Kind::Me),
+    (c"prpl-irc", c"version", c"s", IM_CHAT, Kind::OneTarget),
     (c"prpl-irc", c"action", c"s", IM, Kind::Me),
     (c"prpl-irc", c"msg", c"ws", IM_CHAT, Kind::Msg),
     (c"prpl-irc", c"query", c"ws", QUERY, Kind::Query),
@@ -251,6 +257,7 @@ unsafe extern "C" fn direct_override(
             10 => Kind::NamedQuery,
             11 => Kind::RefuseSecond,
             12 => Kind::RefuseThird,
+            13 => Kind::OneTarget,
             _ => Kind::Refuse,
         };
         // SAFETY: live conversation and libpurple's argument vector for this callback.
@@ -269,6 +276,15 @@ unsafe extern "C" fn direct_override(
             _ => first.clone(),
         };
         let name = recipient.trim();
+        if kind == Kind::OneTarget {
+            if name.split_whitespace().nth(1).is_none() {
+                return sys::PURPLE_CMD_RET_CONTINUE;
+            }
+            let command = glue::cstr_to_string(cmd).unwrap_or_default();
+            // SAFETY: libpurple's error out-parameter.
+            unsafe { set_error(error, &texts::one_target_only(&command)) };
+            return sys::PURPLE_CMD_RET_FAILED;
+        }
         // `/msg bob /Sotto verify q | a` (or `/notice bob …`): a Sotto command meant for this
         // window, never sent to anyone, in plaintext or not (as a typed line:
         // `commands::mistyped_command`).
@@ -409,7 +425,9 @@ unsafe extern "C" fn direct_override(
             | Kind::SlackMsg
             | Kind::SlackRemind
             | Kind::RefuseSecond
-            | Kind::RefuseThird => {
+            | Kind::RefuseThird
+            // (Settled above; refused as the others if it ever came here.)
+            | Kind::OneTarget => {
                 let name = glue::cstr_to_string(cmd).unwrap_or_default();
                 let peer = Shown::new(&target.peer);
                 let msg = match service::unavailable() {
@@ -538,6 +556,7 @@ mod tests {
             ("prpl-irc", "query", "ws"),
             ("prpl-irc", "notice", "ws"),
             ("prpl-irc", "ctcp", "ws"),
+            ("prpl-irc", "version", "s"),
             ("prpl-jabber", "msg", "ws"),
             ("prpl-zephyr", "msg", "ws"),
             ("prpl-zephyr", "zir", "wws"),

@@ -1276,6 +1276,15 @@ pub(crate) fn irc_command_refused(command: &str, peer: &Shown) -> String {
     )
 }
 
+/// `/version nick more words` (IRC): the command takes one nick, and IRC puts the whole
+/// argument where the target goes, so the other words would go out in plaintext.
+pub(crate) fn one_target_only(command: &str) -> String {
+    format!(
+        "Sotto: /{command} takes one nick alone; what follows it would be sent in plaintext \
+         (IRC puts it all where the nick goes): not sent."
+    )
+}
+
 /// `/msg a,b text` (or `/notice`, `/query`) with at least one encrypted target.
 pub(crate) fn several_targets_refused(targets: &str) -> String {
     let targets: &str = &plain(targets);
