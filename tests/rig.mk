@@ -97,6 +97,7 @@ demo: rig-deps testclient
 VALGRIND_LOGS := build/valgrind
 .PHONY: e2e-valgrind
 e2e-valgrind: rig-deps testclient
+	$(DEPS) valgrind
 	$(MAKE) build
 	rm -rf $(VALGRIND_LOGS) && mkdir -p $(VALGRIND_LOGS)
 	SOTTO_TESTCLIENT_WRAPPER="valgrind -q --error-exitcode=99 --suppressions=$(abspath tests/valgrind.supp) --log-file=$(abspath $(VALGRIND_LOGS))/%p.log" \

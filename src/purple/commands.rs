@@ -1,5 +1,5 @@
-//! `/sotto start|stop|status|fingerprint|verify|answer|cancel|accept|fingerprints|help` in IM
-//! conversations, on every protocol.
+//! `/sotto start|stop|status|fingerprint|verify|answer|cancel|accept|giveback|fingerprints|
+//! policy|help` in IM conversations, on every protocol.
 
 use std::ffi::{c_char, c_void};
 

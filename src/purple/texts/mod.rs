@@ -372,7 +372,7 @@ fn to_plaintext(peer: &str, always: bool) -> String {
     if always {
         format!(
             "Your setting for {peer} is 'always' (never unencrypted): to write to {peer} \
-             unencrypted, choose another in Sotto › Settings for this contact..., then /sotto \
+             unencrypted, choose another (/sotto policy, or Sotto › Settings for this contact...), then /sotto \
              stop."
         )
     } else {
@@ -387,7 +387,7 @@ pub(crate) fn image_not_sent(peer: &Shown, text: &str, always: bool) -> String {
     let unencrypted = if always {
         format!(
             "; your setting for {peer} is 'always' (never unencrypted): to send it \
-             unencrypted, choose another in Sotto › Settings for this contact..., then /sotto \
+             unencrypted, choose another (/sotto policy, or Sotto › Settings for this contact...), then /sotto \
              stop"
         )
     } else {
@@ -1019,8 +1019,8 @@ pub(crate) fn notice(peer: &str, notice: &Notice, always: bool) -> String {
             let instead = if always {
                 format!(
                     "Write in the conversation with {twin} (your setting for {twin} is 'always': \
-                     never unencrypted; to change it, Sotto › Settings for this contact... \
-                     there, then /sotto stop)."
+                     never unencrypted; to change it, /sotto policy or Sotto › Settings for this \
+                     contact... there, then /sotto stop)."
                 )
             } else {
                 format!(
@@ -1663,7 +1663,7 @@ fn unrestorable_stop(peer: &impl std::fmt::Display, always: bool) -> String {
     if always {
         format!(
             "/sotto stop discards it (your setting for {peer} is 'always': to write unencrypted, \
-             choose another in Sotto › Settings for this contact... too)"
+             choose another too: /sotto policy, or Sotto › Settings for this contact...)"
         )
     } else {
         "/sotto stop allows plaintext".to_owned()
