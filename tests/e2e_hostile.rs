@@ -129,8 +129,9 @@ fn irc_two_processes_on_one_profile_never_share_keys() {
     second.expect_online();
     let text = "typed in the second process";
     second.send(&bob, text);
+    // With the text: the input box was cleared, and a refusal without it lost what was typed.
     second.expect_system(&bob, "the send is refused, with the reason", WAIT, |t| {
-        t.contains("NOT sent") && t.contains("another program")
+        t.contains("NOT sent") && t.contains("another program") && t.contains(text)
     });
     // Each IRC command that would put text on the wire is refused, and says why (the store's
     // reason), not that the conversation is encrypted: this process cannot tell.
@@ -146,9 +147,14 @@ fn irc_two_processes_on_one_profile_never_share_keys() {
             res.field(2).contains("another program"),
             "/{cmdline} refused without the store's reason: {res:?}"
         );
+        assert!(
+            res.field(2).contains(&format!("/{cmdline}")),
+            "/{cmdline} refused without what was typed: {res:?}"
+        );
     }
     let res = second.cmd_status(&bob, &format!("msg {bob},carol {text}"));
     assert_ne!(res.field(1), "0", "/msg to two targets ran: {res:?}");
+    assert!(res.field(2).contains(text), "{res:?}");
     // A buddy pounce writes its text as sent, then hands it to serv_send_im: refused, and
     // the window says so with the text (it was left looking sent).
     let pounced = "a pounce from the second process";
@@ -1844,5 +1850,54 @@ fn irc_a_decrypted_message_is_never_shown_as_an_auto_reply() {
         "shown with the server's flags: {:#x}",
         w.flags
     );
+    p.assert_no_criticals();
+}
+
+/// bob's client said it could not read a message of alice's (here a forged not-read notice):
+/// it waits, in memory only, to be sent again with the next session. bob ends the session and
+/// alice types to him (held, so the unload leaves the conversation as saved, not ended). She
+/// unloads Sotto: the message that waited is given back in bob's window, with its text; it
+/// went with the plugin without a word (found by a read-only audit).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_an_unload_gives_back_what_waited_to_be_sent_again() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let text = "a walrus message lost on its way";
+    let mark = p.alice.tap.mark();
+    p.alice.client.send(&bob, text);
+    p.bob.client.expect_received(&alice, text, WAIT);
+    let notice = sotto_lines(Proto::Irc, &p.alice.tap.since(mark, Dir::Up))
+        .iter()
+        .find_map(|l| match WireMessage::decode(l) {
+            Ok(WireMessage::Data(m)) => Some(MessageRef::of(&m).not_read_line()),
+            _ => None,
+        })
+        .expect("alice's data line on her wire");
+    inject_irc(&mut p.bob, &alice, &notice);
+    p.alice
+        .client
+        .expect_system(&bob, "alice is told it was not read", WAIT, |t| {
+            t.contains("could not read your message") && t.contains(text)
+        });
+    p.bob.client.cmd(&alice, "sotto stop");
+    p.alice
+        .client
+        .expect_system(&bob, "bob ended the session", WAIT, |t| t.contains("ended"));
+    let held = "typed after bob ended it";
+    p.alice.client.send(&bob, held);
+    p.alice
+        .client
+        .expect_system(&bob, "what alice typed is held", WAIT, |t| {
+            t.contains("held") || t.contains("NOT sent")
+        });
+    unload_plugin(&mut p.alice.client);
+    p.alice.client.expect_system(
+        &bob,
+        "the message that waited is given back, with its text",
+        WAIT,
+        |t| t.contains("Sotto was unloaded") && t.contains(text),
+    );
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "the message");
     p.assert_no_criticals();
 }

@@ -891,3 +891,42 @@ fn irc_a_settings_dialog_outlived_by_a_rename_saves_nothing() {
     assert!(!status.contains("always"), "{status}");
     p.assert_no_criticals();
 }
+
+/// alice set bob to "always" (never unencrypted), and earlier set the name bob_away, then used
+/// by someone else, to "manual". bob renames to bob_away: his "always" follows him, and the line
+/// alice types in the window that followed him is held and encrypted, never plaintext. The
+/// new name's own "manual" won, and the line went out in plaintext (found by a read-only
+/// audit).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_always_follows_a_contact_renamed_onto_a_name_set_weaker() {
+    let mut p = Pair::start(Proto::Irc, both_manual());
+    share_a_channel(&mut p);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let set = |c: &mut Client, name: &str, policy: &str| {
+        c.cmd(name, &format!("sotto policy {policy}"));
+        c.expect_system(name, &format!("{policy} saved for {name}"), WAIT, |t| {
+            t.contains(&format!("is now: {policy}"))
+        });
+    };
+    set(&mut p.alice.client, &bob, "always");
+    set(&mut p.alice.client, "bob_away", "manual");
+    p.alice.client.close_window("bob_away");
+    let (bob_peer, alice_peer) = (&mut p.bob, &p.alice);
+    rename(bob_peer, alice_peer, "bob_away", false);
+    p.alice.client.expect_system(
+        "bob_away",
+        "the window says 'always' followed bob",
+        WAIT,
+        |t| t.contains("'always'") && t.contains("now applies to bob_away"),
+    );
+    let text = "typed after the rename, a walrus that stays encrypted";
+    p.alice.client.send("bob_away", text);
+    p.bob.client.expect_received(&alice, text, WAIT);
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        text,
+        "the line typed after the rename",
+    );
+    p.assert_no_criticals();
+}

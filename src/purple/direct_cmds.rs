@@ -268,6 +268,20 @@ unsafe extern "C" fn direct_override(
                 arg(args, 1),
             )
         };
+        // The command as typed, shown back with a refusal (the input box is cleared).
+        let as_typed = {
+            let mut line = format!("/{}", glue::cstr_to_string(cmd).unwrap_or_default());
+            // ("wwws" at most: four arguments.)
+            for word in (0..4)
+                // SAFETY: libpurple's NULL-terminated argument vector (`arg` stops at the NULL).
+                .map(|i| unsafe { arg(args, i) })
+                .take_while(|a| !a.is_empty())
+            {
+                line.push(' ');
+                line.push_str(&word);
+            }
+            line
+        };
         // Where the command names its recipient (Zephyr's `/zir`, `/zcir`: not first).
         let recipient = match kind {
             Kind::RefuseSecond => second.clone(),
@@ -282,7 +296,12 @@ unsafe extern "C" fn direct_override(
             }
             let command = glue::cstr_to_string(cmd).unwrap_or_default();
             // SAFETY: libpurple's error out-parameter.
-            unsafe { set_error(error, &texts::one_target_only(&command)) };
+            unsafe {
+                set_error(
+                    error,
+                    &texts::with_command(&texts::one_target_only(&command), &as_typed),
+                )
+            };
             return sys::PURPLE_CMD_RET_FAILED;
         }
         // `/msg bob /Sotto verify q | a` (or `/notice bob …`): a Sotto command meant for this
@@ -318,7 +337,15 @@ unsafe extern "C" fn direct_override(
                     .is_some_and(|r| service::track_name(&r) && plaintext_ok(&r));
                 if !plain {
                     // SAFETY: libpurple's error out-parameter.
-                    unsafe { set_error(error, &texts::spelled_target_refused(name, nick)) };
+                    unsafe {
+                        set_error(
+                            error,
+                            &texts::with_command(
+                                &texts::spelled_target_refused(name, nick),
+                                &as_typed,
+                            ),
+                        )
+                    };
                     return sys::PURPLE_CMD_RET_FAILED;
                 }
             }
@@ -339,7 +366,15 @@ unsafe extern "C" fn direct_override(
                 .and_then(|r| service::folded_twin(&r, service::silc_fold));
             if let Some(other) = twin {
                 // SAFETY: libpurple's error out-parameter.
-                unsafe { set_error(error, &texts::spelled_target_refused(name, &other)) };
+                unsafe {
+                    set_error(
+                        error,
+                        &texts::with_command(
+                            &texts::spelled_target_refused(name, &other),
+                            &as_typed,
+                        ),
+                    )
+                };
                 return sys::PURPLE_CMD_RET_FAILED;
             }
         }
@@ -358,7 +393,12 @@ unsafe extern "C" fn direct_override(
                 return sys::PURPLE_CMD_RET_CONTINUE;
             }
             // SAFETY: libpurple's error out-parameter.
-            unsafe { set_error(error, &texts::several_targets_refused(name)) };
+            unsafe {
+                set_error(
+                    error,
+                    &texts::with_command(&texts::several_targets_refused(name), &as_typed),
+                )
+            };
             return sys::PURPLE_CMD_RET_FAILED;
         }
         let target = match kind {
@@ -393,7 +433,7 @@ unsafe extern "C" fn direct_override(
         if !service::track_name(&target) {
             let msg = texts::command_not_sent_rename(&Shown::new(&target.peer));
             // SAFETY: libpurple's error out-parameter.
-            unsafe { set_error(error, &msg) };
+            unsafe { set_error(error, &texts::with_command(&msg, &as_typed)) };
             return sys::PURPLE_CMD_RET_FAILED;
         }
         if plaintext_ok(&target) {
@@ -435,7 +475,7 @@ unsafe extern "C" fn direct_override(
                     None => texts::irc_command_refused(&name, &peer),
                 };
                 // SAFETY: libpurple's error out-parameter.
-                unsafe { set_error(error, &msg) };
+                unsafe { set_error(error, &texts::with_command(&msg, &as_typed)) };
                 return sys::PURPLE_CMD_RET_FAILED;
             }
         };
@@ -445,7 +485,7 @@ unsafe extern "C" fn direct_override(
                 return sys::PURPLE_CMD_RET_OK;
             }
         }
-        send_encrypted(&target, &text, error)
+        send_encrypted(&target, &text, &as_typed, error)
     })
 }
 
@@ -453,7 +493,12 @@ unsafe extern "C" fn direct_override(
 ///
 /// # Safety
 /// `error` must be null or libpurple's error out-parameter.
-unsafe fn send_encrypted(r: &ConvRef, text: &str, error: *mut *mut c_char) -> sys::PurpleCmdRet {
+unsafe fn send_encrypted(
+    r: &ConvRef,
+    text: &str,
+    typed: &str,
+    error: *mut *mut c_char,
+) -> sys::PurpleCmdRet {
     match service::outgoing(r, text) {
         // The policy allowed plaintext after all (e.g. it changed): let IRC's command run.
         Some((Outgoing::Plaintext, fx)) => {
@@ -483,7 +528,7 @@ unsafe fn send_encrypted(r: &ConvRef, text: &str, error: *mut *mut c_char) -> sy
         None => {
             let msg = texts::command_not_sent_no_store(service::unavailable().as_deref());
             // SAFETY: per the caller.
-            unsafe { set_error(error, &msg) };
+            unsafe { set_error(error, &texts::with_command(&msg, typed)) };
             sys::PURPLE_CMD_RET_FAILED
         }
     }

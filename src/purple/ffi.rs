@@ -165,6 +165,10 @@ pub unsafe extern "C" fn sotto_plugin_unload(plugin: *mut PurplePlugin) -> gbool
                 super::pace::stop();
                 present::stop_all();
             });
+            survive(
+                "giving back what waited to be sent again",
+                present::give_back_resends,
+            );
             // Done by `stop_all` at its end; again here (it finds nothing left to do then) for
             // an unload whose sessions' end panicked: no window keeps "(encrypted)" or its
             // logging turned off once Sotto is gone.

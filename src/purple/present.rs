@@ -1092,6 +1092,33 @@ pub(crate) fn stop_all() {
     undecorate_all();
 }
 
+/// The plugin unloads (after [`stop_all`], which gave back what the conversations it ended
+/// waited to send again): every text still waiting to be sent again (a not-read notice named
+/// it; kept in memory only, and gone with the plugin) is given back, in its contact's window
+/// where one is open, else in one box. They went without a word (found by a read-only audit).
+pub(crate) fn give_back_resends() {
+    let mut unseen: Vec<(String, Vec<crate::protocol::SecretString>)> = Vec::new();
+    for (r, waiting) in service::take_every_resend() {
+        let peer = Shown::new(&r.peer);
+        if r.conversation().is_null() {
+            unseen.push((peer.to_string(), waiting));
+            continue;
+        }
+        for text in &waiting {
+            r.system_line(&texts::unloaded_not_resent(&peer, text.as_str()));
+        }
+    }
+    if !unseen.is_empty() {
+        // Owned by no handle: libpurple closes the plugin's own notifications as it unloads.
+        glue::notify(
+            std::ptr::null_mut(),
+            false,
+            "Sotto was unloaded with messages to send again",
+            &texts::unloaded_not_resent_unseen(&unseen),
+        );
+    }
+}
+
 /// Every [`service::Timeout::sweep_secs`]: a start of ours nobody answered is told when it
 /// lapses (the window says so, and what happens to what is typed), not only at the next line
 /// in or out; a start the answer limit held back is answered once its window is over; and a

@@ -384,6 +384,23 @@ pub(crate) fn incomplete() -> Vec<ConvRef> {
     refs(with_sessions(|s| s.incomplete(now_secs())))
 }
 
+/// Every text waiting to be sent again (in memory only), taken, with its conversation: the
+/// plugin unloads (`Sessions::take_every_resend`).
+pub(crate) fn take_every_resend() -> Vec<(ConvRef, Vec<crate::protocol::SecretString>)> {
+    with_sessions(|s| s.take_every_resend())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, peer, texts)| {
+            let r = ConvRef {
+                protocol: k.protocol,
+                account: k.account,
+                peer,
+            };
+            (r, texts)
+        })
+        .collect()
+}
+
 fn refs(list: Option<Vec<(ConvKey, String)>>) -> Vec<ConvRef> {
     list.unwrap_or_default()
         .into_iter()
@@ -697,6 +714,9 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
     let old_ref = r.with_peer(known.key.peer.as_str());
     // A policy set on the buddy the window was opened for stays with the window.
     let carried = windows::buddy_policy(&old_ref).or(known.carried_policy);
+    // The contact's own, under the old name (read before the conversation moves).
+    let old_always =
+        [contact_policy(&old_ref), carried].contains(&Some(crate::protocol::Policy::Always));
     match rename(&known.key, r) {
         None => true,
         Some(Ok(notices)) => {
@@ -704,6 +724,20 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
             // The store may have copied the contact's policy to the new name: read it again.
             let _ = with_state(|s| s.policies.remove(&new));
             windows::moved(id, &known.key, &new, carried);
+            // "Always" (never unencrypted) follows the contact onto a name that has a weaker
+            // setting of its own (kept by the store, which copies a policy only to a name with
+            // none): the new name's "manual", set for whoever held it before, let the next line
+            // go out in plaintext (found by a read-only audit). Never the other way: a
+            // stricter setting of the new name's stays.
+            if old_always
+                && policy(r) != crate::protocol::Policy::Always
+                && set_contact_policy(r, Some(crate::protocol::Policy::Always))
+            {
+                r.system_line(&texts::always_followed(
+                    &texts::Shown::new(&known.key.peer),
+                    &texts::Shown::new(&r.peer),
+                ));
+            }
             for notice in &notices {
                 r.system_line(&super::present::notice_line(r, notice));
             }

@@ -442,9 +442,12 @@ unsafe extern "C" fn sending_im_msg(
                 glue::debug_error("no session state for an outgoing message; not sending");
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
-                r.system_line(&texts::refused_no_state(
-                    texts::Refused::Send,
-                    service::unavailable().as_deref(),
+                r.system_line(&texts::with_message(
+                    &texts::refused_no_state(
+                        texts::Refused::Send,
+                        service::unavailable().as_deref(),
+                    ),
+                    &text,
                 ));
                 return;
             };

@@ -924,6 +924,33 @@ impl Sessions {
             .map_or_else(|| fallback.to_owned(), |s| s.peer_raw.clone())
     }
 
+    /// Every text any conversation waits to send again (a not-read notice named it), taken:
+    /// loaded ones' and those kept for conversations dropped from memory. They are in memory
+    /// only; the plugin unloads, and they would go with it without a word. With the name
+    /// replies go to (the key's own peer for a conversation not loaded).
+    pub fn take_every_resend(&mut self) -> Vec<(ConvKey, String, Vec<SecretString>)> {
+        let mut out = Vec::new();
+        for (key, s) in self.sessions.iter_mut() {
+            let texts: Vec<SecretString> =
+                s.take_all_resend().into_iter().map(|w| w.text).collect();
+            if !texts.is_empty() {
+                out.push((key.clone(), s.peer_raw.clone(), texts));
+            }
+        }
+        for (key, (own, others)) in self.kept_resend.drain() {
+            let texts: Vec<SecretString> = own
+                .into_iter()
+                .chain(others.into_iter().flat_map(|(_, w)| w))
+                .map(|w| w.text)
+                .collect();
+            if !texts.is_empty() {
+                let peer = key.peer.clone();
+                out.push((key, peer, texts));
+            }
+        }
+        out
+    }
+
     /// Loaded conversations that are not in plaintext and hold no typed message, with the name
     /// replies go to (the user unloads the plugin: each is ended). One that holds messages is
     /// left as saved, so its messages come back with the plugin instead of being lost with a

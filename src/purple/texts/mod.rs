@@ -306,6 +306,18 @@ pub(crate) fn not_sent_why(why: &str, text: &str) -> String {
     format!("NOT sent ({}): {text}", plain(why))
 }
 
+/// A refusal of a typed message, with the message shown back: Pidgin and Finch cleared the
+/// input box, so a refusal without it lost what was typed (found by a read-only audit).
+pub(crate) fn with_message(refusal: &str, text: &str) -> String {
+    format!("{refusal} Your message: {text}")
+}
+
+/// A refused command (its error line), with the command as typed shown back: the input box
+/// is cleared when a command fails.
+pub(crate) fn with_command(refusal: &str, typed: &str) -> String {
+    format!("{refusal} You typed: {typed}")
+}
+
 /// A typed line that reads as a `/sotto` command libpurple did not run
 /// ([`super::commands::mistyped_command`]), shown back, not sent.
 pub(crate) fn command_not_run(text: &str) -> String {
@@ -415,6 +427,32 @@ pub(crate) fn not_resent(peer: &Shown, text: &str) -> String {
          than 32 messages waited to be sent again): send \
          it again yourself if it still matters: {text}"
     )
+}
+
+/// The plugin unloads while `text`, which `peer`'s client said it could not read, waited to be
+/// sent again with the next session (in memory only).
+pub(crate) fn unloaded_not_resent(peer: &Shown, text: &str) -> String {
+    format!(
+        "Sotto was unloaded: this message, which {peer}'s client said it could not read, is \
+         NOT sent again by itself; send it again yourself if it still matters: {text}"
+    )
+}
+
+/// The same for conversations with no window open: one box, each contact with its texts.
+pub(crate) fn unloaded_not_resent_unseen(
+    waiting: &[(String, Vec<crate::protocol::SecretString>)],
+) -> String {
+    let mut out = String::from(
+        "Sotto was unloaded while these messages, which the contact's client said it could not \
+         read, waited to be sent again; they are NOT sent again by themselves: send them again \
+         yourself if they still matter.",
+    );
+    for (peer, texts) in waiting {
+        for text in texts {
+            out.push_str(&format!("\n{peer}: {}", text.as_str()));
+        }
+    }
+    out
 }
 
 /// A held message whose encrypted line the protocol did not take (offline?).
@@ -1173,6 +1211,15 @@ pub(crate) fn name_taken(name: &str, renamed_from: &str, typed: Taken) -> String
         "the name {name} now belongs to the contact who was {renamed_from} (the server renamed \
          them), so this window's conversation with the earlier {name} has ended. {typed} Close \
          this window to avoid a mix-up."
+    )
+}
+
+/// A contact set to 'always' was renamed onto a name with a weaker setting of its own: the
+/// 'always' now holds under the new name.
+pub(crate) fn always_followed(old: &Shown, new: &Shown) -> String {
+    format!(
+        "your setting for {old} was 'always' (never unencrypted), and it now applies to {new} \
+         too (the name had a setting of its own, from whoever used it before)."
     )
 }
 

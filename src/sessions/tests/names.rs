@@ -1810,3 +1810,36 @@ fn text_held_after_a_lapsed_start_is_kept_when_the_move_fails() {
     alice.sessions.drop_memory();
     assert_eq!(queued_for(&mut alice, "bob"), Some(1), "after a restart");
 }
+
+/// The plugin unloads while a message waits to be sent again (in memory only) for a
+/// conversation the unload does not end (here: something is held for bob too, so his
+/// conversation is left as saved): `take_every_resend` hands it over, to be given back, where
+/// it went with the plugin without a word (found by a read-only audit). Taken once.
+#[test]
+fn what_waits_to_be_sent_again_is_taken_at_unload() {
+    let (mut alice, mut bob) = encrypted("unload-resend");
+    named_unread(&mut alice, "bob", "named unread");
+    let end = bob.stop().inject;
+    alice.receive_as("bob", &end);
+    let (out, _) = alice.send_to("bob", "held for bob", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold);
+    assert!(
+        alice.sessions.active().is_empty(),
+        "the unload would end bob's conversation (and give it back there)"
+    );
+    let taken = alice.sessions.take_every_resend();
+    let texts: Vec<(String, Vec<String>)> = taken
+        .iter()
+        .map(|(_, peer, t)| {
+            (
+                peer.clone(),
+                t.iter().map(|s| s.as_str().to_owned()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        vec![("bob".to_owned(), vec!["named unread".to_owned()])]
+    );
+    assert!(alice.sessions.take_every_resend().is_empty(), "taken once");
+}
