@@ -26,6 +26,18 @@ fn forged_init() -> String {
 
 /// `from` writes `line` to `to` as a raw IRC line (`/quote`), past Sotto: exactly what an
 /// injected or replayed line looks like to the receiver.
+/// The not-read notice naming the first data line `tap` carried up since `mark` (its clear
+/// header is on the wire for anyone to forge one).
+fn not_read_notice(proto: Proto, tap: &Tap, mark: (usize, usize)) -> String {
+    sotto_lines(proto, &tap.since(mark, Dir::Up))
+        .iter()
+        .find_map(|l| match WireMessage::decode(l) {
+            Ok(WireMessage::Data(m)) => Some(MessageRef::of(&m).not_read_line()),
+            _ => None,
+        })
+        .expect("a data line on the wire")
+}
+
 fn inject_irc(from: &mut Peer, to: &str, line: &str) {
     from.client.cmd(to, &format!("quote PRIVMSG {to} :{line}"));
 }
@@ -1290,13 +1302,7 @@ fn xmpp_a_forged_not_read_notice_has_no_message_shown_twice() {
     let mark = p.alice.tap.mark();
     p.alice.client.send(&bob, text);
     p.bob.client.expect_received(&alice, text, WAIT);
-    let notice = sotto_lines(Proto::Xmpp, &p.alice.tap.since(mark, Dir::Up))
-        .iter()
-        .find_map(|l| match WireMessage::decode(l) {
-            Ok(WireMessage::Data(m)) => Some(MessageRef::of(&m).not_read_line()),
-            _ => None,
-        })
-        .expect("alice's data line on her wire");
+    let notice = not_read_notice(Proto::Xmpp, &p.alice.tap, mark);
     let stanza =
         format!("<message to='{alice}' type='chat' id='nr'><body>{notice}</body></message>");
     p.bob
@@ -1867,13 +1873,7 @@ fn irc_an_unload_gives_back_what_waited_to_be_sent_again() {
     let mark = p.alice.tap.mark();
     p.alice.client.send(&bob, text);
     p.bob.client.expect_received(&alice, text, WAIT);
-    let notice = sotto_lines(Proto::Irc, &p.alice.tap.since(mark, Dir::Up))
-        .iter()
-        .find_map(|l| match WireMessage::decode(l) {
-            Ok(WireMessage::Data(m)) => Some(MessageRef::of(&m).not_read_line()),
-            _ => None,
-        })
-        .expect("alice's data line on her wire");
+    let notice = not_read_notice(Proto::Irc, &p.alice.tap, mark);
     inject_irc(&mut p.bob, &alice, &notice);
     p.alice
         .client
