@@ -24,8 +24,6 @@ fn forged_init() -> String {
     .encode()
 }
 
-/// `from` writes `line` to `to` as a raw IRC line (`/quote`), past Sotto: exactly what an
-/// injected or replayed line looks like to the receiver.
 /// The not-read notice naming the first data line `tap` carried up since `mark` (its clear
 /// header is on the wire for anyone to forge one).
 fn not_read_notice(proto: Proto, tap: &Tap, mark: (usize, usize)) -> String {
@@ -38,6 +36,8 @@ fn not_read_notice(proto: Proto, tap: &Tap, mark: (usize, usize)) -> String {
         .expect("a data line on the wire")
 }
 
+/// `from` writes `line` to `to` as a raw IRC line (`/quote`), past Sotto: exactly what an
+/// injected or replayed line looks like to the receiver.
 fn inject_irc(from: &mut Peer, to: &str, line: &str) {
     from.client.cmd(to, &format!("quote PRIVMSG {to} :{line}"));
 }

@@ -178,6 +178,14 @@ fn irc_direct_commands_never_leak_during_a_session() {
             status.field(1),
             status.field(2)
         );
+        if verb == "version" {
+            assert!(
+                status.field(1) != "0"
+                    && status.field(2).contains("takes one nick")
+                    && status.field(2).contains(words),
+                "/version with words not refused with what was typed: {status:?}"
+            );
+        }
     }
     std::thread::sleep(Duration::from_secs(2));
     for words in [

@@ -1110,9 +1110,9 @@ pub(crate) fn give_back_resends() {
     }
     if !unseen.is_empty() {
         // Owned by no handle: libpurple closes the plugin's own notifications as it unloads.
-        glue::notify(
+        // A long box (scrolls; a plain one is cut at about 2 KB): it holds the texts.
+        glue::notify_long(
             std::ptr::null_mut(),
-            false,
             "Sotto was unloaded with messages to send again",
             &texts::unloaded_not_resent_unseen(&unseen),
         );

@@ -70,9 +70,16 @@ fn now_secs() -> u64 {
 /// Sotto's record outlives the buddy: on XMPP the server removes a roster entry, or moves it
 /// to another group (libpurple then replaces the buddy, settings lost), and an "Always" kept
 /// only on the buddy fell back to the global policy with the window open, plaintext next.
+///
+/// A window that carried "always" (never unencrypted) over a rename keeps it even where the new
+/// name has a weaker setting of its own ([`follow`]), until the user chooses one for that name.
 pub(crate) fn policy(r: &ConvRef) -> crate::protocol::Policy {
+    let carried = windows::carried_policy(r);
+    if carried == Some(crate::protocol::Policy::Always) {
+        return crate::protocol::Policy::Always;
+    }
     contact_policy(r)
-        .or_else(|| windows::carried_policy(r))
+        .or(carried)
         .unwrap_or_else(glue::global_policy)
 }
 
@@ -714,9 +721,16 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
     let old_ref = r.with_peer(known.key.peer.as_str());
     // A policy set on the buddy the window was opened for stays with the window.
     let carried = windows::buddy_policy(&old_ref).or(known.carried_policy);
-    // The contact's own, under the old name (read before the conversation moves).
-    let old_always =
-        [contact_policy(&old_ref), carried].contains(&Some(crate::protocol::Policy::Always));
+    // The policy in force under the old name, as `policy` read it there (before anything
+    // moves; the window's own carried policy first, then the contact's, the buddy's, the
+    // global one).
+    let always = Some(crate::protocol::Policy::Always);
+    let old_always = known.carried_policy == always
+        || Some(
+            contact_policy(&old_ref)
+                .or(carried)
+                .unwrap_or_else(glue::global_policy),
+        ) == always;
     match rename(&known.key, r) {
         None => true,
         Some(Ok(notices)) => {
@@ -724,18 +738,21 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
             // The store may have copied the contact's policy to the new name: read it again.
             let _ = with_state(|s| s.policies.remove(&new));
             windows::moved(id, &known.key, &new, carried);
-            // "Always" (never unencrypted) follows the contact onto a name that has a weaker
-            // setting of its own (kept by the store, which copies a policy only to a name with
-            // none): the new name's "manual", set for whoever held it before, let the next line
-            // go out in plaintext (found by a read-only audit). Never the other way: a
-            // stricter setting of the new name's stays.
-            if old_always
-                && policy(r) != crate::protocol::Policy::Always
-                && set_contact_policy(r, Some(crate::protocol::Policy::Always))
-            {
+            // "Always" (never unencrypted) in force under the old name (the window's, the
+            // contact's, the buddy's or the global one) stays in force in this window when the
+            // new name has a weaker setting of its own (kept by the store, which copies a
+            // policy only to a name with none): the new name's "manual", set for whoever held
+            // it before, let the next line go out in plaintext (found by a read-only audit).
+            // Carried by the window, in memory, not saved for the name: a server that renames
+            // a contact from name to name cannot rewrite the user's settings, and nothing can
+            // fail to save (a first version saved it: found by a hostile review).
+            let weaker = policy(r);
+            if old_always && weaker != crate::protocol::Policy::Always {
+                windows::carry_always(id);
                 r.system_line(&texts::always_followed(
                     &texts::Shown::new(&known.key.peer),
                     &texts::Shown::new(&r.peer),
+                    weaker,
                 ));
             }
             for notice in &notices {

@@ -151,6 +151,15 @@ pub(crate) fn buddy_policy(r: &ConvRef) -> Option<Policy> {
     glue::buddy_setting(r, BUDDY_POLICY).map(|s| Policy::parse(&s).unwrap_or(Policy::Always))
 }
 
+/// Window `id` keeps "always" over its new name's own weaker setting (`service::follow`).
+pub(crate) fn carry_always(id: usize) {
+    let _ = with_state(|s| {
+        if let Some(t) = s.tags.get_mut(&id) {
+            t.carried_policy = Some(Policy::Always);
+        }
+    });
+}
+
 /// The policy carried by `r`'s window from the buddy it was opened for, if it was renamed away
 /// from that buddy.
 pub(crate) fn carried_policy(r: &ConvRef) -> Option<Policy> {

@@ -1214,12 +1214,15 @@ pub(crate) fn name_taken(name: &str, renamed_from: &str, typed: Taken) -> String
     )
 }
 
-/// A contact set to 'always' was renamed onto a name with a weaker setting of its own: the
-/// 'always' now holds under the new name.
-pub(crate) fn always_followed(old: &Shown, new: &Shown) -> String {
+/// A contact under 'always' was renamed onto a name with a weaker setting of its own (`weaker`,
+/// the user's for whoever used the name before): the window keeps 'always' while it is open.
+pub(crate) fn always_followed(old: &Shown, new: &Shown, weaker: Policy) -> String {
     format!(
-        "your setting for {old} was 'always' (never unencrypted), and it now applies to {new} \
-         too (the name had a setting of its own, from whoever used it before)."
+        "{old} was under 'always' (never unencrypted); {new} has a setting of its own \
+         ({weaker}, chosen for whoever used the name before). This window keeps 'always' \
+         while it is open: type /sotto policy always to keep it for {new}, or /sotto policy \
+         to choose another.",
+        weaker = weaker.as_str()
     )
 }
 
@@ -1794,10 +1797,17 @@ pub(crate) fn policy_saved(peer: &Shown, policy: Option<Policy>, also: &[Shown])
 
 /// `/sotto policy` with no (or an unknown) word: the contact's policy now, and how to set it.
 pub(crate) fn policy_usage(peer: &Shown, chosen: Option<Policy>, in_force: Policy) -> String {
-    let set = chosen.map_or_else(
-        || format!("the global setting ({})", in_force.as_str()),
-        |p| p.as_str().to_owned(),
-    );
+    let set = match chosen {
+        None => format!("the global setting ({})", in_force.as_str()),
+        // A window that kept 'always' over a rename (`service::follow`).
+        Some(p) if p != in_force => format!(
+            "{} (this window keeps '{}', carried over from the contact's earlier name, while it \
+             is open)",
+            p.as_str(),
+            in_force.as_str()
+        ),
+        Some(p) => p.as_str().to_owned(),
+    };
     format!(
         "policy for {peer}: {set}. Set it with /sotto policy always (never send {peer} anything \
          unencrypted), opportunistic, manual, or global."
