@@ -53,16 +53,13 @@ fn irc_a_forged_start_does_not_stall_an_encrypted_conversation() {
     let mark = p.bob.tap.mark();
     inject_irc(&mut p.alice, &bob, &forged_init());
     // Once bob answered it (?S1R on his wire), he has read it.
-    let deadline = std::time::Instant::now() + WAIT;
-    while !String::from_utf8_lossy(&p.bob.tap.since(mark, Dir::Up))
-        .contains(&format!("PRIVMSG {alice} :?S1R"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "bob never read the forged start"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    p.bob.tap.wait_for(
+        mark,
+        Dir::Up,
+        &format!("PRIVMSG {alice} :?S1R"),
+        WAIT,
+        "bob never read the forged start",
+    );
     {
         let Pair { alice, bob, .. } = &mut p;
         exchange(
@@ -1834,17 +1831,7 @@ fn irc_a_decrypted_message_is_never_shown_as_an_auto_reply() {
         .drop_down(Some(Box::new(move |line| line.contains(&to_alice))));
     let text = "my real words walrus, not an auto reply";
     p.bob.client.send(&alice, text);
-    let deadline = std::time::Instant::now() + WAIT;
-    let held = loop {
-        if let Some(l) = p.alice.tap.dropped().into_iter().next() {
-            break l;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "bob's line never came"
-        );
-        thread::sleep(Duration::from_millis(50));
-    };
+    let held = p.alice.tap.first_dropped(WAIT, "bob's line never came");
     p.alice.tap.drop_down(None);
     let line = &held[held.find("?S1D").expect("a data line")..];
     p.alice

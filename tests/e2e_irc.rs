@@ -200,16 +200,13 @@ fn irc_direct_commands_never_leak_during_a_session() {
     // `/version bob` alone is IRC's own CTCP request, as before.
     let mark = p.alice.tap.mark();
     p.alice.client.cmd_status(&bob, &format!("version {bob}"));
-    let deadline = std::time::Instant::now() + WAIT;
-    while !String::from_utf8_lossy(&p.alice.tap.since(mark, Dir::Up))
-        .contains(&format!("PRIVMSG {bob} :\u{1}VERSION\u{1}"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "/version {bob} sent nothing"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    p.alice.tap.wait_for(
+        mark,
+        Dir::Up,
+        &format!("PRIVMSG {bob} :\u{1}VERSION\u{1}"),
+        WAIT,
+        &format!("/version {bob} sent nothing"),
+    );
     assert!(
         !p.bob
             .client
@@ -390,13 +387,13 @@ fn irc_a_message_the_server_refuses_to_deliver_is_said_not_delivered() {
     let mark = p.alice.tap.mark();
     let text = "a message for identified users only";
     p.alice.client.send(&bob, text);
-    let deadline = Instant::now() + WAIT;
-    while !String::from_utf8_lossy(&p.alice.tap.since(mark, Dir::Up))
-        .contains(&format!("PRIVMSG {bob} :?S1D"))
-    {
-        assert!(Instant::now() < deadline, "alice's line never left");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    p.alice.tap.wait_for(
+        mark,
+        Dir::Up,
+        &format!("PRIVMSG {bob} :?S1D"),
+        WAIT,
+        "alice's line never left",
+    );
     p.alice.tap.inject_down(&format!(
         ":irc.example 486 {alice} {bob} :You must log in with services to message this user"
     ));

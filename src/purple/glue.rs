@@ -203,21 +203,13 @@ fn contact_name(protocol: &str, account: *mut sys::PurpleAccount, name: &str) ->
 /// to ours is us. Several (the room has both "Alice" and "alice") leave the normalized nick,
 /// which at worst makes the occupant see names that do not match: a warning, never a wrong key.
 fn room_nick(account: *mut sys::PurpleAccount, room: &str) -> Option<String> {
-    if account.is_null() {
+    let conv = chat_window(account, room);
+    if conv.is_null() {
         return None;
     }
-    let name = cstring(room);
-    // SAFETY: a live account and a valid name; the chat conversation found is live, its chat
-    // data belongs to it, and the nick and occupant names are copied at once.
+    // SAFETY: the chat conversation found just now is live, its chat data belongs to it, and
+    // the nick and occupant names are copied at once.
     let (nick, occupants) = unsafe {
-        let conv = sys::purple_find_conversation_with_account(
-            sys::PURPLE_CONV_TYPE_CHAT,
-            name.as_ptr(),
-            account,
-        );
-        if conv.is_null() {
-            return None;
-        }
         let chat = sys::purple_conversation_get_chat_data(conv);
         if chat.is_null() {
             return None;
@@ -262,18 +254,22 @@ fn as_the_room_spells(
 
 /// Whether `account` is in the group chat `room` now (its chat window is open).
 fn in_chat(account: *mut sys::PurpleAccount, room: &str) -> bool {
+    !chat_window(account, room).is_null()
+}
+
+/// The group chat `room`'s conversation on `account` (null for none, or a null account).
+fn chat_window(account: *mut sys::PurpleAccount, room: &str) -> *mut sys::PurpleConversation {
     if account.is_null() {
-        return false;
+        return std::ptr::null_mut();
     }
     let name = cstring(room);
-    // SAFETY: a live account and a valid name; the conversation found is only tested.
+    // SAFETY: a live account (per the callers) and a valid name.
     unsafe {
-        !sys::purple_find_conversation_with_account(
+        sys::purple_find_conversation_with_account(
             sys::PURPLE_CONV_TYPE_CHAT,
             name.as_ptr(),
             account,
         )
-        .is_null()
     }
 }
 

@@ -236,6 +236,36 @@ impl Tap {
         all[from.min(all.len())..].to_vec()
     }
 
+    /// Waits until what was recorded in `dir` since `mark` holds `needle`; panics with `what`
+    /// after `timeout`.
+    pub fn wait_for(
+        &self,
+        mark: (usize, usize),
+        dir: Dir,
+        needle: &str,
+        timeout: Duration,
+        what: &str,
+    ) {
+        let deadline = std::time::Instant::now() + timeout;
+        while !String::from_utf8_lossy(&self.since(mark, dir)).contains(needle) {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The first line dropped ([`Tap::drop_down`]), once one is; panics with `what` after
+    /// `timeout`.
+    pub fn first_dropped(&self, timeout: Duration, what: &str) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.dropped().into_iter().next() {
+                return l;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// What each TCP connection carried in `dir`, one entry per connection in the order they
     /// came (TCP only).
     pub fn per_connection(&self, dir: Dir) -> Vec<Vec<u8>> {
