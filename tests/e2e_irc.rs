@@ -384,25 +384,44 @@ fn irc_a_long_message_to_a_nick_that_left_is_one_not_delivered_line_with_its_tex
 fn irc_a_message_the_server_refuses_to_deliver_is_said_not_delivered() {
     let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    let mark = p.alice.tap.mark();
-    let text = "a message for identified users only";
-    p.alice.client.send(&bob, text);
-    p.alice.tap.wait_for(
-        mark,
-        Dir::Up,
-        &format!("PRIVMSG {bob} :?S1D"),
-        WAIT,
-        "alice's line never left",
-    );
-    p.alice.tap.inject_down(&format!(
-        ":irc.example 486 {alice} {bob} :You must log in with services to message this user"
-    ));
-    p.alice.client.expect_system(
-        &bob,
-        "the message said NOT delivered, with the reason and its text",
-        WAIT,
-        |t| t.contains("NOT delivered") && t.contains("identified to services") && t.contains(text),
-    );
+    // Libera's 486; Solanum's 707 for too many new nicks in a row (ircu says 439); InspIRCd's
+    // 477 for its `+R` (libpurple takes every 477 for a channel's and opens a dialog).
+    for (text, numeric, reason) in [
+        (
+            "a message for identified users only",
+            "486 {alice} {bob} :You must log in with services to message this user",
+            "identified to services",
+        ),
+        (
+            "a message after writing to many nicks",
+            "707 {alice} {bob} :Targets changing too fast, message dropped",
+            "write to many in a row",
+        ),
+        (
+            "a message to an InspIRCd +R user",
+            "477 {alice} {bob} :You need to be identified to a registered account to message \
+             this user",
+            "identified to a registered account",
+        ),
+    ] {
+        let mark = p.alice.tap.mark();
+        p.alice.client.send(&bob, text);
+        p.alice.tap.wait_for(
+            mark,
+            Dir::Up,
+            &format!("PRIVMSG {bob} :?S1D"),
+            WAIT,
+            "alice's line never left",
+        );
+        let numeric = numeric.replace("{alice}", &alice).replace("{bob}", &bob);
+        p.alice.tap.inject_down(&format!(":irc.example {numeric}"));
+        p.alice.client.expect_system(
+            &bob,
+            "the message said NOT delivered, with the reason and its text",
+            WAIT,
+            |t| t.contains("NOT delivered") && t.contains(reason) && t.contains(text),
+        );
+    }
     p.alice.client.assert_no_criticals();
 }
 

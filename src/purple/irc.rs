@@ -29,9 +29,11 @@
 //! left to libpurple.
 //!
 //! Numerics that drop a private message for another reason are matched and told the same way
-//! (486, only identified users; 531, not permitted; 716, caller-id `+g`: [`Refusal`]), with
-//! their reason; libpurple has no handler for them and writes each raw (`486: …`, one per
-//! piece), which stays.
+//! (486 or, on InspIRCd, 477: only identified users; 531, not permitted; 716, caller-id `+g`;
+//! 439 or 707, too many new nicks written to in a row: [`Refusal`]), with their reason.
+//! libpurple has no handler for most of them and writes each raw (`486: …`, one per piece),
+//! which stays; for a 477 it opens its "Cannot join" dialog (it takes every 477 for a
+//! channel's), which stays too.
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};

@@ -153,10 +153,17 @@ pub enum Refusal {
     /// 716, `ERR_TARGUMODEG` (Solanum, Charybdis, Hybrid): the nick is in caller-id mode
     /// (`+g`) and has not accepted us; the message was dropped.
     CallerId,
+    /// 477, `ERR_NEEDREGGEDNICK`, for a nick (InspIRCd's user mode `+R`): as 486, the nick
+    /// takes private messages only from users identified to services. (For a channel, 477 is
+    /// a join refused; no line of ours goes to a channel, so none is matched.)
+    RegisteredOnly,
+    /// 439, `ERR_TARGETTOOFAST` (ircu, Bahamut), or 707, `ERR_TARGCHANGE` (Solanum, Charybdis,
+    /// ratbox): we wrote to too many different nicks in a short time; the message was dropped.
+    TargetChangeTooFast,
 }
 
 /// The nick a server line says a line of ours did not reach (`:server 401 me nick :No such
-/// nick`, or 486, 531, 716 in the same shape), as the line spells it, and why; `None` for any
+/// nick`, or 486, 531, 716, 477, 439, 707 in the same shape), as the line spells it, and why; `None` for any
 /// other line. Only the form libpurple's own parser takes (a prefix first, no IRCv3 tags), so
 /// that the answer and libpurple's line go together. Each of them means the line was dropped:
 /// a contact (or its server) that refuses it must not leave our message shown as sent, with
@@ -172,6 +179,8 @@ pub fn not_delivered(line: &str) -> Option<(&str, Refusal)> {
         "486" => Refusal::IdentifiedOnly,
         "531" => Refusal::CannotSendToUser,
         "716" => Refusal::CallerId,
+        "477" => Refusal::RegisteredOnly,
+        "439" | "707" => Refusal::TargetChangeTooFast,
         _ => return None,
     };
     (!nick.starts_with(':')).then_some((nick, why))
@@ -527,6 +536,19 @@ mod tests {
                 ":srv 716 alice bob :is in +g mode (server-side ignore).",
                 Refusal::CallerId,
             ),
+            (
+                ":srv 477 alice bob :You need to be identified to a registered account to \
+                 message this user",
+                Refusal::RegisteredOnly,
+            ),
+            (
+                ":srv 439 alice bob :Target change too fast. Please wait 104 seconds.",
+                Refusal::TargetChangeTooFast,
+            ),
+            (
+                ":srv 707 alice bob :Targets changing too fast, message dropped",
+                Refusal::TargetChangeTooFast,
+            ),
             (":srv 401 alice bob :No such nick", Refusal::NoSuchNick),
         ] {
             assert_eq!(not_delivered(line), Some(("bob", why)), "{line}");
@@ -534,6 +556,7 @@ mod tests {
         assert_eq!(no_such_nick(":srv 486 alice bob :identify first"), None);
         for other in [
             ":srv 404 alice #chan :Cannot send to channel",
+            ":srv 438 alice bob :Nick change too fast. Please wait 30 seconds.",
             ":srv 717 alice bob :has been informed that you messaged them.",
             ":srv 486 alice :You must log in",
         ] {

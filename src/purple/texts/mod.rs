@@ -829,6 +829,13 @@ pub(crate) fn irc_refusal(why: Refusal) -> &'static str {
         }
         Refusal::CannotSendToUser => "you may not send private messages to this user",
         Refusal::CallerId => "this nick ignores messages from users it has not accepted (+g)",
+        Refusal::RegisteredOnly => {
+            "this nick takes private messages only from users identified to a registered account"
+        }
+        Refusal::TargetChangeTooFast => {
+            "the server drops messages to new nicks for a while when you write to many in a row: \
+             wait a minute, then send it again"
+        }
     }
 }
 
