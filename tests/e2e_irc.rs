@@ -440,6 +440,53 @@ fn paced_pair() -> Pair {
     p
 }
 
+/// Queries from forty nicks never talked to, under libpurple's default rate limiter: each
+/// name was answered within its own budget, so forty `?S1I` lines waited in alice's one send
+/// queue ahead of her next message to bob (about 70 s at one line every 2 s). An account
+/// answers five such names a minute; the rest are dropped unread, and her message to bob
+/// leaves within seconds.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_flood_of_queries_from_many_nicks_never_delays_the_users_line() {
+    let mut p = paced_pair();
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    // The limiter's burst back after the session's start.
+    std::thread::sleep(Duration::from_secs(12));
+    let mark = p.alice.tap.mark();
+    for i in 0..40 {
+        p.alice.tap.inject_down(&format!(
+            ":m{i}!m@flood.example PRIVMSG {alice} :?S1Q Sotto end-to-end encryption requested \
+             (your chat client does not run Sotto yet)"
+        ));
+    }
+    // Each query is read (libpurple parses a line as it comes) before alice types.
+    std::thread::sleep(Duration::from_secs(1));
+    let typed = Instant::now();
+    p.alice.client.send(&bob, "a line after the flood");
+    p.alice.tap.wait_for(
+        mark,
+        Dir::Up,
+        &format!("PRIVMSG {bob} :?S1D"),
+        Duration::from_secs(20),
+        "alice's line to bob waited behind answers to strangers",
+    );
+    let waited = typed.elapsed();
+    std::thread::sleep(Duration::from_secs(3));
+    let up = String::from_utf8_lossy(&p.alice.tap.since(mark, Dir::Up)).into_owned();
+    let answers = up
+        .lines()
+        .filter(|l| l.starts_with("PRIVMSG m") && l.contains(" :?S1"))
+        .count();
+    assert!(
+        (1..=5).contains(&answers),
+        "{answers} answers to strangers; alice's line left after {waited:?}"
+    );
+    p.bob
+        .client
+        .expect_received(&alice, "a line after the flood", WAIT);
+    p.alice.client.assert_no_criticals();
+}
+
 /// The line saying how long a message takes: its pieces and seconds.
 fn slow_line(t: &str) -> Option<(usize, u64)> {
     let number_after = |word: &str| -> Option<u64> {

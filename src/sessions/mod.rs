@@ -29,6 +29,7 @@ mod operations;
 pub mod pacing;
 mod presence;
 pub mod siblings;
+mod strangers;
 #[cfg(test)]
 mod tests;
 pub mod trust;
@@ -271,6 +272,8 @@ pub struct Sessions {
     /// side was offline ([`Sessions::kept_by_server`]): the conversation, the address it came
     /// from and SHA-256 of the line. Taken by the next [`Sessions::incoming`], whichever it is.
     kept: Option<(ConvKey, String, [u8; 32])>,
+    /// Answers to names never talked to, per account ([`strangers`]).
+    strangers: strangers::StrangerAnswers,
 }
 
 /// Texts waiting to be sent again over the next session: the main session's, and each other
@@ -351,6 +354,7 @@ impl Sessions {
             kept_away: std::collections::HashSet::new(),
             kept: None,
             siblings: siblings::SiblingGuard::default(),
+            strangers: strangers::StrangerAnswers::default(),
         }
     }
 

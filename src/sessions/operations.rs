@@ -9,7 +9,8 @@ use crate::protocol::{
 };
 
 use super::{
-    digest, trust, ConvKey, Doing, Effects, Notice, Outgoing, Save, Session, Sessions, Settings,
+    digest, strangers, trust, ConvKey, Doing, Effects, Notice, Outgoing, Save, Session, Sessions,
+    Settings,
 };
 
 /// For the end-to-end test of the panic boundary: panics when the typed (or received, or a
@@ -137,7 +138,40 @@ impl Sessions {
         settings: &Settings,
         rng: &mut impl CryptoRngCore,
     ) -> Option<(ReceiveAction, Effects)> {
+        // A name never talked to is answered only while its account has answered few such
+        // names lately (`strangers`): past that its Sotto lines are dropped unread.
+        let stranger = self
+            .session(key, peer_raw, settings)
+            .is_some_and(|s| s.takes_no_pieces());
+        let (protocol, account, now) = (&key.protocol, &key.account, settings.now_secs);
+        if stranger
+            && crate::protocol::wire::is_sotto_text(crate::protocol::wire::without_replay_stamp(
+                text,
+            ))
+            && self.strangers.spent(protocol, account, &key.peer, now)
+        {
+            // The transport's word about this line is about this line only.
+            let _ = self.take_kept(key, peer_raw, text);
+            self.log.push(format!(
+                "a Sotto line from a name never talked to, not read: this account answered \
+                 {} such names in the last {} s",
+                strangers::STRANGER_ANSWERS,
+                strangers::STRANGER_WINDOW_SECS
+            ));
+            let fx = Effects {
+                reply_to: peer_raw.to_owned(),
+                ..Effects::default()
+            };
+            return Some((ReceiveAction::Swallow, fx));
+        }
         let out = self.read_line(key, peer_raw, text, settings, rng);
+        if stranger
+            && out
+                .as_ref()
+                .is_some_and(|(_, fx)| !fx.inject.is_empty() || !fx.elsewhere.is_empty())
+        {
+            self.strangers.answered(protocol, account, &key.peer, now);
+        }
         // Shown in its window (which a message makes the active one where several
         // conversations share it): plaintext allowed elsewhere because of this conversation
         // is asked for again (`siblings`). Sotto's own lines, swallowed, show nothing.

@@ -1071,3 +1071,66 @@ fn only_a_start_asked_for_here_is_one() {
         .expect("tick");
     assert!(!alice.sessions.start_asked(&mallory));
 }
+
+/// Anyone able to write from many names (IRC nicks, an XMPP domain of their own) had each
+/// name's Sotto lines answered within that name's own budget: on IRC every answer waits in
+/// the account's one rate-limited send queue, ahead of the user's next line. An account
+/// answers [`strangers::STRANGER_ANSWERS`] names never talked to per window; the rest are
+/// dropped unread (no conversation state, no row); a contact, plaintext, and the next window
+/// are untouched.
+#[test]
+fn an_account_answers_few_names_never_talked_to_in_a_while() {
+    use super::strangers::{STRANGER_ANSWERS, STRANGER_WINDOW_SECS};
+    let (mut alice, mut bob) = encrypted("strangers");
+    let query = "?S1Q Sotto end-to-end encryption requested".to_owned();
+    let at = |now_secs| Settings {
+        now_secs,
+        ..settings(Policy::Manual)
+    };
+    let incoming = |alice: &mut Peer, from: &str, line: &str, now: u64| {
+        let key = alice.key_for(from);
+        alice
+            .sessions
+            .incoming(&key, from, line, &at(now), &mut alice.rng)
+            .expect("incoming")
+    };
+    let mut answered = Vec::new();
+    for i in 0..12 {
+        let from = format!("mallory{i}");
+        let (action, fx) = incoming(&mut alice, &from, &query, 5);
+        assert_eq!(action, ReceiveAction::Swallow);
+        if !fx.inject.is_empty() {
+            answered.push(from);
+        }
+    }
+    let first: Vec<String> = (0..STRANGER_ANSWERS)
+        .map(|i| format!("mallory{i}"))
+        .collect();
+    assert_eq!(answered, first, "the first few, then none");
+    // A data line for no session from a name never talked to: no not-read notice either.
+    let data = bob.send("x").1.inject.concat();
+    let (_, fx) = incoming(&mut alice, "mallory20", &data, 6);
+    assert!(fx.inject.is_empty() && fx.notices.is_empty());
+    // Dropped unread: nothing under way for those names, nothing saved.
+    for i in STRANGER_ANSWERS..12 {
+        let key = alice.key_for(&format!("mallory{i}"));
+        assert!(alice
+            .sessions
+            .sessions
+            .get(&key)
+            .is_none_or(|s| s.takes_no_pieces()));
+        assert!(alice
+            .store()
+            .load_session(&key.protocol, &key.account, &key.peer)
+            .unwrap()
+            .is_none());
+    }
+    // Plaintext from a stranger is shown; the contact is still answered.
+    let (action, _) = incoming(&mut alice, "mallory30", "hello there", 7);
+    assert!(matches!(action, ReceiveAction::PassThrough), "{action:?}");
+    let (_, fx) = incoming(&mut alice, "bob", &query, 7);
+    assert!(!fx.inject.is_empty(), "bob is no stranger");
+    // The next window answers again.
+    let (_, fx) = incoming(&mut alice, "mallory11", &query, 5 + STRANGER_WINDOW_SECS);
+    assert!(!fx.inject.is_empty());
+}
