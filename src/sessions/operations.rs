@@ -344,6 +344,20 @@ impl Sessions {
         };
         if saved.is_ok() {
             fx.elsewhere = held;
+            // A question we asked answered right: the store now has the key accepted
+            // (`trust::record_events`); so does the loaded conversation, whose copy of the
+            // accepted keys a next handshake is judged by (the key may have been forgotten
+            // before: a copy without it took another key, after a stop, as a first one).
+            if trust::verified_by_us(&out.events) {
+                if let (Some(store), Some(s)) = (self.store.as_ref(), self.sessions.get_mut(key)) {
+                    match trust::push_accepted(store, key, &mut s.conv) {
+                        Ok(()) => {
+                            Self::hold_unaccepted_others(s);
+                        }
+                        Err(e) => self.log.push(format!("loading the accepted keys: {e}")),
+                    }
+                }
+            }
             self.delete_other_rows(key, superseded);
             if let (Some((tag, address)), Some(store)) = (moved_holder, self.store.as_ref()) {
                 if let Err(e) =

@@ -332,6 +332,20 @@ impl Sessions {
     }
 }
 
+/// Whether `events` say a question we asked was answered right.
+pub(super) fn verified_by_us(events: &[Event]) -> bool {
+    events.iter().any(|e| {
+        matches!(
+            e,
+            Event::VerificationResult {
+                success: true,
+                we_asked: true,
+                ..
+            }
+        )
+    })
+}
+
 /// A verification we asked for succeeded on the session's key while that key waits for the
 /// user's acceptance (it changed): checking it is exactly what acceptance asks for, so it is
 /// accepted in the same step, and what was held goes out. Recorded (seen, then verified) by

@@ -679,15 +679,12 @@ fn a_fingerprint_prefix_names_a_key() {
     assert!(!trust::fingerprint_prefix_matches(&fp, ""));
 }
 
-#[test]
-fn a_question_answered_right_accepts_and_verifies_a_changed_key_in_one_step() {
-    let (mut alice, mut bob) = changed_key("qa");
-    let key = alice.key.clone();
-    alice.send_to("bob", "after the check", Policy::Manual);
+/// alice asks bob a question and bob answers it right: what alice sends then, and her events.
+fn asked_and_answered(alice: &mut Peer, bob: &mut Peer) -> (Vec<String>, Vec<Event>) {
     let fx = alice
         .sessions
         .act(
-            &key,
+            &alice.key.clone(),
             "bob",
             &settings(Policy::Manual),
             &mut alice.rng,
@@ -707,6 +704,15 @@ fn a_question_answered_right_accepts_and_verifies_a_changed_key_in_one_step() {
         )
         .expect("answer");
     let (to_bob, events, _) = alice.receive_as("bob", &fx.inject);
+    (to_bob, events)
+}
+
+#[test]
+fn a_question_answered_right_accepts_and_verifies_a_changed_key_in_one_step() {
+    let (mut alice, mut bob) = changed_key("qa");
+    let key = alice.key.clone();
+    alice.send_to("bob", "after the check", Policy::Manual);
+    let (to_bob, events) = asked_and_answered(&mut alice, &mut bob);
     assert!(events.iter().any(|e| matches!(
         e,
         Event::VerificationResult {
@@ -1842,4 +1848,42 @@ fn what_waits_to_be_sent_again_is_taken_at_unload() {
         vec![("bob".to_owned(), vec!["named unread".to_owned()])]
     );
     assert!(alice.sessions.take_every_resend().is_empty(), "taken once");
+}
+
+/// The user forgets bob's only key in the Known list, then asks bob a question he answers
+/// right: the store records the key accepted and verified, and the loaded conversation now
+/// accepts it too (as marking it verified does). Its copy of the accepted keys stayed without
+/// it, so after a stop a handshake from another key under bob's name was taken as a first one,
+/// "accepted on first use", with no warning (found by a read-only audit).
+#[test]
+fn a_question_answered_right_accepts_a_forgotten_key_in_memory_too() {
+    let (mut alice, mut bob) = encrypted("qa-forgotten");
+    let (key, shown) = forget_the_loaded_key(&mut alice);
+    let (_, events) = asked_and_answered(&mut alice, &mut bob);
+    assert!(trust::verified_by_us(&events), "{events:?}");
+    assert!(alice
+        .store()
+        .accepted_keys(&key.protocol, &key.account, &key.peer)
+        .unwrap()
+        .contains(&shown));
+    let in_memory = alice.sessions.sessions.get(&key).expect("loaded");
+    assert!(
+        in_memory.conv.known_peer_keys().contains(&shown),
+        "memory accepts it, as disk does"
+    );
+    // A stop, then another key under bob's name: a changed key, never a first one.
+    alice.stop();
+    let mut mallory = peer("qa-forgotten-mallory", "bob", "alice", 9);
+    let (mut lines, mut seen) = (mallory.start(), Vec::new());
+    while !lines.is_empty() {
+        let (to_mallory, events, _) = alice.receive_as("bob", &lines);
+        seen.extend(events);
+        lines = mallory.receive_as("alice", &to_mallory).0;
+    }
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::PeerKeyChanged { .. }))
+            && !seen.iter().any(|e| matches!(e, Event::NewPeerKey { .. })),
+        "{seen:?}"
+    );
 }
