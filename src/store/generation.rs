@@ -3,7 +3,7 @@
 //! encrypting from them again would reuse keys (a two-time pad under the constant nonce).
 //!
 //! The database counts its saves (`meta.generation`, bumped in the same transaction as every
-//! session save) and carries a random `meta.incarnation`. Beside it, `sotto.generation` holds
+//! session save, and every delete of a session row: `Store::delete_session`) and carries a random `meta.incarnation`. Beside it, `sotto.generation` holds
 //! the last count this machine wrote (written after each synced commit, or once the store
 //! learns of the sync that covered commits made without one, and not synced itself: after a
 //! crash it can only be behind, which is the safe side). At open, a database whose count is

@@ -424,6 +424,10 @@ impl Store {
         if FAIL_CHECKPOINTS.with(std::cell::Cell::get) {
             return Err(StoreError::Io("test: the disk is full".to_owned()));
         }
+        // Not once the disk failed a sync: a checkpoint would copy the log into the database
+        // from pages whose write-back failed, then empty the log and count every commit as
+        // durable (`now_synced`), which a broken store never does again.
+        self.usable()?;
         // How much of the log the saves since its last restart used: the zeros are sized on
         // that (the file's own length would include the previous zeros and never shrink).
         // The checkpoint syncs the log before it copies it: an fsync that may be the one told
@@ -892,7 +896,10 @@ impl Store {
 
     /// Commits `tx`; a commit the disk failed ([`disk_failed`]) breaks the store.
     pub(super) fn commit(&self, tx: rusqlite::Transaction<'_>) -> Result<(), StoreError> {
-        // Refused with the reason, rather than by the commit hook's bare "constraint failed".
+        // A background sync that failed since the last look breaks the store now, not at the
+        // next incoming message (`settle`); refused with the reason, rather than by the
+        // commit hook's bare "constraint failed".
+        self.settle()?;
         self.usable()?;
         tx.commit().map_err(|e| self.sqlite_failed(e))
     }
@@ -1015,17 +1022,33 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Deletes the saved snapshot named `peer` (durably).
+    /// Deletes the saved snapshot named `peer` (durably), and counts it as a save
+    /// ([`generation`]): a backup from before the delete, copied back, is then behind and
+    /// re-keys. Deleting another client's row (`/sotto stop`) seals that session's end line
+    /// under its next key, and nothing else may bump the count then (the main conversation
+    /// unchanged writes nothing): such a backup brought the row back unnoticed, and a later
+    /// message was sealed under the same key and nonce as the end line.
     pub fn delete_session(
         &self,
         protocol: &str,
         account: &str,
         peer: &str,
     ) -> Result<(), StoreError> {
-        self.exec(
+        self.usable()?;
+        self.durable()?;
+        let tx = self.conn.unchecked_transaction()?;
+        let deleted = tx.execute(
             "DELETE FROM session WHERE account = ?1 AND peer = ?2",
             params![account_key(protocol, account), peer],
         )?;
+        if deleted == 0 {
+            return Ok(());
+        }
+        let generation = generation::bump(&tx)?;
+        self.commit(tx)?;
+        // Synced (`durable`): every earlier commit is on disk too.
+        self.unsynced.set(None);
+        self.note_generation(generation);
         Ok(())
     }
 

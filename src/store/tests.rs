@@ -591,11 +591,54 @@ fn a_failed_sync_refuses_every_later_write_until_the_store_is_opened_again() {
     fs::remove_dir_all(d).ok();
 }
 
-/// A sync the worker could not make (here: the log is not where the worker opens it) breaks
-/// the store when the store next hears of it, as a failed sync of its own does.
+/// A checkpoint after the disk failed a sync is refused, and counts nothing as durable: it
+/// copied the log into the database, emptied it and recorded the unsynced commits in
+/// `sotto.generation` (found by a read-only audit).
 #[test]
-fn a_background_sync_that_failed_breaks_the_store() {
-    let d = tmp("failed-background-sync");
+fn a_broken_store_makes_no_checkpoint() {
+    let d = tmp("broken-checkpoint");
+    let s = Store::open(&d).unwrap();
+    s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"one")])
+        .unwrap();
+    let recorded = s.generation_recorded();
+    Store::fail_syncs(true);
+    assert!(s.sync().is_err());
+    Store::fail_syncs(false);
+    assert!(s.checkpoint().is_err());
+    assert_eq!(s.generation_recorded(), recorded);
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}
+
+/// Deleting a row counts as a save: a backup from before it, copied back, is behind and
+/// re-keys. The count stayed, so a backup taken before `/sotto stop` deleted another client's
+/// row (its end line sealed under that session's next key) came back unnoticed (found by a
+/// read-only audit).
+#[test]
+fn a_deleted_row_counts_as_a_save() {
+    let d = tmp("delete-counts");
+    let s = Store::open(&d).unwrap();
+    s.save_session("prpl-irc", "a", "bob\n0", b"x").unwrap();
+    let before = s.generation().unwrap();
+    s.delete_session("prpl-irc", "a", "nobody").unwrap();
+    assert_eq!(
+        s.generation().unwrap(),
+        before,
+        "nothing deleted, nothing counted"
+    );
+    s.delete_session("prpl-irc", "a", "bob\n0").unwrap();
+    let after = s.generation().unwrap();
+    assert!(after > before);
+    assert_eq!(s.generation_recorded().map(|(_, g)| g), Some(after));
+    assert!(s.load_session("prpl-irc", "a", "bob\n0").unwrap().is_none());
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}
+
+/// A store whose background sync of an unsynced save failed (the log was not where the
+/// worker opens it), not yet told: its directory and itself.
+fn with_a_failed_background_sync(test: &str) -> (std::path::PathBuf, Store) {
+    let d = tmp(test);
     let s = Store::open(&d).unwrap();
     s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"one")])
         .unwrap();
@@ -605,6 +648,14 @@ fn a_background_sync_that_failed_breaks_the_store() {
     s.sync_in_background().unwrap();
     s.background_sync_idle();
     fs::rename(&aside, &wal).unwrap();
+    (d, s)
+}
+
+/// A sync the worker could not make (here: the log is not where the worker opens it) breaks
+/// the store when the store next hears of it, as a failed sync of its own does.
+#[test]
+fn a_background_sync_that_failed_breaks_the_store() {
+    let (d, s) = with_a_failed_background_sync("failed-background-sync");
     let told = s.sync_in_background();
     assert!(told.is_err(), "the failure is reported");
     let save = s.save_session("prpl-irc", "a", "b", b"two");
@@ -616,6 +667,23 @@ fn a_background_sync_that_failed_breaks_the_store() {
     assert!(
         s.clear_moved("prpl-irc", "a", "b").is_err(),
         "a names write too"
+    );
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}
+
+/// The next commit hears of a failed background sync, whatever comes first: an unsynced
+/// save (a message sent under a reservation) went on at `NORMAL` until something asked for
+/// the sync's result (an incoming message), while the security notes say every later commit
+/// is refused (found by a read-only audit).
+#[test]
+fn the_next_commit_hears_of_a_failed_background_sync() {
+    let (d, s) = with_a_failed_background_sync("failed-background-sync-commit");
+    let save = s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"two")]);
+    assert!(
+        save.as_ref()
+            .is_err_and(|e| e.to_string().contains("restart Pidgin or Finch")),
+        "{save:?}"
     );
     drop(s);
     fs::remove_dir_all(d).ok();
