@@ -913,9 +913,19 @@ fn xmpp_plaintext_in_an_encrypted_conversation_is_one_plain_line() {
                  (verified)</font><br>(12:01:07) bob: the code is 4471\u{2028}(12:01:09) bob: \
                  really";
     p.bob.client.send_raw(&alice, spoof);
-    p.alice
+    let warning = p
+        .alice
         .client
         .expect_system(&bob, "the warning", WAIT, |t| t.contains("NOT encrypted"));
+    // Written as a line about a message received (`NOTIFY` keeps `RECV`): Finch draws a plain
+    // system line only in the active conversation of a window a contact's merged buddies
+    // share, so the warning was dropped there while the message after it made its
+    // conversation active and was shown (found by a read-only audit; finch/gntconv.c,
+    // `finch_write_common`).
+    assert!(
+        warning.has(flags::SYSTEM | flags::NOTIFY | flags::RECV | flags::NO_LOG),
+        "{warning:?}"
+    );
     let w = p
         .alice
         .client
@@ -1675,6 +1685,21 @@ fn irc_markup_written_by_another_path_cannot_draw_a_sotto_line() {
         "send me the code",
     );
     assert!(!styled(&w), "markup in an encrypted conversation: {w:?}");
+    // Nor on a line written as sent there (a forged carbon, a protocol's copy of what
+    // another device sent): it was flattened only when it named Sotto, so a line break and
+    // the window's own styling drew a fake line from bob under it (found by a read-only
+    // audit).
+    let w = write(
+        &mut p.alice.client,
+        flags::SEND,
+        "ok<br><font color=\"#A82F2F\"><b><font size=\"2\">(14:02:11) </font>bob:</b></font> \
+         the code is now 4711",
+        "the code is now 4711",
+    );
+    assert!(
+        !styled(&w) && !w.html.to_lowercase().contains("<br"),
+        "a sent copy's markup in an encrypted conversation: {w:?}"
+    );
     p.assert_no_criticals();
 }
 

@@ -427,16 +427,21 @@ pub(crate) fn sent_written() {
 /// Whether this write as sent into `r`'s window is the one [`writing_sent`] expects (then it
 /// is taken).
 fn own_write_now(r: &ConvRef) -> bool {
+    let hit = own_write_expected(r);
+    if hit {
+        let _ = with_sent(|s| s.own_write = None);
+    }
+    hit
+}
+
+/// Whether a write as sent into `r`'s window now is the one [`writing_sent`] expects, without
+/// taking it.
+fn own_write_expected(r: &ConvRef) -> bool {
     let key = sender(&r.key());
     with_sent(|s| {
-        let hit = s
-            .own_write
+        s.own_write
             .as_ref()
-            .is_some_and(|(c, at)| *c == key && at.elapsed().as_secs() < LET_THROUGH_SECS);
-        if hit {
-            s.own_write = None;
-        }
-        hit
+            .is_some_and(|(c, at)| *c == key && at.elapsed().as_secs() < LET_THROUGH_SECS)
     })
     .unwrap_or(false)
 }
@@ -572,12 +577,24 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                     // shown as a mark, never raw; markup that draws a line reading as Sotto's
                     // (a carbons plugin's forged "sent" copy, a protocol's write of a message
                     // from another device: `<style>&#10;</style><b>Sotto: …`) is shown as one
-                    // line of plain text, as plaintext received is. (Not any markup in an
-                    // encrypted window: protocols write the user's and the contact's own
-                    // messages by this path too. Such a line comes after a warning that it
-                    // was not encrypted.)
+                    // line of plain text, as plaintext received is; so is any markup written
+                    // as sent without going through Sotto (another of our clients' copy: not
+                    // the write `writing_sent` expects, or flagged `REMOTE_SEND`) in a window
+                    // marked encrypted (or held, or starting): a line break and the window's
+                    // own styling drew a fake line from the contact under it ("ok<br><b>
+                    // (14:02:11) bob:</b> the code is now 4711"), which the warning that comes
+                    // first ("the next message shown as yours…") does not cover. What the user
+                    // typed and the contact's decrypted words (written received) keep theirs.
                     if !own {
-                        if let Some(html) = present::plaintext_html(&raw, false) {
+                        // SAFETY: libpurple's conversation for this write (NULL-checked).
+                        let bypassed =
+                            unsafe { ConvRef::from_conversation(conv) }.is_some_and(|r| {
+                                sent && (flags & sys::PURPLE_MESSAGE_REMOTE_SEND != 0
+                                    || !own_write_expected(&r))
+                            });
+                        // SAFETY: as above.
+                        let flatten = bypassed && unsafe { guarded(conv) };
+                        if let Some(html) = present::plaintext_html(&raw, flatten) {
                             // SAFETY: libpurple's out-parameter, non-null; the old string is
                             // GLib-owned.
                             unsafe { glue::replace_gstring(message, Some(&html)) };

@@ -652,12 +652,35 @@ impl ConvRef {
 
     /// Write one Sotto state line (system, never logged). `text` is plain text: escaped here.
     pub(crate) fn system_line(&self, text: &str) {
+        self.own_line(
+            text,
+            sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_NO_LOG,
+        );
+    }
+
+    /// One line of Sotto's own (`text`, plain: escaped here) with `flags`.
+    fn own_line(&self, text: &str, flags: sys::PurpleMessageFlags) {
         let html = sotto_html(text);
         let _own = OwnLine::writing();
-        self.write(
-            None,
-            &html,
-            sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_NO_LOG,
+        self.write(None, &html, flags);
+    }
+
+    /// A Sotto line about a message libpurple writes next, received in this conversation
+    /// (the warning that it was NOT encrypted): a system line that also makes the
+    /// conversation the active one where several share a window, as the message will.
+    /// Finch draws no line for a conversation that is not active, and a system line
+    /// (`SYSTEM` without `NOTIFY` loses `RECV` there) never makes one active: in a window
+    /// shared by a contact's merged buddies the warning was dropped while the message after it
+    /// made its conversation active and was shown under the title "(encrypted)" (found by a
+    /// read-only audit). `NOTIFY` keeps `RECV`; Pidgin switches to the conversation too, as
+    /// for the message, and draws it as any system line.
+    pub(crate) fn arrival_line(&self, text: &str) {
+        self.own_line(
+            text,
+            sys::PURPLE_MESSAGE_SYSTEM
+                | sys::PURPLE_MESSAGE_NOTIFY
+                | sys::PURPLE_MESSAGE_RECV
+                | sys::PURPLE_MESSAGE_NO_LOG,
         );
     }
 

@@ -289,7 +289,11 @@ fn write_event(r: &ConvRef, event: Event) {
                 reset_held(r);
             }
             if let Some(line) = texts::event(peer, &other) {
-                r.system_line(&line);
+                if other == Event::PlaintextWhileEncrypted {
+                    r.arrival_line(&line);
+                } else {
+                    r.system_line(&line);
+                }
             }
         }
     }
@@ -419,15 +423,16 @@ pub(crate) unsafe fn logs_encrypted_text(conv: *mut sys::PurpleConversation) -> 
 
 /// Whether a decrypted message for `r` must be marked not to be logged: its window logs
 /// ([`must_not_log`]), or none is open and the one libpurple opens for it will (from
-/// `log_ims`) without Sotto turning that off (it does for an encrypted conversation, in
-/// `conversation-created`): a message of another client's session, with the main one ended,
-/// was logged. Not marked otherwise: Pidgin draws `NO_LOG` lines grey, without name or time.
+/// `log_ims`) without Sotto turning that off (it does for an encrypted conversation, and for
+/// one another client's session reads, in `conversation-created`). Not marked otherwise:
+/// Pidgin draws `NO_LOG` lines grey, without name or time.
 pub(crate) fn must_not_log_read(r: &ConvRef) -> bool {
     must_not_log(r)
         || (!log_encrypted()
             && r.conversation().is_null()
             && prefs::boolean("/purple/logging/log_ims")
-            && service::conv_state(r) != Some(ConvState::Encrypted))
+            && service::conv_state(r) != Some(ConvState::Encrypted)
+            && !service::another_client_reads(r))
 }
 
 fn reset_held(r: &ConvRef) {
@@ -460,6 +465,10 @@ pub(crate) fn redecorate(r: &ConvRef) {
     let is_logging = unsafe { sys::purple_conversation_is_logging(conv) != 0 };
     // A window opened after a restart belongs to a session that may still be in the store.
     let encrypted = service::conv_state(r) == Some(ConvState::Encrypted);
+    // Another client's session reads after the main one ended: not logged either. Its words
+    // used to be written `NO_LOG` instead, which Pidgin draws without name or time, the look
+    // of a Sotto line.
+    let unlogged = encrypted || service::another_client_reads(r);
     // Held on a key not accepted for this name: said in the title too, not "(encrypted)" alone.
     let mark = match (encrypted, service::waiting(r)) {
         (false, _) => Mark::Plain,
@@ -473,12 +482,12 @@ pub(crate) fn redecorate(r: &ConvRef) {
     // the `log_ims` preference).
     let decision = with_state(|state| {
         let w = state.windows.entry(r.key()).or_default();
-        let set_logging = if encrypted && !log {
+        let set_logging = if unlogged && !log {
             w.logging_saved.get_or_insert(is_logging);
             Some(false)
         } else {
-            // Not encrypted, or the user now logs encrypted conversations: what the window
-            // did before Sotto turned its logging off.
+            // Nothing encrypted reads, or the user now logs encrypted conversations: what the
+            // window did before Sotto turned its logging off.
             w.logging_saved.take()
         };
         let ours = w.title.take();

@@ -425,6 +425,12 @@ pub(crate) fn conv_state(r: &ConvRef) -> Option<ConvState> {
     with_sessions(|s| s.state(&key, &r.peer, &settings)).flatten()
 }
 
+/// Whether another client of `r`'s contact has a session up (`Sessions::another_client_reads`).
+pub(crate) fn another_client_reads(r: &ConvRef) -> bool {
+    let key = r.key();
+    with_sessions(|s| s.another_client_reads(&key)).unwrap_or(false)
+}
+
 /// Why `r`'s saved conversation cannot be restored, if it cannot (`Sessions::unrestorable`).
 pub(crate) fn unrestorable(r: &ConvRef) -> Option<String> {
     let (key, settings) = (r.key(), settings(r));

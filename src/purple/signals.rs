@@ -649,7 +649,7 @@ unsafe extern "C" fn receiving_im_msg(
                 // (no markup can paint a line of Sotto's), after a warning where the window may
                 // still say "(encrypted)" or its conversation could not follow a rename.
                 if !followed || present::marked_encrypted(&r) {
-                    r.system_line(&texts::plaintext_no_state(&Shown::new(&r.peer)));
+                    r.arrival_line(&texts::plaintext_no_state(&Shown::new(&r.peer)));
                 }
                 if let Some(html) = present::plaintext_html(&raw, true) {
                     // SAFETY: valid out-parameter.

@@ -1056,6 +1056,16 @@ impl Sessions {
             .map(|s| s.conv.state())
     }
 
+    /// Whether another client of the contact has a session up with this one (it reads, and may
+    /// be read, while the main conversation is over): the window keeps from logging then too.
+    pub fn another_client_reads(&self, key: &ConvKey) -> bool {
+        self.sessions.get(key).is_some_and(|s| {
+            s.others
+                .iter()
+                .any(|o| o.conv.state() == ConvState::Encrypted)
+        })
+    }
+
     /// Why the saved conversation with `key` cannot be restored, if it cannot (`/sotto
     /// status`: the conversation reads as blank, but nothing is sent or read until the user
     /// decides).
