@@ -300,7 +300,16 @@ fn twin_by(r: &ConvRef, reach: impl Fn(&str) -> Vec<String>) -> Option<String> {
 /// A message arrived from `r` (text already stripped of markup).
 pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effects)> {
     let (key, settings) = (r.key(), settings(r));
-    let out = with_sessions(|s| s.incoming(&key, &r.peer, text, &settings, &mut OsRng)).flatten();
+    // A name with an open window or in the buddy list is the user's to know: never counted
+    // as a stranger (`sessions::strangers`).
+    let familiar = !r.conversation().is_null() || !glue::find_buddy(r).is_null();
+    let out = with_sessions(|s| {
+        if familiar {
+            s.familiar(&key);
+        }
+        s.incoming(&key, &r.peer, text, &settings, &mut OsRng)
+    })
+    .flatten();
     sync_soon();
     out
 }

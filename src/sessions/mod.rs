@@ -211,6 +211,17 @@ impl Session {
             && self.others.is_empty()
     }
 
+    /// Whether nothing here ties this name to the user ([`strangers`]): no saved conversation,
+    /// no key accepted, no other client, no start the user asked for (a handshake this side
+    /// only answers is not one), no session up.
+    fn is_stranger(&self) -> bool {
+        self.saved.is_none()
+            && self.conv.known_peer_keys().is_empty()
+            && self.others.is_empty()
+            && !self.conv.start_asked()
+            && self.conv.state() != ConvState::Encrypted
+    }
+
     /// Whether this is a name never talked to that has only been answered, for longer than a
     /// handshake may wait (`Conversation::answering_too_long`): its start, repeated, keeps a
     /// handshake in flight, but not the pieces that handshake let in.
@@ -272,8 +283,12 @@ pub struct Sessions {
     /// side was offline ([`Sessions::kept_by_server`]): the conversation, the address it came
     /// from and SHA-256 of the line. Taken by the next [`Sessions::incoming`], whichever it is.
     kept: Option<(ConvKey, String, [u8; 32])>,
-    /// Answers to names never talked to, per account ([`strangers`]).
-    strangers: strangers::StrangerAnswers,
+    /// Lines sent to strangers, per account ([`strangers`]).
+    strangers: strangers::StrangerLines,
+    /// The host's word that the name the next [`Sessions::incoming`] reads from is one the user
+    /// knows (an open window, a buddy): never a stranger ([`Sessions::familiar`]). Taken by
+    /// that call, whichever it is.
+    familiar: Option<ConvKey>,
 }
 
 /// Texts waiting to be sent again over the next session: the main session's, and each other
@@ -354,7 +369,8 @@ impl Sessions {
             kept_away: std::collections::HashSet::new(),
             kept: None,
             siblings: siblings::SiblingGuard::default(),
-            strangers: strangers::StrangerAnswers::default(),
+            strangers: strangers::StrangerLines::default(),
+            familiar: None,
         }
     }
 
@@ -1054,6 +1070,14 @@ impl Sessions {
     ) -> Option<ConvState> {
         self.session(key, peer_raw, settings)
             .map(|s| s.conv.state())
+    }
+
+    /// The host knows the name the next [`Sessions::incoming`] reads from (`key`'s): an IM
+    /// window is open with it, or it is a buddy. That name is never a stranger
+    /// ([`strangers`]), even with nothing saved (a contact the user chats with in plaintext who
+    /// starts Sotto).
+    pub fn familiar(&mut self, key: &ConvKey) {
+        self.familiar = Some(key.clone());
     }
 
     /// Whether another client of the contact has a session up with this one (it reads, and may

@@ -138,24 +138,26 @@ impl Sessions {
         settings: &Settings,
         rng: &mut impl CryptoRngCore,
     ) -> Option<(ReceiveAction, Effects)> {
-        // A name never talked to is answered only while its account has answered few such
-        // names lately (`strangers`): past that its Sotto lines are dropped unread.
-        let stranger = self
-            .session(key, peer_raw, settings)
-            .is_some_and(|s| s.takes_no_pieces());
+        // What goes to strangers is counted per account (`strangers`): past the budget, their
+        // Sotto lines are dropped unread.
+        let familiar = self.familiar.take().is_some_and(|k| k == *key);
+        let stranger = !familiar
+            && self
+                .session(key, peer_raw, settings)
+                .is_some_and(|s| s.is_stranger());
         let (protocol, account, now) = (&key.protocol, &key.account, settings.now_secs);
         if stranger
             && crate::protocol::wire::is_sotto_text(crate::protocol::wire::without_replay_stamp(
                 text,
             ))
-            && self.strangers.spent(protocol, account, &key.peer, now)
+            && self.strangers.spent(protocol, account, now)
         {
             // The transport's word about this line is about this line only.
             let _ = self.take_kept(key, peer_raw, text);
             self.log.push(format!(
-                "a Sotto line from a name never talked to, not read: this account answered \
-                 {} such names in the last {} s",
-                strangers::STRANGER_ANSWERS,
+                "a Sotto line from a name the user does not know, not read: this account sent \
+                 {} lines to such names in the last {} s",
+                strangers::STRANGER_LINES,
                 strangers::STRANGER_WINDOW_SECS
             ));
             let fx = Effects {
@@ -165,12 +167,11 @@ impl Sessions {
             return Some((ReceiveAction::Swallow, fx));
         }
         let out = self.read_line(key, peer_raw, text, settings, rng);
-        if stranger
-            && out
-                .as_ref()
-                .is_some_and(|(_, fx)| !fx.inject.is_empty() || !fx.elsewhere.is_empty())
-        {
-            self.strangers.answered(protocol, account, &key.peer, now);
+        if stranger {
+            if let Some((_, fx)) = &out {
+                let lines = fx.inject.len() + fx.elsewhere.len();
+                self.strangers.sent(protocol, account, lines, now);
+            }
         }
         // Shown in its window (which a message makes the active one where several
         // conversations share it): plaintext allowed elsewhere because of this conversation

@@ -415,7 +415,9 @@ fn store_files(p: &Peer) -> Vec<Option<Vec<u8>>> {
 /// Nothing is saved for them (no row; the database and its log untouched), nothing can fail to
 /// be saved (no "not saved" notice, which opens a window, on a read-only disk), and the
 /// automatic not-read replies go at most NOT_READ_NOTICES times per 30 seconds per name,
-/// not once per line.
+/// not once per line. (Names the host knows, here: a window open with each. Others'
+/// lines are dropped unread past the account's budget for strangers:
+/// `an_account_sends_few_lines_to_strangers_in_a_while`.)
 #[test]
 fn garbage_from_a_name_never_talked_to_writes_nothing() {
     let (mut alice, mut bob) = encrypted("stranger");
@@ -440,6 +442,7 @@ fn garbage_from_a_name_never_talked_to_writes_nothing() {
                 ..settings(Policy::Manual)
             };
             let line = &garbage[(i % 4) as usize];
+            alice.sessions.familiar(&key);
             let (_, fx) = alice
                 .sessions
                 .incoming(&key, stranger, line, &now, &mut alice.rng)
@@ -1073,14 +1076,14 @@ fn only_a_start_asked_for_here_is_one() {
 }
 
 /// Anyone able to write from many names (IRC nicks, an XMPP domain of their own) had each
-/// name's Sotto lines answered within that name's own budget: on IRC every answer waits in
-/// the account's one rate-limited send queue, ahead of the user's next line. An account
-/// answers [`strangers::STRANGER_ANSWERS`] names never talked to per window; the rest are
-/// dropped unread (no conversation state, no row); a contact, plaintext, and the next window
-/// are untouched.
+/// name's Sotto lines answered within that name's own budget: on IRC every answer waits in the account's one
+/// rate-limited send queue, ahead of the user's next line. An account sends
+/// [`strangers::STRANGER_LINES`] lines per window to names nothing ties to the user; their
+/// further Sotto lines are dropped unread (no conversation state, no row). A contact, a name
+/// the host knows (an open window, a buddy), plaintext, and the next window are untouched.
 #[test]
-fn an_account_answers_few_names_never_talked_to_in_a_while() {
-    use super::strangers::{STRANGER_ANSWERS, STRANGER_WINDOW_SECS};
+fn an_account_sends_few_lines_to_strangers_in_a_while() {
+    use super::strangers::{STRANGER_LINES, STRANGER_WINDOW_SECS};
     let (mut alice, mut bob) = encrypted("strangers");
     let query = "?S1Q Sotto end-to-end encryption requested".to_owned();
     let at = |now_secs| Settings {
@@ -1103,16 +1106,14 @@ fn an_account_answers_few_names_never_talked_to_in_a_while() {
             answered.push(from);
         }
     }
-    let first: Vec<String> = (0..STRANGER_ANSWERS)
-        .map(|i| format!("mallory{i}"))
-        .collect();
+    let first: Vec<String> = (0..STRANGER_LINES).map(|i| format!("mallory{i}")).collect();
     assert_eq!(answered, first, "the first few, then none");
-    // A data line for no session from a name never talked to: no not-read notice either.
+    // A data line for no session from a stranger: no not-read notice either.
     let data = bob.send("x").1.inject.concat();
     let (_, fx) = incoming(&mut alice, "mallory20", &data, 6);
     assert!(fx.inject.is_empty() && fx.notices.is_empty());
     // Dropped unread: nothing under way for those names, nothing saved.
-    for i in STRANGER_ANSWERS..12 {
+    for i in STRANGER_LINES..12 {
         let key = alice.key_for(&format!("mallory{i}"));
         assert!(alice
             .sessions
@@ -1125,12 +1126,23 @@ fn an_account_answers_few_names_never_talked_to_in_a_while() {
             .unwrap()
             .is_none());
     }
-    // Plaintext from a stranger is shown; the contact is still answered.
+    // Plaintext from a stranger is shown; the contact is answered, and so is a name the host
+    // knows (a plaintext contact with an open window who starts Sotto).
     let (action, _) = incoming(&mut alice, "mallory30", "hello there", 7);
     assert!(matches!(action, ReceiveAction::PassThrough), "{action:?}");
     let (_, fx) = incoming(&mut alice, "bob", &query, 7);
     assert!(!fx.inject.is_empty(), "bob is no stranger");
+    alice.sessions.familiar(&alice.key_for("dave"));
+    let (_, fx) = incoming(&mut alice, "dave", &query, 7);
+    assert!(!fx.inject.is_empty(), "dave is known to the host");
+    let (_, fx) = incoming(&mut alice, "erin", &query, 7);
+    assert!(
+        fx.inject.is_empty(),
+        "the host's word was for dave's line only"
+    );
+
+    let t0 = 5 + STRANGER_WINDOW_SECS;
     // The next window answers again.
-    let (_, fx) = incoming(&mut alice, "mallory11", &query, 5 + STRANGER_WINDOW_SECS);
+    let (_, fx) = incoming(&mut alice, "mallory11", &query, t0 + STRANGER_WINDOW_SECS);
     assert!(!fx.inject.is_empty());
 }
