@@ -1410,20 +1410,67 @@ fn xmpp_a_custom_smiley_cannot_redraw_sottos_lines() {
 #[ignore = "e2e: run via make e2e"]
 fn irc_reloaded_under_another_plugins_send_wrapper_sends_once_encrypted() {
     let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
-    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let bob = p.bob.address.clone();
     test_client_does(&mut p.alice.client, "wrapsend");
     reload_plugin(&mut p.alice.client);
     start_again(&mut p.alice.client, &bob);
-    let text = "through two wrappers, encrypted once";
+    alice_sends_once_encrypted(&mut p, "through two wrappers, encrypted once");
+    p.assert_no_criticals();
+}
+
+/// Alice sends `text` to bob: bob reads it once, and it is on neither side's wire.
+fn alice_sends_once_encrypted(p: &mut Pair, text: &str) {
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     p.alice.client.send(&bob, text);
     let got = p.bob.client.expect_received(&alice, text, WAIT);
     assert_eq!(got.shown(), text);
     assert_shown_once(&p.bob.client, text);
-    assert_hidden(
-        &[&p.alice.tap, &p.bob.tap],
-        text,
-        "sent through two wrappers",
-    );
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "sent around wrappers");
+}
+
+/// Sotto is reloaded (twice) while another plugin's wrapper of `send_im` sits on top of its
+/// own; then that plugin unloads and puts back the function it had found. Sotto's wrapper
+/// stays where it was left, under the other one, and is on top again once that one goes: it
+/// never calls a wrapper whose plugin has gone (the next send crashed the client), and a
+/// second reload under the other wrapper does not make the two call each other for ever.
+/// Every message goes encrypted, once.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_another_send_wrapper_that_unloads_after_sotto_reloaded_leaves_sends_encrypted() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    let bob = p.bob.address.clone();
+    test_client_does(&mut p.alice.client, "wrapsend");
+    reload_plugin(&mut p.alice.client);
+    reload_plugin(&mut p.alice.client);
+    start_again(&mut p.alice.client, &bob);
+    alice_sends_once_encrypted(&mut p, "under the other wrapper after two reloads");
+    test_client_does(&mut p.alice.client, "unwrapsend");
+    alice_sends_once_encrypted(&mut p, "after the other wrapper unloaded");
+    reload_plugin(&mut p.alice.client);
+    start_again(&mut p.alice.client, &bob);
+    alice_sends_once_encrypted(&mut p, "after one more reload, alone");
+    p.assert_no_criticals();
+}
+
+/// A third plugin wraps `send_im` while Sotto is unloaded under another's wrapper; Sotto,
+/// loaded again, goes on top of both (Sotto → third → other → Sotto → protocol), and a call
+/// coming back up into its own wrapper goes to the protocol's function: each message once,
+/// encrypted. The third then unloads and puts back the other's; Sotto goes on top of that
+/// one, and a call coming back up still goes to the protocol, never to the third's wrapper,
+/// whose plugin has gone (the client crashed at the next send).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_third_send_wrapper_between_sottos_own_passes_each_message_once() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    let bob = p.bob.address.clone();
+    test_client_does(&mut p.alice.client, "wrapsend");
+    unload_plugin(&mut p.alice.client);
+    test_client_does(&mut p.alice.client, "wrapsend2");
+    load_plugin(&mut p.alice.client);
+    start_again(&mut p.alice.client, &bob);
+    alice_sends_once_encrypted(&mut p, "under two other wrappers");
+    test_client_does(&mut p.alice.client, "unwrapsend2");
+    alice_sends_once_encrypted(&mut p, "after the third one unloaded");
     p.assert_no_criticals();
 }
 

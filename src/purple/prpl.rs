@@ -79,11 +79,17 @@ pub(crate) unsafe fn wrap(plugin: *mut sys::PurplePlugin) {
     // every send, on this same thread.
     unsafe {
         match (*info).send_im {
-            Some(f) if f as usize == wrapped_send_im as SendIm as usize => {}
+            Some(f) if f as usize == wrapped_send_im as SendIm as usize => state::on_top(&id),
+            // The other plugin's wrapper Sotto was left under at its last unload, still on top
+            // and still calling ours: ours is in the chain, and nothing bypasses it. Going on
+            // top of it would make ours call it, and it may unload first, putting back ours.
+            Some(f) if state::still_under(&id, f) => {}
             // Another plugin's wrapper on top (it may call ours, left in its chain when Sotto
-            // was unloaded): wrapped all the same, so nothing bypasses Sotto; a call coming
-            // back up into ours goes to the protocol's own function (`wrapped_send_im`).
+            // was unloaded, if a third went on top since): wrapped all the same, so nothing
+            // bypasses Sotto; a call coming back up into ours goes to the protocol's own
+            // function (`wrapped_send_im`).
             Some(f) => {
+                state::on_top(&id);
                 state::keep_original(id, f);
                 (*info).send_im = Some(wrapped_send_im);
             }
@@ -126,14 +132,19 @@ impl Drop for SendImWraps {
                 let plugin: *mut sys::PurplePlugin = (*l).data.cast();
                 let info = prpl_info(plugin);
                 if let (false, Some(id)) = (info.is_null(), plugin_id(plugin)) {
-                    let ours = (*info).send_im.map(|f| f as usize)
-                        == Some(wrapped_send_im as SendIm as usize);
-                    // If another plugin wrapped send_im after us, it calls our wrapper: keep the
-                    // original so the (unloaded, hence pass-through) wrapper can still forward.
-                    if ours {
-                        if let Some(orig) = state::take_original(&id) {
-                            (*info).send_im = Some(orig);
+                    match (*info).send_im {
+                        Some(f) if f as usize == wrapped_send_im as SendIm as usize => {
+                            if let Some(orig) = state::take_original(&id) {
+                                (*info).send_im = Some(orig);
+                            }
                         }
+                        // Another plugin wrapped send_im after us and calls our wrapper: keep
+                        // the original so the (unloaded, hence pass-through) wrapper can still
+                        // forward, and remember under which wrapper ours was left.
+                        Some(top) if state::original(&id).is_some() => {
+                            state::leave_under(id, top);
+                        }
+                        _ => {}
                     }
                 }
                 l = (*l).next;

@@ -327,11 +327,17 @@ struct Plugin {
     /// Each wrapped protocol's own `send_im`, by protocol id: what our wrapper calls (another
     /// plugin's wrapper, when it wrapped before a load of ours).
     originals: RefCell<HashMap<String, SendIm>>,
-    /// For each protocol, the function our wrapper called before the last one was kept (or
-    /// that one, the first time): where a call coming back up into our wrapper from below
-    /// goes ([`passing`]): another plugin's wrapper that went on top of ours, which it calls,
-    /// and that ours now calls since Sotto was loaded again.
+    /// For each protocol, the function our wrapper called when Sotto was last unloaded under
+    /// another plugin's wrapper (or the first one kept): where a call coming back up into our
+    /// wrapper from below goes ([`passing`]): another plugin's wrapper that went on top of
+    /// ours, which it calls, and that ours now calls since Sotto was loaded again.
     innermost: RefCell<HashMap<String, SendIm>>,
+    /// For each protocol where Sotto was unloaded while another plugin's wrapper sat on top of
+    /// ours (and so still calls ours): that wrapper. While it is still on top, a load of Sotto
+    /// does not wrap again: ours is in the chain already, under it. Putting ours on top of it
+    /// made ours call that wrapper, which may be gone by the next send (its plugin unloaded
+    /// and put back the function it had found: ours, now calling a dead one).
+    left_under: RefCell<HashMap<String, SendIm>>,
     /// What our wrapper is handing to the function below it, while it does ([`Passing`]):
     /// the connection's address, the recipient and the text.
     passing: RefCell<Option<(usize, String, String)>>,
@@ -365,6 +371,7 @@ thread_local! {
         loaded: RefCell::new(None),
         originals: RefCell::new(HashMap::new()),
         innermost: RefCell::new(HashMap::new()),
+        left_under: RefCell::new(HashMap::new()),
         passing: RefCell::new(None),
         accounts: RefCell::new(HashMap::new()),
         rooms: RefCell::new(HashMap::new()),
@@ -600,13 +607,15 @@ pub(crate) fn occupant_of_left_room(account: usize, room: &str, raw: &str) -> Op
 /// Remember a protocol's own `send_im`.
 pub(crate) fn keep_original(protocol: String, f: SendIm) {
     PLUGIN.with(|p| {
-        // The function our wrapper called before (kept when another plugin's wrapper went on
-        // top of ours, which it calls): what the call coming back up from there goes to. With
-        // none before, `f` itself.
+        // What the call coming back up into ours goes to is set when ours is left in a chain
+        // ([`leave_under`]), not by every wrapper ours goes on top of: one of those put in
+        // between would call ours, which would call it, for ever. With none kept yet, what
+        // ours called before, or `f` itself.
         let before = p.originals.borrow_mut().insert(protocol.clone(), f);
         p.innermost
             .borrow_mut()
-            .insert(protocol, before.unwrap_or(f));
+            .entry(protocol)
+            .or_insert(before.unwrap_or(f));
     });
 }
 
@@ -651,9 +660,38 @@ pub(crate) fn original(protocol: &str) -> Option<SendIm> {
 /// Forget and return a protocol's own `send_im` (the wrapper is being removed).
 pub(crate) fn take_original(protocol: &str) -> Option<SendIm> {
     PLUGIN.with(|p| {
+        p.left_under.borrow_mut().remove(protocol);
         p.innermost.borrow_mut().remove(protocol);
         p.originals.borrow_mut().remove(protocol)
     })
+}
+
+/// Sotto unloads while `top`, another plugin's wrapper, sits on top of ours in `protocol`'s
+/// chain (and calls ours, which passes through while unloaded).
+pub(crate) fn leave_under(protocol: String, top: SendIm) {
+    PLUGIN.with(|p| {
+        // What ours, called from there, hands the text to.
+        if let Some(f) = p.originals.borrow().get(&protocol) {
+            p.innermost.borrow_mut().insert(protocol.clone(), *f);
+        }
+        p.left_under.borrow_mut().insert(protocol, top);
+    });
+}
+
+/// Whether our wrapper is still in `protocol`'s chain under `top`, as Sotto left it at its
+/// last unload ([`leave_under`]).
+pub(crate) fn still_under(protocol: &str, top: SendIm) -> bool {
+    PLUGIN.with(|p| {
+        p.left_under
+            .borrow()
+            .get(protocol)
+            .is_some_and(|f| *f as usize == top as usize)
+    })
+}
+
+/// Our wrapper is on top of `protocol`'s chain again: whatever it was left under is gone.
+pub(crate) fn on_top(protocol: &str) {
+    PLUGIN.with(|p| p.left_under.borrow_mut().remove(protocol));
 }
 
 /// Marks a window-title change of ours while it lives (see [`Decorating::enter`]).

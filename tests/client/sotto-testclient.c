@@ -870,48 +870,56 @@ set_pref(const char *path, const char *value)
 /* ------------------------------------------------------- another plugin's wrapper */
 
 /* What a second plugin that wraps a protocol's send_im after Sotto does: it keeps the
- * function it found (Sotto's wrapper) and calls it. */
-static int (*wrapped_by_other)(PurpleConnection *, const char *, const char *,
-                               PurpleMessageFlags);
+ * function it found (Sotto's wrapper) and calls it. Two such plugins (`wrapsend`,
+ * `wrapsend2`), each with its own saved function. */
+typedef int (*send_im_fn)(PurpleConnection *, const char *, const char *, PurpleMessageFlags);
+static send_im_fn wrapped_by_other[2];
 
 static int
 other_send_im(PurpleConnection *gc, const char *who, const char *message,
               PurpleMessageFlags flags)
 {
-	return wrapped_by_other(gc, who, message, flags);
+	return wrapped_by_other[0](gc, who, message, flags);
+}
+
+static int
+third_send_im(PurpleConnection *gc, const char *who, const char *message,
+              PurpleMessageFlags flags)
+{
+	return wrapped_by_other[1](gc, who, message, flags);
 }
 
 static void
-wrap_send_im(void)
+wrap_send_im(const char *verb, int which)
 {
 	PurplePlugin *prpl = purple_find_prpl(purple_account_get_protocol_id(the_account));
 	PurplePluginProtocolInfo *info = prpl ? PURPLE_PLUGIN_PROTOCOL_INFO(prpl) : NULL;
 
-	if (info == NULL || info->send_im == NULL || wrapped_by_other != NULL) {
-		emit("ERROR", 2, "wrapsend", "cannot wrap send_im");
+	if (info == NULL || info->send_im == NULL || wrapped_by_other[which] != NULL) {
+		emit("ERROR", 2, verb, "cannot wrap send_im");
 		return;
 	}
-	wrapped_by_other = info->send_im;
-	info->send_im = other_send_im;
-	emit("ECHO", 1, "wrapsend");
+	wrapped_by_other[which] = info->send_im;
+	info->send_im = which == 0 ? other_send_im : third_send_im;
+	emit("ECHO", 1, verb);
 }
 
 /* The other plugin unloads and puts back the function it found (taking any wrapper put on
  * top of its own out of the chain), and libpurple says a plugin unloaded. */
 static void
-unwrap_send_im(void)
+unwrap_send_im(const char *verb, int which)
 {
 	PurplePlugin *prpl = purple_find_prpl(purple_account_get_protocol_id(the_account));
 	PurplePluginProtocolInfo *info = prpl ? PURPLE_PLUGIN_PROTOCOL_INFO(prpl) : NULL;
 
-	if (info == NULL || wrapped_by_other == NULL) {
-		emit("ERROR", 2, "unwrapsend", "nothing to unwrap");
+	if (info == NULL || wrapped_by_other[which] == NULL) {
+		emit("ERROR", 2, verb, "nothing to unwrap");
 		return;
 	}
-	info->send_im = wrapped_by_other;
-	wrapped_by_other = NULL;
+	info->send_im = wrapped_by_other[which];
+	wrapped_by_other[which] = NULL;
 	purple_signal_emit(purple_plugins_get_handle(), "plugin-unload", NULL);
-	emit("ECHO", 1, "unwrapsend");
+	emit("ECHO", 1, verb);
 }
 
 /* ------------------------------------------------------- account */
@@ -1115,10 +1123,10 @@ run_command(char *line)
 		now = g_strdup_printf("%d", purple_conversation_is_logging(conv));
 		emit("ECHO", 2, verb, now);
 		g_free(now);
-	} else if (strcmp(verb, "wrapsend") == 0) {
-		wrap_send_im();
-	} else if (strcmp(verb, "unwrapsend") == 0) {
-		unwrap_send_im();
+	} else if (strcmp(verb, "wrapsend") == 0 || strcmp(verb, "wrapsend2") == 0) {
+		wrap_send_im(verb, verb[8] == '2');
+	} else if (strcmp(verb, "unwrapsend") == 0 || strcmp(verb, "unwrapsend2") == 0) {
+		unwrap_send_im(verb, verb[10] == '2');
 	} else if (strcmp(verb, "unload") == 0) {
 		if (the_plugin == NULL || !purple_plugin_unload(the_plugin))
 			emit("ERROR", 2, verb, "cannot unload the plugin");
