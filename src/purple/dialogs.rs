@@ -23,15 +23,14 @@ use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
 use super::present;
 use super::service;
-use super::state::{plugin_handle, with_state, HeldLine, Pending};
+use super::state::{next_dialog_number, plugin_handle, with_state, HeldLine, Pending};
 pub(crate) use super::texts::plain;
 use super::texts::{self, Dialog, Shown};
 
 /// Keep `p` until its dialog is answered; the number goes to libpurple as user data.
 pub(super) fn park(p: Pending) -> Option<*mut c_void> {
     with_state(|state| {
-        state.last_dialog = state.last_dialog.wrapping_add(1).max(1);
-        let id = state.last_dialog;
+        let id = next_dialog_number();
         state.dialogs.insert(id, p);
         id as *mut c_void
     })

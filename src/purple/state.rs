@@ -186,8 +186,6 @@ pub(crate) struct State {
     pub allow_next: Option<Approval>,
     /// Open dialogs, keyed by the number their callbacks carry as user data.
     pub dialogs: HashMap<usize, Pending>,
-    /// The last dialog number handed out (0 is never used: it would be a NULL user data).
-    pub last_dialog: usize,
     /// Key dialogs that replace one about another key, waiting a moment before they open
     /// (`dialogs::key_changed`): the conversation, when, and what opens it.
     pub deferred_dialogs: Vec<DeferredDialog>,
@@ -338,6 +336,8 @@ struct Plugin {
     /// made ours call that wrapper, which may be gone by the next send (its plugin unloaded
     /// and put back the function it had found: ours, now calling a dead one).
     left_under: RefCell<HashMap<String, SendIm>>,
+    /// The last dialog number handed out ([`next_dialog_number`]); kept across loads.
+    last_dialog: Cell<usize>,
     /// What our wrapper is handing to the function below it, while it does ([`Passing`]):
     /// the connection's address, the recipient and the text.
     passing: RefCell<Option<(usize, String, String)>>,
@@ -372,6 +372,7 @@ thread_local! {
         originals: RefCell::new(HashMap::new()),
         innermost: RefCell::new(HashMap::new()),
         left_under: RefCell::new(HashMap::new()),
+        last_dialog: Cell::new(0),
         passing: RefCell::new(None),
         accounts: RefCell::new(HashMap::new()),
         rooms: RefCell::new(HashMap::new()),
@@ -414,7 +415,6 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 windows: HashMap::new(),
                 allow_next: None,
                 dialogs: HashMap::new(),
-                last_dialog: 0,
                 deferred_dialogs: Vec::new(),
                 deferred_timer: 0,
                 policies: HashMap::new(),
@@ -604,6 +604,17 @@ pub(crate) fn occupant_of_left_room(account: usize, room: &str, raw: &str) -> Op
     })
 }
 
+/// A number for a new dialog, the user data its callbacks carry: never 0 (a NULL user data),
+/// and not restarted by a load, so a dialog a failed unload left open (its answer still
+/// reaching Sotto) never carries the number of one opened since.
+pub(crate) fn next_dialog_number() -> usize {
+    PLUGIN.with(|p| {
+        let n = p.last_dialog.get().wrapping_add(1).max(1);
+        p.last_dialog.set(n);
+        n
+    })
+}
+
 /// Remember a protocol's own `send_im`.
 pub(crate) fn keep_original(protocol: String, f: SendIm) {
     PLUGIN.with(|p| {
@@ -741,6 +752,20 @@ mod tests {
         );
         remove();
         assert_eq!(occupant_of_left_room(account, room, bob), None);
+    }
+
+    /// Dialog numbers go on across an unload and a load: an answer to a dialog left open by
+    /// the previous load never finds one opened by the next.
+    #[test]
+    fn dialog_numbers_are_not_handed_out_twice_across_loads() {
+        install(std::ptr::null_mut(), Err("no store in this test".into()));
+        let first = next_dialog_number();
+        remove();
+        install(std::ptr::null_mut(), Err("no store in this test".into()));
+        let second = next_dialog_number();
+        remove();
+        assert_ne!(first, 0);
+        assert_ne!(first, second, "a number handed out again after a load");
     }
 
     /// A change of ours nested in another (the `conversation-updated` a title or logging
