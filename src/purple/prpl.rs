@@ -81,11 +81,13 @@ pub(crate) unsafe fn wrap(plugin: *mut sys::PurplePlugin) {
         match (*info).send_im {
             Some(f) if f as usize == wrapped_send_im as SendIm as usize => state::on_top(&id),
             // The other plugin's wrapper Sotto was left under at its last unload, still on top
-            // and still calling ours: ours is in the chain, and nothing bypasses it. Going on
-            // top of it would make ours call it, and it may unload first, putting back ours.
-            Some(f) if state::still_under(&id, f) => {}
+            // with no plugin loaded or unloaded since, so still calling ours: ours is in the
+            // chain, and nothing bypasses it. Going on top of it would make ours call it, and
+            // it may unload first, putting back ours.
+            Some(f) if state::still_under(&id, f, other_plugins) => {}
             // Another plugin's wrapper on top (it may call ours, left in its chain when Sotto
-            // was unloaded, if a third went on top since): wrapped all the same, so nothing
+            // was unloaded, if a third went on top or plugins came or went since): wrapped all
+            // the same (in doubt, on top), so nothing
             // bypasses Sotto; a call coming back up into ours goes to the protocol's own
             // function (`wrapped_send_im`).
             Some(f) => {
@@ -98,9 +100,30 @@ pub(crate) unsafe fn wrap(plugin: *mut sys::PurplePlugin) {
     }
 }
 
+/// The plugins loaded now other than Sotto, by address, sorted.
+fn other_plugins() -> Vec<usize> {
+    let me = state::plugin_handle() as usize;
+    let mut others = Vec::new();
+    // SAFETY: the list and its plugins are owned by libpurple and live for this call; only the
+    // addresses are kept.
+    unsafe {
+        let mut l = sys::purple_plugins_get_loaded();
+        while !l.is_null() {
+            let plugin = (*l).data as usize;
+            if plugin != me {
+                others.push(plugin);
+            }
+            l = (*l).next;
+        }
+    }
+    others.sort_unstable();
+    others
+}
+
 /// Wrap every protocol loaded now. Protocols loaded later are wrapped from `plugin-load`.
 pub(crate) fn wrap_all() -> SendImWraps {
     wrap_each();
+    state::others_followed();
     SendImWraps { _private: () }
 }
 
@@ -149,6 +172,11 @@ impl Drop for SendImWraps {
                 }
                 l = (*l).next;
             }
+        }
+        // Sotto does not hear of loads and unloads while unloaded: the next load trusts the
+        // chain it left only if the same plugins are loaded then.
+        if state::left_under_any() {
+            state::remember_others(other_plugins());
         }
     }
 }

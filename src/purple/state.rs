@@ -15,7 +15,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::c_void;
 
 use crate::protocol::{IdentityPublic, SecretString};
@@ -336,6 +336,14 @@ struct Plugin {
     /// made ours call that wrapper, which may be gone by the next send (its plugin unloaded
     /// and put back the function it had found: ours, now calling a dead one).
     left_under: RefCell<HashMap<String, SendIm>>,
+    /// The protocols whose `innermost` was set when Sotto was left under another wrapper
+    /// ([`leave_under`]): kept while our wrapper goes on top of others, since that one, lower
+    /// down, still calls it.
+    pinned: RefCell<HashSet<String>>,
+    /// The other plugins loaded (their addresses, sorted) when Sotto was last unloaded under
+    /// another wrapper; `None` while Sotto is loaded and hears of every load and unload. The
+    /// chain Sotto was left in is known to be as it was only while this set is unchanged.
+    others_at_unload: RefCell<Option<Vec<usize>>>,
     /// The last dialog number handed out ([`next_dialog_number`]); kept across loads.
     last_dialog: Cell<usize>,
     /// What our wrapper is handing to the function below it, while it does ([`Passing`]):
@@ -372,6 +380,8 @@ thread_local! {
         originals: RefCell::new(HashMap::new()),
         innermost: RefCell::new(HashMap::new()),
         left_under: RefCell::new(HashMap::new()),
+        pinned: RefCell::new(HashSet::new()),
+        others_at_unload: RefCell::new(None),
         last_dialog: Cell::new(0),
         passing: RefCell::new(None),
         accounts: RefCell::new(HashMap::new()),
@@ -618,15 +628,17 @@ pub(crate) fn next_dialog_number() -> usize {
 /// Remember a protocol's own `send_im`.
 pub(crate) fn keep_original(protocol: String, f: SendIm) {
     PLUGIN.with(|p| {
-        // What the call coming back up into ours goes to is set when ours is left in a chain
-        // ([`leave_under`]), not by every wrapper ours goes on top of: one of those put in
-        // between would call ours, which would call it, for ever. With none kept yet, what
-        // ours called before, or `f` itself.
+        // The function our wrapper called before (kept when another plugin's wrapper went on
+        // top of ours, which it calls): what the call coming back up from there goes to. With
+        // none before, `f` itself. Unless ours was left in a chain ([`leave_under`]): then
+        // what it called there, not each wrapper ours went on top of since (one put in
+        // between, gone later, would be called through a cleared pointer).
         let before = p.originals.borrow_mut().insert(protocol.clone(), f);
-        p.innermost
-            .borrow_mut()
-            .entry(protocol)
-            .or_insert(before.unwrap_or(f));
+        if !p.pinned.borrow().contains(&protocol) {
+            p.innermost
+                .borrow_mut()
+                .insert(protocol, before.unwrap_or(f));
+        }
     });
 }
 
@@ -672,31 +684,68 @@ pub(crate) fn original(protocol: &str) -> Option<SendIm> {
 pub(crate) fn take_original(protocol: &str) -> Option<SendIm> {
     PLUGIN.with(|p| {
         p.left_under.borrow_mut().remove(protocol);
+        p.pinned.borrow_mut().remove(protocol);
         p.innermost.borrow_mut().remove(protocol);
         p.originals.borrow_mut().remove(protocol)
     })
 }
 
 /// Sotto unloads while `top`, another plugin's wrapper, sits on top of ours in `protocol`'s
-/// chain (and calls ours, which passes through while unloaded).
+/// chain (and calls ours, which passes through while unloaded). Not when `top` is what ours
+/// calls: ours was taken out of the chain (a plugin under it put back what it had found).
 pub(crate) fn leave_under(protocol: String, top: SendIm) {
     PLUGIN.with(|p| {
+        let calls = p.originals.borrow().get(&protocol).copied();
+        let back = p.innermost.borrow().get(&protocol).copied();
+        let is = |f: Option<SendIm>| f.is_some_and(|f| f as usize == top as usize);
+        if calls.is_none() || is(calls) || is(back) {
+            return;
+        }
         // What ours, called from there, hands the text to.
-        if let Some(f) = p.originals.borrow().get(&protocol) {
-            p.innermost.borrow_mut().insert(protocol.clone(), *f);
+        if let Some(f) = calls {
+            p.innermost.borrow_mut().insert(protocol.clone(), f);
+            p.pinned.borrow_mut().insert(protocol.clone());
         }
         p.left_under.borrow_mut().insert(protocol, top);
     });
 }
 
+/// Whether Sotto was left under any wrapper at this unload.
+pub(crate) fn left_under_any() -> bool {
+    PLUGIN.with(|p| !p.left_under.borrow().is_empty())
+}
+
+/// The other plugins loaded as Sotto unloads, left under another wrapper (see
+/// `others_at_unload`).
+pub(crate) fn remember_others(others: Vec<usize>) {
+    PLUGIN.with(|p| *p.others_at_unload.borrow_mut() = Some(others));
+}
+
+/// Sotto's load has looked at every protocol: from now on it hears of every load and unload.
+pub(crate) fn others_followed() {
+    PLUGIN.with(|p| *p.others_at_unload.borrow_mut() = None);
+}
+
 /// Whether our wrapper is still in `protocol`'s chain under `top`, as Sotto left it at its
-/// last unload ([`leave_under`]).
-pub(crate) fn still_under(protocol: &str, top: SendIm) -> bool {
+/// last unload ([`leave_under`]): `top` is the same wrapper, and, if Sotto was unloaded since,
+/// no plugin was loaded or unloaded meanwhile (`others` gives the ones loaded now). When in
+/// doubt, no: ours goes on top, so that nothing bypasses it.
+pub(crate) fn still_under(
+    protocol: &str,
+    top: SendIm,
+    others: impl FnOnce() -> Vec<usize>,
+) -> bool {
     PLUGIN.with(|p| {
-        p.left_under
+        let same_top = p
+            .left_under
             .borrow()
             .get(protocol)
-            .is_some_and(|f| *f as usize == top as usize)
+            .is_some_and(|f| *f as usize == top as usize);
+        same_top
+            && match p.others_at_unload.borrow().as_ref() {
+                None => true,
+                Some(before) => *before == others(),
+            }
     })
 }
 
@@ -752,6 +801,94 @@ mod tests {
         );
         remove();
         assert_eq!(occupant_of_left_room(account, room, bob), None);
+    }
+
+    macro_rules! fake_send_im {
+        ($name:ident, $rc:expr) => {
+            unsafe extern "C" fn $name(
+                _: *mut sys::PurpleConnection,
+                _: *const std::ffi::c_char,
+                _: *const std::ffi::c_char,
+                _: sys::PurpleMessageFlags,
+            ) -> std::ffi::c_int {
+                $rc
+            }
+        };
+    }
+    fake_send_im!(protocol_own, 1);
+    fake_send_im!(other_wrapper, 2);
+    fake_send_im!(third_wrapper, 3);
+    fake_send_im!(first_wrapper, 4);
+
+    fn same(a: Option<SendIm>, b: SendIm) -> bool {
+        a.is_some_and(|a| a as usize == b as usize)
+    }
+
+    /// Sotto left under another plugin's wrapper trusts, at its next load, that it is still
+    /// there only if the same wrapper is on top and no plugin was loaded or unloaded while it
+    /// was not listening (one that unloaded may have put back a function that takes ours out
+    /// of the chain, and the same wrapper come back on top of that: a send bypassing Sotto).
+    #[test]
+    fn a_wrapper_left_under_is_trusted_only_while_no_plugin_came_or_went() {
+        let id = "prpl-left-under";
+        keep_original(id.into(), protocol_own);
+        leave_under(id.into(), other_wrapper);
+        remember_others(vec![0x10, 0x20]);
+        assert!(still_under(id, other_wrapper, || vec![0x10, 0x20]));
+        assert!(!still_under(id, other_wrapper, || vec![0x20]), "one went");
+        assert!(
+            !still_under(id, other_wrapper, || vec![0x10, 0x20, 0x30]),
+            "one came"
+        );
+        assert!(
+            !still_under(id, third_wrapper, || vec![0x10, 0x20]),
+            "another on top"
+        );
+        // Loaded again: Sotto hears of every load and unload from now on.
+        others_followed();
+        assert!(still_under(id, other_wrapper, || vec![0x30]));
+        on_top(id);
+        assert!(!still_under(id, other_wrapper, Vec::new));
+        take_original(id);
+    }
+
+    /// What our wrapper calls, found on top at an unload (a plugin under ours put back what it
+    /// had found, taking ours out of the chain), is not a wrapper ours was left under: the next
+    /// load wraps it.
+    #[test]
+    fn what_ours_calls_on_top_is_no_wrapper_ours_was_left_under() {
+        let id = "prpl-taken-out";
+        keep_original(id.into(), first_wrapper);
+        keep_original(id.into(), protocol_own);
+        leave_under(id.into(), protocol_own);
+        leave_under(id.into(), first_wrapper);
+        assert!(!left_under_any());
+        assert!(!still_under(id, protocol_own, Vec::new));
+        assert!(!still_under(id, first_wrapper, Vec::new));
+        take_original(id);
+    }
+
+    /// A call coming back up into our wrapper goes to what ours called when it was left under
+    /// another wrapper, whatever ours went on top of since (a third wrapper, gone later);
+    /// without that, to what ours called before the wrapper it went on top of last (not to a
+    /// wrapper of a plugin that unloaded before ours went on top of the next one).
+    #[test]
+    fn a_call_coming_back_up_goes_where_ours_was_left() {
+        let id = "prpl-pinned";
+        keep_original(id.into(), protocol_own);
+        leave_under(id.into(), other_wrapper);
+        keep_original(id.into(), third_wrapper);
+        keep_original(id.into(), other_wrapper);
+        assert!(same(innermost(id), protocol_own), "where ours was left");
+        take_original(id);
+
+        let id = "prpl-unpinned";
+        keep_original(id.into(), first_wrapper);
+        keep_original(id.into(), protocol_own);
+        keep_original(id.into(), other_wrapper);
+        assert!(same(innermost(id), protocol_own), "what ours called before");
+        take_original(id);
+        assert!(innermost(id).is_none());
     }
 
     /// Dialog numbers go on across an unload and a load: an answer to a dialog left open by
