@@ -71,7 +71,6 @@ mod purple {
         "purple_plugins_get_handle",
         "purple_get_core",
         "purple_plugins_get_protocols",
-        "purple_plugins_get_loaded",
         "purple_plugin_get_id",
         "purple_plugin_is_loaded",
         "purple_plugin_action_new",

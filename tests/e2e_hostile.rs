@@ -1429,11 +1429,10 @@ fn alice_sends_once_encrypted(p: &mut Pair, text: &str) {
 }
 
 /// Sotto is reloaded (twice) while another plugin's wrapper of `send_im` sits on top of its
-/// own; then that plugin unloads and puts back the function it had found. Sotto's wrapper
-/// stays where it was left, under the other one, and is on top again once that one goes: it
-/// never calls a wrapper whose plugin has gone (the next send crashed the client), and a
-/// second reload under the other wrapper does not make the two call each other for ever.
-/// Every message goes encrypted, once.
+/// own; then that plugin unloads, puts back the function it had found and clears its saved
+/// pointer. Sotto never calls a wrapper whose plugin has gone (the next send crashed the
+/// client), and a second reload with the other wrapper in the chain does not make the two
+/// call each other for ever. Every message goes encrypted, once.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_another_send_wrapper_that_unloads_after_sotto_reloaded_leaves_sends_encrypted() {

@@ -79,19 +79,14 @@ pub(crate) unsafe fn wrap(plugin: *mut sys::PurplePlugin) {
     // every send, on this same thread.
     unsafe {
         match (*info).send_im {
-            Some(f) if f as usize == wrapped_send_im as SendIm as usize => state::on_top(&id),
-            // The other plugin's wrapper Sotto was left under at its last unload, still on top
-            // with no plugin loaded or unloaded since, so still calling ours: ours is in the
-            // chain, and nothing bypasses it. Going on top of it would make ours call it, and
-            // it may unload first, putting back ours.
-            Some(f) if state::still_under(&id, f, other_plugins) => {}
+            Some(f) if f as usize == wrapped_send_im as SendIm as usize => {}
             // Another plugin's wrapper on top (it may call ours, left in its chain when Sotto
-            // was unloaded, if a third went on top or plugins came or went since): wrapped all
-            // the same (in doubt, on top), so nothing
-            // bypasses Sotto; a call coming back up into ours goes to the protocol's own
-            // function (`wrapped_send_im`).
+            // was unloaded): wrapped all the same, so nothing bypasses Sotto (Sotto hears of
+            // no load or unload while unloaded, so it cannot know that ours is still in that
+            // chain); a call coming back up into ours goes to what ours called when it was
+            // left there (`wrapped_send_im`), and when that wrapper's plugin unloads, ours
+            // calls that directly (`forget_unloaded`).
             Some(f) => {
-                state::on_top(&id);
                 state::keep_original(id, f);
                 (*info).send_im = Some(wrapped_send_im);
             }
@@ -100,30 +95,9 @@ pub(crate) unsafe fn wrap(plugin: *mut sys::PurplePlugin) {
     }
 }
 
-/// The plugins loaded now other than Sotto, by address, sorted.
-fn other_plugins() -> Vec<usize> {
-    let me = state::plugin_handle() as usize;
-    let mut others = Vec::new();
-    // SAFETY: the list and its plugins are owned by libpurple and live for this call; only the
-    // addresses are kept.
-    unsafe {
-        let mut l = sys::purple_plugins_get_loaded();
-        while !l.is_null() {
-            let plugin = (*l).data as usize;
-            if plugin != me {
-                others.push(plugin);
-            }
-            l = (*l).next;
-        }
-    }
-    others.sort_unstable();
-    others
-}
-
 /// Wrap every protocol loaded now. Protocols loaded later are wrapped from `plugin-load`.
 pub(crate) fn wrap_all() -> SendImWraps {
     wrap_each();
-    state::others_followed();
     SendImWraps { _private: () }
 }
 
@@ -157,13 +131,17 @@ impl Drop for SendImWraps {
                 if let (false, Some(id)) = (info.is_null(), plugin_id(plugin)) {
                     match (*info).send_im {
                         Some(f) if f as usize == wrapped_send_im as SendIm as usize => {
-                            if let Some(orig) = state::take_original(&id) {
+                            // Ours on top of a wrapper that calls ours again lower down: that
+                            // wrapper goes back on top, and ours there passes through.
+                            if let Some(top) = state::step_down(&id) {
+                                (*info).send_im = Some(top);
+                            } else if let Some(orig) = state::take_original(&id) {
                                 (*info).send_im = Some(orig);
                             }
                         }
                         // Another plugin wrapped send_im after us and calls our wrapper: keep
                         // the original so the (unloaded, hence pass-through) wrapper can still
-                        // forward, and remember under which wrapper ours was left.
+                        // forward, and where a call coming back up into it goes.
                         Some(top) if state::original(&id).is_some() => {
                             state::leave_under(id, top);
                         }
@@ -173,12 +151,49 @@ impl Drop for SendImWraps {
                 l = (*l).next;
             }
         }
-        // Sotto does not hear of loads and unloads while unloaded: the next load trusts the
-        // chain it left only if the same plugins are loaded then.
-        if state::left_under_any() {
-            state::remember_others(other_plugins());
+    }
+}
+
+/// `plugin` unloads: where our wrapper calls a wrapper of its code that calls ours in turn,
+/// ours now calls what it called when it was left under that wrapper (the wrapper has put
+/// back ours, or is about to, and may have cleared what it called: calling it crashed the
+/// client at the next send).
+///
+/// # Safety
+/// `plugin` must be null or a live `PurplePlugin`.
+pub(crate) unsafe fn forget_unloaded(plugin: *mut sys::PurplePlugin) {
+    if plugin.is_null() {
+        return;
+    }
+    // SAFETY: a live plugin's path is NULL or a C string it owns.
+    let Some(path) = (unsafe { cstr_to_string((*plugin).path) }) else {
+        return;
+    };
+    let gone = |f: SendIm| module_of(f).is_some_and(|m| m == path);
+    // SAFETY: the list and its plugins are owned by libpurple and live for this call.
+    unsafe {
+        let mut l = sys::purple_plugins_get_protocols();
+        while !l.is_null() {
+            if let Some(id) = plugin_id((*l).data.cast()) {
+                state::wrapper_gone(&id, gone);
+            }
+            l = (*l).next;
         }
     }
+}
+
+/// The file of the loaded module that holds `f` (as it was opened: libpurple opens a plugin
+/// by its `path`).
+fn module_of(f: SendIm) -> Option<String> {
+    // SAFETY: `Dl_info` is plain data, zeroed is a valid value; `dladdr` only fills it.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: any address may be asked about; `info` is a valid out-pointer.
+    let found = unsafe { libc::dladdr(f as *const std::ffi::c_void, &mut info) };
+    if found == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // `dli_fname` is a C string owned by the dynamic linker, live while the module is.
+    cstr_to_string(info.dli_fname)
 }
 
 fn original_for(gc: *mut sys::PurpleConnection) -> Option<SendIm> {

@@ -330,20 +330,10 @@ struct Plugin {
     /// wrapper from below goes ([`passing`]): another plugin's wrapper that went on top of
     /// ours, which it calls, and that ours now calls since Sotto was loaded again.
     innermost: RefCell<HashMap<String, SendIm>>,
-    /// For each protocol where Sotto was unloaded while another plugin's wrapper sat on top of
-    /// ours (and so still calls ours): that wrapper. While it is still on top, a load of Sotto
-    /// does not wrap again: ours is in the chain already, under it. Putting ours on top of it
-    /// made ours call that wrapper, which may be gone by the next send (its plugin unloaded
-    /// and put back the function it had found: ours, now calling a dead one).
-    left_under: RefCell<HashMap<String, SendIm>>,
-    /// The protocols whose `innermost` was set when Sotto was left under another wrapper
-    /// ([`leave_under`]): kept while our wrapper goes on top of others, since that one, lower
-    /// down, still calls it.
+    /// The protocols whose `innermost` was set when Sotto was unloaded while another plugin's
+    /// wrapper sat on top of ours, calling it ([`leave_under`]): ours stays in that chain, lower
+    /// down, and what it hands a call to is kept while ours goes on top of others.
     pinned: RefCell<HashSet<String>>,
-    /// The other plugins loaded (their addresses, sorted) when Sotto was last unloaded under
-    /// another wrapper; `None` while Sotto is loaded and hears of every load and unload. The
-    /// chain Sotto was left in is known to be as it was only while this set is unchanged.
-    others_at_unload: RefCell<Option<Vec<usize>>>,
     /// The last dialog number handed out ([`next_dialog_number`]); kept across loads.
     last_dialog: Cell<usize>,
     /// What our wrapper is handing to the function below it, while it does ([`Passing`]):
@@ -379,9 +369,7 @@ thread_local! {
         loaded: RefCell::new(None),
         originals: RefCell::new(HashMap::new()),
         innermost: RefCell::new(HashMap::new()),
-        left_under: RefCell::new(HashMap::new()),
         pinned: RefCell::new(HashSet::new()),
-        others_at_unload: RefCell::new(None),
         last_dialog: Cell::new(0),
         passing: RefCell::new(None),
         accounts: RefCell::new(HashMap::new()),
@@ -683,7 +671,6 @@ pub(crate) fn original(protocol: &str) -> Option<SendIm> {
 /// Forget and return a protocol's own `send_im` (the wrapper is being removed).
 pub(crate) fn take_original(protocol: &str) -> Option<SendIm> {
     PLUGIN.with(|p| {
-        p.left_under.borrow_mut().remove(protocol);
         p.pinned.borrow_mut().remove(protocol);
         p.innermost.borrow_mut().remove(protocol);
         p.originals.borrow_mut().remove(protocol)
@@ -691,67 +678,63 @@ pub(crate) fn take_original(protocol: &str) -> Option<SendIm> {
 }
 
 /// Sotto unloads while `top`, another plugin's wrapper, sits on top of ours in `protocol`'s
-/// chain (and calls ours, which passes through while unloaded). Not when `top` is what ours
-/// calls: ours was taken out of the chain (a plugin under it put back what it had found).
+/// chain (and calls ours, which passes through while unloaded): what ours calls is where a
+/// call coming back up into it goes from now on, whatever ours goes on top of. Not when `top`
+/// is what ours calls: ours was taken out of the chain (a plugin under it put back what it
+/// had found).
 pub(crate) fn leave_under(protocol: String, top: SendIm) {
     PLUGIN.with(|p| {
         let calls = p.originals.borrow().get(&protocol).copied();
         let back = p.innermost.borrow().get(&protocol).copied();
         let is = |f: Option<SendIm>| f.is_some_and(|f| f as usize == top as usize);
-        if calls.is_none() || is(calls) || is(back) {
+        let Some(calls) = calls else { return };
+        if is(Some(calls)) || is(back) {
             return;
         }
-        // What ours, called from there, hands the text to.
-        if let Some(f) = calls {
-            p.innermost.borrow_mut().insert(protocol.clone(), f);
-            p.pinned.borrow_mut().insert(protocol.clone());
-        }
-        p.left_under.borrow_mut().insert(protocol, top);
+        p.innermost.borrow_mut().insert(protocol.clone(), calls);
+        p.pinned.borrow_mut().insert(protocol);
     });
 }
 
-/// Whether Sotto was left under any wrapper at this unload.
-pub(crate) fn left_under_any() -> bool {
-    PLUGIN.with(|p| !p.left_under.borrow().is_empty())
-}
-
-/// The other plugins loaded as Sotto unloads, left under another wrapper (see
-/// `others_at_unload`).
-pub(crate) fn remember_others(others: Vec<usize>) {
-    PLUGIN.with(|p| *p.others_at_unload.borrow_mut() = Some(others));
-}
-
-/// Sotto's load has looked at every protocol: from now on it hears of every load and unload.
-pub(crate) fn others_followed() {
-    PLUGIN.with(|p| *p.others_at_unload.borrow_mut() = None);
-}
-
-/// Whether our wrapper is still in `protocol`'s chain under `top`, as Sotto left it at its
-/// last unload ([`leave_under`]): `top` is the same wrapper, and, if Sotto was unloaded since,
-/// no plugin was loaded or unloaded meanwhile (`others` gives the ones loaded now). When in
-/// doubt, no: ours goes on top, so that nothing bypasses it.
-pub(crate) fn still_under(
-    protocol: &str,
-    top: SendIm,
-    others: impl FnOnce() -> Vec<usize>,
-) -> bool {
+/// At unload, with ours on top: whether a copy of ours lower down is still called from the
+/// wrapper ours calls (ours went on top of a wrapper that calls it, see [`leave_under`]).
+/// Then that wrapper is what goes back on top, and ours, still called from it, hands what it
+/// gets to what it called when it was left there: returns that wrapper. `None`: take ours out.
+pub(crate) fn step_down(protocol: &str) -> Option<SendIm> {
     PLUGIN.with(|p| {
-        let same_top = p
-            .left_under
-            .borrow()
-            .get(protocol)
-            .is_some_and(|f| *f as usize == top as usize);
-        same_top
-            && match p.others_at_unload.borrow().as_ref() {
-                None => true,
-                Some(before) => *before == others(),
-            }
+        if !p.pinned.borrow().contains(protocol) {
+            return None;
+        }
+        let back = p.innermost.borrow().get(protocol).copied()?;
+        let mut originals = p.originals.borrow_mut();
+        let top = originals.get(protocol).copied()?;
+        if top as usize == back as usize {
+            return None;
+        }
+        originals.insert(protocol.to_owned(), back);
+        Some(top)
     })
 }
 
-/// Our wrapper is on top of `protocol`'s chain again: whatever it was left under is gone.
-pub(crate) fn on_top(protocol: &str) {
-    PLUGIN.with(|p| p.left_under.borrow_mut().remove(protocol));
+/// A plugin unloads whose code holds `gone` (`gone(f)`): if ours calls a wrapper of its that
+/// called ours in turn (ours went on top of it), that wrapper has put back ours, or is about
+/// to, and may have cleared what it called: ours calls what it called when it was left under
+/// that wrapper instead.
+pub(crate) fn wrapper_gone(protocol: &str, gone: impl Fn(SendIm) -> bool) {
+    PLUGIN.with(|p| {
+        if !p.pinned.borrow().contains(protocol) {
+            return;
+        }
+        let Some(back) = p.innermost.borrow().get(protocol).copied() else {
+            return;
+        };
+        let mut originals = p.originals.borrow_mut();
+        if let Some(f) = originals.get(protocol).copied() {
+            if f as usize != back as usize && gone(f) {
+                originals.insert(protocol.to_owned(), back);
+            }
+        }
+    });
 }
 
 /// Marks a window-title change of ours while it lives (see [`Decorating::enter`]).
@@ -824,37 +807,62 @@ mod tests {
         a.is_some_and(|a| a as usize == b as usize)
     }
 
-    /// Sotto left under another plugin's wrapper trusts, at its next load, that it is still
-    /// there only if the same wrapper is on top and no plugin was loaded or unloaded while it
-    /// was not listening (one that unloaded may have put back a function that takes ours out
-    /// of the chain, and the same wrapper come back on top of that: a send bypassing Sotto).
+    /// Ours went on top of a wrapper that calls ours lower down (Sotto was unloaded under it,
+    /// then loaded again). When that wrapper's plugin unloads, ours calls what it called when
+    /// it was left there (the wrapper's saved pointer may be cleared: calling it crashed the
+    /// client); a plugin whose code holds no wrapper ours calls changes nothing.
     #[test]
-    fn a_wrapper_left_under_is_trusted_only_while_no_plugin_came_or_went() {
-        let id = "prpl-left-under";
+    fn a_wrapper_whose_plugin_unloads_is_no_longer_called() {
+        let id = "prpl-gone";
         keep_original(id.into(), protocol_own);
         leave_under(id.into(), other_wrapper);
-        remember_others(vec![0x10, 0x20]);
-        assert!(still_under(id, other_wrapper, || vec![0x10, 0x20]));
-        assert!(!still_under(id, other_wrapper, || vec![0x20]), "one went");
+        keep_original(id.into(), other_wrapper);
+        wrapper_gone(id, |f| f as usize == third_wrapper as SendIm as usize);
+        assert!(same(original(id), other_wrapper), "another plugin went");
+        wrapper_gone(id, |f| f as usize == other_wrapper as SendIm as usize);
         assert!(
-            !still_under(id, other_wrapper, || vec![0x10, 0x20, 0x30]),
-            "one came"
+            same(original(id), protocol_own),
+            "the wrapper ours called went"
         );
-        assert!(
-            !still_under(id, third_wrapper, || vec![0x10, 0x20]),
-            "another on top"
-        );
-        // Loaded again: Sotto hears of every load and unload from now on.
-        others_followed();
-        assert!(still_under(id, other_wrapper, || vec![0x30]));
-        on_top(id);
-        assert!(!still_under(id, other_wrapper, Vec::new));
+        take_original(id);
+
+        // Never left under anything: nothing to fall back on, nothing changed.
+        let id = "prpl-never-left";
+        keep_original(id.into(), protocol_own);
+        keep_original(id.into(), other_wrapper);
+        wrapper_gone(id, |_| true);
+        assert!(same(original(id), other_wrapper));
+        take_original(id);
+    }
+
+    /// Sotto unloads with its wrapper on top of one that calls it lower down: that wrapper goes
+    /// back on top, and ours there hands what it gets to what it called when it was left under
+    /// it (taken out altogether, the copy lower down had nothing to call: every send failed
+    /// while Sotto was unloaded, and the next load made the two call each other for ever).
+    #[test]
+    fn at_unload_ours_steps_down_under_a_wrapper_that_calls_it() {
+        let id = "prpl-step-down";
+        keep_original(id.into(), protocol_own);
+        leave_under(id.into(), other_wrapper);
+        keep_original(id.into(), other_wrapper);
+        assert!(same(step_down(id), other_wrapper), "back on top");
+        assert!(same(original(id), protocol_own), "what ours calls there");
+        // Left under it again, loaded again on top of it: the same.
+        leave_under(id.into(), other_wrapper);
+        keep_original(id.into(), other_wrapper);
+        assert!(same(innermost(id), protocol_own));
+        assert!(same(step_down(id), other_wrapper));
+        take_original(id);
+
+        // On top of the protocol's own function only: taken out as ever.
+        let id = "prpl-alone";
+        keep_original(id.into(), protocol_own);
+        assert!(step_down(id).is_none());
         take_original(id);
     }
 
     /// What our wrapper calls, found on top at an unload (a plugin under ours put back what it
-    /// had found, taking ours out of the chain), is not a wrapper ours was left under: the next
-    /// load wraps it.
+    /// had found, taking ours out of the chain), is not a wrapper ours was left under.
     #[test]
     fn what_ours_calls_on_top_is_no_wrapper_ours_was_left_under() {
         let id = "prpl-taken-out";
@@ -862,9 +870,9 @@ mod tests {
         keep_original(id.into(), protocol_own);
         leave_under(id.into(), protocol_own);
         leave_under(id.into(), first_wrapper);
-        assert!(!left_under_any());
-        assert!(!still_under(id, protocol_own, Vec::new));
-        assert!(!still_under(id, first_wrapper, Vec::new));
+        keep_original(id.into(), other_wrapper);
+        assert!(step_down(id).is_none(), "nothing of ours lower down");
+        assert!(same(innermost(id), protocol_own), "what ours called before");
         take_original(id);
     }
 

@@ -72,6 +72,8 @@
  *   ECHO <text>, JOINED <room>, AUTHORIZED <who>, BYE
  */
 
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -905,12 +907,16 @@ wrap_send_im(const char *verb, int which)
 }
 
 /* The other plugin unloads and puts back the function it found (taking any wrapper put on
- * top of its own out of the chain), and libpurple says a plugin unloaded. */
+ * top of its own out of the chain, and clearing its saved pointer), and libpurple says that
+ * plugin unloaded: a plugin whose file is the module that holds its wrapper, as libpurple's
+ * plugins are (here, this program). */
 static void
 unwrap_send_im(const char *verb, int which)
 {
 	PurplePlugin *prpl = purple_find_prpl(purple_account_get_protocol_id(the_account));
 	PurplePluginProtocolInfo *info = prpl ? PURPLE_PLUGIN_PROTOCOL_INFO(prpl) : NULL;
+	static PurplePlugin gone;
+	Dl_info where;
 
 	if (info == NULL || wrapped_by_other[which] == NULL) {
 		emit("ERROR", 2, verb, "nothing to unwrap");
@@ -918,7 +924,10 @@ unwrap_send_im(const char *verb, int which)
 	}
 	info->send_im = wrapped_by_other[which];
 	wrapped_by_other[which] = NULL;
-	purple_signal_emit(purple_plugins_get_handle(), "plugin-unload", NULL);
+	memset(&gone, 0, sizeof gone);
+	if (dladdr((void *)(which == 0 ? other_send_im : third_send_im), &where) != 0)
+		gone.path = (char *)where.dli_fname;
+	purple_signal_emit(purple_plugins_get_handle(), "plugin-unload", &gone);
 	emit("ECHO", 1, verb);
 }
 
