@@ -691,6 +691,12 @@ pub(crate) fn leave_under(protocol: String, top: SendIm) {
         if is(Some(calls)) || is(back) {
             return;
         }
+        // Left under a second wrapper with a copy of ours already lower down: a call coming
+        // back up still ends in that lowest copy, which calls what it called (set to what
+        // this copy calls, the wrappers would call each other for ever).
+        if p.pinned.borrow().contains(&protocol) {
+            return;
+        }
         p.innermost.borrow_mut().insert(protocol.clone(), calls);
         p.pinned.borrow_mut().insert(protocol);
     });
@@ -858,6 +864,20 @@ mod tests {
         let id = "prpl-alone";
         keep_original(id.into(), protocol_own);
         assert!(step_down(id).is_none());
+        take_original(id);
+    }
+
+    /// Left under one wrapper, loaded on top of it, then left under a second: a call coming
+    /// back up still goes to what the lowest copy of ours calls (it went to the first wrapper,
+    /// which called ours again, for ever).
+    #[test]
+    fn left_under_twice_a_call_coming_back_up_still_ends_below() {
+        let id = "prpl-twice";
+        keep_original(id.into(), protocol_own);
+        leave_under(id.into(), other_wrapper);
+        keep_original(id.into(), other_wrapper);
+        leave_under(id.into(), third_wrapper);
+        assert!(same(innermost(id), protocol_own));
         take_original(id);
     }
 
