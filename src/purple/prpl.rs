@@ -7,7 +7,12 @@
 //! through the session like a typed message: encrypted when a session is up, held when policy
 //! says so, and only sent unchanged when the policy allows plaintext to that peer.
 //!
-//! The original pointers are restored on unload ([`SendImWraps`]'s `Drop`).
+//! Each protocol gets a copy of the wrapper of its own ([`COPIES`]), which calls what it went on
+//! top of: another plugin may wrap `send_im` on top of ours, and ours then goes on top of that
+//! one again (at the next `plugin-unload`, or at Sotto's next load), so several copies of ours
+//! can sit in one chain, each calling its own function.
+//!
+//! What each copy on top went on top of is put back on unload ([`SendImWraps`]'s `Drop`).
 
 use std::ffi::{c_char, c_int};
 
@@ -78,19 +83,29 @@ pub(crate) unsafe fn wrap(plugin: *mut sys::PurplePlugin) {
     // SAFETY: `info` is the protocol's static protocol info; libpurple reads `send_im` from it on
     // every send, on this same thread.
     unsafe {
-        match (*info).send_im {
-            Some(f) if f as usize == wrapped_send_im as SendIm as usize => {}
-            // Another plugin's wrapper on top (it may call ours, left in its chain when Sotto
-            // was unloaded): wrapped all the same, so nothing bypasses Sotto (Sotto hears of
-            // no load or unload while unloaded, so it cannot know that ours is still in that
-            // chain); a call coming back up into ours goes to what ours called when it was
-            // left there (`wrapped_send_im`), and when that wrapper's plugin unloads, ours
-            // calls that directly (`forget_unloaded`).
-            Some(f) => {
-                state::keep_original(id, f);
-                (*info).send_im = Some(wrapped_send_im);
+        let Some(top) = (*info).send_im else { return };
+        // A copy of ours on top already (put back there by another plugin, maybe), or the
+        // function that refuses every send when no copy was left.
+        if copy_number(top).is_some_and(|k| state::copy_on_top(k, &id))
+            || top as usize == no_copy_left as SendIm as usize
+        {
+            return;
+        }
+        // The protocol's own function, or another plugin's wrapper (it may call a copy of
+        // ours, left in its chain when Sotto was unloaded or when it went on top of ours):
+        // wrapped all the same, so nothing bypasses Sotto (Sotto hears of no load or unload
+        // while unloaded, so it cannot know whether a copy of ours is in that chain); a call
+        // coming back up into a copy lower down goes on to what that copy calls
+        // (`wrapped_send_im`).
+        match state::hand_out_copy(id.clone(), top) {
+            Some(k) => (*info).send_im = Some(COPIES[k]),
+            None => {
+                glue::debug_error(
+                    "send_im wrapper: every copy is in a chain; this protocol refuses every send",
+                );
+                state::refuse_for(id, top);
+                (*info).send_im = Some(no_copy_left);
             }
-            None => {}
         }
     }
 }
@@ -105,112 +120,165 @@ pub(crate) fn wrap_all() -> SendImWraps {
 /// unloads (`plugin-unload`), which may have put back the `send_im` it found before ours and
 /// so taken ours out of the chain.
 pub(crate) fn wrap_each() {
-    // SAFETY: the list and its plugins are owned by libpurple and live for this call.
+    // SAFETY: each plugin is live for the call.
+    for_each_protocol(|plugin| unsafe { wrap(plugin) });
+}
+
+/// Calls `f` with each protocol plugin loaded now (each live for that call).
+fn for_each_protocol(mut f: impl FnMut(*mut sys::PurplePlugin)) {
+    // SAFETY: the list and its plugins are owned by libpurple and live for this call; `f` does
+    // not load or unload plugins.
     unsafe {
         let mut l = sys::purple_plugins_get_protocols();
         while !l.is_null() {
-            wrap((*l).data.cast());
+            f((*l).data.cast());
             l = (*l).next;
         }
     }
 }
 
-/// Restores the protocols' own `send_im` when dropped (plugin unload).
+/// Takes each copy of ours on top out of its chain when dropped (plugin unload): what it went
+/// on top of goes back (another plugin's wrapper, which may call a copy of ours lower down:
+/// that copy stays, passing calls on while Sotto is unloaded, to what it calls).
 pub(crate) struct SendImWraps {
     _private: (),
 }
 
 impl Drop for SendImWraps {
     fn drop(&mut self) {
-        // SAFETY: as in `wrap_all`; we only write back the pointer we replaced.
-        unsafe {
-            let mut l = sys::purple_plugins_get_protocols();
-            while !l.is_null() {
-                let plugin: *mut sys::PurplePlugin = (*l).data.cast();
-                let info = prpl_info(plugin);
-                if let (false, Some(id)) = (info.is_null(), plugin_id(plugin)) {
-                    match (*info).send_im {
-                        Some(f) if f as usize == wrapped_send_im as SendIm as usize => {
-                            // Ours on top of a wrapper that calls ours again lower down: that
-                            // wrapper goes back on top, and ours there passes through.
-                            if let Some(top) = state::step_down(&id) {
-                                (*info).send_im = Some(top);
-                            } else if let Some(orig) = state::take_original(&id) {
-                                (*info).send_im = Some(orig);
-                            }
-                        }
-                        // Another plugin wrapped send_im after us and calls our wrapper: keep
-                        // the original so the (unloaded, hence pass-through) wrapper can still
-                        // forward, and where a call coming back up into it goes.
-                        Some(top) if state::original(&id).is_some() => {
-                            state::leave_under(id, top);
-                        }
-                        _ => {}
-                    }
-                }
-                l = (*l).next;
+        // SAFETY: each plugin is live for the call (`for_each_protocol`); we only write back the
+        // pointer a copy of ours replaced.
+        for_each_protocol(|plugin| unsafe {
+            let info = prpl_info(plugin);
+            let (false, Some(id), Some(top)) = (info.is_null(), plugin_id(plugin), (*info).send_im)
+            else {
+                return;
+            };
+            let back = if top as usize == no_copy_left as SendIm as usize {
+                state::take_refused(&id)
+            } else {
+                // Another plugin's wrapper on top (it wrapped after us and calls a copy of
+                // ours): left alone; the copy it calls passes calls on.
+                copy_number(top).and_then(|k| state::give_back_copy(k, &id))
+            };
+            if let Some(back) = back {
+                (*info).send_im = Some(back);
             }
-        }
+        });
     }
 }
 
-/// `plugin` unloads: where our wrapper calls a wrapper of its code that calls ours in turn,
-/// ours now calls what it called when it was left under that wrapper (the wrapper has put
-/// back ours, or is about to, and may have cleared what it called: calling it crashed the
-/// client at the next send).
+/// The copies of our wrapper: copy `K` is [`wrapped_send_im`] calling what copy `K` went on
+/// top of (`state::copy_calls`). Each is a function of its own, at an address of its own.
 ///
 /// # Safety
-/// `plugin` must be null or a live `PurplePlugin`.
-pub(crate) unsafe fn forget_unloaded(plugin: *mut sys::PurplePlugin) {
-    if plugin.is_null() {
-        return;
-    }
-    // SAFETY: a live plugin's path is NULL or a C string it owns.
-    let Some(path) = (unsafe { cstr_to_string((*plugin).path) }) else {
-        return;
+/// libpurple's `send_im` arguments.
+unsafe extern "C" fn copy<const K: usize>(
+    gc: *mut sys::PurpleConnection,
+    who: *const c_char,
+    message: *const c_char,
+    flags: sys::PurpleMessageFlags,
+) -> c_int {
+    // SAFETY: the caller's arguments, passed on; `wrapped_send_im` runs its whole body behind
+    // the panic boundary, so nothing unwinds out of this `extern "C"` function.
+    unsafe { wrapped_send_im(K, gc, who, message, flags) }
+}
+
+macro_rules! copies {
+    ($($k:literal)*) => {
+        [$(copy::<$k> as SendIm),*]
     };
-    let gone = |f: SendIm| module_of(f).is_some_and(|m| m == path);
-    // SAFETY: the list and its plugins are owned by libpurple and live for this call.
-    unsafe {
-        let mut l = sys::purple_plugins_get_protocols();
-        while !l.is_null() {
-            if let Some(id) = plugin_id((*l).data.cast()) {
-                state::wrapper_gone(&id, gone);
-            }
-            l = (*l).next;
-        }
-    }
 }
 
-/// The file of the loaded module that holds `f` (as it was opened: libpurple opens a plugin
-/// by its `path`).
-fn module_of(f: SendIm) -> Option<String> {
-    // SAFETY: `Dl_info` is plain data, zeroed is a valid value; `dladdr` only fills it.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: any address may be asked about; `info` is a valid out-pointer.
-    let found = unsafe { libc::dladdr(f as *const std::ffi::c_void, &mut info) };
-    if found == 0 || info.dli_fname.is_null() {
-        return None;
-    }
-    // `dli_fname` is a C string owned by the dynamic linker, live while the module is.
-    cstr_to_string(info.dli_fname)
+/// Every copy of our wrapper, by number.
+static COPIES: [SendIm; state::COPIES] = copies!(
+    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19
+    20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39
+    40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59
+    60 61 62 63 64 65 66 67 68 69 70 71 72 73 74 75 76 77 78 79
+    80 81 82 83 84 85 86 87 88 89 90 91 92 93 94 95 96 97 98 99
+    100 101 102 103 104 105 106 107 108 109 110 111 112 113 114 115 116 117 118 119
+    120 121 122 123 124 125 126 127 128 129 130 131 132 133 134 135 136 137 138 139
+    140 141 142 143 144 145 146 147 148 149 150 151 152 153 154 155 156 157 158 159
+    160 161 162 163 164 165 166 167 168 169 170 171 172 173 174 175 176 177 178 179
+    180 181 182 183 184 185 186 187 188 189 190 191 192 193 194 195 196 197 198 199
+    200 201 202 203 204 205 206 207 208 209 210 211 212 213 214 215 216 217 218 219
+    220 221 222 223 224 225 226 227 228 229 230 231 232 233 234 235 236 237 238 239
+    240 241 242 243 244 245 246 247 248 249 250 251 252 253 254 255 256 257 258 259
+    260 261 262 263 264 265 266 267 268 269 270 271 272 273 274 275 276 277 278 279
+    280 281 282 283 284 285 286 287 288 289 290 291 292 293 294 295 296 297 298 299
+    300 301 302 303 304 305 306 307 308 309 310 311 312 313 314 315 316 317 318 319
+    320 321 322 323 324 325 326 327 328 329 330 331 332 333 334 335 336 337 338 339
+    340 341 342 343 344 345 346 347 348 349 350 351 352 353 354 355 356 357 358 359
+    360 361 362 363 364 365 366 367 368 369 370 371 372 373 374 375 376 377 378 379
+    380 381 382 383 384 385 386 387 388 389 390 391 392 393 394 395 396 397 398 399
+    400 401 402 403 404 405 406 407 408 409 410 411 412 413 414 415 416 417 418 419
+    420 421 422 423 424 425 426 427 428 429 430 431 432 433 434 435 436 437 438 439
+    440 441 442 443 444 445 446 447 448 449 450 451 452 453 454 455 456 457 458 459
+    460 461 462 463 464 465 466 467 468 469 470 471 472 473 474 475 476 477 478 479
+    480 481 482 483 484 485 486 487 488 489 490 491 492 493 494 495 496 497 498 499
+    500 501 502 503 504 505 506 507 508 509 510 511 512 513 514 515 516 517 518 519
+    520 521 522 523 524 525 526 527 528 529 530 531 532 533 534 535 536 537 538 539
+    540 541 542 543 544 545 546 547 548 549 550 551 552 553 554 555 556 557 558 559
+    560 561 562 563 564 565 566 567 568 569 570 571 572 573 574 575 576 577 578 579
+    580 581 582 583 584 585 586 587 588 589 590 591 592 593 594 595 596 597 598 599
+    600 601 602 603 604 605 606 607 608 609 610 611 612 613 614 615 616 617 618 619
+    620 621 622 623 624 625 626 627 628 629 630 631 632 633 634 635 636 637 638 639
+    640 641 642 643 644 645 646 647 648 649 650 651 652 653 654 655 656 657 658 659
+    660 661 662 663 664 665 666 667 668 669 670 671 672 673 674 675 676 677 678 679
+    680 681 682 683 684 685 686 687 688 689 690 691 692 693 694 695 696 697 698 699
+    700 701 702 703 704 705 706 707 708 709 710 711 712 713 714 715 716 717 718 719
+    720 721 722 723 724 725 726 727 728 729 730 731 732 733 734 735 736 737 738 739
+    740 741 742 743 744 745 746 747 748 749 750 751 752 753 754 755 756 757 758 759
+    760 761 762 763 764 765 766 767 768 769 770 771 772 773 774 775 776 777 778 779
+    780 781 782 783 784 785 786 787 788 789 790 791 792 793 794 795 796 797 798 799
+    800 801 802 803 804 805 806 807 808 809 810 811 812 813 814 815 816 817 818 819
+    820 821 822 823 824 825 826 827 828 829 830 831 832 833 834 835 836 837 838 839
+    840 841 842 843 844 845 846 847 848 849 850 851 852 853 854 855 856 857 858 859
+    860 861 862 863 864 865 866 867 868 869 870 871 872 873 874 875 876 877 878 879
+    880 881 882 883 884 885 886 887 888 889 890 891 892 893 894 895 896 897 898 899
+    900 901 902 903 904 905 906 907 908 909 910 911 912 913 914 915 916 917 918 919
+    920 921 922 923 924 925 926 927 928 929 930 931 932 933 934 935 936 937 938 939
+    940 941 942 943 944 945 946 947 948 949 950 951 952 953 954 955 956 957 958 959
+    960 961 962 963 964 965 966 967 968 969 970 971 972 973 974 975 976 977 978 979
+    980 981 982 983 984 985 986 987 988 989 990 991 992 993 994 995 996 997 998 999
+    1000 1001 1002 1003 1004 1005 1006 1007 1008 1009 1010 1011 1012 1013 1014 1015 1016 1017 1018 1019
+    1020 1021 1022 1023
+);
+
+/// A protocol's `send_im` when no copy of our wrapper was left for it (every one in a chain,
+/// see `state::COPIES`): nothing is sent, rather than sent unseen.
+unsafe extern "C" fn no_copy_left(
+    _gc: *mut sys::PurpleConnection,
+    _who: *const c_char,
+    _message: *const c_char,
+    _flags: sys::PurpleMessageFlags,
+) -> c_int {
+    ffi_boundary!(-libc::EINVAL, {
+        glue::debug_error("send_im wrapper: no copy left for this protocol; not sending");
+        -libc::EINVAL
+    })
 }
 
-fn original_for(gc: *mut sys::PurpleConnection) -> Option<SendIm> {
+/// The number of the copy of our wrapper `f` is, if it is one.
+fn copy_number(f: SendIm) -> Option<usize> {
+    COPIES.iter().position(|&c| c as usize == f as usize)
+}
+
+/// The id of a live connection's protocol.
+fn protocol_of(gc: *mut sys::PurpleConnection) -> Option<String> {
     // SAFETY: `gc` is a live connection (checked by the caller); its prpl is a live plugin.
-    let id = unsafe { plugin_id(sys::purple_connection_get_prpl(gc)) }?;
-    state::original(&id)
+    unsafe { plugin_id(sys::purple_connection_get_prpl(gc)) }
 }
 
-/// The protocol's own `send_im` (see `state::innermost`).
-fn innermost_for(gc: *mut sys::PurpleConnection) -> Option<SendIm> {
-    // SAFETY: as in `original_for`.
-    let id = unsafe { plugin_id(sys::purple_connection_get_prpl(gc)) }?;
-    state::innermost(&id)
-}
-
-/// The wrapper installed as every protocol's `send_im`.
-unsafe extern "C" fn wrapped_send_im(
+/// What copy `k` of our wrapper, a protocol's `send_im`, does. Never inlined: each copy stays
+/// a call to it with its number (inlined, 256 copies of this body).
+///
+/// # Safety
+/// libpurple's `send_im` arguments.
+#[inline(never)]
+unsafe fn wrapped_send_im(
+    k: usize,
     gc: *mut sys::PurpleConnection,
     who: *const c_char,
     message: *const c_char,
@@ -236,22 +304,33 @@ unsafe extern "C" fn wrapped_send_im(
             non_null!(gc, -libc::EINVAL);
             non_null!(who, -libc::EINVAL);
             non_null!(message, -libc::EINVAL);
-            let Some(orig) = original_for(gc) else {
-                glue::debug_error("send_im wrapper: no original for this protocol; not sending");
+            let Some(orig) = protocol_of(gc).and_then(|id| state::copy_calls(k, &id)) else {
+                glue::debug_error(
+                    "send_im wrapper: nothing to call for this protocol; not sending",
+                );
                 return -libc::EINVAL;
             };
-            // Called back from below our own call: another plugin's wrapper that we call and that
-            // calls ours (it wrapped after us, and Sotto was loaded again since). The text was
-            // decided on the way down: on to the protocol's own function, or the two wrappers
-            // would call each other for ever.
             let (who_s, text) = (
                 cstr_to_string(who).unwrap_or_default(),
                 cstr_to_string(message).unwrap_or_default(),
             );
-            if state::passing(gc as usize, &who_s, &text) {
-                let inner = innermost_for(gc).unwrap_or(orig);
-                // SAFETY: the protocol's own function, with the arguments libpurple gave us.
-                return unsafe { inner(gc, who, message, flags) };
+            // Called back from below a copy of ours handing this call down: another plugin's
+            // wrapper that it calls calls this copy (it went on top of this one, and a copy of
+            // ours on top of it since). The text was decided on the way down: on to what this
+            // copy calls.
+            match state::coming_back(k, gc as usize, &who_s, &text) {
+                state::Back::No => {}
+                state::Back::Once(_going_on) => {
+                    // SAFETY: what this copy went on top of, with the arguments libpurple gave
+                    // us.
+                    return unsafe { orig(gc, who, message, flags) };
+                }
+                state::Back::Again => {
+                    glue::debug_error(
+                        "send_im wrapper: a call came back up again (wrappers in a loop); not sending",
+                    );
+                    return -libc::EINVAL;
+                }
             }
             // `ours`: a line of Sotto's, followed through IRC's rate limiter; plaintext that only
             // looks like one (pasted by the user) is not.
@@ -264,8 +343,8 @@ unsafe extern "C" fn wrapped_send_im(
                 };
                 let rc = {
                     let _below = state::Passing::enter(gc as usize, &who_s, &text);
-                    // SAFETY: the original function of this protocol, with the arguments libpurple
-                    // gave us.
+                    // SAFETY: what this copy went on top of, with the arguments libpurple gave
+                    // us.
                     unsafe { orig(gc, who, message, flags) }
                 };
                 // SAFETY: the same call: its connection is live.
@@ -398,5 +477,21 @@ unsafe extern "C" fn wrapped_send_im(
 fn not_shown_as_sent(text: &str, flags: sys::PurpleMessageFlags) {
     if flags & sys::PURPLE_MESSAGE_AUTO_RESP != 0 {
         echo::auto_reply_held(text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every copy of our wrapper is a function at an address of its own (two at one address
+    /// would be one copy calling two functions), and is known as ours.
+    #[test]
+    fn every_copy_is_a_function_of_its_own() {
+        let mut seen = std::collections::HashSet::new();
+        for (k, &f) in COPIES.iter().enumerate() {
+            assert!(seen.insert(f as usize), "copy {k} shares an address");
+            assert_eq!(copy_number(f), Some(k));
+        }
     }
 }

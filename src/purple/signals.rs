@@ -855,14 +855,12 @@ unsafe extern "C" fn plugin_load(plugin: *mut sys::PurplePlugin, _data: *mut c_v
     })
 }
 
-/// `plugin-unload(plugin)`: a plugin that wrapped a protocol's `send_im` before us may have put
-/// back what it found, taking our wrapper out of the chain: every protocol where ours is not
-/// on top is wrapped again (else auto-replies and other plugins' sends would bypass Sotto).
-/// One that wrapped after us is no longer called from ours (`prpl::forget_unloaded`).
-unsafe extern "C" fn plugin_unload(plugin: *mut sys::PurplePlugin, _data: *mut c_void) {
+/// `plugin-unload(plugin)`: a plugin that wrapped a protocol's `send_im` may have put back what
+/// it found, taking our wrapper out of the chain: every protocol where ours is not on top is
+/// wrapped again (else auto-replies and other plugins' sends would bypass Sotto). One that
+/// put back a copy of ours it had found leaves that copy on top, calling what it did.
+unsafe extern "C" fn plugin_unload(_plugin: *mut sys::PurplePlugin, _data: *mut c_void) {
     ffi_boundary!((), {
-        // SAFETY: libpurple emits this with the plugin just unloaded, still live (or NULL).
-        unsafe { super::prpl::forget_unloaded(plugin) };
         super::prpl::wrap_each();
     })
 }

@@ -15,7 +15,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::c_void;
 
 use crate::protocol::{IdentityPublic, SecretString};
@@ -322,23 +322,12 @@ struct Plugin {
     decorating: Cell<bool>,
     /// Hooks, commands and wrappers: dropping this undoes the load.
     loaded: RefCell<Option<Box<dyn Any>>>,
-    /// Each wrapped protocol's own `send_im`, by protocol id: what our wrapper calls (another
-    /// plugin's wrapper, when it wrapped before a load of ours).
-    originals: RefCell<HashMap<String, SendIm>>,
-    /// For each protocol, the function our wrapper called when Sotto was last unloaded under
-    /// another plugin's wrapper (or the first one kept): where a call coming back up into our
-    /// wrapper from below goes ([`passing`]): another plugin's wrapper that went on top of
-    /// ours, which it calls, and that ours now calls since Sotto was loaded again.
-    innermost: RefCell<HashMap<String, SendIm>>,
-    /// The protocols whose `innermost` was set when Sotto was unloaded while another plugin's
-    /// wrapper sat on top of ours, calling it ([`leave_under`]): ours stays in that chain, lower
-    /// down, and what it hands a call to is kept while ours goes on top of others.
-    pinned: RefCell<HashSet<String>>,
+    /// The copies of our `send_im` wrapper handed out ([`hand_out_copy`]).
+    copies: RefCell<Copies>,
     /// The last dialog number handed out ([`next_dialog_number`]); kept across loads.
     last_dialog: Cell<usize>,
-    /// What our wrapper is handing to the function below it, while it does ([`Passing`]):
-    /// the connection's address, the recipient and the text.
-    passing: RefCell<Option<(usize, String, String)>>,
+    /// What our wrapper is handing to the function below it, while it does ([`Passing`]).
+    passing: RefCell<Option<PassingCall>>,
     /// Accounts `ConvRef::account` found, by (protocol id, username as asked): addresses, each
     /// removed when libpurple destroys its account (`account-destroying`), so every one held is
     /// live. `purple_accounts_find` normalizes every account's name on every call: with 200
@@ -367,9 +356,12 @@ thread_local! {
         injecting: Cell::new(false),
         decorating: Cell::new(false),
         loaded: RefCell::new(None),
-        originals: RefCell::new(HashMap::new()),
-        innermost: RefCell::new(HashMap::new()),
-        pinned: RefCell::new(HashSet::new()),
+        copies: RefCell::new(Copies {
+            slots: Vec::new(),
+            next: 0,
+            handed: 0,
+            refused: HashMap::new(),
+        }),
         last_dialog: Cell::new(0),
         passing: RefCell::new(None),
         accounts: RefCell::new(HashMap::new()),
@@ -441,7 +433,7 @@ pub(crate) fn hold_loaded(loaded: Box<dyn Any>) {
 /// stay in the store.
 pub(crate) fn remove() {
     // Taken out first and dropped outside the borrow: dropping restores protocol functions,
-    // which reads `originals`.
+    // which reads `copies`.
     let loaded = PLUGIN.with(|p| p.loaded.borrow_mut().take());
     drop(loaded);
     let state = PLUGIN.with(|p| p.state.try_borrow_mut().ok().and_then(|mut g| g.take()));
@@ -613,45 +605,201 @@ pub(crate) fn next_dialog_number() -> usize {
     })
 }
 
-/// Remember a protocol's own `send_im`.
-pub(crate) fn keep_original(protocol: String, f: SendIm) {
+/// How many copies of our `send_im` wrapper there are (`prpl::COPIES`): each one calls a
+/// function of its own, so a copy left in a chain under another plugin's wrapper (which
+/// calls it) goes on calling what it went on top of, whatever copies go on top since. A
+/// single wrapper for all could keep only one function per protocol: with copies of it at
+/// two places in a chain, one called the wrong function, and wrappers called each other for
+/// ever (a hang), or a gone plugin's wrapper (a crash).
+pub(crate) const COPIES: usize = 1024;
+
+/// The copies of our wrapper handed out, by number: the protocol and the function each calls.
+pub(crate) struct Copies {
+    slots: Vec<Option<Copy>>,
+    /// Where the search for a free copy starts: round the table, so a copy given back is
+    /// handed out again as late as can be (another plugin's wrapper may still hold it).
+    next: usize,
+    /// How many copies were handed out so far: each copy's `order`.
+    handed: u64,
+    /// Protocols no copy was left for, and what their `send_im` was ([`refuse_for`]).
+    refused: HashMap<String, SendIm>,
+}
+
+struct Copy {
+    protocol: String,
+    calls: SendIm,
+    /// When it was handed out (`Copies::handed`).
+    order: u64,
+    /// Put in a chain and not known to be out of it: taken out at Sotto's unload, or found
+    /// under nothing of ours ([`copy_on_top`]), a copy is free, and what it calls is kept
+    /// until it is handed out again.
+    in_chain: bool,
+}
+
+/// A copy of our wrapper for `protocol`, to go on top of `calls`: its number, or `None` when
+/// every copy is in a chain.
+pub(crate) fn hand_out_copy(protocol: String, calls: SendIm) -> Option<usize> {
     PLUGIN.with(|p| {
-        // The function our wrapper called before (kept when another plugin's wrapper went on
-        // top of ours, which it calls): what the call coming back up from there goes to. With
-        // none before, `f` itself. Unless ours was left in a chain ([`leave_under`]): then
-        // what it called there, not each wrapper ours went on top of since (one put in
-        // between, gone later, would be called through a cleared pointer).
-        let before = p.originals.borrow_mut().insert(protocol.clone(), f);
-        if !p.pinned.borrow().contains(&protocol) {
-            p.innermost
-                .borrow_mut()
-                .insert(protocol, before.unwrap_or(f));
+        let mut c = p.copies.borrow_mut();
+        if c.slots.len() < COPIES {
+            c.slots.resize_with(COPIES, || None);
         }
-    });
-}
-
-/// Where a call coming back up into our wrapper goes (see `innermost`).
-pub(crate) fn innermost(protocol: &str) -> Option<SendIm> {
-    PLUGIN.with(|p| p.innermost.borrow().get(protocol).copied())
-}
-
-/// Whether our wrapper is handing exactly this call (`gc`, `who`, `text`) to the function
-/// below it: the call coming back up from there (another plugin's wrapper that calls ours).
-pub(crate) fn passing(gc: usize, who: &str, text: &str) -> bool {
-    PLUGIN.with(|p| {
-        p.passing
-            .borrow()
-            .as_ref()
-            .is_some_and(|(g, w, t)| *g == gc && w == who && t == text)
+        let start = c.next;
+        let round = |c: &Copies, free: &dyn Fn(&Option<Copy>) -> bool| {
+            (0..COPIES)
+                .map(|i| (start + i) % COPIES)
+                .find(|&k| free(&c.slots[k]))
+        };
+        // Never handed out first, then taken out again.
+        let k = round(&c, &|s| s.is_none())
+            .or_else(|| round(&c, &|s| s.as_ref().is_some_and(|s| !s.in_chain)))?;
+        c.handed += 1;
+        let order = c.handed;
+        c.slots[k] = Some(Copy {
+            protocol,
+            calls,
+            order,
+            in_chain: true,
+        });
+        c.next = (k + 1) % COPIES;
+        Some(k)
     })
 }
 
+/// What copy `k` calls, when it was handed out for `protocol`.
+pub(crate) fn copy_calls(k: usize, protocol: &str) -> Option<SendIm> {
+    PLUGIN.with(|p| {
+        let c = p.copies.borrow();
+        let copy = c.slots.get(k)?.as_ref()?;
+        (copy.protocol == protocol).then_some(copy.calls)
+    })
+}
+
+/// Copy `k` is on top of `protocol`'s chain: whether it is that protocol's (`false`: another
+/// protocol's, handed out again since another plugin kept it; to be treated as any other
+/// plugin's wrapper). Copies of that protocol handed out after it cannot be below it (what a
+/// copy calls was there before it), so none is in that chain any more: free (another plugin
+/// that put one of them back on top would find it calling what it did until it is handed out
+/// again).
+pub(crate) fn copy_on_top(k: usize, protocol: &str) -> bool {
+    PLUGIN.with(|p| {
+        let mut c = p.copies.borrow_mut();
+        let Some(order) = c
+            .slots
+            .get(k)
+            .and_then(Option::as_ref)
+            .filter(|copy| copy.protocol == protocol)
+            .map(|copy| copy.order)
+        else {
+            return false;
+        };
+        for (i, slot) in c.slots.iter_mut().enumerate() {
+            if let Some(copy) = slot.as_mut().filter(|copy| copy.protocol == protocol) {
+                if i == k {
+                    copy.in_chain = true;
+                } else if copy.order > order {
+                    copy.in_chain = false;
+                }
+            }
+        }
+        true
+    })
+}
+
+/// Copy `k`, on top of `protocol`'s chain, is taken out (Sotto unloads): what it called, to go
+/// back on top. `None` when it is not that protocol's.
+pub(crate) fn give_back_copy(k: usize, protocol: &str) -> Option<SendIm> {
+    PLUGIN.with(|p| {
+        let mut c = p.copies.borrow_mut();
+        let copy = c.slots.get_mut(k)?.as_mut()?;
+        if copy.protocol != protocol {
+            return None;
+        }
+        copy.in_chain = false;
+        Some(copy.calls)
+    })
+}
+
+/// No copy of our wrapper is left for `protocol` (every one is in a chain): `send_im`, which
+/// was `f`, refuses every send instead (`prpl::no_copy_left`), so nothing leaves unseen;
+/// put back at Sotto's unload ([`take_refused`]).
+pub(crate) fn refuse_for(protocol: String, f: SendIm) {
+    PLUGIN.with(|p| {
+        p.copies.borrow_mut().refused.entry(protocol).or_insert(f);
+    });
+}
+
+/// What `protocol`'s `send_im` was before it refused every send ([`refuse_for`]), forgotten.
+pub(crate) fn take_refused(protocol: &str) -> Option<SendIm> {
+    PLUGIN.with(|p| p.copies.borrow_mut().refused.remove(protocol))
+}
+
+/// A call our wrapper is handing to the function below it: the connection's address, the
+/// recipient, the text, and the copies of ours it came back up into and went on from.
+struct PassingCall {
+    gc: usize,
+    who: String,
+    text: String,
+    went_on: Vec<usize>,
+}
+
+/// Whether a call into a copy of our wrapper is one ours is handing down already
+/// ([`coming_back`]).
+pub(crate) enum Back {
+    /// A new call: ours decides what goes.
+    No,
+    /// The call ours is handing down, coming back up into a copy of ours lower down through
+    /// another plugin's wrapper that calls it: decided, on to what that copy calls, while the
+    /// guard lives.
+    Once(GoingOn),
+    /// The same call coming back up into the same copy while it goes on from there: the
+    /// wrappers call each other in a loop (a plugin put back a pointer ours cannot see). Not
+    /// passed on: the loop ends only in a stack overflow, a crash of the host. (Called again
+    /// after it went on, say by a wrapper below that tries once more, it is `Once` again.)
+    Again,
+}
+
+/// Whether this call (`gc`, `who`, `text`), come into copy `k` of our wrapper, is the one
+/// ours is handing to the function below it, coming back up: another plugin's wrapper that
+/// calls a copy of ours.
+pub(crate) fn coming_back(k: usize, gc: usize, who: &str, text: &str) -> Back {
+    PLUGIN.with(|p| match p.passing.borrow_mut().as_mut() {
+        Some(c) if c.gc == gc && c.who == who && c.text == text => {
+            if c.went_on.contains(&k) {
+                Back::Again
+            } else {
+                c.went_on.push(k);
+                Back::Once(GoingOn(k))
+            }
+        }
+        _ => Back::No,
+    })
+}
+
+/// A call that came back up into copy `.0` of our wrapper is going on below it.
+pub(crate) struct GoingOn(usize);
+
+impl Drop for GoingOn {
+    fn drop(&mut self) {
+        PLUGIN.with(|p| {
+            if let Some(c) = p.passing.borrow_mut().as_mut() {
+                c.went_on.retain(|&k| k != self.0);
+            }
+        });
+    }
+}
+
 /// Marks what our wrapper hands to the function below it while it lives.
-pub(crate) struct Passing(Option<(usize, String, String)>);
+pub(crate) struct Passing(Option<PassingCall>);
 
 impl Passing {
     pub(crate) fn enter(gc: usize, who: &str, text: &str) -> Self {
-        let call = Some((gc, who.to_owned(), text.to_owned()));
+        let call = Some(PassingCall {
+            gc,
+            who: who.to_owned(),
+            text: text.to_owned(),
+            went_on: Vec::new(),
+        });
         Passing(PLUGIN.with(|p| p.passing.replace(call)))
     }
 }
@@ -661,86 +809,6 @@ impl Drop for Passing {
         let before = self.0.take();
         PLUGIN.with(|p| *p.passing.borrow_mut() = before);
     }
-}
-
-/// The protocol's own `send_im`, while wrapped.
-pub(crate) fn original(protocol: &str) -> Option<SendIm> {
-    PLUGIN.with(|p| p.originals.borrow().get(protocol).copied())
-}
-
-/// Forget and return a protocol's own `send_im` (the wrapper is being removed).
-pub(crate) fn take_original(protocol: &str) -> Option<SendIm> {
-    PLUGIN.with(|p| {
-        p.pinned.borrow_mut().remove(protocol);
-        p.innermost.borrow_mut().remove(protocol);
-        p.originals.borrow_mut().remove(protocol)
-    })
-}
-
-/// Sotto unloads while `top`, another plugin's wrapper, sits on top of ours in `protocol`'s
-/// chain (and calls ours, which passes through while unloaded): what ours calls is where a
-/// call coming back up into it goes from now on, whatever ours goes on top of. Not when `top`
-/// is what ours calls: ours was taken out of the chain (a plugin under it put back what it
-/// had found).
-pub(crate) fn leave_under(protocol: String, top: SendIm) {
-    PLUGIN.with(|p| {
-        let calls = p.originals.borrow().get(&protocol).copied();
-        let back = p.innermost.borrow().get(&protocol).copied();
-        let is = |f: Option<SendIm>| f.is_some_and(|f| f as usize == top as usize);
-        let Some(calls) = calls else { return };
-        if is(Some(calls)) || is(back) {
-            return;
-        }
-        // Left under a second wrapper with a copy of ours already lower down: a call coming
-        // back up still ends in that lowest copy, which calls what it called (set to what
-        // this copy calls, the wrappers would call each other for ever).
-        if p.pinned.borrow().contains(&protocol) {
-            return;
-        }
-        p.innermost.borrow_mut().insert(protocol.clone(), calls);
-        p.pinned.borrow_mut().insert(protocol);
-    });
-}
-
-/// At unload, with ours on top: whether a copy of ours lower down is still called from the
-/// wrapper ours calls (ours went on top of a wrapper that calls it, see [`leave_under`]).
-/// Then that wrapper is what goes back on top, and ours, still called from it, hands what it
-/// gets to what it called when it was left there: returns that wrapper. `None`: take ours out.
-pub(crate) fn step_down(protocol: &str) -> Option<SendIm> {
-    PLUGIN.with(|p| {
-        if !p.pinned.borrow().contains(protocol) {
-            return None;
-        }
-        let back = p.innermost.borrow().get(protocol).copied()?;
-        let mut originals = p.originals.borrow_mut();
-        let top = originals.get(protocol).copied()?;
-        if top as usize == back as usize {
-            return None;
-        }
-        originals.insert(protocol.to_owned(), back);
-        Some(top)
-    })
-}
-
-/// A plugin unloads whose code holds `gone` (`gone(f)`): if ours calls a wrapper of its that
-/// called ours in turn (ours went on top of it), that wrapper has put back ours, or is about
-/// to, and may have cleared what it called: ours calls what it called when it was left under
-/// that wrapper instead.
-pub(crate) fn wrapper_gone(protocol: &str, gone: impl Fn(SendIm) -> bool) {
-    PLUGIN.with(|p| {
-        if !p.pinned.borrow().contains(protocol) {
-            return;
-        }
-        let Some(back) = p.innermost.borrow().get(protocol).copied() else {
-            return;
-        };
-        let mut originals = p.originals.borrow_mut();
-        if let Some(f) = originals.get(protocol).copied() {
-            if f as usize != back as usize && gone(f) {
-                originals.insert(protocol.to_owned(), back);
-            }
-        }
-    });
 }
 
 /// Marks a window-title change of ours while it lives (see [`Decorating::enter`]).
@@ -813,110 +881,127 @@ mod tests {
         a.is_some_and(|a| a as usize == b as usize)
     }
 
-    /// Ours went on top of a wrapper that calls ours lower down (Sotto was unloaded under it,
-    /// then loaded again). When that wrapper's plugin unloads, ours calls what it called when
-    /// it was left there (the wrapper's saved pointer may be cleared: calling it crashed the
-    /// client); a plugin whose code holds no wrapper ours calls changes nothing.
+    /// Each copy of our wrapper calls what it went on top of: a copy left lower down in a
+    /// chain, under another plugin's wrapper that calls it, goes on calling its own function
+    /// whatever copies go on top since (one function for all, kept per protocol, sent a call
+    /// coming back up to the wrong place: wrappers calling each other for ever, or a gone
+    /// plugin's). A copy is called only for its own protocol; one taken out still calls what
+    /// it did (another plugin may hold it) and is handed out again only when no copy was
+    /// never handed out.
     #[test]
-    fn a_wrapper_whose_plugin_unloads_is_no_longer_called() {
-        let id = "prpl-gone";
-        keep_original(id.into(), protocol_own);
-        leave_under(id.into(), other_wrapper);
-        keep_original(id.into(), other_wrapper);
-        wrapper_gone(id, |f| f as usize == third_wrapper as SendIm as usize);
-        assert!(same(original(id), other_wrapper), "another plugin went");
-        wrapper_gone(id, |f| f as usize == other_wrapper as SendIm as usize);
+    fn each_copy_of_ours_calls_what_it_went_on_top_of() {
+        let low = hand_out_copy("prpl-a".into(), protocol_own).expect("a copy");
+        let high = hand_out_copy("prpl-a".into(), other_wrapper).expect("a copy");
+        let elsewhere = hand_out_copy("prpl-b".into(), third_wrapper).expect("a copy");
+        assert!(low != high && high != elsewhere && low != elsewhere);
+        assert!(same(copy_calls(low, "prpl-a"), protocol_own));
+        assert!(same(copy_calls(high, "prpl-a"), other_wrapper));
+        assert!(same(copy_calls(elsewhere, "prpl-b"), third_wrapper));
+        assert!(copy_calls(low, "prpl-b").is_none(), "another protocol's");
         assert!(
-            same(original(id), protocol_own),
-            "the wrapper ours called went"
+            give_back_copy(high, "prpl-b").is_none(),
+            "not that protocol's"
         );
-        take_original(id);
-
-        // Never left under anything: nothing to fall back on, nothing changed.
-        let id = "prpl-never-left";
-        keep_original(id.into(), protocol_own);
-        keep_original(id.into(), other_wrapper);
-        wrapper_gone(id, |_| true);
-        assert!(same(original(id), other_wrapper));
-        take_original(id);
+        assert!(same(give_back_copy(high, "prpl-a"), other_wrapper));
+        assert!(same(copy_calls(high, "prpl-a"), other_wrapper), "kept");
+        let next = hand_out_copy("prpl-a".into(), first_wrapper).expect("a copy");
+        assert!(next != high && next != low && next != elsewhere);
     }
 
-    /// Sotto unloads with its wrapper on top of one that calls it lower down: that wrapper goes
-    /// back on top, and ours there hands what it gets to what it called when it was left under
-    /// it (taken out altogether, the copy lower down had nothing to call: every send failed
-    /// while Sotto was unloaded, and the next load made the two call each other for ever).
+    /// With every copy in a chain, none is handed out (and nothing panics); one taken out is
+    /// handed out again, calling its new function.
     #[test]
-    fn at_unload_ours_steps_down_under_a_wrapper_that_calls_it() {
-        let id = "prpl-step-down";
-        keep_original(id.into(), protocol_own);
-        leave_under(id.into(), other_wrapper);
-        keep_original(id.into(), other_wrapper);
-        assert!(same(step_down(id), other_wrapper), "back on top");
-        assert!(same(original(id), protocol_own), "what ours calls there");
-        // Left under it again, loaded again on top of it: the same.
-        leave_under(id.into(), other_wrapper);
-        keep_original(id.into(), other_wrapper);
-        assert!(same(innermost(id), protocol_own));
-        assert!(same(step_down(id), other_wrapper));
-        take_original(id);
-
-        // On top of the protocol's own function only: taken out as ever.
-        let id = "prpl-alone";
-        keep_original(id.into(), protocol_own);
-        assert!(step_down(id).is_none());
-        take_original(id);
+    fn copies_run_out_and_one_taken_out_is_handed_out_again() {
+        let mut handed = std::collections::HashSet::new();
+        for _ in 0..COPIES {
+            let k = hand_out_copy("prpl-many".into(), other_wrapper).expect("a copy");
+            assert!(handed.insert(k), "copy {k} handed out twice");
+        }
+        assert!(hand_out_copy("prpl-many".into(), other_wrapper).is_none());
+        give_back_copy(7, "prpl-many");
+        assert_eq!(hand_out_copy("prpl-other".into(), protocol_own), Some(7));
+        assert!(same(copy_calls(7, "prpl-other"), protocol_own));
+        assert!(copy_calls(7, "prpl-many").is_none());
+        assert!(
+            give_back_copy(COPIES, "prpl-many").is_none(),
+            "no such copy"
+        );
+        // Copy 7 found on top of prpl-many's chain: another protocol's now, not ours there.
+        assert!(!copy_on_top(7, "prpl-many"));
     }
 
-    /// Left under one wrapper, loaded on top of it, then left under a second: a call coming
-    /// back up still goes to what the lowest copy of ours calls (it went to the first wrapper,
-    /// which called ours again, for ever).
+    /// A copy found on top of its protocol's chain: the copies of that protocol handed out
+    /// after it cannot be in the chain below it, so they are free again (copies cut out of a
+    /// chain by another plugin that put back what it found were never given back: enough of
+    /// them and no copy was left). Other protocols' copies stay.
     #[test]
-    fn left_under_twice_a_call_coming_back_up_still_ends_below() {
-        let id = "prpl-twice";
-        keep_original(id.into(), protocol_own);
-        leave_under(id.into(), other_wrapper);
-        keep_original(id.into(), other_wrapper);
-        leave_under(id.into(), third_wrapper);
-        assert!(same(innermost(id), protocol_own));
-        take_original(id);
+    fn copies_cut_out_of_a_chain_are_free_again() {
+        let first = hand_out_copy("prpl-cut".into(), protocol_own).expect("a copy");
+        let cut = hand_out_copy("prpl-cut".into(), other_wrapper).expect("a copy");
+        let elsewhere = hand_out_copy("prpl-else".into(), third_wrapper).expect("a copy");
+        for _ in 3..COPIES {
+            hand_out_copy("prpl-else".into(), third_wrapper).expect("a copy");
+        }
+        assert!(hand_out_copy("prpl-else".into(), third_wrapper).is_none());
+        assert!(copy_on_top(first, "prpl-cut"));
+        assert_eq!(hand_out_copy("prpl-else".into(), first_wrapper), Some(cut));
+        assert!(hand_out_copy("prpl-else".into(), first_wrapper).is_none());
+        assert!(same(copy_calls(first, "prpl-cut"), protocol_own));
+        assert!(same(copy_calls(elsewhere, "prpl-else"), third_wrapper));
     }
 
-    /// What our wrapper calls, found on top at an unload (a plugin under ours put back what it
-    /// had found, taking ours out of the chain), is not a wrapper ours was left under.
+    /// With no copy left, what the protocol's `send_im` was is kept to be put back once.
     #[test]
-    fn what_ours_calls_on_top_is_no_wrapper_ours_was_left_under() {
-        let id = "prpl-taken-out";
-        keep_original(id.into(), first_wrapper);
-        keep_original(id.into(), protocol_own);
-        leave_under(id.into(), protocol_own);
-        leave_under(id.into(), first_wrapper);
-        keep_original(id.into(), other_wrapper);
-        assert!(step_down(id).is_none(), "nothing of ours lower down");
-        assert!(same(innermost(id), protocol_own), "what ours called before");
-        take_original(id);
+    fn what_a_refusing_protocol_had_is_put_back_once() {
+        refuse_for("prpl-full".into(), other_wrapper);
+        refuse_for("prpl-full".into(), third_wrapper);
+        assert!(
+            same(take_refused("prpl-full"), other_wrapper),
+            "the first kept"
+        );
+        assert!(take_refused("prpl-full").is_none());
     }
 
-    /// A call coming back up into our wrapper goes to what ours called when it was left under
-    /// another wrapper, whatever ours went on top of since (a third wrapper, gone later);
-    /// without that, to what ours called before the wrapper it went on top of last (not to a
-    /// wrapper of a plugin that unloaded before ours went on top of the next one).
+    /// A call our wrapper hands down comes back up into a copy of ours lower down (another
+    /// plugin's wrapper calls it): passed on, and into a copy lower still, passed on too. The
+    /// same call coming back into a copy while it goes on from there is a loop of wrappers:
+    /// not passed on (it ended in a stack overflow). After it went on, or for another call,
+    /// or once ours is done handing it down, it is not.
     #[test]
-    fn a_call_coming_back_up_goes_where_ours_was_left() {
-        let id = "prpl-pinned";
-        keep_original(id.into(), protocol_own);
-        leave_under(id.into(), other_wrapper);
-        keep_original(id.into(), third_wrapper);
-        keep_original(id.into(), other_wrapper);
-        assert!(same(innermost(id), protocol_own), "where ours was left");
-        take_original(id);
-
-        let id = "prpl-unpinned";
-        keep_original(id.into(), first_wrapper);
-        keep_original(id.into(), protocol_own);
-        keep_original(id.into(), other_wrapper);
-        assert!(same(innermost(id), protocol_own), "what ours called before");
-        take_original(id);
-        assert!(innermost(id).is_none());
+    fn a_call_coming_back_up_into_a_copy_while_it_goes_on_from_there_is_a_loop() {
+        let once = |b: Back| matches!(b, Back::Once(_));
+        assert!(matches!(coming_back(1, 7, "bob", "hi"), Back::No));
+        {
+            let _down = Passing::enter(7, "bob", "hi");
+            assert!(matches!(coming_back(1, 7, "bob", "other"), Back::No));
+            assert!(matches!(coming_back(1, 8, "bob", "hi"), Back::No));
+            {
+                let Back::Once(_on) = coming_back(1, 7, "bob", "hi") else {
+                    panic!("not passed on");
+                };
+                {
+                    let Back::Once(_lower) = coming_back(2, 7, "bob", "hi") else {
+                        panic!("a copy lower down: not passed on");
+                    };
+                    assert!(matches!(coming_back(1, 7, "bob", "hi"), Back::Again));
+                    assert!(matches!(coming_back(2, 7, "bob", "hi"), Back::Again));
+                }
+                assert!(matches!(coming_back(1, 7, "bob", "hi"), Back::Again));
+                {
+                    let _inner = Passing::enter(7, "bob", "hi");
+                    assert!(once(coming_back(1, 7, "bob", "hi")));
+                }
+                assert!(
+                    matches!(coming_back(1, 7, "bob", "hi"), Back::Again),
+                    "the outer one"
+                );
+            }
+            assert!(
+                once(coming_back(1, 7, "bob", "hi")),
+                "tried after it went on"
+            );
+        }
+        assert!(matches!(coming_back(1, 7, "bob", "hi"), Back::No));
     }
 
     /// Dialog numbers go on across an unload and a load: an answer to a dialog left open by

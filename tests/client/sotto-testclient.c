@@ -876,11 +876,14 @@ set_pref(const char *path, const char *value)
  * `wrapsend2`), each with its own saved function. */
 typedef int (*send_im_fn)(PurpleConnection *, const char *, const char *, PurpleMessageFlags);
 static send_im_fn wrapped_by_other[2];
+/* How many calls each has passed on (`wrapcalls`). */
+static unsigned long calls_through_other[2];
 
 static int
 other_send_im(PurpleConnection *gc, const char *who, const char *message,
               PurpleMessageFlags flags)
 {
+	calls_through_other[0]++;
 	return wrapped_by_other[0](gc, who, message, flags);
 }
 
@@ -888,7 +891,20 @@ static int
 third_send_im(PurpleConnection *gc, const char *who, const char *message,
               PurpleMessageFlags flags)
 {
+	calls_through_other[1]++;
 	return wrapped_by_other[1](gc, who, message, flags);
+}
+
+/* `wrapcalls`: how many calls each other plugin's wrapper has passed on. */
+static void
+report_wrapper_calls(const char *verb)
+{
+	char *first = g_strdup_printf("%lu", calls_through_other[0]);
+	char *second = g_strdup_printf("%lu", calls_through_other[1]);
+
+	emit("ECHO", 3, verb, first, second);
+	g_free(first);
+	g_free(second);
 }
 
 static void
@@ -927,6 +943,44 @@ unwrap_send_im(const char *verb, int which)
 	memset(&gone, 0, sizeof gone);
 	if (dladdr((void *)(which == 0 ? other_send_im : third_send_im), &where) != 0)
 		gone.path = (char *)where.dli_fname;
+	purple_signal_emit(purple_plugins_get_handle(), "plugin-unload", &gone);
+	emit("ECHO", 1, verb);
+}
+
+/* The first other plugin unloads politely (`leavesend`): on top, it puts back what it found;
+ * under another wrapper, it cannot take itself out, so it stays in the chain and passes calls
+ * on (its saved pointer kept, its code still loaded). libpurple says it unloaded. */
+static void
+leave_send_im(const char *verb)
+{
+	PurplePlugin *prpl = purple_find_prpl(purple_account_get_protocol_id(the_account));
+	PurplePluginProtocolInfo *info = prpl ? PURPLE_PLUGIN_PROTOCOL_INFO(prpl) : NULL;
+	static PurplePlugin gone;
+	Dl_info where;
+
+	if (info == NULL || wrapped_by_other[0] == NULL) {
+		emit("ERROR", 2, verb, "nothing to unwrap");
+		return;
+	}
+	if (info->send_im == other_send_im) {
+		info->send_im = wrapped_by_other[0];
+		wrapped_by_other[0] = NULL;
+	}
+	memset(&gone, 0, sizeof gone);
+	if (dladdr((void *)other_send_im, &where) != 0)
+		gone.path = (char *)where.dli_fname;
+	purple_signal_emit(purple_plugins_get_handle(), "plugin-unload", &gone);
+	emit("ECHO", 1, verb);
+}
+
+/* A plugin that has nothing to do with send_im unloads (`pluginunload`): libpurple says so. */
+static void
+unrelated_plugin_unloads(const char *verb)
+{
+	static PurplePlugin gone;
+
+	memset(&gone, 0, sizeof gone);
+	gone.path = (char *)"/usr/lib/purple-2/unrelated.so";
 	purple_signal_emit(purple_plugins_get_handle(), "plugin-unload", &gone);
 	emit("ECHO", 1, verb);
 }
@@ -1136,6 +1190,12 @@ run_command(char *line)
 		wrap_send_im(verb, verb[8] == '2');
 	} else if (strcmp(verb, "unwrapsend") == 0 || strcmp(verb, "unwrapsend2") == 0) {
 		unwrap_send_im(verb, verb[10] == '2');
+	} else if (strcmp(verb, "leavesend") == 0) {
+		leave_send_im(verb);
+	} else if (strcmp(verb, "pluginunload") == 0) {
+		unrelated_plugin_unloads(verb);
+	} else if (strcmp(verb, "wrapcalls") == 0) {
+		report_wrapper_calls(verb);
 	} else if (strcmp(verb, "unload") == 0) {
 		if (the_plugin == NULL || !purple_plugin_unload(the_plugin))
 			emit("ERROR", 2, verb, "cannot unload the plugin");
