@@ -272,7 +272,7 @@ fn protocol_of(gc: *mut sys::PurpleConnection) -> Option<String> {
 }
 
 /// What copy `k` of our wrapper, a protocol's `send_im`, does. Never inlined: each copy stays
-/// a call to it with its number (inlined, 256 copies of this body).
+/// a call to it with its number (inlined, a copy of this body in each).
 ///
 /// # Safety
 /// libpurple's `send_im` arguments.

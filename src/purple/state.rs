@@ -936,17 +936,23 @@ mod tests {
     /// them and no copy was left). Other protocols' copies stay.
     #[test]
     fn copies_cut_out_of_a_chain_are_free_again() {
-        let first = hand_out_copy("prpl-cut".into(), protocol_own).expect("a copy");
-        let cut = hand_out_copy("prpl-cut".into(), other_wrapper).expect("a copy");
+        // Below `first` in its chain: handed out before it, still in the chain.
+        let below = hand_out_copy("prpl-cut".into(), protocol_own).expect("a copy");
+        let first = hand_out_copy("prpl-cut".into(), other_wrapper).expect("a copy");
+        let cut = hand_out_copy("prpl-cut".into(), third_wrapper).expect("a copy");
         let elsewhere = hand_out_copy("prpl-else".into(), third_wrapper).expect("a copy");
-        for _ in 3..COPIES {
+        for _ in 4..COPIES {
             hand_out_copy("prpl-else".into(), third_wrapper).expect("a copy");
         }
         assert!(hand_out_copy("prpl-else".into(), third_wrapper).is_none());
         assert!(copy_on_top(first, "prpl-cut"));
         assert_eq!(hand_out_copy("prpl-else".into(), first_wrapper), Some(cut));
-        assert!(hand_out_copy("prpl-else".into(), first_wrapper).is_none());
-        assert!(same(copy_calls(first, "prpl-cut"), protocol_own));
+        assert!(
+            hand_out_copy("prpl-else".into(), first_wrapper).is_none(),
+            "the copy below the one on top, and the one on top, stay in the chain"
+        );
+        assert!(same(copy_calls(below, "prpl-cut"), protocol_own));
+        assert!(same(copy_calls(first, "prpl-cut"), other_wrapper));
         assert!(same(copy_calls(elsewhere, "prpl-else"), third_wrapper));
     }
 
