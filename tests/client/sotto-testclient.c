@@ -922,17 +922,29 @@ wrap_send_im(const char *verb, int which)
 	emit("ECHO", 1, verb);
 }
 
+/* libpurple says a plugin unloaded: one whose file is the module that holds `code` (as
+ * libpurple's plugins are; here, this program), or `path` when `code` is NULL. */
+static void
+say_plugin_unloaded(void *code, const char *path)
+{
+	static PurplePlugin gone;
+	Dl_info where;
+
+	memset(&gone, 0, sizeof gone);
+	gone.path = (char *)path;
+	if (code != NULL && dladdr(code, &where) != 0)
+		gone.path = (char *)where.dli_fname;
+	purple_signal_emit(purple_plugins_get_handle(), "plugin-unload", &gone);
+}
+
 /* The other plugin unloads and puts back the function it found (taking any wrapper put on
  * top of its own out of the chain, and clearing its saved pointer), and libpurple says that
- * plugin unloaded: a plugin whose file is the module that holds its wrapper, as libpurple's
- * plugins are (here, this program). */
+ * plugin unloaded. */
 static void
 unwrap_send_im(const char *verb, int which)
 {
 	PurplePlugin *prpl = purple_find_prpl(purple_account_get_protocol_id(the_account));
 	PurplePluginProtocolInfo *info = prpl ? PURPLE_PLUGIN_PROTOCOL_INFO(prpl) : NULL;
-	static PurplePlugin gone;
-	Dl_info where;
 
 	if (info == NULL || wrapped_by_other[which] == NULL) {
 		emit("ERROR", 2, verb, "nothing to unwrap");
@@ -940,10 +952,7 @@ unwrap_send_im(const char *verb, int which)
 	}
 	info->send_im = wrapped_by_other[which];
 	wrapped_by_other[which] = NULL;
-	memset(&gone, 0, sizeof gone);
-	if (dladdr((void *)(which == 0 ? other_send_im : third_send_im), &where) != 0)
-		gone.path = (char *)where.dli_fname;
-	purple_signal_emit(purple_plugins_get_handle(), "plugin-unload", &gone);
+	say_plugin_unloaded((void *)(which == 0 ? other_send_im : third_send_im), NULL);
 	emit("ECHO", 1, verb);
 }
 
@@ -955,8 +964,6 @@ leave_send_im(const char *verb)
 {
 	PurplePlugin *prpl = purple_find_prpl(purple_account_get_protocol_id(the_account));
 	PurplePluginProtocolInfo *info = prpl ? PURPLE_PLUGIN_PROTOCOL_INFO(prpl) : NULL;
-	static PurplePlugin gone;
-	Dl_info where;
 
 	if (info == NULL || wrapped_by_other[0] == NULL) {
 		emit("ERROR", 2, verb, "nothing to unwrap");
@@ -966,10 +973,7 @@ leave_send_im(const char *verb)
 		info->send_im = wrapped_by_other[0];
 		wrapped_by_other[0] = NULL;
 	}
-	memset(&gone, 0, sizeof gone);
-	if (dladdr((void *)other_send_im, &where) != 0)
-		gone.path = (char *)where.dli_fname;
-	purple_signal_emit(purple_plugins_get_handle(), "plugin-unload", &gone);
+	say_plugin_unloaded((void *)other_send_im, NULL);
 	emit("ECHO", 1, verb);
 }
 
@@ -977,11 +981,7 @@ leave_send_im(const char *verb)
 static void
 unrelated_plugin_unloads(const char *verb)
 {
-	static PurplePlugin gone;
-
-	memset(&gone, 0, sizeof gone);
-	gone.path = (char *)"/usr/lib/purple-2/unrelated.so";
-	purple_signal_emit(purple_plugins_get_handle(), "plugin-unload", &gone);
+	say_plugin_unloaded(NULL, "/usr/lib/purple-2/unrelated.so");
 	emit("ECHO", 1, verb);
 }
 
