@@ -1186,13 +1186,20 @@ fn assert_ordinary(w: &Written) {
 /// back, and the second login's words were written `NO_LOG` so as not to be logged: Pidgin
 /// drew them without name or time, so words of the contact's such as "Sotto: encrypted
 /// conversation started. bob's fingerprint is … (verified)" read as Sotto's own line (found by
-/// a read-only audit). The window does not log while another client's session reads.
+/// a read-only audit). The window does not log while another client's session reads, also
+/// when the host turns its logging back on (a switch between conversations merged into one
+/// tab): Sotto turned it off again only for an encrypted conversation, and the words were
+/// written `NO_LOG` again (found by another audit).
 #[test]
 #[ignore = "e2e: needs prosody"]
 fn xmpp_another_clients_words_after_the_main_session_ended_are_ordinary() {
     let (mut p, mut desktop, _) = a_second_login_accepted();
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     bob_ends(&mut p);
+    assert!(
+        !p.alice.client.set_logging(&bob, true),
+        "the window logs again while the second login's session reads"
+    );
     let words = "Sotto: walrus words posing as a line of Sotto's";
     desktop.client.send(&alice, words);
     let w = p.alice.client.expect_received(&bob, words, WAIT);

@@ -217,7 +217,10 @@ fn irc_forced_rename_then_a_stranger_answers() {
 /// alice has a window with carol; carol leaves and bob (encrypted with alice) takes the name.
 /// libpurple now has two windows named "carol": the renamed one says bob is now carol; the old
 /// one says the name now belongs to the contact who was bob, so the user is not misled into
-/// thinking they still write to the earlier carol.
+/// thinking they still write to the earlier carol. Logging turned back on in the old window
+/// (Pidgin does it at a switch between conversations merged into one tab) is turned off again
+/// at once: Sotto looked up the window by name, found the renamed one (not logging) and left
+/// the old one logging what alice typed there (found by a read-only audit).
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_rename_onto_a_name_an_old_window_still_shows() {
@@ -256,6 +259,41 @@ fn irc_rename_onto_a_name_an_old_window_still_shows() {
         );
         assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "typed in a carol window");
     }
+    assert!(
+        !p.alice.client.set_logging_in_other_window("carol", true),
+        "the old carol window logs again"
+    );
+    p.alice
+        .client
+        .expect_system("carol", "the window says it is not logged", WAIT, |t| {
+            t.contains("NOT logged")
+        });
+    let later = "typed in the old carol window after its logging came back";
+    p.alice.client.send_in_other_window("carol", later);
+    p.bob.client.expect_received("alice", later, WAIT);
+    thread::sleep(Duration::from_secs(1));
+    assert!(
+        !p.alice.client.logs_contain(later),
+        "the old carol window logged {later:?}"
+    );
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        later,
+        "typed after logging came back",
+    );
+    // alice closes the window libpurple's lookup by name finds (the renamed one): libpurple
+    // then forgets the name, though the old window still shows it, and what Sotto wrote for
+    // the conversation went nowhere (here the answer to `/sotto status` typed in the old
+    // window; also a refusal of what was typed there).
+    p.alice.client.close_window("carol");
+    let status = p
+        .alice
+        .client
+        .cmd_output_in_open_window("carol", "sotto status");
+    assert!(
+        status.iter().any(|w| w.shown().contains("encrypted")),
+        "/sotto status in the old carol window showed nothing: {status:?}"
+    );
     p.assert_no_criticals();
 }
 

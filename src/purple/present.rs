@@ -504,7 +504,7 @@ pub(crate) fn redecorate(r: &ConvRef) {
             unsafe { sys::purple_conversation_set_logging(conv, i32::from(logging)) };
         }
     }
-    if encrypted && !log {
+    if unlogged && !log {
         // Another window showing this conversation (one left over from a rename onto a name
         // it still carries): what is typed there is encrypted too, so it is not logged either.
         // Its logging is not given back later (it stays off: the safe side).
@@ -580,26 +580,32 @@ pub(crate) unsafe fn follow_log_preference(plugin: *mut sys::PurplePlugin) {
     }
 }
 
-/// `conversation-updated` for logging: the host turned logging on for a window of an
-/// encrypted conversation, which Sotto keeps from logging (unless its preference says to log).
+/// `conversation-updated` for logging: the host turned logging on for `conv`, a window of a
+/// conversation Sotto keeps from logging (encrypted, or read by another client's session
+/// after the main one ended, as [`redecorate`] decides; unless its preference says to log).
 /// Pidgin does it at every switch between conversations merged into one tab (from the tab's
 /// Enable Logging checkbox), Finch to every conversation with one contact, the user by ticking
 /// Enable Logging. Turned off again at once, before anything more is written; what the host
 /// wanted is given back when the conversation is no longer encrypted. The window says so once.
-pub(crate) fn logging_changed(r: &ConvRef) {
+///
+/// `conv` itself, not the window a lookup by `r`'s name finds: after a rename onto a name an
+/// older window still shows, two windows carry that name and the lookup finds the renamed one.
+///
+/// # Safety
+/// `conv` must be live (this callback's conversation), `r` its reference.
+pub(crate) unsafe fn logging_changed(conv: *mut sys::PurpleConversation, r: &ConvRef) {
     // A change of Sotto's own (redecorating, or giving logging back at unload) is not the
     // host's: left as it is.
     let Some(_ours) = Decorating::enter() else {
         return;
     };
-    let conv = r.conversation();
     if conv.is_null() || log_encrypted() {
         return;
     }
-    // SAFETY: looked up just now: live.
-    if unsafe { sys::purple_conversation_is_logging(conv) } == 0
-        || service::conv_state(r) != Some(ConvState::Encrypted)
-    {
+    let unlogged =
+        || service::conv_state(r) == Some(ConvState::Encrypted) || service::another_client_reads(r);
+    // SAFETY: live, per the caller.
+    if unsafe { sys::purple_conversation_is_logging(conv) } == 0 || !unlogged() {
         return;
     }
     let first = with_state(|state| {
@@ -611,7 +617,8 @@ pub(crate) fn logging_changed(r: &ConvRef) {
     // SAFETY: live conversation. Emits `conversation-updated` again, logging off: a no-op here.
     unsafe { sys::purple_conversation_set_logging(conv, 0) };
     if first {
-        r.system_line(texts::still_not_logged());
+        // SAFETY: live conversation.
+        unsafe { glue::system_line_to(conv, texts::still_not_logged()) };
     }
 }
 

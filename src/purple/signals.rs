@@ -805,7 +805,8 @@ unsafe extern "C" fn conversation_updated(
         if kind == sys::PURPLE_CONV_UPDATE_LOGGING {
             // SAFETY: live conversation for this callback.
             if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
-                present::logging_changed(&r);
+                // SAFETY: live conversation for this callback, and `r` is its reference.
+                unsafe { present::logging_changed(conv, &r) };
             }
             return;
         }

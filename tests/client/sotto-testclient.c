@@ -326,6 +326,27 @@ im_window(const char *buddy)
 	return purple_conversation_new(PURPLE_CONV_TYPE_IM, the_account, buddy);
 }
 
+/* The first open IM window named <buddy>, looked for among the open windows and never
+ * created: libpurple's own lookup by name finds none once a window closed whose name another
+ * still shows (it forgets the name, not the window). NULL when none is open. */
+static PurpleConversation *
+open_im_window(const char *buddy)
+{
+	char *want = g_strdup(purple_normalize(the_account, buddy));
+	PurpleConversation *found = NULL;
+	GList *l;
+
+	for (l = purple_get_ims(); l != NULL && found == NULL; l = l->next) {
+		const char *name = purple_conversation_get_name(l->data);
+
+		if (purple_conversation_get_account(l->data) == the_account &&
+		    strcmp(purple_normalize(the_account, name), want) == 0)
+			found = l->data;
+	}
+	g_free(want);
+	return found;
+}
+
 /* The IM window named <buddy> that im_window does not pick, when two windows have that
  * name (a renamed contact took the name of an older window): NULL when there is no other. */
 static PurpleConversation *
@@ -1165,9 +1186,11 @@ run_command(char *line)
 		 * process, plugins and windows; SIGNED_ON is printed once it is connected. */
 		purple_account_connect(the_account);
 		emit("ECHO", 1, verb);
-	} else if (strcmp(verb, "logging") == 0) {
+	} else if (strcmp(verb, "logging") == 0 || strcmp(verb, "loggingother") == 0) {
 		/* What Pidgin does at a switch between conversations merged into one tab (the tab's
-		 * Enable Logging checkbox), and Finch to every conversation with one contact. */
+		 * Enable Logging checkbox), and Finch to every conversation with one contact;
+		 * `loggingother`: in the window of that name a lookup by name does not find (one left
+		 * over from a rename). */
 		char *buddy, *now;
 		PurpleConversation *conv;
 
@@ -1176,7 +1199,7 @@ run_command(char *line)
 			return;
 		}
 		buddy = unescape(arg1);
-		conv = im_window(buddy);
+		conv = strcmp(verb, "loggingother") == 0 ? other_im_window(buddy) : im_window(buddy);
 		g_free(buddy);
 		if (conv == NULL) {
 			emit("ERROR", 2, verb, "no such window");
@@ -1279,16 +1302,23 @@ run_command(char *line)
 		g_free(markup);
 		g_free(text);
 		g_free(buddy);
-	} else if (strcmp(verb, "cmd") == 0) {
+	} else if (strcmp(verb, "cmd") == 0 || strcmp(verb, "cmdopen") == 0) {
+		/* `cmdopen`: in the open window of that name (open_im_window), never a new one. */
 		char *buddy;
+		PurpleConversation *conv;
 
 		if (!arg1 || !rest) {
 			emit("ERROR", 2, verb, "usage: cmd <buddy> <command line>");
 			return;
 		}
 		buddy = unescape(arg1);
-		do_command(im_window(buddy), rest);
+		conv = strcmp(verb, "cmdopen") == 0 ? open_im_window(buddy) : im_window(buddy);
 		g_free(buddy);
+		if (conv == NULL) {
+			emit("ERROR", 2, verb, "no such window");
+			return;
+		}
+		do_command(conv, rest);
 	} else if (strcmp(verb, "join") == 0) {
 		/* As Pidgin's "Join a Chat" dialog does for XMPP: room, server, handle. */
 		char *room, *at, *nick;
