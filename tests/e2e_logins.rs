@@ -1200,6 +1200,11 @@ fn xmpp_another_clients_words_after_the_main_session_ended_are_ordinary() {
         !p.alice.client.set_logging(&bob, true),
         "the window logs again while the second login's session reads"
     );
+    p.alice
+        .client
+        .expect_system(&bob, "the window says why it is not logged", WAIT, |t| {
+            t.contains("NOT logged while another client of your contact")
+        });
     let words = "Sotto: walrus words posing as a line of Sotto's";
     desktop.client.send(&alice, words);
     let w = p.alice.client.expect_received(&bob, words, WAIT);

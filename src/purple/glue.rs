@@ -503,12 +503,6 @@ impl ConvRef {
         let conv = find_im(account, &self.peer);
         match self.occupant_key() {
             Some(key) => occupant_window(conv, &key),
-            // libpurple forgets a name when a window filed under it closes, also while another
-            // window still shows it (an IRC rename onto the name of an older window makes two):
-            // that one is then looked for among the open windows, or Sotto's lines for the
-            // conversation (a refusal, a notice, an answer to a command typed there) would go
-            // nowhere.
-            None if conv.is_null() => open_window_showing(&self.key()),
             None => conv,
         }
     }
@@ -751,15 +745,6 @@ fn occupant_window(
     }
     open.into_iter()
         .find(|&conv| shows(conv))
-        .unwrap_or(ptr::null_mut())
-}
-
-/// The first open IM window (in libpurple's list) that shows the conversation `key`, or null.
-fn open_window_showing(key: &ConvKey) -> *mut sys::PurpleConversation {
-    open_ims()
-        .into_iter()
-        // SAFETY: in libpurple's list of open IMs, just now: live.
-        .find(|&conv| unsafe { ConvRef::from_conversation(conv) }.is_some_and(|w| w.key() == *key))
         .unwrap_or(ptr::null_mut())
 }
 

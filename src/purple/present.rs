@@ -506,8 +506,9 @@ pub(crate) fn redecorate(r: &ConvRef) {
     }
     if unlogged && !log {
         // Another window showing this conversation (one left over from a rename onto a name
-        // it still carries): what is typed there is encrypted too, so it is not logged either.
-        // Its logging is not given back later (it stays off: the safe side).
+        // it still carries): what is typed there is encrypted too, or what is read there is
+        // another client's decrypted words, so it is not logged either. Its logging is not
+        // given back later (it stays off: the safe side).
         // SAFETY: `conv` is live.
         let except = unsafe { super::windows::known(conv) }.map_or(usize::MAX, |(id, _)| id);
         for other in super::windows::others_showing(&r.key(), except) {
@@ -602,10 +603,12 @@ pub(crate) unsafe fn logging_changed(conv: *mut sys::PurpleConversation, r: &Con
     if conv.is_null() || log_encrypted() {
         return;
     }
-    let unlogged =
-        || service::conv_state(r) == Some(ConvState::Encrypted) || service::another_client_reads(r);
     // SAFETY: live, per the caller.
-    if unsafe { sys::purple_conversation_is_logging(conv) } == 0 || !unlogged() {
+    if unsafe { sys::purple_conversation_is_logging(conv) } == 0 {
+        return;
+    }
+    let encrypted = service::conv_state(r) == Some(ConvState::Encrypted);
+    if !encrypted && !service::another_client_reads(r) {
         return;
     }
     let first = with_state(|state| {
@@ -618,7 +621,7 @@ pub(crate) unsafe fn logging_changed(conv: *mut sys::PurpleConversation, r: &Con
     unsafe { sys::purple_conversation_set_logging(conv, 0) };
     if first {
         // SAFETY: live conversation.
-        unsafe { glue::system_line_to(conv, texts::still_not_logged()) };
+        unsafe { glue::system_line_to(conv, texts::still_not_logged(encrypted)) };
     }
 }
 

@@ -326,27 +326,6 @@ im_window(const char *buddy)
 	return purple_conversation_new(PURPLE_CONV_TYPE_IM, the_account, buddy);
 }
 
-/* The first open IM window named <buddy>, looked for among the open windows and never
- * created: libpurple's own lookup by name finds none once a window closed whose name another
- * still shows (it forgets the name, not the window). NULL when none is open. */
-static PurpleConversation *
-open_im_window(const char *buddy)
-{
-	char *want = g_strdup(purple_normalize(the_account, buddy));
-	PurpleConversation *found = NULL;
-	GList *l;
-
-	for (l = purple_get_ims(); l != NULL && found == NULL; l = l->next) {
-		const char *name = purple_conversation_get_name(l->data);
-
-		if (purple_conversation_get_account(l->data) == the_account &&
-		    strcmp(purple_normalize(the_account, name), want) == 0)
-			found = l->data;
-	}
-	g_free(want);
-	return found;
-}
-
 /* The IM window named <buddy> that im_window does not pick, when two windows have that
  * name (a renamed contact took the name of an older window): NULL when there is no other. */
 static PurpleConversation *
@@ -1302,23 +1281,16 @@ run_command(char *line)
 		g_free(markup);
 		g_free(text);
 		g_free(buddy);
-	} else if (strcmp(verb, "cmd") == 0 || strcmp(verb, "cmdopen") == 0) {
-		/* `cmdopen`: in the open window of that name (open_im_window), never a new one. */
+	} else if (strcmp(verb, "cmd") == 0) {
 		char *buddy;
-		PurpleConversation *conv;
 
 		if (!arg1 || !rest) {
 			emit("ERROR", 2, verb, "usage: cmd <buddy> <command line>");
 			return;
 		}
 		buddy = unescape(arg1);
-		conv = strcmp(verb, "cmdopen") == 0 ? open_im_window(buddy) : im_window(buddy);
+		do_command(im_window(buddy), rest);
 		g_free(buddy);
-		if (conv == NULL) {
-			emit("ERROR", 2, verb, "no such window");
-			return;
-		}
-		do_command(conv, rest);
 	} else if (strcmp(verb, "join") == 0) {
 		/* As Pidgin's "Join a Chat" dialog does for XMPP: room, server, handle. */
 		char *room, *at, *nick;

@@ -301,15 +301,8 @@ impl Client {
     /// Run `/<cmdline>` in the IM window with `buddy`; returns the CMD line whatever its status
     /// (0 ok, 1 failed, 2 no such command, 3 wrong args, 4 wrong protocol, 5 wrong type).
     pub fn cmd_status(&mut self, buddy: &str, cmdline: &str) -> Line {
-        self.cmd_status_in("cmd", buddy, cmdline)
-    }
-
-    /// [`Self::cmd_status`] with the test client's `verb`: `cmd` (the window libpurple's
-    /// lookup by name finds, or a new one) or `cmdopen` (the first open window of that name,
-    /// looked for among the open windows: never a new one).
-    fn cmd_status_in(&mut self, verb: &str, buddy: &str, cmdline: &str) -> Line {
         self.command(&format!(
-            "{verb} {} {}",
+            "cmd {} {}",
             escape_arg(buddy),
             escape_arg(cmdline)
         ));
@@ -320,11 +313,7 @@ impl Client {
 
     /// Run `/<cmdline>` in the IM window with `buddy`; fails unless it ran (status 0).
     pub fn cmd(&mut self, buddy: &str, cmdline: &str) -> Line {
-        self.cmd_in("cmd", buddy, cmdline)
-    }
-
-    fn cmd_in(&mut self, verb: &str, buddy: &str, cmdline: &str) -> Line {
-        let line = self.cmd_status_in(verb, buddy, cmdline);
+        let line = self.cmd_status(buddy, cmdline);
         assert_eq!(
             line.field(1),
             "0",
@@ -340,19 +329,8 @@ impl Client {
     /// Run `/<cmdline>` like [`Client::cmd`] and return what it wrote synchronously: the WRITE
     /// lines between the command and its result (consumed, so later expectations skip them).
     pub fn cmd_output(&mut self, buddy: &str, cmdline: &str) -> Vec<Written> {
-        self.cmd_output_in("cmd", buddy, cmdline)
-    }
-
-    /// [`Self::cmd_output`] in the first open window named `buddy`, looked for among the open
-    /// windows (libpurple's lookup by name finds none once a window closed whose name another
-    /// still shows).
-    pub fn cmd_output_in_open_window(&mut self, buddy: &str, cmdline: &str) -> Vec<Written> {
-        self.cmd_output_in("cmdopen", buddy, cmdline)
-    }
-
-    fn cmd_output_in(&mut self, verb: &str, buddy: &str, cmdline: &str) -> Vec<Written> {
         let start = self.shared.0.lock().expect("client lock").lines.len();
-        self.cmd_in(verb, buddy, cmdline);
+        self.cmd(buddy, cmdline);
         let mut g = self.shared.0.lock().expect("client lock");
         let end = (start..g.lines.len())
             .find(|&i| g.lines[i].0.tag == "CMD")

@@ -1616,11 +1616,20 @@ pub(crate) fn not_sent_to(peer: &Shown) -> String {
     format!("Messages to {peer} NOT sent")
 }
 
-/// Logging was turned on for a window of an encrypted conversation, and Sotto turned it off.
-pub(crate) fn still_not_logged() -> &'static str {
-    "this encrypted conversation is NOT logged, whatever the Enable Logging menu shows (Pidgin \
-     copies it between conversations shown in one tab). To log encrypted conversations, tick \
-     \"Log encrypted conversations\" in Sotto's preferences."
+/// Logging was turned on for a window of an encrypted conversation, and Sotto turned it off
+/// (`encrypted`: the conversation is; else another client of the contact still has a session
+/// that reads in it, the main one having ended).
+pub(crate) fn still_not_logged(encrypted: bool) -> &'static str {
+    if encrypted {
+        "this encrypted conversation is NOT logged, whatever the Enable Logging menu shows \
+         (Pidgin copies it between conversations shown in one tab). To log encrypted \
+         conversations, tick \"Log encrypted conversations\" in Sotto's preferences."
+    } else {
+        "this conversation is NOT logged while another client of your contact still has an \
+         encrypted session in it, whatever the Enable Logging menu shows (Pidgin copies it \
+         between conversations shown in one tab). To log encrypted conversations, tick \"Log \
+         encrypted conversations\" in Sotto's preferences."
+    }
 }
 
 /// `/sotto verify` with more than one `|`.
