@@ -1542,9 +1542,8 @@ fn disabled_then_enabled(p: &mut Pair, plain: &str, encrypted: &str) {
 /// the two other wrappers between them. Each copy calls what it went on top of, so a message
 /// passes each wrapper once, encrypted once (one wrapper function for all, keeping one
 /// function per protocol, sent the call from the middle place back to a wrapper above it, for
-/// ever). Then
-/// Sotto is disabled (the message goes, as the user chose, unencrypted) and enabled again.
-/// On XMPP: nothing of this depends on the protocol.
+/// ever). Then Sotto is disabled (the message goes, as the user chose, unencrypted) and
+/// enabled again. On XMPP: nothing of this depends on the protocol.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_two_send_wrappers_loaded_after_sotto_each_pass_a_message_once() {
