@@ -339,6 +339,20 @@ fn irc_an_encrypted_contact_renamed_onto_another_hands_back_what_was_held() {
     p.alice.client.assert_no_criticals();
 }
 
+/// alice and bob encrypted on IRC, sharing a channel with mallory (no Sotto), with whom alice
+/// talks in plaintext.
+fn pair_and_mallory_in_plaintext() -> (Pair, Peer) {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    share_a_channel(&mut p);
+    let mut mallory = p.another("mallory", false);
+    mallory.client.cmd("alice", "join #sotto-names");
+    thread::sleep(Duration::from_secs(2));
+    let hello = "hello mallory, in plaintext";
+    p.alice.client.send("mallory", hello);
+    mallory.client.expect_received("alice", hello, WAIT);
+    (p, mallory)
+}
+
 /// mallory talks with alice in plaintext; bob, whose conversation with alice is encrypted,
 /// leaves, and mallory takes the name "bob" (a hostile server can rename anyone at any time).
 /// Nothing alice sends to "bob", typed in either window or by `/msg`, leaves in plaintext; the
@@ -346,17 +360,7 @@ fn irc_an_encrypted_contact_renamed_onto_another_hands_back_what_was_held() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_a_plaintext_contact_renamed_onto_an_encrypted_name_gets_no_plaintext() {
-    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
-    share_a_channel(&mut p);
-    let mut mallory = p.another("mallory", false);
-    mallory.client.cmd("alice", "join #sotto-names");
-    thread::sleep(Duration::from_secs(2));
-    p.alice
-        .client
-        .send("mallory", "hello mallory, in plaintext");
-    mallory
-        .client
-        .expect_received("alice", "hello mallory, in plaintext", WAIT);
+    let (mut p, mut mallory) = pair_and_mallory_in_plaintext();
     bob_leaves(&mut p);
     mallory.client.cmd("alice", "nick bob");
     p.alice.client.expect_system(
@@ -389,6 +393,51 @@ fn irc_a_plaintext_contact_renamed_onto_an_encrypted_name_gets_no_plaintext() {
     }
     mallory.client.assert_no_criticals();
     p.assert_no_criticals();
+}
+
+/// bob ended his session with alice and she typed to him (held, and saved so); bob leaves and
+/// mallory, who talks with alice in plaintext, takes the name "bob". bob's conversation is
+/// parked (a contact without a key settles no name); what alice held for bob is handed back in
+/// the renamed window, and once her client has quit (its store's last checkpoint) no file of
+/// her store holds it. The parked row kept the text on disk before, where nothing reads it.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_text_handed_back_from_a_parked_conversation_leaves_the_disk() {
+    let (mut p, mut mallory) = pair_and_mallory_in_plaintext();
+    bob_ends(&mut p);
+    let held = "quokka held for bob";
+    send_expect_held(&mut p, true, held, "held after bob ended the session");
+    let dir = p.alice.client.purple_dir().join("sotto");
+    let on_disk = || {
+        std::fs::read_dir(&dir)
+            .expect("alice's store")
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .any(|b| b.windows(held.len()).any(|w| w == held.as_bytes()))
+    };
+    assert!(on_disk(), "the held text is saved");
+    bob_leaves(&mut p);
+    mallory.client.cmd("alice", "nick bob");
+    p.alice
+        .client
+        .expect_system("bob", "what alice held for bob is handed back", WAIT, |t| {
+            t.contains("NOT sent") && t.contains(held) && t.contains("typed for the earlier bob")
+        });
+    p.alice.client.quit();
+    assert!(
+        !on_disk(),
+        "alice's store keeps the text handed back, in bob's parked conversation"
+    );
+    let (store, account) = p.alice.client.sotto_store();
+    let parked = store
+        .session_peers("prpl-irc", &account)
+        .expect("rows")
+        .into_iter()
+        .filter(|n| sotto::store::is_parked(n))
+        .count();
+    assert_eq!(parked, 1, "bob's conversation is parked, not deleted");
+    assert_hidden(&[&p.alice.tap, &mallory.tap], held, "handed back");
+    mallory.client.assert_no_criticals();
 }
 
 /// A server empties a name of keys and moves the encrypted contact onto it: alice (policy

@@ -233,10 +233,10 @@ impl Sessions {
         // with it. So is what it waited to send again (a not-read notice named it; also what
         // was kept aside while it was out of memory, which the load took in), its other
         // clients' too: told they would go again, they used to be dropped with it.
-        let replaced_held: Vec<String> = self
-            .sessions
-            .remove(new)
-            .map(|mut s| {
+        let mut replaced = self.sessions.remove(new);
+        let replaced_held: Vec<String> = replaced
+            .as_mut()
+            .map(|s| {
                 let resend = s.take_all_resend();
                 s.conv
                     .take_held()
@@ -246,6 +246,31 @@ impl Sessions {
                     .collect()
             })
             .unwrap_or_default();
+        // That conversation's row was parked by the move with what it held. Nothing loads a
+        // parked row again, and the texts are the user's again from here: it is written
+        // without them, or the typed plaintext would stay in the store until a later decision
+        // deletes the row. A write that fails leaves the copy where it was (logged); the user
+        // gets the texts back all the same.
+        if let (Renamed::Displaced(parked), Some(s)) = (&renamed, &replaced) {
+            if !replaced_held.is_empty() && s.unrestorable.is_none() {
+                let mut rows = vec![(parked.clone(), s.conv.snapshot())];
+                rows.extend(
+                    s.others
+                        .iter()
+                        .filter(|o| o.saved.is_some())
+                        .map(|o| (super::clients::row_name(parked, o.slot), o.row())),
+                );
+                let batch: Vec<(&str, &[u8])> = rows
+                    .iter()
+                    .map(|(name, row)| (name.as_str(), row.as_slice()))
+                    .collect();
+                if let Err(e) = store.save_sessions(p, a, &batch) {
+                    self.log.push(format!(
+                        "writing a parked conversation without the texts handed back: {e}"
+                    ));
+                }
+            }
+        }
         let displaced = matches!(renamed, Renamed::Displaced(_));
         // Told now, in the renamed window, when the name's encrypted conversation was parked;
         // a mark kept or carried is told at the first send, as any mark.

@@ -1658,6 +1658,52 @@ fn what_was_held_for_a_name_on_disk_only_is_handed_back_when_another_takes_it() 
     assert_handed_back(&notices, "bob", "held for bob");
 }
 
+/// Whether `text` is anywhere in `p`'s store directory once its log is checkpointed (every
+/// file: the database, its log).
+fn on_disk(p: &mut Peer, text: &str) -> bool {
+    p.sessions.checkpoint();
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(&p.dir).expect("store dir").flatten() {
+        if entry.path().is_file() {
+            all.extend(std::fs::read(entry.path()).expect("a store file"));
+        }
+    }
+    all.windows(text.len()).any(|w| w == text.as_bytes())
+}
+
+/// The server renames carol (plaintext, no key) onto bob's name: bob's conversation is
+/// parked (bob ended it; a text typed since is held and saved). The text is handed back to the user, and the parked row keeps no copy: nothing loads that row again, and the typed plaintext does not stay on disk
+/// until a later decision deletes it.
+#[test]
+fn a_parked_conversation_keeps_no_copy_of_what_was_handed_back() {
+    let (mut alice, mut bob) = encrypted("parked-wiped");
+    let end = bob.stop().inject;
+    alice.receive_as("bob", &end);
+    let (out, _) = alice.send_to("bob", "held for bob", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold);
+    assert!(on_disk(&mut alice, "held for bob"), "saved while held");
+    let notices = renamed(&mut alice, "carol", "bob");
+    assert_eq!(
+        notices.first(),
+        Some(&Notice::NameTaken {
+            from: Some("carol".into())
+        })
+    );
+    assert_handed_back(&notices, "bob", "held for bob");
+    let parked = alice
+        .store()
+        .session_peers("prpl-test", "alice")
+        .expect("rows")
+        .into_iter()
+        .filter(|p| crate::store::is_parked(p))
+        .count();
+    assert_eq!(parked, 1, "bob's conversation is parked, not deleted");
+    assert!(
+        !on_disk(&mut alice, "held for bob"),
+        "handed back, and gone from disk"
+    );
+}
+
 /// A hold ends (the contact's accepted key is back) in a call whose save fails: what waited
 /// to be sent again, handed back with the hold's end, is not lost with the events the failure
 /// rolls back (it is in memory only; the reload would not bring it back): it waits again, and
