@@ -440,6 +440,53 @@ fn irc_text_handed_back_from_a_parked_conversation_leaves_the_disk() {
     mallory.client.assert_no_criticals();
 }
 
+/// alice edits her account's own username (Modify Account) while her encrypted window with bob
+/// is open: another account, not a rename of bob. Nothing moves between accounts: the window
+/// says so once and sends nothing (the text is shown back), nothing reaches the wire, and once
+/// the edit is undone the window goes on encrypted; the old account's conversation with bob is
+/// still saved under it, not parked as another contact's.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_an_edit_of_the_accounts_own_name_moves_no_conversation() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    let bob = p.bob.address.clone();
+    let own = p.alice.client.cfg.username.clone();
+    p.alice.client.set_username("alice2@127.0.0.1");
+    let typed = "wombat typed after the account edit";
+    p.alice.client.send(&bob, typed);
+    p.alice.client.expect_system(
+        &bob,
+        "the window says its account changed and nothing moves",
+        WAIT,
+        |t| t.contains("account is now alice2@127.0.0.1") && t.contains("nothing is sent"),
+    );
+    p.alice
+        .client
+        .expect_system(&bob, "the text is shown back", WAIT, |t| {
+            t.ends_with(&format!("not sent: {typed}"))
+        });
+    thread::sleep(Duration::from_secs(2));
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], typed, "after the account edit");
+
+    p.alice.client.set_username(&own);
+    let later = "numbat typed once the edit was undone";
+    p.alice.client.send(&bob, later);
+    p.bob.client.expect_received("alice", later, WAIT);
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        later,
+        "once the edit was undone",
+    );
+    p.alice.client.assert_no_criticals();
+    p.alice.client.quit();
+    let (store, account) = p.alice.client.sotto_store();
+    let rows = store.session_peers("prpl-irc", &account).expect("rows");
+    assert!(
+        rows.iter().any(|n| n == "bob") && !rows.iter().any(|n| sotto::store::is_parked(n)),
+        "the old account's conversation with bob moved or was parked: {rows:?}"
+    );
+}
+
 /// A server empties a name of keys and moves the encrypted contact onto it: alice (policy
 /// always) writes to xeno, who has no Sotto (held, a start out); xeno becomes xeno2, so the
 /// name "xeno" keeps a mark and no key; bob, encrypted with alice, becomes xeno and leaves;

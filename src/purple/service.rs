@@ -717,8 +717,24 @@ pub(crate) unsafe fn track(conv: *mut sys::PurpleConversation) -> bool {
         unsafe { windows::tag(conv, &r) };
         return true;
     };
-    if known.key == r.key() {
+    let new = r.key();
+    if known.key == new {
         return true;
+    }
+    // The account's own name (or protocol) changed under the window (Modify Account while it
+    // is open): another account, not a contact's rename. Nothing moves between accounts (the
+    // old account's conversation stays saved under it: moved as a rename, its row was parked
+    // as another contact's, and the session went on under an account whose key never stated
+    // it); the window sends and reads nothing, and says so once.
+    if known.key.protocol != new.protocol || known.key.account != new.account {
+        if windows::first_rename_failure(id, &new) {
+            r.system_line(&texts::account_changed(
+                &known.key.account,
+                &new.account,
+                &r.peer,
+            ));
+        }
+        return false;
     }
     follow(&r, id, &known)
 }

@@ -1156,6 +1156,19 @@ run_command(char *line)
 			purple_conversation_destroy(conv);
 		emit("ECHO", 1, verb);
 		g_free(buddy);
+	} else if (strcmp(verb, "setusername") == 0) {
+		/* The user edits the account's username (Pidgin's Modify Account) while its
+		 * windows are open and it is connected. */
+		char *name;
+
+		if (!arg1) {
+			emit("ERROR", 2, verb, "usage: setusername <name>");
+			return;
+		}
+		name = unescape(arg1);
+		purple_account_set_username(the_account, name);
+		emit("ECHO", 2, verb, purple_account_get_username(the_account));
+		g_free(name);
 	} else if (strcmp(verb, "offline") == 0) {
 		/* The connection drops (the user's network, or Accounts > Disable). */
 		purple_account_disconnect(the_account);

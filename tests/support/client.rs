@@ -539,6 +539,15 @@ impl Client {
             .collect()
     }
 
+    /// The user edits the account's username to `name` (Pidgin's Modify Account) while its
+    /// windows are open and it is connected.
+    pub fn set_username(&mut self, name: &str) {
+        self.command(&format!("setusername {}", escape_arg(name)));
+        self.expect("the username set", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0).starts_with("setusername ")
+        });
+    }
+
     /// Takes the client's account offline (libpurple disconnects it) and waits until it has.
     pub fn go_offline(&mut self) {
         self.command("offline");

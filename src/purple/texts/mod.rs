@@ -1243,6 +1243,18 @@ pub(crate) fn rename_failed(from: &str, to: &str, reason: &str) -> String {
     )
 }
 
+/// The account's own name changed (`from` to `to`, Modify Account) while the window with `peer`
+/// was open: no conversation moves to another account (`service::track`).
+pub(crate) fn account_changed(from: &str, to: &str, peer: &str) -> String {
+    let (from, to, peer) = (Shown::new(from), Shown::new(to), Shown::new(peer));
+    format!(
+        "This window's account is now {to} (it was {from}). Sotto keeps each account's \
+         conversations apart and moves none to another account: nothing is sent in this \
+         window, and its encrypted messages are not read. Close it and open a new one to write \
+         to {peer} as {to}."
+    )
+}
+
 /// What Sotto refused for want of its conversation state ([`refused_no_state`]).
 #[derive(Clone, Copy)]
 pub(crate) enum Refused {
