@@ -220,7 +220,9 @@ fn irc_forced_rename_then_a_stranger_answers() {
 /// thinking they still write to the earlier carol. Logging turned back on in the old window
 /// (Pidgin does it at a switch between conversations merged into one tab) is turned off again
 /// at once: Sotto looked up the window by name, found the renamed one (not logging) and left
-/// the old one logging what alice typed there (found by a read-only audit).
+/// the old one logging what alice typed there (found by a read-only audit). Once bob renames
+/// away, or the renamed window closes, libpurple's lookup by name finds the old one (it lost
+/// it: bob's next message opened a second window).
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_rename_onto_a_name_an_old_window_still_shows() {
@@ -280,6 +282,37 @@ fn irc_rename_onto_a_name_an_old_window_still_shows() {
         &[&p.alice.tap, &p.bob.tap],
         later,
         "typed after logging came back",
+    );
+
+    // bob renames away and back: while he is dave, the old carol window is the only one with
+    // the name, and the lookup finds it (the rename took the name's one entry from it too).
+    rename(&mut p.bob, &p.alice, "dave", true);
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        p.alice.client.windows_named("carol"),
+        (1, true),
+        "the old carol window is not found by its name once bob renamed away"
+    );
+    rename(&mut p.bob, &p.alice, "carol", true);
+    // alice closes the renamed window (the one the lookup by name finds); the old one stays.
+    // libpurple's lookup lost it (its one entry for the name went with the closed window):
+    // bob's next message opened a second window beside it, and Sotto's lines about what was
+    // typed in it went to no window.
+    assert_eq!(p.alice.client.windows_named("carol"), (2, true));
+    p.alice.client.close_window("carol");
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        p.alice.client.windows_named("carol"),
+        (1, true),
+        "the window left open is not found by its name"
+    );
+    let after = "bob writes once the renamed window closed";
+    p.bob.client.send("alice", after);
+    p.alice.client.expect_received("carol", after, WAIT);
+    assert_eq!(
+        p.alice.client.windows_named("carol").0,
+        1,
+        "bob's message opened a second carol window"
     );
     p.assert_no_criticals();
 }
@@ -442,9 +475,10 @@ fn irc_text_handed_back_from_a_parked_conversation_leaves_the_disk() {
 
 /// alice edits her account's own username (Modify Account) while her encrypted window with bob
 /// is open: another account, not a rename of bob. Nothing moves between accounts: the window
-/// says so once and sends nothing (the text is shown back), nothing reaches the wire, and once
-/// the edit is undone the window goes on encrypted; the old account's conversation with bob is
-/// still saved under it, not parked as another contact's.
+/// says so once and sends nothing (the text is shown back), runs no `/sotto` command as the
+/// new account, nothing reaches the wire, and once the edit is undone the window goes on
+/// encrypted (the same edit made again is told again); the old account's conversation with bob
+/// is still saved under it, not parked as another contact's.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_an_edit_of_the_accounts_own_name_moves_no_conversation() {
@@ -467,6 +501,21 @@ fn irc_an_edit_of_the_accounts_own_name_moves_no_conversation() {
         });
     thread::sleep(Duration::from_secs(2));
     assert_hidden(&[&p.alice.tap, &p.bob.tap], typed, "after the account edit");
+    // Nor does a command there act as the new account (a start went out under its key, from a
+    // window that reads none of the answers).
+    let mark = p.alice.tap.mark();
+    p.alice.client.cmd(&bob, "sotto start");
+    p.alice
+        .client
+        .expect_system(&bob, "the command is refused, and why", WAIT, |t| {
+            t.contains("account is now alice2@127.0.0.1")
+        });
+    thread::sleep(Duration::from_secs(1));
+    let up = String::from_utf8_lossy(&p.alice.tap.since(mark, Dir::Up)).into_owned();
+    assert!(
+        !up.contains("?S1"),
+        "a Sotto line left after the edit: {up}"
+    );
 
     p.alice.client.set_username(&own);
     let later = "numbat typed once the edit was undone";
@@ -477,6 +526,17 @@ fn irc_an_edit_of_the_accounts_own_name_moves_no_conversation() {
         later,
         "once the edit was undone",
     );
+    // The same edit made again is told again.
+    p.alice.client.set_username("alice2@127.0.0.1");
+    p.alice
+        .client
+        .send(&bob, "typed after the edit was made again");
+    p.alice
+        .client
+        .expect_system(&bob, "the edit made again is told again", WAIT, |t| {
+            t.contains("account is now alice2@127.0.0.1")
+        });
+    p.alice.client.set_username(&own);
     p.alice.client.assert_no_criticals();
     p.alice.client.quit();
     let (store, account) = p.alice.client.sotto_store();

@@ -179,11 +179,18 @@ unsafe extern "C" fn sotto_cmd(
     ffi_boundary!(sys::PURPLE_CMD_RET_FAILED, {
         non_null!(conv, sys::PURPLE_CMD_RET_FAILED);
         // SAFETY: live conversation for this callback.
-        unsafe { service::track(conv) };
-        // SAFETY: live conversation for this callback.
         let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
             return sys::PURPLE_CMD_RET_FAILED;
         };
+        // A window whose account changed under it runs no command: it would act as the new
+        // account, from a window that reads nothing (`service::track`).
+        // SAFETY: live conversation for this callback.
+        if let Some(line) = unsafe { service::account_changed(conv) } {
+            r.system_line(&line);
+            return sys::PURPLE_CMD_RET_OK;
+        }
+        // SAFETY: live conversation for this callback.
+        unsafe { service::track(conv) };
         // SAFETY: libpurple's argument vector for this callback.
         // Wiped when dropped: `verify` and `answer` carry a verification answer.
         let line = SecretString::new(unsafe { arg(args, 0) });

@@ -198,6 +198,19 @@ unsafe extern "C" fn blist_action(node: *mut sys::PurpleBlistNode, data: *mut c_
     ffi_boundary!((), {
         // SAFETY: the node the menu was built for, live while its menu is shown.
         if let Some(r) = unsafe { action_target(node) } {
+            // The buddy's window, when one is open, may have had its account changed under it:
+            // nothing is done there as the new account (as in the window's own menu).
+            let conv = r.conversation();
+            let changed = if conv.is_null() {
+                None
+            } else {
+                // SAFETY: looked up just now: live.
+                unsafe { super::service::account_changed(conv) }
+            };
+            if let Some(line) = changed {
+                r.system_line(&line);
+                return;
+            }
             run(&r, data as usize);
         }
     })
@@ -207,6 +220,13 @@ unsafe extern "C" fn conv_action(conv: *mut sys::PurpleConversation, data: *mut 
     ffi_boundary!((), {
         // SAFETY: the conversation the menu was built for.
         if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
+            // As `/sotto`: nothing is done as the new account in a window whose account
+            // changed under it.
+            // SAFETY: likewise.
+            if let Some(line) = unsafe { super::service::account_changed(conv) } {
+                r.system_line(&line);
+                return;
+            }
             run(&r, data as usize);
         }
     })

@@ -719,6 +719,10 @@ pub(crate) unsafe fn track(conv: *mut sys::PurpleConversation) -> bool {
     };
     let new = r.key();
     if known.key == new {
+        if known.rename_failed_told.is_some() {
+            // Back in step (an account edit undone): a later failure is told again.
+            windows::rename_settled(id);
+        }
         return true;
     }
     // The account's own name (or protocol) changed under the window (Modify Account while it
@@ -726,7 +730,7 @@ pub(crate) unsafe fn track(conv: *mut sys::PurpleConversation) -> bool {
     // old account's conversation stays saved under it: moved as a rename, its row was parked
     // as another contact's, and the session went on under an account whose key never stated
     // it); the window sends and reads nothing, and says so once.
-    if known.key.protocol != new.protocol || known.key.account != new.account {
+    if another_account(&known.key, &new) {
         if windows::first_rename_failure(id, &new) {
             r.system_line(&texts::account_changed(
                 &known.key.account,
@@ -736,7 +740,35 @@ pub(crate) unsafe fn track(conv: *mut sys::PurpleConversation) -> bool {
         }
         return false;
     }
-    follow(&r, id, &known)
+    let followed = follow(&r, id, &known);
+    // The window left its old name: another (IRC) window still showing it is entered again
+    // in libpurple's lookup by name, which the rename took from it.
+    if let Ok(old) = std::ffi::CString::new(known.key.peer.as_str()) {
+        // SAFETY: `conv` is live (it gave a reference), and so is its account.
+        unsafe { windows::name_left(sys::purple_conversation_get_account(conv), &old, conv) };
+    }
+    followed
+}
+
+/// Whether `a` and `b` are conversations of two accounts (or protocols).
+fn another_account(a: &ConvKey, b: &ConvKey) -> bool {
+    a.protocol != b.protocol || a.account != b.account
+}
+
+/// The line refusing a command or a menu action in `conv`'s window when its account changed
+/// under it (see [`track`]): `None` when it did not. Such an action would act as the new
+/// account (a start under its key, from a window that reads none of the answers).
+///
+/// # Safety
+/// `conv` must be a live conversation.
+pub(crate) unsafe fn account_changed(conv: *mut sys::PurpleConversation) -> Option<String> {
+    // SAFETY: per the caller.
+    let r = unsafe { ConvRef::from_conversation(conv) }?;
+    // SAFETY: per the caller.
+    let (_, known) = unsafe { windows::known(conv) }?;
+    let new = r.key();
+    another_account(&known.key, &new)
+        .then(|| texts::account_changed(&known.key.account, &new.account, &r.peer))
 }
 
 /// The window `r` names, if one is open, tracked (see [`track`]); `true` when none is.

@@ -224,6 +224,12 @@ pub(crate) struct State {
     /// itself (`super::pace`), and the 0 ms timeout that writes them (removed at unload).
     pub pace_lines: Vec<(ConvRef, String)>,
     pub pace_due: Option<super::service::Timeout>,
+    /// Set when an IRC window that shared its name with another closed or was renamed away:
+    /// the one left showing the name is entered again in libpurple's lookup by name
+    /// (`windows::relink`).
+    pub relink_due: Option<super::service::Timeout>,
+    /// The IRC names (account, normalized name) `windows::relink` looks at.
+    pub relink_names: Vec<(usize, std::ffi::CString)>,
 }
 
 /// How many [`State::menu_targets`] are kept (one menu is open at a time; a few spare).
@@ -419,6 +425,8 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 pacing_on: false,
                 pace_lines: Vec::new(),
                 pace_due: None,
+                relink_due: None,
+                relink_names: Vec::new(),
             });
         }
     });

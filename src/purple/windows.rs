@@ -24,11 +24,12 @@
 //! following it is what leaked (the renamed window fell back to a fresh, plaintext conversation).
 //! When the move cannot be made (the store refuses), the window's sends are refused with a line.
 
-use std::ffi::c_void;
+use std::ffi::{c_void, CStr, CString};
 
 use crate::protocol::Policy;
 
 use super::bindings as sys;
+use super::boundary::ffi_boundary;
 use super::glue::{self, ConvKey, ConvRef, BUDDY_POLICY};
 use super::state::{with_state, Pending, Tag};
 
@@ -103,6 +104,15 @@ pub(crate) fn first_rename_failure(id: usize, new: &ConvKey) -> bool {
         })
     })
     .unwrap_or(true)
+}
+
+/// Window `id` is in step with its conversation again: a later failure to follow is told.
+pub(crate) fn rename_settled(id: usize) {
+    let _ = with_state(|s| {
+        if let Some(t) = s.tags.get_mut(&id) {
+            t.rename_failed_told = None;
+        }
+    });
 }
 
 /// Window `id` now shows `new`'s conversation, with `carried` policy; its decorations follow.
@@ -196,6 +206,11 @@ pub(crate) fn drop_carried_policy(r: &ConvRef) {
 /// `conv` must be a live conversation.
 pub(crate) unsafe fn forget(conv: *mut sys::PurpleConversation) {
     // SAFETY: per the caller.
+    if let Some((account, _, name)) = unsafe { irc_window(conv) } {
+        // SAFETY: per the caller; `conv` is still open (and skipped).
+        unsafe { name_left(account, &name, conv) };
+    }
+    // SAFETY: per the caller.
     let id = unsafe { number(conv) };
     if id != 0 {
         let _ = with_state(|s| {
@@ -208,6 +223,128 @@ pub(crate) unsafe fn forget(conv: *mut sys::PurpleConversation) {
             }
         });
     }
+}
+
+/// An IRC IM window's account, its name and that name normalized (raw bytes, as libpurple
+/// keeps them); `None` for any other window. Only IRC renames a contact onto the name of a
+/// window still open (a `NICK`), and its normalization depends on nothing but the name: an
+/// XMPP room occupant's window normalizes to the room once it is left, so a window entered in
+/// libpurple's lookup under one name would be removed from it under another, leaving an entry
+/// for a closed window behind.
+///
+/// # Safety
+/// `conv` must be a live conversation.
+unsafe fn irc_window(
+    conv: *mut sys::PurpleConversation,
+) -> Option<(*mut sys::PurpleAccount, CString, CString)> {
+    // SAFETY: per the caller; the strings are libpurple's (the normalized one a static buffer),
+    // copied at once.
+    unsafe {
+        if sys::purple_conversation_get_type(conv) != sys::PURPLE_CONV_TYPE_IM {
+            return None;
+        }
+        let account = sys::purple_conversation_get_account(conv);
+        if account.is_null() {
+            return None;
+        }
+        let protocol = sys::purple_account_get_protocol_id(account);
+        if protocol.is_null() || CStr::from_ptr(protocol) != c"prpl-irc" {
+            return None;
+        }
+        let name = sys::purple_conversation_get_name(conv);
+        if name.is_null() {
+            return None;
+        }
+        let name = CStr::from_ptr(name).to_owned();
+        let normalized = sys::purple_normalize(account, name.as_ptr());
+        if normalized.is_null() {
+            return None;
+        }
+        Some((account, name, CStr::from_ptr(normalized).to_owned()))
+    }
+}
+
+/// Most names waiting to be looked at by [`relink`] (a few at a time in practice).
+const RELINK_KEPT: usize = 64;
+
+/// An IRC window of `account` no longer holds the name `normalized` in libpurple's lookup (it is
+/// closing, or was renamed away): when another open window (not `leaving`) still shows that
+/// name, [`relink`] enters it again once the main loop is back.
+///
+/// libpurple 2.14 keeps one lookup entry per name: `purple_conversation_set_name` (a `NICK` onto
+/// the name of an open window) replaces that window's entry with the renamed one's, and both
+/// `purple_conversation_destroy` and a later `set_name` of the renamed window remove the entry
+/// for the name whichever window it holds. The other window stayed open but was not found by
+/// name: the contact's next message opened a second window beside it, and Sotto's lines about
+/// what was typed in it (a text held, a refusal) went to no window at all.
+///
+/// # Safety
+/// `leaving` must be null or a live conversation; `account` is only compared.
+pub(crate) unsafe fn name_left(
+    account: *mut sys::PurpleAccount,
+    normalized: &CStr,
+    leaving: *mut sys::PurpleConversation,
+) {
+    let shown = glue::open_ims().into_iter().any(|other| {
+        // SAFETY: listed from libpurple's open conversations just now.
+        other != leaving
+            && unsafe { irc_window(other) }
+                .is_some_and(|(a, _, n)| a == account && *n == *normalized)
+    });
+    if !shown {
+        return;
+    }
+    let _ = with_state(|s| {
+        if s.relink_names.len() < RELINK_KEPT {
+            s.relink_names
+                .push((account as usize, normalized.to_owned()));
+        }
+        if s.relink_due.is_none() {
+            s.relink_due = Some(super::service::Timeout::soon(relink));
+        }
+    });
+}
+
+/// The 0 ms timeout [`name_left`] set: each open IRC window showing one of the names it noted,
+/// that libpurple's lookup does not find by its own name, is entered again
+/// (`purple_conversation_set_name` with that name, which also sets its title again). A window
+/// the lookup finds is left alone: of two that still share the name, the one libpurple finds
+/// stays the one it finds (a window the contact's message opened meanwhile keeps it).
+unsafe extern "C" fn relink(_data: sys::gpointer) -> sys::gboolean {
+    ffi_boundary!(0, {
+        let names = with_state(|s| {
+            if let Some(due) = s.relink_due.take() {
+                due.ran();
+            }
+            std::mem::take(&mut s.relink_names)
+        })
+        .unwrap_or_default();
+        for conv in glue::open_ims() {
+            // SAFETY: listed from libpurple's open conversations just now.
+            let Some((account, name, normalized)) = (unsafe { irc_window(conv) }) else {
+                continue;
+            };
+            if !names
+                .iter()
+                .any(|(a, n)| *a == account as usize && *n == normalized)
+            {
+                continue;
+            }
+            // SAFETY: a live conversation and its account; `set_name` is given a copy of the
+            // name (it frees the conversation's own before copying the new one).
+            unsafe {
+                let found = sys::purple_find_conversation_with_account(
+                    sys::PURPLE_CONV_TYPE_IM,
+                    name.as_ptr(),
+                    account,
+                );
+                if found.is_null() {
+                    sys::purple_conversation_set_name(conv, name.as_ptr());
+                }
+            }
+        }
+        0
+    })
 }
 
 /// Other open IM windows (not window `except`) that show `key`'s conversation: after a rename

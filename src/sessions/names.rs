@@ -122,6 +122,15 @@ impl Sessions {
         if old == new {
             return None;
         }
+        // A conversation is one account's: the store moves rows within the old one, so a move
+        // to another account (its own name edited) would park the old account's row as another
+        // contact's and carry a session its key never stated. The host never asks for one
+        // (`service::track` refuses the window instead).
+        if old.protocol != new.protocol || old.account != new.account {
+            return Some(Err(
+                "a conversation does not move to another account".to_owned()
+            ));
+        }
         // A name the store's row names could be taken for (see `Sessions::session`): nothing
         // moves there; the renamed window reads nothing and sends nothing.
         if new.peer.contains(['\n', '\u{1f}']) {

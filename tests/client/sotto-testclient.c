@@ -1156,6 +1156,34 @@ run_command(char *line)
 			purple_conversation_destroy(conv);
 		emit("ECHO", 1, verb);
 		g_free(buddy);
+	} else if (strcmp(verb, "windows") == 0) {
+		/* How many IM windows named <buddy> are open, and whether libpurple's lookup by
+		 * name finds one of them: "windows N 1". */
+		char *buddy, *want, *out;
+		PurpleConversation *found;
+		GList *l;
+		int n = 0;
+
+		if (!arg1) {
+			emit("ERROR", 2, verb, "usage: windows <buddy>");
+			return;
+		}
+		buddy = unescape(arg1);
+		want = g_strdup(purple_normalize(the_account, buddy));
+		for (l = purple_get_ims(); l != NULL; l = l->next) {
+			const char *name = purple_conversation_get_name(l->data);
+
+			if (purple_conversation_get_account(l->data) == the_account &&
+			    strcmp(purple_normalize(the_account, name), want) == 0)
+				n++;
+		}
+		found = purple_find_conversation_with_account(PURPLE_CONV_TYPE_IM, buddy,
+		                                              the_account);
+		out = g_strdup_printf("%d %d", n, found != NULL);
+		emit("ECHO", 2, verb, out);
+		g_free(out);
+		g_free(want);
+		g_free(buddy);
 	} else if (strcmp(verb, "setusername") == 0) {
 		/* The user edits the account's username (Pidgin's Modify Account) while its
 		 * windows are open and it is connected. */

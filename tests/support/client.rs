@@ -539,6 +539,20 @@ impl Client {
             .collect()
     }
 
+    /// How many IM windows named `peer` are open, and whether libpurple's lookup by name (where
+    /// the contact's next message goes) finds one of them.
+    pub fn windows_named(&mut self, peer: &str) -> (usize, bool) {
+        self.command(&format!("windows {}", escape_arg(peer)));
+        let echo = self.expect("the windows counted", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0).starts_with("windows ")
+        });
+        let f: Vec<&str> = echo.field(0).split(' ').collect();
+        (
+            f.get(1).and_then(|n| n.parse().ok()).expect("a count"),
+            f.get(2) == Some(&"1"),
+        )
+    }
+
     /// The user edits the account's username to `name` (Pidgin's Modify Account) while its
     /// windows are open and it is connected.
     pub fn set_username(&mut self, name: &str) {

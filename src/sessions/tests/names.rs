@@ -1658,6 +1658,32 @@ fn what_was_held_for_a_name_on_disk_only_is_handed_back_when_another_takes_it() 
     assert_handed_back(&notices, "bob", "held for bob");
 }
 
+/// A move asked for between two accounts (the account's own name edited) is refused: nothing
+/// moves, and the old account's row stays where it was, not parked as another contact's.
+#[test]
+fn a_conversation_does_not_move_to_another_account() {
+    let (mut alice, _bob) = encrypted("other-account");
+    let old = alice.key_for("bob");
+    let new = ConvKey {
+        account: "alice2".into(),
+        ..old.clone()
+    };
+    let moved = alice
+        .sessions
+        .rename(&old, &new, "bob", &settings(Policy::Manual));
+    assert!(matches!(moved, Some(Err(_))), "{moved:?}");
+    let rows = alice
+        .store()
+        .session_peers("prpl-test", "alice")
+        .expect("rows");
+    assert!(
+        rows.iter().any(|n| n == "bob") && !rows.iter().any(|n| crate::store::is_parked(n)),
+        "{rows:?}"
+    );
+    let (out, _) = alice.send_to("bob", "still in bob's session", Policy::Manual);
+    assert_eq!(data_lines(&lines_of(out)), 1, "encrypted as before");
+}
+
 /// Whether `text` is anywhere in `p`'s store directory once its log is checkpointed (every
 /// file: the database, its log).
 fn on_disk(p: &mut Peer, text: &str) -> bool {
