@@ -1074,6 +1074,43 @@ fn irc_a_settings_dialog_outlived_by_a_rename_saves_nothing() {
     p.assert_no_criticals();
 }
 
+/// alice opens "Verify contact..." for bob; bob renames and a stranger with Sotto takes "bob"
+/// before she chooses "Ask a question": nothing is asked of the stranger (no form opens for
+/// the name's new key), and the window that followed bob says so. The answer acted on the
+/// name, which was the stranger's by then (found by a read-only review).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_verify_dialog_outlived_by_a_rename_asks_nobody() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
+    share_a_channel(&mut p);
+    let bob = p.bob.address.clone();
+    p.alice.client.cmd(&bob, "sotto verify");
+    let choose = expect_dialog(&mut p.alice.client, "verify");
+    let (bob_peer, alice_peer) = (&mut p.bob, &p.alice);
+    rename(bob_peer, alice_peer, "bob_away", true);
+    let stranger = stranger_takes(&mut p, "bob", "typed to the stranger, held");
+    p.alice
+        .client
+        .answer(&choose.n, &choose.item("ask a question"));
+    p.alice.client.expect_system(
+        "bob_away",
+        "the renamed window says nothing was asked",
+        WAIT,
+        |t| t.contains("nothing was compared or asked"),
+    );
+    p.alice.client.sync();
+    let forms = p
+        .alice
+        .client
+        .lines()
+        .into_iter()
+        .filter(|l| l.tag == "REQUEST" && l.field(2).to_lowercase().contains("ask a question"))
+        .count();
+    assert_eq!(forms, 0, "the question form opened for the name's new key");
+    p.assert_no_criticals();
+    stranger.client.assert_no_criticals();
+}
+
 /// alice set bob to "always" (never unencrypted), and earlier set the name bob_away, then used
 /// by someone else, to "manual". bob renames to bob_away: the window that followed him keeps
 /// "always" (and says so), and the line alice types there is held and encrypted, never

@@ -24,6 +24,9 @@ mod support;
 
 use support::*;
 
+use std::thread;
+use std::time::Duration;
+
 /// Our own fingerprint, from `/sotto fingerprint`.
 fn own_fingerprint(c: &mut Client, peer: &str) -> String {
     let text = shown(&c.cmd_output(peer, "sotto fingerprint"));
@@ -682,6 +685,68 @@ fn xmpp_key_change_dialog_accept_delivers_held() {
         held,
         "message held on a key change",
     );
+    p.assert_no_criticals();
+}
+
+/// The button that keeps things as they are does just that, whichever index the UI hands the
+/// callback (the test client passes Pidgin's, the reversed place: "Keep holding messages"
+/// accepted the new key in Pidgin, "Cancel" marked a compared key verified). "Cancel" in the
+/// comparison leaves bob's key unverified; "Keep holding messages" keeps what alice types
+/// held and off the wire, says so, and accepts nothing; the first button of each dialog
+/// still does its own action.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_each_trust_dialog_button_does_what_it_says() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    choose_menu(&mut p.alice.client, &bob, "verify contact");
+    let choose = expect_dialog(&mut p.alice.client, "verify");
+    p.alice
+        .client
+        .answer(&choose.n, &choose.item("compare fingerprints"));
+    let compare = expect_dialog(&mut p.alice.client, "compare fingerprints");
+    p.alice.client.answer(&compare.n, &compare.item("cancel"));
+    p.alice.client.sync();
+    thread::sleep(Duration::from_secs(1));
+    let after = status(&mut p.alice.client, &bob);
+    assert!(
+        !says_verified(&after),
+        "Cancel in the comparison marked bob verified: {after:?}"
+    );
+
+    bob_gets_a_new_key(&mut p);
+    let fp = new_key_warning(&mut p);
+    let dialog = expect_dialog(&mut p.alice.client, "key");
+    let held = "a stubborn walrus stays held";
+    send_expect_held(&mut p, true, held, "message held on a key change");
+    p.alice
+        .client
+        .answer(&dialog.n, &dialog.item("keep holding"));
+    p.alice
+        .client
+        .expect_system(&bob, "alice: still held, and how to go on", WAIT, |t| {
+            t.contains("stay held until you accept the new key")
+        });
+    thread::sleep(Duration::from_secs(2));
+    p.alice.client.sync();
+    p.bob.client.sync();
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], held, "after Keep holding");
+    p.bob
+        .client
+        .assert_no_write_shows(held, "Keep holding messages sent the held message");
+    let now = status(&mut p.alice.client, &bob).to_lowercase();
+    assert!(
+        now.contains("held") || now.contains("not accepted"),
+        "Keep holding messages accepted the new key {fp}: {now:?}"
+    );
+    // The first button still accepts (the same dialog again, after the next start).
+    p.bob.client.cmd(&alice, "sotto start");
+    let again = expect_dialog(&mut p.alice.client, "key");
+    p.alice
+        .client
+        .answer(&again.n, &again.item("accept the new key"));
+    p.bob.client.expect_received(&alice, held, WAIT);
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], held, "once accepted");
     p.assert_no_criticals();
 }
 

@@ -41,8 +41,14 @@ pub(super) fn take(data: *mut c_void) -> Option<Pending> {
     with_state(|state| state.dialogs.remove(&(data as usize))).flatten()
 }
 
-/// Run an action dialog (at most three buttons) with one callback for every button (it gets the
-/// button's index). A key dialog's [`Pending`] learns libpurple's handle of it.
+/// Run an action dialog (at most three buttons), each button with a callback of its own that
+/// knows which button it is. A key dialog's [`Pending`] learns libpurple's handle of it.
+///
+/// The index libpurple hands an action callback is the UI's, not the caller's: Finch passes
+/// the button's place in the list given, Pidgin (2.x `pidgin_request_action_with_icon`) adds
+/// the buttons in reverse and passes the reversed place (`count - 1 - i`), so one callback
+/// reading the index ran the other button's action in Pidgin ("Keep holding messages"
+/// accepted the new key). The index is ignored.
 fn action_dialog(
     r: Option<&ConvRef>,
     text: &Dialog,
@@ -65,7 +71,7 @@ fn action_dialog(
     // PurpleRequestActionCb's (user_data, index) signature; account and conversation were looked
     // up just now (or are NULL, which libpurple accepts).
     unsafe {
-        let cb = glue::callback(action_chosen as *const c_void);
+        let cb = |i: usize| glue::callback(BUTTONS[i] as *const c_void);
         let label = |i: usize| buttons.get(i).map_or(c"".as_ptr(), |b| b.as_ptr());
         let who = who.as_ref().map_or(std::ptr::null(), |w| w.as_ptr());
         // A key dialog, or one about a line held back, is its own owner (its number: never the
@@ -87,66 +93,105 @@ fn action_dialog(
             data,
             count,
             label(0),
-            cb,
+            cb(0),
             label(1),
-            cb,
+            cb(1),
             label(2),
-            cb,
+            cb(2),
         );
     }
 }
 
-unsafe extern "C" fn action_chosen(data: *mut c_void, index: c_int) {
+/// An action callback's signature (`PurpleRequestActionCb`).
+type ActionCb = unsafe extern "C" fn(*mut c_void, c_int);
+
+/// The callback of each of an action dialog's buttons, in the order they are listed.
+const BUTTONS: [ActionCb; 3] = [first_button, second_button, third_button];
+
+/// The first button listed (whatever index the UI passes: see [`action_dialog`]).
+unsafe extern "C" fn first_button(data: *mut c_void, _ui_index: c_int) {
     ffi_boundary!((), {
         non_null!(data);
-        let Some(p) = take(data) else { return };
-        match (p, index) {
-            (Pending::Verify(r), 0) => compare(&r),
-            (Pending::Verify(r), 1) => ask(&r),
-            (Pending::Compare { r, key, window }, 0) => {
-                // The contact was renamed since (the window went with it): the comparison was
-                // of the old name's key; nothing is recorded for a name that is not its own.
-                if super::windows::renamed_from(window, &r.key()).is_some() {
-                    r.system_line(&texts::not_marked_verified(
-                        "the contact was renamed since the dialog opened; compare again",
-                    ));
-                } else {
-                    mark_verified(&r, &key);
-                }
-            }
-            (Pending::KeyChanged { r, key, .. }, 0) => {
-                accept_new_key(&r, &key);
-            }
-            // "Send unencrypted"; "Don't send" sends nothing (the text was given back in the
-            // window when the line was held back).
-            (
-                Pending::Sibling {
-                    r, held, window, ..
-                },
-                0,
-            ) => super::siblings::send_confirmed(&r, held, window),
-            // Said only while it is true: another client's key holds nothing (that client
-            // gets nothing until then, as its line said), and a key accepted meanwhile
-            // (`/sotto accept`) holds nothing any more.
-            (
-                Pending::KeyChanged {
-                    r,
-                    key,
-                    other_client: false,
-                    ..
-                },
-                _,
-            ) if service::waiting(&r).is_some_and(|(_, blocked)| blocked)
-                && service::peer_key(&r) == Some(key) =>
-            {
-                r.system_line(&texts::still_holding(
-                    &Shown::new(&r.peer),
-                    &key.fingerprint().to_string(),
-                ))
-            }
-            _ => {}
-        }
+        action_chosen(data, 0);
     })
+}
+
+/// The second button listed.
+unsafe extern "C" fn second_button(data: *mut c_void, _ui_index: c_int) {
+    ffi_boundary!((), {
+        non_null!(data);
+        action_chosen(data, 1);
+    })
+}
+
+/// The third button listed.
+unsafe extern "C" fn third_button(data: *mut c_void, _ui_index: c_int) {
+    ffi_boundary!((), {
+        non_null!(data);
+        action_chosen(data, 2);
+    })
+}
+
+/// Button `index` (its place in the list [`action_dialog`] was given) of the dialog `data`
+/// stands for was chosen.
+fn action_chosen(data: *mut c_void, index: usize) {
+    let Some(p) = take(data) else { return };
+    match (p, index) {
+        // The contact was renamed since (the window went with it): the name may be someone
+        // else's now, who would be asked the question or shown as the one to compare.
+        (Pending::Verify { r, window }, 0 | 1) => {
+            if let Some(now) = super::windows::renamed_from(window, &r.key()) {
+                r.with_peer(now.peer.as_str())
+                    .system_line(&texts::verify_renamed(&r.peer, &now.peer));
+            } else if index == 0 {
+                compare(&r);
+            } else {
+                ask(&r);
+            }
+        }
+        (Pending::Compare { r, key, window }, 0) => {
+            // The contact was renamed since (the window went with it): the comparison was
+            // of the old name's key; nothing is recorded for a name that is not its own.
+            if super::windows::renamed_from(window, &r.key()).is_some() {
+                r.system_line(&texts::not_marked_verified(
+                    "the contact was renamed since the dialog opened; compare again",
+                ));
+            } else {
+                mark_verified(&r, &key);
+            }
+        }
+        (Pending::KeyChanged { r, key, .. }, 0) => {
+            accept_new_key(&r, &key);
+        }
+        // "Send unencrypted"; "Don't send" sends nothing (the text was given back in the
+        // window when the line was held back).
+        (
+            Pending::Sibling {
+                r, held, window, ..
+            },
+            0,
+        ) => super::siblings::send_confirmed(&r, held, window),
+        // Said only while it is true: another client's key holds nothing (that client
+        // gets nothing until then, as its line said), and a key accepted meanwhile
+        // (`/sotto accept`) holds nothing any more.
+        (
+            Pending::KeyChanged {
+                r,
+                key,
+                other_client: false,
+                ..
+            },
+            _,
+        ) if service::waiting(&r).is_some_and(|(_, blocked)| blocked)
+            && service::peer_key(&r) == Some(key) =>
+        {
+            r.system_line(&texts::still_holding(
+                &Shown::new(&r.peer),
+                &key.fingerprint().to_string(),
+            ))
+        }
+        _ => {}
+    }
 }
 
 /// "Verify contact..." and `/sotto verify`: choose between comparing fingerprints and asking a
@@ -162,7 +207,11 @@ pub(crate) fn verify(r: &ConvRef) {
         &texts::verify_dialog(&Shown::new(&r.peer)),
         0,
         &[c"Compare fingerprints", c"Ask a question", c"Cancel"],
-        Pending::Verify(r.clone()),
+        Pending::Verify {
+            r: r.clone(),
+            // SAFETY: `r.conversation()` is null or live.
+            window: unsafe { super::windows::known(r.conversation()) }.map(|(id, _)| id),
+        },
     );
 }
 

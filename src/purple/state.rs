@@ -34,8 +34,9 @@ pub(crate) type SendIm = unsafe extern "C" fn(
 
 /// What an open `purple_request_*` dialog is about.
 pub(crate) enum Pending {
-    /// "Verify contact...": choose how.
-    Verify(ConvRef),
+    /// "Verify contact...": choose how, for the contact of window `window` (its number): a
+    /// contact renamed meanwhile takes the window, and the name may be someone else's.
+    Verify { r: ConvRef, window: Option<usize> },
     /// Both fingerprints shown; `key` is the contact's key the user is looking at, in window
     /// `window` (its number), if one was open: a contact renamed meanwhile takes the window.
     Compare {

@@ -659,8 +659,12 @@ answer_request(int n, const char *value, gboolean cancel)
 			emit("ERROR", 2, "answer", "no such action");
 			return;
 		}
+		/* As Pidgin does (pidgin_request_action_with_icon adds the buttons in reverse and
+		 * action_response_cb passes the reversed place): the button listed i-th is called
+		 * with count - 1 - i. Finch passes i. A plugin must not read the index. */
 		if (g_array_index(r->actions, GCallback, i))
-			((PurpleRequestActionCb)g_array_index(r->actions, GCallback, i))(r->user_data, i);
+			((PurpleRequestActionCb)g_array_index(r->actions, GCallback, i))(
+				r->user_data, (int)r->actions->len - 1 - i);
 		break;
 	}
 	case PURPLE_REQUEST_INPUT:

@@ -57,6 +57,16 @@ pub(crate) fn not_marked_verified(why: &str) -> String {
     format!("the key could not be marked verified ({why}).")
 }
 
+/// "Verify contact..." was answered after the contact `old` was renamed to `new` (the window
+/// went with the contact; the old name may be someone else's now): nothing was done.
+pub(crate) fn verify_renamed(old: &str, new: &str) -> String {
+    let (old, new) = (Shown::new(old), Shown::new(new));
+    format!(
+        "{old} is now known as {new}: nothing was compared or asked. Open \"Verify \
+         contact...\" again to verify {new}."
+    )
+}
+
 /// The question form needs a session.
 pub(crate) fn ask_needs_session() -> &'static str {
     "a question can only be asked in an encrypted conversation (/sotto start)."
