@@ -680,6 +680,18 @@ impl Sessions {
         if !s.new_client(from) || s.greeted.iter().any(|g| g == from) {
             return None;
         }
+        // The new clients' one budget, as for a handshake line from a new address: a server
+        // inventing an address per plaintext line gets no query, client and synced write for
+        // each (nor pushes a real late login's handshake out of its place). An address passed
+        // over is not marked greeted: its next line, within the budget, is.
+        if !s.may_take_new_client(settings.now_secs) {
+            self.note(
+                "plaintext from a new client of the contact not answered with a query: too many \
+                 new clients at once"
+                    .to_owned(),
+            );
+            return None;
+        }
         if s.greeted.len() >= 16 {
             s.greeted.remove(0);
         }

@@ -789,6 +789,50 @@ fn made_up_clients_share_one_answer_budget() {
     assert!(net.others().len() <= MAX_OTHER_CLIENTS);
 }
 
+/// Plaintext from made-up addresses, one per line: each was greeted as a late login with a
+/// query of its own, a new client and a synced write, without limit, and pushed a real late
+/// login's handshake out of its place (found by a read-only review). Greeting shares the new
+/// clients' budget: at most 4 per 10 s; an address greeted nothing while over it is greeted at
+/// its next line once the budget allows.
+#[test]
+fn plaintext_from_made_up_clients_shares_the_answer_budget() {
+    let mut net = Net::new("clients-plaintext-flood");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    let queries = |net: &mut Net, from: std::ops::Range<u32>, now: u64| {
+        let at = Settings {
+            now_secs: now,
+            ..settings(Policy::Manual)
+        };
+        from.map(|i| {
+            let (_, fx) = net
+                .alice
+                .sessions
+                .incoming(
+                    &key,
+                    &format!("bob/plain{i}"),
+                    "hi",
+                    &at,
+                    &mut net.alice.rng,
+                )
+                .expect("incoming");
+            fx.elsewhere
+                .iter()
+                .filter(|(_, l)| l.starts_with("?S1Q"))
+                .count()
+        })
+        .sum::<usize>()
+    };
+    assert_eq!(queries(&mut net, 0..100, 0), 4, "within one window");
+    assert_eq!(queries(&mut net, 100..200, 5), 0, "the same window");
+    assert_eq!(
+        queries(&mut net, 50..51, 10),
+        1,
+        "an address passed over, later"
+    );
+    assert!(net.others().len() <= MAX_OTHER_CLIENTS);
+}
+
 /// The server hands the main client's copy to the other client (the main one left): that
 /// client's user is told nothing, and it answers with the plain not-read notice, since only
 /// alice knows whether she made it a copy of its own. She did (its key is accepted): the
