@@ -1738,6 +1738,53 @@ fn irc_an_unload_that_panics_leaves_no_deaf_plugin_behind() {
     p.assert_no_criticals();
 }
 
+/// A fault inside the `send_im` wrapper while a long message's second piece goes out (forced
+/// with the test-only SOTTO_TEST_PANIC_AT_PIECE): the piece is refused, so the message is NOT
+/// sent and its text is given back in the window, never shown as sent. The wrapper reported
+/// such a line as taken (0), so the rest went out and the window showed the message as sent,
+/// with only a line saying something may be missing (found by a read-only review).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_fault_while_a_piece_goes_out_gives_the_message_back() {
+    let o = PairOptions {
+        alice_env: vec![("SOTTO_TEST_PANIC_AT_PIECE".into(), "AB".into())],
+        ..both_manual()
+    };
+    let (mut p, _) = encrypted_pair(Proto::Irc, o);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let text = long_text(1500, "alice");
+    p.alice.client.send(&bob, &text);
+    p.alice
+        .client
+        .expect_system(&bob, "the fault is said", WAIT, |t| {
+            t.contains("fault in Sotto")
+        });
+    p.alice
+        .client
+        .expect_system(&bob, "NOT sent, with the text", WAIT, |t| {
+            t.contains("NOT sent") && t.ends_with(&text)
+        });
+    thread::sleep(Duration::from_secs(3));
+    p.alice.client.sync();
+    p.bob.client.sync();
+    let shown_sent = p
+        .alice
+        .client
+        .writes()
+        .into_iter()
+        .any(|w| w.has(flags::SEND) && w.shown() == text);
+    assert!(!shown_sent, "the message was shown as sent");
+    p.bob
+        .client
+        .assert_no_write_shows(&text, "the message arrived whole");
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], &text, "a faulted message");
+    // The conversation goes on.
+    p.alice.client.send(&bob, "short, after the fault");
+    p.bob
+        .client
+        .expect_received(&alice, "short, after the fault", WAIT);
+}
+
 /// bob (or the server) publishes an XMPP nick (XEP-0172) with a line break in it and a fake
 /// Sotto line after it. libpurple writes "bob is now known as <nick>." into alice's window
 /// itself (`serv_got_alias`, a system line that never passes the receive hook, the nick not

@@ -271,6 +271,25 @@ fn protocol_of(gc: *mut sys::PurpleConnection) -> Option<String> {
     unsafe { plugin_id(sys::purple_connection_get_prpl(gc)) }
 }
 
+/// For the end-to-end test of a fault while a long message's pieces go out: panics when the
+/// line being handed down is a piece (`?S1P`) whose index reads as `SOTTO_TEST_PANIC_AT_PIECE`
+/// (its two base64url digits, e.g. `AB` for the second; read from the process environment,
+/// unset in any real use; read once per process).
+#[allow(clippy::panic)]
+fn test_panic_at_piece(line: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| {
+        std::env::var("SOTTO_TEST_PANIC_AT_PIECE")
+            .ok()
+            .filter(|v| v.len() == 2)
+    });
+    if let Some(index) = at {
+        if line.starts_with("?S1P") && line.get(8..10) == Some(index.as_str()) {
+            panic!("SOTTO_TEST_PANIC_AT_PIECE: a panic handing a piece down, on purpose");
+        }
+    }
+}
+
 /// What copy `k` of our wrapper, a protocol's `send_im`, does. Never inlined: each copy stays
 /// a call to it with its number (inlined, a copy of this body in each).
 ///
@@ -284,8 +303,11 @@ unsafe fn wrapped_send_im(
     message: *const c_char,
     flags: sys::PurpleMessageFlags,
 ) -> c_int {
-    // A panic here must not send: report "not sent" (0), which libpurple shows nothing for, so
-    // the window says it, with the text.
+    // A panic here must not send. A line the user typed (or another plugin's) is reported
+    // "not sent" as 0, which libpurple shows nothing for, so the window says it, with the text.
+    // A line of Sotto's own (`Injecting` is restored while unwinding) is refused: its caller
+    // reads the code, and with 0 took a piece of a long message for sent, sent the rest and
+    // showed the message as sent.
     ffi_boundary!(
         {
             if !gc.is_null() {
@@ -298,7 +320,11 @@ unsafe fn wrapped_send_im(
                     )
                 };
             }
-            0
+            if state::is_injecting() {
+                -libc::EIO
+            } else {
+                0
+            }
         },
         {
             non_null!(gc, -libc::EINVAL);
@@ -356,6 +382,7 @@ unsafe fn wrapped_send_im(
                 return pass(false);
             }
             if state::is_injecting() {
+                test_panic_at_piece(&text);
                 let rc = {
                     let _below = state::Injecting::handed_down();
                     pass(true)
