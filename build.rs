@@ -33,6 +33,7 @@ mod purple {
         "purple_conversation_get_account",
         "purple_conversation_get_name",
         "purple_conversation_set_name",
+        "purple_core_get_ui",
         "purple_conversation_get_chat_data",
         "purple_conv_chat_get_nick",
         "purple_conv_chat_get_users",

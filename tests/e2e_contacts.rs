@@ -139,6 +139,59 @@ fn goes_plain(alice: &mut Peer, to: &mut Peer, text: &str) {
     );
 }
 
+/// Finch draws only the active conversation of a window shared by a contact's merged buddies,
+/// and a system line never makes its conversation the active one: Sotto's lines about the
+/// other conversation were dropped (found by a read-only review of the test client against
+/// Finch's `finch_write_common`). alice runs as Finch (the test client's `SOTTO_TEST_UI`):
+/// bob's conversation is encrypted, bob2's plaintext line makes bob2's the active one, and
+/// bob ends the session: the line saying so is drawn (its conversation made the active one,
+/// as a message from bob would), not dropped.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_finch_draws_sottos_line_about_the_conversation_not_active() {
+    let mut p = Pair::start(
+        Proto::Xmpp,
+        PairOptions {
+            more_accounts: vec!["bob2".into()],
+            alice_env: vec![("SOTTO_TEST_UI".into(), "finch".into())],
+            ..both_manual()
+        },
+    );
+    let mut bob2 = p.another("bob2", false);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    merge(&mut p.alice.client, &bob, &bob2.address);
+    start_session(&mut p);
+    bob2.client
+        .send(&alice, "plain words from the second account");
+    p.alice
+        .client
+        .expect_received(&bob2.address, "plain words from the second account", WAIT);
+    p.bob.client.cmd(&alice, "sotto stop");
+    let said = p.alice.client.expect(
+        "alice's client is told that bob ended it (drawn or not)",
+        WAIT,
+        |l| {
+            (l.tag == "WRITE" || l.tag == "DROPPED")
+                && l.field(0).split('/').next() == Some(bob.as_str())
+                && l.field(3).contains("ended the encrypted conversation")
+        },
+    );
+    let dropped: Vec<String> = p
+        .alice
+        .client
+        .lines()
+        .into_iter()
+        .filter(|l| l.tag == "DROPPED" && l.field(3).contains("Sotto:"))
+        .map(|l| l.field(3).to_string())
+        .collect();
+    assert!(
+        dropped.is_empty(),
+        "Sotto lines Finch did not draw: {dropped:#?}"
+    );
+    assert_eq!(said.tag, "WRITE");
+    p.assert_no_criticals();
+}
+
 /// XMPP: alice's contact "bob" groups bob@localhost and bob's second account bob2@localhost
 /// (a client without Sotto). Before anything is encrypted, lines to both go as ever. With
 /// bob@localhost encrypted, alice's first plaintext line to bob2 is NOT sent (the tap never

@@ -659,10 +659,28 @@ impl ConvRef {
     }
 
     /// One line of Sotto's own (`text`, plain: escaped here) with `flags`.
+    ///
+    /// In Finch, a window shared by a contact's merged buddies draws only its active
+    /// conversation's lines, and a system line without `NOTIFY` never makes its conversation the
+    /// active one (`finch_write_common`): a line about the other conversation (the contact
+    /// ended the session, a message NOT delivered with its text) was dropped without a trace.
+    /// There it is written as [`Self::arrival_line`] is (`NOTIFY` and `RECV`), which makes its
+    /// conversation the active one, as a message from the contact would, and draws it.
     fn own_line(&self, text: &str, flags: sys::PurpleMessageFlags) {
         let html = sotto_html(text);
         let _own = OwnLine::writing();
-        self.write(None, &html, flags);
+        let conv = self.conversation();
+        if conv.is_null() {
+            return;
+        }
+        // SAFETY: `conv` is live (looked up just now).
+        let flags = if unsafe { finch_shares_window(conv) } {
+            flags | sys::PURPLE_MESSAGE_NOTIFY | sys::PURPLE_MESSAGE_RECV
+        } else {
+            flags
+        };
+        // SAFETY: as above.
+        unsafe { write_to(conv, None, &html, flags) };
     }
 
     /// A Sotto line about a message libpurple writes next, received in this conversation
@@ -1045,6 +1063,24 @@ fn others_once(r: &ConvRef, mut found: Vec<ConvRef>) -> Vec<ConvRef> {
 unsafe fn window_of(conv: *mut sys::PurpleConversation) -> usize {
     // SAFETY: per the caller; `ui_data` is a plain pointer field libpurple's UIs set.
     unsafe { (*conv).ui_data as usize }
+}
+
+/// Whether the UI is Finch and shows `conv` in a window with another open IM conversation
+/// ([`window_of`]): see [`ConvRef::own_line`].
+///
+/// # Safety
+/// `conv` must be a live `PurpleConversation`.
+unsafe fn finch_shares_window(conv: *mut sys::PurpleConversation) -> bool {
+    // SAFETY: a static string of libpurple's (the UI id given to `purple_core_init`), or NULL.
+    let finch =
+        unsafe { cstr_to_string(sys::purple_core_get_ui()) }.as_deref() == Some("gnt-purple");
+    // SAFETY: per the caller.
+    let window = if finch { unsafe { window_of(conv) } } else { 0 };
+    window != 0
+        && open_ims()
+            .into_iter()
+            // SAFETY: each in libpurple's list of open IMs, just now: live.
+            .any(|other| other != conv && unsafe { window_of(other) } == window)
 }
 
 /// The other open IM conversations shown in `r`'s window ([`window_of`]), as they are named

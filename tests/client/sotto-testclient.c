@@ -199,6 +199,17 @@ print_to_stderr(const gchar *text)
 
 /* ------------------------------------------------------- conversations */
 
+/* SOTTO_TEST_UI=finch: the client draws a window shared by several conversations as Finch
+ * does (finch_write_common): only the active conversation's lines are drawn; a line sent or
+ * received makes its conversation the active one, and a system line counts as neither unless
+ * it also carries NOTIFY. A line dropped so is printed as DROPPED, not WRITE. Its UI id is
+ * Finch's ("gnt-purple"). */
+static gboolean finch_ui;
+
+typedef struct Window Window;
+static void window_set_active(PurpleConversation *conv);
+static PurpleConversation *window_active(PurpleConversation *conv);
+
 static void
 write_conv(PurpleConversation *conv, const char *who, const char *alias,
            const char *message, PurpleMessageFlags flags, time_t mtime)
@@ -206,6 +217,21 @@ write_conv(PurpleConversation *conv, const char *who, const char *alias,
 	char flagstr[16];
 
 	g_snprintf(flagstr, sizeof(flagstr), "%d", (int)flags);
+	if (finch_ui) {
+		PurpleMessageFlags drawn = flags;
+
+		if ((drawn & PURPLE_MESSAGE_SYSTEM) && !(drawn & PURPLE_MESSAGE_NOTIFY))
+			drawn &= ~(PURPLE_MESSAGE_SEND | PURPLE_MESSAGE_RECV);
+		if (window_active(conv) != conv) {
+			if (drawn & (PURPLE_MESSAGE_SEND | PURPLE_MESSAGE_RECV)) {
+				window_set_active(conv);
+			} else {
+				emit("DROPPED", 4, purple_conversation_get_name(conv), flagstr, who,
+				     message);
+				return;
+			}
+		}
+	}
 	emit("WRITE", 4, purple_conversation_get_name(conv), flagstr, who, message);
 }
 
@@ -222,9 +248,28 @@ custom_smiley_add(PurpleConversation *conv, const char *smile, gboolean remote)
  * the IM conversations of one buddy-list contact share one, as Pidgin puts a new conversation
  * into the tab of an open one with another buddy of its contact (pidgin_conv_find_gtkconv; Finch's
  * find_conv_with_contact likewise), and a renamed conversation (an IRC nick change) keeps it. */
-typedef struct {
+struct Window {
 	GList *convs;
-} Window;
+	/* The conversation typed into and drawn (Finch's active_conv); Pidgin draws them all. */
+	PurpleConversation *active;
+};
+
+static void
+window_set_active(PurpleConversation *conv)
+{
+	Window *w = conv->ui_data;
+
+	if (w != NULL)
+		w->active = conv;
+}
+
+static PurpleConversation *
+window_active(PurpleConversation *conv)
+{
+	Window *w = conv->ui_data;
+
+	return w != NULL && w->active != NULL ? w->active : conv;
+}
 
 /* The window of an open IM conversation with another buddy of conv's contact, if any. */
 static Window *
@@ -264,6 +309,8 @@ create_conversation(PurpleConversation *conv)
 	if (w == NULL)
 		w = g_new0(Window, 1);
 	w->convs = g_list_prepend(w->convs, conv);
+	/* Finch makes a new conversation in a shared window the active one. */
+	w->active = conv;
 	conv->ui_data = w;
 }
 
@@ -276,6 +323,8 @@ destroy_conversation(PurpleConversation *conv)
 		return;
 	conv->ui_data = NULL;
 	w->convs = g_list_remove(w->convs, conv);
+	if (w->active == conv)
+		w->active = w->convs != NULL ? w->convs->data : NULL;
 	if (w->convs == NULL)
 		g_free(w);
 }
@@ -1322,19 +1371,26 @@ run_command(char *line)
 		} else {
 			markup = g_strdup(text);
 		}
+		/* Typed there: the user switched to it (Finch's window sends to its active one). */
+		window_set_active(conv);
 		purple_conv_im_send(PURPLE_CONV_IM(conv), markup);
 		g_free(markup);
 		g_free(text);
 		g_free(buddy);
 	} else if (strcmp(verb, "cmd") == 0) {
 		char *buddy;
+		PurpleConversation *conv;
 
 		if (!arg1 || !rest) {
 			emit("ERROR", 2, verb, "usage: cmd <buddy> <command line>");
 			return;
 		}
 		buddy = unescape(arg1);
-		do_command(im_window(buddy), rest);
+		conv = im_window(buddy);
+		/* Typed there: the user switched to it. */
+		if (conv != NULL)
+			window_set_active(conv);
+		do_command(conv, rest);
 		g_free(buddy);
 	} else if (strcmp(verb, "join") == 0) {
 		/* As Pidgin's "Join a Chat" dialog does for XMPP: room, server, handle. */
@@ -1682,7 +1738,8 @@ main(int argc, char **argv)
 	purple_request_set_ui_ops(&request_ops);
 	purple_notify_set_ui_ops(&notify_ops);
 	purple_accounts_set_ui_ops(&account_ops);
-	dir = sotto_headless_init(UI_ID, userdir,
+	finch_ui = g_strcmp0(g_getenv("SOTTO_TEST_UI"), "finch") == 0;
+	dir = sotto_headless_init(finch_ui ? "gnt-purple" : UI_ID, userdir,
 		debug || g_getenv("SOTTO_TESTCLIENT_DEBUG") != NULL);
 	if (dir == NULL) {
 		emit("ERROR", 2, "core", "purple_core_init failed");
@@ -1786,7 +1843,7 @@ main(int argc, char **argv)
 				usage();
 			g_strfreev(kv);
 		}
-		purple_account_set_enabled(account, UI_ID, TRUE);
+		purple_account_set_enabled(account, purple_core_get_ui(), TRUE);
 		g_ptr_array_add(accounts, account);
 	}
 	g_ptr_array_free(usernames, TRUE);

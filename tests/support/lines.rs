@@ -51,7 +51,7 @@ impl Line {
     pub(super) fn parse(raw: &str) -> Line {
         let (tag, rest) = raw.split_once(' ').unwrap_or((raw, ""));
         let arity = match tag {
-            "WRITE" | "NOTIFY" => 4,
+            "WRITE" | "DROPPED" | "NOTIFY" => 4,
             "REQUEST" => 5,
             "CMD" | "REQUEST_ITEM" => 3,
             "TITLE" | "ERROR" | "CRITICAL" | "WARNING" | "MENU" => 2,
