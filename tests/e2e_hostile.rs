@@ -1192,6 +1192,40 @@ fn xmpp_a_headline_carrying_a_sotto_line_is_dropped() {
     p.assert_no_criticals();
 }
 
+/// A `/sotto` command on a later line of a message of several lines (Shift+Enter): Pidgin
+/// hands the whole message to one send on XMPP, where libpurple runs no command, and Sotto
+/// looked at its first line only, so the answer to a verification went to the contact (who
+/// may be the impostor the question is meant to catch). Refused and shown back, nothing on
+/// the wire; the conversation goes on.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_sotto_command_on_a_later_line_is_never_sent() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let typed = "ok, here it is\n/sotto answer the grey heron";
+    p.alice.client.send(&bob, typed);
+    p.alice
+        .client
+        .expect_system(&bob, "refused, the text shown back", WAIT, |t| {
+            t.contains("NOT sent") && t.contains("Sotto command") && t.contains("the grey heron")
+        });
+    thread::sleep(Duration::from_secs(2));
+    p.bob.client.sync();
+    p.bob
+        .client
+        .assert_no_write_shows("grey heron", "the answer reached the contact");
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        "grey heron",
+        "a command's answer",
+    );
+    p.alice.client.send(&bob, "and a plain line after it");
+    p.bob
+        .client
+        .expect_received(&alice, "and a plain line after it", WAIT);
+    p.assert_no_criticals();
+}
+
 /// A `/sotto` command libpurple did not run, for a capital letter, a space in front or
 /// full-width letters: Pidgin
 /// sends an unknown command as a message on a protocol without slash commands of its own (the

@@ -39,7 +39,20 @@ pub(crate) fn register() -> Option<CommandGuard> {
 /// Finch or a script may hand any line to the send path). Such a line is the user's words for
 /// Sotto (a question and its answer, the secret of a verification): it is never sent, to the
 /// contact or, with no session, in plaintext to the server.
+///
+/// Any line of the text counts: Pidgin hands a message of several lines (Shift+Enter) to one
+/// send on XMPP and most protocols, where libpurple runs no command, so `ok` and a second
+/// line `/sotto answer Lisbon` went to the contact as one message (found by a read-only
+/// review).
 pub(crate) fn mistyped_command(text: &str) -> bool {
+    text.split([
+        '\n', '\r', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}',
+    ])
+    .any(line_is_a_command)
+}
+
+/// [`mistyped_command`] for one line.
+fn line_is_a_command(text: &str) -> bool {
     // Spaces, and the invisible characters a paste or an input method may put in.
     let blank = |c: char| {
         c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
@@ -295,6 +308,11 @@ mod tests {
             "/SottoVerify q | a",
             "\u{FF0F}\u{FF53}\u{FF4F}\u{FF54}\u{FF54}\u{FF4F}\u{FF41}\u{FF4E}swer x",
             "/sotto, stop",
+            // On a later line of a message of several (Shift+Enter).
+            "ok\n/sotto answer Lisbon",
+            "first\r\n /Sotto verify q | a",
+            "a\u{2028}/sotto answer x",
+            "a\u{85}\u{FF0F}sotto answer x",
         ] {
             assert!(mistyped_command(typed), "{typed:?}");
         }
@@ -306,6 +324,7 @@ mod tests {
             "/sottosuolo",
             "/me waves",
             "a line that mentions /sotto answer",
+            "two lines\nthat mention /sotto answer",
             "/",
             "/sott",
             "/sottò answer",
