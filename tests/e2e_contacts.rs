@@ -143,9 +143,12 @@ fn goes_plain(alice: &mut Peer, to: &mut Peer, text: &str) {
 /// and a system line never makes its conversation the active one: Sotto's lines about the
 /// other conversation were dropped (found by a read-only review of the test client against
 /// Finch's `finch_write_common`). alice runs as Finch (the test client's `SOTTO_TEST_UI`):
-/// bob's conversation is encrypted, bob2's plaintext line makes bob2's the active one, and
-/// bob ends the session: the line saying so is drawn (its conversation made the active one,
-/// as a message from bob would), not dropped.
+/// bob's conversation is encrypted; alice types to bob2 (his the active one), is asked and
+/// sends it unencrypted; bob's question is drawn in bob's conversation (made the active one,
+/// as a message from bob would), so her next plaintext line to bob2 is asked about again (a
+/// line of Sotto's that switched the window left the allowance standing: found by a hostile
+/// review); bob ends the session while bob2's is the active one: the line saying so is drawn,
+/// not dropped.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_finch_draws_sottos_line_about_the_conversation_not_active() {
@@ -161,11 +164,22 @@ fn xmpp_finch_draws_sottos_line_about_the_conversation_not_active() {
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     merge(&mut p.alice.client, &bob, &bob2.address);
     start_session(&mut p);
-    bob2.client
-        .send(&alice, "plain words from the second account");
-    p.alice
+    // "Send unencrypted" lets alice's lines to bob2 go while she stays there; a Sotto line
+    // drawn in bob's conversation (his question) shows it, and a plaintext line typed to bob2
+    // after switching back is asked about again (the allowance ended with it, as with a
+    // message read there).
+    let first = "a plain line for the second account";
+    let d = held_back(&mut p.alice, &mut bob2, &bob, first);
+    send_unencrypted(&mut p.alice, &mut bob2, &d, first);
+    p.bob
         .client
-        .expect_received(&bob2.address, "plain words from the second account", WAIT);
+        .cmd(&alice, "sotto verify where did we meet | lisbon");
+    p.alice.client.expect_write(
+        "bob's question drawn in alice's window with him",
+        WAIT,
+        |w| w.is_with(&bob) && w.shown().contains("where did we meet"),
+    );
+    held_back(&mut p.alice, &mut bob2, &bob, "typed after looking at bob");
     p.bob.client.cmd(&alice, "sotto stop");
     let said = p.alice.client.expect(
         "alice's client is told that bob ended it (drawn or not)",

@@ -1291,6 +1291,13 @@ fn irc_a_mistyped_sotto_command_is_never_sent() {
         .cmd_status(&bob, &format!("msg {bob} /Sotto answer the pier at dawn"));
     assert_ne!(res.field(1), "0", "refused: {res:?}");
     assert!(res.field(2).contains("Sotto command"), "{res:?}");
+    // `/me` with the command on its second line (Shift+Enter): refused as well.
+    let res = p
+        .alice
+        .client
+        .cmd_status(&bob, "me agrees\n/sotto answer the quiet canal");
+    assert_ne!(res.field(1), "0", "refused: {res:?}");
+    assert!(res.field(2).contains("Sotto command"), "{res:?}");
     // In a channel's window, with a blank first (libpurple runs no command there, and the
     // line went to the whole channel): refused there too.
     let channel = "#sotto-typo";
@@ -1314,6 +1321,7 @@ fn irc_a_mistyped_sotto_command_is_never_sent() {
         "ferry to Belem",
         "Lisbon harbour",
         "pier at dawn",
+        "quiet canal",
         "blue tram",
         "the red one",
     ] {

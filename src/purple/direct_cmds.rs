@@ -321,6 +321,16 @@ unsafe extern "C" fn direct_override(
             unsafe { set_error(error, &texts::command_not_run(&second)) };
             return sys::PURPLE_CMD_RET_FAILED;
         }
+        // `/me ok` with `/sotto answer …` on a second line (Shift+Enter: Pidgin hands the
+        // whole entry to the command, and its text keeps the line break), or Slack's one
+        // argument: the same.
+        if matches!(kind, Kind::Me | Kind::SlackMsg | Kind::SlackRemind)
+            && super::commands::mistyped_command(&first)
+        {
+            // SAFETY: libpurple's error out-parameter.
+            unsafe { set_error(error, &texts::command_not_run(&first)) };
+            return sys::PURPLE_CMD_RET_FAILED;
+        }
         // IRC's other spellings of a target (RFC 2812 `msgto`: nick!user@host, nick@server,
         // user%host@server) reach a person whose conversation is named by the nick alone: the
         // nick is checked too, and such a spelling of a contact that is not in plaintext is

@@ -665,7 +665,10 @@ impl ConvRef {
     /// active one (`finch_write_common`): a line about the other conversation (the contact
     /// ended the session, a message NOT delivered with its text) was dropped without a trace.
     /// There it is written as [`Self::arrival_line`] is (`NOTIFY` and `RECV`), which makes its
-    /// conversation the active one, as a message from the contact would, and draws it.
+    /// conversation the active one, as a message from the contact would, and draws it; and
+    /// as a message read there does, it ends what "Send unencrypted" allowed elsewhere in the
+    /// window because of this conversation (the user is looking at it now: a plaintext line
+    /// typed after switching back is asked about again).
     fn own_line(&self, text: &str, flags: sys::PurpleMessageFlags) {
         let html = sotto_html(text);
         let _own = OwnLine::writing();
@@ -675,6 +678,7 @@ impl ConvRef {
         }
         // SAFETY: `conv` is live (looked up just now).
         let flags = if unsafe { finch_shares_window(conv) } {
+            super::service::shown_in(self);
             flags | sys::PURPLE_MESSAGE_NOTIFY | sys::PURPLE_MESSAGE_RECV
         } else {
             flags

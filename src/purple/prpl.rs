@@ -271,6 +271,12 @@ fn protocol_of(gc: *mut sys::PurpleConnection) -> Option<String> {
     unsafe { plugin_id(sys::purple_connection_get_prpl(gc)) }
 }
 
+thread_local! {
+    /// Whether the call [`wrapped_send_im`] is in has handed its line to what it wraps: a
+    /// fault after that (in the bookkeeping) must not report a line that left as refused.
+    static HANDED_DOWN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// For the end-to-end test of a fault while a long message's pieces go out: panics when the
 /// line being handed down is a piece (`?S1P`) whose index reads as `SOTTO_TEST_PANIC_AT_PIECE`
 /// (its two base64url digits, e.g. `AB` for the second; read from the process environment,
@@ -305,9 +311,10 @@ unsafe fn wrapped_send_im(
 ) -> c_int {
     // A panic here must not send. A line the user typed (or another plugin's) is reported
     // "not sent" as 0, which libpurple shows nothing for, so the window says it, with the text.
-    // A line of Sotto's own (`Injecting` is restored while unwinding) is refused: its caller
-    // reads the code, and with 0 took a piece of a long message for sent, sent the rest and
-    // showed the message as sent.
+    // A line of Sotto's own (`Injecting` is restored while unwinding) is refused when the
+    // fault came before it was handed down: its caller reads the code, and with 0 took a piece
+    // of a long message for sent, sent the rest and showed the message as sent. After it was
+    // handed down, it left: 0.
     ffi_boundary!(
         {
             if !gc.is_null() {
@@ -320,13 +327,14 @@ unsafe fn wrapped_send_im(
                     )
                 };
             }
-            if state::is_injecting() {
+            if state::is_injecting() && !HANDED_DOWN.with(std::cell::Cell::get) {
                 -libc::EIO
             } else {
                 0
             }
         },
         {
+            HANDED_DOWN.with(|h| h.set(false));
             non_null!(gc, -libc::EINVAL);
             non_null!(who, -libc::EINVAL);
             non_null!(message, -libc::EINVAL);
@@ -373,6 +381,7 @@ unsafe fn wrapped_send_im(
                     // us.
                     unsafe { orig(gc, who, message, flags) }
                 };
+                HANDED_DOWN.with(|h| h.set(true));
                 // SAFETY: the same call: its connection is live.
                 unsafe { super::pace::handed(handing, rc) };
                 rc

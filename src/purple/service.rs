@@ -472,6 +472,12 @@ pub(crate) fn check_siblings(r: &ConvRef, siblings: &[(ConvKey, SiblingState)]) 
     with_sessions(|s| s.check_siblings(&key, siblings, now_secs()))
 }
 
+/// A line of Sotto's own made the window show `r`'s conversation (`Sessions::shown_in`).
+pub(crate) fn shown_in(r: &ConvRef) {
+    let key = r.key();
+    let _ = with_sessions(|s| s.shown_in(&key));
+}
+
 /// The user answered "send unencrypted" about the line held back for `r`
 /// (`Sessions::confirm_siblings`): `false` when there was no question, or no service.
 pub(crate) fn confirm_siblings(r: &ConvRef) -> bool {

@@ -1196,6 +1196,14 @@ impl Sessions {
         self.siblings.confirm(key, now_secs)
     }
 
+    /// A line of Sotto's own made the window show the conversation `key` (Finch makes the
+    /// conversation of a line it draws the active one where several share a window): every
+    /// confirmed allowance granted against it ends, as when something is typed or read there
+    /// ([`siblings::SiblingGuard::spoke_in`]).
+    pub fn shown_in(&mut self, key: &ConvKey) {
+        self.siblings.spoke_in(key);
+    }
+
     /// Messages waiting to be sent, and whether sending is blocked by a changed key.
     pub fn waiting(
         &mut self,

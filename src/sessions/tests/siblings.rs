@@ -96,6 +96,10 @@ fn an_encrypted_sibling_holds_a_plaintext_line_back_until_confirmed() {
         "{events:?}"
     );
     assert!(refused(&alice.sessions.check_siblings(&irc, &first, 105)));
+    // A line of Sotto's own that made the window show the encrypted one (Finch): asked again.
+    assert!(alice.sessions.confirm_siblings(&irc, 105));
+    alice.sessions.shown_in(&alice.key.clone());
+    assert!(refused(&alice.sessions.check_siblings(&irc, &first, 105)));
 
     // Encryption ended: the conversation no longer guards, nothing is held back.
     let end = alice.stop();
