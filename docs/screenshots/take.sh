@@ -18,6 +18,9 @@
 #        docs/screenshots/encrypted-conversation.png  the conversation, title and state lines
 #        docs/screenshots/sotto-menu.png              Conversation > More > Sotto, open
 #        docs/screenshots/buddy-menu.png              the buddy list's right-click > Sotto, open
+#        docs/screenshots/key-changed.png             the dialog when bob's key changes
+#   6. bob's key changes: Enter on that dialog ("Keep holding messages", its default) must keep
+#      alice's line held; the run fails if bob's client shows it
 #
 # Exit status: 0 all shots taken as planned; 2 shots written but a step fell short (printed as
 # WARNING: look at the PNGs before committing them); 1 failed; 124 timed out.
@@ -425,6 +428,41 @@ add_menus
 crop buddy-menu "$OUT/buddy-menu.png"
 close_menus
 
+# ------------------------------------------------------------------ 10. bob's key changes
+# bob's client quits, loses its Sotto data and starts again: its new key finishes a handshake
+# with alice, whose Pidgin warns and opens the key-changed dialog; a line she types is held.
+# Enter on the dialog picks its default, "Keep holding messages": the line must stay held
+# (Pidgin hands a button's callback its reversed place; Sotto once read that index, and this
+# Enter accepted the new key and sent the line). A check, not only a shot: it fails the run.
+BOB_PID=${PIDS[-1]}
+bob "quit"
+for _ in $(seq 50); do kill -0 "$BOB_PID" 2>/dev/null || break; sleep 0.1; done
+exec 7>&-
+rm -rf "$TMP/bob/sotto"
+mkfifo "$TMP/bob2.in"
+"$CLIENT" "$TMP/bob" prpl-irc bob@127.0.0.1 '' \
+    --opt "port=$PORT" --opt ratelimit-interval=0 --plugin "$CFG/plugins/sotto.so" \
+    <"$TMP/bob2.in" >"$TMP/bob2.out" 2>"$TMP/bob2.err" &
+PIDS+=($!)
+exec 7>"$TMP/bob2.in"
+wait_for "$TMP/bob2.out" '^SIGNED_ON' 30 || die "bob did not sign on again"
+bob "cmd alice sotto start"
+KEYDLG=$(wait_win 'key changed' 30) || die "no key-changed dialog in Pidgin"
+focus "$CONV"
+type_line 'This line waits for a key I have not accepted.'
+sleep 1
+xdotool windowmove --sync "$KEYDLG" 60 120 2>/dev/null || true
+focus "$KEYDLG"
+shot key-changed
+geometry "$KEYDLG"
+crop key-changed "$OUT/key-changed.png"
+xdotool key Return
+sleep 3
+if grep -q 'waits for a key I have not accepted' "$TMP/bob2.out"; then
+    die "Enter on the key-changed dialog (Keep holding messages) sent the held line to the new key"
+fi
+log "Keep holding messages kept the line held"
+
 if [ -n "${SOTTO_SHOTS_PAUSE:-}" ]; then
     log "pausing ${SOTTO_SHOTS_PAUSE}s: DISPLAY=$DISPLAY TMP=$TMP CONV=$CONV"
     sleep "$SOTTO_SHOTS_PAUSE" &
@@ -437,4 +475,4 @@ if [ ${#SHORT[@]} -gt 0 ]; then
     printf '  - %s\n' "${SHORT[@]}" >&2
     exit 2
 fi
-log "done: $(cd "$OUT" && ls encrypted-conversation.png sotto-menu.png buddy-menu.png | tr '\n' ' ')"
+log "done: $(cd "$OUT" && ls encrypted-conversation.png sotto-menu.png buddy-menu.png key-changed.png | tr '\n' ' ')"
