@@ -101,3 +101,20 @@ ACCOUNTS
 </purple>
 BLIST
 }
+
+# start_bob NAME: bob@127.0.0.1, the test client with the plugin at $CFG/plugins/sotto.so, on
+# $PORT, its stdin the FIFO $TMP/NAME.in (held open on fd 7: `bob LINE` sends a command), its
+# output in $TMP/NAME.out and .err; returns once it loaded the plugin and signed on. The user
+# dir is always $TMP/bob (a second start is the same profile).
+start_bob() {
+    mkfifo "$TMP/$1.in"
+    "$CLIENT" "$TMP/bob" prpl-irc bob@127.0.0.1 '' \
+        --opt "port=$PORT" --opt ratelimit-interval=0 --plugin "$CFG/plugins/sotto.so" \
+        <"$TMP/$1.in" >"$TMP/$1.out" 2>"$TMP/$1.err" &
+    PIDS+=($!)
+    exec 7>"$TMP/$1.in"
+    wait_for "$TMP/$1.out" '^PLUGIN_(LOADED|FAILED)' 20 || die "bob's client did not load the plugin"
+    grep -q '^PLUGIN_LOADED' "$TMP/$1.out" || die "bob: $(grep PLUGIN_FAILED "$TMP/$1.out")"
+    wait_for "$TMP/$1.out" '^SIGNED_ON' 30 || die "bob did not sign on"
+}
+bob() { printf '%s\n' "$*" >&7; }

@@ -180,16 +180,7 @@ wait_for "$TMP/ngircd.log" 'User "alice!.*registered' 30 || die "alice (finch) d
 log "alice (finch) signed on"
 
 # ------------------------------------------------------------------ 4. bob (test client)
-mkfifo "$TMP/bob.in"
-"$CLIENT" "$TMP/bob" prpl-irc bob@127.0.0.1 '' \
-    --opt "port=$PORT" --opt ratelimit-interval=0 --plugin "$CFG/plugins/sotto.so" \
-    <"$TMP/bob.in" >"$TMP/bob.out" 2>"$TMP/bob.err" &
-PIDS+=($!)
-exec 7>"$TMP/bob.in"
-bob() { printf '%s\n' "$*" >&7; }
-wait_for "$TMP/bob.out" '^PLUGIN_(LOADED|FAILED)' 20 || die "bob's client did not load the plugin"
-grep -q '^PLUGIN_LOADED' "$TMP/bob.out" || die "bob: $(grep PLUGIN_FAILED "$TMP/bob.out")"
-wait_for "$TMP/bob.out" '^SIGNED_ON' 30 || die "bob did not sign on"
+start_bob bob
 log "bob signed on"
 sleep 2
 

@@ -314,16 +314,7 @@ xdotool windowmove --sync "$BLIST" 960 40 2>/dev/null || true
 grep -i 'sotto' "$TMP/pidgin.log" | grep -v -E '\) (prefs|util): ' | head -n 8 >&2 || true
 
 # ------------------------------------------------------------------ 5. bob (test client)
-mkfifo "$TMP/bob.in"
-"$CLIENT" "$TMP/bob" prpl-irc bob@127.0.0.1 '' \
-    --opt "port=$PORT" --opt ratelimit-interval=0 --plugin "$CFG/plugins/sotto.so" \
-    <"$TMP/bob.in" >"$TMP/bob.out" 2>"$TMP/bob.err" &
-PIDS+=($!)
-exec 7>"$TMP/bob.in"
-bob() { printf '%s\n' "$*" >&7; }
-wait_for "$TMP/bob.out" '^PLUGIN_(LOADED|FAILED)' 20 || die "bob's client did not load the plugin"
-grep -q '^PLUGIN_LOADED' "$TMP/bob.out" || die "bob: $(grep PLUGIN_FAILED "$TMP/bob.out")"
-wait_for "$TMP/bob.out" '^SIGNED_ON' 30 || die "bob did not sign on"
+start_bob bob
 log "bob signed on"
 
 # ------------------------------------------------------------------ 6. alice opens the IM window
@@ -439,13 +430,7 @@ bob "quit"
 for _ in $(seq 50); do kill -0 "$BOB_PID" 2>/dev/null || break; sleep 0.1; done
 exec 7>&-
 rm -rf "$TMP/bob/sotto"
-mkfifo "$TMP/bob2.in"
-"$CLIENT" "$TMP/bob" prpl-irc bob@127.0.0.1 '' \
-    --opt "port=$PORT" --opt ratelimit-interval=0 --plugin "$CFG/plugins/sotto.so" \
-    <"$TMP/bob2.in" >"$TMP/bob2.out" 2>"$TMP/bob2.err" &
-PIDS+=($!)
-exec 7>"$TMP/bob2.in"
-wait_for "$TMP/bob2.out" '^SIGNED_ON' 30 || die "bob did not sign on again"
+start_bob bob2
 bob "cmd alice sotto start"
 KEYDLG=$(wait_win 'key changed' 30) || die "no key-changed dialog in Pidgin"
 focus "$CONV"
