@@ -676,14 +676,13 @@ impl ConvRef {
         if conv.is_null() {
             return;
         }
-        // SAFETY: `conv` is live (looked up just now).
-        let flags = if unsafe { finch_shares_window(conv) } {
+        let flags = if finch_shares_window(self) {
             super::service::shown_in(self);
             flags | sys::PURPLE_MESSAGE_NOTIFY | sys::PURPLE_MESSAGE_RECV
         } else {
             flags
         };
-        // SAFETY: as above.
+        // SAFETY: `conv` is live (looked up just now; `window_siblings` writes nothing).
         unsafe { write_to(conv, None, &html, flags) };
     }
 
@@ -1069,22 +1068,13 @@ unsafe fn window_of(conv: *mut sys::PurpleConversation) -> usize {
     unsafe { (*conv).ui_data as usize }
 }
 
-/// Whether the UI is Finch and shows `conv` in a window with another open IM conversation
-/// ([`window_of`]): see [`ConvRef::own_line`].
-///
-/// # Safety
-/// `conv` must be a live `PurpleConversation`.
-unsafe fn finch_shares_window(conv: *mut sys::PurpleConversation) -> bool {
+/// Whether the UI is Finch and shows `r`'s conversation in a window with another open IM
+/// conversation ([`window_siblings`]): see [`ConvRef::own_line`].
+fn finch_shares_window(r: &ConvRef) -> bool {
     // SAFETY: a static string of libpurple's (the UI id given to `purple_core_init`), or NULL.
     let finch =
         unsafe { cstr_to_string(sys::purple_core_get_ui()) }.as_deref() == Some("gnt-purple");
-    // SAFETY: per the caller.
-    let window = if finch { unsafe { window_of(conv) } } else { 0 };
-    window != 0
-        && open_ims()
-            .into_iter()
-            // SAFETY: each in libpurple's list of open IMs, just now: live.
-            .any(|other| other != conv && unsafe { window_of(other) } == window)
+    finch && !window_siblings(r).is_empty()
 }
 
 /// The other open IM conversations shown in `r`'s window ([`window_of`]), as they are named
