@@ -1098,14 +1098,15 @@ fn window_siblings(r: &ConvRef) -> Vec<ConvRef> {
         .collect()
 }
 
-/// The buddy-list half of [`contact_siblings`] (duplicates and `r` itself not taken out).
-fn buddy_siblings(r: &ConvRef) -> Vec<ConvRef> {
+/// The buddies in the buddy list with `r`'s name on `r`'s account, each with its contact (null
+/// for none): libpurple's, live until the list changes.
+pub(crate) fn buddies_of(r: &ConvRef) -> Vec<(*mut sys::PurpleBuddy, *mut sys::PurpleContact)> {
     let account = r.account();
     if account.is_null() {
         return Vec::new();
     }
     let name = cstring(&r.peer);
-    let mut contacts: Vec<*mut sys::PurpleContact> = Vec::new();
+    let mut out = Vec::new();
     // SAFETY: a live account and a valid name; the list's links are ours to free, the buddies
     // libpurple's, read within this call.
     unsafe {
@@ -1114,15 +1115,22 @@ fn buddy_siblings(r: &ConvRef) -> Vec<ConvRef> {
         while !link.is_null() {
             let buddy = (*link).data.cast::<sys::PurpleBuddy>();
             link = (*link).next;
-            if buddy.is_null() {
-                continue;
-            }
-            let contact = sys::purple_buddy_get_contact(buddy);
-            if !contact.is_null() && !contacts.contains(&contact) {
-                contacts.push(contact);
+            if !buddy.is_null() {
+                out.push((buddy, sys::purple_buddy_get_contact(buddy)));
             }
         }
         sys::g_slist_free(list);
+    }
+    out
+}
+
+/// The buddy-list half of [`contact_siblings`] (duplicates and `r` itself not taken out).
+fn buddy_siblings(r: &ConvRef) -> Vec<ConvRef> {
+    let mut contacts: Vec<*mut sys::PurpleContact> = Vec::new();
+    for (_, contact) in buddies_of(r) {
+        if !contact.is_null() && !contacts.contains(&contact) {
+            contacts.push(contact);
+        }
     }
     let mut out: Vec<ConvRef> = Vec::new();
     for contact in contacts {

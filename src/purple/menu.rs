@@ -1,8 +1,16 @@
 //! The "Sotto" submenu (buddy menu, Conversation > More, conversation Options) and the
 //! per-contact settings dialog.
 //!
-//! Menu items carry only an action code; the buddy or conversation they act on is the object
-//! libpurple hands the callback, looked up again when the item is chosen.
+//! A menu is built when the host decides, not when it is opened, and an item runs later still:
+//! Pidgin builds Options > Sotto at a tab switch or when the Conversation menu opens, and keeps
+//! it (and the conversation's address) while the conversation starts, ends, is renamed or is
+//! closed (and the address becomes a new window's); a buddy menu can outlive its buddy. So each
+//! submenu is numbered and remembered with what it was built for, and its items carry that
+//! number and their action code. Chosen, an item runs only while the object the host hands is
+//! still the one it was built for (an open IM window with the same window number and
+//! conversation; a buddy, or a contact holding it, still in the list: the address is not read
+//! before that), and only if the menu built now would offer it (each label has its own code:
+//! "Stop waiting" chosen after the session came up must not end it).
 
 use std::ffi::{c_int, c_void, CStr};
 
@@ -11,15 +19,36 @@ use crate::protocol::{ConvState, Policy};
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
+use super::state::{BuiltMenu, MENUS_KEPT};
 use super::texts::Shown;
 use super::{present, service, texts};
 
 const START: usize = 1;
-const STOP: usize = 2;
+const END: usize = 2;
 const SETTINGS: usize = 3;
 const FINGERPRINT: usize = 4;
 const VERIFY: usize = 5;
 const GIVE_BACK: usize = 6;
+const RESTART: usize = 7;
+const STOP_WAITING: usize = 8;
+const STOP_WAITING_HELD: usize = 9;
+
+/// Each action's label: one label per code, so the code says which label was clicked.
+fn label(code: usize) -> &'static CStr {
+    match code {
+        START => c"Start encrypted conversation",
+        RESTART => c"Restart encrypted conversation",
+        END => c"End encrypted conversation",
+        STOP_WAITING => {
+            c"Stop waiting (give back held messages; what you type then goes unencrypted)"
+        }
+        STOP_WAITING_HELD | GIVE_BACK => c"Stop waiting (give back held messages)",
+        VERIFY => c"Verify contact...",
+        FINGERPRINT => c"Show fingerprints",
+        SETTINGS => c"Settings for this contact...",
+        _ => c"?",
+    }
+}
 
 /// What waits in a conversation with no session, that `/sotto stop` would release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,34 +66,33 @@ enum Held {
 /// "Start" shows only while not encrypted, "Restart" and "End" only while a session exists (or
 /// is starting, or was ended by the peer). With no session, what the window said `/sotto stop`
 /// releases (`held`) has its own item, so a user of the menus is never told of a command alone.
-fn items(state: Option<ConvState>, held: Held) -> Vec<(&'static CStr, usize)> {
-    let mut items = match state {
-        Some(ConvState::Plaintext) | None => vec![(c"Start encrypted conversation", START)],
-        Some(ConvState::Handshaking | ConvState::Encrypted | ConvState::Finished) => vec![
-            (c"Restart encrypted conversation", START),
-            (c"End encrypted conversation", STOP),
-        ],
+///
+/// With no session, stopping is `/sotto stop`: it allows plaintext from then on (also to a
+/// name a renamed contact left, which the window said), unless the policy is 'always'
+/// (`always`): the label says which.
+fn items(state: Option<ConvState>, held: Held, always: bool) -> Vec<(&'static CStr, usize)> {
+    let mut codes = match state {
+        Some(ConvState::Plaintext) | None => vec![START],
+        Some(ConvState::Handshaking | ConvState::Encrypted | ConvState::Finished) => {
+            vec![RESTART, END]
+        }
     };
     if matches!(state, Some(ConvState::Plaintext) | None) && held == Held::Messages {
-        items.push((c"Stop waiting (give back held messages)", STOP));
+        codes.push(if always {
+            STOP_WAITING_HELD
+        } else {
+            STOP_WAITING
+        });
     }
     if state == Some(ConvState::Encrypted) && held == Held::ForAwayClient {
-        items.push((c"Stop waiting (give back held messages)", GIVE_BACK));
+        codes.push(GIVE_BACK);
     }
-    items.extend([
-        (c"Verify contact...", VERIFY),
-        (c"Show fingerprints", FINGERPRINT),
-        (c"Settings for this contact...", SETTINGS),
-    ]);
-    items
+    codes.extend([VERIFY, FINGERPRINT, SETTINGS]);
+    codes.into_iter().map(|code| (label(code), code)).collect()
 }
 
-/// Append the "Sotto" submenu for the conversation with `r` with `callback` (called as
-/// `callback(object, action_code)`).
-///
-/// # Safety
-/// `menu` must be a valid `GList **`; `callback` must take `(gpointer object, gpointer data)`.
-unsafe fn append_submenu(menu: *mut *mut sys::GList, callback: *const c_void, r: &ConvRef) {
+/// The items the submenu for the conversation with `r` offers now.
+fn offered(r: &ConvRef) -> Vec<(&'static CStr, usize)> {
     let held = if service::held_for_away_holder(r) {
         Held::ForAwayClient
     } else if service::waiting(r).is_some_and(|(n, _)| n > 0) {
@@ -72,7 +100,60 @@ unsafe fn append_submenu(menu: *mut *mut sys::GList, callback: *const c_void, r:
     } else {
         Held::Nothing
     };
-    let items = items(service::conv_state(r), held);
+    let always = service::policy(r) == Policy::Always;
+    items(service::conv_state(r), held, always)
+}
+
+/// How an item's data carries its menu's number and its action code.
+const CODE_BITS: u32 = 4;
+
+/// An item's data: its menu's number and its action code.
+fn item_data(menu: usize, code: usize) -> usize {
+    (menu << CODE_BITS) | code
+}
+
+/// The menu number and the action code an item's data carries.
+fn from_item_data(data: usize) -> (usize, usize) {
+    (data >> CODE_BITS, data & ((1 << CODE_BITS) - 1))
+}
+
+/// Remember a submenu built for `built`: its number, which its items carry.
+fn remember(built: BuiltMenu) -> usize {
+    super::state::with_state(|s| {
+        // Numbers wrap long after the menus holding them are gone (`MENUS_KEPT`).
+        s.last_menu = (s.last_menu + 1) % (usize::MAX >> CODE_BITS);
+        if s.menus.len() >= MENUS_KEPT {
+            s.menus.pop_front();
+        }
+        s.menus.push_back((s.last_menu, built));
+        s.last_menu
+    })
+    .unwrap_or(0)
+}
+
+/// What the submenu numbered `menu` was built for, if it is one of those remembered.
+fn built(menu: usize) -> Option<BuiltMenu> {
+    super::state::with_state(|s| {
+        s.menus
+            .iter()
+            .find(|(n, _)| *n == menu)
+            .map(|(_, b)| b.clone())
+    })
+    .flatten()
+}
+
+/// Append the "Sotto" submenu for the conversation with `r`, numbered `number`, with
+/// `callback` (called as `callback(object, item_data)`).
+///
+/// # Safety
+/// `menu` must be a valid `GList **`; `callback` must take `(gpointer object, gpointer data)`.
+unsafe fn append_submenu(
+    menu: *mut *mut sys::GList,
+    callback: *const c_void,
+    r: &ConvRef,
+    number: usize,
+) {
+    let items = offered(r);
     // SAFETY: per the caller; labels are static and copied by libpurple.
     unsafe {
         let cb = glue::callback(callback);
@@ -81,7 +162,7 @@ unsafe fn append_submenu(menu: *mut *mut sys::GList, callback: *const c_void, r:
             let act = sys::purple_menu_action_new(
                 label.as_ptr(),
                 cb,
-                code as *mut c_void,
+                item_data(number, code) as *mut c_void,
                 std::ptr::null_mut(),
             );
             children = sys::g_list_append(children, act.cast());
@@ -92,8 +173,12 @@ unsafe fn append_submenu(menu: *mut *mut sys::GList, callback: *const c_void, r:
     }
 }
 
-/// The buddy a blist node stands for: a buddy, or a contact's priority buddy (Finch hands
-/// contacts).
+/// The buddy a blist node stands for: a buddy, or a contact's priority buddy (Pidgin hands an
+/// expanded contact's row). `None` for a buddy not in the buddy list: Pidgin's Conversation >
+/// More menu of a window whose contact is not a buddy is built for a buddy it made up for the
+/// window (a "transient" one), kept for the window's life and never renamed with it: after an
+/// IRC `/nick` its items would act on the old name, whoever holds it now (Options > Sotto,
+/// built for the conversation itself, serves such a window).
 ///
 /// # Safety
 /// `node` must be null or a live blist node.
@@ -108,7 +193,7 @@ unsafe fn buddy_ref(node: *mut sys::PurpleBlistNode) -> Option<ConvRef> {
             sys::PURPLE_BLIST_CONTACT_NODE => sys::purple_contact_get_priority_buddy(node.cast()),
             _ => return None,
         };
-        if buddy.is_null() {
+        if buddy.is_null() || sys::purple_buddy_get_contact(buddy).is_null() {
             return None;
         }
         let account = sys::purple_buddy_get_account(buddy);
@@ -129,52 +214,21 @@ pub(crate) unsafe extern "C" fn blist_node_extended_menu(
         let Some(r) = (unsafe { buddy_ref(node) }) else {
             return;
         };
-        // SAFETY: live node.
-        if unsafe { sys::purple_blist_node_get_type(node) } == sys::PURPLE_BLIST_CONTACT_NODE {
-            remember_target(node as usize, &r);
-        }
+        let number = remember(BuiltMenu::Buddy {
+            node: node as usize,
+            r: r.clone(),
+        });
         // SAFETY: valid menu; `blist_action` takes (node, data).
-        unsafe { append_submenu(menu, blist_action as *const c_void, &r) };
+        unsafe { append_submenu(menu, blist_action as *const c_void, &r, number) };
     })
 }
 
-/// A contact's menu was built for `r`, its priority buddy now ([`State::menu_targets`]).
-///
-/// [`State::menu_targets`]: super::state::State::menu_targets
-fn remember_target(node: usize, r: &ConvRef) {
-    let _ = super::state::with_state(|s| {
-        s.menu_targets.retain(|(n, _)| *n != node);
-        if s.menu_targets.len() >= super::state::MENU_TARGETS_KEPT {
-            s.menu_targets.pop_front();
-        }
-        s.menu_targets.push_back((node, r.clone()));
-    });
-}
-
-/// The buddy an item of `node`'s menu acts on: the one its menu was built for when `node` is a
-/// contact (its priority buddy may have changed since), else the buddy `node` is.
-///
-/// # Safety
-/// `node` must be null or a live blist node.
-unsafe fn action_target(node: *mut sys::PurpleBlistNode) -> Option<ConvRef> {
-    // Only a contact's entry: a buddy node never has one, also one at the address of a
-    // contact since freed.
-    // SAFETY: per the caller, live when not null.
-    let contact = !node.is_null()
-        && unsafe { sys::purple_blist_node_get_type(node) } == sys::PURPLE_BLIST_CONTACT_NODE;
-    if !contact {
-        // SAFETY: per the caller.
-        return unsafe { buddy_ref(node) };
-    }
-    let built = super::state::with_state(|s| {
-        s.menu_targets
-            .iter()
-            .find(|(n, _)| *n == node as usize)
-            .map(|(_, r)| r.clone())
-    })
-    .flatten();
-    // SAFETY: per the caller.
-    built.or_else(|| unsafe { buddy_ref(node) })
+/// Whether `node` is still a buddy named as `r` on `r`'s account, or a contact holding one, in
+/// the buddy list. `node` is never read: it may be freed.
+fn still_in_list(node: usize, r: &ConvRef) -> bool {
+    glue::buddies_of(r)
+        .into_iter()
+        .any(|(buddy, contact)| buddy as usize == node || contact as usize == node)
 }
 
 /// `conversation-extended-menu(conv, &menu)`.
@@ -189,36 +243,100 @@ pub(crate) unsafe extern "C" fn conversation_extended_menu(
         let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
             return;
         };
+        // The window's number, for the item to know it is still this window (a freed
+        // conversation's address can be a new window's): given now if the window has none.
+        // SAFETY: live conversation.
+        let window = unsafe {
+            if super::windows::known(conv).is_none() {
+                super::windows::tag(conv, &r);
+            }
+            super::windows::known(conv)
+        }
+        .map(|(id, _)| id);
+        let number = remember(BuiltMenu::Conversation {
+            conv: conv as usize,
+            window,
+            key: r.key(),
+        });
         // SAFETY: valid menu; `conv_action` takes (conv, data).
-        unsafe { append_submenu(menu, conv_action as *const c_void, &r) };
+        unsafe { append_submenu(menu, conv_action as *const c_void, &r, number) };
     })
+}
+
+/// Whether an item may run at all: not once the plugin's state is gone (unloaded while a menu
+/// stayed open: Finch's and Pidgin's buddy menus keep their items).
+fn loaded() -> bool {
+    let loaded = super::state::with_state(|_| ()).is_some();
+    if !loaded {
+        glue::debug_error("a Sotto menu item was chosen with Sotto not running: nothing done");
+    }
+    loaded
+}
+
+/// An item of a menu that outlived what it was built for: nothing is done, and nothing can be
+/// said where (the debug log says it).
+fn outlived() {
+    glue::debug_error("a Sotto menu outlived what it was built for: nothing done");
 }
 
 unsafe extern "C" fn blist_action(node: *mut sys::PurpleBlistNode, data: *mut c_void) {
     ffi_boundary!((), {
-        // SAFETY: the node the menu was built for, live while its menu is shown.
-        if let Some(r) = unsafe { action_target(node) } {
-            // The buddy's window, when one is open, may have had its account changed under it:
-            // nothing is done there as the new account (as in the window's own menu).
-            let conv = r.conversation();
-            let changed = if conv.is_null() {
-                None
-            } else {
-                // SAFETY: looked up just now: live.
-                unsafe { super::service::account_changed(conv) }
-            };
-            if let Some(line) = changed {
-                r.system_line(&line);
-                return;
-            }
-            run(&r, data as usize);
+        if !loaded() {
+            return;
         }
+        let (number, code) = from_item_data(data as usize);
+        // The buddy the menu was built for, while `node` is still it (or its contact) in the
+        // list: the server can remove a buddy while its menu is open, and the host hands the
+        // freed address.
+        let Some(BuiltMenu::Buddy { node: at, r }) = built(number) else {
+            return outlived();
+        };
+        if at != node as usize || !still_in_list(at, &r) {
+            return outlived();
+        }
+        // The buddy's window, when one is open, may have had its account changed under it:
+        // nothing is done there as the new account (as in the window's own menu).
+        let conv = r.conversation();
+        let changed = if conv.is_null() {
+            None
+        } else {
+            // SAFETY: looked up just now: live.
+            unsafe { super::service::account_changed(conv) }
+        };
+        if let Some(line) = changed {
+            r.system_line(&line);
+            return;
+        }
+        run(&r, code);
     })
 }
 
 unsafe extern "C" fn conv_action(conv: *mut sys::PurpleConversation, data: *mut c_void) {
     ffi_boundary!((), {
-        // SAFETY: the conversation the menu was built for.
+        if !loaded() {
+            return;
+        }
+        let (number, code) = from_item_data(data as usize);
+        // Pidgin keeps Options > Sotto, and the conversation it was built for, until the
+        // window's menus are built again: a conversation closed since (the account deleted;
+        // one of a tab's merged conversations closed) is a freed address, never read, and may
+        // be a new window's since, which the menu was not built for.
+        let Some(BuiltMenu::Conversation {
+            conv: at,
+            window,
+            key,
+        }) = built(number)
+        else {
+            return outlived();
+        };
+        // SAFETY: read only once found in libpurple's list of open IM windows.
+        let same = at == conv as usize
+            && glue::open_ims().contains(&conv)
+            && unsafe { super::windows::known(conv) }.map(|(id, _)| id) == window;
+        if !same {
+            return outlived();
+        }
+        // SAFETY: live: in libpurple's list of open IM windows just now.
         if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
             // As `/sotto`: nothing is done as the new account in a window whose account
             // changed under it.
@@ -227,16 +345,37 @@ unsafe extern "C" fn conv_action(conv: *mut sys::PurpleConversation, data: *mut 
                 r.system_line(&line);
                 return;
             }
-            run(&r, data as usize);
+            // The window's contact was renamed since the menu was built: its labels were
+            // made for the other name's conversation.
+            if r.key() != key {
+                r.system_line(&texts::menu_out_of_date(
+                    &label(code).to_string_lossy(),
+                    &Shown::new(&r.peer),
+                ));
+                return;
+            }
+            run(&r, code);
         }
     })
 }
 
 fn run(r: &ConvRef, code: usize) {
+    // The menu was built earlier, for what the conversation was then: an item it would not
+    // offer now does nothing ("Stop waiting" after the session came up would end it; "Start"
+    // would throw a new session away).
+    if !offered(r).iter().any(|&(_, c)| c == code) {
+        r.conversation_or_new();
+        r.system_line(&texts::menu_out_of_date(
+            &label(code).to_string_lossy(),
+            &Shown::new(&r.peer),
+        ));
+        return;
+    }
     match code {
-        START | STOP => {
-            if let Some(fx) = service::start_or_stop(r, code == START) {
-                present::apply_start_or_stop(r, fx, code == START);
+        START | RESTART | END | STOP_WAITING | STOP_WAITING_HELD => {
+            let start = matches!(code, START | RESTART);
+            if let Some(fx) = service::start_or_stop(r, start) {
+                present::apply_start_or_stop(r, fx, start);
             } else {
                 // As `/sotto start` says it: the menu did nothing, and the window says why.
                 r.conversation_or_new();
@@ -537,7 +676,7 @@ mod tests {
     }
 
     fn labels_held(state: Option<ConvState>, held: Held) -> Vec<String> {
-        items(state, held)
+        items(state, held, false)
             .into_iter()
             .map(|(l, _)| l.to_string_lossy().into_owned())
             .collect()
@@ -566,30 +705,65 @@ mod tests {
 
     /// Messages held with no session (after a start that got no answer), which the window
     /// says `/sotto stop` gives back, can be had back from the menu too: it offered "Start"
-    /// alone, and a user of the menus could not have them back.
+    /// alone, and a user of the menus could not have them back. The label says what
+    /// stopping does to what is typed next: unencrypted, unless the policy is 'always'.
     #[test]
     fn menu_releases_what_is_held_without_a_session() {
-        let stop = |state, held| {
-            items(state, held)
+        let stop = |state, held, always| {
+            items(state, held, always)
                 .into_iter()
-                .filter(|&(_, code)| code == STOP)
+                .filter(|&(_, code)| matches!(code, STOP_WAITING | STOP_WAITING_HELD | END))
                 .map(|(l, _)| l.to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
         };
         for plain in [None, Some(ConvState::Plaintext)] {
             assert_eq!(
-                stop(plain, Held::Messages),
+                stop(plain, Held::Messages, false),
+                ["Stop waiting (give back held messages; what you type then goes unencrypted)"]
+            );
+            assert_eq!(
+                stop(plain, Held::Messages, true),
                 ["Stop waiting (give back held messages)"]
             );
-            assert!(stop(plain, Held::Nothing).is_empty());
+            assert!(stop(plain, Held::Nothing, false).is_empty());
             assert!(labels_held(plain, Held::Messages)
                 .contains(&"Start encrypted conversation".to_owned()));
         }
         // With a session the one "End" item does it.
         assert_eq!(
-            stop(Some(ConvState::Encrypted), Held::Messages),
+            stop(Some(ConvState::Encrypted), Held::Messages, false),
             ["End encrypted conversation"]
         );
+    }
+
+    /// An item's code says which label was clicked (a stale menu's item is checked against
+    /// the menu as it would be now): no menu shows two items with one code or one label, and
+    /// an item's data gives back its menu's number and its code.
+    #[test]
+    fn each_item_of_a_menu_has_its_own_code_and_label() {
+        let states = [
+            None,
+            Some(ConvState::Plaintext),
+            Some(ConvState::Handshaking),
+            Some(ConvState::Encrypted),
+            Some(ConvState::Finished),
+        ];
+        for state in states {
+            for (held, always) in [Held::Nothing, Held::Messages, Held::ForAwayClient]
+                .into_iter()
+                .flat_map(|h| [(h, false), (h, true)])
+            {
+                let menu = items(state, held, always);
+                for (i, (l, c)) in menu.iter().enumerate() {
+                    assert_eq!(label(*c), *l);
+                    assert!(*c < 1 << CODE_BITS);
+                    assert!(menu[i + 1..].iter().all(|(l2, c2)| l2 != l && c2 != c));
+                }
+            }
+        }
+        for (number, code) in [(0, START), (1, STOP_WAITING), (usize::MAX >> CODE_BITS, 15)] {
+            assert_eq!(from_item_data(item_data(number, code)), (number, code));
+        }
     }
 
     /// Messages held in an encrypted conversation for the contact's client that went offline
@@ -597,7 +771,7 @@ mod tests {
     #[test]
     fn menu_gives_back_what_waits_for_a_client_gone_offline() {
         let give_back = |state| {
-            items(state, Held::ForAwayClient)
+            items(state, Held::ForAwayClient, false)
                 .into_iter()
                 .filter(|&(_, code)| code == GIVE_BACK)
                 .map(|(l, _)| l.to_string_lossy().into_owned())

@@ -210,11 +210,11 @@ pub(crate) struct State {
     /// The lines each IRC connection sent lately that a 401 (`ERR_NOSUCHNICK`) may answer
     /// (`super::irc`).
     pub sent_to_nicks: crate::sessions::nosuchnick::SentToNicks,
-    /// The buddy each buddy-list contact's Sotto menu was built for, by the contact node's
-    /// address (the newest [`MENU_TARGETS_KEPT`]): Finch hands the menu a contact, whose
-    /// priority buddy can change (a presence) before an item is chosen, and the item must act
-    /// on the buddy its label was made for (`super::menu`).
-    pub menu_targets: std::collections::VecDeque<(usize, ConvRef)>,
+    /// Each Sotto submenu built lately (the newest [`MENUS_KEPT`]), by its number, which its
+    /// items carry: what it was built for (`super::menu`).
+    pub menus: std::collections::VecDeque<(usize, BuiltMenu)>,
+    /// The last number given to a menu.
+    pub last_menu: usize,
     /// Our lines in each IRC connection's rate-limited queue, and the messages they carry
     /// (`super::pace`).
     pub pacing: crate::sessions::pacing::Pacing,
@@ -233,8 +233,27 @@ pub(crate) struct State {
     pub relink_names: Vec<(usize, std::ffi::CString)>,
 }
 
-/// How many [`State::menu_targets`] are kept (one menu is open at a time; a few spare).
-pub(crate) const MENU_TARGETS_KEPT: usize = 8;
+/// How many [`State::menus`] are kept: Pidgin builds a window's Options and Conversation >
+/// More menus at every tab switch, and a buddy's at every right click; an item of one pushed
+/// out does nothing (Pidgin builds the window's again when its Conversation menu opens).
+pub(crate) const MENUS_KEPT: usize = 64;
+
+/// What a Sotto submenu was built for ([`State::menus`]). Its items act on that, and only while
+/// the object the host hands them is still it: the host keeps a menu as long as it likes, and
+/// hands the address it was built with, maybe freed since, maybe a new object's.
+#[derive(Clone)]
+pub(crate) enum BuiltMenu {
+    /// A buddy menu, built at `node` (a buddy, or a contact) for the buddy `r` (a contact's
+    /// priority buddy then, which can change before an item is chosen).
+    Buddy { node: usize, r: ConvRef },
+    /// A conversation's (Options > Sotto), built at `conv` in the window numbered `window`
+    /// showing the conversation `key`.
+    Conversation {
+        conv: usize,
+        window: Option<usize>,
+        key: ConvKey,
+    },
+}
 
 /// An XMPP `<message>` that carried one of our data lines.
 pub(crate) struct SentStanza {
@@ -421,7 +440,8 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 sent_stanzas: Default::default(),
                 bounced: Default::default(),
                 sent_to_nicks: Default::default(),
-                menu_targets: Default::default(),
+                menus: Default::default(),
+                last_menu: 0,
                 pacing: Default::default(),
                 pacing_on: false,
                 pace_lines: Vec::new(),

@@ -21,6 +21,8 @@
  *   pref <path> <value>        set a preference
  *   menu <buddy>               list the conversation's extended menu
  *   menuact <buddy> <label>    activate a menu item (path "Sub/Item" allowed)
+ *   menuopen <buddy>           build and keep the window's menus as Pidgin does
+ *   menupick <path>            run a kept item on the object it was built for
  *   answer <n> <value>         answer request n (action index, choice value,
  *                              input text, or fields "id=value;id=value")
  *   cancel <n>                 cancel request n
@@ -873,6 +875,48 @@ free_menus(GList *items)
 	g_list_free(items);
 }
 
+/* A menu built now and chosen from later, as Pidgin does: Options > Sotto is
+ * built for the window's conversation at a tab switch or when the Conversation
+ * menu opens, and kept (with that conversation's address, even once it is
+ * closed); Conversation > More is built for the buddy, or, when the contact is
+ * not in the buddy list, for a buddy made up for the window once
+ * ("transient_buddy", never added to the list, never renamed with the window).
+ * `menuopen` builds and lists them and keeps them with their objects;
+ * `menupick` runs one of the kept items on the object it was built for. */
+static GList *open_menus;
+static PurpleConversation *open_menus_conv;
+static PurpleBuddy *open_menus_buddy;
+static GHashTable *transient_buddies; /* conversation address -> PurpleBuddy */
+
+static GList *
+pidgin_like_menus(PurpleConversation *conv)
+{
+	PurpleBuddy *buddy = purple_find_buddy(the_account, purple_conversation_get_name(conv));
+	PurpleMenuAction *more, *options;
+	GList *menus = NULL;
+
+	if (buddy == NULL) {
+		if (transient_buddies == NULL)
+			transient_buddies = g_hash_table_new(g_direct_hash, g_direct_equal);
+		buddy = g_hash_table_lookup(transient_buddies, conv);
+		if (buddy == NULL) {
+			buddy = purple_buddy_new(the_account, purple_conversation_get_name(conv), NULL);
+			purple_blist_node_set_flags((PurpleBlistNode *)buddy,
+			                            PURPLE_BLIST_NODE_FLAG_NO_SAVE);
+			g_hash_table_insert(transient_buddies, conv, buddy);
+		}
+	}
+	open_menus_buddy = buddy;
+	open_menus_conv = conv;
+	more = purple_menu_action_new("More", NULL, NULL,
+		purple_blist_node_get_extended_menu((PurpleBlistNode *)buddy));
+	options = purple_menu_action_new("Options", NULL, NULL,
+		purple_conversation_get_extended_menu(conv));
+	menus = g_list_append(menus, more);
+	menus = g_list_append(menus, options);
+	return menus;
+}
+
 /* ------------------------------------------------------- preferences */
 
 static void
@@ -1587,6 +1631,35 @@ run_command(char *line)
 		}
 		free_menus(menus);
 		g_free(buddy);
+	} else if (strcmp(verb, "menuopen") == 0) {
+		char *buddy;
+		PurpleConversation *conv;
+
+		if (!arg1) {
+			emit("ERROR", 2, verb, "usage: menuopen <buddy>");
+			return;
+		}
+		buddy = unescape(arg1);
+		conv = im_window(buddy);
+		free_menus(open_menus);
+		open_menus = pidgin_like_menus(conv);
+		print_menu(purple_conversation_get_name(conv), open_menus, NULL);
+		g_free(buddy);
+	} else if (strcmp(verb, "menupick") == 0) {
+		/* The objects are the ones the menu was built for: maybe freed since,
+		 * as in Pidgin (the plugin must not read them then). */
+		char *full = arg1 ? unescape(arg1) : g_strdup("");
+		PurpleMenuAction *act = find_menu(open_menus, full, NULL);
+		gpointer target = g_str_has_prefix(full, "Options/")
+			? (gpointer)open_menus_conv
+			: (gpointer)open_menus_buddy;
+
+		if (act && act->callback)
+			((void (*)(gpointer, gpointer))act->callback)(target, act->data);
+		else
+			emit("ERROR", 2, "menupick", "no such menu item");
+		emit("ECHO", 1, verb);
+		g_free(full);
 	} else if (strcmp(verb, "action") == 0) {
 		/* Tools > <plugin> > <label>: run a loaded plugin's action, as Pidgin's
 		 * Tools menu and Finch's "Plugin Actions" do. */

@@ -702,8 +702,13 @@ impl Drop for Client {
 /// The IM window's menus with `buddy` as the client lists them now: `More/...` (the buddy menu,
 /// Pidgin's Conversation > More) and `Options/...` paths.
 pub fn menu_items(c: &mut Client, buddy: &str) -> Vec<String> {
+    listed_menus(c, "menu", buddy)
+}
+
+/// What the client's `verb` (`menu`, `menuopen`) lists for `buddy`'s window.
+fn listed_menus(c: &mut Client, verb: &str, buddy: &str) -> Vec<String> {
     let before = c.lines().len();
-    c.command(&format!("menu {}", escape_arg(buddy)));
+    c.command(&format!("{verb} {}", escape_arg(buddy)));
     c.sync();
     c.lines()
         .iter()
@@ -711,6 +716,28 @@ pub fn menu_items(c: &mut Client, buddy: &str) -> Vec<String> {
         .filter(|l| l.tag == "MENU")
         .map(|l| l.field(1).to_string())
         .collect()
+}
+
+/// Build the IM window's menus with `buddy` as Pidgin does, keep them, and list them: Options/...
+/// for the conversation, More/... for the buddy, or for a buddy made up for the window when
+/// the contact is not in the buddy list (Pidgin's, never added to it, never renamed).
+/// [`menu_pick`] runs one of them later, on the objects they were built for.
+pub fn menu_open(c: &mut Client, buddy: &str) -> Vec<String> {
+    listed_menus(c, "menuopen", buddy)
+}
+
+/// Choose `path` from the menus [`menu_open`] built last, handing its callback the object the
+/// menu was built for, as Pidgin does (closed or removed since, maybe).
+pub fn menu_pick(c: &mut Client, path: &str) {
+    let before = c.lines().len();
+    c.command(&format!("menupick {}", escape_arg(path)));
+    c.sync();
+    let lines = c.lines();
+    let error = lines
+        .iter()
+        .skip(before)
+        .find(|l| l.tag == "ERROR" && l.field(0) == "menupick");
+    assert!(error.is_none(), "no menu item {path:?} in the kept menus");
 }
 
 /// The path of the first menu item under More/ whose label contains `label` (any case).

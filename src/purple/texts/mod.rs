@@ -1650,6 +1650,19 @@ pub(crate) fn verify_ambiguous() -> &'static str {
      answer begins. Use /sotto verify alone for a dialog with a field for each."
 }
 
+/// A Sotto menu item (`label`) was chosen that the menu would not offer now: the menu was built
+/// before the conversation with `peer` changed (a session came up or ended, the contact was
+/// renamed), and nothing was done. Pidgin builds its menus at its own times: the way to a
+/// menu made anew is said.
+pub(crate) fn menu_out_of_date(label: &str, peer: &Shown) -> String {
+    format!(
+        "The Sotto menu was out of date: \"{label}\" no longer applies to the conversation with \
+         {peer}, which changed since the menu was made. Nothing was done. Pidgin makes the menu \
+         anew when you open the Conversation menu or switch tabs; /sotto commands act on the \
+         conversation as it is."
+    )
+}
+
 /// The account has no identity key (no store).
 pub(crate) fn no_identity() -> &'static str {
     "Sotto has no key for this account: its key store could not be opened or read (the notice \
