@@ -1303,3 +1303,24 @@ fn irc_a_menu_that_outlived_its_conversation_or_buddy_does_nothing() {
     );
     p.assert_no_criticals();
 }
+
+/// A window's Options > Sotto, built once (Pidgin builds it again only at a tab switch or when
+/// the Conversation menu opens), still works after many other menus were built meanwhile
+/// (other windows' tab switches, buddy-list right clicks): a first version kept every menu in
+/// one list of the newest 64, and the window's item then did nothing, silently.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_windows_menu_outlasts_the_menus_built_after_it() {
+    let mut p = Pair::start(Proto::Irc, both_manual());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let start = "Options/Sotto/Start encrypted conversation";
+    let items = menu_open(&mut p.alice.client, &bob);
+    assert!(items.iter().any(|i| i == start), "{items:#?}");
+    for _ in 0..70 {
+        let _ = menu_items(&mut p.alice.client, "carol");
+    }
+    menu_pick(&mut p.alice.client, start);
+    expect_started(&p.alice.client, &bob, WAIT);
+    expect_started(&p.bob.client, &alice, WAIT);
+    p.assert_no_criticals();
+}

@@ -1069,12 +1069,18 @@ unsafe fn window_of(conv: *mut sys::PurpleConversation) -> usize {
 }
 
 /// Whether the UI is Finch and shows `r`'s conversation in a window with another open IM
-/// conversation ([`window_siblings`]): see [`ConvRef::own_line`].
+/// conversation ([`shares_window`]): see [`ConvRef::own_line`].
 fn finch_shares_window(r: &ConvRef) -> bool {
     // SAFETY: a static string of libpurple's (the UI id given to `purple_core_init`), or NULL.
     let finch =
         unsafe { cstr_to_string(sys::purple_core_get_ui()) }.as_deref() == Some("gnt-purple");
-    finch && !window_siblings(r).is_empty()
+    finch && shares_window(r)
+}
+
+/// Whether the UI shows `r`'s conversation in a window (Pidgin: a tab) with another open IM
+/// conversation ([`window_siblings`]).
+pub(crate) fn shares_window(r: &ConvRef) -> bool {
+    !window_siblings(r).is_empty()
 }
 
 /// The other open IM conversations shown in `r`'s window ([`window_of`]), as they are named

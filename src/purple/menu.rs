@@ -19,7 +19,7 @@ use crate::protocol::{ConvState, Policy};
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
-use super::state::{BuiltMenu, MENUS_KEPT};
+use super::state::{BuddyMenu, MENUS_KEPT};
 use super::texts::Shown;
 use super::{present, service, texts};
 
@@ -117,11 +117,11 @@ fn from_item_data(data: usize) -> (usize, usize) {
     (data >> CODE_BITS, data & ((1 << CODE_BITS) - 1))
 }
 
-/// Remember a submenu built for `built`: its number, which its items carry.
-fn remember(built: BuiltMenu) -> usize {
+/// Remember a buddy menu's submenu built for `built`: its number, which its items carry.
+fn remember(built: BuddyMenu) -> usize {
     super::state::with_state(|s| {
-        // Numbers wrap long after the menus holding them are gone (`MENUS_KEPT`).
-        s.last_menu = (s.last_menu + 1) % (usize::MAX >> CODE_BITS);
+        // Numbers wrap long after the menus holding them are gone (`MENUS_KEPT`); 0 is none.
+        s.last_menu = (s.last_menu % (usize::MAX >> CODE_BITS)) + 1;
         if s.menus.len() >= MENUS_KEPT {
             s.menus.pop_front();
         }
@@ -131,8 +131,9 @@ fn remember(built: BuiltMenu) -> usize {
     .unwrap_or(0)
 }
 
-/// What the submenu numbered `menu` was built for, if it is one of those remembered.
-fn built(menu: usize) -> Option<BuiltMenu> {
+/// What the buddy menu's submenu numbered `menu` was built for, if it is one of those
+/// remembered.
+fn built(menu: usize) -> Option<BuddyMenu> {
     super::state::with_state(|s| {
         s.menus
             .iter()
@@ -142,8 +143,8 @@ fn built(menu: usize) -> Option<BuiltMenu> {
     .flatten()
 }
 
-/// Append the "Sotto" submenu for the conversation with `r`, numbered `number`, with
-/// `callback` (called as `callback(object, item_data)`).
+/// Append the "Sotto" submenu for the conversation with `r`, numbered `number` (a buddy menu's
+/// number, or the window's), with `callback` (called as `callback(object, item_data)`).
 ///
 /// # Safety
 /// `menu` must be a valid `GList **`; `callback` must take `(gpointer object, gpointer data)`.
@@ -154,7 +155,15 @@ unsafe fn append_submenu(
     number: usize,
 ) {
     let items = offered(r);
-    // SAFETY: per the caller; labels are static and copied by libpurple.
+    // In a tab of a contact's merged conversations, Pidgin keeps Options > Sotto bound to the
+    // conversation it was built for while a message makes another the active one: the
+    // submenu names the one its items act on.
+    let title = if glue::shares_window(r) {
+        glue::cstring(&format!("Sotto: {}", super::siblings::label(r, r)))
+    } else {
+        c"Sotto".to_owned()
+    };
+    // SAFETY: per the caller; labels are copied by libpurple.
     unsafe {
         let cb = glue::callback(callback);
         let mut children: *mut sys::GList = std::ptr::null_mut();
@@ -167,8 +176,7 @@ unsafe fn append_submenu(
             );
             children = sys::g_list_append(children, act.cast());
         }
-        let sub =
-            sys::purple_menu_action_new(c"Sotto".as_ptr(), None, std::ptr::null_mut(), children);
+        let sub = sys::purple_menu_action_new(title.as_ptr(), None, std::ptr::null_mut(), children);
         *menu = sys::g_list_append(*menu, sub.cast());
     }
 }
@@ -182,7 +190,7 @@ unsafe fn append_submenu(
 ///
 /// # Safety
 /// `node` must be null or a live blist node.
-unsafe fn buddy_ref(node: *mut sys::PurpleBlistNode) -> Option<ConvRef> {
+unsafe fn buddy_ref(node: *mut sys::PurpleBlistNode) -> Option<(*mut sys::PurpleBuddy, ConvRef)> {
     if node.is_null() {
         return None;
     }
@@ -198,7 +206,7 @@ unsafe fn buddy_ref(node: *mut sys::PurpleBlistNode) -> Option<ConvRef> {
         }
         let account = sys::purple_buddy_get_account(buddy);
         let name = cstr_to_string(sys::purple_buddy_get_name(buddy))?;
-        ConvRef::from_account(account, &name)
+        ConvRef::from_account(account, &name).map(|r| (buddy, r))
     }
 }
 
@@ -211,11 +219,12 @@ pub(crate) unsafe extern "C" fn blist_node_extended_menu(
     ffi_boundary!((), {
         non_null!(menu);
         // SAFETY: live node for this callback.
-        let Some(r) = (unsafe { buddy_ref(node) }) else {
+        let Some((buddy, r)) = (unsafe { buddy_ref(node) }) else {
             return;
         };
-        let number = remember(BuiltMenu::Buddy {
+        let number = remember(BuddyMenu {
             node: node as usize,
+            buddy: buddy as usize,
             r: r.clone(),
         });
         // SAFETY: valid menu; `blist_action` takes (node, data).
@@ -243,8 +252,10 @@ pub(crate) unsafe extern "C" fn conversation_extended_menu(
         let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
             return;
         };
-        // The window's number, for the item to know it is still this window (a freed
-        // conversation's address can be a new window's): given now if the window has none.
+        // The window's number is the menu's (a freed conversation's address can be a new
+        // window's, never its number): given now if the window has none. The window keeps
+        // the conversation the menu was built for (one Options menu per window: Pidgin
+        // replaces it when it builds another).
         // SAFETY: live conversation.
         let window = unsafe {
             if super::windows::known(conv).is_none() {
@@ -253,13 +264,17 @@ pub(crate) unsafe extern "C" fn conversation_extended_menu(
             super::windows::known(conv)
         }
         .map(|(id, _)| id);
-        let number = remember(BuiltMenu::Conversation {
-            conv: conv as usize,
-            window,
-            key: r.key(),
+        let Some(window) = window else {
+            return;
+        };
+        let key = r.key();
+        let _ = super::state::with_state(|s| {
+            if let Some(tag) = s.tags.get_mut(&window) {
+                tag.menu_built_for = Some(key);
+            }
         });
         // SAFETY: valid menu; `conv_action` takes (conv, data).
-        unsafe { append_submenu(menu, conv_action as *const c_void, &r, number) };
+        unsafe { append_submenu(menu, conv_action as *const c_void, &r, window) };
     })
 }
 
@@ -285,13 +300,15 @@ unsafe extern "C" fn blist_action(node: *mut sys::PurpleBlistNode, data: *mut c_
             return;
         }
         let (number, code) = from_item_data(data as usize);
-        // The buddy the menu was built for, while `node` is still it (or its contact) in the
-        // list: the server can remove a buddy while its menu is open, and the host hands the
-        // freed address.
-        let Some(BuiltMenu::Buddy { node: at, r }) = built(number) else {
+        // The buddy the menu was built for, while the node handed is still it (or its
+        // contact) in the list: the server can remove a buddy while its menu is open, and the
+        // host hands the freed address. Pidgin hands the node the menu was built at; Finch,
+        // for a contact's, the priority buddy it was built for.
+        let Some(BuddyMenu { node: at, buddy, r }) = built(number) else {
             return outlived();
         };
-        if at != node as usize || !still_in_list(at, &r) {
+        let handed = node as usize;
+        if (handed != at && handed != buddy) || !still_in_list(handed, &r) {
             return outlived();
         }
         // The buddy's window, when one is open, may have had its account changed under it:
@@ -307,7 +324,7 @@ unsafe extern "C" fn blist_action(node: *mut sys::PurpleBlistNode, data: *mut c_
             r.system_line(&line);
             return;
         }
-        run(&r, code);
+        run(&r, code, Menu::Buddy);
     })
 }
 
@@ -316,58 +333,66 @@ unsafe extern "C" fn conv_action(conv: *mut sys::PurpleConversation, data: *mut 
         if !loaded() {
             return;
         }
-        let (number, code) = from_item_data(data as usize);
+        let (window, code) = from_item_data(data as usize);
         // Pidgin keeps Options > Sotto, and the conversation it was built for, until the
         // window's menus are built again: a conversation closed since (the account deleted;
         // one of a tab's merged conversations closed) is a freed address, never read, and may
-        // be a new window's since, which the menu was not built for.
-        let Some(BuiltMenu::Conversation {
-            conv: at,
-            window,
-            key,
-        }) = built(number)
-        else {
-            return outlived();
-        };
+        // be a new window's since, with another number.
         // SAFETY: read only once found in libpurple's list of open IM windows.
-        let same = at == conv as usize
-            && glue::open_ims().contains(&conv)
-            && unsafe { super::windows::known(conv) }.map(|(id, _)| id) == window;
+        let same = glue::open_ims().contains(&conv)
+            && unsafe { super::windows::known(conv) }.map(|(id, _)| id) == Some(window);
         if !same {
             return outlived();
         }
         // SAFETY: live: in libpurple's list of open IM windows just now.
-        if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
-            // As `/sotto`: nothing is done as the new account in a window whose account
-            // changed under it.
-            // SAFETY: likewise.
-            if let Some(line) = unsafe { super::service::account_changed(conv) } {
-                r.system_line(&line);
-                return;
-            }
-            // The window's contact was renamed since the menu was built: its labels were
-            // made for the other name's conversation.
-            if r.key() != key {
-                r.system_line(&texts::menu_out_of_date(
-                    &label(code).to_string_lossy(),
-                    &Shown::new(&r.peer),
-                ));
-                return;
-            }
-            run(&r, code);
+        let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
+            return;
+        };
+        // As `/sotto`: nothing is done as the new account in a window whose account changed
+        // under it.
+        // SAFETY: likewise.
+        if let Some(line) = unsafe { super::service::account_changed(conv) } {
+            r.system_line(&line);
+            return;
         }
+        // The window's contact was renamed since the menu was built (its labels were made
+        // for the other name's conversation), or the window's menu was built again since.
+        let built_for = super::state::with_state(|s| {
+            s.tags.get(&window).and_then(|t| t.menu_built_for.clone())
+        })
+        .flatten();
+        if built_for != Some(r.key()) {
+            r.system_line(&texts::menu_out_of_date(
+                &label(code).to_string_lossy(),
+                &Shown::new(&r.peer),
+                true,
+            ));
+            return;
+        }
+        run(&r, code, Menu::Conversation);
     })
 }
 
-fn run(r: &ConvRef, code: usize) {
+/// Which kind of menu an item was chosen from: where its out-of-date line goes, and how the
+/// line says to have a menu made anew.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Menu {
+    /// Options > Sotto, the window's own (its window is open).
+    Conversation,
+    /// A buddy's (the buddy list's, Conversation > More), maybe with no window open.
+    Buddy,
+}
+
+fn run(r: &ConvRef, code: usize, menu: Menu) {
     // The menu was built earlier, for what the conversation was then: an item it would not
     // offer now does nothing ("Stop waiting" after the session came up would end it; "Start"
-    // would throw a new session away).
+    // would throw a new session away). Said in the window, or a box when none is open (no
+    // window is opened for it).
     if !offered(r).iter().any(|&(_, c)| c == code) {
-        r.conversation_or_new();
-        r.system_line(&texts::menu_out_of_date(
+        r.outcome_line(&texts::menu_out_of_date(
             &label(code).to_string_lossy(),
             &Shown::new(&r.peer),
+            menu == Menu::Conversation,
         ));
         return;
     }

@@ -170,6 +170,10 @@ pub(crate) struct Tag {
     /// The name the window's contact was renamed to when its conversation could not follow,
     /// once the window has said so (said once per name, not at every line in or out).
     pub rename_failed_told: Option<ConvKey>,
+    /// The conversation the window's Sotto menu (Options > Sotto) was last built for: its
+    /// items carry the window's number, and act only while the window shows that
+    /// conversation (`super::menu`).
+    pub menu_built_for: Option<ConvKey>,
 }
 
 /// A key dialog waiting to open: its conversation, when, and what opens it.
@@ -210,10 +214,11 @@ pub(crate) struct State {
     /// The lines each IRC connection sent lately that a 401 (`ERR_NOSUCHNICK`) may answer
     /// (`super::irc`).
     pub sent_to_nicks: crate::sessions::nosuchnick::SentToNicks,
-    /// Each Sotto submenu built lately (the newest [`MENUS_KEPT`]), by its number, which its
-    /// items carry: what it was built for (`super::menu`).
-    pub menus: std::collections::VecDeque<(usize, BuiltMenu)>,
-    /// The last number given to a menu.
+    /// Each buddy menu's Sotto submenu built lately (the newest [`MENUS_KEPT`]), by its number,
+    /// which its items carry: what it was built for (`super::menu`). A conversation's is kept
+    /// with its window ([`Tag::menu_built_for`]).
+    pub menus: std::collections::VecDeque<(usize, BuddyMenu)>,
+    /// The last number given to a buddy menu.
     pub last_menu: usize,
     /// Our lines in each IRC connection's rate-limited queue, and the messages they carry
     /// (`super::pace`).
@@ -233,26 +238,25 @@ pub(crate) struct State {
     pub relink_names: Vec<(usize, std::ffi::CString)>,
 }
 
-/// How many [`State::menus`] are kept: Pidgin builds a window's Options and Conversation >
-/// More menus at every tab switch, and a buddy's at every right click; an item of one pushed
-/// out does nothing (Pidgin builds the window's again when its Conversation menu opens).
-pub(crate) const MENUS_KEPT: usize = 64;
+/// How many [`State::menus`] are kept: a buddy menu is built when it pops up (Pidgin's buddy
+/// list, Finch's, and Conversation > More, built again when the Conversation menu opens), and
+/// others built while one is open push it out (Pidgin builds More anew each time a message
+/// makes another of a merged tab's conversations the active one): an item of one pushed out
+/// does nothing.
+pub(crate) const MENUS_KEPT: usize = 256;
 
-/// What a Sotto submenu was built for ([`State::menus`]). Its items act on that, and only while
-/// the object the host hands them is still it: the host keeps a menu as long as it likes, and
-/// hands the address it was built with, maybe freed since, maybe a new object's.
+/// What a buddy menu's Sotto submenu was built for ([`State::menus`]). Its items act on that,
+/// and only while the object the host hands them is still it: the host can keep a menu open
+/// while the buddy goes, and hands the address it was built with, maybe freed since.
 #[derive(Clone)]
-pub(crate) enum BuiltMenu {
-    /// A buddy menu, built at `node` (a buddy, or a contact) for the buddy `r` (a contact's
-    /// priority buddy then, which can change before an item is chosen).
-    Buddy { node: usize, r: ConvRef },
-    /// A conversation's (Options > Sotto), built at `conv` in the window numbered `window`
-    /// showing the conversation `key`.
-    Conversation {
-        conv: usize,
-        window: Option<usize>,
-        key: ConvKey,
-    },
+pub(crate) struct BuddyMenu {
+    /// The node it was built at: a buddy, or a contact.
+    pub node: usize,
+    /// The buddy it was built for: `node`, or the contact's priority buddy then (Finch builds
+    /// a contact's menu at the contact and hands its items that buddy).
+    pub buddy: usize,
+    /// That buddy's conversation.
+    pub r: ConvRef,
 }
 
 /// An XMPP `<message>` that carried one of our data lines.

@@ -59,6 +59,7 @@ pub(crate) unsafe fn tag(conv: *mut sys::PurpleConversation, r: &ConvRef) {
                 key: r.key(),
                 carried_policy: None,
                 rename_failed_told: None,
+                menu_built_for: None,
             },
         );
         id

@@ -22,6 +22,7 @@
  *   menu <buddy>               list the conversation's extended menu
  *   menuact <buddy> <label>    activate a menu item (path "Sub/Item" allowed)
  *   menuopen <buddy>           build and keep the window's menus as Pidgin does
+ *   finchmenuopen <buddy>      the same for Finch's contact row (More/ only)
  *   menupick <path>            run a kept item on the object it was built for
  *   answer <n> <value>         answer request n (action index, choice value,
  *                              input text, or fields "id=value;id=value")
@@ -1644,6 +1645,31 @@ run_command(char *line)
 		free_menus(open_menus);
 		open_menus = pidgin_like_menus(conv);
 		print_menu(purple_conversation_get_name(conv), open_menus, NULL);
+		g_free(buddy);
+	} else if (strcmp(verb, "finchmenuopen") == 0) {
+		/* Finch's buddy list on the (collapsed) contact row of <buddy>: the
+		 * extended menu is built at the contact, and its items are handed the
+		 * contact's priority buddy (finch/gntblist.c draw_context_menu,
+		 * context_menu_callback). Kept for menupick as More/... */
+		char *buddy;
+		PurpleBuddy *b;
+		PurpleContact *contact;
+		PurpleMenuAction *more;
+
+		if (!arg1) {
+			emit("ERROR", 2, verb, "usage: finchmenuopen <buddy>");
+			return;
+		}
+		buddy = unescape(arg1);
+		b = find_or_add_buddy(buddy);
+		contact = purple_buddy_get_contact(b);
+		free_menus(open_menus);
+		open_menus_conv = NULL;
+		open_menus_buddy = purple_contact_get_priority_buddy(contact);
+		more = purple_menu_action_new("More", NULL, NULL,
+			purple_blist_node_get_extended_menu((PurpleBlistNode *)contact));
+		open_menus = g_list_append(NULL, more);
+		print_menu(buddy, open_menus, NULL);
 		g_free(buddy);
 	} else if (strcmp(verb, "menupick") == 0) {
 		/* The objects are the ones the menu was built for: maybe freed since,

@@ -726,6 +726,12 @@ pub fn menu_open(c: &mut Client, buddy: &str) -> Vec<String> {
     listed_menus(c, "menuopen", buddy)
 }
 
+/// Build Finch's buddy-list menu of `buddy`'s contact row (at the contact; its items are handed
+/// the contact's priority buddy, as Finch does), keep it, and list it as `More/...`.
+pub fn finch_menu_open(c: &mut Client, buddy: &str) -> Vec<String> {
+    listed_menus(c, "finchmenuopen", buddy)
+}
+
 /// Choose `path` from the menus [`menu_open`] built last, handing its callback the object the
 /// menu was built for, as Pidgin does (closed or removed since, maybe).
 pub fn menu_pick(c: &mut Client, path: &str) {

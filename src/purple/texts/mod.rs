@@ -1652,14 +1652,18 @@ pub(crate) fn verify_ambiguous() -> &'static str {
 
 /// A Sotto menu item (`label`) was chosen that the menu would not offer now: the menu was built
 /// before the conversation with `peer` changed (a session came up or ended, the contact was
-/// renamed), and nothing was done. Pidgin builds its menus at its own times: the way to a
-/// menu made anew is said.
-pub(crate) fn menu_out_of_date(label: &str, peer: &Shown) -> String {
+/// renamed), and nothing was done. The window's own menu (`options`: Pidgin's Options) is
+/// made anew at Pidgin's times, which are said; a buddy menu at each opening.
+pub(crate) fn menu_out_of_date(label: &str, peer: &Shown, options: bool) -> String {
+    let anew = if options {
+        "Pidgin makes this menu anew when you open the Conversation menu or switch tabs"
+    } else {
+        "open the menu again"
+    };
     format!(
         "The Sotto menu was out of date: \"{label}\" no longer applies to the conversation with \
-         {peer}, which changed since the menu was made. Nothing was done. Pidgin makes the menu \
-         anew when you open the Conversation menu or switch tabs; /sotto commands act on the \
-         conversation as it is."
+         {peer}, which changed since the menu was made. Nothing was done ({anew}); /sotto \
+         commands act on the conversation as it is."
     )
 }
 
