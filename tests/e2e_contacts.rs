@@ -700,23 +700,11 @@ fn xmpp_settings_for_a_merged_contact_cover_its_other_accounts() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_the_sotto_menu_of_a_merged_tab_names_its_conversation() {
-    let (mut p, bob2) = merged_pair();
-    let bob = p.bob.address.clone();
+    let (mut p, mut bob2) = merged_pair();
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     start_session(&mut p);
-    let alone = menu_open(&mut p.alice.client, &bob);
-    assert!(
-        alone
-            .iter()
-            .any(|i| i == "Options/Sotto/End encrypted conversation"),
-        "a window of its own keeps the plain title: {alone:#?}"
-    );
-    // bob2's conversation opens in the same tab.
-    let items = menu_open(&mut p.alice.client, &bob2.address);
-    let named = format!(
-        "Options/Sotto: {} (XMPP)/Start encrypted conversation",
-        bob2.address
-    );
-    assert!(items.contains(&named), "{items:#?}");
+    // Built while bob's conversation is alone in the tab, and kept: Pidgin does not build
+    // Options again when another conversation joins the tab and becomes the active one.
     // bob's conversation has his full address since the session (his client's resource).
     let items = menu_open(&mut p.alice.client, &bob);
     let end = items
@@ -725,15 +713,26 @@ fn xmpp_the_sotto_menu_of_a_merged_tab_names_its_conversation() {
             i.starts_with(&format!("Options/Sotto: {bob}"))
                 && i.ends_with(" (XMPP)/End encrypted conversation")
         })
-        .unwrap_or_else(|| panic!("{items:#?}"))
+        .unwrap_or_else(|| panic!("named from the first build on: {items:#?}"))
         .clone();
-    menu_pick(&mut p.alice.client, &end);
-    p.bob.client.expect_system(
-        &p.alice.address,
-        "the named item ended bob's session",
-        WAIT,
-        |t| t.contains("ended the encrypted conversation"),
+    let text = "a line from the second account, joining the tab";
+    bob2.client.send(&alice, text);
+    p.alice.client.expect_received(&bob2.address, text, WAIT);
+    // bob2's own, named for bob2 (his full address since his line).
+    let theirs = menu_items(&mut p.alice.client, &bob2.address);
+    assert!(
+        theirs.iter().any(|i| {
+            i.starts_with(&format!("Options/Sotto: {}", bob2.address))
+                && i.ends_with(" (XMPP)/Start encrypted conversation")
+        }),
+        "{theirs:#?}"
     );
+    menu_pick(&mut p.alice.client, &end);
+    p.bob
+        .client
+        .expect_system(&alice, "the named item ended bob's session", WAIT, |t| {
+            t.contains("ended the encrypted conversation")
+        });
     p.assert_no_criticals();
     bob2.client.assert_no_criticals();
 }
@@ -751,17 +750,25 @@ fn xmpp_finchs_contact_row_menu_acts_on_its_priority_buddy() {
     let items = finch_menu_open(&mut p.alice.client, &bob);
     let shown = items
         .iter()
-        .find(|i| i.starts_with("More/Sotto") && i.ends_with("/Show fingerprints"))
+        .find(|i| i.starts_with("More/Sotto: ") && i.ends_with(" (XMPP)/Show fingerprints"))
         .unwrap_or_else(|| panic!("{items:#?}"))
         .clone();
+    // The submenu names the buddy it was built for (the priority one): the line is there.
+    let named = shown["More/Sotto: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(named == bob || named == bob2.address, "{shown}");
     menu_pick(&mut p.alice.client, &shown);
     p.alice.client.expect(
         "the fingerprints line, for the contact's priority buddy",
         WAIT,
         |l| {
             l.written().is_some_and(|w| {
-                (w.is_with(&bob) || w.is_with(&bob2.address))
+                w.is_with(&named)
                     && w.shown().contains("your fingerprint")
+                    && w.shown().contains(&format!("{named}'s"))
             })
         },
     );

@@ -1068,19 +1068,32 @@ unsafe fn window_of(conv: *mut sys::PurpleConversation) -> usize {
     unsafe { (*conv).ui_data as usize }
 }
 
-/// Whether the UI is Finch and shows `r`'s conversation in a window with another open IM
-/// conversation ([`shares_window`]): see [`ConvRef::own_line`].
-fn finch_shares_window(r: &ConvRef) -> bool {
+/// The UI's id (`purple_core_get_ui`): "gtk-gaim" for Pidgin, "gnt-purple" for Finch.
+fn ui_id() -> Option<String> {
     // SAFETY: a static string of libpurple's (the UI id given to `purple_core_init`), or NULL.
-    let finch =
-        unsafe { cstr_to_string(sys::purple_core_get_ui()) }.as_deref() == Some("gnt-purple");
-    finch && shares_window(r)
+    unsafe { cstr_to_string(sys::purple_core_get_ui()) }
 }
 
-/// Whether the UI shows `r`'s conversation in a window (Pidgin: a tab) with another open IM
-/// conversation ([`window_siblings`]).
-pub(crate) fn shares_window(r: &ConvRef) -> bool {
-    !window_siblings(r).is_empty()
+/// Whether the UI is Finch and shows `r`'s conversation in a window with another open IM
+/// conversation ([`window_siblings`]): see [`ConvRef::own_line`].
+fn finch_shares_window(r: &ConvRef) -> bool {
+    ui_id().as_deref() == Some("gnt-purple") && !window_siblings(r).is_empty()
+}
+
+/// `text` as a menu label shows it: Pidgin makes its menu items with GTK mnemonics, where a
+/// `_` marks the next letter and is not drawn (`bob_`, an IRC alternate nick, showed as
+/// `bob`): each is doubled there. Finch draws labels as they are.
+pub(crate) fn menu_label(text: &str) -> CString {
+    cstring(&as_menu_label(text, ui_id().as_deref() == Some("gtk-gaim")))
+}
+
+/// `text` as a label for a UI that reads GTK mnemonics (`mnemonics`: Pidgin) or not.
+fn as_menu_label(text: &str, mnemonics: bool) -> String {
+    if mnemonics {
+        text.replace('_', "__")
+    } else {
+        text.to_owned()
+    }
 }
 
 /// The other open IM conversations shown in `r`'s window ([`window_of`]), as they are named
@@ -1316,6 +1329,22 @@ pub(crate) unsafe fn set_error(error: *mut *mut c_char, msg: &str) {
 mod tests {
     use super::*;
     use std::ffi::CString;
+
+    /// Pidgin draws a menu label's `_` as a mnemonic mark, not a character: a name with one
+    /// (`bob_`, an IRC alternate nick) is shown as typed only with each doubled; Finch draws
+    /// labels as they are.
+    #[test]
+    fn a_name_in_a_pidgin_menu_label_keeps_its_underscores() {
+        assert_eq!(
+            as_menu_label("Sotto: bob_ (IRC)", true),
+            "Sotto: bob__ (IRC)"
+        );
+        assert_eq!(as_menu_label("a__b_", true), "a____b__");
+        assert_eq!(
+            as_menu_label("Sotto: bob_ (IRC)", false),
+            "Sotto: bob_ (IRC)"
+        );
+    }
 
     /// A name in a Sotto line (a nick, a resource: the server's or the contact's choice) cannot
     /// start a line of its own, or reorder one; Sotto's own line breaks stay.

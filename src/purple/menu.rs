@@ -155,13 +155,15 @@ unsafe fn append_submenu(
     number: usize,
 ) {
     let items = offered(r);
-    // In a tab of a contact's merged conversations, Pidgin keeps Options > Sotto bound to the
-    // conversation it was built for while a message makes another the active one: the
-    // submenu names the one its items act on.
-    let title = if glue::shares_window(r) {
-        glue::cstring(&format!("Sotto: {}", super::siblings::label(r, r)))
-    } else {
+    // A buddy-list contact with several buddies: Pidgin puts their conversations in one tab
+    // and keeps Options > Sotto bound to the one it was built for while a message (or a
+    // conversation joining the tab) makes another the active one, and a contact row's menu
+    // acts on the buddy that was the priority one. The submenu names the conversation its
+    // items act on, from the first build on (a conversation joins the tab later).
+    let title = if glue::contact_siblings(r).is_empty() {
         c"Sotto".to_owned()
+    } else {
+        glue::menu_label(&format!("Sotto: {}", super::siblings::label(r, r)))
     };
     // SAFETY: per the caller; labels are copied by libpurple.
     unsafe {
@@ -252,10 +254,10 @@ pub(crate) unsafe extern "C" fn conversation_extended_menu(
         let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
             return;
         };
-        // The window's number is the menu's (a freed conversation's address can be a new
-        // window's, never its number): given now if the window has none. The window keeps
-        // the conversation the menu was built for (one Options menu per window: Pidgin
-        // replaces it when it builds another).
+        // The conversation's window number is the menu's (a freed conversation's address can
+        // be a new conversation's, never its number while Sotto runs): given now if it has
+        // none. Its Tag keeps the conversation the menu was built for (Pidgin replaces a
+        // tab's Options menu when it builds another).
         // SAFETY: live conversation.
         let window = unsafe {
             if super::windows::known(conv).is_none() {
