@@ -849,14 +849,13 @@ find_or_add_buddy(const char *name)
 }
 
 /* Pidgin's Conversation > More is the buddy's blist-node-extended-menu, and
- * the Options menu the conversation-extended-menu: list both, the first
- * under "More/", the second under "Options/". */
+ * the Options menu the conversation-extended-menu: both built now, the first
+ * listed under "More/", the second under "Options/". */
 static GList *
-conversation_menus(PurpleConversation *conv)
+more_and_options(PurpleConversation *conv, PurpleBuddy *buddy)
 {
-	GList *menus = NULL;
-	PurpleBuddy *buddy = find_or_add_buddy(purple_conversation_get_name(conv));
 	PurpleMenuAction *more, *options;
+	GList *menus = NULL;
 
 	more = purple_menu_action_new("More", NULL, NULL,
 		purple_blist_node_get_extended_menu((PurpleBlistNode *)buddy));
@@ -865,6 +864,22 @@ conversation_menus(PurpleConversation *conv)
 	menus = g_list_append(menus, more);
 	menus = g_list_append(menus, options);
 	return menus;
+}
+
+/* Runs the item at `path` of `menus` as the host does: Options/ items are
+ * handed the conversation, More/ items the buddy (whatever they have become
+ * since the menu was built). */
+static void
+run_menu_item(GList *menus, const char *path, PurpleConversation *conv,
+              PurpleBuddy *buddy, const char *verb)
+{
+	PurpleMenuAction *act = find_menu(menus, path, NULL);
+	gpointer target = g_str_has_prefix(path, "Options/") ? (gpointer)conv : (gpointer)buddy;
+
+	if (act && act->callback)
+		((void (*)(gpointer, gpointer))act->callback)(target, act->data);
+	else
+		emit("ERROR", 2, verb, "no such menu item");
 }
 
 static void
@@ -893,8 +908,6 @@ static GList *
 pidgin_like_menus(PurpleConversation *conv)
 {
 	PurpleBuddy *buddy = purple_find_buddy(the_account, purple_conversation_get_name(conv));
-	PurpleMenuAction *more, *options;
-	GList *menus = NULL;
 
 	if (buddy == NULL) {
 		if (transient_buddies == NULL)
@@ -909,13 +922,7 @@ pidgin_like_menus(PurpleConversation *conv)
 	}
 	open_menus_buddy = buddy;
 	open_menus_conv = conv;
-	more = purple_menu_action_new("More", NULL, NULL,
-		purple_blist_node_get_extended_menu((PurpleBlistNode *)buddy));
-	options = purple_menu_action_new("Options", NULL, NULL,
-		purple_conversation_get_extended_menu(conv));
-	menus = g_list_append(menus, more);
-	menus = g_list_append(menus, options);
-	return menus;
+	return more_and_options(conv, buddy);
 }
 
 /* ------------------------------------------------------- preferences */
@@ -1603,6 +1610,7 @@ run_command(char *line)
 	} else if (strcmp(verb, "menu") == 0 || strcmp(verb, "menuact") == 0) {
 		char *buddy;
 		PurpleConversation *conv;
+		PurpleBuddy *b;
 		GList *menus;
 
 		if (!arg1) {
@@ -1611,23 +1619,15 @@ run_command(char *line)
 		}
 		buddy = unescape(arg1);
 		conv = im_window(buddy);
-		menus = conversation_menus(conv);
+		/* The test client's own shortcut: the buddy is added to the list. */
+		b = find_or_add_buddy(purple_conversation_get_name(conv));
+		menus = more_and_options(conv, b);
 		if (strcmp(verb, "menu") == 0) {
 			print_menu(purple_conversation_get_name(conv), menus, NULL);
 		} else {
 			char *path = rest ? unescape(rest) : g_strdup("");
-			PurpleMenuAction *act = find_menu(menus, path, NULL);
 
-			/* More/ items take the buddy node, Options/ items the conversation. */
-			gpointer target = g_str_has_prefix(path, "Options/")
-				? (gpointer)conv
-				: (gpointer)purple_find_buddy(the_account,
-				                              purple_conversation_get_name(conv));
-
-			if (act && act->callback)
-				((void (*)(gpointer, gpointer))act->callback)(target, act->data);
-			else
-				emit("ERROR", 2, "menuact", "no such menu item");
+			run_menu_item(menus, path, conv, b, verb);
 			g_free(path);
 		}
 		free_menus(menus);
@@ -1675,15 +1675,8 @@ run_command(char *line)
 		/* The objects are the ones the menu was built for: maybe freed since,
 		 * as in Pidgin (the plugin must not read them then). */
 		char *full = arg1 ? unescape(arg1) : g_strdup("");
-		PurpleMenuAction *act = find_menu(open_menus, full, NULL);
-		gpointer target = g_str_has_prefix(full, "Options/")
-			? (gpointer)open_menus_conv
-			: (gpointer)open_menus_buddy;
 
-		if (act && act->callback)
-			((void (*)(gpointer, gpointer))act->callback)(target, act->data);
-		else
-			emit("ERROR", 2, "menupick", "no such menu item");
+		run_menu_item(open_menus, full, open_menus_conv, open_menus_buddy, verb);
 		emit("ECHO", 1, verb);
 		g_free(full);
 	} else if (strcmp(verb, "action") == 0) {
