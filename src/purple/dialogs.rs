@@ -590,6 +590,7 @@ fn act_said(
         &mut rand_core::OsRng,
     ) -> crate::protocol::ReceiveOutcome,
 ) -> Option<crate::sessions::Effects> {
+    service::user_acted(r);
     let fx = service::act(r, act);
     if fx.is_none() {
         r.conversation_or_new();

@@ -181,6 +181,13 @@ fn with_sessions<T>(f: impl FnOnce(&mut Sessions) -> T) -> Option<T> {
     Some(out)
 }
 
+/// The user typed in `r`'s conversation (an auto-reply is not the user): it is not one a
+/// stranger began any more (`sessions::strangers`).
+pub(crate) fn user_acted(r: &ConvRef) {
+    let key = r.key();
+    let _ = with_sessions(|s| s.user_acted(&key));
+}
+
 /// The user (or an auto-reply) sends `text` to `r`.
 pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
     // Only IRC and SILC have twins; the check is skipped elsewhere (no extra lookup per
@@ -310,6 +317,14 @@ pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effect
         s.incoming(&key, &r.peer, text, &settings, &mut OsRng)
     })
     .flatten();
+    // What strangers began is kept to the newest few, but never a conversation with a window
+    // open (it may say "encrypted" and take the user's next line) or a buddy's.
+    let _ = with_sessions(|s| {
+        s.trim_strangers(&key.protocol, &key.account, |peer| {
+            let other = r.with_peer(peer);
+            !other.conversation().is_null() || !glue::find_buddy(&other).is_null()
+        });
+    });
     sync_soon();
     out
 }

@@ -438,6 +438,7 @@ unsafe extern "C" fn sending_im_msg(
                 r.system_line(&texts::image_not_sent(&Shown::new(&r.peer), &text, always));
                 return;
             }
+            service::user_acted(&r);
             let Some((decision, fx)) = service::outgoing(&r, &text) else {
                 glue::debug_error("no session state for an outgoing message; not sending");
                 // SAFETY: valid out-parameter.

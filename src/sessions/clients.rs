@@ -1104,6 +1104,7 @@ impl Sessions {
         typed: &str,
         rng: &mut impl CryptoRngCore,
     ) -> Option<Effects> {
+        self.user_acted(key);
         let s = self.session(key, peer_raw, settings)?;
         let index = s.others.iter().position(|o| {
             o.conv.is_blocked()

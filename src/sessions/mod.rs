@@ -285,6 +285,8 @@ pub struct Sessions {
     kept: Option<(ConvKey, String, [u8; 32])>,
     /// Lines sent to strangers, per account ([`strangers`]).
     strangers: strangers::StrangerLines,
+    /// Each account's conversations a stranger began ([`strangers`]).
+    marked: strangers::Marked,
     /// The host's word that the name the next [`Sessions::incoming`] reads from is one the user
     /// knows (an open window, a buddy): never a stranger ([`Sessions::familiar`]). Taken by
     /// that call, whichever it is.
@@ -370,6 +372,7 @@ impl Sessions {
             kept: None,
             siblings: siblings::SiblingGuard::default(),
             strangers: strangers::StrangerLines::default(),
+            marked: strangers::Marked::default(),
             familiar: None,
         }
     }

@@ -215,7 +215,11 @@ impl Sessions {
         // nothing else settles a name (a handshake nobody answered yet, a session held on a
         // key nobody accepted, do not take an encrypted one or delete its parked row).
         let keyed = accepted;
-        let renamed = match store.rename_peer(p, a, &old.peer, &new.peer, protected, keyed) {
+        let renamed = store.rename_peer(p, a, &old.peer, &new.peer, protected, keyed);
+        // Rows moved or parked, their marks with them: the list of those a stranger began is
+        // read again at its next need.
+        self.marked.forget_account(p, a);
+        let renamed = match renamed {
             Ok(renamed) => renamed,
             Err(e) => {
                 self.note(format!("moving a conversation to a new name: {e}"));

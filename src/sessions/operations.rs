@@ -172,6 +172,10 @@ impl Sessions {
                 let lines = fx.inject.len() + fx.elsewhere.len();
                 self.strangers.sent(protocol, account, lines, now);
             }
+            // Its first save: a conversation a stranger began (kept, the newest few).
+            if self.sessions.get(key).is_some_and(|s| s.saved.is_some()) {
+                self.keep_stranger(key, now);
+            }
         }
         // Shown in its window (which a message makes the active one where several
         // conversations share it): plaintext allowed elsewhere because of this conversation

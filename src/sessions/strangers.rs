@@ -19,9 +19,24 @@
 //! window (a log line says so). Plaintext is never dropped. A newcomer's handshake costs two
 //! lines (the answer to its query, the confirmation of its answer); one caught in a flood is
 //! answered when it starts again once the window is over.
+//!
+//! What strangers leave behind is bounded too. A stranger whose handshake completes leaves a
+//! saved conversation (up to 2,000 skipped message keys, about 136 KB, on disk and in
+//! memory), its key in the trust table (the Known fingerprints list) and its "runs Sotto"
+//! mark: within the line budget a few such conversations a minute, thousands a day, kept for
+//! good. Such a conversation is marked on its row when first saved
+//! (`Store::mark_stranger`); anything the user does in it (types, starts or stops, accepts or
+//! verifies a key, asks or answers a question) clears the mark. Each account keeps the
+//! [`STRANGERS_KEPT`] newest marked conversations; an older one is forgotten, on disk and in
+//! memory (`Store::forget_stranger`): its rows, the keys it showed that were never verified,
+//! its marks. Nothing typed is lost by it (a conversation the user wrote in is not a
+//! stranger's); a forgotten stranger's next line cannot be read, and its client, told so,
+//! starts again and sends it again, its key taken on first use again.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
+
+use super::{ConvKey, Sessions};
 
 /// Lines one account sends to strangers per [`STRANGER_WINDOW_SECS`] at most: about libpurple's
 /// default IRC burst, so a flood delays the user's next line by a few seconds per window.
@@ -63,6 +78,153 @@ impl StrangerLines {
 
     fn over(start: u64, now_secs: u64) -> bool {
         now_secs < start || now_secs - start >= STRANGER_WINDOW_SECS
+    }
+}
+
+/// Conversations a stranger began that each account keeps (the newest).
+pub const STRANGERS_KEPT: usize = 64;
+
+/// Per account, (protocol, account) → the names of its conversations a stranger began,
+/// oldest first, as the store lists them; read from the store at the account's first need.
+#[derive(Default)]
+pub(crate) struct Marked {
+    per_account: Vec<((String, String), Vec<String>)>,
+}
+
+impl Marked {
+    fn find(&mut self, protocol: &str, account: &str) -> Option<&mut Vec<String>> {
+        self.per_account
+            .iter_mut()
+            .find(|((p, a), _)| p == protocol && a == account)
+            .map(|(_, names)| names)
+    }
+
+    /// The account's list is read again at its next need (a rename moved or parked rows).
+    pub(crate) fn forget_account(&mut self, protocol: &str, account: &str) {
+        self.per_account
+            .retain(|((p, a), _)| !(p == protocol && a == account));
+    }
+}
+
+impl Sessions {
+    /// The account's marked conversations, read from the store if not read yet (`None`: no
+    /// store, or it could not be read).
+    fn marked(&mut self, protocol: &str, account: &str) -> Option<&mut Vec<String>> {
+        if self.marked.find(protocol, account).is_none() {
+            let names = match self.store.as_ref()?.strangers(protocol, account) {
+                Ok(names) => names,
+                Err(e) => {
+                    self.log
+                        .push(format!("listing strangers' conversations: {e}"));
+                    return None;
+                }
+            };
+            self.marked
+                .per_account
+                .push(((protocol.to_owned(), account.to_owned()), names));
+        }
+        self.marked.find(protocol, account)
+    }
+
+    /// A stranger's conversation was saved for the first time: marked (the caller then trims
+    /// the account's, [`Sessions::trim_strangers`]).
+    pub(super) fn keep_stranger(&mut self, key: &ConvKey, now_secs: u64) {
+        let (p, a) = (&key.protocol, &key.account);
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        match store.mark_stranger(p, a, &key.peer, now_secs) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                self.log
+                    .push(format!("marking a stranger's conversation: {e}"));
+                return;
+            }
+        }
+        if let Some(names) = self.marked(p, a) {
+            if !names.contains(&key.peer) {
+                names.push(key.peer.clone());
+            }
+        }
+    }
+
+    /// Forgets the account's oldest conversations a stranger began beyond [`STRANGERS_KEPT`],
+    /// except those `in_use` says the host shows or knows (an open window, which may say
+    /// "encrypted" and take the user's next line; a name in the buddy list): kept while so.
+    pub fn trim_strangers(&mut self, protocol: &str, account: &str, in_use: impl Fn(&str) -> bool) {
+        let Some(names) = self.marked(protocol, account) else {
+            return;
+        };
+        let mut over = names.len().saturating_sub(STRANGERS_KEPT);
+        if over == 0 {
+            return;
+        }
+        let mut gone = Vec::new();
+        for peer in names.iter() {
+            if over == 0 {
+                break;
+            }
+            if !in_use(peer) {
+                gone.push(peer.clone());
+                over -= 1;
+            }
+        }
+        for peer in gone {
+            self.forget_stranger(&ConvKey {
+                protocol: protocol.to_owned(),
+                account: account.to_owned(),
+                peer,
+            });
+        }
+    }
+
+    /// Forgets a stranger's conversation, on disk and in memory (the store's rows first: one
+    /// that cannot be deleted stays, in memory too, and is tried again at the next stranger).
+    fn forget_stranger(&mut self, key: &ConvKey) {
+        let (p, a) = (&key.protocol, &key.account);
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        match store.forget_stranger(p, a, &key.peer) {
+            Ok(_) => {
+                self.sessions.remove(key);
+                self.kept_resend.remove(key);
+                self.kept_away.remove(key);
+                if let Some(names) = self.marked.find(p, a) {
+                    names.retain(|n| *n != key.peer);
+                }
+                self.log
+                    .push("forgot the oldest conversation a stranger began".to_owned());
+            }
+            Err(e) => self
+                .log
+                .push(format!("forgetting a stranger's conversation: {e}")),
+        }
+    }
+
+    /// The user did something in `key`'s conversation (typed, started or stopped, accepted or
+    /// verified a key, asked or answered a question): it is not a stranger's any more.
+    pub fn user_acted(&mut self, key: &ConvKey) {
+        let Some(names) = self.marked(&key.protocol, &key.account) else {
+            return;
+        };
+        let Some(at) = names.iter().position(|n| *n == key.peer) else {
+            return;
+        };
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        match store.unmark_stranger(&key.protocol, &key.account, &key.peer) {
+            Ok(()) => {
+                if let Some(names) = self.marked.find(&key.protocol, &key.account) {
+                    names.remove(at);
+                }
+            }
+            Err(e) => self
+                .log
+                .push(format!("unmarking a stranger's conversation: {e}")),
+        }
     }
 }
 

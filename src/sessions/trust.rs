@@ -134,6 +134,7 @@ impl Sessions {
         key: &ConvKey,
         peer_key: &IdentityPublic,
     ) -> Result<(), String> {
+        self.user_acted(key);
         let Some(store) = self.store.as_ref() else {
             return Err("no key store".to_owned());
         };
@@ -176,6 +177,7 @@ impl Sessions {
             account: account.to_owned(),
             peer: t.peer.clone(),
         };
+        self.user_acted(&key);
         let Some(store) = self.store.as_ref() else {
             return Changed::Failed;
         };
@@ -285,6 +287,7 @@ impl Sessions {
         expected: &IdentityPublic,
         rng: &mut R,
     ) -> Option<Result<super::Effects, AcceptError>> {
+        self.user_acted(key);
         match self.peer_key(key, peer_raw, settings) {
             None => return Some(Err(AcceptError::NoKey)),
             Some(current) if current != *expected => {

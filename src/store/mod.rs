@@ -115,6 +115,7 @@ mod generation;
 mod names;
 pub use generation::GENERATION_FILE;
 pub use names::{is_parked, Renamed};
+mod strangers;
 mod syncer;
 #[cfg(test)]
 mod tests;
@@ -648,6 +649,8 @@ impl Store {
                  policy TEXT NOT NULL,
                  PRIMARY KEY (account, peer));",
         );
+        // Which saved conversations a stranger began (`strangers`): best effort likewise.
+        self.add_stranger_column();
         Ok(())
     }
 
@@ -991,10 +994,22 @@ impl Store {
     /// The names of an account's saved snapshots (its other clients' rows included) and the
     /// names an encrypted conversation moved away from (`moved`: they get no plaintext).
     pub fn session_peers(&self, protocol: &str, account: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.account_names(
             "SELECT peer FROM session WHERE account = ?1
              UNION SELECT peer FROM moved WHERE account = ?1 ORDER BY peer",
-        )?;
+            protocol,
+            account,
+        )
+    }
+
+    /// The names `sql` (one query with the account as `?1`, selecting one text column) lists.
+    pub(super) fn account_names(
+        &self,
+        sql: &str,
+        protocol: &str,
+        account: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params![account_key(protocol, account)], |r| {
             r.get::<_, String>(0)
         })?;
@@ -1013,13 +1028,11 @@ impl Store {
         if !exists {
             return Ok(Vec::new());
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT peer FROM contact_policy WHERE account = ?1 ORDER BY peer")?;
-        let rows = stmt.query_map(params![account_key(protocol, account)], |r| {
-            r.get::<_, String>(0)
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.account_names(
+            "SELECT peer FROM contact_policy WHERE account = ?1 ORDER BY peer",
+            protocol,
+            account,
+        )
     }
 
     /// Deletes the saved snapshot named `peer` (durably), and counts it as a save

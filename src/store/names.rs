@@ -291,7 +291,7 @@ fn delete_if_unnamed(
 /// The bounds of the rows of `peer`'s other clients (`peer`, a newline, the slot: the sessions
 /// service's names for them): every such name sorts at or after the first bound and before
 /// the second.
-fn client_rows(peer: &str) -> (String, String) {
+pub(super) fn client_rows(peer: &str) -> (String, String) {
     (format!("{peer}\n"), format!("{peer}\u{b}"))
 }
 

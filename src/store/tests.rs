@@ -1272,3 +1272,63 @@ fn a_database_made_again_is_told_from_a_first_start() {
     assert!(Store::open(&d).unwrap().replaced_another(), "emptied");
     fs::remove_dir_all(d).ok();
 }
+
+/// A conversation a stranger began is marked on its row; the mark survives a reopen, follows a
+/// rename, is cleared by the user's action; forgetting it deletes its rows, its unverified keys
+/// (their copies under the name it left too) and the marks that named it, and nothing else.
+#[test]
+fn a_strangers_conversation_is_marked_and_forgotten_whole() {
+    let d = tmp("stranger-mark");
+    let s = Store::open(&d).unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(53);
+    let (m1, m2, bob) = (
+        IdentityKey::generate(&mut rng).public(),
+        IdentityKey::generate(&mut rng).public(),
+        IdentityKey::generate(&mut rng).public(),
+    );
+    let (p, a) = ("prpl-irc", "a");
+    for peer in ["mallory", "mallory\n0", "eve", "bob"] {
+        s.save_session(p, a, peer, b"snapshot").unwrap();
+    }
+    s.record_key_seen(p, a, "mallory", &m1).unwrap();
+    s.record_key(p, a, "mallory", &m2, true).unwrap();
+    s.record_key_seen(p, a, "bob", &bob).unwrap();
+    assert!(s.mark_stranger(p, a, "mallory", 10).unwrap());
+    assert!(!s.mark_stranger(p, a, "mallory", 20).unwrap(), "once");
+    assert!(!s.mark_stranger(p, a, "nobody", 20).unwrap(), "no row");
+    assert!(s.mark_stranger(p, a, "eve", 30).unwrap());
+    drop(s);
+    let s = Store::open(&d).unwrap();
+    assert_eq!(s.strangers(p, a).unwrap(), ["mallory", "eve"]);
+    s.unmark_stranger(p, a, "eve").unwrap();
+    assert_eq!(s.strangers(p, a).unwrap(), ["mallory"]);
+    assert!(!s.forget_stranger(p, a, "eve").unwrap(), "not a stranger's");
+    s.rename_peer(p, a, "mallory", "mallory_", true, true)
+        .unwrap();
+    assert_eq!(s.strangers(p, a).unwrap(), ["mallory_"]);
+    assert_eq!(
+        s.moved_to(p, a, "mallory").unwrap().as_deref(),
+        Some("mallory_")
+    );
+    assert!(s.forget_stranger(p, a, "mallory_").unwrap());
+    assert!(s.strangers(p, a).unwrap().is_empty());
+    let rows = s.session_peers(p, a).unwrap();
+    assert_eq!(rows, ["bob", "eve"], "the other client's row went too");
+    assert_eq!(s.moved_to(p, a, "mallory").unwrap(), None);
+    let keys = |peer: &str| -> Vec<_> {
+        s.trust_records(p, a, peer)
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.key, t.trust))
+            .collect()
+    };
+    assert_eq!(
+        keys("mallory_"),
+        [(m2, Trust::Verified)],
+        "a verified key stays"
+    );
+    assert_eq!(keys("mallory"), [(m2, Trust::Verified)], "its copy too");
+    assert_eq!(keys("bob"), [(bob, Trust::Unverified)]);
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}

@@ -1146,3 +1146,119 @@ fn an_account_sends_few_lines_to_strangers_in_a_while() {
     let (_, fx) = incoming(&mut alice, "mallory11", &query, t0 + STRANGER_WINDOW_SECS);
     assert!(!fx.inject.is_empty());
 }
+
+/// Strangers (names nothing ties to the user) who complete a handshake, one in each line
+/// budget window, some saying something too: each account keeps the newest
+/// `STRANGERS_KEPT` of their conversations, on disk and in memory, with their keys and
+/// marks, but one whose window is open; the user's contact and a stranger the user wrote to
+/// are kept.
+#[test]
+fn what_strangers_leave_behind_is_bounded() {
+    use super::strangers::{STRANGERS_KEPT, STRANGER_WINDOW_SECS};
+    let (mut alice, mut bob) = encrypted("stranger-rows");
+    let at = |now_secs| Settings {
+        now_secs,
+        ..settings(Policy::Manual)
+    };
+    // The handshake `m` starts, read by alice under `name` at `now`; then `m`'s `words`.
+    let complete = |alice: &mut Peer, m: &mut Peer, name: &str, now: u64, words: &[&str]| {
+        let key = alice.key_for(name);
+        let mut lines = m.start();
+        let mut shown = Vec::new();
+        let mut rounds = 0;
+        while !lines.is_empty() && rounds < 8 {
+            let mut to_m = Vec::new();
+            for line in std::mem::take(&mut lines) {
+                let (action, fx) = alice
+                    .sessions
+                    .incoming(&key, name, &line, &at(now), &mut alice.rng)
+                    .expect("incoming");
+                if let ReceiveAction::Display(t) = action {
+                    shown.push(t.to_string());
+                }
+                to_m.extend(fx.inject);
+            }
+            let (to_a, _, _) = m.receive_as("alice", &to_m);
+            lines = to_a;
+            rounds += 1;
+        }
+        for word in words {
+            let (out, _) = m.send(word);
+            for line in lines_of(out) {
+                let (action, _) = alice
+                    .sessions
+                    .incoming(&key, name, &line, &at(now), &mut alice.rng)
+                    .expect("incoming");
+                if let ReceiveAction::Display(t) = action {
+                    shown.push(t.to_string());
+                }
+            }
+        }
+        shown
+    };
+    let total = STRANGERS_KEPT + 12;
+    let names: Vec<&'static str> = (0..total)
+        .map(|i| &*Box::leak(format!("mallory{i}").into_boxed_str()))
+        .collect();
+    let mut newest = None;
+    for (i, name) in names.iter().enumerate() {
+        let mut m = peer("stranger-rows", name, "alice", 1000 + i as u64);
+        let now = 100 + i as u64 * STRANGER_WINDOW_SECS;
+        let words: &[&str] = if i % 2 == 0 { &["buy now"] } else { &[] };
+        let shown = complete(&mut alice, &mut m, name, now, words);
+        // As the host does after every line: mallory3's window is open.
+        alice
+            .sessions
+            .trim_strangers("prpl-test", "alice", |peer| peer == "mallory3");
+        assert_eq!(shown, words, "{name}");
+        if i == 1 {
+            // The user writes to this one: no stranger's conversation any more.
+            alice.sessions.user_acted(&alice.key_for(name));
+            let (out, _) = alice.send_to(name, "who are you?", Policy::Manual);
+            assert!(matches!(out, Outgoing::Lines(_)), "{out:?}");
+        }
+        newest = Some(m);
+    }
+    let store = alice.store();
+    let rows = store.session_peers("prpl-test", "alice").expect("rows");
+    assert_eq!(
+        rows.len(),
+        STRANGERS_KEPT + 2,
+        "the newest strangers' (one with its window open), the one written to, bob's: {rows:?}"
+    );
+    assert!(rows.contains(&"bob".to_owned()) && rows.contains(&"mallory1".to_owned()));
+    for (i, name) in names.iter().enumerate() {
+        let kept = i == 1 || i == 3 || i > total - STRANGERS_KEPT;
+        assert_eq!(rows.contains(&(*name).to_owned()), kept, "{name}");
+        assert_eq!(
+            alice.sessions.sessions.contains_key(&alice.key_for(name)),
+            kept,
+            "{name} in memory"
+        );
+        let keys = store
+            .trust_records("prpl-test", "alice", name)
+            .expect("trust");
+        assert_eq!(keys.is_empty(), !kept, "{name}'s key");
+    }
+    let (records, _) = store.all_trust_records().expect("all");
+    assert_eq!(records.len(), STRANGERS_KEPT + 2, "{records:?}");
+    // The newest stranger's conversation and bob's still work.
+    let mut m = newest.expect("a stranger");
+    let name = names[total - 1];
+    let key = alice.key_for(name);
+    let (out, _) = m.send("still here");
+    let mut seen = Vec::new();
+    for line in lines_of(out) {
+        if let (ReceiveAction::Display(t), _) = alice
+            .sessions
+            .incoming(&key, name, &line, &at(10_000_000), &mut alice.rng)
+            .expect("incoming")
+        {
+            seen.push(t.to_string());
+        }
+    }
+    assert_eq!(seen, ["still here"]);
+    let (out, _) = bob.send("hi alice");
+    let (_, _, shown) = alice.receive("bob", &lines_of(out));
+    assert_eq!(shown, ["hi alice"]);
+}

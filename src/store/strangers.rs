@@ -1,0 +1,146 @@
+//! Conversations a stranger began: marked on their saved row, so the sessions service can keep
+//! only the newest few (`crate::sessions::strangers`).
+//!
+//! A name nothing ties to the user (no saved conversation, no key accepted, no start the user
+//! asked for, unknown to the host) that completes a handshake leaves a saved conversation, its
+//! key in the trust table and its "runs Sotto" mark, and a row can hold up to 2,000 skipped
+//! message keys (about 136 KB). Anyone able to write from many names (IRC nicks, an XMPP domain
+//! of their own) could grow the store, the Known fingerprints list and memory without bound,
+//! a few conversations a minute within the stranger line budget. The row's `stranger` column
+//! says when such a conversation was first saved (0: not a stranger's); the mark moves with the
+//! row (a rename, a parking) and is cleared by anything the user does in the conversation.
+//!
+//! The column is added without a schema version (as `contact_policy`): an older Sotto of the
+//! same version writes rows naming their columns and leaves it as it is. A store that cannot
+//! add it (read-only) marks nothing and keeps every conversation, as before.
+
+use rusqlite::params;
+
+use super::names::client_rows;
+use super::{account_key, generation, Store, StoreError};
+
+impl Store {
+    /// Whether `session` has the `stranger` column.
+    fn has_stranger_column(&self) -> bool {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('session')
+                 WHERE name = 'stranger')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(false)
+    }
+
+    /// Adds the `stranger` column to `session` if it is not there (best effort).
+    pub(super) fn add_stranger_column(&self) {
+        if !self.has_stranger_column() {
+            let _ = self.conn.execute_batch(
+                "ALTER TABLE session ADD COLUMN stranger INTEGER NOT NULL DEFAULT 0;",
+            );
+        }
+    }
+
+    /// Marks `peer`'s saved conversation as begun by a stranger at `since` (seconds), unless it
+    /// is marked already. `false` when there is no such row, or no column to mark it in.
+    pub fn mark_stranger(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+        since: u64,
+    ) -> Result<bool, StoreError> {
+        let since = i64::try_from(since.max(1)).unwrap_or(i64::MAX);
+        let marked = self.exec(
+            "UPDATE session SET stranger = ?3 WHERE account = ?1 AND peer = ?2 AND stranger = 0",
+            params![account_key(protocol, account), peer, since],
+        )?;
+        Ok(marked > 0)
+    }
+
+    /// The user did something in `peer`'s conversation: it is no longer a stranger's.
+    pub fn unmark_stranger(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE session SET stranger = 0 WHERE account = ?1 AND peer = ?2 AND stranger != 0",
+            params![account_key(protocol, account), peer],
+        )?;
+        Ok(())
+    }
+
+    /// The account's conversations a stranger began, oldest first (parked ones included; the
+    /// rows of the contact's other clients are not conversations of their own). Empty when the
+    /// store has no `stranger` column.
+    pub fn strangers(&self, protocol: &str, account: &str) -> Result<Vec<String>, StoreError> {
+        if !self.has_stranger_column() {
+            return Ok(Vec::new());
+        }
+        self.account_names(
+            "SELECT peer FROM session WHERE account = ?1 AND stranger > 0
+             AND instr(peer, char(10)) = 0 ORDER BY stranger, peer",
+            protocol,
+            account,
+        )
+    }
+
+    /// Forgets the conversation a stranger began under `peer`, in one durable transaction: its
+    /// saved rows (the other clients' too), the keys it showed that the user never verified
+    /// (and their copies under the names it moved away from), its "runs Sotto" mark, where its
+    /// holder was heard from, and the marks that named it (an encrypted conversation that moved
+    /// away from a name: the name holds no plaintext for it any more). Counts as a save ([`generation`]). Nothing happens unless the row is still
+    /// marked (the user may have acted in it meanwhile): `false` then.
+    pub fn forget_stranger(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<bool, StoreError> {
+        self.usable()?;
+        self.durable()?;
+        let acct = account_key(protocol, account);
+        let tx = self.conn.unchecked_transaction()?;
+        let deleted = tx.execute(
+            "DELETE FROM session WHERE account = ?1 AND peer = ?2 AND stranger > 0",
+            params![acct, peer],
+        )?;
+        if deleted == 0 {
+            return Ok(false);
+        }
+        let (low, high) = client_rows(peer);
+        tx.execute(
+            "DELETE FROM session WHERE account = ?1 AND peer >= ?2 AND peer < ?3",
+            params![acct, low, high],
+        )?;
+        // A rename copies the keys to the new name and leaves them under the old one, which a
+        // mark names: the copies of this conversation's keys go too.
+        tx.execute(
+            "DELETE FROM trust WHERE account = ?1 AND trust = 0
+             AND peer IN (SELECT peer FROM moved WHERE account = ?1 AND to_peer = ?2)
+             AND key IN (SELECT key FROM trust WHERE account = ?1 AND peer = ?2)",
+            params![acct, peer],
+        )?;
+        tx.execute(
+            "DELETE FROM trust WHERE account = ?1 AND peer = ?2 AND trust = 0",
+            params![acct, peer],
+        )?;
+        for table in ["peer", "holder"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE account = ?1 AND peer = ?2"),
+                params![acct, peer],
+            )?;
+        }
+        tx.execute(
+            "DELETE FROM moved WHERE account = ?1 AND to_peer = ?2",
+            params![acct, peer],
+        )?;
+        let generation = generation::bump(&tx)?;
+        self.commit(tx)?;
+        self.unsynced.set(None);
+        self.note_generation(generation);
+        Ok(true)
+    }
+}
