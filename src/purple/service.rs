@@ -320,7 +320,7 @@ pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effect
     // What strangers began is kept to the newest few, but never a conversation with a window
     // open (it may say "encrypted" and take the user's next line) or a buddy's.
     let _ = with_sessions(|s| {
-        s.trim_strangers(&key.protocol, &key.account, |peer| {
+        s.trim_strangers(&key.protocol, &key.account, now_secs(), |peer| {
             let other = r.with_peer(peer);
             !other.conversation().is_null() || !glue::find_buddy(&other).is_null()
         });

@@ -84,25 +84,69 @@ impl StrangerLines {
 /// Conversations a stranger began that each account keeps (the newest).
 pub const STRANGERS_KEPT: usize = 64;
 
+/// How often, at most, an account over [`STRANGERS_KEPT`] whose oldest are all in use is
+/// looked at again without a new stranger (seconds): each look asks the host about every
+/// marked name.
+pub const TRIM_EVERY_SECS: u64 = 30;
+
 /// Per account, (protocol, account) → the names of its conversations a stranger began,
-/// oldest first, as the store lists them; read from the store at the account's first need.
+/// oldest first, as the store lists them (read from the store at the account's first need),
+/// and when they were last trimmed.
 #[derive(Default)]
 pub(crate) struct Marked {
-    per_account: Vec<((String, String), Vec<String>)>,
+    per_account: Vec<AccountMarks>,
+    /// A conversation was marked since the last trim: the next one runs whenever asked.
+    now: bool,
+}
+
+/// One account's entry in [`Marked`].
+struct AccountMarks {
+    protocol: String,
+    account: String,
+    /// Its conversations a stranger began, oldest first.
+    names: Vec<String>,
+    /// When they were last trimmed.
+    trimmed: Option<u64>,
+}
+
+impl AccountMarks {
+    fn is(&self, protocol: &str, account: &str) -> bool {
+        self.protocol == protocol && self.account == account
+    }
 }
 
 impl Marked {
-    fn find(&mut self, protocol: &str, account: &str) -> Option<&mut Vec<String>> {
+    fn entry(&mut self, protocol: &str, account: &str) -> Option<&mut AccountMarks> {
         self.per_account
             .iter_mut()
-            .find(|((p, a), _)| p == protocol && a == account)
-            .map(|(_, names)| names)
+            .find(|m| m.is(protocol, account))
+    }
+
+    fn find(&mut self, protocol: &str, account: &str) -> Option<&mut Vec<String>> {
+        self.entry(protocol, account).map(|m| &mut m.names)
+    }
+
+    /// Whether the account's list may be trimmed at `now_secs` (a stranger was marked since
+    /// the last trim, or the last one was [`TRIM_EVERY_SECS`] ago or more), noted as trimmed.
+    fn trim_due(&mut self, protocol: &str, account: &str, now_secs: u64) -> bool {
+        let marked_now = std::mem::take(&mut self.now);
+        let Some(m) = self.entry(protocol, account) else {
+            return false;
+        };
+        let due = marked_now
+            || match m.trimmed {
+                None => true,
+                Some(t) => now_secs < t || now_secs - t >= TRIM_EVERY_SECS,
+            };
+        if due {
+            m.trimmed = Some(now_secs);
+        }
+        due
     }
 
     /// The account's list is read again at its next need (a rename moved or parked rows).
     pub(crate) fn forget_account(&mut self, protocol: &str, account: &str) {
-        self.per_account
-            .retain(|((p, a), _)| !(p == protocol && a == account));
+        self.per_account.retain(|m| !m.is(protocol, account));
     }
 }
 
@@ -119,9 +163,12 @@ impl Sessions {
                     return None;
                 }
             };
-            self.marked
-                .per_account
-                .push(((protocol.to_owned(), account.to_owned()), names));
+            self.marked.per_account.push(AccountMarks {
+                protocol: protocol.to_owned(),
+                account: account.to_owned(),
+                names,
+                trimmed: None,
+            });
         }
         self.marked.find(protocol, account)
     }
@@ -147,19 +194,32 @@ impl Sessions {
                 names.push(key.peer.clone());
             }
         }
+        self.marked.now = true;
     }
 
     /// Forgets the account's oldest conversations a stranger began beyond [`STRANGERS_KEPT`],
     /// except those `in_use` says the host shows or knows (an open window, which may say
     /// "encrypted" and take the user's next line; a name in the buddy list): kept while so.
-    pub fn trim_strangers(&mut self, protocol: &str, account: &str, in_use: impl Fn(&str) -> bool) {
+    /// Called after every line read; does something when the account is over the count and
+    /// a stranger was marked since the last trim, or [`TRIM_EVERY_SECS`] went by (a window
+    /// closed since can let its conversation go).
+    pub fn trim_strangers(
+        &mut self,
+        protocol: &str,
+        account: &str,
+        now_secs: u64,
+        in_use: impl Fn(&str) -> bool,
+    ) {
         let Some(names) = self.marked(protocol, account) else {
             return;
         };
         let mut over = names.len().saturating_sub(STRANGERS_KEPT);
-        if over == 0 {
+        if over == 0 || !self.marked.trim_due(protocol, account, now_secs) {
             return;
         }
+        let Some(names) = self.marked.find(protocol, account) else {
+            return;
+        };
         let mut gone = Vec::new();
         for peer in names.iter() {
             if over == 0 {
@@ -187,7 +247,13 @@ impl Sessions {
             return;
         };
         match store.forget_stranger(p, a, &key.peer) {
-            Ok(_) => {
+            // Not marked on disk (any more): not forgotten, only no longer listed.
+            Ok(false) => {
+                if let Some(names) = self.marked.find(p, a) {
+                    names.retain(|n| *n != key.peer);
+                }
+            }
+            Ok(true) => {
                 self.sessions.remove(key);
                 self.kept_resend.remove(key);
                 self.kept_away.remove(key);
@@ -231,6 +297,29 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An account over the count is trimmed after a stranger was marked, else at most every
+    /// `TRIM_EVERY_SECS` (a window closed since lets its conversation go then).
+    #[test]
+    fn a_trim_runs_after_a_mark_or_once_in_a_while() {
+        let mut m = Marked::default();
+        assert!(!m.trim_due("irc", "alice", 10), "no list read yet");
+        m.per_account.push(AccountMarks {
+            protocol: "irc".into(),
+            account: "alice".into(),
+            names: Vec::new(),
+            trimmed: None,
+        });
+        assert!(m.trim_due("irc", "alice", 10), "never trimmed");
+        assert!(!m.trim_due("irc", "alice", 11));
+        m.now = true;
+        assert!(m.trim_due("irc", "alice", 12), "a stranger was marked");
+        assert!(!m.trim_due("irc", "alice", 12 + TRIM_EVERY_SECS - 1));
+        assert!(m.trim_due("irc", "alice", 12 + TRIM_EVERY_SECS));
+        assert!(m.trim_due("irc", "alice", 5), "a clock that went back");
+        m.forget_account("irc", "alice");
+        assert!(m.find("irc", "alice").is_none());
+    }
 
     #[test]
     fn an_account_sends_a_few_lines_to_strangers_per_window() {

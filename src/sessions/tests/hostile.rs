@@ -1160,39 +1160,48 @@ fn what_strangers_leave_behind_is_bounded() {
         now_secs,
         ..settings(Policy::Manual)
     };
+    // Lines `name` wrote, read by alice at `now`: what she showed, and her answers.
+    let read = |alice: &mut Peer, name: &str, lines: Vec<String>, now: u64| {
+        let key = alice.key_for(name);
+        let (mut shown, mut answers) = (Vec::new(), Vec::new());
+        for line in lines {
+            let (action, fx) = alice
+                .sessions
+                .incoming(&key, name, &line, &at(now), &mut alice.rng)
+                .expect("incoming");
+            if let ReceiveAction::Display(t) = action {
+                shown.push(t.to_string());
+            }
+            answers.extend(fx.inject);
+        }
+        (shown, answers)
+    };
+    // `m` writes `lines` to alice, who reads them under `name` at `now`, and so on back and
+    // forth; `m`'s user starts again when told a line was not read. What alice showed.
+    let exchange = |alice: &mut Peer, m: &mut Peer, name: &str, lines: Vec<String>, now: u64| {
+        let (mut lines, mut seen) = (lines, Vec::new());
+        for _ in 0..8 {
+            let (shown, to_m) = read(alice, name, std::mem::take(&mut lines), now);
+            seen.extend(shown);
+            let (answers, events, _) = m.receive_as("alice", &to_m);
+            lines = answers;
+            if events
+                .iter()
+                .any(|e| matches!(e, Event::NotRead { text: Some(_), .. }))
+            {
+                // What was not read goes with the next session.
+                lines.extend(m.start());
+            }
+        }
+        seen
+    };
     // The handshake `m` starts, read by alice under `name` at `now`; then `m`'s `words`.
     let complete = |alice: &mut Peer, m: &mut Peer, name: &str, now: u64, words: &[&str]| {
-        let key = alice.key_for(name);
-        let mut lines = m.start();
-        let mut shown = Vec::new();
-        let mut rounds = 0;
-        while !lines.is_empty() && rounds < 8 {
-            let mut to_m = Vec::new();
-            for line in std::mem::take(&mut lines) {
-                let (action, fx) = alice
-                    .sessions
-                    .incoming(&key, name, &line, &at(now), &mut alice.rng)
-                    .expect("incoming");
-                if let ReceiveAction::Display(t) = action {
-                    shown.push(t.to_string());
-                }
-                to_m.extend(fx.inject);
-            }
-            let (to_a, _, _) = m.receive_as("alice", &to_m);
-            lines = to_a;
-            rounds += 1;
-        }
+        let start = m.start();
+        let mut shown = exchange(alice, m, name, start, now);
         for word in words {
             let (out, _) = m.send(word);
-            for line in lines_of(out) {
-                let (action, _) = alice
-                    .sessions
-                    .incoming(&key, name, &line, &at(now), &mut alice.rng)
-                    .expect("incoming");
-                if let ReceiveAction::Display(t) = action {
-                    shown.push(t.to_string());
-                }
-            }
+            shown.extend(exchange(alice, m, name, lines_of(out), now));
         }
         shown
     };
@@ -1200,7 +1209,7 @@ fn what_strangers_leave_behind_is_bounded() {
     let names: Vec<&'static str> = (0..total)
         .map(|i| &*Box::leak(format!("mallory{i}").into_boxed_str()))
         .collect();
-    let mut newest = None;
+    let (mut newest, mut first) = (None, None);
     for (i, name) in names.iter().enumerate() {
         let mut m = peer("stranger-rows", name, "alice", 1000 + i as u64);
         let now = 100 + i as u64 * STRANGER_WINDOW_SECS;
@@ -1209,7 +1218,7 @@ fn what_strangers_leave_behind_is_bounded() {
         // As the host does after every line: mallory3's window is open.
         alice
             .sessions
-            .trim_strangers("prpl-test", "alice", |peer| peer == "mallory3");
+            .trim_strangers("prpl-test", "alice", now, |peer| peer == "mallory3");
         assert_eq!(shown, words, "{name}");
         if i == 1 {
             // The user writes to this one: no stranger's conversation any more.
@@ -1217,7 +1226,11 @@ fn what_strangers_leave_behind_is_bounded() {
             let (out, _) = alice.send_to(name, "who are you?", Policy::Manual);
             assert!(matches!(out, Outgoing::Lines(_)), "{out:?}");
         }
-        newest = Some(m);
+        if i == 0 {
+            first = Some(m);
+        } else {
+            newest = Some(m);
+        }
     }
     let store = alice.store();
     let rows = store.session_peers("prpl-test", "alice").expect("rows");
@@ -1245,19 +1258,15 @@ fn what_strangers_leave_behind_is_bounded() {
     // The newest stranger's conversation and bob's still work.
     let mut m = newest.expect("a stranger");
     let name = names[total - 1];
-    let key = alice.key_for(name);
     let (out, _) = m.send("still here");
-    let mut seen = Vec::new();
-    for line in lines_of(out) {
-        if let (ReceiveAction::Display(t), _) = alice
-            .sessions
-            .incoming(&key, name, &line, &at(10_000_000), &mut alice.rng)
-            .expect("incoming")
-        {
-            seen.push(t.to_string());
-        }
-    }
+    let seen = exchange(&mut alice, &mut m, name, lines_of(out), 10_000_000);
     assert_eq!(seen, ["still here"]);
+    // The first stranger, forgotten, writes again: told its line was not read, it starts
+    // again, its client sends the line again, and it is read.
+    let mut m = first.expect("the first stranger");
+    let (out, _) = m.send("remember me?");
+    let seen = exchange(&mut alice, &mut m, names[0], lines_of(out), 20_000_000);
+    assert_eq!(seen, ["remember me?"]);
     let (out, _) = bob.send("hi alice");
     let (_, _, shown) = alice.receive("bob", &lines_of(out));
     assert_eq!(shown, ["hi alice"]);
