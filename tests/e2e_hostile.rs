@@ -2192,3 +2192,69 @@ fn irc_an_unload_gives_back_what_waited_to_be_sent_again() {
     assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "the message");
     p.assert_no_criticals();
 }
+
+/// What strangers leave behind (sessions `strangers`), through real libpurple, with alice
+/// keeping none of their conversations (`SOTTO_TEST_STRANGERS_KEPT=0`; 64 in real use, more
+/// than the stranger line budget lets a test make): carol and dave, whom nothing ties to
+/// alice, each start Sotto with her. A conversation a handshake just completed (its window
+/// opens only after the line is read) and one whose window is open are never forgotten: what
+/// alice types to carol goes encrypted, never in plaintext under her `manual` policy. Once
+/// alice closes dave's window, the next stranger's conversation (erin's) makes Sotto forget
+/// dave's: his next line cannot be read there, and his client is told.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_what_strangers_leave_behind_is_forgotten_but_never_under_an_open_window() {
+    let mut p = Pair::start(
+        Proto::Irc,
+        PairOptions {
+            alice_env: vec![("SOTTO_TEST_STRANGERS_KEPT".into(), "0".into())],
+            ..both_manual()
+        },
+    );
+    let alice = p.alice.address.clone();
+    let mut strangers: Vec<Peer> = ["carol", "dave", "erin"]
+        .into_iter()
+        .map(|nick| p.another(nick, true))
+        .collect();
+    for s in strangers.iter_mut().take(2) {
+        s.client.cmd(&alice, "sotto start");
+        expect_started(&s.client, &alice, WAIT);
+        expect_started(&p.alice.client, &s.address, WAIT);
+    }
+    // carol's window is open on alice's side (the started line opened it): her conversation
+    // stays, though alice keeps none.
+    let proto = p.proto;
+    exchange(
+        proto,
+        &mut p.alice,
+        &mut strangers[0],
+        "to a stranger with her window open",
+        "typed to carol while no stranger's conversation is kept",
+    );
+    // dave's window closes; erin's conversation lets his go.
+    let dave = strangers[1].address.clone();
+    p.alice.client.close_window(&dave);
+    let erin = &mut strangers[2];
+    erin.client.cmd(&alice, "sotto start");
+    expect_started(&erin.client, &alice, WAIT);
+    expect_started(&p.alice.client, &erin.address, WAIT);
+    // (Forgotten while erin's last line was read, before her started line was shown.)
+    // alice opens a window with dave again (no word typed): his next line is not read there,
+    // and his client says so.
+    menu_open(&mut p.alice.client, &dave);
+    let text = "dave again after being forgotten";
+    strangers[1].client.send(&alice, text);
+    strangers[1].client.expect_system(
+        &alice,
+        "dave's client told alice could not read his line",
+        WAIT,
+        |t| t.contains("could not read your message") && t.contains(text),
+    );
+    p.alice
+        .client
+        .assert_no_write_shows(text, "dave's line read after all");
+    for s in &strangers {
+        assert_not_on_wire(&[&s.tap], text, "a stranger's text");
+    }
+    p.assert_no_criticals();
+}

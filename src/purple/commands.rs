@@ -214,7 +214,9 @@ unsafe extern "C" fn sotto_cmd(
             .to_ascii_lowercase();
         match word.as_str() {
             "start" | "stop" => {
-                service::user_acted(&r);
+                if word == "start" {
+                    service::user_acted(&r);
+                }
                 if let Some(fx) = service::start_or_stop(&r, word == "start") {
                     present::apply_start_or_stop(&r, fx, word == "start");
                 } else {

@@ -388,6 +388,7 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
         r.system_line(texts::ask_incomplete());
         return;
     }
+    service::user_acted(r);
     if let Some(mut fx) = act_said(r, |conv, rng| conv.ask_question(question, answer, rng)) {
         // Asked only if the question left: with no settled session (none yet, or a start of
         // ours under way) nothing is sent, and waiting for an answer would wait forever.
@@ -543,6 +544,7 @@ unsafe extern "C" fn answer_declined(data: *mut c_void, _text: *const c_char) {
 
 /// Our answer to the contact's question (from the dialog or `/sotto answer`).
 pub(crate) fn answer_question(r: &ConvRef, answer: &str) {
+    service::user_acted(r);
     if let Some(fx) = act_said(r, |conv, rng| conv.answer_question(answer, rng)) {
         let replied = !fx.inject.is_empty();
         let unsaved = not_saved(&fx);
@@ -590,7 +592,6 @@ fn act_said(
         &mut rand_core::OsRng,
     ) -> crate::protocol::ReceiveOutcome,
 ) -> Option<crate::sessions::Effects> {
-    service::user_acted(r);
     let fx = service::act(r, act);
     if fx.is_none() {
         r.conversation_or_new();

@@ -446,6 +446,7 @@ unsafe extern "C" fn direct_override(
             unsafe { set_error(error, &texts::with_command(&msg, &as_typed)) };
             return sys::PURPLE_CMD_RET_FAILED;
         }
+        service::user_acted(&target);
         if plaintext_ok(&target) {
             // A command that puts what is typed on the wire to this window's own contact, in a
             // window another, encrypted, conversation of the contact shares, is held back as a

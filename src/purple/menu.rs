@@ -401,7 +401,9 @@ fn run(r: &ConvRef, code: usize, menu: Menu) {
     match code {
         START | RESTART | END | STOP_WAITING | STOP_WAITING_HELD => {
             let start = matches!(code, START | RESTART);
-            service::user_acted(r);
+            if start {
+                service::user_acted(r);
+            }
             if let Some(fx) = service::start_or_stop(r, start) {
                 present::apply_start_or_stop(r, fx, start);
             } else {

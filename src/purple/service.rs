@@ -181,8 +181,9 @@ fn with_sessions<T>(f: impl FnOnce(&mut Sessions) -> T) -> Option<T> {
     Some(out)
 }
 
-/// The user typed in `r`'s conversation (an auto-reply is not the user): it is not one a
-/// stranger began any more (`sessions::strangers`).
+/// The user wrote in `r`'s conversation, or started it, or asked or answered a question there
+/// (an auto-reply is not the user; stopping, declining or forgetting a key keep nothing): it
+/// is not one a stranger began any more (`sessions::strangers`).
 pub(crate) fn user_acted(r: &ConvRef) {
     let key = r.key();
     let _ = with_sessions(|s| s.user_acted(&key));
@@ -318,12 +319,21 @@ pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effect
     })
     .flatten();
     // What strangers began is kept to the newest few, but never a conversation with a window
-    // open (it may say "encrypted" and take the user's next line) or a buddy's.
+    // open (it may say "encrypted" and take the user's next line) or a buddy's, nor the one
+    // this line is for: a handshake it completed opens its window only once this returns.
     let _ = with_sessions(|s| {
-        s.trim_strangers(&key.protocol, &key.account, now_secs(), |peer| {
-            let other = r.with_peer(peer);
-            !other.conversation().is_null() || !glue::find_buddy(&other).is_null()
-        });
+        s.trim_strangers(
+            &key.protocol,
+            &key.account,
+            now_secs(),
+            strangers_kept(),
+            |peer| {
+                let other = r.with_peer(peer);
+                peer == key.peer
+                    || !other.conversation().is_null()
+                    || !glue::find_buddy(&other).is_null()
+            },
+        );
     });
     sync_soon();
     out
@@ -889,6 +899,17 @@ fn checkpoint_secs() -> u32 {
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
         .map_or(CHECKPOINT_SECS, |s| s.clamp(1, CHECKPOINT_SECS))
+}
+
+/// [`crate::sessions::STRANGERS_KEPT`], or `SOTTO_TEST_STRANGERS_KEPT` (0 up to it) from the
+/// process environment: the end-to-end test of what strangers leave behind cannot make 64 of
+/// them within the stranger line budget. Unset in real use.
+fn strangers_kept() -> usize {
+    let kept = crate::sessions::STRANGERS_KEPT;
+    std::env::var("SOTTO_TEST_STRANGERS_KEPT")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(kept, |n| n.min(kept))
 }
 
 /// A libpurple timeout of ours, removed when dropped (plugin unload) unless it already ran

@@ -47,6 +47,7 @@ pub use clients::MAX_OTHER_CLIENTS;
 pub use effects::{Doing, Effects, Notice, OtherClient, Outgoing};
 #[cfg(feature = "purple")]
 pub(crate) use operations::test_panic_on;
+pub use strangers::STRANGERS_KEPT;
 
 /// The names of one conversation as the host spells them: protocol id, the local account's
 /// username and the peer's name (an XMPP full JID, an IRC nick). [`ConvKey`] is the normalized

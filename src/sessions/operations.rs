@@ -141,10 +141,13 @@ impl Sessions {
         // What goes to strangers is counted per account (`strangers`): past the budget, their
         // Sotto lines are dropped unread.
         let familiar = self.familiar.take().is_some_and(|k| k == *key);
-        let stranger = !familiar
-            && self
-                .session(key, peer_raw, settings)
-                .is_some_and(|s| s.is_stranger());
+        // Nothing here ties the name to the user: a conversation this line saves is marked as
+        // one a stranger began (`strangers`), whatever the host knows of the name (a window
+        // any line opens, a buddy: those keep it from being forgotten while so, not for good).
+        let unknown = self
+            .session(key, peer_raw, settings)
+            .is_some_and(|s| s.is_stranger());
+        let stranger = !familiar && unknown;
         let (protocol, account, now) = (&key.protocol, &key.account, settings.now_secs);
         if stranger
             && crate::protocol::wire::is_sotto_text(crate::protocol::wire::without_replay_stamp(
@@ -172,10 +175,10 @@ impl Sessions {
                 let lines = fx.inject.len() + fx.elsewhere.len();
                 self.strangers.sent(protocol, account, lines, now);
             }
-            // Its first save: a conversation a stranger began (kept, the newest few).
-            if self.sessions.get(key).is_some_and(|s| s.saved.is_some()) {
-                self.keep_stranger(key, now);
-            }
+        }
+        // Its first save: a conversation a stranger began (kept, the newest few).
+        if unknown && self.sessions.get(key).is_some_and(|s| s.saved.is_some()) {
+            self.keep_stranger(key, now);
         }
         // Shown in its window (which a message makes the active one where several
         // conversations share it): plaintext allowed elsewhere because of this conversation

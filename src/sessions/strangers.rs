@@ -95,8 +95,6 @@ pub const TRIM_EVERY_SECS: u64 = 30;
 #[derive(Default)]
 pub(crate) struct Marked {
     per_account: Vec<AccountMarks>,
-    /// A conversation was marked since the last trim: the next one runs whenever asked.
-    now: bool,
 }
 
 /// One account's entry in [`Marked`].
@@ -107,6 +105,8 @@ struct AccountMarks {
     names: Vec<String>,
     /// When they were last trimmed.
     trimmed: Option<u64>,
+    /// A conversation was marked since the last trim: the next one runs whenever asked.
+    marked_since: bool,
 }
 
 impl AccountMarks {
@@ -129,11 +129,10 @@ impl Marked {
     /// Whether the account's list may be trimmed at `now_secs` (a stranger was marked since
     /// the last trim, or the last one was [`TRIM_EVERY_SECS`] ago or more), noted as trimmed.
     fn trim_due(&mut self, protocol: &str, account: &str, now_secs: u64) -> bool {
-        let marked_now = std::mem::take(&mut self.now);
         let Some(m) = self.entry(protocol, account) else {
             return false;
         };
-        let due = marked_now
+        let due = std::mem::take(&mut m.marked_since)
             || match m.trimmed {
                 None => true,
                 Some(t) => now_secs < t || now_secs - t >= TRIM_EVERY_SECS,
@@ -168,6 +167,7 @@ impl Sessions {
                 account: account.to_owned(),
                 names,
                 trimmed: None,
+                marked_since: false,
             });
         }
         self.marked.find(protocol, account)
@@ -194,11 +194,14 @@ impl Sessions {
                 names.push(key.peer.clone());
             }
         }
-        self.marked.now = true;
+        if let Some(m) = self.marked.entry(p, a) {
+            m.marked_since = true;
+        }
     }
 
-    /// Forgets the account's oldest conversations a stranger began beyond [`STRANGERS_KEPT`],
-    /// except those `in_use` says the host shows or knows (an open window, which may say
+    /// Forgets the account's oldest conversations a stranger began beyond `kept` (the host's
+    /// [`STRANGERS_KEPT`]), except those `in_use` says the host shows or knows, under their
+    /// name or a name a mark holds for them (an open window, which may say
     /// "encrypted" and take the user's next line; a name in the buddy list): kept while so.
     /// Called after every line read; does something when the account is over the count and
     /// a stranger was marked since the last trim, or [`TRIM_EVERY_SECS`] went by (a window
@@ -208,25 +211,42 @@ impl Sessions {
         protocol: &str,
         account: &str,
         now_secs: u64,
+        kept: usize,
         in_use: impl Fn(&str) -> bool,
     ) {
         let Some(names) = self.marked(protocol, account) else {
             return;
         };
-        let mut over = names.len().saturating_sub(STRANGERS_KEPT);
+        let mut over = names.len().saturating_sub(kept);
         if over == 0 || !self.marked.trim_due(protocol, account, now_secs) {
             return;
         }
         let Some(names) = self.marked.find(protocol, account) else {
             return;
         };
+        let names = names.clone();
         let mut gone = Vec::new();
-        for peer in names.iter() {
+        for peer in names {
             if over == 0 {
                 break;
             }
-            if !in_use(peer) {
-                gone.push(peer.clone());
+            // A window may show the conversation under its name, or under a name a mark holds
+            // for it (one it moved away from; the name it was parked from): forgotten, the
+            // mark would go and that window's next line with it, in plaintext.
+            let held = match self
+                .store
+                .as_ref()
+                .map(|s| s.marks_to(protocol, account, &peer))
+            {
+                Some(Ok(held)) => held,
+                Some(Err(e)) => {
+                    self.log.push(format!("reading a stranger's marks: {e}"));
+                    continue;
+                }
+                None => return,
+            };
+            if !in_use(&peer) && !held.iter().any(|n| in_use(n)) {
+                gone.push(peer);
                 over -= 1;
             }
         }
@@ -309,10 +329,13 @@ mod tests {
             account: "alice".into(),
             names: Vec::new(),
             trimmed: None,
+            marked_since: false,
         });
         assert!(m.trim_due("irc", "alice", 10), "never trimmed");
         assert!(!m.trim_due("irc", "alice", 11));
-        m.now = true;
+        if let Some(e) = m.entry("irc", "alice") {
+            e.marked_since = true;
+        }
         assert!(m.trim_due("irc", "alice", 12), "a stranger was marked");
         assert!(!m.trim_due("irc", "alice", 12 + TRIM_EVERY_SECS - 1));
         assert!(m.trim_due("irc", "alice", 12 + TRIM_EVERY_SECS));

@@ -177,7 +177,9 @@ impl Sessions {
             account: account.to_owned(),
             peer: t.peer.clone(),
         };
-        self.user_acted(&key);
+        if change == Change::Verify {
+            self.user_acted(&key);
+        }
         let Some(store) = self.store.as_ref() else {
             return Changed::Failed;
         };

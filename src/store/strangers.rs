@@ -41,6 +41,23 @@ impl Store {
         }
     }
 
+    /// Within `tx`: `peer`'s conversation is not a stranger's (a store without the column has
+    /// none marked).
+    pub(super) fn not_a_strangers(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        acct: &str,
+        peer: &str,
+    ) -> rusqlite::Result<()> {
+        if self.has_stranger_column() {
+            tx.execute(
+                "UPDATE session SET stranger = 0 WHERE account = ?1 AND peer = ?2 AND stranger != 0",
+                params![acct, peer],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Marks `peer`'s saved conversation as begun by a stranger at `since` (seconds), unless it
     /// is marked already. `false` when there is no such row, or no column to mark it in.
     pub fn mark_stranger(
@@ -50,6 +67,9 @@ impl Store {
         peer: &str,
         since: u64,
     ) -> Result<bool, StoreError> {
+        if !self.has_stranger_column() {
+            return Ok(false);
+        }
         let since = i64::try_from(since.max(1)).unwrap_or(i64::MAX);
         let marked = self.exec(
             "UPDATE session SET stranger = ?3 WHERE account = ?1 AND peer = ?2 AND stranger = 0",
@@ -85,6 +105,23 @@ impl Store {
             protocol,
             account,
         )
+    }
+
+    /// The names a mark holds for `peer`'s conversation (it moved away from them, or was
+    /// parked when another took them): windows with those names may still show it.
+    pub fn marks_to(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT peer FROM moved WHERE account = ?1 AND to_peer = ?2 ORDER BY peer",
+        )?;
+        let rows = stmt.query_map(params![account_key(protocol, account), peer], |r| {
+            r.get::<_, String>(0)
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Forgets the conversation a stranger began under `peer`, in one durable transaction: its

@@ -1306,6 +1306,7 @@ fn a_strangers_conversation_is_marked_and_forgotten_whole() {
     s.rename_peer(p, a, "mallory", "mallory_", true, true)
         .unwrap();
     assert_eq!(s.strangers(p, a).unwrap(), ["mallory_"]);
+    assert_eq!(s.marks_to(p, a, "mallory_").unwrap(), ["mallory"]);
     assert_eq!(
         s.moved_to(p, a, "mallory").unwrap().as_deref(),
         Some("mallory_")
@@ -1329,6 +1330,15 @@ fn a_strangers_conversation_is_marked_and_forgotten_whole() {
     );
     assert_eq!(keys("mallory"), [(m2, Trust::Verified)], "its copy too");
     assert_eq!(keys("bob"), [(bob, Trust::Unverified)]);
+    // A stranger's conversation that takes a name with keys of its own (an IRC nick change
+    // onto a contact's name) is no stranger's any more: forgetting it would take them.
+    s.save_session(p, a, "eve", b"snapshot").unwrap();
+    s.record_key_seen(p, a, "eve", &m1).unwrap();
+    assert!(s.mark_stranger(p, a, "eve", 40).unwrap());
+    s.rename_peer(p, a, "eve", "bob", true, true).unwrap();
+    assert!(s.strangers(p, a).unwrap().is_empty());
+    assert!(!s.forget_stranger(p, a, "bob").unwrap());
+    assert_eq!(keys("bob"), [(bob, Trust::Unverified)], "bob's key stays");
     drop(s);
     fs::remove_dir_all(d).ok();
 }

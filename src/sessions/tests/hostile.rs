@@ -1218,7 +1218,9 @@ fn what_strangers_leave_behind_is_bounded() {
         // As the host does after every line: mallory3's window is open.
         alice
             .sessions
-            .trim_strangers("prpl-test", "alice", now, |peer| peer == "mallory3");
+            .trim_strangers("prpl-test", "alice", now, STRANGERS_KEPT, |peer| {
+                peer == "mallory3"
+            });
         assert_eq!(shown, words, "{name}");
         if i == 1 {
             // The user writes to this one: no stranger's conversation any more.
@@ -1270,4 +1272,67 @@ fn what_strangers_leave_behind_is_bounded() {
     let (out, _) = bob.send("hi alice");
     let (_, _, shown) = alice.receive("bob", &lines_of(out));
     assert_eq!(shown, ["hi alice"]);
+}
+
+/// A stranger's conversation, begun with a window open (any line opens one: the host knows
+/// the name, but nothing ties it to the user), is marked all the same; moved to another name
+/// (an IRC nick change), it is kept while a window with the name it left is open: a mark holds
+/// that name for it, and forgetting it would drop the mark, and that window's next line would
+/// go in plaintext.
+#[test]
+fn a_strangers_conversation_shown_under_a_name_it_left_is_kept() {
+    let mut alice = peer("stranger-moved", "alice", "bob", 60);
+    let mut m = peer("stranger-moved", "mallory", "alice", 61);
+    let at = Settings {
+        now_secs: 100,
+        ..settings(Policy::Manual)
+    };
+    let key = alice.key_for("mallory");
+    let mut lines = m.start();
+    while !lines.is_empty() {
+        let mut to_m = Vec::new();
+        for line in std::mem::take(&mut lines) {
+            // A window is open (the host vouches for the name): still a stranger's, marked.
+            alice.sessions.familiar(&key);
+            let (_, fx) = alice
+                .sessions
+                .incoming(&key, "mallory", &line, &at, &mut alice.rng)
+                .expect("incoming");
+            to_m.extend(fx.inject);
+        }
+        lines = m.receive_as("alice", &to_m).0;
+    }
+    assert_eq!(
+        alice.sessions.state(&key, "mallory", &at),
+        Some(ConvState::Encrypted)
+    );
+    let moved = alice.key_for("mallory_");
+    let renamed = alice.sessions.rename(&key, &moved, "mallory_", &at);
+    assert!(matches!(renamed, Some(Ok(_))), "{renamed:?}");
+    let store = alice.store();
+    assert_eq!(store.strangers("prpl-test", "alice").unwrap(), ["mallory_"]);
+    // The window still named "mallory" is open: kept, though alice keeps none.
+    alice
+        .sessions
+        .trim_strangers("prpl-test", "alice", 200, 0, |n| n == "mallory");
+    assert!(alice.sessions.sessions.contains_key(&moved));
+    assert_eq!(
+        alice
+            .store()
+            .moved_to("prpl-test", "alice", "mallory")
+            .unwrap()
+            .as_deref(),
+        Some("mallory_")
+    );
+    // Closed: forgotten, and the mark with it.
+    alice
+        .sessions
+        .trim_strangers("prpl-test", "alice", 300, 0, |_| false);
+    assert!(!alice.sessions.sessions.contains_key(&moved));
+    let store = alice.store();
+    assert!(store.strangers("prpl-test", "alice").unwrap().is_empty());
+    assert_eq!(
+        store.moved_to("prpl-test", "alice", "mallory").unwrap(),
+        None
+    );
 }
