@@ -2199,8 +2199,9 @@ fn irc_an_unload_gives_back_what_waited_to_be_sent_again() {
 /// alice, each start Sotto with her. A conversation a handshake just completed (its window
 /// opens only after the line is read) and one whose window is open are never forgotten: what
 /// alice types to carol goes encrypted, never in plaintext under her `manual` policy. Once
-/// alice closes dave's window, the next stranger's conversation (erin's) makes Sotto forget
-/// dave's: his next line cannot be read there, and his client is told.
+/// alice closes dave's and carol's windows, the next stranger's conversation (erin's) makes
+/// Sotto forget dave's, not carol's (alice wrote to her): his next line cannot be read there,
+/// and his client is told; hers is read.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_what_strangers_leave_behind_is_forgotten_but_never_under_an_open_window() {
@@ -2231,9 +2232,11 @@ fn irc_what_strangers_leave_behind_is_forgotten_but_never_under_an_open_window()
         "to a stranger with her window open",
         "typed to carol while no stranger's conversation is kept",
     );
-    // dave's window closes; erin's conversation lets his go.
-    let dave = strangers[1].address.clone();
+    // dave's window closes, and carol's, whom alice wrote to: erin's conversation lets dave's
+    // go, not carol's.
+    let (carol, dave) = (strangers[0].address.clone(), strangers[1].address.clone());
     p.alice.client.close_window(&dave);
+    p.alice.client.close_window(&carol);
     let erin = &mut strangers[2];
     erin.client.cmd(&alice, "sotto start");
     expect_started(&erin.client, &alice, WAIT);
@@ -2256,5 +2259,12 @@ fn irc_what_strangers_leave_behind_is_forgotten_but_never_under_an_open_window()
     for s in &strangers {
         assert_not_on_wire(&[&s.tap], text, "a stranger's text");
     }
+    exchange(
+        proto,
+        &mut strangers[0],
+        &mut p.alice,
+        "from a stranger alice wrote to, her window closed",
+        "carol is still someone alice talks to",
+    );
     p.assert_no_criticals();
 }

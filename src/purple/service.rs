@@ -144,6 +144,10 @@ fn read_contact_policy(r: &ConvRef) -> (Option<crate::protocol::Policy>, bool) {
 /// Records the policy the user chose for `r`'s contact (`None`: the global one), in Sotto's
 /// store and, best effort, on its buddy (an older Sotto reads it there). Whether it was saved.
 pub(crate) fn set_contact_policy(r: &ConvRef, policy: Option<crate::protocol::Policy>) -> bool {
+    // A policy of its own is the user's word on the contact: not a stranger's any more.
+    if policy.is_some() {
+        user_acted(r);
+    }
     let key = r.key();
     let saved = with_sessions(|s| {
         s.store().map(|st| {
@@ -321,18 +325,14 @@ pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effect
     // What strangers began is kept to the newest few, but never a conversation with a window
     // open (it may say "encrypted" and take the user's next line) or a buddy's, nor the one
     // this line is for: a handshake it completed opens its window only once this returns.
+    let shown = std::cell::OnceCell::new();
     let _ = with_sessions(|s| {
         s.trim_strangers(
             &key.protocol,
             &key.account,
             now_secs(),
             strangers_kept(),
-            |peer| {
-                let other = r.with_peer(peer);
-                peer == key.peer
-                    || !other.conversation().is_null()
-                    || !glue::find_buddy(&other).is_null()
-            },
+            |peer| peer == key.peer || shown.get_or_init(|| names_in_use(r)).contains(peer),
         );
     });
     sync_soon();
@@ -902,14 +902,47 @@ fn checkpoint_secs() -> u32 {
 }
 
 /// [`crate::sessions::STRANGERS_KEPT`], or `SOTTO_TEST_STRANGERS_KEPT` (0 up to it) from the
-/// process environment: the end-to-end test of what strangers leave behind cannot make 64 of
-/// them within the stranger line budget. Unset in real use.
+/// process environment (read once): the end-to-end test of what strangers leave behind cannot
+/// make 64 of them within the stranger line budget. Unset in real use.
 fn strangers_kept() -> usize {
-    let kept = crate::sessions::STRANGERS_KEPT;
-    std::env::var("SOTTO_TEST_STRANGERS_KEPT")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .map_or(kept, |n| n.min(kept))
+    static KEPT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *KEPT.get_or_init(|| {
+        let kept = crate::sessions::STRANGERS_KEPT;
+        std::env::var("SOTTO_TEST_STRANGERS_KEPT")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(kept, |n| n.min(kept))
+    })
+}
+
+/// The conversations of `r`'s account the host shows or knows, as Sotto names them (normalized,
+/// as the store does): each open IM window's name and the conversation Sotto has it show (a
+/// window renamed with its contact, or one whose name a mark holds), and each buddy's. Looked
+/// up by name, a window or buddy whose protocol spells names otherwise (SIP's `sip:` scheme)
+/// was not found.
+fn names_in_use(r: &ConvRef) -> std::collections::HashSet<String> {
+    let key = r.key();
+    let mine =
+        |k: &crate::sessions::ConvKey| k.protocol == key.protocol && k.account == key.account;
+    let mut names = std::collections::HashSet::new();
+    for conv in glue::open_ims() {
+        // SAFETY: listed from libpurple's open conversations just now.
+        if let Some(k) = unsafe { ConvRef::from_conversation(conv) }.map(|c| c.key()) {
+            if mine(&k) {
+                names.insert(k.peer);
+            }
+        }
+        // SAFETY: as above.
+        if let Some((_, tag)) = unsafe { super::windows::known(conv) } {
+            if mine(&tag.key) {
+                names.insert(tag.key.peer);
+            }
+        }
+    }
+    for name in glue::buddy_names(r.account()) {
+        names.insert(r.with_peer(name).key().peer);
+    }
+    names
 }
 
 /// A libpurple timeout of ours, removed when dropped (plugin unload) unless it already ran

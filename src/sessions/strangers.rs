@@ -107,6 +107,8 @@ struct AccountMarks {
     trimmed: Option<u64>,
     /// A conversation was marked since the last trim: the next one runs whenever asked.
     marked_since: bool,
+    /// Rows moved since `names` was read (a rename): read again at the next need.
+    stale: bool,
 }
 
 impl AccountMarks {
@@ -143,9 +145,12 @@ impl Marked {
         due
     }
 
-    /// The account's list is read again at its next need (a rename moved or parked rows).
+    /// The account's list is read again at its next need (a rename moved or parked rows);
+    /// when it was last trimmed is kept (renames must not make every line trim).
     pub(crate) fn forget_account(&mut self, protocol: &str, account: &str) {
-        self.per_account.retain(|m| !m.is(protocol, account));
+        if let Some(m) = self.entry(protocol, account) {
+            m.stale = true;
+        }
     }
 }
 
@@ -153,7 +158,8 @@ impl Sessions {
     /// The account's marked conversations, read from the store if not read yet (`None`: no
     /// store, or it could not be read).
     fn marked(&mut self, protocol: &str, account: &str) -> Option<&mut Vec<String>> {
-        if self.marked.find(protocol, account).is_none() {
+        let read = self.marked.entry(protocol, account).map(|m| m.stale);
+        if read != Some(false) {
             let names = match self.store.as_ref()?.strangers(protocol, account) {
                 Ok(names) => names,
                 Err(e) => {
@@ -162,13 +168,20 @@ impl Sessions {
                     return None;
                 }
             };
-            self.marked.per_account.push(AccountMarks {
-                protocol: protocol.to_owned(),
-                account: account.to_owned(),
-                names,
-                trimmed: None,
-                marked_since: false,
-            });
+            match self.marked.entry(protocol, account) {
+                Some(m) => {
+                    m.names = names;
+                    m.stale = false;
+                }
+                None => self.marked.per_account.push(AccountMarks {
+                    protocol: protocol.to_owned(),
+                    account: account.to_owned(),
+                    names,
+                    trimmed: None,
+                    marked_since: false,
+                    stale: false,
+                }),
+            }
         }
         self.marked.find(protocol, account)
     }
@@ -177,10 +190,11 @@ impl Sessions {
     /// the account's, [`Sessions::trim_strangers`]).
     pub(super) fn keep_stranger(&mut self, key: &ConvKey, now_secs: u64) {
         let (p, a) = (&key.protocol, &key.account);
+        let first_key = self.sessions.get(key).and_then(|s| s.conv.peer_identity());
         let Some(store) = self.store.as_ref() else {
             return;
         };
-        match store.mark_stranger(p, a, &key.peer, now_secs) {
+        match store.mark_stranger(p, a, &key.peer, now_secs, first_key.as_ref()) {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
@@ -289,9 +303,28 @@ impl Sessions {
         }
     }
 
-    /// The user did something in `key`'s conversation (typed, started or stopped, accepted or
-    /// verified a key, asked or answered a question): it is not a stranger's any more.
+    /// The user did something in `key`'s conversation to keep it (typed, started, accepted or
+    /// verified a key, asked or answered a question, chose its policy): it is not a
+    /// stranger's any more.
     pub fn user_acted(&mut self, key: &ConvKey) {
+        // Typed in a window whose name a mark holds for a conversation that moved away (held
+        // there): that conversation is the user's too.
+        let moved = self
+            .sessions
+            .get(key)
+            .and_then(|s| s.moved_to.clone())
+            .filter(|to| *to != key.peer);
+        self.unmark(key);
+        if let Some(peer) = moved {
+            self.unmark(&ConvKey {
+                peer,
+                ..key.clone()
+            });
+        }
+    }
+
+    /// `key`'s conversation is not a stranger's any more, if it was.
+    fn unmark(&mut self, key: &ConvKey) {
         let Some(names) = self.marked(&key.protocol, &key.account) else {
             return;
         };
@@ -330,6 +363,7 @@ mod tests {
             names: Vec::new(),
             trimmed: None,
             marked_since: false,
+            stale: false,
         });
         assert!(m.trim_due("irc", "alice", 10), "never trimmed");
         assert!(!m.trim_due("irc", "alice", 11));
@@ -341,7 +375,10 @@ mod tests {
         assert!(m.trim_due("irc", "alice", 12 + TRIM_EVERY_SECS));
         assert!(m.trim_due("irc", "alice", 5), "a clock that went back");
         m.forget_account("irc", "alice");
-        assert!(m.find("irc", "alice").is_none());
+        assert!(
+            !m.trim_due("irc", "alice", 6),
+            "a rename keeps when it was trimmed"
+        );
     }
 
     #[test]

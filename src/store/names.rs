@@ -115,12 +115,6 @@ impl Store {
         let new_is_known: bool = tx
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM trust WHERE account = ?1 AND peer = ?2)")?
             .query_row(params![acct, new], |r| r.get(0))?;
-        // A conversation a stranger began that takes a name with a history of its own (keys,
-        // a conversation it displaced, a mark) is not forgotten as a stranger's any more:
-        // forgetting it would take that name's own keys and marks with it.
-        if new_is_known || displaced || new_mark_was.is_some() {
-            self.not_a_strangers(&tx, &acct, new)?;
-        }
         // Nor into a name held for an encrypted conversation (marked, or whose conversation was
         // just parked): its holder is checked against the keys of the one it was held for.
         if !new_is_known && new_mark.is_none() && !displaced {

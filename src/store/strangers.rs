@@ -14,66 +14,70 @@
 //! same version writes rows naming their columns and leaves it as it is. A store that cannot
 //! add it (read-only) marks nothing and keeps every conversation, as before.
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::names::client_rows;
 use super::{account_key, generation, Store, StoreError};
+use crate::protocol::IdentityPublic;
 
 impl Store {
-    /// Whether `session` has the `stranger` column.
+    /// Whether `session` has the `stranger` and `stranger_key` columns.
     fn has_stranger_column(&self) -> bool {
         self.conn
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('session')
-                 WHERE name = 'stranger')",
+                "SELECT count(*) = 2 FROM pragma_table_info('session')
+                 WHERE name IN ('stranger', 'stranger_key')",
                 [],
                 |r| r.get(0),
             )
             .unwrap_or(false)
     }
 
-    /// Adds the `stranger` column to `session` if it is not there (best effort).
+    /// Adds the `stranger` and `stranger_key` columns to `session` if they are not there (best
+    /// effort).
     pub(super) fn add_stranger_column(&self) {
-        if !self.has_stranger_column() {
-            let _ = self.conn.execute_batch(
+        for (column, sql) in [
+            (
+                "stranger",
                 "ALTER TABLE session ADD COLUMN stranger INTEGER NOT NULL DEFAULT 0;",
+            ),
+            (
+                "stranger_key",
+                "ALTER TABLE session ADD COLUMN stranger_key BLOB;",
+            ),
+        ] {
+            let has: rusqlite::Result<bool> = self.conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('session') WHERE name = ?1)",
+                [column],
+                |r| r.get(0),
             );
+            if has == Ok(false) {
+                let _ = self.conn.execute_batch(sql);
+            }
         }
     }
 
-    /// Within `tx`: `peer`'s conversation is not a stranger's (a store without the column has
-    /// none marked).
-    pub(super) fn not_a_strangers(
-        &self,
-        tx: &rusqlite::Transaction<'_>,
-        acct: &str,
-        peer: &str,
-    ) -> rusqlite::Result<()> {
-        if self.has_stranger_column() {
-            tx.execute(
-                "UPDATE session SET stranger = 0 WHERE account = ?1 AND peer = ?2 AND stranger != 0",
-                params![acct, peer],
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Marks `peer`'s saved conversation as begun by a stranger at `since` (seconds), unless it
-    /// is marked already. `false` when there is no such row, or no column to mark it in.
+    /// Marks `peer`'s saved conversation as begun by a stranger at `since` (seconds), with the
+    /// key it took on first use (`key`: the only key such a conversation records; a changed
+    /// one is recorded once the user accepts it, which clears the mark), unless it is marked
+    /// already. `false` when there is no such row, or no column to mark it in.
     pub fn mark_stranger(
         &self,
         protocol: &str,
         account: &str,
         peer: &str,
         since: u64,
+        key: Option<&IdentityPublic>,
     ) -> Result<bool, StoreError> {
         if !self.has_stranger_column() {
             return Ok(false);
         }
         let since = i64::try_from(since.max(1)).unwrap_or(i64::MAX);
+        let key = key.map(|k| k.to_bytes().to_vec());
         let marked = self.exec(
-            "UPDATE session SET stranger = ?3 WHERE account = ?1 AND peer = ?2 AND stranger = 0",
-            params![account_key(protocol, account), peer, since],
+            "UPDATE session SET stranger = ?3, stranger_key = ?4
+             WHERE account = ?1 AND peer = ?2 AND stranger = 0",
+            params![account_key(protocol, account), peer, since, key],
         )?;
         Ok(marked > 0)
     }
@@ -125,10 +129,11 @@ impl Store {
     }
 
     /// Forgets the conversation a stranger began under `peer`, in one durable transaction: its
-    /// saved rows (the other clients' too), the keys it showed that the user never verified
-    /// (and their copies under the names it moved away from), its "runs Sotto" mark, where its
-    /// holder was heard from, and the marks that named it (an encrypted conversation that moved
-    /// away from a name: the name holds no plaintext for it any more). Counts as a save ([`generation`]). Nothing happens unless the row is still
+    /// saved rows (the other clients' too), the key it took on first use unless the user
+    /// verified it (also its copies under the names a mark holds for it, where it came from),
+    /// those names' "runs Sotto" once no key of theirs is left, where its holder was heard
+    /// from, and the marks that named it (an encrypted conversation that moved away from a
+    /// name: the name holds no plaintext for it any more). Counts as a save ([`generation`]). Nothing happens unless the row is still
     /// marked (the user may have acted in it meanwhile): `false` then.
     pub fn forget_stranger(
         &self,
@@ -140,6 +145,15 @@ impl Store {
         self.durable()?;
         let acct = account_key(protocol, account);
         let tx = self.conn.unchecked_transaction()?;
+        // The key it took on first use, read before the row goes (none: nothing recorded).
+        let key: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT stranger_key FROM session WHERE account = ?1 AND peer = ?2 AND stranger > 0",
+                params![acct, peer],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
         let deleted = tx.execute(
             "DELETE FROM session WHERE account = ?1 AND peer = ?2 AND stranger > 0",
             params![acct, peer],
@@ -152,24 +166,30 @@ impl Store {
             "DELETE FROM session WHERE account = ?1 AND peer >= ?2 AND peer < ?3",
             params![acct, low, high],
         )?;
-        // A rename copies the keys to the new name and leaves them under the old one, which a
-        // mark names: the copies of this conversation's keys go too.
-        tx.execute(
-            "DELETE FROM trust WHERE account = ?1 AND trust = 0
-             AND peer IN (SELECT peer FROM moved WHERE account = ?1 AND to_peer = ?2)
-             AND key IN (SELECT key FROM trust WHERE account = ?1 AND peer = ?2)",
-            params![acct, peer],
-        )?;
-        tx.execute(
-            "DELETE FROM trust WHERE account = ?1 AND peer = ?2 AND trust = 0",
-            params![acct, peer],
-        )?;
-        for table in ["peer", "holder"] {
+        // Its name and the names a mark holds for it (a rename copies the keys and "runs Sotto"
+        // to the new name and leaves them under the old one).
+        let mut names = vec![peer.to_owned()];
+        names.extend(self.marks_to(protocol, account, peer)?);
+        for name in &names {
+            // Only the key it took, never verified: a name it took over (a contact's nick)
+            // keeps the contact's own keys.
+            if let Some(key) = &key {
+                tx.execute(
+                    "DELETE FROM trust WHERE account = ?1 AND peer = ?2 AND key = ?3 AND trust = 0",
+                    params![acct, name, key],
+                )?;
+            }
+            // "Runs Sotto" goes with the last key of the name.
             tx.execute(
-                &format!("DELETE FROM {table} WHERE account = ?1 AND peer = ?2"),
-                params![acct, peer],
+                "DELETE FROM peer WHERE account = ?1 AND peer = ?2
+                 AND NOT EXISTS (SELECT 1 FROM trust WHERE account = ?1 AND peer = ?2)",
+                params![acct, name],
             )?;
         }
+        tx.execute(
+            "DELETE FROM holder WHERE account = ?1 AND peer = ?2",
+            params![acct, peer],
+        )?;
         tx.execute(
             "DELETE FROM moved WHERE account = ?1 AND to_peer = ?2",
             params![acct, peer],

@@ -1273,15 +1273,18 @@ fn a_database_made_again_is_told_from_a_first_start() {
     fs::remove_dir_all(d).ok();
 }
 
-/// A conversation a stranger began is marked on its row; the mark survives a reopen, follows a
-/// rename, is cleared by the user's action; forgetting it deletes its rows, its unverified keys
-/// (their copies under the name it left too) and the marks that named it, and nothing else.
+/// A conversation a stranger began is marked on its row, with the key it took; the mark
+/// survives a reopen, follows renames (back to the name it came from too), is cleared by the
+/// user's action; forgetting it deletes its rows, that key unless verified (its copy under the
+/// name it left too), "runs Sotto" once no key is left, and the marks that named it, and
+/// nothing else: a contact's name it took keeps the contact's key and "runs Sotto".
 #[test]
 fn a_strangers_conversation_is_marked_and_forgotten_whole() {
     let d = tmp("stranger-mark");
     let s = Store::open(&d).unwrap();
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(53);
-    let (m1, m2, bob) = (
+    let (m1, m2, bob, e1) = (
+        IdentityKey::generate(&mut rng).public(),
         IdentityKey::generate(&mut rng).public(),
         IdentityKey::generate(&mut rng).public(),
         IdentityKey::generate(&mut rng).public(),
@@ -1292,25 +1295,34 @@ fn a_strangers_conversation_is_marked_and_forgotten_whole() {
     }
     s.record_key_seen(p, a, "mallory", &m1).unwrap();
     s.record_key(p, a, "mallory", &m2, true).unwrap();
+    s.set_peer_runs_sotto(p, a, "mallory").unwrap();
     s.record_key_seen(p, a, "bob", &bob).unwrap();
-    assert!(s.mark_stranger(p, a, "mallory", 10).unwrap());
-    assert!(!s.mark_stranger(p, a, "mallory", 20).unwrap(), "once");
-    assert!(!s.mark_stranger(p, a, "nobody", 20).unwrap(), "no row");
-    assert!(s.mark_stranger(p, a, "eve", 30).unwrap());
+    s.set_peer_runs_sotto(p, a, "bob").unwrap();
+    assert!(s.mark_stranger(p, a, "mallory", 10, Some(&m1)).unwrap());
+    assert!(
+        !s.mark_stranger(p, a, "mallory", 20, Some(&m1)).unwrap(),
+        "once"
+    );
+    assert!(
+        !s.mark_stranger(p, a, "nobody", 20, None).unwrap(),
+        "no row"
+    );
+    assert!(s.mark_stranger(p, a, "eve", 30, None).unwrap());
     drop(s);
     let s = Store::open(&d).unwrap();
     assert_eq!(s.strangers(p, a).unwrap(), ["mallory", "eve"]);
     s.unmark_stranger(p, a, "eve").unwrap();
     assert_eq!(s.strangers(p, a).unwrap(), ["mallory"]);
     assert!(!s.forget_stranger(p, a, "eve").unwrap(), "not a stranger's");
-    s.rename_peer(p, a, "mallory", "mallory_", true, true)
-        .unwrap();
-    assert_eq!(s.strangers(p, a).unwrap(), ["mallory_"]);
+    for (from, to) in [
+        ("mallory", "mallory_"),
+        ("mallory_", "mallory"),
+        ("mallory", "mallory_"),
+    ] {
+        s.rename_peer(p, a, from, to, true, true).unwrap();
+        assert_eq!(s.strangers(p, a).unwrap(), [to], "renamed to {to}");
+    }
     assert_eq!(s.marks_to(p, a, "mallory_").unwrap(), ["mallory"]);
-    assert_eq!(
-        s.moved_to(p, a, "mallory").unwrap().as_deref(),
-        Some("mallory_")
-    );
     assert!(s.forget_stranger(p, a, "mallory_").unwrap());
     assert!(s.strangers(p, a).unwrap().is_empty());
     let rows = s.session_peers(p, a).unwrap();
@@ -1329,16 +1341,23 @@ fn a_strangers_conversation_is_marked_and_forgotten_whole() {
         "a verified key stays"
     );
     assert_eq!(keys("mallory"), [(m2, Trust::Verified)], "its copy too");
+    assert!(s.peer_runs_sotto(p, a, "mallory").unwrap(), "a key is left");
     assert_eq!(keys("bob"), [(bob, Trust::Unverified)]);
-    // A stranger's conversation that takes a name with keys of its own (an IRC nick change
-    // onto a contact's name) is no stranger's any more: forgetting it would take them.
+    // A stranger's conversation that takes a contact's name (an IRC nick change onto it) stays
+    // marked; forgetting it leaves the contact's key and "runs Sotto".
     s.save_session(p, a, "eve", b"snapshot").unwrap();
-    s.record_key_seen(p, a, "eve", &m1).unwrap();
-    assert!(s.mark_stranger(p, a, "eve", 40).unwrap());
+    s.record_key_seen(p, a, "eve", &e1).unwrap();
+    assert!(s.mark_stranger(p, a, "eve", 40, Some(&e1)).unwrap());
     s.rename_peer(p, a, "eve", "bob", true, true).unwrap();
-    assert!(s.strangers(p, a).unwrap().is_empty());
-    assert!(!s.forget_stranger(p, a, "bob").unwrap());
+    assert_eq!(s.strangers(p, a).unwrap(), ["bob"]);
+    assert!(s.forget_stranger(p, a, "bob").unwrap());
     assert_eq!(keys("bob"), [(bob, Trust::Unverified)], "bob's key stays");
+    assert!(s.peer_runs_sotto(p, a, "bob").unwrap(), "and runs Sotto");
+    assert!(
+        keys("eve").is_empty(),
+        "eve's key went, from the name it left too"
+    );
+    assert!(!s.peer_runs_sotto(p, a, "eve").unwrap());
     drop(s);
     fs::remove_dir_all(d).ok();
 }
