@@ -325,16 +325,15 @@ pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effect
     // What strangers began is kept to the newest few, but never a conversation with a window
     // open (it may say "encrypted" and take the user's next line) or a buddy's, nor the one
     // this line is for: a handshake it completed opens its window only once this returns.
-    let shown = std::cell::OnceCell::new();
-    let _ = with_sessions(|s| {
-        s.trim_strangers(
-            &key.protocol,
-            &key.account,
-            now_secs(),
-            strangers_kept(),
-            |peer| peer == key.peer || shown.get_or_init(|| names_in_use(r)).contains(peer),
-        );
-    });
+    // The names in use are read before the sessions are borrowed again: Sotto's window tags
+    // live in the same state (`windows::known`).
+    let (p, a, kept) = (&key.protocol, &key.account, strangers_kept());
+    if with_sessions(|s| s.trim_due(p, a, now_secs(), kept)) == Some(true) {
+        let shown = names_in_use(r);
+        let _ = with_sessions(|s| {
+            s.trim_strangers(p, a, kept, |peer| peer == key.peer || shown.contains(peer));
+        });
+    }
     sync_soon();
     out
 }

@@ -213,18 +213,25 @@ impl Sessions {
         }
     }
 
-    /// Forgets the account's oldest conversations a stranger began beyond `kept` (the host's
-    /// [`STRANGERS_KEPT`]), except those `in_use` says the host shows or knows, under their
-    /// name or a name a mark holds for them (an open window, which may say
-    /// "encrypted" and take the user's next line; a name in the buddy list): kept while so.
-    /// Called after every line read; does something when the account is over the count and
-    /// a stranger was marked since the last trim, or [`TRIM_EVERY_SECS`] went by (a window
-    /// closed since can let its conversation go).
+    /// Whether the account has more than `kept` (the host's [`STRANGERS_KEPT`]) conversations a
+    /// stranger began and a trim is due ([`Sessions::trim_strangers`]): a stranger was marked
+    /// since the last, or [`TRIM_EVERY_SECS`] went by (a window closed since can let its
+    /// conversation go). Asked after every line read; a yes counts as the trim made.
+    pub fn trim_due(&mut self, protocol: &str, account: &str, now_secs: u64, kept: usize) -> bool {
+        let over = self
+            .marked(protocol, account)
+            .is_some_and(|names| names.len() > kept);
+        over && self.marked.trim_due(protocol, account, now_secs)
+    }
+
+    /// Forgets the account's oldest conversations a stranger began beyond `kept`, except those
+    /// `in_use` says the host shows or knows, under their name or a name a mark holds for them
+    /// (an open window, which may say "encrypted" and take the user's next line; a name in
+    /// the buddy list): kept while so.
     pub fn trim_strangers(
         &mut self,
         protocol: &str,
         account: &str,
-        now_secs: u64,
         kept: usize,
         in_use: impl Fn(&str) -> bool,
     ) {
@@ -232,12 +239,6 @@ impl Sessions {
             return;
         };
         let mut over = names.len().saturating_sub(kept);
-        if over == 0 || !self.marked.trim_due(protocol, account, now_secs) {
-            return;
-        }
-        let Some(names) = self.marked.find(protocol, account) else {
-            return;
-        };
         let names = names.clone();
         let mut gone = Vec::new();
         for peer in names {

@@ -1216,11 +1216,16 @@ fn what_strangers_leave_behind_is_bounded() {
         let words: &[&str] = if i % 2 == 0 { &["buy now"] } else { &[] };
         let shown = complete(&mut alice, &mut m, name, now, words);
         // As the host does after every line: mallory3's window is open.
-        alice
+        if alice
             .sessions
-            .trim_strangers("prpl-test", "alice", now, STRANGERS_KEPT, |peer| {
-                peer == "mallory3"
-            });
+            .trim_due("prpl-test", "alice", now, STRANGERS_KEPT)
+        {
+            alice
+                .sessions
+                .trim_strangers("prpl-test", "alice", STRANGERS_KEPT, |peer| {
+                    peer == "mallory3"
+                });
+        }
         assert_eq!(shown, words, "{name}");
         if i == 1 {
             // The user writes to this one: no stranger's conversation any more.
@@ -1312,9 +1317,10 @@ fn a_strangers_conversation_shown_under_a_name_it_left_is_kept() {
     let store = alice.store();
     assert_eq!(store.strangers("prpl-test", "alice").unwrap(), ["mallory_"]);
     // The window still named "mallory" is open: kept, though alice keeps none.
+    assert!(alice.sessions.trim_due("prpl-test", "alice", 200, 0));
     alice
         .sessions
-        .trim_strangers("prpl-test", "alice", 200, 0, |n| n == "mallory");
+        .trim_strangers("prpl-test", "alice", 0, |n| n == "mallory");
     assert!(alice.sessions.sessions.contains_key(&moved));
     assert_eq!(
         alice
@@ -1325,9 +1331,14 @@ fn a_strangers_conversation_shown_under_a_name_it_left_is_kept() {
         Some("mallory_")
     );
     // Closed: forgotten, and the mark with it.
+    assert!(
+        !alice.sessions.trim_due("prpl-test", "alice", 201, 0),
+        "not again so soon"
+    );
+    assert!(alice.sessions.trim_due("prpl-test", "alice", 300, 0));
     alice
         .sessions
-        .trim_strangers("prpl-test", "alice", 300, 0, |_| false);
+        .trim_strangers("prpl-test", "alice", 0, |_| false);
     assert!(!alice.sessions.sessions.contains_key(&moved));
     let store = alice.store();
     assert!(store.strangers("prpl-test", "alice").unwrap().is_empty());
