@@ -144,10 +144,6 @@ fn read_contact_policy(r: &ConvRef) -> (Option<crate::protocol::Policy>, bool) {
 /// Records the policy the user chose for `r`'s contact (`None`: the global one), in Sotto's
 /// store and, best effort, on its buddy (an older Sotto reads it there). Whether it was saved.
 pub(crate) fn set_contact_policy(r: &ConvRef, policy: Option<crate::protocol::Policy>) -> bool {
-    // A policy of its own is the user's word on the contact: not a stranger's any more.
-    if policy.is_some() {
-        user_acted(r);
-    }
     let key = r.key();
     let saved = with_sessions(|s| {
         s.store().map(|st| {
@@ -164,6 +160,10 @@ pub(crate) fn set_contact_policy(r: &ConvRef, policy: Option<crate::protocol::Po
         return false;
     }
     let _ = with_state(|s| s.policies.insert(key, policy));
+    // A policy of its own is the user's word on the contact: not a stranger's any more.
+    if policy.is_some() {
+        user_acted(r);
+    }
     windows::drop_carried_policy(r);
     let _ = glue::set_buddy_setting(
         r,
@@ -330,8 +330,20 @@ pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effect
     let (p, a, kept) = (&key.protocol, &key.account, strangers_kept());
     if with_sessions(|s| s.trim_due(p, a, now_secs(), kept)) == Some(true) {
         let shown = names_in_use(r);
+        // IRC servers take `bob[1]` and `bob{1}` for one nick (RFC 1459): a window with either
+        // spelling keeps the conversation with the other (its line is held as a twin's).
+        let irc = r.protocol == IRC;
+        let folded: std::collections::HashSet<String> = if irc {
+            shown.iter().map(|n| irc_fold(n)).collect()
+        } else {
+            std::collections::HashSet::new()
+        };
         let _ = with_sessions(|s| {
-            s.trim_strangers(p, a, kept, |peer| peer == key.peer || shown.contains(peer));
+            s.trim_strangers(p, a, kept, |peer| {
+                peer == key.peer
+                    || shown.contains(peer)
+                    || (irc && folded.contains(&irc_fold(peer)))
+            });
         });
     }
     sync_soon();

@@ -190,11 +190,10 @@ impl Sessions {
     /// the account's, [`Sessions::trim_strangers`]).
     pub(super) fn keep_stranger(&mut self, key: &ConvKey, now_secs: u64) {
         let (p, a) = (&key.protocol, &key.account);
-        let first_key = self.sessions.get(key).and_then(|s| s.conv.peer_identity());
         let Some(store) = self.store.as_ref() else {
             return;
         };
-        match store.mark_stranger(p, a, &key.peer, now_secs, first_key.as_ref()) {
+        match store.mark_stranger(p, a, &key.peer, now_secs) {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {

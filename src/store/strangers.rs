@@ -18,66 +18,65 @@ use rusqlite::{params, OptionalExtension};
 
 use super::names::client_rows;
 use super::{account_key, generation, Store, StoreError};
-use crate::protocol::IdentityPublic;
 
 impl Store {
-    /// Whether `session` has the `stranger` and `stranger_key` columns.
+    /// Whether `session` has the `stranger` column.
     fn has_stranger_column(&self) -> bool {
         self.conn
             .query_row(
-                "SELECT count(*) = 2 FROM pragma_table_info('session')
-                 WHERE name IN ('stranger', 'stranger_key')",
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('session')
+                 WHERE name = 'stranger')",
                 [],
                 |r| r.get(0),
             )
             .unwrap_or(false)
     }
 
-    /// Adds the `stranger` and `stranger_key` columns to `session` if they are not there (best
-    /// effort).
+    /// Adds the `stranger` column to `session` if it is not there (best effort).
     pub(super) fn add_stranger_column(&self) {
-        for (column, sql) in [
-            (
-                "stranger",
+        if !self.has_stranger_column() {
+            let _ = self.conn.execute_batch(
                 "ALTER TABLE session ADD COLUMN stranger INTEGER NOT NULL DEFAULT 0;",
-            ),
-            (
-                "stranger_key",
-                "ALTER TABLE session ADD COLUMN stranger_key BLOB;",
-            ),
-        ] {
-            let has: rusqlite::Result<bool> = self.conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('session') WHERE name = ?1)",
-                [column],
-                |r| r.get(0),
             );
-            if has == Ok(false) {
-                let _ = self.conn.execute_batch(sql);
-            }
         }
     }
 
-    /// Marks `peer`'s saved conversation as begun by a stranger at `since` (seconds), with the
-    /// key it took on first use (`key`: the only key such a conversation records; a changed
-    /// one is recorded once the user accepts it, which clears the mark), unless it is marked
-    /// already. `false` when there is no such row, or no column to mark it in.
+    /// When `peer`'s conversation was marked as a stranger's, within `tx` (`None`: not marked,
+    /// or no column).
+    pub(super) fn stranger_since(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        acct: &str,
+        peer: &str,
+    ) -> rusqlite::Result<Option<i64>> {
+        if !self.has_stranger_column() {
+            return Ok(None);
+        }
+        tx.query_row(
+            "SELECT stranger FROM session WHERE account = ?1 AND peer = ?2 AND stranger > 0",
+            params![acct, peer],
+            |r| r.get(0),
+        )
+        .optional()
+    }
+
+    /// Marks `peer`'s saved conversation as begun by a stranger at `since` (seconds, the
+    /// store's clock), unless it is marked already. `false` when there is no such row, or no
+    /// column to mark it in.
     pub fn mark_stranger(
         &self,
         protocol: &str,
         account: &str,
         peer: &str,
         since: u64,
-        key: Option<&IdentityPublic>,
     ) -> Result<bool, StoreError> {
         if !self.has_stranger_column() {
             return Ok(false);
         }
         let since = i64::try_from(since.max(1)).unwrap_or(i64::MAX);
-        let key = key.map(|k| k.to_bytes().to_vec());
         let marked = self.exec(
-            "UPDATE session SET stranger = ?3, stranger_key = ?4
-             WHERE account = ?1 AND peer = ?2 AND stranger = 0",
-            params![account_key(protocol, account), peer, since, key],
+            "UPDATE session SET stranger = ?3 WHERE account = ?1 AND peer = ?2 AND stranger = 0",
+            params![account_key(protocol, account), peer, since],
         )?;
         Ok(marked > 0)
     }
@@ -129,11 +128,12 @@ impl Store {
     }
 
     /// Forgets the conversation a stranger began under `peer`, in one durable transaction: its
-    /// saved rows (the other clients' too), the key it took on first use unless the user
-    /// verified it (also its copies under the names a mark holds for it, where it came from),
-    /// those names' "runs Sotto" once no key of theirs is left, where its holder was heard
-    /// from, and the marks that named it (an encrypted conversation that moved away from a
-    /// name: the name holds no plaintext for it any more). Counts as a save ([`generation`]). Nothing happens unless the row is still
+    /// saved rows (the other clients' too), what it brought (the keys recorded since it was
+    /// marked, unless the user verified them, under its name and the names a mark holds for
+    /// it; those names' "runs Sotto" once no key of theirs is left: a contact's name it took
+    /// keeps the contact's keys, recorded before), where its holder was heard from, and the
+    /// marks that named it (an encrypted conversation that moved away from a name: the name
+    /// holds no plaintext for it any more). Counts as a save ([`generation`]). Nothing happens unless the row is still
     /// marked (the user may have acted in it meanwhile): `false` then.
     pub fn forget_stranger(
         &self,
@@ -145,46 +145,26 @@ impl Store {
         self.durable()?;
         let acct = account_key(protocol, account);
         let tx = self.conn.unchecked_transaction()?;
-        // The key it took on first use, read before the row goes (none: nothing recorded).
-        let key: Option<Vec<u8>> = tx
-            .query_row(
-                "SELECT stranger_key FROM session WHERE account = ?1 AND peer = ?2 AND stranger > 0",
-                params![acct, peer],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
-        let deleted = tx.execute(
+        // When it was marked, read before the row goes.
+        let Some(since) = self.stranger_since(&tx, &acct, peer)? else {
+            return Ok(false);
+        };
+        tx.execute(
             "DELETE FROM session WHERE account = ?1 AND peer = ?2 AND stranger > 0",
             params![acct, peer],
         )?;
-        if deleted == 0 {
-            return Ok(false);
-        }
         let (low, high) = client_rows(peer);
         tx.execute(
             "DELETE FROM session WHERE account = ?1 AND peer >= ?2 AND peer < ?3",
             params![acct, low, high],
         )?;
-        // Its name and the names a mark holds for it (a rename copies the keys and "runs Sotto"
-        // to the new name and leaves them under the old one).
+        // What it brought, under its name and the names a mark holds for it (a rename copies
+        // keys and "runs Sotto" to the new name; a marked conversation's are moved, but an older
+        // Sotto copied them).
         let mut names = vec![peer.to_owned()];
         names.extend(self.marks_to(protocol, account, peer)?);
         for name in &names {
-            // Only the key it took, never verified: a name it took over (a contact's nick)
-            // keeps the contact's own keys.
-            if let Some(key) = &key {
-                tx.execute(
-                    "DELETE FROM trust WHERE account = ?1 AND peer = ?2 AND key = ?3 AND trust = 0",
-                    params![acct, name, key],
-                )?;
-            }
-            // "Runs Sotto" goes with the last key of the name.
-            tx.execute(
-                "DELETE FROM peer WHERE account = ?1 AND peer = ?2
-                 AND NOT EXISTS (SELECT 1 FROM trust WHERE account = ?1 AND peer = ?2)",
-                params![acct, name],
-            )?;
+            dropped_what_it_brought(&tx, &acct, name, since)?;
         }
         tx.execute(
             "DELETE FROM holder WHERE account = ?1 AND peer = ?2",
@@ -200,4 +180,30 @@ impl Store {
         self.note_generation(generation);
         Ok(true)
     }
+}
+
+/// How long before its mark a key counts as brought by a stranger's conversation (seconds):
+/// the key is recorded in the save that makes the row, the mark right after, each on the
+/// wall clock in seconds.
+const BROUGHT_SLACK_SECS: i64 = 60;
+
+/// Within `tx`: deletes what a stranger's conversation marked at `since` brought to `name`:
+/// the keys recorded since (the user never verified them), and "runs Sotto" once no key of
+/// the name is left. A name's own keys, recorded before, stay.
+pub(super) fn dropped_what_it_brought(
+    tx: &rusqlite::Transaction<'_>,
+    acct: &str,
+    name: &str,
+    since: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM trust WHERE account = ?1 AND peer = ?2 AND trust = 0 AND first_seen >= ?3",
+        params![acct, name, since.saturating_sub(BROUGHT_SLACK_SECS)],
+    )?;
+    tx.execute(
+        "DELETE FROM peer WHERE account = ?1 AND peer = ?2
+         AND NOT EXISTS (SELECT 1 FROM trust WHERE account = ?1 AND peer = ?2)",
+        params![acct, name],
+    )?;
+    Ok(())
 }

@@ -1316,6 +1316,20 @@ fn a_strangers_conversation_shown_under_a_name_it_left_is_kept() {
     assert!(matches!(renamed, Some(Ok(_))), "{renamed:?}");
     let store = alice.store();
     assert_eq!(store.strangers("prpl-test", "alice").unwrap(), ["mallory_"]);
+    assert!(
+        store
+            .trust_records("prpl-test", "alice", "mallory")
+            .unwrap()
+            .is_empty(),
+        "its key moved with it"
+    );
+    assert_eq!(
+        store
+            .trust_records("prpl-test", "alice", "mallory_")
+            .unwrap()
+            .len(),
+        1
+    );
     // The window still named "mallory" is open: kept, though alice keeps none.
     assert!(alice.sessions.trim_due("prpl-test", "alice", 200, 0));
     alice
