@@ -223,6 +223,17 @@ impl Session {
             && self.conv.state() != ConvState::Encrypted
     }
 
+    /// Whether a save now would be the first of a conversation the user did not begin: no
+    /// saved conversation, no other client, no start the user asked for, no session up
+    /// ([`strangers`]). A name whose key was accepted before (a contact, or a stranger whose
+    /// conversation was forgotten) counts too: only its conversation is bounded, never a key.
+    fn unasked(&self) -> bool {
+        self.saved.is_none()
+            && self.others.is_empty()
+            && !self.conv.start_asked()
+            && self.conv.state() != ConvState::Encrypted
+    }
+
     /// Whether this is a name never talked to that has only been answered, for longer than a
     /// handshake may wait (`Conversation::answering_too_long`): its start, repeated, keeps a
     /// handshake in flight, but not the pieces that handshake let in.

@@ -141,12 +141,12 @@ impl Sessions {
         // What goes to strangers is counted per account (`strangers`): past the budget, their
         // Sotto lines are dropped unread.
         let familiar = self.familiar.take().is_some_and(|k| k == *key);
-        // Nothing here ties the name to the user: a conversation this line saves is marked as
-        // one a stranger began (`strangers`), whatever the host knows of the name (a window
-        // any line opens, a buddy: those keep it from being forgotten while so, not for good).
-        let unknown = self
+        // What this line saves first is a conversation the user did not begin: marked
+        // (`strangers`), whatever the host knows of the name (a window any line opens, a buddy:
+        // those keep it from being forgotten while so, not for good).
+        let (unknown, unasked) = self
             .session(key, peer_raw, settings)
-            .is_some_and(|s| s.is_stranger());
+            .map_or((false, false), |s| (s.is_stranger(), s.unasked()));
         let stranger = !familiar && unknown;
         let (protocol, account, now) = (&key.protocol, &key.account, settings.now_secs);
         if stranger
@@ -177,7 +177,7 @@ impl Sessions {
             }
         }
         // Its first save: a conversation a stranger began (kept, the newest few).
-        if unknown && self.sessions.get(key).is_some_and(|s| s.saved.is_some()) {
+        if unasked && self.sessions.get(key).is_some_and(|s| s.saved.is_some()) {
             self.keep_stranger(key, now);
         }
         // Shown in its window (which a message makes the active one where several

@@ -20,18 +20,18 @@
 //! lines (the answer to its query, the confirmation of its answer); one caught in a flood is
 //! answered when it starts again once the window is over.
 //!
-//! What strangers leave behind is bounded too. A stranger whose handshake completes leaves a
-//! saved conversation (up to 2,000 skipped message keys, about 136 KB, on disk and in
-//! memory), its key in the trust table (the Known fingerprints list) and its "runs Sotto"
-//! mark: within the line budget a few such conversations a minute, thousands a day, kept for
-//! good. Such a conversation is marked on its row when first saved
-//! (`Store::mark_stranger`); anything the user does in it (types, starts or stops, accepts or
-//! verifies a key, asks or answers a question) clears the mark. Each account keeps the
-//! [`STRANGERS_KEPT`] newest marked conversations; an older one is forgotten, on disk and in
-//! memory (`Store::forget_stranger`): its rows, the keys it showed that were never verified,
-//! its marks. Nothing typed is lost by it (a conversation the user wrote in is not a
-//! stranger's); a forgotten stranger's next line cannot be read, and its client, told so,
-//! starts again and sends it again, its key taken on first use again.
+//! The conversations strangers leave behind are bounded too. A handshake the user did not ask
+//! for that completes leaves a saved conversation (up to 2,000 skipped message keys, about
+//! 136 KB, on disk and in memory): within the line budget a few a minute, thousands a day,
+//! kept for good. Such a conversation is marked on its row when first saved
+//! (`Store::mark_stranger`), whether or not its key was known; what the user does to keep it
+//! (types, starts, accepts or verifies a key, asks or answers a question, chooses its policy)
+//! clears the mark. Each account keeps the [`STRANGERS_KEPT`] newest marked conversations; an
+//! older one is forgotten, on disk and in memory (`Store::forget_stranger`): its rows and the
+//! marks naming it, never a key (the trust table cannot tell whose key it is under a name a
+//! stranger took, and a deleted key would let an impostor be taken on first use). A
+//! forgotten conversation's next line cannot be read; its user, told so, starts again and the
+//! line goes again, on the key already known.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;

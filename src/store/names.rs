@@ -74,8 +74,6 @@ impl Store {
         let parked = format!("{new}{PARKED}parked-{t}-{:08x}", OsRng.next_u32());
         self.durable()?;
         let tx = self.conn.unchecked_transaction()?;
-        // A conversation a stranger began (`strangers`), and since when.
-        let stranger_since = self.stranger_since(&tx, &acct, old)?;
         let mark_of = |peer: &str| -> rusqlite::Result<Option<String>> {
             tx.prepare_cached("SELECT to_peer FROM moved WHERE account = ?1 AND peer = ?2")?
                 .query_row(params![acct, peer], |r| r.get(0))
@@ -151,12 +149,6 @@ impl Store {
                     params![acct, old, new],
                 )?;
             }
-        }
-        // What a stranger's conversation brought moves with it: a copy left under each name it
-        // passes through would make that name known (its handshakes never a stranger's again,
-        // outside the bound), and never be forgotten with it.
-        if let Some(since) = stranger_since {
-            super::strangers::dropped_what_it_brought(&tx, &acct, old, since)?;
         }
         let renamed = if keyed {
             Renamed::Settled

@@ -1,20 +1,19 @@
-//! Conversations a stranger began: marked on their saved row, so the sessions service can keep
-//! only the newest few (`crate::sessions::strangers`).
+//! Conversations the user did not begin: marked on their saved row, so the sessions service
+//! can keep only the newest few (`crate::sessions::strangers`).
 //!
-//! A name nothing ties to the user (no saved conversation, no key accepted, no start the user
-//! asked for, unknown to the host) that completes a handshake leaves a saved conversation, its
-//! key in the trust table and its "runs Sotto" mark, and a row can hold up to 2,000 skipped
-//! message keys (about 136 KB). Anyone able to write from many names (IRC nicks, an XMPP domain
-//! of their own) could grow the store, the Known fingerprints list and memory without bound,
-//! a few conversations a minute within the stranger line budget. The row's `stranger` column
-//! says when such a conversation was first saved (0: not a stranger's); the mark moves with the
-//! row (a rename, a parking) and is cleared by anything the user does in the conversation.
+//! A name that completes a handshake the user did not ask for leaves a saved conversation,
+//! whose row can hold up to 2,000 skipped message keys (about 136 KB). Anyone able to write
+//! from many names (IRC nicks, an XMPP domain of their own) could grow the store and memory
+//! without bound, a few conversations a minute within the stranger line budget. The row's
+//! `stranger` column says when such a conversation was first saved (0: not such a one); the
+//! mark moves with the row (a rename, a parking) and is cleared by what the user does to keep
+//! the conversation. Keys and "runs Sotto" are never deleted with it.
 //!
 //! The column is added without a schema version (as `contact_policy`): an older Sotto of the
 //! same version writes rows naming their columns and leaves it as it is. A store that cannot
 //! add it (read-only) marks nothing and keeps every conversation, as before.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 
 use super::names::client_rows;
 use super::{account_key, generation, Store, StoreError};
@@ -39,25 +38,6 @@ impl Store {
                 "ALTER TABLE session ADD COLUMN stranger INTEGER NOT NULL DEFAULT 0;",
             );
         }
-    }
-
-    /// When `peer`'s conversation was marked as a stranger's, within `tx` (`None`: not marked,
-    /// or no column).
-    pub(super) fn stranger_since(
-        &self,
-        tx: &rusqlite::Transaction<'_>,
-        acct: &str,
-        peer: &str,
-    ) -> rusqlite::Result<Option<i64>> {
-        if !self.has_stranger_column() {
-            return Ok(None);
-        }
-        tx.query_row(
-            "SELECT stranger FROM session WHERE account = ?1 AND peer = ?2 AND stranger > 0",
-            params![acct, peer],
-            |r| r.get(0),
-        )
-        .optional()
     }
 
     /// Marks `peer`'s saved conversation as begun by a stranger at `since` (seconds, the
@@ -128,13 +108,13 @@ impl Store {
     }
 
     /// Forgets the conversation a stranger began under `peer`, in one durable transaction: its
-    /// saved rows (the other clients' too), what it brought (the keys recorded since it was
-    /// marked, unless the user verified them, under its name and the names a mark holds for
-    /// it; those names' "runs Sotto" once no key of theirs is left: a contact's name it took
-    /// keeps the contact's keys, recorded before), where its holder was heard from, and the
-    /// marks that named it (an encrypted conversation that moved away from a name: the name
-    /// holds no plaintext for it any more). Counts as a save ([`generation`]). Nothing happens unless the row is still
-    /// marked (the user may have acted in it meanwhile): `false` then.
+    /// saved rows (the other clients' too), where its holder was heard from, and the marks that
+    /// named it (an encrypted conversation that moved away from a name: the name holds no
+    /// plaintext for it any more). Counts as a save ([`generation`]). Keys and "runs Sotto"
+    /// stay, whoever brought them: the trust table cannot tell a stranger's key from a
+    /// contact's under a name the stranger took, and a key deleted there would let an
+    /// impostor be taken on first use. Nothing happens unless the row is still marked (the
+    /// user may have acted in it meanwhile): `false` then.
     pub fn forget_stranger(
         &self,
         protocol: &str,
@@ -145,27 +125,18 @@ impl Store {
         self.durable()?;
         let acct = account_key(protocol, account);
         let tx = self.conn.unchecked_transaction()?;
-        // When it was marked, read before the row goes.
-        let Some(since) = self.stranger_since(&tx, &acct, peer)? else {
-            return Ok(false);
-        };
-        tx.execute(
+        let deleted = tx.execute(
             "DELETE FROM session WHERE account = ?1 AND peer = ?2 AND stranger > 0",
             params![acct, peer],
         )?;
+        if deleted == 0 {
+            return Ok(false);
+        }
         let (low, high) = client_rows(peer);
         tx.execute(
             "DELETE FROM session WHERE account = ?1 AND peer >= ?2 AND peer < ?3",
             params![acct, low, high],
         )?;
-        // What it brought, under its name and the names a mark holds for it (a rename copies
-        // keys and "runs Sotto" to the new name; a marked conversation's are moved, but an older
-        // Sotto copied them).
-        let mut names = vec![peer.to_owned()];
-        names.extend(self.marks_to(protocol, account, peer)?);
-        for name in &names {
-            dropped_what_it_brought(&tx, &acct, name, since)?;
-        }
         tx.execute(
             "DELETE FROM holder WHERE account = ?1 AND peer = ?2",
             params![acct, peer],
@@ -180,30 +151,4 @@ impl Store {
         self.note_generation(generation);
         Ok(true)
     }
-}
-
-/// How long before its mark a key counts as brought by a stranger's conversation (seconds):
-/// the key is recorded in the save that makes the row, the mark right after, each on the
-/// wall clock in seconds.
-const BROUGHT_SLACK_SECS: i64 = 60;
-
-/// Within `tx`: deletes what a stranger's conversation marked at `since` brought to `name`:
-/// the keys recorded since (the user never verified them), and "runs Sotto" once no key of
-/// the name is left. A name's own keys, recorded before, stay.
-pub(super) fn dropped_what_it_brought(
-    tx: &rusqlite::Transaction<'_>,
-    acct: &str,
-    name: &str,
-    since: i64,
-) -> rusqlite::Result<()> {
-    tx.execute(
-        "DELETE FROM trust WHERE account = ?1 AND peer = ?2 AND trust = 0 AND first_seen >= ?3",
-        params![acct, name, since.saturating_sub(BROUGHT_SLACK_SECS)],
-    )?;
-    tx.execute(
-        "DELETE FROM peer WHERE account = ?1 AND peer = ?2
-         AND NOT EXISTS (SELECT 1 FROM trust WHERE account = ?1 AND peer = ?2)",
-        params![acct, name],
-    )?;
-    Ok(())
 }
