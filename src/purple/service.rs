@@ -330,19 +330,20 @@ pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effect
     let (p, a, kept) = (&key.protocol, &key.account, strangers_kept());
     if with_sessions(|s| s.trim_due(p, a, now_secs(), kept)) == Some(true) {
         let shown = names_in_use(r);
-        // IRC servers take `bob[1]` and `bob{1}` for one nick (RFC 1459): a window with either
-        // spelling keeps the conversation with the other (its line is held as a twin's).
-        let irc = r.protocol == IRC;
-        let folded: std::collections::HashSet<String> = if irc {
-            shown.iter().map(|n| irc_fold(n)).collect()
-        } else {
-            std::collections::HashSet::new()
-        };
+        // A window whose name the server takes for the same person (IRC: `bob[1]` for
+        // `bob{1}`, `@bob`, `bob,carol`; SILC: `Bob`) holds its line as the encrypted twin's:
+        // it keeps that conversation, compared as `nick_twin` compares.
+        let folded: std::collections::HashSet<String> = shown
+            .iter()
+            .flat_map(|n| twin_spellings(&r.protocol, n))
+            .collect();
         let _ = with_sessions(|s| {
             s.trim_strangers(p, a, kept, |peer| {
                 peer == key.peer
                     || shown.contains(peer)
-                    || (irc && folded.contains(&irc_fold(peer)))
+                    || twin_spellings(&r.protocol, peer)
+                        .iter()
+                        .any(|f| folded.contains(f))
             });
         });
     }
@@ -924,6 +925,17 @@ fn strangers_kept() -> usize {
             .and_then(|v| v.parse::<usize>().ok())
             .map_or(kept, |n| n.min(kept))
     })
+}
+
+/// The nicks the server takes `name` to reach, folded as it matches them (IRC: RFC 1459's
+/// case mapping, past channel prefixes, lists and `!user@host`; SILC: its identifier
+/// profile); none on other protocols, whose names are compared as they are.
+fn twin_spellings(protocol: &str, name: &str) -> Vec<String> {
+    match protocol {
+        IRC => irc_reached(name).into_iter().map(irc_fold).collect(),
+        SILC => vec![silc_fold(name)],
+        _ => Vec::new(),
+    }
 }
 
 /// The conversations of `r`'s account the host shows or knows, as Sotto names them (normalized,

@@ -309,11 +309,16 @@ impl Sessions {
     pub fn user_acted(&mut self, key: &ConvKey) {
         // Typed in a window whose name a mark holds for a conversation that moved away (held
         // there): that conversation is the user's too.
-        let moved = self
-            .sessions
-            .get(key)
-            .and_then(|s| s.moved_to.clone())
-            .filter(|to| *to != key.peer);
+        let moved = match self.sessions.get(key) {
+            Some(s) => s.moved_to.clone(),
+            // Not loaded yet (the first line after a restart): the store's mark says.
+            None => self.store.as_ref().and_then(|st| {
+                st.moved_to(&key.protocol, &key.account, &key.peer)
+                    .ok()
+                    .flatten()
+            }),
+        }
+        .filter(|to| *to != key.peer);
         self.unmark(key);
         if let Some(peer) = moved {
             self.unmark(&ConvKey {

@@ -13,7 +13,7 @@
 //! same version writes rows naming their columns and leaves it as it is. A store that cannot
 //! add it (read-only) marks nothing and keeps every conversation, as before.
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::names::client_rows;
 use super::{account_key, generation, Store, StoreError};
@@ -108,9 +108,9 @@ impl Store {
     }
 
     /// Forgets the conversation a stranger began under `peer`, in one durable transaction: its
-    /// saved rows (the other clients' too), where its holder was heard from, and the marks that
-    /// named it (an encrypted conversation that moved away from a name: the name holds no
-    /// plaintext for it any more). Counts as a save ([`generation`]). Keys and "runs Sotto"
+    /// saved rows (the other clients' too), where its holder was heard from, and the marks it
+    /// made (names it moved away from since its mark: they hold no plaintext for it any more;
+    /// a mark made before, for a conversation it displaced, stays). Counts as a save ([`generation`]). Keys and "runs Sotto"
     /// stay, whoever brought them: the trust table cannot tell a stranger's key from a
     /// contact's under a name the stranger took, and a key deleted there would let an
     /// impostor be taken on first use. Nothing happens unless the row is still marked (the
@@ -125,13 +125,21 @@ impl Store {
         self.durable()?;
         let acct = account_key(protocol, account);
         let tx = self.conn.unchecked_transaction()?;
-        let deleted = tx.execute(
-            "DELETE FROM session WHERE account = ?1 AND peer = ?2 AND stranger > 0",
+        // When it was marked, read before the row goes (none: not marked).
+        let Some(since) = tx
+            .query_row(
+                "SELECT stranger FROM session WHERE account = ?1 AND peer = ?2 AND stranger > 0",
+                params![acct, peer],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+        else {
+            return Ok(false);
+        };
+        tx.execute(
+            "DELETE FROM session WHERE account = ?1 AND peer = ?2",
             params![acct, peer],
         )?;
-        if deleted == 0 {
-            return Ok(false);
-        }
         let (low, high) = client_rows(peer);
         tx.execute(
             "DELETE FROM session WHERE account = ?1 AND peer >= ?2 AND peer < ?3",
@@ -141,9 +149,11 @@ impl Store {
             "DELETE FROM holder WHERE account = ?1 AND peer = ?2",
             params![acct, peer],
         )?;
+        // Only the marks it made (its own renames, since its mark): one made before names a
+        // conversation that held the name earlier (a contact it displaced), and stays.
         tx.execute(
-            "DELETE FROM moved WHERE account = ?1 AND to_peer = ?2",
-            params![acct, peer],
+            "DELETE FROM moved WHERE account = ?1 AND to_peer = ?2 AND at >= ?3",
+            params![acct, peer, since],
         )?;
         let generation = generation::bump(&tx)?;
         self.commit(tx)?;

@@ -1275,9 +1275,9 @@ fn a_database_made_again_is_told_from_a_first_start() {
 
 /// A conversation the user did not begin is marked on its row; the mark survives a reopen,
 /// follows renames (back to the name it came from too), is cleared by the user's action;
-/// forgetting it deletes its rows (the other clients' too), its holder and the marks that
-/// named it, and never a key or "runs Sotto": under a name a stranger took, the trust table
-/// cannot tell whose key it is.
+/// forgetting it deletes its rows (the other clients' too), its holder and the marks it made
+/// (not an older one naming it), and never a key or "runs Sotto": under a name a stranger
+/// took, the trust table cannot tell whose key it is.
 #[test]
 fn a_strangers_conversation_is_marked_and_forgotten_whole() {
     let d = tmp("stranger-mark");
@@ -1314,10 +1314,27 @@ fn a_strangers_conversation_is_marked_and_forgotten_whole() {
         assert_eq!(s.strangers(p, a).unwrap(), [to], "renamed to {to}");
     }
     assert_eq!(s.marks_to(p, a, "mallory_").unwrap(), ["mallory"]);
+    // A mark made before mallory's (a contact that held the name earlier moved away from
+    // bob_away to it) is not mallory's to take.
+    s.conn
+        .execute(
+            "INSERT INTO moved (account, peer, to_peer, at) VALUES (?1, 'bob_away', 'mallory_', 5)",
+            [account_key(p, a)],
+        )
+        .unwrap();
     assert!(s.forget_stranger(p, a, "mallory_").unwrap());
+    assert_eq!(
+        s.moved_to(p, a, "bob_away").unwrap().as_deref(),
+        Some("mallory_"),
+        "an older mark stays"
+    );
     assert!(s.strangers(p, a).unwrap().is_empty());
     let rows = s.session_peers(p, a).unwrap();
-    assert_eq!(rows, ["bob", "eve"], "the other client's row went too");
+    assert_eq!(
+        rows,
+        ["bob", "bob_away", "eve"],
+        "the other client's row went too (bob_away: its mark)"
+    );
     assert_eq!(s.moved_to(p, a, "mallory").unwrap(), None, "the mark went");
     assert_eq!(s.holder(p, a, "mallory_").unwrap(), None);
     for peer in ["mallory", "mallory_"] {
