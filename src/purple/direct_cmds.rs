@@ -510,7 +510,6 @@ unsafe fn send_encrypted(
     typed: &str,
     error: *mut *mut c_char,
 ) -> sys::PurpleCmdRet {
-    service::user_acted(r);
     match service::outgoing(r, text) {
         // The policy allowed plaintext after all (e.g. it changed): let IRC's command run.
         Some((Outgoing::Plaintext, fx)) => {

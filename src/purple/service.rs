@@ -241,8 +241,7 @@ pub(crate) fn silc_fold(name: &str) -> String {
 /// conversations, `r`'s own name: nothing goes either.
 fn nick_twin(r: &ConvRef) -> Option<String> {
     match r.protocol.as_str() {
-        IRC => irc_twin(r),
-        SILC => folded_twin(r, silc_fold),
+        IRC | SILC => twin_by(r, |name| twin_spellings(&r.protocol, name)),
         _ => None,
     }
 }
@@ -266,16 +265,6 @@ pub(crate) fn irc_reached(name: &str) -> Vec<&str> {
             t.split(['!', '@', '%']).next().filter(|n| !n.is_empty())
         })
         .collect()
-}
-
-/// [`folded_twin`] for IRC, where a name may reach other nicks than itself ([`irc_reached`]):
-/// another conversation of the account, spelled otherwise, that reaches a nick this window's
-/// name reaches (under RFC 1459's case mapping; either name may be the spelled-out one: a
-/// window `bob` beside an encrypted `@bob`), and that keeps plaintext out.
-fn irc_twin(r: &ConvRef) -> Option<String> {
-    twin_by(r, |name| {
-        irc_reached(name).into_iter().map(irc_fold).collect()
-    })
 }
 
 /// Another conversation of `r`'s account, saved or loaded, whose name `fold` makes the same as
@@ -315,20 +304,21 @@ pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effect
     // A name with an open window or in the buddy list is the user's to know: never counted
     // as a stranger (`sessions::strangers`).
     let familiar = !r.conversation().is_null() || !glue::find_buddy(r).is_null();
-    let out = with_sessions(|s| {
+    let (p, a, kept) = (&key.protocol, &key.account, strangers_kept());
+    let (out, trim) = with_sessions(|s| {
         if familiar {
             s.familiar(&key);
         }
-        s.incoming(&key, &r.peer, text, &settings, &mut OsRng)
+        let out = s.incoming(&key, &r.peer, text, &settings, &mut OsRng);
+        (out, s.trim_due(p, a, now_secs(), kept))
     })
-    .flatten();
+    .unwrap_or((None, false));
     // What strangers began is kept to the newest few, but never a conversation with a window
     // open (it may say "encrypted" and take the user's next line) or a buddy's, nor the one
     // this line is for: a handshake it completed opens its window only once this returns.
     // The names in use are read before the sessions are borrowed again: Sotto's window tags
     // live in the same state (`windows::known`).
-    let (p, a, kept) = (&key.protocol, &key.account, strangers_kept());
-    if with_sessions(|s| s.trim_due(p, a, now_secs(), kept)) == Some(true) {
+    if trim {
         let shown = names_in_use(r);
         // A window whose name the server takes for the same person (IRC: `bob[1]` for
         // `bob{1}`, `@bob`, `bob,carol`; SILC: `Bob`) holds its line as the encrypted twin's:

@@ -216,11 +216,7 @@ impl Session {
     /// no key accepted, no other client, no start the user asked for (a handshake this side
     /// only answers is not one), no session up.
     fn is_stranger(&self) -> bool {
-        self.saved.is_none()
-            && self.conv.known_peer_keys().is_empty()
-            && self.others.is_empty()
-            && !self.conv.start_asked()
-            && self.conv.state() != ConvState::Encrypted
+        self.unasked() && self.conv.known_peer_keys().is_empty()
     }
 
     /// Whether a save now would be the first of a conversation the user did not begin: no

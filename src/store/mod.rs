@@ -994,25 +994,21 @@ impl Store {
     /// The names of an account's saved snapshots (its other clients' rows included) and the
     /// names an encrypted conversation moved away from (`moved`: they get no plaintext).
     pub fn session_peers(&self, protocol: &str, account: &str) -> Result<Vec<String>, StoreError> {
-        self.account_names(
+        self.names(
             "SELECT peer FROM session WHERE account = ?1
              UNION SELECT peer FROM moved WHERE account = ?1 ORDER BY peer",
-            protocol,
-            account,
+            params![account_key(protocol, account)],
         )
     }
 
-    /// The names `sql` (one query with the account as `?1`, selecting one text column) lists.
-    pub(super) fn account_names(
+    /// The names `sql` (one query selecting one text column) lists under `params`.
+    pub(super) fn names(
         &self,
         sql: &str,
-        protocol: &str,
-        account: &str,
+        params: impl rusqlite::Params,
     ) -> Result<Vec<String>, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params![account_key(protocol, account)], |r| {
-            r.get::<_, String>(0)
-        })?;
+        let rows = stmt.query_map(params, |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -1028,10 +1024,9 @@ impl Store {
         if !exists {
             return Ok(Vec::new());
         }
-        self.account_names(
+        self.names(
             "SELECT peer FROM contact_policy WHERE account = ?1 ORDER BY peer",
-            protocol,
-            account,
+            params![account_key(protocol, account)],
         )
     }
 

@@ -82,11 +82,10 @@ impl Store {
         if !self.has_stranger_column() {
             return Ok(Vec::new());
         }
-        self.account_names(
+        self.names(
             "SELECT peer FROM session WHERE account = ?1 AND stranger > 0
              AND instr(peer, char(10)) = 0 ORDER BY stranger, peer",
-            protocol,
-            account,
+            params![account_key(protocol, account)],
         )
     }
 
@@ -98,13 +97,10 @@ impl Store {
         account: &str,
         peer: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.names(
             "SELECT peer FROM moved WHERE account = ?1 AND to_peer = ?2 ORDER BY peer",
-        )?;
-        let rows = stmt.query_map(params![account_key(protocol, account), peer], |r| {
-            r.get::<_, String>(0)
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            params![account_key(protocol, account), peer],
+        )
     }
 
     /// Forgets the conversation a stranger began under `peer`, in one durable transaction: its
