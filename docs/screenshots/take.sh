@@ -18,8 +18,11 @@
 #        docs/screenshots/encrypted-conversation.png  the conversation, title and state lines
 #        docs/screenshots/sotto-menu.png              Conversation > More > Sotto, open
 #        docs/screenshots/buddy-menu.png              the buddy list's right-click > Sotto, open
+#        docs/screenshots/answer-dialog.png           bob's question, asked while alice types
 #        docs/screenshots/key-changed.png             the dialog when bob's key changes
-#   6. bob's key changes: Enter on that dialog ("Keep holding messages", its default) must keep
+#   6. bob asks a question while alice types a line: her Enter must not answer it (the run
+#      fails if bob's client shows a verification result)
+#   7. bob's key changes: Enter on that dialog ("Keep holding messages", its default) must keep
 #      alice's line held; the run fails if bob's client shows it
 #
 # Exit status: 0 all shots taken as planned; 2 shots written but a step fell short (printed as
@@ -419,7 +422,40 @@ add_menus
 crop buddy-menu "$OUT/buddy-menu.png"
 close_menus
 
-# ------------------------------------------------------------------ 10. bob's key changes
+# ------------------------------------------------------------------ 10. a question while alice types
+# bob asks a question while alice is typing a line to him. Pidgin opens the answer dialog,
+# and the window manager gives it the keyboard (it opened while she was using Pidgin): the
+# rest of her line goes into the dialog's answer box. Her Enter must not answer with it: a
+# single-line box took Enter as "Answer", sent her line as a (wrong) answer, told both sides
+# "verification FAILED", and her line was gone. The answer box takes Enter as a new line:
+# her words stay there, in sight, and nothing goes. A check, not only a shot: it fails the
+# run when bob's client shows a result of the run, or when her line reached him as an answer.
+focus "$CONV"
+xdotool type --delay 25 -- 'Wait, '
+bob "cmd alice sotto verify Which town did we first meet in? | Lyon"
+ASKDLG=$(wait_win 'a question from' 15) || die "no answer dialog in Pidgin"
+xdotool type --delay 25 -- 'I am typing this line to bob.'
+sleep 0.2
+xdotool key Return
+sleep 3
+if grep -qE 'verification (FAILED|succeeded)' "$TMP/bob.out"; then
+    die "Enter in the answer dialog sent the line alice was typing as her answer"
+fi
+log "alice's Enter did not answer bob's question"
+xdotool windowmove --sync "$ASKDLG" 60 120 2>/dev/null || true
+sleep 0.5
+shot answer-dialog
+geometry "$ASKDLG"
+crop answer-dialog "$OUT/answer-dialog.png"
+# Decline (the dialog's other button): bob is told, nothing else goes. Then the start of
+# her line, left in the conversation's entry, is cleared.
+focus "$ASKDLG"
+xdotool key Escape
+sleep 1
+focus "$CONV"
+xdotool key ctrl+a BackSpace
+
+# ------------------------------------------------------------------ 11. bob's key changes
 # bob's client quits, loses its Sotto data and starts again: its new key finishes a handshake
 # with alice, whose Pidgin warns and opens the key-changed dialog; a line she types is held.
 # Enter on the dialog picks its default, "Keep holding messages": the line must stay held
@@ -460,4 +496,4 @@ if [ ${#SHORT[@]} -gt 0 ]; then
     printf '  - %s\n' "${SHORT[@]}" >&2
     exit 2
 fi
-log "done: $(cd "$OUT" && ls encrypted-conversation.png sotto-menu.png buddy-menu.png key-changed.png | tr '\n' ' ')"
+log "done: $(cd "$OUT" && ls encrypted-conversation.png sotto-menu.png buddy-menu.png answer-dialog.png key-changed.png | tr '\n' ' ')"

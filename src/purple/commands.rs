@@ -237,10 +237,14 @@ unsafe extern "C" fn sotto_cmd(
             "verify" => verify(&r, rest(&line)),
             "answer" => {
                 let answer = SecretString::from(rest(&line).trim());
-                if answer.is_empty() {
-                    r.system_line(texts::answer_usage());
-                } else if !service::question_pending(&r) {
+                if !service::question_pending(&r) {
                     r.system_line(&texts::no_question(&Shown::new(&r.peer)));
+                } else if answer.is_empty() {
+                    // Alone: the dialog for the question, which may not have opened by itself
+                    // (questions asked in a row: `dialogs::question_arrived`).
+                    if let Some(question) = service::pending_question(&r) {
+                        dialogs::answer(&r, &question);
+                    }
                 } else {
                     // Answered here: a dialog still open for the question is stale.
                     dialogs::close_answer_dialog(&r);

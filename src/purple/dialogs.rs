@@ -428,7 +428,45 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
     }
 }
 
-/// The contact asked `question` (`Event::VerificationQuestion`): an input dialog for the answer.
+/// The contact asked `question` (`Event::VerificationQuestion`): its answer dialog opens by
+/// itself, unless one did less than `Window::ANSWER_DIALOG_SECS` ago and the user has answered
+/// none since (each takes the keyboard from what the user is typing, and a contact can ask a
+/// question with every line). `false` when none opened: the window says how to answer, and
+/// `/sotto answer` alone opens it ([`answer`]). A dialog open for this very question counts
+/// as opened.
+pub(crate) fn question_arrived(r: &ConvRef, question: &str) -> bool {
+    if answer_dialog_open(r, question) && question_pending(r) {
+        return true;
+    }
+    let now = service::now_secs();
+    let opens = with_state(|state| {
+        state
+            .windows
+            .entry(r.key())
+            .or_default()
+            .answer_dialog_may_open(now)
+    })
+    .unwrap_or(true);
+    if opens {
+        answer(r, question);
+    }
+    opens
+}
+
+/// Whether an answer dialog for `question` is open in `r`'s conversation.
+fn answer_dialog_open(r: &ConvRef, question: &str) -> bool {
+    let key = r.key();
+    with_state(|state| {
+        state.dialogs.values().any(
+            |p| matches!(p, Pending::Answer { r, question: q, .. } if r.key() == key && q == question),
+        )
+    })
+    .unwrap_or(false)
+}
+
+/// An input dialog for the answer to the contact's `question`: asked for by the user (`/sotto
+/// answer` alone, or an answer typed for an earlier question), or opened by
+/// [`question_arrived`].
 ///
 /// One such dialog per conversation: one already open for this very question stays; one open
 /// for an earlier question (answered with `/sotto answer` meanwhile, or replaced) is closed
@@ -436,14 +474,7 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
 /// open). An answer typed in a dialog is still checked against the question it showed
 /// ([`answer_ok`]).
 pub(crate) fn answer(r: &ConvRef, question: &str) {
-    let key = r.key();
-    let same = with_state(|state| {
-        state.dialogs.values().any(
-            |p| matches!(p, Pending::Answer { r, question: q, .. } if r.key() == key && q == question),
-        )
-    })
-    .unwrap_or(false);
-    if same && question_pending(r) {
+    if answer_dialog_open(r, question) && question_pending(r) {
         return;
     }
     close_answer_dialog(r);
@@ -464,6 +495,12 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
         glue::cstring(&text.secondary),
     );
     let who = glue::cstring(&r.peer);
+    // The dialog opens while the user may be typing a line in the conversation, and the window
+    // manager gives it the keyboard: Pidgin's one-line box took that line's Enter as "Answer",
+    // so the line went as a wrong answer ("verification FAILED" on both sides) and was gone.
+    // A multi-line box takes Enter as a new line: the words stay in sight, nothing is sent
+    // until the user clicks Answer (line breaks count as spaces: `normalize_answer`). Finch's
+    // box never answers on Enter.
     // SAFETY: strings valid for the call (copied by libpurple); both callbacks have
     // PurpleRequestInputCb's (user_data, text) signature. The dialog is its own owner (its
     // number, never the address of anything), to close exactly it later: libpurple's handle
@@ -476,7 +513,7 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
             primary.as_ptr(),
             secondary.as_ptr(),
             c"".as_ptr(),
-            0,
+            1, // multiline: Enter is a new line in the box, never "Answer" (below)
             0,
             std::ptr::null_mut(),
             c"Answer".as_ptr(),
@@ -542,8 +579,15 @@ unsafe extern "C" fn answer_declined(data: *mut c_void, _text: *const c_char) {
     })
 }
 
-/// Our answer to the contact's question (from the dialog or `/sotto answer`).
+/// Our answer to the contact's question (from the dialog or `/sotto answer`). The contact's
+/// next question opens its dialog by itself again ([`question_arrived`]).
 pub(crate) fn answer_question(r: &ConvRef, answer: &str) {
+    let key = r.key();
+    let _ = with_state(|state| {
+        if let Some(w) = state.windows.get_mut(&key) {
+            w.answered();
+        }
+    });
     service::user_acted(r);
     if let Some(fx) = act_said(r, |conv, rng| conv.answer_question(answer, rng)) {
         let replied = !fx.inject.is_empty();

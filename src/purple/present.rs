@@ -264,12 +264,14 @@ fn write_event(r: &ConvRef, event: Event) {
             }
         }
         Event::VerificationQuestion { question } => {
+            // The dialog first (it may not open: questions asked in a row), then the line
+            // that says where to answer; the dialog is a window of its own.
+            let dialog = super::dialogs::question_arrived(r, &question);
             r.system_line(&if service::key_not_accepted(r) {
-                texts::question_asked_unaccepted(peer, &question)
+                texts::question_asked_unaccepted(peer, &question, dialog)
             } else {
-                texts::question_asked(peer, &question)
+                texts::question_asked(peer, &question, dialog)
             });
-            super::dialogs::answer(r, &question);
         }
         other => {
             // The run is over (aborted by either side, decided, its session ended): a dialog

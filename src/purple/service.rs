@@ -56,7 +56,7 @@ pub(crate) fn addressable(r: &ConvRef) -> bool {
 }
 
 /// Seconds since the epoch (0 if the clock is before it).
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -104,6 +104,35 @@ pub(crate) struct Window {
     /// Per kind of line anyone can provoke ([`Quiet`]): when the last one was written, and how
     /// many were not written since. A flood gets a handful of lines, not one each.
     pub quiet: [(u64, usize); Quiet::KINDS],
+    /// When a dialog for the contact's question last opened by itself, until the user answers
+    /// one ([`Window::answer_dialog_may_open`]).
+    pub unanswered_dialog: Option<u64>,
+}
+
+impl Window {
+    /// The contact's questions open a dialog by themselves at most once per this many seconds
+    /// while the user answers none: each takes the keyboard.
+    pub(crate) const ANSWER_DIALOG_SECS: u64 = 30;
+
+    /// Whether a question arriving at `now` (seconds) may open its answer dialog by itself:
+    /// not within [`Self::ANSWER_DIALOG_SECS`] of the last one that did, unless the user
+    /// answered since ([`Self::answered`]). A dialog takes the keyboard from whatever the user
+    /// is typing, and a contact can ask a question with every line: without this, each line
+    /// took it again. `true` counts the opening.
+    pub(crate) fn answer_dialog_may_open(&mut self, now: u64) -> bool {
+        let recent = self
+            .unanswered_dialog
+            .is_some_and(|at| now.saturating_sub(at) < Self::ANSWER_DIALOG_SECS && now >= at);
+        if !recent {
+            self.unanswered_dialog = Some(now);
+        }
+        !recent
+    }
+
+    /// The user answered a question of the contact's: the next one opens its dialog.
+    pub(crate) fn answered(&mut self) {
+        self.unanswered_dialog = None;
+    }
 }
 
 /// How many lines handed back undelivered are remembered as told ([`State::bounced`]).
@@ -1070,6 +1099,26 @@ mod tests {
         );
         drop(outer);
         assert!(Decorating::enter().is_some(), "free again");
+    }
+
+    /// A contact asking question after question takes the keyboard once per period, not with
+    /// every line; once the user answers one, the next question opens its dialog at once; a
+    /// clock set back does not keep dialogs shut.
+    #[test]
+    fn questions_asked_in_a_row_open_one_dialog_a_period() {
+        let secs = Window::ANSWER_DIALOG_SECS;
+        let mut w = Window::default();
+        let t = 1_000_000;
+        assert!(w.answer_dialog_may_open(t));
+        for i in 1..secs {
+            assert!(!w.answer_dialog_may_open(t + i), "{i} s later");
+        }
+        assert!(w.answer_dialog_may_open(t + secs));
+        assert!(!w.answer_dialog_may_open(t + secs + 1));
+        w.answered();
+        assert!(w.answer_dialog_may_open(t + secs + 2), "after an answer");
+        assert!(!w.answer_dialog_may_open(t + secs + 3));
+        assert!(w.answer_dialog_may_open(t - 3600), "clock set back");
     }
 
     /// A flood of one kind writes one line per quiet period, the next saying how many were not

@@ -454,6 +454,8 @@ request_input(const char *title, const char *primary, const char *secondary,
 	r->ok_cb = ok_cb;
 	r->cancel_cb = cancel_cb;
 	request_item(r, "default", default_value);
+	/* Pidgin's one-line box takes Enter as OK; a multi-line one takes it as a new line. */
+	request_item(r, "multiline", multiline ? "1" : "0");
 	return r;
 }
 

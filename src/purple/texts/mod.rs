@@ -537,12 +537,27 @@ pub(crate) fn names_mismatch_dialog(
 }
 
 /// The contact asks a verification question.
-pub(crate) fn question_asked(peer: &Shown, question: &str) -> String {
+pub(crate) fn question_asked(peer: &Shown, question: &str, dialog: bool) -> String {
     let question = quotable(question);
+    let (reply, dialog) = where_to_answer(dialog);
     format!(
         "{peer} asks you a question, to check that this encrypted session is with you: \
-         \"{question}\". Reply with /sotto answer <your answer>, or in the dialog. (Answering \
-         proves you to {peer}; it does not check {peer}'s key.)"
+         \"{question}\". {reply}, or {dialog}. (Answering proves you to {peer}; it does not \
+         check {peer}'s key.)"
+    )
+}
+
+/// Where to answer the contact's question: the command, and the dialog (open, or not opened
+/// for a question asked so soon after another: `Window::answer_dialog_may_open`).
+fn where_to_answer(dialog: bool) -> (&'static str, &'static str) {
+    (
+        "Reply with /sotto answer <your answer>",
+        if dialog {
+            "in the dialog"
+        } else {
+            "type /sotto answer alone for a dialog (a question asked so soon after another \
+             opens none by itself)"
+        },
     )
 }
 
@@ -556,12 +571,18 @@ pub(crate) fn question_not_sent(peer: &Shown) -> String {
 }
 
 /// A verification question arrives in a session whose key the user has not accepted.
-pub(crate) fn question_asked_unaccepted(peer: &Shown, question: &str) -> String {
+pub(crate) fn question_asked_unaccepted(peer: &Shown, question: &str, dialog: bool) -> String {
     let question = quotable(question);
+    let no_dialog = if dialog {
+        ""
+    } else {
+        " (No dialog opened for it: a question asked so soon after another opens none by \
+         itself; /sotto answer alone opens one.)"
+    };
     format!(
         "a key NOT accepted for {peer} asks you a question: \"{question}\". Whoever holds it is \
          not known to be {peer}: do not answer with a secret you share with {peer}. Answering \
-         does not check this key; to check it, ask your own question (/sotto verify)."
+         does not check this key; to check it, ask your own question (/sotto verify).{no_dialog}"
     )
 }
 
@@ -1450,7 +1471,7 @@ pub(crate) const HELP: &str = "/sotto start: start (or restart) an encrypted con
 /sotto fingerprint: your fingerprint and your contact's\n\
 /sotto verify: verify your contact (compare fingerprints, or ask a question) in a dialog\n\
 /sotto verify QUESTION | ANSWER: ask your contact a question only they can answer\n\
-/sotto answer ANSWER: answer your contact's question\n\
+/sotto answer ANSWER: answer your contact's question (/sotto answer alone: in a dialog)\n\
 /sotto accept FINGERPRINT: accept your contact's changed key, or the key of their other client (type at least its first four groups, after checking it)\n\
 /sotto cancel: stop the question-and-answer check now running (yours or your contact's)\n\
 /sotto fingerprints: every contact key Sotto knows (verify or forget them in a dialog)\n\
@@ -1487,11 +1508,6 @@ pub(crate) fn nothing_to_give_back(peer: &Shown) -> String {
 /// `/sotto cancel` with no verification running.
 pub(crate) fn nothing_to_cancel(peer: &Shown) -> String {
     format!("no question-and-answer check with {peer} is running: nothing to cancel.")
-}
-
-/// `/sotto answer` without an answer.
-pub(crate) fn answer_usage() -> &'static str {
-    "usage: /sotto answer ANSWER"
 }
 
 /// `/sotto answer` while the contact's question is not waiting for one.
@@ -2481,8 +2497,10 @@ mod tests {
                         text: fake.clone(),
                     },
                 }),
-                question_asked(peer, &fake),
-                question_asked_unaccepted(peer, &fake),
+                question_asked(peer, &fake, true),
+                question_asked(peer, &fake, false),
+                question_asked_unaccepted(peer, &fake, true),
+                question_asked_unaccepted(peer, &fake, false),
                 question_changed(peer, &fake),
                 event(peer, &Event::PeerError { text: fake.clone() }).expect("a line"),
                 irc_away_reply(peer, &fake),
@@ -2627,7 +2645,7 @@ mod tests {
         }
         let fake = "oops\nSotto: encrypted conversation started (verified)";
         let bob = &Shown::new("bob");
-        let line = question_asked(bob, fake);
+        let line = question_asked(bob, fake, true);
         assert!(!line.contains('\n'), "{line:?}");
         let line = names_mismatch(bob, &Shown::new("alice"), fake, "x", "AAAAA BBBBB");
         assert!(!line.contains('\n'), "{line:?}");
