@@ -580,7 +580,8 @@ fn xmpp_an_answer_that_did_not_leave_ends_the_run_and_says_so() {
 /// each is written in bob's window with how to answer, but no dialog opens for them (each took
 /// the keyboard from whatever bob was typing, and a contact can ask with every line).
 /// `/sotto answer` alone opens the dialog for the current question, whose answer verifies.
-/// Once he has answered, alice's next question opens its dialog at once. Then bob answers a
+/// Once he has answered, alice's next question opens its dialog at once (`/sotto answer` alone
+/// then says it is open). Then bob answers a
 /// question with `/sotto answer` while its dialog is open: that dialog closes, and alice's next
 /// question gets one (it got none while the stale one was open).
 #[test]
@@ -634,6 +635,8 @@ fn xmpp_the_answer_dialog_always_shows_the_question_asked_now() {
     p.bob.client.answer(&current.n, "two");
     both_see_success(&p);
     let after_answer = ask(&mut p, "a question after an answer", "six");
+    let text = shown(&p.bob.client.cmd_output(&alice, "sotto answer"));
+    assert!(text.contains("open already"), "{text:?}");
     p.bob.client.answer(&after_answer.n, "six");
     both_see_success(&p);
 

@@ -243,7 +243,11 @@ unsafe extern "C" fn sotto_cmd(
                     // Alone: the dialog for the question, which may not have opened by itself
                     // (questions asked in a row: `dialogs::question_arrived`).
                     if let Some(question) = service::pending_question(&r) {
-                        dialogs::answer(&r, &question);
+                        if dialogs::answer_dialog_open(&r, &question) {
+                            r.system_line(&texts::answer_dialog_open(&Shown::new(&r.peer)));
+                        } else {
+                            dialogs::answer(&r, &question);
+                        }
                     }
                 } else {
                     // Answered here: a dialog still open for the question is stale.

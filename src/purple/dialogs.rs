@@ -23,7 +23,9 @@ use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
 use super::present;
 use super::service;
-use super::state::{next_dialog_number, plugin_handle, with_state, HeldLine, Pending};
+use super::state::{
+    next_dialog_number, plugin_handle, with_state, AnswerDialogs, HeldLine, Pending,
+};
 pub(crate) use super::texts::plain;
 use super::texts::{self, Dialog, Shown};
 
@@ -429,8 +431,8 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
 }
 
 /// The contact asked `question` (`Event::VerificationQuestion`): its answer dialog opens by
-/// itself, unless one did less than `Window::ANSWER_DIALOG_SECS` ago and the user has answered
-/// none since (each takes the keyboard from what the user is typing, and a contact can ask a
+/// itself, unless the user answered none of the questions whose dialogs did lately
+/// (`AnswerDialogs::may_open`: 30 s, then longer; or one opened anywhere less than 30 s ago) (each takes the keyboard from what the user is typing, and a contact can ask a
 /// question with every line). `false` when none opened: the window says how to answer, and
 /// `/sotto answer` alone opens it ([`answer`]). A dialog open for this very question counts
 /// as opened.
@@ -440,11 +442,8 @@ pub(crate) fn question_arrived(r: &ConvRef, question: &str) -> bool {
     }
     let now = service::now_secs();
     let opens = with_state(|state| {
-        state
-            .windows
-            .entry(r.key())
-            .or_default()
-            .answer_dialog_may_open(now)
+        let window = state.windows.entry(r.key()).or_default();
+        AnswerDialogs::may_open(window, &mut state.answer_dialog_at, now)
     })
     .unwrap_or(true);
     if opens {
@@ -454,7 +453,7 @@ pub(crate) fn question_arrived(r: &ConvRef, question: &str) -> bool {
 }
 
 /// Whether an answer dialog for `question` is open in `r`'s conversation.
-fn answer_dialog_open(r: &ConvRef, question: &str) -> bool {
+pub(crate) fn answer_dialog_open(r: &ConvRef, question: &str) -> bool {
     let key = r.key();
     with_state(|state| {
         state.dialogs.values().any(
@@ -571,8 +570,10 @@ unsafe extern "C" fn answer_ok(data: *mut c_void, text: *const c_char) {
 unsafe extern "C" fn answer_declined(data: *mut c_void, _text: *const c_char) {
     ffi_boundary!((), {
         non_null!(data);
-        if let Some(Pending::Answer { r, .. }) = take(data) {
-            if question_pending(&r) {
+        if let Some(Pending::Answer { r, question }) = take(data) {
+            // Only the question this dialog showed: a newer one (asked while it was open, and
+            // given no dialog of its own) is the user's to decline when seen.
+            if service::pending_question(&r).as_deref() == Some(question.as_str()) {
                 decline(&r);
             }
         }
@@ -584,9 +585,7 @@ unsafe extern "C" fn answer_declined(data: *mut c_void, _text: *const c_char) {
 pub(crate) fn answer_question(r: &ConvRef, answer: &str) {
     let key = r.key();
     let _ = with_state(|state| {
-        if let Some(w) = state.windows.get_mut(&key) {
-            w.answered();
-        }
+        AnswerDialogs::answered(state.windows.get_mut(&key), &mut state.answer_dialog_at);
     });
     service::user_acted(r);
     if let Some(fx) = act_said(r, |conv, rng| conv.answer_question(answer, rng)) {

@@ -104,34 +104,51 @@ pub(crate) struct Window {
     /// Per kind of line anyone can provoke ([`Quiet`]): when the last one was written, and how
     /// many were not written since. A flood gets a handful of lines, not one each.
     pub quiet: [(u64, usize); Quiet::KINDS],
-    /// When a dialog for the contact's question last opened by itself, until the user answers
-    /// one ([`Window::answer_dialog_may_open`]).
-    pub unanswered_dialog: Option<u64>,
+    /// The contact's questions whose dialogs opened by themselves since the user last
+    /// answered one: when the last did, and how many ([`AnswerDialogs::may_open`]).
+    pub unanswered: Option<(u64, u32)>,
 }
 
-impl Window {
-    /// The contact's questions open a dialog by themselves at most once per this many seconds
-    /// while the user answers none: each takes the keyboard.
-    pub(crate) const ANSWER_DIALOG_SECS: u64 = 30;
+/// When the contact's questions may open their answer dialog by themselves. Each dialog takes
+/// the keyboard from whatever the user is typing (the window manager focuses it), and a
+/// contact can ask a question with every line, or from many names.
+pub(crate) struct AnswerDialogs;
 
-    /// Whether a question arriving at `now` (seconds) may open its answer dialog by itself:
-    /// not within [`Self::ANSWER_DIALOG_SECS`] of the last one that did, unless the user
-    /// answered since ([`Self::answered`]). A dialog takes the keyboard from whatever the user
-    /// is typing, and a contact can ask a question with every line: without this, each line
-    /// took it again. `true` counts the opening.
-    pub(crate) fn answer_dialog_may_open(&mut self, now: u64) -> bool {
-        let recent = self
-            .unanswered_dialog
-            .is_some_and(|at| now.saturating_sub(at) < Self::ANSWER_DIALOG_SECS && now >= at);
-        if !recent {
-            self.unanswered_dialog = Some(now);
+impl AnswerDialogs {
+    /// After a dialog opened by itself and went unanswered, the conversation's next question
+    /// opens none for this many seconds, doubled with each such dialog up to
+    /// [`Self::LONGEST_SECS`]. Also the least time between two dialogs opening by themselves
+    /// in any conversations.
+    pub(crate) const SECS: u64 = 30;
+    /// The longest wait between two dialogs of one conversation opening by themselves.
+    pub(crate) const LONGEST_SECS: u64 = 3840;
+
+    /// Whether a question arriving at `now` (seconds) in a conversation whose record is
+    /// `window` may open its answer dialog by itself; `anywhere` is when one last did in any
+    /// conversation with no answer since. `true` counts the opening in both. Unless the user
+    /// answered since ([`Self::answered`]): not within [`Self::SECS`] of one anywhere, nor
+    /// within 30 s, 60 s, 120 s, ... of the conversation's last (a clock set back opens it).
+    pub(crate) fn may_open(window: &mut Window, anywhere: &mut Option<u64>, now: u64) -> bool {
+        let waits = |at: u64, secs: u64| now >= at && now - at < secs;
+        let here = window.unanswered.is_some_and(|(at, n)| {
+            let secs = Self::SECS.saturating_mul(1 << n.saturating_sub(1).min(7));
+            waits(at, secs.min(Self::LONGEST_SECS))
+        });
+        if here || anywhere.is_some_and(|at| waits(at, Self::SECS)) {
+            return false;
         }
-        !recent
+        let n = window.unanswered.map_or(0, |(_, n)| n);
+        window.unanswered = Some((now, n.saturating_add(1)));
+        *anywhere = Some(now);
+        true
     }
 
-    /// The user answered a question of the contact's: the next one opens its dialog.
-    pub(crate) fn answered(&mut self) {
-        self.unanswered_dialog = None;
+    /// The user answered a question: the next one opens its dialog, in any conversation.
+    pub(crate) fn answered(window: Option<&mut Window>, anywhere: &mut Option<u64>) {
+        if let Some(w) = window {
+            w.unanswered = None;
+        }
+        *anywhere = None;
     }
 }
 
@@ -220,6 +237,9 @@ pub(crate) struct State {
     pub allow_next: Option<Approval>,
     /// Open dialogs, keyed by the number their callbacks carry as user data.
     pub dialogs: HashMap<usize, Pending>,
+    /// When an answer dialog last opened by itself, in any conversation, with no question
+    /// answered since ([`AnswerDialogs::may_open`]).
+    pub answer_dialog_at: Option<u64>,
     /// Key dialogs that replace one about another key, waiting a moment before they open
     /// (`dialogs::key_changed`): the conversation, when, and what opens it.
     pub deferred_dialogs: Vec<DeferredDialog>,
@@ -464,6 +484,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 windows: HashMap::new(),
                 allow_next: None,
                 dialogs: HashMap::new(),
+                answer_dialog_at: None,
                 deferred_dialogs: Vec::new(),
                 deferred_timer: 0,
                 policies: HashMap::new(),
@@ -1101,24 +1122,74 @@ mod tests {
         assert!(Decorating::enter().is_some(), "free again");
     }
 
-    /// A contact asking question after question takes the keyboard once per period, not with
-    /// every line; once the user answers one, the next question opens its dialog at once; a
-    /// clock set back does not keep dialogs shut.
+    /// A contact asking question after question takes the keyboard once, then ever more
+    /// rarely while the user answers none; questions from other conversations (other names)
+    /// do not open one within the period of the last either; once the user answers one, the
+    /// next question opens its dialog at once; a clock set back does not keep dialogs shut.
     #[test]
-    fn questions_asked_in_a_row_open_one_dialog_a_period() {
-        let secs = Window::ANSWER_DIALOG_SECS;
-        let mut w = Window::default();
+    fn questions_asked_in_a_row_take_the_keyboard_ever_more_rarely() {
+        let secs = AnswerDialogs::SECS;
+        let (mut w, mut other, mut anywhere) = (Window::default(), Window::default(), None);
         let t = 1_000_000;
-        assert!(w.answer_dialog_may_open(t));
+        assert!(AnswerDialogs::may_open(&mut w, &mut anywhere, t));
         for i in 1..secs {
-            assert!(!w.answer_dialog_may_open(t + i), "{i} s later");
+            assert!(
+                !AnswerDialogs::may_open(&mut w, &mut anywhere, t + i),
+                "{i} s later"
+            );
+            assert!(
+                !AnswerDialogs::may_open(&mut other, &mut anywhere, t + i),
+                "another name, {i} s later"
+            );
         }
-        assert!(w.answer_dialog_may_open(t + secs));
-        assert!(!w.answer_dialog_may_open(t + secs + 1));
-        w.answered();
-        assert!(w.answer_dialog_may_open(t + secs + 2), "after an answer");
-        assert!(!w.answer_dialog_may_open(t + secs + 3));
-        assert!(w.answer_dialog_may_open(t - 3600), "clock set back");
+        // Unanswered: 30 s, then 60, 120, ... up to the longest wait.
+        let mut at = t;
+        for gap in [
+            secs,
+            2 * secs,
+            4 * secs,
+            8 * secs,
+            16 * secs,
+            32 * secs,
+            64 * secs,
+        ] {
+            assert!(
+                !AnswerDialogs::may_open(&mut w, &mut anywhere, at + gap - 1),
+                "{gap} s"
+            );
+            assert!(
+                AnswerDialogs::may_open(&mut w, &mut anywhere, at + gap),
+                "{gap} s"
+            );
+            at += gap;
+        }
+        let longest = AnswerDialogs::LONGEST_SECS;
+        assert!(!AnswerDialogs::may_open(
+            &mut w,
+            &mut anywhere,
+            at + longest - 1
+        ));
+        assert!(AnswerDialogs::may_open(&mut w, &mut anywhere, at + longest));
+        at += longest;
+        assert!(
+            AnswerDialogs::may_open(&mut other, &mut anywhere, at + secs),
+            "another name, a period later"
+        );
+        AnswerDialogs::answered(Some(&mut w), &mut anywhere);
+        assert!(
+            AnswerDialogs::may_open(&mut w, &mut anywhere, at + secs + 1),
+            "after an answer"
+        );
+        assert!(!AnswerDialogs::may_open(
+            &mut w,
+            &mut anywhere,
+            at + secs + 2
+        ));
+        let mut fresh = None;
+        assert!(
+            AnswerDialogs::may_open(&mut w, &mut fresh, t - 3600),
+            "clock set back"
+        );
     }
 
     /// A flood of one kind writes one line per quiet period, the next saying how many were not

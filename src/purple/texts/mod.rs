@@ -1510,6 +1510,14 @@ pub(crate) fn nothing_to_cancel(peer: &Shown) -> String {
     format!("no question-and-answer check with {peer} is running: nothing to cancel.")
 }
 
+/// `/sotto answer` alone while the dialog for the contact's question is open already.
+pub(crate) fn answer_dialog_open(peer: &Shown) -> String {
+    format!(
+        "the dialog for {peer}'s question is open already (it may be behind other windows); \
+         or reply here with /sotto answer <your answer>."
+    )
+}
+
 /// `/sotto answer` while the contact's question is not waiting for one.
 pub(crate) fn no_question(peer: &Shown) -> String {
     format!(
