@@ -117,12 +117,16 @@ fn not_sent(alice: &mut Peer, to: &mut Peer, d: &Dialog, text: &str, dismiss: bo
     } else {
         alice.client.answer(&d.n, &d.item("Don't send"));
     }
+    went_nowhere(alice, to, text, "a line the user chose not to send");
+}
+
+/// After a moment, `text` (`what`) went nowhere: no tap carried it, `to` shows nothing of it.
+fn went_nowhere(alice: &mut Peer, to: &mut Peer, text: &str, what: &str) {
     thread::sleep(Duration::from_secs(2));
     alice.client.sync();
     to.client.sync();
-    assert_hidden(&[&alice.tap, &to.tap], text, "a line the user did not send");
-    to.client
-        .assert_no_write_shows(text, "a line the user chose not to send arrived");
+    assert_hidden(&[&alice.tap, &to.tap], text, what);
+    to.client.assert_no_write_shows(text, what);
 }
 
 /// `d` was closed (a later line held back for the same conversation replaced it).
@@ -227,8 +231,9 @@ fn xmpp_finch_draws_sottos_line_about_the_conversation_not_active() {
 /// bob@localhost encrypted, alice's first plaintext line to bob2 is NOT sent (the tap never
 /// carries it; her window names the encrypted conversation and gives the text back) and a
 /// dialog asks; sent again, it is held back again (the first dialog closes, a new one asks);
-/// "Don't send" and the close button send nothing; "Send unencrypted" sends it, and the next
-/// lines go. bob writing encrypted (which makes his conversation the window's active one in
+/// "Don't send" and the close button send nothing; "Send unencrypted" chosen the moment the
+/// dialog opens sends nothing (a key meant for the conversation may have chosen it);
+/// "Send unencrypted" sends it, and the next lines go. bob writing encrypted (which makes his conversation the window's active one in
 /// Pidgin) asks again, and so does alice typing there. carol, not in the contact, gets
 /// plaintext throughout.
 #[test]
@@ -290,6 +295,24 @@ fn xmpp_a_merged_contact_holds_a_plaintext_line_back_until_confirmed() {
         &[&p.alice.tap, &bob2.tap],
         gone,
         "a line whose window closed",
+    );
+    // "Send unencrypted" chosen the moment the dialog opens (a key meant for the conversation,
+    // in Pidgin, where the dialog takes the keyboard): nothing is sent, the window says why
+    // and gives the text back.
+    let hasty = "a hasty line for bob2";
+    p.alice.client.send(&bob2.address, hasty);
+    let d = expect_dialog(&mut p.alice.client, "send unencrypted?");
+    p.alice.client.answer(&d.n, &d.item("Send unencrypted"));
+    p.alice
+        .client
+        .expect_system(&bob2.address, "alice: chosen too soon", WAIT, |t| {
+            t.contains("a moment after its dialog opened") && t.ends_with(hasty)
+        });
+    went_nowhere(
+        &mut p.alice,
+        &mut bob2,
+        hasty,
+        "Send unencrypted chosen too soon",
     );
     // Confirmed in the dialog, the line goes; so does what follows, without a question.
     let d = held_back(&mut p.alice, &mut bob2, &bob, "the vault code is 4711");
@@ -661,16 +684,7 @@ fn xmpp_settings_for_a_merged_contact_cover_its_other_accounts() {
         .expect_system(&second, "the line to bob2 held", WAIT, |t| {
             t.to_lowercase().contains("held")
         });
-    thread::sleep(Duration::from_secs(2));
-    p.alice.client.sync();
-    bob2.client.sync();
-    assert_hidden(
-        &[&p.alice.tap, &bob2.tap],
-        held,
-        "a line to bob2 under always",
-    );
-    bob2.client
-        .assert_no_write_shows(held, "the line reached bob2 in plaintext");
+    went_nowhere(&mut p.alice, &mut bob2, held, "a line to bob2 under always");
     always_for_bob2(&mut p.alice.client, "saved ticked");
 
     // Unticked: bob@localhost alone.

@@ -60,6 +60,18 @@ fn action_dialog(
 ) {
     let own_handle = matches!(p, Pending::KeyChanged { .. } | Pending::Sibling { .. });
     let Some(data) = park(p) else { return };
+    request_action(r, text, default, buttons, data, own_handle);
+}
+
+/// The action dialog of [`action_dialog`] for the [`Pending`] parked as `data`.
+fn request_action(
+    r: Option<&ConvRef>,
+    text: &Dialog,
+    default: c_int,
+    buttons: &[&CStr],
+    data: *mut c_void,
+    own_handle: bool,
+) {
     let (title, primary, secondary) = (
         glue::cstring(&text.title),
         glue::cstring(&text.primary),
@@ -167,6 +179,13 @@ fn action_chosen(data: *mut c_void, index: usize) {
         }
         // "Send unencrypted"; "Don't send" sends nothing (the text was given back in the
         // window when the line was held back).
+        (Pending::Sibling { r, held, at, .. }, 0) if at.elapsed() < SIBLING_ARMED => {
+            let shown = match &held {
+                HeldLine::Message(markup) => SecretString::new(glue::markup_to_text(markup)),
+                HeldLine::Command(cmdline) => SecretString::new(format!("/{}", &**cmdline)),
+            };
+            r.system_line(&texts::sibling_answer_too_soon(&shown));
+        }
         (
             Pending::Sibling {
                 r, held, window, ..
@@ -818,19 +837,65 @@ pub(crate) fn confirm_sibling(r: &ConvRef, text: &Dialog, held: HeldLine) {
     .unwrap_or_default();
     // Their Pending is gone (the held text wiped): a callback would do nothing.
     close_own(stale);
-    action_dialog(
-        Some(r),
-        text,
-        1,
-        &[c"Send unencrypted", c"Don't send"],
-        Pending::Sibling {
-            r: r.clone(),
-            held,
-            at: std::time::Instant::now(),
-            // SAFETY: `r.conversation()` is null or live.
-            window: unsafe { super::windows::known(r.conversation()) }.map(|(id, _)| id),
-        },
+    let Some(data) = park(Pending::Sibling {
+        r: r.clone(),
+        held,
+        at: std::time::Instant::now(),
+        // SAFETY: `r.conversation()` is null or live.
+        window: unsafe { super::windows::known(r.conversation()) }.map(|(id, _)| id),
+    }) else {
+        return;
+    };
+    // Opened from a timeout, not inside the Enter that sent the line: Finch gives the keyboard
+    // to a window opened while it handles a key (gntwm.c), and the next line typed went into
+    // the dialog, where an arrow key or Tab (editing habits) then Enter chose "Send
+    // unencrypted" for the line held back. Opened from the main loop, it waits behind the
+    // conversation, marked. (Pidgin's window manager focuses it either way: see
+    // [`SIBLING_ARMED`].)
+    let (r, text) = (r.clone(), text.clone());
+    open_soon(
+        data as usize,
+        Box::new(move || {
+            let parked = with_state(|state| state.dialogs.contains_key(&(data as usize)));
+            if parked == Some(true) {
+                let buttons = [c"Send unencrypted", c"Don't send"];
+                request_action(Some(&r), &text, 1, &buttons, data, true);
+            }
+        }),
     );
+}
+
+/// "Send unencrypted" chosen sooner than this after its dialog opened sends nothing: a key
+/// meant for the conversation (Space, an arrow then Enter) can reach the dialog that took the
+/// keyboard in Pidgin, whose window manager focuses it as it opens.
+const SIBLING_ARMED: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// Runs `open` from a 0 ms timeout of the main loop (removed at unload if it has not run).
+fn open_soon(id: usize, open: Box<dyn FnOnce()>) {
+    // SAFETY: `open_soon_due` has GSourceFunc's signature; the data is a number, never
+    // dereferenced.
+    let timer = unsafe { sys::purple_timeout_add(0, Some(open_soon_due), id as *mut c_void) };
+    let kept = with_state(|state| state.soon_dialogs.push((id, timer, open)));
+    if kept.is_none() {
+        // SAFETY: the id just returned; it has not run (this is the main loop's thread).
+        unsafe { sys::purple_timeout_remove(timer) };
+    }
+}
+
+/// The timeout of [`open_soon`]: runs what waits under its number, once.
+unsafe extern "C" fn open_soon_due(data: sys::gpointer) -> sys::gboolean {
+    super::boundary::ffi_boundary!(0, {
+        let id = data as usize;
+        let open = with_state(|state| {
+            let i = state.soon_dialogs.iter().position(|(n, ..)| *n == id)?;
+            Some(state.soon_dialogs.remove(i).2)
+        })
+        .flatten();
+        if let Some(open) = open {
+            open();
+        }
+        0
+    })
 }
 
 /// Whether a dialog about `key` (`other`: another client's) may open in `r`'s conversation:
@@ -975,14 +1040,22 @@ fn close_own(ids: Vec<usize>) {
 /// and these own themselves), answering none of them, and drops those waiting to open with
 /// their timeout.
 pub(crate) fn close_all_own_dialogs() {
-    let timer = with_state(|state| {
+    let (timer, soon) = with_state(|state| {
         state.deferred_dialogs.clear();
-        std::mem::replace(&mut state.deferred_timer, 0)
+        (
+            std::mem::replace(&mut state.deferred_timer, 0),
+            std::mem::take(&mut state.soon_dialogs),
+        )
     })
-    .unwrap_or(0);
+    .unwrap_or_default();
     if timer != 0 {
         // SAFETY: the id `purple_timeout_add` returned, not run yet (it sets the id to 0 when
         // it runs), removed once.
+        unsafe { sys::purple_timeout_remove(timer) };
+    }
+    for (_, timer, _) in soon {
+        // SAFETY: the id `purple_timeout_add` returned, not run yet (it takes its entry out
+        // when it runs), removed once.
         unsafe { sys::purple_timeout_remove(timer) };
     }
     let ids = with_state(|state| {

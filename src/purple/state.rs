@@ -225,6 +225,10 @@ pub(crate) struct Tag {
 /// A key dialog waiting to open: its conversation, when, and what opens it.
 pub(crate) type DeferredDialog = (ConvKey, std::time::Instant, Box<dyn FnOnce()>);
 
+/// A dialog that opens from a 0 ms timeout ([`State::soon_dialogs`]): its number, the
+/// timeout's id, and what opens it.
+pub(crate) type SoonDialog = (usize, u32, Box<dyn FnOnce()>);
+
 /// Everything the loaded plugin decides with.
 pub(crate) struct State {
     /// Conversations, identities and trust (the sessions service, over the store).
@@ -245,6 +249,9 @@ pub(crate) struct State {
     pub deferred_dialogs: Vec<DeferredDialog>,
     /// The libpurple timeout that opens them (0: none), removed at unload.
     pub deferred_timer: u32,
+    /// Dialogs about a line held back that open from a 0 ms timeout (`dialogs::open_soon`):
+    /// each one's number, its timeout (removed at unload), and what opens it.
+    pub soon_dialogs: Vec<SoonDialog>,
     /// Each contact's policy as last read from the store (`service::contact_policy`), so that
     /// a message does not cost a query; changed with it, forgotten at a rename.
     pub policies: HashMap<ConvKey, Option<crate::protocol::Policy>>,
@@ -487,6 +494,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 answer_dialog_at: None,
                 deferred_dialogs: Vec::new(),
                 deferred_timer: 0,
+                soon_dialogs: Vec::new(),
                 policies: HashMap::new(),
                 tags: HashMap::new(),
                 last_tag: 0,

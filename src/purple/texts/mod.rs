@@ -29,6 +29,7 @@ pub(crate) const TITLE_NOT_ENCRYPTED: &str = " (NOT encrypted)";
 pub(crate) const TITLE_KEY_NOT_ACCEPTED: &str = " (key NOT accepted)";
 
 /// Title, primary and secondary text of a dialog.
+#[derive(Clone)]
 pub(crate) struct Dialog {
     pub title: String,
     pub primary: String,
@@ -1620,6 +1621,17 @@ pub(crate) fn sibling_dialog(
              and send it there.",
             plain(text)
         ),
+    )
+}
+
+/// "Send unencrypted" was chosen too soon after its dialog opened (`dialogs::SIBLING_ARMED`):
+/// maybe by a key meant for the conversation. Nothing was sent; the text given back.
+pub(crate) fn sibling_answer_too_soon(text: &str) -> String {
+    format!(
+        "message NOT sent: \"Send unencrypted\" was chosen a moment after its dialog opened, \
+         maybe by a key you were typing for the conversation. To send it \
+         unencrypted, send it again and answer the dialog once you have read it. Your \
+         message: {text}"
     )
 }
 
