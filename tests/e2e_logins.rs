@@ -219,6 +219,7 @@ fn a_second_login_accepted() -> (Pair, Peer, String) {
     let (mut p, desktop, fingerprint) = a_second_login();
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     let dialog = expect_dialog(&mut p.alice.client, "another client");
+    dialog.read();
     p.alice
         .client
         .answer(&dialog.n, &dialog.item("accept this client"));
@@ -609,6 +610,7 @@ fn xmpp_a_late_login_gets_a_session_right_away() {
     );
     let accept = dialog.item("accept this client");
     dialog.item("not now");
+    dialog.read();
     p.alice.client.answer(&dialog.n, &accept);
     p.alice
         .client
@@ -739,6 +741,7 @@ fn xmpp_a_stale_dialog_about_another_client_warns_of_nothing() {
         .expect_system(&bob, "alice: the other client ended", WAIT, |t| {
             t.contains(&desktop.client.cfg.username) && t.contains("ended")
         });
+    dialog.read();
     p.alice.client.answer(&dialog.n, &accept);
     let refused = p
         .alice

@@ -712,6 +712,7 @@ fn xmpp_a_stale_key_change_dialog_accepts_nothing() {
         "one key dialog at a time"
     );
     // The stale dialog's answer, had it come (a UI that lost the close), finds nothing.
+    first.read();
     p.alice
         .client
         .answer(&first.n, &first.item("accept the new key"));
@@ -724,6 +725,7 @@ fn xmpp_a_stale_key_change_dialog_accepts_nothing() {
             .any(|w| w.shown().contains(held)),
         "bob got the held message from a stale acceptance"
     );
+    second.read();
     p.alice
         .client
         .answer(&second.n, &second.item("accept the new key"));

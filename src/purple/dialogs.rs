@@ -174,12 +174,18 @@ fn action_chosen(data: *mut c_void, index: usize) {
                 mark_verified(&r, &key);
             }
         }
+        (Pending::KeyChanged { r, key, at, .. }, 0) if at.elapsed() < ARMED => {
+            r.system_line(&texts::accept_too_soon(
+                &Shown::new(&r.peer),
+                &key.fingerprint().to_string(),
+            ));
+        }
         (Pending::KeyChanged { r, key, .. }, 0) => {
             accept_new_key(&r, &key);
         }
         // "Send unencrypted"; "Don't send" sends nothing (the text was given back in the
         // window when the line was held back).
-        (Pending::Sibling { r, held, at, .. }, 0) if at.elapsed() < SIBLING_ARMED => {
+        (Pending::Sibling { r, held, at, .. }, 0) if at.elapsed() < ARMED => {
             let shown = match &held {
                 HeldLine::Message(markup) => SecretString::new(glue::markup_to_text(markup)),
                 HeldLine::Command(cmdline) => SecretString::new(format!("/{}", &**cmdline)),
@@ -851,7 +857,7 @@ pub(crate) fn confirm_sibling(r: &ConvRef, text: &Dialog, held: HeldLine) {
     // the dialog, where an arrow key or Tab (editing habits) then Enter chose "Send
     // unencrypted" for the line held back. Opened from the main loop, it waits behind the
     // conversation, marked. (Pidgin's window manager focuses it either way: see
-    // [`SIBLING_ARMED`].)
+    // [`ARMED`].)
     let (r, text) = (r.clone(), text.clone());
     open_soon(
         data as usize,
@@ -865,10 +871,12 @@ pub(crate) fn confirm_sibling(r: &ConvRef, text: &Dialog, held: HeldLine) {
     );
 }
 
-/// "Send unencrypted" chosen sooner than this after its dialog opened sends nothing: a key
-/// meant for the conversation (Space, an arrow then Enter) can reach the dialog that took the
-/// keyboard in Pidgin, whose window manager focuses it as it opens.
-const SIBLING_ARMED: std::time::Duration = std::time::Duration::from_millis(1500);
+/// "Send unencrypted", or accepting a key, chosen sooner than this after its dialog opened does
+/// nothing but say so: a key meant for the conversation (an arrow or Tab, then Space or Enter)
+/// can reach a dialog that took the keyboard in Pidgin, whose window manager focuses a dialog
+/// as it opens, also one a received line opens while the user types. (Space or Enter alone
+/// picks the default, which keeps things as they are.)
+const ARMED: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// Runs `open` from a 0 ms timeout of the main loop (removed at unload if it has not run).
 fn open_soon(id: usize, open: Box<dyn FnOnce()>) {

@@ -24,6 +24,8 @@ pub struct Dialog {
     pub primary: String,
     pub secondary: String,
     pub items: Vec<(String, String)>,
+    /// When the test saw it open.
+    pub seen: std::time::Instant,
 }
 
 impl Dialog {
@@ -39,6 +41,16 @@ impl Dialog {
                     self.title, self.items
                 )
             })
+    }
+
+    /// The user reads the dialog before choosing: returns once it has been open for longer
+    /// than Sotto's `dialogs::ARMED` (a choice that changes something, made sooner, does
+    /// nothing: it may have been a key typed for the conversation).
+    pub fn read(&self) {
+        let read = std::time::Duration::from_millis(1700);
+        if let Some(left) = read.checked_sub(self.seen.elapsed()) {
+            std::thread::sleep(left);
+        }
     }
 
     pub fn text(&self) -> String {
@@ -70,6 +82,7 @@ pub fn expect_dialog(c: &mut Client, what: &str) -> Dialog {
         secondary: req.field(4).to_string(),
         n,
         items,
+        seen: std::time::Instant::now(),
     }
 }
 

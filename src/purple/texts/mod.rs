@@ -479,6 +479,18 @@ pub(crate) fn end_not_told(peer: &Shown) -> String {
     )
 }
 
+/// A key dialog's Accept chosen too soon after it opened (`dialogs::ARMED`): maybe by a key
+/// meant for the conversation. Nothing was accepted.
+pub(crate) fn accept_too_soon(peer: &Shown, fingerprint: &str) -> String {
+    format!(
+        "the key {fingerprint} was NOT accepted for {peer}: Accept was chosen a moment after \
+         its dialog opened, maybe by a key you were typing for the conversation. Nothing \
+         changed. Once you have checked the fingerprint with {peer}, type /sotto accept \
+         {first}.",
+        first = crate::sessions::trust::accept_prefix(fingerprint)
+    )
+}
+
 /// The contact's key is not the one accepted before.
 pub(crate) fn key_changed(peer: &Shown, fingerprint: &str) -> String {
     format!(
@@ -1624,7 +1636,7 @@ pub(crate) fn sibling_dialog(
     )
 }
 
-/// "Send unencrypted" was chosen too soon after its dialog opened (`dialogs::SIBLING_ARMED`):
+/// "Send unencrypted" was chosen too soon after its dialog opened (`dialogs::ARMED`):
 /// maybe by a key meant for the conversation. Nothing was sent; the text given back.
 pub(crate) fn sibling_answer_too_soon(text: &str) -> String {
     format!(
