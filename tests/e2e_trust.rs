@@ -575,8 +575,9 @@ fn xmpp_an_answer_that_did_not_leave_ends_the_run_and_says_so() {
 }
 
 /// bob's answer dialog is for the question it shows, and a contact asking question after
-/// question takes bob's keyboard once, not with every line. alice asks, then asks again twice
-/// before bob answers (each new question ends her run: the dialog open for the first closes):
+/// question takes bob's keyboard once, not with every line. alice asks, then asks again three
+/// times before bob answers, once after he closed the window (each new question ends her run:
+/// the dialog open for the first closes):
 /// each is written in bob's window with how to answer, but no dialog opens for them (each took
 /// the keyboard from whatever bob was typing, and a contact can ask with every line).
 /// `/sotto answer` alone opens the dialog for the current question, whose answer verifies.
@@ -625,13 +626,17 @@ fn xmpp_the_answer_dialog_always_shows_the_question_asked_now() {
     ask_no_dialog(&mut p, "the second question", "two");
     closed(&mut p, &first.n, "the first question's dialog closes");
     ask_no_dialog(&mut p, "the question after it", "two");
+    // bob closes the window (the natural answer to a pest): the next question opens it
+    // again to say so, but still no dialog.
+    p.bob.client.close_window(&alice);
+    ask_no_dialog(&mut p, "the question after the close", "two");
     assert_eq!(
         answer_dialogs(&mut p.bob.client),
         1,
-        "three questions in a row took bob's keyboard more than once"
+        "four questions in a row took bob's keyboard more than once"
     );
     p.bob.client.cmd(&alice, "sotto answer");
-    let current = expect_dialog(&mut p.bob.client, "the question after it");
+    let current = expect_dialog(&mut p.bob.client, "the question after the close");
     p.bob.client.answer(&current.n, "two");
     both_see_success(&p);
     let after_answer = ask(&mut p, "a question after an answer", "six");

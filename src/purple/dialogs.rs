@@ -23,9 +23,7 @@ use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
 use super::present;
 use super::service;
-use super::state::{
-    next_dialog_number, plugin_handle, with_state, AnswerDialogs, HeldLine, Pending,
-};
+use super::state::{next_dialog_number, plugin_handle, with_state, HeldLine, Pending};
 pub(crate) use super::texts::plain;
 use super::texts::{self, Dialog, Shown};
 
@@ -174,10 +172,20 @@ fn action_chosen(data: *mut c_void, index: usize) {
                 mark_verified(&r, &key);
             }
         }
-        (Pending::KeyChanged { r, key, at, .. }, 0) if at.elapsed() < ARMED => {
+        (
+            Pending::KeyChanged {
+                r,
+                key,
+                at,
+                other_client,
+            },
+            0,
+        ) if at.elapsed() < ARMED => {
+            r.conversation_or_new();
             r.system_line(&texts::accept_too_soon(
                 &Shown::new(&r.peer),
                 &key.fingerprint().to_string(),
+                other_client,
             ));
         }
         (Pending::KeyChanged { r, key, .. }, 0) => {
@@ -190,7 +198,12 @@ fn action_chosen(data: *mut c_void, index: usize) {
                 HeldLine::Message(markup) => SecretString::new(glue::markup_to_text(markup)),
                 HeldLine::Command(cmdline) => SecretString::new(format!("/{}", &**cmdline)),
             };
-            r.system_line(&texts::sibling_answer_too_soon(&shown));
+            // The text given back is its only copy now: in a box if its window closed.
+            if r.conversation().is_null() {
+                r.failure_line(&texts::sibling_answer_too_soon(&shown));
+            } else {
+                r.system_line(&texts::sibling_answer_too_soon(&shown));
+            }
         }
         (
             Pending::Sibling {
@@ -465,14 +478,20 @@ pub(crate) fn question_arrived(r: &ConvRef, question: &str) -> bool {
     if answer_dialog_open(r, question) && question_pending(r) {
         return true;
     }
-    let now = service::now_secs();
-    let opens = with_state(|state| {
-        let window = state.windows.entry(r.key()).or_default();
-        AnswerDialogs::may_open(window, &mut state.answer_dialog_at, now)
-    })
-    .unwrap_or(true);
+    // No window to write the question in (an XMPP room left): the dialog is the only place
+    // it shows.
+    if r.conversation().is_null() {
+        answer(r, question);
+        return true;
+    }
+    let (key, now) = (r.key(), service::now_secs());
+    let opens = with_state(|state| state.answer_dialogs.may_open(&key, now)).unwrap_or(true);
     if opens {
         answer(r, question);
+    } else {
+        // A dialog still showing an earlier question (a peer that asks again without ending
+        // its run) would answer or decline a question nobody waits on.
+        close_answer_dialog(r);
     }
     opens
 }
@@ -596,10 +615,14 @@ unsafe extern "C" fn answer_declined(data: *mut c_void, _text: *const c_char) {
     ffi_boundary!((), {
         non_null!(data);
         if let Some(Pending::Answer { r, question }) = take(data) {
-            // Only the question this dialog showed: a newer one (asked while it was open, and
-            // given no dialog of its own) is the user's to decline when seen.
-            if service::pending_question(&r).as_deref() == Some(question.as_str()) {
-                decline(&r);
+            // Only the question this dialog showed: a newer one is the user's to decline when
+            // seen, and the window says it waits.
+            match service::pending_question(&r) {
+                Some(current) if current == question => decline(&r),
+                Some(current) => {
+                    r.system_line(&texts::not_declined(&Shown::new(&r.peer), &current))
+                }
+                None => {}
             }
         }
     })
@@ -609,9 +632,7 @@ unsafe extern "C" fn answer_declined(data: *mut c_void, _text: *const c_char) {
 /// next question opens its dialog by itself again ([`question_arrived`]).
 pub(crate) fn answer_question(r: &ConvRef, answer: &str) {
     let key = r.key();
-    let _ = with_state(|state| {
-        AnswerDialogs::answered(state.windows.get_mut(&key), &mut state.answer_dialog_at);
-    });
+    let _ = with_state(|state| state.answer_dialogs.answered(&key));
     service::user_acted(r);
     if let Some(fx) = act_said(r, |conv, rng| conv.answer_question(answer, rng)) {
         let replied = !fx.inject.is_empty();
@@ -862,7 +883,14 @@ pub(crate) fn confirm_sibling(r: &ConvRef, text: &Dialog, held: HeldLine) {
     open_soon(
         data as usize,
         Box::new(move || {
-            let parked = with_state(|state| state.dialogs.contains_key(&(data as usize)));
+            // Opens now: its time to be read counts from now ([`ARMED`]).
+            let parked = with_state(|state| match state.dialogs.get_mut(&(data as usize)) {
+                Some(Pending::Sibling { at, .. }) => {
+                    *at = std::time::Instant::now();
+                    true
+                }
+                _ => false,
+            });
             if parked == Some(true) {
                 let buttons = [c"Send unencrypted", c"Don't send"];
                 request_action(Some(&r), &text, 1, &buttons, data, true);
@@ -880,25 +908,29 @@ const ARMED: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// Runs `open` from a 0 ms timeout of the main loop (removed at unload if it has not run).
 fn open_soon(id: usize, open: Box<dyn FnOnce()>) {
+    // No state to keep it in (never while a line is sent): opened now, as before.
+    if with_state(|_| ()).is_none() {
+        open();
+        return;
+    }
     // SAFETY: `open_soon_due` has GSourceFunc's signature; the data is a number, never
     // dereferenced.
     let timer = unsafe { sys::purple_timeout_add(0, Some(open_soon_due), id as *mut c_void) };
-    let kept = with_state(|state| state.soon_dialogs.push((id, timer, open)));
-    if kept.is_none() {
-        // SAFETY: the id just returned; it has not run (this is the main loop's thread).
-        unsafe { sys::purple_timeout_remove(timer) };
-    }
+    let _ = with_state(|state| state.soon_dialogs.push((id, timer, open)));
 }
 
 /// The timeout of [`open_soon`]: runs what waits under its number, once.
 unsafe extern "C" fn open_soon_due(data: sys::gpointer) -> sys::gboolean {
     super::boundary::ffi_boundary!(0, {
         let id = data as usize;
-        let open = with_state(|state| {
+        let Some(open) = with_state(|state| {
             let i = state.soon_dialogs.iter().position(|(n, ..)| *n == id)?;
             Some(state.soon_dialogs.remove(i).2)
-        })
-        .flatten();
+        }) else {
+            // The state is borrowed (nothing here runs the main loop inside a borrow, but if
+            // it did): again on the next turn, its entry kept for the unload to remove.
+            return 1;
+        };
         if let Some(open) = open {
             open();
         }

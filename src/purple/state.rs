@@ -104,15 +104,20 @@ pub(crate) struct Window {
     /// Per kind of line anyone can provoke ([`Quiet`]): when the last one was written, and how
     /// many were not written since. A flood gets a handful of lines, not one each.
     pub quiet: [(u64, usize); Quiet::KINDS],
-    /// The contact's questions whose dialogs opened by themselves since the user last
-    /// answered one: when the last did, and how many ([`AnswerDialogs::may_open`]).
-    pub unanswered: Option<(u64, u32)>,
 }
 
 /// When the contact's questions may open their answer dialog by themselves. Each dialog takes
 /// the keyboard from whatever the user is typing (the window manager focuses it), and a
-/// contact can ask a question with every line, or from many names.
-pub(crate) struct AnswerDialogs;
+/// contact can ask a question with every line, or from many names. Kept apart from the
+/// windows: closing a window must not start a contact's back-off over.
+#[derive(Default)]
+pub(crate) struct AnswerDialogs {
+    /// Per conversation, the questions whose dialogs opened by themselves since the user last
+    /// answered one: when the last did, and how many.
+    unanswered: HashMap<ConvKey, (u64, u32)>,
+    /// When one last opened by itself in any conversation, with no answer since.
+    anywhere: Option<u64>,
+}
 
 impl AnswerDialogs {
     /// After a dialog opened by itself and went unanswered, the conversation's next question
@@ -123,32 +128,41 @@ impl AnswerDialogs {
     /// The longest wait between two dialogs of one conversation opening by themselves.
     pub(crate) const LONGEST_SECS: u64 = 3840;
 
-    /// Whether a question arriving at `now` (seconds) in a conversation whose record is
-    /// `window` may open its answer dialog by itself; `anywhere` is when one last did in any
-    /// conversation with no answer since. `true` counts the opening in both. Unless the user
-    /// answered since ([`Self::answered`]): not within [`Self::SECS`] of one anywhere, nor
-    /// within 30 s, 60 s, 120 s, ... of the conversation's last (a clock set back opens it).
-    pub(crate) fn may_open(window: &mut Window, anywhere: &mut Option<u64>, now: u64) -> bool {
+    /// Whether a question arriving at `now` (seconds) in `key`'s conversation may open its
+    /// answer dialog by itself (`true` counts the opening). Unless the user answered since
+    /// ([`Self::answered`]): not within [`Self::SECS`] of one anywhere, nor within 30 s, 60 s,
+    /// 120 s, ... of the conversation's last (a clock set back opens it). What is older than
+    /// twice the longest wait is forgotten: at most one opening per [`Self::SECS`] is kept.
+    pub(crate) fn may_open(&mut self, key: &ConvKey, now: u64) -> bool {
         let waits = |at: u64, secs: u64| now >= at && now - at < secs;
-        let here = window.unanswered.is_some_and(|(at, n)| {
+        self.unanswered
+            .retain(|_, (at, _)| now < *at || now - *at < 2 * Self::LONGEST_SECS);
+        let here = self.unanswered.get(key).is_some_and(|(at, n)| {
             let secs = Self::SECS.saturating_mul(1 << n.saturating_sub(1).min(7));
-            waits(at, secs.min(Self::LONGEST_SECS))
+            waits(*at, secs.min(Self::LONGEST_SECS))
         });
-        if here || anywhere.is_some_and(|at| waits(at, Self::SECS)) {
+        if here || self.anywhere.is_some_and(|at| waits(at, Self::SECS)) {
             return false;
         }
-        let n = window.unanswered.map_or(0, |(_, n)| n);
-        window.unanswered = Some((now, n.saturating_add(1)));
-        *anywhere = Some(now);
+        let n = self.unanswered.get(key).map_or(0, |(_, n)| *n);
+        self.unanswered
+            .insert(key.clone(), (now, n.saturating_add(1)));
+        self.anywhere = Some(now);
         true
     }
 
-    /// The user answered a question: the next one opens its dialog, in any conversation.
-    pub(crate) fn answered(window: Option<&mut Window>, anywhere: &mut Option<u64>) {
-        if let Some(w) = window {
-            w.unanswered = None;
+    /// The user answered a question in `key`'s conversation: the next one opens its dialog,
+    /// in any conversation.
+    pub(crate) fn answered(&mut self, key: &ConvKey) {
+        self.unanswered.remove(key);
+        self.anywhere = None;
+    }
+
+    /// The conversation `old` is `new`'s now (a rename): its record goes with it.
+    pub(crate) fn moved(&mut self, old: &ConvKey, new: &ConvKey) {
+        if let Some(record) = self.unanswered.remove(old) {
+            self.unanswered.insert(new.clone(), record);
         }
-        *anywhere = None;
     }
 }
 
@@ -241,9 +255,8 @@ pub(crate) struct State {
     pub allow_next: Option<Approval>,
     /// Open dialogs, keyed by the number their callbacks carry as user data.
     pub dialogs: HashMap<usize, Pending>,
-    /// When an answer dialog last opened by itself, in any conversation, with no question
-    /// answered since ([`AnswerDialogs::may_open`]).
-    pub answer_dialog_at: Option<u64>,
+    /// When the contact's questions may open their answer dialogs by themselves.
+    pub answer_dialogs: AnswerDialogs,
     /// Key dialogs that replace one about another key, waiting a moment before they open
     /// (`dialogs::key_changed`): the conversation, when, and what opens it.
     pub deferred_dialogs: Vec<DeferredDialog>,
@@ -491,7 +504,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 windows: HashMap::new(),
                 allow_next: None,
                 dialogs: HashMap::new(),
-                answer_dialog_at: None,
+                answer_dialogs: AnswerDialogs::default(),
                 deferred_dialogs: Vec::new(),
                 deferred_timer: 0,
                 soon_dialogs: Vec::new(),
@@ -1133,22 +1146,23 @@ mod tests {
     /// A contact asking question after question takes the keyboard once, then ever more
     /// rarely while the user answers none; questions from other conversations (other names)
     /// do not open one within the period of the last either; once the user answers one, the
-    /// next question opens its dialog at once; a clock set back does not keep dialogs shut.
+    /// next question opens its dialog at once; a clock set back does not keep dialogs shut; a
+    /// rename keeps the record; what is old is forgotten.
     #[test]
     fn questions_asked_in_a_row_take_the_keyboard_ever_more_rarely() {
         let secs = AnswerDialogs::SECS;
-        let (mut w, mut other, mut anywhere) = (Window::default(), Window::default(), None);
+        let key = |peer: &str| ConvKey {
+            protocol: "prpl-irc".into(),
+            account: "alice@irc.example".into(),
+            peer: peer.into(),
+        };
+        let (bob, carol) = (key("bob"), key("carol"));
+        let mut d = AnswerDialogs::default();
         let t = 1_000_000;
-        assert!(AnswerDialogs::may_open(&mut w, &mut anywhere, t));
+        assert!(d.may_open(&bob, t));
         for i in 1..secs {
-            assert!(
-                !AnswerDialogs::may_open(&mut w, &mut anywhere, t + i),
-                "{i} s later"
-            );
-            assert!(
-                !AnswerDialogs::may_open(&mut other, &mut anywhere, t + i),
-                "another name, {i} s later"
-            );
+            assert!(!d.may_open(&bob, t + i), "{i} s later");
+            assert!(!d.may_open(&carol, t + i), "another name, {i} s later");
         }
         // Unanswered: 30 s, then 60, 120, ... up to the longest wait.
         let mut at = t;
@@ -1161,43 +1175,30 @@ mod tests {
             32 * secs,
             64 * secs,
         ] {
-            assert!(
-                !AnswerDialogs::may_open(&mut w, &mut anywhere, at + gap - 1),
-                "{gap} s"
-            );
-            assert!(
-                AnswerDialogs::may_open(&mut w, &mut anywhere, at + gap),
-                "{gap} s"
-            );
+            assert!(!d.may_open(&bob, at + gap - 1), "{gap} s");
+            assert!(d.may_open(&bob, at + gap), "{gap} s");
             at += gap;
         }
         let longest = AnswerDialogs::LONGEST_SECS;
-        assert!(!AnswerDialogs::may_open(
-            &mut w,
-            &mut anywhere,
-            at + longest - 1
-        ));
-        assert!(AnswerDialogs::may_open(&mut w, &mut anywhere, at + longest));
+        assert!(!d.may_open(&bob, at + longest - 1));
+        assert!(d.may_open(&bob, at + longest));
         at += longest;
+        // Renamed: the record moves with the conversation.
+        let bobby = key("bobby");
+        d.moved(&bob, &bobby);
+        assert!(!d.may_open(&bobby, at + longest - 1), "renamed");
         assert!(
-            AnswerDialogs::may_open(&mut other, &mut anywhere, at + secs),
+            d.may_open(&carol, at + secs),
             "another name, a period later"
         );
-        AnswerDialogs::answered(Some(&mut w), &mut anywhere);
-        assert!(
-            AnswerDialogs::may_open(&mut w, &mut anywhere, at + secs + 1),
-            "after an answer"
-        );
-        assert!(!AnswerDialogs::may_open(
-            &mut w,
-            &mut anywhere,
-            at + secs + 2
-        ));
-        let mut fresh = None;
-        assert!(
-            AnswerDialogs::may_open(&mut w, &mut fresh, t - 3600),
-            "clock set back"
-        );
+        d.answered(&bobby);
+        assert!(d.may_open(&bobby, at + secs + 1), "after an answer");
+        assert!(!d.may_open(&bobby, at + secs + 2));
+        assert!(d.may_open(&bobby, t - 3600), "clock set back");
+        // Forgotten after twice the longest wait: one record per period at most.
+        let later = at + 3 * longest;
+        assert!(d.may_open(&key("dave"), later));
+        assert_eq!(d.unanswered.len(), 1, "old records forgotten");
     }
 
     /// A flood of one kind writes one line per quiet period, the next saying how many were not

@@ -127,6 +127,7 @@ pub(crate) fn moved(id: usize, old: &ConvKey, new: &ConvKey, carried: Option<Pol
         if let Some(w) = s.windows.remove(old) {
             s.windows.insert(new.clone(), w);
         }
+        s.answer_dialogs.moved(old, new);
         if s.allow_next.as_ref().is_some_and(|a| a.key == *old) {
             s.allow_next = None;
         }

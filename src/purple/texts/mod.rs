@@ -480,14 +480,30 @@ pub(crate) fn end_not_told(peer: &Shown) -> String {
 }
 
 /// A key dialog's Accept chosen too soon after it opened (`dialogs::ARMED`): maybe by a key
-/// meant for the conversation. Nothing was accepted.
-pub(crate) fn accept_too_soon(peer: &Shown, fingerprint: &str) -> String {
+/// meant for the conversation. Nothing was accepted (`other_client`: the key of another client
+/// of the contact).
+pub(crate) fn accept_too_soon(peer: &Shown, fingerprint: &str, other_client: bool) -> String {
+    let whose = if other_client {
+        format!("of {peer}'s other client")
+    } else {
+        format!("for {peer}")
+    };
     format!(
-        "the key {fingerprint} was NOT accepted for {peer}: Accept was chosen a moment after \
-         its dialog opened, maybe by a key you were typing for the conversation. Nothing \
-         changed. Once you have checked the fingerprint with {peer}, type /sotto accept \
-         {first}.",
+        "the key {fingerprint} {whose} was NOT accepted: Accept was chosen a moment after its \
+         dialog opened, maybe by a key you were typing for the conversation. Nothing changed. \
+         Read the dialog's warning; to accept the key still, type /sotto accept {first}.",
         first = crate::sessions::trust::accept_prefix(fingerprint)
+    )
+}
+
+/// Decline in a dialog that showed an earlier question of the contact's, who asks `current`
+/// now: nothing was declined.
+pub(crate) fn not_declined(peer: &Shown, current: &str) -> String {
+    let current = quotable(current);
+    format!(
+        "nothing was declined: {peer} asked another question since that dialog opened: \
+         \"{current}\". Reply with /sotto answer <your answer> (alone: in a dialog), or \
+         /sotto cancel."
     )
 }
 
@@ -561,15 +577,15 @@ pub(crate) fn question_asked(peer: &Shown, question: &str, dialog: bool) -> Stri
 }
 
 /// Where to answer the contact's question: the command, and the dialog (open, or not opened
-/// for a question asked so soon after another: `Window::answer_dialog_may_open`).
+/// for a question asked while others went unanswered: `AnswerDialogs::may_open`).
 fn where_to_answer(dialog: bool) -> (&'static str, &'static str) {
     (
         "Reply with /sotto answer <your answer>",
         if dialog {
             "in the dialog"
         } else {
-            "type /sotto answer alone for a dialog (a question asked so soon after another \
-             opens none by itself)"
+            "type /sotto answer alone for a dialog (while you answer none, questions open \
+             their dialog only now and then: each takes your keyboard)"
         },
     )
 }
@@ -589,8 +605,8 @@ pub(crate) fn question_asked_unaccepted(peer: &Shown, question: &str, dialog: bo
     let no_dialog = if dialog {
         ""
     } else {
-        " (No dialog opened for it: a question asked so soon after another opens none by \
-         itself; /sotto answer alone opens one.)"
+        " (No dialog opened for it: while you answer none, questions open their dialog only \
+         now and then; /sotto answer alone opens one.)"
     };
     format!(
         "a key NOT accepted for {peer} asks you a question: \"{question}\". Whoever holds it is \

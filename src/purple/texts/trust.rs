@@ -137,7 +137,7 @@ pub(crate) fn answer_dialog(peer: &Shown, question: &str, unaccepted: bool) -> D
         format!("{peer} asks: \"{question}\""),
         format!(
             "{peer} wants to make sure it is really you. Type the answer and click Answer \
-             (Enter only starts a new line here); Sotto checks it against theirs inside this \
+             (Enter does not answer here); Sotto checks it against theirs inside this \
              encrypted conversation without sending it. Both of you see whether the answers \
              matched. Decline if you did not expect this question."
         ),
