@@ -86,12 +86,49 @@ impl Drop for TempDir {
 }
 
 /// A loopback port that was free a moment ago.
+///
+/// The port is below the kernel's ephemeral range (`ip_local_port_range`) and never handed out
+/// twice by one test process: whoever binds it binds it a moment later, and meanwhile an
+/// outgoing connection (a tap's, Kamailio's, another client's) could take a port from the
+/// ephemeral range as its local port. Seen once in CI: SIMPLE's "Unable to create listen
+/// socket" for the port picked for alice.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .expect("addr")
-        .port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    const LOWEST: usize = 10_000;
+    let ephemeral = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<usize>().ok())
+        .unwrap_or(32_768)
+        .min(usize::from(u16::MAX));
+    if ephemeral < LOWEST + 1_000 {
+        return TcpListener::bind("127.0.0.1:0")
+            .expect("bind 127.0.0.1:0")
+            .local_addr()
+            .expect("addr")
+            .port();
+    }
+    let span = ephemeral - LOWEST;
+    if NEXT.load(Ordering::SeqCst) == 0 {
+        // Where this process starts: its pid and the clock, so test binaries run one after
+        // another start far apart.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as usize)
+            .unwrap_or(0);
+        let start = (std::process::id() as usize)
+            .wrapping_mul(7_919)
+            .wrapping_add(nanos)
+            % span;
+        let _ = NEXT.compare_exchange(0, start + 1, Ordering::SeqCst, Ordering::SeqCst);
+    }
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = (LOWEST + n % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 between {LOWEST} and {ephemeral}");
 }
 
 /// The last `n` lines of a log file, for failure messages.
