@@ -59,16 +59,27 @@ fn says_verified(status: &str) -> bool {
         && !status.contains("not verified")
 }
 
-fn verify(p: &mut Pair, question: &str, secret: &str, answer: &str) {
-    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+/// alice asks bob `question` (its answer: `secret`) and bob's window gets a line about it that
+/// `seen` matches (`what` for the failure).
+fn ask_and_see(
+    p: &mut Pair,
+    question: &str,
+    secret: &str,
+    what: &str,
+    seen: impl Fn(&str) -> bool,
+) {
+    let (alice, bob) = (&p.alice.address, &p.bob.address);
     p.alice
         .client
-        .cmd(&bob, &format!("sotto verify {question} | {secret}"));
-    p.bob
-        .client
-        .expect_system(&alice, "bob sees alice's question", WAIT, |t| {
-            t.contains(question)
-        });
+        .cmd(bob, &format!("sotto verify {question} | {secret}"));
+    p.bob.client.expect_system(alice, what, WAIT, seen);
+}
+
+fn verify(p: &mut Pair, question: &str, secret: &str, answer: &str) {
+    ask_and_see(p, question, secret, "bob sees alice's question", |t| {
+        t.contains(question)
+    });
+    let alice = p.alice.address.clone();
     p.bob.client.cmd(&alice, &format!("sotto answer {answer}"));
 }
 
@@ -599,14 +610,9 @@ fn xmpp_the_answer_dialog_always_shows_the_question_asked_now() {
     };
     // alice asks `question`, and bob's window says how to answer it without a dialog.
     let ask_no_dialog = |p: &mut Pair, question: &str, answer: &str| {
-        p.alice
-            .client
-            .cmd(&bob, &format!("sotto verify {question} | {answer}"));
-        p.bob
-            .client
-            .expect_system(&alice, "bob: a question with no dialog", WAIT, |t| {
-                t.contains(question) && t.contains("/sotto answer alone for a dialog")
-            });
+        ask_and_see(p, question, answer, "bob: a question with no dialog", |t| {
+            t.contains(question) && t.contains("/sotto answer alone for a dialog")
+        });
     };
     // bob's dialog `n` closes by itself.
     let closed = |p: &mut Pair, n: &str, what: &str| {

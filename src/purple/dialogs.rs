@@ -194,10 +194,7 @@ fn action_chosen(data: *mut c_void, index: usize) {
         // "Send unencrypted"; "Don't send" sends nothing (the text was given back in the
         // window when the line was held back).
         (Pending::Sibling { r, held, at, .. }, 0) if at.elapsed() < ARMED => {
-            let shown = match &held {
-                HeldLine::Message(markup) => SecretString::new(glue::markup_to_text(markup)),
-                HeldLine::Command(cmdline) => SecretString::new(format!("/{}", &**cmdline)),
-            };
+            let shown = held.shown();
             // The text given back is its only copy now: in a box if its window closed.
             if r.conversation().is_null() {
                 r.failure_line(&texts::sibling_answer_too_soon(&shown));
@@ -448,7 +445,7 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
         let took = present::apply(r, fx);
         // A question of the contact's that waited for our answer ended with ours (the peer
         // was told): its dialog is stale.
-        if !question_pending(r) {
+        if !service::question_pending(r) {
             close_answer_dialog(r);
         }
         if made && took {
@@ -475,7 +472,7 @@ pub(crate) fn ask_question(r: &ConvRef, question: &str, answer: &str) {
 /// `/sotto answer` alone opens it ([`answer`]). A dialog open for this very question counts
 /// as opened.
 pub(crate) fn question_arrived(r: &ConvRef, question: &str) -> bool {
-    if answer_dialog_open(r, question) && question_pending(r) {
+    if answer_dialog_open(r, question) && service::question_pending(r) {
         return true;
     }
     // No window to write the question in (an XMPP room left): the dialog is the only place
@@ -500,9 +497,9 @@ pub(crate) fn question_arrived(r: &ConvRef, question: &str) -> bool {
 pub(crate) fn answer_dialog_open(r: &ConvRef, question: &str) -> bool {
     let key = r.key();
     with_state(|state| {
-        state.dialogs.values().any(
-            |p| matches!(p, Pending::Answer { r, question: q, .. } if r.key() == key && q == question),
-        )
+        state
+            .answer_dialog(&key)
+            .is_some_and(|(_, q)| q == question)
     })
     .unwrap_or(false)
 }
@@ -517,7 +514,7 @@ pub(crate) fn answer_dialog_open(r: &ConvRef, question: &str) -> bool {
 /// open). An answer typed in a dialog is still checked against the question it showed
 /// ([`answer_ok`]).
 pub(crate) fn answer(r: &ConvRef, question: &str) {
-    if answer_dialog_open(r, question) && question_pending(r) {
+    if answer_dialog_open(r, question) && service::question_pending(r) {
         return;
     }
     close_answer_dialog(r);
@@ -575,12 +572,6 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
 /// from the command line, or another replaced it): nothing it would send is sent.
 pub(crate) fn close_answer_dialog(r: &ConvRef) {
     super::windows::close_answer_dialog(&r.key());
-}
-
-/// Whether the contact's question still waits for an answer (it may have been answered with
-/// `/sotto answer`, or aborted, while the dialog was open).
-fn question_pending(r: &ConvRef) -> bool {
-    service::question_pending(r)
 }
 
 unsafe extern "C" fn answer_ok(data: *mut c_void, text: *const c_char) {

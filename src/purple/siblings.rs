@@ -10,7 +10,6 @@
 //! the rule's verdict, the line that says a message was held back, the dialog that asks whether
 //! to send it unencrypted, and sending it when the user says so.
 
-use crate::protocol::SecretString;
 use crate::sessions::siblings::{SiblingState, Verdict};
 
 use super::glue::{self, ConvKey, ConvRef};
@@ -103,10 +102,7 @@ fn open_siblings(r: &ConvRef) -> Vec<(ConvRef, SiblingState)> {
 /// in: the contact was renamed since (its window went with it) and someone else has the name
 /// (IRC: a stranger took the nick and wrote); the window the line was typed in says so.
 pub(crate) fn send_confirmed(r: &ConvRef, held: HeldLine, window: Option<usize>) {
-    let shown = match &held {
-        HeldLine::Message(markup) => SecretString::new(glue::markup_to_text(markup)),
-        HeldLine::Command(cmdline) => SecretString::new(format!("/{}", &**cmdline)),
-    };
+    let shown = held.shown();
     let conv = r.conversation();
     // SAFETY: `conv` was looked up just now; `known` is called only when it is not null.
     let now = (!conv.is_null())

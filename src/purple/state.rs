@@ -88,6 +88,17 @@ pub(crate) enum HeldLine {
     Command(SecretString),
 }
 
+impl HeldLine {
+    /// The line as the user typed it, to give it back in the window: the message's text, or
+    /// the command with its `/`.
+    pub(crate) fn shown(&self) -> SecretString {
+        match self {
+            HeldLine::Message(markup) => SecretString::new(super::glue::markup_to_text(markup)),
+            HeldLine::Command(cmdline) => SecretString::new(format!("/{}", &**cmdline)),
+        }
+    }
+}
+
 /// What the plugin changed about one conversation window.
 #[derive(Default)]
 pub(crate) struct Window {
@@ -305,6 +316,17 @@ pub(crate) struct State {
     pub relink_due: Option<super::service::Timeout>,
     /// The IRC names (account, normalized name) `windows::relink` looks at.
     pub relink_names: Vec<(usize, std::ffi::CString)>,
+}
+
+impl State {
+    /// The answer dialog open for the conversation `key` names, if any: its number and the
+    /// question it shows (one per conversation, see `dialogs::answer`).
+    pub(crate) fn answer_dialog(&self, key: &ConvKey) -> Option<(usize, &str)> {
+        self.dialogs.iter().find_map(|(id, p)| match p {
+            Pending::Answer { r, question } if r.key() == *key => Some((*id, question.as_str())),
+            _ => None,
+        })
+    }
 }
 
 /// How many [`State::menus`] are kept: a buddy menu is built when it pops up (Pidgin's buddy

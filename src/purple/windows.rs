@@ -31,7 +31,7 @@ use crate::protocol::Policy;
 use super::bindings as sys;
 use super::boundary::ffi_boundary;
 use super::glue::{self, ConvKey, ConvRef, BUDDY_POLICY};
-use super::state::{with_state, Pending, Tag};
+use super::state::{with_state, Tag};
 
 /// The window-data key holding a window's number.
 const DATA_KEY: &std::ffi::CStr = c"sotto-window";
@@ -143,9 +143,7 @@ pub(crate) fn moved(id: usize, old: &ConvKey, new: &ConvKey, carried: Option<Pol
 /// send is sent.
 pub(crate) fn close_answer_dialog(key: &ConvKey) {
     let open = with_state(|state| {
-        let id = state.dialogs.iter().find_map(|(id, p)| {
-            matches!(p, Pending::Answer { r, .. } if r.key() == *key).then_some(*id)
-        })?;
+        let (id, _) = state.answer_dialog(key)?;
         state.dialogs.remove(&id).map(|_| id)
     })
     .flatten();
