@@ -91,7 +91,9 @@ impl Drop for TempDir {
 /// twice by one test process: whoever binds it binds it a moment later, and meanwhile an
 /// outgoing connection (a tap's, Kamailio's, another client's) could take a port from the
 /// ephemeral range as its local port. Seen once in CI: SIMPLE's "Unable to create listen
-/// socket" for the port picked for alice.
+/// socket" for the port picked for alice. It is checked free on every address (`0.0.0.0`), as
+/// libpurple's `purple_network_listen_range` binds it (a socket on another address holding it
+/// makes that bind fail while one on 127.0.0.1 succeeds).
 pub fn free_port() -> u16 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     const LOWEST: usize = 10_000;
@@ -124,11 +126,11 @@ pub fn free_port() -> u16 {
     for _ in 0..span {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let port = (LOWEST + n % span) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
             return port;
         }
     }
-    panic!("no free port on 127.0.0.1 between {LOWEST} and {ephemeral}");
+    panic!("no port free on every address between {LOWEST} and {ephemeral}");
 }
 
 /// The last `n` lines of a log file, for failure messages.

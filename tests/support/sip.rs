@@ -34,11 +34,11 @@ pub enum SipTransport {
     Udp,
 }
 
-/// A port free for both TCP and UDP on 127.0.0.1 a moment ago.
+/// A port free for both TCP and UDP on every address a moment ago (SIMPLE binds `0.0.0.0`).
 pub fn free_port_both() -> u16 {
     for _ in 0..50 {
         let p = free_port();
-        if UdpSocket::bind(("127.0.0.1", p)).is_ok() {
+        if UdpSocket::bind(("0.0.0.0", p)).is_ok() {
             return p;
         }
     }
