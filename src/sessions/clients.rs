@@ -236,13 +236,14 @@ impl Session {
     /// session beside its first, and every message twice); the main session's client starting
     /// from an address another client had before (a resource name used again) is not taken for
     /// that one. The tag is as unauthenticated as the address: a forged line reaches a session
-    /// that then has to authenticate it, as a line forged from the address would. A `?S1I`
-    /// naming the main session's tag goes to the main session from any address, as before.
+    /// that then has to authenticate it, as a line forged from the address would. A `?S1I` or
+    /// `?S1R` naming the main session's tag goes to the main session from any address.
     ///
     /// * `?S1I`: the main session's tag is the main session's, from any address; from the
     ///   address of a client we know (another client's, or the main session's), that client's;
     ///   from an address nobody has, the client whose tag it names, if one does.
-    /// * `?S1R` answers a start: the other client's own start if it has one in flight (found by
+    /// * `?S1R` answers a start: the main session's tag, the main session's; else the other
+    ///   client's own start if it has one in flight (found by
     ///   address or tag); an answer from a client whose key the user has not accepted goes to
     ///   its session, where it is stale, never to the main session (it would take over the
     ///   main session with a key the user was shown as not accepted); else the main session's
@@ -264,7 +265,11 @@ impl Session {
         };
         let in_flight = |i: &usize| self.others[*i].conv.handshake_in_flight();
         match letter {
-            b'I' if main_tag == Some(tag) => None,
+            // The main session's client, from any address: its answer never completes a
+            // start made for another (a server could hand it one, then hand the answer back
+            // from that client's address: the main client got a second session beside its
+            // first, and every line twice).
+            b'I' | b'R' if main_tag == Some(tag) => None,
             b'I' if by_address.is_some() || self.holder() == Some(from) => by_address,
             b'I' => by_tag,
             b'R' => by_address

@@ -269,6 +269,17 @@ impl Sessions {
         if let Some(done) =
             self.other_client_line(key, peer_raw, text, for_another_client, settings, rng)
         {
+            // Another client's message shown although its save failed: remembered, as the
+            // main session's below (the reload rolls its session back, and a copy replayed
+            // then would decrypt and show again).
+            let unsaved = done
+                .1
+                .notices
+                .iter()
+                .any(|n| matches!(n, Notice::NotSaved { .. }));
+            if unsaved && matches!(done.0, ReceiveAction::Display(_)) {
+                self.remember_shown_unsaved(line);
+            }
             return Some(done);
         }
         let s = self.sessions.get_mut(key)?;
@@ -391,10 +402,7 @@ impl Sessions {
             // A decrypted message is still shown (the peer's ratchet has moved on: it would be
             // lost); replies the protocol wanted to send are not. Shown once: remembered.
             if matches!(out.action, ReceiveAction::Display(_)) {
-                if self.shown_unsaved.len() >= SHOWN_UNSAVED_MAX {
-                    self.shown_unsaved.pop_front();
-                }
-                self.shown_unsaved.push_back(line);
+                self.remember_shown_unsaved(line);
             }
             // Other lines may come again and are read then (a decrypted one is remembered
             // above instead: its key is used up).
@@ -488,6 +496,16 @@ impl Sessions {
         fx.force_window = true;
         fx.starts_to_every_client(self.addressable(key));
         Some((fx, done))
+    }
+
+    /// A decrypted line shown although its save failed: the newest [`SHOWN_UNSAVED_MAX`] are
+    /// remembered, so a copy of one (replayed after the reload rolled its session back) is not
+    /// shown again.
+    fn remember_shown_unsaved(&mut self, line: [u8; 32]) {
+        if self.shown_unsaved.len() >= SHOWN_UNSAVED_MAX {
+            self.shown_unsaved.pop_front();
+        }
+        self.shown_unsaved.push_back(line);
     }
 
     /// The user allows plaintext where a restored backup left a conversation waiting for a new

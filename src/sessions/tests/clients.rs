@@ -2946,3 +2946,98 @@ fn a_reconnect_forgets_only_its_accounts_presences() {
     net.alice_types_to(LAPTOP, "seen again");
     assert_eq!(net.alice_waiting(), 0);
 }
+
+/// A server makes bob's main client answer a start alice sent to a made-up address, and hands
+/// that answer back as if it came from there: a stray `?S1R` from `bob/other9` has alice start
+/// with a new client there; the server gives that `?S1I` to the laptop (it names the laptop's
+/// session's tag: a re-key) and the laptop's answer, naming the main session's instance tag,
+/// back to alice "from" `bob/other9`. An answer naming the main session's tag is the main
+/// client's, from any address (PROTOCOL.md §3.3), as a start naming it is: it must not
+/// complete the made-up client's start. It did: a second session with the laptop beside the
+/// first, with its accepted key, so every line alice typed reached the laptop twice.
+#[test]
+fn an_answer_naming_the_main_clients_tag_never_makes_it_another_client() {
+    let mut net = Net::new("clients-answer-main-tag");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    let mut rng = ChaCha20Rng::seed_from_u64(41);
+    // A stray answer (to a start nobody made here) from an address nobody has.
+    let mut someone = Conversation::new(IdentityKey::generate(&mut rng), 901, Policy::Manual);
+    someone.set_peer_supports_sotto(true);
+    let start = someone.start(&mut rng).inject;
+    let mut other = Conversation::new(IdentityKey::generate(&mut rng), 902, Policy::Manual);
+    let stray: Vec<String> = start
+        .iter()
+        .flat_map(|l| other.receive(l, 0, &mut rng).inject)
+        .collect();
+    assert!(stray.iter().any(|l| l.starts_with("?S1R")), "{stray:?}");
+    let made_up = "bob/other9";
+    net.now += 11;
+    let to_made_up = net.forged_lines_from(made_up, stray);
+    let starts: Vec<String> = to_made_up
+        .into_iter()
+        .filter(|l| l.starts_with("?S1I"))
+        .collect();
+    assert!(!starts.is_empty(), "alice starts with the new client");
+    // The server gives alice's start to the laptop, and its answer back "from" bob/other9.
+    let laptop_key = net.laptop.key.clone();
+    let answers: Vec<String> = starts
+        .iter()
+        .flat_map(|l| net.laptop.reads_from_alice(&laptop_key, l).inject)
+        .collect();
+    assert!(answers.iter().any(|l| l.starts_with("?S1R")), "{answers:?}");
+    net.forged_lines_from(made_up, answers);
+    let others = net.others();
+    assert!(
+        !others.iter().any(|o| o.0 == made_up && o.1),
+        "the laptop got a second session as another client at {made_up}: {others:?}"
+    );
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    let (_, fx) = net.alice_sends("once");
+    assert!(
+        !fx.elsewhere.iter().any(|(to, _)| to == made_up),
+        "alice's line also went to {made_up}: {:?}",
+        fx.elsewhere
+    );
+}
+
+/// A line of bob's other client read while alice's disk refuses the save is shown (its ratchet
+/// moved on) and remembered, as the main session's is: the server replaying it after the
+/// reload (the session rolled back to what disk holds, so it decrypts again) shows nothing
+/// twice. It was shown again.
+#[test]
+fn another_clients_line_read_unsaved_is_shown_once() {
+    let mut net = Net::new("clients-unsaved-replay");
+    net.both_accepted();
+    let lines = net.bob_writes(DESKTOP, "from the desktop", &now(net.now));
+    assert!(!lines.is_empty());
+    let key = net.alice.key.clone();
+    let read = |net: &mut Net| -> Vec<String> {
+        let mut shown = Vec::new();
+        for l in &lines {
+            let (action, _) = net
+                .alice
+                .sessions
+                .incoming(&key, DESKTOP, l, &now(net.now), &mut net.alice.rng)
+                .expect("incoming");
+            if let ReceiveAction::Display(text) = action {
+                shown.push(text.to_string());
+            }
+        }
+        shown
+    };
+    net.alice.store().fail_writes(true);
+    let first = read(&mut net);
+    net.alice.store().fail_writes(false);
+    assert_eq!(
+        first,
+        vec!["from the desktop".to_owned()],
+        "shown though not saved"
+    );
+    let again = read(&mut net);
+    assert!(
+        again.is_empty(),
+        "the replayed line was shown again: {again:?}"
+    );
+}
