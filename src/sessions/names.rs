@@ -19,10 +19,10 @@
 //! * A key that is new for a name but known under another name of the account is named
 //!   ([`Notice::KnownAs`]): a relaying user who borrows someone's handshake shows up.
 
-use crate::protocol::{ConvState, Event};
+use crate::protocol::{ConvState, Event, IdentityPublic};
 
 use super::{trust, ConvKey, Effects, Notice, Sessions, Settings};
-use crate::store::Renamed;
+use crate::store::{Learn, Renamed};
 
 impl Sessions {
     /// Whether an encrypted conversation moved away from `key` (`None`: the store is unreadable).
@@ -214,7 +214,15 @@ impl Sessions {
         // Only a session on an accepted key brings a key the name's can be checked against:
         // nothing else settles a name (a handshake nobody answered yet, a session held on a
         // key nobody accepted, do not take an encrypted one or delete its parked row).
-        let keyed = accepted;
+        // The key the name learns is written with the move, in its transaction: written after
+        // it, a failure (or a kill) in between left a name settled, its mark cleared, with no
+        // key, where the next handshake would be a first use.
+        let mut learn =
+            |here: &[IdentityPublic]| match arrival(here, &known_for_old, arriving_key, accepted) {
+                Arrival::Learns(k) => Some(k),
+                Arrival::Foreign | Arrival::Nothing => None,
+            };
+        let keyed = accepted.then_some(&mut learn as Learn<'_>);
         let renamed = store.rename_peer(p, a, &old.peer, &new.peer, protected, keyed);
         // Rows moved or parked, their marks with them: the list of those a stranger began is
         // read again at its next need.
@@ -312,31 +320,17 @@ impl Sessions {
         if displaced || moved.moved_to.is_some() {
             moved.conv.set_first_use(false);
         }
-        // An encrypted conversation arriving on a name whose accepted keys are another
-        // contact's (the name is known, its key is not among them): as far as the user knows,
-        // the name belongs to someone else. Held like a changed key until the user accepts
-        // this key for the name (`/sotto accept`) or stops.
-        // Not when every key accepted for the new name is one of the old name's too: the same
-        // contact, whose key changed since (accepted under the old name): the new name learns it.
-        let unknown_here = refreshed.is_ok()
-            && arriving_key.is_some_and(|k| {
-                let known = moved.conv.known_peer_keys();
-                !known.is_empty() && !known.contains(&k)
-            });
-        let same_contact = accepted
-            && moved
-                .conv
-                .known_peer_keys()
-                .iter()
-                .all(|k| known_for_old.contains(k));
-        let foreign = unknown_here && !same_contact;
-        // The name learns the key of the authenticated conversation that settles it, if the
-        // user accepted it: the same contact's changed key, or any accepted key on a name that
-        // has none (else a handshake there later, from whoever the server lets answer as that
-        // name, would be a first use).
-        let learns = accepted
-            && refreshed.is_ok()
-            && arriving_key.is_some_and(|k| !moved.conv.known_peer_keys().contains(&k));
+        // The name's keys as the move left them (with any it learned): whose the name is.
+        let foreign = refreshed.is_ok()
+            && matches!(
+                arrival(
+                    moved.conv.known_peer_keys(),
+                    &known_for_old,
+                    arriving_key,
+                    accepted
+                ),
+                Arrival::Foreign
+            );
         // A session on a key nobody accepted stays held (it was, under the old name).
         let held_key = arriving_key.is_some() && !accepted;
         // What waited to be sent again (a not-read notice, which anyone can forge, named it)
@@ -349,15 +343,6 @@ impl Sessions {
         }
         if foreign || held_key {
             let _ = moved.conv.set_blocked(true, &mut rand_core::OsRng);
-        } else if let (true, Some(k)) = (learns, arriving_key) {
-            match store.record_key_seen(&new.protocol, &new.account, &new.peer, &k) {
-                Ok(()) => {
-                    let _ = trust::push_accepted(store, new, &mut moved.conv);
-                }
-                Err(e) => self
-                    .log
-                    .push(format!("recording a key for a new name: {e}")),
-            }
         }
         // The new name's previous conversation is gone (its row parked or deleted by the move);
         // what was held for it or waited to be sent again was handed back above.
@@ -408,5 +393,42 @@ impl Sessions {
             });
         }
         Some(Ok(notices))
+    }
+}
+
+/// What a conversation moving onto a name does there, on its session's key `arriving`
+/// (`accepted` under the old name, whose accepted keys were `before`, or not), given the keys
+/// accepted for the name once the move copied any (`here`).
+enum Arrival {
+    /// The name's keys are another contact's (it has some, `arriving` is not among them): as
+    /// far as the user knows, the name belongs to someone else. Held like a changed key until
+    /// the user accepts this key for the name (`/sotto accept`) or stops.
+    Foreign,
+    /// The name learns the key of the authenticated conversation that settles it: any
+    /// accepted key on a name that has none (else a handshake there later, from whoever the
+    /// server lets answer as that name, would be a first use), or the same contact's changed
+    /// key (every key accepted for the name is one of the old name's too; his new one was
+    /// accepted under the old name).
+    Learns(IdentityPublic),
+    /// The name knows the key already, or there is no accepted session to teach it.
+    Nothing,
+}
+
+fn arrival(
+    here: &[IdentityPublic],
+    before: &[IdentityPublic],
+    arriving: Option<IdentityPublic>,
+    accepted: bool,
+) -> Arrival {
+    let Some(k) = arriving.filter(|k| !here.contains(k)) else {
+        return Arrival::Nothing;
+    };
+    let same_contact = accepted && here.iter().all(|h| before.contains(h));
+    if !here.is_empty() && !same_contact {
+        Arrival::Foreign
+    } else if accepted {
+        Arrival::Learns(k)
+    } else {
+        Arrival::Nothing
     }
 }

@@ -114,7 +114,7 @@ use crate::protocol::{Fingerprint, IdentityKey, IdentityPublic, SecretBytes};
 mod generation;
 mod names;
 pub use generation::GENERATION_FILE;
-pub use names::{is_parked, Renamed};
+pub use names::{is_parked, Learn, Renamed};
 mod strangers;
 mod syncer;
 #[cfg(test)]

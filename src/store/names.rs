@@ -6,6 +6,7 @@ use rand_core::{OsRng, RngCore};
 use rusqlite::{params, OptionalExtension};
 
 use super::{account_key, now, Store, StoreError};
+use crate::protocol::IdentityPublic;
 
 /// Separates a parked conversation's name from the name it was parked from (a control
 /// character no protocol puts in a contact's name).
@@ -38,6 +39,10 @@ impl Renamed {
     }
 }
 
+/// Given the keys accepted for a name a conversation with a key moves onto, once the move
+/// copied any: the key the name learns, if any ([`Store::rename_peer`]).
+pub type Learn<'a> = &'a mut dyn FnMut(&[IdentityPublic]) -> Option<IdentityPublic>;
+
 impl Store {
     /// `old` is now called `new` on this account: in one transaction, the saved conversation
     /// moves to `new` (one already saved under `new` is parked under a name no lookup finds, so
@@ -51,14 +56,16 @@ impl Store {
     ///
     /// The mark on `new` afterwards (see [`Renamed`]): a conversation arriving with a session
     /// (`keyed`: its peer's key authenticated) settles the name (its mark is cleared; the caller
-    /// checks that key against the name's). Any other never does, protected or not (a handshake
-    /// nobody answered yet, a restored backup's conversation: no key to check): it is held there
-    /// if the name had a saved conversation (encrypted, or starting: it is parked, and `new` is
-    /// marked as moved to the parked row), if `new` already had a mark (an encrypted
-    /// conversation moved away from it), or if it carries a mark itself (it took a name held for
-    /// an encrypted conversation and moves on: the mark goes with it, whatever order the server
-    /// sends the renames in). Whoever holds a marked name gets no plaintext until the user
-    /// decides, and a handshake that completes there is checked against the name's keys.
+    /// checks that key against the name's), and the key `keyed` picks, given the keys accepted
+    /// for `new` once the move copied any, is recorded for `new` in the same transaction. Any
+    /// other never does, protected or not (a handshake nobody answered yet, a restored
+    /// backup's conversation: no key to check): it is held there if the name had a saved
+    /// conversation (encrypted, or starting: it is parked, and `new` is marked as moved to the
+    /// parked row), if `new` already had a mark (an encrypted conversation moved away from it), or
+    /// if it carries a mark itself (it took a name held for an encrypted conversation and moves on:
+    /// the mark goes with it, whatever order the server sends the renames in). Whoever holds a
+    /// marked name gets no plaintext until the user decides, and a handshake that completes there
+    /// is checked against the name's keys.
     pub fn rename_peer(
         &self,
         protocol: &str,
@@ -66,7 +73,7 @@ impl Store {
         old: &str,
         new: &str,
         protected: bool,
-        keyed: bool,
+        keyed: Option<Learn<'_>>,
     ) -> Result<Renamed, StoreError> {
         let acct = account_key(protocol, account);
         let t = now();
@@ -150,6 +157,19 @@ impl Store {
                 )?;
             }
         }
+        // A conversation with a key settles the name (below): the key it teaches the name (as
+        // `keyed` picks it) is written in this transaction, or a failure (a kill) between two
+        // writes would leave the name with neither its mark nor a key, a first use for whoever
+        // answers there next.
+        let keyed = if let Some(learn) = keyed {
+            let here = self.accepted_keys(protocol, account, new)?;
+            if let Some(k) = learn(&here) {
+                self.record_key_seen(protocol, account, new, &k)?;
+            }
+            true
+        } else {
+            false
+        };
         let renamed = if keyed {
             Renamed::Settled
         } else if displaced {

@@ -824,24 +824,109 @@ fn renames_copy_keys_only_to_a_name_with_none() {
     s.record_key_seen("prpl-irc", "a", "bob", &bob).unwrap();
     s.record_key_seen("prpl-irc", "a", "mallory", &mallory)
         .unwrap();
-    s.rename_peer("prpl-irc", "a", "bob", "mallory", true, true)
-        .unwrap();
+    keyed_move(&s, "bob", "mallory").unwrap();
     assert_eq!(
         keys("mallory"),
         vec![mallory],
         "a known name keeps its own keys"
     );
-    s.rename_peer("prpl-irc", "a", "mallory", "bob", true, true)
-        .unwrap();
+    keyed_move(&s, "mallory", "bob").unwrap();
     assert_eq!(
         keys("bob"),
         vec![bob],
         "and so does the one he came back to"
     );
-    s.rename_peer("prpl-irc", "a", "bob", "bob_away", true, true)
-        .unwrap();
+    keyed_move(&s, "bob", "bob_away").unwrap();
     assert_eq!(keys("bob_away"), vec![bob], "a new name gets the keys");
     assert_eq!(keys("bob"), vec![bob], "and the old name keeps them");
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}
+
+/// `old` renamed to `new` with a session on an accepted key, that teaches `new` no key beyond
+/// what the move copies.
+fn keyed_move(s: &Store, old: &str, new: &str) -> Result<Renamed, StoreError> {
+    s.rename_peer("prpl-irc", "a", old, new, true, Some(&mut |_| None))
+}
+
+/// The key a keyed move teaches the new name is written in the move's transaction: `learn`
+/// sees the keys the name has once the move copied any, and a key that cannot be written
+/// undoes the move (the name keeps its mark, the conversation its old name).
+#[test]
+fn the_key_a_rename_teaches_is_written_with_the_move_or_neither() {
+    let d = tmp("rename-learns");
+    let s = Store::open(&d).unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(52);
+    let bob = IdentityKey::generate(&mut rng).public();
+    let keys = |peer: &str| s.accepted_keys("prpl-irc", "a", peer).unwrap();
+    s.record_key_seen("prpl-irc", "a", "bob", &bob).unwrap();
+    s.save_sessions("prpl-irc", "a", &[("bob", b"bob's".as_slice())])
+        .unwrap();
+    // "x" held an encrypted conversation that moved away: marked, no key.
+    s.save_sessions("prpl-irc", "a", &[("x", b"x's".as_slice())])
+        .unwrap();
+    keyed_move(&s, "x", "x2").unwrap();
+    s.execute_raw(
+        "CREATE TRIGGER no_key BEFORE INSERT ON trust WHEN NEW.peer = 'x'
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    );
+    let mut seen = None;
+    let moved = s.rename_peer(
+        "prpl-irc",
+        "a",
+        "bob",
+        "x",
+        true,
+        Some(&mut |here| {
+            seen = Some(here.to_vec());
+            Some(bob)
+        }),
+    );
+    assert!(moved.is_err(), "{moved:?}");
+    assert_eq!(
+        seen,
+        Some(Vec::new()),
+        "the marked name's keys: none copied"
+    );
+    assert_eq!(
+        s.moved_to("prpl-irc", "a", "x").unwrap().as_deref(),
+        Some("x2")
+    );
+    assert_eq!(
+        s.load_session("prpl-irc", "a", "bob")
+            .unwrap()
+            .map(|b| b.to_vec()),
+        Some(b"bob's".to_vec())
+    );
+    assert!(keys("x").is_empty());
+    s.execute_raw("DROP TRIGGER no_key");
+    // Written, with the move; then a move onto a fresh name: `keyed` sees the copied keys.
+    s.rename_peer("prpl-irc", "a", "bob", "x", true, Some(&mut |_| Some(bob)))
+        .unwrap();
+    assert_eq!(keys("x"), vec![bob]);
+    assert_eq!(s.moved_to("prpl-irc", "a", "x").unwrap(), None);
+    let mut seen = None;
+    s.rename_peer(
+        "prpl-irc",
+        "a",
+        "x",
+        "x3",
+        true,
+        Some(&mut |here| {
+            seen = Some(here.to_vec());
+            None
+        }),
+    )
+    .unwrap();
+    assert_eq!(
+        seen,
+        Some(vec![bob]),
+        "a fresh name's keys: the old name's, copied"
+    );
+    assert_eq!(keys("x3"), vec![bob]);
+    // A move without a key asks nothing.
+    s.rename_peer("prpl-irc", "a", "x3", "x4", false, None)
+        .unwrap();
     drop(s);
     fs::remove_dir_all(d).ok();
 }
@@ -863,19 +948,19 @@ fn contact_policies_are_kept_and_follow_renames_to_fresh_names_only() {
     let s = Store::open(&d).unwrap();
     assert_eq!(policy(&s, "bob").as_deref(), Some("always"));
     // Onto a fresh name: copied, and kept on the old one.
-    s.rename_peer("prpl-irc", "a", "bob", "bob_away", false, false)
+    s.rename_peer("prpl-irc", "a", "bob", "bob_away", false, None)
         .unwrap();
     assert_eq!(policy(&s, "bob_away").as_deref(), Some("always"));
     assert_eq!(policy(&s, "bob").as_deref(), Some("always"));
     // Onto a name with its own: never replaced.
-    s.rename_peer("prpl-irc", "a", "bob_away", "carol", false, false)
+    s.rename_peer("prpl-irc", "a", "bob_away", "carol", false, None)
         .unwrap();
     assert_eq!(policy(&s, "carol").as_deref(), Some("manual"));
     // Nor onto a name that knows a key (another contact's), whose global policy stays.
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(52);
     let dave = IdentityKey::generate(&mut rng).public();
     s.record_key_seen("prpl-irc", "a", "dave", &dave).unwrap();
-    s.rename_peer("prpl-irc", "a", "bob", "dave", false, false)
+    s.rename_peer("prpl-irc", "a", "bob", "dave", false, None)
         .unwrap();
     assert_eq!(policy(&s, "dave"), None);
     s.set_contact_policy("prpl-irc", "a", "bob", None).unwrap();
@@ -895,7 +980,7 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
     s.save_session("prpl-irc", "a", "carol", b"encrypted with carol")
         .unwrap();
     let Renamed::Displaced(parked) = s
-        .rename_peer("prpl-irc", "a", "mallory", "carol", false, false)
+        .rename_peer("prpl-irc", "a", "mallory", "carol", false, None)
         .unwrap()
     else {
         panic!("carol is marked");
@@ -911,7 +996,7 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
     // The mark travels with the conversation that took the name, whatever the server's order
     // of renames (mallory's conversation is renamed on before carol's window is).
     assert_eq!(
-        s.rename_peer("prpl-irc", "a", "carol", "carol_away", false, false)
+        s.rename_peer("prpl-irc", "a", "carol", "carol_away", false, None)
             .unwrap(),
         Renamed::Held(parked.clone())
     );
@@ -937,25 +1022,20 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
         .unwrap();
     s.save_session("prpl-irc", "a", "erin", b"encrypted with erin")
         .unwrap();
-    assert_eq!(
-        s.rename_peer("prpl-irc", "a", "erin", "dave", true, true)
-            .unwrap(),
-        Renamed::Settled
-    );
+    assert_eq!(keyed_move(&s, "erin", "dave").unwrap(), Renamed::Settled);
     assert_eq!(mark("dave"), None);
     assert_eq!(
-        s.rename_peer("prpl-irc", "a", "nobody", "frank", false, false)
+        s.rename_peer("prpl-irc", "a", "nobody", "frank", false, None)
             .unwrap(),
         Renamed::Settled,
         "nothing saved under the name and no mark: nothing to hold"
     );
     // A plaintext conversation arriving on a name an encrypted one moved away from keeps the
     // name's mark: whoever holds "dave_old" still gets no plaintext.
-    s.rename_peer("prpl-irc", "a", "dave", "dave_new", true, true)
-        .unwrap();
+    keyed_move(&s, "dave", "dave_new").unwrap();
     assert_eq!(mark("dave").as_deref(), Some("dave_new"));
     assert_eq!(
-        s.rename_peer("prpl-irc", "a", "mallory2", "dave", false, false)
+        s.rename_peer("prpl-irc", "a", "mallory2", "dave", false, None)
             .unwrap(),
         Renamed::Held("dave_new".into())
     );
@@ -977,16 +1057,12 @@ fn a_parked_conversation_goes_when_a_keyed_arrival_settles_its_last_mark() {
     };
     s.save_session("prpl-irc", "a", "carol", b"encrypted with carol")
         .unwrap();
-    s.rename_peer("prpl-irc", "a", "mallory", "carol", false, false)
+    s.rename_peer("prpl-irc", "a", "mallory", "carol", false, None)
         .unwrap();
     assert_eq!(parked_rows(), 1);
     s.save_session("prpl-irc", "a", "dave", b"encrypted with dave")
         .unwrap();
-    assert_eq!(
-        s.rename_peer("prpl-irc", "a", "dave", "carol", true, true)
-            .unwrap(),
-        Renamed::Settled
-    );
+    assert_eq!(keyed_move(&s, "dave", "carol").unwrap(), Renamed::Settled);
     assert_eq!(s.moved_to("prpl-irc", "a", "carol").unwrap(), None);
     assert_eq!(parked_rows(), 0, "old keys left with no mark naming them");
     drop(s);
@@ -1023,8 +1099,7 @@ fn the_other_clients_rows_follow_their_conversation() {
         .unwrap();
     s.set_holder("prpl-irc", "a", "bob_away", 9, "someone/else")
         .unwrap();
-    s.rename_peer("prpl-irc", "a", "bob", "bob_away", true, true)
-        .unwrap();
+    keyed_move(&s, "bob", "bob_away").unwrap();
     // Where the holder was heard from is learned again (as in memory), under either name.
     assert_eq!(s.holder("prpl-irc", "a", "bob").unwrap(), None);
     assert_eq!(s.holder("prpl-irc", "a", "bob_away").unwrap(), None);
@@ -1038,14 +1113,13 @@ fn the_other_clients_rows_follow_their_conversation() {
     );
     assert_eq!(under("bobby").len(), 1, "another contact's rows moved");
     // And back, as a contact back from being away does.
-    s.rename_peer("prpl-irc", "a", "bob_away", "bob", true, true)
-        .unwrap();
+    keyed_move(&s, "bob_away", "bob").unwrap();
     assert!(under("bob_away").is_empty());
     assert_eq!(under("bob").len(), 2);
 
     // A plaintext contact takes the name: bob's conversation is parked, its clients with it.
     let Renamed::Displaced(parked) = s
-        .rename_peer("prpl-irc", "a", "mallory", "bob", false, false)
+        .rename_peer("prpl-irc", "a", "mallory", "bob", false, None)
         .unwrap()
     else {
         panic!("bob is marked");
@@ -1310,7 +1384,8 @@ fn a_strangers_conversation_is_marked_and_forgotten_whole() {
         ("mallory_", "mallory"),
         ("mallory", "mallory_"),
     ] {
-        s.rename_peer(p, a, from, to, true, true).unwrap();
+        s.rename_peer(p, a, from, to, true, Some(&mut |_| None))
+            .unwrap();
         assert_eq!(s.strangers(p, a).unwrap(), [to], "renamed to {to}");
     }
     assert_eq!(s.marks_to(p, a, "mallory_").unwrap(), ["mallory"]);

@@ -1329,7 +1329,13 @@ fn a_server_cannot_empty_a_name_of_keys_and_take_the_encrypted_contact_it_moves_
     assert_eq!(out, Outgoing::Hold);
     rename(&mut alice, "x", "x2");
     rename(&mut alice, "bob", "x");
-    let mut server = peer("emptied-name", "server", "alice", 21);
+    the_server_answering_as_x_gets_nothing(&mut alice, "emptied-name");
+}
+
+/// The server starts a session as "x" with its own key: never accepted on first use, and what
+/// alice types to "x" next is held.
+fn the_server_answering_as_x_gets_nothing(alice: &mut Peer, test: &str) {
+    let mut server = peer(test, "server", "alice", 21);
     let mut to_alice = server.start();
     let mut events = Vec::new();
     let mut shown = Vec::new();
@@ -1348,6 +1354,61 @@ fn a_server_cannot_empty_a_name_of_keys_and_take_the_encrypted_contact_it_moves_
     assert_eq!(out, Outgoing::Hold, "{events:?}");
     assert!(key_ids(&fx.inject).is_empty());
     assert!(!shown.iter().any(|t| t == "meant for bob"));
+}
+
+/// The same, with the disk refusing the name's learning of bob's key, and alice's client
+/// restarted before bob's session ends. The move settled "x" (its mark cleared) and the key
+/// was written after it, on its own: that write failing (or a kill between the two) left "x"
+/// with neither mark nor key, and the server's handshake there, once the session ended, was
+/// accepted on first use. The move and the key it teaches are one write now: both or neither.
+#[test]
+fn a_name_settled_by_a_rename_never_ends_up_with_neither_mark_nor_key() {
+    let (mut alice, _bob) = encrypted("emptied-name-unsaved");
+    let bobs_key = alice
+        .sessions
+        .peer_key(&alice.key_for("bob"), "bob", &settings(Policy::Manual))
+        .expect("bob's key");
+    let (out, _) = alice.send_to("x", "hello x", Policy::Always);
+    assert_eq!(out, Outgoing::Hold);
+    rename(&mut alice, "x", "x2");
+    alice.store().execute_raw(
+        "CREATE TRIGGER no_key BEFORE INSERT ON trust WHEN NEW.peer = 'x'
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    );
+    let moved = alice.sessions.rename(
+        &alice.key_for("bob"),
+        &alice.key_for("x"),
+        "x",
+        &settings(Policy::Manual),
+    );
+    alice.store().execute_raw("DROP TRIGGER no_key");
+    alice.sessions.drop_memory();
+    let keys = alice
+        .store()
+        .accepted_keys("prpl-test", "alice", "x")
+        .unwrap();
+    let mark = alice.store().moved_to("prpl-test", "alice", "x").unwrap();
+    assert!(
+        keys.contains(&bobs_key) || mark.is_some(),
+        "the rename said {moved:?}; \"x\" has neither bob's key ({keys:?}) nor a mark"
+    );
+    // bob's session ends wherever it is; the server answers as "x" with its own key.
+    let window = if matches!(moved, Some(Ok(_))) {
+        "x"
+    } else {
+        "bob"
+    };
+    let _ = alice
+        .sessions
+        .start_or_stop(
+            &alice.key_for(window),
+            window,
+            &settings(Policy::Manual),
+            false,
+            &mut alice.rng,
+        )
+        .expect("stop");
+    the_server_answering_as_x_gets_nothing(&mut alice, "emptied-name-unsaved");
 }
 
 /// `/sotto start` on a name an encrypted conversation moved away from does not release it by
