@@ -21,7 +21,9 @@
 //!   whose session is up and whose key is accepted, and addressed to it
 //!   ([`super::Effects::elsewhere`]). Never plaintext: a client without a session gets nothing.
 //! * **Read from.** A data line goes to the session its `sid` names, whichever client it is;
-//!   other Sotto lines from an other client's address go to its session, and so do the pieces
+//!   other Sotto lines from an other client's address go to its session (not from the
+//!   address the main session's client was heard at last: two clients are never at one
+//!   address at once, and the one heard there last has it), and so do the pieces
 //!   of a line whose first piece names its `sid` from an address no client has (it came back
 //!   under another resource).
 //! * **Durable like the main session**: saved in the same synced commit before anything made
@@ -211,9 +213,13 @@ impl Session {
 
     fn other_for(&mut self, from: &str, text: &str) -> Option<usize> {
         match kind(text)? {
+            // The main session's client's address is the main session's, also where another
+            // client was recorded before: see `other_client_line`.
             b'P' => {
-                if let Some(i) = self.others.iter().position(|o| o.address == from) {
-                    return Some(i);
+                if self.holder() != Some(from) {
+                    if let Some(i) = self.others.iter().position(|o| o.address == from) {
+                        return Some(i);
+                    }
                 }
                 self.other_for_piece(from, text)
             }
@@ -225,7 +231,9 @@ impl Session {
                 self.others.iter().position(|o| o.conv.has_session(sid))
             }
             letter @ (b'I' | b'R' | b'C') => self.other_for_handshake(letter, from, text),
-            b'Q' | b'E' => self.others.iter().position(|o| o.address == from),
+            b'Q' | b'E' if self.holder() != Some(from) => {
+                self.others.iter().position(|o| o.address == from)
+            }
             _ => None,
         }
     }
@@ -579,6 +587,12 @@ impl Sessions {
         if authenticated {
             o.address = from.to_owned();
         }
+        // Two clients are never at one address at once: the main session's client, last heard
+        // at this one, has left it if a client whose key the user accepted authenticated here
+        // since. The address is that client's alone (its pieces and queries go to its session)
+        // until the main client is heard again, wherever it is.
+        let took_holders_address =
+            authenticated && !o.conv.is_blocked() && s.holder() == Some(from);
         let mut action = out.action;
         // Read, but not shown as the contact's words: its key is not one the user accepted (a
         // server can make up a client). Shown as a Sotto line that says so.
@@ -588,10 +602,29 @@ impl Sessions {
                 what: OtherClient::UnacceptedMessage { fingerprint, text },
             },
         );
+        if took_holders_address {
+            self.forget_holder(key);
+        }
         let (action, mut fx) =
             self.finish_other(key, index, out.inject, out.events, Some(action), answer_to);
         fx.notices.extend(unaccepted);
         Some((action, fx))
+    }
+
+    /// The main session's client is no longer where it was last heard from: forgotten, in
+    /// memory and on disk. Its lines go where the host points until one of its lines
+    /// authenticates again.
+    fn forget_holder(&mut self, key: &ConvKey) {
+        if let Some(s) = self.sessions.get_mut(key) {
+            s.instance = None;
+        }
+        if let Some(Err(e)) = self
+            .store
+            .as_ref()
+            .map(|st| st.forget_holder(&key.protocol, &key.account, &key.peer))
+        {
+            self.note(format!("forgetting where a client was heard from: {e}"));
+        }
     }
 
     /// Adds a session with the contact's client at `from`; with `start`, starts its handshake

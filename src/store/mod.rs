@@ -1108,6 +1108,20 @@ impl Store {
             .and_then(|(tag, address)| Some((u32::try_from(tag).ok()?, address))))
     }
 
+    /// Forgets where `peer`'s session holder was heard from (it left that address).
+    pub fn forget_holder(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "DELETE FROM holder WHERE account = ?1 AND peer = ?2",
+            params![account_key(protocol, account), peer],
+        )?;
+        Ok(())
+    }
+
     /// Records which of `peer`'s clients holds the session (not synced specially: a stale or
     /// lost record only means the lines go where the host points until the next
     /// authenticated line).

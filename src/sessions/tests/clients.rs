@@ -405,6 +405,19 @@ impl Net {
         fx.inject.into_iter().chain(lines).collect()
     }
 
+    /// With both of bob's clients in sessions (`both_accepted`): the address of the main
+    /// session's client and of the other client, each with the client there.
+    fn main_and_other(&self) -> ((String, &'static str), (String, &'static str)) {
+        let key = &self.alice.key;
+        let main = self.alice.sessions.session_address(key).expect("a session");
+        let other = self.others()[0].0.clone();
+        let client = |address: &str| if address == LAPTOP { LAPTOP } else { DESKTOP };
+        (
+            (main.to_owned(), client(main)),
+            (other.clone(), client(&other)),
+        )
+    }
+
     /// A client of bob writes `text` with lines cut at 120 characters (it must make several
     /// pieces), its lines coming to alice from `address`.
     fn long_message_from(&mut self, client: &'static str, address: &str, text: &str) {
@@ -1981,6 +1994,55 @@ fn the_main_clients_long_message_from_a_new_address_moves_the_session_there() {
     );
 }
 
+/// The main session's client, heard last at the address another client's session was
+/// recorded at (it reconnected under the resource that client had left, or a server
+/// re-addressed its lines), writes a line long enough to be cut into pieces: the main session
+/// reads it (the pieces used to go to the other client's session, found by its address: not
+/// read, the main client told so, and so again at each try). Two clients are never at one
+/// address at once: when the other client authenticates there later, the address is its own
+/// again, and its long lines are read in its session.
+#[test]
+fn an_address_two_clients_had_is_the_one_heard_there_last() {
+    let mut net = Net::new("clients-shared-address");
+    net.both_accepted();
+    let key = net.alice.key.clone();
+    let ((_, main_client), (other, other_client)) = net.main_and_other();
+    net.bob_types_from(main_client, &other, "from where the other client was", LINE);
+    assert_eq!(
+        net.alice.sessions.session_address(&key),
+        Some(other.as_str())
+    );
+    let long = "a long line from the main client at the other's old address ".repeat(3);
+    net.long_message_from(main_client, &other, &long);
+    assert_eq!(net.shown("alice").last(), Some(&long));
+    assert!(
+        net.wire.iter().all(|(_, l)| !l.starts_with("?S1E")),
+        "{:?}",
+        net.wire
+    );
+    net.bob_types_from(
+        other_client,
+        &other,
+        "the other client, back at its own",
+        LINE,
+    );
+    assert_eq!(net.alice.sessions.session_address(&key), None);
+    let long = "a long line from the other client at its own address again ".repeat(3);
+    net.long_message_from(other_client, &other, &long);
+    assert_eq!(net.shown("alice").last(), Some(&long));
+    assert!(
+        net.wire.iter().all(|(_, l)| !l.starts_with("?S1E")),
+        "{:?}",
+        net.wire
+    );
+    assert_eq!(net.others()[0].0, other, "the other client stays");
+    // Forgotten on disk too: after a restart the address is still the other client's.
+    net.alice_restarts();
+    assert_eq!(net.alice.sessions.session_address(&key), None);
+    net.long_message_from(other_client, &other, &long);
+    assert_eq!(net.times_shown("alice", &long), 2);
+}
+
 /// A server forges the first piece of a long line the main client writes from a new address
 /// (same `id` and `total`; its `sid` the other client's, seen on the wire), ahead of the real
 /// pieces: a forged copy only adds a candidate, the real line is still read by the main
@@ -2276,24 +2338,11 @@ fn the_sweep_tidies_the_main_and_the_other_clients_conversations() {
     let mut net = Net::new("clients-sweep-tidy");
     net.both_accepted();
     let key = net.alice.key.clone();
-    let main = net
-        .alice
-        .sessions
-        .session_address(&key)
-        .expect("a session")
-        .to_owned();
-    let other = net.others()[0].0.clone();
-    let client = |address: &str| -> &'static str {
-        if address == LAPTOP {
-            LAPTOP
-        } else {
-            DESKTOP
-        }
-    };
+    let ((main, main_client), (other, other_client)) = net.main_and_other();
     net.now = 1_000;
     let long = "a long line cut into pieces ".repeat(8);
-    for address in [&main, &other] {
-        net.long_message_from(client(address), address, &long);
+    for (address, client) in [(&main, main_client), (&other, other_client)] {
+        net.long_message_from(client, address, &long);
     }
     net.alice_types_to(LAPTOP, "short");
     assert_eq!(net.times_shown(DESKTOP, "short"), 1);
