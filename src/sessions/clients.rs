@@ -196,7 +196,7 @@ impl Session {
             )
         };
         // `from` is another client when one has its address; else it is the main client.
-        let sender = self.others.iter().position(|o| o.address == from);
+        let sender = self.client_at(from);
         if sender == owner {
             return None;
         }
@@ -211,18 +211,22 @@ impl Session {
         })
     }
 
+    /// The other client at `from`, by its address: none at the address the main session's
+    /// client was heard at last, also where another client was recorded before (two clients
+    /// are never at one address at once: the one heard there last has it; see
+    /// `other_client_line` for the other way round).
+    fn client_at(&self, from: &str) -> Option<usize> {
+        if self.holder() == Some(from) {
+            return None;
+        }
+        self.others.iter().position(|o| o.address == from)
+    }
+
     fn other_for(&mut self, from: &str, text: &str) -> Option<usize> {
         match kind(text)? {
-            // The main session's client's address is the main session's, also where another
-            // client was recorded before: see `other_client_line`.
-            b'P' => {
-                if self.holder() != Some(from) {
-                    if let Some(i) = self.others.iter().position(|o| o.address == from) {
-                        return Some(i);
-                    }
-                }
-                self.other_for_piece(from, text)
-            }
+            b'P' => self
+                .client_at(from)
+                .or_else(|| self.other_for_piece(from, text)),
             b'D' => {
                 let sid = data_session_id(text)?;
                 if self.conv.has_session(sid) {
@@ -231,9 +235,7 @@ impl Session {
                 self.others.iter().position(|o| o.conv.has_session(sid))
             }
             letter @ (b'I' | b'R' | b'C') => self.other_for_handshake(letter, from, text),
-            b'Q' | b'E' if self.holder() != Some(from) => {
-                self.others.iter().position(|o| o.address == from)
-            }
+            b'Q' | b'E' => self.client_at(from),
             _ => None,
         }
     }
@@ -356,7 +358,8 @@ impl Session {
             && !self.conv.is_blocked()
             && !self.conv.known_peer_keys().is_empty()
             && self.others.iter().all(|o| o.address != from)
-            && self.holder().is_some_and(|main| main != from)
+            && self.holder_known()
+            && self.holder() != Some(from)
     }
 
     fn room_for_a_client(&self) -> bool {
@@ -579,20 +582,22 @@ impl Sessions {
         }
         // A handshake that completed, or a data message that decrypted (also one put together
         // from pieces: a piece not yet completing a line proves nothing).
-        let authenticated = out.read_in.is_some()
-            || out
-                .events
-                .iter()
-                .any(|e| matches!(e, Event::Started { .. }));
+        let started = out
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Started { .. }));
+        let authenticated = out.read_in.is_some() || started;
         if authenticated {
             o.address = from.to_owned();
         }
         // Two clients are never at one address at once: the main session's client, last heard
         // at this one, has left it if a client whose key the user accepted authenticated here
-        // since. The address is that client's alone (its pieces and queries go to its session)
-        // until the main client is heard again, wherever it is.
-        let took_holders_address =
-            authenticated && !o.conv.is_blocked() && s.holder() == Some(from);
+        // since, in its current session (a previous one may be a session a server pushed in
+        // front of the client's). The address is that client's alone (its pieces and queries
+        // go to its session) until the main client is heard again, wherever it is.
+        let took_holders_address = (started || (out.read_in.is_some() && out.read_in_current))
+            && !o.conv.is_blocked()
+            && s.holder() == Some(from);
         let mut action = out.action;
         // Read, but not shown as the contact's words: its key is not one the user accepted (a
         // server can make up a client). Shown as a Sotto line that says so.
@@ -611,12 +616,12 @@ impl Sessions {
         Some((action, fx))
     }
 
-    /// The main session's client is no longer where it was last heard from: forgotten, in
-    /// memory and on disk. Its lines go where the host points until one of its lines
+    /// The main session's client is no longer where it was last heard from (`holder_left`;
+    /// its record deleted on disk). Its lines go where the host points until one of its lines
     /// authenticates again.
     fn forget_holder(&mut self, key: &ConvKey) {
         if let Some(s) = self.sessions.get_mut(key) {
-            s.instance = None;
+            s.holder_left = true;
         }
         if let Some(Err(e)) = self
             .store

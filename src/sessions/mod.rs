@@ -132,6 +132,12 @@ struct Session {
     /// from the one that can. Saved when it changes (`Store::set_holder`), loaded with the
     /// conversation.
     instance: Option<(u32, String)>,
+    /// Another client of the contact, whose key the user accepted, authenticated at the
+    /// holder's address since the holder was last heard there: the holder left it (two clients
+    /// are never at one address at once). Its address is not known ([`Session::holder`]); the
+    /// holder itself still is (its tag: [`Session::holder_known`]). Cleared by the holder's
+    /// next authenticated line; on disk, the holder's record is deleted.
+    holder_left: bool,
     /// The saved conversation could not be restored (written by a newer Sotto, damaged): why.
     /// Its row is kept untouched, nothing is sent or answered, and the user decides
     /// (`/sotto start` or `/sotto stop` begins afresh, replacing the row).
@@ -192,8 +198,18 @@ struct Session {
 
 impl Session {
     /// The wire name of the contact's client holding the current session, if known for this
-    /// session (a record of another instance's is not).
+    /// session (a record of another instance's is not) and not left since.
     fn holder(&self) -> Option<&str> {
+        self.holder_record().filter(|_| !self.holder_left)
+    }
+
+    /// Whether the client holding the current session was heard from in this session, at an
+    /// address known or left since.
+    fn holder_known(&self) -> bool {
+        self.holder_record().is_some()
+    }
+
+    fn holder_record(&self) -> Option<&str> {
         let (_, tag) = self.conv.session_instance()?;
         match &self.instance {
             Some((t, address)) if *t == tag => Some(address),
@@ -611,6 +627,7 @@ impl Sessions {
                     moved_to,
                     moved_noticed: false,
                     instance,
+                    holder_left: false,
                     saved,
                     unrestorable,
                     unrestorable_told: false,

@@ -626,8 +626,10 @@ fn note_instance(
         s.holder_seen = there;
     }
     let now = Some((tag, peer_raw.to_owned()));
-    if (started || decrypted) && s.instance != now {
+    // Heard again where another client was heard since (`holder_left`): recorded again too.
+    if (started || decrypted) && (s.instance != now || s.holder_left) {
         s.instance.clone_from(&now);
+        s.holder_left = false;
         return now;
     }
     None

@@ -418,6 +418,29 @@ impl Net {
         )
     }
 
+    /// Both of bob's clients in sessions; the main session's client then writes from the other
+    /// client's address (back under the resource the other had left): the main client, the
+    /// other client's address, and the other client.
+    fn main_client_at_the_others_address(&mut self) -> (&'static str, String, &'static str) {
+        self.both_accepted();
+        let ((_, main_client), (other, other_client)) = self.main_and_other();
+        self.bob_types_from(main_client, &other, "from where the other client was", LINE);
+        (main_client, other, other_client)
+    }
+
+    /// The other client (`main_client_at_the_others_address`) writes from its own address
+    /// again: the main session's client's address is not known any more.
+    fn other_client_back_at(&mut self, other_client: &'static str, other: &str) {
+        self.bob_types_from(
+            other_client,
+            other,
+            "the other client, back at its own",
+            LINE,
+        );
+        let key = &self.alice.key;
+        assert_eq!(self.alice.sessions.session_address(key), None);
+    }
+
     /// A client of bob writes `text` with lines cut at 120 characters (it must make several
     /// pieces), its lines coming to alice from `address`.
     fn long_message_from(&mut self, client: &'static str, address: &str, text: &str) {
@@ -2004,10 +2027,8 @@ fn the_main_clients_long_message_from_a_new_address_moves_the_session_there() {
 #[test]
 fn an_address_two_clients_had_is_the_one_heard_there_last() {
     let mut net = Net::new("clients-shared-address");
-    net.both_accepted();
     let key = net.alice.key.clone();
-    let ((_, main_client), (other, other_client)) = net.main_and_other();
-    net.bob_types_from(main_client, &other, "from where the other client was", LINE);
+    let (main_client, other, other_client) = net.main_client_at_the_others_address();
     assert_eq!(
         net.alice.sessions.session_address(&key),
         Some(other.as_str())
@@ -2020,13 +2041,7 @@ fn an_address_two_clients_had_is_the_one_heard_there_last() {
         "{:?}",
         net.wire
     );
-    net.bob_types_from(
-        other_client,
-        &other,
-        "the other client, back at its own",
-        LINE,
-    );
-    assert_eq!(net.alice.sessions.session_address(&key), None);
+    net.other_client_back_at(other_client, &other);
     let long = "a long line from the other client at its own address again ".repeat(3);
     net.long_message_from(other_client, &other, &long);
     assert_eq!(net.shown("alice").last(), Some(&long));
@@ -2041,6 +2056,52 @@ fn an_address_two_clients_had_is_the_one_heard_there_last() {
     assert_eq!(net.alice.sessions.session_address(&key), None);
     net.long_message_from(other_client, &other, &long);
     assert_eq!(net.times_shown("alice", &long), 2);
+}
+
+/// The main client, heard last at the other client's old address (as above), lost its state:
+/// its not-read notice for alice's next line comes from there, and is the main client's: the
+/// line waits to be sent again. It was taken for the other client's notice, which reads, and
+/// dropped as about that client's own copy: never sent again, though shown as sent.
+#[test]
+fn a_not_read_notice_from_where_the_main_client_was_heard_last_is_its_own() {
+    let mut net = Net::new("clients-shared-not-read");
+    let (_, other, _) = net.main_client_at_the_others_address();
+    let (out, _) = net.alice_sends("for both clients");
+    let main_copy = lines_of(out).remove(0);
+    let mut rng = ChaCha20Rng::seed_from_u64(80);
+    let mut lost = Conversation::new(IdentityKey::generate(&mut rng), 0x100, Policy::Manual);
+    let notice = lost.receive(&main_copy, 0, &mut rng).inject.remove(0);
+    let told = net.alice_gets(&other, &notice);
+    assert!(
+        told.events
+            .iter()
+            .any(|e| matches!(e, Event::NotRead { text: Some(t), .. } if t == "for both clients")),
+        "{:?}",
+        told.events
+    );
+}
+
+/// A late login whose key the user has not accepted starts while the other client holds the
+/// address the main client was heard at last (so the main client's own address is not known):
+/// it gets a session of its own, and the main session stays with the main client (it used to
+/// reach the main session, which then answered a key not accepted and held everything).
+#[test]
+fn a_late_login_while_the_main_clients_address_is_taken_gets_its_own_session() {
+    let mut net = Net::new("clients-shared-late");
+    let (main_client, other, other_client) = net.main_client_at_the_others_address();
+    net.other_client_back_at(other_client, &other);
+    let mut rng = ChaCha20Rng::seed_from_u64(81);
+    net.made_up_start("bob/late", 0x4242, 0, &mut rng);
+    assert!(
+        net.others().iter().any(|(a, _, _)| a == "bob/late"),
+        "{:?}",
+        net.others()
+    );
+    net.bob_types_from(main_client, &other, "the main client goes on", LINE);
+    assert_eq!(
+        net.shown("alice").last().map(String::as_str),
+        Some("the main client goes on")
+    );
 }
 
 /// A server forges the first piece of a long line the main client writes from a new address
