@@ -356,6 +356,17 @@ impl Sessions {
         } else {
             Save::Synced
         };
+        // Where the holder is now is recorded before the save, not after it: the line that
+        // moved it authenticated, so the address is true whatever becomes of the save; written
+        // after it, a kill (or a failed write) in between left the old address on disk, with
+        // the same instance tag, and after a restart the session's lines went there. (A new
+        // session's tag does not match the saved session's until that is saved.)
+        if let (Some((tag, address)), Some(store)) = (&moved_holder, self.store.as_ref()) {
+            if let Err(e) = store.set_holder(&key.protocol, &key.account, &key.peer, *tag, address)
+            {
+                self.log.push(format!("recording the holder: {e}"));
+            }
+        }
         let saved = self.persist_as(key, &out.events, save);
         let mut fx = Effects {
             notices: pending,
@@ -378,13 +389,6 @@ impl Sessions {
                 }
             }
             self.delete_other_rows(key, superseded);
-            if let (Some((tag, address)), Some(store)) = (moved_holder, self.store.as_ref()) {
-                if let Err(e) =
-                    store.set_holder(&key.protocol, &key.account, &key.peer, tag, &address)
-                {
-                    self.log.push(format!("recording the holder: {e}"));
-                }
-            }
         }
         let started = out
             .events
@@ -475,9 +479,18 @@ impl Sessions {
             return Some((fx, false));
         }
         let ticked = s.conv.tick(settings.now_secs);
+        // An action may release what is held (a key accepted, a verification that accepts
+        // one): a holder not seen since this side's restart is taken as away first, as before
+        // a text typed, so that it goes nowhere the holder may have left.
+        s.note_holder_unseen(rng);
         let mut out = act(&mut s.conv, rng);
         out.events.splice(0..0, ticked.events);
-        let held = Self::fan_out_held(s, &out.events, rng);
+        let mut held = Self::fan_out_held(s, &out.events, rng);
+        // Still held for the holder that went away: every client of the contact seen online is
+        // asked once (the holder may be back under a new address already), as at a text typed.
+        if s.conv.holder_away() && s.conv.queued() > 0 {
+            held.extend(s.probe_online());
+        }
         let shown = out.events.len();
         out.events.extend_from_slice(record);
         let saved = self.persist(key, &out.events);

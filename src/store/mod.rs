@@ -1122,9 +1122,11 @@ impl Store {
         Ok(())
     }
 
-    /// Records which of `peer`'s clients holds the session (not synced specially: a stale or
-    /// lost record only means the lines go where the host points until the next
-    /// authenticated line).
+    /// Records which of `peer`'s clients holds the session. The caller writes it before the
+    /// save of the line that taught it (that line authenticated: the address is true whatever
+    /// becomes of the save). A record lost to a failed write leaves the previous address, where
+    /// the session's lines go until the next authenticated line, or until the holder, not
+    /// seen online since a restart, is taken as away.
     pub fn set_holder(
         &self,
         protocol: &str,

@@ -2058,6 +2058,31 @@ fn an_address_two_clients_had_is_the_one_heard_there_last() {
     assert_eq!(net.times_shown("alice", &long), 2);
 }
 
+/// The main session's client writes from a new address while the save of what it wrote cannot
+/// be made (a kill at that moment is the same): its new address is on disk all the same, since
+/// the line that moved it authenticated. It was written after the save, and a kill between the
+/// two left the old address on disk, with the session's own tag: after a restart, the lines
+/// went where the client had left.
+#[test]
+fn the_holders_new_address_is_on_disk_before_the_save() {
+    let mut net = Net::new("clients-holder-first");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    for table_write in ["INSERT", "UPDATE"] {
+        net.alice.store().execute_raw(&format!(
+            "CREATE TRIGGER no_save_{table_write} BEFORE {table_write} ON session
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        ));
+    }
+    net.bob_types_from(LAPTOP, "bob/laptop-2", "from a new address", LINE);
+    let holder = net
+        .alice
+        .store()
+        .holder(&key.protocol, &key.account, &key.peer)
+        .unwrap();
+    assert_eq!(holder.map(|(_, a)| a).as_deref(), Some("bob/laptop-2"));
+}
+
 /// The main client, heard last at the other client's old address (as above), lost its state:
 /// its not-read notice for alice's next line comes from there, and is the main client's: the
 /// line waits to be sent again. It was taken for the other client's notice, which reads, and
@@ -2828,6 +2853,41 @@ fn a_holder_not_seen_online_since_a_restart_is_taken_as_away() {
     net.the_laptop_back_reads("typed after the restart");
 }
 
+/// The laptop comes back with a new key: alice's session with it is held until she accepts
+/// the key, and what she types is held. She restarts; the laptop goes meanwhile, the phone
+/// without Sotto stays (only its presence comes). She then accepts the key, typing nothing
+/// first: what was held stays held for the laptop, the phone is asked, and nothing goes to the
+/// laptop's gone address (which the server hands to the phone: it was sent there, lost, and
+/// shown as sent). The laptop back, it reads it.
+#[test]
+fn accepting_a_key_after_a_restart_sends_nothing_to_a_holder_not_seen() {
+    let mut net = Net::new("away-unseen-accept");
+    net.start_with_laptop_only();
+    net.laptop = peer("away-unseen-accept-new", "bob", "alice", 89);
+    net.client_starts(LAPTOP);
+    let key = net.alice.key.clone();
+    let new_key = net
+        .alice
+        .sessions
+        .loaded_peer_key(&key)
+        .expect("the laptop's new session");
+    net.alice_types("held for the new key");
+    assert_eq!(net.alice_waiting(), 1);
+    net.alice_starts_afresh();
+    assert!(net.presence(PHONE, true).is_none());
+    let before = net.wire.len();
+    let fx = net
+        .alice
+        .sessions
+        .accept_key(&key, "bob", &now(net.now), &new_key, &mut net.alice.rng)
+        .expect("a conversation")
+        .expect("accepted");
+    net.deliver_effects(PHONE, fx);
+    net.held_and_only_the_phone_asked_since(before);
+    assert_eq!(net.alice_waiting(), 1);
+    net.the_laptop_back_reads("held for the new key");
+}
+
 /// After such a restart, Sotto unloading does not end the session (its end would go to the
 /// laptop's gone address, which the server hands to the phone).
 #[test]
@@ -2866,6 +2926,12 @@ impl Net {
     fn alice_types_held_and_the_phone_is_asked(&mut self, text: &str) {
         let before = self.wire.len();
         self.alice_types(text);
+        self.held_and_only_the_phone_asked_since(before);
+    }
+
+    /// Since the wire's first `before` lines, nothing left but queries to the phone, and what
+    /// alice typed is held for the laptop, away.
+    fn held_and_only_the_phone_asked_since(&self, before: usize) {
         let sent = &self.wire[before..];
         assert!(
             !sent.is_empty()
@@ -2874,8 +2940,7 @@ impl Net {
                     .all(|(to, l)| to == PHONE && l.starts_with("?S1Q")),
             "{sent:?}"
         );
-        let key = self.alice.key.clone();
-        assert!(self.alice.sessions.held_for_away_holder(&key));
+        assert!(self.alice.sessions.held_for_away_holder(&self.alice.key));
     }
 
     /// bob's laptop is seen online at its own address again: what was held goes to it, `last`
