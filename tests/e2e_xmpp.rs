@@ -507,6 +507,43 @@ fn xmpp_group_chat_private_messages_never_leak() {
     p.assert_no_criticals();
 }
 
+/// The same private chat, encrypted; alice leaves the room, and then the room's own address
+/// lands on her roster (a roster push: here her account adds it, as the server could at any
+/// time). libpurple's name for bob's window, `room@server/bob`, now normalizes to the buddy
+/// `room@server`, and its lookup by name misses the window: what alice types in bob's window
+/// went out in plaintext, under a new conversation of that buddy's (found by a read-only
+/// review). The window's conversation follows the name it has now, encrypted, or nothing is
+/// sent.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_room_on_the_roster_never_turns_a_private_chat_plaintext() {
+    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let room = "annex@conference.localhost";
+    let (to_bob, _) = encrypted_in_a_new_room(&mut p, room, "alice", "bob");
+    p.alice.client.command(&format!("leave {room}"));
+    std::thread::sleep(Duration::from_secs(1));
+    p.alice.client.command(&format!("subscribe {room}"));
+    p.alice.client.expect("the room on the roster", WAIT, |l| {
+        l.tag == "ECHO" && l.field(0) == "subscribe"
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    p.alice
+        .client
+        .send(&to_bob, "after the roster walrus words");
+    // It went encrypted (the left room hands it back, and the window says so, with its text).
+    p.alice
+        .client
+        .expect_system(&to_bob, "the line handed back, not delivered", WAIT, |t| {
+            t.contains("NOT delivered") && t.contains("after the roster walrus words")
+        });
+    assert_not_on_wire(
+        &[&p.alice.tap, &p.bob.tap],
+        "walrus",
+        "a private chat's text",
+    );
+    p.assert_no_criticals();
+}
+
 /// A private chat in a group chat with nicks the way people write them ("Alice", "Bob"):
 /// libpurple keeps our own nick in the room lower-cased ("alice"), while the occupant sees
 /// `room/Alice`; the handshake states the room's spelling, so neither side warns that names do

@@ -769,6 +769,31 @@ fn occupant_window(
         .unwrap_or(ptr::null_mut())
 }
 
+/// Every open IM window of `r`'s account named exactly `r.peer` (as libpurple hands the name to
+/// the send path), whatever that name normalizes to now: libpurple's own lookup normalizes the
+/// name as the server lets it today (an XMPP room occupant once the room is left, a room's
+/// address on the roster), and misses a window filed under what it normalized to when it
+/// opened.
+pub(crate) fn ims_named(r: &ConvRef) -> Vec<*mut sys::PurpleConversation> {
+    let account = r.account();
+    if account.is_null() {
+        return Vec::new();
+    }
+    open_ims()
+        .into_iter()
+        .filter(|&conv| {
+            // SAFETY: in libpurple's list of open IMs just now: live.
+            let (a, name) = unsafe {
+                (
+                    sys::purple_conversation_get_account(conv),
+                    cstr_to_string(sys::purple_conversation_get_name(conv)),
+                )
+            };
+            a == account && name.as_deref() == Some(r.peer.as_str())
+        })
+        .collect()
+}
+
 /// Every open IM window (libpurple's list, newest first), copied out: live until the caller
 /// closes one.
 pub(crate) fn open_ims() -> Vec<*mut sys::PurpleConversation> {

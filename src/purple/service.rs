@@ -805,10 +805,25 @@ pub(crate) unsafe fn account_changed(conv: *mut sys::PurpleConversation) -> Opti
 }
 
 /// The window `r` names, if one is open, tracked (see [`track`]); `true` when none is.
+///
+/// Also every open window filed under exactly `r`'s name whose conversation is another now:
+/// the send path gets a name, not a window, and libpurple's lookup by name can miss the window
+/// the user typed in. An XMPP private chat with `room@server/bob`, once the room is left and the
+/// room's address is on the roster (a roster push), normalizes to `room@server`: the lookup
+/// found no window, nothing followed, and what was typed in bob's encrypted window went out
+/// under a new conversation, in plaintext (found by a read-only review). It follows now (or
+/// nothing is sent).
 pub(crate) fn track_name(r: &ConvRef) -> bool {
     let conv = r.conversation();
     // SAFETY: looked up just now: null or live.
-    conv.is_null() || unsafe { track(conv) }
+    if !conv.is_null() && !unsafe { track(conv) } {
+        return false;
+    }
+    glue::ims_named(r)
+        .into_iter()
+        .filter(|&w| w != conv)
+        // SAFETY: in libpurple's list of open IMs just now: live.
+        .all(|w| unsafe { track(w) })
 }
 
 /// The contact of window `id` was renamed to `r.peer`: the conversation follows, and the window

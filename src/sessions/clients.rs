@@ -616,19 +616,24 @@ impl Sessions {
         Some((action, fx))
     }
 
-    /// The main session's client is no longer where it was last heard from (`holder_left`;
-    /// its record deleted on disk). Its lines go where the host points until one of its lines
-    /// authenticates again.
+    /// The main session's client is no longer where it was last heard from (`holder_left`; on
+    /// disk, its record keeps the tag without an address, so that after a restart it is still
+    /// known: a late login elsewhere is then another client, not the main session's). Its
+    /// lines go where the host points until one of its lines authenticates again.
     fn forget_holder(&mut self, key: &ConvKey) {
-        if let Some(s) = self.sessions.get_mut(key) {
-            s.holder_left = true;
-        }
+        let Some(s) = self.sessions.get_mut(key) else {
+            return;
+        };
+        s.holder_left = true;
+        let Some((tag, _)) = s.instance.clone() else {
+            return;
+        };
         if let Some(Err(e)) = self
             .store
             .as_ref()
-            .map(|st| st.forget_holder(&key.protocol, &key.account, &key.peer))
+            .map(|st| st.set_holder(&key.protocol, &key.account, &key.peer, tag, ""))
         {
-            self.note(format!("forgetting where a client was heard from: {e}"));
+            self.note(format!("recording that a client left its address: {e}"));
         }
     }
 

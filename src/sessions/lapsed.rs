@@ -81,7 +81,13 @@ impl Sessions {
         let mut fx = self.act(key, &peer_raw, settings, rng, |conv, rng| {
             conv.peer_came_online(rng)
         })?;
-        if fx.inject.is_empty() && fx.events.is_empty() && fx.notices.is_empty() {
+        // (Queries to clients online, `elsewhere`, made when what is held waits for a holder
+        // not seen: counted as sent, they must go.)
+        if fx.inject.is_empty()
+            && fx.events.is_empty()
+            && fx.notices.is_empty()
+            && fx.elsewhere.is_empty()
+        {
             return None;
         }
         if !fx.inject.is_empty() {

@@ -136,7 +136,7 @@ struct Session {
     /// holder's address since the holder was last heard there: the holder left it (two clients
     /// are never at one address at once). Its address is not known ([`Session::holder`]); the
     /// holder itself still is (its tag: [`Session::holder_known`]). Cleared by the holder's
-    /// next authenticated line; on disk, the holder's record is deleted.
+    /// next authenticated line; on disk, the holder's record keeps the tag, without an address.
     holder_left: bool,
     /// The saved conversation could not be restored (written by a newer Sotto, damaged): why.
     /// Its row is kept untouched, nothing is sent or answered, and the user decides
@@ -619,6 +619,8 @@ impl Sessions {
                     .ok()
                     .flatten()
             });
+            // Recorded without an address: the holder left the one it was heard at last.
+            let holder_left = instance.as_ref().is_some_and(|(_, a)| a.is_empty());
             self.sessions.insert(
                 key.clone(),
                 Session {
@@ -627,7 +629,7 @@ impl Sessions {
                     moved_to,
                     moved_noticed: false,
                     instance,
-                    holder_left: false,
+                    holder_left,
                     saved,
                     unrestorable,
                     unrestorable_told: false,

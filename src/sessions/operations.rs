@@ -356,16 +356,20 @@ impl Sessions {
         } else {
             Save::Synced
         };
-        // Where the holder is now is recorded before the save, not after it: the line that
-        // moved it authenticated, so the address is true whatever becomes of the save; written
-        // after it, a kill (or a failed write) in between left the old address on disk, with
-        // the same instance tag, and after a restart the session's lines went there. (A new
-        // session's tag does not match the saved session's until that is saved.)
-        if let (Some((tag, address)), Some(store)) = (&moved_holder, self.store.as_ref()) {
-            if let Err(e) = store.set_holder(&key.protocol, &key.account, &key.peer, *tag, address)
-            {
-                self.log.push(format!("recording the holder: {e}"));
-            }
+        // Where the holder is now, learned from a data line of the session that is up, is
+        // recorded before the save, not after it: the line authenticated in that very session,
+        // so the address is true whatever becomes of the save; written after it, a kill (or a
+        // failed write) in between left the old address on disk, with the session's own tag,
+        // and after a restart the session's lines went there. Learned from a handshake that
+        // completed, it is recorded once that session is saved: a start naming the main
+        // client's tag comes from any address, and a save that fails rolls back to the
+        // previous session, whose client that address is not.
+        let started = out
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Started { .. }));
+        if !started {
+            self.record_holder(key, moved_holder.as_ref());
         }
         let saved = self.persist_as(key, &out.events, save);
         let mut fx = Effects {
@@ -389,11 +393,10 @@ impl Sessions {
                 }
             }
             self.delete_other_rows(key, superseded);
+            if started {
+                self.record_holder(key, moved_holder.as_ref());
+            }
         }
-        let started = out
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::Started { .. }));
         if saved.is_ok() {
             self.after_start(key, &out.events, &mut fx);
         }
@@ -646,6 +649,18 @@ fn note_instance(
         return now;
     }
     None
+}
+
+impl Sessions {
+    /// Records where `key`'s session holder was heard from, when that moved (`note_instance`).
+    fn record_holder(&mut self, key: &ConvKey, moved: Option<&(u32, String)>) {
+        let (Some((tag, address)), Some(store)) = (moved, self.store.as_ref()) else {
+            return;
+        };
+        if let Err(e) = store.set_holder(&key.protocol, &key.account, &key.peer, *tag, address) {
+            self.log.push(format!("recording the holder: {e}"));
+        }
+    }
 }
 
 /// Most lines remembered as addressed to another client of this account.

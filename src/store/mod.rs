@@ -1108,25 +1108,14 @@ impl Store {
             .and_then(|(tag, address)| Some((u32::try_from(tag).ok()?, address))))
     }
 
-    /// Forgets where `peer`'s session holder was heard from (it left that address).
-    pub fn forget_holder(
-        &self,
-        protocol: &str,
-        account: &str,
-        peer: &str,
-    ) -> Result<(), StoreError> {
-        self.exec(
-            "DELETE FROM holder WHERE account = ?1 AND peer = ?2",
-            params![account_key(protocol, account), peer],
-        )?;
-        Ok(())
-    }
-
-    /// Records which of `peer`'s clients holds the session. The caller writes it before the
-    /// save of the line that taught it (that line authenticated: the address is true whatever
-    /// becomes of the save). A record lost to a failed write leaves the previous address, where
-    /// the session's lines go until the next authenticated line, or until the holder, not
-    /// seen online since a restart, is taken as away.
+    /// Records which of `peer`'s clients holds the session (an empty `address`: it left the
+    /// address it was heard at last, and the client is still known by its tag). The caller
+    /// writes an address learned from a data line before that line's save (the line
+    /// authenticated in the session that is up: the address is true whatever becomes of the
+    /// save), one learned from a completed handshake after that session's save. A record lost
+    /// to a failed write leaves the previous address, where the session's lines go until the
+    /// next authenticated line, or until the holder, not seen online since a restart, is taken
+    /// as away.
     pub fn set_holder(
         &self,
         protocol: &str,

@@ -368,6 +368,14 @@ im_window(const char *buddy)
 	                                             the_account);
 	if (conv != NULL)
 		return conv;
+	/* A window named exactly so that libpurple's lookup misses (filed under what the name
+	 * normalized to when it opened: an XMPP room occupant once the room is left): the
+	 * window the user sees and types in. */
+	for (l = purple_get_ims(); l != NULL; l = l->next) {
+		if (purple_conversation_get_account(l->data) == the_account &&
+		    strcmp(purple_conversation_get_name(l->data), buddy) == 0)
+			return l->data;
+	}
 	for (l = purple_get_ims(); l != NULL; l = l->next) {
 		const char *name = purple_conversation_get_name(l->data);
 

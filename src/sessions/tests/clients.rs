@@ -492,6 +492,22 @@ impl Net {
             .presence(&key, from, available, &at, &mut self.alice.rng)
     }
 
+    /// A presence as the plugin hands it over (`xmpp.rs`): to the holder's tracking, then to
+    /// a start or held text that waits for a client coming online. Every effect, in order.
+    fn presence_as_the_plugin(&mut self, from: &str, available: bool) -> Vec<Effects> {
+        let key = self.alice.key.clone();
+        let at = Self::at(&self.names, "alice", self.now);
+        let mut all: Vec<Effects> = self.presence(from, available).into_iter().collect();
+        if self.alice.sessions.contact_presence(&key, from, available) {
+            all.extend(
+                self.alice
+                    .sessions
+                    .contact_online(&key, &at, &mut self.alice.rng),
+            );
+        }
+        all
+    }
+
     /// What waits to be sent to bob.
     fn alice_waiting(&mut self) -> usize {
         let key = self.alice.key.clone();
@@ -2112,21 +2128,76 @@ fn a_not_read_notice_from_where_the_main_client_was_heard_last_is_its_own() {
 /// reach the main session, which then answered a key not accepted and held everything).
 #[test]
 fn a_late_login_while_the_main_clients_address_is_taken_gets_its_own_session() {
-    let mut net = Net::new("clients-shared-late");
-    let (main_client, other, other_client) = net.main_client_at_the_others_address();
-    net.other_client_back_at(other_client, &other);
-    let mut rng = ChaCha20Rng::seed_from_u64(81);
-    net.made_up_start("bob/late", 0x4242, 0, &mut rng);
-    assert!(
-        net.others().iter().any(|(a, _, _)| a == "bob/late"),
-        "{:?}",
-        net.others()
-    );
-    net.bob_types_from(main_client, &other, "the main client goes on", LINE);
+    for restarted in [false, true] {
+        let mut net = Net::new(&format!("clients-shared-late-{restarted}"));
+        let (main_client, other, other_client) = net.main_client_at_the_others_address();
+        net.other_client_back_at(other_client, &other);
+        if restarted {
+            // The main client is still known after a restart (its record keeps its tag).
+            net.alice_restarts();
+            let key = net.alice.key.clone();
+            assert_eq!(net.alice.sessions.session_address(&key), None);
+        }
+        let mut rng = ChaCha20Rng::seed_from_u64(81);
+        net.made_up_start("bob/late", 0x4242, 0, &mut rng);
+        assert!(
+            net.others().iter().any(|(a, _, _)| a == "bob/late"),
+            "restarted: {restarted}: {:?}",
+            net.others()
+        );
+        net.bob_types_from(main_client, &other, "the main client goes on", LINE);
+        assert_eq!(
+            net.shown("alice").last().map(String::as_str),
+            Some("the main client goes on"),
+            "restarted: {restarted}"
+        );
+    }
+}
+
+/// A server completes a handshake with a key of its own from `bob/evil`, naming the main
+/// client's instance tag (such a start goes to the main session from any address), and the
+/// save of that session fails (a kill at that moment is the same): the previous session, with
+/// the laptop, goes on, and its lines still go to the laptop's address after a restart. The
+/// address a completed handshake teaches is recorded only once that session is saved.
+#[test]
+fn a_forged_start_whose_save_fails_leaves_the_holders_address_alone() {
+    let mut net = Net::new("clients-holder-forged");
+    net.start_with_laptop_only();
+    let key = net.alice.key.clone();
+    let main_tag = {
+        let s = net.alice.sessions.sessions.get(&key).expect("loaded");
+        s.conv.session_instance().expect("up").1
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(82);
+    let mut server = Conversation::new(IdentityKey::generate(&mut rng), main_tag, Policy::Manual);
+    server.set_peer_supports_sotto(true);
+    let mut to_alice = server.start(&mut rng).inject;
+    while !to_alice.is_empty() {
+        // The save of the session the last line completes fails.
+        if to_alice.iter().any(|l| l.starts_with("?S1C")) {
+            for table_write in ["INSERT", "UPDATE"] {
+                net.alice.store().execute_raw(&format!(
+                    "CREATE TRIGGER no_save_{table_write} BEFORE {table_write} ON session
+                     BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+                ));
+            }
+        }
+        let back = net.forged_lines_from("bob/evil", std::mem::take(&mut to_alice));
+        for l in back {
+            to_alice.extend(server.receive(&l, 0, &mut rng).inject);
+        }
+    }
     assert_eq!(
-        net.shown("alice").last().map(String::as_str),
-        Some("the main client goes on")
+        server.state(),
+        ConvState::Encrypted,
+        "the server's handshake completed"
     );
+    let holder = net
+        .alice
+        .store()
+        .holder(&key.protocol, &key.account, &key.peer)
+        .unwrap();
+    assert_eq!(holder.map(|(_, a)| a).as_deref(), Some(LAPTOP));
 }
 
 /// A server forges the first piece of a long line the main client writes from a new address
@@ -2886,6 +2957,34 @@ fn accepting_a_key_after_a_restart_sends_nothing_to_a_holder_not_seen() {
     net.held_and_only_the_phone_asked_since(before);
     assert_eq!(net.alice_waiting(), 1);
     net.the_laptop_back_reads("held for the new key");
+}
+
+/// The same laptop on a key not accepted yet, text held, alice restarted; the laptop comes back
+/// under a new address before she accepts: it is asked (`?S1Q`), once. The query was made when
+/// the presence found text held for a holder not seen, counted as asked, and dropped unsent: the
+/// acceptance then asked nobody, and the text waited until bob wrote.
+#[test]
+fn a_query_made_at_a_presence_is_sent() {
+    let mut net = Net::new("away-unseen-query");
+    net.start_with_laptop_only();
+    net.laptop = peer("away-unseen-query-new", "bob", "alice", 90);
+    net.client_starts(LAPTOP);
+    net.alice_types("held for the new key");
+    net.alice_starts_afresh();
+    let queries: Vec<(String, String)> = net
+        .presence_as_the_plugin("bob/laptop-2", true)
+        .into_iter()
+        .flat_map(|fx| fx.elsewhere)
+        .filter(|(_, l)| l.starts_with("?S1Q"))
+        .collect();
+    assert_eq!(
+        queries
+            .iter()
+            .map(|(to, _)| to.as_str())
+            .collect::<Vec<_>>(),
+        ["bob/laptop-2"],
+        "{queries:?}"
+    );
 }
 
 /// After such a restart, Sotto unloading does not end the session (its end would go to the
