@@ -819,9 +819,15 @@ pub(crate) fn track_name(r: &ConvRef) -> bool {
     if !conv.is_null() && !unsafe { track(conv) } {
         return false;
     }
+    track_named(r, conv)
+}
+
+/// Every open window named exactly as `r` but `except` (the window libpurple's lookup gave,
+/// tracked already), tracked ([`track_name`]); `false` when one could not follow.
+pub(crate) fn track_named(r: &ConvRef, except: *mut sys::PurpleConversation) -> bool {
     glue::ims_named(r)
         .into_iter()
-        .filter(|&w| w != conv)
+        .filter(|&w| w != except)
         // SAFETY: in libpurple's list of open IMs just now: live.
         .all(|w| unsafe { track(w) })
 }

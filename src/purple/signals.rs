@@ -614,6 +614,11 @@ unsafe extern "C" fn receiving_im_msg(
                     }
                 };
             };
+            // Other open windows named exactly as the sender, which libpurple's lookup missed
+            // (an XMPP private chat once the room is left and its address is on the roster):
+            // their conversations follow first, as before a line is sent, so the line is read
+            // in the conversation that has the session, not in a blank one under the new name.
+            let followed = followed && service::track_named(&r, conv);
             // Where the transport does not address each of the contact's clients (all but XMPP),
             // the open window the line is written to names the contact: answers go to its name,
             // never to the spelling this line came under (libpurple folds IRC names, Unicode
