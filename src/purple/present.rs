@@ -727,9 +727,13 @@ fn visible_letters(text: &str) -> String {
                     | '\u{E0000}'..='\u{E0FFF}'
             )
     };
-    texts::one_line(text)
-        .collect::<String>()
-        .nfkc()
+    let line: String = texts::one_line(text).collect();
+    // NFKC leaves ASCII as it is, and no ASCII character is a small capital: most messages
+    // skip the normalization (it was most of the time a message took to show).
+    if line.is_ascii() {
+        return line.chars().filter(|c| !ignorable(*c)).collect();
+    }
+    line.nfkc()
         .filter(|c| !ignorable(*c))
         .map(|c| small_capital(c).unwrap_or(c))
         .collect()
@@ -743,38 +747,50 @@ fn visible_letters(text: &str) -> String {
 /// Marks above and below are dropped ("ṭ" is "t"); a character whose skeleton is empty in
 /// every form is one the skeletons ignore (invisible formatting such as U+206A): skipped, as
 /// the whole-text skeleton skips it, never a gap in a word.
-fn latin_look_alikes(visible: &str) -> Vec<Vec<char>> {
+fn latin_look_alikes(visible: &str) -> Vec<std::borrow::Cow<'static, [char]>> {
+    use std::borrow::Cow;
+    // An ASCII character's look-alikes, worked out once (three skeletons and their strings per
+    // character were most of the time a message took to show).
+    static ASCII: std::sync::OnceLock<Vec<Option<Vec<char>>>> = std::sync::OnceLock::new();
+    let ascii = ASCII.get_or_init(|| (0..128u8).map(|b| look_alikes_of(char::from(b))).collect());
     visible
         .chars()
-        .filter_map(|c| {
-            let mut latin: Vec<char> = Vec::new();
-            let mut shows = false;
-            let forms = [
-                c.to_string(),
-                c.to_lowercase().collect(),
-                c.to_uppercase().collect(),
-            ];
-            for form in forms {
-                let seen: Vec<char> = unicode_security::confusable_detection::skeleton(&form)
-                    .filter(|k| !unicode_normalization::char::is_combining_mark(*k))
-                    .map(|k| small_capital(k).unwrap_or(k))
-                    .flat_map(char::to_lowercase)
-                    .collect();
-                shows |= !seen.is_empty();
-                if let [one] = seen[..] {
-                    latin.push(one);
-                    if one == 'l' {
-                        latin.push('i');
-                    }
-                }
-            }
-            shows.then_some(latin)
+        .filter_map(|c| match ascii.get(c as usize) {
+            Some(known) => known.as_deref().map(Cow::Borrowed),
+            None => look_alikes_of(c).map(Cow::Owned),
         })
         .collect()
 }
 
+/// The lower-case Latin letters `c` can pass for ([`latin_look_alikes`]); `None` when nothing
+/// of it shows.
+fn look_alikes_of(c: char) -> Option<Vec<char>> {
+    let mut latin: Vec<char> = Vec::new();
+    let mut shows = false;
+    let forms = [
+        c.to_string(),
+        c.to_lowercase().collect(),
+        c.to_uppercase().collect(),
+    ];
+    for form in forms {
+        let seen: Vec<char> = unicode_security::confusable_detection::skeleton(&form)
+            .filter(|k| !unicode_normalization::char::is_combining_mark(*k))
+            .map(|k| small_capital(k).unwrap_or(k))
+            .flat_map(char::to_lowercase)
+            .collect();
+        shows |= !seen.is_empty();
+        if let [one] = seen[..] {
+            latin.push(one);
+            if one == 'l' {
+                latin.push('i');
+            }
+        }
+    }
+    shows.then_some(latin)
+}
+
 /// Whether the characters that can pass for `letters` ([`latin_look_alikes`]) spell `word`.
-fn spells(letters: &[Vec<char>], word: &[char]) -> bool {
+fn spells(letters: &[std::borrow::Cow<'static, [char]>], word: &[char]) -> bool {
     letters.len() == word.len()
         && letters
             .iter()
@@ -1254,6 +1270,49 @@ mod tests {
             base: base.into(),
             shown: shown.into(),
         })
+    }
+
+    /// The ASCII fast paths of [`visible_letters`] and [`latin_look_alikes`] give what the full
+    /// computation gives (NFKC and three confusable skeletons per character, as before them),
+    /// for every ASCII character and for mixed texts.
+    #[test]
+    fn the_ascii_fast_paths_change_no_answer() {
+        use unicode_normalization::UnicodeNormalization as _;
+        let slow_visible = |t: &str| -> String {
+            let line: String = super::texts::one_line(t).collect();
+            line.nfkc()
+                .filter(|c| !c.is_whitespace() && *c != '\u{00AD}')
+                .map(|c| small_capital(c).unwrap_or(c))
+                .collect()
+        };
+        let all_ascii: String = (0..128u8).map(char::from).collect();
+        let texts = [
+            all_ascii.as_str(),
+            "Sotto: encrypted conversation started",
+            "S0tt0 l1ke this",
+            "\u{0405}\u{043E}tt\u{043E} mixed with ascii",
+            "ＳＯＴＴＯ full width",
+            "plain words, nothing else",
+        ];
+        for t in texts {
+            let visible = visible_letters(t);
+            if t.is_ascii() {
+                assert_eq!(visible, slow_visible(t), "{t:?}");
+            }
+            let fast = latin_look_alikes(&visible);
+            let slow: Vec<Vec<char>> = visible.chars().filter_map(look_alikes_of).collect();
+            assert_eq!(
+                fast.iter().map(|c| c.to_vec()).collect::<Vec<_>>(),
+                slow,
+                "{t:?}"
+            );
+        }
+        assert!(draws_sotto_line("S0tt0", "S0tt0"));
+        assert!(draws_sotto_line(
+            "\u{0405}\u{043E}tt\u{043E}",
+            "\u{0405}\u{043E}tt\u{043E}"
+        ));
+        assert!(!draws_sotto_line("plain words", "plain words"));
     }
 
     /// A server sending plaintext as the contact, with the window's own styling, cannot draw a
