@@ -512,8 +512,8 @@ fn xmpp_group_chat_private_messages_never_leak() {
 /// time). libpurple's name for bob's window, `room@server/bob`, now normalizes to the buddy
 /// `room@server`, and its lookup by name misses the window: what alice types in bob's window
 /// went out in plaintext, under a new conversation of that buddy's (found by a read-only
-/// review). The window's conversation follows the name it has now, encrypted, or nothing is
-/// sent.
+/// review). The window sends nothing now, says why, and shows the text back (followed onto
+/// the contact's name, bob's session would have served every other occupant's window too).
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_a_room_on_the_roster_never_turns_a_private_chat_plaintext() {
@@ -530,11 +530,17 @@ fn xmpp_a_room_on_the_roster_never_turns_a_private_chat_plaintext() {
     p.alice
         .client
         .send(&to_bob, "after the roster walrus words");
-    // It went encrypted (the left room hands it back, and the window says so, with its text).
+    // Not sent: the window's name stands for the contact now, not for bob; it says so, and
+    // shows the text back.
     p.alice
         .client
-        .expect_system(&to_bob, "the line handed back, not delivered", WAIT, |t| {
-            t.contains("NOT delivered") && t.contains("after the roster walrus words")
+        .expect_system(&to_bob, "the window refuses, and says why", WAIT, |t| {
+            t.contains("its address is now a contact")
+        });
+    p.alice
+        .client
+        .expect_system(&to_bob, "the text shown back", WAIT, |t| {
+            t.contains("after the roster walrus words")
         });
     assert_not_on_wire(
         &[&p.alice.tap, &p.bob.tap],

@@ -773,6 +773,21 @@ pub(crate) unsafe fn track(conv: *mut sys::PurpleConversation) -> bool {
         }
         return false;
     }
+    // A private chat with a room's occupant (`room@server/nick`), the room left, whose name
+    // now stands for the room's address as a contact on the roster (a roster push can put it
+    // there at any time): that is no rename of the occupant. Followed, the occupant's session
+    // moved onto the contact's name, where every other occupant's window (and the buddy's)
+    // would have used it; not followed, what was typed went out under the contact's blank
+    // conversation, in plaintext (found by read-only reviews). The window sends and reads
+    // nothing, and says so once.
+    if known.key.protocol == "prpl-jabber"
+        && known.key.peer.split_once('/').map(|(room, _)| room) == Some(new.peer.as_str())
+    {
+        if windows::first_rename_failure(id, &new) {
+            r.system_line(&texts::occupant_now_a_contact(&known.key.peer, &new.peer));
+        }
+        return false;
+    }
     let followed = follow(&r, id, &known);
     // The window left its old name: another (IRC) window still showing it is entered again
     // in libpurple's lookup by name, which the rename took from it.

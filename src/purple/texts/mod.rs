@@ -1305,6 +1305,16 @@ pub(crate) fn account_changed(from: &str, to: &str, peer: &str) -> String {
     )
 }
 
+/// A private chat with `occupant` (`room@server/nick`) whose room was left and whose room's
+/// address, `room`, is now a contact on the roster: the window's name now stands for that
+/// contact, and the private chat does not move onto it (`service::track`).
+pub(crate) fn occupant_now_a_contact(occupant: &str, room: &str) -> String {
+    let (occupant, room) = (Shown::new(occupant), Shown::new(room));
+    format!(
+        "The group chat {room} was left, and its address is now a contact in your buddy list:          this window's name stands for that contact now, not for {occupant}. Sotto does not          move this private conversation onto it: nothing is sent in this window, and its          encrypted messages are not read. Join the group chat again to write to {occupant}."
+    )
+}
+
 /// What Sotto refused for want of its conversation state ([`refused_no_state`]).
 #[derive(Clone, Copy)]
 pub(crate) enum Refused {
