@@ -507,22 +507,21 @@ impl ConvRef {
         }
     }
 
-    /// `found` (libpurple's lookup) when it is named exactly as this conversation; else an open
-    /// window named exactly so, if there is one; else `found`. libpurple's lookup goes by
-    /// what the name normalizes to now, and misses a window filed under what it normalized to
-    /// when the window opened (an XMPP private chat `room@server/nick`, the room left and its
-    /// address on the roster): the window's own lines (the refusal of what was typed, with the
-    /// text) went to another window or to none.
+    /// `found` (libpurple's lookup), or when it found none, an open window named exactly as
+    /// this conversation, if there is one. libpurple's lookup goes by what the name normalizes
+    /// to now, and misses a window filed under what it normalized to when the window opened (an
+    /// XMPP private chat `room@server/nick`, the room left and its address on the roster): the
+    /// window's own lines (the refusal of what was typed, with the text) went to no window.
+    /// A window libpurple does find is kept (an IRC window renamed onto a nick in another case
+    /// than an older window's is the nick's, with its own policy).
     fn named_window(&self, found: *mut sys::PurpleConversation) -> *mut sys::PurpleConversation {
-        // SAFETY: `found` is NULL or libpurple's live conversation, just now.
-        let named = |conv: *mut sys::PurpleConversation| unsafe {
-            cstr_to_string(sys::purple_conversation_get_name(conv)).as_deref()
-                == Some(self.peer.as_str())
-        };
-        if !found.is_null() && named(found) {
+        if !found.is_null() {
             return found;
         }
-        ims_named(self).into_iter().next().unwrap_or(found)
+        ims_named(self)
+            .into_iter()
+            .next()
+            .unwrap_or(ptr::null_mut())
     }
 
     /// The open IM conversation, created when missing (e.g. the user started from the buddy list).
