@@ -826,8 +826,9 @@ pub(crate) unsafe fn account_changed(conv: *mut sys::PurpleConversation) -> Opti
 /// the user typed in. An XMPP private chat with `room@server/bob`, once the room is left and the
 /// room's address is on the roster (a roster push), normalizes to `room@server`: the lookup
 /// found no window, nothing followed, and what was typed in bob's encrypted window went out
-/// under a new conversation, in plaintext (found by a read-only review). It follows now (or
-/// nothing is sent).
+/// under a new conversation, in plaintext (found by a read-only review). Such a window follows
+/// now, or, where it cannot (its name now stands for a room left as a contact: [`track`]
+/// refuses it), nothing is sent.
 pub(crate) fn track_name(r: &ConvRef) -> bool {
     let conv = r.conversation();
     // SAFETY: looked up just now: null or live.

@@ -607,6 +607,16 @@ impl Sessions {
         fx.events.extend(unsent);
         Some(fx)
     }
+
+    /// Records where `key`'s session holder was heard from, when that moved (`note_instance`).
+    fn record_holder(&mut self, key: &ConvKey, moved: Option<&(u32, String)>) {
+        let (Some((tag, address)), Some(store)) = (moved, self.store.as_ref()) else {
+            return;
+        };
+        if let Err(e) = store.set_holder(&key.protocol, &key.account, &key.peer, *tag, address) {
+            self.log.push(format!("recording the holder: {e}"));
+        }
+    }
 }
 
 /// Which of the peer's clients holds the session, from what just authenticated: a handshake
@@ -649,18 +659,6 @@ fn note_instance(
         return now;
     }
     None
-}
-
-impl Sessions {
-    /// Records where `key`'s session holder was heard from, when that moved (`note_instance`).
-    fn record_holder(&mut self, key: &ConvKey, moved: Option<&(u32, String)>) {
-        let (Some((tag, address)), Some(store)) = (moved, self.store.as_ref()) else {
-            return;
-        };
-        if let Err(e) = store.set_holder(&key.protocol, &key.account, &key.peer, *tag, address) {
-            self.log.push(format!("recording the holder: {e}"));
-        }
-    }
 }
 
 /// Most lines remembered as addressed to another client of this account.

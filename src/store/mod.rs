@@ -548,6 +548,37 @@ impl Store {
         self.conn.execute_batch(sql).expect("test trigger");
     }
 
+    /// Make every later write of a conversation row fail, inserts and updates alike (a rename's
+    /// too), as a disk that fills up just then would; other tables are written as before.
+    #[cfg(test)]
+    pub(crate) fn fail_session_writes(&self) {
+        self.conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER IF NOT EXISTS test_fail_inserts BEFORE INSERT ON session
+                 BEGIN SELECT RAISE(ABORT, 'test: the disk is full'); END;
+                 CREATE TEMP TRIGGER IF NOT EXISTS test_fail_updates BEFORE UPDATE ON session
+                 BEGIN SELECT RAISE(ABORT, 'test: the disk is full'); END;",
+            )
+            .expect("test trigger");
+    }
+
+    /// Make every later key recorded for `peer` (a trust row) fail, and nothing else, as a disk
+    /// that fills up just then would; `false` lets them succeed again.
+    #[cfg(test)]
+    pub(crate) fn fail_key_records_for(&self, peer: &str, fail: bool) {
+        let sql = if fail {
+            format!(
+                "CREATE TEMP TRIGGER IF NOT EXISTS test_fail_keys BEFORE INSERT ON trust
+                 WHEN NEW.peer = '{}'
+                 BEGIN SELECT RAISE(ABORT, 'test: the disk is full'); END;",
+                peer.replace('\'', "''")
+            )
+        } else {
+            "DROP TRIGGER IF EXISTS temp.test_fail_keys;".to_owned()
+        };
+        self.conn.execute_batch(&sql).expect("test trigger");
+    }
+
     /// Make every later delete of another client's row (`bob\n<slot>`) fail, and nothing else,
     /// as a disk that fills up just then would.
     #[cfg(test)]

@@ -866,10 +866,7 @@ fn the_key_a_rename_teaches_is_written_with_the_move_or_neither() {
     s.save_sessions("prpl-irc", "a", &[("x", b"x's".as_slice())])
         .unwrap();
     keyed_move(&s, "x", "x2").unwrap();
-    s.execute_raw(
-        "CREATE TRIGGER no_key BEFORE INSERT ON trust WHEN NEW.peer = 'x'
-         BEGIN SELECT RAISE(ABORT, 'disk full'); END",
-    );
+    s.fail_key_records_for("x", true);
     let mut seen = None;
     let moved = s.rename_peer(
         "prpl-irc",
@@ -899,7 +896,7 @@ fn the_key_a_rename_teaches_is_written_with_the_move_or_neither() {
         Some(b"bob's".to_vec())
     );
     assert!(keys("x").is_empty());
-    s.execute_raw("DROP TRIGGER no_key");
+    s.fail_key_records_for("x", false);
     // Written, with the move; then a move onto a fresh name: `keyed` sees the copied keys.
     s.rename_peer("prpl-irc", "a", "bob", "x", true, Some(&mut |_| Some(bob)))
         .unwrap();

@@ -2084,12 +2084,7 @@ fn the_holders_new_address_is_on_disk_before_the_save() {
     let mut net = Net::new("clients-holder-first");
     net.start_with_laptop_only();
     let key = net.alice.key.clone();
-    for table_write in ["INSERT", "UPDATE"] {
-        net.alice.store().execute_raw(&format!(
-            "CREATE TRIGGER no_save_{table_write} BEFORE {table_write} ON session
-             BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-        ));
-    }
+    net.alice.store().fail_session_writes();
     net.bob_types_from(LAPTOP, "bob/laptop-2", "from a new address", LINE);
     let holder = net
         .alice
@@ -2175,12 +2170,7 @@ fn a_forged_start_whose_save_fails_leaves_the_holders_address_alone() {
     while !to_alice.is_empty() {
         // The save of the session the last line completes fails.
         if to_alice.iter().any(|l| l.starts_with("?S1C")) {
-            for table_write in ["INSERT", "UPDATE"] {
-                net.alice.store().execute_raw(&format!(
-                    "CREATE TRIGGER no_save_{table_write} BEFORE {table_write} ON session
-                     BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-                ));
-            }
+            net.alice.store().fail_session_writes();
         }
         let back = net.forged_lines_from("bob/evil", std::mem::take(&mut to_alice));
         for l in back {

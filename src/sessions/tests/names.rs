@@ -1371,17 +1371,14 @@ fn a_name_settled_by_a_rename_never_ends_up_with_neither_mark_nor_key() {
     let (out, _) = alice.send_to("x", "hello x", Policy::Always);
     assert_eq!(out, Outgoing::Hold);
     rename(&mut alice, "x", "x2");
-    alice.store().execute_raw(
-        "CREATE TRIGGER no_key BEFORE INSERT ON trust WHEN NEW.peer = 'x'
-         BEGIN SELECT RAISE(ABORT, 'disk full'); END",
-    );
+    alice.store().fail_key_records_for("x", true);
     let moved = alice.sessions.rename(
         &alice.key_for("bob"),
         &alice.key_for("x"),
         "x",
         &settings(Policy::Manual),
     );
-    alice.store().execute_raw("DROP TRIGGER no_key");
+    alice.store().fail_key_records_for("x", false);
     alice.sessions.drop_memory();
     let keys = alice
         .store()
