@@ -448,16 +448,45 @@ fn paced_pair() -> Pair {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_a_flood_of_queries_from_many_nicks_never_delays_the_users_line() {
+    flood_of_queries_from_many_nicks(false);
+}
+
+/// The same flood, each nick saying "hello" in plaintext first: libpurple opens a window for
+/// each, and an open window made its name one the user knows, outside the budget for
+/// strangers (found by a read-only review): forty answers queued ahead of alice's line. A
+/// window opened by a line and left alone by the user no longer does.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_hello_from_each_nick_of_a_flood_does_not_lift_the_budget() {
+    flood_of_queries_from_many_nicks(true);
+}
+
+/// Forty nicks send alice a query (`hello_first`: after a plaintext line each); at most six
+/// lines answer them, and her next line to bob leaves within seconds.
+fn flood_of_queries_from_many_nicks(hello_first: bool) {
     let mut p = paced_pair();
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     // The limiter's burst back after the session's start.
     std::thread::sleep(Duration::from_secs(12));
     let mark = p.alice.tap.mark();
     for i in 0..40 {
+        if hello_first {
+            p.alice.tap.inject_down(&format!(
+                ":m{i}!m@flood.example PRIVMSG {alice} :hello from m{i}"
+            ));
+        }
         p.alice.tap.inject_down(&format!(
             ":m{i}!m@flood.example PRIVMSG {alice} :?S1Q Sotto end-to-end encryption requested \
              (your chat client does not run Sotto yet)"
         ));
+    }
+    if hello_first {
+        // Each hello is shown, in a window libpurple opened for it.
+        p.alice
+            .client
+            .expect_write("the last nick's hello is shown", WAIT, |w| {
+                w.has(flags::RECV) && w.is_with("m39") && w.shown().contains("hello from m39")
+            });
     }
     // Each query is read (libpurple parses a line as it comes) before alice types.
     std::thread::sleep(Duration::from_secs(1));

@@ -190,6 +190,7 @@ fn with_sessions<T>(f: impl FnOnce(&mut Sessions) -> T) -> Option<T> {
 /// is not one a stranger began any more (`sessions::strangers`).
 pub(crate) fn user_acted(r: &ConvRef) {
     let key = r.key();
+    windows::users_now(&key);
     let _ = with_sessions(|s| s.user_acted(&key));
 }
 
@@ -302,8 +303,12 @@ fn twin_by(r: &ConvRef, reach: impl Fn(&str) -> Vec<String>) -> Option<String> {
 pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effects)> {
     let (key, settings) = (r.key(), settings(r));
     // A name with an open window or in the buddy list is the user's to know: never counted
-    // as a stranger (`sessions::strangers`).
-    let familiar = !r.conversation().is_null() || !glue::find_buddy(r).is_null();
+    // as a stranger (`sessions::strangers`). Not a window libpurple opened for a line that
+    // arrived and the user left alone: any name's plaintext "hi" opens one.
+    let conv = r.conversation();
+    // SAFETY: looked up just now: null or live.
+    let familiar = (!conv.is_null() && !unsafe { windows::opened_by_line(conv) })
+        || !glue::find_buddy(r).is_null();
     let (p, a, kept) = (&key.protocol, &key.account, strangers_kept());
     let (out, trim) = with_sessions(|s| {
         if familiar {

@@ -53,13 +53,19 @@ pub(crate) unsafe fn tag(conv: *mut sys::PurpleConversation, r: &ConvRef) {
     let id = with_state(|s| {
         s.last_tag = s.last_tag.wrapping_add(1).max(1);
         let id = s.last_tag;
+        let key = r.key();
+        // The window `serv_got_im` opens for the line just let through is the next one tagged
+        // (`conversation-created`); any other window tagged first is not, and the line's mark
+        // is spent either way.
+        let opened_by_line = s.line_opening.take().is_some_and(|k| k == key);
         s.tags.insert(
             id,
             Tag {
-                key: r.key(),
+                key,
                 carried_policy: None,
                 rename_failed_told: None,
                 menu_built_for: None,
+                opened_by_line,
             },
         );
         id
@@ -105,6 +111,31 @@ pub(crate) fn first_rename_failure(id: usize, new: &ConvKey) -> bool {
         })
     })
     .unwrap_or(true)
+}
+
+/// A line from `key`'s contact was let through with no window open for it: the window
+/// libpurple opens for it next is tagged as opened by a line ([`Tag::opened_by_line`]).
+pub(crate) fn line_opens(key: ConvKey) {
+    let _ = with_state(|s| s.line_opening = Some(key));
+}
+
+/// Whether `conv`'s window was opened by a line that arrived, and the user did nothing in it
+/// since (an untagged window counts as the user's).
+///
+/// # Safety
+/// `conv` must be a live conversation.
+pub(crate) unsafe fn opened_by_line(conv: *mut sys::PurpleConversation) -> bool {
+    // SAFETY: per the caller.
+    unsafe { known(conv) }.is_some_and(|(_, t)| t.opened_by_line)
+}
+
+/// The user did something in `key`'s conversation: its windows are the user's.
+pub(crate) fn users_now(key: &ConvKey) {
+    let _ = with_state(|s| {
+        for t in s.tags.values_mut().filter(|t| t.key == *key) {
+            t.opened_by_line = false;
+        }
+    });
 }
 
 /// Window `id` is in step with its conversation again: a later failure to follow is told.
