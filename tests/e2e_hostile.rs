@@ -553,14 +553,14 @@ fn xmpp_a_held_message_survives_a_closed_window_and_an_unload() {
     thread::sleep(Duration::from_millis(500)); // prosody notices the closed stream
     let held = "held through a closed window and an unload walrus";
     held_then_closed(&mut p.alice.client, &bob, held);
-    unload_plugin(&mut p.alice.client);
+    p.alice.client.unload_plugin();
     // No window says it: a box names the contact the message is held for.
     p.alice
         .client
         .expect("a box naming bob's held message", WAIT, |l| {
             l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains(&format!("{bob} (1)")))
         });
-    load_plugin(&mut p.alice.client);
+    p.alice.client.load_plugin();
     p.bob.client.restart();
     p.bob.client.expect_online();
     p.bob
@@ -887,7 +887,7 @@ fn xmpp_unloading_after_a_lapsed_start_says_what_is_typed_now_is_not_encrypted()
         .expect_system(&bob, "the status after the lapse", WAIT, |t| {
             t.contains("got no answer")
         });
-    unload_plugin(&mut p.alice.client);
+    p.alice.client.unload_plugin();
     p.alice.client.sync();
     let said =
         p.alice.client.writes().iter().any(|w| {
@@ -1533,9 +1533,9 @@ fn irc_a_third_send_wrapper_between_sottos_own_passes_each_message_once() {
     let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
     let bob = p.bob.address.clone();
     test_client_does(&mut p.alice.client, "wrapsend");
-    unload_plugin(&mut p.alice.client);
+    p.alice.client.unload_plugin();
     test_client_does(&mut p.alice.client, "wrapsend2");
-    load_plugin(&mut p.alice.client);
+    p.alice.client.load_plugin();
     start_again(&mut p.alice.client, &bob);
     alice_sends_once_encrypted(&mut p, "under two other wrappers");
     test_client_does(&mut p.alice.client, "unwrapsend2");
@@ -1571,10 +1571,10 @@ fn irc_a_send_wrapper_loaded_after_sotto_survives_an_unload_and_a_reload_of_sott
 /// again and starts the conversation again: `encrypted` goes once, encrypted.
 fn disabled_then_enabled(p: &mut Pair, plain: &str, encrypted: &str) {
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    unload_plugin(&mut p.alice.client);
+    p.alice.client.unload_plugin();
     p.alice.client.send(&bob, plain);
     p.bob.client.expect_received(&alice, plain, WAIT);
-    load_plugin(&mut p.alice.client);
+    p.alice.client.load_plugin();
     start_again(&mut p.alice.client, &bob);
     alice_sends_once_encrypted(p, encrypted);
 }
@@ -1632,9 +1632,9 @@ fn irc_a_send_wrapper_under_sottos_whose_plugin_unloads_is_never_called_again() 
 fn wrapped_before_and_after_sotto(text: &str) -> Pair {
     let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
     let bob = p.bob.address.clone();
-    unload_plugin(&mut p.alice.client);
+    p.alice.client.unload_plugin();
     test_client_does(&mut p.alice.client, "wrapsend");
-    load_plugin(&mut p.alice.client);
+    p.alice.client.load_plugin();
     test_client_does(&mut p.alice.client, "wrapsend2");
     reload_plugin(&mut p.alice.client);
     start_again(&mut p.alice.client, &bob);
@@ -1741,9 +1741,9 @@ fn irc_a_sotto_line_sent_again_by_another_plugin_is_refused() {
 fn irc_a_plugin_that_unwraps_under_sotto_does_not_let_auto_replies_out_in_plaintext() {
     let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    unload_plugin(&mut p.alice.client);
+    p.alice.client.unload_plugin();
     test_client_does(&mut p.alice.client, "wrapsend");
-    load_plugin(&mut p.alice.client);
+    p.alice.client.load_plugin();
     test_client_does(&mut p.alice.client, "unwrapsend");
     start_again(&mut p.alice.client, &bob);
     let away = "an away message that must stay encrypted";
@@ -2037,20 +2037,8 @@ fn panics_on(trigger: &str, base: PairOptions) -> PairOptions {
 
 /// Tools > Plugins: Sotto unloaded, then loaded again.
 fn reload_plugin(c: &mut Client) {
-    unload_plugin(c);
-    load_plugin(c);
-}
-
-/// Tools > Plugins: Sotto unloaded.
-fn unload_plugin(c: &mut Client) {
-    c.command("unload");
-    c.expect("the plugin unloaded", WAIT, |l| l.tag == "PLUGIN_UNLOADED");
-}
-
-/// Tools > Plugins: Sotto loaded.
-fn load_plugin(c: &mut Client) {
-    c.command("load");
-    c.expect("the plugin loaded", WAIT, |l| l.tag == "PLUGIN_LOADED");
+    c.unload_plugin();
+    c.load_plugin();
 }
 
 /// The test client does `verb` (a step with no argument that answers with an `ECHO`): here,
@@ -2182,7 +2170,7 @@ fn irc_an_unload_gives_back_what_waited_to_be_sent_again() {
         .expect_system(&bob, "what alice typed is held", WAIT, |t| {
             t.contains("held") || t.contains("NOT sent")
         });
-    unload_plugin(&mut p.alice.client);
+    p.alice.client.unload_plugin();
     p.alice.client.expect_system(
         &bob,
         "the message that waited is given back, with its text",

@@ -157,6 +157,41 @@ fn irc_renames_keep_the_conversation_encrypted() {
     p.assert_no_criticals();
 }
 
+/// bob renames while alice's Sotto is unloaded (Tools > Plugins, an upgrade), her window with
+/// him open: libpurple renames the window, and nothing of Sotto's hears it. At the load the
+/// window was tagged from its new name, a blank conversation: under bob's "always", what alice
+/// typed there went out in plaintext (found by a read-only review). The window keeps the
+/// conversation it showed across the reload, and the next look at it follows the rename.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_rename_while_sotto_is_unloaded_is_followed_at_the_load() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
+    share_a_channel(&mut p);
+    let bob = p.bob.address.clone();
+    p.alice.client.cmd(&bob, "sotto policy always");
+    p.alice
+        .client
+        .expect_system(&bob, "the policy set", WAIT, |t| t.contains("always"));
+    p.alice.client.unload_plugin();
+    p.bob.client.cmd("alice", "nick bob_away");
+    p.alice
+        .client
+        .expect("libpurple renames the window", WAIT, |l| {
+            l.tag == "TITLE" && l.field(0) == "bob_away"
+        });
+    p.alice.client.load_plugin();
+    let text = "typed after the reload walrus";
+    p.alice.client.send("bob_away", text);
+    thread::sleep(Duration::from_secs(2));
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "typed after a reload");
+    p.alice
+        .client
+        .expect_system("bob_away", "the text waits for bob's session", WAIT, |t| {
+            t.contains("held")
+        });
+    p.assert_no_criticals();
+}
+
 /// bob ends the session, so what alice types is held; bob renames; alice restarts the session
 /// in the renamed window: the held message reaches bob, encrypted, in order.
 #[test]

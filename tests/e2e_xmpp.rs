@@ -550,6 +550,45 @@ fn xmpp_a_room_on_the_roster_never_turns_a_private_chat_plaintext() {
     p.assert_no_criticals();
 }
 
+/// A private chat with a room's occupant, the room left, then Sotto unloaded and loaded again
+/// (Tools > Plugins, an upgrade): the memory of rooms left went with the unload, and the
+/// window, tagged from its name at the load (`room@server`: a blank conversation), sent what
+/// was typed there next in plaintext (found by a read-only review). The window keeps the
+/// conversation it showed across the reload: the text waits for bob's next session.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_private_chat_of_a_left_room_stays_bobs_across_a_reload() {
+    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let room = "atrium@conference.localhost";
+    let (to_bob, _) = encrypted_in_a_new_room(&mut p, room, "alice", "bob");
+    // Bob's conversation only ever encrypted: the unload ends it, and what is typed after
+    // waits for a new one.
+    p.alice.client.cmd(&to_bob, "sotto policy always");
+    p.alice
+        .client
+        .expect_system(&to_bob, "the policy set", WAIT, |t| t.contains("always"));
+    p.alice.client.command(&format!("leave {room}"));
+    std::thread::sleep(Duration::from_secs(1));
+    p.alice.client.unload_plugin();
+    p.alice.client.load_plugin();
+    p.alice
+        .client
+        .send(&to_bob, "after the reload walrus words");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_not_on_wire(
+        &[&p.alice.tap, &p.bob.tap],
+        "walrus",
+        "a private chat's text after a reload",
+    );
+    p.alice.client.expect_system(
+        &to_bob,
+        "the text is held for bob's conversation",
+        WAIT,
+        |t| t.contains("held"),
+    );
+    p.assert_no_criticals();
+}
+
 /// A private chat in a group chat with nicks the way people write them ("Alice", "Bob"):
 /// libpurple keeps our own nick in the room lower-cased ("alice"), while the occupant sees
 /// `room/Alice`; the handshake states the room's spelling, so neither side warns that names do

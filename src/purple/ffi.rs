@@ -175,6 +175,13 @@ pub unsafe extern "C" fn sotto_plugin_unload(plugin: *mut PurplePlugin) -> gbool
             survive("restoring the windows", present::undecorate_all);
         }
         survive("releasing reservations", service::release_reservations);
+        if !state::is_quitting() {
+            // Each window keeps the conversation it showed, for the next load.
+            survive(
+                "keeping the windows' conversations",
+                super::windows::keep_for_reload,
+            );
+        }
         // Each key dialog is its own owner (not the plugin): closed by its own handle.
         survive("closing dialogs", super::dialogs::close_all_own_dialogs);
         state::remove();

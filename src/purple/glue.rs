@@ -194,6 +194,23 @@ fn contact_name(protocol: &str, account: *mut sys::PurpleAccount, name: &str) ->
     }
 }
 
+/// After a reload: `r`'s window showed the XMPP occupant `kept` (`room@server/nick`) before
+/// the unload, and its name now normalizes to the room's own (the room was left): the room
+/// and the occupant are remembered again, as when the account was in it
+/// ([`occupant_name`]), so the name keys to the occupant again.
+pub(crate) fn remember_left_occupant(r: &ConvRef, kept: &ConvKey) {
+    let now = r.key();
+    if now.protocol != "prpl-jabber" || kept.protocol != now.protocol || kept.account != now.account
+    {
+        return;
+    }
+    if let Some((room, _)) = kept.peer.split_once('/') {
+        if room == now.peer && r.peer.contains('/') {
+            super::state::remember_occupant(r.account() as usize, room, &r.peer, &kept.peer);
+        }
+    }
+}
+
 /// Our nick in the XMPP group chat `room` on `account`, while we are in it, spelled as the room
 /// spells it (as its occupants see us: `room@server/Alice`).
 ///

@@ -50,10 +50,19 @@ unsafe fn number(conv: *mut sys::PurpleConversation) -> usize {
 /// # Safety
 /// `conv` must be a live conversation.
 pub(crate) unsafe fn tag(conv: *mut sys::PurpleConversation, r: &ConvRef) {
+    // SAFETY: per the caller.
+    unsafe { tag_as(conv, r.key()) };
+}
+
+/// Give `conv` a number for the conversation `key` ([`tag`]; after a reload, the one it
+/// showed before).
+///
+/// # Safety
+/// `conv` must be a live conversation.
+unsafe fn tag_as(conv: *mut sys::PurpleConversation, key: ConvKey) {
     let id = with_state(|s| {
         s.last_tag = s.last_tag.wrapping_add(1).max(1);
         let id = s.last_tag;
-        let key = r.key();
         // The window `serv_got_im` opens for the line just let through is the next one tagged
         // (`conversation-created`); any other window tagged first is not, and the line's mark
         // is spent either way.
@@ -391,13 +400,85 @@ pub(crate) fn others_showing(key: &ConvKey, except: usize) -> Vec<*mut sys::Purp
         .collect()
 }
 
-/// Number every IM window already open (the plugin was loaded into a running client).
+/// The window-data key holding, while Sotto is unloaded, the conversation a window showed
+/// (`protocol\x01account\x01peer`, GLib-owned; taken and freed at the next load).
+const KEPT_KEY: &std::ffi::CStr = c"sotto-kept-key";
+
+/// At unload: each open window keeps the conversation it showed, in its own data, for the
+/// next load ([`track_all`]). The plugin's memory goes with the unload, and a window's name
+/// can stand for another conversation by then: an XMPP private chat `room@server/bob`, the
+/// room left, normalizes to `room@server` (the memory of rooms left is what kept it bob's),
+/// and an IRC contact renamed while Sotto was unloaded has a new name. Tagged from its name
+/// at the load, such a window was a blank conversation: what was typed there next went out
+/// in plaintext (found by a read-only review). A window closed while Sotto is unloaded
+/// leaves its few bytes unfreed.
+pub(crate) fn keep_for_reload() {
+    for conv in glue::open_ims() {
+        // SAFETY: listed from libpurple's open conversations just now.
+        let Some((_, t)) = (unsafe { known(conv) }) else {
+            continue;
+        };
+        let kept = format!(
+            "{}\u{1}{}\u{1}{}",
+            t.key.protocol, t.key.account, t.key.peer
+        );
+        // SAFETY: live conversation; the value is a GLib string only Sotto reads, and any
+        // earlier one (an unload whose load never took it) is freed first.
+        unsafe {
+            free_kept(conv);
+            sys::purple_conversation_set_data(
+                conv,
+                KEPT_KEY.as_ptr(),
+                glue::g_strdup(&kept).cast(),
+            );
+        }
+    }
+}
+
+/// Frees and clears what [`keep_for_reload`] left in `conv`, returning the conversation.
+///
+/// # Safety
+/// `conv` must be a live conversation.
+unsafe fn free_kept(conv: *mut sys::PurpleConversation) -> Option<ConvKey> {
+    // SAFETY: per the caller; the value is null or a GLib string Sotto stored.
+    unsafe {
+        let p =
+            sys::purple_conversation_get_data(conv, KEPT_KEY.as_ptr()).cast::<std::ffi::c_char>();
+        if p.is_null() {
+            return None;
+        }
+        let kept = CStr::from_ptr(p).to_str().ok().map(str::to_owned);
+        sys::purple_conversation_set_data(conv, KEPT_KEY.as_ptr(), std::ptr::null_mut());
+        sys::g_free(p.cast());
+        let kept = kept?;
+        let mut parts = kept.splitn(3, '\u{1}');
+        Some(ConvKey {
+            protocol: parts.next()?.to_owned(),
+            account: parts.next()?.to_owned(),
+            peer: parts.next()?.to_owned(),
+        })
+    }
+}
+
+/// Number every IM window already open (the plugin was loaded into a running client). A
+/// window that kept the conversation it showed before an unload ([`keep_for_reload`]) shows
+/// it again: an XMPP occupant of a room left since is remembered again as one; any other
+/// name that now stands for another conversation is a rename, which the next look at the
+/// window follows or refuses (`service::track`), as if Sotto had been loaded all along.
 pub(crate) fn track_all() {
     for conv in glue::open_ims() {
         // SAFETY: listed from libpurple's open conversations just now.
         unsafe {
-            if let Some(r) = ConvRef::from_conversation(conv) {
-                tag(conv, &r);
+            let kept = free_kept(conv);
+            let Some(r) = ConvRef::from_conversation(conv) else {
+                continue;
+            };
+            match kept {
+                Some(kept) => {
+                    glue::remember_left_occupant(&r, &kept);
+                    tag_as(conv, kept);
+                }
+                None => tag(conv, &r),
             }
         }
     }

@@ -484,6 +484,18 @@ impl Client {
         )
     }
 
+    /// Tools > Plugins: Sotto unloaded.
+    pub fn unload_plugin(&mut self) {
+        self.command("unload");
+        self.expect("the plugin unloaded", WAIT, |l| l.tag == "PLUGIN_UNLOADED");
+    }
+
+    /// Tools > Plugins: Sotto loaded.
+    pub fn load_plugin(&mut self) {
+        self.command("load");
+        self.expect("the plugin loaded", WAIT, |l| l.tag == "PLUGIN_LOADED");
+    }
+
     /// Close the window with `peer` (Pidgin's close button) and wait until it is closed.
     pub fn close_window(&mut self, peer: &str) {
         self.command(&format!("close {}", escape_arg(peer)));
