@@ -550,6 +550,29 @@ fn xmpp_a_room_on_the_roster_never_turns_a_private_chat_plaintext() {
     p.assert_no_criticals();
 }
 
+/// bob's address written with the DNS root's dot (`bob@localhost.`: pasted from the end of a
+/// sentence, an `xmpp:` link): the server routes it to bob (RFC 7622 §3.2), and libpurple's
+/// normalization keeps the dot, so the window was a conversation of its own, and what alice
+/// typed there reached bob in plaintext (found by a read-only review). It is bob's
+/// conversation: encrypted, and read by bob.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_an_address_with_the_root_dot_is_the_contacts_conversation() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let dotted = format!("{bob}.");
+    p.alice.client.send(&dotted, "to the dotted walrus address");
+    p.bob
+        .client
+        .expect_received(&alice, "to the dotted walrus address", WAIT);
+    assert_not_on_wire(
+        &[&p.alice.tap, &p.bob.tap],
+        "walrus",
+        "text typed to the contact's address with the root dot",
+    );
+    p.assert_no_criticals();
+}
+
 /// A private chat with a room's occupant, the room left, then Sotto unloaded and loaded again
 /// (Tools > Plugins, an upgrade): the memory of rooms left went with the unload, and the
 /// window, tagged from its name at the load (`room@server`: a blank conversation), sent what

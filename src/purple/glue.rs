@@ -173,6 +173,8 @@ pub(crate) fn normalize(account: *mut sys::PurpleAccount, name: &str) -> String 
 /// that room: once it is left (closed, kicked, disconnected) the same window's name normalizes
 /// to `room@server`, one name for every occupant, whose conversation is another (in plaintext).
 /// Rooms the account has been in are remembered, and an occupant stays `room@server/nick`.
+/// An address written with the DNS root's dot after its domain is the address without it
+/// ([`without_root_dot`]).
 fn contact_name(protocol: &str, account: *mut sys::PurpleAccount, name: &str) -> String {
     let n = normalize(account, name);
     match protocol {
@@ -180,7 +182,7 @@ fn contact_name(protocol: &str, account: *mut sys::PurpleAccount, name: &str) ->
         "prpl-jabber" => occupant_name(
             account as usize,
             name,
-            n,
+            without_root_dot(n),
             |bare| {
                 let bare = cstring(bare);
                 // SAFETY: `account` is null or live (per the callers); the result is only
@@ -324,6 +326,28 @@ fn occupant_name(
         Some(occupant) if !is_buddy(&normalized) => occupant,
         _ => normalized,
     }
+}
+
+/// An XMPP address without the DNS root's dot at the end of its domain: `bob@example.org.` is
+/// `bob@example.org` (RFC 7622 §3.2: a server strips it before routing, as Prosody does).
+/// libpurple's XMPP normalization keeps the dot, so a window opened at `bob@example.org.` (an
+/// address pasted from the end of a sentence, an `xmpp:` link) was a conversation of its own,
+/// with no session, policy or key, while the server delivered what was typed there to bob, in
+/// plaintext (found by a read-only review).
+fn without_root_dot(jid: String) -> String {
+    let (bare, resource) = match jid.split_once('/') {
+        Some((bare, resource)) => (bare, Some(resource)),
+        None => (jid.as_str(), None),
+    };
+    let stripped = bare
+        .strip_suffix('.')
+        // One dot, after a domain (not `bob@.`, `bob@example..`, or a lone `.`).
+        .filter(|b| !b.is_empty() && !b.ends_with(['.', '@']))
+        .map(|b| match resource {
+            Some(r) => format!("{b}/{r}"),
+            None => b.to_owned(),
+        });
+    stripped.unwrap_or(jid)
 }
 
 /// The SIP contact a name stands for: without the `sip:`/`sips:` scheme, without URI
@@ -1503,6 +1527,30 @@ mod tests {
             "alice;day=tuesday@atlanta.com"
         );
         assert_eq!(sip_contact("nobody"), "nobody");
+    }
+
+    /// An XMPP address with the DNS root's dot after its domain is the address without it; a
+    /// dot in a resource, or one that is not after a domain, stays.
+    #[test]
+    fn an_xmpp_address_ending_in_the_root_dot_is_the_address_without_it() {
+        for (written, is) in [
+            ("bob@example.org.", "bob@example.org"),
+            ("bob@example.org./laptop", "bob@example.org/laptop"),
+            ("example.org.", "example.org"),
+            (
+                "room@conference.example./bob",
+                "room@conference.example/bob",
+            ),
+            ("bob@example.org", "bob@example.org"),
+            ("bob@example.org/laptop.", "bob@example.org/laptop."),
+            ("bob@example.org/a/b.", "bob@example.org/a/b."),
+            ("bob@example..", "bob@example.."),
+            ("bob@.", "bob@."),
+            (".", "."),
+            ("", ""),
+        ] {
+            assert_eq!(without_root_dot(written.to_owned()), is, "{written}");
+        }
     }
 
     /// An occupant of an XMPP room stays `room@server/nick` after the room is left (libpurple
