@@ -676,6 +676,61 @@ fn a_repeated_start_keeps_a_handshake_waiting_but_not_its_pieces() {
     }
 }
 
+/// Piece `index` of a partial line `id` that claims 4,095 pieces.
+fn piece_of_a_long_line(id: u32, index: u16) -> String {
+    crate::protocol::wire::WireMessage::Fragment(crate::protocol::wire::Fragment {
+        id,
+        index,
+        total: 4095,
+        chunk: "x".repeat(100),
+    })
+    .encode()
+}
+
+/// A name whose key is kept but that has nothing to read a line with (a stranger's forgotten
+/// conversation, a contact whose row is gone) keeps no pieces of long lines: its key reads
+/// nothing without a session, and every stranger whose handshake completed leaves such a
+/// name. Each kept up to about 0.9 MB of a server's pieces, for up to an hour (found by a
+/// read-only review). The first piece of a data line is still answered with a not-read notice.
+#[test]
+fn a_name_with_a_kept_key_and_nothing_to_read_with_keeps_no_pieces() {
+    let (mut alice, _bob) = encrypted("kept-key-pieces");
+    let key = IdentityKey::generate(&mut alice.rng).public();
+    alice
+        .store()
+        .record_key_seen("prpl-test", "alice", "keyed", &key)
+        .unwrap();
+    let now = 1_000_000;
+    let at = Settings {
+        now_secs: now,
+        ..settings(Policy::Manual)
+    };
+    for id in 0..8u32 {
+        let piece = piece_of_a_long_line(id, 1);
+        let out = alice.sessions.incoming(
+            &alice.key_for("keyed"),
+            "keyed",
+            &piece,
+            &at,
+            &mut alice.rng,
+        );
+        assert!(matches!(out, Some((ReceiveAction::Swallow, _))));
+    }
+    let s = &alice.sessions.sessions[&alice.key_for("keyed")];
+    assert!(
+        !s.conv.known_peer_keys().is_empty(),
+        "the name's key is loaded"
+    );
+    alice.sessions.sweep(now + 10);
+    assert!(
+        !alice
+            .sessions
+            .sessions
+            .contains_key(&alice.key_for("keyed")),
+        "no pieces kept: the name is let go"
+    );
+}
+
 /// Names a hostile server writes from do not stay in memory: after the sweep (the checkpoint
 /// timer's), a name that sent only garbage, or pieces of lines (from a name never talked to,
 /// pieces are not even kept), is gone, while an encrypted conversation and one holding typed
@@ -698,13 +753,7 @@ fn the_sweep_lets_go_of_names_that_hold_nothing() {
     incoming(&mut alice, "garbage", "?S1Dxx", t0);
     // Eight partial lines, each claiming 4,095 pieces.
     for id in 0..8u32 {
-        let piece = crate::protocol::wire::WireMessage::Fragment(crate::protocol::wire::Fragment {
-            id,
-            index: 0,
-            total: 4095,
-            chunk: "x".repeat(100),
-        })
-        .encode();
+        let piece = piece_of_a_long_line(id, 0);
         incoming(&mut alice, "pieces", &piece, t0);
     }
     for (name, policy, expected) in [
@@ -758,13 +807,7 @@ fn the_sweep_lets_go_of_names_that_hold_nothing() {
     assert!(loaded(&alice, "bob"), "the encrypted conversation stays");
     // The unanswered start let "init"'s pieces in; once it lapses, the pieces go with the
     // name, however fresh (they kept it, and its fragment budget, as long as they grew).
-    let piece = crate::protocol::wire::WireMessage::Fragment(crate::protocol::wire::Fragment {
-        id: 9,
-        index: 0,
-        total: 4095,
-        chunk: "x".repeat(100),
-    })
-    .encode();
+    let piece = piece_of_a_long_line(9, 0);
     incoming(&mut alice, "init", &piece, t0 + 100);
     alice.sessions.sweep(t0 + 250);
     assert!(
