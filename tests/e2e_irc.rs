@@ -448,7 +448,7 @@ fn paced_pair() -> Pair {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_a_flood_of_queries_from_many_nicks_never_delays_the_users_line() {
-    flood_of_queries_from_many_nicks(false);
+    flood_of_queries_from_many_nicks(|_| None);
 }
 
 /// The same flood, each nick saying "hello" in plaintext first: libpurple opens a window for
@@ -458,34 +458,51 @@ fn irc_a_flood_of_queries_from_many_nicks_never_delays_the_users_line() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn irc_a_hello_from_each_nick_of_a_flood_does_not_lift_the_budget() {
-    flood_of_queries_from_many_nicks(true);
+    flood_of_queries_from_many_nicks(|i| Some(format!("hello from m{i}")));
 }
 
-/// Forty nicks send alice a query (`hello_first`: after a plaintext line each); at most six
+/// The same flood, each nick sending a start with an all-zero key first, which Sotto reads as
+/// a failed handshake and tells of in a window it opens: a first fix of the hello's bypass
+/// still took such a window for one the user opened, and lifted the budget (found by a
+/// read-only review). Only a window the user did something in vouches for its name.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_forged_start_from_each_nick_of_a_flood_does_not_lift_the_budget() {
+    let zero_key_start =
+        sotto::protocol::wire::WireMessage::Init(sotto::protocol::wire::InitMessage {
+            initiator_tag: 0x0bad_0bad,
+            ephemeral: [0; 32],
+        })
+        .encode();
+    flood_of_queries_from_many_nicks(|_| Some(zero_key_start.clone()));
+}
+
+/// Forty nicks send alice a query, each after the line `first` gives it (if any); at most six
 /// lines answer them, and her next line to bob leaves within seconds.
-fn flood_of_queries_from_many_nicks(hello_first: bool) {
+fn flood_of_queries_from_many_nicks(first: impl Fn(usize) -> Option<String>) {
     let mut p = paced_pair();
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     // The limiter's burst back after the session's start.
     std::thread::sleep(Duration::from_secs(12));
     let mark = p.alice.tap.mark();
     for i in 0..40 {
-        if hello_first {
-            p.alice.tap.inject_down(&format!(
-                ":m{i}!m@flood.example PRIVMSG {alice} :hello from m{i}"
-            ));
+        if let Some(line) = first(i) {
+            p.alice
+                .tap
+                .inject_down(&format!(":m{i}!m@flood.example PRIVMSG {alice} :{line}"));
         }
         p.alice.tap.inject_down(&format!(
             ":m{i}!m@flood.example PRIVMSG {alice} :?S1Q Sotto end-to-end encryption requested \
              (your chat client does not run Sotto yet)"
         ));
     }
-    if hello_first {
-        // Each hello is shown, in a window libpurple opened for it.
+    if first(0).is_some() {
+        // A first line opens a window (the first nick's is written in it; a forged start past
+        // the budget is dropped unread, so not every nick's need be).
         p.alice
             .client
-            .expect_write("the last nick's hello is shown", WAIT, |w| {
-                w.has(flags::RECV) && w.is_with("m39") && w.shown().contains("hello from m39")
+            .expect_write("the first nick's first line is told", WAIT, |w| {
+                w.is_with("m0")
             });
     }
     // Each query is read (libpurple parses a line as it comes) before alice types.

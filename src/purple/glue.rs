@@ -173,25 +173,33 @@ pub(crate) fn normalize(account: *mut sys::PurpleAccount, name: &str) -> String 
 /// that room: once it is left (closed, kicked, disconnected) the same window's name normalizes
 /// to `room@server`, one name for every occupant, whose conversation is another (in plaintext).
 /// Rooms the account has been in are remembered, and an occupant stays `room@server/nick`.
-/// An address written with the DNS root's dot after its domain is the address without it
-/// ([`without_root_dot`]).
+/// A contact's address written with the DNS root's dot after its domain is the address without
+/// it ([`without_root_dot`]); an occupant keeps its room's address as libpurple names the room
+/// (a room joined as `room@muc.example.` is looked up under that name).
 fn contact_name(protocol: &str, account: *mut sys::PurpleAccount, name: &str) -> String {
     let n = normalize(account, name);
     match protocol {
         "prpl-simple" => sip_contact(&n),
-        "prpl-jabber" => occupant_name(
-            account as usize,
-            name,
-            without_root_dot(n),
-            |bare| {
-                let bare = cstring(bare);
-                // SAFETY: `account` is null or live (per the callers); the result is only
-                // tested.
-                !account.is_null()
-                    && unsafe { !sys::purple_find_buddy(account, bare.as_ptr()).is_null() }
-            },
-            |room| in_chat(account, room),
-        ),
+        "prpl-jabber" => {
+            let contact = occupant_name(
+                account as usize,
+                name,
+                n,
+                |bare| {
+                    let bare = cstring(bare);
+                    // SAFETY: `account` is null or live (per the callers); the result is only
+                    // tested.
+                    !account.is_null()
+                        && unsafe { !sys::purple_find_buddy(account, bare.as_ptr()).is_null() }
+                },
+                |room| in_chat(account, room),
+            );
+            if contact.contains('/') {
+                contact
+            } else {
+                without_root_dot(contact)
+            }
+        }
         _ => n,
     }
 }
@@ -207,7 +215,7 @@ pub(crate) fn remember_left_occupant(r: &ConvRef, kept: &ConvKey) {
         return;
     }
     if let Some((room, _)) = kept.peer.split_once('/') {
-        if room == now.peer && r.peer.contains('/') {
+        if is_room_address(room, &now.peer) && r.peer.contains('/') {
             super::state::remember_occupant(r.account() as usize, room, &r.peer, &kept.peer);
         }
     }
@@ -326,6 +334,12 @@ fn occupant_name(
         Some(occupant) if !is_buddy(&normalized) => occupant,
         _ => normalized,
     }
+}
+
+/// Whether the contact `peer` (a key's peer) is the XMPP room `room` (as libpurple names it:
+/// maybe with the root dot, which a contact's address loses, [`without_root_dot`]).
+pub(crate) fn is_room_address(room: &str, peer: &str) -> bool {
+    room == peer || without_root_dot(room.to_owned()) == peer
 }
 
 /// An XMPP address without the DNS root's dot at the end of its domain: `bob@example.org.` is
@@ -1551,6 +1565,11 @@ mod tests {
         ] {
             assert_eq!(without_root_dot(written.to_owned()), is, "{written}");
         }
+        // A room joined under a name with the dot is the contact without it.
+        assert!(is_room_address("room@muc.example.", "room@muc.example"));
+        assert!(is_room_address("room@muc.example", "room@muc.example"));
+        assert!(!is_room_address("room@muc.example", "room@muc.example."));
+        assert!(!is_room_address("room@muc.example", "bob@muc.example"));
     }
 
     /// An occupant of an XMPP room stays `room@server/nick` after the room is left (libpurple

@@ -302,12 +302,12 @@ fn twin_by(r: &ConvRef, reach: impl Fn(&str) -> Vec<String>) -> Option<String> {
 /// A message arrived from `r` (text already stripped of markup).
 pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effects)> {
     let (key, settings) = (r.key(), settings(r));
-    // A name with an open window or in the buddy list is the user's to know: never counted
-    // as a stranger (`sessions::strangers`). Not a window libpurple opened for a line that
-    // arrived and the user left alone: any name's plaintext "hi" opens one.
+    // A name in the buddy list, or with an open window the user did something in, is the
+    // user's to know: never counted as a stranger (`sessions::strangers`). Not just any open
+    // window: any line from any name opens one.
     let conv = r.conversation();
     // SAFETY: looked up just now: null or live.
-    let familiar = (!conv.is_null() && !unsafe { windows::opened_by_line(conv) })
+    let familiar = (!conv.is_null() && unsafe { windows::user_acted_in(conv) })
         || !glue::find_buddy(r).is_null();
     let (p, a, kept) = (&key.protocol, &key.account, strangers_kept());
     let (out, trim) = with_sessions(|s| {
@@ -786,7 +786,11 @@ pub(crate) unsafe fn track(conv: *mut sys::PurpleConversation) -> bool {
     // conversation, in plaintext (found by read-only reviews). The window sends and reads
     // nothing, and says so once.
     if known.key.protocol == "prpl-jabber"
-        && known.key.peer.split_once('/').map(|(room, _)| room) == Some(new.peer.as_str())
+        && known
+            .key
+            .peer
+            .split_once('/')
+            .is_some_and(|(room, _)| glue::is_room_address(room, &new.peer))
     {
         if windows::first_rename_failure(id, &new) {
             r.system_line(&texts::occupant_now_a_contact(&known.key.peer, &new.peer));

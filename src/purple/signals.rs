@@ -564,9 +564,7 @@ unsafe extern "C" fn receiving_im_msg(
     flags: *mut sys::PurpleMessageFlags,
     _data: *mut c_void,
 ) -> sys::gboolean {
-    // The conversation of a line with no window open, once it is known.
-    let mut opening = None;
-    let result = ffi_boundary!(
+    ffi_boundary!(
         {
             // SAFETY: the callback's own arguments, still live.
             unsafe { dropped_after_a_fault(account, sender, message, conv) };
@@ -630,9 +628,6 @@ unsafe extern "C" fn receiving_im_msg(
                 Some(window) if !service::addressable(&r) && window.key() == r.key() => window,
                 _ => r,
             };
-            if conv.is_null() {
-                opening = Some(r.key());
-            }
             // A copy of a line already read (a retransmission): dropped without a word.
             if echo::already_read(&r, &text) {
                 // SAFETY: valid out-parameter.
@@ -755,15 +750,7 @@ unsafe extern "C" fn receiving_im_msg(
             }
             result
         }
-    );
-    // Let through with no window open: `serv_got_im` opens one for it next, which is the
-    // line's, not the user's (`windows::line_opens`). A line dropped opens nothing.
-    // SAFETY: `message` is libpurple's out-parameter, checked for null before it is read.
-    let shown = result == 0 && !message.is_null() && !unsafe { *message }.is_null();
-    if let Some(key) = opening.filter(|_| shown) {
-        super::windows::line_opens(key);
-    }
-    result
+    )
 }
 
 /// The flags a decrypted message on `protocol` is written with, from those libpurple received it

@@ -245,12 +245,14 @@ pub(crate) struct Tag {
     /// items carry the window's number, and act only while the window shows that
     /// conversation (`super::menu`).
     pub menu_built_for: Option<ConvKey>,
-    /// libpurple opened the window for a line that arrived (`serv_got_im`), and the user has
-    /// done nothing in it since (typed, started, asked, chose a policy: `service::user_acted`).
-    /// Such a window does not make its name one the user knows: any line from any name opens
-    /// one, so a plaintext "hi" from each of a flood of names put all their Sotto lines
-    /// outside the account's budget for strangers (`sessions::strangers`).
-    pub opened_by_line: bool,
+    /// The user did something in the window's conversation since it was tagged (typed,
+    /// started, asked, chose a policy: `service::user_acted`). Only then does the window make
+    /// its name one the user knows (`service::incoming`): any line from any name opens one
+    /// (`serv_got_im`; a forged start Sotto tells of; Finch's media, a peer's direct IM, the
+    /// psychic plugin at a typing notification), so a plaintext "hi" or a forged start from
+    /// each of a flood of names put all their Sotto lines outside the account's budget for
+    /// strangers (`sessions::strangers`).
+    pub user_acted: bool,
 }
 
 /// A key dialog waiting to open: its conversation, when, and what opens it.
@@ -289,10 +291,6 @@ pub(crate) struct State {
     pub tags: HashMap<usize, Tag>,
     /// The last window number handed out (0 means "not tagged").
     pub last_tag: usize,
-    /// The conversation a line just let through `receiving-im-msg` has no window for:
-    /// `serv_got_im` opens one for it next, and that window is tagged as opened by a line
-    /// ([`Tag::opened_by_line`]). Taken by the next window tagged, or replaced by the next line.
-    pub line_opening: Option<ConvKey>,
     /// A sync of messages read and saved without one is due (a 0 ms timeout).
     pub sync_due: Option<super::service::Timeout>,
     /// The newest XMPP stanzas that carried a data line of ours ([`SentStanza`]), to know one a
@@ -543,7 +541,6 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 policies: HashMap::new(),
                 tags: HashMap::new(),
                 last_tag: 0,
-                line_opening: None,
                 sync_due: None,
                 sent_stanzas: Default::default(),
                 bounced: Default::default(),

@@ -51,30 +51,26 @@ unsafe fn number(conv: *mut sys::PurpleConversation) -> usize {
 /// `conv` must be a live conversation.
 pub(crate) unsafe fn tag(conv: *mut sys::PurpleConversation, r: &ConvRef) {
     // SAFETY: per the caller.
-    unsafe { tag_as(conv, r.key()) };
+    unsafe { tag_as(conv, r.key(), None) };
 }
 
 /// Give `conv` a number for the conversation `key` ([`tag`]; after a reload, the one it
-/// showed before).
+/// showed before, with the policy it carried then).
 ///
 /// # Safety
 /// `conv` must be a live conversation.
-unsafe fn tag_as(conv: *mut sys::PurpleConversation, key: ConvKey) {
+unsafe fn tag_as(conv: *mut sys::PurpleConversation, key: ConvKey, carried: Option<Policy>) {
     let id = with_state(|s| {
         s.last_tag = s.last_tag.wrapping_add(1).max(1);
         let id = s.last_tag;
-        // The window `serv_got_im` opens for the line just let through is the next one tagged
-        // (`conversation-created`); any other window tagged first is not, and the line's mark
-        // is spent either way.
-        let opened_by_line = s.line_opening.take().is_some_and(|k| k == key);
         s.tags.insert(
             id,
             Tag {
                 key,
-                carried_policy: None,
+                carried_policy: carried,
                 rename_failed_told: None,
                 menu_built_for: None,
-                opened_by_line,
+                user_acted: false,
             },
         );
         id
@@ -122,27 +118,21 @@ pub(crate) fn first_rename_failure(id: usize, new: &ConvKey) -> bool {
     .unwrap_or(true)
 }
 
-/// A line from `key`'s contact was let through with no window open for it: the window
-/// libpurple opens for it next is tagged as opened by a line ([`Tag::opened_by_line`]).
-pub(crate) fn line_opens(key: ConvKey) {
-    let _ = with_state(|s| s.line_opening = Some(key));
-}
-
-/// Whether `conv`'s window was opened by a line that arrived, and the user did nothing in it
-/// since (an untagged window counts as the user's).
+/// Whether the user did something in `conv`'s window's conversation since it was tagged
+/// ([`Tag::user_acted`]).
 ///
 /// # Safety
 /// `conv` must be a live conversation.
-pub(crate) unsafe fn opened_by_line(conv: *mut sys::PurpleConversation) -> bool {
+pub(crate) unsafe fn user_acted_in(conv: *mut sys::PurpleConversation) -> bool {
     // SAFETY: per the caller.
-    unsafe { known(conv) }.is_some_and(|(_, t)| t.opened_by_line)
+    unsafe { known(conv) }.is_some_and(|(_, t)| t.user_acted)
 }
 
-/// The user did something in `key`'s conversation: its windows are the user's.
+/// The user did something in `key`'s conversation: its windows vouch for its name.
 pub(crate) fn users_now(key: &ConvKey) {
     let _ = with_state(|s| {
         for t in s.tags.values_mut().filter(|t| t.key == *key) {
-            t.opened_by_line = false;
+            t.user_acted = true;
         }
     });
 }
@@ -400,8 +390,9 @@ pub(crate) fn others_showing(key: &ConvKey, except: usize) -> Vec<*mut sys::Purp
         .collect()
 }
 
-/// The window-data key holding, while Sotto is unloaded, the conversation a window showed
-/// (`protocol\x01account\x01peer`, GLib-owned; taken and freed at the next load).
+/// The window-data key holding, while Sotto is unloaded, the conversation a window showed and
+/// the policy it carried (`protocol\x01account\x01policy\x01peer`, GLib-owned; taken and
+/// freed at the next load).
 const KEPT_KEY: &std::ffi::CStr = c"sotto-kept-key";
 
 /// At unload: each open window keeps the conversation it showed, in its own data, for the
@@ -418,8 +409,9 @@ pub(crate) fn keep_for_reload() {
         let Some((_, t)) = (unsafe { known(conv) }) else {
             continue;
         };
+        let carried = t.carried_policy.map_or("", Policy::as_str);
         let kept = format!(
-            "{}\u{1}{}\u{1}{}",
+            "{}\u{1}{}\u{1}{carried}\u{1}{}",
             t.key.protocol, t.key.account, t.key.peer
         );
         // SAFETY: live conversation; the value is a GLib string only Sotto reads, and any
@@ -435,11 +427,12 @@ pub(crate) fn keep_for_reload() {
     }
 }
 
-/// Frees and clears what [`keep_for_reload`] left in `conv`, returning the conversation.
+/// Frees and clears what [`keep_for_reload`] left in `conv`, returning the conversation and the
+/// policy the window carried.
 ///
 /// # Safety
 /// `conv` must be a live conversation.
-unsafe fn free_kept(conv: *mut sys::PurpleConversation) -> Option<ConvKey> {
+unsafe fn free_kept(conv: *mut sys::PurpleConversation) -> Option<(ConvKey, Option<Policy>)> {
     // SAFETY: per the caller; the value is null or a GLib string Sotto stored.
     unsafe {
         let p =
@@ -451,21 +444,27 @@ unsafe fn free_kept(conv: *mut sys::PurpleConversation) -> Option<ConvKey> {
         sys::purple_conversation_set_data(conv, KEPT_KEY.as_ptr(), std::ptr::null_mut());
         sys::g_free(p.cast());
         let kept = kept?;
-        let mut parts = kept.splitn(3, '\u{1}');
-        Some(ConvKey {
-            protocol: parts.next()?.to_owned(),
-            account: parts.next()?.to_owned(),
+        let mut parts = kept.splitn(4, '\u{1}');
+        let (protocol, account) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+        let carried = Policy::parse(parts.next()?);
+        let key = ConvKey {
+            protocol,
+            account,
             peer: parts.next()?.to_owned(),
-        })
+        };
+        Some((key, carried))
     }
 }
 
 /// Number every IM window already open (the plugin was loaded into a running client). A
 /// window that kept the conversation it showed before an unload ([`keep_for_reload`]) shows
-/// it again: an XMPP occupant of a room left since is remembered again as one; any other
-/// name that now stands for another conversation is a rename, which the next look at the
-/// window follows or refuses (`service::track`), as if Sotto had been loaded all along.
+/// it again, with the policy it carried: an XMPP occupant of a room left since is remembered
+/// again as one; any other name that now stands for another conversation is a rename,
+/// followed or refused here (`service::track`) before any line is read or sent, as if Sotto
+/// had been loaded all along (followed later, another window under the old name, one a
+/// stranger who took it opened meanwhile, read in the moved conversation until then).
 pub(crate) fn track_all() {
+    let mut kept_windows = Vec::new();
     for conv in glue::open_ims() {
         // SAFETY: listed from libpurple's open conversations just now.
         unsafe {
@@ -474,12 +473,21 @@ pub(crate) fn track_all() {
                 continue;
             };
             match kept {
-                Some(kept) => {
+                Some((kept, carried)) => {
                     glue::remember_left_occupant(&r, &kept);
-                    tag_as(conv, kept);
+                    tag_as(conv, kept, carried);
+                    kept_windows.push(conv);
                 }
                 None => tag(conv, &r),
             }
+        }
+    }
+    for conv in kept_windows {
+        // (Still open: following one window's rename writes lines, which another plugin
+        // could answer by closing a window.)
+        if glue::open_ims().contains(&conv) {
+            // SAFETY: in libpurple's list of open conversations just now: live.
+            unsafe { super::service::track(conv) };
         }
     }
 }

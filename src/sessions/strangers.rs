@@ -13,8 +13,8 @@
 //! So the lines an account sends to **strangers** are counted: names with no saved
 //! conversation, no key accepted, no other client, no start the user asked for (a handshake
 //! Sotto only answers is not one), that the host does not know either (no open window, not in
-//! the buddy list: the caller says so, [`super::Sessions::familiar`]; a window libpurple opened
-//! for a line that arrived vouches for nothing until the user does something there). At most
+//! the buddy list: the caller says so, [`super::Sessions::familiar`]; an open window vouches
+//! only once the user did something in it, since any line that arrives can open one). At most
 //! [`STRANGER_LINES`] per [`STRANGER_WINDOW_SECS`]; past that, a stranger's Sotto lines are
 //! dropped before the conversation reads them: no state, no row, no line sent, no word in a
 //! window (a log line says so). Plaintext is never dropped. A newcomer's handshake costs two
