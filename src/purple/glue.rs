@@ -186,11 +186,16 @@ fn contact_name(protocol: &str, account: *mut sys::PurpleAccount, name: &str) ->
                 name,
                 n,
                 |bare| {
-                    let bare = cstring(bare);
-                    // SAFETY: `account` is null or live (per the callers); the result is only
-                    // tested.
-                    !account.is_null()
-                        && unsafe { !sys::purple_find_buddy(account, bare.as_ptr()).is_null() }
+                    // A buddy is never a room, also under the address with the root dot (a
+                    // "room" a server made at `alice@example.org.` is alice's address).
+                    let is_buddy = |name: &str| {
+                        let name = cstring(name);
+                        // SAFETY: `account` is null or live (per the callers); the result is
+                        // only tested.
+                        !account.is_null()
+                            && unsafe { !sys::purple_find_buddy(account, name.as_ptr()).is_null() }
+                    };
+                    is_buddy(bare) || is_buddy(&without_root_dot(bare.to_owned()))
                 },
                 |room| in_chat(account, room),
             );
@@ -1077,9 +1082,30 @@ pub(crate) fn find_buddy(r: &ConvRef) -> *mut sys::PurpleBuddy {
     if account.is_null() {
         return ptr::null_mut();
     }
-    let name = cstring(&r.peer);
-    // SAFETY: live account, valid name; result NULL or a live buddy.
+    let buddy = find_buddy_exact(account, &r.peer);
+    match buddy_name_for(r) {
+        Some(contact) if buddy.is_null() => find_buddy_exact(account, &contact),
+        _ => buddy,
+    }
+}
+
+/// libpurple's buddy of `account` named `name`, as libpurple looks it up (NULL: none).
+fn find_buddy_exact(account: *mut sys::PurpleAccount, name: &str) -> *mut sys::PurpleBuddy {
+    let name = cstring(name);
+    // SAFETY: `account` is live (per the callers); result NULL or a live buddy.
     unsafe { sys::purple_find_buddy(account, name.as_ptr()) }
+}
+
+/// The contact's own address to look `r`'s buddy up by when libpurple's lookup of `r`'s name
+/// misses it: XMPP, a name written with the DNS root's dot (`bob@example.org.`), which Sotto
+/// keys as bob ([`without_root_dot`]) while libpurple's lookup keeps the dot. Not for a
+/// room's occupant (its key keeps its room's name).
+fn buddy_name_for(r: &ConvRef) -> Option<String> {
+    if r.protocol != "prpl-jabber" || !r.peer.contains('.') {
+        return None;
+    }
+    let contact = r.key().peer;
+    (!contact.contains('/') && contact != r.peer).then_some(contact)
 }
 
 /// The name libpurple shows for the buddy of `r` (the user's alias, else the server's, e.g.
@@ -1221,7 +1247,11 @@ pub(crate) fn buddies_of(r: &ConvRef) -> Vec<(*mut sys::PurpleBuddy, *mut sys::P
     if account.is_null() {
         return Vec::new();
     }
-    let name = cstring(&r.peer);
+    // (A name with the root dot: the contact's own address, as [`find_buddy`] looks it up.)
+    let name = cstring(&match buddy_name_for(r) {
+        Some(contact) if find_buddy_exact(account, &r.peer).is_null() => contact,
+        _ => r.peer.clone(),
+    });
     let mut out = Vec::new();
     // SAFETY: a live account and a valid name; the list's links are ours to free, the buddies
     // libpurple's, read within this call.

@@ -475,14 +475,28 @@ pub(crate) fn track_all() {
             match kept {
                 Some((kept, carried)) => {
                     glue::remember_left_occupant(&r, &kept);
-                    tag_as(conv, kept, carried);
-                    kept_windows.push(conv);
+                    tag_as(conv, kept.clone(), carried);
+                    kept_windows.push((conv, kept, r.key()));
                 }
                 None => tag(conv, &r),
             }
         }
     }
-    for conv in kept_windows {
+    // In the order the renames happened, as far as the names tell: a window whose name now
+    // is another kept window's old name follows after that one (carol became dave, then bob
+    // became carol: carol's conversation moves to dave before bob's takes "carol"; the other
+    // way round, bob's conversation would end up under dave). A cycle (two names swapped)
+    // cannot be ordered: its windows follow in libpurple's order, each as a rename.
+    while !kept_windows.is_empty() {
+        let next = kept_windows
+            .iter()
+            .position(|(conv, _, now)| {
+                !kept_windows
+                    .iter()
+                    .any(|(other, old, _)| other != conv && old == now)
+            })
+            .unwrap_or(0);
+        let (conv, _, _) = kept_windows.remove(next);
         // (Still open: following one window's rename writes lines, which another plugin
         // could answer by closing a window.)
         if glue::open_ims().contains(&conv) {
