@@ -188,12 +188,9 @@ fn contact_name(protocol: &str, account: *mut sys::PurpleAccount, name: &str) ->
                 |bare| {
                     // A buddy is never a room, also under the address with the root dot (a
                     // "room" a server made at `alice@example.org.` is alice's address).
+                    // (`account` is null or live, per the callers.)
                     let is_buddy = |name: &str| {
-                        let name = cstring(name);
-                        // SAFETY: `account` is null or live (per the callers); the result is
-                        // only tested.
-                        !account.is_null()
-                            && unsafe { !sys::purple_find_buddy(account, name.as_ptr()).is_null() }
+                        !account.is_null() && !find_buddy_exact(account, name).is_null()
                     };
                     is_buddy(bare) || is_buddy(&without_root_dot(bare.to_owned()))
                 },
@@ -1078,15 +1075,25 @@ pub(crate) fn global_policy() -> Policy {
 
 /// Find the buddy for a conversation (for its per-contact settings).
 pub(crate) fn find_buddy(r: &ConvRef) -> *mut sys::PurpleBuddy {
+    find_buddy_keyed(r, || r.key())
+}
+
+/// [`find_buddy`], with `r`'s key (`key()`, wanted only when libpurple's lookup of `r`'s name
+/// misses) from a caller that has it at hand: the line-by-line path needs no second
+/// normalization.
+pub(crate) fn find_buddy_keyed(
+    r: &ConvRef,
+    key: impl FnOnce() -> ConvKey,
+) -> *mut sys::PurpleBuddy {
     let account = r.account();
     if account.is_null() {
         return ptr::null_mut();
     }
     let buddy = find_buddy_exact(account, &r.peer);
-    match buddy_name_for(r) {
-        Some(contact) if buddy.is_null() => find_buddy_exact(account, &contact),
-        _ => buddy,
+    if !buddy.is_null() {
+        return buddy;
     }
+    buddy_name_for(r, key).map_or(buddy, |contact| find_buddy_exact(account, &contact))
 }
 
 /// libpurple's buddy of `account` named `name`, as libpurple looks it up (NULL: none).
@@ -1100,11 +1107,11 @@ fn find_buddy_exact(account: *mut sys::PurpleAccount, name: &str) -> *mut sys::P
 /// misses it: XMPP, a name written with the DNS root's dot (`bob@example.org.`), which Sotto
 /// keys as bob ([`without_root_dot`]) while libpurple's lookup keeps the dot. Not for a
 /// room's occupant (its key keeps its room's name).
-fn buddy_name_for(r: &ConvRef) -> Option<String> {
+fn buddy_name_for(r: &ConvRef, key: impl FnOnce() -> ConvKey) -> Option<String> {
     if r.protocol != "prpl-jabber" || !r.peer.contains('.') {
         return None;
     }
-    let contact = r.key().peer;
+    let contact = key().peer;
     (!contact.contains('/') && contact != r.peer).then_some(contact)
 }
 
@@ -1248,10 +1255,12 @@ pub(crate) fn buddies_of(r: &ConvRef) -> Vec<(*mut sys::PurpleBuddy, *mut sys::P
         return Vec::new();
     }
     // (A name with the root dot: the contact's own address, as [`find_buddy`] looks it up.)
-    let name = cstring(&match buddy_name_for(r) {
-        Some(contact) if find_buddy_exact(account, &r.peer).is_null() => contact,
-        _ => r.peer.clone(),
-    });
+    let contact = if find_buddy_exact(account, &r.peer).is_null() {
+        buddy_name_for(r, || r.key())
+    } else {
+        None
+    };
+    let name = cstring(contact.as_deref().unwrap_or(&r.peer));
     let mut out = Vec::new();
     // SAFETY: a live account and a valid name; the list's links are ours to free, the buddies
     // libpurple's, read within this call.

@@ -308,7 +308,7 @@ pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effect
     let conv = r.conversation();
     // SAFETY: looked up just now: null or live.
     let familiar = (!conv.is_null() && unsafe { windows::user_acted_in(conv) })
-        || !glue::find_buddy(r).is_null();
+        || !glue::find_buddy_keyed(r, || key.clone()).is_null();
     let (p, a, kept) = (&key.protocol, &key.account, strangers_kept());
     let (out, trim) = with_sessions(|s| {
         if familiar {

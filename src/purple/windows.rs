@@ -409,11 +409,7 @@ pub(crate) fn keep_for_reload() {
         let Some((_, t)) = (unsafe { known(conv) }) else {
             continue;
         };
-        let carried = t.carried_policy.map_or("", Policy::as_str);
-        let kept = format!(
-            "{}\u{1}{}\u{1}{carried}\u{1}{}",
-            t.key.protocol, t.key.account, t.key.peer
-        );
+        let kept = kept_text(&t.key, t.carried_policy);
         // SAFETY: live conversation; the value is a GLib string only Sotto reads, and any
         // earlier one (an unload whose load never took it) is freed first.
         unsafe {
@@ -443,17 +439,34 @@ unsafe fn free_kept(conv: *mut sys::PurpleConversation) -> Option<(ConvKey, Opti
         let kept = CStr::from_ptr(p).to_str().ok().map(str::to_owned);
         sys::purple_conversation_set_data(conv, KEPT_KEY.as_ptr(), std::ptr::null_mut());
         sys::g_free(p.cast());
-        let kept = kept?;
-        let mut parts = kept.splitn(4, '\u{1}');
-        let (protocol, account) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-        let carried = Policy::parse(parts.next()?);
-        let key = ConvKey {
-            protocol,
-            account,
-            peer: parts.next()?.to_owned(),
-        };
-        Some((key, carried))
+        parse_kept(&kept?)
     }
+}
+
+/// What a window keeps across an unload ([`keep_for_reload`]): its conversation and the
+/// policy it carried, as `protocol\x01account\x01policy\x01peer` (the policy empty for
+/// none; the peer last, so a name with the separator in it survives whole).
+fn kept_text(key: &ConvKey, carried: Option<Policy>) -> String {
+    let carried = carried.map_or("", Policy::as_str);
+    format!(
+        "{}\u{1}{}\u{1}{carried}\u{1}{}",
+        key.protocol, key.account, key.peer
+    )
+}
+
+/// [`kept_text`] read back; `None` for anything it did not write.
+fn parse_kept(kept: &str) -> Option<(ConvKey, Option<Policy>)> {
+    let mut parts = kept.splitn(4, '\u{1}');
+    let (protocol, account) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+    // (A policy this version does not know, say a later one's, carries none: the conversation
+    // is what keeps the window's text from going out in plaintext.)
+    let carried = Policy::parse(parts.next()?);
+    let key = ConvKey {
+        protocol,
+        account,
+        peer: parts.next()?.to_owned(),
+    };
+    Some((key, carried))
 }
 
 /// Number every IM window already open (the plugin was loaded into a running client). A
@@ -502,6 +515,40 @@ pub(crate) fn track_all() {
         if glue::open_ims().contains(&conv) {
             // SAFETY: in libpurple's list of open conversations just now: live.
             unsafe { super::service::track(conv) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_window_keeps_across_an_unload_reads_back_as_it_was() {
+        let key = |peer: &str| ConvKey {
+            protocol: "prpl-jabber".into(),
+            account: "alice@localhost".into(),
+            peer: peer.into(),
+        };
+        for carried in [None, Some(Policy::Always), Some(Policy::Manual)] {
+            for peer in ["room@muc.localhost/bob", "odd\u{1}name", ""] {
+                let text = kept_text(&key(peer), carried);
+                assert_eq!(parse_kept(&text), Some((key(peer), carried)), "{text:?}");
+            }
+        }
+        // A policy this version does not know: the conversation is kept, no policy carried.
+        assert_eq!(
+            parse_kept("prpl-jabber\u{1}alice@localhost\u{1}sometimes\u{1}bob"),
+            Some((key("bob"), None))
+        );
+        // Not what keep_for_reload writes: nothing is made of it.
+        for foreign in [
+            "",
+            "prpl-irc",
+            "prpl-irc\u{1}alice",
+            "prpl-irc\u{1}alice\u{1}",
+        ] {
+            assert_eq!(parse_kept(foreign), None, "{foreign:?}");
         }
     }
 }
