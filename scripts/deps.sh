@@ -13,7 +13,7 @@ fi
 
 # Build: libpurple + GLib headers (bindgen, the C shim), libclang (bindgen), a C compiler, pkg-config.
 # Tests and demo: the IRC, XMPP and SIP servers, an IRC bouncer (ZNC), the XMPP carbons plugin many users run beside
-# Sotto, and Pidgin under Xvfb for the screenshots.
+# Sotto, Pidgin under Xvfb for the screenshots, and the locale sources a test compiles a Turkish locale from.
 build_packages=(libpurple-dev libglib2.0-dev pkg-config clang libclang-dev gcc make)
 if [ "${1:-}" = --build ]; then
 	# Installing the plugin must not put chat servers on the user's system.
@@ -21,7 +21,7 @@ if [ "${1:-}" = --build ]; then
 else
 	packages=(
 		"${build_packages[@]}"
-		ngircd prosody kamailio znc purple-xmpp-carbons libfaketime
+		ngircd prosody kamailio znc purple-xmpp-carbons libfaketime locales
 		pidgin finch xvfb xdotool
 		"$@"
 	)

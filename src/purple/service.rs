@@ -964,14 +964,38 @@ fn strangers_kept() -> usize {
 }
 
 /// The nicks the server takes `name` to reach, folded as it matches them (IRC: RFC 1459's
-/// case mapping, past channel prefixes, lists and `!user@host`; SILC: its identifier
-/// profile); none on other protocols, whose names are compared as they are.
+/// case mapping, past channel prefixes, lists and `!user@host`, whatever the user's locale
+/// lowercased ([`without_locale_case`]); SILC: its identifier profile); none on other
+/// protocols, whose names are compared as they are.
 fn twin_spellings(protocol: &str, name: &str) -> Vec<String> {
     match protocol {
-        IRC => irc_reached(name).into_iter().map(irc_fold).collect(),
+        IRC => irc_reached(name)
+            .into_iter()
+            .map(|nick| irc_fold(&without_locale_case(nick)))
+            .collect(),
         SILC => vec![silc_fold(name)],
         _ => Vec::new(),
     }
+}
+
+/// An IRC nick as libpurple lowercased it (`purple_normalize_nocase`: GLib's `g_utf8_strdown`,
+/// which follows the user's locale, as Pidgin and Finch run), whatever that locale was. In a
+/// Turkish or Azeri one `I` is the capital of the dotless `ı` and `İ` of `i`; in the others
+/// `I` is `i`'s and `İ` lowers to `i` with a combining dot above. A server folds nicks in
+/// ASCII: `Irene` and `irene` are one nick to it, `ırene` and `irene` two names to libpurple
+/// (a line typed to `irene` left in plaintext while the server delivered it to the encrypted
+/// Irene; and a profile run in another locale names its contacts otherwise). Each `ı` (and
+/// `İ`) is `i` here, and a dot above after an `i` goes; no server takes `ı` in a nick.
+fn without_locale_case(nick: &str) -> String {
+    let mut out = String::with_capacity(nick.len());
+    for c in nick.chars() {
+        match c {
+            '\u{131}' | '\u{130}' => out.push('i'),
+            '\u{307}' if out.ends_with(['i', 'I']) => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The conversations of `r`'s account the host shows or knows, as Sotto names them (normalized,
@@ -1063,7 +1087,7 @@ unsafe extern "C" fn checkpoint_tick(_data: sys::gpointer) -> sys::gboolean {
 
 #[cfg(test)]
 mod tests {
-    use super::{irc_fold, irc_reached, silc_fold};
+    use super::{irc_fold, irc_reached, silc_fold, twin_spellings, IRC};
 
     /// What libpurple sends a window's line to: every nick the name reaches.
     #[test]
@@ -1098,6 +1122,34 @@ mod tests {
             assert_eq!(silc_fold(spelled), silc_fold("bob"), "{spelled:?}");
         }
         assert_ne!(silc_fold("bob"), silc_fold("rob"));
+    }
+
+    /// libpurple lowercases IRC nicks in the user's locale: `Irene` is `ırene` in a Turkish
+    /// one, `İrene` is `i̇rene` (a combining dot above) in the others. The server takes each
+    /// for the same nick as `irene`, and so does the check for another spelling.
+    #[test]
+    fn an_irc_nick_lowercased_in_a_turkish_locale_is_a_twin_of_its_ascii_spelling() {
+        let ascii = twin_spellings(IRC, "irene");
+        for spelled in ["\u{131}rene", "i\u{307}rene", "\u{130}rene", "@\u{131}rene"] {
+            assert_eq!(twin_spellings(IRC, spelled), ascii, "{spelled:?}");
+        }
+        assert_eq!(
+            twin_spellings(IRC, "b\u{131}b[x],n\u{131}body"),
+            twin_spellings(IRC, "bib{x},nibody")
+        );
+        assert_ne!(
+            twin_spellings(IRC, "\u{131}rene"),
+            twin_spellings(IRC, "arene")
+        );
+        assert_ne!(
+            twin_spellings(IRC, "\u{307}rene"),
+            ascii,
+            "a dot above after no i stays"
+        );
+        assert_eq!(
+            twin_spellings("prpl-jabber", "\u{131}rene"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

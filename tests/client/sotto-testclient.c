@@ -78,6 +78,7 @@
 #define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
 #include <errno.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1825,6 +1826,9 @@ main(int argc, char **argv)
 			usage();
 	}
 
+	/* The user's locale, as Pidgin and Finch take it (setlocale(LC_ALL, "") in gtkmain.c and
+	 * finch.c): libpurple lowercases names in it (an IRC nick, purple_normalize_nocase). */
+	setlocale(LC_ALL, "");
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	g_log_set_default_handler(log_handler, NULL);
