@@ -952,11 +952,12 @@ fn compiled_locale(name: &str) -> (TempDir, Vec<(String, String)>) {
         .args(["-i", name, "-f", "UTF-8"])
         .arg(dir.path().join(&full))
         .status()
-        .expect("localedef runs (package locales)");
+        .expect("localedef runs (package libc-bin)");
     // (localedef exits 1 when it only warned; the locale is written all the same.)
     assert!(
         status.code().is_some_and(|c| c <= 1) && dir.path().join(&full).join("LC_CTYPE").exists(),
-        "localedef {name}: {status}"
+        "localedef {name}: {status} (the locale sources are in the package locales: make test \
+         installs it)"
     );
     let env = vec![
         ("LOCPATH".to_string(), dir.path().display().to_string()),

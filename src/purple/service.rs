@@ -985,7 +985,9 @@ fn twin_spellings(protocol: &str, name: &str) -> Vec<String> {
 /// ASCII: `Irene` and `irene` are one nick to it, `ırene` and `irene` two names to libpurple
 /// (a line typed to `irene` left in plaintext while the server delivered it to the encrypted
 /// Irene; and a profile run in another locale names its contacts otherwise). Each `ı` (and
-/// `İ`) is `i` here, and a dot above after an `i` goes; no server takes `ı` in a nick.
+/// `İ`) is `i` here, and a dot above after an `i` goes. A server that takes `ı` in a nick
+/// (UnrealIRCd's `turkish-utf8`) has `ırene` and `irene` as two nicks: text to one is then held
+/// while the other is encrypted (too much held, never a leak).
 fn without_locale_case(nick: &str) -> String {
     let mut out = String::with_capacity(nick.len());
     for c in nick.chars() {

@@ -458,9 +458,12 @@ fn kept_text(key: &ConvKey, carried: Option<Policy>) -> String {
 fn parse_kept(kept: &str) -> Option<(ConvKey, Option<Policy>)> {
     let mut parts = kept.splitn(4, '\u{1}');
     let (protocol, account) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-    // (A policy this version does not know, say a later one's, carries none: the conversation
-    // is what keeps the window's text from going out in plaintext.)
-    let carried = Policy::parse(parts.next()?);
+    // A policy this version does not know (another version's, before a downgrade) is carried
+    // as the strictest: what the window carried may have kept plaintext out.
+    let carried = match parts.next()? {
+        "" => None,
+        p => Some(Policy::parse(p).unwrap_or(Policy::Always)),
+    };
     let key = ConvKey {
         protocol,
         account,
@@ -536,10 +539,10 @@ mod tests {
                 assert_eq!(parse_kept(&text), Some((key(peer), carried)), "{text:?}");
             }
         }
-        // A policy this version does not know: the conversation is kept, no policy carried.
+        // A policy this version does not know: the conversation is kept, carried as "always".
         assert_eq!(
             parse_kept("prpl-jabber\u{1}alice@localhost\u{1}sometimes\u{1}bob"),
-            Some((key("bob"), None))
+            Some((key("bob"), Some(Policy::Always)))
         );
         // Not what keep_for_reload writes: nothing is made of it.
         for foreign in [

@@ -145,6 +145,10 @@ impl Client {
             .append(true)
             .open(self.stderr_path())
             .expect("stderr log");
+        // The client takes its locale from the environment, as Pidgin and Finch do: one known
+        // locale for every client whatever the caller's (libpurple's own lines are translated,
+        // and tests read some of them), unless the test gives its own (`cfg.env`, after).
+        cmd.env("LC_ALL", "C.UTF-8").env_remove("LANGUAGE");
         cmd.envs(self.cfg.env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd
             .stdin(Stdio::piped())
