@@ -377,6 +377,10 @@ fn irc_an_encrypted_contact_renamed_onto_another_hands_back_what_was_held() {
     p.alice.client.restart();
     p.alice.client.expect_online();
     p.alice.client.cmd("carol", "join #sotto-names");
+    // As in share_a_channel: alice must be in the channel before bob leaves it (on a loaded
+    // machine her JOIN came after bob's QUIT, and she never saw him leave).
+    thread::sleep(Duration::from_secs(2));
+    p.alice.client.sync();
     let hello = "carol writes after alice's restart";
     carol.client.send("alice", hello);
     p.alice.client.expect_received("carol", hello, WAIT);
@@ -899,7 +903,15 @@ fn irc_another_spelling_of_an_encrypted_nick_gets_no_plaintext() {
     // Window names libpurple sends to bob[x] too: channel-mode prefixes it skips before it
     // sends (`/query @bob[x]`, a name from a channel's list), a comma list, RFC 2812's
     // nick!user@host. Each used to be a conversation of its own, in plaintext.
-    let spellings = ["@bob[x]", "+bob[x]", "bob[x],nobody", "bob[x]!u@h"];
+    // And the fullwidth spelling, which a server with Unicode nicks (Ergo's `precis` case
+    // mapping) delivers to bob[x].
+    let spellings = [
+        "@bob[x]",
+        "+bob[x]",
+        "bob[x],nobody",
+        "bob[x]!u@h",
+        "\u{ff42}\u{ff4f}\u{ff42}[x]",
+    ];
     let others: Vec<String> = (0..spellings.len())
         .map(|i| format!("kittiwake {i}"))
         .collect();

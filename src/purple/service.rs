@@ -971,7 +971,7 @@ fn twin_spellings(protocol: &str, name: &str) -> Vec<String> {
     match protocol {
         IRC => irc_reached(name)
             .into_iter()
-            .map(|nick| irc_fold(&without_locale_case(nick)))
+            .map(|nick| irc_fold(&unicode_fold(&without_locale_case(nick))))
             .collect(),
         SILC => vec![silc_fold(name)],
         _ => Vec::new(),
@@ -998,6 +998,17 @@ fn without_locale_case(nick: &str) -> String {
         }
     }
     out
+}
+
+/// An IRC nick as a server with Unicode nicks folds it (Ergo's `precis` case mapping, RFC 8266:
+/// width, case and compatibility forms): `ｂｏｂ` and `ＢＯＢ` are bob there, while libpurple's
+/// lowercasing keeps them apart (a line typed to `ｂｏｂ` left in plaintext while such a server
+/// delivered it to the encrypted bob). NFKC, then lower case in no locale. On a server that
+/// takes them for other nicks (or refuses them) text to them is then held while bob is
+/// encrypted: too much held, never a leak.
+fn unicode_fold(nick: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    nick.nfkc().flat_map(char::to_lowercase).collect()
 }
 
 /// The conversations of `r`'s account the host shows or knows, as Sotto names them (normalized,
@@ -1151,6 +1162,29 @@ mod tests {
         assert_eq!(
             twin_spellings("prpl-jabber", "\u{131}rene"),
             Vec::<String>::new()
+        );
+    }
+
+    /// A server with Unicode nicks (Ergo's `precis`) folds width, case and compatibility forms:
+    /// `ｂｏｂ` is bob there, and to the check for another spelling.
+    #[test]
+    fn an_irc_nick_in_fullwidth_or_compatibility_forms_is_a_twin_of_its_plain_spelling() {
+        let plain = twin_spellings(IRC, "bob[x]");
+        for spelled in [
+            "\u{ff42}\u{ff4f}\u{ff42}[x]",
+            "\u{ff22}\u{ff2f}\u{ff22}[x]",
+            "\u{ff42}ob\u{ff3b}x\u{ff3d}",
+            "@\u{ff42}\u{ff4f}\u{ff42}{x}",
+        ] {
+            assert_eq!(twin_spellings(IRC, spelled), plain, "{spelled:?}");
+        }
+        assert_eq!(
+            twin_spellings(IRC, "\u{fb01}sh"),
+            twin_spellings(IRC, "fish")
+        );
+        assert_ne!(
+            twin_spellings(IRC, "\u{ff42}\u{ff4f}\u{ff42}"),
+            twin_spellings(IRC, "rob")
         );
     }
 
