@@ -376,11 +376,30 @@ fn irc_an_encrypted_contact_renamed_onto_another_hands_back_what_was_held() {
 
     p.alice.client.restart();
     p.alice.client.expect_online();
+    let mark = p.alice.tap.mark();
     p.alice.client.cmd("carol", "join #sotto-names");
-    // As in share_a_channel: alice must be in the channel before bob leaves it (on a loaded
-    // machine her JOIN came after bob's QUIT, and she never saw him leave).
-    thread::sleep(Duration::from_secs(2));
-    p.alice.client.sync();
+    // alice must be in the channel before bob leaves it (on a loaded machine her JOIN was
+    // handled after bob's QUIT, and she never saw him leave): until the server's list of the
+    // channel's names for her JOIN (353) has bob in it.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !split_lines(&p.alice.tap.since(mark, Dir::Down))
+        .iter()
+        .any(|l| {
+            l.split(' ').nth(1) == Some("353")
+                && l.contains("#sotto-names")
+                && l.rsplit_once(" :").is_some_and(|(_, names)| {
+                    names
+                        .split(' ')
+                        .any(|n| n.trim_start_matches(['@', '+']) == "bob")
+                })
+        })
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice's JOIN after her restart got no names list with bob in it"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
     let hello = "carol writes after alice's restart";
     carol.client.send("alice", hello);
     p.alice.client.expect_received("carol", hello, WAIT);

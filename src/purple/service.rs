@@ -971,7 +971,9 @@ fn twin_spellings(protocol: &str, name: &str) -> Vec<String> {
     match protocol {
         IRC => irc_reached(name)
             .into_iter()
-            .map(|nick| irc_fold(&unicode_fold(&without_locale_case(nick))))
+            // (ASCII folded first: the result is then a fold of the older one, which only ever
+            // adds twins to those it found.)
+            .map(|nick| irc_fold(&unicode_fold(&irc_fold(&without_locale_case(nick)))))
             .collect(),
         SILC => vec![silc_fold(name)],
         _ => Vec::new(),
@@ -1000,14 +1002,18 @@ fn without_locale_case(nick: &str) -> String {
     out
 }
 
-/// An IRC nick as a server with Unicode nicks folds it (Ergo's `precis` case mapping, RFC 8266:
-/// width, case and compatibility forms): `ｂｏｂ` and `ＢＯＢ` are bob there, while libpurple's
-/// lowercasing keeps them apart (a line typed to `ｂｏｂ` left in plaintext while such a server
-/// delivered it to the encrypted bob). NFKC, then lower case in no locale. On a server that
-/// takes them for other nicks (or refuses them) text to them is then held while bob is
-/// encrypted: too much held, never a leak.
+/// An IRC nick as a server with Unicode nicks folds it (Ergo's `precis` case mapping: RFC 8265's
+/// UsernameCaseMapped, width mapped, lower case, NFC): `ｂｏｂ` and `ＢＯＢ` are bob there, while
+/// libpurple's lowercasing keeps them apart (a line typed to `ｂｏｂ` left in plaintext while
+/// such a server delivered it to the encrypted bob). NFKC here (other compatibility forms, which
+/// such a server refuses, too), then lower case in no locale. On a server that takes them for
+/// other nicks (or refuses them) text to them is then held while bob is encrypted: too much
+/// held, never a leak. ASCII is left as it is (NFKC does not change it).
 fn unicode_fold(nick: &str) -> String {
     use unicode_normalization::UnicodeNormalization as _;
+    if nick.is_ascii() {
+        return nick.to_owned();
+    }
     nick.nfkc().flat_map(char::to_lowercase).collect()
 }
 
