@@ -1089,11 +1089,25 @@ pub(crate) fn find_buddy_keyed(
     if account.is_null() {
         return ptr::null_mut();
     }
+    listed_buddy(account, r, key).0
+}
+
+/// `r`'s buddy as libpurple looks it up by `r`'s name, else by the contact's own address
+/// ([`buddy_name_for`]; `key()` is wanted only then), and that address when it was the one
+/// looked up (the buddy NULL: none under either).
+fn listed_buddy(
+    account: *mut sys::PurpleAccount,
+    r: &ConvRef,
+    key: impl FnOnce() -> ConvKey,
+) -> (*mut sys::PurpleBuddy, Option<String>) {
     let buddy = find_buddy_exact(account, &r.peer);
     if !buddy.is_null() {
-        return buddy;
+        return (buddy, None);
     }
-    buddy_name_for(r, key).map_or(buddy, |contact| find_buddy_exact(account, &contact))
+    match buddy_name_for(r, key) {
+        Some(contact) => (find_buddy_exact(account, &contact), Some(contact)),
+        None => (buddy, None),
+    }
 }
 
 /// libpurple's buddy of `account` named `name`, as libpurple looks it up (NULL: none).
@@ -1255,11 +1269,7 @@ pub(crate) fn buddies_of(r: &ConvRef) -> Vec<(*mut sys::PurpleBuddy, *mut sys::P
         return Vec::new();
     }
     // (A name with the root dot: the contact's own address, as [`find_buddy`] looks it up.)
-    let contact = if find_buddy_exact(account, &r.peer).is_null() {
-        buddy_name_for(r, || r.key())
-    } else {
-        None
-    };
+    let (_, contact) = listed_buddy(account, r, || r.key());
     let name = cstring(contact.as_deref().unwrap_or(&r.peer));
     let mut out = Vec::new();
     // SAFETY: a live account and a valid name; the list's links are ours to free, the buddies

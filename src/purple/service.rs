@@ -969,15 +969,22 @@ fn strangers_kept() -> usize {
 /// protocols, whose names are compared as they are.
 fn twin_spellings(protocol: &str, name: &str) -> Vec<String> {
     match protocol {
-        IRC => irc_reached(name)
-            .into_iter()
-            // (ASCII folded first: the result is then a fold of the older one, which only ever
-            // adds twins to those it found.)
-            .map(|nick| irc_fold(&unicode_fold(&irc_fold(&without_locale_case(nick)))))
-            .collect(),
+        IRC => irc_reached(name).into_iter().map(irc_twin).collect(),
         SILC => vec![silc_fold(name)],
         _ => Vec::new(),
     }
+}
+
+/// The spelling every spelling of an IRC `nick` that a server takes for it shares: RFC 1459's
+/// case mapping, after what the user's locale did to it ([`without_locale_case`]) and what a
+/// server with Unicode nicks folds ([`unicode_fold`]). An ASCII nick takes one pass (neither
+/// changes it); another is folded in ASCII first, so that the result is a fold of RFC 1459's
+/// own, which only ever adds twins to those it found.
+fn irc_twin(nick: &str) -> String {
+    if nick.is_ascii() {
+        return irc_fold(nick);
+    }
+    irc_fold(&unicode_fold(&irc_fold(&without_locale_case(nick))))
 }
 
 /// An IRC nick as libpurple lowercased it (`purple_normalize_nocase`: GLib's `g_utf8_strdown`,
@@ -1008,12 +1015,9 @@ fn without_locale_case(nick: &str) -> String {
 /// such a server delivered it to the encrypted bob). NFKC here (other compatibility forms, which
 /// such a server refuses, too), then lower case in no locale. On a server that takes them for
 /// other nicks (or refuses them) text to them is then held while bob is encrypted: too much
-/// held, never a leak. ASCII is left as it is (NFKC does not change it).
+/// held, never a leak.
 fn unicode_fold(nick: &str) -> String {
     use unicode_normalization::UnicodeNormalization as _;
-    if nick.is_ascii() {
-        return nick.to_owned();
-    }
     nick.nfkc().flat_map(char::to_lowercase).collect()
 }
 
