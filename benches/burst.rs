@@ -11,8 +11,10 @@
 //! HMAC-SHA1 over a 1536-bit DH session), Sotto through `Conversation` (send, wire text,
 //! receive: what the plugin calls per line, on XMPP where no line is cut), Sotto's ratchet
 //! alone, and the floor (see `common::Floor`). Each figure is the median batch of 21 batches
-//! (so a batch the VM preempted does not count), in wall-clock microseconds per message;
-//! ratios are taken within each round, and the table shows the median over rounds. The
+//! (so a batch the VM preempted does not count), in wall-clock microseconds per message, the
+//! batches of Sotto, the ratchet and the floor's two parts interleaved (until 2026-12-05 each
+//! ran its 21 batches after the other's, and a slower stretch of the VM could fall on one
+//! only); ratios are taken within each round, and the table shows the median over rounds. The
 //! machine is shared and noisy: read the ratios, and the callgrind counts (instructions, which
 //! do not depend on load) in `docs/PERFORMANCE.md`.
 //!
@@ -37,23 +39,30 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Median over batches of microseconds per call of `f`, after a warm-up.
-fn per_call(messages: usize, mut f: impl FnMut()) -> f64 {
+/// Median over batches of microseconds per call of each of `fs`, after a warm-up, their
+/// batches interleaved (batch `i` of each, then batch `i + 1`): a stretch of a slower or faster machine (another VM's load, a clock change)
+/// falls on all of them alike, and a ratio of two is taken between batches run side by side.
+fn per_call_interleaved<const N: usize>(
+    messages: usize,
+    mut fs: [&mut dyn FnMut(); N],
+) -> [f64; N] {
     let per = (messages / BATCHES).max(1);
-    for _ in 0..per.min(200) {
-        f();
+    for f in fs.iter_mut() {
+        for _ in 0..per.min(200) {
+            f();
+        }
     }
-    median(
-        (0..BATCHES)
-            .map(|_| {
-                let t = Instant::now();
-                for _ in 0..per {
-                    f();
-                }
-                t.elapsed().as_secs_f64() * 1e6 / per as f64
-            })
-            .collect(),
-    )
+    let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(BATCHES));
+    for _ in 0..BATCHES {
+        for (f, t) in fs.iter_mut().zip(times.iter_mut()) {
+            let start = Instant::now();
+            for _ in 0..per {
+                f();
+            }
+            t.push(start.elapsed().as_secs_f64() * 1e6 / per as f64);
+        }
+    }
+    times.map(median)
 }
 
 /// The measured loop for callgrind: `messages` calls of `f`.
@@ -127,13 +136,18 @@ fn round(size: usize, messages: usize) -> Round {
     let n = messages_for(size, messages);
     let libotr = libotr(size, n);
     let (mut a, mut b) = established(1_000_000);
-    let sotto = per_call(n, || common::deliver(&mut a, &mut b, &text));
     let mut p = RatchetPair::new();
-    let ratchet = per_call(n, || p.a_to_b(text.as_bytes()));
     let floor = Floor::new(size);
     let mut ck = [7u8; 32];
-    let crypto = per_call(n, || floor.crypto(&mut ck));
-    let codec = per_call(n, || floor.codec());
+    let [sotto, ratchet, crypto, codec] = per_call_interleaved(
+        n,
+        [
+            &mut || common::deliver(&mut a, &mut b, &text),
+            &mut || p.a_to_b(text.as_bytes()),
+            &mut || floor.crypto(&mut ck),
+            &mut || floor.codec(),
+        ],
+    );
     Round {
         libotr,
         sotto,
