@@ -1833,6 +1833,14 @@ fn irc_a_fault_while_a_piece_goes_out_gives_the_message_back() {
 /// escaped), and Pidgin breaks the line there: the second line read as Sotto's own, "Sotto:
 /// encrypted conversation started … (verified)", in a window that is not encrypted (found by
 /// a hostile audit). Now such a line is written on one line.
+///
+/// The same nick is the window's title, which Finch writes into the window as "<title> is
+/// typing...", dimmed, on a line of its own: the title is now one line (it kept the breaks).
+/// And bob buzzes alice (`<attention/>`): libpurple writes "<nick> has buzzed you!" as a
+/// received message flagged `NOTIFY`, which Finch draws without the sender's name and dimmed,
+/// as it draws Sotto's own lines: now a received message never keeps `NOTIFY` (or `ERROR`,
+/// which Pidgin draws red and nameless), and this one is one line (both found by a read-only
+/// review).
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_a_nick_cannot_paint_a_sotto_line_through_libpurples_own_lines() {
@@ -1871,6 +1879,40 @@ fn xmpp_a_nick_cannot_paint_a_sotto_line_through_libpurples_own_lines() {
     assert!(
         !w.html.contains('\n') && !w.html.to_lowercase().contains("<br"),
         "the nick broke the line: {:?}",
+        w.html
+    );
+    // (libpurple sets the title from the new alias before it writes the line above.)
+    let title = p
+        .alice
+        .client
+        .last_title(&bob)
+        .expect("a title for bob's window");
+    assert!(title.contains(fake), "{title:?}");
+    assert!(
+        !title.contains(['\n', '\r']),
+        "the title breaks a line: {title:?}"
+    );
+    let buzz = format!(
+        "<message to='{alice}' type='chat' id='buzz1'>\
+         <attention xmlns='urn:xmpp:attention:0'/></message>"
+    );
+    p.bob
+        .client
+        .command(&format!("sendxml {}", escape_arg(&buzz)));
+    let w = p
+        .alice
+        .client
+        .expect_write("libpurple's line for the buzz", WAIT, |w| {
+            w.is_with(&bob) && w.shown().contains("buzzed")
+        });
+    assert!(
+        w.has(flags::RECV) && !w.has(flags::NOTIFY) && !w.has(flags::SYSTEM),
+        "the buzz is drawn as a line that is not bob's: flags {:#x}",
+        w.flags
+    );
+    assert!(
+        !w.html.contains('\n') && !w.html.to_lowercase().contains("<br"),
+        "the buzz broke the line: {:?}",
         w.html
     );
     p.assert_no_criticals();

@@ -3,6 +3,8 @@
 //! logging in step with the conversation's state. Everything here runs with the state released,
 //! because sending and writing re-enter our signal handlers.
 
+use std::borrow::Cow;
+
 use crate::protocol::{ConvState, Event, Policy, UnreadableReason};
 use crate::sessions::{ConvKey, ConvRef, Effects, Notice, OtherClient};
 use crate::store::Trust;
@@ -654,6 +656,7 @@ fn retitle(title: &str, ours: Option<TitleMark>, mark: Mark) -> (TitleChange, Op
         Some(m) if m.shown == title => (m.base, true),
         _ => (title.to_owned(), false),
     };
+    let one_line = one_line_title(&base);
     let suffix = if mark == Mark::Encrypted {
         Some(texts::TITLE_SUFFIX)
     } else if mark == Mark::KeyNotAccepted {
@@ -665,19 +668,35 @@ fn retitle(title: &str, ours: Option<TitleMark>, mark: Mark) -> (TitleChange, Op
     } else {
         None
     };
-    match suffix {
-        Some(suffix) => {
-            let shown = format!("{base}{suffix}");
-            let change = if shown == title {
-                TitleChange::Keep
-            } else {
-                TitleChange::Set(shown.clone())
-            };
-            (change, Some(TitleMark { base, shown }))
+    let shown = match (suffix, one_line) {
+        (Some(suffix), line) => format!("{line}{suffix}"),
+        (None, Cow::Owned(line)) => line,
+        (None, Cow::Borrowed(_)) if ours_shown => return (TitleChange::Restore, None),
+        (None, Cow::Borrowed(_)) => return (TitleChange::Keep, None),
+    };
+    let change = if shown == title {
+        TitleChange::Keep
+    } else {
+        TitleChange::Set(shown.clone())
+    };
+    (change, Some(TitleMark { base, shown }))
+}
+
+/// libpurple's title for a window (`title`: the alias the user, the contact or the server
+/// gave, or the name) as Sotto shows it: as it is, unless it breaks a line or could draw a
+/// line reading as Sotto's ([`draws_sotto_line`]); then as one line ([`texts::flat_line`]).
+/// Finch writes "`<title>` is typing..." into the window, dimmed, on a line of its own: an alias
+/// "bob\n(12:00:01) Sotto: bob's key is now verified" drew a Sotto line there while the
+/// contact kept typing (found by a read-only review).
+fn one_line_title(title: &str) -> Cow<'_, str> {
+    let breaks = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if title.contains(breaks) || draws_sotto_line(title, title) {
+        let line = texts::flat_line(title);
+        if line != title {
+            return Cow::Owned(line);
         }
-        None if ours_shown => (TitleChange::Restore, None),
-        None => (TitleChange::Keep, None),
     }
+    Cow::Borrowed(title)
 }
 
 /// Whether a title libpurple made (from an alias the server or the contact may set) claims
@@ -1556,6 +1575,57 @@ mod tests {
         );
     }
 
+    /// An alias with line breaks (a roster name the server pushes, a nick the contact
+    /// publishes): Finch writes the title into the window ("<title> is typing..."), where the
+    /// line after a break read as Sotto's own. Shown as one line, stable, and never given back.
+    #[test]
+    fn a_title_that_breaks_a_line_is_shown_as_one() {
+        let alias = "bob\n(12:00:01) Sotto: bob is offline\n";
+        let one = "bob \u{23CE} (12:00:01) Sotto: bob is offline";
+        let (c, m) = retitle(alias, None, Mark::Plain);
+        assert_eq!(c, TitleChange::Set(one.into()));
+        assert_eq!(m, mark(alias, one));
+        assert_eq!(
+            retitle(one, m.clone(), Mark::Plain),
+            (TitleChange::Keep, m.clone())
+        );
+        // Encrypted, and back: libpurple's title never comes back as it was.
+        let (c, enc) = retitle(one, m, Mark::Encrypted);
+        assert_eq!(c, TitleChange::Set(format!("{one} (encrypted)")));
+        assert_eq!(
+            retitle(&format!("{one} (encrypted)"), enc, Mark::Plain).0,
+            TitleChange::Set(one.into())
+        );
+        // A claim of encryption after the break: one line, and said to be false.
+        let claim = "bob\r\nSotto: bob's key is now verified";
+        assert_eq!(
+            retitle(claim, None, Mark::Plain).0,
+            TitleChange::Set(format!(
+                "bob \u{23CE} Sotto: bob's key is now verified{}",
+                texts::TITLE_NOT_ENCRYPTED
+            ))
+        );
+        // A run of blanks a window wraps at, before a name reading as Sotto's: one blank.
+        let wide = format!("bob{}S\u{200B}otto: verified", "\u{2003}".repeat(80));
+        let (c, _) = retitle(&wide, None, Mark::Encrypted);
+        assert_eq!(
+            c,
+            TitleChange::Set("bob S otto: verified (encrypted)".into())
+        );
+        // Every other character that breaks a line in GTK or Finch.
+        for fake in ["\u{85}", "\u{2028}", "\u{2029}", "\u{b}", "\u{c}", "\t"] {
+            let (c, _) = retitle(&format!("bob{fake}x"), None, Mark::Plain);
+            assert_eq!(c, TitleChange::Set("bob x".into()), "{fake:?}");
+        }
+        // Titles that break nothing and name no Sotto stay as they are (also the next test's
+        // names), an emoji joined by a zero-width joiner too.
+        let family = "\u{1F468}\u{200D}\u{1F469}";
+        assert_eq!(
+            retitle(family, None, Mark::Plain),
+            (TitleChange::Keep, None)
+        );
+    }
+
     #[test]
     fn an_alias_that_reads_encrypted_does_not_make_a_window_look_encrypted() {
         let alias = "bob (encrypted)";
@@ -1578,6 +1648,8 @@ mod tests {
         for name in [
             "\u{411}\u{43E}\u{440}\u{438}\u{441}",
             "\u{3B1}\u{3BB}\u{3AD}\u{3BE}\u{3B7}\u{3C2}",
+            "\u{5E9}\u{5E8}\u{5D4}",
+            "Bob Smith",
             "encore",
             "vertical",
         ] {

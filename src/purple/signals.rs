@@ -552,6 +552,13 @@ unsafe fn swallow(message: *mut *mut c_char) -> sys::gboolean {
     1
 }
 
+/// The flags a received message never keeps ([`receiving_im_msg`]): each draws it as a line
+/// that is not the contact's (a system line, raw markup, an error, a nameless notice).
+const RECEIVED_NEVER_FLAGGED: sys::PurpleMessageFlags = sys::PURPLE_MESSAGE_SYSTEM
+    | sys::PURPLE_MESSAGE_RAW
+    | sys::PURPLE_MESSAGE_ERROR
+    | sys::PURPLE_MESSAGE_NOTIFY;
+
 /// `receiving-im-msg(account, &sender, &message, conv, &flags)`: TRUE drops the message.
 ///
 /// On a panic the message is dropped: what Sotto did not check (plaintext with markup that
@@ -574,10 +581,14 @@ unsafe extern "C" fn receiving_im_msg(
             // What a received message shows is the contact's (or the server's, as the contact):
             // never drawn as a system line, bold, timestamped and nameless like Sotto's own
             // ("Sotto: … (verified)"), nor as raw markup. Some protocols flag a contact's text
-            // so (purple-teams and skypeweb, for some message types).
+            // so (purple-teams and skypeweb, for some message types). Nor as an error line
+            // (Pidgin: red, bold, nameless), nor as a notice: Finch draws a line flagged
+            // NOTIFY without the sender's name and dimmed, as it draws Sotto's, and libpurple
+            // flags so the line it makes of a buzz (XMPP's `<attention/>`), "<alias> has
+            // buzzed you!", whose alias the contact or the server writes.
             if !flags.is_null() {
                 // SAFETY: libpurple's flags out-parameter, non-null.
-                unsafe { *flags &= !(sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_RAW) };
+                unsafe { *flags &= !RECEIVED_NEVER_FLAGGED };
             }
             // SAFETY: libpurple's conversation for this message (NULL when none is open yet).
             let followed = unsafe { service::track(conv) };
