@@ -672,6 +672,90 @@ fn xmpp_an_approval_left_by_a_cancelled_send_lets_nothing_through_at_once() {
     a_cancelled_send_leaves_no_approval_behind(Proto::Xmpp, Duration::ZERO);
 }
 
+/// Another plugin's `sending-im-msg` handler, after Sotto's, adds a signature to every message
+/// (`SOTTO_TESTCLIENT_SIGNATURE` on alice): the line that reaches XMPP's `send_im` is not the
+/// encrypted line Sotto made of what alice typed. It is not sent, and her window says so, with
+/// her text. Before, it was refused as a Sotto line another plugin sent again, with "type the
+/// message again" and not the text: Pidgin had cleared the input box, so what she typed was
+/// gone (found by a read-only review).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_plugin_that_changes_the_encrypted_line_loses_nothing_typed() {
+    a_plugin_that_changes_the_encrypted_line_loses_nothing_typed(
+        "SOTTO_TESTCLIENT_SIGNATURE",
+        " -- sent from my phone",
+    );
+}
+
+/// The same with text put before the line ("[signed] ?S1D…"): not taken for a Sotto line at
+/// all, it was encrypted again as a message of its own, bob was shown the header and a mark
+/// for the line, and alice's window showed her text as sent.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_plugin_that_puts_text_before_the_encrypted_line_loses_nothing_typed() {
+    a_plugin_that_changes_the_encrypted_line_loses_nothing_typed(
+        "SOTTO_TESTCLIENT_HEADER",
+        "[signed] ",
+    );
+}
+
+/// alice types to bob in an encrypted conversation while a handler after Sotto's adds `added`
+/// (the test client's `variable`) to every message.
+fn a_plugin_that_changes_the_encrypted_line_loses_nothing_typed(variable: &str, added: &str) {
+    let o = PairOptions {
+        alice_env: vec![(variable.into(), added.into())],
+        ..both_manual()
+    };
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, o);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let text = "narwhal under a signature";
+    p.alice.client.send(&bob, text);
+    p.alice
+        .client
+        .expect("the other plugin signed the line", WAIT, |l| {
+            l.tag == "SIGNED"
+        });
+    p.alice
+        .client
+        .expect_system(&bob, "NOT sent, with what alice typed", WAIT, |t| {
+            t.contains("NOT sent") && t.contains(text)
+        });
+    // (A line that left would have reached bob well within this.)
+    thread::sleep(Duration::from_secs(1));
+    let shown_to_bob: Vec<String> = p
+        .bob
+        .client
+        .writes()
+        .iter()
+        .filter(|w| w.has(flags::RECV) && w.is_with(&alice))
+        .map(|w| w.shown())
+        .collect();
+    assert!(shown_to_bob.is_empty(), "bob was shown {shown_to_bob:?}");
+    assert!(
+        !p.alice
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.has(flags::SEND) && w.shown().contains(text)),
+        "alice's window shows the text as sent"
+    );
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "the typed text");
+    // The conversation goes on.
+    {
+        let Pair {
+            alice: a, bob: b, ..
+        } = &mut p;
+        exchange(
+            Proto::Xmpp,
+            b,
+            a,
+            "bob after the refusal",
+            "bob writes back",
+        );
+    }
+    p.assert_no_criticals();
+}
+
 /// A Sotto line that reaches bob with text put in front of it (what purple-discord makes of an
 /// edited message, "EDIT: …", or telegram-purple of a forwarded one; here alice's own data
 /// line sent again by `/quote`, past Sotto): bob is told the service changed a message on the

@@ -418,8 +418,16 @@ unsafe fn wrapped_send_im(
                 return 0;
             }
             let key = r.key();
-            let approval =
-                with_state(|s| s.allow_next.take().filter(|a| a.covers(&key, &text))).flatten();
+            let (approval, changed_on_its_way) = match with_state(|s| s.allow_next.take()).flatten()
+            {
+                Some(a) if a.covers(&key, &text) => (Some(a), None),
+                // The last line of a message typed here, made by our `sending-im-msg` a
+                // moment ago, that reaches the connection late or changed: another plugin's
+                // handler after ours held it (a dialog) or rewrote it (a signature after
+                // it, markup around it).
+                Some(a) if a.key == key && text.contains(a.text.as_str()) => (None, a.typed),
+                _ => (None, None),
+            };
             // Plaintext only while the conversation still is: a session that came up since (within
             // the approval's second) encrypts an identical later text.
             let approved = approval.filter(|a| {
@@ -442,6 +450,17 @@ unsafe fn wrapped_send_im(
                     present::send_elsewhere(&r, &approved.elsewhere);
                 }
                 return rc;
+            }
+            // Not sent (a changed line is unreadable, a late one no longer approved), and
+            // not lost: libpurple writes the typed text as sent only when the protocol took
+            // it (a changed line used to go out encrypted again as a message of its own, the
+            // contact shown a raw line, and the window said the typed text was sent); the
+            // window says NOT sent, with it.
+            if let Some(typed) = changed_on_its_way {
+                not_shown_as_sent(&text, flags);
+                r.conversation_or_new();
+                r.system_line(&texts::changed_on_its_way(&typed));
+                return 0;
             }
             // Not from our send path: an auto-reply or another plugin. Run it through the session.
             let plain = glue::markup_to_text(&text);

@@ -106,6 +106,10 @@ static PurplePlugin *the_plugin;
 /* SOTTO_TESTCLIENT_CANCEL_PREFIX: a sending-im-msg handler that runs after the plugin's
  * cancels every message starting with it, as another plugin may (prints CANCELLED <buddy>). */
 static const char *cancel_prefix;
+/* SOTTO_TESTCLIENT_SIGNATURE / SOTTO_TESTCLIENT_HEADER: a sending-im-msg handler that runs
+ * after the plugin's puts one after / the other before every message, as a signature plugin
+ * may (prints SIGNED <buddy>). */
+static const char *signature, *header;
 
 /* ---------------------------------------------------------------- output */
 
@@ -1155,6 +1159,19 @@ cancel_sending(PurpleAccount *account, const char *receiver, char **message, gpo
 	}
 }
 
+static void
+sign_sending(PurpleAccount *account, const char *receiver, char **message, gpointer data)
+{
+	if (message != NULL && *message != NULL) {
+		char *signed_message = g_strconcat(header ? header : "", *message,
+		                                   signature ? signature : "", NULL);
+
+		g_free(*message);
+		*message = signed_message;
+		emit("SIGNED", 1, receiver);
+	}
+}
+
 /* ------------------------------------------------------- stdin commands */
 
 /* Run the escaped /command line `escaped` as typed in `conv`; prints CMD <conv> <status> <error>. */
@@ -1921,6 +1938,12 @@ main(int argc, char **argv)
 	if (cancel_prefix != NULL)
 		purple_signal_connect_priority(purple_conversations_get_handle(), "sending-im-msg",
 		                               &cancel_prefix, PURPLE_CALLBACK(cancel_sending), NULL,
+		                               PURPLE_SIGNAL_PRIORITY_DEFAULT + 1);
+	signature = g_getenv("SOTTO_TESTCLIENT_SIGNATURE");
+	header = g_getenv("SOTTO_TESTCLIENT_HEADER");
+	if (signature != NULL || header != NULL)
+		purple_signal_connect_priority(purple_conversations_get_handle(), "sending-im-msg",
+		                               &signature, PURPLE_CALLBACK(sign_sending), NULL,
 		                               PURPLE_SIGNAL_PRIORITY_DEFAULT + 1);
 
 	/* A restarted client finds its accounts in accounts.xml. Every account has the same

@@ -1573,6 +1573,20 @@ pub(crate) fn verify_usage() -> &'static str {
      /sotto verify alone for a dialog)"
 }
 
+/// The last line of a message typed here reached the connection late or changed, after
+/// Sotto encrypted it: another plugin's handler of the send held it up or rewrote it. Not sent;
+/// the message is shown back (the input box was cleared).
+pub(crate) fn changed_on_its_way(typed: &str) -> String {
+    with_message(
+        "NOT sent: after Sotto encrypted this message, another plugin held it back or changed \
+         it on its way out (Offline Message Emulation, or a plugin that adds a signature or \
+         formatting to every message), and what reached the connection was not the encrypted \
+         line Sotto made, when it made it. Type it again; disable that plugin, or its option, \
+         for encrypted conversations.",
+        typed,
+    )
+}
+
 /// Another plugin sent one of Sotto's encrypted lines again as text (a buddy pounce kept by
 /// Offline Message Emulation).
 pub(crate) fn resent_wire_line() -> &'static str {
