@@ -547,12 +547,33 @@ fn loop_an_auto_reply_the_connection_refuses_is_not_reported_sent() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_a_held_message_survives_a_closed_window_and_an_unload() {
+    a_held_message_survives_a_closed_window_and_an_unload(false);
+}
+
+/// The same with alice's client killed and started again before the unload: the conversation
+/// holding the message is on disk only (nothing in this run opened its window or read a line
+/// of it). The box named only conversations loaded in this run: none (found by a read-only
+/// review).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_message_held_in_an_earlier_run_is_named_at_an_unload() {
+    a_held_message_survives_a_closed_window_and_an_unload(true);
+}
+
+/// alice (on `always`) types to bob while he is offline: held; she closes the window (and,
+/// with `restart`, her client is killed and started again), then unloads Sotto: a box names bob
+/// and the count; loaded again, the message goes once bob is back.
+fn a_held_message_survives_a_closed_window_and_an_unload(restart: bool) {
     let mut p = Pair::start(Proto::Xmpp, alice_always());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     p.bob.client.kill();
     thread::sleep(Duration::from_millis(500)); // prosody notices the closed stream
     let held = "held through a closed window and an unload walrus";
     held_then_closed(&mut p.alice.client, &bob, held);
+    if restart {
+        p.alice.client.restart();
+        p.alice.client.expect_online();
+    }
     p.alice.client.unload_plugin();
     // No window says it: a box names the contact the message is held for.
     p.alice
@@ -560,6 +581,16 @@ fn xmpp_a_held_message_survives_a_closed_window_and_an_unload() {
         .expect("a box naming bob's held message", WAIT, |l| {
             l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains(&format!("{bob} (1)")))
         });
+    // Once (the unload looks twice: it showed the box twice).
+    p.alice.client.sync();
+    let boxes = p
+        .alice
+        .client
+        .lines()
+        .iter()
+        .filter(|l| l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains("messages held")))
+        .count();
+    assert_eq!(boxes, 1, "boxes naming held messages");
     p.alice.client.load_plugin();
     p.bob.client.restart();
     p.bob.client.expect_online();

@@ -36,21 +36,17 @@ unsafe extern "C" fn show_fingerprints(action: *mut sys::PurplePluginAction) {
     ffi_boundary!((), {
         non_null!(action);
         let mut lines = Vec::new();
-        // SAFETY: the account list and its accounts are owned by libpurple, live for this call.
-        unsafe {
-            let mut l = sys::purple_accounts_get_all();
-            while !l.is_null() {
-                let account: *mut sys::PurpleAccount = (*l).data.cast();
-                l = (*l).next;
-                if account.is_null() {
-                    continue;
-                }
-                let user = cstr_to_string(sys::purple_account_get_username(account));
-                let proto = cstr_to_string(sys::purple_account_get_protocol_id(account));
-                if let (Some(user), Some(proto)) = (user, proto) {
-                    if let Some(fp) = service::account_fingerprint(&proto, &user) {
-                        lines.push(texts::account_fingerprint(&user, &proto, &fp));
-                    }
+        for account in glue::accounts() {
+            // SAFETY: libpurple's accounts, listed just now.
+            let (user, proto) = unsafe {
+                (
+                    cstr_to_string(sys::purple_account_get_username(account)),
+                    cstr_to_string(sys::purple_account_get_protocol_id(account)),
+                )
+            };
+            if let (Some(user), Some(proto)) = (user, proto) {
+                if let Some(fp) = service::account_fingerprint(&proto, &user) {
+                    lines.push(texts::account_fingerprint(&user, &proto, &fp));
                 }
             }
         }

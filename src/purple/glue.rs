@@ -868,20 +868,34 @@ pub(crate) fn ims_named(r: &ConvRef) -> Vec<*mut sys::PurpleConversation> {
         .collect()
 }
 
+/// Every account libpurple has (enabled or not), copied out: live until one is deleted.
+pub(crate) fn accounts() -> Vec<*mut sys::PurpleAccount> {
+    // SAFETY: libpurple's list of accounts (PurpleAccount pointers), live for this call.
+    unsafe { list_items(sys::purple_accounts_get_all()) }
+}
+
 /// Every open IM window (libpurple's list, newest first), copied out: live until the caller
 /// closes one.
 pub(crate) fn open_ims() -> Vec<*mut sys::PurpleConversation> {
-    let mut out = Vec::new();
     // SAFETY: libpurple's list of IM conversations (PurpleConversation pointers), live for this
     // call.
-    unsafe {
-        let mut l = sys::purple_get_ims();
-        while !l.is_null() {
-            let conv: *mut sys::PurpleConversation = (*l).data.cast();
-            l = (*l).next;
-            if !conv.is_null() {
-                out.push(conv);
-            }
+    unsafe { list_items(sys::purple_get_ims()) }
+}
+
+/// The items of a list libpurple owns, NULL ones left out, copied out.
+///
+/// # Safety
+/// `list` must be NULL or a live `GList` whose items are `T` pointers, not changed meanwhile.
+unsafe fn list_items<T>(list: *mut sys::GList) -> Vec<*mut T> {
+    let mut out = Vec::new();
+    let mut l = list;
+    while !l.is_null() {
+        // SAFETY: a live link of the list, per the caller.
+        let item: *mut T = unsafe { (*l).data.cast() };
+        // SAFETY: as above.
+        l = unsafe { (*l).next };
+        if !item.is_null() {
+            out.push(item);
         }
     }
     out

@@ -1261,15 +1261,25 @@ pub(crate) fn undecorate_all() {
     }
     // Messages held where no window is open: one box names their contacts (they were told
     // nothing, and what they type there next goes unencrypted, before the held ones). Owned
-    // by no handle: libpurple closes the plugin's own notifications as it unloads.
+    // by no handle: libpurple closes the plugin's own notifications as it unloads. Also those
+    // held in an earlier run for a conversation this one never loaded (no window opened, no
+    // line read since the start): each saved conversation is loaded to be counted (they went
+    // unnamed; found by a read-only review). Once: the unload runs this again after the
+    // sessions' end (for one whose end faulted first), where the windows' state is gone: the
+    // box came twice, the second naming conversations whose windows had said it.
+    if with_state(|s| s.held_named).unwrap_or(true) {
+        return;
+    }
     let unseen: Vec<(String, usize)> = service::protected()
         .into_iter()
-        .filter(|r| !told.contains(&r.key()))
+        .chain(service::saved_conversations())
+        .filter(|r| told.insert(r.key()))
         .filter_map(|r| {
             let held = service::waiting(&r).map_or(0, |(n, _)| n);
             (held > 0).then(|| (Shown::new(&r.peer).to_string(), held))
         })
         .collect();
+    let _ = with_state(|s| s.held_named = true);
     if !unseen.is_empty() {
         glue::notify(
             std::ptr::null_mut(),

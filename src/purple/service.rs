@@ -422,6 +422,25 @@ pub(crate) fn protected() -> Vec<ConvRef> {
     refs(with_sessions(|s| s.protected()))
 }
 
+/// Every conversation saved for the accounts libpurple has, loaded or not, named as the store
+/// names them (with the names that only have a policy of their own). An account whose
+/// conversations the store cannot list adds none.
+pub(crate) fn saved_conversations() -> Vec<ConvRef> {
+    let mut out = Vec::new();
+    for account in glue::accounts() {
+        // A name only to make the account's part of a key.
+        // SAFETY: libpurple's accounts, listed just now.
+        let Some(base) = (unsafe { ConvRef::from_account(account, "-") }) else {
+            continue;
+        };
+        let key = base.key();
+        if let Some(peers) = with_sessions(|s| s.known_peers(&key)).flatten() {
+            out.extend(peers.iter().map(|p| base.with_peer(p.as_str())));
+        }
+    }
+    out
+}
+
 /// Loaded conversations whose start of ours has gone unanswered past the timeout now.
 pub(crate) fn lapsing() -> Vec<ConvRef> {
     refs(with_sessions(|s| s.lapsing(now_secs())))

@@ -324,6 +324,9 @@ pub(crate) struct State {
     pub relink_due: Option<super::service::Timeout>,
     /// The IRC names (account, normalized name) `windows::relink` looks at.
     pub relink_names: Vec<(usize, std::ffi::CString)>,
+    /// The unload's box naming messages held where no window is open was shown
+    /// (`present::undecorate_all` runs twice at an unload: once is enough).
+    pub held_named: bool,
 }
 
 impl State {
@@ -553,6 +556,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 pace_due: None,
                 relink_due: None,
                 relink_names: Vec::new(),
+                held_named: false,
             });
         }
     });
