@@ -24,10 +24,21 @@ macro_rules! ffi_boundary {
     ($default:expr, $body:block) => {{
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(value) => value,
-            Err(_) => {
-                $crate::purple::glue::debug_error("a callback panicked; refusing the operation");
-                // Memory may have run ahead of disk: reload every conversation from the store.
-                $crate::purple::state::after_panic();
+            Err(payload) => {
+                // Each behind a catch of its own: a second fault here (in the log, in dropping
+                // the loaded conversations, in the panic's own payload) must not unwind into
+                // the host, which aborts it.
+                let _ = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| {
+                    $crate::purple::glue::debug_error(
+                        "a callback panicked; refusing the operation",
+                    );
+                    // Memory may have run ahead of disk: reload every conversation from the
+                    // store.
+                    $crate::purple::state::after_panic();
+                }));
+                let _ = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(move || {
+                    drop(payload)
+                }));
                 $default
             }
         }
@@ -72,3 +83,25 @@ pub(crate) fn quiet_panics() {
 
 pub(crate) use ffi_boundary;
 pub(crate) use non_null;
+
+#[cfg(test)]
+mod tests {
+    /// A panic whose payload panics again when dropped (a type of another crate's, with a
+    /// `Drop` that faults): the boundary drops it inside a catch of its own and returns its
+    /// default. Dropped outside one, the second panic unwound out of the boundary, which in an
+    /// `extern "C"` function aborts the host.
+    #[test]
+    fn a_fault_in_dropping_the_panics_payload_stays_inside() {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("the payload's own drop");
+            }
+        }
+        let answer: i32 = ffi_boundary!(7, { std::panic::panic_any(Bomb) });
+        assert_eq!(answer, 7);
+        // And an ordinary body returns its own value.
+        let answer: i32 = ffi_boundary!(7, { 3 });
+        assert_eq!(answer, 3);
+    }
+}
