@@ -1970,16 +1970,7 @@ fn xmpp_a_nick_cannot_paint_a_sotto_line_through_libpurples_own_lines() {
         .client
         .expect_received(&bob, "hello in plaintext", WAIT);
     let fake = "Sotto: encrypted conversation started with bob (verified)";
-    let stanza = format!(
-        "<message to='{alice}' id='nick1'>\
-         <event xmlns='http://jabber.org/protocol/pubsub#event'>\
-         <items node='http://jabber.org/protocol/nick'><item id='current'>\
-         <nick xmlns='http://jabber.org/protocol/nick'>Bob&#10;{fake}&#10;</nick>\
-         </item></items></event></message>"
-    );
-    p.bob
-        .client
-        .command(&format!("sendxml {}", escape_arg(&stanza)));
+    publish_nick(&mut p.bob.client, &alice, &format!("Bob&#10;{fake}&#10;"));
     p.bob.client.expect("the stanza went out", WAIT, |l| {
         l.tag == "ECHO" && l.field(0).starts_with("sendxml")
     });
@@ -2030,7 +2021,32 @@ fn xmpp_a_nick_cannot_paint_a_sotto_line_through_libpurples_own_lines() {
         "the buzz broke the line: {:?}",
         w.html
     );
+    // A nick that is a Sotto line on its own, no break in it: "… is typing" starts a line
+    // with the title, so the title is in quotes (it was left as it was).
+    let line = "(12:00:01) Sotto: bob's key was accepted";
+    publish_nick(&mut p.bob.client, &alice, line);
+    let title = p
+        .alice
+        .client
+        .expect("the window's title from the second nick", WAIT, |l| {
+            l.tag == "TITLE" && l.field(1).contains("key was accepted")
+        });
+    let title = title.field(1).to_string();
+    assert!(title.starts_with('\u{201C}'), "{title:?}");
     p.assert_no_criticals();
+}
+
+/// `from` publishes the XMPP nick (XEP-0172) `nick` (XML-escaped already) to `to`, as a PEP
+/// event the server would relay.
+fn publish_nick(from: &mut Client, to: &str, nick: &str) {
+    let stanza = format!(
+        "<message to='{to}' id='nick'>\
+         <event xmlns='http://jabber.org/protocol/pubsub#event'>\
+         <items node='http://jabber.org/protocol/nick'><item id='current'>\
+         <nick xmlns='http://jabber.org/protocol/nick'>{nick}</nick>\
+         </item></items></event></message>"
+    );
+    from.command(&format!("sendxml {}", escape_arg(&stanza)));
 }
 
 /// An IRC server's numeric that libpurple does not know (`999 alice bob :…`) is written raw

@@ -27,18 +27,21 @@ macro_rules! ffi_boundary {
             Err(payload) => {
                 // Each behind a catch of its own: a second fault here (in the log, in dropping
                 // the loaded conversations, in the panic's own payload) must not unwind into
-                // the host, which aborts it.
-                let _ = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| {
-                    $crate::purple::glue::debug_error(
-                        "a callback panicked; refusing the operation",
-                    );
-                    // Memory may have run ahead of disk: reload every conversation from the
-                    // store.
-                    $crate::purple::state::after_panic();
-                }));
-                let _ = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(move || {
-                    drop(payload)
-                }));
+                // the host, which aborts it; a second fault's payload is leaked, not dropped.
+                let quietly = |step: &mut dyn FnMut()| {
+                    if let Err(again) =
+                        ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(step))
+                    {
+                        ::std::mem::forget(again);
+                    }
+                };
+                quietly(&mut || {
+                    $crate::purple::glue::debug_error("a callback panicked; refusing the operation")
+                });
+                // Memory may have run ahead of disk: reload every conversation from the store.
+                quietly(&mut || $crate::purple::state::after_panic());
+                let mut payload = Some(payload);
+                quietly(&mut || drop(payload.take()));
                 $default
             }
         }

@@ -684,13 +684,19 @@ fn retitle(title: &str, ours: Option<TitleMark>, mark: Mark) -> (TitleChange, Op
 
 /// libpurple's title for a window (`title`: the alias the user, the contact or the server
 /// gave, or the name) as Sotto shows it: as it is, unless it breaks a line or could draw a
-/// line reading as Sotto's ([`draws_sotto_line`]); then as one line ([`texts::flat_line`]).
-/// Finch writes "`<title>` is typing..." into the window, dimmed, on a line of its own: an alias
-/// "bob\n(12:00:01) Sotto: bob's key is now verified" drew a Sotto line there while the
-/// contact kept typing (found by a read-only review).
+/// line reading as Sotto's. Finch and Pidgin write "`<title>` is typing..." (and "has stopped
+/// typing") into the window on a line of its own, Finch dimmed as it draws Sotto's lines: an
+/// alias "bob\n(12:00:01) Sotto: bob's key is now verified", or one that is such a line
+/// ("(12:00:01) Sotto: bob is offline"), drew one there while the contact typed (found by
+/// read-only reviews). A title that breaks a line is shown as one ([`texts::flat_line`]); one
+/// that reads as Sotto's ([`draws_sotto_line`]) also in quotes, which no line of Sotto's
+/// starts with.
 fn one_line_title(title: &str) -> Cow<'_, str> {
     let breaks = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
-    if title.contains(breaks) || draws_sotto_line(title, title) {
+    if draws_sotto_line(title, title) {
+        return Cow::Owned(format!("\u{201C}{}\u{201D}", texts::flat_line(title)));
+    }
+    if title.contains(breaks) {
         let line = texts::flat_line(title);
         if line != title {
             return Cow::Owned(line);
@@ -1244,8 +1250,19 @@ pub(crate) fn undecorate_all() {
             // with Sotto gone, nothing is encrypted.
             // SAFETY: live conversation.
             let now = unsafe { glue::conversation_title(conv) }.unwrap_or_default();
-            if claims_encryption(&now) {
-                let t = glue::cstring(&format!("{now}{}", texts::TITLE_NOT_ENCRYPTED));
+            // Nor is a title that breaks a line, or reads as Sotto's, given back as it is:
+            // "… is typing" still writes it into the window.
+            let one_line = one_line_title(&now);
+            let shown = if claims_encryption(&now) {
+                Some(format!("{one_line}{}", texts::TITLE_NOT_ENCRYPTED))
+            } else {
+                match one_line {
+                    Cow::Owned(line) => Some(line),
+                    Cow::Borrowed(_) => None,
+                }
+            };
+            if let Some(shown) = shown {
+                let t = glue::cstring(&shown);
                 // SAFETY: live conversation, valid string (copied by libpurple).
                 unsafe { sys::purple_conversation_set_title(conv, t.as_ptr()) };
             }
@@ -1263,22 +1280,28 @@ pub(crate) fn undecorate_all() {
     // nothing, and what they type there next goes unencrypted, before the held ones). Owned
     // by no handle: libpurple closes the plugin's own notifications as it unloads. Also those
     // held in an earlier run for a conversation this one never loaded (no window opened, no
-    // line read since the start): each saved conversation is loaded to be counted (they went
-    // unnamed; found by a read-only review). Once: the unload runs this again after the
+    // line read since the start): counted on disk, not loaded (they went unnamed; found by a
+    // read-only review). Once: the unload runs this again after the
     // sessions' end (for one whose end faulted first), where the windows' state is gone: the
     // box came twice, the second naming conversations whose windows had said it.
     if with_state(|s| s.held_named).unwrap_or(true) {
         return;
     }
-    let unseen: Vec<(String, usize)> = service::protected()
+    let mut unseen: Vec<(String, usize)> = service::protected()
         .into_iter()
-        .chain(service::saved_conversations())
-        .filter(|r| told.insert(r.key()))
+        .filter(|r| !told.contains(&r.key()))
         .filter_map(|r| {
             let held = service::waiting(&r).map_or(0, |(n, _)| n);
             (held > 0).then(|| (Shown::new(&r.peer).to_string(), held))
         })
         .collect();
+    // (Counted apart: a fault reading one of them leaves the loaded ones named.)
+    let on_disk = std::panic::catch_unwind(service::held_on_disk).unwrap_or_default();
+    unseen.extend(
+        on_disk
+            .into_iter()
+            .map(|(r, held)| (Shown::new(&r.peer).to_string(), held)),
+    );
     let _ = with_state(|s| s.held_named = true);
     if !unseen.is_empty() {
         glue::notify(
@@ -1591,7 +1614,7 @@ mod tests {
     #[test]
     fn a_title_that_breaks_a_line_is_shown_as_one() {
         let alias = "bob\n(12:00:01) Sotto: bob is offline\n";
-        let one = "bob \u{23CE} (12:00:01) Sotto: bob is offline";
+        let one = "\u{201C}bob \u{23CE} (12:00:01) Sotto: bob is offline\u{201D}";
         let (c, m) = retitle(alias, None, Mark::Plain);
         assert_eq!(c, TitleChange::Set(one.into()));
         assert_eq!(m, mark(alias, one));
@@ -1611,7 +1634,7 @@ mod tests {
         assert_eq!(
             retitle(claim, None, Mark::Plain).0,
             TitleChange::Set(format!(
-                "bob \u{23CE} Sotto: bob's key is now verified{}",
+                "\u{201C}bob \u{23CE} Sotto: bob's key is now verified\u{201D}{}",
                 texts::TITLE_NOT_ENCRYPTED
             ))
         );
@@ -1620,7 +1643,14 @@ mod tests {
         let (c, _) = retitle(&wide, None, Mark::Encrypted);
         assert_eq!(
             c,
-            TitleChange::Set("bob S otto: verified (encrypted)".into())
+            TitleChange::Set("\u{201C}bob S otto: verified\u{201D} (encrypted)".into())
+        );
+        // One that is such a line, on one line: in quotes, which no line of Sotto's starts
+        // with (it was left as it was).
+        let line = "(12:00:01) Sotto: bob's key was accepted";
+        assert_eq!(
+            retitle(line, None, Mark::Plain).0,
+            TitleChange::Set(format!("\u{201C}{line}\u{201D}"))
         );
         // Every other character that breaks a line in GTK or Finch.
         for fake in ["\u{85}", "\u{2028}", "\u{2029}", "\u{b}", "\u{c}", "\t"] {

@@ -424,8 +424,16 @@ unsafe fn wrapped_send_im(
                 // The last line of a message typed here, made by our `sending-im-msg` a
                 // moment ago, that reaches the connection late or changed: another plugin's
                 // handler after ours held it (a dialog) or rewrote it (a signature after
-                // it, markup around it).
-                Some(a) if a.key == key && text.contains(a.text.as_str()) => (None, a.typed),
+                // it, markup around it or inside it). Within the approval's second nothing
+                // else of this conversation's comes here (libpurple calls `send_im` right
+                // after the handlers): whatever it carries, it is that message.
+                Some(a)
+                    if a.key == key
+                        && a.typed.is_some()
+                        && (text.contains(a.text.as_str()) || a.fresh()) =>
+                {
+                    (None, a.typed)
+                }
                 _ => (None, None),
             };
             // Plaintext only while the conversation still is: a session that came up since (within
@@ -457,6 +465,9 @@ unsafe fn wrapped_send_im(
             // contact shown a raw line, and the window said the typed text was sent); the
             // window says NOT sent, with it.
             if let Some(typed) = changed_on_its_way {
+                // Pieces of it before this line may have left: a not-read notice for them
+                // must not have it sent again by itself, after the user typed it again.
+                service::forget_sent_text(&r, &typed);
                 not_shown_as_sent(&text, flags);
                 r.conversation_or_new();
                 r.system_line(&texts::changed_on_its_way(&typed));

@@ -422,10 +422,21 @@ pub(crate) fn protected() -> Vec<ConvRef> {
     refs(with_sessions(|s| s.protected()))
 }
 
-/// Every conversation saved for the accounts libpurple has, loaded or not, named as the store
-/// names them (with the names that only have a policy of their own). An account whose
-/// conversations the store cannot list adds none.
-pub(crate) fn saved_conversations() -> Vec<ConvRef> {
+/// What was typed and not sent after all (`typed`): forgotten by `r`'s conversation, so that
+/// no not-read notice has it sent again by itself ([`Sessions::forget_sent_text`]).
+///
+/// [`Sessions::forget_sent_text`]: crate::sessions::Sessions::forget_sent_text
+pub(crate) fn forget_sent_text(r: &ConvRef, typed: &str) {
+    let key = r.key();
+    let _ = with_sessions(|s| s.forget_sent_text(&key, typed));
+}
+
+/// The conversations of libpurple's accounts saved on disk, not loaded, that hold messages,
+/// with how many ([`Sessions::held_on_disk`]: counted without loading them), named as the
+/// store names them.
+///
+/// [`Sessions::held_on_disk`]: crate::sessions::Sessions::held_on_disk
+pub(crate) fn held_on_disk() -> Vec<(ConvRef, usize)> {
     let mut out = Vec::new();
     for account in glue::accounts() {
         // A name only to make the account's part of a key.
@@ -434,8 +445,11 @@ pub(crate) fn saved_conversations() -> Vec<ConvRef> {
             continue;
         };
         let key = base.key();
-        if let Some(peers) = with_sessions(|s| s.known_peers(&key)).flatten() {
-            out.extend(peers.iter().map(|p| base.with_peer(p.as_str())));
+        if let Some(held) = with_sessions(|s| s.held_on_disk(&key)) {
+            out.extend(
+                held.into_iter()
+                    .map(|(p, n)| (base.with_peer(p.as_str()), n)),
+            );
         }
     }
     out

@@ -436,7 +436,12 @@ impl Approval {
 
     /// Whether `text` for `key` is what was approved, within [`APPROVAL_LIFETIME`].
     pub(crate) fn covers(&self, key: &ConvKey, text: &str) -> bool {
-        self.armed.elapsed() < APPROVAL_LIFETIME && self.key == *key && self.text == text
+        self.fresh() && self.key == *key && self.text == text
+    }
+
+    /// Whether the approval is still within [`APPROVAL_LIFETIME`].
+    pub(crate) fn fresh(&self) -> bool {
+        self.armed.elapsed() < APPROVAL_LIFETIME
     }
 }
 
@@ -591,8 +596,9 @@ pub(crate) fn remove() {
 /// armed.
 pub(crate) fn after_panic() {
     let _ = with_state(|s| {
-        s.sessions.drop_memory();
+        // First: a fault while dropping the conversations leaves no approval armed.
         s.allow_next = None;
+        s.sessions.drop_memory();
     });
 }
 

@@ -1302,6 +1302,59 @@ impl Sessions {
             .map(str::to_owned)
     }
 
+    /// The conversations of `account`'s account (its protocol and account; the peer is not
+    /// looked at) saved on disk and not loaded, that hold messages, with how many: each row is
+    /// restored to be counted and let go, so nothing is written and nothing stays in memory
+    /// (loaded and let go later, a row saved with a sending reservation would be written back,
+    /// with an fsync each, and a load writes migrations of its own). Rows that cannot be
+    /// restored, other clients' and parked ones, are left out; an account with no identity key
+    /// has none that can be. For the unload's box: it named loaded conversations only, and a
+    /// message held in an earlier run went unnamed.
+    pub fn held_on_disk(&mut self, account: &ConvKey) -> Vec<(String, usize)> {
+        let (p, a) = (&account.protocol, &account.account);
+        let has_identity = self
+            .store
+            .as_ref()
+            .is_some_and(|st| st.has_identity(p, a).unwrap_or(false));
+        if !has_identity {
+            return Vec::new();
+        }
+        let Some(identity) = self.identity(p, a) else {
+            return Vec::new();
+        };
+        let Some(store) = self.store.as_ref() else {
+            return Vec::new();
+        };
+        let Ok(peers) = store.session_peers(p, a) else {
+            return Vec::new();
+        };
+        peers
+            .into_iter()
+            .filter(|peer| !peer.contains('\n') && !crate::store::is_parked(peer))
+            .filter(|peer| {
+                !self.sessions.contains_key(&ConvKey {
+                    peer: peer.clone(),
+                    ..account.clone()
+                })
+            })
+            .filter_map(|peer| {
+                let bytes = store.load_session(p, a, &peer).ok()??;
+                let held = Conversation::restore(identity.key.clone(), &bytes)
+                    .ok()?
+                    .queued();
+                (held > 0).then_some((peer, held))
+            })
+            .collect()
+    }
+
+    /// [`Conversation::forget_sent_text`] in the conversation `key` if it is loaded (one that is
+    /// not remembers no sent text).
+    pub fn forget_sent_text(&mut self, key: &ConvKey, text: &str) {
+        if let Some(s) = self.sessions.get_mut(key) {
+            s.conv.forget_sent_text(text);
+        }
+    }
+
     /// The text of `line`, a data line sent to the contact (or to another of its clients)
     /// and handed back undelivered, while it is remembered (in memory only: nothing is loaded).
     pub fn sent_text(&self, key: &ConvKey, line: &str) -> Option<SecretString> {

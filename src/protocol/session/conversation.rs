@@ -1238,6 +1238,21 @@ impl Conversation {
         }
     }
 
+    /// Forgets the newest sent text equal to `text`: a message the host did not send after
+    /// all (another plugin changed its last line on the way; the window said NOT sent, with
+    /// the text), so that a not-read notice for the pieces of it that did leave does not have
+    /// it sent again by itself over the next session, after the user typed it again. Sent
+    /// texts live in memory only: nothing to save.
+    pub fn forget_sent_text(&mut self, text: &str) {
+        if let Some(i) = self
+            .sent
+            .iter()
+            .rposition(|s| s.text.as_ref().is_some_and(|t| t.as_str() == text))
+        {
+            self.sent.remove(i);
+        }
+    }
+
     /// The text of `line`, a data line this side sent, while it is remembered: for a line the
     /// transport handed back undelivered (an XMPP error bounce). Changes nothing: anyone can
     /// hand back any line, and the text stays for a not-read notice.

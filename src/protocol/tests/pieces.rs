@@ -132,6 +132,38 @@ fn a_long_message_that_never_completes_is_told_and_asked_for() {
     }));
 }
 
+/// The host did not send the last piece after all (another plugin changed it on its way: the
+/// window said NOT sent, with the text, and the host had the conversation forget it): the
+/// pieces that left are told incomplete as before, but the message is not sent again by itself
+/// over the next session (the user was told to type it again: it came twice).
+#[test]
+fn a_message_the_host_did_not_send_after_all_is_not_sent_again() {
+    let (mut a, mut b, mut rng) = established(303);
+    let text = "the long message another plugin signed on its way ".repeat(5);
+    let pieces = long_message(&mut a, &text, &mut rng);
+    a.forget_sent_text(&text);
+    let kept = &pieces[..pieces.len() - 1];
+    let _ = gathered(receive_at(&mut b, kept, T0, &mut rng));
+    let lapse = T0 + MAX_AGE_SECS + 1;
+    let out = b.tell_incomplete(lapse);
+    assert_eq!(out.inject, [named_by(&pieces).incomplete_line()]);
+    let told = a.receive(&out.inject[0], lapse, &mut rng);
+    assert!(
+        !told
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::NotRead { text: Some(_), .. })),
+        "{:?}",
+        told.events
+    );
+    let (shown, a_events) = rekey(&mut a, &mut b, &mut rng);
+    assert!(shown.is_empty(), "sent again: {shown:?}");
+    assert!(
+        !a_events.iter().any(|e| matches!(e, Event::Resent { .. })),
+        "{a_events:?}"
+    );
+}
+
 /// Lines lost meanwhile are told with the next line that comes, too (the host ticks, then
 /// receives): not only by the sweep.
 #[test]

@@ -465,3 +465,40 @@ fn an_answered_start_is_saved_before_the_answer_leaves() {
         assert_eq!(shown, ["typed after alice's crash"], "{bob_knows}");
     }
 }
+
+/// Messages held in an earlier run (their conversations on disk only): counted for the
+/// unload's box without loading the conversations or writing anything; a loaded conversation
+/// is left to the count from memory.
+#[test]
+fn messages_held_on_disk_are_counted_without_a_load_or_a_write() {
+    let mut alice = peer("held-on-disk", "alice", "bob", 7);
+    for (to, text) in [("bob", "held for bob"), ("carol", "held for carol")] {
+        assert_eq!(alice.send_to(to, text, Policy::Always).0, Outgoing::Hold);
+    }
+    assert_eq!(
+        alice.send_to("bob", "again", Policy::Always).0,
+        Outgoing::Hold
+    );
+    alice.sessions.drop_memory();
+    let on_disk = |alice: &Peer| {
+        alice
+            .store()
+            .load_session("prpl-test", "alice", "bob")
+            .expect("read")
+    };
+    let before = on_disk(&alice);
+    let account = alice.key.clone();
+    let mut held = alice.sessions.held_on_disk(&account);
+    held.sort();
+    assert_eq!(held, [("bob".to_owned(), 2), ("carol".to_owned(), 1)]);
+    assert!(alice.sessions.sessions.is_empty(), "nothing loaded");
+    assert_eq!(on_disk(&alice), before, "nothing written");
+    assert_eq!(
+        alice.send_to("bob", "third", Policy::Always).0,
+        Outgoing::Hold
+    );
+    assert_eq!(
+        alice.sessions.held_on_disk(&account),
+        [("carol".to_owned(), 1)]
+    );
+}
