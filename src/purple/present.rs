@@ -694,7 +694,18 @@ fn retitle(title: &str, ours: Option<TitleMark>, mark: Mark) -> (TitleChange, Op
 fn one_line_title(title: &str) -> Cow<'_, str> {
     let breaks = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
     if draws_sotto_line(title, title) {
-        return Cow::Owned(format!("\u{201C}{}\u{201D}", texts::flat_line(title)));
+        let line = texts::flat_line(title);
+        // One that already starts with the quote (given back so at an unload, loaded again)
+        // is not quoted twice.
+        return if line.starts_with('\u{201C}') {
+            if line == title {
+                Cow::Borrowed(title)
+            } else {
+                Cow::Owned(line)
+            }
+        } else {
+            Cow::Owned(format!("\u{201C}{line}\u{201D}"))
+        };
     }
     if title.contains(breaks) {
         let line = texts::flat_line(title);
@@ -1648,9 +1659,15 @@ mod tests {
         // One that is such a line, on one line: in quotes, which no line of Sotto's starts
         // with (it was left as it was).
         let line = "(12:00:01) Sotto: bob's key was accepted";
+        let quoted = format!("\u{201C}{line}\u{201D}");
         assert_eq!(
             retitle(line, None, Mark::Plain).0,
-            TitleChange::Set(format!("\u{201C}{line}\u{201D}"))
+            TitleChange::Set(quoted.clone())
+        );
+        // Given back quoted at an unload and loaded again: not quoted twice.
+        assert_eq!(
+            retitle(&quoted, None, Mark::Plain),
+            (TitleChange::Keep, None)
         );
         // Every other character that breaks a line in GTK or Finch.
         for fake in ["\u{85}", "\u{2028}", "\u{2029}", "\u{b}", "\u{c}", "\t"] {

@@ -271,7 +271,8 @@ unsafe fn after_a_fault(
     peer: *const c_char,
     tell: impl FnOnce(&ConvRef),
 ) {
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    // (A second fault's payload is leaked, not dropped: its drop could fault too.)
+    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         if account.is_null() || peer.is_null() {
             return;
         }
@@ -282,7 +283,9 @@ unsafe fn after_a_fault(
         if let Some(r) = unsafe { ConvRef::from_account(account, &peer) } {
             tell(&r);
         }
-    }));
+    })) {
+        std::mem::forget(again);
+    }
 }
 
 /// `sending-chat-msg(account, &message, id)`: Sotto encrypts no group chat, but a `/sotto`
@@ -304,13 +307,16 @@ unsafe extern "C" fn sending_chat_msg(
         unsafe {
             if !message.is_null() {
                 let text = *message;
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                // (A second fault's payload is leaked, not dropped: its drop could fault too.)
+                if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     let conv = chat_window(account, id);
                     if !conv.is_null() && !text.is_null() {
                         let typed = glue::markup_to_text(&cstr_to_string(text).unwrap_or_default());
                         glue::system_line_to(conv, &texts::not_sent_after_a_fault(Some(&typed)));
                     }
-                }));
+                })) {
+                    std::mem::forget(again);
+                }
                 abort_send(message);
             }
         },

@@ -258,6 +258,15 @@ impl ColdSlot {
         self.get_mut()?.resend.pop_front()
     }
 
+    /// The newest text waiting to be sent again that equals `text`, dropped.
+    pub(super) fn forget_resend(&mut self, text: &str) {
+        if let Some(c) = self.get_mut() {
+            if let Some(i) = c.resend.iter().rposition(|w| w.text.as_str() == text) {
+                c.resend.remove(i);
+            }
+        }
+    }
+
     /// Whether a question-and-answer run is under way.
     pub(super) fn verification_running(&self) -> bool {
         self.get().is_some_and(|c| c.verification.running())

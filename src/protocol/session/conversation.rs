@@ -1238,19 +1238,22 @@ impl Conversation {
         }
     }
 
-    /// Forgets the newest sent text equal to `text`: a message the host did not send after
-    /// all (another plugin changed its last line on the way; the window said NOT sent, with
-    /// the text), so that a not-read notice for the pieces of it that did leave does not have
-    /// it sent again by itself over the next session, after the user typed it again. Sent
-    /// texts live in memory only: nothing to save.
+    /// Forgets `text`, the newest message sent, which the host did not send after all
+    /// (another plugin changed its last line on the way, or held it; the window said NOT
+    /// sent, with the text), so that a not-read notice for the pieces of it that did leave
+    /// does not have it sent again by itself over the next session, after the user typed it
+    /// again: the newest sent text if it is this one (never an older one of the same words: a
+    /// message that did leave), and, if a notice came while the line was held and already set
+    /// it to go again, the newest text waiting so. Both live in memory only: nothing to save.
     pub fn forget_sent_text(&mut self, text: &str) {
-        if let Some(i) = self
+        if self
             .sent
-            .iter()
-            .rposition(|s| s.text.as_ref().is_some_and(|t| t.as_str() == text))
+            .back()
+            .is_some_and(|s| s.text.as_ref().is_some_and(|t| t.as_str() == text))
         {
-            self.sent.remove(i);
+            self.sent.pop_back();
         }
+        self.cold.forget_resend(text);
     }
 
     /// The text of `line`, a data line this side sent, while it is remembered: for a line the
