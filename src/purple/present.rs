@@ -1262,17 +1262,9 @@ pub(crate) fn undecorate_all() {
             // SAFETY: live conversation.
             let now = unsafe { glue::conversation_title(conv) }.unwrap_or_default();
             // Nor is a title that breaks a line, or reads as Sotto's, given back as it is:
-            // "… is typing" still writes it into the window.
-            let one_line = one_line_title(&now);
-            let shown = if claims_encryption(&now) {
-                Some(format!("{one_line}{}", texts::TITLE_NOT_ENCRYPTED))
-            } else {
-                match one_line {
-                    Cow::Owned(line) => Some(line),
-                    Cow::Borrowed(_) => None,
-                }
-            };
-            if let Some(shown) = shown {
+            // "… is typing" still writes it into the window. (What `retitle` makes of it for a
+            // conversation in plaintext.)
+            if let (TitleChange::Set(shown), _) = retitle(&now, None, Mark::Plain) {
                 let t = glue::cstring(&shown);
                 // SAFETY: live conversation, valid string (copied by libpurple).
                 unsafe { sys::purple_conversation_set_title(conv, t.as_ptr()) };
