@@ -618,6 +618,9 @@ enum Cut {
     SignOffWindowClosed,
     /// The network goes: the tap cuts her TCP connection.
     Network,
+    /// She deletes the account (Manage Accounts > Delete): libpurple signs it off, then
+    /// destroys its windows in the same turn, before anyone can read a line there.
+    DeleteAccount,
 }
 
 /// Alice sends `text` (long: many pieces) to bob, and a few seconds later, while libpurple
@@ -631,10 +634,32 @@ fn cut_off(p: &mut Pair, text: &str, how: Cut) -> Written {
     }
     // The first burst leaves; the rest waits in libpurple's queue.
     std::thread::sleep(Duration::from_secs(3));
-    if how == Cut::Network {
-        p.alice.tap.cut();
-    } else {
-        p.alice.client.go_offline();
+    match how {
+        Cut::Network => p.alice.tap.cut(),
+        Cut::DeleteAccount => {
+            p.alice.client.command("deleteaccount");
+            // The line went into a window destroyed at once: a box says it, with the text.
+            p.alice.client.expect(
+                "a box saying NOT delivered in full, with the text",
+                WAIT,
+                |l| {
+                    l.tag == "NOTIFY"
+                        && l.fields.iter().any(|f| f.contains("NOT delivered in full"))
+                        && l.fields.iter().any(|f| f.contains(text))
+                },
+            );
+            let boxes = p
+                .alice
+                .client
+                .lines()
+                .iter()
+                .filter(|l| {
+                    l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains("NOT delivered"))
+                })
+                .count();
+            assert_eq!(boxes, 1, "{}", p.alice.client.dump());
+        }
+        _ => p.alice.client.go_offline(),
     }
     let w = p.alice.client.expect_system(
         &bob,
@@ -728,6 +753,16 @@ fn irc_a_message_cut_off_with_its_window_closed_opens_it_to_say_so() {
 fn irc_a_message_cut_off_by_a_lost_connection_is_given_back_not_delivered() {
     let mut p = paced_pair();
     cut_off(&mut p, &long_text(3000, "alice"), Cut::Network);
+}
+
+/// The same when alice deletes her account: libpurple signs it off (the line is written) and
+/// destroys its windows in the same turn, before she could read it: a box says it, once, with
+/// the text (before 2026-12-06 the line went with the window, and the text with it).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_message_cut_off_by_deleting_the_account_is_given_back_in_a_box() {
+    let mut p = paced_pair();
+    cut_off(&mut p, &long_text(3000, "alice"), Cut::DeleteAccount);
 }
 
 /// Sotto turned off (Tools › Plugins) while pieces of a long message still wait in libpurple's

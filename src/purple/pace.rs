@@ -19,7 +19,9 @@
 //! * Each raw line the connection writes ticks ours off ([`left`], from `irc-sending-text`).
 //! * `signing-off` ([`signing_off`]): each message with pieces still waiting gets one line in
 //!   its window, with its text: opened if closed (the connection is still there to open it),
-//!   or, when no window can be opened, a message box. Nothing is sent again by itself: the
+//!   or, when no window can be opened, a message box; a window destroyed in the same turn
+//!   of the main loop (deleting an account signs it off, then destroys its windows) gives its
+//!   line in a box ([`window_closing`]). Nothing is sent again by itself: the
 //!   contact's Sotto may already ask for the message again when it finds it incomplete (a
 //!   not-read notice, sent again over the next session), and a copy sent from here as well
 //!   would reach the contact twice. The text never goes anywhere but this window.
@@ -231,8 +233,57 @@ pub(crate) unsafe fn connection_over(account: *mut sys::PurpleAccount) {
             continue;
         }
         r.failure_line(&line);
-        // `c.text` is wiped here, as it drops.
+        // The window may close before the user sees it, in this same turn: libpurple deletes
+        // an account by disabling it (this `signing-off`), then destroys its windows.
+        let conv = r.conversation() as usize;
+        if conv != 0 && !state::is_quitting() {
+            let _ = with_state(|s| {
+                s.pace_told.push((conv, line));
+                if s.pace_told_due.is_none() {
+                    s.pace_told_due = Some(Timeout::soon(forget_told));
+                }
+            });
+        }
+        // `c.text` is wiped here, as it drops (and the line, once the turn is over).
     }
+}
+
+/// A window closes (`deleting-conversation`): a line [`connection_over`] wrote into it in this
+/// same turn of the main loop, which nobody can have read, is shown in a box instead (found by
+/// a read-only review: deleting an IRC account while a long message's pieces waited lost the
+/// line, and with it the only copy of the text).
+pub(crate) fn window_closing(conv: *mut sys::PurpleConversation) {
+    let conv = conv as usize;
+    let told: Vec<SecretString> = with_state(|s| {
+        let (gone, kept) = std::mem::take(&mut s.pace_told)
+            .into_iter()
+            .partition(|(c, _)| *c == conv);
+        s.pace_told = kept;
+        gone.into_iter().map(|(_, line)| line).collect()
+    })
+    .unwrap_or_default();
+    for line in told {
+        glue::notify(
+            std::ptr::null_mut(),
+            true,
+            "An encrypted message was NOT delivered in full, and its window closed",
+            &line,
+        );
+    }
+}
+
+/// The 0 ms timeout [`connection_over`] set: the turn is over, and the lines it wrote stay in
+/// windows still open (their copies here are wiped).
+unsafe extern "C" fn forget_told(_data: sys::gpointer) -> sys::gboolean {
+    ffi_boundary!(0, {
+        let _ = with_state(|s| {
+            if let Some(due) = s.pace_told_due.take() {
+                due.ran();
+            }
+            s.pace_told.clear();
+        });
+        0
+    })
 }
 
 /// The plugin stops: each message still waiting is said to go on unfollowed, in its window if
@@ -241,6 +292,8 @@ pub(crate) fn stop() {
     let still = with_state(|s| {
         s.pace_lines.clear();
         s.pace_due = None;
+        s.pace_told.clear();
+        s.pace_told_due = None;
         s.pacing.stop()
     })
     .unwrap_or_default();

@@ -865,6 +865,7 @@ unsafe extern "C" fn conversation_created(conv: *mut sys::PurpleConversation, _d
 unsafe extern "C" fn deleting_conversation(conv: *mut sys::PurpleConversation, _data: *mut c_void) {
     ffi_boundary!((), {
         non_null!(conv);
+        super::pace::window_closing(conv);
         // SAFETY: libpurple emits this while the conversation and its data are still valid.
         unsafe { super::windows::forget(conv) };
     })

@@ -318,6 +318,12 @@ pub(crate) struct State {
     /// itself (`super::pace`), and the 0 ms timeout that writes them (removed at unload).
     pub pace_lines: Vec<(ConvRef, String)>,
     pub pace_due: Option<super::service::Timeout>,
+    /// Lines saying a message was NOT delivered in full, written in this turn of the main
+    /// loop, with the window they went to (its address, compared, never read): a window that
+    /// closes in the same turn (an account being deleted) gives its line in a box instead
+    /// (`super::pace::window_closing`). Emptied by a 0 ms timeout (removed at unload).
+    pub pace_told: Vec<(usize, crate::protocol::SecretString)>,
+    pub pace_told_due: Option<super::service::Timeout>,
     /// Set when an IRC window that shared its name with another closed or was renamed away:
     /// the one left showing the name is entered again in libpurple's lookup by name
     /// (`windows::relink`).
@@ -559,6 +565,8 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 pacing_on: false,
                 pace_lines: Vec::new(),
                 pace_due: None,
+                pace_told: Vec::new(),
+                pace_told_due: None,
                 relink_due: None,
                 relink_names: Vec::new(),
                 held_named: false,

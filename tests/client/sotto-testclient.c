@@ -63,6 +63,8 @@
  *                              request calls nothing, the others their cancel callback
  *   offline / online           disconnect the account (the network drops) / connect it
  *                              again in the same process (prints SIGNED_ON once connected)
+ *   deleteaccount              delete the account, as Manage Accounts > Delete does (only
+ *                              quit works after it)
  *   quit                       sign off and exit
  *
  * stdout, one event per line, fields escaped the same way:
@@ -1204,6 +1206,15 @@ run_command(char *line)
 
 	if (strcmp(verb, "quit") == 0) {
 		g_main_loop_quit(main_loop);
+	} else if (the_account == NULL) {
+		emit("ERROR", 2, verb, "the account was deleted");
+	} else if (strcmp(verb, "deleteaccount") == 0) {
+		/* The user deletes the account (Accounts > Manage Accounts > Delete): libpurple
+		 * disables it (the connection signs off), then destroys its windows and frees it.
+		 * Nothing but quit works after it. */
+		purple_accounts_delete(the_account);
+		the_account = NULL;
+		emit("ECHO", 1, verb);
 	} else if (strcmp(verb, "pounce") == 0) {
 		/* A buddy pounce's "send a message", as pidgin/gtkpounce.c and finch/gntpounce.c do
 		 * it: the text written into the window as sent first, then serv_send_im with no
