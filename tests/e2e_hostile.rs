@@ -1895,6 +1895,39 @@ fn irc_an_unload_that_panics_leaves_no_deaf_plugin_behind() {
     p.assert_no_criticals();
 }
 
+/// A load that faults marking an open window (forced with the test-only
+/// SOTTO_TEST_PANIC_AT_LOAD, which panics for every window at a load; none is open at the
+/// client's start): the load still succeeds, the window says so and its logging is off, and
+/// the plugin unloads again. The fault was caught only at the load's boundary, which returned
+/// "failed" with Sotto's hooks live: libpurple took it for not loaded and never unloaded it
+/// (found by a read-only review).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_load_that_faults_on_a_window_still_loads() {
+    let o = PairOptions {
+        alice_env: vec![("SOTTO_TEST_PANIC_AT_LOAD".into(), "1".into())],
+        ..both_manual()
+    };
+    let (mut p, _) = encrypted_pair(Proto::Irc, o);
+    let bob = p.bob.address.clone();
+    p.alice.client.unload_plugin();
+    p.alice.client.load_plugin();
+    p.alice
+        .client
+        .expect_system(&bob, "the window says Sotto could not mark it", WAIT, |t| {
+            t.contains("could not mark this window") && t.contains("logging is turned off")
+        });
+    // Loaded in libpurple's eyes too: it can be unloaded, and the unload runs (it says what
+    // is typed there now is not encrypted... or nothing, with the session ended: it runs).
+    p.alice.client.unload_plugin();
+    assert!(
+        p.alice.client.process_state().contains("running"),
+        "alice's client died: {}",
+        p.alice.client.process_state()
+    );
+    p.assert_no_criticals();
+}
+
 /// A fault inside the `send_im` wrapper while a long message's second piece goes out (forced
 /// with the test-only SOTTO_TEST_PANIC_AT_PIECE): the piece is refused, so the message is NOT
 /// sent and its text is given back in the window, never shown as sent. The wrapper reported

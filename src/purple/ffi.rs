@@ -132,15 +132,44 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         // is marked and its logging set as its conversation's state says now. Left as they
         // were, a window whose conversation is still encrypted in the store kept logging on,
         // and libpurple wrote what the user typed there into ~/.purple/logs.
+        // Each window on its own: a fault marking one (caught) leaves it unlogged and said,
+        // and the load goes on. Caught only by the boundary, it made the load return "failed"
+        // with the hooks live: Sotto ran while libpurple took it for not loaded, so no unload
+        // ever ran (no reservation released, no last checkpoint; found by a read-only review).
         for conv in glue::open_ims() {
-            // SAFETY: listed from libpurple's open conversations just now.
-            if let Some(r) = unsafe { glue::ConvRef::from_conversation(conv) } {
-                present::redecorate(&r);
+            let marked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                test_panic_at_load();
+                // SAFETY: listed from libpurple's open conversations just now.
+                if let Some(r) = unsafe { glue::ConvRef::from_conversation(conv) } {
+                    present::redecorate(&r);
+                }
+            }));
+            if let Err(payload) = marked {
+                // (Its payload leaked, not dropped: its drop could fault too.)
+                std::mem::forget(payload);
+                glue::debug_error("load: marking a window panicked; its logging is turned off");
+                state::after_panic();
+                // SAFETY: listed from libpurple's open conversations just now; nothing above
+                // closes a window.
+                unsafe {
+                    super::bindings::purple_conversation_set_logging(conv, 0);
+                    glue::system_line_to(conv, texts::not_marked_after_a_fault());
+                }
             }
         }
         glue::debug_info("Sotto loaded");
         1
     })
+}
+
+/// For the end-to-end test of a load that faults marking a window: panics when
+/// `SOTTO_TEST_PANIC_AT_LOAD` is set and not empty (read from the process environment; unset
+/// in any real use).
+#[allow(clippy::panic)]
+fn test_panic_at_load() {
+    if std::env::var_os("SOTTO_TEST_PANIC_AT_LOAD").is_some_and(|v| !v.is_empty()) {
+        panic!("SOTTO_TEST_PANIC_AT_LOAD: a panic marking a window at load, on purpose");
+    }
 }
 
 /// Plugin unload: when the user unloads the plugin in a running client, end every encrypted

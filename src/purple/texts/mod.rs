@@ -1360,6 +1360,12 @@ pub(crate) fn not_sent_after_a_fault(text: Option<&str>) -> String {
     }
 }
 
+/// Sotto, being loaded, faulted while marking an open window (a panic, caught): the window's
+/// logging is turned off, as for an encrypted conversation, since its state is not known.
+pub(crate) fn not_marked_after_a_fault() -> &'static str {
+    "Sotto could not mark this window as it was loaded (a fault in Sotto; the details are in      the debug window): its logging is turned off to be safe. Check the encryption state      before you type (/sotto status)."
+}
+
 /// A message arrived and Sotto faulted while checking it (a panic, caught): it is not shown.
 pub(crate) fn dropped_after_a_fault() -> &'static str {
     "a message arrived that Sotto failed to check (a fault in Sotto; the details are in the \
