@@ -1928,6 +1928,40 @@ fn irc_a_load_that_faults_on_a_window_still_loads() {
     p.assert_no_criticals();
 }
 
+/// Sotto unloaded while alice's account is offline (signed off, disabled): her session with
+/// bob cannot be ended (the end cannot be sent), so it stays, and goes on when Sotto is back.
+/// It was ended on disk without a word: bob, never told, went on encrypting, alice's Sotto
+/// could not read him, and her next line went in plaintext (found by a read-only review).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_an_unload_while_signed_off_keeps_the_session() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.alice.client.go_offline();
+    p.alice.client.unload_plugin();
+    p.alice.client.load_plugin();
+    p.alice.client.go_online();
+    let text = "written after alice's reload";
+    p.bob.client.send(&alice, text);
+    p.alice.client.expect_received(&bob, text, WAIT);
+    let reply = "alice answers, still encrypted";
+    p.alice.client.send(&bob, reply);
+    p.bob.client.expect_received(&alice, reply, WAIT);
+    for line in [text, reply] {
+        assert_hidden(
+            &[&p.alice.tap, &p.bob.tap],
+            line,
+            "a line of the kept session",
+        );
+    }
+    // Nothing unreadable on either side (the unload's own line says what is typed while
+    // Sotto is away is not encrypted: true, and expected).
+    for c in [&p.alice.client, &p.bob.client] {
+        c.assert_no_write_shows("could not be read", "a line was unreadable");
+    }
+    p.assert_no_criticals();
+}
+
 /// A fault inside the `send_im` wrapper while a long message's second piece goes out (forced
 /// with the test-only SOTTO_TEST_PANIC_AT_PIECE): the piece is refused, so the message is NOT
 /// sent and its text is given back in the window, never shown as sent. The wrapper reported

@@ -623,6 +623,14 @@ impl ConvRef {
         !account.is_null() && !unsafe { sys::purple_account_get_connection(account) }.is_null()
     }
 
+    /// Whether the account is signed on (connected, not still connecting): a line sent now
+    /// reaches the server.
+    pub(crate) fn signed_on(&self) -> bool {
+        let account = self.account();
+        // SAFETY: a live account (looked up just now).
+        !account.is_null() && unsafe { sys::purple_account_is_connected(account) } != 0
+    }
+
     /// Our display name (nick) on the account's connection, when connected.
     pub(crate) fn own_display_name(&self) -> Option<String> {
         let account = self.account();

@@ -1151,8 +1151,14 @@ pub(crate) fn fingerprint_text(r: &ConvRef) -> String {
 
 /// End every encrypted or starting session (the user unloads the plugin while running: peers are
 /// told, windows restored). Not called when libpurple is quitting: sessions persist then.
+///
+/// Not one whose account is not signed on: its end could not be sent, and ended here it left
+/// the contact encrypting to a session this side no longer had (what it sent was unreadable,
+/// and the next line from here went in plaintext, with no line saying the contact was not
+/// told; found by a read-only review). It stays, as a session not loaded does, and goes on
+/// when Sotto is loaded again.
 pub(crate) fn stop_all() {
-    for r in service::active() {
+    for r in service::active().into_iter().filter(ConvRef::signed_on) {
         if let Some(fx) = service::start_or_stop(&r, false) {
             let fx = Effects {
                 force_window: false,
