@@ -41,6 +41,39 @@ pub(super) fn take(data: *mut c_void) -> Option<Pending> {
     with_state(|state| state.dialogs.remove(&(data as usize))).flatten()
 }
 
+/// [`take`], for a dialog answered with a decision: `None` when the dialog is about a
+/// conversation whose account no longer exists (deleted while the dialog was open: libpurple
+/// closes only the account's own dialogs, not Sotto's), and a box says nothing was done. Acted
+/// on, the decision wrote into the store under a name no account has (the key's identity made
+/// anew, a key marked verified) and its line went to no window (found by a read-only review).
+pub(super) fn take_answered(data: *mut c_void) -> Option<Pending> {
+    let p = take(data)?;
+    let r = match &p {
+        Pending::Verify { r, .. }
+        | Pending::Compare { r, .. }
+        | Pending::Ask { r, .. }
+        | Pending::Answer { r, .. }
+        | Pending::KeyChanged { r, .. }
+        | Pending::Sibling { r, .. } => r,
+        Pending::Known(_) => return Some(p),
+    };
+    if !r.account().is_null() {
+        return Some(p);
+    }
+    // A line held back for a sibling conversation is given back: its window went too.
+    let held = match &p {
+        Pending::Sibling { held, .. } => Some(held.shown()),
+        _ => None,
+    };
+    glue::notify(
+        std::ptr::null_mut(),
+        true,
+        "Nothing was done: the account is gone",
+        &texts::account_gone(&Shown::new(&r.peer), held.as_deref().map(String::as_str)),
+    );
+    None
+}
+
 /// Run an action dialog (at most three buttons), each button with a callback of its own that
 /// knows which button it is. A key dialog's [`Pending`] learns libpurple's handle of it.
 ///
@@ -147,7 +180,7 @@ unsafe extern "C" fn third_button(data: *mut c_void, _ui_index: c_int) {
 /// Button `index` (its place in the list [`action_dialog`] was given) of the dialog `data`
 /// stands for was chosen.
 fn action_chosen(data: *mut c_void, index: usize) {
-    let Some(p) = take(data) else { return };
+    let Some(p) = take_answered(data) else { return };
     match (p, index) {
         // The contact was renamed since (the window went with it): the name may be someone
         // else's now, who would be asked the question or shown as the one to compare.
@@ -380,7 +413,7 @@ unsafe extern "C" fn ask_ok(data: *mut c_void, fields: *mut sys::PurpleRequestFi
     ffi_boundary!((), {
         non_null!(data);
         non_null!(fields);
-        let Some(Pending::Ask { r, key }) = take(data) else {
+        let Some(Pending::Ask { r, key }) = take_answered(data) else {
             return;
         };
         // The contact's key changed (a new session, a rename, another client) while the form
@@ -577,7 +610,7 @@ pub(crate) fn close_answer_dialog(r: &ConvRef) {
 unsafe extern "C" fn answer_ok(data: *mut c_void, text: *const c_char) {
     ffi_boundary!((), {
         non_null!(data);
-        let Some(Pending::Answer { r, question, .. }) = take(data) else {
+        let Some(Pending::Answer { r, question, .. }) = take_answered(data) else {
             return;
         };
         let answer = SecretString::new(cstr_to_string(text).unwrap_or_default());
@@ -605,7 +638,7 @@ unsafe extern "C" fn answer_ok(data: *mut c_void, text: *const c_char) {
 unsafe extern "C" fn answer_declined(data: *mut c_void, _text: *const c_char) {
     ffi_boundary!((), {
         non_null!(data);
-        if let Some(Pending::Answer { r, question }) = take(data) {
+        if let Some(Pending::Answer { r, question }) = take_answered(data) {
             // Only the question this dialog showed: a newer one is the user's to decline when
             // seen, and the window says it waits.
             match service::pending_question(&r) {

@@ -64,7 +64,7 @@
  *   offline / online           disconnect the account (the network drops) / connect it
  *                              again in the same process (prints SIGNED_ON once connected)
  *   deleteaccount              delete the account, as Manage Accounts > Delete does (only
- *                              quit works after it)
+ *                              quit, answer, dismiss and echo work after it)
  *   quit                       sign off and exit
  *
  * stdout, one event per line, fields escaped the same way:
@@ -1206,7 +1206,8 @@ run_command(char *line)
 
 	if (strcmp(verb, "quit") == 0) {
 		g_main_loop_quit(main_loop);
-	} else if (the_account == NULL) {
+	} else if (the_account == NULL && strcmp(verb, "answer") != 0 &&
+	           strcmp(verb, "dismiss") != 0 && strcmp(verb, "echo") != 0) {
 		emit("ERROR", 2, verb, "the account was deleted");
 	} else if (strcmp(verb, "deleteaccount") == 0) {
 		/* The user deletes the account (Accounts > Manage Accounts > Delete): libpurple

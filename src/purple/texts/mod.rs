@@ -1360,6 +1360,19 @@ pub(crate) fn not_sent_after_a_fault(text: Option<&str>) -> String {
     }
 }
 
+/// A dialog about the conversation with `peer` was answered after its account was deleted:
+/// nothing was done; `held`, a line held back in that conversation's window, given back.
+pub(crate) fn account_gone(peer: &Shown, held: Option<&str>) -> String {
+    let said = format!(
+        "The account of your conversation with {peer} no longer exists (it was deleted while \
+         this dialog was open): nothing was done."
+    );
+    match held {
+        Some(text) => format!("{said} Your message was NOT sent: {text}"),
+        None => said,
+    }
+}
+
 /// Sotto, being loaded, faulted while marking an open window (a panic, caught): the window's
 /// logging is turned off, as for an encrypted conversation, since its state is not known.
 pub(crate) fn not_marked_after_a_fault() -> &'static str {
