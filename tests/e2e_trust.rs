@@ -451,6 +451,18 @@ fn xmpp_a_dialog_answered_after_the_account_is_deleted_does_nothing() {
     let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
     let bob = p.bob.address.clone();
     let compare = open_compare(&mut p.alice.client, &bob);
+    // The contact's settings too (More > Sotto > "Settings for this contact...").
+    let settings = menu_item(&mut p.alice.client, &bob, "settings for this contact");
+    p.alice.client.command(&format!(
+        "menuact {} {}",
+        escape_arg(&bob),
+        escape_arg(&settings)
+    ));
+    let req = p
+        .alice
+        .client
+        .expect("the settings dialog", WAIT, |l| l.tag == "REQUEST");
+    let settings_n = req.field(0).to_string();
     p.alice.client.command("deleteaccount");
     p.alice.client.expect("the account deleted", WAIT, |l| {
         l.tag == "ECHO" && l.field(0) == "deleteaccount"
@@ -463,7 +475,17 @@ fn xmpp_a_dialog_answered_after_the_account_is_deleted_does_nothing() {
         .expect("a box saying nothing was done", WAIT, |l| {
             l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains("no longer exists"))
         });
+    // Its first choice saved: nothing is, under a name no account has.
+    p.alice.client.answer(&settings_n, "0");
     p.alice.client.sync();
+    let boxes = p
+        .alice
+        .client
+        .lines()
+        .iter()
+        .filter(|l| l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains("no longer exists")))
+        .count();
+    assert_eq!(boxes, 2, "{}", p.alice.client.dump());
     p.alice.client.assert_no_write_shows(
         "is now verified",
         "a key marked verified after the deletion",

@@ -48,6 +48,14 @@ macro_rules! ffi_boundary {
     }};
 }
 
+/// Runs `step` behind a catch of its own, for what runs after a caught panic: a second fault
+/// there is swallowed (its payload leaked, not dropped: its drop could fault too).
+pub(crate) fn quietly(step: impl FnOnce()) {
+    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)) {
+        std::mem::forget(again);
+    }
+}
+
 /// Early-return `$default` when `$ptr` is NULL (libpurple hands out NULL senders, conversations,
 /// accounts and messages).
 macro_rules! non_null {

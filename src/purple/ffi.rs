@@ -9,7 +9,7 @@ use std::ffi::c_void;
 use crate::store::Store;
 
 use super::bindings::{gboolean, GList, PurplePlugin, PurplePluginPrefFrame};
-use super::boundary::{ffi_boundary, non_null};
+use super::boundary::{ffi_boundary, non_null, quietly};
 use super::glue::CommandGuard;
 use super::{
     actions, commands, direct_cmds, echo, glue, prefs_frame, present, prpl, service, signals,
@@ -145,16 +145,21 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
                 }
             }));
             if let Err(payload) = marked {
-                // (Its payload leaked, not dropped: its drop could fault too.)
+                // Each step behind a catch of its own (a second fault must not fail the load
+                // after all, nor leave the next windows unmarked), the logging first; the
+                // payload leaked, not dropped: its drop could fault too.
                 std::mem::forget(payload);
-                glue::debug_error("load: marking a window panicked; its logging is turned off");
-                state::after_panic();
-                // SAFETY: listed from libpurple's open conversations just now; nothing above
+                // SAFETY: listed from libpurple's open conversations just now; nothing here
                 // closes a window.
-                unsafe {
-                    super::bindings::purple_conversation_set_logging(conv, 0);
-                    glue::system_line_to(conv, texts::not_marked_after_a_fault());
-                }
+                quietly(|| unsafe { super::bindings::purple_conversation_set_logging(conv, 0) });
+                quietly(|| {
+                    glue::debug_error("load: marking a window panicked; its logging is turned off")
+                });
+                quietly(state::after_panic);
+                // SAFETY: as above.
+                quietly(|| unsafe {
+                    glue::system_line_to(conv, texts::not_marked_after_a_fault())
+                });
             }
         }
         glue::debug_info("Sotto loaded");

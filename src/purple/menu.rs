@@ -654,6 +654,17 @@ fn save_settings(settings: SettingsFor, chosen: Option<usize>, ticked: &[bool]) 
         .zip(ticked)
         .filter_map(|(o, t)| t.then_some(o))
         .collect();
+    // The account is gone (deleted, or its username changed, while the dialog was open):
+    // nothing is saved under a name no account has, and a box says so (its window went too).
+    if r.account().is_null() {
+        glue::notify(
+            std::ptr::null_mut(),
+            true,
+            "Nothing was done: the account is gone",
+            &texts::account_gone(&Shown::new(&r.peer), None),
+        );
+        return;
+    }
     // The contact was renamed since the dialog opened: nothing is saved, and its window (now
     // under the new name) says so.
     if let Some(now) = super::windows::renamed_from(window, &r.key()) {
@@ -684,7 +695,8 @@ fn save_settings(settings: SettingsFor, chosen: Option<usize>, ticked: &[bool]) 
             continue;
         }
         let label = super::siblings::label(&r, other);
-        if service::set_contact_policy(other, policy) {
+        // (An account of the contact's deleted meanwhile: nothing saved under its name.)
+        if !other.account().is_null() && service::set_contact_policy(other, policy) {
             saved.push(label);
         } else {
             failed.push(label);

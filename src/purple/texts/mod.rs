@@ -1364,8 +1364,8 @@ pub(crate) fn not_sent_after_a_fault(text: Option<&str>) -> String {
 /// nothing was done; `held`, a line held back in that conversation's window, given back.
 pub(crate) fn account_gone(peer: &Shown, held: Option<&str>) -> String {
     let said = format!(
-        "The account of your conversation with {peer} no longer exists (it was deleted while \
-         this dialog was open): nothing was done."
+        "The account of your conversation with {peer} no longer exists under its name (it was \
+         deleted, or its username changed, while this dialog was open): nothing was done."
     );
     match held {
         Some(text) => format!("{said} Your message was NOT sent: {text}"),
@@ -1376,7 +1376,9 @@ pub(crate) fn account_gone(peer: &Shown, held: Option<&str>) -> String {
 /// Sotto, being loaded, faulted while marking an open window (a panic, caught): the window's
 /// logging is turned off, as for an encrypted conversation, since its state is not known.
 pub(crate) fn not_marked_after_a_fault() -> &'static str {
-    "Sotto could not mark this window as it was loaded (a fault in Sotto; the details are in      the debug window): its logging is turned off to be safe. Check the encryption state      before you type (/sotto status)."
+    "Sotto could not mark this window as it was loaded (a fault in Sotto; the details are in \
+     the debug window): its logging is turned off to be safe. Check the encryption state \
+     before you type (/sotto status)."
 }
 
 /// A message arrived and Sotto faulted while checking it (a panic, caught): it is not shown.
