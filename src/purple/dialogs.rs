@@ -1099,6 +1099,51 @@ fn close_own(ids: Vec<usize>) {
     }
 }
 
+/// The account `protocol`/`username` is being destroyed (deleted; `account-destroying`): the
+/// dialogs about its conversations that own themselves (a key, a question, a line held back)
+/// close, answering nothing, and each line held back for a sibling conversation is given back
+/// in one box: it was given back in its window, which went with the account, and the dialog,
+/// closed unanswered (Pidgin calls nothing then), kept its only copy until the unload wiped it
+/// (found by a read-only review). The others (Verify, Compare, a question's form, the
+/// settings) cannot be closed one by one: answered, they do nothing ([`take_answered`]).
+pub(crate) fn account_going(protocol: &str, username: &str) {
+    let taken: Vec<(usize, Pending)> = with_state(|state| {
+        let ids: Vec<usize> = state
+            .dialogs
+            .iter()
+            .filter(|(_, p)| match p {
+                Pending::KeyChanged { r, .. }
+                | Pending::Answer { r, .. }
+                | Pending::Sibling { r, .. } => r.protocol == protocol && r.account == username,
+                _ => false,
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        // Taken out before they close (Finch calls an input dialog's cancel as it goes).
+        ids.into_iter()
+            .filter_map(|id| state.dialogs.remove(&id).map(|p| (id, p)))
+            .collect()
+    })
+    .unwrap_or_default();
+    let held: Vec<(String, SecretString)> = taken
+        .iter()
+        .filter_map(|(_, p)| match p {
+            Pending::Sibling { r, held, .. } => {
+                Some((Shown::new(&r.peer).to_string(), held.shown()))
+            }
+            _ => None,
+        })
+        .collect();
+    close_own(taken.iter().map(|(id, _)| *id).collect());
+    if !held.is_empty() && !super::state::is_quitting() {
+        glue::notify_long(
+            std::ptr::null_mut(),
+            "Messages held back were NOT sent: the account is gone",
+            &texts::held_back_account_gone(&held),
+        );
+    }
+}
+
 /// Closes every key dialog, answer dialog and dialog about a line held back (the plugin is
 /// unloaded: their callbacks must not outlive it; libpurple closes the dialogs the plugin owns,
 /// and these own themselves), answering none of them, and drops those waiting to open with

@@ -890,10 +890,22 @@ unsafe extern "C" fn plugin_unload(_plugin: *mut sys::PurplePlugin, _data: *mut 
     })
 }
 
-/// `account-destroying(account)`: libpurple is about to free it; forget where it was.
+/// `account-destroying(account)`: libpurple is about to free it; forget where it was, and close
+/// the dialogs about its conversations that can be (`dialogs::account_going`).
 unsafe extern "C" fn account_destroying(account: *mut sys::PurpleAccount, _data: *mut c_void) {
     ffi_boundary!((), {
         state::forget_account(account as usize);
+        non_null!(account);
+        // SAFETY: the signal's account, live for this callback; the strings are copied.
+        let names = unsafe {
+            (
+                cstr_to_string(sys::purple_account_get_protocol_id(account)),
+                cstr_to_string(sys::purple_account_get_username(account)),
+            )
+        };
+        if let (Some(protocol), Some(username)) = names {
+            super::dialogs::account_going(&protocol, &username);
+        }
     })
 }
 

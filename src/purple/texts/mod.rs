@@ -1373,6 +1373,20 @@ pub(crate) fn account_gone(peer: &Shown, held: Option<&str>) -> String {
     }
 }
 
+/// Lines held back for a sibling conversation (contact, text) whose account was deleted before
+/// the user decided: NOT sent, given back.
+pub(crate) fn held_back_account_gone(held: &[(String, crate::protocol::SecretString)]) -> String {
+    let mut out = String::from(
+        "Your account was deleted while these messages, held back because another \
+         conversation in their window is encrypted, waited for your decision; they were NOT \
+         sent:",
+    );
+    for (peer, text) in held {
+        out.push_str(&format!("\n{peer}: {}", text.as_str()));
+    }
+    out
+}
+
 /// Sotto, being loaded, faulted while marking an open window (a panic, caught): the window's
 /// logging is turned off, as for an encrypted conversation, since its state is not known.
 pub(crate) fn not_marked_after_a_fault() -> &'static str {
