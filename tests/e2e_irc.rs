@@ -765,6 +765,48 @@ fn irc_a_message_cut_off_by_deleting_the_account_is_given_back_in_a_box() {
     cut_off(&mut p, &long_text(3000, "alice"), Cut::DeleteAccount);
 }
 
+/// bob changes nick while pieces of alice's long message still wait in libpurple's queue: they
+/// were queued addressed to `bob` and leave so (to whoever holds the nick then, or nowhere).
+/// alice's window, now bob_'s, says once that it may NOT be delivered in full, with the text
+/// (before, it showed the message as sent, and nothing said otherwise when no piece had
+/// reached him; found by a read-only review).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_rename_while_pieces_wait_says_the_message_may_not_arrive() {
+    let mut p = paced_pair();
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    // IRC sends a NICK only to those who share a channel with the one renamed.
+    p.alice.client.cmd(&bob, "join #sotto-pace");
+    p.bob.client.cmd(&alice, "join #sotto-pace");
+    std::thread::sleep(Duration::from_secs(4));
+    let text = long_text(3000, "alice");
+    p.alice.client.send(&bob, &text);
+    std::thread::sleep(Duration::from_secs(1));
+    p.bob.client.cmd(&alice, "nick bob_");
+    p.alice.client.expect_system(
+        "bob_",
+        "the message said maybe NOT delivered in full, with its text",
+        WAIT,
+        |t| t.contains("may NOT be delivered in full") && t.contains(&text),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    p.alice.client.sync();
+    let told = p
+        .alice
+        .client
+        .writes()
+        .iter()
+        .filter(|w| w.shown().contains("may NOT be delivered"))
+        .count();
+    assert_eq!(told, 1, "{}", p.alice.client.dump());
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        &text,
+        "a message cut by a rename",
+    );
+    p.alice.client.assert_no_criticals();
+}
+
 /// Sotto turned off (Tools › Plugins) while pieces of a long message still wait in libpurple's
 /// queue: they still go (bob reads the message), and alice's window says nobody follows them
 /// any more.

@@ -248,6 +248,32 @@ pub(crate) unsafe fn connection_over(account: *mut sys::PurpleAccount) {
     }
 }
 
+/// The IRC contact `old` (the name the conversation had) now goes by `r`'s name (the window
+/// followed its nick change): each message to `old` with pieces still waiting in libpurple's
+/// queue is told NOT delivered in full, with its text, in `r`'s window. Those pieces were
+/// queued addressed to the old nick and leave so: to whoever holds it then, who cannot read
+/// them, or nowhere (found by a read-only review: the window showed the message as sent, and
+/// when no piece had reached the contact nothing ever said otherwise).
+pub(crate) fn renamed(r: &ConvRef, old: &str) {
+    let account = r.account();
+    // SAFETY: `account` is null or live (looked up just now).
+    let Some(key) = (unsafe { irc_account(account) }) else {
+        return;
+    };
+    let cut = with_state(|s| s.pacing.renamed(&key, old)).unwrap_or_default();
+    for c in cut {
+        let text = c.text.as_deref().map(String::as_str);
+        let line = SecretString::new(texts::not_delivered_renamed(
+            &Shown::new(old),
+            &Shown::new(&r.peer),
+            c.waiting,
+            c.pieces,
+            text,
+        ));
+        r.failure_line(&line);
+    }
+}
+
 /// A window closes (`deleting-conversation`): a line [`connection_over`] wrote into it in this
 /// same turn of the main loop, which nobody can have read, is shown in a box instead (found by
 /// a read-only review: deleting an IRC account while a long message's pieces waited lost the

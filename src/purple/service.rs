@@ -933,6 +933,8 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
             for notice in &notices {
                 r.system_line(&super::present::notice_line(r, notice));
             }
+            // Pieces of a message still in the IRC queue go to the old nick.
+            super::pace::renamed(r, &known.key.peer);
             // A window still named after the name's previous holder (who left) now reaches the
             // renamed contact: say so there, once.
             let has = |f: fn(&Notice) -> bool| notices.iter().any(f);

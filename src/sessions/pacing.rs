@@ -142,6 +142,16 @@ impl Message {
     fn waiting(&self) -> usize {
         self.handed.saturating_sub(self.left)
     }
+
+    /// What the caller is told of it, with its text, when it stops being followed.
+    fn cut_off(self) -> CutOff {
+        CutOff {
+            waiting: self.waiting(),
+            pieces: self.total.max(self.handed),
+            to: self.to,
+            text: self.text,
+        }
+    }
 }
 
 /// A line handed and not yet seen leaving.
@@ -166,16 +176,25 @@ struct Account {
 impl Account {
     /// Stop following the message `seq` (its lines still count as waiting in the queue).
     fn forget_message(&mut self, seq: u64) {
-        if let Some(at) = self.messages.iter().position(|m| m.seq == seq) {
-            if let Some(m) = self.messages.remove(at) {
-                self.text_bytes = self
-                    .text_bytes
-                    .saturating_sub(m.text.as_ref().map_or(0, |t| t.len()));
-            }
+        drop(self.take_message(seq));
+    }
+
+    /// [`Self::forget_message`], the message handed to the caller (its text wiped when dropped).
+    fn take_message(&mut self, seq: u64) -> Option<Message> {
+        let taken = self
+            .messages
+            .iter()
+            .position(|m| m.seq == seq)
+            .and_then(|at| self.messages.remove(at));
+        if let Some(m) = &taken {
+            self.text_bytes = self
+                .text_bytes
+                .saturating_sub(m.text.as_ref().map_or(0, |t| t.len()));
         }
         for w in self.waiting.iter_mut().filter(|w| w.message == Some(seq)) {
             w.message = None;
         }
+        taken
     }
 
     /// Takes the waiting line with this text (the oldest, or the `newest`): its message.
@@ -445,12 +464,29 @@ impl Pacing {
         acct.messages
             .into_iter()
             .filter(|m| m.waiting() > 0)
-            .map(|m| CutOff {
-                waiting: m.waiting(),
-                pieces: m.total.max(m.handed),
-                to: m.to,
-                text: m.text,
-            })
+            .map(Message::cut_off)
+            .collect()
+    }
+
+    /// The contact `from` on `account` took another nick: every message to `from` (IRC's case
+    /// mapping) with lines still waiting, with its text. Those lines were queued addressed to
+    /// `from`, and go there: to whoever holds that nick when they leave (who cannot read them),
+    /// or nowhere. Those messages are no longer followed (their lines still count as waiting in
+    /// the queue, as they are); the others stay followed.
+    pub fn renamed(&mut self, account: &str, from: &str) -> Vec<CutOff> {
+        let Some(acct) = self.accounts.get_mut(account) else {
+            return Vec::new();
+        };
+        let from = crate::sessions::nosuchnick::irc_fold(from);
+        let gone: Vec<u64> = acct
+            .messages
+            .iter()
+            .filter(|m| m.waiting() > 0 && crate::sessions::nosuchnick::irc_fold(&m.to) == from)
+            .map(|m| m.seq)
+            .collect();
+        gone.into_iter()
+            .filter_map(|seq| acct.take_message(seq))
+            .map(Message::cut_off)
             .collect()
     }
 
@@ -649,16 +685,20 @@ mod tests {
         assert!(p.cut_off(ACCOUNT).is_empty());
     }
 
+    /// Hands all of `lines` (one message) to `to` and says it is ready, with `text`.
+    fn hand_ready(p: &mut Pacing, to: &str, lines: &[String], text: &str, at: Instant) {
+        let r = hand(p, to, lines).unwrap();
+        p.ready(ACCOUNT, r.seq, Some(text.into()), at, DEFAULT);
+    }
+
     #[test]
     fn a_connection_that_goes_hands_back_what_still_waited_with_its_text() {
         let mut p = Pacing::default();
         let t0 = Instant::now();
         let done = pieces(1, 2);
         let cut = pieces(2, 6);
-        let r1 = hand(&mut p, "bob", &done).unwrap();
-        p.ready(ACCOUNT, r1.seq, Some("arrived".into()), t0, DEFAULT);
-        let r2 = hand(&mut p, "bob", &cut).unwrap();
-        p.ready(ACCOUNT, r2.seq, Some("cut short".into()), t0, DEFAULT);
+        hand_ready(&mut p, "bob", &done, "arrived", t0);
+        hand_ready(&mut p, "bob", &cut, "cut short", t0);
         for l in done.iter().chain(&cut[..2]) {
             p.left(ACCOUNT, &privmsg("bob", l), t0);
         }
@@ -672,6 +712,38 @@ mod tests {
         );
         // Everything is forgotten: a second cut-off says nothing.
         assert!(p.cut_off(ACCOUNT).is_empty());
+    }
+
+    /// The contact renamed while pieces of a message to it still waited: that message is
+    /// handed back with its text (its lines go to the old nick), once; a message to another
+    /// contact, and one whose lines all left, are not.
+    #[test]
+    fn a_rename_hands_back_what_still_waited_for_the_old_nick() {
+        let mut p = Pacing::default();
+        let t0 = Instant::now();
+        let out_already = pieces(1, 2);
+        let to_bob = pieces(2, 6);
+        let to_carol = pieces(3, 4);
+        hand_ready(&mut p, "bob", &out_already, "arrived", t0);
+        hand_ready(&mut p, "Bob", &to_bob, "cut by a rename", t0);
+        hand_ready(&mut p, "carol", &to_carol, "for carol", t0);
+        for l in out_already.iter().chain(&to_bob[..2]) {
+            p.left(ACCOUNT, &privmsg("bob", l), t0);
+        }
+        let out = p.renamed(ACCOUNT, "bob");
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].waiting, out[0].pieces), (4, 6));
+        assert_eq!(
+            out[0].text.as_deref().map(String::as_str),
+            Some("cut by a rename")
+        );
+        assert!(p.renamed(ACCOUNT, "bob").is_empty(), "told once");
+        // Its text no longer counts against the account's budget (carol's still does).
+        assert_eq!(p.accounts[ACCOUNT].text_bytes, "for carol".len());
+        // Carol's message is still followed: cut off with the connection.
+        let cut = p.cut_off(ACCOUNT);
+        assert_eq!(cut.len(), 1, "{cut:?}");
+        assert_eq!(cut[0].to, "carol");
     }
 
     /// Only what our own connection wrote ticks a line off, and only its exact text: the same

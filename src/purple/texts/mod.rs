@@ -1387,6 +1387,35 @@ pub(crate) fn held_back_account_gone(held: &[(String, crate::protocol::SecretStr
     out
 }
 
+/// A message to `old` whose pieces still waited in the IRC queue when the contact became
+/// `new`: `waiting` of its `pieces` leave addressed to the old nick. `text` when kept.
+pub(crate) fn not_delivered_renamed(
+    old: &Shown,
+    new: &Shown,
+    waiting: usize,
+    pieces: usize,
+    text: Option<&str>,
+) -> String {
+    let what = format!(
+        "may NOT be delivered in full: {old} became {new} while {waiting} of its {pieces} \
+         pieces still waited to go out, and they go to the name {old} (to whoever has it now, \
+         who cannot read them, or nowhere)"
+    );
+    let then = if waiting < pieces {
+        format!(
+            "If {new}'s Sotto reports it incomplete, a line here says so and Sotto sends it \
+             again with the next encrypted conversation: then do not type it again. If no such \
+             line comes within a few minutes, send it again yourself"
+        )
+    } else {
+        format!("{new} gets none of it: send it again")
+    };
+    match text {
+        Some(text) => format!("your encrypted message to {old} {what}: \"{text}\". {then}."),
+        None => format!("your encrypted message to {old} {what}. {then}. Look for it above."),
+    }
+}
+
 /// Sotto, being loaded, faulted while marking an open window (a panic, caught): the window's
 /// logging is turned off, as for an encrypted conversation, since its state is not known.
 pub(crate) fn not_marked_after_a_fault() -> &'static str {
@@ -2073,6 +2102,19 @@ mod tests {
              does not send it again by itself."
         );
         assert!(not_delivered_in_full(bob, 1, 1, None).contains("NOT delivered: the connection"));
+        // A rename while pieces waited: where they go, and what to do, by whether some went.
+        let bob_ = &Shown::new("bob_");
+        assert_eq!(
+            not_delivered_renamed(bob, bob_, 4, 6, Some("hi")),
+            "your encrypted message to bob may NOT be delivered in full: bob became bob_ while \
+             4 of its 6 pieces still waited to go out, and they go to the name bob (to whoever \
+             has it now, who cannot read them, or nowhere): \"hi\". If bob_'s Sotto reports it \
+             incomplete, a line here says so and Sotto sends it again with the next encrypted \
+             conversation: then do not type it again. If no such line comes within a few \
+             minutes, send it again yourself."
+        );
+        assert!(not_delivered_renamed(bob, bob_, 6, 6, None)
+            .ends_with("bob_ gets none of it: send it again. Look for it above."));
     }
 
     /// The two texts for want of conversation state, word for word (the end-to-end tests match
