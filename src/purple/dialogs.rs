@@ -1106,8 +1106,13 @@ fn close_own(ids: Vec<usize>) {
 /// closed unanswered (Pidgin calls nothing then), kept its only copy until the unload wiped it
 /// (found by a read-only review). The others (Verify, Compare, a question's form, the
 /// settings) cannot be closed one by one: answered, they do nothing ([`take_answered`]).
-pub(crate) fn account_going(protocol: &str, username: &str) {
+pub(crate) fn account_going(protocol: &str, username: &str, normalized: &str) {
     let taken: Vec<(usize, Pending)> = with_state(|state| {
+        // Key dialogs waiting to open for its conversations go too (they would open about an
+        // account that is gone).
+        state
+            .deferred_dialogs
+            .retain(|(k, ..)| !(k.protocol == protocol && k.account == normalized));
         let ids: Vec<usize> = state
             .dialogs
             .iter()

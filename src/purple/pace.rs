@@ -260,7 +260,11 @@ pub(crate) fn renamed(r: &ConvRef, old: &str) {
     let Some(key) = (unsafe { irc_account(account) }) else {
         return;
     };
-    let cut = with_state(|s| s.pacing.renamed(&key, old)).unwrap_or_default();
+    // A name handed to `send_im` is the old nick when its conversation key is the old one
+    // (libpurple's normalization, as the key was made: an IRC fold alone missed accented
+    // nicks, and took `bob{` for `bob[` on servers that tell them apart).
+    let was_old = |to: &str| r.with_peer(to).key().peer == old;
+    let cut = with_state(|s| s.pacing.renamed(&key, was_old)).unwrap_or_default();
     for c in cut {
         let text = c.text.as_deref().map(String::as_str);
         let line = SecretString::new(texts::not_delivered_renamed(

@@ -966,6 +966,9 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
             if windows::first_rename_failure(id, &r.key()) {
                 r.system_line(&texts::rename_failed(&known.key.peer, &r.peer, &reason));
             }
+            // The conversation could not follow, but its queued pieces go to the old nick all
+            // the same.
+            super::pace::renamed(r, &known.key.peer);
             false
         }
     }

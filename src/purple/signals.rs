@@ -903,8 +903,10 @@ unsafe extern "C" fn account_destroying(account: *mut sys::PurpleAccount, _data:
                 cstr_to_string(sys::purple_account_get_username(account)),
             )
         };
+        // SAFETY: as above.
+        let normalized = unsafe { glue::account_key(account) }.map(|(_, a)| a);
         if let (Some(protocol), Some(username)) = names {
-            super::dialogs::account_going(&protocol, &username);
+            super::dialogs::account_going(&protocol, &username, &normalized.unwrap_or_default());
         }
     })
 }

@@ -468,20 +468,20 @@ impl Pacing {
             .collect()
     }
 
-    /// The contact `from` on `account` took another nick: every message to `from` (IRC's case
-    /// mapping) with lines still waiting, with its text. Those lines were queued addressed to
-    /// `from`, and go there: to whoever holds that nick when they leave (who cannot read them),
-    /// or nowhere. Those messages are no longer followed (their lines still count as waiting in
-    /// the queue, as they are); the others stay followed.
-    pub fn renamed(&mut self, account: &str, from: &str) -> Vec<CutOff> {
+    /// A contact on `account` took another nick: every message to its old one (`was_old` says
+    /// of a name handed to `send_im` whether it is that nick, as the caller names contacts) with
+    /// lines still waiting, with its text. Those lines were queued addressed to the old nick,
+    /// and go there: to whoever holds it when they leave, or nowhere. Those messages are no
+    /// longer followed (their lines still count as waiting in the queue, as they are); the
+    /// others stay followed.
+    pub fn renamed(&mut self, account: &str, was_old: impl Fn(&str) -> bool) -> Vec<CutOff> {
         let Some(acct) = self.accounts.get_mut(account) else {
             return Vec::new();
         };
-        let from = crate::sessions::nosuchnick::irc_fold(from);
         let gone: Vec<u64> = acct
             .messages
             .iter()
-            .filter(|m| m.waiting() > 0 && crate::sessions::nosuchnick::irc_fold(&m.to) == from)
+            .filter(|m| m.waiting() > 0 && was_old(&m.to))
             .map(|m| m.seq)
             .collect();
         gone.into_iter()
@@ -730,14 +730,15 @@ mod tests {
         for l in out_already.iter().chain(&to_bob[..2]) {
             p.left(ACCOUNT, &privmsg("bob", l), t0);
         }
-        let out = p.renamed(ACCOUNT, "bob");
+        let was_bob = |to: &str| to.eq_ignore_ascii_case("bob");
+        let out = p.renamed(ACCOUNT, was_bob);
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!((out[0].waiting, out[0].pieces), (4, 6));
         assert_eq!(
             out[0].text.as_deref().map(String::as_str),
             Some("cut by a rename")
         );
-        assert!(p.renamed(ACCOUNT, "bob").is_empty(), "told once");
+        assert!(p.renamed(ACCOUNT, was_bob).is_empty(), "told once");
         // Its text no longer counts against the account's budget (carol's still does).
         assert_eq!(p.accounts[ACCOUNT].text_bytes, "for carol".len());
         // Carol's message is still followed: cut off with the connection.

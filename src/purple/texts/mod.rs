@@ -1375,7 +1375,9 @@ pub(crate) fn account_gone(peer: &Shown, held: Option<&str>) -> String {
 
 /// Lines held back for a sibling conversation (contact, text) whose account was deleted before
 /// the user decided: NOT sent, given back.
-pub(crate) fn held_back_account_gone(held: &[(String, crate::protocol::SecretString)]) -> String {
+pub(crate) fn held_back_account_gone(
+    held: &[(String, crate::protocol::SecretString)],
+) -> crate::protocol::SecretString {
     let mut out = String::from(
         "Your account was deleted while these messages, held back because another \
          conversation in their window is encrypted, waited for your decision; they were NOT \
@@ -1384,7 +1386,7 @@ pub(crate) fn held_back_account_gone(held: &[(String, crate::protocol::SecretStr
     for (peer, text) in held {
         out.push_str(&format!("\n{peer}: {}", text.as_str()));
     }
-    out
+    crate::protocol::SecretString::new(out)
 }
 
 /// A message to `old` whose pieces still waited in the IRC queue when the contact became
@@ -1398,17 +1400,17 @@ pub(crate) fn not_delivered_renamed(
 ) -> String {
     let what = format!(
         "may NOT be delivered in full: {old} became {new} while {waiting} of its {pieces} \
-         pieces still waited to go out, and they go to the name {old} (to whoever has it now, \
-         who cannot read them, or nowhere)"
+         pieces still waited to go out, and they go to the name {old} (to whoever has it when \
+         they leave)"
     );
     let then = if waiting < pieces {
         format!(
             "If {new}'s Sotto reports it incomplete, a line here says so and Sotto sends it \
              again with the next encrypted conversation: then do not type it again. If no such \
-             line comes within a few minutes, send it again yourself"
+             line comes within a few minutes, ask {new} whether it arrived"
         )
     } else {
-        format!("{new} gets none of it: send it again")
+        format!("Ask {new} whether it arrived before you send it again")
     };
     match text {
         Some(text) => format!("your encrypted message to {old} {what}: \"{text}\". {then}."),
@@ -2108,13 +2110,13 @@ mod tests {
             not_delivered_renamed(bob, bob_, 4, 6, Some("hi")),
             "your encrypted message to bob may NOT be delivered in full: bob became bob_ while \
              4 of its 6 pieces still waited to go out, and they go to the name bob (to whoever \
-             has it now, who cannot read them, or nowhere): \"hi\". If bob_'s Sotto reports it \
-             incomplete, a line here says so and Sotto sends it again with the next encrypted \
-             conversation: then do not type it again. If no such line comes within a few \
-             minutes, send it again yourself."
+             has it when they leave): \"hi\". If bob_'s Sotto reports it incomplete, a line \
+             here says so and Sotto sends it again with the next encrypted conversation: then do \
+             not type it again. If no such line comes within a few minutes, ask bob_ whether it \
+             arrived."
         );
         assert!(not_delivered_renamed(bob, bob_, 6, 6, None)
-            .ends_with("bob_ gets none of it: send it again. Look for it above."));
+            .ends_with("Ask bob_ whether it arrived before you send it again. Look for it above."));
     }
 
     /// The two texts for want of conversation state, word for word (the end-to-end tests match
