@@ -65,11 +65,16 @@ pub(super) fn take_answered(data: *mut c_void) -> Option<Pending> {
         Pending::Sibling { held, .. } => Some(held.shown()),
         _ => None,
     };
+    // (The box may hold a typed message: wiped here once libpurple has its copy.)
+    let said = SecretString::new(texts::account_gone(
+        &Shown::new(&r.peer),
+        held.as_deref().map(String::as_str),
+    ));
     glue::notify(
         std::ptr::null_mut(),
         true,
         "Nothing was done: the account is gone",
-        &texts::account_gone(&Shown::new(&r.peer), held.as_deref().map(String::as_str)),
+        &said,
     );
     None
 }

@@ -250,10 +250,10 @@ pub(crate) unsafe fn connection_over(account: *mut sys::PurpleAccount) {
 
 /// The IRC contact `old` (the name the conversation had) now goes by `r`'s name (the window
 /// followed its nick change): each message to `old` with pieces still waiting in libpurple's
-/// queue is told NOT delivered in full, with its text, in `r`'s window. Those pieces were
-/// queued addressed to the old nick and leave so: to whoever holds it then, who cannot read
-/// them, or nowhere (found by a read-only review: the window showed the message as sent, and
-/// when no piece had reached the contact nothing ever said otherwise).
+/// queue is told as maybe NOT delivered in full, with its text, in `r`'s window. Those pieces
+/// were queued addressed to the old nick and leave so: to whoever holds it then, or nowhere
+/// (found by a read-only review: the window showed the message as sent, and when no piece had
+/// reached the contact nothing ever said otherwise).
 pub(crate) fn renamed(r: &ConvRef, old: &str) {
     let account = r.account();
     // SAFETY: `account` is null or live (looked up just now).
@@ -262,7 +262,8 @@ pub(crate) fn renamed(r: &ConvRef, old: &str) {
     };
     // A name handed to `send_im` is the old nick when its conversation key is the old one
     // (libpurple's normalization, as the key was made: an IRC fold alone missed accented
-    // nicks, and took `bob{` for `bob[` on servers that tell them apart).
+    // nicks, and took `bob{` for `bob[` on servers that tell them apart). An IRC key is
+    // libpurple's normalization alone, which reads no state of ours: safe inside `with_state`.
     let was_old = |to: &str| r.with_peer(to).key().peer == old;
     let cut = with_state(|s| s.pacing.renamed(&key, was_old)).unwrap_or_default();
     for c in cut {
