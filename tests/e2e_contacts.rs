@@ -148,14 +148,12 @@ fn xmpp_a_line_held_back_is_given_back_when_the_account_is_deleted() {
     start_session(&mut p);
     let text = "wombat waiting while the account went";
     let d = held_back(&mut p.alice, &mut bob2, &bob, text);
-    p.alice.client.command("deleteaccount");
+    p.alice.client.delete_account();
     closed(&mut p.alice.client, &d);
     p.alice
         .client
         .expect("a box giving the text back", WAIT, |l| {
-            l.tag == "NOTIFY"
-                && l.fields.iter().any(|f| f.contains("were NOT sent"))
-                && l.fields.iter().any(|f| f.contains(text))
+            l.is_box_with("were NOT sent") && l.is_box_with(text)
         });
     thread::sleep(Duration::from_secs(1));
     bob2.client
@@ -315,9 +313,7 @@ fn xmpp_a_merged_contact_holds_a_plaintext_line_back_until_confirmed() {
     p.alice.client.answer(&d.n, &d.item("Send unencrypted"));
     p.alice
         .client
-        .expect("a box giving the text back", WAIT, |l| {
-            l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains(gone))
-        });
+        .expect("a box giving the text back", WAIT, |l| l.is_box_with(gone));
     thread::sleep(Duration::from_secs(2));
     assert_hidden(
         &[&p.alice.tap, &bob2.tap],

@@ -133,7 +133,7 @@ fn irc_two_processes_on_one_profile_never_share_keys() {
     second.expect(
         "the second process is told why Sotto cannot run",
         WAIT,
-        |l| l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains("another program")),
+        |l| l.is_box_with("another program"),
     );
     second.expect_online();
     let text = "typed in the second process";
@@ -368,11 +368,7 @@ fn irc_a_panic_in_a_callback_is_survived_and_reloads_from_disk() {
         },
     );
     thread::sleep(Duration::from_secs(1));
-    assert!(
-        p.alice.client.process_state().contains("running"),
-        "alice's client died: {}",
-        p.alice.client.process_state()
-    );
+    p.alice.client.assert_running();
     // The panic's message quotes the text (as a slicing bug's would): stderr (a terminal, a
     // journal, ~/.xsession-errors) gets where it happened, never the message.
     let stderr = std::fs::read_to_string(p.alice.client.stderr_path()).expect("alice's stderr");
@@ -579,18 +575,15 @@ fn a_held_message_survives_a_closed_window_and_an_unload(restart: bool) {
     p.alice
         .client
         .expect("a box naming bob's held message", WAIT, |l| {
-            l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains(&format!("{bob} (1)")))
+            l.is_box_with(&format!("{bob} (1)"))
         });
     // Once (the unload looks twice: it showed the box twice).
     p.alice.client.sync();
-    let boxes = p
-        .alice
-        .client
-        .lines()
-        .iter()
-        .filter(|l| l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains("messages held")))
-        .count();
-    assert_eq!(boxes, 1, "boxes naming held messages");
+    assert_eq!(
+        p.alice.client.boxes_with("messages held"),
+        1,
+        "boxes naming held messages"
+    );
     p.alice.client.load_plugin();
     p.bob.client.restart();
     p.bob.client.expect_online();
@@ -1089,11 +1082,7 @@ fn xmpp_a_panic_while_receiving_shows_nothing_unchecked() {
     let after = "after the panic, a walrus";
     p.bob.client.send(&alice, after);
     p.alice.client.expect_received(&bob, after, WAIT);
-    assert!(
-        p.alice.client.process_state().contains("running"),
-        "alice's client died: {}",
-        p.alice.client.process_state()
-    );
+    p.alice.client.assert_running();
     assert!(
         !p.alice
             .client
@@ -1920,11 +1909,7 @@ fn irc_a_load_that_faults_on_a_window_still_loads() {
     // Loaded in libpurple's eyes too: it can be unloaded, and the unload runs (it says what
     // is typed there now is not encrypted... or nothing, with the session ended: it runs).
     p.alice.client.unload_plugin();
-    assert!(
-        p.alice.client.process_state().contains("running"),
-        "alice's client died: {}",
-        p.alice.client.process_state()
-    );
+    p.alice.client.assert_running();
     p.assert_no_criticals();
 }
 
@@ -2253,11 +2238,7 @@ fn irc_a_window_open_at_load_logs_nothing_of_an_encrypted_conversation() {
 fn reloaded_then_sends_encrypted(p: &mut Pair, text: &str) {
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     reload_plugin(&mut p.alice.client);
-    assert!(
-        p.alice.client.process_state().contains("running"),
-        "alice's client died: {}",
-        p.alice.client.process_state()
-    );
+    p.alice.client.assert_running();
     p.alice.client.send(&bob, text);
     p.bob.client.expect_received(&alice, text, WAIT);
     assert_hidden(

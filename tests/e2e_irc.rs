@@ -637,26 +637,14 @@ fn cut_off(p: &mut Pair, text: &str, how: Cut) -> Written {
     match how {
         Cut::Network => p.alice.tap.cut(),
         Cut::DeleteAccount => {
-            p.alice.client.command("deleteaccount");
+            p.alice.client.delete_account();
             // The line went into a window destroyed at once: a box says it, with the text.
             p.alice.client.expect(
                 "a box saying NOT delivered in full, with the text",
                 WAIT,
-                |l| {
-                    l.tag == "NOTIFY"
-                        && l.fields.iter().any(|f| f.contains("NOT delivered in full"))
-                        && l.fields.iter().any(|f| f.contains(text))
-                },
+                |l| l.is_box_with("NOT delivered in full") && l.is_box_with(text),
             );
-            let boxes = p
-                .alice
-                .client
-                .lines()
-                .iter()
-                .filter(|l| {
-                    l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains("NOT delivered"))
-                })
-                .count();
+            let boxes = p.alice.client.boxes_with("NOT delivered");
             assert_eq!(boxes, 1, "{}", p.alice.client.dump());
         }
         _ => p.alice.client.go_offline(),
@@ -667,13 +655,7 @@ fn cut_off(p: &mut Pair, text: &str, how: Cut) -> Written {
         WAIT,
         |t| t.contains("NOT delivered in full") && t.contains(text),
     );
-    let told = p
-        .alice
-        .client
-        .writes()
-        .iter()
-        .filter(|w| w.shown().contains("NOT delivered"))
-        .count();
+    let told = p.alice.client.writes_showing("NOT delivered");
     assert_eq!(told, 1, "{}", p.alice.client.dump());
     assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "a message cut off");
     p.alice.client.assert_no_criticals();
@@ -791,13 +773,7 @@ fn irc_a_rename_while_pieces_wait_says_the_message_may_not_arrive() {
     );
     std::thread::sleep(Duration::from_secs(2));
     p.alice.client.sync();
-    let told = p
-        .alice
-        .client
-        .writes()
-        .iter()
-        .filter(|w| w.shown().contains("may NOT be delivered"))
-        .count();
+    let told = p.alice.client.writes_showing("may NOT be delivered");
     assert_eq!(told, 1, "{}", p.alice.client.dump());
     assert_hidden(
         &[&p.alice.tap, &p.bob.tap],

@@ -691,11 +691,7 @@ fn xmpp_an_alias_reading_encrypted_neither_crashes_nor_fakes_the_mark() {
     p.alice.client.sync();
     let title = p.alice.client.last_title(&bob).expect("a title");
     assert!(title.ends_with("(NOT encrypted)"), "after stop: {title:?}");
-    assert!(
-        p.alice.client.process_state().contains("running"),
-        "alice's client died: {}",
-        p.alice.client.process_state()
-    );
+    p.alice.client.assert_running();
     p.assert_no_criticals();
 }
 

@@ -328,8 +328,7 @@ fn xmpp_verification_while_the_store_cannot_open_says_nothing_was_done() {
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_a_deleted_store_is_made_again_with_a_notice() {
     let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
-    let made_new =
-        |l: &Line| l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains("made new keys"));
+    let made_new = |l: &Line| l.is_box_with("made new keys");
     assert!(
         !p.alice.client.lines().iter().any(made_new),
         "a first start"
@@ -356,10 +355,7 @@ fn restart_with_a_closed_store(c: &mut Client) -> ReadOnly {
     let guard = ReadOnly::new(&store_dir(c));
     c.restart();
     c.expect("a notice that the store cannot be opened", WAIT, |l| {
-        l.tag == "NOTIFY"
-            && l.fields
-                .iter()
-                .any(|f| f.contains("cannot open its key store"))
+        l.is_box_with("cannot open its key store")
     });
     c.expect_online();
     guard

@@ -463,28 +463,19 @@ fn xmpp_a_dialog_answered_after_the_account_is_deleted_does_nothing() {
         .client
         .expect("the settings dialog", WAIT, |l| l.tag == "REQUEST");
     let settings_n = req.field(0).to_string();
-    p.alice.client.command("deleteaccount");
-    p.alice.client.expect("the account deleted", WAIT, |l| {
-        l.tag == "ECHO" && l.field(0) == "deleteaccount"
-    });
+    p.alice.client.delete_account();
     p.alice
         .client
         .answer(&compare.n, &compare.item("they match"));
     p.alice
         .client
         .expect("a box saying nothing was done", WAIT, |l| {
-            l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains("no longer exists"))
+            l.is_box_with("no longer exists")
         });
     // Its first choice saved: nothing is, under a name no account has.
     p.alice.client.answer(&settings_n, "0");
     p.alice.client.sync();
-    let boxes = p
-        .alice
-        .client
-        .lines()
-        .iter()
-        .filter(|l| l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains("no longer exists")))
-        .count();
+    let boxes = p.alice.client.boxes_with("no longer exists");
     assert_eq!(boxes, 2, "{}", p.alice.client.dump());
     p.alice.client.assert_no_write_shows(
         "is now verified",

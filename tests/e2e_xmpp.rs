@@ -493,7 +493,7 @@ fn xmpp_group_chat_private_messages_never_leak() {
         .client
         .lines()
         .into_iter()
-        .filter(|l| l.tag == "NOTIFY" && l.fields.iter().any(|f| f.contains("?S1")))
+        .filter(|l| l.is_box_with("?S1"))
         .collect();
     assert!(
         dialogs.is_empty(),

@@ -395,6 +395,32 @@ impl Client {
         }
     }
 
+    /// Asserts the client process is still running (not crashed, not exited).
+    pub fn assert_running(&self) {
+        let state = self.process_state();
+        assert!(
+            state.contains("running"),
+            "{}'s client died: {state}",
+            self.cfg.name
+        );
+    }
+
+    /// How many lines written so far show `needle`.
+    pub fn writes_showing(&self, needle: &str) -> usize {
+        self.writes()
+            .iter()
+            .filter(|w| w.shown().contains(needle))
+            .count()
+    }
+
+    /// How many message boxes (`NOTIFY`) so far have `needle` in a field.
+    pub fn boxes_with(&self, needle: &str) -> usize {
+        self.lines()
+            .iter()
+            .filter(|l| l.is_box_with(needle))
+            .count()
+    }
+
     /// "running", or how the process ended (a crash shows as a signal).
     pub fn process_state(&self) -> String {
         use std::os::unix::process::ExitStatusExt;
@@ -575,6 +601,15 @@ impl Client {
         self.command(&format!("setusername {}", escape_arg(name)));
         self.expect("the username set", WAIT, |l| {
             l.tag == "ECHO" && l.field(0).starts_with("setusername ")
+        });
+    }
+
+    /// Deletes the client's account (`deleteaccount`: Manage Accounts > Delete) and waits until
+    /// it is done; only `quit`, `answer`, `dismiss` and `echo` work after it.
+    pub fn delete_account(&mut self) {
+        self.command("deleteaccount");
+        self.expect("the account deleted", WAIT, |l| {
+            l.tag == "ECHO" && l.field(0) == "deleteaccount"
         });
     }
 

@@ -48,6 +48,11 @@ impl Written {
 }
 
 impl Line {
+    /// Whether this is a message box (`NOTIFY`) with `needle` in one of its fields.
+    pub fn is_box_with(&self, needle: &str) -> bool {
+        self.tag == "NOTIFY" && self.fields.iter().any(|f| f.contains(needle))
+    }
+
     pub(super) fn parse(raw: &str) -> Line {
         let (tag, rest) = raw.split_once(' ').unwrap_or((raw, ""));
         let arity = match tag {
