@@ -42,7 +42,7 @@
 use rand_core::CryptoRngCore;
 
 use crate::protocol::session::{ANSWER_BURST, ANSWER_WINDOW_SECS};
-use crate::protocol::wire::{data_session_id, WireMessage};
+use crate::protocol::wire::{data_session_id, MessageRef, WireMessage};
 use crate::protocol::{
     ConvState, Conversation, Event, Policy, ReceiveAction, SecretBytes, SendAction,
 };
@@ -55,6 +55,10 @@ pub const MAX_OTHER_CLIENTS: usize = 3;
 /// Most lines in pieces routed to an other client by their first piece (`Session::other_for`)
 /// remembered at once: as many as a conversation puts together at once (PROTOCOL.md §6).
 const MAX_PIECE_ROUTES: usize = 8;
+
+/// Most typed messages whose copies to the contact's clients are remembered
+/// (`Session::copies`): twice as many as a conversation remembers texts it sent.
+pub(super) const COPIES_KEPT: usize = 2 * crate::protocol::session::SENT_KEPT;
 
 /// What a saved other client's row starts with.
 const ROW_MAGIC: &[u8; 4] = b"SOC1";
@@ -181,6 +185,11 @@ impl Session {
     /// whose key the user has not accepted gets no copy) the message's own conversation names
     /// it and sends it again later, as for any message not read. `None`: not such a notice
     /// (one about `from`'s own session, or naming no session here: the usual routing).
+    ///
+    /// "Reads" is whether it was sent a copy of that message, not whether it reads now: a
+    /// client whose key was accepted (or whose session came up) after the message went got no
+    /// copy, and its notice, crossing that moment, was taken for one about a copy it had read:
+    /// the message was read by nobody and never named (found by a read-only review).
     fn not_read_route(&self, from: &str, text: &str) -> Option<NotReadRoute> {
         let Ok(WireMessage::Error(notice)) = WireMessage::decode(text) else {
             return None;
@@ -203,12 +212,34 @@ impl Session {
         let sender_reads = match sender {
             Some(j) => self.others[j].reads(),
             None => self.conv.state() == ConvState::Encrypted && !self.conv.is_blocked(),
-        };
+        } && self.sent_a_copy(owner, sender, &id);
         Some(match (sender_reads, owner) {
             (true, _) => NotReadRoute::Drop,
             (false, None) => NotReadRoute::Main,
             (false, Some(i)) => NotReadRoute::Other(i),
         })
+    }
+
+    /// Whether the client `sender` (an other client's index; `None`: the main session's) was
+    /// sent a copy of its own of the message `id` that `owner` sent. As recorded in
+    /// [`Session::copies`]; a message with no copies recorded that `owner` still remembers
+    /// went to it alone; one it no longer remembers is taken as copied (as before: nothing
+    /// could name it).
+    fn sent_a_copy(&self, owner: Option<usize>, sender: Option<usize>, id: &MessageRef) -> bool {
+        let slot = |i: Option<usize>| i.and_then(|i| self.others.get(i)).map(|o| o.slot);
+        let conv = |i: Option<usize>| match i.and_then(|i| self.others.get(i)) {
+            Some(o) => &o.conv,
+            None => &self.conv,
+        };
+        let (owner_slot, sender_slot) = (slot(owner), slot(sender));
+        match self.copies.iter().find(|g| g.contains(&(owner_slot, *id))) {
+            // Its copy, in the session it has now (a slot given to a new client since is not
+            // the client the copy went to).
+            Some(copies) => copies
+                .iter()
+                .any(|(s, copy)| *s == sender_slot && conv(sender).has_session(copy.session_id)),
+            None => !conv(owner).remembers_sent(id),
+        }
     }
 
     /// The other client at `from`, by its address: none at the address the main session's
@@ -246,8 +277,8 @@ impl Session {
     /// session beside its first, and every message twice); the main session's client starting
     /// from an address another client had before (a resource name used again) is not taken for
     /// that one. The tag is as unauthenticated as the address: a forged line reaches a session
-    /// that then has to authenticate it, as a line forged from the address would. A `?S1I` or
-    /// `?S1R` naming the main session's tag goes to the main session from any address.
+    /// that then has to authenticate it, as a line forged from the address would. A `?S1I`,
+    /// `?S1R` or `?S1C` naming the main session's tag goes to the main session from any address.
     ///
     /// * `?S1I`: the main session's tag is the main session's, from any address; from the
     ///   address of a client we know (another client's, or the main session's), that client's;
@@ -258,7 +289,8 @@ impl Session {
     ///   its session, where it is stale, never to the main session (it would take over the
     ///   main session with a key the user was shown as not accepted); else the main session's
     ///   (a start of ours goes to every client, and an accepted client may win it).
-    /// * `?S1C` completes a start the other client made: its address, else its tag.
+    /// * `?S1C` naming the main session's tag completes the main client's start; else a start
+    ///   the other client made: its address, else its tag.
     fn other_for_handshake(&self, letter: u8, from: &str, text: &str) -> Option<usize> {
         let by_address = self.others.iter().position(|o| o.address == from);
         let Some(tag) = sender_tag(text) else {
@@ -278,8 +310,10 @@ impl Session {
             // The main session's client, from any address: its answer never completes a
             // start made for another (a server could hand it one, then hand the answer back
             // from that client's address: the main client got a second session beside its
-            // first, and every line twice).
-            b'I' | b'R' if main_tag == Some(tag) => None,
+            // first, and every line twice). Its `?S1C` completes its own new start, also from
+            // an address another client was recorded at (it went to that client, which had no
+            // start in flight: the main client's new session was never made here).
+            b'I' | b'R' | b'C' if main_tag == Some(tag) => None,
             b'I' if by_address.is_some() || self.holder() == Some(from) => by_address,
             b'I' => by_tag,
             b'R' => by_address
@@ -966,10 +1000,21 @@ impl Sessions {
         rng: &mut impl CryptoRngCore,
     ) -> Vec<(String, String)> {
         let mut lines = Vec::new();
+        let mut copies = Vec::new();
         for o in s.others.iter_mut().filter(|o| o.reads()) {
             if let SendAction::Replace(out) = o.conv.send(text, rng).action {
                 lines.extend(out.into_iter().map(|l| (o.address.clone(), l)));
+                copies.extend(o.conv.newest_sent_id(text).map(|id| (Some(o.slot), id)));
             }
+        }
+        // Which client was sent which copy, for a not-read notice to be judged by
+        // (`not_read_route`): only when another client got one.
+        if !copies.is_empty() {
+            copies.extend(s.conv.newest_sent_id(text).map(|id| (None, id)));
+            if s.copies.len() >= COPIES_KEPT {
+                s.copies.pop_front();
+            }
+            s.copies.push_back(copies);
         }
         lines
     }

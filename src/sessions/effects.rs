@@ -288,8 +288,9 @@ pub struct Effects {
     /// bare JID), so that each client of the contact that runs Sotto answers (§3.3).
     pub to_every_client: bool,
     /// The line received was not taken in: its conversation could not be saved and was rolled
-    /// back. A copy of it later (a redelivery once the store works) is to be read, not dropped
-    /// as one already read.
+    /// back, or it came from a stranger past the account's budget and was dropped unread. A
+    /// copy of it later (a redelivery once the store works or the budget's window has passed)
+    /// is to be read, not dropped as one already read.
     pub not_taken: bool,
 }
 

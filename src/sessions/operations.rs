@@ -163,8 +163,11 @@ impl Sessions {
                 strangers::STRANGER_LINES,
                 strangers::STRANGER_WINDOW_SECS
             ));
+            // Not read: a copy of it after the window (an XMPP stream resumed, a bouncer's
+            // playback, offline storage) is read then, not dropped as one already read.
             let fx = Effects {
                 reply_to: peer_raw.to_owned(),
+                not_taken: true,
                 ..Effects::default()
             };
             return Some((ReceiveAction::Swallow, fx));

@@ -255,6 +255,23 @@ impl Conversation {
         self.sent.len()
     }
 
+    /// The message `text` went in when this side last sent it, while remembered (the contact's
+    /// clients: which copy of one typed message each client was sent).
+    pub(crate) fn newest_sent_id(&self, text: &str) -> Option<MessageRef> {
+        self.sent
+            .iter()
+            .rev()
+            .find(|s| s.text.as_ref().is_some_and(|t| t.as_str() == text))
+            .map(|s| s.id)
+    }
+
+    /// Whether the message `id` was sent here lately and is remembered (named or not).
+    pub(crate) fn remembers_sent(&self, id: &MessageRef) -> bool {
+        self.sent
+            .iter()
+            .any(|s| s.id == *id && !older_than(s.at, SENT_KEPT_SECS, self.now))
+    }
+
     /// Whether `sid` names this conversation's current or previous session: the data message
     /// carrying it is this conversation's to read.
     pub fn has_session(&self, sid: [u8; 4]) -> bool {
