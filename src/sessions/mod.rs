@@ -692,7 +692,14 @@ impl Sessions {
             settings.policy
         };
         s.conv.set_policy(policy);
-        s.conv.set_max_line(settings.max_line);
+        // The line size is the one for the name lines go to (on IRC its length counts): where
+        // answers go to the conversation's own name (`operations`), settings the host made for
+        // another spelling, that a line came under, leave it (a write for a line that changed
+        // nothing, and a long answer cut for the wrong nick; found by a read-only review). The
+        // user writing under a new name resizes it (`outgoing`).
+        if s.addressable || peer_raw == s.peer_raw {
+            s.conv.set_max_line(settings.max_line);
+        }
         s.conv.set_names(settings.names.clone());
         s.conv.set_in_order(settings.in_order);
         s.addressable = settings.addressable && !key.peer.contains('/');

@@ -49,8 +49,10 @@ impl Sessions {
         // Where the transport does not address each client, the name the user writes to is
         // the conversation's (see `incoming`): a spelling kept from an earlier line is
         // replaced by it.
-        if !s.addressable {
+        if !s.addressable && s.peer_raw != peer_raw {
             s.peer_raw = peer_raw.to_owned();
+            // The settings were made for that name: its line size.
+            s.conv.set_max_line(settings.max_line);
         }
         if let Some(reason) = s.unrestorable.clone() {
             s.unrestorable_told = true;

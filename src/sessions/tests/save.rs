@@ -502,3 +502,46 @@ fn messages_held_on_disk_are_counted_without_a_load_or_a_write() {
         [("carol".to_owned(), 1)]
     );
 }
+
+/// On IRC a line's size counts the nick it is addressed to: the conversation's own name (where
+/// the transport does not address clients one by one, answers go there, never to the spelling
+/// a line came under). A line that came under another spelling of that name (libpurple folds
+/// names where a server may not: `Élodie`, an accent written apart), sized by the plugin for
+/// that spelling, resized the conversation and so changed its snapshot: a synced write for a
+/// line that changed nothing, and a long answer cut for the wrong nick (found by a read-only
+/// review).
+#[test]
+fn a_line_under_another_spelling_neither_resizes_nor_writes() {
+    let (mut alice, _bob) = encrypted("spelling-size");
+    let key = alice.key.clone();
+    let irc = |max_line| Settings {
+        max_line,
+        addressable: false,
+        ..settings(Policy::Manual)
+    };
+    // alice writes to bob, under the conversation's own name: saved.
+    let (out, _) = alice
+        .sessions
+        .outgoing(&key, "bob", "hello", &irc(LINE), &mut alice.rng)
+        .expect("outgoing");
+    assert!(matches!(out, Outgoing::Lines(_)), "{out:?}");
+    let (_, disk) = alice.memory_and_disk();
+    // Any write from here on fails, and would say so.
+    alice.store().fail_writes(true);
+    let (action, fx) = alice
+        .sessions
+        .incoming(
+            &key,
+            "BOB\u{301}",
+            "just chatting",
+            &irc(LINE - 3),
+            &mut alice.rng,
+        )
+        .expect("incoming");
+    assert_eq!(action, ReceiveAction::PassThrough);
+    assert!(fx.notices.is_empty(), "a write was tried: {:?}", fx.notices);
+    alice.store().fail_writes(false);
+    let (memory, disk_after) = alice.memory_and_disk();
+    assert_eq!(disk_after, disk);
+    assert_eq!(memory, disk, "the conversation in memory was resized");
+}
