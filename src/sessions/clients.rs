@@ -223,8 +223,10 @@ impl Session {
     /// Whether the client `sender` (an other client's index; `None`: the main session's) was
     /// sent a copy of its own of the message `id` that `owner` sent. As recorded in
     /// [`Session::copies`]; a message with no copies recorded that `owner` still remembers
-    /// went to it alone; one it no longer remembers is taken as copied (as before: nothing
-    /// could name it).
+    /// sending first went to it alone. One it no longer remembers, or a second sending (made
+    /// for one client, whose copies are not recorded), is taken as copied, as before: nothing
+    /// could name the first, and a false "not read" for a message the contact read is what
+    /// the second would risk.
     fn sent_a_copy(&self, owner: Option<usize>, sender: Option<usize>, id: &MessageRef) -> bool {
         let slot = |i: Option<usize>| i.and_then(|i| self.others.get(i)).map(|o| o.slot);
         let conv = |i: Option<usize>| match i.and_then(|i| self.others.get(i)) {
@@ -238,7 +240,7 @@ impl Session {
             Some(copies) => copies
                 .iter()
                 .any(|(s, copy)| *s == sender_slot && conv(sender).has_session(copy.session_id)),
-            None => !conv(owner).remembers_sent(id),
+            None => !conv(owner).remembers_first_sending(id),
         }
     }
 
@@ -1004,13 +1006,19 @@ impl Sessions {
         for o in s.others.iter_mut().filter(|o| o.reads()) {
             if let SendAction::Replace(out) = o.conv.send(text, rng).action {
                 lines.extend(out.into_iter().map(|l| (o.address.clone(), l)));
-                copies.extend(o.conv.newest_sent_id(text).map(|id| (Some(o.slot), id)));
+                // Sent just now: the newest with these words.
+                copies.extend(o.conv.sent_ids(text).next().map(|id| (Some(o.slot), id)));
             }
         }
         // Which client was sent which copy, for a not-read notice to be judged by
-        // (`not_read_route`): only when another client got one.
+        // (`not_read_route`): only when another client got one. The main conversation may
+        // have sent several messages with these words at once (held ones, "ok" twice): the
+        // newest not recorded yet (which of them pairs with which copy does not matter: all
+        // went to the same clients).
         if !copies.is_empty() {
-            copies.extend(s.conv.newest_sent_id(text).map(|id| (None, id)));
+            let recorded = |id: &MessageRef| s.copies.iter().any(|g| g.contains(&(None, *id)));
+            let main = s.conv.sent_ids(text).find(|id| !recorded(id));
+            copies.extend(main.map(|id| (None, id)));
             if s.copies.len() >= COPIES_KEPT {
                 s.copies.pop_front();
             }

@@ -532,6 +532,14 @@ impl Sessions {
         }
     }
 
+    /// The store, opened after all (another program that held it let it go): from here on as
+    /// if it had opened at the start. Nothing was loaded without it (every conversation
+    /// needs it), so nothing in memory is stale.
+    pub fn store_opened(&mut self, store: Store) {
+        self.store = Some(store);
+        self.unavailable = None;
+    }
+
     /// Why the store could not be opened, if it could not.
     pub fn unavailable(&self) -> Option<&str> {
         self.unavailable.as_deref()
@@ -697,7 +705,10 @@ impl Sessions {
         // another spelling, that a line came under, leave it (a write for a line that changed
         // nothing, and a long answer cut for the wrong nick; found by a read-only review). The
         // user writing under a new name resizes it (`outgoing`).
-        if s.addressable || peer_raw == s.peer_raw {
+        // (Where the size depends on the name, IRC, it depends on its length only: a spelling
+        // of the same length gives the same size, and an own nick that changed meanwhile is
+        // taken from it.)
+        if s.addressable || peer_raw.len() == s.peer_raw.len() {
             s.conv.set_max_line(settings.max_line);
         }
         s.conv.set_names(settings.names.clone());
@@ -905,9 +916,17 @@ impl Sessions {
     /// What waited to be sent again (messages a not-read notice named: in memory only, never
     /// saved) is carried over, `resent` first: the texts the undone operation had sent again.
     fn roll_back(&mut self, key: &ConvKey, settings: &Settings, resent: Vec<WaitingResend>) {
-        // Reloaded with the name replies went to, so they keep going there.
+        // Reloaded with the name replies went to, so they keep going there, and with the line
+        // size for that name: the caller's settings were made for the name the undone line
+        // came under, maybe another spelling (memory would then differ from disk, and each
+        // later line under that spelling try a write).
+        let max_line = self.sessions.get(key).map(|s| s.conv.max_line());
         if let Some(peer_raw) = self.unload(key, resent) {
-            let _ = self.session(key, &peer_raw, settings);
+            let settings = Settings {
+                max_line: max_line.unwrap_or(settings.max_line),
+                ..settings.clone()
+            };
+            let _ = self.session(key, &peer_raw, &settings);
         }
     }
 

@@ -255,21 +255,27 @@ impl Conversation {
         self.sent.len()
     }
 
-    /// The message `text` went in when this side last sent it, while remembered (the contact's
-    /// clients: which copy of one typed message each client was sent).
-    pub(crate) fn newest_sent_id(&self, text: &str) -> Option<MessageRef> {
+    /// The messages `text` went in, newest first, while remembered (the contact's clients:
+    /// which copy of one typed message each client was sent).
+    pub(crate) fn sent_ids<'a>(&'a self, text: &'a str) -> impl Iterator<Item = MessageRef> + 'a {
         self.sent
             .iter()
             .rev()
-            .find(|s| s.text.as_ref().is_some_and(|t| t.as_str() == text))
+            .filter(move |s| s.text.as_ref().is_some_and(|t| t.as_str() == text))
             .map(|s| s.id)
     }
 
-    /// Whether the message `id` was sent here lately and is remembered (named or not).
-    pub(crate) fn remembers_sent(&self, id: &MessageRef) -> bool {
+    /// Whether the message `id` was sent here lately, the first time its text went (not a
+    /// second sending of a message a notice named), and is remembered (named or not).
+    pub(crate) fn remembers_first_sending(&self, id: &MessageRef) -> bool {
         self.sent
             .iter()
-            .any(|s| s.id == *id && !older_than(s.at, SENT_KEPT_SECS, self.now))
+            .any(|s| s.id == *id && !s.again && !older_than(s.at, SENT_KEPT_SECS, self.now))
+    }
+
+    /// The longest wire line this conversation makes.
+    pub(crate) fn max_line(&self) -> usize {
+        self.max_line
     }
 
     /// Whether `sid` names this conversation's current or previous session: the data message

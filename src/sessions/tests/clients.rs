@@ -362,6 +362,22 @@ impl Net {
             .inject
     }
 
+    /// bob's first client, which holds the main session, ends it: alice's conversation is
+    /// finished (what she types is held).
+    fn laptop_ends(&mut self) {
+        let end = self.laptop_acts(false);
+        let queue = end
+            .into_iter()
+            .map(|l| (LAPTOP.to_owned(), "alice".to_owned(), l))
+            .collect();
+        self.deliver(queue);
+        let key = self.alice.key.clone();
+        assert_eq!(
+            self.alice.sessions.state(&key, "bob", &now(self.now)),
+            Some(ConvState::Finished)
+        );
+    }
+
     /// alice starts while only bob's first client is there (her lines reach the laptop only).
     fn start_with_laptop_only(&mut self) {
         let lines = self.alice.start();
@@ -1423,17 +1439,7 @@ fn held_messages_reach_the_other_clients_too() {
     net.both_accepted();
     let key = net.alice.key.clone();
     assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
-    // bob's first client ends the session.
-    let end = net.laptop_acts(false);
-    let queue = end
-        .into_iter()
-        .map(|l| (LAPTOP.to_owned(), "alice".to_owned(), l))
-        .collect();
-    net.deliver(queue);
-    assert_eq!(
-        net.alice.sessions.state(&key, "bob", &now(net.now)),
-        Some(ConvState::Finished)
-    );
+    net.laptop_ends();
     net.alice_types("held after the end");
     assert!(!net.shown(DESKTOP).iter().any(|t| t == "held after the end"));
     net.now += 11;
@@ -1441,6 +1447,82 @@ fn held_messages_reach_the_other_clients_too() {
     for client in [LAPTOP, DESKTOP] {
         assert_eq!(net.times_shown(client, "held after the end"), 1, "{client}");
     }
+}
+
+/// Held messages with the same words ("ok" twice) go to every client that reads when they
+/// are sent; the server then hands the main client's copy of the first to the other client,
+/// which read its own: its notice says nothing to alice. The record paired both other copies
+/// with the main client's second "ok" (the newest with those words), so the first was in no
+/// record and its notice was taken for a message sent to the main client alone: a false "not
+/// read", and the message sent again (found by a hostile review of the record).
+#[test]
+fn held_messages_with_the_same_words_are_each_recorded_as_copied() {
+    let mut net = Net::new("clients-held-twice");
+    net.both_accepted();
+    let key = net.alice.key.clone();
+    net.laptop_ends();
+    net.alice_types("ok");
+    net.alice_types("ok");
+    let before = net.wire.len();
+    net.now += 11;
+    net.alice_starts();
+    assert_eq!(net.times_shown(DESKTOP, "ok"), 2);
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    let first = net.data_sent_since(before, LAPTOP);
+    net.notice_says_nothing(DESKTOP, DESKTOP, &first);
+}
+
+/// The main client could not read alice's message (it lost its state) and she sent it again
+/// to it alone; the server then hands that second sending to the other client, which had read
+/// its own copy of the message: its notice says nothing to alice. A second sending is not
+/// recorded per client, and was taken for a message sent to the main client alone: alice was
+/// told it was not read, though the contact read it (found by a hostile review of the
+/// record).
+#[test]
+fn a_second_sending_handed_to_a_client_that_read_the_message_says_nothing() {
+    let mut net = Net::new("clients-resent-elsewhere");
+    net.both_accepted();
+    let key = net.alice.key.clone();
+    let main = net
+        .alice
+        .sessions
+        .session_address(&key)
+        .expect("a holder")
+        .to_owned();
+    let other = net.others()[0].0.clone();
+    let text = "read by the other client, lost by the main one";
+    let (out, fx) = net.alice_sends(text);
+    let Outgoing::Lines(lines) = out else {
+        panic!("not encrypted: {out:?}");
+    };
+    let first: Vec<String> = lines.into();
+    let queue = fx
+        .elsewhere
+        .into_iter()
+        .map(|(to, l)| ("alice".to_owned(), to, l))
+        .collect();
+    net.deliver(queue);
+    let other_client = if other.starts_with(DESKTOP) {
+        DESKTOP
+    } else {
+        LAPTOP
+    };
+    assert_eq!(net.times_shown(other_client, text), 1);
+    let mut rng = ChaCha20Rng::seed_from_u64(81);
+    let mut lost = Conversation::new(IdentityKey::generate(&mut rng), 0x100, Policy::Manual);
+    let notice = lost.receive(&first[0], 0, &mut rng).inject.remove(0);
+    net.alice_gets(&main, &notice);
+    // The main client starts again: the message goes again, to it alone.
+    let main_client = if main.starts_with(DESKTOP) {
+        DESKTOP
+    } else {
+        LAPTOP
+    };
+    let before = net.wire.len();
+    net.client_starts(main_client);
+    assert_eq!(net.times_shown(main_client, text), 1, "{:?}", net.wire);
+    let again = net.data_sent_since(before, &main);
+    net.notice_says_nothing(other_client, &other, &again);
 }
 
 /// After a restart the main session's client is known at once (saved when it was learned), so
@@ -1621,10 +1703,40 @@ impl Net {
             panic!("not encrypted: {out:?}");
         };
         assert_eq!(fx.elsewhere.len(), copies, "{:?}", fx.elsewhere);
-        let c = self.client(if other == DESKTOP { DESKTOP } else { LAPTOP });
+        let client = if other.starts_with(DESKTOP) {
+            DESKTOP
+        } else {
+            LAPTOP
+        };
+        self.notice_for(client, &lines[0])
+    }
+
+    /// alice's first data line to `to` among those she sent since `since` (an index into
+    /// `wire`).
+    fn data_sent_since(&self, since: usize, to: &str) -> String {
+        self.wire[since..]
+            .iter()
+            .find(|(t, l)| t == to && l.starts_with("?S1D"))
+            .map(|(_, l)| l.clone())
+            .unwrap_or_else(|| panic!("no data line to {to}: {:?}", self.wire))
+    }
+
+    /// The server hands `line`, alice's line for another client, to `client` (at `address`),
+    /// which read its own copy of that message: its not-read notice says nothing to alice.
+    fn notice_says_nothing(&mut self, client: &'static str, address: &str, line: &str) {
+        let notice = self.notice_for(client, line);
+        let fx = self.alice_gets(address, &notice);
+        assert!(fx.events.is_empty(), "{:?}", fx.events);
+        assert!(fx.notices.is_empty(), "{:?}", fx.notices);
+    }
+
+    /// The server hands `line`, alice's line for another client of bob, to `client`, which
+    /// shows nothing for it: the not-read notice it answers with.
+    fn notice_for(&mut self, client: &'static str, line: &str) -> String {
+        let c = self.client(client);
         let ckey = c.key.clone();
-        c.sessions.addressed_elsewhere(&lines[0]);
-        let fx = c.reads_from_alice(&ckey, &lines[0]);
+        c.sessions.addressed_elsewhere(line);
+        let fx = c.reads_from_alice(&ckey, line);
         assert!(fx.events.is_empty(), "{:?}", fx.events);
         fx.inject
             .into_iter()

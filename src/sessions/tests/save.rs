@@ -503,6 +503,29 @@ fn messages_held_on_disk_are_counted_without_a_load_or_a_write() {
     );
 }
 
+/// Settings as the plugin makes them on IRC (clients not addressed one by one), with the line
+/// size `max_line`.
+fn irc(max_line: usize) -> Settings {
+    Settings {
+        max_line,
+        addressable: false,
+        ..settings(Policy::Manual)
+    }
+}
+
+/// An encrypted pair on IRC terms, alice having written to bob under the conversation's own
+/// name (its line size `LINE`, saved): alice, bob and alice's key for the conversation.
+fn irc_pair_written_to(test: &str) -> (Peer, Peer, ConvKey) {
+    let (mut alice, bob) = encrypted(test);
+    let key = alice.key.clone();
+    let (out, _) = alice
+        .sessions
+        .outgoing(&key, "bob", "hello", &irc(LINE), &mut alice.rng)
+        .expect("outgoing");
+    assert!(matches!(out, Outgoing::Lines(_)), "{out:?}");
+    (alice, bob, key)
+}
+
 /// On IRC a line's size counts the nick it is addressed to: the conversation's own name (where
 /// the transport does not address clients one by one, answers go there, never to the spelling
 /// a line came under). A line that came under another spelling of that name (libpurple folds
@@ -512,19 +535,7 @@ fn messages_held_on_disk_are_counted_without_a_load_or_a_write() {
 /// review).
 #[test]
 fn a_line_under_another_spelling_neither_resizes_nor_writes() {
-    let (mut alice, _bob) = encrypted("spelling-size");
-    let key = alice.key.clone();
-    let irc = |max_line| Settings {
-        max_line,
-        addressable: false,
-        ..settings(Policy::Manual)
-    };
-    // alice writes to bob, under the conversation's own name: saved.
-    let (out, _) = alice
-        .sessions
-        .outgoing(&key, "bob", "hello", &irc(LINE), &mut alice.rng)
-        .expect("outgoing");
-    assert!(matches!(out, Outgoing::Lines(_)), "{out:?}");
+    let (mut alice, _bob, key) = irc_pair_written_to("spelling-size");
     let (_, disk) = alice.memory_and_disk();
     // Any write from here on fails, and would say so.
     alice.store().fail_writes(true);
@@ -544,4 +555,51 @@ fn a_line_under_another_spelling_neither_resizes_nor_writes() {
     let (memory, disk_after) = alice.memory_and_disk();
     assert_eq!(disk_after, disk);
     assert_eq!(memory, disk, "the conversation in memory was resized");
+    // A spelling of the same length gives the same size for the same nicks: settings made
+    // for it are taken (alice's own nick grew meanwhile: her lines are cut shorter).
+    alice
+        .sessions
+        .incoming(
+            &key,
+            "Bob",
+            "still chatting",
+            &irc(LINE - 20),
+            &mut alice.rng,
+        )
+        .expect("incoming");
+    let size = alice.sessions.sessions.get(&key).map(|s| s.conv.max_line());
+    assert_eq!(size, Some(LINE - 20));
+}
+
+/// As above, and the line under the other spelling changes the conversation while its save
+/// fails: the conversation is put back as the store holds it, with the line size for its own
+/// name. It was reloaded with the size made for the spelling the line came under, and kept
+/// it (lines under that spelling no longer resize it): a long answer was cut for the wrong
+/// nick until a line under a name of the conversation's length came (found by a hostile
+/// review of the change above).
+#[test]
+fn a_roll_back_keeps_the_line_size_of_the_conversations_name() {
+    let (mut alice, mut bob, key) = irc_pair_written_to("spelling-roll-back");
+    let size = |alice: &Peer| alice.sessions.sessions.get(&key).map(|s| s.conv.max_line());
+    assert_eq!(size(&alice), Some(LINE));
+    let line = lines_of(bob.send("from bob, never saved at alice's").0).remove(0);
+    alice.store().fail_writes(true);
+    let other = "BOB\u{301}";
+    let (_, fx) = alice
+        .sessions
+        .incoming(&key, other, &line, &irc(LINE - 3), &mut alice.rng)
+        .expect("incoming");
+    assert_not_saved(&fx);
+    alice.store().fail_writes(false);
+    assert_eq!(
+        size(&alice),
+        Some(LINE),
+        "rolled back to another nick's size"
+    );
+    // Lines under that spelling leave it so.
+    alice
+        .sessions
+        .incoming(&key, other, "just chatting", &irc(LINE - 3), &mut alice.rng)
+        .expect("incoming");
+    assert_eq!(size(&alice), Some(LINE));
 }
