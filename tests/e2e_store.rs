@@ -351,43 +351,35 @@ fn xmpp_a_deleted_store_is_made_again_with_a_notice() {
 
 /// Another program holds alice's store when her client starts (a second Pidgin or Finch on
 /// this profile; here the test itself): Sotto says it cannot open its key store, and what she
-/// types is refused. Once the other program lets it go, her next line is encrypted and reaches
-/// bob, and a box says Sotto uses its store now. Every line stayed refused until she disabled
-/// and enabled the plugin (found by a read-only review). Nothing leaks on the way.
+/// types is refused. Once the other program lets it go, bob's next line is read (the first
+/// thing her client does then) and a box says Sotto uses its store now; her line is encrypted
+/// and reaches bob. Every line stayed refused, and every encrypted line read was lost, until
+/// she disabled and enabled the plugin (found by a read-only review). Nothing leaks on the
+/// way.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_a_store_another_program_held_is_used_once_it_is_free() {
     let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    p.alice.client.kill();
-    // The test opens the store first: it holds its lock, as a second client would.
-    let (held, _) = p.alice.client.sotto_store();
-    p.alice.client.restart();
-    p.alice
-        .client
-        .expect("a box: the store cannot be opened", WAIT, |l| {
-            l.is_box_with("cannot open its key store")
-        });
-    p.alice.client.expect_online();
+    let held = p.alice.client.restart_with_the_store_held();
     let refused = "typed while another program holds the store";
     p.alice.client.send(&bob, refused);
     p.alice
         .client
         .expect_system(&bob, "the refusal", WAIT, |t| t.contains("NOT sent"));
     drop(held);
-    let text = "typed once the other program let the store go";
-    p.alice.client.send(&bob, text);
-    p.bob.client.expect_received(&alice, text, WAIT);
+    let first = "bob writes first, once alice's store is free";
+    p.bob.client.send(&alice, first);
+    p.alice.client.expect_received(&bob, first, WAIT);
     p.alice
         .client
         .expect("a box: the store is used now", WAIT, |l| {
-            l.is_box_with("uses it now")
+            l.is_box_with("can use its keys again")
         });
-    // bob's answer is read too.
-    let answer = "bob answers alice, who reads with her store again";
-    p.bob.client.send(&alice, answer);
-    p.alice.client.expect_received(&bob, answer, WAIT);
-    for t in [refused, text, answer] {
+    let text = "alice answers, her store free again";
+    p.alice.client.send(&bob, text);
+    p.bob.client.expect_received(&alice, text, WAIT);
+    for t in [refused, first, text] {
         assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "a line of the test");
     }
     p.alice.client.assert_no_criticals();

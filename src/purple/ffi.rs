@@ -33,11 +33,16 @@ struct Loaded {
     _lapses: service::Timeout,
 }
 
-/// Open the store in `<purple user dir>/sotto/`. `Err(None)`: libpurple has no user
-/// directory.
-pub(crate) fn open_store() -> Result<Store, Option<StoreError>> {
-    let dir = glue::user_dir().ok_or(None)?;
-    Store::open(&dir.join("sotto")).map_err(Some)
+/// Open the store in `<purple user dir>/sotto/`, creating it unless `existing` (then only a
+/// database that is there). `Err(None)`: libpurple has no user directory.
+pub(crate) fn open_store(existing: bool) -> Result<Store, Option<StoreError>> {
+    let dir = glue::user_dir().ok_or(None)?.join("sotto");
+    if existing {
+        Store::open_existing(&dir)
+    } else {
+        Store::open(&dir)
+    }
+    .map_err(Some)
 }
 
 /// Why the store could not be opened, as the user is told.
@@ -114,7 +119,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         // exists: dropped later, it would disconnect the new handlers and unwrap `send_im`.
         state::remove();
         glue::prefs::register();
-        let store = open_store();
+        let store = open_store(false);
         // Held by another program: tried again as the user and contacts do things
         // (`service::retry_store`), so that quitting the other client is enough.
         let locked = matches!(store, Err(Some(StoreError::Locked)));
@@ -122,7 +127,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         let replaced = store.as_ref().ok().and_then(replaced_dir);
         state::install(plugin.cast(), store.map_err(|e| store_error_text(&e)));
         if locked {
-            let _ = state::with_state(|s| s.store_retry = Some(std::time::Instant::now()));
+            let _ = state::with_state(|s| s.store_retry = true);
         }
         if let Some(dir) = replaced {
             // New keys were made where the profile had others: said once, at this load.

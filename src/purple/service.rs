@@ -196,7 +196,7 @@ pub(crate) fn user_acted(r: &ConvRef) {
 
 /// The user (or an auto-reply) sends `text` to `r`.
 pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
-    retry_store(true);
+    retry_store();
     // Only IRC and SILC have twins; the check is skipped elsewhere (no extra lookup per
     // message).
     let open = || (r.protocol == IRC || r.protocol == SILC) && allowed_here(r);
@@ -302,7 +302,7 @@ fn twin_by(r: &ConvRef, reach: impl Fn(&str) -> Vec<String>) -> Option<String> {
 
 /// A message arrived from `r` (text already stripped of markup).
 pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effects)> {
-    retry_store(false);
+    retry_store();
     let (key, settings) = (r.key(), settings(r));
     // A name in the buddy list, or with an open window the user did something in, is the
     // user's to know: never counted as a stranger (`sessions::strangers`). Not just any open
@@ -409,30 +409,19 @@ pub(crate) fn accept_key(
     with_sessions(|s| s.accept_key(&key, &r.peer, &settings, expected, &mut OsRng)).flatten()
 }
 
-/// How often a store held by another program is tried again, at most.
-const STORE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// The store was held by another program (a second Pidgin or Finch on this profile) when the
-/// plugin loaded: tried again whenever a line is sent (`asked`: the user, at once) or read (at
-/// most every [`STORE_RETRY`]: a contact's lines are not to open a database each) or a
-/// `/sotto` command runs, so that quitting the other client is enough (the user was told to
-/// reload the plugin, and until then every line was refused). Opened, it is used from here
-/// on, the open windows are marked again and a box says so. Another error (not a lock) stops
-/// the tries. Not called inside the plugin state's borrow.
-pub(crate) fn retry_store(asked: bool) {
-    let now = std::time::Instant::now();
-    let due = with_state(|s| match s.store_retry {
-        Some(at) if asked || now >= at => {
-            s.store_retry = Some(now + STORE_RETRY);
-            true
-        }
-        _ => false,
-    })
-    .unwrap_or(false);
-    if !due {
+/// plugin loaded: tried again before Sotto decides anything (a window tracked, a line sent or
+/// read, a `/sotto` command), so that quitting the other client is enough (the user was told
+/// to reload the plugin, and until then every line was refused, and every encrypted line read
+/// was lost). A try costs an open of the database while the other holds it; nothing is
+/// created (a store moved away to put a backup back is not made new under the user). Opened,
+/// it is used from here on, the open windows are marked again and a box says so. Another
+/// error (not a lock) stops the tries. Not called inside the plugin state's borrow.
+pub(crate) fn retry_store() {
+    if !with_state(|s| s.store_retry).unwrap_or(false) {
         return;
     }
-    let store = match super::ffi::open_store() {
+    let store = match super::ffi::open_store(true) {
         Ok(store) => store,
         Err(Some(crate::store::StoreError::Locked)) => return,
         Err(e) => {
@@ -440,13 +429,13 @@ pub(crate) fn retry_store(asked: bool) {
                 "store: still cannot be opened: {}",
                 super::ffi::store_error_text(&e)
             ));
-            let _ = with_state(|s| s.store_retry = None);
+            let _ = with_state(|s| s.store_retry = false);
             return;
         }
     };
     let replaced = super::ffi::replaced_dir(&store);
     let opened = with_state(|s| {
-        s.store_retry = None;
+        s.store_retry = false;
         s.sessions.store_opened(store);
         // Nothing read without a store is kept (`contact_policy`); emptied all the same.
         s.policies.clear();
@@ -846,6 +835,8 @@ fn rename(old: &ConvKey, r: &ConvRef) -> Option<Result<Vec<Notice>, String>> {
 /// # Safety
 /// `conv` must be null or a live conversation.
 pub(crate) unsafe fn track(conv: *mut sys::PurpleConversation) -> bool {
+    // A store another program held at load may be free now: the rename below needs it.
+    retry_store();
     // SAFETY: per the caller.
     let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
         return true;
