@@ -192,53 +192,6 @@ fn irc_a_rename_while_sotto_is_unloaded_is_followed_at_the_load() {
     p.assert_no_criticals();
 }
 
-/// alice's client starts while another program holds her store (here the test); bob renames
-/// meanwhile, and libpurple renames her window; then the store is let go. What she types in
-/// the renamed window goes encrypted to bob in the conversation that followed him. The rename
-/// was taken as followed without a store (nothing could be moved, nothing said), and the
-/// store, opened in the middle of her send, moved the conversation under it: her line went
-/// encrypted, but her window said it was NOT (a hostile review of the store's second try
-/// feared plaintext; the window now says at the rename that the conversation cannot move
-/// yet, and it moves before anything is decided once the store opens).
-#[test]
-#[ignore = "e2e: run via make e2e"]
-fn irc_a_rename_while_the_store_is_held_is_followed_once_it_is_free() {
-    // Manual: a blank conversation under the new name would send in plaintext.
-    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
-    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    let held = p.alice.client.restart_with_the_store_held();
-    share_a_channel(&mut p);
-    // Her window with bob (the line is refused: no store).
-    let refused = "refused while the store is held";
-    p.alice.client.send(&bob, refused);
-    p.alice
-        .client
-        .expect_system(&bob, "the refusal", WAIT, |t| t.contains("NOT sent"));
-    p.bob.client.cmd(&alice, "nick bob_held");
-    p.alice
-        .client
-        .expect("libpurple renames the window", WAIT, |l| {
-            l.tag == "TITLE" && l.field(0) == "bob_held"
-        });
-    drop(held);
-    let text = "typed in the renamed window once the store is free";
-    p.alice.client.send("bob_held", text);
-    p.bob.client.expect_received(&alice, text, WAIT);
-    thread::sleep(Duration::from_secs(1));
-    p.alice
-        .client
-        .expect_system("bob_held", "the conversation followed bob", WAIT, |t| {
-            t.contains("continues with the same key")
-        });
-    for t in [refused, text] {
-        assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "a line of the test");
-    }
-    p.alice
-        .client
-        .assert_no_write_shows("NOT encrypted", "alice's line went encrypted");
-    p.assert_no_criticals();
-}
-
 /// bob ends the session, so what alice types is held; bob renames; alice restarts the session
 /// in the renamed window: the held message reaches bob, encrypted, in order.
 #[test]

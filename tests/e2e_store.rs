@@ -349,43 +349,6 @@ fn xmpp_a_deleted_store_is_made_again_with_a_notice() {
     p.alice.client.assert_no_criticals();
 }
 
-/// Another program holds alice's store when her client starts (a second Pidgin or Finch on
-/// this profile; here the test itself): Sotto says it cannot open its key store, and what she
-/// types is refused. Once the other program lets it go, bob's next line is read (the first
-/// thing her client does then) and a box says Sotto uses its store now; her line is encrypted
-/// and reaches bob. Every line stayed refused, and every encrypted line read was lost, until
-/// she disabled and enabled the plugin (found by a read-only review). Nothing leaks on the
-/// way.
-#[test]
-#[ignore = "e2e: run via make e2e"]
-fn xmpp_a_store_another_program_held_is_used_once_it_is_free() {
-    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
-    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    let held = p.alice.client.restart_with_the_store_held();
-    let refused = "typed while another program holds the store";
-    p.alice.client.send(&bob, refused);
-    p.alice
-        .client
-        .expect_system(&bob, "the refusal", WAIT, |t| t.contains("NOT sent"));
-    drop(held);
-    let first = "bob writes first, once alice's store is free";
-    p.bob.client.send(&alice, first);
-    p.alice.client.expect_received(&bob, first, WAIT);
-    p.alice
-        .client
-        .expect("a box: the store is used now", WAIT, |l| {
-            l.is_box_with("can use its keys again")
-        });
-    let text = "alice answers, her store free again";
-    p.alice.client.send(&bob, text);
-    p.bob.client.expect_received(&alice, text, WAIT);
-    for t in [refused, first, text] {
-        assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "a line of the test");
-    }
-    p.alice.client.assert_no_criticals();
-    p.bob.client.assert_no_criticals();
-}
-
 /// Restarts the (killed) client `c` with its store directory read-only: Sotto cannot open its
 /// store and says so. The guard makes the directory writable again when dropped.
 fn restart_with_a_closed_store(c: &mut Client) -> ReadOnly {

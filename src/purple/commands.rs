@@ -204,8 +204,6 @@ unsafe extern "C" fn sotto_cmd(
         }
         // SAFETY: live conversation for this callback.
         unsafe { service::track(conv) };
-        // A store another program held at load may be free now.
-        service::retry_store();
         // SAFETY: libpurple's argument vector for this callback.
         // Wiped when dropped: `verify` and `answer` carry a verification answer.
         let line = SecretString::new(unsafe { arg(args, 0) });

@@ -6,7 +6,7 @@
 
 use std::ffi::c_void;
 
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 use super::bindings::{gboolean, GList, PurplePlugin, PurplePluginPrefFrame};
 use super::boundary::{ffi_boundary, non_null, quietly};
@@ -33,52 +33,10 @@ struct Loaded {
     _lapses: service::Timeout,
 }
 
-/// Open the store in `<purple user dir>/sotto/`, creating it unless `existing` (then only a
-/// database that is there). `Err(None)`: libpurple has no user directory.
-pub(crate) fn open_store(existing: bool) -> Result<Store, Option<StoreError>> {
-    let dir = glue::user_dir().ok_or(None)?.join("sotto");
-    if existing {
-        Store::open_existing(&dir)
-    } else {
-        Store::open(&dir)
-    }
-    .map_err(Some)
-}
-
-/// Why the store could not be opened, as the user is told.
-pub(crate) fn store_error_text(error: &Option<StoreError>) -> String {
-    match error {
-        Some(e) => e.to_string(),
-        None => "libpurple has no user directory".to_owned(),
-    }
-}
-
-/// The folder of a store opened where this profile had another (deleted or emptied), to be
-/// told once ([`tell_replaced`]): marked told.
-pub(crate) fn replaced_dir(store: &Store) -> Option<String> {
-    if !store.replaced_another() {
-        return None;
-    }
-    store.replaced_told();
-    Some(
-        store
-            .path()
-            .parent()
-            .unwrap_or(store.path())
-            .display()
-            .to_string(),
-    )
-}
-
-/// New keys were made where the profile had others (`dir`): said in a box.
-pub(crate) fn tell_replaced(plugin: *mut c_void, dir: &str) {
-    glue::debug_warning("store: made new where sotto.generation names another");
-    glue::notify(
-        plugin,
-        false,
-        "Sotto made new keys",
-        &texts::store_replaced(dir),
-    );
+/// Open the store in `<purple user dir>/sotto/`.
+fn open_store() -> Result<Store, String> {
+    let dir = glue::user_dir().ok_or_else(|| "libpurple has no user directory".to_owned())?;
+    Store::open(&dir.join("sotto")).map_err(|e| e.to_string())
 }
 
 /// libpurple's entry point: registers the plugin (info from the shim).
@@ -119,19 +77,25 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         // exists: dropped later, it would disconnect the new handlers and unwrap `send_im`.
         state::remove();
         glue::prefs::register();
-        let store = open_store(false);
-        // Held by another program: tried again as the user and contacts do things
-        // (`service::retry_store`), so that quitting the other client is enough.
-        let locked = matches!(store, Err(Some(StoreError::Locked)));
-        let error = store.as_ref().err().map(store_error_text);
-        let replaced = store.as_ref().ok().and_then(replaced_dir);
-        state::install(plugin.cast(), store.map_err(|e| store_error_text(&e)));
-        if locked {
-            let _ = state::with_state(|s| s.store_retry = true);
-        }
+        let store = open_store();
+        let error = store.as_ref().err().cloned();
+        let replaced = match &store {
+            Ok(s) if s.replaced_another() => {
+                s.replaced_told();
+                Some(s.path().parent().unwrap_or(s.path()).display().to_string())
+            }
+            _ => None,
+        };
+        state::install(plugin.cast(), store);
         if let Some(dir) = replaced {
             // New keys were made where the profile had others: said once, at this load.
-            tell_replaced(plugin.cast(), &dir);
+            glue::debug_warning("store: made new where sotto.generation names another");
+            glue::notify(
+                plugin.cast(),
+                false,
+                "Sotto made new keys",
+                &texts::store_replaced(&dir),
+            );
         }
         if let Some(error) = error {
             // Without the store there are no keys: nothing can be encrypted, and sends to a

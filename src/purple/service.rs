@@ -196,7 +196,6 @@ pub(crate) fn user_acted(r: &ConvRef) {
 
 /// The user (or an auto-reply) sends `text` to `r`.
 pub(crate) fn outgoing(r: &ConvRef, text: &str) -> Option<(Outgoing, Effects)> {
-    retry_store();
     // Only IRC and SILC have twins; the check is skipped elsewhere (no extra lookup per
     // message).
     let open = || (r.protocol == IRC || r.protocol == SILC) && allowed_here(r);
@@ -302,7 +301,6 @@ fn twin_by(r: &ConvRef, reach: impl Fn(&str) -> Vec<String>) -> Option<String> {
 
 /// A message arrived from `r` (text already stripped of markup).
 pub(crate) fn incoming(r: &ConvRef, text: &str) -> Option<(ReceiveAction, Effects)> {
-    retry_store();
     let (key, settings) = (r.key(), settings(r));
     // A name in the buddy list, or with an open window the user did something in, is the
     // user's to know: never counted as a stranger (`sessions::strangers`). Not just any open
@@ -407,61 +405,6 @@ pub(crate) fn accept_key(
 ) -> Option<Result<Effects, AcceptError>> {
     let (key, settings) = (r.key(), settings(r));
     with_sessions(|s| s.accept_key(&key, &r.peer, &settings, expected, &mut OsRng)).flatten()
-}
-
-/// The store was held by another program (a second Pidgin or Finch on this profile) when the
-/// plugin loaded: tried again before Sotto decides anything (a window tracked, a line sent or
-/// read, a `/sotto` command), so that quitting the other client is enough (the user was told
-/// to reload the plugin, and until then every line was refused, and every encrypted line read
-/// was lost). A try costs an open of the database while the other holds it; nothing is
-/// created (a store moved away to put a backup back is not made new under the user). Opened,
-/// it is used from here on, the open windows are marked again and a box says so. Another
-/// error (not a lock) stops the tries. Not called inside the plugin state's borrow.
-pub(crate) fn retry_store() {
-    if !with_state(|s| s.store_retry).unwrap_or(false) {
-        return;
-    }
-    let store = match super::ffi::open_store(true) {
-        Ok(store) => store,
-        Err(Some(crate::store::StoreError::Locked)) => return,
-        Err(e) => {
-            glue::debug_error(&format!(
-                "store: still cannot be opened: {}",
-                super::ffi::store_error_text(&e)
-            ));
-            let _ = with_state(|s| s.store_retry = false);
-            return;
-        }
-    };
-    let replaced = super::ffi::replaced_dir(&store);
-    let opened = with_state(|s| {
-        s.store_retry = false;
-        s.sessions.store_opened(store);
-        // Nothing read without a store is kept (`contact_policy`); emptied all the same.
-        s.policies.clear();
-    })
-    .is_some();
-    if !opened {
-        return;
-    }
-    glue::debug_info("store: opened after the program that held it let it go");
-    let plugin = super::state::plugin_handle();
-    if let Some(dir) = replaced {
-        super::ffi::tell_replaced(plugin, &dir);
-    }
-    glue::notify(
-        plugin,
-        false,
-        "Sotto can use its key store now",
-        texts::store_opened_later(),
-    );
-    // Marked while there was no store: marked as their conversations are now.
-    for conv in glue::open_ims() {
-        // SAFETY: listed from libpurple's open conversations just now.
-        if let Some(r) = unsafe { glue::ConvRef::from_conversation(conv) } {
-            super::present::redecorate(&r);
-        }
-    }
 }
 
 /// Why Sotto has no store, if it has none.
@@ -835,8 +778,6 @@ fn rename(old: &ConvKey, r: &ConvRef) -> Option<Result<Vec<Notice>, String>> {
 /// # Safety
 /// `conv` must be null or a live conversation.
 pub(crate) unsafe fn track(conv: *mut sys::PurpleConversation) -> bool {
-    // A store another program held at load may be free now: the rename below needs it.
-    retry_store();
     // SAFETY: per the caller.
     let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
         return true;

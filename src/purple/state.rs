@@ -333,9 +333,6 @@ pub(crate) struct State {
     /// The unload's box naming messages held where no window is open was shown
     /// (`present::undecorate_all` runs twice at an unload: once is enough).
     pub held_named: bool,
-    /// The store was held by another program (a second Pidgin or Finch on this profile) when
-    /// the plugin loaded, and is tried again (`service::retry_store`).
-    pub store_retry: bool,
 }
 
 impl State {
@@ -573,7 +570,6 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 relink_due: None,
                 relink_names: Vec::new(),
                 held_named: false,
-                store_retry: false,
             });
         }
     });

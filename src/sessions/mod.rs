@@ -532,14 +532,6 @@ impl Sessions {
         }
     }
 
-    /// The store, opened after all (another program that held it let it go): from here on as
-    /// if it had opened at the start. Nothing was loaded without it (every conversation
-    /// needs it), so nothing in memory is stale.
-    pub fn store_opened(&mut self, store: Store) {
-        self.store = Some(store);
-        self.unavailable = None;
-    }
-
     /// Why the store could not be opened, if it could not.
     pub fn unavailable(&self) -> Option<&str> {
         self.unavailable.as_deref()

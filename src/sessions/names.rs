@@ -142,16 +142,8 @@ impl Sessions {
         let Some(s) = self.session(old, new_raw, settings) else {
             // With a store, the conversation could not be read (a damaged row, a read error):
             // nothing can move, and the new name must not start blank (no mark, no keys, no
-            // "runs Sotto": plaintext under `manual`). Without one, nothing can be known of
-            // the conversation under the old name: not followed now (every send is refused
-            // meanwhile), tried again when the window is next seen (a store another program
-            // held may be free then: followed blank, an encrypted conversation's next line
-            // went out in plaintext under the new name; found by a read-only review).
-            return Some(Err(if has_store {
-                "its saved conversation could not be read".to_owned()
-            } else {
-                "Sotto has no access to its keys".to_owned()
-            }));
+            // "runs Sotto": plaintext under `manual`). Without one, every send is refused.
+            return has_store.then(|| Err("its saved conversation could not be read".to_owned()));
         };
         let encrypted = s.conv.state() == ConvState::Encrypted;
         let held_on_a_mark =

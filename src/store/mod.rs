@@ -145,9 +145,6 @@ pub enum StoreError {
     /// A stored value is malformed (the row is left untouched).
     #[error("the Sotto database holds a malformed {0}")]
     Corrupt(&'static str),
-    /// The database is not there (any more): [`Store::open_existing`] makes none.
-    #[error("Sotto's database is not in its folder (moved or deleted)")]
-    Missing,
     /// Another program (a second Pidgin or Finch on the same profile) holds the store. Two
     /// writers would restore the same sessions and encrypt under the same message keys.
     #[error(
@@ -281,16 +278,6 @@ pub(crate) fn account_key(protocol: &str, account: &str) -> String {
 }
 
 impl Store {
-    /// Opens the store in `dir` only if its database is there and not empty: for a second try
-    /// while the client runs (another program held it at the first), which must not make an
-    /// empty store, and new keys, where the user is putting a backup back.
-    pub fn open_existing(dir: &Path) -> Result<Self, StoreError> {
-        match fs::metadata(dir.join(DB_FILE)) {
-            Ok(m) if m.len() > 0 => Self::open(dir),
-            _ => Err(StoreError::Missing),
-        }
-    }
-
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         fs::DirBuilder::new()

@@ -210,24 +210,6 @@ fn one_writer_per_profile() {
     fs::remove_dir_all(d).ok();
 }
 
-/// A second try at the store while the client runs opens only a database that is there: a
-/// store moved away (a backup being put back) or emptied is not made new under the user.
-#[test]
-fn open_existing_makes_nothing() {
-    let d = tmp("existing");
-    assert!(matches!(Store::open_existing(&d), Err(StoreError::Missing)));
-    assert!(!d.exists(), "a folder was made");
-    fs::create_dir_all(&d).unwrap();
-    fs::write(d.join(DB_FILE), b"").unwrap();
-    assert!(matches!(Store::open_existing(&d), Err(StoreError::Missing)));
-    fs::remove_file(d.join(DB_FILE)).unwrap();
-    let first = Store::open(&d).unwrap();
-    assert!(matches!(Store::open_existing(&d), Err(StoreError::Locked)));
-    drop(first);
-    assert!(Store::open_existing(&d).is_ok());
-    fs::remove_dir_all(d).ok();
-}
-
 /// Every file of the store's directory, concatenated.
 fn dir_bytes(d: &std::path::Path) -> Vec<u8> {
     let mut all = Vec::new();

@@ -218,20 +218,6 @@ impl Client {
         (store, account)
     }
 
-    /// Kills this client and starts it again while the test holds its store (opened first: its
-    /// lock, as a second Pidgin or Finch on the profile would): the client says it cannot open
-    /// its key store, and signs on. The store returned holds the lock until dropped.
-    pub fn restart_with_the_store_held(&mut self) -> sotto::store::Store {
-        self.kill();
-        let (held, _) = self.sotto_store();
-        self.restart();
-        self.expect("a box: the store cannot be opened", WAIT, |l| {
-            l.is_box_with("cannot open its key store")
-        });
-        self.expect_online();
-        held
-    }
-
     /// Does any file under this client's libpurple log dir (`<user dir>/logs`) contain `needle`?
     pub fn logs_contain(&self, needle: &str) -> bool {
         fn walk(dir: &Path, needle: &[u8]) -> bool {

@@ -1550,18 +1550,9 @@ pub(crate) fn store_unavailable(error: &str) -> String {
     format!(
         "Sotto cannot open its key store ({error}). Until it can, nothing is encrypted and no \
          message is sent while the plugin is loaded. If another Pidgin or Finch uses this \
-         profile, quit it (Sotto here then uses its store as soon as you send or receive a message); \
-         otherwise check the sotto folder in your profile (~/.purple/sotto) and its \
-         permissions, then disable and enable Sotto in Tools › Plugins."
+         profile, quit it; otherwise check the sotto folder in your profile (~/.purple/sotto) \
+         and its permissions. Then disable and enable Sotto in Tools › Plugins."
     )
-}
-
-/// The store, held by another program at load, could be opened later (`service::retry_store`).
-pub(crate) fn store_opened_later() -> &'static str {
-    "The other program that used Sotto's key store has let it go: Sotto can use its keys \
-     again, and conversations that were encrypted are encrypted again. Messages you sent \
-     before this were NOT sent: send them again. Encrypted messages you received before this \
-     could not be read: ask your contact to send them again."
 }
 
 /// The store was made new at load where this profile had one (deleted or emptied).

@@ -2017,19 +2017,3 @@ fn a_question_answered_right_accepts_a_forgotten_key_in_memory_too() {
         "{seen:?}"
     );
 }
-
-/// Without a store nothing can be known of the conversation under the old name: the rename is
-/// refused (the window sends nothing, says why, and tries again when next seen), never taken as
-/// followed. Taken as followed, a store another program held, opened later, found the window
-/// under its new name with nothing moved (found by a hostile review).
-#[test]
-fn a_rename_without_a_store_is_refused_not_taken_as_followed() {
-    let mut sessions = Sessions::new(Err("held by another program".into()));
-    let key = |peer: &str| ConvKey {
-        protocol: "prpl-irc".into(),
-        account: "alice@localhost".into(),
-        peer: peer.into(),
-    };
-    let out = sessions.rename(&key("bob"), &key("bob_"), "bob_", &settings(Policy::Manual));
-    assert!(matches!(out, Some(Err(_))), "{out:?}");
-}
