@@ -1014,10 +1014,14 @@ impl Sessions {
         // (`not_read_route`): only when another client got one. The main conversation may
         // have sent several messages with these words at once (held ones, "ok" twice): the
         // newest not recorded yet (which of them pairs with which copy does not matter: all
-        // went to the same clients).
+        // went to the same clients), never a second sending of an earlier one (it went to
+        // the main client alone, in the same flush, after the held ones).
         if !copies.is_empty() {
             let recorded = |id: &MessageRef| s.copies.iter().any(|g| g.contains(&(None, *id)));
-            let main = s.conv.sent_ids(text).find(|id| !recorded(id));
+            let main = s
+                .conv
+                .sent_ids(text)
+                .find(|id| !recorded(id) && s.conv.remembers_first_sending(id));
             copies.extend(main.map(|id| (None, id)));
             if s.copies.len() >= COPIES_KEPT {
                 s.copies.pop_front();

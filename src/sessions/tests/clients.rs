@@ -1472,6 +1472,41 @@ fn held_messages_with_the_same_words_are_each_recorded_as_copied() {
     net.notice_says_nothing(DESKTOP, DESKTOP, &first);
 }
 
+/// A held "ok" and a second sending of an earlier "ok" (the main client could not read it)
+/// go in one flush when the session comes up: the held one to every client that reads, the
+/// second sending to the main client alone, after it. The server then hands the main
+/// client's copy of the held "ok" to the other client, which read its own: its notice says
+/// nothing to alice. The record took the second sending (newer, same words) for the held
+/// message's main copy, so the held one was in no record: a false "not read" (found by the
+/// session's last review).
+#[test]
+fn a_held_message_and_a_second_sending_with_the_same_words_are_told_apart() {
+    let mut net = Net::new("clients-held-and-resent");
+    net.both_accepted();
+    let key = net.alice.key.clone();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
+    // The laptop could not read alice's first "ok": it waits to go again.
+    net.main_client_loses(LAPTOP, "ok", 82);
+    net.laptop_ends();
+    net.alice_types("ok");
+    let before = net.wire.len();
+    net.now += 11;
+    net.alice_starts();
+    let to_laptop: Vec<&String> = net.wire[before..]
+        .iter()
+        .filter(|(to, l)| to == LAPTOP && l.starts_with("?S1D"))
+        .map(|(_, l)| l)
+        .collect();
+    assert_eq!(
+        to_laptop.len(),
+        2,
+        "the held ok, then the second sending: {:?}",
+        net.wire
+    );
+    let held = net.data_sent_since(before, LAPTOP);
+    net.notice_says_nothing(DESKTOP, DESKTOP, &held);
+}
+
 /// The main client could not read alice's message (it lost its state) and she sent it again
 /// to it alone; the server then hands that second sending to the other client, which had read
 /// its own copy of the message: its notice says nothing to alice. A second sending is not
@@ -1491,27 +1526,13 @@ fn a_second_sending_handed_to_a_client_that_read_the_message_says_nothing() {
         .to_owned();
     let other = net.others()[0].0.clone();
     let text = "read by the other client, lost by the main one";
-    let (out, fx) = net.alice_sends(text);
-    let Outgoing::Lines(lines) = out else {
-        panic!("not encrypted: {out:?}");
-    };
-    let first: Vec<String> = lines.into();
-    let queue = fx
-        .elsewhere
-        .into_iter()
-        .map(|(to, l)| ("alice".to_owned(), to, l))
-        .collect();
-    net.deliver(queue);
+    net.main_client_loses(&main, text, 81);
     let other_client = if other.starts_with(DESKTOP) {
         DESKTOP
     } else {
         LAPTOP
     };
     assert_eq!(net.times_shown(other_client, text), 1);
-    let mut rng = ChaCha20Rng::seed_from_u64(81);
-    let mut lost = Conversation::new(IdentityKey::generate(&mut rng), 0x100, Policy::Manual);
-    let notice = lost.receive(&first[0], 0, &mut rng).inject.remove(0);
-    net.alice_gets(&main, &notice);
     // The main client starts again: the message goes again, to it alone.
     let main_client = if main.starts_with(DESKTOP) {
         DESKTOP
@@ -1709,6 +1730,27 @@ impl Net {
             LAPTOP
         };
         self.notice_for(client, &lines[0])
+    }
+
+    /// alice sends `text`; the other clients' copies are delivered; the main client, at
+    /// `main`, lost its state (a `lost` conversation stands for it, made from `seed`): its
+    /// not-read notice for its copy reaches alice, and the message waits to go again.
+    fn main_client_loses(&mut self, main: &str, text: &str, seed: u64) {
+        let (out, fx) = self.alice_sends(text);
+        let Outgoing::Lines(lines) = out else {
+            panic!("not encrypted: {out:?}");
+        };
+        let main_copy: Vec<String> = lines.into();
+        let queue = fx
+            .elsewhere
+            .into_iter()
+            .map(|(to, l)| ("alice".to_owned(), to, l))
+            .collect();
+        self.deliver(queue);
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let mut lost = Conversation::new(IdentityKey::generate(&mut rng), 0x100, Policy::Manual);
+        let notice = lost.receive(&main_copy[0], 0, &mut rng).inject.remove(0);
+        self.alice_gets(main, &notice);
     }
 
     /// alice's first data line to `to` among those she sent since `since` (an index into
