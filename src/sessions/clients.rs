@@ -60,6 +60,10 @@ const MAX_PIECE_ROUTES: usize = 8;
 /// (`Session::copies`): twice as many as a conversation remembers texts it sent.
 pub(super) const COPIES_KEPT: usize = 2 * crate::protocol::session::SENT_KEPT;
 
+/// The copies of one typed message (`Session::copies`): each copy's message, with the slot of
+/// the other client it went to (`None`: the main session's).
+pub(super) type Copies = Vec<(Option<u8>, MessageRef)>;
+
 /// What a saved other client's row starts with.
 const ROW_MAGIC: &[u8; 4] = b"SOC1";
 
@@ -209,11 +213,12 @@ impl Session {
         if sender == owner {
             return None;
         }
-        let sender_reads = match sender {
+        // It reads, and was sent a copy of its own of that message: it read that copy.
+        let read_its_own = match sender {
             Some(j) => self.others[j].reads(),
             None => self.conv.state() == ConvState::Encrypted && !self.conv.is_blocked(),
         } && self.sent_a_copy(owner, sender, &id);
-        Some(match (sender_reads, owner) {
+        Some(match (read_its_own, owner) {
             (true, _) => NotReadRoute::Drop,
             (false, None) => NotReadRoute::Main,
             (false, Some(i)) => NotReadRoute::Other(i),
@@ -1002,7 +1007,7 @@ impl Sessions {
         rng: &mut impl CryptoRngCore,
     ) -> Vec<(String, String)> {
         let mut lines = Vec::new();
-        let mut copies = Vec::new();
+        let mut copies: Copies = Vec::new();
         for o in s.others.iter_mut().filter(|o| o.reads()) {
             if let SendAction::Replace(out) = o.conv.send(text, rng).action {
                 lines.extend(out.into_iter().map(|l| (o.address.clone(), l)));

@@ -171,12 +171,11 @@ struct Session {
     /// (`None`: the main session's, or first pieces that disagree) (`clients`). In memory only;
     /// at most 8.
     piece_routes: Vec<(String, (u32, u16), Option<u8>)>,
-    /// The copies of one typed message the contact's clients were sent, when another client
-    /// got one (`clients::Session::fan_out`): each copy's message, with the slot of the other
-    /// client it went to (`None`: the main session's). A not-read notice from a client that
-    /// reads is about its own copy only if it was sent one (`clients`). In memory only; at
-    /// most `clients::COPIES_KEPT`, the newest.
-    copies: std::collections::VecDeque<Vec<(Option<u8>, crate::protocol::wire::MessageRef)>>,
+    /// The copies of each typed message the contact's clients were sent, when another client
+    /// got one (`clients::Session::fan_out`). A not-read notice from a client that reads is
+    /// about its own copy only if it was sent one (`clients`). In memory only; at most
+    /// `clients::COPIES_KEPT`, the newest.
+    copies: std::collections::VecDeque<clients::Copies>,
     /// Addresses of the contact's clients asked for a session (`?S1Q`) in this time away of
     /// the holder and not seen going since (`presence`). In memory only.
     probed: Vec<String>,

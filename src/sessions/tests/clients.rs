@@ -1463,9 +1463,7 @@ fn held_messages_with_the_same_words_are_each_recorded_as_copied() {
     net.laptop_ends();
     net.alice_types("ok");
     net.alice_types("ok");
-    let before = net.wire.len();
-    net.now += 11;
-    net.alice_starts();
+    let before = net.alice_starts_later();
     assert_eq!(net.times_shown(DESKTOP, "ok"), 2);
     assert_eq!(net.alice.sessions.session_address(&key), Some(LAPTOP));
     let first = net.data_sent_since(before, LAPTOP);
@@ -1489,9 +1487,7 @@ fn a_held_message_and_a_second_sending_with_the_same_words_are_told_apart() {
     net.main_client_loses(LAPTOP, "ok", 82);
     net.laptop_ends();
     net.alice_types("ok");
-    let before = net.wire.len();
-    net.now += 11;
-    net.alice_starts();
+    let before = net.alice_starts_later();
     let to_laptop: Vec<&String> = net.wire[before..]
         .iter()
         .filter(|(to, l)| to == LAPTOP && l.starts_with("?S1D"))
@@ -1751,6 +1747,15 @@ impl Net {
         let mut lost = Conversation::new(IdentityKey::generate(&mut rng), 0x100, Policy::Manual);
         let notice = lost.receive(&main_copy[0], 0, &mut rng).inject.remove(0);
         self.alice_gets(main, &notice);
+    }
+
+    /// alice starts again past the answer limit's window (a few starts per 10 s are
+    /// answered), everything delivered: where `wire` stood before.
+    fn alice_starts_later(&mut self) -> usize {
+        let before = self.wire.len();
+        self.now += 11;
+        self.alice_starts();
+        before
     }
 
     /// alice's first data line to `to` among those she sent since `since` (an index into
