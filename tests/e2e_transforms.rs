@@ -9,6 +9,8 @@
 //! | `*_own_echo_shows_what_was_typed` | telegram-purple, slack-libpurple | `send_im` returns 0, the server's echo is written |
 //! | `other_device_lines_are_hidden_with_one_note` | purple-discord, skypeweb, purple-facebook | your other client's lines written as sent |
 //! | `sms_160_character_messages` | purple-mm-sms | 160-character messages, longer text split |
+//! | `a_protocol_that_refuses_long_lines_is_sent_smaller_ones` | purple-discord, slack-libpurple, any | `send_im` refuses long text (`-E2BIG`) below Sotto's line size |
+//! | `a_held_message_refused_as_too_large_goes_in_smaller_pieces` | the same | a message held before the session, refused when it goes |
 //! | `duplicate_delivery_is_silent` | a retransmitting server | every message twice |
 //! | `reordered_delivery_is_read` | a server that reorders | messages in swapped pairs |
 //! | `a_message_that_overtakes_the_confirm_is_read_once` | a server that reorders | a held message delivered before the handshake's last line |
@@ -41,6 +43,20 @@ fn loop_pair(build: LoopPrpl, alice_opts: &[(&str, &str)], bob_opts: &[(&str, &s
 /// Every message text that went through `tap` towards the relay.
 fn relay_texts(tap: &Tap) -> Vec<String> {
     loop_messages(&tap.bytes(Dir::Up))
+}
+
+/// Every message text that went through `tap` towards the relay is at most `max` characters;
+/// how many there were.
+fn relay_texts_at_most(tap: &Tap, max: usize) -> usize {
+    let texts = relay_texts(tap);
+    for t in &texts {
+        let n = t.chars().count();
+        assert!(
+            n <= max,
+            "a message of {n} characters (over {max}) went to the relay"
+        );
+    }
+    texts.len()
 }
 
 /// The writes in `c`'s window with `peer` whose text is `text` and that carry `flag`.
@@ -439,15 +455,7 @@ fn sms_lines_fit_one_message() {
     let Pair { alice, bob, .. } = &mut p;
     exchange(proto, alice, bob, "long", &text);
     for tap in [&p.alice.tap, &p.bob.tap] {
-        let texts = relay_texts(tap);
-        assert!(!texts.is_empty());
-        for t in texts {
-            assert!(
-                t.chars().count() <= 160,
-                "a message over 160 characters went to the relay: {}",
-                t.len()
-            );
-        }
+        assert!(relay_texts_at_most(tap, 160) > 0);
     }
     assert_no_trouble(&p);
 }
@@ -491,6 +499,93 @@ fn sms_between_phone_numbers_cuts_the_handshake_into_sms() {
         }
     }
     assert!(pieces >= 2, "the handshake lines went out in pieces");
+    assert_no_trouble(&p);
+}
+
+/// A protocol Sotto knows nothing of whose plugin refuses text over 200 bytes (`-E2BIG`, as
+/// purple-discord does over 2,000): Sotto's lines of the default 300 characters are refused.
+/// Sotto cuts its lines for that protocol smaller, says so once, and sends the message again:
+/// every message arrives, each is shown as sent once, nothing is shown NOT sent (libpurple's
+/// "message is too large" error neither), and no line over 200 bytes reaches the server. Both
+/// paths: a message of one line (refused as libpurple hands it down) and a long one (its
+/// first piece refused before libpurple sends), and the contact's reply on its own client.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn a_protocol_that_refuses_long_lines_is_sent_smaller_ones() {
+    let small = [("refuse_over", "200")];
+    let mut p = loop_pair(LoopPrpl::Generic, &small, &small);
+    start_session(&mut p);
+    let proto = p.proto;
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let one_line = "a message of one line, long enough that its line is over 200 characters: \
+                    the quick brown fox jumps over the lazy dog";
+    let long = long_text(1200, "alice");
+    let reply = long_text(900, "bob");
+    {
+        let Pair { alice, bob, .. } = &mut p;
+        exchange(proto, alice, bob, "one line", one_line);
+        exchange(proto, alice, bob, "long", &long);
+        exchange(proto, bob, alice, "reply", &reply);
+    }
+    for (c, peer, texts) in [
+        (&p.alice.client, &bob, vec![one_line, long.as_str()]),
+        (&p.bob.client, &alice, vec![reply.as_str()]),
+    ] {
+        for text in texts {
+            assert_eq!(
+                count_writes(c, peer, flags::SEND, text),
+                1,
+                "[{}] shown as sent once: {text}",
+                c.cfg.name
+            );
+        }
+        let said = c
+            .writes()
+            .iter()
+            .filter(|w| w.has(flags::SYSTEM) && w.shown().contains("too large for it"))
+            .count();
+        assert_eq!(said, 1, "[{}] the smaller lines are said once", c.cfg.name);
+    }
+    for tap in [&p.alice.tap, &p.bob.tap] {
+        assert!(
+            relay_texts_at_most(tap, 200) > 8,
+            "the messages went in pieces"
+        );
+    }
+    assert_no_raw_line(&p.alice.client);
+    assert_no_raw_line(&p.bob.client);
+    assert_no_trouble(&p);
+}
+
+/// The same protocol, a message typed before the session (held under `always`): its lines,
+/// made when the session came up, are refused as too large; it goes again in smaller pieces
+/// and is shown as sent once (it was said NOT sent, "offline?").
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn a_held_message_refused_as_too_large_goes_in_smaller_pieces() {
+    let small = vec![("refuse_over".to_string(), "200".to_string())];
+    let mut p = Pair::start(
+        Proto::Loop(LoopPrpl::Generic),
+        PairOptions {
+            alice_opts: small.clone(),
+            bob_opts: small,
+            ..alice_always()
+        },
+    );
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let text = long_text(700, "alice");
+    p.alice.client.send(&bob, &text);
+    start_unless_started(&mut p.alice.client, &bob);
+    p.bob.client.expect_received(&alice, &text, WAIT);
+    p.alice.client.expect_sent(&bob, &text, WAIT);
+    assert_eq!(count_writes(&p.alice.client, &bob, flags::SEND, &text), 1);
+    assert_eq!(
+        p.alice.client.writes_showing("too large for it"),
+        1,
+        "the smaller lines are said once"
+    );
+    relay_texts_at_most(&p.alice.tap, 200);
+    assert_no_raw_line(&p.bob.client);
     assert_no_trouble(&p);
 }
 

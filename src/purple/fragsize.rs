@@ -17,6 +17,9 @@
 //! | SMS | `prpl-mm-sms` | 160 | one SMS each (longer lines are split into several, or cost two) |
 //! | anything else | | the `fragment_size_default` preference (default [`DEFAULT_UNKNOWN`]) | |
 //!
+//! Under any of these, a protocol whose plugin refused a line of Sotto's as too large
+//! (`-E2BIG`) gets smaller lines from then on ([`Caps`]), while Sotto stays loaded.
+//!
 //! The IRC figure budgets the sender's user and host, which the client does not know, at their
 //! maximum, and keeps a margin. On SIP over TCP a burst Sotto cannot avoid (messages queued
 //! during a handshake, sent together) can still stall SIMPLE's reader until the next message.
@@ -105,9 +108,91 @@ pub(crate) fn for_protocol(
     }
 }
 
+/// Line sizes learned from protocols that refused a line of Sotto's as too large (their
+/// `send_im` returned `-E2BIG`, libpurple's "message is too large"; purple-discord and
+/// slack-libpurple do, over their limits), for as long as Sotto stays loaded: each
+/// protocol's lines are at most its cap here, whatever the table above or the
+/// `fragment_size_default` preference says.
+#[derive(Debug, Default)]
+pub(crate) struct Caps(std::collections::HashMap<String, usize>);
+
+/// A line of ours that a protocol refused as too large ([`Caps::refused`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// The refused line's length.
+    pub refused: usize,
+    /// The protocol's cap now, when it is below the refused line's length: made again, the
+    /// line goes in smaller pieces. `None` when the line was already at the smallest size
+    /// Sotto makes ([`MIN_LINE`]): nothing smaller can be tried.
+    pub cut_to: Option<usize>,
+}
+
+impl Caps {
+    /// `protocol`'s cap, if it ever refused a line.
+    pub(crate) fn cap(&self, protocol: &str) -> Option<usize> {
+        self.0.get(protocol).copied()
+    }
+
+    /// `max_line` for `protocol`, under its cap.
+    pub(crate) fn apply(&self, protocol: &str, max_line: usize) -> usize {
+        self.cap(protocol).map_or(max_line, |cap| max_line.min(cap))
+    }
+
+    /// `protocol` refused a line of `len` characters as too large: its lines are cut to two
+    /// thirds of that from now on (a few refusals reach any limit from 16,000), never below
+    /// [`MIN_LINE`]. A line longer than the cap was made before it: it lowers nothing.
+    pub(crate) fn refused(&mut self, protocol: &str, len: usize) -> Refusal {
+        let cap = self.cap(protocol);
+        if cap.map_or(true, |cap| len <= cap) {
+            let to = (len.saturating_mul(2) / 3).max(MIN_LINE);
+            self.0
+                .insert(protocol.to_owned(), cap.map_or(to, |cap| cap.min(to)));
+        }
+        Refusal {
+            refused: len,
+            cut_to: self.cap(protocol).filter(|&cap| cap < len),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_line_lowers_its_protocols_cap_until_the_smallest_line() {
+        let mut caps = Caps::default();
+        assert_eq!(caps.apply("prpl-x", 300), 300);
+        let r = caps.refused("prpl-x", 300);
+        assert_eq!(r.cut_to, Some(200));
+        assert_eq!(caps.apply("prpl-x", 300), 200);
+        assert_eq!(caps.apply("prpl-x", 120), 120, "a cap never raises a size");
+        assert_eq!(
+            caps.apply("prpl-y", 300),
+            300,
+            "other protocols keep theirs"
+        );
+        // A longer line refused later (made before the cap) keeps the cap, and is made again
+        // under it.
+        assert_eq!(caps.refused("prpl-x", 290).cut_to, Some(200));
+        assert_eq!(caps.apply("prpl-x", 300), 200);
+        assert_eq!(caps.refused("prpl-x", 200).cut_to, Some(MIN_LINE));
+        assert_eq!(caps.apply("prpl-x", 300), MIN_LINE);
+        // At the smallest line there is nothing smaller to try.
+        assert_eq!(caps.refused("prpl-x", MIN_LINE).cut_to, None);
+        assert_eq!(caps.refused("prpl-x", 100).cut_to, None);
+        assert_eq!(caps.apply("prpl-x", 300), MIN_LINE);
+        // From the largest line, a handful of refusals reach the smallest.
+        let mut caps = Caps::default();
+        let mut len = MAX_LINE;
+        let mut steps = 0;
+        while let Some(to) = caps.refused("prpl-z", len).cut_to {
+            len = to;
+            steps += 1;
+        }
+        assert_eq!(len, MIN_LINE);
+        assert!(steps <= 12, "{steps} refusals from {MAX_LINE}");
+    }
 
     #[test]
     fn irc_fits_both_limits_with_long_nicks() {

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use crate::protocol::{ConvState, Event, Policy, UnreadableReason};
-use crate::sessions::{ConvKey, ConvRef, Effects, Notice, OtherClient};
+use crate::sessions::{ConvKey, ConvRef, Effects, Notice, OtherClient, Outgoing};
 use crate::store::Trust;
 
 use super::bindings as sys;
@@ -62,12 +62,38 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     } else {
         &r
     };
-    for line in &fx.inject {
+    // Lines after one that did not go out are not sent: they would be read without it (the
+    // rest of a message's pieces, a message after the handshake line it needs), or, after a
+    // line refused as too large, go out while the refused one is made again in smaller pieces
+    // (and arrive before it).
+    // (A refusal as too large of an earlier line, which nobody asked about, is not this one's.)
+    let _ = super::prpl::take_size_refusal();
+    let mut went = fx.inject.len();
+    for (i, line) in fx.inject.iter().enumerate() {
         if !to.send_raw(line) {
             glue::debug_warning("could not send a protocol line (offline?)");
             all_sent = false;
+            went = i;
+            break;
         }
     }
+    // Messages that waited (held, or to be sent again), none of whose lines went because one was
+    // refused as too large: made again in smaller pieces below. (When a line of one of them went
+    // first, which did is not known here: each is said NOT sent, with its text, as offline.)
+    let smaller = if all_sent
+        || !fx
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::QueuedSent { .. } | Event::Resent { .. }))
+        || fx.inject[..went]
+            .iter()
+            .any(|line| service::sent_text(&r, line).is_some())
+    {
+        None
+    } else {
+        super::prpl::take_size_refusal()
+    };
+    let mut again = Vec::new();
     // The contact's other clients' lines, once the main client's have all gone out: when one
     // of those did not, the typed message is shown as not sent, and the other clients must not
     // have it either (typed again, they got it twice). Their handshake answers and notices
@@ -123,6 +149,9 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     let mut unshown = Vec::new();
     for event in fx.events {
         match event {
+            Event::QueuedSent { text } | Event::Resent { text, .. } if smaller.is_some() => {
+                again.push(text);
+            }
             // Its line did not go out: say so, with the text, rather than show it as sent
             // (or as sent again).
             Event::QueuedSent { text } | Event::Resent { text, .. } if !all_sent => {
@@ -173,7 +202,72 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     if window_may_change {
         redecorate(&r);
     }
+    if let Some(refusal) = smaller {
+        reset_held(&r);
+        for text in again {
+            send_smaller(&r, &text, refusal);
+        }
+        // Still this call's refusal for its caller, who may have handed a message of its own
+        // with the ones that waited (they went again above, each through calls of its own).
+        super::prpl::size_refusal_stays(refusal);
+    }
     all_sent
+}
+
+/// A typed message none of whose lines went because the protocol refused one as too large
+/// (`refusal`, [`super::prpl::take_size_refusal`]): made again in smaller pieces while the
+/// protocol's cap keeps coming down ([`super::fragsize::Caps`]: a few times at most), then
+/// shown as sent, after one line saying why, or NOT sent, with its text. Nothing of it is
+/// remembered as sent in between (pieces of a refused try that went must not make a not-read
+/// notice send it again by itself). Returns whether it went.
+pub(crate) fn send_smaller(r: &ConvRef, text: &str, mut refusal: super::fragsize::Refusal) -> bool {
+    let first = refusal.refused;
+    r.conversation_or_new();
+    loop {
+        service::forget_sent_text(r, text);
+        let Some(cut_to) = refusal.cut_to else {
+            r.system_line(&texts::not_sent_too_large(text));
+            return false;
+        };
+        let Some((outgoing, mut fx)) = service::outgoing(r, text) else {
+            r.system_line(&texts::with_message(
+                &texts::refused_no_state(texts::Refused::Send, service::unavailable().as_deref()),
+                text,
+            ));
+            return false;
+        };
+        match outgoing {
+            Outgoing::Lines(lines) => {
+                fx.inject.extend(lines);
+                if apply(r, fx) {
+                    let protocol = glue::protocol_name(r);
+                    r.system_line(&texts::lines_cut_smaller(&protocol, first, cut_to));
+                    show_sent(r, text);
+                    return true;
+                }
+                match super::prpl::take_size_refusal() {
+                    Some(next) => refusal = next,
+                    None => {
+                        service::forget_sent_text(r, text);
+                        r.system_line(&texts::not_sent_offline(text));
+                        return false;
+                    }
+                }
+            }
+            // Held (the session is being made again): it goes with the others when it is up.
+            Outgoing::Hold => {
+                apply(r, fx);
+                return false;
+            }
+            // The conversation is no longer encrypted (its end came in meanwhile): what was
+            // typed to go encrypted is not sent in plaintext.
+            Outgoing::Plaintext => {
+                apply(r, fx);
+                r.system_line(&texts::not_sent_ended(text));
+                return false;
+            }
+        }
+    }
 }
 
 /// The line for a notice of the sessions service in `r`'s window. Those that offer

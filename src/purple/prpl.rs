@@ -23,7 +23,7 @@ use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
 use super::glue::{self, cstr_to_string, ConvRef};
 use super::state::{self, with_state, SendIm};
-use super::{echo, present, service, texts};
+use super::{echo, fragsize, present, service, texts};
 
 /// The protocol-info struct of a protocol plugin, or NULL.
 ///
@@ -275,6 +275,45 @@ thread_local! {
     /// Whether the call [`wrapped_send_im`] is in has handed its line to what it wraps: a
     /// fault after that (in the bookkeeping) must not report a line that left as refused.
     static HANDED_DOWN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The last line of Sotto's that a protocol refused as too large, since
+    /// [`take_size_refusal`] last looked.
+    static SIZE_REFUSED: std::cell::Cell<Option<fragsize::Refusal>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Whether a line of Sotto's was refused as too large (`-E2BIG`) since the last call, and
+/// what its protocol's lines are cut to now ([`fragsize::Caps::refused`]); forgets it. Called
+/// before lines are handed down (to forget an old one) and after one was not taken.
+pub(crate) fn take_size_refusal() -> Option<fragsize::Refusal> {
+    SIZE_REFUSED.with(std::cell::Cell::take)
+}
+
+/// Puts back a refusal taken with [`take_size_refusal`], for the caller of the call that took it.
+pub(crate) fn size_refusal_stays(refusal: fragsize::Refusal) {
+    SIZE_REFUSED.with(|c| c.set(Some(refusal)));
+}
+
+/// `protocol` refused our line of `len` characters as too large: its lines are cut smaller
+/// from now on, and the refusal is kept for [`take_size_refusal`] (with two since it looked,
+/// the longer line and the newest cap).
+fn refused_as_too_large(protocol: &str, len: usize) {
+    let Some(refusal) = with_state(|s| s.line_caps.refused(protocol, len)) else {
+        return;
+    };
+    glue::debug_warning(&format!(
+        "{protocol} refused a line of {len} characters as too large; lines now cut to {:?}",
+        refusal.cut_to
+    ));
+    SIZE_REFUSED.with(|c| {
+        let merged = match c.get() {
+            Some(before) => fragsize::Refusal {
+                refused: before.refused.max(refusal.refused),
+                cut_to: refusal.cut_to,
+            },
+            None => refusal,
+        };
+        c.set(Some(merged));
+    });
 }
 
 /// For the end-to-end test of a fault while a long message's pieces go out: panics when the
@@ -384,6 +423,11 @@ unsafe fn wrapped_send_im(
                 HANDED_DOWN.with(|h| h.set(true));
                 // SAFETY: the same call: its connection is live.
                 unsafe { super::pace::handed(handing, rc) };
+                if ours && rc == -libc::E2BIG {
+                    if let Some(id) = protocol_of(gc) {
+                        refused_as_too_large(&id, text.len());
+                    }
+                }
                 rc
             };
             // Our own lines, or the plugin is unloaded but another wrapper still calls us.
@@ -443,6 +487,7 @@ unsafe fn wrapped_send_im(
                     || service::conv_state(&r) == Some(crate::protocol::ConvState::Plaintext)
             });
             if let Some(approved) = approved {
+                let _ = take_size_refusal();
                 let rc = pass(!approved.plaintext);
                 // Whether libpurple shows the typed text (rc > 0) or the protocol's echo will (0).
                 echo::passed(&text, rc, false);
@@ -451,6 +496,13 @@ unsafe fn wrapped_send_im(
                 // NOT sent, with the text, so nothing typed is lost.
                 if let (true, Some(typed)) = (rc < 0, approved.typed.as_ref()) {
                     r.conversation_or_new();
+                    // Refused as too large: made again in smaller pieces, and shown as sent
+                    // (or NOT sent, with the text) by Sotto. 0, "sent, the protocol shows
+                    // it": libpurple's "message is too large" would contradict the window.
+                    if let Some(refusal) = take_size_refusal() {
+                        present::send_smaller(&r, typed, refusal);
+                        return 0;
+                    }
                     r.system_line(&texts::not_sent_offline(typed));
                 }
                 // The contact's other clients get the message only once this client's went.

@@ -28,18 +28,25 @@ use super::windows;
 pub(crate) fn settings(r: &ConvRef) -> Settings {
     Settings {
         policy: policy(r),
-        max_line: fragsize::for_protocol(
-            &r.protocol,
-            r.own_display_name().as_deref(),
-            &r.peer,
-            prefs::int(prefs::FRAGMENT_SIZE_DEFAULT),
-            |option| glue::account_bool(r, option),
-        ),
+        max_line: line_size(r),
         names: r.names(),
         now_secs: now_secs(),
         addressable: addressable(r),
         in_order: in_order(r),
     }
+}
+
+/// The line size on `r`'s protocol (which depends on both nicks on IRC), under the cap it
+/// earned by refusing a line as too large, if it did.
+fn line_size(r: &ConvRef) -> usize {
+    let size = fragsize::for_protocol(
+        &r.protocol,
+        r.own_display_name().as_deref(),
+        &r.peer,
+        prefs::int(prefs::FRAGMENT_SIZE_DEFAULT),
+        |option| glue::account_bool(r, option),
+    );
+    with_state(|s| s.line_caps.apply(&r.protocol, size)).unwrap_or(size)
 }
 
 /// Whether `r`'s protocol delivers one sender's lines in the order they were sent, every line

@@ -508,10 +508,17 @@ unsafe extern "C" fn sending_im_msg(
                     // `send_im` wrapper sends them): not if it refuses it.
                     let elsewhere = std::mem::take(&mut fx.elsewhere);
                     if !present::apply(&r, fx) {
-                        // A piece did not go out: the rest would be unreadable. Not sent, said.
+                        // A piece did not go out: the rest would be unreadable. Not sent, said;
+                        // refused as too large, made again in smaller pieces (and shown as
+                        // sent when they went).
                         // SAFETY: valid out-parameter.
                         unsafe { abort_send(message) };
-                        r.system_line(&texts::not_sent_offline(&text));
+                        match super::prpl::take_size_refusal() {
+                            Some(refusal) => {
+                                present::send_smaller(&r, &text, refusal);
+                            }
+                            None => r.system_line(&texts::not_sent_offline(&text)),
+                        }
                         return;
                     }
                     let _ = with_state(|s| {

@@ -333,6 +333,8 @@ pub(crate) struct State {
     /// The unload's box naming messages held where no window is open was shown
     /// (`present::undecorate_all` runs twice at an unload: once is enough).
     pub held_named: bool,
+    /// Line sizes learned from protocols that refused a line as too large.
+    pub line_caps: super::fragsize::Caps,
 }
 
 impl State {
@@ -570,6 +572,7 @@ pub(crate) fn install(handle: *mut c_void, store: Result<Store, String>) {
                 relink_due: None,
                 relink_names: Vec::new(),
                 held_named: false,
+                line_caps: super::fragsize::Caps::default(),
             });
         }
     });

@@ -461,6 +461,34 @@ pub(crate) fn not_sent_offline(text: &str) -> String {
     format!("NOT sent (the connection did not take it; offline?): {text}")
 }
 
+/// A protocol refused a line of Sotto's as too large: its lines are cut smaller from now on
+/// (until Sotto is loaded again), and the message went again in smaller pieces.
+pub(crate) fn lines_cut_smaller(protocol: &str, refused: usize, now: usize) -> String {
+    format!(
+        "{protocol} took no line of {refused} characters (too large for it): Sotto now cuts \
+         its lines there to {now} characters, and sent the message again in smaller pieces."
+    )
+}
+
+/// A message whose lines the protocol refused as too large even at the smallest size Sotto
+/// cuts them to.
+pub(crate) fn not_sent_too_large(text: &str) -> String {
+    format!(
+        "NOT sent (the connection took no line of it, as too large, even in the smallest \
+         pieces Sotto cuts, {} characters): {text}",
+        super::fragsize::MIN_LINE
+    )
+}
+
+/// A message made again in smaller pieces after the encrypted conversation ended: not sent in
+/// plaintext.
+pub(crate) fn not_sent_ended(text: &str) -> String {
+    format!(
+        "NOT sent (the encrypted conversation ended before it could go again in smaller \
+         pieces; it is not sent unencrypted): {text}"
+    )
+}
+
 /// The user's start did not go out (the connection did not take it).
 pub(crate) fn start_not_sent(peer: &Shown) -> String {
     format!(
