@@ -418,17 +418,25 @@ fn irc_a_panic_in_a_callback_is_survived_and_reloads_from_disk() {
 }
 
 /// alice (`always`) and bob over the transform test protocol, alice's connection refusing
-/// text over 200 bytes (as purple-discord and slack-libpurple refuse theirs): handshake lines
-/// and short data lines go through, 300-character pieces do not.
+/// text over 200 bytes with an I/O error (`-EIO`): handshake lines and short data lines go
+/// through, 300-character pieces do not, and not as too large (a line refused as too large is
+/// made again in smaller pieces: `e2e_transforms::a_protocol_that_refuses_long_lines_is_sent_
+/// smaller_ones`).
 fn refusing_loop_pair() -> Pair {
     Pair::start(
         Proto::Loop(LoopPrpl::Generic),
         PairOptions {
-            alice_opts: vec![("refuse_over".into(), "200".into())],
+            alice_opts: vec![
+                ("refuse_over".into(), "200".into()),
+                ("refuse_errno".into(), EIO.to_string()),
+            ],
             ..alice_always()
         },
     )
 }
+
+/// `EIO` on Linux.
+const EIO: i32 = 5;
 
 /// [`refusing_loop_pair`] with its session up (alice's first message read): the pair, alice's
 /// address and bob's.
@@ -443,7 +451,7 @@ fn refusing_loop_session() -> (Pair, String, String) {
 }
 
 /// A held message whose line the connection does not take (the transform test protocol
-/// refusing text over 200 bytes, as purple-discord and slack-libpurple refuse theirs): alice,
+/// refusing text over 200 bytes with an I/O error): alice,
 /// on `always`, types a long message before any session; the handshake's lines (all under 200)
 /// go through, the message's fragments (300) are refused. Alice is told it was NOT sent, with
 /// its text; bob never shows it; nothing of it is on the wire; the session goes on.

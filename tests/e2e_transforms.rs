@@ -8,9 +8,10 @@
 //! | `discord_markdown_keeps_every_line_readable` | purple-discord | `_`, `__` and a trailing `\_` rewritten both ways |
 //! | `*_own_echo_shows_what_was_typed` | telegram-purple, slack-libpurple | `send_im` returns 0, the server's echo is written |
 //! | `other_device_lines_are_hidden_with_one_note` | purple-discord, skypeweb, purple-facebook | your other client's lines written as sent |
+//! | `other_device_lines_handed_over_as_received_are_hidden_too` | a plugin that delivers them through `serv_got_im` | the same lines as received, flagged sent |
 //! | `sms_160_character_messages` | purple-mm-sms | 160-character messages, longer text split |
 //! | `a_protocol_that_refuses_long_lines_is_sent_smaller_ones` | purple-discord, slack-libpurple, any | `send_im` refuses long text (`-E2BIG`) below Sotto's line size |
-//! | `a_held_message_refused_as_too_large_goes_in_smaller_pieces` | the same | a message held before the session, refused when it goes |
+//! | `a_held_message_refused_as_too_large_goes_in_smaller_pieces` | the same | messages held before the session, refused when they go |
 //! | `duplicate_delivery_is_silent` | a retransmitting server | every message twice |
 //! | `reordered_delivery_is_read` | a server that reorders | messages in swapped pairs |
 //! | `a_message_that_overtakes_the_confirm_is_read_once` | a server that reorders | a held message delivered before the handshake's last line |
@@ -363,8 +364,24 @@ fn telegram_held_message_is_shown_once() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn other_device_lines_are_hidden_with_one_note() {
+    other_device_lines(&[]);
+}
+
+/// The same lines handed to `serv_got_im` flagged as sent (`SEND | REMOTE_SEND`; libpurple adds
+/// `RECV` and writes them as sent), as a plugin may that delivers everything it hears one
+/// way: never read as the contact's (a line the contact never sent, "could not read"), but
+/// hidden as another client's, and its plaintext warned about as such.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn other_device_lines_handed_over_as_received_are_hidden_too() {
+    other_device_lines(&[("other_device_got_im", "true")]);
+}
+
+/// Alice's other client's lines reach her window (the Discord build's `other_device`), with
+/// `alice_opts` on her account.
+fn other_device_lines(alice_opts: &[(&str, &str)]) {
     let (mut p, _) = {
-        let mut p = loop_pair(LoopPrpl::Discord, &[], &[]);
+        let mut p = loop_pair(LoopPrpl::Discord, alice_opts, &[]);
         let f = start_session(&mut p);
         (p, f)
     };
@@ -557,9 +574,11 @@ fn a_protocol_that_refuses_long_lines_is_sent_smaller_ones() {
     assert_no_trouble(&p);
 }
 
-/// The same protocol, a message typed before the session (held under `always`): its lines,
-/// made when the session came up, are refused as too large; it goes again in smaller pieces
-/// and is shown as sent once (it was said NOT sent, "offline?").
+/// The same protocol, messages typed before the session (held under `always`), a short one
+/// then two long ones: when the session comes up, the short one's line goes, the first long
+/// one's first piece is refused as too large. The short one is shown as sent (it went), the
+/// long ones go again in smaller pieces, one line says so, and each is shown as sent once
+/// (every one of them was said NOT sent, "offline?").
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn a_held_message_refused_as_too_large_goes_in_smaller_pieces() {
@@ -573,12 +592,23 @@ fn a_held_message_refused_as_too_large_goes_in_smaller_pieces() {
         },
     );
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    let text = long_text(700, "alice");
-    p.alice.client.send(&bob, &text);
+    let texts = [
+        "a short walrus first".to_string(),
+        long_text(700, "alice"),
+        long_text(500, "alice again"),
+    ];
+    for text in &texts {
+        p.alice.client.send(&bob, text);
+    }
     start_unless_started(&mut p.alice.client, &bob);
-    p.bob.client.expect_received(&alice, &text, WAIT);
-    p.alice.client.expect_sent(&bob, &text, WAIT);
-    assert_eq!(count_writes(&p.alice.client, &bob, flags::SEND, &text), 1);
+    for text in &texts {
+        p.bob.client.expect_received(&alice, text, WAIT);
+        p.alice.client.expect_sent(&bob, text, WAIT);
+    }
+    for text in &texts {
+        assert_eq!(count_writes(&p.alice.client, &bob, flags::SEND, text), 1);
+        assert_eq!(count_writes(&p.bob.client, &alice, flags::RECV, text), 1);
+    }
     assert_eq!(
         p.alice.client.writes_showing("too large for it"),
         1,

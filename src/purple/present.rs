@@ -62,37 +62,24 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     } else {
         &r
     };
-    // Lines after one that did not go out are not sent: they would be read without it (the
-    // rest of a message's pieces, a message after the handshake line it needs), or, after a
-    // line refused as too large, go out while the refused one is made again in smaller pieces
-    // (and arrive before it).
+    // After a line that did not go out, no line of a message (data, a piece) goes: it would be
+    // read without it (the rest of a message's pieces, a message after the handshake line it
+    // needs), or, after a line refused as too large, arrive before the refused message made
+    // again in smaller pieces. Other lines (a not-read notice, an end) are still tried.
     // (A refusal as too large of an earlier line, which nobody asked about, is not this one's.)
     let _ = super::prpl::take_size_refusal();
-    let mut went = fx.inject.len();
+    let mut failed_at = None;
     for (i, line) in fx.inject.iter().enumerate() {
+        if failed_at.is_some() && carries_a_message(line) {
+            continue;
+        }
         if !to.send_raw(line) {
             glue::debug_warning("could not send a protocol line (offline?)");
             all_sent = false;
-            went = i;
-            break;
+            failed_at.get_or_insert(i);
         }
     }
-    // Messages that waited (held, or to be sent again), none of whose lines went because one was
-    // refused as too large: made again in smaller pieces below. (When a line of one of them went
-    // first, which did is not known here: each is said NOT sent, with its text, as offline.)
-    let smaller = if all_sent
-        || !fx
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::QueuedSent { .. } | Event::Resent { .. }))
-        || fx.inject[..went]
-            .iter()
-            .any(|line| service::sent_text(&r, line).is_some())
-    {
-        None
-    } else {
-        super::prpl::take_size_refusal()
-    };
+    let waited = Waited::sort(&r, &fx, failed_at);
     let mut again = Vec::new();
     // The contact's other clients' lines, once the main client's have all gone out: when one
     // of those did not, the typed message is shown as not sent, and the other clients must not
@@ -149,14 +136,21 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     let mut unshown = Vec::new();
     for event in fx.events {
         match event {
-            Event::QueuedSent { text } | Event::Resent { text, .. } if smaller.is_some() => {
+            // A held message whose line was refused as too large: made again below.
+            Event::QueuedSent { text } if waited.smaller.is_some() && !waited.went(&text) => {
                 again.push(text);
             }
             // Its line did not go out: say so, with the text, rather than show it as sent
             // (or as sent again).
-            Event::QueuedSent { text } | Event::Resent { text, .. } if !all_sent => {
+            Event::QueuedSent { text } | Event::Resent { text, .. }
+                if !all_sent && !waited.went(&text) =>
+            {
                 reset_held(&r);
-                let line = texts::not_sent_offline(&text);
+                let line = if waited.refusal.is_some() {
+                    texts::not_sent_refused_too_large(&text)
+                } else {
+                    texts::not_sent_offline(&text)
+                };
                 if windowless {
                     unshown.push(line);
                 } else {
@@ -202,33 +196,110 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     if window_may_change {
         redecorate(&r);
     }
-    if let Some(refusal) = smaller {
+    if let Some(refusal) = waited.smaller {
         reset_held(&r);
+        let mut told = false;
         for text in again {
-            send_smaller(&r, &text, refusal);
+            send_smaller(&r, &text, refusal, &mut told);
         }
-        // Still this call's refusal for its caller, who may have handed a message of its own
-        // with the ones that waited (they went again above, each through calls of its own).
+    }
+    // Still this call's refusal for its caller, who may have handed a message of its own with
+    // the ones that waited (those went again above, each through calls of their own).
+    if let Some(refusal) = waited.refusal {
         super::prpl::size_refusal_stays(refusal);
     }
     all_sent
 }
 
+/// Whether `line` carries (a part of) a message: a data line or a piece.
+fn carries_a_message(line: &str) -> bool {
+    line.starts_with("?S1D") || line.starts_with("?S1P")
+}
+
+/// What became of the messages that waited (held, or to be sent again) in an [`apply`] where a
+/// line did not go out. Each message's lines come before its event, in order
+/// (`Conversation::flush`): one went when all its lines came before the line that did not.
+struct Waited {
+    /// The texts of the lines that went before it.
+    went: Vec<crate::protocol::SecretString>,
+    /// The text of the line that did not go, when it is a message's.
+    refused: Option<crate::protocol::SecretString>,
+    /// The refusal as too large of that line, or of a line of the call.
+    refusal: Option<super::fragsize::Refusal>,
+    /// The refusal, when the line refused as too large was a held message's: the held messages
+    /// that did not go are made again in smaller pieces.
+    smaller: Option<super::fragsize::Refusal>,
+}
+
+impl Waited {
+    fn sort(r: &ConvRef, fx: &Effects, failed_at: Option<usize>) -> Self {
+        let none = Waited {
+            went: Vec::new(),
+            refused: None,
+            refusal: None,
+            smaller: None,
+        };
+        let Some(at) = failed_at else {
+            return none;
+        };
+        let waiting = fx
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::QueuedSent { .. } | Event::Resent { .. }));
+        if !waiting {
+            return none;
+        }
+        let went = fx.inject[..at]
+            .iter()
+            .filter_map(|line| service::sent_text(r, line))
+            .collect();
+        let refused = fx
+            .inject
+            .get(at)
+            .and_then(|line| service::sent_text(r, line));
+        let refusal = super::prpl::take_size_refusal();
+        let smaller = refusal.filter(|_| refused.is_some());
+        Waited {
+            went,
+            refused,
+            refusal,
+            smaller,
+        }
+    }
+
+    /// Whether the message that waited with `text` went (all its lines before the one that did
+    /// not go; one with the words of the refused line's message is taken for that one).
+    fn went(&self, text: &str) -> bool {
+        self.went.iter().any(|t| t.as_str() == text)
+            && self.refused.as_ref().map_or(true, |t| t.as_str() != text)
+    }
+}
+
 /// A typed message none of whose lines went because the protocol refused one as too large
 /// (`refusal`, [`super::prpl::take_size_refusal`]): made again in smaller pieces while the
 /// protocol's cap keeps coming down ([`super::fragsize::Caps`]: a few times at most), then
-/// shown as sent, after one line saying why, or NOT sent, with its text. Nothing of it is
-/// remembered as sent in between (pieces of a refused try that went must not make a not-read
-/// notice send it again by itself). Returns whether it went.
-pub(crate) fn send_smaller(r: &ConvRef, text: &str, mut refusal: super::fragsize::Refusal) -> bool {
+/// shown as sent, after one line saying why (unless `told` says one was written for the
+/// messages this one goes with), or NOT sent, with its text. Nothing of it is remembered as
+/// sent in between (pieces of a refused try that went must not make a not-read notice send it
+/// again by itself). Returns whether it went.
+pub(crate) fn send_smaller(
+    r: &ConvRef,
+    text: &str,
+    mut refusal: super::fragsize::Refusal,
+    told: &mut bool,
+) -> bool {
     let first = refusal.refused;
     r.conversation_or_new();
+    // Each try's lines are shorter than the last's, or there is none: the loop ends (a wrapper
+    // above Sotto's that lengthens every line must not keep it going).
+    let mut shorter_than = usize::MAX;
     loop {
         service::forget_sent_text(r, text);
-        let Some(cut_to) = refusal.cut_to else {
-            r.system_line(&texts::not_sent_too_large(text));
+        let Some(cut_to) = refusal.cut_to.filter(|&cut| cut < shorter_than) else {
+            r.system_line(&texts::not_sent_too_large(text, refusal.refused));
             return false;
         };
+        shorter_than = cut_to;
         let Some((outgoing, mut fx)) = service::outgoing(r, text) else {
             r.system_line(&texts::with_message(
                 &texts::refused_no_state(texts::Refused::Send, service::unavailable().as_deref()),
@@ -240,8 +311,10 @@ pub(crate) fn send_smaller(r: &ConvRef, text: &str, mut refusal: super::fragsize
             Outgoing::Lines(lines) => {
                 fx.inject.extend(lines);
                 if apply(r, fx) {
-                    let protocol = glue::protocol_name(r);
-                    r.system_line(&texts::lines_cut_smaller(&protocol, first, cut_to));
+                    if !std::mem::replace(told, true) {
+                        let protocol = glue::protocol_name(r);
+                        r.system_line(&texts::lines_cut_smaller(&protocol, first, cut_to));
+                    }
                     show_sent(r, text);
                     return true;
                 }

@@ -500,7 +500,7 @@ unsafe fn wrapped_send_im(
                     // (or NOT sent, with the text) by Sotto. 0, "sent, the protocol shows
                     // it": libpurple's "message is too large" would contradict the window.
                     if let Some(refusal) = take_size_refusal() {
-                        present::send_smaller(&r, typed, refusal);
+                        present::send_smaller(&r, typed, refusal, &mut false);
                         return 0;
                     }
                     r.system_line(&texts::not_sent_offline(typed));

@@ -515,7 +515,7 @@ unsafe extern "C" fn sending_im_msg(
                         unsafe { abort_send(message) };
                         match super::prpl::take_size_refusal() {
                             Some(refusal) => {
-                                present::send_smaller(&r, &text, refusal);
+                                present::send_smaller(&r, &text, refusal, &mut false);
                             }
                             None => r.system_line(&texts::not_sent_offline(&text)),
                         }
@@ -602,6 +602,18 @@ unsafe extern "C" fn receiving_im_msg(
             if !flags.is_null() {
                 // SAFETY: libpurple's flags out-parameter, non-null.
                 unsafe { *flags &= !RECEIVED_NEVER_FLAGGED };
+                // A message the protocol hands over as sent by this account (flagged `SEND`,
+                // to which `serv_got_im` adds `RECV`: what another client of ours sent, as a
+                // plugin that delivers everything it hears through `serv_got_im` gives it) is
+                // never the contact's to read: read as the contact's, its line belonged to no
+                // session ("could not read"), and the contact was sent a not-read notice for a
+                // message it never sent. libpurple writes it as sent, and that write is looked
+                // at as every write of one (`echo`): a Sotto line hidden with one note,
+                // plaintext warned about where the window is marked encrypted.
+                // SAFETY: as above.
+                if unsafe { *flags } & sys::PURPLE_MESSAGE_SEND != 0 {
+                    return 0;
+                }
             }
             // SAFETY: libpurple's conversation for this message (NULL when none is open yet).
             let followed = unsafe { service::track(conv) };

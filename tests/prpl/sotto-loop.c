@@ -14,9 +14,15 @@
  *   other_device  what our account sent from another client is written into the window as
  *                 outgoing (SEND | REMOTE_SEND | DELAYED), as purple-discord, skypeweb and
  *                 purple-facebook do
+ *   other_device_got_im
+ *                 the same lines handed to serv_got_im with those flags instead (libpurple
+ *                 adds RECV and writes them as sent), as a plugin may that delivers
+ *                 everything it hears one way
  *   split_at      outgoing text longer than this many characters goes out as several messages
  *                 of at most that many (an SMS modem's 160, telegram-purple's 4,096)
  *   refuse_over   send_im fails with -E2BIG over this many bytes (purple-discord's 2,000)
+ *   refuse_errno  the error refuse_over returns instead of E2BIG (a connection that refuses
+ *                 a long line for another reason)
  *   duplicate     every incoming message is delivered twice
  *   reorder       incoming messages are delivered in swapped pairs (a lone one after 400 ms)
  *   sync_local    libpurple's own nullprpl: a message to another account of this protocol
@@ -357,6 +363,12 @@ got_sent(Loop *loop, const char *to, gboolean self, const char *text)
 		return;
 	flags = self ? PURPLE_MESSAGE_SEND
 	             : PURPLE_MESSAGE_SEND | PURPLE_MESSAGE_REMOTE_SEND | PURPLE_MESSAGE_DELAYED;
+	if (!self && opt_bool(account, "other_device_got_im", FALSE)) {
+		html = incoming_html(account, text);
+		serv_got_im(loop->gc, to, html, flags, time(NULL));
+		g_free(html);
+		return;
+	}
 	conv = purple_find_conversation_with_account(PURPLE_CONV_TYPE_IM, to, account);
 	if (conv == NULL)
 		conv = purple_conversation_new(PURPLE_CONV_TYPE_IM, account, to);
@@ -563,8 +575,10 @@ loop_send_im(PurpleConnection *gc, const char *who, const char *message,
 		text = purple_markup_strip_html(message);
 	}
 	if (refuse_over > 0 && strlen(text) > (size_t)refuse_over) {
+		int refuse_errno = purple_account_get_int(account, "refuse_errno", 0);
+
 		g_free(text);
-		return -E2BIG;
+		return -(refuse_errno > 0 ? refuse_errno : E2BIG);
 	}
 	if (opt_bool(account, "sync_local", FALSE) && local_peer(account, who) != NULL) {
 		char *copy_to = g_strdup_printf("%s.local", who);
@@ -701,8 +715,10 @@ init_plugin(PurplePlugin *plugin)
 	add_bool("Markdown round trip (purple-discord)", "markdown", LOOP_MARKDOWN);
 	add_bool("send_im returns 0, the server echoes (telegram-purple)", "own_echo", LOOP_OWN_ECHO);
 	add_bool("Messages from other devices shown as sent", "other_device", LOOP_OTHER_DEVICE);
+	add_bool("... handed to serv_got_im flagged as sent", "other_device_got_im", FALSE);
 	add_int("Split outgoing text at (characters, 0: never)", "split_at", LOOP_SPLIT_AT);
 	add_int("Refuse outgoing text over (bytes, 0: never)", "refuse_over", LOOP_REFUSE_OVER);
+	add_int("... with this error instead of E2BIG (errno, 0: E2BIG)", "refuse_errno", 0);
 	add_bool("Deliver every message twice", "duplicate", FALSE);
 	add_bool("Deliver messages in swapped pairs", "reorder", FALSE);
 	add_bool("Hand messages to accounts in this process at once (nullprpl)", "sync_local", FALSE);

@@ -470,13 +470,22 @@ pub(crate) fn lines_cut_smaller(protocol: &str, refused: usize, now: usize) -> S
     )
 }
 
-/// A message whose lines the protocol refused as too large even at the smallest size Sotto
-/// cuts them to.
-pub(crate) fn not_sent_too_large(text: &str) -> String {
+/// A message whose lines the protocol refused as too large, the last one `refused` characters
+/// long, which Sotto cannot cut smaller.
+pub(crate) fn not_sent_too_large(text: &str, refused: usize) -> String {
     format!(
-        "NOT sent (the connection took no line of it, as too large, even in the smallest \
-         pieces Sotto cuts, {} characters): {text}",
+        "NOT sent (the connection took no line of it, not even one of {refused} characters, as \
+         too large; Sotto cuts no smaller than {} characters): {text}",
         super::fragsize::MIN_LINE
+    )
+}
+
+/// A message that waited, not sent because a line was refused as too large: not its own (a
+/// handshake line's), or after one of its lines went.
+pub(crate) fn not_sent_refused_too_large(text: &str) -> String {
+    format!(
+        "NOT sent (the connection refused a line as too large; Sotto now cuts smaller lines \
+         there: send it again): {text}"
     )
 }
 
