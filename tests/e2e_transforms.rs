@@ -521,11 +521,12 @@ fn sms_between_phone_numbers_cuts_the_handshake_into_sms() {
 
 /// A protocol Sotto knows nothing of whose plugin refuses text over 200 bytes (`-E2BIG`, as
 /// purple-discord does over 2,000): Sotto's lines of the default 300 characters are refused.
-/// Sotto cuts its lines for that protocol smaller, says so once, and sends the message again:
-/// every message arrives, each is shown as sent once, nothing is shown NOT sent (libpurple's
-/// "message is too large" error neither), and no line over 200 bytes reaches the server. Both
-/// paths: a message of one line (refused as libpurple hands it down) and a long one (its
-/// first piece refused before libpurple sends), and the contact's reply on its own client.
+/// Sotto sends the refused line again in smaller pieces, cuts its lines for that protocol
+/// smaller from then on, and says so once: every message arrives, each is shown as sent once,
+/// nothing is shown NOT sent (libpurple's "message is too large" error neither), and no line
+/// over 200 bytes reaches the server. Both paths: a message of one line (refused as libpurple
+/// hands it down) and a long one (its first piece refused before libpurple sends), and the
+/// contact's reply on its own client.
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn a_protocol_that_refuses_long_lines_is_sent_smaller_ones() {
@@ -576,9 +577,9 @@ fn a_protocol_that_refuses_long_lines_is_sent_smaller_ones() {
 
 /// The same protocol, messages typed before the session (held under `always`), a short one
 /// then two long ones: when the session comes up, the short one's line goes, the first long
-/// one's first piece is refused as too large. The short one is shown as sent (it went), the
-/// long ones go again in smaller pieces, one line says so, and each is shown as sent once
-/// (every one of them was said NOT sent, "offline?").
+/// one's first piece is refused as too large. Its line goes again in smaller pieces, and so do
+/// the next one's; one line says so, and each message arrives and is shown as sent once (every
+/// one of them was said NOT sent, "offline?").
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn a_held_message_refused_as_too_large_goes_in_smaller_pieces() {

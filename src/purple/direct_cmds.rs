@@ -525,14 +525,7 @@ unsafe fn send_encrypted(
                 // Typed in another window (`/msg` in a channel): shown back in the contact's
                 // own, opened if need be (a line to no window is lost, and the text with it).
                 r.conversation_or_new();
-                // Refused as too large: made again in smaller pieces, shown as sent when they
-                // went.
-                match super::prpl::take_size_refusal() {
-                    Some(refusal) => {
-                        present::send_smaller(r, text, refusal, &mut false);
-                    }
-                    None => r.system_line(&texts::not_sent_offline(text)),
-                }
+                r.system_line(&texts::not_sent_offline(text));
             }
             sys::PURPLE_CMD_RET_OK
         }

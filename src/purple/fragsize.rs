@@ -155,9 +155,115 @@ impl Caps {
     }
 }
 
+/// The lines to send in place of `lines[at]`, which the protocol refused as too large, cut to
+/// at most `cut` characters: the line itself in `?S1P` pieces; or, for the first piece of a
+/// line cut before, that line put together again from its pieces (all of them there, in order,
+/// from `at` on) and cut again under a new piece id. The receiver puts pieces back together
+/// into the very line (PROTOCOL.md §6): its message number, keys and text are the same, so
+/// nothing else changes. With how many of `lines` they stand for. `None` when it cannot be cut
+/// smaller: a later piece (earlier ones left already), pieces not all in `lines`, a line not
+/// longer than `cut` already, or more pieces than a line may have.
+pub(crate) fn recut(
+    lines: &[String],
+    at: usize,
+    cut: usize,
+    rng: &mut impl rand_core::CryptoRngCore,
+) -> Option<(Vec<String>, usize)> {
+    use crate::protocol::wire::WireMessage;
+    let refused = lines.get(at)?;
+    if cut >= refused.len() {
+        return None;
+    }
+    let (whole, stands_for) = match WireMessage::decode(refused) {
+        Ok(WireMessage::Fragment(first)) => {
+            if first.index != 0 {
+                return None;
+            }
+            let total = usize::from(first.total);
+            let mut whole = String::new();
+            for (k, line) in lines.get(at..at.checked_add(total)?)?.iter().enumerate() {
+                match WireMessage::decode(line) {
+                    Ok(WireMessage::Fragment(piece))
+                        if piece.id == first.id
+                            && usize::from(piece.index) == k
+                            && piece.total == first.total =>
+                    {
+                        whole.push_str(&piece.chunk);
+                    }
+                    _ => return None,
+                }
+            }
+            (whole, total)
+        }
+        _ => (refused.clone(), 1),
+    };
+    let pieces: Vec<String> = crate::protocol::fragment::split(whole, cut, rng)
+        .ok()?
+        .into_iter()
+        .collect();
+    (pieces.len() > 1).then_some((pieces, stands_for))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The line `pieces` put back together (one line each in order), as the receiver does.
+    fn joined(pieces: &[String]) -> String {
+        use crate::protocol::wire::WireMessage;
+        let mut id = None;
+        pieces
+            .iter()
+            .enumerate()
+            .map(|(k, p)| match WireMessage::decode(p) {
+                Ok(WireMessage::Fragment(f)) => {
+                    assert_eq!(usize::from(f.index), k);
+                    assert_eq!(usize::from(f.total), pieces.len());
+                    assert_eq!(*id.get_or_insert(f.id), f.id, "one id");
+                    f.chunk
+                }
+                other => panic!("not a piece: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_refused_line_is_cut_again_into_pieces_that_make_the_same_line() {
+        use rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let line = format!("?S1D{}", "A".repeat(296));
+        let other = "?S1Eother".to_string();
+        // A whole line: its pieces, each at most the cut, make the line again.
+        let lines = vec![other.clone(), line.clone(), other.clone()];
+        let (pieces, stands_for) = recut(&lines, 1, 200, &mut rng).expect("cut");
+        assert_eq!(stands_for, 1);
+        assert!(pieces.len() == 2 && pieces.iter().all(|p| p.len() <= 200));
+        assert_eq!(joined(&pieces), line);
+        // The first piece of a line cut before: all its pieces put together, cut smaller,
+        // under a new id; what follows them is left.
+        let mut lines = vec![other.clone()];
+        lines.extend(pieces.iter().cloned());
+        lines.push(other.clone());
+        let (again, stands_for) = recut(&lines, 1, MIN_LINE, &mut rng).expect("cut again");
+        assert_eq!(stands_for, 2);
+        assert!(again.len() == 3 && again.iter().all(|p| p.len() <= MIN_LINE));
+        assert_eq!(joined(&again), line);
+        assert_ne!(again[0][4..8], pieces[0][4..8], "a new piece id");
+        // Not cut: a later piece (the first left already), pieces not all there, a cut not
+        // below the line's length, and any line that is not one of Sotto's is still cut.
+        assert_eq!(recut(&lines, 2, MIN_LINE, &mut rng), None);
+        assert_eq!(recut(&lines[..2], 1, MIN_LINE, &mut rng), None);
+        assert_eq!(
+            recut(&lines, 0, MIN_LINE, &mut rng),
+            None,
+            "?S1Eother is short"
+        );
+        assert_eq!(
+            recut(std::slice::from_ref(&line), 0, line.len(), &mut rng),
+            None
+        );
+        assert_eq!(recut(&[line], 5, MIN_LINE, &mut rng), None);
+    }
 
     #[test]
     fn a_refused_line_lowers_its_protocols_cap_until_the_smallest_line() {

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use crate::protocol::{ConvState, Event, Policy, UnreadableReason};
-use crate::sessions::{ConvKey, ConvRef, Effects, Notice, OtherClient, Outgoing};
+use crate::sessions::{ConvKey, ConvRef, Effects, Notice, OtherClient};
 use crate::store::Trust;
 
 use super::bindings as sys;
@@ -53,8 +53,15 @@ pub(crate) fn apply_start_or_stop(r: &ConvRef, fx: Effects, start: bool) {
 /// `r` names the conversation (its account); the lines go to `fx.reply_to`. Returns whether
 /// every line went out (a held message whose line did not go out is shown as not sent).
 pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
+    apply_lines(r, fx).is_none()
+}
+
+/// [`apply`], which returns the index in `fx.inject` of the first line that did not go out
+/// (`None`: every line went).
+pub(crate) fn apply_lines(r: &ConvRef, fx: Effects) -> Option<usize> {
     let r = r.with_peer(fx.reply_to.as_str());
     let mut all_sent = true;
+    let mut first_not_sent = None;
     // A start of our own goes to the contact's bare JID: every client of the contact hears it.
     let every_client = r.with_peer(r.peer.split('/').next().unwrap_or(&r.peer));
     let to = if fx.to_every_client {
@@ -62,25 +69,25 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     } else {
         &r
     };
-    // After a line that did not go out, no line of a message (data, a piece) goes: it would be
-    // read without it (the rest of a message's pieces, a message after the handshake line it
-    // needs), or, after a line refused as too large, arrive before the refused message made
-    // again in smaller pieces. Other lines (a not-read notice, an end) are still tried.
-    // (A refusal as too large of an earlier line, which nobody asked about, is not this one's.)
-    let _ = super::prpl::take_size_refusal();
-    let mut failed_at = None;
-    for (i, line) in fx.inject.iter().enumerate() {
-        if failed_at.is_some() && carries_a_message(line) {
-            continue;
-        }
-        if !to.send_raw(line) {
-            glue::debug_warning("could not send a protocol line (offline?)");
-            all_sent = false;
-            failed_at.get_or_insert(i);
+    // A line refused as too large goes again in smaller pieces (`send_or_cut`).
+    let mut cut = None;
+    let mut i = 0;
+    while i < fx.inject.len() {
+        match send_or_cut(to, &fx.inject, i, &mut cut) {
+            Some(went) => i += went,
+            None => {
+                glue::debug_warning("could not send a protocol line (offline?)");
+                all_sent = false;
+                first_not_sent.get_or_insert(i);
+                i += 1;
+            }
         }
     }
-    let waited = Waited::sort(&r, &fx, failed_at);
-    let mut again = Vec::new();
+    if let Some((refused, size)) = cut {
+        tell_cut(&r, refused, size);
+    }
+    // Not taken as too large (the last line that did not go), and it could not be cut smaller.
+    let too_large = !all_sent && super::prpl::size_refusal().is_some();
     // The contact's other clients' lines, once the main client's have all gone out: when one
     // of those did not, the typed message is shown as not sent, and the other clients must not
     // have it either (typed again, they got it twice). Their handshake answers and notices
@@ -136,21 +143,11 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     let mut unshown = Vec::new();
     for event in fx.events {
         match event {
-            // A held message whose line was refused as too large: made again below.
-            Event::QueuedSent { text } if waited.smaller.is_some() && !waited.went(&text) => {
-                again.push(text);
-            }
             // Its line did not go out: say so, with the text, rather than show it as sent
             // (or as sent again).
-            Event::QueuedSent { text } | Event::Resent { text, .. }
-                if !all_sent && !waited.went(&text) =>
-            {
+            Event::QueuedSent { text } | Event::Resent { text, .. } if !all_sent => {
                 reset_held(&r);
-                let line = if waited.refusal.is_some() {
-                    texts::not_sent_refused_too_large(&text)
-                } else {
-                    texts::not_sent_offline(&text)
-                };
+                let line = texts::not_sent_refused(&text, too_large);
                 if windowless {
                     unshown.push(line);
                 } else {
@@ -196,149 +193,99 @@ pub(crate) fn apply(r: &ConvRef, fx: Effects) -> bool {
     if window_may_change {
         redecorate(&r);
     }
-    if let Some(refusal) = waited.smaller {
-        reset_held(&r);
-        let mut told = false;
-        for text in again {
-            send_smaller(&r, &text, refusal, &mut told);
-        }
-    }
-    // Still this call's refusal for its caller, who may have handed a message of its own with
-    // the ones that waited (those went again above, each through calls of their own).
-    if let Some(refusal) = waited.refusal {
-        super::prpl::size_refusal_stays(refusal);
-    }
-    all_sent
+    first_not_sent
 }
 
-/// Whether `line` carries (a part of) a message: a data line or a piece.
-fn carries_a_message(line: &str) -> bool {
-    line.starts_with("?S1D") || line.starts_with("?S1P")
-}
-
-/// What became of the messages that waited (held, or to be sent again) in an [`apply`] where a
-/// line did not go out. Each message's lines come before its event, in order
-/// (`Conversation::flush`): one went when all its lines came before the line that did not.
-struct Waited {
-    /// The texts of the lines that went before it.
-    went: Vec<crate::protocol::SecretString>,
-    /// The text of the line that did not go, when it is a message's.
-    refused: Option<crate::protocol::SecretString>,
-    /// The refusal as too large of that line, or of a line of the call.
-    refusal: Option<super::fragsize::Refusal>,
-    /// The refusal, when the line refused as too large was a held message's: the held messages
-    /// that did not go are made again in smaller pieces.
-    smaller: Option<super::fragsize::Refusal>,
-}
-
-impl Waited {
-    fn sort(r: &ConvRef, fx: &Effects, failed_at: Option<usize>) -> Self {
-        let none = Waited {
-            went: Vec::new(),
-            refused: None,
-            refusal: None,
-            smaller: None,
-        };
-        let Some(at) = failed_at else {
-            return none;
-        };
-        let waiting = fx
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::QueuedSent { .. } | Event::Resent { .. }));
-        if !waiting {
-            return none;
-        }
-        let went = fx.inject[..at]
-            .iter()
-            .filter_map(|line| service::sent_text(r, line))
-            .collect();
-        let refused = fx
-            .inject
-            .get(at)
-            .and_then(|line| service::sent_text(r, line));
-        let refusal = super::prpl::take_size_refusal();
-        let smaller = refusal.filter(|_| refused.is_some());
-        Waited {
-            went,
-            refused,
-            refusal,
-            smaller,
-        }
+/// Sends `lines[at]`; refused as too large (`-E2BIG`, [`super::prpl::take_size_refusal`]), the
+/// same line again in smaller pieces ([`super::fragsize::recut`]: the receiver puts them back
+/// together into that very line, so nothing else changes), each of which may be cut again
+/// (each time shorter: the protocol's cap comes down with every refusal, and a line is cut only
+/// below its own length). How many of `lines` went (a line's pieces, cut before, count all);
+/// `None`: it did not go (what the refusal said stays for the caller when the line could not
+/// be cut here). `cut` gathers the longest line refused and the smallest cut, for one line.
+fn send_or_cut(
+    to: &ConvRef,
+    lines: &[String],
+    at: usize,
+    cut: &mut Option<(usize, usize)>,
+) -> Option<usize> {
+    let line = lines.get(at)?;
+    // (What an earlier line's refusal said is not this line's.)
+    let _ = super::prpl::take_size_refusal();
+    if to.send_raw(line) {
+        return Some(1);
     }
+    let refusal = super::prpl::size_refusal()?;
+    let size = refusal.cut_to?;
+    let (pieces, stands_for) = super::fragsize::recut(lines, at, size, &mut rand_core::OsRng)?;
+    let _ = super::prpl::take_size_refusal();
+    *cut = Some(cut.map_or((refusal.refused, size), |(r, s)| {
+        (r.max(refusal.refused), s.min(size))
+    }));
+    let mut k = 0;
+    while k < pieces.len() {
+        k += send_or_cut(to, &pieces, k, cut)?;
+    }
+    Some(stands_for)
+}
 
-    /// Whether the message that waited with `text` went (all its lines before the one that did
-    /// not go; one with the words of the refused line's message is taken for that one).
-    fn went(&self, text: &str) -> bool {
-        self.went.iter().any(|t| t.as_str() == text)
-            && self.refused.as_ref().map_or(true, |t| t.as_str() != text)
+/// One line of Sotto's in `r`'s window (when one is open): the protocol refused a line of
+/// `refused` characters as too large, and its lines are cut to `size` from now on.
+fn tell_cut(r: &ConvRef, refused: usize, size: usize) {
+    if !r.conversation().is_null() {
+        let protocol = glue::protocol_name(r);
+        r.system_line(&texts::lines_cut_smaller(&protocol, refused, size));
     }
 }
 
-/// A typed message none of whose lines went because the protocol refused one as too large
-/// (`refusal`, [`super::prpl::take_size_refusal`]): made again in smaller pieces while the
-/// protocol's cap keeps coming down ([`super::fragsize::Caps`]: a few times at most), then
-/// shown as sent, after one line saying why (unless `told` says one was written for the
-/// messages this one goes with), or NOT sent, with its text. Nothing of it is remembered as
-/// sent in between (pieces of a refused try that went must not make a not-read notice send it
-/// again by itself). Returns whether it went.
-pub(crate) fn send_smaller(
-    r: &ConvRef,
-    text: &str,
-    mut refusal: super::fragsize::Refusal,
-    told: &mut bool,
-) -> bool {
-    let first = refusal.refused;
-    r.conversation_or_new();
-    // Each try's lines are shorter than the last's, or there is none: the loop ends (a wrapper
-    // above Sotto's that lengthens every line must not keep it going).
-    let mut shorter_than = usize::MAX;
+/// `line`, the last of a typed message, was refused as too large (`refusal`) as libpurple
+/// handed it down: sent in smaller pieces instead, when it is a whole line (a message of one
+/// line). Whether they all went.
+pub(crate) fn cut_and_send(r: &ConvRef, line: &str, refusal: super::fragsize::Refusal) -> bool {
+    let Some(size) = refusal.cut_to else {
+        return false;
+    };
+    let lines = [line.to_owned()];
+    let Some((pieces, _)) = super::fragsize::recut(&lines, 0, size, &mut rand_core::OsRng) else {
+        return false;
+    };
+    tell_cut(r, refusal.refused, size);
+    apply(
+        r,
+        Effects {
+            inject: pieces,
+            reply_to: r.peer.clone(),
+            ..Effects::default()
+        },
+    )
+}
+
+/// A typed message in pieces: all but the last (`all`'s last) were handed to [`apply_lines`],
+/// and its first piece was refused as too large (`-E2BIG`; it could not be cut there, its last
+/// piece being elsewhere). The message's line put together again and cut smaller, as often as
+/// the protocol's cap comes down: the new pieces but the last are sent, and the last is
+/// returned for libpurple to hand down as the message's (`None`: not sent).
+pub(crate) fn cut_again(r: &ConvRef, mut all: Vec<String>) -> Option<String> {
     loop {
-        service::forget_sent_text(r, text);
-        let Some(cut_to) = refusal.cut_to.filter(|&cut| cut < shorter_than) else {
-            r.system_line(&texts::not_sent_too_large(text, refusal.refused));
-            return false;
+        let refusal = super::prpl::take_size_refusal()?;
+        let size = refusal.cut_to?;
+        let (mut pieces, _) = super::fragsize::recut(&all, 0, size, &mut rand_core::OsRng)?;
+        let last = pieces.pop()?;
+        tell_cut(r, refusal.refused, size);
+        let fx = Effects {
+            inject: pieces.clone(),
+            reply_to: r.peer.clone(),
+            ..Effects::default()
         };
-        shorter_than = cut_to;
-        let Some((outgoing, mut fx)) = service::outgoing(r, text) else {
-            r.system_line(&texts::with_message(
-                &texts::refused_no_state(texts::Refused::Send, service::unavailable().as_deref()),
-                text,
-            ));
-            return false;
-        };
-        match outgoing {
-            Outgoing::Lines(lines) => {
-                fx.inject.extend(lines);
-                if apply(r, fx) {
-                    if !std::mem::replace(told, true) {
-                        let protocol = glue::protocol_name(r);
-                        r.system_line(&texts::lines_cut_smaller(&protocol, first, cut_to));
-                    }
-                    show_sent(r, text);
-                    return true;
-                }
-                match super::prpl::take_size_refusal() {
-                    Some(next) => refusal = next,
-                    None => {
-                        service::forget_sent_text(r, text);
-                        r.system_line(&texts::not_sent_offline(text));
-                        return false;
-                    }
-                }
+        match apply_lines(r, fx) {
+            None => return Some(last),
+            // Its new first piece refused again: cut smaller still (the cap came down).
+            Some(0) => {
+                pieces.push(last);
+                all = pieces;
             }
-            // Held (the session is being made again): it goes with the others when it is up.
-            Outgoing::Hold => {
-                apply(r, fx);
-                return false;
-            }
-            // The conversation is no longer encrypted (its end came in meanwhile): what was
-            // typed to go encrypted is not sent in plaintext.
-            Outgoing::Plaintext => {
-                apply(r, fx);
-                r.system_line(&texts::not_sent_ended(text));
-                return false;
-            }
+            // A later piece did not go after the first did: not sent.
+            Some(_) => return None,
         }
     }
 }

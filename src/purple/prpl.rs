@@ -281,16 +281,15 @@ thread_local! {
         const { std::cell::Cell::new(None) };
 }
 
-/// Whether a line of Sotto's was refused as too large (`-E2BIG`) since the last call, and
-/// what its protocol's lines are cut to now ([`fragsize::Caps::refused`]); forgets it. Called
-/// before lines are handed down (to forget an old one) and after one was not taken.
+/// Whether a line of Sotto's was refused as too large (`-E2BIG`) since the last look, and what
+/// its protocol's lines are cut to now ([`fragsize::Caps::refused`]); forgets it.
 pub(crate) fn take_size_refusal() -> Option<fragsize::Refusal> {
     SIZE_REFUSED.with(std::cell::Cell::take)
 }
 
-/// Puts back a refusal taken with [`take_size_refusal`], for the caller of the call that took it.
-pub(crate) fn size_refusal_stays(refusal: fragsize::Refusal) {
-    SIZE_REFUSED.with(|c| c.set(Some(refusal)));
+/// [`take_size_refusal`] without forgetting it.
+pub(crate) fn size_refusal() -> Option<fragsize::Refusal> {
+    SIZE_REFUSED.with(std::cell::Cell::get)
 }
 
 /// `protocol` refused our line of `len` characters as too large: its lines are cut smaller
@@ -496,14 +495,18 @@ unsafe fn wrapped_send_im(
                 // NOT sent, with the text, so nothing typed is lost.
                 if let (true, Some(typed)) = (rc < 0, approved.typed.as_ref()) {
                     r.conversation_or_new();
-                    // Refused as too large: made again in smaller pieces, and shown as sent
-                    // (or NOT sent, with the text) by Sotto. 0, "sent, the protocol shows
-                    // it": libpurple's "message is too large" would contradict the window.
-                    if let Some(refusal) = take_size_refusal() {
-                        present::send_smaller(&r, typed, refusal, &mut false);
-                        return 0;
+                    // Refused as too large, a message of one line: the same line in smaller
+                    // pieces, shown as sent by Sotto once they went. 0, "sent, the protocol
+                    // shows it": libpurple's "message is too large" would contradict the window.
+                    let too_large = take_size_refusal();
+                    if let Some(refusal) = too_large {
+                        if present::cut_and_send(&r, &text, refusal) {
+                            present::show_sent(&r, typed);
+                            present::send_elsewhere(&r, &approved.elsewhere);
+                            return 0;
+                        }
                     }
-                    r.system_line(&texts::not_sent_offline(typed));
+                    r.system_line(&texts::not_sent_refused(typed, too_large.is_some()));
                 }
                 // The contact's other clients get the message only once this client's went.
                 if rc >= 0 {

@@ -503,24 +503,49 @@ unsafe extern "C" fn sending_im_msg(
                     // libpurple writes what was typed into the window once it is sent.
                     echo::let_through(&r, &text);
                     let mut fx = fx;
+                    // (Kept only for a message in pieces: the line is put together from them
+                    // again if its first piece is refused as too large.)
+                    let all: Vec<String> = if lines.is_empty() {
+                        Vec::new()
+                    } else {
+                        lines
+                            .iter()
+                            .chain(std::iter::once(&last))
+                            .cloned()
+                            .collect()
+                    };
                     fx.inject.extend(lines);
                     // The other clients' lines go once the protocol took the last line (the
                     // `send_im` wrapper sends them): not if it refuses it.
                     let elsewhere = std::mem::take(&mut fx.elsewhere);
-                    if !present::apply(&r, fx) {
-                        // A piece did not go out: the rest would be unreadable. Not sent, said;
-                        // refused as too large, made again in smaller pieces (and shown as
-                        // sent when they went).
-                        // SAFETY: valid out-parameter.
-                        unsafe { abort_send(message) };
-                        match super::prpl::take_size_refusal() {
-                            Some(refusal) => {
-                                present::send_smaller(&r, &text, refusal, &mut false);
+                    let last = match present::apply_lines(&r, fx) {
+                        None => last,
+                        // The first piece refused as too large: the message's line cut
+                        // smaller, its new pieces sent, and its new last piece handed down.
+                        Some(0) if super::prpl::size_refusal().is_some() => {
+                            match present::cut_again(&r, all) {
+                                Some(new_last) => {
+                                    echo::typed(std::iter::once(&new_last), &text, &r.key());
+                                    new_last
+                                }
+                                None => {
+                                    // SAFETY: valid out-parameter.
+                                    unsafe { abort_send(message) };
+                                    r.system_line(&texts::not_sent_refused(&text, true));
+                                    return;
+                                }
                             }
-                            None => r.system_line(&texts::not_sent_offline(&text)),
                         }
-                        return;
-                    }
+                        Some(_) => {
+                            // A piece did not go out: the rest would be unreadable. Not sent,
+                            // said.
+                            // SAFETY: valid out-parameter.
+                            unsafe { abort_send(message) };
+                            let too_large = super::prpl::take_size_refusal().is_some();
+                            r.system_line(&texts::not_sent_refused(&text, too_large));
+                            return;
+                        }
+                    };
                     let _ = with_state(|s| {
                         s.allow_next = Some(state::Approval::typed_line(
                             r.key(),

@@ -461,41 +461,26 @@ pub(crate) fn not_sent_offline(text: &str) -> String {
     format!("NOT sent (the connection did not take it; offline?): {text}")
 }
 
-/// A protocol refused a line of Sotto's as too large: its lines are cut smaller from now on
-/// (until Sotto is loaded again), and the message went again in smaller pieces.
+/// A protocol refused a line of Sotto's as too large: the line went in smaller pieces, and
+/// its lines are cut smaller from now on (until Sotto is loaded again).
 pub(crate) fn lines_cut_smaller(protocol: &str, refused: usize, now: usize) -> String {
     format!(
         "{protocol} took no line of {refused} characters (too large for it): Sotto now cuts \
-         its lines there to {now} characters, and sent the message again in smaller pieces."
+         its lines there to {now} characters."
     )
 }
 
-/// A message whose lines the protocol refused as too large, the last one `refused` characters
-/// long, which Sotto cannot cut smaller.
-pub(crate) fn not_sent_too_large(text: &str, refused: usize) -> String {
-    format!(
-        "NOT sent (the connection took no line of it, not even one of {refused} characters, as \
-         too large; Sotto cuts no smaller than {} characters): {text}",
-        super::fragsize::MIN_LINE
-    )
-}
-
-/// A message that waited, not sent because a line was refused as too large: not its own (a
-/// handshake line's), or after one of its lines went.
-pub(crate) fn not_sent_refused_too_large(text: &str) -> String {
-    format!(
-        "NOT sent (the connection refused a line as too large; Sotto now cuts smaller lines \
-         there: send it again): {text}"
-    )
-}
-
-/// A message made again in smaller pieces after the encrypted conversation ended: not sent in
-/// plaintext.
-pub(crate) fn not_sent_ended(text: &str) -> String {
-    format!(
-        "NOT sent (the encrypted conversation ended before it could go again in smaller \
-         pieces; it is not sent unencrypted): {text}"
-    )
+/// A typed message whose line the protocol did not take: as too large (and it could not be
+/// cut smaller), or else (offline?).
+pub(crate) fn not_sent_refused(text: &str, too_large: bool) -> String {
+    if too_large {
+        format!(
+            "NOT sent (the connection refused it as too large, even cut into smaller pieces): \
+             {text}"
+        )
+    } else {
+        not_sent_offline(text)
+    }
 }
 
 /// The user's start did not go out (the connection did not take it).
