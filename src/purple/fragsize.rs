@@ -204,6 +204,24 @@ pub(crate) fn recut(
     (pieces.len() > 1).then_some((pieces, stands_for))
 }
 
+/// How many lines from `lines[at]` on are the pieces of one line, when it is a line's first
+/// piece (those of its pieces that follow it, in order); else 1.
+pub(crate) fn piece_group_len(lines: &[String], at: usize) -> usize {
+    use crate::protocol::wire::WireMessage;
+    let first = match lines.get(at).map(|l| WireMessage::decode(l)) {
+        Some(Ok(WireMessage::Fragment(f))) if f.index == 0 => f,
+        _ => return 1,
+    };
+    let rest = lines[at + 1..]
+        .iter()
+        .take(usize::from(first.total).saturating_sub(1))
+        .take_while(
+            |l| matches!(WireMessage::decode(l), Ok(WireMessage::Fragment(p)) if p.id == first.id),
+        )
+        .count();
+    1 + rest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +280,11 @@ mod tests {
             recut(std::slice::from_ref(&line), 0, line.len(), &mut rng),
             None
         );
+        // A group's length from its first piece: its pieces that follow, in order.
+        assert_eq!(piece_group_len(&lines, 1), 2);
+        assert_eq!(piece_group_len(&lines, 2), 1, "a later piece");
+        assert_eq!(piece_group_len(&lines, 0), 1, "not a piece");
+        assert_eq!(piece_group_len(&lines[..2], 1), 1, "the rest not there");
         assert_eq!(recut(&[line], 5, MIN_LINE, &mut rng), None);
     }
 

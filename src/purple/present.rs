@@ -71,23 +71,27 @@ pub(crate) fn apply_lines(r: &ConvRef, fx: Effects) -> Option<usize> {
     };
     // A line refused as too large goes again in smaller pieces (`send_or_cut`).
     let mut cut = None;
+    // Whether the first line that did not go was refused as too large (and could not be cut).
+    let mut too_large = false;
     let mut i = 0;
     while i < fx.inject.len() {
         match send_or_cut(to, &fx.inject, i, &mut cut) {
             Some(went) => i += went,
             None => {
                 glue::debug_warning("could not send a protocol line (offline?)");
+                if all_sent {
+                    too_large = super::prpl::size_refusal().is_some();
+                }
                 all_sent = false;
                 first_not_sent.get_or_insert(i);
-                i += 1;
+                // The rest of its pieces, if it was a line's first: unreadable without it.
+                i += super::fragsize::piece_group_len(&fx.inject, i);
             }
         }
     }
     if let Some((refused, size)) = cut {
         tell_cut(&r, refused, size);
     }
-    // Not taken as too large (the last line that did not go), and it could not be cut smaller.
-    let too_large = !all_sent && super::prpl::size_refusal().is_some();
     // The contact's other clients' lines, once the main client's have all gone out: when one
     // of those did not, the typed message is shown as not sent, and the other clients must not
     // have it either (typed again, they got it twice). Their handshake answers and notices

@@ -531,6 +531,9 @@ unsafe extern "C" fn sending_im_msg(
                                 None => {
                                     // SAFETY: valid out-parameter.
                                     unsafe { abort_send(message) };
+                                    // Pieces of it may have left: a not-read notice for them
+                                    // must not send it again by itself once the user has it.
+                                    service::forget_sent_text(&r, &text);
                                     r.system_line(&texts::not_sent_refused(&text, true));
                                     return;
                                 }
@@ -541,6 +544,7 @@ unsafe extern "C" fn sending_im_msg(
                             // said.
                             // SAFETY: valid out-parameter.
                             unsafe { abort_send(message) };
+                            service::forget_sent_text(&r, &text);
                             let too_large = super::prpl::take_size_refusal().is_some();
                             r.system_line(&texts::not_sent_refused(&text, too_large));
                             return;
@@ -627,18 +631,6 @@ unsafe extern "C" fn receiving_im_msg(
             if !flags.is_null() {
                 // SAFETY: libpurple's flags out-parameter, non-null.
                 unsafe { *flags &= !RECEIVED_NEVER_FLAGGED };
-                // A message the protocol hands over as sent by this account (flagged `SEND`,
-                // to which `serv_got_im` adds `RECV`: what another client of ours sent, as a
-                // plugin that delivers everything it hears through `serv_got_im` gives it) is
-                // never the contact's to read: read as the contact's, its line belonged to no
-                // session ("could not read"), and the contact was sent a not-read notice for a
-                // message it never sent. libpurple writes it as sent, and that write is looked
-                // at as every write of one (`echo`): a Sotto line hidden with one note,
-                // plaintext warned about where the window is marked encrypted.
-                // SAFETY: as above.
-                if unsafe { *flags } & sys::PURPLE_MESSAGE_SEND != 0 {
-                    return 0;
-                }
             }
             // SAFETY: libpurple's conversation for this message (NULL when none is open yet).
             let followed = unsafe { service::track(conv) };
@@ -675,6 +667,28 @@ unsafe extern "C" fn receiving_im_msg(
                     }
                 };
             };
+            // A message the protocol hands over as sent by this account (flagged `SEND`, to
+            // which `serv_got_im` adds `RECV`: what another client of ours sent, as a plugin
+            // that delivers everything it hears through `serv_got_im` gives it) is never the
+            // contact's to read: read as the contact's, its line belonged to no session ("could
+            // not read"), and the contact was sent a not-read notice for a message it never
+            // sent. A line of Sotto's is written into the window as sent, as such a plugin's
+            // write of it would be, and looked at as every such write is (`echo`: hidden, one
+            // note), and dropped here (handed on, other plugins saw the raw line as received,
+            // and libpurple's away message answered it). Plaintext goes on, written as sent by
+            // libpurple (the write warns where the window is marked encrypted).
+            // SAFETY: non-null flags out-parameter (checked first).
+            if !flags.is_null() && unsafe { *flags } & sys::PURPLE_MESSAGE_SEND != 0 {
+                if crate::protocol::wire::is_sotto_text(&text) {
+                    r.conversation_or_new();
+                    // SAFETY: as above.
+                    let as_sent = unsafe { *flags } & !sys::PURPLE_MESSAGE_RECV;
+                    r.write(peer, &raw, as_sent);
+                    // SAFETY: valid out-parameter.
+                    return unsafe { swallow(message) };
+                }
+                return 0;
+            }
             // Other open windows named exactly as the sender, which libpurple's lookup missed
             // (an XMPP private chat once the room is left and its address is on the roster):
             // their conversations follow first, as before a line is sent, so the line is read
