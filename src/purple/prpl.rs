@@ -508,7 +508,7 @@ unsafe fn wrapped_send_im(
                     }
                     // Pieces of it may have left before: a not-read notice for them must not
                     // send it again by itself once the user has it back.
-                    service::forget_sent_text(&r, typed);
+                    service::forget_sent_record(&r, typed);
                     r.system_line(&texts::not_sent_refused(typed, too_large.is_some()));
                 }
                 // The contact's other clients get the message only once this client's went.

@@ -438,6 +438,17 @@ pub(crate) fn forget_sent_text(r: &ConvRef, typed: &str) {
     let _ = with_sessions(|s| s.forget_sent_text(&key, typed));
 }
 
+/// A typed message given back NOT sent in the call that sent it (pieces of it may have left):
+/// its record forgotten, so that the receiver's "arrived incomplete" does not have it sent again
+/// by itself once the user has it back; a text of the same words that waits to go again (a
+/// notice named it) still goes ([`Sessions::forget_sent_record`]).
+///
+/// [`Sessions::forget_sent_record`]: crate::sessions::Sessions::forget_sent_record
+pub(crate) fn forget_sent_record(r: &ConvRef, typed: &str) {
+    let key = r.key();
+    let _ = with_sessions(|s| s.forget_sent_record(&key, typed));
+}
+
 /// The conversations of libpurple's accounts saved on disk, not loaded, that hold messages,
 /// with how many ([`Sessions::held_on_disk`]: counted without loading them), named as the
 /// store names them.

@@ -533,7 +533,7 @@ unsafe extern "C" fn sending_im_msg(
                                     unsafe { abort_send(message) };
                                     // Pieces of it may have left: a not-read notice for them
                                     // must not send it again by itself once the user has it.
-                                    service::forget_sent_text(&r, &text);
+                                    service::forget_sent_record(&r, &text);
                                     r.system_line(&texts::not_sent_refused(&text, true));
                                     return;
                                 }
@@ -544,7 +544,7 @@ unsafe extern "C" fn sending_im_msg(
                             // said.
                             // SAFETY: valid out-parameter.
                             unsafe { abort_send(message) };
-                            service::forget_sent_text(&r, &text);
+                            service::forget_sent_record(&r, &text);
                             let too_large = super::prpl::take_size_refusal().is_some();
                             r.system_line(&texts::not_sent_refused(&text, too_large));
                             return;

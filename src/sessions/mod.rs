@@ -1379,6 +1379,13 @@ impl Sessions {
         }
     }
 
+    /// [`Conversation::forget_sent_record`] in the conversation `key` if it is loaded.
+    pub fn forget_sent_record(&mut self, key: &ConvKey, text: &str) {
+        if let Some(s) = self.sessions.get_mut(key) {
+            s.conv.forget_sent_record(text);
+        }
+    }
+
     /// The text of `line`, a data line sent to the contact (or to another of its clients)
     /// and handed back undelivered, while it is remembered (in memory only: nothing is loaded).
     pub fn sent_text(&self, key: &ConvKey, line: &str) -> Option<SecretString> {

@@ -1269,6 +1269,15 @@ impl Conversation {
     /// message that did leave), and, if a notice came while the line was held and already set
     /// it to go again, the newest text waiting so. Both live in memory only: nothing to save.
     pub fn forget_sent_text(&mut self, text: &str) {
+        self.forget_sent_record(text);
+        self.cold.forget_resend(text);
+    }
+
+    /// [`Self::forget_sent_text`]'s first half: `text`'s record, if it is the newest sent, and
+    /// no text waiting to be sent again. For a message the host gave back at once, in the same
+    /// call that sent it (no notice about it can have come meanwhile): a text of the same words
+    /// waiting to go again is another message's, which a notice promised to send again.
+    pub fn forget_sent_record(&mut self, text: &str) {
         if self
             .sent
             .back()
@@ -1276,7 +1285,6 @@ impl Conversation {
         {
             self.sent.pop_back();
         }
-        self.cold.forget_resend(text);
     }
 
     /// The text of `line`, a data line this side sent, while it is remembered: for a line the

@@ -186,6 +186,30 @@ fn host_did_not_send_after_all(late: bool) {
     );
 }
 
+/// `forget_sent_record` (a message the host gave back at once) forgets its record only: a text
+/// of the same words that already waits to go again, because the contact's notice named it,
+/// still goes with the next session, as the notice's line promised.
+#[test]
+fn forgetting_a_record_keeps_a_text_waiting_to_go_again() {
+    let (mut a, mut b, mut rng) = established(304);
+    let text = "the long message the contact could not read ".repeat(5);
+    let pieces = long_message(&mut a, &text, &mut rng);
+    let kept = &pieces[..pieces.len() - 1];
+    let _ = gathered(receive_at(&mut b, kept, T0, &mut rng));
+    let lapse = T0 + MAX_AGE_SECS + 1;
+    let out = b.tell_incomplete(lapse);
+    let _ = a.receive(&out.inject[0], lapse, &mut rng);
+    // The same words typed again, given back at once (the host did not take them).
+    let _ = send(&mut a, &text, &mut rng);
+    a.forget_sent_record(&text);
+    let (shown, a_events) = rekey(&mut a, &mut b, &mut rng);
+    assert_eq!(shown, [text], "{a_events:?}");
+    assert!(
+        a_events.iter().any(|e| matches!(e, Event::Resent { .. })),
+        "{a_events:?}"
+    );
+}
+
 /// Lines lost meanwhile are told with the next line that comes, too (the host ticks, then
 /// receives): not only by the sweep.
 #[test]
