@@ -609,6 +609,8 @@ fn a_held_message_refused_as_too_large_goes_in_smaller_pieces() {
     for text in &texts {
         assert_eq!(count_writes(&p.alice.client, &bob, flags::SEND, text), 1);
         assert_eq!(count_writes(&p.bob.client, &alice, flags::RECV, text), 1);
+        // Neither tap ever carried a distinctive piece of it.
+        assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "a held message");
     }
     assert_eq!(
         p.alice.client.writes_showing("too large for it"),
