@@ -470,9 +470,16 @@ unsafe fn wrapped_send_im(
                 // it, markup around it or inside it). Within the approval's second nothing
                 // else of this conversation's comes here (libpurple calls `send_im` right
                 // after the handlers): whatever it carries, it is that message.
+                // Only libpurple's own send of a typed message (`common_send` flags it `SEND`):
+                // an auto-reply, a buddy pounce or another plugin's `serv_send_im` in that
+                // second, after a handler that cancelled the typed message, is its own message
+                // (it was dropped as the typed one "changed on its way"; found by a read-only
+                // review).
                 Some(a)
                     if a.key == key
                         && a.typed.is_some()
+                        && flags & sys::PURPLE_MESSAGE_SEND != 0
+                        && flags & sys::PURPLE_MESSAGE_AUTO_RESP == 0
                         && (text.contains(a.text.as_str()) || a.fresh()) =>
                 {
                     (None, a.typed)
@@ -565,6 +572,19 @@ unsafe fn wrapped_send_im(
                         1
                     } else {
                         not_shown_as_sent(&text, flags);
+                        // Pieces of it may have left: a not-read notice for them must not send
+                        // it again by itself.
+                        service::forget_sent_record(&r, &plain);
+                        // A caller that wrote the text as sent before calling (a buddy pounce)
+                        // or writes nothing (another plugin) had it look sent, or vanish,
+                        // without a word: the window says it was NOT sent, with the text (an
+                        // auto-reply's write is cancelled above; it was no one's typing; found
+                        // by a read-only review).
+                        if flags & sys::PURPLE_MESSAGE_AUTO_RESP == 0 {
+                            let too_large = take_size_refusal().is_some();
+                            r.conversation_or_new();
+                            r.system_line(&texts::not_sent_refused(&plain, too_large));
+                        }
                         0
                     }
                 }

@@ -248,6 +248,22 @@ impl Client {
         }
     }
 
+    /// Hands `text` for `to` to `serv_send_im` as `verb` does (`servsend`: an auto-reply's
+    /// call; `pounce`: a buddy pounce's, written as sent first; `autoreply`: all of an
+    /// auto-reply), waits for its result and returns what `send_im` returned.
+    pub fn serv_send(&mut self, verb: &str, to: &str, text: &str) -> i32 {
+        self.command(&format!("{verb} {} {}", escape_arg(to), escape_arg(text)));
+        let prefix = format!("{verb} ");
+        // "ECHO <verb> RC" (the rig reads an ECHO's fields as one).
+        let echo = self.expect(&format!("{verb}'s result"), Duration::from_secs(30), |l| {
+            l.tag == "ECHO" && l.field(0).starts_with(&prefix)
+        });
+        echo.field(0)[prefix.len()..]
+            .trim()
+            .parse()
+            .expect("a number")
+    }
+
     /// [`Client::send`] as the account `username` (one of [`ClientConfig::also_accounts`], or
     /// the first account's username).
     pub fn send_as(&mut self, username: &str, buddy: &str, text: &str) {
