@@ -182,7 +182,22 @@ pub(crate) fn apply_lines(r: &ConvRef, fx: Effects) -> Option<usize> {
     // (a quarter of the plugin's time per message went into redecorating it anyway). Renames,
     // new windows and title resets redecorate from their own signals.
     for notice in &fx.notices {
-        r.system_line(&notice_line(&r, notice));
+        let line = notice_line(&r, notice);
+        // Said for a line anyone can send under the contact's name (no user action, nothing
+        // typed): one line per interval, as for other unauthenticated lines (each Sotto line
+        // wrote it again; found by a read-only review).
+        let line = match notice {
+            Notice::Unrestorable { unsent: None, .. } if !fx.force_window => {
+                match quiet_count(&r, Quiet::Unrestorable) {
+                    Some(unreported) => {
+                        texts::with_unreported(line, Quiet::Unrestorable, unreported)
+                    }
+                    None => continue,
+                }
+            }
+            _ => line,
+        };
+        r.system_line(&line);
         // A second client's key: the same choice in a dialog, bound to exactly this key.
         if let Notice::OtherClient {
             address,
@@ -433,6 +448,14 @@ fn close_stale_answer_dialog(r: &ConvRef) {
 /// next one written says how many were not. Nothing is remembered for a conversation with no
 /// window (nothing would be written there).
 fn quiet_line(r: &ConvRef, kind: Quiet, event: &Event) -> Option<String> {
+    let unreported = quiet_count(r, kind)?;
+    let line = texts::event(&Shown::new(&r.peer), event)?;
+    Some(texts::with_unreported(line, kind, unreported))
+}
+
+/// Whether a line of `kind` may be written in `r`'s window now: how many were not since the
+/// last one (`None`: not now, counted; or no window, where nothing is remembered).
+fn quiet_count(r: &ConvRef, kind: Quiet) -> Option<usize> {
     if r.conversation().is_null() {
         return None;
     }
@@ -440,16 +463,14 @@ fn quiet_line(r: &ConvRef, kind: Quiet, event: &Event) -> Option<String> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let unreported = with_state(|state| {
+    with_state(|state| {
         state
             .windows
             .entry(r.key())
             .or_default()
             .may_write(kind, now)
     })
-    .flatten()?;
-    let line = texts::event(&Shown::new(&r.peer), event)?;
-    Some(texts::with_unreported(line, kind, unreported))
+    .flatten()
 }
 
 /// A data line to `r` came back undelivered (`condition`: the server's reason), known by its
@@ -484,18 +505,7 @@ pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str, ours: bool) 
     let unreported = if text.is_some() {
         Some(0)
     } else {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        with_state(|state| {
-            state
-                .windows
-                .entry(r.key())
-                .or_default()
-                .may_write(Quiet::Undelivered, now)
-        })
-        .flatten()
+        quiet_count(r, Quiet::Undelivered)
     };
     if let Some(unreported) = unreported {
         let text = text.as_deref().map(String::as_str);

@@ -193,10 +193,13 @@ pub(crate) enum Quiet {
     HandshakeFailed,
     /// "A message … was not delivered", for a line handed back whose text is not remembered.
     Undelivered,
+    /// "Nothing was read or sent: Sotto cannot restore …", for a Sotto line that arrives in a
+    /// conversation whose saved row cannot be restored.
+    Unrestorable,
 }
 
 impl Quiet {
-    const KINDS: usize = 4;
+    const KINDS: usize = 5;
 
     /// At most one line of a kind per this many seconds per window; the next says how many
     /// were not written.

@@ -863,6 +863,7 @@ pub(crate) fn with_unreported(line: String, kind: Quiet, unreported: usize) -> S
         Quiet::PeerError => "more such reports came",
         Quiet::HandshakeFailed => "more attempts failed",
         Quiet::Undelivered => "more came back",
+        Quiet::Unrestorable => "more encrypted lines came and were not read",
     };
     format!("{line} ({unreported} {what} since the last such line.)")
 }
