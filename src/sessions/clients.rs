@@ -869,7 +869,7 @@ impl Sessions {
     fn finish_other(
         &mut self,
         key: &ConvKey,
-        index: usize,
+        mut index: usize,
         inject: Vec<String>,
         events: Vec<Event>,
         action: Option<ReceiveAction>,
@@ -886,6 +886,7 @@ impl Sessions {
         };
         let address = o.address.clone();
         let mut gone = false;
+        let started = events.iter().any(|e| matches!(e, Event::Started { .. }));
         // Names it states that are not the ones the user sees: said with the start.
         let mismatch = events.iter().find_map(|e| match e {
             Event::NamesMismatch {
@@ -941,6 +942,40 @@ impl Sessions {
         if !o.alive() {
             gone = true;
         }
+        // A session that reads, started with a client already in a place of its own under
+        // another address (its tag and its key: one of the contact's clients back under a new
+        // XMPP resource that answered a start of ours there, the server's relay of that client's
+        // lines included, which needs that client's key): the client it was. Its older place
+        // goes, as a client's does when the main session starts with it (`superseded_by_main`):
+        // two sessions with one client had it read every message twice, for good.
+        let mut superseded = Vec::new();
+        if started && !gone && o.reads() {
+            let (slot, same) = (o.slot, o.conv.session_instance().map(|(_, t)| t));
+            let peer = o.conv.peer_identity();
+            let mut waiting = Vec::new();
+            s.others.retain_mut(|other| {
+                let again = other.slot != slot
+                    && same.is_some()
+                    && other.conv.session_instance().map(|(_, t)| t) == same
+                    && other.conv.peer_identity() == peer;
+                if again {
+                    waiting.extend(other.conv.take_resend());
+                    if other.saved.is_some() {
+                        superseded.push(other.slot);
+                    }
+                }
+                !again
+            });
+            index = s
+                .others
+                .iter()
+                .position(|other| other.slot == slot)
+                .unwrap_or(index);
+            // What waited to be sent again to it goes to the client's session here.
+            if let Some(o) = s.others.get_mut(index) {
+                o.conv.take_over_resend(waiting);
+            }
+        }
         if gone {
             let mut o = s.others.remove(index);
             // What waited to be sent again to it (the user was told it would be) goes to the
@@ -993,6 +1028,9 @@ impl Sessions {
             }
             return (action, fx);
         }
+        // The rows of the places it had before, once its session here is saved (a failed
+        // save reloads them, and what waited to be sent again with them).
+        self.delete_other_rows(key, superseded);
         let to = answer_to.unwrap_or(address);
         fx.elsewhere
             .extend(inject.into_iter().map(|line| (to.clone(), line)));

@@ -2790,6 +2790,27 @@ fn a_client_back_under_a_new_address_keeps_one_session() {
     }
 }
 
+/// bob's other client reconnects under another address (a new XMPP resource) and writes
+/// nothing; alice starts again (her start goes to every client) and it answers from there: it
+/// is the client it was, and keeps one session on her side. Its answer was taken for a new
+/// client's, which got a session of its own beside the old one, both reading: that client
+/// showed every message twice, for good (found by a read-only review).
+#[test]
+fn a_client_back_under_a_new_address_that_answers_a_start_keeps_one_session() {
+    let mut net = Net::new("clients-resource-answer");
+    net.both_accepted();
+    net.moved.insert(DESKTOP, "bob/desktop-2".to_owned());
+    net.now += 11;
+    net.alice_starts();
+    let others = net.others();
+    assert_eq!(others.len(), 1, "{others:?}");
+    net.alice_types("once each after the start");
+    for client in [LAPTOP, DESKTOP] {
+        let n = net.times_shown(client, "once each after the start");
+        assert_eq!(n, 1, "{client} read it {n} times");
+    }
+}
+
 /// alice starts again while bob's other client holds a session on a key she has not accepted,
 /// and that client answers first: its answer goes to its own session (stale there), never to
 /// the main one. It used to complete the main session, held on the key she was shown as not
