@@ -468,13 +468,12 @@ unsafe fn wrapped_send_im(
                 // moment ago, that reaches the connection late or changed: another plugin's
                 // handler after ours held it (a dialog) or rewrote it (a signature after
                 // it, markup around it or inside it). Within the approval's second nothing
-                // else of this conversation's comes here (libpurple calls `send_im` right
-                // after the handlers): whatever it carries, it is that message.
-                // Only libpurple's own send of a typed message (`common_send` flags it `SEND`):
-                // an auto-reply, a buddy pounce or another plugin's `serv_send_im` in that
-                // second, after a handler that cancelled the typed message, is its own message
-                // (it was dropped as the typed one "changed on its way"; found by a read-only
-                // review).
+                // else of this conversation's that libpurple's send of typed text makes
+                // (`common_send` flags it `SEND`) comes here (libpurple calls `send_im` right
+                // after the handlers): whatever it carries, it is that message. An auto-reply,
+                // a buddy pounce or another plugin's `serv_send_im` in that second (after a
+                // handler that cancelled the typed message) is its own message: it was dropped
+                // as the typed one "changed on its way" (found by a read-only review).
                 Some(a)
                     if a.key == key
                         && a.typed.is_some()
