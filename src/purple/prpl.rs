@@ -467,7 +467,8 @@ unsafe fn wrapped_send_im(
                 // The last line of a message typed here, made by our `sending-im-msg` a
                 // moment ago, that reaches the connection late or changed: another plugin's
                 // handler after ours held it (a dialog) or rewrote it (a signature after
-                // it, markup around it or inside it). Within the approval's second nothing
+                // it, markup around it or inside it), whoever hands it down (it carries the
+                // line Sotto made: nobody else has it). Within the approval's second nothing
                 // else of this conversation's that libpurple's send of typed text makes
                 // (`common_send` flags it `SEND`) comes here (libpurple calls `send_im` right
                 // after the handlers): whatever it carries, it is that message. An auto-reply,
@@ -477,9 +478,10 @@ unsafe fn wrapped_send_im(
                 Some(a)
                     if a.key == key
                         && a.typed.is_some()
-                        && flags & sys::PURPLE_MESSAGE_SEND != 0
-                        && flags & sys::PURPLE_MESSAGE_AUTO_RESP == 0
-                        && (text.contains(a.text.as_str()) || a.fresh()) =>
+                        && (text.contains(a.text.as_str())
+                            || (a.fresh()
+                                && flags & sys::PURPLE_MESSAGE_SEND != 0
+                                && flags & sys::PURPLE_MESSAGE_AUTO_RESP == 0)) =>
                 {
                     (None, a.typed)
                 }

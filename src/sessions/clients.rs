@@ -577,7 +577,15 @@ impl Sessions {
                 let (index, started) =
                     self.add_other(key, from, settings, start.then_some(true), rng)?;
                 if let Some(inject) = started {
-                    return Some(self.finish_other(key, index, inject, Vec::new(), None, None));
+                    return Some(self.finish_other(
+                        key,
+                        index,
+                        inject,
+                        Vec::new(),
+                        None,
+                        None,
+                        Vec::new(),
+                    ));
                 }
                 index
             }
@@ -614,6 +622,16 @@ impl Sessions {
         } else {
             o.conv.receive(text, settings.now_secs, rng)
         };
+        // As for the main session (`read_line`): a message shown while it could not be saved,
+        // come again in another encoding, is not shown again.
+        if let (ReceiveAction::Display(_), Some(m)) = (&out.action, out.read_message) {
+            if self
+                .shown_unsaved
+                .contains(&super::operations::message_digest(&m))
+            {
+                out.action = ReceiveAction::Swallow;
+            }
+        }
         out.events.splice(0..0, ticked.events);
         if o.conv.pending_question().is_some() {
             // Verification runs with the main client only: the asker is told at once that
@@ -639,6 +657,11 @@ impl Sessions {
         let took_holders_address = (started || (out.read_in.is_some() && out.read_in_current))
             && !o.conv.is_blocked()
             && s.holder() == Some(from);
+        let (index, superseded) = if started {
+            Self::one_place_per_client(s, index, &mut out, rng)
+        } else {
+            (index, Vec::new())
+        };
         let mut action = out.action;
         // Read, but not shown as the contact's words: its key is not one the user accepted (a
         // server can make up a client). Shown as a Sotto line that says so.
@@ -651,10 +674,68 @@ impl Sessions {
         if took_holders_address {
             self.forget_holder(key);
         }
-        let (action, mut fx) =
-            self.finish_other(key, index, out.inject, out.events, Some(action), answer_to);
+        let read_message = out.read_message;
+        let (action, mut fx) = self.finish_other(
+            key,
+            index,
+            out.inject,
+            out.events,
+            Some(action),
+            answer_to,
+            superseded,
+        );
         fx.notices.extend(unaccepted);
+        fx.read_message = read_message;
         Some((action, fx))
+    }
+
+    /// The other client at `index` started a session that reads: a place of that same client
+    /// under another address (its instance tag and its key: one of the contact's clients back
+    /// under a new XMPP resource that answered a start of ours there, or the server's relay of
+    /// that client's lines from a made-up address, which needs that client's key) goes, as a
+    /// client's does when the main session starts with it (`superseded_by_main`): two sessions
+    /// with one client had it read every message twice, for good. What waited to be sent again
+    /// to it goes now, over this new session (`out`). The index of this place after, and the
+    /// slots of the places that went that had rows.
+    fn one_place_per_client(
+        s: &mut Session,
+        index: usize,
+        out: &mut crate::protocol::ReceiveOutcome,
+        rng: &mut impl CryptoRngCore,
+    ) -> (usize, Vec<u8>) {
+        let Some(o) = s.others.get(index).filter(|o| o.reads()) else {
+            return (index, Vec::new());
+        };
+        let (slot, peer) = (o.slot, o.conv.peer_identity());
+        let Some(tag) = o.conv.session_instance().map(|(_, t)| t) else {
+            return (index, Vec::new());
+        };
+        let mut superseded = Vec::new();
+        let mut waiting = Vec::new();
+        s.others.retain_mut(|other| {
+            let again = other.slot != slot
+                && other.conv.session_instance().map(|(_, t)| t) == Some(tag)
+                && other.conv.peer_identity() == peer;
+            if again {
+                waiting.extend(other.conv.take_resend());
+                if other.saved.is_some() {
+                    superseded.push(other.slot);
+                }
+            }
+            !again
+        });
+        let Some(index) = s.others.iter().position(|other| other.slot == slot) else {
+            return (index, superseded);
+        };
+        if !waiting.is_empty() {
+            if let Some(o) = s.others.get_mut(index) {
+                o.conv.put_back_resend(waiting);
+                let sent = o.conv.send_waiting(rng);
+                out.inject.extend(sent.inject);
+                out.events.extend(sent.events);
+            }
+        }
+        (index, superseded)
     }
 
     /// The main session's client is no longer where it was last heard from (`holder_left`; on
@@ -793,6 +874,7 @@ impl Sessions {
             Vec::new(),
             None,
             None,
+            Vec::new(),
         );
         Some(fx)
     }
@@ -866,14 +948,18 @@ impl Sessions {
 
     /// After an other client's session decided: what the user is told (one line per change,
     /// never a dialog), whether it stays, the save, and where its lines go.
+    /// `superseded`: the slots of older places of the same client, taken out of memory
+    /// ([`Self::one_place_per_client`]), whose rows go once this one is saved.
+    #[allow(clippy::too_many_arguments)]
     fn finish_other(
         &mut self,
         key: &ConvKey,
-        mut index: usize,
+        index: usize,
         inject: Vec<String>,
         events: Vec<Event>,
         action: Option<ReceiveAction>,
         answer_to: Option<String>,
+        superseded: Vec<u8>,
     ) -> (ReceiveAction, Effects) {
         let mut fx = Effects::default();
         let mut action = action.unwrap_or(ReceiveAction::Swallow);
@@ -886,7 +972,6 @@ impl Sessions {
         };
         let address = o.address.clone();
         let mut gone = false;
-        let started = events.iter().any(|e| matches!(e, Event::Started { .. }));
         // Names it states that are not the ones the user sees: said with the start.
         let mismatch = events.iter().find_map(|e| match e {
             Event::NamesMismatch {
@@ -941,40 +1026,6 @@ impl Sessions {
         }
         if !o.alive() {
             gone = true;
-        }
-        // A session that reads, started with a client already in a place of its own under
-        // another address (its tag and its key: one of the contact's clients back under a new
-        // XMPP resource that answered a start of ours there, the server's relay of that client's
-        // lines included, which needs that client's key): the client it was. Its older place
-        // goes, as a client's does when the main session starts with it (`superseded_by_main`):
-        // two sessions with one client had it read every message twice, for good.
-        let mut superseded = Vec::new();
-        if started && !gone && o.reads() {
-            let (slot, same) = (o.slot, o.conv.session_instance().map(|(_, t)| t));
-            let peer = o.conv.peer_identity();
-            let mut waiting = Vec::new();
-            s.others.retain_mut(|other| {
-                let again = other.slot != slot
-                    && same.is_some()
-                    && other.conv.session_instance().map(|(_, t)| t) == same
-                    && other.conv.peer_identity() == peer;
-                if again {
-                    waiting.extend(other.conv.take_resend());
-                    if other.saved.is_some() {
-                        superseded.push(other.slot);
-                    }
-                }
-                !again
-            });
-            index = s
-                .others
-                .iter()
-                .position(|other| other.slot == slot)
-                .unwrap_or(index);
-            // What waited to be sent again to it goes to the client's session here.
-            if let Some(o) = s.others.get_mut(index) {
-                o.conv.take_over_resend(waiting);
-            }
         }
         if gone {
             let mut o = s.others.remove(index);

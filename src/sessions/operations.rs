@@ -284,6 +284,9 @@ impl Sessions {
                 .any(|n| matches!(n, Notice::NotSaved { .. }));
             if unsaved && matches!(done.0, ReceiveAction::Display(_)) {
                 self.remember_shown_unsaved(line);
+                if let Some(m) = done.1.read_message {
+                    self.remember_shown_unsaved(message_digest(&m));
+                }
             }
             return Some(done);
         }
@@ -304,6 +307,15 @@ impl Sessions {
         } else {
             s.conv.receive(text, settings.now_secs, rng)
         };
+        // A message shown while its conversation could not be saved, come again in another
+        // encoding (text after its token, a one-piece `?S1P`, its pieces in another order: the
+        // line's digest above misses those): read again from the state rolled back (which
+        // catches up), not shown again (found by a read-only review).
+        if let (ReceiveAction::Display(_), Some(m)) = (&out.action, out.read_message) {
+            if self.shown_unsaved.contains(&message_digest(&m)) {
+                out.action = ReceiveAction::Swallow;
+            }
+        }
         if for_another_client && was_up {
             // Made for another client of this account (the server handed it here: that client
             // left). Whether the contact also made this client a copy of its own only the
@@ -415,6 +427,9 @@ impl Sessions {
             // lost); replies the protocol wanted to send are not. Shown once: remembered.
             if matches!(out.action, ReceiveAction::Display(_)) {
                 self.remember_shown_unsaved(line);
+                if let Some(m) = out.read_message {
+                    self.remember_shown_unsaved(message_digest(&m));
+                }
             }
             // Other lines may come again and are read then (a decrypted one is remembered
             // above instead: its key is used up).
@@ -528,7 +543,21 @@ impl Sessions {
         }
         self.shown_unsaved.push_back(line);
     }
+}
 
+/// What [`Sessions::remember_shown_unsaved`] keeps of a message (its `sid`, ratchet key and
+/// index), apart from any line's digest.
+pub(super) fn message_digest(m: &crate::protocol::wire::MessageRef) -> [u8; 32] {
+    let index = m.index.to_be_bytes();
+    *crate::protocol::kdf::sha256(&[
+        b"sotto shown unsaved message",
+        &m.session_id,
+        &m.ratchet_key,
+        &index,
+    ])
+}
+
+impl Sessions {
     /// The user allows plaintext where a restored backup left a conversation waiting for a new
     /// session: its row (keys already used on the wire, dropped from memory but still on disk)
     /// is deleted, so no restart brings them back, and it no longer holds what is typed.

@@ -1059,6 +1059,7 @@ impl Conversation {
                 if decrypted.is_ok() {
                     out.read_in = Some(m.session_id);
                     out.read_in_current = current;
+                    out.read_message = Some(MessageRef::of(&m));
                     self.cold.note_read(&m);
                 }
                 match decrypted {

@@ -13,7 +13,7 @@ use crate::protocol::handshake::HandshakeError;
 use crate::protocol::identity::{Fingerprint, IdentityPublic};
 use crate::protocol::ratchet::DecryptError;
 use crate::protocol::secret::SecretString;
-use crate::protocol::wire::DecodeError;
+use crate::protocol::wire::{DecodeError, MessageRef};
 
 /// Why a message was held rather than sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -354,6 +354,9 @@ pub struct ReceiveOutcome {
     /// Whether [`Self::read_in`] is the current session (two sessions may carry one `sid`: a
     /// line the previous session read teaches nothing about the current one's client).
     pub read_in_current: bool,
+    /// With [`Self::read_in`]: which data message decrypted (its `sid`, ratchet key and index),
+    /// however its line was encoded (text after the token, pieces): one message, many lines.
+    pub read_message: Option<MessageRef>,
 }
 
 impl ReceiveOutcome {
@@ -366,6 +369,7 @@ impl ReceiveOutcome {
             unaccepted_key: None,
             read_in: None,
             read_in_current: false,
+            read_message: None,
         }
     }
 }

@@ -1234,12 +1234,8 @@ fn a_superseded_client_left_on_disk_is_dropped_at_the_restart() {
 fn a_copy_sent_again_whose_save_fails_waits_again() {
     let mut net = Net::new("clients-resend-unsaved");
     net.both_accepted();
-    let (_, fx) = net.alice_sends("for both clients");
-    let (address, copy) = fx.elsewhere[0].clone();
-    let Ok(WireMessage::Data(m)) = WireMessage::decode(&copy) else {
-        panic!("not a data line: {copy}");
-    };
-    let notice = crate::protocol::wire::MessageRef::of(&m).unfinished_line();
+    let (address, m) = net.other_clients_copy("for both clients");
+    let notice = m.unfinished_line();
     net.alice.store().fail_writes(true);
     let fx = net.alice_gets(&address, &notice);
     net.alice.store().fail_writes(false);
@@ -1793,6 +1789,17 @@ impl Net {
 
     /// What alice's service does with `text` typed to bob (at time 0, `manual`), nothing
     /// delivered.
+    /// alice types `text`: the address of the other client's copy, and which message it is
+    /// (nothing delivered).
+    fn other_clients_copy(&mut self, text: &str) -> (String, crate::protocol::wire::MessageRef) {
+        let (_, fx) = self.alice_sends(text);
+        let (address, copy) = fx.elsewhere[0].clone();
+        let Ok(WireMessage::Data(m)) = WireMessage::decode(&copy) else {
+            panic!("not a data line: {copy}");
+        };
+        (address, crate::protocol::wire::MessageRef::of(&m))
+    }
+
     fn alice_sends(&mut self, text: &str) -> (Outgoing, Effects) {
         let key = self.alice.key.clone();
         self.alice
@@ -2811,6 +2818,27 @@ fn a_client_back_under_a_new_address_that_answers_a_start_keeps_one_session() {
     }
 }
 
+/// The same, with a copy the client could not read in its old place (its not-read notice
+/// came): the text waits to go again over that client's next session, which is the one its
+/// answer from the new address starts. It goes then, once. (Moved into the new place as
+/// waiting for a later session, it waited without a word; found by a hostile review of the
+/// first version.)
+#[test]
+fn what_waited_for_a_clients_old_place_goes_over_its_new_one() {
+    let mut net = Net::new("clients-resource-resend");
+    net.both_accepted();
+    let (address, m) = net.other_clients_copy("lost in the old place");
+    assert_eq!(address, DESKTOP);
+    let notice = m.not_read_line();
+    net.alice_gets(DESKTOP, &notice);
+    net.moved.insert(DESKTOP, "bob/desktop-2".to_owned());
+    net.now += 11;
+    net.alice_starts();
+    assert_eq!(net.others().len(), 1, "{:?}", net.others());
+    let n = net.times_shown(DESKTOP, "lost in the old place");
+    assert_eq!(n, 1, "the desktop read it {n} times");
+}
+
 /// alice starts again while bob's other client holds a session on a key she has not accepted,
 /// and that client answers first: its answer goes to its own session (stale there), never to
 /// the main one. It used to complete the main session, held on the key she was shown as not
@@ -3573,5 +3601,18 @@ fn another_clients_line_read_unsaved_is_shown_once() {
     assert!(
         again.is_empty(),
         "the replayed line was shown again: {again:?}"
+    );
+    // The same message with text after its token (another line, the same message): it was
+    // shown again (found by a read-only review).
+    assert_eq!(lines.len(), 1);
+    let suffixed = format!("{} and more", lines[0]);
+    let (action, _) = net
+        .alice
+        .sessions
+        .incoming(&key, DESKTOP, &suffixed, &now(net.now), &mut net.alice.rng)
+        .expect("incoming");
+    assert!(
+        !matches!(action, ReceiveAction::Display(_)),
+        "the same message in another line was shown again"
     );
 }
