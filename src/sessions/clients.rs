@@ -625,9 +625,10 @@ impl Sessions {
         // As for the main session (`read_line`): a message shown while it could not be saved,
         // come again in another encoding, is not shown again.
         if let (ReceiveAction::Display(_), Some(m)) = (&out.action, out.read_message) {
-            if self
-                .shown_unsaved
-                .contains(&super::operations::message_digest(&m))
+            if !self.shown_unsaved.is_empty()
+                && self
+                    .shown_unsaved
+                    .contains(&super::operations::message_digest(key, Some(o.slot), &m))
             {
                 out.action = ReceiveAction::Swallow;
             }
@@ -662,6 +663,8 @@ impl Sessions {
         } else {
             (index, Vec::new())
         };
+        let slot = s.others.get(index).map_or(u8::MAX, |o| o.slot);
+        let read_message = out.read_message.map(|m| (slot, m));
         let mut action = out.action;
         // Read, but not shown as the contact's words: its key is not one the user accepted (a
         // server can make up a client). Shown as a Sotto line that says so.
@@ -674,7 +677,7 @@ impl Sessions {
         if took_holders_address {
             self.forget_holder(key);
         }
-        let read_message = out.read_message;
+
         let (action, mut fx) = self.finish_other(
             key,
             index,
@@ -1019,7 +1022,10 @@ impl Sessions {
                 | Event::PlaintextWhileEncrypted
                 | Event::NotRead { .. }
                 | Event::NotResent { .. }
-                | Event::Resent { .. }) => fx.events.push(e),
+                | Event::Resent { .. }
+                // A text to send again that can no longer be (too many pieces now): handed
+                // back, never dropped (found by a hostile review).
+                | Event::Unsent { .. }) => fx.events.push(e),
                 // Key changes are said once above; verification runs with the main client only.
                 _ => {}
             }

@@ -292,9 +292,10 @@ pub struct Effects {
     /// copy of it later (a redelivery once the store works or the budget's window has passed)
     /// is to be read, not dropped as one already read.
     pub not_taken: bool,
-    /// The data message the line read decrypted, if any (however its line was encoded): a
-    /// message shown while its save failed is remembered by it, not only by its line.
-    pub read_message: Option<crate::protocol::wire::MessageRef>,
+    /// The data message another client's line decrypted, if any (however its line was
+    /// encoded), with that client's place: a message shown while its save failed is
+    /// remembered by it, not only by its line.
+    pub read_message: Option<(u8, crate::protocol::ReadMessage)>,
 }
 
 impl Effects {

@@ -282,10 +282,23 @@ impl Sessions {
                 .notices
                 .iter()
                 .any(|n| matches!(n, Notice::NotSaved { .. }));
-            if unsaved && matches!(done.0, ReceiveAction::Display(_)) {
+            // Shown as the contact's words, or in a line that says its key is not accepted
+            // (that one was not remembered, and showed again at each copy; found by a hostile
+            // review).
+            let shown = matches!(done.0, ReceiveAction::Display(_))
+                || done.1.notices.iter().any(|n| {
+                    matches!(
+                        n,
+                        Notice::OtherClient {
+                            what: super::OtherClient::UnacceptedMessage { .. },
+                            ..
+                        }
+                    )
+                });
+            if unsaved && shown {
                 self.remember_shown_unsaved(line);
-                if let Some(m) = done.1.read_message {
-                    self.remember_shown_unsaved(message_digest(&m));
+                if let Some((slot, m)) = done.1.read_message {
+                    self.remember_shown_unsaved(message_digest(key, Some(slot), &m));
                 }
             }
             return Some(done);
@@ -312,7 +325,9 @@ impl Sessions {
         // line's digest above misses those): read again from the state rolled back (which
         // catches up), not shown again (found by a read-only review).
         if let (ReceiveAction::Display(_), Some(m)) = (&out.action, out.read_message) {
-            if self.shown_unsaved.contains(&message_digest(&m)) {
+            if !self.shown_unsaved.is_empty()
+                && self.shown_unsaved.contains(&message_digest(key, None, &m))
+            {
                 out.action = ReceiveAction::Swallow;
             }
         }
@@ -428,7 +443,7 @@ impl Sessions {
             if matches!(out.action, ReceiveAction::Display(_)) {
                 self.remember_shown_unsaved(line);
                 if let Some(m) = out.read_message {
-                    self.remember_shown_unsaved(message_digest(&m));
+                    self.remember_shown_unsaved(message_digest(key, None, &m));
                 }
             }
             // Other lines may come again and are read then (a decrypted one is remembered
@@ -545,15 +560,30 @@ impl Sessions {
     }
 }
 
-/// What [`Sessions::remember_shown_unsaved`] keeps of a message (its `sid`, ratchet key and
-/// index), apart from any line's digest.
-pub(super) fn message_digest(m: &crate::protocol::wire::MessageRef) -> [u8; 32] {
-    let index = m.index.to_be_bytes();
+/// What [`Sessions::remember_shown_unsaved`] keeps of a message read in `key`'s conversation
+/// (`slot`: another client's place; `None`: the main session), apart from any line's digest:
+/// the message its header names and its tag, bound to where it was read.
+pub(super) fn message_digest(
+    key: &ConvKey,
+    slot: Option<u8>,
+    m: &crate::protocol::ReadMessage,
+) -> [u8; 32] {
+    let index = m.id.index.to_be_bytes();
+    let field = |s: &str| (s.len() as u64).to_be_bytes();
+    let place = slot.map_or([0, 0], |n| [1, n]);
     *crate::protocol::kdf::sha256(&[
         b"sotto shown unsaved message",
-        &m.session_id,
-        &m.ratchet_key,
+        &field(&key.protocol),
+        key.protocol.as_bytes(),
+        &field(&key.account),
+        key.account.as_bytes(),
+        &field(&key.peer),
+        key.peer.as_bytes(),
+        &place,
+        &m.id.session_id,
+        &m.id.ratchet_key,
         &index,
+        &m.tag,
     ])
 }
 

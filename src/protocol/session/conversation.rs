@@ -14,8 +14,8 @@ use zeroize::Zeroize;
 
 use super::cold::{ColdSlot, WaitingResend};
 use super::events::{
-    Event, HoldReason, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome, UnreadableReason,
-    UnsentReason,
+    Event, HoldReason, ReadMessage, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome,
+    UnreadableReason, UnsentReason,
 };
 use super::phase::{Handshake, Phase, Session};
 use super::verification::{Channel, Verification};
@@ -1059,7 +1059,17 @@ impl Conversation {
                 if decrypted.is_ok() {
                     out.read_in = Some(m.session_id);
                     out.read_in_current = current;
-                    out.read_message = Some(MessageRef::of(&m));
+                    let tag = m
+                        .ciphertext
+                        .len()
+                        .checked_sub(16)
+                        .and_then(|at| m.ciphertext.get(at..))
+                        .and_then(|t| <[u8; 16]>::try_from(t).ok())
+                        .unwrap_or_default();
+                    out.read_message = Some(ReadMessage {
+                        id: MessageRef::of(&m),
+                        tag,
+                    });
                     self.cold.note_read(&m);
                 }
                 match decrypted {

@@ -354,9 +354,21 @@ pub struct ReceiveOutcome {
     /// Whether [`Self::read_in`] is the current session (two sessions may carry one `sid`: a
     /// line the previous session read teaches nothing about the current one's client).
     pub read_in_current: bool,
-    /// With [`Self::read_in`]: which data message decrypted (its `sid`, ratchet key and index),
-    /// however its line was encoded (text after the token, pieces): one message, many lines.
-    pub read_message: Option<MessageRef>,
+    /// With [`Self::read_in`]: which data message decrypted, however its line was encoded
+    /// (text after the token, pieces): one message, many lines.
+    pub read_message: Option<ReadMessage>,
+}
+
+/// A data message that decrypted, told apart from any other: the message its header names and
+/// its authentication tag (every encoding of its line carries the same tag; another message
+/// naming the same `sid`, ratchet key prefix and index, say one a forged session ground to
+/// match, does not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadMessage {
+    /// Its `sid`, the first 4 bytes of its ratchet key, its index.
+    pub id: MessageRef,
+    /// The last 16 bytes of its ciphertext: the Poly1305 tag.
+    pub tag: [u8; 16],
 }
 
 impl ReceiveOutcome {

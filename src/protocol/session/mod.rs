@@ -59,8 +59,8 @@ mod verification;
 pub use cold::WaitingResend;
 pub use conversation::Conversation;
 pub use events::{
-    Event, HoldReason, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome, UnreadableReason,
-    UnsentReason,
+    Event, HoldReason, ReadMessage, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome,
+    UnreadableReason, UnsentReason,
 };
 pub use snapshot::SnapshotError;
 

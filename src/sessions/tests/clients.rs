@@ -3564,6 +3564,50 @@ fn an_answer_naming_the_main_clients_tag_never_makes_it_another_client() {
     );
 }
 
+/// The same from a client whose key alice has not accepted: its words are shown in a line
+/// that says so, also while her disk refuses the save, and a copy of its line (replayed after
+/// the reload, or the same message in another line) does not show them again. Such a line was
+/// not remembered, and every copy showed it again (found by a hostile review).
+#[test]
+fn an_unaccepted_clients_words_read_unsaved_are_shown_once() {
+    let mut net = Net::new("clients-unsaved-unaccepted");
+    net.alice_knows_bob_runs_sotto();
+    net.alice_starts();
+    assert!(!net.others()[0].1, "not accepted: {:?}", net.others());
+    let lines = net.bob_writes(DESKTOP, "from a key not accepted", &now(net.now));
+    assert_eq!(lines.len(), 1);
+    let key = net.alice.key.clone();
+    let told = |net: &mut Net, line: &str| -> usize {
+        let (_, fx) = net
+            .alice
+            .sessions
+            .incoming(&key, DESKTOP, line, &now(net.now), &mut net.alice.rng)
+            .expect("incoming");
+        fx.notices
+            .iter()
+            .filter(|n| {
+                matches!(
+                    n,
+                    Notice::OtherClient {
+                        what: OtherClient::UnacceptedMessage { .. },
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    net.alice.store().fail_writes(true);
+    assert_eq!(told(&mut net, &lines[0]), 1, "shown though not saved");
+    net.alice.store().fail_writes(false);
+    assert_eq!(told(&mut net, &lines[0]), 0, "the replay was shown again");
+    let suffixed = format!("{} and more", lines[0]);
+    assert_eq!(
+        told(&mut net, &suffixed),
+        0,
+        "another line of it was shown again"
+    );
+}
+
 /// A line of bob's other client read while alice's disk refuses the save is shown (its ratchet
 /// moved on) and remembered, as the main session's is: the server replaying it after the
 /// reload (the session rolled back to what disk holds, so it decrypts again) shows nothing
