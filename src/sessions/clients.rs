@@ -1022,10 +1022,11 @@ impl Sessions {
                 | Event::PlaintextWhileEncrypted
                 | Event::NotRead { .. }
                 | Event::NotResent { .. }
-                | Event::Resent { .. }
-                // A text to send again that can no longer be (too many pieces now): handed
-                // back, never dropped (found by a hostile review).
-                | Event::Unsent { .. }) => fx.events.push(e),
+                | Event::Resent { .. }) => fx.events.push(e),
+                // A text to send again that can no longer be (too many pieces now): handed back
+                // as one that went once and is not sent again (it was dropped; found by a
+                // hostile review). Not "NOT sent": the main client and this one had a copy.
+                Event::Unsent { text, .. } => fx.events.push(Event::NotResent { text }),
                 // Key changes are said once above; verification runs with the main client only.
                 _ => {}
             }

@@ -580,6 +580,7 @@ pub(super) fn message_digest(
         &field(&key.peer),
         key.peer.as_bytes(),
         &place,
+        &m.session,
         &m.id.session_id,
         &m.id.ratchet_key,
         &index,

@@ -1039,7 +1039,9 @@ impl Conversation {
                 } else {
                     self.previous.as_deref()
                 };
-                let (Some(decrypted), Some(peer)) = (decrypted, session.map(|s| s.peer)) else {
+                let (Some(decrypted), Some((peer, session_hash))) =
+                    (decrypted, session.map(|s| (s.peer, s.hash)))
+                else {
                     return out;
                 };
                 // Whose words these are is the decrypting session's key: the current one's is
@@ -1069,6 +1071,7 @@ impl Conversation {
                     out.read_message = Some(ReadMessage {
                         id: MessageRef::of(&m),
                         tag,
+                        session: session_hash,
                     });
                     self.cold.note_read(&m);
                 }

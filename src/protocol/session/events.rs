@@ -359,16 +359,28 @@ pub struct ReceiveOutcome {
     pub read_message: Option<ReadMessage>,
 }
 
-/// A data message that decrypted, told apart from any other: the message its header names and
-/// its authentication tag (every encoding of its line carries the same tag; another message
-/// naming the same `sid`, ratchet key prefix and index, say one a forged session ground to
-/// match, does not).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A data message that decrypted, told apart from any other: the session that decrypted it
+/// (its whole handshake hash: a forged session can grind a 4-byte `sid` and ratchet key prefix
+/// to match, and knows its own message keys, so it can match a tag too, but not the hash),
+/// the message its header names, and its authentication tag. Every encoding of its line
+/// (text after the token, pieces) gives the same.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ReadMessage {
     /// Its `sid`, the first 4 bytes of its ratchet key, its index.
     pub id: MessageRef,
     /// The last 16 bytes of its ciphertext: the Poly1305 tag.
     pub tag: [u8; 16],
+    /// The handshake hash of the session that decrypted it.
+    pub session: [u8; 32],
+}
+
+impl fmt::Debug for ReadMessage {
+    /// The message's reference only: the handshake hash is not printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadMessage")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ReceiveOutcome {
