@@ -269,14 +269,16 @@ pub(crate) fn cut_and_send(r: &ConvRef, line: &str, refusal: super::fragsize::Re
         return false;
     };
     tell_cut(r, refusal.refused, size);
-    apply(
-        r,
-        Effects {
-            inject: pieces,
-            reply_to: r.peer.clone(),
-            ..Effects::default()
-        },
-    )
+    apply(r, lines_only(r, pieces))
+}
+
+/// Nothing but `lines`, to `r`'s contact: a line of a typed message cut again.
+fn lines_only(r: &ConvRef, lines: Vec<String>) -> Effects {
+    Effects {
+        inject: lines,
+        reply_to: r.peer.clone(),
+        ..Effects::default()
+    }
 }
 
 /// A typed message in pieces: all but the last (`all`'s last) were handed to [`apply_lines`],
@@ -291,12 +293,7 @@ pub(crate) fn cut_again(r: &ConvRef, mut all: Vec<String>) -> Option<String> {
         let (mut pieces, _) = super::fragsize::recut(&all, 0, size, &mut rand_core::OsRng)?;
         let last = pieces.pop()?;
         tell_cut(r, refusal.refused, size);
-        let fx = Effects {
-            inject: pieces.clone(),
-            reply_to: r.peer.clone(),
-            ..Effects::default()
-        };
-        match apply_lines(r, fx) {
+        match apply_lines(r, lines_only(r, pieces.clone())) {
             None => return Some(last),
             // Its new first piece refused again: cut smaller still (the cap came down).
             Some(0) => {

@@ -677,7 +677,6 @@ impl Sessions {
         if took_holders_address {
             self.forget_holder(key);
         }
-
         let (action, mut fx) = self.finish_other(
             key,
             index,
@@ -727,9 +726,12 @@ impl Sessions {
             }
             !again
         });
-        let Some(index) = s.others.iter().position(|other| other.slot == slot) else {
-            return (index, superseded);
-        };
+        // (Its own place stays: only others went.)
+        let index = s
+            .others
+            .iter()
+            .position(|other| other.slot == slot)
+            .unwrap_or(index);
         if !waiting.is_empty() {
             if let Some(o) = s.others.get_mut(index) {
                 o.conv.put_back_resend(waiting);

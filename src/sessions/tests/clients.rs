@@ -1789,6 +1789,23 @@ impl Net {
 
     /// What alice's service does with `text` typed to bob (at time 0, `manual`), nothing
     /// delivered.
+    /// The desktop reconnects as `bob/desktop-2` and writes nothing; 11 s on, alice starts
+    /// again (to every client) and it answers from there.
+    fn desktop_answers_a_start_from_a_new_address(&mut self) {
+        self.moved.insert(DESKTOP, "bob/desktop-2".to_owned());
+        self.now += 11;
+        self.alice_starts();
+    }
+
+    /// alice types `text`, and each of bob's clients shows it once.
+    fn alice_types_once_to_each(&mut self, text: &str) {
+        self.alice_types(text);
+        for client in [LAPTOP, DESKTOP] {
+            let n = self.times_shown(client, text);
+            assert_eq!(n, 1, "{client} read it {n} times");
+        }
+    }
+
     /// alice types `text`: the address of the other client's copy, and which message it is
     /// (nothing delivered).
     fn other_clients_copy(&mut self, text: &str) -> (String, crate::protocol::wire::MessageRef) {
@@ -2790,11 +2807,7 @@ fn a_client_back_under_a_new_address_keeps_one_session() {
     assert_eq!(others.len(), 1, "{others:?}");
     assert_eq!(others[0].0, "bob/desktop-2", "{others:?}");
     assert!(others[0].1, "its key stays accepted: {others:?}");
-    net.alice_types("once each");
-    for client in [LAPTOP, DESKTOP] {
-        let n = net.times_shown(client, "once each");
-        assert_eq!(n, 1, "{client} read it {n} times");
-    }
+    net.alice_types_once_to_each("once each");
 }
 
 /// bob's other client reconnects under another address (a new XMPP resource) and writes
@@ -2806,16 +2819,10 @@ fn a_client_back_under_a_new_address_keeps_one_session() {
 fn a_client_back_under_a_new_address_that_answers_a_start_keeps_one_session() {
     let mut net = Net::new("clients-resource-answer");
     net.both_accepted();
-    net.moved.insert(DESKTOP, "bob/desktop-2".to_owned());
-    net.now += 11;
-    net.alice_starts();
+    net.desktop_answers_a_start_from_a_new_address();
     let others = net.others();
     assert_eq!(others.len(), 1, "{others:?}");
-    net.alice_types("once each after the start");
-    for client in [LAPTOP, DESKTOP] {
-        let n = net.times_shown(client, "once each after the start");
-        assert_eq!(n, 1, "{client} read it {n} times");
-    }
+    net.alice_types_once_to_each("once each after the start");
 }
 
 /// The same, with a copy the client could not read in its old place (its not-read notice
@@ -2831,9 +2838,7 @@ fn what_waited_for_a_clients_old_place_goes_over_its_new_one() {
     assert_eq!(address, DESKTOP);
     let notice = m.not_read_line();
     net.alice_gets(DESKTOP, &notice);
-    net.moved.insert(DESKTOP, "bob/desktop-2".to_owned());
-    net.now += 11;
-    net.alice_starts();
+    net.desktop_answers_a_start_from_a_new_address();
     assert_eq!(net.others().len(), 1, "{:?}", net.others());
     let n = net.times_shown(DESKTOP, "lost in the old place");
     assert_eq!(n, 1, "the desktop read it {n} times");
