@@ -422,7 +422,9 @@ impl Session {
 
     /// The main session just started: a client that now holds it needs no session of its own
     /// beside it (it would get every message twice). Returns the slots of the saved ones
-    /// removed (their rows go with [`Sessions::delete_other_rows`] once the main is saved).
+    /// removed (their rows go in the main's save, `gone_rows`, when its session starts; after a
+    /// key accepted, with [`Sessions::delete_other_rows`] once the main is saved, in a commit
+    /// of their own that the next load makes up for if a kill comes between).
     /// What waited to be sent again to such a client waits in the main conversation, which
     /// may send it over this session (new to those texts): see
     /// [`Conversation::send_waiting`].
@@ -577,15 +579,7 @@ impl Sessions {
                 let (index, started) =
                     self.add_other(key, from, settings, start.then_some(true), rng)?;
                 if let Some(inject) = started {
-                    return Some(self.finish_other(
-                        key,
-                        index,
-                        inject,
-                        Vec::new(),
-                        None,
-                        None,
-                        Vec::new(),
-                    ));
+                    return Some(self.finish_other(key, index, inject, Vec::new(), None, None));
                 }
                 index
             }
@@ -658,10 +652,10 @@ impl Sessions {
         let took_holders_address = (started || (out.read_in.is_some() && out.read_in_current))
             && !o.conv.is_blocked()
             && s.holder() == Some(from);
-        let (index, superseded) = if started {
+        let index = if started {
             Self::one_place_per_client(s, index, &mut out, rng)
         } else {
-            (index, Vec::new())
+            index
         };
         let slot = s.others.get(index).map_or(u8::MAX, |o| o.slot);
         let read_message = out.read_message.map(|m| (slot, m));
@@ -677,15 +671,8 @@ impl Sessions {
         if took_holders_address {
             self.forget_holder(key);
         }
-        let (action, mut fx) = self.finish_other(
-            key,
-            index,
-            out.inject,
-            out.events,
-            Some(action),
-            answer_to,
-            superseded,
-        );
+        let (action, mut fx) =
+            self.finish_other(key, index, out.inject, out.events, Some(action), answer_to);
         fx.notices.extend(unaccepted);
         fx.read_message = read_message;
         Some((action, fx))
@@ -697,20 +684,21 @@ impl Sessions {
     /// that client's lines from a made-up address, which needs that client's key) goes, as a
     /// client's does when the main session starts with it (`superseded_by_main`): two sessions
     /// with one client had it read every message twice, for good. What waited to be sent again
-    /// to it goes now, over this new session (`out`). The index of this place after, and the
-    /// slots of the places that went that had rows.
+    /// to it goes now, over this new session (`out`). The rows of the places that went go in
+    /// the save of this one (`gone_rows`): a kill between two commits brought them back, and
+    /// that client read every message twice again. The index of this place after.
     fn one_place_per_client(
         s: &mut Session,
         index: usize,
         out: &mut crate::protocol::ReceiveOutcome,
         rng: &mut impl CryptoRngCore,
-    ) -> (usize, Vec<u8>) {
+    ) -> usize {
         let Some(o) = s.others.get(index).filter(|o| o.reads()) else {
-            return (index, Vec::new());
+            return index;
         };
         let (slot, peer) = (o.slot, o.conv.peer_identity());
         let Some(tag) = o.conv.session_instance().map(|(_, t)| t) else {
-            return (index, Vec::new());
+            return index;
         };
         let mut superseded = Vec::new();
         let mut waiting = Vec::new();
@@ -726,6 +714,7 @@ impl Sessions {
             }
             !again
         });
+        s.gone_rows.extend(superseded);
         // (Its own place stays: only others went.)
         let index = s
             .others
@@ -740,7 +729,7 @@ impl Sessions {
                 out.events.extend(sent.events);
             }
         }
-        (index, superseded)
+        index
     }
 
     /// The main session's client is no longer where it was last heard from (`holder_left`; on
@@ -879,7 +868,6 @@ impl Sessions {
             Vec::new(),
             None,
             None,
-            Vec::new(),
         );
         Some(fx)
     }
@@ -953,9 +941,6 @@ impl Sessions {
 
     /// After an other client's session decided: what the user is told (one line per change,
     /// never a dialog), whether it stays, the save, and where its lines go.
-    /// `superseded`: the slots of older places of the same client, taken out of memory
-    /// ([`Self::one_place_per_client`]), whose rows go once this one is saved.
-    #[allow(clippy::too_many_arguments)]
     fn finish_other(
         &mut self,
         key: &ConvKey,
@@ -964,7 +949,6 @@ impl Sessions {
         events: Vec<Event>,
         action: Option<ReceiveAction>,
         answer_to: Option<String>,
-        superseded: Vec<u8>,
     ) -> (ReceiveAction, Effects) {
         let mut fx = Effects::default();
         let mut action = action.unwrap_or(ReceiveAction::Swallow);
@@ -1041,17 +1025,10 @@ impl Sessions {
             // What waited to be sent again to it (the user was told it would be) goes to the
             // main session, as for a client pushed out: never dropped without a word.
             s.conv.take_over_resend(o.conv.take_resend());
-            if let Some(store) = self.store.as_ref() {
-                if o.saved.is_some() {
-                    if let Err(e) = store.delete_session(
-                        &key.protocol,
-                        &key.account,
-                        &row_name(&key.peer, o.slot),
-                    ) {
-                        self.log
-                            .push(format!("removing another client's session: {e}"));
-                    }
-                }
+            // Its row goes in the save below, with what took its texts over (a save that fails
+            // reloads it, as it was).
+            if o.saved.is_some() {
+                s.gone_rows.push(o.slot);
             }
             // Its last lines (an answer, an end) still go out.
         }
@@ -1088,9 +1065,6 @@ impl Sessions {
             }
             return (action, fx);
         }
-        // The rows of the places it had before, once its session here is saved (a failed
-        // save reloads them, and what waited to be sent again with them).
-        self.delete_other_rows(key, superseded);
         let to = answer_to.unwrap_or(address);
         fx.elsewhere
             .extend(inject.into_iter().map(|line| (to.clone(), line)));

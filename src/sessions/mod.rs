@@ -156,6 +156,11 @@ struct Session {
     /// and the contact's name names no single client: not an XMPP group chat's private chat,
     /// `room@server/nick`, whose bare JID is the room). Refreshed on every call.
     addressable: bool,
+    /// Slots of other clients' rows that go with the next save of this conversation, in its
+    /// transaction (`clients`: a client's older place, a client gone): deleted in a commit of
+    /// their own, a kill between the two brought the row back beside what replaced it. In
+    /// memory only; a save that fails reloads the conversation, rows and all.
+    gone_rows: Vec<u8>,
     /// Other clients' names asked for a session since loaded (at most once each).
     greeted: Vec<String>,
     /// Addresses of the contact's clients seen online and not seen going since, while a start
@@ -640,6 +645,7 @@ impl Sessions {
                     others,
                     kept_rows,
                     addressable: false,
+                    gone_rows: Vec::new(),
                     greeted: Vec::new(),
                     seen_online: Vec::new(),
                     heard: Vec::new(),
@@ -665,8 +671,10 @@ impl Sessions {
         let s = self.sessions.get_mut(key)?;
         if fresh && s.conv.state() == ConvState::Encrypted && !s.conv.is_blocked() {
             // Another client's row whose client holds the main session now: superseded when
-            // that session started, its row deleted in a commit after the main save, which a
-            // kill (or a failed delete) can leave undone. Restored, it took every line twice.
+            // that session's key was accepted, its row deleted in a commit after the main
+            // save, which a kill (or a failed delete) can leave undone (and so did a session
+            // that started, before its delete went into the save's commit, in a database of
+            // an older Sotto). Restored, it took every line twice.
             let (gone, _) = s.superseded_by_main(false);
             if !gone.is_empty() {
                 self.log
@@ -857,7 +865,13 @@ impl Sessions {
         } else {
             Save::Synced
         };
-        if !rows.is_empty() {
+        // Rows that go with this save (a client's older place, a client gone).
+        let gone: Vec<String> = s
+            .gone_rows
+            .iter()
+            .map(|&slot| clients::row_name(&key.peer, slot))
+            .collect();
+        if !rows.is_empty() || !gone.is_empty() {
             let batch: Vec<(&str, &[u8])> = rows
                 .iter()
                 .map(|(name, row, _)| (name.as_str(), row.as_slice()))
@@ -868,12 +882,12 @@ impl Sessions {
             // One that cannot be written fails the save: the session must not go on without
             // the record (a first-use key missing from the trust table makes the next key a
             // first use too).
+            let (p, a) = (&key.protocol, &key.account);
             let mut record = || match trust::record_events(store, key, events).as_slice() {
-                [] => Ok(()),
+                [] => store.delete_sessions_in_save(p, a, &gone),
                 notes => Err(StoreError::Io(notes.join("; "))),
             };
-            let (p, a) = (&key.protocol, &key.account);
-            let synced = save != Save::Unsynced;
+            let synced = save != Save::Unsynced || !gone.is_empty();
             let saved = store.save_sessions_with(p, a, &batch, synced, &mut record);
             if let Err(e) = saved {
                 self.log.push(format!("saving a session: {e}"));
@@ -882,6 +896,7 @@ impl Sessions {
             if main.is_some() {
                 s.saved = main;
             }
+            s.gone_rows.clear();
             for (i, now) in changed {
                 if let Some(o) = s.others.get_mut(i) {
                     o.saved = Some(now);

@@ -364,6 +364,8 @@ impl Sessions {
             && !s.conv.is_blocked()
         {
             let (gone, _) = s.superseded_by_main(true);
+            // Its row goes in this operation's save (`gone_rows`).
+            s.gone_rows.extend(gone.iter().copied());
             // What waited to be sent again to that client goes now, over this new session.
             let waiting = s.conv.send_waiting(rng);
             out.inject.extend(waiting.inject);
@@ -424,7 +426,6 @@ impl Sessions {
                     }
                 }
             }
-            self.delete_other_rows(key, superseded);
             if started {
                 self.record_holder(key, moved_holder.as_ref());
             }

@@ -1022,6 +1022,33 @@ impl Store {
         Ok(generation)
     }
 
+    /// Deletes saved snapshots in the transaction of a save: only from the `also` of
+    /// [`Store::save_sessions_with`], so that they go in the commit that saves what replaces
+    /// them (in a commit of their own, a kill between the two brought both back). Outside a
+    /// transaction, an error and nothing deleted.
+    pub fn delete_sessions_in_save(
+        &self,
+        protocol: &str,
+        account: &str,
+        peers: &[String],
+    ) -> Result<(), StoreError> {
+        if peers.is_empty() {
+            return Ok(());
+        }
+        if self.conn.is_autocommit() {
+            return Err(StoreError::Io(
+                "a delete meant for a save's transaction was asked for outside one".to_owned(),
+            ));
+        }
+        for peer in peers {
+            self.exec(
+                "DELETE FROM session WHERE account = ?1 AND peer = ?2",
+                params![account_key(protocol, account), peer],
+            )?;
+        }
+        Ok(())
+    }
+
     /// The names of an account's saved snapshots (its other clients' rows included) and the
     /// names an encrypted conversation moved away from (`moved`: they get no plaintext).
     pub fn session_peers(&self, protocol: &str, account: &str) -> Result<Vec<String>, StoreError> {

@@ -1423,3 +1423,39 @@ fn a_strangers_conversation_is_marked_and_forgotten_whole() {
     drop(s);
     fs::remove_dir_all(d).ok();
 }
+
+/// Rows deleted with a save go in its commit, or not at all: asked for outside a save's
+/// transaction, the delete is refused and the row stays; a save whose delete fails saves
+/// nothing.
+#[test]
+fn rows_deleted_with_a_save_go_in_its_commit() {
+    let d = tmp("delete-in-save");
+    let s = Store::open(&d).unwrap();
+    let (p, a) = ("prpl-jabber", "alice@example.org");
+    s.save_sessions(p, a, &[("bob", b"main"), ("bob\n1", b"old place")])
+        .unwrap();
+    let gone = ["bob\n1".to_owned()];
+    assert!(s.delete_sessions_in_save(p, a, &gone).is_err());
+    assert!(s.load_session(p, a, "bob\n1").unwrap().is_some());
+    s.execute_raw(
+        "CREATE TEMP TRIGGER killed BEFORE DELETE ON session \
+         BEGIN SELECT RAISE(ABORT, 'test: killed before the delete'); END",
+    );
+    let rows: [(&str, &[u8]); 1] = [("bob\n2", b"new place")];
+    let mut delete = || s.delete_sessions_in_save(p, a, &gone);
+    assert!(s
+        .save_sessions_with(p, a, &rows, true, &mut delete)
+        .is_err());
+    assert!(s.load_session(p, a, "bob\n2").unwrap().is_none());
+    s.execute_raw("DROP TRIGGER killed");
+    let mut delete = || s.delete_sessions_in_save(p, a, &gone);
+    s.save_sessions_with(p, a, &rows, true, &mut delete)
+        .unwrap();
+    assert!(s.load_session(p, a, "bob\n1").unwrap().is_none());
+    assert_eq!(
+        s.load_session(p, a, "bob\n2").unwrap().unwrap().to_vec(),
+        b"new place"
+    );
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}

@@ -1174,7 +1174,8 @@ fn what_waited_for_another_client_goes_with_the_main_session_it_starts() {
 
 /// alice starts again and the contact's other client answers first: it holds the new main
 /// session, and its own other-client session is superseded, its row deleted after the main
-/// save, in a commit of its own. A kill between the two left the row (the main session's
+/// save, in a commit of its own (now in the save's own commit; still so after a key
+/// accepted, and in a database an older Sotto left). A kill between the two left the row (the main session's
 /// former client, now another client, may take that slot; here it does not: the row is
 /// written back beside it, as a kill leaves it when the slot is not reused), and a restart
 /// brought the old session back beside the main one with the same client: every line went
@@ -2823,6 +2824,38 @@ fn a_client_back_under_a_new_address_that_answers_a_start_keeps_one_session() {
     let others = net.others();
     assert_eq!(others.len(), 1, "{others:?}");
     net.alice_types_once_to_each("once each after the start");
+    net.alice_restarts();
+    assert_eq!(net.others(), others, "after a restart");
+    net.alice_types_once_to_each("once each after a restart");
+}
+
+/// The same, the older place's row in the commit that saves the new one. In a commit of its
+/// own after it, a kill between the two (here: a delete the disk refuses) left both rows, and
+/// after a restart that client read every message twice again (found by a hostile review).
+/// Now the save fails whole: after a restart the older place holds the client's session,
+/// alone.
+#[test]
+fn a_clients_older_place_goes_in_the_commit_of_its_new_one() {
+    let mut net = Net::new("clients-resource-one-commit");
+    net.both_accepted();
+    net.alice.store().execute_raw(
+        "CREATE TEMP TRIGGER killed BEFORE DELETE ON session \
+         BEGIN SELECT RAISE(ABORT, 'test: killed before the delete'); END",
+    );
+    net.desktop_answers_a_start_from_a_new_address();
+    net.alice.store().execute_raw("DROP TRIGGER killed");
+    // Places with a session (the start answered from the new address may have left one
+    // waiting for its handshake there).
+    let sessions = |net: &Net| -> Vec<String> {
+        let others = net.others();
+        others
+            .into_iter()
+            .filter(|o| o.2.is_some())
+            .map(|o| o.0)
+            .collect()
+    };
+    net.alice_restarts();
+    assert_eq!(sessions(&net), [DESKTOP], "after the restart");
 }
 
 /// The same, with a copy the client could not read in its old place (its not-read notice
