@@ -252,7 +252,17 @@ fn xmpp_changed_key_blocks_until_accepted() {
                 t.contains("NOT accepted")
             });
     }
-    p.alice.client.cmd(&bob, &format!("sotto accept {prefix}"));
+    // Not a fingerprint at all: said so, not taken for a key that changed again.
+    p.alice.client.cmd(&bob, &format!("sotto accept {prefix}?"));
+    p.alice
+        .client
+        .expect_system(&bob, "a typed key that is no fingerprint", WAIT, |t| {
+            t.contains("is not a fingerprint") && !t.contains("changed again")
+        });
+    // The key as the contact dictates or pastes it (dashes, a full stop after it) is the key
+    // checked (it was refused as one that "may have changed again").
+    let dashed = prefix.replace(' ', "-");
+    p.alice.client.cmd(&bob, &format!("sotto accept {dashed}."));
     p.bob.client.expect_received(&alice, held, WAIT);
     let after = status(&mut p.alice.client, &bob);
     assert!(

@@ -16,7 +16,9 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 
 use crate::protocol::{ConvState, IdentityPublic, SecretString};
-use crate::sessions::trust::{fingerprint_prefix_matches, AcceptError, ACCEPT_GROUPS};
+use crate::sessions::trust::{
+    fingerprint_prefix_matches, is_fingerprint_separator, AcceptError, ACCEPT_GROUPS,
+};
 
 use super::bindings as sys;
 use super::boundary::{ffi_boundary, non_null};
@@ -1318,6 +1320,16 @@ pub(crate) fn accept_typed(r: &ConvRef, typed: &str) {
         ));
     } else if fingerprint_prefix_matches(&fingerprint, typed) {
         accept_new_key(r, &current);
+    } else if typed
+        .chars()
+        .any(|c| !c.is_ascii_hexdigit() && !is_fingerprint_separator(c))
+    {
+        // Not a mismatch: not a fingerprint at all (no "may have changed again").
+        r.system_line(&texts::accept_not_a_fingerprint(
+            peer,
+            typed.trim(),
+            blocked,
+        ));
     } else if typed.chars().filter(char::is_ascii_hexdigit).count() < 5 * ACCEPT_GROUPS {
         r.system_line(&texts::accept_too_short(peer, typed.trim(), blocked));
     } else {

@@ -390,16 +390,23 @@ pub fn accept_prefix(fingerprint: &str) -> String {
         .join(" ")
 }
 
-/// Whether `typed` names `fingerprint`: its first [`ACCEPT_GROUPS`] groups or more, spaces and
-/// case ignored. What `/sotto accept` takes, so the user accepts the key they checked.
+/// Whether `typed` names `fingerprint`: its first [`ACCEPT_GROUPS`] groups or more, case and
+/// the separators a fingerprint is dictated or pasted with ignored (spaces, dashes, colons,
+/// commas, full stops: `ABCDE-12345-…` or one copied with the full stop after it is the key
+/// the user checked). What `/sotto accept` takes, so the user accepts the key they checked.
 pub fn fingerprint_prefix_matches(fingerprint: &crate::protocol::Fingerprint, typed: &str) -> bool {
     let typed: String = typed
         .chars()
-        .filter(|c| !c.is_whitespace())
+        .filter(|&c| !is_fingerprint_separator(c))
         .map(|c| c.to_ascii_uppercase())
         .collect();
     let full: String = fingerprint.to_string().replace(' ', "");
     typed.len() >= 5 * ACCEPT_GROUPS
         && typed.chars().all(|c| c.is_ascii_hexdigit())
         && full.starts_with(&typed)
+}
+
+/// What may stand between a fingerprint's digits as typed ([`fingerprint_prefix_matches`]).
+pub fn is_fingerprint_separator(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '-' | ':' | '.' | ',')
 }

@@ -249,6 +249,18 @@ pub(crate) fn accept_too_short(peer: &Shown, typed: &str, held: bool) -> String 
     )
 }
 
+/// `/sotto accept` with something that is not a fingerprint (a character other than its
+/// digits and the separators it is written with).
+/// `held`: messages wait for the decision (said only then).
+pub(crate) fn accept_not_a_fingerprint(peer: &Shown, typed: &str, held: bool) -> String {
+    format!(
+        "NOT accepted: {typed} is not a fingerprint (those are digits 0-9 and letters A-F, in \
+         groups). Type the fingerprint of {peer}'s key you checked, at least its first four \
+         groups.{}",
+        if held { " Messages stay held." } else { "" }
+    )
+}
+
 /// Nothing to accept.
 pub(crate) fn nothing_to_accept(peer: &Shown) -> String {
     format!("there is no key of {peer} to accept: start an encrypted conversation first.")

@@ -677,6 +677,27 @@ fn a_fingerprint_prefix_names_a_key() {
     );
     assert!(!trust::fingerprint_prefix_matches(&fp, "00000 00000"));
     assert!(!trust::fingerprint_prefix_matches(&fp, ""));
+    // As a contact dictates or pastes it: groups joined by dashes or colons, a full stop
+    // after it (the one a Sotto line ends with). It was refused as a key that "may have
+    // changed again" (found by a hostile review).
+    for sep in ["-", ":", "."] {
+        let typed = first.replace(' ', sep);
+        assert!(trust::fingerprint_prefix_matches(&fp, &typed), "{typed}");
+    }
+    assert!(trust::fingerprint_prefix_matches(&fp, &format!("{s}.")));
+    assert!(trust::fingerprint_prefix_matches(
+        &fp,
+        &format!(" {first}, ")
+    ));
+    // Anything else is not a fingerprint.
+    assert!(!trust::fingerprint_prefix_matches(
+        &fp,
+        &format!("{first}x")
+    ));
+    assert!(!trust::fingerprint_prefix_matches(
+        &fp,
+        &first.replace(' ', "/")
+    ));
 }
 
 /// alice asks bob a question and bob answers it right: what alice sends then, and her events.
