@@ -286,12 +286,31 @@ impl Store {
             .create(dir)?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
         let path = dir.join(DB_FILE);
-        // Create the file 0600 ourselves so SQLite never creates it with the umask's mode.
-        fs::OpenOptions::new()
-            .create(true)
-            .append(true)
+        // Create the file 0600 ourselves so SQLite never creates it with the umask's mode. Only
+        // when it is not there: closing a descriptor of a file drops every POSIX lock this
+        // process holds on it, SQLite's exclusive lock of a store open here included (SQLite
+        // guards its own descriptors against that, not ours): a second process could then
+        // take the keys beside it (found by a review of the store; no path opens a store
+        // twice in one process, but nothing here depends on that).
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
             .mode(0o600)
-            .open(&path)?;
+            .open(&path)
+        {
+            Ok(_) => {}
+            // A symbolic link to a file not there yet (the user moved the store elsewhere):
+            // made through the link (nothing holds a lock on a file that is not there).
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !path.exists() => {
+                fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .mode(0o600)
+                    .open(&path)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
         let conn = Connection::open(&path)?;
         // Before anything else reads or writes: a second process is refused at once.

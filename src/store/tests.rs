@@ -210,6 +210,49 @@ fn one_writer_per_profile() {
     fs::remove_dir_all(d).ok();
 }
 
+/// Run in a child process by `a_refused_second_open_keeps_the_first_stores_lock`: opens the
+/// store in `SOTTO_TEST_LOCK_DIR`, which another process holds, and fails unless refused.
+#[test]
+#[ignore = "a child process of a_refused_second_open_keeps_the_first_stores_lock"]
+fn another_process_opens_the_store() {
+    let Some(d) = std::env::var_os("SOTTO_TEST_LOCK_DIR") else {
+        return;
+    };
+    let r = Store::open(Path::new(&d));
+    assert!(matches!(r, Err(StoreError::Locked)), "{r:?}");
+}
+
+/// A second open of the store in the process that holds it is refused, and the first keeps
+/// its lock: another process is still refused. The second open made the database file 0600
+/// by opening and closing it, and closing any descriptor of a file drops every POSIX lock the
+/// process holds on it, SQLite's exclusive lock included: another process then opened the
+/// store beside the first (found by a review of the store).
+#[test]
+fn a_refused_second_open_keeps_the_first_stores_lock() {
+    let d = tmp("lock-kept");
+    let first = Store::open(&d).unwrap();
+    first.save_session("prpl-irc", "a", "bob", b"x").unwrap();
+    assert!(matches!(Store::open(&d), Err(StoreError::Locked)));
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "store::tests::another_process_opens_the_store",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("SOTTO_TEST_LOCK_DIR", &d)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("1 passed"), "{said}");
+    assert!(
+        out.status.success(),
+        "another process opened the store: {said}"
+    );
+    drop(first);
+    fs::remove_dir_all(d).ok();
+}
+
 /// Every file of the store's directory, concatenated.
 fn dir_bytes(d: &std::path::Path) -> Vec<u8> {
     let mut all = Vec::new();
