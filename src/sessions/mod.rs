@@ -161,6 +161,12 @@ struct Session {
     /// their own, a kill between the two brought the row back beside what replaced it. In
     /// memory only; a save that fails reloads the conversation, rows and all.
     gone_rows: Vec<u8>,
+    /// The user stopped, in whatever state: the store's mark that the contact runs Sotto (no
+    /// automatic start until one of the two starts again; the store's peer table is what a
+    /// load goes by) goes with the next save, in its transaction (a kill between the two
+    /// commits it took left the mark, and a stopped contact got a start again after a
+    /// restart). In memory only, as `gone_rows`.
+    forget_runs_sotto: bool,
     /// Other clients' names asked for a session since loaded (at most once each).
     greeted: Vec<String>,
     /// Addresses of the contact's clients seen online and not seen going since, while a start
@@ -646,6 +652,7 @@ impl Sessions {
                     kept_rows,
                     addressable: false,
                     gone_rows: Vec::new(),
+                    forget_runs_sotto: false,
                     greeted: Vec::new(),
                     seen_online: Vec::new(),
                     heard: Vec::new(),
@@ -871,7 +878,8 @@ impl Sessions {
             .iter()
             .map(|&slot| clients::row_name(&key.peer, slot))
             .collect();
-        if !rows.is_empty() || !gone.is_empty() {
+        let forget = s.forget_runs_sotto;
+        if !rows.is_empty() || !gone.is_empty() || forget {
             let batch: Vec<(&str, &[u8])> = rows
                 .iter()
                 .map(|(name, row, _)| (name.as_str(), row.as_slice()))
@@ -884,10 +892,15 @@ impl Sessions {
             // first use too).
             let (p, a) = (&key.protocol, &key.account);
             let mut record = || match trust::record_events(store, key, events).as_slice() {
-                [] => store.delete_sessions_in_save(p, a, &gone),
+                [] => {
+                    if forget {
+                        store.clear_peer_runs_sotto(p, a, &key.peer)?;
+                    }
+                    store.delete_sessions_in_save(p, a, &gone)
+                }
                 notes => Err(StoreError::Io(notes.join("; "))),
             };
-            let synced = save != Save::Unsynced || !gone.is_empty();
+            let synced = save != Save::Unsynced || !gone.is_empty() || forget;
             let saved = store.save_sessions_with(p, a, &batch, synced, &mut record);
             if let Err(e) = saved {
                 self.log.push(format!("saving a session: {e}"));
@@ -897,6 +910,7 @@ impl Sessions {
                 s.saved = main;
             }
             s.gone_rows.clear();
+            s.forget_runs_sotto = false;
             for (i, now) in changed {
                 if let Some(o) = s.others.get_mut(i) {
                     o.saved = Some(now);

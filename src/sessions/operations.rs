@@ -642,6 +642,11 @@ impl Sessions {
             .is_some_and(|s| s.unrestorable.is_some());
         if !start && !still_unrestorable {
             self.end_rekey(key);
+            // In any state (from plaintext too: a handshake that expired, where no session
+            // ended and no event says so), in the stop's own commit.
+            if let Some(s) = self.sessions.get_mut(key) {
+                s.forget_runs_sotto = true;
+            }
         }
         let (ended, unsent) = if start || still_unrestorable {
             (Vec::new(), Vec::new())
@@ -655,11 +660,6 @@ impl Sessions {
                 conv.stop(rng)
             }
         })?;
-        if !start && saved {
-            // In any state: from plaintext too (a handshake that expired), where no session
-            // ended and no event says so.
-            self.forget_runs_sotto(key);
-        }
         if saved && (!start || replaced) {
             // Rows of the contact's clients kept unread (they could not be restored, or their
             // conversation's could not) hold no session to end: a stop ends them all, and a

@@ -116,18 +116,6 @@ impl Sessions {
             .map(|t| t.trust)
     }
 
-    /// The user stopped the conversation, in whatever state it was: forget that the contact
-    /// runs Sotto (no automatic start again until one of the two starts). The store's peer
-    /// table is what a load goes by, so it lasts across a restart.
-    pub(super) fn forget_runs_sotto(&mut self, key: &ConvKey) {
-        let Some(store) = self.store.as_ref() else {
-            return;
-        };
-        if let Err(e) = store.clear_peer_runs_sotto(&key.protocol, &key.account, &key.peer) {
-            self.note(format!("recording trust: {e}"));
-        }
-    }
-
     /// The user compared fingerprints and they matched: `peer_key` is recorded, verified.
     pub fn mark_verified(
         &mut self,

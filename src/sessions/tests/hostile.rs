@@ -156,6 +156,52 @@ fn ending_a_conversation_forgets_that_the_peer_runs_sotto() {
     );
 }
 
+/// The stop and the forgetting that the contact runs Sotto are one commit. They were two: a
+/// kill between them (here: the second write refused) left the stop saved and the mark on
+/// disk, and after a restart the store's mark (which decides) had the next text held and a
+/// start sent to a contact the user had just stopped with (found by a review of the store).
+/// Now the stop is saved whole or not at all (the user told so); saved, it lasts a restart.
+#[test]
+fn a_stop_and_forgetting_that_the_peer_runs_sotto_are_one_commit() {
+    let (mut alice, _bob) = encrypted("forget-one-commit");
+    let k = alice.key.clone();
+    let runs = |alice: &Peer| {
+        alice
+            .store()
+            .peer_runs_sotto(&k.protocol, &k.account, &k.peer)
+            .unwrap()
+    };
+    alice.store().execute_raw(
+        "CREATE TEMP TRIGGER killed BEFORE UPDATE ON peer \
+         BEGIN SELECT RAISE(ABORT, 'test: killed before the second write'); END",
+    );
+    let fx = alice
+        .sessions
+        .start_or_stop(&k, "bob", &settings(Policy::Manual), false, &mut alice.rng)
+        .expect("stop");
+    alice.store().execute_raw("DROP TRIGGER killed");
+    alice.sessions.drop_memory();
+    let state = alice
+        .sessions
+        .state(&k, "bob", &settings(Policy::Opportunistic));
+    assert!(
+        state == Some(ConvState::Encrypted) && runs(&alice),
+        "half a stop on disk: {state:?}, runs Sotto: {}",
+        runs(&alice)
+    );
+    assert_not_saved(&fx);
+    alice
+        .sessions
+        .start_or_stop(&k, "bob", &settings(Policy::Manual), false, &mut alice.rng)
+        .expect("stop");
+    alice.sessions.drop_memory();
+    assert!(!runs(&alice));
+    assert_eq!(
+        alice.send_to("bob", "plain now", Policy::Opportunistic).0,
+        Outgoing::Plaintext
+    );
+}
+
 #[test]
 fn no_store_says_why() {
     let s = Sessions::new(Err("another program is using Sotto's keys".into()));
