@@ -422,9 +422,7 @@ impl Session {
 
     /// The main session just started: a client that now holds it needs no session of its own
     /// beside it (it would get every message twice). Returns the slots of the saved ones
-    /// removed (their rows go in the main's save, `gone_rows`, when its session starts; after a
-    /// key accepted, with [`Sessions::delete_other_rows`] once the main is saved, in a commit
-    /// of their own that the next load makes up for if a kill comes between).
+    /// removed (their rows go in the main's save, `gone_rows`, in its commit).
     /// What waited to be sent again to such a client waits in the main conversation, which
     /// may send it over this session (new to those texts): see
     /// [`Conversation::send_waiting`].
@@ -782,14 +780,16 @@ impl Sessions {
                 // What waited to be sent again to it (the user was told it would be) goes to
                 // the main session, as for a client that is gone: never dropped.
                 s.conv.take_over_resend(gone.conv.take_resend());
+                // Its row goes in the next save (the new client's, in this slot): a save that
+                // fails reloads it.
+                if gone.saved.is_some() {
+                    s.gone_rows.push(gone.slot);
+                }
                 self.note(format!(
                     "another client's session (never accepted, ended, or never up) dropped for a \
                      new one: slot {}",
                     gone.slot
                 ));
-                if gone.saved.is_some() {
-                    self.delete_other_rows(key, vec![gone.slot]);
-                }
                 gone.slot
             }
         };

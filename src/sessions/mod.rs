@@ -678,10 +678,10 @@ impl Sessions {
         let s = self.sessions.get_mut(key)?;
         if fresh && s.conv.state() == ConvState::Encrypted && !s.conv.is_blocked() {
             // Another client's row whose client holds the main session now: superseded when
-            // that session's key was accepted, its row deleted in a commit after the main
-            // save, which a kill (or a failed delete) can leave undone (and so did a session
-            // that started, before its delete went into the save's commit, in a database of
-            // an older Sotto). Restored, it took every line twice.
+            // that session started or its key was accepted, its row deleted in the main
+            // save's commit (`gone_rows`); an older Sotto deleted it in a commit after it,
+            // which a kill (or a failed delete) could leave undone. Restored, it took every
+            // line twice.
             let (gone, _) = s.superseded_by_main(false);
             if !gone.is_empty() {
                 self.log

@@ -488,8 +488,10 @@ impl Sessions {
         rng: &mut R,
         act: impl FnOnce(&mut Conversation, &mut R) -> ReceiveOutcome,
     ) -> Option<Effects> {
-        self.act_saved(key, peer_raw, settings, rng, &[], act)
-            .map(|(fx, _)| fx)
+        self.act_saved(key, peer_raw, settings, rng, &[], |s, rng| {
+            act(&mut s.conv, rng)
+        })
+        .map(|(fx, _)| fx)
     }
 
     /// [`Sessions::act`], and whether what the action decided was saved (`false` also for a
@@ -502,7 +504,7 @@ impl Sessions {
         settings: &Settings,
         rng: &mut R,
         record: &[Event],
-        act: impl FnOnce(&mut Conversation, &mut R) -> ReceiveOutcome,
+        act: impl FnOnce(&mut Session, &mut R) -> ReceiveOutcome,
     ) -> Option<(Effects, bool)> {
         let reply = self.reply_to(key, peer_raw);
         let s = self.session(key, peer_raw, settings)?;
@@ -522,7 +524,7 @@ impl Sessions {
         // one): a holder not seen since this side's restart is taken as away first, as before
         // a text typed, so that it goes nowhere the holder may have left.
         s.note_holder_unseen(rng);
-        let mut out = act(&mut s.conv, rng);
+        let mut out = act(s, rng);
         out.events.splice(0..0, ticked.events);
         let mut held = Self::fan_out_held(s, &out.events, rng);
         // Still held for the holder that went away: every client of the contact seen online is
@@ -653,11 +655,11 @@ impl Sessions {
         } else {
             self.end_others(key, rng)
         };
-        let (mut fx, saved) = self.act_saved(key, peer_raw, settings, rng, &[], |conv, rng| {
+        let (mut fx, saved) = self.act_saved(key, peer_raw, settings, rng, &[], |s, rng| {
             if start {
-                conv.start(rng)
+                s.conv.start(rng)
             } else {
-                conv.stop(rng)
+                s.conv.stop(rng)
             }
         })?;
         if saved && (!start || replaced) {

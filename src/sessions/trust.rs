@@ -292,33 +292,36 @@ impl Sessions {
             peer: *expected,
             fingerprint: expected.fingerprint(),
         };
-        let (fx, saved) =
-            self.act_saved(key, peer_raw, settings, rng, &[accepted], |conv, rng| {
-                conv.acknowledge_peer_key(rng)
-            })?;
+        // A client whose own session this one now is needs it no more: its place goes, its
+        // row in this save's commit (in a commit of its own after it, a kill between the two
+        // brought it back at the next load, as one that reads, when it was superseded by its
+        // address: found by a review of the store).
+        let mut moved = false;
+        let (fx, saved) = self.act_saved(key, peer_raw, settings, rng, &[accepted], |s, rng| {
+            let out = s.conv.acknowledge_peer_key(rng);
+            if !s.conv.is_blocked() {
+                let (gone, waiting) = s.superseded_by_main(true);
+                s.gone_rows.extend(gone);
+                moved = waiting;
+            }
+            out
+        })?;
         // Not saved: rolled back, still held, and the user told so. The trust table must not
         // say otherwise (a later handshake with the key would then lift the hold by itself,
         // and the title would drop its "key NOT accepted"); nor may the window say accepted.
         if !saved {
             return Some(Err(AcceptError::NotSaved(Box::new(fx))));
         }
-        // Accepted and saved: a client whose own session this one now is needs it no more.
         let mut fx = fx;
-        if let Some(s) = self.sessions.get_mut(key).filter(|s| !s.conv.is_blocked()) {
-            let (gone, moved) = s.superseded_by_main(true);
-            self.delete_other_rows(key, gone);
-            // What waited to be sent again to that client goes now, over the session it now
-            // holds (new to those texts), in a saved operation of its own.
-            if moved {
-                if let Some((more, _)) =
-                    self.act_saved(key, peer_raw, settings, rng, &[], |conv, rng| {
-                        conv.send_waiting(rng)
-                    })
-                {
-                    fx.absorb(more.inject, more.events);
-                    fx.elsewhere.extend(more.elsewhere);
-                    fx.notices.extend(more.notices);
-                }
+        // What waited to be sent again to a client that went goes now, over the session it now
+        // holds (new to those texts), in a saved operation of its own.
+        if moved {
+            if let Some((more, _)) = self.act_saved(key, peer_raw, settings, rng, &[], |s, rng| {
+                s.conv.send_waiting(rng)
+            }) {
+                fx.absorb(more.inject, more.events);
+                fx.elsewhere.extend(more.elsewhere);
+                fx.notices.extend(more.notices);
             }
         }
         Some(Ok(fx))

@@ -2680,6 +2680,66 @@ fn accepting_the_key_a_client_now_holds_the_main_session_with_sends_what_waited(
     );
 }
 
+/// The same acceptance, the client's old place (superseded by its address: a new key, a new
+/// tag) going in the commit that saves the acceptance. It went in a commit of its own after
+/// it; a kill between the two (here: a delete the disk refuses) brought the old place back at
+/// the next load, as one that reads, beside the accepted main session with that very client
+/// (the load makes up only for a client with the main session's tag and key): each message
+/// went there too (found by a review of the store). Now the acceptance fails whole, the user
+/// told so; accepted again, it lasts a restart with one place for that client.
+#[test]
+fn accepting_the_key_a_client_now_holds_drops_its_old_place_in_the_same_commit() {
+    let mut net = Net::new("clients-accept-one-commit");
+    let other = the_other_client_missed(&mut net, "a walrus before the new key");
+    *net.client(other) = peer("clients-accept-one-commit-new", "bob", "alice", 89);
+    net.desktop_first = other == DESKTOP;
+    net.now += 11;
+    net.alice_starts();
+    let key = net.alice.key.clone();
+    assert_eq!(net.alice.sessions.session_address(&key), Some(other));
+    let new_key = net.alice.sessions.loaded_peer_key(&key).expect("a key");
+    let at_the_holder = |net: &Net| net.others().iter().any(|o| o.0 == other);
+    assert!(at_the_holder(&net), "{:?}", net.others());
+    let accept = |net: &mut Net| {
+        net.alice.sessions.accept_key(
+            &key,
+            "bob",
+            &settings(Policy::Manual),
+            &new_key,
+            &mut net.alice.rng,
+        )
+    };
+    net.alice.store().execute_raw(
+        "CREATE TEMP TRIGGER killed BEFORE DELETE ON session \
+         BEGIN SELECT RAISE(ABORT, 'test: killed before the delete'); END",
+    );
+    let first = accept(&mut net).expect("a conversation");
+    net.alice.store().execute_raw("DROP TRIGGER killed");
+    net.alice_restarts();
+    let held = |net: &mut Net| {
+        let (_, blocked) = net
+            .alice
+            .sessions
+            .waiting(&key, "bob", &settings(Policy::Manual))
+            .expect("a conversation");
+        blocked
+    };
+    assert!(
+        held(&mut net) || !at_the_holder(&net),
+        "accepted, and the old place back: {:?}",
+        net.others()
+    );
+    assert!(
+        matches!(first, Err(crate::sessions::trust::AcceptError::NotSaved(_))),
+        "{:?}",
+        first.err()
+    );
+    accept(&mut net).expect("a conversation").expect("accepted");
+    net.alice_restarts();
+    assert!(!held(&mut net));
+    assert!(!at_the_holder(&net), "{:?}", net.others());
+}
+
 /// The contact renamed and back (an IRC nick change with a bouncer holding two clients):
 /// the sessions with its other clients follow it on disk too. Left under the old name, the
 /// rows would come back after a restart at a state the messages sent meanwhile had moved
