@@ -1082,10 +1082,9 @@ fn xmpp_another_login_under_a_new_resource_writes_a_long_message() {
     let marked: Vec<String> = p
         .alice
         .client
-        .writes()
-        .iter()
-        .map(|w| w.shown())
-        .filter(|t| t.contains("have not accepted") && t.contains("w0001"))
+        .shown_with("have not accepted")
+        .into_iter()
+        .filter(|t| t.contains("w0001"))
         .collect();
     assert!(
         marked.is_empty(),

@@ -541,3 +541,33 @@ fn irc_unticking_log_encrypted_stops_logging_at_once() {
     );
     p.alice.client.assert_no_criticals();
 }
+
+/// alice has "Log encrypted conversations" ticked, but Pidgin's own IM logging is off: the
+/// line that says the session started says the conversation is not logged. It said "This
+/// conversation is being logged." from Sotto's preference alone, and someone relying on a
+/// record found none (found by a hostile review of the user-facing texts).
+#[test]
+#[ignore = "e2e: needs ngircd"]
+fn irc_the_start_says_not_logged_when_pidgin_does_not_log() {
+    const LOG: &str = "/plugins/core/sotto/log_encrypted";
+    for pidgin_logs in [false, true] {
+        let mut o = both_manual();
+        o.alice_prefs.push((LOG.to_string(), "true".to_string()));
+        o.alice_prefs.push((
+            "/purple/logging/log_ims".to_string(),
+            pidgin_logs.to_string(),
+        ));
+        let (p, _) = encrypted_pair(Proto::Irc, o);
+        let started = p.alice.client.shown_with("encrypted conversation started");
+        let said = if pidgin_logs {
+            "This conversation is being logged."
+        } else {
+            "This conversation is not logged."
+        };
+        assert!(
+            !started.is_empty() && started.iter().all(|t| t.contains(said)),
+            "Pidgin logs: {pidgin_logs}: {started:?}"
+        );
+        p.assert_no_criticals();
+    }
+}

@@ -428,14 +428,7 @@ fn xmpp_a_mistyped_sotto_command_in_a_group_chat_is_never_sent() {
     }
     p.alice.client.chatsend(room, "an ordinary room line");
     p.bob.client.expect_in(room, "an ordinary room line", false);
-    let leaked: Vec<String> = p
-        .bob
-        .client
-        .writes()
-        .iter()
-        .map(|w| w.shown())
-        .filter(|t| t.contains("walrus"))
-        .collect();
+    let leaked = p.bob.client.shown_with("walrus");
     assert!(leaked.is_empty(), "bob saw a mistyped command: {leaked:?}");
     assert_not_on_wire(
         &[&p.alice.tap, &p.bob.tap],

@@ -324,7 +324,15 @@ fn write_event(r: &ConvRef, event: Event) {
     match event {
         Event::Started { fingerprint, .. } => {
             let verified = service::peer_trust(r) == Some(Trust::Verified);
-            let line = texts::started(peer, &fingerprint.to_string(), verified, log_encrypted());
+            // Logged only where the window logs: Sotto's preference lets it, and Pidgin's own
+            // logging is on for it (the preference alone said "being logged" with Pidgin's
+            // logging off, and a user relying on a record found none).
+            let logged = log_encrypted() && {
+                let conv = r.conversation_or_new();
+                // SAFETY: looked up (or opened) just now, live for this call.
+                !conv.is_null() && unsafe { sys::purple_conversation_is_logging(conv) != 0 }
+            };
+            let line = texts::started(peer, &fingerprint.to_string(), verified, logged);
             r.system_line(&line);
             // A new session ends any question-and-answer run of the one before.
             close_stale_answer_dialog(r);

@@ -423,10 +423,16 @@ impl Client {
 
     /// How many lines written so far show `needle`.
     pub fn writes_showing(&self, needle: &str) -> usize {
+        self.shown_with(needle).len()
+    }
+
+    /// What every line written so far with `needle` in it shows (consumed or not).
+    pub fn shown_with(&self, needle: &str) -> Vec<String> {
         self.writes()
             .iter()
-            .filter(|w| w.shown().contains(needle))
-            .count()
+            .map(Written::shown)
+            .filter(|t| t.contains(needle))
+            .collect()
     }
 
     /// How many message boxes (`NOTIFY`) so far have `needle` in a field.
