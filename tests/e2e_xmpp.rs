@@ -535,6 +535,16 @@ fn xmpp_a_room_on_the_roster_never_turns_a_private_chat_plaintext() {
         .expect_system(&to_bob, "the text shown back", WAIT, |t| {
             t.contains("after the roster walrus words")
         });
+    // Nor is a `/sotto` command run there: it acted on the room contact's conversation (a
+    // status of that one, a start with it; found by a hostile review).
+    for command in ["sotto status", "sotto start"] {
+        p.alice.client.cmd(&to_bob, command);
+        p.alice
+            .client
+            .expect_system(&to_bob, "the command is not run there", WAIT, |t| {
+                t.contains("could not follow its contact")
+            });
+    }
     assert_not_on_wire(
         &[&p.alice.tap, &p.bob.tap],
         "walrus",

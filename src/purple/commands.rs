@@ -203,7 +203,7 @@ unsafe extern "C" fn sotto_cmd(
             return sys::PURPLE_CMD_RET_OK;
         }
         // SAFETY: live conversation for this callback.
-        unsafe { service::track(conv) };
+        let followed = unsafe { service::track(conv) };
         // SAFETY: libpurple's argument vector for this callback.
         // Wiped when dropped: `verify` and `answer` carry a verification answer.
         let line = SecretString::new(unsafe { arg(args, 0) });
@@ -212,6 +212,15 @@ unsafe extern "C" fn sotto_cmd(
             .next()
             .unwrap_or("help")
             .to_ascii_lowercase();
+        // A window whose conversation could not follow its contact (a rename the store
+        // refused; a room occupant's window whose name now stands for a contact): what the
+        // window's name stands for now is another conversation, and a command run here acted
+        // on it (a status of another conversation, a policy saved for another contact; found
+        // by a hostile review). Help only.
+        if !followed && word != "help" {
+            r.system_line(texts::not_run_here());
+            return sys::PURPLE_CMD_RET_OK;
+        }
         match word.as_str() {
             "start" | "stop" => {
                 if word == "start" {

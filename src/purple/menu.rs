@@ -357,6 +357,12 @@ unsafe extern "C" fn conv_action(conv: *mut sys::PurpleConversation, data: *mut 
             r.system_line(&line);
             return;
         }
+        // Nor in one whose conversation could not follow its contact.
+        // SAFETY: likewise.
+        if !unsafe { super::service::track(conv) } {
+            r.system_line(texts::not_run_here());
+            return;
+        }
         // The window's contact was renamed since the menu was built (its labels were made
         // for the other name's conversation), or the window's menu was built again since.
         let built_for = super::state::with_state(|s| {

@@ -1334,8 +1334,21 @@ pub(crate) fn account_changed(from: &str, to: &str, peer: &str) -> String {
 pub(crate) fn occupant_now_a_contact(occupant: &str, room: &str) -> String {
     let (occupant, room) = (Shown::new(occupant), Shown::new(room));
     format!(
-        "The group chat {room} was left, and its address is now a contact in your buddy list:          this window's name stands for that contact now, not for {occupant}. Sotto does not          move this private conversation onto it: nothing is sent in this window, and its          encrypted messages are not read. Join the group chat again to write to {occupant}."
+        "The group chat {room} was left, and its address is now a contact in your buddy list: \
+         this window's name stands for that contact now, not for {occupant}. Sotto does not \
+         move this private conversation onto it: nothing is sent in this window, and its \
+         encrypted messages are not read. Join the group chat again to write to {occupant}."
     )
+}
+
+/// A `/sotto` command or an Options > Sotto item in a window whose conversation could not
+/// follow its contact (`service::track`: a rename the store refused, a room occupant's window
+/// whose name now stands for a contact): run there, it acted on the conversation the window's
+/// name stands for now, not the one the window shows.
+pub(crate) fn not_run_here() -> &'static str {
+    "NOT done: this window's conversation could not follow its contact (said above), so \
+     Sotto's commands and menu do nothing here; they would act on another conversation. Open \
+     a new window with the contact to use them."
 }
 
 /// What Sotto refused for want of its conversation state ([`refused_no_state`]).
