@@ -4,7 +4,7 @@
 //! instance (issue 9).
 
 use super::*;
-use crate::protocol::session::SENT_KEPT;
+use crate::protocol::session::{HANDSHAKE_TIMEOUT_SECS, SENT_KEPT};
 use crate::protocol::wire::{MessageRef, WireMessage};
 use crate::protocol::NOT_READ_NOTICES;
 
@@ -852,6 +852,41 @@ fn alice_initiates(alice: &mut Conversation, bob: &mut Conversation, rng: &mut C
     let (_, confirm, events) = deliver(alice, response, rng);
     assert!(events.iter().any(|e| matches!(e, Event::Started { .. })));
     deliver(bob, confirm, rng);
+}
+
+/// A genuine "handshake not finished" comes only from a responder still waiting for our
+/// `?S1C`, which it gives up on [`HANDSHAKE_TIMEOUT_SECS`] after answering: a notice later than
+/// that after the session was made, or naming a message sent later than that after it, is
+/// forged, and sends nothing at once. Without the bound a server could have any message sent
+/// before the contact wrote back arrive twice, at a moment of its choosing, up to ten minutes
+/// later (found by a hostile review of the protocol).
+#[test]
+fn an_unfinished_notice_past_the_handshakes_time_sends_nothing_at_once() {
+    let late = HANDSHAKE_TIMEOUT_SECS + 1;
+    // (when the message is sent, when the notice comes)
+    for (sent, noticed) in [(0, late), (late, late + 1)] {
+        let (mut alice, mut bob, mut rng) = established(914);
+        alice_initiates(&mut alice, &mut bob, &mut rng);
+        alice.tick(sent);
+        let yes = send(&mut alice, "yes", &mut rng);
+        assert_eq!(deliver(&mut bob, yes.clone(), &mut rng).0, ["yes"]);
+        let mut waiting = waiting_responder(&mut rng, 0xb8);
+        let notice = unfinished_notice(&mut waiting, &yes[0], &mut rng);
+        let told = alice.receive(&notice, noticed, &mut rng);
+        assert!(
+            told.inject.is_empty(),
+            "sent {sent}, noticed {noticed}: sent again at once"
+        );
+        assert_eq!(not_read(&told.events), [Some("yes".to_owned())]);
+    }
+    // Within it, as before: sent again at once.
+    let (mut alice, mut bob, mut rng) = established(914);
+    alice_initiates(&mut alice, &mut bob, &mut rng);
+    let yes = send(&mut alice, "yes", &mut rng);
+    let mut waiting = waiting_responder(&mut rng, 0xb8);
+    let notice = unfinished_notice(&mut waiting, &yes[0], &mut rng);
+    let told = alice.receive(&notice, HANDSHAKE_TIMEOUT_SECS, &mut rng);
+    assert_eq!(told.inject.len(), 1, "{:?}", told.events);
 }
 
 /// Only the side that started a session sends `?S1C`, so only its data can overtake it: a
