@@ -216,9 +216,11 @@ unsafe extern "C" fn sotto_cmd(
         // refused; a room occupant's window whose name now stands for a contact): what the
         // window's name stands for now is another conversation, and a command run here acted
         // on it (a status of another conversation, a policy saved for another contact; found
-        // by a hostile review). Help only.
-        if !followed && word != "help" {
-            r.system_line(texts::not_run_here());
+        // by a hostile review). Help and the account-wide list of keys only. Said in this
+        // window (the conversation `r` names now may have a window of its own).
+        if !followed && !matches!(word.as_str(), "help" | "fingerprints" | "keys") {
+            // SAFETY: live conversation for this callback.
+            unsafe { glue::system_line_to(conv, texts::not_run_here()) };
             return sys::PURPLE_CMD_RET_OK;
         }
         match word.as_str() {

@@ -360,7 +360,8 @@ unsafe extern "C" fn conv_action(conv: *mut sys::PurpleConversation, data: *mut 
         // Nor in one whose conversation could not follow its contact.
         // SAFETY: likewise.
         if !unsafe { super::service::track(conv) } {
-            r.system_line(texts::not_run_here());
+            // SAFETY: likewise. (In this window: the conversation `r` names now may have one.)
+            unsafe { glue::system_line_to(conv, texts::not_run_here()) };
             return;
         }
         // The window's contact was renamed since the menu was built (its labels were made

@@ -1345,10 +1345,14 @@ pub(crate) fn occupant_now_a_contact(occupant: &str, room: &str) -> String {
 /// follow its contact (`service::track`: a rename the store refused, a room occupant's window
 /// whose name now stands for a contact): run there, it acted on the conversation the window's
 /// name stands for now, not the one the window shows.
+/// No advice of its own: the line that said why the window could not follow says what to do
+/// (wait for the rename to go through, join the group chat again); a new window with "the
+/// contact" would be the conversation the window's name stands for now, maybe plaintext to
+/// someone else (found by a review of the first version, which advised one).
 pub(crate) fn not_run_here() -> &'static str {
-    "NOT done: this window's conversation could not follow its contact (said above), so \
-     Sotto's commands and menu do nothing here; they would act on another conversation. Open \
-     a new window with the contact to use them."
+    "NOT done: this window's conversation could not follow its contact, so Sotto's commands \
+     and menu do nothing here (they would act on another conversation). What to do is in the \
+     line that said why."
 }
 
 /// What Sotto refused for want of its conversation state ([`refused_no_state`]).
