@@ -33,8 +33,10 @@
 //!
 //! A line counts as left when `irc-sending-text` fires for it; `do_send` can still fail to
 //! write it (the connection is then closed at once), and a line written may still be lost in
-//! the network: the window then says nothing here (the contact's Sotto says the message
-//! arrived incomplete).
+//! the network: the window then says nothing here. The contact's Sotto says a message arrived
+//! incomplete when some of its pieces came; a message lost whole (a one-line message, or
+//! every piece of one, in the socket's buffer when a dead link times out) is told by
+//! neither side (docs/SECURITY.md, "Not covered").
 
 use std::ffi::c_void;
 use std::time::Instant;
