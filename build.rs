@@ -122,6 +122,7 @@ mod purple {
         "purple_prefs_get_bool",
         "purple_prefs_get_int",
         "purple_prefs_connect_callback",
+        "purple_prefs_disconnect_by_handle",
         "purple_cmd_register",
         "purple_cmd_unregister",
         "purple_menu_action_new",

@@ -954,6 +954,12 @@ fn open_soon(id: usize, open: Box<dyn FnOnce()>) {
 unsafe extern "C" fn open_soon_due(data: sys::gpointer) -> sys::gboolean {
     super::boundary::ffi_boundary!(0, {
         let id = data as usize;
+        // With Sotto not loaded (a state dropped by a path that did not remove this timer),
+        // never again: it would fire every turn of the main loop for good (found by a review
+        // of the FFI layer; the unload removes it).
+        if !super::state::is_loaded() {
+            return 0;
+        }
         let Some(open) = with_state(|state| {
             let i = state.soon_dialogs.iter().position(|(n, ..)| *n == id)?;
             Some(state.soon_dialogs.remove(i).2)

@@ -87,6 +87,11 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             _ => None,
         };
         state::install(plugin.cast(), store);
+        // A fault caught from here on fails the load, and libpurple runs no unload for a plugin
+        // that did not load: what the load installed goes with it (the state stayed, and the
+        // log preference's callback kept redecorating windows for a plugin libpurple took for
+        // unloaded; a next load connected a second one; found by a review of the FFI layer).
+        let undo = UndoLoad(plugin);
         if let Some(dir) = replaced {
             // New keys were made where the profile had others: said once, at this load.
             glue::debug_warning("store: made new where sotto.generation names another");
@@ -137,9 +142,13 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         // with the hooks live: Sotto ran while libpurple took it for not loaded, so no unload
         // ever ran (no reservation released, no last checkpoint; found by a read-only review).
         for conv in glue::open_ims() {
+            // (Marking one window may have had another closed.)
+            if !glue::still_open(conv) {
+                continue;
+            }
             let marked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 test_panic_at_load();
-                // SAFETY: listed from libpurple's open conversations just now.
+                // SAFETY: in libpurple's open conversations just now.
                 if let Some(r) = unsafe { glue::ConvRef::from_conversation(conv) } {
                     present::redecorate(&r);
                 }
@@ -149,22 +158,41 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
                 // after all, nor leave the next windows unmarked), the logging first; the
                 // payload leaked, not dropped: its drop could fault too.
                 std::mem::forget(payload);
-                // SAFETY: listed from libpurple's open conversations just now; nothing here
-                // closes a window.
-                quietly(|| unsafe { super::bindings::purple_conversation_set_logging(conv, 0) });
+                // What faulted may have had the window closed (another plugin answering a
+                // signal it emitted): only a window still open is touched.
+                // SAFETY: in libpurple's open conversations just now.
+                quietly(|| unsafe {
+                    if glue::still_open(conv) {
+                        super::bindings::purple_conversation_set_logging(conv, 0);
+                    }
+                });
                 quietly(|| {
                     glue::debug_error("load: marking a window panicked; its logging is turned off")
                 });
                 quietly(state::after_panic);
-                // SAFETY: as above.
+                // SAFETY: as above, looked up again (setting the logging emits a signal).
                 quietly(|| unsafe {
-                    glue::system_line_to(conv, texts::not_marked_after_a_fault())
+                    if glue::still_open(conv) {
+                        glue::system_line_to(conv, texts::not_marked_after_a_fault())
+                    }
                 });
             }
         }
         glue::debug_info("Sotto loaded");
+        std::mem::forget(undo);
         1
     })
+}
+
+/// Undoes a load that a caught fault fails (dropped while unwinding; forgotten once loaded).
+struct UndoLoad(*mut PurplePlugin);
+
+impl Drop for UndoLoad {
+    fn drop(&mut self) {
+        quietly(state::remove);
+        // SAFETY: the plugin being loaded; libpurple takes the handle only to find callbacks.
+        quietly(|| unsafe { super::bindings::purple_prefs_disconnect_by_handle(self.0.cast()) });
+    }
 }
 
 /// For the end-to-end test of a load that faults marking a window: panics when

@@ -890,6 +890,14 @@ pub(crate) fn open_ims() -> Vec<*mut sys::PurpleConversation> {
     unsafe { list_items(sys::purple_get_ims()) }
 }
 
+/// Whether `conv` is still one of libpurple's open IM windows. For a loop over windows listed
+/// before a step that may close one: a line written, a title or logging set, a name changed
+/// each emit a signal that another plugin may answer by closing a conversation, and the next
+/// window of the list would then be a freed one (found by a review of the FFI layer).
+pub(crate) fn still_open(conv: *mut sys::PurpleConversation) -> bool {
+    !conv.is_null() && open_ims().contains(&conv)
+}
+
 /// The items of a list libpurple owns, NULL ones left out, copied out.
 ///
 /// # Safety

@@ -360,8 +360,12 @@ unsafe extern "C" fn conv_action(conv: *mut sys::PurpleConversation, data: *mut 
         // Nor in one whose conversation could not follow its contact.
         // SAFETY: likewise.
         if !unsafe { super::service::track(conv) } {
-            // SAFETY: likewise. (In this window: the conversation `r` names now may have one.)
-            unsafe { glue::system_line_to(conv, texts::not_run_here()) };
+            // In this window (the conversation `r` names now may have one of its own), if the
+            // lines `track` wrote left it open.
+            if glue::still_open(conv) {
+                // SAFETY: in libpurple's open conversations just now.
+                unsafe { glue::system_line_to(conv, texts::not_run_here()) };
+            }
             return;
         }
         // The window's contact was renamed since the menu was built (its labels were made

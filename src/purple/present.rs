@@ -635,10 +635,14 @@ pub(crate) fn redecorate(r: &ConvRef) {
     let Some((set_logging, title_change)) = decision else {
         return;
     };
+    // Whether a step here emitted a signal (`conversation-updated`), which another plugin may
+    // answer by closing a window, this one too: looked up again before the next step.
+    let mut emitted = false;
     if let Some(logging) = set_logging {
         if logging != is_logging {
             // SAFETY: live conversation.
             unsafe { sys::purple_conversation_set_logging(conv, i32::from(logging)) };
+            emitted = true;
         }
     }
     if unlogged && !log {
@@ -649,13 +653,20 @@ pub(crate) fn redecorate(r: &ConvRef) {
         // SAFETY: `conv` is live.
         let except = unsafe { super::windows::known(conv) }.map_or(usize::MAX, |(id, _)| id);
         for other in super::windows::others_showing(&r.key(), except) {
-            // SAFETY: listed from libpurple's open conversations just now.
+            if emitted && !glue::still_open(other) {
+                continue;
+            }
+            // SAFETY: in libpurple's open conversations just now.
             unsafe {
                 if sys::purple_conversation_is_logging(other) != 0 {
                     sys::purple_conversation_set_logging(other, 0);
+                    emitted = true;
                 }
             }
         }
+    }
+    if emitted && !matches!(title_change, TitleChange::Keep) && !glue::still_open(conv) {
+        return;
     }
     match title_change {
         TitleChange::Keep => {}
@@ -667,6 +678,10 @@ pub(crate) fn redecorate(r: &ConvRef) {
         TitleChange::Restore => {
             // SAFETY: live conversation.
             unsafe { sys::purple_conversation_autoset_title(conv) };
+            // (Its `conversation-updated` may have had the window closed.)
+            if !glue::still_open(conv) {
+                return;
+            }
             // libpurple's own title may itself claim encryption (the contact named itself
             // "Bob (encrypted)" while the mark stood, so it looked like ours): judged again
             // now, inside this guard, since the `conversation-updated` just emitted was not.
@@ -698,7 +713,11 @@ pub(crate) unsafe fn follow_log_preference(plugin: *mut sys::PurplePlugin) {
     ) {
         super::boundary::ffi_boundary!((), {
             for conv in glue::open_ims() {
-                // SAFETY: listed from libpurple's open conversations just now.
+                // (Redecorating one window may have another closed.)
+                if !glue::still_open(conv) {
+                    continue;
+                }
+                // SAFETY: in libpurple's open conversations just now.
                 if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
                     redecorate(&r);
                 }
@@ -1379,7 +1398,11 @@ pub(crate) fn undecorate_all() {
     };
     let mut told = std::collections::HashSet::new();
     for conv in glue::open_ims() {
-        // SAFETY: listed just now.
+        // (What was done to the windows before may have had this one closed.)
+        if !glue::still_open(conv) {
+            continue;
+        }
+        // SAFETY: in libpurple's open conversations just now.
         let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
             continue;
         };

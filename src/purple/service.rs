@@ -904,8 +904,9 @@ pub(crate) fn track_named(r: &ConvRef, except: *mut sys::PurpleConversation) -> 
     glue::ims_named(r)
         .into_iter()
         .filter(|&w| w != except)
-        // SAFETY: in libpurple's list of open IMs just now: live.
-        .all(|w| unsafe { track(w) })
+        // SAFETY: in libpurple's list of open IMs just now (checked again before each: the
+        // lines one window's tracking writes may have another closed): live.
+        .all(|w| !glue::still_open(w) || unsafe { track(w) })
 }
 
 /// The contact of window `id` was renamed to `r.peer`: the conversation follows, and the window
@@ -975,8 +976,11 @@ fn follow(r: &ConvRef, id: usize, known: &Tag) -> bool {
             };
             let line = texts::name_taken(&r.peer, &known.key.peer, typed);
             for stale in windows::others_showing(&new, id) {
-                // SAFETY: listed from libpurple's open conversations just now.
-                unsafe { glue::system_line_to(stale, &line) };
+                // Each line written may have another window closed: checked before each.
+                if glue::still_open(stale) {
+                    // SAFETY: in libpurple's open conversations just now.
+                    unsafe { glue::system_line_to(stale, &line) };
+                }
             }
             true
         }

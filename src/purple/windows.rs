@@ -350,7 +350,11 @@ unsafe extern "C" fn relink(_data: sys::gpointer) -> sys::gboolean {
         })
         .unwrap_or_default();
         for conv in glue::open_ims() {
-            // SAFETY: listed from libpurple's open conversations just now.
+            // (A name set on one window emits signals that may have another closed.)
+            if !glue::still_open(conv) {
+                continue;
+            }
+            // SAFETY: in libpurple's open conversations just now.
             let Some((account, name, normalized)) = (unsafe { irc_window(conv) }) else {
                 continue;
             };
