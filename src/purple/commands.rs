@@ -219,8 +219,11 @@ unsafe extern "C" fn sotto_cmd(
         // by a hostile review). Help and the account-wide list of keys only. Said in this
         // window (the conversation `r` names now may have a window of its own).
         if !followed && !matches!(word.as_str(), "help" | "fingerprints" | "keys") {
-            // SAFETY: live conversation for this callback.
-            unsafe { glue::system_line_to(conv, texts::not_run_here()) };
+            // If the lines `track` wrote left it open.
+            if glue::still_open(conv) {
+                // SAFETY: in libpurple's open conversations just now.
+                unsafe { glue::system_line_to(conv, texts::not_run_here()) };
+            }
             return sys::PURPLE_CMD_RET_OK;
         }
         match word.as_str() {

@@ -189,6 +189,11 @@ struct UndoLoad(*mut PurplePlugin);
 
 impl Drop for UndoLoad {
     fn drop(&mut self) {
+        // What `track_all` took from the windows (the conversation each showed) is kept for
+        // the next load, as an unload keeps it: dropped with the state, a window whose contact
+        // was renamed (or whose room was left) meanwhile was taken at the next load for the
+        // conversation its name stands for now, blank.
+        quietly(super::windows::keep_for_reload);
         quietly(state::remove);
         // SAFETY: the plugin being loaded; libpurple takes the handle only to find callbacks.
         quietly(|| unsafe { super::bindings::purple_prefs_disconnect_by_handle(self.0.cast()) });

@@ -636,8 +636,16 @@ pub(crate) fn redecorate(r: &ConvRef) {
         return;
     };
     // Whether a step here emitted a signal (`conversation-updated`), which another plugin may
-    // answer by closing a window, this one too: looked up again before the next step.
+    // answer by closing a window, this one too: looked up again before the next step, by its
+    // address and its window number (a new window may get a closed one's address; a false
+    // "(encrypted)" set on it would be a lie).
     let mut emitted = false;
+    // SAFETY: `conv` is live (looked up above).
+    let number = unsafe { super::windows::known(conv) }.map(|(id, _)| id);
+    let still_here = || {
+        // SAFETY: read only once found in libpurple's list of open conversations.
+        glue::still_open(conv) && unsafe { super::windows::known(conv) }.map(|(id, _)| id) == number
+    };
     if let Some(logging) = set_logging {
         if logging != is_logging {
             // SAFETY: live conversation.
@@ -650,8 +658,7 @@ pub(crate) fn redecorate(r: &ConvRef) {
         // it still carries): what is typed there is encrypted too, or what is read there is
         // another client's decrypted words, so it is not logged either. Its logging is not
         // given back later (it stays off: the safe side).
-        // SAFETY: `conv` is live.
-        let except = unsafe { super::windows::known(conv) }.map_or(usize::MAX, |(id, _)| id);
+        let except = number.unwrap_or(usize::MAX);
         for other in super::windows::others_showing(&r.key(), except) {
             if emitted && !glue::still_open(other) {
                 continue;
@@ -665,7 +672,7 @@ pub(crate) fn redecorate(r: &ConvRef) {
             }
         }
     }
-    if emitted && !matches!(title_change, TitleChange::Keep) && !glue::still_open(conv) {
+    if emitted && !matches!(title_change, TitleChange::Keep) && !still_here() {
         return;
     }
     match title_change {
@@ -679,7 +686,7 @@ pub(crate) fn redecorate(r: &ConvRef) {
             // SAFETY: live conversation.
             unsafe { sys::purple_conversation_autoset_title(conv) };
             // (Its `conversation-updated` may have had the window closed.)
-            if !glue::still_open(conv) {
+            if !still_here() {
                 return;
             }
             // libpurple's own title may itself claim encryption (the contact named itself
@@ -1413,12 +1420,19 @@ pub(crate) fn undecorate_all() {
         if let Some(logging) = w.logging_saved {
             // SAFETY: live conversation.
             unsafe { sys::purple_conversation_set_logging(conv, i32::from(logging)) };
+            // (Its `conversation-updated` may have had the window closed.)
+            if !glue::still_open(conv) {
+                continue;
+            }
         }
         // SAFETY: live conversation.
         let title = unsafe { glue::conversation_title(conv) }.unwrap_or_default();
         if w.title.as_ref().is_some_and(|m| m.shown == title) {
             // SAFETY: live conversation.
             unsafe { sys::purple_conversation_autoset_title(conv) };
+            if !glue::still_open(conv) {
+                continue;
+            }
             // What libpurple gives back may itself claim encryption (a contact's nickname):
             // with Sotto gone, nothing is encrypted.
             // SAFETY: live conversation.

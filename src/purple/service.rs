@@ -821,11 +821,10 @@ pub(crate) unsafe fn track(conv: *mut sys::PurpleConversation) -> bool {
     // it); the window sends and reads nothing, and says so once.
     if another_account(&known.key, &new) {
         if windows::first_rename_failure(id, &new) {
-            r.system_line(&texts::account_changed(
-                &known.key.account,
-                &new.account,
-                &r.peer,
-            ));
+            let line = texts::account_changed(&known.key.account, &new.account, &r.peer);
+            // SAFETY: `conv` is live (per the caller). Written in this window: the
+            // conversation its name stands for now may have one of its own.
+            unsafe { glue::system_line_to(conv, &line) };
         }
         return false;
     }
@@ -844,7 +843,9 @@ pub(crate) unsafe fn track(conv: *mut sys::PurpleConversation) -> bool {
             .is_some_and(|(room, _)| glue::is_room_address(room, &new.peer))
     {
         if windows::first_rename_failure(id, &new) {
-            r.system_line(&texts::occupant_now_a_contact(&known.key.peer, &new.peer));
+            let line = texts::occupant_now_a_contact(&known.key.peer, &new.peer);
+            // SAFETY: as above (the room's address may have a window of its own).
+            unsafe { glue::system_line_to(conv, &line) };
         }
         return false;
     }

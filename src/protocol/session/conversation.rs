@@ -1390,20 +1390,25 @@ impl Conversation {
         let current = self.phase.session().map(|s| s.id) == Some(id.session_id);
         // Only a peer waiting as responder says "handshake not finished" (§2.2): about a
         // session this side started. One this side answered has no such notice but a forged one.
-        // And only while it waits: it gives up [`HANDSHAKE_TIMEOUT_SECS`] after answering, so a
-        // notice later than that after this side completed the session, or about a message
-        // sent later than that after it, is forged (without the bound a server had any message
-        // sent before the peer wrote back arrive twice, when it chose, for ten minutes).
+        // And only while it waits: it gives up [`HANDSHAKE_TIMEOUT_SECS`] after answering, so
+        // a message sent later than that after this side completed the session cannot have
+        // overtaken `?S1C`, and a notice is taken within twice that (slack for its way back,
+        // and for a responder restored mid-wait, which waits anew); later ones are forged, or
+        // too late to tell (without the bound a server had any message sent before the peer
+        // wrote back arrive twice, when it chose, for ten minutes). A genuine notice past it is
+        // handled as any other: named, sent again with the next new session.
         let now = self.now;
-        let within = |t: u64, since: u64| t >= since && t - since <= HANDSHAKE_TIMEOUT_SECS;
-        let made_at = self.initiated_at.filter(|&t| within(now, t));
+        let within = |t: u64, since: u64, secs: u64| t >= since && t - since <= secs;
+        let made_at = self
+            .initiated_at
+            .filter(|&t| within(now, t, 2 * HANDSHAKE_TIMEOUT_SECS));
         let may_send_at_once = current && !self.blocked && !self.holder_away && made_at.is_some();
         if let Some(s) = self.sent.iter_mut().find(|s| s.id == id) {
             let again_now = unfinished
                 && may_send_at_once
                 && s.unanswered
                 && !s.again
-                && made_at.is_some_and(|t| within(s.at, t));
+                && made_at.is_some_and(|t| within(s.at, t, HANDSHAKE_TIMEOUT_SECS));
             let sent_twice = s.again;
             // Named again (a copy, a second client): already said.
             if let Some(text) = s.text.take() {
