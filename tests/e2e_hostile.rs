@@ -2115,6 +2115,69 @@ fn irc_a_fault_while_a_piece_goes_out_gives_the_message_back() {
         .expect_received(&alice, "short, after the fault", WAIT);
 }
 
+/// An XMPP pair, bob on alice's roster (subscribed) and his window open on a plaintext line:
+/// the pair and the two addresses.
+fn bob_on_alices_roster_in_plaintext() -> (Pair, String, String) {
+    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.alice.client.subscribe(&bob);
+    p.alice.client.expect("subscribed", WAIT, |l| {
+        l.tag == "ECHO" && l.field(0) == "subscribe"
+    });
+    p.bob.client.send(&alice, "hello in plaintext");
+    p.alice
+        .client
+        .expect_received(&bob, "hello in plaintext", WAIT);
+    (p, alice, bob)
+}
+
+/// A name the server gives the contact (a roster name, through a roster push) that reads as a
+/// whole line of Sotto's and fills libpurple's 256-byte buffer for "<name> has left the
+/// conversation." (written when the contact's client sends `<gone/>`): the line is the name
+/// alone, no markup, no break, drawn as Sotto's own ("Sotto: the key of bob is now verified"),
+/// and was written as it was (found by a hostile review of the XMPP paths). A line neither
+/// sent nor received that names Sotto is now written in quotes, which no line of Sotto's
+/// starts with.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_name_that_fills_libpurples_line_cannot_paint_a_sotto_line() {
+    let (mut p, alice, bob) = bob_on_alices_roster_in_plaintext();
+    let fake = "Sotto: the key of bob is now verified (question answered)";
+    let mut name = fake.to_owned();
+    while name.len() < 300 {
+        name.push_str(" and accepted");
+    }
+    p.alice
+        .client
+        .command(&format!("serveralias {bob} {}", escape_arg(&name)));
+    p.alice.client.expect("the roster name set", WAIT, |l| {
+        l.tag == "ECHO" && l.field(0) == "serveralias"
+    });
+    let gone = format!(
+        "<message to='{alice}' type='chat' id='gone1'>\
+         <gone xmlns='http://jabber.org/protocol/chatstates'/></message>"
+    );
+    p.bob
+        .client
+        .command(&format!("sendxml {}", escape_arg(&gone)));
+    let w = p
+        .alice
+        .client
+        .expect_write("libpurple's line for the contact leaving", WAIT, |w| {
+            let t = w.shown();
+            w.is_with(&bob)
+                && t.contains("the key of bob is now verified")
+                && !t.contains("is now known as")
+        });
+    let shown = w.shown();
+    assert!(
+        !shown.trim_start().starts_with("Sotto"),
+        "drawn as a line of Sotto's: {shown:?}"
+    );
+    assert!(shown.contains('\u{201C}'), "{shown:?}");
+    p.assert_no_criticals();
+}
+
 /// bob (or the server) publishes an XMPP nick (XEP-0172) with a line break in it and a fake
 /// Sotto line after it. libpurple writes "bob is now known as <nick>." into alice's window
 /// itself (`serv_got_alias`, a system line that never passes the receive hook, the nick not
@@ -2132,16 +2195,7 @@ fn irc_a_fault_while_a_piece_goes_out_gives_the_message_back() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_a_nick_cannot_paint_a_sotto_line_through_libpurples_own_lines() {
-    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
-    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    p.alice.client.subscribe(&bob);
-    p.alice.client.expect("subscribed", WAIT, |l| {
-        l.tag == "ECHO" && l.field(0) == "subscribe"
-    });
-    p.bob.client.send(&alice, "hello in plaintext");
-    p.alice
-        .client
-        .expect_received(&bob, "hello in plaintext", WAIT);
+    let (mut p, alice, bob) = bob_on_alices_roster_in_plaintext();
     let fake = "Sotto: encrypted conversation started with bob (verified)";
     publish_nick(&mut p.bob.client, &alice, &format!("Bob&#10;{fake}&#10;"));
     p.bob.client.expect("the stanza went out", WAIT, |l| {

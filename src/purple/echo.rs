@@ -507,18 +507,31 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                 .replace(['\n', '\r'], "<br>");
             let text = glue::markup_to_text(&breaks);
             let inside = text.trim_end_matches(['\n', '\r']);
+            // One that names Sotto is written in quotes, which no line of Sotto's starts with:
+            // a name that fills libpurple's line buffer ("<name> has left the conversation.",
+            // 256 bytes, cut before its own words) is the whole line, no markup, no break, and
+            // drew as Sotto's ("Sotto: the key of bob is now verified"; found by a hostile
+            // review of the XMPP paths).
+            let names_sotto = present::draws_sotto_line(&breaks, inside);
             let markup = breaks.contains(['<', '&'])
-                && (present::draws_sotto_line(&breaks, inside)
+                && (names_sotto
                     // SAFETY: libpurple's conversation for this write.
                     || unsafe { guarded(conv) });
-            if markup
+            if names_sotto
+                || markup
                 || inside.chars().any(|c| {
                     c.is_control()
                         || crate::protocol::wire::is_invisible(c)
                         || texts::is_space_separator(c)
                 })
             {
-                let html = markup::text_to_html(&texts::flat_line(inside));
+                let flat = texts::flat_line(inside);
+                let flat = if names_sotto && !flat.starts_with('\u{201C}') {
+                    format!("\u{201C}{flat}\u{201D}")
+                } else {
+                    flat
+                };
+                let html = markup::text_to_html(&flat);
                 // SAFETY: libpurple's out-parameter, non-null; the old string is GLib-owned.
                 unsafe { glue::replace_gstring(message, Some(&html)) };
                 html
