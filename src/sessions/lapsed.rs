@@ -33,10 +33,27 @@ impl Sessions {
         settings: &Settings,
         rng: &mut impl CryptoRngCore,
     ) -> Option<Effects> {
+        // Where the start held back came from (its answer goes there: a transport that
+        // addresses the contact's clients one by one sent it to whichever wrote last, a client
+        // without Sotto maybe, and the start never completed; found by a hostile review).
+        let from = self
+            .sessions
+            .get(key)
+            .and_then(|s| s.held_back_from.clone());
         // `act` ticks the conversation first.
-        self.act(key, peer_raw, settings, rng, |conv, rng| {
+        let mut fx = self.act(key, peer_raw, settings, rng, |conv, rng| {
             conv.answer_held_back(rng)
-        })
+        })?;
+        if let Some(s) = self.sessions.get_mut(key) {
+            if s.conv.held_back_start().is_none() {
+                if let Some(from) = s.held_back_from.take().or(from) {
+                    if !fx.inject.is_empty() {
+                        fx.reply_to = from;
+                    }
+                }
+            }
+        }
+        Some(fx)
     }
 
     /// The transport says the contact's client at `from` (an XMPP full JID) is `available`, or

@@ -167,6 +167,11 @@ struct Session {
     /// commits it took left the mark, and a stopped contact got a start again after a
     /// restart). In memory only, as `gone_rows`.
     forget_runs_sotto: bool,
+    /// Where the start the conversation holds back to answer later came from
+    /// (`Conversation::held_back_start`), where the transport addresses the contact's clients
+    /// one by one: its answer goes there, not to whichever client wrote last. In memory only,
+    /// as the start is.
+    held_back_from: Option<String>,
     /// Other clients' names asked for a session since loaded (at most once each).
     greeted: Vec<String>,
     /// Addresses of the contact's clients seen online and not seen going since, while a start
@@ -653,6 +658,7 @@ impl Sessions {
                     addressable: false,
                     gone_rows: Vec::new(),
                     forget_runs_sotto: false,
+                    held_back_from: None,
                     greeted: Vec::new(),
                     seen_online: Vec::new(),
                     heard: Vec::new(),

@@ -311,6 +311,7 @@ impl Sessions {
         // contact's clients are followed one by one, it neither releases what is held nor
         // counts as the holder seen (`presence` module doc).
         let there = !(kept && s.addressable) || s.online_now(peer_raw);
+        let held_back = s.conv.held_back_start();
         let mut out = if !there {
             s.conv
                 .receive_kept(text, settings.now_secs, for_another_client, rng)
@@ -320,6 +321,12 @@ impl Sessions {
         } else {
             s.conv.receive(text, settings.now_secs, rng)
         };
+        // A start held back by this line is answered later, to the client that sent it.
+        match s.conv.held_back_start() {
+            None => s.held_back_from = None,
+            now if now != held_back && s.addressable => s.held_back_from = Some(peer_raw.into()),
+            _ => {}
+        }
         // A message shown while its conversation could not be saved, come again in another
         // encoding (text after its token, a one-piece `?S1P`, its pieces in another order: the
         // line's digest above misses those): read again from the state rolled back (which

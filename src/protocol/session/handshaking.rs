@@ -118,6 +118,16 @@ impl Conversation {
             && self.answer_window_over(now_secs)
     }
 
+    /// Which start is held back to be answered later, if one is (its ephemeral key): for the
+    /// caller to know where it came from (a transport that addresses the peer's clients one by
+    /// one answers there, not wherever the peer wrote last).
+    pub fn held_back_start(&self) -> Option<[u8; 32]> {
+        self.cold
+            .get()
+            .and_then(|c| c.held_back_init.as_ref())
+            .map(|m| m.ephemeral)
+    }
+
     /// Answers the start held back when the answer window's answers were spent, once the
     /// window is over (as any start: the rules of PROTOCOL.md §3.2 at this moment, and counted
     /// in the new window). The clock is the last [`Conversation::tick`]'s.

@@ -221,3 +221,37 @@ fn the_sweep_answers_the_newest_start_a_server_kept() {
     );
     assert_eq!(exchange_at(&mut alice, &mut bob, to_bob, due), texts);
 }
+
+/// The same with the kept starts from alice's laptop and, before the sweep, a plaintext line
+/// from her phone (no Sotto there): the held-back start's answer goes to the laptop, whose
+/// start it answers. It went to whichever client wrote last (the phone, which showed a raw
+/// `?S1R`, and the laptop's newest start never completed; found by a hostile review of the
+/// XMPP paths, 2026-12-06).
+#[test]
+fn the_answer_to_a_held_back_start_goes_to_the_client_that_sent_it() {
+    let texts = ["one", "two", "three", "four", "five", "six"];
+    let (_alice, mut bob, kept) = typed_while_bob_is_away("held-back-address", &texts);
+    let laptop = "alice/laptop";
+    let t = 5_000;
+    let (_, answers, _) = incoming_at(&mut bob, laptop, &kept, t);
+    assert_eq!(answers.len(), ANSWER_BURST as usize);
+    incoming_at(
+        &mut bob,
+        "alice/phone",
+        &["are you there?".to_owned()],
+        t + 1,
+    );
+    // The host's sweep, with the name the conversation lists (where answers went last).
+    let due = t + ANSWER_WINDOW_SECS;
+    let [(key, raw)] = <[_; 1]>::try_from(bob.sessions.lapsing(due)).expect("one due");
+    let fx = bob
+        .sessions
+        .tick(&key, &raw, &at(due), &mut bob.rng)
+        .expect("tick");
+    assert!(
+        fx.inject.len() == 1 && fx.inject[0].starts_with("?S1R"),
+        "{:?}",
+        fx.inject
+    );
+    assert_eq!(fx.reply_to, laptop);
+}
