@@ -496,8 +496,11 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
         // font, a name) makes a fake line look real; its text is kept. Elsewhere such markup
         // stays (libpurple's file-transfer line links the file received): in a conversation in
         // plaintext a line drawn as the contact's is no more than the server could send.
+        // (Sotto's own command errors, which the host writes after the command returned, are
+        // Sotto's lines: not quoted as a line naming Sotto would be.)
         let raw = if flags & (sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_RECV) == 0
             && !glue::writing_own_line()
+            && !glue::take_own_error(&raw)
         {
             // Pidgin breaks a system line at a raw line feed too (libpurple's stripping makes
             // it a space): as a `<br>` first, so the text keeps every break the window shows.
@@ -526,7 +529,10 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                 })
             {
                 let flat = texts::flat_line(inside);
-                let flat = if names_sotto && !flat.starts_with('\u{201C}') {
+                // Always wrapped (a line that starts with the quote itself is no exception: its
+                // closing quote missing, a right-to-left letter after the opening one could
+                // have the window draw it from the right, "Sotto:" first).
+                let flat = if names_sotto {
                     format!("\u{201C}{flat}\u{201D}")
                 } else {
                     flat

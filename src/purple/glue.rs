@@ -977,6 +977,27 @@ thread_local! {
     /// Set while Sotto writes one of its own state lines (they may quote what the user typed,
     /// a Sotto line included: "not sent: …").
     static OWN_LINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The last command error Sotto handed the host ([`set_error`]), and when: the host writes
+    /// it into the window itself, after the command returned ([`take_own_error`]).
+    static OWN_ERROR: std::cell::RefCell<Option<(String, std::time::Instant)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Whether the write under way is the command error Sotto just handed the host (exactly its
+/// text, within 2 seconds): a line of Sotto's own, though the host writes it (taken: once).
+pub(crate) fn take_own_error(html: &str) -> bool {
+    OWN_ERROR.with(|e| {
+        let Ok(mut e) = e.try_borrow_mut() else {
+            return false;
+        };
+        let own = e
+            .as_ref()
+            .is_some_and(|(text, at)| text == html && at.elapsed().as_secs() < 2);
+        if own {
+            *e = None;
+        }
+        own
+    })
 }
 
 /// While alive, the write under way is one of Sotto's own state lines ([`writing_own_line`]).
@@ -1496,8 +1517,14 @@ pub(crate) unsafe fn set_error(error: *mut *mut c_char, msg: &str) {
         // Pidgin writes a command's error into the window as HTML, and the names in Sotto's
         // errors are the server's choice: escaped as Sotto's lines are (Finch decodes the
         // entities as it strips markup).
+        let html = line_html(msg);
         // SAFETY: per the caller.
-        unsafe { *error = g_strdup(&line_html(msg)) };
+        unsafe { *error = g_strdup(&html) };
+        OWN_ERROR.with(|e| {
+            if let Ok(mut e) = e.try_borrow_mut() {
+                *e = Some((html, std::time::Instant::now()));
+            }
+        });
     }
 }
 

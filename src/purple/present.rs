@@ -1002,6 +1002,22 @@ fn is_bidi_control(c: char) -> bool {
     )
 }
 
+/// `raw` with every tag (`<` to the next `>`) taken out, nothing put in its place; a `<` with
+/// no `>` after it is kept, with the rest.
+fn without_tags(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(open) = rest.find('<') {
+        let Some(close) = rest[open..].find('>') else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Whether plaintext the window is to show may draw a line that reads as one of Sotto's own: it
 /// spells "Sotto" anywhere (look-alike letters folded, blanks and invisible characters set
 /// aside), in its text (`text`, the markup reduced) or in what its markup carries besides
@@ -1018,7 +1034,12 @@ pub(crate) fn draws_sotto_line(raw: &str, text: &str) -> bool {
         return true;
     }
     let carried = glue::markup_to_text(&raw.replace(['<', '>'], " "));
-    [text, carried.as_str()].iter().any(|t| {
+    // And with the tags taken out whole, what is inside every one of them kept: the word split
+    // around content that stripping drops and the window draws (`<style>S</style>otto`) is
+    // spelled neither by the stripped text nor with the tags as blanks (found by a hostile
+    // review, 2026-12-06).
+    let joined = glue::markup_to_text(&without_tags(raw));
+    [text, carried.as_str(), joined.as_str()].iter().any(|t| {
         let letters = latin_look_alikes(&visible_letters(t));
         letters.windows(SOTTO.len()).any(|w| spells(w, &SOTTO))
     })
@@ -1580,6 +1601,11 @@ mod tests {
             format!("hi<br>\u{27ee}12:00:01\u{27ef} {fake}"),
             "hi<br>\u{202e}:ottoS detrats noitasrevnoc detpyrcne".to_owned(),
             format!("hi<br>&#83;otto{}", &fake[5..]),
+            // The word split around content stripping drops and the window draws (found by a
+            // hostile review, 2026-12-06): neither the stripped text nor the tags as blanks
+            // spell it.
+            format!("hi<style>&#10;</style><style>S</style>{}", &fake[1..]),
+            format!("hi<br><SCRIPT>So</SCRIPT>{}", &fake[2..]),
         ] {
             let html = plaintext_html(&raw, false).unwrap_or_default();
             assert!(

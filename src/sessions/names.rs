@@ -249,6 +249,9 @@ impl Sessions {
         };
         let mut moved = self.sessions.remove(old)?;
         moved.peer_raw = new_raw.to_owned();
+        // Where a start held back came from was an address of the old name: its answer goes
+        // to the new name, as any (found by a review of the address's first version).
+        moved.held_back_from = None;
         // What was held for the name's previous conversation (loaded above if it was on disk
         // only: its text was typed for whoever held the name then) is handed back, not dropped
         // with it. So is what it waited to send again (a not-read notice named it; also what
