@@ -33,20 +33,17 @@ impl Sessions {
         settings: &Settings,
         rng: &mut impl CryptoRngCore,
     ) -> Option<Effects> {
-        // Where the start held back came from (its answer goes there: a transport that
-        // addresses the contact's clients one by one sent it to whichever wrote last, a client
-        // without Sotto maybe, and the start never completed; found by a hostile review).
-        let from = self
-            .sessions
-            .get(key)
-            .and_then(|s| s.held_back_from.clone());
         // `act` ticks the conversation first.
         let mut fx = self.act(key, peer_raw, settings, rng, |conv, rng| {
             conv.answer_held_back(rng)
         })?;
+        // The answer goes where the start held back came from (a transport that addresses
+        // the contact's clients one by one sent it to whichever wrote last, a client without
+        // Sotto maybe, and the start never completed; found by a hostile review). A save that
+        // failed reloaded the conversation without it, and sends nothing.
         if let Some(s) = self.sessions.get_mut(key) {
             if s.conv.held_back_start().is_none() {
-                if let Some(from) = s.held_back_from.take().or(from) {
+                if let Some(from) = s.held_back_from.take() {
                     if !fx.inject.is_empty() {
                         fx.reply_to = from;
                     }
