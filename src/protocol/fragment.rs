@@ -98,6 +98,7 @@ pub enum FragmentError {
 /// Cuts `line` into pieces of at most `max_line` characters, header included (one piece,
 /// unchanged, if it fits). `line` must be ASCII without whitespace (a `b64u` Sotto line).
 /// Draws one `u32` from `rng` (the id: its low 24 bits) only when the line is cut.
+#[inline]
 pub fn split(
     line: String,
     max_line: usize,
@@ -108,6 +109,16 @@ pub fn split(
         // The line itself, not a copy of it, and no list around it: most lines are not cut.
         return Ok(Lines(LinesRepr::One(line)));
     }
+    split_cut(line, max_line, rng)
+}
+
+/// [`split`] of a line longer than `max_line` (at least [`MIN_LINE`]).
+#[inline(never)]
+fn split_cut(
+    line: String,
+    max_line: usize,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Lines, FragmentError> {
     let chunk = max_line - HEADER_CHARS;
     let total = line.len().div_ceil(chunk);
     if total > MAX_FRAGMENTS || line.len() > MAX_BUFFERED_BYTES {

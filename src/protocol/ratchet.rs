@@ -449,7 +449,9 @@ impl DoubleRatchet {
             let out = open(mk)?;
             self.ckr = Some(next);
             self.nr = after;
-            self.store_skipped(new_skipped);
+            if !new_skipped.is_empty() {
+                self.store_skipped(new_skipped);
+            }
             return Ok(out);
         }
 

@@ -843,7 +843,8 @@ impl Conversation {
     ) -> ReceiveOutcome {
         self.now = now_secs;
         self.cold.set_unknown(None);
-        let mut out = self.receive_inner(text, now_secs, rng, true);
+        let mut out = ReceiveOutcome::swallow();
+        self.receive_into(&mut out, text, now_secs, rng, true);
         self.answer_unknown_session(&mut out);
         self.tell_lost_pieces(&mut out);
         // A line that authenticated in the current session came from the client that holds it
@@ -910,6 +911,20 @@ impl Conversation {
         allow_fragment: bool,
     ) -> ReceiveOutcome {
         let mut out = ReceiveOutcome::swallow();
+        self.receive_into(&mut out, text, now_secs, rng, allow_fragment);
+        out
+    }
+
+    /// [`Self::receive_inner`], into `out` (a swallowed outcome): a line read whole builds
+    /// its outcome where the caller keeps it, never moved on the way back.
+    fn receive_into(
+        &mut self,
+        out: &mut ReceiveOutcome,
+        text: &str,
+        now_secs: u64,
+        rng: &mut impl CryptoRngCore,
+        allow_fragment: bool,
+    ) {
         let unreadable = |reason: UnreadableReason| Event::Unreadable { reason };
         let msg = match WireMessage::decode_reusing(text, &mut self.received) {
             Ok(m) => m,
@@ -917,7 +932,7 @@ impl Conversation {
                 // Reassembled pieces that do not form a Sotto line: never shown raw.
                 out.events
                     .push(unreadable(UnreadableReason::MalformedFragments));
-                return out;
+                return;
             }
             Err(DecodeError::NotSotto)
                 if self.state() != ConvState::Plaintext
@@ -929,18 +944,18 @@ impl Conversation {
                 // there is no line to change: such a text is the peer quoting one, shown as it
                 // is.
                 out.events.push(unreadable(UnreadableReason::Rewritten));
-                return out;
+                return;
             }
             Err(DecodeError::NotSotto) => {
                 out.action = ReceiveAction::PassThrough;
                 if self.phase.session().is_some() || self.phase.is_finished() {
                     out.events.push(Event::PlaintextWhileEncrypted);
                 }
-                return out;
+                return;
             }
             Err(e) => {
                 out.events.push(unreadable(e.into()));
-                return out;
+                return;
             }
         };
         match msg {
@@ -967,7 +982,8 @@ impl Conversation {
                         if !is_rejection(&attempt) && !ignored_handshake {
                             self.cold.set_unknown(unknown);
                             self.cold.make().reassembler.complete(&c);
-                            return attempt;
+                            *out = attempt;
+                            return;
                         }
                         rejected.get_or_insert((attempt, unknown));
                     }
@@ -976,7 +992,7 @@ impl Conversation {
                     self.cold.make().reassembler.rejected(&c);
                     if let Some((attempt, unknown)) = rejected {
                         self.cold.set_unknown(unknown);
-                        return attempt;
+                        *out = attempt;
                     }
                 }
             }
@@ -991,10 +1007,10 @@ impl Conversation {
                 out.events
                     .push(unreadable(UnreadableReason::MalformedFragments));
             }
-            WireMessage::Query => self.on_query(&mut out, rng),
-            WireMessage::Init(m) => self.on_init(&m, &mut out, rng),
-            WireMessage::Response(m) => self.on_response(&m, &mut out, rng),
-            WireMessage::Confirm(m) => self.on_confirm(&m, &mut out, rng),
+            WireMessage::Query => self.on_query(out, rng),
+            WireMessage::Init(m) => self.on_init(&m, out, rng),
+            WireMessage::Response(m) => self.on_response(&m, out, rng),
+            WireMessage::Confirm(m) => self.on_confirm(&m, out, rng),
             WireMessage::Data(m) => {
                 // Only the current session may end or verify; the previous one just decrypts.
                 let in_current = self.phase.session().is_some_and(|s| s.id == m.session_id);
@@ -1015,7 +1031,7 @@ impl Conversation {
                     } else {
                         UnreadableReason::UnknownSession
                     }));
-                    return out;
+                    return;
                 }
                 // Two sessions may carry the same 32-bit sid (a forged re-key can grind one
                 // that hides the session it replaces): the current one is tried first, then
@@ -1042,7 +1058,7 @@ impl Conversation {
                 let (Some(decrypted), Some((peer, session_hash))) =
                     (decrypted, session.map(|s| (s.peer, s.hash)))
                 else {
-                    return out;
+                    return;
                 };
                 // Whose words these are is the decrypting session's key: the current one's is
                 // not accepted while sending is held on it; a previous one's is judged by the
@@ -1131,7 +1147,7 @@ impl Conversation {
                             self.cold
                                 .make()
                                 .verification
-                                .receive(channel, d.kind, &d.content, &mut out, rng);
+                                .receive(channel, d.kind, &d.content, out, rng);
                         }
                     }
                     Ok(_) => {} // unknown inner type from a newer peer: ignore
@@ -1146,12 +1162,11 @@ impl Conversation {
                 Some(id) => {
                     let unfinished = MessageRef::says_unfinished(&text);
                     let incomplete = MessageRef::says_incomplete(&text);
-                    self.on_not_read(id, unfinished, incomplete, &mut out, rng)
+                    self.on_not_read(id, unfinished, incomplete, out, rng)
                 }
                 None => out.events.push(Event::PeerError { text }),
             },
         }
-        out
     }
 
     pub(super) fn flush(&mut self, out: &mut ReceiveOutcome, rng: &mut impl CryptoRngCore) {

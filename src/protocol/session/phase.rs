@@ -59,7 +59,7 @@ impl Session {
     }
 
     /// [`Session::seal`], and which message it made (for a not-read notice to name).
-    #[inline]
+    #[inline(always)]
     pub(super) fn seal_ref(
         &mut self,
         kind: u8,
