@@ -127,7 +127,11 @@ impl Spake {
         rng.fill_bytes(draw.as_mut());
         let ephemeral = Zeroizing::new(Scalar::from_bytes_mod_order_wide(&draw));
         let w = password_scalar(pw);
-        let point = EdwardsPoint::mul_base(&ephemeral) + blind * *w;
+        // Each part alone tests guesses at the answer (`X - w·M` is `x·G`): wiped, not left on
+        // the stack. Only the sum leaves.
+        let blinded = Zeroizing::new(blind * *w);
+        let public = Zeroizing::new(EdwardsPoint::mul_base(&ephemeral));
+        let point = *public + *blinded;
         let own = point.compress().to_bytes();
         let mut ids = [0u8; 64];
         ids[..32].copy_from_slice(&Sha256::digest(id_a));
@@ -152,11 +156,12 @@ impl Spake {
         let peer_bytes: [u8; 32] = peer_msg.get(1..SPAKE_LEN)?.try_into().ok()?;
         let peer = CompressedEdwardsY(peer_bytes).decompress()?;
         let unblind = constant(if self.side == SIDE_A { &N } else { &M })?;
-        let k = Zeroizing::new(
-            ((peer - unblind * self.w) * self.ephemeral)
-                .compress()
-                .to_bytes(),
-        );
+        // `w·N` tests guesses at the answer, the peer's unblinded point and `K` are the key's
+        // inputs: each wiped.
+        let blinded = Zeroizing::new(unblind * self.w);
+        let unblinded = Zeroizing::new(peer - *blinded);
+        let k_point = Zeroizing::new(*unblinded * self.ephemeral);
+        let k = Zeroizing::new(k_point.compress().to_bytes());
         let (x, y) = if self.side == SIDE_A {
             (&self.own, &peer_bytes)
         } else {

@@ -237,6 +237,23 @@ impl Conversation {
         }
     }
 
+    /// Lines of one data message of inner type `kind` with `content` in the current session (a
+    /// test playing a peer that sends what its own user interface never would).
+    #[cfg(test)]
+    pub(crate) fn seal_inner(
+        &mut self,
+        kind: u8,
+        content: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Vec<String> {
+        let max_line = self.max_line;
+        self.phase
+            .session_mut()
+            .and_then(|s| s.seal(kind, content, max_line, rng))
+            .map(Vec::from)
+            .unwrap_or_default()
+    }
+
     /// The current session's id (tests).
     #[cfg(test)]
     pub(crate) fn session_id(&self) -> Option<[u8; 4]> {

@@ -269,9 +269,15 @@ impl Conversation {
             let queue = &mut cold.make().queue;
             *queue = VecDeque::with_capacity(count);
             for _ in 0..count {
-                queue.push_back(SecretString::new(
-                    String::from_utf8(r.bytes()?.to_vec()).ok()?,
-                ));
+                // A held text is what the user typed: a damaged one (not UTF-8) is wiped too.
+                let text = match String::from_utf8(r.bytes()?.to_vec()) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        drop(SecretBytes::new(e.into_bytes()));
+                        return None;
+                    }
+                };
+                queue.push_back(SecretString::new(text));
             }
         }
         let known = usize::from(r.u8()?);

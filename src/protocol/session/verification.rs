@@ -218,7 +218,12 @@ impl Verification {
         match (kind, state) {
             (verify::KIND_ASK, state) => {
                 let Some((spake_a, question)) = verify::parse_ask(content) else {
-                    aborted(out);
+                    // As for a reply this side cannot place: the user is told only when a run
+                    // ends with it; with none, a malformed question says nothing (a session
+                    // could otherwise have "aborted" said, and a closed window opened, at will).
+                    if state.is_some() {
+                        aborted(out);
+                    }
                     out.inject = ch.send(verify::KIND_ABORT, &[], rng).unwrap_or_default();
                     return;
                 };

@@ -101,6 +101,33 @@ fn a_reply_to_no_question_is_answered_with_an_abort_and_tells_nobody() {
     );
 }
 
+/// A malformed question (`0x10` with a bad point, as a contact's client may send at will) is
+/// answered with an abort; it tells the user "aborted" only when it ends a run: with none, it
+/// says nothing (found by a review: a contact could otherwise have "verification aborted" said,
+/// and a closed window opened, at will, as the reply this side cannot place above).
+#[test]
+fn a_malformed_question_with_no_run_tells_nobody() {
+    let (mut a, mut b, mut rng) = established(34);
+    let bad = [0xffu8; 33 + 4];
+    let line = b.seal_inner(crate::protocol::verify::KIND_ASK, &bad, &mut rng);
+    assert_eq!(line.len(), 1);
+    let (shown, back, events) = deliver(&mut a, line, &mut rng);
+    assert!(shown.is_empty());
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(back.len(), 1, "the abort");
+    assert!(!a.verification_running());
+    // With a run of this side's own, the malformed question ends it, and the user is told.
+    let ask = a
+        .ask_question("Where did we meet?", "here", &mut rng)
+        .inject;
+    assert_eq!(ask.len(), 1);
+    let line = b.seal_inner(crate::protocol::verify::KIND_ASK, &bad, &mut rng);
+    let (_, back, events) = deliver(&mut a, line, &mut rng);
+    assert_eq!(events, [Event::VerificationAborted]);
+    assert_eq!(back.len(), 1, "the abort");
+    assert!(!a.verification_running());
+}
+
 /// An impostor holding the session asks a question (or takes the user's own, at a crossing)
 /// only to test a guess: the user's answer (`mac_B`) tells it whether its guess was right,
 /// and it withholds the result that would have shown the user a failure: it aborts, asks
