@@ -545,6 +545,20 @@ fn xmpp_a_room_on_the_roster_never_turns_a_private_chat_plaintext() {
                 t.contains("could not follow its contact")
             });
     }
+    // A buddy pounce (written as sent first, then handed to `serv_send_im`; libpurple's
+    // lookup by name opens a second window under the name for it) is not sent either, and
+    // the windows say so with its text: it was left looking sent (found by a review of the
+    // paths other protocols and plugins take).
+    p.alice.client.command(&format!(
+        "pounce {} {}",
+        escape_arg(&to_bob),
+        escape_arg("a pounce walrus")
+    ));
+    p.alice
+        .client
+        .expect_system(&to_bob, "the pounce is said not sent", WAIT, |t| {
+            t.contains("not sent") && t.contains("a pounce walrus")
+        });
     assert_not_on_wire(
         &[&p.alice.tap, &p.bob.tap],
         "walrus",

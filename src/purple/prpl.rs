@@ -455,9 +455,26 @@ unsafe fn wrapped_send_im(
                 return -libc::EINVAL;
             };
             // The contact was renamed and its conversation could not follow: nothing goes (the
-            // window said why), and an auto-reply is not shown as sent either.
+            // window said why, once), and an auto-reply is not shown as sent either. A caller
+            // that wrote the text as sent before calling (a buddy pounce) or writes nothing
+            // (another plugin) had it look sent, or vanish, without a word: the windows under
+            // this name say it was NOT sent, with the text (found by a review of the paths
+            // other protocols and plugins take, 2026-12-06).
             if !service::track_name(&r) {
                 not_shown_as_sent(&text, flags);
+                if flags & sys::PURPLE_MESSAGE_AUTO_RESP == 0 {
+                    let line = texts::not_sent(&glue::markup_to_text(&text));
+                    let windows = glue::ims_named(&r);
+                    if windows.is_empty() {
+                        r.conversation_or_new();
+                        r.system_line(&line);
+                    }
+                    // Each checked again before its write (a line may have another closed).
+                    for w in windows.into_iter().filter(|&w| glue::still_open(w)) {
+                        // SAFETY: in libpurple's list of open IMs just now, and still open.
+                        unsafe { glue::system_line_to(w, &line) };
+                    }
+                }
                 return 0;
             }
             let key = r.key();
