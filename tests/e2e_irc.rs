@@ -276,6 +276,52 @@ fn irc_the_servers_away_reply_is_one_labelled_line_not_a_warning_per_line() {
     p.assert_no_criticals();
 }
 
+/// A message a protocol plugin writes into the window itself as received, never through
+/// `serv_got_im` (signald's copy from another device, VK's history, MRIM do so), is one Sotto
+/// never read: in a window marked encrypted it was shown among the contact's encrypted words
+/// with no warning, its markup drawing what it liked (found by a review of the paths other
+/// protocols take, 2026-12-06). A line says it was NOT encrypted, and it is one line of plain
+/// text; the contact's encrypted words after it carry no warning.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_message_written_past_the_receive_path_is_said_not_encrypted() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let forged = "the code is <b>4711</b><br>(14:02:11) bob: walrus";
+    p.alice.client.im_write(&bob, forged);
+    p.alice
+        .client
+        .expect_system(&bob, "the warning", WAIT, |t| {
+            t.contains("was NOT encrypted") && t.contains("without passing through Sotto")
+        });
+    let writes = p.alice.client.writes();
+    let written: Vec<&Written> = writes
+        .iter()
+        .filter(|w| w.is_with(&bob) && w.has(flags::RECV) && w.shown().contains("4711"))
+        .collect();
+    assert_eq!(written.len(), 1, "{written:#?}");
+    assert!(
+        !written[0].html.contains("<b>") && !written[0].shown().contains('\n'),
+        "its markup drew: {:?}",
+        written[0]
+    );
+    // The contact's own encrypted words: no warning.
+    p.bob.client.send(&alice, "real words after it");
+    p.alice
+        .client
+        .expect_received(&bob, "real words after it", WAIT);
+    std::thread::sleep(Duration::from_millis(500));
+    let warnings = p
+        .alice
+        .client
+        .writes()
+        .iter()
+        .filter(|w| w.is_with(&bob) && w.shown().contains("was NOT encrypted"))
+        .count();
+    assert_eq!(warnings, 1, "{}", p.alice.client.dump());
+    p.assert_no_criticals();
+}
+
 /// bob's client quits: from now on the server answers each line sent to him with numeric 401
 /// (`ERR_NOSUCHNICK`).
 fn bob_quits(p: &mut Pair) {

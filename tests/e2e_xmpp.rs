@@ -549,11 +549,13 @@ fn xmpp_a_room_on_the_roster_never_turns_a_private_chat_plaintext() {
     // lookup by name opens a second window under the name for it) is not sent either, and
     // the windows say so with its text: it was left looking sent (found by a review of the
     // paths other protocols and plugins take).
-    p.alice.client.command(&format!(
-        "pounce {} {}",
-        escape_arg(&to_bob),
-        escape_arg("a pounce walrus")
-    ));
+    assert_eq!(
+        p.alice
+            .client
+            .serv_send("pounce", &to_bob, "a pounce walrus"),
+        0,
+        "nothing sent"
+    );
     p.alice
         .client
         .expect_system(&to_bob, "the pounce is said not sent", WAIT, |t| {

@@ -87,6 +87,10 @@ struct Sent {
     /// The conversation ([`sender`]'s form) whose window is about to show, as sent, what Sotto
     /// sent through it, and when (see [`writing_sent`]).
     own_write: Option<(String, std::time::Instant)>,
+    /// The account (its address) whose `serv_got_im` is about to write the message it received,
+    /// and when: `received-im-msg` comes right before that write, after the receive hook
+    /// (see [`received_im_msg`]).
+    received_write: Option<(usize, std::time::Instant)>,
 }
 
 /// Words about to be written that look like a Sotto line (see [`let_through`]).
@@ -446,9 +450,42 @@ fn own_write_expected(r: &ConvRef) -> bool {
     .unwrap_or(false)
 }
 
+/// `received-im-msg(account, sender, message, conv, flags)`: `serv_got_im` writes the message
+/// next, the one the receive hook just read (libpurple 2.x emits it only for a message not
+/// cancelled, right before its unconditional `purple_conv_im_write`). A received message
+/// written into a window without it did not pass Sotto: a protocol plugin writing it itself
+/// (history, another device's copy), or another plugin (see [`writing_im_msg`]).
+pub(crate) unsafe extern "C" fn received_im_msg(
+    account: *mut sys::PurpleAccount,
+    _sender: *const c_char,
+    _message: *const c_char,
+    _conv: *mut sys::PurpleConversation,
+    _flags: sys::PurpleMessageFlags,
+    _data: *mut c_void,
+) {
+    ffi_boundary!((), {
+        let _ = with_sent(|s| {
+            s.received_write = Some((account as usize, std::time::Instant::now()));
+        });
+    })
+}
+
+/// Whether this write of a received message into `account`'s window is the one
+/// `serv_got_im` makes after [`received_im_msg`] (then it is taken). Taken by the first
+/// received write after it, whatever its window (libpurple may write into a window found
+/// under another name than the sender's).
+fn received_write_now(account: *mut sys::PurpleAccount) -> bool {
+    with_sent(|s| {
+        s.received_write.take().is_some_and(|(a, at)| {
+            a == account as usize && at.elapsed().as_secs() < LET_THROUGH_SECS
+        })
+    })
+    .unwrap_or(false)
+}
+
 /// `writing-im-msg(account, who, &message, conv, flags)`: TRUE cancels the write.
 pub(crate) unsafe extern "C" fn writing_im_msg(
-    _account: *mut sys::PurpleAccount,
+    account: *mut sys::PurpleAccount,
     who: *const c_char,
     message: *mut *mut c_char,
     conv: *mut sys::PurpleConversation,
@@ -457,6 +494,11 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
 ) -> sys::gboolean {
     // On a panic the write is cancelled: a raw line is never shown.
     ffi_boundary!(1, {
+        // A message written as received (not a line of the window's own: those are `SYSTEM`)
+        // that did not come through `serv_got_im`, and so not through Sotto's receive hook.
+        let received = flags & sys::PURPLE_MESSAGE_RECV != 0
+            && flags & (sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_SYSTEM) == 0;
+        let received_unread = received && !received_write_now(account);
         // libpurple's "User is not logged in" for an IRC 401 that Sotto told in its own words.
         // SAFETY: libpurple's conversation and sender for this write.
         if unsafe { super::irc::libpurples_line(conv, who, flags) } {
@@ -608,8 +650,10 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                         // SAFETY: libpurple's conversation for this write (NULL-checked).
                         let bypassed =
                             unsafe { ConvRef::from_conversation(conv) }.is_some_and(|r| {
-                                sent && (flags & sys::PURPLE_MESSAGE_REMOTE_SEND != 0
-                                    || !own_write_expected(&r))
+                                (sent
+                                    && (flags & sys::PURPLE_MESSAGE_REMOTE_SEND != 0
+                                        || !own_write_expected(&r)))
+                                    || received_unread
                             });
                         // SAFETY: as above.
                         let flatten = bypassed && unsafe { guarded(conv) };
@@ -621,6 +665,10 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
                     }
                     // SAFETY: libpurple's conversation for this write (NULL-checked inside).
                     unsafe { warn_plaintext_as_ours(conv, flags) };
+                    if received_unread && !own {
+                        // SAFETY: as above.
+                        unsafe { warn_received_unread(conv) };
+                    }
                     return 0;
                 }
                 text.trim().to_owned()
@@ -706,6 +754,28 @@ unsafe fn warn_plaintext_as_ours(
     if super::service::conv_state(&r) == Some(crate::protocol::ConvState::Encrypted) {
         r.system_line(&texts::remote_plaintext(&texts::Shown::new(&r.peer)));
     }
+}
+
+/// Plaintext written as received into a window marked encrypted (or held, or starting) that
+/// did not come through `serv_got_im`, so Sotto never read it: a protocol plugin that writes
+/// messages itself (a history it fetches, another device's copy, as signald, VK and MRIM do) or
+/// another plugin. It was shown among the contact's encrypted words with no warning (found by
+/// a review of the paths other protocols take, 2026-12-06): a line says so first, and the
+/// message is one line of plain text (flattened by the caller).
+///
+/// # Safety
+/// `conv` must be null or libpurple's live conversation for this write.
+unsafe fn warn_received_unread(conv: *mut sys::PurpleConversation) {
+    // SAFETY: per the caller.
+    if conv.is_null() || !unsafe { guarded(conv) } {
+        return;
+    }
+    // SAFETY: per the caller.
+    let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
+        return;
+    };
+    // SAFETY: per the caller: live, non-null.
+    unsafe { glue::system_line_to(conv, &texts::received_unread(&texts::Shown::new(&r.peer))) };
 }
 
 #[cfg(test)]

@@ -124,7 +124,7 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 21] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 22] = [
         (
             Conversations,
             c"sending-im-msg",
@@ -151,6 +151,11 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
             conversation_created as *const c_void,
         ),
         (Conversations, c"sent-im-msg", sent_im_msg as *const c_void),
+        (
+            Conversations,
+            c"received-im-msg",
+            super::echo::received_im_msg as *const c_void,
+        ),
         (
             Conversations,
             c"writing-im-msg",

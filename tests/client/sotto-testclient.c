@@ -37,6 +37,8 @@
  *   autoreply <buddy> <markup> an auto-reply as serv_got_im makes it: serv_send_im, then the
  *                              window writes it as sent whatever that returned (ECHO autoreply <rc>)
  *   pounce <buddy> <markup>    a buddy pounce's message: written as sent, then serv_send_im
+ *   imwrite <buddy> <markup>   write <markup> into the window as received from <buddy>, as a
+ *                              protocol plugin does itself without serv_got_im (ECHO imwrite)
  *   servsend <buddy> <markup>  hand <markup> to serv_send_im as libpurple's auto-reply does
  *                              (ECHO servsend <what send_im returned>)
  *                              (no sending-im-msg); prints ECHO servsend
@@ -852,6 +854,17 @@ find_menu(GList *items, const char *path, const char *prefix)
 	return NULL;
 }
 
+/* The IM window libpurple's lookup by name finds for `buddy`, or a new one (as Pidgin's pounce
+ * and a protocol plugin writing a message itself get theirs). */
+static PurpleConversation *
+open_im(const char *buddy)
+{
+	PurpleConversation *conv =
+		purple_find_conversation_with_account(PURPLE_CONV_TYPE_IM, buddy, the_account);
+
+	return conv ? conv : purple_conversation_new(PURPLE_CONV_TYPE_IM, the_account, buddy);
+}
+
 /* The buddy `name` on the account, added to the buddy list when it is not there yet. */
 static PurpleBuddy *
 find_or_add_buddy(const char *name)
@@ -1230,14 +1243,30 @@ run_command(char *line)
 		}
 		buddy = unescape(arg1);
 		markup = unescape(rest);
-		conv = purple_find_conversation_with_account(PURPLE_CONV_TYPE_IM, buddy, the_account);
-		if (conv == NULL)
-			conv = purple_conversation_new(PURPLE_CONV_TYPE_IM, the_account, buddy);
+		conv = open_im(buddy);
 		purple_conversation_write(conv, NULL, markup, PURPLE_MESSAGE_SEND, time(NULL));
 		rc = serv_send_im(purple_account_get_connection(the_account), buddy, markup, 0);
 		rc_text = g_strdup_printf("%d", rc);
 		emit("ECHO", 2, verb, rc_text);
 		g_free(rc_text);
+		g_free(markup);
+		g_free(buddy);
+	} else if (strcmp(verb, "imwrite") == 0) {
+		/* A protocol plugin writing a message it received into the window itself, without
+		 * serv_got_im (signald's copy from another device, VK's history, MRIM):
+		 * purple_conv_im_write as from <buddy>, flagged RECV. Prints ECHO imwrite. */
+		char *buddy, *markup;
+		PurpleConversation *conv;
+
+		if (!arg1 || !rest) {
+			emit("ERROR", 2, verb, "usage: imwrite <buddy> <markup>");
+			return;
+		}
+		buddy = unescape(arg1);
+		markup = unescape(rest);
+		conv = open_im(buddy);
+		purple_conv_im_write(PURPLE_CONV_IM(conv), buddy, markup, PURPLE_MESSAGE_RECV, time(NULL));
+		emit("ECHO", 1, verb);
 		g_free(markup);
 		g_free(buddy);
 	} else if (strcmp(verb, "servsend") == 0 || strcmp(verb, "autoreply") == 0) {

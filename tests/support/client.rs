@@ -264,6 +264,19 @@ impl Client {
             .expect("a number")
     }
 
+    /// Writes `markup` into the window with `peer` as received from `peer`, the way a protocol
+    /// plugin does itself without `serv_got_im` (`imwrite`), and waits until it was written.
+    pub fn im_write(&mut self, peer: &str, markup: &str) {
+        self.command(&format!(
+            "imwrite {} {}",
+            escape_arg(peer),
+            escape_arg(markup)
+        ));
+        self.expect("imwrite's write", Duration::from_secs(30), |l| {
+            l.tag == "ECHO" && l.field(0) == "imwrite"
+        });
+    }
+
     /// [`Client::send`] as the account `username` (one of [`ClientConfig::also_accounts`], or
     /// the first account's username).
     pub fn send_as(&mut self, username: &str, buddy: &str, text: &str) {

@@ -1007,6 +1007,16 @@ pub(crate) fn remote_plaintext(peer: &Shown) -> String {
     )
 }
 
+/// A message written into an encrypted conversation's window as received from `peer` that
+/// never passed Sotto (written by the protocol or another plugin, not received through it).
+pub(crate) fn received_unread(peer: &Shown) -> String {
+    format!(
+        "the next message shown as from {peer} was NOT encrypted: it was written into this \
+         window without passing through Sotto (by the protocol or another plugin), so nothing \
+         says who wrote it."
+    )
+}
+
 /// A notice of the sessions service. `always`: the policy of the conversation whose
 /// `/sotto stop` the notice would offer as the way to plaintext is 'always' (the contact's; for
 /// [`Notice::SameIrcNick`], the other spelling's): it says how to lift that instead.
