@@ -28,6 +28,7 @@ mod purple {
     /// transitively; nothing else is generated, which keeps the bindings small and reviewable.
     const FUNCTIONS: &[&str] = &[
         "purple_signal_connect",
+        "purple_signal_connect_priority",
         "purple_signal_disconnect",
         "purple_conversations_get_handle",
         "purple_conversation_get_account",

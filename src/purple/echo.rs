@@ -87,10 +87,12 @@ struct Sent {
     /// The conversation ([`sender`]'s form) whose window is about to show, as sent, what Sotto
     /// sent through it, and when (see [`writing_sent`]).
     own_write: Option<(String, std::time::Instant)>,
-    /// The account (its address) whose `serv_got_im` is about to write the message it received,
-    /// and when: `received-im-msg` comes right before that write, after the receive hook
-    /// (see [`received_im_msg`]).
-    received_write: Option<(usize, std::time::Instant)>,
+    /// The accounts (their addresses) whose `serv_got_im` is about to write the message it
+    /// received, and when, the innermost last: `received-im-msg` comes right before that
+    /// write, after the receive hook (see [`received_im_msg`]); a handler in between may
+    /// receive another message first (a protocol that delivers at once), whose write comes
+    /// first.
+    received_writes: Vec<(usize, std::time::Instant)>,
 }
 
 /// Words about to be written that look like a Sotto line (see [`let_through`]).
@@ -460,25 +462,42 @@ pub(crate) unsafe extern "C" fn received_im_msg(
     _sender: *const c_char,
     _message: *const c_char,
     _conv: *mut sys::PurpleConversation,
-    _flags: sys::PurpleMessageFlags,
+    flags: sys::PurpleMessageFlags,
     _data: *mut c_void,
 ) {
     ffi_boundary!((), {
+        // Only a write [`writing_im_msg`] judges as received takes a mark: one flagged as sent
+        // (another client's copy, `SEND`, to which libpurple adds `RECV`) or as the window's
+        // own line must not leave one for a write after it.
+        if flags & (sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_SYSTEM) != 0 {
+            return;
+        }
         let _ = with_sent(|s| {
-            s.received_write = Some((account as usize, std::time::Instant::now()));
+            s.received_writes
+                .retain(|(_, at)| at.elapsed().as_secs() < LET_THROUGH_SECS);
+            // A few at most are ever nested; a bound all the same.
+            if s.received_writes.len() >= 8 {
+                s.received_writes.remove(0);
+            }
+            s.received_writes
+                .push((account as usize, std::time::Instant::now()));
         });
     })
 }
 
 /// Whether this write of a received message into `account`'s window is the one
-/// `serv_got_im` makes after [`received_im_msg`] (then it is taken). Taken by the first
-/// received write after it, whatever its window (libpurple may write into a window found
-/// under another name than the sender's).
+/// `serv_got_im` makes after [`received_im_msg`] (then it is taken): the innermost mark of
+/// the account, whatever its window (libpurple may write into a window found under another
+/// name than the sender's).
 fn received_write_now(account: *mut sys::PurpleAccount) -> bool {
     with_sent(|s| {
-        s.received_write.take().is_some_and(|(a, at)| {
-            a == account as usize && at.elapsed().as_secs() < LET_THROUGH_SECS
-        })
+        s.received_writes
+            .retain(|(_, at)| at.elapsed().as_secs() < LET_THROUGH_SECS);
+        let hit = s
+            .received_writes
+            .iter()
+            .rposition(|&(a, _)| a == account as usize);
+        hit.map(|i| s.received_writes.remove(i)).is_some()
     })
     .unwrap_or(false)
 }
@@ -774,8 +793,11 @@ unsafe fn warn_received_unread(conv: *mut sys::PurpleConversation) {
     let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
         return;
     };
+    // Written as an arrival line (`NOTIFY` and `RECV`): in a Finch window shared by a
+    // contact's merged buddies a plain system line is not drawn unless its conversation is the
+    // active one, while the message after it makes it so (`ConvRef::arrival_line`).
     // SAFETY: per the caller: live, non-null.
-    unsafe { glue::system_line_to(conv, &texts::received_unread(&texts::Shown::new(&r.peer))) };
+    unsafe { glue::arrival_line_to(conv, &texts::received_unread(&texts::Shown::new(&r.peer))) };
 }
 
 #[cfg(test)]

@@ -973,6 +973,23 @@ pub(crate) unsafe fn system_line_to(conv: *mut sys::PurpleConversation, text: &s
     unsafe { write_to(conv, None, &html, flags) };
 }
 
+/// [`system_line_to`], as an arrival line ([`ConvRef::arrival_line`]: `NOTIFY` and `RECV`,
+/// which makes the conversation the active one where several share a window, as the message
+/// it is about will).
+///
+/// # Safety
+/// `conv` must be a live conversation.
+pub(crate) unsafe fn arrival_line_to(conv: *mut sys::PurpleConversation, text: &str) {
+    let html = sotto_html(text);
+    let flags = sys::PURPLE_MESSAGE_SYSTEM
+        | sys::PURPLE_MESSAGE_NOTIFY
+        | sys::PURPLE_MESSAGE_RECV
+        | sys::PURPLE_MESSAGE_NO_LOG;
+    let _own = OwnLine::writing();
+    // SAFETY: per the caller.
+    unsafe { write_to(conv, None, &html, flags) };
+}
+
 thread_local! {
     /// Set while Sotto writes one of its own state lines (they may quote what the user typed,
     /// a Sotto line included: "not sent: …").

@@ -464,7 +464,13 @@ unsafe fn wrapped_send_im(
                 not_shown_as_sent(&text, flags);
                 if flags & sys::PURPLE_MESSAGE_AUTO_RESP == 0 {
                     let line = texts::not_sent(&glue::markup_to_text(&text));
-                    let windows = glue::ims_named(&r);
+                    // The window libpurple's lookup by name finds too (a pounce wrote its text
+                    // there), whose exact name may differ (IRC `Bob` for `bob`).
+                    let mut windows = glue::ims_named(&r);
+                    let found = r.conversation();
+                    if !found.is_null() && !windows.contains(&found) {
+                        windows.push(found);
+                    }
                     if windows.is_empty() {
                         r.conversation_or_new();
                         r.system_line(&line);

@@ -76,12 +76,13 @@ impl SignalHook {
         let cb = unsafe { glue::callback(func) };
         // SAFETY: valid handles and signal name; libpurple copies what it needs.
         let id = unsafe {
-            sys::purple_signal_connect(
+            sys::purple_signal_connect_priority(
                 emitter.handle(),
                 signal.as_ptr(),
                 plugin.cast(),
                 cb,
                 std::ptr::null_mut(),
+                priority(signal),
             )
         };
         if id == 0 {
@@ -94,6 +95,21 @@ impl SignalHook {
             plugin,
             func: cb,
         })
+    }
+}
+
+/// The priority a handler of `signal` is connected with: libpurple's default, but for
+/// `received-im-msg`, whose handler marks the write `serv_got_im` makes right after it
+/// (`echo::received_im_msg`): it runs after every other plugin's (libpurple calls handlers in
+/// ascending priority), so that a received message another plugin's handler writes itself
+/// meanwhile is judged without the mark.
+fn priority(signal: &std::ffi::CStr) -> c_int {
+    /// `PURPLE_SIGNAL_PRIORITY_HIGHEST` (signals.h): called last.
+    const HIGHEST: c_int = 9999;
+    if signal == c"received-im-msg" {
+        HIGHEST
+    } else {
+        0
     }
 }
 
