@@ -316,13 +316,8 @@ fn irc_a_message_written_past_the_receive_path_is_said_not_encrypted() {
         .client
         .expect_received(&bob, "real words after it", WAIT);
     std::thread::sleep(Duration::from_millis(500));
-    let warnings = p
-        .alice
-        .client
-        .writes()
-        .iter()
-        .filter(|w| w.is_with(&bob) && w.shown().contains("was NOT encrypted"))
-        .count();
+    // (alice's only window is bob's.)
+    let warnings = p.alice.client.writes_showing("was NOT encrypted");
     assert_eq!(warnings, 1, "{}", p.alice.client.dump());
     p.assert_no_criticals();
 }
