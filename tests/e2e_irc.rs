@@ -876,3 +876,39 @@ fn irc_a_start_to_a_nick_that_left_is_told_once() {
     one_line_for_every_401(&p, &bob, mark, "NOT delivered");
     p.alice.client.assert_no_criticals();
 }
+
+/// bob is offline when alice writes under `always`: her start comes back with a 401 (told NOT
+/// delivered) and lapses after two minutes, her text held. She puts him on her buddy list
+/// (libpurple asks the server with `ISON` at once and every 45 s). When bob signs on again, his
+/// sign-on tries her start again (a new `?S1I`), his client answers it, and he reads what she
+/// held, without her typing again. It used to stay held until she typed again: only XMPP
+/// presences tried a lapsed start again.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_what_is_held_for_a_buddy_offline_reaches_him_when_he_signs_on() {
+    let texts = ["typed while bob is off irc 6614".to_string()];
+    let (mut p, _clock) = started_while_bob_is_offline(Proto::Irc, false, &texts);
+    let bob = p.bob.address.clone();
+    // bob on alice's buddy list now, while he is away: libpurple asks at once (`ISON`), and
+    // the answer does not name him.
+    let asked = p.alice.tap.mark();
+    p.alice.client.subscribe(&bob);
+    let deadline = Instant::now() + WAIT;
+    while !String::from_utf8_lossy(&p.alice.tap.since(asked, Dir::Down)).contains(" 303 ") {
+        assert!(Instant::now() < deadline, "no answer to alice's ISON");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        p.alice.client.writes().iter().any(|w| w.has(flags::SYSTEM)
+            && w.is_with(&bob)
+            && w.shown().contains("NOT delivered")),
+        "alice's start was not said NOT delivered while bob was away"
+    );
+    let mark = p.alice.tap.mark();
+    // The next ISON poll sees him: up to 45 s after his sign-on.
+    bob_reads_what_was_held(&mut p, &texts, Duration::from_secs(45) + WAIT);
+    assert!(
+        starts_sent(Proto::Irc, &p, mark) >= 1,
+        "bob's sign-on did not try alice's start again"
+    );
+}

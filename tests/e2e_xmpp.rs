@@ -701,98 +701,6 @@ fn xmpp_group_chat_private_chat_with_capital_nicks_and_after_leaving() {
     p.assert_no_criticals();
 }
 
-/// alice (her clock under libfaketime, Sotto's sweep every second; policy `always`) and bob had
-/// an encrypted conversation, which bob ended before signing off; with `see_presence` alice
-/// sees bob's presence (he is in her roster). While bob is offline alice starts again
-/// (`/sotto start`) and types `texts`, her clock moved 150 s on after each: each text is held,
-/// each start lapses (told), and typing after a lapse sends a new start. bob's server keeps
-/// every start. Returns the pair and the clock's directory (kept alive with it).
-fn started_while_bob_is_offline(see_presence: bool, texts: &[String]) -> (Pair, TempDir) {
-    let clock = TempDir::new("clock");
-    let mut alice_env = faketime_env(clock.path());
-    alice_env.push(("SOTTO_TEST_CHECKPOINT_SECS".into(), "1".into()));
-    let o = PairOptions {
-        alice_env,
-        ..alice_always()
-    };
-    let (mut p, _) = encrypted_pair(Proto::Xmpp, o);
-    let bob = p.bob.address.clone();
-    if see_presence {
-        p.alice.client.subscribe(&bob);
-        p.bob
-            .client
-            .expect("bob allows alice to see his presence", WAIT, |l| {
-                l.tag == "AUTHORIZED"
-            });
-    }
-    bob_ends(&mut p);
-    p.bob.client.quit();
-    std::thread::sleep(Duration::from_secs(1));
-    let mark = p.alice.tap.mark();
-    p.alice.client.cmd(&bob, "sotto start");
-    for (i, text) in texts.iter().enumerate() {
-        p.alice.client.send(&bob, text);
-        p.alice
-            .client
-            .expect_system(&bob, "the text is held", WAIT, |t| t.contains("held"));
-        let deadline = std::time::Instant::now() + WAIT;
-        while starts_sent(&p, mark) <= i {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "start {} never reached the wire",
-                i + 1
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let offset = format!("+{}\n", 150 * (i + 1));
-        std::fs::write(clock.path().join("offset"), offset).expect("move alice's clock");
-        p.alice
-            .client
-            .expect_system(&bob, "the start lapses", WAIT, |t| {
-                t.contains("did not start")
-            });
-    }
-    (p, clock)
-}
-
-/// The `?S1I` lines alice sent since `mark`.
-fn starts_sent(p: &Pair, mark: (usize, usize)) -> usize {
-    sotto_lines(Proto::Xmpp, &p.alice.tap.since(mark, Dir::Up))
-        .iter()
-        .filter(|l| l.starts_with("?S1I"))
-        .count()
-}
-
-/// bob signs on again, and reads each of `texts` (in order) without alice typing again; none
-/// of them was ever on the wire, and alice's window never said a start failed.
-fn bob_reads_what_was_held(p: &mut Pair, texts: &[String]) {
-    let alice = p.alice.address.clone();
-    p.bob.client.restart();
-    p.bob.client.expect_online();
-    for t in texts {
-        p.bob.client.expect_received(&alice, t, WAIT);
-    }
-    let shown: Vec<String> = p
-        .bob
-        .client
-        .writes()
-        .iter()
-        .map(Written::shown)
-        .filter(|w| texts.iter().any(|t| w.contains(t.as_str())))
-        .collect();
-    assert!(
-        shown.len() == texts.len() && shown.iter().zip(texts).all(|(w, t)| w.contains(t.as_str())),
-        "not once each, in order: {shown:?}"
-    );
-    for t in texts {
-        assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "held for bob");
-    }
-    p.alice
-        .client
-        .assert_no_write_shows("could not start", "alice's window");
-    p.assert_no_criticals();
-}
-
 /// bob is offline (alice sees his presence) when alice writes under `always`: her start goes
 /// to his server, which keeps it, and lapses after two minutes. When bob signs on, his
 /// presence tries her start again (a new `?S1I`), his client answers it (and the start his
@@ -802,11 +710,11 @@ fn bob_reads_what_was_held(p: &mut Pair, texts: &[String]) {
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_what_is_held_for_a_contact_offline_reaches_him_when_he_signs_on() {
     let texts = ["typed while bob is offline 7713".to_string()];
-    let (mut p, _clock) = started_while_bob_is_offline(true, &texts);
+    let (mut p, _clock) = started_while_bob_is_offline(Proto::Xmpp, true, &texts);
     let mark = p.alice.tap.mark();
-    bob_reads_what_was_held(&mut p, &texts);
+    bob_reads_what_was_held(&mut p, &texts, WAIT);
     assert!(
-        starts_sent(&p, mark) >= 1,
+        starts_sent(Proto::Xmpp, &p, mark) >= 1,
         "bob's presence did not try alice's start again"
     );
 }
@@ -822,7 +730,7 @@ fn xmpp_the_newest_of_the_starts_kept_for_a_contact_offline_completes_when_he_si
     let texts: Vec<String> = (1..=5)
         .map(|i| format!("held {i} while bob is offline 8842"))
         .collect();
-    let (mut p, _clock) = started_while_bob_is_offline(false, &texts);
+    let (mut p, _clock) = started_while_bob_is_offline(Proto::Xmpp, false, &texts);
     // bob's sweep every second: his held-back answer goes as soon as its window is over.
     p.bob
         .client
@@ -830,9 +738,9 @@ fn xmpp_the_newest_of_the_starts_kept_for_a_contact_offline_completes_when_he_si
         .env
         .push(("SOTTO_TEST_CHECKPOINT_SECS".into(), "1".into()));
     let mark = p.alice.tap.mark();
-    bob_reads_what_was_held(&mut p, &texts);
+    bob_reads_what_was_held(&mut p, &texts, WAIT);
     assert_eq!(
-        starts_sent(&p, mark),
+        starts_sent(Proto::Xmpp, &p, mark),
         0,
         "the late answer completed the start alice kept"
     );

@@ -140,7 +140,7 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 22] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 24] = [
         (
             Conversations,
             c"sending-im-msg",
@@ -211,6 +211,12 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
             Blist,
             c"blist-node-extended-menu",
             super::menu::blist_node_extended_menu as *const c_void,
+        ),
+        (Blist, c"buddy-signed-on", buddy_signed_on as *const c_void),
+        (
+            Blist,
+            c"buddy-signed-off",
+            buddy_signed_off as *const c_void,
         ),
         (Plugins, c"plugin-load", plugin_load as *const c_void),
         (Plugins, c"plugin-unload", plugin_unload as *const c_void),
@@ -1012,6 +1018,54 @@ unsafe extern "C" fn account_signed_on_or_off(
         // SAFETY: as above.
         unsafe { super::pace::connection_over(account) };
     })
+}
+
+/// `buddy-signed-on(buddy)` on the buddy list: a contact on the list came online, as its
+/// protocol tells libpurple (IRC: the `ISON` poll every 45 s, and at sign-on; most
+/// third-party protocols: their presence). A start of ours that lapsed while the contact was
+/// away, or text held behind one, is tried again ([`buddy_presence`]).
+unsafe extern "C" fn buddy_signed_on(buddy: *mut sys::PurpleBuddy, _data: *mut c_void) {
+    ffi_boundary!((), {
+        non_null!(buddy);
+        // SAFETY: the signal's buddy, live for this callback.
+        unsafe { buddy_presence(buddy, true) };
+    })
+}
+
+/// `buddy-signed-off(buddy)` on the buddy list: the contact went offline; its next sign-on
+/// counts as a new one ([`buddy_presence`]).
+unsafe extern "C" fn buddy_signed_off(buddy: *mut sys::PurpleBuddy, _data: *mut c_void) {
+    ffi_boundary!((), {
+        non_null!(buddy);
+        // SAFETY: as above.
+        unsafe { buddy_presence(buddy, false) };
+    })
+}
+
+/// What a buddy's sign-on or sign-off means for its conversation, on every protocol but XMPP
+/// (whose presences are followed per client, by address, in `super::xmpp`, and whose buddy is
+/// a bare JID): the contact's one client is `available` or not
+/// (`service::contact_presence`); one that came online tries a lapsed start of ours again, at
+/// most once per handshake timeout and only to a contact known to run Sotto
+/// (`Sessions::contact_online`). A server can invent a sign-on: it gets that one `?S1I`,
+/// which releases nothing unless the contact's client completes the handshake. Nothing is
+/// loaded or saved for a contact without a conversation in memory.
+///
+/// # Safety
+/// `buddy` must be a live `PurpleBuddy`.
+unsafe fn buddy_presence(buddy: *mut sys::PurpleBuddy, available: bool) {
+    // SAFETY: a live buddy per the caller; its name is copied at once.
+    let r = unsafe {
+        let account = sys::purple_buddy_get_account(buddy);
+        cstr_to_string(sys::purple_buddy_get_name(buddy))
+            .and_then(|name| ConvRef::from_account(account, &name))
+    };
+    let Some(r) = r.filter(|r| r.protocol != "prpl-jabber") else {
+        return;
+    };
+    if let Some(fx) = service::contact_presence(&r, available) {
+        present::apply(&r, fx);
+    }
 }
 
 /// `quitting()` on the core: the client is exiting.

@@ -322,3 +322,105 @@ pub fn session_survives_restarts(proto: Proto) -> Pair {
     }
     p
 }
+
+/// alice (her clock under libfaketime, Sotto's sweep every second; policy `always`) and bob had
+/// an encrypted conversation over `proto`, which bob ended before signing off; with
+/// `see_presence` (XMPP only) alice sees bob's presence (he is in her roster). While bob is offline alice starts again
+/// (`/sotto start`) and types `texts`, her clock moved 150 s on after each: each text is held,
+/// each start lapses (told), and typing after a lapse sends a new start. on XMPP bob's server keeps
+/// every start (IRC's answers each with a 401). Returns the pair and the clock's directory (kept alive with it).
+pub fn started_while_bob_is_offline(
+    proto: Proto,
+    see_presence: bool,
+    texts: &[String],
+) -> (Pair, TempDir) {
+    let clock = TempDir::new("clock");
+    let mut alice_env = faketime_env(clock.path());
+    alice_env.push(("SOTTO_TEST_CHECKPOINT_SECS".into(), "1".into()));
+    let o = PairOptions {
+        alice_env,
+        ..alice_always()
+    };
+    // (IRC: libpurple's `ISON` poll would see bob leave only at its next round, 45 s.)
+    assert!(
+        proto == Proto::Xmpp || !see_presence,
+        "presence is XMPP's here"
+    );
+    let (mut p, _) = encrypted_pair(proto, o);
+    let bob = p.bob.address.clone();
+    if see_presence {
+        p.alice.client.subscribe(&bob);
+        p.bob
+            .client
+            .expect("bob allows alice to see his presence", WAIT, |l| {
+                l.tag == "AUTHORIZED"
+            });
+    }
+    bob_ends(&mut p);
+    p.bob.client.quit();
+    std::thread::sleep(Duration::from_secs(1));
+    let mark = p.alice.tap.mark();
+    p.alice.client.cmd(&bob, "sotto start");
+    for (i, text) in texts.iter().enumerate() {
+        p.alice.client.send(&bob, text);
+        p.alice
+            .client
+            .expect_system(&bob, "the text is held", WAIT, |t| t.contains("held"));
+        let deadline = std::time::Instant::now() + WAIT;
+        while starts_sent(proto, &p, mark) <= i {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "start {} never reached the wire",
+                i + 1
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let offset = format!("+{}\n", 150 * (i + 1));
+        std::fs::write(clock.path().join("offset"), offset).expect("move alice's clock");
+        p.alice
+            .client
+            .expect_system(&bob, "the start lapses", WAIT, |t| {
+                t.contains("did not start")
+            });
+    }
+    (p, clock)
+}
+
+/// The `?S1I` lines alice sent since `mark`.
+pub fn starts_sent(proto: Proto, p: &Pair, mark: (usize, usize)) -> usize {
+    sotto_lines(proto, &p.alice.tap.since(mark, Dir::Up))
+        .iter()
+        .filter(|l| l.starts_with("?S1I"))
+        .count()
+}
+
+/// bob signs on again, and reads each of `texts` (in order, each within `wait`) without alice
+/// typing again; none of them was ever on the wire, and alice's window never said a start
+/// failed.
+pub fn bob_reads_what_was_held(p: &mut Pair, texts: &[String], wait: Duration) {
+    let alice = p.alice.address.clone();
+    p.bob.client.restart();
+    p.bob.client.expect_online();
+    for t in texts {
+        p.bob.client.expect_received(&alice, t, wait);
+    }
+    let shown: Vec<String> = p
+        .bob
+        .client
+        .writes()
+        .iter()
+        .map(Written::shown)
+        .filter(|w| texts.iter().any(|t| w.contains(t.as_str())))
+        .collect();
+    assert!(
+        shown.len() == texts.len() && shown.iter().zip(texts).all(|(w, t)| w.contains(t.as_str())),
+        "not once each, in order: {shown:?}"
+    );
+    for t in texts {
+        assert_hidden(&[&p.alice.tap, &p.bob.tap], t, "held for bob");
+    }
+    p.alice
+        .client
+        .assert_no_write_shows("could not start", "alice's window");
+    p.assert_no_criticals();
+}
