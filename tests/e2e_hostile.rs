@@ -2652,3 +2652,28 @@ fn irc_what_strangers_leave_behind_is_forgotten_but_never_under_an_open_window()
     );
     p.assert_no_criticals();
 }
+
+/// bob, whom alice never talked to in Sotto, sends her a `?S1I` whose key is rejected (a
+/// low-order point: anyone can send one, from any name) and then a plaintext line: alice's
+/// window opens for the plaintext line only, and says nothing of a handshake she never asked
+/// for. The failed answer used to open a window for every name that sent one, outside the
+/// strangers' budget (found by a hostile review of the receive paths).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_rejected_start_nobody_asked_for_opens_no_window() {
+    let mut p = Pair::start(Proto::Irc, both_manual());
+    let alice = p.alice.address.clone();
+    let low_order = format!("?S1I{}", "A".repeat(48));
+    inject_irc(&mut p.bob, &alice, &low_order);
+    inject_irc(&mut p.bob, &alice, "barrier after the rejected start");
+    let bob = p.bob.address.clone();
+    p.alice
+        .client
+        .expect_write("alice shows the barrier", WAIT, |w| {
+            w.has(flags::RECV) && w.is_with(&bob) && w.shown().contains("barrier after")
+        });
+    p.alice
+        .client
+        .assert_no_write_shows("could not start", "alice's window for bob");
+    p.assert_no_criticals();
+}

@@ -1479,3 +1479,40 @@ fn irc_a_windows_menu_outlasts_the_menus_built_after_it() {
     expect_started(&p.bob.client, &alice, WAIT);
     p.assert_no_criticals();
 }
+
+/// alice's message leaves for bob just as bob renames (`/nick bob_away`): the server read his
+/// NICK first and answers her line with a 401 for "bob" (injected here, after the rename,
+/// as the server would send it). The window that follows bob says the message was NOT
+/// delivered, with its text; no window opens under the old name. It used to open a "bob"
+/// window saying a message was not delivered, "which one is no longer known", while bob's
+/// window showed the message as sent (found by a hostile review of renames).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_401_for_a_name_the_contact_just_left_is_told_where_he_went() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    share_a_channel(&mut p);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let text = "sent as bob renamed walrus";
+    p.alice.client.send(&bob, text);
+    p.bob.client.expect_received(&alice, text, WAIT);
+    rename(&mut p.bob, &p.alice, "bob_away", true);
+    p.alice.tap.inject_down(&format!(
+        ":irc.sotto.test 401 {alice} {bob} :No such nick or channel name"
+    ));
+    let told = p.alice.client.expect_system(
+        "bob_away",
+        "the 401 told in the window that followed bob",
+        WAIT,
+        |t| t.contains("NOT delivered"),
+    );
+    assert!(told.shown().contains(text), "{:?}", told.shown());
+    assert!(
+        !p.alice
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.is_with(&bob) && w.shown().contains("NOT delivered")),
+        "a window under the old name was told"
+    );
+    p.assert_no_criticals();
+}

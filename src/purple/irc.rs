@@ -174,10 +174,17 @@ pub(crate) unsafe extern "C" fn receiving_text(
         if matches!(answer, NoSuchNick::Start { .. }) && !service::start_asked(&r) {
             return;
         }
+        // The contact may have renamed since (the server read the NICK before our line): the
+        // conversation, its window and its memory of the text moved to the new name.
+        let followed = match &answer {
+            NoSuchNick::Message { line, .. } => service::followed_for_line(&r, line),
+            NoSuchNick::Start { .. } => r.clone(),
+        };
+        let moved = followed.key() != r.key();
         let wrote = match &answer {
             NoSuchNick::Message {
                 line, tell: true, ..
-            } => present::undelivered(&r, line, texts::irc_refusal(why), true),
+            } => present::undelivered(&followed, line, texts::irc_refusal(why), true),
             NoSuchNick::Start { tell: true, .. } => {
                 let open = !r.conversation_or_new().is_null();
                 if open {
@@ -200,11 +207,15 @@ pub(crate) unsafe extern "C" fn receiving_text(
             );
         // Only a 401 has a line of libpurple's own (`irc_msg_nonick`, written as from the
         // nick); the others' raw `486: …` line is written as from nobody, and stays.
-        if told
-            && why == Refusal::NoSuchNick
-            && *to_name == name(nick)
-            && !r.conversation_or_new().is_null()
-        {
+        // (No window opens under the old name for it: libpurple then shows its own box.)
+        let window = || {
+            if moved {
+                r.conversation()
+            } else {
+                r.conversation_or_new()
+            }
+        };
+        if told && why == Refusal::NoSuchNick && *to_name == name(nick) && !window().is_null() {
             EXPECTED.with(|e| {
                 e.set(Some(Expected {
                     account: account as usize,

@@ -111,7 +111,6 @@ pub(crate) fn apply_lines(r: &ConvRef, fx: Effects) -> Option<usize> {
             || fx.events.iter().any(|e| match e {
                 Event::Started { .. }
                 | Event::Ended { .. }
-                | Event::HandshakeFailed { .. }
                 | Event::QueuedSent { .. }
                 | Event::Unsent { .. }
                 | Event::NotResent { .. }
@@ -134,6 +133,15 @@ pub(crate) fn apply_lines(r: &ConvRef, fx: Effects) -> Option<usize> {
                 } => *queued > 0 && !*session_goes_on,
                 // Unauthenticated words about a message we cannot name: only where a session is.
                 Event::NotRead { text: None, .. } | Event::Unreadable { .. } => encrypted(),
+                // A handshake that failed: where the user waits on a start of this side's, or
+                // a session is. An answer to a start nobody here asked for (a `?S1I` with a
+                // rejected key, which anyone can send from any name) opened a window for
+                // every name that sent one, past the strangers' budget, which counts only
+                // lines sent (found by a hostile review of the receive paths).
+                Event::HandshakeFailed { .. } => matches!(
+                    service::conv_state(&r),
+                    Some(ConvState::Encrypted | ConvState::Handshaking)
+                ),
                 _ => false,
             })
             || !fx.notices.is_empty());

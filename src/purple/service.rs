@@ -729,6 +729,17 @@ pub(crate) fn sent_text(r: &ConvRef, line: &str) -> Option<SecretString> {
     with_sessions(|s| s.sent_text(&key, line)).flatten()
 }
 
+/// `r` as its conversation is named now, for `line`, a data line sent to `r` and handed back
+/// undelivered: the same, or the name a rename moved the conversation to since
+/// (`Sessions::sent_text_moved`).
+pub(crate) fn followed_for_line(r: &ConvRef, line: &str) -> ConvRef {
+    let key = r.key();
+    match with_sessions(|s| s.sent_text_moved(&key, line)).flatten() {
+        Some(peer) => ConvRef { peer, ..r.clone() },
+        None => r.clone(),
+    }
+}
+
 /// How the user trusts the key of the current (or last) session with `r`.
 pub(crate) fn peer_trust(r: &ConvRef) -> Option<Trust> {
     let key = r.key();

@@ -80,8 +80,8 @@ pub enum Notice {
         /// The text.
         text: String,
     },
-    /// The contact's key, new for this name, is one the store knows under other names of this
-    /// account ("this key is the one you know as alice").
+    /// A new session's key is one the store also accepts under other names of this account
+    /// ("this key is the one you know as alice").
     KnownAs {
         /// Those names.
         names: Vec<String>,

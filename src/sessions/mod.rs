@@ -1430,6 +1430,30 @@ impl Sessions {
             .or_else(|| s.others.iter().find_map(|o| o.conv.sent_text(line)))
     }
 
+    /// Where the conversation once under `key` moved to by a rename, when a line sent before it
+    /// is handed back now: the name its mark names (marks follow their conversation, so one
+    /// step), if that conversation remembers `line` and `key`'s does not. An IRC server that
+    /// read the contact's `NICK` before our line answers it with a 401 for the old name,
+    /// after libpurple renamed the window (found by a hostile review of renames). Nothing is
+    /// loaded; the mark is read from the store when the old name is not in memory.
+    pub fn sent_text_moved(&mut self, key: &ConvKey, line: &str) -> Option<String> {
+        if self.sent_text(key, line).is_some() {
+            return None;
+        }
+        let to = match self.sessions.get(key) {
+            Some(s) => s.moved_to.clone(),
+            None => self.load_moved(key).flatten(),
+        }?;
+        if crate::store::is_parked(&to) {
+            return None;
+        }
+        let moved = ConvKey {
+            peer: to.clone(),
+            ..key.clone()
+        };
+        self.sent_text(&moved, line).map(|_| to)
+    }
+
     /// The contact's key in a loaded conversation (nothing is loaded).
     pub fn loaded_peer_key(&self, key: &ConvKey) -> Option<IdentityPublic> {
         self.sessions.get(key)?.conv.peer_identity()

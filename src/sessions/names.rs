@@ -16,8 +16,9 @@
 //!   decides (`/sotto start` with whoever holds it now, or `/sotto stop`), it is held as under
 //!   `always`: whoever answers gets a handshake checked against the keys accepted for that name,
 //!   never plaintext.
-//! * A key that is new for a name but known under another name of the account is named
-//!   ([`Notice::KnownAs`]): a relaying user who borrows someone's handshake shows up.
+//! * A new session's key that is also accepted under another name of the account is named
+//!   ([`Notice::KnownAs`]): a relaying user who borrows someone's handshake shows up, and so
+//!   does a contact whose key a rename left on a name it took for a moment.
 
 use crate::protocol::{ConvState, Event, IdentityPublic};
 
@@ -55,8 +56,8 @@ impl Sessions {
     }
 
     /// After a saved decision: a session that started with a key already accepted for this name,
-    /// or whose new key the user accepted, settles the name (no moved mark), and a key new for
-    /// this name but known under other names is named.
+    /// or whose new key the user accepted, settles the name (no moved mark), and a new session's
+    /// key that is also accepted under other names of the account is named.
     pub(super) fn after_start(&mut self, key: &ConvKey, events: &[Event], fx: &mut Effects) {
         // A marked name whose conversation now sends encrypted (a key accepted for it: the
         // session started with one, or the user accepted the new one) is settled.
@@ -95,8 +96,13 @@ impl Sessions {
         }
         if !new_for_name {
             self.clear_moved(key);
-            return;
         }
+        // Named also when the key is already accepted for this name: a rename copies the
+        // contact's keys to a name that has none (`Sessions::rename`), so a contact who took a
+        // plaintext friend's name for a moment (`/nick bob` and back) left its key accepted
+        // there, and its next session as that name started with no word that the key is the
+        // one known as "mallory" (found by a hostile review of renames). An honest contact's
+        // new session after renames (rare: sessions persist) is named with its other nicks.
         let Some(store) = self.store.as_ref() else {
             return;
         };

@@ -246,6 +246,59 @@ fn a_key_new_for_a_name_but_known_under_another_is_named() {
     );
 }
 
+/// mallory (encrypted with alice, her key accepted) takes the name of carol, a plaintext friend
+/// with no key, for a moment (`/nick carol`, then back): the rename taught "carol" mallory's key.
+/// mallory's next session as "carol" is named as mallory's key, though no key is new for the
+/// name (it started with no word, the window calling it carol's; found by a hostile review).
+#[test]
+fn a_key_a_rename_left_on_a_name_is_named_at_its_next_session() {
+    let (mut alice, _bob) = encrypted("left-key");
+    let mut mallory = encrypted_with_mallory(&mut alice, "left-key", 9);
+    rename(&mut alice, "mallory", "carol");
+    rename(&mut alice, "carol", "mallory");
+    let lines = mallory.start();
+    let (notices, _) = converse(&mut alice, "carol", &mut mallory, "alice", lines);
+    assert_eq!(
+        alice
+            .sessions
+            .state(&alice.key_for("carol"), "carol", &settings(Policy::Manual)),
+        Some(ConvState::Encrypted),
+        "{notices:?}"
+    );
+    assert!(
+        notices.iter().any(
+            |n| matches!(n, Notice::KnownAs { names } if names.contains(&"mallory".to_owned()))
+        ),
+        "mallory's session as carol is not named as hers: {notices:?}"
+    );
+}
+
+/// alice sends bob a message; bob renames (`NICK bob|away`) before the server reads it, and
+/// its 401 names "bob": the text is found where the conversation moved, never under a name
+/// that remembers it itself or for a line nobody sent.
+#[test]
+fn a_line_handed_back_for_a_name_left_is_found_where_the_conversation_went() {
+    let (mut alice, _bob) = encrypted("moved-401");
+    let (out, _) = alice.send_to("bob", "sent as bob left", Policy::Manual);
+    let Outgoing::Lines(lines) = out else {
+        panic!("not sent: {out:?}");
+    };
+    let line = lines[0].clone();
+    let bob = alice.key_for("bob");
+    assert_eq!(alice.sessions.sent_text_moved(&bob, &line), None);
+    rename(&mut alice, "bob", "bob|away");
+    assert_eq!(
+        alice.sessions.sent_text_moved(&bob, &line).as_deref(),
+        Some("bob|away")
+    );
+    assert_eq!(
+        alice
+            .sessions
+            .sent_text_moved(&bob, "?S1Dnot-a-line-we-sent"),
+        None
+    );
+}
+
 /// alice and bob, with bob's key changed: bob lost his store and starts again.
 fn changed_key(test: &str) -> (Peer, Peer) {
     let (mut alice, bob) = encrypted(test);
