@@ -186,7 +186,15 @@ pub(crate) unsafe extern "C" fn receiving_text(
                 line, tell: true, ..
             } => present::undelivered(&followed, line, texts::irc_refusal(why), true),
             NoSuchNick::Start { tell: true, .. } => {
-                let open = !r.conversation_or_new().is_null();
+                // A start tried again without the user (the contact's sign-on, which a server
+                // can make up every two minutes) is said only in a window already open: it
+                // reopened a closed one each time (found by a hostile review).
+                let window = if service::start_retrying(&r) {
+                    r.conversation()
+                } else {
+                    r.conversation_or_new()
+                };
+                let open = !window.is_null();
                 if open {
                     r.system_line(&texts::start_not_delivered(&Shown::new(&r.peer), why));
                 }

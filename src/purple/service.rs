@@ -609,6 +609,13 @@ pub(crate) fn start_asked(r: &ConvRef) -> bool {
     with_sessions(|s| s.start_asked(&key)).unwrap_or(false)
 }
 
+/// Whether the start with `r` in flight was tried again without the user
+/// (`Sessions::start_retrying`).
+pub(crate) fn start_retrying(r: &ConvRef) -> bool {
+    let key = r.key();
+    with_sessions(|s| s.start_retrying(&key)).unwrap_or(false)
+}
+
 /// The contact's key in the current (or last) session with `r`, loaded from the store if needed.
 pub(crate) fn peer_key(r: &ConvRef) -> Option<IdentityPublic> {
     let (key, settings) = (r.key(), settings(r));

@@ -160,6 +160,15 @@ pub(super) fn decode_row(row: &[u8]) -> Option<(String, &[u8])> {
     Some((address, rest.get(len..)?))
 }
 
+/// The effects of a line of another client dropped unread (no place or budget for it now): a
+/// copy of it later is read, not dropped as one already read.
+fn not_taken() -> Effects {
+    Effects {
+        not_taken: true,
+        ..Effects::default()
+    }
+}
+
 /// The instance tag of the contact's client that sent a handshake line (`?S1I` and `?S1C`:
 /// the initiator's, `?S1R`: the responder's).
 fn sender_tag(text: &str) -> Option<u32> {
@@ -570,7 +579,7 @@ impl Sessions {
                          clients at once"
                             .to_owned(),
                     );
-                    return Some((ReceiveAction::Swallow, Effects::default()));
+                    return Some((ReceiveAction::Swallow, not_taken()));
                 }
                 // It answered a start another client won: it gets a start of its own.
                 let start = letter == b'R';
@@ -594,7 +603,7 @@ impl Sessions {
                     "a line from another client of the contact dropped: all {MAX_OTHER_CLIENTS} \
                      places are taken"
                 ));
-                return Some((ReceiveAction::Swallow, Effects::default()));
+                return Some((ReceiveAction::Swallow, not_taken()));
             }
             None => return None,
         };
@@ -1061,6 +1070,11 @@ impl Sessions {
             if matches!(action, ReceiveAction::Display(_)) {
                 // The peer's ratchet moved on: shown anyway, like the main session's.
             } else {
+                // Rolled back: a copy of the line later (a redelivery once the store works)
+                // is read then, as the main session's (it was kept as read and dropped, and
+                // the client kept a session this side does not have; found by a hostile
+                // review of the receive paths).
+                fx.not_taken = true;
                 action = ReceiveAction::Swallow;
             }
             return (action, fx);

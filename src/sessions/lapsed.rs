@@ -16,6 +16,7 @@
 use rand_core::CryptoRngCore;
 
 use super::{ConvKey, Effects, Sessions, Settings};
+use crate::protocol::ConvState;
 
 /// Most addresses remembered as online per conversation (the most recent kept).
 const SEEN_KEPT: usize = 16;
@@ -33,10 +34,34 @@ impl Sessions {
         settings: &Settings,
         rng: &mut impl CryptoRngCore,
     ) -> Option<Effects> {
-        // `act` ticks the conversation first.
+        // `act` ticks the conversation first. A client of the contact that came online while
+        // a start of ours was in flight (`Sessions::contact_presence`) tries it again once
+        // it is over, lapsed: not said again, its coming online would otherwise go unused (an
+        // IRC contact back within two minutes of the 401 that answered the start).
+        let online = self
+            .sessions
+            .get(key)
+            .is_some_and(|s| s.online_while_starting);
+        let mut retried = false;
         let mut fx = self.act(key, peer_raw, settings, rng, |conv, rng| {
-            conv.answer_held_back(rng)
+            let mut out = conv.answer_held_back(rng);
+            if online && conv.state() != ConvState::Handshaking {
+                let again = conv.peer_came_online(rng);
+                retried = !again.inject.is_empty();
+                out.inject.extend(again.inject);
+            }
+            out
         })?;
+        let addressable = retried && self.addressable(key);
+        if let Some(s) = self.sessions.get_mut(key) {
+            if s.conv.state() != ConvState::Handshaking || retried {
+                s.online_while_starting = false;
+            }
+        }
+        if retried {
+            self.note("a client of the contact came online during a start: tried again".into());
+            fx.to_every_client = addressable;
+        }
         // The answer goes where the start held back came from (a transport that addresses
         // the contact's clients one by one sent it to whichever wrote last, a client without
         // Sotto maybe, and the start never completed; found by a hostile review). A save that
@@ -67,10 +92,17 @@ impl Sessions {
             if let Some(i) = seen {
                 s.seen_online.remove(i);
             }
+            s.online_while_starting = false;
             return false;
         }
         let waits = s.unrestorable.is_none() && (s.conv.start_lapsed() || s.conv.queued() > 0);
         if seen.is_some() || !waits {
+            return false;
+        }
+        // A start of ours in flight is not tried again now: once it lapses ([`Sessions::tick`]).
+        // The client is not counted as seen meanwhile: its coming online is still to be used.
+        if s.conv.state() == ConvState::Handshaking {
+            s.online_while_starting = true;
             return false;
         }
         if s.seen_online.len() >= SEEN_KEPT {

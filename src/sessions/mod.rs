@@ -178,6 +178,10 @@ struct Session {
     /// of ours waits to be tried again (`lapsed`): a presence from one of them is a status
     /// change, not a client coming online. In memory only; at most 16, the most recent.
     seen_online: Vec<String>,
+    /// A client of the contact came online while a start of ours was in flight, which could
+    /// not be tried again then: it is when that start lapses (`lapsed`; an IRC start answered
+    /// with a 401 is dead, and the contact's sign-on is not said again). In memory only.
+    online_while_starting: bool,
     /// Starts (`?S1I`) other clients of the contact sent while no session was up, ignored
     /// because another client was answered first: answered once that session is up
     /// (`clients`). In memory only; at most `MAX_OTHER_CLIENTS`.
@@ -661,6 +665,7 @@ impl Sessions {
                     held_back_from: None,
                     greeted: Vec::new(),
                     seen_online: Vec::new(),
+                    online_while_starting: false,
                     heard: Vec::new(),
                     piece_routes: Vec::new(),
                     copies: std::collections::VecDeque::new(),
@@ -1319,6 +1324,14 @@ impl Sessions {
     /// a name that only wrote to us must not be loaded for it.
     pub fn start_asked(&self, key: &ConvKey) -> bool {
         self.sessions.get(key).is_some_and(|s| s.conv.start_asked())
+    }
+
+    /// Whether `key`'s start in flight was tried again without the user
+    /// (`Conversation::start_retrying`; nothing is loaded).
+    pub fn start_retrying(&self, key: &ConvKey) -> bool {
+        self.sessions
+            .get(key)
+            .is_some_and(|s| s.conv.start_retrying())
     }
 
     /// The contact's key in the current (or last) session, loaded from the store if needed.

@@ -101,12 +101,22 @@ impl Sessions {
         // contact's keys to a name that has none (`Sessions::rename`), so a contact who took a
         // plaintext friend's name for a moment (`/nick bob` and back) left its key accepted
         // there, and its next session as that name started with no word that the key is the
-        // one known as "mallory" (found by a hostile review of renames). An honest contact's
-        // new session after renames (rare: sessions persist) is named with its other nicks.
+        // one known as "mallory" (found by a hostile review of renames). Not named: the names
+        // this conversation itself moved through to here (their marks name this one: an honest
+        // contact's `/nick bob|away` and back), which the window said at each rename.
         let Some(store) = self.store.as_ref() else {
             return;
         };
-        match store.peers_with_key(&key.protocol, &key.account, &started, &key.peer) {
+        let names = store
+            .peers_with_key(&key.protocol, &key.account, &started, &key.peer)
+            .and_then(|names| {
+                let passed = store.moved_here(&key.protocol, &key.account, &key.peer)?;
+                Ok(names
+                    .into_iter()
+                    .filter(|n| !passed.contains(n))
+                    .collect::<Vec<_>>())
+            });
+        match names {
             Ok(names) if !names.is_empty() => fx.notices.push(Notice::KnownAs { names }),
             Ok(_) => {}
             Err(e) => self.note(format!("looking a key up: {e}")),

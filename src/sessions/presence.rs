@@ -157,6 +157,7 @@ impl Session {
         // Also what late answers count as a client coming online (`lapsed.rs`): one that left
         // and came back at the same address meanwhile is coming online again.
         self.seen_online.clear();
+        self.online_while_starting = false;
     }
 
     /// Before a text is typed: a holder not seen ([`Session::holder_unseen`]) is taken as away,

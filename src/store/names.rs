@@ -264,6 +264,23 @@ impl Store {
         Ok(())
     }
 
+    /// The names whose encrypted conversation moved to `peer` (their marks name it): names a
+    /// contact held on the way here.
+    pub fn moved_here(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT peer FROM moved WHERE account = ?1 AND to_peer = ?2")?;
+        let rows = stmt.query_map(params![account_key(protocol, account), peer], |r| {
+            r.get::<_, String>(0)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Other contacts of this account that `key` is recorded for (a key the store already knows
     /// under another name).
     pub fn peers_with_key(

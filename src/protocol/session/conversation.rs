@@ -515,6 +515,13 @@ impl Conversation {
         self.active_handshake() || self.start_lapsed || !self.cold.queue().is_empty()
     }
 
+    /// Whether the start in flight is one tried again without the user (a contact coming online,
+    /// a late answer): the user was told at the lapse, and is not told about it again unless
+    /// they type meanwhile.
+    pub fn start_retrying(&self) -> bool {
+        self.retrying && self.active_handshake()
+    }
+
     /// Changes the policy.
     pub fn set_policy(&mut self, policy: Policy) {
         self.policy = policy;

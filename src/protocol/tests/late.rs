@@ -270,10 +270,14 @@ fn a_silent_retry_the_user_typed_during_is_told_when_it_lapses() {
     typed_while_away(&mut a, 100, "first", &mut rng);
     let t0 = 1_000;
     a.tick(t0);
+    assert!(!a.start_retrying(), "the lapsed start is not in flight");
     let retry = a.peer_came_online(&mut rng);
     assert!(retry.inject.iter().any(|l| l.starts_with("?S1I")));
+    // What the host tells of this start (an IRC 401 for it) goes only to a window open.
+    assert!(a.start_retrying());
     let typed = a.send("second", &mut rng);
     assert_eq!(typed.action, SendAction::Hold);
+    assert!(!a.start_retrying(), "the user waits on it now");
     let lapse = a.tick(t0 + HANDSHAKE_TIMEOUT_SECS + 1);
     assert!(
         lapse.events.iter().any(|e| matches!(

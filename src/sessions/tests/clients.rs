@@ -3758,3 +3758,25 @@ fn another_clients_line_read_unsaved_is_shown_once() {
         "the same message in another line was shown again"
     );
 }
+
+/// A start from a new client of bob's reaches alice while her disk refuses the save: rolled
+/// back, and said not taken, so that a copy of it redelivered once the disk works (XMPP stream
+/// resumption, offline storage) is read, not dropped as one already read (it was kept as read:
+/// the client then held a session alice's side did not have; found by a hostile review).
+#[test]
+fn a_new_clients_start_rolled_back_is_not_taken() {
+    let mut net = Net::new("clients-not-taken");
+    net.both_accepted();
+    let mut rng = ChaCha20Rng::seed_from_u64(77);
+    net.alice.store().fail_writes(true);
+    let fx = net.made_up_start("bob@example.org/tablet", 0x7ab1e7, net.now, &mut rng);
+    net.alice.store().fail_writes(false);
+    assert!(
+        fx.notices
+            .iter()
+            .any(|n| matches!(n, Notice::NotSaved { .. })),
+        "the save did fail: {:?}",
+        fx.notices
+    );
+    assert!(fx.not_taken, "the rolled-back start was kept as read");
+}

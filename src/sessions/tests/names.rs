@@ -273,6 +273,29 @@ fn a_key_a_rename_left_on_a_name_is_named_at_its_next_session() {
     );
 }
 
+/// bob, encrypted, goes `bob|away` and back (the windows said so each time); his next new
+/// session is not named as the key "you know as bob|away": a name the conversation itself moved
+/// through is no other contact (the warning that someone may be relaying came at every honest
+/// new session after a nick change).
+#[test]
+fn an_honest_contacts_own_past_nicks_are_not_named_at_a_new_session() {
+    let (mut alice, mut bob) = encrypted("own-nicks");
+    rename(&mut alice, "bob", "bob|away");
+    rename(&mut alice, "bob|away", "bob");
+    let lines = bob.start();
+    let (notices, _) = converse(&mut alice, "bob", &mut bob, "alice", lines);
+    assert_eq!(
+        alice
+            .sessions
+            .state(&alice.key_for("bob"), "bob", &settings(Policy::Manual)),
+        Some(ConvState::Encrypted)
+    );
+    assert!(
+        !notices.iter().any(|n| matches!(n, Notice::KnownAs { .. })),
+        "{notices:?}"
+    );
+}
+
 /// alice sends bob a message; bob renames (`NICK bob|away`) before the server reads it, and
 /// its 401 names "bob": the text is found where the conversation moved, never under a name
 /// that remembers it itself or for a line nobody sent.
