@@ -323,17 +323,10 @@ pub fn session_survives_restarts(proto: Proto) -> Pair {
     p
 }
 
-/// alice (her clock under libfaketime, Sotto's sweep every second; policy `always`) and bob had
-/// an encrypted conversation over `proto`, which bob ended before signing off; with
-/// `see_presence` (XMPP only) alice sees bob's presence (he is in her roster). While bob is offline alice starts again
-/// (`/sotto start`) and types `texts`, her clock moved 150 s on after each: each text is held,
-/// each start lapses (told), and typing after a lapse sends a new start. on XMPP bob's server keeps
-/// every start (IRC's answers each with a 401). Returns the pair and the clock's directory (kept alive with it).
-pub fn started_while_bob_is_offline(
-    proto: Proto,
-    see_presence: bool,
-    texts: &[String],
-) -> (Pair, TempDir) {
+/// Options for a pair where alice's clock runs under libfaketime (the returned directory's
+/// `offset` file moves it; kept alive with the pair), her Sotto sweeps every second, and her
+/// policy is `always`.
+pub fn alice_always_on_a_clock() -> (PairOptions, TempDir) {
     let clock = TempDir::new("clock");
     let mut alice_env = faketime_env(clock.path());
     alice_env.push(("SOTTO_TEST_CHECKPOINT_SECS".into(), "1".into()));
@@ -341,6 +334,21 @@ pub fn started_while_bob_is_offline(
         alice_env,
         ..alice_always()
     };
+    (o, clock)
+}
+
+/// alice ([`alice_always_on_a_clock`]) and bob had an encrypted conversation over `proto`,
+/// which bob ended before signing off; with `see_presence` (XMPP only) alice sees bob's
+/// presence (he is in her roster). While bob is offline alice starts again (`/sotto start`)
+/// and types `texts`, her clock moved 150 s on after each: each text is held, each start
+/// lapses (told), and typing after a lapse sends a new start. On XMPP bob's server keeps every
+/// start (IRC's answers each with a 401). Returns the pair and the clock's directory.
+pub fn started_while_bob_is_offline(
+    proto: Proto,
+    see_presence: bool,
+    texts: &[String],
+) -> (Pair, TempDir) {
+    let (o, clock) = alice_always_on_a_clock();
     // (IRC: libpurple's `ISON` poll would see bob leave only at its next round, 45 s.)
     assert!(
         proto == Proto::Xmpp || !see_presence,
