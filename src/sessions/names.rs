@@ -73,6 +73,10 @@ impl Sessions {
         }) else {
             return;
         };
+        // A client seen coming online during a start is spent: a session is up.
+        if let Some(s) = self.sessions.get_mut(key) {
+            s.online_while_starting = false;
+        }
         let new_for_name = events.iter().any(|e| {
             matches!(
                 e,

@@ -94,10 +94,10 @@ impl Conversation {
     }
 
     /// The host saw a client of the peer come online (an XMPP available presence, a buddy's
-    /// sign-on elsewhere; a server can invent either): a start of ours that lapsed, or text held behind one, is tried again
-    /// ([`Self::retry_start`]: a peer known to run Sotto, at most once per
-    /// [`HANDSHAKE_TIMEOUT_SECS`], only with no handshake in flight). The `?S1I` to send, if
-    /// any; no event.
+    /// sign-on elsewhere; a server can invent either): a start of ours that lapsed, or text
+    /// held behind one, is tried again ([`Self::retry_start`]: a peer known to run Sotto, at
+    /// most once per [`HANDSHAKE_TIMEOUT_SECS`], only with no handshake in flight). The `?S1I`
+    /// to send, if any; no event.
     pub fn peer_came_online(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
         let mut out = ReceiveOutcome::swallow();
         self.retry_start(&mut out.inject, rng);
