@@ -164,6 +164,38 @@ fn a_contact_back_during_a_start_gets_it_again_when_it_lapses() {
     );
 }
 
+/// bob comes back during a start of alice's, which he then answers: the session comes up, and
+/// his coming online is spent. A later start of hers (after he ended again) that lapses is not
+/// tried again by itself: nothing said he came online during that one.
+#[test]
+fn a_sign_on_during_a_start_that_completes_is_spent() {
+    let (mut alice, mut bob, _dead) = typed_while_bob_is_away("spent", &["first"]);
+    let k = alice.key.clone();
+    let (_, fx) = alice
+        .sessions
+        .outgoing(&k, "bob", "second", &at(400), &mut alice.rng)
+        .expect("outgoing");
+    assert!(!alice.sessions.contact_presence(&k, "bob", true));
+    assert_eq!(
+        exchange_at(&mut alice, &mut bob, fx.inject, 410),
+        ["first", "second"]
+    );
+    let end = bob.stop().inject;
+    incoming_at(&mut alice, "bob", &end, 420);
+    let again = alice
+        .sessions
+        .start_or_stop(&k, "bob", &at(600), true, &mut alice.rng)
+        .expect("start")
+        .inject;
+    assert!(again.iter().any(|l| l.starts_with("?S1I")));
+    let fx = swept(&mut alice, "bob", 600 + HANDSHAKE_TIMEOUT_SECS + 1);
+    assert!(
+        fx.inject.is_empty(),
+        "tried again by itself: {:?}",
+        fx.inject
+    );
+}
+
 /// A client of the contact that goes and comes back is a client coming online again; a name
 /// that only changes its status is not; and with no start wanted nothing is noted.
 #[test]
