@@ -581,6 +581,17 @@ impl ConvRef {
             .unwrap_or(ptr::null_mut())
     }
 
+    /// [`Self::conversation_or_new`] when `may_open`, else [`Self::conversation`]: only a window
+    /// already open (a line about something the user did not just do, which must not reopen
+    /// a window the user closed).
+    pub(crate) fn conversation_opening_if(&self, may_open: bool) -> *mut sys::PurpleConversation {
+        if may_open {
+            self.conversation_or_new()
+        } else {
+            self.conversation()
+        }
+    }
+
     /// The open IM conversation, created when missing (e.g. the user started from the buddy list).
     pub(crate) fn conversation_or_new(&self) -> *mut sys::PurpleConversation {
         let conv = self.conversation();

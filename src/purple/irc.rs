@@ -189,12 +189,9 @@ pub(crate) unsafe extern "C" fn receiving_text(
                 // A start tried again without the user (the contact's sign-on, which a server
                 // can make up every two minutes) is said only in a window already open: it
                 // reopened a closed one each time (found by a hostile review).
-                let window = if service::start_retrying(&r) {
-                    r.conversation()
-                } else {
-                    r.conversation_or_new()
-                };
-                let open = !window.is_null();
+                let open = !r
+                    .conversation_opening_if(!service::start_retrying(&r))
+                    .is_null();
                 if open {
                     r.system_line(&texts::start_not_delivered(&Shown::new(&r.peer), why));
                 }
@@ -216,14 +213,11 @@ pub(crate) unsafe extern "C" fn receiving_text(
         // Only a 401 has a line of libpurple's own (`irc_msg_nonick`, written as from the
         // nick); the others' raw `486: …` line is written as from nobody, and stays.
         // (No window opens under the old name for it: libpurple then shows its own box.)
-        let window = || {
-            if moved {
-                r.conversation()
-            } else {
-                r.conversation_or_new()
-            }
-        };
-        if told && why == Refusal::NoSuchNick && *to_name == name(nick) && !window().is_null() {
+        if told
+            && why == Refusal::NoSuchNick
+            && *to_name == name(nick)
+            && !r.conversation_opening_if(!moved).is_null()
+        {
             EXPECTED.with(|e| {
                 e.set(Some(Expected {
                     account: account as usize,
