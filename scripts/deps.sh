@@ -11,9 +11,33 @@ if [ "${SOTTO_DEPS_SKIP:-0}" = 1 ]; then
 	exit 0
 fi
 
+# Rust first (rustup's; Debian 12's own rustc 1.63 is too old): a machine without it is told
+# how to get it before any package is installed, not by `cargo: No such file or directory` after.
+rust_min=1.81
+cargo=${CARGO:-cargo}
+if ! command -v "$cargo" >/dev/null 2>&1 || ! command -v rustc >/dev/null 2>&1; then
+	cat >&2 <<-EOF
+	deps.sh: no Rust toolchain on PATH (cargo, rustc). Install it with rustup, then run make again:
+	  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y
+	  . "\$HOME/.cargo/env"
+	EOF
+	exit 1
+fi
+rust_version=$(rustc --version | cut -d' ' -f2)
+if [ "$(printf '%s\n%s\n' "$rust_min" "$rust_version" | sort -V | head -n 1)" != "$rust_min" ]; then
+	echo "deps.sh: rustc $rust_version is older than $rust_min, which Sotto needs: rustup update stable" >&2
+	exit 1
+fi
+# `make test` lints: rustfmt and clippy (a minimal rustup profile has neither).
+if [ "${1:-}" != --build ] && ! { "$cargo" fmt --version && "$cargo" clippy --version; } >/dev/null 2>&1; then
+	echo "deps.sh: make test needs rustfmt and clippy: rustup component add rustfmt clippy" >&2
+	exit 1
+fi
+
 # Build: libpurple + GLib headers (bindgen, the C shim), libclang (bindgen), a C compiler, pkg-config.
-# Tests and demo: the IRC, XMPP and SIP servers, an IRC bouncer (ZNC), the XMPP carbons plugin many users run beside
-# Sotto, Pidgin under Xvfb for the screenshots, and the locale sources a test compiles a Turkish locale from.
+# Tests and demo: the IRC, XMPP and SIP servers, an IRC bouncer (ZNC), the XMPP carbons plugin many
+# users run beside Sotto, and the locale sources a test compiles a Turkish locale from. (Pidgin,
+# Xvfb and the rest the screenshots need: docs/screenshots/take.sh installs them itself.)
 build_packages=(libpurple-dev libglib2.0-dev pkg-config clang libclang-dev gcc make)
 if [ "${1:-}" = --build ]; then
 	# Installing the plugin must not put chat servers on the user's system.
@@ -22,7 +46,6 @@ else
 	packages=(
 		"${build_packages[@]}"
 		ngircd prosody kamailio znc purple-xmpp-carbons libfaketime locales
-		pidgin finch xvfb xdotool
 		"$@"
 	)
 fi
@@ -43,11 +66,16 @@ done
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then
-	sudo=(sudo)
+	if ! command -v sudo >/dev/null 2>&1; then
+		echo "deps.sh: no sudo here; as root, run: apt-get install ${missing[*]}" >&2
+		exit 1
+	fi
+	# sudo resets the environment: the front end is passed on explicitly.
+	sudo=(sudo DEBIAN_FRONTEND=noninteractive)
 fi
-export DEBIAN_FRONTEND=noninteractive
 # Update the package lists first when there are none; again if a package cannot be found.
 if ! compgen -G "/var/lib/apt/lists/*_Packages*" >/dev/null; then
 	"${sudo[@]}" apt-get update

@@ -5,15 +5,23 @@
 //! three columns: what alice typed and saw | what bob saw | what the IRC server received.
 //! The first message goes before Sotto is started, so the difference is visible.
 //!
-//! Run: `make demo` (builds the plugin and the test client first). Width: `$COLUMNS` (default 150).
+//! Run: `make demo` (builds the plugin and the test client first). Width: `$COLUMNS` (`make
+//! demo` passes the terminal's; 150 without one). Under 90 columns each step is printed as three
+//! blocks, one under the other, instead of three columns.
 
 mod support;
 
 use std::time::{Duration, Instant};
 use support::*;
 
+/// The narrowest terminal the three columns are drawn in.
+const COLUMNS_MIN: usize = 90;
+
 struct Screen {
     col: usize,
+    /// Under [`COLUMNS_MIN`] columns: alice, bob and the server one under the other, each
+    /// `col` wide.
+    stacked: bool,
     alice_seen: usize,
     bob_seen: usize,
     marks: ((usize, usize), (usize, usize)),
@@ -25,9 +33,11 @@ impl Screen {
             .ok()
             .and_then(|c| c.parse().ok())
             .unwrap_or(150)
-            .max(90);
+            .max(40);
+        let stacked = width < COLUMNS_MIN;
         Screen {
-            col: (width - 6) / 3,
+            col: if stacked { width - 4 } else { (width - 6) / 3 },
+            stacked,
             alice_seen: p.alice.client.lines().len(),
             bob_seen: p.bob.client.lines().len(),
             marks: (p.alice.tap.mark(), p.bob.tap.mark()),
@@ -36,6 +46,11 @@ impl Screen {
 
     fn header(&self) {
         println!();
+        if self.stacked {
+            println!("Each step: what ALICE typed (▸) and her window shows, the same for BOB, and");
+            println!("what the IRC SERVER received (via the taps).");
+            return;
+        }
         println!(
             "{} │ {} │ {}",
             pad("ALICE (▸ typed, then what her window shows)", self.col),
@@ -75,6 +90,19 @@ impl Screen {
             }
         }
         self.marks = (p.alice.tap.mark(), p.bob.tap.mark());
+        if self.stacked {
+            println!();
+            for line in wrap_all(&[format!("── {title}")], self.col + 4) {
+                println!("{line}");
+            }
+            for (who, lines) in [("ALICE", &left), ("BOB", &mid), ("IRC SERVER", &right)] {
+                println!("  {who}");
+                for line in wrap_all(lines, self.col) {
+                    println!("    {line}");
+                }
+            }
+            return;
+        }
         let rule = (self.col * 3 + 6).saturating_sub(title.chars().count() + 4);
         println!("── {title} {}", "─".repeat(rule));
         let (l, m, r) = (

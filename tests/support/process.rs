@@ -153,17 +153,23 @@ pub fn note(what: &str, since: Instant) {
 /// libfaketime, preloaded into a client (alice's, in the tests of the 120-second timeouts): its
 /// clock is `+N s` from the file `dir/offset`, read at every call, so the test can move that
 /// client's wall clock forward while it runs (glib's monotonic timers are left alone).
-/// Debian's `libfaketime`, installed by `scripts/deps.sh`.
+/// Debian's `libfaketime`, installed by `scripts/deps.sh`, in the machine's multiarch directory
+/// (`/usr/lib/x86_64-linux-gnu`, `/usr/lib/aarch64-linux-gnu`, ...).
 pub fn faketime_env(dir: &Path) -> Vec<(String, String)> {
-    let lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-    assert!(
-        Path::new(lib).exists(),
-        "{lib} missing: scripts/deps.sh installs libfaketime"
-    );
+    let lib = fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|d| d.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .expect(
+            "/usr/lib/*/faketime/libfaketime.so.1 missing: scripts/deps.sh installs libfaketime",
+        );
     let offset = dir.join("offset");
     fs::write(&offset, "+0\n").expect("offset file");
     [
-        ("LD_PRELOAD", lib.to_string()),
+        ("LD_PRELOAD", lib),
         ("FAKETIME_TIMESTAMP_FILE", offset.display().to_string()),
         ("FAKETIME_NO_CACHE", "1".into()),
         ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
