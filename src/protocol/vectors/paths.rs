@@ -144,11 +144,19 @@ pub(super) fn paths() -> String {
         "# RNG: rand_chacha 0.3 ChaCha20Rng::seed_from_u64(0x{SEED:x}); every draw is listed \
          (X25519 secrets: 32 bytes; SPAKE2 scalars: 64 bytes; fragment ids: a u32)."
     ));
-    o.line("# Each wire line of sections 1 to 11 below (fragment headers included) was also built");
-    o.line("# by an independent implementation of docs/PROTOCOL.md (src/protocol/vectors/reference.rs)");
     o.line(
-        "# and found equal; sections 12 and 13 (simultaneous start, previous session) run the same",
+        "# Each wire line a side sends in sections 1 to 11 below (fragment headers included) was",
     );
+    o.line("# also built by an independent implementation of docs/PROTOCOL.md");
+    o.line(
+        "# (src/protocol/vectors/reference.rs) and found equal. Of section 10's must-reject lines,",
+    );
+    o.line("# some are that implementation's lines damaged by hand, the rest written by hand");
+    o.line(
+        "# (?S1DAAAA, the low-order and wrong-length I bodies, the P lines, the two raw-varint D",
+    );
+    o.line("# bodies, ?S2DAAAA), as are section 7's forged piece and section 9's notice;");
+    o.line("# sections 12 and 13 (simultaneous start, previous session) run the same");
     o.line(
         "# handshake and ratchet with other draws and are checked by the plugin's own code only;",
     );
@@ -463,19 +471,19 @@ pub(super) fn paths() -> String {
         let mac_b = mac(&kb, b"answerer");
         let mac_a = mac(&ka, b"asker");
         o.line(format!(
-            "  w_A = {}; w_B = {}",
+            "  w_A = {}; w_B = {} (32 bytes each, the scalar little-endian)",
             hex::encode(wa.as_bytes()),
             hex::encode(wb.as_bytes())
         ));
         o.line(format!("  spake_A = {}", hex::encode(&msg_a)));
         o.line(format!("  spake_B = {}", hex::encode(&msg_b)));
         o.line(format!(
-            "  K point: asker {}, answerer {}",
+            "  K = enc(x·(Y − w·N)) for the asker, enc(y·(X − w·M)) for the answerer: asker {}, answerer {}",
             hex::encode(ka_pt),
             hex::encode(kb_pt)
         ));
         o.line(format!(
-            "  K: asker {}, answerer {}",
+            "  key = HASH(HASH(pw) ‖ HASH(id_A) ‖ HASH(id_B) ‖ enc(X) ‖ enc(Y) ‖ K): asker {}, answerer {}",
             hex::encode(ka),
             hex::encode(kb)
         ));
