@@ -905,6 +905,42 @@ fn xmpp_what_is_typed_while_the_holder_is_offline_waits_for_it() {
     p.assert_no_criticals();
 }
 
+/// bob's laptop (holding the session) asks alice a question and signs off before she answers;
+/// his phone, without Sotto, stays. Her answer is not sent (sealed in the session, it went to
+/// the laptop's gone resource, which the server hands to the phone, and her run waited for a
+/// result that could not come: found by a hostile review of several logins, 2026-12-06): her
+/// window says so, and nothing reaches the phone.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_an_answer_to_a_laptop_gone_away_is_not_sent() {
+    let (mut p, phone) = laptop_and_phone_seen();
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.bob
+        .client
+        .cmd(&alice, "sotto verify where did we meet | lisbon");
+    expect_dialog(&mut p.alice.client, "where did we meet");
+    p.bob.client.quit();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+
+    let mark = p.alice.tap.mark();
+    p.alice.client.cmd(&bob, "sotto answer lisbon");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        data_stanza_targets(&p.alice.tap, mark),
+        Vec::<String>::new(),
+        "a data line left while the laptop was offline"
+    );
+    phone
+        .client
+        .assert_no_write_shows("?S1", "the phone (a Sotto line)");
+    p.alice
+        .client
+        .expect_system(&bob, "alice is told her answer was not sent", WAIT, |t| {
+            t.contains("answer was NOT sent") && t.contains("not seen online")
+        });
+    p.assert_no_criticals();
+}
+
 /// The same, with alice restarting while bob's laptop is off: after her restart only the
 /// phone's presence comes (a client gone before she signed on sends no unavailable presence).
 /// What she types is held, not sent to the laptop's gone resource (the server would hand it

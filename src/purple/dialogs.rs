@@ -668,6 +668,13 @@ pub(crate) fn answer_question(r: &ConvRef, answer: &str) {
     if let Some(fx) = act_said(r, |conv, rng| conv.answer_question(answer, rng)) {
         let replied = !fx.inject.is_empty();
         let unsaved = not_saved(&fx);
+        // Nothing sent and the question still waits: the contact's client that asked (the
+        // one holding the session) is away (`Conversation::answer_question`).
+        if !replied && !unsaved && service::question_pending(r) {
+            present::apply(r, fx);
+            r.system_line(&texts::answer_held_for_away_client(&Shown::new(&r.peer)));
+            return;
+        }
         // The connection did not take the reply (offline): the run ends here, its secrets
         // with it, and the window says so (it waited, replied in name only, for a result that
         // could not come, and said nothing).

@@ -420,12 +420,18 @@ impl Conversation {
         out
     }
 
-    /// Our user's answer to the peer's pending question.
+    /// Our user's answer to the peer's pending question. Not while the client holding the
+    /// session (the one that asked) is away: the reply would reach a client that cannot read
+    /// it, and the run would wait for a result that cannot come. Nothing is sent then and the
+    /// question still waits (the caller says so); the user answers again once it is back.
     pub fn answer_question(
         &mut self,
         answer: &str,
         rng: &mut impl CryptoRngCore,
     ) -> ReceiveOutcome {
+        if self.holder_away {
+            return ReceiveOutcome::swallow();
+        }
         let channel = Channel::new(self.phase.session_mut(), &self.identity, self.max_line);
         let Some(cold) = self.cold.get_mut() else {
             // No run at all: nothing to answer (as `Verification::answer` says).

@@ -881,3 +881,43 @@ fn our_own_start_after_answering_is_no_unconfirmed_run() {
         "{events:?}"
     );
 }
+
+/// bob's client asks alice a question, then goes away (the client holding the session is not
+/// seen online: alice holds what she types for it). Her answer is not sent to a client that
+/// would not get it (a reply sealed then went to the gone client, and her run waited for a
+/// result that could not come: found by a hostile review of several logins, 2026-12-06); the
+/// question still waits, and answered once the client is back, the check completes.
+#[test]
+fn an_answer_waits_while_the_client_that_asked_is_away() {
+    let (mut a, mut b, mut rng) = established(22);
+    let ask = b
+        .ask_question("Where did we meet?", "The Old Library", &mut rng)
+        .inject;
+    deliver(&mut a, ask, &mut rng);
+    let _ = a.set_holder_away(true, &mut rng);
+    let before = a.snapshot().to_vec();
+    let out = a.answer_question("the old library", &mut rng);
+    assert!(out.inject.is_empty(), "{:?}", out.inject);
+    assert!(out.events.is_empty(), "{:?}", out.events);
+    assert_eq!(a.pending_question(), Some("Where did we meet?"));
+    assert_eq!(a.snapshot().to_vec(), before, "nothing changed");
+    let _ = a.set_holder_away(false, &mut rng);
+    let reply = a.answer_question("the old library", &mut rng).inject;
+    assert_eq!(reply.len(), 1);
+    let (_, result, ev_b) = deliver(&mut b, reply, &mut rng);
+    assert!(
+        ev_b.iter().any(|e| matches!(
+            e,
+            Event::VerificationResult {
+                success: true,
+                we_asked: true,
+                ..
+            }
+        )),
+        "{ev_b:?}"
+    );
+    let (_, _, ev_a) = deliver(&mut a, result, &mut rng);
+    assert!(ev_a
+        .iter()
+        .any(|e| matches!(e, Event::VerificationResult { success: true, .. })));
+}

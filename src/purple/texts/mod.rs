@@ -2214,6 +2214,7 @@ mod tests {
             still_holding(bob, fp),
             ask_key_changed(bob),
             answer_not_sent(bob),
+            answer_held_for_away_client(bob),
             accept_refused(bob, "AAAAA", fp, true),
             accept_too_short(bob, "AAAAA", false),
             irc_command_refused("notice", bob),

@@ -113,6 +113,17 @@ pub(crate) fn answer_not_sent(peer: &Shown) -> String {
     )
 }
 
+/// Our answer was not sent: the contact's client that asked, which holds the encrypted
+/// conversation, is not seen online. The question still waits.
+pub(crate) fn answer_held_for_away_client(peer: &Shown) -> String {
+    format!(
+        "your answer was NOT sent: {peer}'s client that asked the question (the one holding the \
+         encrypted conversation) is not seen online, and would not get it. The question still \
+         waits: answer it once that client is back (/sotto answer). If it comes back with a new \
+         encrypted session, the check ends and {peer} asks again."
+    )
+}
+
 /// The question went out.
 pub(crate) fn asked(peer: &Shown, question: &str) -> String {
     format!("asked {peer}: \"{question}\". Waiting for their answer.")
