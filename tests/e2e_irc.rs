@@ -919,6 +919,46 @@ fn irc_what_is_held_for_a_buddy_offline_reaches_him_when_he_signs_on() {
     );
 }
 
+/// What alice held for bob, away (her start lapsed), stays saved while she restarts; bob
+/// signs on meanwhile, and once she is back libpurple finds him online (`ISON`: at her login
+/// for the buddies she has; the test client keeps no buddy list across a restart, so she adds
+/// him then, which asks at once): his sign-on loads the conversation that holds text and tries
+/// her start again, and he reads what she held without her typing again. It stayed held until
+/// she typed: after a restart nothing is in memory, and the sign-on found nothing to try
+/// (though the unload's box says held messages stay saved "until Sotto is loaded again").
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_what_was_held_before_a_restart_reaches_a_buddy_when_he_signs_on() {
+    let texts = ["typed before alice restarts 27d5".to_string()];
+    let (mut p, _clock) = started_while_bob_is_offline(Proto::Irc, false, &texts);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    // Gone from the server before she comes back (ngircd's penalty time can hold her QUIT a
+    // few seconds after her many lines; back sooner she would sign on as "alice1").
+    let left = p.alice.tap.mark();
+    p.alice.client.quit();
+    let deadline = Instant::now() + WAIT;
+    while !String::from_utf8_lossy(&p.alice.tap.since(left, Dir::Down)).contains("ERROR :") {
+        assert!(Instant::now() < deadline, "alice's QUIT was never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    p.bob.client.restart();
+    p.bob.client.expect_online();
+    let mark = p.alice.tap.mark();
+    p.alice.client.restart();
+    p.alice.client.expect_online();
+    p.alice.client.subscribe(&bob);
+    p.bob.client.expect_received(&alice, &texts[0], WAIT);
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], &texts[0], "held for bob");
+    assert!(
+        starts_sent(Proto::Irc, &p, mark) >= 1,
+        "bob's sign-on did not try alice's start again"
+    );
+    p.alice
+        .client
+        .assert_no_write_shows("could not start", "alice's window");
+    p.assert_no_criticals();
+}
+
 /// The same, but bob signs on again while alice's start is still in flight (its 401 came back,
 /// so it is lost): her next `ISON` sees him, and the start cannot be tried again then. When it
 /// lapses (her clock moved on), it is tried again, and bob reads what she held, without her

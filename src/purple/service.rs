@@ -636,14 +636,24 @@ pub(crate) fn presence(r: &ConvRef, available: bool) -> Option<Effects> {
 
 /// The contact's client `r.peer` (an XMPP full JID) is `available`, or went offline: one
 /// that came online tries a start of ours that lapsed again (`Sessions::contact_presence`,
-/// `Sessions::contact_online`). Nothing is loaded for it, and the settings are read only for
-/// a conversation that may want a start.
+/// `Sessions::contact_online`). Nothing is loaded for it but a conversation whose saved row
+/// holds typed text (`Sessions::load_if_held`: after a restart).
 pub(crate) fn contact_presence(r: &ConvRef, available: bool) -> Option<Effects> {
     let key = r.key();
+    let settings = settings(r);
+    if available {
+        // After a restart: a conversation holding text on disk is loaded for it, under the
+        // name it goes by: an XMPP contact's bare JID (`r.peer` is the client's full JID),
+        // unless its key keeps the resource (a group chat's occupant).
+        let raw = match r.peer.split_once('/') {
+            Some((bare, _)) if !key.peer.contains('/') => bare,
+            _ => r.peer.as_str(),
+        };
+        let _ = with_sessions(|s| s.load_if_held(&key, raw, &settings));
+    }
     if !with_sessions(|s| s.contact_presence(&key, &r.peer, available)).unwrap_or(false) {
         return None;
     }
-    let settings = settings(r);
     with_sessions(|s| s.contact_online(&key, &settings, &mut OsRng)).flatten()
 }
 

@@ -1048,8 +1048,9 @@ unsafe extern "C" fn buddy_signed_off(buddy: *mut sys::PurpleBuddy, _data: *mut 
 /// (`service::contact_presence`); one that came online tries a lapsed start of ours again, at
 /// most once per handshake timeout and only to a contact known to run Sotto
 /// (`Sessions::contact_online`). A server can invent a sign-on: it gets that one `?S1I`,
-/// which releases nothing unless the contact's client completes the handshake. Nothing is
-/// loaded or saved for a contact without a conversation in memory.
+/// which releases nothing unless the contact's client completes the handshake. For a contact
+/// without a conversation in memory, nothing is loaded or saved unless its saved row holds
+/// typed text (after a restart: `Sessions::load_if_held`).
 ///
 /// # Safety
 /// `buddy` must be a live `PurpleBuddy`.

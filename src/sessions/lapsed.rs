@@ -78,11 +78,31 @@ impl Sessions {
         Some(fx)
     }
 
+    /// A client of `key`'s contact came online and its conversation is not in memory (after a
+    /// restart none is): if its saved row holds typed text (behind a start of ours that lapsed,
+    /// or one that did not finish before the restart), it is loaded, so that
+    /// [`Sessions::contact_presence`] can try the start again and what was held goes without
+    /// the user typing again. The unload's box says held messages "stay saved, unsent, until
+    /// Sotto is loaded again"; they stayed held until the user typed (found by the review of
+    /// the left-alone list, 2026-12-06). Nothing else is loaded: a row is read and restored
+    /// to be looked at, and let go unless it holds text (as [`Sessions::held_on_disk`] counts
+    /// them), so a login's burst of sign-ons loads only the conversations that hold text, and
+    /// a server inventing sign-ons loads each of those once (it then stays in memory).
+    /// `peer_raw`: the contact's name as the host has it.
+    pub fn load_if_held(&mut self, key: &ConvKey, peer_raw: &str, settings: &Settings) {
+        if self.sessions.contains_key(key) || self.held_in_row(key) == 0 {
+            return;
+        }
+        self.note("a contact with messages held on disk came online: loaded".into());
+        let _ = self.session(key, peer_raw, settings);
+    }
+
     /// The transport says the contact's client at `from` (an XMPP full JID) is `available`, or
     /// went offline. Whether a client came online (an address not seen online since, or since
     /// it went) while `key`'s conversation is loaded and may want a start of ours tried again
     /// (one lapsed unanswered, or text is held): then [`Sessions::contact_online`]. Nothing is
-    /// read from the store (a login brings a presence of every contact).
+    /// read from the store (a login brings a presence of every contact; a conversation that
+    /// holds text on disk is loaded first: [`Sessions::load_if_held`]).
     pub fn contact_presence(&mut self, key: &ConvKey, from: &str, available: bool) -> bool {
         let Some(s) = self.sessions.get_mut(key) else {
             return false;

@@ -1384,14 +1384,7 @@ impl Sessions {
     /// message held in an earlier run went unnamed.
     pub fn held_on_disk(&mut self, account: &ConvKey) -> Vec<(String, usize)> {
         let (p, a) = (&account.protocol, &account.account);
-        let has_identity = self
-            .store
-            .as_ref()
-            .is_some_and(|st| st.has_identity(p, a).unwrap_or(false));
-        if !has_identity {
-            return Vec::new();
-        }
-        let Some(identity) = self.identity(p, a) else {
+        let Some(identity) = self.existing_identity(p, a) else {
             return Vec::new();
         };
         let Some(store) = self.store.as_ref() else {
@@ -1410,13 +1403,54 @@ impl Sessions {
                 })
             })
             .filter_map(|peer| {
-                let bytes = store.load_session(p, a, &peer).ok()??;
-                let held = Conversation::restore(identity.key.clone(), &bytes)
-                    .ok()?
-                    .queued();
+                let held = Self::queued_in_row(store, &identity, p, a, &peer);
                 (held > 0).then_some((peer, held))
             })
             .collect()
+    }
+
+    /// How many messages `key`'s saved row holds, restored to be counted and let go (as
+    /// [`Sessions::held_on_disk`] counts them): 0 for none, for a row that cannot be restored,
+    /// another client's or a parked one, and for an account with no identity key.
+    pub(super) fn held_in_row(&mut self, key: &ConvKey) -> usize {
+        let (p, a) = (&key.protocol, &key.account);
+        if key.peer.contains(['\n', '\u{1f}']) {
+            return 0;
+        }
+        let Some(identity) = self.existing_identity(p, a) else {
+            return 0;
+        };
+        self.store.as_ref().map_or(0, |store| {
+            Self::queued_in_row(store, &identity, p, a, &key.peer)
+        })
+    }
+
+    /// The account's identity if the store has one (never made here: counting rows must not
+    /// create a key).
+    fn existing_identity(&mut self, protocol: &str, account: &str) -> Option<AccountIdentity> {
+        let has_identity = self
+            .store
+            .as_ref()
+            .is_some_and(|st| st.has_identity(protocol, account).unwrap_or(false));
+        has_identity
+            .then(|| self.identity(protocol, account))
+            .flatten()
+    }
+
+    /// The messages held in `peer`'s saved row, restored with `identity` and let go.
+    fn queued_in_row(
+        store: &Store,
+        identity: &AccountIdentity,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+    ) -> usize {
+        store
+            .load_session(protocol, account, peer)
+            .ok()
+            .flatten()
+            .and_then(|bytes| Conversation::restore(identity.key.clone(), &bytes).ok())
+            .map_or(0, |c| c.queued())
     }
 
     /// [`Conversation::forget_sent_text`] in the conversation `key` if it is loaded (one that is

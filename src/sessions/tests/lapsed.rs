@@ -322,3 +322,41 @@ fn the_answer_to_a_held_back_start_goes_to_the_client_that_sent_it() {
     );
     assert_eq!(fx.reply_to, laptop);
 }
+
+/// alice's text is held for bob, away (her start lapsed), and she restarts: nothing is in
+/// memory. bob signs on (an IRC buddy's sign-on from the `ISON` poll at her login; an XMPP
+/// presence): as the plugin calls them (`service::contact_presence`), the conversation, which
+/// holds text on disk, is loaded and the start tried again, and bob reads what was held without
+/// alice typing again. It stayed held until she typed: the sign-on found no conversation in
+/// memory (found by the review of the left-alone list, 2026-12-06). A contact whose saved row
+/// holds nothing is not loaded by a sign-on.
+#[test]
+fn a_contact_signing_on_after_a_restart_gets_what_was_held() {
+    let (mut alice, mut bob, _kept) = typed_while_bob_is_away("restart-on", &["held for bob"]);
+    let k = alice.key.clone();
+    alice.sessions = Sessions::new(Err("closed for the restart".into()));
+    alice.sessions = Sessions::new(Ok(Store::open(&alice.dir).expect("reopen")));
+    let t = 3_700;
+    alice.sessions.load_if_held(&k, "bob", &at(t));
+    assert!(alice.sessions.contact_presence(&k, "bob", true));
+    let fx = alice
+        .sessions
+        .contact_online(&k, &at(t), &mut alice.rng)
+        .expect("tried again");
+    assert!(
+        fx.inject.len() == 1 && fx.inject[0].starts_with("?S1I"),
+        "{:?}",
+        fx.inject
+    );
+    assert_eq!(
+        exchange_at(&mut alice, &mut bob, fx.inject, t),
+        ["held for bob"]
+    );
+
+    // Nothing held now: after another restart a sign-on loads nothing.
+    alice.sessions = Sessions::new(Err("closed for the restart".into()));
+    alice.sessions = Sessions::new(Ok(Store::open(&alice.dir).expect("reopen")));
+    alice.sessions.load_if_held(&k, "bob", &at(t + 10));
+    assert!(!alice.sessions.contact_presence(&k, "bob", true));
+    assert!(alice.sessions.loaded_peer_key(&k).is_none(), "not loaded");
+}
