@@ -89,7 +89,7 @@ e2e: rig-deps testclient
 # The terminal's width (make does not see the shell's unexported $COLUMNS); none: the demo's default.
 demo: rig-deps testclient
 	$(MAKE) build
-	COLUMNS=$${COLUMNS:-$$(stty size </dev/tty 2>/dev/null | cut -d' ' -f2)} \
+	COLUMNS=$${COLUMNS:-$$(stty size 2>/dev/null </dev/tty | cut -d' ' -f2)} \
 		CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test -q $(RIG_TESTFLAGS) --test demo -- --ignored --nocapture
 
 # The whole end-to-end suite with every test client (libpurple + the plugin) under valgrind's

@@ -634,26 +634,36 @@ pub(crate) fn presence(r: &ConvRef, available: bool) -> Option<Effects> {
     with_sessions(|s| s.presence(&key, &r.peer, available, &settings, &mut OsRng)).flatten()
 }
 
+/// The contact's client `r.peer` came online (an XMPP full JID's available presence, a buddy's
+/// sign-on): its conversation, if not in memory and holding typed text on disk, is loaded
+/// (after a restart: `Sessions::held_unloaded`), before the presence is told
+/// ([`presence`], [`contact_presence`]), under the name it goes by: an XMPP contact's bare
+/// JID, unless its key keeps the resource (a group chat's occupant). The settings are read
+/// only for a conversation that is loaded.
+pub(crate) fn load_if_held(r: &ConvRef) {
+    let key = r.key();
+    if !with_sessions(|s| s.held_unloaded(&key)).unwrap_or(false) {
+        return;
+    }
+    let raw = match r.peer.split_once('/') {
+        Some((bare, _)) if !key.peer.contains('/') => bare,
+        _ => r.peer.as_str(),
+    };
+    let settings = settings(r);
+    let _ = with_sessions(|s| s.load_held(&key, raw, &settings));
+}
+
 /// The contact's client `r.peer` (an XMPP full JID) is `available`, or went offline: one
 /// that came online tries a start of ours that lapsed again (`Sessions::contact_presence`,
-/// `Sessions::contact_online`). Nothing is loaded for it but a conversation whose saved row
-/// holds typed text (`Sessions::load_if_held`: after a restart).
+/// `Sessions::contact_online`). Nothing is loaded for it (a conversation holding text on
+/// disk was, by [`load_if_held`]), and the settings are read only for a conversation that
+/// may want a start.
 pub(crate) fn contact_presence(r: &ConvRef, available: bool) -> Option<Effects> {
     let key = r.key();
-    let settings = settings(r);
-    if available {
-        // After a restart: a conversation holding text on disk is loaded for it, under the
-        // name it goes by: an XMPP contact's bare JID (`r.peer` is the client's full JID),
-        // unless its key keeps the resource (a group chat's occupant).
-        let raw = match r.peer.split_once('/') {
-            Some((bare, _)) if !key.peer.contains('/') => bare,
-            _ => r.peer.as_str(),
-        };
-        let _ = with_sessions(|s| s.load_if_held(&key, raw, &settings));
-    }
     if !with_sessions(|s| s.contact_presence(&key, &r.peer, available)).unwrap_or(false) {
         return None;
     }
+    let settings = settings(r);
     with_sessions(|s| s.contact_online(&key, &settings, &mut OsRng)).flatten()
 }
 

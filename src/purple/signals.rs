@@ -1050,7 +1050,7 @@ unsafe extern "C" fn buddy_signed_off(buddy: *mut sys::PurpleBuddy, _data: *mut 
 /// (`Sessions::contact_online`). A server can invent a sign-on: it gets that one `?S1I`,
 /// which releases nothing unless the contact's client completes the handshake. For a contact
 /// without a conversation in memory, nothing is loaded or saved unless its saved row holds
-/// typed text (after a restart: `Sessions::load_if_held`).
+/// typed text (after a restart: `service::load_if_held`).
 ///
 /// # Safety
 /// `buddy` must be a live `PurpleBuddy`.
@@ -1064,6 +1064,9 @@ unsafe fn buddy_presence(buddy: *mut sys::PurpleBuddy, available: bool) {
     let Some(r) = r.filter(|r| r.protocol != "prpl-jabber") else {
         return;
     };
+    if available {
+        service::load_if_held(&r);
+    }
     if let Some(fx) = service::contact_presence(&r, available) {
         present::apply(&r, fx);
     }

@@ -214,6 +214,11 @@ pub(crate) unsafe extern "C" fn receiving_xmlnode(
             let account = unsafe { sys::purple_connection_get_account(gc) };
             // SAFETY: `account` is the connection's, live for this callback.
             if let Some(r) = unsafe { ConvRef::from_account(account, &from) } {
+                // After a restart: a conversation holding text on disk, loaded first, so it
+                // sees this presence as one in memory does.
+                if available {
+                    service::load_if_held(&r);
+                }
                 if let Some(fx) = service::presence(&r, available) {
                     present::apply(&r, fx);
                 }

@@ -21,6 +21,9 @@ use crate::protocol::ConvState;
 /// Most addresses remembered as online per conversation (the most recent kept).
 const SEEN_KEPT: usize = 16;
 
+/// Most conversations remembered as holding nothing on disk ([`Sessions::held_unloaded`]).
+pub(super) const CHECKED_KEPT: usize = 4096;
+
 impl Sessions {
     /// Time passes for `key`'s conversation (the host's periodic sweep, for the conversations
     /// [`Sessions::lapsing`] lists, and `/sotto status`): a start of ours may lapse, told; a
@@ -78,19 +81,38 @@ impl Sessions {
         Some(fx)
     }
 
-    /// A client of `key`'s contact came online and its conversation is not in memory (after a
-    /// restart none is): if its saved row holds typed text (behind a start of ours that lapsed,
-    /// or one that did not finish before the restart), it is loaded, so that
+    /// A client of `key`'s contact came online: whether its conversation is not in memory
+    /// (after a restart none is) and its saved row holds typed text (behind a start of ours that
+    /// lapsed, or one that did not finish before the restart). Then the host loads it
+    /// ([`Sessions::load_held`]) before telling the presence, so that
     /// [`Sessions::contact_presence`] can try the start again and what was held goes without
     /// the user typing again. The unload's box says held messages "stay saved, unsent, until
     /// Sotto is loaded again"; they stayed held until the user typed (found by the review of
-    /// the left-alone list, 2026-12-06). Nothing else is loaded: a row is read and restored
-    /// to be looked at, and let go unless it holds text (as [`Sessions::held_on_disk`] counts
-    /// them), so a login's burst of sign-ons loads only the conversations that hold text, and
-    /// a server inventing sign-ons loads each of those once (it then stays in memory).
-    /// `peer_raw`: the contact's name as the host has it.
-    pub fn load_if_held(&mut self, key: &ConvKey, peer_raw: &str, settings: &Settings) {
-        if self.sessions.contains_key(key) || self.held_in_row(key) == 0 {
+    /// the left-alone list, 2026-12-06). A row is read and restored to be looked at, as
+    /// [`Sessions::held_on_disk`] counts them, and let go; one that holds nothing is not looked
+    /// at again while its conversation stays out of memory (`checked_unheld`). So a login's
+    /// burst of sign-ons loads only the conversations that hold text, and a server inventing
+    /// presences loads each of those once (it then stays in memory) and reads each other row
+    /// once.
+    pub fn held_unloaded(&mut self, key: &ConvKey) -> bool {
+        if self.sessions.contains_key(key) || self.checked_unheld.contains(key) {
+            return false;
+        }
+        if self.held_in_row(key) > 0 {
+            return true;
+        }
+        if self.checked_unheld.len() >= CHECKED_KEPT {
+            self.checked_unheld.clear();
+        }
+        self.checked_unheld.insert(key.clone());
+        false
+    }
+
+    /// Loads `key`'s conversation for a client of its contact that came online, when
+    /// [`Sessions::held_unloaded`] said it holds text. `peer_raw`: the contact's name as the
+    /// host has it (an XMPP contact's bare JID).
+    pub fn load_held(&mut self, key: &ConvKey, peer_raw: &str, settings: &Settings) {
+        if self.sessions.contains_key(key) {
             return;
         }
         self.note("a contact with messages held on disk came online: loaded".into());
@@ -102,7 +124,7 @@ impl Sessions {
     /// it went) while `key`'s conversation is loaded and may want a start of ours tried again
     /// (one lapsed unanswered, or text is held): then [`Sessions::contact_online`]. Nothing is
     /// read from the store (a login brings a presence of every contact; a conversation that
-    /// holds text on disk is loaded first: [`Sessions::load_if_held`]).
+    /// holds text on disk is loaded first: [`Sessions::held_unloaded`]).
     pub fn contact_presence(&mut self, key: &ConvKey, from: &str, available: bool) -> bool {
         let Some(s) = self.sessions.get_mut(key) else {
             return false;

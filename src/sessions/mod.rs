@@ -326,6 +326,12 @@ pub struct Sessions {
     /// nothing held yet the reload would lose it (the next text would go to the gone address),
     /// as a restart does.
     kept_away: std::collections::HashSet<ConvKey>,
+    /// Conversations not in memory whose saved row was looked at for a client coming online
+    /// and held no text ([`Sessions::held_unloaded`]): not read and restored again at each
+    /// presence (a status change, a server's made-up ones). A row gains held text only while
+    /// its conversation is in memory, so a key leaves this set when its conversation is let
+    /// go ([`Sessions::unload`]). At most [`lapsed::CHECKED_KEPT`] keys (then emptied).
+    checked_unheld: std::collections::HashSet<ConvKey>,
     /// The transport's word that the line it hands over next was kept by the server while this
     /// side was offline ([`Sessions::kept_by_server`]): the conversation, the address it came
     /// from and SHA-256 of the line. Taken by the next [`Sessions::incoming`], whichever it is.
@@ -416,6 +422,7 @@ impl Sessions {
             elsewhere_lines: std::collections::VecDeque::new(),
             kept_resend: HashMap::new(),
             kept_away: std::collections::HashSet::new(),
+            checked_unheld: std::collections::HashSet::new(),
             kept: None,
             siblings: siblings::SiblingGuard::default(),
             strangers: strangers::StrangerLines::default(),
@@ -967,6 +974,7 @@ impl Sessions {
     /// had sent again). The name replies went to, if it was loaded.
     pub(super) fn unload(&mut self, key: &ConvKey, resent: Vec<WaitingResend>) -> Option<String> {
         let old = self.sessions.remove(key)?;
+        self.checked_unheld.remove(key);
         let peer_raw = old.peer_raw.clone();
         if old.conv.holder_away() {
             self.kept_away.insert(key.clone());

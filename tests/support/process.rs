@@ -153,13 +153,19 @@ pub fn note(what: &str, since: Instant) {
 /// libfaketime, preloaded into a client (alice's, in the tests of the 120-second timeouts): its
 /// clock is `+N s` from the file `dir/offset`, read at every call, so the test can move that
 /// client's wall clock forward while it runs (glib's monotonic timers are left alone).
-/// Debian's `libfaketime`, installed by `scripts/deps.sh`, in the machine's multiarch directory
-/// (`/usr/lib/x86_64-linux-gnu`, `/usr/lib/aarch64-linux-gnu`, ...).
+/// Debian's `libfaketime`, installed by `scripts/deps.sh`, in this machine's multiarch
+/// directory (`/usr/lib/x86_64-linux-gnu`, `/usr/lib/aarch64-linux-gnu`, ...: not another
+/// architecture's, which a preload would refuse).
 pub fn faketime_env(dir: &Path) -> Vec<(String, String)> {
     let lib = fs::read_dir("/usr/lib")
         .into_iter()
         .flatten()
         .flatten()
+        .filter(|d| {
+            d.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{}-linux-", std::env::consts::ARCH))
+        })
         .map(|d| d.path().join("faketime/libfaketime.so.1"))
         .find(|p| p.exists())
         .map(|p| p.display().to_string())

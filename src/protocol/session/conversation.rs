@@ -464,7 +464,13 @@ impl Conversation {
 
     /// Abandons a verification in progress (either side); the peer is told.
     pub fn abort_verification(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
-        let channel = Channel::new(self.phase.session_mut(), &self.identity, self.max_line);
+        // Not told to a client holding the session that is away: the abort would reach one
+        // that cannot read it (as an answer would: `answer_question`). The run ends here.
+        let session = match self.phase.session_mut() {
+            _ if self.holder_away => None,
+            s => s,
+        };
+        let channel = Channel::new(session, &self.identity, self.max_line);
         let Some(cold) = self.cold.get_mut() else {
             // No run: nothing to abort (as `Verification::abort` says).
             return ReceiveOutcome::swallow();

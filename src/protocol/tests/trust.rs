@@ -921,3 +921,25 @@ fn an_answer_waits_while_the_client_that_asked_is_away() {
         .iter()
         .any(|e| matches!(e, Event::VerificationResult { success: true, .. })));
 }
+
+/// The same client asks and goes away, and alice declines (or `/sotto cancel`): the run ends
+/// here, and nothing is sent to the client that would not get it (the abort went sealed to
+/// the gone client; found by a hostile review of this change).
+#[test]
+fn declining_while_the_client_that_asked_is_away_sends_nothing() {
+    let (mut a, mut b, mut rng) = established(23);
+    let ask = b
+        .ask_question("Where did we meet?", "The Old Library", &mut rng)
+        .inject;
+    deliver(&mut a, ask, &mut rng);
+    let _ = a.set_holder_away(true, &mut rng);
+    let out = a.abort_verification(&mut rng);
+    assert!(out.inject.is_empty(), "{:?}", out.inject);
+    assert!(
+        out.events.contains(&Event::VerificationAborted),
+        "{:?}",
+        out.events
+    );
+    assert_eq!(a.pending_question(), None);
+    assert!(!a.verification_running());
+}

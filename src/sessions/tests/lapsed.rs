@@ -337,7 +337,9 @@ fn a_contact_signing_on_after_a_restart_gets_what_was_held() {
     alice.sessions = Sessions::new(Err("closed for the restart".into()));
     alice.sessions = Sessions::new(Ok(Store::open(&alice.dir).expect("reopen")));
     let t = 3_700;
-    alice.sessions.load_if_held(&k, "bob", &at(t));
+    assert!(alice.sessions.held_unloaded(&k));
+    alice.sessions.load_held(&k, "bob", &at(t));
+    assert!(!alice.sessions.held_unloaded(&k), "in memory now");
     assert!(alice.sessions.contact_presence(&k, "bob", true));
     let fx = alice
         .sessions
@@ -356,7 +358,23 @@ fn a_contact_signing_on_after_a_restart_gets_what_was_held() {
     // Nothing held now: after another restart a sign-on loads nothing.
     alice.sessions = Sessions::new(Err("closed for the restart".into()));
     alice.sessions = Sessions::new(Ok(Store::open(&alice.dir).expect("reopen")));
-    alice.sessions.load_if_held(&k, "bob", &at(t + 10));
+    assert!(!alice.sessions.held_unloaded(&k));
     assert!(!alice.sessions.contact_presence(&k, "bob", true));
     assert!(alice.sessions.loaded_peer_key(&k).is_none(), "not loaded");
+    // Text held again (alice types, bob away once more) once the conversation is loaded and let
+    // go: its row is looked at again, though it was found holding nothing before.
+    let (out, _) = alice
+        .sessions
+        .outgoing(&k, "bob", "held again", &at(t + 20), &mut alice.rng)
+        .expect("outgoing");
+    assert!(matches!(out, Outgoing::Lines(_)), "{out:?}");
+    let end = bob.stop().inject;
+    incoming_at(&mut alice, "bob", &end, t + 30);
+    let (out, _) = alice
+        .sessions
+        .outgoing(&k, "bob", "held again", &at(t + 40), &mut alice.rng)
+        .expect("outgoing");
+    assert_eq!(out, Outgoing::Hold);
+    alice.sessions.drop_memory();
+    assert!(alice.sessions.held_unloaded(&k), "looked at again");
 }
