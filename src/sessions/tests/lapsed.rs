@@ -325,8 +325,9 @@ fn the_answer_to_a_held_back_start_goes_to_the_client_that_sent_it() {
 
 /// alice's text is held for bob, away (her start lapsed), and she restarts: nothing is in
 /// memory. bob signs on (an IRC buddy's sign-on from the `ISON` poll at her login; an XMPP
-/// presence): as the plugin calls them (`service::contact_presence`), the conversation, which
-/// holds text on disk, is loaded and the start tried again, and bob reads what was held without
+/// presence): as the plugin calls them (`service::load_if_held`, then
+/// `service::contact_presence`), the conversation, which holds text on disk, is loaded and the
+/// start tried again, and bob reads what was held without
 /// alice typing again. It stayed held until she typed: the sign-on found no conversation in
 /// memory (found by the review of the left-alone list, 2026-12-06). A contact whose saved row
 /// holds nothing is not loaded by a sign-on.
