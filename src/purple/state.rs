@@ -94,7 +94,7 @@ impl HeldLine {
     pub(crate) fn shown(&self) -> SecretString {
         match self {
             HeldLine::Message(markup) => SecretString::new(super::glue::markup_to_text(markup)),
-            HeldLine::Command(cmdline) => SecretString::new(format!("/{}", &**cmdline)),
+            HeldLine::Command(cmdline) => SecretString::new(format!("/{}", **cmdline)),
         }
     }
 }
