@@ -243,7 +243,14 @@ impl Sessions {
                 Arrival::Foreign | Arrival::Nothing => None,
             };
         let keyed = accepted.then_some(&mut learn as Learn<'_>);
-        let renamed = store.rename_peer(p, a, &old.peer, &new.peer, protected, keyed);
+        // A session on a key the old name does not accept is not the old name's contact's (a
+        // conversation the server renamed onto another contact's name, moving on): the old
+        // name's keys, policy and "runs Sotto" stay there. Copied to a fresh name, whoever holds
+        // those keys (the contact the old name was, or a stranger the server had it be once)
+        // would start a session there as an accepted key, with no word of a changed key, in
+        // the window the user had with another contact (found by a hostile review of renames).
+        let held_key = arriving_key.is_some() && !accepted;
+        let renamed = store.rename_peer(p, a, &old.peer, &new.peer, protected, keyed, !held_key);
         // Rows moved or parked, their marks with them: the list of those a stranger began is
         // read again at its next need.
         self.marked.forget_account(p, a);
@@ -354,8 +361,12 @@ impl Sessions {
                 ),
                 Arrival::Foreign
             );
-        // A session on a key nobody accepted stays held (it was, under the old name).
-        let held_key = arriving_key.is_some() && !accepted;
+        // A session on a key nobody accepted stays held (it was, under the old name); the new
+        // name took none of the old name's keys (above), and nothing is accepted there on first
+        // use: the session's own key is the user's to accept for it.
+        if held_key {
+            moved.conv.set_first_use(false);
+        }
         // What waited to be sent again (a not-read notice, which anyone can forge, named it)
         // was written for the contact the old name reached: sent again only if the same
         // contact goes on under the new name, else handed back (a hold's end hands it back

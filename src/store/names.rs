@@ -66,6 +66,13 @@ impl Store {
     /// the mark goes with it, whatever order the server sends the renames in). Whoever holds a
     /// marked name gets no plaintext until the user decides, and a handshake that completes there
     /// is checked against the name's keys.
+    ///
+    /// `carries` says whether what is known about `old` may go to a `new` with nothing of its
+    /// own at all. Not for a conversation held on a key `old` does not accept (a contact the
+    /// server renamed onto a name whose key is another's, moving on): `old`'s keys are not that
+    /// conversation's contact's, and copied to a fresh name they would let whoever holds them
+    /// start a session there with no word of a changed key.
+    #[allow(clippy::too_many_arguments)]
     pub fn rename_peer(
         &self,
         protocol: &str,
@@ -74,6 +81,7 @@ impl Store {
         new: &str,
         protected: bool,
         keyed: Option<Learn<'_>>,
+        carries: bool,
     ) -> Result<Renamed, StoreError> {
         let acct = account_key(protocol, account);
         let t = now();
@@ -124,7 +132,7 @@ impl Store {
             .query_row(params![acct, new], |r| r.get(0))?;
         // Nor into a name held for an encrypted conversation (marked, or whose conversation was
         // just parked): its holder is checked against the keys of the one it was held for.
-        if !new_is_known && new_mark.is_none() && !displaced {
+        if carries && !new_is_known && new_mark.is_none() && !displaced {
             tx.execute(
                 "INSERT OR IGNORE INTO trust (account, peer, key, trust, first_seen, last_seen)
                  SELECT account, ?3, key, trust, first_seen, last_seen FROM trust

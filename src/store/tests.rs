@@ -889,7 +889,7 @@ fn renames_copy_keys_only_to_a_name_with_none() {
 /// `old` renamed to `new` with a session on an accepted key, that teaches `new` no key beyond
 /// what the move copies.
 fn keyed_move(s: &Store, old: &str, new: &str) -> Result<Renamed, StoreError> {
-    s.rename_peer("prpl-irc", "a", old, new, true, Some(&mut |_| None))
+    s.rename_peer("prpl-irc", "a", old, new, true, Some(&mut |_| None), true)
 }
 
 /// The key a keyed move teaches the new name is written in the move's transaction: `learn`
@@ -921,6 +921,7 @@ fn the_key_a_rename_teaches_is_written_with_the_move_or_neither() {
             seen = Some(here.to_vec());
             Some(bob)
         }),
+        true,
     );
     assert!(moved.is_err(), "{moved:?}");
     assert_eq!(
@@ -941,8 +942,16 @@ fn the_key_a_rename_teaches_is_written_with_the_move_or_neither() {
     assert!(keys("x").is_empty());
     s.fail_key_records_for("x", false);
     // Written, with the move; then a move onto a fresh name: `keyed` sees the copied keys.
-    s.rename_peer("prpl-irc", "a", "bob", "x", true, Some(&mut |_| Some(bob)))
-        .unwrap();
+    s.rename_peer(
+        "prpl-irc",
+        "a",
+        "bob",
+        "x",
+        true,
+        Some(&mut |_| Some(bob)),
+        true,
+    )
+    .unwrap();
     assert_eq!(keys("x"), vec![bob]);
     assert_eq!(s.moved_to("prpl-irc", "a", "x").unwrap(), None);
     let mut seen = None;
@@ -956,6 +965,7 @@ fn the_key_a_rename_teaches_is_written_with_the_move_or_neither() {
             seen = Some(here.to_vec());
             None
         }),
+        true,
     )
     .unwrap();
     assert_eq!(
@@ -965,7 +975,7 @@ fn the_key_a_rename_teaches_is_written_with_the_move_or_neither() {
     );
     assert_eq!(keys("x3"), vec![bob]);
     // A move without a key asks nothing.
-    s.rename_peer("prpl-irc", "a", "x3", "x4", false, None)
+    s.rename_peer("prpl-irc", "a", "x3", "x4", false, None, true)
         .unwrap();
     drop(s);
     fs::remove_dir_all(d).ok();
@@ -988,19 +998,19 @@ fn contact_policies_are_kept_and_follow_renames_to_fresh_names_only() {
     let s = Store::open(&d).unwrap();
     assert_eq!(policy(&s, "bob").as_deref(), Some("always"));
     // Onto a fresh name: copied, and kept on the old one.
-    s.rename_peer("prpl-irc", "a", "bob", "bob_away", false, None)
+    s.rename_peer("prpl-irc", "a", "bob", "bob_away", false, None, true)
         .unwrap();
     assert_eq!(policy(&s, "bob_away").as_deref(), Some("always"));
     assert_eq!(policy(&s, "bob").as_deref(), Some("always"));
     // Onto a name with its own: never replaced.
-    s.rename_peer("prpl-irc", "a", "bob_away", "carol", false, None)
+    s.rename_peer("prpl-irc", "a", "bob_away", "carol", false, None, true)
         .unwrap();
     assert_eq!(policy(&s, "carol").as_deref(), Some("manual"));
     // Nor onto a name that knows a key (another contact's), whose global policy stays.
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(52);
     let dave = IdentityKey::generate(&mut rng).public();
     s.record_key_seen("prpl-irc", "a", "dave", &dave).unwrap();
-    s.rename_peer("prpl-irc", "a", "bob", "dave", false, None)
+    s.rename_peer("prpl-irc", "a", "bob", "dave", false, None, true)
         .unwrap();
     assert_eq!(policy(&s, "dave"), None);
     s.set_contact_policy("prpl-irc", "a", "bob", None).unwrap();
@@ -1020,7 +1030,7 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
     s.save_session("prpl-irc", "a", "carol", b"encrypted with carol")
         .unwrap();
     let Renamed::Displaced(parked) = s
-        .rename_peer("prpl-irc", "a", "mallory", "carol", false, None)
+        .rename_peer("prpl-irc", "a", "mallory", "carol", false, None, true)
         .unwrap()
     else {
         panic!("carol is marked");
@@ -1036,7 +1046,7 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
     // The mark travels with the conversation that took the name, whatever the server's order
     // of renames (mallory's conversation is renamed on before carol's window is).
     assert_eq!(
-        s.rename_peer("prpl-irc", "a", "carol", "carol_away", false, None)
+        s.rename_peer("prpl-irc", "a", "carol", "carol_away", false, None, true)
             .unwrap(),
         Renamed::Held(parked.clone())
     );
@@ -1065,7 +1075,7 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
     assert_eq!(keyed_move(&s, "erin", "dave").unwrap(), Renamed::Settled);
     assert_eq!(mark("dave"), None);
     assert_eq!(
-        s.rename_peer("prpl-irc", "a", "nobody", "frank", false, None)
+        s.rename_peer("prpl-irc", "a", "nobody", "frank", false, None, true)
             .unwrap(),
         Renamed::Settled,
         "nothing saved under the name and no mark: nothing to hold"
@@ -1075,7 +1085,7 @@ fn a_plaintext_contact_renamed_onto_an_encrypted_name_marks_it() {
     keyed_move(&s, "dave", "dave_new").unwrap();
     assert_eq!(mark("dave").as_deref(), Some("dave_new"));
     assert_eq!(
-        s.rename_peer("prpl-irc", "a", "mallory2", "dave", false, None)
+        s.rename_peer("prpl-irc", "a", "mallory2", "dave", false, None, true)
             .unwrap(),
         Renamed::Held("dave_new".into())
     );
@@ -1097,7 +1107,7 @@ fn a_parked_conversation_goes_when_a_keyed_arrival_settles_its_last_mark() {
     };
     s.save_session("prpl-irc", "a", "carol", b"encrypted with carol")
         .unwrap();
-    s.rename_peer("prpl-irc", "a", "mallory", "carol", false, None)
+    s.rename_peer("prpl-irc", "a", "mallory", "carol", false, None, true)
         .unwrap();
     assert_eq!(parked_rows(), 1);
     s.save_session("prpl-irc", "a", "dave", b"encrypted with dave")
@@ -1159,7 +1169,7 @@ fn the_other_clients_rows_follow_their_conversation() {
 
     // A plaintext contact takes the name: bob's conversation is parked, its clients with it.
     let Renamed::Displaced(parked) = s
-        .rename_peer("prpl-irc", "a", "mallory", "bob", false, None)
+        .rename_peer("prpl-irc", "a", "mallory", "bob", false, None, true)
         .unwrap()
     else {
         panic!("bob is marked");
@@ -1424,7 +1434,7 @@ fn a_strangers_conversation_is_marked_and_forgotten_whole() {
         ("mallory_", "mallory"),
         ("mallory", "mallory_"),
     ] {
-        s.rename_peer(p, a, from, to, true, Some(&mut |_| None))
+        s.rename_peer(p, a, from, to, true, Some(&mut |_| None), true)
             .unwrap();
         assert_eq!(s.strangers(p, a).unwrap(), [to], "renamed to {to}");
     }

@@ -2114,3 +2114,45 @@ fn a_question_answered_right_accepts_a_forgotten_key_in_memory_too() {
         "{seen:?}"
     );
 }
+
+/// A hostile server renames bob's encrypted conversation onto "mallory" (a name whose accepted
+/// key is mallory's: held), then "mallory" onto a fresh name, and has mallory start there. The
+/// fresh name took none of "mallory"'s keys with the held conversation: mallory's key is a
+/// changed key in bob's window, held for the user to accept, never started on as accepted (it
+/// used to be: "mallory"'s key was copied to the fresh name, and bob's window went on
+/// encrypted to mallory with no word of a changed key). The same after a restart.
+#[test]
+fn a_held_conversation_moving_on_takes_no_keys_of_the_name_it_leaves() {
+    for restarted in [false, true] {
+        let test = format!("held-moves-on-{restarted}");
+        let (mut alice, _bob) = encrypted(&test);
+        let mut mallory = encrypted_with_mallory(&mut alice, &test, 17);
+        assert_eq!(
+            rename(&mut alice, "bob", "mallory"),
+            Notice::RenamedOntoAnother { from: "bob".into() }
+        );
+        rename(&mut alice, "mallory", "carol");
+        if restarted {
+            alice.sessions.drop_memory();
+        }
+        let mut to_alice = start_with(&mut mallory, "alice");
+        let mut events = Vec::new();
+        while !to_alice.is_empty() {
+            let (back, ev, _) = alice.receive_as("carol", &to_alice);
+            events.extend(ev);
+            to_alice = mallory.receive("alice", &back).0;
+        }
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
+            "restarted {restarted}: mallory's key starts unannounced in bob's window: {events:?}"
+        );
+        let (out, fx) = alice.send_to("carol", "meant for bob", Policy::Manual);
+        assert_eq!(out, Outgoing::Hold, "restarted {restarted}");
+        assert!(
+            key_ids(&fx.inject).is_empty(),
+            "nothing encrypted to mallory"
+        );
+    }
+}
