@@ -278,7 +278,7 @@ pub fn without_replay_stamp(text: &str) -> &str {
     let mut parts = stamp.split(':');
     let stamped = parts.next().is_some_and(|h| digits(h, 1..=2))
         && parts.next().is_some_and(|m| digits(m, 2..=2))
-        && parts.next().map_or(true, |s| digits(s, 2..=2))
+        && parts.next().is_none_or(|s| digits(s, 2..=2))
         && parts.next().is_none();
     if stamped && is_sotto_text(line) {
         line
@@ -848,7 +848,7 @@ impl WireMessage {
             b'E' => return Ok(WireMessage::Error(rest.trim().to_owned())),
             // A b64u body starts right after the type letter (§2): `?S1D <body>` has an empty
             // body, which is malformed, as an implementation of the spec alone reads it.
-            _ if rest.chars().next().map_or(true, char::is_whitespace) => {
+            _ if rest.chars().next().is_none_or(char::is_whitespace) => {
                 return Err(DecodeError::Malformed)
             }
             b'P' => {

@@ -76,7 +76,7 @@ fn line_is_a_command(text: &str) -> bool {
         return false;
     }
     let after = word.as_str();
-    if after.chars().next().map_or(true, blank) {
+    if after.chars().next().is_none_or(blank) {
         return true;
     }
     // A blank forgotten or a stray mark (`/sottoanswer Lisbon`, `/sotto: answer Lisbon`,

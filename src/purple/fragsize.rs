@@ -143,7 +143,7 @@ impl Caps {
     /// [`MIN_LINE`]. A line longer than the cap was made before it: it lowers nothing.
     pub(crate) fn refused(&mut self, protocol: &str, len: usize) -> Refusal {
         let cap = self.cap(protocol);
-        if cap.map_or(true, |cap| len <= cap) {
+        if cap.is_none_or(|cap| len <= cap) {
             let to = (len.saturating_mul(2) / 3).max(MIN_LINE);
             self.0
                 .insert(protocol.to_owned(), cap.map_or(to, |cap| cap.min(to)));

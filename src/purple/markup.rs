@@ -40,7 +40,7 @@ pub(crate) fn has_image(markup: &str) -> bool {
         lower[i + m.len()..]
             .chars()
             .next()
-            .map_or(true, |c| c.is_ascii_whitespace() || c == '>' || c == '/')
+            .is_none_or(|c| c.is_ascii_whitespace() || c == '>' || c == '/')
     })
 }
 

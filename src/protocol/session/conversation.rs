@@ -609,7 +609,7 @@ impl Conversation {
     pub fn reserve_sending(&mut self) -> bool {
         self.phase
             .session_mut()
-            .map_or(true, |s| s.ratchet.reserve(RESERVE_AHEAD))
+            .is_none_or(|s| s.ratchet.reserve(RESERVE_AHEAD))
     }
 
     /// Makes the next snapshot hold the exact sending index (no reservation ahead of it): what a
@@ -1305,7 +1305,7 @@ impl Conversation {
     /// prefix and only they are looked at (this runs before every message sent).
     fn forget_old_sent(&mut self) {
         let now = self.now;
-        if self.sent.back().map_or(true, |s| s.at <= now) {
+        if self.sent.back().is_none_or(|s| s.at <= now) {
             self.forget_sent_before(now);
         } else {
             self.sent
@@ -1417,9 +1417,7 @@ impl Conversation {
 
     /// Whether `last` is long enough ago (or never) for another not-read notice.
     pub(super) fn not_read_due(last: Option<u64>, now: u64) -> bool {
-        last.map_or(true, |t| {
-            now.saturating_sub(t) >= NOT_READ_INTERVAL_SECS || now < t
-        })
+        last.is_none_or(|t| now.saturating_sub(t) >= NOT_READ_INTERVAL_SECS || now < t)
     }
 
     /// The peer's client could not read one of our messages (an unauthenticated notice: it

@@ -459,7 +459,7 @@ impl Conversation {
         let accepted = |s: &Session| self.known_keys.contains(&s.peer);
         // No current session counts as none accepted: a forged session the server ended
         // (which leaves the contact's own as the previous one) is no reason to drop it.
-        let keep_previous = current.as_deref().map_or(true, |c| !accepted(c))
+        let keep_previous = current.as_deref().is_none_or(|c| !accepted(c))
             && self.previous.as_deref().is_some_and(accepted);
         if !keep_previous {
             self.previous = current;
@@ -483,7 +483,7 @@ impl Conversation {
         } else if was_verifying {
             out.events.push(Event::VerificationAborted);
         }
-        if self.known_keys.is_empty() && self.first_use && replaced.map_or(true, |k| k == peer) {
+        if self.known_keys.is_empty() && self.first_use && replaced.is_none_or(|k| k == peer) {
             // Trust on first use, but not of a key whose owner states other names.
             if mismatch.is_none() {
                 self.remember_key(peer);
