@@ -1516,3 +1516,75 @@ fn irc_a_401_for_a_name_the_contact_just_left_is_told_where_he_went() {
     );
     p.assert_no_criticals();
 }
+
+/// A hostile server renames bob (encrypted with alice) onto "mallory", a name whose accepted key
+/// is mallory's (she once had an encrypted conversation with alice, and changed nick since), then
+/// "mallory" on to the fresh "carol" (NICK lines forged into alice's connection); mallory, now
+/// really named carol, starts a session with alice. In the window alice had with bob, her key is
+/// a changed key: warned, held, what alice types there never on the wire. Before, "carol" took
+/// mallory's key from the name it left, and mallory's session started there as accepted, with no
+/// warning (found by a hostile review of renames).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_held_conversation_moved_on_by_forged_renames_takes_no_keys() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    let mut mallory = p.another("mallory", true);
+    mallory.client.cmd("alice", "sotto start");
+    p.alice.client.expect_system(
+        "mallory",
+        "alice's session with mallory starts",
+        WAIT,
+        |t| t.to_lowercase().contains("started"),
+    );
+    p.alice.client.close_window("mallory");
+    // mallory leaves the name: nobody holds "mallory" on the server now.
+    mallory.client.cmd("alice", "nick zed");
+    thread::sleep(Duration::from_secs(2));
+
+    let alice = p.alice.address.clone();
+    p.alice.tap.inject_down(":bob!bob@127.0.0.1 NICK :mallory");
+    p.alice.client.expect_system(
+        "mallory",
+        "bob's window follows the forged rename onto mallory's name, held",
+        WAIT,
+        |t| t.contains("bob is now known as mallory") && t.contains("another contact's"),
+    );
+    p.alice
+        .tap
+        .inject_down(":mallory!bob@127.0.0.1 NICK :carol");
+    p.alice.client.expect_system(
+        "carol",
+        "the window follows the second forged rename",
+        WAIT,
+        |t| t.contains("mallory is now known as carol"),
+    );
+
+    mallory.client.cmd("alice", "nick carol");
+    thread::sleep(Duration::from_secs(2));
+    mallory.client.cmd(&alice, "sotto start");
+    p.alice.client.expect_system(
+        "carol",
+        "alice is warned in bob's window: mallory's key is not one accepted there",
+        WAIT,
+        |t| t.contains("WARNING") && t.contains("key changed"),
+    );
+    let text = "meant for bob, never for mallory";
+    p.alice.client.send("carol", text);
+    p.alice
+        .client
+        .expect_system("carol", "alice's text is held", WAIT, |t| {
+            t.contains("held")
+        });
+    thread::sleep(Duration::from_secs(2));
+    assert_hidden(&[&p.alice.tap, &mallory.tap], text, "typed in bob's window");
+    assert!(
+        !mallory
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().contains("meant for bob")),
+        "mallory shows what alice typed for bob"
+    );
+    mallory.client.assert_no_criticals();
+    p.alice.client.assert_no_criticals();
+}
