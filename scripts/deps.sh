@@ -28,7 +28,11 @@ if ! command -v "${cargo%% *}" >/dev/null 2>&1 || ! command -v rustc >/dev/null 
 fi
 # The toolchain `CARGO` runs (a `+toolchain` argument included).
 # shellcheck disable=SC2086
-rust_version=$($cargo --version | cut -d' ' -f2)
+rust_version=$($cargo --version 2>/dev/null | cut -d' ' -f2) || rust_version=
+if [ -z "$rust_version" ]; then
+	echo "deps.sh: '$cargo --version' failed: is that toolchain installed? (rustup toolchain list)" >&2
+	exit 1
+fi
 if [ "$(printf '%s\n%s\n' "$rust_min" "$rust_version" | sort -V | head -n 1)" != "$rust_min" ]; then
 	echo "deps.sh: Rust $rust_version is older than $rust_min, which this needs: rustup update stable" >&2
 	exit 1

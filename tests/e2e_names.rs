@@ -1521,7 +1521,8 @@ fn irc_a_401_for_a_name_the_contact_just_left_is_told_where_he_went() {
 /// is mallory's (she once had an encrypted conversation with alice, and changed nick since), then
 /// "mallory" on to the fresh "carol" (NICK lines forged into alice's connection); mallory, now
 /// really named carol, starts a session with alice. In the window alice had with bob, her key is
-/// a changed key: warned, held, what alice types there never on the wire. Before, "carol" took
+/// a changed key: warned, named as the key she knows as mallory, held, what alice types there
+/// never on the wire. Before, "carol" took
 /// mallory's key from the name it left, and mallory's session started there as accepted, with no
 /// warning (found by a hostile review of renames).
 #[test]
@@ -1567,6 +1568,12 @@ fn irc_a_held_conversation_moved_on_by_forged_renames_takes_no_keys() {
         "alice is warned in bob's window: mallory's key is not one accepted there",
         WAIT,
         |t| t.contains("WARNING") && t.contains("key changed"),
+    );
+    p.alice.client.expect_system(
+        "carol",
+        "the key is named as the one alice knows as mallory",
+        WAIT,
+        |t| t.contains("you know as") && t.contains("mallory"),
     );
     let text = "meant for bob, never for mallory";
     p.alice.client.send("carol", text);

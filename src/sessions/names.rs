@@ -85,6 +85,11 @@ impl Sessions {
                     | Event::NamesMismatch { .. }
             )
         });
+        // A key not accepted for this name before this session (not a names mismatch: an honest
+        // contact's start racing his own rename states a name a moment old).
+        let new_key = events
+            .iter()
+            .any(|e| matches!(e, Event::NewPeerKey { .. } | Event::PeerKeyChanged { .. }));
         // A new session: whatever a restored backup left is settled (the new session is saved
         // already; if the mark cannot be cleared, the next load drops it and re-keys again,
         // which is the safe side).
@@ -107,7 +112,10 @@ impl Sessions {
         // there, and its next session as that name started with no word that the key is the
         // one known as "mallory" (found by a hostile review of renames). Not named: the names
         // this conversation itself moved through to here (their marks name this one: an honest
-        // contact's `/nick bob|away` and back), which the window said at each rename.
+        // contact's `/nick bob|away` and back), which the window said at each rename; unless the
+        // key is new or changed for this name: then the conversation did not carry it through
+        // them (a server renaming bob's held conversation across mallory's name, whose key then
+        // starts here: found by a hostile review of renames), and every name it has is said.
         let Some(store) = self.store.as_ref() else {
             return;
         };
@@ -117,7 +125,7 @@ impl Sessions {
                 let passed = store.moved_here(&key.protocol, &key.account, &key.peer)?;
                 Ok(names
                     .into_iter()
-                    .filter(|n| !passed.contains(n))
+                    .filter(|n| new_key || !passed.contains(n))
                     .collect::<Vec<_>>())
             });
         match names {
@@ -196,6 +204,22 @@ impl Sessions {
                 st.accepted_keys(&new.protocol, &new.account, &new.peer)
                     .map_or(true, |keys| keys.iter().any(|k| !known_for_old.contains(k)))
             });
+        // A session on a key the old name does not accept, which the user accepted under another
+        // name: another contact's conversation, which the server renamed onto the old name (held
+        // there), moving on. The old name's keys, policy and "runs Sotto" are not its contact's:
+        // copied to a fresh name, whoever holds those keys (a stranger the server had the old
+        // name be once will do) would start a session there as an accepted key, with no word of
+        // a changed key, in the window the user had with the other contact (found by a hostile
+        // review of renames). A key accepted nowhere (the server's own, answering as the old
+        // name; the contact's changed key, not accepted yet) is not another contact's: the new
+        // name takes the old name's keys, against which it stays held. Unreadable: not copied.
+        let anothers_moving_on = arriving_key.is_some_and(|k| {
+            !known_for_old.contains(&k)
+                && self.store.as_ref().is_some_and(|st| {
+                    st.peers_with_key(&old.protocol, &old.account, &k, &old.peer)
+                        .map_or(true, |names| !names.is_empty())
+                })
+        });
         // The new name's own conversation, when it is on disk only (after a restart, say):
         // loaded, so that what was held for it, or waits to be sent again, is handed back below
         // instead of being deleted with its row. One that cannot be read stops the move
@@ -243,14 +267,15 @@ impl Sessions {
                 Arrival::Foreign | Arrival::Nothing => None,
             };
         let keyed = accepted.then_some(&mut learn as Learn<'_>);
-        // A session on a key the old name does not accept is not the old name's contact's (a
-        // conversation the server renamed onto another contact's name, moving on): the old
-        // name's keys, policy and "runs Sotto" stay there. Copied to a fresh name, whoever holds
-        // those keys (the contact the old name was, or a stranger the server had it be once)
-        // would start a session there as an accepted key, with no word of a changed key, in
-        // the window the user had with another contact (found by a hostile review of renames).
-        let held_key = arriving_key.is_some() && !accepted;
-        let renamed = store.rename_peer(p, a, &old.peer, &new.peer, protected, keyed, !held_key);
+        let renamed = store.rename_peer(
+            p,
+            a,
+            &old.peer,
+            &new.peer,
+            protected,
+            keyed,
+            !anothers_moving_on,
+        );
         // Rows moved or parked, their marks with them: the list of those a stranger began is
         // read again at its next need.
         self.marked.forget_account(p, a);
@@ -361,10 +386,13 @@ impl Sessions {
                 ),
                 Arrival::Foreign
             );
-        // A session on a key nobody accepted stays held (it was, under the old name); the new
-        // name took none of the old name's keys (above), and nothing is accepted there on first
-        // use: the session's own key is the user's to accept for it.
-        if held_key {
+        // A session on a key nobody accepted stays held (it was, under the old name).
+        let held_key = arriving_key.is_some() && !accepted;
+        // Another contact's conversation moving on took none of the old name's keys (above):
+        // nothing is accepted at the new name on first use, its own key is the user's to accept
+        // there. (After a restart, a start there replaces that session, with another key: a
+        // changed key too.)
+        if anothers_moving_on {
             moved.conv.set_first_use(false);
         }
         // What waited to be sent again (a not-read notice, which anyone can forge, named it)

@@ -2120,7 +2120,8 @@ fn a_question_answered_right_accepts_a_forgotten_key_in_memory_too() {
 /// fresh name took none of "mallory"'s keys with the held conversation: mallory's key is a
 /// changed key in bob's window, held for the user to accept, never started on as accepted (it
 /// used to be: "mallory"'s key was copied to the fresh name, and bob's window went on
-/// encrypted to mallory with no word of a changed key). The same after a restart.
+/// encrypted to mallory with no word of a changed key), named as the key known as "mallory" (a
+/// name the conversation passed through, but not with this key). The same after a restart.
 #[test]
 fn a_held_conversation_moving_on_takes_no_keys_of_the_name_it_leaves() {
     for restarted in [false, true] {
@@ -2136,12 +2137,19 @@ fn a_held_conversation_moving_on_takes_no_keys_of_the_name_it_leaves() {
             alice.sessions.drop_memory();
         }
         let mut to_alice = start_with(&mut mallory, "alice");
-        let mut events = Vec::new();
+        let (mut events, mut notices) = (Vec::new(), Vec::new());
         while !to_alice.is_empty() {
-            let (back, ev, _) = alice.receive_as("carol", &to_alice);
+            let (back, ev, fx) = alice.receive_as("carol", &to_alice);
             events.extend(ev);
+            notices.extend(fx.notices);
             to_alice = mallory.receive("alice", &back).0;
         }
+        assert!(
+            notices.iter().any(
+                |n| matches!(n, Notice::KnownAs { names } if names == &["mallory".to_owned()])
+            ),
+            "restarted {restarted}: not named as mallory's key: {notices:?}"
+        );
         assert!(
             events
                 .iter()
@@ -2155,4 +2163,42 @@ fn a_held_conversation_moving_on_takes_no_keys_of_the_name_it_leaves() {
             "nothing encrypted to mallory"
         );
     }
+}
+
+/// The server answers as bob with a key of its own (held at "bob" as a changed key: accepted
+/// nowhere), then renames "bob" to a fresh name. That conversation is no other contact's: the
+/// fresh name takes bob's keys, so after a restart the session loads held, and the same key's
+/// next start there is a changed key, never a first use (a first version of the fix for
+/// renames across another contact's name copied nothing here either: after a restart the name
+/// was blank and the server's key would have been taken on first use; found by a hostile review
+/// of that fix).
+#[test]
+fn a_strangers_held_session_moved_to_a_fresh_name_keeps_the_names_keys() {
+    let test = "stranger-moves-on";
+    let (mut alice, bob) = encrypted(test);
+    let events = stranger_starts_as(&mut alice, test, "bob");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
+        "{events:?}"
+    );
+    rename(&mut alice, "bob", "x");
+    let bobs = mallory_key(&bob).expect("bob's key");
+    let k = alice.key_for("x");
+    assert_eq!(
+        alice
+            .store()
+            .accepted_keys(&k.protocol, &k.account, "x")
+            .expect("keys"),
+        vec![bobs],
+        "the fresh name has bob's keys"
+    );
+    alice.sessions.drop_memory();
+    let (out, fx) = alice.send_to("x", "meant for bob", Policy::Manual);
+    assert_eq!(out, Outgoing::Hold, "held after a restart");
+    assert!(
+        key_ids(&fx.inject).is_empty(),
+        "nothing encrypted to the server"
+    );
 }
