@@ -204,22 +204,16 @@ impl Sessions {
                 st.accepted_keys(&new.protocol, &new.account, &new.peer)
                     .map_or(true, |keys| keys.iter().any(|k| !known_for_old.contains(k)))
             });
-        // A session on a key the old name does not accept, which the user accepted under another
-        // name: another contact's conversation, which the server renamed onto the old name (held
-        // there), moving on. The old name's keys, policy and "runs Sotto" are not its contact's:
-        // copied to a fresh name, whoever holds those keys (a stranger the server had the old
-        // name be once will do) would start a session there as an accepted key, with no word of
-        // a changed key, in the window the user had with the other contact (found by a hostile
-        // review of renames). A key accepted nowhere (the server's own, answering as the old
-        // name; the contact's changed key, not accepted yet) is not another contact's: the new
-        // name takes the old name's keys, against which it stays held. Unreadable: not copied.
-        let anothers_moving_on = arriving_key.is_some_and(|k| {
-            !known_for_old.contains(&k)
-                && self.store.as_ref().is_some_and(|st| {
-                    st.peers_with_key(&old.protocol, &old.account, &k, &old.peer)
-                        .map_or(true, |names| !names.is_empty())
-                })
-        });
+        // A session on a key the old name does not accept may be another contact's (one the
+        // server renamed onto the old name, held there, moving on): the old name's keys, policy
+        // and "runs Sotto" are not known to be its contact's. Copied to a fresh name, whoever
+        // holds those keys (a stranger the server had the old name be once will do) would start
+        // a session there as an accepted key, with no word of a changed key, in the window the
+        // user had with the other contact (found by a hostile review of renames). The new name
+        // takes none of them, and no key is accepted there on first use, in the snapshot too
+        // (a restart made it a blank name, where the next key was taken unasked: found by two
+        // reviews of the first versions).
+        let not_the_olds = arriving_key.is_some_and(|k| !known_for_old.contains(&k));
         // The new name's own conversation, when it is on disk only (after a restart, say):
         // loaded, so that what was held for it, or waits to be sent again, is handed back below
         // instead of being deleted with its row. One that cannot be read stops the move
@@ -267,15 +261,8 @@ impl Sessions {
                 Arrival::Foreign | Arrival::Nothing => None,
             };
         let keyed = accepted.then_some(&mut learn as Learn<'_>);
-        let renamed = store.rename_peer(
-            p,
-            a,
-            &old.peer,
-            &new.peer,
-            protected,
-            keyed,
-            !anothers_moving_on,
-        );
+        let renamed =
+            store.rename_peer(p, a, &old.peer, &new.peer, protected, keyed, !not_the_olds);
         // Rows moved or parked, their marks with them: the list of those a stranger began is
         // read again at its next need.
         self.marked.forget_account(p, a);
@@ -388,11 +375,9 @@ impl Sessions {
             );
         // A session on a key nobody accepted stays held (it was, under the old name).
         let held_key = arriving_key.is_some() && !accepted;
-        // Another contact's conversation moving on took none of the old name's keys (above):
-        // nothing is accepted at the new name on first use, its own key is the user's to accept
-        // there. (After a restart, a start there replaces that session, with another key: a
-        // changed key too.)
-        if anothers_moving_on {
+        // It took none of the old name's keys (above): nothing is accepted at the new name on
+        // first use (saved below with the hold), its own key is the user's to accept there.
+        if not_the_olds {
             moved.conv.set_first_use(false);
         }
         // What waited to be sent again (a not-read notice, which anyone can forge, named it)
