@@ -185,6 +185,7 @@ impl Sessions {
             || s.unrestorable.is_some()
             || s.conv.queued() > 0;
         let arriving_key = s.conv.peer_identity();
+        let came_as_anothers = s.conv.first_use_refused();
         // Whether the session that moves is on a key the user accepted (under the old name):
         // only such a session is the contact's, settles a name, and teaches the new name its
         // key. One held on a key nobody accepted (a stranger answering as a name the server
@@ -213,7 +214,11 @@ impl Sessions {
         // takes none of them, and no key is accepted there on first use, in the snapshot too
         // (a restart made it a blank name, where the next key was taken unasked: found by two
         // reviews of the first versions).
-        let not_the_olds = arriving_key.is_some_and(|k| !known_for_old.contains(&k));
+        // So does one that came to the old name as another contact's (held there at an earlier
+        // rename: [`Conversation::refuse_first_use`], kept until a key is accepted for it), also
+        // once its session ended (found by a third review).
+        let not_the_olds =
+            arriving_key.is_some_and(|k| !known_for_old.contains(&k)) || came_as_anothers;
         // The new name's own conversation, when it is on disk only (after a restart, say):
         // loaded, so that what was held for it, or waits to be sent again, is handed back below
         // instead of being deleted with its row. One that cannot be read stops the move
@@ -375,10 +380,11 @@ impl Sessions {
             );
         // A session on a key nobody accepted stays held (it was, under the old name).
         let held_key = arriving_key.is_some() && !accepted;
-        // It took none of the old name's keys (above): nothing is accepted at the new name on
-        // first use (saved below with the hold), its own key is the user's to accept there.
-        if not_the_olds {
-            moved.conv.set_first_use(false);
+        // It took none of the old name's keys (above), or arrived as another contact's: nothing
+        // is accepted at the new name on first use (saved below with the hold), its own key is
+        // the user's to accept there.
+        if not_the_olds || foreign {
+            moved.conv.refuse_first_use();
         }
         // What waited to be sent again (a not-read notice, which anyone can forge, named it)
         // was written for the contact the old name reached: sent again only if the same

@@ -110,6 +110,10 @@ pub struct Conversation {
     /// another client of a contact the user already accepted a key of: a second client's key
     /// waits for the user like a changed key. Set by the host; not saved.
     pub(super) first_use: bool,
+    /// No key is accepted on first use until one is accepted here (then cleared): the
+    /// conversation is one a rename moved on from a name whose keys were not its contact's
+    /// ([`Conversation::refuse_first_use`]). Saved (snapshot flag 32).
+    pub(super) first_use_refused: bool,
     /// The buffer the last data line read was decoded in, for the next one: ciphertext only
     /// (a message is decrypted into a buffer of its own). Not saved.
     pub(super) received: Vec<u8>,
@@ -174,6 +178,7 @@ impl Conversation {
             for_another_client: false,
             kept: false,
             first_use: true,
+            first_use_refused: false,
             received: Vec::new(),
         }
     }
@@ -217,6 +222,19 @@ impl Conversation {
     /// waits for the user like a changed key (`false`: a contact's other client).
     pub fn set_first_use(&mut self, allowed: bool) {
         self.first_use = allowed;
+    }
+
+    /// No key is accepted on first use in this conversation, also after a restart, until the
+    /// user accepts one here: it holds another contact's conversation (renamed onto a name
+    /// whose keys are another's), or a session on a key its name did not accept, moved on by a
+    /// rename to a name that took none of the old one's keys (`Sessions::rename`).
+    pub fn refuse_first_use(&mut self) {
+        self.first_use_refused = true;
+    }
+
+    /// Whether [`Self::refuse_first_use`] holds (no key accepted here since).
+    pub fn first_use_refused(&self) -> bool {
+        self.first_use_refused
     }
 
     /// Whether a previous session on a key the user accepted is kept (it still decrypts):
@@ -321,6 +339,7 @@ impl Conversation {
     }
 
     pub(super) fn remember_key(&mut self, key: IdentityPublic) {
+        self.first_use_refused = false;
         self.known_keys.retain(|k| *k != key);
         // Exact growth: most peers have one key for life, and idle sessions should stay small.
         self.known_keys.reserve_exact(1);

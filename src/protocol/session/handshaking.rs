@@ -483,7 +483,11 @@ impl Conversation {
         } else if was_verifying {
             out.events.push(Event::VerificationAborted);
         }
-        if self.known_keys.is_empty() && self.first_use && replaced.is_none_or(|k| k == peer) {
+        if self.known_keys.is_empty()
+            && self.first_use
+            && !self.first_use_refused
+            && replaced.is_none_or(|k| k == peer)
+        {
             // Trust on first use, but not of a key whose owner states other names.
             if mismatch.is_none() {
                 self.remember_key(peer);

@@ -6,7 +6,7 @@
 //! ```text
 //! 0x01 ‖ tag u32be ‖ policy u8 ‖ max_line u32be
 //! ‖ flags u8 (1 peer runs Sotto, 2 finished, 4 blocked, 8 the handshake only answers the peer's,
-//!   16 a start of ours lapsed, 32 no key is accepted on first use)
+//!   16 a start of ours lapsed, 32 no key is accepted on first use until one is accepted)
 //! ‖ handshake: 0 | 1 (queried) | 2 ‖ initiator | 3 ‖ responder     (handshake.rs writes them)
 //! ‖ session ‖ previous session
 //!       each: 0 | 1 ‖ sid (4) ‖ h (32) ‖ peer identity (32) ‖ peer tag ‖ ratchet (ratchet.rs)
@@ -59,10 +59,10 @@ const FLAG_HANDSHAKE_PASSIVE: u8 = 8;
 /// (`Conversation::start_lapsed`). An older Sotto ignores the bit (and sends the next line in
 /// plaintext under `manual`, as it did before).
 const FLAG_START_LAPSED: u8 = 16;
-/// No key is taken on first use here (`Conversation::set_first_use`): the conversation moved
-/// on from a name whose accepted keys were not its contact's (it keeps none of them), and a
-/// restart must not make it a blank name whose next key is accepted unasked. An older Sotto
-/// ignores the bit (and decides first use from the store's marks, as it did).
+/// No key is taken on first use here until one is accepted (`Conversation::refuse_first_use`):
+/// the conversation moved on from a name whose accepted keys were not its contact's (it keeps
+/// none of them), and a restart must not make it a blank name whose next key is accepted
+/// unasked. An older Sotto ignores the bit (and decides first use from the store's marks).
 const FLAG_NO_FIRST_USE: u8 = 32;
 
 /// Why a snapshot could not be restored.
@@ -174,7 +174,7 @@ impl Conversation {
                     FLAG_HANDSHAKE_PASSIVE,
                 )
                 | flag(self.start_lapsed, FLAG_START_LAPSED)
-                | flag(!self.first_use, FLAG_NO_FIRST_USE),
+                | flag(self.first_use_refused, FLAG_NO_FIRST_USE),
         );
         Handshake::to_bytes(self.phase.handshake(), &mut out);
         Session::to_bytes(self.phase.session(), &mut out);
@@ -195,7 +195,8 @@ impl Conversation {
     }
 
     /// Whether the conversation holds nothing a new one would not: no handshake, session,
-    /// previous session, held text, lapsed start or block, so its [`Conversation::snapshot`] is a new
+    /// previous session, held text, lapsed start, block or first use refused, so its
+    /// [`Conversation::snapshot`] is a new
     /// conversation's with the same settings (policy, line length) and what the store's tables
     /// give it when it is loaded (runs Sotto, accepted keys). Such a conversation needs no saved
     /// row: a line from a name never talked to that leaves it so writes nothing.
@@ -205,6 +206,7 @@ impl Conversation {
             && !self.blocked
             && self.cold.queue().is_empty()
             && !self.start_lapsed
+            && !self.first_use_refused
     }
 
     #[cfg(test)]
@@ -321,7 +323,8 @@ impl Conversation {
             sent: std::collections::VecDeque::new(),
             for_another_client: false,
             kept: false,
-            first_use: flags & FLAG_NO_FIRST_USE == 0,
+            first_use: true,
+            first_use_refused: flags & FLAG_NO_FIRST_USE != 0,
             received: Vec::new(),
         })
     }

@@ -378,4 +378,25 @@ fn a_conversation_is_blank_exactly_when_its_snapshot_is_a_new_ones() {
     let mut b = b;
     b.stop(&mut rng);
     check_tag(&b, 0x0000_00b2, true, "encrypted, then stopped");
+    b.refuse_first_use();
+    check_tag(&b, 0x0000_00b2, false, "first use refused (flag 32)");
+}
+
+/// A conversation that refuses first use keeps refusing it across a restore (snapshot flag 32);
+/// one that does not is restored as before (no bit written).
+#[test]
+fn first_use_refused_survives_a_restore() {
+    let mut rng = rng(0xf32);
+    let (mut a, _) = pair(&mut rng, Policy::Manual);
+    let id = || IdentityKey::from_bytes(&[7; 32]);
+    let plain = a.snapshot().to_vec();
+    assert!(!Conversation::restore(id(), &plain)
+        .unwrap()
+        .first_use_refused());
+    a.refuse_first_use();
+    let refused = a.snapshot().to_vec();
+    assert_eq!(refused.len(), plain.len(), "one bit, no new bytes");
+    assert!(Conversation::restore(id(), &refused)
+        .unwrap()
+        .first_use_refused());
 }

@@ -2206,15 +2206,7 @@ fn a_held_session_moved_to_a_fresh_name_accepts_no_key_on_first_use_across_resta
     );
     alice.sessions.drop_memory();
     let mut server = peer(test, "x", "alice", 23);
-    let events = starts_at(&mut alice, &mut server, "x");
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
-        "{events:?}"
-    );
-    let end = start_or_stop(&mut server, "alice", false);
-    alice.receive_as("x", &end);
+    server_starts_and_ends(&mut alice, &mut server, "x");
     alice.sessions.drop_memory();
     let events = starts_at(&mut alice, &mut server, "x");
     assert!(
@@ -2230,4 +2222,46 @@ fn a_held_session_moved_to_a_fresh_name_accepts_no_key_on_first_use_across_resta
         key_ids(&fx.inject).is_empty(),
         "nothing encrypted to the server"
     );
+}
+
+/// The server renames bob onto "mallory" (held there as another contact's), answers there with
+/// a key of its own, ends that session, then renames "mallory" on to "carol": the conversation
+/// came to "mallory" as another contact's, so "carol" takes none of mallory's keys, even with no
+/// session left to say whose it is (it took them, and mallory's next start there would have been
+/// accepted in bob's window: found by a third review).
+#[test]
+fn a_conversation_that_came_as_anothers_takes_no_keys_on_once_its_session_ended() {
+    let test = "came-as-anothers";
+    let (mut alice, _bob) = encrypted(test);
+    let _mallory = encrypted_with_mallory(&mut alice, test, 31);
+    assert_eq!(
+        rename(&mut alice, "bob", "mallory"),
+        Notice::RenamedOntoAnother { from: "bob".into() }
+    );
+    let mut server = peer(&format!("{test}-server"), "mallory", "alice", 37);
+    server_starts_and_ends(&mut alice, &mut server, "mallory");
+    rename(&mut alice, "mallory", "carol");
+    let k = alice.key_for("carol");
+    assert!(
+        alice
+            .store()
+            .accepted_keys(&k.protocol, &k.account, "carol")
+            .expect("keys")
+            .is_empty(),
+        "carol took the keys of the name the conversation came to as another's"
+    );
+}
+
+/// `server` starts at `name` with a key alice holds as changed, then ends that session: no
+/// session is left there to say whose the name is.
+fn server_starts_and_ends(alice: &mut Peer, server: &mut Peer, name: &str) {
+    let events = starts_at(alice, server, name);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
+        "{events:?}"
+    );
+    let end = start_or_stop(server, "alice", false);
+    alice.receive_as(name, &end);
 }
