@@ -110,7 +110,8 @@ pub struct Conversation {
     /// another client of a contact the user already accepted a key of: a second client's key
     /// waits for the user like a changed key. Set by the host; not saved.
     pub(super) first_use: bool,
-    /// No key is accepted on first use until one is accepted here (then cleared): the
+    /// No key is accepted on first use until one is accepted here where none was (then
+    /// cleared): the
     /// conversation is one a rename moved on from a name whose keys were not its contact's
     /// ([`Conversation::refuse_first_use`]). Saved (snapshot flag 32).
     pub(super) first_use_refused: bool,
@@ -339,7 +340,13 @@ impl Conversation {
     }
 
     pub(super) fn remember_key(&mut self, key: IdentityPublic) {
-        self.first_use_refused = false;
+        // A refusal of first use ends with the first key accepted where none was: accepted
+        // beside another contact's keys (the name a rename brought it to), the name still holds
+        // keys that are not its contact's, and a rename on must copy none of them (found by a
+        // fourth review).
+        if self.known_keys.is_empty() {
+            self.first_use_refused = false;
+        }
         self.known_keys.retain(|k| *k != key);
         // Exact growth: most peers have one key for life, and idle sessions should stay small.
         self.known_keys.reserve_exact(1);

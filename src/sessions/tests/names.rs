@@ -2265,3 +2265,31 @@ fn server_starts_and_ends(alice: &mut Peer, server: &mut Peer, name: &str) {
     let end = start_or_stop(server, "alice", false);
     alice.receive_as(name, &end);
 }
+
+/// The server renames bob onto "mallory" (held as another contact's); the user, taking it for
+/// bob's own rename, accepts bob's key there, so "mallory" accepts both keys; the server renames
+/// "mallory" on to "carol": carol learns bob's key (the session's, accepted) and not mallory's
+/// (both were copied once the acceptance had ended the refusal, and mallory's start there would
+/// have been accepted in bob's window: found by a fourth review).
+#[test]
+fn accepting_bobs_key_on_mallorys_name_does_not_carry_mallorys_key_on() {
+    let test = "accept-on-anothers";
+    let (mut alice, bob) = encrypted(test);
+    let _mallory = encrypted_with_mallory(&mut alice, test, 41);
+    assert_eq!(
+        rename(&mut alice, "bob", "mallory"),
+        Notice::RenamedOntoAnother { from: "bob".into() }
+    );
+    let bobs = mallory_key(&bob).expect("bob's key");
+    accept(&mut alice, "mallory", &bobs);
+    rename(&mut alice, "mallory", "carol");
+    let k = alice.key_for("carol");
+    assert_eq!(
+        alice
+            .store()
+            .accepted_keys(&k.protocol, &k.account, "carol")
+            .expect("keys"),
+        vec![bobs],
+        "carol took mallory's key with bob's"
+    );
+}
