@@ -215,8 +215,8 @@ impl Sessions {
         // (a restart made it a blank name, where the next key was taken unasked: found by two
         // reviews of the first versions).
         // So does one that came to the old name as another contact's (held there at an earlier
-        // rename: [`Conversation::refuse_first_use`], kept until a key is accepted for it), also
-        // once its session ended (found by a third review).
+        // rename: [`Conversation::refuse_first_use`], kept until a key is accepted in it where it
+        // had none), also once its session ended (found by a third review).
         let not_the_olds =
             arriving_key.is_some_and(|k| !known_for_old.contains(&k)) || came_as_anothers;
         // The new name's own conversation, when it is on disk only (after a restart, say):

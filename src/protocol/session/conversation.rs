@@ -111,9 +111,9 @@ pub struct Conversation {
     /// waits for the user like a changed key. Set by the host; not saved.
     pub(super) first_use: bool,
     /// No key is accepted on first use until one is accepted here where none was (then
-    /// cleared): the
-    /// conversation is one a rename moved on from a name whose keys were not its contact's
-    /// ([`Conversation::refuse_first_use`]). Saved (snapshot flag 32).
+    /// cleared): a rename brought the conversation to a name whose keys were not its
+    /// contact's, or moved it on from one ([`Conversation::refuse_first_use`]). Saved
+    /// (snapshot flag 32).
     pub(super) first_use_refused: bool,
     /// The buffer the last data line read was decoded in, for the next one: ciphertext only
     /// (a message is decrypted into a buffer of its own). Not saved.
@@ -225,10 +225,11 @@ impl Conversation {
         self.first_use = allowed;
     }
 
-    /// No key is accepted on first use in this conversation, also after a restart, until the
-    /// user accepts one here: it holds another contact's conversation (renamed onto a name
-    /// whose keys are another's), or a session on a key its name did not accept, moved on by a
-    /// rename to a name that took none of the old one's keys (`Sessions::rename`).
+    /// No key is accepted on first use in this conversation, also after a restart, until a key
+    /// is accepted in it where it had none: it holds another contact's conversation (renamed
+    /// onto a name whose keys are another's), or a session on a key its name did not accept,
+    /// moved on by a rename to a name that took none of the old one's keys
+    /// (`Sessions::rename`).
     pub fn refuse_first_use(&mut self) {
         self.first_use_refused = true;
     }
