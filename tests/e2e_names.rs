@@ -63,18 +63,46 @@ fn bob_leaves(p: &mut Pair) {
 fn stranger_takes(p: &mut Pair, name: &str, text: &str) -> Peer {
     let mut stranger = p.another(name, true);
     stranger.client.cmd("alice", "sotto start");
-    p.alice.client.expect_system(
+    warned_of_a_changed_key(
+        &mut p.alice,
         name,
         "alice is warned: the stranger's key is not the one she accepted (bob's)",
-        WAIT,
-        |t| t.contains("WARNING") && t.contains("key changed"),
     );
-    p.alice.client.send(name, text);
-    p.alice
+    typed_is_held(&mut p.alice, name, text);
+    stranger
+}
+
+/// alice's window `name` warns that the key that started there is not one she accepted.
+fn warned_of_a_changed_key(alice: &mut Peer, name: &str, what: &str) {
+    alice.client.expect_system(name, what, WAIT, |t| {
+        t.contains("WARNING") && t.contains("key changed")
+    });
+}
+
+/// alice types `text` to `name`, held there (a key she has not accepted); a moment for
+/// anything that would leak to reach the wire.
+fn typed_is_held(alice: &mut Peer, name: &str, text: &str) {
+    alice.client.send(name, text);
+    alice
         .client
         .expect_system(name, "alice's text is held", WAIT, |t| t.contains("held"));
     thread::sleep(Duration::from_secs(2));
-    stranger
+}
+
+/// `text`, typed by alice, is on neither her wire nor `other`'s, and `other`'s client shows
+/// nothing containing `shown` (a part of it); neither client logged a critical.
+fn reaches_nobody(alice: &Peer, other: &Peer, text: &str, shown: &str, what: &str) {
+    assert_hidden(&[&alice.tap, &other.tap], text, what);
+    assert!(
+        !other
+            .client
+            .writes()
+            .iter()
+            .any(|w| w.shown().contains(shown)),
+        "{what}: the other client shows alice's text"
+    );
+    other.client.assert_no_criticals();
+    alice.client.assert_no_criticals();
 }
 
 /// bob renames, then alice does: each time the renamed window stays encrypted (the text is
@@ -232,21 +260,13 @@ fn irc_forced_rename_then_a_stranger_answers() {
 
     let text = "meant for bob, not for guest1";
     let stranger = stranger_takes(&mut p, "guest1", text);
-    assert_hidden(
-        &[&p.alice.tap, &stranger.tap],
+    reaches_nobody(
+        &p.alice,
+        &stranger,
         text,
+        "meant for bob",
         "typed after a forced rename",
     );
-    assert!(
-        !stranger
-            .client
-            .writes()
-            .iter()
-            .any(|w| w.shown().contains("meant for bob")),
-        "the stranger shows alice's text"
-    );
-    stranger.client.assert_no_criticals();
-    p.alice.client.assert_no_criticals();
 }
 
 /// alice has a window with carol; carol leaves and bob (encrypted with alice) takes the name.
@@ -413,21 +433,7 @@ fn irc_an_encrypted_contact_renamed_onto_another_hands_back_what_was_held() {
         |t| t.contains("NOT sent") && t.contains(held) && t.contains("typed for the earlier bob"),
     );
     thread::sleep(Duration::from_secs(2));
-    assert!(
-        !carol
-            .client
-            .writes()
-            .iter()
-            .any(|w| w.shown().contains(held)),
-        "carol shows what alice held for bob"
-    );
-    assert_hidden(
-        &[&p.alice.tap, &carol.tap],
-        held,
-        "held for bob, name taken",
-    );
-    carol.client.assert_no_criticals();
-    p.alice.client.assert_no_criticals();
+    reaches_nobody(&p.alice, &carol, held, held, "held for bob, name taken");
 }
 
 /// alice and bob encrypted on IRC, sharing a channel with mallory (no Sotto), with whom alice
@@ -1563,11 +1569,10 @@ fn irc_a_held_conversation_moved_on_by_forged_renames_takes_no_keys() {
     mallory.client.cmd("alice", "nick carol");
     thread::sleep(Duration::from_secs(2));
     mallory.client.cmd(&alice, "sotto start");
-    p.alice.client.expect_system(
+    warned_of_a_changed_key(
+        &mut p.alice,
         "carol",
         "alice is warned in bob's window: mallory's key is not one accepted there",
-        WAIT,
-        |t| t.contains("WARNING") && t.contains("key changed"),
     );
     p.alice.client.expect_system(
         "carol",
@@ -1576,22 +1581,12 @@ fn irc_a_held_conversation_moved_on_by_forged_renames_takes_no_keys() {
         |t| t.contains("you know as") && t.contains("mallory"),
     );
     let text = "meant for bob, never for mallory";
-    p.alice.client.send("carol", text);
-    p.alice
-        .client
-        .expect_system("carol", "alice's text is held", WAIT, |t| {
-            t.contains("held")
-        });
-    thread::sleep(Duration::from_secs(2));
-    assert_hidden(&[&p.alice.tap, &mallory.tap], text, "typed in bob's window");
-    assert!(
-        !mallory
-            .client
-            .writes()
-            .iter()
-            .any(|w| w.shown().contains("meant for bob")),
-        "mallory shows what alice typed for bob"
+    typed_is_held(&mut p.alice, "carol", text);
+    reaches_nobody(
+        &p.alice,
+        &mallory,
+        text,
+        "meant for bob",
+        "typed in bob's window",
     );
-    mallory.client.assert_no_criticals();
-    p.alice.client.assert_no_criticals();
 }

@@ -882,6 +882,18 @@ fn our_own_start_after_answering_is_no_unconfirmed_run() {
     );
 }
 
+/// An established pair (`seed`) where bob's client has asked alice a question and then gone
+/// away (alice holds what she types for it).
+fn asked_then_away(seed: u64) -> (Conversation, Conversation, ChaCha20Rng) {
+    let (mut a, mut b, mut rng) = established(seed);
+    let ask = b
+        .ask_question("Where did we meet?", "The Old Library", &mut rng)
+        .inject;
+    deliver(&mut a, ask, &mut rng);
+    let _ = a.set_holder_away(true, &mut rng);
+    (a, b, rng)
+}
+
 /// bob's client asks alice a question, then goes away (the client holding the session is not
 /// seen online: alice holds what she types for it). Her answer is not sent to a client that
 /// would not get it (a reply sealed then went to the gone client, and her run waited for a
@@ -889,12 +901,7 @@ fn our_own_start_after_answering_is_no_unconfirmed_run() {
 /// question still waits, and answered once the client is back, the check completes.
 #[test]
 fn an_answer_waits_while_the_client_that_asked_is_away() {
-    let (mut a, mut b, mut rng) = established(22);
-    let ask = b
-        .ask_question("Where did we meet?", "The Old Library", &mut rng)
-        .inject;
-    deliver(&mut a, ask, &mut rng);
-    let _ = a.set_holder_away(true, &mut rng);
+    let (mut a, mut b, mut rng) = asked_then_away(22);
     let before = a.snapshot().to_vec();
     let out = a.answer_question("the old library", &mut rng);
     assert!(out.inject.is_empty(), "{:?}", out.inject);
@@ -927,12 +934,7 @@ fn an_answer_waits_while_the_client_that_asked_is_away() {
 /// the gone client; found by a hostile review of this change).
 #[test]
 fn declining_while_the_client_that_asked_is_away_sends_nothing() {
-    let (mut a, mut b, mut rng) = established(23);
-    let ask = b
-        .ask_question("Where did we meet?", "The Old Library", &mut rng)
-        .inject;
-    deliver(&mut a, ask, &mut rng);
-    let _ = a.set_holder_away(true, &mut rng);
+    let (mut a, _b, mut rng) = asked_then_away(23);
     let out = a.abort_verification(&mut rng);
     assert!(out.inject.is_empty(), "{:?}", out.inject);
     assert!(

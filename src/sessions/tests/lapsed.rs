@@ -38,6 +38,23 @@ fn swept(p: &mut Peer, other: &str, t: u64) -> Effects {
     fx
 }
 
+/// `client` of `p`'s contact comes online at `t`: the lapsed start is tried again, once: one
+/// `?S1I` to send. What the plugin gets.
+fn retried_once(p: &mut Peer, client: &str, t: u64) -> Effects {
+    let k = p.key.clone();
+    assert!(p.sessions.contact_presence(&k, client, true));
+    let fx = p
+        .sessions
+        .contact_online(&k, &at(t), &mut p.rng)
+        .expect("tried again");
+    assert!(
+        fx.inject.len() == 1 && fx.inject[0].starts_with("?S1I"),
+        "{:?}",
+        fx.inject
+    );
+    fx
+}
+
 /// Hands `lines` from alice to bob, his answers back, and so on, at `t`: what bob shows.
 fn exchange_at(alice: &mut Peer, bob: &mut Peer, mut lines: Vec<String>, t: u64) -> Vec<String> {
     let mut shown = Vec::new();
@@ -92,16 +109,7 @@ fn the_contact_coming_online_gets_the_lapsed_start_again_and_reads_what_was_held
     let (mut alice, mut bob, kept) = typed_while_bob_is_away("online", &["a secret"]);
     let k = alice.key.clone();
     let t = 3_700;
-    assert!(alice.sessions.contact_presence(&k, LAPTOP, true));
-    let fx = alice
-        .sessions
-        .contact_online(&k, &at(t), &mut alice.rng)
-        .expect("tried again");
-    assert!(
-        fx.inject.len() == 1 && fx.inject[0].starts_with("?S1I"),
-        "{:?}",
-        fx.inject
-    );
+    let fx = retried_once(&mut alice, LAPTOP, t);
     assert!(fx.events.is_empty(), "{:?}", fx.events);
     assert!(fx.to_every_client && !fx.force_window);
     // A status change of the client already online is not a client coming online; another
@@ -341,16 +349,7 @@ fn a_contact_signing_on_after_a_restart_gets_what_was_held() {
     assert!(alice.sessions.held_unloaded(&k));
     alice.sessions.load_held(&k, "bob", &at(t));
     assert!(!alice.sessions.held_unloaded(&k), "in memory now");
-    assert!(alice.sessions.contact_presence(&k, "bob", true));
-    let fx = alice
-        .sessions
-        .contact_online(&k, &at(t), &mut alice.rng)
-        .expect("tried again");
-    assert!(
-        fx.inject.len() == 1 && fx.inject[0].starts_with("?S1I"),
-        "{:?}",
-        fx.inject
-    );
+    let fx = retried_once(&mut alice, "bob", t);
     assert_eq!(
         exchange_at(&mut alice, &mut bob, fx.inject, t),
         ["held for bob"]

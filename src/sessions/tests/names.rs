@@ -171,9 +171,7 @@ fn a_stranger_behind_a_forced_rename_gets_a_key_warning_and_nothing_else() {
     rename(&mut alice, "bob", "guest1");
     let alice_events = stranger_starts_as(&mut alice, "stranger", "guest1");
     assert!(
-        alice_events
-            .iter()
-            .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
+        key_changed(&alice_events),
         "bob's key was accepted for this conversation: a new one is a change, {alice_events:?}"
     );
     let (out, fx) = alice.send_to("guest1", "meant for bob", Policy::Manual);
@@ -1045,9 +1043,7 @@ fn a_contact_who_takes_an_encrypted_name_is_checked_against_its_keys() {
     let to_mallory = mallory_takes_bobs_name(&mut alice, secret);
     let (events, notices, shown) = answers_as_bob(&mut alice, &mut mallory, to_mallory);
     assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
+        key_changed(&events),
         "mallory's key is a changed key for bob: {events:?}"
     );
     assert!(
@@ -1101,9 +1097,7 @@ fn a_keyless_name_taken_by_a_rename_trusts_no_key_on_first_use_even_after_a_rest
         assert_eq!(out, Outgoing::Hold, "restarted: {restarted}");
         let (events, _, shown) = answers_as_bob(&mut alice, &mut mallory, fx.inject);
         assert!(
-            events
-                .iter()
-                .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
+            key_changed(&events),
             "mallory's key is not taken on first use (restarted: {restarted}, bob left first: \
              {bob_left_first}): {events:?}"
         );
@@ -2106,9 +2100,7 @@ fn a_question_answered_right_accepts_a_forgotten_key_in_memory_too() {
         lines = mallory.receive_as("alice", &to_mallory).0;
     }
     assert!(
-        seen.iter()
-            .any(|e| matches!(e, Event::PeerKeyChanged { .. }))
-            && !seen.iter().any(|e| matches!(e, Event::NewPeerKey { .. })),
+        key_changed(&seen) && !seen.iter().any(|e| matches!(e, Event::NewPeerKey { .. })),
         "{seen:?}"
     );
 }
@@ -2149,9 +2141,7 @@ fn a_held_conversation_moving_on_takes_no_keys_of_the_name_it_leaves() {
             "restarted {restarted}: not named as mallory's key: {notices:?}"
         );
         assert!(
-            events
-                .iter()
-                .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
+            key_changed(&events),
             "restarted {restarted}: mallory's key starts unannounced in bob's window: {events:?}"
         );
         let (out, fx) = alice.send_to("carol", "meant for bob", Policy::Manual);
@@ -2161,6 +2151,22 @@ fn a_held_conversation_moving_on_takes_no_keys_of_the_name_it_leaves() {
             "nothing encrypted to mallory"
         );
     }
+}
+
+/// Whether `events` tell of a changed key: held until the user accepts it, never taken on
+/// first use.
+fn key_changed(events: &[Event]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, Event::PeerKeyChanged { .. }))
+}
+
+/// The keys `p` accepts for `name` (on the account of its own conversations), as on disk.
+fn accepted_at(p: &Peer, name: &str) -> Vec<IdentityPublic> {
+    let k = p.key_for(name);
+    p.store()
+        .accepted_keys(&k.protocol, &k.account, name)
+        .expect("keys")
 }
 
 /// `from` (a client of its own) starts with alice, who reads it as `name`, until neither sends
@@ -2188,20 +2194,10 @@ fn a_held_session_moved_to_a_fresh_name_accepts_no_key_on_first_use_across_resta
     let test = "held-moves-fresh";
     let (mut alice, _bob) = encrypted(test);
     let events = stranger_starts_as(&mut alice, test, "bob");
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
-        "{events:?}"
-    );
+    assert!(key_changed(&events), "{events:?}");
     rename(&mut alice, "bob", "x");
-    let k = alice.key_for("x");
     assert!(
-        alice
-            .store()
-            .accepted_keys(&k.protocol, &k.account, "x")
-            .expect("keys")
-            .is_empty(),
+        accepted_at(&alice, "x").is_empty(),
         "bob's keys copied to a conversation on another key"
     );
     alice.sessions.drop_memory();
@@ -2210,10 +2206,7 @@ fn a_held_session_moved_to_a_fresh_name_accepts_no_key_on_first_use_across_resta
     alice.sessions.drop_memory();
     let events = starts_at(&mut alice, &mut server, "x");
     assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, Event::PeerKeyChanged { .. }))
-            && !events.iter().any(|e| matches!(e, Event::NewPeerKey { .. })),
+        key_changed(&events) && !events.iter().any(|e| matches!(e, Event::NewPeerKey { .. })),
         "the server's key taken on first use at x: {events:?}"
     );
     let (out, fx) = alice.send_to("x", "meant for bob", Policy::Manual);
@@ -2241,13 +2234,8 @@ fn a_conversation_that_came_as_anothers_takes_no_keys_on_once_its_session_ended(
     let mut server = peer(&format!("{test}-server"), "mallory", "alice", 37);
     server_starts_and_ends(&mut alice, &mut server, "mallory");
     rename(&mut alice, "mallory", "carol");
-    let k = alice.key_for("carol");
     assert!(
-        alice
-            .store()
-            .accepted_keys(&k.protocol, &k.account, "carol")
-            .expect("keys")
-            .is_empty(),
+        accepted_at(&alice, "carol").is_empty(),
         "carol took the keys of the name the conversation came to as another's"
     );
 }
@@ -2256,12 +2244,7 @@ fn a_conversation_that_came_as_anothers_takes_no_keys_on_once_its_session_ended(
 /// session is left there to say whose the name is.
 fn server_starts_and_ends(alice: &mut Peer, server: &mut Peer, name: &str) {
     let events = starts_at(alice, server, name);
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
-        "{events:?}"
-    );
+    assert!(key_changed(&events), "{events:?}");
     let end = start_or_stop(server, "alice", false);
     alice.receive_as(name, &end);
 }
@@ -2283,12 +2266,8 @@ fn accepting_bobs_key_on_mallorys_name_does_not_carry_mallorys_key_on() {
     let bobs = mallory_key(&bob).expect("bob's key");
     accept(&mut alice, "mallory", &bobs);
     rename(&mut alice, "mallory", "carol");
-    let k = alice.key_for("carol");
     assert_eq!(
-        alice
-            .store()
-            .accepted_keys(&k.protocol, &k.account, "carol")
-            .expect("keys"),
+        accepted_at(&alice, "carol"),
         vec![bobs],
         "carol took mallory's key with bob's"
     );
