@@ -73,7 +73,7 @@ pub(super) struct Other {
     pub(super) slot: u8,
     pub(super) conv: Conversation,
     /// Its name on the wire (an XMPP full JID): its lines go there. Updated from lines that
-    /// authenticated in its session.
+    /// authenticated in its current session (a start that completed, a message it decrypted).
     pub(super) address: String,
     /// SHA-256 of the row the store holds (`None`: not saved yet).
     pub(super) saved: Option<[u8; 32]>,
@@ -412,8 +412,12 @@ impl Session {
             && self.holder() != Some(from)
     }
 
+    /// A free slot (one neither a client nor a kept row that could not be restored holds), or
+    /// a client that may give its place up: what [`Sessions::add_other`] takes. (Counting the
+    /// clients alone let a kept row's slot look free: the new client found none, and its start
+    /// went to the main session.)
     fn room_for_a_client(&self) -> bool {
-        self.others.len() < MAX_OTHER_CLIENTS || self.others.iter().any(Other::evictable)
+        self.free_slot().is_some() || self.others.iter().any(Other::evictable)
     }
 
     /// A line that came while no session was up: a start from a client (kept, the latest per
@@ -583,8 +587,16 @@ impl Sessions {
                 }
                 // It answered a start another client won: it gets a start of its own.
                 let start = letter == b'R';
-                let (index, started) =
-                    self.add_other(key, from, settings, start.then_some(true), rng)?;
+                // No place after all: dropped, as below, never handed to the main session.
+                let Some((index, started)) =
+                    self.add_other(key, from, settings, start.then_some(true), rng)
+                else {
+                    self.note(
+                        "a line from a new client of the contact dropped: no place for it"
+                            .to_owned(),
+                    );
+                    return Some((ReceiveAction::Swallow, not_taken()));
+                };
                 if let Some(inject) = started {
                     return Some(self.finish_other(key, index, inject, Vec::new(), None, None));
                 }
@@ -641,14 +653,18 @@ impl Sessions {
             let aborted = o.conv.abort_verification(rng);
             out.inject.extend(aborted.inject);
         }
-        // A handshake that completed, or a data message that decrypted (also one put together
-        // from pieces: a piece not yet completing a line proves nothing).
+        // A handshake that completed (a data message that decrypted, also one put together from
+        // pieces, is `read_in`: a piece not yet completing a line proves nothing).
         let started = out
             .events
             .iter()
             .any(|e| matches!(e, Event::Started { .. }));
-        let authenticated = out.read_in.is_some() || started;
-        if authenticated {
+        // The address moves with a line of the current session only, as the main session's
+        // (`note_instance`): a previous session may be one a server pushed in front of the
+        // client's, with a key of its own, and its line from another address would have moved
+        // every copy meant for the client there (found by a read-only review of several
+        // logins).
+        if started || (out.read_in.is_some() && out.read_in_current) {
             o.address = from.to_owned();
         }
         // Two clients are never at one address at once: the main session's client, last heard
