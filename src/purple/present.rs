@@ -1162,7 +1162,15 @@ pub(crate) fn plaintext_html(raw: &str, flatten: bool) -> Option<String> {
 /// its breaks marked ⏎, as plaintext that draws one is; any other keeps its lines. (Bidi
 /// controls alone start no line: a right-to-left message on one line keeps them. A long line
 /// can still wrap at a single space, as plaintext can.)
+///
+/// A NUL ends a C string: the window gets the text without them (`glue::cstring`), so this
+/// decides on, and returns, that text; the write Sotto then expects for it is the one the
+/// window gets (a message with a NUL was not matched to its write, which was taken for a Sotto
+/// line of the contact's and hidden: found by a read-only review of hostile input).
 pub(crate) fn decrypted_shown(text: &str) -> zeroize::Zeroizing<String> {
+    if text.contains('\0') {
+        return decrypted_shown(&zeroize::Zeroizing::new(text.replace('\0', "")));
+    }
     // A long run of spaces and bidi controls is a blank run too (" \u{200e}" repeated); a
     // bidi mark between two words is not.
     const BIDI_RUN: usize = 8;
@@ -1689,6 +1697,25 @@ mod tests {
                 &crate::protocol::wire::mask_lines(&glue::markup_to_text(&with_breaks(&raw))),
             ));
             assert_eq!(unchecked(&raw, &raw), Unchecked::Show(by_hand), "{raw:?}");
+        }
+    }
+
+    /// A decrypted message with NUL bytes is shown, and expected at its write, as the window gets
+    /// it: without them (it kept them, and its write, which has none, was not recognized).
+    #[test]
+    fn a_decrypted_message_is_decided_on_without_its_nuls() {
+        for (text, shown) in [
+            ("?S1Q\0hello", "?S1Qhello"),
+            ("hi\0 there\0", "hi there"),
+            ("\0", ""),
+        ] {
+            let decided = decrypted_shown(text);
+            assert_eq!(&*decided, shown, "{text:?}");
+            assert_eq!(
+                glue::cstring(&markup::text_to_html(text)).to_str().ok(),
+                Some(markup::text_to_html(&decided).as_str()),
+                "{text:?}: not what the window gets"
+            );
         }
     }
 
