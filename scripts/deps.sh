@@ -11,31 +11,60 @@ if [ "${SOTTO_DEPS_SKIP:-0}" = 1 ]; then
 	exit 0
 fi
 
-# Rust first (rustup's; Debian 12's own rustc 1.63 is too old): a machine without it is told
-# how to get it before any package is installed, not by `cargo: No such file or directory` after.
-# The plugin needs 1.85 (the locked zeroize and glib-sys's build dependencies say so), the tests
-# 1.88 (proptest).
+# Rust first. The plugin needs 1.85 (the locked zeroize and glib-sys's build dependencies say
+# so), the tests 1.88 (proptest). Debian 12's `rustc` package (1.63) is too old; its `rustc-web`
+# and `cargo-web` (1.85 in bookworm, 1.96 in bookworm-security, kept current there for the
+# browsers) are not: a Debian machine without Rust gets those below, with the other packages
+# (`rustfmt-web` and `rust-web-clippy` too for the tests' lint). Elsewhere, or with a `CARGO` of
+# one's own, the machine is told how to get it before any package is installed, not by
+# `cargo: No such file or directory` after.
 if [ "${1:-}" = --build ]; then rust_min=1.85; else rust_min=1.88; fi
 # (`CARGO` may carry arguments: `make test CARGO='cargo +1.88'`.)
 cargo=${CARGO:-cargo}
-if ! command -v "${cargo%% *}" >/dev/null 2>&1 || ! command -v rustc >/dev/null 2>&1; then
+rust_packages=()
+rust_help() {
 	cat >&2 <<-EOF
-	deps.sh: no Rust toolchain on PATH (cargo, rustc). Install it with rustup, then run make again:
-	  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y
-	  . "\$HOME/.cargo/env"
+	deps.sh: $1. Install Rust $rust_min or later, then run make again:
+	  on Debian 12: apt-get install rustc-web cargo-web rustfmt-web rust-web-clippy
+	    (from bookworm-security for 1.88 or later; they replace Debian's older rustc and cargo)
+	  elsewhere, with rustup:
+	    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y
+	    . "\$HOME/.cargo/env"
 	EOF
-	exit 1
-fi
-# The toolchain `CARGO` runs (a `+toolchain` argument included).
-# shellcheck disable=SC2086
-rust_version=$($cargo --version 2>/dev/null | cut -d' ' -f2) || rust_version=
-if [ -z "$rust_version" ]; then
-	echo "deps.sh: '$cargo --version' failed: is that toolchain installed? (rustup toolchain list)" >&2
-	exit 1
-fi
-if [ "$(printf '%s\n%s\n' "$rust_min" "$rust_version" | sort -V | head -n 1)" != "$rust_min" ]; then
-	echo "deps.sh: Rust $rust_version is older than $rust_min, which this needs: rustup update stable" >&2
-	exit 1
+}
+# The toolchain `CARGO` runs (a `+toolchain` argument included): checked now, or once the
+# packages below are installed.
+check_rust() {
+	if ! command -v "${cargo%% *}" >/dev/null 2>&1 || ! command -v rustc >/dev/null 2>&1; then
+		if [ -x "$HOME/.cargo/bin/cargo" ]; then
+			echo "deps.sh: Rust is in ~/.cargo/bin but not on PATH: . \"\$HOME/.cargo/env\", then make again" >&2
+		else
+			rust_help "no Rust toolchain on PATH (cargo, rustc)"
+		fi
+		exit 1
+	fi
+	# shellcheck disable=SC2086
+	rust_version=$($cargo --version 2>/dev/null | cut -d' ' -f2) || rust_version=
+	if [ -z "$rust_version" ]; then
+		echo "deps.sh: '$cargo --version' failed: is that toolchain installed? (rustup toolchain list)" >&2
+		exit 1
+	fi
+	if [ "$(printf '%s\n%s\n' "$rust_min" "$rust_version" | sort -V | head -n 1)" != "$rust_min" ]; then
+		rust_help "Rust $rust_version is older than $rust_min, which this needs (rustup: rustup update stable)"
+		exit 1
+	fi
+}
+if [ -z "${CARGO:-}" ] && ! command -v cargo >/dev/null 2>&1 && ! command -v rustc >/dev/null 2>&1 \
+	&& ! [ -x "$HOME/.cargo/bin/cargo" ] && command -v dpkg >/dev/null 2>&1; then
+	rust_packages=(rustc-web cargo-web)
+	if [ "${1:-}" != --build ]; then rust_packages+=(rustfmt-web rust-web-clippy); fi
+else
+	check_rust
+	# Debian's Rust, got so before (by `make`, which needs no lint): the lint's tools too.
+	if [ "${1:-}" != --build ] && [ -z "${CARGO:-}" ] \
+		&& dpkg-query -W -f='${Status}' cargo-web 2>/dev/null | grep -q "install ok installed"; then
+		rust_packages=(rustfmt-web rust-web-clippy)
+	fi
 fi
 
 # Build: libpurple + GLib headers (bindgen, the C shim), libclang (bindgen), a C compiler, pkg-config.
@@ -45,10 +74,10 @@ fi
 build_packages=(libpurple-dev libglib2.0-dev pkg-config clang libclang-dev gcc make)
 if [ "${1:-}" = --build ]; then
 	# Installing the plugin must not put chat servers on the user's system.
-	packages=("${build_packages[@]}")
+	packages=("${build_packages[@]}" "${rust_packages[@]}")
 else
 	packages=(
-		"${build_packages[@]}"
+		"${build_packages[@]}" "${rust_packages[@]}"
 		ngircd prosody kamailio znc purple-xmpp-carbons libfaketime locales
 		"$@"
 	)
@@ -67,7 +96,12 @@ for p in "${packages[@]}"; do
 		missing+=("$p")
 	fi
 done
-[ "${#missing[@]}" -eq 0 ] && exit 0
+if [ "${#missing[@]}" -eq 0 ]; then
+	if [ "${#rust_packages[@]}" -gt 0 ]; then
+		check_rust
+	fi
+	exit 0
+fi
 
 echo "deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
@@ -82,17 +116,27 @@ if [ "$(id -u)" -ne 0 ]; then
 	# these packages.)
 	sudo=(sudo)
 fi
-# Update the package lists first when there are none; again if a package cannot be found.
+# Update the package lists first when there are none; again if a package cannot be found. A
+# machine just booted may have apt busy (unattended-upgrades): wait for its lock, not fail.
+apt_wait=(-o DPkg::Lock::Timeout=600)
 if ! compgen -G "/var/lib/apt/lists/*_Packages*" >/dev/null; then
-	"${sudo[@]}" apt-get update
+	"${sudo[@]}" apt-get "${apt_wait[@]}" update
 fi
-if ! "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; then
-	"${sudo[@]}" apt-get update
-	"${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+if ! "${sudo[@]}" apt-get "${apt_wait[@]}" install -y --no-install-recommends "${missing[@]}"; then
+	"${sudo[@]}" apt-get "${apt_wait[@]}" update
+	"${sudo[@]}" apt-get "${apt_wait[@]}" install -y --no-install-recommends "${missing[@]}"
 fi
-# Services installed only for tests must not stay running system-wide.
+# Services installed only for tests must not stay running system-wide (without systemd, as in
+# a container, their init scripts may have started them).
 for svc in ngircd prosody kamailio znc; do
-	if [[ " ${missing[*]} " == *" $svc "* ]] && command -v systemctl >/dev/null 2>&1; then
-		"${sudo[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
+	if [[ " ${missing[*]} " == *" $svc "* ]]; then
+		if ! { command -v systemctl >/dev/null 2>&1 \
+			&& "${sudo[@]}" systemctl disable --now "$svc" >/dev/null 2>&1; }; then
+			"${sudo[@]}" service "$svc" stop >/dev/null 2>&1 || true
+		fi
 	fi
 done
+# Rust from the packages just installed: the version this needs?
+if [ "${#rust_packages[@]}" -gt 0 ]; then
+	check_rust
+fi

@@ -150,14 +150,10 @@ pub fn note(what: &str, since: Instant) {
     eprintln!("[rig] {what}: {:.1} s", since.elapsed().as_secs_f64());
 }
 
-/// libfaketime, preloaded into a client (alice's, in the tests of the 120-second timeouts): its
-/// clock is `+N s` from the file `dir/offset`, read at every call, so the test can move that
-/// client's wall clock forward while it runs (glib's monotonic timers are left alone).
-/// Debian's `libfaketime`, installed by `scripts/deps.sh`, in this machine's multiarch
-/// directory (`/usr/lib/x86_64-linux-gnu`, `/usr/lib/aarch64-linux-gnu`, ...: not another
-/// architecture's, which a preload would refuse).
-pub fn faketime_env(dir: &Path) -> Vec<(String, String)> {
-    let lib = fs::read_dir("/usr/lib")
+/// `rel` under this machine's multiarch library directory (`/usr/lib/x86_64-linux-gnu`,
+/// `/usr/lib/aarch64-linux-gnu`, ...: never another architecture's), if it is there.
+pub fn multiarch_lib(rel: &str) -> Option<PathBuf> {
+    fs::read_dir("/usr/lib")
         .into_iter()
         .flatten()
         .flatten()
@@ -166,8 +162,18 @@ pub fn faketime_env(dir: &Path) -> Vec<(String, String)> {
                 .to_string_lossy()
                 .starts_with(&format!("{}-linux-", std::env::consts::ARCH))
         })
-        .map(|d| d.path().join("faketime/libfaketime.so.1"))
+        .map(|d| d.path().join(rel))
         .find(|p| p.exists())
+}
+
+/// libfaketime, preloaded into a client (alice's, in the tests of the 120-second timeouts): its
+/// clock is `+N s` from the file `dir/offset`, read at every call, so the test can move that
+/// client's wall clock forward while it runs (glib's monotonic timers are left alone).
+/// Debian's `libfaketime`, installed by `scripts/deps.sh`, in this machine's multiarch
+/// directory (`/usr/lib/x86_64-linux-gnu`, `/usr/lib/aarch64-linux-gnu`, ...: not another
+/// architecture's, which a preload would refuse).
+pub fn faketime_env(dir: &Path) -> Vec<(String, String)> {
+    let lib = multiarch_lib("faketime/libfaketime.so.1")
         .map(|p| p.display().to_string())
         .expect(
             "/usr/lib/*/faketime/libfaketime.so.1 missing: scripts/deps.sh installs libfaketime",

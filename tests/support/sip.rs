@@ -24,7 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::servers::wait_for_port;
-use super::{free_port, which, TempDir};
+use super::{free_port, multiarch_lib, which, TempDir};
 
 /// SIMPLE's transport (its `udp` account option).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,13 +58,18 @@ impl Kamailio {
         let dir = TempDir::new("kamailio");
         let port = free_port_both();
         let conf = dir.path().join("kamailio.cfg");
-        let modules = [
-            "/usr/lib/x86_64-linux-gnu/kamailio/modules",
-            "/usr/lib/kamailio/modules",
-        ]
-        .into_iter()
-        .find(|d| std::path::Path::new(d).join("tm.so").exists())
-        .expect("kamailio's modules (tm.so) not found: install kamailio (scripts/deps.sh)");
+        // Debian's, in this machine's multiarch directory (any architecture), or an older
+        // layout's.
+        let modules = multiarch_lib("kamailio/modules/tm.so")
+            .and_then(|tm| tm.parent().map(|d| d.display().to_string()))
+            .or_else(|| {
+                let old = "/usr/lib/kamailio/modules";
+                std::path::Path::new(old)
+                    .join("tm.so")
+                    .exists()
+                    .then(|| old.to_owned())
+            })
+            .expect("kamailio's modules (tm.so) not found: install kamailio (scripts/deps.sh)");
         fs::write(
             &conf,
             format!(
