@@ -10,7 +10,8 @@
 RIG_CC      ?= cc
 RIG_CFLAGS  ?= -O2 -g -Wall -Wextra -Wno-unused-parameter
 RIG_PKGS    := purple glib-2.0
-RIG_CARGO   ?= cargo
+# The top-level Makefile's CARGO (`make test CARGO='cargo +1.88'` runs the e2e with it too).
+RIG_CARGO   ?= $(or $(CARGO),cargo)
 # The e2e tests use only std: build them without the libpurple bindings so a broken plugin
 # build shows up as a plugin failure, not as a test compile error.
 RIG_TESTFLAGS ?= --no-default-features
