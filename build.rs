@@ -75,6 +75,7 @@ mod purple {
         "purple_get_core",
         "purple_plugins_get_protocols",
         "purple_plugin_get_id",
+        "purple_plugins_get_loaded",
         "purple_plugin_is_loaded",
         "purple_plugin_action_new",
         "purple_plugin_pref_frame_new",

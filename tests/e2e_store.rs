@@ -349,6 +349,47 @@ fn xmpp_a_deleted_store_is_made_again_with_a_notice() {
     p.alice.client.assert_no_criticals();
 }
 
+/// A second copy of Sotto under another file name (an older build kept as `sotto-old.so` in
+/// the other plugin folder; libpurple itself refuses a second file of the same name) enabled
+/// too: libpurple loaded both, each with its own SQLite, whose lock does not conflict within
+/// one process, so both opened the store and wrote it, and one's checkpoint emptied the
+/// other's log (found by a read-only review of the store). The second copy stays off, says so
+/// in a box, and the first goes on encrypting.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_second_copy_of_the_plugin_in_one_client_stays_off() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let dir = TempDir::new("second-copy");
+    let copy = dir.path().join("sotto-old.so");
+    std::fs::copy(plugin_path(), &copy).expect("copy the plugin");
+    p.alice.client.command(&format!(
+        "loadcopy {}",
+        escape_arg(&copy.display().to_string())
+    ));
+    let refused = p
+        .alice
+        .client
+        .expect("the second copy loaded or refused", WAIT, |l| {
+            l.tag == "COPY_FAILED" || l.tag == "COPY_LOADED"
+        });
+    assert_eq!(refused.tag, "COPY_FAILED", "the second copy loaded");
+    p.alice
+        .client
+        .expect("a box saying another copy is loaded", WAIT, |l| {
+            l.is_box_with("already loaded")
+        });
+    let text = "still encrypted by the first copy";
+    p.alice.client.send(&bob, text);
+    p.bob.client.expect_received(&alice, text, WAIT);
+    assert_hidden(
+        &[&p.alice.tap],
+        text,
+        "sent after a second copy was refused",
+    );
+    p.alice.client.assert_no_criticals();
+}
+
 /// Restarts the (killed) client `c` with its store directory read-only: Sotto cannot open its
 /// store and says so. The guard makes the directory writable again when dropped.
 fn restart_with_a_closed_store(c: &mut Client) -> ReadOnly {

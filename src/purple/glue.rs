@@ -909,6 +909,26 @@ pub(crate) fn still_open(conv: *mut sys::PurpleConversation) -> bool {
     !conv.is_null() && open_ims().contains(&conv)
 }
 
+/// Another loaded plugin with `plugin`'s id (another copy of this one, from another file):
+/// its path.
+///
+/// # Safety
+/// `plugin` must be libpurple's plugin being loaded.
+pub(crate) unsafe fn another_loaded_copy(plugin: *mut sys::PurplePlugin) -> Option<String> {
+    // SAFETY: per the caller; libpurple returns the id it holds (or NULL).
+    let id = unsafe { cstr_to_string(sys::purple_plugin_get_id(plugin)) }?;
+    // SAFETY: libpurple's list of loaded plugins (PurplePlugin pointers), live for this call.
+    let loaded: Vec<*mut sys::PurplePlugin> =
+        unsafe { list_items(sys::purple_plugins_get_loaded()) };
+    loaded.into_iter().filter(|p| *p != plugin).find_map(|p| {
+        // SAFETY: a loaded plugin of libpurple's: its id and path are its own strings.
+        let same =
+            unsafe { cstr_to_string(sys::purple_plugin_get_id(p)) }.as_deref() == Some(id.as_str());
+        // SAFETY: as above (`path` is NULL or a string libpurple owns).
+        same.then(|| unsafe { cstr_to_string((*p).path) }.unwrap_or_default())
+    })
+}
+
 /// The items of a list libpurple owns, NULL ones left out, copied out.
 ///
 /// # Safety

@@ -1425,6 +1425,27 @@ run_command(char *line)
 			emit("PLUGIN_FAILED", 1, the_plugin->error ? the_plugin->error : "load failed");
 		else
 			emit("PLUGIN_LOADED", 1, purple_plugin_get_id(the_plugin));
+	} else if (strcmp(verb, "loadcopy") == 0) {
+		/* A second copy of a plugin, from another file (Sotto installed both in
+		 * ~/.purple/plugins and in the system's plugin directory, both enabled in Tools >
+		 * Plugins): probed and loaded as libpurple does. Prints COPY_LOADED <id> or
+		 * COPY_FAILED <reason>. */
+		char *path;
+		PurplePlugin *copy;
+
+		if (!arg1) {
+			emit("ERROR", 2, verb, "usage: loadcopy <path>");
+			return;
+		}
+		path = unescape(arg1);
+		copy = purple_plugin_probe(path);
+		g_free(path);
+		if (copy == NULL)
+			emit("COPY_FAILED", 1, "probe failed");
+		else if (!purple_plugin_load(copy))
+			emit("COPY_FAILED", 1, copy->error ? copy->error : "load failed");
+		else
+			emit("COPY_LOADED", 1, purple_plugin_get_id(copy));
 	} else if (strcmp(verb, "as") == 0) {
 		/* Load tests: one process signs on many accounts, as a user with many accounts in
 		 * one Pidgin does. The username is matched exactly as given on the command line. */

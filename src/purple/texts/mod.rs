@@ -1605,6 +1605,15 @@ pub(crate) fn store_unavailable(error: &str) -> String {
     )
 }
 
+/// Another copy of Sotto (at `path`) is loaded in this Pidgin or Finch: this one refuses to load.
+pub(crate) fn another_copy_loaded(path: &str) -> String {
+    format!(
+        "Another copy of Sotto is already loaded ({path}). Two copies would both write the \
+         same key store and could encrypt two messages with one key: this one stays off. Keep \
+         one copy enabled in Tools › Plugins, and remove the other file."
+    )
+}
+
 /// The store was made new at load where this profile had one (deleted or emptied).
 pub(crate) fn store_replaced(dir: &str) -> String {
     format!(
