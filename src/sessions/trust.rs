@@ -72,7 +72,11 @@ pub(super) fn push_accepted(
 
 /// Record what a decision's events say about the peer: runs Sotto, key seen, key verified.
 /// Returns debug-log lines for what could not be recorded (a failure here changes no sending
-/// decision: the conversation itself was saved).
+/// decision: the conversation itself was saved). Stops at the first failure: inside a save's
+/// transaction a failed statement may have had SQLite roll the whole transaction back, and
+/// the records after it would then each commit on their own while the save reports failure
+/// (a key recorded as seen or verified on disk, memory rolled back: found by a read-only
+/// review of the store).
 pub(super) fn record_events(store: &Store, key: &ConvKey, events: &[Event]) -> Vec<String> {
     let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
     // A changed key is recorded only once the user accepts it: the recorded keys are the
@@ -98,6 +102,7 @@ pub(super) fn record_events(store: &Store, key: &ConvKey, events: &[Event]) -> V
         };
         if let Err(e) = res {
             notes.push(format!("recording trust: {e}"));
+            break;
         }
     }
     notes

@@ -155,6 +155,41 @@ fn a_trust_record_that_cannot_be_written_fails_the_save() {
     assert_ne!(state(&mut alice), Some(ConvState::Encrypted), "disk");
 }
 
+/// A trust record whose statement makes SQLite roll the save's whole transaction back (a full
+/// disk on a cache spill, an I/O error: here a trigger's `RAISE(ROLLBACK)`): the records after
+/// it are not written either. They ran with no transaction open and each committed on its own:
+/// bob's key recorded as seen on disk while the save said it failed and memory rolled back
+/// (found by a read-only review of the store).
+#[test]
+fn a_save_whose_transaction_sqlite_rolled_back_records_no_key() {
+    let mut alice = peer("trust-rollback", "alice", "bob", 6);
+    let mut bob = peer("trust-rollback", "bob", "alice", 7);
+    let query = alice.start();
+    let (init, _, _) = bob.receive_as("alice", &query);
+    let (response, _, _) = alice.receive_as("bob", &init);
+    let (confirm, _, _) = bob.receive_as("alice", &response);
+    assert_eq!(confirm.len(), 1, "{confirm:?}");
+    alice.store().execute_raw(
+        "CREATE TRIGGER full BEFORE UPDATE ON peer BEGIN SELECT RAISE(ROLLBACK, 'disk full'); END",
+    );
+    alice.store().execute_raw(
+        "CREATE TRIGGER full_new BEFORE INSERT ON peer BEGIN SELECT RAISE(ROLLBACK, 'disk full'); END",
+    );
+    // The confirm finishes alice's session: bob runs Sotto (refused, rolling back), and his
+    // key is taken on first use (not to be written once the transaction is gone).
+    let (_, _, fx) = alice.receive_as("bob", &confirm);
+    assert_not_saved(&fx);
+    let k = alice.key.clone();
+    assert!(
+        alice
+            .store()
+            .accepted_keys(&k.protocol, &k.account, "bob")
+            .expect("keys")
+            .is_empty(),
+        "bob's key recorded on disk by a save that failed"
+    );
+}
+
 #[test]
 fn no_store_means_no_conversation_and_no_send() {
     let mut s = Sessions::new(Err("no disk".into()));
