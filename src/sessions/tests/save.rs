@@ -128,20 +128,27 @@ fn a_failed_save_on_start_injects_no_handshake() {
     );
 }
 
+/// alice's query, bob's start, alice's answer, bob's confirm (bob's session is up; `seed` and
+/// the next one their keys): alice, and the confirm on its way to her, whose reading finishes
+/// her session and takes bob's key on first use.
+fn confirm_on_its_way(test: &str, seed: u64) -> (Peer, Vec<String>) {
+    let mut alice = peer(test, "alice", "bob", seed);
+    let mut bob = peer(test, "bob", "alice", seed + 1);
+    let query = alice.start();
+    let (init, _, _) = bob.receive_as("alice", &query);
+    let (response, _, _) = alice.receive_as("bob", &init);
+    let (confirm, _, _) = bob.receive_as("alice", &response);
+    assert_eq!(confirm.len(), 1, "{confirm:?}");
+    (alice, confirm)
+}
+
 /// The trust record a decision makes (a key taken on first use) cannot be written, though the
 /// session row can (a damaged trust table: the statement fails, the transaction stays open):
 /// the save fails as a whole. The session used to commit without the record, and once it
 /// ended the next key was taken as a first one, with no "key changed" warning.
 #[test]
 fn a_trust_record_that_cannot_be_written_fails_the_save() {
-    let mut alice = peer("trust-fails", "alice", "bob", 4);
-    let mut bob = peer("trust-fails", "bob", "alice", 5);
-    // alice's query, bob's start, alice's answer, bob's confirm (bob's session is up).
-    let query = alice.start();
-    let (init, _, _) = bob.receive_as("alice", &query);
-    let (response, _, _) = alice.receive_as("bob", &init);
-    let (confirm, _, _) = bob.receive_as("alice", &response);
-    assert_eq!(confirm.len(), 1, "{confirm:?}");
+    let (mut alice, confirm) = confirm_on_its_way("trust-fails", 4);
     alice.store().execute_raw(
         "CREATE TRIGGER damaged BEFORE INSERT ON trust BEGIN SELECT RAISE(ABORT, 'damaged'); END",
     );
@@ -162,13 +169,7 @@ fn a_trust_record_that_cannot_be_written_fails_the_save() {
 /// (found by a read-only review of the store).
 #[test]
 fn a_save_whose_transaction_sqlite_rolled_back_records_no_key() {
-    let mut alice = peer("trust-rollback", "alice", "bob", 6);
-    let mut bob = peer("trust-rollback", "bob", "alice", 7);
-    let query = alice.start();
-    let (init, _, _) = bob.receive_as("alice", &query);
-    let (response, _, _) = alice.receive_as("bob", &init);
-    let (confirm, _, _) = bob.receive_as("alice", &response);
-    assert_eq!(confirm.len(), 1, "{confirm:?}");
+    let (mut alice, confirm) = confirm_on_its_way("trust-rollback", 6);
     alice.store().execute_raw(
         "CREATE TRIGGER full BEFORE UPDATE ON peer BEGIN SELECT RAISE(ROLLBACK, 'disk full'); END",
     );
