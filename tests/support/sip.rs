@@ -58,8 +58,8 @@ impl Kamailio {
         let dir = TempDir::new("kamailio");
         let port = free_port_both();
         let conf = dir.path().join("kamailio.cfg");
-        // Debian's, in this machine's multiarch directory (any architecture), or an older
-        // layout's.
+        // Debian's, in this machine's multiarch directory whatever the architecture, or an
+        // older layout's.
         let modules = multiarch_lib("kamailio/modules/tm.so")
             .and_then(|tm| tm.parent().map(|d| d.display().to_string()))
             .or_else(|| {
