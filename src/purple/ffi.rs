@@ -81,10 +81,9 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         // again. The second copy stays off.
         // SAFETY: `plugin` is the plugin being loaded.
         if let Some(path) = unsafe { glue::another_loaded_copy(plugin) } {
-            glue::debug_error(&format!("load: another copy of Sotto is loaded ({path})"));
-            glue::notify(
-                plugin.cast(),
-                true,
+            load_error(
+                plugin,
+                &format!("load: another copy of Sotto is loaded ({path})"),
                 "Sotto is already loaded",
                 &texts::another_copy_loaded(&path),
             );
@@ -122,10 +121,9 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         if let Some(error) = error {
             // Without the store there are no keys: nothing can be encrypted, and sends to a
             // contact fail closed. Tell the user once, plainly.
-            glue::debug_error(&format!("store: {error}"));
-            glue::notify(
-                plugin.cast(),
-                true,
+            load_error(
+                plugin,
+                &format!("store: {error}"),
                 "Sotto cannot open its key store",
                 &texts::store_unavailable(&error),
             );
@@ -199,6 +197,12 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         std::mem::forget(undo);
         1
     })
+}
+
+/// Something the load must tell: `debug` to the debug log, and an error box for the user.
+fn load_error(plugin: *mut PurplePlugin, debug: &str, primary: &str, text: &str) {
+    glue::debug_error(debug);
+    glue::notify(plugin.cast(), true, primary, text);
 }
 
 /// Undoes a load that a caught fault fails (dropped while unwinding; forgotten once loaded).

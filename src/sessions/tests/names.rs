@@ -2116,12 +2116,7 @@ fn a_question_answered_right_accepts_a_forgotten_key_in_memory_too() {
 fn a_held_conversation_moving_on_takes_no_keys_of_the_name_it_leaves() {
     for restarted in [false, true] {
         let test = format!("held-moves-on-{restarted}");
-        let (mut alice, _bob) = encrypted(&test);
-        let mut mallory = encrypted_with_mallory(&mut alice, &test, 17);
-        assert_eq!(
-            rename(&mut alice, "bob", "mallory"),
-            Notice::RenamedOntoAnother { from: "bob".into() }
-        );
+        let (mut alice, _bob, mut mallory) = bob_renamed_onto_mallory(&test, 17);
         rename(&mut alice, "mallory", "carol");
         if restarted {
             alice.sessions.drop_memory();
@@ -2225,12 +2220,7 @@ fn a_held_session_moved_to_a_fresh_name_accepts_no_key_on_first_use_across_resta
 #[test]
 fn a_conversation_that_came_as_anothers_takes_no_keys_on_once_its_session_ended() {
     let test = "came-as-anothers";
-    let (mut alice, _bob) = encrypted(test);
-    let _mallory = encrypted_with_mallory(&mut alice, test, 31);
-    assert_eq!(
-        rename(&mut alice, "bob", "mallory"),
-        Notice::RenamedOntoAnother { from: "bob".into() }
-    );
+    let (mut alice, _bob, _mallory) = bob_renamed_onto_mallory(test, 31);
     let mut server = peer(&format!("{test}-server"), "mallory", "alice", 37);
     server_starts_and_ends(&mut alice, &mut server, "mallory");
     rename(&mut alice, "mallory", "carol");
@@ -2238,6 +2228,18 @@ fn a_conversation_that_came_as_anothers_takes_no_keys_on_once_its_session_ended(
         accepted_at(&alice, "carol").is_empty(),
         "carol took the keys of the name the conversation came to as another's"
     );
+}
+
+/// alice encrypted with bob and with mallory (`seed`), then the server renames bob onto
+/// "mallory", where the conversation is held as another contact's: alice, bob and mallory.
+fn bob_renamed_onto_mallory(test: &str, seed: u64) -> (Peer, Peer, Peer) {
+    let (mut alice, bob) = encrypted(test);
+    let mallory = encrypted_with_mallory(&mut alice, test, seed);
+    assert_eq!(
+        rename(&mut alice, "bob", "mallory"),
+        Notice::RenamedOntoAnother { from: "bob".into() }
+    );
+    (alice, bob, mallory)
 }
 
 /// `server` starts at `name` with a key alice holds as changed, then ends that session: no
@@ -2257,12 +2259,7 @@ fn server_starts_and_ends(alice: &mut Peer, server: &mut Peer, name: &str) {
 #[test]
 fn accepting_bobs_key_on_mallorys_name_does_not_carry_mallorys_key_on() {
     let test = "accept-on-anothers";
-    let (mut alice, bob) = encrypted(test);
-    let _mallory = encrypted_with_mallory(&mut alice, test, 41);
-    assert_eq!(
-        rename(&mut alice, "bob", "mallory"),
-        Notice::RenamedOntoAnother { from: "bob".into() }
-    );
+    let (mut alice, bob, _mallory) = bob_renamed_onto_mallory(test, 41);
     let bobs = mallory_key(&bob).expect("bob's key");
     accept(&mut alice, "mallory", &bobs);
     rename(&mut alice, "mallory", "carol");
