@@ -87,9 +87,12 @@ e2e: rig-deps testclient
 	$(MAKE) build
 	CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test $(RIG_TESTFLAGS) --no-fail-fast --test 'e2e_*' --test demo -- --ignored --test-threads=1 $(E2E_ARGS)
 
-# The terminal's width (make does not see the shell's unexported $COLUMNS); none: the demo's default.
+# The demo is built with cargo's progress shown (the first build takes minutes, silent under
+# -q), then run quietly. COLUMNS: the terminal's width (make does not see the shell's unexported
+# $COLUMNS); none: the demo's default.
 demo: rig-deps testclient
 	$(MAKE) build
+	CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test $(RIG_TESTFLAGS) --test demo --no-run
 	COLUMNS=$${COLUMNS:-$$(stty size 2>/dev/null </dev/tty | cut -d' ' -f2)} \
 		CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test -q $(RIG_TESTFLAGS) --test demo -- --ignored --nocapture
 
