@@ -11,7 +11,9 @@
 //! 0x10 ask:    spake_A (33) ‖ question (UTF-8)   ──▶   (user types the answer)
 //!                                                ◀──   0x11 reply:  spake_B (33) ‖ mac_B (32)
 //! 0x12 result: mac_A (32)                        ──▶
-//! mac_X = HMAC-SHA256(HKDF(K, "", "Sotto v1 verify confirm"), label_X ‖ h)
+//! mac_X = HMAC-SHA256(mk, label_X ‖ h)
+//! mk    = HKDF(salt = "", ikm = key, "Sotto v1 verify confirm", 64)[0..32]
+//!         (key: SPAKE2's hash of its transcript, PROTOCOL.md §5.2)
 //! ```
 //!
 //! All three travel as encrypted data messages of the session (inner types 0x10–0x13), so
