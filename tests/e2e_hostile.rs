@@ -1417,6 +1417,65 @@ fn xmpp_a_headline_carrying_a_sotto_line_is_dropped() {
     p.assert_no_criticals();
 }
 
+/// Error stanzas that hand alice's last message back "undelivered" over and over, each with
+/// its header and other bytes after it (a server, which saw the line, can write them):
+/// alice's window said, for each, that the message was NOT delivered, with its text (one per
+/// distinct copy: only the same line again was recognised; found by a hostile review). Now the
+/// message is told once; the conversation goes on.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_message_handed_back_again_and_again_is_told_once() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let mark = p.alice.tap.mark();
+    p.alice.client.send(&bob, "the walrus words");
+    p.bob
+        .client
+        .expect_received(&alice, "the walrus words", WAIT);
+    let line = sotto_lines(Proto::Xmpp, &p.alice.tap.since(mark, Dir::Up))
+        .into_iter()
+        .find(|l| l.starts_with("?S1D"))
+        .expect("alice's data line on the wire");
+    // The line, then copies whose ciphertext differs within the first 64 characters (the
+    // header is the first 52: `?S1D` and 36 bytes or more), still well-formed lines.
+    let copy = |at: usize| {
+        let mut b = line.clone().into_bytes();
+        b[at] = if b[at] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(b).expect("ASCII")
+    };
+    // From the server, which sees every line's header (a contact's client cannot: its server
+    // drops error messages to a bare JID).
+    for (i, body) in [line.clone(), copy(56), copy(58), copy(60), line.clone()]
+        .iter()
+        .enumerate()
+    {
+        p.alice.tap.inject_down(&format!(
+            "<message from='{bob}/e2e' to='{alice}/e2e' type='error' id='bounce{i}'>\
+             <body>{body}</body><error type='cancel'><remote-server-not-found \
+             xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+        ));
+    }
+    p.bob.client.send(&alice, "after the bounces heron");
+    p.alice
+        .client
+        .expect_received(&bob, "after the bounces heron", WAIT);
+    p.alice.client.sync();
+    let told: Vec<_> = p
+        .alice
+        .client
+        .writes()
+        .into_iter()
+        .filter(|w| w.shown().contains("NOT delivered"))
+        .collect();
+    assert_eq!(
+        told.len(),
+        1,
+        "the message was told NOT delivered once, with its text: {told:#?}"
+    );
+    assert!(told[0].shown().contains("the walrus words"), "{told:#?}");
+    p.assert_no_criticals();
+}
+
 /// A `/sotto` command on a later line of a message of several lines (Shift+Enter): Pidgin
 /// hands the whole message to one send on XMPP, where libpurple runs no command, and Sotto
 /// looked at its first line only, so the answer to a verification went to the contact (who

@@ -33,8 +33,8 @@ pub use fragment::Lines;
 pub use identity::{Fingerprint, IdentityKey, IdentityPublic};
 pub use secret::{SecretBytes, SecretString};
 pub use session::{
-    ConvState, Conversation, Event, Policy, ReadMessage, ReceiveAction, ReceiveOutcome, SendAction,
-    SendOutcome, SnapshotError, UnreadableReason, UnsentReason, NOT_READ_NOTICES,
+    ConvState, Conversation, Event, HandedBack, Policy, ReadMessage, ReceiveAction, ReceiveOutcome,
+    SendAction, SendOutcome, SnapshotError, UnreadableReason, UnsentReason, NOT_READ_NOTICES,
 };
 
 /// Protocol version carried in every wire prefix (`?S1`).

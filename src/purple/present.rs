@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use crate::protocol::{ConvState, Event, Policy, UnreadableReason};
+use crate::protocol::{ConvState, Event, HandedBack, Policy, UnreadableReason};
 use crate::sessions::{ConvKey, ConvRef, Effects, Notice, OtherClient};
 use crate::store::Trust;
 
@@ -491,11 +491,16 @@ fn quiet_count(r: &ConvRef, kind: Quiet) -> Option<usize> {
 /// window opens and says so, with the text while the conversation remembers it: the user sees
 /// what did not arrive instead of nothing, or a dialog with the encrypted line in it.
 ///
-/// The same line handed back again says nothing (and opens nothing); a line whose text is not
-/// remembered is kept quiet like other unauthenticated lines (one line per interval). Whether
-/// a line was written: an IRC 401 leaves libpurple's own line when none was.
+/// A message handed back again says nothing (and opens nothing), whatever bytes follow its
+/// header, as does the same line again; a line whose text is not remembered is kept quiet like
+/// other unauthenticated lines (one line per interval). Whether a line was written: an IRC 401
+/// leaves libpurple's own line when none was.
 pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str, ours: bool) -> bool {
-    let text = service::sent_text(r, line);
+    let text = match service::handed_back(r, line) {
+        HandedBack::Again => return false,
+        HandedBack::First(text) => text,
+        HandedBack::Unknown => None,
+    };
     // Known neither by its stanza nor by its text (forged, or from before a restart): a window
     // opens for it only where the conversation is encrypted (unauthenticated words about a
     // message we cannot name, as for an unreadable line), never for any name that writes.

@@ -7,7 +7,8 @@
 use rand_core::OsRng;
 
 use crate::protocol::{
-    ConvState, Conversation, IdentityPublic, ReceiveAction, ReceiveOutcome, SecretString,
+    ConvState, Conversation, HandedBack, IdentityPublic, ReceiveAction, ReceiveOutcome,
+    SecretString,
 };
 use crate::sessions::nosuchnick::irc_fold;
 use crate::sessions::siblings::{SiblingState, Verdict};
@@ -754,6 +755,13 @@ pub(crate) fn pending_question(r: &ConvRef) -> Option<String> {
 pub(crate) fn sent_text(r: &ConvRef, line: &str) -> Option<SecretString> {
     let key = r.key();
     with_sessions(|s| s.sent_text(&key, line)).flatten()
+}
+
+/// `line`, a data line sent to `r`, handed back undelivered: the first time, or again
+/// (`Sessions::handed_back`).
+pub(crate) fn handed_back(r: &ConvRef, line: &str) -> HandedBack {
+    let key = r.key();
+    with_sessions(|s| s.handed_back(&key, line)).unwrap_or(HandedBack::Unknown)
 }
 
 /// `r` as its conversation is named now, for `line`, a data line sent to `r` and handed back

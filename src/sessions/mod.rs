@@ -39,7 +39,8 @@ use std::collections::HashMap;
 use crate::protocol::names::Names;
 use crate::protocol::session::WaitingResend;
 use crate::protocol::{
-    ConvState, Conversation, Event, IdentityKey, IdentityPublic, Policy, SecretBytes, SecretString,
+    ConvState, Conversation, Event, HandedBack, IdentityKey, IdentityPublic, Policy, SecretBytes,
+    SecretString,
 };
 use crate::store::{Store, StoreError};
 
@@ -1483,6 +1484,23 @@ impl Sessions {
         s.conv
             .sent_text(line)
             .or_else(|| s.others.iter().find_map(|o| o.conv.sent_text(line)))
+    }
+
+    /// [`Conversation::handed_back`] in the conversation `key` (or in the one with another of
+    /// its clients that sent `line`), in memory only: nothing is loaded.
+    pub fn handed_back(&mut self, key: &ConvKey, line: &str) -> HandedBack {
+        let Some(s) = self.sessions.get_mut(key) else {
+            return HandedBack::Unknown;
+        };
+        let main = s.conv.handed_back(line);
+        if !matches!(main, HandedBack::Unknown) {
+            return main;
+        }
+        s.others
+            .iter_mut()
+            .map(|o| o.conv.handed_back(line))
+            .find(|h| !matches!(h, HandedBack::Unknown))
+            .unwrap_or(HandedBack::Unknown)
     }
 
     /// Where the conversation once under `key` moved to by a rename, when a line sent before it

@@ -121,6 +121,25 @@ pub struct Conversation {
 }
 
 /// A text message this side sent, remembered for a while in memory.
+/// The message a data line (or the first piece of one) names by its header.
+fn line_ref(line: &str) -> Option<MessageRef> {
+    match WireMessage::decode(line).ok()? {
+        WireMessage::Data(m) => Some(MessageRef::of(&m)),
+        WireMessage::Fragment(f) if f.index == 0 => data_ref_from_head(&f.chunk),
+        _ => None,
+    }
+}
+
+/// What a data line handed back undelivered names ([`Conversation::handed_back`]).
+pub enum HandedBack {
+    /// No message this side remembers sending (forged, or from before a restart or long ago).
+    Unknown,
+    /// A message sent, handed back for the first time: its text while it is kept.
+    First(Option<SecretString>),
+    /// A message already handed back: told then.
+    Again,
+}
+
 pub(super) struct SentText {
     at: u64,
     id: MessageRef,
@@ -134,6 +153,8 @@ pub(super) struct SentText {
     /// the handshake's last line, so only such a message is sent again at once over the same
     /// session (a forged notice cannot have the whole conversation repeated).
     unanswered: bool,
+    /// Handed back undelivered already ([`Conversation::handed_back`]): told once.
+    told: bool,
 }
 
 impl core::fmt::Debug for Conversation {
@@ -1322,6 +1343,7 @@ impl Conversation {
             text: Some(copy),
             again,
             unanswered,
+            told: false,
         });
         Some(lines)
     }
@@ -1385,16 +1407,40 @@ impl Conversation {
     ///
     /// A line cut into pieces is named by its first piece (whose chunk begins the line).
     pub fn sent_text(&self, line: &str) -> Option<SecretString> {
-        let id = match WireMessage::decode(line).ok()? {
-            WireMessage::Data(m) => MessageRef::of(&m),
-            WireMessage::Fragment(f) if f.index == 0 => data_ref_from_head(&f.chunk)?,
-            _ => return None,
-        };
+        let id = line_ref(line)?;
         self.sent
             .iter()
             .find(|s| s.id == id && !older_than(s.at, SENT_KEPT_SECS, self.now))?
             .text
             .clone()
+    }
+
+    /// `line`, a data line this side sent (or the first piece of one), handed back
+    /// undelivered by the transport (an XMPP error bounce, an IRC 401): told the first time
+    /// its message comes back while it is remembered, with its text while that is kept
+    /// ([`HandedBack::First`]); after that [`HandedBack::Again`], whatever the rest of the line
+    /// says. The message is named by its header (`sid`, `rk`, `n`), which anyone who saw it
+    /// can copy in front of other bytes: one "not delivered" per message, not one per copy
+    /// (found by a hostile review: a server repeated one message's header with other bytes
+    /// after it and the window said, for each, that the message was NOT delivered, with its
+    /// text). Changes only that mark, in memory.
+    pub fn handed_back(&mut self, line: &str) -> HandedBack {
+        let Some(id) = line_ref(line) else {
+            return HandedBack::Unknown;
+        };
+        let now = self.now;
+        match self
+            .sent
+            .iter_mut()
+            .find(|s| s.id == id && !older_than(s.at, SENT_KEPT_SECS, now))
+        {
+            None => HandedBack::Unknown,
+            Some(s) if s.told => HandedBack::Again,
+            Some(s) => {
+                s.told = true;
+                HandedBack::First(s.text.clone())
+            }
+        }
     }
 
     /// The not-read notice for the message a first piece (`?S1P`, index 0) begins, from a
@@ -2306,6 +2352,60 @@ mod tests {
             "{last:?}"
         );
         assert_eq!(last, run(false, over).1);
+    }
+
+    /// A message handed back undelivered is told once, with its text: its header copied in
+    /// front of other bytes (what anyone who saw the line can send) is the same message,
+    /// handed back again; another message is told in its turn, its first piece too; a line no
+    /// message of ours began is not known.
+    #[test]
+    fn a_message_handed_back_is_told_once_whatever_follows_its_header() {
+        let (mut a, _b, mut rng) = established(100_000);
+        let sent = |a: &mut Conversation, text: &str, rng: &mut ChaCha20Rng| {
+            let SendAction::Replace(lines) = a.send(text, rng).action else {
+                panic!("sent");
+            };
+            lines
+        };
+        let first = sent(&mut a, "the walrus words", &mut rng)[0].clone();
+        let second = sent(&mut a, "the heron words", &mut rng)[0].clone();
+        // The same header, other ciphertext bytes after it (still a well-formed line).
+        let mut copy = first.clone().into_bytes();
+        let at = copy.len() - 8;
+        copy[at] = if copy[at] == b'A' { b'B' } else { b'A' };
+        let copy = String::from_utf8(copy).expect("ASCII");
+        assert_ne!(copy, first);
+        assert!(matches!(
+            WireMessage::decode(&copy),
+            Ok(WireMessage::Data(_))
+        ));
+        let told = |h: HandedBack| match h {
+            HandedBack::First(t) => format!("first: {}", t.as_deref().map_or("-", String::as_str)),
+            HandedBack::Again => "again".to_owned(),
+            HandedBack::Unknown => "unknown".to_owned(),
+        };
+        assert_eq!(told(a.handed_back(&first)), "first: the walrus words");
+        assert_eq!(
+            told(a.handed_back(&copy)),
+            "again",
+            "a copy with other bytes"
+        );
+        assert_eq!(told(a.handed_back(&first)), "again", "the same line");
+        assert_eq!(told(a.handed_back(&second)), "first: the heron words");
+        // The text itself stays, for a not-read notice.
+        assert!(a.sent_text(&first).is_some());
+        // Cut into pieces, a message is named by its first piece.
+        a.max_line = 80;
+        let pieces = sent(&mut a, "the grebe words", &mut rng);
+        assert!(
+            pieces.len() > 1 && pieces[0].starts_with("?S1P"),
+            "{pieces:?}"
+        );
+        assert_eq!(told(a.handed_back(&pieces[0])), "first: the grebe words");
+        assert_eq!(told(a.handed_back(&pieces[0])), "again");
+        assert_eq!(told(a.handed_back(&pieces[1])), "unknown", "a later piece");
+        let forged = format!("?S1D{}", "Qx".repeat(40));
+        assert_eq!(told(a.handed_back(&forged)), "unknown");
     }
 
     /// The sweep's tidy forgets the texts sent more than [`SENT_KEPT_SECS`] ago (and the

@@ -57,7 +57,7 @@ mod snapshot;
 mod verification;
 
 pub use cold::WaitingResend;
-pub use conversation::Conversation;
+pub use conversation::{Conversation, HandedBack};
 pub use events::{
     Event, HoldReason, ReadMessage, ReceiveAction, ReceiveOutcome, SendAction, SendOutcome,
     UnreadableReason, UnsentReason,
