@@ -1307,6 +1307,34 @@ fn xmpp_a_plaintext_line_drawing_a_sotto_line_is_one_plain_line() {
     p.assert_no_criticals();
 }
 
+/// Sotto disabled and enabled again (Tools > Plugins, to load a new build) under the default
+/// policy, `opportunistic`: the unload ends the session (bob is told), and the next message
+/// alice types starts a new one and goes encrypted. The unload counted as the user's
+/// `/sotto stop`, which forgets that bob runs Sotto: the message went in plaintext (found by
+/// a hostile review).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_message_after_sotto_is_disabled_and_enabled_again_goes_encrypted() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.alice.client.unload_plugin();
+    p.bob
+        .client
+        .expect_system(&alice, "bob: alice ended the session", WAIT, |t| {
+            t.contains("ended")
+        });
+    p.alice.client.load_plugin();
+    let text = "after the reload walrus words";
+    p.alice.client.send(&bob, text);
+    p.bob.client.expect_received(&alice, text, WAIT);
+    assert_hidden(
+        &[&p.alice.tap, &p.bob.tap],
+        text,
+        "alice's message after the reload",
+    );
+    p.assert_no_criticals();
+}
+
 /// An encrypted XMPP pair whose bob unloads Sotto (his session ends, alice is told): what he
 /// sends next is plaintext. The pair, alice's and bob's addresses.
 fn bob_ends_with_sotto_unloaded() -> (Pair, String, String) {

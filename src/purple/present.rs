@@ -1351,7 +1351,9 @@ pub(crate) fn fingerprint_text(r: &ConvRef) -> String {
 }
 
 /// End every encrypted or starting session (the user unloads the plugin while running: peers are
-/// told, windows restored). Not called when libpurple is quitting: sessions persist then.
+/// told, windows restored), and nothing else a stop decides ([`service::end_at_unload`]: the
+/// next load goes on as the user left it). Not called when libpurple is quitting: sessions
+/// persist then.
 ///
 /// Not one whose account is not signed on: its end could not be sent, and ended here it left
 /// the contact encrypting to a session this side no longer had (what it sent was unreadable,
@@ -1360,7 +1362,7 @@ pub(crate) fn fingerprint_text(r: &ConvRef) -> String {
 /// when Sotto is loaded again.
 pub(crate) fn stop_all() {
     for r in service::active().into_iter().filter(ConvRef::signed_on) {
-        if let Some(fx) = service::start_or_stop(&r, false) {
+        if let Some(fx) = service::end_at_unload(&r) {
             let fx = Effects {
                 force_window: false,
                 never_open: true,

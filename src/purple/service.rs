@@ -406,6 +406,13 @@ pub(crate) fn start_or_stop(r: &ConvRef, start: bool) -> Option<Effects> {
     with_sessions(|s| s.start_or_stop(&key, &r.peer, &settings, start, &mut OsRng)).flatten()
 }
 
+/// The plugin unloads: `r`'s sessions end, and nothing else a stop decides
+/// ([`Sessions::end_at_unload`]).
+pub(crate) fn end_at_unload(r: &ConvRef) -> Option<Effects> {
+    let (key, settings) = (r.key(), settings(r));
+    with_sessions(|s| s.end_at_unload(&key, &r.peer, &settings, &mut OsRng)).flatten()
+}
+
 /// The user accepts the contact's changed key `expected` (the one they were shown or named).
 pub(crate) fn accept_key(
     r: &ConvRef,

@@ -683,6 +683,35 @@ impl Sessions {
         Some(fx)
     }
 
+    /// The plugin unloads while running: the conversation's sessions end as at a stop (the
+    /// contact and its other clients get an end line, what was held is handed back), but
+    /// nothing a stop decides for the user is decided: "runs Sotto", the mark on a name a
+    /// conversation moved away from, a restored backup's wait for a new session and rows kept
+    /// unread all stay. Under `opportunistic` the next line typed after Sotto is loaded again
+    /// starts a session and waits for it; after an unload counted as a stop it went in
+    /// plaintext, and a marked name was released (found by a hostile review). Nothing for a
+    /// conversation whose row could not be restored (nothing of it is live).
+    pub fn end_at_unload(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: &Settings,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<Effects> {
+        if self
+            .session(key, peer_raw, settings)
+            .is_none_or(|s| s.unrestorable.is_some())
+        {
+            return None;
+        }
+        let (ended, unsent) = self.end_others(key, rng);
+        let (mut fx, _) =
+            self.act_saved(key, peer_raw, settings, rng, &[], |s, rng| s.conv.stop(rng))?;
+        fx.elsewhere.extend(ended);
+        fx.events.extend(unsent);
+        Some(fx)
+    }
+
     /// Records where `key`'s session holder was heard from, when that moved (`note_instance`).
     fn record_holder(&mut self, key: &ConvKey, moved: Option<&(u32, String)>) {
         let (Some((tag, address)), Some(store)) = (moved, self.store.as_ref()) else {

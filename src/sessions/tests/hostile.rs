@@ -156,6 +156,44 @@ fn ending_a_conversation_forgets_that_the_peer_runs_sotto() {
     );
 }
 
+/// Sotto unloaded while running (disabled in Tools > Plugins, to load a new build): the
+/// session ends as at a stop (the contact gets its end line), but the unload is not the user's
+/// stop. That the contact runs Sotto stays, so under `opportunistic` the first text after the
+/// next load starts a new session and waits for it. The unload counted as a stop, and that
+/// text went in plaintext (found by a hostile review).
+#[test]
+fn an_unload_ends_the_session_and_keeps_that_the_peer_runs_sotto() {
+    let (mut alice, mut bob) = encrypted("unload");
+    let k = alice.key.clone();
+    let fx = alice
+        .sessions
+        .end_at_unload(&k, "bob", &settings(Policy::Opportunistic), &mut alice.rng)
+        .expect("ended");
+    assert!(
+        fx.events.contains(&Event::Ended { by_peer: false }),
+        "{:?}",
+        fx.events
+    );
+    let (_, events, _) = bob.receive("alice", &fx.inject);
+    assert!(
+        events.contains(&Event::Ended { by_peer: true }),
+        "bob told: {events:?}"
+    );
+    assert!(alice
+        .store()
+        .peer_runs_sotto(&k.protocol, &k.account, &k.peer)
+        .unwrap());
+    // The next load.
+    alice.sessions.drop_memory();
+    let (out, fx) = alice.send_to("bob", "after the reload", Policy::Opportunistic);
+    assert_eq!(out, Outgoing::Hold, "held for the new session");
+    assert!(
+        fx.inject.iter().any(|l| l.starts_with("?S1I")),
+        "a start went: {:?}",
+        fx.inject
+    );
+}
+
 /// The stop and the forgetting that the contact runs Sotto are one commit. They were two: a
 /// kill between them (here: the second write refused) left the stop saved and the mark on
 /// disk, and after a restart the store's mark (which decides) had the next text held and a
