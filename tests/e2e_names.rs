@@ -897,7 +897,7 @@ fn xmpp_a_relaying_contact_is_caught_by_the_names() {
 /// case mapping; ngircd is not one of them) deliver to `bob[x]` what is sent to `bob{x}`:
 /// `/msg bob{x} ...`, `/query bob{x} ...` and text typed in a `bob{x}` window used to leave in
 /// plaintext (no conversation has that name), and so did text typed in windows named
-/// `@bob[x]`, `bob[x],nobody` or `bob[x]!u@h`, which libpurple sends to bob[x]. Now each is
+/// `@bob[x]`, `bob[x],nobody`, `bob[x]!u@h` or `bob[x] `, which libpurple sends to bob[x]. Now each is
 /// held with a line that says why, never on the wire; bob's own conversation stays encrypted.
 #[test]
 #[ignore = "e2e: run via make e2e"]
@@ -932,6 +932,10 @@ fn irc_another_spelling_of_an_encrypted_nick_gets_no_plaintext() {
         "bob[x],nobody",
         "bob[x]!u@h",
         "\u{ff42}\u{ff4f}\u{ff42}[x]",
+        // Pasted with a space: libpurple writes `PRIVMSG bob[x]  :…`, which the server
+        // delivers to bob[x] (found by a hostile review).
+        "bob[x] ",
+        " bob[x]",
     ];
     let others: Vec<String> = (0..spellings.len())
         .map(|i| format!("kittiwake {i}"))

@@ -267,8 +267,15 @@ fn irc_nick_start(c: char) -> bool {
 /// The nicks a line sent under the IRC name `name` reaches (a window's name, a `/msg` target):
 /// channel-mode prefixes skipped (`@bob` is sent to `bob`), each of a comma list (`bob,carol`),
 /// each cut to its nick (RFC 2812's `msgto`: `bob!user@host`, `bob@server`, `bob%host`).
+/// libpurple writes the name as it is, spaces too (a name pasted with one: `PRIVMSG bob  :…`),
+/// and a server reads the targets from the first word after the command (RFC 1459: spaces
+/// between words are one or more): spaces before it are skipped, what follows the first space
+/// after it is no target. A window named `bob ` reached bob with no twin found (found by a
+/// hostile review).
 pub(crate) fn irc_reached(name: &str) -> Vec<&str> {
-    name.split(',')
+    let targets = name.trim_start_matches(' ').split(' ').next().unwrap_or("");
+    targets
+        .split(',')
         .filter_map(|t| {
             let t = t.trim_start_matches(|c| !irc_nick_start(c));
             t.split(['!', '@', '%']).next().filter(|n| !n.is_empty())
@@ -1244,6 +1251,13 @@ mod tests {
         assert_eq!(irc_reached("bob%host@server"), ["bob"]);
         assert!(irc_reached("@").is_empty());
         assert!(irc_reached(",,").is_empty());
+        // Spaces: the server's first word after PRIVMSG is the targets.
+        assert_eq!(irc_reached("bob "), ["bob"]);
+        assert_eq!(irc_reached("  bob"), ["bob"]);
+        assert_eq!(irc_reached(" @bob "), ["bob"]);
+        assert_eq!(irc_reached("bob, carol"), ["bob"]);
+        assert_eq!(irc_reached("bob carol"), ["bob"]);
+        assert!(irc_reached("   ").is_empty());
     }
 
     /// SILC's servers match nicks by stringprep's identifier profile: these all name bob.
