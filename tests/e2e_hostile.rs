@@ -832,6 +832,37 @@ fn xmpp_a_plugin_that_changes_the_encrypted_line_loses_nothing_typed() {
     );
 }
 
+/// Another plugin whose `sending-im-msg` handler, after Sotto's, sends a message of its own to
+/// another name (`serv_send_im`) while alice's typed message to bob is on its way: that send
+/// took the approval Sotto had made for alice's line, and the line, arriving without it, was
+/// refused as a Sotto line sent again ("type the message again", without the text): what she
+/// typed was lost (found by a hostile review). Now only a send to the same conversation takes
+/// it: bob gets the message, encrypted; the side note goes as that plugin sent it.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_another_plugins_send_elsewhere_during_a_typed_message_loses_nothing() {
+    let o = PairOptions {
+        alice_env: vec![(
+            "SOTTO_TESTCLIENT_SEND_ELSEWHERE".into(),
+            "carol@localhost".into(),
+        )],
+        ..both_manual()
+    };
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, o);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let text = "narwhal under the pack ice";
+    p.alice.client.send(&bob, text);
+    p.alice
+        .client
+        .expect("the other plugin sent elsewhere", WAIT, |l| {
+            l.tag == "ELSEWHERE"
+        });
+    p.bob.client.expect_received(&alice, text, WAIT);
+    p.alice.client.expect_sent(&bob, text, WAIT);
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "the typed message");
+    p.assert_no_criticals();
+}
+
 /// The same with text put before the line ("[signed] ?S1D…"): not taken for a Sotto line at
 /// all, it was encrypted again as a message of its own, bob was shown the header and a mark
 /// for the line, and alice's window showed her text as sent.

@@ -484,8 +484,18 @@ unsafe fn wrapped_send_im(
                 return 0;
             }
             let key = r.key();
-            let (approval, changed_on_its_way) = match with_state(|s| s.allow_next.take()).flatten()
-            {
+            // Only a send to the approved conversation takes the approval: another plugin's
+            // send to another name in between (its `sending-im-msg` handler after ours calling
+            // `serv_send_im`) took it, and the typed line, arriving without it, was refused as
+            // a Sotto line sent again, its text lost (found by a hostile review).
+            let pending = with_state(|s| {
+                if s.allow_next.as_ref().is_some_and(|a| a.key == key) {
+                    s.allow_next.take()
+                } else {
+                    None
+                }
+            });
+            let (approval, changed_on_its_way) = match pending.flatten() {
                 Some(a) if a.covers(&key, &text) => (Some(a), None),
                 // The last line of a message typed here, made by our `sending-im-msg` a
                 // moment ago, that reaches the connection late or changed: another plugin's

@@ -114,6 +114,10 @@ static const char *cancel_prefix;
  * after the plugin's puts one after / the other before every message, as a signature plugin
  * may (prints SIGNED <buddy>). */
 static const char *signature, *header;
+/* SOTTO_TESTCLIENT_SEND_ELSEWHERE: a sending-im-msg handler that runs after the plugin's and,
+ * for every message to another name, sends "a side note" to this name with serv_send_im, as
+ * another plugin may (prints ELSEWHERE <receiver>). */
+static const char *send_elsewhere;
 
 /* ---------------------------------------------------------------- output */
 
@@ -1187,6 +1191,18 @@ sign_sending(PurpleAccount *account, const char *receiver, char **message, gpoin
 	}
 }
 
+static void
+send_elsewhere_too(PurpleAccount *account, const char *receiver, char **message, gpointer data)
+{
+	PurpleConnection *gc = purple_account_get_connection(account);
+
+	if (send_elsewhere != NULL && gc != NULL && message != NULL && *message != NULL &&
+	    g_strcmp0(receiver, send_elsewhere) != 0) {
+		serv_send_im(gc, send_elsewhere, "a side note", 0);
+		emit("ELSEWHERE", 1, receiver);
+	}
+}
+
 /* ------------------------------------------------------- stdin commands */
 
 /* Run the escaped /command line `escaped` as typed in `conv`; prints CMD <conv> <status> <error>. */
@@ -2001,6 +2017,11 @@ main(int argc, char **argv)
 		purple_signal_connect_priority(purple_conversations_get_handle(), "sending-im-msg",
 		                               &cancel_prefix, PURPLE_CALLBACK(cancel_sending), NULL,
 		                               PURPLE_SIGNAL_PRIORITY_DEFAULT + 1);
+	send_elsewhere = g_getenv("SOTTO_TESTCLIENT_SEND_ELSEWHERE");
+	if (send_elsewhere != NULL)
+		purple_signal_connect_priority(purple_conversations_get_handle(), "sending-im-msg",
+		                               &send_elsewhere, PURPLE_CALLBACK(send_elsewhere_too),
+		                               NULL, PURPLE_SIGNAL_PRIORITY_DEFAULT + 1);
 	signature = g_getenv("SOTTO_TESTCLIENT_SIGNATURE");
 	header = g_getenv("SOTTO_TESTCLIENT_HEADER");
 	if (signature != NULL || header != NULL)
