@@ -936,6 +936,7 @@ fn irc_another_spelling_of_an_encrypted_nick_gets_no_plaintext() {
         // delivers to bob[x] (found by a hostile review).
         "bob[x] ",
         " bob[x]",
+        "@ bob[x]",
     ];
     let others: Vec<String> = (0..spellings.len())
         .map(|i| format!("kittiwake {i}"))

@@ -527,12 +527,15 @@ pub(crate) fn undelivered(r: &ConvRef, line: &str, condition: &str, ours: bool) 
     };
     if let Some(unreported) = unreported {
         let text = text.as_deref().map(String::as_str);
-        let line = texts::undelivered(&Shown::new(&r.peer), text, condition);
+        let said = texts::undelivered(&Shown::new(&r.peer), text, condition);
         r.system_line(&texts::with_unreported(
-            line,
+            said,
             Quiet::Undelivered,
             unreported,
         ));
+        // Marked once said (a line not written, for a window that could not open, leaves the
+        // message to be told by a later copy).
+        service::told_handed_back(r, line);
         return true;
     }
     false

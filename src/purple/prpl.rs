@@ -484,12 +484,22 @@ unsafe fn wrapped_send_im(
                 return 0;
             }
             let key = r.key();
-            // Only a send to the approved conversation takes the approval: another plugin's
-            // send to another name in between (its `sending-im-msg` handler after ours calling
-            // `serv_send_im`) took it, and the typed line, arriving without it, was refused as
-            // a Sotto line sent again, its text lost (found by a hostile review).
+            // Only the send an approval is for takes it (below: its line, or that line
+            // changed on its way): another plugin's send in between (its `sending-im-msg`
+            // handler after ours calling `serv_send_im`, to another name or with a note of its
+            // own to this one) took it, and the typed line, arriving without it, was refused
+            // as a Sotto line sent again, its text lost (found by a hostile review).
+            let is_for = |a: &state::Approval| {
+                a.covers(&key, &text)
+                    || (a.key == key
+                        && a.typed.is_some()
+                        && (text.contains(a.text.as_str())
+                            || (a.fresh()
+                                && flags & sys::PURPLE_MESSAGE_SEND != 0
+                                && flags & sys::PURPLE_MESSAGE_AUTO_RESP == 0)))
+            };
             let pending = with_state(|s| {
-                if s.allow_next.as_ref().is_some_and(|a| a.key == key) {
+                if s.allow_next.as_ref().is_some_and(is_for) {
                     s.allow_next.take()
                 } else {
                     None
@@ -508,17 +518,8 @@ unsafe fn wrapped_send_im(
                 // a buddy pounce or another plugin's `serv_send_im` in that second (after a
                 // handler that cancelled the typed message) is its own message: it was dropped
                 // as the typed one "changed on its way" (found by a read-only review).
-                Some(a)
-                    if a.key == key
-                        && a.typed.is_some()
-                        && (text.contains(a.text.as_str())
-                            || (a.fresh()
-                                && flags & sys::PURPLE_MESSAGE_SEND != 0
-                                && flags & sys::PURPLE_MESSAGE_AUTO_RESP == 0)) =>
-                {
-                    (None, a.typed)
-                }
-                _ => (None, None),
+                Some(a) => (None, a.typed),
+                None => (None, None),
             };
             // Plaintext only while the conversation still is: a session that came up since (within
             // the approval's second) encrypts an identical later text.

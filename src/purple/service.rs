@@ -269,11 +269,15 @@ fn irc_nick_start(c: char) -> bool {
 /// each cut to its nick (RFC 2812's `msgto`: `bob!user@host`, `bob@server`, `bob%host`).
 /// libpurple writes the name as it is, spaces too (a name pasted with one: `PRIVMSG bob  :…`),
 /// and a server reads the targets from the first word after the command (RFC 1459: spaces
-/// between words are one or more): spaces before it are skipped, what follows the first space
-/// after it is no target. A window named `bob ` reached bob with no twin found (found by a
-/// hostile review).
+/// between words are one or more): spaces before it are skipped (with the prefixes, in any
+/// order: `@ bob` is sent as `PRIVMSG  bob`), what follows the first space after it is no
+/// target. A window named `bob ` reached bob with no twin found (found by a hostile review).
 pub(crate) fn irc_reached(name: &str) -> Vec<&str> {
-    let targets = name.trim_start_matches(' ').split(' ').next().unwrap_or("");
+    let targets = name
+        .trim_start_matches(|c| c == ' ' || !irc_nick_start(c))
+        .split(' ')
+        .next()
+        .unwrap_or("");
     targets
         .split(',')
         .filter_map(|t| {
@@ -771,11 +775,17 @@ pub(crate) fn sent_text(r: &ConvRef, line: &str) -> Option<SecretString> {
     with_sessions(|s| s.sent_text(&key, line)).flatten()
 }
 
-/// `line`, a data line sent to `r`, handed back undelivered: the first time, or again
+/// `line`, a data line sent to `r`, handed back undelivered: not told yet, or told
 /// (`Sessions::handed_back`).
 pub(crate) fn handed_back(r: &ConvRef, line: &str) -> HandedBack {
     let key = r.key();
     with_sessions(|s| s.handed_back(&key, line)).unwrap_or(HandedBack::Unknown)
+}
+
+/// The user was told that `line`, sent to `r`, was handed back (`Sessions::told_handed_back`).
+pub(crate) fn told_handed_back(r: &ConvRef, line: &str) {
+    let key = r.key();
+    let _ = with_sessions(|s| s.told_handed_back(&key, line));
 }
 
 /// `r` as its conversation is named now, for `line`, a data line sent to `r` and handed back
@@ -1255,6 +1265,12 @@ mod tests {
         assert_eq!(irc_reached("bob "), ["bob"]);
         assert_eq!(irc_reached("  bob"), ["bob"]);
         assert_eq!(irc_reached(" @bob "), ["bob"]);
+        assert_eq!(
+            irc_reached("@ bob"),
+            ["bob"],
+            "libpurple skips the @, the server the space"
+        );
+        assert_eq!(irc_reached("+ @ bob"), ["bob"]);
         assert_eq!(irc_reached("bob, carol"), ["bob"]);
         assert_eq!(irc_reached("bob carol"), ["bob"]);
         assert!(irc_reached("   ").is_empty());

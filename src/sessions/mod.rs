@@ -1488,19 +1488,25 @@ impl Sessions {
 
     /// [`Conversation::handed_back`] in the conversation `key` (or in the one with another of
     /// its clients that sent `line`), in memory only: nothing is loaded.
-    pub fn handed_back(&mut self, key: &ConvKey, line: &str) -> HandedBack {
-        let Some(s) = self.sessions.get_mut(key) else {
+    pub fn handed_back(&self, key: &ConvKey, line: &str) -> HandedBack {
+        let Some(s) = self.sessions.get(key) else {
             return HandedBack::Unknown;
         };
-        let main = s.conv.handed_back(line);
-        if !matches!(main, HandedBack::Unknown) {
-            return main;
-        }
-        s.others
-            .iter_mut()
-            .map(|o| o.conv.handed_back(line))
+        std::iter::once(&s.conv)
+            .chain(s.others.iter().map(|o| &o.conv))
+            .map(|c| c.handed_back(line))
             .find(|h| !matches!(h, HandedBack::Unknown))
             .unwrap_or(HandedBack::Unknown)
+    }
+
+    /// [`Conversation::told_handed_back`] in the conversation `key` and its other clients'.
+    pub fn told_handed_back(&mut self, key: &ConvKey, line: &str) {
+        if let Some(s) = self.sessions.get_mut(key) {
+            s.conv.told_handed_back(line);
+            for o in &mut s.others {
+                o.conv.told_handed_back(line);
+            }
+        }
     }
 
     /// Where the conversation once under `key` moved to by a rename, when a line sent before it

@@ -115,8 +115,8 @@ static const char *cancel_prefix;
  * may (prints SIGNED <buddy>). */
 static const char *signature, *header;
 /* SOTTO_TESTCLIENT_SEND_ELSEWHERE: a sending-im-msg handler that runs after the plugin's and,
- * for every message to another name, sends "a side note" to this name with serv_send_im, as
- * another plugin may (prints ELSEWHERE <receiver>). */
+ * for every message, sends "a side note" to this name (the receiver's own, or another) with
+ * serv_send_im, as another plugin may (prints ELSEWHERE <receiver>). */
 static const char *send_elsewhere;
 
 /* ---------------------------------------------------------------- output */
@@ -1196,8 +1196,7 @@ send_elsewhere_too(PurpleAccount *account, const char *receiver, char **message,
 {
 	PurpleConnection *gc = purple_account_get_connection(account);
 
-	if (send_elsewhere != NULL && gc != NULL && message != NULL && *message != NULL &&
-	    g_strcmp0(receiver, send_elsewhere) != 0) {
+	if (send_elsewhere != NULL && gc != NULL && message != NULL && *message != NULL) {
 		serv_send_im(gc, send_elsewhere, "a side note", 0);
 		emit("ELSEWHERE", 1, receiver);
 	}

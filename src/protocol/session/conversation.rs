@@ -120,7 +120,6 @@ pub struct Conversation {
     pub(super) received: Vec<u8>,
 }
 
-/// A text message this side sent, remembered for a while in memory.
 /// The message a data line (or the first piece of one) names by its header.
 fn line_ref(line: &str) -> Option<MessageRef> {
     match WireMessage::decode(line).ok()? {
@@ -140,6 +139,7 @@ pub enum HandedBack {
     Again,
 }
 
+/// A text message this side sent, remembered for a while in memory.
 pub(super) struct SentText {
     at: u64,
     id: MessageRef,
@@ -1407,40 +1407,48 @@ impl Conversation {
     ///
     /// A line cut into pieces is named by its first piece (whose chunk begins the line).
     pub fn sent_text(&self, line: &str) -> Option<SecretString> {
-        let id = line_ref(line)?;
-        self.sent
-            .iter()
-            .find(|s| s.id == id && !older_than(s.at, SENT_KEPT_SECS, self.now))?
-            .text
-            .clone()
+        self.sent_record(line)?.text.clone()
     }
 
     /// `line`, a data line this side sent (or the first piece of one), handed back
-    /// undelivered by the transport (an XMPP error bounce, an IRC 401): told the first time
-    /// its message comes back while it is remembered, with its text while that is kept
-    /// ([`HandedBack::First`]); after that [`HandedBack::Again`], whatever the rest of the line
+    /// undelivered by the transport (an XMPP error bounce, an IRC 401): [`HandedBack::First`],
+    /// with its text while that is kept, until its message was told as handed back
+    /// ([`Self::told_handed_back`]), then [`HandedBack::Again`], whatever the rest of the line
     /// says. The message is named by its header (`sid`, `rk`, `n`), which anyone who saw it
     /// can copy in front of other bytes: one "not delivered" per message, not one per copy
     /// (found by a hostile review: a server repeated one message's header with other bytes
     /// after it and the window said, for each, that the message was NOT delivered, with its
-    /// text). Changes only that mark, in memory.
-    pub fn handed_back(&mut self, line: &str) -> HandedBack {
+    /// text). Changes nothing.
+    pub fn handed_back(&self, line: &str) -> HandedBack {
+        match self.sent_record(line) {
+            None => HandedBack::Unknown,
+            Some(s) if s.told => HandedBack::Again,
+            Some(s) => HandedBack::First(s.text.clone()),
+        }
+    }
+
+    /// The user was told that `line`'s message was handed back ([`Self::handed_back`]): it is
+    /// not told again. A mark in memory only.
+    pub fn told_handed_back(&mut self, line: &str) {
         let Some(id) = line_ref(line) else {
-            return HandedBack::Unknown;
+            return;
         };
         let now = self.now;
-        match self
+        if let Some(s) = self
             .sent
             .iter_mut()
             .find(|s| s.id == id && !older_than(s.at, SENT_KEPT_SECS, now))
         {
-            None => HandedBack::Unknown,
-            Some(s) if s.told => HandedBack::Again,
-            Some(s) => {
-                s.told = true;
-                HandedBack::First(s.text.clone())
-            }
+            s.told = true;
         }
+    }
+
+    /// The record of the message `line` names, while it is remembered.
+    fn sent_record(&self, line: &str) -> Option<&SentText> {
+        let id = line_ref(line)?;
+        self.sent
+            .iter()
+            .find(|s| s.id == id && !older_than(s.at, SENT_KEPT_SECS, self.now))
     }
 
     /// The not-read notice for the message a first piece (`?S1P`, index 0) begins, from a
@@ -2354,10 +2362,11 @@ mod tests {
         assert_eq!(last, run(false, over).1);
     }
 
-    /// A message handed back undelivered is told once, with its text: its header copied in
-    /// front of other bytes (what anyone who saw the line can send) is the same message,
-    /// handed back again; another message is told in its turn, its first piece too; a line no
-    /// message of ours began is not known.
+    /// A message handed back undelivered is told once, with its text: until it was told it is
+    /// handed back for the first time; then its header copied in front of other bytes (what
+    /// anyone who saw the line can send) is the same message, handed back again; another
+    /// message is told in its turn, its first piece too; a line no message of ours began is not
+    /// known.
     #[test]
     fn a_message_handed_back_is_told_once_whatever_follows_its_header() {
         let (mut a, _b, mut rng) = established(100_000);
@@ -2387,11 +2396,22 @@ mod tests {
         assert_eq!(told(a.handed_back(&first)), "first: the walrus words");
         assert_eq!(
             told(a.handed_back(&copy)),
+            "first: the walrus words",
+            "not told yet"
+        );
+        a.told_handed_back(&first);
+        assert_eq!(
+            told(a.handed_back(&copy)),
             "again",
             "a copy with other bytes"
         );
         assert_eq!(told(a.handed_back(&first)), "again", "the same line");
-        assert_eq!(told(a.handed_back(&second)), "first: the heron words");
+        a.told_handed_back(&copy);
+        assert_eq!(
+            told(a.handed_back(&second)),
+            "first: the heron words",
+            "another message is not marked"
+        );
         // The text itself stays, for a not-read notice.
         assert!(a.sent_text(&first).is_some());
         // Cut into pieces, a message is named by its first piece.
@@ -2402,6 +2422,7 @@ mod tests {
             "{pieces:?}"
         );
         assert_eq!(told(a.handed_back(&pieces[0])), "first: the grebe words");
+        a.told_handed_back(&pieces[0]);
         assert_eq!(told(a.handed_back(&pieces[0])), "again");
         assert_eq!(told(a.handed_back(&pieces[1])), "unknown", "a later piece");
         let forged = format!("?S1D{}", "Qx".repeat(40));
