@@ -133,9 +133,9 @@ fn line_ref(line: &str) -> Option<MessageRef> {
 pub enum HandedBack {
     /// No message this side remembers sending (forged, or from before a restart or long ago).
     Unknown,
-    /// A message sent, handed back for the first time: its text while it is kept.
+    /// A message sent, not yet told as handed back: its text while it is kept.
     First(Option<SecretString>),
-    /// A message already handed back: told then.
+    /// A message already told as handed back ([`Conversation::told_handed_back`]).
     Again,
 }
 
@@ -153,7 +153,7 @@ pub(super) struct SentText {
     /// the handshake's last line, so only such a message is sent again at once over the same
     /// session (a forged notice cannot have the whole conversation repeated).
     unanswered: bool,
-    /// Handed back undelivered already ([`Conversation::handed_back`]): told once.
+    /// Told as handed back undelivered ([`Conversation::told_handed_back`]): not told again.
     told: bool,
 }
 
@@ -1430,25 +1430,22 @@ impl Conversation {
     /// The user was told that `line`'s message was handed back ([`Self::handed_back`]): it is
     /// not told again. A mark in memory only.
     pub fn told_handed_back(&mut self, line: &str) {
-        let Some(id) = line_ref(line) else {
-            return;
-        };
-        let now = self.now;
-        if let Some(s) = self
-            .sent
-            .iter_mut()
-            .find(|s| s.id == id && !older_than(s.at, SENT_KEPT_SECS, now))
-        {
+        if let Some(s) = self.sent_at(line).and_then(|i| self.sent.get_mut(i)) {
             s.told = true;
         }
     }
 
     /// The record of the message `line` names, while it is remembered.
     fn sent_record(&self, line: &str) -> Option<&SentText> {
+        self.sent.get(self.sent_at(line)?)
+    }
+
+    /// Where in [`Self::sent`] the message `line` names is, while it is remembered.
+    fn sent_at(&self, line: &str) -> Option<usize> {
         let id = line_ref(line)?;
         self.sent
             .iter()
-            .find(|s| s.id == id && !older_than(s.at, SENT_KEPT_SECS, self.now))
+            .position(|s| s.id == id && !older_than(s.at, SENT_KEPT_SECS, self.now))
     }
 
     /// The not-read notice for the message a first piece (`?S1P`, index 0) begins, from a
