@@ -1530,19 +1530,13 @@ fn xmpp_a_message_handed_back_again_and_again_is_told_once() {
         .client
         .expect_received(&bob, "after the bounces heron", WAIT);
     p.alice.client.sync();
-    let told: Vec<_> = p
-        .alice
-        .client
-        .writes()
-        .into_iter()
-        .filter(|w| w.shown().contains("NOT delivered"))
-        .collect();
+    let told = p.alice.client.shown_with("NOT delivered");
     assert_eq!(
         told.len(),
         1,
         "the message was told NOT delivered once, with its text: {told:#?}"
     );
-    assert!(told[0].shown().contains("the walrus words"), "{told:#?}");
+    assert!(told[0].contains("the walrus words"), "{told:#?}");
     p.assert_no_criticals();
 }
 
