@@ -81,7 +81,8 @@
 //! would look durable while a power loss could still take the database back to before the
 //! failure, and a session back to message keys already on the wire. Every later commit is
 //! refused (a commit hook on the connection, so no write of any function gets through) with an
-//! error that says why and that a restart (the store opened anew) ends it; reads go on. The
+//! error that says why and that a restart (the store opened anew) ends it; reads go on. No
+//! checkpoint runs either, ours or SQLite's own at close: the log stays for the next open. The
 //! plugin shows that error where the save was needed, and a message whose save fails is not
 //! sent. A write the kernel refuses at once (a read-only or immutable file:
 //! `SQLITE_IOERR_WRITE`), a full disk (`SQLITE_FULL`) and a refused statement are not such
@@ -106,6 +107,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rand_core::CryptoRngCore;
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 use thiserror::Error;
 
@@ -266,8 +268,20 @@ impl Drop for Store {
     /// the file system reuses them. Ours overwrites the log where it lies first. Skipped when
     /// nothing was written since the last one (the log holds zeros), or when the disk has
     /// failed a sync (nothing more is recorded as durable then).
+    ///
+    /// A broken store also turns SQLite's own checkpoint at close off: it would copy the log
+    /// into the database file from pages whose write-back failed (no checksum is checked
+    /// then), sync it and delete the log, and the next start would take every commit as
+    /// durable. Left as it is, the log is read at the next open by SQLite's recovery, which
+    /// stops at the first frame whose checksum fails (found by a read-only review, 2026-12-07).
     fn drop(&mut self) {
-        if self.wal && self.broken.get().is_none() && self.written_since_checkpoint() {
+        if self.broken.get().is_some() {
+            let _ = self
+                .conn
+                .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+            return;
+        }
+        if self.wal && self.written_since_checkpoint() {
             let _ = self.checkpoint_then(false);
         }
     }

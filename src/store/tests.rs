@@ -653,6 +653,40 @@ fn a_broken_store_makes_no_checkpoint() {
     fs::remove_dir_all(d).ok();
 }
 
+/// Nor does SQLite's own close: it would copy the log into the database file from pages
+/// whose write-back failed, sync it and delete the log (found by a read-only review,
+/// 2026-12-07). The log stays for the next open's recovery, and the database file is as it was.
+#[test]
+fn a_broken_store_leaves_its_log_at_close() {
+    let d = tmp("broken-close");
+    let s = Store::open(&d).unwrap();
+    s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"one")])
+        .unwrap();
+    Store::fail_syncs(true);
+    assert!(s.sync().is_err());
+    Store::fail_syncs(false);
+    let db = fs::read(d.join("sotto.db")).unwrap();
+    let log = fs::read(d.join("sotto.db-wal")).unwrap();
+    assert!(log.iter().any(|&b| b != 0), "the save is in the log");
+    drop(s);
+    assert_eq!(
+        fs::read(d.join("sotto.db")).unwrap(),
+        db,
+        "the database file was written"
+    );
+    assert_eq!(
+        fs::read(d.join("sotto.db-wal")).ok().as_ref(),
+        Some(&log),
+        "the log was checkpointed or removed"
+    );
+    // The next open reads the save back from the log.
+    assert_eq!(
+        reopened_session(Store::open(&d).unwrap(), &d).as_deref(),
+        Some(b"one".as_slice())
+    );
+    fs::remove_dir_all(d).ok();
+}
+
 /// Deleting a row counts as a save: a backup from before it, copied back, is behind and
 /// re-keys. The count stayed, so a backup taken before `/sotto stop` deleted another client's
 /// row (its end line sealed under that session's next key) came back unnoticed (found by a
