@@ -1595,3 +1595,57 @@ fn irc_a_held_conversation_moved_on_by_forged_renames_takes_no_keys() {
         "typed in bob's window",
     );
 }
+
+/// alice verifies bob's key; bob goes away (`/nick bob_away`) and comes back, which leaves a
+/// copy of his key, verified, under bob_away. alice marks the key unverified in Known
+/// fingerprints (bob's record): it is unverified under bob_away too, and the line says so
+/// (before: only bob's record changed, and whoever holds the key, a thief with bob's laptop,
+/// had a "(verified)" session as bob_away).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_marking_a_key_unverified_reaches_the_nick_the_contact_took() {
+    let (mut p, (bob_fp, _)) = encrypted_pair(Proto::Irc, PairOptions::default());
+    share_a_channel(&mut p);
+    let known = open_known(&mut p.alice.client);
+    known_do(&mut p.alice.client, &known, &bob_fp, "Mark verified");
+    p.alice
+        .client
+        .expect_system("bob", "bob's key marked verified", WAIT, |t| {
+            t.contains(&bob_fp) && t.contains("now marked verified")
+        });
+    rename(&mut p.bob, &p.alice, "bob_away", true);
+    rename(&mut p.bob, &p.alice, "bob", true);
+    let verified = |c: &mut Client| -> Vec<String> {
+        c.cmd_output("bob", "sotto fingerprints")
+            .iter()
+            .map(Written::shown)
+            .filter(|l| l.contains(&bob_fp) && l.contains("- verified -"))
+            .collect()
+    };
+    let listed = verified(&mut p.alice.client);
+    assert_eq!(
+        listed.len(),
+        2,
+        "bob and bob_away hold the key verified: {listed:?}"
+    );
+    let known = known_from_tools(&mut p.alice.client);
+    let label = known
+        .items
+        .iter()
+        .flat_map(|(_, label)| label.split('[').skip(1))
+        .filter_map(|s| s.strip_suffix("] ").or(s.strip_suffix(']')))
+        .find(|s| s.starts_with("bob - ") && s.contains(&bob_fp))
+        .unwrap_or_else(|| panic!("no entry for bob: {:?}", known.items))
+        .to_owned();
+    p.alice
+        .client
+        .answer(&known.n, &format!("key={label};action=Mark unverified"));
+    p.alice
+        .client
+        .expect_system("bob", "the line names bob_away too", WAIT, |t| {
+            t.contains("now marked unverified") && t.contains("bob_away too")
+        });
+    let listed = verified(&mut p.alice.client);
+    assert!(listed.is_empty(), "still verified: {listed:?}");
+    p.assert_no_criticals();
+}

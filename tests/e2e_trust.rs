@@ -1115,14 +1115,6 @@ fn xmpp_known_fingerprints_verify_and_forget() {
     assert_no_trouble(&p);
 }
 
-/// Closes the Known fingerprints dialog `/sotto fingerprints` opened, without a decision, and
-/// opens the same view from Tools > Sotto > Known fingerprints...
-fn known_from_tools(c: &mut Client) -> Dialog {
-    let from_cmd = expect_dialog(c, "known fingerprints");
-    c.command(&format!("cancel {}", from_cmd.n));
-    open_known(c)
-}
-
 /// Bob gets a new key and alice accepts it in the key-change dialog (she then has two accepted
 /// keys for him); a message each way on it. Its fingerprint.
 fn new_key_accepted(p: &mut Pair) -> String {

@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_void, CStr};
 
-use crate::sessions::trust::{Change, Changed};
+use crate::sessions::trust::{Change, Changed, RecordChange};
 use crate::store::TrustRecord;
 
 use super::bindings as sys;
@@ -228,7 +228,7 @@ fn apply_known(t: &TrustRecord, change: Change) {
     let Some((protocol, account)) = t.protocol_and_account() else {
         return;
     };
-    let done = service::change_record(t, change);
+    let RecordChange { done, also } = service::change_record(t, change);
     let r = ConvRef {
         protocol: protocol.to_owned(),
         account: account.to_owned(),
@@ -240,22 +240,47 @@ fn apply_known(t: &TrustRecord, change: Change) {
     // Said also with no window open (the list is usually used with none): the user must not
     // believe a key forgotten, or verified, that is not, nor wonder whether one was.
     // What it did is said too (the held lines below matter most: what the user types to the
-    // contact is held from now on).
+    // contact is held from now on), under this name and under the other names that held the
+    // key.
     // One line (one box with no window open), what follows included.
-    let held = match done {
-        Changed::Held => Some(texts::held_after_forget(&peer, &fingerprint)),
-        Changed::HeldOther => Some(texts::other_held_after_forget(&peer, &fingerprint)),
-        Changed::Failed | Changed::Gone | Changed::Done => None,
-    };
+    let names: Vec<String> = also.iter().map(|(name, _)| name.clone()).collect();
+    let mut said = vec![line];
+    said.extend(texts::record_changed_also(&names, change));
+    said.extend(held_after(&peer, &fingerprint, done));
+    for (name, changed) in &also {
+        said.extend(held_after(&Shown::new(name), &fingerprint, *changed));
+    }
+    let line = said.join(" ");
     if matches!(done, Changed::Failed | Changed::Gone) {
         r.failure_line(&line);
-    } else if let Some(held) = held {
-        r.outcome_line(&format!("{line} {held}"));
     } else {
         r.outcome_line(&line);
     }
     if done == Changed::Held {
         super::present::redecorate(&r);
+    }
+    for (name, changed) in also {
+        let other = ConvRef {
+            peer: name,
+            ..r.clone()
+        };
+        if changed == Changed::Held {
+            super::present::redecorate(&other);
+        }
+        // Its own window, if open, says what became of its key too.
+        let shown = Shown::new(&other.peer);
+        let mut said = vec![texts::record_changed(&shown, &fingerprint, changed, change)];
+        said.extend(held_after(&shown, &fingerprint, changed));
+        other.system_line(&said.join(" "));
+    }
+}
+
+/// What a forgotten key held for `peer` (`done`): a sentence, or `None` when nothing was held.
+fn held_after(peer: &Shown, fingerprint: &str, done: Changed) -> Option<String> {
+    match done {
+        Changed::Held => Some(texts::held_after_forget(peer, fingerprint)),
+        Changed::HeldOther => Some(texts::other_held_after_forget(peer, fingerprint)),
+        Changed::Failed | Changed::Gone | Changed::Done => None,
     }
 }
 

@@ -13,7 +13,7 @@ use crate::protocol::{
 use crate::sessions::nosuchnick::irc_fold;
 use crate::sessions::siblings::{SiblingState, Verdict};
 use crate::sessions::trust::AcceptError;
-use crate::sessions::trust::{Change, Changed};
+use crate::sessions::trust::{Change, Changed, RecordChange};
 use crate::sessions::{ConvRef, Effects, Notice, Outgoing, Sessions, Settings};
 use crate::store::{Trust, TrustRecord};
 
@@ -849,8 +849,11 @@ pub(crate) fn all_trust_records() -> Result<(Vec<TrustRecord>, usize), String> {
 }
 
 /// Verify, unverify or forget one recorded key.
-pub(crate) fn change_record(t: &TrustRecord, change: Change) -> Changed {
-    with_sessions(|s| s.change_record(t, change)).unwrap_or(Changed::Failed)
+pub(crate) fn change_record(t: &TrustRecord, change: Change) -> RecordChange {
+    with_sessions(|s| s.change_record(t, change)).unwrap_or(RecordChange {
+        done: Changed::Failed,
+        also: Vec::new(),
+    })
 }
 
 /// The host renamed the contact: move the conversation from `old` to `r`'s name.

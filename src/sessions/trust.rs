@@ -157,13 +157,20 @@ impl Sessions {
         store.all_trust_records().map_err(|e| e.to_string())
     }
 
-    /// Verify, unverify or forget one recorded key; a loaded conversation with that contact
-    /// learns the keys that remain, and is held if its session uses the key forgotten while
-    /// another is accepted ([`Changed::Held`]); so is another client of the contact that uses
-    /// it ([`Changed::HeldOther`]).
-    pub fn change_record(&mut self, t: &TrustRecord, change: Change) -> Changed {
+    /// Verify, unverify or forget one recorded key. Marking it unverified or forgetting it
+    /// does so under every name of the account that holds the key (a rename copies a name's
+    /// keys to the name the contact takes: a withdrawal left on one was undone by coming back
+    /// under the other); verifying marks this record only. A loaded conversation with a name
+    /// that forgot the key learns the keys that remain, and is held if its session uses the
+    /// key forgotten while another is accepted ([`Changed::Held`]); so is another client of
+    /// the contact that uses it ([`Changed::HeldOther`]).
+    pub fn change_record(&mut self, t: &TrustRecord, change: Change) -> RecordChange {
+        let failed = RecordChange {
+            done: Changed::Failed,
+            also: Vec::new(),
+        };
         let Some((protocol, account)) = t.protocol_and_account() else {
-            return Changed::Failed;
+            return failed;
         };
         let key = ConvKey {
             protocol: protocol.to_owned(),
@@ -174,39 +181,70 @@ impl Sessions {
             self.user_acted(&key);
         }
         let Some(store) = self.store.as_ref() else {
-            return Changed::Failed;
+            return failed;
         };
         let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
         let res = match change {
-            Change::Verify => store.set_trust(p, a, peer, &t.key, Trust::Verified),
-            Change::Unverify => store.set_trust(p, a, peer, &t.key, Trust::Unverified),
-            Change::Forget => store.forget_key(p, a, peer, &t.key),
+            Change::Verify => store
+                .set_trust(p, a, peer, &t.key, Trust::Verified)
+                .map(|done| done.then(Vec::new)),
+            Change::Unverify => store.withdraw_trust(p, a, peer, &t.key, false),
+            Change::Forget => store.withdraw_trust(p, a, peer, &t.key, true),
         };
-        let (mut held, mut held_other) = (false, false);
-        match res {
+        let others = match res {
             // Forgotten or changed meanwhile (another copy of the list): nothing to do.
-            Ok(false) => return Changed::Gone,
-            Ok(true) => {}
+            Ok(None) => {
+                return RecordChange {
+                    done: Changed::Gone,
+                    also: Vec::new(),
+                }
+            }
+            Ok(Some(others)) => others,
             Err(e) => {
                 self.note(format!("changing a recorded key: {e}"));
-                return Changed::Failed;
+                return failed;
             }
+        };
+        if change != Change::Forget {
+            return RecordChange {
+                done: Changed::Done,
+                also: others.into_iter().map(|o| (o, Changed::Done)).collect(),
+            };
         }
-        let res = match self.sessions.get_mut(&key) {
-            Some(s) if change == Change::Forget => {
-                push_accepted(store, &key, &mut s.conv).map(|()| {
-                    held = hold_unaccepted(&mut s.conv);
-                    held_other = Self::hold_unaccepted_others(s);
-                })
-            }
-            _ => Ok(()),
+        let done = self.after_forget(&key);
+        let also = others
+            .into_iter()
+            .map(|other| {
+                let k = ConvKey {
+                    peer: other.clone(),
+                    ..key.clone()
+                };
+                (other, self.after_forget(&k))
+            })
+            .collect();
+        RecordChange { done, also }
+    }
+
+    /// A key was forgotten for `key`'s name: its loaded conversation, if any, learns the keys
+    /// that remain and is held if its session (or another client's) uses the one forgotten.
+    fn after_forget(&mut self, key: &ConvKey) -> Changed {
+        let Some(store) = self.store.as_ref() else {
+            return Changed::Failed;
+        };
+        let (mut held, mut held_other) = (false, false);
+        let res = match self.sessions.get_mut(key) {
+            Some(s) => push_accepted(store, key, &mut s.conv).map(|()| {
+                held = hold_unaccepted(&mut s.conv);
+                held_other = Self::hold_unaccepted_others(s);
+            }),
+            None => Ok(()),
         };
         if let Err(e) = res {
             self.note(format!("changing a recorded key: {e}"));
             return Changed::Failed;
         }
         if held || held_other {
-            if let Err(reason) = self.persist(&key, &[]) {
+            if let Err(reason) = self.persist(key, &[]) {
                 // Memory stays held; disk loads held too (`Sessions::load`, `load_others`
                 // through `refresh_others`).
                 self.note(format!(
@@ -220,6 +258,17 @@ impl Sessions {
             (false, false) => Changed::Done,
         }
     }
+}
+
+/// What [`Sessions::change_record`] did to the record, and to the other names of the account
+/// that held its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordChange {
+    /// What became of the record itself.
+    pub done: Changed,
+    /// The other names of the account whose copy of the key was marked unverified or forgotten
+    /// with it, and what became of each (never [`Changed::Gone`]).
+    pub also: Vec<(String, Changed)>,
 }
 
 /// What [`Sessions::change_record`] did.

@@ -118,6 +118,50 @@ impl Store {
         Ok(rows > 0)
     }
 
+    /// Withdraws the user's trust in `peer`'s `key` (marks it unverified, or forgets it when
+    /// `forget`) under `peer` and under every other name of the account that holds the same
+    /// key: a rename copies a name's keys, verified ones too, to the name the contact takes,
+    /// and a withdrawal left on one name was undone by that contact (or whoever holds the key
+    /// now) coming back under another. One statement: all names or none. `None` when `peer`
+    /// does not hold the key (nothing changed); else the other names changed, in order.
+    pub fn withdraw_trust(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+        key: &IdentityPublic,
+        forget: bool,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let acct = account_key(protocol, account);
+        let key = key.to_bytes();
+        let held: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM trust WHERE account = ?1 AND peer = ?2 AND key = ?3)",
+            )?
+            .query_row(params![acct, peer, key.as_slice()], |r| r.get(0))?;
+        if !held {
+            return Ok(None);
+        }
+        // The other names the statement below changes: all that hold the key to forget it,
+        // those that hold it verified to mark it unverified.
+        let others: Vec<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT peer FROM trust WHERE account = ?1 AND key = ?3 AND peer != ?2
+                 AND (?4 OR trust = 1) ORDER BY peer",
+            )?
+            .query_map(params![acct, peer, key.as_slice(), forget], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let sql = if forget {
+            "DELETE FROM trust WHERE account = ?1 AND key = ?2"
+        } else {
+            "UPDATE trust SET trust = 0 WHERE account = ?1 AND key = ?2"
+        };
+        self.exec(sql, params![acct, key.as_slice()])?;
+        Ok(Some(others))
+    }
+
     /// Forgets one recorded key of `peer`; `false` when it was not recorded.
     pub fn forget_key(
         &self,

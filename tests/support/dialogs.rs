@@ -106,6 +106,14 @@ pub fn open_known(c: &mut Client) -> Dialog {
     expect_dialog(c, "known fingerprints")
 }
 
+/// Closes the Known fingerprints dialog a `/sotto fingerprints` opened (the listing opens it
+/// too), then opens the one from Tools > Sotto.
+pub fn known_from_tools(c: &mut Client) -> Dialog {
+    let from_cmd = expect_dialog(c, "known fingerprints");
+    c.command(&format!("cancel {}", from_cmd.n));
+    open_known(c)
+}
+
 /// In the Known fingerprints dialog `d`, apply `action` ("Mark verified", "Forget this key",
 /// ...) to the key with fingerprint `fp`.
 pub fn known_do(c: &mut Client, d: &Dialog, fp: &str, action: &str) {

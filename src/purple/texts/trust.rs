@@ -379,6 +379,23 @@ pub(crate) fn record_changed(
     format!("{peer}'s key {fingerprint} {what}.")
 }
 
+/// The other names of the account a withdrawal reached with the record (they held the same
+/// key: a rename carried it there, or the user accepted it under both); `None` when none.
+pub(crate) fn record_changed_also(also: &[String], change: Change) -> Option<String> {
+    if also.is_empty() {
+        return None;
+    }
+    let what = match change {
+        Change::Forget => "forgotten",
+        Change::Verify | Change::Unverify => "marked unverified",
+    };
+    Some(format!(
+        "The same key is {what} under {} too (a key is one person's, whatever name it is \
+         under).",
+        super::known_as(also)
+    ))
+}
+
 /// The key just forgotten is the one another client of the contact uses (the main session goes
 /// on).
 pub(crate) fn other_held_after_forget(peer: &Shown, fingerprint: &str) -> String {

@@ -1948,7 +1948,8 @@ fn forgetting_another_clients_key_stops_what_goes_to_it() {
     assert_eq!(
         net.alice
             .sessions
-            .change_record(&record, trust::Change::Forget),
+            .change_record(&record, trust::Change::Forget)
+            .done,
         trust::Changed::HeldOther
     );
     for restarted in [false, true] {

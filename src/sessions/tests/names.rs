@@ -535,7 +535,8 @@ fn forgetting_the_key_a_session_uses_holds_it_while_another_is_accepted() {
     assert_eq!(
         alice
             .sessions
-            .change_record(&forgotten, trust::Change::Forget),
+            .change_record(&forgotten, trust::Change::Forget)
+            .done,
         trust::Changed::Held
     );
     for restarted in [false, true] {
@@ -549,7 +550,10 @@ fn forgetting_the_key_a_session_uses_holds_it_while_another_is_accepted() {
     accept(&mut alice, "bob", &new_key);
     let old = record(&alice, old_key);
     assert_eq!(
-        alice.sessions.change_record(&old, trust::Change::Forget),
+        alice
+            .sessions
+            .change_record(&old, trust::Change::Forget)
+            .done,
         trust::Changed::Done
     );
     let (out, _) = alice.send_to("bob", "the old key forgotten", Policy::Manual);
@@ -568,7 +572,10 @@ fn forget_the_loaded_key(alice: &mut Peer) -> (ConvKey, crate::protocol::Identit
         .find(|r| r.key == shown)
         .expect("recorded");
     assert_eq!(
-        alice.sessions.change_record(&record, trust::Change::Forget),
+        alice
+            .sessions
+            .change_record(&record, trust::Change::Forget)
+            .done,
         trust::Changed::Done
     );
     (key, shown)
@@ -2268,4 +2275,88 @@ fn accepting_bobs_key_on_mallorys_name_does_not_carry_mallorys_key_on() {
         vec![bobs],
         "carol took mallory's key with bob's"
     );
+}
+
+/// alice's record of `name`'s `key`.
+fn record_of(
+    alice: &Peer,
+    name: &str,
+    key: &crate::protocol::IdentityPublic,
+) -> Option<crate::store::TrustRecord> {
+    let k = alice.key_for(name);
+    alice
+        .store()
+        .trust_records(&k.protocol, &k.account, &k.peer)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.key == *key)
+}
+
+/// A rename copies the name's keys, verified ones too, to the name the contact takes; marking
+/// the key unverified, or forgetting it, under one name does so under every name that holds
+/// it: left on one, the withdrawal was undone by whoever holds the key (a stolen laptop)
+/// coming back under the other nick, "(verified)" and all (found by a read-only review of
+/// identity, 2026-12-07). Verifying marks the one record only.
+#[test]
+fn withdrawing_trust_in_a_key_reaches_every_name_that_holds_it() {
+    let (mut alice, _bob) = encrypted("withdraw");
+    let key = alice.key.clone();
+    let bobs = alice.sessions.loaded_peer_key(&key).expect("a key");
+    let verify = record_of(&alice, "bob", &bobs).expect("recorded");
+    assert_eq!(
+        alice.sessions.change_record(&verify, trust::Change::Verify),
+        trust::RecordChange {
+            done: trust::Changed::Done,
+            also: Vec::new()
+        }
+    );
+    // bob goes away and comes back: both names hold his key, verified.
+    rename(&mut alice, "bob", "bob_away");
+    rename(&mut alice, "bob_away", "bob");
+    let away = record_of(&alice, "bob_away", &bobs).expect("copied by the rename");
+    assert_eq!(away.trust, crate::store::Trust::Verified);
+    // A third name holds it unverified: marking unverified does not name it (nothing changed).
+    alice
+        .store()
+        .record_key_seen(&key.protocol, &key.account, "robert", &bobs)
+        .unwrap();
+    let record = record_of(&alice, "bob", &bobs).expect("recorded");
+    assert_eq!(
+        alice
+            .sessions
+            .change_record(&record, trust::Change::Unverify),
+        trust::RecordChange {
+            done: trust::Changed::Done,
+            also: vec![("bob_away".to_owned(), trust::Changed::Done)]
+        }
+    );
+    for name in ["bob", "bob_away", "robert"] {
+        let r = record_of(&alice, name, &bobs).expect("still recorded");
+        assert_eq!(r.trust, crate::store::Trust::Unverified, "{name}");
+    }
+    // Verifying under one name verifies that record only.
+    let record = record_of(&alice, "bob_away", &bobs).expect("recorded");
+    assert_eq!(
+        alice
+            .sessions
+            .change_record(&record, trust::Change::Verify)
+            .also,
+        Vec::new()
+    );
+    let r = record_of(&alice, "bob", &bobs).expect("recorded");
+    assert_eq!(r.trust, crate::store::Trust::Unverified);
+    // Forgetting it under one name forgets it under all.
+    assert_eq!(
+        alice
+            .sessions
+            .change_record(&record, trust::Change::Forget)
+            .also
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect::<Vec<_>>(),
+        vec!["bob".to_owned(), "robert".to_owned()]
+    );
+    for name in ["bob", "bob_away", "robert"] {
+        assert!(record_of(&alice, name, &bobs).is_none(), "{name}");
+    }
 }

@@ -280,7 +280,8 @@ fn the_trust_table_is_the_one_source_of_accepted_keys() {
     assert_eq!(
         alice
             .sessions
-            .change_record(&records[0], trust::Change::Forget),
+            .change_record(&records[0], trust::Change::Forget)
+            .done,
         trust::Changed::Done
     );
     assert!(loaded(&alice.sessions).is_empty());
@@ -299,7 +300,7 @@ fn the_trust_table_is_the_one_source_of_accepted_keys() {
         trust::Change::Forget,
     ] {
         assert_eq!(
-            alice.sessions.change_record(&records[0], change),
+            alice.sessions.change_record(&records[0], change).done,
             trust::Changed::Gone,
             "{change:?}"
         );
