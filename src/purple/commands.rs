@@ -189,103 +189,114 @@ unsafe extern "C" fn sotto_cmd(
     error: *mut *mut c_char,
     _data: *mut c_void,
 ) -> sys::PurpleCmdRet {
-    ffi_boundary!(sys::PURPLE_CMD_RET_FAILED, {
-        non_null!(conv, sys::PURPLE_CMD_RET_FAILED);
-        // SAFETY: live conversation for this callback.
-        let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
-            return sys::PURPLE_CMD_RET_FAILED;
-        };
-        // A window whose account changed under it runs no command: it would act as the new
-        // account, from a window that reads nothing (`service::track`).
-        // SAFETY: live conversation for this callback.
-        if let Some(line) = unsafe { service::account_changed(conv) } {
-            r.system_line(&line);
-            return sys::PURPLE_CMD_RET_OK;
-        }
-        // SAFETY: live conversation for this callback.
-        let followed = unsafe { service::track(conv) };
-        // SAFETY: libpurple's argument vector for this callback.
-        // Wiped when dropped: `verify` and `answer` carry a verification answer.
-        let line = SecretString::new(unsafe { arg(args, 0) });
-        let word = line
-            .split_whitespace()
-            .next()
-            .unwrap_or("help")
-            .to_ascii_lowercase();
-        // A window whose conversation could not follow its contact (a rename the store
-        // refused; a room occupant's window whose name now stands for a contact): what the
-        // window's name stands for now is another conversation, and a command run here acted
-        // on it (a status of another conversation, a policy saved for another contact; found
-        // by a hostile review). Help and the account-wide list of keys only. Said in this
-        // window (the conversation `r` names now may have a window of its own).
-        if !followed && !matches!(word.as_str(), "help" | "fingerprints" | "keys") {
-            // If the lines `track` wrote left it open.
-            if glue::still_open(conv) {
-                // SAFETY: in libpurple's open conversations just now.
-                unsafe { glue::system_line_to(conv, texts::not_run_here()) };
+    // A fault says so (the host said "failed for an unknown reason"); the command itself is
+    // not shown back (`verify` and `answer` carry a verification answer).
+    ffi_boundary!(
+        {
+            super::boundary::quietly(|| {
+                // SAFETY: libpurple's error out-parameter (NULL checked inside).
+                unsafe { set_error(error, texts::command_fault()) };
+            });
+            sys::PURPLE_CMD_RET_FAILED
+        },
+        {
+            non_null!(conv, sys::PURPLE_CMD_RET_FAILED);
+            // SAFETY: live conversation for this callback.
+            let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
+                return sys::PURPLE_CMD_RET_FAILED;
+            };
+            // A window whose account changed under it runs no command: it would act as the new
+            // account, from a window that reads nothing (`service::track`).
+            // SAFETY: live conversation for this callback.
+            if let Some(line) = unsafe { service::account_changed(conv) } {
+                r.system_line(&line);
+                return sys::PURPLE_CMD_RET_OK;
             }
-            return sys::PURPLE_CMD_RET_OK;
-        }
-        match word.as_str() {
-            "start" | "stop" => {
-                if word == "start" {
-                    service::user_acted(&r);
+            // SAFETY: live conversation for this callback.
+            let followed = unsafe { service::track(conv) };
+            // SAFETY: libpurple's argument vector for this callback.
+            // Wiped when dropped: `verify` and `answer` carry a verification answer.
+            let line = SecretString::new(unsafe { arg(args, 0) });
+            let word = line
+                .split_whitespace()
+                .next()
+                .unwrap_or("help")
+                .to_ascii_lowercase();
+            // A window whose conversation could not follow its contact (a rename the store
+            // refused; a room occupant's window whose name now stands for a contact): what the
+            // window's name stands for now is another conversation, and a command run here acted
+            // on it (a status of another conversation, a policy saved for another contact; found
+            // by a hostile review). Help and the account-wide list of keys only. Said in this
+            // window (the conversation `r` names now may have a window of its own).
+            if !followed && !matches!(word.as_str(), "help" | "fingerprints" | "keys") {
+                // If the lines `track` wrote left it open.
+                if glue::still_open(conv) {
+                    // SAFETY: in libpurple's open conversations just now.
+                    unsafe { glue::system_line_to(conv, texts::not_run_here()) };
                 }
-                if let Some(fx) = service::start_or_stop(&r, word == "start") {
-                    present::apply_start_or_stop(&r, fx, word == "start");
-                } else {
-                    r.system_line(texts::no_identity());
-                }
+                return sys::PURPLE_CMD_RET_OK;
             }
-            "status" => {
-                // A start that lapsed since the last line went by says so first (the lapse is
-                // otherwise seen at the next line in or out), so the status agrees with it.
-                if service::conv_state(&r) == Some(ConvState::Handshaking) {
-                    if let Some(fx) = service::tick(&r) {
-                        present::apply(&r, fx);
+            match word.as_str() {
+                "start" | "stop" => {
+                    if word == "start" {
+                        service::user_acted(&r);
+                    }
+                    if let Some(fx) = service::start_or_stop(&r, word == "start") {
+                        present::apply_start_or_stop(&r, fx, word == "start");
+                    } else {
+                        r.system_line(texts::no_identity());
                     }
                 }
-                r.system_line(&present::status_text(&r))
-            }
-            "fingerprint" | "fp" => r.system_line(&present::fingerprint_text(&r)),
-            "verify" => verify(&r, rest(&line)),
-            "answer" => {
-                let answer = SecretString::from(rest(&line).trim());
-                if !service::question_pending(&r) {
-                    r.system_line(&texts::no_question(&Shown::new(&r.peer)));
-                } else if answer.is_empty() {
-                    // Alone: the dialog for the question, which may not have opened by itself
-                    // (questions asked in a row: `dialogs::question_arrived`).
-                    if let Some(question) = service::pending_question(&r) {
-                        if dialogs::answer_dialog_open(&r, &question) {
-                            r.system_line(&texts::answer_dialog_open(&Shown::new(&r.peer)));
-                        } else {
-                            dialogs::answer(&r, &question);
+                "status" => {
+                    // A start that lapsed since the last line went by says so first (the lapse is
+                    // otherwise seen at the next line in or out), so the status agrees with it.
+                    if service::conv_state(&r) == Some(ConvState::Handshaking) {
+                        if let Some(fx) = service::tick(&r) {
+                            present::apply(&r, fx);
                         }
                     }
-                } else {
-                    // Answered here: a dialog still open for the question is stale.
-                    dialogs::close_answer_dialog(&r);
-                    dialogs::answer_question(&r, &answer);
+                    r.system_line(&present::status_text(&r))
+                }
+                "fingerprint" | "fp" => r.system_line(&present::fingerprint_text(&r)),
+                "verify" => verify(&r, rest(&line)),
+                "answer" => {
+                    let answer = SecretString::from(rest(&line).trim());
+                    if !service::question_pending(&r) {
+                        r.system_line(&texts::no_question(&Shown::new(&r.peer)));
+                    } else if answer.is_empty() {
+                        // Alone: the dialog for the question, which may not have opened by itself
+                        // (questions asked in a row: `dialogs::question_arrived`).
+                        if let Some(question) = service::pending_question(&r) {
+                            if dialogs::answer_dialog_open(&r, &question) {
+                                r.system_line(&texts::answer_dialog_open(&Shown::new(&r.peer)));
+                            } else {
+                                dialogs::answer(&r, &question);
+                            }
+                        }
+                    } else {
+                        // Answered here: a dialog still open for the question is stale.
+                        dialogs::close_answer_dialog(&r);
+                        dialogs::answer_question(&r, &answer);
+                    }
+                }
+                "accept" => dialogs::accept_typed(&r, rest(&line)),
+                "cancel" | "abort" => dialogs::cancel_verification(&r),
+                "giveback" => give_back(&r),
+                "fingerprints" | "keys" => {
+                    r.system_lines(&known::known_fingerprints_text());
+                    known::known_fingerprints(Some(&r));
+                }
+                "policy" => policy(&r, rest(&line)),
+                "help" => r.system_lines(texts::HELP),
+                other => {
+                    // SAFETY: libpurple's error out-parameter.
+                    unsafe { set_error(error, &texts::unknown_command(other)) };
+                    return sys::PURPLE_CMD_RET_FAILED;
                 }
             }
-            "accept" => dialogs::accept_typed(&r, rest(&line)),
-            "cancel" | "abort" => dialogs::cancel_verification(&r),
-            "giveback" => give_back(&r),
-            "fingerprints" | "keys" => {
-                r.system_lines(&known::known_fingerprints_text());
-                known::known_fingerprints(Some(&r));
-            }
-            "policy" => policy(&r, rest(&line)),
-            "help" => r.system_lines(texts::HELP),
-            other => {
-                // SAFETY: libpurple's error out-parameter.
-                unsafe { set_error(error, &texts::unknown_command(other)) };
-                return sys::PURPLE_CMD_RET_FAILED;
-            }
+            sys::PURPLE_CMD_RET_OK
         }
-        sys::PURPLE_CMD_RET_OK
-    })
+    )
 }
 
 /// `/sotto giveback` and the menu's "Stop waiting" in an encrypted conversation: what waits for

@@ -242,116 +242,150 @@ unsafe extern "C" fn direct_override(
     error: *mut *mut c_char,
     data: *mut c_void,
 ) -> sys::PurpleCmdRet {
-    // A panic must not let the text out in plaintext.
-    ffi_boundary!(sys::PURPLE_CMD_RET_FAILED, {
-        non_null!(conv, sys::PURPLE_CMD_RET_CONTINUE);
-        let kind = match data as usize {
-            1 => Kind::Me,
-            2 => Kind::Msg,
-            3 => Kind::Query,
-            5 => Kind::RoomMsg,
-            6 => Kind::RefuseHere,
-            7 => Kind::SlackMsg,
-            8 => Kind::SlackRemind,
-            9 => Kind::NamedMsg,
-            10 => Kind::NamedQuery,
-            11 => Kind::RefuseSecond,
-            12 => Kind::RefuseThird,
-            13 => Kind::OneTarget,
-            _ => Kind::Refuse,
-        };
-        // SAFETY: live conversation and libpurple's argument vector for this callback.
-        let (account, first, second) = unsafe {
-            (
-                sys::purple_conversation_get_account(conv),
-                arg(args, 0),
-                arg(args, 1),
-            )
-        };
-        // The command as typed, shown back with a refusal (the input box is cleared).
-        let as_typed = {
-            let mut line = format!("/{}", glue::cstr_to_string(cmd).unwrap_or_default());
-            // ("wwws" at most: four arguments.)
-            for word in (0..4)
-                // SAFETY: libpurple's NULL-terminated argument vector (`arg` stops at the NULL).
-                .map(|i| unsafe { arg(args, i) })
-                .take_while(|a| !a.is_empty())
-            {
-                line.push(' ');
-                line.push_str(&word);
-            }
-            line
-        };
-        // Where the command names its recipient (Zephyr's `/zir`, `/zcir`: not first).
-        let recipient = match kind {
-            Kind::RefuseSecond => second.clone(),
-            // SAFETY: libpurple's argument vector ("wwws": four arguments).
-            Kind::RefuseThird => unsafe { arg(args, 2) },
-            _ => first.clone(),
-        };
-        let name = recipient.trim();
-        if kind == Kind::OneTarget {
-            if name.split_whitespace().nth(1).is_none() {
-                return sys::PURPLE_CMD_RET_CONTINUE;
-            }
-            let command = glue::cstr_to_string(cmd).unwrap_or_default();
-            // SAFETY: libpurple's error out-parameter.
-            unsafe {
-                set_error(
-                    error,
-                    &texts::with_command(&texts::one_target_only(&command), &as_typed),
+    // A panic must not let the text out in plaintext. Nor lose it: the command failed
+    // "for an unknown reason", said the host, and cleared the input box with the text in it;
+    // the error gives the command back as typed (found by a read-only review, 2026-12-07).
+    ffi_boundary!(
+        {
+            super::boundary::quietly(|| {
+                // SAFETY: the callback's own arguments, still live; `error` is libpurple's
+                // out-parameter (NULL checked inside).
+                unsafe {
+                    set_error(
+                        error,
+                        &texts::with_command(texts::command_fault(), &typed_command(cmd, args)),
+                    )
+                };
+            });
+            sys::PURPLE_CMD_RET_FAILED
+        },
+        {
+            non_null!(conv, sys::PURPLE_CMD_RET_CONTINUE);
+            let kind = match data as usize {
+                1 => Kind::Me,
+                2 => Kind::Msg,
+                3 => Kind::Query,
+                5 => Kind::RoomMsg,
+                6 => Kind::RefuseHere,
+                7 => Kind::SlackMsg,
+                8 => Kind::SlackRemind,
+                9 => Kind::NamedMsg,
+                10 => Kind::NamedQuery,
+                11 => Kind::RefuseSecond,
+                12 => Kind::RefuseThird,
+                13 => Kind::OneTarget,
+                _ => Kind::Refuse,
+            };
+            // SAFETY: live conversation and libpurple's argument vector for this callback.
+            let (account, first, second) = unsafe {
+                (
+                    sys::purple_conversation_get_account(conv),
+                    arg(args, 0),
+                    arg(args, 1),
                 )
             };
-            return sys::PURPLE_CMD_RET_FAILED;
-        }
-        // `/msg bob /Sotto verify q | a` (or `/notice bob …`): a Sotto command meant for this
-        // window, never sent to anyone, in plaintext or not (as a typed line:
-        // `commands::mistyped_command`).
-        if matches!(
-            kind,
-            Kind::Msg
-                | Kind::Query
-                | Kind::RoomMsg
-                | Kind::NamedMsg
-                | Kind::NamedQuery
-                | Kind::Refuse
-        ) && super::commands::mistyped_command(&second)
-        {
-            // SAFETY: libpurple's error out-parameter.
-            unsafe { set_error(error, &texts::command_not_run(&second)) };
-            return sys::PURPLE_CMD_RET_FAILED;
-        }
-        // `/me ok` with `/sotto answer …` on a second line (Shift+Enter: Pidgin hands the
-        // whole entry to the command, and its text keeps the line break), or Slack's one
-        // argument: the same.
-        if matches!(kind, Kind::Me | Kind::SlackMsg | Kind::SlackRemind)
-            && super::commands::mistyped_command(&first)
-        {
-            // SAFETY: libpurple's error out-parameter.
-            unsafe { set_error(error, &texts::command_not_run(&first)) };
-            return sys::PURPLE_CMD_RET_FAILED;
-        }
-        // IRC's other spellings of a target (RFC 2812 `msgto`: nick!user@host, nick@server,
-        // user%host@server) reach a person whose conversation is named by the nick alone: the
-        // nick is checked too, and such a spelling of a contact that is not in plaintext is
-        // refused (the text would leave in plaintext under the other spelling).
-        // So do a nick with channel-mode prefixes (`@bob`): libpurple sends a window's lines
-        // to the nick without them.
-        if matches!(kind, Kind::Msg | Kind::Query | Kind::Refuse) {
-            let typed: Vec<&str> = name.split(',').collect();
-            let reached = service::irc_reached(name);
-            let spelled_otherwise = reached.into_iter().filter(|n| !typed.contains(n));
-            for nick in spelled_otherwise {
+            // The command as typed, shown back with a refusal (the input box is cleared).
+            // SAFETY: the callback's own arguments.
+            let as_typed = unsafe { typed_command(cmd, args) };
+            // Where the command names its recipient (Zephyr's `/zir`, `/zcir`: not first).
+            let recipient = match kind {
+                Kind::RefuseSecond => second.clone(),
+                // SAFETY: libpurple's argument vector ("wwws": four arguments).
+                Kind::RefuseThird => unsafe { arg(args, 2) },
+                _ => first.clone(),
+            };
+            let name = recipient.trim();
+            if kind == Kind::OneTarget {
+                if name.split_whitespace().nth(1).is_none() {
+                    return sys::PURPLE_CMD_RET_CONTINUE;
+                }
+                let command = glue::cstr_to_string(cmd).unwrap_or_default();
+                // SAFETY: libpurple's error out-parameter.
+                unsafe {
+                    set_error(
+                        error,
+                        &texts::with_command(&texts::one_target_only(&command), &as_typed),
+                    )
+                };
+                return sys::PURPLE_CMD_RET_FAILED;
+            }
+            // `/msg bob /Sotto verify q | a` (or `/notice bob …`): a Sotto command meant for this
+            // window, never sent to anyone, in plaintext or not (as a typed line:
+            // `commands::mistyped_command`).
+            if matches!(
+                kind,
+                Kind::Msg
+                    | Kind::Query
+                    | Kind::RoomMsg
+                    | Kind::NamedMsg
+                    | Kind::NamedQuery
+                    | Kind::Refuse
+            ) && super::commands::mistyped_command(&second)
+            {
+                // SAFETY: libpurple's error out-parameter.
+                unsafe { set_error(error, &texts::command_not_run(&second)) };
+                return sys::PURPLE_CMD_RET_FAILED;
+            }
+            // `/me ok` with `/sotto answer …` on a second line (Shift+Enter: Pidgin hands the
+            // whole entry to the command, and its text keeps the line break), or Slack's one
+            // argument: the same.
+            if matches!(kind, Kind::Me | Kind::SlackMsg | Kind::SlackRemind)
+                && super::commands::mistyped_command(&first)
+            {
+                // SAFETY: libpurple's error out-parameter.
+                unsafe { set_error(error, &texts::command_not_run(&first)) };
+                return sys::PURPLE_CMD_RET_FAILED;
+            }
+            // IRC's other spellings of a target (RFC 2812 `msgto`: nick!user@host, nick@server,
+            // user%host@server) reach a person whose conversation is named by the nick alone: the
+            // nick is checked too, and such a spelling of a contact that is not in plaintext is
+            // refused (the text would leave in plaintext under the other spelling).
+            // So do a nick with channel-mode prefixes (`@bob`): libpurple sends a window's lines
+            // to the nick without them.
+            if matches!(kind, Kind::Msg | Kind::Query | Kind::Refuse) {
+                let typed: Vec<&str> = name.split(',').collect();
+                let reached = service::irc_reached(name);
+                let spelled_otherwise = reached.into_iter().filter(|n| !typed.contains(n));
+                for nick in spelled_otherwise {
+                    // SAFETY: the conversation's account is live.
+                    let plain = unsafe { ConvRef::from_account(account, nick) }
+                        .is_some_and(|r| service::track_name(&r) && plaintext_ok(&r));
+                    if !plain {
+                        // SAFETY: libpurple's error out-parameter.
+                        unsafe {
+                            set_error(
+                                error,
+                                &texts::with_command(
+                                    &texts::spelled_target_refused(name, nick),
+                                    &as_typed,
+                                ),
+                            )
+                        };
+                        return sys::PURPLE_CMD_RET_FAILED;
+                    }
+                }
+            }
+            // Zephyr's and SILC's names: SILC folds case and takes `nick@server` (its libpurple
+            // protocol has no normalize function, so `Bob` is another conversation than `bob`),
+            // and Zephyr's `bob` is `bob@REALM`. Another spelling (lower case, without the part
+            // after `@`) that names another conversation not in plaintext is refused: the text
+            // would reach that contact in plaintext under this spelling.
+            if matches!(kind, Kind::NamedMsg | Kind::NamedQuery) {
+                // Every conversation of the account, saved or loaded (after a restart none is
+                // loaded yet), whose nick folds the same (`Bob` for `bob`, `bob@server` for `Bob`),
+                // when the typed name itself would get plaintext (else it is encrypted anyway).
                 // SAFETY: the conversation's account is live.
-                let plain = unsafe { ConvRef::from_account(account, nick) }
-                    .is_some_and(|r| service::track_name(&r) && plaintext_ok(&r));
-                if !plain {
+                let typed = unsafe { ConvRef::from_account(account, name) };
+                let twin = typed
+                    .filter(|r| service::track_name(r) && plaintext_ok(r))
+                    .and_then(|r| service::folded_twin(&r, service::silc_fold));
+                if let Some(other) = twin {
                     // SAFETY: libpurple's error out-parameter.
                     unsafe {
                         set_error(
                             error,
                             &texts::with_command(
-                                &texts::spelled_target_refused(name, nick),
+                                &texts::spelled_target_refused(name, &other),
                                 &as_typed,
                             ),
                         )
@@ -359,114 +393,88 @@ unsafe extern "C" fn direct_override(
                     return sys::PURPLE_CMD_RET_FAILED;
                 }
             }
-        }
-        // Zephyr's and SILC's names: SILC folds case and takes `nick@server` (its libpurple
-        // protocol has no normalize function, so `Bob` is another conversation than `bob`),
-        // and Zephyr's `bob` is `bob@REALM`. Another spelling (lower case, without the part
-        // after `@`) that names another conversation not in plaintext is refused: the text
-        // would reach that contact in plaintext under this spelling.
-        if matches!(kind, Kind::NamedMsg | Kind::NamedQuery) {
-            // Every conversation of the account, saved or loaded (after a restart none is
-            // loaded yet), whose nick folds the same (`Bob` for `bob`, `bob@server` for `Bob`),
-            // when the typed name itself would get plaintext (else it is encrypted anyway).
-            // SAFETY: the conversation's account is live.
-            let typed = unsafe { ConvRef::from_account(account, name) };
-            let twin = typed
-                .filter(|r| service::track_name(r) && plaintext_ok(r))
-                .and_then(|r| service::folded_twin(&r, service::silc_fold));
-            if let Some(other) = twin {
+            // IRC sends `/msg a,b text` to each of a and b: every target is checked, and a mix of
+            // encrypted and plaintext targets is refused (each needs its own line).
+            if matches!(kind, Kind::Msg | Kind::Query | Kind::Refuse) && name.contains(',') {
+                let targets: Vec<&str> = name.split(',').filter(|t| !t.is_empty()).collect();
+                let all_plain = targets.iter().all(|t| {
+                    // A renamed window's conversation follows first, as for one target: one that
+                    // cannot follow (its move was not saved) is not plaintext under its new name.
+                    // SAFETY: the conversation's account is live.
+                    unsafe { ConvRef::from_account(account, t) }
+                        .is_some_and(|r| service::track_name(&r) && plaintext_ok(&r))
+                });
+                if all_plain {
+                    return sys::PURPLE_CMD_RET_CONTINUE;
+                }
                 // SAFETY: libpurple's error out-parameter.
                 unsafe {
                     set_error(
                         error,
-                        &texts::with_command(
-                            &texts::spelled_target_refused(name, &other),
-                            &as_typed,
-                        ),
+                        &texts::with_command(&texts::several_targets_refused(name), &as_typed),
                     )
                 };
                 return sys::PURPLE_CMD_RET_FAILED;
             }
-        }
-        // IRC sends `/msg a,b text` to each of a and b: every target is checked, and a mix of
-        // encrypted and plaintext targets is refused (each needs its own line).
-        if matches!(kind, Kind::Msg | Kind::Query | Kind::Refuse) && name.contains(',') {
-            let targets: Vec<&str> = name.split(',').filter(|t| !t.is_empty()).collect();
-            let all_plain = targets.iter().all(|t| {
-                // A renamed window's conversation follows first, as for one target: one that
-                // cannot follow (its move was not saved) is not plaintext under its new name.
+            let target = match kind {
+                // SAFETY: live conversation.
+                Kind::Me | Kind::RefuseHere => unsafe { ConvRef::from_conversation(conv) },
+                // `@someone text`: the member is the first word, without its `@`.
+                Kind::SlackMsg | Kind::SlackRemind => {
+                    // The argument as typed: a line break after the member ends the name.
+                    match slack_recipient(kind, &first) {
+                        Recipient::Nobody => return sys::PURPLE_CMD_RET_CONTINUE,
+                        // SAFETY: live conversation.
+                        Recipient::ThisContact => unsafe { ConvRef::from_conversation(conv) },
+                        Recipient::Member(member) => slack_member(account, member),
+                    }
+                }
+                Kind::RoomMsg => {
+                    // The private-chat partner is `room@server/nick`, the room being this chat.
+                    // SAFETY: live conversation.
+                    let room =
+                        glue::cstr_to_string(unsafe { sys::purple_conversation_get_name(conv) });
+                    // SAFETY: the conversation's account is live.
+                    room.and_then(|room| unsafe {
+                        ConvRef::from_account(account, &format!("{room}/{name}"))
+                    })
+                }
                 // SAFETY: the conversation's account is live.
-                unsafe { ConvRef::from_account(account, t) }
-                    .is_some_and(|r| service::track_name(&r) && plaintext_ok(&r))
-            });
-            if all_plain {
+                _ => unsafe { ConvRef::from_account(account, name) },
+            };
+            let Some(target) = target else {
+                return sys::PURPLE_CMD_RET_CONTINUE;
+            };
+            // A renamed window's conversation follows first; if it cannot, nothing is sent.
+            if !service::track_name(&target) {
+                let msg = texts::command_not_sent_rename(&Shown::new(&target.peer));
+                // SAFETY: libpurple's error out-parameter.
+                unsafe { set_error(error, &texts::with_command(&msg, &as_typed)) };
+                return sys::PURPLE_CMD_RET_FAILED;
+            }
+            service::user_acted(&target);
+            if plaintext_ok(&target) {
+                // A command that puts what is typed on the wire to this window's own contact, in a
+                // window another, encrypted, conversation of the contact shares, is held back as a
+                // typed line is (`siblings`), and run again if the user confirms.
+                if typed_here(kind, &first) {
+                    let name = glue::cstr_to_string(cmd).unwrap_or_default();
+                    let cmdline = format!("{name} {first}");
+                    let held = || HeldLine::Command(SecretString::new(cmdline.clone()));
+                    if let Some(refusal) =
+                        siblings::held_back(&target, &format!("/{cmdline}"), held)
+                    {
+                        refusal.tell(&target);
+                        return sys::PURPLE_CMD_RET_OK;
+                    }
+                }
                 return sys::PURPLE_CMD_RET_CONTINUE;
             }
-            // SAFETY: libpurple's error out-parameter.
-            unsafe {
-                set_error(
-                    error,
-                    &texts::with_command(&texts::several_targets_refused(name), &as_typed),
-                )
-            };
-            return sys::PURPLE_CMD_RET_FAILED;
-        }
-        let target = match kind {
-            // SAFETY: live conversation.
-            Kind::Me | Kind::RefuseHere => unsafe { ConvRef::from_conversation(conv) },
-            // `@someone text`: the member is the first word, without its `@`.
-            Kind::SlackMsg | Kind::SlackRemind => {
-                // The argument as typed: a line break after the member ends the name.
-                match slack_recipient(kind, &first) {
-                    Recipient::Nobody => return sys::PURPLE_CMD_RET_CONTINUE,
-                    // SAFETY: live conversation.
-                    Recipient::ThisContact => unsafe { ConvRef::from_conversation(conv) },
-                    Recipient::Member(member) => slack_member(account, member),
-                }
-            }
-            Kind::RoomMsg => {
-                // The private-chat partner is `room@server/nick`, the room being this chat.
-                // SAFETY: live conversation.
-                let room = glue::cstr_to_string(unsafe { sys::purple_conversation_get_name(conv) });
-                // SAFETY: the conversation's account is live.
-                room.and_then(|room| unsafe {
-                    ConvRef::from_account(account, &format!("{room}/{name}"))
-                })
-            }
-            // SAFETY: the conversation's account is live.
-            _ => unsafe { ConvRef::from_account(account, name) },
-        };
-        let Some(target) = target else {
-            return sys::PURPLE_CMD_RET_CONTINUE;
-        };
-        // A renamed window's conversation follows first; if it cannot, nothing is sent.
-        if !service::track_name(&target) {
-            let msg = texts::command_not_sent_rename(&Shown::new(&target.peer));
-            // SAFETY: libpurple's error out-parameter.
-            unsafe { set_error(error, &texts::with_command(&msg, &as_typed)) };
-            return sys::PURPLE_CMD_RET_FAILED;
-        }
-        service::user_acted(&target);
-        if plaintext_ok(&target) {
-            // A command that puts what is typed on the wire to this window's own contact, in a
-            // window another, encrypted, conversation of the contact shares, is held back as a
-            // typed line is (`siblings`), and run again if the user confirms.
-            if typed_here(kind, &first) {
-                let name = glue::cstr_to_string(cmd).unwrap_or_default();
-                let cmdline = format!("{name} {first}");
-                let held = || HeldLine::Command(SecretString::new(cmdline.clone()));
-                if let Some(refusal) = siblings::held_back(&target, &format!("/{cmdline}"), held) {
-                    refusal.tell(&target);
-                    return sys::PURPLE_CMD_RET_OK;
-                }
-            }
-            return sys::PURPLE_CMD_RET_CONTINUE;
-        }
-        // An `s` argument is the command line as typed, plain text (libpurple's
-        // `purple_cmd_parse_args` takes it from the text, not the markup): sent as it is, as
-        // the protocol's own command would (stripping it as markup ate "<3 …", "&amp;" and
-        // line breaks).
-        let text = match kind {
+            // An `s` argument is the command line as typed, plain text (libpurple's
+            // `purple_cmd_parse_args` takes it from the text, not the markup): sent as it is, as
+            // the protocol's own command would (stripping it as markup ate "<3 …", "&amp;" and
+            // line breaks).
+            let text = match kind {
             Kind::Me => format!("/me {first}"),
             Kind::Msg | Kind::Query | Kind::RoomMsg | Kind::NamedMsg | Kind::NamedQuery => {
                 second.clone()
@@ -490,14 +498,33 @@ unsafe extern "C" fn direct_override(
                 return sys::PURPLE_CMD_RET_FAILED;
             }
         };
-        if matches!(kind, Kind::Query | Kind::NamedQuery) {
-            target.conversation_or_new();
-            if text.is_empty() {
-                return sys::PURPLE_CMD_RET_OK;
+            if matches!(kind, Kind::Query | Kind::NamedQuery) {
+                target.conversation_or_new();
+                if text.is_empty() {
+                    return sys::PURPLE_CMD_RET_OK;
+                }
             }
+            send_encrypted(&target, &text, &as_typed, error)
         }
-        send_encrypted(&target, &text, &as_typed, error)
-    })
+    )
+}
+
+/// The command as typed (`/me waves`), from the callback's name and arguments.
+///
+/// # Safety
+/// `cmd` is NULL or a C string; `args` is libpurple's NULL-terminated argument vector.
+unsafe fn typed_command(cmd: *const c_char, args: *mut *mut c_char) -> String {
+    let mut line = format!("/{}", glue::cstr_to_string(cmd).unwrap_or_default());
+    // ("wwws" at most: four arguments.)
+    for word in (0..4)
+        // SAFETY: per the caller (`arg` stops at the NULL).
+        .map(|i| unsafe { arg(args, i) })
+        .take_while(|a| !a.is_empty())
+    {
+        line.push(' ');
+        line.push_str(&word);
+    }
+    line
 }
 
 /// Send `text` to `r` through its session and show it as sent in `r`'s window.

@@ -275,6 +275,11 @@ thread_local! {
     /// Whether the call [`wrapped_send_im`] is in has handed its line to what it wraps: a
     /// fault after that (in the bookkeeping) must not report a line that left as refused.
     static HANDED_DOWN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// What was typed, while [`wrapped_send_im`] sends its approved last line and shows what
+    /// came of it: the only copy of the text once the approval is taken (the input box is
+    /// empty, and the line handed down is ciphertext), for the fault line to give back.
+    static TYPED_IN_FLIGHT: std::cell::RefCell<Option<crate::protocol::SecretString>> =
+        const { std::cell::RefCell::new(None) };
     /// The last line of Sotto's that a protocol refused as too large, since
     /// [`take_size_refusal`] last looked.
     static SIZE_REFUSED: std::cell::Cell<Option<fragsize::Refusal>> =
@@ -334,6 +339,18 @@ fn test_panic_at_piece(line: &str) {
     }
 }
 
+/// For the end-to-end test of a fault after a typed message's last line was handed down:
+/// panics when what was typed is `SOTTO_TEST_PANIC_AFTER_SENDING` (read from the process
+/// environment, unset in any real use; read once per process).
+#[allow(clippy::panic)]
+fn test_panic_after_sending(typed: Option<&str>) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var("SOTTO_TEST_PANIC_AFTER_SENDING").ok());
+    if at.is_some() && at.as_deref() == typed {
+        panic!("SOTTO_TEST_PANIC_AFTER_SENDING: a panic after a typed line went, on purpose");
+    }
+}
+
 /// What copy `k` of our wrapper, a protocol's `send_im`, does. Never inlined: each copy stays
 /// a call to it with its number (inlined, a copy of this body in each).
 ///
@@ -352,9 +369,11 @@ unsafe fn wrapped_send_im(
     // A line of Sotto's own (`Injecting` is restored while unwinding) is refused when the
     // fault came before it was handed down: its caller reads the code, and with 0 took a piece
     // of a long message for sent, sent the rest and showed the message as sent. After it was
-    // handed down, it left: 0.
+    // handed down, it left: 0. A typed message's last line (ciphertext: the fault line would
+    // have no text to give back) is said with what was typed (`TYPED_IN_FLIGHT`).
     ffi_boundary!(
         {
+            let typed = TYPED_IN_FLIGHT.with(|t| t.borrow_mut().take());
             if !gc.is_null() {
                 // SAFETY: the callback's own arguments, still live (NULL checked inside).
                 unsafe {
@@ -362,6 +381,7 @@ unsafe fn wrapped_send_im(
                         sys::purple_connection_get_account(gc),
                         who,
                         message,
+                        typed.as_ref().map(|t| t.as_str()),
                     )
                 };
             }
@@ -529,7 +549,9 @@ unsafe fn wrapped_send_im(
             });
             if let Some(approved) = approved {
                 let _ = take_size_refusal();
+                TYPED_IN_FLIGHT.with(|t| t.borrow_mut().clone_from(&approved.typed));
                 let rc = pass(!approved.plaintext);
+                test_panic_after_sending(approved.typed.as_ref().map(|t| t.as_str()));
                 // Whether libpurple shows the typed text (rc > 0) or the protocol's echo will (0).
                 echo::passed(&text, rc, false);
                 // The protocol refused the typed message's last line: libpurple writes nothing of
@@ -545,6 +567,7 @@ unsafe fn wrapped_send_im(
                         if present::cut_and_send(&r, &text, refusal) {
                             present::show_sent(&r, typed);
                             present::send_elsewhere(&r, &approved.elsewhere);
+                            TYPED_IN_FLIGHT.with(|t| t.borrow_mut().take());
                             return 0;
                         }
                     }
@@ -557,6 +580,7 @@ unsafe fn wrapped_send_im(
                 if rc >= 0 {
                     present::send_elsewhere(&r, &approved.elsewhere);
                 }
+                TYPED_IN_FLIGHT.with(|t| t.borrow_mut().take());
                 return rc;
             }
             // Not sent (a changed line is unreadable, a late one no longer approved), and

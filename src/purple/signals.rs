@@ -262,7 +262,8 @@ unsafe fn abort_send(message: *mut *mut c_char) {
 /// What the user typed to `who` was refused after a fault in Sotto (a panic, caught): the
 /// window says it was not sent, or not all of it, with the text (the fault may have come after
 /// a first piece left). A Sotto line (the `send_im` wrapper is handed the encrypted line, or
-/// one of Sotto's own) is not shown: the words are the user's, which the line does not hold.
+/// one of Sotto's own) is not shown: the words are the user's, which the line does not hold;
+/// `typed`, when the caller has them (the typed message whose last line that was), are.
 /// Never panics (a panic here would cross the FFI boundary).
 ///
 /// # Safety
@@ -271,6 +272,7 @@ pub(super) unsafe fn not_sent_after_a_fault(
     account: *mut sys::PurpleAccount,
     who: *const c_char,
     text: *const c_char,
+    typed: Option<&str>,
 ) {
     if text.is_null() {
         return;
@@ -278,11 +280,11 @@ pub(super) unsafe fn not_sent_after_a_fault(
     // SAFETY: per the caller.
     unsafe {
         after_a_fault(account, who, |r| {
-            let typed = glue::markup_to_text(&cstr_to_string(text).unwrap_or_default());
-            let ours = crate::protocol::wire::WireMessage::decode(&typed).is_ok();
+            let line = glue::markup_to_text(&cstr_to_string(text).unwrap_or_default());
+            let ours = crate::protocol::wire::WireMessage::decode(&line).is_ok();
             r.conversation_or_new();
             r.system_line(&texts::not_sent_after_a_fault(
-                (!ours).then_some(typed.as_str()),
+                typed.or((!ours).then_some(line.as_str())),
             ));
         });
     }
@@ -404,7 +406,7 @@ unsafe extern "C" fn sending_im_msg(
             // out-parameter (checked for NULL inside), read before it is freed.
             unsafe {
                 if !message.is_null() {
-                    not_sent_after_a_fault(account, receiver, *message);
+                    not_sent_after_a_fault(account, receiver, *message, None);
                 }
                 abort_send(message)
             }

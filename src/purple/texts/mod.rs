@@ -1410,6 +1410,12 @@ pub(crate) fn not_sent_after_a_fault(text: Option<&str>) -> String {
     }
 }
 
+/// A command failed after a fault in Sotto (a panic, caught).
+pub(crate) fn command_fault() -> &'static str {
+    "Sotto failed while running this command (a fault in Sotto; the details are in the debug \
+     window): it may not have been done, and a message it carried may NOT have been sent."
+}
+
 /// A dialog about the conversation with `peer` was answered after its account was deleted:
 /// nothing was done; `held`, a line held back in that conversation's window, given back.
 pub(crate) fn account_gone(peer: &Shown, held: Option<&str>) -> String {
