@@ -886,7 +886,17 @@ impl Store {
             return Ok(());
         };
         let wal = self.log.clone();
-        match self.syncer.get_or_init(|| syncer::Syncer::start(wal).ok()) {
+        let started = || {
+            let worker = syncer::Syncer::start(wal).ok();
+            #[cfg(test)]
+            if let Some(w) = &worker {
+                if FAIL_SYNC.with(std::cell::Cell::get) {
+                    w.fail_syncs();
+                }
+            }
+            worker
+        };
+        match self.syncer.get_or_init(started) {
             Some(worker) => {
                 worker.request(generation);
                 Ok(())

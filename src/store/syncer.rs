@@ -29,6 +29,9 @@ struct State {
     failed: Option<String>,
     /// The store is closing: the worker leaves.
     stop: bool,
+    /// Tests: every sync fails as the disk's would.
+    #[cfg(test)]
+    fail: bool,
 }
 
 #[derive(Default)]
@@ -81,6 +84,12 @@ impl Syncer {
         (state.synced, state.failed.take())
     }
 
+    /// Every later sync of the worker fails as a disk's would (tests).
+    #[cfg(test)]
+    pub(super) fn fail_syncs(&self) {
+        self.shared.lock().fail = true;
+    }
+
     /// Waits until the worker has nothing left to do (tests).
     #[cfg(test)]
     pub(super) fn idle(&self) {
@@ -118,17 +127,31 @@ fn work(shared: &Shared, wal: &std::path::Path) {
             continue;
         }
         let generation = state.wanted;
+        #[cfg(test)]
+        let fail = state.fail;
         drop(state);
-        let result = std::fs::File::open(wal).and_then(|f| f.sync_data());
+        let result = std::fs::File::open(wal).map(|f| {
+            #[cfg(test)]
+            if fail {
+                return Err(std::io::Error::other("test: Input/output error"));
+            }
+            f.sync_data()
+        });
         state = shared.lock();
         match result {
-            Ok(()) => state.synced = state.synced.max(generation),
-            Err(e) => {
+            Ok(Ok(())) => state.synced = state.synced.max(generation),
+            Ok(Err(e)) => {
                 // Not tried again: the store, told at its next call, is broken from then on
                 // ("A failed sync is not retried" in its module doc).
                 state.failed = Some(e.to_string());
                 state.wanted = state.synced;
             }
+            // No descriptor (too many open files, no memory, the log not there): no sync was
+            // made, so none failed, and nothing the disk dropped was passed over. The commits
+            // stay unsynced, for the next request or a synced commit to cover; it broke the
+            // store for the rest of the process, every send refused as after a failing disk
+            // (found by a read-only review, 2026-12-07).
+            Err(_) => state.wanted = state.synced,
         }
         shared.wake.notify_all();
     }

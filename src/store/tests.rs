@@ -712,10 +712,27 @@ fn a_deleted_row_counts_as_a_save() {
     fs::remove_dir_all(d).ok();
 }
 
-/// A store whose background sync of an unsynced save failed (the log was not where the
-/// worker opens it), not yet told: its directory and itself.
+/// A store whose background sync of an unsynced save failed, not yet told: its directory and
+/// itself.
 fn with_a_failed_background_sync(test: &str) -> (std::path::PathBuf, Store) {
     let d = tmp(test);
+    let s = Store::open(&d).unwrap();
+    s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"one")])
+        .unwrap();
+    Store::fail_syncs(true);
+    s.sync_in_background().unwrap();
+    Store::fail_syncs(false);
+    s.background_sync_idle();
+    (d, s)
+}
+
+/// A worker that could not open the log made no sync, and none failed: the store is not
+/// broken, the commits stay unsynced, and the next request syncs them. It broke the store as a
+/// failing disk does (too many open files: every later send refused until a restart; found
+/// by a read-only review, 2026-12-07).
+#[test]
+fn a_background_sync_that_cannot_open_the_log_breaks_nothing() {
+    let d = tmp("unopened-background-sync");
     let s = Store::open(&d).unwrap();
     s.save_sessions_unsynced("prpl-irc", "a", &[("b", b"one")])
         .unwrap();
@@ -725,11 +742,18 @@ fn with_a_failed_background_sync(test: &str) -> (std::path::PathBuf, Store) {
     s.sync_in_background().unwrap();
     s.background_sync_idle();
     fs::rename(&aside, &wal).unwrap();
-    (d, s)
+    assert!(s.unsynced(), "nothing was synced");
+    s.sync_in_background().expect("not broken");
+    s.background_sync_idle();
+    assert!(!s.unsynced(), "synced by the next request");
+    s.save_session("prpl-irc", "a", "b", b"two")
+        .expect("a save goes on");
+    drop(s);
+    fs::remove_dir_all(d).ok();
 }
 
-/// A sync the worker could not make (here: the log is not where the worker opens it) breaks
-/// the store when the store next hears of it, as a failed sync of its own does.
+/// A sync the worker made and the disk failed breaks the store when the store next hears of
+/// it, as a failed sync of its own does.
 #[test]
 fn a_background_sync_that_failed_breaks_the_store() {
     let (d, s) = with_a_failed_background_sync("failed-background-sync");
