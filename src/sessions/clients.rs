@@ -1288,6 +1288,11 @@ impl Sessions {
                     if let Err(e) = store.delete_session(&key.protocol, &key.account, &name) {
                         self.log
                             .push(format!("removing another client's session: {e}"));
+                        // Still on disk, marked: its slot is not given to a new client, whose
+                        // save would update the row and keep the mark, and whose session the
+                        // next load would then drop as a backup's (found by a read-only
+                        // review, 2026-12-07). A later load tries the delete again.
+                        kept.push(suffix);
                     }
                 }
                 // Written by a newer Sotto, or damaged: kept untouched (it may hold keys a

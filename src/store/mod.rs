@@ -612,6 +612,15 @@ impl Store {
         self.conn.execute_batch(&sql).expect("test trigger");
     }
 
+    /// Mark every row of another client (`bob\n<slot>`) as a restored backup's (its keys may
+    /// have been used on the wire), as `generation.rs` marks every row.
+    #[cfg(test)]
+    pub(crate) fn mark_other_client_rows_restored(&self) {
+        self.conn
+            .execute_batch("UPDATE session SET needs_rekey = 1 WHERE instr(peer, char(10)) > 0;")
+            .expect("marked");
+    }
+
     /// Make every later delete of another client's row (`bob\n<slot>`) fail, and nothing else,
     /// as a disk that fills up just then would.
     #[cfg(test)]

@@ -3845,3 +3845,27 @@ fn a_new_clients_start_rolled_back_is_not_taken() {
     );
     assert!(fx.not_taken, "the rolled-back start was kept as read");
 }
+
+/// A restored backup's row of another client whose delete fails (a full disk) keeps its slot
+/// until a later load deletes it: given to a new client, that client's save updated the row
+/// and kept its mark, and the next load dropped the new client's good session as a backup's
+/// (found by a read-only review, 2026-12-07).
+#[test]
+fn a_backups_other_row_that_cannot_go_keeps_its_slot() {
+    let (mut net, _, client) = Net::both_accepted_in("clients-backup-row-stays");
+    assert_eq!(net.rows("bob\n").len(), 1);
+    net.alice.store().mark_other_client_rows_restored();
+    net.alice.store().fail_other_client_deletes(true);
+    net.alice_restarts();
+    net.alice.store().fail_other_client_deletes(false);
+    assert!(net.others().is_empty(), "the backup's client is dropped");
+    assert_eq!(net.rows("bob\n").len(), 1, "its row stays");
+    // The client starts again: a new session, in another slot.
+    net.client_starts(client);
+    assert_eq!(net.others().len(), 1, "{:?}", net.notices);
+    assert_eq!(net.rows("bob\n").len(), 2, "a row of its own");
+    // The next load deletes the backup's row and keeps the new session.
+    net.alice_restarts();
+    assert_eq!(net.rows("bob\n").len(), 1);
+    assert_eq!(net.others().len(), 1, "the new session is kept");
+}
