@@ -2293,6 +2293,36 @@ fn irc_a_fault_in_slash_me_gives_the_command_back() {
     hidden_and_goes_on(&mut p, words);
 }
 
+/// A fault while libpurple writes a message bob sent into alice's window (forced with the
+/// test-only SOTTO_TEST_PANIC_AT_WRITE): the write is cancelled (nothing unchecked is shown)
+/// and the window says a message was not shown and to ask for it again. The write was
+/// cancelled without a word: the line already read and saved, the message was gone (found by
+/// a read-only review, 2026-12-07).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_fault_writing_a_message_says_it_was_not_shown() {
+    let text = "written just before a fault walrus";
+    let o = PairOptions {
+        alice_env: vec![("SOTTO_TEST_PANIC_AT_WRITE".into(), text.into())],
+        ..both_manual()
+    };
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, o);
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    p.bob.client.send(&alice, text);
+    p.alice
+        .client
+        .expect_system(&bob, "the message not shown is said", WAIT, |t| {
+            t.contains("failed to show") && t.contains("send it again")
+        });
+    p.alice
+        .client
+        .assert_no_write_shows(text, "the message whose write faulted");
+    p.bob.client.send(&alice, "short, after the fault");
+    p.alice
+        .client
+        .expect_received(&bob, "short, after the fault", WAIT);
+}
+
 /// An XMPP pair, bob on alice's roster (subscribed) and his window open on a plaintext line:
 /// the pair and the two addresses.
 fn bob_on_alices_roster_in_plaintext() -> (Pair, String, String) {

@@ -502,6 +502,21 @@ fn received_write_now(account: *mut sys::PurpleAccount) -> bool {
     .unwrap_or(false)
 }
 
+/// For the end-to-end test of a fault while a message is written into a window: panics when
+/// the text written is `SOTTO_TEST_PANIC_AT_WRITE` (read from the process environment, unset
+/// in any real use; read once per process).
+#[allow(clippy::panic)]
+fn test_panic_at_write(raw: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var("SOTTO_TEST_PANIC_AT_WRITE").ok());
+    if at
+        .as_deref()
+        .is_some_and(|t| glue::markup_to_text(raw) == t)
+    {
+        panic!("SOTTO_TEST_PANIC_AT_WRITE: a panic writing a line, on purpose");
+    }
+}
+
 /// `writing-im-msg(account, who, &message, conv, flags)`: TRUE cancels the write.
 pub(crate) unsafe extern "C" fn writing_im_msg(
     account: *mut sys::PurpleAccount,
@@ -511,214 +526,238 @@ pub(crate) unsafe extern "C" fn writing_im_msg(
     flags: sys::PurpleMessageFlags,
     _data: *mut c_void,
 ) -> sys::gboolean {
-    // On a panic the write is cancelled: a raw line is never shown.
-    ffi_boundary!(1, {
-        // A message written as received (not a line of the window's own: those are `SYSTEM`)
-        // that did not come through `serv_got_im`, and so not through Sotto's receive hook.
-        let received = flags & sys::PURPLE_MESSAGE_RECV != 0
-            && flags & (sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_SYSTEM) == 0;
-        let received_unread = received && !received_write_now(account);
-        // libpurple's "User is not logged in" for an IRC 401 that Sotto told in its own words.
-        // SAFETY: libpurple's conversation and sender for this write.
-        if unsafe { super::irc::libpurples_line(conv, who, flags) } {
-            return 1;
-        }
-        non_null!(message, 0);
-        // SAFETY: libpurple's out-parameter, non-null.
-        let current = unsafe { *message };
-        non_null!(current, 0);
-        let raw = cstr_to_string(current).unwrap_or_default();
-        // The auto-reply just held: not sent, so not shown as sent (it is when it goes).
-        let auto = sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_AUTO_RESP;
-        if flags & auto == auto
-            && with_sent(|s| {
-                // libpurple writes it right after send_im returns: a marker left by a write
-                // that never came (another plugin changed the text) expires.
-                let held = s
-                    .held_auto_reply
-                    .take()
-                    .filter(|(m, at)| **m == raw && at.elapsed().as_secs() < LET_THROUGH_SECS);
-                held.is_some()
-            }) == Some(true)
+    // On a panic the write is cancelled: a raw line is never shown. Not silently: a message
+    // written as received (a decrypted one, whose line is already read and saved) is said not
+    // shown, and a line of Sotto's own (built and escaped by Sotto: a NOT sent line holds the
+    // only copy of what was typed) goes through (found by a read-only review, 2026-12-07).
+    ffi_boundary!(
         {
-            return 1;
-        }
-        // A line libpurple (or another plugin) writes into the window, neither sent nor
-        // received: "bob is now known as …" (an XMPP nick the contact publishes, unescaped),
-        // "… has left the conversation", with a name the contact chose, an IRC server's
-        // numeric reply naming the contact ("999: <anything>", written raw). One that breaks
-        // the line inside (or hides or reorders text) could paint what reads as a line of
-        // Sotto's own below it ("Sotto: encrypted conversation started … (verified)"), or a
-        // message from the contact that was never encrypted: it is written on one line, as
-        // Sotto writes every peer text. So is one whose markup could draw a line of Sotto's
-        // (it names Sotto anywhere, `present::draws_sotto_line`), or, in a window marked
-        // encrypted (or held, or starting), any markup: the window draws what stripping drops
-        // (a line feed inside `<style>`), and its own styling (a bold "Sotto:", a timestamp's
-        // font, a name) makes a fake line look real; its text is kept. Elsewhere such markup
-        // stays (libpurple's file-transfer line links the file received): in a conversation in
-        // plaintext a line drawn as the contact's is no more than the server could send.
-        // (Sotto's own command errors, which the host writes after the command returned, are
-        // Sotto's lines: not quoted as a line naming Sotto would be.)
-        let raw = if flags & (sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_RECV) == 0
-            && !glue::writing_own_line()
-            && !glue::take_own_error(&raw)
+            if glue::writing_own_line() {
+                0
+            } else {
+                let received = flags & sys::PURPLE_MESSAGE_RECV != 0
+                    && flags & (sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_SYSTEM) == 0;
+                if received && !conv.is_null() {
+                    super::boundary::quietly(|| {
+                        // SAFETY: libpurple's conversation for this write, live during it;
+                        // the line is Sotto's own, which this hook lets through.
+                        unsafe {
+                            glue::system_line_to(conv, texts::not_shown_after_a_fault());
+                        }
+                    });
+                }
+                1
+            }
+        },
         {
-            // Pidgin breaks a system line at a raw line feed too (libpurple's stripping makes
-            // it a space): as a `<br>` first, so the text keeps every break the window shows.
-            let breaks = raw
-                .trim_end_matches(['\n', '\r'])
-                .replace("\r\n", "<br>")
-                .replace(['\n', '\r'], "<br>");
-            let text = glue::markup_to_text(&breaks);
-            let inside = text.trim_end_matches(['\n', '\r']);
-            // One that names Sotto is written in quotes, which no line of Sotto's starts with:
-            // a name that fills libpurple's line buffer ("<name> has left the conversation.",
-            // 256 bytes, cut before its own words) is the whole line, no markup, no break, and
-            // drew as Sotto's ("Sotto: the key of bob is now verified"; found by a hostile
-            // review of the XMPP paths).
-            let names_sotto = present::draws_sotto_line(&breaks, inside);
-            let markup = breaks.contains(['<', '&'])
-                && (names_sotto
+            // A message written as received (not a line of the window's own: those are `SYSTEM`)
+            // that did not come through `serv_got_im`, and so not through Sotto's receive hook.
+            let received = flags & sys::PURPLE_MESSAGE_RECV != 0
+                && flags & (sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_SYSTEM) == 0;
+            let received_unread = received && !received_write_now(account);
+            // libpurple's "User is not logged in" for an IRC 401 that Sotto told in its own words.
+            // SAFETY: libpurple's conversation and sender for this write.
+            if unsafe { super::irc::libpurples_line(conv, who, flags) } {
+                return 1;
+            }
+            non_null!(message, 0);
+            // SAFETY: libpurple's out-parameter, non-null.
+            let current = unsafe { *message };
+            non_null!(current, 0);
+            let raw = cstr_to_string(current).unwrap_or_default();
+            test_panic_at_write(&raw);
+            // The auto-reply just held: not sent, so not shown as sent (it is when it goes).
+            let auto = sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_AUTO_RESP;
+            if flags & auto == auto
+                && with_sent(|s| {
+                    // libpurple writes it right after send_im returns: a marker left by a write
+                    // that never came (another plugin changed the text) expires.
+                    let held = s
+                        .held_auto_reply
+                        .take()
+                        .filter(|(m, at)| **m == raw && at.elapsed().as_secs() < LET_THROUGH_SECS);
+                    held.is_some()
+                }) == Some(true)
+            {
+                return 1;
+            }
+            // A line libpurple (or another plugin) writes into the window, neither sent nor
+            // received: "bob is now known as …" (an XMPP nick the contact publishes, unescaped),
+            // "… has left the conversation", with a name the contact chose, an IRC server's
+            // numeric reply naming the contact ("999: <anything>", written raw). One that breaks
+            // the line inside (or hides or reorders text) could paint what reads as a line of
+            // Sotto's own below it ("Sotto: encrypted conversation started … (verified)"), or a
+            // message from the contact that was never encrypted: it is written on one line, as
+            // Sotto writes every peer text. So is one whose markup could draw a line of Sotto's
+            // (it names Sotto anywhere, `present::draws_sotto_line`), or, in a window marked
+            // encrypted (or held, or starting), any markup: the window draws what stripping drops
+            // (a line feed inside `<style>`), and its own styling (a bold "Sotto:", a timestamp's
+            // font, a name) makes a fake line look real; its text is kept. Elsewhere such markup
+            // stays (libpurple's file-transfer line links the file received): in a conversation in
+            // plaintext a line drawn as the contact's is no more than the server could send.
+            // (Sotto's own command errors, which the host writes after the command returned, are
+            // Sotto's lines: not quoted as a line naming Sotto would be.)
+            let raw = if flags & (sys::PURPLE_MESSAGE_SEND | sys::PURPLE_MESSAGE_RECV) == 0
+                && !glue::writing_own_line()
+                && !glue::take_own_error(&raw)
+            {
+                // Pidgin breaks a system line at a raw line feed too (libpurple's stripping makes
+                // it a space): as a `<br>` first, so the text keeps every break the window shows.
+                let breaks = raw
+                    .trim_end_matches(['\n', '\r'])
+                    .replace("\r\n", "<br>")
+                    .replace(['\n', '\r'], "<br>");
+                let text = glue::markup_to_text(&breaks);
+                let inside = text.trim_end_matches(['\n', '\r']);
+                // One that names Sotto is written in quotes, which no line of Sotto's starts with:
+                // a name that fills libpurple's line buffer ("<name> has left the conversation.",
+                // 256 bytes, cut before its own words) is the whole line, no markup, no break, and
+                // drew as Sotto's ("Sotto: the key of bob is now verified"; found by a hostile
+                // review of the XMPP paths).
+                let names_sotto = present::draws_sotto_line(&breaks, inside);
+                let markup = breaks.contains(['<', '&'])
+                    && (names_sotto
                     // SAFETY: libpurple's conversation for this write.
                     || unsafe { guarded(conv) });
-            if names_sotto
-                || markup
-                || inside.chars().any(|c| {
-                    c.is_control()
-                        || crate::protocol::wire::is_invisible(c)
-                        || texts::is_space_separator(c)
-                })
-            {
-                let flat = texts::flat_line(inside);
-                // Always wrapped (a line that starts with the quote itself is no exception: its
-                // closing quote missing, a right-to-left letter after the opening one could
-                // have the window draw it from the right, "Sotto:" first).
-                let flat = if names_sotto {
-                    format!("\u{201C}{flat}\u{201D}")
+                if names_sotto
+                    || markup
+                    || inside.chars().any(|c| {
+                        c.is_control()
+                            || crate::protocol::wire::is_invisible(c)
+                            || texts::is_space_separator(c)
+                    })
+                {
+                    let flat = texts::flat_line(inside);
+                    // Always wrapped (a line that starts with the quote itself is no exception: its
+                    // closing quote missing, a right-to-left letter after the opening one could
+                    // have the window draw it from the right, "Sotto:" first).
+                    let flat = if names_sotto {
+                        format!("\u{201C}{flat}\u{201D}")
+                    } else {
+                        flat
+                    };
+                    let html = markup::text_to_html(&flat);
+                    // SAFETY: libpurple's out-parameter, non-null; the old string is GLib-owned.
+                    unsafe { glue::replace_gstring(message, Some(&html)) };
+                    html
                 } else {
-                    flat
-                };
-                let html = markup::text_to_html(&flat);
-                // SAFETY: libpurple's out-parameter, non-null; the old string is GLib-owned.
-                unsafe { glue::replace_gstring(message, Some(&html)) };
-                html
+                    raw
+                }
             } else {
                 raw
-            }
-        } else {
-            raw
-        };
-        // Words that look like a line, marked as words where they were decrypted or typed.
-        // SAFETY: libpurple's conversation for this write.
-        if unsafe { let_through_now(conv, &raw) } {
-            // The write of what went through Sotto, if one was expected: taken, so that it
-            // cannot let another write pass unwarned.
-            if flags & sys::PURPLE_MESSAGE_SEND != 0 {
-                // SAFETY: libpurple's conversation for this write.
-                if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
-                    own_write_now(&r);
+            };
+            // Words that look like a line, marked as words where they were decrypted or typed.
+            // SAFETY: libpurple's conversation for this write.
+            if unsafe { let_through_now(conv, &raw) } {
+                // The write of what went through Sotto, if one was expected: taken, so that it
+                // cannot let another write pass unwarned.
+                if flags & sys::PURPLE_MESSAGE_SEND != 0 {
+                    // SAFETY: libpurple's conversation for this write.
+                    if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
+                        own_write_now(&r);
+                    }
                 }
+                return 0;
             }
-            return 0;
-        }
-        let line = match transforms::sotto_line(&raw) {
-            Some(line) => line,
-            None => {
-                let text = if markup::needs_strip(&raw) {
-                    glue::markup_to_text(&raw)
-                } else {
-                    raw.clone()
-                };
-                let text = crate::protocol::wire::without_replay_stamp(&text);
-                // A line the service wrote again with words in front (purple-discord's pin
-                // mark or "EDIT: ", skypeweb's "Edited: ", slack-libpurple's "[edit]"): never
-                // shown raw, nor taken for plaintext sent from another client of ours.
-                let own = glue::writing_own_line();
-                let sent = flags & sys::PURPLE_MESSAGE_SEND != 0;
-                // Received in a conversation in plaintext, such words are someone's (a quote,
-                // a line split by markup): shown with the line masked below, never hidden
-                // behind a note that an encrypted message came.
-                if !own
+            let line = match transforms::sotto_line(&raw) {
+                Some(line) => line,
+                None => {
+                    let text = if markup::needs_strip(&raw) {
+                        glue::markup_to_text(&raw)
+                    } else {
+                        raw.clone()
+                    };
+                    let text = crate::protocol::wire::without_replay_stamp(&text);
+                    // A line the service wrote again with words in front (purple-discord's pin
+                    // mark or "EDIT: ", skypeweb's "Edited: ", slack-libpurple's "[edit]"): never
+                    // shown raw, nor taken for plaintext sent from another client of ours.
+                    let own = glue::writing_own_line();
+                    let sent = flags & sys::PURPLE_MESSAGE_SEND != 0;
+                    // Received in a conversation in plaintext, such words are someone's (a quote,
+                    // a line split by markup): shown with the line masked below, never hidden
+                    // behind a note that an encrypted message came.
+                    if !own
                     && crate::protocol::wire::has_embedded_line(text)
                     // SAFETY: libpurple's conversation for this write (NULL-checked inside).
                     && (sent || !unsafe { received_in_plaintext(conv) })
-                {
-                    if with_sent(|s| s.note_needed(text.trim())).unwrap_or(true) {
-                        // SAFETY: libpurple's conversation for this write (NULL-checked).
-                        if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
-                            r.system_line(texts::hidden_sotto_line(sent));
+                    {
+                        if with_sent(|s| s.note_needed(text.trim())).unwrap_or(true) {
+                            // SAFETY: libpurple's conversation for this write (NULL-checked).
+                            if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
+                                r.system_line(texts::hidden_sotto_line(sent));
+                            }
+                        }
+                        return 1;
+                    }
+                    if !is_sotto_text(text) {
+                        // A Sotto line inside text another path writes (a plugin's quote of a
+                        // message, written as a system line, never through the receive hook) is
+                        // shown as a mark, never raw; markup that draws a line reading as Sotto's
+                        // (a carbons plugin's forged "sent" copy, a protocol's write of a message
+                        // from another device: `<style>&#10;</style><b>Sotto: …`) is shown as one
+                        // line of plain text, as plaintext received is; so is any markup written
+                        // as sent without going through Sotto (another of our clients' copy: not
+                        // the write `writing_sent` expects, or flagged `REMOTE_SEND`) in a window
+                        // marked encrypted (or held, or starting): a line break and the window's
+                        // own styling drew a fake line from the contact under it ("ok<br><b>
+                        // (14:02:11) bob:</b> the code is now 4711"), which the warning that comes
+                        // first ("the next message shown as yours…") does not cover. What the user
+                        // typed and the contact's decrypted words (written received) keep theirs.
+                        if !own {
+                            // SAFETY: libpurple's conversation for this write (NULL-checked).
+                            let bypassed =
+                                unsafe { ConvRef::from_conversation(conv) }.is_some_and(|r| {
+                                    (sent
+                                        && (flags & sys::PURPLE_MESSAGE_REMOTE_SEND != 0
+                                            || !own_write_expected(&r)))
+                                        || received_unread
+                                });
+                            // SAFETY: as above.
+                            let flatten = bypassed && unsafe { guarded(conv) };
+                            if let Some(html) = present::plaintext_html(&raw, flatten) {
+                                // SAFETY: libpurple's out-parameter, non-null; the old string is
+                                // GLib-owned.
+                                unsafe { glue::replace_gstring(message, Some(&html)) };
+                            }
+                        }
+                        // SAFETY: libpurple's conversation for this write (NULL-checked inside).
+                        unsafe { warn_plaintext_as_ours(conv, flags) };
+                        if received_unread && !own {
+                            // SAFETY: as above.
+                            unsafe { warn_received_unread(conv) };
+                        }
+                        return 0;
+                    }
+                    text.trim().to_owned()
+                }
+            };
+            // SAFETY: libpurple's conversation for this write (NULL-checked inside).
+            let r = unsafe { ConvRef::from_conversation(conv) };
+            let sent = flags & sys::PURPLE_MESSAGE_SEND != 0;
+            let echo = if sent {
+                let conv = r.as_ref().map(|r| sender(&r.key()));
+                with_sent(|s| s.echo(&line, conv.as_deref())).unwrap_or(Echo::Hide)
+            } else {
+                Echo::Foreign
+            };
+            match (echo, r) {
+                (Echo::Show(text), Some(r)) => present::show_sent(&r, &text),
+                (Echo::Show(_) | Echo::Hide, _) => {}
+                (Echo::Foreign, r) => {
+                    if with_sent(|s| s.note_needed(&line)).unwrap_or(true) {
+                        let note = texts::hidden_sotto_line(sent);
+                        match r {
+                            Some(r) => r.system_line(note),
+                            // SAFETY: `conv` is libpurple's live conversation for this write.
+                            None if !conv.is_null() => unsafe { glue::system_line_to(conv, note) },
+                            None => {}
                         }
                     }
-                    return 1;
-                }
-                if !is_sotto_text(text) {
-                    // A Sotto line inside text another path writes (a plugin's quote of a
-                    // message, written as a system line, never through the receive hook) is
-                    // shown as a mark, never raw; markup that draws a line reading as Sotto's
-                    // (a carbons plugin's forged "sent" copy, a protocol's write of a message
-                    // from another device: `<style>&#10;</style><b>Sotto: …`) is shown as one
-                    // line of plain text, as plaintext received is; so is any markup written
-                    // as sent without going through Sotto (another of our clients' copy: not
-                    // the write `writing_sent` expects, or flagged `REMOTE_SEND`) in a window
-                    // marked encrypted (or held, or starting): a line break and the window's
-                    // own styling drew a fake line from the contact under it ("ok<br><b>
-                    // (14:02:11) bob:</b> the code is now 4711"), which the warning that comes
-                    // first ("the next message shown as yours…") does not cover. What the user
-                    // typed and the contact's decrypted words (written received) keep theirs.
-                    if !own {
-                        // SAFETY: libpurple's conversation for this write (NULL-checked).
-                        let bypassed =
-                            unsafe { ConvRef::from_conversation(conv) }.is_some_and(|r| {
-                                (sent
-                                    && (flags & sys::PURPLE_MESSAGE_REMOTE_SEND != 0
-                                        || !own_write_expected(&r)))
-                                    || received_unread
-                            });
-                        // SAFETY: as above.
-                        let flatten = bypassed && unsafe { guarded(conv) };
-                        if let Some(html) = present::plaintext_html(&raw, flatten) {
-                            // SAFETY: libpurple's out-parameter, non-null; the old string is
-                            // GLib-owned.
-                            unsafe { glue::replace_gstring(message, Some(&html)) };
-                        }
-                    }
-                    // SAFETY: libpurple's conversation for this write (NULL-checked inside).
-                    unsafe { warn_plaintext_as_ours(conv, flags) };
-                    if received_unread && !own {
-                        // SAFETY: as above.
-                        unsafe { warn_received_unread(conv) };
-                    }
-                    return 0;
-                }
-                text.trim().to_owned()
-            }
-        };
-        // SAFETY: libpurple's conversation for this write (NULL-checked inside).
-        let r = unsafe { ConvRef::from_conversation(conv) };
-        let sent = flags & sys::PURPLE_MESSAGE_SEND != 0;
-        let echo = if sent {
-            let conv = r.as_ref().map(|r| sender(&r.key()));
-            with_sent(|s| s.echo(&line, conv.as_deref())).unwrap_or(Echo::Hide)
-        } else {
-            Echo::Foreign
-        };
-        match (echo, r) {
-            (Echo::Show(text), Some(r)) => present::show_sent(&r, &text),
-            (Echo::Show(_) | Echo::Hide, _) => {}
-            (Echo::Foreign, r) => {
-                if with_sent(|s| s.note_needed(&line)).unwrap_or(true) {
-                    let note = texts::hidden_sotto_line(sent);
-                    match r {
-                        Some(r) => r.system_line(note),
-                        // SAFETY: `conv` is libpurple's live conversation for this write.
-                        None if !conv.is_null() => unsafe { glue::system_line_to(conv, note) },
-                        None => {}
-                    }
                 }
             }
+            1
         }
-        1
-    })
+    )
 }
 
 /// Whether `conv`'s window carries Sotto's mark in its title ("(encrypted)", a session held or

@@ -1488,6 +1488,13 @@ pub(crate) fn dropped_after_a_fault() -> &'static str {
      debug window): it is not shown. Ask the sender to send it again."
 }
 
+/// A fault in Sotto (a panic, caught) while a received message was written into the window:
+/// the write was cancelled.
+pub(crate) fn not_shown_after_a_fault() -> &'static str {
+    "a message arrived that Sotto failed to show (a fault in Sotto; the details are in the \
+     debug window): it is not shown. Ask the sender to send it again."
+}
+
 /// A Sotto line arrived while its conversation cannot be had (the store is unavailable, the
 /// conversation's record cannot be read, its window's contact was renamed and the
 /// conversation could not follow).
