@@ -274,15 +274,23 @@ impl Drop for Store {
     /// then), sync it and delete the log, and the next start would take every commit as
     /// durable. Left as it is, the log is read at the next open by SQLite's recovery, which
     /// stops at the first frame whose checksum fails (found by a read-only review, 2026-12-07).
+    ///
+    /// The background sync is stopped first and its last failure read (one not yet told would
+    /// otherwise go unseen), and the store is looked at again after the last checkpoint, whose
+    /// own fsync may be the one told of a failed write-back (a review of this change).
     fn drop(&mut self) {
+        if let Some(Some(worker)) = self.syncer.take() {
+            if let Some(why) = worker.stop() {
+                let _ = self.broken.set(why);
+            }
+        }
+        if self.wal && self.broken.get().is_none() && self.written_since_checkpoint() {
+            let _ = self.checkpoint_then(false);
+        }
         if self.broken.get().is_some() {
             let _ = self
                 .conn
                 .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
-            return;
-        }
-        if self.wal && self.written_since_checkpoint() {
-            let _ = self.checkpoint_then(false);
         }
     }
 }

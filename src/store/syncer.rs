@@ -104,6 +104,19 @@ impl Syncer {
     }
 }
 
+impl Syncer {
+    /// Stops the worker and waits for it (at most the sync it is in): why its last sync
+    /// failed, if it did and nobody read it yet.
+    pub(super) fn stop(mut self) -> Option<String> {
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_all();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+        self.shared.lock().failed.take()
+    }
+}
+
 impl Drop for Syncer {
     /// Stops the worker and waits for it (at most the sync it is in). The store's own close
     /// makes whatever is left durable.
@@ -151,7 +164,9 @@ fn work(shared: &Shared, wal: &std::path::Path) {
             // stay unsynced, for the next request or a synced commit to cover; it broke the
             // store for the rest of the process, every send refused as after a failing disk
             // (found by a read-only review, 2026-12-07).
-            Err(_) => state.wanted = state.synced,
+            // A request made meanwhile is tried once more.
+            Err(_) if state.wanted == generation => state.wanted = state.synced,
+            Err(_) => {}
         }
         shared.wake.notify_all();
     }

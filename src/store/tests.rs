@@ -726,6 +726,28 @@ fn with_a_failed_background_sync(test: &str) -> (std::path::PathBuf, Store) {
     (d, s)
 }
 
+/// A background sync that failed and that the store was not told of yet is read at close:
+/// the store is broken then, and neither checkpoint runs (its own took the log into the
+/// database file; found by a review of the close's first fix, 2026-12-07).
+#[test]
+fn a_failed_background_sync_not_yet_told_leaves_the_log_at_close() {
+    let (d, s) = with_a_failed_background_sync("failed-background-sync-close");
+    let db = fs::read(d.join(DB_FILE)).unwrap();
+    let log = fs::read(d.join(WAL_FILE)).unwrap();
+    drop(s);
+    assert_eq!(
+        fs::read(d.join(DB_FILE)).unwrap(),
+        db,
+        "the database file was written"
+    );
+    assert_eq!(
+        fs::read(d.join(WAL_FILE)).ok().as_ref(),
+        Some(&log),
+        "the log was checkpointed or removed"
+    );
+    fs::remove_dir_all(d).ok();
+}
+
 /// A worker that could not open the log made no sync, and none failed: the store is not
 /// broken, the commits stay unsynced, and the next request syncs them. It broke the store as a
 /// failing disk does (too many open files: every later send refused until a restart; found
