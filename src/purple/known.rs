@@ -245,7 +245,9 @@ fn apply_known(t: &TrustRecord, change: Change) {
     // One line (one box with no window open), what follows included.
     let names: Vec<String> = also.iter().map(|(name, _)| name.clone()).collect();
     let mut said = vec![line];
-    said.extend(texts::record_changed_also(&names, change));
+    if !matches!(done, Changed::Failed | Changed::Gone) {
+        said.extend(texts::record_changed_also(&names, change));
+    }
     said.extend(held_after(&peer, &fingerprint, done));
     for (name, changed) in &also {
         said.extend(held_after(&Shown::new(name), &fingerprint, *changed));

@@ -1,7 +1,7 @@
 //! Trust records: which keys of each contact the user accepted, and how much they trust each.
 //! The sessions service (`crate::sessions::trust`) is their only writer.
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use crate::protocol::IdentityPublic;
 
@@ -119,11 +119,15 @@ impl Store {
     }
 
     /// Withdraws the user's trust in `peer`'s `key` (marks it unverified, or forgets it when
-    /// `forget`) under `peer` and under every other name of the account that holds the same
-    /// key: a rename copies a name's keys, verified ones too, to the name the contact takes,
-    /// and a withdrawal left on one name was undone by that contact (or whoever holds the key
-    /// now) coming back under another. One statement: all names or none. `None` when `peer`
-    /// does not hold the key (nothing changed); else the other names changed, in order.
+    /// `forget`) under `peer` and under the copies a rename made of that record: a rename copies
+    /// a name's keys, verified ones too, to the name the contact takes, and a withdrawal left
+    /// on one name was undone by that contact (or whoever holds the key now) coming back under
+    /// the other. A copy keeps the first-seen time of the record it was copied from, which
+    /// tells it from a record of the same key that a session under another name made (a relay
+    /// passing the contact's handshake on under its own name: that record is what warns "this
+    /// key is the one you know as", and the contact's own must not go with it). One
+    /// statement: all of them or none. `None` when `peer` does not hold the key (nothing
+    /// changed); else the other names changed, in order.
     pub fn withdraw_trust(
         &self,
         protocol: &str,
@@ -134,32 +138,58 @@ impl Store {
     ) -> Result<Option<Vec<String>>, StoreError> {
         let acct = account_key(protocol, account);
         let key = key.to_bytes();
-        let held: bool = self
+        let first_seen: Option<i64> = self
             .conn
             .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM trust WHERE account = ?1 AND peer = ?2 AND key = ?3)",
+                "SELECT first_seen FROM trust WHERE account = ?1 AND peer = ?2 AND key = ?3",
             )?
-            .query_row(params![acct, peer, key.as_slice()], |r| r.get(0))?;
-        if !held {
+            .query_row(params![acct, peer, key.as_slice()], |r| r.get(0))
+            .optional()?;
+        let Some(first_seen) = first_seen else {
             return Ok(None);
-        }
-        // The other names the statement below changes: all that hold the key to forget it,
-        // those that hold it verified to mark it unverified.
+        };
+        // The other names the statement below changes: every copy to forget it, the verified
+        // ones to mark it unverified.
         let others: Vec<String> = self
             .conn
             .prepare_cached(
-                "SELECT peer FROM trust WHERE account = ?1 AND key = ?3 AND peer != ?2
-                 AND (?4 OR trust = 1) ORDER BY peer",
+                "SELECT peer FROM trust WHERE account = ?1 AND key = ?3 AND first_seen = ?4
+                 AND peer != ?2 AND (?5 OR trust = 1) ORDER BY peer",
             )?
-            .query_map(params![acct, peer, key.as_slice(), forget], |r| r.get(0))?
+            .query_map(
+                params![acct, peer, key.as_slice(), first_seen, forget],
+                |r| r.get(0),
+            )?
             .collect::<Result<_, _>>()?;
         let sql = if forget {
-            "DELETE FROM trust WHERE account = ?1 AND key = ?2"
+            "DELETE FROM trust WHERE account = ?1 AND key = ?2 AND first_seen = ?3"
         } else {
-            "UPDATE trust SET trust = 0 WHERE account = ?1 AND key = ?2"
+            "UPDATE trust SET trust = 0 WHERE account = ?1 AND key = ?2 AND first_seen = ?3"
         };
-        self.exec(sql, params![acct, key.as_slice()])?;
+        self.exec(sql, params![acct, key.as_slice(), first_seen])?;
         Ok(Some(others))
+    }
+
+    /// Sets the first-seen time of `peer`'s `key` (tests: a record made at another time).
+    #[cfg(test)]
+    pub(crate) fn set_first_seen(
+        &self,
+        protocol: &str,
+        account: &str,
+        peer: &str,
+        key: &IdentityPublic,
+        at: i64,
+    ) {
+        self.exec(
+            "UPDATE trust SET first_seen = ?4 WHERE account = ?1 AND peer = ?2 AND key = ?3",
+            params![
+                account_key(protocol, account),
+                peer,
+                key.to_bytes().as_slice(),
+                at
+            ],
+        )
+        .expect("first seen set");
     }
 
     /// Forgets one recorded key of `peer`; `false` when it was not recorded.

@@ -379,8 +379,8 @@ pub(crate) fn record_changed(
     format!("{peer}'s key {fingerprint} {what}.")
 }
 
-/// The other names of the account a withdrawal reached with the record (they held the same
-/// key: a rename carried it there, or the user accepted it under both); `None` when none.
+/// The other names of the account a withdrawal reached with the record (a rename had carried
+/// the record there); `None` when none.
 pub(crate) fn record_changed_also(also: &[String], change: Change) -> Option<String> {
     if also.is_empty() {
         return None;
@@ -390,8 +390,7 @@ pub(crate) fn record_changed_also(also: &[String], change: Change) -> Option<Str
         Change::Verify | Change::Unverify => "marked unverified",
     };
     Some(format!(
-        "The same key is {what} under {} too (a key is one person's, whatever name it is \
-         under).",
+        "The same key is {what} under {} too, where a rename of the contact had carried it.",
         super::known_as(also)
     ))
 }
