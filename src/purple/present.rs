@@ -625,6 +625,7 @@ pub(crate) fn redecorate(r: &ConvRef) {
     // Held on a key not accepted for this name: said in the title too, not "(encrypted)" alone.
     let mark = match (encrypted, service::waiting(r)) {
         (false, _) => Mark::Plain,
+        (true, Some((_, true))) if service::held_for_names(r) => Mark::NamesDiffer,
         (true, Some((_, true))) => Mark::KeyNotAccepted,
         (true, _) => Mark::Encrypted,
     };
@@ -820,6 +821,9 @@ enum Mark {
     Encrypted,
     /// Encrypted, on a key the user has not accepted for the name (sending held).
     KeyNotAccepted,
+    /// Encrypted, on an accepted key, held because the names the session states are not the
+    /// ones seen here.
+    NamesDiffer,
 }
 
 /// The title for a window showing `title` now, given the mark Sotto set last (`ours`) and what
@@ -836,6 +840,8 @@ fn retitle(title: &str, ours: Option<TitleMark>, mark: Mark) -> (TitleChange, Op
         Some(texts::TITLE_SUFFIX)
     } else if mark == Mark::KeyNotAccepted {
         Some(texts::TITLE_KEY_NOT_ACCEPTED)
+    } else if mark == Mark::NamesDiffer {
+        Some(texts::TITLE_NAMES_DIFFER)
     } else if claims_encryption(&base) {
         // The alias itself reads "… (encrypted)", in any spelling: say plainly that this window
         // is not.
@@ -1327,6 +1333,7 @@ pub(crate) fn status_text(r: &ConvRef) -> String {
         Some(state),
         service::peer_trust(r),
         service::waiting(r),
+        service::held_for_names(r),
         service::policy(r),
         log_encrypted(),
     );

@@ -271,14 +271,27 @@ fn protocol_of(gc: *mut sys::PurpleConnection) -> Option<String> {
     unsafe { plugin_id(sys::purple_connection_get_prpl(gc)) }
 }
 
+/// A typed message's last line on its way through [`wrapped_send_im`] (`TYPED_IN_FLIGHT`).
+struct InFlight {
+    /// The call's connection.
+    gc: usize,
+    /// The line the call was handed.
+    line: String,
+    /// What was typed.
+    typed: crate::protocol::SecretString,
+}
+
 thread_local! {
     /// Whether the call [`wrapped_send_im`] is in has handed its line to what it wraps: a
     /// fault after that (in the bookkeeping) must not report a line that left as refused.
     static HANDED_DOWN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// What was typed, while [`wrapped_send_im`] sends its approved last line and shows what
     /// came of it: the only copy of the text once the approval is taken (the input box is
-    /// empty, and the line handed down is ciphertext), for the fault line to give back.
-    static TYPED_IN_FLIGHT: std::cell::RefCell<Option<crate::protocol::SecretString>> =
+    /// empty, and the line handed down is ciphertext), for the fault line to give back. With
+    /// the connection and the line of that call: only a fault in that call takes it, not one
+    /// in a call made meanwhile (another plugin's note to someone else, a piece of the line
+    /// cut smaller, the copy for another client; a review of the first version).
+    static TYPED_IN_FLIGHT: std::cell::RefCell<Option<InFlight>> =
         const { std::cell::RefCell::new(None) };
     /// The last line of Sotto's that a protocol refused as too large, since
     /// [`take_size_refusal`] last looked.
@@ -370,10 +383,24 @@ unsafe fn wrapped_send_im(
     // fault came before it was handed down: its caller reads the code, and with 0 took a piece
     // of a long message for sent, sent the rest and showed the message as sent. After it was
     // handed down, it left: 0. A typed message's last line (ciphertext: the fault line would
-    // have no text to give back) is said with what was typed (`TYPED_IN_FLIGHT`).
+    // have no text to give back) is said with what was typed (`TYPED_IN_FLIGHT`), and, once
+    // the line was handed down, as gone then (it was said NOT sent, and typed again it
+    // arrived twice; a review of the first version).
     ffi_boundary!(
         {
-            let typed = TYPED_IN_FLIGHT.with(|t| t.borrow_mut().take());
+            let line = cstr_to_string(message);
+            let typed = TYPED_IN_FLIGHT.with(|t| {
+                let mut t = t.borrow_mut();
+                let ours = t
+                    .as_ref()
+                    .is_some_and(|f| f.gc == gc as usize && line.as_ref() == Some(&f.line));
+                if ours {
+                    t.take()
+                } else {
+                    None
+                }
+            });
+            let left = HANDED_DOWN.with(std::cell::Cell::get);
             if !gc.is_null() {
                 // SAFETY: the callback's own arguments, still live (NULL checked inside).
                 unsafe {
@@ -381,7 +408,7 @@ unsafe fn wrapped_send_im(
                         sys::purple_connection_get_account(gc),
                         who,
                         message,
-                        typed.as_ref().map(|t| t.as_str()),
+                        typed.as_ref().map(|f| (f.typed.as_str(), left)),
                     )
                 };
             }
@@ -549,7 +576,13 @@ unsafe fn wrapped_send_im(
             });
             if let Some(approved) = approved {
                 let _ = take_size_refusal();
-                TYPED_IN_FLIGHT.with(|t| t.borrow_mut().clone_from(&approved.typed));
+                TYPED_IN_FLIGHT.with(|t| {
+                    *t.borrow_mut() = approved.typed.clone().map(|typed| InFlight {
+                        gc: gc as usize,
+                        line: text.clone(),
+                        typed,
+                    });
+                });
                 let rc = pass(!approved.plaintext);
                 test_panic_after_sending(approved.typed.as_ref().map(|t| t.as_str()));
                 // Whether libpurple shows the typed text (rc > 0) or the protocol's echo will (0).

@@ -613,6 +613,14 @@ pub(crate) fn waiting(r: &ConvRef) -> Option<(usize, bool)> {
     with_sessions(|s| s.waiting(&key, &r.peer, &settings)).flatten()
 }
 
+/// Whether `r`'s conversation is held on an accepted key for the names its session states.
+pub(crate) fn held_for_names(r: &ConvRef) -> bool {
+    let (key, settings) = (r.key(), settings(r));
+    with_sessions(|s| s.held_for_names(&key, &r.peer, &settings))
+        .flatten()
+        .unwrap_or(false)
+}
+
 /// Whether a start of ours with `r` lapsed unanswered (what is typed is held).
 pub(crate) fn start_lapsed(r: &ConvRef) -> bool {
     let (key, settings) = (r.key(), settings(r));

@@ -263,7 +263,8 @@ unsafe fn abort_send(message: *mut *mut c_char) {
 /// window says it was not sent, or not all of it, with the text (the fault may have come after
 /// a first piece left). A Sotto line (the `send_im` wrapper is handed the encrypted line, or
 /// one of Sotto's own) is not shown: the words are the user's, which the line does not hold;
-/// `typed`, when the caller has them (the typed message whose last line that was), are.
+/// `typed`, when the caller has them (the typed message whose last line that was, and whether
+/// that line was handed to the connection before the fault), are.
 /// Never panics (a panic here would cross the FFI boundary).
 ///
 /// # Safety
@@ -272,7 +273,7 @@ pub(super) unsafe fn not_sent_after_a_fault(
     account: *mut sys::PurpleAccount,
     who: *const c_char,
     text: *const c_char,
-    typed: Option<&str>,
+    typed: Option<(&str, bool)>,
 ) {
     if text.is_null() {
         return;
@@ -280,11 +281,15 @@ pub(super) unsafe fn not_sent_after_a_fault(
     // SAFETY: per the caller.
     unsafe {
         after_a_fault(account, who, |r| {
+            r.conversation_or_new();
+            if let Some((typed, true)) = typed {
+                r.system_line(&texts::handed_down_then_a_fault(typed));
+                return;
+            }
             let line = glue::markup_to_text(&cstr_to_string(text).unwrap_or_default());
             let ours = crate::protocol::wire::WireMessage::decode(&line).is_ok();
-            r.conversation_or_new();
             r.system_line(&texts::not_sent_after_a_fault(
-                typed.or((!ours).then_some(line.as_str())),
+                typed.map(|(t, _)| t).or((!ours).then_some(line.as_str())),
             ));
         });
     }

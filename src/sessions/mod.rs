@@ -1316,6 +1316,18 @@ impl Sessions {
             .map(|s| (s.conv.queued(), s.conv.is_blocked()))
     }
 
+    /// Whether the conversation is held on an accepted key for the names its session states
+    /// (`Conversation::held_for_names`).
+    pub fn held_for_names(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: &Settings,
+    ) -> Option<bool> {
+        self.session(key, peer_raw, settings)
+            .map(|s| s.conv.held_for_names())
+    }
+
     /// Whether a start of ours lapsed unanswered (`Conversation::start_lapsed`).
     pub fn start_lapsed(
         &mut self,

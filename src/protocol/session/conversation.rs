@@ -643,6 +643,16 @@ impl Conversation {
         self.blocked
     }
 
+    /// Whether sending is blocked on a key the user accepted: only the names the session's
+    /// handshake stated hold it (they are not the ones this side sees). A changed key whose
+    /// names do not match either is held for the key.
+    pub fn held_for_names(&self) -> bool {
+        self.blocked
+            && self
+                .peer_identity()
+                .is_some_and(|k| self.known_keys.contains(&k))
+    }
+
     /// Whether the peer is known to run Sotto.
     pub fn peer_supports_sotto(&self) -> bool {
         self.peer_supports
@@ -867,6 +877,7 @@ impl Conversation {
                 }
                 return out;
             }
+            ConvState::Encrypted if self.held_for_names() => HoldReason::NamesMismatch,
             ConvState::Encrypted if self.blocked => HoldReason::Blocked,
             ConvState::Encrypted => HoldReason::HolderAway,
             ConvState::Handshaking => {
@@ -1781,6 +1792,8 @@ mod tests {
     fn the_away_mark_and_other_holds() {
         let (mut a, _b, mut rng) = established(65);
         let _ = a.set_holder_away(true, &mut rng);
+        // Held on a key not accepted (a hold on an accepted one is the names').
+        a.set_known_peer_keys(Vec::new());
         let _ = a.set_blocked(true, &mut rng);
         assert_eq!(
             a.send("x", &mut rng).events,

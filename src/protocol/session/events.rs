@@ -26,6 +26,10 @@ pub enum HoldReason {
     EndedByPeer,
     /// Sending is blocked (the peer's key changed and the user has not acknowledged it).
     Blocked,
+    /// Sending is blocked on a key the user accepted: the names the session's handshake
+    /// stated are not the ones this side sees (a relay, or a rename during the handshake),
+    /// until the user acknowledges them.
+    NamesMismatch,
     /// The peer's client that holds the session went offline (the host saw it go: an XMPP
     /// unavailable presence from its full JID). Lines sent now would reach another client of
     /// the peer that cannot read them, or none: held until a line authenticates in the

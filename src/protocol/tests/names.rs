@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::protocol::names::Names;
+use crate::protocol::session::HoldReason;
 
 fn names(me: &str, peer: &str) -> Names {
     Names {
@@ -259,4 +260,45 @@ fn a_first_use_with_matching_names_ends_a_mismatchs_hold() {
     );
     let shown = shown_with_key(&mut a, send(&mut b, "it's me", &mut rng), &mut rng);
     assert_eq!(shown, Some(("it's me".to_owned(), None)));
+}
+
+/// A new session on the key the user accepted whose names do not match is held for the names,
+/// and says so (`HoldReason::NamesMismatch`, `held_for_names`): it was told as a changed key
+/// ("until you accept your contact's new key", the title "key NOT accepted") while the key was
+/// the one the user knew, verified even (found by a read-only review, 2026-12-07). A new key
+/// with names that do not match is held for the key.
+#[test]
+fn names_that_differ_on_an_accepted_key_are_held_for_the_names() {
+    let (mut a, mut b, _, _, _, mut rng) =
+        handshake(names("alice", "bob"), names("bob", "alice"), 4);
+    assert!(!a.known_peer_keys().is_empty(), "bob's key accepted on first use");
+    b.set_names(names("bob", "mallory"));
+    let mut events = Vec::new();
+    let mut to_b = a.start(&mut rng).inject;
+    while !to_b.is_empty() {
+        let (_, to_a, _) = deliver(&mut b, to_b, &mut rng);
+        let (_, next, e) = deliver(&mut a, to_a, &mut rng);
+        events.extend(e);
+        to_b = next;
+    }
+    assert!(mismatched(&events), "{events:?}");
+    assert!(a.is_blocked() && a.held_for_names());
+    assert_eq!(
+        a.send("held", &mut rng).events,
+        [Event::Held {
+            queued: 1,
+            reason: HoldReason::NamesMismatch
+        }]
+    );
+    // The same names on a key never accepted: held for the key.
+    let (mut c, _, _, _, _, mut rng) =
+        handshake(names("alice", "mallory"), names("bob", "mallory"), 5);
+    assert!(c.is_blocked() && !c.held_for_names());
+    assert_eq!(
+        c.send("held", &mut rng).events,
+        [Event::Held {
+            queued: 1,
+            reason: HoldReason::Blocked
+        }]
+    );
 }

@@ -27,6 +27,9 @@ pub(crate) const TITLE_NOT_ENCRYPTED: &str = " (NOT encrypted)";
 /// Suffix on the title of an encrypted conversation held on a key the user has not accepted
 /// for the contact (a changed key, say): what comes in is not shown as the contact's words.
 pub(crate) const TITLE_KEY_NOT_ACCEPTED: &str = " (key NOT accepted)";
+/// The title's mark for a conversation held on an accepted key because the names its session
+/// states are not the ones seen here (see [`TITLE_SUFFIX`]).
+pub(crate) const TITLE_NAMES_DIFFER: &str = " (names do NOT match)";
 
 /// Title, primary and secondary text of a dialog.
 #[derive(Clone)]
@@ -245,6 +248,10 @@ pub(crate) fn held(queued: usize, reason: HoldReason) -> String {
         }
         HoldReason::EndedByPeer => "because your contact ended the encrypted conversation",
         HoldReason::Blocked => "until you accept your contact's new key (/sotto accept)",
+        HoldReason::NamesMismatch => {
+            "until you confirm the session: your contact's key is the one you accepted, but the \
+             names their side states are not the ones you see (/sotto accept)"
+        }
         HoldReason::HolderAway => {
             "because your contact's client that reads your encrypted messages is not seen online"
         }
@@ -254,7 +261,7 @@ pub(crate) fn held(queued: usize, reason: HoldReason) -> String {
             "/sotto start sends it encrypted, in order, once the new session is up; /sotto stop \
              gives it back to you instead"
         }
-        HoldReason::Blocked => {
+        HoldReason::Blocked | HoldReason::NamesMismatch => {
             "it goes encrypted, in order, once you accept the key; /sotto stop gives it back to \
              you instead"
         }
@@ -616,8 +623,9 @@ fn where_to_answer(dialog: bool) -> (&'static str, &'static str) {
 pub(crate) fn question_not_sent(peer: &Shown) -> String {
     format!(
         "the question was not sent: there is no encrypted session with {peer} to ask it in yet \
-         (or a new one is starting), or the connection did not take it. Ask again once the \
-         conversation is encrypted."
+         (or a new one is starting), the client of {peer} that holds the session went offline \
+         (what you type waits for it too), or the connection did not take it. Ask again once \
+         the conversation is encrypted and {peer} is back."
     )
 }
 
@@ -1410,6 +1418,16 @@ pub(crate) fn not_sent_after_a_fault(text: Option<&str>) -> String {
     }
 }
 
+/// A typed message's line was handed to the connection, then Sotto failed (a panic, caught)
+/// before it knew what came of it: the message most likely went.
+pub(crate) fn handed_down_then_a_fault(text: &str) -> String {
+    format!(
+        "Sotto failed right after your message was handed to the connection (a fault in Sotto; \
+         the details are in the debug window): it has most likely gone, though it is not shown \
+         as sent. Ask your contact before you send it again. Your message: {text}"
+    )
+}
+
 /// A command failed after a fault in Sotto (a panic, caught).
 pub(crate) fn command_fault() -> &'static str {
     "Sotto failed while running this command (a fault in Sotto; the details are in the debug \
@@ -1906,6 +1924,7 @@ pub(crate) fn status(
     state: Option<ConvState>,
     trust: Option<Trust>,
     waiting: Option<(usize, bool)>,
+    names_held: bool,
     policy: Policy,
     logged: bool,
 ) -> String {
@@ -1929,6 +1948,10 @@ pub(crate) fn status(
     };
     let waiting = match waiting {
         Some((0, false)) | None => String::new(),
+        Some((n, true)) if names_held => format!(
+            " {n} message(s) held until you confirm the session: {peer}'s key is the one you \
+             accepted, but the names their side states are not the ones you see (/sotto accept)."
+        ),
         Some((n, true)) => {
             format!(" {n} message(s) held until you accept {peer}'s changed key (/sotto accept).")
         }
@@ -2257,6 +2280,7 @@ mod tests {
             HoldReason::PolicyAlways,
             HoldReason::EndedByPeer,
             HoldReason::Blocked,
+            HoldReason::NamesMismatch,
             HoldReason::HolderAway,
         ] {
             texts.push(held(2, reason));
@@ -2288,12 +2312,13 @@ mod tests {
             ConvState::Encrypted,
             ConvState::Finished,
         ] {
-            for waiting in [(1, true), (1, false)] {
+            for (waiting, names) in [((1, true), false), ((1, true), true), ((1, false), false)] {
                 texts.push(status(
                     bob,
                     Some(state),
                     Some(Trust::Unverified),
                     Some(waiting),
+                    names,
                     Policy::Manual,
                     false,
                 ));

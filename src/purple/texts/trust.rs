@@ -80,7 +80,9 @@ pub(crate) fn ask_dialog(peer: &Shown) -> Dialog {
         format!(
             "{peer} sees the question and types the answer. Sotto compares the two answers \
              without sending either: a wrong answer reveals nothing but \"no match\". Choose \
-             something an eavesdropper cannot guess or look up."
+             something an eavesdropper cannot guess or look up. Upper and lower case and extra \
+             spaces do not count; accents and punctuation do (\"café\" is not \"cafe\", nor a \
+             straight apostrophe a curly one): pick an answer with neither."
         ),
     )
 }
