@@ -564,10 +564,15 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
     }) else {
         return;
     };
+    let spent = service::peer_key(r).map_or(0, |k| {
+        let key = r.key();
+        with_state(|state| state.answer_dialogs.answers_spent(&key, k.to_bytes())).unwrap_or(0)
+    });
     let text = texts::answer_dialog(
         &Shown::new(&r.peer),
         &texts::quotable(question),
         service::key_not_accepted(r),
+        spent,
     );
     let (title, primary, secondary) = (
         glue::cstring(&text.title),

@@ -433,6 +433,22 @@ fn write_event(r: &ConvRef, event: Event) {
             ) {
                 close_stale_answer_dialog(r);
             }
+            // An answer of the user's that went to a run that failed, or ended without a
+            // result: whoever asked learned whether one guess was right. The next question on
+            // this key says so in its dialog (a review of trust, 2026-12-07).
+            let spent = match &other {
+                Event::VerificationResult {
+                    success: false,
+                    we_asked: false,
+                    peer,
+                } => Some(peer.to_bytes()),
+                Event::VerificationUnconfirmed => service::peer_key(r).map(|k| k.to_bytes()),
+                _ => None,
+            };
+            if let Some(peer) = spent {
+                let key = r.key();
+                let _ = with_state(|state| state.answer_dialogs.answer_spent(&key, peer));
+            }
             // The start lapsed (its line says what stays held): what is typed next tries again,
             // a new wait, and its "held" line is said again, or the text would vanish unseen.
             if matches!(other, Event::HandshakeExpired { .. }) {

@@ -128,6 +128,10 @@ pub(crate) struct AnswerDialogs {
     unanswered: HashMap<ConvKey, (u64, u32)>,
     /// When one last opened by itself in any conversation, with no answer since.
     anywhere: Option<u64>,
+    /// Per conversation and the key its session had, how many answers of the user's went
+    /// to a run that failed or ended without a result: each told whoever asked whether one
+    /// guess at the answer was right (memory only).
+    spent: HashMap<(ConvKey, [u8; 32]), u32>,
 }
 
 impl AnswerDialogs {
@@ -167,6 +171,21 @@ impl AnswerDialogs {
     pub(crate) fn answered(&mut self, key: &ConvKey) {
         self.unanswered.remove(key);
         self.anywhere = None;
+    }
+
+    /// A run the user answered in `key`'s conversation, on the session key `peer`, failed or
+    /// ended without a result.
+    pub(crate) fn answer_spent(&mut self, key: &ConvKey, peer: [u8; 32]) {
+        // At most one entry per conversation: the newest key's.
+        self.spent.retain(|(k, p), _| k != key || *p == peer);
+        let n = self.spent.entry((key.clone(), peer)).or_default();
+        *n = n.saturating_add(1);
+    }
+
+    /// How many of the user's answers in `key`'s conversation on the session key `peer`
+    /// went to runs that failed or ended without a result.
+    pub(crate) fn answers_spent(&self, key: &ConvKey, peer: [u8; 32]) -> u32 {
+        self.spent.get(&(key.clone(), peer)).copied().unwrap_or(0)
     }
 
     /// The conversation `old` is `new`'s now (a rename): its record goes with it.
@@ -1253,6 +1272,27 @@ mod tests {
         let later = at + 3 * longest;
         assert!(d.may_open(&key("dave"), later));
         assert_eq!(d.unanswered.len(), 1, "old records forgotten");
+    }
+
+    /// Answers spent on runs that failed or ended without a result are counted per
+    /// conversation and session key; a new key starts again, and the answer dialog warns.
+    #[test]
+    fn answers_spent_on_unsettled_runs_are_counted_and_warned_of() {
+        let mut d = AnswerDialogs::default();
+        let (bob, carol) = (key("bob"), key("carol"));
+        assert_eq!(d.answers_spent(&bob, [1; 32]), 0);
+        d.answer_spent(&bob, [1; 32]);
+        d.answer_spent(&bob, [1; 32]);
+        assert_eq!(d.answers_spent(&bob, [1; 32]), 2);
+        assert_eq!(d.answers_spent(&carol, [1; 32]), 0, "another conversation");
+        d.answer_spent(&bob, [2; 32]);
+        assert_eq!(d.answers_spent(&bob, [2; 32]), 1, "a new session key");
+        assert_eq!(d.answers_spent(&bob, [1; 32]), 0, "the old key's count goes");
+        let peer = super::super::texts::Shown::new("bob");
+        let warned = super::super::texts::answer_dialog(&peer, "q", false, 2).secondary;
+        assert!(warned.contains("2 of your answers"), "{warned}");
+        let fresh = super::super::texts::answer_dialog(&peer, "q", false, 0).secondary;
+        assert!(!fresh.contains("Careful"), "{fresh}");
     }
 
     /// A flood of one kind writes one line per quiet period, the next saying how many were not

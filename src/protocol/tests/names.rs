@@ -271,7 +271,10 @@ fn a_first_use_with_matching_names_ends_a_mismatchs_hold() {
 fn names_that_differ_on_an_accepted_key_are_held_for_the_names() {
     let (mut a, mut b, _, _, _, mut rng) =
         handshake(names("alice", "bob"), names("bob", "alice"), 4);
-    assert!(!a.known_peer_keys().is_empty(), "bob's key accepted on first use");
+    assert!(
+        !a.known_peer_keys().is_empty(),
+        "bob's key accepted on first use"
+    );
     b.set_names(names("bob", "mallory"));
     let mut events = Vec::new();
     let mut to_b = a.start(&mut rng).inject;

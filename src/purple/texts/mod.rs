@@ -2754,8 +2754,8 @@ mod tests {
                 event(peer, &Event::PeerError { text: fake.clone() }).expect("a line"),
                 irc_away_reply(peer, &fake),
                 names_mismatch(peer, peer, &fake, &fake, "AAAAA"),
-                answer_dialog(peer, &quotable(&fake), false).primary,
-                answer_dialog(peer, &quotable(&fake), true).primary,
+                answer_dialog(peer, &quotable(&fake), false, 0).primary,
+                answer_dialog(peer, &quotable(&fake), true, 2).primary,
                 other_client_status(&fake, true, None),
                 notice(
                     "bob",

@@ -132,7 +132,21 @@ pub(crate) fn asked(peer: &Shown, question: &str) -> String {
 }
 
 /// The contact's question, waiting for an answer.
-pub(crate) fn answer_dialog(peer: &Shown, question: &str, unaccepted: bool) -> Dialog {
+pub(crate) fn answer_dialog(peer: &Shown, question: &str, unaccepted: bool, spent: u32) -> Dialog {
+    let mut d = answer_dialog_fresh(peer, question, unaccepted);
+    if spent > 0 {
+        d.secondary.push_str(&format!(
+            "\n\nCareful: {spent} of your answers on this session already went to a question \
+             that failed or was never settled. Each one told whoever asked whether one guess \
+             at your answer was right; someone who is not {peer} can ask again and again to \
+             guess. Decline unless you have spoken with {peer} about it."
+        ));
+    }
+    d
+}
+
+/// [`answer_dialog`] with no answer spent before.
+fn answer_dialog_fresh(peer: &Shown, question: &str, unaccepted: bool) -> Dialog {
     if unaccepted {
         return dialog(
             "Sotto: a question from a key NOT accepted",
