@@ -409,6 +409,38 @@ fn choose_menu(c: &mut Client, buddy: &str, label: &str) {
     ));
 }
 
+/// bob's key changed and alice closed the key dialog without deciding: More > Sotto offers
+/// "Review the key and accept it...", which opens it again; accepted there, what she typed
+/// meanwhile goes, encrypted. Once closed, the dialog could be had again only by typing
+/// `/sotto accept` with the fingerprint (found by a read-only review of trust, 2026-12-07).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_key_dialog_closed_is_offered_again_in_the_menu() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    bob_gets_a_new_key(&mut p);
+    new_key_warning(&mut p);
+    let dialog = expect_dialog(&mut p.alice.client, "key");
+    p.alice.client.command(&format!("cancel {}", dialog.n));
+    let held = "typed while the key waits walrus";
+    held_from_bob(&mut p, held, "the key not accepted");
+    choose_menu(&mut p.alice.client, &bob, "Review the key and accept it");
+    let dialog = expect_dialog(&mut p.alice.client, "key");
+    dialog.read();
+    p.alice
+        .client
+        .answer(&dialog.n, &dialog.item("accept the new key"));
+    p.bob.client.expect_received(&alice, held, WAIT);
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], held, "held, then accepted");
+    let listed = menu_items(&mut p.alice.client, &bob);
+    assert!(
+        !listed
+            .iter()
+            .any(|l| l.to_lowercase().contains("review the key")),
+        "offered once accepted: {listed:#?}"
+    );
+}
+
 /// More > Sotto > "Verify contact..." > "Compare fingerprints" shows both fingerprints;
 /// "They match: mark verified" makes the contact's key verified (status says so, a line says
 /// so), on the clicking side only.

@@ -228,8 +228,16 @@ fn action_chosen(data: *mut c_void, index: usize) {
                 other_client,
             ));
         }
-        (Pending::KeyChanged { r, key, .. }, 0) => {
-            accept_new_key(&r, &key);
+        (
+            Pending::KeyChanged {
+                r,
+                key,
+                other_client,
+                ..
+            },
+            0,
+        ) => {
+            accept_new_key(&r, &key, Some(other_client));
         }
         // "Send unencrypted"; "Don't send" sends nothing (the text was given back in the
         // window when the line was held back).
@@ -335,7 +343,8 @@ fn mark_verified(r: &ConvRef, key: &IdentityPublic) {
         ));
         return;
     }
-    if blocked && service::peer_key(r).as_ref() == Some(key) && !accept_new_key(r, key) {
+    if blocked && service::peer_key(r).as_ref() == Some(key) && !accept_new_key(r, key, Some(false))
+    {
         // Not accepted (the decision could not be saved; the window says so): not recorded
         // as verified either, or the trust table would list a key the conversation holds.
         return;
@@ -849,6 +858,42 @@ pub(crate) fn names_mismatch(
     );
 }
 
+/// The conversation is held on the key the user accepted for names that do not match (the
+/// names the session stated are not kept): the menu's "Accept the key held for..." offers to
+/// accept it again, or keep holding.
+pub(crate) fn names_held(r: &ConvRef, key: IdentityPublic) {
+    match make_way_for_key_dialog(r, &key, false) {
+        Way::Open => {}
+        Way::Keep => return,
+        Way::Defer => {
+            let later = r.clone();
+            let open = move || {
+                if service::peer_key(&later) == Some(key) && service::held_for_names(&later) {
+                    names_held(&later, key);
+                }
+            };
+            defer(r, Box::new(open));
+            return;
+        }
+    }
+    let fingerprint = key.fingerprint().to_string();
+    action_dialog(
+        Some(r),
+        &texts::names_held_dialog(&Shown::new(&r.peer), &fingerprint),
+        1,
+        &[
+            c"Accept: I know why the names differ",
+            c"Keep holding messages",
+        ],
+        Pending::KeyChanged {
+            r: r.clone(),
+            key,
+            other_client: false,
+            at: std::time::Instant::now(),
+        },
+    );
+}
+
 /// How long an open key dialog is kept when another event would show the same thing again
 /// (the same key; another client's key while one of those is open).
 const KEY_DIALOG_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -1232,14 +1277,27 @@ fn not_saved(fx: &crate::sessions::Effects) -> bool {
 
 /// The user accepts the contact's changed key `expected` (the dialog showed it, or
 /// `/sotto accept` named it). Refused when the session's key is another one by now.
+/// `other_client`: which the dialog was about, another client of the contact's key (`true`)
+/// or the conversation's own (`false`); `None` (`/sotto accept`): another client's first, then
+/// the conversation's. A server that showed one key both as the session's and as a made-up
+/// other client's had the session's dialog accept the made-up client, the conversation
+/// still held (a review of trust, 2026-12-07).
 /// Returns whether the key is accepted now.
-pub(crate) fn accept_new_key(r: &ConvRef, expected: &IdentityPublic) -> bool {
+pub(crate) fn accept_new_key(
+    r: &ConvRef,
+    expected: &IdentityPublic,
+    other_client: Option<bool>,
+) -> bool {
     // Accepted (a dialog's button, `/sotto accept`): any other dialog about that key would
     // only ask again.
     let accepted = |shown: &IdentityPublic, _| shown == expected;
     let peer = &Shown::new(&r.peer);
     // The key of another client of the contact (its dialog), accepted for that client.
-    if let Some(fx) = service::accept_other_client(r, &expected.fingerprint().to_string()) {
+    let other = match other_client {
+        Some(false) => None,
+        _ => service::accept_other_client(r, &expected.fingerprint().to_string()),
+    };
+    if let Some(fx) = other {
         // Rolled back when it could not be saved (the effects say so): nothing accepted.
         let saved = !not_saved(&fx);
         if saved {
@@ -1337,7 +1395,7 @@ pub(crate) fn accept_typed(r: &ConvRef, typed: &str) {
             blocked,
         ));
     } else if fingerprint_prefix_matches(&fingerprint, typed) {
-        accept_new_key(r, &current);
+        accept_new_key(r, &current, None);
     } else if typed
         .chars()
         .any(|c| !c.is_ascii_hexdigit() && !is_fingerprint_separator(c))

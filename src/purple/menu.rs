@@ -32,6 +32,7 @@ const GIVE_BACK: usize = 6;
 const RESTART: usize = 7;
 const STOP_WAITING: usize = 8;
 const STOP_WAITING_HELD: usize = 9;
+const ACCEPT: usize = 10;
 
 /// Each action's label: one label per code, so the code says which label was clicked.
 fn label(code: usize) -> &'static CStr {
@@ -43,6 +44,7 @@ fn label(code: usize) -> &'static CStr {
             c"Stop waiting (give back held messages; what you type then goes unencrypted)"
         }
         STOP_WAITING_HELD | GIVE_BACK => c"Stop waiting (give back held messages)",
+        ACCEPT => c"Review the key and accept it...",
         VERIFY => c"Verify contact...",
         FINGERPRINT => c"Show fingerprints",
         SETTINGS => c"Settings for this contact...",
@@ -60,6 +62,11 @@ enum Held {
     /// Typed messages wait, in an encrypted conversation, for the contact's client that holds
     /// the session and went offline (given back without ending the session).
     ForAwayClient,
+    /// The encrypted conversation is held on a key the user has not accepted for the name (a
+    /// changed key), or for names that do not match: the dialog that accepts it, which the
+    /// user may have closed, is offered again (it was `/sotto accept` alone then; a review of
+    /// trust, 2026-12-07).
+    OnKey,
 }
 
 /// The submenu's items for a conversation in `state`: each label names the action it takes, so
@@ -87,13 +94,18 @@ fn items(state: Option<ConvState>, held: Held, always: bool) -> Vec<(&'static CS
     if state == Some(ConvState::Encrypted) && held == Held::ForAwayClient {
         codes.push(GIVE_BACK);
     }
+    if state == Some(ConvState::Encrypted) && held == Held::OnKey {
+        codes.push(ACCEPT);
+    }
     codes.extend([VERIFY, FINGERPRINT, SETTINGS]);
     codes.into_iter().map(|code| (label(code), code)).collect()
 }
 
 /// The items the submenu for the conversation with `r` offers now.
 fn offered(r: &ConvRef) -> Vec<(&'static CStr, usize)> {
-    let held = if service::held_for_away_holder(r) {
+    let held = if service::waiting(r).is_some_and(|(_, blocked)| blocked) {
+        Held::OnKey
+    } else if service::held_for_away_holder(r) {
         Held::ForAwayClient
     } else if service::waiting(r).is_some_and(|(n, _)| n > 0) {
         Held::Messages
@@ -427,6 +439,11 @@ fn run(r: &ConvRef, code: usize, menu: Menu) {
             r.conversation_or_new();
             r.system_line(&present::fingerprint_text(r));
         }
+        ACCEPT => match service::peer_key(r) {
+            Some(key) if service::held_for_names(r) => super::dialogs::names_held(r, key),
+            Some(key) => super::dialogs::key_changed(r, key),
+            None => {}
+        },
         VERIFY => super::dialogs::verify(r),
         SETTINGS => settings_dialog(r),
         GIVE_BACK => super::commands::give_back(r),
@@ -754,6 +771,12 @@ mod tests {
         }
         assert!(labels(None).contains(&"Verify contact...".to_owned()));
         assert!(labels(None).contains(&"Settings for this contact...".to_owned()));
+        // A conversation held on its key offers the dialog that accepts it (it could be had
+        // again with `/sotto accept` alone once closed), and only then.
+        let accept = "Review the key and accept it...".to_owned();
+        assert!(labels_held(Some(ConvState::Encrypted), Held::OnKey).contains(&accept));
+        assert!(!labels(Some(ConvState::Encrypted)).contains(&accept));
+        assert!(!labels_held(Some(ConvState::Finished), Held::OnKey).contains(&accept));
     }
 
     /// Messages held with no session (after a start that got no answer), which the window

@@ -1287,7 +1287,11 @@ mod tests {
         assert_eq!(d.answers_spent(&carol, [1; 32]), 0, "another conversation");
         d.answer_spent(&bob, [2; 32]);
         assert_eq!(d.answers_spent(&bob, [2; 32]), 1, "a new session key");
-        assert_eq!(d.answers_spent(&bob, [1; 32]), 0, "the old key's count goes");
+        assert_eq!(
+            d.answers_spent(&bob, [1; 32]),
+            0,
+            "the old key's count goes"
+        );
         let peer = super::super::texts::Shown::new("bob");
         let warned = super::super::texts::answer_dialog(&peer, "q", false, 2).secondary;
         assert!(warned.contains("2 of your answers"), "{warned}");

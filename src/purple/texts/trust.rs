@@ -209,6 +209,25 @@ pub(crate) fn key_changed_dialog(peer: &Shown, fingerprint: &str) -> Dialog {
     )
 }
 
+/// The dialog the menu opens for a conversation held on an accepted key for names that do
+/// not match.
+pub(crate) fn names_held_dialog(peer: &Shown, fingerprint: &str) -> Dialog {
+    dialog(
+        "Sotto: the names do not match",
+        format!("Messages to {peer} are held: the names do not match"),
+        format!(
+            "This session with {peer} uses the key you accepted for {peer}.\n\
+             Fingerprint: {fingerprint}\n\n\
+             But the names {peer}'s client stated when the session started are not the ones \
+             you see (the window said which). That happens when a name changes while the \
+             session starts; it is also what someone passing another person's conversation \
+             on under their own name looks like.\n\n\
+             Until you decide, what you type to {peer} is held, not sent. Accept only if you \
+             know why the names differ; otherwise ask {peer} over another channel."
+        ),
+    )
+}
+
 /// "Keep holding messages" in the key-change dialog.
 pub(crate) fn still_holding(peer: &Shown, fingerprint: &str) -> String {
     format!(
