@@ -573,10 +573,8 @@ pub(crate) fn answer(r: &ConvRef, question: &str) {
     }) else {
         return;
     };
-    let spent = service::peer_key(r).map_or(0, |k| {
-        let key = r.key();
-        with_state(|state| state.answer_dialogs.answers_spent(&key, k.to_bytes())).unwrap_or(0)
-    });
+    let key = r.key();
+    let spent = with_state(|state| state.answer_dialogs.answers_spent(&key)).unwrap_or(0);
     let text = texts::answer_dialog(
         &Shown::new(&r.peer),
         &texts::quotable(question),
@@ -844,42 +842,6 @@ pub(crate) fn names_mismatch(
     action_dialog(
         Some(r),
         &text,
-        1,
-        &[
-            c"Accept: I know why the names differ",
-            c"Keep holding messages",
-        ],
-        Pending::KeyChanged {
-            r: r.clone(),
-            key,
-            other_client: false,
-            at: std::time::Instant::now(),
-        },
-    );
-}
-
-/// The conversation is held on the key the user accepted for names that do not match (the
-/// names the session stated are not kept): the menu's "Accept the key held for..." offers to
-/// accept it again, or keep holding.
-pub(crate) fn names_held(r: &ConvRef, key: IdentityPublic) {
-    match make_way_for_key_dialog(r, &key, false) {
-        Way::Open => {}
-        Way::Keep => return,
-        Way::Defer => {
-            let later = r.clone();
-            let open = move || {
-                if service::peer_key(&later) == Some(key) && service::held_for_names(&later) {
-                    names_held(&later, key);
-                }
-            };
-            defer(r, Box::new(open));
-            return;
-        }
-    }
-    let fingerprint = key.fingerprint().to_string();
-    action_dialog(
-        Some(r),
-        &texts::names_held_dialog(&Shown::new(&r.peer), &fingerprint),
         1,
         &[
             c"Accept: I know why the names differ",
@@ -1312,6 +1274,16 @@ pub(crate) fn accept_new_key(
             ));
         }
         return saved;
+    }
+    // The other client's dialog accepts for that client only: it is gone (it started again,
+    // or its session ended), and the conversation's own hold is not its to lift.
+    if other_client == Some(true) {
+        r.conversation_or_new();
+        r.system_line(&texts::other_client_gone(
+            peer,
+            &expected.fingerprint().to_string(),
+        ));
+        return false;
     }
     match service::accept_key(r, expected) {
         Some(Ok(fx)) => {

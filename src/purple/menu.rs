@@ -113,7 +113,17 @@ fn offered(r: &ConvRef) -> Vec<(&'static CStr, usize)> {
         Held::Nothing
     };
     let always = service::policy(r) == Policy::Always;
-    items(service::conv_state(r), held, always)
+    let state = service::conv_state(r);
+    let mut offered = items(state, held, always);
+    // Held on the key and for a client gone away too: both ways out are offered.
+    if held == Held::OnKey && service::held_for_away_holder(r) {
+        offered.extend(
+            items(state, Held::ForAwayClient, always)
+                .into_iter()
+                .filter(|&(_, code)| code == GIVE_BACK),
+        );
+    }
+    offered
 }
 
 /// How an item's data carries its menu's number and its action code.
@@ -439,10 +449,14 @@ fn run(r: &ConvRef, code: usize, menu: Menu) {
             r.conversation_or_new();
             r.system_line(&present::fingerprint_text(r));
         }
-        ACCEPT => match service::peer_key(r) {
-            Some(key) if service::held_for_names(r) => super::dialogs::names_held(r, key),
-            Some(key) => super::dialogs::key_changed(r, key),
-            None => {}
+        // The dialog the hold opened: the names one (what the session stated), or the key's.
+        ACCEPT => match (service::peer_key(r), service::names_hold(r)) {
+            (Some(key), Some((stated_self, stated_peer))) => {
+                let me = r.names().me;
+                super::dialogs::names_mismatch(r, key, &me, &stated_self, &stated_peer);
+            }
+            (Some(key), None) => super::dialogs::key_changed(r, key),
+            (None, _) => {}
         },
         VERIFY => super::dialogs::verify(r),
         SETTINGS => settings_dialog(r),
@@ -825,9 +839,14 @@ mod tests {
             Some(ConvState::Finished),
         ];
         for state in states {
-            for (held, always) in [Held::Nothing, Held::Messages, Held::ForAwayClient]
-                .into_iter()
-                .flat_map(|h| [(h, false), (h, true)])
+            for (held, always) in [
+                Held::Nothing,
+                Held::Messages,
+                Held::ForAwayClient,
+                Held::OnKey,
+            ]
+            .into_iter()
+            .flat_map(|h| [(h, false), (h, true)])
             {
                 let menu = items(state, held, always);
                 for (i, (l, c)) in menu.iter().enumerate() {

@@ -436,18 +436,20 @@ fn write_event(r: &ConvRef, event: Event) {
             // An answer of the user's that went to a run that failed, or ended without a
             // result: whoever asked learned whether one guess was right. The next question on
             // this key says so in its dialog (a review of trust, 2026-12-07).
-            let spent = match &other {
+            let key = r.key();
+            match &other {
                 Event::VerificationResult {
                     success: false,
                     we_asked: false,
-                    peer,
-                } => Some(peer.to_bytes()),
-                Event::VerificationUnconfirmed => service::peer_key(r).map(|k| k.to_bytes()),
-                _ => None,
-            };
-            if let Some(peer) = spent {
-                let key = r.key();
-                let _ = with_state(|state| state.answer_dialogs.answer_spent(&key, peer));
+                    ..
+                }
+                | Event::VerificationUnconfirmed => {
+                    let _ = with_state(|state| state.answer_dialogs.answer_spent(&key));
+                }
+                Event::VerificationResult { success: true, .. } => {
+                    let _ = with_state(|state| state.answer_dialogs.answers_settled(&key));
+                }
+                _ => {}
             }
             // The start lapsed (its line says what stays held): what is typed next tries again,
             // a new wait, and its "held" line is said again, or the text would vanish unseen.
@@ -929,7 +931,7 @@ fn claims_encryption(base: &str) -> bool {
     }
     let stands_for = latin_look_alikes(&visible);
     // The claims: Sotto's marks' words, spaces and case aside.
-    ["encrypt", "verified", "keynotaccepted"]
+    ["encrypt", "verified", "keynotaccepted", "namesdonotmatch"]
         .iter()
         .any(|claim| {
             let claim: Vec<char> = claim.chars().collect();
@@ -1162,6 +1164,7 @@ pub(crate) fn marked_encrypted(r: &ConvRef) -> bool {
             .is_some_and(|m| {
                 m.shown.ends_with(texts::TITLE_SUFFIX)
                     || m.shown.ends_with(texts::TITLE_KEY_NOT_ACCEPTED)
+                    || m.shown.ends_with(texts::TITLE_NAMES_DIFFER)
             })
     })
     .unwrap_or(false)
@@ -2007,6 +2010,7 @@ mod tests {
             "bob (encryp\u{3C4}ed)",
             "bob (v\u{395}RIfied)",
             "bob (key NOT accepted)",
+            "bob (names do NOT match)",
             // Invisible formatting the skeletons ignore; a letter with a mark below.
             "bob (encr\u{206A}ypted)",
             "bob (v\u{206B}erified)",

@@ -275,6 +275,10 @@ fn protocol_of(gc: *mut sys::PurpleConnection) -> Option<String> {
 struct InFlight {
     /// The call's connection.
     gc: usize,
+    /// The call's recipient.
+    who: String,
+    /// The connection refused the line (it did not leave).
+    refused: bool,
     /// The line the call was handed.
     line: String,
     /// What was typed.
@@ -388,12 +392,14 @@ unsafe fn wrapped_send_im(
     // arrived twice; a review of the first version).
     ffi_boundary!(
         {
-            let line = cstr_to_string(message);
+            let (line, to) = (cstr_to_string(message), cstr_to_string(who));
             let typed = TYPED_IN_FLIGHT.with(|t| {
                 let mut t = t.borrow_mut();
-                let ours = t
-                    .as_ref()
-                    .is_some_and(|f| f.gc == gc as usize && line.as_ref() == Some(&f.line));
+                let ours = t.as_ref().is_some_and(|f| {
+                    f.gc == gc as usize
+                        && line.as_ref() == Some(&f.line)
+                        && to.as_ref() == Some(&f.who)
+                });
                 if ours {
                     t.take()
                 } else {
@@ -408,7 +414,9 @@ unsafe fn wrapped_send_im(
                         sys::purple_connection_get_account(gc),
                         who,
                         message,
-                        typed.as_ref().map(|f| (f.typed.as_str(), left)),
+                        typed
+                            .as_ref()
+                            .map(|f| (f.typed.as_str(), left && !f.refused)),
                     )
                 };
             }
@@ -579,11 +587,18 @@ unsafe fn wrapped_send_im(
                 TYPED_IN_FLIGHT.with(|t| {
                     *t.borrow_mut() = approved.typed.clone().map(|typed| InFlight {
                         gc: gc as usize,
+                        who: who_s.clone(),
+                        refused: false,
                         line: text.clone(),
                         typed,
                     });
                 });
                 let rc = pass(!approved.plaintext);
+                TYPED_IN_FLIGHT.with(|t| {
+                    if let Some(f) = t.borrow_mut().as_mut() {
+                        f.refused = rc < 0;
+                    }
+                });
                 test_panic_after_sending(approved.typed.as_ref().map(|t| t.as_str()));
                 // Whether libpurple shows the typed text (rc > 0) or the protocol's echo will (0).
                 echo::passed(&text, rc, false);

@@ -621,6 +621,13 @@ pub(crate) fn held_for_names(r: &ConvRef) -> bool {
         .unwrap_or(false)
 }
 
+/// The names `r`'s session stated (its own, and whom it writes to), while sending is held for
+/// them.
+pub(crate) fn names_hold(r: &ConvRef) -> Option<(String, String)> {
+    let (key, settings) = (r.key(), settings(r));
+    with_sessions(|s| s.names_hold(&key, &r.peer, &settings)).flatten()
+}
+
 /// Whether a start of ours with `r` lapsed unanswered (what is typed is held).
 pub(crate) fn start_lapsed(r: &ConvRef) -> bool {
     let (key, settings) = (r.key(), settings(r));

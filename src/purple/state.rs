@@ -128,10 +128,11 @@ pub(crate) struct AnswerDialogs {
     unanswered: HashMap<ConvKey, (u64, u32)>,
     /// When one last opened by itself in any conversation, with no answer since.
     anywhere: Option<u64>,
-    /// Per conversation and the key its session had, how many answers of the user's went
-    /// to a run that failed or ended without a result: each told whoever asked whether one
-    /// guess at the answer was right (memory only).
-    spent: HashMap<(ConvKey, [u8; 32]), u32>,
+    /// Per conversation, how many answers of the user's went to a run that failed or ended
+    /// without a result since the last run that succeeded: each told whoever asked whether
+    /// one guess at the answer was right (memory only; across the contact's sessions and
+    /// keys: an impostor can end a session, or start one, between two questions).
+    spent: HashMap<ConvKey, u32>,
 }
 
 impl AnswerDialogs {
@@ -173,25 +174,30 @@ impl AnswerDialogs {
         self.anywhere = None;
     }
 
-    /// A run the user answered in `key`'s conversation, on the session key `peer`, failed or
-    /// ended without a result.
-    pub(crate) fn answer_spent(&mut self, key: &ConvKey, peer: [u8; 32]) {
-        // At most one entry per conversation: the newest key's.
-        self.spent.retain(|(k, p), _| k != key || *p == peer);
-        let n = self.spent.entry((key.clone(), peer)).or_default();
+    /// A run the user answered in `key`'s conversation failed or ended without a result.
+    pub(crate) fn answer_spent(&mut self, key: &ConvKey) {
+        let n = self.spent.entry(key.clone()).or_default();
         *n = n.saturating_add(1);
     }
 
-    /// How many of the user's answers in `key`'s conversation on the session key `peer`
-    /// went to runs that failed or ended without a result.
-    pub(crate) fn answers_spent(&self, key: &ConvKey, peer: [u8; 32]) -> u32 {
-        self.spent.get(&(key.clone(), peer)).copied().unwrap_or(0)
+    /// A run in `key`'s conversation succeeded: the count starts again.
+    pub(crate) fn answers_settled(&mut self, key: &ConvKey) {
+        self.spent.remove(key);
+    }
+
+    /// How many of the user's answers in `key`'s conversation went to runs that failed or
+    /// ended without a result since the last that succeeded.
+    pub(crate) fn answers_spent(&self, key: &ConvKey) -> u32 {
+        self.spent.get(key).copied().unwrap_or(0)
     }
 
     /// The conversation `old` is `new`'s now (a rename): its record goes with it.
     pub(crate) fn moved(&mut self, old: &ConvKey, new: &ConvKey) {
         if let Some(record) = self.unanswered.remove(old) {
             self.unanswered.insert(new.clone(), record);
+        }
+        if let Some(spent) = self.spent.remove(old) {
+            self.spent.insert(new.clone(), spent);
         }
     }
 }
@@ -1275,23 +1281,22 @@ mod tests {
     }
 
     /// Answers spent on runs that failed or ended without a result are counted per
-    /// conversation and session key; a new key starts again, and the answer dialog warns.
+    /// conversation (a rename carries the count, a run that succeeds ends it), and the answer
+    /// dialog warns.
     #[test]
     fn answers_spent_on_unsettled_runs_are_counted_and_warned_of() {
         let mut d = AnswerDialogs::default();
-        let (bob, carol) = (key("bob"), key("carol"));
-        assert_eq!(d.answers_spent(&bob, [1; 32]), 0);
-        d.answer_spent(&bob, [1; 32]);
-        d.answer_spent(&bob, [1; 32]);
-        assert_eq!(d.answers_spent(&bob, [1; 32]), 2);
-        assert_eq!(d.answers_spent(&carol, [1; 32]), 0, "another conversation");
-        d.answer_spent(&bob, [2; 32]);
-        assert_eq!(d.answers_spent(&bob, [2; 32]), 1, "a new session key");
-        assert_eq!(
-            d.answers_spent(&bob, [1; 32]),
-            0,
-            "the old key's count goes"
-        );
+        let (bob, carol, away) = (key("bob"), key("carol"), key("bob_away"));
+        assert_eq!(d.answers_spent(&bob), 0);
+        d.answer_spent(&bob);
+        d.answer_spent(&bob);
+        assert_eq!(d.answers_spent(&bob), 2);
+        assert_eq!(d.answers_spent(&carol), 0, "another conversation");
+        d.moved(&bob, &away);
+        assert_eq!(d.answers_spent(&away), 2, "a rename carries it");
+        assert_eq!(d.answers_spent(&bob), 0);
+        d.answers_settled(&away);
+        assert_eq!(d.answers_spent(&away), 0, "a run that succeeded");
         let peer = super::super::texts::Shown::new("bob");
         let warned = super::super::texts::answer_dialog(&peer, "q", false, 2).secondary;
         assert!(warned.contains("2 of your answers"), "{warned}");

@@ -1328,6 +1328,21 @@ impl Sessions {
             .map(|s| s.conv.held_for_names())
     }
 
+    /// The names the conversation's session stated, while sending is held for them
+    /// (`Conversation::names_hold`): what the contact's side says it is, and whom it
+    /// believes it writes to.
+    pub fn names_hold(
+        &mut self,
+        key: &ConvKey,
+        peer_raw: &str,
+        settings: &Settings,
+    ) -> Option<(String, String)> {
+        self.session(key, peer_raw, settings)?
+            .conv
+            .names_hold()
+            .map(|m| (m.stated_self.clone(), m.stated_peer.clone()))
+    }
+
     /// Whether a start of ours lapsed unanswered (`Conversation::start_lapsed`).
     pub fn start_lapsed(
         &mut self,

@@ -172,7 +172,15 @@ impl Store {
         let keyed = if let Some(learn) = keyed {
             let here = self.accepted_keys(protocol, account, new)?;
             if let Some(k) = learn(&here) {
-                self.record_key_seen(protocol, account, new, &k)?;
+                // With the first-seen time of the old name's record of the key, if it has one:
+                // a copy, which a withdrawal of trust there reaches (`withdraw_trust`).
+                tx.execute(
+                    "INSERT INTO trust (account, peer, key, trust, first_seen, last_seen)
+                     VALUES (?1, ?3, ?4, 0, COALESCE((SELECT first_seen FROM trust
+                         WHERE account = ?1 AND peer = ?2 AND key = ?4), ?5), ?5)
+                     ON CONFLICT (account, peer, key) DO UPDATE SET last_seen = excluded.last_seen",
+                    params![acct, old, new, k.to_bytes().as_slice(), super::now()],
+                )?;
             }
             true
         } else {

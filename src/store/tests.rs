@@ -1592,3 +1592,51 @@ fn rows_deleted_with_a_save_go_in_its_commit() {
     drop(s);
     fs::remove_dir_all(d).ok();
 }
+
+/// A key a rename teaches a name that already has keys of its own (not a copy of the old
+/// name's records) keeps the first-seen time of the old name's record: forgetting the key
+/// under the old name reaches it (it was written as first seen now, and a key the contact's
+/// laptop held stayed accepted under the nick he had taken; found by a review, 2026-12-07).
+/// A record of the same key that a session under another name made is not reached.
+#[test]
+fn a_key_a_rename_teaches_is_withdrawn_with_the_old_names() {
+    let d = tmp("rename-learns-first-seen");
+    let s = Store::open(&d).unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(53);
+    let (k1, k2) = (
+        IdentityKey::generate(&mut rng).public(),
+        IdentityKey::generate(&mut rng).public(),
+    );
+    s.record_key_seen("prpl-irc", "a", "bob", &k2).unwrap();
+    s.set_first_seen("prpl-irc", "a", "bob", &k2, 1_000);
+    // bob_away already knows an older key of bob's; robert has k2 from a session of his own.
+    s.record_key_seen("prpl-irc", "a", "bob_away", &k1).unwrap();
+    s.record_key_seen("prpl-irc", "a", "robert", &k2).unwrap();
+    s.save_sessions("prpl-irc", "a", &[("bob", b"bob's".as_slice())])
+        .unwrap();
+    s.rename_peer(
+        "prpl-irc",
+        "a",
+        "bob",
+        "bob_away",
+        true,
+        Some(&mut |_| Some(k2)),
+        true,
+    )
+    .unwrap();
+    let first_seen = |peer: &str| {
+        s.trust_records("prpl-irc", "a", peer)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.key == k2)
+            .map(|r| r.first_seen)
+    };
+    assert_eq!(first_seen("bob_away"), Some(1_000));
+    assert_eq!(
+        s.withdraw_trust("prpl-irc", "a", "bob", &k2, true).unwrap(),
+        Some(vec!["bob_away".to_owned()])
+    );
+    assert_eq!(first_seen("bob_away"), None);
+    assert!(first_seen("robert").is_some(), "robert's own record");
+    fs::remove_dir_all(d).ok();
+}

@@ -50,6 +50,11 @@ pub struct Conversation {
     /// its own in a snapshot (the format does not change): a restore sets it where text is held
     /// in a session that is up and not blocked, which only this hold leaves.
     pub(super) holder_away: bool,
+    /// `blocked` came from names that did not match (the handshake's `NamesMismatch`: the
+    /// names it stated), not from a key the user has not accepted, nor from outside: what the
+    /// window says of the hold, and the dialog the menu opens again. Memory only (the snapshot
+    /// format does not change): after a restore such a hold is told as a key's.
+    pub(super) names_held: Option<crate::protocol::names::NameMismatch>,
     /// The session before a re-key, for messages still in flight (boxed: usually empty).
     pub(super) previous: Option<Box<Session>>,
     /// What an established, idle session does not use (held text, pieces of long lines, a
@@ -183,6 +188,7 @@ impl Conversation {
             phase: Phase::Plaintext,
             blocked: false,
             holder_away: false,
+            names_held: None,
             previous: None,
             cold: ColdSlot::default(),
             in_order: false,
@@ -643,11 +649,19 @@ impl Conversation {
         self.blocked
     }
 
-    /// Whether sending is blocked on a key the user accepted: only the names the session's
-    /// handshake stated hold it (they are not the ones this side sees). A changed key whose
-    /// names do not match either is held for the key.
+    /// The names the session's handshake stated, while sending is held for them (on a key
+    /// accepted or not): what the names dialog showed.
+    pub fn names_hold(&self) -> Option<&crate::protocol::names::NameMismatch> {
+        self.names_held.as_ref().filter(|_| self.blocked)
+    }
+
+    /// Whether sending is blocked on a key the user accepted because the names the session's
+    /// handshake stated are not the ones this side sees (`names_held`). A changed key whose
+    /// names do not match either is held for the key; so is any hold set from outside
+    /// ([`Conversation::set_blocked`]: a key forgotten, a rename onto another's name).
     pub fn held_for_names(&self) -> bool {
         self.blocked
+            && self.names_held.is_some()
             && self
                 .peer_identity()
                 .is_some_and(|k| self.known_keys.contains(&k))
@@ -728,6 +742,7 @@ impl Conversation {
         }
         self.previous = None;
         self.blocked = false;
+        self.names_held = None;
         self.holder_away = false;
         self.start_lapsed = false;
         self.retrying = false;
@@ -767,6 +782,7 @@ impl Conversation {
         };
         self.previous = None;
         self.blocked = false;
+        self.names_held = None;
         self.holder_away = false;
         self.handshake_since = None;
         self.handshake_passive = false;
@@ -789,6 +805,7 @@ impl Conversation {
     /// the user has not acknowledged it). Unblocking sends what was held.
     pub fn set_blocked(&mut self, blocked: bool, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
         self.blocked = blocked;
+        self.names_held = None;
         self.flush_if_may_send(rng)
     }
 

@@ -498,6 +498,7 @@ impl Conversation {
         } else if !self.known_keys.contains(&peer) {
             // Nothing typed goes to a key the user has not accepted.
             self.blocked = true;
+            self.names_held = None;
             out.events.push(Event::PeerKeyChanged {
                 fingerprint: peer.fingerprint(),
             });
@@ -513,6 +514,7 @@ impl Conversation {
         let same_hold = mismatch.is_some() && replaced == Some(peer);
         if self.blocked && self.known_keys.contains(&peer) && !same_hold {
             self.blocked = false;
+            self.names_held = None;
             for waiting in self.cold.take_resend() {
                 out.events.push(Event::NotResent {
                     text: waiting.text.to_string(),
@@ -528,6 +530,11 @@ impl Conversation {
         if let Some(m) = mismatch {
             // Held like a changed key: nothing typed goes out under names the user has not
             // seen, until they acknowledge (`acknowledge_peer_key`).
+            // (Held for a key not accepted first: the names go with that hold, which
+            // accepting the key ends.)
+            if !self.blocked || self.names_held.is_some() {
+                self.names_held = Some(m.clone());
+            }
             self.blocked = true;
             out.events.push(Event::NamesMismatch {
                 stated_self: m.stated_self,

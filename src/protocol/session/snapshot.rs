@@ -307,6 +307,7 @@ impl Conversation {
             blocked: flags & FLAG_BLOCKED != 0,
             // No bit of its own (see `restore`): set from what the snapshot holds.
             holder_away: false,
+            names_held: None,
             previous: previous.map(Box::new),
             cold,
             in_order: false,

@@ -293,6 +293,9 @@ fn names_that_differ_on_an_accepted_key_are_held_for_the_names() {
             reason: HoldReason::NamesMismatch
         }]
     );
+    // A hold set from outside (a key forgotten, a rename) is a key's, whatever the key.
+    let _ = a.set_blocked(true, &mut rng);
+    assert!(a.is_blocked() && !a.held_for_names());
     // The same names on a key never accepted: held for the key.
     let (mut c, _, _, _, _, mut rng) =
         handshake(names("alice", "mallory"), names("bob", "mallory"), 5);

@@ -136,8 +136,8 @@ pub(crate) fn answer_dialog(peer: &Shown, question: &str, unaccepted: bool, spen
     let mut d = answer_dialog_fresh(peer, question, unaccepted);
     if spent > 0 {
         d.secondary.push_str(&format!(
-            "\n\nCareful: {spent} of your answers on this session already went to a question \
-             that failed or was never settled. Each one told whoever asked whether one guess \
+            "\n\nCareful: {spent} of your answers in this conversation already went to a \
+             question that failed or was never settled. Each one told whoever asked whether one guess \
              at your answer was right; someone who is not {peer} can ask again and again to \
              guess. Decline unless you have spoken with {peer} about it."
         ));
@@ -205,25 +205,6 @@ pub(crate) fn key_changed_dialog(peer: &Shown, fingerprint: &str) -> Dialog {
              Until you decide, what you type to {peer} is held, not sent. Ask {peer} over \
              another channel (in person, by phone) whether their key changed, and compare the \
              fingerprint. Accepting does not mark the new key verified."
-        ),
-    )
-}
-
-/// The dialog the menu opens for a conversation held on an accepted key for names that do
-/// not match.
-pub(crate) fn names_held_dialog(peer: &Shown, fingerprint: &str) -> Dialog {
-    dialog(
-        "Sotto: the names do not match",
-        format!("Messages to {peer} are held: the names do not match"),
-        format!(
-            "This session with {peer} uses the key you accepted for {peer}.\n\
-             Fingerprint: {fingerprint}\n\n\
-             But the names {peer}'s client stated when the session started are not the ones \
-             you see (the window said which). That happens when a name changes while the \
-             session starts; it is also what someone passing another person's conversation \
-             on under their own name looks like.\n\n\
-             Until you decide, what you type to {peer} is held, not sent. Accept only if you \
-             know why the names differ; otherwise ask {peer} over another channel."
         ),
     )
 }
@@ -310,6 +291,14 @@ pub(crate) fn accept_not_a_fingerprint(peer: &Shown, typed: &str, held: bool) ->
 /// Nothing to accept.
 pub(crate) fn nothing_to_accept(peer: &Shown) -> String {
     format!("there is no key of {peer} to accept: start an encrypted conversation first.")
+}
+
+/// The other client's key dialog was answered after that client stopped waiting for it.
+pub(crate) fn other_client_gone(peer: &Shown, fingerprint: &str) -> String {
+    format!(
+        "nothing was accepted: the other client of {peer} with the key {fingerprint} no longer \
+         waits for it (its session started again or ended)."
+    )
 }
 
 /// The changed key was accepted.
