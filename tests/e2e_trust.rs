@@ -409,7 +409,8 @@ fn choose_menu(c: &mut Client, buddy: &str, label: &str) {
     ));
 }
 
-/// bob's key changed and alice closed the key dialog without deciding: More > Sotto offers
+/// bob's key changed and alice closed the key dialog without deciding (its window's close
+/// button, which calls nothing back: the test leaves it unanswered): More > Sotto offers
 /// "Review the key and accept it...", which opens it again; accepted there, what she typed
 /// meanwhile goes, encrypted. Once closed, the dialog could be had again only by typing
 /// `/sotto accept` with the fingerprint (found by a read-only review of trust, 2026-12-07).
@@ -420,12 +421,12 @@ fn xmpp_a_key_dialog_closed_is_offered_again_in_the_menu() {
     let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     bob_gets_a_new_key(&mut p);
     new_key_warning(&mut p);
-    let dialog = expect_dialog(&mut p.alice.client, "key");
-    p.alice.client.command(&format!("cancel {}", dialog.n));
+    let first = expect_dialog(&mut p.alice.client, "key");
     let held = "typed while the key waits walrus";
     held_from_bob(&mut p, held, "the key not accepted");
     choose_menu(&mut p.alice.client, &bob, "Review the key and accept it");
     let dialog = expect_dialog(&mut p.alice.client, "key");
+    assert_ne!(dialog.n, first.n, "a dialog opened again");
     dialog.read();
     p.alice
         .client

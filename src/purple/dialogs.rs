@@ -856,6 +856,24 @@ pub(crate) fn names_mismatch(
     );
 }
 
+/// The menu's "Review the key and accept it...": the dialog the hold opened, opened again: the
+/// names one (with the names the session stated), or the key's. One still open, or closed
+/// with its window's close button (which calls nothing back in Pidgin, and so is still
+/// counted open), is replaced: the user asked for it.
+pub(crate) fn review_held_key(r: &ConvRef) {
+    let Some(key) = service::peer_key(r) else {
+        return;
+    };
+    close_key_dialogs(r, |_, other_client| !other_client);
+    match service::names_hold(r) {
+        Some((stated_self, stated_peer)) => {
+            let me = r.names().me;
+            names_mismatch(r, key, &me, &stated_self, &stated_peer);
+        }
+        None => key_changed(r, key),
+    }
+}
+
 /// How long an open key dialog is kept when another event would show the same thing again
 /// (the same key; another client's key while one of those is open).
 const KEY_DIALOG_KEPT: std::time::Duration = std::time::Duration::from_secs(60);

@@ -449,15 +449,7 @@ fn run(r: &ConvRef, code: usize, menu: Menu) {
             r.conversation_or_new();
             r.system_line(&present::fingerprint_text(r));
         }
-        // The dialog the hold opened: the names one (what the session stated), or the key's.
-        ACCEPT => match (service::peer_key(r), service::names_hold(r)) {
-            (Some(key), Some((stated_self, stated_peer))) => {
-                let me = r.names().me;
-                super::dialogs::names_mismatch(r, key, &me, &stated_self, &stated_peer);
-            }
-            (Some(key), None) => super::dialogs::key_changed(r, key),
-            (None, _) => {}
-        },
+        ACCEPT => super::dialogs::review_held_key(r),
         VERIFY => super::dialogs::verify(r),
         SETTINGS => settings_dialog(r),
         GIVE_BACK => super::commands::give_back(r),

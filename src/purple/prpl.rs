@@ -394,7 +394,10 @@ unsafe fn wrapped_send_im(
         {
             let (line, to) = (cstr_to_string(message), cstr_to_string(who));
             let typed = TYPED_IN_FLIGHT.with(|t| {
-                let mut t = t.borrow_mut();
+                // (Never borrowed here after the unwinding; a fault default must not panic.)
+                let Ok(mut t) = t.try_borrow_mut() else {
+                    return None;
+                };
                 let ours = t.as_ref().is_some_and(|f| {
                     f.gc == gc as usize
                         && line.as_ref() == Some(&f.line)
