@@ -1297,10 +1297,13 @@ pub(crate) fn accept_new_key(
     // or its session ended), and the conversation's own hold is not its to lift.
     if other_client == Some(true) {
         r.conversation_or_new();
-        r.system_line(&texts::other_client_gone(
-            peer,
-            &expected.fingerprint().to_string(),
-        ));
+        let checked = expected.fingerprint().to_string();
+        let held = service::waiting(r).is_some_and(|(_, blocked)| blocked);
+        r.system_line(&if held {
+            texts::other_client_gone(peer, &checked)
+        } else {
+            texts::accept_gone(peer, &checked)
+        });
         return false;
     }
     match service::accept_key(r, expected) {

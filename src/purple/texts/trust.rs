@@ -293,11 +293,13 @@ pub(crate) fn nothing_to_accept(peer: &Shown) -> String {
     format!("there is no key of {peer} to accept: start an encrypted conversation first.")
 }
 
-/// The other client's key dialog was answered after that client stopped waiting for it.
-pub(crate) fn other_client_gone(peer: &Shown, fingerprint: &str) -> String {
+/// The other client's key dialog was answered after that client stopped waiting for it,
+/// while the conversation's own session is held (its key not accepted): [`accept_gone`]
+/// without its last words, which would not be true.
+pub(crate) fn other_client_gone(peer: &Shown, checked: &str) -> String {
     format!(
-        "nothing was accepted: the other client of {peer} with the key {fingerprint} no longer \
-         waits for it (its session started again or ended)."
+        "NOT accepted: no client of {peer} uses the key {checked} any more (that client ended \
+         its session or logged out). Nothing changed."
     )
 }
 
