@@ -103,7 +103,10 @@ fn items(state: Option<ConvState>, held: Held, always: bool) -> Vec<(&'static CS
 
 /// The items the submenu for the conversation with `r` offers now.
 fn offered(r: &ConvRef) -> Vec<(&'static CStr, usize)> {
-    let held = if service::waiting(r).is_some_and(|(_, blocked)| blocked) {
+    let state = service::conv_state(r);
+    let held = if state == Some(ConvState::Encrypted)
+        && service::waiting(r).is_some_and(|(_, blocked)| blocked)
+    {
         Held::OnKey
     } else if service::held_for_away_holder(r) {
         Held::ForAwayClient
@@ -113,7 +116,6 @@ fn offered(r: &ConvRef) -> Vec<(&'static CStr, usize)> {
         Held::Nothing
     };
     let always = service::policy(r) == Policy::Always;
-    let state = service::conv_state(r);
     let mut offered = items(state, held, always);
     // Held on the key and for a client gone away too: both ways out are offered.
     if held == Held::OnKey && service::held_for_away_holder(r) {
