@@ -1565,6 +1565,15 @@ impl Conversation {
                 && !s.again
                 && made_at.is_some_and(|t| within(s.at, t, HANDSHAKE_TIMEOUT_SECS));
             let sent_twice = s.again;
+            // Told as handed back undelivered (an IRC 401, an XMPP bounce), with its text and
+            // that it is not sent again by itself: the user may have typed it again already. A
+            // notice that the contact's client could not read it says nothing new, and must not
+            // queue it (it went a second time with the next session, after a line saying it
+            // would not: found by a review of lost and doubled texts).
+            if s.told {
+                s.text = None;
+                return;
+            }
             // Named again (a copy, a second client): already said.
             if let Some(text) = s.text.take() {
                 if again_now {
@@ -2439,7 +2448,7 @@ mod tests {
             "first: the heron words",
             "another message is not marked"
         );
-        // The text itself stays, for a not-read notice.
+        // The text itself stays (a copy of the line is told as again, not as unknown).
         assert!(a.sent_text(&first).is_some());
         // Cut into pieces, a message is named by its first piece.
         a.max_line = 80;
@@ -2503,6 +2512,53 @@ mod tests {
         assert_eq!(a.sent.capacity(), 0);
         // Messages still go both ways.
         let line = sent_at(&mut a, "later", 2000, &mut rng);
+        assert_eq!(shown(&mut b, &[line], &mut rng), ["later"]);
+    }
+
+    /// A message told as handed back undelivered ("NOT delivered ... not sent again by
+    /// itself") is not queued to go again when the contact's client then says it could not
+    /// read it (its pieces that arrived expired there): the user was told to send it
+    /// themselves, and may have; one told as nothing of the kind still is.
+    #[test]
+    fn a_message_told_undelivered_is_not_sent_again_on_a_later_notice() {
+        let (mut a, mut b, mut rng) = established(100_000);
+        let sent = |a: &mut Conversation, text: &str, rng: &mut ChaCha20Rng| {
+            let SendAction::Replace(lines) = a.send(text, rng).action else {
+                panic!("sent");
+            };
+            lines[0].clone()
+        };
+        let _ = a.tick(100);
+        let bounced = sent(&mut a, "the avocet words", &mut rng);
+        let lost = sent(&mut a, "the plover words", &mut rng);
+        let notice = |line: &str| {
+            let Ok(WireMessage::Data(m)) = WireMessage::decode(line) else {
+                panic!("a data line");
+            };
+            MessageRef::of(&m).incomplete_line()
+        };
+        assert!(matches!(
+            a.handed_back(&bounced),
+            HandedBack::First(Some(_))
+        ));
+        a.told_handed_back(&bounced);
+        let out = a.receive(&notice(&bounced), 110, &mut rng);
+        assert!(out.events.is_empty(), "{:?}", out.events);
+        assert!(out.inject.is_empty());
+        assert_eq!(a.cold.resend().len(), 0, "queued to go again");
+        assert!(a.sent_text(&bounced).is_none(), "its text let go");
+        // Not told as handed back: named, and sent again with the next session.
+        let out = a.receive(&notice(&lost), 111, &mut rng);
+        assert_eq!(
+            out.events,
+            [Event::NotRead {
+                text: Some("the plover words".into()),
+                incomplete: true
+            }]
+        );
+        assert_eq!(a.cold.resend().len(), 1);
+        // Messages still go both ways.
+        let line = sent(&mut a, "later", &mut rng);
         assert_eq!(shown(&mut b, &[line], &mut rng), ["later"]);
     }
 }
