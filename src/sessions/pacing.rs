@@ -27,9 +27,11 @@
 //!
 //! Nothing here comes from the server or the contact: lines are ours as handed, and what left
 //! is what our own connection wrote. A server can only close the connection, and then the
-//! notice is true. What it bounds: [`MESSAGES_KEPT`] messages and [`LINES_KEPT`] lines per
-//! account (the oldest first: they leave first), [`TEXT_KEPT_BYTES`] of text per account
-//! (past it a message is followed without its text). A text is a [`SecretString`], wiped on
+//! notice is true. What it bounds: [`MESSAGES_KEPT`] messages with their first line and text
+//! per account (past it the oldest is still followed while it waits, without them: a cut-off
+//! then tells it without its text), [`LINES_KEPT`] lines per account (the oldest first: they
+//! leave first; a message whose line goes is no longer followed), [`TEXT_KEPT_BYTES`] of text
+//! per account (past it a message is followed without its text). A text is a [`SecretString`], wiped on
 //! drop, and dropped as soon as its last line left.
 //!
 //! ```
@@ -59,7 +61,8 @@ use super::nosuchnick::addressed;
 
 /// A message whose last line leaves later than this (seconds) is said to take that long.
 pub const TELL_AFTER_SECS: u64 = 4;
-/// Messages followed per account; past it the oldest is no longer followed (it leaves first).
+/// Messages followed per account with their first line and text; past it the oldest is
+/// followed without them while its lines wait (at most one per waiting line, [`LINES_KEPT`]).
 pub const MESSAGES_KEPT: usize = 64;
 /// Lines followed per account (24 bytes each: 384 KiB at most); past it the oldest goes,
 /// with its message.
@@ -169,6 +172,10 @@ struct Account {
     last_left: Option<Instant>,
     waiting: VecDeque<Waiting>,
     messages: VecDeque<Message>,
+    /// Older messages past [`MESSAGES_KEPT`] whose lines still wait: followed without their
+    /// text and first line, so that a cut-off still tells them (a released hold of 100
+    /// messages, cut off 10 s in, told only the newest 64: found by a review of lost texts).
+    light: VecDeque<Message>,
     text_bytes: usize,
     next_seq: u64,
 }
@@ -181,11 +188,14 @@ impl Account {
 
     /// [`Self::forget_message`], the message handed to the caller (its text wiped when dropped).
     fn take_message(&mut self, seq: u64) -> Option<Message> {
-        let taken = self
-            .messages
-            .iter()
-            .position(|m| m.seq == seq)
-            .and_then(|at| self.messages.remove(at));
+        let taken = match self.messages.iter().position(|m| m.seq == seq) {
+            Some(at) => self.messages.remove(at),
+            None => self
+                .light
+                .iter()
+                .position(|m| m.seq == seq)
+                .and_then(|at| self.light.remove(at)),
+        };
         if let Some(m) = &taken {
             self.text_bytes = self
                 .text_bytes
@@ -213,11 +223,40 @@ impl Account {
         self.waiting.remove(at)?.message
     }
 
+    /// The message `seq`, followed with its text or without.
+    fn message_mut(&mut self, seq: u64) -> Option<&mut Message> {
+        self.messages
+            .iter_mut()
+            .chain(self.light.iter_mut())
+            .find(|m| m.seq == seq)
+    }
+
+    /// Past [`MESSAGES_KEPT`]: the oldest message is followed without its text and first line
+    /// while its lines wait (forgotten when none does).
+    fn lighten_oldest(&mut self) {
+        let Some(mut m) = self.messages.pop_front() else {
+            return;
+        };
+        self.text_bytes = self
+            .text_bytes
+            .saturating_sub(m.text.as_ref().map_or(0, |t| t.len()));
+        m.text = None;
+        m.first = String::new();
+        if m.waiting() > 0 || m.handed < m.total {
+            self.light.push_back(m);
+        } else {
+            for w in self.waiting.iter_mut().filter(|w| w.message == Some(m.seq)) {
+                w.message = None;
+            }
+        }
+    }
+
     /// A message all of whose lines were handed and have left: forgotten (its text wiped).
     fn forget_if_out(&mut self, seq: u64) {
         let out = self
             .messages
             .iter()
+            .chain(self.light.iter())
             .any(|m| m.seq == seq && m.handed >= m.total && m.waiting() == 0);
         if out {
             self.forget_message(seq);
@@ -343,9 +382,7 @@ impl Pacing {
             }
             None => {
                 if acct.messages.len() >= MESSAGES_KEPT {
-                    if let Some(oldest) = acct.messages.front().map(|m| m.seq) {
-                        acct.forget_message(oldest);
-                    }
+                    acct.lighten_oldest();
                 }
                 let seq = acct.next_seq;
                 acct.next_seq += 1;
@@ -385,7 +422,7 @@ impl Pacing {
         let Some(seq) = acct.take_waiting(hash, true) else {
             return;
         };
-        if let Some(m) = acct.messages.iter_mut().find(|m| m.seq == seq) {
+        if let Some(m) = acct.message_mut(seq) {
             m.handed = m.handed.saturating_sub(1);
             if m.handed == 0 {
                 acct.forget_message(seq);
@@ -449,7 +486,7 @@ impl Pacing {
         let Some(seq) = acct.take_waiting(hash, false) else {
             return;
         };
-        if let Some(m) = acct.messages.iter_mut().find(|m| m.seq == seq) {
+        if let Some(m) = acct.message_mut(seq) {
             m.left += 1;
         }
         acct.forget_if_out(seq);
@@ -461,8 +498,10 @@ impl Pacing {
         let Some(acct) = self.accounts.remove(account) else {
             return Vec::new();
         };
-        acct.messages
+        // The older ones first, as they were handed.
+        acct.light
             .into_iter()
+            .chain(acct.messages)
             .filter(|m| m.waiting() > 0)
             .map(Message::cut_off)
             .collect()
@@ -479,8 +518,9 @@ impl Pacing {
             return Vec::new();
         };
         let gone: Vec<u64> = acct
-            .messages
+            .light
             .iter()
+            .chain(acct.messages.iter())
             .filter(|m| m.waiting() > 0 && was_old(&m.to))
             .map(|m| m.seq)
             .collect();
@@ -495,7 +535,12 @@ impl Pacing {
     pub fn stop(&mut self) -> Vec<(String, String, usize)> {
         let mut out = Vec::new();
         for (account, acct) in self.accounts.drain() {
-            for m in acct.messages.into_iter().filter(|m| m.waiting() > 0) {
+            for m in acct
+                .light
+                .into_iter()
+                .chain(acct.messages)
+                .filter(|m| m.waiting() > 0)
+            {
                 out.push((account.clone(), m.to.clone(), m.waiting()));
             }
         }
@@ -711,6 +756,52 @@ mod tests {
             Some("cut short")
         );
         // Everything is forgotten: a second cut-off says nothing.
+        assert!(p.cut_off(ACCOUNT).is_empty());
+    }
+
+    /// More messages waiting than are kept with their text (a released hold of 100, each in
+    /// two pieces) and the connection goes after the first ten left: each of the other 90 is
+    /// told, the 64 newest with their text, the older ones without; those that left are not.
+    /// Before, only the 64 newest were told (found by a review of lost texts).
+    #[test]
+    fn a_cut_off_tells_every_message_still_waiting_past_those_kept_whole() {
+        let mut p = Pacing::default();
+        let t0 = Instant::now();
+        let all: Vec<Vec<String>> = (0..100).map(|id| pieces(id, 2)).collect();
+        for (i, lines) in all.iter().enumerate() {
+            hand_ready(&mut p, "bob", lines, &format!("text {i}"), t0);
+        }
+        let acct = &p.accounts[ACCOUNT];
+        assert_eq!(acct.messages.len(), MESSAGES_KEPT);
+        assert_eq!(acct.light.len(), 100 - MESSAGES_KEPT);
+        assert!(acct
+            .light
+            .iter()
+            .all(|m| m.text.is_none() && m.first.is_empty()));
+        for lines in &all[..10] {
+            for l in lines {
+                p.left(ACCOUNT, &privmsg("bob", l), t0);
+            }
+        }
+        assert_eq!(p.accounts[ACCOUNT].light.len(), 100 - MESSAGES_KEPT - 10);
+        // One piece of the eleventh left too: told as cut short, without its text.
+        p.left(ACCOUNT, &privmsg("bob", &all[10][0]), t0);
+        let out = p.cut_off(ACCOUNT);
+        assert_eq!(out.len(), 90, "{out:?}");
+        assert_eq!((out[0].waiting, out[0].pieces), (1, 2));
+        assert!(out.iter().all(|c| c.to == "bob"));
+        let texts: Vec<Option<String>> = out
+            .iter()
+            .map(|c| c.text.as_deref().map(|t| t.to_string()))
+            .collect();
+        let unkept = 100 - MESSAGES_KEPT - 10;
+        assert!(texts[..unkept].iter().all(Option::is_none));
+        for (i, t) in texts[unkept..].iter().enumerate() {
+            assert_eq!(
+                t.as_deref(),
+                Some(format!("text {}", 100 - MESSAGES_KEPT + i).as_str())
+            );
+        }
         assert!(p.cut_off(ACCOUNT).is_empty());
     }
 
