@@ -94,7 +94,15 @@ pub(super) struct Cold {
     /// it came while this side waited as responder for `?S1C` (set while receiving, taken
     /// when the outcome is final).
     pub(super) unknown: Option<(MessageRef, bool)>,
+    /// Data messages of no session we know that came while the not-read notices' window was
+    /// spent, oldest first (at most [`UNANSWERED_KEPT`], each once): each is answered as the
+    /// budget allows again (at the next line, or the periodic sweep). Not saved.
+    pub(super) unanswered: VecDeque<MessageRef>,
 }
+
+/// Messages of no session kept to be answered once the not-read budget allows: a burst of up
+/// to 64 lines (a released hold) typed to a client that lost its state is each named.
+pub(super) const UNANSWERED_KEPT: usize = 64;
 
 impl Cold {
     /// Whether every part is as a new conversation has it, so dropping the box loses nothing.
@@ -112,6 +120,7 @@ impl Cold {
             not_read_at,
             unfinished_notices,
             unknown,
+            unanswered,
         } = self;
         queue.is_empty()
             && resend.is_empty()
@@ -124,6 +133,7 @@ impl Cold {
             && *not_read_at == (None, None)
             && *unfinished_notices == (0, 0)
             && unknown.is_none()
+            && unanswered.is_empty()
     }
 
     /// For a periodic sweep at `now`: each clock whose interval is over is set back to what a
@@ -143,6 +153,8 @@ impl Cold {
             lapsed_start: _,
             held_back_init: _,
             unknown: _,
+            // Answered as the budget allows (`Conversation::answer_deferred`).
+            unanswered: _,
             reassembler,
             lost,
             retried_at,
@@ -332,5 +344,32 @@ impl ColdSlot {
     /// The data message of the line being received that named no session, taken out.
     pub(super) fn take_unknown(&mut self) -> Option<(MessageRef, bool)> {
         self.get_mut()?.unknown.take()
+    }
+
+    /// Keeps `id` to be answered once the not-read budget allows: once, and not past
+    /// [`UNANSWERED_KEPT`] (a full list takes no more: made-up lines coming after cannot push
+    /// a genuine one out).
+    pub(super) fn defer_not_read(&mut self, id: MessageRef) {
+        let c = self.make();
+        if c.unanswered.len() < UNANSWERED_KEPT && !c.unanswered.contains(&id) {
+            c.unanswered.push_back(id);
+        }
+    }
+
+    /// `id` was answered: it no longer waits to be.
+    pub(super) fn answered(&mut self, id: &MessageRef) {
+        if let Some(c) = self.get_mut() {
+            c.unanswered.retain(|u| u != id);
+        }
+    }
+
+    /// Whether messages wait to be answered.
+    pub(super) fn has_unanswered(&self) -> bool {
+        self.get().is_some_and(|c| !c.unanswered.is_empty())
+    }
+
+    /// The oldest message waiting to be answered, taken out.
+    pub(super) fn pop_unanswered(&mut self) -> Option<MessageRef> {
+        self.get_mut()?.unanswered.pop_front()
     }
 }

@@ -1646,11 +1646,38 @@ impl Conversation {
             // Every line that overtook `?S1C` is asked for (a few per interval, counted here:
             // a server that feeds made-up lines to a handshake it started gets no more).
             self.cold.make().unfinished_notices.1 += 1;
+            self.cold.answered(&id);
             out.inject.push(id.unfinished_line());
             return;
         }
         if self.not_read_notice_left(self.now) {
+            // Named now: not again from the list (a copy of it kept earlier).
+            self.cold.answered(&id);
             out.inject.push(id.not_read_line());
+        } else {
+            // Answered when the budget allows again: a burst typed to a client that lost its
+            // state (a released hold of 20) had all but its first 8 lines unread without a
+            // word to either side (found by a review of lost texts).
+            self.cold.defer_not_read(id);
+        }
+    }
+
+    /// Answers the messages of no session kept while the not-read budget was spent, oldest
+    /// first, as far as it allows now (each line received, and the periodic sweep).
+    pub(super) fn answer_deferred(&mut self, out: &mut ReceiveOutcome) {
+        while self.cold.has_unanswered() && self.not_read_notice_left(self.now) {
+            if let Some(id) = self.cold.pop_unanswered() {
+                out.inject.push(id.not_read_line());
+            }
+        }
+    }
+
+    /// Whether a not-read notice may go at `now` (what [`Self::not_read_notice_left`] would
+    /// say, spending nothing).
+    pub(super) fn not_read_budget_at(&self, now: u64) -> bool {
+        match self.cold.get().and_then(|c| c.not_read_at.0) {
+            Some((start, sent)) if !Self::not_read_due(Some(start), now) => sent < NOT_READ_NOTICES,
+            _ => true,
         }
     }
 }

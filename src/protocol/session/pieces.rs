@@ -106,7 +106,8 @@ impl Conversation {
         };
         cold.reassembler.expire(now_secs);
         let due = cold.reassembler.has_lost()
-            || (cold.lost.untold.is_some() && Self::not_read_due(cold.lost.told_at, now_secs));
+            || (cold.lost.untold.is_some() && Self::not_read_due(cold.lost.told_at, now_secs))
+            || (!cold.unanswered.is_empty() && self.not_read_budget_at(now_secs));
         // A partial line dropped without a word (its candidates were all tried) may leave
         // nothing.
         self.cold.settle();
@@ -151,6 +152,7 @@ impl Conversation {
                 self.lost_line(&line, out);
             }
         }
+        self.answer_deferred(out);
         let now = self.now;
         let Some(lost) = self.cold.get_mut().map(|c| &mut c.lost) else {
             return;
