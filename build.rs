@@ -46,6 +46,7 @@ mod purple {
         "purple_conversation_write",
         "purple_conversation_set_logging",
         "purple_conversation_is_logging",
+        "purple_conversation_get_ui_ops",
         "purple_conversation_new",
         "purple_conversation_set_data",
         "purple_conversation_get_data",

@@ -809,16 +809,25 @@ pub(crate) unsafe fn logging_changed(conv: *mut sys::PurpleConversation, r: &Con
     if !encrypted && !service::another_client_reads(r) {
         return;
     }
+    // A window being made: libpurple sets its logging (the "log all IMs" preference) before
+    // it has its UI operations (set just before the UI draws it), where a line written is
+    // dropped. Turned off all the same, and not told: the one line is kept for the user's own
+    // change later (ticking Enable Logging was undone without a word, the line spent on the
+    // new window: found by a review of the FFI layer).
+    // SAFETY: live, per the caller; libpurple returns the pointer it holds (or NULL).
+    let listed =
+        glue::still_open(conv) && !unsafe { sys::purple_conversation_get_ui_ops(conv) }.is_null();
     let first = with_state(|state| {
         let w = state.windows.entry(r.key()).or_default();
         w.logging_saved = Some(true);
-        !std::mem::replace(&mut w.relog_told, true)
+        listed && !std::mem::replace(&mut w.relog_told, true)
     })
     .unwrap_or(false);
-    // SAFETY: live conversation. Emits `conversation-updated` again, logging off: a no-op here.
+    // SAFETY: live conversation. Emits `conversation-updated` again, logging off: a no-op here
+    // (another plugin's handler may close the window: looked up again before writing).
     unsafe { sys::purple_conversation_set_logging(conv, 0) };
-    if first {
-        // SAFETY: live conversation.
+    if first && glue::still_open(conv) {
+        // SAFETY: live conversation (still listed).
         unsafe { glue::system_line_to(conv, texts::still_not_logged(encrypted)) };
     }
 }
