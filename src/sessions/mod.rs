@@ -504,6 +504,10 @@ impl Sessions {
             pieces
                 || s.saved.is_some()
                 || !s.conv.is_blank()
+                // Lines of no session still to be answered (at most 64, 8 per 30 s): a client
+                // that lost its row has nothing else here, and the sweep that answers them
+                // would find the conversation gone (found by a hostile review).
+                || s.conv.has_unanswered()
                 || s.moved_to.is_some()
                 || s.rekey
                 || s.unrestorable.is_some()

@@ -221,6 +221,13 @@ impl Sessions {
         // answers and the rest of a long line went to whoever wrote last, a handshake
         // included.
         if s.addressable {
+            // Lines of no session kept to be answered named another client's messages: their
+            // notices would now go to this one, which never sent them (told of a message it
+            // cannot name, while the one that sent them never learns): let go, as before they
+            // were kept (found by a hostile review).
+            if s.peer_raw != peer_raw {
+                s.conv.drop_unanswered();
+            }
             s.peer_raw = peer_raw.to_owned();
         }
         let answer_to = s.peer_raw.clone();

@@ -242,7 +242,9 @@ impl Account {
             .saturating_sub(m.text.as_ref().map_or(0, |t| t.len()));
         m.text = None;
         m.first = String::new();
-        if m.waiting() > 0 || m.handed < m.total {
+        // Only while a line of it waits: one whose handing stopped part way with none waiting
+        // would never be forgotten (found by a hostile review).
+        if m.waiting() > 0 {
             self.light.push_back(m);
         } else {
             for w in self.waiting.iter_mut().filter(|w| w.message == Some(m.seq)) {
@@ -251,13 +253,15 @@ impl Account {
         }
     }
 
-    /// A message all of whose lines were handed and have left: forgotten (its text wiped).
+    /// A message all of whose lines were handed and have left: forgotten (its text wiped). One
+    /// followed without its text once none of its lines waits, whether or not all were handed
+    /// (nothing more of it comes: it was pushed back by newer messages).
     fn forget_if_out(&mut self, seq: u64) {
         let out = self
             .messages
             .iter()
-            .chain(self.light.iter())
-            .any(|m| m.seq == seq && m.handed >= m.total && m.waiting() == 0);
+            .any(|m| m.seq == seq && m.handed >= m.total && m.waiting() == 0)
+            || self.light.iter().any(|m| m.seq == seq && m.waiting() == 0);
         if out {
             self.forget_message(seq);
         }
@@ -428,6 +432,7 @@ impl Pacing {
                 acct.forget_message(seq);
             }
         }
+        acct.forget_if_out(seq);
     }
 
     /// The message `seq` on `account` was all handed at `now`: keep its `text` for a notice
@@ -803,6 +808,26 @@ mod tests {
             );
         }
         assert!(p.cut_off(ACCOUNT).is_empty());
+        // Messages whose handing stopped part way (another plugin's refusal): one whose line
+        // waits is followed without its text until it leaves, then forgotten; one with none
+        // waiting is not kept (both stayed for good).
+        let mut p = Pacing::default();
+        let partial = pieces(900, 3);
+        p.handed(ACCOUNT, "bob", &partial[0]);
+        let stalled = pieces(901, 3);
+        p.handed(ACCOUNT, "bob", &stalled[0]);
+        p.left(ACCOUNT, &privmsg("bob", &stalled[0]), t0);
+        for id in 0..MESSAGES_KEPT as u32 {
+            hand_ready(&mut p, "bob", &pieces(id, 2), "t", t0);
+        }
+        let light: Vec<MessageId> = p.accounts[ACCOUNT]
+            .light
+            .iter()
+            .map(|m| m.id.clone())
+            .collect();
+        assert_eq!(light, [MessageId::Pieces(900)]);
+        p.left(ACCOUNT, &privmsg("bob", &partial[0]), t0);
+        assert!(p.accounts[ACCOUNT].light.is_empty());
     }
 
     /// The contact renamed while pieces of a message to it still waited: that message is

@@ -942,6 +942,7 @@ impl Conversation {
                 reason,
             });
         }
+        self.unanswered_before_handshake(&mut out.inject);
         self.cold.settle();
         out
     }
@@ -959,6 +960,7 @@ impl Conversation {
         self.receive_into(&mut out, text, now_secs, rng, true);
         self.answer_unknown_session(&mut out);
         self.tell_lost_pieces(&mut out);
+        self.unanswered_before_handshake(&mut out.inject);
         // A line that authenticated in the current session came from the client that holds it
         // (the host moves its address there): it is back, and what was held for it goes. Not
         // one the server kept while this side was offline: that client may have gone since.
@@ -1489,8 +1491,16 @@ impl Conversation {
             return None;
         }
         let id = data_ref_from_head(&f.chunk)?;
-        self.not_read_notice_left(now_secs)
-            .then(|| id.not_read_line())
+        self.now = now_secs;
+        if self.not_read_notice_left(now_secs) {
+            self.cold.answered(&id);
+            Some(id.not_read_line())
+        } else {
+            // Answered as the budget allows again, as a whole line is (the sweep).
+            self.cold.defer_not_read(id);
+            self.cold.settle();
+            None
+        }
     }
 
     /// Whether another "handshake not finished" notice may go in this interval (the interval
@@ -1670,6 +1680,45 @@ impl Conversation {
                 out.inject.push(id.not_read_line());
             }
         }
+    }
+
+    /// Whether messages of no session wait to be answered (the host keeps the conversation in
+    /// memory until they are).
+    pub fn has_unanswered(&self) -> bool {
+        self.cold.has_unanswered()
+    }
+
+    /// The messages of no session waiting to be answered are let go unanswered: the host will
+    /// send what follows elsewhere (another of the contact's clients wrote last, and answers go
+    /// to it; the notices named the lines of the one that wrote before).
+    pub fn drop_unanswered(&mut self) {
+        while self.cold.pop_unanswered().is_some() {}
+        self.cold.settle();
+    }
+
+    /// A handshake line of ours among `inject` (a start, an answer, the last line): every
+    /// message of no session still waiting to be answered is named first, whatever the
+    /// budget (at most [`UNANSWERED_KEPT`](super::cold::UNANSWERED_KEPT); handshakes are
+    /// rate-limited). Named after it, they would reach the sender once the new session is up
+    /// there, which then never carries them (it was current when they began to wait: found
+    /// by a hostile review of this change).
+    pub(super) fn unanswered_before_handshake(&mut self, inject: &mut Vec<String>) {
+        if !self.cold.has_unanswered() {
+            return;
+        }
+        let Some(at) = inject.iter().position(|l| {
+            ["?S1Q", "?S1I", "?S1R", "?S1C"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        }) else {
+            return;
+        };
+        let mut notices = Vec::new();
+        while let Some(id) = self.cold.pop_unanswered() {
+            notices.push(id.not_read_line());
+        }
+        inject.splice(at..at, notices);
+        self.cold.settle();
     }
 
     /// Whether a not-read notice may go at `now` (what [`Self::not_read_notice_left`] would

@@ -214,6 +214,58 @@ fn a_burst_past_the_notice_budget_is_answered_as_it_allows_again() {
     assert_eq!(later, 64, "kept and answered at most 64");
 }
 
+/// Messages of no session still waiting to be answered are named before a handshake line
+/// that goes in the same outcome (an answer to the sender's new start), whatever the budget:
+/// named after it, they reached the sender once its new session was up, which never carries
+/// them, and they waited for yet another one (found by a hostile review).
+#[test]
+fn unanswered_messages_are_named_before_a_handshake_line() {
+    let (mut alice, _laptop, mut rng) = established(906);
+    let mut desktop = Conversation::new(IdentityKey::generate(&mut rng), 0xb3, Policy::Manual);
+    alice.tick(1000);
+    let burst: Vec<String> = (0..12)
+        .map(|i| send(&mut alice, &format!("gannet {i}"), &mut rng)[0].clone())
+        .collect();
+    let mut answered = 0;
+    for line in &burst {
+        answered += desktop.receive(line, 1001, &mut rng).inject.len();
+    }
+    assert_eq!(answered, NOT_READ_NOTICES as usize);
+    // alice starts a new session: desktop's answer comes after the four still waiting.
+    let start = alice.start(&mut rng).inject;
+    assert_eq!(start.len(), 1, "{start:?}");
+    let out = desktop.receive(&start[0], 1002, &mut rng);
+    let n = out.inject.len();
+    assert!(n == 5, "{:?}", out.inject);
+    assert!(out.inject[..4]
+        .iter()
+        .all(|l| l.starts_with("?S1E could not read message ")));
+    assert!(out.inject[4].starts_with("?S1R"), "{:?}", out.inject[4]);
+    // Read by alice before the answer, they name messages of the session she still has, and
+    // go with the new one.
+    for notice in &out.inject[..4] {
+        let told = alice.receive(notice, 1003, &mut rng);
+        assert_eq!(not_read(&told.events).len(), 1, "{:?}", told.events);
+    }
+    let confirm = alice.receive(&out.inject[4], 1004, &mut rng);
+    assert!(
+        confirm
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::PeerKeyChanged { .. })),
+        "{:?}",
+        confirm.events
+    );
+    // desktop is another key: once the user accepts it, the four go over the new session.
+    let released = alice.set_blocked(false, &mut rng);
+    let resent = released
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Resent { .. }))
+        .count();
+    assert_eq!(resent, 4, "{:?}", released.events);
+}
+
 #[test]
 fn a_client_without_the_session_tells_the_sender_which_message_it_could_not_read() {
     let (mut alice, _laptop, mut rng) = established(904);

@@ -998,6 +998,69 @@ fn the_first_piece_to_a_client_that_lost_its_store_is_answered_not_read() {
     );
 }
 
+/// bob's client lost its state (a fresh profile under his name; alice a buddy, so no
+/// stranger's budget) and alice sends a burst of 20
+/// in the session it lost: 8 are answered at once, and the host's sweep, which runs between
+/// the burst and the end of the notices' interval, keeps the conversation (it holds nothing
+/// else: no row, no session) so that the other 12 are named at its next runs. Before, the
+/// sweep let the blank conversation go with what it kept (found by a hostile review).
+#[test]
+fn a_burst_to_a_client_that_lost_its_state_is_named_whole_through_the_sweep() {
+    let (mut alice, _bob) = encrypted("burst-lost");
+    let mut fresh = peer("burst-lost-fresh", "bob", "alice", 7);
+    // (alice sends at 0: her texts are remembered for 10 minutes.)
+    let t0 = 100;
+    let mut lines = Vec::new();
+    for i in 0..20 {
+        lines.extend(lines_of(alice.send(&format!("gannet {i}")).0));
+    }
+    assert_eq!(lines.len(), 20);
+    // alice is a buddy of bob's (a name the host knows: no stranger's line budget).
+    let key = fresh.key.clone();
+    let mut notices = Vec::new();
+    for line in &lines {
+        fresh.sessions.familiar(&key);
+        let (inject, _, shown) = fresh.receive_at("alice", std::slice::from_ref(line), t0);
+        assert!(shown.is_empty());
+        notices.extend(inject);
+    }
+    assert_eq!(notices.len(), crate::protocol::NOT_READ_NOTICES as usize);
+    fresh.sessions.sweep(t0 + 10);
+    assert!(fresh.sessions.incomplete(t0 + 10).is_empty());
+    for now in [t0 + 31, t0 + 62] {
+        fresh.sessions.sweep(now);
+        let listed = fresh.sessions.incomplete(now);
+        assert_eq!(listed, [(key.clone(), "alice".to_owned())], "at {now}");
+        let at = Settings {
+            now_secs: now,
+            ..settings(Policy::Manual)
+        };
+        let fx = fresh
+            .sessions
+            .act(&key, "alice", &at, &mut fresh.rng, |c, _| {
+                c.tell_incomplete(now)
+            })
+            .expect("act");
+        notices.extend(fx.inject);
+    }
+    assert_eq!(notices.len(), 20, "{notices:?}");
+    fresh.sessions.sweep(t0 + 93);
+    assert!(fresh.sessions.incomplete(t0 + 93).is_empty());
+    // alice is told of each, with its text.
+    let (_, events, _) = alice.receive_at("bob", &notices, t0 + 94);
+    let named: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::NotRead {
+                text: Some(text), ..
+            } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<String> = (0..20).map(|i| format!("gannet {i}")).collect();
+    assert_eq!(named, expected);
+}
+
 /// alice's long message stops coming halfway (her connection dropped with libpurple still
 /// holding its last pieces). With no other line coming, the periodic sweep finds it lost 300 s
 /// on (the checkpoint's sweep, run first, keeps it to be told), and telling it, as the host's
