@@ -942,7 +942,6 @@ impl Conversation {
                 reason,
             });
         }
-        self.unanswered_before_handshake(&mut out.inject);
         self.cold.settle();
         out
     }
@@ -960,7 +959,6 @@ impl Conversation {
         self.receive_into(&mut out, text, now_secs, rng, true);
         self.answer_unknown_session(&mut out);
         self.tell_lost_pieces(&mut out);
-        self.unanswered_before_handshake(&mut out.inject);
         // A line that authenticated in the current session came from the client that holds it
         // (the host moves its address there): it is back, and what was held for it goes. Not
         // one the server kept while this side was offline: that client may have gone since.
@@ -1693,31 +1691,6 @@ impl Conversation {
     /// to it; the notices named the lines of the one that wrote before).
     pub fn drop_unanswered(&mut self) {
         while self.cold.pop_unanswered().is_some() {}
-        self.cold.settle();
-    }
-
-    /// A handshake line of ours among `inject` (a start, an answer, the last line): every
-    /// message of no session still waiting to be answered is named first, whatever the
-    /// budget (at most [`UNANSWERED_KEPT`](super::cold::UNANSWERED_KEPT); handshakes are
-    /// rate-limited). Named after it, they would reach the sender once the new session is up
-    /// there, which then never carries them (it was current when they began to wait: found
-    /// by a hostile review of this change).
-    pub(super) fn unanswered_before_handshake(&mut self, inject: &mut Vec<String>) {
-        if !self.cold.has_unanswered() {
-            return;
-        }
-        let Some(at) = inject.iter().position(|l| {
-            ["?S1Q", "?S1I", "?S1R", "?S1C"]
-                .iter()
-                .any(|p| l.starts_with(p))
-        }) else {
-            return;
-        };
-        let mut notices = Vec::new();
-        while let Some(id) = self.cold.pop_unanswered() {
-            notices.push(id.not_read_line());
-        }
-        inject.splice(at..at, notices);
         self.cold.settle();
     }
 

@@ -101,7 +101,6 @@ impl Conversation {
     pub fn peer_came_online(&mut self, rng: &mut impl CryptoRngCore) -> ReceiveOutcome {
         let mut out = ReceiveOutcome::swallow();
         self.retry_start(&mut out.inject, rng);
-        self.unanswered_before_handshake(&mut out.inject);
         self.cold.settle();
         out
     }
@@ -139,7 +138,6 @@ impl Conversation {
                 self.on_init(&m, &mut out, rng);
             }
         }
-        self.unanswered_before_handshake(&mut out.inject);
         self.cold.settle();
         out
     }
