@@ -31,8 +31,8 @@
 //! per account (past it the oldest is still followed while it waits, without them: a cut-off
 //! then tells it without its text), [`LINES_KEPT`] lines per account (the oldest first: they
 //! leave first; a message whose line goes is no longer followed), [`TEXT_KEPT_BYTES`] of text
-//! per account (past it a message is followed without its text). A text is a [`SecretString`], wiped on
-//! drop, and dropped as soon as its last line left.
+//! per account (past it a message is followed without its text). A text is a
+//! [`SecretString`], wiped on drop, and dropped as soon as its last line left.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
