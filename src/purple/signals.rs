@@ -434,10 +434,14 @@ unsafe extern "C" fn sending_im_msg(
             let text = glue::markup_to_text(&markup);
             // "/Sotto verify question | answer", " /sotto answer …": meant for Sotto, never
             // sent, whatever the conversation's state (the answer is a verification's secret).
+            // In each refusal below the message is cleared last: a fault while the window is
+            // told finds the text still there, and the fault's line gives it back (cleared
+            // first, the fault found nothing and the text was gone without a word: found by a
+            // review of the FFI layer).
             if super::commands::mistyped_command(&text) {
+                r.system_line(&texts::command_not_run(&text));
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
-                r.system_line(&texts::command_not_run(&text));
                 return;
             }
             // The window may have been renamed (a nick change) since it was last seen: its
@@ -445,9 +449,9 @@ unsafe extern "C" fn sending_im_msg(
             // shown back (the input box is cleared: it would be lost), each time (the reason
             // is said once per name).
             if !service::track_name(&r) {
+                r.system_line(&texts::not_sent(&text));
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
-                r.system_line(&texts::not_sent(&text));
                 return;
             }
             // One of our own recent lines, sent again as if typed: Offline Message Emulation
@@ -460,9 +464,9 @@ unsafe extern "C" fn sending_im_msg(
                 Ok(crate::protocol::wire::WireMessage::Fragment(_))
             );
             if piece || service::sent_text(&r, &text).is_some() {
+                r.system_line(texts::resent_wire_line());
                 // SAFETY: valid out-parameter.
                 unsafe { abort_send(message) };
-                r.system_line(texts::resent_wire_line());
                 return;
             }
             // An image cannot go encrypted: stripped, only the words would leave while the
@@ -472,17 +476,15 @@ unsafe extern "C" fn sending_im_msg(
                 && !service::plaintext_allowed(&r)
                 && service::unavailable().is_none()
             {
-                // SAFETY: valid out-parameter.
-                unsafe { abort_send(message) };
                 let always = service::policy(&r) == crate::protocol::Policy::Always;
                 r.system_line(&texts::image_not_sent(&Shown::new(&r.peer), &text, always));
+                // SAFETY: valid out-parameter.
+                unsafe { abort_send(message) };
                 return;
             }
             service::user_acted(&r);
             let Some((decision, fx)) = service::outgoing(&r, &text) else {
                 glue::debug_error("no session state for an outgoing message; not sending");
-                // SAFETY: valid out-parameter.
-                unsafe { abort_send(message) };
                 r.system_line(&texts::with_message(
                     &texts::refused_no_state(
                         texts::Refused::Send,
@@ -490,6 +492,8 @@ unsafe extern "C" fn sending_im_msg(
                     ),
                     &text,
                 ));
+                // SAFETY: valid out-parameter.
+                unsafe { abort_send(message) };
                 return;
             };
             match decision {
@@ -501,10 +505,10 @@ unsafe extern "C" fn sending_im_msg(
                     // sends it (sent again, it is held back again).
                     let held = || HeldLine::Message(SecretString::new(markup.clone()));
                     if let Some(refusal) = siblings::held_back(&r, &text, held) {
-                        // SAFETY: valid out-parameter.
-                        unsafe { abort_send(message) };
                         present::apply(&r, fx);
                         refusal.tell(&r);
+                        // SAFETY: valid out-parameter.
+                        unsafe { abort_send(message) };
                         return;
                     }
                     let _ = with_state(|s| {
@@ -563,12 +567,12 @@ unsafe extern "C" fn sending_im_msg(
                                     new_last
                                 }
                                 None => {
-                                    // SAFETY: valid out-parameter.
-                                    unsafe { abort_send(message) };
                                     // Pieces of it may have left: a not-read notice for them
                                     // must not send it again by itself once the user has it.
                                     service::forget_sent_record(&r, &text);
                                     r.system_line(&texts::not_sent_refused(&text, true));
+                                    // SAFETY: valid out-parameter.
+                                    unsafe { abort_send(message) };
                                     return;
                                 }
                             }
@@ -576,11 +580,11 @@ unsafe extern "C" fn sending_im_msg(
                         Some(_) => {
                             // A piece did not go out: the rest would be unreadable. Not sent,
                             // said.
-                            // SAFETY: valid out-parameter.
-                            unsafe { abort_send(message) };
                             service::forget_sent_record(&r, &text);
                             let too_large = super::prpl::take_size_refusal().is_some();
                             r.system_line(&texts::not_sent_refused(&text, too_large));
+                            // SAFETY: valid out-parameter.
+                            unsafe { abort_send(message) };
                             return;
                         }
                     };
