@@ -149,12 +149,6 @@ fn a_burst_past_the_notice_budget_is_answered_as_it_allows_again() {
     let burst: Vec<String> = (0..20)
         .map(|i| send(&mut alice, &format!("puffin {i}"), &mut rng)[0].clone())
         .collect();
-    let named = |line: &str| {
-        let Ok(WireMessage::Data(m)) = WireMessage::decode(line) else {
-            panic!("a data line");
-        };
-        MessageRef::of(&m).not_read_line()
-    };
     let before = state_of(&desktop);
     let mut notices = Vec::new();
     for line in &burst {
@@ -176,7 +170,7 @@ fn a_burst_past_the_notice_budget_is_answered_as_it_allows_again() {
     assert!(!desktop.pieces_to_tell(1040));
     assert!(desktop.pieces_to_tell(1061));
     notices.extend(desktop.tell_incomplete(1061).inject);
-    let expected: Vec<String> = burst.iter().map(|l| named(l)).collect();
+    let expected: Vec<String> = burst.iter().map(|l| forged_notice(l)).collect();
     assert_eq!(notices, expected, "each named once, in order");
     assert!(!desktop.pieces_to_tell(1100), "none left");
     assert_eq!(
@@ -290,17 +284,11 @@ fn a_client_without_the_session_tells_the_sender_which_message_it_could_not_read
     // After the interval, the next one is said, and so is the one kept while the budget
     // was spent.
     let out = desktop.receive(&third[0], 1031, &mut rng);
-    let named = |line: &str| {
-        let Ok(WireMessage::Data(m)) = WireMessage::decode(line) else {
-            panic!("a data line");
-        };
-        MessageRef::of(&m).not_read_line()
-    };
     assert_eq!(
         out.inject,
         [
-            named(&third[0]),
-            named(&burst[NOT_READ_NOTICES as usize - 1][0])
+            forged_notice(&third[0]),
+            forged_notice(&burst[NOT_READ_NOTICES as usize - 1][0])
         ]
     );
     assert_eq!(
