@@ -138,16 +138,21 @@ pub(crate) fn notify_long(handle: *mut c_void, primary: &str, text: &str) {
 
 /// Plain text from the markup libpurple gives (`<br>` becomes `\n`, entities are decoded, links
 /// become their text).
+///
+/// What it is given is often a message's text: the copies made on the way (the C string
+/// handed to libpurple, libpurple's result) are wiped before they are freed.
 pub(crate) fn markup_to_text(markup: &str) -> String {
-    let c = cstring(markup);
-    // SAFETY: purple_markup_strip_html takes a valid C string and returns a new g_malloc'd string
-    // (or NULL), which we copy and free.
+    let c = crate::protocol::SecretBytes::new(cstring(markup).into_bytes_with_nul());
+    // SAFETY: `c` is NUL-terminated with no interior NUL (`cstring`); purple_markup_strip_html
+    // takes a valid C string and returns a new g_malloc'd string (or NULL), which we copy,
+    // wipe over its length and free.
     unsafe {
-        let out = sys::purple_markup_strip_html(c.as_ptr());
+        let out = sys::purple_markup_strip_html(c.as_ptr().cast());
         if out.is_null() {
             return String::new();
         }
         let s = cstr_to_string(out).unwrap_or_default();
+        std::ptr::write_bytes(out, 0, libc::strlen(out));
         sys::g_free(out.cast());
         s
     }

@@ -430,8 +430,10 @@ unsafe extern "C" fn sending_im_msg(
             let Some(r) = (unsafe { ConvRef::from_account(account, &peer) }) else {
                 return;
             };
-            let markup = cstr_to_string(original).unwrap_or_default();
-            let text = glue::markup_to_text(&markup);
+            // What was typed, in Sotto's own copies: wiped when dropped (a mistyped
+            // `/sotto answer` below carries a verification's secret).
+            let markup = SecretString::new(cstr_to_string(original).unwrap_or_default());
+            let text = SecretString::new(glue::markup_to_text(&markup));
             // "/Sotto verify question | answer", " /sotto answer …": meant for Sotto, never
             // sent, whatever the conversation's state (the answer is a verification's secret).
             // In each refusal below the message is cleared last: a fault while the window is
@@ -503,7 +505,7 @@ unsafe extern "C" fn sending_im_msg(
                     // switches the window's active conversation). Held back, with the text
                     // given back, and asked about in a dialog; only its "Send unencrypted"
                     // sends it (sent again, it is held back again).
-                    let held = || HeldLine::Message(SecretString::new(markup.clone()));
+                    let held = || HeldLine::Message(markup.clone());
                     if let Some(refusal) = siblings::held_back(&r, &text, held) {
                         present::apply(&r, fx);
                         refusal.tell(&r);
@@ -512,7 +514,9 @@ unsafe extern "C" fn sending_im_msg(
                         return;
                     }
                     let _ = with_state(|s| {
-                        s.allow_next = Some(state::Approval::plaintext(r.key(), markup))
+                        // (A plain copy: this text goes out in plaintext.)
+                        s.allow_next =
+                            Some(state::Approval::plaintext(r.key(), String::clone(&markup)))
                     });
                     // Typed words that look like a Sotto line ("?S1Q hello", a pasted line)
                     // are the user's words: libpurple's write of them is shown, not hidden as
@@ -831,11 +835,11 @@ unsafe extern "C" fn receiving_im_msg(
                     // message too; the markup drops `\r`, and stripping markup turns tabs into
                     // spaces).
                     // (Stripped as the write is: only markup with tags or entities is.)
-                    let written = if markup::needs_strip(&html) {
+                    let written = SecretString::new(if markup::needs_strip(&html) {
                         glue::markup_to_text(&html)
                     } else {
                         html.to_string()
-                    };
+                    });
                     echo::let_through(&r, &written);
                     // SAFETY: valid out-parameter.
                     unsafe { glue::replace_gstring(message, Some(&html)) };

@@ -460,8 +460,8 @@ impl Conversation {
         // that cannot read it, and the user would wait for an answer that cannot come.
         let settled = match &mut self.phase {
             _ if self.holder_away => None,
-            Phase::Encrypted(s) => Some(s),
-            Phase::Rekeying(s, _) if self.handshake_passive => Some(s),
+            Phase::Encrypted(s) => Some(&mut **s),
+            Phase::Rekeying(s, _) if self.handshake_passive => Some(&mut **s),
             _ => None,
         };
         let channel = Channel::new(settled, &self.identity, self.max_line);

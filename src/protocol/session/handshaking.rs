@@ -449,9 +449,7 @@ impl Conversation {
         self.retrying = false;
         self.cold.drop_starts();
         self.initiated_at = (est.role() == Role::Initiator).then_some(self.now);
-        let current = mem::replace(&mut self.phase, Phase::Encrypted(session))
-            .into_session()
-            .map(Box::new);
+        let current = mem::replace(&mut self.phase, Phase::Encrypted(session)).into_session();
         // The replaced session becomes the previous one, unless it is on a key the user has not
         // accepted (or there is none) and the previous one is on a key they have: a server that finishes two
         // handshakes with keys of its own must not push the contact's own session out (its

@@ -35,15 +35,16 @@ pub(super) struct Session {
 
 impl Session {
     /// The session a finished handshake starts; `None` if the ratchet's first DH step fails.
-    pub(super) fn new(est: &Established, rng: &mut impl CryptoRngCore) -> Option<Self> {
+    /// Boxed from the start (see [`Phase::Encrypted`]).
+    pub(super) fn new(est: &Established, rng: &mut impl CryptoRngCore) -> Option<Box<Self>> {
         let ratchet = DoubleRatchet::new(est, rng)?;
-        Some(Self {
+        Some(Box::new(Self {
             id: est.session_id(),
             hash: est.handshake_hash(),
             peer: est.peer_identity(),
             peer_tag: est.peer_tag(),
             ratchet,
-        })
+        }))
     }
 
     /// Encrypts one inner message into wire lines of at most `max_line` characters.
@@ -81,13 +82,15 @@ pub(super) enum Phase {
     Plaintext,
     /// A handshake (or a query) is under way and no session exists.
     Handshaking(Handshake),
-    /// A session is up.
-    Encrypted(Session),
+    /// A session is up. Boxed, as in every variant: the session's keys stay where they were
+    /// allocated, whatever moves the conversation around them (a map of conversations
+    /// growing, a phase changing) leaves no copy of them behind in freed memory.
+    Encrypted(Box<Session>),
     /// A session is up and a new handshake is under way (either side restarted). It reports
     /// [`ConvState::Encrypted`]: the session keeps encrypting what is typed, decrypting,
     /// verifying and can be ended until the new one replaces it. (An unauthenticated `?S1I`,
     /// injected or replayed, starts such a handshake; it must not hold the conversation.)
-    Rekeying(Session, Handshake),
+    Rekeying(Box<Session>, Handshake),
     /// The peer ended the session: typed text is held until the user starts or stops. A
     /// handshake the peer starts meanwhile is kept (and completes), but until it does the phase
     /// still reports [`ConvState::Finished`].
@@ -100,7 +103,7 @@ impl Phase {
     pub(super) fn from_parts(
         finished: bool,
         handshake: Option<Handshake>,
-        session: Option<Session>,
+        session: Option<Box<Session>>,
     ) -> Option<Self> {
         Some(match (finished, handshake, session) {
             (false, None, None) => Phase::Plaintext,
@@ -149,7 +152,7 @@ impl Phase {
         matches!(self, Phase::Finished(_))
     }
 
-    pub(super) fn into_session(self) -> Option<Session> {
+    pub(super) fn into_session(self) -> Option<Box<Session>> {
         match self {
             Phase::Encrypted(s) | Phase::Rekeying(s, _) => Some(s),
             Phase::Plaintext | Phase::Handshaking(_) | Phase::Finished(_) => None,
@@ -182,5 +185,18 @@ impl Phase {
             Phase::Encrypted(s) | Phase::Rekeying(s, _) => Phase::Rekeying(s, handshake),
             Phase::Finished(_) => Phase::Finished(Some(handshake)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A phase holds its session by pointer: moving a conversation (a map of them growing, a
+    /// phase changing) moves no key. Inline, a session's root and chain keys alone are 96
+    /// bytes.
+    #[test]
+    fn a_phase_holds_its_session_by_pointer() {
+        assert!(core::mem::size_of::<Phase>() <= 3 * core::mem::size_of::<usize>());
     }
 }

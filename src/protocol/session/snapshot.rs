@@ -133,16 +133,16 @@ impl Session {
         s.ratchet.to_bytes(out);
     }
 
-    fn from_reader(r: &mut Reader<'_>) -> Option<Option<Self>> {
+    fn from_reader(r: &mut Reader<'_>) -> Option<Option<Box<Self>>> {
         match r.u8()? {
             0 => Some(None),
-            1 => Some(Some(Session {
+            1 => Some(Some(Box::new(Session {
                 id: r.array::<4>()?,
                 hash: r.array::<32>()?,
                 peer: IdentityPublic::from_bytes(r.array::<32>()?),
                 peer_tag: r.u32()?,
                 ratchet: DoubleRatchet::from_reader(r)?,
-            })),
+            }))),
             _ => None,
         }
     }
@@ -308,7 +308,7 @@ impl Conversation {
             // No bit of its own (see `restore`): set from what the snapshot holds.
             holder_away: false,
             names_held: None,
-            previous: previous.map(Box::new),
+            previous,
             cold,
             in_order: false,
             known_keys,
