@@ -428,6 +428,16 @@ fn xmpp_a_mistyped_sotto_command_in_a_group_chat_is_never_sent() {
     }
     p.alice.client.chatsend(room, "an ordinary room line");
     p.bob.client.expect_in(room, "an ordinary room line", false);
+    // A Sotto line pasted into the room (to ask what it is): the user's words to the room,
+    // sent as they are, without the one-to-one hints (XEP-0380 clients showed "encrypted
+    // with Sotto" instead, and the room's archive dropped it: found by a read-only review).
+    let pasted = "?S1DAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygp";
+    p.alice.client.chatsend(room, pasted);
+    p.bob.client.expect_in(room, pasted, false);
+    p.alice.client.sync();
+    for hint in ["urn:xmpp:eme:0", "no-permanent-store"] {
+        assert_not_on_wire(&[&p.alice.tap], hint, "a line pasted into a room");
+    }
     let leaked = p.bob.client.shown_with("walrus");
     assert!(leaked.is_empty(), "bob saw a mistyped command: {leaked:?}");
     assert_not_on_wire(

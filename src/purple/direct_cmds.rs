@@ -74,7 +74,6 @@ enum Kind {
     OneTarget = 13,
 }
 
-const IM: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_IM;
 const IM_CHAT: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_IM | sys::PURPLE_CMD_FLAG_CHAT;
 
 const CHAT: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_CHAT;
@@ -87,9 +86,12 @@ const QUERY: sys::PurpleCmdFlag = IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARG
 const SLACK: sys::PurpleCmdFlag = IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS;
 
 const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 21] = [
-    (c"prpl-irc", c"me", c"s", IM, Kind::Me),
+    // In a channel too, for `/me ok` with `/sotto answer …` on a second line (IRC's own `/me`
+    // sends there with no signal Sotto sees; found by a read-only review); anything else
+    // typed in a channel goes on to IRC's.
+    (c"prpl-irc", c"me", c"s", IM_CHAT, Kind::Me),
     (c"prpl-irc", c"version", c"s", IM_CHAT, Kind::OneTarget),
-    (c"prpl-irc", c"action", c"s", IM, Kind::Me),
+    (c"prpl-irc", c"action", c"s", IM_CHAT, Kind::Me),
     (c"prpl-irc", c"msg", c"ws", IM_CHAT, Kind::Msg),
     (c"prpl-irc", c"query", c"ws", QUERY, Kind::Query),
     (c"prpl-irc", c"notice", c"ws", IM_CHAT, Kind::Refuse),
@@ -336,6 +338,17 @@ unsafe extern "C" fn direct_override(
                 unsafe { set_error(error, &texts::command_not_run(&first)) };
                 return sys::PURPLE_CMD_RET_FAILED;
             }
+            // A line to IRC channels only (`/msg #linux hi`): a room, which Sotto does not
+            // encrypt, as a line typed in its window goes (it was taken for a line to the nick
+            // `linux`, and refused under `always`: found by a read-only review).
+            if matches!(kind, Kind::Msg | Kind::Query | Kind::Refuse)
+                && name
+                    .split(',')
+                    .all(|t| service::irc_is_channel(t.trim_start()))
+                && !name.trim().is_empty()
+            {
+                return sys::PURPLE_CMD_RET_CONTINUE;
+            }
             // IRC's other spellings of a target (RFC 2812 `msgto`: nick!user@host, nick@server,
             // user%host@server) reach a person whose conversation is named by the nick alone: the
             // nick is checked too, and such a spelling of a contact that is not in plaintext is
@@ -398,11 +411,13 @@ unsafe extern "C" fn direct_override(
             if matches!(kind, Kind::Msg | Kind::Query | Kind::Refuse) && name.contains(',') {
                 let targets: Vec<&str> = name.split(',').filter(|t| !t.is_empty()).collect();
                 let all_plain = targets.iter().all(|t| {
+                    // A channel is a room: plaintext as its window is.
                     // A renamed window's conversation follows first, as for one target: one that
                     // cannot follow (its move was not saved) is not plaintext under its new name.
                     // SAFETY: the conversation's account is live.
-                    unsafe { ConvRef::from_account(account, t) }
-                        .is_some_and(|r| service::track_name(&r) && plaintext_ok(&r))
+                    service::irc_is_channel(t)
+                        || unsafe { ConvRef::from_account(account, t) }
+                            .is_some_and(|r| service::track_name(&r) && plaintext_ok(&r))
                 });
                 if all_plain {
                     return sys::PURPLE_CMD_RET_CONTINUE;

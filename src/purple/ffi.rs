@@ -70,133 +70,155 @@ pub unsafe extern "C" fn sotto_plugin_init(plugin: *mut PurplePlugin) {
 /// Called by libpurple (through the shim's info table) with the plugin being loaded.
 #[no_mangle]
 pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolean {
-    ffi_boundary!(0, {
-        non_null!(plugin, 0);
-        super::boundary::quiet_panics();
-        // A second copy under another file name (libpurple refuses one of the same name: an
-        // older build kept as sotto-old.so) enabled too: libpurple loads both, each with its own
-        // SQLite, whose lock does not conflict within one process, so both would open the
-        // store, each write it from its own memory, and one checkpoint empty the other's log
-        // (found by a read-only review of the store): saves lost at a crash, message keys used
-        // again. The second copy stays off.
-        // SAFETY: `plugin` is the plugin being loaded.
-        if let Some(path) = unsafe { glue::another_loaded_copy(plugin) } {
-            load_error(
-                plugin,
-                &format!("load: another copy of Sotto is loaded ({path})"),
-                "Sotto is already loaded",
-                &texts::another_copy_loaded(&path),
-            );
-            return 0;
-        }
-        // What an unload that did not finish left (nothing, normally) goes before anything new
-        // exists: dropped later, it would disconnect the new handlers and unwrap `send_im`.
-        state::remove();
-        glue::prefs::register();
-        let store = open_store();
-        let error = store.as_ref().err().cloned();
-        let replaced = match &store {
-            Ok(s) if s.replaced_another() => {
-                s.replaced_told();
-                Some(s.path().parent().unwrap_or(s.path()).display().to_string())
+    // A fault caught here fails the load (`UndoLoad` below takes back what it installed), and
+    // libpurple says nothing of a load that returns "failed": at a start, Sotto was simply not
+    // running, every message went in plaintext under any policy, and no window said so (found
+    // by a read-only review). The box is owned by no plugin (one owned by Sotto's handle
+    // could be closed with it).
+    ffi_boundary!(
+        {
+            quietly(|| glue::debug_error("load: a fault stopped the load; Sotto is not running"));
+            quietly(|| {
+                glue::notify(
+                    std::ptr::null_mut(),
+                    true,
+                    "Sotto did not start",
+                    texts::load_faulted(),
+                )
+            });
+            0
+        },
+        {
+            non_null!(plugin, 0);
+            super::boundary::quiet_panics();
+            // A second copy under another file name (libpurple refuses one of the same name: an
+            // older build kept as sotto-old.so) enabled too: libpurple loads both, each with its own
+            // SQLite, whose lock does not conflict within one process, so both would open the
+            // store, each write it from its own memory, and one checkpoint empty the other's log
+            // (found by a read-only review of the store): saves lost at a crash, message keys used
+            // again. The second copy stays off.
+            // SAFETY: `plugin` is the plugin being loaded.
+            if let Some(path) = unsafe { glue::another_loaded_copy(plugin) } {
+                load_error(
+                    plugin,
+                    &format!("load: another copy of Sotto is loaded ({path})"),
+                    "Sotto is already loaded",
+                    &texts::another_copy_loaded(&path),
+                );
+                return 0;
             }
-            _ => None,
-        };
-        state::install(plugin.cast(), store);
-        // A fault caught from here on fails the load, and libpurple runs no unload for a plugin
-        // that did not load: what the load installed goes with it (the state stayed, and the
-        // log preference's callback kept redecorating windows for a plugin libpurple took for
-        // unloaded; a next load connected a second one; found by a review of the FFI layer).
-        let undo = UndoLoad(plugin);
-        if let Some(dir) = replaced {
-            // New keys were made where the profile had others: said once, at this load.
-            glue::debug_warning("store: made new where sotto.generation names another");
-            glue::notify(
-                plugin.cast(),
-                false,
-                "Sotto made new keys",
-                &texts::store_replaced(&dir),
-            );
-        }
-        if let Some(error) = error {
-            // Without the store there are no keys: nothing can be encrypted, and sends to a
-            // contact fail closed. Tell the user once, plainly.
-            load_error(
-                plugin,
-                &format!("store: {error}"),
-                "Sotto cannot open its key store",
-                &texts::store_unavailable(&error),
-            );
-        }
-        super::windows::track_all();
-        // SAFETY: `plugin` is the plugin being loaded.
-        let hooks = unsafe { signals::connect_all(plugin) };
-        // Followed only when both ends are heard: what leaves, and the connection's end.
-        let irc_writes = hooks.iter().any(|h| h.is(c"irc-sending-text"))
-            && hooks.iter().any(|h| h.is(c"signing-off"));
-        let _ = state::with_state(|s| s.pacing_on = irc_writes);
-        // SAFETY: `plugin` is the plugin being loaded (libpurple disconnects it at unload).
-        unsafe { present::follow_log_preference(plugin) };
-        let loaded = Loaded {
-            _hooks: hooks,
-            _command: commands::register(),
-            _direct_commands: direct_cmds::register(),
-            _wraps: prpl::wrap_all(),
-            _echoes: echo::Guard::new(),
-            _checkpoints: service::Timeout::checkpoints(),
-            _lapses: present::lapse_timer(),
-        };
-        state::hold_loaded(Box::new(loaded));
-        // Windows already open (Sotto enabled from Tools > Plugins, or loaded again after an
-        // unload that could not end a session: one not loaded then, or a caught panic): each
-        // is marked and its logging set as its conversation's state says now. Left as they
-        // were, a window whose conversation is still encrypted in the store kept logging on,
-        // and libpurple wrote what the user typed there into ~/.purple/logs.
-        // Each window on its own: a fault marking one (caught) leaves it unlogged and said,
-        // and the load goes on. Caught only by the boundary, it made the load return "failed"
-        // with the hooks live: Sotto ran while libpurple took it for not loaded, so no unload
-        // ever ran (no reservation released, no last checkpoint; found by a read-only review).
-        for conv in glue::open_ims() {
-            // (Marking one window may have had another closed.)
-            if !glue::still_open(conv) {
-                continue;
-            }
-            let marked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                test_panic_at_load();
-                // SAFETY: in libpurple's open conversations just now.
-                if let Some(r) = unsafe { glue::ConvRef::from_conversation(conv) } {
-                    present::redecorate(&r);
+            // What an unload that did not finish left (nothing, normally) goes before anything new
+            // exists: dropped later, it would disconnect the new handlers and unwrap `send_im`.
+            state::remove();
+            glue::prefs::register();
+            let store = open_store();
+            let error = store.as_ref().err().cloned();
+            let replaced = match &store {
+                Ok(s) if s.replaced_another() => {
+                    s.replaced_told();
+                    Some(s.path().parent().unwrap_or(s.path()).display().to_string())
                 }
-            }));
-            if let Err(payload) = marked {
-                // Each step behind a catch of its own (a second fault must not fail the load
-                // after all, nor leave the next windows unmarked), the logging first; the
-                // payload leaked, not dropped: its drop could fault too.
-                std::mem::forget(payload);
-                // What faulted may have had the window closed (another plugin answering a
-                // signal it emitted): only a window still open is touched.
-                // SAFETY: in libpurple's open conversations just now.
-                quietly(|| unsafe {
-                    if glue::still_open(conv) {
-                        super::bindings::purple_conversation_set_logging(conv, 0);
-                    }
-                });
-                quietly(|| {
-                    glue::debug_error("load: marking a window panicked; its logging is turned off")
-                });
-                quietly(state::after_panic);
-                // SAFETY: as above, looked up again (setting the logging emits a signal).
-                quietly(|| unsafe {
-                    if glue::still_open(conv) {
-                        glue::system_line_to(conv, texts::not_marked_after_a_fault())
-                    }
-                });
+                _ => None,
+            };
+            state::install(plugin.cast(), store);
+            // A fault caught from here on fails the load, and libpurple runs no unload for a plugin
+            // that did not load: what the load installed goes with it (the state stayed, and the
+            // log preference's callback kept redecorating windows for a plugin libpurple took for
+            // unloaded; a next load connected a second one; found by a review of the FFI layer).
+            let undo = UndoLoad(plugin);
+            test_fault_in_load();
+            if let Some(dir) = replaced {
+                // New keys were made where the profile had others: said once, at this load.
+                glue::debug_warning("store: made new where sotto.generation names another");
+                glue::notify(
+                    plugin.cast(),
+                    false,
+                    "Sotto made new keys",
+                    &texts::store_replaced(&dir),
+                );
             }
+            if let Some(error) = error {
+                // Without the store there are no keys: nothing can be encrypted, and sends to a
+                // contact fail closed. Tell the user once, plainly.
+                load_error(
+                    plugin,
+                    &format!("store: {error}"),
+                    "Sotto cannot open its key store",
+                    &texts::store_unavailable(&error),
+                );
+            }
+            super::windows::track_all();
+            // SAFETY: `plugin` is the plugin being loaded.
+            let hooks = unsafe { signals::connect_all(plugin) };
+            // Followed only when both ends are heard: what leaves, and the connection's end.
+            let irc_writes = hooks.iter().any(|h| h.is(c"irc-sending-text"))
+                && hooks.iter().any(|h| h.is(c"signing-off"));
+            let _ = state::with_state(|s| s.pacing_on = irc_writes);
+            // SAFETY: `plugin` is the plugin being loaded (libpurple disconnects it at unload).
+            unsafe { present::follow_log_preference(plugin) };
+            let loaded = Loaded {
+                _hooks: hooks,
+                _command: commands::register(),
+                _direct_commands: direct_cmds::register(),
+                _wraps: prpl::wrap_all(),
+                _echoes: echo::Guard::new(),
+                _checkpoints: service::Timeout::checkpoints(),
+                _lapses: present::lapse_timer(),
+            };
+            state::hold_loaded(Box::new(loaded));
+            // Windows already open (Sotto enabled from Tools > Plugins, or loaded again after an
+            // unload that could not end a session: one not loaded then, or a caught panic): each
+            // is marked and its logging set as its conversation's state says now. Left as they
+            // were, a window whose conversation is still encrypted in the store kept logging on,
+            // and libpurple wrote what the user typed there into ~/.purple/logs.
+            // Each window on its own: a fault marking one (caught) leaves it unlogged and said,
+            // and the load goes on. Caught only by the boundary, it made the load return "failed"
+            // with the hooks live: Sotto ran while libpurple took it for not loaded, so no unload
+            // ever ran (no reservation released, no last checkpoint; found by a read-only review).
+            for conv in glue::open_ims() {
+                // (Marking one window may have had another closed.)
+                if !glue::still_open(conv) {
+                    continue;
+                }
+                let marked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    test_panic_at_load();
+                    // SAFETY: in libpurple's open conversations just now.
+                    if let Some(r) = unsafe { glue::ConvRef::from_conversation(conv) } {
+                        present::redecorate(&r);
+                    }
+                }));
+                if let Err(payload) = marked {
+                    // Each step behind a catch of its own (a second fault must not fail the load
+                    // after all, nor leave the next windows unmarked), the logging first; the
+                    // payload leaked, not dropped: its drop could fault too.
+                    std::mem::forget(payload);
+                    // What faulted may have had the window closed (another plugin answering a
+                    // signal it emitted): only a window still open is touched.
+                    // SAFETY: in libpurple's open conversations just now.
+                    quietly(|| unsafe {
+                        if glue::still_open(conv) {
+                            super::bindings::purple_conversation_set_logging(conv, 0);
+                        }
+                    });
+                    quietly(|| {
+                        glue::debug_error(
+                            "load: marking a window panicked; its logging is turned off",
+                        )
+                    });
+                    quietly(state::after_panic);
+                    // SAFETY: as above, looked up again (setting the logging emits a signal).
+                    quietly(|| unsafe {
+                        if glue::still_open(conv) {
+                            glue::system_line_to(conv, texts::not_marked_after_a_fault())
+                        }
+                    });
+                }
+            }
+            glue::debug_info("Sotto loaded");
+            std::mem::forget(undo);
+            1
         }
-        glue::debug_info("Sotto loaded");
-        std::mem::forget(undo);
-        1
-    })
+    )
 }
 
 /// Something the load must tell: `debug` to the debug log, and an error box for the user.
@@ -291,6 +313,18 @@ fn survive(what: &str, step: impl FnOnce()) {
             "unload: {what} panicked; the plugin unloads all the same"
         ));
         state::after_panic();
+    }
+}
+
+/// For the end-to-end test of a load that faults: panics when the file that
+/// `SOTTO_TEST_FAULT_IN_LOAD_IF` names exists (read from the process environment; unset in any
+/// real use), so a test can have a later load of a running client fault.
+#[allow(clippy::panic)]
+fn test_fault_in_load() {
+    if let Some(path) = std::env::var_os("SOTTO_TEST_FAULT_IN_LOAD_IF").filter(|v| !v.is_empty()) {
+        if std::path::Path::new(&path).exists() {
+            panic!("SOTTO_TEST_FAULT_IN_LOAD_IF: a fault in the load, on purpose");
+        }
     }
 }
 

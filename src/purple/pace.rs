@@ -330,6 +330,7 @@ pub(crate) fn stop() {
         s.pacing.stop()
     })
     .unwrap_or_default();
+    let mut unseen = Vec::new();
     for (key, to, waiting) in still {
         let Some((protocol, account)) = super::irc::log_key_parts(&key) else {
             continue;
@@ -339,6 +340,21 @@ pub(crate) fn stop() {
             account: account.to_owned(),
             peer: to,
         };
-        r.system_line(&texts::still_going_out(&Shown::new(&r.peer), waiting));
+        let line = texts::still_going_out(&Shown::new(&r.peer), waiting);
+        if r.conversation().is_null() {
+            unseen.push(format!("Sotto is {line}"));
+        } else {
+            r.system_line(&line);
+        }
+    }
+    // A message whose window was closed: said in a box (no window to write in, and the
+    // warning was the only one the user would get; found by a read-only review). Owned by no
+    // handle: libpurple closes the plugin's own notifications as it unloads.
+    if !unseen.is_empty() {
+        glue::notify_long(
+            std::ptr::null_mut(),
+            "Sotto was turned off while a message was still going out",
+            &unseen.join("\n\n"),
+        );
     }
 }

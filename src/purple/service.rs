@@ -272,19 +272,36 @@ fn irc_nick_start(c: char) -> bool {
 /// between words are one or more): spaces before it are skipped (with the prefixes, in any
 /// order: `@ bob` is sent as `PRIVMSG  bob`), what follows the first space after it is no
 /// target. A window named `bob ` reached bob with no twin found (found by a hostile review).
+///
+/// A target that begins with `#` is a channel (RFC 2812's `#channel`; neither libpurple's
+/// window send nor its `/msg` takes `#` off): it reaches no nick. Read as a prefix, `/msg
+/// #linux hi` was taken for a line to the nick `linux` and refused whenever that nick's
+/// conversation kept plaintext out, under `always` always (found by a read-only review).
+/// The other channel types (`&`, `+`, `!`) are also status prefixes libpurple takes off a
+/// window's name: still read as prefixes (a nick too many is refused, never one too few).
 pub(crate) fn irc_reached(name: &str) -> Vec<&str> {
-    let targets = name
-        .trim_start_matches(|c| c == ' ' || !irc_nick_start(c))
-        .split(' ')
-        .next()
-        .unwrap_or("");
+    let targets = name.trim_start_matches(' ').split(' ').next().unwrap_or("");
+    let targets = if irc_is_channel(targets) {
+        targets
+    } else {
+        name.trim_start_matches(|c| c == ' ' || !irc_nick_start(c))
+            .split(' ')
+            .next()
+            .unwrap_or("")
+    };
     targets
         .split(',')
+        .filter(|t| !irc_is_channel(t))
         .filter_map(|t| {
             let t = t.trim_start_matches(|c| !irc_nick_start(c));
             t.split(['!', '@', '%']).next().filter(|n| !n.is_empty())
         })
         .collect()
+}
+
+/// Whether the IRC target `t` (one of a comma list) is a `#` channel: see [`irc_reached`].
+pub(crate) fn irc_is_channel(t: &str) -> bool {
+    t.starts_with('#')
 }
 
 /// Another conversation of `r`'s account, saved or loaded, whose name `fold` makes the same as
@@ -1292,6 +1309,18 @@ mod tests {
         assert_eq!(irc_reached("bob, carol"), ["bob"]);
         assert_eq!(irc_reached("bob carol"), ["bob"]);
         assert!(irc_reached("   ").is_empty());
+        // A `#` channel reaches no nick; the other channel types are also status prefixes
+        // libpurple takes off a window's name, and are read as such.
+        assert!(irc_reached("#linux").is_empty());
+        assert!(irc_reached(" #linux").is_empty());
+        assert_eq!(irc_reached("#linux,bob"), ["bob"]);
+        assert_eq!(irc_reached("bob,#linux"), ["bob"]);
+        assert_eq!(irc_reached("&bob"), ["bob"]);
+        assert_eq!(
+            irc_reached("@#linux"),
+            ["linux"],
+            "a nick too many, never one too few"
+        );
     }
 
     /// SILC's servers match nicks by stringprep's identifier profile: these all name bob.

@@ -78,6 +78,15 @@ pub(crate) unsafe extern "C" fn sending_xmlnode(
         // SAFETY: libpurple's out-parameter, non-null.
         let node = unsafe { *packet };
         non_null!(node);
+        // A group chat line is the user's own words to the room, whatever they look like (a
+        // Sotto line pasted there to ask what it is): no hint that it is encrypted, and the
+        // room's archive keeps it (found by a read-only review).
+        // SAFETY: a live node for this callback; the string is copied at once.
+        if unsafe { cstr_to_string(sys::xmlnode_get_attrib(node, c"type".as_ptr())) }.as_deref()
+            == Some("groupchat")
+        {
+            return;
+        }
         // SAFETY: a live node for this callback.
         let Some(text) = (unsafe { sotto_body(node) }) else {
             return;

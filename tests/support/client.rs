@@ -344,6 +344,15 @@ impl Client {
         })
     }
 
+    /// Run `/<cmdline>` in the group chat `room`'s window; returns the CMD line whatever its
+    /// status (as [`Client::cmd_status`]).
+    pub fn chat_cmd_status(&mut self, room: &str, cmdline: &str) -> Line {
+        self.command(&format!("chatcmd {room} {}", escape_arg(cmdline)));
+        self.expect(&format!("CMD result of /{cmdline} in {room}"), WAIT, |l| {
+            l.tag == "CMD" && l.field(0) == room
+        })
+    }
+
     /// Run `/<cmdline>` in the IM window with `buddy`; fails unless it ran (status 0).
     pub fn cmd(&mut self, buddy: &str, cmdline: &str) -> Line {
         let line = self.cmd_status(buddy, cmdline);

@@ -1645,6 +1645,15 @@ pub(crate) fn another_copy_loaded(path: &str) -> String {
     )
 }
 
+/// A fault stopped Sotto's load: libpurple takes it for not loaded and says nothing itself.
+pub(crate) fn load_faulted() -> &'static str {
+    "Sotto did not start: an internal error stopped it while it loaded (the debug window, \
+     Help › Debug Window, has the details). It is NOT running: what you type is sent NOT \
+     encrypted, in every conversation, whatever its setting, and encrypted messages you \
+     receive are not read. Enable it again in Tools › Plugins, or restart the client; if it \
+     fails again, keep it off and send only what may go unencrypted."
+}
+
 /// The store was made new at load where this profile had one (deleted or emptied).
 pub(crate) fn store_replaced(dir: &str) -> String {
     format!(
