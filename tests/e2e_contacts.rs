@@ -162,6 +162,37 @@ fn xmpp_a_line_held_back_is_given_back_when_the_account_is_deleted() {
     p.alice.client.assert_no_criticals();
 }
 
+/// A message held for a session being set up (policy `always`, bob offline), saved, then
+/// alice's client restarted (the conversation on disk only) and her account deleted: one box
+/// gives the text back, and nothing goes when bob comes back. It stayed saved without a word,
+/// and went out by itself if the account was added again and bob answered (found by a
+/// read-only review).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_message_held_when_the_account_is_deleted_is_given_back() {
+    let mut p = Pair::start(Proto::Xmpp, alice_always());
+    p.bob.client.kill();
+    let text = "numbat held while the account went";
+    send_expect_held(&mut p, true, text, "a message held under always");
+    p.alice.client.kill();
+    p.alice.client.restart();
+    p.alice.client.expect_online();
+    p.alice.client.delete_account();
+    p.alice
+        .client
+        .expect("a box giving the text back", WAIT, |l| {
+            l.is_box_with("account was deleted") && l.is_box_with(text)
+        });
+    assert_eq!(
+        p.alice.client.boxes_with(text),
+        1,
+        "one box: {}",
+        p.alice.client.dump()
+    );
+    assert_hidden(&[&p.alice.tap, &p.bob.tap], text, "a held message");
+    p.alice.client.assert_no_criticals();
+}
+
 /// What `c` wrote with `flag` that shows `text`.
 fn writes_with(c: &Client, flag: u32, text: &str) -> Vec<Written> {
     c.writes()

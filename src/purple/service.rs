@@ -509,6 +509,47 @@ pub(crate) fn held_on_disk() -> Vec<(ConvRef, usize)> {
     out
 }
 
+/// The user deletes `account` (libpurple's `account-removed`, emitted by
+/// `purple_accounts_delete` while the account is still whole): every message its conversations
+/// hold to send, loaded or on disk, taken out and saved without, with the contact's name
+/// ([`Sessions::take_account_texts`]).
+///
+/// # Safety
+/// `account` must be a live account.
+///
+/// [`Sessions::take_account_texts`]: crate::sessions::Sessions::take_account_texts
+pub(crate) unsafe fn account_removed(
+    account: *mut sys::PurpleAccount,
+) -> Vec<(String, Vec<crate::protocol::SecretString>)> {
+    // The key's account part from the account itself: libpurple took it out of its list
+    // before the signal, so `ConvRef::key`, which looks it up by name, finds it only when
+    // remembered (the first version's test failed now and then).
+    // SAFETY: per the caller.
+    let Some((protocol, normalized)) = (unsafe { glue::account_key(account) }) else {
+        return Vec::new();
+    };
+    // (A name only for the settings a row is loaded with.)
+    // SAFETY: per the caller.
+    let Some(base) = (unsafe { ConvRef::from_account(account, "-") }) else {
+        return Vec::new();
+    };
+    let key = ConvKey {
+        protocol,
+        account: normalized,
+        peer: "-".to_owned(),
+    };
+    let on_disk = with_sessions(|s| s.held_on_disk(&key)).unwrap_or_default();
+    for (peer, _) in on_disk {
+        let settings = settings(&base.with_peer(peer.as_str()));
+        let row = ConvKey {
+            peer: peer.clone(),
+            ..key.clone()
+        };
+        let _ = with_sessions(|s| s.state(&row, &peer, &settings));
+    }
+    with_sessions(|s| s.take_account_texts(&key)).unwrap_or_default()
+}
+
 /// Loaded conversations whose start of ours has gone unanswered past the timeout now.
 pub(crate) fn lapsing() -> Vec<ConvRef> {
     refs(with_sessions(|s| s.lapsing(now_secs())))

@@ -140,7 +140,7 @@ impl Drop for SignalHook {
 /// `plugin` must be the plugin being loaded.
 pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHook> {
     use Emitter::*;
-    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 24] = [
+    let table: [(Emitter, &'static std::ffi::CStr, *const c_void); 25] = [
         (
             Conversations,
             c"sending-im-msg",
@@ -225,6 +225,11 @@ pub(crate) unsafe fn connect_all(plugin: *mut sys::PurplePlugin) -> Vec<SignalHo
             Accounts,
             c"account-destroying",
             account_destroying as *const c_void,
+        ),
+        (
+            Accounts,
+            c"account-removed",
+            account_removed as *const c_void,
         ),
         (
             Accounts,
@@ -1008,6 +1013,34 @@ unsafe extern "C" fn account_destroying(account: *mut sys::PurpleAccount, _data:
         if let (Some(protocol), Some(username)) = names {
             super::dialogs::account_going(&protocol, &username, &normalized.unwrap_or_default());
         }
+    })
+}
+
+/// `account-removed(account)`: the user deleted the account (`purple_accounts_delete`; the
+/// account is still whole, its windows close after). What its conversations held to send
+/// (typed while a session was set up, or to be sent again) is given back in one box owned by
+/// no plugin, and saved without: it went unnamed, and out by itself if the account was added
+/// again and the contact answered (found by a read-only review).
+unsafe extern "C" fn account_removed(account: *mut sys::PurpleAccount, _data: *mut c_void) {
+    ffi_boundary!((), {
+        non_null!(account);
+        // SAFETY: the signal's account, live for this callback.
+        let texts = unsafe { service::account_removed(account) };
+        if texts.is_empty() {
+            return;
+        }
+        let held: Vec<(String, SecretString)> = texts
+            .into_iter()
+            .flat_map(|(peer, texts)| {
+                let shown = Shown::new(&peer).to_string();
+                texts.into_iter().map(move |t| (shown.clone(), t))
+            })
+            .collect();
+        glue::notify_long(
+            std::ptr::null_mut(),
+            "Messages waiting to be sent were NOT sent: the account was deleted",
+            &texts::held_account_deleted(&held),
+        );
     })
 }
 

@@ -351,6 +351,22 @@ pub struct Sessions {
 /// client's by address.
 type Resend = (Vec<WaitingResend>, Vec<(String, Vec<WaitingResend>)>);
 
+/// The texts of a conversation's kept resends, its own first, then its other clients'.
+fn resend_texts((own, others): Resend) -> Vec<SecretString> {
+    own.into_iter()
+        .chain(others.into_iter().flat_map(|(_, w)| w))
+        .map(|w| w.text)
+        .collect()
+}
+
+/// The keys of `map` that are of `account`'s account (its protocol and account).
+fn keys_of_account<V>(map: &HashMap<ConvKey, V>, account: &ConvKey) -> Vec<ConvKey> {
+    map.keys()
+        .filter(|k| k.protocol == account.protocol && k.account == account.account)
+        .cloned()
+        .collect()
+}
+
 impl core::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Sessions")
@@ -1062,15 +1078,54 @@ impl Sessions {
                 out.push((key.clone(), s.peer_raw.clone(), texts));
             }
         }
-        for (key, (own, others)) in self.kept_resend.drain() {
-            let texts: Vec<SecretString> = own
-                .into_iter()
-                .chain(others.into_iter().flat_map(|(_, w)| w))
-                .map(|w| w.text)
-                .collect();
+        for (key, kept) in self.kept_resend.drain() {
+            let texts = resend_texts(kept);
             if !texts.is_empty() {
                 let peer = key.peer.clone();
                 out.push((key, peer, texts));
+            }
+        }
+        out
+    }
+
+    /// The user deleted `account`'s account (its protocol and account; the peer is not looked
+    /// at): what its loaded conversations hold to send (typed while a session was set up or
+    /// held, waiting to be sent again after a not-read notice, its other clients' too, also
+    /// what waited aside while a conversation was out of memory) is taken out, each
+    /// conversation saved without it, and handed back with the name replies went to. The
+    /// caller loads first the rows on disk that hold messages ([`Sessions::held_on_disk`]).
+    /// Left saved, held text was named by no window (the account's windows close with it),
+    /// and went out by itself if the account was added again and the contact answered (found
+    /// by a read-only review). A save that fails leaves the row as it was (noted): the texts
+    /// are handed back all the same.
+    pub fn take_account_texts(&mut self, account: &ConvKey) -> Vec<(String, Vec<SecretString>)> {
+        let mut out = Vec::new();
+        for key in keys_of_account(&self.sessions, account) {
+            let Some(s) = self.sessions.get_mut(&key) else {
+                continue;
+            };
+            let resend = s.take_all_resend();
+            let texts: Vec<SecretString> = s
+                .conv
+                .take_held()
+                .into_iter()
+                .chain(resend.into_iter().map(|w| w.text))
+                .collect();
+            if texts.is_empty() {
+                continue;
+            }
+            let peer = s.peer_raw.clone();
+            if let Err(reason) = self.persist_forced(&key) {
+                self.note(format!("saving a deleted account's conversation: {reason}"));
+            }
+            out.push((peer, texts));
+        }
+        for key in keys_of_account(&self.kept_resend, account) {
+            if let Some(kept) = self.kept_resend.remove(&key) {
+                let texts = resend_texts(kept);
+                if !texts.is_empty() {
+                    out.push((key.peer, texts));
+                }
             }
         }
         out

@@ -1463,6 +1463,21 @@ pub(crate) fn held_back_account_gone(
     crate::protocol::SecretString::new(out)
 }
 
+/// The account was deleted while its conversations held `held` (contact, text) to send: a
+/// session being set up, or a not-read notice's resend. Given back, NOT sent.
+pub(crate) fn held_account_deleted(
+    held: &[(String, crate::protocol::SecretString)],
+) -> crate::protocol::SecretString {
+    let mut out = String::from(
+        "You deleted an account while these messages waited to be sent encrypted (for a \
+         session being set up, or to be sent again); they were NOT sent, and will not be:",
+    );
+    for (peer, text) in held {
+        out.push_str(&format!("\n{peer}: {}", text.as_str()));
+    }
+    crate::protocol::SecretString::new(out)
+}
+
 /// A message to `old` whose pieces still waited in the IRC queue when the contact became
 /// `new`: `waiting` of its `pieces` leave addressed to the old nick. `text` when kept.
 pub(crate) fn not_delivered_renamed(

@@ -579,6 +579,57 @@ fn messages_held_on_disk_are_counted_without_a_load_or_a_write() {
     );
 }
 
+/// The user deletes the account: every message its conversations hold, loaded or loaded
+/// from disk for it, is handed back once, with its contact, and saved without (it stayed
+/// saved, to go out by itself if the account came back and the contact answered).
+#[test]
+fn a_deleted_accounts_held_messages_are_handed_back_and_saved_without() {
+    let mut alice = peer("account-deleted", "alice", "bob", 7);
+    for (to, text) in [("bob", "held for bob"), ("carol", "held for carol")] {
+        assert_eq!(alice.send_to(to, text, Policy::Always).0, Outgoing::Hold);
+    }
+    // bob's conversation on disk only, carol's loaded.
+    alice.sessions.drop_memory();
+    assert_eq!(
+        alice.send_to("carol", "again for carol", Policy::Always).0,
+        Outgoing::Hold
+    );
+    let account = alice.key.clone();
+    for (peer, _) in alice.sessions.held_on_disk(&account) {
+        let key = ConvKey {
+            peer: peer.clone(),
+            ..account.clone()
+        };
+        let _ = alice.sessions.state(&key, &peer, &settings(Policy::Always));
+    }
+    let mut taken: Vec<(String, Vec<String>)> = alice
+        .sessions
+        .take_account_texts(&account)
+        .into_iter()
+        .map(|(peer, texts)| (peer, texts.iter().map(|t| t.to_string()).collect()))
+        .collect();
+    taken.sort();
+    assert_eq!(
+        taken,
+        [
+            ("bob".to_owned(), vec!["held for bob".to_owned()]),
+            (
+                "carol".to_owned(),
+                vec!["held for carol".to_owned(), "again for carol".to_owned()]
+            ),
+        ]
+    );
+    assert!(
+        alice.sessions.take_account_texts(&account).is_empty(),
+        "once"
+    );
+    alice.sessions.drop_memory();
+    assert!(
+        alice.sessions.held_on_disk(&account).is_empty(),
+        "saved without them"
+    );
+}
+
 /// Settings as the plugin makes them on IRC (clients not addressed one by one), with the line
 /// size `max_line`.
 fn irc(max_line: usize) -> Settings {
