@@ -1596,6 +1596,35 @@ fn irc_a_held_conversation_moved_on_by_forged_renames_takes_no_keys() {
     );
 }
 
+/// The server renames bob's encrypted conversation onto a channel's spelling (`NICK #bob`,
+/// which libpurple follows as any nick): `/msg #bob text` is no line to a room then, and goes
+/// encrypted through bob's session or not at all. A `#` target was first taken for a room
+/// whatever Sotto kept under it, and the line went to the server in plaintext (found by the
+/// hostile review of that change).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_conversation_renamed_to_a_channels_name_is_no_room() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
+    p.alice.tap.inject_down(":bob!bob@127.0.0.1 NICK :#bob");
+    p.alice
+        .client
+        .expect_system("#bob", "the window follows the forged rename", WAIT, |t| {
+            t.contains("is now known as #bob")
+        });
+    let text = "meet at six by the channel's name";
+    let _ = p
+        .alice
+        .client
+        .cmd_status("#bob", &format!("msg #bob {text}"));
+    thread::sleep(Duration::from_secs(1));
+    assert_hidden(
+        &[&p.alice.tap],
+        text,
+        "/msg to a renamed encrypted conversation",
+    );
+    p.assert_no_criticals();
+}
+
 /// alice verifies bob's key; bob goes away (`/nick bob_away`) and comes back, which leaves a
 /// copy of his key, verified, under bob_away. alice marks the key unverified in Known
 /// fingerprints (bob's record): it is unverified under bob_away too, and the line says so

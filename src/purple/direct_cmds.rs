@@ -340,12 +340,13 @@ unsafe extern "C" fn direct_override(
             }
             // A line to IRC channels only (`/msg #linux hi`): a room, which Sotto does not
             // encrypt, as a line typed in its window goes (it was taken for a line to the nick
-            // `linux`, and refused under `always`: found by a read-only review).
+            // `linux`, and refused under `always`: found by a read-only review). Not a `#`
+            // name Sotto keeps anything under (`irc_channel_unknown`).
+            // SAFETY: the conversation's account is live.
+            let room = |t: &str| unsafe { service::irc_channel_unknown(account, t.trim_start()) };
             if matches!(kind, Kind::Msg | Kind::Query | Kind::Refuse)
-                && name
-                    .split(',')
-                    .all(|t| service::irc_is_channel(t.trim_start()))
                 && !name.trim().is_empty()
+                && name.split(',').all(room)
             {
                 return sys::PURPLE_CMD_RET_CONTINUE;
             }
@@ -415,7 +416,7 @@ unsafe extern "C" fn direct_override(
                     // A renamed window's conversation follows first, as for one target: one that
                     // cannot follow (its move was not saved) is not plaintext under its new name.
                     // SAFETY: the conversation's account is live.
-                    service::irc_is_channel(t)
+                    room(t)
                         || unsafe { ConvRef::from_account(account, t) }
                             .is_some_and(|r| service::track_name(&r) && plaintext_ok(&r))
                 });

@@ -140,19 +140,23 @@ pub(crate) fn notify_long(handle: *mut c_void, primary: &str, text: &str) {
 /// become their text).
 ///
 /// What it is given is often a message's text: the copies made on the way (the C string
-/// handed to libpurple, libpurple's result) are wiped before they are freed.
+/// handed to libpurple, libpurple's result) are wiped before they are freed. libpurple strips
+/// in place in a copy of the whole input, so the bytes after the result's end still hold the
+/// input's last ones: its whole allocation is wiped (as the allocator sizes it: GLib's
+/// `g_malloc` is the C library's `malloc` since GLib 2.46), not only up to the NUL (found by
+/// the hostile review of the first version).
 pub(crate) fn markup_to_text(markup: &str) -> String {
     let c = crate::protocol::SecretBytes::new(cstring(markup).into_bytes_with_nul());
     // SAFETY: `c` is NUL-terminated with no interior NUL (`cstring`); purple_markup_strip_html
-    // takes a valid C string and returns a new g_malloc'd string (or NULL), which we copy,
-    // wipe over its length and free.
+    // takes a valid C string and returns a new g_malloc'd string (or NULL), which we copy, wipe
+    // over the allocation `malloc_usable_size` reports for it (writable whole) and free.
     unsafe {
         let out = sys::purple_markup_strip_html(c.as_ptr().cast());
         if out.is_null() {
             return String::new();
         }
         let s = cstr_to_string(out).unwrap_or_default();
-        std::ptr::write_bytes(out, 0, libc::strlen(out));
+        std::ptr::write_bytes(out, 0, libc::malloc_usable_size(out.cast()));
         sys::g_free(out.cast());
         s
     }

@@ -304,6 +304,31 @@ pub(crate) fn irc_is_channel(t: &str) -> bool {
     t.starts_with('#')
 }
 
+/// Whether the IRC target `t` of `account` is a `#` channel under whose name Sotto keeps
+/// nothing: no conversation saved or loaded, no name one moved away from, no policy of its
+/// own, no buddy. Such a target is a room, which a line goes to as typed. A name Sotto does
+/// know is no room to it, whatever it looks like: a server can rename a contact's window to
+/// `#bob` (libpurple follows any `NICK`), and the encrypted conversation moves with it; a
+/// `/msg #bob` then went to the server in plaintext (found by the hostile review of the first
+/// version). When the store cannot say, not one (the usual checks run).
+///
+/// # Safety
+/// `account` must be a live account.
+pub(crate) unsafe fn irc_channel_unknown(account: *mut sys::PurpleAccount, t: &str) -> bool {
+    if !irc_is_channel(t) {
+        return false;
+    }
+    // SAFETY: per the caller.
+    let Some(r) = (unsafe { ConvRef::from_account(account, t) }) else {
+        return false;
+    };
+    let key = r.key();
+    let known = with_sessions(|s| s.known_peers(&key))
+        .flatten()
+        .is_none_or(|peers| peers.contains(&key.peer));
+    !known && glue::find_buddy_keyed(&r, || key.clone()).is_null()
+}
+
 /// Another conversation of `r`'s account, saved or loaded, whose name `fold` makes the same as
 /// `r`'s but is spelled otherwise, and that keeps plaintext out: its name. When the store
 /// cannot list the account's conversations, `r`'s own name (nothing goes in plaintext).

@@ -1665,8 +1665,9 @@ pub(crate) fn load_faulted() -> &'static str {
     "Sotto did not start: an internal error stopped it while it loaded (the debug window, \
      Help › Debug Window, has the details). It is NOT running: what you type is sent NOT \
      encrypted, in every conversation, whatever its setting, and encrypted messages you \
-     receive are not read. Enable it again in Tools › Plugins, or restart the client; if it \
-     fails again, keep it off and send only what may go unencrypted."
+     receive are not read. Enable it again in Tools › Plugins and check that it stays \
+     ticked (a restart may leave it off without a word); if it fails again, keep it off and \
+     send only what may go unencrypted."
 }
 
 /// The store was made new at load where this profile had one (deleted or emptied).
