@@ -73,6 +73,21 @@ fn shown(c: &mut Conversation, line: &str, rng: &mut Recording) -> String {
     }
 }
 
+/// New conversations of alice and bob (identity secrets `secrets`), no names set; alice knows
+/// bob runs Sotto and starts: both, and her start's lines (logged with her draws).
+fn fresh_start(
+    o: &mut Out,
+    secrets: (&[u8; 32], &[u8; 32]),
+) -> (Conversation, Conversation, Vec<String>) {
+    let mut alice = Conversation::new(IdentityKey::from_bytes(secrets.0), TAG_A, Policy::Manual);
+    let bob = Conversation::new(IdentityKey::from_bytes(secrets.1), TAG_B, Policy::Manual);
+    alice.set_peer_supports_sotto(true);
+    let init = alice.start(&mut o.rng).inject;
+    o.draws("alice");
+    o.wire("alice", &init[0]);
+    (alice, bob, init)
+}
+
 fn events(c: &mut Conversation, line: &str, rng: &mut Recording) -> (Vec<String>, Vec<Event>) {
     let o = c.receive(line, 0, rng);
     (o.inject, o.events)
@@ -163,7 +178,8 @@ pub(super) fn paths() -> String {
     o.line(
         "# so is section 15 (a data line that overtook ?S1C), whose not-read notice is built from",
     );
-    o.line("# the data line by the independent implementation too.");
+    o.line("# the data line by the independent implementation too, and section 16 (a closing");
+    o.line("# chain's skipped keys).");
     let alice_id = IdentityKey::generate(&mut o.rng);
     let bob_id = IdentityKey::generate(&mut o.rng);
     o.rng.draws.clear();
@@ -751,12 +767,7 @@ pub(super) fn paths() -> String {
     // ---- 15. A data line that overtook the confirm ----
     o.section("15. a data line that overtook ?S1C: asked for again, sent again (§2.2, §3.2)");
     o.line("new conversations with no names set; alice knows bob runs Sotto");
-    let mut alice = Conversation::new(IdentityKey::from_bytes(&s_a), TAG_A, Policy::Manual);
-    let mut bob = Conversation::new(IdentityKey::from_bytes(&s_b), TAG_B, Policy::Manual);
-    alice.set_peer_supports_sotto(true);
-    let init = alice.start(&mut o.rng).inject;
-    o.draws("alice");
-    o.wire("alice", &init[0]);
+    let (mut alice, mut bob, init) = fresh_start(&mut o, (&s_a, &s_b));
     assert!(matches!(
         alice.send("typed during the handshake", &mut o.rng).action,
         crate::protocol::SendAction::Hold
@@ -801,6 +812,66 @@ pub(super) fn paths() -> String {
         "typed during the handshake"
     );
     o.line("bob: shows \"typed during the handshake\", once");
+
+    // ---- 16. Skipped keys of a closing chain ----
+    o.section(
+        "16. a closing chain's skipped keys: bob's next chain (pn = 4) arrives before his \
+         n = 1..3 of the chain before (§4)",
+    );
+    o.line("new conversations with no names set; alice knows bob runs Sotto and initiates");
+    let (mut alice, mut bob, init) = fresh_start(&mut o, (&s_a, &s_b));
+    let (response, _) = events(&mut bob, &init[0], &mut o.rng);
+    o.draws("bob");
+    o.wire("bob", &response[0]);
+    let (confirm, _) = events(&mut alice, &response[0], &mut o.rng);
+    o.draws("alice");
+    o.wire("alice", &confirm[0]);
+    let (_, ev) = events(&mut bob, &confirm[0], &mut o.rng);
+    assert!(ev.iter().any(|e| matches!(e, Event::Started { .. })));
+    let old: Vec<String> = (0..4)
+        .map(|n| sent(bob.send(&format!("bob's old chain, n = {n}"), &mut o.rng)).remove(0))
+        .collect();
+    for (n, line) in old.iter().enumerate() {
+        o.wire(&format!("bob (responder chain, n = {n})"), line);
+    }
+    assert_eq!(
+        shown(&mut alice, &old[0], &mut o.rng),
+        "bob's old chain, n = 0"
+    );
+    o.line("alice: reads n = 0 only (n = 1..3 are held back by the network); Nr = 1");
+    let a0 = sent(alice.send("alice answers", &mut o.rng)).remove(0);
+    o.wire("alice (n = 0)", &a0);
+    assert_eq!(shown(&mut bob, &a0, &mut o.rng), "alice answers");
+    o.draws("bob");
+    o.line("bob: reads it, a DH ratchet step (his new ratchet key drawn above)");
+    let new = sent(bob.send("bob's new chain, n = 0", &mut o.rng)).remove(0);
+    o.wire("bob (new chain, n = 0, pn = 4)", &new);
+    assert_eq!(
+        shown(&mut alice, &new, &mut o.rng),
+        "bob's new chain, n = 0"
+    );
+    o.draws("alice");
+    o.line(
+        "alice: pn = 4 > Nr = 1: the keys of n = 1, 2, 3 of bob's closing chain are stored, \
+         then the DH ratchet step (her new ratchet key drawn above)",
+    );
+    for n in [2, 1, 3] {
+        assert_eq!(
+            shown(&mut alice, &old[n], &mut o.rng),
+            format!("bob's old chain, n = {n}")
+        );
+        o.line(format!(
+            "alice: reads bob's n = {n} of the closing chain through its stored key"
+        ));
+    }
+    assert!(matches!(
+        events(&mut alice, &old[2], &mut o.rng).1.as_slice(),
+        [Event::Unreadable { .. }]
+    ));
+    o.line(
+        "alice: n = 2 again is refused, reported unreadable (its key was used and deleted; \
+         its chain is no longer the receiving one)",
+    );
     o.text
 }
 
