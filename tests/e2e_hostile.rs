@@ -1666,12 +1666,30 @@ fn irc_a_mistyped_sotto_command_is_never_sent() {
         .chat_cmd_status(channel, "me nods\n/sotto answer the channel action secret");
     assert_ne!(status.field(1), "0", "refused: {status:?}");
     assert!(status.field(2).contains("Sotto command"), "{status:?}");
+    // IRC's commands that put free text on the wire (the away message anyone can read, the
+    // topic, ...): the same, in the channel and in bob's window (each went to the server).
+    let status = p
+        .alice
+        .client
+        .chat_cmd_status(channel, "topic new topic\n/sotto answer the topic secret");
+    assert_ne!(status.field(1), "0", "refused: {status:?}");
+    let res = p
+        .alice
+        .client
+        .cmd_status(&bob, "away back soon\n/sotto answer the away secret");
+    assert_ne!(res.field(1), "0", "refused: {res:?}");
+    assert!(res.field(2).contains("Sotto command"), "{res:?}");
+    // An ordinary one still runs.
+    let res = p.alice.client.cmd_status(&bob, "away back soon");
+    assert_eq!(res.field(1), "0", "/away: {res:?}");
     p.alice.client.chatsend(channel, "an ordinary channel line");
     p.bob
         .client
         .expect_in(channel, "an ordinary channel line", false);
     thread::sleep(Duration::from_secs(1));
     for secret in [
+        "topic secret",
+        "away secret",
         "channel action secret",
         "channel secret",
         "old library",

@@ -72,6 +72,14 @@ enum Kind {
     /// servers that fold extra parameters into the text deliver the words in plaintext):
     /// refused with more than one word, IRC's own otherwise.
     OneTarget = 13,
+    /// IRC's commands that put free text of the user's on the wire for the server, a channel
+    /// or everyone who looks (`/away`, `/topic`, `/part`, `/kick`, `/remove`, `/quit`,
+    /// `/wallops`, `/operwall`, `/nick`): never a one-to-one message, so only a Sotto command
+    /// on a line of their text is refused (`/away brb` with `/sotto answer …` on a second
+    /// line: `/away` made it the away message anyone could read, the others sent the second
+    /// line to the server as a line of its own; found by the hostile review of the `/me`
+    /// fix); anything else goes on to IRC's own.
+    Guard = 14,
 }
 
 const IM_CHAT: sys::PurpleCmdFlag = sys::PURPLE_CMD_FLAG_IM | sys::PURPLE_CMD_FLAG_CHAT;
@@ -85,7 +93,10 @@ const QUERY: sys::PurpleCmdFlag = IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARG
 /// arguments allowed; ours run first (plugin priority) and take what it takes.
 const SLACK: sys::PurpleCmdFlag = IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS;
 
-const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 21] = [
+/// Any arguments: [`Kind::Guard`] reads the text whole and hands everything else on.
+const GUARD: sys::PurpleCmdFlag = IM_CHAT | sys::PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS;
+
+const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 30] = [
     // In a channel too, for `/me ok` with `/sotto answer …` on a second line (IRC's own `/me`
     // sends there with no signal Sotto sees; found by a read-only review); anything else
     // typed in a channel goes on to IRC's.
@@ -116,6 +127,15 @@ const OVERRIDES: [(&CStr, &CStr, &CStr, sys::PurpleCmdFlag, Kind); 21] = [
     (c"prpl-zephyr", c"zcir", c"wwws", IM_CHAT, Kind::RefuseThird),
     (c"prpl-silc", c"msg", c"ws", IM_CHAT, Kind::NamedMsg),
     (c"prpl-silc", c"query", c"ws", QUERY, Kind::NamedQuery),
+    (c"prpl-irc", c"away", c"s", GUARD, Kind::Guard),
+    (c"prpl-irc", c"topic", c"s", GUARD, Kind::Guard),
+    (c"prpl-irc", c"part", c"s", GUARD, Kind::Guard),
+    (c"prpl-irc", c"kick", c"s", GUARD, Kind::Guard),
+    (c"prpl-irc", c"remove", c"s", GUARD, Kind::Guard),
+    (c"prpl-irc", c"quit", c"s", GUARD, Kind::Guard),
+    (c"prpl-irc", c"wallops", c"s", GUARD, Kind::Guard),
+    (c"prpl-irc", c"operwall", c"s", GUARD, Kind::Guard),
+    (c"prpl-irc", c"nick", c"s", GUARD, Kind::Guard),
 ];
 
 /// Register the overrides (each unregistered when its guard drops).
@@ -133,8 +153,12 @@ pub(crate) fn register() -> Vec<CommandGuard> {
                     *flags | sys::PURPLE_CMD_FLAG_PRPL_ONLY,
                     protocol.as_ptr(),
                     Some(direct_override),
-                    c"(Sotto: encrypted, or refused, while a session with the target is up)"
-                        .as_ptr(),
+                    if *kind == Kind::Guard {
+                        c"(Sotto: a /sotto command on a line of the text is not sent)"
+                    } else {
+                        c"(Sotto: encrypted, or refused, while a session with the target is up)"
+                    }
+                    .as_ptr(),
                     *kind as usize as *mut c_void,
                 )
             };
@@ -276,6 +300,7 @@ unsafe extern "C" fn direct_override(
                 11 => Kind::RefuseSecond,
                 12 => Kind::RefuseThird,
                 13 => Kind::OneTarget,
+                14 => Kind::Guard,
                 _ => Kind::Refuse,
             };
             // SAFETY: live conversation and libpurple's argument vector for this callback.
@@ -327,6 +352,14 @@ unsafe extern "C" fn direct_override(
                 // SAFETY: libpurple's error out-parameter.
                 unsafe { set_error(error, &texts::command_not_run(&second)) };
                 return sys::PURPLE_CMD_RET_FAILED;
+            }
+            if kind == Kind::Guard {
+                if super::commands::mistyped_command(&first) {
+                    // SAFETY: libpurple's error out-parameter.
+                    unsafe { set_error(error, &texts::command_not_run(&first)) };
+                    return sys::PURPLE_CMD_RET_FAILED;
+                }
+                return sys::PURPLE_CMD_RET_CONTINUE;
             }
             // `/me ok` with `/sotto answer …` on a second line (Shift+Enter: Pidgin hands the
             // whole entry to the command, and its text keeps the line break), or Slack's one
@@ -501,8 +534,9 @@ unsafe extern "C" fn direct_override(
             | Kind::SlackRemind
             | Kind::RefuseSecond
             | Kind::RefuseThird
-            // (Settled above; refused as the others if it ever came here.)
-            | Kind::OneTarget => {
+            // (Settled above; refused as the others if they ever came here.)
+            | Kind::OneTarget
+            | Kind::Guard => {
                 let name = glue::cstr_to_string(cmd).unwrap_or_default();
                 let peer = Shown::new(&target.peer);
                 let msg = match service::unavailable() {
