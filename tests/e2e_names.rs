@@ -1625,6 +1625,45 @@ fn irc_a_conversation_renamed_to_a_channels_name_is_no_room() {
     p.assert_no_criticals();
 }
 
+/// The same for a contact with no session (policy `always`), whose window is open with nothing
+/// typed: its conversation, blank, follows the rename and leaves memory at the next sweep,
+/// and nothing was saved under `#bob`. The open window still makes `#bob` no room: `/msg
+/// #bob text` is held or refused, never sent (it went in plaintext with the second version:
+/// found by the hostile review of it).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_blank_conversation_renamed_to_a_channels_name_is_no_room() {
+    let mut o = alice_always();
+    o.alice_env = vec![("SOTTO_TEST_CHECKPOINT_SECS".into(), "1".into())];
+    let mut p = Pair::start(Proto::Irc, o);
+    let bob = p.bob.address.clone();
+    p.alice.client.cmd(&bob, "sotto policy");
+    p.alice
+        .tap
+        .inject_down(&format!(":{bob}!{bob}@127.0.0.1 NICK :#{bob}"));
+    let renamed = format!("#{bob}");
+    p.alice.client.expect_system(
+        &renamed,
+        "the window follows the forged rename",
+        WAIT,
+        |t| t.contains("is now known as"),
+    );
+    // Past a sweep or two: the blank conversation is gone from memory.
+    thread::sleep(Duration::from_secs(3));
+    let text = "a secret for the renamed window";
+    let _ = p
+        .alice
+        .client
+        .cmd_status(&renamed, &format!("msg {renamed} {text}"));
+    thread::sleep(Duration::from_secs(1));
+    assert_hidden(
+        &[&p.alice.tap],
+        text,
+        "/msg to a renamed blank conversation",
+    );
+    p.assert_no_criticals();
+}
+
 /// alice verifies bob's key; bob goes away (`/nick bob_away`) and comes back, which leaves a
 /// copy of his key, verified, under bob_away. alice marks the key unverified in Known
 /// fingerprints (bob's record): it is unverified under bob_away too, and the line says so

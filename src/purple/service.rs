@@ -306,7 +306,7 @@ pub(crate) fn irc_is_channel(t: &str) -> bool {
 
 /// Whether the IRC target `t` of `account` is a `#` channel under whose name Sotto keeps
 /// nothing: no conversation saved or loaded, no name one moved away from, no policy of its
-/// own, no buddy. Such a target is a room, which a line goes to as typed. A name Sotto does
+/// own, no record that it runs Sotto, no key recorded, no buddy, no open IM window. Such a target is a room, which a line goes to as typed. A name Sotto does
 /// know is no room to it, whatever it looks like: a server can rename a contact's window to
 /// `#bob` (libpurple follows any `NICK`), and the encrypted conversation moves with it; a
 /// `/msg #bob` then went to the server in plaintext (found by the hostile review of the first
@@ -323,10 +323,26 @@ pub(crate) unsafe fn irc_channel_unknown(account: *mut sys::PurpleAccount, t: &s
         return false;
     };
     let key = r.key();
-    let known = with_sessions(|s| s.known_peers(&key))
-        .flatten()
-        .is_none_or(|peers| peers.contains(&key.peer));
-    !known && glue::find_buddy_keyed(&r, || key.clone()).is_null()
+    // Also a name only the peer table or the trust table knows (a contact renamed there
+    // before anything was saved under it: the conversation that followed it leaves memory
+    // at the sweep), and one with an open window (found by the hostile review of the second
+    // version). When the store cannot say: known.
+    let (p, a, peer) = (&key.protocol, &key.account, &key.peer);
+    let known = with_sessions(|s| {
+        let listed = s.known_peers(&key)?.contains(peer);
+        let store = s.store();
+        let recorded = match store {
+            Some(st) => {
+                st.peer_runs_sotto(p, a, peer).ok()?
+                    || !st.trust_records(p, a, peer).ok()?.is_empty()
+            }
+            None => false,
+        };
+        Some(listed || recorded)
+    })
+    .flatten()
+    .unwrap_or(true);
+    !known && r.conversation().is_null() && glue::find_buddy_keyed(&r, || key.clone()).is_null()
 }
 
 /// Another conversation of `r`'s account, saved or loaded, whose name `fold` makes the same as
@@ -545,18 +561,18 @@ pub(crate) fn held_on_disk() -> Vec<(ConvRef, usize)> {
 /// [`Sessions::take_account_texts`]: crate::sessions::Sessions::take_account_texts
 pub(crate) unsafe fn account_removed(
     account: *mut sys::PurpleAccount,
-) -> Vec<(String, Vec<crate::protocol::SecretString>)> {
+) -> (Vec<(String, Vec<crate::protocol::SecretString>)>, bool) {
     // The key's account part from the account itself: libpurple took it out of its list
     // before the signal, so `ConvRef::key`, which looks it up by name, finds it only when
     // remembered (the first version's test failed now and then).
     // SAFETY: per the caller.
     let Some((protocol, normalized)) = (unsafe { glue::account_key(account) }) else {
-        return Vec::new();
+        return (Vec::new(), true);
     };
     // (A name only for the settings a row is loaded with.)
     // SAFETY: per the caller.
     let Some(base) = (unsafe { ConvRef::from_account(account, "-") }) else {
-        return Vec::new();
+        return (Vec::new(), true);
     };
     let key = ConvKey {
         protocol,
@@ -572,7 +588,7 @@ pub(crate) unsafe fn account_removed(
         };
         let _ = with_sessions(|s| s.state(&row, &peer, &settings));
     }
-    with_sessions(|s| s.take_account_texts(&key)).unwrap_or_default()
+    with_sessions(|s| s.take_account_texts(&key)).unwrap_or((Vec::new(), true))
 }
 
 /// Loaded conversations whose start of ours has gone unanswered past the timeout now.

@@ -1025,7 +1025,7 @@ unsafe extern "C" fn account_removed(account: *mut sys::PurpleAccount, _data: *m
     ffi_boundary!((), {
         non_null!(account);
         // SAFETY: the signal's account, live for this callback.
-        let texts = unsafe { service::account_removed(account) };
+        let (texts, saved) = unsafe { service::account_removed(account) };
         if texts.is_empty() {
             return;
         }
@@ -1039,7 +1039,7 @@ unsafe extern "C" fn account_removed(account: *mut sys::PurpleAccount, _data: *m
         glue::notify_long(
             std::ptr::null_mut(),
             "Messages waiting to be sent were NOT sent: the account was deleted",
-            &texts::held_account_deleted(&held),
+            &texts::held_account_deleted(&held, saved),
         );
     })
 }

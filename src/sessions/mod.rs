@@ -1096,10 +1096,15 @@ impl Sessions {
     /// caller loads first the rows on disk that hold messages ([`Sessions::held_on_disk`]).
     /// Left saved, held text was named by no window (the account's windows close with it),
     /// and went out by itself if the account was added again and the contact answered (found
-    /// by a read-only review). A save that fails leaves the row as it was (noted): the texts
-    /// are handed back all the same.
-    pub fn take_account_texts(&mut self, account: &ConvKey) -> Vec<(String, Vec<SecretString>)> {
+    /// by a read-only review). A save that fails leaves the row as it was (noted; the
+    /// conversation leaves memory, which then holds what disk holds): the texts are handed
+    /// back all the same, and `false` comes with them (the caller says they stay saved).
+    pub fn take_account_texts(
+        &mut self,
+        account: &ConvKey,
+    ) -> (Vec<(String, Vec<SecretString>)>, bool) {
         let mut out = Vec::new();
+        let mut saved = true;
         for key in keys_of_account(&self.sessions, account) {
             let Some(s) = self.sessions.get_mut(&key) else {
                 continue;
@@ -1117,6 +1122,8 @@ impl Sessions {
             let peer = s.peer_raw.clone();
             if let Err(reason) = self.persist_forced(&key) {
                 self.note(format!("saving a deleted account's conversation: {reason}"));
+                self.unload(&key, Vec::new());
+                saved = false;
             }
             out.push((peer, texts));
         }
@@ -1128,7 +1135,7 @@ impl Sessions {
                 }
             }
         }
-        out
+        (out, saved)
     }
 
     /// Loaded conversations that are not in plaintext and hold no typed message, with the name

@@ -832,7 +832,10 @@ pub(super) fn paths() -> String {
         .map(|n| sent(bob.send(&format!("bob's old chain, n = {n}"), &mut o.rng)).remove(0))
         .collect();
     for (n, line) in old.iter().enumerate() {
-        o.wire(&format!("bob (responder chain, n = {n})"), line);
+        o.wire(
+            &format!("bob (responder chain, n = {n}, \"bob's old chain, n = {n}\")"),
+            line,
+        );
     }
     assert_eq!(
         shown(&mut alice, &old[0], &mut o.rng),
@@ -840,12 +843,15 @@ pub(super) fn paths() -> String {
     );
     o.line("alice: reads n = 0 only (n = 1..3 are held back by the network); Nr = 1");
     let a0 = sent(alice.send("alice answers", &mut o.rng)).remove(0);
-    o.wire("alice (n = 0)", &a0);
+    o.wire("alice (n = 0, \"alice answers\")", &a0);
     assert_eq!(shown(&mut bob, &a0, &mut o.rng), "alice answers");
     o.draws("bob");
     o.line("bob: reads it, a DH ratchet step (his new ratchet key drawn above)");
     let new = sent(bob.send("bob's new chain, n = 0", &mut o.rng)).remove(0);
-    o.wire("bob (new chain, n = 0, pn = 4)", &new);
+    o.wire(
+        "bob (new chain, n = 0, pn = 4, \"bob's new chain, n = 0\")",
+        &new,
+    );
     assert_eq!(
         shown(&mut alice, &new, &mut o.rng),
         "bob's new chain, n = 0"
@@ -869,8 +875,9 @@ pub(super) fn paths() -> String {
         [Event::Unreadable { .. }]
     ));
     o.line(
-        "alice: n = 2 again is refused, reported unreadable (its key was used and deleted; \
-         its chain is no longer the receiving one)",
+        "alice: n = 2 again, byte for byte: a receiver that remembers the lines it processed \
+         drops it as a copy (§2 Copies); the session itself refuses it, reported unreadable \
+         (its key was used and deleted; its chain is no longer the receiving one)",
     );
     o.text
 }

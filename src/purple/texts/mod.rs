@@ -1465,13 +1465,20 @@ pub(crate) fn held_back_account_gone(
 
 /// The account was deleted while its conversations held `held` (contact, text) to send: a
 /// session being set up, or a not-read notice's resend. Given back, NOT sent.
+/// `saved`: the conversations were saved without them (else they stay in the store).
 pub(crate) fn held_account_deleted(
     held: &[(String, crate::protocol::SecretString)],
+    saved: bool,
 ) -> crate::protocol::SecretString {
-    let mut out = String::from(
+    let mut out = String::from(if saved {
         "You deleted an account while these messages waited to be sent encrypted (for a \
-         session being set up, or to be sent again); they were NOT sent, and will not be:",
-    );
+         session being set up, or to be sent again); they were NOT sent, and will not be:"
+    } else {
+        "You deleted an account while these messages waited to be sent encrypted (for a \
+         session being set up, or to be sent again); they were NOT sent. Sotto could not save \
+         that they are given back: they are still in its store, and would be sent if you \
+         added this account again and the contact answered:"
+    });
     for (peer, text) in held {
         out.push_str(&format!("\n{peer}: {}", text.as_str()));
     }

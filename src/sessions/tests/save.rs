@@ -602,9 +602,9 @@ fn a_deleted_accounts_held_messages_are_handed_back_and_saved_without() {
         };
         let _ = alice.sessions.state(&key, &peer, &settings(Policy::Always));
     }
-    let mut taken: Vec<(String, Vec<String>)> = alice
-        .sessions
-        .take_account_texts(&account)
+    let (taken, saved) = alice.sessions.take_account_texts(&account);
+    assert!(saved);
+    let mut taken: Vec<(String, Vec<String>)> = taken
         .into_iter()
         .map(|(peer, texts)| (peer, texts.iter().map(|t| t.to_string()).collect()))
         .collect();
@@ -620,7 +620,7 @@ fn a_deleted_accounts_held_messages_are_handed_back_and_saved_without() {
         ]
     );
     assert!(
-        alice.sessions.take_account_texts(&account).is_empty(),
+        alice.sessions.take_account_texts(&account).0.is_empty(),
         "once"
     );
     alice.sessions.drop_memory();
