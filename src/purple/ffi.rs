@@ -91,12 +91,12 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
         {
             non_null!(plugin, 0);
             super::boundary::quiet_panics();
-            // A second copy under another file name (libpurple refuses one of the same name: an
-            // older build kept as sotto-old.so) enabled too: libpurple loads both, each with its own
-            // SQLite, whose lock does not conflict within one process, so both would open the
-            // store, each write it from its own memory, and one checkpoint empty the other's log
-            // (found by a read-only review of the store): saves lost at a crash, message keys used
-            // again. The second copy stays off.
+            // A second copy under another file name (libpurple refuses one of the same name:
+            // an older build kept as sotto-old.so) enabled too: libpurple loads both, each with
+            // its own SQLite, whose lock does not conflict within one process, so both would
+            // open the store, each write it from its own memory, and one checkpoint empty the
+            // other's log (found by a read-only review of the store): saves lost at a crash,
+            // message keys used again. The second copy stays off.
             // SAFETY: `plugin` is the plugin being loaded.
             if let Some(path) = unsafe { glue::another_loaded_copy(plugin) } {
                 load_error(

@@ -306,11 +306,12 @@ pub(crate) fn irc_is_channel(t: &str) -> bool {
 
 /// Whether the IRC target `t` of `account` is a `#` channel under whose name Sotto keeps
 /// nothing: no conversation saved or loaded, no name one moved away from, no policy of its
-/// own, no record that it runs Sotto, no key recorded, no buddy, no open IM window. Such a target is a room, which a line goes to as typed. A name Sotto does
-/// know is no room to it, whatever it looks like: a server can rename a contact's window to
-/// `#bob` (libpurple follows any `NICK`), and the encrypted conversation moves with it; a
-/// `/msg #bob` then went to the server in plaintext (found by the hostile review of the first
-/// version). When the store cannot say, not one (the usual checks run).
+/// own, no record that it runs Sotto, no key recorded, no buddy, no open IM window. Such a
+/// target is a room, which a line goes to as typed. A name Sotto does know is no room to it,
+/// whatever it looks like: a server can rename a contact's window to `#bob` (libpurple
+/// follows any `NICK`), and the encrypted conversation moves with it; a `/msg #bob` then went
+/// to the server in plaintext (found by the hostile review of the first version). When the
+/// store cannot say, not one (the usual checks run).
 ///
 /// # Safety
 /// `account` must be a live account.
