@@ -10,6 +10,8 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::reference::{self as r, Ratchet};
+
+mod rejects;
 use super::Recording;
 use crate::protocol::names::Names;
 use crate::protocol::session::{Conversation, Event, Policy, ReceiveAction, SendAction};
@@ -179,7 +181,9 @@ pub(super) fn paths() -> String {
         "# so is section 15 (a data line that overtook ?S1C), whose not-read notice is built from",
     );
     o.line("# the data line by the independent implementation too, and section 16 (a closing");
-    o.line("# chain's skipped keys).");
+    o.line("# chain's skipped keys). Section 17's must-reject lines are the independent");
+    o.line("# implementation's, each with one value made hostile (its inputs changed, or bytes");
+    o.line("# of an honest line replaced), and its replies checked against the plugin's.");
     let alice_id = IdentityKey::generate(&mut o.rng);
     let bob_id = IdentityKey::generate(&mut o.rng);
     o.rng.draws.clear();
@@ -242,6 +246,7 @@ pub(super) fn paths() -> String {
         e_r,
         payload_i: &pa,
         payload_r: &pb,
+        sent: (None, None),
     });
     assert_eq!(
         (&hs.init, &hs.response, &hs.confirm),
@@ -879,6 +884,9 @@ pub(super) fn paths() -> String {
          drops it as a copy (§2 Copies); the session itself refuses it, reported unreadable \
          (its key was used and deleted; its chain is no longer the receiving one)",
     );
+
+    // ---- 17. Handshake and verification must-rejects ----
+    rejects::section(&mut o, &s_a, &s_b);
     o.text
 }
 

@@ -133,6 +133,8 @@ pub(super) struct HandshakeInput<'a> {
     pub e_r: [u8; 32],
     pub payload_i: &'a [u8],
     pub payload_r: &'a [u8],
+    /// The bytes sent for `s_i` / `s_r` where they are not its public key (must-reject lines).
+    pub sent: (Option<[u8; 32]>, Option<[u8; 32]>),
 }
 
 pub(super) fn handshake(x: &HandshakeInput<'_>) -> Handshake {
@@ -149,7 +151,8 @@ pub(super) fn handshake(x: &HandshakeInput<'_>) -> Handshake {
     s.mix_hash(&[&b"R"[..], &tr, &ti].concat(), "'R' ‖ tag_r ‖ tag_i");
     s.mix_hash(&e_r_pub, "e_r");
     s.mix_key(&x25519(&x.e_r, &e_i_pub), "DH(e_r, e_i)");
-    let enc_s_r = s.encrypt_and_hash(&x25519_public(&x.s_r), "enc_s_r");
+    let s_r_sent = x.sent.1.unwrap_or_else(|| x25519_public(&x.s_r));
+    let enc_s_r = s.encrypt_and_hash(&s_r_sent, "enc_s_r");
     s.mix_key(&x25519(&x.s_r, &e_i_pub), "DH(s_r, e_i)");
     let enc_p_r = s.encrypt_and_hash(x.payload_r, "enc_p (R)");
     let response = format!(
@@ -158,7 +161,8 @@ pub(super) fn handshake(x: &HandshakeInput<'_>) -> Handshake {
     );
     // Message 3.
     s.mix_hash(&[&b"C"[..], &ti, &tr].concat(), "'C' ‖ tag_i ‖ tag_r");
-    let enc_s_i = s.encrypt_and_hash(&x25519_public(&x.s_i), "enc_s_i");
+    let s_i_sent = x.sent.0.unwrap_or_else(|| x25519_public(&x.s_i));
+    let enc_s_i = s.encrypt_and_hash(&s_i_sent, "enc_s_i");
     s.mix_key(&x25519(&x.s_i, &e_r_pub), "DH(s_i, e_r)");
     let enc_p_i = s.encrypt_and_hash(x.payload_i, "enc_p (C)");
     let confirm = format!("?S1C{}", b64(&[&ti[..], &tr, &enc_s_i, &enc_p_i].concat()));
