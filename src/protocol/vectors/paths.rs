@@ -183,7 +183,8 @@ pub(super) fn paths() -> String {
     o.line("# the data line by the independent implementation too, and section 16 (a closing");
     o.line("# chain's skipped keys). Section 17's must-reject lines are the independent");
     o.line("# implementation's, each with one value made hostile (its inputs changed, or bytes");
-    o.line("# of an honest line replaced), and its replies checked against the plugin's.");
+    o.line("# of an honest line replaced), and its replies checked against the plugin's;");
+    o.line("# section 18's pieces are cut from its handshake lines and checked the same way.");
     let alice_id = IdentityKey::generate(&mut o.rng);
     let bob_id = IdentityKey::generate(&mut o.rng);
     o.rng.draws.clear();
@@ -887,6 +888,9 @@ pub(super) fn paths() -> String {
 
     // ---- 17. Handshake and verification must-rejects ----
     rejects::section(&mut o, &s_a, &s_b);
+
+    // ---- 18. The handshake in pieces ----
+    rejects::handshake_in_pieces(&mut o, &s_a, &s_b);
     o.text
 }
 

@@ -60,7 +60,7 @@ fn must_reject(o: &mut Out, c: &mut Conversation, cases: Vec<(&str, String)>) {
             "{case}"
         );
         assert_eq!(c.snapshot().to_vec(), before, "{case}: state changed");
-        o.rng.draws.clear();
+        assert!(o.rng.draws.is_empty(), "{case}: a draw");
         o.line(format!("{case} | {} | {line}", told(&ev)));
     }
 }
@@ -311,4 +311,105 @@ fn verification(
             inject[0]
         ));
     }
+}
+
+/// `who`'s `pieces`, checked to be the reference's `line` cut with fragment id `draw`, and
+/// written out after the whole line.
+fn pieces_of(o: &mut Out, who: &str, line: &str, pieces: &[String], draw: u32) {
+    assert_eq!(pieces.iter().map(|p| &p[12..]).collect::<String>(), line);
+    for (i, p) in pieces.iter().enumerate() {
+        assert_eq!(p[..12], r::fragment_header(draw, i, pieces.len()));
+    }
+    o.line(format!(
+        "{who}'s {} whole ({} chars): {line}",
+        &line[..4],
+        line.len()
+    ));
+    for p in pieces {
+        o.wire(who, p);
+    }
+}
+
+/// The fragment id among the draws not yet listed.
+fn fragment_draw(o: &Out) -> u32 {
+    o.rng
+        .draws
+        .iter()
+        .find_map(|d| d.strip_prefix("u32 "))
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .expect("the fragment id is drawn")
+}
+
+/// Section 18: the handshake over a transport whose lines hold 80 characters: `?S1R` and
+/// `?S1C` in pieces, and a forged first piece of `?S1R` naming another start.
+pub(super) fn handshake_in_pieces(o: &mut Out, s_a: &[u8; 32], s_b: &[u8; 32]) {
+    o.section(
+        "18. the handshake in pieces: both line limits are 80; ?S1R and ?S1C are cut (§6), a \
+         forged first piece of ?S1R naming another start arrives first",
+    );
+    o.line("new conversations with no names set; alice knows bob runs Sotto and initiates");
+    let mut alice = Conversation::new(IdentityKey::from_bytes(s_a), TAG_A, Policy::Manual);
+    let mut bob = Conversation::new(IdentityKey::from_bytes(s_b), TAG_B, Policy::Manual);
+    alice.set_peer_supports_sotto(true);
+    alice.set_max_line(80);
+    bob.set_max_line(80);
+    let init = alice.start(&mut o.rng).inject;
+    let e_i = k32(&o.draws("alice")[0]);
+    o.wire("alice (whole: 52 characters fit)", &init[0]);
+    let (response, _) = events(&mut bob, &init[0], &mut o.rng);
+    let draw_r = fragment_draw(o);
+    let draws = o.draws("bob: e_r, then the fragment id (its low 24 bits)");
+    let e_r = k32(&draws[0]);
+    let none = Names::default().encode();
+    let hs = r::handshake(&r::HandshakeInput {
+        tag_i: TAG_A,
+        tag_r: TAG_B,
+        s_i: *s_a,
+        s_r: *s_b,
+        e_i,
+        e_r,
+        payload_i: &none,
+        payload_r: &none,
+        sent: (None, None),
+    });
+    assert_eq!(hs.init, init[0]);
+    pieces_of(o, "bob", &hs.response, &response, draw_r);
+    // Piece 0 = header (12) ‖ "?S1R" ‖ body; the body's characters 5 to 10 carry tag_i.
+    let mut forged = response[0].clone().into_bytes();
+    forged[12 + 4 + 8] = if forged[12 + 4 + 8] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    let forged = String::from_utf8(forged).expect("ASCII");
+    o.wire("forger (bob's piece 0, another tag_i)", &forged);
+    let mut confirm = Vec::new();
+    let mut told = Vec::new();
+    assert_eq!(response.len(), 3);
+    for p in [&forged, &response[1], &response[2], &response[0]] {
+        let (inject, ev) = events(&mut alice, p, &mut o.rng);
+        confirm.extend(inject);
+        told.extend(ev);
+    }
+    assert!(
+        !told
+            .iter()
+            .any(|e| matches!(e, Event::HandshakeFailed { .. } | Event::Unreadable { .. })),
+        "{told:?}"
+    );
+    let draw_c = fragment_draw(o);
+    o.draws("alice: the fragment id of her ?S1C, then A1");
+    o.line(
+        "alice: given forged 0, 1, 2, then 0: the first candidate (forged 0, 1, 2) answers \
+         another start, which counts as rejected (nothing said); the next (0, 1, 2) is bob's ?S1R",
+    );
+    pieces_of(o, "alice", &hs.confirm, &confirm, draw_c);
+    let mut up = false;
+    for p in confirm.iter().rev() {
+        let (inject, ev) = events(&mut bob, p, &mut o.rng);
+        assert!(inject.is_empty());
+        up |= ev.iter().any(|e| matches!(e, Event::Started { .. }));
+    }
+    assert!(up);
+    o.line("bob: given alice's pieces last first: the session is up");
 }
