@@ -1605,23 +1605,35 @@ fn irc_a_held_conversation_moved_on_by_forged_renames_takes_no_keys() {
 #[ignore = "e2e: run via make e2e"]
 fn irc_a_conversation_renamed_to_a_channels_name_is_no_room() {
     let (mut p, _) = encrypted_pair(Proto::Irc, both_manual());
-    p.alice.tap.inject_down(":bob!bob@127.0.0.1 NICK :#bob");
+    renamed_onto_a_channel_spelling(
+        &mut p,
+        Duration::ZERO,
+        "meet at six by the channel's name",
+        "/msg to a renamed encrypted conversation",
+    );
+}
+
+/// The server renames bob onto `#bob` (a forged `NICK`, followed by alice's window); after
+/// `settle`, `/msg #bob text` in that window puts `text` on the wire hidden or not at all.
+fn renamed_onto_a_channel_spelling(p: &mut Pair, settle: Duration, text: &str, what: &str) {
+    let bob = p.bob.address.clone();
+    let renamed = format!("#{bob}");
     p.alice
-        .client
-        .expect_system("#bob", "the window follows the forged rename", WAIT, |t| {
-            t.contains("is now known as #bob")
-        });
-    let text = "meet at six by the channel's name";
+        .tap
+        .inject_down(&format!(":{bob}!{bob}@127.0.0.1 NICK :{renamed}"));
+    p.alice.client.expect_system(
+        &renamed,
+        "the window follows the forged rename",
+        WAIT,
+        |t| t.contains(&format!("is now known as {renamed}")),
+    );
+    thread::sleep(settle);
     let _ = p
         .alice
         .client
-        .cmd_status("#bob", &format!("msg #bob {text}"));
+        .cmd_status(&renamed, &format!("msg {renamed} {text}"));
     thread::sleep(Duration::from_secs(1));
-    assert_hidden(
-        &[&p.alice.tap],
-        text,
-        "/msg to a renamed encrypted conversation",
-    );
+    assert_hidden(&[&p.alice.tap], text, what);
     p.assert_no_criticals();
 }
 
@@ -1638,30 +1650,13 @@ fn irc_a_blank_conversation_renamed_to_a_channels_name_is_no_room() {
     let mut p = Pair::start(Proto::Irc, o);
     let bob = p.bob.address.clone();
     p.alice.client.cmd(&bob, "sotto policy");
-    p.alice
-        .tap
-        .inject_down(&format!(":{bob}!{bob}@127.0.0.1 NICK :#{bob}"));
-    let renamed = format!("#{bob}");
-    p.alice.client.expect_system(
-        &renamed,
-        "the window follows the forged rename",
-        WAIT,
-        |t| t.contains("is now known as"),
-    );
-    // Past a sweep or two: the blank conversation is gone from memory.
-    thread::sleep(Duration::from_secs(3));
-    let text = "a secret for the renamed window";
-    let _ = p
-        .alice
-        .client
-        .cmd_status(&renamed, &format!("msg {renamed} {text}"));
-    thread::sleep(Duration::from_secs(1));
-    assert_hidden(
-        &[&p.alice.tap],
-        text,
+    // Past a sweep or two after the rename: the blank conversation is gone from memory.
+    renamed_onto_a_channel_spelling(
+        &mut p,
+        Duration::from_secs(3),
+        "a secret for the renamed window",
         "/msg to a renamed blank conversation",
     );
-    p.assert_no_criticals();
 }
 
 /// alice verifies bob's key; bob goes away (`/nick bob_away`) and comes back, which leaves a
