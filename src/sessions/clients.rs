@@ -1101,16 +1101,23 @@ impl Sessions {
         (action, fx)
     }
 
-    /// The user typed `text`, sent to the main client: each other client that reads gets its
-    /// own lines (not yet saved: the caller saves before anything leaves).
+    /// The user typed `text`, sent to the main client at `now_secs`: each other client that
+    /// reads gets its own lines (not yet saved: the caller saves before anything leaves).
     pub(super) fn fan_out(
         s: &mut Session,
         text: &str,
+        now_secs: u64,
         rng: &mut impl CryptoRngCore,
     ) -> Vec<(String, String)> {
         let mut lines = Vec::new();
         let mut copies: Copies = Vec::new();
         for o in s.others.iter_mut().filter(|o| o.reads()) {
+            // Its clock first, as the main conversation's: each copy is remembered with the
+            // time it went, for a not-read notice to name it. A conversation loaded from disk
+            // has the clock 0 until something ticks it (the sweep, every 30 s): a copy sent
+            // before that was forgotten at once as ten minutes old, and never sent again.
+            // What the tick expires is the sweep's to say, as in `prune_others`.
+            let _ = o.conv.tick(now_secs);
             if let SendAction::Replace(out) = o.conv.send(text, rng).action {
                 lines.extend(out.into_iter().map(|l| (o.address.clone(), l)));
                 // Sent just now: the newest with these words.
@@ -1143,12 +1150,13 @@ impl Sessions {
     pub(super) fn fan_out_held(
         s: &mut Session,
         events: &[Event],
+        now_secs: u64,
         rng: &mut impl CryptoRngCore,
     ) -> Vec<(String, String)> {
         let mut lines = Vec::new();
         for e in events {
             if let Event::QueuedSent { text } = e {
-                lines.extend(Self::fan_out(s, text, rng));
+                lines.extend(Self::fan_out(s, text, now_secs, rng));
             }
         }
         lines

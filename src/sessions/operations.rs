@@ -74,7 +74,9 @@ impl Sessions {
         // Held for the holder that went away: every client of the contact seen online is asked
         // once (the holder may be back under a new address already).
         let elsewhere = match &out.action {
-            SendAction::Replace(lines) if !lines.is_empty() => Self::fan_out(s, text, rng),
+            SendAction::Replace(lines) if !lines.is_empty() => {
+                Self::fan_out(s, text, settings.now_secs, rng)
+            }
             SendAction::Hold => s.probe_online(),
             _ => Vec::new(),
         };
@@ -388,7 +390,7 @@ impl Sessions {
         } else {
             Vec::new()
         };
-        let held = Self::fan_out_held(s, &out.events, rng);
+        let held = Self::fan_out_held(s, &out.events, settings.now_secs, rng);
         let pending = std::mem::take(&mut s.pending);
         // A message read in a session that was already up, and nothing else: no line leaves
         // from this state, so its save need not wait for the disk.
@@ -540,7 +542,7 @@ impl Sessions {
         s.note_holder_unseen(rng);
         let mut out = act(s, rng);
         out.events.splice(0..0, ticked.events);
-        let mut held = Self::fan_out_held(s, &out.events, rng);
+        let mut held = Self::fan_out_held(s, &out.events, settings.now_secs, rng);
         // Still held for the holder that went away: every client of the contact seen online is
         // asked once (the holder may be back under a new address already), as at a text typed.
         if s.conv.holder_away() && s.conv.queued() > 0 {

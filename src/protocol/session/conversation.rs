@@ -538,12 +538,12 @@ impl Conversation {
     /// the next [`Conversation::tick`] drops it (and says so). For a periodic sweep, so the
     /// lapse is told when it happens, not at the next line.
     /// A handshake restored from a snapshot (which keeps no clock) starts its timeout now, as
-    /// at its first tick.
+    /// at its first tick; so does one whose start the clock was set back before.
     pub fn start_lapses_at(&mut self, now_secs: u64) -> bool {
         if self.phase.handshake().is_none() || self.handshake_passive {
             return false;
         }
-        let since = *self.handshake_since.get_or_insert(now_secs);
+        let since = self.handshake_clock(now_secs);
         older_than(since, HANDSHAKE_TIMEOUT_SECS, now_secs)
     }
 

@@ -31,7 +31,7 @@ impl Conversation {
             self.handshake_since = None;
             return out;
         }
-        let since = *self.handshake_since.get_or_insert(now_secs);
+        let since = self.handshake_clock(now_secs);
         if older_than(since, HANDSHAKE_TIMEOUT_SECS, now_secs) {
             let (phase, dropped) =
                 mem::replace(&mut self.phase, Phase::Plaintext).without_handshake();
@@ -146,15 +146,31 @@ impl Conversation {
     /// was not finished in time, when nothing is held: what [`Conversation::tick`] would do
     /// for it, with nothing to report. For a periodic sweep of conversations no one writes in.
     pub fn expire_unanswered(&mut self, now_secs: u64) {
-        let Some(since) = self.handshake_since else {
+        if self.handshake_since.is_none() {
             return;
-        };
+        }
+        let since = self.handshake_clock(now_secs);
         if self.handshake_passive
             && self.cold.queue().is_empty()
             && older_than(since, HANDSHAKE_TIMEOUT_SECS, now_secs)
         {
             let _ = self.tick(now_secs);
         }
+    }
+
+    /// When the handshake in flight began, read at `now_secs`: now for one that has no clock
+    /// yet (restored from a snapshot, which keeps none), and now again when the host's clock
+    /// was set back before it (and so for the first answer to a repeated start): the wait
+    /// then ends one timeout after the set-back. Left as it was, a start of ours stayed "in
+    /// flight" until the clock caught up (hours after an NTP step back), what was typed held
+    /// without a word and the lapse, and the retry when the contact signs on, waiting with it.
+    pub(super) fn handshake_clock(&mut self, now_secs: u64) -> u64 {
+        if let Some(first) = self.answering_since.as_mut() {
+            *first = (*first).min(now_secs);
+        }
+        let since = self.handshake_since.get_or_insert(now_secs);
+        *since = (*since).min(now_secs);
+        *since
     }
 
     /// Whether this side has only been answering the peer's starts (no session, no start of its

@@ -232,6 +232,49 @@ fn a_forged_start_that_expires_says_nothing() {
     assert_eq!(b.queued(), 1);
 }
 
+/// The host's clock is stepped back (NTP after a boot with the clock hours fast) while a
+/// start of ours is in flight: it lapses, told, one timeout after the step, not when the clock
+/// catches up; so does an answer to the peer's start. Before, both waited for the clock: the
+/// lapse untold and what was typed held without a word for as long as the clock went back.
+#[test]
+fn a_clock_set_back_during_a_start_delays_its_lapse_by_one_timeout_at_most() {
+    let mut rng = rng(44);
+    let (_, mut b) = pair(&mut rng, Policy::Manual);
+    let fast = 10 * 3600 + 100;
+    b.tick(fast);
+    assert_eq!(b.start(&mut rng).inject.len(), 1);
+    assert_eq!(b.send("typed meanwhile", &mut rng).action, SendAction::Hold);
+    // Stepped back ten hours.
+    assert!(b.tick(100).events.is_empty());
+    assert!(!b.start_lapses_at(100 + HANDSHAKE_TIMEOUT_SECS));
+    assert!(b.start_lapses_at(100 + HANDSHAKE_TIMEOUT_SECS + 1));
+    let out = b.tick(100 + HANDSHAKE_TIMEOUT_SECS + 1);
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::HandshakeExpired { queued: 1, .. })),
+        "{:?}",
+        out.events
+    );
+    assert_eq!(b.state(), ConvState::Plaintext);
+
+    // An answer to the peer's start, the clock stepped back by the sweep's own reading.
+    let (_, mut c) = pair(&mut rng, Policy::Manual);
+    c.tick(fast);
+    assert_eq!(
+        c.receive(&forged_init(&mut rng), fast, &mut rng)
+            .inject
+            .len(),
+        1
+    );
+    assert!(c.answering_too_long(fast + HANDSHAKE_TIMEOUT_SECS + 1));
+    c.expire_unanswered(100);
+    assert!(c.handshake_in_flight() && !c.answering_too_long(100 + HANDSHAKE_TIMEOUT_SECS));
+    assert!(c.answering_too_long(100 + HANDSHAKE_TIMEOUT_SECS + 1));
+    c.expire_unanswered(100 + HANDSHAKE_TIMEOUT_SECS + 1);
+    assert!(!c.handshake_in_flight());
+}
+
 #[test]
 fn a_start_nobody_answers_expires_and_nothing_is_lost() {
     // bob starts; nobody answers (the peer is gone, or the start was lost).

@@ -1059,6 +1059,48 @@ fn a_copy_not_read(net: &mut Net, seed: u64) -> (String, &'static str, Effects) 
     (address, client, told)
 }
 
+/// alice's client restarts and she writes an hour later: the copy for bob's other client is
+/// stamped with the time it went, so when that client cannot read it, it is named and waits to
+/// be sent again. That client's conversation, loaded from disk, kept the clock 0 until a
+/// sweep ticked it: the copy was stamped 0 and forgotten as ten minutes old at the notice, the
+/// user told of a message not read without its text, and it was never sent again (found by a
+/// read-only review of clocks).
+#[test]
+fn a_copy_sent_right_after_a_restart_is_named_when_not_read() {
+    let mut net = Net::new("clients-restart-copy-clock");
+    net.both_accepted();
+    net.alice_restarts();
+    let key = net.alice.key.clone();
+    let (_, fx) = net
+        .alice
+        .sessions
+        .outgoing(
+            &key,
+            "bob",
+            "right after the restart",
+            &now(3600),
+            &mut net.alice.rng,
+        )
+        .expect("outgoing");
+    let (address, copy) = fx.elsewhere[0].clone();
+    let mut rng = ChaCha20Rng::seed_from_u64(83);
+    let mut lost = Conversation::new(IdentityKey::generate(&mut rng), 0x100, Policy::Manual);
+    let notice = lost.receive(&copy, 0, &mut rng).inject.remove(0);
+    let (_, told) = net
+        .alice
+        .sessions
+        .incoming(&key, &address, &notice, &now(3660), &mut net.alice.rng)
+        .expect("incoming");
+    assert!(
+        told.events.iter().any(|e| matches!(
+            e,
+            Event::NotRead { text: Some(t), .. } if t == "right after the restart"
+        )),
+        "{:?}",
+        told.events
+    );
+}
+
 /// A message another client of the contact could not read waits to be sent to it again; the
 /// user then ends the conversation: it is handed back as not sent, never dropped without a
 /// word (the other clients' sessions end with the main one).
