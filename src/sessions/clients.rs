@@ -1341,6 +1341,9 @@ impl Sessions {
         let accepted = o.conv.peer_identity()?;
         // Its session holds nothing typed, but may send again what a not-read notice named
         // (its `resend`): those lines go to it once the decision is saved, never dropped.
+        // Its clock first, as in `fan_out`: loaded from disk since the last sweep, it would
+        // stamp what it sends again with 0, forgotten at the next notice about it.
+        let _ = o.conv.tick(settings.now_secs);
         let out = o.conv.acknowledge_peer_key(rng);
         let address = o.address.clone();
         let resent: Vec<(String, String)> = out
