@@ -349,6 +349,31 @@ fn xmpp_a_deleted_store_is_made_again_with_a_notice() {
     p.alice.client.assert_no_criticals();
 }
 
+/// alice's whole `sotto` folder is gone while her client is down (deleted with its
+/// `sotto.generation`; or a folder an encrypted volume is mounted on, not mounted yet: the
+/// store would be made on the disk beneath): at the next start the box says Sotto made new
+/// keys, and that what she types to her contacts may go NOT encrypted. It said nothing: the
+/// record that tells a store was replaced lived in the folder itself (found by a read-only
+/// review of the store).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_a_store_folder_gone_is_made_again_with_a_notice() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    // libpurple writes its preferences (where Sotto notes the profile has a store) 5 s after
+    // a change.
+    std::thread::sleep(Duration::from_secs(6));
+    p.alice.client.kill();
+    let dir = store_dir(&p.alice.client);
+    std::fs::remove_dir_all(&dir).expect("delete the store's folder");
+    p.alice.client.restart();
+    p.alice.client.expect(
+        "a box saying new keys were made and what goes unencrypted",
+        WAIT,
+        |l| l.is_box_with("made new keys") && l.is_box_with("NOT encrypted under 'opportunistic'"),
+    );
+    p.alice.client.assert_no_criticals();
+}
+
 /// A second copy of Sotto under another file name (an older build kept as `sotto-old.so` in
 /// the other plugin folder; libpurple itself refuses a second file of the same name) enabled
 /// too: libpurple loaded both, each with its own SQLite, whose lock does not conflict within

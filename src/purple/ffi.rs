@@ -113,13 +113,20 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             glue::prefs::register();
             let store = open_store();
             let error = store.as_ref().err().cloned();
+            // Made anew where this profile had a store: `sotto.generation` beside it says so,
+            // or, with the whole folder gone (or a mount point whose volume is not mounted
+            // yet, where a store would be made on the disk beneath), the preference.
+            let had_store = glue::prefs::boolean(glue::prefs::HAD_STORE);
             let replaced = match &store {
-                Ok(s) if s.replaced_another() => {
+                Ok(s) if s.replaced_another() || (s.made_now() && had_store) => {
                     s.replaced_told();
                     Some(s.path().parent().unwrap_or(s.path()).display().to_string())
                 }
                 _ => None,
             };
+            if store.is_ok() && !had_store {
+                glue::prefs::set_boolean(glue::prefs::HAD_STORE, true);
+            }
             state::install(plugin.cast(), store);
             // A fault caught from here on fails the load, and libpurple runs no unload for a plugin
             // that did not load: what the load installed goes with it (the state stayed, and the
@@ -129,7 +136,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             test_fault_in_load();
             if let Some(dir) = replaced {
                 // New keys were made where the profile had others: said once, at this load.
-                glue::debug_warning("store: made new where sotto.generation names another");
+                glue::debug_warning("store: made new where this profile had another");
                 glue::notify(
                     plugin.cast(),
                     false,

@@ -247,6 +247,8 @@ pub struct Store {
     /// The database was made new where another had been, and the user was not told yet
     /// ([`Store::replaced_another`]; kept in `meta` too, until told).
     replaced: std::cell::Cell<bool>,
+    /// This open made the database (it had no schema): see [`Store::made_now`].
+    made: bool,
     /// Why the disk failed to sync this store (an fsync's error), once it has: from then on
     /// every commit is refused (the connection's commit hook reads it too), until the store is
     /// opened anew. See "A failed sync is not retried" in the module doc.
@@ -378,7 +380,7 @@ impl Store {
                 fs::set_permissions(companion, fs::Permissions::from_mode(0o600))?;
             }
         }
-        let store = Self {
+        let mut store = Self {
             syncer: std::cell::OnceCell::new(),
             conn,
             path,
@@ -389,6 +391,7 @@ impl Store {
             checked: std::cell::Cell::new(0),
             relaxed: std::cell::Cell::new(false),
             replaced: std::cell::Cell::new(false),
+            made: false,
             broken: std::sync::Arc::default(),
         };
         // Every write of the store, whichever function makes it, is refused once the disk has
@@ -402,6 +405,7 @@ impl Store {
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let replaced = fresh == 0 && store.generation_recorded().is_some();
+        store.made = fresh == 0;
         store.migrate()?;
         // Kept until the user is told (an open that fails after this, or a kill, must not
         // lose it: the next open finds a schema and would not tell). Best effort.
@@ -438,6 +442,14 @@ impl Store {
     /// emptied. Contacts will see every key of this profile as changed; the user must be told.
     pub fn replaced_another(&self) -> bool {
         self.replaced.get()
+    }
+
+    /// Whether this open made the database anew (it had no schema: a first start, or a store
+    /// deleted with its `sotto.generation`, or a folder that is not the one it was, such as
+    /// an encrypted volume not mounted yet). The host, which may know the profile had a store
+    /// (a preference outside this folder), tells the user then.
+    pub fn made_now(&self) -> bool {
+        self.made
     }
 
     /// The user was told of [`Store::replaced_another`]: not said again.

@@ -1455,10 +1455,13 @@ fn a_database_made_again_is_told_from_a_first_start() {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
     let s = Store::open(&d).unwrap();
     assert!(!s.replaced_another(), "a first start");
+    assert!(s.made_now(), "made at a first start");
     s.load_or_create_identity("prpl-irc", "a", &mut rng)
         .unwrap();
     drop(s);
-    assert!(!Store::open(&d).unwrap().replaced_another(), "a reopen");
+    let s = Store::open(&d).unwrap();
+    assert!(!s.replaced_another() && !s.made_now(), "a reopen");
+    drop(s);
     // Deleted (with its log), then emptied in place.
     fs::remove_file(d.join(DB_FILE)).unwrap();
     let _ = fs::remove_file(d.join(WAL_FILE));
@@ -1474,6 +1477,12 @@ fn a_database_made_again_is_told_from_a_first_start() {
     fs::write(d.join(DB_FILE), b"").unwrap();
     let _ = fs::remove_file(d.join(WAL_FILE));
     assert!(Store::open(&d).unwrap().replaced_another(), "emptied");
+    // The whole folder gone: made anew, with nothing in it to say another was there (the
+    // plugin keeps that in a preference outside it).
+    fs::remove_dir_all(&d).unwrap();
+    let s = Store::open(&d).unwrap();
+    assert!(s.made_now() && !s.replaced_another(), "the folder gone");
+    drop(s);
     fs::remove_dir_all(d).ok();
 }
 

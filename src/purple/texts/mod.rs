@@ -1677,15 +1677,20 @@ pub(crate) fn load_faulted() -> &'static str {
      send only what may go unencrypted."
 }
 
-/// The store was made new at load where this profile had one (deleted or emptied).
+/// The store was made new at load where this profile had one (deleted or emptied, or its
+/// folder not the one it was).
 pub(crate) fn store_replaced(dir: &str) -> String {
     format!(
         "Sotto's key store (sotto.db in {dir}) was missing or empty although this profile had \
          one: the keys it held are gone, and Sotto makes new ones as your accounts connect. \
-         Your contacts will be told that your key changed and must check it again (verify with \
-         them); messages sent to you in the old encrypted conversations cannot be read. If you \
-         have a backup of that folder, quit now, before your accounts connect, put it back, and \
-         start again."
+         If that folder is on a volume that is not mounted yet (an encrypted folder), or you \
+         have a backup of it, quit now, before your accounts connect, mount it or put the \
+         backup back, and start again. Otherwise: Sotto no longer knows who you had encrypted \
+         conversations with, so what you type to them goes as each conversation's setting \
+         says, NOT encrypted under 'opportunistic' (the default), until you start encrypting \
+         again there (/sotto start). Your contacts will be told that your key changed and must \
+         check it again (verify with them); messages sent to you in the old encrypted \
+         conversations cannot be read."
     )
 }
 
