@@ -6,7 +6,7 @@
 
 use std::ffi::c_void;
 
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 use super::bindings::{gboolean, GList, PurplePlugin, PurplePluginPrefFrame};
 use super::boundary::{ffi_boundary, non_null, quietly};
@@ -33,10 +33,26 @@ struct Loaded {
     _lapses: service::Timeout,
 }
 
-/// Open the store in `<purple user dir>/sotto/`.
-fn open_store() -> Result<Store, String> {
-    let dir = glue::user_dir().ok_or_else(|| "libpurple has no user directory".to_owned())?;
-    Store::open(&dir.join("sotto")).map_err(|e| e.to_string())
+/// Open the store in `<purple user dir>/sotto/`; on failure, the reason and what to tell the
+/// user.
+fn open_store() -> Result<Store, (String, String)> {
+    let dir = glue::user_dir()
+        .ok_or_else(|| "libpurple has no user directory".to_owned())
+        .map_err(|e| {
+            (
+                e.clone(),
+                texts::store_unavailable(&e, "sotto in your profile"),
+            )
+        })?
+        .join("sotto");
+    Store::open(&dir).map_err(|e| {
+        let (reason, shown) = (e.to_string(), dir.display().to_string());
+        let notice = match e {
+            StoreError::NewerSchema(_) => texts::store_newer(&reason, &shown),
+            _ => texts::store_unavailable(&reason, &shown),
+        };
+        (reason, notice)
+    })
 }
 
 /// libpurple's entry point: registers the plugin (info from the shim).
@@ -111,8 +127,10 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             // exists: dropped later, it would disconnect the new handlers and unwrap `send_im`.
             state::remove();
             glue::prefs::register();
-            let store = open_store();
-            let error = store.as_ref().err().cloned();
+            let (store, error) = match open_store() {
+                Ok(store) => (Ok(store), None),
+                Err((reason, notice)) => (Err(reason.clone()), Some((reason, notice))),
+            };
             // Made anew where this profile had a store: `sotto.generation` beside it says so,
             // or, with the whole folder gone (or a mount point whose volume is not mounted
             // yet, where a store would be made on the disk beneath), the preference.
@@ -144,14 +162,14 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
                     &texts::store_replaced(&dir),
                 );
             }
-            if let Some(error) = error {
+            if let Some((error, notice)) = error {
                 // Without the store there are no keys: nothing can be encrypted, and sends to a
                 // contact fail closed. Tell the user once, plainly.
                 load_error(
                     plugin,
                     &format!("store: {error}"),
                     "Sotto cannot open its key store",
-                    &texts::store_unavailable(&error),
+                    &notice,
                 );
             }
             super::windows::track_all();

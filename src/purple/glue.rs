@@ -1522,10 +1522,19 @@ pub(crate) fn set_buddy_setting(r: &ConvRef, key: &str, value: Option<&str>) -> 
     true
 }
 
-/// `purple_user_dir()`, e.g. `~/.purple`.
+/// `purple_user_dir()`, e.g. `~/.purple`, byte for byte: a folder name that is not UTF-8 (a
+/// Latin-1 home directory) read lossily named another folder, beside the profile, for the
+/// store (found by a read-only review of the store).
 pub(crate) fn user_dir() -> Option<std::path::PathBuf> {
-    // SAFETY: returns a static string owned by libpurple.
-    unsafe { cstr_to_string(sys::purple_user_dir()) }.map(std::path::PathBuf::from)
+    use std::os::unix::ffi::OsStrExt as _;
+    // SAFETY: returns a static string owned by libpurple, or NULL.
+    let dir = unsafe { sys::purple_user_dir() };
+    if dir.is_null() {
+        return None;
+    }
+    // SAFETY: a NUL-terminated string libpurple keeps for the life of the process.
+    let bytes = unsafe { std::ffi::CStr::from_ptr(dir) }.to_bytes();
+    (!bytes.is_empty()).then(|| std::ffi::OsStr::from_bytes(bytes).into())
 }
 
 /// A `PurpleCallback`-shaped pointer from any `extern "C"` function pointer.

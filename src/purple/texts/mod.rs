@@ -1649,12 +1649,23 @@ pub(crate) fn command_refused_no_store(command: &str, peer: &Shown, why: &str) -
 }
 
 /// The plugin loaded without its key store.
-pub(crate) fn store_unavailable(error: &str) -> String {
+pub(crate) fn store_unavailable(error: &str, dir: &str) -> String {
     format!(
         "Sotto cannot open its key store ({error}). Until it can, nothing is encrypted and no \
          message is sent while the plugin is loaded. If another Pidgin or Finch uses this \
-         profile, quit it; otherwise check the sotto folder in your profile (~/.purple/sotto) \
-         and its permissions. Then disable and enable Sotto in Tools › Plugins."
+         profile, quit it; otherwise check the folder {dir} and its permissions. Then disable \
+         and enable Sotto in Tools › Plugins. Do not delete the folder: it holds your keys and \
+         the keys you verified."
+    )
+}
+
+/// The store was written by a newer Sotto (an older package installed over a newer one).
+pub(crate) fn store_newer(error: &str, dir: &str) -> String {
+    format!(
+        "Sotto's key store in {dir} was written by a newer version of Sotto than this one \
+         ({error}). This version cannot use it: nothing is encrypted and no message is sent \
+         while it is loaded. Install the newer Sotto again (or disable this one in Tools › \
+         Plugins). Do not delete the folder: it holds your keys and the keys you verified."
     )
 }
 
@@ -2289,7 +2300,8 @@ mod tests {
             command_refused_no_store("notice", bob, "locked"),
             command_not_sent_rename(bob),
             notice("bob", &Notice::RestoredBackup, false),
-            store_unavailable("locked"),
+            store_unavailable("locked", "/home/a/.purple/sotto"),
+            store_newer("schema 9", "/home/a/.purple/sotto"),
             no_identity().to_owned(),
             no_fingerprints_no_store("locked"),
             key_changed(bob, fp),
