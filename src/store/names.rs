@@ -112,6 +112,17 @@ impl Store {
         // key used twice.
         if displaced {
             move_client_rows(&tx, &acct, new, &parked)?;
+            // The marks naming `new` were made for the conversation it held (its own renames),
+            // not for the one arriving: dated before any, so that forgetting the arriving one
+            // as a stranger (`forget_stranger`, which deletes the marks made since its own
+            // mark) keeps them. Told apart by time, a mark the displaced contact made after
+            // the stranger's (its rename onto the name, then it left and the stranger took
+            // it) went with the stranger, and the name it named was open to a first use
+            // (found by a read-only review of clocks, 2026-12-07).
+            tx.execute(
+                "UPDATE moved SET at = 0 WHERE account = ?1 AND to_peer = ?2",
+                params![acct, new],
+            )?;
         } else {
             delete_client_rows(&tx, &acct, new)?;
         }

@@ -1566,6 +1566,43 @@ fn a_strangers_conversation_is_marked_and_forgotten_whole() {
     fs::remove_dir_all(d).ok();
 }
 
+/// A stranger that takes an encrypted contact's name (the contact's row displaced, after the
+/// contact's own rename onto it) and is then forgotten leaves the contact's marks: they were
+/// made after the stranger's mark, and told apart by time they went with it, so the name the
+/// contact left (bob_away) was open to a first use (found by a read-only review of clocks).
+#[test]
+fn a_stranger_forgotten_keeps_the_marks_of_the_contact_it_displaced() {
+    let d = tmp("stranger-displaced");
+    let s = Store::open(&d).unwrap();
+    let (p, a) = ("prpl-irc", "a");
+    for peer in ["mallory", "bob_away"] {
+        s.save_session(p, a, peer, b"snapshot").unwrap();
+    }
+    assert!(s.mark_stranger(p, a, "mallory", 10).unwrap());
+    s.rename_peer(
+        p,
+        a,
+        "bob_away",
+        "mallory_",
+        true,
+        Some(&mut |_| None),
+        true,
+    )
+    .unwrap();
+    s.rename_peer(p, a, "mallory", "mallory_", true, Some(&mut |_| None), true)
+        .unwrap();
+    assert_eq!(s.strangers(p, a).unwrap(), ["mallory_"]);
+    assert!(s.forget_stranger(p, a, "mallory_").unwrap());
+    assert_eq!(
+        s.moved_to(p, a, "bob_away").unwrap().as_deref(),
+        Some("mallory_"),
+        "bob's mark stays"
+    );
+    assert_eq!(s.moved_to(p, a, "mallory").unwrap(), None, "mallory's went");
+    drop(s);
+    fs::remove_dir_all(d).ok();
+}
+
 /// Rows deleted with a save go in its commit, or not at all: asked for outside a save's
 /// transaction, the delete is refused and the row stays; a save whose delete fails saves
 /// nothing.
