@@ -361,6 +361,42 @@ fn xmpp_peer_without_sotto() {
     peer_without_sotto(Proto::Xmpp);
 }
 
+/// Words after a `/sotto` command that takes none (`/sotto status`, Shift+Enter, a line) are
+/// shown back as not sent, never lost without a word; and a command pasted with a mark that
+/// shows nothing before its slash (a left-to-right mark) is refused like any mistyped one,
+/// never sent to bob in plaintext with its answer (both found by a read-only review of the
+/// commands).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_words_after_a_command_and_a_marked_command_are_never_lost_or_sent() {
+    let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
+    let bob = p.bob.address.clone();
+    let plan = "here is the plan for friday";
+    p.alice.client.cmd(&bob, &format!("sotto status\n{plan}"));
+    p.alice
+        .client
+        .expect_system(&bob, "the line after the command shown back", WAIT, |t| {
+            t.contains("NOT sent") && t.contains(plan)
+        });
+    let answer = "the answer is Lisbon";
+    p.alice
+        .client
+        .send(&bob, &format!("\u{200E}/sotto answer {answer}"));
+    p.alice
+        .client
+        .expect_system(&bob, "the marked command refused", WAIT, |t| {
+            t.contains(answer)
+        });
+    p.alice.client.send(&bob, "an ordinary line after them");
+    p.bob
+        .client
+        .expect_received(&p.alice.address, "an ordinary line after them", WAIT);
+    for secret in [plan, answer] {
+        assert_not_on_wire(&[&p.alice.tap], secret, "typed after a command, or marked");
+    }
+    p.assert_no_criticals();
+}
+
 /// alice creates the group chat `room` as `alice_nick` and bob joins it as `bob_nick`; alice
 /// starts an encrypted private chat with bob. Returns their addresses in the room (bob's,
 /// alice's).

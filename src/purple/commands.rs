@@ -53,10 +53,18 @@ pub(crate) fn mistyped_command(text: &str) -> bool {
 
 /// [`mistyped_command`] for one line.
 fn line_is_a_command(text: &str) -> bool {
-    // Spaces, and the invisible characters a paste or an input method may put in.
-    let blank = |c: char| {
-        c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
-    };
+    // Characters that show nothing (bidi marks, the soft hyphen, isolates, variation
+    // selectors, fillers: `wire::is_invisible`) are not what the user sees typed: a paste's
+    // `\u{200E}/sotto answer Lisbon` or `/so\u{AD}tto answer` is the command (the first list,
+    // of zero-width spaces only, let a left-to-right mark before the slash send the answer;
+    // found by a read-only review of the commands).
+    let seen: String = text
+        .chars()
+        .filter(|c| !crate::protocol::wire::is_invisible(*c))
+        .collect();
+    let text = seen.as_str();
+    // Spaces, and the blank a paste may put in (the braille blank).
+    let blank = |c: char| c.is_whitespace() || c == '\u{2800}';
     let slash = |c: char| c == '/' || c == '\u{FF0F}';
     let t = text.trim_start_matches(blank);
     if !t.starts_with(slash) {
@@ -133,6 +141,16 @@ fn verify(r: &ConvRef, args: &str) {
 /// global`: the per-contact setting of the Settings dialog, for Finch (whose conversation
 /// window has no plugin menu) and for a contact not in the buddy list.
 fn policy(r: &ConvRef, args: &str) {
+    // One word; what follows it (a line after Shift+Enter) is shown back, never sent: the
+    // whole was taken for the word, which then matched none, and the user, shown the usage
+    // only, could think the setting made.
+    let args = args.trim_start();
+    let (args, extra) = args
+        .find(char::is_whitespace)
+        .map_or((args, ""), |i| (&args[..i], args[i..].trim()));
+    if !extra.is_empty() {
+        r.system_line(&texts::after_command_not_sent("policy", extra));
+    }
     let Some(chosen) = policy_arg(args) else {
         r.system_line(&texts::policy_usage(
             &Shown::new(&r.peer),
@@ -236,6 +254,26 @@ unsafe extern "C" fn sotto_cmd(
                 }
                 return sys::PURPLE_CMD_RET_OK;
             }
+            // Text after a command that takes none (`/sotto start`, then Shift+Enter and a
+            // line): libpurple cleared the input box, and the command ignored it, so it was
+            // lost without a word (found by a read-only review of the commands). The command
+            // runs; the text is shown back, never sent.
+            let extra = rest(&line).trim();
+            let takes_none = matches!(
+                word.as_str(),
+                "start"
+                    | "stop"
+                    | "status"
+                    | "fingerprint"
+                    | "fp"
+                    | "cancel"
+                    | "abort"
+                    | "giveback"
+                    | "fingerprints"
+                    | "keys"
+                    | "help"
+            );
+            let ignored = (takes_none && !extra.is_empty()).then(|| extra.to_owned());
             match word.as_str() {
                 "start" | "stop" => {
                     if word == "start" {
@@ -294,6 +332,9 @@ unsafe extern "C" fn sotto_cmd(
                     return sys::PURPLE_CMD_RET_FAILED;
                 }
             }
+            if let Some(extra) = ignored {
+                r.system_line(&texts::after_command_not_sent(&word, &extra));
+            }
             sys::PURPLE_CMD_RET_OK
         }
     )
@@ -349,6 +390,13 @@ mod tests {
             "first\r\n /Sotto verify q | a",
             "a\u{2028}/sotto answer x",
             "a\u{85}\u{FF0F}sotto answer x",
+            // Characters that show nothing, before the slash or inside the word.
+            "\u{200E}/sotto answer Lisbon",
+            "\u{2066}/sotto answer Lisbon\u{2069}",
+            "/\u{2066}sotto answer x",
+            "/so\u{AD}tto answer x",
+            "/sotto\u{FE0F} answer x",
+            "\u{2800}/sotto answer x",
         ] {
             assert!(mistyped_command(typed), "{typed:?}");
         }

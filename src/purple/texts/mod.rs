@@ -1731,6 +1731,12 @@ pub(crate) fn command_help() -> String {
 }
 
 /// An unknown `/sotto` word.
+/// Text typed after `/sotto {word}`, which takes none (or, for `policy`, after its one word):
+/// shown back, never sent.
+pub(crate) fn after_command_not_sent(word: &str, text: &str) -> String {
+    format!("NOT sent (it followed /sotto {word}, which takes no more): {text}")
+}
+
 pub(crate) fn unknown_command(word: &str) -> String {
     format!("unknown Sotto command '{word}': try /sotto help")
 }
@@ -2302,6 +2308,7 @@ mod tests {
             notice("bob", &Notice::RestoredBackup, false),
             store_unavailable("locked", "/home/a/.purple/sotto"),
             store_newer("schema 9", "/home/a/.purple/sotto"),
+            after_command_not_sent("start", "here is the plan"),
             no_identity().to_owned(),
             no_fingerprints_no_store("locked"),
             key_changed(bob, fp),
