@@ -371,13 +371,17 @@ fn xmpp_peer_without_sotto() {
 fn xmpp_words_after_a_command_and_a_marked_command_are_never_lost_or_sent() {
     let mut p = Pair::start(Proto::Xmpp, PairOptions::default());
     let bob = p.bob.address.clone();
-    let plan = "here is the plan for friday";
-    p.alice.client.cmd(&bob, &format!("sotto status\n{plan}"));
-    p.alice
-        .client
-        .expect_system(&bob, "the line after the command shown back", WAIT, |t| {
-            t.contains("NOT sent") && t.contains(plan)
-        });
+    let (plan, later) = ("here is the plan for friday", "see you at six");
+    // After a command that takes nothing; after an answer (no question waits here: said so),
+    // not taken into it.
+    for (command, second) in [("sotto status", plan), ("sotto answer Lisbon", later)] {
+        p.alice.client.cmd(&bob, &format!("{command}\n{second}"));
+        p.alice
+            .client
+            .expect_system(&bob, "the second line shown back", WAIT, |t| {
+                t.contains("NOT sent") && t.contains(second)
+            });
+    }
     let answer = "the answer is Lisbon";
     p.alice
         .client
@@ -391,7 +395,7 @@ fn xmpp_words_after_a_command_and_a_marked_command_are_never_lost_or_sent() {
     p.bob
         .client
         .expect_received(&p.alice.address, "an ordinary line after them", WAIT);
-    for secret in [plan, answer] {
+    for secret in [plan, later, answer] {
         assert_not_on_wire(&[&p.alice.tap], secret, "typed after a command, or marked");
     }
     p.assert_no_criticals();

@@ -58,10 +58,15 @@ fn line_is_a_command(text: &str) -> bool {
     // `\u{200E}/sotto answer Lisbon` or `/so\u{AD}tto answer` is the command (the first list,
     // of zero-width spaces only, let a left-to-right mark before the slash send the answer;
     // found by a read-only review of the commands).
-    let seen: String = text
+    // Into a wiped buffer of the line's size, never grown (a collected `String` left copies
+    // of what was typed, a verification's answer included, in the buffers it outgrew).
+    let mut seen = SecretString::new(String::with_capacity(text.len()));
+    for c in text
         .chars()
         .filter(|c| !crate::protocol::wire::is_invisible(*c))
-        .collect();
+    {
+        seen.push(c);
+    }
     let text = seen.as_str();
     // Spaces, and the blank a paste may put in (the braille blank).
     let blank = |c: char| c.is_whitespace() || c == '\u{2800}';
@@ -141,16 +146,6 @@ fn verify(r: &ConvRef, args: &str) {
 /// global`: the per-contact setting of the Settings dialog, for Finch (whose conversation
 /// window has no plugin menu) and for a contact not in the buddy list.
 fn policy(r: &ConvRef, args: &str) {
-    // One word; what follows it (a line after Shift+Enter) is shown back, never sent: the
-    // whole was taken for the word, which then matched none, and the user, shown the usage
-    // only, could think the setting made.
-    let args = args.trim_start();
-    let (args, extra) = args
-        .find(char::is_whitespace)
-        .map_or((args, ""), |i| (&args[..i], args[i..].trim()));
-    if !extra.is_empty() {
-        r.system_line(&texts::after_command_not_sent("policy", extra));
-    }
     let Some(chosen) = policy_arg(args) else {
         r.system_line(&texts::policy_usage(
             &Shown::new(&r.peer),
@@ -234,7 +229,15 @@ unsafe extern "C" fn sotto_cmd(
             let followed = unsafe { service::track(conv) };
             // SAFETY: libpurple's argument vector for this callback.
             // Wiped when dropped: `verify` and `answer` carry a verification answer.
-            let line = SecretString::new(unsafe { arg(args, 0) });
+            let typed = SecretString::new(unsafe { arg(args, 0) });
+            // The command is its first line. Lines after it (Shift+Enter) are not its
+            // arguments: taken as part of an answer they failed a verification the user
+            // answered right (both sides told "do not trust this session"), and elsewhere they
+            // were dropped without a word (libpurple cleared the input box). They are shown
+            // back, never sent (found by a hostile review of the first fix).
+            let (line, later) = typed
+                .find(['\n', '\r'])
+                .map_or((typed.as_str(), ""), |i| (&typed[..i], typed[i..].trim()));
             let word = line
                 .split_whitespace()
                 .next()
@@ -251,6 +254,11 @@ unsafe extern "C" fn sotto_cmd(
                 if glue::still_open(conv) {
                     // SAFETY: in libpurple's open conversations just now.
                     unsafe { glue::system_line_to(conv, texts::not_run_here()) };
+                    if !later.is_empty() {
+                        let back = texts::after_command_not_sent(&word, later);
+                        // SAFETY: as above.
+                        unsafe { glue::system_line_to(conv, &back) };
+                    }
                 }
                 return sys::PURPLE_CMD_RET_OK;
             }
@@ -258,7 +266,7 @@ unsafe extern "C" fn sotto_cmd(
             // line): libpurple cleared the input box, and the command ignored it, so it was
             // lost without a word (found by a read-only review of the commands). The command
             // runs; the text is shown back, never sent.
-            let extra = rest(&line).trim();
+            let extra = rest(line).trim();
             let takes_none = matches!(
                 word.as_str(),
                 "start"
@@ -273,7 +281,14 @@ unsafe extern "C" fn sotto_cmd(
                     | "keys"
                     | "help"
             );
-            let ignored = (takes_none && !extra.is_empty()).then(|| extra.to_owned());
+            let ignored = SecretString::new(
+                [if takes_none { extra } else { "" }, later]
+                    .iter()
+                    .filter(|t| !t.is_empty())
+                    .copied()
+                    .collect::<Vec<&str>>()
+                    .join("\n"),
+            );
             match word.as_str() {
                 "start" | "stop" => {
                     if word == "start" {
@@ -296,9 +311,9 @@ unsafe extern "C" fn sotto_cmd(
                     r.system_line(&present::status_text(&r))
                 }
                 "fingerprint" | "fp" => r.system_line(&present::fingerprint_text(&r)),
-                "verify" => verify(&r, rest(&line)),
+                "verify" => verify(&r, rest(line)),
                 "answer" => {
-                    let answer = SecretString::from(rest(&line).trim());
+                    let answer = SecretString::from(rest(line).trim());
                     if !service::question_pending(&r) {
                         r.system_line(&texts::no_question(&Shown::new(&r.peer)));
                     } else if answer.is_empty() {
@@ -317,23 +332,26 @@ unsafe extern "C" fn sotto_cmd(
                         dialogs::answer_question(&r, &answer);
                     }
                 }
-                "accept" => dialogs::accept_typed(&r, rest(&line)),
+                "accept" => dialogs::accept_typed(&r, rest(line)),
                 "cancel" | "abort" => dialogs::cancel_verification(&r),
                 "giveback" => give_back(&r),
                 "fingerprints" | "keys" => {
                     r.system_lines(&known::known_fingerprints_text());
                     known::known_fingerprints(Some(&r));
                 }
-                "policy" => policy(&r, rest(&line)),
+                "policy" => policy(&r, rest(line)),
                 "help" => r.system_lines(texts::HELP),
                 other => {
+                    if !ignored.is_empty() {
+                        r.system_line(&texts::after_command_not_sent(other, &ignored));
+                    }
                     // SAFETY: libpurple's error out-parameter.
                     unsafe { set_error(error, &texts::unknown_command(other)) };
                     return sys::PURPLE_CMD_RET_FAILED;
                 }
             }
-            if let Some(extra) = ignored {
-                r.system_line(&texts::after_command_not_sent(&word, &extra));
+            if !ignored.is_empty() {
+                r.system_line(&texts::after_command_not_sent(&word, &ignored));
             }
             sys::PURPLE_CMD_RET_OK
         }

@@ -131,19 +131,28 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
                 Ok(store) => (Ok(store), None),
                 Err((reason, notice)) => (Err(reason.clone()), Some((reason, notice))),
             };
-            // Made anew where this profile had a store: `sotto.generation` beside it says so,
-            // or, with the whole folder gone (or a mount point whose volume is not mounted
-            // yet, where a store would be made on the disk beneath), the preference.
-            let had_store = glue::prefs::boolean(glue::prefs::HAD_STORE);
+            // Not the store this profile used last: made anew where it had one
+            // (`sotto.generation` beside it says so), or, with the whole folder gone, or a
+            // mount point whose volume is not mounted yet (a store made on the disk beneath,
+            // then opened again at a later start, or the real one once mounted), the
+            // preference naming the store used last.
+            let used_last = glue::prefs::string(glue::prefs::STORE_ID).filter(|s| !s.is_empty());
+            let this_one = store
+                .as_ref()
+                .ok()
+                .and_then(Store::incarnation)
+                .map(|i| i.to_string());
+            let other = used_last.is_some() && this_one.is_some() && used_last != this_one;
             let replaced = match &store {
-                Ok(s) if s.replaced_another() || (s.made_now() && had_store) => {
+                Ok(s) if s.replaced_another() || other => {
                     s.replaced_told();
-                    Some(s.path().parent().unwrap_or(s.path()).display().to_string())
+                    let dir = s.path().parent().unwrap_or(s.path()).display().to_string();
+                    Some((dir, s.replaced_another() || s.made_now()))
                 }
                 _ => None,
             };
-            if store.is_ok() && !had_store {
-                glue::prefs::set_boolean(glue::prefs::HAD_STORE, true);
+            if let Some(id) = this_one.filter(|_| other || used_last.is_none()) {
+                glue::prefs::set_string(glue::prefs::STORE_ID, &id);
             }
             state::install(plugin.cast(), store);
             // A fault caught from here on fails the load, and libpurple runs no unload for a plugin
@@ -152,15 +161,15 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             // unloaded; a next load connected a second one; found by a review of the FFI layer).
             let undo = UndoLoad(plugin);
             test_fault_in_load();
-            if let Some(dir) = replaced {
-                // New keys were made where the profile had others: said once, at this load.
-                glue::debug_warning("store: made new where this profile had another");
-                glue::notify(
-                    plugin.cast(),
-                    false,
-                    "Sotto made new keys",
-                    &texts::store_replaced(&dir),
-                );
+            if let Some((dir, made)) = replaced {
+                // Keys other than the ones this profile used last: said once, at this load.
+                glue::debug_warning("store: not the one this profile used last");
+                let (title, text) = if made {
+                    ("Sotto made new keys", texts::store_replaced(&dir))
+                } else {
+                    ("Sotto opened another key store", texts::store_other(&dir))
+                };
+                glue::notify(plugin.cast(), false, title, &text);
             }
             if let Some((error, notice)) = error {
                 // Without the store there are no keys: nothing can be encrypted, and sends to a

@@ -1108,10 +1108,11 @@ pub(crate) mod prefs {
     pub(crate) const POLICY: &str = "/plugins/core/sotto/policy";
     pub(crate) const LOG_ENCRYPTED: &str = "/plugins/core/sotto/log_encrypted";
     pub(crate) const FRAGMENT_SIZE_DEFAULT: &str = "/plugins/core/sotto/fragment_size_default";
-    /// Set once Sotto opened a store for this profile: kept in `prefs.xml`, outside Sotto's
-    /// folder, so a store made anew later (the folder gone, or an encrypted volume not mounted
-    /// yet, with `sotto.generation` in it) is still known to replace one.
-    pub(crate) const HAD_STORE: &str = "/plugins/core/sotto/had_store";
+    /// Which store this profile used last (its `meta.incarnation`, in decimal; empty before
+    /// any): kept in `prefs.xml`, outside Sotto's folder, so a store that is not that one (made
+    /// anew with the folder gone, or one made beneath an encrypted volume's mount point while
+    /// it was not mounted, opened again later) is told, every time it changes.
+    pub(crate) const STORE_ID: &str = "/plugins/core/sotto/store_id";
 
     /// Register the preferences with their defaults (existing values are kept).
     pub(crate) fn register() {
@@ -1119,13 +1120,13 @@ pub(crate) mod prefs {
         let policy = cstring(POLICY);
         let log = cstring(LOG_ENCRYPTED);
         let frag = cstring(FRAGMENT_SIZE_DEFAULT);
-        let had = cstring(HAD_STORE);
+        let store_id = cstring(STORE_ID);
         // SAFETY: valid C strings; the add_* functions only add when missing.
         unsafe {
             sys::purple_prefs_add_none(root.as_ptr());
             sys::purple_prefs_add_string(policy.as_ptr(), c"opportunistic".as_ptr());
             sys::purple_prefs_add_bool(log.as_ptr(), 0);
-            sys::purple_prefs_add_bool(had.as_ptr(), 0);
+            sys::purple_prefs_add_string(store_id.as_ptr(), c"".as_ptr());
             sys::purple_prefs_add_int(
                 frag.as_ptr(),
                 super::super::fragsize::DEFAULT_UNKNOWN as i32,
@@ -1139,10 +1140,10 @@ pub(crate) mod prefs {
         unsafe { cstr_to_string(sys::purple_prefs_get_string(p.as_ptr())) }
     }
 
-    pub(crate) fn set_boolean(path: &str, value: bool) {
-        let p = cstring(path);
-        // SAFETY: valid path (registered by `register`).
-        unsafe { sys::purple_prefs_set_bool(p.as_ptr(), i32::from(value)) }
+    pub(crate) fn set_string(path: &str, value: &str) {
+        let (p, v) = (cstring(path), cstring(value));
+        // SAFETY: valid path (registered by `register`) and value; libpurple copies the value.
+        unsafe { sys::purple_prefs_set_string(p.as_ptr(), v.as_ptr()) }
     }
 
     pub(crate) fn boolean(path: &str) -> bool {

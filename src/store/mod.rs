@@ -444,6 +444,17 @@ impl Store {
         self.replaced.get()
     }
 
+    /// Which database this is: its random `meta.incarnation` (made with it; kept by copies
+    /// and backups of it). `None` when it cannot be read.
+    pub fn incarnation(&self) -> Option<i64> {
+        self.row(
+            "SELECT value FROM meta WHERE key = 'incarnation'",
+            [],
+            |r| r.get(0),
+        )
+        .ok()
+    }
+
     /// Whether this open made the database anew (it had no schema: a first start, or a store
     /// deleted with its `sotto.generation`, or a folder that is not the one it was, such as
     /// an encrypted volume not mounted yet). The host, which may know the profile had a store

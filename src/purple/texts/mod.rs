@@ -1705,6 +1705,23 @@ pub(crate) fn store_replaced(dir: &str) -> String {
     )
 }
 
+/// The store that opened is not the one this profile used last, and was not made now (one
+/// made beneath an encrypted volume's mount point at an earlier start, or the real one mounted
+/// again after such a start).
+pub(crate) fn store_other(dir: &str) -> String {
+    format!(
+        "Sotto opened a key store (sotto.db in {dir}) that is not the one this profile used last \
+         time: a store made while the volume holding that folder was not mounted, or the real \
+         one again after that, or another copy. Its keys are not the ones your contacts saw \
+         last, and they will be told that your key changed. If your usual store is on a volume \
+         that is not mounted, quit now, before your accounts connect, move away the files Sotto \
+         made in the folder, mount the volume and start again. Otherwise: what you type to \
+         contacts this store does not know goes as each conversation's setting says, NOT \
+         encrypted under 'opportunistic' (the default), until you start encrypting again there \
+         (/sotto start)."
+    )
+}
+
 // ---- /sotto --------------------------------------------------------------------------------
 
 /// `/sotto help`.
@@ -1730,13 +1747,13 @@ pub(crate) fn command_help() -> String {
     )
 }
 
-/// An unknown `/sotto` word.
 /// Text typed after `/sotto {word}`, which takes none (or, for `policy`, after its one word):
 /// shown back, never sent.
 pub(crate) fn after_command_not_sent(word: &str, text: &str) -> String {
     format!("NOT sent (it followed /sotto {word}, which takes no more): {text}")
 }
 
+/// An unknown `/sotto` word.
 pub(crate) fn unknown_command(word: &str) -> String {
     format!("unknown Sotto command '{word}': try /sotto help")
 }
@@ -2309,6 +2326,7 @@ mod tests {
             store_unavailable("locked", "/home/a/.purple/sotto"),
             store_newer("schema 9", "/home/a/.purple/sotto"),
             after_command_not_sent("start", "here is the plan"),
+            store_other("/home/a/.purple/sotto"),
             no_identity().to_owned(),
             no_fingerprints_no_store("locked"),
             key_changed(bob, fp),
