@@ -281,14 +281,12 @@ unsafe extern "C" fn sotto_cmd(
                     | "keys"
                     | "help"
             );
-            let ignored = SecretString::new(
-                [if takes_none { extra } else { "" }, later]
-                    .iter()
-                    .filter(|t| !t.is_empty())
-                    .copied()
-                    .collect::<Vec<&str>>()
-                    .join("\n"),
-            );
+            let extra = if takes_none { extra } else { "" };
+            let ignored = SecretString::new(match (extra.is_empty(), later.is_empty()) {
+                (false, false) => format!("{extra}\n{later}"),
+                (false, true) => extra.to_owned(),
+                _ => later.to_owned(),
+            });
             match word.as_str() {
                 "start" | "stop" => {
                     if word == "start" {

@@ -75,19 +75,35 @@ fn shown(c: &mut Conversation, line: &str, rng: &mut Recording) -> String {
     }
 }
 
-/// New conversations of alice and bob (identity secrets `secrets`), no names set; alice knows
-/// bob runs Sotto and starts: both, and her start's lines (logged with her draws).
+/// New conversations of alice and bob (identity secrets `secrets`), no names set, each line
+/// limit `max_line` (`None`: the default); alice knows bob runs Sotto and starts: both, her
+/// start's lines (logged with her draws) and her `e_i`.
 fn fresh_start(
     o: &mut Out,
     secrets: (&[u8; 32], &[u8; 32]),
-) -> (Conversation, Conversation, Vec<String>) {
+    max_line: Option<usize>,
+) -> (Conversation, Conversation, Vec<String>, [u8; 32]) {
     let mut alice = Conversation::new(IdentityKey::from_bytes(secrets.0), TAG_A, Policy::Manual);
-    let bob = Conversation::new(IdentityKey::from_bytes(secrets.1), TAG_B, Policy::Manual);
+    let mut bob = Conversation::new(IdentityKey::from_bytes(secrets.1), TAG_B, Policy::Manual);
+    if let Some(limit) = max_line {
+        alice.set_max_line(limit);
+        bob.set_max_line(limit);
+    }
     alice.set_peer_supports_sotto(true);
     let init = alice.start(&mut o.rng).inject;
-    o.draws("alice");
+    let e_i = k32(&o.draws("alice")[0]);
     o.wire("alice", &init[0]);
-    (alice, bob, init)
+    (alice, bob, init, e_i)
+}
+
+/// The fragment id among the draws not yet listed.
+fn fragment_draw(o: &Out) -> u32 {
+    o.rng
+        .draws
+        .iter()
+        .find_map(|d| d.strip_prefix("u32 "))
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .expect("the fragment id is drawn")
 }
 
 fn events(c: &mut Conversation, line: &str, rng: &mut Recording) -> (Vec<String>, Vec<Event>) {
@@ -358,13 +374,7 @@ pub(super) fn paths() -> String {
     let text = "A line longer than the peer's line limit is cut into pieces of at most 100 \
                 characters, header included; the pieces may arrive in any order.";
     let pieces = sent(alice.send(text, &mut o.rng));
-    let id_draw = o
-        .rng
-        .draws
-        .iter()
-        .find_map(|d| d.strip_prefix("u32 "))
-        .and_then(|h| u32::from_str_radix(h, 16).ok())
-        .expect("the fragment id is drawn");
+    let id_draw = fragment_draw(&o);
     o.draws("alice: the fragment id is its low 24 bits");
     let whole = ra.seal(0x00, text.as_bytes());
     o.log(&mut ra.log);
@@ -773,7 +783,7 @@ pub(super) fn paths() -> String {
     // ---- 15. A data line that overtook the confirm ----
     o.section("15. a data line that overtook ?S1C: asked for again, sent again (§2.2, §3.2)");
     o.line("new conversations with no names set; alice knows bob runs Sotto");
-    let (mut alice, mut bob, init) = fresh_start(&mut o, (&s_a, &s_b));
+    let (mut alice, mut bob, init, _) = fresh_start(&mut o, (&s_a, &s_b), None);
     assert!(matches!(
         alice.send("typed during the handshake", &mut o.rng).action,
         crate::protocol::SendAction::Hold
@@ -825,7 +835,7 @@ pub(super) fn paths() -> String {
          n = 1..3 of the chain before (§4)",
     );
     o.line("new conversations with no names set; alice knows bob runs Sotto and initiates");
-    let (mut alice, mut bob, init) = fresh_start(&mut o, (&s_a, &s_b));
+    let (mut alice, mut bob, init, _) = fresh_start(&mut o, (&s_a, &s_b), None);
     let (response, _) = events(&mut bob, &init[0], &mut o.rng);
     o.draws("bob");
     o.wire("bob", &response[0]);

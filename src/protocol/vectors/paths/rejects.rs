@@ -7,12 +7,11 @@
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use rand_chacha::rand_core::RngCore;
 
-use super::{events, k32, Out, TAG_A, TAG_B};
+use super::{events, fragment_draw, fresh_start, k32, Out, TAG_A, TAG_B};
 use crate::protocol::names::Names;
-use crate::protocol::session::{Conversation, Event, Policy};
+use crate::protocol::session::{Conversation, Event};
 use crate::protocol::vectors::reference::{self as r, Ratchet};
 use crate::protocol::verify::normalize_answer;
-use crate::protocol::IdentityKey;
 
 /// What a receiver reports, as written in the table.
 fn told(ev: &[Event]) -> String {
@@ -103,12 +102,7 @@ pub(super) fn section(o: &mut Out, s_a: &[u8; 32], s_b: &[u8; 32]) {
          implementation's with one value made hostile",
     );
     o.line("new conversations with no names set (each payload states none: 00 00); alice knows bob runs Sotto and initiates");
-    let mut alice = Conversation::new(IdentityKey::from_bytes(s_a), TAG_A, Policy::Manual);
-    let mut bob = Conversation::new(IdentityKey::from_bytes(s_b), TAG_B, Policy::Manual);
-    alice.set_peer_supports_sotto(true);
-    let init = alice.start(&mut o.rng).inject;
-    let e_i = k32(&o.draws("alice")[0]);
-    o.wire("alice", &init[0]);
+    let (mut alice, mut bob, init, e_i) = fresh_start(o, (s_a, s_b), None);
     let (response, _) = events(&mut bob, &init[0], &mut o.rng);
     let e_r = k32(&o.draws("bob")[0]);
     o.wire(
@@ -330,16 +324,6 @@ fn pieces_of(o: &mut Out, who: &str, line: &str, pieces: &[String], draw: u32) {
     }
 }
 
-/// The fragment id among the draws not yet listed.
-fn fragment_draw(o: &Out) -> u32 {
-    o.rng
-        .draws
-        .iter()
-        .find_map(|d| d.strip_prefix("u32 "))
-        .and_then(|h| u32::from_str_radix(h, 16).ok())
-        .expect("the fragment id is drawn")
-}
-
 /// Section 18: the handshake over a transport whose lines hold 80 characters: `?S1R` and
 /// `?S1C` in pieces, and a forged first piece of `?S1R` naming another start.
 pub(super) fn handshake_in_pieces(o: &mut Out, s_a: &[u8; 32], s_b: &[u8; 32]) {
@@ -348,14 +332,7 @@ pub(super) fn handshake_in_pieces(o: &mut Out, s_a: &[u8; 32], s_b: &[u8; 32]) {
          forged first piece of ?S1R naming another start arrives first",
     );
     o.line("new conversations with no names set; alice knows bob runs Sotto and initiates");
-    let mut alice = Conversation::new(IdentityKey::from_bytes(s_a), TAG_A, Policy::Manual);
-    let mut bob = Conversation::new(IdentityKey::from_bytes(s_b), TAG_B, Policy::Manual);
-    alice.set_peer_supports_sotto(true);
-    alice.set_max_line(80);
-    bob.set_max_line(80);
-    let init = alice.start(&mut o.rng).inject;
-    let e_i = k32(&o.draws("alice")[0]);
-    o.wire("alice (whole: 52 characters fit)", &init[0]);
+    let (mut alice, mut bob, init, e_i) = fresh_start(o, (s_a, s_b), Some(80));
     let (response, _) = events(&mut bob, &init[0], &mut o.rng);
     let draw_r = fragment_draw(o);
     let draws = o.draws("bob: e_r, then the fragment id (its low 24 bits)");
