@@ -540,7 +540,7 @@ fn irc_text_handed_back_from_a_parked_conversation_leaves_the_disk() {
 /// alice edits her account's own username (Modify Account) while her encrypted window with bob
 /// is open: another account, not a rename of bob. Nothing moves between accounts: the window
 /// says so once and sends nothing (the text is shown back), runs no `/sotto` command as the
-/// new account, nothing reaches the wire, and once the edit is undone the window goes on
+/// new account (a line typed after it is shown back), nothing reaches the wire, and once the edit is undone the window goes on
 /// encrypted (the same edit made again is told again); the old account's conversation with bob
 /// is still saved under it, not parked as another contact's.
 #[test]
@@ -567,18 +567,26 @@ fn irc_an_edit_of_the_accounts_own_name_moves_no_conversation() {
     assert_hidden(&[&p.alice.tap, &p.bob.tap], typed, "after the account edit");
     // Nor does a command there act as the new account (a start went out under its key, from a
     // window that reads none of the answers).
+    // A line typed after it (Shift+Enter) is shown back, not dropped.
     let mark = p.alice.tap.mark();
-    p.alice.client.cmd(&bob, "sotto start");
+    let after = "quokka typed after the command";
+    p.alice.client.cmd(&bob, &format!("sotto start\n{after}"));
     p.alice
         .client
         .expect_system(&bob, "the command is refused, and why", WAIT, |t| {
             t.contains("account is now alice2@127.0.0.1")
         });
+    p.alice.client.expect_system(
+        &bob,
+        "the line after the command is shown back",
+        WAIT,
+        |t| t.contains("NOT sent (it followed /sotto start") && t.ends_with(after),
+    );
     thread::sleep(Duration::from_secs(1));
     let up = String::from_utf8_lossy(&p.alice.tap.since(mark, Dir::Up)).into_owned();
     assert!(
-        !up.contains("?S1"),
-        "a Sotto line left after the edit: {up}"
+        !up.contains("?S1") && !up.contains(after),
+        "a Sotto line or the shown-back text left after the edit: {up}"
     );
 
     p.alice.client.set_username(&own);

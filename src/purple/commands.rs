@@ -218,15 +218,6 @@ unsafe extern "C" fn sotto_cmd(
             let Some(r) = (unsafe { ConvRef::from_conversation(conv) }) else {
                 return sys::PURPLE_CMD_RET_FAILED;
             };
-            // A window whose account changed under it runs no command: it would act as the new
-            // account, from a window that reads nothing (`service::track`).
-            // SAFETY: live conversation for this callback.
-            if let Some(line) = unsafe { service::account_changed(conv) } {
-                r.system_line(&line);
-                return sys::PURPLE_CMD_RET_OK;
-            }
-            // SAFETY: live conversation for this callback.
-            let followed = unsafe { service::track(conv) };
             // SAFETY: libpurple's argument vector for this callback.
             // Wiped when dropped: `verify` and `answer` carry a verification answer.
             let typed = SecretString::new(unsafe { arg(args, 0) });
@@ -243,6 +234,20 @@ unsafe extern "C" fn sotto_cmd(
                 .next()
                 .unwrap_or("help")
                 .to_ascii_lowercase();
+            // A window whose account changed under it runs no command: it would act as the new
+            // account, from a window that reads nothing (`service::track`). Lines typed after
+            // the command are shown back (they were dropped without a word: libpurple cleared
+            // the input box).
+            // SAFETY: live conversation for this callback.
+            if let Some(changed) = unsafe { service::account_changed(conv) } {
+                r.system_line(&changed);
+                if !later.is_empty() {
+                    r.system_line(&texts::after_command_not_sent(&word, later));
+                }
+                return sys::PURPLE_CMD_RET_OK;
+            }
+            // SAFETY: live conversation for this callback.
+            let followed = unsafe { service::track(conv) };
             // A window whose conversation could not follow its contact (a rename the store
             // refused; a room occupant's window whose name now stands for a contact): what the
             // window's name stands for now is another conversation, and a command run here acted
