@@ -216,6 +216,42 @@ fn goes_plain(alice: &mut Peer, to: &mut Peer, text: &str) {
     );
 }
 
+/// A pair (XMPP, both manual) whose alice runs as Finch (the test client's `SOTTO_TEST_UI`)
+/// with bob's second account bob2 (no Sotto) in bob's contact, bob's conversation encrypted
+/// and bob2's the window's active one (alice sent a plain line there, "Send unencrypted").
+fn finch_with_bob2_active() -> (Pair, Peer) {
+    let mut p = Pair::start(
+        Proto::Xmpp,
+        PairOptions {
+            more_accounts: vec!["bob2".into()],
+            alice_env: vec![("SOTTO_TEST_UI".into(), "finch".into())],
+            ..both_manual()
+        },
+    );
+    let mut bob2 = p.another("bob2", false);
+    let bob = p.bob.address.clone();
+    merge(&mut p.alice.client, &bob, &bob2.address);
+    start_session(&mut p);
+    let first = "a plain line for the second account";
+    let d = held_back(&mut p.alice, &mut bob2, &bob, first);
+    send_unencrypted(&mut p.alice, &mut bob2, &d, first);
+    (p, bob2)
+}
+
+/// The next Sotto line in `alice`'s conversation with `peer` containing `needle`, drawn
+/// (`WRITE`) or dropped as Finch drops it (`DROPPED`).
+fn written_or_dropped(alice: &Peer, peer: &str, needle: &str) -> Line {
+    alice.client.expect(
+        &format!("alice's client is told {needle:?} (drawn or not)"),
+        WAIT,
+        |l| {
+            (l.tag == "WRITE" || l.tag == "DROPPED")
+                && l.field(0).split('/').next() == Some(peer)
+                && l.field(3).contains(needle)
+        },
+    )
+}
+
 /// Finch draws only the active conversation of a window shared by a contact's merged buddies,
 /// and a system line never makes its conversation the active one: Sotto's lines about the
 /// other conversation were dropped (found by a read-only review of the test client against
@@ -229,25 +265,12 @@ fn goes_plain(alice: &mut Peer, to: &mut Peer, text: &str) {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_finch_draws_sottos_line_about_the_conversation_not_active() {
-    let mut p = Pair::start(
-        Proto::Xmpp,
-        PairOptions {
-            more_accounts: vec!["bob2".into()],
-            alice_env: vec![("SOTTO_TEST_UI".into(), "finch".into())],
-            ..both_manual()
-        },
-    );
-    let mut bob2 = p.another("bob2", false);
-    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
-    merge(&mut p.alice.client, &bob, &bob2.address);
-    start_session(&mut p);
     // "Send unencrypted" lets alice's lines to bob2 go while she stays there; a Sotto line
     // drawn in bob's conversation (his question) shows it, and a plaintext line typed to bob2
     // after switching back is asked about again (the allowance ended with it, as with a
     // message read there).
-    let first = "a plain line for the second account";
-    let d = held_back(&mut p.alice, &mut bob2, &bob, first);
-    send_unencrypted(&mut p.alice, &mut bob2, &d, first);
+    let (mut p, mut bob2) = finch_with_bob2_active();
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
     p.bob
         .client
         .cmd(&alice, "sotto verify where did we meet | lisbon");
@@ -258,15 +281,7 @@ fn xmpp_finch_draws_sottos_line_about_the_conversation_not_active() {
     );
     held_back(&mut p.alice, &mut bob2, &bob, "typed after looking at bob");
     p.bob.client.cmd(&alice, "sotto stop");
-    let said = p.alice.client.expect(
-        "alice's client is told that bob ended it (drawn or not)",
-        WAIT,
-        |l| {
-            (l.tag == "WRITE" || l.tag == "DROPPED")
-                && l.field(0).split('/').next() == Some(bob.as_str())
-                && l.field(3).contains("ended the encrypted conversation")
-        },
-    );
+    let said = written_or_dropped(&p.alice, &bob, "ended the encrypted conversation");
     let dropped: Vec<String> = p
         .alice
         .client
@@ -281,6 +296,26 @@ fn xmpp_finch_draws_sottos_line_about_the_conversation_not_active() {
     );
     assert_eq!(said.tag, "WRITE");
     p.assert_no_criticals();
+}
+
+/// The same for the lines Sotto writes into a window by its conversation, not by the name it
+/// follows (`glue::system_line_to`): alice runs as Finch, bob's conversation is encrypted and
+/// bob2's the active one; alice edits her account's own name (Modify Account); bob writes. The
+/// line saying the window's account changed (it reads nothing now) was dropped, and with it
+/// every trace that bob wrote: it is drawn, and bob's conversation is the active one.
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_finch_draws_an_account_change_told_in_the_conversation_not_active() {
+    let (mut p, _bob2) = finch_with_bob2_active();
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let own = p.alice.client.cfg.username.clone();
+    let edited = format!("alice2{}", &own[own.find('@').expect("an address")..]);
+    p.alice.client.set_username(&edited);
+    p.bob.client.send(&alice, "written after alice's edit");
+    let said = written_or_dropped(&p.alice, &bob, "account is now");
+    assert_eq!(said.tag, "WRITE", "dropped: {}", said.field(3));
+    p.alice.client.set_username(&own);
+    p.alice.client.assert_no_criticals();
 }
 
 /// XMPP: alice's contact "bob" groups bob@localhost and bob's second account bob2@localhost

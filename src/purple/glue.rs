@@ -784,7 +784,7 @@ impl ConvRef {
         } else {
             flags
         };
-        // SAFETY: `conv` is live (looked up just now; `window_siblings` writes nothing).
+        // SAFETY: `conv` is live (looked up just now; `finch_shares_window` writes nothing).
         unsafe { write_to(conv, None, &html, flags) };
     }
 
@@ -1001,13 +1001,29 @@ pub(crate) unsafe fn write_to(
     }
 }
 
-/// Write one Sotto state line (plain text, escaped here) into the conversation `conv`.
+/// Write one Sotto state line (plain text, escaped here) into the conversation `conv`. In a
+/// Finch window shared with another open IM it is written as [`ConvRef::own_line`] writes
+/// there (`NOTIFY` and `RECV`: drawn, and its conversation made the active one): the lines
+/// written so (the window's account changed, its name taken by another contact, logging
+/// turned off) were dropped without a trace while the other conversation was the active one
+/// (found by a read-only review of Finch).
 ///
 /// # Safety
 /// `conv` must be a live conversation.
 pub(crate) unsafe fn system_line_to(conv: *mut sys::PurpleConversation, text: &str) {
     let html = sotto_html(text);
-    let flags = sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_NO_LOG;
+    let mut flags = sys::PURPLE_MESSAGE_SYSTEM | sys::PURPLE_MESSAGE_NO_LOG;
+    // SAFETY: per the caller.
+    if unsafe { finch_shares_window_of(conv) } {
+        // As `own_line`: the user is looking at this conversation now. (What its name stands
+        // for now, if the window no longer follows it: an allowance ended there too asks again,
+        // which is the safe side.)
+        // SAFETY: per the caller.
+        if let Some(r) = unsafe { ConvRef::from_conversation(conv) } {
+            super::service::shown_in(&r);
+        }
+        flags |= sys::PURPLE_MESSAGE_NOTIFY | sys::PURPLE_MESSAGE_RECV;
+    }
     let _own = OwnLine::writing();
     // SAFETY: per the caller.
     unsafe { write_to(conv, None, &html, flags) };
@@ -1340,9 +1356,28 @@ fn ui_id() -> Option<String> {
 }
 
 /// Whether the UI is Finch and shows `r`'s conversation in a window with another open IM
-/// conversation ([`window_siblings`]): see [`ConvRef::own_line`].
+/// conversation: see [`ConvRef::own_line`].
 fn finch_shares_window(r: &ConvRef) -> bool {
-    ui_id().as_deref() == Some("gnt-purple") && !window_siblings(r).is_empty()
+    let conv = r.conversation();
+    // SAFETY: looked up just now: live (or NULL, checked inside).
+    !conv.is_null() && unsafe { finch_shares_window_of(conv) }
+}
+
+/// [`finch_shares_window`] for the conversation `conv`, however it is named now.
+///
+/// # Safety
+/// `conv` must be a live conversation.
+unsafe fn finch_shares_window_of(conv: *mut sys::PurpleConversation) -> bool {
+    if ui_id().as_deref() != Some("gnt-purple") {
+        return false;
+    }
+    // SAFETY: per the caller.
+    let window = unsafe { window_of(conv) };
+    window != 0
+        && open_ims()
+            .into_iter()
+            // SAFETY: each in libpurple's list of open IMs, just now: live.
+            .any(|other| other != conv && unsafe { window_of(other) } == window)
 }
 
 /// `text` as a menu label shows it: Pidgin makes its menu items with GTK mnemonics, where a
