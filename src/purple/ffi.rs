@@ -6,7 +6,7 @@
 
 use std::ffi::c_void;
 
-use crate::store::{Store, StoreError};
+use crate::store::{LastUsed, Store, StoreError, Verdict, LAST_USED_FILE};
 
 use super::bindings::{gboolean, GList, PurplePlugin, PurplePluginPrefFrame};
 use super::boundary::{ffi_boundary, non_null, quietly};
@@ -134,26 +134,36 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             // Not the store this profile used last: made anew where it had one
             // (`sotto.generation` beside it says so), or, with the whole folder gone, or a
             // mount point whose volume is not mounted yet (a store made on the disk beneath,
-            // then opened again at a later start, or the real one once mounted), the
-            // preference naming the store used last.
-            let used_last = glue::prefs::string(glue::prefs::STORE_ID).filter(|s| !s.is_empty());
-            let this_one = store
-                .as_ref()
-                .ok()
-                .and_then(Store::incarnation)
-                .map(|i| i.to_string());
-            let other = used_last.is_some() && this_one.is_some() && used_last != this_one;
-            let replaced = match &store {
-                Ok(s) if s.replaced_another() || other => {
-                    s.replaced_told();
-                    let dir = s.path().parent().unwrap_or(s.path()).display().to_string();
-                    Some((dir, s.replaced_another() || s.made_now()))
+            // then opened again at a later start, or the real one once mounted), the record
+            // beside the folder naming the stores used last (`store::LastUsed`). Judged and
+            // recorded here, by the process that holds the store, before anything is told.
+            let told = store.as_ref().ok().and_then(|s| {
+                let this = s.incarnation()?;
+                let record = glue::user_dir().map(|d| d.join(LAST_USED_FILE));
+                let on_file = record.as_deref().and_then(LastUsed::read);
+                let recorded = on_file.or_else(|| {
+                    // Kept in a preference by earlier builds (read until the file is made).
+                    glue::prefs::string(glue::prefs::STORE_ID)?
+                        .parse()
+                        .ok()
+                        .map(LastUsed::only)
+                });
+                let (made, replaced) = (s.made_now(), s.replaced_another());
+                let verdict = LastUsed::judge(recorded.as_ref(), this, made, replaced);
+                let next = LastUsed::after(recorded.as_ref(), this, made || replaced);
+                if let Some(path) = record.filter(|_| on_file != Some(next)) {
+                    match next.write(&path) {
+                        // The preference earlier builds kept is read no more.
+                        Ok(()) => glue::prefs::set_string(glue::prefs::STORE_ID, ""),
+                        Err(e) => glue::debug_warning(&format!("store: record not written: {e}")),
+                    }
                 }
-                _ => None,
-            };
-            if let Some(id) = this_one.filter(|_| other || used_last.is_none()) {
-                glue::prefs::set_string(glue::prefs::STORE_ID, &id);
-            }
+                if replaced {
+                    s.replaced_told();
+                }
+                let dir = s.path().parent().unwrap_or(s.path()).display().to_string();
+                Some((verdict, dir))
+            });
             state::install(plugin.cast(), store);
             // A fault caught from here on fails the load, and libpurple runs no unload for a plugin
             // that did not load: what the load installed goes with it (the state stayed, and the
@@ -161,14 +171,21 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             // unloaded; a next load connected a second one; found by a review of the FFI layer).
             let undo = UndoLoad(plugin);
             test_fault_in_load();
-            if let Some((dir, made)) = replaced {
-                // Keys other than the ones this profile used last: said once, at this load.
+            // Keys other than the ones this profile used last: said once, at this load.
+            let told = match told {
+                Some((Verdict::Made, dir)) => {
+                    Some(("Sotto made new keys", texts::store_replaced(&dir)))
+                }
+                Some((Verdict::Back, dir)) => {
+                    Some(("Sotto's usual key store is back", texts::store_back(&dir)))
+                }
+                Some((Verdict::Other, dir)) => {
+                    Some(("Sotto opened another key store", texts::store_other(&dir)))
+                }
+                _ => None,
+            };
+            if let Some((title, text)) = told {
                 glue::debug_warning("store: not the one this profile used last");
-                let (title, text) = if made {
-                    ("Sotto made new keys", texts::store_replaced(&dir))
-                } else {
-                    ("Sotto opened another key store", texts::store_other(&dir))
-                };
                 glue::notify(plugin.cast(), false, title, &text);
             }
             if let Some((error, notice)) = error {

@@ -1125,9 +1125,8 @@ pub(crate) mod prefs {
     pub(crate) const LOG_ENCRYPTED: &str = "/plugins/core/sotto/log_encrypted";
     pub(crate) const FRAGMENT_SIZE_DEFAULT: &str = "/plugins/core/sotto/fragment_size_default";
     /// Which store this profile used last (its `meta.incarnation`, in decimal; empty before
-    /// any): kept in `prefs.xml`, outside Sotto's folder, so a store that is not that one (made
-    /// anew with the folder gone, or one made beneath an encrypted volume's mount point while
-    /// it was not mounted, opened again later) is told, every time it changes.
+    /// any), as builds before 2026-12-07 (late) kept it: read where the record beside the
+    /// store's folder (`store::LastUsed`) is not there yet, emptied once it is.
     pub(crate) const STORE_ID: &str = "/plugins/core/sotto/store_id";
 
     /// Register the preferences with their defaults (existing values are kept).

@@ -114,8 +114,10 @@ use thiserror::Error;
 use crate::protocol::{Fingerprint, IdentityKey, IdentityPublic, SecretBytes};
 
 mod generation;
+mod last_used;
 mod names;
 pub use generation::GENERATION_FILE;
+pub use last_used::{LastUsed, Verdict, LAST_USED_FILE};
 pub use names::{is_parked, Learn, Renamed};
 mod strangers;
 mod syncer;

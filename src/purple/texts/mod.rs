@@ -1695,13 +1695,27 @@ pub(crate) fn store_replaced(dir: &str) -> String {
         "Sotto's key store (sotto.db in {dir}) was missing or empty although this profile had \
          one: the keys it held are gone, and Sotto makes new ones as your accounts connect. \
          If that folder is on a volume that is not mounted yet (an encrypted folder), or you \
-         have a backup of it, quit now, before your accounts connect, mount it or put the \
-         backup back, and start again. Otherwise: Sotto no longer knows who you had encrypted \
+         have a backup of it, quit now, before your accounts connect, move away the files Sotto \
+         just made in the folder (sotto.db, sotto.db-wal, sotto.generation: a volume may not \
+         mount over them), mount it or put the backup back, and start again. Otherwise: Sotto no longer knows who you had encrypted \
          conversations with, so what you type to them goes as each conversation's setting \
          says, NOT encrypted under 'opportunistic' (the default), until you start encrypting \
          again there (/sotto start). Your contacts will be told that your key changed and must \
          check it again (verify with them); messages sent to you in the old encrypted \
          conversations cannot be read."
+    )
+}
+
+/// The store that opened is the one this profile used before the last start, which made a
+/// store anew (the usual store back: its volume mounted again, as the first box said).
+pub(crate) fn store_back(dir: &str) -> String {
+    format!(
+        "Sotto opened its usual key store again (sotto.db in {dir}), the one this profile used \
+         before the last start, when it was missing and Sotto made new keys. Contacts you wrote \
+         to encrypted since then saw those other keys and will be told that your key changed; \
+         everything else goes on as before. If the keys made then lie in the folder beneath a \
+         volume's mount point, remove them while the volume is not mounted, so that they \
+         cannot open at a start where it is not."
     )
 }
 
