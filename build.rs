@@ -125,6 +125,7 @@ mod purple {
         "purple_prefs_get_bool",
         "purple_prefs_get_int",
         "purple_prefs_set_string",
+        "purple_prefs_set_bool",
         "purple_prefs_connect_callback",
         "purple_prefs_disconnect_by_handle",
         "purple_cmd_register",

@@ -117,6 +117,52 @@ fn irc_an_injected_query_teaches_nothing() {
     p.assert_no_criticals();
 }
 
+/// A second client on alice's profile (Finch beside Pidgin), refused the store, goes on
+/// running: libpurple saves `prefs.xml` whole from each process's memory, 5 s after any change.
+/// alice chooses the policy `always` in the first (saved); the second saves its older copy
+/// (`opportunistic`) later. At alice's next start what she types to carol (no Sotto) is held,
+/// never on the wire: the store, which only the first writes, has the word on the policy. It
+/// went to carol in plaintext, without a word (found by a read-only review of two clients on
+/// one profile).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_a_refused_second_client_does_not_put_its_older_policy_back() {
+    let (mut p, _) = encrypted_pair(Proto::Irc, PairOptions::default());
+    let carol = p.another("carol", false);
+    let mut cfg = p.alice.client.cfg.clone();
+    cfg.name = "alice-again".into();
+    cfg.purple_dir = Some(p.alice.client.purple_dir());
+    let mut second = Client::start(cfg);
+    second.expect("the second process is refused", WAIT, |l| {
+        l.is_box_with("another program")
+    });
+    p.alice.client.pref("/plugins/core/sotto/policy", "always");
+    thread::sleep(Duration::from_secs(6));
+    // Any change of the second's own makes libpurple save its whole tree, 5 s later.
+    second.pref("/purple/logging/log_chats", "true");
+    thread::sleep(Duration::from_secs(6));
+    second.quit();
+    p.alice.client.kill();
+    let prefs =
+        std::fs::read_to_string(p.alice.client.purple_dir().join("prefs.xml")).expect("prefs.xml");
+    assert!(
+        prefs.contains("value='opportunistic'"),
+        "the second client's older copy was not saved: the test shows nothing"
+    );
+    p.alice.client.restart();
+    p.alice.client.expect_online();
+    let text = "typed to carol after the second client saved its copy";
+    p.alice.client.send(&carol.address, text);
+    p.alice
+        .client
+        .expect_system(&carol.address, "held under always", WAIT, |t| {
+            t.contains("never sends plaintext")
+        });
+    thread::sleep(Duration::from_secs(1));
+    assert_hidden(&[&p.alice.tap, &carol.tap], text, "under always");
+    p.alice.client.assert_no_criticals();
+}
+
 /// A second client on alice's profile (a second Pidgin, Finch beside Pidgin): it would restore
 /// the same sessions and encrypt under the same message keys. Its Sotto refuses its store
 /// (one writer per profile) and says why; it sends nothing to bob, not even by `/msg`, and

@@ -164,6 +164,9 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
                 let dir = s.path().parent().unwrap_or(s.path()).display().to_string();
                 Some((verdict, dir))
             });
+            if let Ok(s) = &store {
+                glue::prefs::settle_from(s);
+            }
             state::install(plugin.cast(), store);
             // A fault caught from here on fails the load, and libpurple runs no unload for a plugin
             // that did not load: what the load installed goes with it (the state stayed, and the
@@ -207,6 +210,8 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             let _ = state::with_state(|s| s.pacing_on = irc_writes);
             // SAFETY: `plugin` is the plugin being loaded (libpurple disconnects it at unload).
             unsafe { present::follow_log_preference(plugin) };
+            // SAFETY: as above.
+            unsafe { present::keep_preferences_in_store(plugin) };
             let loaded = Loaded {
                 _hooks: hooks,
                 _command: commands::register(),

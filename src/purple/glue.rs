@@ -1167,6 +1167,60 @@ pub(crate) mod prefs {
         unsafe { sys::purple_prefs_get_bool(p.as_ptr()) != 0 }
     }
 
+    pub(crate) fn set_boolean(path: &str, value: bool) {
+        let p = cstring(path);
+        // SAFETY: valid path (registered by `register`).
+        unsafe { sys::purple_prefs_set_bool(p.as_ptr(), value.into()) }
+    }
+
+    /// The preferences that keep plaintext out, which the store has the word on
+    /// (`Store::setting`): libpurple saves `prefs.xml` whole from each process's memory, 5 s
+    /// after any change, and a second client on the profile, refused the store (Finch beside
+    /// Pidgin), put its older copy back over what the user chose in the first (the global
+    /// policy back to `opportunistic` after the user chose `always`; encrypted conversations
+    /// logged again), and the next start used it without a word (found by a read-only review
+    /// of two clients on one profile).
+    pub(crate) const KEPT_IN_STORE: [&str; 2] = [POLICY, LOG_ENCRYPTED];
+
+    /// A kept preference's value as the store records it.
+    pub(crate) fn value_of(path: &str) -> Option<String> {
+        if path == LOG_ENCRYPTED {
+            Some(boolean(path).to_string())
+        } else {
+            string(path)
+        }
+    }
+
+    /// At load, by the process that holds `store`: each kept preference takes the store's
+    /// value where the store has one and `prefs.xml` says otherwise (said in the debug log);
+    /// the store records the preference's value where it has none (a store from before it
+    /// kept them, or made now).
+    pub(crate) fn settle_from(store: &crate::store::Store) {
+        for path in KEPT_IN_STORE {
+            let here = value_of(path);
+            match store.setting(path) {
+                Ok(Some(kept)) if here.as_deref() != Some(kept.as_str()) => {
+                    super::debug_warning(&format!(
+                        "preference {path}: {here:?} in prefs.xml, {kept:?} in the store (another \
+                         client on this profile, refused the store, saved its older copy?): \
+                         the store's kept"
+                    ));
+                    if path == LOG_ENCRYPTED {
+                        set_boolean(path, kept == "true");
+                    } else {
+                        set_string(path, &kept);
+                    }
+                }
+                Ok(None) => {
+                    if let Some(v) = here {
+                        let _ = store.set_setting(path, &v);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     pub(crate) fn int(path: &str) -> i64 {
         let p = cstring(path);
         // SAFETY: valid path.

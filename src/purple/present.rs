@@ -766,7 +766,25 @@ pub(crate) unsafe fn follow_log_preference(plugin: *mut sys::PurplePlugin) {
             }
         })
     }
-    let path = glue::cstring(prefs::LOG_ENCRYPTED);
+    // SAFETY: per the caller.
+    unsafe { on_preference_change(plugin, prefs::LOG_ENCRYPTED, changed) };
+}
+
+/// Connects `changed` to the preference `path` for `plugin`.
+///
+/// # Safety
+/// `plugin` must be the plugin being loaded (libpurple disconnects its callbacks at unload).
+unsafe fn on_preference_change(
+    plugin: *mut sys::PurplePlugin,
+    path: &str,
+    changed: unsafe extern "C" fn(
+        *const std::ffi::c_char,
+        sys::PurplePrefType,
+        sys::gconstpointer,
+        sys::gpointer,
+    ),
+) {
+    let path = glue::cstring(path);
     // SAFETY: `plugin` is live (per the caller), the path is valid for the call (libpurple
     // copies it), and `changed` has `PurplePrefCallback`'s signature.
     unsafe {
@@ -776,6 +794,36 @@ pub(crate) unsafe fn follow_log_preference(plugin: *mut sys::PurplePlugin) {
             Some(changed),
             std::ptr::null_mut(),
         );
+    }
+}
+
+/// Records each change of the preferences the store has the word on
+/// (`glue::prefs::KEPT_IN_STORE`) in the store, as the user makes it.
+///
+/// # Safety
+/// `plugin` must be the loaded plugin (libpurple disconnects its callbacks at unload).
+pub(crate) unsafe fn keep_preferences_in_store(plugin: *mut sys::PurplePlugin) {
+    unsafe extern "C" fn changed(
+        name: *const std::ffi::c_char,
+        _kind: sys::PurplePrefType,
+        _value: sys::gconstpointer,
+        _data: sys::gpointer,
+    ) {
+        super::boundary::ffi_boundary!((), {
+            // (The preference's path: a C string libpurple passes for this call.)
+            let Some(path) = glue::cstr_to_string(name) else {
+                return;
+            };
+            if let Some(value) = prefs::value_of(&path) {
+                if !service::remember_setting(&path, &value) {
+                    glue::debug_warning(&format!("preference {path}: not recorded in the store"));
+                }
+            }
+        })
+    }
+    for path in prefs::KEPT_IN_STORE {
+        // SAFETY: per the caller.
+        unsafe { on_preference_change(plugin, path, changed) };
     }
 }
 

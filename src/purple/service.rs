@@ -674,6 +674,13 @@ pub(crate) fn check_siblings(r: &ConvRef, siblings: &[(ConvKey, SiblingState)]) 
     with_sessions(|s| s.check_siblings(&key, siblings, now_secs()))
 }
 
+/// Records a preference the store has the word on (`Store::set_setting`): whether it was.
+pub(crate) fn remember_setting(path: &str, value: &str) -> bool {
+    with_sessions(|s| s.store().map(|st| st.set_setting(path, value).is_ok()))
+        .flatten()
+        .unwrap_or(false)
+}
+
 /// A line of Sotto's own made the window show `r`'s conversation (`Sessions::shown_in`).
 pub(crate) fn shown_in(r: &ConvRef) {
     let key = r.key();
