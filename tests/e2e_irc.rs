@@ -920,6 +920,60 @@ fn irc_msg_to_a_channel_goes_to_the_channel_under_always() {
     p.assert_no_criticals();
 }
 
+/// Finch raises a window made while it handles a key press: `/msg bob …` typed in a channel,
+/// held under `always` (no session yet), opened bob's window over the channel, and the next
+/// line alice typed, meant for the channel, went to bob (found by a read-only review of
+/// Finch). The channel keeps the keyboard (presented again within the key press). alice runs as
+/// Finch (the test client's `SOTTO_TEST_UI`, which prints each window that takes the keyboard
+/// while a command runs, as FOCUS).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn irc_finch_keeps_the_channel_in_front_after_a_held_msg() {
+    let mut p = Pair::start(
+        Proto::Irc,
+        PairOptions {
+            alice_env: vec![("SOTTO_TEST_UI".into(), "finch".into())],
+            ..alice_always()
+        },
+    );
+    let (alice, bob) = (p.alice.address.clone(), p.bob.address.clone());
+    let channel = "#sotto-focus";
+    // Joined from a window of nobody in particular: bob's is not open.
+    p.alice.client.cmd("nobody", &format!("join {channel}"));
+    p.bob.client.cmd(&alice, &format!("join {channel}"));
+    std::thread::sleep(Duration::from_secs(2));
+    let text = "held for bob, typed in the channel";
+    let res = p
+        .alice
+        .client
+        .chat_cmd_status(channel, &format!("msg {bob} {text}"));
+    assert_eq!(res.field(1), "0", "/msg bob: {res:?}");
+    p.alice
+        .client
+        .expect_system(&bob, "the text is held, in bob's window", WAIT, |t| {
+            t.contains("message held")
+        });
+    let focus: Vec<String> = p
+        .alice
+        .client
+        .lines()
+        .into_iter()
+        .filter(|l| l.tag == "FOCUS")
+        .map(|l| l.field(0).to_string())
+        .collect();
+    assert!(
+        focus.iter().any(|f| f == &bob),
+        "bob's window was not made during the command: {focus:?}"
+    );
+    assert_eq!(
+        focus.last().map(String::as_str),
+        Some(channel),
+        "bob's window kept the keyboard: {focus:?}"
+    );
+    assert_hidden(&[&p.alice.tap], text, "held under always");
+    p.assert_no_criticals();
+}
+
 /// A start to a contact who has just left the server: alice is told once that it did not
 /// reach bob, instead of waiting two minutes for an answer that cannot come (and instead of
 /// libpurple's "User is not logged in" per line).

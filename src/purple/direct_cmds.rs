@@ -554,7 +554,8 @@ unsafe extern "C" fn direct_override(
                     return sys::PURPLE_CMD_RET_OK;
                 }
             }
-            send_encrypted(&target, &text, &as_typed, error)
+            // SAFETY: `conv` is live for this callback; `error` is libpurple's out-parameter.
+            unsafe { send_encrypted(&target, &text, &as_typed, conv, error) }
         }
     )
 }
@@ -580,13 +581,17 @@ unsafe fn typed_command(cmd: *const c_char, args: *mut *mut c_char) -> String {
 /// Send `text` to `r` through its session and show it as sent in `r`'s window.
 ///
 /// # Safety
-/// `error` must be null or libpurple's error out-parameter.
+/// `typed_in` must be the live conversation the command was typed in; `error` null or
+/// libpurple's error out-parameter.
 unsafe fn send_encrypted(
     r: &ConvRef,
     text: &str,
     typed: &str,
+    typed_in: *mut sys::PurpleConversation,
     error: *mut *mut c_char,
 ) -> sys::PurpleCmdRet {
+    // (The start that `outgoing` sends may open the window itself.)
+    let had_window = !r.conversation().is_null();
     match service::outgoing(r, text) {
         // The policy allowed plaintext after all (e.g. it changed): let IRC's command run.
         Some((Outgoing::Plaintext, fx)) => {
@@ -601,7 +606,8 @@ unsafe fn send_encrypted(
             } else {
                 // Typed in another window (`/msg` in a channel): shown back in the contact's
                 // own, opened if need be (a line to no window is lost, and the text with it).
-                r.conversation_or_new();
+                // SAFETY: per the caller.
+                unsafe { open_beside(r, had_window, typed_in) };
                 r.system_line(&texts::not_sent_offline(text));
             }
             sys::PURPLE_CMD_RET_OK
@@ -609,7 +615,8 @@ unsafe fn send_encrypted(
         Some((Outgoing::Hold, fx)) => {
             // Typed in another window (`/msg` in a room or channel): the line saying the text
             // is held, and the text itself when it goes, show in the contact's own window.
-            r.conversation_or_new();
+            // SAFETY: per the caller.
+            unsafe { open_beside(r, had_window, typed_in) };
             present::apply(r, fx);
             sys::PURPLE_CMD_RET_OK
         }
@@ -619,6 +626,26 @@ unsafe fn send_encrypted(
             unsafe { set_error(error, &texts::with_command(&msg, typed)) };
             sys::PURPLE_CMD_RET_FAILED
         }
+    }
+}
+
+/// `r`'s own window, opened if need be, for the lines about what a command typed in another
+/// window (`typed_in`: `/msg bob …` in a channel) sent or held. A window opened now is opened
+/// beside the one typed in, which keeps the keyboard: Finch raises a window made while it
+/// handles a key press (`gnt_wm_new_window_real`), so the next line the user typed, meant for
+/// the channel, went to the contact (found by a read-only review of Finch). The window typed
+/// in is presented again, which raises it back within that key press (`gnt_window_present`).
+/// (`/query` opens the contact's window on purpose: not through here.) `had_window`: whether
+/// `r` had a window when the command began (the start sent for it may have opened one since).
+///
+/// # Safety
+/// `typed_in` must be a live conversation.
+unsafe fn open_beside(r: &ConvRef, had_window: bool, typed_in: *mut sys::PurpleConversation) {
+    let made = r.conversation_or_new();
+    // (`typed_in` is a channel or a room, most often: not an IM.)
+    if !had_window && !made.is_null() && made != typed_in && glue::still_listed(typed_in) {
+        // SAFETY: in libpurple's open conversations just now.
+        unsafe { sys::purple_conversation_present(typed_in) };
     }
 }
 

@@ -918,6 +918,14 @@ pub(crate) fn still_open(conv: *mut sys::PurpleConversation) -> bool {
     !conv.is_null() && open_ims().contains(&conv)
 }
 
+/// Whether `conv` is still one of libpurple's open conversations of any kind (an IM, a group
+/// chat): [`still_open`] for a window that may be a chat's.
+pub(crate) fn still_listed(conv: *mut sys::PurpleConversation) -> bool {
+    // SAFETY: libpurple's list of all conversations (PurpleConversation pointers), live for
+    // this call.
+    !conv.is_null() && unsafe { list_items(sys::purple_get_conversations()) }.contains(&conv)
+}
+
 /// Another loaded plugin with `plugin`'s id (another copy of this one, from another file):
 /// its path.
 ///

@@ -221,6 +221,10 @@ print_to_stderr(const gchar *text)
  * it also carries NOTIFY. A line dropped so is printed as DROPPED, not WRITE. Its UI id is
  * Finch's ("gnt-purple"). */
 static gboolean finch_ui;
+/* Set while a command typed in a window runs (Finch: a key press is being handled). Finch
+ * raises a window made then, and one presented then (gnt_wm_new_window_real, event_stack;
+ * gnt_window_present): the window that takes the keyboard is printed as FOCUS <conv>. */
+static gboolean key_press;
 
 typedef struct Window Window;
 static void window_set_active(PurpleConversation *conv);
@@ -328,6 +332,15 @@ create_conversation(PurpleConversation *conv)
 	/* Finch makes a new conversation in a shared window the active one. */
 	w->active = conv;
 	conv->ui_data = w;
+	if (finch_ui && key_press)
+		emit("FOCUS", 1, purple_conversation_get_name(conv));
+}
+
+static void
+present_conversation(PurpleConversation *conv)
+{
+	if (finch_ui && key_press)
+		emit("FOCUS", 1, purple_conversation_get_name(conv));
 }
 
 static void
@@ -350,6 +363,7 @@ static PurpleConversationUiOps conversation_ops = {
 	.destroy_conversation = destroy_conversation,
 	.write_conv = write_conv,
 	.custom_smiley_add = custom_smiley_add,
+	.present = present_conversation,
 };
 
 static void
@@ -1212,7 +1226,9 @@ do_command(PurpleConversation *conv, const char *escaped)
 	PurpleCmdStatus st;
 
 	markup = g_markup_escape_text(cmdline, -1);
+	key_press = TRUE;
 	st = purple_cmd_do_command(conv, cmdline, markup, &error);
+	key_press = FALSE;
 	g_snprintf(status, sizeof(status), "%d", (int)st);
 	emit("CMD", 3, purple_conversation_get_name(conv), status, error);
 	g_free(error);
