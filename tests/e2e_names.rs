@@ -540,7 +540,7 @@ fn irc_text_handed_back_from_a_parked_conversation_leaves_the_disk() {
 /// alice edits her account's own username (Modify Account) while her encrypted window with bob
 /// is open: another account, not a rename of bob. Nothing moves between accounts: the window
 /// says so once and sends nothing (the text is shown back), runs no `/sotto` command as the
-/// new account (a line typed after it is shown back), nothing reaches the wire, and once the edit is undone the window goes on
+/// new account (what was typed after it is shown back), nothing reaches the wire, and once the edit is undone the window goes on
 /// encrypted (the same edit made again is told again); the old account's conversation with bob
 /// is still saved under it, not parked as another contact's.
 #[test]
@@ -570,7 +570,10 @@ fn irc_an_edit_of_the_accounts_own_name_moves_no_conversation() {
     // A line typed after it (Shift+Enter) is shown back, not dropped.
     let mark = p.alice.tap.mark();
     let after = "quokka typed after the command";
-    p.alice.client.cmd(&bob, &format!("sotto start\n{after}"));
+    let on_the_line = "wombat typed on the command's line";
+    p.alice
+        .client
+        .cmd(&bob, &format!("sotto start {on_the_line}\n{after}"));
     p.alice
         .client
         .expect_system(&bob, "the command is refused, and why", WAIT, |t| {
@@ -580,12 +583,16 @@ fn irc_an_edit_of_the_accounts_own_name_moves_no_conversation() {
         &bob,
         "the line after the command is shown back",
         WAIT,
-        |t| t.contains("NOT sent (it followed /sotto start") && t.ends_with(after),
+        |t| {
+            t.contains("NOT sent (it followed /sotto start")
+                && t.contains(on_the_line)
+                && t.ends_with(after)
+        },
     );
     thread::sleep(Duration::from_secs(1));
     let up = String::from_utf8_lossy(&p.alice.tap.since(mark, Dir::Up)).into_owned();
     assert!(
-        !up.contains("?S1") && !up.contains(after),
+        !up.contains("?S1") && !up.contains(after) && !up.contains(on_the_line),
         "a Sotto line or the shown-back text left after the edit: {up}"
     );
 

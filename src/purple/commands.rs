@@ -234,43 +234,11 @@ unsafe extern "C" fn sotto_cmd(
                 .next()
                 .unwrap_or("help")
                 .to_ascii_lowercase();
-            // A window whose account changed under it runs no command: it would act as the new
-            // account, from a window that reads nothing (`service::track`). Lines typed after
-            // the command are shown back (they were dropped without a word: libpurple cleared
-            // the input box).
-            // SAFETY: live conversation for this callback.
-            if let Some(changed) = unsafe { service::account_changed(conv) } {
-                r.system_line(&changed);
-                if !later.is_empty() {
-                    r.system_line(&texts::after_command_not_sent(&word, later));
-                }
-                return sys::PURPLE_CMD_RET_OK;
-            }
-            // SAFETY: live conversation for this callback.
-            let followed = unsafe { service::track(conv) };
-            // A window whose conversation could not follow its contact (a rename the store
-            // refused; a room occupant's window whose name now stands for a contact): what the
-            // window's name stands for now is another conversation, and a command run here acted
-            // on it (a status of another conversation, a policy saved for another contact; found
-            // by a hostile review). Help and the account-wide list of keys only. Said in this
-            // window (the conversation `r` names now may have a window of its own).
-            if !followed && !matches!(word.as_str(), "help" | "fingerprints" | "keys") {
-                // If the lines `track` wrote left it open.
-                if glue::still_open(conv) {
-                    // SAFETY: in libpurple's open conversations just now.
-                    unsafe { glue::system_line_to(conv, texts::not_run_here()) };
-                    if !later.is_empty() {
-                        let back = texts::after_command_not_sent(&word, later);
-                        // SAFETY: as above.
-                        unsafe { glue::system_line_to(conv, &back) };
-                    }
-                }
-                return sys::PURPLE_CMD_RET_OK;
-            }
             // Text after a command that takes none (`/sotto start`, then Shift+Enter and a
             // line): libpurple cleared the input box, and the command ignored it, so it was
             // lost without a word (found by a read-only review of the commands). The command
-            // runs; the text is shown back, never sent.
+            // runs; the text is shown back, never sent. So it is where the command is refused
+            // (below).
             let extra = rest(line).trim();
             let takes_none = matches!(
                 word.as_str(),
@@ -292,6 +260,39 @@ unsafe extern "C" fn sotto_cmd(
                 (false, true) => extra.to_owned(),
                 _ => later.to_owned(),
             });
+            // A window whose account changed under it runs no command: it would act as the new
+            // account, from a window that reads nothing (`service::track`). Lines typed after
+            // the command (on its line or the next) are shown back (they were dropped without a
+            // word: libpurple cleared the input box).
+            // SAFETY: live conversation for this callback.
+            if let Some(changed) = unsafe { service::account_changed(conv) } {
+                r.system_line(&changed);
+                if !ignored.is_empty() {
+                    r.system_line(&texts::after_command_not_sent(&word, &ignored));
+                }
+                return sys::PURPLE_CMD_RET_OK;
+            }
+            // SAFETY: live conversation for this callback.
+            let followed = unsafe { service::track(conv) };
+            // A window whose conversation could not follow its contact (a rename the store
+            // refused; a room occupant's window whose name now stands for a contact): what the
+            // window's name stands for now is another conversation, and a command run here acted
+            // on it (a status of another conversation, a policy saved for another contact; found
+            // by a hostile review). Help and the account-wide list of keys only. Said in this
+            // window (the conversation `r` names now may have a window of its own).
+            if !followed && !matches!(word.as_str(), "help" | "fingerprints" | "keys") {
+                // If the lines `track` wrote left it open.
+                if glue::still_open(conv) {
+                    // SAFETY: in libpurple's open conversations just now.
+                    unsafe { glue::system_line_to(conv, texts::not_run_here()) };
+                    if !ignored.is_empty() {
+                        let back = texts::after_command_not_sent(&word, &ignored);
+                        // SAFETY: as above.
+                        unsafe { glue::system_line_to(conv, &back) };
+                    }
+                }
+                return sys::PURPLE_CMD_RET_OK;
+            }
             match word.as_str() {
                 "start" | "stop" => {
                     if word == "start" {
