@@ -356,6 +356,8 @@ fn xmpp_a_deleted_store_is_made_again_with_a_notice() {
 /// store is back. Then the one beneath again (the volume not mounted at a later start): the
 /// box says this is not the store used last. Each time the client is killed as soon as the
 /// box is up: the record of the store used last is on disk before anything is told. The
+/// policy alice chooses after the first box (`always`) stays with the profile when her usual
+/// store is back (a line to carol, without Sotto, is held). The
 /// first version told the first time only (a flag, "this profile had a store"): the store
 /// beneath, opened again, was used without a word (found by a hostile review); the second kept
 /// the record in libpurple's preferences, saved 5 s after a change (killed before, the next
@@ -364,7 +366,14 @@ fn xmpp_a_deleted_store_is_made_again_with_a_notice() {
 #[test]
 #[ignore = "e2e: run via make e2e"]
 fn xmpp_a_store_folder_gone_is_made_again_with_a_notice() {
-    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    let (mut p, _) = encrypted_pair(
+        Proto::Xmpp,
+        PairOptions {
+            more_accounts: vec!["carol".into()],
+            ..PairOptions::default()
+        },
+    );
+    let carol = p.another("carol", false);
     let dir = store_dir(&p.alice.client);
     let (real, beneath) = (dir.with_extension("real"), dir.with_extension("beneath"));
     for (step, (aside, back)) in [
@@ -393,7 +402,44 @@ fn xmpp_a_store_folder_gone_is_made_again_with_a_notice() {
             ),
         };
         p.alice.client.expect(what, WAIT, |l| l.is_box_with(needle));
+        match step {
+            // As the box advises where nothing can be put back: nothing unencrypted, for now.
+            0 => {
+                p.alice.client.pref("/plugins/core/sotto/policy", "always");
+                p.alice.client.sync();
+            }
+            // The usual store back: the policy chosen meanwhile is the profile's, not the
+            // store's, and the kill came before libpurple saved its preferences. A line to
+            // carol (no Sotto) is held.
+            1 => {
+                p.alice.client.expect_online();
+                let text = "typed to carol once the usual store is back";
+                held_under_always(&mut p.alice, &carol, text);
+            }
+            _ => {}
+        }
     }
+    p.alice.client.assert_no_criticals();
+}
+
+/// The profile's record of which store it used last cannot be read (here: a folder in its
+/// place): that is no first start, which says nothing. The box says Sotto cannot tell whether
+/// the store it opened holds the keys the contacts saw (found by a hostile review: every start
+/// was a silent first one).
+#[test]
+#[ignore = "e2e: run via make e2e"]
+fn xmpp_an_unreadable_profile_record_is_told() {
+    let (mut p, _) = encrypted_pair(Proto::Xmpp, PairOptions::default());
+    p.alice.client.kill();
+    let record = p.alice.client.purple_dir().join("sotto-profile");
+    std::fs::remove_file(&record).expect("the record written at the first start");
+    std::fs::create_dir(&record).expect("a folder in its place");
+    p.alice.client.restart();
+    p.alice
+        .client
+        .expect("a box saying the record cannot be read", WAIT, |l| {
+            l.is_box_with("could not read its record")
+        });
     p.alice.client.assert_no_criticals();
 }
 

@@ -6,7 +6,7 @@
 
 use std::ffi::c_void;
 
-use crate::store::{LastUsed, Store, StoreError, Verdict, LAST_USED_FILE};
+use crate::store::{ProfileRecord, Store, StoreError, Verdict, PROFILE_RECORD_FILE};
 
 use super::bindings::{gboolean, GList, PurplePlugin, PurplePluginPrefFrame};
 use super::boundary::{ffi_boundary, non_null, quietly};
@@ -135,23 +135,34 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             // (`sotto.generation` beside it says so), or, with the whole folder gone, or a
             // mount point whose volume is not mounted yet (a store made on the disk beneath,
             // then opened again at a later start, or the real one once mounted), the record
-            // beside the folder naming the stores used last (`store::LastUsed`). Judged and
-            // recorded here, by the process that holds the store, before anything is told.
+            // beside the folder naming the stores used last (`store::ProfileRecord`). Judged
+            // and recorded here, by the process that holds the store, before anything is told;
+            // so are the preferences the record keeps.
             let told = store.as_ref().ok().and_then(|s| {
                 let this = s.incarnation()?;
-                let record = glue::user_dir().map(|d| d.join(LAST_USED_FILE));
-                let on_file = record.as_deref().and_then(LastUsed::read);
-                let recorded = on_file.or_else(|| {
+                let path = glue::user_dir()?.join(PROFILE_RECORD_FILE);
+                let on_file = ProfileRecord::read(&path);
+                let recorded = match &on_file {
                     // Kept in a preference by earlier builds (read until the file is made).
-                    glue::prefs::string(glue::prefs::STORE_ID)?
-                        .parse()
-                        .ok()
-                        .map(LastUsed::only)
-                });
+                    Ok(None) => Ok(glue::prefs::string(glue::prefs::STORE_ID)
+                        .and_then(|id| id.parse().ok())
+                        .map(ProfileRecord::only)),
+                    other => other.clone(),
+                };
                 let (made, replaced) = (s.made_now(), s.replaced_another());
-                let verdict = LastUsed::judge(recorded.as_ref(), this, made, replaced);
-                let next = LastUsed::after(recorded.as_ref(), this, made || replaced);
-                if let Some(path) = record.filter(|_| on_file != Some(next)) {
+                let verdict = ProfileRecord::judge(
+                    recorded.as_ref().map(Option::as_ref),
+                    this,
+                    made,
+                    replaced,
+                );
+                let mut next = ProfileRecord::after(
+                    recorded.as_ref().ok().and_then(Option::as_ref),
+                    this,
+                    made || replaced,
+                );
+                let kept = glue::prefs::settle(&mut next);
+                if on_file.as_ref().ok().and_then(Option::as_ref) != Some(&next) {
                     match next.write(&path) {
                         // The preference earlier builds kept is read no more.
                         Ok(()) => glue::prefs::set_string(glue::prefs::STORE_ID, ""),
@@ -162,11 +173,9 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
                     s.replaced_told();
                 }
                 let dir = s.path().parent().unwrap_or(s.path()).display().to_string();
-                Some((verdict, dir))
+                let why = on_file.err().map(|e| (path.display().to_string(), e.0));
+                Some((verdict, dir, why, kept))
             });
-            if let Ok(s) = &store {
-                glue::prefs::settle_from(s);
-            }
             state::install(plugin.cast(), store);
             // A fault caught from here on fails the load, and libpurple runs no unload for a plugin
             // that did not load: what the load installed goes with it (the state stayed, and the
@@ -174,22 +183,33 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             // unloaded; a next load connected a second one; found by a review of the FFI layer).
             let undo = UndoLoad(plugin);
             test_fault_in_load();
-            // Keys other than the ones this profile used last: said once, at this load.
-            let told = match told {
-                Some((Verdict::Made, dir)) => {
-                    Some(("Sotto made new keys", texts::store_replaced(&dir)))
+            // Keys other than the ones this profile used last: said once, at this load; and
+            // preferences `prefs.xml` had weaker than last chosen.
+            if let Some((verdict, dir, why, kept)) = told {
+                let store_box = match (verdict, why) {
+                    (Verdict::Made, _) => {
+                        Some(("Sotto made new keys", texts::store_replaced(&dir)))
+                    }
+                    (Verdict::Back, _) => {
+                        Some(("Sotto's usual key store is back", texts::store_back(&dir)))
+                    }
+                    (Verdict::Other, _) => {
+                        Some(("Sotto opened another key store", texts::store_other(&dir)))
+                    }
+                    (Verdict::Unknown, Some((record, why))) => Some((
+                        "Sotto cannot tell which key store this profile used",
+                        texts::store_record_unreadable(&record, &why, &dir),
+                    )),
+                    _ => None,
+                };
+                if let Some((title, text)) = store_box {
+                    glue::debug_warning("store: not the one this profile used last");
+                    glue::notify(plugin.cast(), false, title, &text);
                 }
-                Some((Verdict::Back, dir)) => {
-                    Some(("Sotto's usual key store is back", texts::store_back(&dir)))
+                for k in kept {
+                    let text = texts::setting_kept(k.path, &k.in_prefs, &k.kept);
+                    glue::notify(plugin.cast(), false, "Sotto kept a stricter setting", &text);
                 }
-                Some((Verdict::Other, dir)) => {
-                    Some(("Sotto opened another key store", texts::store_other(&dir)))
-                }
-                _ => None,
-            };
-            if let Some((title, text)) = told {
-                glue::debug_warning("store: not the one this profile used last");
-                glue::notify(plugin.cast(), false, title, &text);
             }
             if let Some((error, notice)) = error {
                 // Without the store there are no keys: nothing can be encrypted, and sends to a
@@ -211,7 +231,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             // SAFETY: `plugin` is the plugin being loaded (libpurple disconnects it at unload).
             unsafe { present::follow_log_preference(plugin) };
             // SAFETY: as above.
-            unsafe { present::keep_preferences_in_store(plugin) };
+            unsafe { present::keep_preferences_in_record(plugin) };
             let loaded = Loaded {
                 _hooks: hooks,
                 _command: commands::register(),

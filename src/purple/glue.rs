@@ -1134,7 +1134,7 @@ pub(crate) mod prefs {
     pub(crate) const FRAGMENT_SIZE_DEFAULT: &str = "/plugins/core/sotto/fragment_size_default";
     /// Which store this profile used last (its `meta.incarnation`, in decimal; empty before
     /// any), as builds before 2026-12-07 (late) kept it: read where the record beside the
-    /// store's folder (`store::LastUsed`) is not there yet, emptied once it is.
+    /// store's folder (`store::ProfileRecord`) is not there yet, emptied once it is.
     pub(crate) const STORE_ID: &str = "/plugins/core/sotto/store_id";
 
     /// Register the preferences with their defaults (existing values are kept).
@@ -1181,16 +1181,16 @@ pub(crate) mod prefs {
         unsafe { sys::purple_prefs_set_bool(p.as_ptr(), value.into()) }
     }
 
-    /// The preferences that keep plaintext out, which the store has the word on
-    /// (`Store::setting`): libpurple saves `prefs.xml` whole from each process's memory, 5 s
-    /// after any change, and a second client on the profile, refused the store (Finch beside
-    /// Pidgin), put its older copy back over what the user chose in the first (the global
-    /// policy back to `opportunistic` after the user chose `always`; encrypted conversations
-    /// logged again), and the next start used it without a word (found by a read-only review
-    /// of two clients on one profile).
-    pub(crate) const KEPT_IN_STORE: [&str; 2] = [POLICY, LOG_ENCRYPTED];
+    /// The preferences that keep plaintext out, kept in the profile's record beside the store
+    /// (`store::ProfileRecord`): libpurple saves `prefs.xml` whole from each process's memory,
+    /// 5 s after any change, and a second client on the profile, refused the store (Finch
+    /// beside Pidgin), put its older copy back over what the user chose in the first (the
+    /// global policy back to `opportunistic` after the user chose `always`; encrypted
+    /// conversations logged again), and the next start used it without a word (found by a
+    /// read-only review of two clients on one profile).
+    pub(crate) const KEPT: [&str; 2] = [POLICY, LOG_ENCRYPTED];
 
-    /// A kept preference's value as the store records it.
+    /// A kept preference's value, as the record writes it.
     pub(crate) fn value_of(path: &str) -> Option<String> {
         if path == LOG_ENCRYPTED {
             Some(boolean(path).to_string())
@@ -1199,34 +1199,49 @@ pub(crate) mod prefs {
         }
     }
 
-    /// At load, by the process that holds `store`: each kept preference takes the store's
-    /// value where the store has one and `prefs.xml` says otherwise (said in the debug log);
-    /// the store records the preference's value where it has none (a store from before it
-    /// kept them, or made now).
-    pub(crate) fn settle_from(store: &crate::store::Store) {
-        for path in KEPT_IN_STORE {
-            let here = value_of(path);
-            match store.setting(path) {
-                Ok(Some(kept)) if here.as_deref() != Some(kept.as_str()) => {
-                    super::debug_warning(&format!(
-                        "preference {path}: {here:?} in prefs.xml, {kept:?} in the store (another \
-                         client on this profile, refused the store, saved its older copy?): \
-                         the store's kept"
-                    ));
-                    if path == LOG_ENCRYPTED {
-                        set_boolean(path, kept == "true");
-                    } else {
-                        set_string(path, &kept);
-                    }
+    /// A kept preference that `prefs.xml` had weaker than the record at load: what it said,
+    /// and the value kept.
+    pub(crate) struct Kept {
+        pub(crate) path: &'static str,
+        pub(crate) in_prefs: String,
+        pub(crate) kept: String,
+    }
+
+    /// At load, by the process that holds the store: each kept preference against `record`.
+    /// Where `prefs.xml` and the record differ, the stricter value is kept in both (a value
+    /// changed behind Sotto's back may be the user's own edit, or a stale copy another client
+    /// saved: either way never a weaker one without a word); the ones `prefs.xml` had weaker
+    /// are returned, to be told. Where the record has none, it takes the preference's.
+    pub(crate) fn settle(record: &mut crate::store::ProfileRecord) -> Vec<Kept> {
+        let mut told = Vec::new();
+        for path in KEPT {
+            let Some(here) = value_of(path) else {
+                continue;
+            };
+            let kept = crate::store::ProfileRecord::stricter(
+                path == LOG_ENCRYPTED,
+                record.setting(path),
+                &here,
+            )
+            .to_owned();
+            if kept != here {
+                super::debug_warning(&format!(
+                    "preference {path}: {here:?} in prefs.xml, {kept:?} last chosen: kept"
+                ));
+                if path == LOG_ENCRYPTED {
+                    set_boolean(path, kept == "true");
+                } else {
+                    set_string(path, &kept);
                 }
-                Ok(None) => {
-                    if let Some(v) = here {
-                        let _ = store.set_setting(path, &v);
-                    }
-                }
-                _ => {}
+                told.push(Kept {
+                    path,
+                    in_prefs: here,
+                    kept: kept.clone(),
+                });
             }
+            record.set(path, &kept);
         }
+        told
     }
 
     pub(crate) fn int(path: &str) -> i64 {

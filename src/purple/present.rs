@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use crate::protocol::{ConvState, Event, HandedBack, Policy, UnreadableReason};
 use crate::sessions::{ConvKey, ConvRef, Effects, Notice, OtherClient};
-use crate::store::Trust;
+use crate::store::{ProfileRecord, Trust, PROFILE_RECORD_FILE};
 
 use super::bindings as sys;
 use super::glue::{self, prefs};
@@ -797,12 +797,13 @@ unsafe fn on_preference_change(
     }
 }
 
-/// Records each change of the preferences the store has the word on
-/// (`glue::prefs::KEPT_IN_STORE`) in the store, as the user makes it.
+/// Records each change of the preferences the profile's record keeps (`glue::prefs::KEPT`,
+/// `store::ProfileRecord`) in it, as the user makes it: only where this process holds the
+/// store (a second client on the profile, refused it, writes nothing).
 ///
 /// # Safety
 /// `plugin` must be the loaded plugin (libpurple disconnects its callbacks at unload).
-pub(crate) unsafe fn keep_preferences_in_store(plugin: *mut sys::PurplePlugin) {
+pub(crate) unsafe fn keep_preferences_in_record(plugin: *mut sys::PurplePlugin) {
     unsafe extern "C" fn changed(
         name: *const std::ffi::c_char,
         _kind: sys::PurplePrefType,
@@ -814,14 +815,32 @@ pub(crate) unsafe fn keep_preferences_in_store(plugin: *mut sys::PurplePlugin) {
             let Some(path) = glue::cstr_to_string(name) else {
                 return;
             };
+            if !service::holds_store() {
+                return;
+            }
+            let Some(file) = glue::user_dir().map(|d| d.join(PROFILE_RECORD_FILE)) else {
+                return;
+            };
+            let recorded = match ProfileRecord::read(&file) {
+                Ok(Some(r)) => r,
+                // Made at load by this process: gone or unreadable since.
+                _ => {
+                    glue::debug_warning(&format!("preference {path}: the record is gone"));
+                    return;
+                }
+            };
+            let mut record = recorded.clone();
             if let Some(value) = prefs::value_of(&path) {
-                if !service::remember_setting(&path, &value) {
-                    glue::debug_warning(&format!("preference {path}: not recorded in the store"));
+                record.set(&path, &value);
+            }
+            if record != recorded {
+                if let Err(e) = record.write(&file) {
+                    glue::debug_warning(&format!("preference {path}: not recorded: {e}"));
                 }
             }
         })
     }
-    for path in prefs::KEPT_IN_STORE {
+    for path in prefs::KEPT {
         // SAFETY: per the caller.
         unsafe { on_preference_change(plugin, path, changed) };
     }

@@ -674,11 +674,10 @@ pub(crate) fn check_siblings(r: &ConvRef, siblings: &[(ConvKey, SiblingState)]) 
     with_sessions(|s| s.check_siblings(&key, siblings, now_secs()))
 }
 
-/// Records a preference the store has the word on (`Store::set_setting`): whether it was.
-pub(crate) fn remember_setting(path: &str, value: &str) -> bool {
-    with_sessions(|s| s.store().map(|st| st.set_setting(path, value).is_ok()))
-        .flatten()
-        .unwrap_or(false)
+/// Whether this process holds the profile's store (it opened; a second client on the profile
+/// is refused it).
+pub(crate) fn holds_store() -> bool {
+    with_sessions(|s| s.store().is_some()).unwrap_or(false)
 }
 
 /// A line of Sotto's own made the window show `r`'s conversation (`Sessions::shown_in`).

@@ -114,11 +114,11 @@ use thiserror::Error;
 use crate::protocol::{Fingerprint, IdentityKey, IdentityPublic, SecretBytes};
 
 mod generation;
-mod last_used;
 mod names;
+mod profile_record;
 pub use generation::GENERATION_FILE;
-pub use last_used::{LastUsed, Verdict, LAST_USED_FILE};
 pub use names::{is_parked, Learn, Renamed};
+pub use profile_record::{ProfileRecord, Unreadable, Verdict, PROFILE_RECORD_FILE};
 mod strangers;
 mod syncer;
 #[cfg(test)]
@@ -755,10 +755,6 @@ impl Store {
                  policy TEXT NOT NULL,
                  PRIMARY KEY (account, peer));",
         );
-        // Preferences the store has the word on (`Store::setting`): best effort likewise.
-        let _ = self.conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS setting (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
-        );
         // Which saved conversations a stranger began (`strangers`): best effort likewise.
         self.add_stranger_column();
         Ok(())
@@ -1350,31 +1346,6 @@ impl Store {
             account,
             peer,
         )
-    }
-
-    /// A preference as this store last recorded it ([`Store::set_setting`]), if it did. The
-    /// store, written only by the process holding it, has the word on the preferences that
-    /// keep plaintext out (the global policy, logging of encrypted conversations): libpurple
-    /// saves `prefs.xml` whole from each process's memory, and a second client refused the
-    /// store (Finch beside Pidgin) put its older copy back over the user's change.
-    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .row(
-                "SELECT value FROM setting WHERE key = ?1",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    /// Records a preference's value ([`Store::setting`]).
-    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.exec(
-            "INSERT INTO setting (key, value) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET value = ?2",
-            params![key, value],
-        )?;
-        Ok(())
     }
 
     /// A text column of the row `sql` selects for (account, peer), if there is one.

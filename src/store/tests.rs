@@ -1686,32 +1686,3 @@ fn a_key_a_rename_teaches_is_withdrawn_with_the_old_names() {
     assert!(first_seen("robert").is_some(), "robert's own record");
     fs::remove_dir_all(d).ok();
 }
-
-/// The store keeps the preferences it has the word on, across a reopen; one never recorded
-/// reads as none.
-#[test]
-fn settings_are_kept_across_a_reopen() {
-    let d = tmp("settings");
-    let s = Store::open(&d).unwrap();
-    assert_eq!(s.setting("/plugins/core/sotto/policy").unwrap(), None);
-    s.set_setting("/plugins/core/sotto/policy", "opportunistic")
-        .unwrap();
-    s.set_setting("/plugins/core/sotto/policy", "always")
-        .unwrap();
-    s.set_setting("/plugins/core/sotto/log_encrypted", "false")
-        .unwrap();
-    drop(s);
-    let s = Store::open(&d).unwrap();
-    assert_eq!(
-        s.setting("/plugins/core/sotto/policy").unwrap().as_deref(),
-        Some("always")
-    );
-    assert_eq!(
-        s.setting("/plugins/core/sotto/log_encrypted")
-            .unwrap()
-            .as_deref(),
-        Some("false")
-    );
-    drop(s);
-    let _ = fs::remove_dir_all(&d);
-}

@@ -3,7 +3,7 @@
 
 use super::{
     find, flags, irc_sotto_lines, loop_messages, parse_data, reassemble, sip_messages, sotto_lines,
-    split_lines, Client, DataHeader, Dir, Pair, Proto, Tap,
+    split_lines, Client, DataHeader, Dir, Pair, Peer, Proto, Tap, WAIT,
 };
 
 /// Assert that no byte sequence of `needle` went through either tap, in either direction.
@@ -168,6 +168,18 @@ pub fn assert_hidden(taps: &[&Tap], text: &str, label: &str) {
             assert_not_on_wire(taps, special, label);
         }
     }
+}
+
+/// `from` types `text` to `to` (without Sotto) under the policy `always`: held, said so in the
+/// window, and on neither tap.
+pub fn held_under_always(from: &mut Peer, to: &Peer, text: &str) {
+    from.client.send(&to.address, text);
+    from.client
+        .expect_system(&to.address, "held under always", WAIT, |t| {
+            t.contains("never sends plaintext")
+        });
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_hidden(&[&from.tap, &to.tap], text, "under always");
 }
 
 /// After a session: every IM between the two on the wire was Sotto text (no plaintext PRIVMSG or

@@ -1719,6 +1719,41 @@ pub(crate) fn store_back(dir: &str) -> String {
     )
 }
 
+/// The profile's record of which store it used last (`record`) could not be read (`why`): the
+/// store in `dir` may or may not be that one.
+pub(crate) fn store_record_unreadable(record: &str, why: &str, dir: &str) -> String {
+    format!(
+        "Sotto could not read its record of which key store this profile used last ({record}: \
+         {why}), so it cannot tell whether the store it opened (sotto.db in {dir}) holds the \
+         keys your contacts saw. If that folder is on a volume that is not mounted yet (an \
+         encrypted folder), quit now, before your accounts connect, mount it and start again. \
+         Sotto writes the record anew now; while it cannot, this box comes back at each start."
+    )
+}
+
+/// A preference (`path`, one of `glue::prefs::KEPT`) was `in_prefs` in `prefs.xml` at load,
+/// weaker than the value last chosen while Sotto ran, `kept`, which is kept.
+pub(crate) fn setting_kept(path: &str, in_prefs: &str, kept: &str) -> String {
+    let log = path.ends_with("log_encrypted");
+    let what = if log {
+        "'Log encrypted conversations' setting"
+    } else {
+        "encryption policy"
+    };
+    let shown = |v: &str| match (log, v) {
+        (true, "true") => "on".to_owned(),
+        (true, _) => "off".to_owned(),
+        (false, v) => v.to_owned(),
+    };
+    let (in_prefs, kept) = (shown(in_prefs), shown(kept));
+    format!(
+        "Sotto's {what} in Pidgin's preferences file was '{in_prefs}', but the one last chosen \
+         here was '{kept}': '{kept}' is kept. Another Pidgin or Finch on this profile, refused \
+         Sotto's keys, may have saved its older copy. If you meant '{in_prefs}', choose it again \
+         in Tools › Plugins › Sotto › Configure Plugin."
+    )
+}
+
 /// The store that opened is not the one this profile used last, and was not made now (one
 /// made beneath an encrypted volume's mount point at an earlier start, or the real one mounted
 /// again after such a start).
