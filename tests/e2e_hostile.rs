@@ -153,7 +153,7 @@ fn irc_a_refused_second_client_does_not_put_its_older_policy_back() {
     p.alice
         .client
         .expect("a box saying the stricter policy is kept", WAIT, |l| {
-            l.is_box_with("'always' is kept")
+            l.is_box_with("the stricter, 'always', is kept")
         });
     p.alice.client.expect_online();
     let text = "typed to carol after the second client saved its copy";

@@ -156,11 +156,12 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
                     made,
                     replaced,
                 );
-                let mut next = ProfileRecord::after(
-                    recorded.as_ref().ok().and_then(Option::as_ref),
-                    this,
-                    made || replaced,
-                );
+                let previous = recorded.as_ref().ok().and_then(Option::as_ref);
+                // A box the last start showed, on this same store, the user may not have seen.
+                let verdict = ProfileRecord::to_tell(previous, verdict);
+                let mut next = ProfileRecord::after(previous, this, made || replaced);
+                next.untold = matches!(verdict, Verdict::Made | Verdict::Back | Verdict::Other)
+                    .then_some(verdict);
                 let kept = glue::prefs::settle(&mut next);
                 if on_file.as_ref().ok().and_then(Option::as_ref) != Some(&next) {
                     match next.write(&path) {
@@ -169,6 +170,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
                         Err(e) => glue::debug_warning(&format!("store: record not written: {e}")),
                     }
                 }
+                service::box_untold(next.untold.is_some());
                 if replaced {
                     s.replaced_told();
                 }
@@ -207,7 +209,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
                     glue::notify(plugin.cast(), false, title, &text);
                 }
                 for k in kept {
-                    let text = texts::setting_kept(k.path, &k.in_prefs, &k.kept);
+                    let text = texts::setting_kept(k.path, &k.in_prefs, &k.recorded, &k.kept);
                     glue::notify(plugin.cast(), false, "Sotto kept a stricter setting", &text);
                 }
             }

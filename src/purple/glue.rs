@@ -1199,43 +1199,50 @@ pub(crate) mod prefs {
         }
     }
 
-    /// A kept preference that `prefs.xml` had weaker than the record at load: what it said,
-    /// and the value kept.
+    /// A kept preference whose value in `prefs.xml` at load was not the one last chosen while
+    /// Sotto ran (the record's): both, and the value kept (the stricter).
     pub(crate) struct Kept {
         pub(crate) path: &'static str,
         pub(crate) in_prefs: String,
+        pub(crate) recorded: String,
         pub(crate) kept: String,
     }
 
     /// At load, by the process that holds the store: each kept preference against `record`.
     /// Where `prefs.xml` and the record differ, the stricter value is kept in both (a value
     /// changed behind Sotto's back may be the user's own edit, or a stale copy another client
-    /// saved: either way never a weaker one without a word); the ones `prefs.xml` had weaker
-    /// are returned, to be told. Where the record has none, it takes the preference's.
+    /// saved: either way never a weaker one); each such difference is returned, to be told
+    /// (also when the stricter was `prefs.xml`'s: the user's last choice was undone). Where
+    /// the record has none, it takes the preference's.
     pub(crate) fn settle(record: &mut crate::store::ProfileRecord) -> Vec<Kept> {
         let mut told = Vec::new();
         for path in KEPT {
             let Some(here) = value_of(path) else {
                 continue;
             };
+            let recorded = record.setting(path).map(str::to_owned);
             let kept = crate::store::ProfileRecord::stricter(
                 path == LOG_ENCRYPTED,
-                record.setting(path),
+                recorded.as_deref(),
                 &here,
             )
             .to_owned();
             if kept != here {
-                super::debug_warning(&format!(
-                    "preference {path}: {here:?} in prefs.xml, {kept:?} last chosen: kept"
-                ));
                 if path == LOG_ENCRYPTED {
                     set_boolean(path, kept == "true");
                 } else {
                     set_string(path, &kept);
                 }
+            }
+            if let Some(recorded) = recorded.filter(|r| *r != here) {
+                super::debug_warning(&format!(
+                    "preference {path}: {here:?} in prefs.xml, {recorded:?} last chosen: \
+                     {kept:?} kept"
+                ));
                 told.push(Kept {
                     path,
                     in_prefs: here,
+                    recorded,
                     kept: kept.clone(),
                 });
             }

@@ -1359,8 +1359,36 @@ unsafe extern "C" fn checkpoint_tick(_data: sys::gpointer) -> sys::gboolean {
     super::boundary::ffi_boundary!(1, {
         let _ = with_sessions(Sessions::checkpoint);
         let _ = with_sessions(|s| s.sweep(now_secs()));
+        box_told();
         1
     })
+}
+
+/// Whether the profile's record says this load's box about the store may not have been seen
+/// (`store::ProfileRecord::untold`): cleared by the first sweep after the load.
+static BOX_UNTOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// At load: whether the record was written with a box not yet seen.
+pub(crate) fn box_untold(untold: bool) {
+    BOX_UNTOLD.store(untold, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The box about the store has been up for a sweep's interval: the record stops asking for it
+/// again at the next start (by this process only while it holds the store).
+fn box_told() {
+    if !BOX_UNTOLD.swap(false, std::sync::atomic::Ordering::Relaxed) || !holds_store() {
+        return;
+    }
+    let Some(path) = glue::user_dir().map(|d| d.join(crate::store::PROFILE_RECORD_FILE)) else {
+        return;
+    };
+    if let Ok(Some(mut record)) = crate::store::ProfileRecord::read(&path) {
+        if record.untold.take().is_some() {
+            if let Err(e) = record.write(&path) {
+                glue::debug_warning(&format!("store: record not written: {e}"));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,13 @@ pub struct ProfileRecord {
     pub before: Option<i64>,
     /// Preferences as last chosen (path, value), in the order first recorded.
     pub settings: Vec<(String, String)>,
+    /// What the box at the last start told ([`Verdict::Made`], [`Verdict::Back`] or
+    /// [`Verdict::Other`]), while the user may not have seen it yet: the record is written
+    /// before the box is drawn, and a crash in the moments after (Pidgin killed while its
+    /// accounts connect) left the next start on the same store silent (found by a hostile
+    /// review). Told again at such a start ([`ProfileRecord::to_tell`]); cleared once the
+    /// process has run a while with the box up (the plugin's first sweep).
+    pub untold: Option<Verdict>,
 }
 
 /// What the store that opened is to the user, against the record.
@@ -87,6 +94,14 @@ impl ProfileRecord {
                 "last" => out.last = value.trim().parse().ok(),
                 "made" => out.last_made = value.trim() == "1",
                 "before" => out.before = value.trim().parse().ok(),
+                "untold" => {
+                    out.untold = match value.trim() {
+                        "made" => Some(Verdict::Made),
+                        "back" => Some(Verdict::Back),
+                        "other" => Some(Verdict::Other),
+                        _ => None,
+                    }
+                }
                 "setting" => {
                     if let Some((k, v)) = value.split_once(' ') {
                         out.set(k, v);
@@ -158,11 +173,22 @@ impl ProfileRecord {
         for (k, v) in &self.settings {
             text.push_str(&format!("setting {k} {v}\n"));
         }
+        let untold = match self.untold {
+            Some(Verdict::Made) => "made",
+            Some(Verdict::Back) => "back",
+            Some(Verdict::Other) => "other",
+            _ => "",
+        };
+        if !untold.is_empty() {
+            text.push_str(&format!("untold {untold}\n"));
+        }
+        // Made anew, never opened where it is (a link left at its name is not followed; a file
+        // left there keeps no owner or mode of its own).
         let tmp = path.with_extension("new");
+        let _ = fs::remove_file(&tmp);
         let mut f = fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(text.as_bytes())?;
@@ -204,8 +230,17 @@ impl ProfileRecord {
         }
     }
 
+    /// What to tell at this start: `verdict`, or, where it is [`Verdict::Same`] and the last
+    /// start's box may not have been seen (`untold`), that box again.
+    pub fn to_tell(recorded: Option<&ProfileRecord>, verdict: Verdict) -> Verdict {
+        match (verdict, recorded.and_then(|r| r.untold)) {
+            (Verdict::Same, Some(untold)) => untold,
+            _ => verdict,
+        }
+    }
+
     /// The record after a start on `this` (`made`: made anew at it), from `recorded` (its
-    /// settings kept).
+    /// settings kept; nothing untold).
     pub fn after(recorded: Option<&ProfileRecord>, this: i64, made: bool) -> ProfileRecord {
         let settings = recorded.map(|r| r.settings.clone()).unwrap_or_default();
         let last = recorded.and_then(|r| r.last);
@@ -215,12 +250,14 @@ impl ProfileRecord {
                 last_made: made || recorded.is_some_and(|r| r.last_made),
                 before: recorded.and_then(|r| r.before),
                 settings,
+                untold: None,
             },
             _ => ProfileRecord {
                 last: Some(this),
                 last_made: made,
                 before: last,
                 settings,
+                untold: None,
             },
         }
     }
@@ -318,6 +355,24 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
     }
 
+    /// A box the last start showed and the user may not have seen (the process died soon
+    /// after) is shown again at a start on the same store; at a start on another store, that
+    /// store's own verdict is told.
+    #[test]
+    fn a_box_not_seen_is_told_again_on_the_same_store() {
+        let mut record = ProfileRecord::after(None, 1, true);
+        record = ProfileRecord::after(Some(&record), 2, true);
+        record.untold = Some(Verdict::Made);
+        let same = ProfileRecord::judge(Ok(Some(&record)), 2, false, false);
+        assert_eq!(same, Verdict::Same);
+        assert_eq!(ProfileRecord::to_tell(Some(&record), same), Verdict::Made);
+        let back = ProfileRecord::judge(Ok(Some(&record)), 1, false, false);
+        assert_eq!(ProfileRecord::to_tell(Some(&record), back), Verdict::Back);
+        record.untold = None;
+        assert_eq!(ProfileRecord::to_tell(Some(&record), same), Verdict::Same);
+        assert_eq!(ProfileRecord::after(Some(&record), 2, false).untold, None);
+    }
+
     /// A preference `prefs.xml` has weaker than last recorded (a second client's older copy)
     /// gives way; a stricter one (the user's own edit, or an older copy that was stricter) is
     /// kept: never a weaker value without a word.
@@ -357,6 +412,7 @@ mod tests {
             last_made: true,
             before: Some(i64::MAX),
             settings: Vec::new(),
+            untold: Some(Verdict::Back),
         };
         r.set("/plugins/core/sotto/policy", "opportunistic");
         r.set("/plugins/core/sotto/log_encrypted", "false");
@@ -373,6 +429,13 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(!path.with_extension("new").exists());
+        // A link left at the file's name beside it is not followed.
+        let elsewhere = dir.join("elsewhere");
+        fs::write(&elsewhere, "kept").expect("write");
+        std::os::unix::fs::symlink(&elsewhere, path.with_extension("new")).expect("link");
+        r.write(&path).expect("write");
+        assert_eq!(fs::read_to_string(&elsewhere).expect("read"), "kept");
+        assert_eq!(ProfileRecord::read(&path), Ok(Some(r.clone())));
         // A later start keeps the settings.
         let next = ProfileRecord::after(Some(&r), 3, false);
         assert_eq!(next.settings, r.settings);

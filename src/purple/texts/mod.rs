@@ -1732,8 +1732,8 @@ pub(crate) fn store_record_unreadable(record: &str, why: &str, dir: &str) -> Str
 }
 
 /// A preference (`path`, one of `glue::prefs::KEPT`) was `in_prefs` in `prefs.xml` at load,
-/// weaker than the value last chosen while Sotto ran, `kept`, which is kept.
-pub(crate) fn setting_kept(path: &str, in_prefs: &str, kept: &str) -> String {
+/// not `recorded`, the value last chosen while Sotto ran; `kept`, the stricter, is kept.
+pub(crate) fn setting_kept(path: &str, in_prefs: &str, recorded: &str, kept: &str) -> String {
     let log = path.ends_with("log_encrypted");
     let what = if log {
         "'Log encrypted conversations' setting"
@@ -1745,12 +1745,18 @@ pub(crate) fn setting_kept(path: &str, in_prefs: &str, kept: &str) -> String {
         (true, _) => "off".to_owned(),
         (false, v) => v.to_owned(),
     };
-    let (in_prefs, kept) = (shown(in_prefs), shown(kept));
+    let (in_prefs, recorded, kept) = (shown(in_prefs), shown(recorded), shown(kept));
+    let other = if kept == in_prefs {
+        &recorded
+    } else {
+        &in_prefs
+    };
     format!(
-        "Sotto's {what} in Pidgin's preferences file was '{in_prefs}', but the one last chosen \
-         here was '{kept}': '{kept}' is kept. Another Pidgin or Finch on this profile, refused \
-         Sotto's keys, may have saved its older copy. If you meant '{in_prefs}', choose it again \
-         in Tools › Plugins › Sotto › Configure Plugin."
+        "Sotto's {what} in Pidgin's preferences file is '{in_prefs}', but the one last chosen \
+         while Sotto ran was '{recorded}': the stricter, '{kept}', is kept. Another Pidgin or \
+         Finch on this profile, refused Sotto's keys, may have saved its older copy, or the file \
+         was edited. If you meant '{other}', choose it again in Tools › Plugins › Sotto › \
+         Configure Plugin."
     )
 }
 
