@@ -186,7 +186,7 @@ pub unsafe extern "C" fn sotto_plugin_load(plugin: *mut PurplePlugin) -> gboolea
             let undo = UndoLoad(plugin);
             test_fault_in_load();
             // Keys other than the ones this profile used last: said once, at this load; and
-            // preferences `prefs.xml` had weaker than last chosen.
+            // preferences `prefs.xml` had otherwise than last chosen.
             if let Some((verdict, dir, why, kept)) = told {
                 let store_box = match (verdict, why) {
                     (Verdict::Made, _) => {

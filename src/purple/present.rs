@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use crate::protocol::{ConvState, Event, HandedBack, Policy, UnreadableReason};
 use crate::sessions::{ConvKey, ConvRef, Effects, Notice, OtherClient};
-use crate::store::{ProfileRecord, Trust, PROFILE_RECORD_FILE};
+use crate::store::Trust;
 
 use super::bindings as sys;
 use super::glue::{self, prefs};
@@ -815,28 +815,8 @@ pub(crate) unsafe fn keep_preferences_in_record(plugin: *mut sys::PurplePlugin) 
             let Some(path) = glue::cstr_to_string(name) else {
                 return;
             };
-            if !service::holds_store() {
-                return;
-            }
-            let Some(file) = glue::user_dir().map(|d| d.join(PROFILE_RECORD_FILE)) else {
-                return;
-            };
-            let recorded = match ProfileRecord::read(&file) {
-                Ok(Some(r)) => r,
-                // Made at load by this process: gone or unreadable since.
-                _ => {
-                    glue::debug_warning(&format!("preference {path}: the record is gone"));
-                    return;
-                }
-            };
-            let mut record = recorded.clone();
             if let Some(value) = prefs::value_of(&path) {
-                record.set(&path, &value);
-            }
-            if record != recorded {
-                if let Err(e) = record.write(&file) {
-                    glue::debug_warning(&format!("preference {path}: not recorded: {e}"));
-                }
+                service::update_record(&format!("preference {path}"), |r| r.set(&path, &value));
             }
         })
     }

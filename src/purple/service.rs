@@ -1374,19 +1374,36 @@ pub(crate) fn box_untold(untold: bool) {
 }
 
 /// The box about the store has been up for a sweep's interval: the record stops asking for it
-/// again at the next start (by this process only while it holds the store).
+/// again at the next start.
 fn box_told() {
-    if !BOX_UNTOLD.swap(false, std::sync::atomic::Ordering::Relaxed) || !holds_store() {
+    if BOX_UNTOLD.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        update_record("the store's box seen", |r| r.untold = None);
+    }
+}
+
+/// Changes the profile's record (`store::ProfileRecord`, made at load) with `change`, written
+/// whole when it changed: only where this process holds the store (a second client on the
+/// profile, refused it, writes nothing). `what`: for the debug log when it cannot be.
+pub(crate) fn update_record(what: &str, change: impl FnOnce(&mut crate::store::ProfileRecord)) {
+    if !holds_store() {
         return;
     }
     let Some(path) = glue::user_dir().map(|d| d.join(crate::store::PROFILE_RECORD_FILE)) else {
         return;
     };
-    if let Ok(Some(mut record)) = crate::store::ProfileRecord::read(&path) {
-        if record.untold.take().is_some() {
-            if let Err(e) = record.write(&path) {
-                glue::debug_warning(&format!("store: record not written: {e}"));
-            }
+    let recorded = match crate::store::ProfileRecord::read(&path) {
+        Ok(Some(r)) => r,
+        // Made at load by this process: gone or unreadable since.
+        _ => {
+            glue::debug_warning(&format!("{what}: the record is gone"));
+            return;
+        }
+    };
+    let mut record = recorded.clone();
+    change(&mut record);
+    if record != recorded {
+        if let Err(e) = record.write(&path) {
+            glue::debug_warning(&format!("{what}: not recorded: {e}"));
         }
     }
 }
