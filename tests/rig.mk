@@ -3,6 +3,8 @@
 #
 #   make testclient   build/sotto-testclient, the headless libpurple client (C, pkg-config)
 #   make e2e          the end-to-end suite: real libpurple, ngircd, prosody, kamailio, taps
+#   make e2e-servers  a few IRC and XMPP tests again on InspIRCd and ejabberd (part of
+#                     `make e2e`)
 #   make demo         a scripted encrypted conversation, shown side by side with the wire
 #
 # See tests/README.md.
@@ -86,6 +88,42 @@ build/sotto-loop-sms.so: $(LOOP_SRC) tests/rig.mk
 e2e: rig-deps testclient
 	$(MAKE) build
 	CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test $(RIG_TESTFLAGS) --no-fail-fast --test 'e2e_*' --test demo -- --ignored --test-threads=1 $(E2E_ARGS)
+	$(MAKE) e2e-servers
+
+# The IRC suite is written against ngircd and the XMPP suite against prosody: with
+# `SOTTO_E2E_IRCD=inspircd` or `=hybrid` any IRC test runs against InspIRCd 3 or ircd-hybrid 8
+# instead (other numerics, flood limits, user names), with `SOTTO_E2E_XMPPD=ejabberd` any XMPP
+# test against ejabberd (its own routing to several resources, offline storage, carbons,
+# archive). Runs of every IRC test file on 2026-12-08: all pass on InspIRCd; on ircd-hybrid all
+# but two, for the rig's sake (the 30-character nick: libpurple sends it as the USER name,
+# longer than hybrid's 10; the garbage flood: hybrid spreads 41 lines over 25 s, past the
+# store's 30 s checkpoint, which the test takes for a write). Debian's ircd-hybrid conflicts
+# with ngircd (installing one removes the other), so `make e2e` runs InspIRCd only: run hybrid
+# by hand. Every XMPP test of e2e_xmpp and
+# e2e_logins on ejabberd: all pass but three, and those for a difference the user sees:
+# ejabberd hands a message for a resource that left to the contact's other resources with `to`
+# rewritten to each, where prosody keeps the address it was sent to, so the copy made for the
+# client that left is shown at the other as "could not be read" (README, "Limits (honest)").
+# `make e2e` runs a few on each.
+SERVER_TESTS_IRC ?= irc_encrypted_conversation_both_ways \
+	irc_messages_typed_during_handshake_arrive_in_order irc_always_policy_holds_then_delivers \
+	irc_renames_keep_the_conversation_encrypted irc_rename_while_messages_are_held
+SERVER_TESTS_XMPP ?= xmpp_encrypted_conversation_both_ways \
+	xmpp_messages_typed_during_handshake_arrive_in_order xmpp_always_policy_holds_then_delivers \
+	xmpp_a_late_login_gets_a_session_right_away \
+	xmpp_what_is_typed_while_the_holder_is_offline_waits_for_it
+.PHONY: e2e-servers
+e2e-servers: rig-deps testclient
+	$(MAKE) build
+	SOTTO_E2E_IRCD=inspircd CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test $(RIG_TESTFLAGS) \
+		--no-fail-fast --test e2e_irc --test e2e_names -- --ignored --test-threads=1 \
+		$(SERVER_TESTS_IRC)
+	# (Erlang's epmd, which ejabberd's node started, is stopped after: it refuses while any
+	# node is still registered, so it stays where someone else's Erlang runs.)
+	SOTTO_E2E_XMPPD=ejabberd CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test $(RIG_TESTFLAGS) \
+		--no-fail-fast --test e2e_xmpp --test e2e_logins -- --ignored --test-threads=1 \
+		$(SERVER_TESTS_XMPP); s=$$?; \
+		epmd -kill >/dev/null 2>&1 || true; exit $$s
 
 # The demo is built with cargo's progress shown (the first build takes minutes, silent under
 # -q), then run quietly. COLUMNS: the terminal's width (make does not see the shell's unexported

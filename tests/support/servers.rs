@@ -26,9 +26,15 @@ pub enum Proto {
 /// Start a server in the foreground with its output in `dir/<program>.log`, and wait until it
 /// listens on `port`.
 fn spawn_server(program: &str, args: &[&OsStr], dir: &TempDir, port: u16) -> Child {
+    let mut cmd = Command::new(which(program));
+    cmd.args(args);
+    spawn_server_cmd(cmd, program, dir, port)
+}
+
+/// [`spawn_server`] for a command already built; `program` names its logs.
+fn spawn_server_cmd(mut cmd: Command, program: &str, dir: &TempDir, port: u16) -> Child {
     let log = dir.path().join(format!("{program}.log"));
-    let mut child = Command::new(which(program))
-        .args(args)
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(fs::File::create(&log).expect("server log"))
         .stderr(fs::File::create(dir.path().join(format!("{program}.err"))).expect("server log"))
@@ -36,6 +42,42 @@ fn spawn_server(program: &str, args: &[&OsStr], dir: &TempDir, port: u16) -> Chi
         .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
     wait_for_port(port, program, &mut child, &log);
     child
+}
+
+/// [`spawn_server`] for a server that refuses root (or waits before running as root): as
+/// root (CI), it runs as `nobody` through `setpriv`, which execs (killing it kills the
+/// server), its `dir` given to `nobody`.
+fn spawn_as_nobody(program: &str, args: &[&OsStr], dir: &TempDir, port: u16) -> Child {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if !root {
+        return spawn_server(program, args, dir, port);
+    }
+    let status = Command::new("chown")
+        .args([
+            OsStr::new("-R"),
+            OsStr::new("nobody"),
+            dir.path().as_os_str(),
+        ])
+        .status()
+        .unwrap_or_else(|e| panic!("chown the {program} dir: {e}"));
+    assert!(status.success(), "chown the {program} dir");
+    let _ = fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    );
+    let bin = which(program);
+    let mut setpriv = vec![
+        OsStr::new("--reuid=nobody"),
+        OsStr::new("--regid=nogroup"),
+        OsStr::new("--clear-groups"),
+        OsStr::new("--"),
+        bin.as_os_str(),
+    ];
+    setpriv.extend(args);
+    spawn_server("setpriv", &setpriv, dir, port)
 }
 
 pub(super) fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) {
@@ -66,7 +108,15 @@ pub struct Ngircd {
 }
 
 impl Ngircd {
+    /// ngircd, or the server `SOTTO_E2E_IRCD` names (`inspircd`, `hybrid`): the IRC tests run against
+    /// another server's numerics, limits and replies with the same code.
     pub fn start() -> Ngircd {
+        match std::env::var("SOTTO_E2E_IRCD").as_deref() {
+            Ok("inspircd") => return Self::inspircd(),
+            Ok("hybrid") => return Self::hybrid(),
+            Ok("ngircd") | Err(_) => {}
+            Ok(other) => panic!("SOTTO_E2E_IRCD={other}: ngircd, inspircd or hybrid"),
+        }
         let dir = TempDir::new("ngircd");
         let port = free_port();
         let conf = dir.path().join("ngircd.conf");
@@ -110,6 +160,93 @@ impl Ngircd {
                 OsStr::new("--nodaemon"),
                 OsStr::new("--config"),
                 conf.as_os_str(),
+            ],
+            &dir,
+            port,
+        );
+        Ngircd { port, child, dir }
+    }
+
+    /// InspIRCd 3 (Debian's `inspircd`) with its core commands only: no DNS or ident lookups,
+    /// no command throttling, nicks up to 31.
+    fn inspircd() -> Ngircd {
+        let dir = TempDir::new("inspircd");
+        let port = free_port();
+        let d = dir.path().display();
+        let conf = dir.path().join("inspircd.conf");
+        fs::write(dir.path().join("motd"), "Sotto e2e test server\n").expect("write motd");
+        fs::write(
+            &conf,
+            format!(
+                "<server name=\"irc.sotto.test\" description=\"Sotto e2e\" network=\"SottoTest\">\n\
+                 <admin name=\"Sotto\" nick=\"sotto\" email=\"nobody@localhost\">\n\
+                 <bind address=\"127.0.0.1\" port=\"{port}\" type=\"clients\">\n\
+                 <connect allow=\"*\" timeout=\"60\" pingfreq=\"600\" hardsendq=\"1048576\" \
+                   softsendq=\"65536\" recvq=\"65536\" localmax=\"1000\" globalmax=\"1000\" \
+                   threshold=\"1000\" commandrate=\"1000000\" fakelag=\"no\" useident=\"no\" \
+                   resolvehostnames=\"no\">\n\
+                 <files motd=\"{d}/motd\">\n\
+                 <pid file=\"{d}/inspircd.pid\">\n\
+                 <dns server=\"127.0.0.1\" timeout=\"1\">\n\
+                 <limits maxnick=\"31\">\n\
+                 <log method=\"file\" type=\"* -USERINPUT -USEROUTPUT\" level=\"default\" target=\"{d}/inspircd.log\">\n"
+            ),
+        )
+        .expect("write inspircd.conf");
+        let child = spawn_server(
+            "inspircd",
+            &[
+                OsStr::new("--nofork"),
+                OsStr::new("--runasroot"),
+                OsStr::new("--config"),
+                conf.as_os_str(),
+            ],
+            &dir,
+            port,
+        );
+        Ngircd { port, child, dir }
+    }
+
+    /// ircd-hybrid 8 with its own defaults where they are limits a real network keeps (ten
+    /// lines a second to a target, five nick changes in 20 s, nicks up to 30), no connection
+    /// throttle (the tests reconnect at once). It refuses to run as root: as root it runs as
+    /// `nobody`, as ZNC does.
+    fn hybrid() -> Ngircd {
+        let dir = TempDir::new("hybrid");
+        let port = free_port();
+        let d = dir.path().display();
+        let conf = dir.path().join("ircd.conf");
+        fs::write(dir.path().join("motd"), "Sotto e2e test server\n").expect("write motd");
+        fs::write(
+            &conf,
+            format!(
+                "serverinfo {{ name = \"irc.sotto.test\"; sid = \"0ST\"; description = \"Sotto e2e\";\n\
+                   network_name = \"SottoTest\"; network_description = \"Sotto e2e\"; hub = no;\n\
+                   default_max_clients = 10000; max_nick_length = 30; }};\n\
+                 admin {{ name = \"Sotto\"; description = \"loopback\"; email = \"<nobody@localhost>\"; }};\n\
+                 class {{ name = \"users\"; ping_time = 600 seconds; number_per_ip_local = 1000;\n\
+                   number_per_ip_global = 1000; max_number = 10000; sendq = 1 megabyte; recvq = 8000 bytes; }};\n\
+                 motd {{ mask = \"*\"; file = \"{d}/motd\"; }};\n\
+                 listen {{ host = \"127.0.0.1\"; port = {port}; }};\n\
+                 auth {{ user = \"*@*\"; class = \"users\"; }};\n\
+                 general {{ disable_auth = yes; throttle_count = 1000; throttle_time = 0; }};\n\
+                 modules {{ path = \"/usr/lib/ircd-hybrid/modules\";\n\
+                   path = \"/usr/lib/ircd-hybrid/modules/autoload\"; }};\n"
+            ),
+        )
+        .expect("write ircd.conf");
+        let log = dir.path().join("ircd.log");
+        let pid = dir.path().join("ircd.pid");
+        let child = spawn_as_nobody(
+            "ircd-hybrid",
+            &[
+                OsStr::new("-foreground"),
+                OsStr::new("-configfile"),
+                conf.as_os_str(),
+                OsStr::new("-logfile"),
+                log.as_os_str(),
+                OsStr::new("-pidfile"),
+                pid.as_os_str(),
             ],
             &dir,
             port,
@@ -174,35 +311,13 @@ impl Znc {
             ),
         )
         .expect("write znc.conf");
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
         let datadir = dir.path().as_os_str();
-        let znc = [OsStr::new("--datadir"), datadir, OsStr::new("--foreground")];
-        let child = if root {
-            let status = Command::new("chown")
-                .args([OsStr::new("-R"), OsStr::new("nobody"), datadir])
-                .status()
-                .expect("chown the znc dir");
-            assert!(status.success(), "chown the znc dir");
-            let _ = fs::set_permissions(
-                dir.path(),
-                std::os::unix::fs::PermissionsExt::from_mode(0o755),
-            );
-            let mut args = vec![
-                OsStr::new("--reuid=nobody"),
-                OsStr::new("--regid=nogroup"),
-                OsStr::new("--clear-groups"),
-                OsStr::new("--"),
-            ];
-            let bin = which("znc");
-            args.push(bin.as_os_str());
-            args.extend(znc);
-            spawn_server("setpriv", &args, &dir, port)
-        } else {
-            spawn_server("znc", &znc, &dir, port)
-        };
+        let child = spawn_as_nobody(
+            "znc",
+            &[OsStr::new("--datadir"), datadir, OsStr::new("--foreground")],
+            &dir,
+            port,
+        );
         Znc {
             port,
             nick: nick.to_string(),
@@ -237,10 +352,19 @@ pub struct Prosody {
     pub domain: String,
     child: Child,
     pub dir: TempDir,
+    /// How to stop a server whose child is not the server itself (ejabberd's node).
+    stop: Option<Box<dyn FnOnce()>>,
 }
 
 impl Prosody {
+    /// prosody, or the server `SOTTO_E2E_XMPPD` names (`ejabberd`): the XMPP tests run against
+    /// another server's routing, offline storage, carbons and archive with the same code.
     pub fn start(accounts: &[(&str, &str)]) -> Prosody {
+        match std::env::var("SOTTO_E2E_XMPPD").as_deref() {
+            Ok("ejabberd") => return Self::ejabberd(accounts),
+            Ok("prosody") | Err(_) => {}
+            Ok(other) => panic!("SOTTO_E2E_XMPPD={other}: prosody or ejabberd"),
+        }
         let dir = TempDir::new("prosody");
         let port = free_port();
         let data = dir.path().join("data");
@@ -294,6 +418,7 @@ Component "conference.localhost" "muc"
             domain: "localhost".into(),
             child,
             dir,
+            stop: None,
         }
     }
 }
@@ -342,8 +467,100 @@ fn register(conf: &Path, data: &Path, accounts: &[(&str, &str)]) {
     }
 }
 
+impl Prosody {
+    /// ejabberd (Debian's, 23.01) with a temporary config and database, its own Erlang node
+    /// (`sotto<port>@localhost`), the modules a typical server runs (roster, offline storage,
+    /// carbons, archive, stream management, rooms), plaintext c2s on loopback, its database
+    /// (Mnesia) in `dir/data`, where prosody keeps its own. Accounts are registered with
+    /// `ejabberdctl register` once it has started. `ejabberdctl` runs the node as the
+    /// `ejabberd` user through `su`: [`Drop`] stops it with `ejabberdctl stop` and waits until
+    /// it has.
+    fn ejabberd(accounts: &[(&str, &str)]) -> Prosody {
+        let dir = TempDir::new("ejabberd");
+        let port = free_port();
+        let d = dir.path();
+        for sub in ["logs", "data"] {
+            fs::create_dir_all(d.join(sub)).expect("ejabberd dirs");
+        }
+        fs::write(
+            d.join("ejabberd.yml"),
+            format!(
+                "hosts: [localhost]\n\
+                 loglevel: info\n\
+                 certfiles: []\n\
+                 listen:\n  - port: {port}\n    ip: \"127.0.0.1\"\n    module: ejabberd_c2s\n\
+                 \x20   starttls: false\n    max_stanza_size: 1048576\n    shaper: none\n\
+                 auth_method: internal\n\
+                 auth_password_format: plain\n\
+                 s2s_access: none\n\
+                 shaper: {{}}\n\
+                 access_rules: {{c2s: {{allow: all}}}}\n\
+                 modules:\n  mod_roster: {{}}\n  mod_disco: {{}}\n  mod_ping: {{}}\n  mod_offline: {{}}\n\
+                 \x20 mod_carboncopy: {{}}\n  mod_mam: {{default: always}}\n  mod_stream_mgmt: {{}}\n\
+                 \x20 mod_muc: {{host: \"conference.localhost\"}}\n"
+            ),
+        )
+        .expect("write ejabberd.yml");
+        let node = format!("sotto{port}@localhost");
+        fs::write(
+            d.join("ejabberdctl.cfg"),
+            format!(
+                "EJABBERD_CONFIG_PATH={}\nEJABBERD_PID_PATH={}\nERLANG_NODE={node}\n",
+                d.join("ejabberd.yml").display(),
+                d.join("ejabberd.pid").display()
+            ),
+        )
+        .expect("write ejabberdctl.cfg");
+        let _ = Command::new("chown")
+            .args([OsStr::new("-R"), OsStr::new("ejabberd"), d.as_os_str()])
+            .status();
+        let _ = fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+        let (home, name) = (d.to_path_buf(), node.clone());
+        let ctl = move |args: &[&str]| {
+            let mut c = Command::new(which("ejabberdctl"));
+            c.arg("--ctl-config")
+                .arg(home.join("ejabberdctl.cfg"))
+                .arg("--logs")
+                .arg(home.join("logs"))
+                .arg("--spool")
+                .arg(home.join("data"))
+                .args(["--node", &name])
+                .args(args);
+            c
+        };
+        let child = spawn_server_cmd(ctl(&["foreground"]), "ejabberd", &dir, port);
+        let started = ctl(&["started"]).output().expect("ejabberdctl started");
+        assert!(started.status.success(), "ejabberd did not start");
+        for (user, password) in accounts {
+            let out = ctl(&["register", user, "localhost", password])
+                .output()
+                .expect("ejabberdctl register");
+            assert!(
+                out.status.success(),
+                "ejabberdctl register {user}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let stop = move || {
+            let _ = ctl(&["stop"]).output();
+            let _ = ctl(&["stopped"]).output();
+        };
+        Prosody {
+            port,
+            domain: "localhost".into(),
+            child,
+            dir,
+            stop: Some(Box::new(stop)),
+        }
+    }
+}
+
 impl Drop for Prosody {
     fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop();
+        }
         kill(&mut self.child);
     }
 }
