@@ -94,7 +94,7 @@ else
 fi
 
 # Build: libpurple + GLib headers (bindgen, the C shim), libclang (bindgen), a C compiler, pkg-config.
-# Tests and demo: the IRC (two of them), XMPP (two) and SIP servers, an IRC bouncer (ZNC), the XMPP carbons plugin many
+# Tests and demo: the IRC, XMPP and SIP servers, an IRC bouncer (ZNC), the XMPP carbons plugin many
 # users run beside Sotto, and the locale sources a test compiles a Turkish locale from. (Pidgin,
 # Xvfb and the rest the screenshots need: docs/screenshots/take.sh installs them itself.)
 build_packages=(libpurple-dev libglib2.0-dev pkg-config clang libclang-dev gcc make)
@@ -104,7 +104,7 @@ if [ "${1:-}" = --build ]; then
 else
 	packages=(
 		"${build_packages[@]}" ${rust_packages[@]+"${rust_packages[@]}"}
-		ngircd inspircd prosody ejabberd kamailio znc purple-xmpp-carbons libfaketime locales
+		ngircd prosody kamailio znc purple-xmpp-carbons libfaketime locales
 		"$@"
 	)
 fi

@@ -3,8 +3,7 @@
 #
 #   make testclient   build/sotto-testclient, the headless libpurple client (C, pkg-config)
 #   make e2e          the end-to-end suite: real libpurple, ngircd, prosody, kamailio, taps
-#   make e2e-servers  a few IRC and XMPP tests again on InspIRCd and ejabberd (part of
-#                     `make e2e`)
+#   make e2e-servers  a few IRC and XMPP tests again on InspIRCd and ejabberd (by hand)
 #   make demo         a scripted encrypted conversation, shown side by side with the wire
 #
 # See tests/README.md.
@@ -88,7 +87,6 @@ build/sotto-loop-sms.so: $(LOOP_SRC) tests/rig.mk
 e2e: rig-deps testclient
 	$(MAKE) build
 	CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test $(RIG_TESTFLAGS) --no-fail-fast --test 'e2e_*' --test demo -- --ignored --test-threads=1 $(E2E_ARGS)
-	$(MAKE) e2e-servers
 
 # The IRC suite is written against ngircd and the XMPP suite against prosody: with
 # `SOTTO_E2E_IRCD=inspircd` or `=hybrid` any IRC test runs against InspIRCd 3 or ircd-hybrid 8
@@ -98,13 +96,21 @@ e2e: rig-deps testclient
 # but two, for the rig's sake (the 30-character nick: libpurple sends it as the USER name,
 # longer than hybrid's 10; the garbage flood: hybrid spreads 41 lines over 25 s, past the
 # store's 30 s checkpoint, which the test takes for a write). Debian's ircd-hybrid conflicts
-# with ngircd (installing one removes the other), so `make e2e` runs InspIRCd only: run hybrid
-# by hand. Every XMPP test of e2e_xmpp and
-# e2e_logins on ejabberd: all pass but three, and those for a difference the user sees:
-# ejabberd hands a message for a resource that left to the contact's other resources with `to`
-# rewritten to each, where prosody keeps the address it was sent to, so the copy made for the
-# client that left is shown at the other as "could not be read" (README, "Limits (honest)").
-# `make e2e` runs a few on each.
+# with ngircd (installing one removes the other): install it by hand to run it. Every XMPP
+# test of e2e_xmpp and e2e_logins on ejabberd: all pass but three
+# (xmpp_two_logins_every_client_reads_under_manual, ..._under_opportunistic,
+# xmpp_a_message_for_a_gone_login_reaching_an_unaccepted_one_is_named), for one difference the
+# user sees: ejabberd hands a message for a resource that left to the contact's other
+# resources with `to` rewritten to each, where prosody keeps the address it was sent to, so the
+# copy made for the client that left is shown at the other as "could not be read" (README,
+# "Limits (honest)").
+#
+# `make e2e-servers` runs a few on InspIRCd and ejabberd; it installs both (left disabled) and
+# is not part of `make test`: on a Debian host with AppArmor on, the profile Debian ships for
+# /usr/sbin/inspircd confines it to /etc/inspircd, and it cannot read the rig's config (run it
+# in a container, or `aa-complain /usr/sbin/inspircd`); Debian's ejabberdctl runs for root or
+# the ejabberd user only (ejabberd is skipped for anyone else); and ejabberd's packages leave
+# Erlang's epmd enabled (systemd's epmd.socket) beside the server.
 SERVER_TESTS_IRC ?= irc_encrypted_conversation_both_ways \
 	irc_messages_typed_during_handshake_arrive_in_order irc_always_policy_holds_then_delivers \
 	irc_renames_keep_the_conversation_encrypted irc_rename_while_messages_are_held
@@ -114,12 +120,14 @@ SERVER_TESTS_XMPP ?= xmpp_encrypted_conversation_both_ways \
 	xmpp_what_is_typed_while_the_holder_is_offline_waits_for_it
 .PHONY: e2e-servers
 e2e-servers: rig-deps testclient
+	scripts/deps.sh inspircd ejabberd
 	$(MAKE) build
 	SOTTO_E2E_IRCD=inspircd CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test $(RIG_TESTFLAGS) \
 		--no-fail-fast --test e2e_irc --test e2e_names -- --ignored --test-threads=1 \
 		$(SERVER_TESTS_IRC)
 	# (Erlang's epmd, which ejabberd's node started, is stopped after: it refuses while any
 	# node is still registered, so it stays where someone else's Erlang runs.)
+	@if [ "$$(id -u)" -ne 0 ]; then echo "e2e-servers: ejabberd skipped (its ejabberdctl runs for root only)"; exit 0; fi; \
 	SOTTO_E2E_XMPPD=ejabberd CARGO_TARGET_DIR=$(RIG_TARGET) $(RIG_CARGO) test $(RIG_TESTFLAGS) \
 		--no-fail-fast --test e2e_xmpp --test e2e_logins -- --ignored --test-threads=1 \
 		$(SERVER_TESTS_XMPP); s=$$?; \

@@ -189,7 +189,7 @@ impl Ngircd {
                  <pid file=\"{d}/inspircd.pid\">\n\
                  <dns server=\"127.0.0.1\" timeout=\"1\">\n\
                  <limits maxnick=\"31\">\n\
-                 <log method=\"file\" type=\"* -USERINPUT -USEROUTPUT\" level=\"default\" target=\"{d}/inspircd.log\">\n"
+                 <log method=\"file\" type=\"* -USERINPUT -USEROUTPUT\" level=\"default\" target=\"{d}/inspircd-own.log\">\n"
             ),
         )
         .expect("write inspircd.conf");
@@ -507,13 +507,20 @@ impl Prosody {
             format!(
                 "EJABBERD_CONFIG_PATH={}\nEJABBERD_PID_PATH={}\nERLANG_NODE={node}\n",
                 d.join("ejabberd.yml").display(),
-                d.join("ejabberd.pid").display()
+                d.join("data").join("ejabberd.pid").display()
             ),
         )
         .expect("write ejabberdctl.cfg");
-        let _ = Command::new("chown")
-            .args([OsStr::new("-R"), OsStr::new("ejabberd"), d.as_os_str()])
-            .status();
+        // The node runs as `ejabberd`: its database and logs are its own; the configs stay
+        // root's (ejabberdctl, run as root here, reads its own as a shell script).
+        for sub in ["logs", "data"] {
+            let status = Command::new("chown")
+                .args([OsStr::new("-R"), OsStr::new("ejabberd")])
+                .arg(d.join(sub))
+                .status()
+                .expect("chown the ejabberd dirs");
+            assert!(status.success(), "chown the ejabberd dirs");
+        }
         let _ = fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755));
         let (home, name) = (d.to_path_buf(), node.clone());
         let ctl = move |args: &[&str]| {
@@ -529,6 +536,18 @@ impl Prosody {
             c
         };
         let child = spawn_server_cmd(ctl(&["foreground"]), "ejabberd", &dir, port);
+        let stopper = ctl.clone();
+        // Made before the accounts, so a failed registration still stops the node.
+        let server = Prosody {
+            port,
+            domain: "localhost".into(),
+            child,
+            dir,
+            stop: Some(Box::new(move || {
+                let _ = stopper(&["stop"]).output();
+                let _ = stopper(&["stopped"]).output();
+            })),
+        };
         let started = ctl(&["started"]).output().expect("ejabberdctl started");
         assert!(started.status.success(), "ejabberd did not start");
         for (user, password) in accounts {
@@ -542,17 +561,7 @@ impl Prosody {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let stop = move || {
-            let _ = ctl(&["stop"]).output();
-            let _ = ctl(&["stopped"]).output();
-        };
-        Prosody {
-            port,
-            domain: "localhost".into(),
-            child,
-            dir,
-            stop: Some(Box::new(stop)),
-        }
+        server
     }
 }
 
